@@ -1,0 +1,198 @@
+// A small typed schema language for the config file and plugin options: defaults, path-named errors, and docs from one source.
+import { parseDuration, parseSize } from './units.ts';
+
+export interface Issue { path: string; message: string }
+
+export interface Schema<T> {
+  readonly kind: string;
+  readonly description?: string;
+  readonly hasDefault: boolean;
+  readonly optional: boolean;
+  readonly defaultValue?: T;
+  /** Validates raw input (after defaults); pushes issues and returns the converted value. */
+  parse(input: unknown, path: string, issues: Issue[]): T;
+  /** Human description of what is expected, used in error messages and docs. */
+  expected(): string;
+  describe(text: string): Schema<T>;
+  default(value: T): Schema<T>;
+  optionalValue(): Schema<T | undefined>;
+  children?(): Record<string, Schema<unknown>>;
+}
+
+export type Infer<S> = S extends Schema<infer T> ? T : never;
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+class Base<T> implements Schema<T> {
+  kind: string;
+  description?: string;
+  hasDefault = false;
+  optional = false;
+  defaultValue?: T;
+  private readonly check: (input: unknown, path: string, issues: Issue[]) => T;
+  private readonly what: () => string;
+  private readonly kids?: () => Record<string, Schema<unknown>>;
+
+  constructor(kind: string, what: () => string, check: (input: unknown, path: string, issues: Issue[]) => T, kids?: () => Record<string, Schema<unknown>>) {
+    this.kind = kind;
+    this.what = what;
+    this.check = check;
+    this.kids = kids;
+    if (kids) this.children = kids;
+  }
+  children?: () => Record<string, Schema<unknown>>;
+
+  private clone(): Base<T> {
+    const c = new Base<T>(this.kind, this.what, this.check, this.kids);
+    c.description = this.description;
+    c.hasDefault = this.hasDefault;
+    c.optional = this.optional;
+    c.defaultValue = this.defaultValue;
+    return c;
+  }
+  describe(text: string): Schema<T> { const c = this.clone(); c.description = text; return c; }
+  default(value: T): Schema<T> { const c = this.clone(); c.hasDefault = true; c.defaultValue = value; return c; }
+  optionalValue(): Schema<T | undefined> { const c = this.clone() as unknown as Base<T | undefined>; c.optional = true; return c; }
+  expected(): string { return this.what(); }
+  parse(input: unknown, path: string, issues: Issue[]): T {
+    if (input === undefined || input === null) {
+      if (this.hasDefault) return this.check(structuredClone(this.defaultValue), path, issues);
+      if (this.optional) return undefined as T;
+      issues.push({ path, message: `is required: expected ${this.what()}` });
+      return undefined as T;
+    }
+    return this.check(input, path, issues);
+  }
+}
+
+function fail<T>(issues: Issue[], path: string, expected: string, got: unknown): T {
+  issues.push({ path, message: `expected ${expected}, got ${typeName(got)}` });
+  return undefined as T;
+}
+
+export const s = {
+  string(opts: { pattern?: RegExp; patternName?: string; minLength?: number } = {}): Schema<string> {
+    const what = () => opts.patternName ?? 'a string';
+    return new Base('string', what, (v, p, is) => {
+      if (typeof v === 'number') v = String(v);
+      if (typeof v !== 'string') return fail(is, p, what(), v);
+      if (opts.minLength !== undefined && v.length < opts.minLength) return fail(is, p, `${what()} of at least ${opts.minLength} characters`, v);
+      if (opts.pattern && !opts.pattern.test(v)) return fail(is, p, what(), v);
+      return v;
+    });
+  },
+  number(opts: { min?: number; max?: number; integer?: boolean } = {}): Schema<number> {
+    const what = () => `${opts.integer ? 'a whole number' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}${opts.max !== undefined ? ` ≤ ${opts.max}` : ''}`;
+    return new Base('number', what, (v, p, is) => {
+      const n = typeof v === 'string' && v.trim() !== '' && !isNaN(Number(v)) ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isFinite(n)) return fail(is, p, what(), v);
+      if ((opts.integer && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max)) return fail(is, p, what(), v);
+      return n;
+    });
+  },
+  boolean(): Schema<boolean> {
+    return new Base('boolean', () => 'true or false', (v, p, is) => {
+      if (v === 'true' || v === 'yes' || v === 'on') return true;
+      if (v === 'false' || v === 'no' || v === 'off') return false;
+      if (typeof v !== 'boolean') return fail(is, p, 'true or false', v);
+      return v;
+    });
+  },
+  enum<const E extends string>(values: readonly E[]): Schema<E> {
+    const what = () => `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`;
+    return new Base('enum', what, (v, p, is) => (typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as E) : fail(is, p, what(), v)));
+  },
+  /** A duration such as `500ms`, `30s`, `5m`, `2h`, `4d`; a bare number is milliseconds. Yields milliseconds. */
+  duration(): Schema<number> {
+    const what = () => 'a duration such as 500ms, 30s, 5m, 2h or 4d';
+    return new Base('duration', what, (v, p, is) => {
+      const ms = parseDuration(v);
+      return ms === undefined ? fail(is, p, what(), v) : ms;
+    });
+  },
+  /** A size in bytes or with a unit (`10MB`, `512KB`). Yields bytes. */
+  size(): Schema<number> {
+    const what = () => 'a size in bytes or with a unit such as 512KB or 10MB';
+    return new Base('size', what, (v, p, is) => {
+      const n = parseSize(v);
+      return n === undefined ? fail(is, p, what(), v) : n;
+    });
+  },
+  array<T>(item: Schema<T>): Schema<T[]> {
+    const what = () => `a list of ${item.expected()}`;
+    return new Base('array', what, (v, p, is) => {
+      if (typeof v === 'string' && item.kind !== 'array') v = [v];
+      if (!Array.isArray(v)) return fail(is, p, what(), v);
+      return v.map((x, i) => item.parse(x, `${p}[${i}]`, is));
+    }, () => ({ '[]': item as Schema<unknown> }));
+  },
+  record<T>(value: Schema<T>): Schema<Record<string, T>> {
+    const what = () => `a mapping of names to ${value.expected()}`;
+    return new Base('record', what, (v, p, is) => {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(is, p, what(), v);
+      const out: Record<string, T> = {};
+      for (const [k, x] of Object.entries(v)) out[k] = value.parse(x, p ? `${p}.${k}` : k, is);
+      return out;
+    });
+  },
+  /** A mapping with known keys; unknown keys are an error unless `open` is set (plugin entries carry extra keys). */
+  object<Shape extends Record<string, Schema<any>>>(shape: Shape, opts: { open?: boolean } = {}): Schema<{ [K in keyof Shape]: Infer<Shape[K]> }> {
+    type Out = { [K in keyof Shape]: Infer<Shape[K]> };
+    const what = () => 'a mapping';
+    return new Base<Out>('object', what, (v, p, is) => {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(is, p, `a mapping with keys ${Object.keys(shape).join(', ')}`, v);
+      const input = v as Record<string, unknown>;
+      const out: Record<string, unknown> = opts.open ? { ...input } : {};
+      for (const [k, sch] of Object.entries(shape)) out[k] = sch.parse(input[k], p ? `${p}.${k}` : k, is);
+      if (!opts.open) {
+        for (const k of Object.keys(input)) {
+          if (!(k in shape)) is.push({ path: p ? `${p}.${k}` : k, message: `is not a known key (known: ${Object.keys(shape).join(', ')})` });
+        }
+      }
+      return out as Out;
+    }, () => shape as Record<string, Schema<unknown>>);
+  },
+  union<A, B>(a: Schema<A>, b: Schema<B>): Schema<A | B> {
+    const what = () => `${a.expected()} or ${b.expected()}`;
+    return new Base<A | B>('union', what, (v, p, is) => {
+      const ia: Issue[] = [];
+      const ra = a.parse(v, p, ia);
+      if (ia.length === 0) return ra;
+      const ib: Issue[] = [];
+      const rb = b.parse(v, p, ib);
+      if (ib.length === 0) return rb;
+      return fail(is, p, what(), v);
+    });
+  },
+  /** Anything; for values checked elsewhere. */
+  any(): Schema<unknown> {
+    return new Base('any', () => 'any value', (v) => v);
+  },
+};
+
+/** Validates `input` against `schema`; throws ConfigError listing every issue. */
+export function validate<T>(schema: Schema<T>, input: unknown, rootPath = ''): { value: T; issues: Issue[] } {
+  const issues: Issue[] = [];
+  const value = schema.parse(input, rootPath, issues);
+  return { value, issues };
+}
+
+/** Lines documenting every key of an object schema with its default, for READMEs and `moat config-help`. */
+export function documentSchema(schema: Schema<unknown>, prefix = ''): string[] {
+  const lines: string[] = [];
+  const kids = schema.children?.();
+  if (!kids) return lines;
+  for (const [k, child] of Object.entries(kids)) {
+    const path = k === '[]' ? `${prefix}[]` : prefix ? `${prefix}.${k}` : k;
+    const def = child.hasDefault ? JSON.stringify(child.defaultValue) : child.optional ? '(unset)' : '(required)';
+    if (child.kind !== 'object') lines.push(`| \`${path}\` | ${child.expected()} | \`${def}\` | ${child.description ?? ''} |`);
+    lines.push(...documentSchema(child, path));
+  }
+  return lines;
+}

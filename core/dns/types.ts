@@ -1,0 +1,34 @@
+// The resolver interface every plugin shares (core/dns implements it).
+
+export type DnsErrorCode = 'NXDOMAIN' | 'NODATA' | 'TIMEOUT' | 'SERVFAIL' | 'REFUSED' | 'FORMERR' | 'OTHER';
+
+/** A failed lookup. `temporary` is true for timeouts and server failures: never a pass, never a permanent reject. */
+export class DnsError extends Error {
+  readonly code: DnsErrorCode;
+  readonly hostname: string;
+  readonly rrtype: string;
+  constructor(code: DnsErrorCode, hostname: string, rrtype: string, message?: string) {
+    super(message ?? `${rrtype} ${hostname}: ${code}`);
+    this.name = 'DnsError';
+    this.code = code;
+    this.hostname = hostname;
+    this.rrtype = rrtype;
+  }
+  get temporary(): boolean { return this.code === 'TIMEOUT' || this.code === 'SERVFAIL' || this.code === 'REFUSED' || this.code === 'OTHER'; }
+  /** The name exists with no record of that type, or does not exist. */
+  get notFound(): boolean { return this.code === 'NXDOMAIN' || this.code === 'NODATA'; }
+}
+
+export interface MxRecord { exchange: string; priority: number }
+
+export interface DnsResolver {
+  resolve4(name: string): Promise<string[]>;
+  resolve6(name: string): Promise<string[]>;
+  resolveMx(name: string): Promise<MxRecord[]>;
+  /** TXT records, each joined from its strings. */
+  resolveTxt(name: string): Promise<string[]>;
+  /** PTR names of an IP address. */
+  reverse(ip: string): Promise<string[]>;
+  resolvePtr?(name: string): Promise<string[]>;
+  resolveNs?(name: string): Promise<string[]>;
+}

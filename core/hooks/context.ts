@@ -1,0 +1,75 @@
+// What a hook handler sees: the session, the envelope, the message, and the ways to report findings and headers.
+import type { HookName } from './hook-names.ts';
+import type { MessageView } from '../message/types.ts';
+import type { Logger } from '../log/types.ts';
+import type { DnsResolver } from '../dns/types.ts';
+import type { StateStore } from '../store/types.ts';
+import type { Finding, Verdict } from '../verdict/types.ts';
+
+export interface Address {
+  /** The address as given, `''` for the null sender. */
+  address: string;
+  /** Lower-cased local part and domain (domain empty for the null sender). */
+  local: string;
+  domain: string;
+  /** ESMTP parameters of the command, keys upper case. */
+  params: Record<string, string | true>;
+}
+
+export type ListenerKind = 'smtp' | 'smtps' | 'submission';
+
+export interface SessionView {
+  readonly id: string;
+  /** The client as every check must see it: the PROXY/XCLIENT address when a trusted proxy gave one. */
+  readonly remote: { ip: string; port: number; hostname?: string };
+  readonly local: { ip: string; port: number };
+  readonly listener: ListenerKind;
+  readonly helo?: string;
+  readonly tls: boolean;
+  /** The authenticated user name, if any. */
+  readonly user?: string;
+  /** In `relay.networks`. */
+  readonly relayNetwork: boolean;
+  /** Authenticated or in `relay.networks`: may relay, and most sender checks skip it. */
+  readonly trusted: boolean;
+  /** In `access.allow_ips`: blocklist-style gates skip it. */
+  readonly allowlisted: boolean;
+}
+
+/** Services the core offers every plugin. */
+export interface Services {
+  readonly dns: DnsResolver;
+  readonly store: StateStore;
+  readonly dataDir: string;
+  readonly hostname: string;
+  isLocalDomain(domain: string): boolean;
+}
+
+export interface HookContext {
+  readonly hook: HookName;
+  readonly session: SessionView;
+  readonly log: Logger;
+  /** The sender of the current transaction; undefined before MAIL FROM. */
+  readonly mailFrom?: Address;
+  /** Recipients accepted so far. */
+  readonly recipients: readonly Address[];
+  /** rcptTo only: the recipient being checked. */
+  readonly rcpt?: Address;
+  /** data and afterVerdict: the spooled message. */
+  readonly message?: MessageView;
+  /** afterVerdict only. */
+  readonly verdict?: Verdict;
+  /** Findings recorded so far in this transaction, by every plugin. */
+  readonly findings: readonly Finding[];
+  readonly services: Services;
+  /** Per-plugin, per-transaction scratch space. */
+  readonly state: Record<string, unknown>;
+  /** Per-plugin, per-connection scratch space. */
+  readonly connectionState: Record<string, unknown>;
+  /** Records a finding (symbol, score, short detail) under this plugin's name. */
+  addFinding(symbol: string, score: number, detail?: string): void;
+  /** Asks the core to prepend a header to the relayed message. */
+  addHeader(name: string, value: string): void;
+  /** Asks the core to remove every header of that name from the relayed message. */
+  removeHeader(name: string): void;
+}

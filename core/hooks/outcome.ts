@@ -1,0 +1,39 @@
+// Outcomes: what a hook handler returns to the chain runner.
+
+export type OutcomeAction = 'continue' | 'accept' | 'reject' | 'tempfail' | 'disconnect' | 'quarantine';
+
+export interface Outcome {
+  action: OutcomeAction;
+  /** SMTP reply code; the core picks the phase's default when absent. */
+  code?: number;
+  /** Enhanced status code such as `5.7.1`. */
+  enhanced?: string;
+  /** Reply text (one line, or several lines for a multi-line reply). */
+  text?: string | string[];
+}
+
+type ReplyOptions = { code?: number; enhanced?: string };
+
+/**
+ * Builders for outcomes.
+ * @example
+ *   return outcome.reject('Listed at bl.example', { code: 554, enhanced: '5.7.1' });
+ */
+export const outcome = {
+  continue(): Outcome { return { action: 'continue' }; },
+  /** Stop this phase's chain and accept (at RCPT: accept the recipient without the relay check). */
+  accept(text?: string): Outcome { return { action: 'accept', text }; },
+  /** Refuse permanently (5xx). */
+  reject(text: string | string[], opts: ReplyOptions = {}): Outcome { return { action: 'reject', text, ...opts }; },
+  /** Refuse temporarily (4xx); the client retries. */
+  tempfail(text: string | string[], opts: ReplyOptions = {}): Outcome { return { action: 'tempfail', text, ...opts }; },
+  /** Answer and close the connection (421 unless a code is given). */
+  disconnect(text: string, opts: ReplyOptions = {}): Outcome { return { action: 'disconnect', text, ...opts }; },
+  /** Data phase only: accept with 250 but hold the message in the quarantine. */
+  quarantine(text: string): Outcome { return { action: 'quarantine', text }; },
+};
+
+export function isOutcome(v: unknown): v is Outcome {
+  return typeof v === 'object' && v !== null && typeof (v as Outcome).action === 'string'
+    && ['continue', 'accept', 'reject', 'tempfail', 'disconnect', 'quarantine'].includes((v as Outcome).action);
+}

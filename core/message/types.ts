@@ -1,0 +1,59 @@
+// The read-only view of a spooled message that every content check shares.
+import type { Readable } from 'node:stream';
+
+export interface HeaderField {
+  /** Name as written in the message. */
+  name: string;
+  /** Unfolded value, without the trailing line break. */
+  value: string;
+  /** The raw header lines, folding kept, with the trailing CRLF. */
+  raw: string;
+}
+
+export interface HeaderList {
+  readonly fields: readonly HeaderField[];
+  /** Every value of a header (case-insensitive name), in message order. */
+  all(name: string): string[];
+  /** The first value of a header, or undefined. */
+  first(name: string): string | undefined;
+  has(name: string): boolean;
+}
+
+export interface Attachment {
+  filename?: string;
+  contentType: string;
+  size: number;
+  /** Decoded content; attachments over the parse limit have an empty buffer and `truncated` set. */
+  content: Buffer;
+  truncated: boolean;
+  /** MIME part path such as `1.2`, stable for rewriting. */
+  partId?: string;
+}
+
+export interface ParsedMessage {
+  subject?: string;
+  text: string;
+  html: string;
+  /** Every http(s) URL found in the text and HTML parts, de-duplicated. */
+  urls: string[];
+  attachments: Attachment[];
+  /** True when the MIME structure could not be parsed; text then holds the raw body. */
+  malformed: boolean;
+}
+
+export interface MessageView {
+  /** Queue id of this message. */
+  readonly id: string;
+  /** Path of the spool file (the message as received, line ends normalised to CRLF). */
+  readonly path: string;
+  /** Size in bytes of the spooled message. */
+  readonly size: number;
+  /** The header section as received. */
+  readonly headers: HeaderList;
+  /** A fresh stream of the raw message bytes, from the spool file. */
+  stream(): Readable;
+  /** The whole raw message (read from the spool; avoid on large messages). */
+  raw(): Promise<Buffer>;
+  /** The MIME-parsed message, parsed once on first use and shared by every plugin. */
+  parsed(): Promise<ParsedMessage>;
+}

@@ -1,0 +1,59 @@
+// How a plugin is declared: a name, a config schema with defaults, and a factory that returns its hook handlers.
+import type { Schema } from '../config/schema.ts';
+import type { HookName } from '../hooks/hook-names.ts';
+import type { HookContext, Services } from '../hooks/context.ts';
+import type { Outcome } from '../hooks/outcome.ts';
+import type { Logger } from '../log/types.ts';
+
+export type HookHandler = (ctx: HookContext) => Promise<Outcome | void> | Outcome | void;
+export type HookHandlers = Partial<Record<HookName, HookHandler>>;
+
+export interface PluginInstance {
+  hooks: HookHandlers;
+  /** Releases sockets, timers and files; called on shutdown and when a reload replaces the instance. */
+  close?(): Promise<void> | void;
+}
+
+export interface PluginSetup {
+  log: Logger;
+  services: Services;
+  /** Folder of the project (for plugins that ship data, such as default dictionaries). */
+  projectDir: string;
+  /** Directory of the config file, to resolve relative paths in plugin options. */
+  configDir: string;
+}
+
+export interface PluginDefinition<C> {
+  /** The plugin id: folder, config `name`, log tag and findings key. */
+  name: string;
+  description: string;
+  /** Schema of the plugin's options (the keys of its `plugins` entry other than `name`). */
+  configSchema: Schema<C>;
+  /** Symbols this plugin may emit, with a one-line description each. */
+  symbols?: Record<string, string>;
+  create(config: C, setup: PluginSetup): Promise<PluginInstance> | PluginInstance;
+}
+
+/**
+ * Declares a plugin.
+ * @example
+ *   export default definePlugin({
+ *     name: 'subject-check', description: 'Scores shouting subjects',
+ *     configSchema: s.object({ score: s.number().default(2) }),
+ *     create: (cfg) => ({ hooks: { data: (ctx) => { ... } } }),
+ *   });
+ */
+export function definePlugin<C>(def: PluginDefinition<C>): PluginDefinition<C> {
+  return def;
+}
+
+/**
+ * Thrown by a plugin's `create` when a resource it needs is missing (a socket, a file).
+ * The core disables the plugin with the reason logged, or stops the start when the entry says `required: true`.
+ */
+export class PluginUnavailableError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'PluginUnavailableError';
+  }
+}
