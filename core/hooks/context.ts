@@ -72,4 +72,9 @@ export interface HookContext {
   addHeader(name: string, value: string): void;
   /** Asks the core to remove every header of that name from the relayed message. */
   removeHeader(name: string): void;
+  /**
+   * data only: replaces the whole spooled message (headers and body) with new content, e.g. after
+   * stripping an infected attachment or defanging links. Later plugins and the relay see the new message.
+   */
+  rewriteMessage(raw: Buffer): Promise<void>;
 }
