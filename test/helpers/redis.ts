@@ -1,0 +1,83 @@
+// Starts a private redis-server on a free loopback port with its own temp dir, for tests that need a real Redis.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureCommands } from './system-packages.ts';
+import { freePort } from './ports.ts';
+
+export interface RedisHandle {
+  port: number;
+  /** `redis://127.0.0.1:<port>` */
+  url: string;
+  /** Stops the server and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** Sends PING until the server answers PONG, or fails after `timeoutMs`. */
+async function waitForPong(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = net.connect(port, '127.0.0.1');
+      let buf = '';
+      const done = (v: boolean) => { sock.destroy(); resolve(v); };
+      sock.setTimeout(500, () => done(false));
+      sock.on('error', () => done(false));
+      sock.on('connect', () => sock.write('PING\r\n'));
+      sock.on('data', (d) => { buf += d.toString(); if (buf.includes('\r\n')) done(buf.startsWith('+PONG')); });
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`redis-server did not answer on port ${port} within ${timeoutMs} ms`);
+}
+
+/**
+ * Starts redis-server on 127.0.0.1 (installing the Debian package when missing), with persistence off.
+ * @example
+ *   const redis = await startRedis();
+ *   // ... state: { backend: 'redis', redis: { url: redis.url } }
+ *   await redis.stop();
+ */
+export async function startRedis(): Promise<RedisHandle> {
+  ensureCommands({ 'redis-server': 'redis-server' });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-redis-'));
+  // A port taken between freePort() and bind() is possible under parallel runs: retry a few times.
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const child = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+      '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes',
+      '--loglevel', 'warning', '--logfile', path.join(dir, 'redis.log'),
+    ], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      await waitForPong(port, child, 10_000);
+    } catch (err) {
+      child.kill('SIGKILL');
+      await exited;
+      if (attempt < 3) continue;
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+    let stopped = false;
+    return {
+      port,
+      url: `redis://127.0.0.1:${port}`,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        if (child.exitCode === null) {
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+          await exited;
+          clearTimeout(timer);
+        }
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+}
