@@ -1,0 +1,171 @@
+// A small clamd client: PING, VERSION and INSTREAM over a fresh unix or TCP socket per call.
+//
+// Written instead of using the `clamscan` package (see README): we need a connect timeout apart from a
+// whole-scan deadline, backpressure while streaming (so a slow clamd never makes the message pile up in
+// memory), and errors that say which failure happened instead of console output.
+import net from 'node:net';
+import type { Readable } from 'node:stream';
+import { ScanError, type ScanResult } from './scan-result.ts';
+
+export type ClamdTarget = { socket: string } | { host: string; port: number };
+
+export interface ClamdOptions {
+  target: ClamdTarget;
+  /** Milliseconds to wait for the connection. */
+  connectTimeout: number;
+  /** Milliseconds from connection to the complete reply. */
+  scanTimeout: number;
+  /** Largest INSTREAM chunk sent at once; clamd's StreamMaxLength is counted over all chunks. */
+  chunkSize?: number;
+}
+
+
+export interface ClamdVersion {
+  /** e.g. `ClamAV 1.4.6` */
+  engine: string;
+  /** Signature database version, when clamd reports one. */
+  signatures?: number;
+  /** Date of the signature database as clamd reports it. */
+  signatureDate?: string;
+  raw: string;
+}
+
+const END_OF_STREAM = Buffer.alloc(4);
+
+function describe(target: ClamdTarget): string {
+  return 'socket' in target ? `unix:${target.socket}` : `${target.host}:${target.port}`;
+}
+
+/** Parses one clamd reply line (`stream: OK`, `stream: Name FOUND`, `... ERROR`). */
+export function parseScanReply(reply: string): ScanResult {
+  const text = reply.replace(/\0+$/, '').trim();
+  if (/:\s*OK$/.test(text)) return { infected: false };
+  const found = [...text.matchAll(/:\s*(.+?)\s+FOUND$/gm)].map((m) => m[1]);
+  if (found.length) return { infected: true, viruses: [...new Set(found)] };
+  if (/size limit exceeded/i.test(text)) throw new ScanError('size-limit', `clamd: ${text}`);
+  throw new ScanError('error', `clamd: ${text || 'empty reply'}`);
+}
+
+/** Parses `ClamAV 1.4.6/27450/Tue Nov 17 09:32:12 2026`. */
+export function parseVersion(reply: string): ClamdVersion {
+  const raw = reply.replace(/\0+$/, '').trim();
+  const [engine, sigs, date] = raw.split('/');
+  return { engine, signatures: sigs && /^\d+$/.test(sigs) ? Number(sigs) : undefined, signatureDate: date, raw };
+}
+
+export class ClamdClient {
+  readonly target: ClamdTarget;
+  private readonly connectTimeout: number;
+  private readonly scanTimeout: number;
+  private readonly chunkSize: number;
+
+  constructor(opts: ClamdOptions) {
+    this.target = opts.target;
+    this.connectTimeout = opts.connectTimeout;
+    this.scanTimeout = opts.scanTimeout;
+    this.chunkSize = opts.chunkSize ?? 64 * 1024;
+  }
+
+  get address(): string { return describe(this.target); }
+
+  async ping(): Promise<boolean> {
+    return (await this.command('zPING\0')) === 'PONG';
+  }
+
+  async version(): Promise<ClamdVersion> {
+    return parseVersion(await this.command('zVERSION\0'));
+  }
+
+  /** Streams `input` to clamd with INSTREAM and returns its verdict; throws ScanError when there is none. */
+  scan(input: Readable): Promise<ScanResult> {
+    return this.session((sock, reply) => this.pump(input, sock, reply)).then(parseScanReply);
+  }
+
+  private async command(cmd: string): Promise<string> {
+    const reply = await this.session(async (sock) => { sock.write(cmd); });
+    return reply.replace(/\0+$/, '').trim();
+  }
+
+  /**
+   * Opens a socket, lets `send` write the request, and resolves with clamd's NUL-terminated reply.
+   * `send` gets a promise of the reply so it can stop writing once clamd has answered early (size limit).
+   */
+  private session(send: (sock: net.Socket, reply: Promise<string>) => Promise<void>): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const where = this.address;
+      const sock = 'socket' in this.target
+        ? net.createConnection({ path: this.target.socket })
+        : net.createConnection({ host: this.target.host, port: this.target.port });
+      const chunks: Buffer[] = [];
+      let connected = false;
+      let settled = false;
+      let timer: NodeJS.Timeout;
+      let answered!: (s: string) => void;
+      const replyPromise = new Promise<string>((r) => { answered = r; });
+
+      const finish = (err: Error | null, text?: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        sock.destroy();
+        if (err) reject(err); else resolve(text!);
+      };
+      const replyText = () => Buffer.concat(chunks).toString('utf8');
+
+      timer = setTimeout(() => finish(new ScanError('unreachable', `clamd at ${where}: no connection within ${this.connectTimeout} ms`)), this.connectTimeout);
+      sock.on('connect', () => {
+        connected = true;
+        clearTimeout(timer);
+        timer = setTimeout(() => finish(new ScanError('timeout', `clamd at ${where}: no reply within ${this.scanTimeout} ms`)), this.scanTimeout);
+        send(sock, replyPromise).catch((err: Error) => finish(err instanceof ScanError ? err : new ScanError('error', `reading the message for clamd: ${err.message}`)));
+      });
+      sock.on('data', (d: Buffer) => {
+        chunks.push(d);
+        if (d.includes(0)) { answered(replyText()); finish(null, replyText()); }
+      });
+      sock.on('end', () => {
+        const text = replyText();
+        answered(text);
+        if (text) finish(null, text);
+        else finish(new ScanError('error', `clamd at ${where} closed the connection without a reply`));
+      });
+      sock.on('error', (err: NodeJS.ErrnoException) => {
+        // A write error after clamd already answered (it closes early on a size limit) is not the story.
+        if (chunks.length) { const text = replyText(); answered(text); finish(null, text); return; }
+        finish(new ScanError(connected ? 'error' : 'unreachable', `clamd at ${where}: ${err.code ?? err.message}`));
+      });
+      sock.on('close', () => finish(new ScanError('error', `clamd at ${where} closed the connection without a reply`)));
+    });
+  }
+
+  /** Writes the INSTREAM framing with backpressure: one chunk in flight at a time. */
+  private async pump(input: Readable, sock: net.Socket, reply: Promise<string>): Promise<void> {
+    let stop = false;
+    reply.then(() => { stop = true; input.destroy(); });
+    sock.write('zINSTREAM\0');
+    try {
+      for await (const data of input) {
+        const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as string);
+        for (let off = 0; off < buf.length && !stop; off += this.chunkSize) {
+          const part = buf.subarray(off, off + this.chunkSize);
+          const len = Buffer.alloc(4);
+          len.writeUInt32BE(part.length);
+          sock.write(len);
+          if (!sock.write(part)) await waitDrain(sock);
+        }
+        if (stop || sock.destroyed) return;
+      }
+    } finally {
+      input.destroy();
+    }
+    if (!stop && !sock.destroyed) sock.write(END_OF_STREAM);
+  }
+}
+
+function waitDrain(sock: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => { sock.off('drain', done); sock.off('close', done); resolve(); };
+    sock.once('drain', done);
+    sock.once('close', done);
+  });
+}

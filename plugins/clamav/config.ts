@@ -1,0 +1,44 @@
+// Options of the clamav plugin, with their defaults.
+import { s, type Infer } from '../../core/index.ts';
+
+const commandSchema = s.object({
+  template: s.string({ minLength: 1 })
+    .describe('Command line; `{file}` is replaced by the path of the file to scan. Run without a shell, split on spaces (quote with "…")'),
+  infected_exit_codes: s.array(s.number({ integer: true, min: 0 })).default([1])
+    .describe('Exit codes that mean "infected"'),
+  clean_exit_codes: s.array(s.number({ integer: true, min: 0 })).default([0])
+    .describe('Exit codes that mean "clean"; any other code is a scanner error'),
+  virus_pattern: s.string().default(':\\s*(.+?)\\s+FOUND\\s*$')
+    .describe('Regular expression (multi-line) over the output whose first group is the virus name'),
+});
+
+export const configSchema = s.object({
+  scanner: s.enum(['clamd', 'command'] as const).default('clamd')
+    .describe('`clamd`: stream to clamd with INSTREAM; `command`: run a command-line scanner on the spool file'),
+  socket: s.string().optionalValue().describe('clamd unix socket path (relative to the config file)'),
+  host: s.string().optionalValue().describe('clamd TCP host; used when `socket` is unset'),
+  port: s.number({ integer: true, min: 1, max: 65535 }).optionalValue().describe('clamd TCP port (3310 when only `host` is set)'),
+  connect_timeout: s.duration().default(2_000).describe('Time to connect to clamd'),
+  scan_timeout: s.duration().default(20_000)
+    .describe('Time from connection to clamd\'s answer (or the command\'s run time); keep it under the entry\'s `timeout`'),
+  max_concurrent: s.number({ integer: true, min: 1, max: 256 }).default(4)
+    .describe('Scans in flight at once; more wait up to `scan_timeout` for a slot, then count as a scanner failure'),
+  max_scan_size: s.size().default(25 * 1024 * 1024)
+    .describe('Largest message sent to the scanner; keep it at or under clamd\'s StreamMaxLength'),
+  on_oversize: s.enum(['reject', 'tempfail', 'accept'] as const).default('reject')
+    .describe('A message over `max_scan_size`: `reject` (552 5.3.4), `tempfail` (452 4.3.1) or `accept` unscanned with the warning header'),
+  action: s.enum(['reject', 'quarantine', 'tag', 'strip'] as const).default('reject')
+    .describe('On a virus: `reject` (554 5.7.1 with the name), `quarantine`, `tag` (header only) or `strip` the infected parts'),
+  on_error: s.enum(['tempfail', 'accept'] as const).default('tempfail')
+    .describe('Scanner unreachable, timed out or failing: `tempfail` (451 4.7.0) or `accept` unscanned with the warning header'),
+  header: s.string({ pattern: /^[!-9;-~]+$/, patternName: 'a header name' }).default('X-Mailmoat-Virus')
+    .describe('Header that carries the virus names (tag, strip) or why the message was not scanned (accept on error/oversize)'),
+  score: s.number().default(0)
+    .describe('Score of the CLAM_VIRUS finding; the action already decides, so raise it only to weigh a tagged virus in the verdict'),
+  notice: s.string().default('This part of the message contained the virus {virus} and was removed by the mail gateway.')
+    .describe('Text that replaces each stripped part; `{virus}` and `{filename}` are filled in'),
+  command: commandSchema.optionalValue().describe('The command-line scanner, for `scanner: command`'),
+});
+
+export type ClamavConfig = Infer<typeof configSchema>;
+export type CommandConfig = Infer<typeof commandSchema>;

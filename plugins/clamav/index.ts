@@ -1,0 +1,140 @@
+// ClamAV virus scanning: every spooled message goes to clamd (or a command-line scanner) before the gateway answers.
+//
+// It fails safe: when the scanner cannot give a verdict, the message is deferred (451) unless the admin chose
+// to let it through with a warning header. An unreachable clamd never disables the plugin, because a disabled
+// plugin would pass mail unscanned.
+import { definePlugin, outcome, type HookContext, type Outcome, type MessageView } from '../../core/index.ts';
+import { configSchema, type ClamavConfig } from './config.ts';
+import { Limiter } from './limiter.ts';
+import { createClamdClient, createScanner, type Scanner } from './scanner.ts';
+import { ScanError } from './scan-result.ts';
+import { noticeText, stripInfected } from './strip.ts';
+
+/** Keeps a virus name safe for a reply line and a header. */
+function clean(name: string): string {
+  return name.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
+}
+
+function asScanError(err: unknown): ScanError {
+  return err instanceof ScanError ? err : new ScanError('error', (err as Error)?.message ?? String(err));
+}
+
+class ClamavCheck {
+  private readonly cfg: ClamavConfig;
+  private readonly scanner: Scanner;
+  private readonly limiter: Limiter;
+
+  constructor(cfg: ClamavConfig, scanner: Scanner) {
+    this.cfg = cfg;
+    this.scanner = scanner;
+    this.limiter = new Limiter(cfg.max_concurrent);
+  }
+
+  /** Runs scanner work in a bounded slot; waiting past the scan timeout counts as a timeout. */
+  private slot<T>(task: () => Promise<T>): Promise<T> {
+    return this.limiter.run(task, this.cfg.scan_timeout,
+      () => new ScanError('timeout', `no free scan slot within ${this.cfg.scan_timeout} ms (${this.cfg.max_concurrent} scans in flight)`));
+  }
+
+  async onData(ctx: HookContext): Promise<Outcome | void> {
+    const msg = ctx.message;
+    if (!msg) return;
+    if (msg.size > this.cfg.max_scan_size) return this.oversize(ctx, msg.size);
+    let result;
+    try {
+      result = await this.slot(() => this.scanner.scanMessage(msg));
+    } catch (err) {
+      return this.failed(ctx, asScanError(err));
+    }
+    if (!result.infected) {
+      ctx.log.debug('virus scan clean', { scanner: this.scanner.description });
+      return;
+    }
+    return this.infected(ctx, msg, result.viruses.map(clean));
+  }
+
+  private oversize(ctx: HookContext, size: number): Outcome | void {
+    ctx.log.warn('message too large to scan for viruses', { size, max_scan_size: this.cfg.max_scan_size, on_oversize: this.cfg.on_oversize });
+    if (this.cfg.on_oversize === 'reject') return outcome.reject('Message too large to scan for viruses', { code: 552, enhanced: '5.3.4' });
+    if (this.cfg.on_oversize === 'tempfail') return outcome.tempfail('Message too large to scan for viruses now', { code: 452, enhanced: '4.3.1' });
+    ctx.addFinding('CLAM_OVERSIZE', 0, `${size} bytes`);
+    ctx.addHeader(this.cfg.header, `unscanned; message over ${this.cfg.max_scan_size} bytes`);
+  }
+
+  private failed(ctx: HookContext, err: ScanError): Outcome | void {
+    ctx.log.warn('virus scan failed', { scanner: this.scanner.description, kind: err.kind, error: err.message, on_error: this.cfg.on_error });
+    ctx.addFinding('CLAM_FAIL', 0, err.kind);
+    if (this.cfg.on_error === 'tempfail') return outcome.tempfail('Virus scan not possible now, try again later', { code: 451, enhanced: '4.7.0' });
+    ctx.addHeader(this.cfg.header, `unscanned; scanner ${err.kind}`);
+  }
+
+  private async infected(ctx: HookContext, msg: MessageView, viruses: string[]): Promise<Outcome | void> {
+    const names = viruses.join(', ');
+    ctx.addFinding('CLAM_VIRUS', this.cfg.score, names);
+    ctx.log.warn('virus found', { virus: names, action: this.cfg.action, scanner: this.scanner.description });
+    switch (this.cfg.action) {
+      case 'reject': return this.refuse(names);
+      case 'quarantine': return outcome.quarantine(`virus ${names}`);
+      case 'tag': ctx.addHeader(this.cfg.header, `infected; ${names}`); return;
+      case 'strip': return this.strip(ctx, msg, names);
+    }
+  }
+
+  private refuse(names: string): Outcome {
+    return outcome.reject(`Virus found: ${names}`, { code: 554, enhanced: '5.7.1' });
+  }
+
+  /**
+   * Scans each MIME part alone and replaces the infected ones with a notice. The message is read whole here:
+   * it is known to be infected and within `max_scan_size`. When no part can be blamed, or the rewritten
+   * message still scans infected (a virus in the headers, a broken MIME structure), it is refused instead.
+   */
+  private async strip(ctx: HookContext, msg: MessageView, names: string): Promise<Outcome | void> {
+    let stripped;
+    try {
+      stripped = await this.slot(async () => {
+        const result = await stripInfected(await msg.raw(), (part) => this.scanner.scanBuffer(part),
+          (part) => noticeText(this.cfg.notice, { ...part, viruses: part.viruses.map(clean) }));
+        const again = result.removed.length ? await this.scanner.scanBuffer(result.raw) : undefined;
+        return { ...result, stillInfected: again?.infected ?? true };
+      });
+    } catch (err) {
+      // The message is known to be infected, so a failure here can never let it through.
+      const e = asScanError(err);
+      ctx.log.warn('stripping the virus failed', { kind: e.kind, error: e.message });
+      return outcome.tempfail('Virus scan not possible now, try again later', { code: 451, enhanced: '4.7.0' });
+    }
+    if (stripped.stillInfected) {
+      ctx.log.warn('virus could not be stripped, refusing', { virus: names, parts_removed: stripped.removed.length });
+      return this.refuse(names);
+    }
+    await ctx.rewriteMessage(stripped.raw);
+    const removedNames = [...new Set(stripped.removed.flatMap((p) => p.viruses.map(clean)))].join(', ');
+    ctx.addHeader(this.cfg.header, `stripped; ${removedNames}`);
+    ctx.log.info('infected parts stripped', { virus: removedNames, parts: stripped.removed.map((p) => p.filename ?? p.contentType) });
+  }
+}
+
+export default definePlugin<ClamavConfig>({
+  name: 'clamav',
+  description: 'Scans each message with ClamAV (clamd INSTREAM) or a command-line scanner; fails safe with 451',
+  configSchema,
+  symbols: {
+    CLAM_VIRUS: 'The scanner found a virus; the detail is its name',
+    CLAM_FAIL: 'The scanner gave no verdict (unreachable, timeout, error); the detail says which',
+    CLAM_OVERSIZE: 'The message was over max_scan_size and accepted unscanned (on_oversize: accept)',
+  },
+  create(cfg, setup) {
+    const scanner = createScanner(cfg, setup.configDir);
+    if (cfg.scanner === 'clamd') {
+      // A start-up probe only for the log: mail is deferred, not passed, while clamd is away.
+      const client = createClamdClient(cfg, setup.configDir);
+      client.ping().then(
+        (ok) => { if (!ok) setup.log.warn('clamd gave an unexpected answer to PING', { clamd: client.address }); },
+        (err: Error) => setup.log.warn('clamd does not answer; mail will be deferred until it does', { clamd: client.address, error: err.message }),
+      );
+    }
+    const check = new ClamavCheck(cfg, scanner);
+    return { hooks: { data: (ctx) => check.onData(ctx) } };
+  },
+});

@@ -1,0 +1,120 @@
+// Finds the leaf parts of a raw MIME message by byte offset, so a part can be replaced and every other byte kept.
+//
+// The message is handled as a latin1 string: one character per byte, so string offsets are byte offsets and
+// `Buffer.from(text, 'latin1')` gives back the original bytes.
+
+export interface HeaderLine {
+  /** Lower-cased name. */
+  name: string;
+  /** Unfolded value. */
+  value: string;
+  /** The field as written, folding kept, without its final line break. */
+  raw: string;
+}
+
+export interface MimeLeaf {
+  /** Offset of the part's first header line (of the message itself for a single-part message). */
+  start: number;
+  /** Offset of the body, after the blank line. */
+  bodyStart: number;
+  /** Offset just past the body; the line break before the next boundary is not part of the body. */
+  end: number;
+  headers: HeaderLine[];
+  /** Lower-cased `type/subtype`; `text/plain` when absent. */
+  contentType: string;
+  filename?: string;
+}
+
+const MAX_DEPTH = 20;
+
+/** Splits a header block (no blank line) into fields. */
+export function parseHeaderBlock(block: string): HeaderLine[] {
+  const out: HeaderLine[] = [];
+  for (const raw of block.split(/\r?\n(?![ \t])/)) {
+    const colon = raw.indexOf(':');
+    if (colon <= 0) continue;
+    out.push({ name: raw.slice(0, colon).trim().toLowerCase(), value: raw.slice(colon + 1).replace(/\r?\n[ \t]+/g, ' ').trim(), raw });
+  }
+  return out;
+}
+
+/** A parameter of a structured header value such as `boundary` or `filename` (quoted or not). */
+export function headerParam(value: string | undefined, param: string): string | undefined {
+  if (!value) return undefined;
+  const m = new RegExp(`(?:^|;)\\s*${param}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^;\\s]+))`, 'i').exec(value);
+  return m ? (m[1] ?? m[2]).replace(/\\(.)/g, '$1') : undefined;
+}
+
+function headerValue(headers: HeaderLine[], name: string): string | undefined {
+  return headers.find((h) => h.name === name)?.value;
+}
+
+/** The header section of the part starting at `start`: its fields and where its body begins. */
+function splitPart(text: string, start: number, end: number): { headers: HeaderLine[]; bodyStart: number } {
+  // A part may have no headers at all: it then starts with the blank line.
+  if (text.startsWith('\r\n', start)) return { headers: [], bodyStart: start + 2 };
+  if (text.startsWith('\n', start)) return { headers: [], bodyStart: start + 1 };
+  const m = /\r?\n\r?\n/g;
+  m.lastIndex = start;
+  const hit = m.exec(text);
+  if (!hit || hit.index >= end) return { headers: parseHeaderBlock(text.slice(start, end)), bodyStart: end };
+  return { headers: parseHeaderBlock(text.slice(start, hit.index)), bodyStart: hit.index + hit[0].length };
+}
+
+/** Offsets of the boundary delimiter lines of a multipart body: where each line starts and where the next line starts. */
+function delimiters(text: string, from: number, to: number, boundary: string): Array<{ at: number; next: number; close: boolean }> {
+  const out: Array<{ at: number; next: number; close: boolean }> = [];
+  const marker = `--${boundary}`;
+  let i = text.indexOf(marker, from);
+  while (i >= 0 && i < to) {
+    const lineStart = i === from || text[i - 1] === '\n';
+    const eol = text.indexOf('\n', i);
+    const lineEnd = eol < 0 || eol >= to ? to : eol;
+    const rest = text.slice(i + marker.length, lineEnd);
+    if (lineStart && /^(--)?[ \t\r]*$/.test(rest)) {
+      out.push({ at: i, next: Math.min(lineEnd + 1, to), close: rest.startsWith('--') });
+      if (rest.startsWith('--')) break;
+    }
+    i = text.indexOf(marker, i + marker.length);
+  }
+  return out;
+}
+
+/** Where a part's content ends: before the line break that belongs to the next delimiter. */
+function trimDelimiterBreak(text: string, at: number, floor: number): number {
+  if (at - 2 >= floor && text.slice(at - 2, at) === '\r\n') return at - 2;
+  if (at - 1 >= floor && text[at - 1] === '\n') return at - 1;
+  return at;
+}
+
+/** Every non-multipart part in order; a message/rfc822 part counts as one leaf. */
+export function leafParts(text: string, start = 0, end = text.length, depth = 0): MimeLeaf[] {
+  const { headers, bodyStart } = splitPart(text, start, end);
+  const ctValue = headerValue(headers, 'content-type');
+  const contentType = (ctValue?.split(';')[0].trim().toLowerCase()) || 'text/plain';
+  const boundary = contentType.startsWith('multipart/') ? headerParam(ctValue, 'boundary') : undefined;
+  if (boundary && depth < MAX_DEPTH) {
+    const delims = delimiters(text, bodyStart, end, boundary);
+    const leaves: MimeLeaf[] = [];
+    // A body cut short before its closing delimiter keeps its last part up to the end.
+    for (let k = 0; k < delims.length && !delims[k].close; k++) {
+      const partStart = delims[k].next;
+      const partEnd = k + 1 < delims.length ? trimDelimiterBreak(text, delims[k + 1].at, partStart) : end;
+      leaves.push(...leafParts(text, partStart, partEnd, depth + 1));
+    }
+    if (leaves.length) return leaves;
+  }
+  const filename = headerParam(headerValue(headers, 'content-disposition'), 'filename') ?? headerParam(ctValue, 'name');
+  return [{ start, bodyStart, end, headers, contentType, filename }];
+}
+
+/** The decoded content of a leaf (base64 and quoted-printable undone). */
+export function decodeLeaf(text: string, leaf: MimeLeaf): Buffer {
+  const body = text.slice(leaf.bodyStart, leaf.end);
+  const cte = headerValue(leaf.headers, 'content-transfer-encoding')?.toLowerCase();
+  if (cte === 'base64') return Buffer.from(body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+  if (cte === 'quoted-printable') {
+    return Buffer.from(body.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+  }
+  return Buffer.from(body, 'latin1');
+}

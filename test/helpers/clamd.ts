@@ -1,0 +1,163 @@
+// Runs a private clamd for tests: its own signature database, config file, unix socket and loopback TCP port.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { ensureCommands } from './system-packages.ts';
+import { freePort } from './ports.ts';
+import { ClamdClient } from '../../plugins/clamav/clamd-client.ts';
+
+import { EICAR } from '../../plugins/clamav/eicar.ts';
+
+export { EICAR };
+/** A marker that our own body signature (`.ndb`) reports as a virus. */
+export const MARKER = 'MAILMOAT-TEST-VIRUS-7f3a';
+
+/** clamd appends `.UNOFFICIAL` to names from databases that are not signed by ClamAV. */
+export const SIG_NAMES = {
+  /** MD5 of the exact EICAR file: an attachment or a file inside an archive. */
+  eicarHash: 'Mailmoat.Test.EICAR.UNOFFICIAL',
+  /** The EICAR string anywhere in a body part (a hash cannot match a text part with its line end). */
+  eicarBody: 'Mailmoat.Test.EICAR-Body.UNOFFICIAL',
+  marker: 'Mailmoat.Test.Marker.UNOFFICIAL',
+};
+
+export interface ClamdHandle {
+  readonly socket: string;
+  readonly host: string;
+  readonly port: number;
+  readonly dir: string;
+  /** Starts clamd again after `stop()`, on the same socket and port. */
+  start(): Promise<void>;
+  /** Stops clamd but keeps its files, so `start()` can bring it back. */
+  stop(): Promise<void>;
+  /** Stops clamd and removes its folder. */
+  close(): Promise<void>;
+}
+
+export interface ClamdOptions {
+  /** clamd's StreamMaxLength, e.g. `1M`. */
+  streamMaxLength?: string;
+}
+
+function writeDatabase(dbDir: string): void {
+  const md5 = createHash('md5').update(EICAR).digest('hex');
+  const hex = (s: string) => Buffer.from(s).toString('hex');
+  fs.writeFileSync(path.join(dbDir, 'mailmoat-test.hdb'), `${md5}:${EICAR.length}:Mailmoat.Test.EICAR\n`);
+  fs.writeFileSync(path.join(dbDir, 'mailmoat-test.ndb'),
+    `Mailmoat.Test.EICAR-Body:0:*:${hex(EICAR)}\nMailmoat.Test.Marker:0:*:${hex(MARKER)}\n`);
+}
+
+function writeConfig(dir: string, socket: string, port: number, opts: ClamdOptions): string {
+  const file = path.join(dir, 'clamd.conf');
+  fs.writeFileSync(file, [
+    'Foreground yes',
+    `LocalSocket ${socket}`,
+    'LocalSocketMode 660',
+    `TCPSocket ${port}`,
+    'TCPAddr 127.0.0.1',
+    `DatabaseDirectory ${path.join(dir, 'db')}`,
+    `LogFile ${path.join(dir, 'clamd.log')}`,
+    `StreamMaxLength ${opts.streamMaxLength ?? '10M'}`,
+    'MaxThreads 4',
+    // The database never changes under a test; skip the periodic reload check.
+    'SelfCheck 0',
+    '',
+  ].join('\n'));
+  return file;
+}
+
+/** Starts clamd in the foreground as a child process and waits until it answers PING on both sockets. */
+export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> {
+  ensureCommands({ clamd: 'clamav-daemon', sigtool: 'clamav' });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-clamd-'));
+  fs.mkdirSync(path.join(dir, 'db'));
+  writeDatabase(path.join(dir, 'db'));
+  const socket = path.join(dir, 'clamd.sock');
+  const port = await freePort();
+  const config = writeConfig(dir, socket, port, opts);
+  let child: ChildProcess | undefined;
+  const killOnExit = () => child?.kill('SIGKILL');
+
+  const start = async () => {
+    if (child) return;
+    fs.rmSync(socket, { force: true });
+    const proc = spawn('clamd', [`--config-file=${config}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = proc;
+    let stderr = '';
+    proc.stderr!.on('data', (d) => { stderr += d; });
+    proc.on('exit', () => { if (child === proc) child = undefined; });
+    process.on('exit', killOnExit);
+    const unix = new ClamdClient({ target: { socket }, connectTimeout: 200, scanTimeout: 1000 });
+    const tcp = new ClamdClient({ target: { host: '127.0.0.1', port }, connectTimeout: 200, scanTimeout: 1000 });
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (!child) throw new Error(`clamd exited while starting: ${stderr.trim()}`);
+      if (await unix.ping().catch(() => false) && await tcp.ping().catch(() => false)) return;
+      if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`clamd did not answer PING within 20 s: ${stderr.trim()}`); }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  const stop = async () => {
+    const proc = child;
+    if (!proc) return;
+    child = undefined;
+    const exited = once(proc, 'exit');
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+    process.off('exit', killOnExit);
+  };
+
+  await start();
+  return {
+    socket, host: '127.0.0.1', port, dir, start, stop,
+    async close() { await stop(); fs.rmSync(dir, { recursive: true, force: true }); },
+  };
+}
+
+export interface SlowProxy {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A TCP proxy in front of clamd that holds back clamd's replies for `delayMs`, to test scan timeouts.
+ * Requests pass straight through, so clamd scans at its normal speed; only the answer comes late.
+ */
+export async function startSlowProxy(target: { host: string; port: number }, delayMs: number): Promise<SlowProxy> {
+  const sockets = new Set<net.Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const server = net.createServer((client) => {
+    const upstream = net.createConnection(target);
+    sockets.add(client).add(upstream);
+    client.on('data', (d) => upstream.write(d));
+    client.on('end', () => upstream.end());
+    upstream.on('data', (d) => {
+      const t = setTimeout(() => { timers.delete(t); if (!client.destroyed) client.write(d); }, delayMs);
+      timers.add(t);
+    });
+    upstream.on('end', () => {
+      const t = setTimeout(() => { timers.delete(t); client.end(); }, delayMs);
+      timers.add(t);
+    });
+    const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    async stop() {
+      for (const t of timers) clearTimeout(t);
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
