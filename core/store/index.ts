@@ -1,9 +1,32 @@
-// Opens the configured state store. (Placeholder: an in-memory store until the embedded and Redis stores land.)
+// Opens the configured state store: the embedded SQLite file under data_dir (default) or Redis.
+import path from 'node:path';
 import type { StateConfig } from './config.ts';
 import type { StateStore } from './types.ts';
 import type { Logger } from '../log/types.ts';
-import { MemoryStore } from './memory-store.ts';
+import { EmbeddedStore } from './embedded-store.ts';
+import { RedisStore, redactUrl } from './redis-store.ts';
 
-export async function openStore(_cfg: StateConfig, _dataDir: string, _log?: Logger): Promise<StateStore> {
-  return new MemoryStore();
+export { EmbeddedStore } from './embedded-store.ts';
+export { RedisStore } from './redis-store.ts';
+export { MemoryStore } from './memory-store.ts';
+
+/** Where the embedded store keeps its file. */
+export function embeddedStoreFile(dataDir: string): string {
+  return path.join(dataDir, 'state', 'state.db');
+}
+
+/**
+ * Opens the store `cfg` selects. Throws when it cannot (unreadable file, unreachable Redis), so a gateway
+ * never starts with state silently missing.
+ */
+export async function openStore(cfg: StateConfig, dataDir: string, log?: Logger): Promise<StateStore> {
+  if (cfg.backend === 'redis') {
+    const store = await RedisStore.connect(cfg.redis.url, { prefix: cfg.redis.prefix, log });
+    log?.info('state store: redis', { url: redactUrl(cfg.redis.url), prefix: cfg.redis.prefix });
+    return store;
+  }
+  const file = embeddedStoreFile(dataDir);
+  const store = new EmbeddedStore(file, { purgeIntervalMs: cfg.purge_interval, log });
+  log?.info('state store: embedded', { file });
+  return store;
 }

@@ -1,0 +1,135 @@
+// The Redis state store (ioredis): for several gateways sharing greylist entries, counters and blocks; keys expire by themselves.
+import { Redis } from 'ioredis';
+import type { StateStore } from './types.ts';
+import type { Logger } from '../log/types.ts';
+
+// Lua keeps "set the expiry only when the key is created" atomic with the write itself.
+const INCR = `
+local existed = redis.call('EXISTS', KEYS[1])
+local v
+if ARGV[3] == '1' then v = redis.call('INCRBY', KEYS[1], ARGV[1]) else v = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1]) end
+if existed == 0 and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return tostring(v)`;
+const SADD = `
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SADD', KEYS[1], ARGV[1])
+if existed == 0 and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`;
+
+const SCAN_COUNT = 500;
+
+/** A glob pattern that matches exactly the keys starting with `prefix`. */
+function globPrefix(prefix: string): string {
+  return prefix.replace(/[*?[\]\\^]/g, (c) => '\\' + c) + '*';
+}
+
+/** The URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch { return '(invalid url)'; }
+}
+
+export interface RedisStoreOptions {
+  /** Prefix of every key (kept out of the keys the interface hands back). */
+  prefix?: string;
+  log?: Logger;
+  /** A command that gets no answer within this time fails instead of hanging an SMTP session. */
+  commandTimeoutMs?: number;
+}
+
+export class RedisStore implements StateStore {
+  private readonly r: Redis;
+  private readonly prefix: string;
+
+  private constructor(r: Redis, prefix: string) {
+    this.r = r;
+    this.prefix = prefix;
+    // defineCommand sends EVALSHA and falls back to EVAL once per script, so the Lua is not resent per call.
+    this.r.defineCommand('mmIncr', { numberOfKeys: 1, lua: INCR });
+    this.r.defineCommand('mmSadd', { numberOfKeys: 1, lua: SADD });
+  }
+
+  /** Connects and checks the server answers; throws with the (redacted) URL when it does not. */
+  static async connect(url: string, opts: RedisStoreOptions = {}): Promise<RedisStore> {
+    const r = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 2,
+      commandTimeout: opts.commandTimeoutMs ?? 2000,
+      retryStrategy: (times) => Math.min(times * 200, 2000),
+    });
+    let lastError = '';
+    r.on('error', (err: Error) => {
+      // ioredis reconnects by itself; log each distinct failure once rather than every retry.
+      if (err.message !== lastError) opts.log?.warn('redis state store error', { url: redactUrl(url), err: err.message });
+      lastError = err.message;
+    });
+    r.on('ready', () => { lastError = ''; });
+    try {
+      await r.connect();
+      await r.ping();
+    } catch (err) {
+      r.disconnect();
+      throw new Error(`cannot reach the Redis state store at ${redactUrl(url)}: ${(err as Error).message}`);
+    }
+    return new RedisStore(r, opts.prefix ?? '');
+  }
+
+  private k(key: string) { return this.prefix + key; }
+  private call(name: string, key: string, ...args: (string | number)[]): Promise<string> {
+    return (this.r as unknown as Record<string, (...a: unknown[]) => Promise<string>>)[name](this.k(key), ...args);
+  }
+
+  async get(key: string) { return this.r.get(this.k(key)); }
+  async set(key: string, value: string, ttlMs?: number) {
+    if (ttlMs && ttlMs > 0) await this.r.set(this.k(key), value, 'PX', Math.ceil(ttlMs));
+    else await this.r.set(this.k(key), value);
+  }
+  async add(key: string, value: string, ttlMs?: number) {
+    const res = ttlMs && ttlMs > 0
+      ? await this.r.set(this.k(key), value, 'PX', Math.ceil(ttlMs), 'NX')
+      : await this.r.set(this.k(key), value, 'NX');
+    return res === 'OK';
+  }
+  async del(key: string) { await this.r.del(this.k(key)); }
+  async incr(key: string, by = 1, ttlMs?: number) {
+    return Number(await this.call('mmIncr', key, by, Math.ceil(ttlMs ?? 0), Number.isInteger(by) ? '1' : '0'));
+  }
+  async expire(key: string, ttlMs: number) { return (await this.r.pexpire(this.k(key), Math.max(1, Math.ceil(ttlMs)))) === 1; }
+  async sadd(key: string, member: string, ttlMs?: number) { await this.call('mmSadd', key, member, Math.ceil(ttlMs ?? 0)); }
+  async srem(key: string, member: string) { await this.r.srem(this.k(key), member); }
+  async smembers(key: string) { return (await this.r.smembers(this.k(key))).sort(); }
+  async sismember(key: string, member: string) { return (await this.r.sismember(this.k(key), member)) === 1; }
+  async ttl(key: string) { return this.r.pttl(this.k(key)); }
+  async *scan(prefix: string): AsyncIterable<[string, string]> {
+    const full = this.k(prefix);
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.r.scan(cursor, 'MATCH', globPrefix(full), 'COUNT', SCAN_COUNT);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const pipe = this.r.pipeline();
+      for (const key of keys) pipe.type(key);
+      const types = (await pipe.exec()) ?? [];
+      const reads = this.r.pipeline();
+      for (let i = 0; i < keys.length; i++) {
+        if (types[i]?.[1] === 'set') reads.smembers(keys[i]);
+        else reads.get(keys[i]);
+      }
+      const values = (await reads.exec()) ?? [];
+      for (let i = 0; i < keys.length; i++) {
+        const [err, v] = values[i] ?? [];
+        // A key that expired between SCAN and the read comes back empty: it is gone, so skip it.
+        if (err || v === null || v === undefined) continue;
+        if (Array.isArray(v)) { if (v.length) yield [keys[i].slice(this.prefix.length), (v as string[]).sort().join(',')]; }
+        else yield [keys[i].slice(this.prefix.length), String(v)];
+      }
+    } while (cursor !== '0');
+  }
+  async purgeExpired() { return 0; }
+  async close() {
+    try { await this.r.quit(); } catch { this.r.disconnect(); }
+  }
+}
