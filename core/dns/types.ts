@@ -31,4 +31,24 @@ export interface DnsResolver {
   reverse(ip: string): Promise<string[]>;
   resolvePtr?(name: string): Promise<string[]>;
   resolveNs?(name: string): Promise<string[]>;
+  /** The CNAME target(s) of a name. */
+  resolveCname?(name: string): Promise<string[]>;
+  /** Counters and lookup times since start (the core resolver implements it). */
+  stats?(): DnsStats;
+}
+
+export interface DnsStats {
+  /** Calls made by plugins. */
+  lookups: number;
+  /** Calls answered from the cache (positive or negative). */
+  cacheHits: number;
+  /** Calls that joined an identical lookup already in flight. */
+  joined: number;
+  /** Lookups that went to the network. */
+  queries: number;
+  /** Failed network lookups by code (NXDOMAIN and NODATA included). */
+  errors: Partial<Record<DnsErrorCode, number>>;
+  /** Times of network lookups (the last 2048), in milliseconds. */
+  latency: { count: number; meanMs: number; p50Ms: number; p99Ms: number; maxMs: number };
+  cacheSize: number;
 }

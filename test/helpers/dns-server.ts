@@ -24,6 +24,8 @@
 //   await dns.setBehaviour('dead.test', { drop: true });       // never answer (a timeout for the resolver)
 //   await dns.setBehaviour('broken.test', { rcode: 'SERVFAIL' });
 //   await dns.setBehaviour('slow.bl.test', null);               // back to normal
+//   await dns.setBehaviour('.', { drop: true });                // '.' (the root) matches every name
+//   await dns.clearBehaviours()                                 // every name back to normal
 //   await dns.queries()        // [{ name, type, transport: 'udp'|'tcp' }] received so far (lower-case names)
 //   await dns.resetQueries()
 //   await dns.stop()
@@ -69,6 +71,7 @@ export interface DnsTestServer {
   address: string;
   setRecords(zones: Zones, opts?: { replace?: boolean }): Promise<void>;
   setBehaviour(name: string, behaviour: Behaviour | null): Promise<void>;
+  clearBehaviours(): Promise<void>;
   queries(): Promise<QueryLogEntry[]>;
   resetQueries(): Promise<void>;
   stop(): Promise<void>;
@@ -107,6 +110,7 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsTe
     address: `${host}:${port}`,
     setRecords: (zones, o = {}) => call('setRecords', zones, o.replace ?? false),
     setBehaviour: (name, b) => call('setBehaviour', name, b),
+    clearBehaviours: () => call('clearBehaviours'),
     queries: () => call('queries'),
     resetQueries: () => call('resetQueries'),
     async stop() {
@@ -262,7 +266,7 @@ function runServer(): void {
   const behaviourFor = (name: string): Behaviour | undefined => {
     let best: [string, Behaviour] | undefined;
     for (const [k, b] of behaviours) {
-      if ((name === k || name.endsWith(`.${k}`)) && (!best || k.length > best[0].length)) best = [k, b];
+      if ((k === '' || name === k || name.endsWith(`.${k}`)) && (!best || k.length > best[0].length)) best = [k, b];
     }
     return best?.[1];
   };
@@ -346,6 +350,7 @@ function runServer(): void {
     },
     setRecords(zones: Zones, replace: boolean) { data.load(zones, replace); },
     setBehaviour(name: string, b: Behaviour | null) { if (b) behaviours.set(lower(name), b); else behaviours.delete(lower(name)); },
+    clearBehaviours() { behaviours.clear(); },
     queries() { return log; },
     resetQueries() { log.length = 0; },
     async stop() {
