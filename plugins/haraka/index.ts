@@ -1,0 +1,57 @@
+// The haraka plugin: runs the Haraka plugins of a Haraka folder, unchanged, at this point of Mailmoat's chain.
+import path from 'node:path';
+import { definePlugin } from '../../core/index.ts';
+import { constants, haraka, pinHarakaRoot, type Any } from './cjs.ts';
+import { configSchema, type HarakaConfig } from './config.ts';
+import { installDnsRedirect, redirectDns } from './dns-redirect.ts';
+import { loadFolder } from './loader.ts';
+import { levelNumber } from './log.ts';
+import { runHook } from './runner.ts';
+import { attachServerLog, harakaServer } from './server.ts';
+import { createHooks } from './session.ts';
+
+// haraka-net-utils keeps dns.promises.Resolver when it loads: the redirectable class must be in place first.
+installDnsRedirect();
+
+export default definePlugin<HarakaConfig>({
+  name: 'haraka',
+  description: 'Runs unchanged Haraka plugins (plain and npm) from a Haraka folder as part of the chain',
+  configSchema,
+  symbols: {
+    HARAKA_KARMA: 'karma\'s connection score (times karma_factor)',
+    'HARAKA_<PLUGIN>_FAIL': 'a Haraka plugin recorded a failure in its results',
+    'HARAKA_<PLUGIN>_ERROR': 'a Haraka plugin recorded an error in its results',
+  },
+  async create(cfg, setup) {
+    const dir = path.resolve(setup.configDir, cfg.dir);
+    if (cfg.dns_servers.length) redirectDns(cfg.dns_servers);
+    pinHarakaRoot(dir);
+    constants.import(globalThis);
+    const server = harakaServer();
+    const { config } = haraka();
+    const folderConfig = config.module_config(dir);
+    const level = levelNumber(cfg.log_level ?? folderConfig.get('log.ini').main?.level ?? folderConfig.get('loglevel'));
+    const sink = { logger: setup.log, level };
+    attachServerLog(sink);
+    const folder = loadFolder(dir, sink);
+    setup.log.info('haraka plugins loaded', { dir, plugins: folder.pluginList.join(',') });
+
+    // Single-process Haraka runs init_master only; anything but OK/CONT stops the start, as it stops Haraka.
+    const init = await runHook(folder.registry, 'init_master', server);
+    if (init.retval !== constants.ok && init.retval !== constants.cont) {
+      throw new Error(`haraka plugin ${init.plugin} refused init_master: ${init.msg ?? constants.translate(init.retval)}`);
+    }
+
+    return {
+      hooks: createHooks(folder, { sink, scores: cfg.scores, karmaFactor: cfg.karma_factor }),
+      async close() {
+        for (const plugin of folder.registry.plugins.values() as Iterable<Any>) {
+          try { await plugin.shutdown?.(); } catch (err) { setup.log.warn('haraka plugin shutdown failed', { plugin: plugin.name, err: (err as Error).message }); }
+        }
+        const redis = server.notes.redis;
+        if (redis?.isOpen) { try { await redis.quit(); } catch { /* already closing */ } }
+        delete server.notes.redis;
+      },
+    };
+  },
+});

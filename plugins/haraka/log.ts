@@ -1,0 +1,68 @@
+// Haraka's variadic log methods (logdebug … logemerg), forwarded to Mailmoat's logger with Haraka's level filter.
+import type { Logger, LogFields } from '../../core/index.ts';
+import type { Any } from './cjs.ts';
+
+export const LEVELS: Record<string, number> = {
+  DATA: 9, PROTOCOL: 8, DEBUG: 7, INFO: 6, NOTICE: 5, WARN: 4, ERROR: 3, CRIT: 2, ALERT: 1, EMERG: 0,
+};
+
+export interface LogSink {
+  logger: Logger;
+  /** Haraka level number; records above it are dropped (log.ini [main] level). */
+  level: number;
+}
+
+/** Where an object's log methods write; a symbol so that `for…in` over a plugin never sees it. */
+export const SINK = Symbol('haraka.logSink');
+
+export function levelNumber(name: unknown, fallback = LEVELS.WARN): number {
+  const key = String(name ?? '').toUpperCase().replace(/^LOG/, '');
+  return key in LEVELS ? LEVELS[key] : fallback;
+}
+
+/** Turns Haraka's free-form arguments into one line and fields, the way Haraka's logger reads them. */
+export function formatArgs(self: Any, args: Any[]): { text: string; fields: LogFields } {
+  const parts: string[] = [];
+  const fields: LogFields = {};
+  let origin: string | undefined;
+  let uuid: string | undefined;
+  const look = (a: Any): void => {
+    if (a === null || a === undefined) return;
+    if (typeof a === 'object' && a.constructor?.name === 'Connection') {
+      uuid = a.transaction ? a.transaction.uuid : a.uuid;
+    } else if (typeof a === 'object' && a.constructor?.name === 'Plugin') {
+      origin = a.name;
+    } else if (a instanceof Error) {
+      parts.push(a.stack ?? a.message);
+    } else if (typeof a === 'object' && a.constructor?.name === 'DSN') {
+      parts.push(a.reply);
+    } else if (typeof a === 'object' && Object.hasOwn(a, 'name') && typeof a.name === 'string' && Object.keys(a).length === 1) {
+      origin = a.name;
+    } else if (typeof a === 'object') {
+      for (const [k, v] of Object.entries(a)) fields[k] = v;
+    } else {
+      parts.push(String(a));
+    }
+  };
+  look(self);
+  for (const a of args) look(a);
+  if (origin) fields.haraka_plugin = origin;
+  if (uuid) fields.haraka_uuid = uuid;
+  return { text: parts.join(' '), fields };
+}
+
+/** Adds logdata … logemerg to a prototype; each finds its sink on `this[SINK]`. */
+export function addLogMethods(proto: Any): void {
+  for (const [name, n] of Object.entries(LEVELS)) {
+    const method = function (this: Any, ...args: Any[]): void {
+      const sink: LogSink | undefined = this?.[SINK];
+      if (!sink || n > sink.level) return;
+      const { text, fields } = formatArgs(this, args);
+      if (n >= LEVELS.DEBUG) sink.logger.debug(text, fields);
+      else if (n >= LEVELS.NOTICE) sink.logger.info(text, fields);
+      else if (n === LEVELS.WARN) sink.logger.warn(text, fields);
+      else sink.logger.error(text, fields);
+    };
+    Object.defineProperty(proto, `log${name.toLowerCase()}`, { value: method, writable: true, configurable: true });
+  }
+}

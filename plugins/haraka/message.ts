@@ -1,0 +1,66 @@
+// The transaction's message side: Haraka's header edits recorded for Mailmoat, and the spool fed line by line.
+import type { HookContext } from '../../core/index.ts';
+import type { Any } from './cjs.ts';
+import type { Connection } from './connection.ts';
+
+const OPS = Symbol('haraka.headerOps');
+
+interface HeaderOp { op: 'add' | 'remove'; name: string; value?: string }
+
+/** Records the transaction's header edits so they can be replayed onto the relayed message. */
+export function trackHeaderEdits(txn: Any): void {
+  const ops: HeaderOp[] = [];
+  Object.defineProperty(txn, OPS, { value: ops });
+  const { add_header, add_leading_header, remove_header } = txn;
+  txn.add_header = function (name: string, value: string) { ops.push({ op: 'add', name, value }); return add_header.call(this, name, value); };
+  txn.add_leading_header = function (name: string, value: string) { ops.push({ op: 'add', name, value }); return add_leading_header.call(this, name, value); };
+  txn.remove_header = function (name: string) { ops.push({ op: 'remove', name }); return remove_header.call(this, name); };
+}
+
+function unfold(value: string): string {
+  return String(value).replace(/\r?\n[ \t]+/g, ' ').replace(/\r?\n$/, '').trim();
+}
+
+/**
+ * Replays the net header edits onto Mailmoat's message: a removed name is removed and its surviving values re-added
+ * (Haraka rebuilds Authentication-Results that way); added values of other names are added.
+ */
+export function applyHeaderEdits(txn: Any, ctx: HookContext): void {
+  const ops: HeaderOp[] = txn[OPS] ?? [];
+  const removed = new Set(ops.filter((o) => o.op === 'remove').map((o) => o.name.toLowerCase()));
+  for (const name of removed) {
+    ctx.removeHeader(name);
+    for (const v of txn.header.get_all(name)) ctx.addHeader(name, unfold(v));
+  }
+  for (const o of ops) {
+    if (o.op === 'add' && !removed.has(o.name.toLowerCase())) ctx.addHeader(o.name, unfold(o.value ?? ''));
+  }
+}
+
+/**
+ * Feeds the spooled message into the transaction as Haraka's DATA loop does: its Received line first, wire lines
+ * (dot-stuffed, CRLF) through add_data, then end_data. A plugin that pauses the connection pauses the feed.
+ */
+export async function feedMessage(conn: Connection, ctx: HookContext, addReceived: boolean): Promise<void> {
+  const txn = conn.transaction;
+  if (addReceived) txn.add_data(Buffer.from(`Received: ${conn.received_line()}\r\n`));
+  let rest = Buffer.alloc(0);
+  const push = (line: Buffer) => {
+    txn.data_bytes += line.length;
+    txn.add_data(line[0] === 0x2e ? Buffer.concat([Buffer.from('.'), line]) : line);
+  };
+  for await (const chunk of ctx.message!.stream()) {
+    let buf = rest.length ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
+    let start = 0;
+    for (let i = buf.indexOf(0x0a); i !== -1; i = buf.indexOf(0x0a, start)) {
+      if (conn._paused) await conn._paused.promise;
+      push(buf.subarray(start, i + 1));
+      start = i + 1;
+    }
+    rest = Buffer.from(buf.subarray(start));
+    buf = rest;
+  }
+  if (rest.length) push(Buffer.concat([rest, Buffer.from('\r\n')]));
+  conn.totalbytes += txn.data_bytes;
+  await new Promise<void>((resolve) => txn.end_data(() => resolve()));
+}

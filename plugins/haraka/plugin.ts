@@ -1,0 +1,63 @@
+// Haraka's Plugin object: one instance per loaded plugin, carrying the module's exports plus Haraka's plugin API.
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { HARAKA_DIR, requireCjs, haraka, type Any } from './cjs.ts';
+import { addLogMethods, SINK, type LogSink } from './log.ts';
+import type { HookRegistry } from './registry.ts';
+
+/** What a plugin needs from the folder it was loaded from. */
+export interface FolderContext {
+  readonly dir: string;
+  readonly registry: HookRegistry;
+  readonly sink: LogSink;
+  /** Haraka's `<name>.timeout`, `plugin_timeout`, 30 s. */
+  timeoutFor(name: string): number;
+  /** Loads and compiles a plugin without registering it (for `inherits`). */
+  compile(name: string): Plugin;
+}
+
+const FOLDER = Symbol('haraka.folder');
+
+/** Bare module names in plain plugins resolve from Haraka's own folder, as `haraka -c` does. */
+export const requireFromHaraka = createRequire(path.join(HARAKA_DIR, 'package.json'));
+
+export class Plugin {
+  [key: string | symbol]: Any;
+
+  constructor(name: string, pluginPath: string, hasPackageJson: boolean, folder: FolderContext) {
+    this.name = name;
+    this.base = {};
+    this.hooks = {};
+    this.plugin_path = pluginPath;
+    this.hasPackageJson = hasPackageJson;
+    this.timeout = folder.timeoutFor(name);
+    const { config } = haraka();
+    // Package: defaults beside the package, overrides in the folder; plain: Haraka's defaults, same overrides.
+    this.config = hasPackageJson
+      ? config.module_config(path.dirname(pluginPath), folder.dir)
+      : config.module_config(HARAKA_DIR, folder.dir);
+    Object.defineProperty(this, FOLDER, { value: folder });
+    Object.defineProperty(this, SINK, { value: folder.sink });
+  }
+
+  register(): void {}
+
+  register_hook(hook: string, method: string, priority?: unknown): void {
+    (this[FOLDER] as FolderContext).registry.add(hook, this.name, method, priority);
+    (this.hooks[hook] ??= []).push(method);
+  }
+
+  inherits(parentName: string): void {
+    const parent = (this[FOLDER] as FolderContext).compile(parentName);
+    for (const key in parent) {
+      if (!this[key]) this[key] = parent[key];
+    }
+    if (parent.register) parent.register.call(this);
+    this.base[parentName] = parent;
+  }
+
+  haraka_require(name: string): Any {
+    return requireCjs(path.join(HARAKA_DIR, name));
+  }
+}
+addLogMethods(Plugin.prototype);

@@ -1,0 +1,212 @@
+// Mailmoat's hooks driving Haraka's: the one table of which Haraka hooks run in which Mailmoat hook, and each phase.
+import { outcome, type HookContext, type HookHandlers, type HookName, type Outcome } from '../../core/index.ts';
+import { constants, haraka, type Any } from './cjs.ts';
+import { Connection } from './connection.ts';
+import { recordFindings, type FindingOptions } from './findings.ts';
+import type { LoadedFolder } from './loader.ts';
+import type { LogSink } from './log.ts';
+import { applyHeaderEdits, feedMessage, trackHeaderEdits } from './message.ts';
+import { toOutcome } from './reply.ts';
+import { runHook, type HookResult } from './runner.ts';
+
+/**
+ * The one mapping of Haraka hooks onto Mailmoat's. `helo` runs Haraka's helo or ehlo by the verb used; `rcpt_ok`
+ * runs inside rcptTo once the rcpt chain accepted; queue_ok observes the verdict; init_master runs at creation.
+ */
+export const HOOK_MAP: Readonly<Record<HookName, readonly string[]>> = {
+  connect: ['connect_init', 'lookup_rdns', 'connect'],
+  helo: ['helo', 'ehlo'],
+  mailFrom: ['reset_transaction', 'mail'],
+  rcptTo: ['rcpt', 'rcpt_ok'],
+  dataStart: ['data'],
+  data: ['data_post'],
+  afterVerdict: ['queue_ok', 'reset_transaction'],
+  disconnect: ['reset_transaction', 'disconnect'],
+};
+
+export interface SessionOptions extends FindingOptions {
+  sink: LogSink;
+}
+
+const CONN = 'harakaConnection';
+
+function format(a: Any): string {
+  return a?.format ? a.format() : '';
+}
+
+export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHandlers {
+  const { registry } = folder;
+  const run = (hook: string, conn: Connection, params?: Any): Promise<HookResult> => runHook(registry, hook, conn, params);
+  const addReceived = folder.config.get('connection.ini', { booleans: ['+headers.add_received'] }).headers?.add_received !== false;
+  const cleanAuthResults = folder.config.get('connection.ini', { booleans: ['+headers.clean_auth_results'] }).headers?.clean_auth_results !== false;
+
+  /** The connection of this session, created on first use and kept in step with the session (XCLIENT, TLS, AUTH). */
+  function connectionOf(ctx: HookContext): Connection {
+    let conn = ctx.connectionState[CONN] as Connection | undefined;
+    const s = ctx.session;
+    if (!conn) {
+      conn = new Connection(folder, { logger: ctx.log, level: opts.sink.level }, {
+        remote: { ip: s.remote.ip, port: s.remote.port, host: s.remote.hostname },
+        local: { ip: s.local.ip, port: s.local.port, host: ctx.services.hostname },
+        relaying: s.trusted, tls: s.tls,
+      });
+      ctx.connectionState[CONN] = conn;
+    } else if (conn.remote.ip !== s.remote.ip) {
+      conn.set('remote.ip', s.remote.ip);
+      conn.remote.port = s.remote.port;
+      conn.remote.host = s.remote.hostname ?? null;
+    }
+    if (s.tls && !conn.tls.enabled) conn.tls.enabled = true;
+    if (s.user && !conn.notes.auth_user) { conn.notes.auth_user = s.user; conn.relaying = true; }
+    return conn;
+  }
+
+  /** A connection refused at connect keeps refusing every command, like Haraka's LOOP state. */
+  function looping(conn: Connection): Outcome | undefined {
+    return conn.loop as Outcome | undefined;
+  }
+
+  const hooks: HookHandlers = {
+    async connect(ctx) {
+      const conn = connectionOf(ctx);
+      conn.results.add({ name: 'remote' }, conn.remote);
+      conn.results.add({ name: 'local' }, conn.local);
+      await run('connect_init', conn);
+      const rdns = await run('lookup_rdns', conn);
+      let o = toOutcome('lookup_rdns', rdns);
+      if (!o) {
+        if (rdns.retval === constants.ok) conn.remote.host = rdns.msg || 'Unknown';
+        else if (!conn.remote.host) {
+          conn.remote.host = await ctx.services.dns.reverse(conn.remote.ip).then((n) => n[0] ?? 'Unknown',
+            (e: Any) => (e?.code === 'NXDOMAIN' || e?.code === 'NODATA' ? 'NXDOMAIN' : 'DNSERROR'));
+        }
+        conn.remote.info ||= conn.remote.host;
+        o = toOutcome('connect', await run('connect', conn));
+      }
+      if (o && o.action !== 'disconnect') conn.loop = o;
+      return o;
+    },
+
+    async helo(ctx) {
+      const conn = connectionOf(ctx);
+      if (looping(conn)) return looping(conn);
+      const s = ctx.session as Any;
+      const verb = s.esmtp === false || s.heloVerb === 'HELO' ? 'helo' : 'ehlo';
+      await conn.reset_transaction();
+      conn.hello = { verb: verb.toUpperCase(), host: (s.helo ?? '').split(/\s+/)[0] };
+      conn.esmtp = verb === 'ehlo';
+      conn.results.add({ name: 'helo' }, conn.hello);
+      const o = toOutcome(verb, await run(verb, conn, conn.hello.host));
+      if (o) conn.hello.host = null;
+      return o;
+    },
+
+    async mailFrom(ctx) {
+      const conn = connectionOf(ctx);
+      if (looping(conn)) return looping(conn);
+      const { Address } = haraka();
+      await conn.init_transaction();
+      const txn = conn.transaction;
+      trackHeaderEdits(txn);
+      const from = ctx.mailFrom!;
+      txn.mail_from = new Address(`<${from.address}>`);
+      const params: Record<string, string | null> = {};
+      for (const [k, v] of Object.entries(from.params)) params[k.toUpperCase()] = v === true ? null : v;
+      const r = await run('mail', conn, [txn.mail_from, params]);
+      const o = toOutcome('mail', r, format(txn.mail_from));
+      const addr = from.address;
+      txn.results.add({ name: 'mail_from' }, { action: o ? (o.action === 'reject' ? 'reject' : 'tempfail') : 'accept', code: constants.translate(r.retval), address: addr });
+      if (o) await conn.reset_transaction();
+      return o;
+    },
+
+    async rcptTo(ctx) {
+      const conn = connectionOf(ctx);
+      if (looping(conn)) return looping(conn);
+      const txn = conn.transaction;
+      if (!txn) return undefined;
+      const { Address } = haraka();
+      // Keep only the recipients the whole chain accepted (a later native plugin may have refused one).
+      const accepted = new Set(ctx.recipients.map((a) => a.address.toLowerCase()));
+      txn.rcpt_to = txn.rcpt_to.filter((a: Any) => accepted.has(a.address.toLowerCase()));
+      const rcpt = new Address(`<${ctx.rcpt!.address}>`);
+      const params: Record<string, string | null> = {};
+      for (const [k, v] of Object.entries(ctx.rcpt!.params)) params[k.toUpperCase()] = v === true ? null : v;
+      txn.rcpt_to.push(rcpt);
+      let r = await run('rcpt', conn, [rcpt, params]);
+      if (r.retval === constants.cont && conn.relaying) r = { ...r, retval: constants.ok };
+      let o = toOutcome('rcpt', r, format(rcpt));
+      if (!o && r.retval === constants.ok) {
+        const ok = await run('rcpt_ok', conn, rcpt);
+        o = toOutcome('rcpt_ok', ok, format(rcpt)) ?? outcome.accept(typeof (ok.msg ?? r.msg) === 'string' ? (ok.msg ?? r.msg) : undefined);
+      }
+      const action = !o || o.action === 'accept' ? 'accept' : o.action === 'reject' ? 'reject' : 'tempfail';
+      txn.rcpt_count[action]++;
+      conn.rcpt_count[action]++;
+      txn.results.push({ name: 'rcpt_to' }, { recipient: { address: rcpt.address, action } });
+      // CONT without relaying: Haraka would answer 550; Mailmoat's own relay rules decide instead.
+      if (o && o.action !== 'accept') txn.rcpt_to.pop();
+      return o;
+    },
+
+    async dataStart(ctx) {
+      const conn = connectionOf(ctx);
+      if (looping(conn)) return looping(conn);
+      if (!conn.transaction) return undefined;
+      return toOutcome('data', await run('data', conn));
+    },
+
+    async data(ctx) {
+      const conn = connectionOf(ctx);
+      const txn = conn.transaction;
+      if (!txn || !ctx.message) return undefined;
+      await feedMessage(conn, ctx, addReceived);
+      if (cleanAuthResults) conn.auth_results_clean();
+      const ar = conn.auth_results();
+      if (ar) txn.add_header('Authentication-Results', ar);
+      txn.data_post_start = Date.now();
+      const r = await run('data_post', conn);
+      txn.data_post_delay = (Date.now() - txn.data_post_start) / 1000;
+      const ar2 = conn.auth_results();
+      if (ar2) {
+        txn.remove_header('Authentication-Results');
+        txn.add_leading_header('Authentication-Results', ar2);
+      }
+      recordFindings(ctx, [conn.results, txn.results], opts);
+      const o = toOutcome('data_post', r);
+      if (o) {
+        txn.msg_status = o.action === 'reject' ? 'rejected' : 'deferred';
+        conn.msg_count[o.action === 'reject' ? 'reject' : 'tempfail']++;
+        return o;
+      }
+      applyHeaderEdits(txn, ctx);
+      return undefined;
+    },
+
+    async afterVerdict(ctx) {
+      const conn = ctx.connectionState[CONN] as Connection | undefined;
+      const txn = conn?.transaction;
+      if (!conn || !txn) return;
+      const v = ctx.verdict?.action;
+      if (v === 'accept' || v === 'add_header' || v === 'quarantine') {
+        txn.msg_status = 'accepted';
+        conn.msg_count.accept++;
+        await run('queue_ok', conn, `Message Queued (${txn.uuid})`);
+      } else {
+        txn.msg_status = v === 'tempfail' ? 'deferred' : 'rejected';
+      }
+      await conn.reset_transaction();
+    },
+
+    async disconnect(ctx) {
+      const conn = ctx.connectionState[CONN] as Connection | undefined;
+      if (!conn) return;
+      conn.disconnect();
+      await conn.reset_transaction();
+      conn.results.add({ name: 'disconnect' }, { duration: (Date.now() - conn.start_time) / 1000 });
+      await run('disconnect', conn);
+      conn.state = constants.connection.state.DISCONNECTED;
+    },
+  };
+  return hooks;
+}
