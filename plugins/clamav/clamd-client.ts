@@ -32,6 +32,9 @@ export interface ClamdVersion {
 
 const END_OF_STREAM = Buffer.alloc(4);
 
+/** Whether the request is still being written, for telling a size-limit close from other failures. */
+interface SendState { streaming: boolean }
+
 function describe(target: ClamdTarget): string {
   return 'socket' in target ? `unix:${target.socket}` : `${target.host}:${target.port}`;
 }
@@ -78,7 +81,7 @@ export class ClamdClient {
 
   /** Streams `input` to clamd with INSTREAM and returns its verdict; throws ScanError when there is none. */
   scan(input: Readable): Promise<ScanResult> {
-    return this.session((sock, reply) => this.pump(input, sock, reply)).then(parseScanReply);
+    return this.session((sock, reply, state) => this.pump(input, sock, reply, state)).then(parseScanReply);
   }
 
   private async command(cmd: string): Promise<string> {
@@ -90,7 +93,7 @@ export class ClamdClient {
    * Opens a socket, lets `send` write the request, and resolves with clamd's NUL-terminated reply.
    * `send` gets a promise of the reply so it can stop writing once clamd has answered early (size limit).
    */
-  private session(send: (sock: net.Socket, reply: Promise<string>) => Promise<void>): Promise<string> {
+  private session(send: (sock: net.Socket, reply: Promise<string>, state: SendState) => Promise<void>): Promise<string> {
     return new Promise((resolve, reject) => {
       const where = this.address;
       const sock = 'socket' in this.target
@@ -102,6 +105,7 @@ export class ClamdClient {
       let timer: NodeJS.Timeout;
       let answered!: (s: string) => void;
       const replyPromise = new Promise<string>((r) => { answered = r; });
+      const state: SendState = { streaming: false };
 
       const finish = (err: Error | null, text?: string) => {
         if (settled) return;
@@ -117,7 +121,7 @@ export class ClamdClient {
         connected = true;
         clearTimeout(timer);
         timer = setTimeout(() => finish(new ScanError('timeout', `clamd at ${where}: no reply within ${this.scanTimeout} ms`)), this.scanTimeout);
-        send(sock, replyPromise).catch((err: Error) => finish(err instanceof ScanError ? err : new ScanError('error', `reading the message for clamd: ${err.message}`)));
+        send(sock, replyPromise, state).catch((err: Error) => finish(err instanceof ScanError ? err : new ScanError('error', `reading the message for clamd: ${err.message}`)));
       });
       sock.on('data', (d: Buffer) => {
         chunks.push(d);
@@ -132,6 +136,12 @@ export class ClamdClient {
       sock.on('error', (err: NodeJS.ErrnoException) => {
         // A write error after clamd already answered (it closes early on a size limit) is not the story.
         if (chunks.length) { const text = replyText(); answered(text); finish(null, text); return; }
+        // clamd stops reading and closes once a stream passes its StreamMaxLength; its reply may then be lost
+        // to our failed write before we read it.
+        if (state.streaming && (err.code === 'EPIPE' || err.code === 'ECONNRESET')) {
+          finish(new ScanError('size-limit', `clamd at ${where} closed the connection during INSTREAM (${err.code}), as it does past its StreamMaxLength`));
+          return;
+        }
         finish(new ScanError(connected ? 'error' : 'unreachable', `clamd at ${where}: ${err.code ?? err.message}`));
       });
       sock.on('close', () => finish(new ScanError('error', `clamd at ${where} closed the connection without a reply`)));
@@ -139,10 +149,11 @@ export class ClamdClient {
   }
 
   /** Writes the INSTREAM framing with backpressure: one chunk in flight at a time. */
-  private async pump(input: Readable, sock: net.Socket, reply: Promise<string>): Promise<void> {
+  private async pump(input: Readable, sock: net.Socket, reply: Promise<string>, state: SendState): Promise<void> {
     let stop = false;
     reply.then(() => { stop = true; input.destroy(); });
     sock.write('zINSTREAM\0');
+    state.streaming = true;
     try {
       for await (const data of input) {
         const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as string);
@@ -158,7 +169,7 @@ export class ClamdClient {
     } finally {
       input.destroy();
     }
-    if (!stop && !sock.destroyed) sock.write(END_OF_STREAM);
+    if (!stop && !sock.destroyed) sock.write(END_OF_STREAM, () => { state.streaming = false; });
   }
 }
 

@@ -20,7 +20,7 @@ export const MARKER = 'MAILMOAT-TEST-VIRUS-7f3a';
 export const SIG_NAMES = {
   /** MD5 of the exact EICAR file: an attachment or a file inside an archive. */
   eicarHash: 'Mailmoat.Test.EICAR.UNOFFICIAL',
-  /** The EICAR string anywhere in a body part (a hash cannot match a text part with its line end). */
+  /** The EICAR string in the text of a mail file (target type 4): a hash cannot match a text part with its line end. */
   eicarBody: 'Mailmoat.Test.EICAR-Body.UNOFFICIAL',
   marker: 'Mailmoat.Test.Marker.UNOFFICIAL',
 };
@@ -30,6 +30,8 @@ export interface ClamdHandle {
   readonly host: string;
   readonly port: number;
   readonly dir: string;
+  /** The signature database folder (also usable with `clamscan -d`). */
+  readonly dbDir: string;
   /** Starts clamd again after `stop()`, on the same socket and port. */
   start(): Promise<void>;
   /** Stops clamd but keeps its files, so `start()` can bring it back. */
@@ -48,7 +50,7 @@ function writeDatabase(dbDir: string): void {
   const hex = (s: string) => Buffer.from(s).toString('hex');
   fs.writeFileSync(path.join(dbDir, 'mailmoat-test.hdb'), `${md5}:${EICAR.length}:Mailmoat.Test.EICAR\n`);
   fs.writeFileSync(path.join(dbDir, 'mailmoat-test.ndb'),
-    `Mailmoat.Test.EICAR-Body:0:*:${hex(EICAR)}\nMailmoat.Test.Marker:0:*:${hex(MARKER)}\n`);
+    `Mailmoat.Test.EICAR-Body:4:*:${hex(EICAR)}\nMailmoat.Test.Marker:0:*:${hex(MARKER)}\n`);
 }
 
 function writeConfig(dir: string, socket: string, port: number, opts: ClamdOptions): string {
@@ -116,7 +118,7 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
 
   await start();
   return {
-    socket, host: '127.0.0.1', port, dir, start, stop,
+    socket, host: '127.0.0.1', port, dir, dbDir: path.join(dir, 'db'), start, stop,
     async close() { await stop(); fs.rmSync(dir, { recursive: true, force: true }); },
   };
 }

@@ -1,0 +1,70 @@
+// MIME part finding and stripping, as pure logic: a stand-in scan that flags parts containing EICAR or the marker.
+import assert from 'node:assert/strict';
+import { decodeLeaf, headerParam, leafParts } from '../../../plugins/clamav/mime-parts.ts';
+import { noticeText, stripInfected } from '../../../plugins/clamav/strip.ts';
+import type { ScanResult } from '../../../plugins/clamav/scan-result.ts';
+import { EICAR, MARKER } from '../../helpers/clamd.ts';
+import { cleanMessage, eicarInBody, mixedAttachments, withAttachments } from './fixtures.ts';
+
+async function fakeScan(content: Buffer): Promise<ScanResult> {
+  const text = content.toString('latin1');
+  const viruses = [text.includes(EICAR) && 'Test.EICAR', text.includes(MARKER) && 'Test.Marker'].filter((v): v is string => !!v);
+  return viruses.length ? { infected: true, viruses } : { infected: false };
+}
+const notice = (p: { viruses: string[]; filename?: string }) => noticeText('Removed {filename}: {virus}', { contentType: '', ...p });
+
+describe('clamav MIME strip', () => {
+  it('finds each leaf part of a multipart message with its decoded content and file name', () => {
+    const text = mixedAttachments();
+    const leaves = leafParts(text);
+    assert.deepEqual(leaves.map((l) => [l.contentType, l.filename]), [
+      ['text/plain', undefined], ['text/plain', 'report.txt'], ['application/octet-stream', 'eicar.com'], ['text/plain', 'notes.txt'],
+    ]);
+    assert.equal(decodeLeaf(text, leaves[2]).toString(), EICAR);
+    assert.equal(decodeLeaf(text, leaves[0]).toString(), 'Two files attached.');
+  });
+
+  it('reads nested multiparts and quoted-printable parts', () => {
+    const text = 'Content-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\nContent-Type: multipart/alternative; boundary="in ner"\r\n\r\n'
+      + '--in ner\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsoft=\r\nbreak =3D ok\r\n--in ner--\r\n--outer--\r\n';
+    const leaves = leafParts(text);
+    assert.equal(leaves.length, 1);
+    assert.equal(decodeLeaf(text, leaves[0]).toString(), 'softbreak = ok');
+    assert.equal(headerParam('attachment; filename="a \\"b\\".txt"', 'filename'), 'a "b".txt');
+  });
+
+  it('replaces only the infected attachments and keeps every other byte', async () => {
+    const raw = Buffer.from(mixedAttachments());
+    const { raw: out, removed } = await stripInfected(raw, fakeScan, notice);
+    assert.deepEqual(removed.map((p) => [p.filename, p.viruses]), [['eicar.com', ['Test.EICAR']], ['notes.txt', ['Test.Marker']]]);
+    const text = out.toString();
+    assert.ok(!text.includes(Buffer.from(EICAR).toString('base64')));
+    assert.match(text, /Removed eicar\.com: Test\.EICAR/);
+    assert.match(text, /Removed notes\.txt: Test\.Marker/);
+    assert.ok(text.includes(Buffer.from('Quarterly figures: all good.\r\n').toString('base64')), 'the clean attachment is kept');
+    const firstPart = raw.indexOf('--mm-boundary-1\r\n');
+    assert.ok(out.subarray(0, firstPart).equals(raw.subarray(0, firstPart)), 'headers and preamble are unchanged');
+    // The result is still a well-formed multipart with four parts, and now clean.
+    assert.equal(leafParts(text).length, 4);
+    for (const leaf of leafParts(text)) assert.equal((await fakeScan(Buffer.from(text.slice(leaf.bodyStart, leaf.end)))).infected, false);
+  });
+
+  it('replaces the body of an infected single-part message and keeps its other headers', async () => {
+    const { raw, removed } = await stripInfected(Buffer.from(eicarInBody()), fakeScan, notice);
+    assert.equal(removed.length, 1);
+    const text = raw.toString();
+    assert.match(text, /^From: sender@example\.org\r\n/);
+    assert.match(text, /\r\nSubject: eicar-body\r\n/);
+    assert.match(text, /\r\nContent-Type: text\/plain; charset=utf-8\r\n/);
+    assert.match(text, /\r\n\r\nRemoved unnamed: Test\.EICAR\r\n$/);
+    assert.ok(!text.includes(EICAR));
+  });
+
+  it('changes nothing when no part is infected', async () => {
+    const raw = Buffer.from(withAttachments('x', 'hi', [['a.txt', 'text/plain', Buffer.from('fine')]]));
+    const res = await stripInfected(raw, fakeScan, notice);
+    assert.equal(res.removed.length, 0);
+    assert.ok(res.raw.equals(raw));
+    assert.ok((await stripInfected(Buffer.from(cleanMessage()), fakeScan, notice)).raw.equals(Buffer.from(cleanMessage())));
+  });
+});
