@@ -1,0 +1,31 @@
+// Options of the spf plugin, with their defaults.
+import { s, type Infer } from '../../core/index.ts';
+
+export const configSchema = s.object({
+  check_helo: s.boolean().default(true)
+    .describe('Check the HELO/EHLO name as its own SPF identity (SPF_HELO_* findings)'),
+  check_mailfrom: s.boolean().default(true)
+    .describe('Check the MAIL FROM identity (SPF_* findings); a null sender is checked as postmaster@<HELO name>'),
+  reject_fail: s.boolean().default(false)
+    .describe('Refuse MAIL FROM with 550 5.7.23 when its SPF result is fail'),
+  reject_helo_fail: s.boolean().default(false)
+    .describe('Refuse MAIL FROM with 550 5.7.23 when the HELO identity\'s SPF result is fail'),
+  on_temperror: s.enum(['accept', 'tempfail'] as const).default('accept')
+    .describe('A DNS failure while checking MAIL FROM: `accept` records SPF_TEMPERROR and goes on; `tempfail` answers 451 4.4.3 so the client retries'),
+  local_policy: s.string().optionalValue()
+    .describe('Mechanisms tried when a sender\'s policy ends in fail, softfail or neutral, e.g. `ip4:198.51.100.0/24 include:trusted-forwarder.example` (a local allowlist); a match gives its qualifier\'s result'),
+  best_guess: s.string().optionalValue()
+    .describe('Record evaluated for domains that publish no SPF, e.g. `v=spf1 a/24 mx/24 ptr ?all`; the result stays none and the guess is reported as SPF_GUESS_*'),
+  local_ips: s.array(s.string()).default([])
+    .describe('Client addresses or CIDRs that are never checked (our own hosts), besides authenticated and relay.networks clients'),
+  max_lookups: s.number({ integer: true, min: 1, max: 50 }).default(10)
+    .describe('DNS-querying terms allowed per check before permerror (RFC 7208 says 10)'),
+  max_void_lookups: s.number({ integer: true, min: 0, max: 50 }).default(2)
+    .describe('Lookups answering NXDOMAIN or no data allowed per check before permerror (RFC 7208 says 2)'),
+  header: s.boolean().default(true)
+    .describe('Add a Received-SPF header with the MAIL FROM result'),
+  scores: s.record(s.number()).default({})
+    .describe('Scores by symbol, overriding the defaults listed under Symbols (e.g. `{ SPF_FAIL: 6 }`)'),
+});
+
+export type SpfConfig = Infer<typeof configSchema>;
