@@ -1,0 +1,43 @@
+// Options of the greylist plugin, with their defaults.
+import { s, type Infer } from '../../core/index.ts';
+
+export const configSchema = s.object({
+  delay: s.duration().default(300_000)
+    .describe('How long a new triplet is deferred: a retry sooner than this gets 451 again'),
+  retry_window: s.duration().default(2 * 86_400_000)
+    .describe('How long after the first attempt a retry still counts; later, the triplet starts over'),
+  remember: s.duration().default(35 * 86_400_000)
+    .describe('How long a triplet (or client) that passed is let through without delay; each message refreshes it'),
+  remember_by: s.enum(['triplet', 'client'] as const).default('triplet')
+    .describe('What is remembered after a pass: the whole `triplet`, or the `client` network (all its senders and recipients)'),
+  ipv4_mask: s.number({ integer: true, min: 8, max: 32 }).default(24)
+    .describe('Prefix length an IPv4 client is reduced to (the "sensitivity": 32 is one address, 24 its /24)'),
+  ipv6_mask: s.number({ integer: true, min: 16, max: 128 }).default(64)
+    .describe('Prefix length an IPv6 client is reduced to'),
+  strip_sender_tags: s.boolean().default(true)
+    .describe('Reduce the envelope sender to its stable form: SRS and BATV rewriting undone, `+tag` dropped'),
+  recipient_delimiter: s.string().default('+')
+    .describe('Characters that start a sender\'s address tag (`user+tag@`), each one a separator; empty turns it off'),
+  skip_ips: s.array(s.string()).default([])
+    .describe('Client IPs and CIDRs never greylisted'),
+  skip_recipient_domains: s.array(s.string()).default([])
+    .describe('Recipient domains for which greylisting is off (`example.org` exactly, `.example.org` its subdomains)'),
+  skip_sender_domains: s.array(s.string()).default([])
+    .describe('Envelope sender domains never greylisted (same matching); forgeable, so prefer `skip_spf_pass`'),
+  skip_spf_pass: s.boolean().default(true)
+    .describe('Skip a sender whose domain publishes SPF when the client passed it (big providers retry from other IPs)'),
+  spf_pass_symbols: s.array(s.string()).default(['SPF_PASS'])
+    .describe('Findings that mean "the client passed the sender domain\'s SPF" (recorded by the spf plugin at MAIL FROM)'),
+  skip_trusted: s.boolean().default(true)
+    .describe('Skip authenticated users and clients in `relay.networks`'),
+  allowlist_symbols: s.array(s.string()).default(['RBL_DNSWL*'])
+    .describe('Findings that put the client on a DNS allowlist (a trailing `*` matches a prefix); place greylist after the rbl plugin'),
+  message: s.string().default('Greylisted, please try again later')
+    .describe('Reply text of the 451 4.7.1 deferral'),
+  header: s.boolean().default(true)
+    .describe('Add `X-Greylist: delayed N seconds` to a message that passed after its delay'),
+  on_store_error: s.enum(['pass', 'tempfail'] as const).default('pass')
+    .describe('State store unreachable: `pass` (log it and let the recipient through) or `tempfail` (451 4.3.0)'),
+});
+
+export type GreylistConfig = Infer<typeof configSchema>;

@@ -1,0 +1,112 @@
+// The greylist decision over the state store: defer a new triplet, pass a retry after the delay, remember what passed.
+import type { StateStore } from '../../core/index.ts';
+
+export const KEY_PREFIX = 'greylist:';
+/** A triplet waiting for its retry. */
+export const WAIT = `${KEY_PREFIX}wait:`;
+/** A triplet or client network that passed and is let through without delay. */
+export const PASS = `${KEY_PREFIX}pass:`;
+
+export interface Triplet {
+  /** Client network, e.g. `192.0.2.0/24`. */
+  client: string;
+  /** Normalised sender, `<>` for the null sender. */
+  sender: string;
+  rcpt: string;
+}
+
+/** Stored with a waiting triplet. */
+export interface WaitEntry { first: number; client: string; sender: string; rcpt: string }
+/** Stored with a remembered triplet or client; `sender`/`rcpt` are absent for a client. */
+export interface PassEntry { first?: number; passed: number; last: number; client: string; sender?: string; rcpt?: string; by?: string }
+
+// Spaces separate the parts of a key; a space or % inside a part (a quoted local part) is escaped.
+const esc = (s: string) => s.replace(/%/g, '%25').replace(/ /g, '%20');
+
+export function tripletId(t: Triplet): string { return `${esc(t.client)} ${esc(t.sender)} ${esc(t.rcpt)}`; }
+export function waitKey(t: Triplet): string { return WAIT + tripletId(t); }
+export function passTripletKey(t: Triplet): string { return PASS + tripletId(t); }
+export function passClientKey(client: string): string { return PASS + esc(client); }
+
+export type Decision =
+  | { action: 'known'; by: 'triplet' | 'client' }
+  | { action: 'passed'; delayedMs: number }
+  | { action: 'defer'; first: boolean; retryInMs: number };
+
+export interface GreylistTimes {
+  delay: number;
+  retryWindow: number;
+  remember: number;
+  rememberBy: 'triplet' | 'client';
+}
+
+function parse<T>(raw: string | null): T | undefined {
+  if (raw === null) return undefined;
+  try { return JSON.parse(raw) as T; } catch { return undefined; }
+}
+
+export class Greylister {
+  private readonly store: StateStore;
+  private readonly t: GreylistTimes;
+  private readonly now: () => number;
+  /** A remembered entry's expiry is pushed back at most this often, so a busy sender costs a write only now and then. */
+  private readonly refreshEvery: number;
+
+  constructor(store: StateStore, times: GreylistTimes, now: () => number = Date.now) {
+    this.store = store;
+    this.t = times;
+    this.now = now;
+    this.refreshEvery = Math.min(3_600_000, Math.floor(times.remember / 10));
+  }
+
+  async check(t: Triplet): Promise<Decision> {
+    const now = this.now();
+    const clientKey = passClientKey(t.client);
+    const tripletKey = passTripletKey(t);
+    // The client key is read in triplet mode too: `moat greylist allow <ip>` writes it.
+    const [byClient, byTriplet] = await Promise.all([
+      this.store.get(clientKey),
+      this.t.rememberBy === 'triplet' ? this.store.get(tripletKey) : Promise.resolve(null),
+    ]);
+    const known = byTriplet ?? byClient;
+    if (known !== null) {
+      const key = byTriplet !== null ? tripletKey : clientKey;
+      const entry = parse<PassEntry>(known);
+      if (entry && now - entry.last >= this.refreshEvery) {
+        await this.store.set(key, JSON.stringify({ ...entry, last: now }), this.t.remember);
+      }
+      return { action: 'known', by: byTriplet !== null ? 'triplet' : 'client' };
+    }
+
+    const wk = waitKey(t);
+    const fresh: WaitEntry = { first: now, client: t.client, sender: t.sender, rcpt: t.rcpt };
+    // add() is atomic, so of two gateways seeing the same first attempt only one starts the clock.
+    if (await this.store.add(wk, JSON.stringify(fresh), this.t.retryWindow)) {
+      return { action: 'defer', first: true, retryInMs: this.t.delay };
+    }
+    const waiting = parse<WaitEntry>(await this.store.get(wk));
+    if (!waiting) {
+      // Expired between the two calls, or unreadable: start over.
+      await this.store.set(wk, JSON.stringify(fresh), this.t.retryWindow);
+      return { action: 'defer', first: true, retryInMs: this.t.delay };
+    }
+    const age = now - waiting.first;
+    if (age < this.t.delay) return { action: 'defer', first: false, retryInMs: this.t.delay - age };
+    if (age > this.t.retryWindow) {
+      await this.store.set(wk, JSON.stringify(fresh), this.t.retryWindow);
+      return { action: 'defer', first: true, retryInMs: this.t.delay };
+    }
+    await this.remember(t, waiting.first, now, 'retry');
+    await this.store.del(wk);
+    return { action: 'passed', delayedMs: age };
+  }
+
+  /** Records a pass for the triplet or its client, as configured (also used by `moat greylist allow`). */
+  async remember(t: Triplet, first: number | undefined, now: number, by: string): Promise<void> {
+    const entry: PassEntry = this.t.rememberBy === 'client'
+      ? { first, passed: now, last: now, client: t.client, by }
+      : { first, passed: now, last: now, client: t.client, sender: t.sender, rcpt: t.rcpt, by };
+    const key = this.t.rememberBy === 'client' ? passClientKey(t.client) : passTripletKey(t);
+    await this.store.set(key, JSON.stringify(entry), this.t.remember);
+  }
+}

@@ -1,0 +1,76 @@
+// Greylisting: a new (client network, sender, recipient) triplet is deferred with 451 4.7.1 at RCPT until it retries.
+//
+// Real mail servers retry after a temporary failure; most spam engines do not. The state lives in the shared
+// state store, so gateways on one Redis greylist as one.
+import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
+import { configSchema, type GreylistConfig } from './config.ts';
+import { clientNetwork, normaliseSender } from './address.ts';
+import { compileExemptions } from './exemptions.ts';
+import { Greylister, type Triplet } from './greylister.ts';
+
+/** Builds the triplet of the recipient being checked, as `cfg` says to reduce it. */
+export function tripletOf(ctx: HookContext, cfg: GreylistConfig): Triplet {
+  return {
+    client: clientNetwork(ctx.session.remote.ip, cfg.ipv4_mask, cfg.ipv6_mask),
+    sender: normaliseSender(ctx.mailFrom?.address ?? '', { stripTags: cfg.strip_sender_tags, delimiters: cfg.recipient_delimiter }),
+    rcpt: (ctx.rcpt?.address ?? '').toLowerCase(),
+  };
+}
+
+/** Records a finding once per transaction, however many recipients the transaction has. */
+function noteOnce(ctx: HookContext, symbol: string, detail: string): void {
+  if (ctx.state[symbol]) return;
+  ctx.state[symbol] = true;
+  ctx.addFinding(symbol, 0, detail);
+}
+
+export default definePlugin<GreylistConfig>({
+  name: 'greylist',
+  description: 'Defers new client/sender/recipient triplets with 451 4.7.1 until they retry',
+  configSchema,
+  symbols: {
+    GREYLIST_PASSED: 'The triplet retried after the delay and passed (detail: how long it was delayed)',
+    GREYLIST_KNOWN: 'The triplet or client passed before and is remembered',
+    GREYLIST_SKIPPED: 'Greylisting did not apply (detail: the exemption)',
+    GREYLIST_ERROR: 'The state store failed; the recipient was let through (on_store_error: pass)',
+  },
+  create(cfg, setup) {
+    const exempt = compileExemptions(cfg);
+    const greylister = new Greylister(setup.services.store, {
+      delay: cfg.delay, retryWindow: cfg.retry_window, remember: cfg.remember, rememberBy: cfg.remember_by,
+    });
+
+    async function onRcpt(ctx: HookContext): Promise<Outcome | void> {
+      if (!ctx.rcpt) return;
+      const reason = exempt({ session: ctx.session, senderDomain: ctx.mailFrom?.domain ?? '', rcptDomain: ctx.rcpt.domain, findings: ctx.findings });
+      if (reason) {
+        noteOnce(ctx, 'GREYLIST_SKIPPED', reason);
+        return;
+      }
+      const triplet = tripletOf(ctx, cfg);
+      let decision;
+      try {
+        decision = await greylister.check(triplet);
+      } catch (err) {
+        ctx.log.warn('greylist state store failed', { error: String((err as Error)?.message ?? err), on_store_error: cfg.on_store_error });
+        if (cfg.on_store_error === 'tempfail') return outcome.tempfail('Temporary local problem, please try again later', { code: 451, enhanced: '4.3.0' });
+        noteOnce(ctx, 'GREYLIST_ERROR', 'state store unavailable');
+        return;
+      }
+      if (decision.action === 'defer') {
+        ctx.log.info('greylisted', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, first: decision.first, retry_in_s: Math.ceil(decision.retryInMs / 1000) });
+        return outcome.tempfail(cfg.message, { code: 451, enhanced: '4.7.1' });
+      }
+      if (decision.action === 'passed') {
+        const secs = Math.round(decision.delayedMs / 1000);
+        ctx.log.info('greylist passed', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: secs });
+        if (!ctx.state.GREYLIST_PASSED && cfg.header) ctx.addHeader('X-Greylist', `delayed ${secs} seconds by ${setup.services.hostname}`);
+        noteOnce(ctx, 'GREYLIST_PASSED', `delayed ${secs} s`);
+        return;
+      }
+      noteOnce(ctx, 'GREYLIST_KNOWN', `remembered by ${decision.by}`);
+    }
+
+    return { hooks: { rcptTo: onRcpt } };
+  },
+});

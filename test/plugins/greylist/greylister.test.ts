@@ -1,0 +1,73 @@
+// The greylist state machine over a store, with a hand-driven clock: defer, too early, pass, remember, window expiry.
+import assert from 'node:assert/strict';
+import { MemoryStore } from '../../../core/store/memory-store.ts';
+import { Greylister, passClientKey, passTripletKey, waitKey, type Triplet } from '../../../plugins/greylist/greylister.ts';
+
+const MIN = 60_000;
+const DAY = 86_400_000;
+const t: Triplet = { client: '192.0.2.0/24', sender: 'a@example.com', rcpt: 'b@example.net' };
+
+function setup(rememberBy: 'triplet' | 'client' = 'triplet') {
+  let clock = 1_700_000_000_000;
+  const store = new MemoryStore();
+  const g = new Greylister(store, { delay: 5 * MIN, retryWindow: 2 * DAY, remember: 35 * DAY, rememberBy }, () => clock);
+  return { store, g, advance: (ms: number) => { clock += ms; } };
+}
+
+describe('Greylister', () => {
+  it('defers the first attempt, and again when retried before the delay', async () => {
+    const { g, advance } = setup();
+    assert.deepEqual(await g.check(t), { action: 'defer', first: true, retryInMs: 5 * MIN });
+    advance(2 * MIN);
+    assert.deepEqual(await g.check(t), { action: 'defer', first: false, retryInMs: 3 * MIN });
+  });
+
+  it('passes a retry after the delay, then remembers the triplet only', async () => {
+    const { g, store, advance } = setup();
+    await g.check(t);
+    advance(6 * MIN);
+    assert.deepEqual(await g.check(t), { action: 'passed', delayedMs: 6 * MIN });
+    assert.equal(await store.get(waitKey(t)), null, 'the waiting entry is gone');
+    advance(10 * DAY);
+    assert.deepEqual(await g.check(t), { action: 'known', by: 'triplet' });
+    assert.equal((await g.check({ ...t, rcpt: 'other@example.net' })).action, 'defer');
+  });
+
+  it('with remember_by client, remembers every sender and recipient of that network', async () => {
+    const { g, store, advance } = setup('client');
+    await g.check(t);
+    advance(5 * MIN);
+    assert.equal((await g.check(t)).action, 'passed');
+    assert.notEqual(await store.get(passClientKey(t.client)), null);
+    assert.equal(await store.get(passTripletKey(t)), null);
+    assert.deepEqual(await g.check({ ...t, sender: 'z@else.example', rcpt: 'y@example.net' }), { action: 'known', by: 'client' });
+  });
+
+  it('starts over when the retry comes after the window', async () => {
+    const { g, advance } = setup();
+    await g.check(t);
+    advance(2 * DAY + MIN);
+    assert.deepEqual(await g.check(t), { action: 'defer', first: true, retryInMs: 5 * MIN });
+  });
+
+  it('pushes a remembered entry\'s expiry back when it is used, at most hourly', async () => {
+    const { g, store, advance } = setup();
+    await g.check(t);
+    advance(5 * MIN);
+    await g.check(t);
+    const before = JSON.parse((await store.get(passTripletKey(t)))!);
+    advance(30 * MIN);
+    await g.check(t);
+    assert.equal(JSON.parse((await store.get(passTripletKey(t)))!).last, before.last, 'not rewritten within the hour');
+    advance(31 * MIN);
+    await g.check(t);
+    assert.equal(JSON.parse((await store.get(passTripletKey(t)))!).last, before.last + 61 * MIN);
+  });
+
+  it('a client remembered by hand (moat greylist allow) is known in triplet mode too', async () => {
+    const { g, store } = setup();
+    const admin = new Greylister(store, { delay: 1, retryWindow: 10, remember: DAY, rememberBy: 'client' });
+    await admin.remember(t, undefined, Date.now(), 'admin');
+    assert.deepEqual(await g.check({ ...t, sender: 'new@else.example' }), { action: 'known', by: 'client' });
+  });
+});
