@@ -1,0 +1,138 @@
+// IP blocklists and allowlists in DNS (DNSBL/DNSWL): refuse at connect, refuse every RCPT, or score.
+//
+// Every zone is asked at connect, all at once; each phase then waits only for the zones whose action belongs to
+// it, and a refusal goes out as soon as one of them lists the client, so a slow list never holds up a listing
+// found in another. A zone that cannot be asked is a temporary failure (never a pass) unless it says `on_error: skip`.
+import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
+import { configSchema, type BlockZone, type RblConfig, type ZoneAction } from './config.ts';
+import { IpSet, isPrivate, normalizeIp, reversedIp } from './ip.ts';
+import { defaultSymbol, lookupAllow, lookupBlock, type Listing, type ZoneResult } from './lookup.ts';
+
+interface ZoneCheck { zone: BlockZone; result: Promise<ZoneResult> }
+interface Checks { ip: string; skip?: string; allowed?: Promise<Listing | undefined>; zones: ZoneCheck[] }
+type Decision = { hit?: Listing; failed?: ZoneResult[] };
+
+const canAct = (z: BlockZone, action: ZoneAction): boolean =>
+  z.action === action || Object.values(z.codes).some((c) => c.action === action);
+
+function fill(text: string, ip: string, l: Listing): string {
+  return text.replace(/\{(ip|zone|code|symbol)\}/g, (_, k: string) => (k === 'ip' ? ip : String(l[k as keyof Listing])))
+    .replace(/[^\x20-\x7e]/g, '?');
+}
+
+class RblCheck {
+  private readonly cfg: RblConfig;
+  private readonly allowlist: IpSet;
+  constructor(cfg: RblConfig) {
+    this.cfg = cfg;
+    this.allowlist = new IpSet(cfg.allowlist);
+  }
+
+  /** The lookups of this connection's client, started once per client address (XCLIENT may change it). */
+  checks(ctx: HookContext): Checks {
+    const ip = normalizeIp(ctx.session.remote.ip);
+    const have = ctx.connectionState.rbl as Checks | undefined;
+    if (have?.ip === ip) return have;
+    const c = this.start(ctx, ip);
+    ctx.connectionState.rbl = c;
+    return c;
+  }
+
+  private start(ctx: HookContext, ip: string): Checks {
+    const s = ctx.session;
+    const skip = s.allowlisted ? 'access.allow_ips' : s.relayNetwork ? 'relay network' : this.allowlist.has(ip) ? 'allowlist'
+      : this.cfg.skip_private && isPrivate(ip) ? 'private address' : undefined;
+    const reversed = reversedIp(ip);
+    if (skip || !reversed) {
+      ctx.log.debug('blocklists skipped', { ip, reason: skip ?? 'not an IP address' });
+      return { ip, skip: skip ?? 'not an IP address', zones: [] };
+    }
+    const dns = ctx.services.dns;
+    const v6 = ip.includes(':');
+    const allowed = this.cfg.allow_zones.length
+      ? Promise.all(this.cfg.allow_zones.map((z) => lookupAllow(dns, z, reversed, ctx.log))).then((r) => r.find((x) => x))
+      : undefined;
+    const zones = this.cfg.zones.filter((z) => !v6 || z.ipv6).map((zone) => ({ zone, result: lookupBlock(dns, zone, reversed, ctx.log) }));
+    // Nobody may await a zone for a while (score zones wait for DATA): keep a rejection from going unhandled.
+    for (const z of zones) z.result.catch(() => undefined);
+    return { ip, allowed, zones };
+  }
+
+  /** Waits for the zones that can take `action`; resolves at the first listing with that action. */
+  private decide(c: Checks, action: ZoneAction): Promise<Decision> {
+    const relevant = c.zones.filter((z) => canAct(z.zone, action));
+    return new Promise((resolve) => {
+      let left = relevant.length;
+      const failed: ZoneResult[] = [];
+      if (!left) resolve({});
+      for (const z of relevant) {
+        void z.result.then((r) => {
+          const hit = r.listings.find((l) => l.action === action);
+          if (hit) resolve({ hit });
+          if (r.error && z.zone.on_error === 'tempfail') failed.push(r);
+          if (--left === 0) resolve({ failed });
+        });
+      }
+    });
+  }
+
+  private unavailable(ctx: HookContext, failed: ZoneResult[] | undefined): Outcome | void {
+    if (!failed?.length) return;
+    ctx.log.warn('blocklist lookup failed', { zones: failed.map((f) => `${f.zone}: ${f.error?.code}`) });
+    return outcome.tempfail('Blocklist lookup failed, try again later', { code: 451, enhanced: '4.4.3' });
+  }
+
+  async gate(ctx: HookContext, action: 'reject' | 'reject_rcpt'): Promise<Outcome | void> {
+    const c = this.checks(ctx);
+    if (c.skip || (action === 'reject_rcpt' && ctx.session.trusted)) return;
+    if (await c.allowed) return;
+    const d = await this.decide(c, action);
+    if (d.hit) {
+      const zone = this.cfg.zones.find((z) => z.zone === d.hit!.zone)!;
+      ctx.log.info('client listed', { ip: c.ip, zone: d.hit.zone, code: d.hit.code, action });
+      return outcome.reject(fill(zone.text, c.ip, d.hit), { code: action === 'reject' ? 554 : 550, enhanced: '5.7.1' });
+    }
+    return this.unavailable(ctx, d.failed);
+  }
+
+  async score(ctx: HookContext): Promise<Outcome | void> {
+    const c = this.checks(ctx);
+    if (c.skip || ctx.session.trusted) return;
+    const allowed = await c.allowed;
+    if (allowed) {
+      ctx.addFinding(allowed.symbol, allowed.score, `${c.ip} allowlisted at ${allowed.zone} (${allowed.code})`);
+      return;
+    }
+    const results = await Promise.all(c.zones.map((z) => z.result));
+    const failed: ZoneResult[] = [];
+    results.forEach((r, i) => {
+      const zone = c.zones[i].zone;
+      for (const l of r.listings) if (l.action === 'score') ctx.addFinding(l.symbol, l.score, `${c.ip} listed at ${l.zone} (${l.code})`);
+      if (!r.error) return;
+      if (zone.on_error === 'skip') ctx.addFinding(`${zone.symbol ?? defaultSymbol('RBL_', zone.zone)}_UNAVAILABLE`, 0, `${zone.zone}: ${r.error.code}`);
+      else failed.push(r);
+    });
+    return this.unavailable(ctx, failed);
+  }
+}
+
+export default definePlugin({
+  name: 'rbl',
+  description: 'IP blocklists and allowlists in DNS (DNSBL/DNSWL), IPv4 and IPv6',
+  configSchema,
+  symbols: {
+    'RBL_<ZONE>': 'The client IP is listed in that blocklist (symbol and score per zone or per answer code)',
+    'RBL_<ZONE>_UNAVAILABLE': 'The blocklist could not be asked and its zone says on_error: skip',
+    'RBL_ALLOW_<ZONE>': 'The client IP is listed in that allowlist; blocklists were skipped',
+  },
+  create(cfg: RblConfig) {
+    const check = new RblCheck(cfg);
+    return {
+      hooks: {
+        connect: (ctx) => check.gate(ctx, 'reject'),
+        rcptTo: (ctx) => check.gate(ctx, 'reject_rcpt'),
+        data: (ctx) => check.score(ctx),
+      },
+    };
+  },
+});

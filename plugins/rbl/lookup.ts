@@ -1,0 +1,57 @@
+// Looks one client IP up in one DNSBL/DNSWL zone and maps the answers to listings.
+import { DnsError, type DnsResolver, type Logger } from '../../core/index.ts';
+import type { AllowZone, BlockZone, ZoneAction } from './config.ts';
+
+export interface Listing { zone: string; code: string; symbol: string; score: number; action: ZoneAction }
+
+/** The outcome of one zone: listings (empty when not listed), or the temporary error that kept us from knowing. */
+export interface ZoneResult { zone: string; listings: Listing[]; error?: DnsError }
+
+/** `RBL_` + the first label of the zone in upper case (`zen.example.org` → `RBL_ZEN`). */
+export function defaultSymbol(prefix: string, zone: string): string {
+  return prefix + zone.split('.')[0].toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+/**
+ * The list's answers, or [] when the IP is not listed. Answers outside 127.0.0.0/8 (a resolver that rewrites
+ * NXDOMAIN) and 127.255.255.x (the list refusing our resolver) are not listings: they are logged and ignored.
+ */
+async function answers(dns: DnsResolver, name: string, log: Logger): Promise<string[]> {
+  let addrs: string[];
+  try {
+    addrs = await dns.resolve4(name);
+  } catch (e) {
+    if (e instanceof DnsError && (e.notFound || e.code === 'FORMERR')) return [];
+    throw e instanceof DnsError ? e : new DnsError('OTHER', name, 'A', (e as Error).message);
+  }
+  const good = addrs.filter((a) => a.startsWith('127.') && !a.startsWith('127.255.255.'));
+  if (good.length !== addrs.length) log.warn('ignoring unexpected blocklist answer', { name, answers: addrs });
+  return good;
+}
+
+export async function lookupBlock(dns: DnsResolver, zone: BlockZone, reversed: string, log: Logger): Promise<ZoneResult> {
+  try {
+    const codes = await answers(dns, `${reversed}.${zone.zone}`, log);
+    const base = zone.symbol ?? defaultSymbol('RBL_', zone.zone);
+    const listings = codes.map((code) => {
+      const c = zone.codes[code];
+      return { zone: zone.zone, code, symbol: c?.symbol ?? base, score: c?.score ?? zone.score, action: c?.action ?? zone.action };
+    });
+    return { zone: zone.zone, listings };
+  } catch (e) {
+    return { zone: zone.zone, listings: [], error: e as DnsError };
+  }
+}
+
+/** A DNSWL lookup; a failure only means "not allowlisted", so errors come back as not listed (and logged). */
+export async function lookupAllow(dns: DnsResolver, zone: AllowZone, reversed: string, log: Logger): Promise<Listing | undefined> {
+  try {
+    const codes = await answers(dns, `${reversed}.${zone.zone}`, log);
+    const hit = codes.find((c) => zone.codes.length === 0 || zone.codes.includes(c));
+    if (!hit) return undefined;
+    return { zone: zone.zone, code: hit, symbol: zone.symbol ?? defaultSymbol('RBL_ALLOW_', zone.zone), score: zone.score, action: 'score' };
+  } catch (e) {
+    log.info('allowlist zone unavailable; blocklists still apply', { zone: zone.zone, error: (e as Error).message });
+    return undefined;
+  }
+}
