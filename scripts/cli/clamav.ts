@@ -1,0 +1,95 @@
+// `moat clamav test`: sends the EICAR test string through the configured virus scanner and says whether it was caught.
+import { parseArgs } from 'node:util';
+import { loadConfig, type LoadedConfig } from '../../core/config/load.ts';
+import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
+import { validate } from '../../core/config/schema.ts';
+import { configSchema, type ClamavConfig } from '../../plugins/clamav/config.ts';
+import { createScanner, type Scanner } from '../../plugins/clamav/scanner.ts';
+import { EICAR } from '../../plugins/clamav/eicar.ts';
+
+const USAGE = `usage: moat clamav test [--config FILE] [--socket PATH | --host HOST --port PORT | --command TEMPLATE]
+
+Sends the EICAR test string through the scanner of the clamav plugin in the config
+(or the one given by the flags): once as a file and once as a mail attachment.
+Exit code: 0 caught, 1 not caught, 2 the scanner gave no answer, 64 usage or config error.`;
+
+export interface ConfiguredScanner {
+  /** Position of the entry in `plugins`, for messages. */
+  index: number;
+  options: ClamavConfig;
+  baseDir: string;
+}
+
+/** Every clamav entry of the gateway config, its options validated with defaults applied. */
+export function configuredScanners({ config, baseDir }: LoadedConfig): ConfiguredScanner[] {
+  return config.plugins.flatMap((entry, index) => entry.name !== 'clamav' ? [] : [{
+    index, baseDir, options: validate(configSchema, pluginOptions(entry as EntryLike)).value,
+  }]);
+}
+
+/** The options from the flags, over the first clamav entry of the config (or defaults when there is none). */
+async function chosenOptions(values: Record<string, string | undefined>): Promise<{ options: ClamavConfig; baseDir: string }> {
+  const direct: Record<string, unknown> = {};
+  if (values.socket) direct.socket = values.socket;
+  if (values.host || values.port) { direct.host = values.host ?? '127.0.0.1'; direct.port = values.port; }
+  if (values.command) { direct.scanner = 'command'; direct.command = { template: values.command }; }
+  if (Object.keys(direct).length) {
+    const { value, issues } = validate(configSchema, direct);
+    if (issues.length) throw new Error(issues.map((i) => `--${i.path}: ${i.message}`).join('; '));
+    return { options: value, baseDir: process.cwd() };
+  }
+  const found = configuredScanners(await loadConfig({ file: values.config }));
+  if (!found.length) throw new Error('no clamav plugin in the config; add `- name: clamav` with `socket:` or `host:`/`port:`, or pass --socket/--host/--command');
+  return found[0];
+}
+
+async function attempt(scanner: Scanner, label: string, content: Buffer): Promise<'caught' | 'missed' | 'failed'> {
+  const t0 = performance.now();
+  try {
+    const r = await scanner.scanBuffer(content);
+    const ms = Math.round(performance.now() - t0);
+    if (r.infected) { console.log(`${label}: caught as ${r.viruses.join(', ')} (${ms} ms)`); return 'caught'; }
+    console.log(`${label}: NOT caught: the scanner says it is clean (${ms} ms)`);
+    return 'missed';
+  } catch (err) {
+    console.log(`${label}: no answer: ${(err as Error).message}`);
+    return 'failed';
+  }
+}
+
+function eicarMail(): Buffer {
+  const b64 = Buffer.from(EICAR).toString('base64');
+  return Buffer.from('From: moat@localhost\r\nTo: moat@localhost\r\nSubject: moat clamav test\r\nMIME-Version: 1.0\r\n'
+    + 'Content-Type: multipart/mixed; boundary="moat"\r\n\r\n--moat\r\nContent-Type: text/plain\r\n\r\nEICAR test\r\n'
+    + '--moat\r\nContent-Type: application/octet-stream; name="eicar.com"\r\nContent-Transfer-Encoding: base64\r\n'
+    + `Content-Disposition: attachment; filename="eicar.com"\r\n\r\n${b64}\r\n--moat--\r\n`);
+}
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args, allowPositionals: true,
+      options: { config: { type: 'string', short: 'c' }, socket: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, command: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 64;
+  }
+  if (parsed.values.help) { console.log(USAGE); return 0; }
+  if (parsed.positionals[0] !== 'test') { console.error(USAGE); return 64; }
+  let scanner: Scanner;
+  try {
+    const { options, baseDir } = await chosenOptions(parsed.values as Record<string, string | undefined>);
+    scanner = createScanner(options, baseDir);
+  } catch (err) {
+    console.error(`moat clamav: ${(err as Error).message}`);
+    return 64;
+  }
+  console.log(`scanner: ${scanner.description}`);
+  const results = [await attempt(scanner, 'EICAR test file', Buffer.from(EICAR)), await attempt(scanner, 'EICAR as a mail attachment', eicarMail())];
+  if (results.includes('failed')) return 2;
+  if (results.includes('missed')) { console.log('The scanner did not catch the EICAR test string: check its signature database.'); return 1; }
+  console.log('The scanner works.');
+  return 0;
+}

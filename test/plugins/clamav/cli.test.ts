@@ -1,0 +1,72 @@
+// `moat clamav test` and `moat doctor` against a real clamd, run in-process with their output captured.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { run as clamavCli } from '../../../scripts/cli/clamav.ts';
+import { run as doctorCli } from '../../../scripts/cli/doctor.ts';
+import { startClamd, type ClamdHandle } from '../../helpers/clamd.ts';
+
+async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const log = console.log;
+  const err = console.error;
+  console.log = (...a: unknown[]) => { lines.push(a.join(' ')); };
+  console.error = console.log;
+  try {
+    return { code: await fn(), out: lines.join('\n') };
+  } finally {
+    console.log = log;
+    console.error = err;
+  }
+}
+
+describe('clamav command line: moat clamav test, moat doctor', function () {
+  let clamd: ClamdHandle;
+  let config: string;
+
+  before(async () => {
+    clamd = await startClamd();
+    config = path.join(clamd.dir, 'mailmoat.yaml');
+    fs.writeFileSync(config, `plugins:\n  - name: clamav\n    socket: clamd.sock\n  - name: clamav\n    host: 127.0.0.1\n    port: ${clamd.port}\n`);
+  });
+  after(async () => { await clamd?.close(); });
+  afterEach(async () => { await clamd.start(); });
+
+  it('clamav test catches EICAR through the configured clamd (socket relative to the config file)', async () => {
+    const { code, out } = await capture(() => clamavCli(['test', '--config', config]));
+    assert.equal(code, 0, out);
+    assert.match(out, /scanner: clamd unix:.*clamd\.sock/);
+    assert.match(out, /EICAR test file: caught as Mailmoat\.Test\.EICAR/);
+    assert.match(out, /EICAR as a mail attachment: caught as Mailmoat\.Test\.EICAR/);
+  });
+
+  it('clamav test with a command-line scanner and with flags instead of the config', async () => {
+    const cmd = await capture(() => clamavCli(['test', '--command', `clamscan --no-summary -d ${clamd.dbDir} {file}`]));
+    assert.equal(cmd.code, 0, cmd.out);
+    const tcp = await capture(() => clamavCli(['test', '--host', '127.0.0.1', '--port', String(clamd.port)]));
+    assert.equal(tcp.code, 0, tcp.out);
+    assert.match(tcp.out, new RegExp(`scanner: clamd 127\\.0\\.0\\.1:${clamd.port}`));
+  });
+
+  it('clamav test says when the scanner misses EICAR or does not answer', async () => {
+    const blind = await capture(() => clamavCli(['test', '--command', 'true {file}']));
+    assert.equal(blind.code, 1, blind.out);
+    assert.match(blind.out, /NOT caught/);
+    await clamd.stop();
+    const down = await capture(() => clamavCli(['test', '--config', config]));
+    assert.equal(down.code, 2, down.out);
+    assert.match(down.out, /no answer: .*ENOENT/);
+    assert.equal((await capture(() => clamavCli(['scan']))).code, 64);
+  });
+
+  it('doctor reports clamd\'s version on each configured address, and a failure when it is down', async () => {
+    const up = await capture(() => doctorCli(['--config', config]));
+    assert.equal(up.code, 0, up.out);
+    assert.match(up.out, /ok {3}clamd: plugins\[0\]: clamd at unix:.* answers in \d+ ms: ClamAV \d+\.\d+\.\d+/);
+    assert.match(up.out, /ok {3}clamd: plugins\[1\]: clamd at 127\.0\.0\.1:\d+ answers/);
+    await clamd.stop();
+    const down = await capture(() => doctorCli(['--config', config]));
+    assert.equal(down.code, 1);
+    assert.match(down.out, /FAIL clamd: plugins\[1\]: no answer: .*ECONNREFUSED \(mail is deferred with 451 until it does\)/);
+  });
+});
