@@ -1,0 +1,171 @@
+// `moat greylist list|allow|purge`: looks at and edits the greylist entries in the gateway's state store.
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../core/config/load.ts';
+import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
+import { validate } from '../../core/config/schema.ts';
+import { parseDuration, formatDuration } from '../../core/config/units.ts';
+import { openStore } from '../../core/store/index.ts';
+import type { StateStore } from '../../core/store/types.ts';
+import { configSchema, type GreylistConfig } from '../../plugins/greylist/config.ts';
+import { clientNetwork, normaliseSender } from '../../plugins/greylist/address.ts';
+import { Greylister, KEY_PREFIX, PASS, WAIT, type PassEntry, type WaitEntry } from '../../plugins/greylist/greylister.ts';
+
+const USAGE = `usage: moat greylist <command> [--config FILE] [--json]
+
+  list [--waiting | --passed]          entries: waiting triplets and remembered triplets/clients
+  allow <ip|cidr> [sender rcpt]        remember a client (or one triplet) as passed
+        [--for DURATION]               for this long (default: the plugin's remember)
+  purge                                delete expired entries now
+  purge --all                          delete every greylist entry
+  purge --client <ip|cidr>             delete the entries of one client network
+
+The store is the one the gateway uses (state: in the config); the masks and durations
+come from the config's greylist entry. Exit code: 0 done, 1 failed, 64 usage or config error.`;
+
+class UsageError extends Error {}
+
+export interface ListedEntry {
+  state: 'waiting' | 'passed';
+  client: string;
+  sender?: string;
+  rcpt?: string;
+  /** First attempt (ms since the epoch), when known. */
+  first?: number;
+  passed?: number;
+  last?: number;
+  by?: string;
+  /** When the entry expires (ms since the epoch), null without expiry. */
+  expires: number | null;
+  key: string;
+}
+
+/** The greylist entry of the config (defaults when there is none). */
+function greylistOptions(plugins: readonly EntryLike[]): GreylistConfig {
+  const entry = plugins.find((p) => p.name === 'greylist');
+  const { value, issues } = validate(configSchema, entry ? pluginOptions(entry) : {});
+  if (issues.length) throw new UsageError(`greylist options: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  return value;
+}
+
+/** Every greylist entry of the store, oldest first. */
+export async function listEntries(store: StateStore): Promise<ListedEntry[]> {
+  const out: ListedEntry[] = [];
+  for await (const [key, raw] of store.scan(KEY_PREFIX)) {
+    let v: Partial<WaitEntry & PassEntry>;
+    try { v = JSON.parse(raw); } catch { continue; }
+    const ttl = await store.ttl(key);
+    if (ttl === -2) continue;
+    const state = key.startsWith(WAIT) ? 'waiting' : key.startsWith(PASS) ? 'passed' : undefined;
+    if (!state) continue;
+    out.push({
+      state, client: v.client ?? '?', sender: v.sender, rcpt: v.rcpt, first: v.first, passed: v.passed, last: v.last, by: v.by,
+      expires: ttl === -1 ? null : Date.now() + ttl, key,
+    });
+  }
+  return out.sort((a, b) => (a.first ?? a.passed ?? 0) - (b.first ?? b.passed ?? 0));
+}
+
+/** `192.0.2.7` → the configured network; `192.0.2.0/24` → that network as written, normalised. */
+function networkOf(arg: string, cfg: GreylistConfig): string {
+  const [ip, bits] = arg.split('/');
+  const v6 = ip.includes(':') && !/^::ffff:\d/i.test(ip);
+  const n = bits === undefined ? (v6 ? cfg.ipv6_mask : cfg.ipv4_mask) : Number(bits);
+  const net = clientNetwork(ip, v6 ? cfg.ipv4_mask : n, v6 ? n : cfg.ipv6_mask);
+  if (!net.includes('/')) throw new UsageError(`not an IP address or CIDR: ${arg}`);
+  return net;
+}
+
+const iso = (ms?: number | null) => (ms ? new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z') : '-');
+
+function printList(entries: ListedEntry[]): void {
+  if (!entries.length) { console.log('no greylist entries'); return; }
+  for (const e of entries) {
+    const who = e.sender !== undefined ? `${e.client} ${e.sender} -> ${e.rcpt}` : `${e.client} (any sender, any recipient)`;
+    const when = e.state === 'waiting' ? `first ${iso(e.first)}` : `passed ${iso(e.passed)}${e.by && e.by !== 'retry' ? ` by ${e.by}` : ''}`;
+    console.log(`${e.state.padEnd(7)}  ${who}  ${when}  expires ${iso(e.expires)}`);
+  }
+  const waiting = entries.filter((e) => e.state === 'waiting').length;
+  console.log(`${entries.length} entries: ${waiting} waiting, ${entries.length - waiting} passed`);
+}
+
+async function purge(store: StateStore, values: { all?: boolean; client?: string }, cfg: GreylistConfig): Promise<{ removed: number; what: string }> {
+  if (!values.all && !values.client) return { removed: await store.purgeExpired(), what: 'expired entries (the whole store)' };
+  const net = values.client ? networkOf(values.client, cfg) : undefined;
+  let removed = 0;
+  for (const e of await listEntries(store)) {
+    if (net && e.client !== net) continue;
+    await store.del(e.key);
+    removed++;
+  }
+  return { removed, what: net ? `entries of ${net}` : 'greylist entries' };
+}
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args, allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        waiting: { type: 'boolean' }, passed: { type: 'boolean' }, for: { type: 'string' },
+        all: { type: 'boolean' }, client: { type: 'string' },
+      },
+    });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 64;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || !command) { console.log(USAGE); return command || values.help ? 0 : 64; }
+  if (!['list', 'allow', 'purge'].includes(command)) { console.error(`unknown command ${command}\n\n${USAGE}`); return 64; }
+
+  let store: StateStore | undefined;
+  try {
+    const { config } = await loadConfig({ file: values.config });
+    const cfg = greylistOptions(config.plugins as EntryLike[]);
+    store = await openStore({ ...config.state, purge_interval: 0 }, config.data_dir);
+
+    if (command === 'list') {
+      let entries = await listEntries(store);
+      if (values.waiting) entries = entries.filter((e) => e.state === 'waiting');
+      if (values.passed) entries = entries.filter((e) => e.state === 'passed');
+      if (values.json) console.log(JSON.stringify(entries, null, 2));
+      else printList(entries);
+      return 0;
+    }
+
+    if (command === 'allow') {
+      if (rest.length !== 1 && rest.length !== 3) throw new UsageError('allow takes an IP or CIDR, optionally followed by a sender and a recipient');
+      const remember = values.for !== undefined ? parseDuration(values.for) : cfg.remember;
+      if (!remember) throw new UsageError(`--for: expected a duration such as 35d, got ${values.for}`);
+      const client = networkOf(rest[0], cfg);
+      const triplet = rest.length === 3;
+      const g = new Greylister(store, { delay: cfg.delay, retryWindow: cfg.retry_window, remember, rememberBy: triplet ? 'triplet' : 'client' });
+      const t = {
+        client,
+        sender: triplet ? normaliseSender(rest[1] === '<>' ? '' : rest[1], { stripTags: cfg.strip_sender_tags, delimiters: cfg.recipient_delimiter }) : '',
+        rcpt: triplet ? rest[2].toLowerCase() : '',
+      };
+      await g.remember(t, undefined, Date.now(), 'admin');
+      const what = triplet ? `${t.client} ${t.sender} -> ${t.rcpt}` : t.client;
+      if (values.json) console.log(JSON.stringify({ allowed: what, for_ms: remember }));
+      else console.log(`allowed ${what} for ${formatDuration(remember)}`);
+      return 0;
+    }
+
+    const { removed, what } = await purge(store, values, cfg);
+    if (values.json) console.log(JSON.stringify({ removed }));
+    else console.log(`removed ${removed} ${what}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code === 'GW_ERR_CONFIG_INVALID') {
+      console.error((err as Error).message);
+      return 64;
+    }
+    console.error(`moat greylist ${command}: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    await store?.close();
+  }
+}
