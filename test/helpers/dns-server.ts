@@ -23,6 +23,7 @@
 //   await dns.setBehaviour('slow.bl.test', { delay: 1500 });   // answer late (applies to the name and every name below it)
 //   await dns.setBehaviour('dead.test', { drop: true });       // never answer (a timeout for the resolver)
 //   await dns.setBehaviour('broken.test', { rcode: 'SERVFAIL' });
+//   await dns.setBehaviour('a.test', { drop: true, types: ['MX'] });  // only MX questions go unanswered
 //   await dns.setBehaviour('slow.bl.test', null);               // back to normal
 //   await dns.setBehaviour('.', { drop: true });                // '.' (the root) matches every name
 //   await dns.clearBehaviours()                                 // every name back to normal
@@ -60,7 +61,13 @@ export interface RecordSet {
 }
 /** zone origin → name (relative, '@' or absolute) → record set; `null` deletes the name in setRecords. */
 export type Zones = Record<string, Record<string, RecordSet | null>>;
-export interface Behaviour { drop?: boolean; delay?: number; rcode?: 'SERVFAIL' | 'REFUSED' | 'NXDOMAIN' | 'FORMERR' | 'NOTIMP' }
+export interface Behaviour {
+  drop?: boolean;
+  delay?: number;
+  rcode?: 'SERVFAIL' | 'REFUSED' | 'NXDOMAIN' | 'FORMERR' | 'NOTIMP';
+  /** Only for these query types (default: all), e.g. `['MX']`. */
+  types?: string[];
+}
 export interface QueryLogEntry { name: string; type: string; transport: 'udp' | 'tcp' }
 export interface DnsServerOptions { zones?: Zones; ttl?: number; negativeTtl?: number; host?: string; behaviours?: Record<string, Behaviour> }
 
@@ -263,9 +270,10 @@ function runServer(): void {
   let tcp: net.Server | undefined;
   const tcpSockets = new Set<net.Socket>();
 
-  const behaviourFor = (name: string): Behaviour | undefined => {
+  const behaviourFor = (name: string, type: string): Behaviour | undefined => {
     let best: [string, Behaviour] | undefined;
     for (const [k, b] of behaviours) {
+      if (b.types && !b.types.includes(type)) continue;
       if ((k === '' || name === k || name.endsWith(`.${k}`)) && (!best || k.length > best[0].length)) best = [k, b];
     }
     return best?.[1];
@@ -279,7 +287,7 @@ function runServer(): void {
     if (!q) return undefined;
     const name = lower(q.name);
     if (log.length < 50_000) log.push({ name, type: q.type, transport });
-    const b = behaviourFor(name);
+    const b = behaviourFor(name, q.type);
     if (b?.drop) return undefined;
     if (b?.delay) await new Promise((r) => setTimeout(r, b.delay));
     const rd = query.flags ? query.flags & dnsPacket.RECURSION_DESIRED : 0;

@@ -1,0 +1,56 @@
+// Reverse DNS of unauthenticated clients: refuse or score a client without PTR (optionally without forward-confirmed rDNS).
+//
+// The lookup starts at connect and is judged at MAIL FROM, when the client has had its chance to authenticate:
+// trusted (authenticated or relay-network) clients are never judged by their address.
+import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
+import { configSchema, type PtrConfig } from './config.ts';
+import { ptrStatus, type PtrStatus } from './lookup.ts';
+
+interface Pending { ip: string; status: Promise<PtrStatus> }
+
+function pending(cfg: PtrConfig, ctx: HookContext): Pending {
+  const ip = ctx.session.remote.ip;
+  const have = ctx.connectionState.ptr as Pending | undefined;
+  if (have?.ip === ip) return have;
+  const p = { ip, status: ptrStatus(ctx.services.dns, ip, cfg.fcrdns) };
+  ctx.connectionState.ptr = p;
+  return p;
+}
+
+async function judge(cfg: PtrConfig, ctx: HookContext): Promise<Outcome | void> {
+  if (ctx.session.trusted || ctx.session.allowlisted) return;
+  const { ip, status } = pending(cfg, ctx);
+  const st = await status;
+  if (st.state === 'confirmed' || st.state === 'present') { ctx.log.debug('client has reverse DNS', { ip, names: st.names }); return; }
+  if (st.state === 'unavailable') {
+    ctx.log.warn('reverse DNS lookup failed', { ip, error: st.error.code });
+    if (cfg.on_error === 'skip') { ctx.addFinding('PTR_UNAVAILABLE', 0, `${ip}: ${st.error.code}`); return; }
+    return outcome.tempfail(`Cannot find the hostname of ${ip} now, try again later`, { code: 450, enhanced: '4.7.25' });
+  }
+  const detail = st.state === 'missing' ? `${ip} has no PTR` : `${ip}: ${st.names.slice(0, 3).join(', ')} do not resolve back to it`;
+  ctx.log.info('client fails the reverse DNS check', { ip, state: st.state });
+  if (cfg.mode === 'reject') return outcome.reject(cfg.text.replace(/\{ip\}/g, ip), { code: 550, enhanced: '5.7.25' });
+  if (st.state === 'missing') ctx.addFinding('PTR_MISSING', cfg.score, detail);
+  else ctx.addFinding('PTR_NOT_CONFIRMED', cfg.fcrdns_score, detail);
+}
+
+export default definePlugin({
+  name: 'ptr',
+  description: 'Reverse DNS (PTR, optionally forward-confirmed) of unauthenticated clients: refuse or score',
+  configSchema,
+  symbols: {
+    PTR_MISSING: 'The client IP has no PTR record',
+    PTR_NOT_CONFIRMED: 'No PTR name of the client resolves back to its IP (fcrdns)',
+    PTR_UNAVAILABLE: 'The reverse lookup failed and on_error is skip (score 0)',
+  },
+  create(cfg: PtrConfig) {
+    if (cfg.mode === 'never') return { hooks: {} };
+    return {
+      hooks: {
+        // Start early so that the answer is usually there by MAIL FROM.
+        connect: (ctx) => { if (!ctx.session.relayNetwork && !ctx.session.allowlisted) pending(cfg, ctx); },
+        mailFrom: (ctx) => judge(cfg, ctx),
+      },
+    };
+  },
+});
