@@ -61,6 +61,8 @@ class Base<T> implements Schema<T> {
   optionalValue(): Schema<T | undefined> { const c = this.clone() as unknown as Base<T | undefined>; c.optional = true; return c; }
   expected(): string { return this.what(); }
   parse(input: unknown, path: string, issues: Issue[]): T {
+    // An explicit null turns off an optional setting that has a default (e.g. `scores.reject: null`).
+    if (input === null && this.optional) return undefined as T;
     if (input === undefined || input === null) {
       if (this.hasDefault) return this.check(structuredClone(this.defaultValue), path, issues);
       if (this.optional) return undefined as T;

@@ -1,0 +1,66 @@
+// The AUTH users file: one `name:scrypt$N$r$p$salt$hash` line per user; passwords are never stored in plain text.
+import { randomBytes, scryptSync, timingSafeEqual, scrypt as scryptCb } from 'node:crypto';
+import { readFileSync, existsSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
+const N = 16384, R = 8, P = 1, LEN = 32;
+
+export function hashPassword(password: string): string {
+  const salt = randomBytes(16);
+  const hash = scryptSync(password, salt, LEN, { N, r: R, p: P, maxmem: 64 * 1024 * 1024 });
+  return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [kind, n, r, p, salt, hash] = stored.split('$');
+  if (kind !== 'scrypt' || !hash) return false;
+  const expected = Buffer.from(hash, 'base64');
+  const got = await scrypt(password, Buffer.from(salt, 'base64'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: 256 * 1024 * 1024 });
+  return got.length === expected.length && timingSafeEqual(got, expected);
+}
+
+export class UsersFile {
+  readonly file: string;
+  constructor(file: string) { this.file = file; }
+
+  read(): Map<string, string> {
+    const users = new Map<string, string>();
+    if (!existsSync(this.file)) return users;
+    for (const line of readFileSync(this.file, 'utf8').split('\n')) {
+      const t = line.trim();
+      if (!t || t.startsWith('#')) continue;
+      const i = t.indexOf(':');
+      if (i > 0) users.set(t.slice(0, i), t.slice(i + 1));
+    }
+    return users;
+  }
+
+  private write(users: Map<string, string>): void {
+    mkdirSync(path.dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, [...users].map(([u, h]) => `${u}:${h}`).join('\n') + '\n', { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
+
+  add(user: string, password: string): void {
+    if (!/^[^\s:]+$/.test(user)) throw new Error('a user name cannot contain spaces or colons');
+    const users = this.read();
+    users.set(user, hashPassword(password));
+    this.write(users);
+  }
+
+  remove(user: string): boolean {
+    const users = this.read();
+    const had = users.delete(user);
+    if (had) this.write(users);
+    return had;
+  }
+
+  async check(user: string, password: string): Promise<boolean> {
+    const stored = this.read().get(user);
+    if (!stored) { await verifyPassword(password, hashPassword('x')); return false; } // same cost either way
+    return verifyPassword(password, stored);
+  }
+}

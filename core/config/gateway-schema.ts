@@ -1,0 +1,91 @@
+// The schema of mailmoat.yaml: every key, its default and its meaning (the README's config table is generated from it).
+import { s, type Infer } from './schema.ts';
+import { dnsConfigSchema } from '../dns/config.ts';
+import { stateConfigSchema } from '../store/config.ts';
+
+const hostPort = s.string({ pattern: /^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, patternName: 'host:port (IPv6 as [::1]:25)' });
+const cidr = s.string({ pattern: /^[0-9a-fA-F:.]+(\/\d{1,3})?$/, patternName: 'an IP address or CIDR such as 192.0.2.0/24' });
+
+const smarthostSchema = s.object({
+  url: s.string({ pattern: /^smtps?:\/\//, patternName: 'smtp://[user:pass@]host:port or smtps://…' }).describe('Where accepted mail is relayed'),
+  starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic').describe('STARTTLS policy for smtp:// URLs'),
+  tls_verify: s.boolean().default(true).describe('Verify the smarthost certificate'),
+  connections: s.number({ integer: true, min: 1, max: 200 }).default(8).describe('Pooled connections to the smarthost'),
+  timeout: s.duration().default(60_000).describe('Connection and command timeout'),
+});
+
+export const gatewaySchema = s.object({
+  server: s.object({
+    hostname: s.string().default('').describe('Name in the greeting and Received headers (default: the machine name)'),
+    listen: s.array(hostPort).default(['127.0.0.1:2525']).describe('Plain SMTP listeners with STARTTLS'),
+    tls_listen: s.array(hostPort).default([]).describe('Implicit-TLS listeners (SMTPS)'),
+    submission_listen: s.array(hostPort).default([]).describe('Submission listeners: AUTH required, after TLS'),
+    trusted_proxies: s.array(cidr).default([]).describe('CIDRs allowed to use XCLIENT and the PROXY protocol'),
+    proxy_protocol: s.boolean().default(false).describe('Expect a PROXY v1 header from trusted proxies on the plain listeners'),
+    tls: s.object({
+      cert: s.string().optionalValue().describe('PEM certificate file; a self-signed one is generated under data_dir when unset'),
+      key: s.string().optionalValue().describe('PEM private key file'),
+    }).default({} as never),
+    banner: s.string().default('Mailmoat').describe('Text after the hostname in the greeting'),
+    idle_timeout: s.duration().default(60_000).describe('Idle time before a client is disconnected'),
+    workers: s.number({ integer: true, min: 0, max: 64 }).default(1).describe('Processes sharing the listeners (0 = one per core)'),
+  }).default({} as never),
+  domains: s.array(s.string()).default([]).describe('Local domains: mail to them is accepted from anyone'),
+  relay: s.object({
+    networks: s.array(cidr).default([]).describe('CIDRs allowed to relay to any domain without AUTH'),
+  }).default({} as never),
+  smarthost: s.union(s.string({ pattern: /^smtps?:\/\//, patternName: 'smtp://host:port' }), smarthostSchema).optionalValue()
+    .describe('Relay target; when unset, accepted mail is written as .eml files under data_dir/delivered/'),
+  data_dir: s.string().default('./data').describe('Where the spool, queue, quarantine and state live'),
+  auth: s.object({
+    users_file: s.string().default('').describe('AUTH users file (default data_dir/users); manage it with `moat user`'),
+  }).default({} as never),
+  limits: s.object({
+    max_message_size: s.size().default(25 * 1024 * 1024).describe('Largest message accepted (SIZE); larger ones get 552'),
+    max_recipients: s.number({ integer: true, min: 1 }).default(100).describe('Recipients per message; more get 452'),
+    max_connections: s.number({ integer: true, min: 1 }).default(1000).describe('Connections at once; more get 421'),
+    max_connections_per_ip: s.number({ integer: true, min: 1 }).default(20).describe('Connections at once from one IP; more get 421'),
+    max_errors: s.number({ integer: true, min: 1 }).default(10).describe('Failed commands or refused recipients before the client is disconnected'),
+    error_block: s.duration().default(0).describe('After max_errors, refuse the IP for this long (0 = no block)'),
+  }).default({} as never),
+  access: s.object({
+    allow_ips: s.array(cidr).default([]).describe('Client CIDRs exempt from deny lists and blocklist-style checks'),
+    deny_ips: s.array(cidr).default([]).describe('Client CIDRs refused at connect (554)'),
+    blocked_recipients: s.array(s.string()).default([]).describe('Recipient addresses (or @domain) refused with 550'),
+    helo_deny: s.array(s.string()).default([]).describe('Regular expressions; a matching HELO/EHLO drops the connection'),
+  }).default({} as never),
+  smtp: s.object({
+    bare_lf: s.enum(['normalize', 'reject'] as const).default('normalize').describe('DATA with a bare CR or LF: rewrite to CRLF or refuse (SMTP smuggling defence)'),
+  }).default({} as never),
+  plugins: s.array(s.object({
+    name: s.string({ pattern: /^[a-z0-9][a-z0-9_.-]*$/, patternName: 'a plugin id such as rbl' }).describe('Plugin id: plugins/<name>/'),
+    module: s.string().optionalValue().describe('Path of a plugin module outside plugins/'),
+    required: s.boolean().default(false).describe('Stop the start when the plugin cannot run (instead of disabling it)'),
+    timeout: s.duration().default(30_000).describe('Time allowed per hook call; past it the client gets a tempfail'),
+  }, { open: true })).default([]).describe('The ordered chain of plugins'),
+  scores: s.object({
+    add_header: s.number().optionalValue().default(5).describe('Total score from which spam headers are added'),
+    quarantine: s.number().optionalValue().describe('Total score from which the message is quarantined'),
+    reject: s.number().optionalValue().default(15).describe('Total score from which the message is refused with 550'),
+    tempfail: s.number().optionalValue().describe('Total score from which the message is deferred with 451'),
+    levels: s.object({
+      low: s.number().default(5), medium: s.number().default(8), high: s.number().default(12),
+    }).default({} as never).describe('Spam level thresholds for X-Mailmoat-Spam-Level'),
+    subject_tag: s.string().default('').describe('Prefix added to the Subject of tagged spam (empty = none)'),
+  }).default({} as never),
+  queue: s.object({
+    retry_schedule: s.array(s.duration()).default([900_000, 1_800_000, 3_600_000, 14_400_000]).describe('Delays between delivery attempts; the last repeats'),
+    lifetime: s.duration().default(4 * 86_400_000).describe('After this, a message that still fails goes to dead-letter'),
+    concurrency: s.number({ integer: true, min: 1, max: 500 }).default(20).describe('Deliveries in flight at once'),
+  }).default({} as never),
+  dns: dnsConfigSchema,
+  state: stateConfigSchema,
+  log: s.object({
+    level: s.enum(['debug', 'info', 'warn', 'error'] as const).default('info'),
+    format: s.enum(['auto', 'json', 'text'] as const).default('auto').describe('auto = text on a terminal, JSON lines otherwise'),
+  }).default({} as never),
+});
+
+export type GatewayConfig = Infer<typeof gatewaySchema>;
+export type PluginEntry = GatewayConfig['plugins'][number] & Record<string, unknown>;
+export type SmarthostConfig = Infer<typeof smarthostSchema>;

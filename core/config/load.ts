@@ -1,0 +1,87 @@
+// Reads mailmoat.yaml, applies `--set key=value` overrides, validates, and reports every error with its key path.
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { gatewaySchema, type GatewayConfig } from './gateway-schema.ts';
+import { validate, type Issue } from './schema.ts';
+import { validatePluginOptions } from '../plugin/loader.ts';
+
+export class ConfigError extends Error {
+  readonly code = 'GW_ERR_CONFIG_INVALID';
+  readonly issues: Issue[];
+  readonly file?: string;
+  constructor(issues: Issue[], file?: string) {
+    super(`${file ?? 'config'}: ${issues.length} error(s)\n` + issues.map((i) => `  ${i.path || '(root)'}: ${i.message}`).join('\n'));
+    this.name = 'ConfigError';
+    this.issues = issues;
+    this.file = file;
+  }
+}
+
+export interface LoadedConfig {
+  config: GatewayConfig;
+  /** The file it came from (undefined for the embedded default). */
+  file?: string;
+  /** Directory relative paths are resolved against. */
+  baseDir: string;
+}
+
+/** Which file to read: the flag, then MAILMOAT_CONFIG, then ./mailmoat.yaml if present. */
+export function resolveConfigPath(flag?: string): string | undefined {
+  if (flag) return path.resolve(flag);
+  if (process.env.MAILMOAT_CONFIG) return path.resolve(process.env.MAILMOAT_CONFIG);
+  const def = path.resolve('mailmoat.yaml');
+  return existsSync(def) ? def : undefined;
+}
+
+/** Parses a `--set` value: YAML scalars and flow collections (`[a, b]`, `{k: v}`), so types match the file. */
+function parseSetValue(raw: string): unknown {
+  try { return parseYaml(raw); } catch { return raw; }
+}
+
+/** Applies `a.b.c=value` to a plain object; numeric segments index lists (`plugins.0.timeout=5s`). */
+export function applyOverride(target: Record<string, unknown>, assignment: string): Issue | undefined {
+  const eq = assignment.indexOf('=');
+  if (eq <= 0) return { path: assignment, message: 'expected KEY=VALUE for --set' };
+  const keys = assignment.slice(0, eq).trim().split('.');
+  const value = parseSetValue(assignment.slice(eq + 1));
+  let node: Record<string, unknown> = target;
+  for (let i = 0; i < keys.length - 1; i++) {
+    const k = keys[i];
+    if (typeof node[k] !== 'object' || node[k] === null) node[k] = /^\d+$/.test(keys[i + 1]) ? [] : {};
+    node = node[k] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]] = value;
+  return undefined;
+}
+
+/** Validates a raw config object (already parsed from YAML) including each plugin's own options. */
+export async function validateConfig(raw: unknown, file?: string, projectDir?: string): Promise<GatewayConfig> {
+  const { value, issues } = validate(gatewaySchema, raw ?? {});
+  if (issues.length === 0) issues.push(...await validatePluginOptions(value.plugins, projectDir));
+  if (issues.length) throw new ConfigError(issues, file);
+  return value;
+}
+
+/** Loads and validates the config; throws ConfigError with every problem. */
+export async function loadConfig(opts: { file?: string; overrides?: string[]; projectDir?: string } = {}): Promise<LoadedConfig> {
+  const file = resolveConfigPath(opts.file);
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try { text = readFileSync(file, 'utf8'); } catch (e) {
+      throw new ConfigError([{ path: '', message: `cannot read the file: ${(e as Error).message}` }], file);
+    }
+    try { raw = (parseYaml(text) ?? {}) as Record<string, unknown>; } catch (e) {
+      throw new ConfigError([{ path: '', message: `is not valid YAML: ${(e as Error).message}` }], file);
+    }
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError([{ path: '', message: 'expected a mapping at the top of the file' }], file);
+  }
+  const issues: Issue[] = [];
+  for (const o of opts.overrides ?? []) { const i = applyOverride(raw, o); if (i) issues.push(i); }
+  if (issues.length) throw new ConfigError(issues, file);
+  const baseDir = file ? path.dirname(file) : process.cwd();
+  const config = await validateConfig(raw, file, opts.projectDir);
+  config.data_dir = path.resolve(baseDir, config.data_dir);
+  return { config, file, baseDir };
+}

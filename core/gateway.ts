@@ -1,0 +1,157 @@
+// Assembles a gateway from its config: logger, state store, resolver, queue and relay, plugin chain, listeners; reloads on SIGHUP.
+import os from 'node:os';
+import path from 'node:path';
+import type { GatewayConfig } from './config/gateway-schema.ts';
+import { loadConfig, validateConfig, ConfigError } from './config/load.ts';
+import { JsonLogger, redactUrl } from './log/logger.ts';
+import type { Logger, LogFields } from './log/types.ts';
+import { createResolver } from './dns/index.ts';
+import { openStore } from './store/index.ts';
+import { QueueStore } from './queue/queue-store.ts';
+import { DeliveryQueue } from './queue/delivery-queue.ts';
+import { FileRelay } from './relay/file-relay.ts';
+import { SmtpRelay } from './relay/smtp-relay.ts';
+import { smarthostTarget } from './relay/smarthost.ts';
+import type { Relay } from './relay/types.ts';
+import { UsersFile } from './auth/users-file.ts';
+import { createPlugins, PROJECT_DIR, type LoadedPlugin } from './plugin/loader.ts';
+import type { Services } from './hooks/context.ts';
+import { compilePolicy, type Runtime } from './runtime.ts';
+import { Metrics } from './metrics.ts';
+import { loadTls } from './smtp/tls.ts';
+import { startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
+import type { StateStore } from './store/types.ts';
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  /** The config file, for SIGHUP reloads (none for an embedded or in-test config). */
+  configFile?: string;
+  configOverrides?: string[];
+  configDir?: string;
+  /** Replace the log sink (tests capture lines). */
+  logSink?: { write(line: string): void };
+  onLog?: (rec: LogFields) => void;
+  /** Handle SIGHUP (the CLI does; in-process tests do not). */
+  handleSignals?: boolean;
+}
+
+export interface Gateway {
+  readonly runtime: Runtime;
+  readonly listeners: BoundListener[];
+  /** Port of the first listener of a kind. */
+  port(kind?: 'smtp' | 'smtps' | 'submission'): number;
+  /** Re-reads the config file (or takes `next`), validates it, and swaps it in; an invalid config is refused and the old one kept. */
+  reload(next?: GatewayConfig): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+function makeRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string): Relay {
+  const target = smarthostTarget(cfg.smarthost);
+  return target ? new SmtpRelay(target, hostname) : new FileRelay(queue);
+}
+
+async function closePlugins(plugins: LoadedPlugin[], log: Logger): Promise<void> {
+  for (const p of plugins) {
+    try { await p.instance.close?.(); } catch (e) { log.warn('plugin close failed', { plugin: p.name, error: String(e) }); }
+  }
+}
+
+export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
+  let cfg = opts.config;
+  const log = new JsonLogger({ level: cfg.log.level, format: cfg.log.format, sink: opts.logSink, listeners: opts.onLog ? [opts.onLog] : [] });
+  const hostname = cfg.server.hostname || os.hostname();
+  const queue = new QueueStore(cfg.data_dir);
+  const store: StateStore = await openStore(cfg.state, cfg.data_dir, log.child({ component: 'state' }));
+  const dns = createResolver(cfg.dns, log.child({ component: 'dns' }));
+  const users = new UsersFile(cfg.auth.users_file || path.join(cfg.data_dir, 'users'));
+  const metrics = new Metrics();
+  let relay = makeRelay(cfg, queue, hostname);
+  const delivery = new DeliveryQueue(queue, relay, cfg.queue, log);
+
+  const rt: Runtime = {
+    config: cfg, policy: compilePolicy(cfg), plugins: [],
+    services: undefined as unknown as Services, queue, delivery, users, log, hostname, metrics,
+  };
+  const services: Services = {
+    dns, store, dataDir: cfg.data_dir, hostname,
+    isLocalDomain: (d: string) => rt.policy.localDomains.has(d.toLowerCase().replace(/\.$/, '')),
+  };
+  (rt as { services: Services }).services = services;
+  const setup = { log, services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd() };
+  try {
+    rt.plugins = await createPlugins(cfg.plugins, setup);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+
+  const recovered = await queue.recover();
+  for (const e of recovered.entries) delivery.add(e);
+  log.info('queue recovered', { messages: recovered.entries.length, orphans_removed: recovered.orphans, broken: recovered.broken.length });
+
+  const tls = loadTls({ cert: cfg.server.tls.cert, key: cfg.server.tls.key, dataDir: cfg.data_dir, hostname });
+  if (tls.generated) log.info('using a self-signed TLS certificate', { dir: path.join(cfg.data_dir, 'tls') });
+  let listeners: BoundListener[];
+  try {
+    listeners = await startListeners(rt, tls);
+  } catch (e) {
+    await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
+    throw e;
+  }
+  log.info('mailmoat started', { relay: relay.name === 'file' ? `files in ${queue.dirs.delivered}` : redactUrl(relay.name), plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
+
+  const reload = async (next?: GatewayConfig): Promise<boolean> => {
+    let nc: GatewayConfig;
+    try {
+      nc = next ? await validateConfig(next) : (await loadConfig({ file: opts.configFile, overrides: opts.configOverrides })).config;
+    } catch (e) {
+      log.error('config reload refused: the running config is kept', { error: e instanceof ConfigError ? e.issues.map((i) => `${i.path}: ${i.message}`) : String(e) });
+      return false;
+    }
+    let plugins: LoadedPlugin[];
+    try { plugins = await createPlugins(nc.plugins, { ...setup, log }); } catch (e) {
+      log.error('config reload refused: a plugin cannot start; the running config is kept', { error: String((e as Error).message) });
+      return false;
+    }
+    const old = rt.plugins;
+    rt.plugins = plugins;
+    rt.config = nc;
+    rt.policy = compilePolicy(nc);
+    cfg = nc;
+    const nextRelay = makeRelay(nc, queue, hostname);
+    const oldRelay = relay;
+    relay = nextRelay;
+    delivery.setRelay(nextRelay);
+    delivery.setPolicy(nc.queue);
+    // In-flight hooks may still use the old instances for a moment.
+    setTimeout(() => { void closePlugins(old, log); void oldRelay.close(); }, 30_000).unref();
+    log.info('config reloaded', { plugins: plugins.map((p) => p.name), note: 'listener addresses and data_dir change only on restart' });
+    return true;
+  };
+
+  const onHup = () => { void reload(); };
+  if (opts.handleSignals) process.on('SIGHUP', onHup);
+
+  let stopped = false;
+  return {
+    runtime: rt,
+    listeners,
+    port(kind = 'smtp') {
+      const l = listeners.find((x) => x.kind === kind);
+      if (!l) throw new Error(`no ${kind} listener`);
+      return l.port;
+    },
+    reload,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (opts.handleSignals) process.off('SIGHUP', onHup);
+      await stopListeners(listeners);
+      await delivery.stop();
+      await closePlugins(rt.plugins, log);
+      await relay.close();
+      await store.close();
+      log.info('mailmoat stopped', { metrics: metrics.snapshot() });
+    },
+  };
+}

@@ -1,0 +1,101 @@
+// Runs one hook across the chain: configured order, a timeout per plugin, and exceptions turned into tempfails.
+import type { HookName } from './hook-names.ts';
+import { OBSERVING_HOOKS } from './hook-names.ts';
+import type { HookContext, Services, Address } from './context.ts';
+import type { Outcome } from './outcome.ts';
+import { isOutcome } from './outcome.ts';
+import type { LoadedPlugin } from '../plugin/loader.ts';
+import type { Logger } from '../log/types.ts';
+import type { SessionState, Transaction } from './transaction.ts';
+
+export interface HookResult {
+  outcome: Outcome;
+  /** The plugin whose outcome decided, if any. */
+  plugin?: string;
+}
+
+const CONTINUE: HookResult = { outcome: { action: 'continue' } };
+
+class TimeoutError extends Error {}
+
+function slot(map: Map<string, Record<string, unknown>>, name: string): Record<string, unknown> {
+  let s = map.get(name);
+  if (!s) { s = {}; map.set(name, s); }
+  return s;
+}
+
+export interface RunArgs {
+  hook: HookName;
+  session: SessionState;
+  tx?: Transaction;
+  rcpt?: Address;
+  log: Logger;
+  services: Services;
+}
+
+function makeContext(p: LoadedPlugin, a: RunArgs): HookContext {
+  const tx = a.tx;
+  return {
+    hook: a.hook,
+    session: a.session,
+    log: a.log.child({ plugin: p.name }),
+    mailFrom: tx?.mailFrom,
+    recipients: tx?.recipients ?? [],
+    rcpt: a.rcpt,
+    message: tx?.message,
+    verdict: tx?.verdict,
+    findings: tx?.findings ?? [],
+    services: a.services,
+    state: tx ? slot(tx.pluginState, p.name) : {},
+    connectionState: slot(a.session.pluginState, p.name),
+    addFinding(symbol: string, score: number, detail?: string) {
+      if (!tx) { a.log.warn('finding outside a transaction ignored', { plugin: p.name, symbol }); return; }
+      if (!Number.isFinite(score)) score = 0;
+      tx.findings.push({ symbol, score, detail, plugin: p.name });
+    },
+    addHeader(name: string, value: string) { tx?.addHeaders.push([name, value]); },
+    removeHeader(name: string) { tx?.removeHeaders.add(name.toLowerCase()); },
+    async rewriteMessage(raw: Buffer) {
+      if (!tx?.message) throw new Error('rewriteMessage is only available in the data hook');
+      await tx.message.replace(raw);
+    },
+  };
+}
+
+async function callWithTimeout(p: LoadedPlugin, ctx: HookContext): Promise<Outcome | void> {
+  const handler = p.instance.hooks[ctx.hook]!;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new TimeoutError()), p.timeout); });
+  try {
+    return await Promise.race([Promise.resolve().then(() => handler(ctx)), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs `hook` for every plugin that has it; the first outcome other than continue ends the run. */
+export async function runHook(plugins: readonly LoadedPlugin[], a: RunArgs): Promise<HookResult> {
+  const observing = OBSERVING_HOOKS.has(a.hook);
+  for (const p of plugins) {
+    if (!p.instance.hooks[a.hook]) continue;
+    let out: Outcome | void;
+    try {
+      out = await callWithTimeout(p, makeContext(p, a));
+    } catch (err) {
+      if (observing) { a.log.error('plugin failed in an observing hook', { plugin: p.name, hook: a.hook, error: String((err as Error)?.message ?? err) }); continue; }
+      if (err instanceof TimeoutError) {
+        a.log.error('plugin timed out', { plugin: p.name, hook: a.hook, timeout_ms: p.timeout });
+        return { outcome: { action: 'tempfail', code: 451, enhanced: '4.3.0', text: 'Temporary local problem, please try again later' }, plugin: p.name };
+      }
+      a.log.error('plugin threw', { plugin: p.name, hook: a.hook, error: String((err as Error)?.stack ?? err) });
+      return { outcome: { action: 'tempfail', code: 451, enhanced: '4.3.0', text: 'Temporary local problem, please try again later' }, plugin: p.name };
+    }
+    if (observing || out === undefined) continue;
+    if (!isOutcome(out)) {
+      a.log.error('plugin returned something that is not an outcome', { plugin: p.name, hook: a.hook });
+      return { outcome: { action: 'tempfail', code: 451, enhanced: '4.3.0', text: 'Temporary local problem, please try again later' }, plugin: p.name };
+    }
+    if (out.action !== 'continue') return { outcome: out, plugin: p.name };
+  }
+  return CONTINUE;
+}

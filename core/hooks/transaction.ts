@@ -1,0 +1,37 @@
+// Per-connection and per-transaction state that hooks read and write through their context.
+import type { Address, SessionView } from './context.ts';
+import type { Finding, Verdict } from '../verdict/types.ts';
+import type { SpooledMessage } from '../message/spooled-message.ts';
+
+export interface SessionState extends SessionView {
+  /** Mutable fields the front door keeps current. */
+  helo?: string;
+  tls: boolean;
+  user?: string;
+  remote: { ip: string; port: number; hostname?: string };
+  relayNetwork: boolean;
+  trusted: boolean;
+  allowlisted: boolean;
+  /** Per-plugin connection scratch space. */
+  pluginState: Map<string, Record<string, unknown>>;
+  /** Refused commands and recipients so far. */
+  errors: number;
+  /** Set when a connect hook refused the client: every later command gets this reply (Postfix-style delayed reject). */
+  rejected?: { code: number; text: string };
+  transactions: number;
+  startedAt: number;
+}
+
+export class Transaction {
+  readonly id: string;
+  mailFrom?: Address;
+  readonly recipients: Address[] = [];
+  readonly findings: Finding[] = [];
+  readonly addHeaders: Array<[string, string]> = [];
+  readonly removeHeaders = new Set<string>();
+  readonly pluginState = new Map<string, Record<string, unknown>>();
+  message?: SpooledMessage;
+  verdict?: Verdict;
+  readonly startedAt = Date.now();
+  constructor(id: string) { this.id = id; }
+}

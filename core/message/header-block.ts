@@ -1,0 +1,44 @@
+// Parsing of a raw header section into fields, and the HeaderList view over them.
+import type { HeaderField, HeaderList } from './types.ts';
+
+/** Index just past the blank line ending the header section, or -1 if not found in `buf`. */
+export function headerEnd(buf: Buffer): number {
+  if (buf.length >= 2 && buf[0] === 0x0d && buf[1] === 0x0a) return 2; // no headers at all
+  const i = buf.indexOf('\r\n\r\n');
+  return i < 0 ? -1 : i + 4;
+}
+
+/** Splits a CRLF header section into fields; continuation lines join the field before them. */
+export function parseHeaderBlock(block: string): HeaderField[] {
+  const fields: HeaderField[] = [];
+  const lines = block.split('\r\n');
+  for (const line of lines) {
+    if (line === '') continue;
+    if ((line[0] === ' ' || line[0] === '\t') && fields.length) {
+      const f = fields[fields.length - 1];
+      f.raw += line + '\r\n';
+      f.value += ' ' + line.trim();
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue; // not a header line; kept out of the view, still in the raw message
+    fields.push({ name: line.slice(0, colon).trim(), value: line.slice(colon + 1).trim(), raw: line + '\r\n' });
+  }
+  return fields;
+}
+
+export class Headers implements HeaderList {
+  readonly fields: readonly HeaderField[];
+  constructor(fields: HeaderField[]) { this.fields = fields; }
+  all(name: string): string[] {
+    const n = name.toLowerCase();
+    return this.fields.filter((f) => f.name.toLowerCase() === n).map((f) => f.value);
+  }
+  first(name: string): string | undefined { return this.all(name)[0]; }
+  has(name: string): boolean { return this.all(name).length > 0; }
+}
+
+/** Formats a header for prepending, folding nothing; CR and LF in values are replaced to keep the header one line. */
+export function formatHeader(name: string, value: string): string {
+  return `${name}: ${value.replace(/[\r\n]+/g, ' ')}\r\n`;
+}

@@ -1,0 +1,57 @@
+// Rewrites bare CR and bare LF in DATA to CRLF, or reports them, so no end-of-data sequence can be smuggled past us.
+import { Transform, type TransformCallback } from 'node:stream';
+
+const LF = Buffer.from('\n');
+const CRLF = Buffer.from('\r\n');
+
+function firstLineEnd(chunk: Buffer): number {
+  const cr = chunk.indexOf(0x0d);
+  const lf = chunk.indexOf(0x0a);
+  if (cr < 0) return lf;
+  if (lf < 0) return cr;
+  return Math.min(cr, lf);
+}
+
+export class LineNormalizer extends Transform {
+  /** A bare CR or LF was seen. */
+  sawBareLineEnd = false;
+  private readonly rewrite: boolean;
+  /** The previous chunk ended with CR: its LF may start this one. */
+  private pendingCr = false;
+
+  constructor(rewrite: boolean) {
+    super();
+    this.rewrite = rewrite;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const parts: Buffer[] = [];
+    let start = 0;
+    let i = firstLineEnd(chunk);
+    if (this.pendingCr) {
+      this.pendingCr = false;
+      if (chunk[0] === 0x0a) { if (i === 0) i = firstLineEnd(chunk.subarray(1)) + 1 || -1; if (i === 0) i = -1; }
+      else { this.sawBareLineEnd = true; if (this.rewrite) parts.push(LF); }
+    }
+    for (; i >= 0 && i < chunk.length; i++) {
+      const c = chunk[i];
+      if (c === 0x0d) {
+        if (i + 1 === chunk.length) { this.pendingCr = true; break; }
+        if (chunk[i + 1] === 0x0a) { i++; continue; }
+        this.sawBareLineEnd = true;
+        if (this.rewrite) { parts.push(chunk.subarray(start, i + 1), LF); start = i + 1; }
+      } else if (c === 0x0a && (i === 0 || chunk[i - 1] !== 0x0d)) {
+        this.sawBareLineEnd = true;
+        if (this.rewrite) { parts.push(chunk.subarray(start, i), CRLF); start = i + 1; }
+      }
+    }
+    if (parts.length === 0) { cb(null, chunk); return; }
+    parts.push(chunk.subarray(start));
+    cb(null, Buffer.concat(parts));
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.pendingCr) { this.sawBareLineEnd = true; if (this.rewrite) this.push(LF); }
+    cb();
+  }
+}

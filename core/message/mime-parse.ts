@@ -1,0 +1,36 @@
+// MIME parsing of a spooled message into text, HTML, URLs and attachments (mailparser), tolerant of broken MIME.
+import type { Readable } from 'node:stream';
+import { simpleParser } from 'mailparser';
+import type { ParsedMessage } from './types.ts';
+
+const URL_RE = /\bhttps?:\/\/[^\s<>"'()\]\[{}]+/gi;
+const HREF_RE = /\b(?:href|src)\s*=\s*["']?(https?:\/\/[^"'\s>]+)/gi;
+
+/** Every http(s) URL in the text and HTML, de-duplicated, trailing punctuation trimmed. */
+export function extractUrls(text: string, html: string): string[] {
+  const found = new Set<string>();
+  for (const m of text.matchAll(URL_RE)) found.add(m[0].replace(/[.,;:!?]+$/, ''));
+  for (const m of html.matchAll(HREF_RE)) found.add(m[1].replace(/&amp;/g, '&'));
+  for (const m of html.matchAll(URL_RE)) found.add(m[0].replace(/[.,;:!?]+$/, '').replace(/&amp;/g, '&'));
+  return [...found];
+}
+
+export async function parseMime(input: Readable): Promise<ParsedMessage> {
+  try {
+    const m = await simpleParser(input, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true });
+    const text = m.text ?? '';
+    const html = typeof m.html === 'string' ? m.html : '';
+    return {
+      subject: m.subject,
+      text,
+      html,
+      urls: extractUrls(text, html),
+      attachments: m.attachments.map((a) => ({
+        filename: a.filename, contentType: a.contentType, size: a.size, content: a.content, truncated: false, partId: a.partId ?? undefined,
+      })),
+      malformed: false,
+    };
+  } catch {
+    return { text: '', html: '', urls: [], attachments: [], malformed: true };
+  }
+}

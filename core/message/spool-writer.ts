@@ -1,0 +1,68 @@
+// Streams DATA into a spool file: line ends checked, size capped while bytes arrive, header section captured.
+import { createWriteStream } from 'node:fs';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { LineNormalizer } from './line-normalizer.ts';
+import { headerEnd } from './header-block.ts';
+
+const MAX_HEADER_BYTES = 256 * 1024;
+
+export interface SpoolResult {
+  /** Bytes written to the file. */
+  size: number;
+  /** The message went over the limit; the file holds only its start and must be discarded. */
+  oversized: boolean;
+  sawBareLineEnd: boolean;
+  /** The raw header section including the blank line (CRLF), or everything captured if no blank line came. */
+  headerBlock: Buffer;
+}
+
+/** Writes the DATA stream to `path`, never holding more than a chunk in memory. */
+export async function spoolData(input: Readable, path: string, opts: { maxSize: number; rewriteBareLineEnds: boolean }): Promise<SpoolResult> {
+  const normalizer = new LineNormalizer(opts.rewriteBareLineEnds);
+  const file = createWriteStream(path, { flags: 'wx', highWaterMark: 256 * 1024 });
+  let size = 0;
+  let oversized = false;
+  const headParts: Buffer[] = [];
+  let headLen = 0;
+  let headDone = false;
+
+  const sink = new Writable({
+    highWaterMark: 256 * 1024,
+    write(chunk: Buffer, _enc, cb) {
+      size += chunk.length;
+      if (!headDone) {
+        headParts.push(chunk);
+        headLen += chunk.length;
+        const joined = headParts.length > 1 ? Buffer.concat(headParts) : chunk;
+        const end = headerEnd(joined);
+        if (end >= 0 || headLen > MAX_HEADER_BYTES) {
+          headDone = true;
+          headParts.length = 0;
+          headParts.push(end >= 0 ? joined.subarray(0, end) : joined.subarray(0, MAX_HEADER_BYTES));
+        } else if (headParts.length > 1) {
+          headParts.length = 0; headParts.push(joined);
+        }
+      }
+      if (size > opts.maxSize) {
+        // Keep reading so the client gets its 552 after the final dot, but stop storing.
+        oversized = true;
+        return cb();
+      }
+      if (!file.write(chunk)) file.once('drain', () => cb());
+      else cb();
+    },
+    final(cb) {
+      file.end((err?: Error | null) => cb(err ?? null));
+    },
+  });
+  file.on('error', (err) => sink.destroy(err));
+  try {
+    await pipeline(input, normalizer, sink);
+  } catch (err) {
+    file.destroy();
+    throw err;
+  }
+  if (!file.closed) await new Promise<void>((resolve, reject) => { file.once('close', resolve); file.once('error', reject); });
+  return { size, oversized, sawBareLineEnd: normalizer.sawBareLineEnd, headerBlock: headParts[0] ?? Buffer.alloc(0) };
+}

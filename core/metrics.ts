@@ -1,0 +1,29 @@
+// Counters and timings the gateway keeps (shown by the status endpoint and written to the log at shutdown).
+
+export class Metrics {
+  readonly counters = new Map<string, number>();
+  private readonly latencies: number[] = [];
+
+  inc(name: string, by = 1): void { this.counters.set(name, (this.counters.get(name) ?? 0) + by); }
+
+  /** Records a time-to-reply sample for DATA (kept in a bounded window). */
+  observeDataMs(ms: number): void {
+    this.latencies.push(ms);
+    if (this.latencies.length > 10_000) this.latencies.splice(0, this.latencies.length - 10_000);
+  }
+
+  snapshot(): Record<string, number> {
+    const out: Record<string, number> = Object.fromEntries(this.counters);
+    if (this.latencies.length) {
+      const sorted = [...this.latencies].sort((a, b) => a - b);
+      out.data_ms_p50 = sorted[Math.floor(sorted.length * 0.5)];
+      out.data_ms_p99 = sorted[Math.floor(sorted.length * 0.99)];
+    }
+    return out;
+  }
+
+  /** Prometheus text exposition of the counters. */
+  prometheus(): string {
+    return Object.entries(this.snapshot()).map(([k, v]) => `mailmoat_${k.replace(/[^a-zA-Z0-9_]/g, '_')} ${v}`).join('\n') + '\n';
+  }
+}

@@ -1,0 +1,84 @@
+// Finds plugin modules by name, validates each entry's options against the plugin's schema, and creates instances.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Issue } from '../config/schema.ts';
+import type { PluginDefinition, PluginInstance, PluginSetup } from './define.ts';
+import { PluginUnavailableError } from './define.ts';
+
+/** The project root (the folder holding core/ and plugins/). */
+export const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const CORE_ENTRY_KEYS = new Set(['name', 'module', 'required', 'timeout']);
+
+export interface EntryLike { name: string; module?: string; required: boolean; timeout: number; [k: string]: unknown }
+
+function modulePath(entry: EntryLike, projectDir: string): string {
+  if (entry.module) return path.resolve(entry.module);
+  return path.join(projectDir, 'plugins', entry.name, 'index.ts');
+}
+
+const cache = new Map<string, PluginDefinition<unknown>>();
+
+/** Imports a plugin's definition (its module's default export). */
+export async function importPlugin(entry: EntryLike, projectDir = PROJECT_DIR): Promise<PluginDefinition<unknown>> {
+  const file = modulePath(entry, projectDir);
+  const hit = cache.get(file);
+  if (hit) return hit;
+  if (!existsSync(file)) throw new Error(`no plugin named "${entry.name}" (looked for ${path.relative(process.cwd(), file) || file})`);
+  const mod = await import(pathToFileURL(file).href);
+  const def = (mod.default ?? mod.plugin) as PluginDefinition<unknown> | undefined;
+  if (!def || typeof def.create !== 'function' || !def.configSchema) throw new Error(`${file} does not export a definePlugin(...) as default`);
+  cache.set(file, def);
+  return def;
+}
+
+/** The entry's own options: everything but the keys the core reads. */
+export function pluginOptions(entry: EntryLike): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(entry)) if (!CORE_ENTRY_KEYS.has(k)) out[k] = v;
+  return out;
+}
+
+/** Checks every plugin entry against its plugin's schema; issues are named `plugins[i].key`. */
+export async function validatePluginOptions(entries: EntryLike[], projectDir = PROJECT_DIR): Promise<Issue[]> {
+  const issues: Issue[] = [];
+  for (const [i, entry] of entries.entries()) {
+    let def: PluginDefinition<unknown>;
+    try { def = await importPlugin(entry, projectDir); } catch (e) {
+      issues.push({ path: `plugins[${i}].name`, message: (e as Error).message });
+      continue;
+    }
+    def.configSchema.parse(pluginOptions(entry), `plugins[${i}]`, issues);
+  }
+  return issues;
+}
+
+export interface LoadedPlugin {
+  name: string;
+  timeout: number;
+  instance: PluginInstance;
+}
+
+/** Creates plugin instances in chain order; a plugin that cannot run is disabled with a logged reason, unless required. */
+export async function createPlugins(entries: EntryLike[], setup: PluginSetup, projectDir = PROJECT_DIR): Promise<LoadedPlugin[]> {
+  const out: LoadedPlugin[] = [];
+  for (const [i, entry] of entries.entries()) {
+    const def = await importPlugin(entry, projectDir);
+    const issues: Issue[] = [];
+    const cfg = def.configSchema.parse(pluginOptions(entry), `plugins[${i}]`, issues);
+    if (issues.length) throw new Error(issues.map((x) => `${x.path}: ${x.message}`).join('; '));
+    const log = setup.log.child({ plugin: def.name });
+    try {
+      const instance = await def.create(cfg, { ...setup, log });
+      out.push({ name: def.name, timeout: entry.timeout, instance });
+    } catch (e) {
+      const reason = (e as Error).message;
+      if (entry.required || !(e instanceof PluginUnavailableError)) {
+        throw new Error(`plugin ${def.name} cannot start: ${reason}`);
+      }
+      log.warn('plugin disabled', { reason });
+    }
+  }
+  return out;
+}

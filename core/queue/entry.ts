@@ -1,0 +1,33 @@
+// The queue entry: a message's envelope and delivery state, stored as JSON beside its .eml file.
+
+export type RecipientStatus = 'pending' | 'delivered' | 'failed';
+
+export interface QueueRecipient {
+  address: string;
+  status: RecipientStatus;
+  /** Last reply from the remote side for this recipient. */
+  reply?: string;
+}
+
+export interface DeliveryAttempt { at: number; result: string }
+
+export interface QueueEntry {
+  id: string;
+  mailFrom: string;
+  recipients: QueueRecipient[];
+  /** Header lines (CRLF-terminated) prepended when the message leaves. */
+  prepend: string;
+  /** Lower-case names of headers removed from the original when the message leaves. */
+  remove: string[];
+  receivedAt: number;
+  size: number;
+  client: { ip: string; helo?: string; user?: string };
+  /** The sender authenticated (bounces may be limited to those). */
+  authenticated: boolean;
+  attempts: number;
+  nextAttemptAt: number;
+  lastReply?: string;
+  history: DeliveryAttempt[];
+  held?: boolean;
+  verdict?: { action: string; score: number; symbols: string[] };
+}

@@ -1,0 +1,135 @@
+// The durable queue on disk: `<id>.eml` (the message) and `<id>.json` (envelope and state); fsync'd before 250.
+import { createWriteStream, mkdirSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { DirSync } from './dir-sync.ts';
+import type { QueueEntry } from './entry.ts';
+
+async function fsyncFile(file: string): Promise<void> {
+  const fh = await open(file, 'r+');
+  try { await fh.sync(); } finally { await fh.close(); }
+}
+
+async function writeDurable(file: string, data: string, flags = 'w'): Promise<void> {
+  const fh = await open(file, flags);
+  try { await fh.writeFile(data); await fh.sync(); } finally { await fh.close(); }
+}
+
+async function unlinkQuiet(file: string): Promise<void> {
+  try { await unlink(file); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+}
+
+export type QueueFolder = 'queue' | 'quarantine' | 'deadletter';
+
+export class QueueStore {
+  readonly dataDir: string;
+  readonly dirs: Record<QueueFolder | 'delivered', string>;
+  private readonly syncers: Record<QueueFolder, DirSync>;
+
+  constructor(dataDir: string) {
+    this.dataDir = dataDir;
+    this.dirs = {
+      queue: path.join(dataDir, 'queue'),
+      quarantine: path.join(dataDir, 'quarantine'),
+      deadletter: path.join(dataDir, 'deadletter'),
+      delivered: path.join(dataDir, 'delivered'),
+    };
+    for (const d of Object.values(this.dirs)) mkdirSync(d, { recursive: true });
+    this.syncers = { queue: new DirSync(this.dirs.queue), quarantine: new DirSync(this.dirs.quarantine), deadletter: new DirSync(this.dirs.deadletter) };
+  }
+
+  emlPath(id: string, folder: QueueFolder = 'queue'): string { return path.join(this.dirs[folder], `${id}.eml`); }
+  jsonPath(id: string, folder: QueueFolder = 'queue'): string { return path.join(this.dirs[folder], `${id}.json`); }
+
+  /** Makes a spooled message durable in the queue: message fsync'd, envelope written and fsync'd, directory fsync'd. */
+  async commit(entry: QueueEntry): Promise<void> {
+    await fsyncFile(this.emlPath(entry.id));
+    await writeDurable(this.jsonPath(entry.id), JSON.stringify(entry), 'wx');
+    await this.syncers.queue.sync();
+  }
+
+  /** Moves a spooled message into another folder durably (quarantine, dead-letter). */
+  async commitTo(folder: QueueFolder, entry: QueueEntry, from: QueueFolder = 'queue'): Promise<void> {
+    await fsyncFile(this.emlPath(entry.id, from));
+    await writeDurable(this.jsonPath(entry.id, folder), JSON.stringify(entry));
+    await rename(this.emlPath(entry.id, from), this.emlPath(entry.id, folder));
+    await this.syncers[folder].sync();
+    await unlinkQuiet(this.jsonPath(entry.id, from));
+    if (from !== folder) await this.syncers[from].sync();
+  }
+
+  /** Rewrites the envelope and state atomically (temp file, fsync, rename). */
+  async update(entry: QueueEntry, folder: QueueFolder = 'queue'): Promise<void> {
+    const tmp = `${this.jsonPath(entry.id, folder)}.tmp`;
+    await writeDurable(tmp, JSON.stringify(entry));
+    await rename(tmp, this.jsonPath(entry.id, folder));
+  }
+
+  /** Forgets a message that was not acknowledged (refused, or failed before 250). */
+  async discard(id: string): Promise<void> {
+    await unlinkQuiet(this.emlPath(id));
+    await unlinkQuiet(`${this.emlPath(id)}.rewrite`);
+  }
+
+  /** Removes a delivered message: envelope first, so a crash in between leaves only an orphan .eml. */
+  async remove(id: string, folder: QueueFolder = 'queue'): Promise<void> {
+    await unlinkQuiet(this.jsonPath(id, folder));
+    await unlinkQuiet(this.emlPath(id, folder));
+  }
+
+  async load(id: string, folder: QueueFolder = 'queue'): Promise<QueueEntry | undefined> {
+    try { return JSON.parse(await readFile(this.jsonPath(id, folder), 'utf8')) as QueueEntry; } catch { return undefined; }
+  }
+
+  async list(folder: QueueFolder = 'queue'): Promise<QueueEntry[]> {
+    const names = await readdir(this.dirs[folder]);
+    const out: QueueEntry[] = [];
+    for (const n of names) {
+      if (!n.endsWith('.json')) continue;
+      const e = await this.load(n.slice(0, -5), folder);
+      if (e) out.push(e);
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  /**
+   * After a start or crash: returns every committed message and deletes what was never acknowledged
+   * (a .eml without a .json, temp files). A .json that cannot be parsed is kept aside, never deleted.
+   */
+  async recover(): Promise<{ entries: QueueEntry[]; orphans: number; broken: string[] }> {
+    const names = new Set(await readdir(this.dirs.queue));
+    const entries: QueueEntry[] = [];
+    const broken: string[] = [];
+    let orphans = 0;
+    for (const n of names) {
+      if (n.endsWith('.tmp') || n.endsWith('.rewrite')) { await unlinkQuiet(path.join(this.dirs.queue, n)); continue; }
+      if (n.endsWith('.eml') && !names.has(n.slice(0, -4) + '.json')) {
+        await unlinkQuiet(path.join(this.dirs.queue, n));
+        orphans++;
+        continue;
+      }
+      if (!n.endsWith('.json')) continue;
+      const id = n.slice(0, -5);
+      const e = await this.load(id);
+      if (e && names.has(`${id}.eml`)) entries.push(e);
+      else {
+        broken.push(id);
+        await rename(path.join(this.dirs.queue, n), path.join(this.dirs.deadletter, `${id}.broken.json`)).catch(() => undefined);
+      }
+    }
+    entries.sort((a, b) => (a.id < b.id ? -1 : 1));
+    return { entries, orphans, broken };
+  }
+
+  /** Writes a delivered copy (no smarthost configured): the outgoing bytes as a .eml under delivered/. */
+  async writeDelivered(id: string, content: Readable): Promise<string> {
+    const file = path.join(this.dirs.delivered, `${id}.eml`);
+    const tmp = `${file}.tmp`;
+    await pipeline(content, createWriteStream(tmp));
+    await fsyncFile(tmp);
+    await rename(tmp, file);
+    return file;
+  }
+}

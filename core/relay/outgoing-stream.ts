@@ -1,0 +1,39 @@
+// The bytes that leave the gateway: the queue's prepended headers, then the spooled message minus removed headers.
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import type { QueueEntry } from '../queue/entry.ts';
+import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
+
+async function* withHeadersRemoved(file: string, remove: Set<string>): AsyncGenerator<Buffer> {
+  let head: Buffer | null = Buffer.alloc(0);
+  for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
+    if (head === null) { yield chunk as Buffer; continue; }
+    head = Buffer.concat([head, chunk as Buffer]);
+    const end = headerEnd(head);
+    if (end < 0 && head.length < 1024 * 1024) continue;
+    const cut = end < 0 ? head.length : end;
+    const kept = parseHeaderBlock(head.subarray(0, cut).toString('latin1'))
+      .filter((f) => !remove.has(f.name.toLowerCase()))
+      .map((f) => f.raw).join('');
+    yield Buffer.from(kept + (end < 0 ? '' : '\r\n'), 'latin1');
+    if (cut < head.length) yield head.subarray(cut);
+    head = null;
+  }
+  if (head !== null && head.length) yield head;
+}
+
+/** A stream of the outgoing message for `entry`, reading the spool file at `file`. */
+export function outgoingStream(entry: QueueEntry, file: string): Readable {
+  const prefix = Buffer.from(entry.prepend, 'latin1');
+  if (entry.remove.length === 0) {
+    return Readable.from((async function* () {
+      if (prefix.length) yield prefix;
+      for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) yield chunk as Buffer;
+    })(), { objectMode: false });
+  }
+  const remove = new Set(entry.remove);
+  return Readable.from((async function* () {
+    if (prefix.length) yield prefix;
+    yield* withHeadersRemoved(file, remove);
+  })(), { objectMode: false });
+}

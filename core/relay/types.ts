@@ -1,0 +1,18 @@
+// The Relay interface: hands one queued message to its next hop and reports per recipient.
+import type { Readable } from 'node:stream';
+import type { QueueEntry } from '../queue/entry.ts';
+
+export interface RecipientResult {
+  address: string;
+  ok: boolean;
+  /** A 5xx: retrying will not help. */
+  permanent: boolean;
+  reply: string;
+}
+
+export interface Relay {
+  readonly name: string;
+  /** Delivers `message` to `recipients` (a subset of the entry's). Never throws: failures come back per recipient. */
+  send(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]>;
+  close(): Promise<void>;
+}

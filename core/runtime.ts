@@ -1,0 +1,46 @@
+// The gateway's live state shared by the front door and the queue; a SIGHUP reload swaps `config`, `policy` and `plugins`.
+import type { GatewayConfig } from './config/gateway-schema.ts';
+import type { LoadedPlugin } from './plugin/loader.ts';
+import type { Services } from './hooks/context.ts';
+import type { QueueStore } from './queue/queue-store.ts';
+import type { DeliveryQueue } from './queue/delivery-queue.ts';
+import type { UsersFile } from './auth/users-file.ts';
+import type { Logger } from './log/types.ts';
+import { CidrList } from './net/cidr.ts';
+import type { Metrics } from './metrics.ts';
+
+/** Config compiled for the per-connection path (CIDR lists, regexes, sets). */
+export interface Policy {
+  relay: CidrList;
+  allow: CidrList;
+  deny: CidrList;
+  trustedProxies: CidrList;
+  heloDeny: RegExp[];
+  blockedRecipients: Set<string>;
+  localDomains: Set<string>;
+}
+
+export function compilePolicy(cfg: GatewayConfig): Policy {
+  return {
+    relay: new CidrList(cfg.relay.networks),
+    allow: new CidrList(cfg.access.allow_ips),
+    deny: new CidrList(cfg.access.deny_ips),
+    trustedProxies: new CidrList(cfg.server.trusted_proxies),
+    heloDeny: cfg.access.helo_deny.map((p) => new RegExp(p, 'i')),
+    blockedRecipients: new Set(cfg.access.blocked_recipients.map((x) => x.toLowerCase())),
+    localDomains: new Set(cfg.domains.map((d) => d.toLowerCase().replace(/\.$/, ''))),
+  };
+}
+
+export interface Runtime {
+  config: GatewayConfig;
+  policy: Policy;
+  plugins: LoadedPlugin[];
+  readonly services: Services;
+  readonly queue: QueueStore;
+  readonly delivery: DeliveryQueue;
+  readonly users: UsersFile;
+  readonly log: Logger;
+  readonly hostname: string;
+  readonly metrics: Metrics;
+}

@@ -1,0 +1,34 @@
+// Address forms an open relay can be tricked with, refused before any plugin runs.
+import net from 'node:net';
+import type { Address } from '../hooks/context.ts';
+
+/** Splits an SMTP path into a lower-cased local part and domain. */
+export function toAddress(raw: string, params: Record<string, string | true> | false): Address {
+  const at = raw.lastIndexOf('@');
+  return {
+    address: raw,
+    local: at > 0 ? raw.slice(0, at).toLowerCase() : raw.toLowerCase(),
+    domain: at > 0 ? raw.slice(at + 1).toLowerCase().replace(/\.$/, '') : '',
+    params: params || {},
+  };
+}
+
+/**
+ * Why a recipient's form is refused, or undefined when it is an ordinary address.
+ * Percent hacks, bang paths and source routes let a local domain forward to a foreign one; IP literals name hosts, not domains.
+ */
+export function forbiddenRecipientForm(raw: string, isLocal: (domain: string) => boolean): string | undefined {
+  if (raw.startsWith('@') || /^@[^:]+:/.test(raw)) return 'source routes are not accepted';
+  const at = raw.lastIndexOf('@');
+  if (at <= 0) return 'a recipient needs a domain';
+  const local = raw.slice(0, at);
+  const domain = raw.slice(at + 1);
+  if (local.includes('%')) return 'percent-hack addresses are not accepted';
+  if (local.includes('!')) return 'bang-path addresses are not accepted';
+  if (local.includes('@')) return 'addresses with more than one @ are not accepted';
+  if (domain.startsWith('[')) {
+    const ip = domain.slice(1, -1).replace(/^IPv6:/i, '');
+    if (!net.isIP(ip) || !isLocal(domain.toLowerCase())) return 'IP-literal recipients are not accepted';
+  }
+  return undefined;
+}

@@ -1,0 +1,142 @@
+// DATA to decision: spool the message, run the data hooks, take the verdict, and commit it durably before 250.
+import type { SMTPServerDataStream } from 'smtp-server';
+import { randomBytes } from 'node:crypto';
+import type { Runtime } from '../runtime.ts';
+import type { SessionState, Transaction } from '../hooks/transaction.ts';
+import { runHook } from '../hooks/runner.ts';
+import { spoolData } from '../message/spool-writer.ts';
+import { SpooledMessage } from '../message/spooled-message.ts';
+import { formatHeader } from '../message/header-block.ts';
+import { decideVerdict, verdictHeaders } from '../verdict/verdict.ts';
+import type { VerdictAction } from '../verdict/types.ts';
+import type { QueueEntry } from '../queue/entry.ts';
+import { replyFor, type Reply } from './reply.ts';
+
+const SPOOL_FULL = new Set(['ENOSPC', 'EDQUOT']);
+
+function spoolErrorReply(err: unknown): Reply {
+  const code = (err as NodeJS.ErrnoException)?.code ?? '';
+  return SPOOL_FULL.has(code)
+    ? { code: 452, text: '4.3.1 Insufficient system storage, please try again later' }
+    : { code: 451, text: '4.3.0 Temporary local problem, please try again later' };
+}
+
+function receivedHeader(rt: Runtime, st: SessionState, tx: Transaction): string {
+  const proto = `ESMTP${st.tls ? 'S' : ''}${st.user ? 'A' : ''}`;
+  const from = `${st.helo ?? 'unknown'} (${st.remote.hostname ?? 'unknown'} [${st.remote.ip}])`;
+  const forClause = tx.recipients.length === 1 ? `\r\n\tfor <${tx.recipients[0].address}>` : '';
+  return `Received: from ${from}\r\n\tby ${rt.hostname} (Mailmoat) with ${proto} id ${tx.id}${forClause};\r\n\t${new Date().toUTCString().replace('GMT', '+0000')}\r\n`;
+}
+
+/** Receives the DATA stream of `tx` and returns the reply to send. Never throws for a spool problem: that is a 4xx. */
+export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transaction, stream: SMTPServerDataStream): Promise<Reply> {
+  const cfg = rt.config;
+  const log = rt.log.child({ cid: st.id, qid: tx.id });
+  const file = rt.queue.emlPath(tx.id);
+  const started = tx.startedAt;
+  const summary = (verdict: string, reply: Reply, extra: Record<string, unknown> = {}) => {
+    const ms = Date.now() - started;
+    rt.metrics.inc(`messages_${verdict}`);
+    rt.metrics.observeDataMs(ms);
+    log.info('message', {
+      client: st.remote.ip, helo: st.helo, user: st.user, from: tx.mailFrom?.address, to: tx.recipients.map((r) => r.address),
+      size: tx.message?.size ?? 0, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})`),
+      reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}`, ms, ...extra,
+    });
+    return reply;
+  };
+
+  let spooled;
+  try {
+    spooled = await spoolData(stream, file, { maxSize: cfg.limits.max_message_size, rewriteBareLineEnds: cfg.smtp.bare_lf === 'normalize' });
+  } catch (err) {
+    // keep reading so the client reaches its final dot and hears our 4xx
+    stream.resume();
+    await rt.queue.discard(tx.id).catch(() => undefined);
+    log.error('cannot spool message', { error: String((err as Error)?.message ?? err), code: (err as NodeJS.ErrnoException)?.code });
+    return summary('tempfail', spoolErrorReply(err));
+  }
+  const discard = () => rt.queue.discard(tx.id).catch((e) => log.error('cannot remove spool file', { error: String(e) }));
+  if (spooled.oversized || stream.sizeExceeded) {
+    await discard();
+    return summary('reject', { code: 552, text: `5.3.4 Message size exceeds fixed limit of ${cfg.limits.max_message_size} bytes` });
+  }
+  if (spooled.sawBareLineEnd && cfg.smtp.bare_lf === 'reject') {
+    await discard();
+    return summary('reject', { code: 550, text: '5.6.0 Message contains a bare CR or LF line ending' });
+  }
+
+  const message = new SpooledMessage(tx.id, file, spooled.size, spooled.headerBlock);
+  tx.message = message;
+
+  let forced: { action: VerdictAction; reason: string } | undefined;
+  const r = await runHook(rt.plugins, { hook: 'data', session: st, tx, log, services: rt.services });
+  const o = r.outcome;
+  if (o.action === 'reject' || o.action === 'tempfail' || o.action === 'disconnect') {
+    await discard();
+    const reply = replyFor('data', o);
+    return summary(o.action === 'reject' ? 'reject' : 'tempfail', reply, { plugin: r.plugin });
+  }
+  if (o.action === 'quarantine') forced = { action: 'quarantine', reason: `${r.plugin}: ${Array.isArray(o.text) ? o.text.join(' ') : (o.text ?? 'quarantined')}` };
+
+  const verdict = decideVerdict(tx.findings, cfg.scores, forced);
+  tx.verdict = verdict;
+  const observe = () => {
+    if (rt.plugins.some((p) => p.instance.hooks.afterVerdict)) {
+      void runHook(rt.plugins, { hook: 'afterVerdict', session: st, tx, log, services: rt.services });
+    }
+  };
+
+  if (verdict.action === 'reject' || verdict.action === 'tempfail') {
+    await discard();
+    const reply: Reply = verdict.action === 'reject'
+      ? { code: 550, text: `5.7.1 Message refused as spam (score ${verdict.score})` }
+      : { code: 451, text: `4.7.1 Message deferred (score ${verdict.score}), please try again later` };
+    observe();
+    return summary(verdict.action, reply, { reason: verdict.reason });
+  }
+
+  // Headers the relayed message gets, in order: our Received, the verdict, then what plugins asked for.
+  let prepend = receivedHeader(rt, st, tx);
+  for (const [n, v] of verdictHeaders(verdict, cfg.scores)) prepend += formatHeader(n, v);
+  for (const [n, v] of tx.addHeaders) prepend += formatHeader(n, v);
+  const remove = new Set(tx.removeHeaders);
+  if (cfg.scores.subject_tag && verdict.action !== 'accept') {
+    remove.add('subject');
+    prepend += formatHeader('Subject', `${cfg.scores.subject_tag} ${message.headers.first('Subject') ?? ''}`.trim());
+  }
+  if (st.user) {
+    if (!message.headers.has('Message-ID')) prepend += formatHeader('Message-ID', `<${tx.id}.${randomBytes(4).toString('hex')}@${rt.hostname}>`);
+    if (!message.headers.has('Date')) prepend += formatHeader('Date', new Date().toUTCString().replace('GMT', '+0000'));
+  }
+
+  const now = Date.now();
+  const entry: QueueEntry = {
+    id: tx.id,
+    mailFrom: tx.mailFrom?.address ?? '',
+    recipients: tx.recipients.map((a) => ({ address: a.address, status: 'pending' })),
+    prepend,
+    remove: [...remove],
+    receivedAt: now,
+    size: message.size,
+    client: { ip: st.remote.ip, helo: st.helo, user: st.user },
+    authenticated: !!st.user,
+    attempts: 0,
+    nextAttemptAt: now,
+    history: [],
+    verdict: { action: verdict.action, score: verdict.score, symbols: verdict.findings.map((f) => f.symbol) },
+  };
+
+  try {
+    if (verdict.action === 'quarantine') await rt.queue.commitTo('quarantine', entry);
+    else await rt.queue.commit(entry);
+  } catch (err) {
+    await discard();
+    await rt.queue.remove(tx.id).catch(() => undefined);
+    log.error('cannot commit message to the queue', { error: String((err as Error)?.message ?? err), code: (err as NodeJS.ErrnoException)?.code });
+    return summary('tempfail', spoolErrorReply(err));
+  }
+  if (verdict.action !== 'quarantine') rt.delivery.add(entry);
+  observe();
+  return summary(verdict.action, { code: 250, text: `2.0.0 Ok: queued as ${tx.id}` }, { reason: verdict.reason });
+}

@@ -1,0 +1,48 @@
+// SMTP replies: the default code and enhanced status for each phase and outcome, and errors smtp-server can send.
+import type { HookName } from '../hooks/hook-names.ts';
+import type { Outcome } from '../hooks/outcome.ts';
+
+export interface Reply { code: number; text: string | string[] }
+
+type Defaults = { reject: [number, string]; tempfail: [number, string] };
+
+const PHASE_DEFAULTS: Partial<Record<HookName, Defaults>> = {
+  connect: { reject: [554, '5.7.1'], tempfail: [421, '4.7.0'] },
+  helo: { reject: [550, '5.7.1'], tempfail: [451, '4.7.1'] },
+  mailFrom: { reject: [550, '5.7.1'], tempfail: [451, '4.7.1'] },
+  rcptTo: { reject: [550, '5.7.1'], tempfail: [451, '4.7.1'] },
+  dataStart: { reject: [554, '5.7.1'], tempfail: [451, '4.7.1'] },
+  data: { reject: [550, '5.7.1'], tempfail: [451, '4.7.0'] },
+};
+
+const ENHANCED = /^\d\.\d{1,3}\.\d{1,3}\b/;
+
+function withEnhanced(enhanced: string, text: string): string {
+  return ENHANCED.test(text) ? text : `${enhanced} ${text}`;
+}
+
+/** The reply for a non-continue outcome in a phase; a code of the wrong class for the action is corrected. */
+export function replyFor(hook: HookName, o: Outcome): Reply {
+  const d = PHASE_DEFAULTS[hook] ?? PHASE_DEFAULTS.data!;
+  let code: number;
+  let enhanced: string;
+  if (o.action === 'disconnect') { code = o.code ?? 421; enhanced = o.enhanced ?? (code >= 500 ? '5.7.0' : '4.7.0'); }
+  else if (o.action === 'tempfail') {
+    code = o.code && o.code >= 400 && o.code < 500 ? o.code : d.tempfail[0];
+    enhanced = o.enhanced?.startsWith('4.') ? o.enhanced : d.tempfail[1];
+  } else {
+    code = o.code && o.code >= 500 && o.code < 600 ? o.code : d.reject[0];
+    enhanced = o.enhanced?.startsWith('5.') ? o.enhanced : d.reject[1];
+  }
+  const raw = o.text ?? (o.action === 'tempfail' ? 'Temporary failure, please try again later' : 'Refused by policy');
+  const text = Array.isArray(raw) ? raw.map((l) => withEnhanced(enhanced, l)) : withEnhanced(enhanced, raw);
+  return { code, text };
+}
+
+/** An Error that smtp-server turns into a reply (`responseCode`); multi-line text is joined, as smtp-server sends one line. */
+export function smtpError(code: number, enhanced: string | undefined, text: string | string[]): Error & { responseCode: number } {
+  const line = Array.isArray(text) ? text.join(' ') : text;
+  const err = new Error(enhanced ? withEnhanced(enhanced, line) : line) as Error & { responseCode: number };
+  err.responseCode = code;
+  return err;
+}

@@ -1,0 +1,245 @@
+// The SMTP session's decisions: connection policy, relay control, hooks per phase, and the reply for each outcome.
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { ListenerKind } from '../hooks/context.ts';
+import type { Runtime } from '../runtime.ts';
+import type { ConnectionHooks, RawConnection } from './patches.ts';
+import { Transaction, type SessionState } from '../hooks/transaction.ts';
+import { runHook } from '../hooks/runner.ts';
+import { toAddress, forbiddenRecipientForm } from './address-policy.ts';
+import { replyFor, smtpError, type Reply } from './reply.ts';
+import { normalizeIp } from '../net/cidr.ts';
+import { newQueueId } from '../queue/queue-id.ts';
+import { receiveMessage } from './message-intake.ts';
+
+type Cb = (err?: Error | null) => void;
+
+export class SessionHandler implements ConnectionHooks {
+  private readonly rt: Runtime;
+  readonly listener: ListenerKind;
+  private readonly sessions = new Map<string, SessionState>();
+  private readonly txs = new Map<string, Transaction>();
+  private readonly perIp = new Map<string, number>();
+  private static total = 0;
+  private static readonly blocked = new Map<string, number>();
+
+  constructor(rt: Runtime, listener: ListenerKind) {
+    this.rt = rt;
+    this.listener = listener;
+  }
+
+  private log(sessionId: string) { return this.rt.log.child({ cid: sessionId }); }
+
+  isTrustedProxy(ip: string): boolean { return this.rt.policy.trustedProxies.has(ip); }
+
+  // ── connection ──────────────────────────────────────────────────────────────
+  onConnect = (session: SMTPServerSession, cb: Cb): void => {
+    const lim = this.rt.config.limits;
+    const ip = normalizeIp(session.remoteAddress);
+    const until = SessionHandler.blocked.get(ip);
+    if (until && until > Date.now()) { this.rt.metrics.inc('connections_refused'); return cb(smtpError(421, '4.7.0', 'Too many errors from your address, try again later')); }
+    if (SessionHandler.total >= lim.max_connections) { this.rt.metrics.inc('connections_refused'); return cb(smtpError(421, '4.7.0', 'Too many connections, try again later')); }
+    if ((this.perIp.get(ip) ?? 0) >= lim.max_connections_per_ip) { this.rt.metrics.inc('connections_refused'); return cb(smtpError(421, '4.7.0', 'Too many connections from your address')); }
+    SessionHandler.total++;
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    this.sessions.set(session.id, {
+      id: session.id, remote: { ip, port: session.remotePort }, local: { ip: normalizeIp(session.localAddress), port: session.localPort },
+      listener: this.listener, tls: session.secure, relayNetwork: false, trusted: false, allowlisted: false,
+      pluginState: new Map(), errors: 0, transactions: 0, startedAt: Date.now(),
+      // kept for the per-IP count, which follows the socket even after XCLIENT
+      ...({ socketIp: ip } as object),
+    } as SessionState);
+    this.rt.metrics.inc('connections');
+    cb();
+  };
+
+  onClose = (session: SMTPServerSession): void => {
+    const st = this.sessions.get(session.id);
+    if (!st) return;
+    this.sessions.delete(session.id);
+    this.txs.delete(session.id);
+    SessionHandler.total--;
+    const ip = (st as unknown as { socketIp: string }).socketIp;
+    const n = (this.perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(ip); else this.perIp.set(ip, n);
+    if (this.rt.plugins.some((p) => p.instance.hooks.disconnect)) {
+      void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
+    }
+    this.log(st.id).debug('connection closed', { ip: st.remote.ip, transactions: st.transactions, errors: st.errors });
+  };
+
+  private refreshIdentity(st: SessionState, conn: { remoteAddress: string; clientHostname: string; secure: boolean }) {
+    const ip = normalizeIp(conn.remoteAddress);
+    st.remote = { ip, port: st.remote.port, hostname: conn.clientHostname && !conn.clientHostname.startsWith('[') ? conn.clientHostname : undefined };
+    st.tls = conn.secure;
+    const p = this.rt.policy;
+    st.relayNetwork = p.relay.has(ip);
+    st.trusted = st.relayNetwork || !!st.user;
+    st.allowlisted = p.allow.has(ip);
+  }
+
+  async onGreeting(conn: RawConnection): Promise<{ kind: 'greet' } | { kind: 'reject' | 'close'; code: number; text: string }> {
+    const st = this.sessions.get(conn.id);
+    if (!st) return { kind: 'greet' };
+    this.refreshIdentity(st, conn);
+    st.rejected = undefined;
+    const log = this.log(st.id);
+    // A trusted proxy that is about to name the real client with XCLIENT is not itself checked.
+    if (conn._xClient.size === 0 && this.isTrustedProxy(conn._originalRemoteAddress) && conn._server.options.useXClient) {
+      return { kind: 'greet' };
+    }
+    log.info('connect', { ip: st.remote.ip, port: st.remote.port, listener: this.listener, tls: st.tls });
+    if (!st.allowlisted && this.rt.policy.deny.has(st.remote.ip)) {
+      st.rejected = { code: 554, text: '5.7.1 Your address is not allowed to send mail here' };
+      log.info('client refused by access.deny_ips', { ip: st.remote.ip });
+      return { kind: 'reject', ...st.rejected };
+    }
+    const r = await runHook(this.rt.plugins, { hook: 'connect', session: st, log, services: this.rt.services });
+    const o = r.outcome;
+    if (o.action === 'continue' || o.action === 'accept') return { kind: 'greet' };
+    const reply = replyFor('connect', o);
+    log.info('connect refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+    if (o.action === 'reject') {
+      st.rejected = { code: reply.code, text: Array.isArray(reply.text) ? reply.text.join(' ') : reply.text };
+      return { kind: 'reject', code: st.rejected.code, text: st.rejected.text };
+    }
+    return { kind: 'close', code: reply.code, text: Array.isArray(reply.text) ? reply.text.join(' ') : reply.text };
+  }
+
+  rejectingReply(conn: RawConnection, command: string): { code: number; text: string; close?: boolean } | undefined {
+    const st = this.sessions.get(conn.id);
+    if (!st?.rejected || command === 'QUIT') return undefined;
+    st.errors++;
+    const close = st.errors >= this.rt.config.limits.max_errors;
+    return close ? { code: 421, text: '4.7.0 Too many errors, closing connection', close } : st.rejected;
+  }
+
+  /** Counts a refused command or recipient; past the limit the client is dropped (and optionally blocked). */
+  private countError(st: SessionState): boolean {
+    st.errors++;
+    const lim = this.rt.config.limits;
+    if (st.errors < lim.max_errors) return false;
+    if (lim.error_block > 0) SessionHandler.blocked.set(st.remote.ip, Date.now() + lim.error_block);
+    this.log(st.id).info('too many errors: disconnecting', { ip: st.remote.ip, errors: st.errors, blocked_ms: lim.error_block });
+    return true;
+  }
+
+  async onHelo(conn: RawConnection, hostname: string): Promise<Reply & { close?: boolean } | undefined> {
+    const st = this.sessions.get(conn.id);
+    if (!st) return undefined;
+    const log = this.log(st.id);
+    if (this.rt.policy.heloDeny.some((re) => re.test(hostname))) {
+      log.info('HELO refused by access.helo_deny', { helo: hostname });
+      return { code: 554, text: '5.7.1 Your HELO name is not allowed here', close: true };
+    }
+    st.helo = hostname.toLowerCase();
+    this.refreshIdentity(st, conn);
+    const r = await runHook(this.rt.plugins, { hook: 'helo', session: st, log, services: this.rt.services });
+    if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return undefined;
+    const reply = replyFor('helo', r.outcome);
+    st.helo = undefined;
+    log.info('HELO refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+    return { ...reply, close: r.outcome.action === 'disconnect' || this.countError(st) };
+  }
+
+  onSecure = (_socket: unknown, session: SMTPServerSession, cb: Cb): void => {
+    const st = this.sessions.get(session.id);
+    if (st) st.tls = true;
+    cb();
+  };
+
+  onAuth = (auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, res?: SMTPServerAuthenticationResponse) => void): void => {
+    const st = this.sessions.get(session.id);
+    const user = auth.username ?? '';
+    this.rt.users.check(user, auth.password ?? '').then((ok) => {
+      if (!ok) {
+        this.log(session.id).info('authentication failed', { user, method: auth.method });
+        this.rt.metrics.inc('auth_failures');
+        if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+        return cb(smtpError(535, '5.7.8', 'Authentication credentials invalid'));
+      }
+      if (st) { st.user = user; st.trusted = true; }
+      this.log(session.id).info('authenticated', { user, method: auth.method });
+      cb(null, { user });
+    }, (err) => cb(smtpError(454, '4.7.0', `Temporary authentication failure`), undefined) ?? this.log(session.id).error('auth check failed', { error: String(err) }));
+  };
+
+  // ── transaction ─────────────────────────────────────────────────────────────
+  onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, cb: Cb): void => {
+    const st = this.sessions.get(session.id);
+    if (!st) return cb(smtpError(421, '4.3.0', 'Session lost'));
+    if (this.listener === 'submission' && !st.user) return cb(smtpError(530, '5.7.0', 'Authentication required'));
+    const tx = new Transaction(newQueueId());
+    tx.mailFrom = toAddress(address.address, address.args);
+    this.txs.set(session.id, tx);
+    const log = this.log(st.id).child({ qid: tx.id });
+    runHook(this.rt.plugins, { hook: 'mailFrom', session: st, tx, log, services: this.rt.services }).then((r) => {
+      if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return cb();
+      const reply = replyFor('mailFrom', r.outcome);
+      log.info('sender refused', { from: address.address, plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+      this.txs.delete(session.id);
+      if (this.countError(st) || r.outcome.action === 'disconnect') return cb(smtpError(421, '4.7.0', Array.isArray(reply.text) ? reply.text.join(' ') : reply.text));
+      cb(smtpError(reply.code, undefined, reply.text));
+    }, (err) => { log.error('mailFrom failed', { error: String(err) }); cb(smtpError(451, '4.3.0', 'Temporary local problem')); });
+  };
+
+  onRcptTo = (address: SMTPServerAddress, session: SMTPServerSession, cb: Cb): void => {
+    const st = this.sessions.get(session.id);
+    const tx = this.txs.get(session.id);
+    if (!st || !tx) return cb(smtpError(503, '5.5.1', 'Error: need MAIL command'));
+    const log = this.log(st.id).child({ qid: tx.id });
+    const refuse = (code: number, enhanced: string, text: string) => {
+      log.info('recipient refused', { to: address.address, reply: `${code} ${enhanced} ${text}` });
+      this.rt.metrics.inc('recipients_refused');
+      if (code >= 500 && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+      cb(smtpError(code, enhanced, text));
+    };
+    if (tx.recipients.length >= this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
+    const policy = this.rt.policy;
+    const isLocal = (d: string) => policy.localDomains.has(d);
+    const why = forbiddenRecipientForm(address.address, isLocal);
+    if (why) return refuse(550, '5.7.1', `Relay access denied: ${why}`);
+    const rcpt = toAddress(address.address, address.args);
+    if (policy.blockedRecipients.has(rcpt.address.toLowerCase()) || policy.blockedRecipients.has(`@${rcpt.domain}`)) {
+      return refuse(550, '5.7.1', 'Recipient address rejected: access denied');
+    }
+    runHook(this.rt.plugins, { hook: 'rcptTo', session: st, tx, rcpt, log, services: this.rt.services }).then((r) => {
+      const o = r.outcome;
+      if (o.action === 'accept') { tx.recipients.push(rcpt); return cb(); }
+      if (o.action !== 'continue') {
+        const reply = replyFor('rcptTo', o);
+        log.info('recipient refused', { to: rcpt.address, plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+        if (o.action === 'disconnect' || (reply.code >= 500 && this.countError(st))) return cb(smtpError(421, '4.7.0', Array.isArray(reply.text) ? reply.text.join(' ') : reply.text));
+        return cb(smtpError(reply.code, undefined, reply.text));
+      }
+      if (isLocal(rcpt.domain) || st.trusted) { tx.recipients.push(rcpt); return cb(); }
+      refuse(554, '5.7.1', `Relay access denied for <${rcpt.address}>`);
+    }, (err) => { log.error('rcptTo failed', { error: String(err) }); cb(smtpError(451, '4.3.0', 'Temporary local problem')); });
+  };
+
+  async onDataStart(conn: RawConnection): Promise<Reply & { close?: boolean } | undefined> {
+    const st = this.sessions.get(conn.id);
+    const tx = this.txs.get(conn.id);
+    if (!st || !tx) return undefined;
+    const log = this.log(st.id).child({ qid: tx.id });
+    const r = await runHook(this.rt.plugins, { hook: 'dataStart', session: st, tx, log, services: this.rt.services });
+    if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return undefined;
+    const reply = replyFor('dataStart', r.outcome);
+    log.info('DATA refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+    return { ...reply, close: r.outcome.action === 'disconnect' };
+  }
+
+  onData = (stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): void => {
+    const st = this.sessions.get(session.id);
+    const tx = this.txs.get(session.id);
+    if (!st || !tx) { stream.resume(); return cb(smtpError(503, '5.5.1', 'Error: need MAIL command')); }
+    this.txs.delete(session.id);
+    st.transactions++;
+    receiveMessage(this.rt, st, tx, stream).then((reply) => {
+      if (reply.code >= 400) cb(smtpError(reply.code, undefined, reply.text));
+      else cb(null, Array.isArray(reply.text) ? reply.text.join(' ') : reply.text);
+    }, (err) => {
+      this.log(st.id).error('message intake failed', { qid: tx.id, error: String((err as Error)?.stack ?? err) });
+      cb(smtpError(451, '4.3.0', 'Temporary local problem, please try again later'));
+    });
+  };
+}
