@@ -1,0 +1,25 @@
+// Options of the dmarc plugin (DKIM, ARC and DMARC verification), with their defaults.
+import { s, type Infer } from '../../core/index.ts';
+
+export const configSchema = s.object({
+  dkim: s.boolean().default(true).describe('Verify DKIM signatures (DKIM_* findings)'),
+  arc: s.boolean().default(true).describe('Verify the ARC chain (ARC_* findings)'),
+  dmarc: s.boolean().default(true).describe('Evaluate the From domain\'s DMARC policy (DMARC_* findings)'),
+  enforce: s.boolean().default(false)
+    .describe('Apply the failing domain\'s policy: p=reject refuses with 550 5.7.1, p=quarantine quarantines; p=none (and enforce off) only scores'),
+  apply_pct: s.boolean().default(true)
+    .describe('Honour pct=: enforce on that share of failing messages, and apply the next milder policy to the rest (RFC 7489 6.6.4)'),
+  arc_trusted_sealers: s.array(s.string()).default([])
+    .describe('Domains whose passing ARC seal overrides a DMARC failure (mailing lists and forwarders we trust): no enforcement, DMARC_ARC_OVERRIDE'),
+  min_key_bits: s.number({ integer: true, min: 512, max: 8192 }).default(1024)
+    .describe('Shortest RSA key accepted for DKIM and ARC; shorter ones give dkim=policy'),
+  authserv_id: s.string().optionalValue()
+    .describe('Authentication-Results authserv-id; the gateway hostname when unset'),
+  header: s.boolean().default(true).describe('Add one Authentication-Results header with the spf, dkim, dmarc and arc results'),
+  strip_forged: s.boolean().default(true)
+    .describe('Remove incoming Authentication-Results headers when one of them claims our authserv-id (RFC 8601 5)'),
+  skip_trusted: s.boolean().default(true).describe('Skip authenticated clients and relay.networks'),
+  scores: s.record(s.number()).default({}).describe('Scores by symbol, overriding the defaults listed under Symbols'),
+});
+
+export type DmarcConfig = Infer<typeof configSchema>;

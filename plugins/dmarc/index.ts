@@ -1,0 +1,155 @@
+// DKIM, ARC and DMARC verification with mailauth over the shared resolver, one Authentication-Results header,
+// and optional enforcement of the From domain's DMARC policy.
+//
+// SPF is not evaluated here: the spf plugin's result is read back from its finding, so both agree and the
+// domain's SPF is looked up once.
+import { dkimVerify, arc, dmarc } from 'mailauth';
+import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
+import { configSchema, type DmarcConfig } from './config.ts';
+import { mailauthResolver } from './resolver.ts';
+import { spfFromFindings, type SpfFact } from './spf-finding.ts';
+import { SYMBOLS, scoreOf } from './symbols.ts';
+import { enforcedAction, failSymbol } from './policy.ts';
+import { authenticationResults, spfClause } from './auth-results.ts';
+
+type DkimVerifyResult = Awaited<ReturnType<typeof dkimVerify>>;
+type ArcResult = Awaited<ReturnType<typeof arc>>;
+
+const DKIM_RESULTS = ['pass', 'fail', 'neutral', 'policy', 'temperror', 'permerror', 'none'];
+
+class DmarcCheck {
+  private readonly cfg: DmarcConfig;
+  private readonly trustedSealers: Set<string>;
+
+  constructor(cfg: DmarcConfig) {
+    this.cfg = cfg;
+    this.trustedSealers = new Set(cfg.arc_trusted_sealers.map((d) => d.toLowerCase().replace(/\.$/, '')));
+  }
+
+  private find(ctx: HookContext, symbol: string, detail: string): void {
+    ctx.addFinding(symbol, scoreOf(symbol, this.cfg.scores), detail);
+  }
+
+  /** One finding per DKIM result present, naming the signing domains and selectors. */
+  private recordDkim(ctx: HookContext, dkim: DkimVerifyResult): void {
+    const results = dkim.results ?? [];
+    if (results.length === 0) { this.find(ctx, 'DKIM_NONE', 'no signature'); return; }
+    const byResult = new Map<string, string[]>();
+    for (const r of results) {
+      const result = DKIM_RESULTS.includes(r.status.result) ? r.status.result : 'permerror';
+      const list = byResult.get(result) ?? [];
+      list.push(`d=${r.signingDomain} s=${r.selector ?? '-'}${r.status.comment ? ` (${r.status.comment})` : ''}`);
+      byResult.set(result, list);
+    }
+    for (const [result, list] of byResult) this.find(ctx, `DKIM_${result.toUpperCase()}`, list.join(', '));
+  }
+
+  private recordArc(ctx: HookContext, a: ArcResult): void {
+    const result = a.status?.result ?? 'none';
+    const symbol = result === 'pass' ? 'ARC_PASS' : result === 'none' ? 'ARC_NONE' : 'ARC_FAIL';
+    this.find(ctx, symbol, `${result} i=${a.i || 0}${a.status?.comment ? ` (${a.status.comment})` : ''}`);
+  }
+
+  /** The signing domain of the newest ARC seal, when the chain passes. */
+  private arcSealer(a: ArcResult | undefined): string | undefined {
+    if (a?.status?.result !== 'pass') return undefined;
+    const d = (a as { signature?: { signingDomain?: string } }).signature?.signingDomain;
+    return d?.toLowerCase();
+  }
+
+  async data(ctx: HookContext): Promise<Outcome | void> {
+    if (this.cfg.skip_trusted && ctx.session.trusted) return;
+    const msg = ctx.message;
+    if (!msg) return;
+    const resolver = mailauthResolver(ctx.services.dns);
+    const clauses: string[] = [];
+    const spf: SpfFact | undefined = spfFromFindings(ctx.findings);
+    clauses.push(spfClause(spf, ctx.mailFrom?.address ?? ''));
+
+    const dkim = await dkimVerify(msg.stream(), { resolver, sender: ctx.mailFrom?.address || undefined, minBitLength: this.cfg.min_key_bits } as never);
+    if (this.cfg.dkim) {
+      this.recordDkim(ctx, dkim);
+      const rows = (dkim.results ?? []).map((r) => r.info).filter(Boolean);
+      clauses.push(...(rows.length ? rows : ['dkim=none']));
+    }
+
+    let arcResult: ArcResult | undefined;
+    if (this.cfg.arc) {
+      arcResult = await arc((dkim as { arc?: unknown }).arc as never, { resolver, minBitLength: this.cfg.min_key_bits } as never);
+      this.recordArc(ctx, arcResult);
+    }
+
+    let refusal: Outcome | undefined;
+    if (this.cfg.dmarc) {
+      const r = await this.evaluateDmarc(ctx, dkim, spf, arcResult, resolver);
+      clauses.push(r.clause);
+      refusal = r.outcome;
+    }
+    if (arcResult) clauses.push(arcResult.info ?? `arc=${arcResult.status?.result ?? 'none'}`);
+
+    if (this.cfg.header) {
+      const authservId = this.cfg.authserv_id ?? ctx.services.hostname;
+      if (this.cfg.strip_forged && this.hasForged(ctx, authservId)) ctx.removeHeader('Authentication-Results');
+      ctx.addHeader('Authentication-Results', authenticationResults(authservId, clauses));
+    }
+    return refusal;
+  }
+
+  private hasForged(ctx: HookContext, authservId: string): boolean {
+    const id = authservId.toLowerCase();
+    return (ctx.message?.headers.all('Authentication-Results') ?? [])
+      .some((v) => v.split(';')[0].replace(/\(.*?\)/g, '').trim().split(/\s+/)[0]?.toLowerCase() === id);
+  }
+
+  private async evaluateDmarc(ctx: HookContext, dkim: DkimVerifyResult, spf: SpfFact | undefined, arcResult: ArcResult | undefined, resolver: ReturnType<typeof mailauthResolver>): Promise<{ clause: string; outcome?: Outcome }> {
+    const froms = dkim.headerFrom ?? [];
+    if (froms.length !== 1) {
+      this.find(ctx, 'DMARC_PERMERROR', froms.length ? `${froms.length} From addresses` : 'no From address');
+      return { clause: 'dmarc=permerror (From header must name exactly one address)' };
+    }
+    const dkimDomains = this.cfg.dkim
+      ? (dkim.results ?? []).filter((r) => r.status.result === 'pass').map((r) => ({ id: r.id, domain: r.signingDomain, aligned: r.status.aligned, underSized: r.status.underSized }))
+      : [];
+    const spfDomains = spf?.result === 'pass' ? [spf.domain] : [];
+    const res = await dmarc({ headerFrom: froms, spfDomains, dkimDomains, arcResult, resolver } as never) as unknown as
+      | false
+      | { status: { result: string }; domain: string; policy?: string; p?: string; pct?: number | string; info?: string; alignment?: { spf?: { result?: string | false }; dkim?: { result?: string | false } } };
+    if (!res) {
+      this.find(ctx, 'DMARC_PERMERROR', 'From header unusable');
+      return { clause: 'dmarc=permerror' };
+    }
+    const from = froms[0].split('@').pop() ?? '';
+    const result = res.status.result;
+    const clause = res.info ?? `dmarc=${result}`;
+    const detail = `${result} from=${from} policy=${res.policy ?? 'none'} spf=${spf?.result ?? 'none'}${res.alignment?.spf?.result ? ` spf_aligned=${res.alignment.spf.result}` : ''} dkim_aligned=${res.alignment?.dkim?.result || 'no'}`;
+    ctx.log.info('dmarc result', { result, from, policy: res.policy, spf: spf?.result });
+    if (result === 'pass') { this.find(ctx, 'DMARC_PASS', detail); return { clause }; }
+    if (result === 'none') { this.find(ctx, 'DMARC_NONE', detail); return { clause }; }
+    if (result !== 'fail') { this.find(ctx, 'DMARC_TEMPERROR', detail); return { clause }; }
+
+    this.find(ctx, failSymbol(res.policy), detail);
+    if (!this.cfg.enforce) return { clause };
+    const sealer = this.arcSealer(arcResult);
+    if (sealer && this.trustedSealers.has(sealer)) {
+      this.find(ctx, 'DMARC_ARC_OVERRIDE', `sealed by ${sealer}`);
+      return { clause };
+    }
+    const action = enforcedAction(res.policy, res.pct, this.cfg.apply_pct);
+    if (action === 'reject') {
+      return { clause, outcome: outcome.reject(`Message refused: it fails the DMARC policy of ${from}`, { code: 550, enhanced: '5.7.1' }) };
+    }
+    if (action === 'quarantine') return { clause, outcome: outcome.quarantine(`DMARC policy of ${from} is quarantine`) };
+    return { clause };
+  }
+}
+
+export default definePlugin({
+  name: 'dmarc',
+  description: 'DKIM, ARC and DMARC verification, one Authentication-Results header, optional DMARC policy enforcement',
+  configSchema,
+  symbols: Object.fromEntries(Object.entries(SYMBOLS).map(([k, v]) => [k, `${v.description} (default score ${v.score})`])),
+  create(cfg: DmarcConfig) {
+    const check = new DmarcCheck(cfg);
+    return { hooks: { data: (ctx) => check.data(ctx) } };
+  },
+});

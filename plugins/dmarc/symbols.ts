@@ -1,0 +1,26 @@
+// The symbols of the dmarc plugin, their meaning and default scores.
+
+export const SYMBOLS: Record<string, { score: number; description: string }> = {
+  DKIM_PASS: { score: -1, description: 'A DKIM signature verifies' },
+  DKIM_FAIL: { score: 2, description: 'A DKIM signature does not verify (bad signature)' },
+  DKIM_NEUTRAL: { score: 1, description: 'A DKIM signature cannot be verified (body changed, no key, expired, malformed)' },
+  DKIM_POLICY: { score: 1, description: 'A DKIM signature uses a key shorter than min_key_bits' },
+  DKIM_TEMPERROR: { score: 0, description: 'DNS failed while fetching a DKIM key' },
+  DKIM_PERMERROR: { score: 1, description: 'A DKIM signature is unusable' },
+  DKIM_NONE: { score: 0, description: 'The message has no DKIM signature' },
+  ARC_PASS: { score: 0, description: 'The ARC chain verifies' },
+  ARC_FAIL: { score: 1, description: 'The ARC chain is broken' },
+  ARC_NONE: { score: 0, description: 'The message has no ARC chain' },
+  DMARC_PASS: { score: -1, description: 'SPF or DKIM passed for a domain aligned with From' },
+  DMARC_FAIL_REJECT: { score: 6, description: 'DMARC fails and the domain asks for reject' },
+  DMARC_FAIL_QUARANTINE: { score: 4, description: 'DMARC fails and the domain asks for quarantine' },
+  DMARC_FAIL_NONE: { score: 1, description: 'DMARC fails and the domain only monitors (p=none)' },
+  DMARC_NONE: { score: 0, description: 'The From domain publishes no DMARC record' },
+  DMARC_TEMPERROR: { score: 0, description: 'DNS failed while fetching the DMARC record' },
+  DMARC_PERMERROR: { score: 1, description: 'No single From domain to evaluate (missing From or several addresses)' },
+  DMARC_ARC_OVERRIDE: { score: 0, description: 'DMARC failed but a trusted ARC sealer vouches for the message; the policy is not enforced' },
+};
+
+export function scoreOf(symbol: string, overrides: Record<string, number>): number {
+  return overrides[symbol] ?? SYMBOLS[symbol]?.score ?? 0;
+}

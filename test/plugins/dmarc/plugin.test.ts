@@ -1,0 +1,132 @@
+// The dmarc plugin over an in-memory zone: DKIM, DMARC alignment with the spf plugin's finding, enforcement, ARC.
+import assert from 'node:assert/strict';
+import plugin from '../../../plugins/dmarc/index.ts';
+import { validate } from '../../../core/config/schema.ts';
+import type { Finding } from '../../../core/index.ts';
+import { zoneResolver } from '../../../scripts/spf/zone-resolver.ts';
+import { fakeContext } from '../spf/fake-context.ts';
+import { makeKey, message, messageView, seal, sign } from './mail-fixtures.ts';
+
+const key = makeKey();
+const otherKey = makeKey();
+const arcKey = makeKey();
+
+const dns = zoneResolver({
+  'sel._domainkey.sender.test': [{ TXT: key.dnsRecord }],
+  '_dmarc.sender.test': [{ TXT: 'v=DMARC1; p=reject; rua=mailto:agg@sender.test' }],
+  'sel._domainkey.quar.test': [{ TXT: key.dnsRecord }],
+  '_dmarc.quar.test': [{ TXT: 'v=DMARC1; p=quarantine' }],
+  '_dmarc.mon.test': [{ TXT: 'v=DMARC1; p=none' }],
+  '_dmarc.org.test': [{ TXT: 'v=DMARC1; p=none; sp=reject' }],
+  '_dmarc.dead.test': ['TIMEOUT'],
+  'arc._domainkey.list.test': [{ TXT: arcKey.dnsRecord }],
+});
+
+function spfFinding(result: string, domain: string): Finding {
+  return { symbol: `SPF_${result.toUpperCase()}`, score: 0, detail: `${result} identity=mailfrom domain=${domain} ip=198.51.100.7`, plugin: 'spf' };
+}
+
+async function run(raw: Buffer, opts: { config?: Record<string, unknown>; spf?: Finding; mailFrom?: string; trusted?: boolean } = {}) {
+  const { value, issues } = validate(plugin.configSchema, opts.config ?? {});
+  assert.deepEqual(issues, []);
+  const inst = await plugin.create(value, undefined as never);
+  const ctx = fakeContext({
+    hook: 'data', dns, ip: '198.51.100.7', helo: 'mail.sender.test', mailFrom: opts.mailFrom ?? 'bounce@sender.test',
+    message: messageView(raw), findings: opts.spf ? [opts.spf] : [], plugin: 'dmarc', trusted: opts.trusted,
+  });
+  const out = await inst.hooks.data!(ctx);
+  const symbols = ctx.added.map((f) => f.symbol);
+  const ar = ctx.headers.filter((h) => h.name === 'Authentication-Results').map((h) => h.value);
+  assert.equal(ar.length, opts.trusted ? 0 : 1, 'exactly one Authentication-Results header');
+  return { out, symbols, findings: ctx.added, header: ar[0] ?? '' };
+}
+
+describe('dmarc plugin', () => {
+  it('passes DKIM and DMARC for an aligned signature and writes all four methods into one header', async () => {
+    const raw = await sign(message({ from: 'Alice <alice@sender.test>' }), 'sender.test', 'sel', key);
+    const r = await run(raw, { spf: spfFinding('fail', 'sender.test'), config: { enforce: true } });
+    assert.equal(r.out, undefined);
+    assert.deepEqual(r.symbols, ['DKIM_PASS', 'ARC_NONE', 'DMARC_PASS']);
+    assert.match(r.header, /^mx\.test\.example; spf=fail smtp\.mailfrom=bounce@sender\.test; dkim=pass header\.i=@sender\.test header\.s=sel .*; dmarc=pass .*header\.from=sender\.test.*; arc=none/);
+  });
+
+  it('passes DMARC through aligned SPF alone, and fails it when SPF passes for another domain', async () => {
+    const raw = message({ from: 'alice@sender.test' });
+    const aligned = await run(raw, { spf: spfFinding('pass', 'sender.test') });
+    assert.deepEqual(aligned.symbols, ['DKIM_NONE', 'ARC_NONE', 'DMARC_PASS']);
+    const other = await run(raw, { spf: spfFinding('pass', 'elsewhere.test') });
+    assert.ok(other.symbols.includes('DMARC_FAIL_REJECT'));
+    assert.equal(other.out, undefined, 'no enforcement unless enforce is set');
+  });
+
+  it('refuses with 550 5.7.1 when enforcing p=reject', async () => {
+    const r = await run(message({ from: 'alice@sender.test' }), { spf: spfFinding('fail', 'sender.test'), config: { enforce: true } });
+    assert.equal(r.out?.action, 'reject');
+    assert.equal(r.out?.code, 550);
+    assert.equal(r.out?.enhanced, '5.7.1');
+    assert.match(r.header, /dmarc=fail/);
+  });
+
+  it('quarantines when enforcing p=quarantine, and only scores p=none', async () => {
+    const q = await run(message({ from: 'a@quar.test' }), { spf: spfFinding('softfail', 'quar.test'), config: { enforce: true } });
+    assert.equal(q.out?.action, 'quarantine');
+    assert.ok(q.symbols.includes('DMARC_FAIL_QUARANTINE'));
+    const n = await run(message({ from: 'a@mon.test' }), { spf: spfFinding('fail', 'mon.test'), config: { enforce: true } });
+    assert.equal(n.out, undefined);
+    assert.ok(n.symbols.includes('DMARC_FAIL_NONE'));
+  });
+
+  it('applies sp= to subdomains of an organisational domain', async () => {
+    const r = await run(message({ from: 'a@news.org.test' }), { spf: spfFinding('fail', 'news.org.test'), config: { enforce: true } });
+    assert.equal(r.out?.action, 'reject');
+  });
+
+  it('reports a body changed after signing as an unverifiable signature, which no longer aligns', async () => {
+    const signed = await sign(message({ from: 'alice@sender.test' }), 'sender.test', 'sel', key);
+    const tampered = Buffer.from(signed.toString().replace('in spirit', 'in cash'));
+    const r = await run(tampered, { spf: spfFinding('fail', 'sender.test') });
+    assert.ok(r.symbols.includes('DKIM_NEUTRAL'));
+    assert.ok(r.symbols.includes('DMARC_FAIL_REJECT'));
+  });
+
+  it('fails a signature made with a key other than the published one', async () => {
+    const r = await run(await sign(message({ from: 'alice@sender.test' }), 'sender.test', 'sel', otherKey), { spf: spfFinding('none', 'sender.test') });
+    assert.ok(r.symbols.includes('DKIM_FAIL'));
+  });
+
+  it('records DMARC_TEMPERROR when the policy lookup times out, and does not enforce', async () => {
+    const r = await run(message({ from: 'a@dead.test' }), { spf: spfFinding('fail', 'dead.test'), config: { enforce: true } });
+    assert.ok(r.symbols.includes('DMARC_TEMPERROR'));
+    assert.equal(r.out, undefined);
+  });
+
+  it('records DMARC_NONE for a domain without a record, and DMARC_PERMERROR for two From addresses', async () => {
+    const none = await run(message({ from: 'a@nodmarc.test' }), { spf: spfFinding('pass', 'nodmarc.test') });
+    assert.ok(none.symbols.includes('DMARC_NONE'));
+    const two = await run(message({ from: 'a@sender.test, b@sender.test' }), { spf: spfFinding('pass', 'sender.test') });
+    assert.ok(two.symbols.includes('DMARC_PERMERROR'));
+  });
+
+  it('verifies an ARC seal, and lets a trusted sealer override a DMARC reject', async () => {
+    const original = message({ from: 'alice@sender.test', subject: '[list] Quarterly figures' });
+    const sealed = await seal(original, 'list.test', 'arc', arcKey, 'list.test; spf=pass smtp.mailfrom=sender.test; dmarc=pass');
+    const plain = await run(sealed, { spf: spfFinding('fail', 'list.test'), config: { enforce: true } });
+    assert.ok(plain.symbols.includes('ARC_PASS'));
+    assert.match(plain.header, /arc=pass/);
+    assert.equal(plain.out?.action, 'reject');
+    const trusted = await run(sealed, { spf: spfFinding('fail', 'list.test'), config: { enforce: true, arc_trusted_sealers: ['list.test'] } });
+    assert.ok(trusted.symbols.includes('DMARC_ARC_OVERRIDE'));
+    assert.equal(trusted.out, undefined);
+  });
+
+  it('skips trusted sessions', async () => {
+    const r = await run(message({ from: 'alice@sender.test' }), { trusted: true, config: { enforce: true } });
+    assert.deepEqual(r.symbols, []);
+    assert.equal(r.out, undefined);
+  });
+
+  it('says spf=none (not checked) when the spf plugin left no finding', async () => {
+    const r = await run(message({ from: 'a@mon.test' }));
+    assert.match(r.header, /spf=none \(not checked\)/);
+  });
+});
