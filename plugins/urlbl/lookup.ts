@@ -1,0 +1,41 @@
+// Looks URL hosts up in the configured lists, every (host, zone) pair at once, and maps answers to listings.
+import { DnsError, type DnsResolver, type Logger } from '../../core/index.ts';
+import type { UrlAction, UrlZone } from './config.ts';
+import { reversedIp, type UrlHost } from './hosts.ts';
+
+export interface UrlListing { host: string; zone: string; code: string; symbol: string; score: number; action: UrlAction }
+export interface UrlLookups { listings: UrlListing[]; failed: Array<{ zone: UrlZone; host: string; error: DnsError }> }
+
+export function zoneSymbol(zone: UrlZone): string {
+  return zone.symbol ?? 'URIBL_' + zone.zone.split('.')[0].toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+async function ask(dns: DnsResolver, name: string, log: Logger): Promise<string[]> {
+  try {
+    const addrs = await dns.resolve4(name);
+    // 127.255.255.x is how lists say "we refuse your resolver"; anything outside 127/8 is a rewriting resolver.
+    const good = addrs.filter((a) => a.startsWith('127.') && !a.startsWith('127.255.255.'));
+    if (good.length !== addrs.length) log.warn('ignoring unexpected URL list answer', { name, answers: addrs });
+    return good;
+  } catch (e) {
+    if (e instanceof DnsError && (e.notFound || e.code === 'FORMERR')) return [];
+    throw e instanceof DnsError ? e : new DnsError('OTHER', name, 'A', (e as Error).message);
+  }
+}
+
+export async function lookupHosts(dns: DnsResolver, zones: UrlZone[], hosts: UrlHost[], log: Logger): Promise<UrlLookups> {
+  const out: UrlLookups = { listings: [], failed: [] };
+  const jobs = hosts.flatMap((h) => zones.filter((z) => z.type === h.kind).map(async (zone) => {
+    const name = `${h.kind === 'ip' ? reversedIp(h.key) : h.key}.${zone.zone}`;
+    try {
+      for (const code of await ask(dns, name, log)) {
+        const c = zone.codes[code];
+        out.listings.push({ host: h.key, zone: zone.zone, code, symbol: c?.symbol ?? zoneSymbol(zone), score: c?.score ?? zone.score, action: c?.action ?? zone.action });
+      }
+    } catch (e) {
+      out.failed.push({ zone, host: h.key, error: e as DnsError });
+    }
+  }));
+  await Promise.all(jobs);
+  return out;
+}
