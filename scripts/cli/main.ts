@@ -1,0 +1,37 @@
+// Dispatches `moat <command> …` to scripts/cli/<command>.ts, each exporting `run(args): Promise<number>`.
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const HIDDEN = new Set(['main', 'args']);
+
+function commands(): string[] {
+  return readdirSync(here).filter((f) => f.endsWith('.ts') && !HIDDEN.has(f.slice(0, -3))).map((f) => f.slice(0, -3)).sort();
+}
+
+const USAGE = () => `usage: moat <command> [options]
+
+commands: ${commands().join(', ')}
+  moat start [--config FILE] [--set KEY=VALUE]…   run the gateway
+  moat check-config [--config FILE]               validate the config (exit 1 with every error)
+  moat user add|remove|list NAME                  manage AUTH users
+  moat send --host H:P --from A --to B [--subject S] [--body T] [--attach FILE]
+Run 'moat <command> --help' for more.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(USAGE()); return cmd ? 0 : 2; }
+  if (!/^[a-z][a-z0-9-]*$/.test(cmd) || HIDDEN.has(cmd) || !existsSync(path.join(here, `${cmd}.ts`))) {
+    process.stderr.write(`moat: unknown command "${cmd}"\n${USAGE()}`);
+    return 2;
+  }
+  const mod = await import(pathToFileURL(path.join(here, `${cmd}.ts`)).href) as { run(args: string[]): Promise<number> };
+  try {
+    return await mod.run(rest);
+  } catch (e) {
+    process.stderr.write(`moat ${cmd}: ${(e as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,28 @@
+// `moat start`: loads the config (file, MAILMOAT_CONFIG or the embedded default), starts the gateway, stops on SIGINT/SIGTERM.
+import { loadConfig, ConfigError } from '../../core/config/load.ts';
+import { createGateway } from '../../core/gateway.ts';
+import { parseArgs, flag, flags } from './args.ts';
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (flag(args, 'help')) {
+    process.stdout.write('usage: moat start [--config FILE] [--set KEY=VALUE]…\n  Without a config file the gateway listens on 127.0.0.1:2525, accepts mail for localhost and writes it to ./data/delivered/.\n');
+    return 0;
+  }
+  let loaded;
+  try {
+    loaded = await loadConfig({ file: flag(args, 'config'), overrides: flags(args, 'set') });
+  } catch (e) {
+    if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return 1; }
+    throw e;
+  }
+  if (!loaded.file && loaded.config.domains.length === 0) loaded.config.domains = ['localhost'];
+  const gw = await createGateway({ config: loaded.config, configFile: loaded.file, configOverrides: flags(args, 'set'), configDir: loaded.baseDir, handleSignals: true });
+  await new Promise<void>((resolve) => {
+    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await gw.stop();
+  return 0;
+}

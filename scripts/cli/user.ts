@@ -1,0 +1,42 @@
+// `moat user add|remove|list`: the AUTH users file (scrypt hashes); the password is read from a prompt or stdin, never an argument.
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { loadConfig } from '../../core/config/load.ts';
+import { UsersFile } from '../../core/auth/users-file.ts';
+import { parseArgs, flag } from './args.ts';
+
+async function readPassword(): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stdin.isTTY ? process.stderr : undefined, terminal: !!process.stdin.isTTY });
+  if (process.stdin.isTTY) process.stderr.write('Password: ');
+  const line = await new Promise<string>((resolve) => rl.once('line', resolve).once('close', () => resolve('')));
+  rl.close();
+  return line.replace(/\r?\n$/, '');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const [action, name] = args.positional;
+  const { config } = await loadConfig({ file: flag(args, 'config') });
+  const users = new UsersFile(config.auth.users_file || path.join(config.data_dir, 'users'));
+  switch (action) {
+    case 'add': {
+      if (!name) { process.stderr.write('usage: moat user add NAME   (password from the prompt or stdin)\n'); return 2; }
+      const pw = flag(args, 'password-stdin') || !process.stdin.isTTY ? await readPassword() : await readPassword();
+      if (!pw) { process.stderr.write('empty password refused\n'); return 1; }
+      users.add(name, pw);
+      process.stdout.write(`user ${name} saved in ${users.file}\n`);
+      return 0;
+    }
+    case 'remove':
+      if (!name) { process.stderr.write('usage: moat user remove NAME\n'); return 2; }
+      if (!users.remove(name)) { process.stderr.write(`no user ${name}\n`); return 1; }
+      process.stdout.write(`user ${name} removed\n`);
+      return 0;
+    case 'list':
+      for (const u of users.read().keys()) process.stdout.write(`${u}\n`);
+      return 0;
+    default:
+      process.stderr.write('usage: moat user add|remove|list [NAME] [--config FILE]\n');
+      return 2;
+  }
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// The `moat` command: checks the Node version, then hands over to the TypeScript CLI (run by Node's type stripping).
+const [major] = process.versions.node.split('.').map(Number);
+if (major < 24) {
+  process.stderr.write(`moat needs Node.js 24 or newer (this is ${process.version}). Run it through npm (npx moat, npm start), which uses the Node 24 installed in node_modules, or install Node 24.\n`);
+  process.exit(1);
+}
+const { main } = await import('./cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

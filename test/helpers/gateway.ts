@@ -1,0 +1,101 @@
+// Starts a real gateway for tests: in this process (startGateway) or as a child process (spawnGateway), on free loopback ports.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { stringify } from 'yaml';
+import { createGateway, type Gateway } from '../../core/gateway.ts';
+import { validateConfig } from '../../core/config/load.ts';
+import type { LogFields } from '../../core/log/types.ts';
+import { freePort } from './ports.ts';
+
+export interface TestGateway {
+  gateway: Gateway;
+  port: number;
+  dataDir: string;
+  /** Every log record the gateway wrote. */
+  logs: LogFields[];
+  stop(): Promise<void>;
+}
+
+/** Deep-merges plain objects; arrays and scalars in `over` replace those in `base`. */
+export function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b)
+      ? merge(b as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+function baseConfig(dataDir: string): Record<string, unknown> {
+  return {
+    server: { hostname: 'mx.test.example', listen: ['127.0.0.1:0'], trusted_proxies: ['127.0.0.1/32'] },
+    domains: ['example.com'],
+    data_dir: dataDir,
+    queue: { retry_schedule: ['1s'], lifetime: '1h' },
+    log: { level: 'debug', format: 'json' },
+  };
+}
+
+/**
+ * A gateway in this process. `config` is merged over test defaults: listen 127.0.0.1:0, domain example.com,
+ * XCLIENT trusted from 127.0.0.1, a temp data_dir, delivery to files unless `smarthost` is given.
+ */
+export async function startGateway(opts: { config?: Record<string, unknown>; dataDir?: string; quiet?: boolean } = {}): Promise<TestGateway> {
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'mailmoat-test-'));
+  const raw = merge(baseConfig(dataDir), opts.config ?? {});
+  const config = await validateConfig(raw);
+  const logs: LogFields[] = [];
+  const gateway = await createGateway({ config, logSink: { write() {} }, onLog: (r) => { logs.push(r); } });
+  return {
+    gateway, port: gateway.port(), dataDir, logs,
+    async stop() {
+      await gateway.stop();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface SpawnedGateway {
+  child: ChildProcess;
+  port: number;
+  dataDir: string;
+  configFile: string;
+  output: string[];
+  /** Resolves when the child has exited. */
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const PROJECT = path.resolve(import.meta.dirname, '..', '..');
+
+/** A gateway in a child process (`moat start --config`), for restarts, SIGKILL and several gateways at once. */
+export async function spawnGateway(opts: { config?: Record<string, unknown>; dataDir?: string; port?: number } = {}): Promise<SpawnedGateway> {
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'mailmoat-child-'));
+  const port = opts.port ?? await freePort();
+  const raw = merge(merge(baseConfig(dataDir), { server: { listen: [`127.0.0.1:${port}`] }, log: { level: 'info' } }), opts.config ?? {});
+  const configFile = path.join(dataDir, 'mailmoat.yaml');
+  writeFileSync(configFile, stringify(raw));
+  const child = spawn(process.execPath, [path.join(PROJECT, 'scripts', 'moat.js'), 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      output.push(d.toString());
+      if (output.join('').includes('"mailmoat started"')) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+    exited.then((code) => reject(new Error(`gateway exited (${code}) before starting:\n${output.join('')}`)));
+    setTimeout(() => reject(new Error(`gateway did not start in 20s:\n${output.join('')}`)), 20_000).unref();
+  });
+  return {
+    child, port, dataDir, configFile, output, exited,
+    async kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
