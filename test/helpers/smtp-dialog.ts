@@ -25,7 +25,7 @@ export class SmtpDialog {
   static connect(port: number, host = '127.0.0.1', opts: { localAddress?: string; tls?: boolean } = {}): Promise<SmtpDialog> {
     return new Promise((resolve, reject) => {
       const s = opts.tls
-        ? tls.connect({ port, host, localAddress: opts.localAddress, rejectUnauthorized: false }, () => resolve(new SmtpDialog(s)))
+        ? tls.connect({ port, host, rejectUnauthorized: false, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) } as tls.ConnectionOptions, () => resolve(new SmtpDialog(s)))
         : net.connect({ port, host, localAddress: opts.localAddress }, () => resolve(new SmtpDialog(s)));
       s.once('error', reject);
     });
