@@ -1,6 +1,8 @@
 // End to end: real SMTP sessions (XCLIENT from a trusted proxy) through the gateway with spf and dmarc, over a real
 // DNS server on loopback serving SPF, DKIM and DMARC records; messages are DKIM-signed in the test.
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { makeKey, message, sign } from './mail-fixtures.ts';
 import { openSession, startAuthGateway, type AuthGateway } from '../spf/e2e-setup.ts';
 
@@ -32,16 +34,16 @@ describe('spf and dmarc end to end', function () {
   after(async () => { await gw?.stop(); });
 
   it('accepts a signed message from an authorised host with spf, dkim and dmarc pass in one Authentication-Results', async () => {
-    const c = await openSession(gw.port, '203.0.113.5', 'mail.sender.test');
-    assert.equal((await c.send('MAIL FROM:<bounce@sender.test>')).code, 250);
-    assert.equal((await c.send('RCPT TO:<bob@receiver.test>')).code, 250);
+    const c = await openSession(gw.gw.port, '203.0.113.5', 'mail.sender.test');
+    assert.equal((await c.cmd('MAIL FROM:<bounce@sender.test>')).code, 250);
+    assert.equal((await c.cmd('RCPT TO:<bob@receiver.test>')).code, 250);
     const raw = await sign(message({ from: 'Alice <alice@sender.test>', subject: 'e2e-pass' }), 'sender.test', 'sel', key);
     const done = await c.data(raw);
     assert.equal(done.code, 250, done.text);
-    await c.close();
-    const delivered = await gw.delivered('e2e-pass');
-    assert.match(delivered, /^Received-SPF: pass \(mx\.receiver\.test: domain of bounce@sender\.test designates 203\.0\.113\.5 as permitted sender\)/m);
-    const ar = delivered.split('\r\n').filter((l) => l.startsWith('Authentication-Results:'));
+    await c.quit();
+    const relayed = await gw.relayed('e2e-pass');
+    assert.match(relayed, /^Received-SPF: pass \(mx\.receiver\.test: domain of bounce@sender\.test designates 203\.0\.113\.5 as permitted sender\)/m);
+    const ar = relayed.split('\r\n').filter((l) => l.startsWith('Authentication-Results:'));
     assert.equal(ar.length, 1);
     const asked = (await gw.dns.queries()).map((q) => `${q.type} ${q.name}`);
     for (const q of ['TXT sender.test', 'TXT sel._domainkey.sender.test', 'TXT _dmarc.sender.test']) assert.ok(asked.includes(q), `${q} went to the loopback DNS server`);
@@ -49,53 +51,56 @@ describe('spf and dmarc end to end', function () {
   });
 
   it('refuses MAIL FROM with 550 5.7.23 when SPF fails and reject_fail is set', async () => {
-    const c = await openSession(gw.port, '198.51.100.9', 'client.example.net');
-    const r = await c.send('MAIL FROM:<bounce@sender.test>');
+    const c = await openSession(gw.gw.port, '198.51.100.9', 'client.example.net');
+    const r = await c.cmd('MAIL FROM:<bounce@sender.test>');
     assert.equal(r.code, 550);
     assert.match(r.text, /^5\.7\.23 SPF check failed/);
-    await c.close();
+    await c.quit();
   });
 
   it('refuses at end of DATA with 550 5.7.1 when From fails DMARC p=reject (softfailing envelope, no signature)', async () => {
-    const c = await openSession(gw.port, '198.51.100.9', 'client.example.net');
-    assert.equal((await c.send('MAIL FROM:<bounce@soft.test>')).code, 250);
-    assert.equal((await c.send('RCPT TO:<bob@receiver.test>')).code, 250);
+    const c = await openSession(gw.gw.port, '198.51.100.9', 'client.example.net');
+    assert.equal((await c.cmd('MAIL FROM:<bounce@soft.test>')).code, 250);
+    assert.equal((await c.cmd('RCPT TO:<bob@receiver.test>')).code, 250);
     const r = await c.data(message({ from: 'alice@sender.test', subject: 'e2e-dmarc-reject' }));
     assert.equal(r.code, 550);
     assert.match(r.text, /5\.7\.1 .*DMARC policy of sender\.test/);
-    await c.close();
+    await c.quit();
   });
 
-  it('accepts with 250 but does not deliver a message that fails DMARC p=quarantine', async () => {
-    const c = await openSession(gw.port, '198.51.100.9', 'client.example.net');
-    assert.equal((await c.send('MAIL FROM:<bounce@soft.test>')).code, 250);
-    assert.equal((await c.send('RCPT TO:<bob@receiver.test>')).code, 250);
+  it('quarantines (250, held, not relayed) a message that fails DMARC p=quarantine', async () => {
+    const c = await openSession(gw.gw.port, '198.51.100.9', 'client.example.net');
+    assert.equal((await c.cmd('MAIL FROM:<bounce@soft.test>')).code, 250);
+    assert.equal((await c.cmd('RCPT TO:<bob@receiver.test>')).code, 250);
     const r = await c.data(message({ from: 'alice@soft.test', subject: 'e2e-dmarc-quarantine' }));
     assert.equal(r.code, 250, r.text);
-    await c.close();
-    await assert.rejects(gw.delivered('e2e-dmarc-quarantine', 700), /no delivered message/);
+    await c.quit();
+    const dir = path.join(gw.gw.dataDir, 'quarantine');
+    const held = await Promise.all((await readdir(dir)).map((f) => readFile(path.join(dir, f), 'latin1')));
+    assert.ok(held.some((t) => t.includes('e2e-dmarc-quarantine')), 'the message is in the quarantine folder');
+    await assert.rejects(gw.relayed('e2e-dmarc-quarantine', 300), /no relayed message/);
   });
 
   it('treats a DNS server that never answers as temperror and accepts, never as fail', async () => {
-    const c = await openSession(gw.port, '198.51.100.9', 'client.example.net');
+    const c = await openSession(gw.gw.port, '198.51.100.9', 'client.example.net');
     const started = Date.now();
-    assert.equal((await c.send('MAIL FROM:<bounce@dead.test>')).code, 250);
+    assert.equal((await c.cmd('MAIL FROM:<bounce@dead.test>')).code, 250);
     assert.ok(Date.now() - started < 5000);
-    assert.equal((await c.send('RCPT TO:<bob@receiver.test>')).code, 250);
+    assert.equal((await c.cmd('RCPT TO:<bob@receiver.test>')).code, 250);
     assert.equal((await c.data(message({ from: 'x@dead.test', subject: 'e2e-temperror' }))).code, 250);
-    await c.close();
-    const delivered = await gw.delivered('e2e-temperror');
-    assert.match(delivered, /^Received-SPF: temperror /m);
+    await c.quit();
+    const relayed = await gw.relayed('e2e-temperror');
+    assert.match(relayed, /^Received-SPF: temperror /m);
   });
 
   it('does not check clients in relay.networks', async () => {
-    const c = await openSession(gw.port, '192.0.2.50', 'laptop.internal');
-    assert.equal((await c.send('MAIL FROM:<bounce@sender.test>')).code, 250);
-    assert.equal((await c.send('RCPT TO:<bob@receiver.test>')).code, 250);
+    const c = await openSession(gw.gw.port, '192.0.2.50', 'laptop.internal');
+    assert.equal((await c.cmd('MAIL FROM:<bounce@sender.test>')).code, 250);
+    assert.equal((await c.cmd('RCPT TO:<bob@receiver.test>')).code, 250);
     assert.equal((await c.data(message({ from: 'alice@sender.test', subject: 'e2e-relaynet' }))).code, 250);
-    await c.close();
-    const delivered = await gw.delivered('e2e-relaynet');
-    assert.doesNotMatch(delivered, /^Received-SPF:/m);
-    assert.doesNotMatch(delivered, /^Authentication-Results:/m);
+    await c.quit();
+    const relayed = await gw.relayed('e2e-relaynet');
+    assert.doesNotMatch(relayed, /^Received-SPF:/m);
+    assert.doesNotMatch(relayed, /^Authentication-Results:/m);
   });
 });
