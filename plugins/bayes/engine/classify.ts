@@ -1,0 +1,116 @@
+// Scores a message: Robinson's per-token probability, combined with Fisher's chi-square method
+// (as bogofilter and SpamAssassin do), with a neutral exclusion band and MailEnable's three token selections.
+import type { TokenCounts } from './tokenizer.ts';
+
+/** What the classifier reads: message totals and per-token counts. */
+export interface CountReader {
+  readonly nspam: number;
+  readonly nham: number;
+  lookup(token: string, fn: (spam: number, ham: number) => void): boolean;
+}
+
+/**
+ * Which tokens are combined (MailEnable's "spam calculation method"):
+ * `all` every token outside the neutral band; `frequent` the tokens that occur most often in the message,
+ * weighted by how often they occur; `extreme` the tokens farthest from neutral.
+ */
+export type CalculationMode = 'all' | 'frequent' | 'extreme';
+
+export interface ScoringOptions {
+  mode: CalculationMode;
+  /** Robinson's s: how strongly a rarely seen token is pulled towards `robx`. */
+  robs: number;
+  /** Robinson's x: the probability assumed for a token never seen. */
+  robx: number;
+  /** Tokens whose probability lies within this distance of 0.5 are left out. */
+  minDev: number;
+  /** Tokens combined at most in the `frequent` and `extreme` modes. */
+  maxTokens: number;
+}
+
+export const DEFAULT_SCORING: ScoringOptions = { mode: 'all', robs: 0.3, robx: 0.52, minDev: 0.375, maxTokens: 150 };
+
+export interface Score {
+  /** Spam probability 0–1. */
+  probability: number;
+  /** Tokens combined. */
+  used: number;
+  /** ln of the two chi-square tail probabilities; their difference orders messages finer than `probability` near 0 and 1. */
+  logHam: number;
+  logSpam: number;
+  /** The most telling tokens with their probabilities, strongest first (for explanations). */
+  top: Array<[token: string, p: number]>;
+}
+
+/** ln Q(x | v), the upper tail of the chi-square distribution with an even `v` degrees of freedom, in log space. */
+export function logChi2Q(x: number, v: number): number {
+  const m = x / 2;
+  if (m <= 0) return 0;
+  // Q = e^-m * sum_{i<v/2} m^i / i!; summing the terms in log space keeps precision where Q underflows.
+  let logTerm = -m;
+  let logSum = logTerm;
+  for (let i = 1; i < v / 2; i++) {
+    logTerm += Math.log(m / i);
+    logSum = logSum > logTerm ? logSum + Math.log1p(Math.exp(logTerm - logSum)) : logTerm + Math.log1p(Math.exp(logSum - logTerm));
+  }
+  return Math.min(0, logSum);
+}
+
+/** Robinson's degree-of-belief probability that a message holding this token is spam. */
+export function tokenProbability(spam: number, ham: number, nspam: number, nham: number, o: ScoringOptions): number {
+  const n = spam + ham;
+  if (n === 0) return o.robx;
+  const bp = nspam > 0 ? spam / nspam : 0;
+  const gp = nham > 0 ? ham / nham : 0;
+  const p = bp + gp > 0 ? bp / (bp + gp) : o.robx;
+  return (o.robs * o.robx + n * p) / (o.robs + n);
+}
+
+export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptions = DEFAULT_SCORING): Score {
+  const probs: number[] = [];
+  const names: string[] = [];
+  const weights: number[] = [];
+  let spamCount = 0;
+  let hamCount = 0;
+  const take = (s: number, h: number) => { spamCount = s; hamCount = h; };
+  for (const [token, count] of tokens) {
+    if (!dict.lookup(token, take)) continue;
+    const f = tokenProbability(spamCount, hamCount, dict.nspam, dict.nham, o);
+    if (Math.abs(f - 0.5) < o.minDev) continue;
+    probs.push(f);
+    names.push(token);
+    weights.push(count);
+  }
+  let order = probs.map((_p, i) => i);
+  if (o.mode === 'extreme' || o.mode === 'frequent') {
+    if (o.mode === 'extreme') order.sort((a, b) => Math.abs(probs[b] - 0.5) - Math.abs(probs[a] - 0.5));
+    else order.sort((a, b) => weights[b] - weights[a] || Math.abs(probs[b] - 0.5) - Math.abs(probs[a] - 0.5));
+    order = order.slice(0, o.maxTokens);
+  }
+  let lnHam = 0;
+  let lnSpam = 0;
+  let used = 0;
+  for (const i of order) {
+    // In the `frequent` mode a token counts as often as it occurs (a little capped), as MailEnable describes.
+    const w = o.mode === 'frequent' ? Math.min(weights[i], 4) : 1;
+    const f = Math.min(1 - 1e-9, Math.max(1e-9, probs[i]));
+    lnHam += w * Math.log(f);
+    lnSpam += w * Math.log1p(-f);
+    used += w;
+  }
+  if (used === 0) return { probability: 0.5, used: 0, logHam: 0, logSpam: 0, top: [] };
+  const logH = logChi2Q(-2 * lnHam, 2 * used);   // small when the tokens are spammy
+  const logS = logChi2Q(-2 * lnSpam, 2 * used);  // small when the tokens are hammy
+  const probability = (1 + Math.exp(logH) - Math.exp(logS)) / 2;
+  const top = order
+    .slice()
+    .sort((a, b) => Math.abs(probs[b] - 0.5) - Math.abs(probs[a] - 0.5))
+    .slice(0, 10)
+    .map((i): [string, number] => [names[i], probs[i]]);
+  return { probability, used, logHam: logH, logSpam: logS, top };
+}
+
+/** A ranking key finer than the probability: it keeps ordering messages once both tails saturate. */
+export function rankKey(s: Score): number {
+  return s.logHam - s.logSpam;
+}

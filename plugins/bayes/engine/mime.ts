@@ -1,0 +1,190 @@
+// A small, fast MIME reader that gives the tokenizer headers, decoded text and HTML, and attachment names.
+// The gateway and the trainer both use it, so a message yields the same tokens when learned and when scored;
+// it trades completeness (no RFC 2231 continuations, no nested message/rfc822 headers) for speed.
+import { TextDecoder } from 'node:util';
+
+export interface MailHeader { name: string; value: string }
+
+export interface MailAttachment { filename: string; contentType: string }
+
+export interface MailContent {
+  headers: MailHeader[];
+  text: string;
+  html: string;
+  attachments: MailAttachment[];
+}
+
+export interface MimeLimits {
+  /** Bytes of the message read at most; the rest is ignored. */
+  maxBytes: number;
+  /** Decoded characters of text and HTML kept at most. */
+  maxTextChars: number;
+}
+
+const DEFAULT_LIMITS: MimeLimits = { maxBytes: 512 * 1024, maxTextChars: 200_000 };
+const MAX_PARTS = 64;
+const MAX_DEPTH = 8;
+
+const decoders = new Map<string, TextDecoder | null>();
+
+function decoderFor(charset: string): TextDecoder | null {
+  let d = decoders.get(charset);
+  if (d === undefined) {
+    try { d = new TextDecoder(charset, { fatal: false }); } catch { d = null; }
+    decoders.set(charset, d);
+  }
+  return d;
+}
+
+/** Turns bytes held as a latin1 string into text in the given charset. */
+export function decodeCharset(bin: string, charset: string): string {
+  // Pure ASCII reads the same in every charset we meet; skip the copy.
+  if (!/[\x80-\xff]/.test(bin)) return bin;
+  const d = decoderFor((charset || 'utf-8').toLowerCase());
+  if (!d) return bin;
+  return d.decode(Buffer.from(bin, 'latin1'));
+}
+
+function decodeQP(s: string): string {
+  return s.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+function decodeTransfer(body: string, encoding: string): string {
+  if (encoding === 'base64') return Buffer.from(body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64').toString('latin1');
+  if (encoding === 'quoted-printable') return decodeQP(body);
+  return body;
+}
+
+/** Decodes RFC 2047 encoded words (`=?utf-8?B?...?=`) in a header value. */
+export function decodeWords(value: string): string {
+  if (!value.includes('=?')) return value;
+  return value
+    .replace(/(=\?[^?]+\?[BbQq]\?[^?]*\?=)\s+(?==\?)/g, '$1')
+    .replace(/=\?([^?*]+)(?:\*[^?]*)?\?([BbQq])\?([^?]*)\?=/g, (_m, cs: string, enc: string, data: string) => {
+      const bin = enc === 'B' || enc === 'b'
+        ? Buffer.from(data, 'base64').toString('latin1')
+        : decodeQP(data.replace(/_/g, ' '));
+      return decodeCharset(bin, cs);
+    });
+}
+
+/** Splits a header block (latin1 string) into unfolded fields. */
+function parseHeaderBlock(block: string): MailHeader[] {
+  const out: MailHeader[] = [];
+  const lines = block.split(/\r?\n/);
+  for (const line of lines) {
+    if (line === '') continue;
+    const c = line.charCodeAt(0);
+    if ((c === 32 || c === 9) && out.length) { out[out.length - 1].value += ' ' + line.trim(); continue; }
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    out.push({ name: line.slice(0, colon).trim().toLowerCase(), value: line.slice(colon + 1).trim() });
+  }
+  return out;
+}
+
+/**
+ * Finds where the header section ends. Besides the blank line, the first line that is neither a field
+ * nor a continuation ends it too: preprocessed corpora carry a `Subject:` line followed straight by text.
+ */
+function splitHead(s: string): [head: string, body: string] {
+  let pos = 0;
+  let sawField = false;
+  while (pos < s.length) {
+    let nl = s.indexOf('\n', pos);
+    if (nl < 0) nl = s.length;
+    const line = s.charCodeAt(nl - 1) === 13 ? s.slice(pos, nl - 1) : s.slice(pos, nl);
+    if (line === '') return [s.slice(0, pos), s.slice(nl + 1)];
+    const c = line.charCodeAt(0);
+    const continuation = (c === 32 || c === 9) && sawField;
+    if (!continuation && !/^[\x21-\x39\x3b-\x7e]+:/.test(line)) {
+      // "From " mbox separators are skipped rather than taken as body.
+      if (!sawField && line.startsWith('From ')) { pos = nl + 1; continue; }
+      return [s.slice(0, pos), s.slice(pos)];
+    }
+    sawField = true;
+    pos = nl + 1;
+  }
+  return [s, ''];
+}
+
+function headerValue(headers: MailHeader[], name: string): string {
+  for (const h of headers) if (h.name === name) return h.value;
+  return '';
+}
+
+/** Parses `type/sub; a=b; c="d"` into the lower-cased type and its parameters. */
+export function parseContentType(value: string): { type: string; params: Record<string, string> } {
+  const parts = value.split(';');
+  const type = (parts[0] || '').trim().toLowerCase();
+  const params: Record<string, string> = {};
+  const re = /([\w*.-]+)\s*=\s*(?:"([^"]*)"|([^;\s]*))/g;
+  const rest = value.slice(parts[0].length);
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(rest))) params[m[1].toLowerCase()] = m[2] ?? m[3] ?? '';
+  return { type, params };
+}
+
+function filenameOf(headers: MailHeader[], ctParams: Record<string, string>): string {
+  const cd = headerValue(headers, 'content-disposition');
+  if (cd) {
+    const p = parseContentType(cd).params;
+    const name = p.filename ?? p['filename*'];
+    if (name) return decodeWords(name.replace(/^[\w-]*'[^']*'/, ''));
+  }
+  const name = ctParams.name ?? ctParams['name*'];
+  return name ? decodeWords(name.replace(/^[\w-]*'[^']*'/, '')) : '';
+}
+
+interface Acc { text: string[]; html: string[]; attachments: MailAttachment[]; parts: number; chars: number; limits: MimeLimits }
+
+function walk(headers: MailHeader[], body: string, acc: Acc, depth: number): void {
+  if (++acc.parts > MAX_PARTS) return;
+  const ct = parseContentType(headerValue(headers, 'content-type') || 'text/plain');
+  const type = ct.type || 'text/plain';
+  if (type.startsWith('multipart/') && ct.params.boundary && depth < MAX_DEPTH) {
+    const delim = '--' + ct.params.boundary;
+    const pieces = body.split(delim);
+    // pieces[0] is the preamble; a piece starting with "--" is the epilogue after the close delimiter.
+    for (let i = 1; i < pieces.length; i++) {
+      const piece = pieces[i];
+      if (piece.startsWith('--')) break;
+      const start = piece.indexOf('\n');
+      if (start < 0) continue;
+      const [h, b] = splitHead(piece.slice(start + 1));
+      walk(parseHeaderBlock(h), b, acc, depth + 1);
+    }
+    return;
+  }
+  if (type === 'message/rfc822' && depth < MAX_DEPTH) {
+    const [h, b] = splitHead(body);
+    walk(parseHeaderBlock(h), b, acc, depth + 1);
+    return;
+  }
+  const encoding = headerValue(headers, 'content-transfer-encoding').toLowerCase().trim();
+  const filename = filenameOf(headers, ct.params);
+  const disposition = headerValue(headers, 'content-disposition').toLowerCase();
+  const isText = type === 'text/plain' || type === 'text/html' || type === 'text' || type === '';
+  if (!isText || filename || disposition.startsWith('attachment')) {
+    acc.attachments.push({ filename, contentType: type });
+    if (!isText || disposition.startsWith('attachment')) return;
+  }
+  if (acc.chars >= acc.limits.maxTextChars) return;
+  let text = decodeCharset(decodeTransfer(body, encoding), ct.params.charset ?? 'utf-8');
+  if (text.length > acc.limits.maxTextChars - acc.chars) text = text.slice(0, acc.limits.maxTextChars - acc.chars);
+  acc.chars += text.length;
+  (type === 'text/html' ? acc.html : acc.text).push(text);
+}
+
+/** Parses a raw message into headers, text, HTML and attachment names. */
+export function parseMail(raw: Buffer | string, limits: Partial<MimeLimits> = {}): MailContent {
+  const lim = { ...DEFAULT_LIMITS, ...limits };
+  let s = typeof raw === 'string' ? raw : raw.toString('latin1', 0, Math.min(raw.length, lim.maxBytes));
+  if (s.length > lim.maxBytes) s = s.slice(0, lim.maxBytes);
+  const [head, body] = splitHead(s);
+  const headers = parseHeaderBlock(head);
+  const acc: Acc = { text: [], html: [], attachments: [], parts: 0, chars: 0, limits: lim };
+  walk(headers, body, acc, 0);
+  for (const h of headers) h.value = decodeWords(decodeCharset(h.value, 'utf-8'));
+  return { headers, text: acc.text.join('\n'), html: acc.html.join('\n'), attachments: acc.attachments };
+}

@@ -1,0 +1,184 @@
+// Breaks a message into the tokens the dictionary counts: body words plus header, URL and attachment
+// tokens prefixed by where they came from, so "free" in a Subject and "free" in a body are learned apart.
+import { parseMail, type MailContent, type MailHeader } from './mime.ts';
+import { htmlToText } from './html.ts';
+
+export interface TokenizerOptions {
+  /** Also learn HTML tags and attributes (MailEnable's "process HTML content"). */
+  processHtml: boolean;
+  /** Distinct tokens kept per message at most. */
+  maxTokens: number;
+  /** Header names (lower case; a trailing `*` matches a prefix) never tokenized, not even by name. */
+  ignoreHeaders: string[];
+  /** Bytes of the message read at most. */
+  maxBytes: number;
+  /** Also learn pairs of adjacent body words (more tokens, better separation). */
+  bigrams: boolean;
+}
+
+export const DEFAULT_TOKENIZER: TokenizerOptions = {
+  processHtml: true,
+  maxTokens: 3000,
+  // Headers an earlier filter added say what that filter thought, not what the message is.
+  ignoreHeaders: ['x-spam-*', 'x-mailmoat-*', 'x-bogosity', 'x-virus-*', 'x-dspam-*', 'x-crm114-*'],
+  maxBytes: 512 * 1024,
+  bigrams: true,
+};
+
+/** Token → how often it occurs in the message. */
+export type TokenCounts = Map<string, number>;
+
+const WORD_RE = /[a-z0-9\u00c0-\uffff$€£][a-z0-9\u00c0-\uffff$€£'._-]*/g;
+const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"'()]+/gi;
+const IPV4_RE = /^\d{1,3}(?:\.\d{1,3}){3}$/;
+const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'ac', 'edu', 'ne', 'or', 'go', 'gv', 'ltd', 'plc', 'nic']);
+
+class Bag {
+  counts: TokenCounts = new Map();
+  max: number;
+  constructor(max: number) { this.max = max; }
+  add(token: string): void {
+    const c = this.counts.get(token);
+    if (c !== undefined) this.counts.set(token, c + 1);
+    else if (this.counts.size < this.max) this.counts.set(token, 1);
+  }
+}
+
+/** The part of a host name a registrar sells: `mail.example.co.uk` → `example.co.uk`. */
+export function registeredDomain(host: string): string {
+  const labels = host.split('.');
+  if (labels.length <= 2) return host;
+  const tld = labels[labels.length - 1];
+  const sld = labels[labels.length - 2];
+  const keep = tld.length === 2 && SECOND_LEVEL.has(sld) ? 3 : 2;
+  return labels.slice(-keep).join('.');
+}
+
+function words(text: string, prefix: string, bag: Bag, bigrams = false): void {
+  const lower = text.toLowerCase();
+  let prev = '';
+  WORD_RE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = WORD_RE.exec(lower))) {
+    let w = m[0];
+    let end = w.length;
+    while (end > 0) {
+      const c = w.charCodeAt(end - 1);
+      if (c === 46 || c === 45 || c === 39 || c === 95) end--; else break;
+    }
+    if (end !== w.length) w = w.slice(0, end);
+    if (w.length < 2) continue;
+    if (w.length > 30) { bag.add(`${prefix}skip:${w[0]}:${Math.min(9, Math.floor(w.length / 10))}`); continue; }
+    // Long numbers (order ids, phone numbers) say little one by one, much by their length.
+    if (w.length > 6 && /^\d+$/.test(w)) { bag.add(`${prefix}num:${w.length}`); continue; }
+    bag.add(prefix + w);
+    if (bigrams) {
+      if (prev) bag.add(`${prefix}${prev}~${w}`);
+      prev = w;
+    }
+  }
+}
+
+function hostTokens(rawUrl: string, bag: Bag): void {
+  const m = /^(?:https?:\/\/)?(?:[^@/?#]*@)?([^/:?#\s]+)/i.exec(rawUrl);
+  if (!m) return;
+  const host = m[1].toLowerCase().replace(/\.$/, '');
+  if (!host.includes('.')) return;
+  if (IPV4_RE.test(host)) { bag.add('u:ip'); return; }
+  bag.add('u:' + host);
+  const reg = registeredDomain(host);
+  if (reg !== host) bag.add('ud:' + reg);
+}
+
+function addressTokens(value: string, prefix: string, bag: Bag, withWords: boolean): void {
+  const addrs = value.toLowerCase().match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/g) ?? [];
+  for (const a of addrs.slice(0, 10)) {
+    const domain = a.slice(a.lastIndexOf('@') + 1).replace(/[.>]+$/, '');
+    bag.add(`${prefix}@${domain}`);
+    if (prefix === 'f:') bag.add(`${prefix}${a}`);
+  }
+  if (withWords) words(value.replace(/<[^>]*>/g, ' ').replace(/\S+@\S+/g, ' '), prefix, bag);
+}
+
+function shape(s: string): string {
+  return s.slice(0, 16).replace(/[0-9]/g, '9').replace(/[a-z]/g, 'a').replace(/[A-Z]/g, 'A');
+}
+
+function ignored(name: string, ignore: string[]): boolean {
+  for (const p of ignore) {
+    if (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p) return true;
+  }
+  return false;
+}
+
+function headerTokens(headers: MailHeader[], opts: TokenizerOptions, bag: Bag): void {
+  let rcpts = 0;
+  for (const { name, value } of headers) {
+    if (ignored(name, opts.ignoreHeaders)) continue;
+    switch (name) {
+      case 'subject': words(value, 's:', bag); break;
+      case 'from': addressTokens(value, 'f:', bag, true); break;
+      case 'reply-to': addressTokens(value, 'r:', bag, false); break;
+      case 'to': case 'cc':
+        addressTokens(value, 't:', bag, false);
+        rcpts += (value.match(/@/g) ?? []).length;
+        break;
+      case 'received': {
+        for (const h of value.toLowerCase().match(/\b[a-z0-9-]+(?:\.[a-z0-9-]+)+\b/g) ?? []) {
+          if (IPV4_RE.test(h)) bag.add('rcv:ip:' + h.slice(0, h.lastIndexOf('.')));
+          else if (/[a-z]/.test(h)) bag.add('rcv:' + registeredDomain(h));
+        }
+        break;
+      }
+      case 'content-type': {
+        const low = value.toLowerCase();
+        bag.add('ct:' + low.split(';')[0].trim());
+        const cs = /charset="?([\w.-]+)/.exec(low);
+        if (cs) bag.add('ct:charset=' + cs[1]);
+        const b = /boundary="?([^";]+)/i.exec(value);
+        if (b) bag.add('ct:b=' + shape(b[1]));
+        break;
+      }
+      case 'x-mailer': case 'user-agent': words(value, 'xm:', bag); break;
+      case 'message-id': {
+        const m = /<?([^@<>]*)@([^>\s]+)>?/.exec(value);
+        if (m) { bag.add('mid:' + m[2].toLowerCase()); bag.add('mid:s=' + shape(m[1])); } else bag.add('mid:none');
+        break;
+      }
+      default: bag.add('hn:' + name);
+    }
+  }
+  bag.add('m:rcpts=' + Math.min(rcpts, 5));
+}
+
+/** Tokens of an already parsed message. */
+export function tokenizeContent(mail: MailContent, opts: TokenizerOptions = DEFAULT_TOKENIZER): TokenCounts {
+  const bag = new Bag(opts.maxTokens);
+  headerTokens(mail.headers, opts, bag);
+  if (mail.text) {
+    words(mail.text, '', bag, opts.bigrams);
+    for (const u of mail.text.match(URL_RE) ?? []) hostTokens(u, bag);
+  }
+  if (mail.html) {
+    const h = htmlToText(mail.html, opts.processHtml);
+    if (!mail.text) { words(h.text, '', bag, opts.bigrams); bag.add('m:html-only'); }
+    for (const u of h.urls) hostTokens(u, bag);
+    for (const u of h.text.match(URL_RE) ?? []) hostTokens(u, bag);
+    if (opts.processHtml) for (const t of h.tags) bag.add('h:' + t);
+  }
+  for (const a of mail.attachments) {
+    bag.add('at:' + a.contentType);
+    if (a.filename) {
+      const name = a.filename.toLowerCase();
+      const dot = name.lastIndexOf('.');
+      bag.add('an:' + name.slice(0, 40));
+      if (dot >= 0) bag.add('an:ext=' + name.slice(dot + 1, dot + 9));
+    }
+  }
+  return bag.counts;
+}
+
+/** Tokens of a raw message. */
+export function tokenize(raw: Buffer | string, opts: TokenizerOptions = DEFAULT_TOKENIZER): TokenCounts {
+  return tokenizeContent(parseMail(raw, { maxBytes: opts.maxBytes }), opts);
+}
