@@ -38,7 +38,7 @@ export function recordFindings(ctx: HookContext, stores: Any[], opts: FindingOpt
       }
       if (name === 'karma' && typeof result?.score === 'number' && !seen.has('HARAKA_KARMA')) {
         seen.add('HARAKA_KARMA');
-        ctx.addFinding('HARAKA_KARMA', opts.scores.HARAKA_KARMA ?? result.score * opts.karmaFactor, `karma score ${result.score}`);
+        ctx.addFinding('HARAKA_KARMA', opts.scores.HARAKA_KARMA ?? (result.score * opts.karmaFactor || 0), `karma score ${result.score}`);
       }
     }
   }

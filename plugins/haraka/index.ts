@@ -45,10 +45,14 @@ export default definePlugin<HarakaConfig>({
     return {
       hooks: createHooks(folder, { sink, scores: cfg.scores, karmaFactor: cfg.karma_factor }),
       async close() {
-        for (const plugin of folder.registry.plugins.values() as Iterable<Any>) {
-          try { await plugin.shutdown?.(); } catch (err) { setup.log.warn('haraka plugin shutdown failed', { plugin: plugin.name, err: (err as Error).message }); }
-        }
         const redis = server.notes.redis;
+        for (const plugin of folder.registry.plugins.values() as Iterable<Any>) {
+          // Plugins sharing server.notes.redis would each quit it; the shim closes the shared client once, below.
+          const shared = redis && plugin.db === redis;
+          if (shared) plugin.db = undefined;
+          try { await plugin.shutdown?.(); } catch (err) { setup.log.warn('haraka plugin shutdown failed', { plugin: plugin.name, err: (err as Error).message }); }
+          if (shared) plugin.db = redis;
+        }
         if (redis?.isOpen) { try { await redis.quit(); } catch { /* already closing */ } }
         delete server.notes.redis;
       },
