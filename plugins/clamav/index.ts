@@ -76,7 +76,7 @@ class ClamavCheck {
       case 'reject': return this.refuse(names);
       case 'quarantine': return outcome.quarantine(`virus ${names}`);
       case 'tag': ctx.addHeader(this.cfg.header, `infected; ${names}`); return;
-      case 'strip': return this.strip(ctx, msg, names);
+      case 'strip': return this.strip(ctx, msg, viruses);
     }
   }
 
@@ -89,12 +89,13 @@ class ClamavCheck {
    * it is known to be infected and within `max_scan_size`. When no part can be blamed, or the rewritten
    * message still scans infected (a virus in the headers, a broken MIME structure), it is refused instead.
    */
-  private async strip(ctx: HookContext, msg: MessageView, names: string): Promise<Outcome | void> {
+  private async strip(ctx: HookContext, msg: MessageView, viruses: string[]): Promise<Outcome | void> {
+    const names = viruses.join(', ');
     let stripped;
     try {
       stripped = await this.slot(async () => {
         const result = await stripInfected(await msg.raw(), (part) => this.scanner.scanBuffer(part),
-          (part) => noticeText(this.cfg.notice, { ...part, viruses: part.viruses.map(clean) }));
+          (part) => noticeText(this.cfg.notice, { ...part, viruses: part.viruses.map(clean) }), viruses);
         const again = result.removed.length ? await this.scanner.scanBuffer(result.raw) : undefined;
         return { ...result, stillInfected: again?.infected ?? true };
       });

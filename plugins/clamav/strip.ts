@@ -34,14 +34,18 @@ function replacement(leaf: MimeLeaf, notice: string): string {
  * Scans every leaf part on its own and replaces the infected ones.
  * @param scan scans one decoded part
  * @param notice text for a removed part
+ * @param viruses what the scan of the whole message found: blamed on the only part of a single-part message
+ *   when its content alone does not match (a signature may need the mail around it); the caller's rescan of
+ *   the result catches a wrong blame
  */
-export async function stripInfected(raw: Buffer, scan: (content: Buffer) => Promise<ScanResult>, notice: (part: StrippedPart) => string): Promise<StripResult> {
+export async function stripInfected(raw: Buffer, scan: (content: Buffer) => Promise<ScanResult>, notice: (part: StrippedPart) => string, viruses: string[] = []): Promise<StripResult> {
   const text = raw.toString('latin1');
   const leaves = leafParts(text);
   const removed: StrippedPart[] = [];
   const edits: Array<{ leaf: MimeLeaf; with: string }> = [];
   for (const leaf of leaves) {
-    const result = await scan(decodeLeaf(text, leaf));
+    let result = await scan(decodeLeaf(text, leaf));
+    if (!result.infected && leaves.length === 1 && viruses.length) result = { infected: true, viruses };
     if (!result.infected) continue;
     const filename = leaf.filename === undefined ? undefined : Buffer.from(leaf.filename, 'latin1').toString('utf8');
     const part = { filename, contentType: leaf.contentType, viruses: result.viruses };

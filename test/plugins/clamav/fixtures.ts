@@ -46,8 +46,8 @@ export function cleanMessage(subject = 'clean'): string {
   return `${head(subject)}\r\nHello,\r\nnothing to see here.\r\n`;
 }
 
-export function eicarInBody(): string {
-  return `${head('eicar-body')}\r\n${EICAR}\r\n`;
+export function eicarInBody(subject = 'eicar-body'): string {
+  return `${head(subject)}\r\n${EICAR}\r\n`;
 }
 
 const BOUNDARY = 'mm-boundary-1';
@@ -61,17 +61,17 @@ export function withAttachments(subject: string, text: string, files: Array<[str
     + parts.join('') + `--${BOUNDARY}--\r\n`;
 }
 
-export function eicarAttachment(): string {
-  return withAttachments('eicar-attachment', 'See the attached file.', [['eicar.com', 'application/octet-stream', Buffer.from(EICAR)]]);
+export function eicarAttachment(subject = 'eicar-attachment'): string {
+  return withAttachments(subject, 'See the attached file.', [['eicar.com', 'application/octet-stream', Buffer.from(EICAR)]]);
 }
 
-export function eicarInZip(): string {
-  return withAttachments('eicar-zip', 'See the attached archive.', [['files.zip', 'application/zip', zipOf('eicar.com', Buffer.from(EICAR))]]);
+export function eicarInZip(subject = 'eicar-zip'): string {
+  return withAttachments(subject, 'See the attached archive.', [['files.zip', 'application/zip', zipOf('eicar.com', Buffer.from(EICAR))]]);
 }
 
-/** A clean PDF-ish attachment next to an infected one, for the strip action. */
-export function mixedAttachments(): string {
-  return withAttachments('mixed', 'Two files attached.', [
+/** A clean attachment between two infected ones (EICAR and our marker), for the strip action. */
+export function mixedAttachments(subject = 'mixed'): string {
+  return withAttachments(subject, 'Two files attached.', [
     ['report.txt', 'text/plain', Buffer.from('Quarterly figures: all good.\r\n')],
     ['eicar.com', 'application/octet-stream', Buffer.from(EICAR)],
     ['notes.txt', 'text/plain', Buffer.from(`A note with ${MARKER} inside.\r\n`)],
