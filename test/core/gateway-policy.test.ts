@@ -1,0 +1,216 @@
+// End to end: AUTH only over TLS, submission, limits, access lists, XCLIENT trust, plugin failures, verdict actions.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startSmarthost, type Smarthost } from '../helpers/smarthost.ts';
+import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
+import { UsersFile } from '../../core/auth/users-file.ts';
+
+const FIXTURE = path.resolve(import.meta.dirname, '..', 'fixtures', 'plugins', 'test-behaviour.ts');
+const plain = (user: string, pass: string) => Buffer.from(`\0${user}\0${pass}`).toString('base64');
+
+async function send(port: number, opts: { subject?: string; headers?: Record<string, string>; from?: string } = {}) {
+  const c = await SmtpDialog.connect(port);
+  await c.hello();
+  const m = await c.cmd(`MAIL FROM:<${opts.from ?? 'a@client.example'}>`);
+  if (m.code !== 250) { await c.quit(); return m; }
+  await c.cmd('RCPT TO:<user@example.com>');
+  const r = await c.data(testMessage({ subject: opts.subject, headers: opts.headers }));
+  await c.quit();
+  return r;
+}
+
+describe('AUTH and TLS', () => {
+  let gw: TestGateway;
+  let subPort: number;
+  before(async () => {
+    gw = await startGateway({ config: { server: { submission_listen: ['127.0.0.1:0'] } } });
+    subPort = gw.gateway.port('submission');
+    new UsersFile(path.join(gw.dataDir, 'users')).add('alice', 's3cret-pw');
+  });
+  after(() => gw.stop());
+
+  it('does not offer AUTH before STARTTLS and refuses it there', async () => {
+    const c = await SmtpDialog.connect(gw.port);
+    const ehlo = await c.hello();
+    assert.ok(!ehlo.lines.some((l) => l.startsWith('AUTH')), ehlo.text);
+    assert.ok(ehlo.lines.includes('STARTTLS'));
+    const r = await c.cmd(`AUTH PLAIN ${plain('alice', 's3cret-pw')}`);
+    assert.equal(r.code, 538);
+    await c.quit();
+  });
+
+  it('accepts AUTH after STARTTLS, and then relays to foreign domains', async () => {
+    const c = await SmtpDialog.connect(gw.port);
+    await c.hello();
+    assert.equal((await c.starttls()).code, 220);
+    const ehlo = await c.cmd('EHLO client.test');
+    assert.ok(ehlo.lines.some((l) => l.startsWith('AUTH PLAIN LOGIN')), ehlo.text);
+    assert.equal((await c.cmd(`AUTH PLAIN ${plain('alice', 'wrong')}`)).code, 535);
+    assert.equal((await c.cmd(`AUTH PLAIN ${plain('alice', 's3cret-pw')}`)).code, 235);
+    await c.cmd('MAIL FROM:<alice@example.com>');
+    assert.equal((await c.cmd('RCPT TO:<bob@foreign.example>')).code, 250);
+    const r = await c.data('Subject: no id or date\r\n\r\nhi\r\n');
+    assert.equal(r.code, 250);
+    await c.quit();
+    await gw.gateway.runtime.delivery.idle();
+    const [file] = readdirSync(path.join(gw.dataDir, 'delivered'));
+    const out = readFileSync(path.join(gw.dataDir, 'delivered', file), 'utf8');
+    assert.match(out, /^Message-ID: </m);
+    assert.match(out, /^Date: /m);
+    assert.match(out, /with ESMTPSA id/);
+  });
+
+  it('requires AUTH on the submission listener', async () => {
+    const c = await SmtpDialog.connect(subPort);
+    await c.hello();
+    const r = await c.cmd('MAIL FROM:<x@example.com>');
+    assert.equal(r.code, 530);
+    await c.quit();
+  });
+});
+
+describe('limits and access lists', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway({ config: {
+      limits: { max_recipients: 3, max_connections_per_ip: 2, max_errors: 3, error_block: '2s' },
+      access: { deny_ips: ['192.0.2.66'], helo_deny: ['^bad\\.'], blocked_recipients: ['blocked@example.com', '@spamtrap.example.com'] },
+      domains: ['example.com', 'spamtrap.example.com'],
+    } });
+  });
+  after(() => gw.stop());
+
+  it('answers 452 past max_recipients', async () => {
+    const c = await SmtpDialog.connect(gw.port);
+    await c.hello();
+    await c.cmd('MAIL FROM:<a@client.example>');
+    for (const n of [1, 2, 3]) assert.equal((await c.cmd(`RCPT TO:<u${n}@example.com>`)).code, 250);
+    const r = await c.cmd('RCPT TO:<u4@example.com>');
+    assert.equal(r.code, 452);
+    await c.quit();
+  });
+
+  it('refuses a third connection from one IP with 421', async () => {
+    const a = await SmtpDialog.connect(gw.port);
+    const b = await SmtpDialog.connect(gw.port);
+    assert.equal((await a.read()).code, 220);
+    assert.equal((await b.read()).code, 220);
+    const c = await SmtpDialog.connect(gw.port);
+    assert.equal((await c.read()).code, 421);
+    await a.quit(); await b.quit(); await c.quit();
+    await new Promise((r) => setTimeout(r, 200));
+  });
+
+  it('refuses blocked recipients, denied IPs (and keeps refusing), and HELO patterns', async () => {
+    let c = await SmtpDialog.connect(gw.port);
+    await c.hello();
+    await c.cmd('MAIL FROM:<a@client.example>');
+    assert.equal((await c.cmd('RCPT TO:<blocked@example.com>')).code, 550);
+    assert.equal((await c.cmd('RCPT TO:<any@spamtrap.example.com>')).code, 550);
+    await c.quit();
+
+    c = await SmtpDialog.connect(gw.port);
+    await c.read();
+    await c.cmd('EHLO proxy.test');
+    const x = await c.cmd('XCLIENT ADDR=192.0.2.66 NAME=[UNAVAILABLE]');
+    assert.equal(x.code, 554);
+    assert.equal((await c.cmd('EHLO again.test')).code, 554);
+    assert.equal((await c.cmd('QUIT')).code, 221);
+
+    c = await SmtpDialog.connect(gw.port);
+    await c.read();
+    const h = await c.cmd('EHLO bad.example');
+    assert.equal(h.code, 554);
+    await c.quit();
+  });
+
+  it('disconnects after max_errors and blocks the IP for error_block', async () => {
+    const c = await SmtpDialog.connect(gw.port);
+    await c.hello({ xclient: { addr: '198.51.100.7' } });
+    await c.cmd('MAIL FROM:<a@client.example>');
+    assert.equal((await c.cmd('RCPT TO:<x@foreign1.example>')).code, 554);
+    assert.equal((await c.cmd('RCPT TO:<x@foreign2.example>')).code, 554);
+    assert.equal((await c.cmd('RCPT TO:<x@foreign3.example>')).code, 421);
+    await c.quit();
+  });
+
+  it('ignores XCLIENT from an address that is not a trusted proxy', async () => {
+    const gw2 = await startGateway({ config: { server: { trusted_proxies: ['10.9.9.9/32'] } } });
+    try {
+      const c = await SmtpDialog.connect(gw2.port);
+      await c.read();
+      const e = await c.cmd('EHLO client.test');
+      assert.ok(!e.lines.some((l) => l.startsWith('XCLIENT')));
+      assert.ok((await c.cmd('XCLIENT ADDR=203.0.113.5')).code >= 500);
+      await c.quit();
+    } finally { await gw2.stop(); }
+  });
+});
+
+describe('plugin failures and verdicts', () => {
+  let sink: Smarthost;
+  let gw: TestGateway;
+  before(async () => {
+    sink = await startSmarthost();
+    gw = await startGateway({ config: {
+      smarthost: `smtp://127.0.0.1:${sink.port}`,
+      plugins: [{ name: 'test-behaviour', module: FIXTURE, timeout: '300ms' }],
+      scores: { add_header: 5, quarantine: 10, reject: 15, subject_tag: '[SPAM]' },
+    } });
+  });
+  after(async () => { await gw.stop(); await sink.stop(); });
+  beforeEach(() => { sink.messages.length = 0; });
+
+  it('a plugin that throws gives a tempfail, and the next message passes', async () => {
+    const r = await send(gw.port, { subject: 'please-throw' });
+    assert.equal(r.code, 451);
+    assert.ok(gw.logs.some((l) => l.msg === 'plugin threw' && l.plugin === 'test-behaviour'));
+    assert.equal((await send(gw.port, { subject: 'fine' })).code, 250);
+  });
+
+  it('a plugin that hangs gives a tempfail after its timeout, and the next message passes', async () => {
+    const r = await send(gw.port, { subject: 'please-hang' });
+    assert.equal(r.code, 451);
+    assert.ok(gw.logs.some((l) => l.msg === 'plugin timed out'));
+    assert.equal((await send(gw.port, { subject: 'fine again' })).code, 250);
+  });
+
+  it('a plugin reject outcome gives its own code', async () => {
+    const r = await send(gw.port, { subject: 'please-reject' });
+    assert.equal(r.code, 554);
+    assert.match(r.text, /^5\.7\.9 Refused by test plugin/);
+  });
+
+  it('scores map to accept with headers, quarantine and reject', async () => {
+    assert.equal((await send(gw.port, { subject: 'tag me', headers: { 'X-Test-Score': '6', 'X-Remove-Me': 'gone' } })).code, 250);
+    const [m] = await sink.waitFor(1);
+    const text = m.raw.toString();
+    assert.match(text, /X-Mailmoat-Verdict: add_header; score=6; level=Low; symbols=TEST_SCORE\(6\)/);
+    assert.match(text, /X-Mailmoat-Spam: Yes/);
+    assert.match(text, /^Subject: \[SPAM\] tag me/m);
+    assert.match(text, /^X-Test-Seen: yes/m);
+    assert.doesNotMatch(text, /X-Remove-Me/);
+    assert.equal((text.match(/^Subject:/gm) ?? []).length, 1);
+
+    assert.equal((await send(gw.port, { subject: 'hold me', headers: { 'X-Test-Score': '11' } })).code, 250);
+    const q = readdirSync(path.join(gw.dataDir, 'quarantine'));
+    assert.equal(q.filter((f) => f.endsWith('.eml')).length, 1);
+    assert.equal(q.filter((f) => f.endsWith('.json')).length, 1);
+
+    const r = await send(gw.port, { subject: 'refuse me', headers: { 'X-Test-Score': '20' } });
+    assert.equal(r.code, 550);
+    assert.match(r.text, /score 20/);
+    const summary = gw.logs.find((l) => l.msg === 'message' && l.verdict === 'reject');
+    assert.ok(summary && Array.isArray(summary.symbols) && summary.cid && summary.qid);
+  });
+
+  it('a quarantine outcome stores the message instead of relaying it', async () => {
+    const before = readdirSync(path.join(gw.dataDir, 'quarantine')).length;
+    assert.equal((await send(gw.port, { subject: 'please-quarantine' })).code, 250);
+    assert.equal(readdirSync(path.join(gw.dataDir, 'quarantine')).length, before + 2);
+    await gw.gateway.runtime.delivery.idle();
+    assert.equal(sink.messages.length, 0);
+  });
+});
