@@ -1,5 +1,6 @@
 // `moat clamav test` and `moat doctor` against a real clamd, run in-process with their output captured.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { run as clamavCli } from '../../../scripts/cli/clamav.ts';
@@ -18,6 +19,16 @@ async function capture(fn: () => Promise<number>): Promise<{ code: number; out: 
     console.log = log;
     console.error = err;
   }
+}
+
+const MOAT = path.resolve(import.meta.dirname, '../../../scripts/moat.js');
+
+function moat(args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MOAT, ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` });
+    });
+  });
 }
 
 describe('clamav command line: moat clamav test, moat doctor', function () {
@@ -57,6 +68,15 @@ describe('clamav command line: moat clamav test, moat doctor', function () {
     assert.equal(down.code, 2, down.out);
     assert.match(down.out, /no answer: .*ENOENT/);
     assert.equal((await capture(() => clamavCli(['scan']))).code, 64);
+  });
+
+  it('runs as `moat clamav test` and `moat doctor` through the moat entry point', async () => {
+    const test = await moat(['clamav', 'test', '--config', config]);
+    assert.equal(test.code, 0, test.out);
+    assert.match(test.out, /The scanner works\./);
+    const doc = await moat(['doctor', '--config', config]);
+    assert.equal(doc.code, 0, doc.out);
+    assert.match(doc.out, /clamd: plugins\[0\]: clamd at unix:/);
   });
 
   it('doctor reports clamd\'s version on each configured address, and a failure when it is down', async () => {
