@@ -35,6 +35,7 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, opts: Lock
   const lockPath = file + '.lock';
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   const staleMs = opts.staleMs ?? 120_000;
+  await fsp.mkdir(path.dirname(file), { recursive: true });
   for (;;) {
     try {
       const fh = await fsp.open(lockPath, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);

@@ -1,0 +1,75 @@
+// Options of the bayes plugin, with their defaults.
+import { s, type Infer } from '../../core/index.ts';
+
+const band = s.object({
+  min: s.number({ min: 0, max: 1 }).describe('Lowest spam probability of the band'),
+  symbol: s.string({ pattern: /^[A-Z][A-Z0-9_]*$/, patternName: 'a SCREAMING_SNAKE symbol' }).describe('Finding recorded for the band'),
+  score: s.number().describe('Score the finding adds to the verdict'),
+});
+
+export const DEFAULT_BANDS = [
+  { min: 0.99, symbol: 'BAYES_SPAM_99', score: 5 },
+  { min: 0.9, symbol: 'BAYES_SPAM_90', score: 3.5 },
+  { min: 0.7, symbol: 'BAYES_SPAM_70', score: 1.5 },
+  { min: 0.1, symbol: 'BAYES_UNSURE', score: 0 },
+  { min: 0.01, symbol: 'BAYES_HAM_90', score: -0.5 },
+  { min: 0, symbol: 'BAYES_HAM_99', score: -1.5 },
+];
+
+export const configSchema = s.object({
+  dictionary: s.string().default('')
+    .describe('Dictionary file the plugin scores with and auto-trains (`.tab` MailEnable TAB, `.xml` MailEnable XML); empty: `<data_dir>/bayes/dictionary.tab`'),
+  seed: s.string().default('')
+    .describe('When the dictionary file does not exist yet, start from a copy of this one; empty: the shipped `dictionaries/default.tab`; `none`: start empty'),
+  mode: s.enum(['all', 'frequent', 'extreme'] as const).default('all')
+    .describe('Tokens combined (MailEnable\'s calculation method): `all` tokens, the most `frequent` ones in the message, or the most `extreme` ones'),
+  max_tokens: s.number({ integer: true, min: 1 }).default(150)
+    .describe('Tokens combined at most in the `frequent` and `extreme` modes'),
+  robs: s.number({ min: 0 }).default(0.3)
+    .describe('Robinson\'s s: how strongly rarely seen tokens are pulled towards `robx`'),
+  robx: s.number({ min: 0, max: 1 }).default(0.52)
+    .describe('Robinson\'s x: the spam probability assumed for a token never seen'),
+  min_dev: s.number({ min: 0, max: 0.5 }).default(0.375)
+    .describe('Exclusion band: tokens whose probability lies within this distance of 0.5 are ignored'),
+  process_html: s.boolean().default(true)
+    .describe('Also learn HTML tags and attributes (MailEnable\'s "process HTML content")'),
+  bigrams: s.boolean().default(true)
+    .describe('Also learn pairs of adjacent body words; must match how the dictionary was trained'),
+  max_bytes: s.size().default(512 * 1024)
+    .describe('Bytes of a message read for scoring and learning at most'),
+  min_learned: s.number({ integer: true, min: 0 }).default(100)
+    .describe('Score only once the dictionary holds at least this many spam and this many ham messages'),
+  bands: s.array(band).default(DEFAULT_BANDS)
+    .describe('Probability bands: the band with the highest `min` not above the probability gives the finding'),
+  header: s.boolean().default(true)
+    .describe('Add `X-Mailmoat-Bayes: <probability>` (a copy arriving from outside is always removed)'),
+  skip_trusted: s.boolean().default(true)
+    .describe('Do not score mail from authenticated users and relay networks'),
+  honeypots: s.array(s.string()).default([])
+    .describe('Recipients (`user@domain`, or `@domain` for a whole domain) that get only spam: their mail is learned as spam'),
+  ham_addresses: s.array(s.string()).default([])
+    .describe('Recipients whose mail is learned as ham (when no recipient is a honeypot)'),
+  balance: s.boolean().default(true)
+    .describe('Balance rule: learn spam only while learned ham ≥ learned spam, and ham only while spam ≥ ham'),
+  balance_slack: s.number({ integer: true, min: 0 }).default(0)
+    .describe('Messages by which one class may lead the other before the balance rule stops learning it'),
+  learn_from_verdict: s.boolean().default(false)
+    .describe('Also learn from certain verdicts: the total score (without this plugin\'s own) decides'),
+  learn_spam_score: s.number().default(15)
+    .describe('A total score (other plugins) at or above this is learned as spam'),
+  learn_ham_score: s.number().default(-2)
+    .describe('A total score (other plugins) at or below this is learned as ham'),
+  flush_interval: s.duration().default(30_000)
+    .describe('How often learned counts are merged into the dictionary file (under its lock, with what other writers added)'),
+  reload_check: s.duration().default(5_000)
+    .describe('How often the dictionary file and the reload request file are checked for changes'),
+  share_counts: s.enum(['auto', 'on', 'off'] as const).default('auto')
+    .describe('Share learned counts through the state store (`auto`: when the store is Redis), so every gateway learns what one learned'),
+  share_namespace: s.string().default('default')
+    .describe('Key namespace of the shared counts (`bayes:<namespace>:…`): gateways with one dictionary share one namespace'),
+  sync_interval: s.duration().default(30_000)
+    .describe('How often shared counts are read back from the store'),
+});
+
+export type BayesConfig = Infer<typeof configSchema>;
+export type Band = { min: number; symbol: string; score: number };

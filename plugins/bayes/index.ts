@@ -1,0 +1,181 @@
+// Bayesian spam filter: scores each message against a trained dictionary, records a band finding
+// (BAYES_SPAM_99 …) and `X-Mailmoat-Bayes`, and keeps learning from honeypots, ham addresses and certain verdicts.
+//
+// Tokens come from our own MIME reader on the raw message, not from the shared parsed view, so a message
+// yields exactly the tokens `moat bayes create` learned from the same mail on disk.
+import path from 'node:path';
+import { promises as fsp } from 'node:fs';
+import { definePlugin, type HookContext, type MessageView, type PluginSetup } from '../../core/index.ts';
+import { configSchema, type Band, type BayesConfig } from './config.ts';
+import { LiveDictionary } from './live-dictionary.ts';
+import { SharedCounts, isSharedStore } from './shared-counts.ts';
+import { recipientLesson, verdictLesson, type Lesson } from './auto-train.ts';
+import { reloadRequestTime } from './reload-request.ts';
+import { tokenize, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './engine/tokenizer.ts';
+import { classify, type ScoringOptions } from './engine/classify.ts';
+import { withLock, writeFileAtomic } from './engine/persist.ts';
+
+export const HEADER = 'X-Mailmoat-Bayes';
+
+/** The band a probability falls in: the one with the highest `min` not above it. */
+export function bandOf(p: number, bands: readonly Band[]): Band | undefined {
+  let best: Band | undefined;
+  for (const b of bands) if (p >= b.min && (!best || b.min > best.min)) best = b;
+  return best;
+}
+
+async function readHead(message: MessageView, maxBytes: number): Promise<Buffer> {
+  if (message.size <= maxBytes) return message.raw();
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of message.stream()) {
+    const b = chunk as Buffer;
+    chunks.push(b);
+    n += b.length;
+    if (n >= maxBytes) break;
+  }
+  return Buffer.concat(chunks).subarray(0, maxBytes);
+}
+
+function dictionaryPath(cfg: BayesConfig, setup: PluginSetup): string {
+  return cfg.dictionary ? path.resolve(setup.configDir, cfg.dictionary) : path.join(setup.services.dataDir, 'bayes', 'dictionary.tab');
+}
+
+/** Copies the seed dictionary into place when the working one does not exist yet. */
+async function seedDictionary(file: string, cfg: BayesConfig, setup: PluginSetup): Promise<void> {
+  try { await fsp.access(file); return; } catch { /* absent: seed it */ }
+  if (cfg.seed === 'none') return;
+  const seed = cfg.seed ? path.resolve(setup.configDir, cfg.seed) : path.join(setup.projectDir, 'dictionaries', 'default.tab');
+  let data: Buffer;
+  try { data = await fsp.readFile(seed); } catch {
+    setup.log.warn('bayes seed dictionary not found; starting empty', { seed });
+    return;
+  }
+  await withLock(file, async () => {
+    try { await fsp.access(file); } catch { await writeFileAtomic(file, data); }
+  });
+  setup.log.info('bayes dictionary seeded', { dictionary: file, seed });
+}
+
+export default definePlugin<BayesConfig>({
+  name: 'bayes',
+  description: 'Bayesian spam probability from a trained token dictionary, with auto-training',
+  configSchema,
+  symbols: {
+    BAYES_SPAM_99: 'Spam probability ≥ 0.99',
+    BAYES_SPAM_90: 'Spam probability 0.90–0.99',
+    BAYES_SPAM_70: 'Spam probability 0.70–0.90',
+    BAYES_UNSURE: 'Spam probability 0.10–0.70: no opinion',
+    BAYES_HAM_90: 'Spam probability 0.01–0.10',
+    BAYES_HAM_99: 'Spam probability below 0.01',
+    BAYES_LEARNED: 'The message was learned (detail: spam or ham, and why)',
+    BAYES_LEARN_SKIPPED: 'A honeypot or ham address matched but the balance rule held learning back',
+  },
+  async create(cfg, setup) {
+    const file = dictionaryPath(cfg, setup);
+    await seedDictionary(file, cfg, setup);
+    const live = new LiveDictionary(file);
+    await live.load();
+    const tokOpts: TokenizerOptions = { ...DEFAULT_TOKENIZER, processHtml: cfg.process_html, bigrams: cfg.bigrams, maxBytes: cfg.max_bytes };
+    const scoring: ScoringOptions = { mode: cfg.mode, robs: cfg.robs, robx: cfg.robx, minDev: cfg.min_dev, maxTokens: cfg.max_tokens };
+    const store = setup.services.store;
+    const shared = cfg.share_counts === 'on' || (cfg.share_counts === 'auto' && isSharedStore(store))
+      ? new SharedCounts(store, cfg.share_namespace) : null;
+    const dataDir = setup.services.dataDir;
+    let reloadSeen = await reloadRequestTime(dataDir);
+    setup.log.info('bayes dictionary loaded', { dictionary: file, tokens: live.baseSize, spam: live.counts().nspam, ham: live.counts().nham, shared: !!shared });
+
+    const timers: NodeJS.Timeout[] = [];
+    const every = (ms: number, fn: () => Promise<unknown>) => {
+      let running = false;
+      const t = setInterval(() => {
+        if (running) return;
+        running = true;
+        fn().catch((e) => setup.log.warn('bayes background task failed', { error: String((e as Error)?.message ?? e) }))
+          .finally(() => { running = false; });
+      }, ms);
+      t.unref();
+      timers.push(t);
+    };
+    every(cfg.reload_check, async () => {
+      const requested = await reloadRequestTime(dataDir);
+      const force = requested !== reloadSeen;
+      reloadSeen = requested;
+      if (await live.reloadIfChanged(force)) setup.log.info('bayes dictionary reloaded', { dictionary: file, tokens: live.baseSize, requested: force });
+    });
+    if (shared) {
+      const sync = async () => { live.shared = await shared.read(); };
+      await sync().catch((e) => setup.log.warn('bayes shared counts unavailable', { error: String((e as Error)?.message ?? e) }));
+      every(cfg.sync_interval, sync);
+    } else {
+      every(cfg.flush_interval, () => live.flush());
+    }
+
+    async function learn(ctx: HookContext, tokens: TokenCounts, lesson: Lesson): Promise<void> {
+      if (!lesson) return;
+      if ('skip' in lesson) { ctx.addFinding('BAYES_LEARN_SKIPPED', 0, lesson.skip); return; }
+      if (shared) {
+        await shared.learn(tokens.keys(), lesson.spam);
+        live.shared.learn(tokens.keys(), lesson.spam);
+      } else {
+        live.learn(tokens.keys(), lesson.spam);
+      }
+      ctx.state.learned = true;
+      ctx.addFinding('BAYES_LEARNED', 0, `${lesson.spam ? 'spam' : 'ham'}: ${lesson.why}`);
+      ctx.log.debug('bayes learned', { spam: lesson.spam, why: lesson.why, tokens: tokens.size });
+    }
+
+    async function tokensOf(ctx: HookContext): Promise<TokenCounts | undefined> {
+      if (ctx.state.tokens) return ctx.state.tokens as TokenCounts;
+      if (!ctx.message) return undefined;
+      const t = tokenize(await readHead(ctx.message, cfg.max_bytes), tokOpts);
+      ctx.state.tokens = t;
+      return t;
+    }
+
+    return {
+      hooks: {
+        async data(ctx) {
+          if (!ctx.message) return;
+          // A probability header that came from outside must never be mistaken for ours.
+          if (ctx.message.headers.has(HEADER)) ctx.removeHeader(HEADER);
+          const wantsLesson = cfg.honeypots.length > 0 || cfg.ham_addresses.length > 0;
+          const scoreIt = !(cfg.skip_trusted && ctx.session.trusted);
+          if (!scoreIt && !wantsLesson && !cfg.learn_from_verdict) return;
+          const tokens = await tokensOf(ctx);
+          if (!tokens) return;
+          const counts = live.counts();
+          if (scoreIt) {
+            if (counts.nspam < cfg.min_learned || counts.nham < cfg.min_learned) {
+              ctx.log.debug('bayes not scoring: dictionary too small', { spam: counts.nspam, ham: counts.nham, min_learned: cfg.min_learned });
+            } else {
+              const s = classify(tokens, counts, scoring);
+              ctx.state.probability = s.probability;
+              const band = bandOf(s.probability, cfg.bands);
+              if (band) ctx.addFinding(band.symbol, band.score, `p=${s.probability.toFixed(4)} tokens=${s.used}`);
+              if (cfg.header) ctx.addHeader(HEADER, s.probability.toFixed(4));
+            }
+          }
+          if (wantsLesson) {
+            const rcpts = ctx.recipients.map((r) => r.address);
+            await learn(ctx, tokens, recipientLesson(rcpts, {
+              honeypots: cfg.honeypots, hamAddresses: cfg.ham_addresses, balance: cfg.balance, balanceSlack: cfg.balance_slack,
+            }, counts));
+          }
+        },
+        async afterVerdict(ctx) {
+          if (!cfg.learn_from_verdict || !ctx.verdict || ctx.state.learned) return;
+          const own = ctx.verdict.findings.filter((f) => f.plugin === 'bayes').reduce((a, f) => a + f.score, 0);
+          const lesson = verdictLesson(ctx.verdict.score - own, cfg.learn_spam_score, cfg.learn_ham_score);
+          if (!lesson) return;
+          const tokens = await tokensOf(ctx);
+          if (tokens) await learn(ctx, tokens, lesson);
+        },
+      },
+      async close() {
+        for (const t of timers) clearInterval(t);
+        await live.flush().catch((e) => setup.log.warn('bayes could not save learned counts', { error: String((e as Error)?.message ?? e) }));
+      },
+    };
+  },
+});

@@ -1,0 +1,205 @@
+// `moat bayes create|merge|verify|score|prune|reload|stats|export|import`: trains and inspects Bayes dictionaries.
+// Every write goes through the dictionary's lock and an atomic replace, so it is safe while gateways run.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
+import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
+import { DEFAULT_SCORING, tokenProbability, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
+import { loadDictionary, saveDictionary, updateDictionary, withLock, writeFileAtomic } from '../../plugins/bayes/engine/persist.ts';
+import { deserialize, serialize, type DictFormat } from '../../plugins/bayes/engine/formats.ts';
+import { prune } from '../../plugins/bayes/engine/prune.ts';
+import { requestReload } from '../../plugins/bayes/reload-request.ts';
+import { bandOf } from '../../plugins/bayes/index.ts';
+import { DEFAULT_BANDS } from '../../plugins/bayes/config.ts';
+import { listSources, readMessages } from '../bayes/mail-folders.ts';
+import { trainFolders } from '../bayes/train.ts';
+import { Progress } from '../bayes/progress.ts';
+import { loadConfig } from '../../core/config/load.ts';
+
+const USAGE = `usage: moat bayes <command> [options]
+
+  create DICT SPAMDIR HAMDIR     build a new dictionary from folders of spam and ham (replaces DICT)
+  merge DICT SPAMDIR HAMDIR      add folders of spam and ham to DICT
+  verify DICT DIR                probability of every message in DIR, then a summary
+  score DICT FILE                probability of one message, with its most telling tokens
+  prune DICT                     drop rare and neutral tokens [--min-count 2] [--neutral 0.1] [--max-tokens N]
+  reload                         tell running gateways to reload their dictionaries [--config FILE | --data-dir DIR]
+  stats DICT                     message and token counts, strongest tokens
+  export DICT FILE               write DICT as FILE [--format tab|xml]
+  import DICT FILE               replace DICT with FILE [--format tab|xml] [--merge: add to DICT instead]
+
+A DIR holds one message per file (.eml, .mai, any name), Maildirs, or mbox files, searched recursively.
+DICT ending in .xml is MailEnable XML, anything else MailEnable TAB.
+Options: --json (machine output), --mode all|frequent|extreme, --cutoff P (spam at or above, default 0.9),
+         --no-bigrams, --no-html (must match how the dictionary is used by the gateway).
+Exit code: 0 done, 1 failed, 64 usage error.`;
+
+class UsageError extends Error {}
+
+type Opts = Record<string, string | boolean | undefined>;
+
+function filterFor(dict: Dictionary, o: Opts): BayesFilter {
+  const mode = (o.mode as CalculationMode | undefined) ?? 'all';
+  if (!['all', 'frequent', 'extreme'].includes(mode)) throw new UsageError(`--mode must be all, frequent or extreme`);
+  return new BayesFilter(dict, { bigrams: !o['no-bigrams'], processHtml: !o['no-html'] }, { ...DEFAULT_SCORING, mode });
+}
+
+function need(pos: string[], n: number, what: string): void {
+  if (pos.length < n) throw new UsageError(`${what} needs ${n} argument${n > 1 ? 's' : ''}`);
+}
+
+function formatOpt(o: Opts, file: string): DictFormat {
+  const f = (o.format as string | undefined) ?? (file.toLowerCase().endsWith('.xml') ? 'xml' : 'tab');
+  if (f !== 'tab' && f !== 'xml') throw new UsageError('--format must be tab or xml');
+  return f;
+}
+
+function out(o: Opts, json: unknown, text: string): void {
+  console.log(o.json ? JSON.stringify(json) : text);
+}
+
+async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<void> {
+  need(pos, 3, cmd);
+  const [dict, spamDir, hamDir] = pos;
+  for (const d of [spamDir, hamDir]) if (!fs.existsSync(d)) throw new Error(`${d} does not exist`);
+  const r = trainFolders(spamDir, hamDir, { bigrams: !o['no-bigrams'], processHtml: !o['no-html'] }, o.json ? false : undefined);
+  // Learning happens outside the lock; only the merge into the file holds it, briefly.
+  const result = cmd === 'create'
+    ? await withLock(dict, async () => { await saveDictionary(dict, r.dict); return r.dict; })
+    : await updateDictionary(dict, (d) => d.merge(r.dict));
+  const rate = (r.spam + r.ham) / Math.max(r.seconds, 1e-6);
+  out(o, { dictionary: dict, learned: { spam: r.spam, ham: r.ham }, messages: { spam: result.nspam, ham: result.nham }, tokens: result.size, msgPerSecond: Math.round(rate) },
+    `${cmd === 'create' ? 'created' : 'merged into'} ${dict}: learned ${r.spam} spam and ${r.ham} ham (${rate.toFixed(0)} msg/s); now ${result.nspam} spam, ${result.nham} ham, ${result.size} tokens`);
+}
+
+async function verify(pos: string[], o: Opts): Promise<void> {
+  need(pos, 2, 'verify');
+  const filter = filterFor(await loadDictionary(pos[0]), o);
+  const cutoff = Number(o.cutoff ?? 0.9);
+  const sources = listSources(pos[1]);
+  const bar = new Progress('scoring', sources.length, o.json ? false : undefined);
+  let n = 0;
+  let spam = 0;
+  let sum = 0;
+  const lines: string[] = [];
+  for (const item of readMessages(sources)) {
+    const p = filter.score(item.raw).probability;
+    n++;
+    sum += p;
+    if (p >= cutoff) spam++;
+    if (o.json) console.log(JSON.stringify({ file: item.name, probability: Number(p.toFixed(6)) }));
+    else lines.push(`${p.toFixed(4)}  ${item.name}`);
+    bar.tick();
+  }
+  bar.finish();
+  const summary = { messages: n, spam, ham: n - spam, cutoff, spamPercent: n ? (100 * spam) / n : 0, meanProbability: n ? sum / n : 0 };
+  if (o.json) { process.stderr.write(`${JSON.stringify({ summary })}\n`); return; }
+  for (const l of lines) console.log(l);
+  console.log(`\n${n} messages: ${spam} at or above ${cutoff} (${summary.spamPercent.toFixed(2)}%), ${n - spam} below; mean probability ${summary.meanProbability.toFixed(4)}`);
+}
+
+async function score(pos: string[], o: Opts): Promise<void> {
+  need(pos, 2, 'score');
+  const filter = filterFor(await loadDictionary(pos[0]), o);
+  const s = filter.score(fs.readFileSync(pos[1]));
+  const band = bandOf(s.probability, DEFAULT_BANDS);
+  out(o, { file: pos[1], probability: s.probability, band: band?.symbol, tokens: s.used, top: s.top },
+    `${s.probability.toFixed(6)} ${band?.symbol ?? ''} (${s.used} tokens)\n` + s.top.map(([t, p]) => `  ${p.toFixed(3)}  ${t}`).join('\n'));
+}
+
+async function pruneCmd(pos: string[], o: Opts): Promise<void> {
+  need(pos, 1, 'prune');
+  let r = { before: 0, after: 0 };
+  const d = await updateDictionary(pos[0], (dict) => {
+    r = prune(dict, {
+      minCount: Number(o['min-count'] ?? 2), neutral: Number(o.neutral ?? 0.1), maxTokens: Number(o['max-tokens'] ?? 0),
+    });
+  });
+  out(o, { dictionary: pos[0], tokensBefore: r.before, tokensAfter: r.after, bytes: fs.statSync(pos[0]).size },
+    `pruned ${pos[0]}: ${r.before} → ${r.after} tokens (${d.nspam} spam, ${d.nham} ham messages), ${(fs.statSync(pos[0]).size / 1e6).toFixed(1)} MB`);
+}
+
+async function reload(o: Opts): Promise<void> {
+  let dataDir = o['data-dir'] as string | undefined;
+  if (!dataDir) {
+    const loaded = await loadConfig({ file: o.config as string | undefined });
+    dataDir = loaded.config.data_dir;
+  }
+  const file = await requestReload(path.resolve(dataDir));
+  out(o, { requested: file }, `reload requested (${file}); gateways using this data_dir reload within their reload_check interval`);
+}
+
+async function stats(pos: string[], o: Opts): Promise<void> {
+  need(pos, 1, 'stats');
+  const d = await loadDictionary(pos[0]);
+  const scored: Array<{ token: string; p: number; n: number }> = [];
+  for (const e of d.entries()) if (e.spam + e.ham >= 5) scored.push({ token: e.token, p: tokenProbability(e.spam, e.ham, d.nspam, d.nham, DEFAULT_SCORING), n: e.spam + e.ham });
+  scored.sort((a, b) => b.p - a.p || b.n - a.n);
+  const top = (list: typeof scored) => list.slice(0, 15).map((x) => ({ token: x.token, probability: Number(x.p.toFixed(4)), messages: x.n }));
+  const spammy = top(scored);
+  const hammy = top([...scored].reverse());
+  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens: d.size, spammiest: spammy, hammiest: hammy };
+  out(o, info, [
+    `${pos[0]}: ${d.nspam} spam and ${d.nham} ham messages, ${d.size} tokens, ${(info.bytes / 1e6).toFixed(2)} MB`,
+    'spammiest (seen in ≥5 messages):', ...spammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
+    'hammiest:', ...hammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
+  ].join('\n'));
+}
+
+async function exportCmd(pos: string[], o: Opts): Promise<void> {
+  need(pos, 2, 'export');
+  const d = await loadDictionary(pos[0]);
+  await writeFileAtomic(pos[1], serialize(d, formatOpt(o, pos[1])));
+  out(o, { exported: pos[1], tokens: d.size }, `exported ${d.size} tokens to ${pos[1]}`);
+}
+
+async function importCmd(pos: string[], o: Opts): Promise<void> {
+  need(pos, 2, 'import');
+  const incoming = deserialize(fs.readFileSync(pos[1], 'utf8'), formatOpt(o, pos[1]));
+  const d = o.merge
+    ? await updateDictionary(pos[0], (cur) => cur.merge(incoming))
+    : await withLock(pos[0], async () => { await saveDictionary(pos[0], incoming); return incoming; });
+  out(o, { dictionary: pos[0], imported: incoming.size, tokens: d.size, messages: { spam: d.nspam, ham: d.nham } },
+    `${o.merge ? 'merged' : 'imported'} ${incoming.size} tokens from ${pos[1]} into ${pos[0]} (${d.nspam} spam, ${d.nham} ham messages)`);
+}
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args, allowPositionals: true,
+      options: {
+        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, merge: { type: 'boolean' },
+        'no-bigrams': { type: 'boolean' }, 'no-html': { type: 'boolean' },
+        mode: { type: 'string' }, cutoff: { type: 'string' }, format: { type: 'string' },
+        'min-count': { type: 'string' }, neutral: { type: 'string' }, 'max-tokens': { type: 'string' },
+        config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' },
+      },
+    });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 64;
+  }
+  const [cmd, ...pos] = parsed.positionals;
+  const o = parsed.values as Opts;
+  if (o.help || !cmd) { console.log(USAGE); return o.help ? 0 : 64; }
+  try {
+    switch (cmd) {
+      case 'create': case 'merge': await train(cmd, pos, o); break;
+      case 'verify': await verify(pos, o); break;
+      case 'score': await score(pos, o); break;
+      case 'prune': await pruneCmd(pos, o); break;
+      case 'reload': await reload(o); break;
+      case 'stats': await stats(pos, o); break;
+      case 'export': await exportCmd(pos, o); break;
+      case 'import': await importCmd(pos, o); break;
+      default: throw new UsageError(`unknown command ${cmd}`);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) { console.error(`${err.message}\n\n${USAGE}`); return 64; }
+    console.error(`moat bayes ${cmd}: ${(err as Error).message}`);
+    return 1;
+  }
+}
