@@ -30,7 +30,7 @@ export const configSchema = s.object({
     .describe('Findings that mean "the client passed the sender domain\'s SPF" (recorded by the spf plugin at MAIL FROM)'),
   skip_trusted: s.boolean().default(true)
     .describe('Skip authenticated users and clients in `relay.networks`'),
-  allowlist_symbols: s.array(s.string()).default(['RBL_DNSWL*'])
+  allowlist_symbols: s.array(s.string()).default(['RBL_ALLOW_*', 'RBL_DNSWL*'])
     .describe('Findings that put the client on a DNS allowlist (a trailing `*` matches a prefix); place greylist after the rbl plugin'),
   message: s.string().default('Greylisted, please try again later')
     .describe('Reply text of the 451 4.7.1 deferral'),
