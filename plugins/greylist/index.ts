@@ -44,6 +44,7 @@ export default definePlugin<GreylistConfig>({
       if (!ctx.rcpt) return;
       const reason = exempt({ session: ctx.session, senderDomain: ctx.mailFrom?.domain ?? '', rcptDomain: ctx.rcpt.domain, findings: ctx.findings });
       if (reason) {
+        ctx.log.debug('greylist skipped', { reason, rcpt: ctx.rcpt.address });
         noteOnce(ctx, 'GREYLIST_SKIPPED', reason);
         return;
       }
