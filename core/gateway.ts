@@ -9,10 +9,10 @@ import { createResolver } from './dns/index.ts';
 import { openStore } from './store/index.ts';
 import { QueueStore } from './queue/queue-store.ts';
 import { DeliveryQueue } from './queue/delivery-queue.ts';
-import { FileRelay } from './relay/file-relay.ts';
-import { SmtpRelay } from './relay/smtp-relay.ts';
-import { smarthostTarget } from './relay/smarthost.ts';
+import { buildRelay } from './relay/make-relay.ts';
 import type { Relay } from './relay/types.ts';
+import type { DnsResolver } from './dns/types.ts';
+import { startControl } from './control/server.ts';
 import { UsersFile } from './auth/users-file.ts';
 import { createPlugins, PROJECT_DIR, type LoadedPlugin } from './plugin/loader.ts';
 import type { Services } from './hooks/context.ts';
@@ -45,9 +45,8 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-function makeRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string): Relay {
-  const target = smarthostTarget(cfg.smarthost);
-  return target ? new SmtpRelay(target, hostname) : new FileRelay(queue);
+function makeRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver): Relay {
+  return buildRelay(cfg, queue, hostname, dns);
 }
 
 async function closePlugins(plugins: LoadedPlugin[], log: Logger): Promise<void> {
@@ -65,8 +64,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const dns = createResolver(cfg.dns, log.child({ component: 'dns' }));
   const users = new UsersFile(cfg.auth.users_file || path.join(cfg.data_dir, 'users'));
   const metrics = new Metrics();
-  let relay = makeRelay(cfg, queue, hostname);
+  let relay = makeRelay(cfg, queue, hostname, dns);
   const delivery = new DeliveryQueue(queue, relay, cfg.queue, log);
+  delivery.setHostname(hostname);
 
   const rt: Runtime = {
     config: cfg, policy: compilePolicy(cfg), plugins: [],
@@ -86,7 +86,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 
   const recovered = await queue.recover();
-  for (const e of recovered.entries) delivery.add(e);
+  // A start is a queue run: every recovered message gets one attempt now, whatever its schedule said.
+  const startedAt = Date.now();
+  for (const e of recovered.entries) { e.nextAttemptAt = Math.min(e.nextAttemptAt, startedAt); delivery.add(e); }
   log.info('queue recovered', { messages: recovered.entries.length, orphans_removed: recovered.orphans, broken: recovered.broken.length });
 
   const tls = loadTls({ cert: cfg.server.tls.cert, key: cfg.server.tls.key, dataDir: cfg.data_dir, hostname });
@@ -98,6 +100,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     throw e;
   }
+  const control = await startControl(cfg.data_dir, delivery, log);
   log.info('mailmoat started', { relay: relay.name === 'file' ? `files in ${queue.dirs.delivered}` : redactUrl(relay.name), plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
 
   const reload = async (next?: GatewayConfig): Promise<boolean> => {
@@ -118,7 +121,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     rt.config = nc;
     rt.policy = compilePolicy(nc);
     cfg = nc;
-    const nextRelay = makeRelay(nc, queue, hostname);
+    const nextRelay = makeRelay(nc, queue, hostname, dns);
     const oldRelay = relay;
     relay = nextRelay;
     delivery.setRelay(nextRelay);
@@ -147,6 +150,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       stopped = true;
       if (opts.handleSignals) process.off('SIGHUP', onHup);
       await stopListeners(listeners);
+      await control?.close();
       await delivery.stop();
       await closePlugins(rt.plugins, log);
       await relay.close();
