@@ -58,6 +58,10 @@ async function closePlugins(plugins: LoadedPlugin[], log: Logger): Promise<void>
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let cfg = opts.config;
   const log = new JsonLogger({ level: cfg.log.level, format: cfg.log.format, sink: opts.logSink, listeners: opts.onLog ? [opts.onLog] : [] });
+  // Taken over before anything else: SIGHUP's default action would end the process.
+  let reloadOnHup: (() => Promise<boolean>) | undefined;
+  const onHup = () => { if (reloadOnHup) void reloadOnHup(); else log.warn('SIGHUP during start-up ignored'); };
+  if (opts.handleSignals) process.on('SIGHUP', onHup);
   const hostname = cfg.server.hostname || os.hostname();
   const queue = new QueueStore(cfg.data_dir);
   const store: StateStore = await openStore(cfg.state, cfg.data_dir, log.child({ component: 'state' }));
@@ -132,8 +136,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     return true;
   };
 
-  const onHup = () => { void reload(); };
-  if (opts.handleSignals) process.on('SIGHUP', onHup);
+  reloadOnHup = reload;
 
   let stopped = false;
   return {

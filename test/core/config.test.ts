@@ -1,0 +1,88 @@
+// The config: schema errors name the key path, --set overrides any key, check-config exits 1 with every error, SIGHUP keeps a good config.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, ConfigError } from '../../core/config/load.ts';
+import { parseDuration, parseSize } from '../../core/config/units.ts';
+import { spawnGateway } from '../helpers/gateway.ts';
+
+const run = promisify(execFile);
+const MOAT = path.resolve(import.meta.dirname, '..', '..', 'scripts', 'moat.js');
+
+function tmpYaml(text: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-cfg-'));
+  const f = path.join(dir, 'mailmoat.yaml');
+  writeFileSync(f, text);
+  return f;
+}
+
+describe('config', () => {
+  it('parses durations and sizes', () => {
+    assert.deepEqual(['500ms', '30s', '5m', '2h', '4d', 250].map(parseDuration), [500, 30_000, 300_000, 7_200_000, 345_600_000, 250]);
+    assert.deepEqual(['10MB', '512KB', '1G', 100].map(parseSize), [10 * 1024 ** 2, 512 * 1024, 1024 ** 3, 100]);
+    assert.equal(parseDuration('soon'), undefined);
+  });
+
+  it('fills defaults and applies --set overrides by dotted path', async () => {
+    const f = tmpYaml('domains: [example.com]\n');
+    const { config } = await loadConfig({ file: f, overrides: ['limits.max_message_size=10MB', 'server.listen=[127.0.0.1:2626]', 'relay.networks=[10.0.0.0/8]'] });
+    assert.equal(config.limits.max_message_size, 10 * 1024 * 1024);
+    assert.deepEqual(config.server.listen, ['127.0.0.1:2626']);
+    assert.deepEqual(config.relay.networks, ['10.0.0.0/8']);
+    assert.equal(config.limits.max_recipients, 100);
+    assert.equal(config.queue.lifetime, 4 * 86_400_000);
+  });
+
+  it('reports every error with its key path and what was expected', async () => {
+    const f = tmpYaml('server:\n  listen: [nonsense]\nlimits:\n  max_recipients: many\nbogus_key: 1\nplugins:\n  - name: no-such-plugin\n');
+    await assert.rejects(loadConfig({ file: f }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      const paths = e.issues.map((i) => i.path);
+      assert.ok(paths.includes('server.listen[0]'), paths.join());
+      assert.ok(paths.includes('limits.max_recipients'));
+      assert.ok(paths.includes('bogus_key'));
+      assert.match(e.message, /limits\.max_recipients: expected a whole number ≥ 1, got the string "many"/);
+      return true;
+    });
+  });
+
+  it('moat check-config exits 0 for a good file and 1 with every error', async () => {
+    const good = tmpYaml('domains: [example.com]\n');
+    const ok = await run(process.execPath, [MOAT, 'check-config', '--config', good]);
+    assert.match(ok.stdout, /OK/);
+    const bad = tmpYaml('limits:\n  max_connections: -1\nsmarthost: ftp://x\n');
+    await assert.rejects(run(process.execPath, [MOAT, 'check-config', '--config', bad]), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /limits\.max_connections/);
+      assert.match(e.stderr, /smarthost/);
+      return true;
+    });
+  });
+
+  it('SIGHUP applies a valid file and refuses an invalid one, keeping the running config', async function () {
+    this.timeout(30_000);
+    const gw = await spawnGateway({ config: { domains: ['one.example'] } });
+    try {
+      const original = readFileSync(gw.configFile, 'utf8');
+      writeFileSync(gw.configFile, original.replace('one.example', 'two.example'));
+      gw.child.kill('SIGHUP');
+      await waitFor(() => gw.output.join('').includes('"config reloaded"'));
+      writeFileSync(gw.configFile, original + '\nlimits:\n  max_recipients: zero\n');
+      gw.child.kill('SIGHUP');
+      await waitFor(() => gw.output.join('').includes('config reload refused'));
+      assert.match(gw.output.join(''), /limits\.max_recipients/);
+      assert.equal(gw.child.exitCode, null, 'the gateway keeps running');
+    } finally { await gw.kill(); }
+  });
+});
+
+async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
