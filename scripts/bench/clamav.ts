@@ -2,6 +2,8 @@
 //
 // "Directly" is the thinnest INSTREAM client possible: the whole file in one chunk on a fresh socket. The plugin
 // adds its size check, scan slot, 64 KiB chunking with backpressure from the spool file, and result handling.
+// A second part sends the same messages over SMTP to two in-process gateways, with and without the plugin: the
+// difference is what the plugin adds to the client's wait, set against the direct scan time.
 // Usage: node scripts/bench/clamav.ts [--rounds N]   (starts a private clamd with the test signatures)
 import fs from 'node:fs';
 import net from 'node:net';
@@ -13,6 +15,8 @@ import { configSchema } from '../../plugins/clamav/config.ts';
 import { validate } from '../../core/config/schema.ts';
 import type { HookContext, Logger, PluginSetup } from '../../core/index.ts';
 import { startClamd } from '../../test/helpers/clamd.ts';
+import { startGateway } from '../../test/helpers/gateway.ts';
+import { SmtpDialog } from '../../test/helpers/smtp-dialog.ts';
 import { cleanMessage, eicarInZip, withAttachments } from '../../test/plugins/clamav/fixtures.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '40' } } });
@@ -63,8 +67,7 @@ try {
   // Per message: a warm-up, then pairs in alternating order so load changes hit both ways alike. One message
   // at a time, so clamd's clean-up after a big scan does not land on the next small one.
   for (const [i, f] of files.entries()) {
-    await directScan(clamd.socket, f.file);
-    await hook(context(f.file, []));
+    for (let w = 0; w < 5; w++) { await directScan(clamd.socket, f.file); await hook(context(f.file, [])); }
     for (let r = 0; r < rounds; r++) {
       const findings: string[] = [];
       const ctx = context(f.file, findings);
@@ -87,6 +90,48 @@ try {
   }
   console.log(`  ${'all'.padEnd(24)} direct ${sumD.toFixed(2).padStart(7)} ms  plugin ${sumP.toFixed(2).padStart(7)} ms  overhead ${((sumP / sumD - 1) * 100).toFixed(1).padStart(6)} % (goal < 10 %)`);
   await inst.close?.();
+
+  // Over SMTP: one open session per gateway, MAIL/RCPT/DATA per message, delivery to files.
+  const plain = await startGateway({ config: { log: { level: 'error' } } });
+  const scanning = await startGateway({ config: { log: { level: 'error' }, plugins: [{ name: 'clamav', socket: clamd.socket }] } });
+  const sessions = await Promise.all([plain, scanning].map(async (g) => { const c = await SmtpDialog.connect(g.port); await c.hello(); return c; }));
+  const deliver = async (c: SmtpDialog, content: string | Buffer) => {
+    await c.cmd('MAIL FROM:<a@example.org>');
+    await c.cmd('RCPT TO:<b@example.com>');
+    const r = await c.data(content);
+    if (r.code !== 250 && r.code !== 554) throw new Error(`${r.code} ${r.text}`);
+  };
+  // Wait for the background delivery of the last message, so its copy and fsync do not land on the next timing.
+  const settle = async (dataDir: string) => {
+    while (fs.readdirSync(path.join(dataDir, 'queue')).some((f) => f.endsWith('.json'))) await new Promise((r) => setTimeout(r, 5));
+  };
+  const timed = async (k: 0 | 1, content: string | Buffer) => {
+    const ms = await time(() => deliver(sessions[k], content));
+    await settle([plain, scanning][k].dataDir);
+    return ms;
+  };
+  const smtpRounds = Math.max(10, Math.floor(rounds / 2));
+  console.log(`over SMTP, ${smtpRounds} rounds, median per message: gateway with the plugin minus without, against the direct scan`);
+  let sumAdded = 0;
+  let sumDirect = 0;
+  for (const [i, [name, content]] of messages.entries()) {
+    const withPlugin: number[] = [];
+    const without: number[] = [];
+    for (let w = 0; w < 3; w++) { await timed(0, content); await timed(1, content); }
+    for (let r = 0; r < smtpRounds; r++) {
+      if (r % 2 === 0) withPlugin.push(await timed(1, content));
+      without.push(await timed(0, content));
+      if (r % 2 === 1) withPlugin.push(await timed(1, content));
+    }
+    const added = median(withPlugin) - median(without);
+    const d = median(samples[i].direct);
+    sumAdded += added; sumDirect += d;
+    console.log(`  ${name.padEnd(24)} without ${median(without).toFixed(2).padStart(7)} ms  with ${median(withPlugin).toFixed(2).padStart(7)} ms  added ${added.toFixed(2).padStart(7)} ms  direct scan ${d.toFixed(2).padStart(7)} ms`);
+  }
+  console.log(`  ${'all'.padEnd(24)} added ${sumAdded.toFixed(2)} ms for ${sumDirect.toFixed(2)} ms of direct scanning: ${((sumAdded / sumDirect - 1) * 100).toFixed(1)} % over`);
+  for (const c of sessions) await c.quit();
+  await plain.stop();
+  await scanning.stop();
 } finally {
   await clamd.close();
   fs.rmSync(dir, { recursive: true, force: true });
