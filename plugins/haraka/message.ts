@@ -28,9 +28,12 @@ function unfold(value: string): string {
 export function applyHeaderEdits(txn: Any, ctx: HookContext): void {
   const ops: HeaderOp[] = txn[OPS] ?? [];
   const removed = new Set(ops.filter((o) => o.op === 'remove').map((o) => o.name.toLowerCase()));
-  for (const name of removed) {
-    ctx.removeHeader(name);
-    for (const v of txn.header.get_all(name)) ctx.addHeader(name, unfold(v));
+  for (const name of removed) ctx.removeHeader(name);
+  if (removed.size) {
+    for (const line of txn.header.header_list as string[]) {
+      const m = /^([^:\s]+):\s*([\s\S]*)$/.exec(line);
+      if (m && removed.has(m[1].toLowerCase())) ctx.addHeader(m[1], unfold(m[2]));
+    }
   }
   for (const o of ops) {
     if (o.op === 'add' && !removed.has(o.name.toLowerCase())) ctx.addHeader(o.name, unfold(o.value ?? ''));

@@ -81,9 +81,7 @@ export async function runHook(registry: HookRegistry, hook: string, obj: Any, pa
       last = { retval: constants.cont, msg: undefined, plugin: plugin.name, method };
       continue;
     }
-    const t0 = Date.now();
     const r = await callPlugin(plugin, method, hook, obj, params);
-    if (process.env.HK_TRACE) console.log("HK", hook, plugin.name, method, Date.now() - t0, r.retval);
     if (gone(obj) && !REQUIRED.has(hook)) return { retval: constants.cont, msg: undefined };
     last = r;
     if (queue.length && (r.retval === constants.cont || RUN_ALL.has(hook))) continue;

@@ -23,6 +23,7 @@ export const ZONES = {
     mail: { A: ['93.184.216.1'] },
   },
   'example.test': { '@': { MX: [{ priority: 10, exchange: 'mx.example.test' }] }, mx: { A: ['93.184.216.40'] } },
+  'neutral.org': { '@': { MX: [{ priority: 10, exchange: 'mx.example.org' }], TXT: ['v=spf1 ?all'] } },
   'nomx.test': { '@': { TXT: ['no mail here'] } },
   'bl.test': { '2.216.184.93': { A: ['127.0.0.2'], TXT: ['listed for tests'] } },
   '216.184.93.in-addr.arpa': { '1': { PTR: ['mail.example.org'] }, '5': { PTR: ['mail.example.org'] } },
