@@ -2,6 +2,8 @@
 import { s, type Infer } from './schema.ts';
 import { dnsConfigSchema } from '../dns/config.ts';
 import { stateConfigSchema } from '../store/config.ts';
+import { routesSchema } from '../relay/route-config.ts';
+import { bounceConfigSchema } from '../queue/bounce-config.ts';
 
 const hostPort = s.string({ pattern: /^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, patternName: 'host:port (IPv6 as [::1]:25)' });
 const cidr = s.string({ pattern: /^[0-9a-fA-F:.]+(\/\d{1,3})?$/, patternName: 'an IP address or CIDR such as 192.0.2.0/24' });
@@ -36,6 +38,7 @@ export const gatewaySchema = s.object({
   }).default({} as never),
   smarthost: s.union(s.string({ pattern: /^smtps?:\/\//, patternName: 'smtp://host:port' }), smarthostSchema).optionalValue()
     .describe('Relay target; when unset, accepted mail is written as .eml files under data_dir/delivered/'),
+  routes: routesSchema,
   data_dir: s.string().default('./data').describe('Where the spool, queue, quarantine and state live'),
   auth: s.object({
     users_file: s.string().default('').describe('AUTH users file (default data_dir/users); manage it with `moat user`'),
@@ -77,6 +80,9 @@ export const gatewaySchema = s.object({
     retry_schedule: s.array(s.duration()).default([900_000, 1_800_000, 3_600_000, 14_400_000]).describe('Delays between delivery attempts; the last repeats'),
     lifetime: s.duration().default(4 * 86_400_000).describe('After this, a message that still fails goes to dead-letter'),
     concurrency: s.number({ integer: true, min: 1, max: 500 }).default(20).describe('Deliveries in flight at once'),
+    max_per_destination: s.number({ integer: true, min: 1, max: 200 }).default(10).describe('Connections at once to one destination host on routes (a route may set its own)'),
+    max_outbound_size: s.size().default(0).describe('Largest message relayed; larger ones bounce with 552 (0 = no cap; a route may set its own)'),
+    bounces: bounceConfigSchema.describe('Delivery status notifications: who gets them, delay notices, templates'),
   }).default({} as never),
   dns: dnsConfigSchema,
   state: stateConfigSchema,

@@ -1,14 +1,18 @@
-// Relay workers: deliver queued messages oldest first, retry on a schedule, dead-letter after the lifetime or on 5xx.
+// Relay workers: deliver queued messages oldest first, retry on a schedule, notify senders, dead-letter after the lifetime or on 5xx.
 import type { QueueEntry } from './entry.ts';
 import type { QueueStore } from './queue-store.ts';
 import type { Relay, RecipientResult } from '../relay/types.ts';
 import type { Logger } from '../log/types.ts';
 import { outgoingStream } from '../relay/outgoing-stream.ts';
+import { Bouncer } from './bouncer.ts';
+import type { BounceConfig } from './bounce-config.ts';
+import { dropRecipients, hasPending, type ActionResult, type QueueActions } from './actions.ts';
 
 export interface DeliveryPolicy {
   retry_schedule: number[];
   lifetime: number;
   concurrency: number;
+  bounces?: BounceConfig;
 }
 
 /** Delay before attempt number `attempts + 1`, from the schedule; its last step repeats. */
@@ -23,14 +27,17 @@ function insertSorted(list: QueueEntry[], e: QueueEntry): void {
   list.splice(lo, 0, e);
 }
 
-export class DeliveryQueue {
+export class DeliveryQueue implements QueueActions {
   private readonly store: QueueStore;
   private relay: Relay;
   private policy: DeliveryPolicy;
   private readonly log: Logger;
+  private readonly bouncer: Bouncer;
   private readonly ready: QueueEntry[] = [];
   private readonly deferred = new Map<string, QueueEntry>();
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Every message this queue schedules (ready, deferred or in flight), by id: what the control channel acts on. */
+  private readonly live = new Map<string, QueueEntry>();
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
   private stopped = false;
@@ -41,37 +48,92 @@ export class DeliveryQueue {
     this.relay = relay;
     this.policy = policy;
     this.log = log.child({ component: 'delivery' });
+    this.bouncer = new Bouncer(store, this.log);
+    if (policy.bounces) this.bouncer.config = policy.bounces;
   }
 
   setRelay(relay: Relay): void { this.relay = relay; }
-  setPolicy(policy: DeliveryPolicy): void { this.policy = policy; this.pump(); }
+  setPolicy(policy: DeliveryPolicy): void {
+    this.policy = policy;
+    if (policy.bounces) this.bouncer.config = policy.bounces;
+    this.pump();
+  }
+  /** The name notices are reported from (Reporting-MTA, postmaster@…). */
+  setHostname(hostname: string): void { this.bouncer.hostname = hostname; }
 
   get size(): number { return this.ready.length + this.deferred.size + this.inFlight.size; }
+  /** Ids being delivered right now. */
+  get busy(): string[] { return [...this.inFlight.keys()]; }
 
   /** Adds a committed message; it is due now unless its nextAttemptAt says otherwise. */
   add(entry: QueueEntry): void {
     if (this.stopped) return;
     if (entry.held) return;
+    this.live.set(entry.id, entry);
     if (entry.nextAttemptAt > Date.now()) { this.deferred.set(entry.id, entry); this.arm(entry.nextAttemptAt); }
     else insertSorted(this.ready, entry);
     this.pump();
   }
 
   /** Retries now: one message, or every deferred one. */
-  flush(id?: string): number {
+  async flush(id?: string): Promise<number> {
     const due = id ? [this.deferred.get(id)].filter((x): x is QueueEntry => !!x) : [...this.deferred.values()];
     for (const e of due) { this.deferred.delete(e.id); e.nextAttemptAt = Date.now(); insertSorted(this.ready, e); }
     this.pump();
     return due.length;
   }
 
-  /** Takes a message out of the in-memory schedule (hold or delete from the CLI); false if it is being delivered now. */
+  /** Takes a message out of the in-memory schedule; false if it is being delivered now. */
   forget(id: string): boolean {
     if (this.inFlight.has(id)) return false;
-    this.deferred.delete(id);
-    const i = this.ready.findIndex((e) => e.id === id);
-    if (i >= 0) this.ready.splice(i, 1);
+    this.unschedule(id);
     return true;
+  }
+
+  /** Stops delivering a message until it is released; waits for an attempt in progress to end first. */
+  async hold(id: string): Promise<ActionResult> {
+    await this.settle(id);
+    const e = this.live.get(id) ?? await this.store.load(id);
+    if (!e) return 'missing';
+    if (e.held) return 'unchanged';
+    this.unschedule(id);
+    e.held = true;
+    try { await this.store.update(e); } catch (err) { e.held = false; this.add(e); throw err; }
+    this.log.info('held', { qid: id });
+    return 'done';
+  }
+
+  async release(id: string): Promise<ActionResult> {
+    await this.settle(id);
+    if (this.live.has(id)) return 'unchanged';
+    const e = await this.store.load(id);
+    if (!e) return 'missing';
+    if (!e.held) { this.add(e); return 'unchanged'; }
+    e.held = false;
+    e.nextAttemptAt = Date.now();
+    await this.store.update(e);
+    this.log.info('released', { qid: id });
+    this.add(e);
+    return 'done';
+  }
+
+  async delete(id: string, opts: { to?: string } = {}): Promise<ActionResult> {
+    await this.settle(id);
+    const e = this.live.get(id) ?? await this.store.load(id);
+    if (!e) return 'missing';
+    if (opts.to) {
+      const n = dropRecipients(e, opts.to);
+      if (n === 0) return 'unchanged';
+      if (hasPending(e)) {
+        await this.store.update(e);
+        this.log.info('recipients deleted', { qid: id, domain: opts.to, count: n });
+        return 'done';
+      }
+    }
+    this.unschedule(id);
+    await this.store.remove(id);
+    this.log.info('deleted', { qid: id });
+    return 'done';
   }
 
   /** Resolves when nothing is in flight and nothing is due (tests and shutdown). */
@@ -84,6 +146,18 @@ export class DeliveryQueue {
     this.stopped = true;
     clearTimeout(this.timer);
     await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  /** Waits until `id` is not being delivered; after it returns, the caller acts before any other task can start one. */
+  private async settle(id: string): Promise<void> {
+    while (this.inFlight.has(id)) await this.inFlight.get(id)!.catch(() => undefined);
+  }
+
+  private unschedule(id: string): void {
+    this.live.delete(id);
+    this.deferred.delete(id);
+    const i = this.ready.findIndex((e) => e.id === id);
+    if (i >= 0) this.ready.splice(i, 1);
   }
 
   private arm(at: number): void {
@@ -106,14 +180,18 @@ export class DeliveryQueue {
     this.pump();
   }
 
+  private defer(e: QueueEntry): void {
+    this.deferred.set(e.id, e);
+    this.arm(e.nextAttemptAt);
+  }
+
   private pump(): void {
     while (!this.stopped && this.inFlight.size < this.policy.concurrency && this.ready.length) {
       const e = this.ready.shift()!;
       const p = this.attempt(e).catch((err) => {
-        this.log.error('delivery attempt failed unexpectedly; retrying later', { qid: e.id, error: String(err) });
+        this.log.error('delivery attempt failed unexpectedly; retrying later', { qid: e.id, error: String(err), code: (err as NodeJS.ErrnoException)?.code });
         e.nextAttemptAt = Date.now() + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
-        this.deferred.set(e.id, e);
-        this.arm(e.nextAttemptAt);
+        if (this.live.has(e.id)) this.defer(e);
       }).finally(() => {
         this.inFlight.delete(e.id);
         this.pump();
@@ -123,48 +201,62 @@ export class DeliveryQueue {
     }
   }
 
+  /** Queues a notice and schedules it; the notice is durable before the entry records that it was sent. */
+  private async notify(e: QueueEntry, kind: 'failure' | 'delay', recipients: QueueEntry['recipients']): Promise<boolean> {
+    const dsn = await this.bouncer.notify(e, kind, recipients, e.receivedAt + this.policy.lifetime);
+    if (dsn) this.add(dsn);
+    return !!dsn;
+  }
+
   private async attempt(e: QueueEntry): Promise<void> {
     const pending = e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const started = Date.now();
     const results: RecipientResult[] = pending.length
       ? await this.relay.send(e, pending, () => outgoingStream(e, this.store.emlPath(e.id)))
       : [];
-    e.attempts++;
+    if (results.length) e.attempts++;
     const byAddr = new Map(results.map((r) => [r.address, r]));
     for (const r of e.recipients) {
       const res = byAddr.get(r.address);
-      if (!res) continue;
+      if (!res || r.status !== 'pending') continue;
       r.reply = res.reply;
       if (res.ok) r.status = 'delivered';
       else if (res.permanent) r.status = 'failed';
     }
-    const lastReply = results.find((r) => !r.ok)?.reply ?? results[0]?.reply;
+    const lastReply = results.find((r) => !r.ok)?.reply ?? results[0]?.reply ?? e.lastReply;
     e.lastReply = lastReply;
-    e.history.push({ at: started, result: results.map((r) => `${r.address}: ${r.reply}`).join('; ').slice(0, 2000) });
-    const stillPending = e.recipients.filter((r) => r.status === 'pending');
-    const failed = e.recipients.filter((r) => r.status === 'failed');
+    if (results.length) e.history.push({ at: started, result: results.map((r) => `${r.address}: ${r.reply}`).join('; ').slice(0, 2000) });
     const fields = { qid: e.id, relay: this.relay.name, attempt: e.attempts, ms: Date.now() - started };
 
+    const expired = Date.now() - e.receivedAt >= this.policy.lifetime;
+    if (expired) for (const r of e.recipients) if (r.status === 'pending') { r.status = 'failed'; r.reply ??= 'delivery time expired'; }
+    const unnotified = e.recipients.filter((r) => r.status === 'failed' && !r.notified);
+    if (unnotified.length) {
+      await this.notify(e, 'failure', unnotified);
+      for (const r of unnotified) r.notified = true;
+    }
+    const stillPending = e.recipients.filter((r) => r.status === 'pending');
+    const failed = e.recipients.filter((r) => r.status === 'failed');
+
     if (stillPending.length === 0) {
+      this.live.delete(e.id);
       if (failed.length === 0) {
         await this.store.remove(e.id);
         this.log.info('delivered', { ...fields, rcpts: e.recipients.length, reply: lastReply });
       } else {
         await this.store.commitTo('deadletter', e);
-        this.log.warn('permanent failure: moved to dead-letter', { ...fields, failed: failed.map((r) => `${r.address}: ${r.reply}`) });
+        this.log.warn(expired ? 'lifetime expired: moved to dead-letter' : 'permanent failure: moved to dead-letter', {
+          ...fields, failed: failed.map((r) => `${r.address}: ${r.reply}`),
+        });
       }
       return;
     }
-    if (Date.now() - e.receivedAt >= this.policy.lifetime) {
-      for (const r of stillPending) r.status = 'failed';
-      await this.store.commitTo('deadletter', e);
-      this.log.warn('lifetime expired: moved to dead-letter', { ...fields, reply: lastReply });
-      return;
+    e.nextAttemptAt = Date.now() + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
+    if (this.bouncer.delayDue(e)) {
+      if (await this.notify(e, 'delay', stillPending)) e.delayNotices = (e.delayNotices ?? 0) + 1;
     }
-    e.nextAttemptAt = Date.now() + retryDelay(this.policy.retry_schedule, e.attempts);
     await this.store.update(e);
     this.log.info('deferred', { ...fields, next_attempt: new Date(e.nextAttemptAt).toISOString(), reply: lastReply });
-    this.deferred.set(e.id, e);
-    this.arm(e.nextAttemptAt);
+    if (this.live.has(e.id)) this.defer(e);
   }
 }

@@ -1,12 +1,15 @@
 // The queue entry: a message's envelope and delivery state, stored as JSON beside its .eml file.
 
-export type RecipientStatus = 'pending' | 'delivered' | 'failed';
+/** `deleted`: taken out by an admin (`moat queue delete --to`); never delivered, never bounced. */
+export type RecipientStatus = 'pending' | 'delivered' | 'failed' | 'deleted';
 
 export interface QueueRecipient {
   address: string;
   status: RecipientStatus;
   /** Last reply from the remote side for this recipient. */
   reply?: string;
+  /** A failure notice (DSN) for this recipient has been queued. */
+  notified?: boolean;
 }
 
 export interface DeliveryAttempt { at: number; result: string }
@@ -30,4 +33,8 @@ export interface QueueEntry {
   history: DeliveryAttempt[];
   held?: boolean;
   verdict?: { action: string; score: number; symbols: string[] };
+  /** This message is a delivery status notification we generated: it is never bounced itself. */
+  dsn?: 'failure' | 'delay';
+  /** Delay notices sent so far for this message. */
+  delayNotices?: number;
 }

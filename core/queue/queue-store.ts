@@ -12,7 +12,7 @@ async function fsyncFile(file: string): Promise<void> {
   try { await fh.sync(); } finally { await fh.close(); }
 }
 
-async function writeDurable(file: string, data: string, flags = 'w'): Promise<void> {
+async function writeDurable(file: string, data: string | Buffer, flags = 'w'): Promise<void> {
   const fh = await open(file, flags);
   try { await fh.writeFile(data); await fh.sync(); } finally { await fh.close(); }
 }
@@ -48,6 +48,18 @@ export class QueueStore {
     await fsyncFile(this.emlPath(entry.id));
     await writeDurable(this.jsonPath(entry.id), JSON.stringify(entry), 'wx');
     await this.syncers.queue.sync();
+  }
+
+  /** Queues a message we wrote ourselves (a delivery status notification): message and envelope fsync'd, then the directory. */
+  async enqueue(entry: QueueEntry, data: Buffer): Promise<void> {
+    try {
+      await writeDurable(this.emlPath(entry.id), data, 'wx');
+      await writeDurable(this.jsonPath(entry.id), JSON.stringify(entry), 'wx');
+      await this.syncers.queue.sync();
+    } catch (e) {
+      await this.remove(entry.id).catch(() => undefined);
+      throw e;
+    }
   }
 
   /** Moves a spooled message into another folder durably (quarantine, dead-letter). */

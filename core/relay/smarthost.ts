@@ -12,6 +12,8 @@ export interface SmarthostTarget {
   tlsVerify: boolean;
   connections: number;
   timeout: number;
+  /** TLS server name when `host` is an address (MX delivery connects to the address it resolved). */
+  servername?: string;
   /** The URL without credentials, for logs. */
   display: string;
 }

@@ -7,6 +7,9 @@ import type { SmarthostTarget } from './smarthost.ts';
 
 interface SmtpError extends Error { responseCode?: number; response?: string; code?: string; rejected?: string[]; rejectedErrors?: SmtpError[]; recipient?: string }
 
+/** Errors that end a transaction before the server answered the envelope. */
+const HOST_FAILURES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EPROTOCOL', 'ETLS', 'EREQUIRETLS', 'EAUTH', 'ENOAUTH', 'EDNS', 'EPROXY']);
+
 function replyOf(err: SmtpError): string {
   return err.response ?? `${err.code ?? 'ERROR'} ${err.message}`;
 }
@@ -32,7 +35,7 @@ export class SmtpRelay implements Relay {
       connectionTimeout: target.timeout,
       greetingTimeout: target.timeout,
       socketTimeout: target.timeout,
-      tls: { rejectUnauthorized: target.tlsVerify },
+      tls: { rejectUnauthorized: target.tlsVerify, ...(target.servername ? { servername: target.servername } : {}) },
       disableFileAccess: true,
       disableUrlAccess: true,
       logger: false,
@@ -58,7 +61,8 @@ export class SmtpRelay implements Relay {
       return recipients.map((address) => {
         const r = perRcpt.get(address) ?? e;
         const code = r.responseCode ?? 0;
-        return { address, ok: false, permanent: code >= 500 && code < 600, reply: replyOf(r) };
+        const hostFailure = r === e && HOST_FAILURES.has(e.code ?? '');
+        return { address, ok: false, permanent: code >= 500 && code < 600 && !hostFailure, reply: replyOf(r), hostFailure };
       });
     }
   }

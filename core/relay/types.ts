@@ -8,6 +8,8 @@ export interface RecipientResult {
   /** A 5xx: retrying will not help. */
   permanent: boolean;
   reply: string;
+  /** No reply to the envelope came (connection, greeting, TLS or AUTH trouble): another host of the destination may do. */
+  hostFailure?: boolean;
 }
 
 export interface Relay {

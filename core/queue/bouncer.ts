@@ -1,0 +1,71 @@
+// Decides who gets a delivery status notification and queues it as an ordinary message from <>.
+import os from 'node:os';
+import type { Logger } from '../log/types.ts';
+import type { QueueEntry, QueueRecipient } from './entry.ts';
+import type { QueueStore } from './queue-store.ts';
+import { newQueueId } from './queue-id.ts';
+import { buildDsn, originalHeaders, type DsnKind } from './dsn.ts';
+import type { BounceConfig } from './bounce-config.ts';
+
+export const DEFAULT_BOUNCES: BounceConfig = {
+  send: 'all', copy_to: '', postmaster: '', delay_notices: 'off', delay_after: 4 * 3_600_000,
+  failure: { subject: '', text: '' }, delay: { subject: '', text: '' },
+};
+
+export class Bouncer {
+  private readonly store: QueueStore;
+  private readonly log: Logger;
+  config: BounceConfig = DEFAULT_BOUNCES;
+  hostname = os.hostname();
+
+  constructor(store: QueueStore, log: Logger) {
+    this.store = store;
+    this.log = log;
+  }
+
+  /**
+   * Who a notice about `entry` goes to. Nobody for a notice about a notice or a message from <> (no bounce loops,
+   * no bounce of a bounce); the admin's copy only for failures, and also when the sender is not entitled to one.
+   */
+  addressees(entry: QueueEntry, kind: DsnKind): string[] {
+    const c = this.config;
+    if (c.send === 'off' || entry.dsn || entry.mailFrom === '') return [];
+    const out: string[] = [];
+    if (c.send === 'all' || entry.authenticated) out.push(entry.mailFrom);
+    // A delay notice is only ever for the sender.
+    if (kind === 'failure' && c.copy_to && !out.includes(c.copy_to)) out.push(c.copy_to);
+    return out;
+  }
+
+  /** Whether a delay notice is due after a failed attempt of `entry`. */
+  delayDue(entry: QueueEntry, now = Date.now()): boolean {
+    const c = this.config;
+    if (c.delay_notices === 'off' || now - entry.receivedAt < c.delay_after) return false;
+    if (c.delay_notices === 'once' && (entry.delayNotices ?? 0) > 0) return false;
+    return this.addressees(entry, 'delay').length > 0;
+  }
+
+  /**
+   * Queues a notice about `recipients` of `entry` and returns its queue entry (undefined when nobody gets one).
+   * Throws when it cannot be written: the caller retries later rather than lose the notice.
+   */
+  async notify(entry: QueueEntry, kind: DsnKind, recipients: QueueRecipient[], retryUntil?: number): Promise<QueueEntry | undefined> {
+    const to = this.addressees(entry, kind);
+    if (to.length === 0 || recipients.length === 0) return undefined;
+    const postmaster = this.config.postmaster || `postmaster@${this.hostname}`;
+    const headers = await originalHeaders(entry, this.store.emlPath(entry.id));
+    const { data } = buildDsn({ kind, entry, recipients, originalHeaders: headers, hostname: this.hostname, postmaster, template: this.config[kind], retryUntil });
+    const now = Date.now();
+    const dsn: QueueEntry = {
+      id: newQueueId(), mailFrom: '', recipients: to.map((address) => ({ address, status: 'pending' })),
+      prepend: '', remove: [], receivedAt: now, size: data.length,
+      client: { ip: '127.0.0.1', helo: this.hostname }, authenticated: false,
+      attempts: 0, nextAttemptAt: now, history: [], dsn: kind,
+    };
+    await this.store.enqueue(dsn, data);
+    this.log.info(kind === 'failure' ? 'failure notice queued' : 'delay notice queued', {
+      qid: entry.id, dsn_qid: dsn.id, to, about: recipients.map((r) => r.address),
+    });
+    return dsn;
+  }
+}

@@ -1,0 +1,29 @@
+// Builds the gateway's relay from the config: the main smarthost (or files), wrapped in the route table and size cap when set.
+import type { GatewayConfig } from '../config/gateway-schema.ts';
+import type { DnsResolver } from '../dns/types.ts';
+import type { QueueStore } from '../queue/queue-store.ts';
+import type { Relay } from './types.ts';
+import { FileRelay } from './file-relay.ts';
+import { SmtpRelay } from './smtp-relay.ts';
+import { MxRelay } from './mx-relay.ts';
+import { RouteRelay } from './route-relay.ts';
+import { RouteTable, type Route } from './routes.ts';
+import { smarthostTarget } from './smarthost.ts';
+
+function routeRelay(route: Route, hostname: string, dns: DnsResolver, perDestination: number): Relay {
+  if (route.via === 'mx') return new MxRelay(dns, hostname, route, perDestination);
+  const o = route.options;
+  const target = smarthostTarget({ url: route.url!, starttls: o.starttls, tls_verify: o.tls_verify ?? true, connections: o.connections ?? perDestination, timeout: o.timeout })!;
+  if (o.user !== undefined) { target.user = o.user; target.pass = o.pass; }
+  return new SmtpRelay(target, hostname);
+}
+
+export function buildRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver): Relay {
+  const target = smarthostTarget(cfg.smarthost);
+  const fallback: Relay = target ? new SmtpRelay(target, hostname) : new FileRelay(queue);
+  const table = new RouteTable(cfg.routes ?? {});
+  const maxOutbound = cfg.queue.max_outbound_size ?? 0;
+  if (table.size === 0 && maxOutbound === 0) return fallback;
+  const perDestination = cfg.queue.max_per_destination ?? 10;
+  return new RouteRelay({ table, fallback, maxOutbound, create: (route) => routeRelay(route, hostname, dns, perDestination) });
+}

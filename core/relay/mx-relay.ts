@@ -1,0 +1,86 @@
+// Direct delivery to a domain's MX hosts: tries hosts and their addresses in order until one answers the envelope.
+import type { Readable } from 'node:stream';
+import type { DnsResolver } from '../dns/types.ts';
+import type { QueueEntry } from '../queue/entry.ts';
+import type { RecipientResult, Relay } from './types.ts';
+import { SmtpRelay } from './smtp-relay.ts';
+import { hostAddresses, mxHosts } from './mx-lookup.ts';
+import type { Route } from './routes.ts';
+
+/** Like Postfix's smtp_mx_address_limit: more addresses than this are not tried in one attempt. */
+const MAX_ADDRESSES = 5;
+const IDLE_CLOSE_MS = 120_000;
+
+interface Pool { relay: SmtpRelay; lastUsed: number }
+
+export class MxRelay implements Relay {
+  readonly name = 'mx';
+  private readonly dns: DnsResolver;
+  private readonly heloName: string;
+  private readonly route: Route;
+  private readonly connections: number;
+  /** One connection pool per destination address: that is where the per-destination cap applies. */
+  private readonly pools = new Map<string, Pool>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(dns: DnsResolver, heloName: string, route: Route, connections: number) {
+    this.dns = dns;
+    this.heloName = heloName;
+    this.route = route;
+    this.connections = route.options.connections ?? connections;
+    this.sweeper = setInterval(() => this.sweep(), IDLE_CLOSE_MS / 2);
+    this.sweeper.unref();
+  }
+
+  private pool(host: string, ip: string): SmtpRelay {
+    const o = this.route.options;
+    const key = `${ip}:${o.port}`;
+    let p = this.pools.get(key);
+    if (!p) {
+      const relay = new SmtpRelay({
+        host: ip, port: o.port, secure: false, starttls: o.starttls, user: o.user, pass: o.pass,
+        tlsVerify: o.tls_verify ?? o.starttls === 'required', connections: this.connections, timeout: o.timeout,
+        servername: host, display: `smtp://${host}[${ip}]:${o.port}`,
+      }, this.heloName);
+      p = { relay, lastUsed: Date.now() };
+      this.pools.set(key, p);
+    }
+    p.lastUsed = Date.now();
+    return p.relay;
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - IDLE_CLOSE_MS;
+    for (const [key, p] of this.pools) if (p.lastUsed < cutoff) { this.pools.delete(key); void p.relay.close(); }
+  }
+
+  /** Delivers to recipients that all share one domain. */
+  async send(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]> {
+    const domain = recipients[0].slice(recipients[0].lastIndexOf('@') + 1);
+    const fail = (reply: string, permanent: boolean): RecipientResult[] => recipients.map((address) => ({ address, ok: false, permanent, reply }));
+    const mx = await mxHosts(this.dns, domain);
+    if (!mx.ok) return fail(mx.reply, mx.permanent);
+    let last: RecipientResult[] | undefined;
+    let tried = 0;
+    let lookupTrouble = false;
+    for (const host of mx.hosts) {
+      const { addresses, temporary } = await hostAddresses(this.dns, host);
+      if (temporary) lookupTrouble = true;
+      for (const ip of addresses) {
+        if (tried++ >= MAX_ADDRESSES) break;
+        const results = await this.pool(host, ip).send(entry, recipients, message);
+        if (!results.every((r) => r.hostFailure)) return results;
+        last = results.map((r) => ({ ...r, reply: `${host}[${ip}]: ${r.reply}` }));
+      }
+    }
+    if (last) return last.map((r) => ({ ...r, permanent: false }));
+    if (mx.implicit && !lookupTrouble) return fail(`550 5.1.2 ${domain}: no MX and no address records`, true);
+    return fail(`451 4.4.3 no address for the MX hosts of ${domain} (${mx.hosts.join(', ')})`, false);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    await Promise.all([...this.pools.values()].map((p) => p.relay.close()));
+    this.pools.clear();
+  }
+}

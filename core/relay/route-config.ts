@@ -1,0 +1,24 @@
+// The schema of `routes:`: per recipient domain, its own smarthost, direct MX delivery, or the default smarthost.
+import { s, type Infer } from '../config/schema.ts';
+
+const via = s.string({ pattern: /^(mx|default|smtps?:\/\/\S+)$/, patternName: "'mx', 'default' or a URL smtp://[user:pass@]host:port" });
+
+export const routeSchema = s.object({
+  via: via.describe("Where mail for the domain goes: a smarthost URL, 'mx' (the domain's MX hosts) or 'default' (the main smarthost)"),
+  port: s.number({ integer: true, min: 1, max: 65535 }).default(25).describe('Port of the MX hosts (mx routes)'),
+  starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic').describe('STARTTLS policy on this route'),
+  tls_verify: s.boolean().optionalValue()
+    .describe('Verify certificates (default: yes for smarthosts and for required TLS, no for opportunistic TLS to MX hosts)'),
+  user: s.string().optionalValue().describe('AUTH user on this route (or in the URL)'),
+  pass: s.string().optionalValue().describe('AUTH password on this route (or in the URL)'),
+  connections: s.number({ integer: true, min: 1, max: 200 }).optionalValue()
+    .describe('Connections at once to one destination host (default queue.max_per_destination)'),
+  max_message_size: s.size().optionalValue().describe('Largest message sent on this route; larger ones bounce (default queue.max_outbound_size)'),
+  timeout: s.duration().default(60_000).describe('Connection and command timeout'),
+});
+
+export const routesSchema = s.record(s.union(via, routeSchema)).default({})
+  .describe("Per-domain routes: `example.org: smtp://10.0.0.5:25`, `gmail.com: mx`, or a mapping with `via` and options; `.example.org` also covers subdomains, `*` every other domain");
+
+export type RouteConfig = Infer<typeof routeSchema>;
+export type RoutesConfig = Infer<typeof routesSchema>;

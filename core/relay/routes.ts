@@ -1,0 +1,46 @@
+// The route table: which route a recipient domain takes (exact name, then `.parent` entries, then `*`, then the default).
+import type { RouteConfig, RoutesConfig } from './route-config.ts';
+
+export interface Route {
+  /** The table key that matched ('' for the built-in default). */
+  key: string;
+  via: 'mx' | 'default' | 'smarthost';
+  url?: string;
+  options: Omit<RouteConfig, 'via'>;
+}
+
+const DEFAULT_OPTIONS: Omit<RouteConfig, 'via'> = {
+  port: 25, starttls: 'opportunistic', timeout: 60_000,
+  tls_verify: undefined, user: undefined, pass: undefined, connections: undefined, max_message_size: undefined,
+};
+
+function normalise(setting: string | RouteConfig): { via: string } & Omit<RouteConfig, 'via'> {
+  return typeof setting === 'string' ? { ...DEFAULT_OPTIONS, via: setting } : setting;
+}
+
+export class RouteTable {
+  private readonly routes = new Map<string, Route>();
+  readonly size: number;
+
+  constructor(config: RoutesConfig) {
+    for (const [rawKey, setting] of Object.entries(config)) {
+      const key = rawKey.toLowerCase().replace(/^\*\./, '.').replace(/\.$/, '');
+      const { via, ...options } = normalise(setting);
+      const kind = via === 'mx' || via === 'default' ? via : 'smarthost';
+      this.routes.set(key, { key, via: kind, url: kind === 'smarthost' ? via : undefined, options });
+    }
+    this.size = this.routes.size;
+  }
+
+  /** The route for `domain`; an exact entry wins over a `.parent` one, the nearest parent over farther ones. */
+  lookup(domain: string): Route {
+    const d = domain.toLowerCase().replace(/\.$/, '');
+    const exact = this.routes.get(d);
+    if (exact) return exact;
+    for (let i = d.indexOf('.'); i >= 0; i = d.indexOf('.', i + 1)) {
+      const r = this.routes.get(d.slice(i));
+      if (r) return r;
+    }
+    return this.routes.get('*') ?? { key: '', via: 'default', options: DEFAULT_OPTIONS };
+  }
+}
