@@ -1,0 +1,54 @@
+// `npm run bench`: the same load through the gateway (with fsync'd queue) and straight to the sink (the ceiling), side by side.
+import { startSink, startGatewayProcess, peakRssKb } from './lib/processes.ts';
+import { runLoad, makeMessage } from './lib/load.ts';
+
+const total = Number(process.argv.find((a) => a.startsWith('--messages='))?.split('=')[1] ?? 5000);
+const only = process.argv.find((a) => a.startsWith('--case='))?.split('=')[1];
+const allCases = [
+  { size: 4 * 1024, connections: 20 },
+  { size: 4 * 1024, connections: 100 },
+  { size: 100 * 1024, connections: 20 },
+  { size: 100 * 1024, connections: 100 },
+];
+const cases = only ? allCases.filter((c) => `${c.size / 1024}k${c.connections}` === only) : allCases;
+
+async function waitForSink(sink: Awaited<ReturnType<typeof startSink>>, n: number, since: number): Promise<number> {
+  for (;;) {
+    const { count, last } = await sink.count();
+    if (count >= n) return (last - since) / 1000;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const sink = await startSink();
+const rows: string[] = [];
+const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+try {
+  for (const c of cases) {
+    const message = makeMessage(c.size);
+    const label = `${c.size / 1024} KB, ${c.connections} conn`;
+    // ceiling: the load straight into the sink
+    sink.reset();
+    const ceiling = await runLoad(sink.port, { total, connections: c.connections, message });
+    // the gateway: relays to the same sink; time to 250 and time until the sink has them all
+    sink.reset();
+    const gw = await startGatewayProcess({ smarthost: { url: `smtp://127.0.0.1:${sink.port}`, connections: 16 }, queue: { concurrency: 64 } }, 20000 + Math.floor(Math.random() * 20000));
+    await runLoad(gw.port, { total: 200, connections: 10, message }); // warm-up
+    await waitForSink(sink, 200, 0);
+    sink.reset();
+    const t0 = Date.now();
+    const res = await runLoad(gw.port, { total, connections: c.connections, message });
+    const allAt = await waitForSink(sink, res.sent, t0);
+    const rss = peakRssKb(gw.child.pid!);
+    await gw.stop();
+    if (res.failed) console.error(`${label}: ${res.failed} failed, first: ${res.firstError}`);
+    const endToEnd = res.sent / allAt;
+    rows.push(`| ${label} | ${fmt(res.msgsPerSec)} | ${fmt(endToEnd)} | ${fmt(ceiling.msgsPerSec)} | ${fmt(res.msgsPerSec / ceiling.msgsPerSec, 2)} | ${fmt(res.p50, 1)} / ${fmt(res.p99, 1)} | ${fmt(ceiling.p50, 1)} / ${fmt(ceiling.p99, 1)} | ${fmt(rss / 1024)} |`);
+    console.error(`done: ${label}`);
+  }
+} finally { sink.stop(); }
+
+console.log(`\nMailmoat benchmark: ${total} messages per case, gateway with fsync'd queue relaying to a loopback sink (${new Date().toISOString()})\n`);
+console.log('| load | gateway msg/s (to 250) | gateway msg/s (all at sink) | sink alone msg/s | ratio to ceiling | gateway p50 / p99 ms to 250 | sink p50 / p99 ms | gateway peak RSS MB |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(r);
