@@ -1,6 +1,6 @@
 // Dictionary files on disk: atomic replacement (temp file, fsync, rename, fsync of the folder) and a lock file,
 // so a crash never leaves half a dictionary and two writers (the CLI and a running gateway) never lose updates.
-import { promises as fsp, constants as fsc } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Dictionary } from './dictionary.ts';
@@ -30,24 +30,42 @@ async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
   }
 }
 
-/** Runs `fn` while holding `<file>.lock` (created exclusively; a stale one from a dead process is broken). */
+/**
+ * Takes the lock: the lock file is written under a temporary name and hard-linked into place, so it never
+ * exists without the owner's pid in it (an empty lock file would look abandoned to a waiting writer).
+ */
+async function tryLock(lockPath: string): Promise<boolean> {
+  const tmp = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await fsp.writeFile(tmp, `${process.pid}\n${new Date().toISOString()}\n`);
+  try {
+    await fsp.link(tmp, lockPath);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    await fsp.rm(tmp, { force: true });
+  }
+}
+
+/** Runs `fn` while holding `<file>.lock`; a lock left by a dead process (or older than `staleMs`) is broken. */
 export async function withLock<T>(file: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
   const lockPath = file + '.lock';
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   const staleMs = opts.staleMs ?? 120_000;
   await fsp.mkdir(path.dirname(file), { recursive: true });
-  for (;;) {
-    try {
-      const fh = await fsp.open(lockPath, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
-      await fh.writeFile(`${process.pid}\n${new Date().toISOString()}\n`);
-      await fh.close();
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      if (await isStale(lockPath, staleMs)) { await fsp.rm(lockPath, { force: true }); continue; }
-      if (Date.now() > deadline) throw new Error(`dictionary ${file} is locked by another writer (${lockPath})`);
-      await sleep(25 + Math.random() * 50);
+  while (!(await tryLock(lockPath))) {
+    if (await isStale(lockPath, staleMs)) {
+      // Move the stale lock aside under a unique name, then check it is still the stale one: if another
+      // waiter broke it first and took the lock, we moved a live lock and must put it back.
+      const aside = `${lockPath}.stale.${randomBytes(4).toString('hex')}`;
+      try { await fsp.rename(lockPath, aside); } catch { continue; }
+      if (await isStale(aside, staleMs)) await fsp.rm(aside, { force: true });
+      else await fsp.link(aside, lockPath).catch(() => undefined).finally(() => fsp.rm(aside, { force: true }));
+      continue;
     }
+    if (Date.now() > deadline) throw new Error(`dictionary ${file} is locked by another writer (${lockPath})`);
+    await sleep(25 + Math.random() * 50);
   }
   try {
     return await fn();

@@ -1,0 +1,160 @@
+// The bayes engine: MIME reading, tokens, Robinson/Fisher scoring and its modes, MailEnable formats, pruning.
+import assert from 'node:assert/strict';
+import { parseMail, decodeWords } from '../../../plugins/bayes/engine/mime.ts';
+import { tokenize, registeredDomain } from '../../../plugins/bayes/engine/tokenizer.ts';
+import { Dictionary } from '../../../plugins/bayes/engine/dictionary.ts';
+import { classify, logChi2Q, tokenProbability, DEFAULT_SCORING } from '../../../plugins/bayes/engine/classify.ts';
+import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
+import { fromTab, fromXml, toTab, toXml } from '../../../plugins/bayes/engine/formats.ts';
+import { prune } from '../../../plugins/bayes/engine/prune.ts';
+import { message } from './fixtures.ts';
+
+const MULTIPART = [
+  'From: =?utf-8?B?SsO8cmdlbg==?= <j@sender.test>',
+  'Subject: =?iso-8859-1?Q?Gr=FC=DFe?= again',
+  'Received: from mail.sender.test (mail.sender.test [198.51.100.7]) by mx.example.com',
+  'X-Spam-Status: Yes, score=99',
+  'Content-Type: multipart/mixed; boundary="XX"',
+  '',
+  '--XX',
+  'Content-Type: text/html; charset=utf-8',
+  'Content-Transfer-Encoding: quoted-printable',
+  '',
+  '<html><body><font color=3D"red">Caf=C3=A9 <a href=3D"http://www.shop.example.co.uk/x">deal</a></font></body></html>',
+  '--XX',
+  'Content-Type: application/octet-stream; name="invoice.exe"',
+  'Content-Transfer-Encoding: base64',
+  '',
+  Buffer.from('MZ binary').toString('base64'),
+  '--XX--',
+  '',
+].join('\r\n');
+
+describe('bayes engine', () => {
+  describe('MIME reader', () => {
+    it('decodes encoded words, quoted-printable HTML in its charset, and lists attachments', () => {
+      const m = parseMail(Buffer.from(MULTIPART, 'latin1'));
+      assert.equal(m.headers.find((h) => h.name === 'subject')?.value, 'Grüße again');
+      assert.match(m.headers.find((h) => h.name === 'from')?.value ?? '', /^Jürgen/);
+      assert.match(m.html, /Café/);
+      assert.deepEqual(m.attachments, [{ filename: 'invoice.exe', contentType: 'application/octet-stream' }]);
+      assert.equal(decodeWords('=?utf-8?Q?a_b?= =?utf-8?Q?c?='), 'a bc');
+    });
+
+    it('ends the header section at the first line that is not a field (preprocessed corpora)', () => {
+      const m = parseMail('Subject: cheap meds\nbuy now friend\n');
+      assert.equal(m.headers.length, 1);
+      assert.match(m.text, /buy now friend/);
+    });
+  });
+
+  describe('tokenizer', () => {
+    it('prefixes tokens by where they came from and never reads X-Spam-* headers', () => {
+      const t = tokenize(Buffer.from(MULTIPART, 'latin1'));
+      for (const tok of ['s:grüße', 'f:@sender.test', 'rcv:sender.test', 'rcv:ip:198.51.100', 'u:www.shop.example.co.uk', 'ud:example.co.uk', 'an:invoice.exe', 'an:ext=exe', 'at:application/octet-stream', 'café', 'h:font:color=red', 'm:html-only']) {
+        assert.ok(t.has(tok), `has ${tok}`);
+      }
+      assert.ok(![...t.keys()].some((k) => k.includes('x-spam') || k === 'yes'), 'nothing from X-Spam-Status');
+    });
+
+    it('leaves HTML tags out when process_html is off, and pairs words when bigrams are on', () => {
+      const off = tokenize(Buffer.from(MULTIPART, 'latin1'), { ...new BayesFilter().tokenizer, processHtml: false });
+      assert.ok(![...off.keys()].some((k) => k.startsWith('h:')));
+      const t = tokenize('Subject: x\n\ncheap pills today');
+      assert.ok(t.has('cheap~pills') && t.has('pills~today'));
+    });
+
+    it('caps the distinct tokens of one message', () => {
+      const body = Array.from({ length: 5000 }, (_v, i) => `w${i}x`).join(' ');
+      const t = tokenize(`Subject: big\n\n${body}`, { ...new BayesFilter().tokenizer, maxTokens: 100 });
+      assert.equal(t.size, 100);
+    });
+
+    it('reduces hosts to their registered domain', () => {
+      assert.equal(registeredDomain('a.b.example.com'), 'example.com');
+      assert.equal(registeredDomain('mail.example.co.uk'), 'example.co.uk');
+    });
+  });
+
+  describe('scoring', () => {
+    const filter = new BayesFilter();
+    for (let i = 0; i < 30; i++) { filter.learn(message({ spam: true, seed: i }), true); filter.learn(message({ spam: false, seed: i }), false); }
+
+    it('gives spam a high and ham a low probability', () => {
+      assert.ok(filter.score(message({ spam: true, seed: 99 })).probability > 0.99);
+      assert.ok(filter.score(message({ spam: false, seed: 99 })).probability < 0.01);
+    });
+
+    it('returns 0.5 when no token is known', () => {
+      const s = filter.score('Subject: zzqx\n\nqqqz wwwx');
+      assert.equal(s.used, 0);
+      assert.equal(s.probability, 0.5);
+    });
+
+    it('excludes tokens inside the neutral band', () => {
+      const d = new Dictionary();
+      d.nspam = 10; d.nham = 10;
+      d.add('even', 5, 5);
+      d.add('spammy', 9, 0);
+      const s = classify(new Map([['even', 1], ['spammy', 1]]), d, DEFAULT_SCORING);
+      assert.equal(s.used, 1);
+      assert.equal(s.top[0][0], 'spammy');
+    });
+
+    it('limits the tokens combined in the extreme and frequent modes', () => {
+      const raw = message({ spam: true, seed: 5 });
+      const all = filter.score(raw);
+      filter.scoring = { ...DEFAULT_SCORING, mode: 'extreme', maxTokens: 3 };
+      assert.equal(filter.score(raw).used, 3);
+      filter.scoring = { ...DEFAULT_SCORING, mode: 'frequent', maxTokens: 3 };
+      const freq = filter.score(raw);
+      assert.ok(freq.used >= 3 && freq.used <= 12, 'frequent weighs the 3 most frequent tokens by their counts');
+      assert.ok(freq.probability > 0.9);
+      filter.scoring = DEFAULT_SCORING;
+      assert.ok(all.used > 3);
+    });
+
+    it('computes chi-square tails in log space without underflow', () => {
+      assert.ok(Math.abs(Math.exp(logChi2Q(2, 2)) - Math.exp(-1)) < 1e-12);
+      assert.ok(logChi2Q(5000, 20) < -2000, 'a tail far below the smallest double stays finite');
+      assert.equal(tokenProbability(0, 0, 10, 10, DEFAULT_SCORING), DEFAULT_SCORING.robx);
+    });
+  });
+
+  describe('MailEnable formats', () => {
+    const d = new Dictionary();
+    d.nspam = 3; d.nham = 4;
+    d.add('free', 3, 1);
+    d.add('a<b&"c"', 1, 0);
+    d.add('meeting', 0, 4);
+
+    it('round-trips TAB and XML', () => {
+      for (const back of [fromTab(toTab(d)), fromXml(toXml(d))]) {
+        assert.deepEqual([back.nspam, back.nham], [3, 4]);
+        assert.deepEqual([...back.entries()], [...d.entries()]);
+      }
+      assert.equal(toTab(d).split('\n')[0], '3\t4');
+    });
+
+    it('reads a MailEnable XML dictionary (W = ham, B = spam)', () => {
+      const x = fromXml('<ELEMENTS>\n<ENTRIES W="20" B="10">\n<E W="1" B="7">viagra</E>\n<E W="9" B="0">agenda</E>\n</ENTRIES>\n</ELEMENTS>');
+      assert.deepEqual([x.nspam, x.nham, x.spamOf('viagra'), x.hamOf('viagra'), x.hamOf('agenda')], [10, 20, 7, 1, 9]);
+    });
+
+    it('refuses a file that is not a dictionary', () => {
+      assert.throws(() => fromTab('hello world\n'), /not a TAB dictionary/);
+      assert.throws(() => fromXml('<x/>'), /not an XML dictionary/);
+    });
+  });
+
+  it('prunes rare and neutral tokens', () => {
+    const d = new Dictionary();
+    d.nspam = 100; d.nham = 100;
+    d.add('rare', 1, 0);
+    d.add('neutral', 20, 20);
+    d.add('strong', 30, 1);
+    const r = prune(d, { minCount: 2, neutral: 0.1 });
+    assert.deepEqual([r.before, r.after], [3, 1]);
+    assert.equal(d.spamOf('strong'), 30);
+  });
+});
