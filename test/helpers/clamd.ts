@@ -125,6 +125,8 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
 
 export interface SlowProxy {
   readonly port: number;
+  /** Most INSTREAM scans waiting for their reply at once so far. */
+  readonly peak: number;
   stop(): Promise<void>;
 }
 
@@ -135,13 +137,26 @@ export interface SlowProxy {
 export async function startSlowProxy(target: { host: string; port: number }, delayMs: number): Promise<SlowProxy> {
   const sockets = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
+  let waiting = 0;
+  let peak = 0;
   const server = net.createServer((client) => {
     const upstream = net.createConnection(target);
     sockets.add(client).add(upstream);
-    client.on('data', (d) => upstream.write(d));
+    let scan: 'unknown' | 'waiting' | 'answered' | 'other' = 'unknown';
+    client.on('data', (d) => {
+      if (scan === 'unknown') {
+        scan = d.subarray(0, 9).toString() === 'zINSTREAM' ? 'waiting' : 'other';
+        if (scan === 'waiting') peak = Math.max(peak, ++waiting);
+      }
+      upstream.write(d);
+    });
     client.on('end', () => upstream.end());
     upstream.on('data', (d) => {
-      const t = setTimeout(() => { timers.delete(t); if (!client.destroyed) client.write(d); }, delayMs);
+      const t = setTimeout(() => {
+        timers.delete(t);
+        if (scan === 'waiting') { scan = 'answered'; waiting--; }
+        if (!client.destroyed) client.write(d);
+      }, delayMs);
       timers.add(t);
     });
     upstream.on('end', () => {
@@ -156,6 +171,7 @@ export async function startSlowProxy(target: { host: string; port: number }, del
   await once(server, 'listening');
   return {
     port: (server.address() as net.AddressInfo).port,
+    get peak() { return peak; },
     async stop() {
       for (const t of timers) clearTimeout(t);
       for (const s of sockets) s.destroy();

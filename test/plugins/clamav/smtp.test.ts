@@ -129,6 +129,20 @@ describe('clamav end to end', function () {
     });
   });
 
+  describe('concurrency', () => {
+    it('keeps at most max_concurrent scans in flight and answers every message', async () => {
+      const delayed = await startSlowProxy({ host: clamd.host, port: clamd.port }, 150);
+      try {
+        const gw = await gatewayWith({ host: '127.0.0.1', port: delayed.port, max_concurrent: 2, scan_timeout: '5s' });
+        const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => send(gw, cleanMessage(`clamav-parallel-${i}`))));
+        assert.deepEqual(replies.map((r) => r.code), [250, 250, 250, 250, 250, 250]);
+        assert.equal(delayed.peak, 2);
+      } finally {
+        await delayed.stop();
+      }
+    });
+  });
+
   describe('other actions and policies', () => {
     it('quarantine: accepts with 250 and keeps the message in the quarantine folder, not relayed', async () => {
       const gw = await gatewayWith({ socket: clamd.socket, action: 'quarantine' });
@@ -177,6 +191,27 @@ describe('clamav end to end', function () {
       const gw = await gatewayWith({ socket: path.join(clamd.dir, 'not-there.sock'), on_error: 'accept' });
       assert.equal((await send(gw, cleanMessage('clamav-unscanned'))).code, 250);
       assert.match(await relayed('clamav-unscanned'), /^X-Mailmoat-Virus: unscanned; scanner unreachable\r$/m);
+    });
+
+    it('answers 451 when clamd refuses the stream as over its StreamMaxLength', async () => {
+      const small = await startClamd({ streamMaxLength: '64K' });
+      try {
+        const gw = await gatewayWith({ socket: small.socket });
+        const r = await send(gw, cleanMessage('clamav-clamd-limit') + 'filler line of text\r\n'.repeat(6000));
+        assert.equal(r.code, 451, r.text);
+        assert.ok(gw.logs.some((l) => l.msg === 'virus scan failed' && l.kind === 'size-limit'));
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('scanner: command runs clamscan on the spool file', async () => {
+      const gw = await gatewayWith({ scanner: 'command', command: { template: `clamscan --no-summary -d ${clamd.dbDir} {file}` } });
+      const r = await send(gw, eicarInZip('clamav-command-zip'));
+      assert.equal(r.code, 554, r.text);
+      assert.equal(r.text, `5.7.1 Virus found: ${SIG_NAMES.eicarHash}`);
+      assert.equal((await send(gw, cleanMessage('clamav-command-clean'))).code, 250);
+      await relayed('clamav-command-clean');
     });
 
     it('a message over max_scan_size is refused with 552 5.3.4 by default', async () => {
