@@ -127,26 +127,33 @@ export class Connection {
     return `${this.uuid}.${this.tran_count}`;
   }
 
-  /** Runs reset_transaction (if a transaction exists) and drops it. */
-  async reset_transaction(cb?: () => void): Promise<void> {
+  /**
+   * Runs reset_transaction (if a transaction exists) and drops it. Synchronous (returns undefined) when no plugin
+   * hooks reset_transaction, so init_transaction() leaves a transaction at once, as test fixtures expect.
+   */
+  reset_transaction(cb?: () => void): Promise<void> | undefined {
     const txn = this.transaction;
-    if (txn && !txn.resetting) {
-      txn.resetting = true;
-      await runHook(folderOf(this).registry, 'reset_transaction', this, () => {});
+    const drop = () => {
       this.results.add({ name: 'reset' }, { duration: (Date.now() - this.start_time) / 1000 });
       try { txn.message_stream?.destroy(); } catch { /* already gone */ }
       this.transaction = null;
-    }
-    cb?.();
+    };
+    if (!txn || txn.resetting) { cb?.(); return undefined; }
+    txn.resetting = true;
+    if (!folderOf(this).registry.has('reset_transaction')) { drop(); cb?.(); return undefined; }
+    return runHook(folderOf(this).registry, 'reset_transaction', this, () => {}).then(() => { drop(); cb?.(); });
   }
 
-  async init_transaction(cb?: () => void): Promise<void> {
-    await this.reset_transaction();
-    const { Transaction, ResultStore } = haraka();
-    const cfg = folderOf(this).config.get('connection.ini');
-    this.transaction = new Transaction(this.tran_uuid(), cfg);
-    this.transaction.results = new ResultStore(this);
-    cb?.();
+  init_transaction(cb?: () => void): Promise<void> | undefined {
+    const make = () => {
+      const { Transaction, ResultStore } = haraka();
+      this.transaction = new Transaction(this.tran_uuid(), folderOf(this).config?.get('connection.ini') ?? {});
+      this.transaction.results = new ResultStore(this);
+      cb?.();
+    };
+    const pending = this.reset_transaction();
+    if (!pending) { make(); return undefined; }
+    return pending.then(make);
   }
 
   auth_results(message?: string): string {

@@ -54,7 +54,8 @@ function plainRequire(plugin: Plugin): (id: string) => Any {
   };
 }
 
-function compileInto(plugin: Plugin): void {
+/** Compiles a plugin's code onto its instance; `extraGlobals` adds sandbox globals (test fixtures add `console`). */
+export function compileInto(plugin: Plugin, extraGlobals: Record<string, Any> = {}): void {
   if (plugin.hasPackageJson) {
     // Haraka runs `require(pkgdir)` in a one-line vm stub and copies the enumerable exports; same effect here.
     const mod = requireCjs(path.dirname(plugin.plugin_path));
@@ -67,7 +68,7 @@ function compileInto(plugin: Plugin): void {
   const sandbox: Record<string, Any> = {
     require: plainRequire(plugin), __filename: plugin.plugin_path, __dirname: path.dirname(plugin.plugin_path),
     exports: plugin, fetch, clearTimeout, clearInterval, process, setInterval, setTimeout, Buffer, Math,
-    server: harakaServer(), setImmediate,
+    server: harakaServer(), setImmediate, ...extraGlobals,
   };
   constants.import(sandbox);
   vm.runInNewContext(code, sandbox, { filename: plugin.plugin_path });
