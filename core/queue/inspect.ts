@@ -1,0 +1,78 @@
+// Read-only views of the queue for `moat queue`: the list, one message in full, and the per-domain overview.
+import { open } from 'node:fs/promises';
+import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
+import type { QueueEntry } from './entry.ts';
+import type { QueueFolder, QueueStore } from './queue-store.ts';
+import { domainOf } from './actions.ts';
+
+export interface ListRow {
+  id: string;
+  /** Milliseconds since the message was received. */
+  age: number;
+  sender: string;
+  recipients: string[];
+  attempts: number;
+  nextAttempt: number | null;
+  lastReply: string | null;
+  state: 'active' | 'deferred' | 'held' | 'delivering' | 'dead' | 'quarantined';
+  size: number;
+}
+
+const pendingOf = (e: QueueEntry) => e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
+
+export function listRow(e: QueueEntry, folder: QueueFolder, busy: ReadonlySet<string>, now = Date.now()): ListRow {
+  const state: ListRow['state'] = folder === 'deadletter' ? 'dead' : folder === 'quarantine' ? 'quarantined'
+    : e.held ? 'held' : busy.has(e.id) ? 'delivering' : e.nextAttemptAt > now ? 'deferred' : 'active';
+  return {
+    id: e.id, age: now - e.receivedAt, sender: e.mailFrom, recipients: folder === 'queue' ? pendingOf(e) : e.recipients.map((r) => r.address),
+    attempts: e.attempts, nextAttempt: folder === 'queue' && !e.held ? e.nextAttemptAt : null, lastReply: e.lastReply ?? null, state, size: e.size,
+  };
+}
+
+export interface DomainRow { domain: string; messages: number; recipients: number; oldest: number; held: number; deferred: number }
+
+/** Messages and oldest age per destination domain of the pending recipients, busiest first. */
+export function overview(entries: QueueEntry[], now = Date.now()): DomainRow[] {
+  const rows = new Map<string, DomainRow & { ids: Set<string> }>();
+  for (const e of entries) {
+    for (const a of pendingOf(e)) {
+      const d = domainOf(a);
+      const r = rows.get(d) ?? { domain: d, messages: 0, recipients: 0, oldest: 0, held: 0, deferred: 0, ids: new Set<string>() };
+      r.recipients++;
+      if (!r.ids.has(e.id)) {
+        r.ids.add(e.id);
+        r.messages++;
+        r.oldest = Math.max(r.oldest, now - e.receivedAt);
+        if (e.held) r.held++;
+        else if (e.attempts > 0) r.deferred++;
+      }
+      rows.set(d, r);
+    }
+  }
+  return [...rows.values()].map(({ ids: _ids, ...r }) => r).sort((a, b) => b.messages - a.messages || b.oldest - a.oldest || (a.domain < b.domain ? -1 : 1));
+}
+
+export interface ShownMessage { folder: QueueFolder; entry: QueueEntry; headers: Array<{ name: string; value: string }> }
+
+/** A message with its envelope, state, history and the headers it leaves with; looked for in every folder. */
+export async function showMessage(store: QueueStore, id: string): Promise<ShownMessage | undefined> {
+  for (const folder of ['queue', 'deadletter', 'quarantine'] as const) {
+    const entry = await store.load(id, folder);
+    if (!entry) continue;
+    let block = '';
+    try {
+      const fh = await open(store.emlPath(id, folder), 'r');
+      try {
+        const buf = Buffer.alloc(128 * 1024);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+        const end = headerEnd(buf.subarray(0, bytesRead));
+        block = buf.subarray(0, end < 0 ? bytesRead : end).toString('latin1');
+      } finally { await fh.close(); }
+    } catch { /* message file missing: show the envelope anyway */ }
+    const remove = new Set(entry.remove);
+    const headers = [...parseHeaderBlock(entry.prepend), ...parseHeaderBlock(block).filter((f) => !remove.has(f.name.toLowerCase()))]
+      .map((f) => ({ name: f.name, value: f.value }));
+    return { folder, entry, headers };
+  }
+  return undefined;
+}
