@@ -1,0 +1,111 @@
+// `moat bayes` through the real entry point (scripts/moat.js in a child process), on small folders of
+// one-file messages, a Maildir and an mbox.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { message, writeCorpus } from '../../plugins/bayes/fixtures.ts';
+import { loadDictionary } from '../../../plugins/bayes/engine/persist.ts';
+
+const MOAT = path.resolve(import.meta.dirname, '../../../scripts/moat.js');
+
+function moat(...args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [MOAT, 'bayes', ...args], { encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('moat bayes', function () {
+  this.timeout(30_000);
+  let dir: string;
+  let dict: string;
+  let spamDir: string;
+  let hamDir: string;
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-cli-'));
+    dict = path.join(dir, 'dict.tab');
+    ({ spamDir, hamDir } = writeCorpus(path.join(dir, 'train'), 25));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('create learns folders into a new dictionary and reports counts as JSON', () => {
+    const r = moat('create', dict, spamDir, hamDir, '--json');
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(r.out);
+    assert.deepEqual([j.learned.spam, j.learned.ham, j.messages.spam, j.messages.ham], [25, 25, 25, 25]);
+    assert.ok(j.tokens > 50);
+  });
+
+  it('merge adds a Maildir of spam and an mbox of ham to the dictionary', () => {
+    const maildir = path.join(dir, 'maildir');
+    for (const sub of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(maildir, sub), { recursive: true });
+    fs.writeFileSync(path.join(maildir, 'cur', '1.host:2,S'), message({ spam: true, seed: 40 }));
+    fs.writeFileSync(path.join(maildir, 'new', '2.host'), message({ spam: true, seed: 41 }));
+    fs.writeFileSync(path.join(maildir, 'tmp', '3.host'), message({ spam: true, seed: 42 }));
+    const mboxDir = path.join(dir, 'mbox');
+    fs.mkdirSync(mboxDir);
+    const body = (seed: number) => `From alice@partner.test Mon Jan  1 00:00:00 2024\n${message({ spam: false, seed }).replace(/\r\n/g, '\n')}\n>From the minutes\n`;
+    fs.writeFileSync(path.join(mboxDir, 'Inbox'), body(50) + body(51) + body(52));
+    const r = moat('merge', dict, maildir, mboxDir, '--json');
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(r.out);
+    assert.deepEqual([j.learned.spam, j.learned.ham, j.messages.spam, j.messages.ham], [2, 3, 27, 28], 'tmp/ of the Maildir is skipped; the mbox holds 3');
+  });
+
+  it('verify prints one JSON line per message, spam high and ham low; .mai files count as messages', () => {
+    const vdir = path.join(dir, 'verify');
+    fs.mkdirSync(vdir);
+    fs.writeFileSync(path.join(vdir, 'a.mai'), message({ spam: true, seed: 77 }));
+    fs.writeFileSync(path.join(vdir, 'b.eml'), message({ spam: false, seed: 78 }));
+    const r = moat('verify', dict, vdir, '--json');
+    assert.equal(r.code, 0, r.err);
+    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 2);
+    assert.ok(lines[0].file.endsWith('a.mai') && lines[0].probability > 0.99);
+    assert.ok(lines[1].file.endsWith('b.eml') && lines[1].probability < 0.01);
+    assert.match(r.err, /"messages":2,"spam":1/);
+    const text = moat('verify', dict, vdir);
+    assert.match(text.out, /2 messages: 1 at or above 0\.9/);
+  });
+
+  it('score shows the probability, band and telling tokens of one message', () => {
+    const f = path.join(dir, 'one.eml');
+    fs.writeFileSync(f, message({ spam: true, seed: 90 }));
+    const r = moat('score', dict, f);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^(0\.99\d+|1\.0+) BAYES_SPAM_99 \(\d+ tokens\)/);
+    const j = JSON.parse(moat('score', dict, f, '--json', '--mode', 'extreme').out);
+    assert.ok(j.probability > 0.99 && j.top.length > 0);
+  });
+
+  it('export and import round-trip MailEnable XML; import --merge adds', async () => {
+    const xml = path.join(dir, 'dict.xml');
+    assert.equal(moat('export', dict, xml).code, 0);
+    assert.match(fs.readFileSync(xml, 'utf8'), /<ENTRIES W="28" B="27">/);
+    const copy = path.join(dir, 'copy.tab');
+    assert.equal(moat('import', copy, xml).code, 0);
+    assert.equal(fs.readFileSync(copy, 'utf8'), fs.readFileSync(dict, 'utf8'));
+    assert.equal(moat('import', copy, xml, '--merge').code, 0);
+    const d = await loadDictionary(copy);
+    assert.deepEqual([d.nspam, d.nham], [54, 56]);
+  });
+
+  it('prune drops rare and neutral tokens; stats reports counts and strongest tokens', () => {
+    const before = JSON.parse(moat('stats', dict, '--json').out);
+    const r = JSON.parse(moat('prune', dict, '--json', '--min-count', '3').out);
+    assert.equal(r.tokensBefore, before.tokens);
+    assert.ok(r.tokensAfter < r.tokensBefore && r.tokensAfter > 0);
+    const s = moat('stats', dict);
+    assert.match(s.out, /27 spam and 28 ham messages/);
+    assert.match(s.out, /spammiest/);
+  });
+
+  it('reload writes the reload request under data_dir; unknown commands are usage errors', () => {
+    const dataDir = path.join(dir, 'data');
+    assert.equal(moat('reload', '--data-dir', dataDir).code, 0);
+    assert.ok(fs.existsSync(path.join(dataDir, 'bayes', 'reload')));
+    assert.equal(moat('frobnicate').code, 64);
+    assert.equal(moat('create', dict).code, 64);
+  });
+});

@@ -1,0 +1,34 @@
+// The eval script's parts: deterministic split, X-Spam-* stripping, ROC area and rates, mbox splitting.
+import assert from 'node:assert/strict';
+import { inTraining, stripSpamHeaders } from '../../../scripts/bayes/corpus.ts';
+import { figures, rocArea } from '../../../scripts/bayes/metrics.ts';
+import { splitMbox } from '../../../scripts/bayes/mail-folders.ts';
+
+describe('bayes eval parts', () => {
+  it('splits by a hash of the name: stable, and close to the asked share', () => {
+    const names = Array.from({ length: 2000 }, (_v, i) => `msg${i}`);
+    const a = names.filter((n) => inTraining('set', n, 60));
+    const b = names.filter((n) => inTraining('set', n, 60));
+    assert.deepEqual(a, b);
+    assert.ok(a.length > 1100 && a.length < 1300, `${a.length} of 2000`);
+  });
+
+  it('strips X-Spam-* fields with their folded lines and nothing else', () => {
+    const raw = Buffer.from('From: a@b\nX-Spam-Status: Yes,\n\ttests=FOO\nX-Spam-Level: ***\nSubject: hi\n\nX-Spam-Body: stays\n');
+    assert.equal(stripSpamHeaders(raw).toString(), 'From: a@b\nSubject: hi\n\nX-Spam-Body: stays\n');
+  });
+
+  it('computes ROC area with ties counted half, and rates at a cutoff', () => {
+    assert.equal(rocArea([{ spam: true, p: 0.9 }, { spam: false, p: 0.1 }]), 1);
+    assert.equal(rocArea([{ spam: true, p: 0.5 }, { spam: false, p: 0.5 }]), 0.5);
+    assert.equal(rocArea([{ spam: true, p: 1, tie: 5 }, { spam: false, p: 1, tie: 2 }]), 1, 'the tie key orders equal probabilities');
+    const f = figures([{ spam: true, p: 0.95 }, { spam: true, p: 0.5 }, { spam: false, p: 0.2 }, { spam: false, p: 0.92 }], 0.9);
+    assert.deepEqual([f.spamCaught, f.hamAsSpam], [50, 50]);
+  });
+
+  it('splits an mbox and unquotes >From lines', () => {
+    const parts = splitMbox(Buffer.from('From a\nSubject: 1\n\n>From here\n\nFrom b\nSubject: 2\n\nbody\n'));
+    assert.equal(parts.length, 2);
+    assert.match(parts[0].toString(), /^Subject: 1\n\nFrom here/);
+  });
+});
