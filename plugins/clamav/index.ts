@@ -41,13 +41,14 @@ class ClamavCheck {
     if (!msg) return;
     if (msg.size > this.cfg.max_scan_size) return this.oversize(ctx, msg.size);
     let result;
+    const started = performance.now();
     try {
       result = await this.slot(() => this.scanner.scanMessage(msg));
     } catch (err) {
       return this.failed(ctx, asScanError(err));
     }
     if (!result.infected) {
-      ctx.log.debug('virus scan clean', { scanner: this.scanner.description });
+      ctx.log.debug('virus scan clean', { scanner: this.scanner.description, ms: Math.round((performance.now() - started) * 100) / 100 });
       return;
     }
     return this.infected(ctx, msg, result.viruses.map(clean));
