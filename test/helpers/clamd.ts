@@ -74,7 +74,10 @@ function writeConfig(dir: string, socket: string, port: number, opts: ClamdOptio
 
 /** Starts clamd in the foreground as a child process and waits until it answers PING on both sockets. */
 export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> {
-  ensureCommands({ clamd: 'clamav-daemon', sigtool: 'clamav' });
+  // Debian puts clamd in /usr/sbin, which a non-login PATH may lack.
+  if (!(process.env.PATH ?? '').split(':').includes('/usr/sbin')) process.env.PATH = `${process.env.PATH}:/usr/sbin`;
+  // clamscan too: tests of the command-line scanner option run it on this database.
+  ensureCommands({ clamd: 'clamav-daemon', clamscan: 'clamav' });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-clamd-'));
   fs.mkdirSync(path.join(dir, 'db'));
   writeDatabase(path.join(dir, 'db'));
