@@ -38,6 +38,12 @@ export class DeliveryQueue implements QueueActions {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Every message this queue schedules (ready, deferred or in flight), by id: what the control channel acts on. */
   private readonly live = new Map<string, QueueEntry>();
+  /**
+   * Destinations that could not be reached on the last try. While one is down, only its oldest message probes it on
+   * its own schedule and the others wait for the probe; when it answers again, they all go at once, oldest first.
+   */
+  private readonly down = new Set<string>();
+  private readonly probing = new Set<string>();
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
   private stopped = false;
@@ -52,7 +58,7 @@ export class DeliveryQueue implements QueueActions {
     if (policy.bounces) this.bouncer.config = policy.bounces;
   }
 
-  setRelay(relay: Relay): void { this.relay = relay; }
+  setRelay(relay: Relay): void { this.relay = relay; this.down.clear(); }
   setPolicy(policy: DeliveryPolicy): void {
     this.policy = policy;
     if (policy.bounces) this.bouncer.config = policy.bounces;
@@ -168,16 +174,51 @@ export class DeliveryQueue implements QueueActions {
     this.timer.unref();
   }
 
+  private destOf(e: QueueEntry): string {
+    const r = e.recipients.find((x) => x.status === 'pending');
+    return r && this.relay.destination ? this.relay.destination(r.address) : '';
+  }
+
   private promoteDue(): void {
     this.timerAt = Infinity;
     const now = Date.now();
-    let next = Infinity;
+    const dueDown = new Map<string, QueueEntry[]>();
     for (const [id, e] of this.deferred) {
-      if (e.nextAttemptAt <= now) { this.deferred.delete(id); insertSorted(this.ready, e); }
-      else next = Math.min(next, e.nextAttemptAt);
+      if (e.nextAttemptAt > now) continue;
+      const d = this.down.size ? this.destOf(e) : '';
+      if (this.down.has(d) && now - e.receivedAt < this.policy.lifetime) { dueDown.set(d, [...(dueDown.get(d) ?? []), e]); continue; }
+      this.deferred.delete(id);
+      insertSorted(this.ready, e);
     }
+    for (const [d, due] of dueDown) {
+      let probe: QueueEntry | undefined;
+      if (!this.probing.has(d)) {
+        for (const e of this.deferred.values()) if (this.destOf(e) === d && (!probe || e.id < probe.id)) probe = e;
+      }
+      // Only the oldest message probes (on its own schedule); the others follow its next attempt.
+      if (probe && probe.nextAttemptAt <= now) {
+        this.probing.add(d);
+        this.deferred.delete(probe.id);
+        insertSorted(this.ready, probe);
+      }
+      const follow = probe && probe.nextAttemptAt > now ? probe.nextAttemptAt : now + retryDelay(this.policy.retry_schedule, 1);
+      for (const e of due) if (e !== probe) e.nextAttemptAt = follow;
+    }
+    let next = Infinity;
+    for (const e of this.deferred.values()) next = Math.min(next, e.nextAttemptAt);
     if (next < Infinity) this.arm(next);
     this.pump();
+  }
+
+  /** A destination answered again: everything waiting for it is due now, oldest first. */
+  private wake(d: string): void {
+    this.down.delete(d);
+    for (const [id, e] of this.deferred) {
+      if (this.destOf(e) !== d) continue;
+      this.deferred.delete(id);
+      insertSorted(this.ready, e);
+    }
+    this.log.info('destination reachable again: retrying its messages now', { destination: d || 'default' });
   }
 
   private defer(e: QueueEntry): void {
@@ -211,10 +252,16 @@ export class DeliveryQueue implements QueueActions {
   private async attempt(e: QueueEntry): Promise<void> {
     const pending = e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const started = Date.now();
-    const results: RecipientResult[] = pending.length
-      ? await this.relay.send(e, pending, () => outgoingStream(e, this.store.emlPath(e.id)))
-      : [];
+    const dest = this.destOf(e);
+    let results: RecipientResult[];
+    try {
+      results = pending.length ? await this.relay.send(e, pending, () => outgoingStream(e, this.store.emlPath(e.id))) : [];
+    } finally { this.probing.delete(dest); }
     if (results.length) e.attempts++;
+    if (results.length && results.every((r) => r.hostFailure)) {
+      if (!this.down.has(dest)) this.log.warn('destination unreachable: its other messages wait for this one to get through', { destination: dest || 'default', reply: results[0].reply });
+      this.down.add(dest);
+    } else if (results.length && this.down.has(dest)) this.wake(dest);
     const byAddr = new Map(results.map((r) => [r.address, r]));
     for (const r of e.recipients) {
       const res = byAddr.get(r.address);

@@ -75,8 +75,14 @@ export class QueueStore {
   /** Rewrites the envelope and state atomically (temp file, fsync, rename). */
   async update(entry: QueueEntry, folder: QueueFolder = 'queue'): Promise<void> {
     const tmp = `${this.jsonPath(entry.id, folder)}.tmp`;
-    await writeDurable(tmp, JSON.stringify(entry));
-    await rename(tmp, this.jsonPath(entry.id, folder));
+    try {
+      await writeDurable(tmp, JSON.stringify(entry));
+      await rename(tmp, this.jsonPath(entry.id, folder));
+    } catch (e) {
+      // A full disk leaves a partial temp file: the old state stays valid, the temp must not take the space.
+      await unlinkQuiet(tmp).catch(() => undefined);
+      throw e;
+    }
   }
 
   /** Forgets a message that was not acknowledged (refused, or failed before 250). */

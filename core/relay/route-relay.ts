@@ -26,6 +26,12 @@ export class RouteRelay implements Relay {
     this.name = r.table.size ? `${r.fallback.name} + ${r.table.size} route(s)` : r.fallback.name;
   }
 
+  destination(address: string): string {
+    const domain = domainOf(address);
+    const route = this.r.table.lookup(domain);
+    return route.via === 'mx' ? `mx:${domain}` : route.via === 'default' ? '' : route.key;
+  }
+
   async send(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]> {
     const groups = new Map<string, { route: Route; rcpts: string[] }>();
     for (const address of recipients) {

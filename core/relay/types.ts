@@ -16,5 +16,7 @@ export interface Relay {
   readonly name: string;
   /** Delivers `message` to `recipients` (a subset of the entry's). Never throws: failures come back per recipient. */
   send(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]>;
+  /** Which destination a recipient goes to (its route, or its domain for MX delivery); one destination when absent. */
+  destination?(address: string): string;
   close(): Promise<void>;
 }

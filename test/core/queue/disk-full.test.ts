@@ -1,0 +1,83 @@
+// Disk full: the spool on a small tmpfs; when it fills, the gateway answers 452 4.3.1, says why, loses nothing, and recovers.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, rmSync, rmdirSync, unlinkSync, writeSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
+import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
+import { freePort } from '../../helpers/ports.ts';
+import { sendMail, sleep, until } from './send.ts';
+
+/** Writes zeros to `file` until the filesystem refuses (ENOSPC); returns the bytes written. */
+function fill(file: string): number {
+  const fd = openSync(file, 'w');
+  const chunk = Buffer.alloc(16 * 1024);
+  let n = 0;
+  try {
+    for (;;) n += writeSync(fd, chunk);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+  } finally { closeSync(fd); }
+  return n;
+}
+
+describe('queue: disk full', function () {
+  this.timeout(60_000);
+  let mnt: string;
+  let gw: TestGateway | undefined;
+  let sink: Smarthost | undefined;
+
+  before(function () {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs and must run as root');
+    mnt = mkdtempSync(path.join(os.tmpdir(), 'mm-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', mnt]);
+  });
+  after(async () => {
+    await gw?.stop();
+    await sink?.stop();
+    execFileSync('umount', ['-l', mnt]);
+    rmdirSync(mnt);
+  });
+
+  it('answers 452 4.3.1 while the spool filesystem is full, keeps what it accepted, and accepts again when space returns', async () => {
+    const dataDir = path.join(mnt, 'data');
+    mkdirSync(dataDir);
+    const port = await freePort();
+    gw = await startGateway({ dataDir, config: { smarthost: `smtp://127.0.0.1:${port}`, queue: { retry_schedule: ['300ms'] } } });
+    const body = 'x'.repeat(76) + '\r\n';
+    const big = body.repeat(400); // ~31 KB
+    const accepted: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const s = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: `kept ${i}`, body: big });
+      assert.equal(s.code, 250);
+      accepted.push(`kept ${i}`);
+    }
+    const filler = path.join(mnt, 'filler');
+    assert.ok(fill(filler) > 0);
+
+    const refused = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'refused', body: big });
+    assert.equal(refused.code, 452);
+    assert.match(refused.text, /^4\.3\.1 /);
+    const why = gw.logs.find((l) => (l.msg === 'cannot spool message' || l.msg === 'cannot commit message to the queue') && l.code === 'ENOSPC');
+    assert.ok(why, 'the log says the spool is out of space');
+    // Retries of the queued messages hit the full disk too (their state cannot be rewritten): they stay queued.
+    await sleep(800);
+    assert.equal((await gw.gateway.runtime.queue.list()).length, 4);
+
+    unlinkSync(filler);
+    const again = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'after', body: big });
+    assert.equal(again.code, 250);
+    accepted.push('after');
+
+    sink = await startSmarthost({ port });
+    await sink.waitFor(accepted.length, 15_000);
+    await until(async () => (await gw!.gateway.runtime.queue.list()).length === 0, 5000, 'empty queue');
+    const subjects = sink.messages.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString())![1]).sort();
+    assert.deepEqual(subjects, accepted.sort());
+    // Nothing half-written is left behind.
+    const left = (await import('node:fs')).readdirSync(path.join(dataDir, 'queue'));
+    assert.deepEqual(left, []);
+    rmSync(path.join(dataDir, 'delivered'), { recursive: true, force: true });
+  });
+});
