@@ -83,7 +83,10 @@ export class ClamdClient {
   scan(input: Readable): Promise<ScanResult> {
     // Start reading (a file stream opens and fills its first chunk) while the connection is being made.
     input.read(0);
-    return this.session((sock, reply, state) => this.pump(input, sock, reply, state)).then(parseScanReply);
+    // Whatever happened, the input is done with: a file stream must not keep its descriptor.
+    return this.session((sock, reply, state) => this.pump(input, sock, reply, state))
+      .finally(() => input.destroy())
+      .then(parseScanReply);
   }
 
   private async command(cmd: string): Promise<string> {

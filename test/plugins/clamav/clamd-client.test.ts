@@ -1,5 +1,7 @@
 // The clamd client against a real clamd: verdicts, version, and each way a scan can fail.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ClamdClient, parseScanReply, parseVersion } from '../../../plugins/clamav/clamd-client.ts';
 import { ScanError } from '../../../plugins/clamav/scan-result.ts';
@@ -54,6 +56,13 @@ describe('clamav clamd client', function () {
     const port = await freePort();
     assert.equal((await scanError(new ClamdClient({ target: { host: '127.0.0.1', port }, connectTimeout: 500, scanTimeout: 500 }).scan(from('x')))).kind, 'unreachable');
     assert.equal((await scanError(new ClamdClient({ target: { socket: `${clamd.dir}/nothing.sock` }, connectTimeout: 500, scanTimeout: 500 }).scan(from('x')))).kind, 'unreachable');
+  });
+
+  it('closes the message stream when clamd cannot be reached', async () => {
+    const port = await freePort();
+    const input = fs.createReadStream(path.join(clamd.dir, 'clamd.conf'));
+    await scanError(new ClamdClient({ target: { host: '127.0.0.1', port }, connectTimeout: 500, scanTimeout: 500 }).scan(input));
+    assert.equal(input.destroyed, true);
   });
 
   it('gives up on a slow clamd at the scan timeout', async () => {
