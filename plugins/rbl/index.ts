@@ -95,14 +95,20 @@ class RblCheck {
     return this.unavailable(ctx, d.failed);
   }
 
+  /** Records an allowlisting at MAIL FROM, so RCPT-time gates such as greylisting can see it. */
+  async noteAllowed(ctx: HookContext): Promise<void> {
+    const c = this.checks(ctx);
+    if (c.skip || ctx.session.trusted || ctx.state.allowRecorded) return;
+    const allowed = await c.allowed;
+    if (!allowed) return;
+    ctx.addFinding(allowed.symbol, allowed.score, `${c.ip} allowlisted at ${allowed.zone} (${allowed.code})`);
+    ctx.state.allowRecorded = true;
+  }
+
   async score(ctx: HookContext): Promise<Outcome | void> {
     const c = this.checks(ctx);
     if (c.skip || ctx.session.trusted) return;
-    const allowed = await c.allowed;
-    if (allowed) {
-      ctx.addFinding(allowed.symbol, allowed.score, `${c.ip} allowlisted at ${allowed.zone} (${allowed.code})`);
-      return;
-    }
+    if (await c.allowed) { await this.noteAllowed(ctx); return; }
     const results = await Promise.all(c.zones.map((z) => z.result));
     const failed: ZoneResult[] = [];
     results.forEach((r, i) => {
@@ -130,6 +136,7 @@ export default definePlugin({
     return {
       hooks: {
         connect: (ctx) => check.gate(ctx, 'reject'),
+        mailFrom: (ctx) => check.noteAllowed(ctx),
         rcptTo: (ctx) => check.gate(ctx, 'reject_rcpt'),
         data: (ctx) => check.score(ctx),
       },
