@@ -24,7 +24,26 @@ export class LineNormalizer extends Transform {
     this.rewrite = rewrite;
   }
 
+  /** True when every line end in `chunk` is a CRLF (a CR at its very end may be completed by the next chunk). */
+  private isClean(chunk: Buffer): boolean {
+    if (this.pendingCr && chunk[0] !== 0x0a) return false;
+    // Native indexOf scans keep the common case (a clean chunk) off a per-byte JavaScript loop.
+    for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) {
+      if (i === 0 ? !this.pendingCr : chunk[i - 1] !== 0x0d) return false;
+    }
+    for (let i = chunk.indexOf(0x0d); i >= 0; i = chunk.indexOf(0x0d, i + 1)) {
+      if (i + 1 < chunk.length && chunk[i + 1] !== 0x0a) return false;
+    }
+    return true;
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (chunk.length === 0) { cb(); return; }
+    if (this.isClean(chunk)) {
+      this.pendingCr = chunk[chunk.length - 1] === 0x0d;
+      cb(null, chunk);
+      return;
+    }
     const parts: Buffer[] = [];
     let start = 0;
     let i = firstLineEnd(chunk);
