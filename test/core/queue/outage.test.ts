@@ -35,12 +35,12 @@ describe('queue: smarthost outage', function () {
       assert.ok(g >= want - 20 && g < want + 250, `gap ${i + 1} is ${g} ms, the schedule says ${want}`);
     });
     for (const e of entries.slice(1)) assert.ok(e && e.history.length >= 1 && e.history.length < probe.history.length, `${e?.id} waits for the probe`);
-    assert.ok(gw.logs.some((l) => l.msg.startsWith('destination unreachable')));
+    assert.ok(gw.logs.some((l) => String(l.msg).startsWith('destination unreachable')));
     sink = await startSmarthost({ port });
     const got = await sink.waitFor(ids.length, 10_000);
     const order = got.map((m) => /^Subject: outage (\d+)/m.exec(m.raw.toString())![1]);
     assert.deepEqual(order, ['0', '1', '2', '3', '4', '5', '6', '7']);
-    assert.ok(gw.logs.some((l) => l.msg.startsWith('destination reachable again')));
+    assert.ok(gw.logs.some((l) => String(l.msg).startsWith('destination reachable again')));
     await gw.gateway.runtime.delivery.idle();
     assert.deepEqual(await gw.gateway.runtime.queue.list(), []);
   });
