@@ -30,7 +30,8 @@ function isDsn(msg: Any): boolean {
 
 /** Reply lines of a plugin message: `\n` splits a string, arrays stay lines, empty lines go. */
 function lines(msg: Any): string[] {
-  const list: string[] = Array.isArray(msg) ? msg.map(String) : String(msg).split('\n');
+  // Array.from: a plain plugin's array comes from its vm realm.
+  const list: string[] = Array.isArray(msg) ? Array.from(msg, String) : String(msg).split('\n');
   return list.filter((l) => l.length > 0);
 }
 

@@ -100,23 +100,28 @@ const gw = await spawnGateway({ config: {
   dns: { servers: [world.dns.address] },
   plugins: [{ name: 'haraka', dir: world.dir, dns_servers: [world.dns.address], timeout: '20s' }],
 } });
+// The same gateway without the shim: how much of Mailmoat's figure is its own relay path (fsync'd queue, verdict).
+const bare = await spawnGateway({ config: { smarthost: `smtp://127.0.0.1:${sink.port}`, domains: ['example.test'], dns: { servers: [world.dns.address] } } });
 const haraka = await startHaraka(world.dir, world.dns.address, sink.port);
 try {
   console.log(`${total} messages per run, ${concurrency} concurrent connections; chain: ${IP.clean} through redis, dns-list, mail_from.is_resolvable, spf, rcpt_to.in_host_list, greylist, karma, attachment, headers, test_marker`);
   await load('warm-up Mailmoat', gw.port, 40);
   await load('warm-up Haraka', haraka.port, 40);
+  await load('warm-up Mailmoat bare', bare.port, 40);
   const ours: number[] = [];
   const theirs: number[] = [];
+  const bares: number[] = [];
   for (let round = 1; round <= 2; round++) {
+    bares.push(await load(`Mailmoat, no plugins #${round}`, bare.port));
     ours.push(await load(`Mailmoat + shim #${round}`, gw.port));
     theirs.push(await load(`Haraka 3.3.4 #${round}`, haraka.port));
   }
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  console.log(`ratio Mailmoat / Haraka (mean of 2 rounds): ${(mean(ours) / mean(theirs)).toFixed(2)}`);
+  console.log(`ratio Mailmoat + shim / Haraka (mean of 2 rounds): ${(mean(ours) / mean(theirs)).toFixed(2)}`);
+  console.log(`ratio Mailmoat + shim / Mailmoat without plugins: ${(mean(ours) / mean(bares)).toFixed(2)}`);
 } finally {
   await haraka.stop();
-  await gw.kill();
-  rmSync(gw.dataDir, { recursive: true, force: true });
+  for (const g of [gw, bare]) { await g.kill(); rmSync(g.dataDir, { recursive: true, force: true }); }
   await sink.stop();
   await world.stop();
 }
