@@ -31,9 +31,22 @@ export function installDnsRedirect(): void {
 /**
  * Sends the process's DNS queries to `list` (`['127.0.0.1:5353']`): for tests and for gateways whose Haraka
  * plugins must use a local resolver. Resolvers created before the call are re-pointed too. Process-wide.
+ * Returns a function that puts the previous servers back (the plugin's close() calls it).
  */
-export function redirectDns(list: string[]): void {
+export function redirectDns(list: string[]): () => void {
   installDnsRedirect();
+  const previous = { servers, plain: dns.getServers(), promised: dns.promises.getServers() };
+  point(list);
+  return () => {
+    if (servers !== list) return; // a later entry redirected again; leave its choice alone
+    servers = previous.servers;
+    dns.setServers(previous.plain);
+    dns.promises.setServers(previous.promised);
+    for (const ref of live) ref.deref()?.setServers(previous.servers ?? previous.promised);
+  };
+}
+
+function point(list: string[]): void {
   servers = list;
   dns.setServers(list);
   dns.promises.setServers(list);

@@ -24,7 +24,7 @@ export default definePlugin<HarakaConfig>({
   },
   async create(cfg, setup) {
     const dir = path.resolve(setup.configDir, cfg.dir);
-    if (cfg.dns_servers.length) redirectDns(cfg.dns_servers);
+    const undoDns = cfg.dns_servers.length ? redirectDns(cfg.dns_servers) : undefined;
     pinHarakaRoot(dir);
     constants.import(globalThis);
     const server = harakaServer();
@@ -55,6 +55,7 @@ export default definePlugin<HarakaConfig>({
         }
         if (redis?.isOpen) { try { await redis.quit(); } catch { /* already closing */ } }
         delete server.notes.redis;
+        undoDns?.();
       },
     };
   },
