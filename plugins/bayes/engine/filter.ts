@@ -1,7 +1,8 @@
 // One object that ties the tokenizer, a dictionary and the scoring options together, so the CLI, the eval
 // script and the gateway plugin learn and score a message in exactly the same way.
 import { Dictionary } from './dictionary.ts';
-import { tokenize, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './tokenizer.ts';
+import { tokenize, tokenizeInto, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './tokenizer.ts';
+import { parseMail } from './mime.ts';
 import { classify, DEFAULT_SCORING, type CountReader, type Score, type ScoringOptions } from './classify.ts';
 
 export class BayesFilter {
@@ -19,10 +20,11 @@ export class BayesFilter {
     return tokenize(raw, this.tokenizer);
   }
 
-  learn(raw: Buffer | string, isSpam: boolean): TokenCounts {
-    const t = this.tokens(raw);
-    this.dict.learn(t.keys(), isSpam);
-    return t;
+  /** Learns a message straight into the dictionary (no per-message token set: the fast path for training). */
+  learn(raw: Buffer | string, isSpam: boolean): void {
+    const dict = this.dict;
+    dict.beginMessage(isSpam, this.tokenizer.maxTokens);
+    tokenizeInto(parseMail(raw, { maxBytes: this.tokenizer.maxBytes }), this.tokenizer, { add: (t) => dict.addOnce(t) });
   }
 
   score(raw: Buffer | string, counts: CountReader = this.dict): Score {

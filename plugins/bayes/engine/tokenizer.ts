@@ -28,12 +28,16 @@ export const DEFAULT_TOKENIZER: TokenizerOptions = {
 /** Token → how often it occurs in the message. */
 export type TokenCounts = Map<string, number>;
 
-const WORD_RE = /[a-z0-9\u00c0-\uffff$€£][a-z0-9\u00c0-\uffff$€£'._-]*/g;
+// A word may hold . ' _ - inside (e-mail, u.s., don't) but never ends with one.
+const WORD_RE = /[a-z0-9\u00c0-\uffff$€£](?:[a-z0-9\u00c0-\uffff$€£'._-]*[a-z0-9\u00c0-\uffff$€£])?/g;
 const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"'()]+/gi;
 const IPV4_RE = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'ac', 'edu', 'ne', 'or', 'go', 'gv', 'ltd', 'plc', 'nic']);
 
-class Bag {
+/** Where the tokenizer puts each token it finds (repeats included). */
+export interface TokenSink { add(token: string): void }
+
+class Bag implements TokenSink {
   counts: TokenCounts = new Map();
   max: number;
   constructor(max: number) { this.max = max; }
@@ -54,19 +58,13 @@ export function registeredDomain(host: string): string {
   return labels.slice(-keep).join('.');
 }
 
-function words(text: string, prefix: string, bag: Bag, bigrams = false): void {
+function words(text: string, prefix: string, bag: TokenSink, bigrams = false): void {
   const lower = text.toLowerCase();
   let prev = '';
   WORD_RE.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = WORD_RE.exec(lower))) {
-    let w = m[0];
-    let end = w.length;
-    while (end > 0) {
-      const c = w.charCodeAt(end - 1);
-      if (c === 46 || c === 45 || c === 39 || c === 95) end--; else break;
-    }
-    if (end !== w.length) w = w.slice(0, end);
+    const w = m[0];
     if (w.length < 2) continue;
     if (w.length > 30) { bag.add(`${prefix}skip:${w[0]}:${Math.min(9, Math.floor(w.length / 10))}`); continue; }
     // Long numbers (order ids, phone numbers) say little one by one, much by their length.
@@ -79,7 +77,7 @@ function words(text: string, prefix: string, bag: Bag, bigrams = false): void {
   }
 }
 
-function hostTokens(rawUrl: string, bag: Bag): void {
+function hostTokens(rawUrl: string, bag: TokenSink): void {
   const m = /^(?:https?:\/\/)?(?:[^@/?#]*@)?([^/:?#\s]+)/i.exec(rawUrl);
   if (!m) return;
   const host = m[1].toLowerCase().replace(/\.$/, '');
@@ -90,7 +88,7 @@ function hostTokens(rawUrl: string, bag: Bag): void {
   if (reg !== host) bag.add('ud:' + reg);
 }
 
-function addressTokens(value: string, prefix: string, bag: Bag, withWords: boolean): void {
+function addressTokens(value: string, prefix: string, bag: TokenSink, withWords: boolean): void {
   const addrs = value.toLowerCase().match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/g) ?? [];
   for (const a of addrs.slice(0, 10)) {
     const domain = a.slice(a.lastIndexOf('@') + 1).replace(/[.>]+$/, '');
@@ -111,7 +109,7 @@ function ignored(name: string, ignore: string[]): boolean {
   return false;
 }
 
-function headerTokens(headers: MailHeader[], opts: TokenizerOptions, bag: Bag): void {
+function headerTokens(headers: MailHeader[], opts: TokenizerOptions, bag: TokenSink): void {
   let rcpts = 0;
   for (const { name, value } of headers) {
     if (ignored(name, opts.ignoreHeaders)) continue;
@@ -151,9 +149,8 @@ function headerTokens(headers: MailHeader[], opts: TokenizerOptions, bag: Bag): 
   bag.add('m:rcpts=' + Math.min(rcpts, 5));
 }
 
-/** Tokens of an already parsed message. */
-export function tokenizeContent(mail: MailContent, opts: TokenizerOptions = DEFAULT_TOKENIZER): TokenCounts {
-  const bag = new Bag(opts.maxTokens);
+/** Feeds every token of an already parsed message to `bag`. */
+export function tokenizeInto(mail: MailContent, opts: TokenizerOptions, bag: TokenSink): void {
   headerTokens(mail.headers, opts, bag);
   if (mail.text) {
     words(mail.text, '', bag, opts.bigrams);
@@ -175,6 +172,12 @@ export function tokenizeContent(mail: MailContent, opts: TokenizerOptions = DEFA
       if (dot >= 0) bag.add('an:ext=' + name.slice(dot + 1, dot + 9));
     }
   }
+}
+
+/** Tokens of an already parsed message. */
+export function tokenizeContent(mail: MailContent, opts: TokenizerOptions = DEFAULT_TOKENIZER): TokenCounts {
+  const bag = new Bag(opts.maxTokens);
+  tokenizeInto(mail, opts, bag);
   return bag.counts;
 }
 

@@ -85,6 +85,18 @@ describe('bayes engine', () => {
       assert.ok(filter.score(message({ spam: false, seed: 99 })).probability < 0.01);
     });
 
+    it('learns a message streamed token by token exactly as from its token set', () => {
+      const a = new BayesFilter();
+      const b = new Dictionary();
+      for (let i = 0; i < 5; i++) {
+        const raw = message({ spam: i % 2 === 0, seed: i });
+        a.learn(raw, i % 2 === 0);
+        b.learn(a.tokens(raw).keys(), i % 2 === 0);
+      }
+      assert.deepEqual([...a.dict.entries()], [...b.entries()]);
+      assert.deepEqual([a.dict.nspam, a.dict.nham], [b.nspam, b.nham]);
+    });
+
     it('returns 0.5 when no token is known', () => {
       const s = filter.score('Subject: zzqx\n\nqqqz wwwx');
       assert.equal(s.used, 0);
