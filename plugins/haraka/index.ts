@@ -1,4 +1,5 @@
 // The haraka plugin: runs the Haraka plugins of a Haraka folder, unchanged, at this point of Mailmoat's chain.
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { definePlugin } from '../../core/index.ts';
 import { constants, haraka, pinHarakaRoot, type Any } from './cjs.ts';
@@ -56,6 +57,8 @@ export default definePlugin<HarakaConfig>({
         if (redis?.isOpen) { try { await redis.quit(); } catch { /* already closing */ } }
         delete server.notes.redis;
         undoDns?.();
+        // haraka-config watches every file it read; a closed entry's folder may go away (tests, reloads).
+        try { for (const f of readdirSync(path.join(dir, 'config'))) folderConfig.stop_watching(f); } catch { /* no config dir */ }
       },
     };
   },
