@@ -31,6 +31,8 @@ export const configSchema = s.object({
     .describe('Robinson\'s x: the spam probability assumed for a token never seen'),
   min_dev: s.number({ min: 0, max: 0.5 }).default(0.375)
     .describe('Exclusion band: tokens whose probability lies within this distance of 0.5 are ignored'),
+  min_tokens: s.number({ integer: true, min: 0 }).default(3)
+    .describe('A message with fewer usable tokens than this has its probability pulled towards 0.5 in proportion'),
   process_html: s.boolean().default(true)
     .describe('Also learn HTML tags and attributes (MailEnable\'s "process HTML content")'),
   bigrams: s.boolean().default(true)

@@ -77,7 +77,7 @@ export default definePlugin<BayesConfig>({
     const live = new LiveDictionary(file);
     await live.load();
     const tokOpts: TokenizerOptions = { ...DEFAULT_TOKENIZER, processHtml: cfg.process_html, bigrams: cfg.bigrams, maxBytes: cfg.max_bytes };
-    const scoring: ScoringOptions = { mode: cfg.mode, robs: cfg.robs, robx: cfg.robx, minDev: cfg.min_dev, maxTokens: cfg.max_tokens };
+    const scoring: ScoringOptions = { mode: cfg.mode, robs: cfg.robs, robx: cfg.robx, minDev: cfg.min_dev, maxTokens: cfg.max_tokens, minTokens: cfg.min_tokens };
     const store = setup.services.store;
     const shared = cfg.share_counts === 'on' || (cfg.share_counts === 'auto' && isSharedStore(store))
       ? new SharedCounts(store, cfg.share_namespace) : null;

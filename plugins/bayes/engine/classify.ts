@@ -26,9 +26,13 @@ export interface ScoringOptions {
   minDev: number;
   /** Tokens combined at most in the `frequent` and `extreme` modes. */
   maxTokens: number;
+  /** A message with fewer usable tokens than this has its probability pulled towards 0.5 in proportion (one strong word is weak evidence). */
+  minTokens?: number;
+  /** Effective size factor: weight of each token in the chi-square sums (below 1 for correlated tokens). */
+  esf?: number;
 }
 
-export const DEFAULT_SCORING: ScoringOptions = { mode: 'all', robs: 0.3, robx: 0.52, minDev: 0.375, maxTokens: 150 };
+export const DEFAULT_SCORING: ScoringOptions = { mode: 'all', robs: 0.3, robx: 0.52, minDev: 0.375, maxTokens: 150, minTokens: 3 };
 
 export interface Score {
   /** Spam probability 0–1. */
@@ -90,6 +94,7 @@ export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptio
   let lnHam = 0;
   let lnSpam = 0;
   let used = 0;
+  const esf = o.esf ?? 1;
   for (const i of order) {
     // In the `frequent` mode a token counts as often as it occurs (a little capped), as MailEnable describes.
     const w = o.mode === 'frequent' ? Math.min(weights[i], 4) : 1;
@@ -99,9 +104,18 @@ export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptio
     used += w;
   }
   if (used === 0) return { probability: 0.5, used: 0, logHam: 0, logSpam: 0, top: [] };
-  const logH = logChi2Q(-2 * lnHam, 2 * used);   // small when the tokens are spammy
-  const logS = logChi2Q(-2 * lnSpam, 2 * used);  // small when the tokens are hammy
-  const probability = (1 + Math.exp(logH) - Math.exp(logS)) / 2;
+  // With an effective size factor, n correlated tokens weigh as esf·n independent ones.
+  const dof = 2 * Math.max(1, Math.round(used * esf));
+  let logH = logChi2Q(-2 * lnHam * esf, dof);   // small when the tokens are spammy
+  let logS = logChi2Q(-2 * lnSpam * esf, dof);  // small when the tokens are hammy
+  let probability = (1 + Math.exp(logH) - Math.exp(logS)) / 2;
+  const minTokens = o.minTokens ?? 0;
+  if (used < minTokens) {
+    const k = used / minTokens;
+    probability = 0.5 + (probability - 0.5) * k;
+    logH *= k;
+    logS *= k;
+  }
   const top = order
     .slice()
     .sort((a, b) => Math.abs(probs[b] - 0.5) - Math.abs(probs[a] - 0.5))

@@ -111,6 +111,8 @@ describe('bayes engine', () => {
       const s = classify(new Map([['even', 1], ['spammy', 1]]), d, DEFAULT_SCORING);
       assert.equal(s.used, 1);
       assert.equal(s.top[0][0], 'spammy');
+      assert.ok(s.probability > 0.6 && s.probability < 0.7, 'one strong token out of min_tokens 3 counts a third');
+      assert.ok(classify(new Map([['spammy', 1]]), d, { ...DEFAULT_SCORING, minTokens: 0 }).probability > 0.9);
     });
 
     it('limits the tokens combined in the extreme and frequent modes', () => {
