@@ -102,7 +102,7 @@ async function verify(pos: string[], o: Opts): Promise<void> {
 async function score(pos: string[], o: Opts): Promise<void> {
   need(pos, 2, 'score');
   const filter = filterFor(await loadDictionary(pos[0]), o);
-  const s = filter.score(fs.readFileSync(pos[1]));
+  const s = filter.score(fs.readFileSync(pos[1]), filter.dict, true);
   const band = bandOf(s.probability, DEFAULT_BANDS);
   out(o, { file: pos[1], probability: s.probability, band: band?.symbol, tokens: s.used, top: s.top },
     `${s.probability.toFixed(6)} ${band?.symbol ?? ''} (${s.used} tokens)\n` + s.top.map(([t, p]) => `  ${p.toFixed(3)}  ${t}`).join('\n'));

@@ -27,7 +27,7 @@ export class BayesFilter {
     tokenizeInto(parseMail(raw, { maxBytes: this.tokenizer.maxBytes }), this.tokenizer, { add: (t) => dict.addOnce(t) });
   }
 
-  score(raw: Buffer | string, counts: CountReader = this.dict): Score {
-    return classify(this.tokens(raw), counts, this.scoring);
+  score(raw: Buffer | string, counts: CountReader = this.dict, explain = false): Score {
+    return classify(this.tokens(raw), counts, this.scoring, explain);
   }
 }

@@ -108,7 +108,7 @@ describe('bayes engine', () => {
       d.nspam = 10; d.nham = 10;
       d.add('even', 5, 5);
       d.add('spammy', 9, 0);
-      const s = classify(new Map([['even', 1], ['spammy', 1]]), d, DEFAULT_SCORING);
+      const s = classify(new Map([['even', 1], ['spammy', 1]]), d, DEFAULT_SCORING, true);
       assert.equal(s.used, 1);
       assert.equal(s.top[0][0], 'spammy');
       assert.ok(s.probability > 0.6 && s.probability < 0.7, 'one strong token out of min_tokens 3 counts a third');
