@@ -34,21 +34,35 @@ export class Dictionary {
   get size(): number { return this.tokens.length; }
 
   private hash(s: string): void {
-    let a = 0x811c9dc5;
-    let b = 0x9747b28c;
+    this.ha = 0x811c9dc5;
+    this.hb = 0x9747b28c;
+    this.mix(s);
+    this.ha >>>= 0;
+    this.hb >>>= 0;
+  }
+
+  /** Feeds a string into the running hashes (so `a`, `~`, `b` hash like the joined string, without joining it). */
+  private mix(s: string): void {
+    let a = this.ha;
+    let b = this.hb;
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
       a = Math.imul(a ^ c, 16777619);
       b = Math.imul(b ^ c, 0x5bd1e995);
       b ^= b >>> 13;
     }
-    this.ha = a >>> 0;
-    this.hb = b >>> 0;
+    this.ha = a;
+    this.hb = b;
   }
 
   /** Index of the token's entry, or -1. Leaves the probe position's hashes in `ha`/`hb`. */
   private find(s: string): number {
     this.hash(s);
+    return this.probe();
+  }
+
+  /** Index of the entry whose hashes are in `ha`/`hb`, or -1. */
+  private probe(): number {
     const a = this.ha;
     const b = this.hb;
     const ent = this.ent;
@@ -89,7 +103,11 @@ export class Dictionary {
 
   private slot(token: string): number {
     const found = this.find(token);
-    if (found >= 0) return found;
+    return found >= 0 ? found : this.insert(token);
+  }
+
+  /** Adds an entry for a token whose hashes are in `ha`/`hb`. */
+  private insert(token: string): number {
     const a = this.ha;
     const b = this.hb;
     this.grow();
@@ -128,11 +146,27 @@ export class Dictionary {
   }
 
   addOnce(token: string): void {
-    if (this.distinct >= this.maxDistinct) {
-      // Past the cap only tokens already counted in this message may repeat; nothing new is added.
-      return;
-    }
-    const idx = this.slot(token);
+    // Past the cap nothing new is counted for this message.
+    if (this.distinct >= this.maxDistinct) return;
+    this.countOnce(this.slot(token));
+  }
+
+  /** `addOnce(prefix + first + '~' + second)`, building that string only when the pair is new to the dictionary. */
+  addPairOnce(prefix: string, first: string, second: string): void {
+    if (this.distinct >= this.maxDistinct) return;
+    this.ha = 0x811c9dc5;
+    this.hb = 0x9747b28c;
+    this.mix(prefix);
+    this.mix(first);
+    this.mix('~');
+    this.mix(second);
+    this.ha >>>= 0;
+    this.hb >>>= 0;
+    const found = this.probe();
+    this.countOnce(found >= 0 ? found : this.insert(`${prefix}${first}~${second}`));
+  }
+
+  private countOnce(idx: number): void {
     if (this.stamps[idx] === this.epoch) return;
     this.stamps[idx] = this.epoch;
     this.ent[idx * STRIDE + this.col]++;

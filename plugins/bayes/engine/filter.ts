@@ -24,7 +24,10 @@ export class BayesFilter {
   learn(raw: Buffer | string, isSpam: boolean): void {
     const dict = this.dict;
     dict.beginMessage(isSpam, this.tokenizer.maxTokens);
-    tokenizeInto(parseMail(raw, { maxBytes: this.tokenizer.maxBytes }), this.tokenizer, { add: (t) => dict.addOnce(t) });
+    tokenizeInto(parseMail(raw, { maxBytes: this.tokenizer.maxBytes }), this.tokenizer, {
+      add: (t) => dict.addOnce(t),
+      addPair: (p, a, b) => dict.addPairOnce(p, a, b),
+    });
   }
 
   score(raw: Buffer | string, counts: CountReader = this.dict, explain = false): Score {

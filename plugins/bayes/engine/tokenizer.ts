@@ -35,7 +35,11 @@ const IPV4_RE = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'ac', 'edu', 'ne', 'or', 'go', 'gv', 'ltd', 'plc', 'nic']);
 
 /** Where the tokenizer puts each token it finds (repeats included). */
-export interface TokenSink { add(token: string): void }
+export interface TokenSink {
+  add(token: string): void;
+  /** Optional fast path for word pairs: the same as `add(prefix + first + '~' + second)`. */
+  addPair?(prefix: string, first: string, second: string): void;
+}
 
 class Bag implements TokenSink {
   counts: TokenCounts = new Map();
@@ -71,7 +75,9 @@ function words(text: string, prefix: string, bag: TokenSink, bigrams = false): v
     if (w.length > 6 && /^\d+$/.test(w)) { bag.add(`${prefix}num:${w.length}`); continue; }
     bag.add(prefix + w);
     if (bigrams) {
-      if (prev) bag.add(`${prefix}${prev}~${w}`);
+      if (prev) {
+        if (bag.addPair) bag.addPair(prefix, prev, w); else bag.add(`${prefix}${prev}~${w}`);
+      }
       prev = w;
     }
   }
