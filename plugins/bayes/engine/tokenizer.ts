@@ -63,12 +63,12 @@ export function registeredDomain(host: string): string {
 }
 
 function words(text: string, prefix: string, bag: TokenSink, bigrams = false): void {
-  const lower = text.toLowerCase();
+  // match() with /g returns plain strings: far fewer allocations than one exec() result per word.
+  const found = text.toLowerCase().match(WORD_RE);
+  if (!found) return;
   let prev = '';
-  WORD_RE.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  while ((m = WORD_RE.exec(lower))) {
-    const w = m[0];
+  for (let i = 0; i < found.length; i++) {
+    const w = found[i];
     if (w.length < 2) continue;
     if (w.length > 30) { bag.add(`${prefix}skip:${w[0]}:${Math.min(9, Math.floor(w.length / 10))}`); continue; }
     // Long numbers (order ids, phone numbers) say little one by one, much by their length.
