@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
-import { rankKey } from '../../plugins/bayes/engine/classify.ts';
+import { rankKey, DEFAULT_SCORING, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
 import { loadCorpus, splitCorpus, stripSpamHeaders, type CorpusMessage } from './corpus.ts';
 import { figures, type Figures, type Scored } from './metrics.ts';
 import { runBogofilter } from './bogofilter.ts';
@@ -21,7 +21,9 @@ const skipBogo = args.includes('--no-bogofilter');
 
 interface Row { who: string; fig: Figures; trainRate: number; scoreRate: number }
 
-function ours(train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer): Row & { bySet: Map<string, Figures> } {
+interface OurRow extends Row { bySet: Map<string, Figures>; modes: Map<CalculationMode, Figures> }
+
+function ours(train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer, withModes: boolean): OurRow {
   const filter = new BayesFilter();
   const trainViews = train.map(view);
   const t0 = performance.now();
@@ -38,7 +40,19 @@ function ours(train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMes
   for (const set of new Set(test.map((m) => m.set))) {
     bySet.set(set, figures(results.filter((_r, i) => test[i].set === set), cutoff));
   }
-  return { who: 'mailmoat', fig: figures(results, cutoff), trainRate: train.length / trainSeconds, scoreRate: test.length / scoreSeconds, bySet };
+  // MailEnable's other two calculation methods, on the same dictionary.
+  const modes = new Map<CalculationMode, Figures>();
+  if (withModes) {
+    for (const mode of ['frequent', 'extreme'] as const) {
+      filter.scoring = { ...DEFAULT_SCORING, mode };
+      modes.set(mode, figures(testViews.map((raw, i) => {
+        const s = filter.score(raw);
+        return { spam: test[i].spam, p: s.probability, tie: rankKey(s) };
+      }), cutoff));
+    }
+    filter.scoring = DEFAULT_SCORING;
+  }
+  return { who: 'mailmoat', fig: figures(results, cutoff), trainRate: train.length / trainSeconds, scoreRate: test.length / scoreSeconds, bySet, modes };
 }
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);
@@ -68,9 +82,9 @@ async function main(): Promise<void> {
     ['as distributed (X-Spam-* headers kept)', (m) => m.raw],
     ['X-Spam-* headers stripped', (m) => stripSpamHeaders(m.raw)],
   ];
-  for (const [label, view] of views) {
+  for (const [n, [label, view]] of views.entries()) {
     console.log(`\n${label}`);
-    const our = ours(train, test, view);
+    const our = ours(train, test, view, n === 0);
     const rows: Row[] = [our];
     if (!skipBogo) {
       const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-bogo-'));
@@ -84,6 +98,8 @@ async function main(): Promise<void> {
     printRows(rows);
     console.log('  mailmoat per set (ham→spam % / spam caught % / 1-ROCA %):');
     for (const [set, f] of our.bySet) console.log(`    ${set.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)}   (${f.ham} ham, ${f.spam} spam)`);
+    if (our.modes.size) console.log('  mailmoat calculation modes (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham):');
+    for (const [mode, f] of our.modes) console.log(`    ${mode.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)} / ${f2(f.spamAtHam01)}`);
   }
   console.log('\nscore msg/s: one core, messages already in memory (bogofilter reads its test files from the page cache).');
   console.log('train msg/s: parse + tokenize + count; bogofilter registers from one mbox per class.');

@@ -131,6 +131,28 @@ describe('bayes end to end', function () {
     await until('the requested reload', () => requested() === 1);
   });
 
+  it('learns from a certain verdict (other plugins\' total at or below learn_ham_score) as ham', async () => {
+    const dict2 = path.join(dir, 'verdict.tab');
+    fs.copyFileSync(dict, dict2);
+    const before = await loadDictionary(dict2);
+    const gw2 = await startGateway({
+      config: {
+        smarthost: `smtp://127.0.0.1:${smarthost.port}`,
+        plugins: [{ name: 'bayes', dictionary: dict2, seed: 'none', min_learned: 10, learn_from_verdict: true, learn_ham_score: 0, balance: false, flush_interval: '100ms' }],
+      },
+    });
+    try {
+      const saved = gw;
+      gw = gw2;
+      try { await send(message({ spam: false, seed: 105, subject: 'e2e-verdict-ham' })); } finally { gw = saved; }
+      await relayed('e2e-verdict-ham');
+      await until('the verdict-learned ham in the file', async () => (await loadDictionary(dict2)).nham === before.nham + 1);
+      assert.equal((await loadDictionary(dict2)).nspam, before.nspam);
+    } finally {
+      await gw2.stop();
+    }
+  });
+
   it('refuses a learned folder pair that does not exist', async () => {
     const { spamDir } = writeCorpus(path.join(dir, 'small'), 2);
     const oldErr = console.error;
