@@ -120,7 +120,11 @@ function headerTokens(headers: MailHeader[], opts: TokenizerOptions, bag: TokenS
   for (const { name, value } of headers) {
     if (ignored(name, opts.ignoreHeaders)) continue;
     switch (name) {
-      case 'subject': words(value, 's:', bag); break;
+      case 'subject':
+        words(value, 's:', bag, opts.bigrams);
+        // Subject words count as body words too: short messages say most of what they say there.
+        words(value, '', bag);
+        break;
       case 'from': addressTokens(value, 'f:', bag, true); break;
       case 'reply-to': addressTokens(value, 'r:', bag, false); break;
       case 'to': case 'cc':
