@@ -127,7 +127,7 @@ async function startPostfix(sinkPort: number): Promise<Peer | undefined> {
       if (process.env.BENCH_DEBUG) console.error(readFileSync(path.join(dir, 'postfix.log'), 'utf8').split('\n').filter((l) => !/smtpd|cleanup|qmgr/.test(l)).slice(-25).join('\n'));
       spawnSync('/usr/sbin/postfix', ['-c', etc, 'stop'], { stdio: 'ignore' });
       await new Promise((r) => setTimeout(r, 500));
-      rmSync(dir, { recursive: true, force: true });
+      if (!process.env.BENCH_DEBUG) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
