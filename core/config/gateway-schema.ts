@@ -30,7 +30,6 @@ export const gatewaySchema = s.object({
     }).default({} as never),
     banner: s.string().default('Mailmoat').describe('Text after the hostname in the greeting'),
     idle_timeout: s.duration().default(60_000).describe('Idle time before a client is disconnected'),
-    workers: s.number({ integer: true, min: 0, max: 64 }).default(1).describe('Processes sharing the listeners (0 = one per core)'),
   }).default({} as never),
   domains: s.array(s.string()).default([]).describe('Local domains: mail to them is accepted from anyone'),
   relay: s.object({

@@ -25,6 +25,8 @@ export interface SessionView {
   readonly local: { ip: string; port: number };
   readonly listener: ListenerKind;
   readonly helo?: string;
+  /** The greeting command the client used: HELO or EHLO. */
+  readonly heloVerb?: 'HELO' | 'EHLO';
   readonly tls: boolean;
   /** The authenticated user name, if any. */
   readonly user?: string;

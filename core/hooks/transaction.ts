@@ -6,6 +6,7 @@ import type { SpooledMessage } from '../message/spooled-message.ts';
 export interface SessionState extends SessionView {
   /** Mutable fields the front door keeps current. */
   helo?: string;
+  heloVerb?: 'HELO' | 'EHLO';
   tls: boolean;
   user?: string;
   remote: { ip: string; port: number; hostname?: string };

@@ -4,9 +4,15 @@ import { Readable } from 'node:stream';
 import type { QueueEntry } from '../queue/entry.ts';
 import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
 
-async function* withHeadersRemoved(file: string, remove: Set<string>): AsyncGenerator<Buffer> {
+/** The message part of a queue file: its first `size` bytes (a sealed envelope may follow). */
+function messageBytes(file: string, size: number): AsyncIterable<Buffer> {
+  if (size <= 0) return (async function* () { /* empty message */ })();
+  return createReadStream(file, { start: 0, end: size - 1, highWaterMark: 256 * 1024 });
+}
+
+async function* withHeadersRemoved(file: string, size: number, remove: Set<string>): AsyncGenerator<Buffer> {
   let head: Buffer | null = Buffer.alloc(0);
-  for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
+  for await (const chunk of messageBytes(file, size)) {
     if (head === null) { yield chunk as Buffer; continue; }
     head = Buffer.concat([head, chunk as Buffer]);
     const end = headerEnd(head);
@@ -28,12 +34,12 @@ export function outgoingStream(entry: QueueEntry, file: string): Readable {
   if (entry.remove.length === 0) {
     return Readable.from((async function* () {
       if (prefix.length) yield prefix;
-      for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) yield chunk as Buffer;
+      for await (const chunk of messageBytes(file, entry.size)) yield chunk as Buffer;
     })(), { objectMode: false });
   }
   const remove = new Set(entry.remove);
   return Readable.from((async function* () {
     if (prefix.length) yield prefix;
-    yield* withHeadersRemoved(file, remove);
+    yield* withHeadersRemoved(file, entry.size, remove);
   })(), { objectMode: false });
 }

@@ -34,14 +34,16 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   const log = rt.log.child({ cid: st.id, qid: tx.id });
   const file = rt.queue.emlPath(tx.id);
   const started = tx.startedAt;
+  const dataAt = Date.now();
+  const timings: Record<string, number> = {};
   const summary = (verdict: string, reply: Reply, extra: Record<string, unknown> = {}) => {
     const ms = Date.now() - started;
     rt.metrics.inc(`messages_${verdict}`);
     rt.metrics.observeDataMs(ms);
     log.info('message', {
       client: st.remote.ip, helo: st.helo, user: st.user, from: tx.mailFrom?.address, to: tx.recipients.map((r) => r.address),
-      size: tx.message?.size ?? 0, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})`),
-      reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}`, ms, ...extra,
+      size: tx.message?.size ?? 0, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})${f.detail ? ` ${f.detail.slice(0, 120)}` : ''}`),
+      reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}`, ms, ms_data: Date.now() - dataAt, ...timings, ...extra,
     });
     return reply;
   };
@@ -66,6 +68,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
     return summary('reject', { code: 550, text: '5.6.0 Message contains a bare CR or LF line ending' });
   }
 
+  timings.ms_spool = Date.now() - dataAt;
   const message = new SpooledMessage(tx.id, file, spooled.size, spooled.headerBlock);
   tx.message = message;
 
@@ -127,6 +130,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
     verdict: { action: verdict.action, score: verdict.score, symbols: verdict.findings.map((f) => f.symbol) },
   };
 
+  const commitAt = Date.now();
   try {
     if (verdict.action === 'quarantine') await rt.queue.commitTo('quarantine', entry);
     else await rt.queue.commit(entry);
@@ -136,6 +140,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
     log.error('cannot commit message to the queue', { error: String((err as Error)?.message ?? err), code: (err as NodeJS.ErrnoException)?.code });
     return summary('tempfail', spoolErrorReply(err));
   }
+  timings.ms_commit = Date.now() - commitAt;
   if (verdict.action !== 'quarantine') rt.delivery.add(entry);
   observe();
   return summary(verdict.action, { code: 250, text: `2.0.0 Ok: queued as ${tx.id}` }, { reason: verdict.reason });

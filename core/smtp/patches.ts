@@ -6,8 +6,8 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 export interface ConnectionHooks {
   isTrustedProxy(ip: string): boolean;
   /** Runs connect-time policy and hooks; returns the greeting decision. */
-  onGreeting(conn: RawConnection): Promise<{ kind: 'greet' } | { kind: 'reject' | 'close'; code: number; text: string }>;
-  onHelo(conn: RawConnection, hostname: string): Promise<{ code: number; text: string | string[]; close?: boolean } | undefined>;
+  onGreeting(conn: RawConnection): Promise<{ kind: 'greet' } | { kind: 'reject' | 'close'; code: number; text: string | string[] }>;
+  onHelo(conn: RawConnection, hostname: string, verb: 'HELO' | 'EHLO'): Promise<{ code: number; text: string | string[]; close?: boolean } | undefined>;
   onDataStart(conn: RawConnection): Promise<{ code: number; text: string | string[]; close?: boolean } | undefined>;
   /** A reply for any command while the connection is in the rejecting state (undefined = not rejecting). */
   rejectingReply(conn: RawConnection, command: string): { code: number; text: string; close?: boolean } | undefined;
@@ -83,7 +83,7 @@ export function applySmtpServerPatches(): void {
     return origOnCommand.call(this, command, callback);
   };
 
-  const wrapHelo = (orig: Handler, hidesAuth: boolean): Handler => function (this: RawConnection, command: Buffer, callback: () => void) {
+  const wrapHelo = (orig: Handler, hidesAuth: boolean, verb: 'HELO' | 'EHLO'): Handler => function (this: RawConnection, command: Buffer, callback: () => void) {
     const h = hooksOf(this);
     const parts = command.toString().trim().split(/\s+/);
     const callOrig = () => {
@@ -97,15 +97,15 @@ export function applySmtpServerPatches(): void {
       orig.call(this, command, callback);
     };
     if (!h || parts.length !== 2) return callOrig();
-    h.onHelo(this, parts[1]).then((r) => {
+    h.onHelo(this, parts[1], verb).then((r) => {
       if (!r) return callOrig();
       this.send(r.code, r.text);
       if (r.close) this.close();
       callback();
     }, () => { this.send(451, '4.3.0 Temporary local problem'); callback(); });
   };
-  proto.handler_EHLO = wrapHelo(proto.handler_EHLO as Handler, true);
-  proto.handler_HELO = wrapHelo(proto.handler_HELO as Handler, false);
+  proto.handler_EHLO = wrapHelo(proto.handler_EHLO as Handler, true, 'EHLO');
+  proto.handler_HELO = wrapHelo(proto.handler_HELO as Handler, false, 'HELO');
 
   // DATA-start hooks run before the 354.
   const origData = proto.handler_DATA as Handler;

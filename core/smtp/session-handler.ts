@@ -77,7 +77,7 @@ export class SessionHandler implements ConnectionHooks {
     st.allowlisted = p.allow.has(ip);
   }
 
-  async onGreeting(conn: RawConnection): Promise<{ kind: 'greet' } | { kind: 'reject' | 'close'; code: number; text: string }> {
+  async onGreeting(conn: RawConnection): Promise<{ kind: 'greet' } | { kind: 'reject' | 'close'; code: number; text: string | string[] }> {
     const st = this.sessions.get(conn.id);
     if (!st) return { kind: 'greet' };
     this.refreshIdentity(st, conn);
@@ -99,10 +99,11 @@ export class SessionHandler implements ConnectionHooks {
     const reply = replyFor('connect', o);
     log.info('connect refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
     if (o.action === 'reject') {
+      // The greeting keeps every line; later commands of the refused client get them joined on one line.
       st.rejected = { code: reply.code, text: Array.isArray(reply.text) ? reply.text.join(' ') : reply.text };
-      return { kind: 'reject', code: st.rejected.code, text: st.rejected.text };
+      return { kind: 'reject', code: reply.code, text: reply.text };
     }
-    return { kind: 'close', code: reply.code, text: Array.isArray(reply.text) ? reply.text.join(' ') : reply.text };
+    return { kind: 'close', code: reply.code, text: reply.text };
   }
 
   rejectingReply(conn: RawConnection, command: string): { code: number; text: string; close?: boolean } | undefined {
@@ -123,7 +124,7 @@ export class SessionHandler implements ConnectionHooks {
     return true;
   }
 
-  async onHelo(conn: RawConnection, hostname: string): Promise<Reply & { close?: boolean } | undefined> {
+  async onHelo(conn: RawConnection, hostname: string, verb: 'HELO' | 'EHLO'): Promise<Reply & { close?: boolean } | undefined> {
     const st = this.sessions.get(conn.id);
     if (!st) return undefined;
     const log = this.log(st.id);
@@ -132,6 +133,7 @@ export class SessionHandler implements ConnectionHooks {
       return { code: 554, text: '5.7.1 Your HELO name is not allowed here', close: true };
     }
     st.helo = hostname.toLowerCase();
+    st.heloVerb = verb;
     this.refreshIdentity(st, conn);
     const r = await runHook(this.rt.plugins, { hook: 'helo', session: st, log, services: this.rt.services });
     if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return undefined;

@@ -1,5 +1,5 @@
 // `npm run bench`: the same load through the gateway (with fsync'd queue) and straight to the sink (the ceiling), side by side.
-import { startSink, startGatewayProcess, peakRssKb } from './lib/processes.ts';
+import { startSink, startGatewayProcess, peakRssKb, cpuMs } from './lib/processes.ts';
 import { runLoad, makeMessage } from './lib/load.ts';
 
 const total = Number(process.argv.find((a) => a.startsWith('--messages='))?.split('=')[1] ?? 5000);
@@ -37,18 +37,20 @@ try {
     await waitForSink(sink, 200, 0);
     sink.reset();
     const t0 = Date.now();
+    const cpu0 = cpuMs(gw.child.pid!);
     const res = await runLoad(gw.port, { total, connections: c.connections, message });
     const allAt = await waitForSink(sink, res.sent, t0);
+    const cpuPerMsg = (cpuMs(gw.child.pid!) - cpu0) / res.sent;
     const rss = peakRssKb(gw.child.pid!);
     await gw.stop();
     if (res.failed) console.error(`${label}: ${res.failed} failed, first: ${res.firstError}`);
     const endToEnd = res.sent / allAt;
-    rows.push(`| ${label} | ${fmt(res.msgsPerSec)} | ${fmt(endToEnd)} | ${fmt(ceiling.msgsPerSec)} | ${fmt(res.msgsPerSec / ceiling.msgsPerSec, 2)} | ${fmt(res.p50, 1)} / ${fmt(res.p99, 1)} | ${fmt(ceiling.p50, 1)} / ${fmt(ceiling.p99, 1)} | ${fmt(rss / 1024)} |`);
+    rows.push(`| ${label} | ${fmt(res.msgsPerSec)} | ${fmt(endToEnd)} | ${fmt(ceiling.msgsPerSec)} | ${fmt(res.msgsPerSec / ceiling.msgsPerSec, 2)} | ${fmt(res.p50, 1)} / ${fmt(res.p99, 1)} | ${fmt(ceiling.p50, 1)} / ${fmt(ceiling.p99, 1)} | ${fmt(rss / 1024)} | ${fmt(cpuPerMsg, 2)} | ${fmt(1000 / cpuPerMsg)} |`);
     console.error(`done: ${label}`);
   }
 } finally { sink.stop(); }
 
 console.log(`\nMailmoat benchmark: ${total} messages per case, gateway with fsync'd queue relaying to a loopback sink (${new Date().toISOString()})\n`);
-console.log('| load | gateway msg/s (to 250) | gateway msg/s (all at sink) | sink alone msg/s | ratio to ceiling | gateway p50 / p99 ms to 250 | sink p50 / p99 ms | gateway peak RSS MB |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('| load | gateway msg/s (to 250) | gateway msg/s (all at sink) | sink alone msg/s | ratio to ceiling | gateway p50 / p99 ms to 250 | sink p50 / p99 ms | gateway peak RSS MB | gateway CPU ms/msg | msgs per CPU-second |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);

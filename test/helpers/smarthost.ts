@@ -51,7 +51,9 @@ export async function startSmarthost(opts: { port?: number; tls?: { key: Buffer;
     },
   };
   const server = new SMTPServer(options);
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.port ?? 0, '127.0.0.1', () => resolve()); });
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.port ?? 0, '127.0.0.1', () => { server.removeListener('error', reject); resolve(); }); });
+  // smtp-server reports a client's connection reset (a gateway killed mid-delivery) as a server error; it is expected here.
+  server.on('error', () => undefined);
   const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
   const host: Smarthost = {
     port, messages, rcptReplies,

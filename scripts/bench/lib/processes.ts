@@ -1,7 +1,8 @@
 // Child processes for benchmarks: the sink and the gateway, each on its own core time, with peak RSS read from /proc.
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -35,6 +36,21 @@ export function peakRssKb(pid: number): number {
   try { return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]); } catch { return 0; }
 }
 
+/** CPU time (user + system) a process has used so far, in milliseconds; contention-independent, unlike wall time. */
+export function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * (1000 / 100); // utime, stime in clock ticks (USER_HZ = 100)
+  } catch { return 0; }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
 export interface GatewayProc { port: number; child: ChildProcess; dataDir: string; stop(): Promise<void> }
 
 /** Starts `moat start` with `config` merged into a benchmark config; resolves once it listens. */
@@ -48,18 +64,17 @@ export async function startGatewayProcess(config: Record<string, unknown>, port:
     log: { level: 'info', format: 'json' },
     ...config,
   }));
-  const child = spawn(process.execPath, [path.join(PROJECT, 'scripts', 'moat.js'), 'start', '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('"mailmoat started"')) { buf = ''; resolve(); }
-      if (buf.length > 100_000) buf = buf.slice(-1000);
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (c) => reject(new Error(`gateway exited with ${c}`)));
-  });
-  child.stdout!.resume();
+  // The log goes to a file, as in production: a pipe to this busy process would stall the gateway's synchronous stdout writes.
+  const logFile = path.join(dataDir, 'gateway.log');
+  const fd = openSync(logFile, 'w');
+  const child = spawn(process.execPath, [path.join(PROJECT, 'scripts', 'moat.js'), 'start', '--config', file], { stdio: ['ignore', fd, 'inherit'] });
+  closeSync(fd);
+  const deadline = Date.now() + 30_000;
+  // Ready when the port answers (the log may be set above info, so its start line is not a signal).
+  while (!(await canConnect(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`gateway did not start: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return {
     port, child, dataDir,
     stop: () => new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGTERM'); }),

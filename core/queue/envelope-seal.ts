@@ -1,0 +1,44 @@
+// The envelope sealed at the end of a queued message file, so one fsync makes message and envelope durable together.
+// Layout: <message bytes> <envelope JSON> FOOTER, FOOTER = "\n#mailmoat:" <HMAC hex, 64> ":" <JSON length, 10 digits> "\n".
+// The HMAC (key kept in the queue folder) means message content that merely looks like a seal is never taken for one.
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import type { QueueEntry } from './entry.ts';
+
+const TAG = '\n#mailmoat:';
+export const FOOTER_LENGTH = TAG.length + 64 + 1 + 10 + 1;
+
+/** The queue folder's sealing key, created on first use. */
+export function loadSealKey(file: string): Buffer {
+  if (existsSync(file)) return readFileSync(file);
+  const key = randomBytes(32);
+  writeFileSync(`${file}.tmp`, key, { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+  return key;
+}
+
+export function sealEnvelope(entry: QueueEntry, key: Buffer): Buffer {
+  const json = Buffer.from(JSON.stringify(entry));
+  const mac = createHmac('sha256', key).update(json).digest('hex');
+  return Buffer.concat([json, Buffer.from(`${TAG}${mac}:${String(json.length).padStart(10, '0')}\n`)]);
+}
+
+/** Reads the sealed envelope at the end of an open message file; undefined when there is none (never committed). */
+export async function readSealedEnvelope(fh: FileHandle, key: Buffer): Promise<QueueEntry | undefined> {
+  const { size } = await fh.stat();
+  if (size < FOOTER_LENGTH) return undefined;
+  const footer = Buffer.alloc(FOOTER_LENGTH);
+  await fh.read(footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH);
+  const m = /^\n#mailmoat:([0-9a-f]{64}):(\d{10})\n$/.exec(footer.toString('latin1'));
+  if (!m) return undefined;
+  const len = Number(m[2]);
+  if (len > size - FOOTER_LENGTH) return undefined;
+  const json = Buffer.alloc(len);
+  await fh.read(json, 0, len, size - FOOTER_LENGTH - len);
+  if (createHmac('sha256', key).update(json).digest('hex') !== m[1]) return undefined;
+  try {
+    const entry = JSON.parse(json.toString('utf8')) as QueueEntry;
+    return entry.size === size - FOOTER_LENGTH - len ? entry : undefined;
+  } catch { return undefined; }
+}
