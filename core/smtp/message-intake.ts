@@ -42,7 +42,8 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
     rt.metrics.observeDataMs(ms);
     log.info('message', {
       client: st.remote.ip, helo: st.helo, user: st.user, from: tx.mailFrom?.address, to: tx.recipients.map((r) => r.address),
-      size: tx.message?.size ?? 0, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})${f.detail ? ` ${f.detail.slice(0, 120)}` : ''}`),
+      size: tx.message?.size ?? 0, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})`),
+      details: tx.findings.filter((f) => f.detail).map((f) => `${f.symbol}: ${f.detail!.slice(0, 160)}`),
       reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}`, ms, ms_data: Date.now() - dataAt, ...timings, ...extra,
     });
     return reply;
