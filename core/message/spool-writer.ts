@@ -1,11 +1,12 @@
 // Streams DATA into a spool file: line ends checked, size capped while bytes arrive, header section captured.
 import { createWriteStream } from 'node:fs';
 import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { LineNormalizer } from './line-normalizer.ts';
 import { headerEnd } from './header-block.ts';
 
 const MAX_HEADER_BYTES = 256 * 1024;
+/** Messages up to this size are also kept in memory, so the relay can send them without reading the file back. */
+export const MEMORY_COPY_BYTES = 128 * 1024;
 
 export interface SpoolResult {
   /** Bytes written to the file. */
@@ -15,6 +16,8 @@ export interface SpoolResult {
   sawBareLineEnd: boolean;
   /** The raw header section including the blank line (CRLF), or everything captured if no blank line came. */
   headerBlock: Buffer;
+  /** The whole message, when it is at most MEMORY_COPY_BYTES. */
+  body?: Buffer;
 }
 
 /** Writes the DATA stream to `path`, never holding more than a chunk in memory. */
@@ -26,6 +29,7 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
   const headParts: Buffer[] = [];
   let headLen = 0;
   let headDone = false;
+  let copy: Buffer[] | null = [];
 
   const sink = new Writable({
     highWaterMark: 256 * 1024,
@@ -44,6 +48,7 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
           headParts.length = 0; headParts.push(joined);
         }
       }
+      if (copy) { if (size <= MEMORY_COPY_BYTES) copy.push(chunk); else copy = null; }
       if (size > opts.maxSize) {
         // Keep reading so the client gets its 552 after the final dot, but stop storing.
         oversized = true;
@@ -58,11 +63,21 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
   });
   file.on('error', (err) => sink.destroy(err));
   try {
-    await pipeline(input, normalizer, sink);
+    // Piped by hand: stream/promises' pipeline builds an AbortController per call and aborts it (a DOMException with
+    // a stack trace) at the end of every message.
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error) => { input.unpipe(normalizer); normalizer.unpipe(sink); reject(err); };
+      input.once('error', fail);
+      normalizer.once('error', fail);
+      sink.once('error', fail);
+      sink.once('finish', () => resolve());
+      input.pipe(normalizer).pipe(sink);
+    });
   } catch (err) {
     file.destroy();
     throw err;
   }
   if (!file.closed) await new Promise<void>((resolve, reject) => { file.once('close', resolve); file.once('error', reject); });
-  return { size, oversized, sawBareLineEnd: normalizer.sawBareLineEnd, headerBlock: headParts[0] ?? Buffer.alloc(0) };
+  const body = copy && !oversized ? Buffer.concat(copy, size) : undefined;
+  return { size, oversized, sawBareLineEnd: normalizer.sawBareLineEnd, headerBlock: headParts[0] ?? Buffer.alloc(0), body };
 }

@@ -13,7 +13,11 @@ export class SpooledMessage implements MessageView {
   headers: Headers;
   private parsing?: Promise<ParsedMessage>;
 
-  constructor(id: string, path: string, size: number, headerBlock: Buffer) {
+  /** The message bytes when small enough to keep (see spool-writer), for the relay. */
+  memoryCopy?: Buffer;
+
+  constructor(id: string, path: string, size: number, headerBlock: Buffer, memoryCopy?: Buffer) {
+    this.memoryCopy = memoryCopy;
     this.id = id;
     this.path = path;
     this.size = size;
@@ -33,6 +37,7 @@ export class SpooledMessage implements MessageView {
     await writeFile(tmp, raw);
     await rename(tmp, this.path);
     this.size = raw.length;
+    this.memoryCopy = raw.length <= 128 * 1024 ? raw : undefined;
     const end = headerEnd(raw);
     this.headers = new Headers(parseHeaderBlock(raw.subarray(0, end < 0 ? raw.length : end).toString('latin1')));
     this.parsing = undefined;

@@ -143,15 +143,16 @@ export class DeliveryQueue implements QueueActions {
   }
 
   /** Resolves when nothing is in flight and nothing is due (tests and shutdown). */
-  idle(): Promise<void> {
-    if (this.inFlight.size === 0 && this.ready.length === 0) return Promise.resolve();
-    return new Promise((r) => this.idleWaiters.push(r));
+  async idle(): Promise<void> {
+    if (this.inFlight.size !== 0 || this.ready.length !== 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    await this.store.removalsSettled();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await Promise.allSettled([...this.inFlight.values()]);
+    await this.store.removalsSettled();
   }
 
   /** Waits until `id` is not being delivered; after it returns, the caller acts before any other task can start one. */
@@ -255,7 +256,8 @@ export class DeliveryQueue implements QueueActions {
     const dest = this.destOf(e);
     let results: RecipientResult[];
     try {
-      results = pending.length ? await this.relay.send(e, pending, () => outgoingStream(e, this.store.emlPath(e.id))) : [];
+      const body = this.store.takeBody(e.id);
+      results = pending.length ? await this.relay.send(e, pending, () => outgoingStream(e, this.store.emlPath(e.id), body)) : [];
     } finally { this.probing.delete(dest); }
     if (results.length) e.attempts++;
     if (results.length && results.every((r) => r.hostFailure)) {
@@ -288,6 +290,8 @@ export class DeliveryQueue implements QueueActions {
     if (stillPending.length === 0) {
       this.live.delete(e.id);
       if (failed.length === 0) {
+        // Awaited on purpose: removals are serialised (see QueueStore.remove), and waiting for them paces the relay
+        // workers so new messages keep the CPU and the journal (measured: 868 vs 280 msg/s to 250 at 4 KB, 20 connections).
         await this.store.remove(e.id);
         this.log.info('delivered', { ...fields, rcpts: e.recipients.length, reply: lastReply });
       } else {

@@ -1,7 +1,7 @@
 // The envelope sealed at the end of a queued message file, so one fsync makes message and envelope durable together.
 // Layout: <message bytes> <envelope JSON> FOOTER, FOOTER = "\n#mailmoat:" <HMAC hex, 64> ":" <JSON length, 10 digits> "\n".
 // The HMAC (key kept in the queue folder) means message content that merely looks like a seal is never taken for one.
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { QueueEntry } from './entry.ts';
@@ -10,22 +10,23 @@ const TAG = '\n#mailmoat:';
 export const FOOTER_LENGTH = TAG.length + 64 + 1 + 10 + 1;
 
 /** The queue folder's sealing key, created on first use. */
-export function loadSealKey(file: string): Buffer {
-  if (existsSync(file)) return readFileSync(file);
+export function loadSealKey(file: string): KeyObject {
+  if (existsSync(file)) return createSecretKey(readFileSync(file));
   const key = randomBytes(32);
   writeFileSync(`${file}.tmp`, key, { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
-  return key;
+  // A KeyObject made once: createHmac with a raw Buffer would rebuild one for every message.
+  return createSecretKey(key);
 }
 
-export function sealEnvelope(entry: QueueEntry, key: Buffer): Buffer {
+export function sealEnvelope(entry: QueueEntry, key: KeyObject): Buffer {
   const json = Buffer.from(JSON.stringify(entry));
   const mac = createHmac('sha256', key).update(json).digest('hex');
   return Buffer.concat([json, Buffer.from(`${TAG}${mac}:${String(json.length).padStart(10, '0')}\n`)]);
 }
 
 /** Reads the sealed envelope at the end of an open message file; undefined when there is none (never committed). */
-export async function readSealedEnvelope(fh: FileHandle, key: Buffer): Promise<QueueEntry | undefined> {
+export async function readSealedEnvelope(fh: FileHandle, key: KeyObject): Promise<QueueEntry | undefined> {
   const { size } = await fh.stat();
   if (size < FOOTER_LENGTH) return undefined;
   const footer = Buffer.alloc(FOOTER_LENGTH);

@@ -4,6 +4,16 @@ import { Readable } from 'node:stream';
 import type { QueueEntry } from '../queue/entry.ts';
 import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
 
+function fromMemory(entry: QueueEntry, body: Buffer): Readable {
+  const prefix = Buffer.from(entry.prepend, 'latin1');
+  if (entry.remove.length === 0) return Readable.from([prefix, body], { objectMode: false });
+  const end = headerEnd(body);
+  const cut = end < 0 ? body.length : end;
+  const remove = new Set(entry.remove);
+  const kept = parseHeaderBlock(body.subarray(0, cut).toString('latin1')).filter((f) => !remove.has(f.name.toLowerCase())).map((f) => f.raw).join('');
+  return Readable.from([prefix, Buffer.from(kept + (end < 0 ? '' : '\r\n'), 'latin1'), body.subarray(cut)], { objectMode: false });
+}
+
 /** The message part of a queue file: its first `size` bytes (a sealed envelope may follow). */
 function messageBytes(file: string, size: number): AsyncIterable<Buffer> {
   if (size <= 0) return (async function* () { /* empty message */ })();
@@ -28,8 +38,9 @@ async function* withHeadersRemoved(file: string, size: number, remove: Set<strin
   if (head !== null && head.length) yield head;
 }
 
-/** A stream of the outgoing message for `entry`, reading the spool file at `file`. */
-export function outgoingStream(entry: QueueEntry, file: string): Readable {
+/** A stream of the outgoing message for `entry`, from `body` when the queue still holds its bytes, else the file at `file`. */
+export function outgoingStream(entry: QueueEntry, file: string, body?: Buffer): Readable {
+  if (body && body.length === entry.size) return fromMemory(entry, body);
   const prefix = Buffer.from(entry.prepend, 'latin1');
   if (entry.remove.length === 0) {
     return Readable.from((async function* () {

@@ -70,7 +70,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   }
 
   timings.ms_spool = Date.now() - dataAt;
-  const message = new SpooledMessage(tx.id, file, spooled.size, spooled.headerBlock);
+  const message = new SpooledMessage(tx.id, file, spooled.size, spooled.headerBlock, spooled.body);
   tx.message = message;
 
   let forced: { action: VerdictAction; reason: string } | undefined;
@@ -142,7 +142,10 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
     return summary('tempfail', spoolErrorReply(err));
   }
   timings.ms_commit = Date.now() - commitAt;
-  if (verdict.action !== 'quarantine') rt.delivery.add(entry);
+  if (verdict.action !== 'quarantine') {
+    if (message.memoryCopy) rt.queue.keepBody(entry.id, message.memoryCopy);
+    rt.delivery.add(entry);
+  }
   observe();
   return summary(verdict.action, { code: 250, text: `2.0.0 Ok: queued as ${tx.id}` }, { reason: verdict.reason });
 }

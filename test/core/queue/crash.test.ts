@@ -36,11 +36,14 @@ describe('queue: crash safety under SIGKILL', function () {
     const started = Date.now();
     let kills = 0;
     let sending = true;
-    const load = sendNumbered(() => port, { count: MESSAGES, connections: 20, deadline: Date.now() + 70_000 })
+    let acked = 0;
+    const load = sendNumbered(() => port, { count: MESSAGES, connections: 20, deadline: Date.now() + 70_000, onAck: (n) => { acked = n; } })
       .finally(() => { sending = false; });
     const killer = (async () => {
+      // Kills are spread over the load by progress, not by time, so a faster gateway is still killed mid-stream.
       while (sending && kills < KILLS) {
-        await sleep(1200 + Math.random() * 800);
+        const target = Math.floor((MESSAGES * (kills + 1)) / (KILLS + 1));
+        while (sending && acked < target) await sleep(20);
         if (!sending) break;
         await child!.kill('SIGKILL');
         kills++;

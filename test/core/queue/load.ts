@@ -14,7 +14,7 @@ export function seqOf(m: ReceivedMessage): number {
  * Sends messages 0..count-1 over `connections` connections. A message counts as acknowledged only on 250; after a
  * broken connection or a 4xx the same message is sent again on a new one. `shouldStop` ends the load early.
  */
-export async function sendNumbered(port: () => number, opts: { count: number; connections: number; deadline: number; body?: string; to?: string }): Promise<LoadResult> {
+export async function sendNumbered(port: () => number, opts: { count: number; connections: number; deadline: number; body?: string; to?: string; onAck?: (acked: number) => void }): Promise<LoadResult> {
   const acked = new Set<number>();
   const refused = new Map<number, string>();
   let next = 0;
@@ -36,7 +36,7 @@ export async function sendNumbered(port: () => number, opts: { count: number; co
         const r = await d.cmd(`RCPT TO:<${opts.to ?? 'sink@example.com'}>`);
         if (r.code !== 250) throw new Error(`RCPT ${r.code}`);
         const reply = await d.data(testMessage({ subject: `load ${seq}`, headers: { 'X-Seq': String(seq) }, body }));
-        if (reply.code === 250) { acked.add(seq); seq = -1; continue; }
+        if (reply.code === 250) { acked.add(seq); opts.onAck?.(acked.size); seq = -1; continue; }
         if (reply.code >= 500) { refused.set(seq, `${reply.code} ${reply.text}`); seq = -1; continue; }
         retries++;
         await d.cmd('RSET').catch(() => undefined);
