@@ -1,5 +1,5 @@
 // A small typed schema language for the config file and plugin options: defaults, path-named errors, and docs from one source.
-import { parseDuration, parseSize } from './units.ts';
+import { formatDuration, parseDuration, parseSize } from './units.ts';
 
 export interface Issue { path: string; message: string }
 
@@ -185,6 +185,21 @@ export function validate<T>(schema: Schema<T>, input: unknown, rootPath = ''): {
   return { value, issues };
 }
 
+function formatSize(n: number): string {
+  for (const [u, f] of [['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) if (n >= f && n % f === 0) return `${n / f}${u}`;
+  return String(n);
+}
+
+/** A default as the config file would write it: durations as `5m`, sizes as `10MB`. */
+function formatDefault(sch: Schema<unknown>): string {
+  const v = sch.defaultValue;
+  const item = sch.children?.()['[]'];
+  if (sch.kind === 'duration' && typeof v === 'number') return formatDuration(v);
+  if (sch.kind === 'size' && typeof v === 'number') return formatSize(v);
+  if (sch.kind === 'array' && item?.kind === 'duration' && Array.isArray(v)) return `[${v.map((x) => formatDuration(x as number)).join(', ')}]`;
+  return JSON.stringify(v);
+}
+
 /** Lines documenting every key of an object schema with its default, for READMEs and `moat config-help`. */
 export function documentSchema(schema: Schema<unknown>, prefix = ''): string[] {
   const lines: string[] = [];
@@ -192,7 +207,7 @@ export function documentSchema(schema: Schema<unknown>, prefix = ''): string[] {
   if (!kids) return lines;
   for (const [k, child] of Object.entries(kids)) {
     const path = k === '[]' ? `${prefix}[]` : prefix ? `${prefix}.${k}` : k;
-    const def = child.hasDefault ? JSON.stringify(child.defaultValue) : child.optional ? '(unset)' : '(required)';
+    const def = child.hasDefault ? formatDefault(child) : child.optional ? '(unset)' : '(required)';
     if (child.kind !== 'object') lines.push(`| \`${path}\` | ${child.expected()} | \`${def}\` | ${child.description ?? ''} |`);
     lines.push(...documentSchema(child, path));
   }
