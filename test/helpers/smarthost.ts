@@ -11,6 +11,8 @@ export interface Smarthost {
   /** When set, every DATA gets this code. */
   dataReply?: number;
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedMessage[]>;
+  /** The first received message whose raw text contains `marker` (waits up to `timeoutMs`). */
+  waitForText(marker: string, timeoutMs?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -66,6 +68,15 @@ export async function startSmarthost(opts: { port?: number; tls?: { key: Buffer;
         await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 200); });
       }
       return messages;
+    },
+    async waitForText(marker, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const hit = messages.find((m) => m.raw.toString('latin1').includes(marker));
+        if (hit) return hit.raw.toString('latin1');
+        if (Date.now() > deadline) throw new Error(`no relayed message contains ${marker}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
     stop: () => new Promise<void>((r) => server.close(() => r())),
   };

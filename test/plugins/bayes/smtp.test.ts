@@ -55,15 +55,7 @@ describe('bayes end to end', function () {
     }
   }
 
-  async function relayed(marker: string): Promise<string> {
-    const until = Date.now() + 10_000;
-    while (Date.now() < until) {
-      const hit = smarthost.messages.find((m) => m.raw.toString('latin1').includes(marker));
-      if (hit) return hit.raw.toString('latin1');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`no relayed message with ${marker}`);
-  }
+  const relayed = (marker: string): Promise<string> => smarthost.waitForText(marker);
 
   async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
     const end = Date.now() + 10_000;
