@@ -18,6 +18,7 @@ import { createPlugins, PROJECT_DIR, type LoadedPlugin } from './plugin/loader.t
 import type { Services } from './hooks/context.ts';
 import { compilePolicy, type Runtime } from './runtime.ts';
 import { Metrics } from './metrics.ts';
+import { ConnectionLimits } from './smtp/connection-limits.ts';
 import { loadTls } from './smtp/tls.ts';
 import { startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
 import type { StateStore } from './store/types.ts';
@@ -74,7 +75,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const rt: Runtime = {
     config: cfg, policy: compilePolicy(cfg), plugins: [],
-    services: undefined as unknown as Services, queue, delivery, users, log, hostname, metrics,
+    services: undefined as unknown as Services, queue, delivery, users, log, hostname, metrics, connections: new ConnectionLimits(),
   };
   const services: Services = {
     dns, store, dataDir: cfg.data_dir, hostname,

@@ -8,6 +8,7 @@ import type { UsersFile } from './auth/users-file.ts';
 import type { Logger } from './log/types.ts';
 import { CidrList } from './net/cidr.ts';
 import type { Metrics } from './metrics.ts';
+import type { ConnectionLimits } from './smtp/connection-limits.ts';
 
 /** Config compiled for the per-connection path (CIDR lists, regexes, sets). */
 export interface Policy {
@@ -43,4 +44,6 @@ export interface Runtime {
   readonly log: Logger;
   readonly hostname: string;
   readonly metrics: Metrics;
+  /** Connections counted across every listener. */
+  readonly connections: ConnectionLimits;
 }

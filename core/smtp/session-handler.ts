@@ -18,9 +18,6 @@ export class SessionHandler implements ConnectionHooks {
   readonly listener: ListenerKind;
   private readonly sessions = new Map<string, SessionState>();
   private readonly txs = new Map<string, Transaction>();
-  private readonly perIp = new Map<string, number>();
-  private static total = 0;
-  private static readonly blocked = new Map<string, number>();
 
   constructor(rt: Runtime, listener: ListenerKind) {
     this.rt = rt;
@@ -35,12 +32,8 @@ export class SessionHandler implements ConnectionHooks {
   onConnect = (session: SMTPServerSession, cb: Cb): void => {
     const lim = this.rt.config.limits;
     const ip = normalizeIp(session.remoteAddress);
-    const until = SessionHandler.blocked.get(ip);
-    if (until && until > Date.now()) { this.rt.metrics.inc('connections_refused'); return cb(smtpError(421, '4.7.0', 'Too many errors from your address, try again later')); }
-    if (SessionHandler.total >= lim.max_connections) { this.rt.metrics.inc('connections_refused'); return cb(smtpError(421, '4.7.0', 'Too many connections, try again later')); }
-    if ((this.perIp.get(ip) ?? 0) >= lim.max_connections_per_ip) { this.rt.metrics.inc('connections_refused'); return cb(smtpError(421, '4.7.0', 'Too many connections from your address')); }
-    SessionHandler.total++;
-    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    const refused = this.rt.connections.open(ip, { total: lim.max_connections, perIp: lim.max_connections_per_ip });
+    if (refused) { this.rt.metrics.inc('connections_refused'); return cb(smtpError(421, '4.7.0', refused)); }
     this.sessions.set(session.id, {
       id: session.id, remote: { ip, port: session.remotePort }, local: { ip: normalizeIp(session.localAddress), port: session.localPort },
       listener: this.listener, tls: session.secure, relayNetwork: false, trusted: false, allowlisted: false,
@@ -57,10 +50,7 @@ export class SessionHandler implements ConnectionHooks {
     if (!st) return;
     this.sessions.delete(session.id);
     this.txs.delete(session.id);
-    SessionHandler.total--;
-    const ip = (st as unknown as { socketIp: string }).socketIp;
-    const n = (this.perIp.get(ip) ?? 1) - 1;
-    if (n <= 0) this.perIp.delete(ip); else this.perIp.set(ip, n);
+    this.rt.connections.close((st as unknown as { socketIp: string }).socketIp);
     if (this.rt.plugins.some((p) => p.instance.hooks.disconnect)) {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
     }
@@ -119,7 +109,7 @@ export class SessionHandler implements ConnectionHooks {
     st.errors++;
     const lim = this.rt.config.limits;
     if (st.errors < lim.max_errors) return false;
-    if (lim.error_block > 0) SessionHandler.blocked.set(st.remote.ip, Date.now() + lim.error_block);
+    if (lim.error_block > 0) this.rt.connections.block(st.remote.ip, lim.error_block);
     this.log(st.id).info('too many errors: disconnecting', { ip: st.remote.ip, errors: st.errors, blocked_ms: lim.error_block });
     return true;
   }
@@ -162,7 +152,10 @@ export class SessionHandler implements ConnectionHooks {
       if (st) { st.user = user; st.trusted = true; }
       this.log(session.id).info('authenticated', { user, method: auth.method });
       cb(null, { user });
-    }, (err) => cb(smtpError(454, '4.7.0', `Temporary authentication failure`), undefined) ?? this.log(session.id).error('auth check failed', { error: String(err) }));
+    }, (err) => {
+      this.log(session.id).error('auth check failed', { error: String(err) });
+      cb(smtpError(454, '4.7.0', 'Temporary authentication failure'));
+    });
   };
 
   // ── transaction ─────────────────────────────────────────────────────────────
