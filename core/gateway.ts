@@ -90,6 +90,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     throw e;
   }
 
+  // Before the queue is touched: a second gateway on the same data_dir must not start delivering it.
+  const control = await startControl(cfg.data_dir, delivery, log, {
+    metrics: () => ({
+      ...metrics.snapshot(), connections_open: rt.connections.count, queue_scheduled: delivery.size,
+      dns: (dns as { stats?: () => unknown }).stats?.(),
+    }),
+  }).catch(async (e) => { await closePlugins(rt.plugins, log); await relay.close(); await store.close(); throw e; });
   const recovered = await queue.recover();
   // A start is a queue run: every recovered message gets one attempt now, whatever its schedule said.
   const startedAt = Date.now();
@@ -102,10 +109,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   try {
     listeners = await startListeners(rt, tls);
   } catch (e) {
-    await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
+    await control?.close(); await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     throw e;
   }
-  const control = await startControl(cfg.data_dir, delivery, log);
   log.info('mailmoat started', { relay: relay.name === 'file' ? `files in ${queue.dirs.delivered}` : redactUrl(relay.name), plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
 
   const reload = async (next?: GatewayConfig): Promise<boolean> => {

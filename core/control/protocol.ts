@@ -4,6 +4,7 @@ import path from 'node:path';
 export type ControlRequest =
   | { op: 'ping' }
   | { op: 'status' }
+  | { op: 'metrics' }
   | { op: 'flush'; id?: string }
   | { op: 'hold'; id: string }
   | { op: 'release'; id: string }

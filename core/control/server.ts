@@ -10,13 +10,17 @@ export interface ControlServer { path: string; close(): Promise<void> }
 
 const MAX_LINE = 64 * 1024;
 
-async function handle(req: ControlRequest, delivery: DeliveryQueue): Promise<unknown> {
+/** What else the gateway answers on the control channel. */
+export interface ControlExtras { metrics?: () => Record<string, unknown> }
+
+async function handle(req: ControlRequest, delivery: DeliveryQueue, extras: ControlExtras): Promise<unknown> {
   const id = (v: unknown) => {
     if (typeof v !== 'string' || !/^[0-9a-z]{6,40}$/.test(v)) throw new Error('a queue id is required');
     return v;
   };
   switch (req.op) {
     case 'ping': return 'pong';
+    case 'metrics': return extras.metrics?.() ?? {};
     case 'status': return { pid: process.pid, busy: delivery.busy, scheduled: delivery.size } satisfies ControlStatus;
     case 'flush': return delivery.flush(req.id === undefined ? undefined : id(req.id));
     case 'hold': return delivery.hold(id(req.id));
@@ -26,7 +30,7 @@ async function handle(req: ControlRequest, delivery: DeliveryQueue): Promise<unk
   }
 }
 
-function serve(socket: net.Socket, delivery: DeliveryQueue, log: Logger): void {
+function serve(socket: net.Socket, delivery: DeliveryQueue, log: Logger, extras: ControlExtras): void {
   let buf = '';
   let chain = Promise.resolve();
   socket.setEncoding('utf8');
@@ -42,8 +46,8 @@ function serve(socket: net.Socket, delivery: DeliveryQueue, log: Logger): void {
         let reply: ControlReply;
         try {
           const req = JSON.parse(line) as ControlRequest;
-          reply = { ok: true, result: await handle(req, delivery) };
-          if (req.op !== 'ping' && req.op !== 'status') log.info('control request', { op: req.op, id: (req as { id?: string }).id, result: reply.result });
+          reply = { ok: true, result: await handle(req, delivery, extras) };
+          if (req.op !== 'ping' && req.op !== 'status' && req.op !== 'metrics') log.info('control request', { op: req.op, id: (req as { id?: string }).id, result: reply.result });
         } catch (e) {
           reply = { ok: false, error: (e as Error).message };
         }
@@ -63,7 +67,7 @@ function answers(file: string): Promise<boolean> {
 }
 
 /** Listens on data_dir/control.sock; undefined (with a warning) when the socket cannot be made. */
-export async function startControl(dataDir: string, delivery: DeliveryQueue, log: Logger): Promise<ControlServer | undefined> {
+export async function startControl(dataDir: string, delivery: DeliveryQueue, log: Logger, extras: ControlExtras = {}): Promise<ControlServer | undefined> {
   const file = socketPath(dataDir);
   const clog = log.child({ component: 'control' });
   if (Buffer.byteLength(file) > SOCKET_PATH_MAX) {
@@ -71,11 +75,11 @@ export async function startControl(dataDir: string, delivery: DeliveryQueue, log
     return undefined;
   }
   if (await answers(file)) {
-    clog.error('another gateway already answers on the control socket of this data_dir', { path: file });
-    return undefined;
+    // Two gateways on one queue would both deliver every message: refuse to start.
+    throw new Error(`another gateway is already running on this data_dir (${file} answers)`);
   }
   await unlink(file).catch(() => undefined);
-  const server = net.createServer((s) => serve(s, delivery, clog));
+  const server = net.createServer((s) => serve(s, delivery, clog, extras));
   try {
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(file, () => resolve()); });
     await chmod(file, 0o600);

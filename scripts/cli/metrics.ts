@@ -1,0 +1,29 @@
+// `moat metrics`: counters of the running gateway (connections, messages by verdict, DATA latency, queue, DNS), as text, JSON or Prometheus.
+import { loadConfig } from '../../core/config/load.ts';
+import { controlRequest, NoGatewayError } from '../../core/control/client.ts';
+import { socketPath } from '../../core/control/protocol.ts';
+import { parseArgs, flag } from './args.ts';
+
+function flatten(prefix: string, v: unknown, out: Array<[string, number]>): void {
+  if (typeof v === 'number') out.push([prefix, v]);
+  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) flatten(prefix ? `${prefix}_${k}` : k, x, out);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['json', 'prometheus']);
+  if (flag(args, 'help')) { process.stdout.write('usage: moat metrics [--config FILE] [--json | --prometheus]\n'); return 0; }
+  const { config } = await loadConfig({ file: flag(args, 'config') });
+  let m: unknown;
+  try {
+    m = await controlRequest(socketPath(config.data_dir), { op: 'metrics' }, 10_000);
+  } catch (e) {
+    if (e instanceof NoGatewayError) { process.stderr.write(`no gateway is running on ${config.data_dir}\n`); return 1; }
+    throw e;
+  }
+  if (flag(args, 'json')) { process.stdout.write(JSON.stringify(m) + '\n'); return 0; }
+  const rows: Array<[string, number]> = [];
+  flatten('', m, rows);
+  if (flag(args, 'prometheus')) process.stdout.write(rows.map(([k, v]) => `mailmoat_${k.replace(/[^a-zA-Z0-9_]/g, '_')} ${v}`).join('\n') + '\n');
+  else process.stdout.write(rows.map(([k, v]) => `${k.padEnd(32)} ${v}`).join('\n') + '\n');
+  return 0;
+}
