@@ -19,6 +19,7 @@ describe('greylist exemptions over SMTP', function () {
       zones: {
         'spf-ok.test': { '@': { TXT: ['v=spf1 ip4:203.0.113.0/24 -all'], MX: [{ priority: 10, exchange: 'mx.spf-ok.test' }] }, mx: { A: ['203.0.113.1'] } },
         'no-spf.test': { '@': { MX: [{ priority: 10, exchange: 'mx.no-spf.test' }] }, mx: { A: ['203.0.113.2'] } },
+        'wl.test': { '77.113.0.203': { A: ['127.0.0.2'] } },
       },
       ttl: 5,
     });
@@ -31,6 +32,7 @@ describe('greylist exemptions over SMTP', function () {
         plugins: [
           { name: 'spf', check_helo: false, header: false },
           { name: 'allowlist-stub', module: STUB, ips: ['203.0.113.99'] },
+          { name: 'rbl', allow_zones: [{ zone: 'wl.test' }] },
           {
             name: 'greylist', delay: '1h',
             skip_ips: ['198.51.100.0/24', '2001:db8:77::/48'],
@@ -99,6 +101,10 @@ describe('greylist exemptions over SMTP', function () {
     // Same domain from a client its SPF does not authorise, and a domain without SPF from an authorised network.
     assert.equal((await deliver(gw.port, { ip: '203.0.114.60', from: 'big@spf-ok.test', to: 'spf@example.com' })).rcpts[0].code, 451);
     assert.equal((await deliver(gw.port, { ip: '203.0.113.50', from: 'big@no-spf.test', to: 'spf@example.com' })).rcpts[0].code, 451);
+  });
+
+  it('skips a client the rbl plugin found on a DNS allowlist zone', async () => {
+    await passesBecause({ ip: '203.0.113.77', from: 'x@no-spf.test', to: 'realwl@example.com' }, /DNS allowlist \(RBL_ALLOW_WL\)/);
   });
 
   it('skips a client on a DNS allowlist recorded before RCPT (RBL_ALLOW_*)', async () => {
