@@ -7,34 +7,42 @@ let messages = 0;
 let bytes = 0;
 let lastAt = 0;
 
+const END = Buffer.from('\r\n.\r\n');
+
 const server = net.createServer((sock) => {
   let inData = false;
-  let tail = '';
+  // Command bytes not yet ending in CRLF, and the last bytes of DATA (the end marker may straddle two reads).
+  let pending = '';
+  let tail = Buffer.alloc(0);
   sock.write('220 sink ESMTP\r\n');
-  sock.on('data', (buf: Buffer) => {
-    if (inData) {
-      bytes += buf.length;
-      const s = tail + buf.toString('latin1', Math.max(0, buf.length - 5));
-      const text = buf.length < 16 ? tail + buf.toString('latin1') : s;
-      if (text.includes('\r\n.\r\n')) {
-        // Only a terminator at the very end is supported: clients wait for 250 before the next command.
-        inData = false; messages++; lastAt = Date.now(); tail = '';
-        sock.write('250 2.0.0 ok\r\n');
-      } else tail = text.slice(-4);
-      return;
-    }
-    const lines = buf.toString('latin1').split('\r\n').filter(Boolean);
+  const commands = (text: string) => {
+    pending += text;
     let out = '';
-    for (const line of lines) {
+    for (let i = pending.indexOf('\r\n'); i >= 0 && !inData; i = pending.indexOf('\r\n')) {
+      const line = pending.slice(0, i);
+      pending = pending.slice(i + 2);
       const cmd = line.slice(0, 4).toUpperCase();
       if (cmd === 'EHLO') out += '250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 209715200\r\n';
       else if (cmd === 'HELO' || cmd === 'MAIL' || cmd === 'RCPT' || cmd === 'RSET' || cmd === 'NOOP') out += '250 2.0.0 ok\r\n';
-      else if (cmd === 'DATA') { out += '354 go\r\n'; inData = true; }
+      else if (cmd === 'DATA') { out += '354 go\r\n'; inData = true; tail = Buffer.from('\r\n'); }
       else if (cmd === 'QUIT') { out += '221 bye\r\n'; sock.end(out); return; }
       else out += '502 5.5.2 not here\r\n';
     }
     if (out) sock.write(out);
-  });
+    // Bytes pipelined after DATA belong to the message.
+    if (inData && pending) { const rest = pending; pending = ''; data(Buffer.from(rest, 'latin1')); }
+  };
+  const data = (buf: Buffer) => {
+    bytes += buf.length;
+    const joined = Buffer.concat([tail, buf]);
+    const at = joined.indexOf(END);
+    if (at < 0) { tail = joined.subarray(Math.max(0, joined.length - 4)); return; }
+    inData = false; messages++; lastAt = Date.now(); tail = Buffer.alloc(0);
+    sock.write('250 2.0.0 ok\r\n');
+    const rest = joined.subarray(at + END.length);
+    if (rest.length) commands(rest.toString('latin1'));
+  };
+  sock.on('data', (buf: Buffer) => { if (inData) data(buf); else commands(buf.toString('latin1')); });
   sock.on('error', () => undefined);
 });
 
