@@ -37,6 +37,8 @@ export class QueueStore {
   private readonly bodies = new Map<string, Buffer>();
   private bodyBytes = 0;
   private removals: Promise<void> = Promise.resolve();
+  /** Messages committed by this process whose state never left the seal: no .json to remove for them. */
+  private readonly sealedOnly = new Set<string>();
 
   constructor(dataDir: string) {
     this.dataDir = dataDir;
@@ -67,6 +69,7 @@ export class QueueStore {
       await fsyncFd(fd);
     } finally { closeSync(fd); }
     await this.syncers.queue.sync();
+    this.sealedOnly.add(entry.id);
   }
 
   /** Keeps a small committed message's bytes in memory for its first delivery attempt (bounded in total). */
@@ -99,6 +102,7 @@ export class QueueStore {
 
   /** Moves a spooled message into another folder durably (quarantine, dead-letter). */
   async commitTo(folder: QueueFolder, entry: QueueEntry, from: QueueFolder = 'queue'): Promise<void> {
+    if (from === 'queue') this.sealedOnly.delete(entry.id);
     // Outside the queue folder the message file holds the message only (a sealed envelope is cut off).
     const fh = await open(this.emlPath(entry.id, from), 'r+');
     try { await fh.truncate(entry.size); await fh.sync(); } finally { await fh.close(); }
@@ -111,6 +115,7 @@ export class QueueStore {
 
   /** Rewrites the envelope and state atomically (temp file, fsync, rename). */
   async update(entry: QueueEntry, folder: QueueFolder = 'queue'): Promise<void> {
+    if (folder === 'queue') this.sealedOnly.delete(entry.id);
     const tmp = `${this.jsonPath(entry.id, folder)}.tmp`;
     try {
       await writeDurable(tmp, JSON.stringify(entry));
