@@ -7,7 +7,6 @@ import { spawnGateway, type SpawnedGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { sendNumbered, seqOf } from './load.ts';
-import './sink-errors.ts';
 import { sleep, until } from './send.ts';
 
 const MESSAGES = 2000;

@@ -10,7 +10,6 @@ import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts'
 import { loadTls } from '../../../core/smtp/tls.ts';
 import { RouteTable } from '../../../core/relay/routes.ts';
 import { sendMail, sleep, until } from '../queue/send.ts';
-import '../queue/sink-errors.ts';
 
 const isDsn = (m: ReceivedMessage) => m.mailFrom === '' && /report-type=delivery-status/.test(m.raw.toString());
 
