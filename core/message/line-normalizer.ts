@@ -4,14 +4,6 @@ import { Transform, type TransformCallback } from 'node:stream';
 const LF = Buffer.from('\n');
 const CRLF = Buffer.from('\r\n');
 
-function firstLineEnd(chunk: Buffer): number {
-  const cr = chunk.indexOf(0x0d);
-  const lf = chunk.indexOf(0x0a);
-  if (cr < 0) return lf;
-  if (lf < 0) return cr;
-  return Math.min(cr, lf);
-}
-
 export class LineNormalizer extends Transform {
   /** A bare CR or LF was seen. */
   sawBareLineEnd = false;
@@ -46,13 +38,13 @@ export class LineNormalizer extends Transform {
     }
     const parts: Buffer[] = [];
     let start = 0;
-    let i = firstLineEnd(chunk);
+    let i = 0;
     if (this.pendingCr) {
       this.pendingCr = false;
-      if (chunk[0] === 0x0a) { if (i === 0) i = firstLineEnd(chunk.subarray(1)) + 1 || -1; if (i === 0) i = -1; }
+      if (chunk[0] === 0x0a) i = 1; // completes the CRLF the previous chunk began
       else { this.sawBareLineEnd = true; if (this.rewrite) parts.push(LF); }
     }
-    for (; i >= 0 && i < chunk.length; i++) {
+    for (; i < chunk.length; i++) {
       const c = chunk[i];
       if (c === 0x0d) {
         if (i + 1 === chunk.length) { this.pendingCr = true; break; }
