@@ -73,15 +73,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const delivery = new DeliveryQueue(queue, relay, cfg.queue, log);
   delivery.setHostname(hostname);
 
-  const rt: Runtime = {
-    config: cfg, policy: compilePolicy(cfg), plugins: [],
-    services: undefined as unknown as Services, queue, delivery, users, log, hostname, metrics, connections: new ConnectionLimits(),
-  };
   const services: Services = {
     dns, store, dataDir: cfg.data_dir, hostname,
+    // Reads the policy at call time, so a reload's domains apply at once.
     isLocalDomain: (d: string) => rt.policy.localDomains.has(d.toLowerCase().replace(/\.$/, '')),
   };
-  (rt as { services: Services }).services = services;
+  const rt: Runtime = {
+    config: cfg, policy: compilePolicy(cfg), plugins: [],
+    services, queue, delivery, users, log, hostname, metrics, connections: new ConnectionLimits(),
+  };
   const setup = { log, services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd() };
   try {
     rt.plugins = await createPlugins(cfg.plugins, setup);
