@@ -47,6 +47,16 @@ export interface Services {
   isLocalDomain(domain: string): boolean;
 }
 
+/** The command line of noop, vrfy, rset, quit and unrecognizedCommand. */
+export interface CommandView {
+  /** The verb, upper-cased (`NOOP`, `XFOO`). */
+  readonly verb: string;
+  /** Everything after the verb and its spaces, as sent (`VRFY bob` → `bob`). */
+  readonly args: string;
+  /** The whole line as sent, verb case kept. */
+  readonly line: string;
+}
+
 export interface HookContext {
   readonly hook: HookName;
   readonly session: SessionView;
@@ -61,6 +71,13 @@ export interface HookContext {
   readonly message?: MessageView;
   /** afterVerdict only. */
   readonly verdict?: Verdict;
+  /**
+   * capabilities only: the EHLO keywords after the greeting line (`PIPELINING`, `SIZE 10485760`, `STARTTLS`…).
+   * Push, splice or edit in place; the 250 reply lists what is left once every plugin ran.
+   */
+  readonly capabilities?: string[];
+  /** noop, vrfy, rset, quit and unrecognizedCommand: the command line. */
+  readonly command?: CommandView;
   /** Findings recorded so far in this transaction, by every plugin. */
   readonly findings: readonly Finding[];
   readonly services: Services;

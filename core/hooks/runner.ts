@@ -1,7 +1,7 @@
 // Runs one hook across the chain: configured order, a timeout per plugin, and exceptions turned into tempfails.
 import type { HookName } from './hook-names.ts';
 import { OBSERVING_HOOKS } from './hook-names.ts';
-import type { HookContext, Services, Address } from './context.ts';
+import type { HookContext, Services, Address, CommandView } from './context.ts';
 import type { Outcome } from './outcome.ts';
 import { isOutcome } from './outcome.ts';
 import type { LoadedPlugin } from '../plugin/loader.ts';
@@ -31,6 +31,10 @@ export interface RunArgs {
   rcpt?: Address;
   log: Logger;
   services: Services;
+  /** capabilities only: the EHLO keywords, edited in place by the plugins. */
+  capabilities?: string[];
+  /** Command hooks (noop, vrfy, rset, quit, unrecognizedCommand) only. */
+  command?: CommandView;
 }
 
 function makeContext(p: LoadedPlugin, a: RunArgs): HookContext {
@@ -44,6 +48,8 @@ function makeContext(p: LoadedPlugin, a: RunArgs): HookContext {
     rcpt: a.rcpt,
     message: tx?.message,
     verdict: tx?.verdict,
+    capabilities: a.capabilities,
+    command: a.command,
     findings: tx?.findings ?? [],
     services: a.services,
     state: tx ? slot(tx.pluginState, p.name) : {},

@@ -1,6 +1,10 @@
-// What smtp-server lacks, added once on its connection class: connect/HELO/DATA-start hooks, CIDR-trusted proxies,
-// a rejecting state after a refused connect, AUTH hidden before TLS, and our own enhanced status codes.
+// What smtp-server lacks, added once on its connection class: connect/HELO/capabilities/DATA-start hooks, hooks for
+// NOOP/VRFY/RSET/QUIT and unknown verbs, CIDR-trusted proxies, a rejecting state after a refused connect, AUTH hidden
+// before TLS, and our own enhanced status codes.
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import type { CommandHookName } from '../hooks/hook-names.ts';
+
+export type CommandReply = { code: number; text: string | string[]; close?: boolean };
 
 /** What a listener's adapter provides to the patched methods (stored on the SMTPServer as `_mailmoat`). */
 export interface ConnectionHooks {
@@ -9,6 +13,12 @@ export interface ConnectionHooks {
   onGreeting(conn: RawConnection): Promise<{ kind: 'greet' } | { kind: 'reject' | 'close'; code: number; text: string | string[] }>;
   onHelo(conn: RawConnection, hostname: string, verb: 'HELO' | 'EHLO'): Promise<{ code: number; text: string | string[]; close?: boolean } | undefined>;
   onDataStart(conn: RawConnection): Promise<{ code: number; text: string | string[]; close?: boolean } | undefined>;
+  /** Whether some plugin has the hook; asked synchronously, so a hook nobody has costs no promise and no lookup. */
+  wants(hook: 'capabilities' | CommandHookName): boolean;
+  /** EHLO accepted: the keywords after the greeting line, as the plugins leave them. */
+  onCapabilities(conn: RawConnection, keywords: string[]): Promise<string[]>;
+  /** NOOP, VRFY, RSET, QUIT or an unknown verb: a reply, or undefined for smtp-server's own. */
+  onCommand(conn: RawConnection, hook: CommandHookName, line: string): Promise<CommandReply | undefined>;
   /** A reply for any command while the connection is in the rejecting state (undefined = not rejecting). */
   rejectingReply(conn: RawConnection, command: string): { code: number; text: string; close?: boolean } | undefined;
 }
@@ -26,11 +36,16 @@ export interface RawConnection {
   send(code: number, data?: string | string[], context?: unknown): void;
   close(): void;
   _isSupported(cmd: string): boolean;
+  _getHandler(cmd: string): unknown;
+  _resetSession(): void;
+  _nextHandler: unknown;
+  _upgrading?: boolean;
 }
 
 type Handler = (this: RawConnection, command: Buffer, callback: () => void) => void;
 
 const ENHANCED = /^\d\.\d{1,3}\.\d{1,3} /;
+const HTTP_REQUEST = /^(OPTIONS|GET|HEAD|POST|PUT|DELETE|TRACE|CONNECT) \/.* HTTP\/\d\.\d$/i;
 let applied = false;
 
 function hooksOf(conn: RawConnection): ConnectionHooks | undefined { return conn._server._mailmoat; }
@@ -80,22 +95,55 @@ export function applySmtpServerPatches(): void {
       if (r.close) this.close();
       return setImmediate(() => callback?.());
     }
+    if (h && this._ready && isUnrecognized(this, name, command) && h.wants('unrecognizedCommand')) {
+      const line = command.toString();
+      h.onCommand(this, 'unrecognizedCommand', line).then((reply) => {
+        if (!reply) return origOnCommand.call(this, command, callback); // smtp-server's 500, and its count of them
+        this.send(reply.code, reply.text, false);
+        if (reply.close) this.close();
+        callback?.();
+      }, () => { this.send(451, '4.3.0 Temporary local problem', false); callback?.(); });
+      return;
+    }
     return origOnCommand.call(this, command, callback);
   };
+
+  // NOOP, VRFY, RSET and QUIT: the hook's reply replaces smtp-server's; RSET still resets and QUIT still closes.
+  const wrapCommand = (orig: Handler, hook: CommandHookName): Handler => function (this: RawConnection, command: Buffer, callback: () => void) {
+    const h = hooksOf(this);
+    if (!h?.wants(hook)) return orig.call(this, command, callback);
+    if (hook === 'vrfy' && !command.toString().trim().split(/\s+/)[1]) return orig.call(this, command, callback); // 501
+    h.onCommand(this, hook, command.toString()).then((reply) => {
+      if (!reply) return orig.call(this, command, callback);
+      if (hook === 'rset') this._resetSession();
+      this.send(reply.code, reply.text, false);
+      if (reply.close || hook === 'quit') this.close();
+      callback();
+    }, () => {
+      if (hook === 'quit') return orig.call(this, command, callback);
+      this.send(451, '4.3.0 Temporary local problem', false);
+      callback();
+    });
+  };
+  proto.handler_NOOP = wrapCommand(proto.handler_NOOP as Handler, 'noop');
+  proto.handler_VRFY = wrapCommand(proto.handler_VRFY as Handler, 'vrfy');
+  proto.handler_RSET = wrapCommand(proto.handler_RSET as Handler, 'rset');
+  proto.handler_QUIT = wrapCommand(proto.handler_QUIT as Handler, 'quit');
 
   const wrapHelo = (orig: Handler, hidesAuth: boolean, verb: 'HELO' | 'EHLO'): Handler => function (this: RawConnection, command: Buffer, callback: () => void) {
     const h = hooksOf(this);
     const parts = command.toString().trim().split(/\s+/);
-    const callOrig = () => {
+    const runOrig = (cb: () => void) => {
       if (hidesAuth && !this.secure) {
         // AUTH is offered only after TLS; a client that tries anyway gets smtp-server's 538.
         const disabled = (this._server.options.disabledCommands as string[] | undefined) ?? [];
         this.session.disabledCommands = [...disabled, 'AUTH'];
-        try { orig.call(this, command, callback); } finally { this.session.disabledCommands = undefined; }
+        try { orig.call(this, command, cb); } finally { this.session.disabledCommands = undefined; }
         return;
       }
-      orig.call(this, command, callback);
+      orig.call(this, command, cb);
     };
+    const callOrig = () => (verb === 'EHLO' && h?.wants('capabilities') ? withCapabilities(this, h, runOrig, callback) : runOrig(callback));
     if (!h || parts.length !== 2) return callOrig();
     h.onHelo(this, parts[1], verb).then((r) => {
       if (!r) return callOrig();
@@ -119,6 +167,40 @@ export function applySmtpServerPatches(): void {
       callback();
     }, () => { this.send(451, '4.3.0 Temporary local problem'); callback(); });
   };
+}
+
+/** A verb smtp-server would answer with its 500 (no handler, not a queued continuation, not an HTTP probe). */
+function isUnrecognized(conn: RawConnection, name: string, command: Buffer): boolean {
+  if (conn._nextHandler || conn._upgrading || (conn._server as { _closeTimeout?: unknown })._closeTimeout) return false;
+  if (conn._server.options.lmtp) return false;
+  if (conn._isSupported(name) && conn._getHandler(name)) return false;
+  return !HTTP_REQUEST.test(command.toString());
+}
+
+/**
+ * Runs smtp-server's EHLO with its 250 held back, lets the capabilities hook edit the keywords, then sends it.
+ * Anything else the handler sends (a 501 for a bad name) goes out at once.
+ */
+function withCapabilities(conn: RawConnection, h: ConnectionHooks, run: (cb: () => void) => void, callback: () => void): void {
+  let held: string[] | undefined;
+  let finished = false;
+  let waiting = false;
+  const ownSend = conn.send;
+  conn.send = function (this: RawConnection, code: number, data?: string | string[], context?: unknown) {
+    if (!held && code === 250 && Array.isArray(data)) { held = data; return; }
+    return ownSend.call(this, code, data, context);
+  };
+  try {
+    run(() => { finished = true; if (waiting) callback(); });
+  } finally {
+    delete (conn as { send?: unknown }).send;
+  }
+  if (!held) { if (finished) callback(); else waiting = true; return; }
+  const [greeting, ...keywords] = held;
+  h.onCapabilities(conn, keywords).then((kw) => kw, () => keywords).then((kw) => {
+    conn.send(250, [greeting, ...kw], false);
+    callback();
+  });
 }
 
 /** Lets the PROXY protocol be accepted from CIDRs, not only exact addresses. */

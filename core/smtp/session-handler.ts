@@ -2,7 +2,9 @@
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { ListenerKind } from '../hooks/context.ts';
 import type { Runtime } from '../runtime.ts';
-import type { ConnectionHooks, RawConnection } from './patches.ts';
+import type { CommandReply, ConnectionHooks, RawConnection } from './patches.ts';
+import type { CommandHookName } from '../hooks/hook-names.ts';
+import { chainHooks, commandReply, parseCommand } from './command-hooks.ts';
 import { Transaction, type SessionState } from '../hooks/transaction.ts';
 import { runHook } from '../hooks/runner.ts';
 import { toAddress, forbiddenRecipientForm } from './address-policy.ts';
@@ -131,6 +133,31 @@ export class SessionHandler implements ConnectionHooks {
     st.helo = undefined;
     log.info('HELO refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
     return { ...reply, close: r.outcome.action === 'disconnect' || this.countError(st) };
+  }
+
+  wants(hook: 'capabilities' | CommandHookName): boolean { return chainHooks(this.rt.plugins).has(hook); }
+
+  async onCapabilities(conn: RawConnection, keywords: string[]): Promise<string[]> {
+    const st = this.sessions.get(conn.id);
+    if (!st) return keywords;
+    const capabilities = [...keywords];
+    await runHook(this.rt.plugins, { hook: 'capabilities', session: st, capabilities, log: this.log(st.id), services: this.rt.services });
+    return capabilities.filter((k) => typeof k === 'string' && k.length > 0);
+  }
+
+  async onCommand(conn: RawConnection, hook: CommandHookName, line: string): Promise<CommandReply | undefined> {
+    const st = this.sessions.get(conn.id);
+    if (!st) return undefined;
+    const log = this.log(st.id);
+    const tx = this.txs.get(conn.id);
+    const r = await runHook(this.rt.plugins, { hook, session: st, tx, command: parseCommand(line), log, services: this.rt.services });
+    const reply = commandReply(hook, r.outcome);
+    if (!reply) return undefined;
+    if (reply.code >= 400) {
+      log.info('command refused', { hook, plugin: r.plugin, reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}` });
+      if (!reply.close && reply.code >= 500 && hook !== 'quit' && this.countError(st)) return { code: 421, text: '4.7.0 Too many errors, closing connection', close: true };
+    }
+    return reply;
   }
 
   onSecure = (_socket: unknown, session: SMTPServerSession, cb: Cb): void => {

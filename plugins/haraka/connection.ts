@@ -35,6 +35,7 @@ export class Connection {
     this.transaction = null;
     this._relaying = init.relaying;
     this.capabilities = null;
+    this.captured = null as null | Array<{ code: number; msg: Any }>;
     this.esmtp = false;
     this.pipelining = false;
     this.early_talker = false;
@@ -86,11 +87,15 @@ export class Connection {
     return String(path).split('.').reduce((o: Any, k) => (o == null ? undefined : o[k]), this);
   }
 
-  /** Mailmoat writes the replies; a plugin's own respond() is logged and its callback run. */
+  /**
+   * Mailmoat writes the replies; a plugin's own respond() is logged and its callback run. While `captured` is set
+   * (unrecognized_command, whose OK means "I answered"), the reply is kept for the gateway to send.
+   */
   respond(code: number, msg: Any, cb?: () => void): void {
     const text = typeof msg === 'object' && msg?.constructor?.name === 'DSN' ? msg.reply : Array.isArray(msg) ? msg.join(' ') : String(msg ?? '');
     this.last_response = `${code} ${text}`;
     if (code >= 400) this.last_reject = text;
+    if (this.captured) this.captured.push({ code, msg });
     this.logdebug(`respond (handled by the gateway): ${code} ${text}`);
     cb?.();
   }

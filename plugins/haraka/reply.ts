@@ -4,9 +4,12 @@ import { constants, type Any } from './cjs.ts';
 import type { HookResult } from './runner.ts';
 
 interface Replies {
-  /** [code, default text] for DENY, DENYSOFT; the DISCONNECT variants use the same codes. */
+  /** [code, default text] for DENY, DENYSOFT (absent: DENYSOFT falls through to the default, as on noop). */
   deny: [number, string];
-  soft: [number, string];
+  soft?: [number, string];
+  /** DENYDISCONNECT and DENYSOFTDISCONNECT, where they differ from DENY and DENYSOFT (unrecognized_command). */
+  denyDisconnect?: [number, string];
+  softDisconnect?: [number, string];
   /** DISCONNECT is honoured only on connect and lookup_rdns; elsewhere it falls through to the default. */
   disconnect?: [number, string];
 }
@@ -22,6 +25,9 @@ const REPLIES: Record<string, Replies> = {
   rcpt_ok: { deny: [550, 'recipient % denied'], soft: [450, 'recipient % denied'] },
   data: { deny: [554, 'Message denied'], soft: [451, 'Message denied'] },
   data_post: { deny: [550, 'Message denied'], soft: [450, 'Message denied temporarily'] },
+  unrecognized_command: { deny: [500, 'Unrecognized command'], denyDisconnect: [521, 'Unrecognized command'], softDisconnect: [421, 'Unrecognized command'] },
+  noop: { deny: [500, 'Stop wasting my time'] },
+  vrfy: { deny: [550, 'Access Denied'], soft: [450, 'Lookup Failed'] },
 };
 
 function isDsn(msg: Any): boolean {
@@ -44,19 +50,18 @@ export function toOutcome(hook: string, r: HookResult, subject = ''): Outcome | 
   const replies = REPLIES[hook];
   if (!replies) return undefined;
   const c = constants;
-  let kind: 'deny' | 'soft' | undefined;
+  let reply: [number, string] | undefined;
   let close = false;
   switch (r.retval) {
-    case c.deny: kind = 'deny'; break;
-    case c.denysoft: kind = 'soft'; break;
-    case c.denydisconnect: kind = 'deny'; close = true; break;
-    case c.denysoftdisconnect: kind = 'soft'; close = true; break;
-    case c.disconnect:
-      if (!replies.disconnect) return undefined;
-      kind = 'deny'; close = true; break;
+    case c.deny: reply = replies.deny; break;
+    case c.denysoft: reply = replies.soft; break;
+    case c.denydisconnect: reply = replies.denyDisconnect ?? replies.deny; close = true; break;
+    case c.denysoftdisconnect: reply = replies.softDisconnect ?? replies.soft; close = true; break;
+    case c.disconnect: reply = replies.disconnect; close = true; break;
     default: return undefined;
   }
-  let [code, text] = replies[kind];
+  if (!reply) return undefined;
+  let [code, text] = reply;
   text = text.replace('%', subject);
   let enhanced: string | undefined;
   let replyLines: string[];
@@ -72,4 +77,12 @@ export function toOutcome(hook: string, r: HookResult, subject = ''): Outcome | 
   const opts = enhanced ? { code, enhanced } : { code };
   if (close) return outcome.disconnect(replyLines.join(' '), opts);
   return code >= 500 ? outcome.reject(body, opts) : outcome.tempfail(body, opts);
+}
+
+/** The text of a message given with OK (vrfy, quit, a plugin's own respond): lines, or the fallback when empty. */
+export function replyText(msg: Any, fallback?: string): string | string[] | undefined {
+  const m = isDsn(msg) ? msg.msg || msg.default_msg : msg;
+  const l = m ? lines(m) : [];
+  if (!l.length) return fallback;
+  return l.length === 1 ? l[0] : l;
 }

@@ -6,7 +6,7 @@ import { recordFindings, type FindingOptions } from './findings.ts';
 import type { LoadedFolder } from './loader.ts';
 import type { LogSink } from './log.ts';
 import { applyHeaderEdits, feedMessage, trackHeaderEdits } from './message.ts';
-import { toOutcome } from './reply.ts';
+import { replyText, toOutcome } from './reply.ts';
 import { runHook, type HookResult } from './runner.ts';
 
 /**
@@ -16,13 +16,22 @@ import { runHook, type HookResult } from './runner.ts';
 export const HOOK_MAP: Readonly<Record<HookName, readonly string[]>> = {
   connect: ['connect_init', 'lookup_rdns', 'connect'],
   helo: ['helo', 'ehlo'],
+  capabilities: ['capabilities'],
   mailFrom: ['reset_transaction', 'mail'],
   rcptTo: ['rcpt', 'rcpt_ok'],
   dataStart: ['data'],
   data: ['data_post'],
   afterVerdict: ['queue_ok', 'reset_transaction'],
+  noop: ['noop'],
+  vrfy: ['vrfy'],
+  rset: ['rset', 'reset_transaction'],
+  unrecognizedCommand: ['unrecognized_command'],
+  quit: ['quit'],
   disconnect: ['reset_transaction', 'disconnect'],
 };
+
+/** Hooks the shim offers only when a Haraka plugin of the folder has them, so the gateway skips them otherwise. */
+const ON_DEMAND: readonly HookName[] = ['capabilities', 'noop', 'vrfy', 'rset', 'unrecognizedCommand', 'quit'];
 
 export interface SessionOptions extends FindingOptions {
   sink: LogSink;
@@ -198,6 +207,67 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       await conn.reset_transaction();
     },
 
+    async capabilities(ctx) {
+      const conn = connectionOf(ctx);
+      const keywords = ctx.capabilities!;
+      // Haraka's list starts with the greeting line; plugins push keywords after it (or replace the array).
+      conn.capabilities = [`${conn.local.host} Hello ${conn.remote.host ?? conn.remote.ip}`, ...keywords];
+      await run('capabilities', conn);
+      const edited: string[] = Array.isArray(conn.capabilities) ? Array.from(conn.capabilities as ArrayLike<unknown>, String).slice(1) : keywords;
+      keywords.splice(0, keywords.length, ...edited);
+      conn.esmtp = true;
+    },
+
+    async noop(ctx) {
+      return toOutcome('noop', await run('noop', connectionOf(ctx)));
+    },
+
+    async vrfy(ctx) {
+      const r = await run('vrfy', connectionOf(ctx), ctx.command?.args);
+      if (r.retval === constants.ok) return { action: 'accept', code: 250, text: replyText(r.msg, 'User OK') };
+      return toOutcome('vrfy', r);
+    },
+
+    async rset(ctx) {
+      const conn = connectionOf(ctx);
+      await run('rset', conn); // Haraka ignores the answer: always 250, then the transaction goes
+      await conn.reset_transaction();
+    },
+
+    async unrecognizedCommand(ctx) {
+      const conn = connectionOf(ctx);
+      const line = ctx.command?.line ?? '';
+      const m = /^([^ ]*)( +(.*))?$/.exec(line);
+      const replies: Array<{ code: number; msg: Any }> = [];
+      conn.captured = replies;
+      let r: HookResult;
+      try {
+        r = await run('unrecognized_command', conn, m ? [m[1], m[3] ?? ''] : [line]);
+      } finally {
+        conn.captured = null;
+      }
+      if (r.retval === constants.ok) {
+        // OK: the plugin answered with connection.respond(); Mailmoat writes that answer (or a plain 250).
+        const last = replies.at(-1);
+        if (!last) return outcome.accept();
+        const text = replyText(last.msg) ?? '';
+        if (last.code < 400) return { action: 'accept', code: last.code, text };
+        return last.code < 500 ? outcome.tempfail(text, { code: last.code }) : outcome.reject(text, { code: last.code });
+      }
+      const o = toOutcome('unrecognized_command', r);
+      if (!o) conn.errors++;
+      return o;
+    },
+
+    async quit(ctx) {
+      const conn = ctx.connectionState[CONN] as Connection | undefined;
+      if (!conn) return undefined;
+      const r = await run('quit', conn);
+      // Haraka always answers 221, with the plugin's text when it gave one.
+      const text = replyText(r.msg);
+      return text ? { action: 'accept', code: 221, text } : undefined;
+    },
+
     async disconnect(ctx) {
       const conn = ctx.connectionState[CONN] as Connection | undefined;
       if (!conn) return;
@@ -208,5 +278,6 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       conn.state = constants.connection.state.DISCONNECTED;
     },
   };
+  for (const name of ON_DEMAND) if (!HOOK_MAP[name].some((h) => registry.has(h))) delete hooks[name];
   return hooks;
 }
