@@ -70,6 +70,13 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
     return conn;
   }
 
+  /** The connection for a command hook, with the line as Haraka's `current_line` (vrfy gets no other argument). */
+  function commandConnection(ctx: HookContext): Connection {
+    const conn = connectionOf(ctx);
+    conn.current_line = ctx.command?.line ?? null;
+    return conn;
+  }
+
   /** A connection refused at connect keeps refusing every command, like Haraka's LOOP state. */
   function looping(conn: Connection): Outcome | undefined {
     return conn.loop as Outcome | undefined;
@@ -219,23 +226,23 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
     },
 
     async noop(ctx) {
-      return toOutcome('noop', await run('noop', connectionOf(ctx)));
+      return toOutcome('noop', await run('noop', commandConnection(ctx)));
     },
 
     async vrfy(ctx) {
-      const r = await run('vrfy', connectionOf(ctx), ctx.command?.args);
+      const r = await run('vrfy', commandConnection(ctx));
       if (r.retval === constants.ok) return { action: 'accept', code: 250, text: replyText(r.msg, 'User OK') };
       return toOutcome('vrfy', r);
     },
 
     async rset(ctx) {
-      const conn = connectionOf(ctx);
+      const conn = commandConnection(ctx);
       await run('rset', conn); // Haraka ignores the answer: always 250, then the transaction goes
       await conn.reset_transaction();
     },
 
     async unrecognizedCommand(ctx) {
-      const conn = connectionOf(ctx);
+      const conn = commandConnection(ctx);
       const line = ctx.command?.line ?? '';
       const m = /^([^ ]*)( +(.*))?$/.exec(line);
       const replies: Array<{ code: number; msg: Any }> = [];
@@ -260,9 +267,7 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
     },
 
     async quit(ctx) {
-      const conn = ctx.connectionState[CONN] as Connection | undefined;
-      if (!conn) return undefined;
-      const r = await run('quit', conn);
+      const r = await run('quit', commandConnection(ctx));
       // Haraka always answers 221, with the plugin's text when it gave one.
       const text = replyText(r.msg);
       return text ? { action: 'accept', code: 221, text } : undefined;
