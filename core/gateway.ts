@@ -110,6 +110,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     listeners = await startListeners(rt, tls);
   } catch (e) {
     await control?.close(); await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
+    queue.close();
     throw e;
   }
   log.info('mailmoat started', { relay: relay.name === 'file' ? `files in ${queue.dirs.delivered}` : redactUrl(relay.name), plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
@@ -165,6 +166,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await closePlugins(rt.plugins, log);
       await relay.close();
       await store.close();
+      queue.close();
       log.info('mailmoat stopped', { metrics: metrics.snapshot() });
     },
   };

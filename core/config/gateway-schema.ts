@@ -81,6 +81,7 @@ export const gatewaySchema = s.object({
     concurrency: s.number({ integer: true, min: 1, max: 500 }).default(20).describe('Deliveries in flight at once'),
     max_per_destination: s.number({ integer: true, min: 1, max: 200 }).default(10).describe('Connections at once to one destination host on routes (a route may set its own)'),
     max_outbound_size: s.size().default(0).describe('Largest message relayed; larger ones bounce with 552 (0 = no cap; a route may set its own)'),
+    journal: s.boolean().default(true).describe('Small messages (up to 128 KB) are appended to shared journal segments with one group fsync, not written as a file each (see core/queue/README.md)'),
     bounces: bounceConfigSchema.describe('Delivery status notifications: who gets them, delay notices, templates'),
   }).default({} as never),
   dns: dnsConfigSchema,

@@ -9,8 +9,10 @@ const MAX_HEADER_BYTES = 256 * 1024;
 export const MEMORY_COPY_BYTES = 128 * 1024;
 
 export interface SpoolResult {
-  /** Bytes written to the file. */
+  /** Bytes received (after line-end normalisation). */
   size: number;
+  /** The bytes went to the file; false when the message stayed small enough to be held in `body` alone. */
+  onDisk: boolean;
   /** The message went over the limit; the file holds only its start and must be discarded. */
   oversized: boolean;
   sawBareLineEnd: boolean;
@@ -20,14 +22,18 @@ export interface SpoolResult {
   body?: Buffer;
 }
 
-/** Writes the DATA stream to `path`, never holding more than a chunk in memory. */
+/**
+ * Receives the DATA stream: a message up to MEMORY_COPY_BYTES stays in memory only (the queue's journal takes it
+ * without a file of its own); a larger one goes to `path` as it arrives, never held in memory beyond a chunk.
+ */
 export async function spoolData(input: Readable, path: string, opts: { maxSize: number; rewriteBareLineEnds: boolean }): Promise<SpoolResult> {
   const normalizer = new LineNormalizer(opts.rewriteBareLineEnds);
   // Plain synchronous writes to the page cache: a few microseconds each, where every asynchronous file operation
   // costs a round trip through the thread pool (measured: most of the gateway's CPU per message went there).
-  const fd = openSync(path, 'wx');
-  let open = true;
-  const closeFile = () => { if (open) { open = false; closeSync(fd); } };
+  let fd = -1;
+  let onDisk = false;
+  const closeFile = () => { if (fd >= 0) { const f = fd; fd = -1; closeSync(f); } };
+  const writeAll = (chunk: Buffer) => { for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off); };
   let size = 0;
   let oversized = false;
   const headParts: Buffer[] = [];
@@ -52,14 +58,21 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
           headParts.length = 0; headParts.push(joined);
         }
       }
-      if (copy) { if (size <= MEMORY_COPY_BYTES) copy.push(chunk); else copy = null; }
       if (size > opts.maxSize) {
         // Keep reading so the client gets its 552 after the final dot, but stop storing.
         oversized = true;
+        copy = null;
         return cb();
       }
       try {
-        for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off);
+        if (copy && size <= MEMORY_COPY_BYTES) { copy.push(chunk); return cb(); }
+        if (fd < 0) {
+          fd = openSync(path, 'wx');
+          onDisk = true;
+          for (const c of copy ?? []) writeAll(c);
+          copy = null;
+        }
+        writeAll(chunk);
       } catch (err) { return cb(err as Error); }
       cb();
     },
@@ -83,5 +96,5 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
     throw err;
   }
   const body = copy && !oversized ? Buffer.concat(copy, size) : undefined;
-  return { size, oversized, sawBareLineEnd: normalizer.sawBareLineEnd, headerBlock: headParts[0] ?? Buffer.alloc(0), body };
+  return { size, onDisk, oversized, sawBareLineEnd: normalizer.sawBareLineEnd, headerBlock: headParts[0] ?? Buffer.alloc(0), body };
 }

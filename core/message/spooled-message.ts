@@ -1,31 +1,46 @@
-// The MessageView over a spool file: headers from the captured section, MIME parsing done once, on first use.
-import { createReadStream } from 'node:fs';
+// The MessageView over a received message (in memory when small, else a spool file): headers from the captured section, MIME parsing done once.
+import { createReadStream, writeFileSync } from 'node:fs';
 import { readFile, writeFile, rename } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { MessageView, ParsedMessage } from './types.ts';
 import { Headers, headerEnd, parseHeaderBlock } from './header-block.ts';
 import { parseMime } from './mime-parse.ts';
 
 export class SpooledMessage implements MessageView {
   readonly id: string;
-  readonly path: string;
+  private readonly file: string;
   size: number;
   headers: Headers;
   private parsing?: Promise<ParsedMessage>;
+  /** The bytes are in the spool file (a large message, or a small one a plugin asked the path of). */
+  onDisk: boolean;
 
-  /** The message bytes when small enough to keep (see spool-writer), for the relay. */
+  /** The message bytes when small enough to keep (see spool-writer): the only copy unless `onDisk`. */
   memoryCopy?: Buffer;
 
-  constructor(id: string, path: string, size: number, headerBlock: Buffer, memoryCopy?: Buffer) {
+  constructor(id: string, file: string, size: number, headerBlock: Buffer, memoryCopy?: Buffer, onDisk = true) {
     this.memoryCopy = memoryCopy;
+    this.onDisk = onDisk || !memoryCopy;
     this.id = id;
-    this.path = path;
+    this.file = file;
     this.size = size;
     this.headers = new Headers(parseHeaderBlock(headerBlock.toString('latin1')));
   }
 
-  stream(): Readable { return createReadStream(this.path, { highWaterMark: 256 * 1024 }); }
-  raw(): Promise<Buffer> { return readFile(this.path); }
+  /** The spool file's path; a message held in memory only is written out first (for plugins that hand a path to a tool). */
+  get path(): string {
+    if (!this.onDisk && this.memoryCopy) {
+      writeFileSync(this.file, this.memoryCopy, { flag: 'wx' });
+      this.onDisk = true;
+    }
+    return this.file;
+  }
+
+  stream(): Readable {
+    if (this.memoryCopy) return Readable.from([this.memoryCopy], { objectMode: false });
+    return createReadStream(this.file, { highWaterMark: 256 * 1024 });
+  }
+  raw(): Promise<Buffer> { return this.memoryCopy ? Promise.resolve(this.memoryCopy) : readFile(this.file); }
   parsed(): Promise<ParsedMessage> {
     this.parsing ??= parseMime(this.stream());
     return this.parsing;
@@ -33,11 +48,15 @@ export class SpooledMessage implements MessageView {
 
   /** Replaces the spooled content (a plugin rewrote the message); the old file is replaced atomically. */
   async replace(raw: Buffer): Promise<void> {
-    const tmp = `${this.path}.rewrite`;
-    await writeFile(tmp, raw);
-    await rename(tmp, this.path);
+    const small = raw.length <= 128 * 1024;
+    if (this.onDisk || !small) {
+      const tmp = `${this.file}.rewrite`;
+      await writeFile(tmp, raw);
+      await rename(tmp, this.file);
+      this.onDisk = true;
+    }
     this.size = raw.length;
-    this.memoryCopy = raw.length <= 128 * 1024 ? raw : undefined;
+    this.memoryCopy = small ? raw : undefined;
     const end = headerEnd(raw);
     this.headers = new Headers(parseHeaderBlock(raw.subarray(0, end < 0 ? raw.length : end).toString('latin1')));
     this.parsing = undefined;

@@ -257,7 +257,8 @@ export class DeliveryQueue implements QueueActions {
     let results: RecipientResult[];
     try {
       const body = this.store.takeBody(e.id);
-      results = pending.length ? await this.relay.send(e, pending, () => outgoingStream(e, this.store.emlPath(e.id), body)) : [];
+      const source = this.store.messageSource(e.id);
+      results = pending.length ? await this.relay.send(e, pending, () => outgoingStream(e, source.file, body, source.start)) : [];
     } finally { this.probing.delete(dest); }
     if (results.length) e.attempts++;
     if (results.length && results.every((r) => r.hostFailure)) {
@@ -277,6 +278,8 @@ export class DeliveryQueue implements QueueActions {
     if (results.length) e.history.push({ at: started, result: results.map((r) => `${r.address}: ${r.reply}`).join('; ').slice(0, 2000) });
     const fields = { qid: e.id, relay: this.relay.name, attempt: e.attempts, ms: Date.now() - started };
 
+    // Anything but a clean delivery changes the message's state: it leaves the journal for files of its own first.
+    if (results.some((r) => !r.ok) || !results.length) await this.store.moveToFiles(e);
     const expired = Date.now() - e.receivedAt >= this.policy.lifetime;
     if (expired) for (const r of e.recipients) if (r.status === 'pending') { r.status = 'failed'; r.reply ??= 'delivery time expired'; }
     const unnotified = e.recipients.filter((r) => r.status === 'failed' && !r.notified);

@@ -4,7 +4,11 @@ import { dropRecipients, hasPending, type ActionResult, type QueueActions } from
 
 export class FileQueueActions implements QueueActions {
   private readonly store: QueueStore;
-  constructor(store: QueueStore) { this.store = store; }
+  constructor(store: QueueStore) {
+    this.store = store;
+    // No gateway runs: this process owns the journal until it exits (the next start takes it over again).
+    store.takeOverJournal();
+  }
 
   async flush(id?: string): Promise<number> {
     const entries = id ? [await this.store.load(id)].filter((e) => !!e) : await this.store.list();

@@ -1,5 +1,4 @@
 // Read-only views of the queue for `moat queue`: the list, one message in full, and the per-domain overview.
-import { open } from 'node:fs/promises';
 import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
 import type { QueueEntry } from './entry.ts';
 import type { QueueFolder, QueueStore } from './queue-store.ts';
@@ -59,16 +58,9 @@ export async function showMessage(store: QueueStore, id: string): Promise<ShownM
   for (const folder of ['queue', 'deadletter', 'quarantine'] as const) {
     const entry = await store.load(id, folder);
     if (!entry) continue;
-    let block = '';
-    try {
-      const fh = await open(store.emlPath(id, folder), 'r');
-      try {
-        const buf = Buffer.alloc(128 * 1024);
-        const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-        const end = headerEnd(buf.subarray(0, bytesRead));
-        block = buf.subarray(0, end < 0 ? bytesRead : end).toString('latin1');
-      } finally { await fh.close(); }
-    } catch { /* message file missing: show the envelope anyway */ }
+    const head = await store.readHead(id, folder, 128 * 1024);
+    const end = headerEnd(head);
+    const block = head.subarray(0, end < 0 ? head.length : end).toString('latin1');
     const remove = new Set(entry.remove);
     const headers = [...parseHeaderBlock(entry.prepend), ...parseHeaderBlock(block).filter((f) => !remove.has(f.name.toLowerCase()))]
       .map((f) => ({ name: f.name, value: f.value }));

@@ -15,14 +15,14 @@ function fromMemory(entry: QueueEntry, body: Buffer): Readable {
 }
 
 /** The message part of a queue file: its first `size` bytes (a sealed envelope may follow). */
-function messageBytes(file: string, size: number): AsyncIterable<Buffer> {
+function messageBytes(file: string, size: number, start = 0): AsyncIterable<Buffer> {
   if (size <= 0) return (async function* () { /* empty message */ })();
-  return createReadStream(file, { start: 0, end: size - 1, highWaterMark: 256 * 1024 });
+  return createReadStream(file, { start, end: start + size - 1, highWaterMark: 256 * 1024 });
 }
 
-async function* withHeadersRemoved(file: string, size: number, remove: Set<string>): AsyncGenerator<Buffer> {
+async function* withHeadersRemoved(file: string, size: number, start: number, remove: Set<string>): AsyncGenerator<Buffer> {
   let head: Buffer | null = Buffer.alloc(0);
-  for await (const chunk of messageBytes(file, size)) {
+  for await (const chunk of messageBytes(file, size, start)) {
     if (head === null) { yield chunk as Buffer; continue; }
     head = Buffer.concat([head, chunk as Buffer]);
     const end = headerEnd(head);
@@ -38,19 +38,22 @@ async function* withHeadersRemoved(file: string, size: number, remove: Set<strin
   if (head !== null && head.length) yield head;
 }
 
-/** A stream of the outgoing message for `entry`, from `body` when the queue still holds its bytes, else the file at `file`. */
-export function outgoingStream(entry: QueueEntry, file: string, body?: Buffer): Readable {
+/**
+ * A stream of the outgoing message for `entry`, from `body` when the queue still holds its bytes, else from `file`
+ * (at `start`: a journal segment holds many messages).
+ */
+export function outgoingStream(entry: QueueEntry, file: string, body?: Buffer, start = 0): Readable {
   if (body && body.length === entry.size) return fromMemory(entry, body);
   const prefix = Buffer.from(entry.prepend, 'latin1');
   if (entry.remove.length === 0) {
     return Readable.from((async function* () {
       if (prefix.length) yield prefix;
-      for await (const chunk of messageBytes(file, entry.size)) yield chunk as Buffer;
+      for await (const chunk of messageBytes(file, entry.size, start)) yield chunk as Buffer;
     })(), { objectMode: false });
   }
   const remove = new Set(entry.remove);
   return Readable.from((async function* () {
     if (prefix.length) yield prefix;
-    yield* withHeadersRemoved(file, entry.size, remove);
+    yield* withHeadersRemoved(file, entry.size, start, remove);
   })(), { objectMode: false });
 }

@@ -70,7 +70,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   }
 
   timings.ms_spool = Date.now() - dataAt;
-  const message = new SpooledMessage(tx.id, file, spooled.size, spooled.headerBlock, spooled.body);
+  const message = new SpooledMessage(tx.id, file, spooled.size, spooled.headerBlock, spooled.body, spooled.onDisk);
   tx.message = message;
 
   let forced: { action: VerdictAction; reason: string } | undefined;
@@ -133,8 +133,16 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
 
   const commitAt = Date.now();
   try {
-    if (verdict.action === 'quarantine') await rt.queue.commitTo('quarantine', entry);
-    else await rt.queue.commit(entry);
+    if (verdict.action === 'quarantine') {
+      void message.path; // the quarantine keeps one file per message: a message held in memory is written out
+      await rt.queue.commitTo('quarantine', entry);
+    } else if (message.memoryCopy && cfg.queue.journal) {
+      await rt.queue.commitJournaled(entry, message.memoryCopy);
+      if (message.onDisk) void discard(); // a plugin had it written out; the journal holds it now
+    } else {
+      void message.path;
+      await rt.queue.commit(entry);
+    }
   } catch (err) {
     await discard();
     await rt.queue.remove(tx.id).catch(() => undefined);

@@ -67,7 +67,9 @@ export async function startGatewayProcess(config: Record<string, unknown>, port:
   // The log goes to a file, as in production: a pipe to this busy process would stall the gateway's synchronous stdout writes.
   const logFile = path.join(dataDir, 'gateway.log');
   const fd = openSync(logFile, 'w');
-  const child = spawn(process.execPath, [path.join(PROJECT, 'scripts', 'moat.js'), 'start', '--config', file], { stdio: ['ignore', fd, 'inherit'] });
+  // BENCH_GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the gateway alone, not the load or the sink.
+  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT, 'scripts', 'moat.js'), 'start', '--config', file], { stdio: ['ignore', fd, 'inherit'] });
   closeSync(fd);
   const deadline = Date.now() + 30_000;
   // Ready when the port answers (the log may be set above info, so its start line is not a signal).

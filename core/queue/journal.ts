@@ -1,0 +1,288 @@
+// The queue journal: small messages appended to shared segment files and made durable by one group-committed fdatasync.
+//
+// Why: with one file per message, every message costs a create, a directory fsync and an unlink, each a journal
+// transaction of the file system; measured here on ext4, that alone caps a queue at 550–750 messages/s from accept
+// to removal, before any SMTP work. Appending to a segment costs one write, and one fdatasync serves every message
+// that arrived while the previous one ran (measured: ~4,000 messages/s for the same file system work).
+//
+// Layout, in `<data_dir>/journal/`:
+//   <seq>.seg   records: HEADER <envelope JSON> <message bytes>, HEADER = "MMJ1 " <json len, 10> " " <body len, 10>
+//               " " <HMAC-SHA256 hex of json and body, 64> "\n". Appended only by this process, never rewritten.
+//   <seq>.done  ids (one per line) of the segment's messages that left it: delivered, deleted, or moved to files.
+//               Written without fsync: a killed process loses nothing the kernel has; after a power cut a message
+//               may be delivered twice, never lost.
+// A segment is deleted once all its messages are done. A message whose state changes (deferred, held, bounced) moves
+// out to the file-per-message layout first, so segments only ever hold fresh messages and empty quickly.
+import { closeSync, fdatasync, fsync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { open, unlink } from 'node:fs/promises';
+import { createHmac, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import type { QueueEntry } from './entry.ts';
+
+const fdatasyncFd = promisify(fdatasync);
+const fsyncFd = promisify(fsync);
+
+const MAGIC = 'MMJ1 ';
+const HEADER_LENGTH = MAGIC.length + 10 + 1 + 10 + 1 + 64 + 1;
+const HEADER_RE = /^MMJ1 (\d{10}) (\d{10}) ([0-9a-f]{64})\n$/;
+export interface JournalLimits {
+  /** A segment takes no new records past this size. */
+  segmentBytes: number;
+  /** An empty active segment is replaced (and deleted) once it has grown past this. */
+  recycleBytes: number;
+}
+const DEFAULT_LIMITS: JournalLimits = { segmentBytes: 64 * 1024 * 1024, recycleBytes: 4 * 1024 * 1024 };
+
+/** Where a journaled message's bytes are: `size` bytes of `file` from `start`. */
+export interface JournalLocation { file: string; start: number; size: number }
+
+export interface JournalRecord { entry: QueueEntry; location: JournalLocation }
+
+class Segment {
+  readonly seq: number;
+  readonly file: string;
+  readonly doneFile: string;
+  fd: number;
+  size = 0;
+  /** Messages in this segment not yet done. */
+  live = 0;
+  /** No more appends (full, or a failed write left a partial record at its end). */
+  closed = false;
+  dropping = false;
+  dirSynced: boolean;
+  private doneFd = -1;
+  private syncing?: Promise<void>;
+  private nextSync?: Promise<void>;
+
+  constructor(dir: string, seq: number, fd: number, dirSynced: boolean) {
+    this.seq = seq;
+    this.file = path.join(dir, `${String(seq).padStart(10, '0')}.seg`);
+    this.doneFile = path.join(dir, `${String(seq).padStart(10, '0')}.done`);
+    this.fd = fd;
+    this.dirSynced = dirSynced;
+  }
+
+  /** Resolves once an fdatasync that started after this call has completed (callers in between share it). */
+  sync(dir: string): Promise<void> {
+    if (!this.syncing) {
+      this.syncing = this.runSync(dir).finally(() => { this.syncing = undefined; });
+      return this.syncing;
+    }
+    this.nextSync ??= this.syncing.catch(() => undefined).then(() => { this.nextSync = undefined; return this.sync(dir); });
+    return this.nextSync;
+  }
+
+  get idle(): boolean { return !this.syncing && !this.nextSync; }
+
+  private async runSync(dir: string): Promise<void> {
+    await fdatasyncFd(this.fd);
+    if (!this.dirSynced) {
+      // The segment's directory entry must be durable too, once, before its first message is acknowledged.
+      const dfd = openSync(dir, 'r');
+      try { await fsyncFd(dfd); } finally { closeSync(dfd); }
+      this.dirSynced = true;
+    }
+  }
+
+  markDone(id: string): void {
+    if (this.doneFd < 0) this.doneFd = openSync(this.doneFile, 'a');
+    writeSync(this.doneFd, `${id}\n`);
+  }
+
+  closeFds(): void {
+    if (this.fd >= 0) { closeSync(this.fd); this.fd = -1; }
+    if (this.doneFd >= 0) { closeSync(this.doneFd); this.doneFd = -1; }
+  }
+}
+
+function recordHeader(json: Buffer, body: Buffer, key: KeyObject): string {
+  const mac = createHmac('sha256', key).update(json).update(body).digest('hex');
+  return `${MAGIC}${String(json.length).padStart(10, '0')} ${String(body.length).padStart(10, '0')} ${mac}\n`;
+}
+
+/** Every valid record of a segment file, in order; stops at the first that is torn or does not verify. */
+function* readSegment(file: string, key: KeyObject): Generator<JournalRecord> {
+  const data = readFileSync(file);
+  let off = 0;
+  while (off + HEADER_LENGTH <= data.length) {
+    const m = HEADER_RE.exec(data.toString('latin1', off, off + HEADER_LENGTH));
+    if (!m) return;
+    const jsonLen = Number(m[1]), bodyLen = Number(m[2]);
+    const jsonAt = off + HEADER_LENGTH, bodyAt = jsonAt + jsonLen, end = bodyAt + bodyLen;
+    if (end > data.length) return;
+    const json = data.subarray(jsonAt, bodyAt), body = data.subarray(bodyAt, end);
+    if (createHmac('sha256', key).update(json).update(body).digest('hex') !== m[3]) return;
+    let entry: QueueEntry;
+    try { entry = JSON.parse(json.toString('utf8')) as QueueEntry; } catch { return; }
+    yield { entry, location: { file, start: bodyAt, size: bodyLen } };
+    off = end;
+  }
+}
+
+function doneIds(file: string): Set<string> {
+  try { return new Set(readFileSync(file, 'utf8').split('\n').filter(Boolean)); } catch { return new Set(); }
+}
+
+function segmentSeqs(dir: string): number[] {
+  return readdirSync(dir).filter((n) => /^\d{10}\.seg$/.test(n)).map((n) => Number(n.slice(0, 10))).sort((a, b) => a - b);
+}
+
+/** Reads the messages still in a journal folder without taking it over (for `moat queue` beside a running gateway). */
+export function readJournal(dir: string, key: KeyObject): JournalRecord[] {
+  const out: JournalRecord[] = [];
+  let seqs: number[];
+  try { seqs = segmentSeqs(dir); } catch { return out; }
+  for (const seq of seqs) {
+    const base = path.join(dir, String(seq).padStart(10, '0'));
+    let records: JournalRecord[];
+    try { records = [...readSegment(`${base}.seg`, key)]; } catch { continue; /* deleted meanwhile */ }
+    const done = doneIds(`${base}.done`);
+    for (const r of records) if (!done.has(r.entry.id)) out.push(r);
+  }
+  return out;
+}
+
+export class Journal {
+  readonly dir: string;
+  private readonly key: KeyObject;
+  private readonly segments = new Map<number, Segment>();
+  private readonly where = new Map<string, { segment: Segment; location: JournalLocation; entry: QueueEntry }>();
+  private active?: Segment;
+  private nextSeq = 1;
+  private recovered = false;
+
+  private readonly limits: JournalLimits;
+
+  constructor(dir: string, key: KeyObject, limits: Partial<JournalLimits> = {}) {
+    this.dir = dir;
+    this.key = key;
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+    mkdirSync(dir, { recursive: true });
+  }
+
+  /**
+   * Takes the folder over after a start or crash: returns every message not yet done. New records go to a new
+   * segment, so a torn record at the end of an old one can never be followed by a good one.
+   */
+  recover(): JournalRecord[] {
+    if (this.recovered) return [];
+    this.recovered = true;
+    const out: JournalRecord[] = [];
+    for (const seq of segmentSeqs(this.dir)) {
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      const segment = new Segment(this.dir, seq, -1, true);
+      segment.closed = true;
+      const done = doneIds(segment.doneFile);
+      for (const r of readSegment(segment.file, this.key)) {
+        if (done.has(r.entry.id) || this.where.has(r.entry.id)) continue;
+        segment.live++;
+        this.where.set(r.entry.id, { segment, location: r.location, entry: r.entry });
+        out.push(r);
+      }
+      this.segments.set(seq, segment);
+      if (segment.live === 0) this.drop(segment);
+    }
+    return out;
+  }
+
+  has(id: string): boolean { return this.where.has(id); }
+  location(id: string): JournalLocation | undefined { return this.where.get(id)?.location; }
+  /** The messages in the journal now, with the entries the queue holds for them. */
+  records(): JournalRecord[] { return [...this.where.values()].map(({ entry, location }) => ({ entry, location })); }
+  get size(): number { return this.where.size; }
+
+  /** Appends a message with its envelope; resolves once both are on disk. */
+  async append(entry: QueueEntry, body: Buffer): Promise<void> {
+    if (!this.recovered) throw new Error('journal appended to before recovery');
+    const segment = this.writable();
+    const json = Buffer.from(JSON.stringify(entry));
+    const record = Buffer.concat([Buffer.from(recordHeader(json, body, this.key), 'latin1'), json, body]);
+    const start = segment.size;
+    try {
+      for (let off = 0; off < record.length;) off += writeSync(segment.fd, record, off);
+    } catch (err) {
+      // A partial record may now end this segment: it takes nothing more (recovery stops reading at the tear).
+      this.retire(segment);
+      throw err;
+    }
+    segment.size += record.length;
+    segment.live++;
+    const location = { file: segment.file, start: start + HEADER_LENGTH + json.length, size: body.length };
+    this.where.set(entry.id, { segment, location, entry });
+    if (segment.size >= this.limits.segmentBytes) this.retire(segment);
+    try {
+      await segment.sync(this.dir);
+    } catch (err) {
+      // Not durable, and the client hears a 4xx: the record must not come back after a restart and be delivered too.
+      this.done(entry.id);
+      this.retire(segment);
+      throw err;
+    }
+  }
+
+  /** The message left the journal (delivered, deleted, or moved to its own files). */
+  done(id: string): void {
+    const w = this.where.get(id);
+    if (!w) return;
+    this.where.delete(id);
+    const segment = w.segment;
+    segment.live--;
+    // Marked even when the segment is about to go: a crash before its unlink must not bring the message back.
+    try { segment.markDone(id); } catch { /* worst case the message is delivered again after a restart */ }
+    if (segment.live === 0 && segment === this.active && segment.size >= this.limits.recycleBytes) { segment.closed = true; this.active = undefined; }
+    if (segment.live === 0 && segment.closed) this.drop(segment);
+  }
+
+  /** Closes the journal's files (the messages stay on disk for the next start). */
+  close(): void {
+    for (const s of this.segments.values()) s.closeFds();
+    this.segments.clear();
+    this.active = undefined;
+  }
+
+  private writable(): Segment {
+    if (this.active && !this.active.closed) return this.active;
+    const seq = this.nextSeq++;
+    const segment = new Segment(this.dir, seq, -1, false);
+    segment.fd = openSync(segment.file, 'wx');
+    this.segments.set(seq, segment);
+    this.active = segment;
+    return segment;
+  }
+
+  private retire(segment: Segment): void {
+    segment.closed = true;
+    if (this.active === segment) this.active = undefined;
+    if (segment.live === 0) this.drop(segment);
+  }
+
+  /** Deletes an empty, closed segment once its last fdatasync is over. */
+  private drop(segment: Segment): void {
+    if (!this.segments.has(segment.seq) || segment.dropping) return;
+    segment.dropping = true;
+    const go = () => {
+      if (segment.live > 0) return;
+      this.segments.delete(segment.seq);
+      segment.closeFds();
+      void unlink(segment.file).catch(() => undefined).then(() => unlink(segment.doneFile).catch(() => undefined));
+    };
+    if (segment.idle) go();
+    else void segment.sync(this.dir).catch(() => undefined).then(go);
+  }
+}
+
+/** Reads `size` bytes at `start` of `file` (a journaled message, for inspection or a move to its own file). */
+export async function readLocation(loc: JournalLocation): Promise<Buffer> {
+  const fh = await open(loc.file, 'r');
+  try {
+    const buf = Buffer.alloc(loc.size);
+    let got = 0;
+    while (got < loc.size) {
+      const { bytesRead } = await fh.read(buf, got, loc.size - got, loc.start + got);
+      if (bytesRead === 0) throw new Error(`journal segment ${loc.file} ends early`);
+      got += bytesRead;
+    }
+    return buf;
+  } finally { await fh.close(); }
+}

@@ -1,0 +1,136 @@
+// The queue journal on a real file system: recovery after a restart, torn and forged records, segment reuse, moves to files.
+import assert from 'node:assert/strict';
+import { createSecretKey, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Journal, readJournal, readLocation } from '../../../core/queue/journal.ts';
+import { QueueStore } from '../../../core/queue/queue-store.ts';
+import type { QueueEntry } from '../../../core/queue/entry.ts';
+
+const key = createSecretKey(randomBytes(32));
+
+function entry(id: string, size: number): QueueEntry {
+  return {
+    id, mailFrom: 'a@client.example', recipients: [{ address: 'u@example.com', status: 'pending' }], prepend: '', remove: [],
+    receivedAt: Date.now(), size, client: { ip: '192.0.2.1' }, authenticated: false, attempts: 0, nextAttemptAt: 0, history: [],
+  };
+}
+const body = (i: number) => Buffer.from(`Subject: message ${i}\r\n\r\n${'x'.repeat(100 + i)}\r\n`);
+
+describe('queue journal', () => {
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'mm-journal-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function fill(j: Journal, n: number): Promise<void> {
+    await Promise.all(Array.from({ length: n }, (_, i) => j.append(entry(`m${String(i).padStart(3, '0')}`, body(i).length), body(i))));
+  }
+
+  it('gives back after a restart every message not done, with its exact bytes', async () => {
+    const j = new Journal(dir, key);
+    j.recover();
+    await fill(j, 20);
+    j.done('m003');
+    j.done('m010');
+    j.close();
+
+    const again = new Journal(dir, key);
+    const got = again.recover();
+    assert.equal(got.length, 18);
+    assert.ok(!got.some((r) => r.entry.id === 'm003' || r.entry.id === 'm010'));
+    for (const r of got) {
+      const i = Number(r.entry.id.slice(1));
+      assert.deepEqual(await readLocation(r.location), body(i));
+    }
+    // A reader beside the owner (moat queue) sees the same.
+    assert.deepEqual(readJournal(dir, key).map((r) => r.entry.id), got.map((r) => r.entry.id));
+    again.close();
+  });
+
+  it('stops at a torn record and never reads past it', async () => {
+    const j = new Journal(dir, key);
+    j.recover();
+    await fill(j, 5);
+    j.close();
+    const seg = path.join(dir, readdirSync(dir).find((n) => n.endsWith('.seg'))!);
+    truncateSync(seg, statSync(seg).size - 7);
+    const got = new Journal(dir, key).recover();
+    assert.deepEqual(got.map((r) => r.entry.id), ['m000', 'm001', 'm002', 'm003']);
+  });
+
+  it('refuses a record whose seal does not match (content that merely looks like a record)', async () => {
+    const j = new Journal(dir, key);
+    j.recover();
+    await fill(j, 3);
+    j.close();
+    const seg = path.join(dir, readdirSync(dir).find((n) => n.endsWith('.seg'))!);
+    const data = readFileSync(seg);
+    const at = data.indexOf('message 1');
+    data[at] = 'M'.charCodeAt(0);
+    writeFileSync(seg, data);
+    assert.deepEqual(new Journal(dir, key).recover().map((r) => r.entry.id), ['m000']);
+    // The wrong key reads nothing at all.
+    assert.equal(new Journal(dir, createSecretKey(randomBytes(32))).recover().length, 0);
+  });
+
+  it('moves to a new segment when one is full and deletes a segment once all its messages are done', async () => {
+    const j = new Journal(dir, key, { segmentBytes: 1000, recycleBytes: 500 });
+    j.recover();
+    await fill(j, 12);
+    const segments = () => readdirSync(dir).filter((n) => n.endsWith('.seg'));
+    assert.ok(segments().length >= 3, `several segments: ${segments()}`);
+    for (let i = 0; i < 12; i++) j.done(`m${String(i).padStart(3, '0')}`);
+    await new Promise((r) => setTimeout(r, 100)); // deletions are asynchronous
+    assert.deepEqual(segments(), [], 'every segment emptied and deleted');
+    assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.done')), []);
+    j.close();
+  });
+
+  it('refuses appends before it has taken the folder over (a second owner would corrupt it)', async () => {
+    const j = new Journal(dir, key);
+    await assert.rejects(j.append(entry('m1', 3), Buffer.from('a\r\n')), /before recovery/);
+  });
+});
+
+describe('queue store with the journal', () => {
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'mm-store-journal-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('moves a message out to its own files when its state changes, and recovers it exactly once', async () => {
+    const store = new QueueStore(dir);
+    await store.recover();
+    const e = entry('0aaa', body(1).length);
+    await store.commitJournaled(e, body(1));
+    assert.ok(store.isJournaled('0aaa'));
+    assert.equal(store.messageSource('0aaa').file.endsWith('.seg'), true);
+    e.attempts = 1;
+    e.lastReply = '451 try later';
+    await store.update(e);
+    assert.ok(!store.isJournaled('0aaa'));
+    assert.deepEqual(readFileSync(store.emlPath('0aaa')), body(1));
+    assert.equal(JSON.parse(readFileSync(store.jsonPath('0aaa'), 'utf8')).lastReply, '451 try later');
+    store.close();
+
+    const next = new QueueStore(dir);
+    const { entries } = await next.recover();
+    assert.deepEqual(entries.map((x) => [x.id, x.attempts]), [['0aaa', 1]]);
+    next.close();
+  });
+
+  it('lists journaled messages to another process and removes a delivered one without a file', async () => {
+    const store = new QueueStore(dir);
+    await store.recover();
+    await store.commitJournaled(entry('0bbb', body(2).length), body(2));
+    const viewer = new QueueStore(dir);
+    assert.deepEqual((await viewer.list()).map((x) => x.id), ['0bbb']);
+    assert.equal((await viewer.load('0bbb'))?.mailFrom, 'a@client.example');
+    const head = await viewer.readHead('0bbb', 'queue', 1024);
+    assert.match(head.toString(), /^Subject: message 2/);
+    await store.remove('0bbb');
+    assert.deepEqual(await viewer.list(), []);
+    assert.ok(!existsSync(store.emlPath('0bbb')));
+    store.close();
+  });
+});
