@@ -1,71 +1,45 @@
-// Relays queued mail to the smarthost over a pool of SMTP connections (nodemailer), honouring per-recipient replies.
-import nodemailer from 'nodemailer';
+// Relays queued mail to one SMTP host over a pool of connections, and turns its replies into per-recipient results.
 import type { Readable } from 'node:stream';
 import type { QueueEntry } from '../queue/entry.ts';
 import type { RecipientResult, Relay } from './types.ts';
 import type { SmarthostTarget } from './smarthost.ts';
+import { SmtpPool } from './smtp-pool.ts';
+import { SmtpClientError, type Reply } from './smtp-client.ts';
 
-interface SmtpError extends Error { responseCode?: number; response?: string; code?: string; rejected?: string[]; rejectedErrors?: SmtpError[]; recipient?: string }
-
-/** Errors that end a transaction before the server answered the envelope. */
-const HOST_FAILURES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EPROTOCOL', 'ETLS', 'EREQUIRETLS', 'EAUTH', 'ENOAUTH', 'EDNS', 'EPROXY']);
-
-function replyOf(err: SmtpError): string {
-  return err.response ?? `${err.code ?? 'ERROR'} ${err.message}`;
-}
+const line = (r: Reply) => `${r.code} ${r.text.replace(/\n/g, ' ')}`;
 
 export class SmtpRelay implements Relay {
   readonly name: string;
-  private readonly transport: ReturnType<typeof nodemailer.createTransport>;
+  private readonly pool: SmtpPool;
 
   constructor(target: SmarthostTarget, heloName: string) {
     this.name = target.display;
-    this.transport = nodemailer.createTransport({
-      pool: true,
-      host: target.host,
-      port: target.port,
-      secure: target.secure,
-      requireTLS: target.starttls === 'required',
-      ignoreTLS: target.starttls === 'off',
-      opportunisticTLS: target.starttls === 'opportunistic',
-      auth: target.user ? { user: target.user, pass: target.pass ?? '' } : undefined,
-      maxConnections: target.connections,
-      maxMessages: Infinity,
-      name: heloName,
-      connectionTimeout: target.timeout,
-      greetingTimeout: target.timeout,
-      socketTimeout: target.timeout,
-      tls: { rejectUnauthorized: target.tlsVerify, ...(target.servername ? { servername: target.servername } : {}) },
-      disableFileAccess: true,
-      disableUrlAccess: true,
-      logger: false,
-    } as Parameters<typeof nodemailer.createTransport>[0]);
+    this.pool = new SmtpPool({
+      host: target.host, port: target.port, secure: target.secure, starttls: target.starttls,
+      user: target.user, pass: target.pass, tlsVerify: target.tlsVerify, servername: target.servername,
+      timeout: target.timeout, heloName,
+    }, target.connections);
   }
 
   async send(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]> {
+    const size = entry.size + Buffer.byteLength(entry.prepend, 'latin1');
     try {
-      const info = await this.transport.sendMail({ envelope: { from: entry.mailFrom || '', to: recipients }, raw: message() } as unknown as Parameters<typeof this.transport.sendMail>[0]);
-      const errors = new Map<string, SmtpError>();
-      for (const e of ((info as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? [])) if (e.recipient) errors.set(e.recipient, e);
-      const accepted = new Set((info.accepted as string[]).map(String));
-      return recipients.map((address) => {
-        if (accepted.has(address)) return { address, ok: true, permanent: false, reply: info.response };
-        const e = errors.get(address);
-        const code = e?.responseCode ?? 450;
-        return { address, ok: false, permanent: code >= 500, reply: e ? replyOf(e) : 'rejected' };
+      const t = await this.pool.with((c) => c.send(entry.mailFrom || '', recipients, message(), size));
+      return recipients.map((address, i) => {
+        const r = t.rcpt[i];
+        // A recipient counts as delivered only once the message after DATA was accepted for it.
+        const final = r.code < 300 ? (t.data ?? r) : r;
+        const ok = r.code < 300 && !!t.data && t.data.code < 300;
+        return { address, ok, permanent: !ok && final.code >= 500 && final.code < 600, reply: line(final) };
       });
     } catch (err) {
-      const e = err as SmtpError;
-      const perRcpt = new Map<string, SmtpError>();
-      for (const r of e.rejectedErrors ?? []) if (r.recipient) perRcpt.set(r.recipient, r);
-      return recipients.map((address) => {
-        const r = perRcpt.get(address) ?? e;
-        const code = r.responseCode ?? 0;
-        const hostFailure = r === e && HOST_FAILURES.has(e.code ?? '');
-        return { address, ok: false, permanent: code >= 500 && code < 600 && !hostFailure, reply: replyOf(r), hostFailure };
-      });
+      // No complete answer: before the envelope (connect, greeting, TLS, AUTH) another host of the destination may
+      // do; a connection lost mid-transaction is temporary too.
+      const e = err instanceof SmtpClientError ? err : new SmtpClientError('transaction', String((err as Error)?.message ?? err), undefined, true);
+      const hostFailure = e.stage !== 'transaction' || e.network;
+      return recipients.map((address) => ({ address, ok: false, permanent: false, reply: e.replyText, hostFailure }));
     }
   }
 
-  async close(): Promise<void> { this.transport.close(); }
+  async close(): Promise<void> { await this.pool.close(); }
 }

@@ -1,0 +1,341 @@
+// One outgoing SMTP connection: greeting, EHLO (HELO fallback), STARTTLS, AUTH, then transactions with PIPELINING.
+//
+// Why our own client and not nodemailer's transport: the relay sends finished messages (raw bytes plus an envelope),
+// and nodemailer builds a MIME tree, message ids and a stream pipeline for each one anyway; with that it was about a
+// sixth of the gateway's CPU per 4 KB message. This client writes the envelope in one packet when the server offers
+// PIPELINING (RFC 2920) and the dot-stuffed body in large writes.
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Readable } from 'node:stream';
+
+export interface ClientOptions {
+  host: string;
+  port: number;
+  /** Implicit TLS (port 465 style). */
+  secure: boolean;
+  starttls: 'required' | 'opportunistic' | 'off';
+  user?: string;
+  pass?: string;
+  tlsVerify: boolean;
+  /** TLS server name when `host` is an address. */
+  servername?: string;
+  /** Milliseconds for the connection, each reply, and each body write. */
+  timeout: number;
+  heloName: string;
+}
+
+export interface Reply { code: number; text: string }
+
+/** Where a session failed: before any envelope reply (`host`: another host may do) or within a transaction. */
+export class SmtpClientError extends Error {
+  readonly reply?: Reply;
+  readonly stage: 'connect' | 'greeting' | 'ehlo' | 'tls' | 'auth' | 'transaction';
+  /** A network-level failure (no reply at all): the connection is gone. */
+  readonly network: boolean;
+  /** The transaction had no reply yet: nothing was accepted, so it can be tried again on another connection. */
+  beforeReply = false;
+  constructor(stage: SmtpClientError['stage'], message: string, reply?: Reply, network = false) {
+    super(message);
+    this.stage = stage;
+    this.reply = reply;
+    this.network = network;
+  }
+  /** The remote reply as one line, or what went wrong. */
+  get replyText(): string { return this.reply ? `${this.reply.code} ${this.reply.text}` : this.message; }
+}
+
+export interface TransactionResult {
+  /** The reply to MAIL FROM. */
+  mail: Reply;
+  /** The reply to each RCPT TO, in order. */
+  rcpt: Reply[];
+  /** The final reply after the body; undefined when the transaction ended before DATA. */
+  data?: Reply;
+}
+
+const CRLF = Buffer.from('\r\n');
+const DOT_CRLF = Buffer.from('.\r\n');
+
+/** Body bytes with every line that starts with "." doubled (RFC 5321 4.5.2), across chunk boundaries. */
+export function dotStuff(chunk: Buffer, atLineStart: boolean): Buffer {
+  let extra = atLineStart && chunk[0] === 0x2e ? 1 : 0;
+  for (let i = chunk.indexOf('\n.'); i >= 0; i = chunk.indexOf('\n.', i + 2)) extra++;
+  if (extra === 0) return chunk;
+  const out = Buffer.allocUnsafe(chunk.length + extra);
+  let o = 0, from = 0;
+  if (atLineStart && chunk[0] === 0x2e) { out[o++] = 0x2e; }
+  for (let i = chunk.indexOf('\n.'); i >= 0; i = chunk.indexOf('\n.', i + 2)) {
+    o += chunk.copy(out, o, from, i + 1);
+    out[o++] = 0x2e;
+    from = i + 1;
+  }
+  chunk.copy(out, o, from);
+  return out;
+}
+
+export class SmtpConnection {
+  private socket: net.Socket;
+  private buffer = '';
+  private readonly waiting: Array<{ resolve: (r: Reply) => void; reject: (e: Error) => void }> = [];
+  private readonly replies: Reply[] = [];
+  private partial: string[] = [];
+  private failure?: Error;
+  private readonly o: ClientOptions;
+  extensions = new Set<string>();
+  private authMechanisms = new Set<string>();
+  /** Transactions completed on this connection. */
+  sent = 0;
+  closed = false;
+  /** The transaction state is clean: a new MAIL FROM may follow. */
+  private clean = true;
+
+  private constructor(socket: net.Socket, o: ClientOptions) {
+    this.socket = socket;
+    this.o = o;
+    this.attach(socket);
+  }
+
+  get secure(): boolean { return this.socket instanceof tls.TLSSocket; }
+
+  /** Connects and gets the session ready for transactions (EHLO, STARTTLS, AUTH as configured). */
+  static async open(o: ClientOptions): Promise<SmtpConnection> {
+    const socket = await connectSocket(o);
+    const c = new SmtpConnection(socket, o);
+    try {
+      await c.setup();
+    } catch (e) {
+      c.destroy();
+      throw e;
+    }
+    return c;
+  }
+
+  private attach(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    socket.setTimeout(this.o.timeout);
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('timeout', () => this.fail(new SmtpClientError('transaction', `no answer from ${this.o.host}:${this.o.port} within ${this.o.timeout} ms`, undefined, true)));
+    socket.on('error', (e) => this.fail(new SmtpClientError('transaction', `connection to ${this.o.host}:${this.o.port}: ${e.message}`, undefined, true)));
+    socket.on('close', () => this.fail(new SmtpClientError('transaction', `connection to ${this.o.host}:${this.o.port} closed`, undefined, true)));
+  }
+
+  private onData(d: Buffer): void {
+    this.buffer += d.toString('latin1');
+    let nl: number;
+    while ((nl = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, nl).replace(/\r$/, '');
+      this.buffer = this.buffer.slice(nl + 1);
+      const m = /^(\d{3})([ -]?)(.*)$/.exec(line);
+      if (!m) { this.fail(new SmtpClientError('transaction', `not an SMTP reply from ${this.o.host}: ${line.slice(0, 200)}`, undefined, true)); return; }
+      this.partial.push(m[3]);
+      if (m[2] === '-') continue;
+      const reply = { code: Number(m[1]), text: this.partial.join('\n') };
+      this.partial = [];
+      const w = this.waiting.shift();
+      if (w) w.resolve(reply); else this.replies.push(reply);
+    }
+  }
+
+  private fail(e: Error): void {
+    this.closed = true;
+    this.failure ??= e;
+    this.socket.destroy();
+    for (const w of this.waiting.splice(0)) w.reject(this.failure);
+  }
+
+  private read(): Promise<Reply> {
+    const r = this.replies.shift();
+    if (r) return Promise.resolve(r);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  private write(data: string | Buffer): boolean {
+    if (this.failure) throw this.failure;
+    return this.socket.write(data);
+  }
+
+  private async command(line: string, stage: SmtpClientError['stage']): Promise<Reply> {
+    this.write(`${line}\r\n`);
+    try { return await this.read(); } catch (e) { throw restage(e, stage); }
+  }
+
+  private async setup(): Promise<void> {
+    let greeting: Reply;
+    try { greeting = await this.read(); } catch (e) { throw restage(e, 'greeting'); }
+    if (greeting.code !== 220) throw new SmtpClientError('greeting', `${this.o.host} greeted with ${greeting.code}`, greeting);
+    await this.hello();
+    if (!this.secure && this.o.starttls !== 'off' && this.extensions.has('STARTTLS')) {
+      const r = await this.command('STARTTLS', 'tls');
+      if (r.code !== 220) {
+        if (this.o.starttls === 'required') throw new SmtpClientError('tls', 'STARTTLS refused', r);
+      } else {
+        await this.upgrade();
+        await this.hello();
+      }
+    }
+    if (!this.secure && this.o.starttls === 'required') throw new SmtpClientError('tls', `${this.o.host} does not offer STARTTLS, and the route requires TLS`);
+    if (this.o.user !== undefined) await this.authenticate();
+  }
+
+  private async hello(): Promise<void> {
+    let r = await this.command(`EHLO ${this.o.heloName}`, 'ehlo');
+    if (r.code !== 250) {
+      r = await this.command(`HELO ${this.o.heloName}`, 'ehlo');
+      if (r.code !== 250) throw new SmtpClientError('ehlo', 'HELO refused', r);
+      this.extensions = new Set();
+      return;
+    }
+    const lines = r.text.split('\n').slice(1);
+    this.extensions = new Set(lines.map((l) => l.split(' ')[0].toUpperCase()));
+    const auth = lines.find((l) => /^AUTH[ =]/i.test(l));
+    this.authMechanisms = new Set(auth ? auth.slice(5).toUpperCase().split(/\s+/) : []);
+  }
+
+  private async upgrade(): Promise<void> {
+    const plain = this.socket;
+    plain.removeAllListeners('data').removeAllListeners('timeout').removeAllListeners('error').removeAllListeners('close');
+    this.socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ socket: plain, servername: tlsServername(this.o), rejectUnauthorized: this.o.tlsVerify, minVersion: 'TLSv1.2' }, () => resolve(s));
+      s.once('error', (e) => reject(new SmtpClientError('tls', `TLS with ${this.o.host}: ${e.message}`, undefined, true)));
+      s.setTimeout(this.o.timeout, () => reject(new SmtpClientError('tls', `TLS handshake with ${this.o.host} timed out`, undefined, true)));
+    });
+    this.attach(this.socket);
+  }
+
+  private async authenticate(): Promise<void> {
+    // Credentials never cross an unencrypted connection, whatever the route says about TLS.
+    if (!this.secure) throw new SmtpClientError('auth', `not sending credentials to ${this.o.host} without TLS`);
+    const user = this.o.user ?? '', pass = this.o.pass ?? '';
+    let r: Reply;
+    if (this.authMechanisms.has('PLAIN') || !this.authMechanisms.has('LOGIN')) {
+      r = await this.command(`AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`, 'auth');
+    } else {
+      r = await this.command('AUTH LOGIN', 'auth');
+      if (r.code === 334) r = await this.command(Buffer.from(user).toString('base64'), 'auth');
+      if (r.code === 334) r = await this.command(Buffer.from(pass).toString('base64'), 'auth');
+    }
+    if (r.code !== 235) throw new SmtpClientError('auth', `authentication as ${user} refused`, r);
+  }
+
+  /** One transaction. Throws SmtpClientError only when the connection failed; refusals come back as replies. */
+  async send(from: string, recipients: string[], message: Readable, size: number): Promise<TransactionResult> {
+    if (!this.clean) {
+      const r = await this.command('RSET', 'transaction');
+      if (r.code !== 250) throw new SmtpClientError('transaction', 'RSET refused', r, true);
+      this.clean = true;
+    }
+    this.clean = false;
+    const params = this.extensions.has('SIZE') ? ` SIZE=${size}` : '';
+    const mailLine = `MAIL FROM:<${from}>${params}\r\n`;
+    const rcptLines = recipients.map((a) => `RCPT TO:<${a}>\r\n`);
+    let mail: Reply | undefined;
+    const rcpt: Reply[] = [];
+    let dataReply: Reply;
+    try {
+      if (this.extensions.has('PIPELINING')) {
+        this.write(mailLine + rcptLines.join('') + 'DATA\r\n');
+        mail = await this.read();
+        for (let i = 0; i < recipients.length; i++) rcpt.push(await this.read());
+        dataReply = await this.read();
+      } else {
+        this.write(mailLine);
+        mail = await this.read();
+        const refused = mail;
+        if (refused.code >= 300) return { mail: refused, rcpt: recipients.map(() => refused) };
+        for (const line of rcptLines) { this.write(line); rcpt.push(await this.read()); }
+        if (!rcpt.some((r) => r.code < 300)) return { mail, rcpt };
+        this.write('DATA\r\n');
+        dataReply = await this.read();
+      }
+      const m = mail;
+      const anyRecipient = m.code < 300 && rcpt.some((r) => r.code < 300);
+      // A refused MAIL FROM is every recipient's answer (their own replies are then only "need MAIL first").
+      const perRecipient = m.code < 300 ? rcpt : recipients.map(() => m);
+      if (dataReply.code !== 354) return { mail: m, rcpt: perRecipient, data: anyRecipient ? dataReply : undefined };
+      if (!anyRecipient) {
+        // RFC 2920: a server that said 354 with no recipient gets an empty message, which it must refuse.
+        this.write(DOT_CRLF);
+        await this.read();
+        return { mail: m, rcpt: perRecipient };
+      }
+      await this.writeBody(message);
+      const data = await this.read();
+      this.clean = true;
+      this.sent++;
+      return { mail, rcpt, data };
+    } catch (e) {
+      message.destroy();
+      const err = restage(e, 'transaction');
+      if (!mail && err instanceof SmtpClientError) err.beforeReply = true;
+      throw err;
+    }
+  }
+
+  private async writeBody(message: Readable): Promise<void> {
+    let atLineStart = true;
+    let last2: Buffer = Buffer.alloc(0);
+    for await (const c of message) {
+      const chunk = c as Buffer;
+      if (chunk.length === 0) continue;
+      const out = dotStuff(chunk, atLineStart);
+      atLineStart = chunk[chunk.length - 1] === 0x0a;
+      last2 = chunk.length >= 2 ? chunk.subarray(chunk.length - 2) : Buffer.concat([last2, chunk]).subarray(-2);
+      if (!this.write(out)) await this.drained();
+    }
+    this.write(last2.equals(CRLF) ? DOT_CRLF : Buffer.concat([CRLF, DOT_CRLF]));
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.failure) { reject(this.failure); return; }
+      const s = this.socket;
+      const done = (err?: Error) => { s.off('drain', ok); s.off('close', gone); if (err) reject(err); else resolve(); };
+      const ok = () => done();
+      const gone = () => done(this.failure ?? new SmtpClientError('transaction', 'connection closed', undefined, true));
+      s.once('drain', ok);
+      s.once('close', gone);
+    });
+  }
+
+  /** Ends the session politely (QUIT) without waiting long for the answer. */
+  async quit(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.socket.write('QUIT\r\n');
+      await Promise.race([this.read().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+    } catch { /* gone already */ }
+    this.destroy();
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  /** Stops the socket timeout from firing while the connection waits in the pool. */
+  idle(ms: number, onIdle: () => void): void { this.socket.setTimeout(ms, onIdle); }
+  busy(): void { this.socket.setTimeout(this.o.timeout); }
+}
+
+function tlsServername(o: ClientOptions): string | undefined {
+  const name = o.servername ?? o.host;
+  return net.isIP(name) ? undefined : name;
+}
+
+function restage(e: unknown, stage: SmtpClientError['stage']): Error {
+  if (e instanceof SmtpClientError && e.stage === 'transaction' && stage !== 'transaction') return new SmtpClientError(stage, e.message, e.reply, e.network);
+  return e as Error;
+}
+
+function connectSocket(o: ClientOptions): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => { socket.destroy(); reject(new SmtpClientError('connect', `cannot connect to ${o.host}:${o.port}: ${e.message}`, undefined, true)); };
+    const socket: net.Socket = o.secure
+      ? tls.connect({ host: o.host, port: o.port, servername: tlsServername(o), rejectUnauthorized: o.tlsVerify, minVersion: 'TLSv1.2' }, () => { socket.off('error', onError); socket.setTimeout(0); resolve(socket); })
+      : net.connect({ host: o.host, port: o.port }, () => { socket.off('error', onError); socket.setTimeout(0); resolve(socket); });
+    socket.once('error', onError);
+    socket.setTimeout(o.timeout, () => onError(new Error(`no connection within ${o.timeout} ms`)));
+  });
+}
