@@ -45,6 +45,8 @@ export interface RawConnection {
 type Handler = (this: RawConnection, command: Buffer, callback: () => void) => void;
 
 const ENHANCED = /^\d\.\d{1,3}\.\d{1,3} /;
+/** smtp-server's own pause before a greeting; talk before the greeting is refused as early talk. */
+const EARLY_TALKER_PAUSE_MS = 100;
 const HTTP_REQUEST = /^(OPTIONS|GET|HEAD|POST|PUT|DELETE|TRACE|CONNECT) \/.* HTTP\/\d\.\d$/i;
 let applied = false;
 
@@ -70,18 +72,31 @@ export function applySmtpServerPatches(): void {
     return !this._xClient.has('ADDR') && h.isTrustedProxy(this._originalRemoteAddress) && this._isSupported(command);
   };
 
+  // smtp-server waits 100 ms before it even starts a connection (early-talker detection), and only then would the
+  // connect hooks run. Start at once instead; the greeting still waits out the pause (see _sendGreeting below).
+  const origSetListeners = proto._setListeners as (this: RawConnection, cb: () => void) => void;
+  proto._setListeners = function (this: RawConnection & { _mailmoatSince?: number; connectionReady(): void }, cb: () => void) {
+    if (!hooksOf(this) || this._server.options.maxClients) return origSetListeners.call(this, cb);
+    return origSetListeners.call(this, () => {
+      this._mailmoatSince = Date.now();
+      this.connectionReady();
+    });
+  };
+
   // Connect hooks run where the greeting is sent: at connect, and again after XCLIENT names the real client.
   const origGreeting = proto._sendGreeting as (this: RawConnection) => void;
-  proto._sendGreeting = function (this: RawConnection) {
+  proto._sendGreeting = function (this: RawConnection & { _mailmoatSince?: number }) {
     const h = hooksOf(this);
     if (!h) return origGreeting.call(this);
     this._ready = false; // commands sent before the greeting are refused as early talk
-    h.onGreeting(this).then((d) => {
+    h.onGreeting(this).then(async (d) => {
+      const pause = (this._mailmoatSince ?? 0) + EARLY_TALKER_PAUSE_MS - Date.now();
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
       this._ready = true;
       if (d.kind === 'greet') return origGreeting.call(this);
       this.send(d.code, d.text, false);
       if (d.kind === 'close') this.close();
-    }, () => { this.send(421, '4.3.0 Temporary local problem', false); this.close(); });
+    }).catch(() => { this.send(421, '4.3.0 Temporary local problem', false); this.close(); });
   };
 
   // Every command of a refused client gets the refusal, as Postfix does with a delayed reject.

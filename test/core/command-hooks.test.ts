@@ -163,6 +163,47 @@ describe('command hooks: a plugin answers them', () => {
   });
 });
 
+describe('greeting: the early-talker pause and the connect hooks overlap', () => {
+  let gw: TestGateway;
+  before(async () => {
+    // no trusted proxy: the loopback client itself is checked at connect
+    gw = await startGateway({ config: { server: { trusted_proxies: [] }, plugins: [{ name: 'command-hooks', module: FIXTURE, connect_delay: 300 }] } });
+  });
+  after(async () => { await gw.stop(); });
+
+  it('a slow connect hook delays the greeting by its own time only, not by the pause on top', async () => {
+    const start = performance.now();
+    const d = await SmtpDialog.connect(gw.port);
+    assert.equal((await d.read()).code, 220);
+    const ms = performance.now() - start;
+    assert.ok(ms >= 295 && ms < 390, `greeting after ${ms.toFixed(0)} ms`);
+    await d.quit();
+  });
+
+  it('a client that talks before the greeting is still refused as an early talker', async () => {
+    const d = await SmtpDialog.connect(gw.port);
+    d.write('EHLO hasty.test\r\n');
+    const first = await d.read();
+    assert.equal(first.code, 421);
+    assert.match(first.text, /too soon/);
+    await d.quit();
+  });
+});
+
+describe('greeting without plugins', () => {
+  let gw: TestGateway;
+  before(async () => { gw = await startGateway(); });
+  after(async () => { await gw.stop(); });
+
+  it('keeps smtp-server\'s 100 ms pause before the greeting', async () => {
+    const start = performance.now();
+    const d = await SmtpDialog.connect(gw.port);
+    assert.equal((await d.read()).code, 220);
+    assert.ok(performance.now() - start >= 95);
+    await d.quit();
+  });
+});
+
 describe('command hooks: replies and parsing', () => {
   it('parses the verb upper-cased and keeps the arguments as sent', () => {
     assert.deepEqual(parseCommand('vrfy  Bob Smith'), { verb: 'VRFY', args: 'Bob Smith', line: 'vrfy  Bob Smith' });
