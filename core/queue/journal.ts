@@ -7,7 +7,9 @@
 //
 // Layout, in `<data_dir>/journal/`:
 //   <seq>.seg   records: HEADER <envelope JSON> <message bytes>, HEADER = "MMJ1 " <json len, 10> " " <body len, 10>
-//               " " <HMAC-SHA256 hex of json and body, 64> "\n". Appended only by this process, never rewritten.
+//               " " <CRC-32 of the body, 8 hex> " " <HMAC-SHA256 of the lengths, the CRC and the JSON, 64 hex> "\n".
+//               The CRC finds a torn body; the HMAC (key in data_dir/queue.key) means message content that merely
+//               looks like a record is never taken for one. Appended only by the owner process, never rewritten.
 //   <seq>.done  ids (one per line) of the segment's messages that left it: delivered, deleted, or moved to files.
 //               Written without fsync: a killed process loses nothing the kernel has; after a power cut a message
 //               may be delivered twice, never lost.
@@ -16,6 +18,7 @@
 import { closeSync, fdatasync, fsync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { createHmac, type KeyObject } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import type { QueueEntry } from './entry.ts';
@@ -24,8 +27,8 @@ const fdatasyncFd = promisify(fdatasync);
 const fsyncFd = promisify(fsync);
 
 const MAGIC = 'MMJ1 ';
-const HEADER_LENGTH = MAGIC.length + 10 + 1 + 10 + 1 + 64 + 1;
-const HEADER_RE = /^MMJ1 (\d{10}) (\d{10}) ([0-9a-f]{64})\n$/;
+const HEADER_LENGTH = MAGIC.length + 10 + 1 + 10 + 1 + 8 + 1 + 64 + 1;
+const HEADER_RE = /^MMJ1 (\d{10}) (\d{10}) ([0-9a-f]{8}) ([0-9a-f]{64})\n$/;
 export interface JournalLimits {
   /** A segment takes no new records past this size. */
   segmentBytes: number;
@@ -96,9 +99,13 @@ class Segment {
   }
 }
 
+function seal(fields: string, json: Buffer, key: KeyObject): string {
+  return createHmac('sha256', key).update(fields).update(json).digest('hex');
+}
+
 function recordHeader(json: Buffer, body: Buffer, key: KeyObject): string {
-  const mac = createHmac('sha256', key).update(json).update(body).digest('hex');
-  return `${MAGIC}${String(json.length).padStart(10, '0')} ${String(body.length).padStart(10, '0')} ${mac}\n`;
+  const fields = `${String(json.length).padStart(10, '0')} ${String(body.length).padStart(10, '0')} ${crc32(body).toString(16).padStart(8, '0')}`;
+  return `${MAGIC}${fields} ${seal(fields, json, key)}\n`;
 }
 
 /** Every valid record of a segment file, in order; stops at the first that is torn or does not verify. */
@@ -112,7 +119,8 @@ function* readSegment(file: string, key: KeyObject): Generator<JournalRecord> {
     const jsonAt = off + HEADER_LENGTH, bodyAt = jsonAt + jsonLen, end = bodyAt + bodyLen;
     if (end > data.length) return;
     const json = data.subarray(jsonAt, bodyAt), body = data.subarray(bodyAt, end);
-    if (createHmac('sha256', key).update(json).update(body).digest('hex') !== m[3]) return;
+    if (seal(`${m[1]} ${m[2]} ${m[3]}`, json, key) !== m[4]) return;
+    if (crc32(body).toString(16).padStart(8, '0') !== m[3]) return;
     let entry: QueueEntry;
     try { entry = JSON.parse(json.toString('utf8')) as QueueEntry; } catch { return; }
     yield { entry, location: { file, start: bodyAt, size: bodyLen } };

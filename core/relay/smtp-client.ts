@@ -275,15 +275,19 @@ export class SmtpConnection {
   private async writeBody(message: Readable): Promise<void> {
     let atLineStart = true;
     let last2: Buffer = Buffer.alloc(0);
-    for await (const c of message) {
-      const chunk = c as Buffer;
-      if (chunk.length === 0) continue;
-      const out = dotStuff(chunk, atLineStart);
-      atLineStart = chunk[chunk.length - 1] === 0x0a;
-      last2 = chunk.length >= 2 ? chunk.subarray(chunk.length - 2) : Buffer.concat([last2, chunk]).subarray(-2);
-      if (!this.write(out)) await this.drained();
-    }
-    this.write(last2.equals(CRLF) ? DOT_CRLF : Buffer.concat([CRLF, DOT_CRLF]));
+    // Corked: a small message and its final dot leave in one writev, not a system call per chunk.
+    this.socket.cork();
+    try {
+      for await (const c of message) {
+        const chunk = c as Buffer;
+        if (chunk.length === 0) continue;
+        const out = dotStuff(chunk, atLineStart);
+        atLineStart = chunk[chunk.length - 1] === 0x0a;
+        last2 = chunk.length >= 2 ? chunk.subarray(chunk.length - 2) : Buffer.concat([last2, chunk]).subarray(-2);
+        if (!this.write(out)) { this.socket.uncork(); await this.drained(); this.socket.cork(); }
+      }
+      this.write(last2.equals(CRLF) ? DOT_CRLF : Buffer.concat([CRLF, DOT_CRLF]));
+    } finally { this.socket.uncork(); }
   }
 
   private drained(): Promise<void> {

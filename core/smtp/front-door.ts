@@ -4,6 +4,7 @@ import type { Runtime } from '../runtime.ts';
 import type { ListenerKind } from '../hooks/context.ts';
 import { SessionHandler } from './session-handler.ts';
 import { applySmtpServerPatches, trustProxyHeadersFrom } from './patches.ts';
+import { applyReplyBatching } from './reply-batching.ts';
 import type { TlsMaterial } from './tls.ts';
 
 export interface BoundListener { kind: ListenerKind; host: string; port: number; server: SMTPServer }
@@ -48,6 +49,7 @@ function serverOptions(rt: Runtime, kind: ListenerKind, tls: TlsMaterial, handle
 /** Starts every configured listener; resolves with their bound addresses (port 0 gets a free port). */
 export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<BoundListener[]> {
   applySmtpServerPatches();
+  applyReplyBatching();
   const plan: Array<[ListenerKind, string]> = [
     ...rt.config.server.listen.map((x) => ['smtp', x] as [ListenerKind, string]),
     ...rt.config.server.tls_listen.map((x) => ['smtps', x] as [ListenerKind, string]),
