@@ -1,13 +1,49 @@
 // The token dictionary in memory: per token, in how many spam and ham messages it was seen.
 //
 // A Map of a million token strings spends most of its time on cache misses (bucket, entry, key string);
-// here each token is hashed twice (64 bits together) into an open-addressing table of integers, and one
-// typed array holds both hashes and both counts side by side, so a lookup touches about two cache lines.
+// here each token is hashed twice (64 bits together) into an open-addressing table of integers whose slots
+// hold both hashes, both counts and the learning stamp side by side, so a lookup touches one cache line or two.
+// The hashes are polynomial (h·B + c), so the hash of `a~b` follows from the hashes of `a` and `b`: learning
+// hashes each body word once and never builds the strings of word pairs it already knows.
 // Two tokens with the same 64-bit hash would share counts; with a few million tokens that chance is ~1e-7.
 
 export interface TokenStat { token: string; spam: number; ham: number }
 
-const STRIDE = 4; // hash a, hash b, spam count, ham count
+const STRIDE = 5; // hash a, hash b (odd: 0 marks a free slot), spam count, ham count, stamp
+const BA = 0x01000193;
+const BB = 0x5bd1e995;
+const TILDE = 126;
+
+/** B^k mod 2^32 for the lengths words have (longer ones are computed on the spot). */
+const POW_A = new Int32Array(64);
+const POW_B = new Int32Array(64);
+POW_A[0] = 1;
+POW_B[0] = 1;
+for (let k = 1; k < 64; k++) {
+  POW_A[k] = Math.imul(POW_A[k - 1], BA);
+  POW_B[k] = Math.imul(POW_B[k - 1], BB);
+}
+function powA(k: number): number {
+  if (k < 64) return POW_A[k];
+  let p = POW_A[63];
+  for (let i = 63; i < k; i++) p = Math.imul(p, BA);
+  return p;
+}
+function powB(k: number): number {
+  if (k < 64) return POW_B[k];
+  let p = POW_B[63];
+  for (let i = 63; i < k; i++) p = Math.imul(p, BB);
+  return p;
+}
+
+/** Murmur3's finaliser: spreads every bit of the polynomial hash (whose low bits see only the chars' low bits) over the slot index. */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
 
 /**
  * Copies a token that may be a slice (or a join of slices) of a whole message, so the dictionary does not
@@ -22,129 +58,124 @@ export class Dictionary {
   nspam = 0;
   nham = 0;
   private mask = 1023;
-  private table = new Int32Array(1024);
-  private ent = new Uint32Array(512 * STRIDE);
+  private slots = new Uint32Array(1024 * STRIDE);
+  /** Per slot, 1 + the index of its token in `tokens` (0: free). */
+  private tokenAt = new Int32Array(1024);
   private tokens: string[] = [];
-  /** Per entry, the last message (epoch) that counted it: learning dedupes a message's tokens here, with no set of its own. */
-  private stamps = new Uint32Array(512);
   private epoch = 0;
   private col = 2;
   private distinct = 0;
   private maxDistinct = 0;
   private ha = 0;
   private hb = 0;
+  // The last word learned by `addWordOnce` and its token's hashes: the first half of the next pair.
+  private lastWord = '';
+  private lastPrefix = '';
+  private lastA = 0;
+  private lastB = 0;
+  private prefixStr = '';
+  private prefixA = 0;
+  private prefixB = 0;
 
   get size(): number { return this.tokens.length; }
 
+  /** Hashes `s` into `ha`/`hb`. */
   private hash(s: string): void {
-    this.ha = 0x811c9dc5;
-    this.hb = 0x9747b28c;
-    this.mix(s);
-    this.ha >>>= 0;
-    this.hb >>>= 0;
-  }
-
-  /** Feeds a string into the running hashes (so `a`, `~`, `b` hash like the joined string, without joining it). */
-  private mix(s: string): void {
-    let a = this.ha;
-    let b = this.hb;
+    let a = 0;
+    let b = 0;
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
-      a = Math.imul(a ^ c, 16777619);
-      b = Math.imul(b ^ c, 0x5bd1e995);
-      b ^= b >>> 13;
+      a = (Math.imul(a, BA) + c) | 0;
+      b = (Math.imul(b, BB) + c) | 0;
     }
     this.ha = a;
     this.hb = b;
   }
 
-  /** Index of the token's entry, or -1. Leaves the probe position's hashes in `ha`/`hb`. */
-  private find(s: string): number {
-    this.hash(s);
-    return this.probe();
-  }
-
-  /** Index of the entry whose hashes are in `ha`/`hb`, or -1. */
+  /** Slot of the entry whose hashes are in `ha`/`hb`, or the free slot where it would go, as `-1 - slot`. */
   private probe(): number {
-    const a = this.ha;
-    const b = this.hb;
-    const ent = this.ent;
-    const table = this.table;
+    const a = this.ha >>> 0;
+    const b = (this.hb | 1) >>> 0;
+    const slots = this.slots;
     const mask = this.mask;
-    let i = a & mask;
+    let i = fmix(a) & mask;
     for (;;) {
-      const e = table[i];
-      if (e === 0) return -1;
-      const o = (e - 1) * STRIDE;
-      if (ent[o] === a && ent[o + 1] === b) return e - 1;
+      const o = i * STRIDE;
+      const sb = slots[o + 1];
+      if (sb === 0) return -1 - i;
+      if (sb === b && slots[o] === a) return i;
       i = (i + 1) & mask;
     }
   }
 
-  private place(a: number, idx: number): void {
-    let i = a & this.mask;
-    while (this.table[i] !== 0) i = (i + 1) & this.mask;
-    this.table[i] = idx + 1;
-  }
-
-  private grow(): void {
-    if (this.tokens.length * STRIDE >= this.ent.length) {
-      const e = new Uint32Array(this.ent.length * 2);
-      e.set(this.ent);
-      this.ent = e;
-      const st = new Uint32Array(this.stamps.length * 2);
-      st.set(this.stamps);
-      this.stamps = st;
-    }
-    // Keep the table at most half full so probes stay short.
-    if (this.tokens.length * 2 >= this.table.length) {
-      this.table = new Int32Array(this.table.length * 2);
-      this.mask = this.table.length - 1;
-      for (let idx = 0; idx < this.tokens.length; idx++) this.place(this.ent[idx * STRIDE], idx);
-    }
-  }
-
+  /** Slot of `token` (added, with zero counts, when new). */
   private slot(token: string): number {
-    const found = this.find(token);
-    return found >= 0 ? found : this.insert(token);
+    this.hash(token);
+    const i = this.probe();
+    return i >= 0 ? i : this.insert(token, -1 - i);
   }
 
-  /** Adds an entry for a token whose hashes are in `ha`/`hb`. */
-  private insert(token: string): number {
-    const a = this.ha;
-    const b = this.hb;
-    this.grow();
-    const idx = this.tokens.length;
+  /** Puts a token whose hashes are in `ha`/`hb` into free slot `i`; returns its slot (which moves when the table grows). */
+  private insert(token: string, i: number): number {
+    const o = i * STRIDE;
+    this.slots[o] = this.ha >>> 0;
+    this.slots[o + 1] = (this.hb | 1) >>> 0;
     this.tokens.push(own(token));
-    this.ent[idx * STRIDE] = a;
-    this.ent[idx * STRIDE + 1] = b;
-    this.place(a, idx);
-    return idx;
+    this.tokenAt[i] = this.tokens.length;
+    // Keep the table at most half full so probes stay short.
+    if (this.tokens.length * 2 > this.mask + 1) return this.grow(i);
+    return i;
+  }
+
+  /** Doubles the table; returns where slot `track` went. */
+  private grow(track: number): number {
+    const old = this.slots;
+    const oldTok = this.tokenAt;
+    const size = (this.mask + 1) * 2;
+    const slots = new Uint32Array(size * STRIDE);
+    const tokenAt = new Int32Array(size);
+    const mask = size - 1;
+    let moved = -1;
+    for (let i = 0; i < oldTok.length; i++) {
+      if (oldTok[i] === 0) continue;
+      const o = i * STRIDE;
+      let j = fmix(old[o]) & mask;
+      while (tokenAt[j] !== 0) j = (j + 1) & mask;
+      const n = j * STRIDE;
+      for (let k = 0; k < STRIDE; k++) slots[n + k] = old[o + k];
+      tokenAt[j] = oldTok[i];
+      if (i === track) moved = j;
+    }
+    this.slots = slots;
+    this.tokenAt = tokenAt;
+    this.mask = mask;
+    return moved;
   }
 
   /** Adds (or with negative numbers removes) counts of one token; counts never go below zero. */
   add(token: string, spam: number, ham: number): void {
     const o = this.slot(token) * STRIDE;
-    this.ent[o + 2] = Math.max(0, this.ent[o + 2] + spam);
-    this.ent[o + 3] = Math.max(0, this.ent[o + 3] + ham);
+    this.slots[o + 2] = Math.max(0, this.slots[o + 2] + spam);
+    this.slots[o + 3] = Math.max(0, this.slots[o + 3] + ham);
   }
 
   /** Learns one message given its distinct tokens. */
   learn(tokens: Iterable<string>, isSpam: boolean, times = 1): void {
     const col = isSpam ? 2 : 3;
-    for (const t of tokens) this.ent[this.slot(t) * STRIDE + col] += times;
+    for (const t of tokens) this.slots[this.slot(t) * STRIDE + col] += times;
     if (isSpam) this.nspam += times; else this.nham += times;
   }
 
   /**
-   * Starts learning one message token by token (`addOnce`), each distinct token counted once and at most
-   * `maxDistinct` of them, the same as `learn` on the message's token set, without building that set.
+   * Starts learning one message token by token (`addOnce`, `addWordOnce`), each distinct token counted once
+   * and at most `maxDistinct` of them, the same as `learn` on the message's token set, without building that set.
    */
   beginMessage(isSpam: boolean, maxDistinct: number): void {
     this.epoch = (this.epoch + 1) >>> 0 || 1;
     this.col = isSpam ? 2 : 3;
     this.distinct = 0;
     this.maxDistinct = maxDistinct;
+    this.lastWord = '';
     if (isSpam) this.nspam++; else this.nham++;
   }
 
@@ -154,44 +185,91 @@ export class Dictionary {
     this.countOnce(this.slot(token));
   }
 
-  /** `addOnce(prefix + first + '~' + second)`, building that string only when the pair is new to the dictionary. */
-  addPairOnce(prefix: string, first: string, second: string): void {
+  /**
+   * `addOnce(prefix + word)` when `unigram`, and `addOnce(prefix + prev + '~' + word)` when `prev` is not empty;
+   * a token's string is built only when it is new to the dictionary.
+   */
+  addWordOnce(prefix: string, word: string, prev: string, unigram = true): void {
     if (this.distinct >= this.maxDistinct) return;
-    this.ha = 0x811c9dc5;
-    this.hb = 0x9747b28c;
-    this.mix(prefix);
-    this.mix(first);
-    this.mix('~');
-    this.mix(second);
-    this.ha >>>= 0;
-    this.hb >>>= 0;
-    const found = this.probe();
-    this.countOnce(found >= 0 ? found : this.insert(`${prefix}${first}~${second}`));
+    let wa = 0;
+    let wb = 0;
+    for (let i = 0; i < word.length; i++) {
+      const c = word.charCodeAt(i);
+      wa = (Math.imul(wa, BA) + c) | 0;
+      wb = (Math.imul(wb, BB) + c) | 0;
+    }
+    const n = word.length;
+    if (prefix !== this.prefixStr) {
+      this.hash(prefix);
+      this.prefixStr = prefix;
+      this.prefixA = this.ha;
+      this.prefixB = this.hb;
+    }
+    // Hashes of prefix + word.
+    const ua = (Math.imul(this.prefixA, POW_A[n] ?? powA(n)) + wa) | 0;
+    const ub = (Math.imul(this.prefixB, POW_B[n] ?? powB(n)) + wb) | 0;
+    if (unigram) {
+      this.ha = ua;
+      this.hb = ub;
+      const i = this.probe();
+      this.countOnce(i >= 0 ? i : this.insert(prefix + word, -1 - i));
+    }
+    if (prev !== '') {
+      let pa: number;
+      let pb: number;
+      if (prev === this.lastWord && prefix === this.lastPrefix) {
+        pa = this.lastA;
+        pb = this.lastB;
+      } else {
+        this.hash(prefix + prev);
+        pa = this.ha;
+        pb = this.hb;
+      }
+      // hash(prefix + prev + '~' + word) = hash(prefix + prev)·B^(n+1) + '~'·B^n + hash(word)
+      this.ha = (Math.imul(pa, POW_A[n + 1] ?? powA(n + 1)) + Math.imul(TILDE, POW_A[n] ?? powA(n)) + wa) | 0;
+      this.hb = (Math.imul(pb, POW_B[n + 1] ?? powB(n + 1)) + Math.imul(TILDE, POW_B[n] ?? powB(n)) + wb) | 0;
+      const i = this.probe();
+      if (this.distinct < this.maxDistinct) this.countOnce(i >= 0 ? i : this.insert(`${prefix}${prev}~${word}`, -1 - i));
+    }
+    this.lastWord = word;
+    this.lastPrefix = prefix;
+    this.lastA = ua;
+    this.lastB = ub;
   }
 
-  private countOnce(idx: number): void {
-    if (this.stamps[idx] === this.epoch) return;
-    this.stamps[idx] = this.epoch;
-    this.ent[idx * STRIDE + this.col]++;
+  private countOnce(slot: number): void {
+    const o = slot * STRIDE;
+    if (this.slots[o + 4] === this.epoch) return;
+    this.slots[o + 4] = this.epoch;
+    this.slots[o + this.col]++;
     this.distinct++;
   }
 
-  spamOf(token: string): number { const i = this.find(token); return i < 0 ? 0 : this.ent[i * STRIDE + 2]; }
-  hamOf(token: string): number { const i = this.find(token); return i < 0 ? 0 : this.ent[i * STRIDE + 3]; }
+  private find(token: string): number {
+    this.hash(token);
+    return this.probe();
+  }
+
+  spamOf(token: string): number { const i = this.find(token); return i < 0 ? 0 : this.slots[i * STRIDE + 2]; }
+  hamOf(token: string): number { const i = this.find(token); return i < 0 ? 0 : this.slots[i * STRIDE + 3]; }
 
   /** Calls `fn(spam, ham)` for a token; returns false when it is unknown. */
   lookup(token: string, fn: (spam: number, ham: number) => void): boolean {
     const i = this.find(token);
     if (i < 0) return false;
-    fn(this.ent[i * STRIDE + 2], this.ent[i * STRIDE + 3]);
+    fn(this.slots[i * STRIDE + 2], this.slots[i * STRIDE + 3]);
     return true;
   }
 
+  /** Tokens in the order they were first learned. */
   *entries(): IterableIterator<TokenStat> {
-    for (let i = 0; i < this.tokens.length; i++) {
-      const spam = this.ent[i * STRIDE + 2];
-      const ham = this.ent[i * STRIDE + 3];
-      if (spam || ham) yield { token: this.tokens[i], spam, ham };
+    const slotOf = new Int32Array(this.tokens.length);
+    for (let i = 0; i < this.tokenAt.length; i++) if (this.tokenAt[i]) slotOf[this.tokenAt[i] - 1] = i;
+    for (let t = 0; t < this.tokens.length; t++) {
+      const o = slotOf[t] * STRIDE;
+      const spam = this.slots[o + 2];
+      const ham = this.slots[o + 3];
+      if (spam || ham) yield { token: this.tokens[t], spam, ham };
     }
   }
 
@@ -216,10 +294,9 @@ export class Dictionary {
       if (keep(e)) kept.add(e.token, e.spam, e.ham); else dropped++;
     }
     this.mask = kept.mask;
-    this.table = kept.table;
-    this.ent = kept.ent;
+    this.slots = kept.slots;
+    this.tokenAt = kept.tokenAt;
     this.tokens = kept.tokens;
-    this.stamps = kept.stamps;
     return dropped;
   }
 }

@@ -26,7 +26,7 @@ export class BayesFilter {
     dict.beginMessage(isSpam, this.tokenizer.maxTokens);
     tokenizeInto(parseMail(raw, { maxBytes: this.tokenizer.maxBytes }), this.tokenizer, {
       add: (t) => dict.addOnce(t),
-      addPair: (p, a, b) => dict.addPairOnce(p, a, b),
+      addWord: (p, w, prev, unigram) => dict.addWordOnce(p, w, prev, unigram),
     });
   }
 

@@ -28,8 +28,11 @@ export const DEFAULT_TOKENIZER: TokenizerOptions = {
 /** Token → how often it occurs in the message. */
 export type TokenCounts = Map<string, number>;
 
-// A word may hold . ' _ - inside (e-mail, u.s., don't) but never ends with one.
+// A word may hold . ' _ - inside (e-mail, u.s., don't) but never ends with one. With bigrams, a lone
+// punctuation mark or character is matched too: it takes part in pairs (`phone~:`, `,~when`), which tell
+// templates and word salad from prose, but is never a token of its own.
 const WORD_RE = /[a-z0-9\u00c0-\uffff$€£](?:[a-z0-9\u00c0-\uffff$€£'._-]*[a-z0-9\u00c0-\uffff$€£])?/g;
+const WORD_OR_MARK_RE = /[a-z0-9\u00c0-\uffff$€£](?:[a-z0-9\u00c0-\uffff$€£'._-]*[a-z0-9\u00c0-\uffff$€£])?|[,.!?:;%@()*=&+/-]/g;
 const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"'()]+/gi;
 const IPV4_RE = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'ac', 'edu', 'ne', 'or', 'go', 'gv', 'ltd', 'plc', 'nic']);
@@ -37,8 +40,11 @@ const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'ac', 'edu', 'ne
 /** Where the tokenizer puts each token it finds (repeats included). */
 export interface TokenSink {
   add(token: string): void;
-  /** Optional fast path for word pairs: the same as `add(prefix + first + '~' + second)`. */
-  addPair?(prefix: string, first: string, second: string): void;
+  /**
+   * Optional fast path for body words: the same as `add(prefix + word)` when `unigram`, then, when `prev`
+   * is not empty, `add(prefix + prev + '~' + word)`.
+   */
+  addWord?(prefix: string, word: string, prev: string, unigram: boolean): void;
 }
 
 class Bag implements TokenSink {
@@ -62,24 +68,38 @@ export function registeredDomain(host: string): string {
   return labels.slice(-keep).join('.');
 }
 
+function addWord(bag: TokenSink, prefix: string, word: string, prev: string, unigram: boolean): void {
+  if (bag.addWord) { bag.addWord(prefix, word, prev, unigram); return; }
+  if (unigram) bag.add(prefix + word);
+  if (prev) bag.add(`${prefix}${prev}~${word}`);
+}
+
+function isDigits(w: string): boolean {
+  for (let i = 0; i < w.length; i++) {
+    const c = w.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 function words(text: string, prefix: string, bag: TokenSink, bigrams = false): void {
   // match() with /g returns plain strings: far fewer allocations than one exec() result per word.
-  const found = text.toLowerCase().match(WORD_RE);
+  const found = text.toLowerCase().match(bigrams ? WORD_OR_MARK_RE : WORD_RE);
   if (!found) return;
   let prev = '';
   for (let i = 0; i < found.length; i++) {
     const w = found[i];
-    if (w.length < 2) continue;
+    if (w.length < 2) {
+      // A lone mark or character: only the link of a pair.
+      if (bigrams) { if (prev) addWord(bag, prefix, w, prev, false); prev = w; }
+      continue;
+    }
     if (w.length > 30) { bag.add(`${prefix}skip:${w[0]}:${Math.min(9, Math.floor(w.length / 10))}`); continue; }
     // Long numbers (order ids, phone numbers) say little one by one, much by their length.
-    if (w.length > 6 && /^\d+$/.test(w)) { bag.add(`${prefix}num:${w.length}`); continue; }
-    bag.add(prefix + w);
-    if (bigrams) {
-      if (prev) {
-        if (bag.addPair) bag.addPair(prefix, prev, w); else bag.add(`${prefix}${prev}~${w}`);
-      }
-      prev = w;
-    }
+    if (w.length > 6 && isDigits(w)) { bag.add(`${prefix}num:${w.length}`); continue; }
+    if (!bigrams) { bag.add(prefix + w); continue; }
+    addWord(bag, prefix, w, prev, true);
+    prev = w;
   }
 }
 

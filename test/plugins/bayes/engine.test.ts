@@ -95,6 +95,10 @@ describe('bayes engine', () => {
       }
       assert.deepEqual([...a.dict.entries()], [...b.entries()]);
       assert.deepEqual([a.dict.nspam, a.dict.nham], [b.nspam, b.nham]);
+      // Pairs learned from word hashes are found again by their strings.
+      const pairs = [...a.dict.entries()].filter((e) => e.token.includes('~'));
+      assert.ok(pairs.length > 10);
+      for (const e of pairs) assert.deepEqual([a.dict.spamOf(e.token), a.dict.hamOf(e.token)], [e.spam, e.ham], e.token);
     });
 
     it('returns 0.5 when no token is known', () => {
