@@ -24,6 +24,7 @@ export const gatewaySchema = s.object({
     submission_listen: s.array(hostPort).default([]).describe('Submission listeners: AUTH required, after TLS'),
     trusted_proxies: s.array(cidr).default([]).describe('CIDRs allowed to use XCLIENT and the PROXY protocol'),
     proxy_protocol: s.boolean().default(false).describe('Expect a PROXY v1 header from trusted proxies on the plain listeners'),
+    greeting_delay: s.duration().default(100).describe('Least time before the 220 greeting; a client that talks earlier is refused as an early talker (0 = greet once the connect hooks are done)'),
     tls: s.object({
       cert: s.string().optionalValue().describe('PEM certificate file; a self-signed one is generated under data_dir when unset'),
       key: s.string().optionalValue().describe('PEM private key file'),

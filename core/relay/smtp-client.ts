@@ -88,6 +88,8 @@ export class SmtpConnection {
   closed = false;
   /** The transaction state is clean: a new MAIL FROM may follow. */
   private clean = true;
+  /** Waiting in the pool, not in a transaction. */
+  private pooled = false;
 
   private constructor(socket: net.Socket, o: ClientOptions) {
     this.socket = socket;
@@ -132,7 +134,10 @@ export class SmtpConnection {
       const reply = { code: Number(m[1]), text: this.partial.join('\n') };
       this.partial = [];
       const w = this.waiting.shift();
-      if (w) w.resolve(reply); else this.replies.push(reply);
+      if (w) w.resolve(reply);
+      // A reply nobody asked for while the connection waits in the pool: the server is closing it (421 timeout).
+      else if (this.pooled) this.fail(new SmtpClientError('transaction', `${this.o.host} closed an idle connection: ${reply.code} ${reply.text}`, reply, true));
+      else this.replies.push(reply);
     }
   }
 
@@ -318,9 +323,20 @@ export class SmtpConnection {
     this.socket.destroy();
   }
 
-  /** Stops the socket timeout from firing while the connection waits in the pool. */
-  idle(ms: number, onIdle: () => void): void { this.socket.setTimeout(ms, onIdle); }
-  busy(): void { this.socket.setTimeout(this.o.timeout); }
+  /** The connection waits in the pool: `onIdle` after `ms` without use. */
+  idle(ms: number, onIdle: () => void): void {
+    this.pooled = true;
+    this.socket.removeAllListeners('timeout');
+    this.socket.setTimeout(ms, onIdle);
+  }
+
+  /** Taken from the pool for a transaction. */
+  busy(): void {
+    this.pooled = false;
+    this.socket.removeAllListeners('timeout');
+    this.socket.on('timeout', () => this.fail(new SmtpClientError('transaction', `no answer from ${this.o.host}:${this.o.port} within ${this.o.timeout} ms`, undefined, true)));
+    this.socket.setTimeout(this.o.timeout);
+  }
 }
 
 function tlsServername(o: ClientOptions): string | undefined {

@@ -9,6 +9,8 @@ export type CommandReply = { code: number; text: string | string[]; close?: bool
 /** What a listener's adapter provides to the patched methods (stored on the SMTPServer as `_mailmoat`). */
 export interface ConnectionHooks {
   isTrustedProxy(ip: string): boolean;
+  /** Least milliseconds between the connection and the greeting (talk before it is early talk). */
+  greetingDelay(): number;
   /** Runs connect-time policy and hooks; returns the greeting decision. */
   onGreeting(conn: RawConnection): Promise<{ kind: 'greet' } | { kind: 'reject' | 'close'; code: number; text: string | string[] }>;
   onHelo(conn: RawConnection, hostname: string, verb: 'HELO' | 'EHLO'): Promise<{ code: number; text: string | string[]; close?: boolean } | undefined>;
@@ -45,8 +47,6 @@ export interface RawConnection {
 type Handler = (this: RawConnection, command: Buffer, callback: () => void) => void;
 
 const ENHANCED = /^\d\.\d{1,3}\.\d{1,3} /;
-/** smtp-server's own pause before a greeting; talk before the greeting is refused as early talk. */
-const EARLY_TALKER_PAUSE_MS = 100;
 const HTTP_REQUEST = /^(OPTIONS|GET|HEAD|POST|PUT|DELETE|TRACE|CONNECT) \/.* HTTP\/\d\.\d$/i;
 let applied = false;
 
@@ -90,7 +90,7 @@ export function applySmtpServerPatches(): void {
     if (!h) return origGreeting.call(this);
     this._ready = false; // commands sent before the greeting are refused as early talk
     h.onGreeting(this).then(async (d) => {
-      const pause = (this._mailmoatSince ?? 0) + EARLY_TALKER_PAUSE_MS - Date.now();
+      const pause = (this._mailmoatSince ?? 0) + h.greetingDelay() - Date.now();
       if (pause > 0) await new Promise((r) => setTimeout(r, pause));
       this._ready = true;
       if (d.kind === 'greet') return origGreeting.call(this);

@@ -29,6 +29,7 @@ export class SessionHandler implements ConnectionHooks {
   private log(sessionId: string) { return this.rt.log.child({ cid: sessionId }); }
 
   isTrustedProxy(ip: string): boolean { return this.rt.policy.trustedProxies.has(ip); }
+  greetingDelay(): number { return this.rt.config.server.greeting_delay; }
 
   // ── connection ──────────────────────────────────────────────────────────────
   onConnect = (session: SMTPServerSession, cb: Cb): void => {

@@ -131,7 +131,8 @@ const sink = await startSink();
 const gatewayConfig = async (plugins: unknown[]) => {
   const port = await freePort();
   const g = await startGatewayProcess({
-    server: { hostname: 'bench.mailmoat', listen: [`127.0.0.1:${port}`], proxy_protocol: true, trusted_proxies: ['127.0.0.1/32'] },
+    // Stock Haraka greets at once (its early_talker plugin is off by default): so does Mailmoat here.
+    server: { hostname: 'bench.mailmoat', listen: [`127.0.0.1:${port}`], proxy_protocol: true, trusted_proxies: ['127.0.0.1/32'], greeting_delay: 0 },
     smarthost: `smtp://127.0.0.1:${sink.port}`, domains: ['example.test'], dns: { servers: [world.dns.address] }, plugins,
   }, port);
   return { port, pid: g.child.pid!, stop: async () => { await g.stop(); rmSync(g.dataDir, { recursive: true, force: true }); } };

@@ -204,6 +204,22 @@ describe('greeting without plugins', () => {
   });
 });
 
+describe('greeting delay setting', () => {
+  for (const [setting, least, most] of [['0ms', 0, 80], ['400ms', 395, 600]] as const) {
+    it(`server.greeting_delay: ${setting} greets after ${least}–${most} ms`, async () => {
+      const gw = await startGateway({ config: { server: { greeting_delay: setting } } });
+      try {
+        const start = performance.now();
+        const d = await SmtpDialog.connect(gw.port);
+        assert.equal((await d.read()).code, 220);
+        const ms = performance.now() - start;
+        assert.ok(ms >= least && ms < most, `greeting after ${ms.toFixed(0)} ms`);
+        await d.quit();
+      } finally { await gw.stop(); }
+    });
+  }
+});
+
 describe('command hooks: replies and parsing', () => {
   it('parses the verb upper-cased and keeps the arguments as sent', () => {
     assert.deepEqual(parseCommand('vrfy  Bob Smith'), { verb: 'VRFY', args: 'Bob Smith', line: 'vrfy  Bob Smith' });

@@ -7,6 +7,10 @@ import path from 'node:path';
 import { Journal, readJournal, readLocation } from '../../../core/queue/journal.ts';
 import { QueueStore } from '../../../core/queue/queue-store.ts';
 import type { QueueEntry } from '../../../core/queue/entry.ts';
+import net from 'node:net';
+import { startGateway } from '../../helpers/gateway.ts';
+import { startSmarthost } from '../../helpers/smarthost.ts';
+import { sendMail, until } from './send.ts';
 
 const key = createSecretKey(randomBytes(32));
 
@@ -132,5 +136,66 @@ describe('queue store with the journal', () => {
     assert.deepEqual(await viewer.list(), []);
     assert.ok(!existsSync(store.emlPath('0bbb')));
     store.close();
+  });
+});
+
+describe('queue journal in the gateway', function () {
+  this.timeout(30_000);
+  let stall: net.Server;
+  let stallPort: number;
+  const sockets = new Set<net.Socket>();
+  before(async () => {
+    // A smarthost that accepts the connection and never greets: deliveries stay in flight while the test looks.
+    stall = net.createServer((s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+    await new Promise<void>((r) => stall.listen(0, '127.0.0.1', () => r()));
+    stallPort = (stall.address() as net.AddressInfo).port;
+  });
+  after(() => { for (const s of sockets) s.destroy(); stall.close(); });
+
+  const stalled = (extra: Record<string, unknown> = {}) => ({ smarthost: { url: `smtp://127.0.0.1:${stallPort}`, timeout: '2s' }, ...extra });
+
+  it('keeps a small message in the journal and a large one in its own file; after a failed attempt both are files, and a restart delivers them byte-identical', async () => {
+    const gw = await startGateway({ config: stalled() });
+    const small = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'small' });
+    const large = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'large', body: ('y'.repeat(998) + '\r\n').repeat(200) });
+    assert.equal(small.code, 250);
+    assert.equal(large.code, 250);
+    const q = gw.gateway.runtime.queue;
+    assert.ok(q.isJournaled(small.queueId!), 'the small message is in the journal');
+    assert.ok(!existsSync(q.emlPath(small.queueId!)), 'and has no file of its own');
+    assert.ok(!q.isJournaled(large.queueId!));
+    assert.ok(existsSync(q.emlPath(large.queueId!)), 'the large message has its own file');
+    // moat queue, in another process, sees both while the gateway runs.
+    assert.deepEqual((await new QueueStore(gw.dataDir).list()).map((e) => e.id).sort(), [small.queueId, large.queueId].sort());
+
+    await until(() => !q.isJournaled(small.queueId!), 10_000, 'the failed attempt to move the message to files');
+    assert.ok(existsSync(q.emlPath(small.queueId!)) && existsSync(q.jsonPath(small.queueId!)));
+    const dataDir = gw.dataDir;
+    await gw.gateway.stop();
+
+    const sink = await startSmarthost();
+    const again = await startGateway({ dataDir, config: { smarthost: `smtp://127.0.0.1:${sink.port}` } });
+    try {
+      const got = await sink.waitFor(2, 10_000);
+      const subjects = got.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString())![1]).sort();
+      assert.deepEqual(subjects, ['large', 'small']);
+      const big = got.find((m) => m.raw.includes('Subject: large'))!;
+      assert.ok(big.raw.toString().includes(('y'.repeat(998) + '\r\n').repeat(200)), 'the large body arrived unchanged');
+      await until(async () => (await again.gateway.runtime.queue.list()).length === 0, 5000, 'an empty queue');
+    } finally {
+      await again.stop();
+      await sink.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives every message its own file with queue.journal off', async () => {
+    const gw = await startGateway({ config: stalled({ queue: { journal: false } }) });
+    try {
+      const s = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'no journal' });
+      assert.equal(s.code, 250);
+      assert.ok(!gw.gateway.runtime.queue.isJournaled(s.queueId!));
+      assert.ok(existsSync(gw.gateway.runtime.queue.emlPath(s.queueId!)));
+    } finally { await gw.stop(); }
   });
 });

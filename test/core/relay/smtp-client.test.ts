@@ -1,0 +1,117 @@
+// The relay's own SMTP client against real SMTP servers: dot-stuffing, per-recipient replies with and without
+// PIPELINING, a pooled connection the server dropped, and credentials never sent without TLS.
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { SMTPServer } from 'smtp-server';
+import { dotStuff } from '../../../core/relay/smtp-client.ts';
+import { SmtpRelay } from '../../../core/relay/smtp-relay.ts';
+import type { QueueEntry } from '../../../core/queue/entry.ts';
+import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
+
+function entry(size: number): QueueEntry {
+  return {
+    id: 'test', mailFrom: 'a@client.example', recipients: [], prepend: '', remove: [], receivedAt: Date.now(), size,
+    client: { ip: '192.0.2.1' }, authenticated: false, attempts: 0, nextAttemptAt: 0, history: [],
+  };
+}
+
+function relayTo(port: number, extra: Partial<ConstructorParameters<typeof SmtpRelay>[0]> = {}): SmtpRelay {
+  return new SmtpRelay({ host: '127.0.0.1', port, secure: false, starttls: 'off', tlsVerify: false, connections: 2, timeout: 5000, display: `smtp://127.0.0.1:${port}`, ...extra }, 'relay.test');
+}
+
+describe('relay SMTP client', function () {
+  this.timeout(20_000);
+
+  it('doubles a leading dot on every line, also across chunk boundaries', () => {
+    assert.equal(dotStuff(Buffer.from('.a\r\nb\r\n.c\r\n..d'), true).toString(), '..a\r\nb\r\n..c\r\n...d');
+    assert.equal(dotStuff(Buffer.from('.x'), false).toString(), '.x', 'not at a line start');
+    assert.equal(dotStuff(Buffer.from('.x'), true).toString(), '..x');
+    const plain = Buffer.from('no dots here\r\n');
+    assert.equal(dotStuff(plain, true), plain, 'a chunk without a line-leading dot is passed as is');
+  });
+
+  describe('against a smarthost', () => {
+    let sink: Smarthost;
+    beforeEach(async () => { sink = await startSmarthost(); });
+    afterEach(async () => { await sink.stop(); });
+
+    it('delivers a message whose lines start with dots, in pieces, byte-identical, and adds the final line end', async () => {
+      const body = 'Subject: dots\r\n\r\n.\r\n..two\r\n.end\r\nlast line without CRLF';
+      const relay = relayTo(sink.port);
+      const chunks = [body.slice(0, 18), body.slice(18, 19), body.slice(19, 23), body.slice(23)].map((c) => Buffer.from(c));
+      const r = await relay.send(entry(body.length), ['u@example.com'], () => Readable.from(chunks));
+      await relay.close();
+      assert.deepEqual(r.map((x) => x.ok), [true]);
+      const [m] = await sink.waitFor(1);
+      assert.equal(m.raw.toString(), `${body}\r\n`);
+    });
+
+    it('reports each recipient: refused ones with their reply, the others delivered', async () => {
+      sink.rcptReplies.set('gone@example.com', 550);
+      sink.rcptReplies.set('later@example.com', 451);
+      const relay = relayTo(sink.port);
+      const msg = 'Subject: mixed\r\n\r\nhi\r\n';
+      const r = await relay.send(entry(msg.length), ['ok@example.com', 'gone@example.com', 'later@example.com'], () => Readable.from([Buffer.from(msg)]));
+      await relay.close();
+      assert.deepEqual(r.map((x) => [x.address, x.ok, x.permanent]), [['ok@example.com', true, false], ['gone@example.com', false, true], ['later@example.com', false, false]]);
+      assert.match(r[1].reply, /^550 /);
+      assert.deepEqual((await sink.waitFor(1))[0].rcptTo, ['ok@example.com']);
+    });
+
+    it('never sends credentials over a connection without TLS', async () => {
+      const relay = relayTo(sink.port, { user: 'relay', pass: 'secret' });
+      const r = await relay.send(entry(10), ['u@example.com'], () => Readable.from([Buffer.from('x: y\r\n\r\nz\r\n')]));
+      await relay.close();
+      assert.equal(r[0].ok, false);
+      assert.equal(r[0].permanent, false);
+      assert.equal(r[0].hostFailure, true);
+      assert.match(r[0].reply, /without TLS/);
+      assert.equal(sink.messages.length, 0);
+    });
+  });
+
+  it('replaces a pooled connection the server dropped while it was idle', async () => {
+    const server = new SMTPServer({
+      socketTimeout: 300, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false, disableReverseLookup: true,
+      onData(stream, _s, cb) { stream.resume(); stream.on('end', () => cb()); },
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
+    try {
+      const relay = relayTo(port, { connections: 1 });
+      const msg = 'Subject: again\r\n\r\nhi\r\n';
+      const send = () => relay.send(entry(msg.length), ['u@example.com'], () => Readable.from([Buffer.from(msg)]));
+      assert.ok((await send())[0].ok);
+      await new Promise((r) => setTimeout(r, 700)); // the server says 421 and closes the idle connection
+      const r = await send();
+      await relay.close();
+      assert.ok(r[0].ok, r[0].reply);
+    } finally { await new Promise<void>((r) => server.close(() => r())); }
+  });
+
+  it('works with a server that offers no PIPELINING, one command at a time', async () => {
+    const seen: string[] = [];
+    const server = new SMTPServer({
+      hidePIPELINING: true, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false, disableReverseLookup: true,
+      onMailFrom(a, _s, cb) { seen.push(`MAIL ${a.address}`); cb(); },
+      onRcptTo(a, _s, cb) {
+        seen.push(`RCPT ${a.address}`);
+        if (a.address.startsWith('no')) { const e = new Error('5.1.1 no such user') as Error & { responseCode: number }; e.responseCode = 550; return cb(e); }
+        cb();
+      },
+      onData(stream, _s, cb) { stream.resume(); stream.on('end', () => cb()); },
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
+    try {
+      const relay = relayTo(port);
+      const msg = 'Subject: one by one\r\n\r\nhi\r\n';
+      const all = await relay.send(entry(msg.length), ['yes@example.com', 'no@example.com'], () => Readable.from([Buffer.from(msg)]));
+      const none = await relay.send(entry(msg.length), ['no1@example.com'], () => Readable.from([Buffer.from(msg)]));
+      await relay.close();
+      assert.deepEqual(all.map((x) => x.ok), [true, false]);
+      assert.deepEqual(none.map((x) => [x.ok, x.permanent]), [[false, true]]);
+      assert.deepEqual(seen, ['MAIL a@client.example', 'RCPT yes@example.com', 'RCPT no@example.com', 'MAIL a@client.example', 'RCPT no1@example.com']);
+    } finally { await new Promise<void>((r) => server.close(() => r())); }
+  });
+});
