@@ -28,11 +28,18 @@ export const DEFAULT_TOKENIZER: TokenizerOptions = {
 /** Token → how often it occurs in the message. */
 export type TokenCounts = Map<string, number>;
 
-// A word may hold . ' _ - inside (e-mail, u.s., don't) but never ends with one. With bigrams, a lone
-// punctuation mark or character is matched too: it takes part in pairs (`phone~:`, `,~when`), which tell
-// templates and word salad from prose, but is never a token of its own.
-const WORD_RE = /[a-z0-9\u00c0-\uffff$€£](?:[a-z0-9\u00c0-\uffff$€£'._-]*[a-z0-9\u00c0-\uffff$€£])?/g;
-const WORD_OR_MARK_RE = /[a-z0-9\u00c0-\uffff$€£](?:[a-z0-9\u00c0-\uffff$€£'._-]*[a-z0-9\u00c0-\uffff$€£])?|[,.!?:;%@()*=&+/-]/g;
+// A word is a run of letters, digits and $ € £ that may hold . ' _ - inside (e-mail, u.s., don't) but never
+// ends with one. With bigrams, a lone punctuation mark or character takes part in pairs too (`phone~:`,
+// `,~when`), which tell templates and word salad from prose, but is never a token of its own.
+// The scanner reads char codes through a class table: no regex pass and no array of matches per text.
+const WORD = 1;
+const INNER = 2;
+const MARK = 4;
+const CLASS = new Uint8Array(65536);
+for (let c = 0xc0; c <= 0xffff; c++) CLASS[c] = WORD;
+for (const ch of 'abcdefghijklmnopqrstuvwxyz0123456789$£') CLASS[ch.charCodeAt(0)] = WORD;
+for (const ch of "'._-") CLASS[ch.charCodeAt(0)] |= INNER;
+for (const ch of ',.!?:;%@()*=&+/-') CLASS[ch.charCodeAt(0)] |= MARK;
 const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"'()]+/gi;
 const IPV4_RE = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'ac', 'edu', 'ne', 'or', 'go', 'gv', 'ltd', 'plc', 'nic']);
@@ -83,23 +90,50 @@ function isDigits(w: string): boolean {
 }
 
 function words(text: string, prefix: string, bag: TokenSink, bigrams = false): void {
-  // match() with /g returns plain strings: far fewer allocations than one exec() result per word.
-  const found = text.toLowerCase().match(bigrams ? WORD_OR_MARK_RE : WORD_RE);
-  if (!found) return;
+  const s = text.toLowerCase();
+  const n = s.length;
   let prev = '';
-  for (let i = 0; i < found.length; i++) {
-    const w = found[i];
-    if (w.length < 2) {
-      // A lone mark or character: only the link of a pair.
-      if (bigrams) { if (prev) addWord(bag, prefix, w, prev, false); prev = w; }
+  let i = 0;
+  while (i < n) {
+    const k = CLASS[s.charCodeAt(i)];
+    if ((k & WORD) === 0) {
+      if (bigrams && (k & MARK) !== 0) {
+        const mark = s[i];
+        if (prev) addWord(bag, prefix, mark, prev, false);
+        prev = mark;
+      }
+      i++;
       continue;
     }
-    if (w.length > 30) { bag.add(`${prefix}skip:${w[0]}:${Math.min(9, Math.floor(w.length / 10))}`); continue; }
-    // Long numbers (order ids, phone numbers) say little one by one, much by their length.
-    if (w.length > 6 && isDigits(w)) { bag.add(`${prefix}num:${w.length}`); continue; }
-    if (!bigrams) { bag.add(prefix + w); continue; }
-    addWord(bag, prefix, w, prev, true);
-    prev = w;
+    let j = i + 1;
+    let end = j;
+    while (j < n) {
+      const kk = CLASS[s.charCodeAt(j)];
+      if ((kk & WORD) !== 0) end = ++j;
+      else if ((kk & INNER) !== 0) j++;
+      else break;
+    }
+    const len = end - i;
+    if (len === 1) {
+      // A lone character: only the link of a pair.
+      if (bigrams) {
+        const ch = s[i];
+        if (prev) addWord(bag, prefix, ch, prev, false);
+        prev = ch;
+      }
+    } else if (len > 30) {
+      bag.add(`${prefix}skip:${s[i]}:${Math.min(9, Math.floor(len / 10))}`);
+    } else {
+      const w = s.slice(i, end);
+      // Long numbers (order ids, phone numbers) say little one by one, much by their length.
+      if (len > 6 && isDigits(w)) bag.add(`${prefix}num:${len}`);
+      else if (!bigrams) bag.add(prefix + w);
+      else {
+        addWord(bag, prefix, w, prev, true);
+        prev = w;
+      }
+    }
+    i = end;
   }
 }
 
