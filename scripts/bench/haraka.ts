@@ -10,7 +10,8 @@
 // Mailmoat logs at info to a file (its summary line per message), Haraka at WARN (the test folder's log.ini).
 // Figures: msg/s, CPU ms per message of the server process, and where the wall time of a message goes.
 // Profiling: BENCH_GATEWAY_NODE_ARGS / BENCH_HARAKA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
-// A second Haraka runs the early_talker plugin with Mailmoat's 100 ms greeting pause, for the like-for-like latency.
+// Both greet as soon as their connect hooks are done: stock Haraka has no greeting pause (early_talker is off by
+// default), and Mailmoat runs here with server.greeting_delay: 0.
 // Usage: node scripts/bench/haraka.ts [--messages N] [--concurrency C] [--rounds R] [--without-karma] [--only mailmoat|haraka]
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -74,7 +75,7 @@ async function load(label: string, server: { port: number; pid: number }, sink: 
 }
 
 /** Starts `haraka -c <dir>` on a copy of the folder with PROXY from loopback and smtp_forward; resolves once it listens. */
-async function startHaraka(worldDir: string, dnsAddress: string, sinkPort: number, pauseMs = 0) {
+async function startHaraka(worldDir: string, dnsAddress: string, sinkPort: number) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'haraka-bench-'));
   // `haraka -i` would have installed Haraka's default config files; ours go on top of them.
   cpSync(path.join(path.dirname(require.resolve('haraka/package.json')), 'config'), path.join(dir, 'config'), { recursive: true });
@@ -82,9 +83,7 @@ async function startHaraka(worldDir: string, dnsAddress: string, sinkPort: numbe
   const port = await freePort();
   const cfg = (name: string, text: string) => writeFileSync(path.join(dir, 'config', name), text);
   const plugins = readFileSync(path.join(dir, 'config', 'plugins'), 'utf8');
-  // early_talker last: its connect_init waits what is left of the pause after the other connect_init work
-  cfg('plugins', `${plugins}\n${pauseMs ? 'early_talker\n' : ''}queue/smtp_forward\n`);
-  if (pauseMs) cfg('early_talker.ini', `[main]\npause=${pauseMs / 1000}\nreject=true\n`);
+  cfg('plugins', `${plugins}\nqueue/smtp_forward\n`);
   cfg('smtp.ini', `[main]\nlisten=127.0.0.1:${port}\nnodes=0\n`);
   const connIni = readFileSync(path.join(dir, 'config', 'connection.ini'), 'utf8').replace(/\[haproxy\][\s\S]*?(?=\n\[|$)/, '[haproxy]\nhosts[]=127.0.0.1\n');
   cfg('connection.ini', connIni);
@@ -143,27 +142,21 @@ const gw = wantOurs ? await gatewayConfig([{ name: 'haraka', dir: world.dir, dns
 // The same gateway without the shim: how much of Mailmoat's figure is its own relay path (fsync'd queue, verdict).
 const bare = wantOurs && !values.only ? await gatewayConfig([]) : undefined;
 const haraka = wantTheirs ? await startHaraka(world.dir, world.dns.address, sink.port) : undefined;
-// Mailmoat's front door (smtp-server) holds every greeting 100 ms to catch early talkers; Haraka does that only with
-// its early_talker plugin. This second Haraka pauses the same 100 ms, for the like-for-like latency figure.
-const harakaPaused = wantTheirs && !values.only ? await startHaraka(world.dir, world.dns.address, sink.port, 100) : undefined;
 try {
   const chain = readFileSync(path.join(world.dir, 'config', 'plugins'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).join(', ');
   console.log(`${total} messages per run, ${concurrency} concurrent connections, PROXY from ${IP.clean}; chain: ${chain}`);
   if (gw) await load('warm-up Mailmoat', gw, sink, 40);
   if (haraka) await load('warm-up Haraka', haraka, sink, 40);
   if (bare) await load('warm-up Mailmoat bare', bare, sink, 40);
-  if (harakaPaused) await load('warm-up Haraka paused', harakaPaused, sink, 40);
   const ours: Array<{ rate: number; cpu: number }> = [];
   const theirs: Array<{ rate: number; cpu: number }> = [];
   const bares: Array<{ rate: number; cpu: number }> = [];
-  const paused: Array<{ rate: number; cpu: number }> = [];
   for (let round = 1; round <= rounds; round++) {
     if (bare) bares.push(await load(`Mailmoat, no plugins #${round}`, bare, sink));
     // alternate who goes first, so neither always runs on the warmer machine
     const pair = [
       async () => { if (gw) ours.push(await load(`Mailmoat + shim #${round}`, gw, sink)); },
       async () => { if (haraka) theirs.push(await load(`Haraka 3.3.4 #${round}`, haraka, sink)); },
-      async () => { if (harakaPaused) paused.push(await load(`Haraka + 100 ms pause #${round}`, harakaPaused, sink)); },
     ];
     if (round % 2 === 0) pair.reverse();
     for (const run of pair) await run();
@@ -173,13 +166,9 @@ try {
     console.log(`msg/s Mailmoat + shim / Haraka per round: ${ours.map((o, i) => (o.rate / theirs[i].rate).toFixed(2)).join(', ')}; of the means: ${(mean(ours.map((o) => o.rate)) / mean(theirs.map((o) => o.rate))).toFixed(2)}`);
     console.log(`CPU per message Mailmoat + shim / Haraka (mean): ${(mean(ours.map((o) => o.cpu)) / mean(theirs.map((o) => o.cpu))).toFixed(2)}`);
   }
-  if (ours.length && paused.length) {
-    console.log(`msg/s Mailmoat + shim / Haraka with the same 100 ms greeting pause per round: ${ours.map((o, i) => (o.rate / paused[i].rate).toFixed(2)).join(', ')}; of the means: ${(mean(ours.map((o) => o.rate)) / mean(paused.map((o) => o.rate))).toFixed(2)}`);
-  }
   if (bares.length) console.log(`msg/s Mailmoat + shim / Mailmoat without plugins: ${(mean(ours.map((o) => o.rate)) / mean(bares.map((o) => o.rate))).toFixed(2)}`);
 } finally {
   await haraka?.stop();
-  await harakaPaused?.stop();
   await gw?.stop();
   await bare?.stop();
   sink.stop();
