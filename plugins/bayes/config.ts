@@ -36,7 +36,7 @@ export const configSchema = s.object({
   process_html: s.boolean().default(true)
     .describe('Also learn HTML tags and attributes (MailEnable\'s "process HTML content")'),
   bigrams: s.boolean().default(true)
-    .describe('Also learn pairs of adjacent body words; must match how the dictionary was trained'),
+    .describe('Also learn pairs of adjacent body words, punctuation marks included; must match how the dictionary was trained'),
   max_bytes: s.size().default(512 * 1024)
     .describe('Bytes of a message read for scoring and learning at most'),
   min_learned: s.number({ integer: true, min: 0 }).default(100)
