@@ -7,22 +7,10 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
+import type { SmarthostTarget } from './smarthost.ts';
 
-export interface ClientOptions {
-  host: string;
-  port: number;
-  /** Implicit TLS (port 465 style). */
-  secure: boolean;
-  starttls: 'required' | 'opportunistic' | 'off';
-  user?: string;
-  pass?: string;
-  tlsVerify: boolean;
-  /** TLS server name when `host` is an address. */
-  servername?: string;
-  /** Milliseconds for the connection, each reply, and each body write. */
-  timeout: number;
-  heloName: string;
-}
+/** How to reach the host: the smarthost or route settings, plus the name we greet with. */
+export type ClientOptions = Pick<SmarthostTarget, 'host' | 'port' | 'secure' | 'starttls' | 'user' | 'pass' | 'tlsVerify' | 'servername' | 'timeout'> & { heloName: string };
 
 export interface Reply { code: number; text: string }
 

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { startDnsServer } from '../../test/helpers/dns-server.ts';
 import { startGateway } from '../../test/helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../test/helpers/smarthost.ts';
-import { SmtpDialog, testMessage } from '../../test/helpers/smtp-dialog.ts';
+import { timedSessions } from './lib/sessions.ts';
 
 const { values } = parseArgs({ options: { messages: { type: 'string', default: '400' }, concurrency: { type: 'string', default: '8' } } });
 const total = Number(values.messages);
@@ -26,32 +26,11 @@ const checks = [
 
 async function run(label: string, sink: Smarthost, config: Record<string, unknown>, offset: number, count = total) {
   const gw = await startGateway({ config: { smarthost: `smtp://127.0.0.1:${sink.port}`, log: { level: 'info' }, ...config } });
-  const times: number[] = [];
-  let next = 0;
-  let failures = 0;
   const body = 'Offer at https://www.shop.bench/deal and http://198.51.100.20/x and https://news.bench/\r\n';
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      const ip = `93.184.${(offset + i) >> 8 & 255}.${(offset + i) & 255}`;
-      const t0 = performance.now();
-      const d = await SmtpDialog.connect(gw.port);
-      await d.hello({ xclient: { addr: ip } });
-      const ok = (await d.cmd('MAIL FROM:<joe@sender.bench>')).code === 250
-        && (await d.cmd('RCPT TO:<user@example.com>')).code === 250
-        && (await d.data(testMessage({ from: 'joe@sender.bench', body }))).code === 250;
-      if (ok) times.push(performance.now() - t0); else failures++;
-      await d.quit();
-    }
-  };
-  const start = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const secs = (performance.now() - start) / 1000;
+  const figures = await timedSessions(gw.port, { count, concurrency, body, addr: (i) => `93.184.${(offset + i) >> 8 & 255}.${(offset + i) & 255}` });
   await gw.stop();
-  times.sort((a, b) => a - b);
-  const p = (q: number) => times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)] ?? NaN;
-  const r = { label, msgsPerSec: times.length / secs, p50: p(0.5), p99: p(0.99), failures };
-  console.log(`${label.padEnd(22)} ${r.msgsPerSec.toFixed(1).padStart(7)} msg/s  p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  failures ${failures}`);
+  const r = { label, ...figures };
+  console.log(`${label.padEnd(22)} ${r.msgsPerSec.toFixed(1).padStart(7)} msg/s  p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  failures ${r.failures}`);
   return r;
 }
 

@@ -121,33 +121,14 @@ async function relayRun(label: string, config: Record<string, unknown>, count: n
   prepare?: (store: StateStore) => Promise<void>): Promise<RelayFigures> {
   const { startGateway } = await import('../../test/helpers/gateway.ts');
   const { startSmarthost } = await import('../../test/helpers/smarthost.ts');
-  const { SmtpDialog, testMessage } = await import('../../test/helpers/smtp-dialog.ts');
+  const { timedSessions } = await import('./lib/sessions.ts');
   const sink = await startSmarthost();
   const gw = await startGateway({ config: { smarthost: `smtp://127.0.0.1:${sink.port}`, log: { level: 'warn' }, ...config } });
   await prepare?.(gw.gateway.runtime.services.store);
-  const times: number[] = [];
-  let next = 0;
-  let failures = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      const t0 = performance.now();
-      const d = await SmtpDialog.connect(gw.port);
-      await d.hello({ xclient: { addr: relayIp(i) } });
-      const ok = (await d.cmd('MAIL FROM:<joe@sender.bench>')).code === 250
-        && (await d.cmd('RCPT TO:<user@example.com>')).code === 250
-        && (await d.data(testMessage({ from: 'joe@sender.bench' }))).code === 250;
-      if (ok) times.push(performance.now() - t0); else failures++;
-      await d.quit();
-    }
-  };
-  const start = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const secs = (performance.now() - start) / 1000;
+  const figures = await timedSessions(gw.port, { count, concurrency, addr: relayIp });
   await gw.stop();
   await sink.stop();
-  times.sort((a, b) => a - b);
-  return { label, msgsPerSec: times.length / secs, p50: quantile(times, 0.5), p99: quantile(times, 0.99), failures };
+  return { label, ...figures };
 }
 
 const RELAY_NETS = 250;
