@@ -285,7 +285,11 @@ export class QueueStore {
       }
     }
     const seen = new Set(entries.map((e) => e.id));
-    for (const e of this.takeOverJournal()) if (!seen.has(e.id)) entries.push(e);
+    for (const e of this.takeOverJournal()) {
+      // A crash between a move to files and its mark in the journal leaves both: the files are the newer state.
+      if (seen.has(e.id)) this.journal.done(e.id);
+      else entries.push(e);
+    }
     entries.sort((a, b) => (a.id < b.id ? -1 : 1));
     return { entries, orphans, broken };
   }

@@ -123,6 +123,24 @@ describe('queue store with the journal', () => {
     next.close();
   });
 
+  it('after a crash between a move to files and its mark in the journal, keeps the files and forgets the record', async () => {
+    const store = new QueueStore(dir);
+    await store.recover();
+    const e = entry('0ccc', body(3).length);
+    await store.commitJournaled(e, body(3));
+    store.close();
+    // The files a move writes, without the journal's mark (the process died in between).
+    writeFileSync(store.emlPath('0ccc'), body(3));
+    writeFileSync(store.jsonPath('0ccc'), JSON.stringify({ ...e, attempts: 2 }));
+    const next = new QueueStore(dir);
+    const { entries } = await next.recover();
+    assert.deepEqual(entries.map((x) => [x.id, x.attempts]), [['0ccc', 2]]);
+    assert.ok(!next.isJournaled('0ccc'));
+    await next.remove('0ccc');
+    assert.ok(!existsSync(next.emlPath('0ccc')) && !existsSync(next.jsonPath('0ccc')), 'its removal takes the files');
+    next.close();
+  });
+
   it('lists journaled messages to another process and removes a delivered one without a file', async () => {
     const store = new QueueStore(dir);
     await store.recover();
