@@ -15,7 +15,7 @@
 //               may be delivered twice, never lost.
 // A segment is deleted once all its messages are done. A message whose state changes (deferred, held, bounced) moves
 // out to the file-per-message layout first, so segments only ever hold fresh messages and empty quickly.
-import { closeSync, fdatasync, fsync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fsync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, writevSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { createHmac, type KeyObject } from 'node:crypto';
 import { crc32 } from 'node:zlib';
@@ -205,16 +205,22 @@ export class Journal {
     if (!this.recovered) throw new Error('journal appended to before recovery');
     const segment = this.writable();
     const json = Buffer.from(JSON.stringify(entry));
-    const record = Buffer.concat([Buffer.from(recordHeader(json, body, this.key), 'latin1'), json, body]);
+    const parts = [Buffer.from(recordHeader(json, body, this.key), 'latin1'), json, body];
+    const length = parts[0].length + json.length + body.length;
     const start = segment.size;
     try {
-      for (let off = 0; off < record.length;) off += writeSync(segment.fd, record, off);
+      // One writev without copying the body; a short write (rare: a nearly full disk) finishes with plain writes.
+      const wrote = writevSync(segment.fd, parts);
+      if (wrote < length) {
+        const rest = Buffer.concat(parts).subarray(wrote);
+        for (let off = 0; off < rest.length;) off += writeSync(segment.fd, rest, off);
+      }
     } catch (err) {
       // A partial record may now end this segment: it takes nothing more (recovery stops reading at the tear).
       this.retire(segment);
       throw err;
     }
-    segment.size += record.length;
+    segment.size += length;
     segment.live++;
     const location = { file: segment.file, start: start + HEADER_LENGTH + json.length, size: body.length };
     this.where.set(entry.id, { segment, location, entry });

@@ -219,7 +219,9 @@ export class SmtpConnection {
       this.clean = true;
     }
     this.clean = false;
-    const params = this.extensions.has('SIZE') ? ` SIZE=${size}` : '';
+    let params = this.extensions.has('SIZE') ? ` SIZE=${size}` : '';
+    // An address beyond ASCII needs the server's SMTPUTF8 (RFC 6531); without it the server refuses the address.
+    if (this.extensions.has('SMTPUTF8') && [from, ...recipients].some((a) => /[^\x00-\x7f]/.test(a))) params += ' SMTPUTF8';
     const mailLine = `MAIL FROM:<${from}>${params}\r\n`;
     const rcptLines = recipients.map((a) => `RCPT TO:<${a}>\r\n`);
     let mail: Reply | undefined;

@@ -89,6 +89,29 @@ describe('relay SMTP client', function () {
     } finally { await new Promise<void>((r) => server.close(() => r())); }
   });
 
+  it('asks for SMTPUTF8 when an address is beyond ASCII, and passes SIZE', async () => {
+    const args: unknown[] = [];
+    const rcpts: string[] = [];
+    const server = new SMTPServer({
+      size: 10_000_000, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false, disableReverseLookup: true,
+      onMailFrom(a, _s, cb) { args.push(a.args); cb(); },
+      onRcptTo(a, _s, cb) { rcpts.push(a.address); cb(); },
+      onData(stream, _s, cb) { stream.resume(); stream.on('end', () => cb()); },
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
+    try {
+      const relay = relayTo(port);
+      const msg = 'Subject: utf8\r\n\r\nhi\r\n';
+      const r = await relay.send(entry(msg.length), ['jörg@example.com'], () => Readable.from([Buffer.from(msg)]));
+      const plain = await relay.send(entry(msg.length), ['joe@example.com'], () => Readable.from([Buffer.from(msg)]));
+      await relay.close();
+      assert.ok(r[0].ok && plain[0].ok, r[0].reply);
+      assert.deepEqual(rcpts, ['jörg@example.com', 'joe@example.com']);
+      assert.deepEqual(args, [{ SIZE: String(msg.length), SMTPUTF8: true }, { SIZE: String(msg.length) }]);
+    } finally { await new Promise<void>((r) => server.close(() => r())); }
+  });
+
   it('works with a server that offers no PIPELINING, one command at a time', async () => {
     const seen: string[] = [];
     const server = new SMTPServer({
