@@ -5,6 +5,7 @@ import type { ListenerKind } from '../hooks/context.ts';
 import { SessionHandler } from './session-handler.ts';
 import { applySmtpServerPatches, trustProxyHeadersFrom } from './patches.ts';
 import { applyReplyBatching } from './reply-batching.ts';
+import { applyFastDataScan } from './data-scan.ts';
 import type { TlsMaterial } from './tls.ts';
 
 export interface BoundListener { kind: ListenerKind; host: string; port: number; server: SMTPServer }
@@ -50,6 +51,7 @@ function serverOptions(rt: Runtime, kind: ListenerKind, tls: TlsMaterial, handle
 export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<BoundListener[]> {
   applySmtpServerPatches();
   applyReplyBatching();
+  applyFastDataScan();
   const plan: Array<[ListenerKind, string]> = [
     ...rt.config.server.listen.map((x) => ['smtp', x] as [ListenerKind, string]),
     ...rt.config.server.tls_listen.map((x) => ['smtps', x] as [ListenerKind, string]),
