@@ -93,7 +93,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Before the queue is touched: a second gateway on the same data_dir must not start delivering it.
   const control = await startControl(cfg.data_dir, delivery, log, {
     metrics: () => ({
-      ...metrics.snapshot(), connections_open: rt.connections.count, queue_scheduled: delivery.size,
+      ...metrics.snapshot(), connections_open: rt.connections.count, queue_scheduled: delivery.size, queue_journaled: queue.journaledCount,
       dns: (dns as { stats?: () => unknown }).stats?.(),
     }),
   }).catch(async (e) => { await closePlugins(rt.plugins, log); await relay.close(); await store.close(); throw e; });

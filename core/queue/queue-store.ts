@@ -62,6 +62,9 @@ export class QueueStore {
     await this.journal.append(entry, body);
   }
 
+  /** Messages in the journal now (the rest of the queue has files of its own). */
+  get journaledCount(): number { return this.journal.size; }
+
   /** Whether the message lives in the journal (committed, state unchanged since). */
   isJournaled(id: string): boolean { return this.journal.has(id); }
 

@@ -25,6 +25,9 @@ describe('moat metrics and one gateway per data_dir', function () {
       const m = JSON.parse(stdout) as Record<string, number>;
       assert.equal(m.messages_accept, 1);
       assert.ok(m.connections >= 1);
+      // Delivered to files at once: nothing left in the journal or the schedule.
+      assert.equal(m.queue_journaled, 0);
+      assert.equal(m.queue_scheduled, 0);
       const prom = await run(process.execPath, [MOAT, 'metrics', '--config', gw.configFile, '--prometheus']);
       assert.match(prom.stdout, /^mailmoat_messages_accept 1$/m);
       await assert.rejects(spawnGateway({ dataDir: gw.dataDir, port: await freePort() }), /another gateway is already running on this data_dir/);

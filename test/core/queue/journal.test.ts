@@ -180,6 +180,7 @@ describe('queue journal in the gateway', function () {
     assert.equal(large.code, 250);
     const q = gw.gateway.runtime.queue;
     assert.ok(q.isJournaled(small.queueId!), 'the small message is in the journal');
+    assert.equal(q.journaledCount, 1, 'what moat metrics reports as queue_journaled');
     assert.ok(!existsSync(q.emlPath(small.queueId!)), 'and has no file of its own');
     assert.ok(!q.isJournaled(large.queueId!));
     assert.ok(existsSync(q.emlPath(large.queueId!)), 'the large message has its own file');
