@@ -7,6 +7,10 @@ import { dotStuff } from '../../../core/relay/smtp-client.ts';
 import { SmtpRelay } from '../../../core/relay/smtp-relay.ts';
 import type { QueueEntry } from '../../../core/queue/entry.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
+import { loadTls } from '../../../core/smtp/tls.ts';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 function entry(size: number): QueueEntry {
   return {
@@ -109,6 +113,26 @@ describe('relay SMTP client', function () {
       assert.ok(r[0].ok && plain[0].ok, r[0].reply);
       assert.deepEqual(rcpts, ['jörg@example.com', 'joe@example.com']);
       assert.deepEqual(args, [{ SIZE: String(msg.length), SMTPUTF8: true }, { SIZE: String(msg.length) }]);
+    } finally { await new Promise<void>((r) => server.close(() => r())); }
+  });
+
+  it('speaks implicit TLS (smtps) and authenticates over it', async () => {
+    const tls = loadTls({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'mm-client-tls-')), hostname: 'localhost' });
+    const users: string[] = [];
+    const server = new SMTPServer({
+      secure: true, key: tls.key, cert: tls.cert, logger: false, disableReverseLookup: true,
+      onAuth(auth, _s, cb) { users.push(`${auth.method} ${auth.username}`); cb(null, { user: auth.username }); },
+      onData(stream, _s, cb) { stream.resume(); stream.on('end', () => cb()); },
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
+    try {
+      const relay = relayTo(port, { secure: true, user: 'relay', pass: 'secret' });
+      const msg = 'Subject: tls\r\n\r\nhi\r\n';
+      const r = await relay.send(entry(msg.length), ['u@example.com'], () => Readable.from([Buffer.from(msg)]));
+      await relay.close();
+      assert.ok(r[0].ok, r[0].reply);
+      assert.deepEqual(users, ['PLAIN relay']);
     } finally { await new Promise<void>((r) => server.close(() => r())); }
   });
 
