@@ -8,7 +8,7 @@ import { SmtpRelay } from '../../../core/relay/smtp-relay.ts';
 import type { QueueEntry } from '../../../core/queue/entry.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { loadTls } from '../../../core/smtp/tls.ts';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -117,7 +117,8 @@ describe('relay SMTP client', function () {
   });
 
   it('speaks implicit TLS (smtps) and authenticates over it', async () => {
-    const tls = loadTls({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'mm-client-tls-')), hostname: 'localhost' });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mm-client-tls-'));
+    const tls = loadTls({ dataDir: dir, hostname: 'localhost' });
     const users: string[] = [];
     const server = new SMTPServer({
       secure: true, key: tls.key, cert: tls.cert, logger: false, disableReverseLookup: true,
@@ -133,7 +134,10 @@ describe('relay SMTP client', function () {
       await relay.close();
       assert.ok(r[0].ok, r[0].reply);
       assert.deepEqual(users, ['PLAIN relay']);
-    } finally { await new Promise<void>((r) => server.close(() => r())); }
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('works with a server that offers no PIPELINING, one command at a time', async () => {
