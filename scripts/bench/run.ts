@@ -1,4 +1,4 @@
-// `npm run bench`: the same load through the gateway (with fsync'd queue) and straight to the sink (the ceiling), side by side.
+// `npm run bench`: the same load through the gateway (with fsync'd queue) and straight to the sink (the ceiling), side by side; then the peers (peers.ts).
 import { startSink, startGatewayProcess, peakRssKb, cpuMs } from './lib/processes.ts';
 import { runLoad, makeMessage } from './lib/load.ts';
 
@@ -54,3 +54,7 @@ console.log(`\nMailmoat benchmark: ${total} messages per case, gateway with fsyn
 console.log('| load | gateway msg/s (to 250) | gateway msg/s (all at sink) | sink alone msg/s | ratio to ceiling | gateway p50 / p99 ms to 250 | sink p50 / p99 ms | gateway peak RSS MB | gateway CPU ms/msg | msgs per CPU-second |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
+
+// The peers in the same run: the 4 KB / 20-connection load through Postfix and Haraka when they are installed, each
+// relaying to the same sink, with Mailmoat's ratios to both (`--no-peers` leaves them out; `npm run bench:peers` runs only them).
+if (!process.argv.includes('--no-peers')) await import('./peers.ts');
