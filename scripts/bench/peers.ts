@@ -6,7 +6,7 @@
 // service); Haraka is the `haraka` npm package with rcpt_to.in_host_list and queue/smtp_forward. A peer that is not
 // installed is left out with a note. Figures are printed as ratios because the machine is shared.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
@@ -20,8 +20,30 @@ const connections = arg('connections', 20);
 const size = arg('size', 4096);
 const require = createRequire(import.meta.url);
 
-interface Peer { name: string; port: number; stop(): Promise<void> }
-interface Figures { name: string; to250: number; allAtSink: number; failed: number }
+/**
+ * `memoryKb`: the proportional set size (PSS) of the server's processes right after the load, summed over all of them
+ * for Postfix: PSS shares each shared page out among the processes that map it, so many small processes are not
+ * counted many times over, as their RSS would be.
+ */
+interface Peer { name: string; port: number; memoryKb(): number; stop(): Promise<void> }
+interface Figures { name: string; to250: number; allAtSink: number; failed: number; p50: number; p99: number; memoryMb: number }
+
+function pssKb(pid: number): number {
+  try { return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]); } catch { return 0; }
+}
+
+/** PSS of `pid` and every process it started (Postfix's master forks smtpd, cleanup, qmgr, smtp…). */
+function treePssKb(pid: number): number {
+  let total = pssKb(pid);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+      if (ppid === pid) total += pssKb(Number(entry));
+    } catch { /* gone meanwhile */ }
+  }
+  return total;
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
@@ -47,7 +69,8 @@ async function allAt(sink: Sink, n: number, since: number, limitMs = 120_000): P
   }
 }
 
-async function measure(name: string, port: number, sink: Sink, message: Buffer): Promise<Figures> {
+async function measure(peer: Pick<Peer, 'name' | 'port' | 'memoryKb'>, sink: Sink, message: Buffer): Promise<Figures> {
+  const { name, port } = peer;
   await runLoad(port, { total: 200, connections: 10, message }); // warm-up
   await allAt(sink, 200, Date.now(), 60_000);
   sink.reset();
@@ -57,7 +80,7 @@ async function measure(name: string, port: number, sink: Sink, message: Buffer):
   if (res.failed) console.error(`  ${name}: ${res.failed} failed, first: ${res.firstError}`);
   console.error(`  ${name}: ${res.msgsPerSec.toFixed(0)} msg/s to 250, ${(res.sent / secs).toFixed(0)} msg/s until the sink had all`);
   sink.reset();
-  return { name, to250: res.msgsPerSec, allAtSink: res.sent / secs, failed: res.failed };
+  return { name, to250: res.msgsPerSec, allAtSink: res.sent / secs, failed: res.failed, p50: res.p50, p99: res.p99, memoryMb: peer.memoryKb() / 1024 };
 }
 
 /** A Postfix instance of its own: config, queue and data under a temp dir, smtpd on a loopback port, relayhost = the sink. */
@@ -121,8 +144,10 @@ async function startPostfix(sinkPort: number): Promise<Peer | undefined> {
     throw new Error(`postfix did not start: ${r.stderr || r.stdout}${log}`);
   }
   await waitUntilListening(port, 15_000, 'postfix');
+  const masterPid = Number(readFileSync(path.join(dir, 'spool', 'pid', 'master.pid'), 'utf8').trim());
   return {
     name: 'Postfix', port,
+    memoryKb: () => treePssKb(masterPid),
     async stop() {
       if (process.env.BENCH_DEBUG) console.error(readFileSync(path.join(dir, 'postfix.log'), 'utf8').split('\n').filter((l) => !/smtpd|cleanup|qmgr/.test(l)).slice(-25).join('\n'));
       spawnSync('/usr/sbin/postfix', ['-c', etc, 'stop'], { stdio: 'ignore' });
@@ -152,6 +177,7 @@ async function startHaraka(sinkPort: number): Promise<Peer | undefined> {
   await waitUntilListening(port, 20_000, `haraka (${err})`);
   return {
     name: `Haraka ${version}`, port,
+    memoryKb: () => pssKb(child.pid!),
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => { if (child.exitCode !== null) r(null); else child.once('exit', r); setTimeout(() => { child.kill('SIGKILL'); r(null); }, 3000); });
@@ -167,27 +193,27 @@ const notes: string[] = [];
 try {
   sink.reset();
   const ceiling = await runLoad(sink.port, { total, connections, message });
-  results.push({ name: 'sink alone', to250: ceiling.msgsPerSec, allAtSink: ceiling.msgsPerSec, failed: ceiling.failed });
+  results.push({ name: 'sink alone', to250: ceiling.msgsPerSec, allAtSink: ceiling.msgsPerSec, failed: ceiling.failed, p50: ceiling.p50, p99: ceiling.p99, memoryMb: pssKb(sink.child.pid!) / 1024 });
   sink.reset();
 
   const gw = await startGatewayProcess({ smarthost: { url: `smtp://127.0.0.1:${sink.port}`, connections: 16 }, queue: { concurrency: 64 }, domains: ['bench.example'] }, await freePort());
-  try { results.push(await measure('Mailmoat', gw.port, sink, message)); } finally { await gw.stop(); rmSync(gw.dataDir, { recursive: true, force: true }); }
+  try { results.push(await measure({ name: 'Mailmoat', port: gw.port, memoryKb: () => pssKb(gw.child.pid!) }, sink, message)); } finally { await gw.stop(); rmSync(gw.dataDir, { recursive: true, force: true }); }
 
   for (const start of [startPostfix, startHaraka]) {
     let peer: Peer | undefined;
     try { peer = await start(sink.port); } catch (e) { notes.push(`${start.name.replace('start', '')}: ${(e as Error).message}`); continue; }
     if (!peer) { notes.push(`${start.name.replace('start', '')} is not installed: left out`); continue; }
-    try { results.push(await measure(peer.name, peer.port, sink, message)); } finally { await peer.stop(); }
+    try { results.push(await measure(peer, sink, message)); } finally { await peer.stop(); }
   }
 } finally { sink.stop(); }
 
 const ours = results.find((r) => r.name === 'Mailmoat')!;
 console.log(`\nPeers: ${total} messages of ${size} bytes over ${connections} connections, each server relaying to the same loopback sink (${new Date().toISOString()})\n`);
-console.log('| server | msg/s to 250 | msg/s until the sink has all | Mailmoat ÷ this (sink has all) |');
-console.log('|---|---|---|---|');
+console.log('| server | msg/s to 250 | msg/s until the sink has all | p50 / p99 ms to 250 | memory (PSS) MB after the load | Mailmoat ÷ this: msg/s (sink has all) | p99 | memory |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const r of results) {
-  const ratio = r === ours ? '1.00' : (ours.allAtSink / r.allAtSink).toFixed(2);
-  console.log(`| ${r.name} | ${r.to250.toFixed(0)} | ${r.name === 'sink alone' ? '(direct)' : r.allAtSink.toFixed(0)} | ${ratio} |`);
+  const ratio = (a: number, b: number) => (r === ours ? '1.00' : (a / b).toFixed(2));
+  console.log(`| ${r.name} | ${r.to250.toFixed(0)} | ${r.name === 'sink alone' ? '(direct)' : r.allAtSink.toFixed(0)} | ${r.p50.toFixed(1)} / ${r.p99.toFixed(1)} | ${r.memoryMb.toFixed(0)} | ${ratio(ours.allAtSink, r.allAtSink)} | ${ratio(ours.p99, r.p99)} | ${ratio(ours.memoryMb, r.memoryMb)} |`);
 }
 for (const n of notes) console.log(`\nnote: ${n}`);
 process.exit(0);
