@@ -1,6 +1,7 @@
 // Scores a message: Robinson's per-token probability, combined with Fisher's chi-square method
 // (as bogofilter and SpamAssassin do), with a neutral exclusion band and MailEnable's three token selections.
 import type { TokenCounts } from './tokenizer.ts';
+import type { HashedBag } from './hashed-bag.ts';
 
 /** What the classifier reads: message totals and per-token counts. */
 export interface CountReader {
@@ -86,6 +87,45 @@ export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptio
     names.push(token);
     weights.push(count);
   }
+  return combine(probs, weights, names, o, explain);
+}
+
+/** Counts of a token with hashes `a`, `b` in several dictionaries, summed (found: false when none knows it). */
+export interface HashedCounts {
+  readonly nspam: number;
+  readonly nham: number;
+  layers: ReadonlyArray<{ slotOfHash(a: number, b: number): number; spamAt(slot: number): number; hamAt(slot: number): number }>;
+}
+
+/** The same as `classify` on a bag of hashed tokens (scoring's fast path: no token strings, so no `explain`). */
+export function classifyHashed(bag: HashedBag, counts: HashedCounts, o: ScoringOptions = DEFAULT_SCORING): Score {
+  const probs: number[] = [];
+  const weights: number[] = [];
+  const layers = counts.layers;
+  const nspam = counts.nspam;
+  const nham = counts.nham;
+  for (let t = 0; t < bag.size; t++) {
+    let found = false;
+    let spam = 0;
+    let ham = 0;
+    for (const l of layers) {
+      const slot = l.slotOfHash(bag.a[t], bag.b[t]);
+      if (slot < 0) continue;
+      found = true;
+      spam += l.spamAt(slot);
+      ham += l.hamAt(slot);
+    }
+    if (!found) continue;
+    const f = tokenProbability(spam, ham, nspam, nham, o);
+    if (Math.abs(f - 0.5) < o.minDev) continue;
+    probs.push(f);
+    weights.push(bag.count[t]);
+  }
+  return combine(probs, weights, undefined, o, false);
+}
+
+/** Fisher's chi-square combination of the chosen tokens' probabilities. */
+function combine(probs: number[], weights: number[], names: string[] | undefined, o: ScoringOptions, explain: boolean): Score {
   let order = probs.map((_p, i) => i);
   if (o.mode === 'extreme' || o.mode === 'frequent') {
     if (o.mode === 'extreme') order.sort((a, b) => Math.abs(probs[b] - 0.5) - Math.abs(probs[a] - 0.5));
@@ -117,7 +157,7 @@ export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptio
     logH *= k;
     logS *= k;
   }
-  const top = !explain ? [] : order
+  const top = !explain || !names ? [] : order
     .slice()
     .sort((a, b) => Math.abs(probs[b] - 0.5) - Math.abs(probs[a] - 0.5))
     .slice(0, 10)

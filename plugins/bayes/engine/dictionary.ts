@@ -7,35 +7,11 @@
 // hashes each body word once and never builds the strings of word pairs it already knows.
 // Two tokens with the same 64-bit hash would share counts; with a few million tokens that chance is ~1e-7.
 
+import { BA, BB, WordHasher } from './token-hash.ts';
+
 export interface TokenStat { token: string; spam: number; ham: number }
 
 const STRIDE = 5; // hash a, hash b (odd: 0 marks a free slot), spam count, ham count, stamp
-const BA = 0x01000193;
-const BB = 0x5bd1e995;
-const TILDE = 126;
-
-/** B^k mod 2^32 for the lengths words have (longer ones are computed on the spot). */
-const POW_A = new Int32Array(64);
-const POW_B = new Int32Array(64);
-POW_A[0] = 1;
-POW_B[0] = 1;
-for (let k = 1; k < 64; k++) {
-  POW_A[k] = Math.imul(POW_A[k - 1], BA);
-  POW_B[k] = Math.imul(POW_B[k - 1], BB);
-}
-function powA(k: number): number {
-  if (k < 64) return POW_A[k];
-  let p = POW_A[63];
-  for (let i = 63; i < k; i++) p = Math.imul(p, BA);
-  return p;
-}
-function powB(k: number): number {
-  if (k < 64) return POW_B[k];
-  let p = POW_B[63];
-  for (let i = 63; i < k; i++) p = Math.imul(p, BB);
-  return p;
-}
-
 /** Murmur3's finaliser: spreads every bit of the polynomial hash (whose low bits see only the chars' low bits) over the slot index. */
 function fmix(h: number): number {
   h ^= h >>> 16;
@@ -68,14 +44,7 @@ export class Dictionary {
   private maxDistinct = 0;
   private ha = 0;
   private hb = 0;
-  // The last word learned by `addWordOnce` and its token's hashes: the first half of the next pair.
-  private lastWord = '';
-  private lastPrefix = '';
-  private lastA = 0;
-  private lastB = 0;
-  private prefixStr = '';
-  private prefixA = 0;
-  private prefixB = 0;
+  private readonly words = new WordHasher();
 
   get size(): number { return this.tokens.length; }
 
@@ -175,7 +144,6 @@ export class Dictionary {
     this.col = isSpam ? 2 : 3;
     this.distinct = 0;
     this.maxDistinct = maxDistinct;
-    this.lastWord = '';
     if (isSpam) this.nspam++; else this.nham++;
   }
 
@@ -191,50 +159,20 @@ export class Dictionary {
    */
   addWordOnce(prefix: string, word: string, prev: string, unigram = true): void {
     if (this.distinct >= this.maxDistinct) return;
-    let wa = 0;
-    let wb = 0;
-    for (let i = 0; i < word.length; i++) {
-      const c = word.charCodeAt(i);
-      wa = (Math.imul(wa, BA) + c) | 0;
-      wb = (Math.imul(wb, BB) + c) | 0;
-    }
-    const n = word.length;
-    if (prefix !== this.prefixStr) {
-      this.hash(prefix);
-      this.prefixStr = prefix;
-      this.prefixA = this.ha;
-      this.prefixB = this.hb;
-    }
-    // Hashes of prefix + word.
-    const ua = (Math.imul(this.prefixA, POW_A[n] ?? powA(n)) + wa) | 0;
-    const ub = (Math.imul(this.prefixB, POW_B[n] ?? powB(n)) + wb) | 0;
+    const h = this.words;
+    h.hash(prefix, word, prev);
     if (unigram) {
-      this.ha = ua;
-      this.hb = ub;
+      this.ha = h.wordA;
+      this.hb = h.wordB;
       const i = this.probe();
       this.countOnce(i >= 0 ? i : this.insert(prefix + word, -1 - i));
     }
     if (prev !== '') {
-      let pa: number;
-      let pb: number;
-      if (prev === this.lastWord && prefix === this.lastPrefix) {
-        pa = this.lastA;
-        pb = this.lastB;
-      } else {
-        this.hash(prefix + prev);
-        pa = this.ha;
-        pb = this.hb;
-      }
-      // hash(prefix + prev + '~' + word) = hash(prefix + prev)·B^(n+1) + '~'·B^n + hash(word)
-      this.ha = (Math.imul(pa, POW_A[n + 1] ?? powA(n + 1)) + Math.imul(TILDE, POW_A[n] ?? powA(n)) + wa) | 0;
-      this.hb = (Math.imul(pb, POW_B[n + 1] ?? powB(n + 1)) + Math.imul(TILDE, POW_B[n] ?? powB(n)) + wb) | 0;
+      this.ha = h.pairA;
+      this.hb = h.pairB;
       const i = this.probe();
       if (this.distinct < this.maxDistinct) this.countOnce(i >= 0 ? i : this.insert(`${prefix}${prev}~${word}`, -1 - i));
     }
-    this.lastWord = word;
-    this.lastPrefix = prefix;
-    this.lastA = ua;
-    this.lastB = ub;
   }
 
   private countOnce(slot: number): void {
@@ -249,6 +187,16 @@ export class Dictionary {
     this.hash(token);
     return this.probe();
   }
+
+  /** Slot of the token with hashes `a` and `b` (from token-hash.ts), or a negative number when it is unknown. */
+  slotOfHash(a: number, b: number): number {
+    this.ha = a;
+    this.hb = b;
+    return this.probe();
+  }
+
+  spamAt(slot: number): number { return this.slots[slot * STRIDE + 2]; }
+  hamAt(slot: number): number { return this.slots[slot * STRIDE + 3]; }
 
   spamOf(token: string): number { const i = this.find(token); return i < 0 ? 0 : this.slots[i * STRIDE + 2]; }
   hamOf(token: string): number { const i = this.find(token); return i < 0 ? 0 : this.slots[i * STRIDE + 3]; }

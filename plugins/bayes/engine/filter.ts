@@ -3,12 +3,15 @@
 import { Dictionary } from './dictionary.ts';
 import { tokenize, tokenizeInto, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './tokenizer.ts';
 import { parseMail } from './mime.ts';
-import { classify, DEFAULT_SCORING, type CountReader, type Score, type ScoringOptions } from './classify.ts';
+import { classify, classifyHashed, DEFAULT_SCORING, type CountReader, type HashedCounts, type Score, type ScoringOptions } from './classify.ts';
+import { HashedBag } from './hashed-bag.ts';
 
 export class BayesFilter {
   dict: Dictionary;
   tokenizer: TokenizerOptions;
   scoring: ScoringOptions;
+  /** Reused by every `score` call (scoring is synchronous, so one message at a time). */
+  private bag?: HashedBag;
 
   constructor(dict = new Dictionary(), tokenizer: Partial<TokenizerOptions> = {}, scoring: Partial<ScoringOptions> = {}) {
     this.dict = dict;
@@ -30,7 +33,25 @@ export class BayesFilter {
     });
   }
 
+  /**
+   * Scores a message. Against dictionaries (one, or layers of them) the tokens are looked up by their hashes and no
+   * token string is built; `explain` (which lists tokens by name) and other count readers take the string path.
+   */
   score(raw: Buffer | string, counts: CountReader = this.dict, explain = false): Score {
-    return classify(this.tokens(raw), counts, this.scoring, explain);
+    const hashed = explain ? undefined : hashedView(counts);
+    if (!hashed) return classify(this.tokens(raw), counts, this.scoring, explain);
+    if (this.bag?.capacity !== this.tokenizer.maxTokens) this.bag = new HashedBag(this.tokenizer.maxTokens);
+    const bag = this.bag;
+    bag.clear();
+    tokenizeInto(parseMail(raw, { maxBytes: this.tokenizer.maxBytes }), this.tokenizer, bag);
+    return classifyHashed(bag, hashed, this.scoring);
   }
+}
+
+/** The reader as dictionaries that can be probed by hash: a Dictionary, or an object holding them as `layers`. */
+function hashedView(counts: CountReader): HashedCounts | undefined {
+  if (counts instanceof Dictionary) return { nspam: counts.nspam, nham: counts.nham, layers: [counts] };
+  const layers = (counts as { layers?: unknown }).layers;
+  if (Array.isArray(layers) && layers.every((l) => l instanceof Dictionary)) return { nspam: counts.nspam, nham: counts.nham, layers };
+  return undefined;
 }

@@ -8,6 +8,7 @@ import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { fromTab, fromXml, toTab, toXml } from '../../../plugins/bayes/engine/formats.ts';
 import { prune } from '../../../plugins/bayes/engine/prune.ts';
 import { message } from './fixtures.ts';
+import { LayeredCounts } from '../../../plugins/bayes/live-dictionary.ts';
 
 const MULTIPART = [
   'From: =?utf-8?B?SsO8cmdlbg==?= <j@sender.test>',
@@ -99,6 +100,29 @@ describe('bayes engine', () => {
       const pairs = [...a.dict.entries()].filter((e) => e.token.includes('~'));
       assert.ok(pairs.length > 10);
       for (const e of pairs) assert.deepEqual([a.dict.spamOf(e.token), a.dict.hamOf(e.token)], [e.spam, e.ham], e.token);
+    });
+
+    it('scores by token hashes exactly as by token strings: one dictionary or layers, every mode, with the token cap', () => {
+      const delta = new BayesFilter();
+      const mixed = (i: number) => `${message({ spam: i % 2 === 0, seed: i })}\r\n${message({ spam: i % 2 === 1, seed: i + 1 })}`;
+      for (let i = 0; i < 12; i++) delta.learn(mixed(i), i % 3 === 0);
+      const layered = new LayeredCounts([filter.dict, delta.dict]);
+      const samples = [MULTIPART, ...Array.from({ length: 30 }, (_x, i) => mixed(50 + i))];
+      let unsure = 0;
+      for (const maxTokens of [3000, 12]) {
+        for (const mode of ['all', 'frequent', 'extreme'] as const) {
+          const f = new BayesFilter(filter.dict, { maxTokens }, { mode, maxTokens: 5 });
+          for (const raw of samples) {
+            for (const counts of [filter.dict, layered]) {
+              const { probability, used, logHam, logSpam } = f.score(raw, counts);
+              const slow = classify(f.tokens(raw), counts, f.scoring);
+              assert.deepEqual({ probability, used, logHam, logSpam }, { probability: slow.probability, used: slow.used, logHam: slow.logHam, logSpam: slow.logSpam });
+              if (probability > 0.01 && probability < 0.99) unsure++;
+            }
+          }
+        }
+      }
+      assert.ok(unsure > 20, `${unsure} scores away from 0 and 1, so the comparison is not between saturated values`);
     });
 
     it('returns 0.5 when no token is known', () => {
