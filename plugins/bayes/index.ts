@@ -13,6 +13,7 @@ import { recipientLesson, verdictLesson, type Lesson } from './auto-train.ts';
 import { reloadRequestTime } from './reload-request.ts';
 import { tokenize, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './engine/tokenizer.ts';
 import { classify, type ScoringOptions } from './engine/classify.ts';
+import { BayesFilter } from './engine/filter.ts';
 import { withLock, writeFileAtomic } from './engine/persist.ts';
 
 export const HEADER = 'X-Mailmoat-Bayes';
@@ -78,6 +79,8 @@ export default definePlugin<BayesConfig>({
     await live.load();
     const tokOpts: TokenizerOptions = { ...DEFAULT_TOKENIZER, processHtml: cfg.process_html, bigrams: cfg.bigrams, maxBytes: cfg.max_bytes };
     const scoring: ScoringOptions = { mode: cfg.mode, robs: cfg.robs, robx: cfg.robx, minDev: cfg.min_dev, maxTokens: cfg.max_tokens, minTokens: cfg.min_tokens };
+    // Scores by token hashes when nothing is learned from the message (no token strings needed): see engine/hashed-bag.ts.
+    const scorer = new BayesFilter(undefined, tokOpts, scoring);
     const store = setup.services.store;
     const shared = cfg.share_counts === 'on' || (cfg.share_counts === 'auto' && isSharedStore(store))
       ? new SharedCounts(store, cfg.share_namespace) : null;
@@ -142,21 +145,23 @@ export default definePlugin<BayesConfig>({
           const wantsLesson = cfg.honeypots.length > 0 || cfg.ham_addresses.length > 0;
           const scoreIt = !(cfg.skip_trusted && ctx.session.trusted);
           if (!scoreIt && !wantsLesson && !cfg.learn_from_verdict) return;
-          const tokens = await tokensOf(ctx);
-          if (!tokens) return;
+          // Learning needs the token strings; scoring alone goes by their hashes.
+          const needsTokens = wantsLesson || cfg.learn_from_verdict;
+          const tokens = needsTokens ? await tokensOf(ctx) : undefined;
+          if (needsTokens && !tokens) return;
           const counts = live.counts();
           if (scoreIt) {
             if (counts.nspam < cfg.min_learned || counts.nham < cfg.min_learned) {
               ctx.log.debug('bayes not scoring: dictionary too small', { spam: counts.nspam, ham: counts.nham, min_learned: cfg.min_learned });
             } else {
-              const s = classify(tokens, counts, scoring);
+              const s = tokens ? classify(tokens, counts, scoring) : scorer.score(await readHead(ctx.message, cfg.max_bytes), counts);
               ctx.state.probability = s.probability;
               const band = bandOf(s.probability, cfg.bands);
               if (band) ctx.addFinding(band.symbol, band.score, `p=${s.probability.toFixed(4)} tokens=${s.used}`);
               if (cfg.header) ctx.addHeader(HEADER, s.probability.toFixed(4));
             }
           }
-          if (wantsLesson) {
+          if (wantsLesson && tokens) {
             const rcpts = ctx.recipients.map((r) => r.address);
             await learn(ctx, tokens, recipientLesson(rcpts, {
               honeypots: cfg.honeypots, hamAddresses: cfg.ham_addresses, balance: cfg.balance, balanceSlack: cfg.balance_slack,

@@ -156,3 +156,44 @@ describe('bayes end to end', function () {
     }
   });
 });
+
+describe('bayes end to end, scoring only', function () {
+  this.timeout(30_000);
+  let dir: string;
+  let smarthost: Smarthost;
+  let gw: TestGateway;
+  let filter: BayesFilter;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-score-'));
+    const dict = path.join(dir, 'dict.tab');
+    filter = new BayesFilter();
+    for (let i = 0; i < 30; i++) { filter.learn(message({ spam: true, seed: i }), true); filter.learn(message({ spam: false, seed: i }), false); }
+    await saveDictionary(dict, filter.dict);
+    smarthost = await startSmarthost();
+    // No honeypots, no ham addresses, no learning from verdicts: the plugin scores by token hashes.
+    gw = await startGateway({ config: { smarthost: `smtp://127.0.0.1:${smarthost.port}`, plugins: [{ name: 'bayes', dictionary: dict, seed: 'none', min_learned: 10 }] } });
+  });
+  after(async () => {
+    await gw?.stop();
+    await smarthost?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives the probability the token-string path gives, for a message between spam and ham', async () => {
+    // Half spam, half ham: a probability away from 0 and 1, so the comparison means something.
+    const raw = `${message({ spam: true, seed: 201, subject: 'score-only mixed' })}\r\n${message({ spam: false, seed: 202 })}`;
+    const c = await SmtpDialog.connect(gw.port);
+    try {
+      await c.hello();
+      await c.cmd('MAIL FROM:<someone@sender.test>');
+      await c.cmd('RCPT TO:<bob@example.com>');
+      assert.equal((await c.data(raw)).code, 250);
+    } finally { await c.quit(); }
+    const relayed = await smarthost.waitForText('score-only mixed');
+    const got = Number(/^X-Mailmoat-Bayes: (\S+)/m.exec(relayed)![1]);
+    const expected = filter.score(raw, filter.dict, true).probability; // explain: the string path
+    assert.ok(expected > 0.01 && expected < 0.99, `a probability between the classes: ${expected}`);
+    assert.equal(got.toFixed(4), expected.toFixed(4));
+  });
+});
