@@ -44,15 +44,18 @@ export interface ParsedMessage {
 export interface MessageView {
   /** Queue id of this message. */
   readonly id: string;
-  /** Path of the spool file (the message as received, line ends normalised to CRLF). */
+  /**
+   * Path of a spool file holding the message as received (line ends normalised to CRLF). A small message is held in
+   * memory only, and reading `path` writes it out first: prefer `stream()` or `raw()` unless a tool needs a file.
+   */
   readonly path: string;
   /** Size in bytes of the spooled message. */
   readonly size: number;
   /** The header section as received. */
   readonly headers: HeaderList;
-  /** A fresh stream of the raw message bytes, from the spool file. */
+  /** A fresh stream of the raw message bytes (from memory for a small message, else from the spool file). */
   stream(): Readable;
-  /** The whole raw message (read from the spool; avoid on large messages). */
+  /** The whole raw message (avoid on large messages, which are read from the spool file). */
   raw(): Promise<Buffer>;
   /** The MIME-parsed message, parsed once on first use and shared by every plugin. */
   parsed(): Promise<ParsedMessage>;
