@@ -1,23 +1,16 @@
-// A small argument parser shared by the CLI commands: --flag, --key value, --key=value, repeatable keys, positionals.
-export interface ParsedArgs { flags: Map<string, string[]>; positional: string[] }
+// Command-line options of the `moat` commands, all read the same way: node:util's parseArgs, strict (an unknown or
+// malformed option is an error, not silently ignored), with the command's usage on stderr and exit code 64 (EX_USAGE).
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 
-export function parseArgs(argv: string[], booleans: string[] = []): ParsedArgs {
-  const flags = new Map<string, string[]>();
-  const positional: string[] = [];
-  const add = (k: string, v: string) => { const l = flags.get(k) ?? []; l.push(v); flags.set(k, l); };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') { positional.push(...argv.slice(i + 1)); break; }
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      if (eq > 0) { add(a.slice(2, eq), a.slice(eq + 1)); continue; }
-      const k = a.slice(2);
-      if (booleans.includes(k) || i + 1 >= argv.length || argv[i + 1].startsWith('--')) add(k, 'true');
-      else add(k, argv[++i]);
-    } else positional.push(a);
+/** Exit code for a command line that cannot be understood (sysexits EX_USAGE). */
+export const USAGE_ERROR = 64;
+
+/** The options and positionals of `args`, or undefined (after printing why, and `usage`) when they do not parse. */
+export function readCommandLine<O extends ParseArgsOptionsConfig>(args: string[], options: O, usage: string) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${usage}`);
+    return undefined;
   }
-  return { flags, positional };
 }
-
-export function flag(args: ParsedArgs, name: string): string | undefined { return args.flags.get(name)?.at(-1); }
-export function flags(args: ParsedArgs, name: string): string[] { return args.flags.get(name) ?? []; }

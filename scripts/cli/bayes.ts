@@ -2,7 +2,7 @@
 // Every write goes through the dictionary's lock and an atomic replace, so it is safe while gateways run.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { readCommandLine, USAGE_ERROR } from './args.ts';
 import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { DEFAULT_SCORING, tokenProbability, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
@@ -165,25 +165,17 @@ async function importCmd(pos: string[], o: Opts): Promise<void> {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args, allowPositionals: true,
-      options: {
-        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, merge: { type: 'boolean' },
-        'no-bigrams': { type: 'boolean' }, 'no-html': { type: 'boolean' },
-        mode: { type: 'string' }, cutoff: { type: 'string' }, format: { type: 'string' },
-        'min-count': { type: 'string' }, neutral: { type: 'string' }, 'max-tokens': { type: 'string' },
-        config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' },
-      },
-    });
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 64;
-  }
+  const parsed = readCommandLine(args, {
+    json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, merge: { type: 'boolean' },
+    'no-bigrams': { type: 'boolean' }, 'no-html': { type: 'boolean' },
+    mode: { type: 'string' }, cutoff: { type: 'string' }, format: { type: 'string' },
+    'min-count': { type: 'string' }, neutral: { type: 'string' }, 'max-tokens': { type: 'string' },
+    config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' },
+  }, USAGE);
+  if (!parsed) return USAGE_ERROR;
   const [cmd, ...pos] = parsed.positionals;
   const o = parsed.values as Opts;
-  if (o.help || !cmd) { console.log(USAGE); return o.help ? 0 : 64; }
+  if (o.help || !cmd) { console.log(USAGE); return o.help ? 0 : USAGE_ERROR; }
   try {
     switch (cmd) {
       case 'create': case 'merge': await train(cmd, pos, o); break;
@@ -198,7 +190,7 @@ export async function run(args: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) { console.error(`${err.message}\n\n${USAGE}`); return 64; }
+    if (err instanceof UsageError) { console.error(`${err.message}\n\n${USAGE}`); return USAGE_ERROR; }
     console.error(`moat bayes ${cmd}: ${(err as Error).message}`);
     return 1;
   }

@@ -1,5 +1,5 @@
 // `moat clamav test`: sends the EICAR test string through the configured virus scanner and says whether it was caught.
-import { parseArgs } from 'node:util';
+import { readCommandLine, USAGE_ERROR } from './args.ts';
 import { loadConfig, type LoadedConfig } from '../../core/config/load.ts';
 import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
 import { validate } from '../../core/config/schema.ts';
@@ -66,25 +66,20 @@ function eicarMail(): Buffer {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args, allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, socket: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, command: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    return 64;
-  }
+  const parsed = readCommandLine(args, {
+    config: { type: 'string', short: 'c' }, socket: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
+    command: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  }, USAGE);
+  if (!parsed) return USAGE_ERROR;
   if (parsed.values.help) { console.log(USAGE); return 0; }
-  if (parsed.positionals[0] !== 'test') { console.error(USAGE); return 64; }
+  if (parsed.positionals[0] !== 'test') { console.error(USAGE); return USAGE_ERROR; }
   let scanner: Scanner;
   try {
     const { options, baseDir } = await chosenOptions(parsed.values as Record<string, string | undefined>);
     scanner = createScanner(options, baseDir);
   } catch (err) {
     console.error(`moat clamav: ${(err as Error).message}`);
-    return 64;
+    return USAGE_ERROR;
   }
   console.log(`scanner: ${scanner.description}`);
   const results = [await attempt(scanner, 'EICAR test file', Buffer.from(EICAR)), await attempt(scanner, 'EICAR as a mail attachment', eicarMail())];

@@ -1,5 +1,5 @@
 // `moat greylist list|allow|purge`: looks at and edits the greylist entries in the gateway's state store.
-import { parseArgs } from 'node:util';
+import { readCommandLine, USAGE_ERROR } from './args.ts';
 import { loadConfig } from '../../core/config/load.ts';
 import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
 import { validate } from '../../core/config/schema.ts';
@@ -101,24 +101,16 @@ async function purge(store: StateStore, values: { all?: boolean; client?: string
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args, allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-        waiting: { type: 'boolean' }, passed: { type: 'boolean' }, for: { type: 'string' },
-        all: { type: 'boolean' }, client: { type: 'string' },
-      },
-    });
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 64;
-  }
+  const parsed = readCommandLine(args, {
+    config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    waiting: { type: 'boolean' }, passed: { type: 'boolean' }, for: { type: 'string' },
+    all: { type: 'boolean' }, client: { type: 'string' },
+  }, USAGE);
+  if (!parsed) return USAGE_ERROR;
   const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
-  if (values.help || !command) { console.log(USAGE); return command || values.help ? 0 : 64; }
-  if (!['list', 'allow', 'purge'].includes(command)) { console.error(`unknown command ${command}\n\n${USAGE}`); return 64; }
+  if (values.help || !command) { console.log(USAGE); return command || values.help ? 0 : USAGE_ERROR; }
+  if (!['list', 'allow', 'purge'].includes(command)) { console.error(`unknown command ${command}\n\n${USAGE}`); return USAGE_ERROR; }
 
   let store: StateStore | undefined;
   try {
@@ -161,7 +153,7 @@ export async function run(args: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code === 'GW_ERR_CONFIG_INVALID') {
       console.error((err as Error).message);
-      return 64;
+      return USAGE_ERROR;
     }
     console.error(`moat greylist ${command}: ${(err as Error).message}`);
     return 1;

@@ -2,7 +2,7 @@
 import { loadConfig } from '../../core/config/load.ts';
 import { controlRequest, NoGatewayError } from '../../core/control/client.ts';
 import { socketPath } from '../../core/control/protocol.ts';
-import { parseArgs, flag } from './args.ts';
+import { readCommandLine, USAGE_ERROR } from './args.ts';
 
 function flatten(prefix: string, v: unknown, out: Array<[string, number]>): void {
   if (typeof v === 'number') out.push([prefix, v]);
@@ -10,9 +10,12 @@ function flatten(prefix: string, v: unknown, out: Array<[string, number]>): void
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['json', 'prometheus']);
-  if (flag(args, 'help')) { process.stdout.write('usage: moat metrics [--config FILE] [--json | --prometheus]\n'); return 0; }
-  const { config } = await loadConfig({ file: flag(args, 'config') });
+  const usage = 'usage: moat metrics [--config FILE] [--json | --prometheus]';
+  const parsed = readCommandLine(argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, prometheus: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, usage);
+  if (!parsed) return USAGE_ERROR;
+  const { values } = parsed;
+  if (values.help) { console.log(usage); return 0; }
+  const { config } = await loadConfig({ file: values.config });
   let m: unknown;
   try {
     m = await controlRequest(socketPath(config.data_dir), { op: 'metrics' }, 10_000);
@@ -20,10 +23,10 @@ export async function run(argv: string[]): Promise<number> {
     if (e instanceof NoGatewayError) { process.stderr.write(`no gateway is running on ${config.data_dir}\n`); return 1; }
     throw e;
   }
-  if (flag(args, 'json')) { process.stdout.write(JSON.stringify(m) + '\n'); return 0; }
+  if (values.json) { process.stdout.write(JSON.stringify(m) + '\n'); return 0; }
   const rows: Array<[string, number]> = [];
   flatten('', m, rows);
-  if (flag(args, 'prometheus')) process.stdout.write(rows.map(([k, v]) => `mailmoat_${k.replace(/[^a-zA-Z0-9_]/g, '_')} ${v}`).join('\n') + '\n');
+  if (values.prometheus) process.stdout.write(rows.map(([k, v]) => `mailmoat_${k.replace(/[^a-zA-Z0-9_]/g, '_')} ${v}`).join('\n') + '\n');
   else process.stdout.write(rows.map(([k, v]) => `${k.padEnd(32)} ${v}`).join('\n') + '\n');
   return 0;
 }

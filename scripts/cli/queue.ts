@@ -1,5 +1,5 @@
 // `moat queue`: see and steer the delivery queue; changes go through the running gateway when there is one.
-import { parseArgs, flag } from './args.ts';
+import { readCommandLine, USAGE_ERROR } from './args.ts';
 import { loadConfig } from '../../core/config/load.ts';
 import { QueueStore, type QueueFolder } from '../../core/queue/queue-store.ts';
 import { listRow, overview, showMessage, type ListRow } from '../../core/queue/inspect.ts';
@@ -40,23 +40,27 @@ function printList(rows: ListRow[]): void {
   console.log(`${rows.length} message(s)`);
 }
 
-async function dataDir(args: ReturnType<typeof parseArgs>): Promise<string> {
-  const dir = flag(args, 'data-dir');
-  if (dir) return dir;
-  return (await loadConfig({ file: flag(args, 'config') })).config.data_dir;
+async function dataDir(o: { 'data-dir'?: string; config?: string }): Promise<string> {
+  if (o['data-dir']) return o['data-dir'];
+  return (await loadConfig({ file: o.config })).config.data_dir;
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['json', 'help']);
-  const [command, ...ids] = args.positional;
-  const json = flag(args, 'json') === 'true';
-  if (flag(args, 'help') || !command) { console.log(USAGE); return command || flag(args, 'help') ? 0 : 64; }
+  const parsed = readCommandLine(argv, {
+    config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' },
+  }, USAGE);
+  if (!parsed) return USAGE_ERROR;
+  const o = parsed.values;
+  const [command, ...ids] = parsed.positionals;
+  const json = o.json === true;
+  if (o.help || !command) { console.log(USAGE); return command || o.help ? 0 : USAGE_ERROR; }
   const out = (value: unknown, text: () => void) => { if (json) console.log(JSON.stringify(value, null, 2)); else text(); };
   try {
-    const store = new QueueStore(await dataDir(args));
+    const store = new QueueStore(await dataDir(o));
     switch (command) {
       case 'list': {
-        const folder = (flag(args, 'folder') ?? 'queue') as QueueFolder;
+        const folder = (o.folder ?? 'queue') as QueueFolder;
         if (!['queue', 'deadletter', 'quarantine'].includes(folder)) throw new UsageError(`unknown folder ${folder}`);
         const { live } = await queueActions(store);
         const busy = new Set(live?.busy ?? []);
@@ -101,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
         return ids[0] && n === 0 && !(await store.load(ids[0])) ? 1 : 0;
       }
       case 'hold': case 'release': case 'delete': {
-        const to = flag(args, 'to'), from = flag(args, 'from');
+        const to = o.to, from = o.from;
         let targets = ids;
         if (command === 'delete' && (to || from)) {
           if (ids.length) throw new UsageError('delete takes ids or --to/--from, not both');
@@ -126,7 +130,7 @@ export async function run(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${command}`);
     }
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code === 'GW_ERR_CONFIG_INVALID') { console.error(`${(e as Error).message}\n${USAGE}`); return 64; }
+    if (e instanceof UsageError || (e as { code?: string }).code === 'GW_ERR_CONFIG_INVALID') { console.error(`${(e as Error).message}\n${USAGE}`); return USAGE_ERROR; }
     console.error(`moat queue ${command}: ${(e as Error).message}`);
     return 1;
   }

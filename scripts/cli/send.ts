@@ -2,29 +2,38 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { parseArgs, flag, flags } from './args.ts';
+import { readCommandLine, USAGE_ERROR } from './args.ts';
+
+const USAGE = 'usage: moat send --host H:P --from A --to B [--to C] [--subject S] [--body T] [--attach FILE] [--tls] [--user U --pass P]';
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
-  const hostPort = flag(args, 'host') ?? '127.0.0.1:2525';
-  const from = flag(args, 'from');
-  const to = flags(args, 'to');
+  const parsed = readCommandLine(argv, {
+    host: { type: 'string' }, from: { type: 'string' }, to: { type: 'string', multiple: true }, subject: { type: 'string' },
+    body: { type: 'string' }, attach: { type: 'string', multiple: true }, tls: { type: 'boolean' }, user: { type: 'string' },
+    pass: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  }, USAGE);
+  if (!parsed) return USAGE_ERROR;
+  const v = parsed.values;
+  if (v.help) { console.log(USAGE); return 0; }
+  const hostPort = v.host ?? '127.0.0.1:2525';
+  const from = v.from;
+  const to = v.to ?? [];
   if (!from || to.length === 0) {
-    process.stderr.write('usage: moat send --host H:P --from A --to B [--to C] [--subject S] [--body T] [--attach FILE] [--tls] [--user U --pass P]\n');
-    return 2;
+    console.error(USAGE);
+    return USAGE_ERROR;
   }
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(hostPort);
-  if (!m) { process.stderr.write(`--host must be host:port, got ${hostPort}\n`); return 2; }
-  const user = flag(args, 'user');
+  if (!m) { process.stderr.write(`--host must be host:port, got ${hostPort}\n`); return USAGE_ERROR; }
+  const user = v.user;
   const transport = nodemailer.createTransport({
-    host: m[1], port: Number(m[2]), secure: flag(args, 'tls') === 'true',
+    host: m[1], port: Number(m[2]), secure: v.tls === true,
     tls: { rejectUnauthorized: false },
-    auth: user ? { user, pass: flag(args, 'pass') ?? '' } : undefined,
+    auth: user ? { user, pass: v.pass ?? '' } : undefined,
   } as Parameters<typeof nodemailer.createTransport>[0]);
-  const attach = flags(args, 'attach');
+  const attach = v.attach ?? [];
   const info = await transport.sendMail({
-    from, to, subject: flag(args, 'subject') ?? 'Mailmoat test message',
-    text: flag(args, 'body') ?? `Test message sent by moat send at ${new Date().toISOString()}.\n`,
+    from, to, subject: v.subject ?? 'Mailmoat test message',
+    text: v.body ?? `Test message sent by moat send at ${new Date().toISOString()}.\n`,
     attachments: attach.map((f) => ({ filename: path.basename(f), content: readFileSync(f) })),
   });
   process.stdout.write(`${info.response}\naccepted: ${info.accepted.join(', ') || '-'}\nrejected: ${info.rejected.join(', ') || '-'}\n`);

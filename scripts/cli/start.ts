@@ -1,23 +1,25 @@
 // `moat start`: loads the config (file, MAILMOAT_CONFIG or the embedded default), starts the gateway, stops on SIGINT/SIGTERM.
 import { loadConfig, ConfigError } from '../../core/config/load.ts';
 import { createGateway } from '../../core/gateway.ts';
-import { parseArgs, flag, flags } from './args.ts';
+import { readCommandLine, USAGE_ERROR } from './args.ts';
+
+const USAGE = 'usage: moat start [--config FILE] [--set KEY=VALUE]…\n  Without a config file the gateway listens on 127.0.0.1:2525, accepts mail for localhost and writes it to ./data/delivered/.';
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
-  if (flag(args, 'help')) {
-    process.stdout.write('usage: moat start [--config FILE] [--set KEY=VALUE]…\n  Without a config file the gateway listens on 127.0.0.1:2525, accepts mail for localhost and writes it to ./data/delivered/.\n');
-    return 0;
-  }
+  const parsed = readCommandLine(argv, { config: { type: 'string', short: 'c' }, set: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } }, USAGE);
+  if (!parsed) return USAGE_ERROR;
+  const { values } = parsed;
+  if (values.help) { console.log(USAGE); return 0; }
+  const overrides = values.set ?? [];
   let loaded;
   try {
-    loaded = await loadConfig({ file: flag(args, 'config'), overrides: flags(args, 'set') });
+    loaded = await loadConfig({ file: values.config, overrides });
   } catch (e) {
     if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return 1; }
     throw e;
   }
   if (!loaded.file && loaded.config.domains.length === 0) loaded.config.domains = ['localhost'];
-  const gw = await createGateway({ config: loaded.config, configFile: loaded.file, configOverrides: flags(args, 'set'), configDir: loaded.baseDir, handleSignals: true });
+  const gw = await createGateway({ config: loaded.config, configFile: loaded.file, configOverrides: overrides, configDir: loaded.baseDir, handleSignals: true });
   await new Promise<void>((resolve) => {
     const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
     process.on('SIGINT', stop);

@@ -3,7 +3,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../../core/config/load.ts';
 import { UsersFile } from '../../core/auth/users-file.ts';
-import { parseArgs, flag } from './args.ts';
+import { readCommandLine, USAGE_ERROR } from './args.ts';
+
+const USAGE = 'usage: moat user add|remove|list [NAME] [--config FILE]   (add reads the password from the prompt or stdin)';
 
 async function readPassword(): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stdin.isTTY ? process.stderr : undefined, terminal: !!process.stdin.isTTY });
@@ -14,21 +16,23 @@ async function readPassword(): Promise<string> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
-  const [action, name] = args.positional;
-  const { config } = await loadConfig({ file: flag(args, 'config') });
+  const parsed = readCommandLine(argv, { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, USAGE);
+  if (!parsed) return USAGE_ERROR;
+  if (parsed.values.help) { console.log(USAGE); return 0; }
+  const [action, name] = parsed.positionals;
+  const { config } = await loadConfig({ file: parsed.values.config });
   const users = new UsersFile(config.auth.users_file || path.join(config.data_dir, 'users'));
   switch (action) {
     case 'add': {
-      if (!name) { process.stderr.write('usage: moat user add NAME   (password from the prompt or stdin)\n'); return 2; }
-      const pw = flag(args, 'password-stdin') || !process.stdin.isTTY ? await readPassword() : await readPassword();
+      if (!name) { console.error(USAGE); return USAGE_ERROR; }
+      const pw = await readPassword();
       if (!pw) { process.stderr.write('empty password refused\n'); return 1; }
       users.add(name, pw);
       process.stdout.write(`user ${name} saved in ${users.file}\n`);
       return 0;
     }
     case 'remove':
-      if (!name) { process.stderr.write('usage: moat user remove NAME\n'); return 2; }
+      if (!name) { console.error(USAGE); return USAGE_ERROR; }
       if (!users.remove(name)) { process.stderr.write(`no user ${name}\n`); return 1; }
       process.stdout.write(`user ${name} removed\n`);
       return 0;
@@ -36,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
       for (const u of users.read().keys()) process.stdout.write(`${u}\n`);
       return 0;
     default:
-      process.stderr.write('usage: moat user add|remove|list [NAME] [--config FILE]\n');
-      return 2;
+      console.error(USAGE);
+      return USAGE_ERROR;
   }
 }
