@@ -3,18 +3,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { SmtpDialog } from '../helpers/smtp-dialog.ts';
+import { SmtpDialog, greeted } from '../helpers/smtp-dialog.ts';
 import { chainHooks, commandReply, parseCommand } from '../../core/smtp/command-hooks.ts';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/plugins/command-hooks.ts');
-
-async function greeted(port: number): Promise<{ d: SmtpDialog; ehlo: string[] }> {
-  const d = await SmtpDialog.connect(port);
-  assert.equal((await d.read()).code, 220);
-  const r = await d.cmd('EHLO client.test');
-  assert.equal(r.code, 250);
-  return { d, ehlo: r.lines };
-}
 
 describe('command hooks: no plugin has them', () => {
   let gw: TestGateway;

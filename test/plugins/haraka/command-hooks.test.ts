@@ -2,16 +2,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
-import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
+import { SmtpDialog, greeted } from '../../helpers/smtp-dialog.ts';
 import { FIXTURE, startWorld, IP, type ShimWorld } from './setup.ts';
-
-async function greeted(port: number): Promise<{ d: SmtpDialog; ehlo: string[] }> {
-  const d = await SmtpDialog.connect(port);
-  assert.equal((await d.read()).code, 220);
-  const r = await d.cmd('EHLO client.test');
-  assert.equal(r.code, 250);
-  return { d, ehlo: r.lines };
-}
 
 describe('haraka shim: command hooks of a plain plugin', () => {
   let gw: TestGateway;
