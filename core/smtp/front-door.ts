@@ -64,7 +64,11 @@ export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<Bou
     (server as unknown as { _mailmoat: SessionHandler })._mailmoat = handler;
     trustProxyHeadersFrom(server, (ip) => rt.policy.trustedProxies.has(ip));
     if (!(rt.config.server.proxy_protocol)) trustProxyHeadersFrom(server, () => false);
-    server.on('error', (err) => rt.log.error('listener error', { listener: kind, error: String(err.message) }));
+    server.on('error', (err: Error & { remoteAddress?: string; code?: string }) => {
+      // A client's own broken connection (a failed TLS handshake, a reset) is its problem, not the listener's.
+      if (err.remoteAddress) rt.log.warn('client connection error', { listener: kind, client: err.remoteAddress, code: err.code, error: String(err.message).trim().slice(0, 300) });
+      else rt.log.error('listener error', { listener: kind, error: String(err.message) });
+    });
     const { host, port } = splitHostPort(hp);
     await new Promise<void>((resolve, reject) => {
       const onErr = (e: Error) => reject(new Error(`cannot listen on ${hp}: ${e.message}`));
