@@ -36,8 +36,8 @@ export interface SuiteReport {
   cases: CaseOutcome[];
 }
 
-/** The suites live in `shared/` beside the project checkout, never copied into it. */
-export const SUITE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/spf-tests');
+/** The suites, copied into the project's test fixtures so that a checkout tests on its own (see their README). */
+export const SUITE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/spf-tests');
 export const SUITES = ['rfc7208-tests.yml', 'rfc4408-tests.yml'] as const;
 
 /** The identity a case checks: MAIL FROM's domain, or the HELO name for a null sender (a bare domain is taken as is). */

@@ -1,4 +1,4 @@
-// An in-memory DnsResolver built from a conformance-suite section's `zonedata` (format in ../shared/spf-tests/README.md).
+// An in-memory DnsResolver built from a conformance-suite section's `zonedata` (format: the openspf suites in test/fixtures/spf-tests).
 import net from 'node:net';
 import { DnsError, type DnsResolver, type MxRecord } from '../../core/index.ts';
 

@@ -1,4 +1,4 @@
-// The RFC 7208 and RFC 4408 conformance suites (from ../shared/spf-tests) must pass in full.
+// The RFC 7208 and RFC 4408 conformance suites (test/fixtures/spf-tests) must pass in full.
 import assert from 'node:assert/strict';
 import { runSuite } from '../../../scripts/spf/suite.ts';
 
