@@ -1,5 +1,7 @@
 // The public API of Mailmoat's core: the only module a plugin imports.
 export { definePlugin, PluginUnavailableError } from './plugin/define.ts';
+export { describeSymbols, symbolScore } from './plugin/scored-symbols.ts';
+export type { ScoredSymbols } from './plugin/scored-symbols.ts';
 export type { PluginDefinition, PluginInstance, PluginSetup, HookHandler, HookHandlers } from './plugin/define.ts';
 export { outcome, isOutcome } from './hooks/outcome.ts';
 export type { Outcome, OutcomeAction } from './hooks/outcome.ts';

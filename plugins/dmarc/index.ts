@@ -4,11 +4,11 @@
 // SPF is not evaluated here: the spf plugin's result is read back from its finding, so both agree and the
 // domain's SPF is looked up once.
 import { dkimVerify, arc, dmarc } from 'mailauth';
-import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
+import { definePlugin, describeSymbols, outcome, symbolScore, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, type DmarcConfig } from './config.ts';
 import { mailauthResolver } from './resolver.ts';
 import { spfFromFindings, type SpfFact } from './spf-finding.ts';
-import { SYMBOLS, scoreOf } from './symbols.ts';
+import { SYMBOLS } from './symbols.ts';
 import { enforcedAction, failSymbol } from './policy.ts';
 import { authenticationResults, spfClause } from './auth-results.ts';
 
@@ -27,7 +27,7 @@ class DmarcCheck {
   }
 
   private find(ctx: HookContext, symbol: string, detail: string): void {
-    ctx.addFinding(symbol, scoreOf(symbol, this.cfg.scores), detail);
+    ctx.addFinding(symbol, symbolScore(SYMBOLS, symbol, this.cfg.scores), detail);
   }
 
   /** One finding per DKIM result present, naming the signing domains and selectors. */
@@ -147,7 +147,7 @@ export default definePlugin({
   name: 'dmarc',
   description: 'DKIM, ARC and DMARC verification, one Authentication-Results header, optional DMARC policy enforcement',
   configSchema,
-  symbols: Object.fromEntries(Object.entries(SYMBOLS).map(([k, v]) => [k, `${v.description} (default score ${v.score})`])),
+  symbols: describeSymbols(SYMBOLS),
   create(cfg: DmarcConfig) {
     const check = new DmarcCheck(cfg);
     return { hooks: { data: (ctx) => check.data(ctx) } };

@@ -1,6 +1,7 @@
 // The symbols of the dmarc plugin, their meaning and default scores.
+import type { ScoredSymbols } from '../../core/index.ts';
 
-export const SYMBOLS: Record<string, { score: number; description: string }> = {
+export const SYMBOLS: ScoredSymbols = {
   DKIM_PASS: { score: -1, description: 'A DKIM signature verifies' },
   DKIM_FAIL: { score: 2, description: 'A DKIM signature does not verify (bad signature)' },
   DKIM_NEUTRAL: { score: 1, description: 'A DKIM signature cannot be verified (body changed, no key, expired, malformed)' },
@@ -20,7 +21,3 @@ export const SYMBOLS: Record<string, { score: number; description: string }> = {
   DMARC_PERMERROR: { score: 1, description: 'No single From domain to evaluate (missing From or several addresses)' },
   DMARC_ARC_OVERRIDE: { score: 0, description: 'DMARC failed but a trusted ARC sealer vouches for the message; the policy is not enforced' },
 };
-
-export function scoreOf(symbol: string, overrides: Record<string, number>): number {
-  return overrides[symbol] ?? SYMBOLS[symbol]?.score ?? 0;
-}

@@ -2,7 +2,7 @@
 //
 // The result also feeds DMARC: the dmarc plugin reads it back from this plugin's finding detail (format in detail.ts),
 // since plugins only see each other through ctx.findings.
-import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
+import { definePlugin, describeSymbols, outcome, symbolScore, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, type SpfConfig } from './config.ts';
 import { checkHost } from './lib/check-host.ts';
 import { parseRecord } from './lib/record.ts';
@@ -10,7 +10,7 @@ import type { SpfEvaluation, SpfOptions } from './lib/types.ts';
 import { compileIpList } from './ip-list.ts';
 import { formatDetail } from './detail.ts';
 import { receivedSpf } from './received-spf.ts';
-import { SYMBOLS, guessSymbol, scoreOf, symbolFor, type Identity } from './scores.ts';
+import { SYMBOLS, guessSymbol, symbolFor, type Identity } from './scores.ts';
 
 interface TransactionState { header?: string }
 
@@ -65,8 +65,8 @@ class SpfCheck {
 
   private record(ctx: HookContext, identity: Identity, r: SpfEvaluation): void {
     const symbol = symbolFor(identity, r.result);
-    ctx.addFinding(symbol, scoreOf(symbol, this.cfg.scores), formatDetail(identity, ctx.session.remote.ip, r));
-    if (r.guess) ctx.addFinding(guessSymbol(r.guess), scoreOf(guessSymbol(r.guess), this.cfg.scores), formatDetail(identity, ctx.session.remote.ip, r));
+    ctx.addFinding(symbol, symbolScore(SYMBOLS, symbol, this.cfg.scores), formatDetail(identity, ctx.session.remote.ip, r));
+    if (r.guess) ctx.addFinding(guessSymbol(r.guess), symbolScore(SYMBOLS, guessSymbol(r.guess), this.cfg.scores), formatDetail(identity, ctx.session.remote.ip, r));
     ctx.log.info('spf result', { identity, result: r.result, domain: r.domain, mechanism: r.mechanism, problem: r.problem, guess: r.guess, lookups: r.lookups });
   }
 
@@ -111,7 +111,7 @@ export default definePlugin({
   name: 'spf',
   description: 'SPF (RFC 7208) for HELO and MAIL FROM: findings, Received-SPF header, optional refusal on fail',
   configSchema,
-  symbols: Object.fromEntries(Object.entries(SYMBOLS).map(([k, v]) => [k, `${v.description} (default score ${v.score})`])),
+  symbols: describeSymbols(SYMBOLS),
   create(cfg: SpfConfig) {
     const check = new SpfCheck(cfg);
     return {

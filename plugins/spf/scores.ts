@@ -1,7 +1,8 @@
 // The symbols of the spf plugin, their meaning and default scores.
 import type { SpfResult } from './lib/types.ts';
+import type { ScoredSymbols } from '../../core/index.ts';
 
-export const SYMBOLS: Record<string, { score: number; description: string }> = {
+export const SYMBOLS: ScoredSymbols = {
   SPF_PASS: { score: -1, description: 'MAIL FROM domain authorises the client' },
   SPF_FAIL: { score: 4, description: 'MAIL FROM domain says the client is not authorised (-)' },
   SPF_SOFTFAIL: { score: 2, description: 'MAIL FROM domain says the client is probably not authorised (~)' },
@@ -32,9 +33,4 @@ export function symbolFor(identity: Identity, result: SpfResult): string {
 
 export function guessSymbol(result: SpfResult): string {
   return `SPF_GUESS_${result.toUpperCase()}`;
-}
-
-/** The score of a symbol: the config's override, else the default. */
-export function scoreOf(symbol: string, overrides: Record<string, number>): number {
-  return overrides[symbol] ?? SYMBOLS[symbol]?.score ?? 0;
 }
