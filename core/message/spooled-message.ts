@@ -29,11 +29,15 @@ export class SpooledMessage implements MessageView {
 
   /** The spool file's path; a message held in memory only is written out first (for plugins that hand a path to a tool). */
   get path(): string {
-    if (!this.onDisk && this.memoryCopy) {
-      writeFileSync(this.file, this.memoryCopy, { flag: 'wx' });
-      this.onDisk = true;
-    }
+    this.writeOut();
     return this.file;
+  }
+
+  /** Puts a message held in memory only into its spool file (for the parts of the queue that keep a file per message). */
+  writeOut(): void {
+    if (this.onDisk || !this.memoryCopy) return;
+    writeFileSync(this.file, this.memoryCopy, { flag: 'wx' });
+    this.onDisk = true;
   }
 
   stream(): Readable {

@@ -194,6 +194,9 @@ export class Journal {
     return out;
   }
 
+  /** This process took the folder over (`recover`) and may append to it. */
+  get owned(): boolean { return this.recovered; }
+
   has(id: string): boolean { return this.where.has(id); }
   location(id: string): JournalLocation | undefined { return this.where.get(id)?.location; }
   /** The messages in the journal now, with the entries the queue holds for them. */

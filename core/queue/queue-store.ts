@@ -114,20 +114,16 @@ export class QueueStore {
 
   /** Journaled messages: the live index in the owner process, else a read of the segment files (`moat queue`). */
   private journalRecords(): JournalRecord[] {
-    return this.journalOwned ? this.journal.records() : readJournal(this.journal.dir, this.sealKey);
+    return this.journal.owned ? this.journal.records() : readJournal(this.journal.dir, this.sealKey);
   }
 
   private journalLocation(id: string): JournalLocation | undefined {
-    if (this.journalOwned) return this.journal.location(id);
+    if (this.journal.owned) return this.journal.location(id);
     return this.journalRecords().find((r) => r.entry.id === id)?.location;
   }
 
-  private journalOwned = false;
-
   /** Takes the journal over (once): the gateway at start, or `moat queue` acting on files while no gateway runs. */
   takeOverJournal(): QueueEntry[] {
-    if (this.journalOwned) return [];
-    this.journalOwned = true;
     return this.journal.recover().map((r) => r.entry);
   }
 

@@ -71,8 +71,6 @@ export class SmtpConnection {
   private readonly o: ClientOptions;
   extensions = new Set<string>();
   private authMechanisms = new Set<string>();
-  /** Transactions completed on this connection. */
-  sent = 0;
   closed = false;
   /** The transaction state is clean: a new MAIL FROM may follow. */
   private clean = true;
@@ -257,7 +255,6 @@ export class SmtpConnection {
       await this.writeBody(message);
       const data = await this.read();
       this.clean = true;
-      this.sent++;
       return { mail, rcpt, data };
     } catch (e) {
       message.destroy();

@@ -134,13 +134,13 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   const commitAt = Date.now();
   try {
     if (verdict.action === 'quarantine') {
-      void message.path; // the quarantine keeps one file per message: a message held in memory is written out
+      message.writeOut(); // the quarantine keeps one file per message
       await rt.queue.commitTo('quarantine', entry);
     } else if (message.memoryCopy && cfg.queue.journal) {
       await rt.queue.commitJournaled(entry, message.memoryCopy);
       if (message.onDisk) void discard(); // a plugin had it written out; the journal holds it now
     } else {
-      void message.path;
+      message.writeOut();
       await rt.queue.commit(entry);
     }
   } catch (err) {

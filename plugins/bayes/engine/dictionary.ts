@@ -7,7 +7,7 @@
 // hashes each body word once and never builds the strings of word pairs it already knows.
 // Two tokens with the same 64-bit hash would share counts; with a few million tokens that chance is ~1e-7.
 
-import { BA, BB, WordHasher } from './token-hash.ts';
+import { WordHasher, hashA, hashB } from './token-hash.ts';
 
 export interface TokenStat { token: string; spam: number; ham: number }
 
@@ -50,15 +50,8 @@ export class Dictionary {
 
   /** Hashes `s` into `ha`/`hb`. */
   private hash(s: string): void {
-    let a = 0;
-    let b = 0;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      a = (Math.imul(a, BA) + c) | 0;
-      b = (Math.imul(b, BB) + c) | 0;
-    }
-    this.ha = a;
-    this.hb = b;
+    this.ha = hashA(s);
+    this.hb = hashB(s);
   }
 
   /** Slot of the entry whose hashes are in `ha`/`hb`, or the free slot where it would go, as `-1 - slot`. */

@@ -2,7 +2,7 @@
 // PIPELINING, a pooled connection the server dropped, and credentials never sent without TLS.
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { SMTPServer } from 'smtp-server';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { dotStuff } from '../../../core/relay/smtp-client.ts';
 import { SmtpRelay } from '../../../core/relay/smtp-relay.ts';
 import type { QueueEntry } from '../../../core/queue/entry.ts';
@@ -21,6 +21,18 @@ function entry(size: number): QueueEntry {
 
 function relayTo(port: number, extra: Partial<ConstructorParameters<typeof SmtpRelay>[0]> = {}): SmtpRelay {
   return new SmtpRelay({ host: '127.0.0.1', port, secure: false, starttls: 'off', tlsVerify: false, connections: 2, timeout: 5000, display: `smtp://127.0.0.1:${port}`, ...extra }, 'relay.test');
+}
+
+/** Runs `use` against a real SMTP server on a loopback port (plain, no AUTH, accepting every message unless `options` say otherwise), then stops it. */
+async function withServer(options: SMTPServerOptions, use: (port: number) => Promise<void>): Promise<void> {
+  const server = new SMTPServer({
+    logger: false, disableReverseLookup: true, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'],
+    onData(stream, _s, cb) { stream.resume(); stream.on('end', () => cb()); },
+    ...options,
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
+  try { await use(port); } finally { await new Promise<void>((r) => server.close(() => r())); }
 }
 
 describe('relay SMTP client', function () {
@@ -75,13 +87,7 @@ describe('relay SMTP client', function () {
   });
 
   it('replaces a pooled connection the server dropped while it was idle', async () => {
-    const server = new SMTPServer({
-      socketTimeout: 300, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false, disableReverseLookup: true,
-      onData(stream, _s, cb) { stream.resume(); stream.on('end', () => cb()); },
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
-    try {
+    await withServer({ socketTimeout: 300 }, async (port) => {
       const relay = relayTo(port, { connections: 1 });
       const msg = 'Subject: again\r\n\r\nhi\r\n';
       const send = () => relay.send(entry(msg.length), ['u@example.com'], () => Readable.from([Buffer.from(msg)]));
@@ -90,21 +96,17 @@ describe('relay SMTP client', function () {
       const r = await send();
       await relay.close();
       assert.ok(r[0].ok, r[0].reply);
-    } finally { await new Promise<void>((r) => server.close(() => r())); }
+    });
   });
 
   it('asks for SMTPUTF8 when an address is beyond ASCII, and passes SIZE', async () => {
     const args: unknown[] = [];
     const rcpts: string[] = [];
-    const server = new SMTPServer({
-      size: 10_000_000, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false, disableReverseLookup: true,
+    await withServer({
+      size: 10_000_000,
       onMailFrom(a, _s, cb) { args.push(a.args); cb(); },
       onRcptTo(a, _s, cb) { rcpts.push(a.address); cb(); },
-      onData(stream, _s, cb) { stream.resume(); stream.on('end', () => cb()); },
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
-    try {
+    }, async (port) => {
       const relay = relayTo(port);
       const msg = 'Subject: utf8\r\n\r\nhi\r\n';
       const r = await relay.send(entry(msg.length), ['jörg@example.com'], () => Readable.from([Buffer.from(msg)]));
@@ -113,48 +115,41 @@ describe('relay SMTP client', function () {
       assert.ok(r[0].ok && plain[0].ok, r[0].reply);
       assert.deepEqual(rcpts, ['jörg@example.com', 'joe@example.com']);
       assert.deepEqual(args, [{ SIZE: String(msg.length), SMTPUTF8: true }, { SIZE: String(msg.length) }]);
-    } finally { await new Promise<void>((r) => server.close(() => r())); }
+    });
   });
 
   it('speaks implicit TLS (smtps) and authenticates over it', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mm-client-tls-'));
     const tls = loadTls({ dataDir: dir, hostname: 'localhost' });
     const users: string[] = [];
-    const server = new SMTPServer({
-      secure: true, key: tls.key, cert: tls.cert, logger: false, disableReverseLookup: true,
-      onAuth(auth, _s, cb) { users.push(`${auth.method} ${auth.username}`); cb(null, { user: auth.username }); },
-      onData(stream, _s, cb) { stream.resume(); stream.on('end', () => cb()); },
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
     try {
-      const relay = relayTo(port, { secure: true, user: 'relay', pass: 'secret' });
-      const msg = 'Subject: tls\r\n\r\nhi\r\n';
-      const r = await relay.send(entry(msg.length), ['u@example.com'], () => Readable.from([Buffer.from(msg)]));
-      await relay.close();
-      assert.ok(r[0].ok, r[0].reply);
-      assert.deepEqual(users, ['PLAIN relay']);
+      await withServer({
+        secure: true, key: tls.key, cert: tls.cert, disabledCommands: [],
+        onAuth(auth, _s, cb) { users.push(`${auth.method} ${auth.username}`); cb(null, { user: auth.username }); },
+      }, async (port) => {
+        const relay = relayTo(port, { secure: true, user: 'relay', pass: 'secret' });
+        const msg = 'Subject: tls\r\n\r\nhi\r\n';
+        const r = await relay.send(entry(msg.length), ['u@example.com'], () => Readable.from([Buffer.from(msg)]));
+        await relay.close();
+        assert.ok(r[0].ok, r[0].reply);
+        assert.deepEqual(users, ['PLAIN relay']);
+      });
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('works with a server that offers no PIPELINING, one command at a time', async () => {
     const seen: string[] = [];
-    const server = new SMTPServer({
-      hidePIPELINING: true, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false, disableReverseLookup: true,
+    await withServer({
+      hidePIPELINING: true,
       onMailFrom(a, _s, cb) { seen.push(`MAIL ${a.address}`); cb(); },
       onRcptTo(a, _s, cb) {
         seen.push(`RCPT ${a.address}`);
         if (a.address.startsWith('no')) { const e = new Error('5.1.1 no such user') as Error & { responseCode: number }; e.responseCode = 550; return cb(e); }
         cb();
       },
-      onData(stream, _s, cb) { stream.resume(); stream.on('end', () => cb()); },
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
-    try {
+    }, async (port) => {
       const relay = relayTo(port);
       const msg = 'Subject: one by one\r\n\r\nhi\r\n';
       const all = await relay.send(entry(msg.length), ['yes@example.com', 'no@example.com'], () => Readable.from([Buffer.from(msg)]));
@@ -163,6 +158,6 @@ describe('relay SMTP client', function () {
       assert.deepEqual(all.map((x) => x.ok), [true, false]);
       assert.deepEqual(none.map((x) => [x.ok, x.permanent]), [[false, true]]);
       assert.deepEqual(seen, ['MAIL a@client.example', 'RCPT yes@example.com', 'RCPT no@example.com', 'MAIL a@client.example', 'RCPT no1@example.com']);
-    } finally { await new Promise<void>((r) => server.close(() => r())); }
+    });
   });
 });
