@@ -53,7 +53,8 @@ export class Bouncer {
     const to = this.addressees(entry, kind);
     if (to.length === 0 || recipients.length === 0) return undefined;
     const postmaster = this.config.postmaster || `postmaster@${this.hostname}`;
-    const headers = await originalHeaders(entry, this.store.emlPath(entry.id));
+    // The notice quotes what the message carried: from its journal record or its file, wherever it is now.
+    const headers = originalHeaders(entry, await this.store.readHead(entry.id, 'queue', 256 * 1024));
     const { data } = buildDsn({ kind, entry, recipients, originalHeaders: headers, hostname: this.hostname, postmaster, template: this.config[kind], retryUntil });
     const now = Date.now();
     const dsn: QueueEntry = {

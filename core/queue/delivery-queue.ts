@@ -278,8 +278,6 @@ export class DeliveryQueue implements QueueActions {
     if (results.length) e.history.push({ at: started, result: results.map((r) => `${r.address}: ${r.reply}`).join('; ').slice(0, 2000) });
     const fields = { qid: e.id, relay: this.relay.name, attempt: e.attempts, ms: Date.now() - started };
 
-    // Anything but a clean delivery changes the message's state: it leaves the journal for files of its own first.
-    if (results.some((r) => !r.ok) || !results.length) await this.store.moveToFiles(e);
     const expired = Date.now() - e.receivedAt >= this.policy.lifetime;
     if (expired) for (const r of e.recipients) if (r.status === 'pending') { r.status = 'failed'; r.reply ??= 'delivery time expired'; }
     const unnotified = e.recipients.filter((r) => r.status === 'failed' && !r.notified);

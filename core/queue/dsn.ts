@@ -1,6 +1,5 @@
 // Builds an RFC 3464 delivery status notification: multipart/report with a human part, the per-recipient status, and the original headers.
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
 import type { QueueEntry, QueueRecipient } from './entry.ts';
 import { DEFAULT_TEMPLATES, fillTemplate, type DsnTokens } from './dsn-template.ts';
@@ -138,16 +137,7 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
 }
 
 /** The header block of a queued message as it leaves: our prepended lines, then the original minus removed headers. */
-export async function originalHeaders(entry: QueueEntry, emlFile: string): Promise<string> {
-  let head = Buffer.alloc(0);
-  try {
-    const fh = await open(emlFile, 'r');
-    try {
-      const buf = Buffer.alloc(256 * 1024);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-      head = buf.subarray(0, bytesRead);
-    } finally { await fh.close(); }
-  } catch { /* the message file is gone: the notice still goes out with our own headers */ }
+export function originalHeaders(entry: QueueEntry, head: Buffer): string {
   const end = headerEnd(head);
   const block = head.subarray(0, end < 0 ? head.length : end).toString('latin1');
   const remove = new Set(entry.remove);

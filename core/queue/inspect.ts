@@ -1,5 +1,6 @@
 // Read-only views of the queue for `moat queue`: the list, one message in full, and the per-domain overview.
-import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
+import { parseHeaderBlock } from '../message/header-block.ts';
+import { originalHeaders } from './dsn.ts';
 import type { QueueEntry } from './entry.ts';
 import type { QueueFolder, QueueStore } from './queue-store.ts';
 import { domainOf } from './actions.ts';
@@ -58,12 +59,8 @@ export async function showMessage(store: QueueStore, id: string): Promise<ShownM
   for (const folder of ['queue', 'deadletter', 'quarantine'] as const) {
     const entry = await store.load(id, folder);
     if (!entry) continue;
-    const head = await store.readHead(id, folder, 128 * 1024);
-    const end = headerEnd(head);
-    const block = head.subarray(0, end < 0 ? head.length : end).toString('latin1');
-    const remove = new Set(entry.remove);
-    const headers = [...parseHeaderBlock(entry.prepend), ...parseHeaderBlock(block).filter((f) => !remove.has(f.name.toLowerCase()))]
-      .map((f) => ({ name: f.name, value: f.value }));
+    const leaving = originalHeaders(entry, await store.readHead(id, folder, 128 * 1024));
+    const headers = parseHeaderBlock(leaving).map((f) => ({ name: f.name, value: f.value }));
     return { folder, entry, headers };
   }
   return undefined;

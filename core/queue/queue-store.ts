@@ -72,7 +72,7 @@ export class QueueStore {
    * Moves a journaled message out to its own files (message, then state as .json, both fsync'd, then the directory),
    * before anything changes its state: the journal only ever holds messages as they were committed.
    */
-  async moveToFiles(entry: QueueEntry): Promise<void> {
+  private async moveToFiles(entry: QueueEntry): Promise<void> {
     const loc = this.journal.location(entry.id);
     if (!loc) return;
     const body = this.bodies.get(entry.id) ?? await readLocation(loc);
