@@ -131,9 +131,9 @@ export class QueueStore {
   jsonPath(id: string, folder: QueueFolder = 'queue'): string { return path.join(this.dirs[folder], `${id}.json`); }
 
   /**
-   * Makes a spooled message durable in the queue: its envelope is sealed at the end of the message file, the file is
-   * fsync'd, then the directory (group-committed). One file per message, as Postfix does: a second file per message
-   * (created now, deleted at delivery) doubles the journal work of every commit on ext4.
+   * Makes a message spooled to its own file durable (one over 128 KB, or any with `queue.journal: false`): its
+   * envelope is sealed at the end of the message file, the file is fsync'd, then the directory (group-committed).
+   * The envelope goes in the same file because a second file per message doubled the file system's work per commit.
    */
   async commit(entry: QueueEntry): Promise<void> {
     // Open, append and close are synchronous (microseconds, page cache); only the fsyncs wait on the thread pool.
