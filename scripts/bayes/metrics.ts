@@ -64,3 +64,25 @@ export function figures(results: Scored[], cutoff: number): Figures {
     spamAtHam01: pct(spamAt, spam.length),
   };
 }
+
+/**
+ * Percent of spam caught at the highest cutoff that keeps ham misclassified ≤ `hamRate` (a fraction), per rate;
+ * near 0.1% the figure moves by whole ham messages, so several rates show whether a change holds up.
+ */
+export function spamCaughtAtHamRates(results: Scored[], hamRates: number[]): number[] {
+  const ham = results.filter((r) => !r.spam).sort((a, b) => compare(b, a));
+  const spam = results.filter((r) => r.spam).sort(compare);
+  const above = (bar: Scored) => {
+    let lo = 0;
+    let hi = spam.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compare(spam[mid], bar) > 0) hi = mid; else lo = mid + 1;
+    }
+    return spam.length - lo;
+  };
+  return hamRates.map((rate) => {
+    const bar = ham[Math.floor(ham.length * rate)];
+    return spam.length ? (100 * (bar ? above(bar) : spam.length)) / spam.length : 0;
+  });
+}

@@ -176,8 +176,8 @@ function headerTokens(headers: MailHeader[], opts: TokenizerOptions, bag: TokenS
     switch (name) {
       case 'subject':
         words(value, 's:', bag, opts.bigrams);
-        // Subject words count as body words too: short messages say most of what they say there.
-        words(value, '', bag);
+        // Subject words count as body words too, pairs included: short messages say most of what they say there.
+        words(value, '', bag, opts.bigrams);
         break;
       case 'from': addressTokens(value, 'f:', bag, true); break;
       case 'reply-to': addressTokens(value, 'r:', bag, false); break;

@@ -1,0 +1,56 @@
+// `npm run cv:bayes`: k-fold cross-validation of the Bayes filter inside the training part of the eval split
+// (or, with --all, over the whole corpus), repeated over several fold seeds. Tokenizer and scoring changes are
+// chosen with this, so the test part of `npm run eval:bayes` stays unseen.
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
+import { rankKey } from '../../plugins/bayes/engine/classify.ts';
+import { loadCorpus, splitCorpus, type CorpusMessage } from './corpus.ts';
+import { rocArea, spamCaughtAtHamRates, type Scored } from './metrics.ts';
+import { readCommandLine, USAGE_ERROR } from '../cli/args.ts';
+
+const HAM_RATES = [0.001, 0.0025, 0.005, 0.01];
+const here = path.dirname(fileURLToPath(import.meta.url));
+const usage = `usage: node scripts/bayes/cross-validate.ts [--corpus DIR] [--folds N] [--seeds N] [--all]
+  [--scoring JSON] [--tokenizer JSON]
+  --all        folds over the whole corpus instead of the eval split's training part
+  --scoring    scoring options to try, e.g. '{"robs":0.5}'; --tokenizer likewise`;
+const line = readCommandLine(process.argv.slice(2), {
+  corpus: { type: 'string', default: path.join(here, '../../../shared/corpus') },
+  folds: { type: 'string', default: '3' },
+  seeds: { type: 'string', default: '4' },
+  all: { type: 'boolean', default: false },
+  scoring: { type: 'string', default: '{}' },
+  tokenizer: { type: 'string', default: '{}' },
+}, usage);
+if (!line) process.exit(USAGE_ERROR);
+const { values } = line;
+const folds = Number(values.folds);
+const seeds = Number(values.seeds);
+const scoring = JSON.parse(values.scoring);
+const tokenizer = JSON.parse(values.tokenizer);
+
+const all = loadCorpus(path.resolve(values.corpus));
+const pool = values.all ? all : splitCorpus(all, 60).train;
+const foldOf = (m: CorpusMessage, seed: number) => createHash('md5').update(`${seed}${m.set}/${m.name}`).digest().readUInt32BE(0) % folds;
+
+console.log(`${pool.length} messages (${values.all ? 'whole corpus' : 'training part of the eval split'}), ${folds} folds × ${seeds} seeds`);
+console.log(`  seed  ${HAM_RATES.map((r) => `caught@${(r * 100).toString()}%ham`.padStart(16)).join(' ')}  1-ROCA %`);
+const sums = new Array(HAM_RATES.length + 1).fill(0);
+for (let seed = 0; seed < seeds; seed++) {
+  const results: Scored[] = [];
+  for (let k = 0; k < folds; k++) {
+    const filter = new BayesFilter(undefined, tokenizer, scoring);
+    for (const m of pool) if (foldOf(m, seed) !== k) filter.learn(m.raw, m.spam);
+    for (const m of pool) {
+      if (foldOf(m, seed) !== k) continue;
+      const s = filter.score(m.raw);
+      results.push({ spam: m.spam, p: s.probability, tie: rankKey(s) });
+    }
+  }
+  const row = [...spamCaughtAtHamRates(results, HAM_RATES), 100 * (1 - rocArea(results))];
+  row.forEach((v, i) => { sums[i] += v; });
+  console.log(`  ${String(seed).padStart(4)}  ${row.slice(0, -1).map((v) => v.toFixed(2).padStart(16)).join(' ')}  ${row[row.length - 1].toFixed(4)}`);
+}
+console.log(`  mean  ${sums.slice(0, -1).map((v) => (v / seeds).toFixed(2).padStart(16)).join(' ')}  ${(sums[sums.length - 1] / seeds).toFixed(4)}`);
