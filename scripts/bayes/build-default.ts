@@ -6,13 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { prune } from '../../plugins/bayes/engine/prune.ts';
 import { saveDictionary, withLock } from '../../plugins/bayes/engine/persist.ts';
-import { loadCorpus } from './corpus.ts';
+import { DEFAULT_CORPUS, loadCorpus } from './corpus.ts';
 import { Progress } from './progress.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
-const corpusDir = path.resolve(opt('--corpus', path.join(here, '../../../shared/corpus')));
+const corpusDir = path.resolve(opt('--corpus', DEFAULT_CORPUS));
 const outFile = path.resolve(opt('--out', path.join(here, '../../dictionaries/default.tab')));
 const maxTokens = Number(opt('--max-tokens', '200000'));
 

@@ -3,6 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+/** The shared corpus beside the project (`../shared/corpus`), where the eval, cross-validation and default dictionary read. */
+export const DEFAULT_CORPUS = fileURLToPath(new URL('../../../shared/corpus', import.meta.url));
 
 export interface CorpusMessage {
   set: string;

@@ -3,33 +3,45 @@
 // chosen with this, so the test part of `npm run eval:bayes` stays unseen.
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { rankKey } from '../../plugins/bayes/engine/classify.ts';
-import { loadCorpus, splitCorpus, type CorpusMessage } from './corpus.ts';
+import { DEFAULT_CORPUS, loadCorpus, splitCorpus, type CorpusMessage } from './corpus.ts';
 import { rocArea, spamCaughtAtHamRates, type Scored } from './metrics.ts';
 import { readCommandLine, USAGE_ERROR } from '../cli/args.ts';
 
 const HAM_RATES = [0.001, 0.0025, 0.005, 0.01];
-const here = path.dirname(fileURLToPath(import.meta.url));
 const usage = `usage: node scripts/bayes/cross-validate.ts [--corpus DIR] [--folds N] [--seeds N] [--all]
   [--scoring JSON] [--tokenizer JSON]
   --all        folds over the whole corpus instead of the eval split's training part
   --scoring    scoring options to try, e.g. '{"robs":0.5}'; --tokenizer likewise`;
 const line = readCommandLine(process.argv.slice(2), {
-  corpus: { type: 'string', default: path.join(here, '../../../shared/corpus') },
+  corpus: { type: 'string', default: DEFAULT_CORPUS },
   folds: { type: 'string', default: '3' },
   seeds: { type: 'string', default: '4' },
   all: { type: 'boolean', default: false },
   scoring: { type: 'string', default: '{}' },
   tokenizer: { type: 'string', default: '{}' },
+  help: { type: 'boolean', default: false },
 }, usage);
 if (!line) process.exit(USAGE_ERROR);
 const { values } = line;
+if (values.help) { console.log(usage); process.exit(0); }
 const folds = Number(values.folds);
 const seeds = Number(values.seeds);
-const scoring = JSON.parse(values.scoring);
-const tokenizer = JSON.parse(values.tokenizer);
+if (!Number.isInteger(folds) || folds < 2 || !Number.isInteger(seeds) || seeds < 1) {
+  console.error(`--folds must be a whole number ≥ 2 and --seeds ≥ 1\n\n${usage}`);
+  process.exit(USAGE_ERROR);
+}
+function jsonOption(name: string, text: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch { /* reported below */ }
+  console.error(`--${name} must be a JSON object, e.g. '{"robs":0.5}'\n\n${usage}`);
+  process.exit(USAGE_ERROR);
+}
+const scoring = jsonOption('scoring', values.scoring);
+const tokenizer = jsonOption('tokenizer', values.tokenizer);
 
 const all = loadCorpus(path.resolve(values.corpus));
 const pool = values.all ? all : splitCorpus(all, 60).train;

@@ -3,18 +3,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { rankKey, DEFAULT_SCORING, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
-import { loadCorpus, splitCorpus, stripSpamHeaders, type CorpusMessage } from './corpus.ts';
+import { DEFAULT_CORPUS, loadCorpus, splitCorpus, stripSpamHeaders, type CorpusMessage } from './corpus.ts';
 import { figures, type Figures, type Scored } from './metrics.ts';
 import { runBogofilter } from './bogofilter.ts';
 import { ensureCommands } from '../../test/helpers/system-packages.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
-const corpusDir = path.resolve(opt('--corpus', path.join(here, '../../../shared/corpus')));
+const corpusDir = path.resolve(opt('--corpus', DEFAULT_CORPUS));
 const trainPercent = Number(opt('--train', '60'));
 const cutoff = Number(opt('--cutoff', '0.9'));
 const skipBogo = args.includes('--no-bogofilter');
