@@ -50,18 +50,13 @@ export function figures(results: Scored[], cutoff: number): Figures {
   const ham = results.filter((r) => !r.spam);
   const spam = results.filter((r) => r.spam);
   const pct = (n: number, d: number) => (d ? (100 * n) / d : 0);
-  // The smallest cutoff (over the observed scores) that keeps ham errors within 0.1%.
-  const hamSorted = [...ham].sort((a, b) => compare(b, a));
-  const allowed = Math.floor(ham.length * 0.001);
-  const bar = hamSorted[allowed];
-  const spamAt = bar ? spam.filter((s) => compare(s, bar) > 0).length : spam.length;
   return {
     ham: ham.length,
     spam: spam.length,
     hamAsSpam: pct(ham.filter((r) => r.p >= cutoff).length, ham.length),
     spamCaught: pct(spam.filter((r) => r.p >= cutoff).length, spam.length),
     oneMinusRoca: 100 * (1 - rocArea(results)),
-    spamAtHam01: pct(spamAt, spam.length),
+    spamAtHam01: spamCaughtAtHamRates(results, [0.001])[0],
   };
 }
 

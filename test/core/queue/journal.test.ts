@@ -27,6 +27,15 @@ describe('queue journal', () => {
   beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'mm-journal-')); });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** Writes `n` messages to a new journal, closes it, and returns its one segment file. */
+  async function closedSegment(n: number): Promise<string> {
+    const j = new Journal(dir, key);
+    j.recover();
+    await fill(j, n);
+    j.close();
+    return path.join(dir, readdirSync(dir).find((name) => name.endsWith('.seg'))!);
+  }
+
   async function fill(j: Journal, n: number): Promise<void> {
     await Promise.all(Array.from({ length: n }, (_, i) => j.append(entry(`m${String(i).padStart(3, '0')}`, body(i).length), body(i))));
   }
@@ -53,22 +62,14 @@ describe('queue journal', () => {
   });
 
   it('stops at a torn record and never reads past it', async () => {
-    const j = new Journal(dir, key);
-    j.recover();
-    await fill(j, 5);
-    j.close();
-    const seg = path.join(dir, readdirSync(dir).find((n) => n.endsWith('.seg'))!);
+    const seg = await closedSegment(5);
     truncateSync(seg, statSync(seg).size - 7);
     const got = new Journal(dir, key).recover();
     assert.deepEqual(got.map((r) => r.entry.id), ['m000', 'm001', 'm002', 'm003']);
   });
 
   it('refuses a record whose seal does not match (content that merely looks like a record)', async () => {
-    const j = new Journal(dir, key);
-    j.recover();
-    await fill(j, 3);
-    j.close();
-    const seg = path.join(dir, readdirSync(dir).find((n) => n.endsWith('.seg'))!);
+    const seg = await closedSegment(3);
     const data = readFileSync(seg);
     const at = data.indexOf('message 1');
     data[at] = 'M'.charCodeAt(0);
