@@ -5,15 +5,17 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { rankKey } from '../../plugins/bayes/engine/classify.ts';
+import { reinforce } from '../../plugins/bayes/engine/reinforce.ts';
 import { DEFAULT_CORPUS, loadCorpus, splitCorpus, type CorpusMessage } from './corpus.ts';
 import { rocArea, spamCaughtAtHamRates, type Scored } from './metrics.ts';
 import { readCommandLine, USAGE_ERROR } from '../cli/args.ts';
 
 const HAM_RATES = [0.001, 0.0025, 0.005, 0.01];
 const usage = `usage: node scripts/bayes/cross-validate.ts [--corpus DIR] [--folds N] [--seeds N] [--all]
-  [--scoring JSON] [--tokenizer JSON]
-  --all        folds over the whole corpus instead of the eval split's training part
-  --scoring    scoring options to try, e.g. '{"robs":0.5}'; --tokenizer likewise`;
+  [--scoring JSON] [--tokenizer JSON] [--reinforce JSON | --no-reinforce]
+  --all           folds over the whole corpus instead of the eval split's training part
+  --scoring       scoring options to try, e.g. '{"robs":0.5}'; --tokenizer and --reinforce likewise
+  --no-reinforce  plain training only, without the pass that learns misjudged messages again`;
 const line = readCommandLine(process.argv.slice(2), {
   corpus: { type: 'string', default: DEFAULT_CORPUS },
   folds: { type: 'string', default: '3' },
@@ -21,6 +23,8 @@ const line = readCommandLine(process.argv.slice(2), {
   all: { type: 'boolean', default: false },
   scoring: { type: 'string', default: '{}' },
   tokenizer: { type: 'string', default: '{}' },
+  reinforce: { type: 'string', default: '{}' },
+  'no-reinforce': { type: 'boolean', default: false },
   help: { type: 'boolean', default: false },
 }, usage);
 if (!line) process.exit(USAGE_ERROR);
@@ -42,19 +46,23 @@ function jsonOption(name: string, text: string): Record<string, unknown> {
 }
 const scoring = jsonOption('scoring', values.scoring);
 const tokenizer = jsonOption('tokenizer', values.tokenizer);
+const reinforcing = jsonOption('reinforce', values.reinforce);
 
 const all = loadCorpus(path.resolve(values.corpus));
 const pool = values.all ? all : splitCorpus(all, 60).train;
 const foldOf = (m: CorpusMessage, seed: number) => createHash('md5').update(`${seed}${m.set}/${m.name}`).digest().readUInt32BE(0) % folds;
 
-console.log(`${pool.length} messages (${values.all ? 'whole corpus' : 'training part of the eval split'}), ${folds} folds × ${seeds} seeds`);
+console.log(`${pool.length} messages (${values.all ? 'whole corpus' : 'training part of the eval split'}), ${folds} folds × ${seeds} seeds, ` +
+  `${values['no-reinforce'] ? 'plain training' : 'with the reinforcement pass'}`);
 console.log(`  seed  ${HAM_RATES.map((r) => `caught@${(r * 100).toString()}%ham`.padStart(16)).join(' ')}  1-ROCA %`);
 const sums = new Array(HAM_RATES.length + 1).fill(0);
 for (let seed = 0; seed < seeds; seed++) {
   const results: Scored[] = [];
   for (let k = 0; k < folds; k++) {
     const filter = new BayesFilter(undefined, tokenizer, scoring);
-    for (const m of pool) if (foldOf(m, seed) !== k) filter.learn(m.raw, m.spam);
+    const training = pool.filter((m) => foldOf(m, seed) !== k);
+    for (const m of training) filter.learn(m.raw, m.spam);
+    if (!values['no-reinforce']) reinforce(filter, training, reinforcing);
     for (const m of pool) {
       if (foldOf(m, seed) !== k) continue;
       const s = filter.score(m.raw);

@@ -129,6 +129,16 @@ export class Dictionary {
   }
 
   /**
+   * Adds `times` (negative to take away) to one class's count at each of `slots` (from `slotOfHash`) and to that
+   * class's message total: learning, or unlearning, a message whose tokens were already looked up.
+   */
+  addAtSlots(slots: Int32Array, isSpam: boolean, times: number): void {
+    const col = isSpam ? 2 : 3;
+    for (let i = 0; i < slots.length; i++) this.slots[slots[i] * STRIDE + col] += times;
+    if (isSpam) this.nspam += times; else this.nham += times;
+  }
+
+  /**
    * Starts learning one message token by token (`addOnce`, `addWordOnce`), each distinct token counted once
    * and at most `maxDistinct` of them, the same as `learn` on the message's token set, without building that set.
    */

@@ -37,6 +37,21 @@ describe('moat bayes', function () {
     assert.ok(j.tokens > 50);
   });
 
+  it('create learns again a ham the rest misjudge, unless --no-reinforce', () => {
+    const odd = writeCorpus(path.join(dir, 'odd'), 10);
+    // A ham in the spam vocabulary: only held out does it look like spam.
+    fs.writeFileSync(path.join(odd.hamDir, 'odd.eml'), message({ spam: true, seed: 3, subject: 'offer for the team' }));
+    const oddDict = path.join(dir, 'odd.tab');
+    const j = JSON.parse(moat('create', oddDict, odd.spamDir, odd.hamDir, '--json').out);
+    assert.deepEqual(j.reinforced, { spam: 0, ham: 1, checked: 21, skipped: 0, msgPerSecond: j.reinforced.msgPerSecond });
+    assert.deepEqual([j.learned.ham, j.messages.ham], [11, 13], 'the odd ham counts twice more');
+    const plain = JSON.parse(moat('create', oddDict, odd.spamDir, odd.hamDir, '--json', '--no-reinforce').out);
+    assert.equal(plain.reinforced, undefined);
+    assert.equal(plain.messages.ham, 11);
+    const text = moat('create', oddDict, odd.spamDir, odd.hamDir);
+    assert.match(text.out, /learned again 0 spam and 1 ham that the rest misjudged/);
+  });
+
   it('merge adds a Maildir of spam and an mbox of ham to the dictionary', () => {
     const maildir = path.join(dir, 'maildir');
     for (const sub of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(maildir, sub), { recursive: true });
