@@ -23,6 +23,8 @@ export interface TrainOptions {
   showProgress?: boolean;
   /** After learning, learn again the messages the rest would misjudge (see engine/reinforce.ts). */
   reinforce?: boolean;
+  /** Counts the folders will be merged into: read (not changed) when judging in the reinforcement pass. */
+  background?: Dictionary;
 }
 
 /** Every message of both folders, each with its class, ticking `bar` once per file. */
@@ -56,7 +58,7 @@ export function trainFolders(spamDir: string, hamDir: string, o: TrainOptions = 
   if (o.reinforce) {
     const t1 = performance.now();
     const again = new Progress('reinforcing', files, o.showProgress);
-    const r = reinforce(filter, labelled(spamSources, hamSources, again));
+    const r = reinforce(filter, labelled(spamSources, hamSources, again), {}, o.background);
     again.finish();
     result.reinforced = { ...r, seconds: (performance.now() - t1) / 1000 };
   }

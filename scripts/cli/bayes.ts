@@ -66,10 +66,14 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   need(pos, 3, cmd);
   const [dict, spamDir, hamDir] = pos;
   for (const d of [spamDir, hamDir]) if (!fs.existsSync(d)) throw new Error(`${d} does not exist`);
+  const reinforcing = !o['no-reinforce'];
+  // A merge judges the new messages by the dictionary they join too (a snapshot: the merge itself re-reads it under the lock).
+  const background = cmd === 'merge' && reinforcing && fs.existsSync(dict) ? await loadDictionary(dict) : undefined;
   const r = trainFolders(spamDir, hamDir, {
     tokenizer: { bigrams: !o['no-bigrams'], processHtml: !o['no-html'] },
     showProgress: o.json ? false : undefined,
-    reinforce: !o['no-reinforce'],
+    reinforce: reinforcing,
+    background,
   });
   // Learning happens outside the lock; only the merge into the file holds it, briefly.
   const result = cmd === 'create'

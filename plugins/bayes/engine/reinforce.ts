@@ -8,6 +8,7 @@ import { HashedBag } from './hashed-bag.ts';
 import { parseMail } from './mime.ts';
 import { tokenizeInto } from './tokenizer.ts';
 import type { BayesFilter } from './filter.ts';
+import type { Dictionary } from './dictionary.ts';
 
 export interface ReinforceOptions {
   /** A ham scoring above this without its own counts is learned again. */
@@ -41,11 +42,24 @@ export interface LearnedMessage {
  * Reinforces `filter`'s dictionary with the misjudged ones among `messages`, which must all have been learned
  * into it already: each is taken out while it is judged, and one the dictionary does not hold is skipped.
  * Judging happens against the dictionary as plain training left it, so the order of the messages does not matter.
+ * `background`, when given, is read but never changed: its counts are added to `filter`'s for judging.
  */
-export function reinforce(filter: BayesFilter, messages: Iterable<LearnedMessage>, options: Partial<ReinforceOptions> = {}): ReinforceResult {
+export function reinforce(
+  filter: BayesFilter,
+  messages: Iterable<LearnedMessage>,
+  options: Partial<ReinforceOptions> = {},
+  background?: Dictionary,
+): ReinforceResult {
   const o = { ...DEFAULT_REINFORCE, ...options };
   const dict = filter.dict;
-  const counts = { get nspam() { return dict.nspam; }, get nham() { return dict.nham; }, layers: [dict] };
+  // With a background (the dictionary a merge adds to), messages are judged by everything known, not only by
+  // what this training learned; only `dict` is changed.
+  const layers = background ? [dict, background] : [dict];
+  const counts = {
+    get nspam() { return dict.nspam + (background?.nspam ?? 0); },
+    get nham() { return dict.nham + (background?.nham ?? 0); },
+    layers,
+  };
   const bag = new HashedBag(filter.tokenizer.maxTokens);
   // Slots stay valid to the end: judging only looks up tokens the dictionary has, so it never grows.
   const again: Array<{ slots: Int32Array; spam: boolean }> = [];

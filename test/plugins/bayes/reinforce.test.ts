@@ -54,6 +54,21 @@ describe('bayes reinforcement', () => {
     assert.deepEqual([a.dict.nspam, a.dict.nham, a.dict.size], [b.dict.nspam, b.dict.nham, b.dict.size]);
   });
 
+  it('judges by a background dictionary too (a merge), and never changes it', () => {
+    // New mail to merge: ham only, one of it in spam words. Alone, nothing in it looks like spam.
+    const incoming: LearnedMessage[] = [{ raw: oddHam(100), spam: false }];
+    for (let i = 0; i < 5; i++) incoming.push({ raw: message({ spam: false, seed: 30 + i }), spam: false });
+    const alone = learned(incoming);
+    assert.equal(reinforce(alone, incoming).ham, 0);
+    const existing = learned(trainingSet().slice(0, 40)).dict; // without its odd ham
+    const before = [existing.nspam, existing.nham, existing.size, existing.spamOf('s:offer')];
+    const merging = learned(incoming);
+    const r = reinforce(merging, incoming, {}, existing);
+    assert.deepEqual([r.checked, r.spam, r.ham], [6, 0, 1]);
+    assert.deepEqual([merging.dict.nspam, merging.dict.nham], [0, 8]);
+    assert.deepEqual([existing.nspam, existing.nham, existing.size, existing.spamOf('s:offer')], before);
+  });
+
   it('skips a message the dictionary does not hold instead of taking out counts it never had', () => {
     const set = trainingSet();
     const f = learned(set);

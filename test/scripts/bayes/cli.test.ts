@@ -52,6 +52,21 @@ describe('moat bayes', function () {
     assert.match(text.out, /learned again 0 spam and 1 ham that the rest misjudged/);
   });
 
+  it('merge judges new mail by the dictionary it joins: a lone odd ham is learned again', () => {
+    const base = writeCorpus(path.join(dir, 'base'), 10);
+    const baseDict = path.join(dir, 'base.tab');
+    assert.equal(moat('create', baseDict, base.spamDir, base.hamDir, '--no-reinforce').code, 0);
+    const newHam = path.join(dir, 'new-ham');
+    fs.mkdirSync(newHam);
+    fs.writeFileSync(path.join(newHam, 'odd.eml'), message({ spam: true, seed: 4, subject: 'offer for the team' }));
+    fs.writeFileSync(path.join(newHam, 'plain.eml'), message({ spam: false, seed: 60 }));
+    const noSpam = path.join(dir, 'no-spam');
+    fs.mkdirSync(noSpam);
+    // Judged only by the merge's own two ham, nothing would look like spam.
+    const j = JSON.parse(moat('merge', baseDict, noSpam, newHam, '--json').out);
+    assert.deepEqual([j.reinforced.ham, j.reinforced.spam, j.messages.ham, j.messages.spam], [1, 0, 14, 10]);
+  });
+
   it('merge adds a Maildir of spam and an mbox of ham to the dictionary', () => {
     const maildir = path.join(dir, 'maildir');
     for (const sub of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(maildir, sub), { recursive: true });
