@@ -35,7 +35,7 @@ DICT ending in .xml is MailEnable XML, anything else MailEnable TAB.
 Options: --json (machine output), --mode all|frequent|extreme, --cutoff P (spam at or above, default 0.9),
          --no-bigrams, --no-html (must match how the dictionary is used by the gateway),
          --no-reinforce (create/merge: skip the second pass that learns again, ${DEFAULT_REINFORCE.times} more times, each message
-         the rest of the folders misjudge: faster, less accurate).
+         misjudged when scored without its own counts: faster, less accurate).
 Exit code: 0 done, 1 failed, 64 usage error.`;
 
 class UsageError extends Error {}
