@@ -3,25 +3,8 @@
 // written over it, so a `moat bayes merge` running at the same time loses nothing and neither do we.
 import { promises as fsp } from 'node:fs';
 import { Dictionary } from './engine/dictionary.ts';
-import type { CountReader } from './engine/classify.ts';
+import { LayeredCounts } from './engine/layered-counts.ts';
 import { loadOrEmpty, saveDictionary, withLock } from './engine/persist.ts';
-
-/** Sums several dictionaries as one. */
-export class LayeredCounts implements CountReader {
-  layers: Dictionary[];
-  constructor(layers: Dictionary[]) { this.layers = layers; }
-  get nspam(): number { let n = 0; for (const l of this.layers) n += l.nspam; return n; }
-  get nham(): number { let n = 0; for (const l of this.layers) n += l.nham; return n; }
-  lookup(token: string, fn: (spam: number, ham: number) => void): boolean {
-    let found = false;
-    let spam = 0;
-    let ham = 0;
-    const take = (s: number, h: number) => { spam += s; ham += h; };
-    for (const l of this.layers) if (l.lookup(token, take)) found = true;
-    if (found) fn(spam, ham);
-    return found;
-  }
-}
 
 interface FileStamp { mtimeMs: number; size: number; ino: number }
 

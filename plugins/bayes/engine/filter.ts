@@ -40,11 +40,16 @@ export class BayesFilter {
   score(raw: Buffer | string, counts: CountReader = this.dict, explain = false): Score {
     const hashed = explain ? undefined : hashedView(counts);
     if (!hashed) return classify(this.tokens(raw), counts, this.scoring, explain);
+    return classifyHashed(this.hashedTokens(raw), hashed, this.scoring);
+  }
+
+  /** The message's tokens as hash pairs, in a bag this filter reuses: valid until its next `score` or `hashedTokens`. */
+  hashedTokens(raw: Buffer | string): HashedBag {
     if (this.bag?.capacity !== this.tokenizer.maxTokens) this.bag = new HashedBag(this.tokenizer.maxTokens);
     const bag = this.bag;
     bag.clear();
     tokenizeInto(parseMail(raw, { maxBytes: this.tokenizer.maxBytes }), this.tokenizer, bag);
-    return classifyHashed(bag, hashed, this.scoring);
+    return bag;
   }
 }
 

@@ -4,9 +4,8 @@
 // extra weight to what the dictionary cannot yet tell, much as bogofilter's train-on-error and DSPAM's TUNE
 // do, but judged on held-out scores, because a message already learned always looks right to the dictionary.
 import { classifyHashed } from './classify.ts';
-import { HashedBag } from './hashed-bag.ts';
-import { parseMail } from './mime.ts';
-import { tokenizeInto } from './tokenizer.ts';
+import { LayeredCounts } from './layered-counts.ts';
+import type { HashedBag } from './hashed-bag.ts';
 import type { BayesFilter } from './filter.ts';
 import type { Dictionary } from './dictionary.ts';
 
@@ -54,20 +53,13 @@ export function reinforce(
   const dict = filter.dict;
   // With a background (the dictionary a merge adds to), messages are judged by everything known, not only by
   // what this training learned; only `dict` is changed.
-  const layers = background ? [dict, background] : [dict];
-  const counts = {
-    get nspam() { return dict.nspam + (background?.nspam ?? 0); },
-    get nham() { return dict.nham + (background?.nham ?? 0); },
-    layers,
-  };
-  const bag = new HashedBag(filter.tokenizer.maxTokens);
+  const counts = new LayeredCounts(background ? [dict, background] : [dict]);
   // Slots stay valid to the end: judging only looks up tokens the dictionary has, so it never grows.
   const again: Array<{ slots: Int32Array; spam: boolean }> = [];
   let checked = 0;
   let skipped = 0;
   for (const m of messages) {
-    bag.clear();
-    tokenizeInto(parseMail(m.raw, { maxBytes: filter.tokenizer.maxBytes }), filter.tokenizer, bag);
+    const bag = filter.hashedTokens(m.raw);
     const slots = slotsHeld(filter, bag, m.spam);
     // Taking out counts that were never put in would wrap them around; such a message is left alone.
     if (!slots) { skipped++; continue; }

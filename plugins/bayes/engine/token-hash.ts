@@ -1,27 +1,27 @@
 // The two 32-bit polynomial hashes a token is known by (see dictionary.ts): shared by the dictionary and by the
 // per-message bag of the scoring path, which must hash every token exactly as learning did.
 
-export const BA = 0x01000193;
-export const BB = 0x5bd1e995;
+const BA = 0x01000193;
+const BB = 0x5bd1e995;
 /** '~', which joins the two words of a pair. */
-export const TILDE = 126;
+const TILDE = 126;
 
 /** B^k mod 2^32 for the lengths words have (longer ones are computed on the spot). */
-export const POW_A = new Int32Array(64);
-export const POW_B = new Int32Array(64);
+const POW_A = new Int32Array(64);
+const POW_B = new Int32Array(64);
 POW_A[0] = 1;
 POW_B[0] = 1;
 for (let k = 1; k < 64; k++) {
   POW_A[k] = Math.imul(POW_A[k - 1], BA);
   POW_B[k] = Math.imul(POW_B[k - 1], BB);
 }
-export function powA(k: number): number {
+function powA(k: number): number {
   if (k < 64) return POW_A[k];
   let p = POW_A[63];
   for (let i = 63; i < k; i++) p = Math.imul(p, BA);
   return p;
 }
-export function powB(k: number): number {
+function powB(k: number): number {
   if (k < 64) return POW_B[k];
   let p = POW_B[63];
   for (let i = 63; i < k; i++) p = Math.imul(p, BB);

@@ -7,8 +7,8 @@ import { classify, logChi2Q, tokenProbability, DEFAULT_SCORING } from '../../../
 import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { fromTab, fromXml, toTab, toXml } from '../../../plugins/bayes/engine/formats.ts';
 import { prune } from '../../../plugins/bayes/engine/prune.ts';
-import { message } from './fixtures.ts';
-import { LayeredCounts } from '../../../plugins/bayes/live-dictionary.ts';
+import { message, trainedFilter } from './fixtures.ts';
+import { LayeredCounts } from '../../../plugins/bayes/engine/layered-counts.ts';
 
 const MULTIPART = [
   'From: =?utf-8?B?SsO8cmdlbg==?= <j@sender.test>',
@@ -78,8 +78,7 @@ describe('bayes engine', () => {
   });
 
   describe('scoring', () => {
-    const filter = new BayesFilter();
-    for (let i = 0; i < 30; i++) { filter.learn(message({ spam: true, seed: i }), true); filter.learn(message({ spam: false, seed: i }), false); }
+    const filter = trainedFilter();
 
     it('gives spam a high and ham a low probability', () => {
       assert.ok(filter.score(message({ spam: true, seed: 99 })).probability > 0.99);

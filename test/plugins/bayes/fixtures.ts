@@ -1,6 +1,7 @@
 // Small synthetic spam and ham for the bayes tests: two vocabularies, deterministic, written as files or kept in memory.
 import fs from 'node:fs';
 import path from 'node:path';
+import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 
 const SPAM_WORDS = ['viagra', 'casino', 'winner', 'lottery', 'cheap', 'pills', 'offer', 'unsubscribe', 'guaranteed', 'prize', 'bonus', 'refinance'];
 const HAM_WORDS = ['meeting', 'agenda', 'project', 'review', 'deadline', 'budget', 'team', 'notes', 'minutes', 'schedule', 'draft', 'report'];
@@ -44,4 +45,11 @@ export function writeCorpus(dir: string, n: number, offset = 0): { spamDir: stri
     fs.writeFileSync(path.join(hamDir, `h${offset + i}.eml`), message({ spam: false, seed: offset + i }));
   }
   return { spamDir, hamDir };
+}
+
+/** A filter that has learned `n` spam and `n` ham messages (seeds 0 … n-1). */
+export function trainedFilter(n = 30): BayesFilter {
+  const filter = new BayesFilter();
+  for (let i = 0; i < n; i++) { filter.learn(message({ spam: true, seed: i }), true); filter.learn(message({ spam: false, seed: i }), false); }
+  return filter;
 }

@@ -7,9 +7,8 @@ import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { startRedis, type RedisHandle } from '../../helpers/redis.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
-import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { loadDictionary, saveDictionary } from '../../../plugins/bayes/engine/persist.ts';
-import { message } from './fixtures.ts';
+import { message, trainedFilter } from './fixtures.ts';
 
 describe('bayes counts shared through Redis', function () {
   this.timeout(30_000);
@@ -20,8 +19,7 @@ describe('bayes counts shared through Redis', function () {
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-shared-'));
-    const filter = new BayesFilter();
-    for (let i = 0; i < 30; i++) { filter.learn(message({ spam: true, seed: i }), true); filter.learn(message({ spam: false, seed: i }), false); }
+    const filter = trainedFilter();
     redis = await startRedis();
     smarthost = await startSmarthost();
     for (const name of ['a', 'b']) {

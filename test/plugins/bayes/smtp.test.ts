@@ -7,10 +7,10 @@ import path from 'node:path';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
-import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
+import type { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { loadDictionary, saveDictionary } from '../../../plugins/bayes/engine/persist.ts';
 import { run as bayesCli } from '../../../scripts/cli/bayes.ts';
-import { message, writeCorpus } from './fixtures.ts';
+import { message, trainedFilter, writeCorpus } from './fixtures.ts';
 
 describe('bayes end to end', function () {
   this.timeout(30_000);
@@ -22,8 +22,7 @@ describe('bayes end to end', function () {
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-e2e-'));
     dict = path.join(dir, 'dict.tab');
-    const filter = new BayesFilter();
-    for (let i = 0; i < 30; i++) { filter.learn(message({ spam: true, seed: i }), true); filter.learn(message({ spam: false, seed: i }), false); }
+    const filter = trainedFilter();
     await saveDictionary(dict, filter.dict);
     smarthost = await startSmarthost();
     gw = await startGateway({
@@ -167,8 +166,7 @@ describe('bayes end to end, scoring only', function () {
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-score-'));
     const dict = path.join(dir, 'dict.tab');
-    filter = new BayesFilter();
-    for (let i = 0; i < 30; i++) { filter.learn(message({ spam: true, seed: i }), true); filter.learn(message({ spam: false, seed: i }), false); }
+    filter = trainedFilter();
     await saveDictionary(dict, filter.dict);
     smarthost = await startSmarthost();
     // No honeypots, no ham addresses, no learning from verdicts: the plugin scores by token hashes.
