@@ -11,14 +11,12 @@ export const MEMORY_COPY_BYTES = 128 * 1024;
 export interface SpoolResult {
   /** Bytes received (after line-end normalisation). */
   size: number;
-  /** The bytes went to the file; false when the message stayed small enough to be held in `body` alone. */
-  onDisk: boolean;
   /** The message went over the limit; the file holds only its start and must be discarded. */
   oversized: boolean;
   sawBareLineEnd: boolean;
   /** The raw header section including the blank line (CRLF), or everything captured if no blank line came. */
   headerBlock: Buffer;
-  /** The whole message, when it is at most MEMORY_COPY_BYTES. */
+  /** The whole message, when it is at most MEMORY_COPY_BYTES; a larger one is in the file only. */
   body?: Buffer;
 }
 
@@ -31,7 +29,6 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
   // Plain synchronous writes to the page cache: a few microseconds each, where every asynchronous file operation
   // costs a round trip through the thread pool (measured: most of the gateway's CPU per message went there).
   let fd = -1;
-  let onDisk = false;
   const closeFile = () => { if (fd >= 0) { const f = fd; fd = -1; closeSync(f); } };
   const writeAll = (chunk: Buffer) => { for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off); };
   let size = 0;
@@ -68,7 +65,6 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
         if (copy && size <= MEMORY_COPY_BYTES) { copy.push(chunk); return cb(); }
         if (fd < 0) {
           fd = openSync(path, 'wx');
-          onDisk = true;
           for (const c of copy ?? []) writeAll(c);
           copy = null;
         }
@@ -96,5 +92,5 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
     throw err;
   }
   const body = copy && !oversized ? Buffer.concat(copy, size) : undefined;
-  return { size, onDisk, oversized, sawBareLineEnd: normalizer.sawBareLineEnd, headerBlock: headParts[0] ?? Buffer.alloc(0), body };
+  return { size, oversized, sawBareLineEnd: normalizer.sawBareLineEnd, headerBlock: headParts[0] ?? Buffer.alloc(0), body };
 }

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import type { MessageView, ParsedMessage } from './types.ts';
 import { Headers, headerEnd, parseHeaderBlock } from './header-block.ts';
 import { parseMime } from './mime-parse.ts';
+import { MEMORY_COPY_BYTES } from './spool-writer.ts';
 
 export class SpooledMessage implements MessageView {
   readonly id: string;
@@ -18,9 +19,9 @@ export class SpooledMessage implements MessageView {
   /** The message bytes when small enough to keep (see spool-writer): the only copy unless `onDisk`. */
   memoryCopy?: Buffer;
 
-  constructor(id: string, file: string, size: number, headerBlock: Buffer, memoryCopy?: Buffer, onDisk = true) {
+  constructor(id: string, file: string, size: number, headerBlock: Buffer, memoryCopy?: Buffer) {
     this.memoryCopy = memoryCopy;
-    this.onDisk = onDisk || !memoryCopy;
+    this.onDisk = !memoryCopy;
     this.id = id;
     this.file = file;
     this.size = size;
@@ -52,7 +53,7 @@ export class SpooledMessage implements MessageView {
 
   /** Replaces the spooled content (a plugin rewrote the message); the old file is replaced atomically. */
   async replace(raw: Buffer): Promise<void> {
-    const small = raw.length <= 128 * 1024;
+    const small = raw.length <= MEMORY_COPY_BYTES;
     if (this.onDisk || !small) {
       const tmp = `${this.file}.rewrite`;
       await writeFile(tmp, raw);

@@ -4,13 +4,16 @@ import { dropRecipients, hasPending, type ActionResult, type QueueActions } from
 
 export class FileQueueActions implements QueueActions {
   private readonly store: QueueStore;
-  constructor(store: QueueStore) {
-    this.store = store;
-    // No gateway runs: this process owns the journal until it exits (the next start takes it over again).
-    store.takeOverJournal();
-  }
+  constructor(store: QueueStore) { this.store = store; }
+
+  /**
+   * No gateway runs: a change makes this process own the journal until it exits (the next start takes it over
+   * again). Only then: taking it over deletes emptied segments, and `list` and `show` must change nothing.
+   */
+  private own(): void { this.store.takeOverJournal(); }
 
   async flush(id?: string): Promise<number> {
+    this.own();
     const entries = id ? [await this.store.load(id)].filter((e) => !!e) : await this.store.list();
     let n = 0;
     const now = Date.now();
@@ -24,6 +27,7 @@ export class FileQueueActions implements QueueActions {
   }
 
   async hold(id: string): Promise<ActionResult> {
+    this.own();
     const e = await this.store.load(id);
     if (!e) return 'missing';
     if (e.held) return 'unchanged';
@@ -33,6 +37,7 @@ export class FileQueueActions implements QueueActions {
   }
 
   async release(id: string): Promise<ActionResult> {
+    this.own();
     const e = await this.store.load(id);
     if (!e) return 'missing';
     if (!e.held) return 'unchanged';
@@ -43,6 +48,7 @@ export class FileQueueActions implements QueueActions {
   }
 
   async delete(id: string, opts: { to?: string } = {}): Promise<ActionResult> {
+    this.own();
     const e = await this.store.load(id);
     if (!e) return 'missing';
     if (opts.to) {

@@ -15,16 +15,14 @@
 //               may be delivered twice, never lost.
 // A segment is deleted once all its messages are done. A message whose state changes (deferred, held, bounced) moves
 // out to the file-per-message layout first, so segments only ever hold fresh messages and empty quickly.
-import { closeSync, fdatasync, fsync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, writevSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { createHmac, type KeyObject } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { promisify } from 'node:util';
 import path from 'node:path';
 import type { QueueEntry } from './entry.ts';
-
-const fdatasyncFd = promisify(fdatasync);
-const fsyncFd = promisify(fsync);
+import { DirSync } from './dir-sync.ts';
+import { GroupSync, fdatasyncFd } from './group-sync.ts';
 
 const MAGIC = 'MMJ1 ';
 const HEADER_LENGTH = MAGIC.length + 10 + 1 + 10 + 1 + 8 + 1 + 64 + 1;
@@ -55,37 +53,23 @@ class Segment {
   dropping = false;
   dirSynced: boolean;
   private doneFd = -1;
-  private syncing?: Promise<void>;
-  private nextSync?: Promise<void>;
+  /** Resolves once an fdatasync that started after the call has completed (callers in between share it). */
+  readonly syncer: GroupSync;
 
-  constructor(dir: string, seq: number, fd: number, dirSynced: boolean) {
+  constructor(dir: string, seq: number, fd: number, dirSynced: boolean, dirSync: DirSync) {
     this.seq = seq;
     this.file = path.join(dir, `${String(seq).padStart(10, '0')}.seg`);
     this.doneFile = path.join(dir, `${String(seq).padStart(10, '0')}.done`);
     this.fd = fd;
     this.dirSynced = dirSynced;
-  }
-
-  /** Resolves once an fdatasync that started after this call has completed (callers in between share it). */
-  sync(dir: string): Promise<void> {
-    if (!this.syncing) {
-      this.syncing = this.runSync(dir).finally(() => { this.syncing = undefined; });
-      return this.syncing;
-    }
-    this.nextSync ??= this.syncing.catch(() => undefined).then(() => { this.nextSync = undefined; return this.sync(dir); });
-    return this.nextSync;
-  }
-
-  get idle(): boolean { return !this.syncing && !this.nextSync; }
-
-  private async runSync(dir: string): Promise<void> {
-    await fdatasyncFd(this.fd);
-    if (!this.dirSynced) {
-      // The segment's directory entry must be durable too, once, before its first message is acknowledged.
-      const dfd = openSync(dir, 'r');
-      try { await fsyncFd(dfd); } finally { closeSync(dfd); }
-      this.dirSynced = true;
-    }
+    this.syncer = new GroupSync(async () => {
+      await fdatasyncFd(this.fd);
+      if (!this.dirSynced) {
+        // The segment's directory entry must be durable too, once, before its first message is acknowledged.
+        await dirSync.sync();
+        this.dirSynced = true;
+      }
+    });
   }
 
   markDone(id: string): void {
@@ -136,24 +120,34 @@ function segmentSeqs(dir: string): number[] {
   return readdirSync(dir).filter((n) => /^\d{10}\.seg$/.test(n)).map((n) => Number(n.slice(0, 10))).sort((a, b) => a - b);
 }
 
+/**
+ * Each segment of the folder in order, with its records whose messages are not done. A `reader` beside the owner
+ * skips a segment it cannot read: the owner deletes emptied ones at any time.
+ */
+function* liveSegments(dir: string, key: KeyObject, reader: boolean): Generator<{ seq: number; records: JournalRecord[] }> {
+  for (const seq of segmentSeqs(dir)) {
+    const base = path.join(dir, String(seq).padStart(10, '0'));
+    let records: JournalRecord[];
+    try { records = [...readSegment(`${base}.seg`, key)]; } catch (e) { if (reader) continue; throw e; }
+    // Read after the records: a message done while we read its segment is then left out.
+    const done = doneIds(`${base}.done`);
+    yield { seq, records: records.filter((r) => !done.has(r.entry.id)) };
+  }
+}
+
 /** Reads the messages still in a journal folder without taking it over (for `moat queue` beside a running gateway). */
 export function readJournal(dir: string, key: KeyObject): JournalRecord[] {
   const out: JournalRecord[] = [];
-  let seqs: number[];
-  try { seqs = segmentSeqs(dir); } catch { return out; }
-  for (const seq of seqs) {
-    const base = path.join(dir, String(seq).padStart(10, '0'));
-    let records: JournalRecord[];
-    try { records = [...readSegment(`${base}.seg`, key)]; } catch { continue; /* deleted meanwhile */ }
-    const done = doneIds(`${base}.done`);
-    for (const r of records) if (!done.has(r.entry.id)) out.push(r);
-  }
+  try {
+    for (const { records } of liveSegments(dir, key, true)) for (const r of records) out.push(r);
+  } catch { /* no journal folder */ }
   return out;
 }
 
 export class Journal {
   readonly dir: string;
   private readonly key: KeyObject;
+  private readonly dirSync: DirSync;
   private readonly segments = new Map<number, Segment>();
   private readonly where = new Map<string, { segment: Segment; location: JournalLocation; entry: QueueEntry }>();
   private active?: Segment;
@@ -167,6 +161,7 @@ export class Journal {
     this.key = key;
     this.limits = { ...DEFAULT_LIMITS, ...limits };
     mkdirSync(dir, { recursive: true });
+    this.dirSync = new DirSync(dir);
   }
 
   /**
@@ -177,13 +172,12 @@ export class Journal {
     if (this.recovered) return [];
     this.recovered = true;
     const out: JournalRecord[] = [];
-    for (const seq of segmentSeqs(this.dir)) {
+    for (const { seq, records } of liveSegments(this.dir, this.key, false)) {
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
-      const segment = new Segment(this.dir, seq, -1, true);
+      const segment = new Segment(this.dir, seq, -1, true, this.dirSync);
       segment.closed = true;
-      const done = doneIds(segment.doneFile);
-      for (const r of readSegment(segment.file, this.key)) {
-        if (done.has(r.entry.id) || this.where.has(r.entry.id)) continue;
+      for (const r of records) {
+        if (this.where.has(r.entry.id)) continue;
         segment.live++;
         this.where.set(r.entry.id, { segment, location: r.location, entry: r.entry });
         out.push(r);
@@ -199,6 +193,10 @@ export class Journal {
 
   has(id: string): boolean { return this.where.has(id); }
   location(id: string): JournalLocation | undefined { return this.where.get(id)?.location; }
+  record(id: string): JournalRecord | undefined {
+    const w = this.where.get(id);
+    return w && { entry: w.entry, location: w.location };
+  }
   /** The messages in the journal now, with the entries the queue holds for them. */
   records(): JournalRecord[] { return [...this.where.values()].map(({ entry, location }) => ({ entry, location })); }
   get size(): number { return this.where.size; }
@@ -229,7 +227,7 @@ export class Journal {
     this.where.set(entry.id, { segment, location, entry });
     if (segment.size >= this.limits.segmentBytes) this.retire(segment);
     try {
-      await segment.sync(this.dir);
+      await segment.syncer.sync();
     } catch (err) {
       // Not durable, and the client hears a 4xx: the record must not come back after a restart and be delivered too.
       this.done(entry.id);
@@ -261,7 +259,7 @@ export class Journal {
   private writable(): Segment {
     if (this.active && !this.active.closed) return this.active;
     const seq = this.nextSeq++;
-    const segment = new Segment(this.dir, seq, -1, false);
+    const segment = new Segment(this.dir, seq, -1, false, this.dirSync);
     segment.fd = openSync(segment.file, 'wx');
     this.segments.set(seq, segment);
     this.active = segment;
@@ -284,8 +282,8 @@ export class Journal {
       segment.closeFds();
       void unlink(segment.file).catch(() => undefined).then(() => unlink(segment.doneFile).catch(() => undefined));
     };
-    if (segment.idle) go();
-    else void segment.sync(this.dir).catch(() => undefined).then(go);
+    if (segment.syncer.idle) go();
+    else void segment.syncer.sync().catch(() => undefined).then(go);
   }
 }
 

@@ -1,17 +1,15 @@
 // The durable queue on disk: `<id>.eml` (the message, its envelope sealed at the end) and, once its state changes, `<id>.json`.
-import { closeSync, createWriteStream, fsync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { closeSync, createWriteStream, mkdirSync, openSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DirSync } from './dir-sync.ts';
+import { fsyncFd } from './group-sync.ts';
 import type { QueueEntry } from './entry.ts';
 import type { KeyObject } from 'node:crypto';
 import { loadSealKey, readSealedEnvelope, sealEnvelope } from './envelope-seal.ts';
-import { Journal, readJournal, readLocation, type JournalLocation, type JournalRecord } from './journal.ts';
-
-const fsyncFd = promisify(fsync);
+import { Journal, readJournal, readLocation, type JournalRecord } from './journal.ts';
 
 async function fsyncFile(file: string): Promise<void> {
   const fh = await open(file, 'r+');
@@ -21,6 +19,15 @@ async function fsyncFile(file: string): Promise<void> {
 async function writeDurable(file: string, data: string | Buffer, flags = 'w'): Promise<void> {
   const fh = await open(file, flags);
   try { await fh.writeFile(data); await fh.sync(); } finally { await fh.close(); }
+}
+
+async function readFileHead(file: string, max: number): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(max);
+    const { bytesRead } = await fh.read(buf, 0, max, 0);
+    return buf.subarray(0, bytesRead);
+  } finally { await fh.close(); }
 }
 
 async function unlinkQuiet(file: string): Promise<void> {
@@ -97,16 +104,15 @@ export class QueueStore {
 
   /** The first bytes of a message (at most `max`), wherever it is kept; empty when it cannot be read. */
   async readHead(id: string, folder: QueueFolder, max: number): Promise<Buffer> {
-    const loc = folder === 'queue' ? this.journalLocation(id) : undefined;
-    if (loc) return readLocation({ ...loc, size: Math.min(loc.size, max) }).catch(() => Buffer.alloc(0));
-    try {
-      const fh = await open(this.emlPath(id, folder), 'r');
-      try {
-        const buf = Buffer.alloc(max);
-        const { bytesRead } = await fh.read(buf, 0, max, 0);
-        return buf.subarray(0, bytesRead);
-      } finally { await fh.close(); }
-    } catch { return Buffer.alloc(0); }
+    // The owner's index costs nothing; another process reads the segments only for a message without a file.
+    const indexed = folder === 'queue' ? this.journal.location(id) : undefined;
+    if (!indexed) {
+      try { return await readFileHead(this.emlPath(id, folder), max); } catch (e) {
+        if (folder !== 'queue' || (e as NodeJS.ErrnoException).code !== 'ENOENT') return Buffer.alloc(0);
+      }
+    }
+    const loc = indexed ?? this.journalRecord(id)?.location;
+    return loc ? readLocation({ ...loc, size: Math.min(loc.size, max) }).catch(() => Buffer.alloc(0)) : Buffer.alloc(0);
   }
 
   /** Closes the journal's open files (messages stay for the next start). */
@@ -117,9 +123,10 @@ export class QueueStore {
     return this.journal.owned ? this.journal.records() : readJournal(this.journal.dir, this.sealKey);
   }
 
-  private journalLocation(id: string): JournalLocation | undefined {
-    if (this.journal.owned) return this.journal.location(id);
-    return this.journalRecords().find((r) => r.entry.id === id)?.location;
+  /** One journaled message: from `records` when the operation read them already, else as journalRecords() finds it. */
+  private journalRecord(id: string, records?: JournalRecord[]): JournalRecord | undefined {
+    if (!records && this.journal.owned) return this.journal.record(id);
+    return (records ?? this.journalRecords()).find((r) => r.entry.id === id);
   }
 
   /** Takes the journal over (once): the gateway at start, or `moat queue` acting on files while no gateway runs. */
@@ -228,10 +235,12 @@ export class QueueStore {
   removalsSettled(): Promise<void> { return this.removals; }
 
   /** The message's envelope and state: its .json when its state changed since the commit, else the sealed envelope. */
-  async load(id: string, folder: QueueFolder = 'queue'): Promise<QueueEntry | undefined> {
+  load(id: string, folder: QueueFolder = 'queue'): Promise<QueueEntry | undefined> { return this.loadEntry(id, folder); }
+
+  private async loadEntry(id: string, folder: QueueFolder, journaled?: JournalRecord[]): Promise<QueueEntry | undefined> {
     try { return JSON.parse(await readFile(this.jsonPath(id, folder), 'utf8')) as QueueEntry; } catch { /* no state file */ }
     if (folder !== 'queue') return undefined;
-    return (await this.loadSealed(id)) ?? this.journalRecords().find((r) => r.entry.id === id)?.entry;
+    return (await this.loadSealed(id)) ?? this.journalRecord(id, journaled)?.entry;
   }
 
   private async loadSealed(id: string): Promise<QueueEntry | undefined> {
@@ -242,6 +251,8 @@ export class QueueStore {
 
   async list(folder: QueueFolder = 'queue'): Promise<QueueEntry[]> {
     const names = await readdir(this.dirs[folder]);
+    // Read once for the whole list: outside the owner each read goes through every segment.
+    const journaled = folder === 'queue' ? this.journalRecords() : [];
     const out: QueueEntry[] = [];
     const ids = new Set<string>();
     for (const n of names) {
@@ -249,10 +260,10 @@ export class QueueStore {
       else if (folder === 'queue' && n.endsWith('.eml')) ids.add(n.slice(0, -4));
     }
     for (const id of ids) {
-      const e = await this.load(id, folder);
+      const e = await this.loadEntry(id, folder, journaled);
       if (e) out.push(e);
     }
-    if (folder === 'queue') for (const r of this.journalRecords()) if (!ids.has(r.entry.id)) out.push(r.entry);
+    for (const r of journaled) if (!ids.has(r.entry.id)) out.push(r.entry);
     return out.sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 

@@ -4,6 +4,11 @@ import { Readable } from 'node:stream';
 import type { QueueEntry } from '../queue/entry.ts';
 import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
 
+/** The size a message leaves with, for SIZE= and outbound limits: removed headers are not subtracted (a bound, not a count). */
+export function outgoingSize(entry: QueueEntry): number {
+  return entry.size + Buffer.byteLength(entry.prepend, 'latin1');
+}
+
 function fromMemory(entry: QueueEntry, body: Buffer): Readable {
   const prefix = Buffer.from(entry.prepend, 'latin1');
   if (entry.remove.length === 0) return Readable.from([prefix, body], { objectMode: false });

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { QueueEntry } from '../queue/entry.ts';
 import type { RecipientResult, Relay } from './types.ts';
 import type { Route, RouteTable } from './routes.ts';
+import { outgoingSize } from './outgoing-stream.ts';
 
 export interface RouteRelays {
   table: RouteTable;
@@ -43,7 +44,7 @@ export class RouteRelay implements Relay {
       g.rcpts.push(address);
       groups.set(key, g);
     }
-    const outSize = entry.size + Buffer.byteLength(entry.prepend, 'latin1');
+    const outSize = outgoingSize(entry);
     const parts = await Promise.all([...groups.values()].map(({ route, rcpts }) => {
       const cap = route.options.max_message_size ?? this.r.maxOutbound;
       if (cap > 0 && outSize > cap) {

@@ -102,9 +102,13 @@ export class SmtpConnection {
     socket.setNoDelay(true);
     socket.setTimeout(this.o.timeout);
     socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('timeout', () => this.fail(new SmtpClientError('transaction', `no answer from ${this.o.host}:${this.o.port} within ${this.o.timeout} ms`, undefined, true)));
+    socket.on('timeout', () => this.onTimeout());
     socket.on('error', (e) => this.fail(new SmtpClientError('transaction', `connection to ${this.o.host}:${this.o.port}: ${e.message}`, undefined, true)));
     socket.on('close', () => this.fail(new SmtpClientError('transaction', `connection to ${this.o.host}:${this.o.port} closed`, undefined, true)));
+  }
+
+  private onTimeout(): void {
+    this.fail(new SmtpClientError('transaction', `no answer from ${this.o.host}:${this.o.port} within ${this.o.timeout} ms`, undefined, true));
   }
 
   private onData(d: Buffer): void {
@@ -321,7 +325,7 @@ export class SmtpConnection {
   busy(): void {
     this.pooled = false;
     this.socket.removeAllListeners('timeout');
-    this.socket.on('timeout', () => this.fail(new SmtpClientError('transaction', `no answer from ${this.o.host}:${this.o.port} within ${this.o.timeout} ms`, undefined, true)));
+    this.socket.on('timeout', () => this.onTimeout());
     this.socket.setTimeout(this.o.timeout);
   }
 }

@@ -5,6 +5,7 @@ import type { RecipientResult, Relay } from './types.ts';
 import type { SmarthostTarget } from './smarthost.ts';
 import { SmtpPool } from './smtp-pool.ts';
 import { SmtpClientError, type Reply } from './smtp-client.ts';
+import { outgoingSize } from './outgoing-stream.ts';
 
 const line = (r: Reply) => `${r.code} ${r.text.replace(/\n/g, ' ')}`;
 
@@ -22,7 +23,7 @@ export class SmtpRelay implements Relay {
   }
 
   async send(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]> {
-    const size = entry.size + Buffer.byteLength(entry.prepend, 'latin1');
+    const size = outgoingSize(entry);
     try {
       const t = await this.pool.with((c) => c.send(entry.mailFrom || '', recipients, message(), size));
       return recipients.map((address, i) => {
