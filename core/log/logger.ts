@@ -71,7 +71,7 @@ export class JsonLogger implements Logger {
   private readonly base: LogFields;
   private readonly core: LoggerCore;
 
-  constructor(opts: { level?: LogLevel; format?: 'auto' | 'json' | 'text'; sink?: LogSink; base?: LogFields; listeners?: Array<(rec: LogFields) => void>; batch?: boolean } = {}, core?: LoggerCore) {
+  constructor(opts: { level?: LogLevel; format?: 'auto' | 'json' | 'text'; sink?: LogSink; base?: LogFields; listeners?: Array<(rec: LogFields) => void> } = {}, core?: LoggerCore) {
     this.base = opts.base ?? {};
     if (core) { this.core = core; return; }
     const fmt = opts.format ?? 'auto';
@@ -79,7 +79,7 @@ export class JsonLogger implements Logger {
     this.core = {
       min: LEVELS[opts.level ?? 'info'],
       // Only the process's own output is batched: a sink given by the caller (tests) sees every line at once.
-      sink: opts.batch ?? opts.sink === undefined ? new BatchedSink(sink) : sink,
+      sink: opts.sink === undefined ? new BatchedSink(sink) : sink,
       text: fmt === 'text' || (fmt === 'auto' && opts.sink === undefined && process.stdout.isTTY === true),
       listeners: opts.listeners ?? [],
     };

@@ -11,6 +11,7 @@ import { decideVerdict, verdictHeaders } from '../verdict/verdict.ts';
 import type { VerdictAction } from '../verdict/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import { replyFor, type Reply } from './reply.ts';
+import { chainHooks } from './command-hooks.ts';
 
 const SPOOL_FULL = new Set(['ENOSPC', 'EDQUOT']);
 
@@ -70,7 +71,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   }
 
   timings.ms_spool = Date.now() - dataAt;
-  const message = new SpooledMessage(tx.id, file, spooled.size, spooled.headerBlock, spooled.body, spooled.onDisk);
+  const message = new SpooledMessage(tx.id, file, spooled.size, spooled.headerBlock, spooled.body);
   tx.message = message;
 
   let forced: { action: VerdictAction; reason: string } | undefined;
@@ -86,7 +87,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   const verdict = decideVerdict(tx.findings, cfg.scores, forced);
   tx.verdict = verdict;
   const observe = () => {
-    if (rt.plugins.some((p) => p.instance.hooks.afterVerdict)) {
+    if (chainHooks(rt.plugins).has('afterVerdict')) {
       void runHook(rt.plugins, { hook: 'afterVerdict', session: st, tx, log, services: rt.services });
     }
   };

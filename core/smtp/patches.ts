@@ -110,14 +110,11 @@ export function applySmtpServerPatches(): void {
       if (r.close) this.close();
       return setImmediate(() => callback?.());
     }
-    if (h && this._ready && isUnrecognized(this, name, command) && h.wants('unrecognizedCommand')) {
-      const line = command.toString();
-      h.onCommand(this, 'unrecognizedCommand', line).then((reply) => {
+    if (h && this._ready && h.wants('unrecognizedCommand') && isUnrecognized(this, name, command)) {
+      h.onCommand(this, 'unrecognizedCommand', command.toString()).then((reply) => {
         if (!reply) return origOnCommand.call(this, command, callback); // smtp-server's 500, and its count of them
-        this.send(reply.code, reply.text, false);
-        if (reply.close) this.close();
-        callback?.();
-      }, () => { this.send(451, '4.3.0 Temporary local problem', false); callback?.(); });
+        answer(this, reply, callback, false);
+      }, () => failed(this, callback));
       return;
     }
     return origOnCommand.call(this, command, callback);
@@ -131,14 +128,8 @@ export function applySmtpServerPatches(): void {
     h.onCommand(this, hook, command.toString()).then((reply) => {
       if (!reply) return orig.call(this, command, callback);
       if (hook === 'rset') this._resetSession();
-      this.send(reply.code, reply.text, false);
-      if (reply.close || hook === 'quit') this.close();
-      callback();
-    }, () => {
-      if (hook === 'quit') return orig.call(this, command, callback);
-      this.send(451, '4.3.0 Temporary local problem', false);
-      callback();
-    });
+      answer(this, { ...reply, close: reply.close || hook === 'quit' }, callback, false);
+    }, () => (hook === 'quit' ? orig.call(this, command, callback) : failed(this, callback)));
   };
   proto.handler_NOOP = wrapCommand(proto.handler_NOOP as Handler, 'noop');
   proto.handler_VRFY = wrapCommand(proto.handler_VRFY as Handler, 'vrfy');
@@ -160,12 +151,7 @@ export function applySmtpServerPatches(): void {
     };
     const callOrig = () => (verb === 'EHLO' && h?.wants('capabilities') ? withCapabilities(this, h, runOrig, callback) : runOrig(callback));
     if (!h || parts.length !== 2) return callOrig();
-    h.onHelo(this, parts[1], verb).then((r) => {
-      if (!r) return callOrig();
-      this.send(r.code, r.text);
-      if (r.close) this.close();
-      callback();
-    }, () => { this.send(451, '4.3.0 Temporary local problem'); callback(); });
+    h.onHelo(this, parts[1], verb).then((r) => (r ? answer(this, r, callback) : callOrig()), () => failed(this, callback));
   };
   proto.handler_EHLO = wrapHelo(proto.handler_EHLO as Handler, true, 'EHLO');
   proto.handler_HELO = wrapHelo(proto.handler_HELO as Handler, false, 'HELO');
@@ -175,13 +161,24 @@ export function applySmtpServerPatches(): void {
   proto.handler_DATA = function (this: RawConnection & { session: { envelope: { rcptTo: unknown[] } } }, command: Buffer, callback: () => void) {
     const h = hooksOf(this);
     if (!h || !this.session.envelope.rcptTo.length) return origData.call(this, command, callback);
-    h.onDataStart(this).then((r) => {
-      if (!r) return origData.call(this, command, callback);
-      this.send(r.code, r.text);
-      if (r.close) this.close();
-      callback();
-    }, () => { this.send(451, '4.3.0 Temporary local problem'); callback(); });
+    h.onDataStart(this).then((r) => (r ? answer(this, r, callback) : origData.call(this, command, callback)), () => failed(this, callback));
   };
+}
+
+/**
+ * Sends a hook's reply and lets smtp-server read the next command. `context` false keeps smtp-server from adding an
+ * enhanced code of its own to a plugin's text that lacks one.
+ */
+function answer(conn: RawConnection, r: CommandReply, callback: () => void, context?: false): void {
+  conn.send(r.code, r.text, context);
+  if (r.close) conn.close();
+  callback?.();
+}
+
+/** A hook that threw: the client may retry, the session goes on. */
+function failed(conn: RawConnection, callback: () => void): void {
+  conn.send(451, '4.3.0 Temporary local problem', false);
+  callback?.();
 }
 
 /** A verb smtp-server would answer with its 500 (no handler, not a queued continuation, not an HTTP probe). */

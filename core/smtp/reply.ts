@@ -13,11 +13,16 @@ const PHASE_DEFAULTS: Partial<Record<HookName, Defaults>> = {
   rcptTo: { reject: [550, '5.7.1'], tempfail: [451, '4.7.1'] },
   dataStart: { reject: [554, '5.7.1'], tempfail: [451, '4.7.1'] },
   data: { reject: [550, '5.7.1'], tempfail: [451, '4.7.0'] },
+  noop: { reject: [500, '5.5.1'], tempfail: [450, '4.7.1'] },
+  vrfy: { reject: [550, '5.7.1'], tempfail: [450, '4.7.1'] },
+  rset: { reject: [550, '5.7.1'], tempfail: [450, '4.7.1'] },
+  unrecognizedCommand: { reject: [500, '5.5.2'], tempfail: [451, '4.7.1'] },
+  quit: { reject: [550, '5.7.1'], tempfail: [421, '4.7.0'] },
 };
 
 const ENHANCED = /^\d\.\d{1,3}\.\d{1,3}\b/;
 
-function withEnhanced(enhanced: string, text: string): string {
+export function withEnhanced(enhanced: string, text: string): string {
   return ENHANCED.test(text) ? text : `${enhanced} ${text}`;
 }
 

@@ -54,7 +54,7 @@ export class SessionHandler implements ConnectionHooks {
     this.sessions.delete(session.id);
     this.txs.delete(session.id);
     this.rt.connections.close((st as unknown as { socketIp: string }).socketIp);
-    if (this.rt.plugins.some((p) => p.instance.hooks.disconnect)) {
+    if (chainHooks(this.rt.plugins).has('disconnect')) {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
     }
     this.log(st.id).debug('connection closed', { ip: st.remote.ip, transactions: st.transactions, errors: st.errors });

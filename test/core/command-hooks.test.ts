@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { SmtpDialog, greeted } from '../helpers/smtp-dialog.ts';
 import { chainHooks, commandReply, parseCommand } from '../../core/smtp/command-hooks.ts';
+import { until } from './queue/send.ts';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/plugins/command-hooks.ts');
 
@@ -125,7 +126,7 @@ describe('command hooks: a plugin answers them', () => {
     const r = await d.cmd('XBYE');
     assert.equal(r.code, 421);
     assert.match(r.text, /Bye from plugin/);
-    await new Promise((res) => setTimeout(res, 100));
+    await until(() => d.closed, 2000, 'close');
     assert.ok(d.closed);
   });
 
@@ -135,7 +136,7 @@ describe('command hooks: a plugin answers them', () => {
     assert.equal((await d.cmd('XDENY')).code, 500);
     const last = await d.cmd('XDENY');
     assert.equal(last.code, 421);
-    await new Promise((res) => setTimeout(res, 100));
+    await until(() => d.closed, 2000, 'close');
     assert.ok(d.closed);
   });
 
@@ -145,7 +146,7 @@ describe('command hooks: a plugin answers them', () => {
     const q = await d.cmd('QUIT');
     assert.equal(q.code, 221);
     assert.equal(q.text, '2.0.0 See you later');
-    await new Promise((res) => setTimeout(res, 100));
+    await until(() => d.closed, 2000, 'close');
     assert.ok(d.closed);
   });
 

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../helpers/smarthost.ts';
 import { SmtpDialog } from '../helpers/smtp-dialog.ts';
-import { sendMail } from './queue/send.ts';
+import { sendMail, until } from './queue/send.ts';
 
 const PIECES = [
   'EHLO x\r\n', 'HELO y\r\n', 'MAIL FROM:<a@b.example>\r\n', 'RCPT TO:<u@example.com>\r\n', 'DATA\r\n', '.\r\n', '\r\n.\r\n',
@@ -56,8 +56,7 @@ describe('hostile clients', function () {
     await d.cmd('EHLO plain.test');
     assert.equal((await d.cmd('STARTTLS')).code, 220);
     d.write('this is not a TLS handshake\r\n');
-    const deadline = Date.now() + 5000;
-    while (!gw.logs.slice(before).some((l) => l.msg === 'client connection error') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await until(() => gw.logs.slice(before).some((l) => l.msg === 'client connection error'), 5000, 'the client connection error');
     const line = gw.logs.slice(before).find((l) => l.msg === 'client connection error');
     assert.ok(line, 'a warning about the client');
     assert.equal(line.level, 'warn');

@@ -120,17 +120,15 @@ export class SmtpDialog {
   }
 }
 
-/** A small RFC 5322 message with CRLF line ends. */
 /** Connects, reads the greeting (220) and says EHLO; returns the dialog and the EHLO reply's lines. */
 export async function greeted(port: number, name = 'client.test'): Promise<{ d: SmtpDialog; ehlo: string[] }> {
   const d = await SmtpDialog.connect(port);
-  const greeting = await d.read();
-  if (greeting.code !== 220) throw new Error(`greeting ${greeting.code} ${greeting.text}`);
-  const r = await d.cmd(`EHLO ${name}`);
+  const r = await d.hello({ helo: name });
   if (r.code !== 250) throw new Error(`EHLO answered ${r.code} ${r.text}`);
   return { d, ehlo: r.lines };
 }
 
+/** A small RFC 5322 message with CRLF line ends. */
 export function testMessage(opts: { from?: string; to?: string; subject?: string; body?: string; headers?: Record<string, string> } = {}): string {
   const h = {
     From: opts.from ?? 'sender@client.example', To: opts.to ?? 'user@example.com', Subject: opts.subject ?? 'test',

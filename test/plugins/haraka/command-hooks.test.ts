@@ -4,6 +4,7 @@ import path from 'node:path';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog, greeted } from '../../helpers/smtp-dialog.ts';
 import { FIXTURE, startWorld, IP, type ShimWorld } from './setup.ts';
+import { until } from '../../core/queue/send.ts';
 
 describe('haraka shim: command hooks of a plain plugin', () => {
   let gw: TestGateway;
@@ -39,7 +40,7 @@ describe('haraka shim: command hooks of a plain plugin', () => {
     const r = await d.cmd('XDROP');
     assert.equal(r.code, 521);
     assert.match(r.text, /Unrecognized command/);
-    await new Promise((res) => setTimeout(res, 100));
+    await until(() => d.closed, 2000, 'close');
     assert.ok(d.closed);
   });
 
