@@ -8,7 +8,7 @@ import { rankKey } from '../../plugins/bayes/engine/classify.ts';
 import { reinforce } from '../../plugins/bayes/engine/reinforce.ts';
 import { DEFAULT_CORPUS, loadCorpus, splitCorpus, type CorpusMessage } from './corpus.ts';
 import { rocArea, spamCaughtAtHamRates, type Scored } from './metrics.ts';
-import { readCommandLine, USAGE_ERROR } from '../cli/args.ts';
+import { readCommand, USAGE_ERROR } from '../cli/args.ts';
 
 const HAM_RATES = [0.001, 0.0025, 0.005, 0.01];
 const usage = `usage: node scripts/bayes/cross-validate.ts [--corpus DIR] [--folds N] [--seeds N] [--all]
@@ -16,7 +16,7 @@ const usage = `usage: node scripts/bayes/cross-validate.ts [--corpus DIR] [--fol
   --all           folds over the whole corpus instead of the eval split's training part
   --scoring       scoring options to try, e.g. '{"robs":0.5}'; --tokenizer and --reinforce likewise
   --no-reinforce  plain training only, without the pass that learns misjudged messages again`;
-const line = readCommandLine(process.argv.slice(2), {
+const line = readCommand(process.argv.slice(2), {
   corpus: { type: 'string', default: DEFAULT_CORPUS },
   folds: { type: 'string', default: '3' },
   seeds: { type: 'string', default: '4' },
@@ -25,11 +25,9 @@ const line = readCommandLine(process.argv.slice(2), {
   tokenizer: { type: 'string', default: '{}' },
   reinforce: { type: 'string', default: '{}' },
   'no-reinforce': { type: 'boolean', default: false },
-  help: { type: 'boolean', default: false },
 }, usage);
-if (!line) process.exit(USAGE_ERROR);
+if (typeof line === 'number') process.exit(line);
 const { values } = line;
-if (values.help) { console.log(usage); process.exit(0); }
 const folds = Number(values.folds);
 const seeds = Number(values.seeds);
 if (!Number.isInteger(folds) || folds < 2 || !Number.isInteger(seeds) || seeds < 1) {

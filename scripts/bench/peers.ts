@@ -6,12 +6,12 @@
 // service); Haraka is the `haraka` npm package with rcpt_to.in_host_list and queue/smtp_forward. A peer that is not
 // installed is left out with a note. Figures are printed as ratios because the machine is shared.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startSink, startGatewayProcess, type Sink } from './lib/processes.ts';
+import { startSink, startGatewayProcess, waitForSink, pssKb, treePssKb, type Sink } from './lib/processes.ts';
 import { runLoad, makeMessage } from './lib/load.ts';
 
 const arg = (name: string, def: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def);
@@ -27,23 +27,6 @@ const require = createRequire(import.meta.url);
  */
 interface Peer { name: string; port: number; memoryKb(): number; stop(): Promise<void> }
 interface Figures { name: string; to250: number; allAtSink: number; failed: number; p50: number; p99: number; memoryMb: number }
-
-function pssKb(pid: number): number {
-  try { return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]); } catch { return 0; }
-}
-
-/** PSS of `pid` and every process it started (Postfix's master forks smtpd, cleanup, qmgr, smtp…). */
-function treePssKb(pid: number): number {
-  let total = pssKb(pid);
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-      if (ppid === pid) total += pssKb(Number(entry));
-    } catch { /* gone meanwhile */ }
-  }
-  return total;
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
@@ -61,12 +44,10 @@ async function waitUntilListening(port: number, timeoutMs: number, what: string)
 
 /** Seconds from `since` until the sink has `n` messages (or Infinity after the time limit). */
 async function allAt(sink: Sink, n: number, since: number, limitMs = 120_000): Promise<number> {
-  for (;;) {
-    const { count, last } = await sink.count();
-    if (count >= n) return (last - since) / 1000;
-    if (Date.now() - since > limitMs) { console.error(`  the sink has ${count} of ${n} after ${limitMs / 1000} s`); return Infinity; }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { count, last } = await waitForSink(sink, n, { deadline: since + limitMs });
+  if (count >= n) return (last - since) / 1000;
+  console.error(`  the sink has ${count} of ${n} after ${limitMs / 1000} s`);
+  return Infinity;
 }
 
 async function measure(peer: Pick<Peer, 'name' | 'port' | 'memoryKb'>, sink: Sink, message: Buffer): Promise<Figures> {
@@ -197,7 +178,7 @@ try {
   sink.reset();
 
   const gw = await startGatewayProcess({ smarthost: { url: `smtp://127.0.0.1:${sink.port}`, connections: 16 }, queue: { concurrency: 64 }, domains: ['bench.example'] }, await freePort());
-  try { results.push(await measure({ name: 'Mailmoat', port: gw.port, memoryKb: () => pssKb(gw.child.pid!) }, sink, message)); } finally { await gw.stop(); rmSync(gw.dataDir, { recursive: true, force: true }); }
+  try { results.push(await measure({ name: 'Mailmoat', port: gw.port, memoryKb: () => pssKb(gw.child.pid!) }, sink, message)); } finally { await gw.stop(); }
 
   for (const start of [startPostfix, startHaraka]) {
     let peer: Peer | undefined;

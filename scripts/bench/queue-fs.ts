@@ -1,31 +1,21 @@
 // The file system work of a queue alone, no SMTP: one file per message (create, write, fsync, group-committed
 // directory fsync, serialised unlink) against appends to one journal segment with group-committed fdatasync.
 // Usage: node scripts/bench/queue-fs.ts [--messages=3000] [--concurrency=20] [--dir=PATH] (PATH on the disk to measure)
-import { closeSync, fdatasync, fsync, mkdtempSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
+import { DirSync } from '../../core/queue/dir-sync.ts';
+import { GroupSync, fdatasyncFd, fsyncFd } from '../../core/queue/group-sync.ts';
 
-const arg = (name: string, def: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def;
-const total = Number(arg('messages', '3000'));
-const concurrency = Number(arg('concurrency', '20'));
-const base = mkdtempSync(path.join(arg('dir', os.tmpdir()), 'mailmoat-queue-fs-'));
-const fsyncFd = promisify(fsync);
-const fdatasyncFd = promisify(fdatasync);
+const { values } = parseArgs({ options: {
+  messages: { type: 'string', default: '3000' }, concurrency: { type: 'string', default: '20' }, dir: { type: 'string', default: os.tmpdir() },
+} });
+const total = Number(values.messages);
+const concurrency = Number(values.concurrency);
+const base = mkdtempSync(path.join(values.dir, 'mailmoat-queue-fs-'));
 const body = Buffer.alloc(4300, 'x');
-
-/** Calls that arrive while one runs share the next run. */
-function groupCommit(run: () => Promise<void>): () => Promise<void> {
-  let running: Promise<void> | undefined;
-  let next: Promise<void> | undefined;
-  const sync = (): Promise<void> => {
-    if (!running) { running = run().finally(() => { running = undefined; }); return running; }
-    next ??= running.then(() => { next = undefined; return sync(); });
-    return next;
-  };
-  return sync;
-}
 
 async function measure(name: string, perMessage: (i: number) => Promise<void>, drain: () => Promise<void>): Promise<void> {
   let i = 0;
@@ -43,18 +33,18 @@ console.log('|---|---|---|');
 
 const filesDir = path.join(base, 'files');
 mkdirSync(filesDir);
-const dirSync = groupCommit(async () => { const fd = openSync(filesDir, 'r'); try { await fsyncFd(fd); } finally { closeSync(fd); } });
+const dirSync = new DirSync(filesDir);
 let removals = Promise.resolve();
 await measure('one file per message', async (i) => {
   const file = path.join(filesDir, `${i}.eml`);
   const fd = openSync(file, 'wx');
   try { writeSync(fd, body); await fsyncFd(fd); } finally { closeSync(fd); }
-  await dirSync();
+  await dirSync.sync();
   removals = removals.then(() => unlink(file));
 }, () => removals);
 
 const segment = openSync(path.join(base, 'journal.seg'), 'a');
-const segmentSync = groupCommit(() => fdatasyncFd(segment));
-await measure('journal segment', async () => { writeSync(segment, body); await segmentSync(); }, async () => undefined);
+const segmentSync = new GroupSync(() => fdatasyncFd(segment));
+await measure('journal segment', async () => { writeSync(segment, body); await segmentSync.sync(); }, async () => undefined);
 closeSync(segment);
 rmSync(base, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 // `npm run bench`: the same load through the gateway (with fsync'd queue) and straight to the sink (the ceiling), side by side; then the peers (peers.ts).
-import { startSink, startGatewayProcess, peakRssKb, cpuMs } from './lib/processes.ts';
+import { startSink, startGatewayProcess, waitForSink, peakRssKb, cpuMs } from './lib/processes.ts';
 import { runLoad, makeMessage } from './lib/load.ts';
 
 const total = Number(process.argv.find((a) => a.startsWith('--messages='))?.split('=')[1] ?? 5000);
@@ -11,14 +11,6 @@ const allCases = [
   { size: 100 * 1024, connections: 100 },
 ];
 const cases = only ? allCases.filter((c) => `${c.size / 1024}k${c.connections}` === only) : allCases;
-
-async function waitForSink(sink: Awaited<ReturnType<typeof startSink>>, n: number, since: number): Promise<number> {
-  for (;;) {
-    const { count, last } = await sink.count();
-    if (count >= n) return (last - since) / 1000;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const sink = await startSink();
 const rows: string[] = [];
@@ -34,12 +26,12 @@ try {
     sink.reset();
     const gw = await startGatewayProcess({ smarthost: { url: `smtp://127.0.0.1:${sink.port}`, connections: 16 }, queue: { concurrency: 64 } }, 20000 + Math.floor(Math.random() * 20000));
     await runLoad(gw.port, { total: 200, connections: 10, message }); // warm-up
-    await waitForSink(sink, 200, 0);
+    await waitForSink(sink, 200);
     sink.reset();
     const t0 = Date.now();
     const cpu0 = cpuMs(gw.child.pid!);
     const res = await runLoad(gw.port, { total, connections: c.connections, message });
-    const allAt = await waitForSink(sink, res.sent, t0);
+    const allAt = ((await waitForSink(sink, res.sent)).last - t0) / 1000;
     const cpuPerMsg = (cpuMs(gw.child.pid!) - cpu0) / res.sent;
     const rss = peakRssKb(gw.child.pid!);
     await gw.stop();

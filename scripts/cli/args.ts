@@ -14,3 +14,16 @@ export function readCommandLine<O extends ParseArgsOptionsConfig>(args: string[]
     return undefined;
   }
 }
+
+/**
+ * readCommandLine for a command that takes -h/--help (every `moat` command, and the scripts): the options and
+ * positionals, or the exit code when there is nothing left to do (0 once --help printed `usage` to stdout, 64 for a
+ * line that does not parse).
+ */
+export function readCommand<O extends ParseArgsOptionsConfig>(args: string[], options: O, usage: string) {
+  const parsed = readCommandLine(args, { ...options, help: { type: 'boolean', short: 'h' } }, usage);
+  if (!parsed) return USAGE_ERROR;
+  // parseArgs cannot name the options of a generic O, not even the one added here.
+  if ((parsed.values as { help?: boolean }).help) { console.log(usage); return 0; }
+  return parsed;
+}

@@ -2,7 +2,7 @@
 // Every write goes through the dictionary's lock and an atomic replace, so it is safe while gateways run.
 import fs from 'node:fs';
 import path from 'node:path';
-import { readCommandLine, USAGE_ERROR } from './args.ts';
+import { readCommand, USAGE_ERROR } from './args.ts';
 import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { DEFAULT_SCORING, tokenProbability, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
@@ -182,17 +182,17 @@ async function importCmd(pos: string[], o: Opts): Promise<void> {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = readCommandLine(args, {
-    json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, merge: { type: 'boolean' },
+  const parsed = readCommand(args, {
+    json: { type: 'boolean' }, merge: { type: 'boolean' },
     'no-bigrams': { type: 'boolean' }, 'no-html': { type: 'boolean' }, 'no-reinforce': { type: 'boolean' },
     mode: { type: 'string' }, cutoff: { type: 'string' }, format: { type: 'string' },
     'min-count': { type: 'string' }, neutral: { type: 'string' }, 'max-tokens': { type: 'string' },
     config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' },
   }, USAGE);
-  if (!parsed) return USAGE_ERROR;
+  if (typeof parsed === 'number') return parsed;
   const [cmd, ...pos] = parsed.positionals;
   const o = parsed.values as Opts;
-  if (o.help || !cmd) { console.log(USAGE); return o.help ? 0 : USAGE_ERROR; }
+  if (!cmd) { console.log(USAGE); return USAGE_ERROR; }
   try {
     switch (cmd) {
       case 'create': case 'merge': await train(cmd, pos, o); break;

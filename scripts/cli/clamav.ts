@@ -1,5 +1,5 @@
 // `moat clamav test`: sends the EICAR test string through the configured virus scanner and says whether it was caught.
-import { readCommandLine, USAGE_ERROR } from './args.ts';
+import { readCommand, USAGE_ERROR } from './args.ts';
 import { loadConfig, type LoadedConfig } from '../../core/config/load.ts';
 import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
 import { validate } from '../../core/config/schema.ts';
@@ -66,12 +66,11 @@ function eicarMail(): Buffer {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = readCommandLine(args, {
+  const parsed = readCommand(args, {
     config: { type: 'string', short: 'c' }, socket: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
-    command: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    command: { type: 'string' },
   }, USAGE);
-  if (!parsed) return USAGE_ERROR;
-  if (parsed.values.help) { console.log(USAGE); return 0; }
+  if (typeof parsed === 'number') return parsed;
   if (parsed.positionals[0] !== 'test') { console.error(USAGE); return USAGE_ERROR; }
   let scanner: Scanner;
   try {

@@ -1,5 +1,5 @@
 // `moat doctor`: runs a list of health checks against the configured gateway and prints one line per finding.
-import { readCommandLine, USAGE_ERROR } from './args.ts';
+import { readCommand } from './args.ts';
 import { loadConfig, type LoadedConfig } from '../../core/config/load.ts';
 import { createClamdClient } from '../../plugins/clamav/scanner.ts';
 import { configuredScanners } from './clamav.ts';
@@ -58,10 +58,9 @@ const MARK: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAI
 const USAGE = 'usage: moat doctor [--config FILE]   checks the config and the services it names (clamd, …)';
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = readCommandLine(args, { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, USAGE);
-  if (!parsed) return USAGE_ERROR;
+  const parsed = readCommand(args, { config: { type: 'string', short: 'c' } }, USAGE);
+  if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  if (values.help) { console.log(USAGE); return 0; }
   let loaded: LoadedConfig;
   try {
     loaded = await loadConfig({ file: values.config });

@@ -1,5 +1,5 @@
 // `moat greylist list|allow|purge`: looks at and edits the greylist entries in the gateway's state store.
-import { readCommandLine, USAGE_ERROR } from './args.ts';
+import { readCommand, USAGE_ERROR } from './args.ts';
 import { loadConfig } from '../../core/config/load.ts';
 import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
 import { validate } from '../../core/config/schema.ts';
@@ -101,15 +101,15 @@ async function purge(store: StateStore, values: { all?: boolean; client?: string
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = readCommandLine(args, {
-    config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  const parsed = readCommand(args, {
+    config: { type: 'string', short: 'c' }, json: { type: 'boolean' },
     waiting: { type: 'boolean' }, passed: { type: 'boolean' }, for: { type: 'string' },
     all: { type: 'boolean' }, client: { type: 'string' },
   }, USAGE);
-  if (!parsed) return USAGE_ERROR;
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
-  if (values.help || !command) { console.log(USAGE); return command || values.help ? 0 : USAGE_ERROR; }
+  if (!command) { console.log(USAGE); return USAGE_ERROR; }
   if (!['list', 'allow', 'purge'].includes(command)) { console.error(`unknown command ${command}\n\n${USAGE}`); return USAGE_ERROR; }
 
   let store: StateStore | undefined;

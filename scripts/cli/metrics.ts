@@ -2,7 +2,7 @@
 import { loadConfig } from '../../core/config/load.ts';
 import { controlRequest, NoGatewayError } from '../../core/control/client.ts';
 import { socketPath } from '../../core/control/protocol.ts';
-import { readCommandLine, USAGE_ERROR } from './args.ts';
+import { readCommand } from './args.ts';
 
 function flatten(prefix: string, v: unknown, out: Array<[string, number]>): void {
   if (typeof v === 'number') out.push([prefix, v]);
@@ -11,10 +11,9 @@ function flatten(prefix: string, v: unknown, out: Array<[string, number]>): void
 
 export async function run(argv: string[]): Promise<number> {
   const usage = 'usage: moat metrics [--config FILE] [--json | --prometheus]';
-  const parsed = readCommandLine(argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, prometheus: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, usage);
-  if (!parsed) return USAGE_ERROR;
+  const parsed = readCommand(argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, prometheus: { type: 'boolean' } }, usage);
+  if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  if (values.help) { console.log(usage); return 0; }
   const { config } = await loadConfig({ file: values.config });
   let m: unknown;
   try {

@@ -1,5 +1,5 @@
 // `moat queue`: see and steer the delivery queue; changes go through the running gateway when there is one.
-import { readCommandLine, USAGE_ERROR } from './args.ts';
+import { readCommand, USAGE_ERROR } from './args.ts';
 import { loadConfig } from '../../core/config/load.ts';
 import { QueueStore, type QueueFolder } from '../../core/queue/queue-store.ts';
 import { listRow, overview, showMessage, type ListRow } from '../../core/queue/inspect.ts';
@@ -46,15 +46,15 @@ async function dataDir(o: { 'data-dir'?: string; config?: string }): Promise<str
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = readCommandLine(argv, {
-    config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  const parsed = readCommand(argv, {
+    config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
     folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' },
   }, USAGE);
-  if (!parsed) return USAGE_ERROR;
+  if (typeof parsed === 'number') return parsed;
   const o = parsed.values;
   const [command, ...ids] = parsed.positionals;
   const json = o.json === true;
-  if (o.help || !command) { console.log(USAGE); return command || o.help ? 0 : USAGE_ERROR; }
+  if (!command) { console.log(USAGE); return USAGE_ERROR; }
   const out = (value: unknown, text: () => void) => { if (json) console.log(JSON.stringify(value, null, 2)); else text(); };
   try {
     const store = new QueueStore(await dataDir(o));

@@ -2,19 +2,18 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { readCommandLine, USAGE_ERROR } from './args.ts';
+import { readCommand, USAGE_ERROR } from './args.ts';
 
 const USAGE = 'usage: moat send --host H:P --from A --to B [--to C] [--subject S] [--body T] [--attach FILE] [--tls] [--user U --pass P]';
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = readCommandLine(argv, {
+  const parsed = readCommand(argv, {
     host: { type: 'string' }, from: { type: 'string' }, to: { type: 'string', multiple: true }, subject: { type: 'string' },
     body: { type: 'string' }, attach: { type: 'string', multiple: true }, tls: { type: 'boolean' }, user: { type: 'string' },
-    pass: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    pass: { type: 'string' },
   }, USAGE);
-  if (!parsed) return USAGE_ERROR;
+  if (typeof parsed === 'number') return parsed;
   const v = parsed.values;
-  if (v.help) { console.log(USAGE); return 0; }
   const hostPort = v.host ?? '127.0.0.1:2525';
   const from = v.from;
   const to = v.to ?? [];

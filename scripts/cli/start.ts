@@ -1,15 +1,14 @@
 // `moat start`: loads the config (file, MAILMOAT_CONFIG or the embedded default), starts the gateway, stops on SIGINT/SIGTERM.
 import { loadConfig, ConfigError } from '../../core/config/load.ts';
 import { createGateway } from '../../core/gateway.ts';
-import { readCommandLine, USAGE_ERROR } from './args.ts';
+import { readCommand } from './args.ts';
 
 const USAGE = 'usage: moat start [--config FILE] [--set KEY=VALUE]…\n  Without a config file the gateway listens on 127.0.0.1:2525, accepts mail for localhost and writes it to ./data/delivered/.';
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = readCommandLine(argv, { config: { type: 'string', short: 'c' }, set: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } }, USAGE);
-  if (!parsed) return USAGE_ERROR;
+  const parsed = readCommand(argv, { config: { type: 'string', short: 'c' }, set: { type: 'string', multiple: true } }, USAGE);
+  if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  if (values.help) { console.log(USAGE); return 0; }
   const overrides = values.set ?? [];
   let loaded;
   try {

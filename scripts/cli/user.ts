@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../../core/config/load.ts';
 import { UsersFile } from '../../core/auth/users-file.ts';
-import { readCommandLine, USAGE_ERROR } from './args.ts';
+import { readCommand, USAGE_ERROR } from './args.ts';
 
 const USAGE = 'usage: moat user add|remove|list [NAME] [--config FILE]   (add reads the password from the prompt or stdin)';
 
@@ -16,9 +16,8 @@ async function readPassword(): Promise<string> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = readCommandLine(argv, { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, USAGE);
-  if (!parsed) return USAGE_ERROR;
-  if (parsed.values.help) { console.log(USAGE); return 0; }
+  const parsed = readCommand(argv, { config: { type: 'string', short: 'c' } }, USAGE);
+  if (typeof parsed === 'number') return parsed;
   const [action, name] = parsed.positionals;
   const { config } = await loadConfig({ file: parsed.values.config });
   const users = new UsersFile(config.auth.users_file || path.join(config.data_dir, 'users'));

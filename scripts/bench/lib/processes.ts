@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -32,16 +32,50 @@ export async function startSink(): Promise<Sink> {
   };
 }
 
+/**
+ * Resolves once the sink holds `n` messages, or with what it holds when `deadline` (a Date.now() time) has passed;
+ * `last` is when its latest message arrived, so the figures do not depend on `pollMs`.
+ */
+export async function waitForSink(sink: Sink, n: number, { deadline = Infinity, pollMs = 50 } = {}): Promise<{ count: number; last: number }> {
+  for (;;) {
+    const got = await sink.count();
+    if (got.count >= n || Date.now() > deadline) return got;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
 export function peakRssKb(pid: number): number {
   try { return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]); } catch { return 0; }
+}
+
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces), from the state on: [1] is the ppid. */
+function statFields(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
 }
 
 /** CPU time (user + system) a process has used so far, in milliseconds; contention-independent, unlike wall time. */
 export function cpuMs(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const fields = statFields(pid);
     return (Number(fields[11]) + Number(fields[12])) * (1000 / 100); // utime, stime in clock ticks (USER_HZ = 100)
   } catch { return 0; }
+}
+
+/** Proportional set size in kB: each shared page is shared out among the processes that map it. */
+export function pssKb(pid: number): number {
+  try { return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]); } catch { return 0; }
+}
+
+/** PSS of `pid` and every process it started (Postfix's master forks smtpd, cleanup, qmgr, smtp…). */
+export function treePssKb(pid: number): number {
+  let total = pssKb(pid);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (Number(statFields(Number(entry))[1]) === pid) total += pssKb(Number(entry));
+    } catch { /* gone meanwhile */ }
+  }
+  return total;
 }
 
 function canConnect(port: number): Promise<boolean> {
@@ -53,16 +87,20 @@ function canConnect(port: number): Promise<boolean> {
 
 export interface GatewayProc { port: number; child: ChildProcess; dataDir: string; stop(): Promise<void> }
 
-/** Starts `moat start` with `config` merged into a benchmark config; resolves once it listens. */
+/**
+ * Starts `moat start` with `config` over a benchmark config (its sections replace the defaults', except `server`, whose
+ * keys are added to the default hostname and listen address); resolves once it listens. `stop()` removes its data dir.
+ */
 export async function startGatewayProcess(config: Record<string, unknown>, port: number): Promise<GatewayProc> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-bench-'));
   const file = path.join(dataDir, 'mailmoat.yaml');
+  const { server, ...sections } = config;
   writeFileSync(file, stringify({
-    server: { hostname: 'bench.mailmoat', listen: [`127.0.0.1:${port}`] },
+    server: { hostname: 'bench.mailmoat', listen: [`127.0.0.1:${port}`], ...(server as Record<string, unknown> | undefined) },
     domains: ['bench.example'], data_dir: dataDir,
     limits: { max_connections_per_ip: 1000, max_message_size: '50MB' },
     log: { level: 'info', format: 'json' },
-    ...config,
+    ...sections,
   }));
   // The log goes to a file, as in production: a pipe to this busy process would stall the gateway's synchronous stdout writes.
   const logFile = path.join(dataDir, 'gateway.log');
@@ -79,6 +117,9 @@ export async function startGatewayProcess(config: Record<string, unknown>, port:
   }
   return {
     port, child, dataDir,
-    stop: () => new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGTERM'); }),
+    async stop() {
+      await new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGTERM'); });
+      rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
