@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { prune } from '../../plugins/bayes/engine/prune.ts';
 import { reinforce } from '../../plugins/bayes/engine/reinforce.ts';
+import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { saveDictionary, withLock } from '../../plugins/bayes/engine/persist.ts';
 import { DEFAULT_CORPUS, loadCorpus } from './corpus.ts';
 import { Progress } from './progress.ts';
@@ -20,10 +21,11 @@ const maxTokens = Number(opt('--max-tokens', '200000'));
 const all = loadCorpus(corpusDir);
 const filter = new BayesFilter();
 const bar = new Progress('learning', all.length);
-for (const m of all) { filter.learn(m.raw, m.spam); bar.tick(); }
+const learned = new LearnedTokens();
+for (const m of all) { filter.learn(m.raw, m.spam, learned); bar.tick(); }
 bar.finish();
 // The same second pass as `moat bayes create`: misjudged messages learned again.
-const again = reinforce(filter, all);
+const again = reinforce(filter, learned);
 const r = prune(filter.dict, { minCount: 2, neutral: 0.1, maxTokens });
 await withLock(outFile, () => saveDictionary(outFile, filter.dict));
 console.log(`${outFile}: ${filter.dict.nspam} spam, ${filter.dict.nham} ham messages (${again.spam} spam and ${again.ham} ham learned again); ${r.before} tokens pruned to ${r.after}; ${(fs.statSync(outFile).size / 1e6).toFixed(2)} MB`);

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { rankKey } from '../../plugins/bayes/engine/classify.ts';
 import { reinforce } from '../../plugins/bayes/engine/reinforce.ts';
+import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { DEFAULT_CORPUS, loadCorpus, splitCorpus, type CorpusMessage } from './corpus.ts';
 import { rocArea, spamCaughtAtHamRates, type Scored } from './metrics.ts';
 import { readCommand, USAGE_ERROR } from '../cli/args.ts';
@@ -59,8 +60,9 @@ for (let seed = 0; seed < seeds; seed++) {
   for (let k = 0; k < folds; k++) {
     const filter = new BayesFilter(undefined, tokenizer, scoring);
     const training = pool.filter((m) => foldOf(m, seed) !== k);
-    for (const m of training) filter.learn(m.raw, m.spam);
-    if (!values['no-reinforce']) reinforce(filter, training, reinforcing);
+    const learned = values['no-reinforce'] ? undefined : new LearnedTokens();
+    for (const m of training) filter.learn(m.raw, m.spam, learned);
+    if (learned) reinforce(filter, learned, reinforcing);
     for (const m of pool) {
       if (foldOf(m, seed) !== k) continue;
       const s = filter.score(m.raw);

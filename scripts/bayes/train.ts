@@ -1,7 +1,7 @@
-// Learns folders of spam and ham into a dictionary, with a progress bar; shared by `moat bayes` and the
-// script that builds the shipped default dictionary.
+// Learns folders of spam and ham into a dictionary, with a progress bar; shared by `moat bayes create` and `merge`.
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
+import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { reinforce, type ReinforceResult } from '../../plugins/bayes/engine/reinforce.ts';
 import type { TokenizerOptions } from '../../plugins/bayes/engine/tokenizer.ts';
 import { listSources, readMessages, type MailSource } from './mail-folders.ts';
@@ -44,22 +44,21 @@ export function trainFolders(spamDir: string, hamDir: string, o: TrainOptions = 
   const filter = new BayesFilter(new Dictionary(), o.tokenizer);
   const spamSources = listSources(spamDir);
   const hamSources = listSources(hamDir);
-  const files = spamSources.length + hamSources.length;
   const t0 = performance.now();
   let spam = 0;
   let ham = 0;
-  const bar = new Progress('learning', files, o.showProgress);
+  const bar = new Progress('learning', spamSources.length + hamSources.length, o.showProgress);
+  // What the reinforcement pass judges from, so no message is read twice.
+  const learned = o.reinforce ? new LearnedTokens() : undefined;
   for (const m of labelled(spamSources, hamSources, bar)) {
-    filter.learn(m.raw, m.spam);
+    filter.learn(m.raw, m.spam, learned);
     if (m.spam) spam++; else ham++;
   }
   bar.finish();
   const result: TrainResult = { dict: filter.dict, spam, ham, seconds: (performance.now() - t0) / 1000 };
-  if (o.reinforce) {
+  if (learned) {
     const t1 = performance.now();
-    const again = new Progress('reinforcing', files, o.showProgress);
-    const r = reinforce(filter, labelled(spamSources, hamSources, again), {}, o.background);
-    again.finish();
+    const r = reinforce(filter, learned, {}, o.background);
     result.reinforced = { ...r, seconds: (performance.now() - t1) / 1000 };
   }
   return result;

@@ -51,14 +51,22 @@ export interface Score {
 export function logChi2Q(x: number, v: number): number {
   const m = x / 2;
   if (m <= 0) return 0;
-  // Q = e^-m * sum_{i<v/2} m^i / i!; summing the terms in log space keeps precision where Q underflows.
-  let logTerm = -m;
-  let logSum = logTerm;
+  // Q = e^-m · Σ_{i<v/2} m^i / i!. The sum is kept in plain numbers, rescaled whenever it grows huge, and e^-m is
+  // applied in log space, so Q keeps its precision where it underflows. Summing in log space instead costs a log
+  // and an exp a term, about 20× the time, and is less exact (checked against 80-digit arithmetic: 6e-13 against 6e-14).
+  let term = 1;
+  let sum = 1;
+  let logScale = 0;
   for (let i = 1; i < v / 2; i++) {
-    logTerm += Math.log(m / i);
-    logSum = logSum > logTerm ? logSum + Math.log1p(Math.exp(logTerm - logSum)) : logTerm + Math.log1p(Math.exp(logSum - logTerm));
+    term *= m / i;
+    sum += term;
+    if (sum > 1e280) {
+      term /= sum;
+      logScale += Math.log(sum);
+      sum = 1;
+    }
   }
-  return Math.min(0, logSum);
+  return Math.min(0, -m + logScale + Math.log(sum));
 }
 
 /** Robinson's degree-of-belief probability that a message holding this token is spam. */
@@ -71,23 +79,48 @@ export function tokenProbability(spam: number, ham: number, nspam: number, nham:
   return (o.robs * o.robx + n * p) / (o.robs + n);
 }
 
+/**
+ * One message's evidence, token by token: each token's counts become Robinson's probability, neutral ones are
+ * left out, and `score` combines the rest. Every scoring path (by token string, by hash, held out) goes through it.
+ */
+export class Evidence {
+  private readonly probs: number[] = [];
+  private readonly weights: number[] = [];
+  private readonly names: string[] = [];
+  private readonly o: ScoringOptions;
+  private readonly nspam: number;
+  private readonly nham: number;
+
+  constructor(nspam: number, nham: number, o: ScoringOptions) {
+    this.nspam = nspam;
+    this.nham = nham;
+    this.o = o;
+  }
+
+  /** A token seen `spam` and `ham` times in training, occurring `weight` times in the message. */
+  add(spam: number, ham: number, weight: number, name?: string): void {
+    const f = tokenProbability(spam, ham, this.nspam, this.nham, this.o);
+    if (Math.abs(f - 0.5) < this.o.minDev) return;
+    this.probs.push(f);
+    this.weights.push(weight);
+    if (name !== undefined) this.names.push(name);
+  }
+
+  score(explain = false): Score {
+    return combine(this.probs, this.weights, explain ? this.names : undefined, this.o, explain);
+  }
+}
+
 /** Scores a message's tokens; `explain` also lists the most telling tokens (a sort the hot path skips). */
 export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptions = DEFAULT_SCORING, explain = false): Score {
-  const probs: number[] = [];
-  const names: string[] = [];
-  const weights: number[] = [];
+  const evidence = new Evidence(dict.nspam, dict.nham, o);
   let spamCount = 0;
   let hamCount = 0;
   const take = (s: number, h: number) => { spamCount = s; hamCount = h; };
   for (const [token, count] of tokens) {
-    if (!dict.lookup(token, take)) continue;
-    const f = tokenProbability(spamCount, hamCount, dict.nspam, dict.nham, o);
-    if (Math.abs(f - 0.5) < o.minDev) continue;
-    probs.push(f);
-    names.push(token);
-    weights.push(count);
+    if (dict.lookup(token, take)) evidence.add(spamCount, hamCount, count, token);
   }
-  return combine(probs, weights, names, o, explain);
+  return evidence.score(explain);
 }
 
 /** Counts of a token with hashes `a`, `b` in several dictionaries, summed (found: false when none knows it). */
@@ -99,11 +132,8 @@ export interface HashedCounts {
 
 /** The same as `classify` on a bag of hashed tokens (scoring's fast path: no token strings, so no `explain`). */
 export function classifyHashed(bag: HashedBag, counts: HashedCounts, o: ScoringOptions = DEFAULT_SCORING): Score {
-  const probs: number[] = [];
-  const weights: number[] = [];
+  const evidence = new Evidence(counts.nspam, counts.nham, o);
   const layers = counts.layers;
-  const nspam = counts.nspam;
-  const nham = counts.nham;
   for (let t = 0; t < bag.size; t++) {
     let found = false;
     let spam = 0;
@@ -115,13 +145,9 @@ export function classifyHashed(bag: HashedBag, counts: HashedCounts, o: ScoringO
       spam += l.spamAt(slot);
       ham += l.hamAt(slot);
     }
-    if (!found) continue;
-    const f = tokenProbability(spam, ham, nspam, nham, o);
-    if (Math.abs(f - 0.5) < o.minDev) continue;
-    probs.push(f);
-    weights.push(bag.count[t]);
+    if (found) evidence.add(spam, ham, bag.count[t]);
   }
-  return combine(probs, weights, undefined, o, false);
+  return evidence.score();
 }
 
 /** Fisher's chi-square combination of the chosen tokens' probabilities. */

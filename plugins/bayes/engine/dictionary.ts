@@ -2,16 +2,21 @@
 //
 // A Map of a million token strings spends most of its time on cache misses (bucket, entry, key string);
 // here each token is hashed twice (64 bits together) into an open-addressing table of integers whose slots
-// hold both hashes, both counts and the learning stamp side by side, so a lookup touches one cache line or two.
-// The hashes are polynomial (h·B + c), so the hash of `a~b` follows from the hashes of `a` and `b`: learning
-// hashes each body word once and never builds the strings of word pairs it already knows.
+// hold both hashes, both counts and the token's number side by side, so a lookup touches one cache line or two.
+// Learning takes a message as a bag of hashes (hashed-bag.ts), so it builds the string only of a token new to
+// the dictionary, and probes the big table once per distinct token, one probe after another.
 // Two tokens with the same 64-bit hash would share counts; with a few million tokens that chance is ~1e-7.
 
-import { WordHasher, hashA, hashB } from './token-hash.ts';
+import { hashA, hashB } from './token-hash.ts';
+import type { HashedBag } from './hashed-bag.ts';
+import type { LearnedTokens } from './learned-tokens.ts';
+import { TokenText } from './token-text.ts';
 
 export interface TokenStat { token: string; spam: number; ham: number }
 
-const STRIDE = 5; // hash a, hash b (odd: 0 marks a free slot), spam count, ham count, stamp
+// hash a, hash b (odd: 0 marks a free slot), spam count, ham count, 1 + the token's number in `text`
+const STRIDE = 5;
+const ID = 4;
 /** Murmur3's finaliser: spreads every bit of the polynomial hash (whose low bits see only the chars' low bits) over the slot index. */
 function fmix(h: number): number {
   h ^= h >>> 16;
@@ -21,32 +26,18 @@ function fmix(h: number): number {
   return h ^ (h >>> 16);
 }
 
-/**
- * Copies a token that may be a slice (or a join of slices) of a whole message, so the dictionary does not
- * keep that message alive: V8 flattens the joined string into new memory before slicing it.
- */
-function own(s: string): string {
-  return s.length >= 13 ? (' ' + s).slice(1) : s;
-}
-
 export class Dictionary {
   /** Messages learned as spam and as ham. */
   nspam = 0;
   nham = 0;
   private mask = 1023;
   private slots = new Uint32Array(1024 * STRIDE);
-  /** Per slot, 1 + the index of its token in `tokens` (0: free). */
-  private tokenAt = new Int32Array(1024);
-  private tokens: string[] = [];
-  private epoch = 0;
-  private col = 2;
-  private distinct = 0;
-  private maxDistinct = 0;
+  private text = new TokenText();
+  /** The hashes being looked up (fields rather than a returned pair, so a probe allocates nothing). */
   private ha = 0;
   private hb = 0;
-  private readonly words = new WordHasher();
 
-  get size(): number { return this.tokens.length; }
+  get size(): number { return this.text.size; }
 
   /** Hashes `s` into `ha`/`hb`. */
   private hash(s: string): void {
@@ -74,42 +65,42 @@ export class Dictionary {
   private slot(token: string): number {
     this.hash(token);
     const i = this.probe();
-    return i >= 0 ? i : this.insert(token, -1 - i);
+    if (i >= 0) return i;
+    this.text.push(token);
+    return this.insert(-1 - i);
   }
 
-  /** Puts a token whose hashes are in `ha`/`hb` into free slot `i`; returns its slot (which moves when the table grows). */
-  private insert(token: string, i: number): number {
+  /**
+   * Puts the token whose hashes are in `ha`/`hb`, and whose text was just written to `text`, into free slot `i`;
+   * returns its slot (which moves when the table grows).
+   */
+  private insert(i: number): number {
     const o = i * STRIDE;
     this.slots[o] = this.ha >>> 0;
     this.slots[o + 1] = (this.hb | 1) >>> 0;
-    this.tokens.push(own(token));
-    this.tokenAt[i] = this.tokens.length;
+    this.slots[o + ID] = this.text.size;
     // Keep the table at most half full so probes stay short.
-    if (this.tokens.length * 2 > this.mask + 1) return this.grow(i);
+    if (this.text.size * 2 > this.mask + 1) return this.grow(i);
     return i;
   }
 
   /** Doubles the table; returns where slot `track` went. */
   private grow(track: number): number {
     const old = this.slots;
-    const oldTok = this.tokenAt;
     const size = (this.mask + 1) * 2;
     const slots = new Uint32Array(size * STRIDE);
-    const tokenAt = new Int32Array(size);
     const mask = size - 1;
     let moved = -1;
-    for (let i = 0; i < oldTok.length; i++) {
-      if (oldTok[i] === 0) continue;
+    for (let i = 0; i <= this.mask; i++) {
       const o = i * STRIDE;
+      if (old[o + 1] === 0) continue;
       let j = fmix(old[o]) & mask;
-      while (tokenAt[j] !== 0) j = (j + 1) & mask;
+      while (slots[j * STRIDE + 1] !== 0) j = (j + 1) & mask;
       const n = j * STRIDE;
       for (let k = 0; k < STRIDE; k++) slots[n + k] = old[o + k];
-      tokenAt[j] = oldTok[i];
       if (i === track) moved = j;
     }
     this.slots = slots;
-    this.tokenAt = tokenAt;
     this.mask = mask;
     return moved;
   }
@@ -139,51 +130,25 @@ export class Dictionary {
   }
 
   /**
-   * Starts learning one message token by token (`addOnce`, `addWordOnce`), each distinct token counted once
-   * and at most `maxDistinct` of them, the same as `learn` on the message's token set, without building that set.
+   * Learns one message from its bag (`keepParts`): each distinct token counted once, as `learn` does with the
+   * message's token set. With `record`, the message's tokens and how often each occurred are noted there too.
    */
-  beginMessage(isSpam: boolean, maxDistinct: number): void {
-    this.epoch = (this.epoch + 1) >>> 0 || 1;
-    this.col = isSpam ? 2 : 3;
-    this.distinct = 0;
-    this.maxDistinct = maxDistinct;
+  learnBag(bag: HashedBag, isSpam: boolean, record?: LearnedTokens): void {
+    const col = isSpam ? 2 : 3;
+    record?.begin(isSpam);
+    for (let t = 0; t < bag.size; t++) {
+      this.ha = bag.a[t];
+      this.hb = bag.b[t];
+      const i = this.probe();
+      let slot = i;
+      if (i < 0) {
+        bag.writeToken(t, this.text);
+        slot = this.insert(-1 - i);
+      }
+      this.slots[slot * STRIDE + col]++;
+      record?.add(this.slots[slot * STRIDE + ID] - 1, bag.count[t]);
+    }
     if (isSpam) this.nspam++; else this.nham++;
-  }
-
-  addOnce(token: string): void {
-    // Past the cap nothing new is counted for this message.
-    if (this.distinct >= this.maxDistinct) return;
-    this.countOnce(this.slot(token));
-  }
-
-  /**
-   * `addOnce(prefix + word)` when `unigram`, and `addOnce(prefix + prev + '~' + word)` when `prev` is not empty;
-   * a token's string is built only when it is new to the dictionary.
-   */
-  addWordOnce(prefix: string, word: string, prev: string, unigram = true): void {
-    if (this.distinct >= this.maxDistinct) return;
-    const h = this.words;
-    h.hash(prefix, word, prev);
-    if (unigram) {
-      this.ha = h.wordA;
-      this.hb = h.wordB;
-      const i = this.probe();
-      this.countOnce(i >= 0 ? i : this.insert(prefix + word, -1 - i));
-    }
-    if (prev !== '') {
-      this.ha = h.pairA;
-      this.hb = h.pairB;
-      const i = this.probe();
-      if (this.distinct < this.maxDistinct) this.countOnce(i >= 0 ? i : this.insert(`${prefix}${prev}~${word}`, -1 - i));
-    }
-  }
-
-  private countOnce(slot: number): void {
-    const o = slot * STRIDE;
-    if (this.slots[o + 4] === this.epoch) return;
-    this.slots[o + 4] = this.epoch;
-    this.slots[o + this.col]++;
-    this.distinct++;
   }
 
   private find(token: string): number {
@@ -197,6 +162,20 @@ export class Dictionary {
     this.hb = b;
     return this.probe();
   }
+
+  /** Where each token (numbered in the order first learned, as LearnedTokens records them) sits in the table now. */
+  slotsOfIds(): Int32Array {
+    const slotOf = new Int32Array(this.text.size);
+    for (let i = 0; i <= this.mask; i++) {
+      const id = this.slots[i * STRIDE + ID];
+      if (id) slotOf[id - 1] = i;
+    }
+    return slotOf;
+  }
+
+  /** The two hashes of the token at a slot (to find it in another dictionary with `slotOfHash`). */
+  hashAAt(slot: number): number { return this.slots[slot * STRIDE] | 0; }
+  hashBAt(slot: number): number { return this.slots[slot * STRIDE + 1] | 0; }
 
   spamAt(slot: number): number { return this.slots[slot * STRIDE + 2]; }
   hamAt(slot: number): number { return this.slots[slot * STRIDE + 3]; }
@@ -214,13 +193,12 @@ export class Dictionary {
 
   /** Tokens in the order they were first learned. */
   *entries(): IterableIterator<TokenStat> {
-    const slotOf = new Int32Array(this.tokens.length);
-    for (let i = 0; i < this.tokenAt.length; i++) if (this.tokenAt[i]) slotOf[this.tokenAt[i] - 1] = i;
-    for (let t = 0; t < this.tokens.length; t++) {
+    const slotOf = this.slotsOfIds();
+    for (let t = 0; t < this.text.size; t++) {
       const o = slotOf[t] * STRIDE;
       const spam = this.slots[o + 2];
       const ham = this.slots[o + 3];
-      if (spam || ham) yield { token: this.tokens[t], spam, ham };
+      if (spam || ham) yield { token: this.text.get(t), spam, ham };
     }
   }
 
@@ -246,8 +224,7 @@ export class Dictionary {
     }
     this.mask = kept.mask;
     this.slots = kept.slots;
-    this.tokenAt = kept.tokenAt;
-    this.tokens = kept.tokens;
+    this.text = kept.text;
     return dropped;
   }
 }

@@ -5,12 +5,13 @@ import { tokenize, tokenizeInto, DEFAULT_TOKENIZER, type TokenizerOptions, type 
 import { parseMail } from './mime.ts';
 import { classify, classifyHashed, DEFAULT_SCORING, type CountReader, type HashedCounts, type Score, type ScoringOptions } from './classify.ts';
 import { HashedBag } from './hashed-bag.ts';
+import type { LearnedTokens } from './learned-tokens.ts';
 
 export class BayesFilter {
   dict: Dictionary;
   tokenizer: TokenizerOptions;
   scoring: ScoringOptions;
-  /** Reused by every `score` call (scoring is synchronous, so one message at a time). */
+  /** Reused by every `score` and `learn` call (both are synchronous, so one message at a time). */
   private bag?: HashedBag;
 
   constructor(dict = new Dictionary(), tokenizer: Partial<TokenizerOptions> = {}, scoring: Partial<ScoringOptions> = {}) {
@@ -23,14 +24,12 @@ export class BayesFilter {
     return tokenize(raw, this.tokenizer);
   }
 
-  /** Learns a message straight into the dictionary (no per-message token set: the fast path for training). */
-  learn(raw: Buffer | string, isSpam: boolean): void {
-    const dict = this.dict;
-    dict.beginMessage(isSpam, this.tokenizer.maxTokens);
-    tokenizeInto(parseMail(raw, { maxBytes: this.tokenizer.maxBytes }), this.tokenizer, {
-      add: (t) => dict.addOnce(t),
-      addWord: (p, w, prev, unigram) => dict.addWordOnce(p, w, prev, unigram),
-    });
+  /**
+   * Learns a message straight into the dictionary, from its bag of hashed tokens (the fast path for training);
+   * with `record`, also notes its tokens there for the reinforcement pass.
+   */
+  learn(raw: Buffer | string, isSpam: boolean, record?: LearnedTokens): void {
+    this.dict.learnBag(this.hashedTokens(raw), isSpam, record);
   }
 
   /**
@@ -45,7 +44,7 @@ export class BayesFilter {
 
   /** The message's tokens as hash pairs, in a bag this filter reuses: valid until its next `score` or `hashedTokens`. */
   hashedTokens(raw: Buffer | string): HashedBag {
-    if (this.bag?.capacity !== this.tokenizer.maxTokens) this.bag = new HashedBag(this.tokenizer.maxTokens);
+    if (this.bag?.capacity !== this.tokenizer.maxTokens) this.bag = new HashedBag(this.tokenizer.maxTokens, true);
     const bag = this.bag;
     bag.clear();
     tokenizeInto(parseMail(raw, { maxBytes: this.tokenizer.maxBytes }), this.tokenizer, bag);

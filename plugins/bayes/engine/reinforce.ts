@@ -1,13 +1,13 @@
-// Second training pass: every message just learned is judged as if it had not been (its counts taken out,
-// scored, put back), and those the rest of the training set would misjudge are learned again a few times.
+// Second training pass: every message just learned is judged as if it had not been (scored with its own counts
+// taken out), and those the rest of the training set would misjudge are learned again a few times. The messages
+// come from what learning recorded (learned-tokens.ts), so none is read, parsed or tokenized twice.
 // Plain training counts a hard message once, like an easy one, so its evidence is drowned out; this gives
 // extra weight to what the dictionary cannot yet tell, much as bogofilter's train-on-error and DSPAM's TUNE
 // do, but judged on held-out scores, because a message already learned always looks right to the dictionary.
-import { classifyHashed } from './classify.ts';
-import { LayeredCounts } from './layered-counts.ts';
-import type { HashedBag } from './hashed-bag.ts';
+import { Evidence } from './classify.ts';
 import type { BayesFilter } from './filter.ts';
 import type { Dictionary } from './dictionary.ts';
+import type { LearnedTokens } from './learned-tokens.ts';
 
 export interface ReinforceOptions {
   /** A ham scoring above this without its own counts is learned again. */
@@ -25,64 +25,73 @@ export const DEFAULT_REINFORCE: ReinforceOptions = { hamAbove: 0.3, spamBelow: 0
 export interface ReinforceResult {
   /** Messages judged. */
   checked: number;
-  /** Messages skipped because the dictionary does not hold them (a file changed since it was learned). */
-  skipped: number;
   /** Messages learned again, by class. */
   spam: number;
   ham: number;
 }
 
-export interface LearnedMessage {
-  raw: Buffer | string;
-  spam: boolean;
-}
-
 /**
- * Reinforces `filter`'s dictionary with the misjudged ones among `messages`, which must all have been learned
- * into it already: each is taken out while it is judged, and one the dictionary does not hold is skipped.
+ * Reinforces `filter`'s dictionary with the misjudged ones among the messages `learned` recorded as they were
+ * learned into it (`filter.learn(raw, spam, learned)`): each is judged with its own counts taken out.
  * Judging happens against the dictionary as plain training left it, so the order of the messages does not matter.
  * `background`, when given, is read but never changed: its counts are added to `filter`'s for judging.
  */
 export function reinforce(
   filter: BayesFilter,
-  messages: Iterable<LearnedMessage>,
+  learned: LearnedTokens,
   options: Partial<ReinforceOptions> = {},
   background?: Dictionary,
 ): ReinforceResult {
   const o = { ...DEFAULT_REINFORCE, ...options };
-  const dict = filter.dict;
-  // With a background (the dictionary a merge adds to), messages are judged by everything known, not only by
-  // what this training learned; only `dict` is changed.
-  const counts = new LayeredCounts(background ? [dict, background] : [dict]);
-  // Slots stay valid to the end: judging only looks up tokens the dictionary has, so it never grows.
-  const again: Array<{ slots: Int32Array; spam: boolean }> = [];
-  let checked = 0;
-  let skipped = 0;
-  for (const m of messages) {
-    const bag = filter.hashedTokens(m.raw);
-    const slots = slotsHeld(filter, bag, m.spam);
-    // Taking out counts that were never put in would wrap them around; such a message is left alone.
-    if (!slots) { skipped++; continue; }
-    dict.addAtSlots(slots, m.spam, -1);
-    const p = classifyHashed(bag, counts, filter.scoring).probability;
-    dict.addAtSlots(slots, m.spam, 1);
-    checked++;
-    if (m.spam ? p < o.spamBelow : p > o.hamAbove) again.push({ slots, spam: m.spam });
+  const p = heldOutProbabilities(filter, learned, background);
+  const slotOf = filter.dict.slotsOfIds();
+  let spam = 0;
+  let ham = 0;
+  for (let m = 0; m < learned.size; m++) {
+    const isSpam = learned.isSpam(m);
+    if (isSpam ? p[m] >= o.spamBelow : p[m] <= o.hamAbove) continue;
+    const { ids } = learned.tokensOf(m);
+    filter.dict.addAtSlots(ids.map((id) => slotOf[id]), isSpam, o.times);
+    if (isSpam) spam++; else ham++;
   }
-  for (const a of again) dict.addAtSlots(a.slots, a.spam, o.times);
-  const spam = again.filter((a) => a.spam).length;
-  return { checked, skipped, spam, ham: again.length - spam };
+  return { checked: learned.size, spam, ham };
 }
 
-/** The dictionary slots of the bag's tokens, or undefined when the dictionary does not hold them all in this class. */
-function slotsHeld(filter: BayesFilter, bag: HashedBag, spam: boolean): Int32Array | undefined {
-  const dict = filter.dict;
-  if ((spam ? dict.nspam : dict.nham) < 1) return undefined;
-  const slots = new Int32Array(bag.size);
-  for (let t = 0; t < bag.size; t++) {
-    const slot = dict.slotOfHash(bag.a[t], bag.b[t]);
-    if (slot < 0 || (spam ? dict.spamAt(slot) : dict.hamAt(slot)) < 1) return undefined;
-    slots[t] = slot;
+/** Each recorded message's probability as if it had never been learned (the dictionary is not changed). */
+export function heldOutProbabilities(filter: BayesFilter, learned: LearnedTokens, background?: Dictionary): Float64Array {
+  // Only reads: the table does not move, so these slots stay valid throughout.
+  const slotOf = filter.dict.slotsOfIds();
+  const p = new Float64Array(learned.size);
+  let slots = new Int32Array(256);
+  for (let m = 0; m < learned.size; m++) {
+    const { ids, occurrences } = learned.tokensOf(m);
+    if (slots.length < ids.length) slots = new Int32Array(ids.length * 2);
+    for (let t = 0; t < ids.length; t++) slots[t] = slotOf[ids[t]];
+    p[m] = heldOutProbability(filter, slots.subarray(0, ids.length), occurrences, learned.isSpam(m), background);
   }
-  return slots;
+  return p;
+}
+
+/**
+ * The message's probability as if it had never been learned: its own count (one per distinct token, and one
+ * message in its class's total) taken out of what the dictionary, and the background, hold.
+ */
+function heldOutProbability(filter: BayesFilter, slots: Int32Array, occurrences: Uint8Array, spam: boolean, background?: Dictionary): number {
+  const dict = filter.dict;
+  const ownSpam = spam ? 1 : 0;
+  const ownHam = 1 - ownSpam;
+  const nspam = dict.nspam - ownSpam + (background?.nspam ?? 0);
+  const nham = dict.nham - ownHam + (background?.nham ?? 0);
+  const evidence = new Evidence(nspam, nham, filter.scoring);
+  for (let t = 0; t < slots.length; t++) {
+    const slot = slots[t];
+    let s = dict.spamAt(slot) - ownSpam;
+    let h = dict.hamAt(slot) - ownHam;
+    if (background) {
+      const b = background.slotOfHash(dict.hashAAt(slot), dict.hashBAt(slot));
+      if (b >= 0) { s += background.spamAt(b); h += background.hamAt(b); }
+    }
+    evidence.add(s, h, occurrences[t]);
+  }
+  return evidence.score().probability;
 }

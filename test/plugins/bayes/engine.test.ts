@@ -158,6 +158,10 @@ describe('bayes engine', () => {
     it('computes chi-square tails in log space without underflow', () => {
       assert.ok(Math.abs(Math.exp(logChi2Q(2, 2)) - Math.exp(-1)) < 1e-12);
       assert.ok(logChi2Q(5000, 20) < -2000, 'a tail far below the smallest double stays finite');
+      // References computed with 80-digit decimal arithmetic.
+      for (const [x, v, ref] of [[1754.0752136774017, 600, -259.6352412535731], [448.12699283959785, 348, -8.39260524154477], [31.577101127475633, 140, -1.1413470192162065e-23]]) {
+        assert.ok(Math.abs(logChi2Q(x, v) - ref) <= 1e-12 * Math.max(1, Math.abs(ref)), `ln Q(${x} | ${v})`);
+      }
       assert.equal(tokenProbability(0, 0, 10, 10, DEFAULT_SCORING), DEFAULT_SCORING.robx);
     });
   });

@@ -1,11 +1,14 @@
 // The reinforcement pass: held-out judging of learned messages, and extra weight for the misjudged ones.
 import assert from 'node:assert/strict';
 import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
-import { reinforce, type LearnedMessage } from '../../../plugins/bayes/engine/reinforce.ts';
+import { heldOutProbabilities, reinforce } from '../../../plugins/bayes/engine/reinforce.ts';
+import { LearnedTokens } from '../../../plugins/bayes/engine/learned-tokens.ts';
 import { message } from './fixtures.ts';
 
 // Ham written in the spam vocabulary: what only a held-out judgement shows as hard.
 const oddHam = (seed: number) => message({ spam: true, seed, subject: 'offer for the team' }).replace(/promo-mail\.test/g, 'partner.test');
+
+interface LearnedMessage { raw: string; spam: boolean }
 
 function trainingSet(): LearnedMessage[] {
   const set: LearnedMessage[] = [];
@@ -14,30 +17,54 @@ function trainingSet(): LearnedMessage[] {
   return set;
 }
 
-function learned(set: LearnedMessage[]): BayesFilter {
+/** A filter that learned `set`, and the record of it the reinforcement pass reads. */
+function learned(set: LearnedMessage[]): { f: BayesFilter; record: LearnedTokens } {
   const f = new BayesFilter();
-  for (const m of set) f.learn(m.raw, m.spam);
-  return f;
+  const record = new LearnedTokens();
+  for (const m of set) f.learn(m.raw, m.spam, record);
+  return { f, record };
 }
 
 describe('bayes reinforcement', () => {
   it('learns again, `times` more, only the message the rest misjudge', () => {
     const set = trainingSet();
-    const f = learned(set);
+    const { f, record } = learned(set);
     const odd = f.tokens(oddHam(100));
     const token = [...odd.keys()].find((t) => f.dict.spamOf(t) > 0 && f.dict.hamOf(t) === 1)!;
     assert.ok(token, 'the odd ham shares spam tokens');
-    const r = reinforce(f, set, { times: 2 });
-    assert.deepEqual(r, { checked: 41, skipped: 0, spam: 0, ham: 1 });
+    const r = reinforce(f, record, { times: 2 });
+    assert.deepEqual(r, { checked: 41, spam: 0, ham: 1 });
     assert.deepEqual([f.dict.nspam, f.dict.nham], [20, 23]);
     assert.equal(f.dict.hamOf(token), 3);
   });
 
-  it('lowers the score of ham like the misjudged one, and leaves clear messages as they were', () => {
+  it('judges each message exactly as scoring it against a dictionary that never learned it would', () => {
+    // The record replaces a second read of every message, so it must hold the same tokens and occurrence counts.
     const set = trainingSet();
-    const f = learned(set);
+    // Messages in both vocabularies, some words repeated (the `frequent` mode weighs occurrences).
+    const bodyOf = (raw: string) => raw.split('\r\n\r\n')[1];
+    for (let i = 0; i < 8; i++) {
+      const raw = message({ spam: i % 2 === 0, seed: 70 + i }) + bodyOf(message({ spam: i % 2 === 1, seed: 80 + i })).repeat(1 + (i % 3));
+      set.push({ raw, spam: i % 3 === 0 });
+    }
+    const { f, record } = learned(set);
+    for (const mode of ['all', 'frequent', 'extreme'] as const) {
+      f.scoring = { ...f.scoring, mode };
+      const held = heldOutProbabilities(f, record);
+      const expected = set.map((m, i) => {
+        const without = learned(set.filter((_m, j) => j !== i)).f;
+        without.scoring = f.scoring;
+        return without.score(m.raw).probability;
+      });
+      assert.deepEqual([...held], expected, mode);
+      assert.ok(expected.some((p) => p > 0.05 && p < 0.95), 'some messages are hard to judge');
+    }
+  });
+
+  it('lowers the score of ham like the misjudged one, and leaves clear messages as they were', () => {
+    const { f, record } = learned(trainingSet());
     const before = { similar: f.score(oddHam(101)).probability, spam: f.score(message({ spam: true, seed: 60 })).probability };
-    reinforce(f, set);
+    reinforce(f, record);
     const after = { similar: f.score(oddHam(101)).probability, spam: f.score(message({ spam: true, seed: 60 })).probability };
     assert.ok(after.similar < before.similar, `${after.similar} < ${before.similar}`);
     assert.ok(after.spam > 0.99, `clear spam still scores ${after.spam}`);
@@ -46,12 +73,12 @@ describe('bayes reinforcement', () => {
   it('judges every message against plain training, so their order does not change the result', () => {
     const set = trainingSet();
     const a = learned(set);
-    const b = learned(set);
-    reinforce(a, set);
-    reinforce(b, [...set].reverse());
+    const b = learned([...set].reverse());
+    reinforce(a.f, a.record);
+    reinforce(b.f, b.record);
     const probe = oddHam(102);
-    assert.equal(a.score(probe).probability, b.score(probe).probability);
-    assert.deepEqual([a.dict.nspam, a.dict.nham, a.dict.size], [b.dict.nspam, b.dict.nham, b.dict.size]);
+    assert.equal(a.f.score(probe).probability, b.f.score(probe).probability);
+    assert.deepEqual([a.f.dict.nspam, a.f.dict.nham, a.f.dict.size], [b.f.dict.nspam, b.f.dict.nham, b.f.dict.size]);
   });
 
   it('judges by a background dictionary too (a merge), and never changes it', () => {
@@ -59,23 +86,13 @@ describe('bayes reinforcement', () => {
     const incoming: LearnedMessage[] = [{ raw: oddHam(100), spam: false }];
     for (let i = 0; i < 5; i++) incoming.push({ raw: message({ spam: false, seed: 30 + i }), spam: false });
     const alone = learned(incoming);
-    assert.equal(reinforce(alone, incoming).ham, 0);
-    const existing = learned(trainingSet().slice(0, 40)).dict; // without its odd ham
+    assert.equal(reinforce(alone.f, alone.record).ham, 0);
+    const existing = learned(trainingSet().slice(0, 40)).f.dict; // without its odd ham
     const before = [existing.nspam, existing.nham, existing.size, existing.spamOf('s:offer')];
     const merging = learned(incoming);
-    const r = reinforce(merging, incoming, {}, existing);
+    const r = reinforce(merging.f, merging.record, {}, existing);
     assert.deepEqual([r.checked, r.spam, r.ham], [6, 0, 1]);
-    assert.deepEqual([merging.dict.nspam, merging.dict.nham], [0, 8]);
+    assert.deepEqual([merging.f.dict.nspam, merging.f.dict.nham], [0, 8]);
     assert.deepEqual([existing.nspam, existing.nham, existing.size, existing.spamOf('s:offer')], before);
-  });
-
-  it('skips a message the dictionary does not hold instead of taking out counts it never had', () => {
-    const set = trainingSet();
-    const f = learned(set);
-    const stranger = { raw: message({ spam: false, seed: 7, subject: 'never learned quarterly figures' }), spam: false };
-    const r = reinforce(f, [stranger]);
-    assert.deepEqual(r, { checked: 0, skipped: 1, spam: 0, ham: 0 });
-    assert.equal(f.dict.hamOf('s:quarterly'), 0);
-    assert.equal(f.dict.nham, 21);
   });
 });
