@@ -57,6 +57,9 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
     // keep reading so the client reaches its final dot and hears our 4xx
     stream.resume();
     await rt.queue.discard(tx.id).catch(() => undefined);
+    // smtp-server ends the stream with ECONNECTION when the client hangs up before its final dot: nothing of
+    // ours failed, and nothing was acknowledged, so that is the client's story, not an error of the gateway.
+    if ((err as NodeJS.ErrnoException)?.code === 'ECONNECTION') return summary('aborted', { code: 451, text: '4.4.2 Connection closed before the message was complete' }, { reason: 'client disconnected during DATA' });
     log.error('cannot spool message', { error: String((err as Error)?.message ?? err), code: (err as NodeJS.ErrnoException)?.code });
     return summary('tempfail', spoolErrorReply(err));
   }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../helpers/smarthost.ts';
-import { SmtpDialog } from '../helpers/smtp-dialog.ts';
+import { SmtpDialog, greeted } from '../helpers/smtp-dialog.ts';
 import { sendMail, until } from './queue/send.ts';
 
 const PIECES = [
@@ -46,7 +46,25 @@ describe('hostile clients', function () {
     const ok = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'after the soup' });
     assert.equal(ok.code, 250);
     await sink.waitForText('after the soup');
-    assert.deepEqual(gw.logs.filter((l) => l.level === 'error').map((l) => l.msg), [], 'no error of the gateway itself');
+    assert.deepEqual(gw.logs.filter((l) => l.level === 'error').map((l) => `${l.msg} ${JSON.stringify(l)}`), [], 'no error of the gateway itself');
+  });
+
+  it('logs a client that hangs up in the middle of DATA as an aborted transaction, not as an error of its own', async () => {
+    const before = gw.logs.length;
+    const { d } = await greeted(gw.port);
+    assert.equal((await d.cmd('MAIL FROM:<a@client.example>')).code, 250);
+    assert.equal((await d.cmd('RCPT TO:<u@example.com>')).code, 250);
+    assert.equal((await d.cmd('DATA')).code, 354);
+    d.write('Subject: cut short\r\n\r\nthe first half of a body, and then the line goes dead\r\n');
+    await new Promise((r) => setTimeout(r, 50));
+    d.hangUp();
+    await until(() => gw.logs.slice(before).some((l) => l.msg === 'message'), 5000, 'the transaction\'s log line');
+    const line = gw.logs.slice(before).find((l) => l.msg === 'message')!;
+    assert.equal(line.verdict, 'aborted');
+    assert.equal(line.reason, 'client disconnected during DATA');
+    assert.deepEqual(gw.logs.slice(before).filter((l) => l.level === 'error'), []);
+    assert.deepEqual(await gw.gateway.runtime.queue.list(), [], 'nothing of it was kept');
+    assert.equal((await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'after the cut' })).code, 250);
   });
 
   it('logs plaintext after STARTTLS as the client\'s broken connection, a warning with its address', async () => {

@@ -114,6 +114,9 @@ export class SmtpDialog {
     return r;
   }
 
+  /** Drops the connection without a word, wherever the dialog is. */
+  hangUp(): void { this.socket.destroy(); }
+
   async quit(): Promise<void> {
     if (!this.closed) { try { this.socket.write('QUIT\r\n'); } catch { /* closed */ } }
     this.socket.end();
