@@ -1,5 +1,11 @@
 // Counters and timings the gateway keeps (shown by the status endpoint and written to the log at shutdown).
 
+/** The nearest-rank percentile of ascending `sorted` (q from 0 to 1): the smallest value with at least q of all at or below it; NaN when empty. */
+export function percentile(sorted: readonly number[], q: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
 export class Metrics {
   readonly counters = new Map<string, number>();
   private readonly latencies: number[] = [];
@@ -16,8 +22,8 @@ export class Metrics {
     const out: Record<string, number> = Object.fromEntries(this.counters);
     if (this.latencies.length) {
       const sorted = [...this.latencies].sort((a, b) => a - b);
-      out.data_ms_p50 = sorted[Math.floor(sorted.length * 0.5)];
-      out.data_ms_p99 = sorted[Math.floor(sorted.length * 0.99)];
+      out.data_ms_p50 = percentile(sorted, 0.5);
+      out.data_ms_p99 = percentile(sorted, 0.99);
     }
     return out;
   }

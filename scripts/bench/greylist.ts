@@ -17,6 +17,7 @@ import { EmbeddedStore } from '../../core/store/embedded-store.ts';
 import { MemoryStore } from '../../core/store/memory-store.ts';
 import { RedisStore } from '../../core/store/redis-store.ts';
 import { validate } from '../../core/config/schema.ts';
+import { percentile } from '../../core/metrics.ts';
 import greylist from '../../plugins/greylist/index.ts';
 import { configSchema } from '../../plugins/greylist/config.ts';
 import { Greylister } from '../../plugins/greylist/greylister.ts';
@@ -54,8 +55,6 @@ function contextFor(i: number, services: Services): HookContext {
     addFinding() {}, addHeader() {}, removeHeader() {}, async rewriteMessage() {},
   };
 }
-
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 /** Times `handler` on `lookups` contexts over `triplets` known triplets; returns per-call times in ms. */
 async function timeCalls(handler: Handler, ctxs: HookContext[], lookups: number): Promise<{ times: number[]; wall: number }> {
@@ -102,8 +101,8 @@ export async function benchStore(name: string, store: StateStore, opts: { lookup
     store: name, lookups: opts.lookups,
     perSecond: opts.lookups / (run.wall / 1000),
     perSecondConcurrent: rate,
-    p50: quantile(sorted, 0.5) - quantile(baseSorted, 0.5),
-    p99: quantile(sorted, 0.99) - quantile(baseSorted, 0.99),
+    p50: percentile(sorted, 0.5) - percentile(baseSorted, 0.5),
+    p99: percentile(sorted, 0.99) - percentile(baseSorted, 0.99),
     max: sorted[sorted.length - 1],
   };
 }

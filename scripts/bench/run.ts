@@ -48,5 +48,6 @@ console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 
 // The peers in the same run: the 4 KB / 20-connection load through Postfix and Haraka when they are installed, each
-// relaying to the same sink, with Mailmoat's ratios to both (`--no-peers` leaves them out; `npm run bench:peers` runs only them).
-if (!process.argv.includes('--no-peers')) await import('./peers.ts');
+// relaying to the same sink, with Mailmoat's ratios to both (`--no-peers` leaves them out, and so does `--case=…`, which
+// asks for one case; `npm run bench:peers` runs only them).
+if (!only && !process.argv.includes('--no-peers')) await import('./peers.ts');

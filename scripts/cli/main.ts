@@ -2,6 +2,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { USAGE_ERROR } from './args.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const HIDDEN = new Set(['main', 'args']);
@@ -22,10 +23,11 @@ Run 'moat <command> --help' for more.
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(USAGE()); return cmd ? 0 : 2; }
+  if (!cmd) { process.stderr.write(USAGE()); return USAGE_ERROR; }
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(USAGE()); return 0; }
   if (!/^[a-z][a-z0-9-]*$/.test(cmd) || HIDDEN.has(cmd) || !existsSync(path.join(here, `${cmd}.ts`))) {
     process.stderr.write(`moat: unknown command "${cmd}"\n${USAGE()}`);
-    return 2;
+    return USAGE_ERROR;
   }
   const mod = await import(pathToFileURL(path.join(here, `${cmd}.ts`)).href) as { run(args: string[]): Promise<number> };
   try {

@@ -6,9 +6,19 @@ import path from 'node:path';
 import { spawnGateway } from '../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
 import { freePort } from '../helpers/ports.ts';
+import { percentile } from '../../core/metrics.ts';
 
 const run = promisify(execFile);
 const MOAT = path.resolve(import.meta.dirname, '..', '..', 'scripts', 'moat.js');
+
+describe('percentile', () => {
+  it('is the nearest rank: the smallest value with at least that share at or below it', () => {
+    const hundred = Array.from({ length: 100 }, (_v, i) => i + 1);
+    assert.deepEqual([percentile(hundred, 0.5), percentile(hundred, 0.99), percentile(hundred, 1), percentile(hundred, 0)], [50, 99, 100, 1]);
+    assert.deepEqual([percentile([7], 0.99), percentile([1, 2, 3], 0.5)], [7, 2]);
+    assert.ok(Number.isNaN(percentile([], 0.5)));
+  });
+});
 
 describe('moat metrics and one gateway per data_dir', function () {
   this.timeout(60_000);

@@ -1,5 +1,6 @@
 // The load generator: N connections, each sending its share of messages with pipelined MAIL/RCPT/DATA; times every message to its 250.
 import net from 'node:net';
+import { percentile } from '../../../core/metrics.ts';
 
 export interface LoadResult { sent: number; failed: number; seconds: number; msgsPerSec: number; p50: number; p99: number; firstError?: string }
 
@@ -84,6 +85,6 @@ export async function runLoad(port: number, opts: { total: number; connections: 
   lat.sort((a, b) => a - b);
   return {
     sent: lat.length, failed, seconds, msgsPerSec: lat.length / seconds,
-    p50: lat[Math.floor(lat.length * 0.5)] ?? NaN, p99: lat[Math.floor(lat.length * 0.99)] ?? NaN, firstError,
+    p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), firstError,
   };
 }

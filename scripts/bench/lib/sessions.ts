@@ -1,5 +1,6 @@
 // One SMTP session per message, each with its own XCLIENT address, timed from connect to the 250 after DATA.
 import { SmtpDialog, testMessage } from '../../../test/helpers/smtp-dialog.ts';
+import { percentile } from '../../../core/metrics.ts';
 
 export interface SessionFigures { msgsPerSec: number; p50: number; p99: number; failures: number }
 
@@ -25,6 +26,5 @@ export async function timedSessions(port: number, opts: { count: number; concurr
   await Promise.all(Array.from({ length: opts.concurrency }, worker));
   const secs = (performance.now() - start) / 1000;
   times.sort((a, b) => a - b);
-  const q = (x: number) => times[Math.min(times.length - 1, Math.ceil(x * times.length) - 1)] ?? NaN;
-  return { msgsPerSec: times.length / secs, p50: q(0.5), p99: q(0.99), failures };
+  return { msgsPerSec: times.length / secs, p50: percentile(times, 0.5), p99: percentile(times, 0.99), failures };
 }

@@ -20,6 +20,18 @@ describe('moat command lines', function () {
     });
   }
 
+  it('moat with no command, or an unknown one, is a usage error (64); moat --help is not (0)', () => {
+    const none = moat();
+    assert.equal(none.status, 64);
+    assert.match(none.stderr, /usage: moat <command>/);
+    const unknown = moat('frobnicate');
+    assert.equal(unknown.status, 64);
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+    const help = moat('--help');
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /usage: moat <command>/);
+  });
+
   it('takes a repeated option as a list (--set twice)', () => {
     const r = moat('check-config', '--set', 'limits.max_message_size=10MB', '--set', 'server.banner=Moat');
     assert.equal(r.status, 0, r.stderr);
