@@ -120,8 +120,8 @@ export class Dictionary {
   }
 
   /**
-   * Adds `times` (negative to take away) to one class's count at each of `slots` (from `slotOfHash`) and to that
-   * class's message total: learning, or unlearning, a message whose tokens were already looked up.
+   * Adds `times` to one class's count at each of `slots` (from `slotOfHash` or `slotsOfIds`) and to that class's
+   * message total: learning a message again whose tokens were already looked up.
    */
   addAtSlots(slots: Int32Array, isSpam: boolean, times: number): void {
     const col = isSpam ? 2 : 3;

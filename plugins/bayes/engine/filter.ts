@@ -11,8 +11,10 @@ export class BayesFilter {
   dict: Dictionary;
   tokenizer: TokenizerOptions;
   scoring: ScoringOptions;
-  /** Reused by every `score` and `learn` call (both are synchronous, so one message at a time). */
+  /** Reused by every `score` call, and the other by every `learn` (both synchronous, so one message at a time). */
   private bag?: HashedBag;
+  /** Learning's bag also keeps each token's pieces, to write the text of tokens new to the dictionary. */
+  private learningBag?: HashedBag;
 
   constructor(dict = new Dictionary(), tokenizer: Partial<TokenizerOptions> = {}, scoring: Partial<ScoringOptions> = {}) {
     this.dict = dict;
@@ -29,7 +31,8 @@ export class BayesFilter {
    * with `record`, also notes its tokens there for the reinforcement pass.
    */
   learn(raw: Buffer | string, isSpam: boolean, record?: LearnedTokens): void {
-    this.dict.learnBag(this.hashedTokens(raw), isSpam, record);
+    if (this.learningBag?.capacity !== this.tokenizer.maxTokens) this.learningBag = new HashedBag(this.tokenizer.maxTokens, true);
+    this.dict.learnBag(this.fill(this.learningBag, raw), isSpam, record);
   }
 
   /**
@@ -44,8 +47,11 @@ export class BayesFilter {
 
   /** The message's tokens as hash pairs, in a bag this filter reuses: valid until its next `score` or `hashedTokens`. */
   hashedTokens(raw: Buffer | string): HashedBag {
-    if (this.bag?.capacity !== this.tokenizer.maxTokens) this.bag = new HashedBag(this.tokenizer.maxTokens, true);
-    const bag = this.bag;
+    if (this.bag?.capacity !== this.tokenizer.maxTokens) this.bag = new HashedBag(this.tokenizer.maxTokens);
+    return this.fill(this.bag, raw);
+  }
+
+  private fill(bag: HashedBag, raw: Buffer | string): HashedBag {
     bag.clear();
     tokenizeInto(parseMail(raw, { maxBytes: this.tokenizer.maxBytes }), this.tokenizer, bag);
     return bag;

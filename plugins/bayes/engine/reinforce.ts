@@ -76,7 +76,7 @@ export function heldOutProbabilities(filter: BayesFilter, learned: LearnedTokens
  * The message's probability as if it had never been learned: its own count (one per distinct token, and one
  * message in its class's total) taken out of what the dictionary, and the background, hold.
  */
-function heldOutProbability(filter: BayesFilter, slots: Int32Array, occurrences: Uint8Array, spam: boolean, background?: Dictionary): number {
+function heldOutProbability(filter: BayesFilter, slots: Int32Array, occurrences: ArrayLike<number>, spam: boolean, background?: Dictionary): number {
   const dict = filter.dict;
   const ownSpam = spam ? 1 : 0;
   const ownHam = 1 - ownSpam;
@@ -91,6 +91,8 @@ function heldOutProbability(filter: BayesFilter, slots: Int32Array, occurrences:
       const b = background.slotOfHash(dict.hashAAt(slot), dict.hashBAt(slot));
       if (b >= 0) { s += background.spamAt(b); h += background.hamAt(b); }
     }
+    // Only this message had the token: a dictionary that never learned it would not know it at all.
+    if (s === 0 && h === 0) continue;
     evidence.add(s, h, occurrences[t]);
   }
   return evidence.score().probability;

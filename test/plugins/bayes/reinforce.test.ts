@@ -1,6 +1,8 @@
 // The reinforcement pass: held-out judging of learned messages, and extra weight for the misjudged ones.
 import assert from 'node:assert/strict';
 import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
+import { DEFAULT_SCORING } from '../../../plugins/bayes/engine/classify.ts';
+import { LayeredCounts } from '../../../plugins/bayes/engine/layered-counts.ts';
 import { heldOutProbabilities, reinforce } from '../../../plugins/bayes/engine/reinforce.ts';
 import { LearnedTokens } from '../../../plugins/bayes/engine/learned-tokens.ts';
 import { message } from './fixtures.ts';
@@ -41,23 +43,31 @@ describe('bayes reinforcement', () => {
   it('judges each message exactly as scoring it against a dictionary that never learned it would', () => {
     // The record replaces a second read of every message, so it must hold the same tokens and occurrence counts.
     const set = trainingSet();
-    // Messages in both vocabularies, some words repeated (the `frequent` mode weighs occurrences).
+    // Messages in both vocabularies, some words repeated (the `frequent` mode weighs occurrences), one with words
+    // repeated hundreds of times (past what a byte holds), and one with words no other message has.
     const bodyOf = (raw: string) => raw.split('\r\n\r\n')[1];
     for (let i = 0; i < 8; i++) {
       const raw = message({ spam: i % 2 === 0, seed: 70 + i }) + bodyOf(message({ spam: i % 2 === 1, seed: 80 + i })).repeat(1 + (i % 3));
       set.push({ raw, spam: i % 3 === 0 });
     }
+    set.push({ raw: message({ spam: true, seed: 90 }) + bodyOf(message({ spam: false, seed: 91 })).repeat(300) + bodyOf(message({ spam: true, seed: 92 })).repeat(260), spam: true });
+    set.push({ raw: message({ spam: false, seed: 93, subject: 'quokka wombat numbat' }), spam: false });
     const { f, record } = learned(set);
-    for (const mode of ['all', 'frequent', 'extreme'] as const) {
-      f.scoring = { ...f.scoring, mode };
+    const settings = [
+      { mode: 'all' }, { mode: 'frequent' }, { mode: 'extreme' },
+      // A narrow neutral band keeps tokens near 0.5; few tokens make the ranking by occurrences decide.
+      { mode: 'all', minDev: 0.001 }, { mode: 'frequent', maxTokens: 5 }, { mode: 'frequent', maxTokens: 5, minDev: 0.001 },
+    ] as const;
+    for (const setting of settings) {
+      f.scoring = { ...DEFAULT_SCORING, ...setting };
       const held = heldOutProbabilities(f, record);
       const expected = set.map((m, i) => {
         const without = learned(set.filter((_m, j) => j !== i)).f;
         without.scoring = f.scoring;
         return without.score(m.raw).probability;
       });
-      assert.deepEqual([...held], expected, mode);
-      assert.ok(expected.some((p) => p > 0.05 && p < 0.95), 'some messages are hard to judge');
+      assert.deepEqual([...held], expected, JSON.stringify(setting));
+      if (setting.mode === 'all') assert.ok(expected.some((p) => p > 0.05 && p < 0.95), 'some messages are hard to judge');
     }
   });
 
@@ -90,6 +100,10 @@ describe('bayes reinforcement', () => {
     const existing = learned(trainingSet().slice(0, 40)).f.dict; // without its odd ham
     const before = [existing.nspam, existing.nham, existing.size, existing.spamOf('s:offer')];
     const merging = learned(incoming);
+    // Each new message is judged by the dictionary joined with the rest of the new mail.
+    const held = heldOutProbabilities(merging.f, merging.record, existing);
+    const expected = incoming.map((m, i) => learned(incoming.filter((_m, j) => j !== i)).f.score(m.raw, new LayeredCounts([learned(incoming.filter((_m, j) => j !== i)).f.dict, existing])).probability);
+    assert.deepEqual([...held], expected);
     const r = reinforce(merging.f, merging.record, {}, existing);
     assert.deepEqual([r.checked, r.spam, r.ham], [6, 0, 1]);
     assert.deepEqual([merging.f.dict.nspam, merging.f.dict.nham], [0, 8]);
