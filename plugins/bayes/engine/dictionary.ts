@@ -173,9 +173,26 @@ export class Dictionary {
     return slotOf;
   }
 
-  /** The two hashes of the token at a slot (to find it in another dictionary with `slotOfHash`). */
-  hashAAt(slot: number): number { return this.slots[slot * STRIDE] | 0; }
-  hashBAt(slot: number): number { return this.slots[slot * STRIDE + 1] | 0; }
+  /**
+   * Every token's counts by its number (as LearnedTokens records them), read in one sweep of the table, with
+   * `also`'s counts of the same tokens added. Two dense arrays stay in cache where the table does not.
+   */
+  countsByIds(also?: Dictionary): { spam: Int32Array; ham: Int32Array } {
+    const spam = new Int32Array(this.text.size);
+    const ham = new Int32Array(this.text.size);
+    const slots = this.slots;
+    for (let i = 0; i <= this.mask; i++) {
+      const o = i * STRIDE;
+      const id = slots[o + ID];
+      if (id === 0) continue;
+      spam[id - 1] = slots[o + 2];
+      ham[id - 1] = slots[o + 3];
+      if (!also) continue;
+      const j = also.slotOfHash(slots[o] | 0, slots[o + 1] | 0);
+      if (j >= 0) { spam[id - 1] += also.spamAt(j); ham[id - 1] += also.hamAt(j); }
+    }
+    return { spam, ham };
+  }
 
   spamAt(slot: number): number { return this.slots[slot * STRIDE + 2]; }
   hamAt(slot: number): number { return this.slots[slot * STRIDE + 3]; }

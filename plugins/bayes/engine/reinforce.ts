@@ -59,41 +59,25 @@ export function reinforce(
 
 /** Each recorded message's probability as if it had never been learned (the dictionary is not changed). */
 export function heldOutProbabilities(filter: BayesFilter, learned: LearnedTokens, background?: Dictionary): Float64Array {
-  // Only reads: the table does not move, so these slots stay valid throughout.
-  const slotOf = filter.dict.slotsOfIds();
+  const dict = filter.dict;
+  const counts = dict.countsByIds(background);
+  const nspam = dict.nspam + (background?.nspam ?? 0);
+  const nham = dict.nham + (background?.nham ?? 0);
   const p = new Float64Array(learned.size);
-  let slots = new Int32Array(256);
   for (let m = 0; m < learned.size; m++) {
     const { ids, occurrences } = learned.tokensOf(m);
-    if (slots.length < ids.length) slots = new Int32Array(ids.length * 2);
-    for (let t = 0; t < ids.length; t++) slots[t] = slotOf[ids[t]];
-    p[m] = heldOutProbability(filter, slots.subarray(0, ids.length), occurrences, learned.isSpam(m), background);
+    // Its own count comes off: one per distinct token, and one message in its class's total.
+    const ownSpam = learned.isSpam(m) ? 1 : 0;
+    const ownHam = 1 - ownSpam;
+    const evidence = new Evidence(nspam - ownSpam, nham - ownHam, filter.scoring);
+    for (let t = 0; t < ids.length; t++) {
+      const s = counts.spam[ids[t]] - ownSpam;
+      const h = counts.ham[ids[t]] - ownHam;
+      // Only this message had the token: a dictionary that never learned it would not know it at all.
+      if (s === 0 && h === 0) continue;
+      evidence.add(s, h, occurrences[t]);
+    }
+    p[m] = evidence.score().probability;
   }
   return p;
-}
-
-/**
- * The message's probability as if it had never been learned: its own count (one per distinct token, and one
- * message in its class's total) taken out of what the dictionary, and the background, hold.
- */
-function heldOutProbability(filter: BayesFilter, slots: Int32Array, occurrences: ArrayLike<number>, spam: boolean, background?: Dictionary): number {
-  const dict = filter.dict;
-  const ownSpam = spam ? 1 : 0;
-  const ownHam = 1 - ownSpam;
-  const nspam = dict.nspam - ownSpam + (background?.nspam ?? 0);
-  const nham = dict.nham - ownHam + (background?.nham ?? 0);
-  const evidence = new Evidence(nspam, nham, filter.scoring);
-  for (let t = 0; t < slots.length; t++) {
-    const slot = slots[t];
-    let s = dict.spamAt(slot) - ownSpam;
-    let h = dict.hamAt(slot) - ownHam;
-    if (background) {
-      const b = background.slotOfHash(dict.hashAAt(slot), dict.hashBAt(slot));
-      if (b >= 0) { s += background.spamAt(b); h += background.hamAt(b); }
-    }
-    // Only this message had the token: a dictionary that never learned it would not know it at all.
-    if (s === 0 && h === 0) continue;
-    evidence.add(s, h, occurrences[t]);
-  }
-  return evidence.score().probability;
 }
