@@ -4,6 +4,8 @@
 // distinct tokens a message: 15,000 messages take about 30 MB). Token numbers are the dictionary's at the time:
 // pruning renumbers them, so a record is for the dictionary it was made with, before any `filter`.
 
+import { grown } from './grown.ts';
+
 export class LearnedTokens {
   /** Token numbers (Dictionary.slotsOfIds maps them to slots) and occurrence counts, all messages end to end. */
   private ids = new Int32Array(1 << 16);
@@ -28,7 +30,10 @@ export class LearnedTokens {
 
   /** The message's next distinct token, which occurred `occurrences` times in it. */
   add(id: number, occurrences: number): void {
-    if (this.used === this.ids.length) this.grow();
+    if (this.used === this.ids.length) {
+      this.ids = grown(this.ids, this.used + 1);
+      this.occ = grown(this.occ, this.used + 1);
+    }
     this.ids[this.used] = id;
     if (occurrences >= 255) {
       this.large.set(this.used, occurrences);
@@ -48,14 +53,5 @@ export class LearnedTokens {
     const occurrences = Int32Array.from(this.occ.subarray(from, to));
     for (let k = 0; k < occurrences.length; k++) occurrences[k] = this.large.get(from + k) ?? occurrences[k];
     return { ids, occurrences };
-  }
-
-  private grow(): void {
-    const ids = new Int32Array(this.ids.length * 2);
-    ids.set(this.ids);
-    const occ = new Uint8Array(this.occ.length * 2);
-    occ.set(this.occ);
-    this.ids = ids;
-    this.occ = occ;
   }
 }

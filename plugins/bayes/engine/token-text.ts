@@ -3,6 +3,8 @@
 // collector to trace (measured: about 130 ns against 540 ns a token, and learning's main cost after hashing).
 // A token becomes a string again only when it is read (saving, merging, pruning).
 
+import { grown } from './grown.ts';
+
 export class TokenText {
   private chars = new Uint16Array(1 << 16);
   /** Where token i ends in `chars` (it starts where token i − 1 ends). */
@@ -16,7 +18,7 @@ export class TokenText {
   /** Appends a piece of the token being written; `end` closes it. */
   write(s: string): void {
     const n = s.length;
-    if (this.used + n > this.chars.length) this.growChars(this.used + n);
+    if (this.used + n > this.chars.length) this.chars = grown(this.chars, this.used + n, this.used);
     const chars = this.chars;
     let at = this.used;
     for (let i = 0; i < n; i++) chars[at++] = s.charCodeAt(i);
@@ -25,11 +27,7 @@ export class TokenText {
 
   /** Closes the token being written; returns its number. */
   end(): number {
-    if (this.count === this.ends.length) {
-      const ends = new Int32Array(this.ends.length * 2);
-      ends.set(this.ends);
-      this.ends = ends;
-    }
+    if (this.count === this.ends.length) this.ends = grown(this.ends, this.count + 1);
     this.ends[this.count] = this.used;
     return this.count++;
   }
@@ -48,13 +46,5 @@ export class TokenText {
     let s = '';
     for (let at = from; at < to; at += 4096) s += String.fromCharCode.apply(null, this.chars.subarray(at, Math.min(to, at + 4096)) as unknown as number[]);
     return s;
-  }
-
-  private growChars(need: number): void {
-    let size = this.chars.length * 2;
-    while (size < need) size *= 2;
-    const chars = new Uint16Array(size);
-    chars.set(this.chars.subarray(0, this.used));
-    this.chars = chars;
   }
 }
