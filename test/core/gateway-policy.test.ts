@@ -2,8 +2,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
-import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { startSmarthost, type Smarthost } from '../helpers/smarthost.ts';
+import { startGateway, startRelayingGateway, type RelayingGateway, type TestGateway } from '../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
 import { UsersFile } from '../../core/auth/users-file.ts';
 
@@ -150,18 +149,15 @@ describe('limits and access lists', () => {
 });
 
 describe('plugin failures and verdicts', () => {
-  let sink: Smarthost;
-  let gw: TestGateway;
+  let gw: RelayingGateway;
   before(async () => {
-    sink = await startSmarthost();
-    gw = await startGateway({ config: {
-      smarthost: `smtp://127.0.0.1:${sink.port}`,
+    gw = await startRelayingGateway({ config: {
       plugins: [{ name: 'test-behaviour', module: FIXTURE, timeout: '300ms' }],
       scores: { add_header: 5, quarantine: 10, reject: 15, subject_tag: '[SPAM]' },
     } });
   });
-  after(async () => { await gw.stop(); await sink.stop(); });
-  beforeEach(() => { sink.messages.length = 0; });
+  after(() => gw.stop());
+  beforeEach(() => { gw.sink.messages.length = 0; });
 
   it('a plugin that throws gives a tempfail, and the next message passes', async () => {
     const r = await send(gw.port, { subject: 'please-throw' });
@@ -185,7 +181,7 @@ describe('plugin failures and verdicts', () => {
 
   it('scores map to accept with headers, quarantine and reject', async () => {
     assert.equal((await send(gw.port, { subject: 'tag me', headers: { 'X-Test-Score': '6', 'X-Remove-Me': 'gone' } })).code, 250);
-    const [m] = await sink.waitFor(1);
+    const [m] = await gw.sink.waitFor(1);
     const text = m.raw.toString();
     assert.match(text, /X-Mailmoat-Verdict: add_header; score=6; level=Low; symbols=TEST_SCORE\(6\)/);
     assert.match(text, /X-Mailmoat-Spam: Yes/);
@@ -211,6 +207,6 @@ describe('plugin failures and verdicts', () => {
     assert.equal((await send(gw.port, { subject: 'please-quarantine' })).code, 250);
     assert.equal(readdirSync(path.join(gw.dataDir, 'quarantine')).length, before + 2);
     await gw.gateway.runtime.delivery.idle();
-    assert.equal(sink.messages.length, 0);
+    assert.equal(gw.sink.messages.length, 0);
   });
 });

@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
-import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { startSmarthost, type Smarthost } from '../helpers/smarthost.ts';
+import { startGateway, startRelayingGateway, type RelayingGateway } from '../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
 import { ensureCommands } from '../helpers/system-packages.ts';
 
@@ -16,14 +15,12 @@ function bodyOf(raw: Buffer): Buffer {
 }
 
 describe('gateway relays to the smarthost', () => {
-  let sink: Smarthost;
-  let gw: TestGateway;
+  let gw: RelayingGateway;
   before(async () => {
-    sink = await startSmarthost();
-    gw = await startGateway({ config: { smarthost: `smtp://127.0.0.1:${sink.port}`, relay: { networks: ['127.0.0.9/32'] } } });
+    gw = await startRelayingGateway({ config: { relay: { networks: ['127.0.0.9/32'] } } });
   });
-  after(async () => { await gw.stop(); await sink.stop(); });
-  beforeEach(() => { sink.messages.length = 0; });
+  after(() => gw.stop());
+  beforeEach(() => { gw.sink.messages.length = 0; });
 
   it('delivers mail for a local domain with the body byte-identical', async () => {
     const body = 'Line one\r\n.leading dot\r\n..two dots\r\nnon-ascii: \u00e9\u00e8\r\n' + 'x'.repeat(5000) + '\r\n';
@@ -32,7 +29,7 @@ describe('gateway relays to the smarthost', () => {
     const info = await t.sendMail({ envelope: { from: 'sender@client.example', to: ['user@example.com'] }, raw });
     t.close();
     assert.match(info.response, /^250 2\.0\.0 Ok: queued as \w+/);
-    const [m] = await sink.waitFor(1);
+    const [m] = await gw.sink.waitFor(1);
     assert.deepEqual(m.rcptTo, ['user@example.com']);
     assert.equal(m.mailFrom, 'sender@client.example');
     assert.ok(bodyOf(m.raw).equals(bodyOf(Buffer.from(raw, 'utf8'))), 'body differs');
@@ -62,7 +59,7 @@ describe('gateway relays to the smarthost', () => {
     assert.equal((await c.cmd('RCPT TO:<someone@foreign.example>')).code, 250);
     assert.equal((await c.data(testMessage({ to: 'someone@foreign.example' }))).code, 250);
     await c.quit();
-    const [m] = await sink.waitFor(1);
+    const [m] = await gw.sink.waitFor(1);
     assert.deepEqual(m.rcptTo, ['someone@foreign.example']);
   });
 
@@ -77,7 +74,7 @@ describe('gateway relays to the smarthost', () => {
     c.write(msg);
     assert.equal((await c.read()).code, 250);
     await c.quit();
-    const [m] = await sink.waitFor(1);
+    const [m] = await gw.sink.waitFor(1);
     assert.deepEqual(m.rcptTo.sort(), ['a@example.com', 'b@example.com']);
   });
 
@@ -89,7 +86,7 @@ describe('gateway relays to the smarthost', () => {
     const r = await c.data(Buffer.from('Subject: lf\r\n\r\nbare\nline\n.\nnot the end\r\n.\r\n'), { raw: true });
     assert.equal(r.code, 250);
     await c.quit();
-    const [m] = await sink.waitFor(1);
+    const [m] = await gw.sink.waitFor(1);
     assert.equal(bodyOf(m.raw).toString(), 'bare\r\nline\r\n.\r\nnot the end\r\n');
   });
 
@@ -97,7 +94,7 @@ describe('gateway relays to the smarthost', () => {
     ensureCommands({ swaks: 'swaks' });
     const { stdout } = await run('swaks', ['--server', `127.0.0.1:${gw.port}`, '--from', 'swaks@client.example', '--to', 'user@example.com', '--body', 'from swaks', '--pipeline']);
     assert.match(stdout, /250 2\.0\.0 Ok: queued as/);
-    const [m] = await sink.waitFor(1);
+    const [m] = await gw.sink.waitFor(1);
     assert.match(m.raw.toString(), /from swaks/);
   });
 });

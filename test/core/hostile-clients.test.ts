@@ -3,8 +3,7 @@
 // keeps serving everyone else.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { startSmarthost, type Smarthost } from '../helpers/smarthost.ts';
+import { startRelayingGateway, type RelayingGateway } from '../helpers/gateway.ts';
 import { SmtpDialog, greeted } from '../helpers/smtp-dialog.ts';
 import { sendMail, until } from './queue/send.ts';
 
@@ -16,13 +15,11 @@ const PIECES = [
 
 describe('hostile clients', function () {
   this.timeout(60_000);
-  let gw: TestGateway;
-  let sink: Smarthost;
+  let gw: RelayingGateway;
   before(async () => {
-    sink = await startSmarthost();
-    gw = await startGateway({ config: { smarthost: `smtp://127.0.0.1:${sink.port}`, limits: { max_message_size: '64KB' } } });
+    gw = await startRelayingGateway({ config: { limits: { max_message_size: '64KB' } } });
   });
-  after(async () => { await gw.stop(); await sink.stop(); });
+  after(() => gw.stop());
 
   it('survives 300 connections of random command soup and then delivers a normal message', async () => {
     let seed = 1;
@@ -45,7 +42,7 @@ describe('hostile clients', function () {
     assert.equal(closed, 300);
     const ok = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'after the soup' });
     assert.equal(ok.code, 250);
-    await sink.waitForText('after the soup');
+    await gw.sink.waitForText('after the soup');
     assert.deepEqual(gw.logs.filter((l) => l.level === 'error').map((l) => `${l.msg} ${JSON.stringify(l)}`), [], 'no error of the gateway itself');
   });
 

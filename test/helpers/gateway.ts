@@ -1,4 +1,5 @@
-// Starts a real gateway for tests: in this process (startGateway) or as a child process (spawnGateway), on free loopback ports.
+// Starts a real gateway for tests: in this process (startGateway, startRelayingGateway with its smarthost) or as a child
+// process (spawnGateway), on free loopback ports.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import { createGateway, type Gateway } from '../../core/gateway.ts';
 import { validateConfig } from '../../core/config/load.ts';
 import type { LogFields } from '../../core/log/types.ts';
 import { freePort } from './ports.ts';
+import { startSmarthost, type Smarthost } from './smarthost.ts';
 
 export interface TestGateway {
   gateway: Gateway;
@@ -17,6 +19,8 @@ export interface TestGateway {
   logs: LogFields[];
   stop(): Promise<void>;
 }
+
+export interface GatewayOptions { config?: Record<string, unknown>; dataDir?: string; quiet?: boolean }
 
 /** Deep-merges plain objects; arrays and scalars in `over` replace those in `base`. */
 export function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
@@ -43,7 +47,7 @@ function baseConfig(dataDir: string): Record<string, unknown> {
  * A gateway in this process. `config` is merged over test defaults: listen 127.0.0.1:0, domain example.com,
  * XCLIENT trusted from 127.0.0.1, a temp data_dir, delivery to files unless `smarthost` is given.
  */
-export async function startGateway(opts: { config?: Record<string, unknown>; dataDir?: string; quiet?: boolean } = {}): Promise<TestGateway> {
+export async function startGateway(opts: GatewayOptions = {}): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'mailmoat-test-'));
   const raw = merge(baseConfig(dataDir), opts.config ?? {});
   const config = await validateConfig(raw);
@@ -54,6 +58,34 @@ export async function startGateway(opts: { config?: Record<string, unknown>; dat
     async stop() {
       await gateway.stop();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RelayingGateway extends TestGateway {
+  /** The recording smarthost the gateway relays to. */
+  sink: Smarthost;
+}
+
+/**
+ * A recording smarthost and an in-process gateway relaying to it, the setup most end-to-end tests share.
+ * `smarthost` options go to startSmarthost; the gateway's `smarthost` setting is always the sink's URL.
+ * stop() stops the gateway, then the sink.
+ */
+export async function startRelayingGateway(opts: GatewayOptions & { smarthost?: Parameters<typeof startSmarthost>[0] } = {}): Promise<RelayingGateway> {
+  const { smarthost, ...gatewayOpts } = opts;
+  const sink = await startSmarthost(smarthost);
+  let testGateway: TestGateway;
+  try {
+    testGateway = await startGateway({ ...gatewayOpts, config: { ...gatewayOpts.config, smarthost: `smtp://127.0.0.1:${sink.port}` } });
+  } catch (err) {
+    await sink.stop();
+    throw err;
+  }
+  return {
+    ...testGateway, sink,
+    async stop() {
+      try { await testGateway.stop(); } finally { await sink.stop(); }
     },
   };
 }

@@ -8,8 +8,7 @@ import { Journal, readJournal, readLocation } from '../../../core/queue/journal.
 import { QueueStore } from '../../../core/queue/queue-store.ts';
 import type { QueueEntry } from '../../../core/queue/entry.ts';
 import net from 'node:net';
-import { startGateway } from '../../helpers/gateway.ts';
-import { startSmarthost } from '../../helpers/smarthost.ts';
+import { startGateway, startRelayingGateway } from '../../helpers/gateway.ts';
 import { sendMail, until } from './send.ts';
 
 const key = createSecretKey(randomBytes(32));
@@ -193,10 +192,9 @@ describe('queue journal in the gateway', function () {
     const dataDir = gw.dataDir;
     await gw.gateway.stop();
 
-    const sink = await startSmarthost();
-    const again = await startGateway({ dataDir, config: { smarthost: `smtp://127.0.0.1:${sink.port}` } });
+    const again = await startRelayingGateway({ dataDir });
     try {
-      const got = await sink.waitFor(2, 10_000);
+      const got = await again.sink.waitFor(2, 10_000);
       const subjects = got.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString())![1]).sort();
       assert.deepEqual(subjects, ['large', 'small']);
       const big = got.find((m) => m.raw.includes('Subject: large'))!;
@@ -204,7 +202,6 @@ describe('queue journal in the gateway', function () {
       await until(async () => (await again.gateway.runtime.queue.list()).length === 0, 5000, 'an empty queue');
     } finally {
       await again.stop();
-      await sink.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

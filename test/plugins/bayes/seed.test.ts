@@ -3,8 +3,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
-import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
+import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 
 const SPAM = 'Subject: seed-spam cheap viagra online pharmacy\r\nFrom: Deals <deals@promo.test>\r\n\r\nbuy cheap viagra and cialis from our online pharmacy, no prescription needed. click here to order now and save 80%. to unsubscribe from this mailing list click here\r\n';
@@ -12,16 +11,13 @@ const HAM = 'Subject: seed-ham re: meeting notes for tuesday\r\nFrom: Vince <vin
 
 describe('bayes with the shipped default dictionary', function () {
   this.timeout(30_000);
-  let smarthost: Smarthost;
-  let gw: TestGateway;
+  let gw: RelayingGateway;
 
   before(async () => {
-    smarthost = await startSmarthost();
-    gw = await startGateway({ config: { smarthost: `smtp://127.0.0.1:${smarthost.port}`, plugins: [{ name: 'bayes' }] } });
+    gw = await startRelayingGateway({ config: { plugins: [{ name: 'bayes' }] } });
   });
   after(async () => {
     await gw?.stop();
-    await smarthost?.stop();
   });
 
   async function verdictOf(raw: string): Promise<string> {
@@ -37,7 +33,7 @@ describe('bayes with the shipped default dictionary', function () {
     const marker = /^Subject: (\S+)/m.exec(raw)![1];
     const end = Date.now() + 10_000;
     while (Date.now() < end) {
-      const hit = smarthost.messages.find((m) => m.raw.toString('latin1').includes(marker));
+      const hit = gw.sink.messages.find((m) => m.raw.toString('latin1').includes(marker));
       if (hit) return /^X-Mailmoat-Verdict: (.*)$/m.exec(hit.raw.toString('latin1'))?.[1] ?? '';
       await new Promise((r) => setTimeout(r, 50));
     }

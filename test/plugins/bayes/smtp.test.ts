@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
+import { startGateway, startRelayingGateway, type RelayingGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 import type { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
@@ -159,8 +159,7 @@ describe('bayes end to end', function () {
 describe('bayes end to end, scoring only', function () {
   this.timeout(30_000);
   let dir: string;
-  let smarthost: Smarthost;
-  let gw: TestGateway;
+  let gw: RelayingGateway;
   let filter: BayesFilter;
 
   before(async () => {
@@ -168,13 +167,11 @@ describe('bayes end to end, scoring only', function () {
     const dict = path.join(dir, 'dict.tab');
     filter = trainedFilter();
     await saveDictionary(dict, filter.dict);
-    smarthost = await startSmarthost();
     // No honeypots, no ham addresses, no learning from verdicts: the plugin scores by token hashes.
-    gw = await startGateway({ config: { smarthost: `smtp://127.0.0.1:${smarthost.port}`, plugins: [{ name: 'bayes', dictionary: dict, seed: 'none', min_learned: 10 }] } });
+    gw = await startRelayingGateway({ config: { plugins: [{ name: 'bayes', dictionary: dict, seed: 'none', min_learned: 10 }] } });
   });
   after(async () => {
     await gw?.stop();
-    await smarthost?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -188,7 +185,7 @@ describe('bayes end to end, scoring only', function () {
       await c.cmd('RCPT TO:<bob@example.com>');
       assert.equal((await c.data(raw)).code, 250);
     } finally { await c.quit(); }
-    const relayed = await smarthost.waitForText('score-only mixed');
+    const relayed = await gw.sink.waitForText('score-only mixed');
     const got = Number(/^X-Mailmoat-Bayes: (\S+)/m.exec(relayed)![1]);
     const expected = filter.score(raw, filter.dict, true).probability; // explain: the string path
     assert.ok(expected > 0.01 && expected < 0.99, `a probability between the classes: ${expected}`);

@@ -1,22 +1,18 @@
 // Real Haraka plugins from npm, unchanged, in one chain inside the real gateway: SMTP with XCLIENT, loopback DNS, Redis.
 import assert from 'node:assert/strict';
-import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
-import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
+import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 import { startWorld, IP, message, type ShimWorld } from './setup.ts';
 
 describe('haraka shim end to end (rcpt_to.in_host_list, headers, mail_from.is_resolvable, spf, dns-list, greylist, karma, attachment)', function () {
   this.timeout(30_000);
   let world: ShimWorld;
-  let gw: TestGateway;
-  let sink: Smarthost;
+  let gw: RelayingGateway;
 
   before(async () => {
     world = await startWorld();
-    sink = await startSmarthost();
-    gw = await startGateway({
+    gw = await startRelayingGateway({
       config: {
-        smarthost: `smtp://127.0.0.1:${sink.port}`,
         domains: ['example.test'],
         dns: { servers: [world.dns.address], timeout: '500ms', tries: 1 },
         plugins: [{ name: 'haraka', dir: world.dir, dns_servers: [world.dns.address], timeout: '20s' }],
@@ -25,7 +21,6 @@ describe('haraka shim end to end (rcpt_to.in_host_list, headers, mail_from.is_re
   });
   after(async () => {
     await gw?.stop();
-    await sink?.stop();
     await world?.stop();
   });
 
@@ -45,12 +40,12 @@ describe('haraka shim end to end (rcpt_to.in_host_list, headers, mail_from.is_re
   }
 
   it('relays a clean message with the headers the Haraka plugins added', async () => {
-    const before = sink.messages.length;
+    const before = gw.sink.messages.length;
     const r = await send(IP.clean, 'alice@example.org', message());
     assert.equal(r.mail.code, 250, r.mail.text);
     assert.equal(r.rcpt.code, 250, r.rcpt.text);
     assert.equal(r.data?.code, 250, r.data?.text);
-    const [m] = (await sink.waitFor(before + 1)).slice(before);
+    const [m] = (await gw.sink.waitFor(before + 1)).slice(before);
     const raw = m.raw.toString();
     assert.match(raw, /^Received-SPF: Pass \(domain of example\.org designates 93\.184\.216\.1/m);
     assert.match(raw, /^X-Haraka-Karma: score: /m);
@@ -96,12 +91,12 @@ describe('haraka shim end to end (rcpt_to.in_host_list, headers, mail_from.is_re
   });
 
   it('karma\'s score reflects the other plugins\' results (SPF neutral scores lower than pass)', async () => {
-    const before = sink.messages.length;
+    const before = gw.sink.messages.length;
     const pass = await send(IP.clean, 'alice@example.org', message());
     const neutral = await send(IP.clean, 'erin@neutral.org', message({ from: 'erin@neutral.org' }));
     assert.equal(pass.data?.code, 250, pass.data?.text);
     assert.equal(neutral.data?.code, 250, neutral.data?.text);
-    const msgs = (await sink.waitFor(before + 2)).slice(before);
+    const msgs = (await gw.sink.waitFor(before + 2)).slice(before);
     const score = (raw: string) => Number(/^X-Haraka-Karma: score: (-?\d+)/m.exec(raw)?.[1]);
     const [a, b] = msgs.map((m) => m.raw.toString());
     const sa = score(a.includes('erin@') ? b : a);

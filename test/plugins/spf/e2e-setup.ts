@@ -1,6 +1,6 @@
 // A gateway with the spf and dmarc plugins over a real DNS server on loopback, relaying to a recording smarthost.
-import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
-import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
+import { startRelayingGateway, type TestGateway } from '../../helpers/gateway.ts';
+import type { Smarthost } from '../../helpers/smarthost.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 import { startDnsServer, type DnsTestServer, type Zones } from '../../helpers/dns-server.ts';
 
@@ -15,23 +15,21 @@ export interface AuthGateway {
 
 export async function startAuthGateway(zones: Zones, plugins: Array<Record<string, unknown>>, extra: Record<string, unknown> = {}): Promise<AuthGateway> {
   const dns = await startDnsServer({ zones, ttl: 5, negativeTtl: 5 });
-  const smarthost = await startSmarthost();
-  const gw = await startGateway({
+  const gw = await startRelayingGateway({
     config: {
       server: { hostname: 'mx.receiver.test' },
       domains: ['receiver.test'],
-      smarthost: `smtp://127.0.0.1:${smarthost.port}`,
       dns: { servers: [dns.address], timeout: 400, tries: 1 },
       plugins,
       ...extra,
     },
   });
   return {
-    gw, dns, smarthost,
+    gw, dns, smarthost: gw.sink,
     async relayed(marker, timeoutMs = 5000) {
       const until = Date.now() + timeoutMs;
       while (Date.now() < until) {
-        const hit = smarthost.messages.find((m) => m.raw.toString('latin1').includes(marker));
+        const hit = gw.sink.messages.find((m) => m.raw.toString('latin1').includes(marker));
         if (hit) return hit.raw.toString('latin1');
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -39,7 +37,6 @@ export async function startAuthGateway(zones: Zones, plugins: Array<Record<strin
     },
     async stop() {
       await gw.stop();
-      await smarthost.stop();
       await dns.stop();
     },
   };
