@@ -1,13 +1,12 @@
 // A gateway with the spf and dmarc plugins over a real DNS server on loopback, relaying to a recording smarthost.
-import { startRelayingGateway, type TestGateway } from '../../helpers/gateway.ts';
-import type { Smarthost } from '../../helpers/smarthost.ts';
+import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 import { startDnsServer, type DnsTestServer, type Zones } from '../../helpers/dns-server.ts';
 
 export interface AuthGateway {
-  gw: TestGateway;
+  /** The gateway, with the smarthost it relays to as `gw.sink`. */
+  gw: RelayingGateway;
   dns: DnsTestServer;
-  smarthost: Smarthost;
   /** Waits for the relayed copy of a message whose text contains `marker`. */
   relayed(marker: string, timeoutMs?: number): Promise<string>;
   stop(): Promise<void>;
@@ -25,7 +24,7 @@ export async function startAuthGateway(zones: Zones, plugins: Array<Record<strin
     },
   });
   return {
-    gw, dns, smarthost: gw.sink,
+    gw, dns,
     async relayed(marker, timeoutMs = 5000) {
       const until = Date.now() + timeoutMs;
       while (Date.now() < until) {
