@@ -69,15 +69,14 @@ export interface RelayingGateway extends TestGateway {
 
 /**
  * A recording smarthost and an in-process gateway relaying to it, the setup most end-to-end tests share.
- * `smarthost` options go to startSmarthost; the gateway's `smarthost` setting is always the sink's URL.
+ * The gateway's `smarthost` setting is always the sink's URL.
  * stop() stops the gateway, then the sink.
  */
-export async function startRelayingGateway(opts: GatewayOptions & { smarthost?: Parameters<typeof startSmarthost>[0] } = {}): Promise<RelayingGateway> {
-  const { smarthost, ...gatewayOpts } = opts;
-  const sink = await startSmarthost(smarthost);
+export async function startRelayingGateway(opts: GatewayOptions = {}): Promise<RelayingGateway> {
+  const sink = await startSmarthost();
   let testGateway: TestGateway;
   try {
-    testGateway = await startGateway({ ...gatewayOpts, config: { ...gatewayOpts.config, smarthost: `smtp://127.0.0.1:${sink.port}` } });
+    testGateway = await startGateway({ ...opts, config: { ...opts.config, smarthost: `smtp://127.0.0.1:${sink.port}` } });
   } catch (err) {
     await sink.stop();
     throw err;
