@@ -94,9 +94,10 @@ describe('durability', function () {
       const big = await sendBig(150);
       assert.equal(big.r.code, 552);
       console.log(`      RSS growth: ${growthKb} kB during a 50 MB message, ${big.growthKb} kB during a 150 MB message`);
-      // Held in memory, a 150 MB message would add at least 150 MB, and three times what a 50 MB one adds.
+      // Held in memory, a 150 MB message would add at least 150 MB. Both stay under one bound whatever the size; comparing
+      // the two figures is not meaningful, as when the collector runs moves each between about 6 and 70 MB.
       assert.ok(big.growthKb < 75_000, `RSS grew by ${big.growthKb} kB during a 150 MB message`);
-      assert.ok(big.growthKb < growthKb + 40_000, `growth follows message size: ${growthKb} kB for 50 MB, ${big.growthKb} kB for 150 MB`);
+      assert.ok(growthKb < 75_000, `RSS grew by ${growthKb} kB during a 50 MB message`);
       assert.equal(readdirSync(path.join(gw.dataDir, 'queue')).length, 0);
     } finally { await gw.kill(); }
   });
