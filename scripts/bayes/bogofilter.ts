@@ -5,12 +5,6 @@ import { spawn } from 'node:child_process';
 import type { CorpusMessage } from './corpus.ts';
 import type { Scored } from './metrics.ts';
 
-export interface BogoRun {
-  results: Scored[];
-  trainSeconds: number;
-  scoreSeconds: number;
-}
-
 function run(args: string[], input: string): Promise<string> {
   return new Promise((resolve, reject) => {
     // -C: ignore /etc/bogofilter.cf, so the run uses bogofilter's built-in defaults.
@@ -37,33 +31,55 @@ function writeMbox(file: string, msgs: Buffer[]): void {
   fs.closeSync(fd);
 }
 
-export async function runBogofilter(workDir: string, train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer): Promise<BogoRun> {
-  const db = path.join(workDir, 'db');
-  fs.mkdirSync(db, { recursive: true });
-  const spamMbox = path.join(workDir, 'spam.mbox');
-  const hamMbox = path.join(workDir, 'ham.mbox');
-  writeMbox(spamMbox, train.filter((m) => m.spam).map(view));
-  writeMbox(hamMbox, train.filter((m) => !m.spam).map(view));
-  const t0 = performance.now();
-  await run(['-d', db, '-s', '-M', '-I', spamMbox], '');
-  await run(['-d', db, '-n', '-M', '-I', hamMbox], '');
-  const trainSeconds = (performance.now() - t0) / 1000;
+/**
+ * bogofilter on one split: the training mboxes and test files are written once, so that `train` and `score`,
+ * which the eval times, can each run several times (the eval interleaves them with Mailmoat's runs).
+ */
+export class BogofilterRun {
+  private readonly dir: string;
+  private readonly test: CorpusMessage[];
+  private readonly spamMbox: string;
+  private readonly hamMbox: string;
+  private readonly names: string[];
+  private db = '';
+  private trained = 0;
 
-  const testDir = path.join(workDir, 'test');
-  fs.mkdirSync(testDir, { recursive: true });
-  const names = test.map((m, i) => {
-    const f = path.join(testDir, String(i));
-    fs.writeFileSync(f, view(m));
-    return f;
-  });
-  const t1 = performance.now();
-  const out = await run(['-d', db, '-TT', '-b'], names.join('\n') + '\n');
-  const scoreSeconds = (performance.now() - t1) / 1000;
-  const byFile = new Map<string, number>();
-  for (const line of out.split('\n')) {
-    const sp = line.lastIndexOf(' ');
-    if (sp > 0) byFile.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  constructor(workDir: string, train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer) {
+    this.dir = workDir;
+    this.test = test;
+    this.spamMbox = path.join(workDir, 'spam.mbox');
+    this.hamMbox = path.join(workDir, 'ham.mbox');
+    writeMbox(this.spamMbox, train.filter((m) => m.spam).map(view));
+    writeMbox(this.hamMbox, train.filter((m) => !m.spam).map(view));
+    const testDir = path.join(workDir, 'test');
+    fs.mkdirSync(testDir, { recursive: true });
+    this.names = test.map((m, i) => {
+      const f = path.join(testDir, String(i));
+      fs.writeFileSync(f, view(m));
+      return f;
+    });
   }
-  const results = test.map((m, i) => ({ spam: m.spam, p: byFile.get(names[i]) ?? 0.5 }));
-  return { results, trainSeconds, scoreSeconds };
+
+  /** Trains a new, empty database on the training mboxes; returns the seconds it took. */
+  async train(): Promise<number> {
+    this.db = path.join(this.dir, `db-${++this.trained}`);
+    fs.mkdirSync(this.db);
+    const t0 = performance.now();
+    await run(['-d', this.db, '-s', '-M', '-I', this.spamMbox], '');
+    await run(['-d', this.db, '-n', '-M', '-I', this.hamMbox], '');
+    return (performance.now() - t0) / 1000;
+  }
+
+  /** Scores the test files against the last database trained. */
+  async score(): Promise<{ results: Scored[]; seconds: number }> {
+    const t0 = performance.now();
+    const out = await run(['-d', this.db, '-TT', '-b'], this.names.join('\n') + '\n');
+    const seconds = (performance.now() - t0) / 1000;
+    const byFile = new Map<string, number>();
+    for (const line of out.split('\n')) {
+      const sp = line.lastIndexOf(' ');
+      if (sp > 0) byFile.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+    }
+    return { results: this.test.map((m, i) => ({ spam: m.spam, p: byFile.get(this.names[i]) ?? 0.5 })), seconds };
+  }
 }

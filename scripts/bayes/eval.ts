@@ -9,7 +9,7 @@ import { reinforce, type ReinforceResult } from '../../plugins/bayes/engine/rein
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { DEFAULT_CORPUS, loadCorpus, splitCorpus, stripSpamHeaders, type CorpusMessage } from './corpus.ts';
 import { figures, type Figures, type Scored } from './metrics.ts';
-import { runBogofilter } from './bogofilter.ts';
+import { BogofilterRun } from './bogofilter.ts';
 import { ensureCommands } from '../../test/helpers/system-packages.ts';
 
 const args = process.argv.slice(2);
@@ -19,56 +19,61 @@ const trainPercent = Number(opt('--train', '60'));
 const cutoff = Number(opt('--cutoff', '0.9'));
 const skipBogo = args.includes('--no-bogofilter');
 
-interface Row { who: string; fig: Figures; trainRate: number; scoreRate: number }
+// The machine's speed swings by tens of percent from one moment to the next, so every timed part runs several
+// times, Mailmoat's and bogofilter's runs taking turns, and each rate is reported as the median with its range.
+const runs = Math.max(1, Number(opt('--runs', '3')));
 
-interface OurRow extends Row {
-  bySet: Map<string, Figures>;
-  modes: Map<CalculationMode, Figures>;
-  /** The same filter after the plain pass only, before reinforcement. */
-  plain: Figures;
-  reinforced: ReinforceResult & { rate: number };
-  /** Messages per second of the plain pass alone. */
-  plainTrainRate: number;
+/** A rate measured over the runs. */
+interface Rate { median: number; min: number; max: number }
+
+function rate(values: number[]): Rate {
+  const v = [...values].sort((x, y) => x - y);
+  const mid = v.length >> 1;
+  return { median: v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2, min: v[0], max: v[v.length - 1] };
 }
 
-function ours(train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer, withModes: boolean): OurRow {
-  const filter = new BayesFilter();
-  const trainViews = train.map(view);
-  const testViews = test.map(view);
-  const scoreAll = (): Scored[] => testViews.map((raw, i) => {
+const showRate = (r: Rate) => (r.min === r.max ? r.median.toFixed(0) : `${r.median.toFixed(0)} (${r.min.toFixed(0)}–${r.max.toFixed(0)})`);
+
+interface Row { who: string; fig: Figures; trainRate: Rate; scoreRate: Rate }
+
+interface OurTraining {
+  filter: BayesFilter;
+  /** After the plain pass, before reinforcement (when asked for). */
+  plain?: Figures;
+  again: ReinforceResult;
+  learnSeconds: number;
+  reinforceSeconds: number;
+}
+
+function scoreAll(filter: BayesFilter, test: CorpusMessage[], testViews: Buffer[]): Scored[] {
+  return testViews.map((raw, i) => {
     const s = filter.score(raw);
     return { spam: test[i].spam, p: s.probability, tie: rankKey(s) };
   });
+}
+
+/** Both passes of training, timed, into a new filter; with `test`, the plain pass's figures are taken in between (untimed). */
+function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: CorpusMessage[]; views: Buffer[] }): OurTraining {
+  const filter = new BayesFilter();
   const learned = new LearnedTokens();
   const t0 = performance.now();
   for (let i = 0; i < train.length; i++) filter.learn(trainViews[i], train[i].spam, learned);
-  const trainSeconds = (performance.now() - t0) / 1000;
-  const plain = figures(scoreAll(), cutoff);
+  const learnSeconds = (performance.now() - t0) / 1000;
+  const plain = test && figures(scoreAll(filter, test.msgs, test.views), cutoff);
   const t1 = performance.now();
   const again = reinforce(filter, learned);
-  const reinforceSeconds = (performance.now() - t1) / 1000;
-  const reinforced = { ...again, rate: again.checked / reinforceSeconds };
-  const t2 = performance.now();
-  const results = scoreAll();
-  const scoreSeconds = (performance.now() - t2) / 1000;
-  const bySet = new Map<string, Figures>();
-  for (const set of new Set(test.map((m) => m.set))) {
-    bySet.set(set, figures(results.filter((_r, i) => test[i].set === set), cutoff));
-  }
-  // MailEnable's other two calculation methods, on the same dictionary.
+  return { filter, plain, again, learnSeconds, reinforceSeconds: (performance.now() - t1) / 1000 };
+}
+
+/** The calculation modes besides the default, on the same dictionary (MailEnable's other two methods). */
+function otherModes(filter: BayesFilter, test: CorpusMessage[], testViews: Buffer[]): Map<CalculationMode, Figures> {
   const modes = new Map<CalculationMode, Figures>();
-  if (withModes) {
-    for (const mode of ['frequent', 'extreme'] as const) {
-      filter.scoring = { ...DEFAULT_SCORING, mode };
-      modes.set(mode, figures(testViews.map((raw, i) => {
-        const s = filter.score(raw);
-        return { spam: test[i].spam, p: s.probability, tie: rankKey(s) };
-      }), cutoff));
-    }
-    filter.scoring = DEFAULT_SCORING;
+  for (const mode of ['frequent', 'extreme'] as const) {
+    filter.scoring = { ...DEFAULT_SCORING, mode };
+    modes.set(mode, figures(scoreAll(filter, test, testViews), cutoff));
   }
-  return { who: 'mailmoat', fig: figures(results, cutoff), trainRate: train.length / (trainSeconds + reinforceSeconds), scoreRate: test.length / scoreSeconds, bySet, modes, plain, reinforced,
-    plainTrainRate: train.length / trainSeconds };
+  filter.scoring = DEFAULT_SCORING;
+  return modes;
 }
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);
@@ -78,11 +83,11 @@ const f3 = (x: number) => x.toFixed(3);
 function printRows(rows: Row[]): void {
   console.log(`  ${'filter'.padEnd(10)} ${pad('ham→spam %', 11)} ${pad('spam caught %', 14)} ${pad('1-ROCA %', 9)} ${pad('caught@0.1%ham', 15)} ${pad('score msg/s', 12)} ${pad('train msg/s', 12)}`);
   for (const r of rows) {
-    console.log(`  ${r.who.padEnd(10)} ${pad(f3(r.fig.hamAsSpam), 11)} ${pad(f2(r.fig.spamCaught), 14)} ${pad(f3(r.fig.oneMinusRoca), 9)} ${pad(f2(r.fig.spamAtHam01), 15)} ${pad(r.scoreRate.toFixed(0), 12)} ${pad(r.trainRate.toFixed(0), 12)}`);
+    console.log(`  ${r.who.padEnd(10)} ${pad(f3(r.fig.hamAsSpam), 11)} ${pad(f2(r.fig.spamCaught), 14)} ${pad(f3(r.fig.oneMinusRoca), 9)} ${pad(f2(r.fig.spamAtHam01), 15)} ${pad(r.scoreRate.median.toFixed(0), 12)} ${pad(r.trainRate.median.toFixed(0), 12)}`);
   }
   if (rows.length === 2) {
     const [a, b] = rows;
-    console.log(`  ratios mailmoat/bogofilter: scoring ×${(a.scoreRate / b.scoreRate).toFixed(2)}, training ×${(a.trainRate / b.trainRate).toFixed(2)}, 1-ROCA ×${(a.fig.oneMinusRoca / Math.max(b.fig.oneMinusRoca, 1e-9)).toFixed(2)}`);
+    console.log(`  ratios mailmoat/bogofilter (medians): scoring ×${(a.scoreRate.median / b.scoreRate.median).toFixed(2)}, training ×${(a.trainRate.median / b.trainRate.median).toFixed(2)}, 1-ROCA ×${(a.fig.oneMinusRoca / Math.max(b.fig.oneMinusRoca, 1e-9)).toFixed(2)}`);
   }
 }
 
@@ -100,27 +105,58 @@ async function main(): Promise<void> {
   ];
   for (const [n, [label, view]] of views.entries()) {
     console.log(`\n${label}`);
-    const our = ours(train, test, view, n === 0);
-    const rows: Row[] = [our];
-    if (!skipBogo) {
-      const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-bogo-'));
-      try {
-        const b = await runBogofilter(work, train, test, view);
-        rows.push({ who: 'bogofilter', fig: figures(b.results, cutoff), trainRate: train.length / b.trainSeconds, scoreRate: test.length / b.scoreSeconds });
-      } finally {
-        fs.rmSync(work, { recursive: true, force: true });
+    const trainViews = train.map(view);
+    const testViews = test.map(view);
+    const work = skipBogo ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-bogo-'));
+    try {
+      const bogo = work ? new BogofilterRun(work, train, test, view) : undefined;
+      const timed = { train: [] as number[], plain: [] as number[], again: [] as number[], score: [] as number[], bogoTrain: [] as number[], bogoScore: [] as number[] };
+      let ours!: OurTraining;
+      for (let r = 0; r < runs; r++) {
+        const last = r === runs - 1;
+        const t = trainOurs(train, trainViews, last ? { msgs: test, views: testViews } : undefined);
+        // Training is deterministic: every run must build the same dictionary.
+        if (r > 0 && (t.filter.dict.size !== ours.filter.dict.size || t.filter.dict.nspam !== ours.filter.dict.nspam)) throw new Error('training runs built different dictionaries');
+        ours = t;
+        timed.train.push(train.length / (t.learnSeconds + t.reinforceSeconds));
+        timed.plain.push(train.length / t.learnSeconds);
+        timed.again.push(t.again.checked / t.reinforceSeconds);
+        if (bogo) timed.bogoTrain.push(train.length / await bogo.train());
       }
+      let results: Scored[] = [];
+      let bogoResults: Scored[] = [];
+      for (let r = 0; r < runs; r++) {
+        const t0 = performance.now();
+        results = scoreAll(ours.filter, test, testViews);
+        timed.score.push(test.length / ((performance.now() - t0) / 1000));
+        if (bogo) {
+          const b = await bogo.score();
+          bogoResults = b.results;
+          timed.bogoScore.push(test.length / b.seconds);
+        }
+      }
+      const rows: Row[] = [{ who: 'mailmoat', fig: figures(results, cutoff), trainRate: rate(timed.train), scoreRate: rate(timed.score) }];
+      if (bogo) rows.push({ who: 'bogofilter', fig: figures(bogoResults, cutoff), trainRate: rate(timed.bogoTrain), scoreRate: rate(timed.bogoScore) });
+      printRows(rows);
+      console.log(`  msg/s over ${runs} run${runs > 1 ? 's' : ''}, median (range): mailmoat training ${showRate(rate(timed.train))} (plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}), scoring ${showRate(rate(timed.score))}` +
+        (bogo ? `; bogofilter training ${showRate(rate(timed.bogoTrain))}, scoring ${showRate(rate(timed.bogoScore))}` : ''));
+      const p = ours.plain!;
+      const r = ours.again;
+      console.log(`  mailmoat reinforcement pass: learned again ${r.spam} spam and ${r.ham} ham of ${r.checked}`);
+      console.log('  mailmoat before the reinforcement pass: ' +
+        `${f3(p.hamAsSpam)} / ${f2(p.spamCaught)} / ${f3(p.oneMinusRoca)} / ${f2(p.spamAtHam01)} (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham)`);
+      console.log('  mailmoat per set (ham→spam % / spam caught % / 1-ROCA %):');
+      for (const set of new Set(test.map((m) => m.set))) {
+        const f = figures(results.filter((_r, i) => test[i].set === set), cutoff);
+        console.log(`    ${set.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)}   (${f.ham} ham, ${f.spam} spam)`);
+      }
+      if (n === 0) {
+        console.log('  mailmoat calculation modes (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham):');
+        for (const [mode, f] of otherModes(ours.filter, test, testViews)) console.log(`    ${mode.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)} / ${f2(f.spamAtHam01)}`);
+      }
+    } finally {
+      if (work) fs.rmSync(work, { recursive: true, force: true });
     }
-    printRows(rows);
-    const p = our.plain;
-    const r = our.reinforced;
-    console.log(`  mailmoat training: plain pass ${our.plainTrainRate.toFixed(0)} msg/s, reinforcement pass ${r.rate.toFixed(0)} msg/s (learned again ${r.spam} spam and ${r.ham} ham of ${r.checked})`);
-    console.log('  mailmoat before the reinforcement pass: ' +
-      `${f3(p.hamAsSpam)} / ${f2(p.spamCaught)} / ${f3(p.oneMinusRoca)} / ${f2(p.spamAtHam01)} (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham)`);
-    console.log('  mailmoat per set (ham→spam % / spam caught % / 1-ROCA %):');
-    for (const [set, f] of our.bySet) console.log(`    ${set.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)}   (${f.ham} ham, ${f.spam} spam)`);
-    if (our.modes.size) console.log('  mailmoat calculation modes (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham):');
-    for (const [mode, f] of our.modes) console.log(`    ${mode.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)} / ${f2(f.spamAtHam01)}`);
   }
   console.log('\nscore msg/s: one core, messages already in memory (bogofilter reads its test files from the page cache).');
   console.log('train msg/s: parse + tokenize + count, one core; Mailmoat\'s both passes, as `moat bayes create` runs them; bogofilter registers from one mbox per class.');
