@@ -91,6 +91,56 @@ function printRows(rows: Row[]): void {
   }
 }
 
+/** Trains and tests both filters on one view of the corpus, `runs` timed runs each, and prints their figures. */
+async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer, bogo: BogofilterRun | undefined, withModes: boolean): Promise<void> {
+  const trainViews = train.map(view);
+  const testViews = test.map(view);
+  const timed = { train: [] as number[], plain: [] as number[], again: [] as number[], score: [] as number[], bogoTrain: [] as number[], bogoScore: [] as number[] };
+  let ours!: OurTraining;
+  for (let r = 0; r < runs; r++) {
+    const last = r === runs - 1;
+    const t = trainOurs(train, trainViews, last ? { msgs: test, views: testViews } : undefined);
+    // Training is deterministic: every run must build the same dictionary.
+    if (r > 0 && (t.filter.dict.size !== ours.filter.dict.size || t.filter.dict.nspam !== ours.filter.dict.nspam)) throw new Error('training runs built different dictionaries');
+    ours = t;
+    timed.train.push(train.length / (t.learnSeconds + t.reinforceSeconds));
+    timed.plain.push(train.length / t.learnSeconds);
+    timed.again.push(t.again.checked / t.reinforceSeconds);
+    if (bogo) timed.bogoTrain.push(train.length / await bogo.train());
+  }
+  let results: Scored[] = [];
+  let bogoResults: Scored[] = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now();
+    results = scoreAll(ours.filter, test, testViews);
+    timed.score.push(test.length / ((performance.now() - t0) / 1000));
+    if (bogo) {
+      const b = await bogo.score();
+      bogoResults = b.results;
+      timed.bogoScore.push(test.length / b.seconds);
+    }
+  }
+  const rows: Row[] = [{ who: 'mailmoat', fig: figures(results, cutoff), trainRate: rate(timed.train), scoreRate: rate(timed.score) }];
+  if (bogo) rows.push({ who: 'bogofilter', fig: figures(bogoResults, cutoff), trainRate: rate(timed.bogoTrain), scoreRate: rate(timed.bogoScore) });
+  printRows(rows);
+  console.log(`  msg/s over ${runs} run${runs > 1 ? 's' : ''}, median (range): mailmoat training ${showRate(rate(timed.train))} (plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}), scoring ${showRate(rate(timed.score))}` +
+    (bogo ? `; bogofilter training ${showRate(rate(timed.bogoTrain))}, scoring ${showRate(rate(timed.bogoScore))}` : ''));
+  const p = ours.plain!;
+  const r = ours.again;
+  console.log(`  mailmoat reinforcement pass: learned again ${r.spam} spam and ${r.ham} ham of ${r.checked}`);
+  console.log('  mailmoat before the reinforcement pass: ' +
+    `${f3(p.hamAsSpam)} / ${f2(p.spamCaught)} / ${f3(p.oneMinusRoca)} / ${f2(p.spamAtHam01)} (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham)`);
+  console.log('  mailmoat per set (ham→spam % / spam caught % / 1-ROCA %):');
+  for (const set of new Set(test.map((m) => m.set))) {
+    const f = figures(results.filter((_r, i) => test[i].set === set), cutoff);
+    console.log(`    ${set.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)}   (${f.ham} ham, ${f.spam} spam)`);
+  }
+  if (withModes) {
+    console.log('  mailmoat calculation modes (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham):');
+    for (const [mode, f] of otherModes(ours.filter, test, testViews)) console.log(`    ${mode.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)} / ${f2(f.spamAtHam01)}`);
+  }
+}
+
 async function main(): Promise<void> {
   if (!fs.existsSync(corpusDir)) throw new Error(`corpus not found at ${corpusDir} (use --corpus DIR)`);
   if (!skipBogo) ensureCommands({ bogofilter: 'bogofilter' });
@@ -105,55 +155,9 @@ async function main(): Promise<void> {
   ];
   for (const [n, [label, view]] of views.entries()) {
     console.log(`\n${label}`);
-    const trainViews = train.map(view);
-    const testViews = test.map(view);
     const work = skipBogo ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-bogo-'));
     try {
-      const bogo = work ? new BogofilterRun(work, train, test, view) : undefined;
-      const timed = { train: [] as number[], plain: [] as number[], again: [] as number[], score: [] as number[], bogoTrain: [] as number[], bogoScore: [] as number[] };
-      let ours!: OurTraining;
-      for (let r = 0; r < runs; r++) {
-        const last = r === runs - 1;
-        const t = trainOurs(train, trainViews, last ? { msgs: test, views: testViews } : undefined);
-        // Training is deterministic: every run must build the same dictionary.
-        if (r > 0 && (t.filter.dict.size !== ours.filter.dict.size || t.filter.dict.nspam !== ours.filter.dict.nspam)) throw new Error('training runs built different dictionaries');
-        ours = t;
-        timed.train.push(train.length / (t.learnSeconds + t.reinforceSeconds));
-        timed.plain.push(train.length / t.learnSeconds);
-        timed.again.push(t.again.checked / t.reinforceSeconds);
-        if (bogo) timed.bogoTrain.push(train.length / await bogo.train());
-      }
-      let results: Scored[] = [];
-      let bogoResults: Scored[] = [];
-      for (let r = 0; r < runs; r++) {
-        const t0 = performance.now();
-        results = scoreAll(ours.filter, test, testViews);
-        timed.score.push(test.length / ((performance.now() - t0) / 1000));
-        if (bogo) {
-          const b = await bogo.score();
-          bogoResults = b.results;
-          timed.bogoScore.push(test.length / b.seconds);
-        }
-      }
-      const rows: Row[] = [{ who: 'mailmoat', fig: figures(results, cutoff), trainRate: rate(timed.train), scoreRate: rate(timed.score) }];
-      if (bogo) rows.push({ who: 'bogofilter', fig: figures(bogoResults, cutoff), trainRate: rate(timed.bogoTrain), scoreRate: rate(timed.bogoScore) });
-      printRows(rows);
-      console.log(`  msg/s over ${runs} run${runs > 1 ? 's' : ''}, median (range): mailmoat training ${showRate(rate(timed.train))} (plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}), scoring ${showRate(rate(timed.score))}` +
-        (bogo ? `; bogofilter training ${showRate(rate(timed.bogoTrain))}, scoring ${showRate(rate(timed.bogoScore))}` : ''));
-      const p = ours.plain!;
-      const r = ours.again;
-      console.log(`  mailmoat reinforcement pass: learned again ${r.spam} spam and ${r.ham} ham of ${r.checked}`);
-      console.log('  mailmoat before the reinforcement pass: ' +
-        `${f3(p.hamAsSpam)} / ${f2(p.spamCaught)} / ${f3(p.oneMinusRoca)} / ${f2(p.spamAtHam01)} (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham)`);
-      console.log('  mailmoat per set (ham→spam % / spam caught % / 1-ROCA %):');
-      for (const set of new Set(test.map((m) => m.set))) {
-        const f = figures(results.filter((_r, i) => test[i].set === set), cutoff);
-        console.log(`    ${set.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)}   (${f.ham} ham, ${f.spam} spam)`);
-      }
-      if (n === 0) {
-        console.log('  mailmoat calculation modes (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham):');
-        for (const [mode, f] of otherModes(ours.filter, test, testViews)) console.log(`    ${mode.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)} / ${f2(f.spamAtHam01)}`);
-      }
+      await evaluateView(train, test, view, work ? new BogofilterRun(work, train, test, view) : undefined, n === 0);
     } finally {
       if (work) fs.rmSync(work, { recursive: true, force: true });
     }
