@@ -123,7 +123,7 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
   const rows: Row[] = [{ who: 'mailmoat', fig: figures(results, cutoff), trainRate: rate(timed.train), scoreRate: rate(timed.score) }];
   if (bogo) rows.push({ who: 'bogofilter', fig: figures(bogoResults, cutoff), trainRate: rate(timed.bogoTrain), scoreRate: rate(timed.bogoScore) });
   printRows(rows);
-  console.log(`  msg/s over ${runs} run${runs > 1 ? 's' : ''}, median (range): mailmoat training ${showRate(rate(timed.train))} (plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}), scoring ${showRate(rate(timed.score))}` +
+  console.log(`  msg/s${runs > 1 ? ` over ${runs} runs, median (range)` : ''}: mailmoat training ${showRate(rate(timed.train))} (plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}), scoring ${showRate(rate(timed.score))}` +
     (bogo ? `; bogofilter training ${showRate(rate(timed.bogoTrain))}, scoring ${showRate(rate(timed.bogoScore))}` : ''));
   const p = ours.plain!;
   const r = ours.again;
