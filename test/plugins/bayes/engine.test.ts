@@ -65,6 +65,14 @@ describe('bayes engine', () => {
       assert.ok(t.has('cheap~pills') && t.has('pills~today'));
     });
 
+    it('marks a message with no subject, text, HTML or attachment as empty, and only such a one', () => {
+      assert.ok(tokenize('Subject: \n\n \n').has('m:empty'));
+      assert.ok(tokenize('From: a@b.example\n\n').has('m:empty'));
+      assert.ok(!tokenize('Subject: hello\n\n').has('m:empty'));
+      assert.ok(!tokenize('Subject:\n\nhi\n').has('m:empty'));
+      assert.ok(!tokenize(Buffer.from(MULTIPART, 'latin1')).has('m:empty'));
+    });
+
     it('caps the distinct tokens of one message', () => {
       const body = Array.from({ length: 5000 }, (_v, i) => `w${i}x`).join(' ');
       const t = tokenize(`Subject: big\n\n${body}`, { ...new BayesFilter().tokenizer, maxTokens: 100 });
