@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startSink, startGatewayProcess, waitForSink, pssKb, treePssKb, type Sink } from './lib/processes.ts';
 import { runLoad, makeMessage } from './lib/load.ts';
+import { freePort } from '../../test/helpers/ports.ts';
 
 const arg = (name: string, def: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def);
 const total = arg('messages', 3000);
@@ -27,10 +28,6 @@ const require = createRequire(import.meta.url);
  */
 interface Peer { name: string; port: number; memoryKb(): number; stop(): Promise<void> }
 interface Figures { name: string; to250: number; allAtSink: number; failed: number; p50: number; p99: number; memoryMb: number }
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
-}
 
 async function waitUntilListening(port: number, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,6 +1,7 @@
 // `npm run bench`: the same load through the gateway (with fsync'd queue) and straight to the sink (the ceiling), side by side; then the peers (peers.ts).
 import { startSink, startGatewayProcess, waitForSink, peakRssKb, cpuMs } from './lib/processes.ts';
 import { runLoad, makeMessage } from './lib/load.ts';
+import { freePort } from '../../test/helpers/ports.ts';
 
 const total = Number(process.argv.find((a) => a.startsWith('--messages='))?.split('=')[1] ?? 5000);
 const only = process.argv.find((a) => a.startsWith('--case='))?.split('=')[1];
@@ -24,7 +25,7 @@ try {
     const ceiling = await runLoad(sink.port, { total, connections: c.connections, message });
     // the gateway: relays to the same sink; time to 250 and time until the sink has them all
     sink.reset();
-    const gw = await startGatewayProcess({ smarthost: { url: `smtp://127.0.0.1:${sink.port}`, connections: 16 }, queue: { concurrency: 64 } }, 20000 + Math.floor(Math.random() * 20000));
+    const gw = await startGatewayProcess({ smarthost: { url: `smtp://127.0.0.1:${sink.port}`, connections: 16 }, queue: { concurrency: 64 } }, await freePort());
     await runLoad(gw.port, { total: 200, connections: 10, message }); // warm-up
     await waitForSink(sink, 200);
     sink.reset();
