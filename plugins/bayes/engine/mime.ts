@@ -2,6 +2,7 @@
 // The gateway and the trainer both use it, so a message yields the same tokens when learned and when scored;
 // it trades completeness (no RFC 2231 continuations, no nested message/rfc822 headers) for speed.
 import { TextDecoder } from 'node:util';
+import { eachNameValue } from './name-value.ts';
 
 export interface MailHeader { name: string; value: string }
 
@@ -113,15 +114,15 @@ function headerValue(headers: MailHeader[], name: string): string {
   return '';
 }
 
+const PARAM_NAME = /[\w*.-]+/g;
+const PARAM_VALUE = /\s*=\s*(?:"([^"]*)"|([^;\s]*))/y;
+
 /** Parses `type/sub; a=b; c="d"` into the lower-cased type and its parameters. */
 export function parseContentType(value: string): { type: string; params: Record<string, string> } {
   const parts = value.split(';');
   const type = (parts[0] || '').trim().toLowerCase();
   const params: Record<string, string> = {};
-  const re = /([\w*.-]+)\s*=\s*(?:"([^"]*)"|([^;\s]*))/g;
-  const rest = value.slice(parts[0].length);
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(rest))) params[m[1].toLowerCase()] = m[2] ?? m[3] ?? '';
+  eachNameValue(value.slice(parts[0].length), PARAM_NAME, PARAM_VALUE, (name, m) => { params[name.toLowerCase()] = m[1] ?? m[2] ?? ''; });
   return { type, params };
 }
 

@@ -2,6 +2,7 @@
 // tokens prefixed by where they came from, so "free" in a Subject and "free" in a body are learned apart.
 import { parseMail, type MailContent, type MailHeader } from './mime.ts';
 import { htmlToText } from './html.ts';
+import { addressesIn, displayText, hostNamesIn, messageIdParts, trimDomain } from './header-parts.ts';
 
 export interface TokenizerOptions {
   /** Also learn HTML tags and attributes (MailEnable's "process HTML content"). */
@@ -149,13 +150,11 @@ function hostTokens(rawUrl: string, bag: TokenSink): void {
 }
 
 function addressTokens(value: string, prefix: string, bag: TokenSink, withWords: boolean): void {
-  const addrs = value.toLowerCase().match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/g) ?? [];
-  for (const a of addrs.slice(0, 10)) {
-    const domain = a.slice(a.lastIndexOf('@') + 1).replace(/[.>]+$/, '');
-    bag.add(`${prefix}@${domain}`);
+  for (const a of addressesIn(value.toLowerCase(), 10)) {
+    bag.add(`${prefix}@${trimDomain(a.slice(a.lastIndexOf('@') + 1))}`);
     if (prefix === 'f:') bag.add(`${prefix}${a}`);
   }
-  if (withWords) words(value.replace(/<[^>]*>/g, ' ').replace(/\S+@\S+/g, ' '), prefix, bag);
+  if (withWords) words(displayText(value), prefix, bag);
 }
 
 function shape(s: string): string {
@@ -186,7 +185,7 @@ function headerTokens(headers: MailHeader[], opts: TokenizerOptions, bag: TokenS
         rcpts += (value.match(/@/g) ?? []).length;
         break;
       case 'received': {
-        for (const h of value.toLowerCase().match(/\b[a-z0-9-]+(?:\.[a-z0-9-]+)+\b/g) ?? []) {
+        for (const h of hostNamesIn(value.toLowerCase())) {
           if (IPV4_RE.test(h)) bag.add('rcv:ip:' + h.slice(0, h.lastIndexOf('.')));
           else if (/[a-z]/.test(h)) bag.add('rcv:' + registeredDomain(h));
         }
@@ -203,8 +202,8 @@ function headerTokens(headers: MailHeader[], opts: TokenizerOptions, bag: TokenS
       }
       case 'x-mailer': case 'user-agent': words(value, 'xm:', bag); break;
       case 'message-id': {
-        const m = /<?([^@<>]*)@([^>\s]+)>?/.exec(value);
-        if (m) { bag.add('mid:' + m[2].toLowerCase()); bag.add('mid:s=' + shape(m[1])); } else bag.add('mid:none');
+        const id = messageIdParts(value);
+        if (id) { bag.add('mid:' + id.domain.toLowerCase()); bag.add('mid:s=' + shape(id.local)); } else bag.add('mid:none');
         break;
       }
       default: bag.add('hn:' + name);
