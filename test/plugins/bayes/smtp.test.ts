@@ -81,6 +81,15 @@ describe('bayes end to end', function () {
     assert.match(raw, /^X-Mailmoat-Verdict: .*BAYES_HAM_99\(-1\.5\)/m);
   });
 
+  it('scores a message whose From header is 500 KB of one word, and a plain message sent meanwhile', async () => {
+    // Before the tokenizer read header values in one pass, 80 KB here blocked the event loop for 20 s.
+    const hostile = send(`From: ${'a'.repeat(500_000)}\r\nTo: bob@example.com\r\nSubject: e2e-huge-from\r\n\r\nhello\r\n`);
+    await send(message({ spam: false, seed: 104, subject: 'e2e-beside-huge' }));
+    await hostile;
+    assert.match(await relayed('e2e-beside-huge'), /^X-Mailmoat-Bayes: /m);
+    assert.match(await relayed('e2e-huge-from'), /^X-Mailmoat-Verdict: .*BAYES_/m);
+  });
+
   it('learns honeypot mail as spam into the dictionary file, then holds back by the balance rule', async () => {
     const before = await loadDictionary(dict);
     await send(message({ spam: true, seed: 103, subject: 'e2e-trap-1 brandnewword' }), 'trap@example.com');
