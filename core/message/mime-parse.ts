@@ -5,12 +5,24 @@ import type { ParsedMessage } from './types.ts';
 const URL_RE = /\bhttps?:\/\/[^\s<>"'()\]\[{}]+/gi;
 const HREF_RE = /\b(?:href|src)\s*=\s*["']?(https?:\/\/[^"'\s>]+)/gi;
 
+const SENTENCE_MARKS = '.,;:!?';
+
+/**
+ * `url` without the sentence punctuation after it. A loop from the end, not /[.,;:!?]+$/: that regex tries every
+ * mark of a long run inside the URL and rescans the run each time (30 s for a URL holding 160 KB of dots).
+ */
+function withoutTrailingMarks(url: string): string {
+  let end = url.length;
+  while (end > 0 && SENTENCE_MARKS.includes(url[end - 1])) end--;
+  return url.slice(0, end);
+}
+
 /** Every http(s) URL in the text and HTML, de-duplicated, trailing punctuation trimmed. */
 export function extractUrls(text: string, html: string): string[] {
   const found = new Set<string>();
-  for (const m of text.matchAll(URL_RE)) found.add(m[0].replace(/[.,;:!?]+$/, ''));
+  for (const m of text.matchAll(URL_RE)) found.add(withoutTrailingMarks(m[0]));
   for (const m of html.matchAll(HREF_RE)) found.add(m[1].replace(/&amp;/g, '&'));
-  for (const m of html.matchAll(URL_RE)) found.add(m[0].replace(/[.,;:!?]+$/, '').replace(/&amp;/g, '&'));
+  for (const m of html.matchAll(URL_RE)) found.add(withoutTrailingMarks(m[0]).replace(/&amp;/g, '&'));
   return [...found];
 }
 

@@ -1,4 +1,5 @@
 // The one Authentication-Results header (RFC 8601) carrying the spf, dkim, dmarc and arc results.
+import { withoutSpans } from '../../core/index.ts';
 import type { SpfFact } from './spf-finding.ts';
 
 /** A method=result clause: mailauth's formatted `info`, or our own for SPF. */
@@ -18,4 +19,9 @@ export function spfClause(spf: SpfFact | undefined, mailFrom: string): ResultCla
 export function authenticationResults(authservId: string, clauses: ResultClause[]): string {
   const body = clauses.map((c) => c.replace(/[\r\n]+\s*/g, ' ').replace(/[^\x20-\x7e]/g, '?')).join('; ');
   return `${authservId}; ${body || 'none'}`;
+}
+
+/** The authserv-id an Authentication-Results value starts with, lower-cased, comments left out. */
+export function authservIdOf(value: string): string {
+  return withoutSpans(value.split(';')[0], '(', ')', '').trim().split(/\s+/)[0]?.toLowerCase() ?? '';
 }

@@ -10,7 +10,7 @@ import { mailauthResolver } from './resolver.ts';
 import { spfFromFindings, type SpfFact } from './spf-finding.ts';
 import { SYMBOLS } from './symbols.ts';
 import { enforcedAction, failSymbol } from './policy.ts';
-import { authenticationResults, spfClause } from './auth-results.ts';
+import { authenticationResults, authservIdOf, spfClause } from './auth-results.ts';
 
 type DkimVerifyResult = Awaited<ReturnType<typeof dkimVerify>>;
 type ArcResult = Awaited<ReturnType<typeof arc>>;
@@ -98,7 +98,7 @@ class DmarcCheck {
   private hasForged(ctx: HookContext, authservId: string): boolean {
     const id = authservId.toLowerCase();
     return (ctx.message?.headers.all('Authentication-Results') ?? [])
-      .some((v) => v.split(';')[0].replace(/\(.*?\)/g, '').trim().split(/\s+/)[0]?.toLowerCase() === id);
+      .some((v) => authservIdOf(v) === id);
   }
 
   private async evaluateDmarc(ctx: HookContext, dkim: DkimVerifyResult, spf: SpfFact | undefined, arcResult: ArcResult | undefined, resolver: ReturnType<typeof mailauthResolver>): Promise<{ clause: string; outcome?: Outcome }> {

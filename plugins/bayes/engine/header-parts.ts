@@ -6,6 +6,8 @@
 // tokenizer reads) would block the gateway for minutes. These functions give the same results on real headers
 // (checked on every message of the shared corpus) and never read a character more than a few times.
 
+import { withoutSpans } from '../../../core/index.ts';
+
 const ADDRESS_DELIMITERS = /[\s<>"',;:()]+/;
 
 /** True when `run` has an `@` with at least one character on each side. */
@@ -27,18 +29,7 @@ export function addressesIn(value: string, max: number): string[] {
 
 /** `value` with each `<…>` and each non-space run holding an inner `@` replaced by a space: the display name's words. */
 export function displayText(value: string): string {
-  let out = '';
-  let from = 0;
-  for (;;) {
-    const lt = value.indexOf('<', from);
-    if (lt < 0) break;
-    const gt = value.indexOf('>', lt);
-    if (gt < 0) break;
-    out += value.slice(from, lt) + ' ';
-    from = gt + 1;
-  }
-  out += value.slice(from);
-  return out.replace(/\S+/g, (run) => (hasInnerAt(run) ? ' ' : run));
+  return withoutSpans(value, '<', '>', ' ').replace(/\S+/g, (run) => (hasInnerAt(run) ? ' ' : run));
 }
 
 /** `domain` without trailing dots and `>`s. */

@@ -1,4 +1,5 @@
 // Turns HTML into visible text, its link targets, and (optionally) tag and attribute tokens.
+import { withoutSpans } from '../../../core/index.ts';
 import { eachNameValue } from './name-value.ts';
 
 export interface HtmlContent {
@@ -30,21 +31,6 @@ const ATTR_VALUE = /\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))/y;
 const HIDDEN_BLOCK = /<(script|style|head)\b/gi;
 const BLOCK_END: Record<string, RegExp> = { script: /<\/script\s*>/gi, style: /<\/style\s*>/gi, head: /<\/head\s*>/gi };
 const KEEP_VALUES = new Set(['color', 'bgcolor', 'size', 'face', 'align', 'border']);
-
-/** `html` with each comment (`<!-- … -->`) replaced by a space. */
-function withoutComments(html: string): string {
-  let out = '';
-  let from = 0;
-  for (;;) {
-    const open = html.indexOf('<!--', from);
-    if (open < 0) break;
-    const close = html.indexOf('-->', open + 4);
-    if (close < 0) break;
-    out += html.slice(from, open) + ' ';
-    from = close + 3;
-  }
-  return out + html.slice(from);
-}
 
 /** `html` with each script, style and head block, from its start tag to its end tag, replaced by a space. */
 function withoutHiddenBlocks(html: string): string {
@@ -93,7 +79,7 @@ export function htmlToText(html: string, withTags: boolean): HtmlContent {
   const urls: string[] = [];
   const tags: string[] = [];
   // Comments and invisible blocks carry no text a reader sees (spammers hide word salad there).
-  const cleaned = withoutHiddenBlocks(withoutComments(html));
+  const cleaned = withoutHiddenBlocks(withoutSpans(html, '<!--', '-->', ' '));
   const text = replaceTags(cleaned, (close, name, attrs) => {
     const tag = name.toLowerCase();
     if (!close && attrs) {
