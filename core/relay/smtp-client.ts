@@ -61,9 +61,16 @@ export function dotStuff(chunk: Buffer, atLineStart: boolean): Buffer {
   return out;
 }
 
+// RFC 5321 (4.5.3.1.5) allows reply lines of 512 octets; a reply far beyond these is a broken or hostile server,
+// not one to buffer without end.
+const MAX_REPLY_LINE = 64 * 1024;
+const MAX_REPLY_LINES = 1000;
+
 export class SmtpConnection {
   private socket: net.Socket;
   private buffer = '';
+  /** How much of `buffer` is known to hold no line end. */
+  private scanned = 0;
   private readonly waiting: Array<{ resolve: (r: Reply) => void; reject: (e: Error) => void }> = [];
   private readonly replies: Reply[] = [];
   private partial: string[] = [];
@@ -113,13 +120,18 @@ export class SmtpConnection {
 
   private onData(d: Buffer): void {
     this.buffer += d.toString('latin1');
+    // Only the new bytes are searched for a line end: a server that never ends its line would otherwise make each
+    // chunk rescan everything before it.
+    let from = this.scanned;
     let nl: number;
-    while ((nl = this.buffer.indexOf('\n')) >= 0) {
+    while ((nl = this.buffer.indexOf('\n', from)) >= 0) {
       const line = this.buffer.slice(0, nl).replace(/\r$/, '');
       this.buffer = this.buffer.slice(nl + 1);
+      from = 0;
       const m = /^(\d{3})([ -]?)(.*)$/.exec(line);
       if (!m) { this.fail(new SmtpClientError('transaction', `not an SMTP reply from ${this.o.host}: ${line.slice(0, 200)}`, undefined, true)); return; }
       this.partial.push(m[3]);
+      if (this.partial.length > MAX_REPLY_LINES) { this.fail(this.tooLong(`more than ${MAX_REPLY_LINES} lines`)); return; }
       if (m[2] === '-') continue;
       const reply = { code: Number(m[1]), text: this.partial.join('\n') };
       this.partial = [];
@@ -129,6 +141,12 @@ export class SmtpConnection {
       else if (this.pooled) this.fail(new SmtpClientError('transaction', `${this.o.host} closed an idle connection: ${reply.code} ${reply.text}`, reply, true));
       else this.replies.push(reply);
     }
+    this.scanned = this.buffer.length;
+    if (this.scanned > MAX_REPLY_LINE) this.fail(this.tooLong(`a line of more than ${MAX_REPLY_LINE} bytes`));
+  }
+
+  private tooLong(what: string): SmtpClientError {
+    return new SmtpClientError('transaction', `${this.o.host} sent a reply with ${what}`, undefined, true);
   }
 
   private fail(e: Error): void {

@@ -1,6 +1,7 @@
 // The relay's own SMTP client against real SMTP servers: dot-stuffing, per-recipient replies with and without
 // PIPELINING, a pooled connection the server dropped, and credentials never sent without TLS.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { dotStuff } from '../../../core/relay/smtp-client.ts';
@@ -138,6 +139,28 @@ describe('relay SMTP client', function () {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  for (const [what, answer, reason] of [
+    ['a reply line that never ends', (sock: net.Socket) => { const chunk = 'x'.repeat(16 * 1024); const t = setInterval(() => { if (!sock.write(chunk)) clearInterval(t); }, 1); sock.on('close', () => clearInterval(t)); }, 'a line of more than 65536 bytes'],
+    ['endless continuation lines', (sock: net.Socket) => { const t = setInterval(() => sock.write('250-more\r\n'.repeat(200)), 1); sock.on('close', () => clearInterval(t)); }, 'more than 1000 lines'],
+  ] as const) {
+    it(`gives up with a temporary failure on a server that greets with ${what}`, async () => {
+      // The client buffered such a reply without end, and searched all of it again for a line end at every chunk.
+      const server = net.createServer((sock) => { sock.on('error', () => {}); sock.write('220-hostile.example\r\n'); answer(sock); });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      const port = (server.address() as net.AddressInfo).port;
+      try {
+        const relay = relayTo(port);
+        const [r] = await relay.send(entry(10), ['a@example.com'], () => Readable.from([Buffer.from('hi\r\n')]));
+        await relay.close();
+        assert.equal(r.ok, false);
+        assert.equal(r.permanent, false);
+        assert.equal(r.reply, `127.0.0.1 sent a reply with ${reason}`);
+      } finally {
+        server.close();
+      }
+    });
+  }
 
   it('works with a server that offers no PIPELINING, one command at a time', async () => {
     const seen: string[] = [];
