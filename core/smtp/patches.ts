@@ -136,6 +136,9 @@ export function applySmtpServerPatches(): void {
   proto.handler_RSET = wrapCommand(proto.handler_RSET as Handler, 'rset');
   proto.handler_QUIT = wrapCommand(proto.handler_QUIT as Handler, 'quit');
 
+  // smtp-server answers 501 to a name it will not take (over 300 characters, or with control characters); such a
+  // name must not reach the helo hooks or become the session's HELO first (a 16 KB one fed SPF's %{h} and Received).
+  const acceptableHeloName = (name: string) => name.length <= 300 && !/[\x00-\x1f\x7f-\x9f]/.test(name);
   const wrapHelo = (orig: Handler, hidesAuth: boolean, verb: 'HELO' | 'EHLO'): Handler => function (this: RawConnection, command: Buffer, callback: () => void) {
     const h = hooksOf(this);
     const parts = command.toString().trim().split(/\s+/);
@@ -150,7 +153,7 @@ export function applySmtpServerPatches(): void {
       orig.call(this, command, cb);
     };
     const callOrig = () => (verb === 'EHLO' && h?.wants('capabilities') ? withCapabilities(this, h, runOrig, callback) : runOrig(callback));
-    if (!h || parts.length !== 2) return callOrig();
+    if (!h || parts.length !== 2 || !acceptableHeloName(parts[1])) return callOrig();
     h.onHelo(this, parts[1], verb).then((r) => (r ? answer(this, r, callback) : callOrig()), () => failed(this, callback));
   };
   proto.handler_EHLO = wrapHelo(proto.handler_EHLO as Handler, true, 'EHLO');

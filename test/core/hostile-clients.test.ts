@@ -79,4 +79,19 @@ describe('hostile clients', function () {
     await d.quit().catch(() => undefined);
     assert.equal((await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'after tls' })).code, 250);
   });
+
+  it('keeps the HELO name it accepted when a later EHLO names 16 KB or a control character, which get 501', async () => {
+    const d = await SmtpDialog.connect(gw.port);
+    await d.read();
+    assert.equal((await d.cmd('EHLO good.client.example')).code, 250);
+    assert.equal((await d.cmd(`EHLO ${'h'.repeat(16_000)}`)).code, 501);
+    assert.equal((await d.cmd('EHLO bad\x01name.example')).code, 501);
+    assert.equal((await d.cmd('MAIL FROM:<a@client.example>')).code, 250);
+    assert.equal((await d.cmd('RCPT TO:<u@example.com>')).code, 250);
+    assert.equal((await d.data('Subject: helo kept\r\n\r\nhi\r\n')).code, 250);
+    await d.quit();
+    const relayed = await gw.sink.waitForText('helo kept');
+    assert.match(relayed, /^Received: from good\.client\.example /m);
+    assert.ok(!relayed.includes('hhhhhhhh') && !relayed.includes('bad\x01name'));
+  });
 });
