@@ -2,7 +2,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { Writable, type Readable } from 'node:stream';
 import { LineNormalizer } from './line-normalizer.ts';
-import { headerEnd } from './header-block.ts';
+import { HeaderCollector } from './header-collector.ts';
 
 const MAX_HEADER_BYTES = 256 * 1024;
 /** Messages up to this size are also kept in memory, so the relay can send them without reading the file back. */
@@ -33,28 +33,14 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
   const writeAll = (chunk: Buffer) => { for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off); };
   let size = 0;
   let oversized = false;
-  const headParts: Buffer[] = [];
-  let headLen = 0;
-  let headDone = false;
+  const head = new HeaderCollector(MAX_HEADER_BYTES);
   let copy: Buffer[] | null = [];
 
   const sink = new Writable({
     highWaterMark: 256 * 1024,
     write(chunk: Buffer, _enc, cb) {
       size += chunk.length;
-      if (!headDone) {
-        headParts.push(chunk);
-        headLen += chunk.length;
-        const joined = headParts.length > 1 ? Buffer.concat(headParts) : chunk;
-        const end = headerEnd(joined);
-        if (end >= 0 || headLen > MAX_HEADER_BYTES) {
-          headDone = true;
-          headParts.length = 0;
-          headParts.push(end >= 0 ? joined.subarray(0, end) : joined.subarray(0, MAX_HEADER_BYTES));
-        } else if (headParts.length > 1) {
-          headParts.length = 0; headParts.push(joined);
-        }
-      }
+      head.add(chunk);
       if (size > opts.maxSize) {
         // Keep reading so the client gets its 552 after the final dot, but stop storing.
         oversized = true;
@@ -92,5 +78,5 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
     throw err;
   }
   const body = copy && !oversized ? Buffer.concat(copy, size) : undefined;
-  return { size, oversized, sawBareLineEnd: normalizer.sawBareLineEnd, headerBlock: headParts[0] ?? Buffer.alloc(0), body };
+  return { size, oversized, sawBareLineEnd: normalizer.sawBareLineEnd, headerBlock: head.gathered, body };
 }
