@@ -54,11 +54,10 @@ function splitPart(text: string, start: number, end: number): { headers: HeaderL
   // A part may have no headers at all: it then starts with the blank line.
   if (text.startsWith('\r\n', start)) return { headers: [], bodyStart: start + 2 };
   if (text.startsWith('\n', start)) return { headers: [], bodyStart: start + 1 };
-  const m = /\r?\n\r?\n/g;
-  m.lastIndex = start;
-  const hit = m.exec(text);
-  if (!hit || hit.index >= end) return { headers: parseHeaderBlock(text.slice(start, end)), bodyStart: end };
-  return { headers: parseHeaderBlock(text.slice(start, hit.index)), bodyStart: hit.index + hit[0].length };
+  // Searched within the part only: a search to the end of the message, once per part, is quadratic.
+  const hit = /\r?\n\r?\n/.exec(text.slice(start, end));
+  if (!hit) return { headers: parseHeaderBlock(text.slice(start, end)), bodyStart: end };
+  return { headers: parseHeaderBlock(text.slice(start, start + hit.index)), bodyStart: start + hit.index + hit[0].length };
 }
 
 /** Offsets of the boundary delimiter lines of a multipart body: where each line starts and where the next line starts. */
@@ -75,7 +74,8 @@ function delimiters(text: string, from: number, to: number, boundary: string): A
       out.push({ at: i, next: Math.min(lineEnd + 1, to), close: rest.startsWith('--') });
       if (rest.startsWith('--')) break;
     }
-    i = text.indexOf(marker, i + marker.length);
+    // Only a marker at a line start counts: resuming within this line would look up its end again for every repeat.
+    i = lineEnd >= to ? -1 : text.indexOf(marker, lineEnd);
   }
   return out;
 }

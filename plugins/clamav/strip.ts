@@ -52,8 +52,18 @@ export async function stripInfected(raw: Buffer, scan: (content: Buffer) => Prom
     removed.push(part);
     edits.push({ leaf, with: replacement(leaf, notice(part)) });
   }
-  let out = text;
-  // From the end backwards, so earlier offsets stay valid.
-  for (const e of edits.reverse()) out = out.slice(0, e.leaf.start) + e.with + out.slice(e.leaf.end);
-  return { raw: Buffer.from(out, 'latin1'), removed };
+  return { raw: Buffer.from(applyEdits(text, edits), 'latin1'), removed };
+}
+
+/** The text with each edited leaf (in message order) replaced. */
+function applyEdits(text: string, edits: Array<{ leaf: MimeLeaf; with: string }>): string {
+  // Joined once at the end: splicing each edit into the whole text copies it once per infected part.
+  const pieces: string[] = [];
+  let pos = 0;
+  for (const e of edits) {
+    pieces.push(text.slice(pos, e.leaf.start), e.with);
+    pos = e.leaf.end;
+  }
+  pieces.push(text.slice(pos));
+  return pieces.join('');
 }

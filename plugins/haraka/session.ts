@@ -43,6 +43,16 @@ function format(a: Any): string {
   return a?.format ? a.format() : '';
 }
 
+/**
+ * The params Haraka passes to unrecognized_command: `[verb, rest]`, or `[line]` when its pattern
+ * /^([^ ]*)( +(.*))?$/ does not match: a line break (CR, LF, U+2028, U+2029) after the first space.
+ */
+export function unrecognizedParams(line: string): string[] {
+  // Haraka's pattern backtracks quadratically on many spaces before a line break; this one always matches at once.
+  const [, verb, rest = ''] = /^([^ ]*)(?: +([\s\S]*))?$/.exec(line)!;
+  return /[\r\n\u2028\u2029]/.test(rest) ? [line] : [verb, rest];
+}
+
 export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHandlers {
   const { registry } = folder;
   const run = (hook: string, conn: Connection, params?: Any): Promise<HookResult> => runHook(registry, hook, conn, params);
@@ -244,12 +254,11 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
     async unrecognizedCommand(ctx) {
       const conn = commandConnection(ctx);
       const line = ctx.command?.line ?? '';
-      const m = /^([^ ]*)( +(.*))?$/.exec(line);
       const replies: Array<{ code: number; msg: Any }> = [];
       conn.captured = replies;
       let r: HookResult;
       try {
-        r = await run('unrecognized_command', conn, m ? [m[1], m[3] ?? ''] : [line]);
+        r = await run('unrecognized_command', conn, unrecognizedParams(line));
       } finally {
         conn.captured = null;
       }

@@ -77,3 +77,32 @@ describe('clamav MIME strip', () => {
     assert.ok((await stripInfected(single, fakeScan, notice)).raw.equals(single));
   });
 });
+
+describe('clamav MIME strip on messages shaped to be slow', function () {
+  this.timeout(10_000);
+  const head = 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n';
+
+  it('splits 64,000 parts that have headers but no blank line, each with an empty body', function () {
+    const text = head + '--b\r\nX: y\r\n'.repeat(64_000);
+    const leaves = leafParts(text);
+    assert.equal(leaves.length, 64_000);
+    assert.ok(leaves.every((l) => l.headers.length === 1 && l.headers[0].value === 'y' && l.bodyStart === l.end));
+    assert.equal(leaves.at(-1)!.end, text.length);
+  });
+
+  it('reads a 2.5 MB line of repeated boundary markers as body text, and still finds the delimiter on the next line', function () {
+    const run = '--b'.repeat(850_000);
+    const text = `${head}--b\r\n\r\nx\r\n${run}\r\n--b\r\n\r\ny\r\n--b--\r\n`;
+    const leaves = leafParts(text);
+    assert.deepEqual(leaves.map((l) => decodeLeaf(text, l).toString('latin1')), [`x\r\n${run}`, 'y']);
+  });
+
+  it('replaces 32,000 infected parts with their notices and keeps the delimiters around them', async function () {
+    const count = 32_000;
+    const raw = Buffer.from(head + `--b\r\nContent-Type: application/octet-stream\r\n\r\n${EICAR}\r\n`.repeat(count) + '--b--\r\n');
+    const { raw: out, removed } = await stripInfected(raw, fakeScan, notice);
+    assert.equal(removed.length, count);
+    const noticePart = 'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\nContent-Disposition: inline\r\n\r\nRemoved unnamed: Test.EICAR';
+    assert.equal(out.toString('latin1'), head + `--b\r\n${noticePart}\r\n`.repeat(count) + '--b--\r\n');
+  });
+});
