@@ -10,6 +10,14 @@ const DEFAULT_EXPLANATION = 'The domain %{o} does not designate %{c} as a permit
 /** RFC 7208 4.6.4: at most this many MX names and PTR names are looked at per term. */
 const MAX_MX = 10;
 const MAX_PTR = 10;
+/**
+ * RFC 7208 7.3 shortens a long expanded domain from the left, label by label, to 253 characters, after one trailing
+ * dot is dropped: the label boundary it cuts at lies within the last 254 characters, so the last 255 of the expansion
+ * decide the name. (A final label longer than 253 comes out shortened too, but such a name is unusable either way.)
+ */
+const DOMAIN_TAIL = 255;
+/** No SMTP reply line carries more than 512 characters (RFC 5321 4.5.3.1.5), so no explanation needs more. */
+const MAX_EXPLANATION = 512;
 
 /** Ends the evaluation with an error result, from any depth of include/redirect. */
 class Abort extends Error {
@@ -102,7 +110,7 @@ class Evaluation {
 
   /** Expands a domain-spec and shortens it from the left to 253 characters (RFC 7208 7.3). */
   async expandDomain(parts: MacroPart[], domain: string): Promise<string> {
-    let name = (await expandMacros(parts, this.macroValues(domain))).replace(/\.$/, '');
+    let name = (await expandMacros(parts, this.macroValues(domain), DOMAIN_TAIL, 'end')).replace(/\.$/, '');
     while (name.length > 253 && name.includes('.')) name = name.slice(name.indexOf('.') + 1);
     return name;
   }
@@ -209,7 +217,8 @@ class Evaluation {
 
   private async explain(rec: SpfRecord, domain: string): Promise<string> {
     const values = this.macroValues(domain);
-    const fallback = async () => expandMacros(parseMacroString(this.opts.defaultExplanation ?? DEFAULT_EXPLANATION, true) ?? [], values);
+    const expand = (parts: MacroPart[]) => expandMacros(parts, values, MAX_EXPLANATION, 'start');
+    const fallback = async () => expand(parseMacroString(this.opts.defaultExplanation ?? DEFAULT_EXPLANATION, true) ?? []);
     if (!rec.exp) return fallback();
     try {
       const name = await this.expandDomain(rec.exp, domain);
@@ -217,7 +226,7 @@ class Evaluation {
       const txts = await this.dns.resolveTxt(name);
       if (txts.length !== 1 || !/^[\x20-\x7e]*$/.test(txts[0])) return fallback();
       const parts = parseMacroString(txts[0], true);
-      return parts ? await expandMacros(parts, values) : fallback();
+      return parts ? await expand(parts) : fallback();
     } catch (err) {
       if (err instanceof Abort) throw err;
       return fallback();

@@ -103,20 +103,76 @@ async function letterValue(letter: string, v: MacroValues): Promise<string> {
   }
 }
 
-/** Expands parsed parts with the current values. */
-export async function expandMacros(parts: MacroPart[], values: MacroValues): Promise<string> {
-  let out = '';
-  for (const p of parts) {
-    if (p.kind === 'literal') { out += p.text; continue; }
-    let value = await letterValue(p.letter, values);
-    if (p.keep || p.reverse || p.delimiters !== '.') {
-      const splitter = new RegExp(`[${p.delimiters.replace(/[-\\\]^/]/g, '\\$&')}]`);
-      let labels = value.split(splitter);
-      if (p.reverse) labels.reverse();
-      if (p.keep) labels = labels.slice(Math.max(0, labels.length - p.keep));
-      value = labels.join('.');
-    }
-    out += p.escape ? urlEscape(value) : value;
+/** A letter's value split at a set of delimiters, once per expansion for all macros that ask for the same split. */
+class LabelCache {
+  private readonly values: MacroValues;
+  private readonly labels = new Map<string, Promise<string[]>>();
+
+  constructor(values: MacroValues) {
+    this.values = values;
   }
-  return out;
+
+  // A record can repeat a macro thousands of times over a long HELO or sender, each adding nothing to the output
+  // (%{h1} of a name ending in a dot): splitting once keeps the work linear in the record plus the values.
+  get(letter: string, delimiters: string): Promise<string[]> {
+    const set = [...new Set(delimiters)].sort().join('');
+    const key = letter + set;
+    let labels = this.labels.get(key);
+    if (!labels) {
+      const splitter = new RegExp(`[${set.replace(/[-\\\]^/]/g, '\\$&')}]`);
+      labels = letterValue(letter, this.values).then((v) => v.split(splitter));
+      this.labels.set(key, labels);
+    }
+    return labels;
+  }
+}
+
+/** Which end of an expansion is kept when it is cut to a maximum length. */
+export type Side = 'start' | 'end';
+
+/**
+ * The first or last `max` characters of a macro's output: its labels, maybe reversed, the rightmost `keep` of them,
+ * joined with dots (RFC 7208 7.3). Reads labels by index from the kept end and stops once there are enough,
+ * so a long value costs no more than the part of it that survives.
+ */
+function macroOutput(p: Extract<MacroPart, { kind: 'macro' }>, labels: readonly string[], max: number, side: Side): string {
+  const count = p.keep ? Math.min(p.keep, labels.length) : labels.length;
+  const first = labels.length - count;
+  const at = (i: number) => (p.reverse ? labels[count - 1 - i] : labels[first + i]);
+  const taken: string[] = [];
+  for (let n = 0, length = -1; n < count && length < max; n++) {
+    const label = at(side === 'start' ? n : count - 1 - n);
+    taken.push(label);
+    length += label.length + 1;
+  }
+  if (side === 'end') taken.reverse();
+  // Whole labels are escaped before cutting, so a cut never splits a character's escape sequence from its bytes.
+  const text = p.escape ? urlEscape(taken.join('.')) : taken.join('.');
+  return cut(text, max, side);
+}
+
+function cut(text: string, max: number, side: Side): string {
+  if (text.length <= max) return text;
+  return side === 'start' ? text.slice(0, max) : text.slice(text.length - max);
+}
+
+/**
+ * Expands parsed parts with the current values, keeping only the first or last `max` characters.
+ * The parts are walked from the kept end and the walk stops once `max` characters are there: an attacker's record
+ * can multiply a long value by thousands of macros, and everything past the cut would be thrown away anyway.
+ * Macros beyond the cut are not evaluated, so %{p} may go unlooked-up when it could not reach the result.
+ */
+export async function expandMacros(parts: MacroPart[], values: MacroValues, max: number, side: Side): Promise<string> {
+  const cache = new LabelCache(values);
+  const pieces: string[] = [];
+  let length = 0;
+  for (let i = 0; i < parts.length && length < max; i++) {
+    const p = parts[side === 'start' ? i : parts.length - 1 - i];
+    const room = max - length;
+    const piece = p.kind === 'literal' ? cut(p.text, room, side) : macroOutput(p, await cache.get(p.letter, p.delimiters), room, side);
+    pieces.push(piece);
+    length += piece.length;
+  }
+  if (side === 'end') pieces.reverse();
+  return pieces.join('');
 }

@@ -21,13 +21,15 @@ export interface SpfRecord {
 /** A record that breaks the grammar: the evaluation ends in permerror. */
 export class SpfSyntaxError extends Error {
   constructor(message: string) {
-    super(message);
+    // The message quotes the sender's record, which can be 64 KB; it goes into logs, findings and Received-SPF.
+    super(message.length > MAX_PROBLEM ? `${message.slice(0, MAX_PROBLEM)}…` : message);
     this.name = 'SpfSyntaxError';
   }
 }
 
+const MAX_PROBLEM = 300;
+
 const VERSION_RE = /^v=spf1(?: |$)/i;
-const TOPLABEL_END = /\.(?:[a-z0-9]*[a-z][a-z0-9]*|[a-z0-9]+-[a-z0-9-]*[a-z0-9])\.?$/i;
 const MODIFIER_RE = /^([a-z][a-z0-9_.\-]*)=(.*)$/i;
 const MECHANISM_RE = /^([+\-~?]?)([a-z][a-z0-9]*)(.*)$/i;
 const DUAL_CIDR_RE = /(?:\/(\d+))?(?:\/\/(\d+))?$/;
@@ -43,12 +45,28 @@ function cidrLength(digits: string | undefined, max: number, term: string): numb
   return Number(digits);
 }
 
+/**
+ * The toplabel of RFC 7208: alphanumerics with inner hyphens, and not all digits.
+ * Written as two anchored checks because one unanchored regex for `"." toplabel ["."]` at the end of the spec
+ * backtracks quadratically on a long label that fails at its last character.
+ */
+function isTopLabel(label: string): boolean {
+  return /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/i.test(label) && (/[a-z]/i.test(label) || label.includes('-'));
+}
+
+/** The domain-end of RFC 7208 for a spec that ends in a literal: "." toplabel ["."]. */
+function hasTopLabelEnd(spec: string): boolean {
+  const name = spec.endsWith('.') ? spec.slice(0, -1) : spec;
+  const dot = name.lastIndexOf('.');
+  return dot >= 0 && isTopLabel(name.slice(dot + 1));
+}
+
 /** Parses a domain-spec: a macro-string whose end is a macro or a dot and a valid top label. */
 export function parseDomainSpec(spec: string, term: string): MacroPart[] {
   if (spec === '') throw new SpfSyntaxError(`empty domain in "${term}"`);
   const parts = parseMacroString(spec);
   if (!parts) throw new SpfSyntaxError(`bad macro in "${term}"`);
-  if (!endsWithMacro(parts) && !TOPLABEL_END.test(spec)) throw new SpfSyntaxError(`bad domain "${spec}" in "${term}"`);
+  if (!endsWithMacro(parts) && !hasTopLabelEnd(spec)) throw new SpfSyntaxError(`bad domain "${spec}" in "${term}"`);
   return parts;
 }
 

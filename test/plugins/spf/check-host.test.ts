@@ -82,6 +82,34 @@ describe('spf checkHost', () => {
     assert.equal(published.guess, undefined);
   });
 
+  it('truncates a domain-spec of 4000 escaped macros over a 16 KB HELO to its last labels without expanding it all', async function () {
+    this.timeout(10_000);
+    // The old expansion escaped the whole HELO once per macro: about 17 s for this record.
+    const label = 'a'.repeat(60);
+    const helo = `${label}.`.repeat(262);
+    // RFC 7208 7.3: drop labels from the left until at most 253 characters remain; four 60-character labels do.
+    const kept = [label, label, label, label].join('.');
+    const big = zoneResolver({
+      'macros.test': [{ TXT: `v=spf1 exists:${'%{H}'.repeat(4000)} -all` }],
+      [kept]: [{ A: '127.0.0.2' }],
+    });
+    const r = await checkHost({ ip: '192.0.2.1', domain: 'macros.test', sender: 'user@macros.test', helo }, { resolver: big });
+    assert.equal(r.result, 'pass');
+    assert.equal(r.mechanism?.startsWith('exists:%{H}'), true);
+  });
+
+  it('cuts an exp= explanation of 4000 escaped macros over a 16 KB HELO to 512 characters without expanding it all', async function () {
+    this.timeout(10_000);
+    const helo = `${'b'.repeat(60)}.`.repeat(262);
+    const big = zoneResolver({
+      'exp.test': [{ TXT: 'v=spf1 -all exp=why.exp.test' }],
+      'why.exp.test': [{ TXT: `Refused: ${'%{H}'.repeat(4000)}` }],
+    });
+    const r = await checkHost({ ip: '192.0.2.1', domain: 'exp.test', sender: 'user@exp.test', helo }, { resolver: big });
+    assert.equal(r.result, 'fail');
+    assert.equal(r.explanation, `Refused: ${helo}`.slice(0, 512));
+  });
+
   it('returns none for a HELO name that is not a domain', async () => {
     const r = await checkHost({ ip: '192.0.2.1', domain: '[192.0.2.1]', sender: 'postmaster@[192.0.2.1]', helo: '[192.0.2.1]' }, { resolver });
     assert.equal(r.result, 'none');
