@@ -146,7 +146,8 @@ function macroOutput(p: Extract<MacroPart, { kind: 'macro' }>, labels: readonly 
     length += label.length + 1;
   }
   if (side === 'end') taken.reverse();
-  // Whole labels are escaped before cutting, so a cut never splits a character's escape sequence from its bytes.
+  // Escaping the taken labels whole and then cutting gives exactly the characters the full expansion, cut the same
+  // way, would have at this end (escapes included).
   const text = p.escape ? urlEscape(taken.join('.')) : taken.join('.');
   return cut(text, max, side);
 }
