@@ -17,4 +17,4 @@ export type { StateStore } from './store/types.ts';
 export { s } from './config/schema.ts';
 export type { Schema, Infer } from './config/schema.ts';
 export { parseDuration, parseSize } from './config/units.ts';
-export { withoutSpans } from './text/spans.ts';
+export { withoutSpans, withoutTrailing } from './text/spans.ts';

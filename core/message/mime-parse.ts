@@ -1,28 +1,20 @@
 // MIME parsing of a spooled message into text, HTML, URLs and attachments (mailparser), tolerant of broken MIME.
 import type { Readable } from 'node:stream';
 import type { ParsedMessage } from './types.ts';
+import { withoutTrailing } from '../text/spans.ts';
 
 const URL_RE = /\bhttps?:\/\/[^\s<>"'()\]\[{}]+/gi;
 const HREF_RE = /\b(?:href|src)\s*=\s*["']?(https?:\/\/[^"'\s>]+)/gi;
 
+/** Sentence punctuation that follows a URL in text rather than belonging to it. */
 const SENTENCE_MARKS = '.,;:!?';
-
-/**
- * `url` without the sentence punctuation after it. A loop from the end, not /[.,;:!?]+$/: that regex tries every
- * mark of a long run inside the URL and rescans the run each time (30 s for a URL holding 160 KB of dots).
- */
-function withoutTrailingMarks(url: string): string {
-  let end = url.length;
-  while (end > 0 && SENTENCE_MARKS.includes(url[end - 1])) end--;
-  return url.slice(0, end);
-}
 
 /** Every http(s) URL in the text and HTML, de-duplicated, trailing punctuation trimmed. */
 export function extractUrls(text: string, html: string): string[] {
   const found = new Set<string>();
-  for (const m of text.matchAll(URL_RE)) found.add(withoutTrailingMarks(m[0]));
+  for (const m of text.matchAll(URL_RE)) found.add(withoutTrailing(m[0], SENTENCE_MARKS));
   for (const m of html.matchAll(HREF_RE)) found.add(m[1].replace(/&amp;/g, '&'));
-  for (const m of html.matchAll(URL_RE)) found.add(withoutTrailingMarks(m[0]).replace(/&amp;/g, '&'));
+  for (const m of html.matchAll(URL_RE)) found.add(withoutTrailing(m[0], SENTENCE_MARKS).replace(/&amp;/g, '&'));
   return [...found];
 }
 

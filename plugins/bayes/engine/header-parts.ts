@@ -6,7 +6,7 @@
 // tokenizer reads) would block the gateway for minutes. These functions give the same results on real headers
 // (checked on every message of the shared corpus) and never read a character more than a few times.
 
-import { withoutSpans } from '../../../core/index.ts';
+import { withoutSpans, withoutTrailing } from '../../../core/index.ts';
 
 const ADDRESS_DELIMITERS = /[\s<>"',;:()]+/;
 
@@ -34,9 +34,7 @@ export function displayText(value: string): string {
 
 /** `domain` without trailing dots and `>`s. */
 export function trimDomain(domain: string): string {
-  let end = domain.length;
-  while (end > 0 && (domain[end - 1] === '.' || domain[end - 1] === '>')) end--;
-  return domain.slice(0, end);
+  return withoutTrailing(domain, '.>');
 }
 
 const MESSAGE_ID_DOMAIN = /[^>\s]+/y;
@@ -89,9 +87,6 @@ function nameOf(chain: string[]): string {
   if (last - first < 1) return '';
   const labels = chain.slice(first, last + 1);
   labels[0] = labels[0].slice(labels[0].search(LETTER_OR_DIGIT));
-  const end = labels[labels.length - 1];
-  let cut = end.length;
-  while (end[cut - 1] === '-') cut--;
-  labels[labels.length - 1] = end.slice(0, cut);
+  labels[labels.length - 1] = withoutTrailing(labels[labels.length - 1], '-');
   return labels.join('.');
 }

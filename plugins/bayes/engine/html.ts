@@ -36,8 +36,9 @@ const KEEP_VALUES = new Set(['color', 'bgcolor', 'size', 'face', 'align', 'borde
 function withoutHiddenBlocks(html: string): string {
   let out = '';
   let from = 0;
-  // Where each kind's next end tag was found (-1: none after `searchedFrom`), so no stretch is searched twice.
-  const ends = new Map<string, { searchedFrom: number; at: number; length: number }>();
+  // Where each kind's next end tag was found (-1: none after where it was last looked for), so no stretch is
+  // searched twice.
+  const ends = new Map<string, { at: number; length: number }>();
   HIDDEN_BLOCK.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = HIDDEN_BLOCK.exec(html))) {
@@ -48,7 +49,7 @@ function withoutHiddenBlocks(html: string): string {
       const re = BLOCK_END[name];
       re.lastIndex = after;
       const e = re.exec(html);
-      end = { searchedFrom: after, at: e ? e.index : -1, length: e ? e[0].length : 0 };
+      end = { at: e ? e.index : -1, length: e ? e[0].length : 0 };
       ends.set(name, end);
     }
     if (end.at < 0) continue;

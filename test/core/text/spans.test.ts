@@ -1,6 +1,6 @@
 // Removing delimited spans from untrusted text.
 import assert from 'node:assert/strict';
-import { withoutSpans } from '../../../core/text/spans.ts';
+import { withoutSpans, withoutTrailing } from '../../../core/text/spans.ts';
 
 describe('withoutSpans', () => {
   it('replaces each span up to the first closer after its opener, and keeps the rest from an unclosed opener', () => {
@@ -15,5 +15,14 @@ describe('withoutSpans', () => {
     this.timeout(10_000);
     const text = '('.repeat(400_000) + 'tail';
     assert.equal(withoutSpans(text, '(', ')', ''), text);
+  });
+});
+
+describe('withoutTrailing', () => {
+  it('drops only the given characters, only at the end', () => {
+    assert.equal(withoutTrailing('http://a.example/x.!?', '.,;:!?'), 'http://a.example/x');
+    assert.equal(withoutTrailing('...', '.'), '');
+    assert.equal(withoutTrailing('a-b--', '-'), 'a-b');
+    assert.equal(withoutTrailing('', '.'), '');
   });
 });
