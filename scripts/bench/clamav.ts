@@ -94,52 +94,55 @@ try {
   // Over SMTP: one open session per gateway, MAIL/RCPT/DATA per message, delivery to files.
   const plain = await startGateway({ config: { log: { level: 'error' } } });
   const scanning = await startGateway({ config: { log: { level: 'debug' }, plugins: [{ name: 'clamav', socket: clamd.socket }] } });
-  const sessions = await Promise.all([plain, scanning].map(async (g) => { const c = await SmtpDialog.connect(g.port); await c.hello(); return c; }));
-  const deliver = async (c: SmtpDialog, content: string | Buffer) => {
-    await c.cmd('MAIL FROM:<a@example.org>');
-    await c.cmd('RCPT TO:<b@example.com>');
-    const r = await c.data(content);
-    if (r.code !== 250 && r.code !== 554) throw new Error(`${r.code} ${r.text}`);
-  };
-  // Wait for the background delivery of the last message, so its copy and fsync do not land on the next timing.
-  const settle = async (dataDir: string) => {
-    while (fs.readdirSync(path.join(dataDir, 'queue')).some((f) => f.endsWith('.json'))) await new Promise((r) => setTimeout(r, 5));
-  };
-  const timed = async (k: 0 | 1, content: string | Buffer) => {
-    const ms = await time(() => deliver(sessions[k], content));
-    await settle([plain, scanning][k].dataDir);
-    return ms;
-  };
-  const smtpRounds = Math.max(10, Math.floor(rounds / 2));
-  console.log(`over SMTP, ${smtpRounds} rounds, median per message: gateway with the plugin minus without, against the direct scan`);
-  let sumAdded = 0;
-  let sumDirect = 0;
-  let sumOwn = 0;
-  let sumOwnDirect = 0;
-  for (const [i, [name, content]] of messages.entries()) {
-    const withPlugin: number[] = [];
-    const without: number[] = [];
-    for (let w = 0; w < 3; w++) { await timed(0, content); await timed(1, content); }
-    for (let r = 0; r < smtpRounds; r++) {
-      if (r % 2 === 0) withPlugin.push(await timed(1, content));
-      without.push(await timed(0, content));
-      if (r % 2 === 1) withPlugin.push(await timed(1, content));
+  try {
+    const sessions = await Promise.all([plain, scanning].map(async (g) => { const c = await SmtpDialog.connect(g.port); await c.hello(); return c; }));
+    const deliver = async (c: SmtpDialog, content: string | Buffer) => {
+      await c.cmd('MAIL FROM:<a@example.org>');
+      await c.cmd('RCPT TO:<b@example.com>');
+      const r = await c.data(content);
+      if (r.code !== 250 && r.code !== 554) throw new Error(`${r.code} ${r.text}`);
+    };
+    // Wait for the background delivery of the last message, so its copy and fsync do not land on the next timing.
+    const settle = async (dataDir: string) => {
+      while (fs.readdirSync(path.join(dataDir, 'queue')).some((f) => f.endsWith('.json'))) await new Promise((r) => setTimeout(r, 5));
+    };
+    const timed = async (k: 0 | 1, content: string | Buffer) => {
+      const ms = await time(() => deliver(sessions[k], content));
+      await settle([plain, scanning][k].dataDir);
+      return ms;
+    };
+    const smtpRounds = Math.max(10, Math.floor(rounds / 2));
+    console.log(`over SMTP, ${smtpRounds} rounds, median per message: gateway with the plugin minus without, against the direct scan`);
+    let sumAdded = 0;
+    let sumDirect = 0;
+    let sumOwn = 0;
+    let sumOwnDirect = 0;
+    for (const [i, [name, content]] of messages.entries()) {
+      const withPlugin: number[] = [];
+      const without: number[] = [];
+      for (let w = 0; w < 3; w++) { await timed(0, content); await timed(1, content); }
+      for (let r = 0; r < smtpRounds; r++) {
+        if (r % 2 === 0) withPlugin.push(await timed(1, content));
+        without.push(await timed(0, content));
+        if (r % 2 === 1) withPlugin.push(await timed(1, content));
+      }
+      // The plugin logs its own scan time for a clean message: the scan as the gateway runs it, without the SMTP around it.
+      const inGateway = scanning.logs.filter((l) => l.msg === 'virus scan clean').map((l) => Number(l.ms));
+      scanning.logs.length = 0;
+      const own = inGateway.length ? median(inGateway) : NaN;
+      const added = median(withPlugin) - median(without);
+      const d = median(samples[i].direct);
+      sumAdded += added; sumDirect += d;
+      if (inGateway.length) { sumOwn += own; sumOwnDirect += d; }
+      console.log(`  ${name.padEnd(24)} without ${median(without).toFixed(2).padStart(7)} ms  with ${median(withPlugin).toFixed(2).padStart(7)} ms  added ${added.toFixed(2).padStart(7)} ms  scan in gateway ${own.toFixed(2).padStart(7)} ms  direct ${d.toFixed(2).padStart(7)} ms`);
     }
-    // The plugin logs its own scan time for a clean message: the scan as the gateway runs it, without the SMTP around it.
-    const inGateway = scanning.logs.filter((l) => l.msg === 'virus scan clean').map((l) => Number(l.ms));
-    scanning.logs.length = 0;
-    const own = inGateway.length ? median(inGateway) : NaN;
-    const added = median(withPlugin) - median(without);
-    const d = median(samples[i].direct);
-    sumAdded += added; sumDirect += d;
-    if (inGateway.length) { sumOwn += own; sumOwnDirect += d; }
-    console.log(`  ${name.padEnd(24)} without ${median(without).toFixed(2).padStart(7)} ms  with ${median(withPlugin).toFixed(2).padStart(7)} ms  added ${added.toFixed(2).padStart(7)} ms  scan in gateway ${own.toFixed(2).padStart(7)} ms  direct ${d.toFixed(2).padStart(7)} ms`);
+    console.log(`  ${'all'.padEnd(24)} added ${sumAdded.toFixed(2)} ms for ${sumDirect.toFixed(2)} ms of direct scanning: ${((sumAdded / sumDirect - 1) * 100).toFixed(1)} % over`);
+    console.log(`  ${'clean ones'.padEnd(24)} scan in gateway ${sumOwn.toFixed(2)} ms against ${sumOwnDirect.toFixed(2)} ms direct: ${((sumOwn / sumOwnDirect - 1) * 100).toFixed(1)} % over`);
+    for (const c of sessions) await c.quit();
+  } finally {
+    await plain.stop();
+    await scanning.stop();
   }
-  console.log(`  ${'all'.padEnd(24)} added ${sumAdded.toFixed(2)} ms for ${sumDirect.toFixed(2)} ms of direct scanning: ${((sumAdded / sumDirect - 1) * 100).toFixed(1)} % over`);
-  console.log(`  ${'clean ones'.padEnd(24)} scan in gateway ${sumOwn.toFixed(2)} ms against ${sumOwnDirect.toFixed(2)} ms direct: ${((sumOwn / sumOwnDirect - 1) * 100).toFixed(1)} % over`);
-  for (const c of sessions) await c.quit();
-  await plain.stop();
-  await scanning.stop();
 } finally {
   await clamd.close();
   fs.rmSync(dir, { recursive: true, force: true });

@@ -27,8 +27,8 @@ const checks = [
 async function run(label: string, sink: Smarthost, config: Record<string, unknown>, offset: number, count = total) {
   const gw = await startGateway({ config: { smarthost: `smtp://127.0.0.1:${sink.port}`, log: { level: 'info' }, ...config } });
   const body = 'Offer at https://www.shop.bench/deal and http://198.51.100.20/x and https://news.bench/\r\n';
-  const figures = await timedSessions(gw.port, { count, concurrency, body, addr: (i) => `93.184.${(offset + i) >> 8 & 255}.${(offset + i) & 255}` });
-  await gw.stop();
+  const figures = await timedSessions(gw.port, { count, concurrency, body, addr: (i) => `93.184.${(offset + i) >> 8 & 255}.${(offset + i) & 255}` })
+    .finally(() => gw.stop());
   const r = { label, ...figures };
   console.log(`${label.padEnd(22)} ${r.msgsPerSec.toFixed(1).padStart(7)} msg/s  p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  failures ${r.failures}`);
   return r;

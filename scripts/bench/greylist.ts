@@ -122,12 +122,14 @@ async function relayRun(label: string, config: Record<string, unknown>, count: n
   const { startSmarthost } = await import('../../test/helpers/smarthost.ts');
   const { timedSessions } = await import('./lib/sessions.ts');
   const sink = await startSmarthost();
-  const gw = await startGateway({ config: { smarthost: `smtp://127.0.0.1:${sink.port}`, log: { level: 'warn' }, ...config } });
-  await prepare?.(gw.gateway.runtime.services.store);
-  const figures = await timedSessions(gw.port, { count, concurrency, addr: relayIp });
-  await gw.stop();
-  await sink.stop();
-  return { label, ...figures };
+  try {
+    const gw = await startGateway({ config: { smarthost: `smtp://127.0.0.1:${sink.port}`, log: { level: 'warn' }, ...config } });
+    try {
+      await prepare?.(gw.gateway.runtime.services.store);
+      const figures = await timedSessions(gw.port, { count, concurrency, addr: relayIp });
+      return { label, ...figures };
+    } finally { await gw.stop(); }
+  } finally { await sink.stop(); }
 }
 
 const RELAY_NETS = 250;

@@ -106,7 +106,12 @@ dns.promises.Resolver = class extends Q { constructor(...a) { super(...a); this.
   const deadline = Date.now() + 20_000;
   for (;;) {
     try { const d = await SmtpDialog.connect(port); d.write(`PROXY TCP4 ${IP.clean} 127.0.0.1 40000 25\r\n`); await d.read(); await d.quit(); break; } catch {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`haraka did not start:\n${out.slice(0, 3000)}`);
+      if (Date.now() > deadline || child.exitCode !== null) {
+        child.kill('SIGKILL');
+        if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+        rmSync(dir, { recursive: true, force: true });
+        throw new Error(`haraka did not start:\n${out.slice(0, 3000)}`);
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -139,11 +144,15 @@ const gatewayConfig = async (plugins: unknown[]) => {
 };
 const wantOurs = values.only !== 'haraka';
 const wantTheirs = values.only !== 'mailmoat';
-const gw = wantOurs ? await gatewayConfig([{ name: 'haraka', dir: world.dir, dns_servers: [world.dns.address], timeout: '20s' }]) : undefined;
-// The same gateway without the shim: how much of Mailmoat's figure is its own relay path (fsync'd queue, verdict).
-const bare = wantOurs && !values.only ? await gatewayConfig([]) : undefined;
-const haraka = wantTheirs ? await startHaraka(world.dir, world.dns.address, sink.port) : undefined;
+type Server = Awaited<ReturnType<typeof gatewayConfig>>;
+let gw: Server | undefined;
+let bare: Server | undefined;
+let haraka: Server | undefined;
 try {
+  gw = wantOurs ? await gatewayConfig([{ name: 'haraka', dir: world.dir, dns_servers: [world.dns.address], timeout: '20s' }]) : undefined;
+  // The same gateway without the shim: how much of Mailmoat's figure is its own relay path (fsync'd queue, verdict).
+  bare = wantOurs && !values.only ? await gatewayConfig([]) : undefined;
+  haraka = wantTheirs ? await startHaraka(world.dir, world.dns.address, sink.port) : undefined;
   const chain = readFileSync(path.join(world.dir, 'config', 'plugins'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).join(', ');
   console.log(`${total} messages per run, ${concurrency} concurrent connections, PROXY from ${IP.clean}; chain: ${chain}`);
   if (gw) await load('warm-up Mailmoat', gw, sink, 40);

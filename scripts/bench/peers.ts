@@ -119,9 +119,15 @@ async function startPostfix(sinkPort: number): Promise<Peer | undefined> {
   const r = spawnSync('/usr/sbin/postfix', ['-c', etc, 'start'], { encoding: 'utf8' });
   if (r.status !== 0) {
     const log = existsSync(path.join(dir, 'postfix.log')) ? readFileSync(path.join(dir, 'postfix.log'), 'utf8').slice(-1500) : '';
+    // The caller only notes a peer that fails to start: its processes and dir must not outlive the run.
+    rmSync(dir, { recursive: true, force: true });
     throw new Error(`postfix did not start: ${r.stderr || r.stdout}${log}`);
   }
-  await waitUntilListening(port, 15_000, 'postfix');
+  await waitUntilListening(port, 15_000, 'postfix').catch((e) => {
+    spawnSync('/usr/sbin/postfix', ['-c', etc, 'stop'], { stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  });
   const masterPid = Number(readFileSync(path.join(dir, 'spool', 'pid', 'master.pid'), 'utf8').trim());
   return {
     name: 'Postfix', port,
@@ -152,7 +158,12 @@ async function startHaraka(sinkPort: number): Promise<Peer | undefined> {
   const child = spawn(process.execPath, [path.join(pkg, 'bin', 'haraka'), '-c', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-3000); });
-  await waitUntilListening(port, 20_000, `haraka (${err})`);
+  await waitUntilListening(port, 20_000, `haraka (${err})`).catch(async (e) => {
+    child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  });
   return {
     name: `Haraka ${version}`, port,
     memoryKb: () => pssKb(child.pid!),

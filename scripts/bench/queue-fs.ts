@@ -31,20 +31,23 @@ console.log(`\nQueue file system work: ${total} messages of ${body.length} bytes
 console.log('| layout | durable msg/s | msg/s until removed |');
 console.log('|---|---|---|');
 
-const filesDir = path.join(base, 'files');
-mkdirSync(filesDir);
-const dirSync = new DirSync(filesDir);
-let removals = Promise.resolve();
-await measure('one file per message', async (i) => {
-  const file = path.join(filesDir, `${i}.eml`);
-  const fd = openSync(file, 'wx');
-  try { writeSync(fd, body); await fsyncFd(fd); } finally { closeSync(fd); }
-  await dirSync.sync();
-  removals = removals.then(() => unlink(file));
-}, () => removals);
+try {
+  const filesDir = path.join(base, 'files');
+  mkdirSync(filesDir);
+  const dirSync = new DirSync(filesDir);
+  let removals = Promise.resolve();
+  await measure('one file per message', async (i) => {
+    const file = path.join(filesDir, `${i}.eml`);
+    const fd = openSync(file, 'wx');
+    try { writeSync(fd, body); await fsyncFd(fd); } finally { closeSync(fd); }
+    await dirSync.sync();
+    removals = removals.then(() => unlink(file));
+  }, () => removals);
 
-const segment = openSync(path.join(base, 'journal.seg'), 'a');
-const segmentSync = new GroupSync(() => fdatasyncFd(segment));
-await measure('journal segment', async () => { writeSync(segment, body); await segmentSync.sync(); }, async () => undefined);
-closeSync(segment);
-rmSync(base, { recursive: true, force: true });
+  const segment = openSync(path.join(base, 'journal.seg'), 'a');
+  const segmentSync = new GroupSync(() => fdatasyncFd(segment));
+  await measure('journal segment', async () => { writeSync(segment, body); await segmentSync.sync(); }, async () => undefined);
+  closeSync(segment);
+} finally {
+  rmSync(base, { recursive: true, force: true });
+}

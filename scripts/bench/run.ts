@@ -26,19 +26,20 @@ try {
     // the gateway: relays to the same sink; time to 250 and time until the sink has them all
     sink.reset();
     const gw = await startGatewayProcess({ smarthost: { url: `smtp://127.0.0.1:${sink.port}`, connections: 16 }, queue: { concurrency: 64 } }, await freePort());
-    await runLoad(gw.port, { total: 200, connections: 10, message }); // warm-up
-    await waitForSink(sink, 200);
-    sink.reset();
-    const t0 = Date.now();
-    const cpu0 = cpuMs(gw.child.pid!);
-    const res = await runLoad(gw.port, { total, connections: c.connections, message });
-    const allAt = ((await waitForSink(sink, res.sent)).last - t0) / 1000;
-    const cpuPerMsg = (cpuMs(gw.child.pid!) - cpu0) / res.sent;
-    const rss = peakRssKb(gw.child.pid!);
-    await gw.stop();
-    if (res.failed) console.error(`${label}: ${res.failed} failed, first: ${res.firstError}`);
-    const endToEnd = res.sent / allAt;
-    rows.push(`| ${label} | ${fmt(res.msgsPerSec)} | ${fmt(endToEnd)} | ${fmt(ceiling.msgsPerSec)} | ${fmt(res.msgsPerSec / ceiling.msgsPerSec, 2)} | ${fmt(res.p50, 1)} / ${fmt(res.p99, 1)} | ${fmt(ceiling.p50, 1)} / ${fmt(ceiling.p99, 1)} | ${fmt(rss / 1024)} | ${fmt(cpuPerMsg, 2)} | ${fmt(1000 / cpuPerMsg)} |`);
+    try {
+      await runLoad(gw.port, { total: 200, connections: 10, message }); // warm-up
+      await waitForSink(sink, 200);
+      sink.reset();
+      const t0 = Date.now();
+      const cpu0 = cpuMs(gw.child.pid!);
+      const res = await runLoad(gw.port, { total, connections: c.connections, message });
+      const allAt = ((await waitForSink(sink, res.sent)).last - t0) / 1000;
+      const cpuPerMsg = (cpuMs(gw.child.pid!) - cpu0) / res.sent;
+      const rss = peakRssKb(gw.child.pid!);
+      if (res.failed) console.error(`${label}: ${res.failed} failed, first: ${res.firstError}`);
+      const endToEnd = res.sent / allAt;
+      rows.push(`| ${label} | ${fmt(res.msgsPerSec)} | ${fmt(endToEnd)} | ${fmt(ceiling.msgsPerSec)} | ${fmt(res.msgsPerSec / ceiling.msgsPerSec, 2)} | ${fmt(res.p50, 1)} / ${fmt(res.p99, 1)} | ${fmt(ceiling.p50, 1)} / ${fmt(ceiling.p99, 1)} | ${fmt(rss / 1024)} | ${fmt(cpuPerMsg, 2)} | ${fmt(1000 / cpuPerMsg)} |`);
+    } finally { await gw.stop(); }
     console.error(`done: ${label}`);
   }
 } finally { sink.stop(); }

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, ConfigError } from '../../core/config/load.ts';
@@ -12,12 +12,15 @@ import { spawnGateway } from '../helpers/gateway.ts';
 const run = promisify(execFile);
 const MOAT = path.resolve(import.meta.dirname, '..', '..', 'scripts', 'moat.js');
 
+const dirs: string[] = [];
 function tmpYaml(text: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-cfg-'));
+  dirs.push(dir);
   const f = path.join(dir, 'mailmoat.yaml');
   writeFileSync(f, text);
   return f;
 }
+after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
 describe('config', () => {
   it('parses durations and sizes', () => {

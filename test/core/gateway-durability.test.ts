@@ -1,11 +1,12 @@
 // End to end: the smarthost goes away and comes back, the gateway restarts with a full spool, and an oversized message meets a flat memory.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { startGateway } from '../helpers/gateway.ts';
-import { spawnGateway } from '../helpers/gateway.ts';
-import { startSmarthost } from '../helpers/smarthost.ts';
+import { spawnGateway, type SpawnedGateway } from '../helpers/gateway.ts';
+import { startSmarthost, type Smarthost } from '../helpers/smarthost.ts';
 import { freePort } from '../helpers/ports.ts';
 import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
 
@@ -48,16 +49,26 @@ describe('durability', function () {
   it('delivers the spool of a killed gateway after a restart', async () => {
     const port = await freePort();
     const config = { smarthost: { url: `smtp://127.0.0.1:${port}`, timeout: '2s' }, queue: { retry_schedule: ['1h'] } };
-    const first = await spawnGateway({ config });
-    const subjects = ['one', 'two', 'three'];
-    for (const s of subjects) assert.equal((await sendOne(first.port, s)).code, 250);
-    await first.kill('SIGKILL');
-    const sink = await startSmarthost({ port });
-    const second = await spawnGateway({ config, dataDir: first.dataDir, port: first.port });
+    // The test's own data dir, to outlive the first gateway: kill() removes a dir that spawnGateway made itself.
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-child-'));
+    let first: SpawnedGateway | undefined;
+    let second: SpawnedGateway | undefined;
+    let sink: Smarthost | undefined;
     try {
+      first = await spawnGateway({ config, dataDir });
+      const subjects = ['one', 'two', 'three'];
+      for (const s of subjects) assert.equal((await sendOne(first.port, s)).code, 250);
+      await first.kill('SIGKILL');
+      sink = await startSmarthost({ port });
+      second = await spawnGateway({ config, dataDir, port: first.port });
       const got = await sink.waitFor(3, 15_000);
       assert.deepEqual(got.map((m) => /Subject: (\w+)/.exec(m.raw.toString())![1]).sort(), [...subjects].sort());
-    } finally { await second.kill(); await sink.stop(); }
+    } finally {
+      await first?.kill();
+      await second?.kill();
+      await sink?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a 50 MB message against a 10 MB limit while its memory stays flat', async function () {

@@ -119,7 +119,14 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
     process.off('exit', killOnExit);
   };
 
-  await start();
+  try {
+    await start();
+  } catch (err) {
+    // A start that fails gives the caller no close() to call.
+    await stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     socket, host: '127.0.0.1', port, dir, dbDir: path.join(dir, 'db'), start, stop,
     async close() { await stop(); fs.rmSync(dir, { recursive: true, force: true }); },

@@ -50,9 +50,16 @@ function baseConfig(dataDir: string): Record<string, unknown> {
 export async function startGateway(opts: GatewayOptions = {}): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'mailmoat-test-'));
   const raw = merge(baseConfig(dataDir), opts.config ?? {});
-  const config = await validateConfig(raw);
   const logs: LogFields[] = [];
-  const gateway = await createGateway({ config, logSink: { write() {} }, onLog: (r) => { logs.push(r); } });
+  let gateway: Gateway;
+  try {
+    const config = await validateConfig(raw);
+    gateway = await createGateway({ config, logSink: { write() {} }, onLog: (r) => { logs.push(r); } });
+  } catch (err) {
+    // A start that fails gives the caller no stop() to call.
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     gateway, port: gateway.port(), dataDir, logs,
     async stop() {
@@ -97,12 +104,16 @@ export interface SpawnedGateway {
   output: string[];
   /** Resolves when the child has exited. */
   exited: Promise<number | null>;
+  /** Signals the child and waits for its exit, then removes the data dir unless the caller gave it. */
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
 const PROJECT = path.resolve(import.meta.dirname, '..', '..');
 
-/** A gateway in a child process (`moat start --config`), for restarts, SIGKILL and several gateways at once. */
+/**
+ * A gateway in a child process (`moat start --config`), for restarts, SIGKILL and several gateways at once.
+ * A restart on the same data dir needs one the test made (`dataDir`): kill() removes a dir it made itself.
+ */
 export async function spawnGateway(opts: { config?: Record<string, unknown>; dataDir?: string; port?: number } = {}): Promise<SpawnedGateway> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'mailmoat-child-'));
   const port = opts.port ?? await freePort();
@@ -112,21 +123,26 @@ export async function spawnGateway(opts: { config?: Record<string, unknown>; dat
   const child = spawn(process.execPath, [path.join(PROJECT, 'scripts', 'moat.js'), 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      output.push(d.toString());
-      if (output.join('').includes('"mailmoat started"')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-    exited.then((code) => reject(new Error(`gateway exited (${code}) before starting:\n${output.join('')}`)));
-    setTimeout(() => reject(new Error(`gateway did not start in 20s:\n${output.join('')}`)), 20_000).unref();
-  });
-  return {
-    child, port, dataDir, configFile, output, exited,
-    async kill(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-    },
+  const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
   };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer) => {
+        output.push(d.toString());
+        if (output.join('').includes('"mailmoat started"')) resolve();
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+      exited.then((code) => reject(new Error(`gateway exited (${code}) before starting:\n${output.join('')}`)));
+      setTimeout(() => reject(new Error(`gateway did not start in 20s:\n${output.join('')}`)), 20_000).unref();
+    });
+  } catch (err) {
+    // The caller gets no handle to kill: a child that never started must not outlive the test, nor its dir.
+    await kill('SIGKILL');
+    throw err;
+  }
+  return { child, port, dataDir, configFile, output, exited, kill };
 }

@@ -109,17 +109,22 @@ export async function startGatewayProcess(config: Record<string, unknown>, port:
   const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT, 'scripts', 'moat.js'), 'start', '--config', file], { stdio: ['ignore', fd, 'inherit'] });
   closeSync(fd);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stop = async () => {
+    // A gateway that already exited (it could not listen, say) sends no further exit event.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   const deadline = Date.now() + 30_000;
   // Ready when the port answers (the log may be set above info, so its start line is not a signal).
   while (!(await canConnect(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`gateway did not start: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+    if (child.exitCode !== null || Date.now() > deadline) {
+      const log = readFileSync(logFile, 'utf8').slice(-2000);
+      await stop();
+      throw new Error(`gateway did not start: ${log}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return {
-    port, child, dataDir,
-    async stop() {
-      await new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGTERM'); });
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  return { port, child, dataDir, stop };
 }

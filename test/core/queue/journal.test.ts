@@ -173,35 +173,38 @@ describe('queue journal in the gateway', function () {
   const stalled = (extra: Record<string, unknown> = {}) => ({ smarthost: { url: `smtp://127.0.0.1:${stallPort}`, timeout: '2s' }, ...extra });
 
   it('keeps a small message in the journal and a large one in its own file; after a failed attempt both are files, and a restart delivers them byte-identical', async () => {
-    const gw = await startGateway({ config: stalled() });
-    const small = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'small' });
-    const large = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'large', body: ('y'.repeat(998) + '\r\n').repeat(200) });
-    assert.equal(small.code, 250);
-    assert.equal(large.code, 250);
-    const q = gw.gateway.runtime.queue;
-    assert.ok(q.isJournaled(small.queueId!), 'the small message is in the journal');
-    assert.equal(q.journaledCount, 1, 'what moat metrics reports as queue_journaled');
-    assert.ok(!existsSync(q.emlPath(small.queueId!)), 'and has no file of its own');
-    assert.ok(!q.isJournaled(large.queueId!));
-    assert.ok(existsSync(q.emlPath(large.queueId!)), 'the large message has its own file');
-    // moat queue, in another process, sees both while the gateway runs.
-    assert.deepEqual((await new QueueStore(gw.dataDir).list()).map((e) => e.id).sort(), [small.queueId, large.queueId].sort());
-
-    await until(() => !q.isJournaled(small.queueId!), 10_000, 'the failed attempt to move the message to files');
-    assert.ok(existsSync(q.emlPath(small.queueId!)) && existsSync(q.jsonPath(small.queueId!)));
-    const dataDir = gw.dataDir;
-    await gw.gateway.stop();
-
-    const again = await startRelayingGateway({ dataDir });
+    // The test's own data dir: the second gateway starts on what the first one left.
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mm-journal-gw-'));
     try {
-      const got = await again.sink.waitFor(2, 10_000);
-      const subjects = got.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString())![1]).sort();
-      assert.deepEqual(subjects, ['large', 'small']);
-      const big = got.find((m) => m.raw.includes('Subject: large'))!;
-      assert.ok(big.raw.toString().includes(('y'.repeat(998) + '\r\n').repeat(200)), 'the large body arrived unchanged');
-      await until(async () => (await again.gateway.runtime.queue.list()).length === 0, 5000, 'an empty queue');
+      const gw = await startGateway({ dataDir, config: stalled() });
+      try {
+        const small = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'small' });
+        const large = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'large', body: ('y'.repeat(998) + '\r\n').repeat(200) });
+        assert.equal(small.code, 250);
+        assert.equal(large.code, 250);
+        const q = gw.gateway.runtime.queue;
+        assert.ok(q.isJournaled(small.queueId!), 'the small message is in the journal');
+        assert.equal(q.journaledCount, 1, 'what moat metrics reports as queue_journaled');
+        assert.ok(!existsSync(q.emlPath(small.queueId!)), 'and has no file of its own');
+        assert.ok(!q.isJournaled(large.queueId!));
+        assert.ok(existsSync(q.emlPath(large.queueId!)), 'the large message has its own file');
+        // moat queue, in another process, sees both while the gateway runs.
+        assert.deepEqual((await new QueueStore(gw.dataDir).list()).map((e) => e.id).sort(), [small.queueId, large.queueId].sort());
+
+        await until(() => !q.isJournaled(small.queueId!), 10_000, 'the failed attempt to move the message to files');
+        assert.ok(existsSync(q.emlPath(small.queueId!)) && existsSync(q.jsonPath(small.queueId!)));
+      } finally { await gw.stop(); }
+
+      const again = await startRelayingGateway({ dataDir });
+      try {
+        const got = await again.sink.waitFor(2, 10_000);
+        const subjects = got.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString())![1]).sort();
+        assert.deepEqual(subjects, ['large', 'small']);
+        const big = got.find((m) => m.raw.includes('Subject: large'))!;
+        assert.ok(big.raw.toString().includes(('y'.repeat(998) + '\r\n').repeat(200)), 'the large body arrived unchanged');
+        await until(async () => (await again.gateway.runtime.queue.list()).length === 0, 5000, 'an empty queue');
+      } finally { await again.stop(); }
     } finally {
-      await again.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

@@ -1,5 +1,5 @@
 // Drives the haraka plugin's hooks directly with real contexts (spool file, DNS, findings), without an SMTP front door.
-import { mkdtempSync, writeFileSync, createReadStream, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, createReadStream, readFileSync, rmSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,10 @@ export interface TxResult {
 }
 
 const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } };
+
+// Removed once the run is over, not at disconnect: a hook may read the message until then, and a failing test never gets there.
+const spoolDirs: string[] = [];
+after(() => { for (const d of spoolDirs) rmSync(d, { recursive: true, force: true }); });
 
 function addr(a: string): Address {
   const at = a.lastIndexOf('@');
@@ -84,6 +88,7 @@ export class DirectConversation {
   dataStart() { return this.call('dataStart'); }
   async data(raw: string) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'haraka-direct-'));
+    spoolDirs.push(dir);
     const file = path.join(dir, 'msg.eml');
     writeFileSync(file, raw.replace(/\r?\n/g, '\r\n'));
     this.message = {
