@@ -1,5 +1,6 @@
 // `npm run eval:bayes`: trains Mailmoat's Bayes filter and bogofilter on the same deterministic part of the
 // shared corpus, tests both on the rest, with and without X-Spam-* headers stripped, and prints them side by side.
+// With `--crm114`, CRM114's OSB classifier joins them (accuracy only).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { DEFAULT_CORPUS, loadCorpus, splitCorpus, stripSpamHeaders, type CorpusMessage } from './corpus.ts';
 import { figures, type Figures, type Scored } from './metrics.ts';
 import { BogofilterRun } from './bogofilter.ts';
+import { runCrm114 } from './crm114.ts';
 import { ensureCommands } from '../../test/helpers/system-packages.ts';
 
 const args = process.argv.slice(2);
@@ -18,6 +20,7 @@ const corpusDir = path.resolve(opt('--corpus', DEFAULT_CORPUS));
 const trainPercent = Number(opt('--train', '60'));
 const cutoff = Number(opt('--cutoff', '0.9'));
 const skipBogo = args.includes('--no-bogofilter');
+const withCrm = args.includes('--crm114');
 
 // The machine's speed swings by tens of percent from one moment to the next, so every timed part runs several
 // times, Mailmoat's and bogofilter's runs taking turns, and each rate is reported as the median with its range.
@@ -34,7 +37,8 @@ function rate(values: number[]): Rate {
 
 const showRate = (r: Rate) => (r.min === r.max ? r.median.toFixed(0) : `${r.median.toFixed(0)} (${r.min.toFixed(0)}–${r.max.toFixed(0)})`);
 
-interface Row { who: string; fig: Figures; trainRate: Rate; scoreRate: Rate }
+/** A filter's figures; no rates for a peer whose time is not comparable (CRM114 starts a process per message). */
+interface Row { who: string; fig: Figures; trainRate?: Rate; scoreRate?: Rate }
 
 interface OurTraining {
   filter: BayesFilter;
@@ -83,16 +87,17 @@ const f3 = (x: number) => x.toFixed(3);
 function printRows(rows: Row[]): void {
   console.log(`  ${'filter'.padEnd(10)} ${pad('ham→spam %', 11)} ${pad('spam caught %', 14)} ${pad('1-ROCA %', 9)} ${pad('caught@0.1%ham', 15)} ${pad('score msg/s', 12)} ${pad('train msg/s', 12)}`);
   for (const r of rows) {
-    console.log(`  ${r.who.padEnd(10)} ${pad(f3(r.fig.hamAsSpam), 11)} ${pad(f2(r.fig.spamCaught), 14)} ${pad(f3(r.fig.oneMinusRoca), 9)} ${pad(f2(r.fig.spamAtHam01), 15)} ${pad(r.scoreRate.median.toFixed(0), 12)} ${pad(r.trainRate.median.toFixed(0), 12)}`);
+    const median = (x?: Rate) => (x ? x.median.toFixed(0) : '–');
+    console.log(`  ${r.who.padEnd(10)} ${pad(f3(r.fig.hamAsSpam), 11)} ${pad(f2(r.fig.spamCaught), 14)} ${pad(f3(r.fig.oneMinusRoca), 9)} ${pad(f2(r.fig.spamAtHam01), 15)} ${pad(median(r.scoreRate), 12)} ${pad(median(r.trainRate), 12)}`);
   }
-  if (rows.length === 2) {
-    const [a, b] = rows;
+  const [a, b] = [rows[0], rows.find((r) => r.who === 'bogofilter')];
+  if (b?.scoreRate && b.trainRate && a.scoreRate && a.trainRate) {
     console.log(`  ratios mailmoat/bogofilter (medians): scoring ×${(a.scoreRate.median / b.scoreRate.median).toFixed(2)}, training ×${(a.trainRate.median / b.trainRate.median).toFixed(2)}, 1-ROCA ×${(a.fig.oneMinusRoca / Math.max(b.fig.oneMinusRoca, 1e-9)).toFixed(2)}`);
   }
 }
 
 /** Trains and tests both filters on one view of the corpus, `runs` timed runs each, and prints their figures. */
-async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer, bogo: BogofilterRun | undefined, withModes: boolean): Promise<void> {
+async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer, bogo: BogofilterRun | undefined, crmDir: string | undefined, withModes: boolean): Promise<void> {
   const trainViews = train.map(view);
   const testViews = test.map(view);
   const timed = { train: [] as number[], plain: [] as number[], again: [] as number[], score: [] as number[], bogoTrain: [] as number[], bogoScore: [] as number[] };
@@ -122,6 +127,7 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
   }
   const rows: Row[] = [{ who: 'mailmoat', fig: figures(results, cutoff), trainRate: rate(timed.train), scoreRate: rate(timed.score) }];
   if (bogo) rows.push({ who: 'bogofilter', fig: figures(bogoResults, cutoff), trainRate: rate(timed.bogoTrain), scoreRate: rate(timed.bogoScore) });
+  if (crmDir) rows.push({ who: 'crm114', fig: figures(await runCrm114(crmDir, train, test, view), cutoff) });
   printRows(rows);
   console.log(`  msg/s${runs > 1 ? ` over ${runs} runs, median (range)` : ''}: mailmoat training ${showRate(rate(timed.train))} (plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}), scoring ${showRate(rate(timed.score))}` +
     (bogo ? `; bogofilter training ${showRate(rate(timed.bogoTrain))}, scoring ${showRate(rate(timed.bogoScore))}` : ''));
@@ -144,6 +150,7 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
 async function main(): Promise<void> {
   if (!fs.existsSync(corpusDir)) throw new Error(`corpus not found at ${corpusDir} (use --corpus DIR)`);
   if (!skipBogo) ensureCommands({ bogofilter: 'bogofilter' });
+  if (withCrm) ensureCommands({ crm: 'crm114' });
   const all = loadCorpus(corpusDir);
   const { train, test } = splitCorpus(all, trainPercent);
   const count = (ms: CorpusMessage[], spam: boolean) => ms.filter((m) => m.spam === spam).length;
@@ -156,14 +163,16 @@ async function main(): Promise<void> {
   for (const [n, [label, view]] of views.entries()) {
     console.log(`\n${label}`);
     const work = skipBogo ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-bogo-'));
+    const crmDir = withCrm ? fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-crm114-')) : undefined;
     try {
-      await evaluateView(train, test, view, work ? new BogofilterRun(work, train, test, view) : undefined, n === 0);
+      await evaluateView(train, test, view, work ? new BogofilterRun(work, train, test, view) : undefined, crmDir, n === 0);
     } finally {
-      if (work) fs.rmSync(work, { recursive: true, force: true });
+      for (const dir of [work, crmDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
     }
   }
   console.log('\nscore msg/s: one core, messages already in memory (bogofilter reads its test files from the page cache).');
   console.log('train msg/s: parse + tokenize + count, one core; Mailmoat\'s both passes, as `moat bayes create` runs them; bogofilter registers from one mbox per class.');
+  if (withCrm) console.log('crm114: OSB classifier, every training message learned once; its pR (10·log10 of the odds) read as a probability for the same cutoff; one process per message, so not timed.');
 }
 
 main().catch((e) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
