@@ -78,10 +78,19 @@ export function treePssKb(pid: number): number {
   return total;
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** True when `port` answers with an SMTP greeting that names `hostname`, within `ms`. */
+function greetsAs(port: number, hostname: string, ms = 2000): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
-    s.on('error', () => resolve(false));
+    let got = '';
+    const done = (ok: boolean) => { clearTimeout(timer); s.destroy(); resolve(ok); };
+    const s = net.connect(port, '127.0.0.1');
+    const timer = setTimeout(() => done(false), ms);
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (got.includes('\n')) done(/^220[ -]/.test(got) && got.split('\n')[0].includes(hostname));
+    });
+    s.on('error', () => done(false));
+    s.on('end', () => done(false));
   });
 }
 
@@ -89,14 +98,17 @@ export interface GatewayProc { port: number; child: ChildProcess; dataDir: strin
 
 /**
  * Starts `moat start` with `config` over a benchmark config (its sections replace the defaults', except `server`, whose
- * keys are added to the default hostname and listen address); resolves once it listens. `stop()` removes its data dir.
+ * keys are added to the listen address); resolves once it greets on `port` under a host name of its own. `stop()`
+ * removes its data dir.
  */
 export async function startGatewayProcess(config: Record<string, unknown>, port: number): Promise<GatewayProc> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-bench-'));
   const file = path.join(dataDir, 'mailmoat.yaml');
   const { server, ...sections } = config;
+  // A name of this start's own: its greeting tells this gateway from any other process that holds the port.
+  const hostname = `bench-${path.basename(dataDir).slice('mailmoat-bench-'.length).toLowerCase()}.mailmoat`;
   writeFileSync(file, stringify({
-    server: { hostname: 'bench.mailmoat', listen: [`127.0.0.1:${port}`], ...(server as Record<string, unknown> | undefined) },
+    server: { listen: [`127.0.0.1:${port}`], ...(server as Record<string, unknown> | undefined), hostname },
     domains: ['bench.example'], data_dir: dataDir,
     limits: { max_connections_per_ip: 1000, max_message_size: '50MB' },
     log: { level: 'info', format: 'json' },
@@ -117,8 +129,9 @@ export async function startGatewayProcess(config: Record<string, unknown>, port:
     rmSync(dataDir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 30_000;
-  // Ready when the port answers (the log may be set above info, so its start line is not a signal).
-  while (!(await canConnect(port))) {
+  // Ready when the port greets with this gateway's name (the log may be set above info, so its start line is not a
+  // signal; and a port that merely answers may belong to another process, while this gateway fails with EADDRINUSE).
+  while (!(await greetsAs(port, hostname))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       const log = readFileSync(logFile, 'utf8').slice(-2000);
       await stop();
