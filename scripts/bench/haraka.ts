@@ -14,13 +14,13 @@
 // default), and Mailmoat runs here with server.greeting_delay: 0.
 // Usage: node scripts/bench/haraka.ts [--messages N] [--concurrency C] [--rounds R] [--without-karma] [--only mailmoat|haraka]
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort } from '../../test/helpers/ports.ts';
-import { cpuMs, startGatewayProcess, startSink, waitForSink, type Sink } from './lib/processes.ts';
+import { cpuMs, endProcess, startGatewayProcess, startSink, waitForSink, type Sink } from './lib/processes.ts';
 import { SmtpDialog } from '../../test/helpers/smtp-dialog.ts';
 import { startWorld, IP, message } from '../../test/plugins/haraka/setup.ts';
 
@@ -107,9 +107,7 @@ dns.promises.Resolver = class extends Q { constructor(...a) { super(...a); this.
   for (;;) {
     try { const d = await SmtpDialog.connect(port); d.write(`PROXY TCP4 ${IP.clean} 127.0.0.1 40000 25\r\n`); await d.read(); await d.quit(); break; } catch {
       if (Date.now() > deadline || child.exitCode !== null) {
-        child.kill('SIGKILL');
-        if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
-        rmSync(dir, { recursive: true, force: true });
+        await endProcess(child, dir);
         throw new Error(`haraka did not start:\n${out.slice(0, 3000)}`);
       }
       await new Promise((r) => setTimeout(r, 200));
@@ -117,11 +115,7 @@ dns.promises.Resolver = class extends Q { constructor(...a) { super(...a); this.
   }
   return {
     port, pid: child.pid!,
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => { if (child.exitCode !== null) r(null); else child.once('exit', r); setTimeout(() => { child.kill('SIGKILL'); r(null); }, 3000); });
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => endProcess(child, dir),
   };
 }
 

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startSink, startGatewayProcess, waitForSink, pssKb, treePssKb, type Sink } from './lib/processes.ts';
+import { endProcess, startSink, startGatewayProcess, waitForSink, pssKb, treePssKb, type Sink } from './lib/processes.ts';
 import { runLoad, makeMessage } from './lib/load.ts';
 import { freePort } from '../../test/helpers/ports.ts';
 
@@ -159,19 +159,13 @@ async function startHaraka(sinkPort: number): Promise<Peer | undefined> {
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-3000); });
   await waitUntilListening(port, 20_000, `haraka (${err})`).catch(async (e) => {
-    child.kill('SIGKILL');
-    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    await endProcess(child, dir);
     throw e;
   });
   return {
     name: `Haraka ${version}`, port,
     memoryKb: () => pssKb(child.pid!),
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => { if (child.exitCode !== null) r(null); else child.once('exit', r); setTimeout(() => { child.kill('SIGKILL'); r(null); }, 3000); });
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => endProcess(child, dir),
   };
 }
 

@@ -78,12 +78,15 @@ export function treePssKb(pid: number): number {
   return total;
 }
 
-/** True when `port` answers with an SMTP greeting that names `hostname`, within `ms`. */
-function greetsAs(port: number, hostname: string, ms = 2000): Promise<boolean> {
+/**
+ * True when `port` answers with an SMTP greeting that names `hostname`, within `ms`; with `proxy`, after a PROXY
+ * header, since a listener that expects one greets only then.
+ */
+function greetsAs(port: number, hostname: string, proxy: boolean, ms = 2000): Promise<boolean> {
   return new Promise((resolve) => {
     let got = '';
     const done = (ok: boolean) => { clearTimeout(timer); s.destroy(); resolve(ok); };
-    const s = net.connect(port, '127.0.0.1');
+    const s = net.connect(port, '127.0.0.1', () => { if (proxy) s.write('PROXY TCP4 127.0.0.1 127.0.0.1 40000 25\r\n'); });
     const timer = setTimeout(() => done(false), ms);
     s.on('data', (d: Buffer) => {
       got += d.toString('latin1');
@@ -92,6 +95,21 @@ function greetsAs(port: number, hostname: string, ms = 2000): Promise<boolean> {
     s.on('error', () => done(false));
     s.on('end', () => done(false));
   });
+}
+
+/**
+ * Ends a peer's process and removes its dir: SIGTERM, then SIGKILL if it has not exited within `graceMs`. Serves a
+ * peer's stop() and a start that failed alike (the child may have exited already, and then sends no exit event).
+ */
+export async function endProcess(child: ChildProcess, dir: string, graceMs = 3000): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((r) => { timer = setTimeout(() => { child.kill('SIGKILL'); r(null); }, graceMs); })]);
+    clearTimeout(timer);
+  }
+  rmSync(dir, { recursive: true, force: true });
 }
 
 export interface GatewayProc { port: number; child: ChildProcess; dataDir: string; stop(): Promise<void> }
@@ -131,7 +149,8 @@ export async function startGatewayProcess(config: Record<string, unknown>, port:
   const deadline = Date.now() + 30_000;
   // Ready when the port greets with this gateway's name (the log may be set above info, so its start line is not a
   // signal; and a port that merely answers may belong to another process, while this gateway fails with EADDRINUSE).
-  while (!(await greetsAs(port, hostname))) {
+  const proxy = (server as { proxy_protocol?: boolean } | undefined)?.proxy_protocol === true;
+  while (!(await greetsAs(port, hostname, proxy))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       const log = readFileSync(logFile, 'utf8').slice(-2000);
       await stop();
