@@ -1,5 +1,5 @@
 // Replaces each infected MIME part of a message with a short text notice, keeping every other byte as it was.
-import { decodeLeaf, leafParts, type MimeLeaf } from './mime-parts.ts';
+import { decodeLeaf, leafParts, replaceLeaves, type LeafEdit, type MimeLeaf } from '../../core/message/mime-leaves.ts';
 import type { ScanResult } from './scan-result.ts';
 
 export interface StrippedPart {
@@ -42,7 +42,7 @@ export async function stripInfected(raw: Buffer, scan: (content: Buffer) => Prom
   const text = raw.toString('latin1');
   const leaves = leafParts(text);
   const removed: StrippedPart[] = [];
-  const edits: Array<{ leaf: MimeLeaf; with: string }> = [];
+  const edits: LeafEdit[] = [];
   for (const leaf of leaves) {
     let result = await scan(decodeLeaf(text, leaf));
     if (!result.infected && leaves.length === 1 && viruses.length) result = { infected: true, viruses };
@@ -52,18 +52,5 @@ export async function stripInfected(raw: Buffer, scan: (content: Buffer) => Prom
     removed.push(part);
     edits.push({ leaf, with: replacement(leaf, notice(part)) });
   }
-  return { raw: Buffer.from(applyEdits(text, edits), 'latin1'), removed };
-}
-
-/** The text with each edited leaf (in message order) replaced. */
-function applyEdits(text: string, edits: Array<{ leaf: MimeLeaf; with: string }>): string {
-  // Joined once at the end: splicing each edit into the whole text copies it once per infected part.
-  const pieces: string[] = [];
-  let pos = 0;
-  for (const e of edits) {
-    pieces.push(text.slice(pos, e.leaf.start), e.with);
-    pos = e.leaf.end;
-  }
-  pieces.push(text.slice(pos));
-  return pieces.join('');
+  return { raw: Buffer.from(replaceLeaves(text, edits), 'latin1'), removed };
 }

@@ -2,7 +2,7 @@
 // The gateway and the trainer both use it, so a message yields the same tokens when learned and when scored;
 // it trades completeness (no RFC 2231 continuations, no nested message/rfc822 headers) for speed.
 import { TextDecoder } from 'node:util';
-import { eachNameValue } from './name-value.ts';
+import { parseMimeValue } from '../../../core/message/mime-params.ts';
 
 export interface MailHeader { name: string; value: string }
 
@@ -114,22 +114,10 @@ function headerValue(headers: MailHeader[], name: string): string {
   return '';
 }
 
-const PARAM_NAME = /[\w*.-]+/g;
-const PARAM_VALUE = /\s*=\s*(?:"([^"]*)"|([^;\s]*))/y;
-
-/** Parses `type/sub; a=b; c="d"` into the lower-cased type and its parameters. */
-export function parseContentType(value: string): { type: string; params: Record<string, string> } {
-  const parts = value.split(';');
-  const type = (parts[0] || '').trim().toLowerCase();
-  const params: Record<string, string> = {};
-  eachNameValue(value.slice(parts[0].length), PARAM_NAME, PARAM_VALUE, (name, m) => { params[name.toLowerCase()] = m[1] ?? m[2] ?? ''; });
-  return { type, params };
-}
-
 function filenameOf(headers: MailHeader[], ctParams: Record<string, string>): string {
   const cd = headerValue(headers, 'content-disposition');
   if (cd) {
-    const p = parseContentType(cd).params;
+    const p = parseMimeValue(cd).params;
     const name = p.filename ?? p['filename*'];
     if (name) return decodeWords(name.replace(/^[\w-]*'[^']*'/, ''));
   }
@@ -141,7 +129,7 @@ interface Acc { text: string[]; html: string[]; attachments: MailAttachment[]; p
 
 function walk(headers: MailHeader[], body: string, acc: Acc, depth: number): void {
   if (++acc.parts > MAX_PARTS) return;
-  const ct = parseContentType(headerValue(headers, 'content-type') || 'text/plain');
+  const ct = parseMimeValue(headerValue(headers, 'content-type') || 'text/plain');
   const type = ct.type || 'text/plain';
   if (type.startsWith('multipart/') && ct.params.boundary && depth < MAX_DEPTH) {
     const delim = '--' + ct.params.boundary;

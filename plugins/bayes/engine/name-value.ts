@@ -1,4 +1,4 @@
-// `name=value` pairs (MIME parameters, HTML attributes) found in one pass.
+// `name=value` pairs (HTML attributes) found in one pass.
 //
 // One global regex of name and value together rescans a long run of name characters from each of its positions
 // when no `=` follows (a 40 KB run took 5 s). Here each run of name characters is found once and the value is

@@ -1,7 +1,10 @@
-// Finds the leaf parts of a raw MIME message by byte offset, so a part can be replaced and every other byte kept.
+// Finds the leaf parts of a raw MIME message by byte offset, so a part can be replaced and every other byte kept
+// (virus stripping and link defanging both edit messages this way).
 //
 // The message is handled as a latin1 string: one character per byte, so string offsets are byte offsets and
 // `Buffer.from(text, 'latin1')` gives back the original bytes.
+
+import { mimeParam, parseMimeValue } from './mime-params.ts';
 
 export interface HeaderLine {
   /** Lower-cased name. */
@@ -36,13 +39,6 @@ export function parseHeaderBlock(block: string): HeaderLine[] {
     out.push({ name: raw.slice(0, colon).trim().toLowerCase(), value: raw.slice(colon + 1).replace(/\r?\n[ \t]+/g, ' ').trim(), raw });
   }
   return out;
-}
-
-/** A parameter of a structured header value such as `boundary` or `filename` (quoted or not). */
-export function headerParam(value: string | undefined, param: string): string | undefined {
-  if (!value) return undefined;
-  const m = new RegExp(`(?:^|;)\\s*${param}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^;\\s]+))`, 'i').exec(value);
-  return m ? (m[1] ?? m[2]).replace(/\\(.)/g, '$1') : undefined;
 }
 
 function headerValue(headers: HeaderLine[], name: string): string | undefined {
@@ -91,8 +87,9 @@ function trimDelimiterBreak(text: string, at: number, floor: number): number {
 export function leafParts(text: string, start = 0, end = text.length, depth = 0): MimeLeaf[] {
   const { headers, bodyStart } = splitPart(text, start, end);
   const ctValue = headerValue(headers, 'content-type');
-  const contentType = (ctValue?.split(';')[0].trim().toLowerCase()) || 'text/plain';
-  const boundary = contentType.startsWith('multipart/') ? headerParam(ctValue, 'boundary') : undefined;
+  const ct = parseMimeValue(ctValue ?? '');
+  const contentType = ct.type || 'text/plain';
+  const boundary = contentType.startsWith('multipart/') ? ct.params.boundary : undefined;
   if (boundary && depth < MAX_DEPTH) {
     const delims = delimiters(text, bodyStart, end, boundary);
     const leaves: MimeLeaf[] = [];
@@ -104,7 +101,7 @@ export function leafParts(text: string, start = 0, end = text.length, depth = 0)
     }
     if (leaves.length) return leaves;
   }
-  const filename = headerParam(headerValue(headers, 'content-disposition'), 'filename') ?? headerParam(ctValue, 'name');
+  const filename = mimeParam(headerValue(headers, 'content-disposition'), 'filename') ?? ct.params.name;
   return [{ start, bodyStart, end, headers, contentType, filename }];
 }
 
@@ -117,4 +114,20 @@ export function decodeLeaf(text: string, leaf: MimeLeaf): Buffer {
     return Buffer.from(body.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
   }
   return Buffer.from(body, 'latin1');
+}
+
+/** A leaf and the text that takes its place (from `start` to `end`: its header section and body). */
+export interface LeafEdit { leaf: MimeLeaf; with: string }
+
+/** The text with each edited leaf replaced; `edits` in message order, as `leafParts` lists them. */
+export function replaceLeaves(text: string, edits: LeafEdit[]): string {
+  // Joined once at the end: splicing each edit into the whole text copies it once per edit.
+  const pieces: string[] = [];
+  let pos = 0;
+  for (const e of edits) {
+    pieces.push(text.slice(pos, e.leaf.start), e.with);
+    pos = e.leaf.end;
+  }
+  pieces.push(text.slice(pos));
+  return pieces.join('');
 }

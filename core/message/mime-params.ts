@@ -1,0 +1,71 @@
+// Parameters of a structured MIME header value (`multipart/mixed; boundary="b 1"; charset=utf-8`), read in one
+// pass. Every reader of MIME in the gateway (virus stripping, link defanging, the Bayes tokenizer) uses this one,
+// so a boundary one of them sees is the boundary all of them see.
+//
+// Lenient on purpose: a parameter counts wherever a name is followed by `=`, even without the `;` before it, and
+// a quoted value that never closes runs to the end. Mail clients read such headers, so a filter that refused to
+// would be reading a different message than the recipient does. When a name comes twice, the first one counts.
+
+export interface MimeValue {
+  /** Lower-cased `type/subtype` (or the disposition: `attachment`, `inline`); '' when absent. */
+  type: string;
+  /** Parameters by lower-cased name (`filename*` and `name*0` keep their stars), values unquoted and unescaped. */
+  params: Record<string, string>;
+}
+
+function isNameChar(c: number): boolean {
+  // letters, digits, _ * . -
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 42 || c === 46 || c === 45;
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 9 || c === 13 || c === 10;
+}
+
+/** Splits a structured header value into its type and parameters. */
+export function parseMimeValue(value: string): MimeValue {
+  const n = value.length;
+  let i = 0;
+  while (i < n && isSpace(value.charCodeAt(i))) i++;
+  const typeStart = i;
+  // The type ends at the first `;` or space: `multipart/mixed boundary=x` still has its boundary.
+  while (i < n && value.charCodeAt(i) !== 59 && !isSpace(value.charCodeAt(i))) i++;
+  const type = value.slice(typeStart, i).toLowerCase();
+  const params: Record<string, string> = Object.create(null);
+  while (i < n) {
+    if (!isNameChar(value.charCodeAt(i))) { i++; continue; }
+    const nameStart = i;
+    while (i < n && isNameChar(value.charCodeAt(i))) i++;
+    const name = value.slice(nameStart, i).toLowerCase();
+    let j = i;
+    while (j < n && isSpace(value.charCodeAt(j))) j++;
+    if (value.charCodeAt(j) !== 61 /* = */) continue;
+    j++;
+    while (j < n && isSpace(value.charCodeAt(j))) j++;
+    let v: string;
+    if (value.charCodeAt(j) === 34 /* " */) {
+      // A quoted string: backslash escapes the next character (RFC 2045 / 5322 quoted-pair).
+      let out = '';
+      let from = ++j;
+      while (j < n && value.charCodeAt(j) !== 34) {
+        if (value.charCodeAt(j) === 92 /* \ */ && j + 1 < n) { out += value.slice(from, j); from = ++j; }
+        j++;
+      }
+      v = out + value.slice(from, j);
+      j++;
+    } else {
+      const start = j;
+      while (j < n && value.charCodeAt(j) !== 59 /* ; */ && !isSpace(value.charCodeAt(j))) j++;
+      v = value.slice(start, j);
+    }
+    if (!(name in params)) params[name] = v;
+    i = j;
+  }
+  return { type, params };
+}
+
+/** One parameter of a structured header value, such as `boundary` or `filename`. */
+export function mimeParam(value: string | undefined, name: string): string | undefined {
+  if (!value) return undefined;
+  return parseMimeValue(value).params[name.toLowerCase()];
+}

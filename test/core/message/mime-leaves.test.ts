@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { decodeLeaf, leafParts, replaceLeaves } from '../../../core/message/mime-leaves.ts';
+
+describe('MIME leaves', () => {
+  it('reads nested multiparts and quoted-printable parts', () => {
+    const text = 'Content-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\nContent-Type: multipart/alternative; boundary="in ner"\r\n\r\n'
+      + '--in ner\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsoft=\r\nbreak =3D ok\r\n--in ner--\r\n--outer--\r\n';
+    const leaves = leafParts(text);
+    assert.equal(leaves.length, 1);
+    assert.equal(decodeLeaf(text, leaves[0]).toString(), 'softbreak = ok');
+  });
+
+  it('reads a type with no semicolon before its boundary, and a part with no header fields as text/plain', () => {
+    const text = 'Content-Type: Multipart/Mixed boundary=b\r\n\r\n--b\r\n\r\nplain\r\n--b\r\nContent-Type: text/html; name="a \\"1\\".htm"\r\n\r\n<p>x\r\n--b--\r\n';
+    const leaves = leafParts(text);
+    assert.deepEqual(leaves.map((l) => [l.contentType, l.filename, decodeLeaf(text, l).toString()]), [
+      ['text/plain', undefined, 'plain'], ['text/html', 'a "1".htm', '<p>x'],
+    ]);
+  });
+
+  it('replaces the edited leaves and keeps every other byte', () => {
+    const text = 'Content-Type: multipart/mixed; boundary=b\r\n\r\npre\r\n--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b\r\n\r\nthree\r\n--b--\r\npost\r\n';
+    const [one, , three] = leafParts(text);
+    assert.equal(replaceLeaves(text, [{ leaf: one, with: '\r\n1' }, { leaf: three, with: 'X-A: 3\r\n\r\n3' }]),
+      'Content-Type: multipart/mixed; boundary=b\r\n\r\npre\r\n--b\r\n\r\n1\r\n--b\r\n\r\ntwo\r\n--b\r\nX-A: 3\r\n\r\n3\r\n--b--\r\npost\r\n');
+    assert.equal(replaceLeaves(text, []), text);
+  });
+});

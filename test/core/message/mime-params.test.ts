@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { mimeParam, parseMimeValue } from '../../../core/message/mime-params.ts';
+
+describe('MIME parameters', () => {
+  it('reads the type and parameters, quoted or not, names in lower case', () => {
+    const v = parseMimeValue('Multipart/Mixed; BOUNDARY="=_b 1"; charset=utf-8;name*0=a; junk');
+    assert.equal(v.type, 'multipart/mixed');
+    assert.deepEqual({ ...v.params }, { boundary: '=_b 1', charset: 'utf-8', 'name*0': 'a' });
+    assert.equal(mimeParam('text/plain', 'charset'), undefined);
+    assert.equal(mimeParam(undefined, 'charset'), undefined);
+    assert.equal(parseMimeValue('').type, '');
+  });
+
+  it('undoes backslash escapes in quoted values', () => {
+    assert.equal(mimeParam('attachment; filename="a \\"b\\".txt"', 'filename'), 'a "b".txt');
+    assert.equal(mimeParam('attachment; filename="c:\\\\x\\\\y.exe"; size=3', 'filename'), 'c:\\x\\y.exe');
+    assert.equal(mimeParam('attachment; filename="a;b c=d.txt"; size=3', 'size'), '3');
+  });
+
+  it('reads what a mail client reads in headers that break the rules', () => {
+    // no semicolon before the parameter, spaces round the =, a quote that never closes
+    assert.equal(mimeParam('multipart/mixed boundary=xyz', 'boundary'), 'xyz');
+    assert.equal(mimeParam('text/plain ;  charset  =  "iso-8859-1"', 'charset'), 'iso-8859-1');
+    assert.equal(mimeParam('attachment; filename="never closed.exe', 'filename'), 'never closed.exe');
+    // the first of two counts, so two readers can never pick different ones
+    assert.equal(mimeParam('multipart/mixed; boundary=first; boundary=second', 'boundary'), 'first');
+    // a name without = is not a parameter, and does not hide the next one
+    assert.equal(mimeParam('text/plain; flowed; charset=utf-8', 'charset'), 'utf-8');
+  });
+
+  it('reads 512 KB of escaped quotes, or of names without values, in one pass', function () {
+    // A quote that never closes, or a run of names none of which has a value: a reader that rescanned from each
+    // position would be quadratic here.
+    this.timeout(10_000);
+    const unclosed = 'multipart/mixed; a="' + '\\"'.repeat(256 * 1024) + '; boundary=b';
+    assert.equal(mimeParam(unclosed, 'boundary'), undefined);
+    assert.equal(mimeParam(unclosed, 'a')!.length, 256 * 1024 + '; boundary=b'.length);
+    const names = 'multipart/mixed; ' + 'x '.repeat(256 * 1024) + 'boundary=b';
+    assert.equal(mimeParam(names, 'boundary'), 'b');
+  });
+});
