@@ -8,10 +8,13 @@ export function headerEnd(buf: Buffer): number {
   return i < 0 ? -1 : i + 4;
 }
 
-/** Splits a CRLF header section into fields; continuation lines join the field before them. */
+/**
+ * Splits a header section into fields; continuation lines join the field before them. A bare LF ends a line too
+ * (a MIME part inside a message stored with LF endings); `raw` is always written with CRLF.
+ */
 export function parseHeaderBlock(block: string): HeaderField[] {
   const fields: HeaderField[] = [];
-  const lines = block.split('\r\n');
+  const lines = block.split(/\r?\n/);
   for (const line of lines) {
     if (line === '') continue;
     if ((line[0] === ' ' || line[0] === '\t') && fields.length) {

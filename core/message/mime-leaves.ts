@@ -4,6 +4,7 @@
 // The message is handled as a latin1 string: one character per byte, so string offsets are byte offsets and
 // `Buffer.from(text, 'latin1')` gives back the original bytes.
 
+import { parseHeaderBlock } from './header-block.ts';
 import { mimeParam, parseMimeValue } from './mime-params.ts';
 
 export interface HeaderLine {
@@ -11,7 +12,7 @@ export interface HeaderLine {
   name: string;
   /** Unfolded value. */
   value: string;
-  /** The field as written, folding kept, without its final line break. */
+  /** The field as written, folding kept (with CRLF line breaks), without its final line break. */
   raw: string;
 }
 
@@ -30,15 +31,9 @@ export interface MimeLeaf {
 
 const MAX_DEPTH = 20;
 
-/** Splits a header block (no blank line) into fields. */
-export function parseHeaderBlock(block: string): HeaderLine[] {
-  const out: HeaderLine[] = [];
-  for (const raw of block.split(/\r?\n(?![ \t])/)) {
-    const colon = raw.indexOf(':');
-    if (colon <= 0) continue;
-    out.push({ name: raw.slice(0, colon).trim().toLowerCase(), value: raw.slice(colon + 1).replace(/\r?\n[ \t]+/g, ' ').trim(), raw });
-  }
-  return out;
+/** A part's header fields, names in lower case. */
+function headerLines(block: string): HeaderLine[] {
+  return parseHeaderBlock(block).map((f) => ({ name: f.name.toLowerCase(), value: f.value, raw: f.raw.slice(0, -2) }));
 }
 
 function headerValue(headers: HeaderLine[], name: string): string | undefined {
@@ -52,8 +47,8 @@ function splitPart(text: string, start: number, end: number): { headers: HeaderL
   if (text.startsWith('\n', start)) return { headers: [], bodyStart: start + 1 };
   // Searched within the part only: a search to the end of the message, once per part, is quadratic.
   const hit = /\r?\n\r?\n/.exec(text.slice(start, end));
-  if (!hit) return { headers: parseHeaderBlock(text.slice(start, end)), bodyStart: end };
-  return { headers: parseHeaderBlock(text.slice(start, start + hit.index)), bodyStart: start + hit.index + hit[0].length };
+  if (!hit) return { headers: headerLines(text.slice(start, end)), bodyStart: end };
+  return { headers: headerLines(text.slice(start, start + hit.index)), bodyStart: start + hit.index + hit[0].length };
 }
 
 /** Offsets of the boundary delimiter lines of a multipart body: where each line starts and where the next line starts. */

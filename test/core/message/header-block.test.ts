@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { Headers, formatHeader, headerEnd, parseHeaderBlock } from '../../../core/message/header-block.ts';
+
+describe('header block', () => {
+  it('splits fields, joins folded lines and keeps each field as written (CRLF)', () => {
+    const fields = parseHeaderBlock('Subject: one\r\n two\r\nX-Empty:\r\nnot a field\r\nTo: a@b.test\r\n');
+    assert.deepEqual(fields, [
+      { name: 'Subject', value: 'one two', raw: 'Subject: one\r\n two\r\n' },
+      { name: 'X-Empty', value: '', raw: 'X-Empty:\r\n' },
+      { name: 'To', value: 'a@b.test', raw: 'To: a@b.test\r\n' },
+    ]);
+    const h = new Headers(fields);
+    assert.equal(h.first('subject'), 'one two');
+    assert.equal(h.has('cc'), false);
+  });
+
+  it('reads LF-only lines as well, writing raw with CRLF', () => {
+    assert.deepEqual(parseHeaderBlock('Content-Type: text/plain;\n\tcharset=utf-8\nX-A: 1'), [
+      { name: 'Content-Type', value: 'text/plain; charset=utf-8', raw: 'Content-Type: text/plain;\r\n\tcharset=utf-8\r\n' },
+      { name: 'X-A', value: '1', raw: 'X-A: 1\r\n' },
+    ]);
+  });
+
+  it('finds where the header section ends, and formats a header on one line', () => {
+    assert.equal(headerEnd(Buffer.from('A: 1\r\n\r\nbody')), 8);
+    assert.equal(headerEnd(Buffer.from('\r\nbody')), 2);
+    assert.equal(headerEnd(Buffer.from('A: 1\r\n')), -1);
+    assert.equal(formatHeader('X-Note', 'a\r\nb'), 'X-Note: a b\r\n');
+  });
+});
