@@ -8,6 +8,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { ensureCommands } from './system-packages.ts';
 import { freePort } from './ports.ts';
+import { holdUntilExit } from './leftovers.ts';
 import { ClamdClient } from '../../plugins/clamav/clamd-client.ts';
 
 import { EICAR } from '../../plugins/clamav/eicar.ts';
@@ -84,8 +85,8 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
   const socket = path.join(dir, 'clamd.sock');
   const port = await freePort();
   const config = writeConfig(dir, socket, port, opts);
+  const releaseDir = holdUntilExit({ dir });
   let child: ChildProcess | undefined;
-  const killOnExit = () => child?.kill('SIGKILL');
 
   const start = async () => {
     if (child) return;
@@ -94,8 +95,8 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
     child = proc;
     let stderr = '';
     proc.stderr!.on('data', (d) => { stderr += d; });
-    proc.on('exit', () => { if (child === proc) child = undefined; });
-    process.on('exit', killOnExit);
+    const release = holdUntilExit({ child: proc });
+    proc.on('exit', () => { release(); if (child === proc) child = undefined; });
     const unix = new ClamdClient({ target: { socket }, connectTimeout: 200, scanTimeout: 1000 });
     const tcp = new ClamdClient({ target: { host: '127.0.0.1', port }, connectTimeout: 200, scanTimeout: 1000 });
     const deadline = Date.now() + 20_000;
@@ -116,7 +117,6 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
     const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(timer);
-    process.off('exit', killOnExit);
   };
 
   try {
@@ -125,11 +125,12 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
     // A start that fails gives the caller no close() to call.
     await stop();
     fs.rmSync(dir, { recursive: true, force: true });
+    releaseDir();
     throw err;
   }
   return {
     socket, host: '127.0.0.1', port, dir, dbDir: path.join(dir, 'db'), start, stop,
-    async close() { await stop(); fs.rmSync(dir, { recursive: true, force: true }); },
+    async close() { await stop(); fs.rmSync(dir, { recursive: true, force: true }); releaseDir(); },
   };
 }
 

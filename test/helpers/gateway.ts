@@ -9,6 +9,7 @@ import { createGateway, type Gateway } from '../../core/gateway.ts';
 import { validateConfig } from '../../core/config/load.ts';
 import type { LogFields } from '../../core/log/types.ts';
 import { freePort } from './ports.ts';
+import { holdUntilExit } from './leftovers.ts';
 import { startSmarthost, type Smarthost } from './smarthost.ts';
 
 export interface TestGateway {
@@ -51,6 +52,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'mailmoat-test-'));
   const raw = merge(baseConfig(dataDir), opts.config ?? {});
   const logs: LogFields[] = [];
+  const release = holdUntilExit({ dir: opts.dataDir ? undefined : dataDir });
   let gateway: Gateway;
   try {
     const config = await validateConfig(raw);
@@ -58,6 +60,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
   } catch (err) {
     // A start that fails gives the caller no stop() to call.
     if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    release();
     throw err;
   }
   return {
@@ -65,6 +68,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
     async stop() {
       await gateway.stop();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      release();
     },
   };
 }
@@ -121,12 +125,14 @@ export async function spawnGateway(opts: { config?: Record<string, unknown>; dat
   const configFile = path.join(dataDir, 'mailmoat.yaml');
   writeFileSync(configFile, stringify(raw));
   const child = spawn(process.execPath, [path.join(PROJECT, 'scripts', 'moat.js'), 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const release = holdUntilExit({ child, dir: opts.dataDir ? undefined : dataDir });
   const output: string[] = [];
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;
     if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    release();
   };
   try {
     await new Promise<void>((resolve, reject) => {

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ensureCommands } from './system-packages.ts';
 import { freePort } from './ports.ts';
+import { holdUntilExit } from './leftovers.ts';
 
 export interface RedisHandle {
   port: number;
@@ -53,14 +54,16 @@ export async function startRedis(): Promise<RedisHandle> {
       '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes',
       '--loglevel', 'warning', '--logfile', path.join(dir, 'redis.log'),
     ], { stdio: 'ignore' });
+    const release = holdUntilExit({ child, dir });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     try {
       await waitForPong(port, child, 10_000);
     } catch (err) {
       child.kill('SIGKILL');
       await exited;
-      if (attempt < 3) continue;
+      if (attempt < 3) { release(); continue; }
       rmSync(dir, { recursive: true, force: true });
+      release();
       throw err;
     }
     let stopped = false;
@@ -77,6 +80,7 @@ export async function startRedis(): Promise<RedisHandle> {
           clearTimeout(timer);
         }
         rmSync(dir, { recursive: true, force: true });
+        release();
       },
     };
   }

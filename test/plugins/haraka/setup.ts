@@ -39,7 +39,14 @@ export interface ShimWorld {
 
 /** Starts DNS and Redis and prepares a Haraka folder using them. */
 export async function startWorld(): Promise<ShimWorld> {
-  const [dns, redis] = await Promise.all([startDnsServer({ zones: ZONES }), startRedis()]);
+  const [dnsStart, redisStart] = await Promise.allSettled([startDnsServer({ zones: ZONES }), startRedis()]);
+  if (dnsStart.status === 'rejected' || redisStart.status === 'rejected') {
+    // The caller gets no world to stop: stop the half that started.
+    await (dnsStart.status === 'fulfilled' ? dnsStart.value.stop() : redisStart.status === 'fulfilled' ? redisStart.value.stop() : undefined);
+    throw dnsStart.status === 'rejected' ? dnsStart.reason : (redisStart as PromiseRejectedResult).reason;
+  }
+  const dns = dnsStart.value;
+  const redis = redisStart.value;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'haraka-folder-'));
   cpSync(FIXTURE, dir, { recursive: true });
   writeFileSync(path.join(dir, 'config', 'redis.ini'), `[server]\nhost=127.0.0.1\nport=${redis.port}\n\n[pubsub]\nhost=127.0.0.1\nport=${redis.port}\n`);
