@@ -7,6 +7,7 @@
 // Usage: node scripts/bench/dns-checks.ts [--messages N] [--concurrency C]
 import { parseArgs } from 'node:util';
 import { startDnsServer } from '../../test/helpers/dns-server.ts';
+import { exitOnSignals } from '../../test/helpers/leftovers.ts';
 import { startGateway } from '../../test/helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../test/helpers/smarthost.ts';
 import { timedSessions } from './lib/sessions.ts';
@@ -34,6 +35,7 @@ async function run(label: string, sink: Smarthost, config: Record<string, unknow
   return r;
 }
 
+exitOnSignals();
 const dns = await startDnsServer({
   zones: {
     'bl.bench': {}, 'rcpt.bench': {}, 'score.bench': {}, 'wl.bench': {}, 'dbl.bench': {}, 'ipbl.bench': {},

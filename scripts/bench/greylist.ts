@@ -22,6 +22,7 @@ import greylist from '../../plugins/greylist/index.ts';
 import { configSchema } from '../../plugins/greylist/config.ts';
 import { Greylister } from '../../plugins/greylist/greylister.ts';
 import { clientNetwork } from '../../plugins/greylist/address.ts';
+import { exitOnSignals, holdUntilExit } from '../../test/helpers/leftovers.ts';
 
 type Handler = (ctx: HookContext) => Promise<Outcome | void> | Outcome | void;
 
@@ -180,6 +181,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Look
   const opts = { lookups: Number(values.lookups ?? 20_000), triplets: Number(values.triplets ?? 5_000), concurrency: Number(values.concurrency ?? 32) };
   const messages = Number(values.messages ?? 600);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-bench-gl-'));
+  const release = holdUntilExit({ dir });
   const results: LookupFigures[] = [];
   try {
     const mem = new MemoryStore();
@@ -204,6 +206,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Look
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    release();
   }
   return results;
 }
@@ -218,4 +221,7 @@ function printLookups(results: LookupFigures[], opts: { lookups: number; triplet
   if (emb) console.log(`embedded added p99: ${(emb.p99 * 1000).toFixed(0)} µs (goal < 1000 µs): ${emb.p99 < 1 ? 'met' : 'NOT met'}`);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  exitOnSignals();
+  await main();
+}

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort } from '../../test/helpers/ports.ts';
-import { cpuMs, endProcess, startGatewayProcess, startSink, waitForSink, type Sink } from './lib/processes.ts';
+import { cpuMs, endProcess, holdPeer, startGatewayProcess, startSink, waitForSink, type Sink } from './lib/processes.ts';
 import { SmtpDialog } from '../../test/helpers/smtp-dialog.ts';
 import { startWorld, IP, message } from '../../test/plugins/haraka/setup.ts';
 
@@ -100,6 +100,7 @@ dns.promises.Resolver = class extends Q { constructor(...a) { super(...a); this.
   const bin = path.join(path.dirname(require.resolve('haraka/package.json')), 'bin', 'haraka');
   const nodeArgs = (process.env.BENCH_HARAKA_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, '-r', preload, bin, '-c', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  holdPeer(child, dir);
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { out += d; });

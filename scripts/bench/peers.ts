@@ -11,9 +11,10 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { endProcess, startSink, startGatewayProcess, waitForSink, pssKb, treePssKb, type Sink } from './lib/processes.ts';
+import { endProcess, holdPeer, startSink, startGatewayProcess, waitForSink, pssKb, treePssKb, type Sink } from './lib/processes.ts';
 import { runLoad, makeMessage } from './lib/load.ts';
 import { freePort } from '../../test/helpers/ports.ts';
+import { holdUntilExit } from '../../test/helpers/leftovers.ts';
 
 const arg = (name: string, def: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def);
 const total = arg('messages', 3000);
@@ -123,9 +124,13 @@ async function startPostfix(sinkPort: number): Promise<Peer | undefined> {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`postfix did not start: ${r.stderr || r.stdout}${log}`);
   }
+  // Postfix's master is a daemon, not our child: an interrupted run stops it the way stop() does.
+  const stopPostfix = () => { spawnSync('/usr/sbin/postfix', ['-c', etc, 'stop'], { stdio: 'ignore' }); };
+  const release = holdUntilExit({ undo: stopPostfix, dir });
   await waitUntilListening(port, 15_000, 'postfix').catch((e) => {
-    spawnSync('/usr/sbin/postfix', ['-c', etc, 'stop'], { stdio: 'ignore' });
+    stopPostfix();
     rmSync(dir, { recursive: true, force: true });
+    release();
     throw e;
   });
   const masterPid = Number(readFileSync(path.join(dir, 'spool', 'pid', 'master.pid'), 'utf8').trim());
@@ -134,9 +139,10 @@ async function startPostfix(sinkPort: number): Promise<Peer | undefined> {
     memoryKb: () => treePssKb(masterPid),
     async stop() {
       if (process.env.BENCH_DEBUG) console.error(readFileSync(path.join(dir, 'postfix.log'), 'utf8').split('\n').filter((l) => !/smtpd|cleanup|qmgr/.test(l)).slice(-25).join('\n'));
-      spawnSync('/usr/sbin/postfix', ['-c', etc, 'stop'], { stdio: 'ignore' });
+      stopPostfix();
       await new Promise((r) => setTimeout(r, 500));
       if (!process.env.BENCH_DEBUG) rmSync(dir, { recursive: true, force: true });
+      release();
     },
   };
 }
@@ -156,6 +162,7 @@ async function startHaraka(sinkPort: number): Promise<Peer | undefined> {
   cfg('smtp_forward.ini', `host=127.0.0.1\nport=${sinkPort}\nenable_tls=false\n`);
   cfg('log.ini', '[main]\nlevel=warn\n');
   const child = spawn(process.execPath, [path.join(pkg, 'bin', 'haraka'), '-c', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  holdPeer(child, dir);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-3000); });
   await waitUntilListening(port, 20_000, `haraka (${err})`).catch(async (e) => {

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { DirSync } from '../../core/queue/dir-sync.ts';
+import { exitOnSignals, holdUntilExit } from '../../test/helpers/leftovers.ts';
 import { GroupSync, fdatasyncFd, fsyncFd } from '../../core/queue/group-sync.ts';
 
 const { values } = parseArgs({ options: {
@@ -14,7 +15,9 @@ const { values } = parseArgs({ options: {
 } });
 const total = Number(values.messages);
 const concurrency = Number(values.concurrency);
+exitOnSignals();
 const base = mkdtempSync(path.join(values.dir, 'mailmoat-queue-fs-'));
+holdUntilExit({ dir: base });
 const body = Buffer.alloc(4300, 'x');
 
 async function measure(name: string, perMessage: (i: number) => Promise<void>, drain: () => Promise<void>): Promise<void> {

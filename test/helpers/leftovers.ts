@@ -1,11 +1,14 @@
-// What test helpers start (child processes, temp dirs) is ended when the test process exits, however it exits.
-// A `before` hook that times out leaves its `after` hook nothing to stop while the start goes on: without this,
-// a Redis or clamd started that late outlived the run and its dir stayed in /tmp.
+// What test helpers and benchmarks start (child processes, daemons, temp dirs) is ended when the process exits,
+// however it exits. A `before` hook that times out leaves its `after` hook nothing to stop while the start goes on,
+// and a benchmark interrupted with Ctrl-C never reaches its `finally`: without this, a Redis, clamd, gateway or
+// Postfix started then outlived the run and its dir stayed in /tmp.
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 
 export interface Leftover {
   child?: ChildProcess;
+  /** Synchronous clean-up of something that is not a child of this process (a daemon such as Postfix's master). */
+  undo?: () => void;
   /** Removed at exit; only a dir the helper made itself. */
   dir?: string;
 }
@@ -13,9 +16,10 @@ export interface Leftover {
 const live = new Set<Leftover>();
 
 function endAll(): void {
-  // Only synchronous work can run in an 'exit' handler: a signal, then the dir.
+  // Only synchronous work can run in an 'exit' handler: signals, the undo, then the dir.
   for (const l of live) {
     if (l.child && l.child.exitCode === null && l.child.signalCode === null) l.child.kill('SIGKILL');
+    try { l.undo?.(); } catch { /* the next leftover still gets its turn */ }
     if (l.dir) rmSync(l.dir, { recursive: true, force: true });
   }
   live.clear();
@@ -29,4 +33,17 @@ export function holdUntilExit(l: Leftover): () => void {
     live.delete(l);
     if (live.size === 0) process.off('exit', endAll);
   };
+}
+
+let signalsHandled = false;
+
+/**
+ * For scripts (benchmarks), not for mocha, which handles its own signals: SIGINT, SIGTERM and SIGHUP end the
+ * process through `exit`, so what `holdUntilExit` holds is cleaned up (Node's default for them skips `exit`).
+ */
+export function exitOnSignals(): void {
+  if (signalsHandled) return;
+  signalsHandled = true;
+  const codes: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+  for (const [signal, n] of Object.entries(codes)) process.once(signal, () => process.exit(128 + n));
 }

@@ -6,6 +6,10 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, wr
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { exitOnSignals, holdUntilExit } from '../../../test/helpers/leftovers.ts';
+
+// An interrupted benchmark (Ctrl-C) ends the processes and dirs it started, as a finished one does.
+exitOnSignals();
 
 const HERE = import.meta.dirname;
 export const PROJECT = path.resolve(HERE, '..', '..', '..');
@@ -14,6 +18,7 @@ export interface Sink { port: number; count(): Promise<{ count: number; last: nu
 
 export async function startSink(): Promise<Sink> {
   const child = spawn(process.execPath, [path.join(HERE, 'sink-server.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const release = holdUntilExit({ child });
   const lines = createInterface({ input: child.stdout! });
   const waiting: Array<(l: string) => void> = [];
   lines.on('line', (l) => waiting.shift()?.(l));
@@ -28,7 +33,7 @@ export async function startSink(): Promise<Sink> {
       return { count: Number(m[1]), last: Number(m[2]) };
     },
     reset() { child.stdin!.write('reset\n'); },
-    stop() { child.stdin!.end(); child.kill(); },
+    stop() { child.stdin!.end(); child.kill(); release(); },
   };
 }
 
@@ -110,6 +115,15 @@ export async function endProcess(child: ChildProcess, dir: string, graceMs = 300
     clearTimeout(timer);
   }
   rmSync(dir, { recursive: true, force: true });
+  held.get(child)?.();
+  held.delete(child);
+}
+
+const held = new Map<ChildProcess, () => void>();
+
+/** Holds a peer's process and dir until `endProcess` ends them, or until this process exits (Ctrl-C included). */
+export function holdPeer(child: ChildProcess, dir: string): void {
+  held.set(child, holdUntilExit({ child, dir }));
 }
 
 export interface GatewayProc { port: number; child: ChildProcess; dataDir: string; stop(): Promise<void> }
@@ -139,12 +153,14 @@ export async function startGatewayProcess(config: Record<string, unknown>, port:
   const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT, 'scripts', 'moat.js'), 'start', '--config', file], { stdio: ['ignore', fd, 'inherit'] });
   closeSync(fd);
+  const release = holdUntilExit({ child, dir: dataDir });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async () => {
     // A gateway that already exited (it could not listen, say) sends no further exit event.
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
     rmSync(dataDir, { recursive: true, force: true });
+    release();
   };
   const deadline = Date.now() + 30_000;
   // Ready when the port greets with this gateway's name (the log may be set above info, so its start line is not a

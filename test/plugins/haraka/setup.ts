@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts';
 import { startRedis, type RedisHandle } from '../../helpers/redis.ts';
+import { holdUntilExit } from '../../helpers/leftovers.ts';
 
 export const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/haraka');
 
@@ -48,6 +49,7 @@ export async function startWorld(): Promise<ShimWorld> {
   const dns = dnsStart.value;
   const redis = redisStart.value;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'haraka-folder-'));
+  const release = holdUntilExit({ dir });
   cpSync(FIXTURE, dir, { recursive: true });
   writeFileSync(path.join(dir, 'config', 'redis.ini'), `[server]\nhost=127.0.0.1\nport=${redis.port}\n\n[pubsub]\nhost=127.0.0.1\nport=${redis.port}\n`);
   return {
@@ -55,6 +57,7 @@ export async function startWorld(): Promise<ShimWorld> {
     async stop() {
       await Promise.all([dns.stop(), redis.stop()]);
       rmSync(dir, { recursive: true, force: true });
+      release();
     },
   };
 }
