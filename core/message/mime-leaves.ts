@@ -36,7 +36,8 @@ function headerLines(block: string): HeaderLine[] {
   return parseHeaderBlock(block).map((f) => ({ name: f.name.toLowerCase(), value: f.value, raw: f.raw.slice(0, -2) }));
 }
 
-function headerValue(headers: HeaderLine[], name: string): string | undefined {
+/** The value of a part's first header field called `name` (lower case). */
+export function headerValue(headers: HeaderLine[], name: string): string | undefined {
   return headers.find((h) => h.name === name)?.value;
 }
 

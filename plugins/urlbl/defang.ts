@@ -4,7 +4,7 @@
 // and re-encoded as UTF-8 with their original transfer encoding; every other byte of the message stays as it was.
 // The leaves are found by the same MIME reader as virus stripping's (core/message/mime-leaves.ts).
 
-import { decodeLeaf, leafParts, replaceLeaves, type LeafEdit, type MimeLeaf } from '../../core/message/mime-leaves.ts';
+import { decodeLeaf, headerValue, leafParts, replaceLeaves, type LeafEdit, type MimeLeaf } from '../../core/message/mime-leaves.ts';
 import { mimeParam } from '../../core/message/mime-params.ts';
 
 const URL_RE = /https?:\/\/[^\s"'<>()[\]{}]+/gi;
@@ -47,15 +47,11 @@ function charsetText(buf: Buffer, charset: string | undefined): string {
   try { return new TextDecoder(charset ?? 'us-ascii').decode(buf); } catch { return buf.toString('utf8'); }
 }
 
-function headerValue(leaf: MimeLeaf, name: string): string | undefined {
-  return leaf.headers.find((h) => h.name === name)?.value;
-}
-
 /** The leaf's new text (header section and body), or undefined when it is not text or links nothing listed. */
 function rewriteLeaf(text: string, leaf: MimeLeaf, listed: (url: string) => boolean, replacement: string): string | undefined {
   if (leaf.contentType !== 'text/plain' && leaf.contentType !== 'text/html') return undefined;
-  const type = headerValue(leaf, 'content-type') ?? 'text/plain';
-  const cteValue = headerValue(leaf, 'content-transfer-encoding');
+  const type = headerValue(leaf.headers, 'content-type') ?? 'text/plain';
+  const cteValue = headerValue(leaf.headers, 'content-transfer-encoding');
   const cte = (cteValue ?? '7bit').toLowerCase();
   const decoded = charsetText(decodeLeaf(text, leaf), mimeParam(type, 'charset'));
   let changed = false;
