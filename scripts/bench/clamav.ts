@@ -52,7 +52,7 @@ function context(file: string, findings: string[]): HookContext {
 exitOnSignals();
 const clamd = await startClamd({ streamMaxLength: '50M' });
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-bench-clamav-'));
-holdUntilExit({ dir });
+const endDir = holdUntilExit({ dir });
 try {
   const messages: Array<[string, string | Buffer]> = [
     ['clean 1 KB', cleanMessage()],
@@ -148,5 +148,5 @@ try {
   }
 } finally {
   await clamd.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  endDir();
 }

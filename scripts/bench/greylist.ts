@@ -7,7 +7,7 @@
 // established senders. Figures are also printed as ratios because the machine is shared.
 // Usage: node scripts/bench/greylist.ts [--lookups N] [--triplets N] [--messages N] [--concurrency C]
 // Needs redis-server on PATH for the Redis figures (skipped with a note otherwise).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -181,7 +181,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Look
   const opts = { lookups: Number(values.lookups ?? 20_000), triplets: Number(values.triplets ?? 5_000), concurrency: Number(values.concurrency ?? 32) };
   const messages = Number(values.messages ?? 600);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-bench-gl-'));
-  const release = holdUntilExit({ dir });
+  const end = holdUntilExit({ dir });
   const results: LookupFigures[] = [];
   try {
     const mem = new MemoryStore();
@@ -205,8 +205,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Look
       await redis?.stop();
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
-    release();
+    end();
   }
   return results;
 }

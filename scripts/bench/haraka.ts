@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort } from '../../test/helpers/ports.ts';
-import { cpuMs, endProcess, holdPeer, startGatewayProcess, startSink, waitForSink, type Sink } from './lib/processes.ts';
+import { cpuMs, holdPeer, startGatewayProcess, startSink, waitForSink, type Sink } from './lib/processes.ts';
 import { SmtpDialog } from '../../test/helpers/smtp-dialog.ts';
 import { startWorld, IP, message } from '../../test/plugins/haraka/setup.ts';
 
@@ -100,7 +100,7 @@ dns.promises.Resolver = class extends Q { constructor(...a) { super(...a); this.
   const bin = path.join(path.dirname(require.resolve('haraka/package.json')), 'bin', 'haraka');
   const nodeArgs = (process.env.BENCH_HARAKA_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, '-r', preload, bin, '-c', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  holdPeer(child, dir);
+  const stop = holdPeer(child, dir);
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { out += d; });
@@ -108,7 +108,7 @@ dns.promises.Resolver = class extends Q { constructor(...a) { super(...a); this.
   for (;;) {
     try { const d = await SmtpDialog.connect(port); d.write(`PROXY TCP4 ${IP.clean} 127.0.0.1 40000 25\r\n`); await d.read(); await d.quit(); break; } catch {
       if (Date.now() > deadline || child.exitCode !== null) {
-        await endProcess(child, dir);
+        await stop();
         throw new Error(`haraka did not start:\n${out.slice(0, 3000)}`);
       }
       await new Promise((r) => setTimeout(r, 200));
@@ -116,7 +116,7 @@ dns.promises.Resolver = class extends Q { constructor(...a) { super(...a); this.
   }
   return {
     port, pid: child.pid!,
-    stop: () => endProcess(child, dir),
+    stop,
   };
 }
 

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { endProcess, holdPeer, startSink, startGatewayProcess, waitForSink, pssKb, treePssKb, type Sink } from './lib/processes.ts';
+import { holdPeer, startSink, startGatewayProcess, waitForSink, pssKb, treePssKb, type Sink } from './lib/processes.ts';
 import { runLoad, makeMessage } from './lib/load.ts';
 import { freePort } from '../../test/helpers/ports.ts';
 import { holdUntilExit } from '../../test/helpers/leftovers.ts';
@@ -126,11 +126,11 @@ async function startPostfix(sinkPort: number): Promise<Peer | undefined> {
   }
   // Postfix's master is a daemon, not our child: an interrupted run stops it the way stop() does.
   const stopPostfix = () => { spawnSync('/usr/sbin/postfix', ['-c', etc, 'stop'], { stdio: 'ignore' }); };
-  const release = holdUntilExit({ undo: stopPostfix, dir });
+  // BENCH_DEBUG keeps the dir (its postfix.log) for reading after the run.
+  const end = holdUntilExit({ undo: stopPostfix, dir: process.env.BENCH_DEBUG ? undefined : dir });
   await waitUntilListening(port, 15_000, 'postfix').catch((e) => {
     stopPostfix();
-    rmSync(dir, { recursive: true, force: true });
-    release();
+    end();
     throw e;
   });
   const masterPid = Number(readFileSync(path.join(dir, 'spool', 'pid', 'master.pid'), 'utf8').trim());
@@ -141,8 +141,7 @@ async function startPostfix(sinkPort: number): Promise<Peer | undefined> {
       if (process.env.BENCH_DEBUG) console.error(readFileSync(path.join(dir, 'postfix.log'), 'utf8').split('\n').filter((l) => !/smtpd|cleanup|qmgr/.test(l)).slice(-25).join('\n'));
       stopPostfix();
       await new Promise((r) => setTimeout(r, 500));
-      if (!process.env.BENCH_DEBUG) rmSync(dir, { recursive: true, force: true });
-      release();
+      end();
     },
   };
 }
@@ -162,17 +161,17 @@ async function startHaraka(sinkPort: number): Promise<Peer | undefined> {
   cfg('smtp_forward.ini', `host=127.0.0.1\nport=${sinkPort}\nenable_tls=false\n`);
   cfg('log.ini', '[main]\nlevel=warn\n');
   const child = spawn(process.execPath, [path.join(pkg, 'bin', 'haraka'), '-c', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
-  holdPeer(child, dir);
+  const stop = holdPeer(child, dir);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-3000); });
   await waitUntilListening(port, 20_000, `haraka (${err})`).catch(async (e) => {
-    await endProcess(child, dir);
+    await stop();
     throw e;
   });
   return {
     name: `Haraka ${version}`, port,
     memoryKb: () => pssKb(child.pid!),
-    stop: () => endProcess(child, dir),
+    stop,
   };
 }
 

@@ -1,7 +1,7 @@
 // The file system work of a queue alone, no SMTP: one file per message (create, write, fsync, group-committed
 // directory fsync, serialised unlink) against appends to one journal segment with group-committed fdatasync.
 // Usage: node scripts/bench/queue-fs.ts [--messages=3000] [--concurrency=20] [--dir=PATH] (PATH on the disk to measure)
-import { closeSync, mkdtempSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
@@ -17,7 +17,7 @@ const total = Number(values.messages);
 const concurrency = Number(values.concurrency);
 exitOnSignals();
 const base = mkdtempSync(path.join(values.dir, 'mailmoat-queue-fs-'));
-holdUntilExit({ dir: base });
+const endBase = holdUntilExit({ dir: base });
 const body = Buffer.alloc(4300, 'x');
 
 async function measure(name: string, perMessage: (i: number) => Promise<void>, drain: () => Promise<void>): Promise<void> {
@@ -52,5 +52,5 @@ try {
   await measure('journal segment', async () => { writeSync(segment, body); await segmentSync.sync(); }, async () => undefined);
   closeSync(segment);
 } finally {
-  rmSync(base, { recursive: true, force: true });
+  endBase();
 }

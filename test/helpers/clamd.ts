@@ -8,7 +8,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { ensureCommands } from './system-packages.ts';
 import { freePort } from './ports.ts';
-import { holdUntilExit } from './leftovers.ts';
+import { endChild, holdUntilExit } from './leftovers.ts';
 import { ClamdClient } from '../../plugins/clamav/clamd-client.ts';
 
 import { EICAR } from '../../plugins/clamav/eicar.ts';
@@ -85,7 +85,7 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
   const socket = path.join(dir, 'clamd.sock');
   const port = await freePort();
   const config = writeConfig(dir, socket, port, opts);
-  const releaseDir = holdUntilExit({ dir });
+  const end = holdUntilExit({ dir });
   let child: ChildProcess | undefined;
 
   const start = async () => {
@@ -95,8 +95,8 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
     child = proc;
     let stderr = '';
     proc.stderr!.on('data', (d) => { stderr += d; });
-    const release = holdUntilExit({ child: proc });
-    proc.on('exit', () => { release(); if (child === proc) child = undefined; });
+    const letGo = holdUntilExit({ child: proc });
+    proc.on('exit', () => { letGo(); if (child === proc) child = undefined; });
     const unix = new ClamdClient({ target: { socket }, connectTimeout: 200, scanTimeout: 1000 });
     const tcp = new ClamdClient({ target: { host: '127.0.0.1', port }, connectTimeout: 200, scanTimeout: 1000 });
     const deadline = Date.now() + 20_000;
@@ -112,11 +112,7 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
     const proc = child;
     if (!proc) return;
     child = undefined;
-    const exited = once(proc, 'exit');
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
+    await endChild(proc, 5000);
   };
 
   try {
@@ -124,13 +120,12 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
   } catch (err) {
     // A start that fails gives the caller no close() to call.
     await stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-    releaseDir();
+    end();
     throw err;
   }
   return {
     socket, host: '127.0.0.1', port, dir, dbDir: path.join(dir, 'db'), start, stop,
-    async close() { await stop(); fs.rmSync(dir, { recursive: true, force: true }); releaseDir(); },
+    async close() { await stop(); end(); },
   };
 }
 

@@ -1,6 +1,6 @@
 // Starts a real gateway for tests: in this process (startGateway, startRelayingGateway with its smarthost) or as a child
 // process (spawnGateway), on free loopback ports.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -52,23 +52,21 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'mailmoat-test-'));
   const raw = merge(baseConfig(dataDir), opts.config ?? {});
   const logs: LogFields[] = [];
-  const release = holdUntilExit({ dir: opts.dataDir ? undefined : dataDir });
+  const end = holdUntilExit({ dir: opts.dataDir ? undefined : dataDir });
   let gateway: Gateway;
   try {
     const config = await validateConfig(raw);
     gateway = await createGateway({ config, logSink: { write() {} }, onLog: (r) => { logs.push(r); } });
   } catch (err) {
     // A start that fails gives the caller no stop() to call.
-    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
-    release();
+    end();
     throw err;
   }
   return {
     gateway, port: gateway.port(), dataDir, logs,
     async stop() {
       await gateway.stop();
-      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
-      release();
+      end();
     },
   };
 }
@@ -125,14 +123,13 @@ export async function spawnGateway(opts: { config?: Record<string, unknown>; dat
   const configFile = path.join(dataDir, 'mailmoat.yaml');
   writeFileSync(configFile, stringify(raw));
   const child = spawn(process.execPath, [path.join(PROJECT, 'scripts', 'moat.js'), 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const release = holdUntilExit({ child, dir: opts.dataDir ? undefined : dataDir });
+  const end = holdUntilExit({ child, dir: opts.dataDir ? undefined : dataDir });
   const output: string[] = [];
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;
-    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
-    release();
+    end();
   };
   try {
     await new Promise<void>((resolve, reject) => {

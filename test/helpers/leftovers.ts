@@ -9,30 +9,49 @@ export interface Leftover {
   child?: ChildProcess;
   /** Synchronous clean-up of something that is not a child of this process (a daemon such as Postfix's master). */
   undo?: () => void;
-  /** Removed at exit; only a dir the helper made itself. */
+  /** Removed at exit, or by the normal end; only a dir the helper made itself. */
   dir?: string;
 }
 
 const live = new Set<Leftover>();
+
+function removeDir(l: Leftover): void {
+  if (l.dir) rmSync(l.dir, { recursive: true, force: true });
+}
 
 function endAll(): void {
   // Only synchronous work can run in an 'exit' handler: signals, the undo, then the dir.
   for (const l of live) {
     if (l.child && l.child.exitCode === null && l.child.signalCode === null) l.child.kill('SIGKILL');
     try { l.undo?.(); } catch { /* the next leftover still gets its turn */ }
-    if (l.dir) rmSync(l.dir, { recursive: true, force: true });
+    removeDir(l);
   }
   live.clear();
 }
 
-/** Holds `l` until the process exits; the returned function lets go of it (call it once stopped normally). */
+/**
+ * Holds `l` until the process exits. The returned function is the normal end, once the helper has stopped its child
+ * or daemon itself: it removes `l.dir` and lets go of `l`.
+ */
 export function holdUntilExit(l: Leftover): () => void {
   if (live.size === 0) process.once('exit', endAll);
   live.add(l);
   return () => {
+    removeDir(l);
     live.delete(l);
     if (live.size === 0) process.off('exit', endAll);
   };
+}
+
+/** SIGTERM, then SIGKILL if `child` has not exited within `graceMs`; resolves once it has exited (at once if it had). */
+export async function endChild(child: ChildProcess, graceMs = 3000): Promise<void> {
+  // A child that already exited sends no further exit event.
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
 }
 
 let signalsHandled = false;

@@ -1,12 +1,12 @@
 // Starts a private redis-server on a free loopback port with its own temp dir, for tests that need a real Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureCommands } from './system-packages.ts';
 import { freePort } from './ports.ts';
-import { holdUntilExit } from './leftovers.ts';
+import { endChild, holdUntilExit } from './leftovers.ts';
 
 export interface RedisHandle {
   port: number;
@@ -46,6 +46,7 @@ async function waitForPong(port: number, child: ChildProcess, timeoutMs: number)
 export async function startRedis(): Promise<RedisHandle> {
   ensureCommands({ 'redis-server': 'redis-server' });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-redis-'));
+  const end = holdUntilExit({ dir });
   // A port taken between freePort() and bind() is possible under parallel runs: retry a few times.
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
@@ -54,16 +55,14 @@ export async function startRedis(): Promise<RedisHandle> {
       '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes',
       '--loglevel', 'warning', '--logfile', path.join(dir, 'redis.log'),
     ], { stdio: 'ignore' });
-    const release = holdUntilExit({ child, dir });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const letGo = holdUntilExit({ child });
+    child.once('exit', letGo);
     try {
       await waitForPong(port, child, 10_000);
     } catch (err) {
-      child.kill('SIGKILL');
-      await exited;
-      if (attempt < 3) { release(); continue; }
-      rmSync(dir, { recursive: true, force: true });
-      release();
+      await endChild(child, 0);
+      if (attempt < 3) continue;
+      end();
       throw err;
     }
     let stopped = false;
@@ -73,14 +72,8 @@ export async function startRedis(): Promise<RedisHandle> {
       async stop() {
         if (stopped) return;
         stopped = true;
-        if (child.exitCode === null) {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-          await exited;
-          clearTimeout(timer);
-        }
-        rmSync(dir, { recursive: true, force: true });
-        release();
+        await endChild(child);
+        end();
       },
     };
   }

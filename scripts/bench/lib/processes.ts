@@ -2,11 +2,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { exitOnSignals, holdUntilExit } from '../../../test/helpers/leftovers.ts';
+import { endChild, exitOnSignals, holdUntilExit } from '../../../test/helpers/leftovers.ts';
 
 // An interrupted benchmark (Ctrl-C) ends the processes and dirs it started, as a finished one does.
 exitOnSignals();
@@ -18,7 +18,7 @@ export interface Sink { port: number; count(): Promise<{ count: number; last: nu
 
 export async function startSink(): Promise<Sink> {
   const child = spawn(process.execPath, [path.join(HERE, 'sink-server.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const release = holdUntilExit({ child });
+  const end = holdUntilExit({ child });
   const lines = createInterface({ input: child.stdout! });
   const waiting: Array<(l: string) => void> = [];
   lines.on('line', (l) => waiting.shift()?.(l));
@@ -33,7 +33,7 @@ export async function startSink(): Promise<Sink> {
       return { count: Number(m[1]), last: Number(m[2]) };
     },
     reset() { child.stdin!.write('reset\n'); },
-    stop() { child.stdin!.end(); child.kill(); release(); },
+    stop() { child.stdin!.end(); child.kill(); end(); },
   };
 }
 
@@ -103,27 +103,15 @@ function greetsAs(port: number, hostname: string, proxy: boolean, ms = 2000): Pr
 }
 
 /**
- * Ends a peer's process and removes its dir: SIGTERM, then SIGKILL if it has not exited within `graceMs`. Serves a
- * peer's stop() and a start that failed alike (the child may have exited already, and then sends no exit event).
+ * Holds a peer's process and dir until this process exits (Ctrl-C included) and returns the peer's stop(): SIGTERM,
+ * SIGKILL if it has not exited within `graceMs`, then its dir removed. Serves a stop() and a start that failed alike.
  */
-export async function endProcess(child: ChildProcess, dir: string, graceMs = 3000): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([exited, new Promise((r) => { timer = setTimeout(() => { child.kill('SIGKILL'); r(null); }, graceMs); })]);
-    clearTimeout(timer);
-  }
-  rmSync(dir, { recursive: true, force: true });
-  held.get(child)?.();
-  held.delete(child);
-}
-
-const held = new Map<ChildProcess, () => void>();
-
-/** Holds a peer's process and dir until `endProcess` ends them, or until this process exits (Ctrl-C included). */
-export function holdPeer(child: ChildProcess, dir: string): void {
-  held.set(child, holdUntilExit({ child, dir }));
+export function holdPeer(child: ChildProcess, dir: string, graceMs = 3000): () => Promise<void> {
+  const end = holdUntilExit({ child, dir });
+  return async () => {
+    await endChild(child, graceMs);
+    end();
+  };
 }
 
 export interface GatewayProc { port: number; child: ChildProcess; dataDir: string; stop(): Promise<void> }
@@ -153,15 +141,8 @@ export async function startGatewayProcess(config: Record<string, unknown>, port:
   const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT, 'scripts', 'moat.js'), 'start', '--config', file], { stdio: ['ignore', fd, 'inherit'] });
   closeSync(fd);
-  const release = holdUntilExit({ child, dir: dataDir });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const stop = async () => {
-    // A gateway that already exited (it could not listen, say) sends no further exit event.
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-    rmSync(dataDir, { recursive: true, force: true });
-    release();
-  };
+  // A gateway drains its connections and queue writes on SIGTERM: it gets longer than a peer before SIGKILL.
+  const stop = holdPeer(child, dataDir, 30_000);
   const deadline = Date.now() + 30_000;
   // Ready when the port greets with this gateway's name (the log may be set above info, so its start line is not a
   // signal; and a port that merely answers may belong to another process, while this gateway fails with EADDRINUSE).

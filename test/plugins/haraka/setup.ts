@@ -1,6 +1,6 @@
 // Shared set-up of the Haraka shim tests: a loopback DNS server with the test zones, a private Redis, and a copy of
 // the Haraka test folder pointed at that Redis.
-import { cpSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,15 +49,14 @@ export async function startWorld(): Promise<ShimWorld> {
   const dns = dnsStart.value;
   const redis = redisStart.value;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'haraka-folder-'));
-  const release = holdUntilExit({ dir });
+  const end = holdUntilExit({ dir });
   cpSync(FIXTURE, dir, { recursive: true });
   writeFileSync(path.join(dir, 'config', 'redis.ini'), `[server]\nhost=127.0.0.1\nport=${redis.port}\n\n[pubsub]\nhost=127.0.0.1\nport=${redis.port}\n`);
   return {
     dns, redis, dir,
     async stop() {
       await Promise.all([dns.stop(), redis.stop()]);
-      rmSync(dir, { recursive: true, force: true });
-      release();
+      end();
     },
   };
 }
