@@ -5,7 +5,7 @@
 // The leaves are found by the same MIME reader as virus stripping's (core/message/mime-leaves.ts).
 
 import { decodeLeaf, headerValue, leafParts, replaceLeaves, type LeafEdit, type MimeLeaf } from '../../core/message/mime-leaves.ts';
-import { mimeParam } from '../../core/message/mime-params.ts';
+import { parseMimeValue } from '../../core/message/mime-params.ts';
 
 const URL_RE = /https?:\/\/[^\s"'<>()[\]{}]+/gi;
 
@@ -43,6 +43,13 @@ function encode(buf: Buffer, cte: string): string {
   return buf.toString('latin1');
 }
 
+// RFC 2045 tspecials, space and controls: a value holding any of them must be quoted.
+const NEEDS_QUOTES = /[\x00-\x20()<>@,;:\\"/[\]?=\x7f]/;
+
+function paramText(name: string, value: string): string {
+  return NEEDS_QUOTES.test(value) || value === '' ? `${name}="${value.replace(/["\\]/g, '\\$&')}"` : `${name}=${value}`;
+}
+
 function charsetText(buf: Buffer, charset: string | undefined): string {
   try { return new TextDecoder(charset ?? 'us-ascii').decode(buf); } catch { return buf.toString('utf8'); }
 }
@@ -53,12 +60,14 @@ function rewriteLeaf(text: string, leaf: MimeLeaf, listed: (url: string) => bool
   const type = headerValue(leaf.headers, 'content-type') ?? 'text/plain';
   const cteValue = headerValue(leaf.headers, 'content-transfer-encoding');
   const cte = (cteValue ?? '7bit').toLowerCase();
-  const decoded = charsetText(decodeLeaf(text, leaf), mimeParam(type, 'charset'));
+  const { params } = parseMimeValue(type);
+  const decoded = charsetText(decodeLeaf(text, leaf), params.charset);
   let changed = false;
   const out = decoded.replace(URL_RE, (url) => (listed(url) ? ((changed = true), replacement) : url));
   if (!changed) return undefined;
   const newCte = cte === 'base64' || cte === 'quoted-printable' ? cte : /[^\x00-\x7f]/.test(out) ? '8bit' : cte;
-  const rest = type.split(';').slice(1).filter((p) => !/^\s*charset\s*=/i.test(p)).map((p) => p.trim()).filter(Boolean);
+  // The other parameters (format=flowed, a name="a;b") are kept, read the way every MIME reader here reads them.
+  const rest = Object.entries(params).filter(([name]) => name !== 'charset').map(([name, value]) => paramText(name, value));
   let head = setHeader(text.slice(leaf.start, leaf.bodyStart), 'Content-Type', [leaf.contentType, 'charset=utf-8', ...rest].join('; '));
   if (newCte !== cte || cteValue !== undefined) head = setHeader(head, 'Content-Transfer-Encoding', newCte);
   const body = encode(Buffer.from(out, 'utf8'), newCte);

@@ -29,6 +29,11 @@ describe('urlbl defang', () => {
     assert.equal(defang(raw), 'Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee link removed today\r\n--b--\r\n');
   });
 
+  it('keeps the other Content-Type parameters whole, quoted values with a ";" in them included', () => {
+    const raw = 'Content-Type: text/plain; charset=us-ascii; format=flowed; name="a;charset=x \\"c\\".txt"\r\n\r\ngo to http://bad.example/\r\n';
+    assert.equal(defang(raw), 'Content-Type: text/plain; charset=utf-8; format=flowed; name="a;charset=x \\"c\\".txt"\r\n\r\ngo to link removed\r\n');
+  });
+
   it('leaves attachments, unlisted links and parts that are not text alone', () => {
     const raw = 'Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhttp://good.example/\r\n'
       + '--b\r\nContent-Type: application/octet-stream\r\n\r\nhttp://bad.example/\r\n--b--\r\n';
