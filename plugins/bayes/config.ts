@@ -33,6 +33,8 @@ export const configSchema = s.object({
     .describe('Exclusion band: tokens whose probability lies within this distance of 0.5 are ignored'),
   min_tokens: s.number({ integer: true, min: 0 }).default(3)
     .describe('A message with fewer usable tokens than this has its probability pulled towards 0.5 in proportion'),
+  odds_weight: s.number({ min: 0 }).default(0.05)
+    .describe('Weight of the tokens\' summed log-odds (over √n) added to the logit of Fisher\'s probability; 0: Fisher\'s method alone'),
   process_html: s.boolean().default(true)
     .describe('Also learn HTML tags and attributes (MailEnable\'s "process HTML content")'),
   bigrams: s.boolean().default(true)

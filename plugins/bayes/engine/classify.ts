@@ -1,5 +1,6 @@
 // Scores a message: Robinson's per-token probability, combined with Fisher's chi-square method
-// (as bogofilter and SpamAssassin do), with a neutral exclusion band and MailEnable's three token selections.
+// (as bogofilter and SpamAssassin do) and a small weight of the tokens' log-odds, with a neutral exclusion band
+// and MailEnable's three token selections.
 import type { TokenCounts } from './tokenizer.ts';
 import type { HashedBag } from './hashed-bag.ts';
 
@@ -31,9 +32,11 @@ export interface ScoringOptions {
   minTokens?: number;
   /** Effective size factor: weight of each token in the chi-square sums (below 1 for correlated tokens). */
   esf?: number;
+  /** Weight of the tokens' summed log-odds, over √n, added to the logit of Fisher's indicator; 0: Fisher alone. */
+  oddsWeight?: number;
 }
 
-export const DEFAULT_SCORING: ScoringOptions = { mode: 'all', robs: 0.3, robx: 0.52, minDev: 0.375, maxTokens: 150, minTokens: 3 };
+export const DEFAULT_SCORING: ScoringOptions = { mode: 'all', robs: 0.3, robx: 0.52, minDev: 0.375, maxTokens: 150, minTokens: 3, oddsWeight: 0.05 };
 
 export interface Score {
   /** Spam probability 0–1. */
@@ -179,6 +182,15 @@ function combine(probs: number[], weights: number[], names: string[] | undefined
   let logH = logChi2Q(-2 * lnHam * esf, dof);   // small when the tokens are spammy
   let logS = logChi2Q(-2 * lnSpam * esf, dof);  // small when the tokens are hammy
   let probability = (1 + Math.exp(logH) - Math.exp(logS)) / 2;
+  const oddsWeight = o.oddsWeight ?? 0;
+  if (oddsWeight > 0) {
+    // Fisher's indicator is flat just where the rare ham and spam lie: near 0.5 for word salad (strong evidence
+    // both ways, so both tails are near 1) and at 0 or 1 once a tail saturates. The tokens' log-odds, summed and
+    // scaled by √n, keeps ordering those; with a small weight it hardly moves anything else.
+    const fisher = Math.min(1 - 1e-9, Math.max(1e-9, probability));
+    const logit = Math.log(fisher / (1 - fisher)) + (oddsWeight * (lnHam - lnSpam)) / Math.sqrt(used);
+    probability = 1 / (1 + Math.exp(-logit));
+  }
   const minTokens = o.minTokens ?? 0;
   if (used < minTokens) {
     const k = used / minTokens;

@@ -150,6 +150,26 @@ describe('bayes engine', () => {
       assert.ok(classify(new Map([['spammy', 1]]), d, { ...DEFAULT_SCORING, minTokens: 0 }).probability > 0.9);
     });
 
+    it('orders word salad, where Fisher\'s indicator says 0.5 either way, by the tokens\' log-odds', () => {
+      const d = new Dictionary();
+      d.nspam = 1000; d.nham = 1000;
+      const salad = (hamCounts: number) => {
+        const tokens = new Map<string, number>();
+        for (let i = 0; i < 20; i++) {
+          d.add(`spam${i}`, 990, 10); tokens.set(`spam${i}`, 1);
+          d.add(`ham${hamCounts}-${i}`, 1000 - hamCounts, hamCounts); tokens.set(`ham${hamCounts}-${i}`, 1);
+        }
+        return tokens;
+      };
+      const even = salad(990);     // twenty tokens at 0.99 against twenty at 0.01
+      const leaning = salad(950);  // the same spam tokens against twenty at 0.05
+      const fisher = { ...DEFAULT_SCORING, oddsWeight: 0 };
+      for (const tokens of [even, leaning]) assert.ok(Math.abs(classify(tokens, d, fisher).probability - 0.5) < 0.002, 'both tails near 1: Fisher says 0.5');
+      assert.ok(Math.abs(classify(even, d).probability - 0.5) < 0.001);
+      const p = classify(leaning, d).probability;
+      assert.ok(p > 0.55 && p < 0.6, `the spam tokens are the stronger: ${p}`);
+    });
+
     it('limits the tokens combined in the extreme and frequent modes', () => {
       const raw = message({ spam: true, seed: 5 });
       const all = filter.score(raw);
