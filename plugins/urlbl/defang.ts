@@ -43,8 +43,8 @@ function encode(buf: Buffer, cte: string): string {
   return buf.toString('latin1');
 }
 
-// RFC 2045 tspecials, space and controls: a value holding any of them must be quoted.
-const NEEDS_QUOTES = /[\x00-\x20()<>@,;:\\"/[\]?=\x7f]/;
+// A value that is not an RFC 2045 token (tspecials, space, controls, 8-bit) must be quoted.
+const NEEDS_QUOTES = /[^\x21-\x7e]|[()<>@,;:\\"/[\]?=]/;
 
 function paramText(name: string, value: string): string {
   return NEEDS_QUOTES.test(value) || value === '' ? `${name}="${value.replace(/["\\]/g, '\\$&')}"` : `${name}=${value}`;
