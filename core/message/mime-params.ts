@@ -1,6 +1,7 @@
 // Parameters of a structured MIME header value (`multipart/mixed; boundary="b 1"; charset=utf-8`), read in one
 // pass. Every reader of MIME in the gateway (virus stripping, link defanging, the Bayes tokenizer) uses this one,
 // so a boundary one of them sees is the boundary all of them see.
+// `mimeParamText` writes a parameter back (link defanging rebuilds a Content-Type) so that this reader reads it whole.
 //
 // Lenient on purpose: a parameter counts wherever a name is followed by `=`, even without the `;` before it, and
 // a quoted value that never closes runs to the end. Mail clients read such headers, so a filter that refused to
@@ -68,4 +69,12 @@ export function parseMimeValue(value: string): MimeValue {
 export function mimeParam(value: string | undefined, name: string): string | undefined {
   if (!value) return undefined;
   return parseMimeValue(value).params[name.toLowerCase()];
+}
+
+// A value that is not an RFC 2045 token (tspecials, space, controls, 8-bit) must be quoted.
+const NEEDS_QUOTES = /[^\x21-\x7e]|[()<>@,;:\\"/[\]?=]/;
+
+/** `name=value` as a parameter to write into a header, the value quoted and escaped when it has to be. */
+export function mimeParamText(name: string, value: string): string {
+  return NEEDS_QUOTES.test(value) || value === '' ? `${name}="${value.replace(/["\\]/g, '\\$&')}"` : `${name}=${value}`;
 }

@@ -5,7 +5,7 @@
 // The leaves are found by the same MIME reader as virus stripping's (core/message/mime-leaves.ts).
 
 import { decodeLeaf, headerValue, leafParts, replaceLeaves, type LeafEdit, type MimeLeaf } from '../../core/message/mime-leaves.ts';
-import { parseMimeValue } from '../../core/message/mime-params.ts';
+import { mimeParamText, parseMimeValue } from '../../core/message/mime-params.ts';
 
 const URL_RE = /https?:\/\/[^\s"'<>()[\]{}]+/gi;
 
@@ -43,13 +43,6 @@ function encode(buf: Buffer, cte: string): string {
   return buf.toString('latin1');
 }
 
-// A value that is not an RFC 2045 token (tspecials, space, controls, 8-bit) must be quoted.
-const NEEDS_QUOTES = /[^\x21-\x7e]|[()<>@,;:\\"/[\]?=]/;
-
-function paramText(name: string, value: string): string {
-  return NEEDS_QUOTES.test(value) || value === '' ? `${name}="${value.replace(/["\\]/g, '\\$&')}"` : `${name}=${value}`;
-}
-
 function charsetText(buf: Buffer, charset: string | undefined): string {
   try { return new TextDecoder(charset ?? 'us-ascii').decode(buf); } catch { return buf.toString('utf8'); }
 }
@@ -67,7 +60,7 @@ function rewriteLeaf(text: string, leaf: MimeLeaf, listed: (url: string) => bool
   if (!changed) return undefined;
   const newCte = cte === 'base64' || cte === 'quoted-printable' ? cte : /[^\x00-\x7f]/.test(out) ? '8bit' : cte;
   // The other parameters (format=flowed, a name="a;b") are kept, read the way every MIME reader here reads them.
-  const rest = Object.entries(params).filter(([name]) => name !== 'charset').map(([name, value]) => paramText(name, value));
+  const rest = Object.entries(params).filter(([name]) => name !== 'charset').map(([name, value]) => mimeParamText(name, value));
   let head = setHeader(text.slice(leaf.start, leaf.bodyStart), 'Content-Type', [leaf.contentType, 'charset=utf-8', ...rest].join('; '));
   if (newCte !== cte || cteValue !== undefined) head = setHeader(head, 'Content-Transfer-Encoding', newCte);
   const body = encode(Buffer.from(out, 'utf8'), newCte);

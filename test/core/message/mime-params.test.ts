@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mimeParam, parseMimeValue } from '../../../core/message/mime-params.ts';
+import { mimeParam, mimeParamText, parseMimeValue } from '../../../core/message/mime-params.ts';
 
 describe('MIME parameters', () => {
   it('reads the type and parameters, quoted or not, names in lower case', () => {
@@ -37,5 +37,14 @@ describe('MIME parameters', () => {
     assert.equal(mimeParam(unclosed, 'a')!.length, 256 * 1024 + '; boundary=b'.length);
     const names = 'multipart/mixed; ' + 'x '.repeat(256 * 1024) + 'boundary=b';
     assert.equal(mimeParam(names, 'boundary'), 'b');
+  });
+
+  it('writes parameters the reader reads back, quoting only what is not a token', () => {
+    assert.equal(mimeParamText('format', 'flowed'), 'format=flowed');
+    for (const value of ['a;charset=x "c".txt', 'café', '', 'c:\\x', 'a b']) {
+      const text = mimeParamText('name', value);
+      assert.match(text, /^name="/);
+      assert.equal(mimeParam(`text/plain; ${text}; size=1`, 'name'), value);
+    }
   });
 });
