@@ -6,7 +6,8 @@ import path from 'node:path';
 export interface MailSource {
   /** A file that holds one message, or an mbox holding several. */
   file: string;
-  kind: 'message' | 'mbox';
+  /** Named as an mbox (.mbox, .mbx); any other file is one too when it starts with a `From ` line (seen on reading). */
+  mbox: boolean;
 }
 
 export interface MailItem {
@@ -16,36 +17,36 @@ export interface MailItem {
 }
 
 const SKIP_NAMES = /^(\.|cyrus\.|dovecot[.-]|maildirfolder$|\.DS_Store$)/;
+const MBOX_NAME = /\.(mbox|mbx)$/i;
 
-function looksLikeMbox(file: string): boolean {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const head = Buffer.alloc(5);
-    return fs.readSync(fd, head, 0, 5, 0) === 5 && head.toString('latin1') === 'From ';
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Lists the message files and mboxes under `target` (a folder or a single file), in a stable order. */
+/**
+ * Lists the message files and mboxes under `target` (a folder or a single file), in a stable order.
+ * Folders are read with their entries' types, so a folder of 25,000 messages costs no stat or open per file
+ * (that was 22 µs a file, 0.5 s before learning began); only symbolic links are followed with a stat.
+ */
 export function listSources(target: string): MailSource[] {
   const out: MailSource[] = [];
-  const visit = (p: string) => {
-    const st = fs.statSync(p);
-    if (st.isFile()) {
-      if (st.size > 0) out.push({ file: p, kind: /\.(mbox|mbx)$/i.test(p) || looksLikeMbox(p) ? 'mbox' : 'message' });
-      return;
-    }
-    if (!st.isDirectory()) return;
-    const names = fs.readdirSync(p).filter((n) => !SKIP_NAMES.test(n)).sort();
+  const file = (p: string) => out.push({ file: p, mbox: MBOX_NAME.test(p) });
+  const visit = (dir: string) => {
+    const entries = fs.readdirSync(dir, { withFileTypes: true }).filter((e) => !SKIP_NAMES.test(e.name)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     // A Maildir keeps delivered mail in cur/ and new/; tmp/ holds half-written files.
-    const isMaildir = names.includes('cur') && names.includes('new');
-    for (const n of names) {
-      if (isMaildir && n === 'tmp') continue;
-      visit(path.join(p, n));
+    const names = new Set(entries.map((e) => e.name));
+    const isMaildir = names.has('cur') && names.has('new');
+    for (const e of entries) {
+      if (isMaildir && e.name === 'tmp') continue;
+      const p = path.join(dir, e.name);
+      if (e.isFile()) file(p);
+      else if (e.isDirectory()) visit(p);
+      else if (e.isSymbolicLink()) follow(p);
     }
   };
-  visit(target);
+  // A link that leads nowhere is skipped; a target that does not exist is an error.
+  const follow = (p: string, mustExist = false) => {
+    const st = fs.statSync(p, { throwIfNoEntry: mustExist });
+    if (st?.isFile()) file(p);
+    else if (st?.isDirectory()) visit(p);
+  };
+  follow(target, true);
   return out;
 }
 
@@ -66,11 +67,17 @@ export function splitMbox(data: Buffer): Buffer[] {
   return out;
 }
 
-/** Yields every message of the sources, reading each file once. */
+/** Whether a file's content is an mbox: it starts with a `From ` separator line, which no message header does. */
+function startsAsMbox(data: Buffer): boolean {
+  return data.length >= 5 && data[0] === 0x46 && data.toString('latin1', 0, 5) === 'From ';
+}
+
+/** Yields every message of the sources, reading each file once; empty files yield nothing. */
 export function* readMessages(sources: MailSource[]): Generator<MailItem> {
   for (const src of sources) {
     const data = fs.readFileSync(src.file);
-    if (src.kind === 'message') { yield { name: src.file, raw: data }; continue; }
+    if (data.length === 0) continue;
+    if (!src.mbox && !startsAsMbox(data)) { yield { name: src.file, raw: data }; continue; }
     let n = 0;
     for (const raw of splitMbox(data)) yield { name: `${src.file}#${++n}`, raw };
   }

@@ -173,7 +173,7 @@ async function exportCmd(pos: string[], o: Opts): Promise<void> {
 
 async function importCmd(pos: string[], o: Opts): Promise<void> {
   need(pos, 2, 'import');
-  const incoming = deserialize(fs.readFileSync(pos[1], 'utf8'), formatOpt(o, pos[1]));
+  const incoming = deserialize(fs.readFileSync(pos[1]), formatOpt(o, pos[1]));
   const d = o.merge
     ? await updateDictionary(pos[0], (cur) => cur.merge(incoming))
     : await withLock(pos[0], async () => { await saveDictionary(pos[0], incoming); return incoming; });

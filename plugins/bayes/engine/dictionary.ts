@@ -7,7 +7,7 @@
 // the dictionary, and probes the big table once per distinct token, one probe after another.
 // Two tokens with the same 64-bit hash would share counts; with a few million tokens that chance is ~1e-7.
 
-import { hashA, hashB } from './token-hash.ts';
+import { hashA, hashB, hashAscii } from './token-hash.ts';
 import type { HashedBag } from './hashed-bag.ts';
 import type { LearnedTokens } from './learned-tokens.ts';
 import { TokenText } from './token-text.ts';
@@ -36,6 +36,7 @@ export class Dictionary {
   /** The hashes being looked up (fields rather than a returned pair, so a probe allocates nothing). */
   private ha = 0;
   private hb = 0;
+  private readonly pair = new Int32Array(2);
 
   get size(): number { return this.text.size; }
 
@@ -103,6 +104,43 @@ export class Dictionary {
     this.slots = slots;
     this.mask = mask;
     return moved;
+  }
+
+  /** Makes room for `tokens` tokens at once, so loading a file of known size never grows (rehashes) the table. */
+  reserve(tokens: number): void {
+    let size = this.mask + 1;
+    while (tokens * 2 > size) size *= 2;
+    if (size === this.mask + 1) return;
+    if (this.text.size === 0) {
+      this.slots = new Uint32Array(size * STRIDE);
+      this.mask = size - 1;
+      return;
+    }
+    while (this.mask + 1 < size) this.grow(-1);
+  }
+
+  /**
+   * `add` for a token given as ASCII bytes (`from`…`to` of `bytes`): what a file of tokens is read with, without
+   * a string made for each token. An ASCII byte is the UTF-16 unit `hash` and `TokenText` see for that char.
+   */
+  addAscii(bytes: Uint8Array, from: number, to: number, spam: number, ham: number): void {
+    hashAscii(bytes, from, to, this.pair);
+    this.ha = this.pair[0];
+    this.hb = this.pair[1];
+    let i = this.probe();
+    if (i < 0) {
+      this.text.writeAscii(bytes, from, to);
+      this.text.end();
+      i = this.insert(-1 - i);
+    }
+    const o = i * STRIDE;
+    this.slots[o + 2] = Math.max(0, this.slots[o + 2] + spam);
+    this.slots[o + 3] = Math.max(0, this.slots[o + 3] + ham);
+  }
+
+  /** The tokens' text, numbered as `countsByIds` numbers them (see TokenText.view). */
+  textView(): ReturnType<TokenText['view']> {
+    return this.text.view();
   }
 
   /** Adds (or with negative numbers removes) counts of one token; counts never go below zero. */

@@ -1,5 +1,8 @@
-// MailEnable's two dictionary formats, TAB (our own on-disk format too) and XML, read and written.
+// MailEnable's two dictionary formats, TAB (our own on-disk format too, in tab-file.ts) and XML, read and written.
 import { Dictionary } from './dictionary.ts';
+import { fromTab, toTab } from './tab-file.ts';
+
+export { fromTab, toTab };
 
 export type DictFormat = 'tab' | 'xml';
 
@@ -11,45 +14,6 @@ export function formatOf(path: string): DictFormat {
 /** Tokens never hold whitespace; a foreign dictionary's token that does is made safe rather than dropped. */
 function safeToken(t: string): string {
   return /[\t\r\n]/.test(t) ? t.replace(/[\t\r\n]+/g, '_') : t;
-}
-
-/** TAB: a first line `<spam messages>\t<ham messages>`, then one `token\t<spam>\t<ham>` per line. */
-export function toTab(d: Dictionary): string {
-  const lines: string[] = [`${d.nspam}\t${d.nham}`];
-  for (const e of d.entries()) lines.push(`${safeToken(e.token)}\t${e.spam}\t${e.ham}`);
-  return lines.join('\n') + '\n';
-}
-
-export function fromTab(text: string): Dictionary {
-  const d = new Dictionary();
-  let pos = 0;
-  let first = true;
-  const len = text.length;
-  while (pos < len) {
-    let nl = text.indexOf('\n', pos);
-    if (nl < 0) nl = len;
-    const end = text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-    if (end > pos) {
-      const t2 = text.lastIndexOf('\t', end - 1);
-      const t1 = t2 > pos ? text.lastIndexOf('\t', t2 - 1) : -1;
-      if (first) {
-        const parts = text.slice(pos, end).split('\t');
-        if (parts.length < 2 || !/^\d+$/.test(parts[0].trim()) || !/^\d+$/.test(parts[1].trim())) {
-          throw new Error('not a TAB dictionary: the first line must hold the spam and ham message counts');
-        }
-        d.nspam = Number(parts[0]);
-        d.nham = Number(parts[1]);
-        first = false;
-      } else if (t1 >= pos) {
-        const spam = Number(text.slice(t1 + 1, t2));
-        const ham = Number(text.slice(t2 + 1, end));
-        if (Number.isFinite(spam) && Number.isFinite(ham)) d.add(text.slice(pos, t1), spam, ham);
-      }
-    }
-    pos = nl + 1;
-  }
-  if (first) throw new Error('not a TAB dictionary: the file is empty');
-  return d;
 }
 
 function escapeXml(s: string): string {
@@ -89,10 +53,12 @@ export function fromXml(text: string): Dictionary {
   return d;
 }
 
-export function serialize(d: Dictionary, format: DictFormat): string {
-  return format === 'xml' ? toXml(d) : toTab(d);
+/** The dictionary as the bytes of a file in `format`. */
+export function serialize(d: Dictionary, format: DictFormat): Buffer {
+  return format === 'xml' ? Buffer.from(toXml(d), 'utf8') : toTab(d);
 }
 
-export function deserialize(text: string, format: DictFormat): Dictionary {
-  return format === 'xml' ? fromXml(text) : fromTab(text);
+/** A dictionary from the bytes of a file in `format`. */
+export function deserialize(data: Buffer, format: DictFormat): Dictionary {
+  return format === 'xml' ? fromXml(data.toString('utf8')) : fromTab(data);
 }

@@ -98,7 +98,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
 }
 
 export async function loadDictionary(file: string): Promise<Dictionary> {
-  return deserialize(await fsp.readFile(file, 'utf8'), formatOf(file));
+  return deserialize(await fsp.readFile(file), formatOf(file));
 }
 
 /** Loads a dictionary, or an empty one when the file does not exist yet. */

@@ -43,6 +43,22 @@ export function hashB(s: string): number {
 }
 
 /**
+ * Both hashes of the ASCII bytes `from`…`to` into `out[0]` and `out[1]`: the same as of the string they spell, since
+ * an ASCII byte is that char's UTF-16 unit (reading a dictionary file without making a string per token).
+ */
+export function hashAscii(bytes: Uint8Array, from: number, to: number, out: Int32Array): void {
+  let a = 0;
+  let b = 0;
+  for (let k = from; k < to; k++) {
+    const c = bytes[k];
+    a = (Math.imul(a, BA) + c) | 0;
+    b = (Math.imul(b, BB) + c) | 0;
+  }
+  out[0] = a;
+  out[1] = b;
+}
+
+/**
  * Hashes of `prefix + word`, and of the pair `prefix + prev + '~' + word`, from the word's own hashes: a body word
  * is hashed once, and the previous word's hashes are kept for the pair (learning and scoring both use this).
  */

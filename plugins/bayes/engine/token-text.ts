@@ -25,6 +25,17 @@ export class TokenText {
     this.used = at;
   }
 
+  /** Appends ASCII bytes `from`…`to` of `bytes` (one unit each) to the token being written. */
+  writeAscii(bytes: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    if (this.used + n > this.chars.length) this.chars = grown(this.chars, this.used + n, this.used);
+    // A loop, not set(subarray): a token is a few bytes, and a subarray is an object made per token.
+    const chars = this.chars;
+    let at = this.used;
+    for (let k = from; k < to; k++) chars[at++] = bytes[k];
+    this.used = at;
+  }
+
   /** Closes the token being written; returns its number. */
   end(): number {
     if (this.count === this.ends.length) this.ends = grown(this.ends, this.count + 1);
@@ -36,6 +47,11 @@ export class TokenText {
   push(token: string): number {
     this.write(token);
     return this.end();
+  }
+
+  /** Every token's units end to end, and where token i ends (read-only views, valid until more is written). */
+  view(): { units: Uint16Array; ends: Int32Array; count: number } {
+    return { units: this.chars.subarray(0, this.used), ends: this.ends.subarray(0, this.count), count: this.count };
   }
 
   /** Token number `i` as a string. */

@@ -206,7 +206,7 @@ describe('bayes engine', () => {
         assert.deepEqual([back.nspam, back.nham], [3, 4]);
         assert.deepEqual([...back.entries()], [...d.entries()]);
       }
-      assert.equal(toTab(d).split('\n')[0], '3\t4');
+      assert.equal(toTab(d).toString().split('\n')[0], '3\t4');
     });
 
     it('reads a MailEnable XML dictionary (W = ham, B = spam)', () => {
