@@ -180,6 +180,7 @@ export default definePlugin<BayesConfig>({
       async close() {
         for (const t of timers) clearInterval(t);
         await live.flush().catch((e) => setup.log.warn('bayes could not save learned counts', { error: String((e as Error)?.message ?? e) }));
+        await live.close();
       },
     };
   },

@@ -1,23 +1,10 @@
 // The dictionary a running gateway scores with: the file's counts, plus what was learned since, plus (with a
 // shared store) what other gateways learned. Learned counts are merged into the file under its lock, never
 // written over it, so a `moat bayes merge` running at the same time loses nothing and neither do we.
-import { promises as fsp } from 'node:fs';
 import { Dictionary } from './engine/dictionary.ts';
 import { LayeredCounts } from './engine/layered-counts.ts';
-import { loadOrEmpty, saveDictionary, withLock } from './engine/persist.ts';
-
-interface FileStamp { mtimeMs: number; size: number; ino: number }
-
-async function stamp(file: string): Promise<FileStamp | null> {
-  try {
-    const st = await fsp.stat(file);
-    return { mtimeMs: st.mtimeMs, size: st.size, ino: st.ino };
-  } catch {
-    return null;
-  }
-}
-
-const same = (a: FileStamp | null, b: FileStamp | null) => a === b || (!!a && !!b && a.mtimeMs === b.mtimeMs && a.size === b.size && a.ino === b.ino);
+import { DictionaryFileThread } from './file-thread.ts';
+import { sameStamp, stamp, type FileStamp } from './file-stamp.ts';
 
 export class LiveDictionary {
   readonly file: string;
@@ -30,6 +17,8 @@ export class LiveDictionary {
   shared = new Dictionary();
   private loaded: FileStamp | null = null;
   private busy: Promise<unknown> = Promise.resolve();
+  /** Reading and writing the file happen there, off the event loop every SMTP session shares. */
+  private readonly files = new DictionaryFileThread();
 
   constructor(file: string) { this.file = file; }
 
@@ -44,8 +33,8 @@ export class LiveDictionary {
 
   async load(): Promise<void> {
     await this.serial(async () => {
-      const before = await stamp(this.file);
-      this.base = await loadOrEmpty(this.file);
+      const { dict, stamp: before } = await this.files.load(this.file);
+      this.base = dict;
       this.loaded = before;
     });
   }
@@ -53,10 +42,10 @@ export class LiveDictionary {
   /** Reloads when the file changed since it was read (another writer); returns whether it did. */
   async reloadIfChanged(force = false): Promise<boolean> {
     return this.serial(async () => {
-      const now = await stamp(this.file);
-      if (!force && same(now, this.loaded)) return false;
-      this.base = await loadOrEmpty(this.file);
-      this.loaded = now;
+      if (!force && sameStamp(await stamp(this.file), this.loaded)) return false;
+      const { dict, stamp: before } = await this.files.load(this.file);
+      this.base = dict;
+      this.loaded = before;
       return true;
     });
   }
@@ -76,15 +65,10 @@ export class LiveDictionary {
       this.pending = new Dictionary();
       this.flushing = batch;
       try {
-        await withLock(this.file, async () => {
-          const d = await loadOrEmpty(this.file);
-          d.merge(batch);
-          await saveDictionary(this.file, d);
-          this.base = d;
-          this.flushing = null;
-          // Stamped inside the lock, so no other writer's change can hide behind our own.
-          this.loaded = await stamp(this.file);
-        });
+        const { dict, stamp: after } = await this.files.mergeInto(this.file, batch);
+        this.base = dict;
+        this.flushing = null;
+        this.loaded = after;
       } catch (e) {
         // Keep what was learned; the next flush tries again.
         this.pending.merge(batch);
@@ -93,6 +77,11 @@ export class LiveDictionary {
         this.flushing = null;
       }
     });
+  }
+
+  /** Stops the file thread (after a last `flush`, when there is anything to keep). */
+  async close(): Promise<void> {
+    await this.serial(() => this.files.close());
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

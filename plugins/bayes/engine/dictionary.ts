@@ -10,13 +10,21 @@
 import { hashA, hashB, hashAscii } from './token-hash.ts';
 import type { HashedBag } from './hashed-bag.ts';
 import type { LearnedTokens } from './learned-tokens.ts';
-import { TokenText } from './token-text.ts';
+import { TokenText, type TokenTextState } from './token-text.ts';
 
 export interface TokenStat { token: string; spam: number; ham: number }
+
+/** A dictionary's arrays and totals, as `toState` hands them to another thread; `buffers` lists what to transfer. */
+export interface DictionaryState { nspam: number; nham: number; mask: number; slots: Uint32Array<ArrayBuffer>; text: TokenTextState }
 
 // hash a, hash b (odd: 0 marks a free slot), spam count, ham count, 1 + the token's number in `text`
 const STRIDE = 5;
 const ID = 4;
+/** The buffers of a state, to transfer rather than copy. */
+export function stateBuffers(s: DictionaryState): ArrayBuffer[] {
+  return [s.slots.buffer, s.text.chars.buffer, s.text.ends.buffer];
+}
+
 /** Murmur3's finaliser: spreads every bit of the polynomial hash (whose low bits see only the chars' low bits) over the slot index. */
 function fmix(h: number): number {
   h ^= h >>> 16;
@@ -39,6 +47,24 @@ export class Dictionary {
   private readonly pair = new Int32Array(2);
 
   get size(): number { return this.text.size; }
+
+  /**
+   * Its arrays, not copies, so a dictionary read on one thread moves to another without a copy or a rehash
+   * (post `stateBuffers(state)` as the transfer list). This dictionary must not be used once they are transferred.
+   */
+  toState(): DictionaryState {
+    return { nspam: this.nspam, nham: this.nham, mask: this.mask, slots: this.slots, text: this.text.toState() };
+  }
+
+  static fromState(s: DictionaryState): Dictionary {
+    const d = new Dictionary();
+    d.nspam = s.nspam;
+    d.nham = s.nham;
+    d.mask = s.mask;
+    d.slots = s.slots;
+    d.text = TokenText.fromState(s.text);
+    return d;
+  }
 
   /** Hashes `s` into `ha`/`hb`. */
   private hash(s: string): void {
@@ -153,7 +179,11 @@ export class Dictionary {
   /** Learns one message given its distinct tokens. */
   learn(tokens: Iterable<string>, isSpam: boolean, times = 1): void {
     const col = isSpam ? 2 : 3;
-    for (const t of tokens) this.slots[this.slot(t) * STRIDE + col] += times;
+    for (const t of tokens) {
+      // The slot first: finding it can grow the table, and `this.slots` read before that would be the old one.
+      const i = this.slot(t);
+      this.slots[i * STRIDE + col] += times;
+    }
     if (isSpam) this.nspam += times; else this.nham += times;
   }
 

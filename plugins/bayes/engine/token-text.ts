@@ -5,12 +5,29 @@
 
 import { grown } from './grown.ts';
 
+/** A TokenText's arrays and lengths, as `toState` hands them over (to another thread, say). */
+export interface TokenTextState { chars: Uint16Array<ArrayBuffer>; ends: Int32Array<ArrayBuffer>; used: number; count: number }
+
 export class TokenText {
   private chars = new Uint16Array(1 << 16);
   /** Where token i ends in `chars` (it starts where token i − 1 ends). */
   private ends = new Int32Array(1 << 12);
   private used = 0;
   private count = 0;
+
+  /** Its arrays, not copies: this TokenText must not be used once they are transferred. */
+  toState(): TokenTextState {
+    return { chars: this.chars, ends: this.ends, used: this.used, count: this.count };
+  }
+
+  static fromState(s: TokenTextState): TokenText {
+    const t = new TokenText();
+    t.chars = s.chars;
+    t.ends = s.ends;
+    t.used = s.used;
+    t.count = s.count;
+    return t;
+  }
 
   /** Tokens held. */
   get size(): number { return this.count; }

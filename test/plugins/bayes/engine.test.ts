@@ -109,6 +109,15 @@ describe('bayes engine', () => {
       for (const e of pairs) assert.deepEqual([a.dict.spamOf(e.token), a.dict.hamOf(e.token)], [e.spam, e.ham], e.token);
     });
 
+    it('keeps the count of every token learned, the ones that made the table grow too', () => {
+      // A token that grew the table was counted in the table it replaced (one count lost per doubling).
+      const d = new Dictionary();
+      for (let i = 0; i < 20_000; i++) d.learn([`w${i}`, 'common'], i % 2 === 0);
+      const zero = [...Array(20_000).keys()].filter((i) => d.spamOf(`w${i}`) + d.hamOf(`w${i}`) !== 1);
+      assert.deepEqual(zero, []);
+      assert.deepEqual([d.spamOf('common'), d.hamOf('common'), d.nspam, d.nham], [10_000, 10_000, 10_000, 10_000]);
+    });
+
     it('scores by token hashes exactly as by token strings: one dictionary or layers, every mode, with the token cap', () => {
       const delta = new BayesFilter();
       const mixed = (i: number) => `${message({ spam: i % 2 === 0, seed: i })}\r\n${message({ spam: i % 2 === 1, seed: i + 1 })}`;

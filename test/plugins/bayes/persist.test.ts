@@ -77,6 +77,7 @@ describe('bayes dictionary files', () => {
     const c = live.counts();
     assert.deepEqual([c.nspam, c.nham], [2, 1], 'after the flush the live view is the file, nothing counted twice');
     assert.equal(live.hasPending(), false);
+    await live.close();
   });
 
   it('live dictionary: reloads when the file changed and keeps what it has not flushed yet', async () => {
@@ -92,5 +93,6 @@ describe('bayes dictionary files', () => {
     assert.equal(await live.reloadIfChanged(), true);
     const c = live.counts();
     assert.deepEqual([c.nspam, c.nham], [1, 1]);
+    await live.close();
   });
 });
