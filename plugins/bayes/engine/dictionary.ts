@@ -14,7 +14,7 @@ import { TokenText, type TokenTextState } from './token-text.ts';
 
 export interface TokenStat { token: string; spam: number; ham: number }
 
-/** A dictionary's arrays and totals, as `toState` hands them to another thread; `buffers` lists what to transfer. */
+/** A dictionary's arrays and totals, as `toState` hands them to another thread (`stateBuffers` lists what to transfer). */
 export interface DictionaryState { nspam: number; nham: number; mask: number; slots: Uint32Array<ArrayBuffer>; text: TokenTextState }
 
 // hash a, hash b (odd: 0 marks a free slot), spam count, ham count, 1 + the token's number in `text`
