@@ -159,9 +159,7 @@ export class Dictionary {
       this.text.end();
       i = this.insert(-1 - i);
     }
-    const o = i * STRIDE;
-    this.slots[o + 2] = Math.max(0, this.slots[o + 2] + spam);
-    this.slots[o + 3] = Math.max(0, this.slots[o + 3] + ham);
+    this.addAt(i, spam, ham);
   }
 
   /** The tokens' text, numbered as `countsByIds` numbers them (see TokenText.view). */
@@ -171,7 +169,11 @@ export class Dictionary {
 
   /** Adds (or with negative numbers removes) counts of one token; counts never go below zero. */
   add(token: string, spam: number, ham: number): void {
-    const o = this.slot(token) * STRIDE;
+    this.addAt(this.slot(token), spam, ham);
+  }
+
+  private addAt(slot: number, spam: number, ham: number): void {
+    const o = slot * STRIDE;
     this.slots[o + 2] = Math.max(0, this.slots[o + 2] + spam);
     this.slots[o + 3] = Math.max(0, this.slots[o + 3] + ham);
   }
