@@ -33,9 +33,7 @@ export class LiveDictionary {
 
   async load(): Promise<void> {
     await this.serial(async () => {
-      const { dict, stamp: before } = await this.files.load(this.file);
-      this.base = dict;
-      this.loaded = before;
+      this.adopt(await this.files.load(this.file));
     });
   }
 
@@ -43,9 +41,7 @@ export class LiveDictionary {
   async reloadIfChanged(force = false): Promise<boolean> {
     return this.serial(async () => {
       if (!force && sameStamp(await stamp(this.file), this.loaded)) return false;
-      const { dict, stamp: before } = await this.files.load(this.file);
-      this.base = dict;
-      this.loaded = before;
+      this.adopt(await this.files.load(this.file));
       return true;
     });
   }
@@ -65,10 +61,8 @@ export class LiveDictionary {
       this.pending = new Dictionary();
       this.flushing = batch;
       try {
-        const { dict, stamp: after } = await this.files.mergeInto(this.file, batch);
-        this.base = dict;
+        this.adopt(await this.files.mergeInto(this.file, batch));
         this.flushing = null;
-        this.loaded = after;
       } catch (e) {
         // Keep what was learned; the next flush tries again.
         this.pending.merge(batch);
@@ -82,6 +76,12 @@ export class LiveDictionary {
   /** Stops the file thread (after a last `flush`, when there is anything to keep). */
   async close(): Promise<void> {
     await this.serial(() => this.files.close());
+  }
+
+  /** Scores from the dictionary the file thread read, and remembers which version of the file that was. */
+  private adopt(read: { dict: Dictionary; stamp: FileStamp | null }): void {
+    this.base = read.dict;
+    this.loaded = read.stamp;
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LiveDictionary } from '../../plugins/bayes/live-dictionary.ts';
-import { loadOrEmpty, saveDictionary, withLock } from '../../plugins/bayes/engine/persist.ts';
+import { loadOrEmpty, updateDictionary } from '../../plugins/bayes/engine/persist.ts';
 import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -56,11 +56,7 @@ async function main(): Promise<void> {
       note('flush, worker thread', await watched(() => live.flush()));
       const batch = new Dictionary();
       lesson(batch, r);
-      note('flush, event loop', await watched(() => withLock(file, async () => {
-        const d = await loadOrEmpty(file);
-        d.merge(batch);
-        await saveDictionary(file, d);
-      })));
+      note('flush, event loop', await watched(() => updateDictionary(file, (d) => d.merge(batch))));
     }
   } finally {
     await live.close();

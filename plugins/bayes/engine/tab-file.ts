@@ -32,10 +32,13 @@ class ByteWriter {
   /** A count: a non-negative integer, in decimal. */
   count(n: number): void {
     this.room(16);
-    if (n < 10) { this.buf[this.at++] = 48 + n; return; }
-    const start = this.at;
-    while (n > 0) { this.buf[this.at++] = 48 + (n % 10); n = Math.floor(n / 10); }
-    this.buf.subarray(start, this.at).reverse();
+    let digits = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+    this.at += digits;
+    for (let k = this.at - 1; k >= this.at - digits; k--) {
+      this.buf[k] = 48 + (n % 10);
+      n = Math.floor(n / 10);
+    }
   }
 }
 
