@@ -167,16 +167,37 @@ function combine(probs: number[], weights: number[], names: string[] | undefined
   let lnHam = 0;
   let lnSpam = 0;
   let used = 0;
-  const esf = o.esf ?? 1;
   for (const i of order) {
     // In the `frequent` mode a token counts as often as it occurs (a little capped), as MailEnable describes.
     const w = o.mode === 'frequent' ? Math.min(weights[i], 4) : 1;
-    const f = Math.min(1 - 1e-9, Math.max(1e-9, probs[i]));
+    const f = clampProbability(probs[i]);
     lnHam += w * Math.log(f);
     lnSpam += w * Math.log1p(-f);
     used += w;
   }
+  const score = scoreFromSums(lnHam, lnSpam, used, o);
+  if (explain && names) {
+    score.top = order
+      .slice()
+      .sort((a, b) => Math.abs(probs[b] - 0.5) - Math.abs(probs[a] - 0.5))
+      .slice(0, 10)
+      .map((i): [string, number] => [names[i], probs[i]]);
+  }
+  return score;
+}
+
+/** A token's probability kept off 0 and 1, whose logs the combination sums. */
+export function clampProbability(f: number): number {
+  return Math.min(1 - 1e-9, Math.max(1e-9, f));
+}
+
+/**
+ * The score from the combined tokens' summed ln f (`lnHam`) and ln(1 − f) (`lnSpam`) and their total weight
+ * `used`: Fisher's two chi-square tails, the log-odds term and the few-tokens pull towards 0.5.
+ */
+export function scoreFromSums(lnHam: number, lnSpam: number, used: number, o: ScoringOptions): Score {
   if (used === 0) return { probability: 0.5, used: 0, logHam: 0, logSpam: 0, top: [] };
+  const esf = o.esf ?? 1;
   // With an effective size factor, n correlated tokens weigh as esf·n independent ones.
   const dof = 2 * Math.max(1, Math.round(used * esf));
   let logH = logChi2Q(-2 * lnHam * esf, dof);   // small when the tokens are spammy
@@ -187,7 +208,7 @@ function combine(probs: number[], weights: number[], names: string[] | undefined
     // Fisher's indicator is flat just where the rare ham and spam lie: near 0.5 for word salad (strong evidence
     // both ways, so both tails are near 1) and at 0 or 1 once a tail saturates. The tokens' log-odds, summed and
     // scaled by √n, keeps ordering those; with a small weight it hardly moves anything else.
-    const fisher = Math.min(1 - 1e-9, Math.max(1e-9, probability));
+    const fisher = clampProbability(probability);
     const logit = Math.log(fisher / (1 - fisher)) + (oddsWeight * (lnHam - lnSpam)) / Math.sqrt(used);
     probability = 1 / (1 + Math.exp(-logit));
   }
@@ -198,12 +219,7 @@ function combine(probs: number[], weights: number[], names: string[] | undefined
     logH *= k;
     logS *= k;
   }
-  const top = !explain || !names ? [] : order
-    .slice()
-    .sort((a, b) => Math.abs(probs[b] - 0.5) - Math.abs(probs[a] - 0.5))
-    .slice(0, 10)
-    .map((i): [string, number] => [names[i], probs[i]]);
-  return { probability, used, logHam: logH, logSpam: logS, top };
+  return { probability, used, logHam: logH, logSpam: logS, top: [] };
 }
 
 /** A ranking key finer than the probability: it keeps ordering messages once both tails saturate. */

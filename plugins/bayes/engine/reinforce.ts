@@ -4,7 +4,7 @@
 // Plain training counts a hard message once, like an easy one, so its evidence is drowned out; this gives
 // extra weight to what the dictionary cannot yet tell, much as bogofilter's train-on-error and DSPAM's TUNE
 // do, but judged on held-out scores, because a message already learned always looks right to the dictionary.
-import { Evidence } from './classify.ts';
+import { Evidence, clampProbability, scoreFromSums, tokenProbability, type ScoringOptions } from './classify.ts';
 import type { BayesFilter } from './filter.ts';
 import type { Dictionary } from './dictionary.ts';
 import type { LearnedTokens } from './learned-tokens.ts';
@@ -63,6 +63,7 @@ export function heldOutProbabilities(filter: BayesFilter, learned: LearnedTokens
   const counts = dict.countsByIds(background);
   const nspam = dict.nspam + (background?.nspam ?? 0);
   const nham = dict.nham + (background?.nham ?? 0);
+  if (filter.scoring.mode === 'all') return heldOutEveryToken(counts, nspam, nham, learned, filter.scoring);
   const p = new Float64Array(learned.size);
   for (let m = 0; m < learned.size; m++) {
     const { ids, occurrences } = learned.tokensOf(m);
@@ -78,6 +79,56 @@ export function heldOutProbabilities(filter: BayesFilter, learned: LearnedTokens
       evidence.add(s, h, occurrences[t]);
     }
     p[m] = evidence.score().probability;
+  }
+  return p;
+}
+
+/**
+ * `heldOutProbabilities` in the `all` mode, where a message's score follows from two sums over its tokens. With a
+ * message's own counts taken out, a token's probability depends only on the message's class, so each token's
+ * logs are worked out once per class rather than once per message that holds it: the same sums in the same
+ * order, so the same scores to the last bit, at about half the time.
+ */
+function heldOutEveryToken(
+  counts: { spam: Int32Array; ham: Int32Array },
+  nspam: number,
+  nham: number,
+  learned: LearnedTokens,
+  o: ScoringOptions,
+): Float64Array {
+  const n = counts.spam.length;
+  // At 4·id + 2·(1 if held out of a spam): ln f and ln(1 − f). A 0 marks a token left out (neutral, or known
+  // only from the message itself); a kept token's logs are never 0, since f is kept off 0 and 1.
+  const logs = new Float64Array(4 * n);
+  for (let id = 0; id < n; id++) {
+    for (let spam = 0; spam < 2; spam++) {
+      // A token no message of this class holds is never looked up for it.
+      if ((spam ? counts.spam[id] : counts.ham[id]) === 0) continue;
+      const s = counts.spam[id] - spam;
+      const h = counts.ham[id] - (1 - spam);
+      if (s === 0 && h === 0) continue;
+      const f = tokenProbability(s, h, nspam - spam, nham - (1 - spam), o);
+      if (Math.abs(f - 0.5) < o.minDev) continue;
+      const c = clampProbability(f);
+      logs[4 * id + 2 * spam] = Math.log(c);
+      logs[4 * id + 2 * spam + 1] = Math.log1p(-c);
+    }
+  }
+  const p = new Float64Array(learned.size);
+  for (let m = 0; m < learned.size; m++) {
+    const { ids } = learned.tokensOf(m);
+    const at = learned.isSpam(m) ? 2 : 0;
+    let lnHam = 0;
+    let lnSpam = 0;
+    let used = 0;
+    for (let t = 0; t < ids.length; t++) {
+      const k = 4 * ids[t] + at;
+      if (logs[k] === 0) continue;
+      lnHam += logs[k];
+      lnSpam += logs[k + 1];
+      used++;
+    }
+    p[m] = scoreFromSums(lnHam, lnSpam, used, o).probability;
   }
   return p;
 }

@@ -57,6 +57,8 @@ describe('bayes reinforcement', () => {
       { mode: 'all' }, { mode: 'frequent' }, { mode: 'extreme' },
       // A narrow neutral band keeps tokens near 0.5; few tokens make the ranking by occurrences decide.
       { mode: 'all', minDev: 0.001 }, { mode: 'frequent', maxTokens: 5 }, { mode: 'frequent', maxTokens: 5, minDev: 0.001 },
+      // The `all` mode sums each token's logs worked out once per class: every other setting the sums feed.
+      { mode: 'all', esf: 0.7 }, { mode: 'all', oddsWeight: 0, minTokens: 0 }, { mode: 'all', robs: 1, robx: 0.4, minTokens: 40 },
     ] as const;
     for (const setting of settings) {
       f.scoring = { ...DEFAULT_SCORING, ...setting };
