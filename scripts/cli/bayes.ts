@@ -34,8 +34,8 @@ A DIR holds one message per file (.eml, .mai, any name), Maildirs, or mbox files
 DICT ending in .xml is MailEnable XML, anything else MailEnable TAB.
 Options: --json (machine output), --mode all|frequent|extreme, --cutoff P (spam at or above, default 0.9),
          --no-bigrams, --no-html (must match how the dictionary is used by the gateway),
-         --no-reinforce (create/merge: skip the second pass that learns again, ${DEFAULT_REINFORCE.times} more times, each message
-         misjudged when scored without its own counts: faster, less accurate).
+         --no-reinforce (create/merge: skip the second pass that learns again each message misjudged when scored
+         without its own counts, a spam ${DEFAULT_REINFORCE.spamTimes} and a ham ${DEFAULT_REINFORCE.hamTimes} more times: faster, less accurate).
 Exit code: 0 done, 1 failed, 64 usage error.`;
 
 class UsageError extends Error {}

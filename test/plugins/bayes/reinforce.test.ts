@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { DEFAULT_SCORING } from '../../../plugins/bayes/engine/classify.ts';
 import { LayeredCounts } from '../../../plugins/bayes/engine/layered-counts.ts';
-import { heldOutProbabilities, reinforce } from '../../../plugins/bayes/engine/reinforce.ts';
+import { DEFAULT_REINFORCE, heldOutProbabilities, reinforce } from '../../../plugins/bayes/engine/reinforce.ts';
 import { LearnedTokens } from '../../../plugins/bayes/engine/learned-tokens.ts';
 import { message } from './fixtures.ts';
 
@@ -28,13 +28,13 @@ function learned(set: LearnedMessage[]): { f: BayesFilter; record: LearnedTokens
 }
 
 describe('bayes reinforcement', () => {
-  it('learns again, `times` more, only the message the rest misjudge', () => {
+  it('learns again, `hamTimes` more, only the message the rest misjudge', () => {
     const set = trainingSet();
     const { f, record } = learned(set);
     const odd = f.tokens(oddHam(100));
     const token = [...odd.keys()].find((t) => f.dict.spamOf(t) > 0 && f.dict.hamOf(t) === 1)!;
     assert.ok(token, 'the odd ham shares spam tokens');
-    const r = reinforce(f, record, { times: 2 });
+    const r = reinforce(f, record, { hamTimes: 2 });
     assert.deepEqual(r, { checked: 41, spam: 0, ham: 1 });
     assert.deepEqual([f.dict.nspam, f.dict.nham], [20, 23]);
     assert.equal(f.dict.hamOf(token), 3);
@@ -108,7 +108,7 @@ describe('bayes reinforcement', () => {
     assert.deepEqual([...held], expected);
     const r = reinforce(merging.f, merging.record, {}, existing);
     assert.deepEqual([r.checked, r.spam, r.ham], [6, 0, 1]);
-    assert.deepEqual([merging.f.dict.nspam, merging.f.dict.nham], [0, 8]);
+    assert.deepEqual([merging.f.dict.nspam, merging.f.dict.nham], [0, 6 + DEFAULT_REINFORCE.hamTimes]);
     assert.deepEqual([existing.nspam, existing.nham, existing.size, existing.spamOf('s:offer')], before);
   });
 });
