@@ -40,6 +40,16 @@ describe('bayes reinforcement', () => {
     assert.equal(f.dict.hamOf(token), 3);
   });
 
+  it('learns a misjudged spam again `spamTimes` more, apart from how often a ham is', () => {
+    const set = trainingSet().slice(0, 40);
+    // A spam in the ham vocabulary: held out, it reads as ham.
+    set.push({ raw: message({ spam: false, seed: 100 }), spam: true });
+    const { f, record } = learned(set);
+    const r = reinforce(f, record, { spamTimes: 3, hamTimes: 5 });
+    assert.deepEqual(r, { checked: 41, spam: 1, ham: 0 });
+    assert.deepEqual([f.dict.nspam, f.dict.nham], [21 + 3, 20]);
+  });
+
   it('judges each message exactly as scoring it against a dictionary that never learned it would', () => {
     // The record replaces a second read of every message, so it must hold the same tokens and occurrence counts.
     const set = trainingSet();
