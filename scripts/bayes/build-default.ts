@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { prune } from '../../plugins/bayes/engine/prune.ts';
 import { reinforce } from '../../plugins/bayes/engine/reinforce.ts';
+import { learnWeights } from '../../plugins/bayes/engine/linear.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { saveDictionary, withLock } from '../../plugins/bayes/engine/persist.ts';
 import { DEFAULT_CORPUS, loadCorpus } from './corpus.ts';
@@ -24,8 +25,9 @@ const bar = new Progress('learning', all.length);
 const learned = new LearnedTokens();
 for (const m of all) { filter.learn(m.raw, m.spam, learned); bar.tick(); }
 bar.finish();
-// The same second pass as `moat bayes create`: misjudged messages learned again.
+// The same second and third passes as `moat bayes create`: misjudged messages learned again, then the weights.
 const again = reinforce(filter, learned);
+learnWeights(filter.dict, learned);
 const r = prune(filter.dict, { minCount: 2, neutral: 0.1, maxTokens });
 await withLock(outFile, () => saveDictionary(outFile, filter.dict));
 console.log(`${outFile}: ${filter.dict.nspam} spam, ${filter.dict.nham} ham messages (${again.spam} spam and ${again.ham} ham learned again); ${r.before} tokens pruned to ${r.after}; ${(fs.statSync(outFile).size / 1e6).toFixed(2)} MB`);

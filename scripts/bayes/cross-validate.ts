@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { rankKey } from '../../plugins/bayes/engine/classify.ts';
 import { reinforce } from '../../plugins/bayes/engine/reinforce.ts';
+import { learnWeights } from '../../plugins/bayes/engine/linear.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { DEFAULT_CORPUS, loadCorpus, splitCorpus, type CorpusMessage } from './corpus.ts';
 import { rocArea, spamCaughtAtHamRates, type Scored } from './metrics.ts';
@@ -13,10 +14,11 @@ import { readCommand, USAGE_ERROR } from '../cli/args.ts';
 
 const HAM_RATES = [0.001, 0.0025, 0.005, 0.01];
 const usage = `usage: node scripts/bayes/cross-validate.ts [--corpus DIR] [--folds N] [--seeds N] [--all]
-  [--scoring JSON] [--tokenizer JSON] [--reinforce JSON | --no-reinforce]
+  [--scoring JSON] [--tokenizer JSON] [--reinforce JSON | --no-reinforce] [--linear JSON | --no-linear]
   --all           folds over the whole corpus instead of the eval split's training part
-  --scoring       scoring options to try, e.g. '{"robs":0.5}'; --tokenizer and --reinforce likewise
-  --no-reinforce  plain training only, without the pass that learns misjudged messages again`;
+  --scoring       scoring options to try, e.g. '{"robs":0.5}'; --tokenizer, --reinforce and --linear likewise
+  --no-reinforce  without the pass that learns misjudged messages again
+  --no-linear     without the pass that fits the linear model's weights`;
 const line = readCommand(process.argv.slice(2), {
   corpus: { type: 'string', default: DEFAULT_CORPUS },
   folds: { type: 'string', default: '3' },
@@ -26,6 +28,8 @@ const line = readCommand(process.argv.slice(2), {
   tokenizer: { type: 'string', default: '{}' },
   reinforce: { type: 'string', default: '{}' },
   'no-reinforce': { type: 'boolean', default: false },
+  linear: { type: 'string', default: '{}' },
+  'no-linear': { type: 'boolean', default: false },
 }, usage);
 if (typeof line === 'number') process.exit(line);
 const { values } = line;
@@ -46,13 +50,14 @@ function jsonOption(name: string, text: string): Record<string, unknown> {
 const scoring = jsonOption('scoring', values.scoring);
 const tokenizer = jsonOption('tokenizer', values.tokenizer);
 const reinforcing = jsonOption('reinforce', values.reinforce);
+const linearOptions = jsonOption('linear', values.linear);
 
 const all = loadCorpus(path.resolve(values.corpus));
 const pool = values.all ? all : splitCorpus(all, 60).train;
 const foldOf = (m: CorpusMessage, seed: number) => createHash('md5').update(`${seed}${m.set}/${m.name}`).digest().readUInt32BE(0) % folds;
 
 console.log(`${pool.length} messages (${values.all ? 'whole corpus' : 'training part of the eval split'}), ${folds} folds × ${seeds} seeds, ` +
-  `${values['no-reinforce'] ? 'plain training' : 'with the reinforcement pass'}`);
+  `${values['no-reinforce'] ? 'no reinforcement pass' : 'with the reinforcement pass'}, ${values['no-linear'] ? 'no linear pass' : 'with the linear pass'}`);
 console.log(`  seed  ${HAM_RATES.map((r) => `caught@${(r * 100).toString()}%ham`.padStart(16)).join(' ')}  1-ROCA %`);
 const sums = new Array(HAM_RATES.length + 1).fill(0);
 for (let seed = 0; seed < seeds; seed++) {
@@ -60,9 +65,10 @@ for (let seed = 0; seed < seeds; seed++) {
   for (let k = 0; k < folds; k++) {
     const filter = new BayesFilter(undefined, tokenizer, scoring);
     const training = pool.filter((m) => foldOf(m, seed) !== k);
-    const learned = values['no-reinforce'] ? undefined : new LearnedTokens();
+    const learned = values['no-reinforce'] && values['no-linear'] ? undefined : new LearnedTokens();
     for (const m of training) filter.learn(m.raw, m.spam, learned);
-    if (learned) reinforce(filter, learned, reinforcing);
+    if (learned && !values['no-reinforce']) reinforce(filter, learned, reinforcing);
+    if (learned && !values['no-linear']) learnWeights(filter.dict, learned, linearOptions);
     for (const m of pool) {
       if (foldOf(m, seed) !== k) continue;
       const s = filter.score(m.raw);

@@ -3,6 +3,7 @@ import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { reinforce, type ReinforceResult } from '../../plugins/bayes/engine/reinforce.ts';
+import { learnWeights, type LinearResult } from '../../plugins/bayes/engine/linear.ts';
 import type { TokenizerOptions } from '../../plugins/bayes/engine/tokenizer.ts';
 import { listSources, readMessages, type MailSource } from './mail-folders.ts';
 import { Progress } from './progress.ts';
@@ -15,6 +16,8 @@ export interface TrainResult {
   seconds: number;
   /** The reinforcement pass, when asked for. */
   reinforced?: ReinforceResult & { seconds: number };
+  /** The linear model's pass, when asked for. */
+  linear?: LinearResult & { seconds: number };
 }
 
 export interface TrainOptions {
@@ -23,7 +26,9 @@ export interface TrainOptions {
   showProgress?: boolean;
   /** After learning, learn again the messages the rest would misjudge (see engine/reinforce.ts). */
   reinforce?: boolean;
-  /** Counts the folders will be merged into: read (not changed) when judging in the reinforcement pass. */
+  /** Then fit the linear model's weights (see engine/linear.ts). */
+  linear?: boolean;
+  /** Counts the folders will be merged into: read (not changed) when judging, and where the weights start from. */
   background?: Dictionary;
 }
 
@@ -48,18 +53,23 @@ export function trainFolders(spamDir: string, hamDir: string, o: TrainOptions = 
   let spam = 0;
   let ham = 0;
   const bar = new Progress('learning', spamSources.length + hamSources.length, o.showProgress);
-  // What the reinforcement pass judges from, so no message is read twice.
-  const learned = o.reinforce ? new LearnedTokens() : undefined;
+  // What the reinforcement and linear passes go over, so no message is read twice.
+  const learned = o.reinforce || o.linear ? new LearnedTokens() : undefined;
   for (const m of labelled(spamSources, hamSources, bar)) {
     filter.learn(m.raw, m.spam, learned);
     if (m.spam) spam++; else ham++;
   }
   bar.finish();
   const result: TrainResult = { dict: filter.dict, spam, ham, seconds: (performance.now() - t0) / 1000 };
-  if (learned) {
+  if (learned && o.reinforce) {
     const t1 = performance.now();
     const r = reinforce(filter, learned, {}, o.background);
     result.reinforced = { ...r, seconds: (performance.now() - t1) / 1000 };
+  }
+  if (learned && o.linear) {
+    const t2 = performance.now();
+    const r = learnWeights(filter.dict, learned, {}, o.background);
+    result.linear = { ...r, seconds: (performance.now() - t2) / 1000 };
   }
   return result;
 }

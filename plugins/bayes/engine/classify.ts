@@ -1,6 +1,7 @@
 // Scores a message: Robinson's per-token probability, combined with Fisher's chi-square method
 // (as bogofilter and SpamAssassin do) and a small weight of the tokens' log-odds, with a neutral exclusion band
-// and MailEnable's three token selections.
+// and MailEnable's three token selections; then the linear model's term (engine/linear.ts), when the dictionary
+// has weights.
 import type { TokenCounts } from './tokenizer.ts';
 import type { HashedBag } from './hashed-bag.ts';
 
@@ -9,6 +10,8 @@ export interface CountReader {
   readonly nspam: number;
   readonly nham: number;
   lookup(token: string, fn: (spam: number, ham: number) => void): boolean;
+  /** The token's weight in the linear model (engine/linear.ts), when the reader has any. */
+  weightOf?(token: string): number;
 }
 
 /**
@@ -34,9 +37,11 @@ export interface ScoringOptions {
   esf?: number;
   /** Weight of the tokens' summed log-odds, over √n, added to the logit of Fisher's indicator; 0: Fisher alone. */
   oddsWeight?: number;
+  /** Weight of the linear model's sum (its tokens' weights over √(n + 1)) added to the logit at the end; 0: left out. */
+  linearWeight?: number;
 }
 
-export const DEFAULT_SCORING: ScoringOptions = { mode: 'all', robs: 0.3, robx: 0.52, minDev: 0.375, maxTokens: 150, minTokens: 3, oddsWeight: 0.05 };
+export const DEFAULT_SCORING: ScoringOptions = { mode: 'all', robs: 0.3, robx: 0.52, minDev: 0.375, maxTokens: 150, minTokens: 3, oddsWeight: 0.05, linearWeight: 0.3 };
 
 export interface Score {
   /** Spam probability 0–1. */
@@ -96,6 +101,9 @@ export class Evidence {
   private readonly o: ScoringOptions;
   private readonly nspam: number;
   private readonly nham: number;
+  /** The linear model's sum over the message's tokens, and how many distinct tokens the message has. */
+  private linearSum = 0;
+  private tokens = 0;
 
   constructor(nspam: number, nham: number, o: ScoringOptions) {
     this.nspam = nspam;
@@ -112,8 +120,14 @@ export class Evidence {
     if (name !== undefined) this.names.push(name);
   }
 
+  /** The message has `tokens` distinct tokens, whose weights in the linear model sum to `sum`. */
+  linear(sum: number, tokens: number): void {
+    this.linearSum = sum;
+    this.tokens = tokens;
+  }
+
   score(explain = false): Score {
-    return combine(this.probs, this.weights, explain ? this.names : undefined, this.o, explain);
+    return combine(this.probs, this.weights, explain ? this.names : undefined, this.o, explain, linearTerm(this.linearSum, this.tokens));
   }
 }
 
@@ -123,9 +137,12 @@ export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptio
   let spamCount = 0;
   let hamCount = 0;
   const take = (s: number, h: number) => { spamCount = s; hamCount = h; };
+  let linear = 0;
   for (const [token, count] of tokens) {
     if (dict.lookup(token, take)) evidence.add(spamCount, hamCount, count, token);
+    if (dict.weightOf) linear += dict.weightOf(token);
   }
+  evidence.linear(linear, tokens.size);
   return evidence.score(explain);
 }
 
@@ -133,13 +150,20 @@ export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptio
 export interface HashedCounts {
   readonly nspam: number;
   readonly nham: number;
-  layers: ReadonlyArray<{ slotOfHash(a: number, b: number): number; spamAt(slot: number): number; hamAt(slot: number): number }>;
+  layers: ReadonlyArray<{
+    slotOfHash(a: number, b: number): number;
+    spamAt(slot: number): number;
+    hamAt(slot: number): number;
+    readonly hasWeights: boolean;
+    weightAt(slot: number): number;
+  }>;
 }
 
 /** The same as `classify` on a bag of hashed tokens (scoring's fast path: no token strings, so no `explain`). */
 export function classifyHashed(bag: HashedBag, counts: HashedCounts, o: ScoringOptions = DEFAULT_SCORING): Score {
   const evidence = new Evidence(counts.nspam, counts.nham, o);
   const layers = counts.layers;
+  let linear = 0;
   for (let t = 0; t < bag.size; t++) {
     let found = false;
     let spam = 0;
@@ -150,14 +174,16 @@ export function classifyHashed(bag: HashedBag, counts: HashedCounts, o: ScoringO
       found = true;
       spam += l.spamAt(slot);
       ham += l.hamAt(slot);
+      if (l.hasWeights) linear += l.weightAt(slot);
     }
     if (found) evidence.add(spam, ham, bag.count[t]);
   }
+  evidence.linear(linear, bag.size);
   return evidence.score();
 }
 
 /** Fisher's chi-square combination of the chosen tokens' probabilities. */
-function combine(probs: number[], weights: number[], names: string[] | undefined, o: ScoringOptions, explain: boolean): Score {
+function combine(probs: number[], weights: number[], names: string[] | undefined, o: ScoringOptions, explain: boolean, linear: number): Score {
   let order = probs.map((_p, i) => i);
   if (o.mode === 'extreme' || o.mode === 'frequent') {
     if (o.mode === 'extreme') order.sort((a, b) => Math.abs(probs[b] - 0.5) - Math.abs(probs[a] - 0.5));
@@ -175,7 +201,7 @@ function combine(probs: number[], weights: number[], names: string[] | undefined
     lnSpam += w * Math.log1p(-f);
     used += w;
   }
-  const score = scoreFromSums(lnHam, lnSpam, used, o);
+  const score = scoreFromSums(lnHam, lnSpam, used, o, linear);
   if (explain && names) {
     score.top = order
       .slice()
@@ -191,11 +217,29 @@ export function clampProbability(f: number): number {
   return Math.min(1 - 1e-9, Math.max(1e-9, f));
 }
 
+/** The linear model's term: the weights of a message's `tokens` distinct tokens, summed to `sum`, over √(tokens + 1). */
+export function linearTerm(sum: number, tokens: number): number {
+  return sum / Math.sqrt(tokens + 1);
+}
+
 /**
  * The score from the combined tokens' summed ln f (`lnHam`) and ln(1 − f) (`lnSpam`) and their total weight
- * `used`: Fisher's two chi-square tails, the log-odds term and the few-tokens pull towards 0.5.
+ * `used`: Fisher's two chi-square tails, the log-odds term and the few-tokens pull towards 0.5; then the linear
+ * model's term (`linearTerm`), weighted by `linearWeight`, added to the logit.
  */
-export function scoreFromSums(lnHam: number, lnSpam: number, used: number, o: ScoringOptions): Score {
+export function scoreFromSums(lnHam: number, lnSpam: number, used: number, o: ScoringOptions, linear = 0): Score {
+  const score = bayesScore(lnHam, lnSpam, used, o);
+  const weight = o.linearWeight ?? 0;
+  if (weight > 0 && linear !== 0) {
+    // Both models see the same tokens, but they err on different messages: Robinson's probabilities count each
+    // token on its own, while the linear model's weights were fitted together, on the messages it misjudged.
+    const p = clampProbability(score.probability);
+    score.probability = 1 / (1 + Math.exp(-(Math.log(p / (1 - p)) + weight * linear)));
+  }
+  return score;
+}
+
+function bayesScore(lnHam: number, lnSpam: number, used: number, o: ScoringOptions): Score {
   if (used === 0) return { probability: 0.5, used: 0, logHam: 0, logSpam: 0, top: [] };
   const esf = o.esf ?? 1;
   // With an effective size factor, n correlated tokens weigh as esf·n independent ones.

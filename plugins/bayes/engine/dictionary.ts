@@ -12,17 +12,34 @@ import type { HashedBag } from './hashed-bag.ts';
 import type { LearnedTokens } from './learned-tokens.ts';
 import { TokenText, type TokenTextState } from './token-text.ts';
 
-export interface TokenStat { token: string; spam: number; ham: number }
+export interface TokenStat {
+  token: string;
+  spam: number;
+  ham: number;
+  /** The token's weight in the linear model (engine/linear.ts); 0 when it has none. */
+  weight: number;
+}
 
 /** A dictionary's arrays and totals, as `toState` hands them to another thread (`stateBuffers` lists what to transfer). */
-export interface DictionaryState { nspam: number; nham: number; mask: number; slots: Uint32Array<ArrayBuffer>; text: TokenTextState }
+export interface DictionaryState {
+  nspam: number;
+  nham: number;
+  mask: number;
+  slots: Uint32Array<ArrayBuffer>;
+  text: TokenTextState;
+  /** The linear model's weights by token number, when it has any. */
+  weights?: Float64Array<ArrayBuffer>;
+}
+
+/** Weights are kept to 6 decimals, as a TAB file writes them. */
+export const WEIGHT_SCALE = 1e6;
 
 // hash a, hash b (odd: 0 marks a free slot), spam count, ham count, 1 + the token's number in `text`
 const STRIDE = 5;
 const ID = 4;
 /** The buffers of a state, to transfer rather than copy. */
 export function stateBuffers(s: DictionaryState): ArrayBuffer[] {
-  return [s.slots.buffer, s.text.chars.buffer, s.text.ends.buffer];
+  return [s.slots.buffer, s.text.chars.buffer, s.text.ends.buffer, ...(s.weights ? [s.weights.buffer] : [])];
 }
 
 /** Murmur3's finaliser: spreads every bit of the polynomial hash (whose low bits see only the chars' low bits) over the slot index. */
@@ -41,6 +58,11 @@ export class Dictionary {
   private mask = 1023;
   private slots = new Uint32Array(1024 * STRIDE);
   private text = new TokenText();
+  /**
+   * The linear model's weight of each token, by its number; empty until a weight is set. Kept apart from the
+   * slots, as most dictionaries (the gateway's learned and shared layers, an imported one) never have any.
+   */
+  private weights: Float64Array<ArrayBuffer> = new Float64Array(0);
   /** The hashes being looked up (fields rather than a returned pair, so a probe allocates nothing). */
   private ha = 0;
   private hb = 0;
@@ -53,7 +75,10 @@ export class Dictionary {
    * (post `stateBuffers(state)` as the transfer list). This dictionary must not be used once they are transferred.
    */
   toState(): DictionaryState {
-    return { nspam: this.nspam, nham: this.nham, mask: this.mask, slots: this.slots, text: this.text.toState() };
+    return {
+      nspam: this.nspam, nham: this.nham, mask: this.mask, slots: this.slots, text: this.text.toState(),
+      ...(this.weights.length ? { weights: this.weights } : {}),
+    };
   }
 
   static fromState(s: DictionaryState): Dictionary {
@@ -63,6 +88,7 @@ export class Dictionary {
     d.mask = s.mask;
     d.slots = s.slots;
     d.text = TokenText.fromState(s.text);
+    if (s.weights) d.weights = s.weights;
     return d;
   }
 
@@ -149,7 +175,7 @@ export class Dictionary {
    * `add` for a token given as ASCII bytes (`from`…`to` of `bytes`): what a file of tokens is read with, without
    * a string made for each token. An ASCII byte is the UTF-16 unit `hash` and `TokenText` see for that char.
    */
-  addAscii(bytes: Uint8Array, from: number, to: number, spam: number, ham: number): void {
+  addAscii(bytes: Uint8Array, from: number, to: number, spam: number, ham: number, weight = 0): void {
     hashAscii(bytes, from, to, this.pair);
     this.ha = this.pair[0];
     this.hb = this.pair[1];
@@ -160,6 +186,7 @@ export class Dictionary {
       i = this.insert(-1 - i);
     }
     this.addAt(i, spam, ham);
+    if (weight !== 0) this.setWeightAt(i, weight);
   }
 
   /** The tokens' text, numbered as `countsByIds` numbers them (see TokenText.view). */
@@ -167,9 +194,59 @@ export class Dictionary {
     return this.text.view();
   }
 
-  /** Adds (or with negative numbers removes) counts of one token; counts never go below zero. */
-  add(token: string, spam: number, ham: number): void {
-    this.addAt(this.slot(token), spam, ham);
+  /** Adds (or with negative numbers removes) counts of one token; counts never go below zero. A `weight` other than 0 replaces its weight. */
+  add(token: string, spam: number, ham: number, weight = 0): void {
+    const i = this.slot(token);
+    this.addAt(i, spam, ham);
+    if (weight !== 0) this.setWeightAt(i, weight);
+  }
+
+  /** Whether any token has a weight in the linear model. */
+  get hasWeights(): boolean { return this.weights.length > 0; }
+
+  /** The linear model's weight of the token in `slot` (0 when it has none). */
+  weightAt(slot: number): number {
+    const id = this.slots[slot * STRIDE + ID] - 1;
+    return id < this.weights.length ? this.weights[id] : 0;
+  }
+
+  private setWeightAt(slot: number, weight: number): void {
+    const id = this.slots[slot * STRIDE + ID] - 1;
+    if (id >= this.weights.length) {
+      const w = new Float64Array(Math.max(id + 1, this.text.size, 2 * this.weights.length));
+      w.set(this.weights);
+      this.weights = w;
+    }
+    this.weights[id] = weight;
+  }
+
+  /**
+   * Every token's weight by its number (a new array), with `also`'s weight of the same token where this one
+   * has none: where a merge's linear pass starts from.
+   */
+  weightsByIds(also?: Dictionary): Float64Array {
+    const w = new Float64Array(this.text.size);
+    w.set(this.weights.subarray(0, Math.min(this.weights.length, w.length)));
+    if (!also?.hasWeights) return w;
+    const slots = this.slots;
+    for (let i = 0; i <= this.mask; i++) {
+      const o = i * STRIDE;
+      const id = slots[o + ID];
+      if (id === 0 || w[id - 1] !== 0) continue;
+      const j = also.slotOfHash(slots[o] | 0, slots[o + 1] | 0);
+      if (j >= 0) w[id - 1] = also.weightAt(j);
+    }
+    return w;
+  }
+
+  /**
+   * Sets every token's weight, by its number (as `weightsByIds` gives them), rounded to the decimals a TAB file
+   * keeps, so a dictionary scores the same before it is saved as after it is read back.
+   */
+  setWeightsByIds(w: Float64Array): void {
+    if (w.length !== this.text.size) throw new Error(`${w.length} weights for ${this.text.size} tokens`);
+    this.weights = new Float64Array(w.length);
+    for (let id = 0; id < w.length; id++) this.weights[id] = Math.round(w[id] * WEIGHT_SCALE) / WEIGHT_SCALE || 0; // never -0
   }
 
   private addAt(slot: number, spam: number, ham: number): void {
@@ -270,6 +347,13 @@ export class Dictionary {
   spamOf(token: string): number { const i = this.find(token); return i < 0 ? 0 : this.slots[i * STRIDE + 2]; }
   hamOf(token: string): number { const i = this.find(token); return i < 0 ? 0 : this.slots[i * STRIDE + 3]; }
 
+  /** The token's weight in the linear model (0 when it is unknown or has none). */
+  weightOf(token: string): number {
+    if (!this.hasWeights) return 0;
+    const i = this.find(token);
+    return i < 0 ? 0 : this.weightAt(i);
+  }
+
   /** Calls `fn(spam, ham)` for a token; returns false when it is unknown. */
   lookup(token: string, fn: (spam: number, ham: number) => void): boolean {
     const i = this.find(token);
@@ -285,13 +369,16 @@ export class Dictionary {
       const o = slotOf[t] * STRIDE;
       const spam = this.slots[o + 2];
       const ham = this.slots[o + 3];
-      if (spam || ham) yield { token: this.text.get(t), spam, ham };
+      if (spam || ham) yield { token: this.text.get(t), spam, ham, weight: t < this.weights.length ? this.weights[t] : 0 };
     }
   }
 
-  /** Adds every count of another dictionary (message totals included). */
+  /**
+   * Adds every count of another dictionary (message totals included). A token's weight there, when it has one,
+   * replaces this one's: the other holds what a merge's linear pass learned, starting from these weights.
+   */
   merge(other: Dictionary): void {
-    for (const e of other.entries()) this.add(e.token, e.spam, e.ham);
+    for (const e of other.entries()) this.add(e.token, e.spam, e.ham, e.weight);
     this.nspam += other.nspam;
     this.nham += other.nham;
   }
@@ -307,11 +394,12 @@ export class Dictionary {
     const kept = new Dictionary();
     let dropped = 0;
     for (const e of this.entries()) {
-      if (keep(e)) kept.add(e.token, e.spam, e.ham); else dropped++;
+      if (keep(e)) kept.add(e.token, e.spam, e.ham, e.weight); else dropped++;
     }
     this.mask = kept.mask;
     this.slots = kept.slots;
     this.text = kept.text;
+    this.weights = kept.weights;
     return dropped;
   }
 }

@@ -53,9 +53,12 @@ export function fromXml(text: string): Dictionary {
   return d;
 }
 
-/** The dictionary as the bytes of a file in `format`. */
-export function serialize(d: Dictionary, format: DictFormat): Buffer {
-  return format === 'xml' ? Buffer.from(toXml(d), 'utf8') : toTab(d);
+/**
+ * The dictionary as the bytes of a file in `format`. TAB keeps the linear model's weights unless `forMailEnable`
+ * (MailEnable's own three fields only); XML never has them.
+ */
+export function serialize(d: Dictionary, format: DictFormat, forMailEnable = false): Buffer {
+  return format === 'xml' ? Buffer.from(toXml(d), 'utf8') : toTab(d, !forMailEnable);
 }
 
 /** A dictionary from the bytes of a file in `format`. */

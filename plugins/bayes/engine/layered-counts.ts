@@ -18,4 +18,10 @@ export class LayeredCounts implements CountReader {
     if (found) fn(spam, ham);
     return found;
   }
+
+  weightOf(token: string): number {
+    let w = 0;
+    for (const l of this.layers) w += l.weightOf(token);
+    return w;
+  }
 }

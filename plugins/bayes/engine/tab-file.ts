@@ -1,12 +1,14 @@
 // MailEnable's TAB dictionary format, our own on-disk format too, written and read as bytes:
 // a first line `<spam messages>\t<ham messages>`, then one `token\t<spam>\t<ham>` line per token, in UTF-8.
+// Our own files add a fourth field to a token with a weight in the linear model (engine/linear.ts), a decimal
+// number that always holds a point: `token\t<spam>\t<ham>\t<weight>`. An export for MailEnable leaves it out.
 //
 // Why bytes and not a string of lines: a running gateway rewrites its dictionary file whenever it saves what it
 // learned, and a string per token (and per line) made that the slowest thing it did. A file of 1.4 million tokens
 // took 2–3 s to write and 1.8 s to read, all of it on the event loop. Here tokens go from the dictionary's own
 // array of UTF-16 units straight into the file's bytes, in token order with counts from two dense arrays. ASCII
 // tokens (nearly all) are read back without a string: they are hashed and stored from the file's bytes.
-import { Dictionary } from './dictionary.ts';
+import { Dictionary, WEIGHT_SCALE } from './dictionary.ts';
 
 const TAB = 9;
 const LF = 10;
@@ -28,6 +30,17 @@ class ByteWriter {
   }
 
   byte(b: number): void { this.buf[this.at++] = b; }
+
+  /** A weight: a signed decimal with WEIGHT_DIGITS digits after the point. */
+  weight(x: number): void {
+    this.room(32);
+    const scaled = Math.round(Math.abs(x) * 10 ** WEIGHT_DIGITS);
+    if (x < 0 && scaled > 0) this.byte(45);
+    this.count(Math.floor(scaled / 10 ** WEIGHT_DIGITS));
+    this.byte(46);
+    const frac = scaled % 10 ** WEIGHT_DIGITS;
+    for (let p = 10 ** (WEIGHT_DIGITS - 1); p >= 1; p /= 10) this.byte(48 + (Math.floor(frac / p) % 10));
+  }
 
   /** A count: a non-negative integer, in decimal. */
   count(n: number): void {
@@ -81,9 +94,10 @@ function writeToken(w: ByteWriter, units: Uint16Array, from: number, to: number)
 }
 
 /** The dictionary as a TAB file: tokens in the order first learned, those with no counts left out. */
-export function toTab(d: Dictionary): Buffer {
+export function toTab(d: Dictionary, withWeights = true): Buffer {
   const { units, ends, count } = d.textView();
   const { spam, ham } = d.countsByIds();
+  const weights = withWeights && d.hasWeights ? d.weightsByIds() : undefined;
   const w = new ByteWriter(units.length + count * 12 + 32);
   w.count(d.nspam);
   w.byte(TAB);
@@ -97,9 +111,22 @@ export function toTab(d: Dictionary): Buffer {
     w.count(spam[t]);
     w.byte(TAB);
     w.count(ham[t]);
+    if (weights && weights[t] !== 0) {
+      w.byte(TAB);
+      w.weight(weights[t]);
+    }
     w.byte(LF);
   }
   return w.buf.subarray(0, w.at);
+}
+
+/** A weight field: a decimal point and at least one digit after it, which no count has (see `weightField`). */
+const WEIGHT_DIGITS = Math.round(Math.log10(WEIGHT_SCALE));
+
+/** A weight field's value, or NaN when the bytes are not a decimal number with a point. */
+function weightField(buf: Buffer, from: number, to: number): number {
+  const s = buf.toString('latin1', from, to);
+  return /^-?\d*\.\d+$/.test(s) ? Number(s) : NaN;
 }
 
 /** A count field: plain digits are read in place; anything else as `Number` reads it (NaN when it is no number). */
@@ -124,7 +151,8 @@ function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
 
 /**
  * Reads a TAB file. Lines without two tabs, or whose counts are no numbers, are skipped; a token listed twice
- * has its counts added. A token is what comes before a line's last two tabs.
+ * has its counts added. A token is what comes before a line's last two tabs, or its last three when the last
+ * field is a weight (a number with a decimal point).
  */
 export function fromTab(data: Buffer | string): Dictionary {
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -139,13 +167,14 @@ export function fromTab(data: Buffer | string): Dictionary {
   // One scan per line finds its end and its last two tabs (Buffer.indexOf is a native call per line, which
   // measured as slow as the rest of the reading together).
   for (let pos = 0; pos < len;) {
+    let t0 = -1;
     let t1 = -1;
     let t2 = -1;
     let nl = pos;
     for (; nl < len; nl++) {
       const c = bytes[nl];
       if (c === LF) break;
-      if (c === TAB) { t1 = t2; t2 = nl; }
+      if (c === TAB) { t0 = t1; t1 = t2; t2 = nl; }
     }
     const end = nl > pos && bytes[nl - 1] === CR ? nl - 1 : nl;
     if (end > pos) {
@@ -158,11 +187,21 @@ export function fromTab(data: Buffer | string): Dictionary {
         d.nham = Number(parts[1]);
         first = false;
       } else if (t1 >= pos && t2 < end) {
+        let weight = 0;
+        let fieldEnd = end;
+        if (t0 >= pos) {
+          weight = weightField(buf, t2 + 1, end);
+          if (Number.isFinite(weight)) {
+            fieldEnd = t2;
+            t2 = t1;
+            t1 = t0;
+          } else weight = 0;
+        }
         const spam = countField(bytes, buf, t1 + 1, t2);
-        const ham = countField(bytes, buf, t2 + 1, end);
+        const ham = countField(bytes, buf, t2 + 1, fieldEnd);
         if (Number.isFinite(spam) && Number.isFinite(ham)) {
-          if (isAscii(bytes, pos, t1)) d.addAscii(bytes, pos, t1, spam, ham);
-          else d.add(buf.toString('utf8', pos, t1), spam, ham);
+          if (isAscii(bytes, pos, t1)) d.addAscii(bytes, pos, t1, spam, ham, weight);
+          else d.add(buf.toString('utf8', pos, t1), spam, ham, weight);
         }
       }
     }
