@@ -41,20 +41,29 @@ export interface LinearResult {
 export function learnWeights(dict: Dictionary, learned: LearnedTokens, options: Partial<LinearOptions> = {}, background?: Dictionary): LinearResult {
   const o = { ...DEFAULT_LINEAR, ...options };
   const counts = dict.countsByIds(background);
-  const w = dict.weightsByIds(background);
-  const step = new Float64Array(w.length);
-  for (let id = 0; id < step.length; id++) step[id] = o.rate / Math.sqrt(1 + counts.spam[id] + counts.ham[id]);
+  const start = dict.weightsByIds(background);
+  // Token id's weight at 2·id and its step at 2·id + 1: side by side, so a token costs one cache miss, not two.
+  const ws = new Float64Array(2 * start.length);
+  for (let id = 0; id < start.length; id++) {
+    ws[2 * id] = start[id];
+    ws[2 * id + 1] = o.rate / Math.sqrt(1 + counts.spam[id] + counts.ham[id]);
+  }
   for (const m of shuffledOrder(learned.size)) {
     const { ids } = learned.tokensOf(m);
     const scale = 1 / Math.sqrt(ids.length + 1);
     let z = 0;
-    for (let t = 0; t < ids.length; t++) z += w[ids[t]];
+    for (let t = 0; t < ids.length; t++) z += ws[2 * ids[t]];
     z *= scale;
     const spam = learned.isSpam(m);
     // The gradient of the log-loss: how far the model's probability is from the message's class.
     const g = ((spam ? 1 : 0) - 1 / (1 + Math.exp(-z))) * scale * (spam ? 1 : o.hamWeight);
-    for (let t = 0; t < ids.length; t++) w[ids[t]] += g * step[ids[t]];
+    for (let t = 0; t < ids.length; t++) {
+      const k = 2 * ids[t];
+      ws[k] += g * ws[k + 1];
+    }
   }
+  const w = new Float64Array(start.length);
+  for (let id = 0; id < w.length; id++) w[id] = ws[2 * id];
   dict.setWeightsByIds(w);
   let weighted = 0;
   for (let id = 0; id < w.length; id++) if (w[id] !== 0) weighted++;
