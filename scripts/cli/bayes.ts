@@ -91,8 +91,10 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   out(o, {
     dictionary: dict, learned: { spam: r.spam, ham: r.ham }, messages: { spam: result.nspam, ham: result.nham }, tokens: result.size, msgPerSecond: Math.round(rate),
     ...(again && { reinforced: { spam: again.spam, ham: again.ham, checked: again.checked } }),
+    ...(r.linear && { weighted: r.linear.weighted }),
   }, `${cmd === 'create' ? 'created' : 'merged into'} ${dict}: learned ${r.spam} spam and ${r.ham} ham` +
     (again ? `, then again ${again.spam} spam and ${again.ham} ham that the rest misjudged` : '') +
+    (r.linear ? `, and fitted the weights of ${r.linear.weighted} tokens` : '') +
     ` (${rate.toFixed(0)} msg/s); now ${result.nspam} spam, ${result.nham} ham, ${result.size} tokens`);
 }
 

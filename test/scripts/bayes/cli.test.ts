@@ -7,6 +7,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { message, writeCorpus } from '../../plugins/bayes/fixtures.ts';
 import { loadDictionary } from '../../../plugins/bayes/engine/persist.ts';
+import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { DEFAULT_REINFORCE } from '../../../plugins/bayes/engine/reinforce.ts';
 
 const MOAT = path.resolve(import.meta.dirname, '../../../scripts/moat.js');
@@ -50,7 +51,38 @@ describe('moat bayes', function () {
     assert.equal(plain.reinforced, undefined);
     assert.equal(plain.messages.ham, 11);
     const text = moat('create', oddDict, odd.spamDir, odd.hamDir);
-    assert.match(text.out, /learned 10 spam and 11 ham, then again 0 spam and 1 ham that the rest misjudged \(\d+ msg\/s\)/);
+    assert.match(text.out, /learned 10 spam and 11 ham, then again 0 spam and 1 ham that the rest misjudged, and fitted the weights of \d+ tokens \(\d+ msg\/s\)/);
+  });
+
+  it('create fits the linear model\'s weights unless --no-linear; merge goes on from the weights in the file', async () => {
+    const c = writeCorpus(path.join(dir, 'lin'), 10);
+    const linDict = path.join(dir, 'lin.tab');
+    const j = JSON.parse(moat('create', linDict, c.spamDir, c.hamDir, '--json').out);
+    assert.ok(j.weighted > 20 && j.weighted <= j.tokens, `${j.weighted} of ${j.tokens} tokens weighed`);
+    const weighed = await loadDictionary(linDict);
+    assert.ok(weighed.weightOf('casino') > 0 && weighed.weightOf('agenda') < 0);
+    assert.match(moat('create', linDict, c.spamDir, c.hamDir).out, /and fitted the weights of \d+ tokens/);
+    const none = JSON.parse(moat('create', linDict, c.spamDir, c.hamDir, '--json', '--no-linear').out);
+    assert.equal(none.weighted, undefined);
+    assert.equal((await loadDictionary(linDict)).hasWeights, false);
+    // A merge of a ham the file's weights misjudge (it is in the spam vocabulary) moves the weights of the tokens
+    // it holds from where the file had them, and keeps the rest.
+    moat('create', linDict, c.spamDir, c.hamDir);
+    const more = path.join(dir, 'lin-more');
+    fs.mkdirSync(more);
+    const newHam = message({ spam: true, seed: 4, subject: 'offer for the team' });
+    fs.writeFileSync(path.join(more, 'h.eml'), newHam);
+    const emptySpam = path.join(dir, 'lin-no-spam');
+    fs.mkdirSync(emptySpam);
+    assert.equal(moat('merge', linDict, emptySpam, more).code, 0);
+    const merged = await loadDictionary(linDict);
+    const moved = [...new BayesFilter().tokens(newHam).keys()].map((t) => merged.weightOf(t) - weighed.weightOf(t));
+    assert.ok(moved.every((d) => d <= 0) && moved.some((d) => d < 0), 'the new ham\'s tokens weigh further towards ham');
+    assert.ok(!newHam.includes('agenda'));
+    assert.equal(merged.weightOf('agenda'), weighed.weightOf('agenda'), 'a token the new ham lacks keeps its weight');
+    const kept = path.join(dir, 'lin-export.tab');
+    assert.equal(moat('export', linDict, kept, '--with-weights').code, 0);
+    assert.equal(fs.readFileSync(kept, 'utf8'), fs.readFileSync(linDict, 'utf8'));
   });
 
   it('merge judges new mail by the dictionary it joins: a lone odd ham is learned again', () => {
