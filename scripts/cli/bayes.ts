@@ -159,14 +159,16 @@ async function stats(pos: string[], o: Opts): Promise<void> {
   need(pos, 1, 'stats');
   const d = await loadDictionary(pos[0]);
   const scored: Array<{ token: string; p: number; n: number }> = [];
+  let weighted = 0;
+  for (const e of d.entries()) if (e.weight !== 0) weighted++;
   for (const e of d.entries()) if (e.spam + e.ham >= 5) scored.push({ token: e.token, p: tokenProbability(e.spam, e.ham, d.nspam, d.nham, DEFAULT_SCORING), n: e.spam + e.ham });
   scored.sort((a, b) => b.p - a.p || b.n - a.n);
   const top = (list: typeof scored) => list.slice(0, 15).map((x) => ({ token: x.token, probability: Number(x.p.toFixed(4)), messages: x.n }));
   const spammy = top(scored);
   const hammy = top([...scored].reverse());
-  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens: d.size, spammiest: spammy, hammiest: hammy };
+  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens: d.size, weighted, spammiest: spammy, hammiest: hammy };
   out(o, info, [
-    `${pos[0]}: ${d.nspam} spam and ${d.nham} ham messages, ${d.size} tokens, ${(info.bytes / 1e6).toFixed(2)} MB`,
+    `${pos[0]}: ${d.nspam} spam and ${d.nham} ham messages, ${d.size} tokens (${weighted ? `${weighted} with a weight in the linear model` : 'no linear model: counts alone'}), ${(info.bytes / 1e6).toFixed(2)} MB`,
     'spammiest (seen in ≥5 messages):', ...spammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
     'hammiest:', ...hammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
   ].join('\n'));

@@ -160,9 +160,10 @@ describe('moat bayes', function () {
     const before = JSON.parse(moat('stats', dict, '--json').out);
     const r = JSON.parse(moat('prune', dict, '--json', '--min-count', '3').out);
     assert.equal(r.tokensBefore, before.tokens);
+    assert.ok(before.weighted > 0 && before.weighted <= before.tokens);
     assert.ok(r.tokensAfter < r.tokensBefore && r.tokensAfter > 0);
     const s = moat('stats', dict);
-    assert.match(s.out, /27 spam and 28 ham messages/);
+    assert.match(s.out, /27 spam and 28 ham messages, \d+ tokens \(\d+ with a weight in the linear model\)/);
     assert.match(s.out, /spammiest/);
   });
 
