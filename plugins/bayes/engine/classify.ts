@@ -230,7 +230,8 @@ export function linearTerm(sum: number, tokens: number): number {
 export function scoreFromSums(lnHam: number, lnSpam: number, used: number, o: ScoringOptions, linear = 0): Score {
   const score = bayesScore(lnHam, lnSpam, used, o);
   const weight = o.linearWeight ?? 0;
-  if (weight > 0 && linear !== 0) {
+  // A term that overflowed (absurd weights in a foreign file) is left out rather than made NaN.
+  if (weight > 0 && linear !== 0 && Number.isFinite(linear)) {
     // Both models see the same tokens, but they err on different messages: Robinson's probabilities count each
     // token on its own, while the linear model's weights were fitted together, on the messages it misjudged.
     const p = clampProbability(score.probability);

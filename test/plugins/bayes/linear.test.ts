@@ -56,6 +56,13 @@ describe('bayes linear model', () => {
     const expected = logit(without.probability) + (f.scoring.linearWeight ?? 0) * sum / Math.sqrt(tokens.size + 1);
     assert.ok(Math.abs(logit(on.probability) - expected) < 1e-6, `${logit(on.probability)} against ${expected}`);
     assert.deepEqual([on.used, on.logHam, on.logSpam], [without.used, without.logHam, without.logSpam]);
+ 
+    // Weights from a foreign file so large that their sum overflows: the term is left out, never a NaN score.
+    const huge = `${'9'.repeat(308)}.0`;
+    const absurd = fromTab(Buffer.from(`10\t10\ncasino\t9\t1\t${huge}\nwinner\t9\t1\t${huge}\nagenda\t1\t9\n`));
+    const text = 'Subject: casino winner agenda\n\ncasino winner agenda';
+    const p = new BayesFilter(absurd).score(text).probability;
+    assert.equal(p, new BayesFilter(absurd, {}, { linearWeight: 0 }).score(text).probability);
   });
 
   it('scores by token hashes exactly as by token strings, with weights in one layer of several', () => {
