@@ -31,15 +31,15 @@ class ByteWriter {
 
   byte(b: number): void { this.buf[this.at++] = b; }
 
-  /** A weight: a signed decimal with WEIGHT_DIGITS digits after the point. */
+  /** A weight: a signed decimal with as many digits after the point as WEIGHT_SCALE has zeros. */
   weight(x: number): void {
     this.room(32);
-    const scaled = Math.round(Math.abs(x) * 10 ** WEIGHT_DIGITS);
+    const scaled = Math.round(Math.abs(x) * WEIGHT_SCALE);
     if (x < 0 && scaled > 0) this.byte(45);
-    this.count(Math.floor(scaled / 10 ** WEIGHT_DIGITS));
+    this.count(Math.floor(scaled / WEIGHT_SCALE));
     this.byte(46);
-    const frac = scaled % 10 ** WEIGHT_DIGITS;
-    for (let p = 10 ** (WEIGHT_DIGITS - 1); p >= 1; p /= 10) this.byte(48 + (Math.floor(frac / p) % 10));
+    const frac = scaled % WEIGHT_SCALE;
+    for (let p = WEIGHT_SCALE / 10; p >= 1; p /= 10) this.byte(48 + (Math.floor(frac / p) % 10));
   }
 
   /** A count: a non-negative integer, in decimal. */
@@ -119,9 +119,6 @@ export function toTab(d: Dictionary, withWeights = true): Buffer {
   }
   return w.buf.subarray(0, w.at);
 }
-
-/** A weight field: a decimal point and at least one digit after it, which no count has (see `weightField`). */
-const WEIGHT_DIGITS = Math.round(Math.log10(WEIGHT_SCALE));
 
 /**
  * A weight field's value, or NaN when the bytes are not a decimal number with a point (`-?digits.digits`). Read
