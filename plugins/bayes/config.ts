@@ -37,6 +37,8 @@ export const configSchema = s.object({
     .describe('Weight of the tokens\' summed log-odds (over √n) added to the logit of Fisher\'s probability; 0: Fisher\'s method alone'),
   linear_weight: s.number({ min: 0 }).default(0.3)
     .describe('Weight of the linear model\'s sum (the dictionary\'s token weights, fitted by `moat bayes create`/`merge`) added to the logit; 0: left out'),
+  byte_gram_weight: s.number({ min: 0 }).default(0.3)
+    .describe('Weight of the byte model\'s term (a linear model over the 4-byte sequences of the message\'s first bytes, fitted by `moat bayes create`/`merge`) added to the logit; 0: left out'),
   process_html: s.boolean().default(true)
     .describe('Also learn HTML tags and attributes (MailEnable\'s "process HTML content")'),
   bigrams: s.boolean().default(true)

@@ -78,7 +78,7 @@ export default definePlugin<BayesConfig>({
     const live = new LiveDictionary(file);
     await live.load();
     const tokOpts: TokenizerOptions = { ...DEFAULT_TOKENIZER, processHtml: cfg.process_html, bigrams: cfg.bigrams, maxBytes: cfg.max_bytes };
-    const scoring: ScoringOptions = { mode: cfg.mode, robs: cfg.robs, robx: cfg.robx, minDev: cfg.min_dev, maxTokens: cfg.max_tokens, minTokens: cfg.min_tokens, oddsWeight: cfg.odds_weight, linearWeight: cfg.linear_weight };
+    const scoring: ScoringOptions = { mode: cfg.mode, robs: cfg.robs, robx: cfg.robx, minDev: cfg.min_dev, maxTokens: cfg.max_tokens, minTokens: cfg.min_tokens, oddsWeight: cfg.odds_weight, linearWeight: cfg.linear_weight, byteGramWeight: cfg.byte_gram_weight };
     // Scores by token hashes when nothing is learned from the message (no token strings needed): see engine/hashed-bag.ts.
     const scorer = new BayesFilter(undefined, tokOpts, scoring);
     const store = setup.services.store;
@@ -154,7 +154,8 @@ export default definePlugin<BayesConfig>({
             if (counts.nspam < cfg.min_learned || counts.nham < cfg.min_learned) {
               ctx.log.debug('bayes not scoring: dictionary too small', { spam: counts.nspam, ham: counts.nham, min_learned: cfg.min_learned });
             } else {
-              const s = tokens ? classify(tokens, counts, scoring) : scorer.score(await readHead(ctx.message, cfg.max_bytes), counts);
+              const head = await readHead(ctx.message, cfg.max_bytes);
+              const s = tokens ? classify(tokens, counts, scoring, false, scorer.byteTerm(head, counts)) : scorer.score(head, counts);
               ctx.state.probability = s.probability;
               const band = bandOf(s.probability, cfg.bands);
               if (band) ctx.addFinding(band.symbol, band.score, `p=${s.probability.toFixed(4)} tokens=${s.used}`);

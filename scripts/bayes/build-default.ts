@@ -23,11 +23,17 @@ const all = loadCorpus(corpusDir);
 const filter = new BayesFilter();
 const bar = new Progress('learning', all.length);
 const learned = new LearnedTokens();
-for (const m of all) { filter.learn(m.raw, m.spam, learned); bar.tick(); }
+const samples = filter.byteSamples();
+for (const m of all) {
+  filter.learn(m.raw, m.spam, learned);
+  samples.add(m.raw, m.spam);
+  bar.tick();
+}
 bar.finish();
-// The same second and third passes as `moat bayes create`: misjudged messages learned again, then the weights.
+// The same passes as `moat bayes create`: misjudged messages learned again, the weights, the byte model.
 const again = reinforce(filter, learned);
 learnWeights(filter.dict, learned);
+filter.dict.byteGrams = samples.fit();
 const r = prune(filter.dict, { minCount: 2, neutral: 0.1, maxTokens });
 await withLock(outFile, () => saveDictionary(outFile, filter.dict));
 console.log(`${outFile}: ${filter.dict.nspam} spam, ${filter.dict.nham} ham messages (${again.spam} spam and ${again.ham} ham learned again); ${r.before} tokens pruned to ${r.after}; ${(fs.statSync(outFile).size / 1e6).toFixed(2)} MB`);

@@ -15,10 +15,12 @@ import { readCommand, USAGE_ERROR } from '../cli/args.ts';
 const HAM_RATES = [0.001, 0.0025, 0.005, 0.01];
 const usage = `usage: node scripts/bayes/cross-validate.ts [--corpus DIR] [--folds N] [--seeds N] [--all]
   [--scoring JSON] [--tokenizer JSON] [--reinforce JSON | --no-reinforce] [--linear JSON | --no-linear]
+  [--byte-grams JSON | --no-byte-grams]
   --all           folds over the whole corpus instead of the eval split's training part
-  --scoring       scoring options to try, e.g. '{"robs":0.5}'; --tokenizer, --reinforce and --linear likewise
+  --scoring       scoring options to try, e.g. '{"robs":0.5}'; --tokenizer, --reinforce, --linear, --byte-grams likewise
   --no-reinforce  without the pass that learns misjudged messages again
-  --no-linear     without the pass that fits the linear model's weights`;
+  --no-linear     without the pass that fits the linear model's weights
+  --no-byte-grams without the pass that fits the byte model`;
 const line = readCommand(process.argv.slice(2), {
   corpus: { type: 'string', default: DEFAULT_CORPUS },
   folds: { type: 'string', default: '3' },
@@ -30,6 +32,8 @@ const line = readCommand(process.argv.slice(2), {
   'no-reinforce': { type: 'boolean', default: false },
   linear: { type: 'string', default: '{}' },
   'no-linear': { type: 'boolean', default: false },
+  'byte-grams': { type: 'string', default: '{}' },
+  'no-byte-grams': { type: 'boolean', default: false },
 }, usage);
 if (typeof line === 'number') process.exit(line);
 const { values } = line;
@@ -51,13 +55,14 @@ const scoring = jsonOption('scoring', values.scoring);
 const tokenizer = jsonOption('tokenizer', values.tokenizer);
 const reinforcing = jsonOption('reinforce', values.reinforce);
 const linearOptions = jsonOption('linear', values.linear);
+const byteOptions = jsonOption('byte-grams', values['byte-grams']);
 
 const all = loadCorpus(path.resolve(values.corpus));
 const pool = values.all ? all : splitCorpus(all, 60).train;
 const foldOf = (m: CorpusMessage, seed: number) => createHash('md5').update(`${seed}${m.set}/${m.name}`).digest().readUInt32BE(0) % folds;
 
 console.log(`${pool.length} messages (${values.all ? 'whole corpus' : 'training part of the eval split'}), ${folds} folds × ${seeds} seeds, ` +
-  `${values['no-reinforce'] ? 'no reinforcement pass' : 'with the reinforcement pass'}, ${values['no-linear'] ? 'no linear pass' : 'with the linear pass'}`);
+  `${values['no-reinforce'] ? 'no reinforcement pass' : 'with the reinforcement pass'}, ${values['no-linear'] ? 'no linear pass' : 'with the linear pass'}, ${values['no-byte-grams'] ? 'no byte model' : 'with the byte model'}`);
 console.log(`  seed  ${HAM_RATES.map((r) => `caught@${(r * 100).toString()}%ham`.padStart(16)).join(' ')}  1-ROCA %`);
 const sums = new Array(HAM_RATES.length + 1).fill(0);
 for (let seed = 0; seed < seeds; seed++) {
@@ -66,9 +71,14 @@ for (let seed = 0; seed < seeds; seed++) {
     const filter = new BayesFilter(undefined, tokenizer, scoring);
     const training = pool.filter((m) => foldOf(m, seed) !== k);
     const learned = values['no-reinforce'] && values['no-linear'] ? undefined : new LearnedTokens();
-    for (const m of training) filter.learn(m.raw, m.spam, learned);
+    const samples = values['no-byte-grams'] ? undefined : filter.byteSamples();
+    for (const m of training) {
+      filter.learn(m.raw, m.spam, learned);
+      samples?.add(m.raw, m.spam);
+    }
     if (learned && !values['no-reinforce']) reinforce(filter, learned, reinforcing);
     if (learned && !values['no-linear']) learnWeights(filter.dict, learned, linearOptions);
+    if (samples) filter.dict.byteGrams = samples.fit(byteOptions);
     for (const m of pool) {
       if (foldOf(m, seed) !== k) continue;
       const s = filter.score(m.raw);

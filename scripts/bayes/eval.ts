@@ -43,13 +43,15 @@ interface Row { who: string; fig: Figures; trainRate?: Rate; scoreRate?: Rate }
 
 interface OurTraining {
   filter: BayesFilter;
-  /** After the plain pass, before reinforcement, and after reinforcement, before the linear pass (when asked for). */
+  /** After the plain pass, after reinforcement, and after the linear pass, before the byte model's (when asked for). */
   plain?: Figures;
   reinforced?: Figures;
+  weighted?: Figures;
   again: ReinforceResult;
   learnSeconds: number;
   reinforceSeconds: number;
   linearSeconds: number;
+  byteSeconds: number;
 }
 
 function scoreAll(filter: BayesFilter, test: CorpusMessage[], testViews: Buffer[]): Scored[] {
@@ -59,12 +61,16 @@ function scoreAll(filter: BayesFilter, test: CorpusMessage[], testViews: Buffer[
   });
 }
 
-/** The three passes of training, timed, into a new filter; with `test`, the figures after each of the first two are taken in between (untimed). */
+/** The four passes of training, timed, into a new filter; with `test`, the figures after each of the first three are taken in between (untimed). */
 function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: CorpusMessage[]; views: Buffer[] }): OurTraining {
   const filter = new BayesFilter();
   const learned = new LearnedTokens();
+  const samples = filter.byteSamples();
   const t0 = performance.now();
-  for (let i = 0; i < train.length; i++) filter.learn(trainViews[i], train[i].spam, learned);
+  for (let i = 0; i < train.length; i++) {
+    filter.learn(trainViews[i], train[i].spam, learned);
+    samples.add(trainViews[i], train[i].spam);
+  }
   const learnSeconds = (performance.now() - t0) / 1000;
   const plain = test && figures(scoreAll(filter, test.msgs, test.views), cutoff);
   const t1 = performance.now();
@@ -73,7 +79,11 @@ function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: 
   const reinforced = test && figures(scoreAll(filter, test.msgs, test.views), cutoff);
   const t2 = performance.now();
   learnWeights(filter.dict, learned);
-  return { filter, plain, reinforced, again, learnSeconds, reinforceSeconds, linearSeconds: (performance.now() - t2) / 1000 };
+  const linearSeconds = (performance.now() - t2) / 1000;
+  const weighted = test && figures(scoreAll(filter, test.msgs, test.views), cutoff);
+  const t3 = performance.now();
+  filter.dict.byteGrams = samples.fit();
+  return { filter, plain, reinforced, weighted, again, learnSeconds, reinforceSeconds, linearSeconds, byteSeconds: (performance.now() - t3) / 1000 };
 }
 
 /** The calculation modes besides the default, on the same dictionary (MailEnable's other two methods). */
@@ -107,7 +117,7 @@ function printRows(rows: Row[]): void {
 async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer, bogo: BogofilterRun | undefined, crmDir: string | undefined, withModes: boolean): Promise<void> {
   const trainViews = train.map(view);
   const testViews = test.map(view);
-  const timed = { train: [] as number[], plain: [] as number[], again: [] as number[], linear: [] as number[], score: [] as number[], bogoTrain: [] as number[], bogoScore: [] as number[] };
+  const timed = { train: [] as number[], plain: [] as number[], again: [] as number[], linear: [] as number[], bytes: [] as number[], score: [] as number[], bogoTrain: [] as number[], bogoScore: [] as number[] };
   let ours!: OurTraining;
   for (let r = 0; r < runs; r++) {
     const last = r === runs - 1;
@@ -115,10 +125,11 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
     // Training is deterministic: every run must build the same dictionary.
     if (r > 0 && (t.filter.dict.size !== ours.filter.dict.size || t.filter.dict.nspam !== ours.filter.dict.nspam)) throw new Error('training runs built different dictionaries');
     ours = t;
-    timed.train.push(train.length / (t.learnSeconds + t.reinforceSeconds + t.linearSeconds));
+    timed.train.push(train.length / (t.learnSeconds + t.reinforceSeconds + t.linearSeconds + t.byteSeconds));
     timed.plain.push(train.length / t.learnSeconds);
     timed.again.push(t.again.checked / t.reinforceSeconds);
     timed.linear.push(train.length / t.linearSeconds);
+    timed.bytes.push(train.length / t.byteSeconds);
     if (bogo) timed.bogoTrain.push(train.length / await bogo.train());
   }
   let results: Scored[] = [];
@@ -137,13 +148,14 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
   if (bogo) rows.push({ who: 'bogofilter', fig: figures(bogoResults, cutoff), trainRate: rate(timed.bogoTrain), scoreRate: rate(timed.bogoScore) });
   if (crmDir) rows.push({ who: 'crm114', fig: figures(await runCrm114(crmDir, train, test, view), cutoff) });
   printRows(rows);
-  console.log(`  msg/s${runs > 1 ? ` over ${runs} runs, median (range)` : ''}: mailmoat training ${showRate(rate(timed.train))} (plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}, linear pass ${showRate(rate(timed.linear))}), scoring ${showRate(rate(timed.score))}` +
+  console.log(`  msg/s${runs > 1 ? ` over ${runs} runs, median (range)` : ''}: mailmoat training ${showRate(rate(timed.train))} (plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}, linear pass ${showRate(rate(timed.linear))}, byte model's pass ${showRate(rate(timed.bytes))}), scoring ${showRate(rate(timed.score))}` +
     (bogo ? `; bogofilter training ${showRate(rate(timed.bogoTrain))}, scoring ${showRate(rate(timed.bogoScore))}` : ''));
   const r = ours.again;
   console.log(`  mailmoat reinforcement pass: learned again ${r.spam} spam and ${r.ham} ham of ${r.checked}`);
   const show = (f: Figures) => `${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)} / ${f2(f.spamAtHam01)} (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham)`;
   console.log(`  mailmoat before the reinforcement pass: ${show(ours.plain!)}`);
   console.log(`  mailmoat before the linear pass:        ${show(ours.reinforced!)}`);
+  console.log(`  mailmoat before the byte model:         ${show(ours.weighted!)}`);
   console.log('  mailmoat per set (ham→spam % / spam caught % / 1-ROCA %):');
   for (const set of new Set(test.map((m) => m.set))) {
     const f = figures(results.filter((_r, i) => test[i].set === set), cutoff);
@@ -179,7 +191,7 @@ async function main(): Promise<void> {
     }
   }
   console.log('\nscore msg/s: one core, messages already in memory (bogofilter reads its test files from the page cache).');
-  console.log('train msg/s: parse + tokenize + count, one core; Mailmoat\'s three passes, as `moat bayes create` runs them; bogofilter registers from one mbox per class.');
+  console.log('train msg/s: parse + tokenize + count, one core; Mailmoat\'s four passes, as `moat bayes create` runs them; bogofilter registers from one mbox per class.');
   if (withCrm) console.log('crm114: OSB classifier, every training message learned once; its pR (10·log10 of the odds) read as a probability for the same cutoff; one process per message, so not timed.');
 }
 

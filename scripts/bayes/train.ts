@@ -18,6 +18,8 @@ export interface TrainResult {
   reinforced?: ReinforceResult & { seconds: number };
   /** The linear model's pass, when asked for. */
   linear?: LinearResult & { seconds: number };
+  /** The byte model's pass, when asked for: messages it has been fitted on in all (the background's included). */
+  byteGrams?: { messages: number; seconds: number };
 }
 
 export interface TrainOptions {
@@ -28,7 +30,9 @@ export interface TrainOptions {
   reinforce?: boolean;
   /** Then fit the linear model's weights (see engine/linear.ts). */
   linear?: boolean;
-  /** Counts the folders will be merged into: read (not changed) when judging, and where the weights start from. */
+  /** Then fit the byte model (see engine/byte-grams.ts). */
+  byteGrams?: boolean;
+  /** Counts the folders will be merged into: read (not changed) when judging, and where the models start from. */
   background?: Dictionary;
 }
 
@@ -55,8 +59,10 @@ export function trainFolders(spamDir: string, hamDir: string, o: TrainOptions = 
   const bar = new Progress('learning', spamSources.length + hamSources.length, o.showProgress);
   // What the reinforcement and linear passes go over, so no message is read twice.
   const learned = o.reinforce || o.linear ? new LearnedTokens() : undefined;
+  const samples = o.byteGrams ? filter.byteSamples() : undefined;
   for (const m of labelled(spamSources, hamSources, bar)) {
     filter.learn(m.raw, m.spam, learned);
+    samples?.add(m.raw, m.spam);
     if (m.spam) spam++; else ham++;
   }
   bar.finish();
@@ -70,6 +76,11 @@ export function trainFolders(spamDir: string, hamDir: string, o: TrainOptions = 
     const t2 = performance.now();
     const r = learnWeights(filter.dict, learned, {}, o.background);
     result.linear = { ...r, seconds: (performance.now() - t2) / 1000 };
+  }
+  if (samples) {
+    const t3 = performance.now();
+    filter.dict.byteGrams = samples.fit({}, o.background?.byteGrams);
+    result.byteGrams = { messages: filter.dict.byteGrams.messages, seconds: (performance.now() - t3) / 1000 };
   }
   return result;
 }

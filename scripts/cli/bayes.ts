@@ -10,6 +10,7 @@ import { loadDictionary, saveDictionary, updateDictionary, withLock, writeFileAt
 import { deserialize, serialize, type DictFormat } from '../../plugins/bayes/engine/formats.ts';
 import { prune } from '../../plugins/bayes/engine/prune.ts';
 import { DEFAULT_REINFORCE } from '../../plugins/bayes/engine/reinforce.ts';
+import { PREFIX_BYTES } from '../../plugins/bayes/engine/byte-grams.ts';
 import { requestReload } from '../../plugins/bayes/reload-request.ts';
 import { bandOf } from '../../plugins/bayes/index.ts';
 import { DEFAULT_BANDS } from '../../plugins/bayes/config.ts';
@@ -28,7 +29,7 @@ const USAGE = `usage: moat bayes <command> [options]
   reload                         tell running gateways to reload their dictionaries [--config FILE | --data-dir DIR]
   stats DICT                     message and token counts, strongest tokens
   export DICT FILE               write DICT as FILE [--format tab|xml] [--with-weights: TAB with the linear
-                                 model's weights, as Mailmoat keeps it; without, MailEnable's three fields]
+                                 models, as Mailmoat keeps it; without, MailEnable's three fields]
   import DICT FILE               replace DICT with FILE [--format tab|xml] [--merge: add to DICT instead]
 
 A DIR holds one message per file (.eml, .mai, any name), Maildirs, or mbox files, searched recursively.
@@ -39,6 +40,8 @@ Options: --json (machine output), --mode all|frequent|extreme, --cutoff P (spam 
          without its own counts, a spam ${DEFAULT_REINFORCE.spamTimes} and a ham ${DEFAULT_REINFORCE.hamTimes} more times: faster, less accurate).
          --no-linear (create/merge: skip the pass that fits the linear model's token weights, kept as a fourth
          column of a TAB dictionary, which scoring adds to the Bayesian probability: faster, less accurate).
+         --no-byte-grams (create/merge: skip the pass that fits the byte model, a linear model over the 4-byte
+         sequences of each message's first ${PREFIX_BYTES} bytes, kept on the last line of a TAB dictionary: faster, less accurate).
 Exit code: 0 done, 1 failed, 64 usage error.`;
 
 class UsageError extends Error {}
@@ -71,14 +74,16 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   for (const d of [spamDir, hamDir]) if (!fs.existsSync(d)) throw new Error(`${d} does not exist`);
   const reinforcing = !o['no-reinforce'];
   const linear = !o['no-linear'];
-  // A merge judges the new messages by the dictionary they join too, and goes on from its weights (a snapshot:
+  const byteGrams = !o['no-byte-grams'];
+  // A merge judges the new messages by the dictionary they join too, and goes on from its models (a snapshot:
   // the merge itself re-reads it under the lock).
-  const background = cmd === 'merge' && (reinforcing || linear) && fs.existsSync(dict) ? await loadDictionary(dict) : undefined;
+  const background = cmd === 'merge' && (reinforcing || linear || byteGrams) && fs.existsSync(dict) ? await loadDictionary(dict) : undefined;
   const r = trainFolders(spamDir, hamDir, {
     tokenizer: { bigrams: !o['no-bigrams'], processHtml: !o['no-html'] },
     showProgress: o.json ? false : undefined,
     reinforce: reinforcing,
     linear,
+    byteGrams,
     background,
   });
   // Learning happens outside the lock; only the merge into the file holds it, briefly.
@@ -87,15 +92,22 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
     : await updateDictionary(dict, (d) => d.merge(r.dict));
   const again = r.reinforced;
   // Every pass: what an admin waits for.
-  const rate = (r.spam + r.ham) / Math.max(r.seconds + (again?.seconds ?? 0) + (r.linear?.seconds ?? 0), 1e-6);
+  const rate = (r.spam + r.ham) / Math.max(r.seconds + (again?.seconds ?? 0) + (r.linear?.seconds ?? 0) + (r.byteGrams?.seconds ?? 0), 1e-6);
   out(o, {
     dictionary: dict, learned: { spam: r.spam, ham: r.ham }, messages: { spam: result.nspam, ham: result.nham }, tokens: result.size, msgPerSecond: Math.round(rate),
     ...(again && { reinforced: { spam: again.spam, ham: again.ham, checked: again.checked } }),
     ...(r.linear && { weighted: r.linear.weighted }),
+    ...(r.byteGrams && { byteGrams: { messages: r.byteGrams.messages } }),
   }, `${cmd === 'create' ? 'created' : 'merged into'} ${dict}: learned ${r.spam} spam and ${r.ham} ham` +
     (again ? `, then again ${again.spam} spam and ${again.ham} ham that the rest misjudged` : '') +
-    (r.linear ? `, and fitted the weights of ${r.linear.weighted} tokens` : '') +
+    fitted([r.linear && `the weights of ${r.linear.weighted} tokens`, r.byteGrams && 'the byte model']) +
     ` (${rate.toFixed(0)} msg/s); now ${result.nspam} spam, ${result.nham} ham, ${result.size} tokens`);
+}
+
+/** ", and fitted A and B" for the models a training pass fitted, or nothing. */
+function fitted(models: Array<string | undefined | false>): string {
+  const names = models.filter((m): m is string => !!m);
+  return names.length ? `, and fitted ${names.join(' and ')}` : '';
 }
 
 async function verify(pos: string[], o: Opts): Promise<void> {
@@ -166,9 +178,12 @@ async function stats(pos: string[], o: Opts): Promise<void> {
   const top = (list: typeof scored) => list.slice(0, 15).map((x) => ({ token: x.token, probability: Number(x.p.toFixed(4)), messages: x.n }));
   const spammy = top(scored);
   const hammy = top([...scored].reverse());
-  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens: d.size, weighted, spammiest: spammy, hammiest: hammy };
+  const model = d.byteGrams;
+  const byteGrams = model ? { messages: model.messages, buckets: model.state.length / 2, prefixBytes: model.prefixBytes } : null;
+  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens: d.size, weighted, byteGrams, spammiest: spammy, hammiest: hammy };
   out(o, info, [
     `${pos[0]}: ${d.nspam} spam and ${d.nham} ham messages, ${d.size} tokens (${weighted ? `${weighted} with a weight in the linear model` : 'no linear model: counts alone'}), ${(info.bytes / 1e6).toFixed(2)} MB`,
+    byteGrams ? `byte model: fitted on ${byteGrams.messages} messages (first ${byteGrams.prefixBytes} bytes, ${byteGrams.buckets} buckets)` : 'no byte model',
     'spammiest (seen in ≥5 messages):', ...spammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
     'hammiest:', ...hammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
   ].join('\n'));
@@ -194,7 +209,7 @@ async function importCmd(pos: string[], o: Opts): Promise<void> {
 export async function run(args: string[]): Promise<number> {
   const parsed = readCommand(args, {
     json: { type: 'boolean' }, merge: { type: 'boolean' },
-    'no-bigrams': { type: 'boolean' }, 'no-html': { type: 'boolean' }, 'no-reinforce': { type: 'boolean' }, 'no-linear': { type: 'boolean' }, 'with-weights': { type: 'boolean' },
+    'no-bigrams': { type: 'boolean' }, 'no-html': { type: 'boolean' }, 'no-reinforce': { type: 'boolean' }, 'no-linear': { type: 'boolean' }, 'no-byte-grams': { type: 'boolean' }, 'with-weights': { type: 'boolean' },
     mode: { type: 'string' }, cutoff: { type: 'string' }, format: { type: 'string' },
     'min-count': { type: 'string' }, neutral: { type: 'string' }, 'max-tokens': { type: 'string' },
     config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' },

@@ -1,7 +1,7 @@
 // Scores a message: Robinson's per-token probability, combined with Fisher's chi-square method
 // (as bogofilter and SpamAssassin do) and a small weight of the tokens' log-odds, with a neutral exclusion band
-// and MailEnable's three token selections; then the linear model's term (engine/linear.ts), when the dictionary
-// has weights.
+// and MailEnable's three token selections; then the linear models' terms, when the dictionary has them: the
+// token weights' (engine/linear.ts) and the byte model's (engine/byte-grams.ts).
 import type { TokenCounts } from './tokenizer.ts';
 import type { HashedBag } from './hashed-bag.ts';
 
@@ -39,9 +39,11 @@ export interface ScoringOptions {
   oddsWeight?: number;
   /** Weight of the linear model's sum (its tokens' weights over √(n + 1)) added to the logit at the end; 0: left out. */
   linearWeight?: number;
+  /** Weight of the byte model's term (engine/byte-grams.ts) added to the logit at the end; 0: left out. */
+  byteGramWeight?: number;
 }
 
-export const DEFAULT_SCORING: ScoringOptions = { mode: 'all', robs: 0.3, robx: 0.52, minDev: 0.375, maxTokens: 150, minTokens: 3, oddsWeight: 0.05, linearWeight: 0.3 };
+export const DEFAULT_SCORING: ScoringOptions = { mode: 'all', robs: 0.3, robx: 0.52, minDev: 0.375, maxTokens: 150, minTokens: 3, oddsWeight: 0.05, linearWeight: 0.3, byteGramWeight: 0.3 };
 
 export interface Score {
   /** Spam probability 0–1. */
@@ -104,6 +106,8 @@ export class Evidence {
   /** The linear model's sum over the message's tokens, and how many distinct tokens the message has. */
   private linearSum = 0;
   private tokens = 0;
+  /** The byte model's term for the message (ByteGramModel.term), 0 without one. */
+  private byteTerm = 0;
 
   constructor(nspam: number, nham: number, o: ScoringOptions) {
     this.nspam = nspam;
@@ -126,13 +130,21 @@ export class Evidence {
     this.tokens = tokens;
   }
 
+  /** The byte model's term for the message. */
+  bytes(term: number): void {
+    this.byteTerm = term;
+  }
+
   score(explain = false): Score {
-    return combine(this.probs, this.weights, explain ? this.names : undefined, this.o, explain, linearTerm(this.linearSum, this.tokens));
+    return combine(this.probs, this.weights, explain ? this.names : undefined, this.o, explain, linearTerm(this.linearSum, this.tokens), this.byteTerm);
   }
 }
 
-/** Scores a message's tokens; `explain` also lists the most telling tokens (a sort the hot path skips). */
-export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptions = DEFAULT_SCORING, explain = false): Score {
+/**
+ * Scores a message's tokens; `explain` also lists the most telling tokens (a sort the hot path skips). `bytes` is
+ * the byte model's term for the message, worked out from its bytes (BayesFilter.byteTerm).
+ */
+export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptions = DEFAULT_SCORING, explain = false, bytes = 0): Score {
   const evidence = new Evidence(dict.nspam, dict.nham, o);
   let spamCount = 0;
   let hamCount = 0;
@@ -143,6 +155,7 @@ export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptio
     if (dict.weightOf) linear += dict.weightOf(token);
   }
   evidence.linear(linear, tokens.size);
+  evidence.bytes(bytes);
   return evidence.score(explain);
 }
 
@@ -160,7 +173,7 @@ export interface HashedCounts {
 }
 
 /** The same as `classify` on a bag of hashed tokens (scoring's fast path: no token strings, so no `explain`). */
-export function classifyHashed(bag: HashedBag, counts: HashedCounts, o: ScoringOptions = DEFAULT_SCORING): Score {
+export function classifyHashed(bag: HashedBag, counts: HashedCounts, o: ScoringOptions = DEFAULT_SCORING, bytes = 0): Score {
   const evidence = new Evidence(counts.nspam, counts.nham, o);
   const layers = counts.layers;
   let linear = 0;
@@ -179,11 +192,12 @@ export function classifyHashed(bag: HashedBag, counts: HashedCounts, o: ScoringO
     if (found) evidence.add(spam, ham, bag.count[t]);
   }
   evidence.linear(linear, bag.size);
+  evidence.bytes(bytes);
   return evidence.score();
 }
 
 /** Fisher's chi-square combination of the chosen tokens' probabilities. */
-function combine(probs: number[], weights: number[], names: string[] | undefined, o: ScoringOptions, explain: boolean, linear: number): Score {
+function combine(probs: number[], weights: number[], names: string[] | undefined, o: ScoringOptions, explain: boolean, linear: number, bytes: number): Score {
   let order = probs.map((_p, i) => i);
   if (o.mode === 'extreme' || o.mode === 'frequent') {
     if (o.mode === 'extreme') order.sort((a, b) => Math.abs(probs[b] - 0.5) - Math.abs(probs[a] - 0.5));
@@ -201,7 +215,7 @@ function combine(probs: number[], weights: number[], names: string[] | undefined
     lnSpam += w * Math.log1p(-f);
     used += w;
   }
-  const score = scoreFromSums(lnHam, lnSpam, used, o, linear);
+  const score = scoreFromSums(lnHam, lnSpam, used, o, linear, bytes);
   if (explain && names) {
     score.top = order
       .slice()
@@ -225,19 +239,24 @@ export function linearTerm(sum: number, tokens: number): number {
 /**
  * The score from the combined tokens' summed ln f (`lnHam`) and ln(1 − f) (`lnSpam`) and their total weight
  * `used`: Fisher's two chi-square tails, the log-odds term and the few-tokens pull towards 0.5; then the linear
- * model's term (`linearTerm`), weighted by `linearWeight`, added to the logit.
+ * models' terms added to the logit: the token weights' (`linearTerm`) times `linearWeight`, and the byte model's
+ * times `byteGramWeight`.
  */
-export function scoreFromSums(lnHam: number, lnSpam: number, used: number, o: ScoringOptions, linear = 0): Score {
+export function scoreFromSums(lnHam: number, lnSpam: number, used: number, o: ScoringOptions, linear = 0, bytes = 0): Score {
   const score = bayesScore(lnHam, lnSpam, used, o);
-  const weight = o.linearWeight ?? 0;
   // A term that overflowed (absurd weights in a foreign file) is left out rather than made NaN.
-  if (weight > 0 && linear !== 0 && Number.isFinite(linear)) {
-    // Both models see the same tokens, but they err on different messages: Robinson's probabilities count each
-    // token on its own, while the linear model's weights were fitted together, on the messages it misjudged.
+  const shift = termOf(o.linearWeight, linear) + termOf(o.byteGramWeight, bytes);
+  if (shift !== 0) {
+    // The models err on different messages: Robinson's probabilities count each token on its own, the token
+    // weights were fitted together on the messages they misjudged, and the byte model sees what no token holds.
     const p = clampProbability(score.probability);
-    score.probability = 1 / (1 + Math.exp(-(Math.log(p / (1 - p)) + weight * linear)));
+    score.probability = 1 / (1 + Math.exp(-(Math.log(p / (1 - p)) + shift)));
   }
   return score;
+}
+
+function termOf(weight: number | undefined, term: number): number {
+  return weight !== undefined && weight > 0 && term !== 0 && Number.isFinite(term) ? weight * term : 0;
 }
 
 function bayesScore(lnHam: number, lnSpam: number, used: number, o: ScoringOptions): Score {

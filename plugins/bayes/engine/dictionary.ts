@@ -7,7 +7,8 @@
 // the dictionary, and probes the big table once per distinct token, one probe after another.
 // Two tokens with the same 64-bit hash would share counts; with a few million tokens that chance is ~1e-7.
 
-import { hashA, hashB, hashAscii } from './token-hash.ts';
+import { fmix, hashA, hashB, hashAscii } from './token-hash.ts';
+import { ByteGramModel } from './byte-grams.ts';
 import type { HashedBag } from './hashed-bag.ts';
 import type { LearnedTokens } from './learned-tokens.ts';
 import { TokenText, type TokenTextState } from './token-text.ts';
@@ -29,6 +30,8 @@ export interface DictionaryState {
   text: TokenTextState;
   /** The linear model's weights by token number, when it has any. */
   weights?: Float64Array<ArrayBuffer>;
+  /** The byte model, when it has one. */
+  byteGrams?: { state: Float32Array<ArrayBuffer>; messages: number; bits: number; prefixBytes: number };
 }
 
 /** Weights are kept to 6 decimals, as a TAB file writes them. */
@@ -39,16 +42,7 @@ const STRIDE = 5;
 const ID = 4;
 /** The buffers of a state, to transfer rather than copy. */
 export function stateBuffers(s: DictionaryState): ArrayBuffer[] {
-  return [s.slots.buffer, s.text.chars.buffer, s.text.ends.buffer, ...(s.weights ? [s.weights.buffer] : [])];
-}
-
-/** Murmur3's finaliser: spreads every bit of the polynomial hash (whose low bits see only the chars' low bits) over the slot index. */
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
+  return [s.slots.buffer, s.text.chars.buffer, s.text.ends.buffer, ...(s.weights ? [s.weights.buffer] : []), ...(s.byteGrams ? [s.byteGrams.state.buffer] : [])];
 }
 
 export class Dictionary {
@@ -63,6 +57,11 @@ export class Dictionary {
    * slots, as most dictionaries (the gateway's learned and shared layers, an imported one) never have any.
    */
   private weights: Float64Array<ArrayBuffer> = new Float64Array(0);
+  /**
+   * The byte model (engine/byte-grams.ts), fitted beside the counts by `create` and `merge`; never changed in
+   * place (a fit makes a new one), so dictionaries may share it.
+   */
+  byteGrams?: ByteGramModel;
   /** The hashes being looked up (fields rather than a returned pair, so a probe allocates nothing). */
   private ha = 0;
   private hb = 0;
@@ -78,6 +77,7 @@ export class Dictionary {
     return {
       nspam: this.nspam, nham: this.nham, mask: this.mask, slots: this.slots, text: this.text.toState(),
       ...(this.weights.length ? { weights: this.weights } : {}),
+      ...(this.byteGrams ? { byteGrams: { state: this.byteGrams.state, messages: this.byteGrams.messages, bits: this.byteGrams.bits, prefixBytes: this.byteGrams.prefixBytes } } : {}),
     };
   }
 
@@ -89,6 +89,7 @@ export class Dictionary {
     d.slots = s.slots;
     d.text = TokenText.fromState(s.text);
     if (s.weights) d.weights = s.weights;
+    if (s.byteGrams) d.byteGrams = new ByteGramModel(s.byteGrams.state, s.byteGrams.messages, s.byteGrams.bits, s.byteGrams.prefixBytes);
     return d;
   }
 
@@ -375,10 +376,12 @@ export class Dictionary {
 
   /**
    * Adds every count of another dictionary (message totals included). A token's weight there, when it has one,
-   * replaces this one's: the other holds what a merge's linear pass learned, starting from these weights.
+   * replaces this one's, and so does its byte model: the other holds what a merge's linear passes learned,
+   * starting from this one's.
    */
   merge(other: Dictionary): void {
     for (const e of other.entries()) this.add(e.token, e.spam, e.ham, e.weight);
+    if (other.byteGrams) this.byteGrams = other.byteGrams;
     this.nspam += other.nspam;
     this.nham += other.nham;
   }

@@ -6,6 +6,7 @@ import { parseMail } from './mime.ts';
 import { classify, classifyHashed, DEFAULT_SCORING, type CountReader, type HashedCounts, type Score, type ScoringOptions } from './classify.ts';
 import { HashedBag } from './hashed-bag.ts';
 import type { LearnedTokens } from './learned-tokens.ts';
+import { ByteSamples, messagePrefix, type ByteGramModel } from './byte-grams.ts';
 
 export class BayesFilter {
   dict: Dictionary;
@@ -40,9 +41,25 @@ export class BayesFilter {
    * token string is built; `explain` (which lists tokens by name) and other count readers take the string path.
    */
   score(raw: Buffer | string, counts: CountReader = this.dict, explain = false): Score {
+    const bytes = this.byteTerm(raw, counts);
     const hashed = explain ? undefined : hashedView(counts);
-    if (!hashed) return classify(this.tokens(raw), counts, this.scoring, explain);
-    return classifyHashed(this.hashedTokens(raw), hashed, this.scoring);
+    if (!hashed) return classify(this.tokens(raw), counts, this.scoring, explain, bytes);
+    return classifyHashed(this.hashedTokens(raw), hashed, this.scoring, bytes);
+  }
+
+  /**
+   * The byte model's term for a message (engine/byte-grams.ts), from the model of `counts` (of its first layer
+   * that has one); 0 without a model, or when scoring leaves it out.
+   */
+  byteTerm(raw: Buffer | string, counts: CountReader = this.dict): number {
+    if (!((this.scoring.byteGramWeight ?? 0) > 0)) return 0;
+    const model = byteModelOf(counts);
+    return model ? model.term(messagePrefix(raw, this.tokenizer.ignoreHeaders, model.prefixBytes)) : 0;
+  }
+
+  /** Where training keeps what the byte model's pass goes over (it reads messages as this filter's tokenizer does). */
+  byteSamples(): ByteSamples {
+    return new ByteSamples(this.tokenizer.ignoreHeaders);
   }
 
   /** The message's tokens as hash pairs, in a bag this filter reuses: valid until its next `score` or `hashedTokens`. */
@@ -56,6 +73,14 @@ export class BayesFilter {
     tokenizeInto(parseMail(raw, { maxBytes: this.tokenizer.maxBytes }), this.tokenizer, bag);
     return bag;
   }
+}
+
+function byteModelOf(counts: CountReader): ByteGramModel | undefined {
+  if (counts instanceof Dictionary) return counts.byteGrams;
+  const layers = (counts as { layers?: unknown }).layers;
+  if (!Array.isArray(layers)) return undefined;
+  for (const l of layers) if (l instanceof Dictionary && l.byteGrams) return l.byteGrams;
+  return undefined;
 }
 
 /** The reader as dictionaries that can be probed by hash: a Dictionary, or an object holding them as `layers`. */

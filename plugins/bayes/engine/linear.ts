@@ -74,7 +74,7 @@ export function learnWeights(dict: Dictionary, learned: LearnedTokens, options: 
  * 0 … n − 1 in an order that depends on n alone: training folders are read class by class, and a sweep in that
  * order would fit the last class's messages best; a fixed order makes the same folders give the same weights.
  */
-function shuffledOrder(n: number): Int32Array {
+export function shuffledOrder(n: number): Int32Array {
   const order = new Int32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   for (let i = n - 1; i > 0; i--) {

@@ -1,7 +1,10 @@
 // MailEnable's TAB dictionary format, our own on-disk format too, written and read as bytes:
 // a first line `<spam messages>\t<ham messages>`, then one `token\t<spam>\t<ham>` line per token, in UTF-8.
 // Our own files add a fourth field to a token with a weight in the linear model (engine/linear.ts), a decimal
-// number that always holds a point: `token\t<spam>\t<ham>\t<weight>`. An export for MailEnable leaves it out.
+// number that always holds a point: `token\t<spam>\t<ham>\t<weight>`. A last line may hold the byte model
+// (engine/byte-grams.ts): `#byte-grams\t4\t<prefix bytes>\t<bucket bits>\t<messages>\t<state>`, the state being
+// its 32-bit floats, little-endian, in base64; a reader that does not know the line skips it, as its fields are
+// no counts. An export for MailEnable leaves out both.
 //
 // Why bytes and not a string of lines: a running gateway rewrites its dictionary file whenever it saves what it
 // learned, and a string per token (and per line) made that the slowest thing it did. A file of 1.4 million tokens
@@ -9,6 +12,7 @@
 // array of UTF-16 units straight into the file's bytes, in token order with counts from two dense arrays. ASCII
 // tokens (nearly all) are read back without a string: they are hashed and stored from the file's bytes.
 import { Dictionary, WEIGHT_SCALE } from './dictionary.ts';
+import { ByteGramModel } from './byte-grams.ts';
 
 const TAB = 9;
 const LF = 10;
@@ -94,10 +98,10 @@ function writeToken(w: ByteWriter, units: Uint16Array, from: number, to: number)
 }
 
 /** The dictionary as a TAB file: tokens in the order first learned, those with no counts left out. */
-export function toTab(d: Dictionary, withWeights = true): Buffer {
+export function toTab(d: Dictionary, withModels = true): Buffer {
   const { units, ends, count } = d.textView();
   const { spam, ham } = d.countsByIds();
-  const weights = withWeights && d.hasWeights ? d.weightsByIds() : undefined;
+  const weights = withModels && d.hasWeights ? d.weightsByIds() : undefined;
   const w = new ByteWriter(units.length + count * 12 + 32);
   w.count(d.nspam);
   w.byte(TAB);
@@ -117,7 +121,40 @@ export function toTab(d: Dictionary, withWeights = true): Buffer {
     }
     w.byte(LF);
   }
+  if (withModels && d.byteGrams) writeByteGrams(w, d.byteGrams);
   return w.buf.subarray(0, w.at);
+}
+
+const BYTE_GRAMS = '#byte-grams\t';
+const BYTE_GRAMS_MARK = Buffer.from(BYTE_GRAMS, 'latin1');
+const BIG_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 0;
+
+/** The state's bytes little-endian, whatever the machine's order. */
+function littleEndian(state: Float32Array): Buffer {
+  const b = Buffer.from(state.buffer, state.byteOffset, state.byteLength);
+  return BIG_ENDIAN ? Buffer.from(b).swap32() : b;
+}
+
+function writeByteGrams(w: ByteWriter, m: ByteGramModel): void {
+  const line = `${BYTE_GRAMS}4\t${m.prefixBytes}\t${m.bits}\t${m.messages}\t${littleEndian(m.state).toString('base64')}\n`;
+  w.room(line.length);
+  w.at += w.buf.write(line, w.at, 'latin1');
+}
+
+/** The byte model from its line's fields (after the mark), or an error saying what is wrong with it. */
+function readByteGrams(line: string): ByteGramModel {
+  const f = line.split('\t');
+  if (f.length !== 5 || f[0] !== '4' || !f.slice(1, 4).every((x) => /^\d+$/.test(x))) throw new Error('the #byte-grams line is malformed');
+  const bytes = Buffer.from(f[4], 'base64');
+  if (bytes.length % 4 !== 0) throw new Error('the #byte-grams line is malformed: its state is not 32-bit floats');
+  const own = new Uint8Array(bytes.length);
+  own.set(bytes);
+  if (BIG_ENDIAN) Buffer.from(own.buffer).swap32();
+  try {
+    return new ByteGramModel(new Float32Array(own.buffer), Number(f[3]), Number(f[2]), Number(f[1]));
+  } catch (e) {
+    throw new Error(`the #byte-grams line is malformed: ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -194,7 +231,9 @@ export function fromTab(data: Buffer | string): Dictionary {
     }
     const end = nl > pos && bytes[nl - 1] === CR ? nl - 1 : nl;
     if (end > pos) {
-      if (first) {
+      if (!first && bytes[pos] === 35 && buf.subarray(pos, pos + BYTE_GRAMS_MARK.length).equals(BYTE_GRAMS_MARK)) {
+        d.byteGrams = readByteGrams(buf.toString('latin1', pos + BYTE_GRAMS_MARK.length, end));
+      } else if (first) {
         const parts = buf.toString('utf8', pos, end).split('\t');
         if (parts.length < 2 || !/^\d+$/.test(parts[0].trim()) || !/^\d+$/.test(parts[1].trim())) {
           throw new Error('not a TAB dictionary: the first line must hold the spam and ham message counts');

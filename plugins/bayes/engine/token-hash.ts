@@ -110,3 +110,12 @@ export class WordHasher {
     this.lastB = ub;
   }
 }
+
+/** Murmur3's finaliser: spreads every bit of the polynomial hash (whose low bits see only the chars' low bits), or of any 32-bit key, over all 32 bits. */
+export function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}

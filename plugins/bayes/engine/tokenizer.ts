@@ -161,7 +161,8 @@ function shape(s: string): string {
   return s.slice(0, 16).replace(/[0-9]/g, '9').replace(/[a-z]/g, 'a').replace(/[A-Z]/g, 'A');
 }
 
-function ignored(name: string, ignore: string[]): boolean {
+/** True when the header `name` (lower case) is one of `ignore` (a trailing `*` matches a prefix). */
+export function ignored(name: string, ignore: string[]): boolean {
   for (const p of ignore) {
     if (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p) return true;
   }

@@ -51,7 +51,7 @@ describe('moat bayes', function () {
     assert.equal(plain.reinforced, undefined);
     assert.equal(plain.messages.ham, 11);
     const text = moat('create', oddDict, odd.spamDir, odd.hamDir);
-    assert.match(text.out, /learned 10 spam and 11 ham, then again 0 spam and 1 ham that the rest misjudged, and fitted the weights of \d+ tokens \(\d+ msg\/s\)/);
+    assert.match(text.out, /learned 10 spam and 11 ham, then again 0 spam and 1 ham that the rest misjudged, and fitted the weights of \d+ tokens and the byte model \(\d+ msg\/s\)/);
   });
 
   it('create fits the linear model\'s weights unless --no-linear; merge goes on from the weights in the file', async () => {
@@ -61,7 +61,7 @@ describe('moat bayes', function () {
     assert.ok(j.weighted > 20 && j.weighted <= j.tokens, `${j.weighted} of ${j.tokens} tokens weighed`);
     const weighed = await loadDictionary(linDict);
     assert.ok(weighed.weightOf('casino') > 0 && weighed.weightOf('agenda') < 0);
-    assert.match(moat('create', linDict, c.spamDir, c.hamDir).out, /and fitted the weights of \d+ tokens/);
+    assert.match(moat('create', linDict, c.spamDir, c.hamDir).out, /and fitted the weights of \d+ tokens and the byte model/);
     const none = JSON.parse(moat('create', linDict, c.spamDir, c.hamDir, '--json', '--no-linear').out);
     assert.equal(none.weighted, undefined);
     assert.equal((await loadDictionary(linDict)).hasWeights, false);
@@ -83,6 +83,31 @@ describe('moat bayes', function () {
     const kept = path.join(dir, 'lin-export.tab');
     assert.equal(moat('export', linDict, kept, '--with-weights').code, 0);
     assert.equal(fs.readFileSync(kept, 'utf8'), fs.readFileSync(linDict, 'utf8'));
+  });
+
+  it('create fits the byte model unless --no-byte-grams; merge goes on from the model in the file; stats shows it', async () => {
+    const c = writeCorpus(path.join(dir, 'bytes'), 10);
+    const byteDict = path.join(dir, 'bytes.tab');
+    const j = JSON.parse(moat('create', byteDict, c.spamDir, c.hamDir, '--json').out);
+    assert.deepEqual(j.byteGrams, { messages: 20 });
+    const first = (await loadDictionary(byteDict)).byteGrams!;
+    assert.equal(first.messages, 20);
+    assert.match(moat('stats', byteDict).out, /\nbyte model: fitted on 20 messages \(first 1000 bytes, 262144 buckets\)\n/);
+    // A merge goes on from the file's model: it has then been fitted on both folders, and moved.
+    const more = writeCorpus(path.join(dir, 'bytes-more'), 3, 40);
+    const merged = JSON.parse(moat('merge', byteDict, more.spamDir, more.hamDir, '--json').out);
+    assert.deepEqual(merged.byteGrams, { messages: 26 });
+    const next = (await loadDictionary(byteDict)).byteGrams!;
+    assert.equal(next.messages, 26);
+    assert.notDeepEqual(next.state, first.state);
+    // A merge without the pass keeps the file's model as it was.
+    assert.equal(moat('merge', byteDict, more.spamDir, more.hamDir, '--no-byte-grams').code, 0);
+    assert.deepEqual((await loadDictionary(byteDict)).byteGrams!.state, next.state);
+    const none = JSON.parse(moat('create', byteDict, c.spamDir, c.hamDir, '--json', '--no-byte-grams').out);
+    assert.equal(none.byteGrams, undefined);
+    assert.equal((await loadDictionary(byteDict)).byteGrams, undefined);
+    assert.match(moat('stats', byteDict).out, /\nno byte model\n/);
+    assert.equal(JSON.parse(moat('stats', byteDict, '--json').out).byteGrams, null);
   });
 
   it('merge judges new mail by the dictionary it joins: a lone odd ham is learned again', () => {
@@ -142,7 +167,7 @@ describe('moat bayes', function () {
     assert.ok(j.probability > 0.99 && j.top.length > 0);
   });
 
-  it('export and import round-trip MailEnable XML (counts only, the weights stay behind); import --merge adds', async () => {
+  it('export and import round-trip MailEnable XML (counts only, the models stay behind); import --merge adds', async () => {
     const xml = path.join(dir, 'dict.xml');
     assert.equal(moat('export', dict, xml).code, 0);
     assert.match(fs.readFileSync(xml, 'utf8'), /<ENTRIES W="28" B="27">/);
@@ -150,7 +175,8 @@ describe('moat bayes', function () {
     assert.equal(moat('import', copy, xml).code, 0);
     const original = fs.readFileSync(dict, 'utf8');
     assert.match(original, /^\S+\t\d+\t\d+\t-?\d+\.\d{6}$/m, 'create fits the linear model');
-    assert.equal(fs.readFileSync(copy, 'utf8'), original.replace(/\t-?\d+\.\d+$/gm, ''));
+    assert.match(original, /\n#byte-grams\t[^\n]+\n$/, 'and the byte model');
+    assert.equal(fs.readFileSync(copy, 'utf8'), original.replace(/\t-?\d+\.\d+$/gm, '').replace(/#byte-grams\t.*\n$/, ''));
     assert.equal(moat('import', copy, xml, '--merge').code, 0);
     const d = await loadDictionary(copy);
     assert.deepEqual([d.nspam, d.nham], [54, 56]);
