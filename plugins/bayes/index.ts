@@ -128,10 +128,16 @@ export default definePlugin<BayesConfig>({
       ctx.log.debug('bayes learned', { spam: lesson.spam, why: lesson.why, tokens: tokens.size });
     }
 
+    /** The message's first `max_bytes`, read once per message for the tokens and the byte model alike. */
+    async function headOf(ctx: HookContext, message: MessageView): Promise<Buffer> {
+      if (!ctx.state.head) ctx.state.head = await readHead(message, cfg.max_bytes);
+      return ctx.state.head as Buffer;
+    }
+
     async function tokensOf(ctx: HookContext): Promise<TokenCounts | undefined> {
       if (ctx.state.tokens) return ctx.state.tokens as TokenCounts;
       if (!ctx.message) return undefined;
-      const t = tokenize(await readHead(ctx.message, cfg.max_bytes), tokOpts);
+      const t = tokenize(await headOf(ctx, ctx.message), tokOpts);
       ctx.state.tokens = t;
       return t;
     }
@@ -154,7 +160,7 @@ export default definePlugin<BayesConfig>({
             if (counts.nspam < cfg.min_learned || counts.nham < cfg.min_learned) {
               ctx.log.debug('bayes not scoring: dictionary too small', { spam: counts.nspam, ham: counts.nham, min_learned: cfg.min_learned });
             } else {
-              const head = await readHead(ctx.message, cfg.max_bytes);
+              const head = await headOf(ctx, ctx.message);
               const s = tokens ? classify(tokens, counts, scoring, false, scorer.byteTerm(head, counts)) : scorer.score(head, counts);
               ctx.state.probability = s.probability;
               const band = bandOf(s.probability, cfg.bands);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { startGateway, startRelayingGateway, type RelayingGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
-import type { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
+import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { loadDictionary, saveDictionary } from '../../../plugins/bayes/engine/persist.ts';
 import { run as bayesCli } from '../../../scripts/cli/bayes.ts';
 import { message, trainedFilter, writeCorpus } from './fixtures.ts';
@@ -175,6 +175,10 @@ describe('bayes end to end, scoring only', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-score-'));
     const dict = path.join(dir, 'dict.tab');
     filter = trainedFilter();
+    // With a byte model too, which the gateway must add the same way.
+    const samples = filter.byteSamples();
+    for (let i = 0; i < 30; i++) for (const spam of [true, false]) samples.add(message({ spam, seed: i }), spam);
+    filter.dict.byteGrams = samples.fit();
     await saveDictionary(dict, filter.dict);
     // No honeypots, no ham addresses, no learning from verdicts: the plugin scores by token hashes.
     gw = await startRelayingGateway({ config: { plugins: [{ name: 'bayes', dictionary: dict, seed: 'none', min_learned: 10 }] } });
@@ -199,5 +203,7 @@ describe('bayes end to end, scoring only', function () {
     const expected = filter.score(raw, filter.dict, true).probability; // explain: the string path
     assert.ok(expected > 0.01 && expected < 0.99, `a probability between the classes: ${expected}`);
     assert.equal(got.toFixed(4), expected.toFixed(4));
+    const withoutBytes = new BayesFilter(filter.dict, {}, { byteGramWeight: 0 }).score(raw).probability;
+    assert.notEqual(withoutBytes.toFixed(4), expected.toFixed(4), 'the byte model moved the probability');
   });
 });
