@@ -48,6 +48,11 @@ describe('bayes byte model', () => {
     // A message that is only headers, without a final line break, and one that is empty.
     assert.equal(Buffer.from(messagePrefix('Subject: hi\nX-Spam-Level: ***', IGNORE)).toString(), 'Subject: hi\n');
     assert.equal(messagePrefix('', IGNORE).length, 0);
+    // Names in any case; a line without a colon is no field; other lists, a bare `*` among them.
+    const mixed = 'x-SPAM-level: **\nX-Spam\nx-bogosity: Spam\nx-bogosityx: kept\n\nbody';
+    assert.equal(Buffer.from(messagePrefix(mixed, IGNORE)).toString(), 'X-Spam\nx-bogosityx: kept\n\nbody');
+    assert.equal(Buffer.from(messagePrefix('SUBJECT: x\nFrom: a\n\nb', ['subject'])).toString(), 'From: a\n\nb');
+    assert.equal(Buffer.from(messagePrefix('SUBJECT: x\nFrom: a\n\nb', ['*'])).toString(), '\nb');
   });
 
   it('reads hostile headers in linear time: 400 KB of lines without a colon, then ignored fields, then a colon', () => {
