@@ -103,12 +103,12 @@ export function messagePrefix(raw: Buffer | string, ignore: string[], max = PREF
 }
 
 /** Whether the field on the line at `pos` is one of `ignore`. */
-function fieldIgnored(bytes: Uint8Array, pos: number, ignore: string[]): boolean {
+function fieldIgnored(bytes: Buffer, pos: number, ignore: string[]): boolean {
   let colon = pos;
   // Searched within the line only: lines without a colon must not each scan on to the next one.
   while (colon < bytes.length && bytes[colon] !== 58 && bytes[colon] !== 10) colon++;
   if (colon === pos || bytes[colon] !== 58) return false;
-  return ignored(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1', pos, colon).trim().toLowerCase(), ignore);
+  return ignored(bytes.toString('latin1', pos, colon).trim().toLowerCase(), ignore);
 }
 
 const startsOf = new WeakMap<string[], Uint8Array>();
