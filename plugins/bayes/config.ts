@@ -39,6 +39,8 @@ export const configSchema = s.object({
     .describe('Weight of the linear model\'s sum (the dictionary\'s token weights, fitted by `moat bayes create`/`merge`) added to the logit; 0: left out'),
   byte_gram_weight: s.number({ min: 0 }).default(0.3)
     .describe('Weight of the byte model\'s term (a linear model over the 4-byte sequences of the message\'s first bytes, fitted by `moat bayes create`/`merge`) added to the logit; 0: left out'),
+  logit_cap: s.number({ min: 0 }).default(3)
+    .describe('With the byte model\'s term added, the Bayesian part of the logit is first held within ±this (3: probabilities 0.047–0.953), so the fitted models decide where Fisher\'s method saturates; 0: no cap'),
   process_html: s.boolean().default(true)
     .describe('Also learn HTML tags and attributes (MailEnable\'s "process HTML content")'),
   bigrams: s.boolean().default(true)

@@ -78,7 +78,7 @@ export default definePlugin<BayesConfig>({
     const live = new LiveDictionary(file);
     await live.load();
     const tokOpts: TokenizerOptions = { ...DEFAULT_TOKENIZER, processHtml: cfg.process_html, bigrams: cfg.bigrams, maxBytes: cfg.max_bytes };
-    const scoring: ScoringOptions = { mode: cfg.mode, robs: cfg.robs, robx: cfg.robx, minDev: cfg.min_dev, maxTokens: cfg.max_tokens, minTokens: cfg.min_tokens, oddsWeight: cfg.odds_weight, linearWeight: cfg.linear_weight, byteGramWeight: cfg.byte_gram_weight };
+    const scoring: ScoringOptions = { mode: cfg.mode, robs: cfg.robs, robx: cfg.robx, minDev: cfg.min_dev, maxTokens: cfg.max_tokens, minTokens: cfg.min_tokens, oddsWeight: cfg.odds_weight, linearWeight: cfg.linear_weight, byteGramWeight: cfg.byte_gram_weight, logitCap: cfg.logit_cap };
     // Scores by token hashes when nothing is learned from the message (no token strings needed): see engine/hashed-bag.ts.
     const scorer = new BayesFilter(undefined, tokOpts, scoring);
     const store = setup.services.store;

@@ -86,6 +86,14 @@ function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: 
   return { filter, plain, reinforced, weighted, again, learnSeconds, reinforceSeconds, linearSeconds, byteSeconds: (performance.now() - t3) / 1000 };
 }
 
+/** The same dictionary scored with the Bayesian logit left uncapped (`logitCap` 0), as before the cap. */
+function uncapped(filter: BayesFilter, test: CorpusMessage[], testViews: Buffer[]): Figures {
+  filter.scoring = { ...DEFAULT_SCORING, logitCap: 0 };
+  const f = figures(scoreAll(filter, test, testViews), cutoff);
+  filter.scoring = DEFAULT_SCORING;
+  return f;
+}
+
 /** The calculation modes besides the default, on the same dictionary (MailEnable's other two methods). */
 function otherModes(filter: BayesFilter, test: CorpusMessage[], testViews: Buffer[]): Map<CalculationMode, Figures> {
   const modes = new Map<CalculationMode, Figures>();
@@ -156,6 +164,7 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
   console.log(`  mailmoat before the reinforcement pass: ${show(ours.plain!)}`);
   console.log(`  mailmoat before the linear pass:        ${show(ours.reinforced!)}`);
   console.log(`  mailmoat before the byte model:         ${show(ours.weighted!)}`);
+  console.log(`  mailmoat without the logit cap:         ${show(uncapped(ours.filter, test, testViews))}`);
   console.log('  mailmoat per set (ham→spam % / spam caught % / 1-ROCA %):');
   for (const set of new Set(test.map((m) => m.set))) {
     const f = figures(results.filter((_r, i) => test[i].set === set), cutoff);

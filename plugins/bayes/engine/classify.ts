@@ -41,9 +41,14 @@ export interface ScoringOptions {
   linearWeight?: number;
   /** Weight of the byte model's term (engine/byte-grams.ts) added to the logit at the end; 0: left out. */
   byteGramWeight?: number;
+  /**
+   * With the byte model's term added, the Bayesian logit (Fisher's indicator with the log-odds term) is first
+   * held within ±logitCap, so where it saturates the fitted models decide; 0: no cap.
+   */
+  logitCap?: number;
 }
 
-export const DEFAULT_SCORING: ScoringOptions = { mode: 'all', robs: 0.3, robx: 0.52, minDev: 0.375, maxTokens: 150, minTokens: 3, oddsWeight: 0.05, linearWeight: 0.3, byteGramWeight: 0.3 };
+export const DEFAULT_SCORING: ScoringOptions = { mode: 'all', robs: 0.3, robx: 0.52, minDev: 0.375, maxTokens: 150, minTokens: 3, oddsWeight: 0.05, linearWeight: 0.3, byteGramWeight: 0.3, logitCap: 3 };
 
 export interface Score {
   /** Spam probability 0–1. */
@@ -106,8 +111,8 @@ export class Evidence {
   /** The linear model's sum over the message's tokens, and how many distinct tokens the message has. */
   private linearSum = 0;
   private tokens = 0;
-  /** The byte model's term for the message (ByteGramModel.term), 0 without one. */
-  private byteTerm = 0;
+  /** The byte model's term for the message (ByteGramModel.term); undefined without one. */
+  private byteTerm: number | undefined;
 
   constructor(nspam: number, nham: number, o: ScoringOptions) {
     this.nspam = nspam;
@@ -130,8 +135,8 @@ export class Evidence {
     this.tokens = tokens;
   }
 
-  /** The byte model's term for the message. */
-  bytes(term: number): void {
+  /** The byte model's term for the message (undefined: no byte model, or scoring leaves it out). */
+  bytes(term: number | undefined): void {
     this.byteTerm = term;
   }
 
@@ -142,9 +147,9 @@ export class Evidence {
 
 /**
  * Scores a message's tokens; `explain` also lists the most telling tokens (a sort the hot path skips). `bytes` is
- * the byte model's term for the message, worked out from its bytes (BayesFilter.byteTerm).
+ * the byte model's term for the message, worked out from its bytes (BayesFilter.byteTerm); undefined without one.
  */
-export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptions = DEFAULT_SCORING, explain = false, bytes = 0): Score {
+export function classify(tokens: TokenCounts, dict: CountReader, o: ScoringOptions = DEFAULT_SCORING, explain = false, bytes?: number): Score {
   const evidence = new Evidence(dict.nspam, dict.nham, o);
   let spamCount = 0;
   let hamCount = 0;
@@ -173,7 +178,7 @@ export interface HashedCounts {
 }
 
 /** The same as `classify` on a bag of hashed tokens (scoring's fast path: no token strings, so no `explain`). */
-export function classifyHashed(bag: HashedBag, counts: HashedCounts, o: ScoringOptions = DEFAULT_SCORING, bytes = 0): Score {
+export function classifyHashed(bag: HashedBag, counts: HashedCounts, o: ScoringOptions = DEFAULT_SCORING, bytes?: number): Score {
   const evidence = new Evidence(counts.nspam, counts.nham, o);
   const layers = counts.layers;
   let linear = 0;
@@ -197,7 +202,7 @@ export function classifyHashed(bag: HashedBag, counts: HashedCounts, o: ScoringO
 }
 
 /** Fisher's chi-square combination of the chosen tokens' probabilities. */
-function combine(probs: number[], weights: number[], names: string[] | undefined, o: ScoringOptions, explain: boolean, linear: number, bytes: number): Score {
+function combine(probs: number[], weights: number[], names: string[] | undefined, o: ScoringOptions, explain: boolean, linear: number, bytes: number | undefined): Score {
   let order = probs.map((_p, i) => i);
   if (o.mode === 'extreme' || o.mode === 'frequent') {
     if (o.mode === 'extreme') order.sort((a, b) => Math.abs(probs[b] - 0.5) - Math.abs(probs[a] - 0.5));
@@ -240,17 +245,23 @@ export function linearTerm(sum: number, tokens: number): number {
  * The score from the combined tokens' summed ln f (`lnHam`) and ln(1 − f) (`lnSpam`) and their total weight
  * `used`: Fisher's two chi-square tails, the log-odds term and the few-tokens pull towards 0.5; then the linear
  * models' terms added to the logit: the token weights' (`linearTerm`) times `linearWeight`, and the byte model's
- * times `byteGramWeight`.
+ * (undefined without one) times `byteGramWeight`, the Bayesian logit first held within ±`logitCap` when the
+ * byte model's term is added.
  */
-export function scoreFromSums(lnHam: number, lnSpam: number, used: number, o: ScoringOptions, linear = 0, bytes = 0): Score {
+export function scoreFromSums(lnHam: number, lnSpam: number, used: number, o: ScoringOptions, linear = 0, bytes?: number): Score {
   const score = bayesScore(lnHam, lnSpam, used, o);
   // A term that overflowed (absurd weights in a foreign file) is left out rather than made NaN.
-  const shift = termOf(o.linearWeight, linear) + termOf(o.byteGramWeight, bytes);
-  if (shift !== 0) {
+  const shift = termOf(o.linearWeight, linear) + termOf(o.byteGramWeight, bytes ?? 0);
+  const cap = bytes !== undefined && (o.byteGramWeight ?? 0) > 0 ? o.logitCap ?? 0 : 0;
+  if (shift !== 0 || cap > 0) {
     // The models err on different messages: Robinson's probabilities count each token on its own, the token
     // weights were fitted together on the messages they misjudged, and the byte model sees what no token holds.
+    // Fisher's indicator saturates (a message it is sure of scores 1e-9 or 1 − 1e-9 however it is judged
+    // otherwise), so uncapped it outvotes both models on just the messages where they disagree with it.
     const p = clampProbability(score.probability);
-    score.probability = 1 / (1 + Math.exp(-(Math.log(p / (1 - p)) + shift)));
+    let z = Math.log(p / (1 - p));
+    if (cap > 0) z = Math.max(-cap, Math.min(cap, z));
+    score.probability = 1 / (1 + Math.exp(-(z + shift)));
   }
   return score;
 }

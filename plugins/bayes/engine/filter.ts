@@ -49,12 +49,12 @@ export class BayesFilter {
 
   /**
    * The byte model's term for a message (engine/byte-grams.ts), from the model of `counts` (of its first layer
-   * that has one); 0 without a model, or when scoring leaves it out.
+   * that has one); undefined without a model, or when scoring leaves it out.
    */
-  byteTerm(raw: Buffer | string, counts: CountReader = this.dict): number {
-    if (!((this.scoring.byteGramWeight ?? 0) > 0)) return 0;
+  byteTerm(raw: Buffer | string, counts: CountReader = this.dict): number | undefined {
+    if (!((this.scoring.byteGramWeight ?? 0) > 0)) return undefined;
     const model = byteModelOf(counts);
-    return model ? model.term(messagePrefix(raw, this.tokenizer.ignoreHeaders, model.prefixBytes)) : 0;
+    return model ? model.term(messagePrefix(raw, this.tokenizer.ignoreHeaders, model.prefixBytes)) : undefined;
   }
 
   /** Where training keeps what the byte model's pass goes over (it reads messages as this filter's tokenizer does). */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { Dictionary, stateBuffers } from '../../../plugins/bayes/engine/dictionary.ts';
 import { ByteGramModel, PREFIX_BYTES, messagePrefix } from '../../../plugins/bayes/engine/byte-grams.ts';
+import { clampProbability } from '../../../plugins/bayes/engine/classify.ts';
 import { DEFAULT_TOKENIZER } from '../../../plugins/bayes/engine/tokenizer.ts';
 import { LayeredCounts } from '../../../plugins/bayes/engine/layered-counts.ts';
 import { fromTab, toTab } from '../../../plugins/bayes/engine/tab-file.ts';
@@ -92,13 +93,33 @@ describe('bayes byte model', () => {
     bare.byteGrams = undefined;
     const withoutModel = new BayesFilter(bare).score(raw);
     assert.equal(off.probability, withoutModel.probability);
-    const expected = logit(off.probability) + (f.scoring.byteGramWeight ?? 0) * term;
+    const cap = f.scoring.logitCap ?? 0;
+    const expected = Math.max(-cap, Math.min(cap, logit(off.probability))) + (f.scoring.byteGramWeight ?? 0) * term;
     assert.ok(Math.abs(logit(withModel.probability) - expected) < 1e-9, `${logit(withModel.probability)} against ${expected}`);
     // The string path (explain) and layers (the gateway's file + learned counts) add the same term.
     assert.equal(f.score(raw, f.dict, true).probability, withModel.probability);
     const layered = new LayeredCounts([f.dict, new Dictionary()]);
     assert.equal(f.score(raw, layered).probability, withModel.probability);
     assert.equal(f.byteTerm(raw, new LayeredCounts([new Dictionary(), f.dict])), term, 'the first layer that has a model');
+  });
+
+  it('holds the Bayesian logit within ±logitCap when the byte model\'s term is added, and only then', () => {
+    const f = fitted(20);
+    const raw = message({ spam: true, seed: 70 });
+    const term = f.dict.byteGrams!.term(messagePrefix(raw, IGNORE));
+    const bayes = logit(new BayesFilter(f.dict, {}, { byteGramWeight: 0 }).score(raw).probability);
+    assert.ok(bayes > 3, `a message the Bayesian part is sure of (logit ${bayes})`);
+    const capped = (cap: number) => logit(new BayesFilter(f.dict, {}, { logitCap: cap }).score(raw).probability);
+    assert.ok(Math.abs(capped(3) - (3 + 0.3 * term)) < 1e-9, `${capped(3)}`);
+    assert.ok(Math.abs(capped(2) - (2 + 0.3 * term)) < 1e-9, `${capped(2)}`);
+    // No cap: the logit is only kept off ±∞, as without the byte model's term.
+    const kept = logit(clampProbability(1 / (1 + Math.exp(-bayes))));
+    assert.ok(Math.abs(capped(0) - (kept + 0.3 * term)) < 1e-6, `no cap: ${capped(0)} against ${kept + 0.3 * term}`);
+    // Without a byte model (an imported dictionary, say) the probability is Fisher's, uncapped.
+    const bare = new Dictionary();
+    bare.merge(f.dict);
+    bare.byteGrams = undefined;
+    assert.equal(logit(new BayesFilter(bare, {}, { logitCap: 3 }).score(raw).probability), bayes);
   });
 
   it('goes on from a model in a merge, leaving that model as it was', () => {
