@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
-import { rankKey, DEFAULT_SCORING, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
+import { rankKey, DEFAULT_SCORING, type ScoringOptions } from '../../plugins/bayes/engine/classify.ts';
 import { reinforce, type ReinforceResult } from '../../plugins/bayes/engine/reinforce.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { learnWeights } from '../../plugins/bayes/engine/linear.ts';
@@ -86,23 +86,14 @@ function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: 
   return { filter, plain, reinforced, weighted, again, learnSeconds, reinforceSeconds, linearSeconds, byteSeconds: (performance.now() - t3) / 1000 };
 }
 
-/** The same dictionary scored with the Bayesian logit left uncapped (`logitCap` 0), as before the cap. */
-function uncapped(filter: BayesFilter, test: CorpusMessage[], testViews: Buffer[]): Figures {
-  filter.scoring = { ...DEFAULT_SCORING, logitCap: 0 };
-  const f = figures(scoreAll(filter, test, testViews), cutoff);
-  filter.scoring = DEFAULT_SCORING;
-  return f;
-}
-
-/** The calculation modes besides the default, on the same dictionary (MailEnable's other two methods). */
-function otherModes(filter: BayesFilter, test: CorpusMessage[], testViews: Buffer[]): Map<CalculationMode, Figures> {
-  const modes = new Map<CalculationMode, Figures>();
-  for (const mode of ['frequent', 'extreme'] as const) {
-    filter.scoring = { ...DEFAULT_SCORING, mode };
-    modes.set(mode, figures(scoreAll(filter, test, testViews), cutoff));
+/** The same dictionary's figures with some scoring options changed (the filter's own options are put back). */
+function figuresWith(filter: BayesFilter, changed: Partial<ScoringOptions>, test: CorpusMessage[], testViews: Buffer[]): Figures {
+  filter.scoring = { ...DEFAULT_SCORING, ...changed };
+  try {
+    return figures(scoreAll(filter, test, testViews), cutoff);
+  } finally {
+    filter.scoring = DEFAULT_SCORING;
   }
-  filter.scoring = DEFAULT_SCORING;
-  return modes;
 }
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);
@@ -164,7 +155,7 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
   console.log(`  mailmoat before the reinforcement pass: ${show(ours.plain!)}`);
   console.log(`  mailmoat before the linear pass:        ${show(ours.reinforced!)}`);
   console.log(`  mailmoat before the byte model:         ${show(ours.weighted!)}`);
-  console.log(`  mailmoat without the logit cap:         ${show(uncapped(ours.filter, test, testViews))}`);
+  console.log(`  mailmoat without the logit cap:         ${show(figuresWith(ours.filter, { logitCap: 0 }, test, testViews))}`);
   console.log('  mailmoat per set (ham→spam % / spam caught % / 1-ROCA %):');
   for (const set of new Set(test.map((m) => m.set))) {
     const f = figures(results.filter((_r, i) => test[i].set === set), cutoff);
@@ -172,7 +163,11 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
   }
   if (withModes) {
     console.log('  mailmoat calculation modes (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham):');
-    for (const [mode, f] of otherModes(ours.filter, test, testViews)) console.log(`    ${mode.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)} / ${f2(f.spamAtHam01)}`);
+    // MailEnable's other two calculation methods, on the same dictionary.
+    for (const mode of ['frequent', 'extreme'] as const) {
+      const f = figuresWith(ours.filter, { mode }, test, testViews);
+      console.log(`    ${mode.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)} / ${f2(f.spamAtHam01)}`);
+    }
   }
 }
 
