@@ -31,8 +31,9 @@ for (const m of all) {
 }
 bar.finish();
 // The same passes as `moat bayes create`: misjudged messages learned again, the weights, the byte model.
-const again = reinforce(filter, learned);
-learnWeights(filter.dict, learned);
+const counts = filter.dict.countsByIds();
+const again = reinforce(filter, learned, {}, undefined, counts);
+learnWeights(filter.dict, learned, {}, undefined, counts);
 filter.dict.byteGrams = samples.fit();
 const r = prune(filter.dict, { minCount: 2, neutral: 0.1, maxTokens });
 await withLock(outFile, () => saveDictionary(outFile, filter.dict));

@@ -76,8 +76,10 @@ for (let seed = 0; seed < seeds; seed++) {
       filter.learn(m.raw, m.spam, learned);
       samples?.add(m.raw, m.spam);
     }
-    if (learned && !values['no-reinforce']) reinforce(filter, learned, reinforcing);
-    if (learned && !values['no-linear']) learnWeights(filter.dict, learned, linearOptions);
+    // Read once: the reinforcement pass keeps them in step, and the linear pass starts from them.
+    const counts = learned ? filter.dict.countsByIds() : undefined;
+    if (learned && !values['no-reinforce']) reinforce(filter, learned, reinforcing, undefined, counts);
+    if (learned && !values['no-linear']) learnWeights(filter.dict, learned, linearOptions, undefined, counts);
     if (samples) filter.dict.byteGrams = samples.fit(byteOptions);
     for (const m of pool) {
       if (foldOf(m, seed) !== k) continue;

@@ -74,11 +74,13 @@ function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: 
   const learnSeconds = (performance.now() - t0) / 1000;
   const plain = test && figures(scoreAll(filter, test.msgs, test.views), cutoff);
   const t1 = performance.now();
-  const again = reinforce(filter, learned);
+  // Read once: the reinforcement pass keeps them in step with what it learns again, and the linear pass starts from them.
+  const counts = filter.dict.countsByIds();
+  const again = reinforce(filter, learned, {}, undefined, counts);
   const reinforceSeconds = (performance.now() - t1) / 1000;
   const reinforced = test && figures(scoreAll(filter, test.msgs, test.views), cutoff);
   const t2 = performance.now();
-  learnWeights(filter.dict, learned);
+  learnWeights(filter.dict, learned, {}, undefined, counts);
   const linearSeconds = (performance.now() - t2) / 1000;
   const weighted = test && figures(scoreAll(filter, test.msgs, test.views), cutoff);
   const t3 = performance.now();

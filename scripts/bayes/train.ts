@@ -1,6 +1,6 @@
 // Learns folders of spam and ham into a dictionary, with a progress bar; shared by `moat bayes create` and `merge`.
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
-import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
+import { Dictionary, type CountsByIds } from '../../plugins/bayes/engine/dictionary.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { reinforce, type ReinforceResult } from '../../plugins/bayes/engine/reinforce.ts';
 import { learnWeights, type LinearResult } from '../../plugins/bayes/engine/linear.ts';
@@ -67,14 +67,17 @@ export function trainFolders(spamDir: string, hamDir: string, o: TrainOptions = 
   }
   bar.finish();
   const result: TrainResult = { dict: filter.dict, spam, ham, seconds: (performance.now() - t0) / 1000 };
+  let counts: CountsByIds | undefined;
   if (learned && o.reinforce) {
     const t1 = performance.now();
-    const r = reinforce(filter, learned, {}, o.background);
+    // Read once: the reinforcement pass keeps them in step with what it learns again, and the linear pass starts from them.
+    counts = filter.dict.countsByIds(o.background);
+    const r = reinforce(filter, learned, {}, o.background, counts);
     result.reinforced = { ...r, seconds: (performance.now() - t1) / 1000 };
   }
   if (learned && o.linear) {
     const t2 = performance.now();
-    const r = learnWeights(filter.dict, learned, {}, o.background);
+    const r = learnWeights(filter.dict, learned, {}, o.background, counts);
     result.linear = { ...r, seconds: (performance.now() - t2) / 1000 };
   }
   if (samples) {

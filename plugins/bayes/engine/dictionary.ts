@@ -34,6 +34,12 @@ export interface DictionaryState {
   byteGrams?: { state: Float32Array<ArrayBuffer>; messages: number; bits: number; prefixBytes: number };
 }
 
+/** Every token's spam and ham counts, indexed by its number (as LearnedTokens records them). */
+export interface CountsByIds {
+  spam: Int32Array;
+  ham: Int32Array;
+}
+
 /** Weights are kept to 6 decimals, as a TAB file writes them. */
 export const WEIGHT_SCALE = 1e6;
 
@@ -325,7 +331,7 @@ export class Dictionary {
    * Every token's counts by its number (as LearnedTokens records them), read in one sweep of the table, with
    * `also`'s counts of the same tokens added. Two dense arrays stay in cache where the table does not.
    */
-  countsByIds(also?: Dictionary): { spam: Int32Array; ham: Int32Array } {
+  countsByIds(also?: Dictionary): CountsByIds {
     const spam = new Int32Array(this.text.size);
     const ham = new Int32Array(this.text.size);
     const slots = this.slots;

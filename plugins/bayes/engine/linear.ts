@@ -11,7 +11,7 @@
 // Each token's step shrinks with the number of messages that hold it (rate / sqrt(1 + messages)), as an
 // adaptive gradient method's would, but from the counts the dictionary keeps anyway, so a merge can go on
 // from the weights in a file without any other state.
-import type { Dictionary } from './dictionary.ts';
+import type { CountsByIds, Dictionary } from './dictionary.ts';
 import type { LearnedTokens } from './learned-tokens.ts';
 
 export interface LinearOptions {
@@ -36,11 +36,17 @@ export interface LinearResult {
 /**
  * Fits the weights of `dict`'s tokens on the messages `learned` recorded as they were learned into it. Weights
  * start from the dictionary's own, or for a token without one from `background`'s (a merge's target), and step
- * sizes count `background`'s messages too.
+ * sizes count `background`'s messages too. `counts` are the dictionary's by token number, `background`'s added:
+ * the ones the reinforcement pass kept in step, so the table is not read again.
  */
-export function learnWeights(dict: Dictionary, learned: LearnedTokens, options: Partial<LinearOptions> = {}, background?: Dictionary): LinearResult {
+export function learnWeights(
+  dict: Dictionary,
+  learned: LearnedTokens,
+  options: Partial<LinearOptions> = {},
+  background?: Dictionary,
+  counts: CountsByIds = dict.countsByIds(background),
+): LinearResult {
   const o = { ...DEFAULT_LINEAR, ...options };
-  const counts = dict.countsByIds(background);
   const start = dict.weightsByIds(background);
   // Token id's weight at 2·id and its step at 2·id + 1: side by side, so a token costs one cache miss, not two.
   const ws = new Float64Array(2 * start.length);

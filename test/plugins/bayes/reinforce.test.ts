@@ -121,4 +121,16 @@ describe('bayes reinforcement', () => {
     assert.deepEqual([merging.f.dict.nspam, merging.f.dict.nham], [0, 6 + DEFAULT_REINFORCE.hamTimes]);
     assert.deepEqual([existing.nspam, existing.nham, existing.size, existing.spamOf('s:offer')], before);
   });
+
+  it('keeps the counts it was handed in step with the dictionary, so the linear pass can start from them', () => {
+    const set = trainingSet();
+    set.push({ raw: message({ spam: false, seed: 101 }), spam: true });
+    for (const background of [undefined, learned(trainingSet().slice(0, 10)).f.dict]) {
+      const { f, record } = learned(set);
+      const counts = f.dict.countsByIds(background);
+      const r = reinforce(f, record, {}, background, counts);
+      assert.ok(r.spam > 0 && r.ham > 0, 'both classes learned again');
+      assert.deepEqual(counts, f.dict.countsByIds(background));
+    }
+  });
 });
