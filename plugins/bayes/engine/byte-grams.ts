@@ -7,7 +7,7 @@
 // hides them in markup or encodings, or has a telling layout of headers, slips between its tokens. Byte
 // sequences see all of it without deciding anything (the features of the best filters of the TREC spam tracks).
 // In cross-validation inside the eval's training part (8 fold seeds), 1-ROCA fell by a fifth and spam caught at
-// <= 0.25% ham rose from 97.64% to 98.15% (plugins/bayes/README.md).
+// <= 0.25% ham rose from 97.64% to 98.15% (plugins/bayes/MEASUREMENTS.md).
 //
 // Each bucket's step is an adaptive gradient method's (rate / √(sum of its squared gradients)); the sums are
 // kept with the weights, so a merge goes on from a file's model as if it had never stopped.

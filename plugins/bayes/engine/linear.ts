@@ -6,7 +6,7 @@
 // so a token common in both classes says little however it is used; the linear model's weights are fitted
 // together, each message moving them only as far as the rest misjudge it. The two err on different messages.
 // In `npm run cv:bayes` (inside the eval's training part) spam caught at <= 0.1% ham went from 93.20% to 95.34%,
-// higher in each of its 4 fold seeds, and 1-ROCA fell by about a quarter (plugins/bayes/README.md).
+// higher in each of its 4 fold seeds, and 1-ROCA fell by about a quarter (plugins/bayes/MEASUREMENTS.md).
 //
 // Each token's step shrinks with the number of messages that hold it (rate / sqrt(1 + messages)), as an
 // adaptive gradient method's would, but from the counts the dictionary keeps anyway, so a merge can go on
