@@ -5,8 +5,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { prune } from '../../plugins/bayes/engine/prune.ts';
-import { reinforce } from '../../plugins/bayes/engine/reinforce.ts';
-import { learnWeights } from '../../plugins/bayes/engine/linear.ts';
+import { runPasses } from '../../plugins/bayes/engine/passes.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { saveDictionary, withLock } from '../../plugins/bayes/engine/persist.ts';
 import { DEFAULT_CORPUS, loadCorpus } from './corpus.ts';
@@ -31,10 +30,7 @@ for (const m of all) {
 }
 bar.finish();
 // The same passes as `moat bayes create`: misjudged messages learned again, the weights, the byte model.
-const counts = filter.dict.countsByIds();
-const again = reinforce(filter, learned, {}, undefined, counts);
-learnWeights(filter.dict, learned, {}, undefined, counts);
-filter.dict.byteGrams = samples.fit();
+const again = runPasses(filter, learned, samples).reinforced!;
 const r = prune(filter.dict, { minCount: 2, neutral: 0.1, maxTokens });
 await withLock(outFile, () => saveDictionary(outFile, filter.dict));
 console.log(`${outFile}: ${filter.dict.nspam} spam, ${filter.dict.nham} ham messages (${again.spam} spam and ${again.ham} ham learned again); ${r.before} tokens pruned to ${r.after}; ${(fs.statSync(outFile).size / 1e6).toFixed(2)} MB`);

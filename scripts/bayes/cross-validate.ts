@@ -5,8 +5,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { rankKey } from '../../plugins/bayes/engine/classify.ts';
-import { reinforce } from '../../plugins/bayes/engine/reinforce.ts';
-import { learnWeights } from '../../plugins/bayes/engine/linear.ts';
+import { runPasses } from '../../plugins/bayes/engine/passes.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { DEFAULT_CORPUS, loadCorpus, splitCorpus, type CorpusMessage } from './corpus.ts';
 import { rocArea, spamCaughtAtHamRates, type Scored } from './metrics.ts';
@@ -76,11 +75,11 @@ for (let seed = 0; seed < seeds; seed++) {
       filter.learn(m.raw, m.spam, learned);
       samples?.add(m.raw, m.spam);
     }
-    // Read once: the reinforcement pass keeps them in step, and the linear pass starts from them.
-    const counts = learned ? filter.dict.countsByIds() : undefined;
-    if (learned && !values['no-reinforce']) reinforce(filter, learned, reinforcing, undefined, counts);
-    if (learned && !values['no-linear']) learnWeights(filter.dict, learned, linearOptions, undefined, counts);
-    if (samples) filter.dict.byteGrams = samples.fit(byteOptions);
+    runPasses(filter, learned, samples, {
+      reinforce: values['no-reinforce'] ? false : reinforcing,
+      linear: values['no-linear'] ? false : linearOptions,
+      byteGrams: byteOptions,
+    });
     for (const m of pool) {
       if (foldOf(m, seed) !== k) continue;
       const s = filter.score(m.raw);

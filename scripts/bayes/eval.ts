@@ -6,9 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { rankKey, DEFAULT_SCORING, type ScoringOptions } from '../../plugins/bayes/engine/classify.ts';
-import { reinforce, type ReinforceResult } from '../../plugins/bayes/engine/reinforce.ts';
+import type { ReinforceResult } from '../../plugins/bayes/engine/reinforce.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
-import { learnWeights } from '../../plugins/bayes/engine/linear.ts';
+import { runPasses, type PassName } from '../../plugins/bayes/engine/passes.ts';
 import { DEFAULT_CORPUS, loadCorpus, splitCorpus, stripSpamHeaders, type CorpusMessage } from './corpus.ts';
 import { figures, type Figures, type Scored } from './metrics.ts';
 import { BogofilterRun } from './bogofilter.ts';
@@ -72,20 +72,15 @@ function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: 
     samples.add(trainViews[i], train[i].spam);
   }
   const learnSeconds = (performance.now() - t0) / 1000;
-  const plain = test && figures(scoreAll(filter, test.msgs, test.views), cutoff);
-  const t1 = performance.now();
-  // Read once: the reinforcement pass keeps them in step with what it learns again, and the linear pass starts from them.
-  const counts = filter.dict.countsByIds();
-  const again = reinforce(filter, learned, {}, undefined, counts);
-  const reinforceSeconds = (performance.now() - t1) / 1000;
-  const reinforced = test && figures(scoreAll(filter, test.msgs, test.views), cutoff);
-  const t2 = performance.now();
-  learnWeights(filter.dict, learned, {}, undefined, counts);
-  const linearSeconds = (performance.now() - t2) / 1000;
-  const weighted = test && figures(scoreAll(filter, test.msgs, test.views), cutoff);
-  const t3 = performance.now();
-  filter.dict.byteGrams = samples.fit();
-  return { filter, plain, reinforced, weighted, again, learnSeconds, reinforceSeconds, linearSeconds, byteSeconds: (performance.now() - t3) / 1000 };
+  // The figures after each pass but the last, taken outside the passes' time.
+  const after: Partial<Record<PassName | 'plain', Figures>> = {};
+  const take = (when: PassName | 'plain') => { if (test && when !== 'byteGrams') after[when] = figures(scoreAll(filter, test.msgs, test.views), cutoff); };
+  take('plain');
+  const passes = runPasses(filter, learned, samples, { afterPass: take });
+  return {
+    filter, plain: after.plain, reinforced: after.reinforce, weighted: after.linear, again: passes.reinforced!, learnSeconds,
+    reinforceSeconds: passes.reinforced!.seconds, linearSeconds: passes.linear!.seconds, byteSeconds: passes.byteGrams!.seconds,
+  };
 }
 
 /** The same dictionary's figures with some scoring options changed (the filter's own options are put back). */

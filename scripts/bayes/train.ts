@@ -1,25 +1,19 @@
 // Learns folders of spam and ham into a dictionary, with a progress bar; shared by `moat bayes create` and `merge`.
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
-import { Dictionary, type CountsByIds } from '../../plugins/bayes/engine/dictionary.ts';
+import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
-import { reinforce, type ReinforceResult } from '../../plugins/bayes/engine/reinforce.ts';
-import { learnWeights, type LinearResult } from '../../plugins/bayes/engine/linear.ts';
+import { runPasses, type PassesResult } from '../../plugins/bayes/engine/passes.ts';
 import type { TokenizerOptions } from '../../plugins/bayes/engine/tokenizer.ts';
 import { listSources, readMessages, type MailSource } from './mail-folders.ts';
 import { Progress } from './progress.ts';
 
-export interface TrainResult {
+/** What was learned, and the passes that ran after learning (`reinforced`, `linear`, `byteGrams`), each timed. */
+export interface TrainResult extends PassesResult {
   dict: Dictionary;
   spam: number;
   ham: number;
   /** Seconds spent learning (the plain pass). */
   seconds: number;
-  /** The reinforcement pass, when asked for. */
-  reinforced?: ReinforceResult & { seconds: number };
-  /** The linear model's pass, when asked for. */
-  linear?: LinearResult & { seconds: number };
-  /** The byte model's pass, when asked for: messages it has been fitted on in all (the background's included). */
-  byteGrams?: { messages: number; seconds: number };
 }
 
 export interface TrainOptions {
@@ -66,24 +60,7 @@ export function trainFolders(spamDir: string, hamDir: string, o: TrainOptions = 
     if (m.spam) spam++; else ham++;
   }
   bar.finish();
-  const result: TrainResult = { dict: filter.dict, spam, ham, seconds: (performance.now() - t0) / 1000 };
-  let counts: CountsByIds | undefined;
-  if (learned && o.reinforce) {
-    const t1 = performance.now();
-    // Read once: the reinforcement pass keeps them in step with what it learns again, and the linear pass starts from them.
-    counts = filter.dict.countsByIds(o.background);
-    const r = reinforce(filter, learned, {}, o.background, counts);
-    result.reinforced = { ...r, seconds: (performance.now() - t1) / 1000 };
-  }
-  if (learned && o.linear) {
-    const t2 = performance.now();
-    const r = learnWeights(filter.dict, learned, {}, o.background, counts);
-    result.linear = { ...r, seconds: (performance.now() - t2) / 1000 };
-  }
-  if (samples) {
-    const t3 = performance.now();
-    filter.dict.byteGrams = samples.fit({}, o.background?.byteGrams);
-    result.byteGrams = { messages: filter.dict.byteGrams.messages, seconds: (performance.now() - t3) / 1000 };
-  }
-  return result;
+  const seconds = (performance.now() - t0) / 1000;
+  const passes = runPasses(filter, learned, samples, { reinforce: o.reinforce ? {} : false, linear: o.linear ? {} : false, background: o.background });
+  return { dict: filter.dict, spam, ham, seconds, ...passes };
 }
