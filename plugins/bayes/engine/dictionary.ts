@@ -72,6 +72,8 @@ export class Dictionary {
   private ha = 0;
   private hb = 0;
   private readonly pair = new Int32Array(2);
+  /** Scratch for `learnBag`: the slot of each of a bag's tokens, or -1 for one not in the table. */
+  private found = new Int32Array(0);
 
   get size(): number { return this.text.size; }
 
@@ -290,14 +292,36 @@ export class Dictionary {
   learnBag(bag: HashedBag, isSpam: boolean, record?: LearnedTokens): void {
     const col = isSpam ? 2 : 3;
     record?.begin(isSpam);
-    for (let t = 0; t < bag.size; t++) {
-      this.ha = bag.a[t];
-      this.hb = bag.b[t];
-      const i = this.probe();
-      let slot = i;
-      if (i < 0) {
-        bag.writeToken(t, this.text);
-        slot = this.insert(-1 - i);
+    const n = bag.size;
+    if (this.found.length < n) this.found = new Int32Array(Math.max(n, 2 * this.found.length));
+    const found = this.found;
+    // First every token's slot, in a loop that changes nothing, so one probe need not wait for the one before and
+    // their cache misses overlap; then the counts, from slots the first loop brought into the cache.
+    const slots = this.slots;
+    const mask = this.mask;
+    for (let t = 0; t < n; t++) {
+      const a = bag.a[t] >>> 0;
+      const b = (bag.b[t] | 1) >>> 0;
+      let i = fmix(a) & mask;
+      for (;;) {
+        const sb = slots[i * STRIDE + 1];
+        if (sb === 0) { i = -1; break; }
+        if (sb === b && slots[i * STRIDE] === a) break;
+        i = (i + 1) & mask;
+      }
+      found[t] = i;
+    }
+    for (let t = 0; t < n; t++) {
+      let slot = found[t];
+      // A new token (whose free slot an earlier new one may have taken), or any token once the table has grown.
+      if (slot < 0 || this.mask !== mask) {
+        this.ha = bag.a[t];
+        this.hb = bag.b[t];
+        slot = this.probe();
+        if (slot < 0) {
+          bag.writeToken(t, this.text);
+          slot = this.insert(-1 - slot);
+        }
       }
       this.slots[slot * STRIDE + col]++;
       record?.add(this.slots[slot * STRIDE + ID] - 1, bag.count[t]);

@@ -109,6 +109,22 @@ describe('bayes engine', () => {
       for (const e of pairs) assert.deepEqual([a.dict.spamOf(e.token), a.dict.hamOf(e.token)], [e.spam, e.ham], e.token);
     });
 
+    it('learns a bag that makes the table grow partway exactly as from its token set', () => {
+      // The table doubles while the second message's new words go in; the known words after them must still be found.
+      const words = (from: number, to: number) => Array.from({ length: to - from }, (_x, i) => `zq${from + i}`);
+      const raw = (body: string[]) => `Subject: words\r\nFrom: a@b.test\r\n\r\n${body.join(' ')}\r\n`;
+      const messages = [raw(words(0, 400)), raw([...words(400, 1600), ...words(0, 400)]), raw(words(300, 2500))];
+      const a = new BayesFilter(undefined, { bigrams: false });
+      const b = new Dictionary();
+      messages.forEach((m, i) => {
+        a.learn(m, i !== 1);
+        b.learn(a.tokens(m).keys(), i !== 1);
+      });
+      assert.ok(a.dict.size > 2500);
+      assert.deepEqual([...a.dict.entries()], [...b.entries()]);
+      assert.deepEqual([a.dict.spamOf('zq0'), a.dict.hamOf('zq0'), a.dict.spamOf('zq350'), a.dict.hamOf('zq350')], [1, 1, 2, 1]);
+    });
+
     it('keeps the count of every token learned, the ones that made the table grow too', () => {
       // A token that grew the table was counted in the table it replaced (one count lost per doubling).
       const d = new Dictionary();
