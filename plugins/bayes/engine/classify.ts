@@ -169,7 +169,7 @@ export interface HashedCounts {
   readonly nspam: number;
   readonly nham: number;
   layers: ReadonlyArray<{
-    slotOfHash(a: number, b: number): number;
+    slotsOfHashes(a: Int32Array, b: Int32Array, n: number, out: Int32Array): void;
     spamAt(slot: number): number;
     hamAt(slot: number): number;
     readonly hasWeights: boolean;
@@ -177,17 +177,28 @@ export interface HashedCounts {
   }>;
 }
 
+/** The slots `classifyHashed` looks up, one array per layer, reused by every call (each runs to its end synchronously). */
+const slotScratch: Int32Array[] = [];
+
 /** The same as `classify` on a bag of hashed tokens (scoring's fast path: no token strings, so no `explain`). */
 export function classifyHashed(bag: HashedBag, counts: HashedCounts, o: ScoringOptions = DEFAULT_SCORING, bytes?: number): Score {
   const evidence = new Evidence(counts.nspam, counts.nham, o);
   const layers = counts.layers;
+  const n = bag.size;
+  // Every token's slot in every layer first, their cache misses overlapping, then the evidence from them.
+  while (slotScratch.length < layers.length) slotScratch.push(new Int32Array(0));
+  for (let k = 0; k < layers.length; k++) {
+    if (slotScratch[k].length < n) slotScratch[k] = new Int32Array(Math.max(n, bag.capacity));
+    layers[k].slotsOfHashes(bag.a, bag.b, n, slotScratch[k]);
+  }
   let linear = 0;
-  for (let t = 0; t < bag.size; t++) {
+  for (let t = 0; t < n; t++) {
     let found = false;
     let spam = 0;
     let ham = 0;
-    for (const l of layers) {
-      const slot = l.slotOfHash(bag.a[t], bag.b[t]);
+    for (let k = 0; k < layers.length; k++) {
+      const l = layers[k];
+      const slot = slotScratch[k][t];
       if (slot < 0) continue;
       found = true;
       spam += l.spamAt(slot);

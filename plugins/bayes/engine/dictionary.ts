@@ -295,22 +295,9 @@ export class Dictionary {
     const n = bag.size;
     if (this.found.length < n) this.found = new Int32Array(Math.max(n, 2 * this.found.length));
     const found = this.found;
-    // First every token's slot, in a loop that changes nothing, so one probe need not wait for the one before and
-    // their cache misses overlap; then the counts, from slots the first loop brought into the cache.
-    const slots = this.slots;
+    // Every token's slot first, then the counts, from slots that loop brought into the cache.
     const mask = this.mask;
-    for (let t = 0; t < n; t++) {
-      const a = bag.a[t] >>> 0;
-      const b = (bag.b[t] | 1) >>> 0;
-      let i = fmix(a) & mask;
-      for (;;) {
-        const sb = slots[i * STRIDE + 1];
-        if (sb === 0) { i = -1; break; }
-        if (sb === b && slots[i * STRIDE] === a) break;
-        i = (i + 1) & mask;
-      }
-      found[t] = i;
-    }
+    this.slotsOfHashes(bag.a, bag.b, n, found);
     for (let t = 0; t < n; t++) {
       let slot = found[t];
       // A new token (whose free slot an earlier new one may have taken), or any token once the table has grown.
@@ -332,6 +319,28 @@ export class Dictionary {
   private find(token: string): number {
     this.hash(token);
     return this.probe();
+  }
+
+  /**
+   * The slot of each of the first `n` tokens whose hashes are in `a` and `b`, or -1 for one not in the table, into
+   * `out`. The loop changes nothing, so one probe need not wait for the one before and their cache misses overlap
+   * (a lookup at a time, with work on each token in between, waits out one miss after another).
+   */
+  slotsOfHashes(a: Int32Array, b: Int32Array, n: number, out: Int32Array): void {
+    const slots = this.slots;
+    const mask = this.mask;
+    for (let t = 0; t < n; t++) {
+      const ha = a[t] >>> 0;
+      const hb = (b[t] | 1) >>> 0;
+      let i = fmix(ha) & mask;
+      for (;;) {
+        const sb = slots[i * STRIDE + 1];
+        if (sb === 0) { i = -1; break; }
+        if (sb === hb && slots[i * STRIDE] === ha) break;
+        i = (i + 1) & mask;
+      }
+      out[t] = i;
+    }
   }
 
   /** Slot of the token with hashes `a` and `b` (from token-hash.ts), or a negative number when it is unknown. */
