@@ -4,7 +4,8 @@
 // here each token is hashed twice (64 bits together) into an open-addressing table of integers whose slots
 // hold both hashes, both counts and the token's number side by side, so a lookup touches one cache line or two.
 // Learning takes a message as a bag of hashes (hashed-bag.ts), so it builds the string only of a token new to
-// the dictionary, and probes the big table once per distinct token, one probe after another.
+// the dictionary, and probes the big table once per distinct token: all of a message's first, in loops that
+// leave the misses of many probes under way at once, then the counts.
 // Two tokens with the same 64-bit hash would share counts; with a few million tokens that chance is ~1e-7.
 
 import { fmix, hashA, hashB, hashAscii } from './token-hash.ts';
@@ -74,6 +75,8 @@ export class Dictionary {
   private readonly pair = new Int32Array(2);
   /** Scratch for `learnBag`: the slot of each of a bag's tokens, or -1 for one not in the table. */
   private found = new Int32Array(0);
+  /** What `slotsOfHashes` read ahead, kept so that the compiler cannot drop those reads as unused. */
+  private readAhead = 0;
 
   get size(): number { return this.text.size; }
 
@@ -329,10 +332,16 @@ export class Dictionary {
   slotsOfHashes(a: Int32Array, b: Int32Array, n: number, out: Int32Array): void {
     const slots = this.slots;
     const mask = this.mask;
+    // Each token's first slot, then a read of each in a loop too small to wait on any of them, so up to as many
+    // misses as the core can track are under way at once; the probes then find those lines in the cache.
+    for (let t = 0; t < n; t++) out[t] = fmix(a[t] >>> 0) & mask;
+    let ahead = 0;
+    for (let t = 0; t < n; t++) ahead |= slots[out[t] * STRIDE + 1];
+    this.readAhead = ahead;
     for (let t = 0; t < n; t++) {
       const ha = a[t] >>> 0;
       const hb = (b[t] | 1) >>> 0;
-      let i = fmix(ha) & mask;
+      let i = out[t];
       for (;;) {
         const sb = slots[i * STRIDE + 1];
         if (sb === 0) { i = -1; break; }
