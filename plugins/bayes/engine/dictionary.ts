@@ -338,6 +338,8 @@ export class Dictionary {
     let ahead = 0;
     for (let t = 0; t < n; t++) ahead |= slots[out[t] * STRIDE + 1];
     this.readAhead = ahead;
+    // The probe written out, as in `probe`, with the hashes in locals: calling `probe` here, through the fields,
+    // scored about 3% slower in alternating runs.
     for (let t = 0; t < n; t++) {
       const ha = a[t] >>> 0;
       const hb = (b[t] | 1) >>> 0;
