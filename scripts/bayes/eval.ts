@@ -6,9 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { rankKey, DEFAULT_SCORING, type ScoringOptions } from '../../plugins/bayes/engine/classify.ts';
-import type { ReinforceResult } from '../../plugins/bayes/engine/reinforce.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
-import { runPasses, type PassName } from '../../plugins/bayes/engine/passes.ts';
+import { runPasses, type PassName, type PassesResult } from '../../plugins/bayes/engine/passes.ts';
 import { DEFAULT_CORPUS, loadCorpus, splitCorpus, stripSpamHeaders, type CorpusMessage } from './corpus.ts';
 import { figures, type Figures, type Scored } from './metrics.ts';
 import { BogofilterRun } from './bogofilter.ts';
@@ -47,11 +46,10 @@ interface OurTraining {
   plain?: Figures;
   reinforced?: Figures;
   weighted?: Figures;
-  again: ReinforceResult;
+  /** Seconds spent learning (the plain pass). */
   learnSeconds: number;
-  reinforceSeconds: number;
-  linearSeconds: number;
-  byteSeconds: number;
+  /** The three passes after it, each with its seconds. */
+  passes: Required<PassesResult>;
 }
 
 function scoreAll(filter: BayesFilter, test: CorpusMessage[], testViews: Buffer[]): Scored[] {
@@ -76,11 +74,9 @@ function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: 
   const after: Partial<Record<PassName | 'plain', Figures>> = {};
   const take = (when: PassName | 'plain') => { if (test && when !== 'byteGrams') after[when] = figures(scoreAll(filter, test.msgs, test.views), cutoff); };
   take('plain');
-  const passes = runPasses(filter, learned, samples, { afterPass: take });
-  return {
-    filter, plain: after.plain, reinforced: after.reinforce, weighted: after.linear, again: passes.reinforced!, learnSeconds,
-    reinforceSeconds: passes.reinforced!.seconds, linearSeconds: passes.linear!.seconds, byteSeconds: passes.byteGrams!.seconds,
-  };
+  const { reinforced, linear, byteGrams } = runPasses(filter, learned, samples, { afterPass: take });
+  if (!reinforced || !linear || !byteGrams) throw new Error('a pass of training did not run');
+  return { filter, plain: after.plain, reinforced: after.reinforce, weighted: after.linear, learnSeconds, passes: { reinforced, linear, byteGrams } };
 }
 
 /** The same dictionary's figures with some scoring options changed (the filter's own options are put back). */
@@ -121,11 +117,12 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
     // Training is deterministic: every run must build the same dictionary.
     if (r > 0 && (t.filter.dict.size !== ours.filter.dict.size || t.filter.dict.nspam !== ours.filter.dict.nspam)) throw new Error('training runs built different dictionaries');
     ours = t;
-    timed.train.push(train.length / (t.learnSeconds + t.reinforceSeconds + t.linearSeconds + t.byteSeconds));
+    const { reinforced, linear, byteGrams } = t.passes;
+    timed.train.push(train.length / (t.learnSeconds + reinforced.seconds + linear.seconds + byteGrams.seconds));
     timed.plain.push(train.length / t.learnSeconds);
-    timed.again.push(t.again.checked / t.reinforceSeconds);
-    timed.linear.push(train.length / t.linearSeconds);
-    timed.bytes.push(train.length / t.byteSeconds);
+    timed.again.push(reinforced.checked / reinforced.seconds);
+    timed.linear.push(train.length / linear.seconds);
+    timed.bytes.push(train.length / byteGrams.seconds);
     if (bogo) timed.bogoTrain.push(train.length / await bogo.train());
   }
   let results: Scored[] = [];
@@ -146,7 +143,7 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
   printRows(rows);
   console.log(`  msg/s${runs > 1 ? ` over ${runs} runs, median (range)` : ''}: mailmoat training ${showRate(rate(timed.train))} (plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}, linear pass ${showRate(rate(timed.linear))}, byte model's pass ${showRate(rate(timed.bytes))}), scoring ${showRate(rate(timed.score))}` +
     (bogo ? `; bogofilter training ${showRate(rate(timed.bogoTrain))}, scoring ${showRate(rate(timed.bogoScore))}` : ''));
-  const r = ours.again;
+  const r = ours.passes.reinforced;
   console.log(`  mailmoat reinforcement pass: learned again ${r.spam} spam and ${r.ham} ham of ${r.checked}`);
   const show = (f: Figures) => `${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)} / ${f2(f.spamAtHam01)} (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham)`;
   console.log(`  mailmoat before the reinforcement pass: ${show(ours.plain!)}`);
