@@ -9,7 +9,7 @@ import { rankKey, DEFAULT_SCORING, type ScoringOptions } from '../../plugins/bay
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { runPasses, type PassName, type PassesResult } from '../../plugins/bayes/engine/passes.ts';
 import { DEFAULT_CORPUS, loadCorpus, splitCorpus, stripSpamHeaders, type CorpusMessage } from './corpus.ts';
-import { figures, type Figures, type Scored } from './metrics.ts';
+import { figures, spamCaughtInterval, type Figures, type Scored } from './metrics.ts';
 import { BogofilterRun } from './bogofilter.ts';
 import { runCrm114 } from './crm114.ts';
 import { ensureCommands } from '../../test/helpers/system-packages.ts';
@@ -38,7 +38,7 @@ function rate(values: number[]): Rate {
 const showRate = (r: Rate) => (r.min === r.max ? r.median.toFixed(0) : `${r.median.toFixed(0)} (${r.min.toFixed(0)}–${r.max.toFixed(0)})`);
 
 /** A filter's figures; no rates for a peer whose time is not comparable (CRM114 starts a process per message). */
-interface Row { who: string; fig: Figures; trainRate?: Rate; scoreRate?: Rate }
+interface Row { who: string; fig: Figures; results: Scored[]; trainRate?: Rate; scoreRate?: Rate }
 
 interface OurTraining {
   filter: BayesFilter;
@@ -99,6 +99,8 @@ function printRows(rows: Row[]): void {
     const median = (x?: Rate) => (x ? x.median.toFixed(0) : '–');
     console.log(`  ${r.who.padEnd(10)} ${pad(f3(r.fig.hamAsSpam), 11)} ${pad(f2(r.fig.spamCaught), 14)} ${pad(f3(r.fig.oneMinusRoca), 9)} ${pad(f2(r.fig.spamAtHam01), 15)} ${pad(median(r.scoreRate), 12)} ${pad(median(r.trainRate), 12)}`);
   }
+  const intervals = rows.map((r) => `${r.who} ${spamCaughtInterval(r.results, 0.001).map(f2).join('–')}`);
+  console.log(`  caught@0.1%ham, middle 95% of 1,000 bootstrap draws of the test part: ${intervals.join(', ')}`);
   const [a, b] = [rows[0], rows.find((r) => r.who === 'bogofilter')];
   if (b?.scoreRate && b.trainRate && a.scoreRate && a.trainRate) {
     console.log(`  ratios mailmoat/bogofilter (medians): scoring ×${(a.scoreRate.median / b.scoreRate.median).toFixed(2)}, training ×${(a.trainRate.median / b.trainRate.median).toFixed(2)}, 1-ROCA ×${(a.fig.oneMinusRoca / Math.max(b.fig.oneMinusRoca, 1e-9)).toFixed(2)}`);
@@ -137,9 +139,12 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
       timed.bogoScore.push(test.length / b.seconds);
     }
   }
-  const rows: Row[] = [{ who: 'mailmoat', fig: figures(results, cutoff), trainRate: rate(timed.train), scoreRate: rate(timed.score) }];
-  if (bogo) rows.push({ who: 'bogofilter', fig: figures(bogoResults, cutoff), trainRate: rate(timed.bogoTrain), scoreRate: rate(timed.bogoScore) });
-  if (crmDir) rows.push({ who: 'crm114', fig: figures(await runCrm114(crmDir, train, test, view), cutoff) });
+  const rows: Row[] = [{ who: 'mailmoat', fig: figures(results, cutoff), results, trainRate: rate(timed.train), scoreRate: rate(timed.score) }];
+  if (bogo) rows.push({ who: 'bogofilter', fig: figures(bogoResults, cutoff), results: bogoResults, trainRate: rate(timed.bogoTrain), scoreRate: rate(timed.bogoScore) });
+  if (crmDir) {
+    const crmResults = await runCrm114(crmDir, train, test, view);
+    rows.push({ who: 'crm114', fig: figures(crmResults, cutoff), results: crmResults });
+  }
   printRows(rows);
   console.log(`  msg/s${runs > 1 ? ` over ${runs} runs, median (range)` : ''}: mailmoat training ${showRate(rate(timed.train))} (plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}, linear pass ${showRate(rate(timed.linear))}, byte model's pass ${showRate(rate(timed.bytes))}), scoring ${showRate(rate(timed.score))}` +
     (bogo ? `; bogofilter training ${showRate(rate(timed.bogoTrain))}, scoring ${showRate(rate(timed.bogoScore))}` : ''));

@@ -1,7 +1,7 @@
 // The eval script's parts: deterministic split, X-Spam-* stripping, ROC area and rates, mbox splitting.
 import assert from 'node:assert/strict';
 import { inTraining, stripSpamHeaders } from '../../../scripts/bayes/corpus.ts';
-import { figures, rocArea, spamCaughtAtHamRates } from '../../../scripts/bayes/metrics.ts';
+import { figures, rocArea, seededRandom, spamCaughtAtHamRates, spamCaughtInterval } from '../../../scripts/bayes/metrics.ts';
 import { splitMbox } from '../../../scripts/bayes/mail-folders.ts';
 
 describe('bayes eval parts', () => {
@@ -37,6 +37,34 @@ describe('bayes eval parts', () => {
     assert.equal(at01, 20, '0.9985 and 0.9995 lie above 0.998');
     assert.equal(at1, 100);
     assert.equal(figures(results, 0.9).spamAtHam01, at01);
+  });
+
+  it('gives the bootstrap interval of spam caught at a ham rate that resampling by hand gives', () => {
+    // 2,000 ham and 500 spam whose scores overlap near the top, as a filter's do.
+    const draw = seededRandom(7);
+    const results = [
+      ...Array.from({ length: 2000 }, () => ({ spam: false, p: draw() ** 3 })),
+      ...Array.from({ length: 500 }, () => ({ spam: true, p: 0.7 + 0.3 * draw() })),
+    ];
+    // The function draws from the ham sorted highest first and the spam lowest first, so the same random numbers
+    // pick the same messages here.
+    const ham = results.filter((r) => !r.spam).sort((a, b) => b.p - a.p);
+    const spam = results.filter((r) => r.spam).sort((a, b) => a.p - b.p);
+    // The definition: draw each class again with replacement (ham first, then spam, from the same generator), then
+    // take the figure of each draw; 200 draws, so the middle 95% runs from the 6th-lowest figure to the 6th-highest.
+    const random = seededRandom(3);
+    const pick = <T,>(xs: T[]) => xs.map(() => xs[Math.floor(random() * xs.length)]);
+    const byHand = Array.from({ length: 200 }, () => {
+      const h = pick(ham);
+      return spamCaughtAtHamRates([...h, ...pick(spam)], [0.005])[0];
+    }).sort((a, b) => a - b);
+    const [low, high] = spamCaughtInterval(results, 0.005, { resamples: 200, seed: 3 });
+    assert.deepEqual([low, high], [byHand[Math.round(0.025 * 199)], byHand[Math.round(0.975 * 199)]]);
+    const point = spamCaughtAtHamRates(results, [0.005])[0];
+    assert.ok(low < point && point < high, `${low} < ${point} < ${high}`);
+    assert.deepEqual(spamCaughtInterval(results, 0.005, { resamples: 200, seed: 3 }), [low, high], 'the same seed, the same interval');
+    const apart = [{ spam: false, p: 0.1 }, { spam: false, p: 0.2 }, { spam: true, p: 0.8 }];
+    assert.deepEqual(spamCaughtInterval(apart, 0.001), [100, 100], 'every draw of classes that do not overlap catches all spam');
   });
 
   it('splits an mbox and unquotes >From lines', () => {
