@@ -67,19 +67,21 @@ export function figures(results: Scored[], cutoff: number): Figures {
 export function spamCaughtAtHamRates(results: Scored[], hamRates: number[]): number[] {
   const ham = results.filter((r) => !r.spam).sort((a, b) => compare(b, a));
   const spam = results.filter((r) => r.spam).sort(compare);
-  const above = (bar: Scored) => {
-    let lo = 0;
-    let hi = spam.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (compare(spam[mid], bar) > 0) hi = mid; else lo = mid + 1;
-    }
-    return spam.length - lo;
-  };
   return hamRates.map((rate) => {
     const bar = ham[Math.floor(ham.length * rate)];
-    return spam.length ? (100 * (bar ? above(bar) : spam.length)) / spam.length : 0;
+    return spam.length ? (100 * (bar ? spam.length - firstAbove(spam, bar) : spam.length)) / spam.length : 0;
   });
+}
+
+/** The index of the first of `sorted` (lowest first) that ranks above `bar`. */
+function firstAbove(sorted: Scored[], bar: Scored): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compare(sorted[mid], bar) > 0) hi = mid; else lo = mid + 1;
+  }
+  return lo;
 }
 
 /**
@@ -107,14 +109,7 @@ export function spamCaughtInterval(results: Scored[], hamRate: number, o: { resa
       while (j > 0 && lowest[j - 1] > i) { lowest[j] = lowest[j - 1]; j--; }
       lowest[j] = i;
     }
-    const bar = ham[lowest[k]];
-    // Spam from `first` on lie above the bar.
-    let first = 0;
-    let hi = spam.length;
-    while (first < hi) {
-      const mid = (first + hi) >> 1;
-      if (compare(spam[mid], bar) > 0) hi = mid; else first = mid + 1;
-    }
+    const first = firstAbove(spam, ham[lowest[k]]);
     let above = 0;
     for (let d = 0; d < spam.length; d++) if (Math.floor(random() * spam.length) >= first) above++;
     figuresDrawn.push((100 * above) / spam.length);
