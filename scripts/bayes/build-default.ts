@@ -23,11 +23,7 @@ const filter = new BayesFilter();
 const bar = new Progress('learning', all.length);
 const learned = new LearnedTokens();
 const samples = filter.byteSamples();
-for (const m of all) {
-  filter.learn(m.raw, m.spam, learned);
-  samples.add(m.raw, m.spam);
-  bar.tick();
-}
+for (const m of all) { filter.learn(m.raw, m.spam, learned, samples); bar.tick(); }
 bar.finish();
 // The same passes as `moat bayes create`: misjudged messages learned again, the weights, the byte model.
 const again = runPasses(filter, learned, samples).reinforced!;

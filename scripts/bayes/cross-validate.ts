@@ -71,10 +71,7 @@ for (let seed = 0; seed < seeds; seed++) {
     const training = pool.filter((m) => foldOf(m, seed) !== k);
     const learned = values['no-reinforce'] && values['no-linear'] ? undefined : new LearnedTokens();
     const samples = values['no-byte-grams'] ? undefined : filter.byteSamples();
-    for (const m of training) {
-      filter.learn(m.raw, m.spam, learned);
-      samples?.add(m.raw, m.spam);
-    }
+    for (const m of training) filter.learn(m.raw, m.spam, learned, samples);
     runPasses(filter, learned, samples, {
       reinforce: values['no-reinforce'] ? false : reinforcing,
       linear: values['no-linear'] ? false : linearOptions,

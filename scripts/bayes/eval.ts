@@ -65,10 +65,7 @@ function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: 
   const learned = new LearnedTokens();
   const samples = filter.byteSamples();
   const t0 = performance.now();
-  for (let i = 0; i < train.length; i++) {
-    filter.learn(trainViews[i], train[i].spam, learned);
-    samples.add(trainViews[i], train[i].spam);
-  }
+  for (let i = 0; i < train.length; i++) filter.learn(trainViews[i], train[i].spam, learned, samples);
   const learnSeconds = (performance.now() - t0) / 1000;
   // The figures after each pass but the last, taken outside the passes' time.
   const after: Partial<Record<PassName | 'plain', Figures>> = {};

@@ -55,8 +55,7 @@ export function trainFolders(spamDir: string, hamDir: string, o: TrainOptions = 
   const learned = o.reinforce || o.linear ? new LearnedTokens() : undefined;
   const samples = o.byteGrams ? filter.byteSamples() : undefined;
   for (const m of labelled(spamSources, hamSources, bar)) {
-    filter.learn(m.raw, m.spam, learned);
-    samples?.add(m.raw, m.spam);
+    filter.learn(m.raw, m.spam, learned, samples);
     if (m.spam) spam++; else ham++;
   }
   bar.finish();

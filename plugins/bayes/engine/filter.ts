@@ -29,11 +29,13 @@ export class BayesFilter {
 
   /**
    * Learns a message straight into the dictionary, from its bag of hashed tokens (the fast path for training);
-   * with `record`, also notes its tokens there for the reinforcement pass.
+   * with `record`, also notes its tokens there for the reinforcement and linear passes, and with `samples` keeps
+   * its first bytes for the byte model's (engine/passes.ts runs them).
    */
-  learn(raw: Buffer | string, isSpam: boolean, record?: LearnedTokens): void {
+  learn(raw: Buffer | string, isSpam: boolean, record?: LearnedTokens, samples?: ByteSamples): void {
     if (this.learningBag?.capacity !== this.tokenizer.maxTokens) this.learningBag = new HashedBag(this.tokenizer.maxTokens, true);
     this.dict.learnBag(this.fill(this.learningBag, raw), isSpam, record);
+    samples?.add(raw, isSpam);
   }
 
   /**
