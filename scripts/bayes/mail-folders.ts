@@ -16,6 +16,13 @@ export interface MailItem {
   raw: Buffer;
 }
 
+/** A file under a folder that gave no message, and why: the run goes on without it and reports it. */
+export interface SkippedFile {
+  file: string;
+  /** `empty`; `broken link` (a symbolic link to nothing); `unreadable: CODE` (e.g. ENOENT for a file moved after the folder was listed, as a mail client does in a live Maildir). */
+  reason: string;
+}
+
 const SKIP_NAMES = /^(\.|cyrus\.|dovecot[.-]|maildirfolder$|\.DS_Store$)/;
 const MBOX_NAME = /\.(mbox|mbx)$/i;
 
@@ -24,7 +31,7 @@ const MBOX_NAME = /\.(mbox|mbx)$/i;
  * Folders are read with their entries' types, so a folder of 25,000 messages costs no stat or open per file
  * (that was 22 µs a file, 0.5 s before learning began); only symbolic links are followed with a stat.
  */
-export function listSources(target: string): MailSource[] {
+export function listSources(target: string, skipped?: SkippedFile[]): MailSource[] {
   const out: MailSource[] = [];
   const file = (p: string) => out.push({ file: p, mbox: MBOX_NAME.test(p) });
   const visit = (dir: string) => {
@@ -45,6 +52,7 @@ export function listSources(target: string): MailSource[] {
     const st = fs.statSync(p, { throwIfNoEntry: mustExist });
     if (st?.isFile()) file(p);
     else if (st?.isDirectory()) visit(p);
+    else if (!st) skipped?.push({ file: p, reason: 'broken link' });
   };
   follow(target, true);
   return out;
@@ -72,13 +80,43 @@ function startsAsMbox(data: Buffer): boolean {
   return data.length >= 5 && data[0] === 0x46 && data.toString('latin1', 0, 5) === 'From ';
 }
 
-/** Yields every message of the sources, reading each file once; empty files yield nothing. */
-export function* readMessages(sources: MailSource[]): Generator<MailItem> {
+export interface ReadOptions {
+  /** Where files that gave no message are noted. */
+  skipped?: SkippedFile[];
+  /** Called once per source, after its messages have been taken (a progress bar's tick). */
+  onFile?: () => void;
+}
+
+/**
+ * Yields every message of the sources, reading each file once. An empty file, or one that cannot be read (gone since
+ * the listing, say), yields nothing and is noted in `skipped`: one bad file does not end a long run.
+ */
+export function* readMessages(sources: MailSource[], o: ReadOptions = {}): Generator<MailItem> {
   for (const src of sources) {
-    const data = fs.readFileSync(src.file);
-    if (data.length === 0) continue;
-    if (!src.mbox && !startsAsMbox(data)) { yield { name: src.file, raw: data }; continue; }
-    let n = 0;
-    for (const raw of splitMbox(data)) yield { name: `${src.file}#${++n}`, raw };
+    yield* messagesOf(src, o.skipped);
+    o.onFile?.();
   }
+}
+
+function* messagesOf(src: MailSource, skipped?: SkippedFile[]): Generator<MailItem> {
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(src.file);
+  } catch (err) {
+    skipped?.push({ file: src.file, reason: `unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    return;
+  }
+  if (data.length === 0) { skipped?.push({ file: src.file, reason: 'empty' }); return; }
+  if (!src.mbox && !startsAsMbox(data)) { yield { name: src.file, raw: data }; return; }
+  let n = 0;
+  for (const raw of splitMbox(data)) yield { name: `${src.file}#${++n}`, raw };
+}
+
+/** "skipped 3 files: 2 empty, 1 unreadable: ENOENT (first: PATH, empty)", or nothing when none was. */
+export function describeSkipped(skipped: SkippedFile[]): string {
+  if (!skipped.length) return '';
+  const byReason = new Map<string, number>();
+  for (const s of skipped) byReason.set(s.reason, (byReason.get(s.reason) ?? 0) + 1);
+  const parts = [...byReason].map(([reason, n]) => `${n} ${reason}`);
+  return `skipped ${skipped.length} file${skipped.length === 1 ? '' : 's'}: ${parts.join(', ')} (first: ${skipped[0].file}, ${skipped[0].reason})`;
 }

@@ -4,7 +4,7 @@ import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { runPasses, type PassesResult } from '../../plugins/bayes/engine/passes.ts';
 import type { TokenizerOptions } from '../../plugins/bayes/engine/tokenizer.ts';
-import { listSources, readMessages, type MailSource } from './mail-folders.ts';
+import { listSources, readMessages, type MailSource, type SkippedFile } from './mail-folders.ts';
 import { Progress } from './progress.ts';
 
 /** What was learned, and the passes that ran after learning (`reinforced`, `linear`, `byteGrams`), each timed. */
@@ -14,6 +14,8 @@ export interface TrainResult extends PassesResult {
   ham: number;
   /** Seconds spent learning (the plain pass). */
   seconds: number;
+  /** Files under the folders that gave no message. */
+  skipped: SkippedFile[];
 }
 
 export interface TrainOptions {
@@ -31,22 +33,18 @@ export interface TrainOptions {
 }
 
 /** Every message of both folders, each with its class, ticking `bar` once per file. */
-function* labelled(spamSources: MailSource[], hamSources: MailSource[], bar: Progress): Generator<{ raw: Buffer; spam: boolean }> {
+function* labelled(spamSources: MailSource[], hamSources: MailSource[], bar: Progress, skipped: SkippedFile[]): Generator<{ raw: Buffer; spam: boolean }> {
   for (const [sources, spam] of [[spamSources, true], [hamSources, false]] as const) {
-    let file = '';
-    for (const item of readMessages(sources)) {
-      yield { raw: item.raw, spam };
-      const f = item.name.replace(/#\d+$/, '');
-      if (f !== file) { file = f; bar.tick(); }
-    }
+    for (const item of readMessages(sources, { skipped, onFile: () => bar.tick() })) yield { raw: item.raw, spam };
   }
 }
 
 /** Learns every message under `spamDir` and `hamDir` into a new dictionary. */
 export function trainFolders(spamDir: string, hamDir: string, o: TrainOptions = {}): TrainResult {
   const filter = new BayesFilter(new Dictionary(), o.tokenizer);
-  const spamSources = listSources(spamDir);
-  const hamSources = listSources(hamDir);
+  const skipped: SkippedFile[] = [];
+  const spamSources = listSources(spamDir, skipped);
+  const hamSources = listSources(hamDir, skipped);
   const t0 = performance.now();
   let spam = 0;
   let ham = 0;
@@ -54,12 +52,12 @@ export function trainFolders(spamDir: string, hamDir: string, o: TrainOptions = 
   // What the reinforcement and linear passes go over, so no message is read twice.
   const learned = o.reinforce || o.linear ? new LearnedTokens() : undefined;
   const samples = o.byteGrams ? filter.byteSamples() : undefined;
-  for (const m of labelled(spamSources, hamSources, bar)) {
+  for (const m of labelled(spamSources, hamSources, bar, skipped)) {
     filter.learn(m.raw, m.spam, learned, samples);
     if (m.spam) spam++; else ham++;
   }
   bar.finish();
   const seconds = (performance.now() - t0) / 1000;
   const passes = runPasses(filter, learned, samples, { reinforce: o.reinforce ? {} : false, linear: o.linear ? {} : false, background: o.background });
-  return { dict: filter.dict, spam, ham, seconds, ...passes };
+  return { dict: filter.dict, spam, ham, seconds, skipped, ...passes };
 }

@@ -14,7 +14,7 @@ import { PREFIX_BYTES } from '../../plugins/bayes/engine/byte-grams.ts';
 import { requestReload } from '../../plugins/bayes/reload-request.ts';
 import { bandOf } from '../../plugins/bayes/index.ts';
 import { DEFAULT_BANDS } from '../../plugins/bayes/config.ts';
-import { listSources, readMessages } from '../bayes/mail-folders.ts';
+import { describeSkipped, listSources, readMessages, type SkippedFile } from '../bayes/mail-folders.ts';
 import { trainFolders } from '../bayes/train.ts';
 import { Progress } from '../bayes/progress.ts';
 import { loadConfig } from '../../core/config/load.ts';
@@ -98,10 +98,21 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
     ...(again && { reinforced: { spam: again.spam, ham: again.ham, checked: again.checked } }),
     ...(r.linear && { weighted: r.linear.weighted }),
     ...(r.byteGrams && { byteGrams: { messages: r.byteGrams.messages } }),
+    skipped: r.skipped,
   }, `${cmd === 'create' ? 'created' : 'merged into'} ${dict}: learned ${r.spam} spam and ${r.ham} ham` +
     (again ? `, then again ${again.spam} spam and ${again.ham} ham that the rest misjudged` : '') +
     fitted([r.linear && `the weights of ${r.linear.weighted} tokens`, r.byteGrams && 'the byte model']) +
     ` (${rate.toFixed(0)} msg/s); now ${result.nspam} spam, ${result.nham} ham, ${result.size} tokens`);
+  warnSkipped(o, r.skipped);
+  // A new dictionary without one of the classes judges every message by the other: most likely a wrong folder.
+  if (cmd === 'create' && !o.json && (!r.spam || !r.ham)) {
+    process.stderr.write(`warning: no ${r.spam ? 'ham' : 'spam'} was found under ${r.spam ? hamDir : spamDir}; ${dict} cannot tell spam from ham until it learns some\n`);
+  }
+}
+
+/** Files that gave no message, on stderr so that output stays what it was; with --json they are in the output too. */
+function warnSkipped(o: Opts, skipped: SkippedFile[]): void {
+  if (skipped.length && !o.json) process.stderr.write(`${describeSkipped(skipped)}\n`);
 }
 
 /** ", and fitted A and B" for the models a training pass fitted, or nothing. */
@@ -114,26 +125,27 @@ async function verify(pos: string[], o: Opts): Promise<void> {
   need(pos, 2, 'verify');
   const filter = filterFor(await loadDictionary(pos[0]), o);
   const cutoff = Number(o.cutoff ?? 0.9);
-  const sources = listSources(pos[1]);
+  const skipped: SkippedFile[] = [];
+  const sources = listSources(pos[1], skipped);
   const bar = new Progress('scoring', sources.length, o.json ? false : undefined);
   let n = 0;
   let spam = 0;
   let sum = 0;
   const lines: string[] = [];
-  for (const item of readMessages(sources)) {
+  for (const item of readMessages(sources, { skipped, onFile: () => bar.tick() })) {
     const p = filter.score(item.raw).probability;
     n++;
     sum += p;
     if (p >= cutoff) spam++;
     if (o.json) console.log(JSON.stringify({ file: item.name, probability: Number(p.toFixed(6)) }));
     else lines.push(`${p.toFixed(4)}  ${item.name}`);
-    bar.tick();
   }
   bar.finish();
-  const summary = { messages: n, spam, ham: n - spam, cutoff, spamPercent: n ? (100 * spam) / n : 0, meanProbability: n ? sum / n : 0 };
+  const summary = { messages: n, spam, ham: n - spam, cutoff, spamPercent: n ? (100 * spam) / n : 0, meanProbability: n ? sum / n : 0, skipped };
   if (o.json) { process.stderr.write(`${JSON.stringify({ summary })}\n`); return; }
   for (const l of lines) console.log(l);
   console.log(`\n${n} messages: ${spam} at or above ${cutoff} (${summary.spamPercent.toFixed(2)}%), ${n - spam} below; mean probability ${summary.meanProbability.toFixed(4)}`);
+  warnSkipped(o, skipped);
 }
 
 async function score(pos: string[], o: Opts): Promise<void> {

@@ -157,6 +157,32 @@ describe('moat bayes', function () {
     assert.match(text.out, /2 messages: 1 at or above 0\.9/);
   });
 
+  it('create and verify pass over files with no message, say which on stderr and list them with --json', () => {
+    const c = writeCorpus(path.join(dir, 'holes'), 5);
+    fs.writeFileSync(path.join(c.spamDir, 'empty.eml'), '');
+    fs.symlinkSync(path.join(dir, 'nowhere'), path.join(c.hamDir, 'dead-link'));
+    const holesDict = path.join(dir, 'holes.tab');
+    const j = JSON.parse(moat('create', holesDict, c.spamDir, c.hamDir, '--json').out);
+    assert.deepEqual([j.learned.spam, j.learned.ham], [5, 5]);
+    assert.deepEqual(j.skipped.map((s: { file: string; reason: string }) => [path.basename(s.file), s.reason]), [['dead-link', 'broken link'], ['empty.eml', 'empty']], 'links are followed while listing, files read after');
+    const text = moat('create', holesDict, c.spamDir, c.hamDir);
+    assert.equal(text.code, 0, text.err);
+    assert.match(text.err, /^skipped 2 files: 1 broken link, 1 empty \(first: .*dead-link, broken link\)$/m);
+    const v = moat('verify', holesDict, c.spamDir, '--json');
+    assert.equal(v.out.trim().split('\n').length, 5);
+    assert.match(v.err, /"skipped":\[\{"file":"[^"]*empty\.eml","reason":"empty"\}\]/);
+  });
+
+  it('create warns when a folder gave no message of its class', () => {
+    const c = writeCorpus(path.join(dir, 'one-sided'), 3);
+    const emptyDir = path.join(dir, 'spamless');
+    fs.mkdirSync(emptyDir);
+    const r = moat('create', path.join(dir, 'one-sided.tab'), emptyDir, c.hamDir);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /learned 0 spam and 3 ham/);
+    assert.match(r.err, /warning: no spam was found under .*spamless; .*one-sided\.tab cannot tell spam from ham until it learns some/);
+  });
+
   it('score shows the probability, band and telling tokens of one message', () => {
     const f = path.join(dir, 'one.eml');
     fs.writeFileSync(f, message({ spam: true, seed: 90 }));

@@ -1,8 +1,7 @@
-// The eval script's parts: deterministic split, X-Spam-* stripping, ROC area and rates, mbox splitting.
+// The eval script's parts: deterministic split, X-Spam-* stripping, ROC area and rates.
 import assert from 'node:assert/strict';
 import { inTraining, stripSpamHeaders } from '../../../scripts/bayes/corpus.ts';
 import { figures, rocArea, seededRandom, spamCaughtAtHamRates, spamCaughtInterval } from '../../../scripts/bayes/metrics.ts';
-import { splitMbox } from '../../../scripts/bayes/mail-folders.ts';
 
 describe('bayes eval parts', () => {
   it('splits by a hash of the name: stable, and close to the asked share', () => {
@@ -65,11 +64,5 @@ describe('bayes eval parts', () => {
     assert.deepEqual(spamCaughtInterval(results, 0.005, { resamples: 200, seed: 3 }), [low, high], 'the same seed, the same interval');
     const apart = [{ spam: false, p: 0.1 }, { spam: false, p: 0.2 }, { spam: true, p: 0.8 }];
     assert.deepEqual(spamCaughtInterval(apart, 0.001), [100, 100], 'every draw of classes that do not overlap catches all spam');
-  });
-
-  it('splits an mbox and unquotes >From lines', () => {
-    const parts = splitMbox(Buffer.from('From a\nSubject: 1\n\n>From here\n\nFrom b\nSubject: 2\n\nbody\n'));
-    assert.equal(parts.length, 2);
-    assert.match(parts[0].toString(), /^Subject: 1\n\nFrom here/);
   });
 });
