@@ -7,7 +7,7 @@ import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { DEFAULT_SCORING, tokenProbability, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
 import { loadDictionary, saveDictionary, updateDictionary, withLock, writeFileAtomic } from '../../plugins/bayes/engine/persist.ts';
-import { deserialize, serialize, type DictFormat } from '../../plugins/bayes/engine/formats.ts';
+import { deserialize, formatOf, serialize, type DictFormat, type Malformed } from '../../plugins/bayes/engine/formats.ts';
 import { prune } from '../../plugins/bayes/engine/prune.ts';
 import { DEFAULT_REINFORCE } from '../../plugins/bayes/engine/reinforce.ts';
 import { PREFIX_BYTES } from '../../plugins/bayes/engine/byte-grams.ts';
@@ -52,6 +52,18 @@ function filterFor(dict: Dictionary, o: Opts): BayesFilter {
   const mode = (o.mode as CalculationMode | undefined) ?? 'all';
   if (!['all', 'frequent', 'extreme'].includes(mode)) throw new UsageError(`--mode must be all, frequent or extreme`);
   return new BayesFilter(dict, { bigrams: !o['no-bigrams'], processHtml: !o['no-html'] }, { ...DEFAULT_SCORING, mode });
+}
+
+/** A numeric option, or a usage error saying what it must be: a typo must not become NaN and a silent no-op. */
+function numberOpt(o: Opts, name: string, fallback: number, range: { min: number; max: number; whole?: boolean }): number {
+  const raw = o[name];
+  if (raw === undefined) return fallback;
+  const x = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(x) || x < range.min || x > range.max || (range.whole && !Number.isInteger(x))) {
+    const span = range.max === Infinity ? `, ${range.min} or more` : ` from ${range.min} to ${range.max}`;
+    throw new UsageError(`--${name} must be ${range.whole ? 'a whole number' : 'a number'}${span}`);
+  }
+  return x;
 }
 
 function need(pos: string[], n: number, what: string): void {
@@ -124,7 +136,7 @@ function fitted(models: Array<string | undefined | false>): string {
 async function verify(pos: string[], o: Opts): Promise<void> {
   need(pos, 2, 'verify');
   const filter = filterFor(await loadDictionary(pos[0]), o);
-  const cutoff = Number(o.cutoff ?? 0.9);
+  const cutoff = numberOpt(o, 'cutoff', 0.9, { min: 0, max: 1 });
   const skipped: SkippedFile[] = [];
   const sources = listSources(pos[1], skipped);
   const bar = new Progress('scoring', sources.length, o.json ? false : undefined);
@@ -151,6 +163,7 @@ async function verify(pos: string[], o: Opts): Promise<void> {
 async function score(pos: string[], o: Opts): Promise<void> {
   need(pos, 2, 'score');
   const filter = filterFor(await loadDictionary(pos[0]), o);
+  if (fs.statSync(pos[1]).isDirectory()) throw new Error(`${pos[1]} is a folder: score takes one message; verify scores a folder`);
   const s = filter.score(fs.readFileSync(pos[1]), filter.dict, true);
   const band = bandOf(s.probability, DEFAULT_BANDS);
   out(o, { file: pos[1], probability: s.probability, band: band?.symbol, tokens: s.used, top: s.top },
@@ -162,7 +175,9 @@ async function pruneCmd(pos: string[], o: Opts): Promise<void> {
   let r = { before: 0, after: 0 };
   const d = await updateDictionary(pos[0], (dict) => {
     r = prune(dict, {
-      minCount: Number(o['min-count'] ?? 2), neutral: Number(o.neutral ?? 0.1), maxTokens: Number(o['max-tokens'] ?? 0),
+      minCount: numberOpt(o, 'min-count', 2, { min: 0, max: Infinity, whole: true }),
+      neutral: numberOpt(o, 'neutral', 0.1, { min: 0, max: 0.5 }),
+      maxTokens: numberOpt(o, 'max-tokens', 0, { min: 0, max: Infinity, whole: true }),
     });
   });
   out(o, { dictionary: pos[0], tokensBefore: r.before, tokensAfter: r.after, bytes: fs.statSync(pos[0]).size },
@@ -179,9 +194,18 @@ async function reload(o: Opts): Promise<void> {
   out(o, { requested: file }, `reload requested (${file}); gateways using this data_dir reload within their reload_check interval`);
 }
 
+/** "; passed over 3 malformed lines (the first: line 2)", or nothing; XML counts entries instead of lines. */
+function malformedNote(m: Malformed, format: DictFormat): string {
+  if (!m.count) return '';
+  const unit = format === 'xml' ? 'entr' : 'line';
+  const plural = m.count === 1 ? (unit === 'entr' ? 'y' : '') : (unit === 'entr' ? 'ies' : 's');
+  return `; passed over ${m.count} malformed ${unit}${plural} (the first: ${unit === 'entr' ? 'entry' : 'line'} ${m.first})`;
+}
+
 async function stats(pos: string[], o: Opts): Promise<void> {
   need(pos, 1, 'stats');
-  const d = await loadDictionary(pos[0]);
+  const malformed: Malformed = { count: 0, first: 0 };
+  const d = await loadDictionary(pos[0], malformed);
   const scored: Array<{ token: string; p: number; n: number }> = [];
   let weighted = 0;
   for (const e of d.entries()) if (e.weight !== 0) weighted++;
@@ -192,9 +216,9 @@ async function stats(pos: string[], o: Opts): Promise<void> {
   const hammy = top([...scored].reverse());
   const model = d.byteGrams;
   const byteGrams = model ? { messages: model.messages, buckets: model.state.length / 2, prefixBytes: model.prefixBytes } : null;
-  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens: d.size, weighted, byteGrams, spammiest: spammy, hammiest: hammy };
+  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens: d.size, weighted, byteGrams, malformed, spammiest: spammy, hammiest: hammy };
   out(o, info, [
-    `${pos[0]}: ${d.nspam} spam and ${d.nham} ham messages, ${d.size} tokens (${weighted ? `${weighted} with a weight in the linear model` : 'no linear model: counts alone'}), ${(info.bytes / 1e6).toFixed(2)} MB`,
+    `${pos[0]}: ${d.nspam} spam and ${d.nham} ham messages, ${d.size} tokens (${weighted ? `${weighted} with a weight in the linear model` : 'no linear model: counts alone'}), ${(info.bytes / 1e6).toFixed(2)} MB${malformedNote(malformed, formatOf(pos[0]))}`,
     byteGrams ? `byte model: fitted on ${byteGrams.messages} messages (first ${byteGrams.prefixBytes} bytes, ${byteGrams.buckets} buckets)` : 'no byte model',
     'spammiest (seen in ≥5 messages):', ...spammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
     'hammiest:', ...hammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
@@ -210,12 +234,14 @@ async function exportCmd(pos: string[], o: Opts): Promise<void> {
 
 async function importCmd(pos: string[], o: Opts): Promise<void> {
   need(pos, 2, 'import');
-  const incoming = deserialize(fs.readFileSync(pos[1]), formatOpt(o, pos[1]));
+  const format = formatOpt(o, pos[1]);
+  const malformed: Malformed = { count: 0, first: 0 };
+  const incoming = deserialize(fs.readFileSync(pos[1]), format, malformed);
   const d = o.merge
     ? await updateDictionary(pos[0], (cur) => cur.merge(incoming))
     : await withLock(pos[0], async () => { await saveDictionary(pos[0], incoming); return incoming; });
-  out(o, { dictionary: pos[0], imported: incoming.size, tokens: d.size, messages: { spam: d.nspam, ham: d.nham } },
-    `${o.merge ? 'merged' : 'imported'} ${incoming.size} tokens from ${pos[1]} into ${pos[0]} (${d.nspam} spam, ${d.nham} ham messages)`);
+  out(o, { dictionary: pos[0], imported: incoming.size, tokens: d.size, messages: { spam: d.nspam, ham: d.nham }, malformed },
+    `${o.merge ? 'merged' : 'imported'} ${incoming.size} tokens from ${pos[1]} into ${pos[0]} (${d.nspam} spam, ${d.nham} ham messages)${malformedNote(malformed, format)}`);
 }
 
 export async function run(args: string[]): Promise<number> {

@@ -1,8 +1,8 @@
 // MailEnable's two dictionary formats, TAB (our own on-disk format too, in tab-file.ts) and XML, read and written.
 import { Dictionary } from './dictionary.ts';
-import { fromTab, toTab } from './tab-file.ts';
+import { fromTab, toTab, type Malformed } from './tab-file.ts';
 
-export { fromTab, toTab };
+export { fromTab, toTab, type Malformed };
 
 export type DictFormat = 'tab' | 'xml';
 
@@ -41,15 +41,37 @@ function attr(tag: string, name: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-export function fromXml(text: string): Dictionary {
+/** Whether every B= and W= attribute of an entry's tag holds a whole number. */
+function countsAreWhole(tag: string): boolean {
+  for (const m of tag.matchAll(/\b[BW]\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]*))/gi)) {
+    if (!/^\d+$/.test(m[1] ?? m[2] ?? m[3])) return false;
+  }
+  return true;
+}
+
+/**
+ * Reads MailEnable's XML. An `<E>` entry that is not `<E …>token</E>` with whole-number counts is passed over and
+ * counted in `malformed` (its place given as the entry's number, 1-based); a missing count is 0.
+ */
+export function fromXml(text: string, malformed?: Malformed): Dictionary {
   const d = new Dictionary();
   const head = /<ENTRIES\b[^>]*>/i.exec(text);
   if (!head) throw new Error('not an XML dictionary: no <ENTRIES> element');
   d.nham = attr(head[0], 'W');
   d.nspam = attr(head[0], 'B');
-  const re = /<E\b([^>]*)>([^<]*)<\/E>/gi;
+  // Every entry's start, so that one the full pattern does not match is noticed instead of silently lost.
+  const re = /<E\b([^>]*)>(?:([^<]*)<\/E>)?/gi;
   let m: RegExpExecArray | null;
-  while ((m = re.exec(text))) d.add(safeToken(unescapeXml(m[2])), attr(m[1], 'B'), attr(m[1], 'W'));
+  let n = 0;
+  while ((m = re.exec(text))) {
+    n++;
+    const counts = m[1];
+    if (m[2] === undefined || !countsAreWhole(counts)) {
+      if (malformed && !malformed.count++) malformed.first = n;
+      continue;
+    }
+    d.add(safeToken(unescapeXml(m[2])), attr(counts, 'B'), attr(counts, 'W'));
+  }
   return d;
 }
 
@@ -61,7 +83,7 @@ export function serialize(d: Dictionary, format: DictFormat, forMailEnable = fal
   return format === 'xml' ? Buffer.from(toXml(d), 'utf8') : toTab(d, !forMailEnable);
 }
 
-/** A dictionary from the bytes of a file in `format`. */
-export function deserialize(data: Buffer, format: DictFormat): Dictionary {
-  return format === 'xml' ? fromXml(data.toString('utf8')) : fromTab(data);
+/** A dictionary from the bytes of a file in `format`; lines or entries passed over are counted in `malformed`. */
+export function deserialize(data: Buffer, format: DictFormat, malformed?: Malformed): Dictionary {
+  return format === 'xml' ? fromXml(data.toString('utf8'), malformed) : fromTab(data, malformed);
 }

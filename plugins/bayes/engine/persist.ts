@@ -4,7 +4,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Dictionary } from './dictionary.ts';
-import { deserialize, formatOf, serialize } from './formats.ts';
+import { deserialize, formatOf, serialize, type Malformed } from './formats.ts';
 
 export interface LockOptions {
   /** Give up after this long (ms). */
@@ -97,8 +97,9 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
   try { await dh.sync(); } catch { /* some filesystems refuse fsync on a folder */ } finally { await dh.close(); }
 }
 
-export async function loadDictionary(file: string): Promise<Dictionary> {
-  return deserialize(await fsp.readFile(file), formatOf(file));
+/** Reads a dictionary file; lines it had to pass over are counted in `malformed`. */
+export async function loadDictionary(file: string, malformed?: Malformed): Promise<Dictionary> {
+  return deserialize(await fsp.readFile(file), formatOf(file), malformed);
 }
 
 /** Loads a dictionary, or an empty one when the file does not exist yet. */

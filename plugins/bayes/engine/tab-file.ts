@@ -182,7 +182,10 @@ function weightField(bytes: Uint8Array, buf: Buffer, from: number, to: number): 
   return negative ? -value : value;
 }
 
-/** A count field: plain digits are read in place; anything else as `Number` reads it (NaN when it is no number). */
+/**
+ * A count field: plain digits are read in place; anything else as `Number` reads it, except that an empty field is
+ * NaN, not 0 (a line that lost a count is malformed, not a token never seen).
+ */
 function countField(bytes: Uint8Array, buf: Buffer, from: number, to: number): number {
   if (to > from && to - from <= 15) {
     let n = 0;
@@ -194,7 +197,8 @@ function countField(bytes: Uint8Array, buf: Buffer, from: number, to: number): n
     }
     if (k === to) return n;
   }
-  return Number(buf.toString('utf8', from, to));
+  const text = buf.toString('utf8', from, to);
+  return text.trim() === '' ? NaN : Number(text);
 }
 
 function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
@@ -202,12 +206,19 @@ function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
   return true;
 }
 
+/** Lines (or XML entries) a reader passed over: how many, and where the first was (1-based; 0 when none). */
+export interface Malformed {
+  count: number;
+  first: number;
+}
+
 /**
- * Reads a TAB file. Lines without two tabs, or whose counts are no numbers, are skipped; a token listed twice
- * has its counts added. A token is what comes before a line's last two tabs, or its last three when the last
- * field is a weight (a number with a decimal point).
+ * Reads a TAB file. Lines without two tabs, or whose counts are no numbers, are skipped and counted in `malformed`
+ * (a foreign dictionary with a few bad lines is still worth most of its tokens); a token listed twice has its
+ * counts added. A token is what comes before a line's last two tabs, or its last three when the last field is a
+ * weight (a number with a decimal point).
  */
-export function fromTab(data: Buffer | string): Dictionary {
+export function fromTab(data: Buffer | string, malformed?: Malformed): Dictionary {
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   // Bytes are read through a plain Uint8Array: indexing a Buffer (a subclass) in this loop measured slower.
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -217,6 +228,9 @@ export function fromTab(data: Buffer | string): Dictionary {
   for (let k = 0; k < len; k++) if (bytes[k] === LF) lines++;
   d.reserve(lines + 1);
   let first = true;
+  let lineNo = 0;
+  let badLines = 0;
+  let firstBad = 0;
   // One scan per line finds its end and its last two tabs (Buffer.indexOf is a native call per line, which
   // measured as slow as the rest of the reading together).
   for (let pos = 0; pos < len;) {
@@ -230,6 +244,7 @@ export function fromTab(data: Buffer | string): Dictionary {
       if (c === TAB) { t0 = t1; t1 = t2; t2 = nl; }
     }
     const end = nl > pos && bytes[nl - 1] === CR ? nl - 1 : nl;
+    lineNo++;
     if (end > pos) {
       if (!first && bytes[pos] === 35 && buf.subarray(pos, pos + BYTE_GRAMS_MARK.length).equals(BYTE_GRAMS_MARK)) {
         d.byteGrams = readByteGrams(buf.toString('latin1', pos + BYTE_GRAMS_MARK.length, end));
@@ -257,11 +272,15 @@ export function fromTab(data: Buffer | string): Dictionary {
         if (Number.isFinite(spam) && Number.isFinite(ham)) {
           if (isAscii(bytes, pos, t1)) d.addAscii(bytes, pos, t1, spam, ham, weight);
           else d.add(buf.toString('utf8', pos, t1), spam, ham, weight);
-        }
-      }
+        } else if (!badLines++) firstBad = lineNo;
+      } else if (!badLines++) firstBad = lineNo;
     }
     pos = nl + 1;
   }
   if (first) throw new Error('not a TAB dictionary: the file is empty');
+  if (malformed && badLines) {
+    if (!malformed.count) malformed.first = firstBad;
+    malformed.count += badLines;
+  }
   return d;
 }

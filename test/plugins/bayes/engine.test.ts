@@ -239,6 +239,13 @@ describe('bayes engine', () => {
       assert.deepEqual([x.nspam, x.nham, x.spamOf('viagra'), x.hamOf('viagra'), x.hamOf('agenda')], [10, 20, 7, 1, 9]);
     });
 
+    it('passes over XML entries without whole-number counts or a closing tag, counting them; a missing count is 0', () => {
+      const malformed = { count: 0, first: 0 };
+      const x = fromXml('<ENTRIES W="2" B="3"><E W="1" B="2">ok</E><E W="x" B="2">bad</E><E W="1">nob</E><E B="1" W="1">open<E W=4 B=\'5\'>bare</E></ENTRIES>', malformed);
+      assert.deepEqual([...x.entries()].map((e) => [e.token, e.spam, e.ham]), [['ok', 2, 1], ['nob', 0, 1], ['bare', 5, 4]]);
+      assert.deepEqual(malformed, { count: 2, first: 2 });
+    });
+
     it('refuses a file that is not a dictionary', () => {
       assert.throws(() => fromTab('hello world\n'), /not a TAB dictionary/);
       assert.throws(() => fromXml('<x/>'), /not an XML dictionary/);

@@ -45,6 +45,16 @@ describe('bayes TAB file (bytes)', () => {
     assert.throws(() => fromTab(Buffer.from('token\t1\t2\n')), /first line must hold/);
   });
 
+  it('counts the lines it passes over, and names the first', () => {
+    const malformed = { count: 0, first: 0 };
+    const d = fromTab(Buffer.from('3\t4\nok\t1\t2\nnonum\tx\t1\none\t1\n\nlost\t\t2\nalso\t2\t1\n'), malformed);
+    assert.deepEqual([...d.entries()].map((e) => e.token), ['ok', 'also']);
+    assert.deepEqual(malformed, { count: 3, first: 3 }, 'a count that is no number, a line with one tab, an empty count; not the blank line');
+    const clean = { count: 0, first: 0 };
+    fromTab(toTab(d), clean);
+    assert.deepEqual(clean, { count: 0, first: 0 });
+  });
+
   it('a file of 50,000 tokens round-trips byte for byte', () => {
     const d = new Dictionary();
     d.nspam = 100_000;

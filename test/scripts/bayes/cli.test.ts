@@ -219,6 +219,29 @@ describe('moat bayes', function () {
     assert.match(s.out, /spammiest/);
   });
 
+  it('import and stats say how many lines of a foreign dictionary they passed over, and where the first was', () => {
+    const foreign = path.join(dir, 'foreign.tab');
+    fs.writeFileSync(foreign, '10\t20\nviagra\t7\t1\nbroken\tseven\t1\nagenda\t0\t9\ntruncated\t4\n');
+    const r = moat('import', path.join(dir, 'foreign-copy.tab'), foreign);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /imported 2 tokens .*; passed over 2 malformed lines \(the first: line 3\)$/m);
+    const j = JSON.parse(moat('stats', foreign, '--json').out);
+    assert.deepEqual([j.tokens, j.malformed], [2, { count: 2, first: 3 }]);
+    assert.doesNotMatch(moat('stats', dict).out, /malformed/);
+  });
+
+  it('refuses numeric options that are no numbers or out of range (64), and score on a folder', () => {
+    for (const args of [['verify', dict, dir, '--cutoff', 'abc'], ['verify', dict, dir, '--cutoff', '2'], ['prune', dict, '--min-count', '1.5'], ['prune', dict, '--neutral', '0.7'], ['prune', dict, '--max-tokens=-1']]) {
+      const r = moat(...args);
+      assert.equal(r.code, 64, args.join(' '));
+      const flag = args.find((a) => a.startsWith('--'))!.replace(/=.*/, '');
+      assert.match(r.err, new RegExp(`^${flag} must be a (whole )?number`));
+    }
+    const s = moat('score', dict, dir);
+    assert.equal(s.code, 1);
+    assert.match(s.err, /is a folder: score takes one message; verify scores a folder/);
+  });
+
   it('reload writes the reload request under data_dir; unknown commands are usage errors', () => {
     const dataDir = path.join(dir, 'data');
     assert.equal(moat('reload', '--data-dir', dataDir).code, 0);
