@@ -7,6 +7,7 @@ import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { prune } from '../../plugins/bayes/engine/prune.ts';
 import { runPasses } from '../../plugins/bayes/engine/passes.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
+import { SeenMessages } from '../../plugins/bayes/engine/seen-messages.ts';
 import { saveDictionary, withLock } from '../../plugins/bayes/engine/persist.ts';
 import { DEFAULT_CORPUS, loadCorpus } from './corpus.ts';
 import { Progress } from './progress.ts';
@@ -23,10 +24,11 @@ const filter = new BayesFilter();
 const bar = new Progress('learning', all.length);
 const learned = new LearnedTokens();
 const samples = filter.byteSamples();
-for (const m of all) { filter.learn(m.raw, m.spam, learned, samples); bar.tick(); }
+const seen = new SeenMessages();
+for (const m of all) { filter.learn(m.raw, m.spam, { record: learned, samples, seen }); bar.tick(); }
 bar.finish();
 // The same passes as `moat bayes create`: misjudged messages learned again, the weights, the byte model.
 const again = runPasses(filter, learned, samples).reinforced!;
 const r = prune(filter.dict, { minCount: 2, neutral: 0.1, maxTokens });
 await withLock(outFile, () => saveDictionary(outFile, filter.dict));
-console.log(`${outFile}: ${filter.dict.nspam} spam, ${filter.dict.nham} ham messages (${again.spam} spam and ${again.ham} ham learned again); ${r.before} tokens pruned to ${r.after}; ${(fs.statSync(outFile).size / 1e6).toFixed(2)} MB`);
+console.log(`${outFile}: ${filter.dict.nspam} spam, ${filter.dict.nham} ham messages (${seen.duplicates.spam} spam and ${seen.duplicates.ham} ham copies passed over, ${again.spam} spam and ${again.ham} ham learned again); ${r.before} tokens pruned to ${r.after}; ${(fs.statSync(outFile).size / 1e6).toFixed(2)} MB`);

@@ -7,6 +7,7 @@ import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { rankKey } from '../../plugins/bayes/engine/classify.ts';
 import { runPasses } from '../../plugins/bayes/engine/passes.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
+import { SeenMessages } from '../../plugins/bayes/engine/seen-messages.ts';
 import { DEFAULT_CORPUS, loadCorpus, splitCorpus, type CorpusMessage } from './corpus.ts';
 import { rocArea, spamCaughtAtHamRates, type Scored } from './metrics.ts';
 import { readCommand, USAGE_ERROR } from '../cli/args.ts';
@@ -14,12 +15,13 @@ import { readCommand, USAGE_ERROR } from '../cli/args.ts';
 const HAM_RATES = [0.001, 0.0025, 0.005, 0.01];
 const usage = `usage: node scripts/bayes/cross-validate.ts [--corpus DIR] [--folds N] [--seeds N] [--all]
   [--scoring JSON] [--tokenizer JSON] [--reinforce JSON | --no-reinforce] [--linear JSON | --no-linear]
-  [--byte-grams JSON | --no-byte-grams]
+  [--byte-grams JSON | --no-byte-grams] [--keep-duplicates]
   --all           folds over the whole corpus instead of the eval split's training part
   --scoring       scoring options to try, e.g. '{"robs":0.5}'; --tokenizer, --reinforce, --linear, --byte-grams likewise
   --no-reinforce  without the pass that learns misjudged messages again
   --no-linear     without the pass that fits the linear model's weights
-  --no-byte-grams without the pass that fits the byte model`;
+  --no-byte-grams without the pass that fits the byte model
+  --keep-duplicates learn every copy of a message, as training did before it learned each copy once`;
 const line = readCommand(process.argv.slice(2), {
   corpus: { type: 'string', default: DEFAULT_CORPUS },
   folds: { type: 'string', default: '3' },
@@ -33,6 +35,7 @@ const line = readCommand(process.argv.slice(2), {
   'no-linear': { type: 'boolean', default: false },
   'byte-grams': { type: 'string', default: '{}' },
   'no-byte-grams': { type: 'boolean', default: false },
+  'keep-duplicates': { type: 'boolean', default: false },
 }, usage);
 if (typeof line === 'number') process.exit(line);
 const { values } = line;
@@ -71,7 +74,8 @@ for (let seed = 0; seed < seeds; seed++) {
     const training = pool.filter((m) => foldOf(m, seed) !== k);
     const learned = values['no-reinforce'] && values['no-linear'] ? undefined : new LearnedTokens();
     const samples = values['no-byte-grams'] ? undefined : filter.byteSamples();
-    for (const m of training) filter.learn(m.raw, m.spam, learned, samples);
+    const seen = values['keep-duplicates'] ? undefined : new SeenMessages();
+    for (const m of training) filter.learn(m.raw, m.spam, { record: learned, samples, seen });
     runPasses(filter, learned, samples, {
       reinforce: values['no-reinforce'] ? false : reinforcing,
       linear: values['no-linear'] ? false : linearOptions,

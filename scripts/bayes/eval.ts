@@ -7,6 +7,7 @@ import path from 'node:path';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { rankKey, DEFAULT_SCORING, type ScoringOptions } from '../../plugins/bayes/engine/classify.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
+import { SeenMessages } from '../../plugins/bayes/engine/seen-messages.ts';
 import { runPasses, type PassName, type PassesResult } from '../../plugins/bayes/engine/passes.ts';
 import { DEFAULT_CORPUS, loadCorpus, splitCorpus, stripSpamHeaders, type CorpusMessage } from './corpus.ts';
 import { figures, spamCaughtInterval, type Figures, type Scored } from './metrics.ts';
@@ -50,6 +51,8 @@ interface OurTraining {
   learnSeconds: number;
   /** The three passes after it, each with its seconds. */
   passes: Required<PassesResult>;
+  /** Copies of messages already learned, passed over as `moat bayes create` does. */
+  duplicates: { spam: number; ham: number };
 }
 
 function scoreAll(filter: BayesFilter, test: CorpusMessage[], testViews: Buffer[]): Scored[] {
@@ -60,12 +63,13 @@ function scoreAll(filter: BayesFilter, test: CorpusMessage[], testViews: Buffer[
 }
 
 /** The four passes of training, timed, into a new filter; with `test`, the figures after each of the first three are taken in between (untimed). */
-function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: CorpusMessage[]; views: Buffer[] }): OurTraining {
+function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: CorpusMessage[]; views: Buffer[] }, keepDuplicates = false): OurTraining {
   const filter = new BayesFilter();
   const learned = new LearnedTokens();
   const samples = filter.byteSamples();
   const t0 = performance.now();
-  for (let i = 0; i < train.length; i++) filter.learn(trainViews[i], train[i].spam, learned, samples);
+  const seen = keepDuplicates ? undefined : new SeenMessages();
+  for (let i = 0; i < train.length; i++) filter.learn(trainViews[i], train[i].spam, { record: learned, samples, seen });
   const learnSeconds = (performance.now() - t0) / 1000;
   // The figures after each pass but the last, taken outside the passes' time.
   const after: Partial<Record<PassName | 'plain', Figures>> = {};
@@ -73,7 +77,7 @@ function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: 
   take('plain');
   const { reinforced, linear, byteGrams } = runPasses(filter, learned, samples, { afterPass: take });
   if (!reinforced || !linear || !byteGrams) throw new Error('a pass of training did not run');
-  return { filter, plain: after.plain, reinforced: after.reinforce, weighted: after.linear, learnSeconds, passes: { reinforced, linear, byteGrams } };
+  return { filter, plain: after.plain, reinforced: after.reinforce, weighted: after.linear, learnSeconds, passes: { reinforced, linear, byteGrams }, duplicates: seen?.duplicates ?? { spam: 0, ham: 0 } };
 }
 
 /** The same dictionary's figures with some scoring options changed (the filter's own options are put back). */
@@ -146,12 +150,14 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
   console.log(`  msg/s${runs > 1 ? ` over ${runs} runs, median (range)` : ''}: mailmoat training ${showRate(rate(timed.train))} (plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}, linear pass ${showRate(rate(timed.linear))}, byte model's pass ${showRate(rate(timed.bytes))}), scoring ${showRate(rate(timed.score))}` +
     (bogo ? `; bogofilter training ${showRate(rate(timed.bogoTrain))}, scoring ${showRate(rate(timed.bogoScore))}` : ''));
   const r = ours.passes.reinforced;
-  console.log(`  mailmoat reinforcement pass: learned again ${r.spam} spam and ${r.ham} ham of ${r.checked}`);
+  const copies = ours.duplicates;
+  console.log(`  mailmoat training: ${copies.spam} spam and ${copies.ham} ham copies of messages already learned passed over; the reinforcement pass learned again ${r.spam} spam and ${r.ham} ham of ${r.checked}`);
   const show = (f: Figures) => `${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)} / ${f2(f.spamAtHam01)} (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham)`;
   console.log(`  mailmoat before the reinforcement pass: ${show(ours.plain!)}`);
   console.log(`  mailmoat before the linear pass:        ${show(ours.reinforced!)}`);
   console.log(`  mailmoat before the byte model:         ${show(ours.weighted!)}`);
   console.log(`  mailmoat without the logit cap:         ${show(figuresWith(ours.filter, { logitCap: 0 }, test, testViews))}`);
+  console.log(`  mailmoat learning every copy:           ${show(figures(scoreAll(trainOurs(train, trainViews, undefined, true).filter, test, testViews), cutoff))}`);
   console.log('  mailmoat per set (ham→spam % / spam caught % / 1-ROCA %):');
   for (const set of new Set(test.map((m) => m.set))) {
     const f = figures(results.filter((_r, i) => test[i].set === set), cutoff);

@@ -2,6 +2,7 @@
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
+import { SeenMessages } from '../../plugins/bayes/engine/seen-messages.ts';
 import { runPasses, type PassesResult } from '../../plugins/bayes/engine/passes.ts';
 import type { TokenizerOptions } from '../../plugins/bayes/engine/tokenizer.ts';
 import { listSources, readMessages, type MailSource, type SkippedFile } from './mail-folders.ts';
@@ -16,6 +17,8 @@ export interface TrainResult extends PassesResult {
   seconds: number;
   /** Files under the folders that gave no message. */
   skipped: SkippedFile[];
+  /** Copies of messages already learned in this run (same class, same tokens), passed over. */
+  duplicates: { spam: number; ham: number };
 }
 
 export interface TrainOptions {
@@ -30,6 +33,8 @@ export interface TrainOptions {
   byteGrams?: boolean;
   /** Counts the folders will be merged into: read (not changed) when judging, and where the models start from. */
   background?: Dictionary;
+  /** Learn every copy of a message, not each one once. */
+  keepDuplicates?: boolean;
 }
 
 /** Every message of both folders, each with its class, ticking `bar` once per file. */
@@ -52,12 +57,13 @@ export function trainFolders(spamDir: string, hamDir: string, o: TrainOptions = 
   // What the reinforcement and linear passes go over, so no message is read twice.
   const learned = o.reinforce || o.linear ? new LearnedTokens() : undefined;
   const samples = o.byteGrams ? filter.byteSamples() : undefined;
+  const seen = o.keepDuplicates ? undefined : new SeenMessages();
   for (const m of labelled(spamSources, hamSources, bar, skipped)) {
-    filter.learn(m.raw, m.spam, learned, samples);
+    if (!filter.learn(m.raw, m.spam, { record: learned, samples, seen })) continue;
     if (m.spam) spam++; else ham++;
   }
   bar.finish();
   const seconds = (performance.now() - t0) / 1000;
   const passes = runPasses(filter, learned, samples, { reinforce: o.reinforce ? {} : false, linear: o.linear ? {} : false, background: o.background });
-  return { dict: filter.dict, spam, ham, seconds, skipped, ...passes };
+  return { dict: filter.dict, spam, ham, seconds, skipped, duplicates: seen?.duplicates ?? { spam: 0, ham: 0 }, ...passes };
 }

@@ -42,6 +42,8 @@ Options: --json (machine output), --mode all|frequent|extreme, --cutoff P (spam 
          column of a TAB dictionary, which scoring adds to the Bayesian probability: faster, less accurate).
          --no-byte-grams (create/merge: skip the pass that fits the byte model, a linear model over the 4-byte
          sequences of each message's first ${PREFIX_BYTES} bytes, kept on the last line of a TAB dictionary: faster, less accurate).
+         --keep-duplicates (create/merge: learn every copy of a message; by default a copy, the same class and the same
+         tokens as a message learned before in the run, is passed over and counted).
 Exit code: 0 done, 1 failed, 64 usage error.`;
 
 class UsageError extends Error {}
@@ -97,6 +99,7 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
     linear,
     byteGrams,
     background,
+    keepDuplicates: o['keep-duplicates'] === true,
   });
   // Learning happens outside the lock; only the merge into the file holds it, briefly.
   const result = cmd === 'create'
@@ -110,8 +113,10 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
     ...(again && { reinforced: { spam: again.spam, ham: again.ham, checked: again.checked } }),
     ...(r.linear && { weighted: r.linear.weighted }),
     ...(r.byteGrams && { byteGrams: { messages: r.byteGrams.messages } }),
+    duplicates: r.duplicates,
     skipped: r.skipped,
   }, `${cmd === 'create' ? 'created' : 'merged into'} ${dict}: learned ${r.spam} spam and ${r.ham} ham` +
+    copiesNote(r.duplicates) +
     (again ? `, then again ${again.spam} spam and ${again.ham} ham that the rest misjudged` : '') +
     fitted([r.linear && `the weights of ${r.linear.weighted} tokens`, r.byteGrams && 'the byte model']) +
     ` (${rate.toFixed(0)} msg/s); now ${result.nspam} spam, ${result.nham} ham, ${result.size} tokens`);
@@ -120,6 +125,11 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   if (cmd === 'create' && !o.json && (!r.spam || !r.ham)) {
     process.stderr.write(`warning: no ${r.spam ? 'ham' : 'spam'} was found under ${r.spam ? hamDir : spamDir}; ${dict} cannot tell spam from ham until it learns some\n`);
   }
+}
+
+/** " (passed over 3 spam and 1 ham copies of messages already learned)", or nothing. */
+function copiesNote(d: { spam: number; ham: number }): string {
+  return d.spam + d.ham ? ` (passed over ${d.spam} spam and ${d.ham} ham cop${d.spam + d.ham === 1 ? 'y' : 'ies'} of messages already learned)` : '';
 }
 
 /** Files that gave no message, on stderr so that output stays what it was; with --json they are in the output too. */
@@ -248,6 +258,7 @@ export async function run(args: string[]): Promise<number> {
   const parsed = readCommand(args, {
     json: { type: 'boolean' }, merge: { type: 'boolean' },
     'no-bigrams': { type: 'boolean' }, 'no-html': { type: 'boolean' }, 'no-reinforce': { type: 'boolean' }, 'no-linear': { type: 'boolean' }, 'no-byte-grams': { type: 'boolean' }, 'with-weights': { type: 'boolean' },
+    'keep-duplicates': { type: 'boolean' },
     mode: { type: 'string' }, cutoff: { type: 'string' }, format: { type: 'string' },
     'min-count': { type: 'string' }, neutral: { type: 'string' }, 'max-tokens': { type: 'string' },
     config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' },

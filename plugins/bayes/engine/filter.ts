@@ -7,6 +7,17 @@ import { classify, classifyHashed, DEFAULT_SCORING, type CountReader, type Hashe
 import { HashedBag } from './hashed-bag.ts';
 import type { LearnedTokens } from './learned-tokens.ts';
 import { ByteSamples, messagePrefix, type ByteGramModel } from './byte-grams.ts';
+import type { SeenMessages } from './seen-messages.ts';
+
+/** What a training run keeps besides the dictionary's counts as it learns each message. */
+export interface LearnInto {
+  /** Notes the message's tokens for the reinforcement and linear passes (engine/passes.ts runs them). */
+  record?: LearnedTokens;
+  /** Keeps its first bytes for the byte model's pass. */
+  samples?: ByteSamples;
+  /** Passes over a copy of a message already learned through the same `seen` (same class, same tokens). */
+  seen?: SeenMessages;
+}
 
 export class BayesFilter {
   dict: Dictionary;
@@ -28,14 +39,16 @@ export class BayesFilter {
   }
 
   /**
-   * Learns a message straight into the dictionary, from its bag of hashed tokens (the fast path for training);
-   * with `record`, also notes its tokens there for the reinforcement and linear passes, and with `samples` keeps
-   * its first bytes for the byte model's (engine/passes.ts runs them).
+   * Learns a message straight into the dictionary, from its bag of hashed tokens (the fast path for training), and
+   * keeps what `into` asks for. Returns false when `into.seen` knew it already, and then learns nothing.
    */
-  learn(raw: Buffer | string, isSpam: boolean, record?: LearnedTokens, samples?: ByteSamples): void {
+  learn(raw: Buffer | string, isSpam: boolean, into: LearnInto = {}): boolean {
     if (this.learningBag?.capacity !== this.tokenizer.maxTokens) this.learningBag = new HashedBag(this.tokenizer.maxTokens, true);
-    this.dict.learnBag(this.fill(this.learningBag, raw), isSpam, record);
-    samples?.add(raw, isSpam);
+    const bag = this.fill(this.learningBag, raw);
+    if (into.seen && !into.seen.add(bag, isSpam)) return false;
+    this.dict.learnBag(bag, isSpam, into.record);
+    into.samples?.add(raw, isSpam);
+    return true;
   }
 
   /**

@@ -37,7 +37,7 @@ export interface ReinforceResult {
 
 /**
  * Reinforces `filter`'s dictionary with the misjudged ones among the messages `learned` recorded as they were
- * learned into it (`filter.learn(raw, spam, learned)`): each is judged with its own counts taken out.
+ * learned into it (`filter.learn(raw, spam, { record: learned })`): each is judged with its own counts taken out.
  * Judging happens against the dictionary as plain training left it, so the order of the messages does not matter.
  * `background`, when given, is read but never changed: its counts are added to `filter`'s for judging.
  */

@@ -15,8 +15,8 @@ import { message } from './fixtures.ts';
 function trained(n: number, from = 0): { f: BayesFilter; record: LearnedTokens } {
   const f = new BayesFilter();
   const record = new LearnedTokens();
-  for (let i = from; i < from + n; i++) f.learn(message({ spam: true, seed: i }), true, record);
-  for (let i = from; i < from + n; i++) f.learn(message({ spam: false, seed: i }), false, record);
+  for (let i = from; i < from + n; i++) f.learn(message({ spam: true, seed: i }), true, { record });
+  for (let i = from; i < from + n; i++) f.learn(message({ spam: false, seed: i }), false, { record });
   return { f, record };
 }
 

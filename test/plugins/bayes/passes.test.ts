@@ -13,7 +13,7 @@ function learned(from = 0) {
   const f = new BayesFilter();
   const record = new LearnedTokens();
   const samples = f.byteSamples();
-  const learn = (raw: string, spam: boolean) => f.learn(raw, spam, record, samples);
+  const learn = (raw: string, spam: boolean) => f.learn(raw, spam, { record, samples });
   for (let i = from; i < from + 20; i++) { learn(message({ spam: true, seed: i }), true); learn(message({ spam: false, seed: i }), false); }
   learn(message({ spam: true, seed: from + 100 }), false);
   learn(message({ spam: false, seed: from + 101 }), true);

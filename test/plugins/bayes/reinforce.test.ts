@@ -23,7 +23,7 @@ function trainingSet(): LearnedMessage[] {
 function learned(set: LearnedMessage[]): { f: BayesFilter; record: LearnedTokens } {
   const f = new BayesFilter();
   const record = new LearnedTokens();
-  for (const m of set) f.learn(m.raw, m.spam, record);
+  for (const m of set) f.learn(m.raw, m.spam, { record });
   return { f, record };
 }
 

@@ -173,6 +173,19 @@ describe('moat bayes', function () {
     assert.match(v.err, /"skipped":\[\{"file":"[^"]*empty\.eml","reason":"empty"\}\]/);
   });
 
+  it('create learns a copy of a message once, and says so; --keep-duplicates learns every copy', () => {
+    const c = writeCorpus(path.join(dir, 'copies'), 5);
+    fs.copyFileSync(path.join(c.spamDir, 's1.eml'), path.join(c.spamDir, 'copy-of-s1.eml'));
+    fs.copyFileSync(path.join(c.spamDir, 's2.eml'), path.join(c.hamDir, 'spam-labelled-ham.eml'));
+    const copiesDict = path.join(dir, 'copies.tab');
+    const j = JSON.parse(moat('create', copiesDict, c.spamDir, c.hamDir, '--json', '--no-reinforce').out);
+    assert.deepEqual([j.learned.spam, j.learned.ham, j.messages.spam, j.messages.ham], [5, 6, 5, 6], 'the copy is passed over; the same message labelled ham is not');
+    assert.deepEqual(j.duplicates, { spam: 1, ham: 0 });
+    assert.match(moat('create', copiesDict, c.spamDir, c.hamDir).out, /learned 5 spam and 6 ham \(passed over 1 spam and 0 ham copy of messages already learned\)/);
+    const all = JSON.parse(moat('create', copiesDict, c.spamDir, c.hamDir, '--json', '--no-reinforce', '--keep-duplicates').out);
+    assert.deepEqual([all.learned.spam, all.messages.spam, all.duplicates.spam], [6, 6, 0]);
+  });
+
   it('create warns when a folder gave no message of its class', () => {
     const c = writeCorpus(path.join(dir, 'one-sided'), 3);
     const emptyDir = path.join(dir, 'spamless');
