@@ -182,14 +182,13 @@ async function score(pos: string[], o: Opts): Promise<void> {
 
 async function pruneCmd(pos: string[], o: Opts): Promise<void> {
   need(pos, 1, 'prune');
+  const options = {
+    minCount: numberOpt(o, 'min-count', 2, { min: 0, max: Infinity, whole: true }),
+    neutral: numberOpt(o, 'neutral', 0.1, { min: 0, max: 0.5 }),
+    maxTokens: numberOpt(o, 'max-tokens', 0, { min: 0, max: Infinity, whole: true }),
+  };
   let r = { before: 0, after: 0 };
-  const d = await updateDictionary(pos[0], (dict) => {
-    r = prune(dict, {
-      minCount: numberOpt(o, 'min-count', 2, { min: 0, max: Infinity, whole: true }),
-      neutral: numberOpt(o, 'neutral', 0.1, { min: 0, max: 0.5 }),
-      maxTokens: numberOpt(o, 'max-tokens', 0, { min: 0, max: Infinity, whole: true }),
-    });
-  });
+  const d = await updateDictionary(pos[0], (dict) => { r = prune(dict, options); });
   out(o, { dictionary: pos[0], tokensBefore: r.before, tokensAfter: r.after, bytes: fs.statSync(pos[0]).size },
     `pruned ${pos[0]}: ${r.before} → ${r.after} tokens (${d.nspam} spam, ${d.nham} ham messages), ${(fs.statSync(pos[0]).size / 1e6).toFixed(1)} MB`);
 }
@@ -207,9 +206,8 @@ async function reload(o: Opts): Promise<void> {
 /** "; passed over 3 malformed lines (the first: line 2)", or nothing; XML counts entries instead of lines. */
 function malformedNote(m: Malformed, format: DictFormat): string {
   if (!m.count) return '';
-  const unit = format === 'xml' ? 'entr' : 'line';
-  const plural = m.count === 1 ? (unit === 'entr' ? 'y' : '') : (unit === 'entr' ? 'ies' : 's');
-  return `; passed over ${m.count} malformed ${unit}${plural} (the first: ${unit === 'entr' ? 'entry' : 'line'} ${m.first})`;
+  const [one, many] = format === 'xml' ? ['entry', 'entries'] : ['line', 'lines'];
+  return `; passed over ${m.count} malformed ${m.count === 1 ? one : many} (the first: ${one} ${m.first})`;
 }
 
 async function stats(pos: string[], o: Opts): Promise<void> {

@@ -1,4 +1,5 @@
-// The messages one training run has learned, known by class and set of tokens, so that a copy is learned once.
+// The messages one training run has learned, known by class and by the set of tokens they were learned by (the
+// bag's, so at most the tokenizer's cap of distinct tokens), so that a copy is learned once.
 //
 // Why: folders of mail hold copies (the same spam delivered to several of the corpus's users, a message kept in
 // two folders), and a copy learned again counts its tokens again, as if a second message had vouched for them.
