@@ -107,7 +107,8 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
     : await updateDictionary(dict, (d) => d.merge(r.dict));
   const again = r.reinforced;
   // Every pass: what an admin waits for.
-  const rate = (r.spam + r.ham) / Math.max(r.seconds + (again?.seconds ?? 0) + (r.linear?.seconds ?? 0) + (r.byteGrams?.seconds ?? 0), 1e-6);
+  // Copies passed over were read and tokenized too, as the eval counts them.
+  const rate = (r.spam + r.ham + r.duplicates.spam + r.duplicates.ham) / Math.max(r.seconds + (again?.seconds ?? 0) + (r.linear?.seconds ?? 0) + (r.byteGrams?.seconds ?? 0), 1e-6);
   out(o, {
     dictionary: dict, learned: { spam: r.spam, ham: r.ham }, messages: { spam: result.nspam, ham: result.nham }, tokens: result.size, msgPerSecond: Math.round(rate),
     ...(again && { reinforced: { spam: again.spam, ham: again.ham, checked: again.checked } }),
