@@ -50,6 +50,36 @@ class UsageError extends Error {}
 
 type Opts = Record<string, string | boolean | undefined>;
 
+const TOKENIZING = ['no-bigrams', 'no-html'];
+const SCORING = ['mode', ...TOKENIZING];
+/**
+ * Each command's arguments (its usage line, and how many) and the options that mean something to it (--json to
+ * every one): an option or an argument a command would ignore is refused, since `score DICT *.eml` would
+ * otherwise score the first file alone and `create --cutoff 0.5` would look as if it had done something.
+ */
+const COMMANDS: Record<string, { args: string[]; options: string[] }> = {
+  create: { args: ['DICT', 'SPAMDIR', 'HAMDIR'], options: [...TOKENIZING, 'no-reinforce', 'no-linear', 'no-byte-grams', 'keep-duplicates'] },
+  merge: { args: ['DICT', 'SPAMDIR', 'HAMDIR'], options: [...TOKENIZING, 'no-reinforce', 'no-linear', 'no-byte-grams', 'keep-duplicates'] },
+  verify: { args: ['DICT', 'DIR'], options: [...SCORING, 'cutoff'] },
+  score: { args: ['DICT', 'FILE'], options: SCORING },
+  prune: { args: ['DICT'], options: ['min-count', 'neutral', 'max-tokens'] },
+  reload: { args: [], options: ['config', 'data-dir'] },
+  stats: { args: ['DICT'], options: [] },
+  export: { args: ['DICT', 'FILE'], options: ['format', 'with-weights'] },
+  import: { args: ['DICT', 'FILE'], options: ['format', 'merge'] },
+};
+
+/** Refuses a command line with missing or extra arguments, or an option the command does not take. */
+function checkCommandLine(cmd: string, pos: string[], o: Opts): void {
+  const c = COMMANDS[cmd];
+  if (!c) throw new UsageError(`unknown command ${cmd}`);
+  if (pos.length < c.args.length) throw new UsageError(`${cmd} needs ${c.args.join(' ')}`);
+  if (pos.length > c.args.length) throw new UsageError(`${cmd} takes ${c.args.length ? c.args.join(' ') : 'no arguments'}; unexpected: ${pos.slice(c.args.length).join(' ')}`);
+  for (const name of Object.keys(o)) {
+    if (o[name] !== undefined && name !== 'json' && !c.options.includes(name)) throw new UsageError(`--${name} does not apply to ${cmd}`);
+  }
+}
+
 function filterFor(dict: Dictionary, o: Opts): BayesFilter {
   const mode = (o.mode as CalculationMode | undefined) ?? 'all';
   if (!['all', 'frequent', 'extreme'].includes(mode)) throw new UsageError(`--mode must be all, frequent or extreme`);
@@ -57,19 +87,16 @@ function filterFor(dict: Dictionary, o: Opts): BayesFilter {
 }
 
 /** A numeric option, or a usage error saying what it must be: a typo must not become NaN and a silent no-op. */
-function numberOpt(o: Opts, name: string, fallback: number, range: { min: number; max: number; whole?: boolean }): number {
+function numberOpt(o: Opts, name: string, fallback: number, range: { min: number; max: number; whole?: boolean; belowMax?: boolean }): number {
   const raw = o[name];
   if (raw === undefined) return fallback;
   const x = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(x) || x < range.min || x > range.max || (range.whole && !Number.isInteger(x))) {
-    const span = range.max === Infinity ? `, ${range.min} or more` : ` from ${range.min} to ${range.max}`;
+  const over = range.belowMax ? x >= range.max : x > range.max;
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(x) || x < range.min || over || (range.whole && !Number.isInteger(x))) {
+    const span = range.max === Infinity ? `, ${range.min} or more` : range.belowMax ? `, at least ${range.min} and below ${range.max}` : ` from ${range.min} to ${range.max}`;
     throw new UsageError(`--${name} must be ${range.whole ? 'a whole number' : 'a number'}${span}`);
   }
   return x;
-}
-
-function need(pos: string[], n: number, what: string): void {
-  if (pos.length < n) throw new UsageError(`${what} needs ${n} argument${n > 1 ? 's' : ''}`);
 }
 
 function formatOpt(o: Opts, file: string): DictFormat {
@@ -83,12 +110,14 @@ function out(o: Opts, json: unknown, text: string): void {
 }
 
 async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<void> {
-  need(pos, 3, cmd);
   const [dict, spamDir, hamDir] = pos;
-  for (const d of [spamDir, hamDir]) if (!fs.existsSync(d)) throw new Error(`${d} does not exist`);
+  checkFolders(spamDir, hamDir);
+  checkWritable(dict);
   const reinforcing = !o['no-reinforce'];
-  const linear = !o['no-linear'];
-  const byteGrams = !o['no-byte-grams'];
+  // MailEnable's XML holds counts alone: fitting models it cannot keep would be time thrown away.
+  const countsOnly = formatOf(dict) === 'xml';
+  const linear = !o['no-linear'] && !countsOnly;
+  const byteGrams = !o['no-byte-grams'] && !countsOnly;
   // A merge judges the new messages by the dictionary they join too, and goes on from its models (a snapshot:
   // the merge itself re-reads it under the lock).
   const background = cmd === 'merge' && (reinforcing || linear || byteGrams) && fs.existsSync(dict) ? await loadDictionary(dict) : undefined;
@@ -101,10 +130,20 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
     background,
     keepDuplicates: o['keep-duplicates'] === true,
   });
-  // Learning happens outside the lock; only the merge into the file holds it, briefly.
+  const learned = r.spam + r.ham + r.duplicates.spam + r.duplicates.ham;
+  if (!learned) {
+    const skippedNote = r.skipped.length ? ` (${describeSkipped(r.skipped)})` : '';
+    // Replacing a working dictionary with an empty one is never what an admin meant.
+    if (cmd === 'create') throw new Error(`no message was found under ${spamDir} or ${hamDir}${skippedNote}; ${dict} was left as it was`);
+    out(o, { dictionary: dict, learned: { spam: 0, ham: 0 }, skipped: r.skipped }, `nothing to merge: no message was found under ${spamDir} or ${hamDir}; ${dict} was left as it was`);
+    warnSkipped(o, r.skipped);
+    return;
+  }
+  // Learning happens outside the lock; only the merge into the file holds it, briefly. The models were fitted
+  // from the file as it was read at the start: another merge since then keeps what it added to them too.
   const result = cmd === 'create'
     ? await withLock(dict, async () => { await saveDictionary(dict, r.dict); return r.dict; })
-    : await updateDictionary(dict, (d) => d.merge(r.dict));
+    : await updateDictionary(dict, (d) => d.merge(r.dict, background));
   const again = r.reinforced;
   // Every pass: what an admin waits for.
   // Copies passed over were read and tokenized too, as the eval counts them.
@@ -122,9 +161,37 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
     fitted([r.linear && `the weights of ${r.linear.weighted} tokens`, r.byteGrams && 'the byte model']) +
     ` (${rate.toFixed(0)} msg/s); now ${result.nspam} spam, ${result.nham} ham, ${result.size} tokens`);
   warnSkipped(o, r.skipped);
+  if (countsOnly && !o.json && !(o['no-linear'] && o['no-byte-grams'])) {
+    process.stderr.write(`note: ${dict} is MailEnable XML, which holds counts alone, so the linear and byte models were not fitted; a TAB dictionary (any other name) keeps them and scores better\n`);
+  }
   // A new dictionary without one of the classes judges every message by the other: most likely a wrong folder.
   if (cmd === 'create' && !o.json && (!r.spam || !r.ham)) {
     process.stderr.write(`warning: no ${r.spam ? 'ham' : 'spam'} was found under ${r.spam ? hamDir : spamDir}; ${dict} cannot tell spam from ham until it learns some\n`);
+  }
+}
+
+/**
+ * Both folders must exist, and neither may hold the other: ham under the spam folder (or the reverse) would be
+ * learned as both.
+ */
+function checkFolders(spamDir: string, hamDir: string): void {
+  for (const d of [spamDir, hamDir]) if (!fs.existsSync(d)) throw new Error(`${d} does not exist`);
+  const [spam, ham] = [fs.realpathSync(spamDir), fs.realpathSync(hamDir)];
+  const within = (inner: string, outer: string) => inner === outer || inner.startsWith(outer.endsWith(path.sep) ? outer : outer + path.sep);
+  if (spam === ham) throw new UsageError(`SPAMDIR and HAMDIR are the same folder (${spam})`);
+  if (within(spam, ham) || within(ham, spam)) throw new UsageError(`SPAMDIR and HAMDIR must not hold one another (${spam}, ${ham}): its messages would be learned as both`);
+}
+
+/** Fails before a long run, not after it, when DICT could not be written: a folder, or a place without write access. */
+function checkWritable(dict: string): void {
+  const st = fs.statSync(dict, { throwIfNoEntry: false });
+  if (st?.isDirectory()) throw new Error(`${dict} is a folder, not a dictionary file`);
+  let dir = path.dirname(path.resolve(dict));
+  while (!fs.existsSync(dir)) dir = path.dirname(dir);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    throw new Error(`cannot write ${dict}: ${dir} is not writable (${(e as NodeJS.ErrnoException).code})`);
   }
 }
 
@@ -145,7 +212,6 @@ function fitted(models: Array<string | undefined | false>): string {
 }
 
 async function verify(pos: string[], o: Opts): Promise<void> {
-  need(pos, 2, 'verify');
   const filter = filterFor(await loadDictionary(pos[0]), o);
   const cutoff = numberOpt(o, 'cutoff', 0.9, { min: 0, max: 1 });
   const skipped: SkippedFile[] = [];
@@ -172,22 +238,26 @@ async function verify(pos: string[], o: Opts): Promise<void> {
 }
 
 async function score(pos: string[], o: Opts): Promise<void> {
-  need(pos, 2, 'score');
   const filter = filterFor(await loadDictionary(pos[0]), o);
   if (fs.statSync(pos[1]).isDirectory()) throw new Error(`${pos[1]} is a folder: score takes one message; verify scores a folder`);
-  const s = filter.score(fs.readFileSync(pos[1]), filter.dict, true);
+  const raw = fs.readFileSync(pos[1]);
+  // verify passes over an empty file; a score for one would look like a judgement of a message.
+  if (!raw.length) throw new Error(`${pos[1]} is empty`);
+  const s = filter.score(raw, filter.dict, true);
   const band = bandOf(s.probability, DEFAULT_BANDS);
   out(o, { file: pos[1], probability: s.probability, band: band?.symbol, tokens: s.used, top: s.top },
     `${s.probability.toFixed(6)} ${band?.symbol ?? ''} (${s.used} tokens)\n` + s.top.map(([t, p]) => `  ${p.toFixed(3)}  ${t}`).join('\n'));
 }
 
 async function pruneCmd(pos: string[], o: Opts): Promise<void> {
-  need(pos, 1, 'prune');
   const options = {
     minCount: numberOpt(o, 'min-count', 2, { min: 0, max: Infinity, whole: true }),
-    neutral: numberOpt(o, 'neutral', 0.1, { min: 0, max: 0.5 }),
+    // A band of ±0.5 around 0.5 holds every token: pruning would empty the dictionary.
+    neutral: numberOpt(o, 'neutral', 0.1, { min: 0, max: 0.5, belowMax: true }),
     maxTokens: numberOpt(o, 'max-tokens', 0, { min: 0, max: Infinity, whole: true }),
   };
+  // updateDictionary starts from an empty dictionary when there is none: a mistyped name would be "pruned" into one.
+  if (!fs.existsSync(pos[0])) throw new Error(`${pos[0]} does not exist`);
   let r = { before: 0, after: 0 };
   const d = await updateDictionary(pos[0], (dict) => { r = prune(dict, options); });
   out(o, { dictionary: pos[0], tokensBefore: r.before, tokensAfter: r.after, bytes: fs.statSync(pos[0]).size },
@@ -199,6 +269,10 @@ async function reload(o: Opts): Promise<void> {
   if (!dataDir) {
     const loaded = await loadConfig({ file: o.config as string | undefined });
     dataDir = loaded.config.data_dir;
+  }
+  // A gateway makes its data_dir when it starts: without one, no gateway would see the request.
+  if (!fs.statSync(dataDir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`no gateway data folder at ${path.resolve(dataDir)}: give the gateway's --config or --data-dir`);
   }
   const file = await requestReload(path.resolve(dataDir));
   out(o, { requested: file }, `reload requested (${file}); gateways using this data_dir reload within their reload_check interval`);
@@ -212,7 +286,6 @@ function malformedNote(m: Malformed, format: DictFormat): string {
 }
 
 async function stats(pos: string[], o: Opts): Promise<void> {
-  need(pos, 1, 'stats');
   const malformed: Malformed = { count: 0, first: 0 };
   const d = await loadDictionary(pos[0], malformed);
   const scored: Array<{ token: string; p: number; n: number }> = [];
@@ -235,14 +308,12 @@ async function stats(pos: string[], o: Opts): Promise<void> {
 }
 
 async function exportCmd(pos: string[], o: Opts): Promise<void> {
-  need(pos, 2, 'export');
   const d = await loadDictionary(pos[0]);
   await writeFileAtomic(pos[1], serialize(d, formatOpt(o, pos[1]), !o['with-weights']));
   out(o, { exported: pos[1], tokens: d.size }, `exported ${d.size} tokens to ${pos[1]}`);
 }
 
 async function importCmd(pos: string[], o: Opts): Promise<void> {
-  need(pos, 2, 'import');
   const format = formatOpt(o, pos[1]);
   const malformed: Malformed = { count: 0, first: 0 };
   const incoming = deserialize(fs.readFileSync(pos[1]), format, malformed);
@@ -265,8 +336,9 @@ export async function run(args: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const [cmd, ...pos] = parsed.positionals;
   const o = parsed.values as Opts;
-  if (!cmd) { console.log(USAGE); return USAGE_ERROR; }
+  if (!cmd) { console.error(USAGE); return USAGE_ERROR; }
   try {
+    checkCommandLine(cmd, pos, o);
     switch (cmd) {
       case 'create': case 'merge': await train(cmd, pos, o); break;
       case 'verify': await verify(pos, o); break;

@@ -149,6 +149,17 @@ export class ByteGramModel {
     this.messages = messages;
   }
 
+  /**
+   * This model plus what fitting changed from `start` to `fitted` (Dictionary.merge): bucket by bucket, and exactly
+   * `fitted` where this model is still `start`. A model of another shape cannot be combined, so `fitted` wins.
+   */
+  withChange(fitted: ByteGramModel, start: ByteGramModel): ByteGramModel {
+    if (fitted.bits !== this.bits || start.bits !== this.bits || fitted.prefixBytes !== this.prefixBytes || start.prefixBytes !== this.prefixBytes) return fitted;
+    const s = new Float32Array(this.state.length);
+    for (let i = 0; i < s.length; i++) s[i] = withChange(this.state[i], fitted.state[i], start.state[i]);
+    return new ByteGramModel(s, this.messages + fitted.messages - start.messages, this.bits, this.prefixBytes);
+  }
+
   /** The model's term for a message's prefix (`messagePrefix`): its buckets' weights summed, over √(buckets + 1). */
   term(prefix: Uint8Array): number {
     const n = bucketsOf(prefix, 0, prefix.length, this.bits);
@@ -218,4 +229,9 @@ export class ByteSamples {
     }
     return new ByteGramModel(s, (start?.messages ?? 0) + this.size, bits, this.prefixBytes);
   }
+}
+
+/** `now`, plus what fitting changed from `start` to `fitted`; `fitted` itself when `now` is still `start`. */
+export function withChange(now: number, fitted: number, start: number): number {
+  return now === start ? fitted : now + (fitted - start);
 }

@@ -9,7 +9,7 @@
 // Two tokens with the same 64-bit hash would share counts; with a few million tokens that chance is ~1e-7.
 
 import { fmix, hashA, hashB, hashAscii } from './token-hash.ts';
-import { ByteGramModel } from './byte-grams.ts';
+import { ByteGramModel, withChange } from './byte-grams.ts';
 import type { HashedBag } from './hashed-bag.ts';
 import type { LearnedTokens } from './learned-tokens.ts';
 import { TokenText, type TokenTextState } from './token-text.ts';
@@ -427,11 +427,17 @@ export class Dictionary {
   /**
    * Adds every count of another dictionary (message totals included). A token's weight there, when it has one,
    * replaces this one's, and so does its byte model: the other holds what a merge's linear passes learned,
-   * starting from this one's.
+   * starting from this one's. With `start`, the dictionary those passes started from, only what they changed is
+   * applied: when this one has changed since `start` was read (another merge came first), both changes are kept.
    */
-  merge(other: Dictionary): void {
-    for (const e of other.entries()) this.add(e.token, e.spam, e.ham, e.weight);
-    if (other.byteGrams) this.byteGrams = other.byteGrams;
+  merge(other: Dictionary, start?: Dictionary): void {
+    for (const e of other.entries()) {
+      const i = this.slot(e.token);
+      this.addAt(i, e.spam, e.ham);
+      if (e.weight === 0) continue;
+      this.setWeightAt(i, start ? withChange(this.weightAt(i), e.weight, start.weightOf(e.token)) : e.weight);
+    }
+    if (other.byteGrams) this.byteGrams = start?.byteGrams && this.byteGrams ? this.byteGrams.withChange(other.byteGrams, start.byteGrams) : other.byteGrams;
     this.nspam += other.nspam;
     this.nham += other.nham;
   }
@@ -456,3 +462,4 @@ export class Dictionary {
     return dropped;
   }
 }
+

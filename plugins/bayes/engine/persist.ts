@@ -74,10 +74,32 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, opts: Lock
   }
 }
 
+/** Temp files of a writer that died mid-write are older than this (a dictionary is written in seconds). */
+const LEFTOVER_AGE_MS = 60_000;
+
+/**
+ * Removes temp files `writeFileAtomic` left for `file` when its process was killed mid-write (Ctrl-C during a
+ * long `moat bayes create`): each names its writer's pid, and only a dead writer's, old enough, is removed.
+ */
+async function removeLeftovers(dir: string, file: string): Promise<void> {
+  const prefix = `.${path.basename(file)}.`;
+  let names: string[];
+  try { names = await fsp.readdir(dir); } catch { return; }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const m = /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length));
+    if (!m || pidAlive(Number(m[1]))) continue;
+    const p = path.join(dir, name);
+    const st = await fsp.stat(p).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > LEFTOVER_AGE_MS) await fsp.rm(p, { force: true });
+  }
+}
+
 /** Replaces `file` with `data` atomically: readers see the old or the new content, never a mix. */
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
   const dir = path.dirname(file);
   await fsp.mkdir(dir, { recursive: true });
+  await removeLeftovers(dir, file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const fh = await fsp.open(tmp, 'w', 0o644);
   try {

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { Dictionary } from '../../../plugins/bayes/engine/dictionary.ts';
 import { loadDictionary, saveDictionary, updateDictionary, withLock, writeFileAtomic } from '../../../plugins/bayes/engine/persist.ts';
 import { LiveDictionary } from '../../../plugins/bayes/live-dictionary.ts';
+import { ByteGramModel } from '../../../plugins/bayes/engine/byte-grams.ts';
 
 const PERSIST = path.resolve(import.meta.dirname, '../../../plugins/bayes/engine/persist.ts');
 const NODE = process.execPath;
@@ -32,6 +33,45 @@ describe('bayes dictionary files', () => {
     await writeFileAtomic(f, 'new');
     assert.equal(fs.readFileSync(f, 'utf8'), 'new');
     assert.deepEqual(fs.readdirSync(dir), ['d.tab']);
+  });
+
+  it('removes the temp files a writer killed mid-write left behind, and no live or recent writer\'s', async () => {
+    const f = path.join(dir, 'd.tab');
+    const old = new Date(Date.now() - 10 * 60_000);
+    const dead = path.join(dir, '.d.tab.999999999.0badf00d.tmp');
+    const recent = path.join(dir, '.d.tab.999999998.0badf00d.tmp');
+    const live = path.join(dir, `.d.tab.${process.pid}.0badf00d.tmp`);
+    const other = path.join(dir, '.e.tab.999999999.0badf00d.tmp');
+    for (const p of [dead, recent, live, other]) fs.writeFileSync(p, 'half a dictionary');
+    for (const p of [dead, live, other]) fs.utimesSync(p, old, old);
+    await writeFileAtomic(f, 'new');
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['.d.tab.999999998.0badf00d.tmp', '.e.tab.999999999.0badf00d.tmp', `.d.tab.${process.pid}.0badf00d.tmp`, 'd.tab'].sort());
+  });
+
+  it('a merge from the dictionary as it was keeps what another merge changed in the models meanwhile', () => {
+    const start = new Dictionary();
+    start.add('shared', 2, 1, 0.5);
+    start.add('quiet', 1, 1, 0.25);
+    start.byteGrams = new ByteGramModel(Float32Array.from({ length: 2 << 8 }, (_x, i) => i % 7), 10, 8);
+    // Two merges fitted from `start`: the first moved `shared` by +0.25 and bucket 0 by +1; the second by -0.375,
+    // bucket 0 by +2 and bucket 2 by -1.
+    const first = new Dictionary();
+    first.add('shared', 1, 0, 0.75);
+    first.byteGrams = new ByteGramModel(start.byteGrams.state.map((x, i) => (i === 0 ? x + 1 : x)), 13, 8);
+    const second = new Dictionary();
+    second.add('shared', 0, 1, 0.125);
+    second.add('new', 1, 0, -1);
+    second.byteGrams = new ByteGramModel(start.byteGrams.state.map((x, i) => (i === 0 ? x + 2 : i === 2 ? x - 1 : x)), 15, 8);
+    const file = start.clone();
+    file.merge(first, start);
+    assert.equal(file.weightOf('shared'), 0.75, 'unchanged since start: the fitted weight itself');
+    assert.deepEqual(Array.from(file.byteGrams!.state), Array.from(first.byteGrams.state));
+    file.merge(second, start);
+    assert.deepEqual([file.spamOf('shared'), file.hamOf('shared'), file.weightOf('shared')], [3, 2, 0.375]);
+    assert.deepEqual([file.weightOf('quiet'), file.weightOf('new')], [0.25, -1]);
+    const s = file.byteGrams!.state;
+    assert.deepEqual([s[0], s[1], s[2], s[3]], [0 + 1 + 2, 1, 2 - 1, 3]);
+    assert.equal(file.byteGrams!.messages, 10 + 3 + 5);
   });
 
   it('breaks a lock left by a dead process', async () => {

@@ -244,7 +244,7 @@ describe('moat bayes', function () {
   });
 
   it('refuses numeric options that are no numbers or out of range (64), and score on a folder', () => {
-    for (const args of [['verify', dict, dir, '--cutoff', 'abc'], ['verify', dict, dir, '--cutoff', '2'], ['prune', dict, '--min-count', '1.5'], ['prune', dict, '--neutral', '0.7'], ['prune', dict, '--max-tokens=-1']]) {
+    for (const args of [['verify', dict, dir, '--cutoff', 'abc'], ['verify', dict, dir, '--cutoff', '2'], ['prune', dict, '--min-count', '1.5'], ['prune', dict, '--neutral', '0.7'], ['prune', dict, '--neutral', '0.5'], ['prune', dict, '--max-tokens=-1']]) {
       const r = moat(...args);
       assert.equal(r.code, 64, args.join(' '));
       const flag = args.find((a) => a.startsWith('--'))!.replace(/=.*/, '');
@@ -255,11 +255,81 @@ describe('moat bayes', function () {
     assert.match(s.err, /is a folder: score takes one message; verify scores a folder/);
   });
 
-  it('reload writes the reload request under data_dir; unknown commands are usage errors', () => {
+  it('reload writes the reload request under data_dir, and refuses a data_dir no gateway made; unknown commands are usage errors', () => {
     const dataDir = path.join(dir, 'data');
+    const missing = moat('reload', '--data-dir', dataDir);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /no gateway data folder at .*data: give the gateway's --config or --data-dir/);
+    assert.equal(fs.existsSync(dataDir), false, 'nothing was made');
+    fs.mkdirSync(dataDir);
     assert.equal(moat('reload', '--data-dir', dataDir).code, 0);
     assert.ok(fs.existsSync(path.join(dataDir, 'bayes', 'reload')));
     assert.equal(moat('frobnicate').code, 64);
     assert.equal(moat('create', dict).code, 64);
+    const bare = moat();
+    assert.equal(bare.code, 64);
+    assert.equal(bare.out, '');
+    assert.match(bare.err, /^usage: moat bayes/);
+  });
+
+  it('refuses arguments and options a command would ignore, and folders that hold one another', () => {
+    const one = path.join(dir, 'one.eml');
+    fs.writeFileSync(one, message({ spam: true, seed: 91 }));
+    const cases: Array<[string[], RegExp]> = [
+      [['score', dict, one, one], /^score takes DICT FILE; unexpected: .*one\.eml/],
+      [['verify', dict, spamDir, hamDir], /^verify takes DICT DIR; unexpected: /],
+      [['create', path.join(dir, 'x.tab'), spamDir, hamDir, '--cutoff', '0.5'], /^--cutoff does not apply to create/],
+      [['stats', dict, '--format', 'xml'], /^--format does not apply to stats/],
+      [['create', path.join(dir, 'x.tab'), spamDir, spamDir], /^SPAMDIR and HAMDIR are the same folder/],
+      [['create', path.join(dir, 'x.tab'), path.join(dir, 'train'), hamDir], /^SPAMDIR and HAMDIR must not hold one another/],
+    ];
+    for (const [args, why] of cases) {
+      const r = moat(...args);
+      assert.equal(r.code, 64, args.join(' '));
+      assert.match(r.err, why);
+    }
+    assert.equal(fs.existsSync(path.join(dir, 'x.tab')), false);
+  });
+
+  it('create refuses to replace a dictionary with nothing; merge of nothing leaves it; both check DICT can be written before learning', () => {
+    const empty = path.join(dir, 'nothing');
+    fs.mkdirSync(path.join(empty, 'spam'), { recursive: true });
+    fs.mkdirSync(path.join(empty, 'ham'));
+    const before = fs.readFileSync(dict);
+    const c = moat('create', dict, path.join(empty, 'spam'), path.join(empty, 'ham'));
+    assert.equal(c.code, 1);
+    assert.match(c.err, /no message was found under .*spam or .*ham; .*dict\.tab was left as it was/);
+    const m = moat('merge', dict, path.join(empty, 'spam'), path.join(empty, 'ham'));
+    assert.equal(m.code, 0, m.err);
+    assert.match(m.out, /^nothing to merge: no message was found under /);
+    assert.deepEqual(fs.readFileSync(dict), before);
+    const folder = path.join(dir, 'a-folder.tab');
+    fs.mkdirSync(folder);
+    const d = moat('create', folder, spamDir, hamDir);
+    assert.equal(d.code, 1);
+    assert.match(d.err, /a-folder\.tab is a folder, not a dictionary file/);
+  });
+
+  it('prune refuses a dictionary that does not exist, and score an empty file', () => {
+    const typo = path.join(dir, 'typo.tab');
+    const p = moat('prune', typo);
+    assert.equal(p.code, 1);
+    assert.match(p.err, /typo\.tab does not exist/);
+    assert.equal(fs.existsSync(typo), false);
+    const blank = path.join(dir, 'blank.eml');
+    fs.writeFileSync(blank, '');
+    const s = moat('score', dict, blank);
+    assert.equal(s.code, 1);
+    assert.match(s.err, /blank\.eml is empty/);
+  });
+
+  it('create into MailEnable XML learns the counts and says the models were not fitted', async () => {
+    const xml = path.join(dir, 'made.xml');
+    const r = moat('create', xml, spamDir, hamDir);
+    assert.equal(r.code, 0, r.err);
+    assert.doesNotMatch(r.out, /fitted/);
+    assert.match(r.err, /made\.xml is MailEnable XML, which holds counts alone, so the linear and byte models were not fitted/);
+    const d = await loadDictionary(xml);
+    assert.deepEqual([d.nspam > 0, d.hasWeights, d.byteGrams], [true, false, undefined]);
   });
 });
