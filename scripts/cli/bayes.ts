@@ -7,7 +7,7 @@ import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { DEFAULT_SCORING, tokenProbability, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
 import { loadDictionary, saveDictionary, updateDictionary, withLock, writeFileAtomic } from '../../plugins/bayes/engine/persist.ts';
-import { deserialize, formatOf, serialize, type DictFormat, type Malformed } from '../../plugins/bayes/engine/formats.ts';
+import { deserialize, formatOf, serialize, type DictFormat, type Malformed, type ReadReport } from '../../plugins/bayes/engine/formats.ts';
 import { prune } from '../../plugins/bayes/engine/prune.ts';
 import { DEFAULT_REINFORCE } from '../../plugins/bayes/engine/reinforce.ts';
 import { PREFIX_BYTES } from '../../plugins/bayes/engine/byte-grams.ts';
@@ -285,9 +285,17 @@ function malformedNote(m: Malformed, format: DictFormat): string {
   return `; passed over ${m.count} malformed ${m.count === 1 ? one : many} (the first: ${one} ${m.first})`;
 }
 
+const ENCODING_NAMES: Record<string, string> = { 'windows-1252': 'Windows-1252', 'utf-16le': 'UTF-16LE', 'utf-16be': 'UTF-16BE' };
+
+/** "; read as Windows-1252, not UTF-8" for a dictionary MailEnable wrote in Windows' code page, or nothing. */
+function encodingNote(encoding?: string): string {
+  return encoding ? `; read as ${ENCODING_NAMES[encoding] ?? encoding}, not UTF-8` : '';
+}
+
 async function stats(pos: string[], o: Opts): Promise<void> {
-  const malformed: Malformed = { count: 0, first: 0 };
-  const d = await loadDictionary(pos[0], malformed);
+  const report: ReadReport = { count: 0, first: 0 };
+  const d = await loadDictionary(pos[0], report);
+  const { encoding, ...malformed } = report;
   const scored: Array<{ token: string; p: number; n: number }> = [];
   let weighted = 0;
   for (const e of d.entries()) if (e.weight !== 0) weighted++;
@@ -298,9 +306,9 @@ async function stats(pos: string[], o: Opts): Promise<void> {
   const hammy = top([...scored].reverse());
   const model = d.byteGrams;
   const byteGrams = model ? { messages: model.messages, buckets: model.state.length / 2, prefixBytes: model.prefixBytes } : null;
-  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens: d.size, weighted, byteGrams, malformed, spammiest: spammy, hammiest: hammy };
+  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens: d.size, weighted, byteGrams, malformed, ...(encoding && { encoding }), spammiest: spammy, hammiest: hammy };
   out(o, info, [
-    `${pos[0]}: ${d.nspam} spam and ${d.nham} ham messages, ${d.size} tokens (${weighted ? `${weighted} with a weight in the linear model` : 'no linear model: counts alone'}), ${(info.bytes / 1e6).toFixed(2)} MB${malformedNote(malformed, formatOf(pos[0]))}`,
+    `${pos[0]}: ${d.nspam} spam and ${d.nham} ham messages, ${d.size} tokens (${weighted ? `${weighted} with a weight in the linear model` : 'no linear model: counts alone'}), ${(info.bytes / 1e6).toFixed(2)} MB${malformedNote(malformed, formatOf(pos[0]))}${encodingNote(encoding)}`,
     byteGrams ? `byte model: fitted on ${byteGrams.messages} messages (first ${byteGrams.prefixBytes} bytes, ${byteGrams.buckets} buckets)` : 'no byte model',
     'spammiest (seen in ≥5 messages):', ...spammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
     'hammiest:', ...hammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
@@ -315,13 +323,14 @@ async function exportCmd(pos: string[], o: Opts): Promise<void> {
 
 async function importCmd(pos: string[], o: Opts): Promise<void> {
   const format = formatOpt(o, pos[1]);
-  const malformed: Malformed = { count: 0, first: 0 };
-  const incoming = deserialize(fs.readFileSync(pos[1]), format, malformed);
+  const report: ReadReport = { count: 0, first: 0 };
+  const incoming = deserialize(fs.readFileSync(pos[1]), format, report);
+  const { encoding, ...malformed } = report;
   const d = o.merge
     ? await updateDictionary(pos[0], (cur) => cur.merge(incoming))
     : await withLock(pos[0], async () => { await saveDictionary(pos[0], incoming); return incoming; });
-  out(o, { dictionary: pos[0], imported: incoming.size, tokens: d.size, messages: { spam: d.nspam, ham: d.nham }, malformed },
-    `${o.merge ? 'merged' : 'imported'} ${incoming.size} tokens from ${pos[1]} into ${pos[0]} (${d.nspam} spam, ${d.nham} ham messages)${malformedNote(malformed, format)}`);
+  out(o, { dictionary: pos[0], imported: incoming.size, tokens: d.size, messages: { spam: d.nspam, ham: d.nham }, malformed, ...(encoding && { encoding }) },
+    `${o.merge ? 'merged' : 'imported'} ${incoming.size} tokens from ${pos[1]} into ${pos[0]} (${d.nspam} spam, ${d.nham} ham messages)${malformedNote(malformed, format)}${encodingNote(encoding)}`);
 }
 
 export async function run(args: string[]): Promise<number> {

@@ -263,8 +263,8 @@ export class Dictionary {
 
   private addAt(slot: number, spam: number, ham: number): void {
     const o = slot * STRIDE;
-    this.slots[o + 2] = Math.max(0, this.slots[o + 2] + spam);
-    this.slots[o + 3] = Math.max(0, this.slots[o + 3] + ham);
+    this.slots[o + 2] = countWithin(this.slots[o + 2] + spam);
+    this.slots[o + 3] = countWithin(this.slots[o + 3] + ham);
   }
 
   /** Learns one message given its distinct tokens. */
@@ -438,8 +438,8 @@ export class Dictionary {
       this.setWeightAt(i, start ? withChange(this.weightAt(i), e.weight, start.weightOf(e.token)) : e.weight);
     }
     if (other.byteGrams) this.byteGrams = start?.byteGrams && this.byteGrams ? this.byteGrams.withChange(other.byteGrams, start.byteGrams) : other.byteGrams;
-    this.nspam += other.nspam;
-    this.nham += other.nham;
+    this.nspam = countWithin(this.nspam + other.nspam);
+    this.nham = countWithin(this.nham + other.nham);
   }
 
   clone(): Dictionary {
@@ -463,3 +463,16 @@ export class Dictionary {
   }
 }
 
+/**
+ * The largest count a dictionary holds. Counts are kept in 32-bit slots but handed out as an Int32Array
+ * (`countsByIds`, which the TAB writer reads), so a larger count would be written back negative.
+ */
+export const MAX_COUNT = 2 ** 31 - 1;
+
+/**
+ * A count held within MAX_COUNT: merging two large imported
+ * dictionaries must not write a count that no reader would take back.
+ */
+function countWithin(n: number): number {
+  return Math.min(MAX_COUNT, Math.max(0, n));
+}

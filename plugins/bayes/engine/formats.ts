@@ -1,8 +1,10 @@
 // MailEnable's two dictionary formats, TAB (our own on-disk format too, in tab-file.ts) and XML, read and written.
 import { Dictionary } from './dictionary.ts';
-import { fromTab, toTab, type Malformed } from './tab-file.ts';
+import {
+  decodeUtf8OrWindows1252, fromTab, hasUtf8Mark, isFileToken, MAX_COUNT, toTab, utf16Mark, type Malformed, type ReadReport,
+} from './tab-file.ts';
 
-export { fromTab, toTab, type Malformed };
+export { fromTab, toTab, type Malformed, type ReadReport };
 
 export type DictFormat = 'tab' | 'xml';
 
@@ -20,57 +22,130 @@ function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function unescapeXml(s: string): string {
-  return s.replace(/&(lt|gt|quot|apos|amp|#\d+|#x[0-9a-f]+);/gi, (_m, e: string) => {
-    const map: Record<string, string> = { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' };
-    if (e[0] === '#') return String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
-    return map[e.toLowerCase()];
+const NAMED: Record<string, string> = { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' };
+
+/** The text with its references replaced, or undefined when a reference names no Unicode character (`&#xD800;`). */
+function unescapeXml(s: string): string | undefined {
+  if (!s.includes('&')) return s;
+  let valid = true;
+  const text = s.replace(/&(lt|gt|quot|apos|amp|#\d+|#x[0-9a-f]+);/gi, (ref, e: string) => {
+    if (e[0] !== '#') return NAMED[e.toLowerCase()];
+    const cp = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      valid = false;
+      return ref;
+    }
+    return String.fromCodePoint(cp);
   });
+  return valid ? text : undefined;
 }
 
 /** XML: `<ELEMENTS><ENTRIES W="ham messages" B="spam messages"><E W="ham" B="spam">token</E>…</ENTRIES></ELEMENTS>`. */
 export function toXml(d: Dictionary): string {
   const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>', '<ELEMENTS>', `<ENTRIES W="${d.nham}" B="${d.nspam}">`];
-  for (const e of d.entries()) out.push(`<E W="${e.ham}" B="${e.spam}">${escapeXml(safeToken(e.token))}</E>`);
+  for (const e of d.entries()) {
+    // What a reader would pass over is left out, as `toTab` does.
+    if (isFileToken(e.token)) out.push(`<E W="${e.ham}" B="${e.spam}">${escapeXml(safeToken(e.token))}</E>`);
+  }
   out.push('</ENTRIES>', '</ELEMENTS>');
   return out.join('\n') + '\n';
 }
 
-function attr(tag: string, name: string): number {
-  const m = new RegExp(`\\b${name}\\s*=\\s*["']?(\\d+)`, 'i').exec(tag);
-  return m ? Number(m[1]) : 0;
+/** A count attribute's value as a number, or -1 when it is not a whole number (digits only) up to MAX_COUNT. */
+function countValue(text: string): number {
+  return /^\d+$/.test(text) && Number(text) <= MAX_COUNT ? Number(text) : -1;
 }
 
-/** Whether every B= and W= attribute of an entry's tag holds a whole number. */
-function countsAreWhole(tag: string): boolean {
-  for (const m of tag.matchAll(/\b[BW]\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]*))/gi)) {
-    if (!/^\d+$/.test(m[1] ?? m[2] ?? m[3])) return false;
-  }
-  return true;
+/** Every B= and W= attribute of a tag, quoted or not, with its value. */
+function countAttrs(tag: string): Array<{ name: string; value: string }> {
+  return [...tag.matchAll(/\b([BW])\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]*))/gi)]
+    .map((m) => ({ name: m[1].toUpperCase(), value: m[2] ?? m[3] ?? m[4] }));
 }
 
 /**
- * Reads MailEnable's XML. An `<E>` entry that is not `<E …>token</E>` with whole-number counts is passed over and
- * counted in `malformed` (its place given as the entry's number, 1-based); a missing count is 0.
+ * A tag's spam (B) and ham (W) counts, a missing one 0; undefined when any B= or W= is not a whole number up to
+ * MAX_COUNT (larger would not fit the dictionary's counts, and wrap).
  */
-export function fromXml(text: string, malformed?: Malformed): Dictionary {
+function countsOf(tag: string): { spam: number; ham: number } | undefined {
+  const counts = { spam: -1, ham: -1 };
+  for (const { name, value } of countAttrs(tag)) {
+    const n = countValue(value);
+    if (n < 0) return undefined;
+    if (name === 'B' && counts.spam < 0) counts.spam = n;
+    if (name === 'W' && counts.ham < 0) counts.ham = n;
+  }
+  return { spam: Math.max(0, counts.spam), ham: Math.max(0, counts.ham) };
+}
+
+/** An encoding's name as TextDecoder knows it, or an error naming the label the file gave. */
+function encodingNamed(label: string): string {
+  try {
+    return new TextDecoder(label).encoding;
+  } catch {
+    throw new Error(`not an XML dictionary that can be read: its declaration names the encoding "${label}", which is unknown`);
+  }
+}
+
+/**
+ * The encoding of an XML file's bytes: a byte order mark's, else UTF-16 when the bytes begin with `<` as two
+ * bytes, else what the declaration names (`<?xml version="1.0" encoding="ISO-8859-1"?>`), else UTF-8. A
+ * declaration of UTF-16 that could be read as ASCII is wrong (the file is not UTF-16), and UTF-8 is taken instead.
+ */
+function xmlEncoding(data: Uint8Array): string {
+  const utf16 = utf16Mark(data);
+  if (utf16) return utf16;
+  if (hasUtf8Mark(data)) return 'utf-8';
+  if (data[0] === 0x3c && data[1] === 0) return 'utf-16le';
+  if (data[0] === 0 && data[1] === 0x3c) return 'utf-16be';
+  const head = Buffer.from(data.buffer, data.byteOffset, Math.min(data.byteLength, 256)).toString('latin1');
+  const declared = /^\s*<\?xml\b[^>]*?\bencoding\s*=\s*["']([^"']*)["']/.exec(head);
+  const encoding = declared ? encodingNamed(declared[1].trim()) : 'utf-8';
+  return encoding.startsWith('utf-16') ? 'utf-8' : encoding;
+}
+
+/**
+ * An XML file's text, read in its encoding (`xmlEncoding`), which goes to `report` when it is not UTF-8. Bytes
+ * that should be UTF-8 and are not are read as Windows-1252, as a TAB file's are: a Windows program that wrote
+ * its own code page and called it UTF-8 is likelier than text meant to be read as U+FFFD.
+ */
+export function xmlText(data: Uint8Array, report?: ReadReport): string {
+  let encoding = xmlEncoding(data);
+  let text: string;
+  if (encoding === 'utf-8' && !hasUtf8Mark(data)) ({ text, encoding } = decodeUtf8OrWindows1252(data));
+  else text = new TextDecoder(encoding).decode(data);
+  if (report && encoding !== 'utf-8') report.encoding = encoding;
+  return text;
+}
+
+/**
+ * Reads MailEnable's XML, as text or as the file's bytes (read in the encoding it declares, see `xmlText`). An
+ * `<E>` entry that is not `<E …>token</E>` with whole-number counts up to MAX_COUNT, or whose token is empty, starts
+ * with `#` (`isFileToken`) or holds a reference to no character, is passed over and counted in `report` (its place
+ * given as the entry's number, 1-based); a missing count is 0.
+ */
+export function fromXml(data: Buffer | string, report?: ReadReport): Dictionary {
+  const text = typeof data === 'string' ? data : xmlText(data, report);
   const d = new Dictionary();
   const head = /<ENTRIES\b[^>]*>/i.exec(text);
   if (!head) throw new Error('not an XML dictionary: no <ENTRIES> element');
-  d.nham = attr(head[0], 'W');
-  d.nspam = attr(head[0], 'B');
+  const messages = countsOf(head[0]);
+  if (!messages) throw new Error(`not an XML dictionary: its <ENTRIES> must hold the message counts W= and B= as whole numbers up to ${MAX_COUNT}, not ${head[0]}`);
+  d.nham = messages.ham;
+  d.nspam = messages.spam;
   // Every entry's start, so that one the full pattern does not match is noticed instead of silently lost.
   const re = /<E\b([^>]*)>(?:([^<]*)<\/E>)?/gi;
   let m: RegExpExecArray | null;
   let n = 0;
   while ((m = re.exec(text))) {
     n++;
-    const counts = m[1];
-    if (m[2] === undefined || !countsAreWhole(counts)) {
-      if (malformed && !malformed.count++) malformed.first = n;
+    const counts = countsOf(m[1]);
+    const raw = m[2] === undefined ? undefined : unescapeXml(m[2]);
+    const token = raw === undefined ? '' : safeToken(raw);
+    if (!counts || !isFileToken(token)) {
+      if (report && !report.count++) report.first = n;
       continue;
     }
-    d.add(safeToken(unescapeXml(m[2])), attr(counts, 'B'), attr(counts, 'W'));
+    d.add(token, counts.spam, counts.ham);
   }
   return d;
 }
@@ -83,7 +158,10 @@ export function serialize(d: Dictionary, format: DictFormat, forMailEnable = fal
   return format === 'xml' ? Buffer.from(toXml(d), 'utf8') : toTab(d, !forMailEnable);
 }
 
-/** A dictionary from the bytes of a file in `format`; lines or entries passed over are counted in `malformed`. */
-export function deserialize(data: Buffer, format: DictFormat, malformed?: Malformed): Dictionary {
-  return format === 'xml' ? fromXml(data.toString('utf8'), malformed) : fromTab(data, malformed);
+/**
+ * A dictionary from the bytes of a file in `format`; lines or entries passed over are counted in `report`, and the
+ * encoding the file was read in goes there too when it was not UTF-8.
+ */
+export function deserialize(data: Buffer, format: DictFormat, report?: ReadReport): Dictionary {
+  return format === 'xml' ? fromXml(data, report) : fromTab(data, report);
 }

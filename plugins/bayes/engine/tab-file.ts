@@ -6,18 +6,36 @@
 // its 32-bit floats, little-endian, in base64; a reader that does not know the line skips it, as its fields are
 // no counts. An export for MailEnable leaves out both.
 //
+// Lines starting with `#` are the file's own, so no token starts with `#` (our tokenizer never makes one); nor is a
+// token ever empty. Readers pass such tokens over and writers leave them out, so whatever is written reads back.
+// A count is digits only, up to MAX_COUNT; a line with other counts, or other than three or four fields, is passed
+// over and counted, never read as something else.
+//
+// MailEnable runs on Windows, and its files may be in Windows-1252 rather than UTF-8: a file that is not valid
+// UTF-8 is read as Windows-1252 (and one with a UTF-16 byte order mark as UTF-16), and the reader says so.
+//
 // Why bytes and not a string of lines: a running gateway rewrites its dictionary file whenever it saves what it
 // learned, and a string per token (and per line) made that the slowest thing it did. A file of 1.4 million tokens
 // took 2–3 s to write and 1.8 s to read, all of it on the event loop. Here tokens go from the dictionary's own
 // array of UTF-16 units straight into the file's bytes, in token order with counts from two dense arrays. ASCII
 // tokens (nearly all) are read back without a string: they are hashed and stored from the file's bytes.
-import { Dictionary, WEIGHT_SCALE } from './dictionary.ts';
+import { Dictionary, MAX_COUNT, WEIGHT_SCALE } from './dictionary.ts';
 import { ByteGramModel } from './byte-grams.ts';
+import { isUtf8 } from 'node:buffer';
+
+export { MAX_COUNT };
 
 const TAB = 9;
 const LF = 10;
 const CR = 13;
 const UNDERSCORE = 95;
+const HASH = 35;
+
+
+/** Whether `token` can be a token of a dictionary file: not empty, and not starting with `#` (see above). */
+export function isFileToken(token: string): boolean {
+  return token !== '' && token.charCodeAt(0) !== HASH;
+}
 
 /** A growing byte buffer that writes a line's parts without making strings. */
 class ByteWriter {
@@ -97,7 +115,10 @@ function writeToken(w: ByteWriter, units: Uint16Array, from: number, to: number)
   w.at = at;
 }
 
-/** The dictionary as a TAB file: tokens in the order first learned, those with no counts left out. */
+/**
+ * The dictionary as a TAB file: tokens in the order first learned, those with no counts left out, and so is any
+ * token a file cannot hold (`isFileToken`), which only code that builds a dictionary by hand can have added.
+ */
 export function toTab(d: Dictionary, withModels = true): Buffer {
   const { units, ends, count } = d.textView();
   const { spam, ham } = d.countsByIds();
@@ -108,8 +129,9 @@ export function toTab(d: Dictionary, withModels = true): Buffer {
   w.count(d.nham);
   w.byte(LF);
   for (let t = 0; t < count; t++) {
-    if (spam[t] === 0 && ham[t] === 0) continue;
-    writeToken(w, units, t === 0 ? 0 : ends[t - 1], ends[t]);
+    const from = t === 0 ? 0 : ends[t - 1];
+    if ((spam[t] === 0 && ham[t] === 0) || from === ends[t] || units[from] === HASH) continue;
+    writeToken(w, units, from, ends[t]);
     w.room(40);
     w.byte(TAB);
     w.count(spam[t]);
@@ -182,23 +204,17 @@ function weightField(bytes: Uint8Array, buf: Buffer, from: number, to: number): 
   return negative ? -value : value;
 }
 
-/**
- * A count field: plain digits are read in place; anything else as `Number` reads it, except that an empty field is
- * NaN, not 0 (a line that lost a count is malformed, not a token never seen).
- */
-function countField(bytes: Uint8Array, buf: Buffer, from: number, to: number): number {
-  if (to > from && to - from <= 15) {
-    let n = 0;
-    let k = from;
-    for (; k < to; k++) {
-      const c = bytes[k] - 48;
-      if (c < 0 || c > 9) break;
-      n = n * 10 + c;
-    }
-    if (k === to) return n;
+/** A count field: digits only, at most MAX_COUNT; -1 when it is anything else (empty included). */
+function countField(bytes: Uint8Array, from: number, to: number): number {
+  if (to === from) return -1;
+  let n = 0;
+  for (let k = from; k < to; k++) {
+    const c = bytes[k] - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+    if (n > MAX_COUNT) return -1;
   }
-  const text = buf.toString('utf8', from, to);
-  return text.trim() === '' ? NaN : Number(text);
+  return n;
 }
 
 function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
@@ -212,14 +228,107 @@ export interface Malformed {
   first: number;
 }
 
+/** What a reader noticed besides the tokens: the lines (or entries) it passed over, and how it read the text. */
+export interface ReadReport extends Malformed {
+  /**
+   * The encoding the file was read in (as TextDecoder names it), set only when it was not UTF-8: `windows-1252`
+   * for a file from Windows that is not valid UTF-8, `utf-16le` or `utf-16be` for one with that byte order mark,
+   * or for XML whatever its declaration names.
+   */
+  encoding?: string;
+}
+
+const WINDOWS_1252 = new TextDecoder('windows-1252');
+
+/** The UTF-16 encoding a byte order mark at the start of `bytes` names, if it has one. */
+export function utf16Mark(bytes: Uint8Array): 'utf-16le' | 'utf-16be' | undefined {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return 'utf-16le';
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return 'utf-16be';
+  return undefined;
+}
+
+/** Whether `bytes` start with UTF-8's byte order mark. */
+export function hasUtf8Mark(bytes: Uint8Array): boolean {
+  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+}
+
 /**
- * Reads a TAB file. Lines without two tabs, or whose counts are no numbers, are skipped and counted in `malformed`
- * (a foreign dictionary with a few bad lines is still worth most of its tokens); a token listed twice has its
- * counts added. A token is what comes before a line's last two tabs, or its last three when the last field is a
- * weight (a number with a decimal point).
+ * `bytes` as text: UTF-8 when they are valid UTF-8, else Windows-1252, what MailEnable writes on a Western Windows.
+ * Guessing is safe this way round: text in Windows-1252 with any letter beyond ASCII is almost never valid UTF-8,
+ * and read as UTF-8 each such letter would become U+FFFD, merging tokens that differ (`café`, `cafè`).
  */
-export function fromTab(data: Buffer | string, malformed?: Malformed): Dictionary {
-  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+export function decodeUtf8OrWindows1252(bytes: Uint8Array): { text: string; encoding: string } {
+  if (isUtf8(bytes)) return { text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), encoding: 'utf-8' };
+  return { text: WINDOWS_1252.decode(bytes), encoding: 'windows-1252' };
+}
+
+/**
+ * A TAB file's bytes as UTF-8, without a byte order mark, and the encoding they were in. A UTF-8 file (nearly
+ * every one) is used as it is; any other is decoded and encoded again, which costs a copy but leaves one reader.
+ */
+function asUtf8(buf: Buffer): { utf8: Buffer; encoding: string } {
+  const utf16 = utf16Mark(buf);
+  if (utf16) return { utf8: Buffer.from(new TextDecoder(utf16).decode(buf), 'utf8'), encoding: utf16 };
+  // A UTF-8 byte order mark says what the file is, valid or not.
+  if (hasUtf8Mark(buf)) return { utf8: buf.subarray(3), encoding: 'utf-8' };
+  if (isUtf8(buf)) return { utf8: buf, encoding: 'utf-8' };
+  return { utf8: Buffer.from(WINDOWS_1252.decode(buf), 'utf8'), encoding: 'windows-1252' };
+}
+
+/** Where a line's first three tabs are, and how many it has. */
+interface Line {
+  from: number;
+  end: number;
+  tabs: number;
+  t1: number;
+  t2: number;
+  t3: number;
+}
+
+/** The first line's message counts into `d`, or an error naming the line: nothing else can be read without them. */
+function readMessageCounts(d: Dictionary, bytes: Uint8Array, buf: Buffer, l: Line, lineNo: number): void {
+  const nspam = l.tabs === 1 ? countField(bytes, l.from, l.t1) : -1;
+  const nham = l.tabs === 1 ? countField(bytes, l.t1 + 1, l.end) : -1;
+  if (nspam < 0 || nham < 0) {
+    const shown = JSON.stringify(buf.toString('utf8', l.from, Math.min(l.end, l.from + 60)));
+    throw new Error(`not a TAB dictionary: line ${lineNo}, the first, must hold the spam and ham message counts, `
+      + `two whole numbers up to ${MAX_COUNT} with a tab between them, not ${shown}`);
+  }
+  d.nspam = nspam;
+  d.nham = nham;
+}
+
+/**
+ * Adds a token line's counts (and weight, when it has a fourth field) to `d`; false, with nothing added, when the
+ * line is malformed: an empty token, a count that is not digits or is too large, a fourth field that is no weight,
+ * or other than three or four fields. Tabs are fields' ends, never part of a token (`writeToken` makes them `_`).
+ */
+function readTokenLine(d: Dictionary, bytes: Uint8Array, buf: Buffer, l: Line): boolean {
+  if ((l.tabs !== 2 && l.tabs !== 3) || l.t1 === l.from) return false;
+  let weight = 0;
+  let hamEnd = l.end;
+  if (l.tabs === 3) {
+    weight = weightField(bytes, buf, l.t3 + 1, l.end);
+    if (!Number.isFinite(weight)) return false;
+    hamEnd = l.t3;
+  }
+  const spam = countField(bytes, l.t1 + 1, l.t2);
+  const ham = countField(bytes, l.t2 + 1, hamEnd);
+  if (spam < 0 || ham < 0) return false;
+  if (isAscii(bytes, l.from, l.t1)) d.addAscii(bytes, l.from, l.t1, spam, ham, weight);
+  else d.add(buf.toString('utf8', l.from, l.t1), spam, ham, weight);
+  return true;
+}
+
+/**
+ * Reads a TAB file. A line that does not hold a token and its counts as the format says (see the top of this file)
+ * is skipped and counted in `report` (a foreign dictionary with a few bad lines is still worth most of its tokens),
+ * and so is a line starting with `#` that this reader does not know; a token listed twice has its counts added.
+ * The first line must hold the message counts, and a byte model's line must be whole: either is an error if not.
+ */
+export function fromTab(data: Buffer | string, report?: ReadReport): Dictionary {
+  const { utf8: buf, encoding } = asUtf8(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+  if (report && encoding !== 'utf-8') report.encoding = encoding;
   // Bytes are read through a plain Uint8Array: indexing a Buffer (a subclass) in this loop measured slower.
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   const d = new Dictionary();
@@ -231,56 +340,55 @@ export function fromTab(data: Buffer | string, malformed?: Malformed): Dictionar
   let lineNo = 0;
   let badLines = 0;
   let firstBad = 0;
-  // One scan per line finds its end and its last two tabs (Buffer.indexOf is a native call per line, which
+  const l: Line = { from: 0, end: 0, tabs: 0, t1: -1, t2: -1, t3: -1 };
+  // One scan per line finds its end and its first three tabs (Buffer.indexOf is a native call per line, which
   // measured as slow as the rest of the reading together).
   for (let pos = 0; pos < len;) {
-    let t0 = -1;
+    let tabs = 0;
     let t1 = -1;
     let t2 = -1;
+    let t3 = -1;
     let nl = pos;
     for (; nl < len; nl++) {
       const c = bytes[nl];
       if (c === LF) break;
-      if (c === TAB) { t0 = t1; t1 = t2; t2 = nl; }
+      if (c === TAB) {
+        tabs++;
+        if (t1 < 0) t1 = nl;
+        else if (t2 < 0) t2 = nl;
+        else if (t3 < 0) t3 = nl;
+      }
     }
-    const end = nl > pos && bytes[nl - 1] === CR ? nl - 1 : nl;
+    l.from = pos;
+    l.end = nl > pos && bytes[nl - 1] === CR ? nl - 1 : nl;
+    l.tabs = tabs;
+    l.t1 = t1;
+    l.t2 = t2;
+    l.t3 = t3;
     lineNo++;
-    if (end > pos) {
-      if (!first && bytes[pos] === 35 && buf.subarray(pos, pos + BYTE_GRAMS_MARK.length).equals(BYTE_GRAMS_MARK)) {
-        d.byteGrams = readByteGrams(buf.toString('latin1', pos + BYTE_GRAMS_MARK.length, end));
-      } else if (first) {
-        const parts = buf.toString('utf8', pos, end).split('\t');
-        if (parts.length < 2 || !/^\d+$/.test(parts[0].trim()) || !/^\d+$/.test(parts[1].trim())) {
-          throw new Error('not a TAB dictionary: the first line must hold the spam and ham message counts');
-        }
-        d.nspam = Number(parts[0]);
-        d.nham = Number(parts[1]);
-        first = false;
-      } else if (t1 >= pos && t2 < end) {
-        let weight = 0;
-        let fieldEnd = end;
-        if (t0 >= pos) {
-          weight = weightField(bytes, buf, t2 + 1, end);
-          if (Number.isFinite(weight)) {
-            fieldEnd = t2;
-            t2 = t1;
-            t1 = t0;
-          } else weight = 0;
-        }
-        const spam = countField(bytes, buf, t1 + 1, t2);
-        const ham = countField(bytes, buf, t2 + 1, fieldEnd);
-        if (Number.isFinite(spam) && Number.isFinite(ham)) {
-          if (isAscii(bytes, pos, t1)) d.addAscii(bytes, pos, t1, spam, ham, weight);
-          else d.add(buf.toString('utf8', pos, t1), spam, ham, weight);
-        } else if (!badLines++) firstBad = lineNo;
-      } else if (!badLines++) firstBad = lineNo;
-    }
     pos = nl + 1;
+    if (l.end === l.from) continue;
+    if (first) {
+      readMessageCounts(d, bytes, buf, l, lineNo);
+      first = false;
+    } else if (bytes[l.from] === HASH && buf.subarray(l.from, l.from + BYTE_GRAMS_MARK.length).equals(BYTE_GRAMS_MARK)) {
+      // A corrupt model line fails the whole read, where a bad token line is passed over: one token of many
+      // hardly moves a score, but without its byte model a dictionary scores every message differently, and a
+      // gateway started anyway would do so unnoticed. MailEnable never writes the line, so a corrupt one is a
+      // damaged file of our own, to restore or rebuild rather than to use.
+      try {
+        d.byteGrams = readByteGrams(buf.toString('latin1', l.from + BYTE_GRAMS_MARK.length, l.end));
+      } catch (e) {
+        throw new Error(`line ${lineNo}: ${(e as Error).message}`);
+      }
+    } else if (bytes[l.from] === HASH || !readTokenLine(d, bytes, buf, l)) {
+      if (!badLines++) firstBad = lineNo;
+    }
   }
   if (first) throw new Error('not a TAB dictionary: the file is empty');
-  if (malformed && badLines) {
-    if (!malformed.count) malformed.first = firstBad;
-    malformed.count += badLines;
+  if (report && badLines) {
+    if (!report.count) report.first = firstBad;
+    report.count += badLines;
   }
   return d;
 }

@@ -5,7 +5,7 @@ import { tokenize, registeredDomain } from '../../../plugins/bayes/engine/tokeni
 import { Dictionary } from '../../../plugins/bayes/engine/dictionary.ts';
 import { classify, logChi2Q, tokenProbability, DEFAULT_SCORING } from '../../../plugins/bayes/engine/classify.ts';
 import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
-import { fromTab, fromXml, toTab, toXml } from '../../../plugins/bayes/engine/formats.ts';
+import { deserialize, fromTab, fromXml, toTab, toXml, type ReadReport } from '../../../plugins/bayes/engine/formats.ts';
 import { prune } from '../../../plugins/bayes/engine/prune.ts';
 import { message, trainedFilter } from './fixtures.ts';
 import { LayeredCounts } from '../../../plugins/bayes/engine/layered-counts.ts';
@@ -249,6 +249,54 @@ describe('bayes engine', () => {
     it('refuses a file that is not a dictionary', () => {
       assert.throws(() => fromTab('hello world\n'), /not a TAB dictionary/);
       assert.throws(() => fromXml('<x/>'), /not an XML dictionary/);
+    });
+
+    const xml = (entries: string, counts = 'W="2" B="3"') => `<ELEMENTS><ENTRIES ${counts}>${entries}</ENTRIES></ELEMENTS>`;
+    const tokensOf = (d: Dictionary) => [...d.entries()].map((e) => [e.token, e.spam, e.ham]);
+
+    it('passes over an XML entry whose reference names no Unicode character, or whose counts do not fit', () => {
+      const r: ReadReport = { count: 0, first: 0 };
+      const x = fromXml(xml('<E W="1" B="1">ok&#xE9;&#233;&#x1F600;</E><E W="1" B="1">&#x110000;</E><E W="1" B="1">a&#xD800;</E>'
+        + '<E W="1" B="1">&#99999999999999999999;</E><E W="5000000000" B="1">big</E><E W="-1" B="1">neg</E><E W="1.5" B="1">frac</E>'
+        + '<E W="0x10" B="1">hex</E><E W="2147483647" B="0">max</E>'), r);
+      assert.deepEqual(tokensOf(x), [['okéé😀', 1, 1], ['max', 0, 2147483647]]);
+      assert.deepEqual(r, { count: 7, first: 2 });
+      assert.throws(() => fromXml(xml('', 'W="5000000000" B="1"')), /not an XML dictionary: its <ENTRIES> must hold the message counts/);
+      assert.throws(() => fromXml(xml('', 'W="x" B="1"')), /<ENTRIES> must hold/);
+    });
+
+    it('passes over an XML entry whose token is empty or starts with `#`, so that what it imports always reads back', () => {
+      const r: ReadReport = { count: 0, first: 0 };
+      const x = fromXml(xml('<E W="1" B="1">ok</E><E W="1" B="1">#byte-grams</E><E W="1" B="1"></E><E W="1" B="1">&#35;other</E><E W="1" B="2">in#side</E>'), r);
+      assert.deepEqual(tokensOf(x), [['ok', 1, 1], ['in#side', 2, 1]]);
+      assert.deepEqual(r, { count: 3, first: 2 });
+      const back: ReadReport = { count: 0, first: 0 };
+      assert.deepEqual(tokensOf(fromTab(toTab(x), back)), tokensOf(x));
+      assert.deepEqual(back, { count: 0, first: 0 });
+    });
+
+    it('reads XML bytes in the encoding the file declares or its byte order mark names, and says which when not UTF-8', () => {
+      // One byte a letter, é as 0xE9 and è as 0xE8: neither is valid UTF-8.
+      const latin = (declaration: string) => Buffer.from(`${declaration}${xml('<E W="1" B="0">café</E><E W="0" B="1">cafè</E>')}`, 'latin1');
+      for (const [declaration, encoding] of [
+        ['<?xml version="1.0" encoding="ISO-8859-1"?>', 'windows-1252'],
+        ["<?xml version='1.0' encoding='windows-1252'?>\n", 'windows-1252'],
+        ['<?xml version="1.0" encoding="UTF-8"?>', 'windows-1252'], // not UTF-8 whatever it says
+        ['', 'windows-1252'],
+      ]) {
+        const r: ReadReport = { count: 0, first: 0 };
+        assert.deepEqual(tokensOf(deserialize(latin(declaration), 'xml', r)), [['café', 0, 1], ['cafè', 1, 0]], declaration);
+        assert.equal(r.encoding, encoding, declaration);
+      }
+      const text = `<?xml version="1.0" encoding="UTF-16"?>\n${xml('<E W="1" B="0">café</E><E W="0" B="1">€😀</E>')}`;
+      const utf16le = Buffer.from(`\ufeff${text}`, 'utf16le');
+      for (const [bytes, encoding] of [[utf16le, 'utf-16le'], [Buffer.from(utf16le).swap16(), 'utf-16be'], [utf16le.subarray(2), 'utf-16le'],
+        [Buffer.from(`\ufeff${text}`), undefined], [Buffer.from(text.replace('UTF-16', 'utf-8')), undefined]] as const) {
+        const r: ReadReport = { count: 0, first: 0 };
+        assert.deepEqual(tokensOf(fromXml(bytes, r)), [['café', 0, 1], ['€😀', 1, 0]], encoding);
+        assert.equal(r.encoding, encoding);
+      }
+      assert.throws(() => fromXml(Buffer.from(`<?xml version="1.0" encoding="x-klingon"?>${xml('')}`)), /declaration names the encoding "x-klingon", which is unknown/);
     });
   });
 

@@ -241,6 +241,13 @@ describe('moat bayes', function () {
     const j = JSON.parse(moat('stats', foreign, '--json').out);
     assert.deepEqual([j.tokens, j.malformed], [2, { count: 2, first: 3 }]);
     assert.doesNotMatch(moat('stats', dict).out, /malformed/);
+    // MailEnable on Windows writes its code page: two tokens, not one token twice.
+    const latin = path.join(dir, 'latin.tab');
+    fs.writeFileSync(latin, Buffer.from('5\t6\r\ncaf\xe9\t1\t2\r\ncaf\xe8\t3\t4\r\n', 'latin1'));
+    const l = moat('import', path.join(dir, 'latin-copy.tab'), latin);
+    assert.match(l.out, /imported 2 tokens .*; read as Windows-1252, not UTF-8$/m);
+    const lj = JSON.parse(moat('stats', latin, '--json').out);
+    assert.deepEqual([lj.tokens, lj.encoding, lj.malformed.count], [2, 'windows-1252', 0]);
   });
 
   it('refuses numeric options that are no numbers or out of range (64), and score on a folder', () => {
