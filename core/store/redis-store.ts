@@ -78,6 +78,14 @@ export class RedisStore implements StateStore {
   }
 
   private k(key: string) { return this.prefix + key; }
+
+  async script(name: string, lua: string, keys: string[], args: Array<string | number>): Promise<unknown> {
+    const commands = this.r as unknown as Record<string, (a: Array<string | number>) => Promise<unknown>>;
+    if (typeof commands[name] !== 'function') this.r.defineCommand(name, { lua });
+    // One array, not spread arguments: a caller may pass tens of thousands of keys.
+    return commands[name]([keys.length, ...keys.map((key) => this.k(key)), ...args]);
+  }
+
   private call(name: string, key: string, ...args: (string | number)[]): Promise<string> {
     return (this.r as unknown as Record<string, (...a: unknown[]) => Promise<string>>)[name](this.k(key), ...args);
   }

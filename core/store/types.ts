@@ -26,6 +26,12 @@ export interface StateStore {
   ttl(key: string): Promise<number>;
   /** Entries whose key starts with `prefix` (not expired), in no set order; a set's value is its members, sorted and joined by `,`. */
   scan(prefix: string): AsyncIterable<[key: string, value: string]>;
+  /**
+   * Runs a Lua script on the server as one step (each key gets the store's prefix), for work on several keys
+   * that must happen wholly or not at all. Only a store that is a server has it (Redis); the name is the
+   * script's: it is sent once, then called by its digest.
+   */
+  script?(name: string, lua: string, keys: string[], args: Array<string | number>): Promise<unknown>;
   /** Removes expired entries; returns how many went (Redis expires keys by itself and returns 0). */
   purgeExpired(): Promise<number>;
   close(): Promise<void>;

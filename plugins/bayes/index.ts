@@ -5,11 +5,11 @@
 // yields exactly the tokens `moat bayes create` learned from the same mail on disk.
 import path from 'node:path';
 import { promises as fsp } from 'node:fs';
-import { definePlugin, type HookContext, type MessageView, type PluginSetup } from '../../core/index.ts';
+import { definePlugin, type HookContext, type MessageView, type Outcome, type PluginSetup, type Verdict } from '../../core/index.ts';
 import { configSchema, type Band, type BayesConfig } from './config.ts';
 import { LiveDictionary } from './live-dictionary.ts';
 import { SharedCounts, isSharedStore } from './shared-counts.ts';
-import { recipientLesson, verdictLesson, type Lesson } from './auto-train.ts';
+import { allows, lessonFields, recipientLesson, settled, verdictLesson, type BalanceRule, type LearnDecision, type Lesson } from './auto-train.ts';
 import { reloadRequestTime } from './reload-request.ts';
 import { tokenize, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './engine/tokenizer.ts';
 import { classify, type ScoringOptions } from './engine/classify.ts';
@@ -69,8 +69,7 @@ export default definePlugin<BayesConfig>({
     BAYES_UNSURE: 'Spam probability 0.10–0.70: no opinion',
     BAYES_HAM_90: 'Spam probability 0.01–0.10',
     BAYES_HAM_99: 'Spam probability below 0.01',
-    BAYES_LEARNED: 'The message was learned (detail: spam or ham, and why)',
-    BAYES_LEARN_SKIPPED: 'A honeypot or ham address matched but the balance rule held learning back',
+    BAYES_LESSON: 'A recipient is a honeypot or ham address (detail: spam or ham, and which): the message is learned after the verdict unless deferred, as the balance rule allows; the log line "bayes learned" or "bayes not learned" says which',
   },
   async create(cfg, setup) {
     const file = dictionaryPath(cfg, setup);
@@ -114,18 +113,60 @@ export default definePlugin<BayesConfig>({
       every(cfg.flush_interval, () => live.flush());
     }
 
+    const addressRules = { honeypots: cfg.honeypots, hamAddresses: cfg.ham_addresses };
+    const balanceRule: BalanceRule = { balance: cfg.balance, slack: cfg.balance_slack };
+    /** Lessons being learned: `close` waits for them, so a stopping gateway does not drop them. */
+    const learning = new Set<Promise<void>>();
+
+    /** Learns here: the check and the learning have no await between them, so concurrent messages see each other's. */
+    function learnHere(tokens: TokenCounts, lesson: Lesson): LearnDecision {
+      const { nspam, nham } = live.counts();
+      if (!allows(balanceRule, lesson.spam, { nspam, nham })) return { learned: false, nspam, nham };
+      live.learn(tokens.keys(), lesson.spam);
+      return { learned: true, nspam, nham };
+    }
+
+    /** Learns in the store, which applies the balance rule to its own totals as it learns. */
+    async function learnShared(store: SharedCounts, tokens: TokenCounts, lesson: Lesson): Promise<LearnDecision> {
+      const counts = live.counts();
+      // The store holds only what was learned since the dictionary file was trained; the rule counts both.
+      const outside = { nspam: counts.nspam - live.shared.nspam, nham: counts.nham - live.shared.nham };
+      const decision = await store.learn(tokens.keys(), lesson.spam, { ...balanceRule, outside });
+      // This gateway scores with what the store learned before the next sync reads it back, and only with that.
+      if (decision.learned) live.shared.learn(tokens.keys(), lesson.spam);
+      return decision;
+    }
+
+    /** Learns a lesson and says so in the log, under the message's queue id. Never throws. */
     async function learn(ctx: HookContext, tokens: TokenCounts, lesson: Lesson): Promise<void> {
-      if (!lesson) return;
-      if ('skip' in lesson) { ctx.addFinding('BAYES_LEARN_SKIPPED', 0, lesson.skip); return; }
-      if (shared) {
-        await shared.learn(tokens.keys(), lesson.spam);
-        live.shared.learn(tokens.keys(), lesson.spam);
-      } else {
-        live.learn(tokens.keys(), lesson.spam);
+      const about = lessonFields(lesson);
+      let decision: LearnDecision;
+      try {
+        decision = shared ? await learnShared(shared, tokens, lesson) : learnHere(tokens, lesson);
+      } catch (e) {
+        // Learning is optional work done after the sender had its answer: a store that fails costs a lesson, never the mail.
+        ctx.log.warn('bayes could not learn', { ...about, error: String((e as Error)?.message ?? e) });
+        return;
       }
-      ctx.state.learned = true;
-      ctx.addFinding('BAYES_LEARNED', 0, `${lesson.spam ? 'spam' : 'ham'}: ${lesson.why}`);
-      ctx.log.debug('bayes learned', { spam: lesson.spam, why: lesson.why, tokens: tokens.size });
+      if (decision.learned) ctx.log.info('bayes learned', { ...about, tokens: tokens.size });
+      else ctx.log.info('bayes not learned', { ...about, reason: `balance rule (${decision.nspam} spam, ${decision.nham} ham learned)` });
+    }
+
+    /** Holds `work` among the lessons being learned until it ends. */
+    function track(work: Promise<void>): Promise<void> {
+      learning.add(work);
+      const done = () => { learning.delete(work); };
+      work.then(done, done);
+      return work;
+    }
+
+    /** The lesson of the recipients (kept by `data`), else of a certain verdict when `learn_from_verdict` is on. */
+    function lessonOf(ctx: HookContext, verdict: Verdict): Lesson | null {
+      const fromRecipients = ctx.state.lesson as Lesson | undefined;
+      if (fromRecipients) return fromRecipients;
+      if (!cfg.learn_from_verdict) return null;
+      const own = verdict.findings.filter((f) => f.plugin === 'bayes').reduce((a, f) => a + f.score, 0);
+      return verdictLesson(verdict.score - own, cfg.learn_spam_score, cfg.learn_ham_score);
     }
 
     /** The message's first `max_bytes`, read once per message for the tokens and the byte model alike. */
@@ -134,58 +175,67 @@ export default definePlugin<BayesConfig>({
       return ctx.state.head as Buffer;
     }
 
-    async function tokensOf(ctx: HookContext): Promise<TokenCounts | undefined> {
+    async function tokensOf(ctx: HookContext, message: MessageView): Promise<TokenCounts> {
       if (ctx.state.tokens) return ctx.state.tokens as TokenCounts;
-      if (!ctx.message) return undefined;
-      const t = tokenize(await headOf(ctx, ctx.message), tokOpts);
+      const t = tokenize(await headOf(ctx, message), tokOpts);
       ctx.state.tokens = t;
       return t;
     }
 
+    /** Scores the message against the dictionary: a band finding and the probability header. */
+    async function scoreMessage(ctx: HookContext, message: MessageView, tokens: TokenCounts | undefined): Promise<void> {
+      const counts = live.counts();
+      if (counts.nspam < cfg.min_learned || counts.nham < cfg.min_learned) {
+        ctx.log.debug('bayes not scoring: dictionary too small', { spam: counts.nspam, ham: counts.nham, min_learned: cfg.min_learned });
+        return;
+      }
+      const head = await headOf(ctx, message);
+      const s = tokens ? classify(tokens, counts, scoring, false, scorer.byteTerm(head, counts)) : scorer.score(head, counts);
+      ctx.state.probability = s.probability;
+      const band = bandOf(s.probability, cfg.bands);
+      if (band) ctx.addFinding(band.symbol, band.score, `p=${s.probability.toFixed(4)} tokens=${s.used}`);
+      if (cfg.header) ctx.addHeader(HEADER, s.probability.toFixed(4));
+    }
+
+    async function onData(ctx: HookContext): Promise<Outcome | void> {
+      const message = ctx.message;
+      if (!message) return;
+      // A probability header that came from outside must never be mistaken for ours.
+      if (message.headers.has(HEADER)) ctx.removeHeader(HEADER);
+      const lesson = recipientLesson(ctx.recipients.map((r) => r.address), addressRules);
+      const scoreIt = !(cfg.skip_trusted && ctx.session.trusted);
+      if (!scoreIt && !lesson && !cfg.learn_from_verdict) return;
+      // Learning needs the token strings; scoring alone goes by their hashes. They are taken now, while the
+      // spooled message is sure to be there (a refused one is discarded before afterVerdict runs).
+      const needsTokens = !!lesson || cfg.learn_from_verdict;
+      const tokens = needsTokens ? await tokensOf(ctx, message) : undefined;
+      if (scoreIt) await scoreMessage(ctx, message, tokens);
+      if (lesson) {
+        // Only noted here: learned in afterVerdict, once the message is settled, or a deferred one would be
+        // learned again at every retry.
+        ctx.state.lesson = lesson;
+        ctx.addFinding('BAYES_LESSON', 0, `${lessonFields(lesson).class}: ${lesson.why}`);
+      }
+    }
+
+    async function onAfterVerdict(ctx: HookContext): Promise<Outcome | void> {
+      const verdict = ctx.verdict;
+      if (!verdict) return;
+      const lesson = lessonOf(ctx, verdict);
+      const tokens = ctx.state.tokens as TokenCounts | undefined;
+      if (!lesson || !tokens) return;
+      if (!settled(verdict.action)) {
+        ctx.log.info('bayes not learned', { ...lessonFields(lesson), reason: 'deferred (4xx): learned when a retry is accepted' });
+        return;
+      }
+      await track(learn(ctx, tokens, lesson));
+    }
+
     return {
-      hooks: {
-        async data(ctx) {
-          if (!ctx.message) return;
-          // A probability header that came from outside must never be mistaken for ours.
-          if (ctx.message.headers.has(HEADER)) ctx.removeHeader(HEADER);
-          const wantsLesson = cfg.honeypots.length > 0 || cfg.ham_addresses.length > 0;
-          const scoreIt = !(cfg.skip_trusted && ctx.session.trusted);
-          if (!scoreIt && !wantsLesson && !cfg.learn_from_verdict) return;
-          // Learning needs the token strings; scoring alone goes by their hashes.
-          const needsTokens = wantsLesson || cfg.learn_from_verdict;
-          const tokens = needsTokens ? await tokensOf(ctx) : undefined;
-          if (needsTokens && !tokens) return;
-          const counts = live.counts();
-          if (scoreIt) {
-            if (counts.nspam < cfg.min_learned || counts.nham < cfg.min_learned) {
-              ctx.log.debug('bayes not scoring: dictionary too small', { spam: counts.nspam, ham: counts.nham, min_learned: cfg.min_learned });
-            } else {
-              const head = await headOf(ctx, ctx.message);
-              const s = tokens ? classify(tokens, counts, scoring, false, scorer.byteTerm(head, counts)) : scorer.score(head, counts);
-              ctx.state.probability = s.probability;
-              const band = bandOf(s.probability, cfg.bands);
-              if (band) ctx.addFinding(band.symbol, band.score, `p=${s.probability.toFixed(4)} tokens=${s.used}`);
-              if (cfg.header) ctx.addHeader(HEADER, s.probability.toFixed(4));
-            }
-          }
-          if (wantsLesson && tokens) {
-            const rcpts = ctx.recipients.map((r) => r.address);
-            await learn(ctx, tokens, recipientLesson(rcpts, {
-              honeypots: cfg.honeypots, hamAddresses: cfg.ham_addresses, balance: cfg.balance, balanceSlack: cfg.balance_slack,
-            }, counts));
-          }
-        },
-        async afterVerdict(ctx) {
-          if (!cfg.learn_from_verdict || !ctx.verdict || ctx.state.learned) return;
-          const own = ctx.verdict.findings.filter((f) => f.plugin === 'bayes').reduce((a, f) => a + f.score, 0);
-          const lesson = verdictLesson(ctx.verdict.score - own, cfg.learn_spam_score, cfg.learn_ham_score);
-          if (!lesson) return;
-          const tokens = await tokensOf(ctx);
-          if (tokens) await learn(ctx, tokens, lesson);
-        },
-      },
+      hooks: { data: onData, afterVerdict: onAfterVerdict },
       async close() {
         for (const t of timers) clearInterval(t);
+        await Promise.allSettled(learning);
         await live.flush().catch((e) => setup.log.warn('bayes could not save learned counts', { error: String((e as Error)?.message ?? e) }));
         await live.close();
       },

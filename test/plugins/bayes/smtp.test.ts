@@ -6,11 +6,35 @@ import os from 'node:os';
 import path from 'node:path';
 import { startGateway, startRelayingGateway, type RelayingGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
-import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
+import { SmtpDialog, type SmtpReply } from '../../helpers/smtp-dialog.ts';
 import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { loadDictionary, saveDictionary } from '../../../plugins/bayes/engine/persist.ts';
 import { run as bayesCli } from '../../../scripts/cli/bayes.ts';
 import { message, trainedFilter, writeCorpus } from './fixtures.ts';
+
+const BEHAVIOUR = path.resolve(import.meta.dirname, '..', '..', 'fixtures', 'plugins', 'test-behaviour.ts');
+
+/** One SMTP transaction from an outside client; returns the reply to the message. */
+async function attempt(gw: TestGateway, raw: string, rcpt = 'bob@example.com'): Promise<SmtpReply> {
+  const c = await SmtpDialog.connect(gw.port);
+  try {
+    assert.equal((await c.hello({ xclient: { addr: '203.0.113.9', name: 'client.sender.test' } })).code, 250);
+    assert.equal((await c.cmd('MAIL FROM:<someone@sender.test>')).code, 250);
+    assert.equal((await c.cmd(`RCPT TO:<${rcpt}>`)).code, 250);
+    return await c.data(raw);
+  } finally {
+    await c.quit();
+  }
+}
+
+const queueIdOf = (reply: string) => /queued as (\S+)/.exec(reply)![1];
+
+/** What the bayes log said about learning the message with queue id `qid`, one line per decision. */
+function learningOf(gw: TestGateway, qid?: string): string[] {
+  return gw.logs
+    .filter((l) => String(l.msg).startsWith('bayes ') && 'why' in l && (qid === undefined || l.qid === qid))
+    .map((l) => [`${l.msg}: ${l.class}, ${l.why}`, l.reason, l.error].filter(Boolean).join(', '));
+}
 
 describe('bayes end to end', function () {
   this.timeout(30_000);
@@ -41,17 +65,11 @@ describe('bayes end to end', function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function send(raw: string, rcpt = 'bob@example.com'): Promise<void> {
-    const c = await SmtpDialog.connect(gw.port);
-    try {
-      assert.equal((await c.hello({ xclient: { addr: '203.0.113.9', name: 'client.sender.test' } })).code, 250);
-      assert.equal((await c.cmd('MAIL FROM:<someone@sender.test>')).code, 250);
-      assert.equal((await c.cmd(`RCPT TO:<${rcpt}>`)).code, 250);
-      const r = await c.data(raw);
-      assert.equal(r.code, 250, r.text);
-    } finally {
-      await c.quit();
-    }
+  /** Sends a message that must be accepted; returns its queue id. */
+  async function send(raw: string, rcpt = 'bob@example.com'): Promise<string> {
+    const r = await attempt(gw, raw, rcpt);
+    assert.equal(r.code, 250, r.text);
+    return queueIdOf(r.text);
   }
 
   const relayed = (marker: string): Promise<string> => smarthost.waitForText(marker);
@@ -90,17 +108,20 @@ describe('bayes end to end', function () {
     assert.match(await relayed('e2e-huge-from'), /^X-Mailmoat-Verdict: .*BAYES_/m);
   });
 
-  it('learns honeypot mail as spam into the dictionary file, then holds back by the balance rule', async () => {
+  it('learns honeypot mail as spam into the dictionary file, then holds back by the balance rule, and logs each', async () => {
     const before = await loadDictionary(dict);
-    await send(message({ spam: true, seed: 103, subject: 'e2e-trap-1 brandnewword' }), 'trap@example.com');
-    assert.match(await relayed('e2e-trap-1'), /BAYES_LEARNED\(0\)/);
+    const first = await send(message({ spam: true, seed: 103, subject: 'e2e-trap-1 brandnewword' }), 'trap@example.com');
+    assert.match(await relayed('e2e-trap-1'), /BAYES_LESSON\(0\)/);
     await until('the learned message in the file', async () => (await loadDictionary(dict)).nspam === before.nspam + 1);
     const after = await loadDictionary(dict);
     assert.equal(after.spamOf('s:brandnewword'), before.spamOf('s:brandnewword') + 1);
     assert.equal(after.nham, before.nham);
+    assert.deepEqual(learningOf(gw, first), ['bayes learned: spam, honeypot trap@example.com']);
     // Now spam (31) leads ham (30): the balance rule stops learning more spam.
-    await send(message({ spam: true, seed: 104, subject: 'e2e-trap-2' }), 'trap@example.com');
-    assert.match(await relayed('e2e-trap-2'), /BAYES_LEARN_SKIPPED\(0\)/);
+    const second = await send(message({ spam: true, seed: 104, subject: 'e2e-trap-2' }), 'trap@example.com');
+    assert.match(await relayed('e2e-trap-2'), /BAYES_LESSON\(0\)/);
+    await until('the decision on the second', () => learningOf(gw, second).length > 0);
+    assert.deepEqual(learningOf(gw, second), ['bayes not learned: spam, honeypot trap@example.com, balance rule (31 spam, 30 ham learned)']);
   });
 
   it('picks up `moat bayes merge` while running, and reloads on `moat bayes reload`', async () => {
@@ -162,6 +183,109 @@ describe('bayes end to end', function () {
     } finally {
       console.error = oldErr;
     }
+  });
+});
+
+describe('bayes learns a message once, after its verdict', function () {
+  this.timeout(30_000);
+  let dir: string;
+
+  before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-settled-')); });
+  after(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+
+  /**
+   * A gateway whose verdict the test-behaviour plugin sets (`X-Test-Score`), with bayes first and not scoring
+   * (min_learned out of reach), so the score is exactly the header's: 10 defers, 20 quarantines, 30 refuses.
+   */
+  async function start(name: string, bayes: Record<string, unknown>, seeded = true): Promise<{ gw: TestGateway; dict: string }> {
+    const dict = path.join(dir, `${name}.tab`);
+    if (seeded) await saveDictionary(dict, trainedFilter().dict);
+    const gw = await startGateway({
+      config: {
+        scores: { tempfail: 10, quarantine: 20, reject: 30 },
+        plugins: [
+          { name: 'bayes', dictionary: dict, seed: 'none', min_learned: 1_000_000, balance: false, flush_interval: '100ms', ...bayes },
+          { name: 'test-behaviour', module: BEHAVIOUR },
+        ],
+      },
+    });
+    return { gw, dict };
+  }
+
+  const scored = (score: number, subject: string) => message({ spam: true, seed: 301, subject, extraHeaders: `X-Test-Score: ${score}` });
+
+  it('learns a honeypot message deferred by its score, by a later plugin and by a failed queue commit once: when it is accepted', async () => {
+    const { gw, dict } = await start('deferred', { honeypots: ['trap@example.com'] });
+    const before = await loadDictionary(dict);
+    try {
+      const byScore = await attempt(gw, scored(12, 'deferred by score'), 'trap@example.com');
+      assert.equal(byScore.code, 451);
+      assert.match(byScore.text, /^4\.7\.1 /);
+      const byPlugin = await attempt(gw, scored(0, 'please-throw after bayes'), 'trap@example.com');
+      assert.equal(byPlugin.code, 451);
+      const queue = gw.gateway.runtime.queue as unknown as Record<string, unknown>;
+      const refuse = async () => { throw Object.assign(new Error('injected commit failure'), { code: 'EIO' }); };
+      queue.commit = refuse;
+      queue.commitJournaled = refuse;
+      let byCommit: SmtpReply;
+      try { byCommit = await attempt(gw, scored(0, 'commit fails'), 'trap@example.com'); } finally {
+        delete queue.commit;
+        delete queue.commitJournaled;
+      }
+      assert.equal(byCommit.code, 451);
+      const accepted = await attempt(gw, scored(0, 'accepted at last'), 'trap@example.com');
+      assert.equal(accepted.code, 250, accepted.text);
+      assert.deepEqual(learningOf(gw), [
+        'bayes not learned: spam, honeypot trap@example.com, deferred (4xx): learned when a retry is accepted',
+        'bayes learned: spam, honeypot trap@example.com',
+      ]);
+    } finally {
+      await gw.stop(); // waits for learning under way, and flushes it to the file
+    }
+    const after = await loadDictionary(dict);
+    assert.deepEqual([after.nspam, after.nham], [before.nspam + 1, before.nham], 'four attempts, one message learned');
+  });
+
+  it('learns a honeypot message refused with 550: the sender has its permanent answer and does not come back', async () => {
+    const { gw, dict } = await start('refused', { honeypots: ['trap@example.com'] });
+    const before = await loadDictionary(dict);
+    try {
+      const r = await attempt(gw, scored(40, 'refused honeypot'), 'trap@example.com');
+      assert.equal(r.code, 550);
+    } finally {
+      await gw.stop();
+    }
+    assert.equal((await loadDictionary(dict)).nspam, before.nspam + 1);
+  });
+
+  it('never learns from a deferred verdict (learn_from_verdict), only from the settled one', async () => {
+    const { gw, dict } = await start('verdict-deferred', { learn_from_verdict: true, learn_spam_score: 10 });
+    const before = await loadDictionary(dict);
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await attempt(gw, scored(12, `verdict deferred ${i}`))).code, 451);
+      assert.equal((await attempt(gw, scored(25, 'verdict quarantined'))).code, 250);
+    } finally {
+      await gw.stop();
+    }
+    const after = await loadDictionary(dict);
+    assert.deepEqual([after.nspam, after.nham], [before.nspam + 1, before.nham]);
+  });
+
+  it('applies the balance rule to verdict learning: ten certain spam verdicts on an empty dictionary teach one, and each is logged', async () => {
+    const { gw, dict } = await start('verdict-balance', { learn_from_verdict: true, learn_spam_score: 15, balance: true }, false);
+    try {
+      for (let i = 0; i < 10; i++) assert.equal((await attempt(gw, scored(40, `verdict spam ${i}`))).code, 550);
+    } finally {
+      await gw.stop();
+    }
+    const after = await loadDictionary(dict);
+    assert.deepEqual([after.nspam, after.nham], [1, 0]);
+    const decisions = gw.logs.filter((l) => l.msg === 'bayes learned' || l.msg === 'bayes not learned');
+    assert.equal(new Set(decisions.map((l) => l.qid)).size, 10, 'one line per message, under its queue id');
+    assert.deepEqual(learningOf(gw), [
+      'bayes learned: spam, verdict score 40',
+      ...Array<string>(9).fill('bayes not learned: spam, verdict score 40, balance rule (1 spam, 0 ham learned)'),
+    ]);
   });
 });
 
