@@ -133,7 +133,7 @@ describe('moat bayes', function () {
     fs.writeFileSync(path.join(maildir, 'tmp', '3.host'), message({ spam: true, seed: 42 }));
     const mboxDir = path.join(dir, 'mbox');
     fs.mkdirSync(mboxDir);
-    const body = (seed: number) => `From alice@partner.test Mon Jan  1 00:00:00 2024\n${message({ spam: false, seed }).replace(/\r\n/g, '\n')}\n>From the minutes\n`;
+    const body = (seed: number) => `From alice@partner.test Mon Jan  1 00:00:00 2024\n${message({ spam: false, seed }).replace(/\r\n/g, '\n')}\n>From the minutes\n\n`;
     fs.writeFileSync(path.join(mboxDir, 'Inbox'), body(50) + body(51) + body(52));
     const r = moat('merge', dict, maildir, mboxDir, '--json');
     assert.equal(r.code, 0, r.err);
