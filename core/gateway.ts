@@ -56,6 +56,37 @@ async function closePlugins(plugins: LoadedPlugin[], log: Logger): Promise<void>
   }
 }
 
+/** How long plugin instances and a relay that a reload replaced stay open for the hooks and deliveries still using them. */
+const RETIRE_AFTER_MS = 30_000;
+
+/**
+ * What reloads replaced, closed after a grace period, or at stop if that comes first: a plugin's close() may save
+ * state (the bayes plugin flushes what it learned), so a stop must not leave it to a timer that never fires.
+ */
+class Retired {
+  private readonly closers = new Set<() => Promise<void>>();
+  private readonly log: Logger;
+  constructor(log: Logger) { this.log = log; }
+
+  add(plugins: LoadedPlugin[], relay: Relay): void {
+    let closing: Promise<void> | undefined;
+    const close = () => closing ??= (async () => {
+      clearTimeout(timer);
+      await closePlugins(plugins, this.log);
+      try { await relay.close(); } catch (e) { this.log.warn('relay close failed', { error: String(e) }); }
+      this.closers.delete(close);
+    })();
+    const timer = setTimeout(() => void close(), RETIRE_AFTER_MS);
+    timer.unref();
+    this.closers.add(close);
+  }
+
+  /** Closes everything still waiting, oldest first, and waits for closes already under way. */
+  async closeAll(): Promise<void> {
+    for (const close of [...this.closers]) await close();
+  }
+}
+
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let cfg = opts.config;
   const log = new JsonLogger({ level: cfg.log.level, format: cfg.log.format, sink: opts.logSink, listeners: opts.onLog ? [opts.onLog] : [] });
@@ -115,6 +146,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   }
   log.info('mailmoat started', { relay: relay.name === 'file' ? `files in ${queue.dirs.delivered}` : redactUrl(relay.name), plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
 
+  const retired = new Retired(log);
   const reload = async (next?: GatewayConfig): Promise<boolean> => {
     let nc: GatewayConfig;
     try {
@@ -139,7 +171,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     delivery.setRelay(nextRelay);
     delivery.setPolicy(nc.queue);
     // In-flight hooks may still use the old instances for a moment.
-    setTimeout(() => { void closePlugins(old, log); void oldRelay.close(); }, 30_000).unref();
+    retired.add(old, oldRelay);
     log.info('config reloaded', { plugins: plugins.map((p) => p.name), note: 'listener addresses and data_dir change only on restart' });
     return true;
   };
@@ -163,6 +195,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await stopListeners(listeners);
       await control?.close();
       await delivery.stop();
+      await retired.closeAll();
       await closePlugins(rt.plugins, log);
       await relay.close();
       await store.close();

@@ -2,14 +2,24 @@
 import type { Logger, LogFields, LogLevel } from './types.ts';
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const SECRET_KEY = /pass(word)?|secret|token|authorization|credential/i;
+const SECRET_KEY = /pass(word)?|secret|authorization|credential/i;
+/** `key`, `api_key`, `apiKey`, `private-key`: a name whose last word is "key" (not `keys`, `keyword`, `monkey`). */
+const KEY_KEY = /(?:^|[_.-])(?:key|Key|KEY)$|[a-z0-9]Key$/;
+/** Auth and API tokens are secrets, but `tokens` is also the count of a message's or a dictionary's words. */
+const TOKEN_KEY = /token/i;
 
 export interface LogSink { write(line: string): void }
 
+/** Whether a field must be masked: any value under a secret's name, and anything but a number under a token's. */
+function isSecret(key: string, value: unknown): boolean {
+  if (SECRET_KEY.test(key) || KEY_KEY.test(key)) return true;
+  return TOKEN_KEY.test(key) && typeof value !== 'number';
+}
+
 function redact(fields: LogFields): LogFields {
   let out: LogFields | undefined;
-  for (const k of Object.keys(fields)) {
-    if (SECRET_KEY.test(k)) { out ??= { ...fields }; out[k] = '[redacted]'; }
+  for (const [k, v] of Object.entries(fields)) {
+    if (isSecret(k, v)) { out ??= { ...fields }; out[k] = '[redacted]'; }
   }
   return out ?? fields;
 }

@@ -1,6 +1,9 @@
 // Parsing of a raw header section into fields, and the HeaderList view over them.
 import type { HeaderField, HeaderList } from './types.ts';
 
+/** The gateway's own header fields are named `X-Mailmoat-…`, and the mail servers behind it act on them. */
+const OWN_PREFIX = 'x-mailmoat-';
+
 /** Index just past the blank line ending the header section, or -1 if not found in `buf`. */
 export function headerEnd(buf: Buffer): number {
   if (buf.length >= 2 && buf[0] === 0x0d && buf[1] === 0x0a) return 2; // no headers at all
@@ -44,4 +47,17 @@ export class Headers implements HeaderList {
 /** Formats a header for prepending, folding nothing; CR and LF in values are replaced to keep the header one line. */
 export function formatHeader(name: string, value: string): string {
   return `${name}: ${value.replace(/[\r\n]+/g, ' ')}\r\n`;
+}
+
+/**
+ * Names (lower case) to remove from a received message so that no field of the gateway's namespace that came with it
+ * passes for one of the gateway's own: every such field in its header section `block` (parsed as `fields`, the way the
+ * relay parses it when it removes fields by name). A long section is read only so far (`block` then lacks its blank
+ * line), and a field past that point is unknown: then the names the gateway adds (`added`) are removed as well.
+ */
+export function ownFieldsToRemove(block: Buffer, fields: readonly HeaderField[], added: Iterable<string>): string[] {
+  const names = new Set<string>();
+  for (const f of fields) if (f.name.toLowerCase().startsWith(OWN_PREFIX)) names.add(f.name.toLowerCase());
+  if (headerEnd(block) < 0) for (const n of added) if (n.toLowerCase().startsWith(OWN_PREFIX)) names.add(n.toLowerCase());
+  return [...names];
 }

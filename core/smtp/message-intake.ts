@@ -6,7 +6,7 @@ import type { SessionState, Transaction } from '../hooks/transaction.ts';
 import { runHook } from '../hooks/runner.ts';
 import { spoolData } from '../message/spool-writer.ts';
 import { SpooledMessage } from '../message/spooled-message.ts';
-import { formatHeader } from '../message/header-block.ts';
+import { formatHeader, ownFieldsToRemove } from '../message/header-block.ts';
 import { decideVerdict, verdictHeaders } from '../verdict/verdict.ts';
 import type { VerdictAction } from '../verdict/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
@@ -106,9 +106,10 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
 
   // Headers the relayed message gets, in order: our Received, the verdict, then what plugins asked for.
   let prepend = receivedHeader(rt, st, tx);
-  for (const [n, v] of verdictHeaders(verdict, cfg.scores)) prepend += formatHeader(n, v);
-  for (const [n, v] of tx.addHeaders) prepend += formatHeader(n, v);
-  const remove = new Set(tx.removeHeaders);
+  const added = [...verdictHeaders(verdict, cfg.scores), ...tx.addHeaders];
+  for (const [n, v] of added) prepend += formatHeader(n, v);
+  // A client's own X-Mailmoat-* fields (`X-Mailmoat-Spam: No`) must never pass for ours.
+  const remove = new Set([...tx.removeHeaders, ...ownFieldsToRemove(spooled.headerBlock, message.headers.fields, added.map(([n]) => n))]);
   if (cfg.scores.subject_tag && verdict.action !== 'accept') {
     remove.add('subject');
     prepend += formatHeader('Subject', `${cfg.scores.subject_tag} ${message.headers.first('Subject') ?? ''}`.trim());

@@ -1,5 +1,7 @@
-// Options of the bayes plugin, with their defaults.
-import { s, type Infer } from '../../core/index.ts';
+// Options of the bayes plugin, with their defaults, and the combinations of them that cannot work.
+import { s, type Infer, type Schema } from '../../core/index.ts';
+
+type Issues = Parameters<Schema<unknown>['parse']>[2];
 
 const band = s.object({
   min: s.number({ min: 0, max: 1 }).describe('Lowest spam probability of the band'),
@@ -16,7 +18,7 @@ export const DEFAULT_BANDS = [
   { min: 0, symbol: 'BAYES_HAM_99', score: -1.5 },
 ];
 
-export const configSchema = s.object({
+const options = s.object({
   dictionary: s.string().default('')
     .describe('Dictionary file the plugin scores with and auto-trains (`.tab` MailEnable TAB, `.xml` MailEnable XML); empty: `<data_dir>/bayes/dictionary.tab`'),
   seed: s.string().default('')
@@ -81,5 +83,93 @@ export const configSchema = s.object({
     .describe('How often shared counts are read back from the store'),
 });
 
-export type BayesConfig = Infer<typeof configSchema>;
+export type BayesConfig = Infer<typeof options>;
 export type Band = { min: number; symbol: string; score: number };
+
+/** Bands that can never be chosen (a `min` another band has first), and a symbol given two scores. */
+function checkBands(bands: readonly Band[], at: string, issues: Issues): void {
+  bands.forEach((b, j) => {
+    if (!b) return; // not a mapping: already an issue of its own
+    const i = bands.findIndex((a) => a?.min === b.min);
+    if (b.min !== undefined && i < j) {
+      issues.push({ path: `${at}[${j}].min`, message: `${b.min} is also the min of bands[${i}] (${bands[i].symbol}): of two bands with one min the first is chosen, so ${b.symbol} never would be` });
+    }
+    const k = bands.findIndex((a) => a?.symbol === b.symbol && a.score !== b.score);
+    if (b.symbol !== undefined && b.score !== undefined && k >= 0 && k < j) {
+      issues.push({ path: `${at}[${j}].score`, message: `${b.symbol} has the score ${bands[k].score} in bands[${k}]: a symbol has one score` });
+    }
+  });
+}
+
+/**
+ * Why an address entry can match no recipient, or null when it can. Entries are matched as auto-train.ts does:
+ * `user@domain` against the whole address, `@domain` against its domain; and every recipient the front door takes
+ * has one @ with a local part and a domain.
+ */
+function unmatchable(entry: string): string | null {
+  const e = entry.trim();
+  const hint = (d: string) => `write "user@${d}" for one address or "@${d}" for every address of the domain`;
+  if (e === '') return 'is empty, so it matches no recipient';
+  const ats = e.split('@').length - 1;
+  if (ats === 0) return `${JSON.stringify(entry)} has no @, so it matches no recipient: ${hint(e)}`;
+  if (ats > 1) return `${JSON.stringify(entry)} has more than one @, so it matches no recipient`;
+  if (e.endsWith('@')) return `${JSON.stringify(entry)} has no domain after the @, so it matches no recipient: ${hint('example.com')}`;
+  return null;
+}
+
+function checkAddresses(list: readonly string[], at: string, issues: Issues): void {
+  list.forEach((entry, i) => {
+    const why = typeof entry === 'string' ? unmatchable(entry) : null;
+    if (why) issues.push({ path: `${at}[${i}]`, message: why });
+  });
+}
+
+/** A ham address that is also a honeypot, or within a honeypot domain, is never learned as ham: honeypots win. */
+function checkHamNotHoneypot(honeypots: readonly string[], hamAddresses: readonly string[], at: string, issues: Issues): void {
+  const norm = (a: string) => String(a).trim().toLowerCase();
+  hamAddresses.forEach((entry, j) => {
+    const ham = norm(entry);
+    const domain = ham.slice(ham.lastIndexOf('@'));
+    const i = honeypots.findIndex((h) => norm(h) === ham || norm(h) === domain);
+    if (ham.includes('@') && i >= 0) {
+      issues.push({ path: `${at}.ham_addresses[${j}]`, message: `${JSON.stringify(entry)} is also honeypots[${i}] (${JSON.stringify(honeypots[i])}): mail to it is always learned as spam` });
+    }
+  });
+}
+
+/** The checks across keys, once each key has been read; issues are named by key path, as the schema's own are. */
+function checkCombinations(cfg: BayesConfig, at: string, issues: Issues): void {
+  if (Array.isArray(cfg.bands)) checkBands(cfg.bands, `${at}.bands`, issues);
+  if (Array.isArray(cfg.honeypots)) checkAddresses(cfg.honeypots, `${at}.honeypots`, issues);
+  if (Array.isArray(cfg.ham_addresses)) checkAddresses(cfg.ham_addresses, `${at}.ham_addresses`, issues);
+  if (Array.isArray(cfg.honeypots) && Array.isArray(cfg.ham_addresses)) checkHamNotHoneypot(cfg.honeypots, cfg.ham_addresses, at, issues);
+  if (typeof cfg.learn_spam_score === 'number' && typeof cfg.learn_ham_score === 'number' && cfg.learn_spam_score <= cfg.learn_ham_score) {
+    issues.push({
+      path: `${at}.learn_spam_score`,
+      message: `${cfg.learn_spam_score} is not above learn_ham_score (${cfg.learn_ham_score}): every message would be learned, as spam from a total of ${cfg.learn_spam_score} up`,
+    });
+  }
+}
+
+/** `inner`, with `check` run on what it read; the schema language checks one key at a time. */
+function withChecks<T>(inner: Schema<T>, check: (value: T, path: string, issues: Issues) => void): Schema<T> {
+  return {
+    kind: inner.kind,
+    description: inner.description,
+    hasDefault: inner.hasDefault,
+    optional: inner.optional,
+    defaultValue: inner.defaultValue,
+    parse(input, path, issues) {
+      const value = inner.parse(input, path, issues);
+      if (value !== undefined) check(value, path, issues);
+      return value;
+    },
+    expected: () => inner.expected(),
+    describe: (text) => withChecks(inner.describe(text), check),
+    default: (value) => withChecks(inner.default(value), check),
+    optionalValue: () => withChecks(inner.optionalValue(), (v, p, is) => { if (v !== undefined) check(v, p, is); }),
+    ...(inner.children ? { children: () => inner.children!() } : {}),
+  };
+}
+
+export const configSchema = withChecks(options, checkCombinations);

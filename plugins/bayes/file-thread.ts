@@ -3,25 +3,44 @@
 import { Worker } from 'node:worker_threads';
 import { Dictionary } from './engine/dictionary.ts';
 import type { FileStamp } from './file-stamp.ts';
-import type { FileReply, FileRequest } from './file-worker.ts';
+import type { Accepted, FileReply, FileRequest, Refusal } from './file-worker.ts';
 
-type Op = { op: 'load'; file: string } | { op: 'merge'; file: string; batch: Dictionary };
+export type { Accepted, Refusal };
 
-interface Waiting { worker: Worker; resolve: (r: { dict: Dictionary; stamp: FileStamp | null }) => void; reject: (e: Error) => void }
+/** A dictionary read from the file, with the version of the file it came from. */
+export interface Loaded { dict: Dictionary; stamp: FileStamp | null }
+
+type Op =
+  | { op: 'load'; file: string }
+  | { op: 'reload'; file: string; accepted: Accepted }
+  | { op: 'merge'; file: string; batch: Dictionary; accepted: Accepted; base?: Dictionary };
+
+interface Waiting { worker: Worker; resolve: (r: Loaded | { refused: Refusal }) => void; reject: (e: Error) => void }
 
 export class DictionaryFileThread {
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly waiting = new Map<number, Waiting>();
 
-  /** Reads a dictionary file (an empty dictionary when there is none), stamped as it was before reading. */
-  load(file: string): Promise<{ dict: Dictionary; stamp: FileStamp | null }> {
-    return this.call({ op: 'load', file });
+  /** Reads a dictionary file at start-up (an empty dictionary when there is none), stamped as it was before reading. */
+  async load(file: string): Promise<Loaded> {
+    const read = await this.call({ op: 'load', file });
+    if ('refused' in read) throw new Error(`bayes dictionary ${file}: ${read.refused.reason}`);
+    return read;
   }
 
-  /** Adds `batch` to the file under its lock (re-read, merged, written); returns the result, stamped inside the lock. */
-  mergeInto(file: string, batch: Dictionary): Promise<{ dict: Dictionary; stamp: FileStamp | null }> {
-    return this.call({ op: 'merge', file, batch });
+  /** Reads the file again to replace `accepted`; refused when it is missing, unreadable, or worse than `accepted`. */
+  reload(file: string, accepted: Accepted): Promise<Loaded | { refused: Refusal }> {
+    return this.call({ op: 'reload', file, accepted });
+  }
+
+  /**
+   * Adds `batch` to the file under its lock (re-read, merged, written); returns the result, stamped inside the lock.
+   * A version of the file worse than `accepted` is refused and left alone. With `base`, a missing file is written
+   * from `base` plus the batch; without it a missing file is refused too.
+   */
+  mergeInto(file: string, batch: Dictionary, accepted: Accepted, base?: Dictionary): Promise<Loaded | { refused: Refusal }> {
+    return this.call({ op: 'merge', file, batch, accepted, base });
   }
 
   async close(): Promise<void> {
@@ -30,11 +49,12 @@ export class DictionaryFileThread {
     if (w) await w.terminate();
   }
 
-  private call(op: Op): Promise<{ dict: Dictionary; stamp: FileStamp | null }> {
+  private call(op: Op): Promise<Loaded | { refused: Refusal }> {
     const w = this.started();
     const id = this.nextId++;
-    // The batch is copied, not transferred: it is still scored from while the merge runs.
-    const req: FileRequest = op.op === 'load' ? { id, ...op } : { id, op: 'merge', file: op.file, batch: op.batch.toState() };
+    // Dictionaries are copied, not transferred: the gateway goes on scoring from them while the worker writes.
+    const req: FileRequest = op.op !== 'merge' ? { id, ...op }
+      : { id, op: 'merge', file: op.file, batch: op.batch.toState(), accepted: op.accepted, ...(op.base ? { base: op.base.toState() } : {}) };
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { worker: w, resolve, reject });
       w.ref();
@@ -52,6 +72,7 @@ export class DictionaryFileThread {
       this.waiting.delete(reply.id);
       if (![...this.waiting.values()].some((x) => x.worker === w)) w.unref();
       if ('error' in reply) waiting.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+      else if ('refused' in reply) waiting.resolve({ refused: reply.refused });
       else waiting.resolve({ dict: Dictionary.fromState(reply.state), stamp: reply.stamp });
     });
     // Only this worker's requests fail; the next request starts a new worker.

@@ -2,27 +2,95 @@
 // read-merge-write under the file's lock. A dictionary of a million tokens takes about a second to read and half
 // a second to write, and on the gateway's own thread every SMTP session would wait that long.
 // The dictionary read comes back as its arrays, transferred, so the gateway adopts it without a copy.
+//
+// Once the gateway scores with a dictionary, a new version of the file replaces it (in memory at a reload, on disk
+// at a flush) only when it is no worse: a file that is missing, unreadable, has malformed lines or lost a model the
+// gateway's dictionary has is refused. Taken as it was, a truncated copy became the gateway's dictionary and the
+// next flush wrote it back, making the loss permanent; a missing file became an empty dictionary.
 import { parentPort } from 'node:worker_threads';
 import { Dictionary, stateBuffers, type DictionaryState } from './engine/dictionary.ts';
-import { loadOrEmpty, saveDictionary, withLock } from './engine/persist.ts';
-import { stamp, type FileStamp } from './file-stamp.ts';
+import { formatOf, type Malformed } from './engine/formats.ts';
+import { loadDictionary, loadOrEmpty, saveDictionary, withLock } from './engine/persist.ts';
+import { sameStamp, stamp, type FileStamp } from './file-stamp.ts';
+
+/** The version of the file the gateway's dictionary came from, and the models it has: what a new version must keep. */
+export interface Accepted {
+  stamp: FileStamp | null;
+  byteModel: boolean;
+  weights: boolean;
+}
+
+/** Why a version of the file was not taken; `stamp` is that version's, so it is judged once, not at every check. */
+export interface Refusal {
+  kind: 'missing' | 'unreadable' | 'malformed' | 'models';
+  reason: string;
+  stamp: FileStamp | null;
+}
 
 export type FileRequest =
   | { id: number; op: 'load'; file: string }
-  | { id: number; op: 'merge'; file: string; batch: DictionaryState };
+  | { id: number; op: 'reload'; file: string; accepted: Accepted }
+  | { id: number; op: 'merge'; file: string; batch: DictionaryState; accepted: Accepted; base?: DictionaryState };
 
 export type FileReply =
   | { id: number; state: DictionaryState; stamp: FileStamp | null }
+  | { id: number; refused: Refusal }
   | { id: number; error: { message: string; code?: string } };
 
-async function handle(req: FileRequest): Promise<{ dict: Dictionary; stamp: FileStamp | null }> {
-  if (req.op === 'load') {
-    // Stamped before reading: a change made while we read is seen as a change at the next check.
-    const before = await stamp(req.file);
-    return { dict: await loadOrEmpty(req.file), stamp: before };
+type Read = { dict: Dictionary; stamp: FileStamp | null } | { refused: Refusal };
+
+function malformedReason(file: string, m: Malformed): string {
+  const [one, many] = formatOf(file) === 'xml' ? ['entry', 'entries'] : ['line', 'lines'];
+  return `${m.count} malformed ${m.count === 1 ? one : many} (the first is ${one} ${m.first})`;
+}
+
+/** What makes a new version of the file worse than the accepted dictionary, or null when nothing does. */
+function flawOf(file: string, d: Dictionary, malformed: Malformed, accepted: Accepted): Pick<Refusal, 'kind' | 'reason'> | null {
+  if (malformed.count > 0) return { kind: 'malformed', reason: malformedReason(file, malformed) };
+  if (accepted.byteModel && !d.byteGrams) return { kind: 'models', reason: 'it has no byte model, and the loaded dictionary has one' };
+  if (accepted.weights && !d.hasWeights) return { kind: 'models', reason: 'it has no linear weights, and the loaded dictionary has them' };
+  return null;
+}
+
+/** The file at start-up: the gateway holds nothing yet, so whatever it holds is taken, and no file is an empty dictionary. */
+async function readAtStart(file: string): Promise<Read> {
+  // Stamped before reading: a change made while we read is seen as a change at the next check.
+  const before = await stamp(file);
+  return { dict: await loadOrEmpty(file), stamp: before };
+}
+
+/** A version of the file that would replace the accepted dictionary, or why it must not. */
+async function readJudged(file: string, accepted: Accepted): Promise<Read> {
+  const before = await stamp(file);
+  const refuse = (flaw: Pick<Refusal, 'kind' | 'reason'>): Read => ({ refused: { ...flaw, stamp: before } });
+  // Without a file ever read there is nothing to lose: the dictionary is empty until one appears.
+  const missing = (): Read => accepted.stamp === null ? { dict: new Dictionary(), stamp: null } : refuse({ kind: 'missing', reason: 'the file is missing' });
+  if (before === null) return missing();
+  const malformed: Malformed = { count: 0, first: 0 };
+  let dict: Dictionary;
+  try {
+    dict = await loadDictionary(file, malformed);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return missing();
+    return refuse({ kind: 'unreadable', reason: String((e as Error)?.message ?? e) });
   }
+  // The version already accepted was taken as it is; reading it again (a forced reload, a flush) changes nothing.
+  if (sameStamp(before, accepted.stamp)) return { dict, stamp: before };
+  const flaw = flawOf(file, dict, malformed, accepted);
+  return flaw ? refuse(flaw) : { dict, stamp: before };
+}
+
+/**
+ * Adds the batch to the file under its lock. A refused version is left as it is. A missing file is written
+ * from `base` (the dictionary the gateway scores with) plus the batch, so it comes back whole.
+ */
+async function mergeInto(req: Extract<FileRequest, { op: 'merge' }>): Promise<Read> {
   return withLock(req.file, async () => {
-    const d = await loadOrEmpty(req.file);
+    const read = await readJudged(req.file, req.accepted);
+    let d: Dictionary;
+    if ('dict' in read) d = read.dict;
+    else if (read.refused.kind === 'missing' && req.base) d = Dictionary.fromState(req.base);
+    else return read;
     d.merge(Dictionary.fromState(req.batch));
     await saveDictionary(req.file, d);
     // Stamped inside the lock, so no other writer's change can hide behind our own.
@@ -30,11 +98,21 @@ async function handle(req: FileRequest): Promise<{ dict: Dictionary; stamp: File
   });
 }
 
+function handle(req: FileRequest): Promise<Read> {
+  if (req.op === 'load') return readAtStart(req.file);
+  if (req.op === 'reload') return readJudged(req.file, req.accepted);
+  return mergeInto(req);
+}
+
 parentPort!.on('message', (req: FileRequest) => {
   handle(req).then(
-    ({ dict, stamp: st }) => {
-      const state = dict.toState();
-      parentPort!.postMessage({ id: req.id, state, stamp: st } satisfies FileReply, stateBuffers(state));
+    (read) => {
+      if ('refused' in read) {
+        parentPort!.postMessage({ id: req.id, refused: read.refused } satisfies FileReply);
+        return;
+      }
+      const state = read.dict.toState();
+      parentPort!.postMessage({ id: req.id, state, stamp: read.stamp } satisfies FileReply, stateBuffers(state));
     },
     (e: unknown) => {
       const err = e as NodeJS.ErrnoException;

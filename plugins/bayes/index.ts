@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import { definePlugin, type HookContext, type MessageView, type Outcome, type PluginSetup, type Verdict } from '../../core/index.ts';
 import { configSchema, type Band, type BayesConfig } from './config.ts';
-import { LiveDictionary } from './live-dictionary.ts';
+import { DictionaryFileRefused, LiveDictionary } from './live-dictionary.ts';
 import { SharedCounts, isSharedStore } from './shared-counts.ts';
 import { allows, lessonFields, recipientLesson, settled, verdictLesson, type BalanceRule, type LearnDecision, type Lesson } from './auto-train.ts';
 import { reloadRequestTime } from './reload-request.ts';
@@ -93,7 +93,10 @@ export default definePlugin<BayesConfig>({
       const t = setInterval(() => {
         if (running) return;
         running = true;
-        fn().catch((e) => setup.log.warn('bayes background task failed', { error: String((e as Error)?.message ?? e) }))
+        fn().catch((e) => {
+          if (e instanceof DictionaryFileRefused) setup.log.warn('bayes dictionary file refused', { dictionary: e.file, reason: e.reason, detail: e.message });
+          else setup.log.warn('bayes background task failed', { error: String((e as Error)?.message ?? e) });
+        })
           .finally(() => { running = false; });
       }, ms);
       t.unref();

@@ -1,10 +1,31 @@
 // The dictionary a running gateway scores with: the file's counts, plus what was learned since, plus (with a
 // shared store) what other gateways learned. Learned counts are merged into the file under its lock, never
 // written over it, so a `moat bayes merge` running at the same time loses nothing and neither do we.
+//
+// A version of the file that is missing, unreadable, has malformed lines or lost a model the loaded dictionary has
+// is refused, at a reload and at a flush alike (file-worker.ts): the loaded dictionary is kept, and learned counts
+// stay in memory rather than being written over it. A missing file is written back whole at the next flush, from
+// the dictionary in memory: once the file is gone that is the only copy of it, and keeping only the learned counts
+// in memory would lose everything at the next restart, which seeds a fresh dictionary.
 import { Dictionary } from './engine/dictionary.ts';
 import { LayeredCounts } from './engine/layered-counts.ts';
-import { DictionaryFileThread } from './file-thread.ts';
+import { DictionaryFileThread, type Accepted, type Loaded, type Refusal } from './file-thread.ts';
 import { sameStamp, stamp, type FileStamp } from './file-stamp.ts';
+
+/**
+ * A version of the dictionary file was refused. Thrown once per version (by its stamp), so a running gateway
+ * warns once, not at every check, and names the file, the reason and what it does instead.
+ */
+export class DictionaryFileRefused extends Error {
+  readonly file: string;
+  readonly reason: string;
+  constructor(file: string, reason: string, message: string) {
+    super(message);
+    this.name = 'DictionaryFileRefused';
+    this.file = file;
+    this.reason = reason;
+  }
+}
 
 export class LiveDictionary {
   readonly file: string;
@@ -16,6 +37,9 @@ export class LiveDictionary {
   /** Counts other gateways learned (from the shared store). */
   shared = new Dictionary();
   private loaded: FileStamp | null = null;
+  /** The version of the file the last reload refused, and the last flush: each is warned about once. */
+  private refusedReload: Refusal | null = null;
+  private refusedFlush: Refusal | null = null;
   private busy: Promise<unknown> = Promise.resolve();
   /** Reading and writing the file happen there, off the event loop every SMTP session shares. */
   private readonly files = new DictionaryFileThread();
@@ -31,17 +55,31 @@ export class LiveDictionary {
 
   get baseSize(): number { return this.base.size; }
 
+  /** Reads the file at start-up; a missing file is an empty dictionary (the plugin seeds the file before this). */
   async load(): Promise<void> {
     await this.serial(async () => {
       this.adopt(await this.files.load(this.file));
     });
   }
 
-  /** Reloads when the file changed since it was read (another writer); returns whether it did. */
+  /**
+   * Reloads when the file changed since it was read (another writer), or when `force`d (`moat bayes reload`);
+   * returns whether it did. Throws DictionaryFileRefused the first time a version of the file is refused; later
+   * checks of that version return false. A forced reload warns again, and takes a file without the models the
+   * loaded dictionary has (the operator replacing it on purpose), but never a missing or damaged one.
+   */
   async reloadIfChanged(force = false): Promise<boolean> {
     return this.serial(async () => {
-      if (!force && sameStamp(await stamp(this.file), this.loaded)) return false;
-      this.adopt(await this.files.load(this.file));
+      const now = await stamp(this.file);
+      if (!force && sameStamp(now, this.loaded)) return false;
+      if (!force && this.refusedReload && sameStamp(now, this.refusedReload.stamp)) return false;
+      const read = await this.files.reload(this.file, this.accepted(force));
+      if ('refused' in read) {
+        this.refusedReload = read.refused;
+        throw this.reloadRefused(read.refused);
+      }
+      this.refusedReload = null;
+      this.adopt(read);
       return true;
     });
   }
@@ -53,33 +91,83 @@ export class LiveDictionary {
 
   hasPending(): boolean { return this.pending.nspam + this.pending.nham > 0; }
 
-  /** Adds the pending counts to the file as it is on disk now (re-read under the lock), then adopts the result. */
+  /**
+   * Adds the pending counts to the file as it is on disk now (re-read under the lock), then adopts the result.
+   * A missing file is written back from the loaded dictionary, pending counts or not. A refused version of the file
+   * is left alone and the pending counts kept; DictionaryFileRefused is thrown the first time for that version.
+   */
   async flush(): Promise<void> {
-    if (!this.hasPending()) return;
     await this.serial(async () => {
-      const batch = this.pending;
-      this.pending = new Dictionary();
-      this.flushing = batch;
-      try {
-        this.adopt(await this.files.mergeInto(this.file, batch));
-        this.flushing = null;
-      } catch (e) {
-        // Keep what was learned; the next flush tries again.
-        this.pending.merge(batch);
-        throw e;
-      } finally {
-        this.flushing = null;
+      const now = await stamp(this.file);
+      const missing = now === null && this.loaded !== null;
+      if (!this.hasPending() && !missing) return;
+      if (!missing && this.refusedFlush && sameStamp(now, this.refusedFlush.stamp)) return;
+      const result = await this.merge(missing);
+      if ('refused' in result) {
+        const warned = this.refusedFlush !== null && sameStamp(result.refused.stamp, this.refusedFlush.stamp);
+        this.refusedFlush = result.refused;
+        if (!warned) throw this.flushRefused(result.refused);
+        return;
       }
+      this.refusedFlush = null;
+      this.adopt(result);
     });
   }
 
-  /** Stops the file thread (after a last `flush`, when there is anything to keep). */
+  /**
+   * Stops the file thread (after a last `flush`, when there is anything to keep). Throws when learned counts are
+   * left because the file was refused: they go with the process, and the log should say so.
+   */
   async close(): Promise<void> {
     await this.serial(() => this.files.close());
+    if (this.hasPending() && this.refusedFlush) {
+      throw new Error(`bayes dictionary ${this.file} refused (${this.refusedFlush.reason}): ${this.pendingMessages()} could not be saved`);
+    }
+  }
+
+  /** Sends the pending counts to the file thread; they are pending again unless the file took them. */
+  private async merge(missing: boolean): Promise<Loaded | { refused: Refusal }> {
+    const batch = this.pending;
+    this.pending = new Dictionary();
+    this.flushing = batch;
+    let result: Loaded | { refused: Refusal } | undefined;
+    try {
+      result = await this.files.mergeInto(this.file, batch, this.accepted(), missing ? this.base : undefined);
+      return result;
+    } finally {
+      // Keep what was learned; the next flush tries again.
+      if (!result || 'refused' in result) this.pending.merge(batch);
+      this.flushing = null;
+    }
+  }
+
+  /** What a new version of the file is judged against; a forced reload lets the operator drop the models. */
+  private accepted(force = false): Accepted {
+    return { stamp: this.loaded, byteModel: !force && !!this.base.byteGrams, weights: !force && this.base.hasWeights };
+  }
+
+  private reloadRefused(r: Refusal): DictionaryFileRefused {
+    const then = r.kind === 'missing' ? ', which the next flush writes back'
+      : r.kind === 'models' ? '; `moat bayes reload` takes the file anyway' : '';
+    return new DictionaryFileRefused(this.file, r.reason,
+      `bayes dictionary ${this.file} not reloaded: ${r.reason}; keeping the loaded dictionary (${this.base.size} tokens)${then}`);
+  }
+
+  private flushRefused(r: Refusal): DictionaryFileRefused {
+    const until = r.kind === 'models' ? 'until the file is replaced or taken with `moat bayes reload`'
+      : r.kind === 'missing' ? 'and written with the loaded dictionary at the next flush' : 'until the file is readable and whole again';
+    return new DictionaryFileRefused(this.file, r.reason,
+      `bayes dictionary ${this.file} not written to: ${r.reason}; ${this.pendingMessages()} kept in memory ${until}`);
+  }
+
+  /** "1 learned message", "3 learned messages": what a refused flush leaves in memory. */
+  private pendingMessages(): string {
+    const n = this.pending.nspam + this.pending.nham;
+    return `${n} learned message${n === 1 ? '' : 's'}`;
   }
 
   /** Scores from the dictionary the file thread read, and remembers which version of the file that was. */
-  private adopt(read: { dict: Dictionary; stamp: FileStamp | null }): void {
+  private adopt(read: Loaded): void {
     this.base = read.dict;
     this.loaded = read.stamp;
   }

@@ -1,7 +1,8 @@
-// End to end: the smarthost goes away and comes back, the gateway restarts with a full spool, and an oversized message meets a flat memory.
+// End to end: the smarthost goes away and comes back, the gateway restarts with a full spool, an oversized message meets a
+// flat memory, and a stop soon after a reload still closes the plugin instances the reload replaced (what they hold is saved).
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startGateway } from '../helpers/gateway.ts';
@@ -9,6 +10,31 @@ import { spawnGateway, type SpawnedGateway } from '../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../helpers/smarthost.ts';
 import { freePort } from '../helpers/ports.ts';
 import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
+import { loadDictionary, saveDictionary } from '../../plugins/bayes/engine/persist.ts';
+import { trainedFilter } from '../plugins/bayes/fixtures.ts';
+
+const CORE = path.resolve(import.meta.dirname, '..', '..', 'core', 'index.ts');
+
+/** A plugin that notes its instances' start and close in a file, one line each: what a reload and a stop closed. */
+function closeRecorder(dir: string): string {
+  const file = path.join(dir, 'close-recorder.ts');
+  writeFileSync(file, `import { appendFileSync } from 'node:fs';
+import { definePlugin, s } from ${JSON.stringify(CORE)};
+let instances = 0;
+export default definePlugin({
+  name: 'close-recorder',
+  description: 'notes each instance and its close',
+  configSchema: s.object({ notes: s.string() }),
+  symbols: {},
+  create(cfg) {
+    const n = ++instances;
+    appendFileSync(cfg.notes, 'start ' + n + '\\n');
+    return { hooks: {}, async close() { await new Promise((r) => setTimeout(r, 50)); appendFileSync(cfg.notes, 'close ' + n + '\\n'); } };
+  },
+});
+`);
+  return file;
+}
 
 async function sendOne(port: number, subject: string) {
   const c = await SmtpDialog.connect(port);
@@ -112,4 +138,59 @@ describe('durability', function () {
       assert.equal(readdirSync(path.join(gw.dataDir, 'queue')).length, 0);
     } finally { await gw.kill(); }
   });
+
+  it('a stop soon after reloads closes the plugin instances the reloads replaced, as well as the running ones', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-retire-'));
+    const notes = path.join(dir, 'notes');
+    const module = closeRecorder(dir);
+    const gw = await startGateway({ config: { plugins: [{ name: 'close-recorder', module, notes }] } });
+    try {
+      assert.equal(await gw.gateway.reload(gw.gateway.runtime.config), true);
+      assert.equal(await gw.gateway.reload(gw.gateway.runtime.config), true);
+      assert.equal(readFileSync(notes, 'utf8'), 'start 1\nstart 2\nstart 3\n', 'replaced instances wait out their grace period');
+    } finally { await gw.stop(); }
+    const lines = readFileSync(notes, 'utf8').trim().split('\n');
+    assert.deepEqual(lines.filter((l) => l.startsWith('close')).sort(), ['close 1', 'close 2', 'close 3']);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('bayes: counts learned before and after a SIGHUP are all saved by a SIGTERM within 30 s', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-child-'));
+    const dict = path.join(dataDir, 'dict.tab');
+    await saveDictionary(dict, trainedFilter().dict);
+    const before = (await loadDictionary(dict)).nspam;
+    let gw: SpawnedGateway | undefined;
+    try {
+      gw = await spawnGateway({ dataDir, config: { plugins: [{
+        name: 'bayes', dictionary: dict, seed: 'none', honeypots: ['trap@example.com'], balance: false, flush_interval: '1m',
+      }] } });
+      const learn = async (n: number) => {
+        for (let i = 0; i < n; i++) {
+          const c = await SmtpDialog.connect(gw!.port);
+          await c.hello();
+          await c.cmd('MAIL FROM:<spammer@client.example>');
+          await c.cmd('RCPT TO:<trap@example.com>');
+          assert.equal((await c.data(testMessage({ to: 'trap@example.com', subject: `cheap pills ${i}`, body: `buy now ${i}\r\n` }))).code, 250);
+          await c.quit();
+        }
+      };
+      await learn(3);
+      gw.child.kill('SIGHUP');
+      await waitForOutput(gw, '"config reloaded"');
+      await learn(2);
+      await gw.kill('SIGTERM');
+      assert.equal((await loadDictionary(dict)).nspam, before + 5, gw.output.join('').slice(-4000));
+    } finally {
+      await gw?.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });
+
+async function waitForOutput(gw: SpawnedGateway, text: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!gw.output.join('').includes(text)) {
+    if (Date.now() > end) throw new Error(`no ${text} in the gateway's output:\n${gw.output.join('')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

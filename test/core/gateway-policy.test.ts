@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { startGateway, startRelayingGateway, type RelayingGateway, type TestGateway } from '../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
 import { UsersFile } from '../../core/auth/users-file.ts';
+import { outgoingStream } from '../../core/relay/outgoing-stream.ts';
 
 const FIXTURE = path.resolve(import.meta.dirname, '..', 'fixtures', 'plugins', 'test-behaviour.ts');
 const plain = (user: string, pass: string) => Buffer.from(`\0${user}\0${pass}`).toString('base64');
@@ -200,6 +201,57 @@ describe('plugin failures and verdicts', () => {
     assert.match(r.text, /score 20/);
     const summary = gw.logs.find((l) => l.msg === 'message' && l.verdict === 'reject');
     assert.ok(summary && Array.isArray(summary.symbols) && summary.cid && summary.qid);
+  });
+
+  it('removes every X-Mailmoat-* field a client sent, in any form, from relayed and quarantined mail', async () => {
+    const forged = [
+      'X-Mailmoat-Spam: No', 'x-mailmoat-verdict: accept; score=-100', 'X-MAILMOAT-Spam-Score : -50',
+      'X-Mailmoat-Spam-Level:\r\n\tLow', 'X-Mailmoat-Bayes: 0.0001', 'X-Mailmoat-Anything-Else: trust me',
+    ];
+    const raw = (subject: string, score: number) => ['From: sender@client.example', 'To: user@example.com', `Subject: ${subject}`,
+      ...forged, `X-Test-Score: ${score}`, 'X-Mailmoat-Spam:No', '', 'Body line X-Mailmoat-Spam: No stays in the body.', ''].join('\r\n');
+    const deliver = async (subject: string, score: number) => {
+      const c = await SmtpDialog.connect(gw.port);
+      await c.hello();
+      await c.cmd('MAIL FROM:<a@client.example>');
+      await c.cmd('RCPT TO:<user@example.com>');
+      const r = await c.data(raw(subject, score));
+      await c.quit();
+      assert.equal(r.code, 250, r.text);
+      return /queued as (\S+)/.exec(r.text)![1];
+    };
+    const ownFields = (text: string) => text.slice(0, text.indexOf('\r\n\r\n')).split(/\r\n(?![ \t])/).filter((l) => /^x-mailmoat-/i.test(l));
+
+    await deliver('forged and relayed', 6);
+    const [m] = await gw.sink.waitFor(1);
+    const text = m.raw.toString();
+    assert.deepEqual(ownFields(text), [
+      'X-Mailmoat-Verdict: add_header; score=6; level=Low; symbols=TEST_SCORE(6)', 'X-Mailmoat-Spam: Yes',
+      'X-Mailmoat-Spam-Score: 6', 'X-Mailmoat-Spam-Level: Low',
+    ], 'only the gateway\'s own fields are left');
+    assert.match(text, /\r\n\r\nBody line X-Mailmoat-Spam: No stays in the body\.\r\n$/);
+
+    const qid = await deliver('forged and quarantined', 11);
+    const entry = JSON.parse(readFileSync(path.join(gw.dataDir, 'quarantine', `${qid}.json`), 'utf8'));
+    const stored = readFileSync(path.join(gw.dataDir, 'quarantine', `${qid}.eml`));
+    const out = Buffer.concat(await outgoingStream(entry, '', stored).toArray()).toString();
+    assert.deepEqual(ownFields(out).map((l) => l.split(':')[0]),
+      ['X-Mailmoat-Verdict', 'X-Mailmoat-Spam', 'X-Mailmoat-Spam-Score', 'X-Mailmoat-Spam-Level'], 'released, it carries only ours');
+  });
+
+  it('removes a forged X-Mailmoat-Spam even past the first 256 KB of a long header section', async () => {
+    const padding = Array.from({ length: 3_000 }, (_, i) => `X-Pad-${i}: ${'p'.repeat(100)}`);
+    const c = await SmtpDialog.connect(gw.port);
+    await c.hello();
+    await c.cmd('MAIL FROM:<a@client.example>');
+    await c.cmd('RCPT TO:<user@example.com>');
+    const r = await c.data(['Subject: padded', 'X-Test-Score: 6', ...padding, 'X-Mailmoat-Spam: No', '', 'Hello.', ''].join('\r\n'));
+    await c.quit();
+    assert.equal(r.code, 250, r.text);
+    const [m] = await gw.sink.waitFor(1);
+    const head = m.raw.toString().split('\r\n\r\n')[0];
+    assert.ok(head.length > 300_000);
+    assert.deepEqual(head.match(/^X-Mailmoat-Spam:.*$/gim), ['X-Mailmoat-Spam: Yes']);
   });
 
   it('a quarantine outcome stores the message instead of relaying it', async () => {

@@ -1,0 +1,102 @@
+// The bayes plugin's options: combinations that cannot work (a band never chosen, a symbol with two scores, an address
+// that matches no recipient or is both honeypot and ham, learning thresholds that learn everything) are refused with
+// their key path, as an out-of-range value is; settings that only look odd are kept.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { configSchema, DEFAULT_BANDS } from '../../../plugins/bayes/config.ts';
+import { addressMatcher } from '../../../plugins/bayes/auto-train.ts';
+import { documentSchema } from '../../../core/config/schema.ts';
+
+const MOAT = path.resolve(import.meta.dirname, '..', '..', '..', 'scripts', 'moat.js');
+
+function issuesOf(options: Record<string, unknown>): string[] {
+  const issues: Array<{ path: string; message: string }> = [];
+  configSchema.parse(options, 'plugins[0]', issues);
+  return issues.map((i) => `${i.path}: ${i.message}`);
+}
+
+describe('bayes config', () => {
+  it('accepts the defaults and ordinary settings', () => {
+    assert.deepEqual(issuesOf({}), []);
+    assert.deepEqual(issuesOf({
+      honeypots: ['trap@example.com', '@spamtrap.example.com', ' Trap2@Example.com '], ham_addresses: ['archive@example.com', '@ham.example'],
+      learn_spam_score: 10, learn_ham_score: -1,
+    }), []);
+  });
+
+  it('keeps bands without a min-0 band, and a symbol in two bands with one score: odd, not broken', () => {
+    // Below the lowest band a message gets no bayes finding (no score), which only-flag-spam setups want.
+    assert.deepEqual(issuesOf({ bands: [{ min: 0.9, symbol: 'BAYES_SPAM', score: 3 }] }), []);
+    assert.deepEqual(issuesOf({ bands: [{ min: 0.9, symbol: 'BAYES_X', score: 3 }, { min: 0, symbol: 'BAYES_X', score: 3 }] }), []);
+  });
+
+  it('refuses two bands with the same min, naming the one never chosen', () => {
+    const bands = [...DEFAULT_BANDS, { min: 0.9, symbol: 'BAYES_ALSO_90', score: 2 }];
+    assert.deepEqual(issuesOf({ bands }), [
+      'plugins[0].bands[6].min: 0.9 is also the min of bands[1] (BAYES_SPAM_90): of two bands with one min the first is chosen, so BAYES_ALSO_90 never would be',
+    ]);
+  });
+
+  it('refuses one symbol with two scores', () => {
+    const bands = [{ min: 0.9, symbol: 'BAYES_HIGH', score: 3 }, { min: 0.5, symbol: 'BAYES_HIGH', score: 1 }, { min: 0, symbol: 'BAYES_LOW', score: 0 }];
+    assert.deepEqual(issuesOf({ bands }), ['plugins[0].bands[1].score: BAYES_HIGH has the score 3 in bands[0]: a symbol has one score']);
+  });
+
+  it('refuses honeypot and ham entries that can match no recipient', () => {
+    const entries = ['spamtrap.example.com', 'trap', '', 'a@b@example.com', 'trap@'];
+    // What auto-train.ts would make of them: none matches any address the front door accepts.
+    const matches = addressMatcher(entries);
+    assert.equal(['trap@spamtrap.example.com', 'x@example.com', 'trap@example.com'].some(matches), false);
+    assert.deepEqual(issuesOf({ honeypots: entries, ham_addresses: ['  '] }), [
+      'plugins[0].honeypots[0]: "spamtrap.example.com" has no @, so it matches no recipient: write "user@spamtrap.example.com" for one address or "@spamtrap.example.com" for every address of the domain',
+      'plugins[0].honeypots[1]: "trap" has no @, so it matches no recipient: write "user@trap" for one address or "@trap" for every address of the domain',
+      'plugins[0].honeypots[2]: is empty, so it matches no recipient',
+      'plugins[0].honeypots[3]: "a@b@example.com" has more than one @, so it matches no recipient',
+      'plugins[0].honeypots[4]: "trap@" has no domain after the @, so it matches no recipient: write "user@example.com" for one address or "@example.com" for every address of the domain',
+      'plugins[0].ham_addresses[0]: is empty, so it matches no recipient',
+    ]);
+  });
+
+  it('refuses a ham address that is also a honeypot, or in a honeypot domain', () => {
+    assert.deepEqual(issuesOf({ honeypots: ['Trap@example.com', '@spam.example'], ham_addresses: ['ok@example.com', 'trap@example.com', 'news@spam.example'] }), [
+      'plugins[0].ham_addresses[1]: "trap@example.com" is also honeypots[0] ("Trap@example.com"): mail to it is always learned as spam',
+      'plugins[0].ham_addresses[2]: "news@spam.example" is also honeypots[1] ("@spam.example"): mail to it is always learned as spam',
+    ]);
+  });
+
+  it('refuses learn_spam_score at or below learn_ham_score', () => {
+    assert.deepEqual(issuesOf({ learn_spam_score: -2, learn_ham_score: -2 }), [
+      'plugins[0].learn_spam_score: -2 is not above learn_ham_score (-2): every message would be learned, as spam from a total of -2 up',
+    ]);
+    assert.deepEqual(issuesOf({ learn_spam_score: 1, learn_ham_score: 5 }).length, 1);
+  });
+
+  it('still reports a value of the wrong type, and documents every key', () => {
+    assert.deepEqual(issuesOf({ bands: [{ min: 2, symbol: 'X', score: 1 }, 'junk'], honeypots: [{}] }).map((i) => i.split(':')[0]),
+      ['plugins[0].bands[0].min', 'plugins[0].bands[1]', 'plugins[0].honeypots[0]']);
+    assert.ok(documentSchema(configSchema).some((l) => l.startsWith('| `learn_spam_score` |')));
+  });
+
+  it('moat check-config refuses such a file with every key path and exit code 1', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-config-'));
+    try {
+      const file = path.join(dir, 'mailmoat.yaml');
+      fs.writeFileSync(file, [
+        'plugins:', '  - name: bayes', '    honeypots: [spamtrap.example.com, trap@example.com]', '    ham_addresses: [trap@example.com]',
+        '    learn_spam_score: 0', '    learn_ham_score: 0',
+        '    bands:', '      - { min: 0.9, symbol: BAYES_HIGH, score: 3 }', '      - { min: 0.9, symbol: BAYES_HIGH, score: 2 }', '',
+      ].join('\n'));
+      await assert.rejects(promisify(execFile)(process.execPath, [MOAT, 'check-config', '--config', file]), (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 1);
+        for (const key of ['plugins[0].honeypots[0]', 'plugins[0].ham_addresses[0]', 'plugins[0].learn_spam_score', 'plugins[0].bands[1].min', 'plugins[0].bands[1].score']) {
+          assert.ok(e.stderr.includes(key), `${key} in ${e.stderr}`);
+        }
+        return true;
+      });
+    } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  });
+});
