@@ -15,6 +15,6 @@ export { DnsError } from './dns/types.ts';
 export type { DnsResolver, MxRecord, DnsErrorCode } from './dns/types.ts';
 export type { StateStore } from './store/types.ts';
 export { s } from './config/schema.ts';
-export type { Schema, Infer } from './config/schema.ts';
+export type { Schema, Infer, Issue } from './config/schema.ts';
 export { parseDuration, parseSize } from './config/units.ts';
 export { withoutSpans, withoutTrailing } from './text/spans.ts';

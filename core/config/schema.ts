@@ -78,7 +78,30 @@ function fail<T>(issues: Issue[], path: string, expected: string, got: unknown):
   return undefined as T;
 }
 
+/** `inner`, with `check` run on what it read: for rules across keys, which the schema language checks one at a time. */
+function checked<T>(inner: Schema<T>, check: (value: T, path: string, issues: Issue[]) => void): Schema<T> {
+  return {
+    kind: inner.kind,
+    description: inner.description,
+    hasDefault: inner.hasDefault,
+    optional: inner.optional,
+    defaultValue: inner.defaultValue,
+    parse(input, path, issues) {
+      const value = inner.parse(input, path, issues);
+      if (value !== undefined) check(value, path, issues);
+      return value;
+    },
+    expected: () => inner.expected(),
+    describe: (text) => checked(inner.describe(text), check),
+    default: (value) => checked(inner.default(value), check),
+    optionalValue: () => checked(inner.optionalValue(), (v, p, is) => { if (v !== undefined) check(v, p, is); }),
+    ...(inner.children ? { children: () => inner.children!() } : {}),
+  };
+}
+
 export const s = {
+  /** A schema whose value `check` also judges as a whole, pushing issues named by key path (`${path}.key`). */
+  checked,
   string(opts: { pattern?: RegExp; patternName?: string; minLength?: number } = {}): Schema<string> {
     const what = () => opts.patternName ?? 'a string';
     return new Base('string', what, (v, p, is) => {

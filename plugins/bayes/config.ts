@@ -1,7 +1,7 @@
 // Options of the bayes plugin, with their defaults, and the combinations of them that cannot work.
-import { s, type Infer, type Schema } from '../../core/index.ts';
+import { s, type Infer, type Issue } from '../../core/index.ts';
 
-type Issues = Parameters<Schema<unknown>['parse']>[2];
+type Issues = Issue[];
 
 const band = s.object({
   min: s.number({ min: 0, max: 1 }).describe('Lowest spam probability of the band'),
@@ -151,25 +151,4 @@ function checkCombinations(cfg: BayesConfig, at: string, issues: Issues): void {
   }
 }
 
-/** `inner`, with `check` run on what it read; the schema language checks one key at a time. */
-function withChecks<T>(inner: Schema<T>, check: (value: T, path: string, issues: Issues) => void): Schema<T> {
-  return {
-    kind: inner.kind,
-    description: inner.description,
-    hasDefault: inner.hasDefault,
-    optional: inner.optional,
-    defaultValue: inner.defaultValue,
-    parse(input, path, issues) {
-      const value = inner.parse(input, path, issues);
-      if (value !== undefined) check(value, path, issues);
-      return value;
-    },
-    expected: () => inner.expected(),
-    describe: (text) => withChecks(inner.describe(text), check),
-    default: (value) => withChecks(inner.default(value), check),
-    optionalValue: () => withChecks(inner.optionalValue(), (v, p, is) => { if (v !== undefined) check(v, p, is); }),
-    ...(inner.children ? { children: () => inner.children!() } : {}),
-  };
-}
-
-export const configSchema = withChecks(options, checkCombinations);
+export const configSchema = s.checked(options, checkCombinations);

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, ConfigError } from '../../core/config/load.ts';
 import { parseDuration, parseSize } from '../../core/config/units.ts';
+import { s, validate } from '../../core/config/schema.ts';
 import { spawnGateway } from '../helpers/gateway.ts';
 
 const run = promisify(execFile);
@@ -37,6 +38,16 @@ describe('config', () => {
     assert.deepEqual(config.relay.networks, ['10.0.0.0/8']);
     assert.equal(config.limits.max_recipients, 100);
     assert.equal(config.queue.lifetime, 4 * 86_400_000);
+  });
+
+  it('s.checked judges a value as a whole after its keys, and keeps doing so once described or defaulted', () => {
+    const range = s.checked(s.object({ low: s.number(), high: s.number() }), (v, p, issues) => {
+      if (v.low > v.high) issues.push({ path: `${p}.low`, message: `${v.low} is above high (${v.high})` });
+    }).describe('a range').default({ low: 0, high: 1 });
+    assert.deepEqual(validate(range, { low: 5, high: 2 }, 'r').issues, [{ path: 'r.low', message: '5 is above high (2)' }]);
+    assert.deepEqual(validate(range, undefined, 'r'), { value: { low: 0, high: 1 }, issues: [] });
+    assert.equal(range.description, 'a range');
+    assert.deepEqual(Object.keys(range.children!()), ['low', 'high']);
   });
 
   it('reports every error with its key path and what was expected', async () => {
