@@ -1,5 +1,6 @@
 // Options of the bayes plugin, with their defaults, and the combinations of them that cannot work.
 import { s, type Infer, type Issue } from '../../core/index.ts';
+import { addressMatcher } from './auto-train.ts';
 
 type Issues = Issue[];
 
@@ -126,12 +127,12 @@ function checkAddresses(list: readonly string[], at: string, issues: Issues): vo
 
 /** A ham address that is also a honeypot, or within a honeypot domain, is never learned as ham: honeypots win. */
 function checkHamNotHoneypot(honeypots: readonly string[], hamAddresses: readonly string[], at: string, issues: Issues): void {
-  const norm = (a: string) => String(a).trim().toLowerCase();
+  // Each honeypot entry on its own, matched as recipients are, so the issue can name the one that wins.
+  const honeypotMatchers = honeypots.map((h) => addressMatcher([String(h)]));
   hamAddresses.forEach((entry, j) => {
-    const ham = norm(entry);
-    const domain = ham.slice(ham.lastIndexOf('@'));
-    const i = honeypots.findIndex((h) => norm(h) === ham || norm(h) === domain);
-    if (ham.includes('@') && i >= 0) {
+    const ham = String(entry).trim();
+    const i = ham.includes('@') ? honeypotMatchers.findIndex((matches) => matches(ham)) : -1;
+    if (i >= 0) {
       issues.push({ path: `${at}.ham_addresses[${j}]`, message: `${JSON.stringify(entry)} is also honeypots[${i}] (${JSON.stringify(honeypots[i])}): mail to it is always learned as spam` });
     }
   });
