@@ -51,13 +51,13 @@ export function formatHeader(name: string, value: string): string {
 
 /**
  * Names (lower case) to remove from a received message so that no field of the gateway's namespace that came with it
- * passes for one of the gateway's own: every such field in its header section `block` (parsed as `fields`, the way the
- * relay parses it when it removes fields by name). A long section is read only so far (`block` then lacks its blank
- * line), and a field past that point is unknown: then the names the gateway adds (`added`) are removed as well.
+ * passes for one of the gateway's own: every such field in its header section `block` (parsed as `fields`). A header
+ * section longer than the gateway reads (`block` then lacks its blank line) may hold more further on, so then the
+ * whole namespace is removed (`x-mailmoat-*`, which the relay's filter matches as a prefix at any depth).
  */
-export function ownFieldsToRemove(block: Buffer, fields: readonly HeaderField[], added: Iterable<string>): string[] {
+export function ownFieldsToRemove(block: Buffer, fields: readonly HeaderField[]): string[] {
+  if (headerEnd(block) < 0) return [`${OWN_PREFIX}*`];
   const names = new Set<string>();
   for (const f of fields) if (f.name.toLowerCase().startsWith(OWN_PREFIX)) names.add(f.name.toLowerCase());
-  if (headerEnd(block) < 0) for (const n of added) if (n.toLowerCase().startsWith(OWN_PREFIX)) names.add(n.toLowerCase());
   return [...names];
 }

@@ -1,6 +1,7 @@
 // Builds an RFC 3464 delivery status notification: multipart/report with a human part, the per-recipient status, and the original headers.
 import { randomBytes } from 'node:crypto';
 import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
+import { fieldRemoval, withoutFields } from '../message/header-filter.ts';
 import type { QueueEntry, QueueRecipient } from './entry.ts';
 import { DEFAULT_TEMPLATES, fillTemplate, type DsnTokens } from './dsn-template.ts';
 
@@ -139,8 +140,7 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
 /** The header block of a queued message as it leaves: our prepended lines, then the original minus removed headers. */
 export function originalHeaders(entry: QueueEntry, head: Buffer): string {
   const end = headerEnd(head);
-  const block = head.subarray(0, end < 0 ? head.length : end).toString('latin1');
-  const remove = new Set(entry.remove);
-  const kept = parseHeaderBlock(block).filter((f) => !remove.has(f.name.toLowerCase())).map((f) => f.raw).join('');
-  return entry.prepend + kept;
+  const block = head.subarray(0, end < 0 ? head.length : end);
+  const kept = entry.remove.length ? withoutFields(block, fieldRemoval(entry.remove)) : block;
+  return entry.prepend + kept.toString('latin1');
 }

@@ -109,7 +109,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   const added = [...verdictHeaders(verdict, cfg.scores), ...tx.addHeaders];
   for (const [n, v] of added) prepend += formatHeader(n, v);
   // A client's own X-Mailmoat-* fields (`X-Mailmoat-Spam: No`) must never pass for ours.
-  const remove = new Set([...tx.removeHeaders, ...ownFieldsToRemove(spooled.headerBlock, message.headers.fields, added.map(([n]) => n))]);
+  const remove = new Set([...tx.removeHeaders, ...ownFieldsToRemove(spooled.headerBlock, message.headers.fields)]);
   if (cfg.scores.subject_tag && verdict.action !== 'accept') {
     remove.add('subject');
     prepend += formatHeader('Subject', `${cfg.scores.subject_tag} ${message.headers.first('Subject') ?? ''}`.trim());

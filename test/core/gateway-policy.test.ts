@@ -239,19 +239,24 @@ describe('plugin failures and verdicts', () => {
       ['X-Mailmoat-Verdict', 'X-Mailmoat-Spam', 'X-Mailmoat-Spam-Score', 'X-Mailmoat-Spam-Level'], 'released, it carries only ours');
   });
 
-  it('removes a forged X-Mailmoat-Spam even past the first 256 KB of a long header section', async () => {
-    const padding = Array.from({ length: 3_000 }, (_, i) => `X-Pad-${i}: ${'p'.repeat(100)}`);
+  it('removes forged X-Mailmoat-* fields however far down a long header section they come, and keeps every other line', async () => {
+    // 1.3 MB of fields: past what the gateway reads of a header section (256 KB) and past the relay's old limit (1 MB).
+    const padding = Array.from({ length: 12_000 }, (_, i) => `X-Pad-${i}: ${'p'.repeat(100)}`);
     const c = await SmtpDialog.connect(gw.port);
     await c.hello();
     await c.cmd('MAIL FROM:<a@client.example>');
     await c.cmd('RCPT TO:<user@example.com>');
-    const r = await c.data(['Subject: padded', 'X-Test-Score: 6', ...padding, 'X-Mailmoat-Spam: No', '', 'Hello.', ''].join('\r\n'));
+    const r = await c.data(['Subject: padded', 'X-Test-Score: 6', ...padding, 'X-Mailmoat-Spam: No', 'X-Mailmoat-Trusted:', ' yes',
+      'X-Last: kept', '', 'Hello.', ''].join('\r\n'));
     await c.quit();
     assert.equal(r.code, 250, r.text);
     const [m] = await gw.sink.waitFor(1);
-    const head = m.raw.toString().split('\r\n\r\n')[0];
-    assert.ok(head.length > 300_000);
-    assert.deepEqual(head.match(/^X-Mailmoat-Spam:.*$/gim), ['X-Mailmoat-Spam: Yes']);
+    const [head, body] = m.raw.toString().split('\r\n\r\n');
+    assert.ok(head.length > 1_300_000);
+    assert.deepEqual(head.match(/^X-Mailmoat-(Spam|Trusted):.*$/gim), ['X-Mailmoat-Spam: Yes']);
+    assert.equal(head.match(/^X-Pad-\d+: p+$/gm)?.length, 12_000);
+    assert.match(head, /\r\nX-Pad-11999: p+\r\nX-Last: kept$/);
+    assert.equal(body, 'Hello.\r\n');
   });
 
   it('a quarantine outcome stores the message instead of relaying it', async () => {

@@ -31,15 +31,14 @@ describe('header block', () => {
   it('names every field of the gateway\'s namespace a message came with, in any case, folded or spaced', () => {
     const block = 'X-Mailmoat-Spam: No\r\nx-mailmoat-verdict: accept\r\nX-MAILMOAT-Spam-Score : -5\r\nX-Mailmoat-Spam-Level:\r\n\tLow\r\n'
       + 'X-Mailmoat-Spam:No\r\nX-Mailmoat: not ours\r\nX-Other: X-Mailmoat-Spam: No\r\n\r\n';
-    const names = ownFieldsToRemove(Buffer.from(block), parseHeaderBlock(block), ['X-Mailmoat-Verdict', 'X-Test-Seen']);
+    const names = ownFieldsToRemove(Buffer.from(block), parseHeaderBlock(block));
     assert.deepEqual(names.sort(), ['x-mailmoat-spam', 'x-mailmoat-spam-level', 'x-mailmoat-spam-score', 'x-mailmoat-verdict']);
-    assert.deepEqual(ownFieldsToRemove(Buffer.from('Subject: hi\r\n\r\n'), parseHeaderBlock('Subject: hi\r\n'), ['X-Mailmoat-Spam']), [],
+    assert.deepEqual(ownFieldsToRemove(Buffer.from('Subject: hi\r\n\r\n'), parseHeaderBlock('Subject: hi\r\n')), [],
       'nothing to remove from an ordinary message (the relay then copies it without parsing)');
   });
 
-  it('removes the names the gateway adds when only the start of a long header section was read', () => {
+  it('removes the whole namespace when only the start of a long header section was read', () => {
     const start = 'X-Pad: ' + 'a'.repeat(100) + '\r\n';
-    const names = ownFieldsToRemove(Buffer.from(start), parseHeaderBlock(start), ['X-Mailmoat-Verdict', 'X-Mailmoat-Spam', 'X-Test-Seen']);
-    assert.deepEqual(names, ['x-mailmoat-verdict', 'x-mailmoat-spam']);
+    assert.deepEqual(ownFieldsToRemove(Buffer.from(start), parseHeaderBlock(start)), ['x-mailmoat-*']);
   });
 });
