@@ -96,4 +96,10 @@ export interface HookContext {
    * stripping an infected attachment or defanging links. Later plugins and the relay see the new message.
    */
   rewriteMessage(raw: Buffer): Promise<void>;
+  /**
+   * data only: the message is accepted for this recipient but goes nowhere (a spam trap's address, say). The core
+   * logs each such recipient with `reason`; the other recipients get the message as usual, and a message left with no
+   * recipient is accepted and dropped. For mail no person reads, never for a judgement about the message.
+   */
+  discardRecipient(address: string, reason: string): void;
 }

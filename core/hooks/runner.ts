@@ -61,6 +61,14 @@ function makeContext(p: LoadedPlugin, a: RunArgs): HookContext {
     },
     addHeader(name: string, value: string) { tx?.addHeaders.push([name, value]); },
     removeHeader(name: string) { tx?.removeHeaders.add(name.toLowerCase()); },
+    discardRecipient(address: string, reason: string) {
+      const lower = address.toLowerCase();
+      if (a.hook !== 'data' || !tx?.recipients.some((r) => r.address.toLowerCase() === lower)) {
+        a.log.warn('discardRecipient ignored: only for a recipient of the message, in the data hook', { plugin: p.name, hook: a.hook, rcpt: address });
+        return;
+      }
+      if (!tx.discards.has(lower)) tx.discards.set(lower, { plugin: p.name, reason });
+    },
     async rewriteMessage(raw: Buffer) {
       if (!tx?.message) throw new Error('rewriteMessage is only available in the data hook');
       await tx.message.replace(raw);

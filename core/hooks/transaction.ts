@@ -30,6 +30,8 @@ export class Transaction {
   readonly findings: Finding[] = [];
   readonly addHeaders: Array<[string, string]> = [];
   readonly removeHeaders = new Set<string>();
+  /** Recipients (lower case) a data hook asked to drop, with who asked and why. */
+  readonly discards = new Map<string, { plugin: string; reason: string }>();
   readonly pluginState = new Map<string, Record<string, unknown>>();
   message?: SpooledMessage;
   verdict?: Verdict;

@@ -104,6 +104,22 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
     return summary(verdict.action, reply, { reason: verdict.reason });
   }
 
+  // Recipients a plugin dropped (spam traps) get nothing, and the sender hears the same 250 as for any accepted
+  // message, so that a trap is not given away.
+  const kept = tx.recipients.filter((r) => !tx.discards.has(r.address.toLowerCase()));
+  const discarded = tx.recipients.filter((r) => tx.discards.has(r.address.toLowerCase())).map((r) => r.address);
+  for (const rcpt of discarded) {
+    const d = tx.discards.get(rcpt.toLowerCase())!;
+    log.info('recipient discarded', { rcpt, plugin: d.plugin, reason: d.reason });
+  }
+  if (discarded.length) rt.metrics.inc('recipients_discarded', discarded.length);
+  const accepted = { code: 250, text: `2.0.0 Ok: queued as ${tx.id}` };
+  if (kept.length === 0) {
+    await discard();
+    observe();
+    return summary(verdict.action, accepted, { reason: verdict.reason, discarded, delivered_to: 'nobody' });
+  }
+
   // Headers the relayed message gets, in order: our Received, the verdict, then what plugins asked for.
   let prepend = receivedHeader(rt, st, tx);
   const added = [...verdictHeaders(verdict, cfg.scores), ...tx.addHeaders];
@@ -123,7 +139,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   const entry: QueueEntry = {
     id: tx.id,
     mailFrom: tx.mailFrom?.address ?? '',
-    recipients: tx.recipients.map((a) => ({ address: a.address, status: 'pending' })),
+    recipients: kept.map((a) => ({ address: a.address, status: 'pending' })),
     prepend,
     remove: [...remove],
     receivedAt: now,
@@ -160,5 +176,5 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
     rt.delivery.add(entry);
   }
   observe();
-  return summary(verdict.action, { code: 250, text: `2.0.0 Ok: queued as ${tx.id}` }, { reason: verdict.reason });
+  return summary(verdict.action, accepted, { reason: verdict.reason, ...(discarded.length ? { discarded } : {}) });
 }

@@ -10,12 +10,12 @@ import { outgoingStream } from '../../core/relay/outgoing-stream.ts';
 const FIXTURE = path.resolve(import.meta.dirname, '..', 'fixtures', 'plugins', 'test-behaviour.ts');
 const plain = (user: string, pass: string) => Buffer.from(`\0${user}\0${pass}`).toString('base64');
 
-async function send(port: number, opts: { subject?: string; headers?: Record<string, string>; from?: string } = {}) {
+async function send(port: number, opts: { subject?: string; headers?: Record<string, string>; from?: string; to?: string[] } = {}) {
   const c = await SmtpDialog.connect(port);
   await c.hello();
   const m = await c.cmd(`MAIL FROM:<${opts.from ?? 'a@client.example'}>`);
   if (m.code !== 250) { await c.quit(); return m; }
-  await c.cmd('RCPT TO:<user@example.com>');
+  for (const to of opts.to ?? ['user@example.com']) await c.cmd(`RCPT TO:<${to}>`);
   const r = await c.data(testMessage({ subject: opts.subject, headers: opts.headers }));
   await c.quit();
   return r;
@@ -257,6 +257,43 @@ describe('plugin failures and verdicts', () => {
     assert.equal(head.match(/^X-Pad-\d+: p+$/gm)?.length, 12_000);
     assert.match(head, /\r\nX-Pad-11999: p+\r\nX-Last: kept$/);
     assert.equal(body, 'Hello.\r\n');
+  });
+
+  it('drops the recipients a plugin discards, relays to the rest, and answers 250 either way', async () => {
+    const r = await send(gw.port, { subject: 'two recipients', to: ['discard-me1@example.com', 'user@example.com', 'Discard-Me2@example.com'] });
+    assert.equal(r.code, 250);
+    const [m] = await gw.sink.waitFor(1);
+    assert.deepEqual(m.rcptTo, ['user@example.com']);
+    const qid = /queued as (\S+)/.exec(r.text)![1];
+    const dropped = gw.logs.filter((l) => l.msg === 'recipient discarded' && l.qid === qid);
+    assert.deepEqual(dropped.map((l) => [l.rcpt, l.plugin, l.reason]),
+      [['discard-me1@example.com', 'test-behaviour', 'spam trap'], ['Discard-Me2@example.com', 'test-behaviour', 'spam trap']]);
+    const summary = gw.logs.find((l) => l.msg === 'message' && l.qid === qid)!;
+    assert.deepEqual(summary.discarded, ['discard-me1@example.com', 'Discard-Me2@example.com']);
+    assert.deepEqual(summary.to, ['discard-me1@example.com', 'user@example.com', 'Discard-Me2@example.com']);
+  });
+
+  it('accepts and drops a message every recipient of which is discarded, whatever its verdict, and keeps no file of it', async () => {
+    const spool = () => readdirSync(gw.dataDir, { recursive: true }).filter((f) => /\.(eml|json)$/.test(String(f))).length;
+    const before = spool();
+    for (const subject of ['only a trap', 'only a trap, please-quarantine', 'only traps, scored']) {
+      const r = await send(gw.port, { subject, to: ['discard-me@example.com', 'discard-me-b@example.com'], headers: subject.endsWith('scored') ? { 'X-Test-Score': '6' } : {} });
+      assert.equal(r.code, 250, subject);
+      assert.match(r.text, /queued as \S+/, 'the same answer as for a delivered message: a trap is not given away');
+      const summary = gw.logs.find((l) => l.msg === 'message' && l.qid === /queued as (\S+)/.exec(r.text)![1])!;
+      assert.equal(summary.delivered_to, 'nobody');
+    }
+    await gw.gateway.runtime.delivery.idle();
+    assert.equal(gw.sink.messages.length, 0);
+    assert.equal(spool(), before, 'nothing queued, quarantined or left in the spool');
+  });
+
+  it('ignores, with a warning, a discard of an address that is not a recipient', async () => {
+    const r = await send(gw.port, { subject: 'please-discard-stranger' });
+    assert.equal(r.code, 250);
+    const [m] = await gw.sink.waitFor(1);
+    assert.deepEqual(m.rcptTo, ['user@example.com']);
+    assert.ok(gw.logs.some((l) => String(l.msg).startsWith('discardRecipient ignored') && l.rcpt === 'stranger@example.com'));
   });
 
   it('a quarantine outcome stores the message instead of relaying it', async () => {

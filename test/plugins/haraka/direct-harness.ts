@@ -68,6 +68,7 @@ export class DirectConversation {
       addHeader: (name, value) => { tx.added.push([name, value]); },
       removeHeader: (name) => { tx.removed.push(name); },
       rewriteMessage: async () => { throw new Error('not here'); },
+      discardRecipient: () => { throw new Error('not here'); },
       ...extra,
     };
   }

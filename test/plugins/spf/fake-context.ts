@@ -56,5 +56,6 @@ export function fakeContext(input: FakeContextInput): FakeContext {
     addHeader(name, value) { headers.push({ name, value }); },
     removeHeader() {},
     async rewriteMessage() { throw new Error('not in this test'); },
+    discardRecipient() { throw new Error('not in this test'); },
   };
 }
