@@ -60,6 +60,8 @@ const options = s.object({
     .describe('Do not score mail from authenticated users and relay networks'),
   honeypots: s.array(s.string()).default([])
     .describe('Recipients (`user@domain`, or `@domain` for a whole domain) that get only spam: their mail is learned as spam'),
+  honeypot_delivery: s.enum(['discard', 'relay'] as const).default('discard')
+    .describe('What becomes of mail to a honeypot once learned: `discard` drops it for that recipient (the sender still gets 250, and other recipients get it as usual); `relay` delivers it like any mail, for a trap with a mailbox behind the gateway'),
   ham_addresses: s.array(s.string()).default([])
     .describe('Recipients whose mail is learned as ham (when no recipient is a honeypot)'),
   balance: s.boolean().default(true)

@@ -9,7 +9,7 @@ import { definePlugin, type HookContext, type MessageView, type Outcome, type Pl
 import { configSchema, type Band, type BayesConfig } from './config.ts';
 import { DictionaryFileRefused, LiveDictionary } from './live-dictionary.ts';
 import { SharedCounts, isSharedStore } from './shared-counts.ts';
-import { allows, lessonFields, recipientLesson, settled, verdictLesson, type BalanceRule, type LearnDecision, type Lesson } from './auto-train.ts';
+import { addressMatcher, allows, lessonFields, recipientLesson, settled, verdictLesson, type BalanceRule, type LearnDecision, type Lesson } from './auto-train.ts';
 import { reloadRequestTime } from './reload-request.ts';
 import { tokenize, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './engine/tokenizer.ts';
 import { classify, type ScoringOptions } from './engine/classify.ts';
@@ -117,6 +117,7 @@ export default definePlugin<BayesConfig>({
     }
 
     const addressRules = { honeypots: cfg.honeypots, hamAddresses: cfg.ham_addresses };
+    const isHoneypot = addressMatcher(cfg.honeypots);
     const balanceRule: BalanceRule = { balance: cfg.balance, slack: cfg.balance_slack };
     /** Lessons being learned: `close` waits for them, so a stopping gateway does not drop them. */
     const learning = new Set<Promise<void>>();
@@ -206,6 +207,10 @@ export default definePlugin<BayesConfig>({
       // A probability header that came from outside must never be mistaken for ours.
       if (message.headers.has(HEADER)) ctx.removeHeader(HEADER);
       const lesson = recipientLesson(ctx.recipients.map((r) => r.address), addressRules);
+      // A trap's mail is for learning only: relayed, it would sit in a mailbox no one reads, or bounce to a forged sender.
+      if (cfg.honeypot_delivery === 'discard') {
+        for (const r of ctx.recipients) if (isHoneypot(r.address)) ctx.discardRecipient(r.address, 'honeypot');
+      }
       const scoreIt = !(cfg.skip_trusted && ctx.session.trusted);
       if (!scoreIt && !lesson && !cfg.learn_from_verdict) return;
       // Learning needs the token strings; scoring alone goes by their hashes. They are taken now, while the

@@ -15,12 +15,12 @@ import { message, trainedFilter, writeCorpus } from './fixtures.ts';
 const BEHAVIOUR = path.resolve(import.meta.dirname, '..', '..', 'fixtures', 'plugins', 'test-behaviour.ts');
 
 /** One SMTP transaction from an outside client; returns the reply to the message. */
-async function attempt(gw: TestGateway, raw: string, rcpt = 'bob@example.com'): Promise<SmtpReply> {
+async function attempt(gw: TestGateway, raw: string, rcpt: string | string[] = 'bob@example.com'): Promise<SmtpReply> {
   const c = await SmtpDialog.connect(gw.port);
   try {
     assert.equal((await c.hello({ xclient: { addr: '203.0.113.9', name: 'client.sender.test' } })).code, 250);
     assert.equal((await c.cmd('MAIL FROM:<someone@sender.test>')).code, 250);
-    assert.equal((await c.cmd(`RCPT TO:<${rcpt}>`)).code, 250);
+    for (const to of [rcpt].flat()) assert.equal((await c.cmd(`RCPT TO:<${to}>`)).code, 250);
     return await c.data(raw);
   } finally {
     await c.quit();
@@ -66,7 +66,7 @@ describe('bayes end to end', function () {
   });
 
   /** Sends a message that must be accepted; returns its queue id. */
-  async function send(raw: string, rcpt = 'bob@example.com'): Promise<string> {
+  async function send(raw: string, rcpt: string | string[] = 'bob@example.com'): Promise<string> {
     const r = await attempt(gw, raw, rcpt);
     assert.equal(r.code, 250, r.text);
     return queueIdOf(r.text);
@@ -110,8 +110,12 @@ describe('bayes end to end', function () {
 
   it('learns honeypot mail as spam into the dictionary file, then holds back by the balance rule, and logs each', async () => {
     const before = await loadDictionary(dict);
-    const first = await send(message({ spam: true, seed: 103, subject: 'e2e-trap-1 brandnewword' }), 'trap@example.com');
+    // The trap's copy is dropped (honeypot_delivery: discard); Bob's is relayed as usual.
+    const first = await send(message({ spam: true, seed: 103, subject: 'e2e-trap-1 brandnewword' }), ['trap@example.com', 'bob@example.com']);
     assert.match(await relayed('e2e-trap-1'), /BAYES_LESSON\(0\)/);
+    const relayedTo = smarthost.messages.find((m) => m.raw.includes('e2e-trap-1'))!.rcptTo;
+    assert.deepEqual(relayedTo, ['bob@example.com']);
+    assert.ok(gw.logs.some((l) => l.msg === 'recipient discarded' && l.qid === first && l.rcpt === 'trap@example.com' && l.reason === 'honeypot'));
     await until('the learned message in the file', async () => (await loadDictionary(dict)).nspam === before.nspam + 1);
     const after = await loadDictionary(dict);
     assert.equal(after.spamOf('s:brandnewword'), before.spamOf('s:brandnewword') + 1);
@@ -119,7 +123,9 @@ describe('bayes end to end', function () {
     assert.deepEqual(learningOf(gw, first), ['bayes learned: spam, honeypot trap@example.com']);
     // Now spam (31) leads ham (30): the balance rule stops learning more spam.
     const second = await send(message({ spam: true, seed: 104, subject: 'e2e-trap-2' }), 'trap@example.com');
-    assert.match(await relayed('e2e-trap-2'), /BAYES_LESSON\(0\)/);
+    const summary = gw.logs.find((l) => l.msg === 'message' && l.qid === second)!;
+    assert.equal(summary.delivered_to, 'nobody', 'mail to the trap alone goes nowhere');
+    assert.ok((summary.symbols as string[]).includes('BAYES_LESSON(0)'));
     await until('the decision on the second', () => learningOf(gw, second).length > 0);
     assert.deepEqual(learningOf(gw, second), ['bayes not learned: spam, honeypot trap@example.com, balance rule (31 spam, 30 ham learned)']);
   });
@@ -215,7 +221,8 @@ describe('bayes learns a message once, after its verdict', function () {
   const scored = (score: number, subject: string) => message({ spam: true, seed: 301, subject, extraHeaders: `X-Test-Score: ${score}` });
 
   it('learns a honeypot message deferred by its score, by a later plugin and by a failed queue commit once: when it is accepted', async () => {
-    const { gw, dict } = await start('deferred', { honeypots: ['trap@example.com'] });
+    // Relayed, so that the message reaches the queue commit this test makes fail.
+    const { gw, dict } = await start('deferred', { honeypots: ['trap@example.com'], honeypot_delivery: 'relay' });
     const before = await loadDictionary(dict);
     try {
       const byScore = await attempt(gw, scored(12, 'deferred by score'), 'trap@example.com');
