@@ -270,6 +270,7 @@ describe('plugin failures and verdicts', () => {
       [['discard-me1@example.com', 'test-behaviour', 'spam trap'], ['Discard-Me2@example.com', 'test-behaviour', 'spam trap']]);
     const summary = gw.logs.find((l) => l.msg === 'message' && l.qid === qid)!;
     assert.deepEqual(summary.discarded, ['discard-me1@example.com', 'Discard-Me2@example.com']);
+    assert.equal(gw.gateway.runtime.metrics.counters.get('recipients_discarded'), 2);
     assert.deepEqual(summary.to, ['discard-me1@example.com', 'user@example.com', 'Discard-Me2@example.com']);
   });
 
