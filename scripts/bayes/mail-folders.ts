@@ -47,8 +47,9 @@ const MAILDIR_PLUS_FOLDER = 'Maildir++ folder: name it to learn it';
  * 0.5 s before learning began); only symbolic links are followed with a stat. A name that is not UTF-8 (Latin-1, in
  * folders copied from Windows) is kept as bytes too, in `bytePath`, since its string would not open it again. A
  * folder below `target` that cannot be read, or that a link leads back to, is noted in `skipped` and passed over.
+ * `target` may be bytes itself (a name given on the command line that is not UTF-8).
  */
-export function listSources(target: string, skipped?: SkippedFile[]): MailSource[] {
+export function listSources(target: string | Buffer, skipped?: SkippedFile[]): MailSource[] {
   const out: MailSource[] = [];
   // Real paths of the folders read (to read each once) and of those being read (a link to one of them is a loop).
   const read = new Set<string>();
@@ -102,7 +103,8 @@ export function listSources(target: string, skipped?: SkippedFile[]): MailSource
     else if (st?.isDirectory()) visit(p, bytes, top);
     else if (!st) note(p, 'broken link');
   };
-  follow(target, undefined, true);
+  if (typeof target === 'string') follow(target, undefined, true);
+  else follow(target.toString(), target, true);
   return out;
 }
 

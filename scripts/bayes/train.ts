@@ -45,7 +45,7 @@ function* labelled(spamSources: MailSource[], hamSources: MailSource[], bar: Pro
 }
 
 /** Learns every message under `spamDir` and `hamDir` into a new dictionary. */
-export function trainFolders(spamDir: string, hamDir: string, o: TrainOptions = {}): TrainResult {
+export function trainFolders(spamDir: string | Buffer, hamDir: string | Buffer, o: TrainOptions = {}): TrainResult {
   const filter = new BayesFilter(new Dictionary(), o.tokenizer);
   const skipped: SkippedFile[] = [];
   const spamSources = listSources(spamDir, skipped);

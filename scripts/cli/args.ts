@@ -1,5 +1,6 @@
 // Command-line options of the `moat` commands, all read the same way: node:util's parseArgs, strict (an unknown or
 // malformed option is an error, not silently ignored), with the command's usage on stderr and exit code 64 (EX_USAGE).
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 
 /** Exit code for a command line that cannot be understood (sysexits EX_USAGE). */
@@ -26,4 +27,24 @@ export function readCommand<O extends ParseArgsOptionsConfig>(args: string[], op
   // parseArgs cannot name the options of a generic O, not even the one added here.
   if ((parsed.values as { help?: boolean }).help) { console.log(usage); return 0; }
   return parsed;
+}
+
+/**
+ * A file or folder named on the command line, as the file system needs it. Node decodes its arguments as UTF-8, so a
+ * name in other bytes (a Latin-1 folder copied from Windows) arrives with U+FFFD in it and would not open. Such an
+ * argument is found again, as bytes, in /proc/self/cmdline (Linux): the entry that decodes to it. Anywhere else, or
+ * for an argument typed into a test's args, the string is all there is.
+ */
+export function fileSystemPath(arg: string): string | Buffer {
+  if (!arg.includes('\ufffd')) return arg;
+  let cmdline: Buffer;
+  try { cmdline = readFileSync('/proc/self/cmdline'); } catch { return arg; }
+  for (let start = 0; start < cmdline.length;) {
+    let end = cmdline.indexOf(0, start);
+    if (end < 0) end = cmdline.length;
+    const entry = cmdline.subarray(start, end);
+    if (entry.toString() === arg) return Buffer.from(entry);
+    start = end + 1;
+  }
+  return arg;
 }

@@ -2,7 +2,7 @@
 // Every write goes through the dictionary's lock and an atomic replace, so it is safe while gateways run.
 import fs from 'node:fs';
 import path from 'node:path';
-import { readCommand, USAGE_ERROR } from './args.ts';
+import { fileSystemPath, readCommand, USAGE_ERROR } from './args.ts';
 import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { DEFAULT_SCORING, tokenProbability, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
@@ -111,7 +111,9 @@ function out(o: Opts, json: unknown, text: string): void {
 
 async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<void> {
   const [dict, spamDir, hamDir] = pos;
-  checkFolders(spamDir, hamDir);
+  // Folders are opened by their bytes, which a name that is not UTF-8 needs; messages name them by the strings.
+  const [spamPath, hamPath] = [fileSystemPath(spamDir), fileSystemPath(hamDir)];
+  checkFolders(spamPath, hamPath);
   checkWritable(dict);
   const reinforcing = !o['no-reinforce'];
   // MailEnable's XML holds counts alone: fitting models it cannot keep would be time thrown away.
@@ -121,7 +123,7 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   // A merge judges the new messages by the dictionary they join too, and goes on from its models (a snapshot:
   // the merge itself re-reads it under the lock).
   const background = cmd === 'merge' && (reinforcing || linear || byteGrams) && fs.existsSync(dict) ? await loadDictionary(dict) : undefined;
-  const r = trainFolders(spamDir, hamDir, {
+  const r = trainFolders(spamPath, hamPath, {
     tokenizer: { bigrams: !o['no-bigrams'], processHtml: !o['no-html'] },
     showProgress: o.json ? false : undefined,
     reinforce: reinforcing,
@@ -174,12 +176,14 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
  * Both folders must exist, and neither may hold the other: ham under the spam folder (or the reverse) would be
  * learned as both.
  */
-function checkFolders(spamDir: string, hamDir: string): void {
-  for (const d of [spamDir, hamDir]) if (!fs.existsSync(d)) throw new Error(`${d} does not exist`);
-  const [spam, ham] = [fs.realpathSync(spamDir), fs.realpathSync(hamDir)];
+function checkFolders(spamDir: string | Buffer, hamDir: string | Buffer): void {
+  for (const d of [spamDir, hamDir]) if (!fs.existsSync(d)) throw new Error(`${d.toString()} does not exist`);
+  // Compared as bytes (latin1 keeps each byte as one character), so names that are not UTF-8 never look alike.
+  const [spam, ham] = [fs.realpathSync.native(spamDir, 'latin1'), fs.realpathSync.native(hamDir, 'latin1')];
   const within = (inner: string, outer: string) => inner === outer || inner.startsWith(outer.endsWith(path.sep) ? outer : outer + path.sep);
-  if (spam === ham) throw new UsageError(`SPAMDIR and HAMDIR are the same folder (${spam})`);
-  if (within(spam, ham) || within(ham, spam)) throw new UsageError(`SPAMDIR and HAMDIR must not hold one another (${spam}, ${ham}): its messages would be learned as both`);
+  const shown = (p: string) => Buffer.from(p, 'latin1').toString();
+  if (spam === ham) throw new UsageError(`SPAMDIR and HAMDIR are the same folder (${shown(spam)})`);
+  if (within(spam, ham) || within(ham, spam)) throw new UsageError(`SPAMDIR and HAMDIR must not hold one another (${shown(spam)}, ${shown(ham)}): its messages would be learned as both`);
 }
 
 /** Fails before a long run, not after it, when DICT could not be written: a folder, or a place without write access. */
@@ -215,7 +219,7 @@ async function verify(pos: string[], o: Opts): Promise<void> {
   const filter = filterFor(await loadDictionary(pos[0]), o);
   const cutoff = numberOpt(o, 'cutoff', 0.9, { min: 0, max: 1 });
   const skipped: SkippedFile[] = [];
-  const sources = listSources(pos[1], skipped);
+  const sources = listSources(fileSystemPath(pos[1]), skipped);
   const bar = new Progress('scoring', sources.length, o.json ? false : undefined);
   let n = 0;
   let spam = 0;
@@ -239,8 +243,9 @@ async function verify(pos: string[], o: Opts): Promise<void> {
 
 async function score(pos: string[], o: Opts): Promise<void> {
   const filter = filterFor(await loadDictionary(pos[0]), o);
-  if (fs.statSync(pos[1]).isDirectory()) throw new Error(`${pos[1]} is a folder: score takes one message; verify scores a folder`);
-  const raw = fs.readFileSync(pos[1]);
+  const file = fileSystemPath(pos[1]);
+  if (fs.statSync(file).isDirectory()) throw new Error(`${pos[1]} is a folder: score takes one message; verify scores a folder`);
+  const raw = fs.readFileSync(file);
   // verify passes over an empty file; a score for one would look like a judgement of a message.
   if (!raw.length) throw new Error(`${pos[1]} is empty`);
   const s = filter.score(raw, filter.dict, true);
@@ -324,7 +329,7 @@ async function exportCmd(pos: string[], o: Opts): Promise<void> {
 async function importCmd(pos: string[], o: Opts): Promise<void> {
   const format = formatOpt(o, pos[1]);
   const report: ReadReport = { count: 0, first: 0 };
-  const incoming = deserialize(fs.readFileSync(pos[1]), format, report);
+  const incoming = deserialize(fs.readFileSync(fileSystemPath(pos[1])), format, report);
   const { encoding, ...malformed } = report;
   const d = o.merge
     ? await updateDictionary(pos[0], (cur) => cur.merge(incoming))

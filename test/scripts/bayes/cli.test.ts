@@ -339,4 +339,35 @@ describe('moat bayes', function () {
     const d = await loadDictionary(xml);
     assert.deepEqual([d.nspam > 0, d.hasWeights, d.byteGrams], [true, false, undefined]);
   });
+
+  it('opens folders and files named on the command line in bytes that are not UTF-8 (Latin-1 names from Windows)', () => {
+    const root = path.join(dir, 'latin1');
+    fs.mkdirSync(root);
+    // `caf\xe9` is "café" in Latin-1: not UTF-8, so Node's argv shows it as U+FFFD.
+    const named = (base: string) => Buffer.concat([Buffer.from(`${root}/${base}-caf`), Buffer.from([0xe9])]);
+    const [spamBytes, hamBytes] = [named('spam'), named('ham')];
+    fs.mkdirSync(spamBytes);
+    fs.mkdirSync(hamBytes);
+    for (let i = 0; i < 5; i++) {
+      fs.writeFileSync(Buffer.concat([spamBytes, Buffer.from(`/s${i}.eml`)]), message({ spam: true, seed: i }));
+      fs.writeFileSync(Buffer.concat([hamBytes, Buffer.from(`/h${i}.eml`)]), message({ spam: false, seed: i }));
+    }
+    const latinDict = path.join(dir, 'latin1.tab');
+    // The shell passes the bytes as they are; a Node parent would encode its strings as UTF-8.
+    const run = (args: string) => {
+      const r = spawnSync('bash', ['-c', `node="$0"; entry="$1"; moat() { "$node" "$entry" bayes "$@"; }; s=$(printf '%s/spam-caf\\351' "$2"); h=$(printf '%s/ham-caf\\351' "$2"); d="$3"; ${args}`,
+        process.execPath, MOAT, root, latinDict], { encoding: 'utf8' });
+      return { code: r.status, out: r.stdout, err: r.stderr };
+    };
+    const created = run('moat create "$d" "$s" "$h" --json');
+    assert.equal(created.code, 0, created.err);
+    assert.deepEqual(JSON.parse(created.out).learned, { spam: 5, ham: 5 });
+    const verified = run('moat verify "$d" "$s" --json');
+    assert.equal(verified.code, 0, verified.err);
+    assert.equal(verified.out.trim().split('\n').length, 5);
+    const scored = run('moat score "$d" "$h/h0.eml" --json');
+    assert.equal(scored.code, 0, scored.err);
+    assert.ok(JSON.parse(scored.out).probability < 0.5);
+    assert.equal(run('moat create "$d" "$s" "$s"').code, 64, 'the same folder twice is still refused');
+  });
 });
