@@ -64,6 +64,9 @@ export function hostNamesIn(lower: string): string[] {
   const found: string[] = [];
   for (const run of lower.match(HOST_RUN) ?? []) {
     if (run.length > 253 || !run.includes('.')) continue;
+    // Most runs are whole names already; splitting each into labels took most of the time of a Received field of
+    // 130,000 short names (0.1 s of 0.2 s for 512 KB).
+    if (isWholeName(run)) { found.push(run); continue; }
     let chain: string[] = [];
     for (const label of run.split('.')) {
       if (label !== '' && !label.includes('_')) { chain.push(label); continue; }
@@ -76,6 +79,15 @@ export function hostNamesIn(lower: string): string[] {
     if (name) found.push(name);
   }
   return found;
+}
+
+/** True when `run` (a dotted HOST_RUN) is one name as it stands: no `_`, no empty label, a letter or digit at each end. */
+function isWholeName(run: string): boolean {
+  return isLetterOrDigit(run.charCodeAt(0)) && isLetterOrDigit(run.charCodeAt(run.length - 1)) && !run.includes('_') && !run.includes('..');
+}
+
+function isLetterOrDigit(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57);
 }
 
 /** The name a chain of labels holds once it starts and ends on a letter or digit; '' when under two labels are left. */

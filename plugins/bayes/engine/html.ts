@@ -9,7 +9,9 @@ export interface HtmlContent {
   tags: string[];
 }
 
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ', copy: '©', reg: '®', euro: '€', pound: '£' };
+// A Map, not an object literal: `&constructor;` looked up in an object found Object's own constructor and put the
+// words of its source text ("function Object() { [native code] }") into the message.
+const ENTITIES = new Map(Object.entries({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ', copy: '©', reg: '®', euro: '€', pound: '£' }));
 
 export function decodeEntities(s: string): string {
   if (!s.includes('&')) return s;
@@ -18,7 +20,7 @@ export function decodeEntities(s: string): string {
       const code = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
       return code > 0 && code < 0x110000 ? String.fromCodePoint(code) : ' ';
     }
-    return ENTITIES[e.toLowerCase()] ?? m;
+    return ENTITIES.get(e.toLowerCase()) ?? m;
   });
 }
 
