@@ -141,12 +141,13 @@ export const s = {
       return ms === undefined ? fail(is, p, what(), v) : ms;
     });
   },
-  /** A size in bytes or with a unit (`10MB`, `512KB`). Yields bytes. */
-  size(): Schema<number> {
-    const what = () => 'a size in bytes or with a unit such as 512KB or 10MB';
+  /** A size in bytes or with a unit (`10MB`, `512KB`), within `min`–`max` bytes when given. Yields bytes. */
+  size(opts: { min?: number; max?: number } = {}): Schema<number> {
+    const what = () => `a size in bytes or with a unit such as 512KB or 10MB${opts.min !== undefined ? `, at least ${opts.min} bytes` : ''}${opts.max !== undefined ? `, at most ${opts.max} bytes` : ''}`;
     return new Base('size', what, (v, p, is) => {
       const n = parseSize(v);
-      return n === undefined ? fail(is, p, what(), v) : n;
+      if (n === undefined || (opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max)) return fail(is, p, what(), v);
+      return n;
     });
   },
   array<T>(item: Schema<T>): Schema<T[]> {

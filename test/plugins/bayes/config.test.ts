@@ -68,6 +68,12 @@ describe('bayes config', () => {
     ]);
   });
 
+  it('keeps max_bytes within 1KB–2MB: what hostile mail costs grows with what is read, on the gateway\'s one thread', () => {
+    assert.deepEqual(issuesOf({ max_bytes: '2MB' }), []);
+    assert.deepEqual(issuesOf({ max_bytes: '20MB' }).map((i) => i.split(':')[0]), ['plugins[0].max_bytes']);
+    assert.match(issuesOf({ max_bytes: 100 })[0], /at least 1024 bytes/);
+  });
+
   it('refuses learn_spam_score at or below learn_ham_score', () => {
     assert.deepEqual(issuesOf({ learn_spam_score: -2, learn_ham_score: -2 }), [
       'plugins[0].learn_spam_score: -2 is not above learn_ham_score (-2): every message would be learned, as spam from a total of -2 up',
