@@ -1,9 +1,22 @@
 // Trains and runs bogofilter (the Debian package) on the same split as our filter, for figures side by side.
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import type { CorpusMessage } from './corpus.ts';
 import type { Scored } from './metrics.ts';
+import { ensureCommands } from '../../test/helpers/system-packages.ts';
+
+/**
+ * Makes sure a peer filter's command is there, installing its Debian package when it is not (as root). When that
+ * fails, says what to do: the installer's own error speaks of tests, and apt-get's output is not shown.
+ */
+export function ensurePeer(command: string, pkg: string, without: string, ensure: (needs: Record<string, string>) => void = ensureCommands): void {
+  try {
+    ensure({ [command]: pkg });
+  } catch (e) {
+    throw new Error(`${command} is missing and could not be installed (${e instanceof Error ? e.message : String(e)}); install the Debian package ${pkg} (apt-get install ${pkg}) or ${without}`);
+  }
+}
 
 function run(args: string[], input: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -43,6 +56,8 @@ export class BogofilterRun {
   private readonly names: string[];
   private db = '';
   private trained = 0;
+  /** bogofilter's own spam cutoff, beside the one the eval holds both filters to. */
+  readonly ownCutoff = defaultCutoff();
 
   constructor(workDir: string, train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer) {
     this.dir = workDir;
@@ -75,11 +90,32 @@ export class BogofilterRun {
     const t0 = performance.now();
     const out = await run(['-d', this.db, '-TT', '-b'], this.names.join('\n') + '\n');
     const seconds = (performance.now() - t0) / 1000;
-    const byFile = new Map<string, number>();
-    for (const line of out.split('\n')) {
-      const sp = line.lastIndexOf(' ');
-      if (sp > 0) byFile.set(line.slice(0, sp), Number(line.slice(sp + 1)));
-    }
-    return { results: this.test.map((m, i) => ({ spam: m.spam, p: byFile.get(this.names[i]) ?? 0.5 })), seconds };
+    const scores = readScores(out, this.names);
+    return { results: this.test.map((m, i) => ({ spam: m.spam, p: scores[i] })), seconds };
   }
+}
+
+/**
+ * Each file's score from `-TT -b` output (`<file> <score>` lines). A file with no score is an error, not a guess:
+ * bogofilter stops at a file it cannot open and scores none after it, which a default would hide. (A message it can
+ * open but finds no tokens in is scored: robx, 0.52.)
+ */
+export function readScores(out: string, names: string[]): number[] {
+  const byFile = new Map<string, number>();
+  for (const line of out.split('\n')) {
+    const sp = line.lastIndexOf(' ');
+    if (sp > 0) byFile.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return names.map((name) => {
+    const p = byFile.get(name);
+    if (p === undefined || !(p >= 0 && p <= 1)) throw new Error(`bogofilter gave ${p === undefined ? 'no score' : `the score ${p}`} for ${name} (${byFile.size} of ${names.length} files scored)`);
+    return p;
+  });
+}
+
+/** bogofilter's own spam_cutoff in its built-in defaults (`-C -Q`), for its figures at the cutoff it would use. */
+export function defaultCutoff(): number {
+  const m = /^spam_cutoff\s*=\s*([\d.]+)/m.exec(execFileSync('bogofilter', ['-C', '-Q']).toString());
+  if (!m) throw new Error('bogofilter -C -Q printed no spam_cutoff');
+  return Number(m[1]);
 }

@@ -11,13 +11,27 @@ import { SeenMessages } from '../../plugins/bayes/engine/seen-messages.ts';
 import { saveDictionary, withLock } from '../../plugins/bayes/engine/persist.ts';
 import { DEFAULT_CORPUS, loadCorpus } from './corpus.ts';
 import { Progress } from './progress.ts';
+import { readCommand, USAGE_ERROR } from '../cli/args.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
-const corpusDir = path.resolve(opt('--corpus', DEFAULT_CORPUS));
-const outFile = path.resolve(opt('--out', path.join(here, '../../dictionaries/default.tab')));
-const maxTokens = Number(opt('--max-tokens', '200000'));
+const usage = `usage: node scripts/bayes/build-default.ts [--corpus DIR] [--out FILE] [--max-tokens N]
+  --corpus DIR      spam/ham corpus (default ../shared/corpus), every message of it learned
+  --out FILE        where to write (default dictionaries/default.tab, replaced)
+  --max-tokens N    tokens kept at most when pruning, those seen in the most messages (default 200000; 0: no limit)`;
+// Strict: an option this script did not know (--help, say) used to be ignored, and the build replaced default.tab.
+const line = readCommand(process.argv.slice(2), {
+  corpus: { type: 'string', default: DEFAULT_CORPUS },
+  out: { type: 'string', default: path.join(here, '../../dictionaries/default.tab') },
+  'max-tokens': { type: 'string', default: '200000' },
+}, usage);
+if (typeof line === 'number') process.exit(line);
+const corpusDir = path.resolve(line.values.corpus);
+const outFile = path.resolve(line.values.out);
+const maxTokens = Number(line.values['max-tokens']);
+if (line.positionals.length || !Number.isInteger(maxTokens) || maxTokens < 0) {
+  console.error(`${line.positionals.length ? `unexpected argument ${line.positionals[0]}` : '--max-tokens must be a whole number ≥ 0'}\n\n${usage}`);
+  process.exit(USAGE_ERROR);
+}
 
 const all = loadCorpus(corpusDir);
 const filter = new BayesFilter();

@@ -8,7 +8,7 @@ import { rankKey } from '../../plugins/bayes/engine/classify.ts';
 import { runPasses } from '../../plugins/bayes/engine/passes.ts';
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { SeenMessages } from '../../plugins/bayes/engine/seen-messages.ts';
-import { DEFAULT_CORPUS, loadCorpus, splitCorpus, type CorpusMessage } from './corpus.ts';
+import { DEFAULT_CORPUS, firstCopies, loadCorpus, splitCorpus, type CorpusMessage } from './corpus.ts';
 import { rocArea, spamCaughtAtHamRates, type Scored } from './metrics.ts';
 import { readCommand, USAGE_ERROR } from '../cli/args.ts';
 
@@ -61,7 +61,13 @@ const byteOptions = jsonOption('byte-grams', values['byte-grams']);
 
 const all = loadCorpus(path.resolve(values.corpus));
 const pool = values.all ? all : splitCorpus(all, 60).train;
-const foldOf = (m: CorpusMessage, seed: number) => createHash('md5').update(`${seed}${m.set}/${m.name}`).digest().readUInt32BE(0) % folds;
+// A copy goes to its first copy's fold, as it goes to its side of the split: held out, it would be scored by a
+// dictionary that learned it word for word.
+const first = firstCopies(pool);
+const foldOf = (m: CorpusMessage, seed: number) => {
+  const f = first.get(m)!;
+  return createHash('md5').update(`${seed}${f.set}/${f.name}`).digest().readUInt32BE(0) % folds;
+};
 
 console.log(`${pool.length} messages (${values.all ? 'whole corpus' : 'training part of the eval split'}), ${folds} folds × ${seeds} seeds, ` +
   `${values['no-reinforce'] ? 'no reinforcement pass' : 'with the reinforcement pass'}, ${values['no-linear'] ? 'no linear pass' : 'with the linear pass'}, ${values['no-byte-grams'] ? 'no byte model' : 'with the byte model'}`);

@@ -9,23 +9,48 @@ import { rankKey, DEFAULT_SCORING, type ScoringOptions } from '../../plugins/bay
 import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { SeenMessages } from '../../plugins/bayes/engine/seen-messages.ts';
 import { runPasses, type PassName, type PassesResult } from '../../plugins/bayes/engine/passes.ts';
-import { DEFAULT_CORPUS, loadCorpus, splitCorpus, stripSpamHeaders, type CorpusMessage } from './corpus.ts';
+import { saveDictionary } from '../../plugins/bayes/engine/persist.ts';
+import { DEFAULT_CORPUS, firstCopies, loadCorpus, splitCorpus, stripSpamHeaders, type CorpusMessage } from './corpus.ts';
 import { figures, spamCaughtInterval, type Figures, type Scored } from './metrics.ts';
-import { BogofilterRun } from './bogofilter.ts';
+import { BogofilterRun, ensurePeer } from './bogofilter.ts';
 import { runCrm114 } from './crm114.ts';
-import { ensureCommands } from '../../test/helpers/system-packages.ts';
+import { readCommand, USAGE_ERROR } from '../cli/args.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
-const corpusDir = path.resolve(opt('--corpus', DEFAULT_CORPUS));
-const trainPercent = Number(opt('--train', '60'));
-const cutoff = Number(opt('--cutoff', '0.9'));
-const skipBogo = args.includes('--no-bogofilter');
-const withCrm = args.includes('--crm114');
-
+const usage = `usage: npm run eval:bayes -- [--corpus DIR] [--train PERCENT] [--cutoff P] [--runs N] [--no-bogofilter] [--crm114]
+  --corpus DIR     spam/ham corpus (default ../shared/corpus): SET/ham/* and SET/spam/*, one message per file
+  --train PERCENT  share of the files trained on, chosen by a hash of each set and name, a copy going with its
+                   first copy (default 60); the rest is tested
+  --cutoff P       spam probability at or above which a message counts as spam, for both filters (default 0.9)
+  --runs N         timed runs of each filter's training and scoring, medians reported (default 3)
+  --no-bogofilter  leave bogofilter out (otherwise Debian's bogofilter is installed when missing, as root)
+  --crm114         add CRM114's OSB classifier (accuracy only; about 15 minutes more)`;
+const line = readCommand(process.argv.slice(2), {
+  corpus: { type: 'string', default: DEFAULT_CORPUS },
+  train: { type: 'string', default: '60' },
+  cutoff: { type: 'string', default: '0.9' },
+  runs: { type: 'string', default: '3' },
+  'no-bogofilter': { type: 'boolean', default: false },
+  crm114: { type: 'boolean', default: false },
+}, usage);
+if (typeof line === 'number') process.exit(line);
+if (line.positionals.length) usageError(`unexpected argument ${line.positionals[0]}`);
+const corpusDir = path.resolve(line.values.corpus);
+const trainPercent = Number(line.values.train);
+const cutoff = Number(line.values.cutoff);
+const skipBogo = line.values['no-bogofilter'];
+const withCrm = line.values.crm114;
 // The machine's speed swings by tens of percent from one moment to the next, so every timed part runs several
 // times, Mailmoat's and bogofilter's runs taking turns, and each rate is reported as the median with its range.
-const runs = Math.max(1, Number(opt('--runs', '3')));
+const runs = Number(line.values.runs);
+// A number that does not parse would give a split or a cutoff that silently means nothing (NaN trains on no file).
+if (!Number.isInteger(trainPercent) || trainPercent < 1 || trainPercent > 99) usageError('--train must be a whole number from 1 to 99');
+if (!(cutoff > 0 && cutoff <= 1)) usageError('--cutoff must be a probability above 0, at most 1');
+if (!Number.isInteger(runs) || runs < 1) usageError('--runs must be a whole number ≥ 1');
+
+function usageError(why: string): never {
+  console.error(`${why}\n\n${usage}`);
+  process.exit(USAGE_ERROR);
+}
 
 /** A rate measured over the runs. */
 interface Rate { median: number; min: number; max: number }
@@ -51,6 +76,8 @@ interface OurTraining {
   learnSeconds: number;
   /** The three passes after it, each with its seconds. */
   passes: Required<PassesResult>;
+  /** Seconds spent writing the dictionary, when asked to. */
+  writeSeconds: number;
   /** Copies of messages already learned, passed over as `moat bayes create` does. */
   duplicates: { spam: number; ham: number };
 }
@@ -62,8 +89,12 @@ function scoreAll(filter: BayesFilter, test: CorpusMessage[], testViews: Buffer[
   });
 }
 
-/** The four passes of training, timed, into a new filter; with `test`, the figures after each of the first three are taken in between (untimed). */
-function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: CorpusMessage[]; views: Buffer[] }, keepDuplicates = false): OurTraining {
+/**
+ * The four passes of training, timed, into a new filter; with `test`, the figures after each of the first three are
+ * taken in between (untimed); with `save`, the dictionary is then written to that file, timed, as `moat bayes create`
+ * ends: bogofilter's registering, timed beside it, ends with its wordlist written too.
+ */
+async function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: CorpusMessage[]; views: Buffer[] }, keepDuplicates = false, save?: string): Promise<OurTraining> {
   const filter = new BayesFilter();
   const learned = new LearnedTokens();
   const samples = filter.byteSamples();
@@ -77,7 +108,10 @@ function trainOurs(train: CorpusMessage[], trainViews: Buffer[], test?: { msgs: 
   take('plain');
   const { reinforced, linear, byteGrams } = runPasses(filter, learned, samples, { afterPass: take });
   if (!reinforced || !linear || !byteGrams) throw new Error('a pass of training did not run');
-  return { filter, plain: after.plain, reinforced: after.reinforce, weighted: after.linear, learnSeconds, passes: { reinforced, linear, byteGrams }, duplicates: seen?.duplicates ?? { spam: 0, ham: 0 } };
+  const t1 = performance.now();
+  if (save) await saveDictionary(save, filter.dict);
+  const writeSeconds = (performance.now() - t1) / 1000;
+  return { filter, plain: after.plain, reinforced: after.reinforce, weighted: after.linear, learnSeconds, passes: { reinforced, linear, byteGrams }, writeSeconds, duplicates: seen?.duplicates ?? { spam: 0, ham: 0 } };
 }
 
 /** The same dictionary's figures with some scoring options changed (the filter's own options are put back). */
@@ -109,19 +143,22 @@ function printRows(rows: Row[]): void {
 }
 
 /** Trains and tests both filters on one view of the corpus, `runs` timed runs each, and prints their figures. */
-async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer, bogo: BogofilterRun | undefined, crmDir: string | undefined, withModes: boolean): Promise<void> {
+async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer, bogo: BogofilterRun | undefined, crmDir: string | undefined, withModes: boolean, dictFile: string): Promise<void> {
   const trainViews = train.map(view);
   const testViews = test.map(view);
-  const timed = { train: [] as number[], plain: [] as number[], again: [] as number[], linear: [] as number[], bytes: [] as number[], score: [] as number[], bogoTrain: [] as number[], bogoScore: [] as number[] };
+  const timed = { train: [] as number[], unwritten: [] as number[], write: [] as number[], plain: [] as number[], again: [] as number[], linear: [] as number[], bytes: [] as number[], score: [] as number[], bogoTrain: [] as number[], bogoScore: [] as number[] };
   let ours!: OurTraining;
   for (let r = 0; r < runs; r++) {
     const last = r === runs - 1;
-    const t = trainOurs(train, trainViews, last ? { msgs: test, views: testViews } : undefined);
+    const t = await trainOurs(train, trainViews, last ? { msgs: test, views: testViews } : undefined, false, dictFile);
     // Training is deterministic: every run must build the same dictionary.
     if (r > 0 && (t.filter.dict.size !== ours.filter.dict.size || t.filter.dict.nspam !== ours.filter.dict.nspam)) throw new Error('training runs built different dictionaries');
     ours = t;
     const { reinforced, linear, byteGrams } = t.passes;
-    timed.train.push(train.length / (t.learnSeconds + reinforced.seconds + linear.seconds + byteGrams.seconds));
+    const passesSeconds = t.learnSeconds + reinforced.seconds + linear.seconds + byteGrams.seconds;
+    timed.train.push(train.length / (passesSeconds + t.writeSeconds));
+    timed.unwritten.push(train.length / passesSeconds);
+    timed.write.push(t.writeSeconds);
     timed.plain.push(train.length / t.learnSeconds);
     timed.again.push(reinforced.checked / reinforced.seconds);
     timed.linear.push(train.length / linear.seconds);
@@ -147,7 +184,12 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
     rows.push({ who: 'crm114', fig: figures(crmResults, cutoff), results: crmResults });
   }
   printRows(rows);
-  console.log(`  msg/s${runs > 1 ? ` over ${runs} runs, median (range)` : ''}: mailmoat training ${showRate(rate(timed.train))} (plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}, linear pass ${showRate(rate(timed.linear))}, byte model's pass ${showRate(rate(timed.bytes))}), scoring ${showRate(rate(timed.score))}` +
+  if (bogo) {
+    // The table holds both filters to one cutoff; this is the one bogofilter's users get.
+    const f = figures(bogoResults, bogo.ownCutoff);
+    console.log(`  bogofilter at its own spam_cutoff ${bogo.ownCutoff}: ham→spam ${f3(f.hamAsSpam)} %, spam caught ${f2(f.spamCaught)} %`);
+  }
+  console.log(`  msg/s${runs > 1 ? ` over ${runs} runs, median (range)` : ''}: mailmoat training ${showRate(rate(timed.train))} (without writing the dictionary ${showRate(rate(timed.unwritten))}, writing it took ${rate(timed.write).median.toFixed(2)} s; plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}, linear pass ${showRate(rate(timed.linear))}, byte model's pass ${showRate(rate(timed.bytes))}), scoring ${showRate(rate(timed.score))}` +
     (bogo ? `; bogofilter training ${showRate(rate(timed.bogoTrain))}, scoring ${showRate(rate(timed.bogoScore))}` : ''));
   const r = ours.passes.reinforced;
   const copies = ours.duplicates;
@@ -157,7 +199,7 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
   console.log(`  mailmoat before the linear pass:        ${show(ours.reinforced!)}`);
   console.log(`  mailmoat before the byte model:         ${show(ours.weighted!)}`);
   console.log(`  mailmoat without the logit cap:         ${show(figuresWith(ours.filter, { logitCap: 0 }, test, testViews))}`);
-  console.log(`  mailmoat learning every copy:           ${show(figures(scoreAll(trainOurs(train, trainViews, undefined, true).filter, test, testViews), cutoff))}`);
+  console.log(`  mailmoat learning every copy:           ${show(figures(scoreAll((await trainOurs(train, trainViews, undefined, true)).filter, test, testViews), cutoff))}`);
   console.log('  mailmoat per set (ham→spam % / spam caught % / 1-ROCA %):');
   for (const set of new Set(test.map((m) => m.set))) {
     const f = figures(results.filter((_r, i) => test[i].set === set), cutoff);
@@ -175,12 +217,13 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
 
 async function main(): Promise<void> {
   if (!fs.existsSync(corpusDir)) throw new Error(`corpus not found at ${corpusDir} (use --corpus DIR)`);
-  if (!skipBogo) ensureCommands({ bogofilter: 'bogofilter' });
-  if (withCrm) ensureCommands({ crm: 'crm114' });
+  if (!skipBogo) ensurePeer('bogofilter', 'bogofilter', 'run with --no-bogofilter');
+  if (withCrm) ensurePeer('crm', 'crm114', 'leave out --crm114');
   const all = loadCorpus(corpusDir);
   const { train, test } = splitCorpus(all, trainPercent);
   const count = (ms: CorpusMessage[], spam: boolean) => ms.filter((m) => m.spam === spam).length;
-  console.log(`corpus ${corpusDir}: ${all.length} messages; split by SHA-1 of set/name, ${trainPercent}% train`);
+  const copies = [...firstCopies(all)].filter(([m, first]) => m !== first).length;
+  console.log(`corpus ${corpusDir}: ${all.length} messages; split by SHA-1 of set/name, ${trainPercent}% train; ${copies} files are byte-for-byte copies of another, each on its first copy's side`);
   console.log(`  train ${count(train, false)} ham + ${count(train, true)} spam; test ${count(test, false)} ham + ${count(test, true)} spam; spam cutoff ${cutoff} for both filters`);
   const views: Array<[string, (m: CorpusMessage) => Buffer]> = [
     ['as distributed (X-Spam-* headers kept)', (m) => m.raw],
@@ -190,14 +233,15 @@ async function main(): Promise<void> {
     console.log(`\n${label}`);
     const work = skipBogo ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-bogo-'));
     const crmDir = withCrm ? fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-crm114-')) : undefined;
+    const ourDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-eval-'));
     try {
-      await evaluateView(train, test, view, work ? new BogofilterRun(work, train, test, view) : undefined, crmDir, n === 0);
+      await evaluateView(train, test, view, work ? new BogofilterRun(work, train, test, view) : undefined, crmDir, n === 0, path.join(ourDir, 'dictionary.tab'));
     } finally {
-      for (const dir of [work, crmDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+      for (const dir of [work, crmDir, ourDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
     }
   }
   console.log('\nscore msg/s: one core, messages already in memory (bogofilter reads its test files from the page cache).');
-  console.log('train msg/s: parse + tokenize + count, one core; Mailmoat\'s four passes, as `moat bayes create` runs them; bogofilter registers from one mbox per class.');
+  console.log('train msg/s: parse + tokenize + count, one core, until the dictionary is on disk; Mailmoat\'s four passes, as `moat bayes create` runs them, then its TAB file written; bogofilter registers from one mbox per class into its wordlist.');
   if (withCrm) console.log('crm114: OSB classifier, every training message learned once; its pR (10·log10 of the odds) read as a probability for the same cutoff; one process per message, so not timed.');
 }
 
