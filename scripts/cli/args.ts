@@ -39,12 +39,17 @@ export function fileSystemPath(arg: string): string | Buffer {
   if (!arg.includes('\ufffd')) return arg;
   let cmdline: Buffer;
   try { cmdline = readFileSync('/proc/self/cmdline'); } catch { return arg; }
+  let found: Buffer | undefined;
   for (let start = 0; start < cmdline.length;) {
     let end = cmdline.indexOf(0, start);
     if (end < 0) end = cmdline.length;
     const entry = cmdline.subarray(start, end);
-    if (entry.toString() === arg) return Buffer.from(entry);
+    // Two different names that decode alike cannot be told apart: then neither is guessed.
+    if (entry.toString() === arg) {
+      if (found && !found.equals(entry)) return arg;
+      found = Buffer.from(entry);
+    }
     start = end + 1;
   }
-  return arg;
+  return found ?? arg;
 }
