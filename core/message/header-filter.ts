@@ -65,9 +65,7 @@ export class HeaderFieldFilter {
             this.state = 'body';
             continue;
           }
-          this.release(out);
-          this.dropping = false;
-          this.state = 'rest';
+          this.keepLine(out);
           continue;
         }
         if (b === CR) { this.hold(chunk.subarray(i, i + 1)); i++; continue; }
@@ -94,9 +92,7 @@ export class HeaderFieldFilter {
           continue;
         }
         // An end of line, or too long a start, before any colon: not a field, so it is kept.
-        this.release(out);
-        this.dropping = false;
-        this.state = 'rest';
+        this.keepLine(out);
         continue;
       }
       // 'rest': the remainder of a line, kept or removed as its field is.
@@ -114,6 +110,13 @@ export class HeaderFieldFilter {
     const out: Buffer[] = [];
     this.release(out);
     return out;
+  }
+
+  /** The current line is no field: what was held back of it leaves, and so does the rest of it. */
+  private keepLine(out: Buffer[]): void {
+    this.release(out);
+    this.dropping = false;
+    this.state = 'rest';
   }
 
   private hold(bytes: Buffer): void {
