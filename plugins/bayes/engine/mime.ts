@@ -71,14 +71,25 @@ function newDecoder(label: string): TextDecoder | null {
   try { return new TextDecoder(label, { fatal: false }); } catch { return null; } finally { Error.stackTraceLimit = depth; }
 }
 
-/** Turns bytes held as a latin1 string into text in the given charset. */
+/**
+ * Turns bytes held as a latin1 string into text in the given charset. Text that says nothing of its charset, or
+ * says UTF-8, yet is not UTF-8 is read as Windows-1252, as mail clients read it: 8-bit mail of the 1990s and 2000s
+ * and many spam tools send Latin text that way, and read as UTF-8 each accented letter became U+FFFD, so
+ * `café` and `cafe` and `caf` + any other letter were all one token, `caf\ufffd`.
+ */
 export function decodeCharset(bin: string, charset: string): string {
   // Pure ASCII reads the same in every charset we meet; skip the copy.
   if (!/[\x80-\xff]/.test(bin)) return bin;
   const d = decoderFor(charset || 'utf-8');
   if (!d) return bin;
-  return d.decode(Buffer.from(bin, 'latin1'));
+  const bytes = Buffer.from(bin, 'latin1');
+  const text = d.decode(bytes);
+  // U+FFFD that the bytes did not spell (EF BF BD) marks bytes that are not UTF-8.
+  if (d.encoding === 'utf-8' && text.includes('\ufffd') && !bin.includes('\xef\xbf\xbd')) return windows1252.decode(bytes);
+  return text;
 }
+
+const windows1252 = new TextDecoder('windows-1252');
 
 function decodeQP(s: string): string {
   return s.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
@@ -109,6 +120,8 @@ function parseHeaderBlock(block: string): MailHeader[] {
   const lines = block.split(/\r?\n/);
   for (const line of lines) {
     if (line === '') continue;
+    // An mbox "From " separator (splitHead passed over it) is no field, though its time has colons.
+    if (out.length === 0 && line.startsWith('From ')) continue;
     const c = line.charCodeAt(0);
     if ((c === 32 || c === 9) && out.length) { out[out.length - 1].value += ' ' + line.trim(); continue; }
     const colon = line.indexOf(':');

@@ -47,6 +47,21 @@ describe('bayes engine', () => {
       assert.equal(m.headers.length, 1);
       assert.match(m.text, /buy now friend/);
     });
+
+    it('reads no field out of an mbox "From " line, whose time has colons', () => {
+      const m = parseMail('From spammer@x.example  Mon Sep  2 12:34:56 2002\nSubject: hi\nX-Mailer: Foo 1.0\n\nbody\n');
+      assert.deepEqual(m.headers.map((h) => h.name), ['subject', 'x-mailer']);
+      assert.ok(![...tokenize('From a@x.example  Mon Sep  2 12:34:56 2002\nSubject: hi\n\nbody\n').keys()].some((k) => k.startsWith('hn:')));
+    });
+
+    it('reads 8-bit text that is not UTF-8 as Windows-1252, with no charset or a false UTF-8 one', () => {
+      assert.equal(parseMail('Subject: caf\xe9 cr\xe8me\n\nna\xefve \x93quotes\x94\n').headers[0].value, 'café crème');
+      assert.match(parseMail('Subject: x\n\nna\xefve \x93quotes\x94\n').text, /naïve “quotes”/);
+      assert.match(parseMail('Content-Type: text/plain; charset=utf-8\n\ncaf\xe9\n').text, /café/);
+      // Real UTF-8, and a U+FFFD the sender wrote, stay as they are.
+      assert.match(parseMail(Buffer.from('Subject: x\n\ncafé \ufffd\n')).text, /café \ufffd/);
+      assert.ok(tokenize('Subject: x\n\ncaf\xe9 au lait\n').has('café'));
+    });
   });
 
   describe('tokenizer', () => {
