@@ -3,6 +3,7 @@
 import { parseMail, type MailContent, type MailHeader } from './mime.ts';
 import { htmlToText } from './html.ts';
 import { addressesIn, displayText, hostNamesIn, messageIdParts, trimDomain } from './header-parts.ts';
+import { linkTarget } from './link-host.ts';
 
 export interface TokenizerOptions {
   /** Also learn HTML tags and attributes (MailEnable's "process HTML content"). */
@@ -139,11 +140,10 @@ function words(text: string, prefix: string, bag: TokenSink, bigrams = false): v
 }
 
 function hostTokens(rawUrl: string, bag: TokenSink): void {
-  const m = /^(?:https?:\/\/)?(?:[^@/?#]*@)?([^/:?#\s]+)/i.exec(rawUrl);
-  if (!m) return;
-  const host = m[1].toLowerCase().replace(/\.$/, '');
-  if (!host.includes('.')) return;
-  if (IPV4_RE.test(host)) { bag.add('u:ip'); return; }
+  const target = linkTarget(rawUrl);
+  if (!target) return;
+  if ('ip' in target) { bag.add('u:ip'); return; }
+  const host = target.host;
   bag.add('u:' + host);
   const reg = registeredDomain(host);
   if (reg !== host) bag.add('ud:' + reg);
