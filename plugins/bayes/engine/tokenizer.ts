@@ -4,6 +4,7 @@ import { parseMail, type MailContent, type MailHeader } from './mime.ts';
 import { htmlToText } from './html.ts';
 import { addressesIn, displayText, hostNamesIn, messageIdParts, trimDomain } from './header-parts.ts';
 import { linkTarget } from './link-host.ts';
+import { getDomain } from 'tldts';
 
 export interface TokenizerOptions {
   /** Also learn HTML tags and attributes (MailEnable's "process HTML content"). */
@@ -44,7 +45,6 @@ for (const ch of "'._-") CLASS[ch.charCodeAt(0)] |= INNER;
 for (const ch of ',.!?:;%@()*=&+/-') CLASS[ch.charCodeAt(0)] |= MARK;
 const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"'()]+/gi;
 const IPV4_RE = /^\d{1,3}(?:\.\d{1,3}){3}$/;
-const SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'ac', 'edu', 'ne', 'or', 'go', 'gv', 'ltd', 'plc', 'nic']);
 
 /** Where the tokenizer puts each token it finds (repeats included). */
 export interface TokenSink {
@@ -67,15 +67,21 @@ class Bag implements TokenSink {
   }
 }
 
-/** The part of a host name a registrar sells: `mail.example.co.uk` → `example.co.uk`. */
+/** The part of a host name a registrar sells, by the public-suffix list: `mail.example.co.uk` → `example.co.uk`. */
 export function registeredDomain(host: string): string {
-  const labels = host.split('.');
-  if (labels.length <= 2) return host;
-  const tld = labels[labels.length - 1];
-  const sld = labels[labels.length - 2];
-  const keep = tld.length === 2 && SECOND_LEVEL.has(sld) ? 3 : 2;
-  return labels.slice(-keep).join('.');
+  let domain = registered.get(host);
+  if (domain === undefined) {
+    // Names not under a known suffix (made-up or internal ones) stay whole.
+    domain = getDomain(host, { allowPrivateDomains: false, extractHostname: false, validateHostname: false, mixedInputs: false }) ?? host;
+    if (registered.size >= MAX_REGISTERED) registered.clear();
+    registered.set(host, domain);
+  }
+  return domain;
 }
+
+// The list's lookup costs about a microsecond, and mail names the same hosts again and again.
+const registered = new Map<string, string>();
+const MAX_REGISTERED = 4096;
 
 function addWord(bag: TokenSink, prefix: string, word: string, prev: string, unigram: boolean): void {
   if (bag.addWord) { bag.addWord(prefix, word, prev, unigram); return; }

@@ -97,6 +97,10 @@ describe('bayes engine', () => {
     it('reduces hosts to their registered domain', () => {
       assert.equal(registeredDomain('a.b.example.com'), 'example.com');
       assert.equal(registeredDomain('mail.example.co.uk'), 'example.co.uk');
+      // By the public-suffix list, not a guess from the last two labels.
+      assert.equal(registeredDomain('www.justice.gc.ca'), 'justice.gc.ca');
+      assert.equal(registeredDomain('munnari.oz.au'), 'munnari.oz.au');
+      assert.equal(registeredDomain('host.internal'), 'host.internal');
     });
   });
 
