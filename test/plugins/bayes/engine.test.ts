@@ -62,6 +62,21 @@ describe('bayes engine', () => {
       assert.match(parseMail(Buffer.from('Subject: x\n\ncafé \ufffd\n')).text, /café \ufffd/);
       assert.ok(tokenize('Subject: x\n\ncaf\xe9 au lait\n').has('café'));
     });
+
+    it('reads 7-bit ISO-2022-JP and UTF-16 text in their charsets, though no byte of it is 8-bit', () => {
+      assert.equal(parseMail('Content-Type: text/plain; charset=iso-2022-jp\n\n\x1b$B$3$s$K$A$O\x1b(B\n').text, 'こんにちは\n');
+      const utf16 = Buffer.from('hi there', 'utf16le').toString('base64');
+      assert.equal(parseMail(`Content-Type: text/plain; charset=utf-16le\nContent-Transfer-Encoding: base64\n\n${utf16}\n`).text, 'hi there');
+    });
+
+    it('reads attachment names split or encoded as RFC 2231 allows', () => {
+      const names = (disposition: string) => parseMail(`Subject: x\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: application/pdf\nContent-Disposition: attachment;\n ${disposition}\n\nxx\n--B--\n`).attachments.map((a) => a.filename);
+      assert.deepEqual(names(`filename*=utf-8''caf%C3%A9.pdf`), ['café.pdf']);
+      assert.deepEqual(names(`filename*0*=iso-8859-1''r%E9sum; filename*1=".pdf"`), ['résum.pdf']);
+      assert.deepEqual(names(`filename*0="inv"; filename*1="oice.exe"`), ['invoice.exe']);
+      assert.deepEqual(names(`filename="plain.doc"; filename*="utf-8''other.doc"`), ['other.doc']);
+      assert.deepEqual(names(`filename="only.doc"`), ['only.doc']);
+    });
   });
 
   describe('tokenizer', () => {
