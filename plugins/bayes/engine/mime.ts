@@ -1,6 +1,6 @@
 // A small, fast MIME reader that gives the tokenizer headers, decoded text and HTML, and attachment names.
 // The gateway and the trainer both use it, so a message yields the same tokens when learned and when scored;
-// it trades completeness (no nested message/rfc822 headers) for speed.
+// it trades completeness (of a nested message/rfc822 header section it reads only the Subject) for speed.
 import { parseMimeValue } from '../../../core/message/mime-params.ts';
 import { decodeCharset } from './charset.ts';
 import { paramText } from './rfc2231.ts';
@@ -130,7 +130,15 @@ function walk(headers: MailHeader[], body: string, acc: Acc, depth: number): voi
   }
   if (type === 'message/rfc822' && depth < MAX_DEPTH) {
     const [h, b] = splitHead(body);
-    walk(parseHeaderBlock(h), b, acc, depth + 1);
+    const inner = parseHeaderBlock(h);
+    // A forwarded or bounced message shows its own subject to whoever opens it: that is text of the message.
+    const subject = headerValue(inner, 'subject');
+    if (subject && acc.chars < acc.limits.maxTextChars) {
+      const text = decodeWords(decodeCharset(subject, 'utf-8')).slice(0, acc.limits.maxTextChars - acc.chars);
+      acc.chars += text.length;
+      acc.text.push(text);
+    }
+    walk(inner, b, acc, depth + 1);
     return;
   }
   const encoding = headerValue(headers, 'content-transfer-encoding').toLowerCase().trim();

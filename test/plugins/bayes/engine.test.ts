@@ -69,6 +69,13 @@ describe('bayes engine', () => {
       assert.equal(parseMail(`Content-Type: text/plain; charset=utf-16le\nContent-Transfer-Encoding: base64\n\n${utf16}\n`).text, 'hi there');
     });
 
+    it('reads the subject of a forwarded message as text, and its body', () => {
+      const m = parseMail('Subject: Fwd\nContent-Type: message/rfc822\n\nSubject: =?utf-8?Q?cheap_r=C3=A9plica?= watches\nFrom: x@y.example\n\ninner body\n');
+      assert.match(m.text, /cheap réplica watches/);
+      assert.match(m.text, /inner body/);
+      assert.ok(!m.headers.some((h) => h.value.includes('cheap')), 'the outer headers stay the outer ones');
+    });
+
     it('reads attachment names split or encoded as RFC 2231 allows', () => {
       const names = (disposition: string) => parseMail(`Subject: x\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: application/pdf\nContent-Disposition: attachment;\n ${disposition}\n\nxx\n--B--\n`).attachments.map((a) => a.filename);
       assert.deepEqual(names(`filename*=utf-8''caf%C3%A9.pdf`), ['café.pdf']);
