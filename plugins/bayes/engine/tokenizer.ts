@@ -229,9 +229,29 @@ function isEmpty(mail: MailContent): boolean {
   return true;
 }
 
+/**
+ * Passes on tokens until `budget` of them (repeats included) have passed. The header section may fill at most
+ * half of a message's token cap: with no such limit, 3,000 made-up header names (60 KB) or a Subject of 3,000
+ * words took every place and left the body, where the message says what it is, unread.
+ */
+class BudgetSink implements TokenSink {
+  private left: number;
+  private readonly inner: TokenSink;
+  constructor(inner: TokenSink, budget: number) { this.inner = inner; this.left = budget; }
+  add(token: string): void {
+    if (this.left > 0) { this.left--; this.inner.add(token); }
+  }
+  addWord(prefix: string, word: string, prev: string, unigram: boolean): void {
+    const cost = (unigram ? 1 : 0) + (prev ? 1 : 0);
+    if (this.left < cost) { this.left = 0; return; }
+    this.left -= cost;
+    addWord(this.inner, prefix, word, prev, unigram);
+  }
+}
+
 /** Feeds every token of an already parsed message to `bag`. */
 export function tokenizeInto(mail: MailContent, opts: TokenizerOptions, bag: TokenSink): void {
-  headerTokens(mail.headers, opts, bag);
+  headerTokens(mail.headers, opts, new BudgetSink(bag, Math.ceil(opts.maxTokens / 2)));
   if (mail.text) {
     words(mail.text, '', bag, opts.bigrams);
     for (const u of mail.text.match(URL_RE) ?? []) hostTokens(u, bag);

@@ -116,6 +116,16 @@ describe('bayes engine', () => {
       assert.equal(t.size, 100);
     });
 
+    it('leaves at least half of the cap to the body, however many header fields or Subject words come first', () => {
+      const junkHeaders = Array.from({ length: 5000 }, (_v, i) => `X-Junk-${i}: y`).join('\n');
+      const longSubject = Array.from({ length: 5000 }, (_v, i) => `s${i}x`).join(' ');
+      for (const head of [junkHeaders, `Subject: ${longSubject}`]) {
+        const t = tokenize(`${head}\n\ncheap replica watches shipped today\n`);
+        for (const tok of ['cheap', 'replica~watches', 'today']) assert.ok(t.has(tok), `has ${tok}`);
+        assert.ok(t.size <= 3000);
+      }
+    });
+
     it('reduces hosts to their registered domain', () => {
       assert.equal(registeredDomain('a.b.example.com'), 'example.com');
       assert.equal(registeredDomain('mail.example.co.uk'), 'example.co.uk');
