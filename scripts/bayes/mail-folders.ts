@@ -165,6 +165,8 @@ export interface ReadOptions {
   skipped?: SkippedFile[];
   /** Called once per source, after its messages have been taken (a progress bar's tick). */
   onFile?: () => void;
+  /** Called as an mbox is read, with the share of its bytes read so far: a single mbox may take minutes. */
+  onProgress?: (fraction: number) => void;
   /** Bytes read at a time (1 MiB); a small size lets a test put a chunk's end anywhere in a line. */
   chunkSize?: number;
 }
@@ -176,12 +178,12 @@ export interface ReadOptions {
  */
 export function* readMessages(sources: MailSource[], o: ReadOptions = {}): Generator<MailItem> {
   for (const src of sources) {
-    yield* messagesOf(src, o.skipped, o.chunkSize ?? CHUNK_SIZE);
+    yield* messagesOf(src, o.skipped, o.chunkSize ?? CHUNK_SIZE, o.onProgress);
     o.onFile?.();
   }
 }
 
-function* messagesOf(src: MailSource, skipped: SkippedFile[] | undefined, chunkSize: number): Generator<MailItem> {
+function* messagesOf(src: MailSource, skipped: SkippedFile[] | undefined, chunkSize: number, onProgress?: (fraction: number) => void): Generator<MailItem> {
   const note = (reason: string) => skipped?.push({ file: src.file, reason });
   let fd: number;
   try {
@@ -199,7 +201,8 @@ function* messagesOf(src: MailSource, skipped: SkippedFile[] | undefined, chunkS
     if (kind === 'message' && !src.mbox) { yield { name: src.file, raw: joined([...head, ...chunks]) }; return; }
     // An mbox by its name may hold one message without a From_ line: it comes out as the one message.
     let n = 0;
-    for (const raw of mboxMessages(chained(head, chunks))) yield { name: `${src.file}#${++n}`, raw };
+    const read = chained(head, chunks);
+    for (const raw of mboxMessages(onProgress ? reporting(read, fs.fstatSync(fd).size, onProgress) : read)) yield { name: `${src.file}#${++n}`, raw };
     if (!n) note('empty');
   } catch (err) {
     if (typeof (err as NodeJS.ErrnoException).syscall !== 'string') throw err;
@@ -239,6 +242,19 @@ function headOf(chunks: Iterator<Buffer>): Buffer[] {
 function* chained(head: Buffer[], rest: Iterable<Buffer>): Generator<Buffer> {
   yield* head;
   yield* rest;
+}
+
+/**
+ * The chunks, telling `onProgress` what share of the file's `size` bytes the messages taken so far came from: told
+ * as each chunk is asked for, so that a share is only reported once its messages have been dealt with.
+ */
+function* reporting(chunks: Iterable<Buffer>, size: number, onProgress: (fraction: number) => void): Generator<Buffer> {
+  let taken = 0;
+  for (const chunk of chunks) {
+    if (size) onProgress(taken / size);
+    taken += chunk.length;
+    yield chunk;
+  }
 }
 
 function joined(chunks: Buffer[]): Buffer {

@@ -4,6 +4,8 @@ export class Progress {
   private total: number;
   private label: string;
   private done = 0;
+  /** How far the item after the `done` ones is, from 0 to 1: one big mbox would otherwise hold the bar still. */
+  private part = 0;
   private last = 0;
   private readonly start = Date.now();
   private readonly on: boolean;
@@ -16,16 +18,28 @@ export class Progress {
 
   tick(n = 1): void {
     this.done += n;
+    this.part = 0;
+    this.redraw(this.done >= this.total);
+  }
+
+  /** The share (0 to 1) of the current item done so far. */
+  within(fraction: number): void {
+    this.part = Math.min(1, Math.max(0, fraction));
+    this.redraw(false);
+  }
+
+  /** Draws the bar unless it was drawn less than 100 ms ago (or `now`, as the last item ends). */
+  private redraw(now: boolean): void {
     if (!this.on) return;
-    const now = Date.now();
-    if (now - this.last < 100 && this.done < this.total) return;
-    this.last = now;
+    const time = Date.now();
+    if (time - this.last < 100 && !now) return;
+    this.last = time;
     this.draw();
   }
 
   private draw(): void {
     const width = 30;
-    const frac = this.total ? Math.min(1, this.done / this.total) : 1;
+    const frac = this.total ? Math.min(1, (this.done + this.part) / this.total) : 1;
     const filled = Math.round(frac * width);
     const rate = this.done / Math.max(0.001, (Date.now() - this.start) / 1000);
     process.stderr.write(`\r${this.label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${this.done}/${this.total} ${rate.toFixed(0)}/s `);

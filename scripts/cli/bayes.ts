@@ -12,12 +12,10 @@ import { prune } from '../../plugins/bayes/engine/prune.ts';
 import { DEFAULT_REINFORCE } from '../../plugins/bayes/engine/reinforce.ts';
 import { PREFIX_BYTES } from '../../plugins/bayes/engine/byte-grams.ts';
 import { requestReload } from '../../plugins/bayes/reload-request.ts';
-import { bandOf } from '../../plugins/bayes/index.ts';
 import { DEFAULT_BANDS } from '../../plugins/bayes/config.ts';
 import { describeSkipped, listSources, readMessages, type SkippedFile } from '../bayes/mail-folders.ts';
 import { trainFolders } from '../bayes/train.ts';
 import { Progress } from '../bayes/progress.ts';
-import { loadConfig } from '../../core/config/load.ts';
 
 const USAGE = `usage: moat bayes <command> [options]
 
@@ -32,9 +30,11 @@ const USAGE = `usage: moat bayes <command> [options]
                                  models, as Mailmoat keeps it; without, MailEnable's three fields]
   import DICT FILE               replace DICT with FILE [--format tab|xml] [--merge: add to DICT instead]
 
-A DIR holds one message per file (.eml, .mai, any name), Maildirs, or mbox files, searched recursively.
-DICT ending in .xml is MailEnable XML, anything else MailEnable TAB.
-Options: --json (machine output), --mode all|frequent|extreme, --cutoff P (spam at or above, default 0.9),
+A DIR holds one message per file (.eml, .mai, any name), Maildirs, or mbox files, searched recursively;
+it may also be a single message file or mbox. DICT ending in .xml is MailEnable XML, anything else MailEnable TAB.
+Progress bars go to stderr when it is a terminal, except with --json and for verify printing to a terminal.
+Options: --json (one JSON object per line on stdout, nothing else there), --mode all|frequent|extreme,
+         --cutoff P (verify: spam at or above, default 0.9),
          --no-bigrams, --no-html (must match how the dictionary is used by the gateway),
          --no-reinforce (create/merge: skip the second pass that learns again each message misjudged when scored
          without its own counts, a spam ${DEFAULT_REINFORCE.spamTimes} and a ham ${DEFAULT_REINFORCE.hamTimes} more times: faster, less accurate).
@@ -80,9 +80,14 @@ function checkCommandLine(cmd: string, pos: string[], o: Opts): void {
   }
 }
 
-function filterFor(dict: Dictionary, o: Opts): BayesFilter {
+/** --mode, checked before a dictionary is read: a typo should not wait for a large file to load first. */
+function modeOpt(o: Opts): CalculationMode {
   const mode = (o.mode as CalculationMode | undefined) ?? 'all';
   if (!['all', 'frequent', 'extreme'].includes(mode)) throw new UsageError(`--mode must be all, frequent or extreme`);
+  return mode;
+}
+
+function filterFor(dict: Dictionary, o: Opts, mode: CalculationMode): BayesFilter {
   return new BayesFilter(dict, { bigrams: !o['no-bigrams'], processHtml: !o['no-html'] }, { ...DEFAULT_SCORING, mode });
 }
 
@@ -109,6 +114,49 @@ function out(o: Opts, json: unknown, text: string): void {
   console.log(o.json ? JSON.stringify(json) : text);
 }
 
+/** "1 token", "3 tokens". */
+function counted(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * Tokens a file of `d` holds: those with a count. A foreign file's `token 0 0` line is read into the dictionary but
+ * never written back, so counting it would report a token that is not there.
+ */
+function heldTokens(d: Dictionary): number {
+  const { spam, ham } = d.countsByIds();
+  let n = 0;
+  for (let i = 0; i < spam.length; i++) if (spam[i] || ham[i]) n++;
+  return n;
+}
+
+/** `err` as it should reach the admin: named after `file` unless it names it already (Node's errors name a path). */
+function naming(file: string, err: unknown): Error {
+  const e = err as NodeJS.ErrnoException;
+  return e.message.includes(file) ? e : new Error(`${file}: ${e.message}`);
+}
+
+/**
+ * Fails with one line when `file`, named on the command line (as `shown`) as a file to read, is missing, or is a
+ * folder (then with `ifFolder`): Node's EISDIR on reading a folder names no path, so the admin would not know which
+ * argument was wrong.
+ */
+function checkReadableFile(file: string | Buffer, shown: string, ifFolder: string): void {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!st) throw new Error(`${shown} does not exist`);
+  if (st.isDirectory()) throw new Error(ifFolder);
+}
+
+/** DICT read for a command, or an error line naming it: missing, a folder, or not a dictionary (and why). */
+async function readDictionary(file: string, report?: ReadReport): Promise<Dictionary> {
+  checkReadableFile(file, file, `${file} is a folder, not a dictionary file`);
+  try {
+    return await loadDictionary(file, report);
+  } catch (err) {
+    throw naming(file, err);
+  }
+}
+
 async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<void> {
   const [dict, spamDir, hamDir] = pos;
   // Folders are opened by their bytes, which a name that is not UTF-8 needs; messages name them by the strings.
@@ -121,8 +169,10 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   const linear = !o['no-linear'] && !countsOnly;
   const byteGrams = !o['no-byte-grams'] && !countsOnly;
   // A merge judges the new messages by the dictionary they join too, and goes on from its models (a snapshot:
-  // the merge itself re-reads it under the lock).
-  const background = cmd === 'merge' && (reinforcing || linear || byteGrams) && fs.existsSync(dict) ? await loadDictionary(dict) : undefined;
+  // the merge itself re-reads it under the lock). It is read even when no pass needs it, so that a damaged DICT
+  // fails the merge before the long run rather than after it.
+  const current = cmd === 'merge' && fs.existsSync(dict) ? await readDictionary(dict) : undefined;
+  const background = reinforcing || linear || byteGrams ? current : undefined;
   const r = trainFolders(spamPath, hamPath, {
     tokenizer: { bigrams: !o['no-bigrams'], processHtml: !o['no-html'] },
     showProgress: o.json ? false : undefined,
@@ -145,13 +195,13 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   // from the file as it was read at the start: another merge since then keeps what it added to them too.
   const result = cmd === 'create'
     ? await withLock(dict, async () => { await saveDictionary(dict, r.dict); return r.dict; })
-    : await updateDictionary(dict, (d) => d.merge(r.dict, background));
+    : await updateDictionary(dict, (d) => d.merge(r.dict, background)).catch((err) => { throw naming(dict, err); });
   const again = r.reinforced;
   // Every pass: what an admin waits for.
   // Copies passed over were read and tokenized too, as the eval counts them.
   const rate = (r.spam + r.ham + r.duplicates.spam + r.duplicates.ham) / Math.max(r.seconds + (again?.seconds ?? 0) + (r.linear?.seconds ?? 0) + (r.byteGrams?.seconds ?? 0), 1e-6);
   out(o, {
-    dictionary: dict, learned: { spam: r.spam, ham: r.ham }, messages: { spam: result.nspam, ham: result.nham }, tokens: result.size, msgPerSecond: Math.round(rate),
+    dictionary: dict, learned: { spam: r.spam, ham: r.ham }, messages: { spam: result.nspam, ham: result.nham }, tokens: heldTokens(result), msgPerSecond: Math.round(rate),
     ...(again && { reinforced: { spam: again.spam, ham: again.ham, checked: again.checked } }),
     ...(r.linear && { weighted: r.linear.weighted }),
     ...(r.byteGrams && { byteGrams: { messages: r.byteGrams.messages } }),
@@ -161,7 +211,7 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
     copiesNote(r.duplicates) +
     (again ? `, then again ${again.spam} spam and ${again.ham} ham that the rest misjudged` : '') +
     fitted([r.linear && `the weights of ${r.linear.weighted} tokens`, r.byteGrams && 'the byte model']) +
-    ` (${rate.toFixed(0)} msg/s); now ${result.nspam} spam, ${result.nham} ham, ${result.size} tokens`);
+    ` (${rate.toFixed(0)} msg/s); now ${result.nspam} spam, ${result.nham} ham, ${counted(heldTokens(result), 'token')}`);
   warnSkipped(o, r.skipped);
   if (countsOnly && !o.json && !(o['no-linear'] && o['no-byte-grams'])) {
     process.stderr.write(`note: ${dict} is MailEnable XML, which holds counts alone, so the linear and byte models were not fitted; a TAB dictionary (any other name) keeps them and scores better\n`);
@@ -192,6 +242,8 @@ function checkWritable(dict: string): void {
   if (st?.isDirectory()) throw new Error(`${dict} is a folder, not a dictionary file`);
   let dir = path.dirname(path.resolve(dict));
   while (!fs.existsSync(dir)) dir = path.dirname(dir);
+  // `a.tab/new.tab`: the folder it would be made in would be a file.
+  if (!fs.statSync(dir).isDirectory()) throw new Error(`cannot write ${dict}: ${dir} is a file, not a folder`);
   try {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (e) {
@@ -216,42 +268,72 @@ function fitted(models: Array<string | undefined | false>): string {
 }
 
 async function verify(pos: string[], o: Opts): Promise<void> {
-  const filter = filterFor(await loadDictionary(pos[0]), o);
   const cutoff = numberOpt(o, 'cutoff', 0.9, { min: 0, max: 1 });
+  const mode = modeOpt(o);
+  const target = fileSystemPath(pos[1]);
+  if (!fs.existsSync(target)) throw new Error(`${pos[1]} does not exist`);
+  const filter = filterFor(await readDictionary(pos[0]), o, mode);
   const skipped: SkippedFile[] = [];
-  const sources = listSources(fileSystemPath(pos[1]), skipped);
-  const bar = new Progress('scoring', sources.length, o.json ? false : undefined);
+  const sources = listSources(target, skipped);
+  // Each line is printed as its message is scored, so a long run shows its results (and `| head` its first) at
+  // once. On a terminal those lines are the progress; a bar drawn between them would be torn apart.
+  const bar = new Progress('scoring', sources.length, o.json || process.stdout.isTTY ? false : undefined);
   let n = 0;
   let spam = 0;
   let sum = 0;
-  const lines: string[] = [];
-  for (const item of readMessages(sources, { skipped, onFile: () => bar.tick() })) {
+  for (const item of readMessages(sources, { skipped, onFile: () => bar.tick(), onProgress: (f) => bar.within(f) })) {
     const p = filter.score(item.raw).probability;
     n++;
     sum += p;
     if (p >= cutoff) spam++;
-    if (o.json) console.log(JSON.stringify({ file: item.name, probability: Number(p.toFixed(6)) }));
-    else lines.push(`${p.toFixed(4)}  ${item.name}`);
+    console.log(o.json ? JSON.stringify({ file: item.name, probability: Number(p.toFixed(6)) }) : `${p.toFixed(4)}  ${item.name}`);
   }
   bar.finish();
   const summary = { messages: n, spam, ham: n - spam, cutoff, spamPercent: n ? (100 * spam) / n : 0, meanProbability: n ? sum / n : 0, skipped };
+  // stdout holds one line per message, and nothing else, for a program to read.
   if (o.json) { process.stderr.write(`${JSON.stringify({ summary })}\n`); return; }
-  for (const l of lines) console.log(l);
-  console.log(`\n${n} messages: ${spam} at or above ${cutoff} (${summary.spamPercent.toFixed(2)}%), ${n - spam} below; mean probability ${summary.meanProbability.toFixed(4)}`);
+  console.log(`\n${counted(n, 'message')}: ${spam} at or above ${cutoff} (${summary.spamPercent.toFixed(2)}%), ${n - spam} below; mean probability ${summary.meanProbability.toFixed(4)}`);
   warnSkipped(o, skipped);
 }
 
 async function score(pos: string[], o: Opts): Promise<void> {
-  const filter = filterFor(await loadDictionary(pos[0]), o);
-  const file = fileSystemPath(pos[1]);
-  if (fs.statSync(file).isDirectory()) throw new Error(`${pos[1]} is a folder: score takes one message; verify scores a folder`);
-  const raw = fs.readFileSync(file);
-  // verify passes over an empty file; a score for one would look like a judgement of a message.
-  if (!raw.length) throw new Error(`${pos[1]} is empty`);
+  const mode = modeOpt(o);
+  const raw = oneMessage(pos[1]);
+  const filter = filterFor(await readDictionary(pos[0]), o, mode);
   const s = filter.score(raw, filter.dict, true);
+  // Imported here, as loadConfig in reload: the plugin's module brings much of the gateway with it, which was
+  // about a third of every command's start-up.
+  const { bandOf } = await import('../../plugins/bayes/index.ts');
   const band = bandOf(s.probability, DEFAULT_BANDS);
   out(o, { file: pos[1], probability: s.probability, band: band?.symbol, tokens: s.used, top: s.top },
-    `${s.probability.toFixed(6)} ${band?.symbol ?? ''} (${s.used} tokens)\n` + s.top.map(([t, p]) => `  ${p.toFixed(3)}  ${t}`).join('\n'));
+    `${s.probability.toFixed(6)} ${band?.symbol ?? ''} (${counted(s.used, 'token')})\n` + s.top.map(([t, p]) => `  ${p.toFixed(3)}  ${t}`).join('\n'));
+}
+
+/**
+ * The one message in the file named `arg`, read as verify reads a file, or an error saying why there is none to
+ * score. verify passes over a file that is empty or no message (a photo, an index), and splits an mbox: a score of
+ * either as one message would look like a judgement of mail.
+ */
+function oneMessage(arg: string): Buffer {
+  const file = fileSystemPath(arg);
+  checkReadableFile(file, arg, `${arg} is a folder: score takes one message; verify scores a folder`);
+  const skipped: SkippedFile[] = [];
+  const messages = readMessages(listSources(file, skipped), { skipped });
+  try {
+    const first = messages.next();
+    if (first.done) throw new Error(skipped.length ? noMessage(arg, skipped[0].reason) : `${arg} is empty`);
+    if (!messages.next().done) throw new Error(`${arg} holds several messages (an mbox): score takes one message; verify scores each`);
+    return first.value.raw;
+  } finally {
+    messages.return(undefined);
+  }
+}
+
+/** Why the file `arg` gave no message, from the reason verify would note for it. */
+function noMessage(arg: string, reason: string): string {
+  if (reason === 'empty') return `${arg} is empty`;
+  if (reason === 'not a message') return `${arg} is not a message: it starts with neither a header field nor a From_ line`;
+  return `cannot read ${arg} (${reason.replace(/^unreadable: /, '')})`;
 }
 
 async function pruneCmd(pos: string[], o: Opts): Promise<void> {
@@ -262,16 +344,23 @@ async function pruneCmd(pos: string[], o: Opts): Promise<void> {
     maxTokens: numberOpt(o, 'max-tokens', 0, { min: 0, max: Infinity, whole: true }),
   };
   // updateDictionary starts from an empty dictionary when there is none: a mistyped name would be "pruned" into one.
-  if (!fs.existsSync(pos[0])) throw new Error(`${pos[0]} does not exist`);
+  checkReadableFile(pos[0], pos[0], `${pos[0]} is a folder, not a dictionary file`);
   let r = { before: 0, after: 0 };
-  const d = await updateDictionary(pos[0], (dict) => { r = prune(dict, options); });
+  const pruneHeld = (dict: Dictionary) => {
+    const before = heldTokens(dict);
+    r = { before, after: prune(dict, options).after };
+  };
+  const d = await updateDictionary(pos[0], pruneHeld).catch((err) => { throw naming(pos[0], err); });
   out(o, { dictionary: pos[0], tokensBefore: r.before, tokensAfter: r.after, bytes: fs.statSync(pos[0]).size },
-    `pruned ${pos[0]}: ${r.before} → ${r.after} tokens (${d.nspam} spam, ${d.nham} ham messages), ${(fs.statSync(pos[0]).size / 1e6).toFixed(1)} MB`);
+    `pruned ${pos[0]}: ${r.before} → ${counted(r.after, 'token')} (${d.nspam} spam, ${d.nham} ham messages), ${(fs.statSync(pos[0]).size / 1e6).toFixed(1)} MB`);
 }
 
 async function reload(o: Opts): Promise<void> {
   let dataDir = o['data-dir'] as string | undefined;
+  // One would be ignored, and the gateway it names might never get the request.
+  if (dataDir !== undefined && o.config !== undefined) throw new UsageError('reload takes --config FILE or --data-dir DIR, not both');
   if (!dataDir) {
+    const { loadConfig } = await import('../../core/config/load.ts');
     const loaded = await loadConfig({ file: o.config as string | undefined });
     dataDir = loaded.config.data_dir;
   }
@@ -299,8 +388,9 @@ function encodingNote(encoding?: string): string {
 
 async function stats(pos: string[], o: Opts): Promise<void> {
   const report: ReadReport = { count: 0, first: 0 };
-  const d = await loadDictionary(pos[0], report);
+  const d = await readDictionary(pos[0], report);
   const { encoding, ...malformed } = report;
+  const tokens = heldTokens(d);
   const scored: Array<{ token: string; p: number; n: number }> = [];
   let weighted = 0;
   for (const e of d.entries()) if (e.weight !== 0) weighted++;
@@ -311,9 +401,9 @@ async function stats(pos: string[], o: Opts): Promise<void> {
   const hammy = top([...scored].reverse());
   const model = d.byteGrams;
   const byteGrams = model ? { messages: model.messages, buckets: model.state.length / 2, prefixBytes: model.prefixBytes } : null;
-  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens: d.size, weighted, byteGrams, malformed, ...(encoding && { encoding }), spammiest: spammy, hammiest: hammy };
+  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens, weighted, byteGrams, malformed, ...(encoding && { encoding }), spammiest: spammy, hammiest: hammy };
   out(o, info, [
-    `${pos[0]}: ${d.nspam} spam and ${d.nham} ham messages, ${d.size} tokens (${weighted ? `${weighted} with a weight in the linear model` : 'no linear model: counts alone'}), ${(info.bytes / 1e6).toFixed(2)} MB${malformedNote(malformed, formatOf(pos[0]))}${encodingNote(encoding)}`,
+    `${pos[0]}: ${d.nspam} spam and ${d.nham} ham messages, ${counted(tokens, 'token')} (${weighted ? `${weighted} with a weight in the linear model` : 'no linear model: counts alone'}), ${(info.bytes / 1e6).toFixed(2)} MB${malformedNote(malformed, formatOf(pos[0]))}${encodingNote(encoding)}`,
     byteGrams ? `byte model: fitted on ${byteGrams.messages} messages (first ${byteGrams.prefixBytes} bytes, ${byteGrams.buckets} buckets)` : 'no byte model',
     'spammiest (seen in ≥5 messages):', ...spammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
     'hammiest:', ...hammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
@@ -321,21 +411,49 @@ async function stats(pos: string[], o: Opts): Promise<void> {
 }
 
 async function exportCmd(pos: string[], o: Opts): Promise<void> {
-  const d = await loadDictionary(pos[0]);
-  await writeFileAtomic(pos[1], serialize(d, formatOpt(o, pos[1]), !o['with-weights']));
-  out(o, { exported: pos[1], tokens: d.size }, `exported ${d.size} tokens to ${pos[1]}`);
+  const [dict, file] = pos;
+  const format = formatOpt(o, file);
+  if (o['with-weights'] && format === 'xml') throw new UsageError('--with-weights applies to TAB: MailEnable XML holds counts alone');
+  // Without --with-weights the copy leaves the models out: written over DICT, it would strip them from it.
+  if (sameFile(dict, file)) throw new UsageError(`FILE is DICT itself (${file}): export writes a copy`);
+  checkWritable(file);
+  const d = await readDictionary(dict);
+  await writeFileAtomic(file, serialize(d, format, !o['with-weights']));
+  const tokens = heldTokens(d);
+  out(o, { exported: file, tokens }, `exported ${counted(tokens, 'token')} to ${file}`);
+}
+
+/** Whether two names lead to one existing file. */
+function sameFile(a: string, b: string): boolean {
+  const [x, y] = [fs.statSync(a, { throwIfNoEntry: false }), fs.statSync(b, { throwIfNoEntry: false })];
+  return !!x && !!y && x.dev === y.dev && x.ino === y.ino;
 }
 
 async function importCmd(pos: string[], o: Opts): Promise<void> {
-  const format = formatOpt(o, pos[1]);
+  const [dict, file] = pos;
+  const format = formatOpt(o, file);
+  checkWritable(dict);
   const report: ReadReport = { count: 0, first: 0 };
-  const incoming = deserialize(fs.readFileSync(fileSystemPath(pos[1])), format, report);
+  const incoming = readForeign(file, format, report);
   const { encoding, ...malformed } = report;
-  const d = o.merge
-    ? await updateDictionary(pos[0], (cur) => cur.merge(incoming))
-    : await withLock(pos[0], async () => { await saveDictionary(pos[0], incoming); return incoming; });
-  out(o, { dictionary: pos[0], imported: incoming.size, tokens: d.size, messages: { spam: d.nspam, ham: d.nham }, malformed, ...(encoding && { encoding }) },
-    `${o.merge ? 'merged' : 'imported'} ${incoming.size} tokens from ${pos[1]} into ${pos[0]} (${d.nspam} spam, ${d.nham} ham messages)${malformedNote(malformed, format)}${encodingNote(encoding)}`);
+  const d = await (o.merge
+    ? updateDictionary(dict, (cur) => cur.merge(incoming))
+    : withLock(dict, async () => { await saveDictionary(dict, incoming); return incoming; })
+  ).catch((err) => { throw naming(dict, err); });
+  const [imported, tokens] = [heldTokens(incoming), heldTokens(d)];
+  out(o, { dictionary: dict, imported, tokens, messages: { spam: d.nspam, ham: d.nham }, malformed, ...(encoding && { encoding }) },
+    `${o.merge ? 'merged' : 'imported'} ${counted(imported, 'token')} from ${file} into ${dict} (${d.nspam} spam, ${d.nham} ham messages)${malformedNote(malformed, format)}${encodingNote(encoding)}`);
+}
+
+/** The dictionary in the file `arg` (MailEnable's, most likely), or an error line naming it and what is wrong. */
+function readForeign(arg: string, format: DictFormat, report: ReadReport): Dictionary {
+  const file = fileSystemPath(arg);
+  checkReadableFile(file, arg, `${arg} is a folder, not a dictionary file`);
+  try {
+    return deserialize(fs.readFileSync(file), format, report);
+  } catch (err) {
+    throw naming(arg, err);
+  }
 }
 
 export async function run(args: string[]): Promise<number> {

@@ -123,6 +123,21 @@ describe('bayes mail folders', () => {
     assert.deepEqual(readAll().items.map((m) => m.raw.toString()), expected, 'and the same in chunks of 1 MiB');
   });
 
+  it('tells how far into an mbox it has read, each share once its messages were taken, so a bar moves within one file', () => {
+    write('a.eml', tricky(1));
+    write('b/Inbox', mbox(Array.from({ length: 40 }, (_, i) => tricky(i))));
+    const progress: Array<[number, number]> = [];
+    const items: MailItem[] = [];
+    for (const m of readMessages(listSources(dir), { chunkSize: 1024, onProgress: (f) => progress.push([f, items.length]) })) items.push(m);
+    assert.equal(items.length, 41);
+    const shares = progress.map(([f]) => f);
+    assert.ok(shares.length > 5, `${shares.length} reports`);
+    assert.deepEqual(shares, [...shares].sort((x, y) => x - y), 'never going back');
+    assert.ok(shares[0] === 0 && shares[shares.length - 1] > 0.9 && shares[shares.length - 1] < 1);
+    assert.ok(progress.every(([, before]) => before >= 1), 'a file of one message reports nothing');
+    assert.ok(progress.every(([, before], i) => i === 0 || before >= progress[i - 1][1]) && progress.at(-1)![1] > 30, 'reported as messages are taken');
+  });
+
   it('takes a From line for a new message only after an empty line and with a date, in LF and CRLF files', () => {
     const eml = (eol: string) => [fromLine(1), 'Subject: one message', '', 'Hello,', '', 'From my point of view, it is fine.', `${fromLine(2)} after a body line`, ''].join(eol);
     write('one.eml', eml('\n'));
