@@ -95,6 +95,18 @@ async function removeLeftovers(dir: string, file: string): Promise<void> {
   }
 }
 
+/**
+ * Gives the new file the mode, owner and group of the one it replaces. A `moat bayes merge` run as root into the
+ * gateway's dictionary otherwise left it owned by root and 0644, and a gateway running as its own user could no
+ * longer write what it learned. Only root may give a file away; anyone else keeps the file as theirs.
+ */
+async function keepOwnership(fh: fsp.FileHandle, file: string): Promise<void> {
+  const st = await fsp.stat(file).catch(() => undefined);
+  if (!st) return;
+  await fh.chmod(st.mode & 0o7777);
+  if (process.getuid?.() === 0 && (st.uid !== 0 || st.gid !== 0)) await fh.chown(st.uid, st.gid);
+}
+
 /** Replaces `file` with `data` atomically: readers see the old or the new content, never a mix. */
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
   const dir = path.dirname(file);
@@ -103,6 +115,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const fh = await fsp.open(tmp, 'w', 0o644);
   try {
+    await keepOwnership(fh, file);
     await fh.writeFile(data);
     await fh.sync();
   } finally {

@@ -35,6 +35,20 @@ describe('bayes dictionary files', () => {
     assert.deepEqual(fs.readdirSync(dir), ['d.tab']);
   });
 
+  it('keeps the mode, owner and group of the file it replaces (a merge run as root keeps the gateway\'s file its own)', async () => {
+    const f = path.join(dir, 'd.tab');
+    await writeFileAtomic(f, 'old');
+    fs.chmodSync(f, 0o660);
+    const asRoot = process.getuid?.() === 0;
+    // `nobody`, as a gateway's own user would be.
+    if (asRoot) fs.chownSync(f, 65534, 65534);
+    await writeFileAtomic(f, 'new');
+    const st = fs.statSync(f);
+    assert.equal(st.mode & 0o777, 0o660);
+    if (asRoot) assert.deepEqual([st.uid, st.gid], [65534, 65534]);
+    assert.equal(fs.readFileSync(f, 'utf8'), 'new');
+  });
+
   it('removes the temp files a writer killed mid-write left behind, and no live or recent writer\'s', async () => {
     const f = path.join(dir, 'd.tab');
     const old = new Date(Date.now() - 10 * 60_000);
