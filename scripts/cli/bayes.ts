@@ -413,6 +413,9 @@ async function stats(pos: string[], o: Opts): Promise<void> {
 async function exportCmd(pos: string[], o: Opts): Promise<void> {
   const [dict, file] = pos;
   const format = formatOpt(o, file);
+  // Every reader (import, the gateway, another export) goes by the name: a TAB file named .xml reads as broken XML.
+  const named = /\.(xml|tab)$/i.exec(file)?.[1].toLowerCase();
+  if (named && named !== format) throw new UsageError(`FILE ${file} is named .${named} but --format is ${format}: name it .${format}`);
   if (o['with-weights'] && format === 'xml') throw new UsageError('--with-weights applies to TAB: MailEnable XML holds counts alone');
   // Without --with-weights the copy leaves the models out: written over DICT, it would strip them from it.
   if (sameFile(dict, file)) throw new UsageError(`FILE is DICT itself (${file}): export writes a copy`);

@@ -184,7 +184,7 @@ describe('moat bayes on awkward input', function () {
     assert.match(fs.readFileSync(at('again.xml'), 'utf8'), /<E W="1" B="2">a&amp;b<\/E>\n<E W="1" B="2">&lt;tag&gt;<\/E>/);
   });
 
-  it('export refuses to write over DICT itself and --with-weights into XML; reload refuses two places to tell', () => {
+  it('export refuses to write over DICT itself, --with-weights into XML and a format its name contradicts; reload refuses two places to tell', () => {
     const before = fs.readFileSync(dict);
     const same = moat('export', dict, `${dir}/./dict.tab`);
     assert.equal(same.code, 64);
@@ -194,6 +194,10 @@ describe('moat bayes on awkward input', function () {
     assert.equal(xml.code, 64);
     assert.match(xml.err, /^--with-weights applies to TAB/);
     assert.equal(fs.existsSync(at('w.xml')), false);
+    const misnamed = moat('export', dict, at('m.xml'), '--format', 'tab');
+    assert.equal(misnamed.code, 64);
+    assert.match(misnamed.err, /^FILE .*m\.xml is named \.xml but --format is tab/);
+    assert.equal(fs.existsSync(at('m.xml')), false);
     const both = moat('reload', '--config', at('x.yaml'), '--data-dir', dir);
     assert.equal(both.code, 64);
     assert.match(both.err, /^reload takes --config FILE or --data-dir DIR, not both/);
