@@ -1,6 +1,6 @@
 // Decides what a message teaches the filter: MailEnable's honeypot and ham addresses with its balance rule,
 // and optionally verdicts certain enough to learn from; and whether a message's verdict lets it be learned.
-import type { VerdictAction } from '../../core/index.ts';
+import type { Finding, VerdictAction } from '../../core/index.ts';
 
 /** What a message would teach: its class, and why (the address or the verdict that says so). */
 export interface Lesson { spam: boolean; why: string }
@@ -16,6 +16,8 @@ export function lessonFields(lesson: Lesson): { class: 'spam' | 'ham'; why: stri
 export interface AddressRules {
   honeypots: string[];
   hamAddresses: string[];
+  /** Characters that start a recipient's address tag (`user+tag@`); empty: no tags. */
+  delimiters?: string;
 }
 
 export interface BalanceRule {
@@ -23,17 +25,47 @@ export interface BalanceRule {
   slack: number;
 }
 
-/** Matches `user@domain` exactly or `@domain` for every address of a domain (case-insensitive). */
-export function addressMatcher(list: string[]): (addr: string) => boolean {
+/**
+ * An address as the mailbox behind it knows it: lower case, and a quoted local part that needs no quotes
+ * (`"trap"@example.com`) unquoted, since RFC 5321 makes the two one mailbox.
+ */
+function mailboxOf(addr: string): { local: string; domain: string } {
+  const l = addr.trim().toLowerCase();
+  const at = l.lastIndexOf('@');
+  let local = at >= 0 ? l.slice(0, at) : l;
+  if (/^"[^"\\@\s]+"$/.test(local)) local = local.slice(1, -1);
+  return { local, domain: at >= 0 ? l.slice(at + 1) : '' };
+}
+
+/** The local part without its `+tag`, cut at the first of `delimiters` (none: the local part as it is). */
+function withoutTag(local: string, delimiters: string): string {
+  let cut = local.length;
+  for (const d of delimiters) {
+    const i = local.indexOf(d);
+    if (i > 0 && i < cut) cut = i;
+  }
+  return local.slice(0, cut);
+}
+
+/**
+ * Matches `user@domain` or, for every address of a domain, `@domain`, case-insensitively. A recipient with a tag
+ * (`user+anything@domain`, with `+` among `delimiters`) is the mailbox `user@domain`, as the mail server behind the
+ * gateway delivers it: a trap's tagged address is still the trap.
+ */
+export function addressMatcher(list: readonly string[], delimiters = '+'): (addr: string) => boolean {
   const exact = new Set<string>();
   const domains = new Set<string>();
   for (const a of list) {
     const l = a.trim().toLowerCase();
-    if (l.startsWith('@')) domains.add(l.slice(1)); else if (l) exact.add(l);
+    if (l.startsWith('@')) domains.add(l.slice(1));
+    else if (l) {
+      const m = mailboxOf(l);
+      exact.add(`${m.local}@${m.domain}`);
+    }
   }
   return (addr) => {
-    const l = addr.toLowerCase();
-    return exact.has(l) || domains.has(l.slice(l.lastIndexOf('@') + 1));
+    const m = mailboxOf(addr);
+    return domains.has(m.domain) || exact.has(`${m.local}@${m.domain}`) || exact.has(`${withoutTag(m.local, delimiters)}@${m.domain}`);
   };
 }
 
@@ -49,11 +81,21 @@ export function allows(rule: BalanceRule, spam: boolean, counts: { nspam: number
 
 /** The lesson of the recipients: a honeypot teaches spam, a ham address (with no honeypot) ham. */
 export function recipientLesson(rcpts: readonly string[], rules: AddressRules): Lesson | null {
-  const honeypot = rcpts.find(addressMatcher(rules.honeypots));
+  const honeypot = rcpts.find(addressMatcher(rules.honeypots, rules.delimiters));
   if (honeypot) return { spam: true, why: `honeypot ${honeypot}` };
-  const ham = rcpts.find(addressMatcher(rules.hamAddresses));
+  const ham = rcpts.find(addressMatcher(rules.hamAddresses, rules.delimiters));
   if (ham) return { spam: false, why: `ham address ${ham}` };
   return null;
+}
+
+/**
+ * The verdict's total without one plugin's findings, rounded to cents as the verdict rounds its own. Summed from the
+ * findings, not taken as the verdict's total less that plugin's share: the difference carries a float's tail (-2.3
+ * less -0.3 is -1.9999999999999998), which misses a threshold the total is exactly on and shows in the log.
+ */
+export function scoreWithout(findings: readonly Finding[], plugin: string): number {
+  const sum = findings.reduce((a, f) => (f.plugin === plugin ? a : a + f.score), 0);
+  return Math.round(sum * 100) / 100;
 }
 
 /** A verdict is certain when the other plugins' total is far enough from the thresholds. */

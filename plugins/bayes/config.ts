@@ -66,6 +66,8 @@ const options = s.object({
     .describe('What becomes of mail to a honeypot once learned: `discard` drops it for that recipient (the sender still gets 250, and other recipients get it as usual); `relay` delivers it like any mail, for a trap with a mailbox behind the gateway'),
   ham_addresses: s.array(s.string()).default([])
     .describe('Recipients whose mail is learned as ham (when no recipient is a honeypot)'),
+  recipient_delimiter: s.string().default('+')
+    .describe('Characters that start a recipient\'s address tag: `trap+anything@domain` is the honeypot `trap@domain` (and likewise for ham addresses); empty turns tags off'),
   balance: s.boolean().default(true)
     .describe('Balance rule: learn spam only while learned ham ≥ learned spam, and ham only while spam ≥ ham'),
   balance_slack: s.number({ integer: true, min: 0 }).default(0)
@@ -91,10 +93,24 @@ const options = s.object({
 export type BayesConfig = Infer<typeof options>;
 export type Band = { min: number; symbol: string; score: number };
 
-/** Bands that can never be chosen (a `min` another band has first), and a symbol given two scores. */
+/** The finding the plugin records for a lesson: a band of that name would be read as one. */
+const LESSON_SYMBOL = 'BAYES_LESSON';
+/** Decimals of the probability as `X-Mailmoat-Bayes` shows it, and as its band is chosen (index.ts). */
+export const PROBABILITY_DECIMALS = 4;
+
+/**
+ * Bands that can never be chosen (a `min` another band has first), a `min` finer than the probability is shown, a
+ * symbol given two scores, and the lesson's symbol.
+ */
 function checkBands(bands: readonly Band[], at: string, issues: Issues): void {
   bands.forEach((b, j) => {
     if (!b) return; // not a mapping: already an issue of its own
+    if (typeof b.min === 'number' && Number(b.min.toFixed(PROBABILITY_DECIMALS)) !== b.min) {
+      issues.push({ path: `${at}[${j}].min`, message: `${b.min} has more than ${PROBABILITY_DECIMALS} decimals: the probability is shown in X-Mailmoat-Bayes, and put in its band, with ${PROBABILITY_DECIMALS}` });
+    }
+    if (b.symbol === LESSON_SYMBOL) {
+      issues.push({ path: `${at}[${j}].symbol`, message: `${LESSON_SYMBOL} is the finding of a message learned from its recipients: a band needs a symbol of its own` });
+    }
     const i = bands.findIndex((a) => a?.min === b.min);
     if (b.min !== undefined && i < j) {
       issues.push({ path: `${at}[${j}].min`, message: `${b.min} is also the min of bands[${i}] (${bands[i].symbol}): of two bands with one min the first is chosen, so ${b.symbol} never would be` });
@@ -108,8 +124,8 @@ function checkBands(bands: readonly Band[], at: string, issues: Issues): void {
 
 /**
  * Why an address entry can match no recipient, or null when it can. Entries are matched as auto-train.ts does:
- * `user@domain` against the whole address, `@domain` against its domain; and every recipient the front door takes
- * has one @ with a local part and a domain.
+ * `user@domain` against the whole address (or the address without its tag), `@domain` against its domain; and every
+ * recipient the front door takes has one @ with a local part and a domain.
  */
 function unmatchable(entry: string): string | null {
   const e = entry.trim();
@@ -130,9 +146,9 @@ function checkAddresses(list: readonly string[], at: string, issues: Issues): vo
 }
 
 /** A ham address that is also a honeypot, or within a honeypot domain, is never learned as ham: honeypots win. */
-function checkHamNotHoneypot(honeypots: readonly string[], hamAddresses: readonly string[], at: string, issues: Issues): void {
+function checkHamNotHoneypot(honeypots: readonly string[], hamAddresses: readonly string[], delimiters: string, at: string, issues: Issues): void {
   // Each honeypot entry on its own, matched as recipients are, so the issue can name the one that wins.
-  const honeypotMatchers = honeypots.map((h) => addressMatcher([String(h)]));
+  const honeypotMatchers = honeypots.map((h) => addressMatcher([String(h)], delimiters));
   hamAddresses.forEach((entry, j) => {
     const ham = String(entry).trim();
     const i = ham.includes('@') ? honeypotMatchers.findIndex((matches) => matches(ham)) : -1;
@@ -142,12 +158,28 @@ function checkHamNotHoneypot(honeypots: readonly string[], hamAddresses: readonl
   });
 }
 
+/** A tag delimiter that is part of every address's form (`@`, a quote, a space) would cut addresses apart wrongly. */
+function checkDelimiters(delimiters: string, at: string, issues: Issues): void {
+  const bad = [...delimiters].filter((c) => c === '@' || c === '"' || /\s/.test(c));
+  if (bad.length) issues.push({ path: `${at}.recipient_delimiter`, message: `${JSON.stringify(delimiters)} holds ${bad.map((c) => JSON.stringify(c)).join(', ')}, which no address tag starts with` });
+}
+
+/** A period of 0 would run the task without pause: every millisecond a file check, or a rewrite of the dictionary. */
+function checkIntervals(cfg: BayesConfig, at: string, issues: Issues): void {
+  for (const key of ['flush_interval', 'reload_check', 'sync_interval'] as const) {
+    if (cfg[key] === 0) issues.push({ path: `${at}.${key}`, message: 'must be above 0: it is how often the task runs, and 0 would run it without pause' });
+  }
+}
+
 /** The checks across keys, once each key has been read; issues are named by key path, as the schema's own are. */
 function checkCombinations(cfg: BayesConfig, at: string, issues: Issues): void {
   if (Array.isArray(cfg.bands)) checkBands(cfg.bands, `${at}.bands`, issues);
   if (Array.isArray(cfg.honeypots)) checkAddresses(cfg.honeypots, `${at}.honeypots`, issues);
   if (Array.isArray(cfg.ham_addresses)) checkAddresses(cfg.ham_addresses, `${at}.ham_addresses`, issues);
-  if (Array.isArray(cfg.honeypots) && Array.isArray(cfg.ham_addresses)) checkHamNotHoneypot(cfg.honeypots, cfg.ham_addresses, at, issues);
+  const delimiters = typeof cfg.recipient_delimiter === 'string' ? cfg.recipient_delimiter : '+';
+  checkDelimiters(delimiters, at, issues);
+  if (Array.isArray(cfg.honeypots) && Array.isArray(cfg.ham_addresses)) checkHamNotHoneypot(cfg.honeypots, cfg.ham_addresses, delimiters, at, issues);
+  checkIntervals(cfg, at, issues);
   if (typeof cfg.learn_spam_score === 'number' && typeof cfg.learn_ham_score === 'number' && cfg.learn_spam_score <= cfg.learn_ham_score) {
     issues.push({
       path: `${at}.learn_spam_score`,

@@ -7,8 +7,11 @@ import type { Accepted, FileReply, FileRequest, Refusal } from './file-worker.ts
 
 export type { Accepted, Refusal };
 
-/** A dictionary read from the file, with the version of the file it came from. */
-export interface Loaded { dict: Dictionary; stamp: FileStamp | null }
+/**
+ * A dictionary read from the file, with the version of the file it came from, and (at start-up only) what was
+ * wrong with a file taken anyway.
+ */
+export interface Loaded { dict: Dictionary; stamp: FileStamp | null; damage?: Refusal }
 
 type Op =
   | { op: 'load'; file: string }
@@ -22,10 +25,19 @@ export class DictionaryFileThread {
   private nextId = 1;
   private readonly waiting = new Map<number, Waiting>();
 
-  /** Reads a dictionary file at start-up (an empty dictionary when there is none), stamped as it was before reading. */
+  /**
+   * Reads a dictionary file at start-up (an empty dictionary when there is none), stamped as it was before reading.
+   * A file that cannot be read fails with an error naming it: the reader's own message says what, not where.
+   */
   async load(file: string): Promise<Loaded> {
-    const read = await this.call({ op: 'load', file });
-    if ('refused' in read) throw new Error(`bayes dictionary ${file}: ${read.refused.reason}`);
+    let read: Loaded | { refused: Refusal };
+    try {
+      read = await this.call({ op: 'load', file });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw Object.assign(new Error(`bayes dictionary ${file} cannot be read: ${err.message}`), { code: err.code });
+    }
+    if ('refused' in read) throw new Error(`bayes dictionary ${file} cannot be read: ${read.refused.reason}`);
     return read;
   }
 
@@ -73,7 +85,7 @@ export class DictionaryFileThread {
       if (![...this.waiting.values()].some((x) => x.worker === w)) w.unref();
       if ('error' in reply) waiting.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
       else if ('refused' in reply) waiting.resolve({ refused: reply.refused });
-      else waiting.resolve({ dict: Dictionary.fromState(reply.state), stamp: reply.stamp });
+      else waiting.resolve({ dict: Dictionary.fromState(reply.state), stamp: reply.stamp, ...(reply.damage ? { damage: reply.damage } : {}) });
     });
     // Only this worker's requests fail; the next request starts a new worker.
     const fail = (e: Error) => {

@@ -10,7 +10,7 @@
 import { parentPort } from 'node:worker_threads';
 import { Dictionary, stateBuffers, type DictionaryState } from './engine/dictionary.ts';
 import { formatOf, type Malformed } from './engine/formats.ts';
-import { loadDictionary, loadOrEmpty, saveDictionary, withLock } from './engine/persist.ts';
+import { loadDictionary, saveDictionary, withLock } from './engine/persist.ts';
 import { sameStamp, stamp, type FileStamp } from './file-stamp.ts';
 
 /** The version of the file the gateway's dictionary came from, and the models it has: what a new version must keep. */
@@ -33,11 +33,12 @@ export type FileRequest =
   | { id: number; op: 'merge'; file: string; batch: DictionaryState; accepted: Accepted; base?: DictionaryState };
 
 export type FileReply =
-  | { id: number; state: DictionaryState; stamp: FileStamp | null }
+  | { id: number; state: DictionaryState; stamp: FileStamp | null; damage?: Refusal }
   | { id: number; refused: Refusal }
   | { id: number; error: { message: string; code?: string } };
 
-type Read = { dict: Dictionary; stamp: FileStamp | null } | { refused: Refusal };
+/** A dictionary read, with what was wrong with a file taken anyway (`damage`: only at start-up), or why it was refused. */
+type Read = { dict: Dictionary; stamp: FileStamp | null; damage?: Refusal } | { refused: Refusal };
 
 function malformedReason(file: string, m: Malformed): string {
   const [one, many] = formatOf(file) === 'xml' ? ['entry', 'entries'] : ['line', 'lines'];
@@ -52,11 +53,24 @@ function flawOf(file: string, d: Dictionary, malformed: Malformed, accepted: Acc
   return null;
 }
 
-/** The file at start-up: the gateway holds nothing yet, so whatever it holds is taken, and no file is an empty dictionary. */
+/**
+ * The file at start-up: the gateway holds nothing yet, so whatever it holds is taken, and no file is an empty
+ * dictionary. Lines passed over (a file cut short, say) are reported as `damage`, so that the gateway says so and
+ * does not write the rest back over it.
+ */
 async function readAtStart(file: string): Promise<Read> {
   // Stamped before reading: a change made while we read is seen as a change at the next check.
   const before = await stamp(file);
-  return { dict: await loadOrEmpty(file), stamp: before };
+  const malformed: Malformed = { count: 0, first: 0 };
+  let dict: Dictionary;
+  try {
+    dict = await loadDictionary(file, malformed);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { dict: new Dictionary(), stamp: null };
+    throw e;
+  }
+  if (malformed.count === 0) return { dict, stamp: before };
+  return { dict, stamp: before, damage: { kind: 'malformed', reason: malformedReason(file, malformed), stamp: before } };
 }
 
 /** A version of the file that would replace the accepted dictionary, or why it must not. */
@@ -112,7 +126,8 @@ parentPort!.on('message', (req: FileRequest) => {
         return;
       }
       const state = read.dict.toState();
-      parentPort!.postMessage({ id: req.id, state, stamp: read.stamp } satisfies FileReply, stateBuffers(state));
+      const damage = read.damage ? { damage: read.damage } : {};
+      parentPort!.postMessage({ id: req.id, state, stamp: read.stamp, ...damage } satisfies FileReply, stateBuffers(state));
     },
     (e: unknown) => {
       const err = e as NodeJS.ErrnoException;

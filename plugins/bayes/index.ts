@@ -5,11 +5,11 @@
 // yields exactly the tokens `moat bayes create` learned from the same mail on disk.
 import path from 'node:path';
 import { promises as fsp } from 'node:fs';
-import { definePlugin, type HookContext, type MessageView, type Outcome, type PluginSetup, type Verdict } from '../../core/index.ts';
-import { configSchema, type Band, type BayesConfig } from './config.ts';
+import { definePlugin, PluginUnavailableError, type HookContext, type MessageView, type Outcome, type PluginSetup, type Verdict } from '../../core/index.ts';
+import { configSchema, PROBABILITY_DECIMALS, type Band, type BayesConfig } from './config.ts';
 import { DictionaryFileRefused, LiveDictionary } from './live-dictionary.ts';
 import { SharedCounts, isSharedStore } from './shared-counts.ts';
-import { addressMatcher, allows, lessonFields, recipientLesson, settled, verdictLesson, type BalanceRule, type LearnDecision, type Lesson } from './auto-train.ts';
+import { addressMatcher, allows, lessonFields, recipientLesson, scoreWithout, settled, verdictLesson, type BalanceRule, type LearnDecision, type Lesson } from './auto-train.ts';
 import { reloadRequestTime } from './reload-request.ts';
 import { tokenize, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './engine/tokenizer.ts';
 import { classify, type ScoringOptions } from './engine/classify.ts';
@@ -17,6 +17,12 @@ import { BayesFilter } from './engine/filter.ts';
 import { withLock, writeFileAtomic } from './engine/persist.ts';
 
 export const HEADER = 'X-Mailmoat-Bayes';
+const PLUGIN = 'bayes';
+
+/** The probability as the header and the finding show it: a plain number with four decimals. */
+export function shownProbability(p: number): string {
+  return p.toFixed(PROBABILITY_DECIMALS);
+}
 
 /** The band a probability falls in: the one with the highest `min` not above it. */
 export function bandOf(p: number, bands: readonly Band[]): Band | undefined {
@@ -42,24 +48,56 @@ function dictionaryPath(cfg: BayesConfig, setup: PluginSetup): string {
   return cfg.dictionary ? path.resolve(setup.configDir, cfg.dictionary) : path.join(setup.services.dataDir, 'bayes', 'dictionary.tab');
 }
 
-/** Copies the seed dictionary into place when the working one does not exist yet. */
+/** Why the plugin cannot run, naming what the admin has to mend: it is then disabled, or the start stopped when `required`. */
+function unavailable(what: string, e: unknown): PluginUnavailableError {
+  return new PluginUnavailableError(`${what}: ${String((e as Error)?.message ?? e)}`);
+}
+
+/**
+ * Copies the seed dictionary into place when the working one does not exist yet. A seed named in the config that
+ * cannot be read is a config error; the shipped one missing leaves an empty dictionary, with a warning.
+ */
 async function seedDictionary(file: string, cfg: BayesConfig, setup: PluginSetup): Promise<void> {
   try { await fsp.access(file); return; } catch { /* absent: seed it */ }
   if (cfg.seed === 'none') return;
   const seed = cfg.seed ? path.resolve(setup.configDir, cfg.seed) : path.join(setup.projectDir, 'dictionaries', 'default.tab');
   let data: Buffer;
-  try { data = await fsp.readFile(seed); } catch {
+  try { data = await fsp.readFile(seed); } catch (e) {
+    if (cfg.seed) throw unavailable(`bayes seed dictionary ${seed} (the seed option) cannot be read, so ${file} cannot be made`, e);
     setup.log.warn('bayes seed dictionary not found; starting empty', { seed });
     return;
   }
-  await withLock(file, async () => {
-    try { await fsp.access(file); } catch { await writeFileAtomic(file, data); }
-  });
+  try {
+    await withLock(file, async () => {
+      try { await fsp.access(file); } catch { await writeFileAtomic(file, data); }
+    });
+  } catch (e) {
+    throw unavailable(`bayes dictionary ${file} cannot be written from the seed ${seed}`, e);
+  }
   setup.log.info('bayes dictionary seeded', { dictionary: file, seed });
 }
 
+/**
+ * The dictionary the plugin scores with, read at start. A file that cannot be read disables the plugin with the
+ * reason (the file named); one with malformed lines is used as far as it goes, and the log says so.
+ */
+async function openDictionary(file: string, cfg: BayesConfig, setup: PluginSetup): Promise<LiveDictionary> {
+  const live = new LiveDictionary(file);
+  let damage: DictionaryFileRefused | null;
+  try {
+    damage = await live.load();
+  } catch (e) {
+    // Its file thread must not outlive a plugin that never runs.
+    await live.close().catch(() => undefined);
+    const again = cfg.seed === 'none' ? 'to start again empty' : 'to start again from the seed';
+    throw new PluginUnavailableError(`${String((e as Error)?.message ?? e)}; restore it, or move it away ${again}`);
+  }
+  if (damage) setup.log.warn('bayes dictionary file refused', { dictionary: file, reason: damage.reason, detail: damage.message });
+  return live;
+}
+
 export default definePlugin<BayesConfig>({
-  name: 'bayes',
+  name: PLUGIN,
   description: 'Bayesian spam probability from a trained token dictionary, with auto-training',
   configSchema,
   symbols: {
@@ -73,16 +111,16 @@ export default definePlugin<BayesConfig>({
   },
   async create(cfg, setup) {
     const file = dictionaryPath(cfg, setup);
+    const store = setup.services.store;
+    // Before the dictionary's file thread starts: a store that cannot share fails the start with nothing to stop.
+    const shared = cfg.share_counts === 'on' || (cfg.share_counts === 'auto' && isSharedStore(store))
+      ? new SharedCounts(store, cfg.share_namespace) : null;
     await seedDictionary(file, cfg, setup);
-    const live = new LiveDictionary(file);
-    await live.load();
+    const live = await openDictionary(file, cfg, setup);
     const tokOpts: TokenizerOptions = { ...DEFAULT_TOKENIZER, processHtml: cfg.process_html, bigrams: cfg.bigrams, maxBytes: cfg.max_bytes };
     const scoring: ScoringOptions = { mode: cfg.mode, robs: cfg.robs, robx: cfg.robx, minDev: cfg.min_dev, maxTokens: cfg.max_tokens, minTokens: cfg.min_tokens, oddsWeight: cfg.odds_weight, linearWeight: cfg.linear_weight, byteGramWeight: cfg.byte_gram_weight, logitCap: cfg.logit_cap };
     // Scores by token hashes when nothing is learned from the message (no token strings needed): see engine/hashed-bag.ts.
     const scorer = new BayesFilter(undefined, tokOpts, scoring);
-    const store = setup.services.store;
-    const shared = cfg.share_counts === 'on' || (cfg.share_counts === 'auto' && isSharedStore(store))
-      ? new SharedCounts(store, cfg.share_namespace) : null;
     const dataDir = setup.services.dataDir;
     let reloadSeen = await reloadRequestTime(dataDir);
     setup.log.info('bayes dictionary loaded', { dictionary: file, tokens: live.baseSize, spam: live.counts().nspam, ham: live.counts().nham, shared: !!shared });
@@ -116,8 +154,8 @@ export default definePlugin<BayesConfig>({
       every(cfg.flush_interval, () => live.flush());
     }
 
-    const addressRules = { honeypots: cfg.honeypots, hamAddresses: cfg.ham_addresses };
-    const isHoneypot = addressMatcher(cfg.honeypots);
+    const addressRules = { honeypots: cfg.honeypots, hamAddresses: cfg.ham_addresses, delimiters: cfg.recipient_delimiter };
+    const isHoneypot = addressMatcher(cfg.honeypots, cfg.recipient_delimiter);
     const balanceRule: BalanceRule = { balance: cfg.balance, slack: cfg.balance_slack };
     /** Lessons being learned: `close` waits for them, so a stopping gateway does not drop them. */
     const learning = new Set<Promise<void>>();
@@ -169,8 +207,7 @@ export default definePlugin<BayesConfig>({
       const fromRecipients = ctx.state.lesson as Lesson | undefined;
       if (fromRecipients) return fromRecipients;
       if (!cfg.learn_from_verdict) return null;
-      const own = verdict.findings.filter((f) => f.plugin === 'bayes').reduce((a, f) => a + f.score, 0);
-      return verdictLesson(verdict.score - own, cfg.learn_spam_score, cfg.learn_ham_score);
+      return verdictLesson(scoreWithout(verdict.findings, PLUGIN), cfg.learn_spam_score, cfg.learn_ham_score);
     }
 
     /** The message's first `max_bytes`, read once per message for the tokens and the byte model alike. */
@@ -196,9 +233,12 @@ export default definePlugin<BayesConfig>({
       const head = await headOf(ctx, message);
       const s = tokens ? classify(tokens, counts, scoring, false, scorer.byteTerm(head, counts)) : scorer.score(head, counts);
       ctx.state.probability = s.probability;
-      const band = bandOf(s.probability, cfg.bands);
-      if (band) ctx.addFinding(band.symbol, band.score, `p=${s.probability.toFixed(4)} tokens=${s.used}`);
-      if (cfg.header) ctx.addHeader(HEADER, s.probability.toFixed(4));
+      // The band is chosen by the probability as shown, so that the header and the finding never disagree
+      // (0.98996 is shown as 0.9900, and is then BAYES_SPAM_99, not BAYES_SPAM_90).
+      const shown = shownProbability(s.probability);
+      const band = bandOf(Number(shown), cfg.bands);
+      if (band) ctx.addFinding(band.symbol, band.score, `p=${shown} tokens=${s.used}`);
+      if (cfg.header) ctx.addHeader(HEADER, shown);
     }
 
     async function onData(ctx: HookContext): Promise<Outcome | void> {

@@ -55,10 +55,20 @@ export class LiveDictionary {
 
   get baseSize(): number { return this.base.size; }
 
-  /** Reads the file at start-up; a missing file is an empty dictionary (the plugin seeds the file before this). */
-  async load(): Promise<void> {
-    await this.serial(async () => {
-      this.adopt(await this.files.load(this.file));
+  /**
+   * Reads the file at start-up; a missing file is an empty dictionary (the plugin seeds the file before this). A file
+   * with malformed lines (cut short, say) is scored with as far as it was read, but, as a damaged version met at a
+   * reload, never written over: learned counts stay in memory until it is replaced. Returns that refusal for the log,
+   * or null. Throws, naming the file, when it cannot be read at all.
+   */
+  async load(): Promise<DictionaryFileRefused | null> {
+    return this.serial(async () => {
+      const read = await this.files.load(this.file);
+      this.adopt(read);
+      if (!read.damage) return null;
+      this.refusedFlush = read.damage;
+      return new DictionaryFileRefused(this.file, read.damage.reason,
+        `bayes dictionary ${this.file} is damaged: ${read.damage.reason}; scoring with the ${this.base.size} tokens read, and learned counts are kept in memory, not written to it, until it is replaced`);
     });
   }
 
@@ -102,15 +112,14 @@ export class LiveDictionary {
       const missing = now === null && this.loaded !== null;
       if (!this.hasPending() && !missing) return;
       if (!missing && this.refusedFlush && sameStamp(now, this.refusedFlush.stamp)) return;
-      const result = await this.merge(missing);
-      if ('refused' in result) {
-        const warned = this.refusedFlush !== null && sameStamp(result.refused.stamp, this.refusedFlush.stamp);
-        this.refusedFlush = result.refused;
-        if (!warned) throw this.flushRefused(result.refused);
+      const refused = await this.mergePending(missing);
+      if (refused) {
+        const warned = this.refusedFlush !== null && sameStamp(refused.stamp, this.refusedFlush.stamp);
+        this.refusedFlush = refused;
+        if (!warned) throw this.flushRefused(refused);
         return;
       }
       this.refusedFlush = null;
-      this.adopt(result);
     });
   }
 
@@ -125,20 +134,25 @@ export class LiveDictionary {
     }
   }
 
-  /** Sends the pending counts to the file thread; they are pending again unless the file took them. */
-  private async merge(missing: boolean): Promise<Loaded | { refused: Refusal }> {
+  /**
+   * Sends the pending counts to the file thread and adopts what it wrote; returns the refusal when the file was not
+   * taken, and the counts are pending again.
+   */
+  private async mergePending(missing: boolean): Promise<Refusal | null> {
     const batch = this.pending;
     this.pending = new Dictionary();
     this.flushing = batch;
     let result: Loaded | { refused: Refusal } | undefined;
     try {
       result = await this.files.mergeInto(this.file, batch, this.accepted(), missing ? this.base : undefined);
-      return result;
     } finally {
-      // Keep what was learned; the next flush tries again.
-      if (!result || 'refused' in result) this.pending.merge(batch);
+      // In one step with no await: between two steps, scoring and the balance rule would see the totals without the
+      // batch (in neither layer), or with it twice.
+      if (result && !('refused' in result)) this.adopt(result);
+      else this.pending.merge(batch); // keep what was learned; the next flush tries again
       this.flushing = null;
     }
+    return 'refused' in result ? result.refused : null;
   }
 
   /** What a new version of the file is judged against; a forced reload lets the operator drop the models. */

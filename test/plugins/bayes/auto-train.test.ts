@@ -1,6 +1,6 @@
 // Auto-training decisions: honeypot and ham addresses, the balance rule, certain verdicts.
 import assert from 'node:assert/strict';
-import { addressMatcher, allows, balanced, recipientLesson, settled, verdictLesson } from '../../../plugins/bayes/auto-train.ts';
+import { addressMatcher, allows, balanced, recipientLesson, scoreWithout, settled, verdictLesson } from '../../../plugins/bayes/auto-train.ts';
 import { bandOf } from '../../../plugins/bayes/index.ts';
 import { DEFAULT_BANDS } from '../../../plugins/bayes/config.ts';
 
@@ -12,6 +12,22 @@ describe('bayes auto-training', () => {
     assert.equal(m('Trap@Example.com'), true);
     assert.equal(m('anyone@spamtrap.example.com'), true);
     assert.equal(m('bob@example.com'), false);
+  });
+
+  it('takes a tagged or needlessly quoted address as its mailbox, and nothing that only looks alike', () => {
+    const m = addressMatcher(['trap@example.com', 'list+bayes@example.com']);
+    for (const a of ['trap+x@example.com', 'TRAP+Promo+2@Example.COM', '"Trap"@example.com', 'list+bayes@example.com']) assert.equal(m(a), true, a);
+    for (const a of ['trapper@example.com', 'bob+trap@example.com', '+trap@example.com', 'trap@example.com.evil', '"trap x"@example.com', 'list@example.com', 'list+other@example.com']) assert.equal(m(a), false, a);
+    const dashes = addressMatcher(['trap@example.com'], '-+');
+    assert.equal(dashes('trap-x@example.com'), true);
+    assert.equal(addressMatcher(['trap@example.com'], '')('trap+x@example.com'), false, 'no delimiter, no tags');
+  });
+
+  it('totals the verdict without one plugin\'s findings as the verdict rounds, with no float\'s tail', () => {
+    const f = (plugin: string, score: number) => ({ plugin, symbol: 'X', score });
+    assert.equal(scoreWithout([f('test', -2), f('bayes', -0.3)], 'bayes'), -2);
+    assert.equal(scoreWithout([f('a', 15.2), f('b', 0.1), f('bayes', 1.1)], 'bayes'), 15.3);
+    assert.equal(scoreWithout([], 'bayes'), 0);
   });
 
   it('learns spam for a honeypot recipient and ham for a ham address; a honeypot wins over a ham address', () => {
@@ -47,5 +63,16 @@ describe('bayes auto-training', () => {
     assert.equal(bandOf(0.95, DEFAULT_BANDS)?.symbol, 'BAYES_SPAM_90');
     assert.equal(bandOf(0.5, DEFAULT_BANDS)?.symbol, 'BAYES_UNSURE');
     assert.equal(bandOf(0.001, DEFAULT_BANDS)?.symbol, 'BAYES_HAM_99');
+  });
+
+  it('puts a probability exactly on a band\'s min in that band, whatever order the bands are listed in', () => {
+    const unsorted = [...DEFAULT_BANDS].reverse();
+    for (const bands of [DEFAULT_BANDS, unsorted]) {
+      for (const b of DEFAULT_BANDS) assert.equal(bandOf(b.min, bands)?.symbol, b.symbol, String(b.min));
+      assert.equal(bandOf(1, bands)?.symbol, 'BAYES_SPAM_99');
+      assert.equal(bandOf(0.98999, bands)?.symbol, 'BAYES_SPAM_90');
+    }
+    // Without a band from 0, a probability below every band has none (and so no finding).
+    assert.equal(bandOf(0.5, [{ min: 0.9, symbol: 'BAYES_HIGH', score: 3 }]), undefined);
   });
 });

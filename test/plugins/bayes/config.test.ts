@@ -68,6 +68,26 @@ describe('bayes config', () => {
     ]);
   });
 
+  it('refuses a band min finer than the probability is shown, a band named as the lesson\'s finding, and intervals of 0', () => {
+    assert.deepEqual(issuesOf({ bands: [{ min: 0.99995, symbol: 'BAYES_TOP', score: 5 }, { min: 0.9, symbol: 'BAYES_LESSON', score: 3 }, { min: 0.0001, symbol: 'BAYES_LOW', score: 0 }] }), [
+      'plugins[0].bands[0].min: 0.99995 has more than 4 decimals: the probability is shown in X-Mailmoat-Bayes, and put in its band, with 4',
+      'plugins[0].bands[1].symbol: BAYES_LESSON is the finding of a message learned from its recipients: a band needs a symbol of its own',
+    ]);
+    assert.deepEqual(issuesOf({ flush_interval: 0, reload_check: '0s', sync_interval: '1ms' }), [
+      'plugins[0].flush_interval: must be above 0: it is how often the task runs, and 0 would run it without pause',
+      'plugins[0].reload_check: must be above 0: it is how often the task runs, and 0 would run it without pause',
+    ]);
+  });
+
+  it('refuses a recipient_delimiter that addresses are made of, and matches ham addresses against honeypots with their tags', () => {
+    assert.deepEqual(issuesOf({ recipient_delimiter: '+-' }), []);
+    assert.deepEqual(issuesOf({ recipient_delimiter: '+@ ' }), ['plugins[0].recipient_delimiter: "+@ " holds "@", " ", which no address tag starts with']);
+    assert.deepEqual(issuesOf({ honeypots: ['trap@example.com'], ham_addresses: ['trap+news@example.com'] }), [
+      'plugins[0].ham_addresses[0]: "trap+news@example.com" is also honeypots[0] ("trap@example.com"): mail to it is always learned as spam',
+    ]);
+    assert.deepEqual(issuesOf({ honeypots: ['trap@example.com'], ham_addresses: ['trap+news@example.com'], recipient_delimiter: '' }), []);
+  });
+
   it('keeps max_bytes within 1KB–2MB: what hostile mail costs grows with what is read, on the gateway\'s one thread', () => {
     assert.deepEqual(issuesOf({ max_bytes: '2MB' }), []);
     assert.deepEqual(issuesOf({ max_bytes: '20MB' }).map((i) => i.split(':')[0]), ['plugins[0].max_bytes']);

@@ -45,7 +45,13 @@ describe('bayes dictionary file thread', () => {
     dict.learn(['new-token'], true);
     assert.equal(dict.spamOf('new-token'), 1);
     const none = await files.load(path.join(dir, 'missing.tab'));
-    assert.deepEqual([none.dict.size, none.stamp], [0, null]);
+    assert.deepEqual([none.dict.size, none.stamp, none.damage], [0, null, undefined]);
+    // Lines passed over at start are reported, with the version they were found in.
+    fs.appendFileSync(f, 'cut-short\t1');
+    const cut = await files.load(f);
+    assert.equal(cut.dict.size, here.size);
+    assert.deepEqual(cut.damage, { kind: 'malformed', reason: `1 malformed line (the first is line ${here.size + 2})`, stamp: cut.stamp });
+    assert.equal(cut.stamp?.size, fs.statSync(f).size);
   });
 
   it('merges a batch into the file under its lock, adding to what another writer saved at the same time', async () => {
@@ -67,7 +73,7 @@ describe('bayes dictionary file thread', () => {
   it('a file that is no dictionary comes back as an error, and the thread goes on serving', async () => {
     const bad = path.join(dir, 'bad.tab');
     fs.writeFileSync(bad, 'token\t1\t2\n');
-    await assert.rejects(files.load(bad), /not a TAB dictionary/);
+    await assert.rejects(files.load(bad), new RegExp(`^Error: bayes dictionary ${bad} cannot be read: not a TAB dictionary`));
     const good = path.join(dir, 'good.tab');
     await saveDictionary(good, sample(10));
     assert.equal((await files.load(good)).dict.size, sample(10).size);

@@ -162,4 +162,50 @@ describe('bayes live dictionary: refusing a damaged or missing file', () => {
     assert.equal(await live.reloadIfChanged(), true);
     assert.equal(live.baseSize, TOKENS + 1);
   });
+
+  it('at start takes a file cut short, reports it, and never writes over it until it is replaced', async () => {
+    const whole = fs.readFileSync(file);
+    fs.writeFileSync(file, whole.subarray(0, (whole.length >> 1) + 3));
+    const damaged = fs.readFileSync(file);
+    const cut = new LiveDictionary(file);
+    try {
+      const report = await cut.load();
+      assert.ok(report instanceof DictionaryFileRefused);
+      assert.match(report.message, new RegExp(`bayes dictionary ${file} is damaged: 1 malformed line \\(the first is line \\d+\\); scoring with the \\d+ tokens read`));
+      assert.ok(cut.baseSize > 0 && cut.baseSize < TOKENS);
+      cut.learn(['kept'], true);
+      await cut.flush();
+      assert.ok(fs.readFileSync(file).equals(damaged), 'not written over');
+      assert.equal(cut.hasPending(), true);
+
+      fs.writeFileSync(file, whole);
+      touchLater(file);
+      assert.equal(await cut.reloadIfChanged(), true);
+      await cut.flush();
+      assert.deepEqual([(await loadDictionary(file)).spamOf('kept'), cut.hasPending()], [1, false], 'written once the file is whole again');
+    } finally { await cut.close(); }
+  });
+
+  it('never lets scoring see the counts of a flush without its batch, nor twice, however the steps interleave', async () => {
+    live.learn(['batch-word'], true);
+    const files = (live as unknown as { files: { mergeInto: (...a: unknown[]) => Promise<unknown> } }).files;
+    const mergeInto = files.mergeInto.bind(files);
+    const seen: number[] = [];
+    // Checks the totals at each of the next microtask turns after the file thread answers, as any session's
+    // scoring or balance rule could read them.
+    const watch = (turns: number): void => {
+      if (turns === 0) return;
+      seen.push(live.counts().nspam);
+      void Promise.resolve().then(() => watch(turns - 1));
+    };
+    files.mergeInto = async (...a: unknown[]) => {
+      const result = await mergeInto(...a);
+      watch(10);
+      return result;
+    };
+    await live.flush();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seen, Array<number>(10).fill(401));
+    assert.deepEqual([live.counts().nspam, live.hasPending()], [401, false]);
+  });
 });
