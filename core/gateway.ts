@@ -14,7 +14,7 @@ import type { Relay } from './relay/types.ts';
 import type { DnsResolver } from './dns/types.ts';
 import { startControl } from './control/server.ts';
 import { UsersFile } from './auth/users-file.ts';
-import { createPlugins, PROJECT_DIR, type LoadedPlugin } from './plugin/loader.ts';
+import { closePlugins, createPlugins, PROJECT_DIR, type LoadedPlugin } from './plugin/loader.ts';
 import type { Services } from './hooks/context.ts';
 import { compilePolicy, type Runtime } from './runtime.ts';
 import { Metrics } from './metrics.ts';
@@ -48,12 +48,6 @@ export interface Gateway {
 
 function makeRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver): Relay {
   return buildRelay(cfg, queue, hostname, dns);
-}
-
-async function closePlugins(plugins: LoadedPlugin[], log: Logger): Promise<void> {
-  for (const p of plugins) {
-    try { await p.instance.close?.(); } catch (e) { log.warn('plugin close failed', { plugin: p.name, error: String(e) }); }
-  }
 }
 
 /** How long plugin instances and a relay that a reload replaced stay open for the hooks and deliveries still using them. */

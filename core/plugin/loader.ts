@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Issue } from '../config/schema.ts';
+import type { Logger } from '../log/types.ts';
 import type { PluginDefinition, PluginInstance, PluginSetup } from './define.ts';
 import { PluginUnavailableError } from './define.ts';
 
@@ -60,9 +61,30 @@ export interface LoadedPlugin {
   instance: PluginInstance;
 }
 
-/** Creates plugin instances in chain order; a plugin that cannot run is disabled with a logged reason, unless required. */
+/** Closes each instance in turn; one that fails to close is logged and the others still are. */
+export async function closePlugins(plugins: LoadedPlugin[], log: Logger): Promise<void> {
+  for (const p of plugins) {
+    try { await p.instance.close?.(); } catch (e) { log.warn('plugin close failed', { plugin: p.name, error: String(e) }); }
+  }
+}
+
+/**
+ * Creates plugin instances in chain order; a plugin that cannot run is disabled with a logged reason, unless
+ * required. When one stops the start, the instances made before it are closed: their threads, timers and
+ * connections would otherwise outlive a start that failed, or stay beside the chain a refused reload kept.
+ */
 export async function createPlugins(entries: EntryLike[], setup: PluginSetup, projectDir = PROJECT_DIR): Promise<LoadedPlugin[]> {
   const out: LoadedPlugin[] = [];
+  try {
+    await createEach(entries, setup, projectDir, out);
+  } catch (e) {
+    await closePlugins(out, setup.log);
+    throw e;
+  }
+  return out;
+}
+
+async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: string, out: LoadedPlugin[]): Promise<void> {
   for (const [i, entry] of entries.entries()) {
     const def = await importPlugin(entry, projectDir);
     const issues: Issue[] = [];
@@ -80,5 +102,4 @@ export async function createPlugins(entries: EntryLike[], setup: PluginSetup, pr
       log.warn('plugin disabled', { reason });
     }
   }
-  return out;
 }
