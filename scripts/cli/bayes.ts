@@ -303,8 +303,9 @@ async function score(pos: string[], o: Opts): Promise<void> {
   const s = filter.score(raw, filter.dict, true);
   // Imported here, as loadConfig in reload: the plugin's module brings much of the gateway with it, which was
   // about a third of every command's start-up.
-  const { bandOf } = await import('../../plugins/bayes/index.ts');
-  const band = bandOf(s.probability, DEFAULT_BANDS);
+  const { bandOf, shownProbability } = await import('../../plugins/bayes/index.ts');
+  // As the gateway chooses it: by the probability its header shows.
+  const band = bandOf(Number(shownProbability(s.probability)), DEFAULT_BANDS);
   out(o, { file: pos[1], probability: s.probability, band: band?.symbol, tokens: s.used, top: s.top },
     `${s.probability.toFixed(6)} ${band?.symbol ?? ''} (${counted(s.used, 'token')})\n` + s.top.map(([t, p]) => `  ${p.toFixed(3)}  ${t}`).join('\n'));
 }
