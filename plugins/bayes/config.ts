@@ -87,7 +87,7 @@ const options = s.object({
   share_namespace: s.string().default('default')
     .describe('Key namespace of the shared counts (`bayes:<namespace>:…`): gateways with one dictionary share one namespace'),
   sync_interval: s.duration().default(30_000)
-    .describe('How often shared counts are read back from the store'),
+    .describe('How often the lessons other gateways logged in the store are read (all counters are read again every 10 minutes)'),
 });
 
 export type BayesConfig = Infer<typeof options>;

@@ -9,6 +9,7 @@ import { definePlugin, PluginUnavailableError, type HookContext, type MessageVie
 import { configSchema, PROBABILITY_DECIMALS, type Band, type BayesConfig } from './config.ts';
 import { DictionaryFileRefused, LiveDictionary } from './live-dictionary.ts';
 import { SharedCounts, isSharedStore } from './shared-counts.ts';
+import { SharedLayer } from './shared-layer.ts';
 import { addressMatcher, allows, lessonFields, recipientLesson, scoreWithout, settled, verdictLesson, type BalanceRule, type LearnDecision, type Lesson } from './auto-train.ts';
 import { reloadRequestTime } from './reload-request.ts';
 import { tokenize, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './engine/tokenizer.ts';
@@ -17,6 +18,8 @@ import { BayesFilter } from './engine/filter.ts';
 import { withLock, writeFileAtomic } from './engine/persist.ts';
 
 export const HEADER = 'X-Mailmoat-Bayes';
+/** How often a gateway sharing counts reads them all again, besides the lessons logged since its last sync. */
+const FULL_READ_EVERY_MS = 10 * 60_000;
 const PLUGIN = 'bayes';
 
 /** The probability as the header and the finding show it: a plain number with four decimals. */
@@ -146,8 +149,9 @@ export default definePlugin<BayesConfig>({
       reloadSeen = requested;
       if (await live.reloadIfChanged(force)) setup.log.info('bayes dictionary reloaded', { dictionary: file, tokens: live.baseSize, requested: force });
     });
-    if (shared) {
-      const sync = async () => { live.shared = await shared.read(); };
+    const sharedLayer = shared ? new SharedLayer(shared, live, Math.max(FULL_READ_EVERY_MS, cfg.sync_interval)) : null;
+    if (sharedLayer) {
+      const sync = () => sharedLayer.sync();
       await sync().catch((e) => setup.log.warn('bayes shared counts unavailable', { error: String((e as Error)?.message ?? e) }));
       every(cfg.sync_interval, sync);
     } else {
@@ -169,13 +173,13 @@ export default definePlugin<BayesConfig>({
     }
 
     /** Learns in the store, which applies the balance rule to its own totals as it learns. */
-    async function learnShared(store: SharedCounts, tokens: TokenCounts, lesson: Lesson): Promise<LearnDecision> {
+    async function learnShared(store: SharedCounts, layer: SharedLayer, tokens: TokenCounts, lesson: Lesson): Promise<LearnDecision> {
       const counts = live.counts();
       // The store holds only what was learned since the dictionary file was trained; the rule counts both.
       const outside = { nspam: counts.nspam - live.shared.nspam, nham: counts.nham - live.shared.nham };
       const decision = await store.learn(tokens.keys(), lesson.spam, { ...balanceRule, outside });
       // This gateway scores with what the store learned before the next sync reads it back, and only with that.
-      if (decision.learned) live.shared.learn(tokens.keys(), lesson.spam);
+      if (decision.learned) layer.learned(tokens.keys(), lesson.spam, decision.seq);
       return decision;
     }
 
@@ -184,7 +188,7 @@ export default definePlugin<BayesConfig>({
       const about = lessonFields(lesson);
       let decision: LearnDecision;
       try {
-        decision = shared ? await learnShared(shared, tokens, lesson) : learnHere(tokens, lesson);
+        decision = shared && sharedLayer ? await learnShared(shared, sharedLayer, tokens, lesson) : learnHere(tokens, lesson);
       } catch (e) {
         // Learning is optional work done after the sender had its answer: a store that fails costs a lesson, never the mail.
         ctx.log.warn('bayes could not learn', { ...about, error: String((e as Error)?.message ?? e) });

@@ -3,7 +3,9 @@
 // only then adds the message's token counts and its class total, all or nothing. Two things depend on that
 // being one step: a command timeout or a dying server can no longer leave token counts without their message,
 // and concurrent sessions and other gateways can no longer all pass the balance rule on the same stale totals.
-// Each gateway reads the counters back every sync interval into a dictionary layer of its own.
+// The same script appends the lesson to a log (a Redis stream, numbered by a counter), so each gateway reads back
+// only what was learned since its last sync (shared-layer.ts); the counters are read whole at start, now and then,
+// and when the log was trimmed past what a gateway has read.
 import type { StateStore } from '../../core/index.ts';
 import { Dictionary } from './engine/dictionary.ts';
 import { allows, type BalanceRule, type LearnDecision } from './auto-train.ts';
@@ -13,8 +15,10 @@ export interface SharedBalance extends BalanceRule {
   outside: { nspam: number; nham: number };
 }
 
-// KEYS: the spam total, the ham total, then the message's token keys in the class learned.
-// ARGV: 1 (spam) or 0 (ham); 1 with the balance rule on; its slack; spam and ham counted outside the store.
+// KEYS: the spam total, the ham total, the log, its counter, then the message's token keys in the class learned.
+// ARGV: 1 (spam) or 0 (ham); 1 with the balance rule on; its slack; spam and ham counted outside the store; the log's
+// length. A token key is the spam total's key with `ns` replaced by `s:` or `h:` and the token, so the token starts
+// one character after the spam total's key length.
 // The balance test is auto-train.ts `balanced` (a test holds the two to the same answers).
 const LEARN_IF_BALANCED = `
 local nspam = tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[4])
@@ -22,13 +26,43 @@ local nham = tonumber(redis.call('GET', KEYS[2]) or '0') + tonumber(ARGV[5])
 local spam = ARGV[1] == '1'
 if ARGV[2] == '1' then
   local slack = tonumber(ARGV[3])
-  if (spam and nham + slack < nspam) or (not spam and nspam + slack < nham) then return {0, nspam, nham} end
+  if (spam and nham + slack < nspam) or (not spam and nspam + slack < nham) then return {0, nspam, nham, 0} end
 end
-for i = 3, #KEYS do redis.call('INCRBY', KEYS[i], 1) end
+local tokens = {}
+local from = #KEYS[1] + 1
+for i = 5, #KEYS do
+  redis.call('INCRBY', KEYS[i], 1)
+  tokens[#tokens + 1] = string.sub(KEYS[i], from)
+end
 redis.call('INCRBY', spam and KEYS[1] or KEYS[2], 1)
-return {1, nspam, nham}`;
+local seq = redis.call('INCR', KEYS[4])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'seq', seq, 'spam', ARGV[1], 'tokens', table.concat(tokens, '\\n'))
+return {1, nspam, nham, seq}`;
 
-const SCRIPT = 'mmBayesLearn';
+// KEYS: the log. ARGV: the id after which to read ('0': from the start); how many entries at most.
+const READ_LOG = `
+local from = ARGV[1] == '0' and '-' or ('(' .. ARGV[1])
+return redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', tonumber(ARGV[2]))`;
+
+// KEYS: the log, its counter. The newest entry's id and number, or '0' and the counter when the log is empty.
+const LOG_END = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+if last then
+  local f = last[2]
+  for i = 1, #f, 2 do if f[i] == 'seq' then return {last[1], tonumber(f[i + 1])} end end
+end
+return {'0', tonumber(redis.call('GET', KEYS[2]) or '0')}`;
+
+/** Lessons the log keeps (about 4 KB each). A gateway that falls further behind than this reads all counters again. */
+export const LOG_LENGTH = 5000;
+
+/** One lesson from the log: its number, its class and its tokens. */
+export interface LoggedLesson { id: string; seq: number; spam: boolean; tokens: string[] }
+
+/** What the store decided for a lesson, and, when learned through the log, the lesson's number in it. */
+export interface SharedDecision extends LearnDecision { seq?: number }
+
+const SCRIPT = 'mmBayesLearnLogged';
 
 export class SharedCounts {
   private store: StateStore;
@@ -36,15 +70,21 @@ export class SharedCounts {
   /** Without Redis: the previous message's learning, which the next one waits for. */
   private last: Promise<unknown> = Promise.resolve();
 
+  /** The log's key and its counter's, outside `prefix`, so that reading the counters never meets them. */
+  private log: string;
+  private logSeq: string;
+
   constructor(store: StateStore, namespace: string) {
     this.store = store;
     this.prefix = `bayes:${namespace}:`;
+    this.log = `bayes-log:${namespace}`;
+    this.logSeq = `bayes-log:${namespace}:seq`;
     // Gateways sharing Redis rely on the script for the balance rule between them: never fall back silently.
     if (isSharedStore(store) && !store.script) throw new Error('the shared state store runs no scripts, so bayes cannot learn through it as one step');
   }
 
   /** Learns one message if the balance rule allows it, judged on the store's totals at that moment. */
-  async learn(tokens: Iterable<string>, isSpam: boolean, rule: SharedBalance): Promise<LearnDecision> {
+  async learn(tokens: Iterable<string>, isSpam: boolean, rule: SharedBalance): Promise<SharedDecision> {
     if (this.store.script) return this.learnByScript(this.store.script.bind(this.store), tokens, isSpam, rule);
     const next = this.last.then(() => this.learnByCommands(tokens, isSpam, rule));
     this.last = next.catch(() => undefined);
@@ -67,13 +107,33 @@ export class SharedCounts {
     return d;
   }
 
-  private async learnByScript(script: NonNullable<StateStore['script']>, tokens: Iterable<string>, isSpam: boolean, rule: SharedBalance): Promise<LearnDecision> {
+  /** True when lessons are logged (Redis): a gateway can then read only what is new. */
+  get logged(): boolean { return !!this.store.script; }
+
+  /** The newest logged lesson's id and number (id '0' when the log is empty). */
+  async logEnd(): Promise<{ id: string; seq: number }> {
+    const [id, seq] = await this.store.script!('mmBayesLogEnd', LOG_END, [this.log, this.logSeq], []) as [string, number];
+    return { id: String(id), seq: Number(seq) };
+  }
+
+  /** Up to `max` lessons logged after the one with id `after` ('0': from the oldest kept), oldest first. */
+  async lessonsAfter(after: string, max: number): Promise<LoggedLesson[]> {
+    const entries = await this.store.script!('mmBayesReadLog', READ_LOG, [this.log], [after, max]) as Array<[string, string[]]>;
+    return entries.map(([id, fields]) => {
+      const f = new Map<string, string>();
+      for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i], fields[i + 1]);
+      const tokens = f.get('tokens') ?? '';
+      return { id, seq: Number(f.get('seq')), spam: f.get('spam') === '1', tokens: tokens ? tokens.split('\n') : [] };
+    });
+  }
+
+  private async learnByScript(script: NonNullable<StateStore['script']>, tokens: Iterable<string>, isSpam: boolean, rule: SharedBalance): Promise<SharedDecision> {
     const cls = isSpam ? 's' : 'h';
-    const keys = [`${this.prefix}ns`, `${this.prefix}nh`];
+    const keys = [`${this.prefix}ns`, `${this.prefix}nh`, this.log, this.logSeq];
     for (const t of tokens) keys.push(`${this.prefix}${cls}:${t}`);
-    const args = [isSpam ? 1 : 0, rule.balance ? 1 : 0, rule.slack, rule.outside.nspam, rule.outside.nham];
-    const [learned, nspam, nham] = await script(SCRIPT, LEARN_IF_BALANCED, keys, args) as [number, number, number];
-    return { learned: learned === 1, nspam, nham };
+    const args = [isSpam ? 1 : 0, rule.balance ? 1 : 0, rule.slack, rule.outside.nspam, rule.outside.nham, LOG_LENGTH];
+    const [learned, nspam, nham, seq] = await script(SCRIPT, LEARN_IF_BALANCED, keys, args) as [number, number, number, number];
+    return learned === 1 ? { learned: true, nspam, nham, seq } : { learned: false, nspam, nham };
   }
 
   /**

@@ -149,9 +149,9 @@ describe('bayes learning in Redis, one message at a time', function () {
       await store.set('bayes:rule:ns', String(ns));
       await store.set('bayes:rule:nh', String(nh));
       const outside = { nspam: 2, nham: 1 };
-      const decision = await counts.learn(['t'], spam, { balance: true, slack, outside });
+      const { learned, nspam, nham } = await counts.learn(['t'], spam, { balance: true, slack, outside });
       const totals = { nspam: ns + outside.nspam, nham: nh + outside.nham };
-      assert.deepEqual(decision, { learned: allows({ balance: true, slack }, spam, totals), ...totals }, JSON.stringify({ spam, slack, ns, nh }));
+      assert.deepEqual({ learned, nspam, nham }, { learned: allows({ balance: true, slack }, spam, totals), ...totals }, JSON.stringify({ spam, slack, ns, nh }));
     }
   });
 
