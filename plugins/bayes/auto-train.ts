@@ -79,13 +79,19 @@ export function allows(rule: BalanceRule, spam: boolean, counts: { nspam: number
   return !rule.balance || balanced(spam, counts.nspam, counts.nham, rule.slack);
 }
 
-/** The lesson of the recipients: a honeypot teaches spam, a ham address (with no honeypot) ham. */
-export function recipientLesson(rcpts: readonly string[], rules: AddressRules): Lesson | null {
-  const honeypot = rcpts.find(addressMatcher(rules.honeypots, rules.delimiters));
-  if (honeypot) return { spam: true, why: `honeypot ${honeypot}` };
-  const ham = rcpts.find(addressMatcher(rules.hamAddresses, rules.delimiters));
-  if (ham) return { spam: false, why: `ham address ${ham}` };
-  return null;
+/**
+ * The lesson of a message's recipients, by `rules` (matched once, not per message): a honeypot teaches spam, a ham
+ * address (with no honeypot) ham.
+ */
+export function recipientLesson(rules: AddressRules): (rcpts: readonly string[]) => Lesson | null {
+  const isHoneypot = addressMatcher(rules.honeypots, rules.delimiters);
+  const isHam = addressMatcher(rules.hamAddresses, rules.delimiters);
+  return (rcpts) => {
+    const honeypot = rcpts.find(isHoneypot);
+    if (honeypot) return { spam: true, why: `honeypot ${honeypot}` };
+    const ham = rcpts.find(isHam);
+    return ham ? { spam: false, why: `ham address ${ham}` } : null;
+  };
 }
 
 /**

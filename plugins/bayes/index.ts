@@ -158,7 +158,7 @@ export default definePlugin<BayesConfig>({
       every(cfg.flush_interval, () => live.flush());
     }
 
-    const addressRules = { honeypots: cfg.honeypots, hamAddresses: cfg.ham_addresses, delimiters: cfg.recipient_delimiter };
+    const recipientsLesson = recipientLesson({ honeypots: cfg.honeypots, hamAddresses: cfg.ham_addresses, delimiters: cfg.recipient_delimiter });
     const isHoneypot = addressMatcher(cfg.honeypots, cfg.recipient_delimiter);
     const balanceRule: BalanceRule = { balance: cfg.balance, slack: cfg.balance_slack };
     /** Lessons being learned: `close` waits for them, so a stopping gateway does not drop them. */
@@ -250,7 +250,7 @@ export default definePlugin<BayesConfig>({
       if (!message) return;
       // A probability header that came from outside must never be mistaken for ours.
       if (message.headers.has(HEADER)) ctx.removeHeader(HEADER);
-      const lesson = recipientLesson(ctx.recipients.map((r) => r.address), addressRules);
+      const lesson = recipientsLesson(ctx.recipients.map((r) => r.address));
       // A trap's mail is for learning only: relayed, it would sit in a mailbox no one reads, or bounce to a forged sender.
       if (cfg.honeypot_delivery === 'discard') {
         for (const r of ctx.recipients) if (isHoneypot(r.address)) ctx.discardRecipient(r.address, 'honeypot');

@@ -31,10 +31,10 @@ describe('bayes auto-training', () => {
   });
 
   it('learns spam for a honeypot recipient and ham for a ham address; a honeypot wins over a ham address', () => {
-    assert.deepEqual(recipientLesson(['bob@example.com', 'trap@example.com'], rules), { spam: true, why: 'honeypot trap@example.com' });
-    assert.deepEqual(recipientLesson(['ham@example.com'], rules), { spam: false, why: 'ham address ham@example.com' });
-    assert.deepEqual(recipientLesson(['ham@example.com', 'trap@example.com'], rules), { spam: true, why: 'honeypot trap@example.com' });
-    assert.equal(recipientLesson(['bob@example.com'], rules), null);
+    assert.deepEqual(recipientLesson(rules)(['bob@example.com', 'trap@example.com']), { spam: true, why: 'honeypot trap@example.com' });
+    assert.deepEqual(recipientLesson(rules)(['ham@example.com']), { spam: false, why: 'ham address ham@example.com' });
+    assert.deepEqual(recipientLesson(rules)(['ham@example.com', 'trap@example.com']), { spam: true, why: 'honeypot trap@example.com' });
+    assert.equal(recipientLesson(rules)(['bob@example.com']), null);
   });
 
   it('applies the balance rule: spam only while ham ≥ spam, ham only while spam ≥ ham', () => {
