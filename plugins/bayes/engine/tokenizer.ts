@@ -69,6 +69,8 @@ class Bag implements TokenSink {
 
 /** The part of a host name a registrar sells, by the public-suffix list: `mail.example.co.uk` → `example.co.uk`. */
 export function registeredDomain(host: string): string {
+  // Longer than any DNS name: no list knows it, and the cache must not hold a sender's megabyte.
+  if (host.length > MAX_HOST_NAME) return host;
   let domain = registered.get(host);
   if (domain === undefined) {
     // Names not under a known suffix (made-up or internal ones) stay whole.
@@ -82,6 +84,7 @@ export function registeredDomain(host: string): string {
 // The list's lookup costs about a microsecond, and mail names the same hosts again and again.
 const registered = new Map<string, string>();
 const MAX_REGISTERED = 4096;
+const MAX_HOST_NAME = 253;
 
 function addWord(bag: TokenSink, prefix: string, word: string, prev: string, unigram: boolean): void {
   if (bag.addWord) { bag.addWord(prefix, word, prev, unigram); return; }
