@@ -5,7 +5,7 @@
 // `Buffer.from(text, 'latin1')` gives back the original bytes.
 
 import { parseHeaderBlock } from './header-block.ts';
-import { mimeParam, parseMimeValue } from './mime-params.ts';
+import { extendedParam, parseMimeValue } from './mime-params.ts';
 
 export interface HeaderLine {
   /** Lower-cased name. */
@@ -97,8 +97,22 @@ export function leafParts(text: string, start = 0, end = text.length, depth = 0)
     }
     if (leaves.length) return leaves;
   }
-  const filename = mimeParam(headerValue(headers, 'content-disposition'), 'filename') ?? ct.params.name;
+  const filename = leafFilename(headers, ct.params);
   return [{ start, bodyStart, end, headers, contentType, filename }];
+}
+
+/**
+ * The part's file name, as bytes in a latin1 string like the rest of the message: the disposition's `filename`,
+ * else the type's `name`, each in its RFC 2231 form when it has one (decoded, and written back as UTF-8 bytes).
+ */
+function leafFilename(headers: HeaderLine[], typeParams: Record<string, string>): string | undefined {
+  const disposition = parseMimeValue(headerValue(headers, 'content-disposition') ?? '').params;
+  for (const [params, name] of [[disposition, 'filename'], [typeParams, 'name']] as const) {
+    const extended = extendedParam(params, name);
+    if (extended !== undefined) return Buffer.from(extended, 'utf8').toString('latin1');
+    if (params[name] !== undefined) return params[name];
+  }
+  return undefined;
 }
 
 /** The decoded content of a leaf (base64 and quoted-printable undone). */

@@ -7,6 +7,8 @@
 // a quoted value that never closes runs to the end. Mail clients read such headers, so a filter that refused to
 // would be reading a different message than the recipient does. When a name comes twice, the first one counts.
 
+import { decodeCharset } from '../text/charset.ts';
+
 export interface MimeValue {
   /** Lower-cased `type/subtype` (or the disposition: `attachment`, `inline`); '' when absent. */
   type: string;
@@ -77,4 +79,48 @@ const NEEDS_QUOTES = /[^\x21-\x7e]|[()<>@,;:\\"/[\]?=]/;
 /** `name=value` as a parameter to write into a header, the value quoted and escaped when it has to be. */
 export function mimeParamText(name: string, value: string): string {
   return NEEDS_QUOTES.test(value) || value === '' ? `${name}="${value.replace(/["\\]/g, '\\$&')}"` : `${name}=${value}`;
+}
+
+// More sections than this are not a name any client would show; reading stops there.
+const MAX_SECTIONS = 64;
+const CHARSET_AND_LANGUAGE = /^([^']*)'[^']*'(.*)$/s;
+
+/**
+ * Parameter `name` (lower case) as RFC 2231 writes what a plain value cannot hold, decoded to text:
+ * `filename*=utf-8''caf%C3%A9.pdf`, or split into sections (`filename*0*=iso-8859-1''r%E9sum`, `filename*1=.pdf`),
+ * each `*` section percent-decoded in the first one's charset. Undefined when the parameter has no such form; mail
+ * clients then show the plain one. Where a sender gives both, this one wins, as in Thunderbird and as RFC 6266 asks
+ * of HTTP: it is the one that can say its charset, the plain one being there for older readers.
+ */
+export function extendedParam(params: Record<string, string>, name: string): string | undefined {
+  const whole = params[`${name}*`];
+  if (whole !== undefined) return decodeExtended(whole);
+  let charset = '';
+  let bytes = '';
+  let found = false;
+  for (let i = 0; i < MAX_SECTIONS; i++) {
+    const encoded = params[`${name}*${i}*`];
+    const plain = encoded === undefined ? params[`${name}*${i}`] : undefined;
+    if (encoded === undefined && plain === undefined) break;
+    found = true;
+    if (encoded === undefined) { bytes += plain; continue; }
+    const m = i === 0 ? CHARSET_AND_LANGUAGE.exec(encoded) : null;
+    if (m) charset = m[1];
+    bytes += percentDecoded(m ? m[2] : encoded);
+  }
+  if (!found) return undefined;
+  return charset ? decodeCharset(bytes, charset) : bytes;
+}
+
+/** `charset'language'%XX…` decoded; without the charset part, only percent-decoded. */
+function decodeExtended(value: string): string {
+  const m = CHARSET_AND_LANGUAGE.exec(value);
+  if (!m) return percentDecoded(value);
+  return decodeCharset(percentDecoded(m[2]), m[1] || 'us-ascii');
+}
+
+/** `%XX` escapes as the bytes they stand for, held as a latin1 string (what decodeCharset reads). */
+function percentDecoded(s: string): string {
+  if (!s.includes('%')) return s;
+  return s.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
 }

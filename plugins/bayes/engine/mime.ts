@@ -1,9 +1,8 @@
 // A small, fast MIME reader that gives the tokenizer headers, decoded text and HTML, and attachment names.
 // The gateway and the trainer both use it, so a message yields the same tokens when learned and when scored;
 // it trades completeness (of a nested message/rfc822 header section it reads only the Subject) for speed.
-import { parseMimeValue } from '../../../core/message/mime-params.ts';
-import { decodeCharset } from './charset.ts';
-import { paramText } from './rfc2231.ts';
+import { extendedParam, parseMimeValue } from '../../../core/message/mime-params.ts';
+import { decodeCharset } from '../../../core/text/charset.ts';
 
 export { decodeCharset };
 
@@ -106,6 +105,11 @@ function filenameOf(headers: MailHeader[], ctParams: Record<string, string>): st
     if (name) return decodeWords(name);
   }
   return decodeWords(paramText(ctParams, 'name'));
+}
+
+/** A parameter as a mail client shows it: its RFC 2231 form when it has one, else its plain value ('' if none). */
+function paramText(params: Record<string, string>, name: string): string {
+  return extendedParam(params, name) ?? params[name] ?? '';
 }
 
 interface Acc { text: string[]; html: string[]; attachments: MailAttachment[]; parts: number; chars: number; limits: MimeLimits }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mimeParam, mimeParamText, parseMimeValue } from '../../../core/message/mime-params.ts';
+import { extendedParam, mimeParam, mimeParamText, parseMimeValue } from '../../../core/message/mime-params.ts';
 
 describe('MIME parameters', () => {
   it('reads the type and parameters, quoted or not, names in lower case', () => {
@@ -46,5 +46,15 @@ describe('MIME parameters', () => {
       assert.match(text, /^name="/);
       assert.equal(mimeParam(`text/plain; ${text}; size=1`, 'name'), value);
     }
+  });
+
+  it('reads a parameter in RFC 2231 form, whole or in sections, in the charset it names', () => {
+    const read = (value: string, name: string) => extendedParam(parseMimeValue(value).params, name);
+    assert.equal(read("attachment; filename*=utf-8''caf%C3%A9.pdf", 'filename'), 'café.pdf');
+    assert.equal(read("attachment; filename*=''plain%20name.txt", 'filename'), 'plain name.txt');
+    assert.equal(read("x; name*0*=iso-8859-1'fr'r%E9sum; name*1=\".pdf\"", 'name'), 'résum.pdf');
+    assert.equal(read('x; name*0="inv"; name*1="oice.exe"', 'name'), 'invoice.exe');
+    assert.equal(read('attachment; filename="plain.doc"', 'filename'), undefined, 'a plain value is no RFC 2231 form');
+    assert.equal(read("attachment; filename*=koi8-r''%F0%D2%C9%D7%C5%D4.txt", 'filename'), 'Привет.txt');
   });
 });

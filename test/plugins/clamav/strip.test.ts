@@ -24,6 +24,18 @@ describe('clamav MIME strip', () => {
     assert.equal(decodeLeaf(text, leaves[0]).toString(), 'Two files attached.');
   });
 
+  it('names a stripped part by its RFC 2231 file name, decoded as a mail client shows it', async () => {
+    const raw = Buffer.from([
+      'Subject: x', 'Content-Type: multipart/mixed; boundary=B', '', '--B', 'Content-Type: text/plain', '', 'hi',
+      '--B', 'Content-Type: application/octet-stream', "Content-Disposition: attachment; filename*=utf-8''r%C3%A9sum%C3%A9.com",
+      'Content-Transfer-Encoding: base64', '', Buffer.from(EICAR).toString('base64'),
+      '--B', 'Content-Type: application/octet-stream; name*0*=iso-8859-1\'\'fa%E7ade; name*1=".bin"', '', MARKER, '--B--', '',
+    ].join('\r\n'));
+    const { raw: out, removed } = await stripInfected(raw, fakeScan, notice);
+    assert.deepEqual(removed.map((p) => p.filename), ['résumé.com', 'façade.bin']);
+    assert.match(out.toString(), /Removed résumé\.com: Test\.EICAR/);
+  });
+
   it('replaces only the infected attachments and keeps every other byte', async () => {
     const raw = Buffer.from(mixedAttachments());
     const { raw: out, removed } = await stripInfected(raw, fakeScan, notice);

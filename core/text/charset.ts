@@ -1,4 +1,5 @@
-// Text from bytes in the charset a message names, with the fallbacks mail clients use.
+// Text from bytes in the charset a message names, with the fallbacks mail clients use. The Bayes tokenizer reads
+// every text part and header through it, and MIME parameters in RFC 2231 form name their charset too.
 import { TextDecoder } from 'node:util';
 
 // Charset names come from the sender, so the cache of decoders is keyed by the name as TextDecoder reads it (lower
