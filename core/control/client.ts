@@ -1,18 +1,30 @@
 // The CLI's end of the control channel, and the choice between acting through a running gateway or on the files.
 import net from 'node:net';
-import type { ActionResult, QueueActions } from '../queue/actions.ts';
 import { FileQueueActions } from '../queue/file-actions.ts';
+import { FolderAwareActions, type AdminActions, type AdminResult } from '../queue/admin-ops.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import { socketPath, type ControlReply, type ControlRequest, type ControlStatus } from './protocol.ts';
+import { describeHolder, lockPath, tryLock, type HolderState, type LockHolder } from './queue-lock.ts';
 
 export class NoGatewayError extends Error {}
+
+function parseReply(line: string): ControlReply {
+  try { return JSON.parse(line) as ControlReply; } catch { return { ok: false, error: `the control socket answered something else than a reply: ${line.slice(0, 80)}` }; }
+}
+
+function connectError(file: string, e: NodeJS.ErrnoException): Error {
+  if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') return new NoGatewayError('no gateway is running on this data_dir');
+  if (e.code === 'EACCES') return new Error(`permission denied on ${file}: run as the gateway's user or root`);
+  return e;
+}
 
 /** Sends one request; throws NoGatewayError when nothing listens on the socket. */
 export function controlRequest(file: string, req: ControlRequest, timeoutMs = 30_000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const s = net.connect(file);
     let buf = '';
-    const timer = setTimeout(() => { s.destroy(); reject(new Error(`the gateway did not answer ${req.op} within ${timeoutMs} ms`)); }, timeoutMs);
+    const late = ['ping', 'status', 'metrics'].includes(req.op) ? '' : '; it may still carry it out (moat queue show tells)';
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`the gateway did not answer ${req.op} within ${timeoutMs / 1000} s${late}`)); }, timeoutMs);
     s.setEncoding('utf8');
     s.once('connect', () => s.write(JSON.stringify(req) + '\n'));
     s.on('data', (d: string) => {
@@ -21,34 +33,76 @@ export function controlRequest(file: string, req: ControlRequest, timeoutMs = 30
       if (i < 0) return;
       clearTimeout(timer);
       s.end();
-      const reply = JSON.parse(buf.slice(0, i)) as ControlReply;
+      const reply = parseReply(buf.slice(0, i));
       if (reply.ok) resolve(reply.result); else reject(new Error(reply.error));
     });
-    s.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? new NoGatewayError('no gateway is running on this data_dir') : e);
-    });
+    s.once('close', () => { clearTimeout(timer); reject(new Error(`the gateway closed the control connection before answering ${req.op} (is it stopping?)`)); });
+    s.once('error', (e: NodeJS.ErrnoException) => { clearTimeout(timer); reject(connectError(file, e)); });
   });
 }
 
-export class ControlClient implements QueueActions {
+/**
+ * How long a change may take: the gateway first waits for a delivery of that message in progress, which its relay
+ * timeout bounds per command (a minute by default), so a shorter wait would report a failure it then carries out.
+ */
+const CHANGE_TIMEOUT_MS = 10 * 60_000;
+
+export class ControlClient implements AdminActions {
   readonly file: string;
   constructor(file: string) { this.file = file; }
-  status(): Promise<ControlStatus> { return controlRequest(this.file, { op: 'status' }) as Promise<ControlStatus>; }
-  flush(id?: string): Promise<number> { return controlRequest(this.file, { op: 'flush', id }) as Promise<number>; }
-  hold(id: string): Promise<ActionResult> { return controlRequest(this.file, { op: 'hold', id }) as Promise<ActionResult>; }
-  release(id: string): Promise<ActionResult> { return controlRequest(this.file, { op: 'release', id }) as Promise<ActionResult>; }
-  delete(id: string, opts: { to?: string } = {}): Promise<ActionResult> { return controlRequest(this.file, { op: 'delete', id, to: opts.to }) as Promise<ActionResult>; }
+  status(): Promise<ControlStatus> { return controlRequest(this.file, { op: 'status' }, 10_000) as Promise<ControlStatus>; }
+  flush(id?: string): Promise<number> { return this.change({ op: 'flush', id }) as Promise<number>; }
+  hold(id: string): Promise<AdminResult> { return this.change({ op: 'hold', id }) as Promise<AdminResult>; }
+  release(id: string): Promise<AdminResult> { return this.change({ op: 'release', id }) as Promise<AdminResult>; }
+  delete(id: string, opts: { to?: string } = {}): Promise<AdminResult> { return this.change({ op: 'delete', id, to: opts.to }) as Promise<AdminResult>; }
+  private change(req: ControlRequest): Promise<unknown> { return controlRequest(this.file, req, CHANGE_TIMEOUT_MS); }
 }
 
-/** The running gateway's actions when one answers on data_dir/control.sock, else direct edits of the queue files. */
-export async function queueActions(store: QueueStore): Promise<{ actions: QueueActions; live: ControlStatus | undefined }> {
+/** The running gateway's status, or undefined when none answers (for views, which change nothing). */
+export async function gatewayStatus(store: QueueStore): Promise<ControlStatus | undefined> {
+  try { return await new ControlClient(socketPath(store.dataDir)).status(); } catch (e) {
+    if (e instanceof NoGatewayError) return undefined;
+    throw e;
+  }
+}
+
+export interface QueueOwner {
+  actions: AdminActions;
+  /** The gateway's status when it acts, undefined when this process edits the files. */
+  live: ControlStatus | undefined;
+  /** Lets the next owner in once this process is done (a no-op through the gateway). */
+  release(): void;
+}
+
+/** How long to wait for a gateway between its lock and its socket (starting or stopping), or for another admin. */
+const WAIT_FOR_GATEWAY_MS = 5_000;
+const WAIT_FOR_ADMIN_MS = 30_000;
+
+function ownerError(holder: LockHolder, state: HolderState, file: string): Error {
+  const unsure = state === 'unverified' ? ` (if no such process runs, remove ${file})` : '';
+  return holder.role === 'gateway'
+    ? new Error(`${describeHolder(holder)} runs on this data_dir but does not answer on its control socket (see its log); stop it to change the queue${unsure}`)
+    : new Error(`${describeHolder(holder)} is still changing the queue; try again when it is done${unsure}`);
+}
+
+/**
+ * The running gateway's actions when one answers on data_dir/control.sock, else direct edits of the files under
+ * data_dir/queue.lock, so that neither a gateway that is starting nor another admin edits them meanwhile.
+ */
+export async function queueActions(store: QueueStore): Promise<QueueOwner> {
   const client = new ControlClient(socketPath(store.dataDir));
-  try {
-    const live = await client.status();
-    return { actions: client, live };
-  } catch (e) {
-    if (!(e instanceof NoGatewayError)) throw e;
-    return { actions: new FileQueueActions(store), live: undefined };
+  const started = Date.now();
+  for (;;) {
+    const live = await gatewayStatus(store);
+    if (live) return { actions: client, live, release: () => undefined };
+    const attempt = tryLock(store.dataDir, 'moat queue');
+    if (attempt.acquired) {
+      // Released on any exit, so a command that fails half-way does not keep the gateway from starting.
+      process.once('exit', attempt.release);
+      return { actions: new FolderAwareActions(new FileQueueActions(store), store), live: undefined, release: attempt.release };
+    }
+    const patience = attempt.holder.role === 'gateway' ? WAIT_FOR_GATEWAY_MS : WAIT_FOR_ADMIN_MS;
+    if (Date.now() - started > patience) throw ownerError(attempt.holder, attempt.state, lockPath(store.dataDir));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

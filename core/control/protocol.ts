@@ -18,3 +18,14 @@ export const socketPath = (dataDir: string) => path.join(path.resolve(dataDir), 
 
 /** Unix socket paths are limited to 107 bytes on Linux. */
 export const SOCKET_PATH_MAX = 107;
+
+// Ids name files (`<id>.eml`, `<id>.json`): anything beyond base-36 characters could reach outside the queue folder.
+const QUEUE_ID = /^[0-9a-z]{6,40}$/;
+
+/** Why `value` cannot be a queue id, or undefined when it can. */
+export function queueIdProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value === '') return 'a queue id is required';
+  if (QUEUE_ID.test(value)) return undefined;
+  const shown = value.length > 48 ? `${value.slice(0, 48)}…` : value;
+  return `not a queue id: ${JSON.stringify(shown)} (6 to 40 characters, 0-9 and a-z)`;
+}

@@ -4,33 +4,90 @@ import net from 'node:net';
 import { chmod, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/types.ts';
 import type { DeliveryQueue } from '../queue/delivery-queue.ts';
-import { SOCKET_PATH_MAX, socketPath, type ControlReply, type ControlRequest, type ControlStatus } from './protocol.ts';
+import { QueueStore } from '../queue/queue-store.ts';
+import { FolderAwareActions, type AdminActions } from '../queue/admin-ops.ts';
+import { SOCKET_PATH_MAX, queueIdProblem, socketPath, type ControlReply, type ControlRequest, type ControlStatus } from './protocol.ts';
+import { describeHolder, tryLock, type HolderState, type LockHolder } from './queue-lock.ts';
 
-export interface ControlServer { path: string; close(): Promise<void> }
+/**
+ * `path` is undefined when the gateway runs without a socket (then `moat queue` only reads the queue). Requests that
+ * change messages wait for `open()`, which the gateway calls once it has recovered its queue.
+ */
+export interface ControlServer { path: string | undefined; open(): void; close(): Promise<void> }
 
 const MAX_LINE = 64 * 1024;
 
 /** What else the gateway answers on the control channel. */
 export interface ControlExtras { metrics?: () => Record<string, unknown> }
 
-async function handle(req: ControlRequest, delivery: DeliveryQueue, extras: ControlExtras): Promise<unknown> {
-  const id = (v: unknown) => {
-    if (typeof v !== 'string' || !/^[0-9a-z]{6,40}$/.test(v)) throw new Error('a queue id is required');
-    return v;
-  };
+interface Context {
+  delivery: DeliveryQueue; actions: AdminActions; extras: ControlExtras; log: Logger; perMessage: KeyedSerial;
+  /** Settles once the queue is recovered (or rejects when the gateway stops first). */
+  recovered: Promise<void>;
+}
+
+/**
+ * Runs the tasks given for one key one after another. Two admins acting on one message at once (a release and a
+ * delete, or the same release twice) would otherwise both read its state and both move or rewrite it.
+ */
+class KeyedSerial {
+  private readonly tails = new Map<string, Promise<unknown>>();
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const result = (this.tails.get(key) ?? Promise.resolve()).catch(() => undefined).then(task);
+    const tail = result.catch(() => undefined);
+    this.tails.set(key, tail);
+    void tail.then(() => { if (this.tails.get(key) === tail) this.tails.delete(key); });
+    return result;
+  }
+}
+
+function queueId(v: unknown): string {
+  const problem = queueIdProblem(v);
+  if (problem) throw new Error(problem);
+  return v as string;
+}
+
+async function handle(req: ControlRequest, c: Context): Promise<unknown> {
   switch (req.op) {
     case 'ping': return 'pong';
-    case 'metrics': return extras.metrics?.() ?? {};
-    case 'status': return { pid: process.pid, busy: delivery.busy, scheduled: delivery.size } satisfies ControlStatus;
-    case 'flush': return delivery.flush(req.id === undefined ? undefined : id(req.id));
-    case 'hold': return delivery.hold(id(req.id));
-    case 'release': return delivery.release(id(req.id));
-    case 'delete': return delivery.delete(id(req.id), { to: typeof req.to === 'string' ? req.to : undefined });
+    case 'metrics': return c.extras.metrics?.() ?? {};
+    case 'status': return { pid: process.pid, busy: c.delivery.busy, scheduled: c.delivery.size } satisfies ControlStatus;
+    case 'flush': {
+      if (req.id === undefined) return c.actions.flush();
+      const id = queueId(req.id);
+      return c.perMessage.run(id, () => c.actions.flush(id));
+    }
+    case 'hold': { const id = queueId(req.id); return c.perMessage.run(id, () => c.actions.hold(id)); }
+    case 'release': { const id = queueId(req.id); return c.perMessage.run(id, () => c.actions.release(id)); }
+    case 'delete': {
+      const id = queueId(req.id);
+      const to = typeof req.to === 'string' ? req.to : undefined;
+      return c.perMessage.run(id, () => c.actions.delete(id, { to }));
+    }
     default: throw new Error(`unknown op ${JSON.stringify((req as { op?: unknown }).op)}`);
   }
 }
 
-function serve(socket: net.Socket, delivery: DeliveryQueue, log: Logger, extras: ControlExtras): void {
+const READ_ONLY = new Set(['ping', 'status', 'metrics']);
+
+async function answer(line: string, c: Context): Promise<ControlReply> {
+  let req: ControlRequest | undefined;
+  try {
+    req = JSON.parse(line) as ControlRequest;
+    // Before recovery the journal is not taken over yet: a hold would write a state file that recovery then takes
+    // for a broken one, and the message would be delivered anyway.
+    if (!READ_ONLY.has(req.op)) await c.recovered;
+    const result = await handle(req, c);
+    if (!READ_ONLY.has(req.op)) c.log.info('control request', { op: req.op, qid: (req as { id?: string }).id, to: (req as { to?: string }).to, result });
+    return { ok: true, result };
+  } catch (e) {
+    if (req && !READ_ONLY.has(req.op)) c.log.warn('control request failed', { op: req.op, qid: (req as { id?: unknown }).id, error: (e as Error).message });
+    return { ok: false, error: (e as Error).message };
+  }
+}
+
+/** Serves one connection; its requests are answered in order. Returns when its last request has been answered. */
+function serve(socket: net.Socket, c: Context): () => Promise<void> {
   let buf = '';
   let chain = Promise.resolve();
   socket.setEncoding('utf8');
@@ -41,20 +98,13 @@ function serve(socket: net.Socket, delivery: DeliveryQueue, log: Logger, extras:
     for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
-      // Requests on one connection are answered in order.
       chain = chain.then(async () => {
-        let reply: ControlReply;
-        try {
-          const req = JSON.parse(line) as ControlRequest;
-          reply = { ok: true, result: await handle(req, delivery, extras) };
-          if (req.op !== 'ping' && req.op !== 'status' && req.op !== 'metrics') log.info('control request', { op: req.op, id: (req as { id?: string }).id, result: reply.result });
-        } catch (e) {
-          reply = { ok: false, error: (e as Error).message };
-        }
+        const reply = await answer(line, c);
         if (!socket.destroyed) socket.write(JSON.stringify(reply) + '\n');
       });
     }
   });
+  return () => chain;
 }
 
 /** True when something answers on the socket (another gateway on the same data_dir). */
@@ -66,34 +116,108 @@ function answers(file: string): Promise<boolean> {
   });
 }
 
-/** Listens on data_dir/control.sock; undefined (with a warning) when the socket cannot be made. */
-export async function startControl(dataDir: string, delivery: DeliveryQueue, log: Logger, extras: ControlExtras = {}): Promise<ControlServer | undefined> {
-  const file = socketPath(dataDir);
-  const clog = log.child({ component: 'control' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How long a start waits for a `moat queue` whose pid exists but cannot be checked (no /proc) before it goes on. */
+const UNVERIFIED_WAIT_MS = 30_000;
+
+/**
+ * Whose queue.lock a starting gateway removes: a dead holder's; its own process's (an earlier gateway in it that was
+ * never stopped); an unverifiable gateway's, since its socket did not answer (a pid reused after a reboot must not keep
+ * mail out); an unverifiable `moat queue`'s after UNVERIFIED_WAIT_MS.
+ */
+function mayTakeOver(holder: LockHolder, state: HolderState, since: number, clog: Logger): boolean {
+  if (state === 'dead' || holder.pid === process.pid) return true;
+  if (state === 'alive') return false;
+  const take = holder.role === 'gateway' || Date.now() - since > UNVERIFIED_WAIT_MS;
+  if (take) clog.warn('taking over a queue.lock whose holder cannot be checked', { pid: holder.pid, role: holder.role });
+  return take;
+}
+
+/**
+ * Takes data_dir/queue.lock for the gateway's life, waiting for a `moat queue` that is editing the files to finish
+ * (its edits and this start's recovery of the journal must not interleave). Returns its release.
+ */
+async function takeQueueLock(dataDir: string, clog: Logger): Promise<() => void> {
+  const since = Date.now();
+  let told = false;
+  for (;;) {
+    let attempt;
+    try { attempt = tryLock(dataDir, 'gateway', (holder, state) => mayTakeOver(holder, state, since, clog)); } catch (e) {
+      // A read-only or full data_dir: the gateway itself will say what fails; the lock must not be what stops it.
+      clog.warn('cannot write the queue lock; moat queue may edit files while the gateway starts', { error: String(e) });
+      return () => undefined;
+    }
+    if (attempt.acquired) return attempt.release;
+    if (attempt.holder.role === 'gateway') throw new Error(`another gateway is already running on this data_dir (${describeHolder(attempt.holder)} holds its queue.lock)`);
+    if (!told) clog.warn('waiting for moat queue to finish editing the queue files', { pid: attempt.holder.pid });
+    told = true;
+    await sleep(100);
+  }
+}
+
+async function listen(file: string, c: Context, clog: Logger): Promise<{ server: net.Server; connections: Map<net.Socket, () => Promise<void>> } | undefined> {
   if (Buffer.byteLength(file) > SOCKET_PATH_MAX) {
-    clog.warn('data_dir path too long for the control socket; moat queue will edit files directly', { path: file });
+    clog.warn('data_dir path too long for the control socket; moat queue can only read the queue while the gateway runs', { path: file });
     return undefined;
   }
-  if (await answers(file)) {
-    // Two gateways on one queue would both deliver every message: refuse to start.
-    throw new Error(`another gateway is already running on this data_dir (${file} answers)`);
-  }
   await unlink(file).catch(() => undefined);
-  const server = net.createServer((s) => serve(s, delivery, clog, extras));
+  const connections = new Map<net.Socket, () => Promise<void>>();
+  const server = net.createServer((s) => {
+    connections.set(s, serve(s, c));
+    s.once('close', () => connections.delete(s));
+  });
   try {
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(file, () => resolve()); });
     await chmod(file, 0o600);
   } catch (e) {
-    clog.warn('cannot open the control socket; moat queue will edit files directly', { path: file, error: String(e) });
+    clog.warn('cannot open the control socket; moat queue can only read the queue while the gateway runs', { path: file, error: String(e) });
     server.close();
     return undefined;
   }
   server.unref();
+  return { server, connections };
+}
+
+/** Listens on data_dir/control.sock, holding data_dir/queue.lock until close(). */
+export async function startControl(dataDir: string, delivery: DeliveryQueue, log: Logger, extras: ControlExtras = {}): Promise<ControlServer> {
+  const file = socketPath(dataDir);
+  const clog = log.child({ component: 'control' });
+  if (Buffer.byteLength(file) <= SOCKET_PATH_MAX && await answers(file)) {
+    // Two gateways on one queue would both deliver every message: refuse to start.
+    throw new Error(`another gateway is already running on this data_dir (${file} answers)`);
+  }
+  const releaseLock = await takeQueueLock(dataDir, clog);
+  let c: Context;
+  let opened = false;
+  let open!: () => void;
+  let refuse!: (e: Error) => void;
+  const recovered = new Promise<void>((resolve, reject) => { open = resolve; refuse = reject; });
+  recovered.catch(() => undefined);
+  try {
+    // A store of its own for the quarantine and dead-letter folders, which the delivery queue does not handle.
+    const actions = new FolderAwareActions(delivery, new QueueStore(dataDir), { schedule: (e) => delivery.add(e), log: clog });
+    c = { delivery, actions, extras, log: clog, perMessage: new KeyedSerial(), recovered };
+  } catch (e) {
+    releaseLock();
+    throw e;
+  }
+  const listening = await listen(file, c, clog);
   return {
-    path: file,
+    path: listening ? file : undefined,
+    open() { opened = true; open(); },
     async close() {
-      await new Promise<void>((r) => server.close(() => r()));
-      await unlink(file).catch(() => undefined);
+      if (!opened) refuse(new Error('the gateway stopped before its queue was recovered; run the command again'));
+      // Answer until the relay workers have stopped: a `moat queue` that found no socket would edit the files
+      // while a delivery in progress still writes them.
+      await delivery.stop();
+      if (listening) {
+        const closed = new Promise<void>((r) => listening.server.close(() => r()));
+        for (const [socket, answered] of listening.connections) void answered().then(() => socket.destroy());
+        await closed;
+        await unlink(file).catch(() => undefined);
+      }
+      releaseLock();
     },
   };
 }

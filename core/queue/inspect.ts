@@ -1,5 +1,5 @@
 // Read-only views of the queue for `moat queue`: the list, one message in full, and the per-domain overview.
-import { parseHeaderBlock } from '../message/header-block.ts';
+import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
 import { originalHeaders } from './dsn.ts';
 import type { QueueEntry } from './entry.ts';
 import type { QueueFolder, QueueStore } from './queue-store.ts';
@@ -44,7 +44,7 @@ export function overview(entries: QueueEntry[], now = Date.now()): DomainRow[] {
         r.messages++;
         r.oldest = Math.max(r.oldest, now - e.receivedAt);
         if (e.held) r.held++;
-        else if (e.attempts > 0) r.deferred++;
+        else if (e.nextAttemptAt > now) r.deferred++;
       }
       rows.set(d, r);
     }
@@ -52,16 +52,48 @@ export function overview(entries: QueueEntry[], now = Date.now()): DomainRow[] {
   return [...rows.values()].map(({ ids: _ids, ...r }) => r).sort((a, b) => b.messages - a.messages || b.oldest - a.oldest || (a.domain < b.domain ? -1 : 1));
 }
 
-export interface ShownMessage { folder: QueueFolder; entry: QueueEntry; headers: Array<{ name: string; value: string }> }
+export interface ShownMessage {
+  folder: QueueFolder;
+  entry: QueueEntry;
+  headers: Array<{ name: string; value: string }>;
+  /** The header section is longer than `show` reads: the fields past HEAD_BYTES are not listed. */
+  headersCut: boolean;
+}
+
+/** How much of a message `show` reads for its headers. */
+export const HEAD_BYTES = 128 * 1024;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Header bytes (held one per char) as text: UTF-8 when they are valid UTF-8 (SMTPUTF8 mail), else Latin-1. */
+function headerText(latin1: string): string {
+  if (!/[^\x00-\x7f]/.test(latin1)) return latin1;
+  try { return utf8.decode(Buffer.from(latin1, 'latin1')); } catch { return latin1; }
+}
 
 /** A message with its envelope, state, history and the headers it leaves with; looked for in every folder. */
 export async function showMessage(store: QueueStore, id: string): Promise<ShownMessage | undefined> {
   for (const folder of ['queue', 'deadletter', 'quarantine'] as const) {
     const entry = await store.load(id, folder);
     if (!entry) continue;
-    const leaving = originalHeaders(entry, await store.readHead(id, folder, 128 * 1024));
-    const headers = parseHeaderBlock(leaving).map((f) => ({ name: f.name, value: f.value }));
-    return { folder, entry, headers };
+    const head = await store.readHead(id, folder, HEAD_BYTES);
+    const leaving = originalHeaders(entry, head);
+    const headers = parseHeaderBlock(leaving).map((f) => ({ name: headerText(f.name), value: headerText(f.value) }));
+    return { folder, entry, headers, headersCut: head.length >= HEAD_BYTES && headerEnd(head) < 0 };
   }
   return undefined;
+}
+
+function escapeChar(c: string): string {
+  const n = c.charCodeAt(0);
+  return n > 0xff ? `\\u${n.toString(16).padStart(4, '0')}` : `\\x${n.toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * Text a remote party wrote (header values, replies, addresses) made safe for a terminal: control characters shown
+ * as \xNN, so a message cannot move the cursor, clear the screen or retitle the admin's window; long values cut.
+ */
+export function forTerminal(text: string, max = 2000): string {
+  const safe = text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, escapeChar);
+  return safe.length > max ? `${safe.slice(0, max)}… (${safe.length - max} more characters)` : safe;
 }

@@ -1,24 +1,42 @@
-// `moat queue`: see and steer the delivery queue; changes go through the running gateway when there is one.
+// `moat queue`: see and steer the delivery queue and the quarantine; changes go through the running gateway when
+// there is one.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { readCommand, USAGE_ERROR } from './args.ts';
-import { loadConfig } from '../../core/config/load.ts';
+import { ConfigError, loadConfig } from '../../core/config/load.ts';
 import { QueueStore, type QueueFolder } from '../../core/queue/queue-store.ts';
-import { listRow, overview, showMessage, type ListRow } from '../../core/queue/inspect.ts';
-import { queueActions } from '../../core/control/client.ts';
+import { forTerminal, listRow, overview, showMessage, HEAD_BYTES, type ListRow, type ShownMessage } from '../../core/queue/inspect.ts';
+import { gatewayStatus, queueActions } from '../../core/control/client.ts';
+import { queueIdProblem } from '../../core/control/protocol.ts';
 import { domainOf } from '../../core/queue/actions.ts';
+import type { AdminResult } from '../../core/queue/admin-ops.ts';
+import type { QueueEntry } from '../../core/queue/entry.ts';
 
 const USAGE = `usage: moat queue <command> [--config FILE | --data-dir DIR] [--json]
 
   list [--folder queue|deadletter|quarantine]   id, age, sender, recipients, attempts, next attempt, last reply
-  show ID                                       envelope, headers, delivery history
+  show ID                                       envelope, headers, delivery history (any folder)
   flush [ID]                                    retry now: one message or every deferred one
-  delete ID… | --to DOMAIN | --from ADDRESS     delete messages (--to: only their recipients in DOMAIN)
+  delete ID… | --to DOMAIN | --from ADDRESS [--folder F]
+                                                delete messages (--to: only their recipients in DOMAIN;
+                                                --from '<>' matches bounces; --folder: queue by default)
   hold ID…                                      stop delivering until released
-  release ID…                                   deliver again, now
+  release ID…                                   deliver again, now; a quarantined message is delivered as
+                                                it was stored (verdict headers kept, not scanned again)
+                                                with an X-Mailmoat-Released header
   overview                                      messages and oldest age per destination domain
 
 With a gateway running on the data_dir, flush/hold/release/delete go through its control socket
-(data_dir/control.sock), so they never race with the relay workers; without one they edit the files.
+(data_dir/control.sock), so they never race with the relay workers; without one they edit the files
+(under data_dir/queue.lock: the gateway does not start until they are done).
 Exit code: 0 done, 1 a message was not found or an error, 64 usage error.`;
+
+const OPTIONS = {
+  config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
+  folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' },
+} as const;
+
+const FOLDERS: readonly QueueFolder[] = ['queue', 'deadletter', 'quarantine'];
 
 class UsageError extends Error {}
 
@@ -30,108 +48,199 @@ function age(ms: number): string {
   return `${Math.round(s / 86_400)}d`;
 }
 const iso = (ms: number | null) => (ms ? new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z') : '-');
+const t = (s: string) => forTerminal(s);
 
-function printList(rows: ListRow[]): void {
-  if (!rows.length) { console.log('queue is empty'); return; }
+function printList(rows: ListRow[], folder: QueueFolder): void {
+  if (!rows.length) { console.log(`${folder} is empty`); return; }
   for (const r of rows) {
-    console.log(`${r.id}  ${age(r.age).padStart(4)}  ${r.state.padEnd(10)}  <${r.sender}> -> ${r.recipients.join(', ')}`);
-    console.log(`    size ${r.size}  attempts ${r.attempts}  next ${r.state === 'deferred' ? iso(r.nextAttempt) : '-'}${r.lastReply ? `  last: ${r.lastReply}` : ''}`);
+    console.log(`${r.id}  ${age(r.age).padStart(4)}  ${r.state.padEnd(11)}  <${t(r.sender)}> -> ${r.recipients.map(t).join(', ')}`);
+    console.log(`    size ${r.size}  attempts ${r.attempts}  next ${r.state === 'deferred' ? iso(r.nextAttempt) : '-'}${r.lastReply ? `  last: ${t(r.lastReply)}` : ''}`);
   }
   console.log(`${rows.length} message(s)`);
 }
 
+function printOverview(rows: ReturnType<typeof overview>): void {
+  if (!rows.length) { console.log('queue is empty'); return; }
+  console.log(`${'domain'.padEnd(32)} ${'messages'.padStart(8)} ${'rcpts'.padStart(6)} ${'oldest'.padStart(6)} ${'deferred'.padStart(8)} ${'held'.padStart(5)}`);
+  for (const r of rows) console.log(`${t(r.domain).padEnd(32)} ${String(r.messages).padStart(8)} ${String(r.recipients).padStart(6)} ${age(r.oldest).padStart(6)} ${String(r.deferred).padStart(8)} ${String(r.held).padStart(5)}`);
+}
+
+function printMessage(m: ShownMessage): void {
+  const e = m.entry;
+  console.log(`id:         ${e.id} (${m.folder}${e.held ? ', held' : ''})`);
+  console.log(`received:   ${iso(e.receivedAt)} from ${e.client.ip}${e.client.helo ? ` (${t(e.client.helo)})` : ''}${e.client.user ? ` user ${t(e.client.user)}` : ''}`);
+  console.log(`sender:     <${t(e.mailFrom)}>`);
+  for (const r of e.recipients) console.log(`recipient:  <${t(r.address)}> ${r.status}${r.reply ? ` (${t(r.reply)})` : ''}`);
+  console.log(`size:       ${e.size}   attempts: ${e.attempts}   next: ${m.folder === 'queue' && !e.held ? iso(e.nextAttemptAt) : '-'}`);
+  if (e.verdict) console.log(`verdict:    ${[e.verdict.action, `score ${e.verdict.score}`, ...e.verdict.symbols.map(t)].join(' ')}`);
+  console.log('headers:');
+  for (const h of m.headers) console.log(`  ${t(h.name)}: ${t(h.value)}`);
+  if (m.headersCut) console.log(`  (the header section is longer than ${HEAD_BYTES / 1024} KB: the fields after that are not shown)`);
+  console.log('history:');
+  if (!e.history.length) console.log('  (no attempt yet)');
+  for (const h of e.history) console.log(`  ${iso(h.at)}  ${t(h.result)}`);
+}
+
+/** The ids named on the command line, each once, in order; a malformed one stops the command before anything changes. */
+function queueIds(args: string[]): string[] {
+  for (const id of args) {
+    const problem = queueIdProblem(id);
+    if (problem) throw new UsageError(problem);
+  }
+  return [...new Set(args)];
+}
+
+function folderOption(value: string | undefined): QueueFolder {
+  const folder = (value ?? 'queue') as QueueFolder;
+  if (!FOLDERS.includes(folder)) throw new UsageError(`unknown folder ${JSON.stringify(value)} (queue, deadletter or quarantine)`);
+  return folder;
+}
+
+function domainOption(value: string): string {
+  const d = value.trim().toLowerCase().replace(/^@/, '').replace(/\.$/, '');
+  if (!d || d.includes('@')) throw new UsageError(`--to takes a domain, not ${JSON.stringify(value)}`);
+  return d;
+}
+
+/** A sender as the envelope holds it; `<>` and '' are the null sender of bounces. */
+const senderOption = (value: string) => value.trim().replace(/^<(.*)>$/, '$1').toLowerCase();
+
 async function dataDir(o: { 'data-dir'?: string; config?: string }): Promise<string> {
-  if (o['data-dir']) return o['data-dir'];
-  return (await loadConfig({ file: o.config })).config.data_dir;
+  if (o['data-dir'] !== undefined && o.config !== undefined) throw new UsageError('give --config or --data-dir, not both');
+  const dir = o['data-dir'] ?? (await loadConfig({ file: o.config })).config.data_dir;
+  // A mistyped path must not become a new, empty queue with a key of its own.
+  if (!existsSync(dir)) throw new Error(`data_dir ${dir} does not exist`);
+  if (!existsSync(path.join(dir, 'queue.key')) && !existsSync(path.join(dir, 'queue'))) throw new Error(`${dir} holds no queue (no queue.key): is it the gateway's data_dir?`);
+  return dir;
+}
+
+type Json = (value: unknown, text: () => void) => void;
+
+async function list(store: QueueStore, folder: QueueFolder, out: Json): Promise<number> {
+  const busy = new Set(folder === 'queue' ? (await gatewayStatus(store))?.busy ?? [] : []);
+  const rows = (await store.list(folder)).map((e) => listRow(e, folder, busy));
+  out(rows, () => printList(rows, folder));
+  return 0;
+}
+
+async function show(store: QueueStore, ids: string[], out: Json): Promise<number> {
+  if (ids.length !== 1) throw new UsageError('show takes one queue id');
+  const [id] = queueIds(ids);
+  const m = await showMessage(store, id);
+  if (!m) { console.error(`${id}: not found in the queue, the quarantine or the dead-letter folder`); return 1; }
+  out(m, () => printMessage(m));
+  return 0;
+}
+
+/** Where a message is, when a command that found nothing to do should say why. */
+async function folderOf(store: QueueStore, id: string): Promise<QueueFolder | undefined> {
+  for (const folder of FOLDERS) if (await store.load(id, folder)) return folder;
+  return undefined;
+}
+
+async function flush(store: QueueStore, args: string[], out: Json): Promise<number> {
+  if (args.length > 1) throw new UsageError('flush takes at most one queue id');
+  const [id] = queueIds(args);
+  const owner = await queueActions(store);
+  try {
+    const n = await owner.actions.flush(id);
+    const via = owner.live ? 'gateway' : 'files';
+    const folder = id && n === 0 ? await folderOf(store, id) : undefined;
+    out({ flushed: n, via }, () => console.log(`${n} message(s) due now${owner.live || n === 0 ? '' : ' (no gateway running: they go at its next start)'}`));
+    if (id && n === 0) {
+      const why = folder === 'queue' ? 'not deferred (held, due now, or being delivered)'
+        : folder === 'quarantine' ? 'in quarantine: use release' : folder === 'deadletter' ? 'in the dead-letter folder' : 'not in the queue';
+      console.error(`${id}: ${why}`);
+      return folder === 'queue' ? 0 : 1;
+    }
+    return 0;
+  } finally { owner.release(); }
+}
+
+const DONE: Record<string, string> = { delete: 'deleted', hold: 'held', release: 'released' };
+
+function resultText(command: string, r: AdminResult, to?: string): string {
+  if (r === 'done') return command === 'delete' && to ? `its recipients in ${to} deleted (the message goes once none is left)` : DONE[command];
+  if (r === 'missing') return 'not found in the queue, the quarantine or the dead-letter folder';
+  if (r === 'dead-letter') return `in the dead-letter folder: only delete applies`;
+  if (command === 'hold') return 'already held, or quarantined (not delivered until released)';
+  if (command === 'release') return 'not held: already scheduled';
+  return to ? `no pending recipient in ${to}` : 'no change';
+}
+
+async function selectByEnvelope(store: QueueStore, folder: QueueFolder, to?: string, from?: string): Promise<string[]> {
+  const pendingIn = (e: QueueEntry, d: string) => e.recipients.some((r) => r.status === 'pending' && domainOf(r.address) === d);
+  return (await store.list(folder))
+    .filter((e) => (from === undefined || e.mailFrom.toLowerCase() === from) && (to === undefined || pendingIn(e, to)))
+    .map((e) => e.id);
+}
+
+async function change(store: QueueStore, command: 'hold' | 'release' | 'delete', args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
+  const to = typeof o.to === 'string' ? domainOption(o.to) : undefined;
+  const from = typeof o.from === 'string' ? senderOption(o.from) : undefined;
+  const bulk = to !== undefined || from !== undefined;
+  if (bulk && command !== 'delete') throw new UsageError(`--to and --from select messages for delete only`);
+  if (bulk && args.length) throw new UsageError('delete takes ids or --to/--from, not both');
+  if (!bulk && !args.length) throw new UsageError(`${command} needs at least one queue id`);
+  if (o.folder !== undefined && !bulk) throw new UsageError('--folder selects messages for list and for delete --to/--from; ids are found in any folder');
+  const targets = bulk ? await selectByEnvelope(store, folderOption(o.folder as string | undefined), to, from) : queueIds(args);
+  const owner = await queueActions(store);
+  const results: Record<string, AdminResult | 'error'> = {};
+  const errors: Record<string, string> = {};
+  try {
+    for (const id of targets) {
+      // One message that fails (a full disk) must not hide what was done to the others, nor stop the rest.
+      try {
+        // --to always removes only the recipients in that domain, with or without --from: the others are still delivered.
+        results[id] = command === 'delete' ? await owner.actions.delete(id, { to })
+          : command === 'hold' ? await owner.actions.hold(id) : await owner.actions.release(id);
+      } catch (e) {
+        results[id] = 'error';
+        errors[id] = (e as Error).message;
+      }
+    }
+  } finally { owner.release(); }
+  const failed = Object.keys(errors).length > 0;
+  out({ results, via: owner.live ? 'gateway' : 'files', ...(failed ? { errors } : {}) }, () => {
+    for (const [id, r] of Object.entries(results)) if (r !== 'error') console.log(`${id}: ${resultText(command, r, to)}`);
+    if (!targets.length) console.log('no matching message');
+  });
+  for (const [id, message] of Object.entries(errors)) console.error(`${id}: ${command} failed: ${message}`);
+  return failed || Object.values(results).some((r) => r === 'missing' || r === 'dead-letter') ? 1 : 0;
+}
+
+async function dispatch(command: string, args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
+  const known = ['list', 'overview', 'show', 'flush', 'hold', 'release', 'delete'];
+  if (!known.includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (command === 'list' && args.length) throw new UsageError('list takes no argument (--folder F picks the folder)');
+  if (command === 'overview' && args.length) throw new UsageError('overview takes no argument');
+  if (o.folder !== undefined && !['list', 'delete'].includes(command)) throw new UsageError(`--folder does not apply to ${command}`);
+  const store = new QueueStore(await dataDir(o as { 'data-dir'?: string; config?: string }));
+  switch (command) {
+    case 'list': return list(store, folderOption(o.folder as string | undefined), out);
+    case 'overview': { const rows = overview(await store.list()); out(rows, () => printOverview(rows)); return 0; }
+    case 'show': return show(store, args, out);
+    case 'flush': return flush(store, args, out);
+    default: return change(store, command as 'hold' | 'release' | 'delete', args, o, out);
+  }
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = readCommand(argv, {
-    config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
-    folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' },
-  }, USAGE);
+  // The reading every moat command shares: a line that does not parse gets the usage and 64, --help the usage and 0.
+  const parsed = readCommand(argv, OPTIONS, USAGE);
   if (typeof parsed === 'number') return parsed;
   const o = parsed.values;
-  const [command, ...ids] = parsed.positionals;
-  const json = o.json === true;
-  if (!command) { console.log(USAGE); return USAGE_ERROR; }
-  const out = (value: unknown, text: () => void) => { if (json) console.log(JSON.stringify(value, null, 2)); else text(); };
+  const [command, ...args] = parsed.positionals;
+  if (!command) { console.error(USAGE); return USAGE_ERROR; }
+  const out: Json = (value, text) => { if (o.json) console.log(JSON.stringify(value, null, 2)); else text(); };
   try {
-    const store = new QueueStore(await dataDir(o));
-    switch (command) {
-      case 'list': {
-        const folder = (o.folder ?? 'queue') as QueueFolder;
-        if (!['queue', 'deadletter', 'quarantine'].includes(folder)) throw new UsageError(`unknown folder ${folder}`);
-        const { live } = await queueActions(store);
-        const busy = new Set(live?.busy ?? []);
-        const rows = (await store.list(folder)).map((e) => listRow(e, folder, busy));
-        out(rows, () => printList(rows));
-        return 0;
-      }
-      case 'overview': {
-        const rows = overview(await store.list());
-        out(rows, () => {
-          if (!rows.length) { console.log('queue is empty'); return; }
-          console.log(`${'domain'.padEnd(32)} ${'messages'.padStart(8)} ${'rcpts'.padStart(6)} ${'oldest'.padStart(6)} ${'deferred'.padStart(8)} ${'held'.padStart(5)}`);
-          for (const r of rows) console.log(`${r.domain.padEnd(32)} ${String(r.messages).padStart(8)} ${String(r.recipients).padStart(6)} ${age(r.oldest).padStart(6)} ${String(r.deferred).padStart(8)} ${String(r.held).padStart(5)}`);
-        });
-        return 0;
-      }
-      case 'show': {
-        if (ids.length !== 1) throw new UsageError('show takes one queue id');
-        const m = await showMessage(store, ids[0]);
-        if (!m) { console.error(`no message ${ids[0]}`); return 1; }
-        out(m, () => {
-          const e = m.entry;
-          console.log(`id:         ${e.id} (${m.folder}${e.held ? ', held' : ''})`);
-          console.log(`received:   ${iso(e.receivedAt)} from ${e.client.ip}${e.client.helo ? ` (${e.client.helo})` : ''}${e.client.user ? ` user ${e.client.user}` : ''}`);
-          console.log(`sender:     <${e.mailFrom}>`);
-          for (const r of e.recipients) console.log(`recipient:  <${r.address}> ${r.status}${r.reply ? ` (${r.reply})` : ''}`);
-          console.log(`size:       ${e.size}   attempts: ${e.attempts}   next: ${m.folder === 'queue' && !e.held ? iso(e.nextAttemptAt) : '-'}`);
-          if (e.verdict) console.log(`verdict:    ${e.verdict.action} score ${e.verdict.score} ${e.verdict.symbols.join(' ')}`);
-          console.log('headers:');
-          for (const h of m.headers) console.log(`  ${h.name}: ${h.value}`);
-          console.log('history:');
-          if (!e.history.length) console.log('  (no attempt yet)');
-          for (const h of e.history) console.log(`  ${iso(h.at)}  ${h.result}`);
-        });
-        return 0;
-      }
-      case 'flush': {
-        if (ids.length > 1) throw new UsageError('flush takes at most one queue id');
-        const { actions, live } = await queueActions(store);
-        const n = await actions.flush(ids[0]);
-        out({ flushed: n, via: live ? 'gateway' : 'files' }, () => console.log(`${n} message(s) due now${live ? '' : ' (no gateway running: they go at its next start)'}`));
-        return ids[0] && n === 0 && !(await store.load(ids[0])) ? 1 : 0;
-      }
-      case 'hold': case 'release': case 'delete': {
-        const to = o.to, from = o.from;
-        let targets = ids;
-        if (command === 'delete' && (to || from)) {
-          if (ids.length) throw new UsageError('delete takes ids or --to/--from, not both');
-          const all = await store.list();
-          targets = all.filter((e) => (!from || e.mailFrom.toLowerCase() === from.toLowerCase())
-            && (!to || e.recipients.some((r) => r.status === 'pending' && domainOf(r.address) === to.toLowerCase().replace(/^@/, '')))).map((e) => e.id);
-        } else if (!ids.length) throw new UsageError(`${command} needs at least one queue id`);
-        const { actions, live } = await queueActions(store);
-        const results: Record<string, string> = {};
-        for (const id of targets) {
-          results[id] = command === 'delete' ? await actions.delete(id, { to: to && !from ? to : undefined })
-            : command === 'hold' ? await actions.hold(id) : await actions.release(id);
-        }
-        const missing = Object.values(results).filter((r) => r === 'missing').length;
-        out({ results, via: live ? 'gateway' : 'files' }, () => {
-          for (const [id, r] of Object.entries(results)) console.log(`${id}: ${r === 'done' ? `${command === 'delete' ? 'deleted' : command === 'hold' ? 'held' : 'released'}` : r === 'missing' ? 'not in the queue' : 'no change'}`);
-          if (!targets.length) console.log('no matching message');
-        });
-        return missing ? 1 : 0;
-      }
-      default:
-        throw new UsageError(`unknown command ${command}`);
-    }
+    return await dispatch(command, args, o, out);
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code === 'GW_ERR_CONFIG_INVALID') { console.error(`${(e as Error).message}\n${USAGE}`); return USAGE_ERROR; }
-    console.error(`moat queue ${command}: ${(e as Error).message}`);
+    if (e instanceof UsageError) { console.error(`moat queue ${command}: ${e.message} (moat queue --help shows the usage)`); return USAGE_ERROR; }
+    // A config error lists each problem on its own line, with the key it concerns.
+    if (e instanceof ConfigError) { console.error(e.message); return 1; }
+    const denied = ['EACCES', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '');
+    console.error(`moat queue ${command}: ${(e as Error).message}${denied ? " (run it as the gateway's user or root)" : ''}`);
     return 1;
   }
 }
