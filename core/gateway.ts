@@ -122,11 +122,18 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       dns: (dns as { stats?: () => unknown }).stats?.(),
     }),
   }).catch(async (e) => { await closePlugins(rt.plugins, log); await relay.close(); await store.close(); throw e; });
-  const recovered = await queue.recover();
+  let recovered: Awaited<ReturnType<typeof queue.recover>>;
+  try {
+    recovered = await queue.recover();
+  } catch (e) {
+    await control.close(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
+    throw e;
+  }
   // A start is a queue run: every recovered message gets one attempt now, whatever its schedule said.
   const startedAt = Date.now();
   for (const e of recovered.entries) { e.nextAttemptAt = Math.min(e.nextAttemptAt, startedAt); delivery.add(e); }
   log.info('queue recovered', { messages: recovered.entries.length, orphans_removed: recovered.orphans, broken: recovered.broken.length });
+  control.open();
 
   const tls = loadTls({ cert: cfg.server.tls.cert, key: cfg.server.tls.key, dataDir: cfg.data_dir, hostname });
   if (tls.generated) log.info('using a self-signed TLS certificate', { dir: path.join(cfg.data_dir, 'tls') });

@@ -1,0 +1,59 @@
+// The control socket before the gateway has recovered its queue: it answers status at once, and holds every request
+// that changes a message until the queue is recovered (before that, a hold's state file would be taken for a broken
+// one by recovery, and the message delivered anyway).
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startControl, type ControlServer } from '../../../core/control/server.ts';
+import { controlRequest } from '../../../core/control/client.ts';
+import { socketPath } from '../../../core/control/protocol.ts';
+import { DeliveryQueue } from '../../../core/queue/delivery-queue.ts';
+import { QueueStore } from '../../../core/queue/queue-store.ts';
+import { JsonLogger } from '../../../core/log/logger.ts';
+import type { Relay } from '../../../core/relay/types.ts';
+
+// Never called: no message is queued in these tests.
+const idleRelay: Relay = { name: 'idle', send: async () => [], close: async () => undefined };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('control socket before the queue is recovered', () => {
+  let dir: string;
+  let control: ControlServer | undefined;
+  beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'control-')); });
+  afterEach(async () => {
+    await control?.close();
+    control = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function start(): Promise<ControlServer> {
+    const log = new JsonLogger({ sink: { write() {} } });
+    const delivery = new DeliveryQueue(new QueueStore(dir), idleRelay, { retry_schedule: [1000], lifetime: 60_000, concurrency: 1 }, log);
+    control = await startControl(dir, delivery, log);
+    return control;
+  }
+
+  it('answers status at once and a hold only once the queue is open', async () => {
+    const c = await start();
+    const sock = socketPath(dir);
+    assert.equal(await controlRequest(sock, { op: 'ping' }), 'pong');
+    let answered: unknown;
+    const hold = controlRequest(sock, { op: 'hold', id: 'abcdef123456' }).then((r) => { answered = r; });
+    await sleep(300);
+    assert.equal(answered, undefined, 'held back while the queue is not recovered');
+    c.open();
+    await hold;
+    assert.equal(answered, 'missing');
+  });
+
+  it('refuses the waiting requests when the gateway stops before it recovered its queue', async () => {
+    const c = await start();
+    const hold = controlRequest(socketPath(dir), { op: 'hold', id: 'abcdef123456' });
+    await sleep(100);
+    const closing = c.close();
+    control = undefined;
+    await assert.rejects(hold, /stopped before its queue was recovered/);
+    await closing;
+  });
+});
