@@ -187,7 +187,7 @@ export class QueueStore {
     // Outside the queue folder the message file holds the message only (a sealed envelope is cut off).
     const fh = await open(this.emlPath(entry.id, from), 'r+');
     try { await fh.truncate(entry.size); await fh.sync(); } finally { await fh.close(); }
-    await writeDurable(this.jsonPath(entry.id, folder), JSON.stringify(entry));
+    await this.writeState(entry, folder);
     await rename(this.emlPath(entry.id, from), this.emlPath(entry.id, folder));
     await this.syncers[folder].sync();
     await unlinkQuiet(this.jsonPath(entry.id, from));
@@ -198,6 +198,11 @@ export class QueueStore {
   async update(entry: QueueEntry, folder: QueueFolder = 'queue'): Promise<void> {
     if (folder === 'queue' && this.journal.has(entry.id)) return this.moveToFiles(entry);
     if (folder === 'queue') this.sealedOnly.delete(entry.id);
+    await this.writeState(entry, folder);
+  }
+
+  /** Writes a message's state file whole or not at all: a crash mid-write leaves the old one, or none, never a torn one. */
+  private async writeState(entry: QueueEntry, folder: QueueFolder): Promise<void> {
     const tmp = `${this.jsonPath(entry.id, folder)}.tmp`;
     try {
       await writeDurable(tmp, JSON.stringify(entry));

@@ -214,4 +214,20 @@ describe('moat queue: what an admin does beside a real gateway', function () {
     const json = await moat(dataDir, 'show', s.queueId!, '--json');
     assert.equal(json.json.headers.find((h: any) => h.name === 'X-Trap').value, 'a\x1b]0;owned\x07\x1b[2Jb');
   });
+
+  it('run as root on the files, gives what it wrote back to the owner of data_dir, so the gateway can go on writing them', async function () {
+    if (process.getuid?.() !== 0) this.skip(); // only root can make files another user's: nothing to check otherwise
+    sink.rcptReplies.set('a@example.com', 451);
+    const g = await start();
+    const s = await sendMail(g.port, { from: 'x@client.example', to: ['a@example.com'], subject: 'owned' });
+    await until(() => g.logs.some((l) => l.msg === 'deferred' && l.qid === s.queueId), 5000, 'deferred');
+    await g.stop(); gw = undefined;
+    // The gateway's own user: nobody.
+    await execFileP('chown', ['-R', '65534:65534', dataDir]);
+    // A hold rewrites the message's state file: a new file, made by root.
+    assert.equal((await moat(dataDir, 'hold', s.queueId!, '--json')).json.via, 'files');
+    const rootOwned = (await execFileP('find', [dataDir, '-user', '0'])).stdout.trim();
+    assert.equal(rootOwned, '', 'nothing left root\'s');
+    assert.ok(existsSync(path.join(dataDir, 'queue', `${s.queueId}.json`)));
+  });
 });
