@@ -75,6 +75,8 @@ export class MxRelay implements Relay {
     }
     if (last) return last.map((r) => ({ ...r, permanent: false }));
     if (mx.implicit && !lookupTrouble) return fail(`550 5.1.2 ${domain}: no MX and no address records`, true);
+    // MX records none of which has an address are an error to report (RFC 5321 5.1), not something time will mend.
+    if (!lookupTrouble) return fail(`550 5.4.4 no address for the MX hosts of ${domain} (${mx.hosts.join(', ')})`, true);
     return fail(`451 4.4.3 no address for the MX hosts of ${domain} (${mx.hosts.join(', ')})`, false);
   }
 

@@ -78,6 +78,8 @@ export class SmtpConnection {
   private readonly o: ClientOptions;
   extensions = new Set<string>();
   private authMechanisms = new Set<string>();
+  /** The server's SIZE limit from EHLO; 0 when it announced none or no number. */
+  private sizeLimit = 0;
   closed = false;
   /** The transaction state is clean: a new MAIL FROM may follow. */
   private clean = true;
@@ -197,10 +199,13 @@ export class SmtpConnection {
       r = await this.command(`HELO ${this.o.heloName}`, 'ehlo');
       if (r.code !== 250) throw new SmtpClientError('ehlo', 'HELO refused', r);
       this.extensions = new Set();
+      this.sizeLimit = 0;
       return;
     }
     const lines = r.text.split('\n').slice(1);
     this.extensions = new Set(lines.map((l) => l.split(' ')[0].toUpperCase()));
+    const sizeLine = lines.find((l) => /^SIZE\s+\d+/i.test(l));
+    this.sizeLimit = sizeLine ? Number(sizeLine.split(/\s+/)[1]) : 0;
     const auth = lines.find((l) => /^AUTH[ =]/i.test(l));
     this.authMechanisms = new Set(auth ? auth.slice(5).toUpperCase().split(/\s+/) : []);
   }
@@ -231,23 +236,54 @@ export class SmtpConnection {
     if (r.code !== 235) throw new SmtpClientError('auth', `authentication as ${user} refused`, r);
   }
 
-  /** One transaction. Throws SmtpClientError only when the connection failed; refusals come back as replies. */
+  /**
+   * One transaction. Throws SmtpClientError only when the connection failed; refusals come back as replies.
+   * What the server announced it cannot take (SIZE, addresses beyond ASCII without SMTPUTF8) is refused here,
+   * as Postfix does, without sending it.
+   */
   async send(from: string, recipients: string[], message: Readable, size: number): Promise<TransactionResult> {
-    if (!this.clean) {
-      const r = await this.command('RSET', 'transaction');
-      if (r.code !== 250) throw new SmtpClientError('transaction', 'RSET refused', r, true);
-      this.clean = true;
+    const tooBig = this.sizeRefusal(size);
+    if (tooBig) { message.destroy(); return { mail: tooBig, rcpt: recipients.map(() => tooBig) }; }
+    const utf8 = this.extensions.has('SMTPUTF8');
+    if (!utf8 && !isAscii(from)) {
+      const refused = needsSmtputf8('sender');
+      message.destroy();
+      return { mail: refused, rcpt: recipients.map(() => refused) };
     }
-    this.clean = false;
+    const sendable = utf8 ? recipients : recipients.filter(isAscii);
+    if (sendable.length === recipients.length) return this.transact(from, recipients, message, size);
+    if (sendable.length === 0) { message.destroy(); return { mail: needsSmtputf8('recipient'), rcpt: recipients.map(() => needsSmtputf8('recipient')) }; }
+    const t = await this.transact(from, sendable, message, size);
+    const sentReply = new Map(sendable.map((a, i) => [a, t.rcpt[i]]));
+    return { ...t, rcpt: recipients.map((a) => sentReply.get(a) ?? needsSmtputf8('recipient')) };
+  }
+
+  /** A permanent refusal when the server announced a size limit the message exceeds (RFC 1870). */
+  private sizeRefusal(size: number): Reply | undefined {
+    const limit = this.sizeLimit;
+    if (limit > 0 && size > limit) return { code: 552, text: `5.3.4 message size ${size} exceeds the limit of ${limit} bytes of ${this.o.host}` };
+    return undefined;
+  }
+
+  private async transact(from: string, recipients: string[], message: Readable, size: number): Promise<TransactionResult> {
     let params = this.extensions.has('SIZE') ? ` SIZE=${size}` : '';
+    // Declaring 8BITMIME is harmless for 7-bit mail and keeps 8-bit mail legal where the server takes it (RFC 6152).
+    if (this.extensions.has('8BITMIME')) params += ' BODY=8BITMIME';
     // An address beyond ASCII needs the server's SMTPUTF8 (RFC 6531); without it the server refuses the address.
-    if (this.extensions.has('SMTPUTF8') && [from, ...recipients].some((a) => /[^\x00-\x7f]/.test(a))) params += ' SMTPUTF8';
+    if (this.extensions.has('SMTPUTF8') && [from, ...recipients].some((a) => !isAscii(a))) params += ' SMTPUTF8';
     const mailLine = `MAIL FROM:<${from}>${params}\r\n`;
     const rcptLines = recipients.map((a) => `RCPT TO:<${a}>\r\n`);
     let mail: Reply | undefined;
     const rcpt: Reply[] = [];
     let dataReply: Reply;
     try {
+      // Inside the try: a pooled connection the server dropped fails here, before any reply of this transaction.
+      if (!this.clean) {
+        const r = await this.command('RSET', 'transaction');
+        if (r.code !== 250) throw new SmtpClientError('transaction', `RSET refused: ${r.code} ${r.text}`, r, true);
+        this.clean = true;
+      }
+      this.clean = false;
       if (this.extensions.has('PIPELINING')) {
         this.write(mailLine + rcptLines.join('') + 'DATA\r\n');
         mail = await this.read();
@@ -267,7 +303,7 @@ export class SmtpConnection {
       const anyRecipient = m.code < 300 && rcpt.some((r) => r.code < 300);
       // A refused MAIL FROM is every recipient's answer (their own replies are then only "need MAIL first").
       const perRecipient = m.code < 300 ? rcpt : recipients.map(() => m);
-      if (dataReply.code !== 354) return { mail: m, rcpt: perRecipient, data: anyRecipient ? dataReply : undefined };
+      if (dataReply.code !== 354) return { mail: m, rcpt: perRecipient, data: anyRecipient ? unexpectedDataReply(dataReply) : undefined };
       if (!anyRecipient) {
         // RFC 2920: a server that said 354 with no recipient gets an empty message, which it must refuse.
         this.write(DOT_CRLF);
@@ -346,6 +382,22 @@ export class SmtpConnection {
     this.socket.on('timeout', () => this.onTimeout());
     this.socket.setTimeout(this.o.timeout);
   }
+}
+
+const isAscii = (address: string): boolean => !/[^\x00-\x7f]/.test(address);
+
+/** Postfix's answer when an address needs SMTPUTF8 and the server lacks it (RFC 6531 §3.2). */
+function needsSmtputf8(who: 'sender' | 'recipient'): Reply {
+  return { code: 553, text: `5.6.7 the ${who} address is beyond ASCII and the server does not offer SMTPUTF8` };
+}
+
+/**
+ * DATA must be answered with 354: anything else ends the transaction. A 2xx there would otherwise count as delivery
+ * of a body that was never sent, so it becomes a temporary failure.
+ */
+function unexpectedDataReply(r: Reply): Reply {
+  if (r.code >= 400 && r.code < 600) return r;
+  return { code: 451, text: `4.5.0 unexpected reply to DATA: ${r.code} ${r.text}` };
 }
 
 function tlsServername(o: ClientOptions): string | undefined {

@@ -22,7 +22,24 @@ export class SmtpRelay implements Relay {
     }, target.connections);
   }
 
+  /**
+   * Delivers to `recipients`. Those a server refused with 452 (too many recipients, RFC 5321 4.5.3.1.10) while it
+   * took others go out at once in a following transaction, as Postfix does, rather than waiting for a retry.
+   */
   async send(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]> {
+    const results = new Map<string, RecipientResult>();
+    let left = recipients;
+    while (left.length) {
+      const round = await this.transaction(entry, left, message);
+      for (const r of round) results.set(r.address, r);
+      const accepted = round.some((r) => r.ok);
+      const tooMany = round.filter((r) => !r.ok && r.reply.startsWith('452 ')).map((r) => r.address);
+      left = accepted && tooMany.length < left.length ? tooMany : [];
+    }
+    return recipients.map((address) => results.get(address)!);
+  }
+
+  private async transaction(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]> {
     const size = outgoingSize(entry);
     try {
       const t = await this.pool.with((c) => c.send(entry.mailFrom || '', recipients, message(), size));

@@ -100,7 +100,7 @@ describe('relay SMTP client', function () {
     });
   });
 
-  it('asks for SMTPUTF8 when an address is beyond ASCII, and passes SIZE', async () => {
+  it('asks for SMTPUTF8 when an address is beyond ASCII, and passes SIZE and BODY=8BITMIME', async () => {
     const args: unknown[] = [];
     const rcpts: string[] = [];
     await withServer({
@@ -115,7 +115,7 @@ describe('relay SMTP client', function () {
       await relay.close();
       assert.ok(r[0].ok && plain[0].ok, r[0].reply);
       assert.deepEqual(rcpts, ['jörg@example.com', 'joe@example.com']);
-      assert.deepEqual(args, [{ SIZE: String(msg.length), SMTPUTF8: true }, { SIZE: String(msg.length) }]);
+      assert.deepEqual(args, [{ SIZE: String(msg.length), BODY: '8BITMIME', SMTPUTF8: true }, { SIZE: String(msg.length), BODY: '8BITMIME' }]);
     });
   });
 
