@@ -46,6 +46,9 @@ const SRS0 = /^srs0[=+-][^=]*=[^=]*=([^=]+)=(.+)$/;
 const SRS1 = /^srs1[=+-][^=]*=[^=]+=[=+-][^=]*=[^=]*=([^=]+)=(.+)$/;
 // BATV: prvs=TAG=local (RFC draft and most senders), btv1==TAG==local, and Microsoft's msprvs1=TAG=local.
 const BATV = /^(?:prvs|msprvs1)=[^=]+=(.+)$|^btv1==[^=]+==(.+)$/;
+// A number standing alone in the local part (`bounces-12345-user=example.com@list`): mailing lists' VERP counters
+// change with every message, so Postgrey replaces them with `#` and so do we.
+const VERP_NUMBER = /(?<![a-z0-9_])\d+(?![a-z0-9_])/g;
 
 export interface SenderOptions {
   stripTags: boolean;
@@ -55,7 +58,8 @@ export interface SenderOptions {
 
 /**
  * The sender as greylisting should see it: lower case, `<>` for the null sender, and with `stripTags` the
- * original address behind SRS, without BATV's per-message tag or a `+tag`, so each retry gives the same triplet.
+ * original address behind SRS, without BATV's per-message tag or a `+tag`, and with VERP counters as `#`, so each
+ * retry, and each message of a mailing list, gives the same triplet.
  */
 export function normaliseSender(address: string, opts: SenderOptions): string {
   if (!address) return '<>';
@@ -71,6 +75,7 @@ export function normaliseSender(address: string, opts: SenderOptions): string {
       const cut = [...opts.delimiters].map((d) => local.indexOf(d)).filter((i) => i > 0);
       if (cut.length) local = local.slice(0, Math.min(...cut));
     }
+    local = local.replace(VERP_NUMBER, '#');
   }
   return domain ? `${local}@${domain}` : local;
 }

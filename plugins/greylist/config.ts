@@ -41,3 +41,20 @@ export const configSchema = s.object({
 });
 
 export type GreylistConfig = Infer<typeof configSchema>;
+
+/** Longest duration accepted: beyond it the store's expiry arithmetic (Redis PX, epoch milliseconds) overflows. */
+export const MAX_DURATION_MS = 100 * 365 * 86_400_000;
+
+/**
+ * Combinations of durations the schema cannot see that would defer mail forever or keep entries forever:
+ * a retry window no longer than the delay lets no retry pass, and a zero window or memory means "no expiry" to the store.
+ */
+export function timingProblems(cfg: Pick<GreylistConfig, 'delay' | 'retry_window' | 'remember'>): string[] {
+  const problems: string[] = [];
+  for (const key of ['delay', 'retry_window', 'remember'] as const) {
+    if (cfg[key] > MAX_DURATION_MS) problems.push(`${key}: at most 36500d`);
+  }
+  if (cfg.remember <= 0) problems.push('remember: must be longer than 0');
+  if (cfg.retry_window <= cfg.delay) problems.push('retry_window: must be longer than delay, or no retry could ever pass');
+  return problems;
+}

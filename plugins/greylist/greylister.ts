@@ -72,7 +72,8 @@ export class Greylister {
     if (known !== null) {
       const key = byTriplet !== null ? tripletKey : clientKey;
       const entry = parse<PassEntry>(known);
-      if (entry && now - entry.last >= this.refreshEvery) {
+      // An admin's allow keeps the expiry it was given (`--for`); only passes earned by retrying are pushed back.
+      if (entry && entry.by !== 'admin' && now - entry.last >= this.refreshEvery) {
         await this.store.set(key, JSON.stringify({ ...entry, last: now }), this.t.remember);
       }
       return { action: 'known', by: byTriplet !== null ? 'triplet' : 'client' };

@@ -3,7 +3,7 @@
 // Real mail servers retry after a temporary failure; most spam engines do not. The state lives in the shared
 // state store, so gateways on one Redis greylist as one.
 import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
-import { configSchema, type GreylistConfig } from './config.ts';
+import { configSchema, timingProblems, type GreylistConfig } from './config.ts';
 import { clientNetwork, normaliseSender } from './address.ts';
 import { compileExemptions } from './exemptions.ts';
 import { Greylister, type Triplet } from './greylister.ts';
@@ -35,6 +35,8 @@ export default definePlugin<GreylistConfig>({
     GREYLIST_ERROR: 'The state store failed; the recipient was let through (on_store_error: pass)',
   },
   create(cfg, setup) {
+    const problems = timingProblems(cfg);
+    if (problems.length) throw new Error(problems.join('; '));
     const exempt = compileExemptions(cfg);
     const greylister = new Greylister(setup.services.store, {
       delay: cfg.delay, retryWindow: cfg.retry_window, remember: cfg.remember, rememberBy: cfg.remember_by,

@@ -1,4 +1,5 @@
 // `moat greylist list|allow|purge`: looks at and edits the greylist entries in the gateway's state store.
+import net from 'node:net';
 import { readCommand, USAGE_ERROR } from './args.ts';
 import { loadConfig } from '../../core/config/load.ts';
 import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
@@ -7,7 +8,7 @@ import { parseDuration, formatDuration } from '../../core/config/units.ts';
 import { openStore } from '../../core/store/index.ts';
 import type { StateStore } from '../../core/store/types.ts';
 import { configSchema, type GreylistConfig } from '../../plugins/greylist/config.ts';
-import { clientNetwork, normaliseSender } from '../../plugins/greylist/address.ts';
+import { clientNetwork, normaliseSender, unmapIp } from '../../plugins/greylist/address.ts';
 import { Greylister, KEY_PREFIX, PASS, WAIT, type PassEntry, type WaitEntry } from '../../plugins/greylist/greylister.ts';
 
 const USAGE = `usage: moat greylist <command> [--config FILE] [--json]
@@ -65,14 +66,49 @@ export async function listEntries(store: StateStore): Promise<ListedEntry[]> {
   return out.sort((a, b) => (a.first ?? a.passed ?? 0) - (b.first ?? b.passed ?? 0));
 }
 
-/** `192.0.2.7` → the configured network; `192.0.2.0/24` → that network as written, normalised. */
-function networkOf(arg: string, cfg: GreylistConfig): string {
-  const [ip, bits] = arg.split('/');
-  const v6 = ip.includes(':') && !/^::ffff:\d/i.test(ip);
-  const n = bits === undefined ? (v6 ? cfg.ipv6_mask : cfg.ipv4_mask) : Number(bits);
-  const net = clientNetwork(ip, v6 ? cfg.ipv4_mask : n, v6 ? n : cfg.ipv6_mask);
-  if (!net.includes('/')) throw new UsageError(`not an IP address or CIDR: ${arg}`);
-  return net;
+interface Cidr { ip: string; bits: number; v6: boolean }
+
+/** `192.0.2.7` or `192.0.2.0/24` (IPv4 or IPv6), checked: a typo must not write a key no client ever matches. */
+function parseCidr(arg: string): Cidr {
+  const [addr, bits, extra] = arg.split('/');
+  const ip = unmapIp(addr);
+  const v6 = net.isIPv6(ip);
+  if (!net.isIPv4(ip) && !v6) throw new UsageError(`not an IP address or CIDR: ${arg}`);
+  const max = v6 ? 128 : 32;
+  if (extra !== undefined || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= max))) {
+    throw new UsageError(`not an IP address or CIDR: ${arg} (the prefix length is 0-${max})`);
+  }
+  return { ip, bits: bits === undefined ? max : Number(bits), v6 };
+}
+
+const maskOf = (c: Cidr, cfg: GreylistConfig) => (c.v6 ? cfg.ipv6_mask : cfg.ipv4_mask);
+
+/**
+ * The network the gateway keys this client by: an address gives its configured network, and a CIDR must be
+ * exactly that network, since the gateway only ever looks up its own mask's key (a /16 would never match).
+ */
+function allowedNetwork(arg: string, cfg: GreylistConfig): string {
+  const c = parseCidr(arg);
+  const mask = maskOf(c, cfg);
+  if (c.bits !== (c.v6 ? 128 : 32) && c.bits !== mask) {
+    throw new UsageError(`${arg}: clients are remembered by /${mask} networks (${c.v6 ? 'ipv6_mask' : 'ipv4_mask'}); give an address or a /${mask}, or list wider networks in skip_ips`);
+  }
+  return clientNetwork(c.ip, cfg.ipv4_mask, cfg.ipv6_mask);
+}
+
+/** The CIDR an admin named (an address standing for its configured network, as in `allow`), and a test for the
+ * stored client networks (`addr/bits`) that lie inside it. */
+function networksInside(arg: string, cfg: GreylistConfig): { label: string; inside: (client: string) => boolean } {
+  const c = parseCidr(arg);
+  const bits = c.bits === (c.v6 ? 128 : 32) ? maskOf(c, cfg) : c.bits;
+  const list = new net.BlockList();
+  list.addSubnet(c.ip, bits, c.v6 ? 'ipv6' : 'ipv4');
+  const inside = (client: string) => {
+    const [ip, b] = client.split('/');
+    const v6 = net.isIPv6(ip);
+    return (v6 || net.isIPv4(ip)) && Number(b) >= bits && list.check(ip, v6 ? 'ipv6' : 'ipv4');
+  };
+  return { label: clientNetwork(c.ip, bits, bits), inside };
 }
 
 const iso = (ms?: number | null) => (ms ? new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z') : '-');
@@ -90,14 +126,14 @@ function printList(entries: ListedEntry[]): void {
 
 async function purge(store: StateStore, values: { all?: boolean; client?: string }, cfg: GreylistConfig): Promise<{ removed: number; what: string }> {
   if (!values.all && !values.client) return { removed: await store.purgeExpired(), what: 'expired entries (the whole store)' };
-  const net = values.client ? networkOf(values.client, cfg) : undefined;
+  const only = values.client ? networksInside(values.client, cfg) : undefined;
   let removed = 0;
   for (const e of await listEntries(store)) {
-    if (net && e.client !== net) continue;
+    if (only && !only.inside(e.client)) continue;
     await store.del(e.key);
     removed++;
   }
-  return { removed, what: net ? `entries of ${net}` : 'greylist entries' };
+  return { removed, what: only ? `entries of ${only.label}` : 'greylist entries' };
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -131,7 +167,7 @@ export async function run(args: string[]): Promise<number> {
       if (rest.length !== 1 && rest.length !== 3) throw new UsageError('allow takes an IP or CIDR, optionally followed by a sender and a recipient');
       const remember = values.for !== undefined ? parseDuration(values.for) : cfg.remember;
       if (!remember) throw new UsageError(`--for: expected a duration such as 35d, got ${values.for}`);
-      const client = networkOf(rest[0], cfg);
+      const client = allowedNetwork(rest[0], cfg);
       const triplet = rest.length === 3;
       const g = new Greylister(store, { delay: cfg.delay, retryWindow: cfg.retry_window, remember, rememberBy: triplet ? 'triplet' : 'client' });
       const t = {
