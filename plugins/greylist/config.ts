@@ -35,7 +35,7 @@ export const configSchema = s.object({
   message: s.string().default('Greylisted, please try again later')
     .describe('Reply text of the 451 4.7.1 deferral'),
   header: s.boolean().default(true)
-    .describe('Add `X-Greylist: delayed N seconds` to a message that passed after its delay'),
+    .describe('Add `X-Greylist: delayed N seconds by <host>` to a message that passed after its delay'),
   on_store_error: s.enum(['pass', 'tempfail'] as const).default('pass')
     .describe('State store unreachable: `pass` (log it and let the recipient through) or `tempfail` (451 4.3.0)'),
 });
