@@ -10,6 +10,8 @@ export const configSchema = s.object({
     .describe('How long a triplet (or client) that passed is let through without delay; each message refreshes it'),
   remember_by: s.enum(['triplet', 'client'] as const).default('triplet')
     .describe('What is remembered after a pass: the whole `triplet`, or the `client` network (all its senders and recipients)'),
+  auto_allow_after: s.number({ integer: true, min: 0 }).default(5)
+    .describe('Once this many triplets of one client network have passed by retrying (within `remember`), the whole network is let through without delay, as Postgrey\'s auto-whitelist does; 0: never'),
   ipv4_mask: s.number({ integer: true, min: 8, max: 32 }).default(24)
     .describe('Prefix length an IPv4 client is reduced to (the "sensitivity": 32 is one address, 24 its /24)'),
   ipv6_mask: s.number({ integer: true, min: 16, max: 128 }).default(64)

@@ -6,6 +6,8 @@ export const KEY_PREFIX = 'greylist:';
 export const WAIT = `${KEY_PREFIX}wait:`;
 /** A triplet or client network that passed and is let through without delay. */
 export const PASS = `${KEY_PREFIX}pass:`;
+/** How many triplets of a client network have passed by retrying (for auto-allowing the network). */
+export const PASSES = `${KEY_PREFIX}passes:`;
 
 export interface Triplet {
   /** Client network, e.g. `192.0.2.0/24`. */
@@ -30,7 +32,7 @@ export function passClientKey(client: string): string { return PASS + esc(client
 
 export type Decision =
   | { action: 'known'; by: 'triplet' | 'client' }
-  | { action: 'passed'; delayedMs: number }
+  | { action: 'passed'; delayedMs: number; clientAllowed: boolean }
   | { action: 'defer'; first: boolean; retryInMs: number };
 
 export interface GreylistTimes {
@@ -38,6 +40,8 @@ export interface GreylistTimes {
   retryWindow: number;
   remember: number;
   rememberBy: 'triplet' | 'client';
+  /** Triplets of one network that pass by retrying before the network itself is remembered; 0: never. */
+  autoAllowAfter?: number;
 }
 
 function parse<T>(raw: string | null): T | undefined {
@@ -99,7 +103,22 @@ export class Greylister {
     }
     await this.remember(t, waiting.first, now, 'retry');
     await this.store.del(wk);
-    return { action: 'passed', delayedMs: age };
+    return { action: 'passed', delayedMs: age, clientAllowed: await this.countPass(t.client, now) };
+  }
+
+  /**
+   * Counts a triplet of `client` that passed by retrying; at `autoAllowAfter` the network itself is remembered. A
+   * client that has retried properly that often is a real mail server, and its other senders and recipients need
+   * not wait again (Postgrey's auto-whitelist). True when this pass allowed the network.
+   */
+  private async countPass(client: string, now: number): Promise<boolean> {
+    const after = this.t.autoAllowAfter ?? 0;
+    if (this.t.rememberBy !== 'triplet' || after <= 0) return false;
+    const n = await this.store.incr(PASSES + esc(client), 1, this.t.remember);
+    if (n !== after) return false;
+    const entry: PassEntry = { passed: now, last: now, client, by: 'auto' };
+    await this.store.set(passClientKey(client), JSON.stringify(entry), this.t.remember);
+    return true;
   }
 
   /** Records a pass for the triplet or its client, as configured (also used by `moat greylist allow`). */

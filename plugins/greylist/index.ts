@@ -40,6 +40,7 @@ export default definePlugin<GreylistConfig>({
     const exempt = compileExemptions(cfg);
     const greylister = new Greylister(setup.services.store, {
       delay: cfg.delay, retryWindow: cfg.retry_window, remember: cfg.remember, rememberBy: cfg.remember_by,
+      autoAllowAfter: cfg.auto_allow_after,
     });
 
     async function onRcpt(ctx: HookContext): Promise<Outcome | void> {
@@ -67,6 +68,7 @@ export default definePlugin<GreylistConfig>({
       if (decision.action === 'passed') {
         const secs = Math.round(decision.delayedMs / 1000);
         ctx.log.info('greylist passed', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: secs });
+        if (decision.clientAllowed) ctx.log.info('greylist client network allowed', { client: triplet.client, after_passes: cfg.auto_allow_after });
         if (!ctx.state.GREYLIST_PASSED && cfg.header) ctx.addHeader('X-Greylist', `delayed ${secs} seconds by ${setup.services.hostname}`);
         noteOnce(ctx, 'GREYLIST_PASSED', `delayed ${secs} s`);
         return;

@@ -7,10 +7,10 @@ const MIN = 60_000;
 const DAY = 86_400_000;
 const t: Triplet = { client: '192.0.2.0/24', sender: 'a@example.com', rcpt: 'b@example.net' };
 
-function setup(rememberBy: 'triplet' | 'client' = 'triplet') {
+function setup(rememberBy: 'triplet' | 'client' = 'triplet', autoAllowAfter = 0) {
   let clock = 1_700_000_000_000;
   const store = new MemoryStore();
-  const g = new Greylister(store, { delay: 5 * MIN, retryWindow: 2 * DAY, remember: 35 * DAY, rememberBy }, () => clock);
+  const g = new Greylister(store, { delay: 5 * MIN, retryWindow: 2 * DAY, remember: 35 * DAY, rememberBy, autoAllowAfter }, () => clock);
   return { store, g, advance: (ms: number) => { clock += ms; } };
 }
 
@@ -26,11 +26,27 @@ describe('Greylister', () => {
     const { g, store, advance } = setup();
     await g.check(t);
     advance(6 * MIN);
-    assert.deepEqual(await g.check(t), { action: 'passed', delayedMs: 6 * MIN });
+    assert.deepEqual(await g.check(t), { action: 'passed', delayedMs: 6 * MIN, clientAllowed: false });
     assert.equal(await store.get(waitKey(t)), null, 'the waiting entry is gone');
     advance(10 * DAY);
     assert.deepEqual(await g.check(t), { action: 'known', by: 'triplet' });
     assert.equal((await g.check({ ...t, rcpt: 'other@example.net' })).action, 'defer');
+  });
+
+  it('lets a network through once its triplets have passed by retrying auto_allow_after times', async () => {
+    const { g, advance } = setup('triplet', 3);
+    const passes: boolean[] = [];
+    for (const rcpt of ['r1@example.net', 'r2@example.net', 'r3@example.net']) {
+      const triplet = { ...t, rcpt };
+      assert.equal((await g.check(triplet)).action, 'defer');
+      advance(6 * MIN);
+      const d = await g.check(triplet);
+      assert.equal(d.action, 'passed');
+      if (d.action === 'passed') passes.push(d.clientAllowed);
+    }
+    assert.deepEqual(passes, [false, false, true], 'allowed at the third pass');
+    assert.deepEqual(await g.check({ ...t, sender: 'new@example.org', rcpt: 'new@example.net' }), { action: 'known', by: 'client' });
+    assert.equal((await g.check({ ...t, client: '198.51.100.0/24' })).action, 'defer', 'another network still waits');
   });
 
   it('with remember_by client, remembers every sender and recipient of that network', async () => {
