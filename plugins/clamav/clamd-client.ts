@@ -81,6 +81,9 @@ export class ClamdClient {
 
   /** Streams `input` to clamd with INSTREAM and returns its verdict; throws ScanError when there is none. */
   scan(input: Readable): Promise<ScanResult> {
+    // A spool file that cannot be opened errors before the pump listens; unheard, that error would end the process.
+    // The pump still sees it: iterating an errored stream throws its error.
+    input.on('error', ignoreUntilPumped);
     // Start reading (a file stream opens and fills its first chunk) while the connection is being made.
     input.read(0);
     // Whatever happened, the input is done with: a file stream must not keep its descriptor.
@@ -144,7 +147,7 @@ export class ClamdClient {
         // clamd stops reading and closes once a stream passes its StreamMaxLength; its reply may then be lost
         // to our failed write before we read it.
         if (state.streaming && (err.code === 'EPIPE' || err.code === 'ECONNRESET')) {
-          finish(new ScanError('size-limit', `clamd at ${where} closed the connection during INSTREAM (${err.code}), as it does past its StreamMaxLength`));
+          finish(new ScanError('size-limit', `clamd at ${where} closed the connection during INSTREAM (${err.code}), as it does past its StreamMaxLength (or clamd stopped)`));
           return;
         }
         finish(new ScanError(connected ? 'error' : 'unreachable', `clamd at ${where}: ${err.code ?? err.message}`));
@@ -193,6 +196,9 @@ export class ClamdClient {
     sock.uncork();
   }
 }
+
+/** Keeps an input error from being an uncaught exception; the pump reports it as a failed scan. */
+function ignoreUntilPumped(): void {}
 
 function waitDrain(sock: net.Socket): Promise<void> {
   return new Promise((resolve) => {

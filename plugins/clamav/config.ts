@@ -1,5 +1,5 @@
 // Options of the clamav plugin, with their defaults.
-import { s, type Infer } from '../../core/index.ts';
+import { s, type Infer, type Issue } from '../../core/index.ts';
 
 const commandSchema = s.object({
   template: s.string({ minLength: 1 })
@@ -12,7 +12,7 @@ const commandSchema = s.object({
     .describe('Regular expression (multi-line) over the output whose first group is the virus name'),
 });
 
-export const configSchema = s.object({
+const options = s.object({
   scanner: s.enum(['clamd', 'command'] as const).default('clamd')
     .describe('`clamd`: stream to clamd with INSTREAM; `command`: run a command-line scanner on the spool file'),
   socket: s.string().optionalValue().describe('clamd unix socket path (relative to the config file)'),
@@ -39,6 +39,26 @@ export const configSchema = s.object({
     .describe('Text that replaces each stripped part; `{virus}` and `{filename}` are filled in'),
   command: commandSchema.optionalValue().describe('The command-line scanner, for `scanner: command`'),
 });
+
+/**
+ * Rules across keys, so that `moat check-config` refuses what the plugin's start would refuse:
+ * a scanner with no place to reach and a virus pattern that is no regular expression.
+ */
+function checkScanner(cfg: Infer<typeof options>, at: string, issues: Issue[]): void {
+  if (cfg.scanner === 'clamd' && !cfg.socket && !cfg.host && !cfg.port) {
+    issues.push({ path: at, message: 'set `socket` (clamd\'s LocalSocket) or `host`/`port` (its TCPSocket)' });
+  }
+  if (cfg.scanner === 'command' && !cfg.command) {
+    issues.push({ path: `${at}.command`, message: '`scanner: command` needs a `command` with a `template`' });
+  }
+  if (cfg.command) {
+    try { new RegExp(cfg.command.virus_pattern, 'gm'); } catch (err) {
+      issues.push({ path: `${at}.command.virus_pattern`, message: (err as Error).message });
+    }
+  }
+}
+
+export const configSchema = s.checked(options, checkScanner);
 
 export type ClamavConfig = Infer<typeof configSchema>;
 export type CommandConfig = Infer<typeof commandSchema>;

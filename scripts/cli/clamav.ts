@@ -10,8 +10,9 @@ import { EICAR } from '../../plugins/clamav/eicar.ts';
 const USAGE = `usage: moat clamav test [--config FILE] [--socket PATH | --host HOST --port PORT | --command TEMPLATE]
 
 Sends the EICAR test string through the scanner of the clamav plugin in the config
-(or the one given by the flags): once as a file and once as a mail attachment.
-Exit code: 0 caught, 1 not caught, 2 the scanner gave no answer, 64 usage or config error.`;
+(or the one given by the flags): once as a file and once as a mail attachment, then harmless text.
+Exit code: 0 caught (and the text passed), 1 not caught or the text flagged, 2 the scanner gave no answer,
+64 usage or config error.`;
 
 export interface ConfiguredScanner {
   /** Position of the entry in `plugins`, for messages. */
@@ -57,6 +58,23 @@ async function attempt(scanner: Scanner, label: string, content: Buffer): Promis
   }
 }
 
+/**
+ * Scans harmless text: a scanner that calls everything infected (a command whose exit code means an error, not a
+ * virus) would otherwise pass the EICAR checks and then refuse all mail.
+ */
+async function cleanAttempt(scanner: Scanner): Promise<'clean' | 'flagged' | 'failed'> {
+  const label = 'harmless text';
+  try {
+    const r = await scanner.scanBuffer(Buffer.from('Nothing to see here: an ordinary line of text.\r\n'));
+    if (!r.infected) { console.log(`${label}: clean`); return 'clean'; }
+    console.log(`${label}: WRONGLY reported as ${r.viruses.join(', ')}: every message would be treated as infected`);
+    return 'flagged';
+  } catch (err) {
+    console.log(`${label}: no answer: ${(err as Error).message}`);
+    return 'failed';
+  }
+}
+
 function eicarMail(): Buffer {
   const b64 = Buffer.from(EICAR).toString('base64');
   return Buffer.from('From: moat@localhost\r\nTo: moat@localhost\r\nSubject: moat clamav test\r\nMIME-Version: 1.0\r\n'
@@ -82,8 +100,10 @@ export async function run(args: string[]): Promise<number> {
   }
   console.log(`scanner: ${scanner.description}`);
   const results = [await attempt(scanner, 'EICAR test file', Buffer.from(EICAR)), await attempt(scanner, 'EICAR as a mail attachment', eicarMail())];
-  if (results.includes('failed')) return 2;
+  const harmless = await cleanAttempt(scanner);
+  if (results.includes('failed') || harmless === 'failed') return 2;
   if (results.includes('missed')) { console.log('The scanner did not catch the EICAR test string: check its signature database.'); return 1; }
+  if (harmless === 'flagged') { console.log('The scanner reports harmless text as infected: check its exit codes and options.'); return 1; }
   console.log('The scanner works.');
   return 0;
 }
