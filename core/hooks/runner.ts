@@ -37,7 +37,29 @@ export interface RunArgs {
   command?: CommandView;
 }
 
-function makeContext(p: LoadedPlugin, a: RunArgs): HookContext {
+/**
+ * Whether a handler's changes still count. Once its timeout has passed the core has answered without it, yet the
+ * handler runs on (a promise cannot be stopped): what it adds or rewrites then is dropped, or the client would have a
+ * 451 for a message whose findings, headers or body changed afterwards, and a rewrite could leave a spool file of a
+ * transaction that is over.
+ */
+class Lease {
+  expired = false;
+  private warned = false;
+  private readonly log: Logger;
+  private readonly plugin: string;
+  private readonly hook: HookName;
+  constructor(log: Logger, plugin: string, hook: HookName) { this.log = log; this.plugin = plugin; this.hook = hook; }
+  /** True while changes count; else false, and one warning per handler run. */
+  live(change: string): boolean {
+    if (!this.expired) return true;
+    if (!this.warned) this.log.warn('change after the plugin timed out ignored', { plugin: this.plugin, hook: this.hook, change });
+    this.warned = true;
+    return false;
+  }
+}
+
+function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
   const tx = a.tx;
   return {
     hook: a.hook,
@@ -55,13 +77,15 @@ function makeContext(p: LoadedPlugin, a: RunArgs): HookContext {
     state: tx ? slot(tx.pluginState, p.name) : {},
     connectionState: slot(a.session.pluginState, p.name),
     addFinding(symbol: string, score: number, detail?: string) {
+      if (!lease.live('addFinding')) return;
       if (!tx) { a.log.warn('finding outside a transaction ignored', { plugin: p.name, symbol }); return; }
       if (!Number.isFinite(score)) score = 0;
       tx.findings.push({ symbol, score, detail, plugin: p.name });
     },
-    addHeader(name: string, value: string) { tx?.addHeaders.push([name, value]); },
-    removeHeader(name: string) { tx?.removeHeaders.add(name.toLowerCase()); },
+    addHeader(name: string, value: string) { if (lease.live('addHeader')) tx?.addHeaders.push([name, value]); },
+    removeHeader(name: string) { if (lease.live('removeHeader')) tx?.removeHeaders.add(name.toLowerCase()); },
     discardRecipient(address: string, reason: string) {
+      if (!lease.live('discardRecipient')) return;
       const lower = address.toLowerCase();
       if (a.hook !== 'data' || !tx?.recipients.some((r) => r.address.toLowerCase() === lower)) {
         a.log.warn('discardRecipient ignored: only for a recipient of the message, in the data hook', { plugin: p.name, hook: a.hook, rcpt: address });
@@ -71,15 +95,17 @@ function makeContext(p: LoadedPlugin, a: RunArgs): HookContext {
     },
     async rewriteMessage(raw: Buffer) {
       if (!tx?.message) throw new Error('rewriteMessage is only available in the data hook');
+      // Thrown, not ignored: the handler learns that its work is void and stops there.
+      if (!lease.live('rewriteMessage')) throw new Error(`${p.name} timed out; the message was answered without its rewrite`);
       await tx.message.replace(raw);
     },
   };
 }
 
-async function callWithTimeout(p: LoadedPlugin, ctx: HookContext): Promise<Outcome | void> {
+async function callWithTimeout(p: LoadedPlugin, ctx: HookContext, lease: Lease): Promise<Outcome | void> {
   const handler = p.instance.hooks[ctx.hook]!;
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new TimeoutError()), p.timeout); });
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => { lease.expired = true; reject(new TimeoutError()); }, p.timeout); });
   try {
     return await Promise.race([Promise.resolve().then(() => handler(ctx)), timeout]);
   } finally {
@@ -94,7 +120,8 @@ export async function runHook(plugins: readonly LoadedPlugin[], a: RunArgs): Pro
     if (!p.instance.hooks[a.hook]) continue;
     let out: Outcome | void;
     try {
-      out = await callWithTimeout(p, makeContext(p, a));
+      const lease = new Lease(a.log, p.name, a.hook);
+      out = await callWithTimeout(p, makeContext(p, a, lease), lease);
     } catch (err) {
       if (observing) { a.log.error('plugin failed in an observing hook', { plugin: p.name, hook: a.hook, error: String((err as Error)?.message ?? err) }); continue; }
       if (err instanceof TimeoutError) {

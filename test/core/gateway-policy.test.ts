@@ -174,6 +174,15 @@ describe('plugin failures and verdicts', () => {
     assert.equal((await send(gw.port, { subject: 'fine again' })).code, 250);
   });
 
+  it('drops what a plugin adds or rewrites after its timeout, when the client already has its 451', async () => {
+    const r = await send(gw.port, { subject: 'please-finish-late' });
+    assert.equal(r.code, 451);
+    await new Promise((res) => setTimeout(res, 800));
+    assert.ok(gw.logs.some((l) => l.msg === 'change after the plugin timed out ignored' && l.plugin === 'test-behaviour' && l.change === 'addFinding'));
+    assert.ok(gw.logs.some((l) => l.msg === 'late rewrite refused' && /timed out/.test(String(l.error))));
+    assert.deepEqual(readdirSync(path.join(gw.dataDir, 'queue')), [], 'no spool file of the answered transaction is left');
+  });
+
   it('a plugin reject outcome gives its own code', async () => {
     const r = await send(gw.port, { subject: 'please-reject' });
     assert.equal(r.code, 554);
