@@ -20,6 +20,19 @@ function fill(text: string, ip: string, l: Listing): string {
     .replace(/[^\x20-\x7e]/g, '?');
 }
 
+/**
+ * One listing per symbol, the highest-scoring: a list answering 127.0.0.2 and 127.0.0.4 for one client, neither
+ * mapped, is one piece of evidence under the zone's symbol, not twice its score.
+ */
+function strongestPerSymbol(listings: Listing[]): Listing[] {
+  const best = new Map<string, Listing>();
+  for (const l of listings) {
+    const have = best.get(l.symbol);
+    if (!have || l.score > have.score) best.set(l.symbol, l);
+  }
+  return [...best.values()];
+}
+
 class RblCheck {
   private readonly cfg: RblConfig;
   private readonly allowlist: IpSet;
@@ -113,7 +126,9 @@ class RblCheck {
     const failed: ZoneResult[] = [];
     results.forEach((r, i) => {
       const zone = c.zones[i].zone;
-      for (const l of r.listings) if (l.action === 'score') ctx.addFinding(l.symbol, l.score, `${c.ip} listed at ${l.zone} (${l.code})`);
+      for (const l of strongestPerSymbol(r.listings.filter((x) => x.action === 'score'))) {
+        ctx.addFinding(l.symbol, l.score, `${c.ip} listed at ${l.zone} (${l.code})`);
+      }
       if (!r.error) return;
       if (zone.on_error === 'skip') ctx.addFinding(`${zone.symbol ?? defaultSymbol('RBL_', zone.zone)}_UNAVAILABLE`, 0, `${zone.zone}: ${r.error.code}`);
       else failed.push(r);

@@ -13,9 +13,18 @@ export function defaultSymbol(prefix: string, zone: string): string {
 }
 
 /**
- * The list's answers, or [] when the IP is not listed. Answers outside 127.0.0.0/8 (a resolver that rewrites
- * NXDOMAIN) and 127.255.255.x (the list refusing our resolver) are not listings: they are logged and ignored.
+ * Whether an answer is a listing. Outside 127.0.0.0/8 it comes from a resolver that rewrites NXDOMAIN. Inside it,
+ * lists say "we refuse to answer you" with codes that must never block or allowlist anyone: 127.255.255.x
+ * (Spamhaus: public resolver, over quota), a last octet of 255 (dnswl.org 127.0.0.255 over quota, Spamhaus DBL
+ * 127.0.1.255 for IP queries) and 127.0.0.1 (SURBL/URIBL: resolver blocked; RFC 5782 keeps it out of listings).
  */
+export function isListingAnswer(a: string): boolean {
+  const octets = a.split('.');
+  if (octets.length !== 4 || octets[0] !== '127') return false;
+  return a !== '127.0.0.1' && !a.startsWith('127.255.255.') && octets[3] !== '255';
+}
+
+/** The list's answers, or [] when the IP is not listed; refusals and foreign answers are logged and ignored. */
 async function answers(dns: DnsResolver, name: string, log: Logger): Promise<string[]> {
   let addrs: string[];
   try {
@@ -24,7 +33,7 @@ async function answers(dns: DnsResolver, name: string, log: Logger): Promise<str
     if (e instanceof DnsError && (e.notFound || e.code === 'FORMERR')) return [];
     throw e instanceof DnsError ? e : new DnsError('OTHER', name, 'A', (e as Error).message);
   }
-  const good = addrs.filter((a) => a.startsWith('127.') && !a.startsWith('127.255.255.'));
+  const good = addrs.filter(isListingAnswer);
   if (good.length !== addrs.length) log.warn('ignoring unexpected blocklist answer', { name, answers: addrs });
   return good;
 }

@@ -21,6 +21,8 @@ export const zoneSchema = s.object({
   codes: s.record(codeSchema).default({}).describe('Answers (`127.0.1.2`, …) mapped to their own symbol, score and action'),
   on_error: s.enum(['tempfail', 'skip'] as const).default('tempfail')
     .describe('The zone times out or fails: `tempfail` (451 4.4.3) or `skip` with a URIBL_*_UNAVAILABLE finding of score 0'),
+  bitmask: s.boolean().default(false)
+    .describe('The last octet of an answer is a sum of bits (SURBL multi: 127.0.0.68 = 64 + 4); each `codes` entry whose bits are all set applies'),
 });
 
 export const configSchema = s.object({

@@ -4,12 +4,37 @@ import { getDomain } from 'tldts';
 
 export interface UrlHost { kind: 'domain' | 'ip'; key: string }
 
+// Addresses no public list can know: asking about them only leaks them (and 127.0.0.2 is every list's test entry).
+// One list per family: a BlockList matches IPv4 addresses against IPv4-mapped IPv6 rules too.
+const UNROUTABLE_V4 = new net.BlockList();
+for (const [addr, bits] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.168.0.0', 16]] as const) {
+  UNROUTABLE_V4.addSubnet(addr, bits, 'ipv4');
+}
+// IPv4-mapped IPv6 (the URL parser writes [::ffff:1.2.3.4] as ::ffff:102:304) is in no list under its nibbles.
+const UNROUTABLE_V6 = new net.BlockList();
+for (const [addr, bits] of [['::', 127], ['::ffff:0:0', 96], ['fc00::', 7], ['fe80::', 10]] as const) UNROUTABLE_V6.addSubnet(addr, bits, 'ipv6');
+
+function isUnroutable(ip: string): boolean {
+  return net.isIPv6(ip) ? UNROUTABLE_V6.check(ip, 'ipv6') : UNROUTABLE_V4.check(ip, 'ipv4');
+}
+
+/**
+ * Numeric character references as HTML writes them (`spam&#46;example`, `&#x2e;`): a browser follows the decoded
+ * link, while the URL parser would stop the host at the `#`. Links taken from raw HTML (defanging) carry them.
+ */
+function decodeCharRefs(url: string): string {
+  return url.replace(/&#(?:x([0-9a-f]{1,6})|(\d{1,7}));?/gi, (ref, hex: string | undefined, dec: string | undefined) => {
+    const code = hex ? parseInt(hex, 16) : Number(dec);
+    return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : ref;
+  });
+}
+
 /** The list key of a URL: its registered domain, or its IP; undefined for hosts no list can know. */
 export function urlHost(url: string): UrlHost | undefined {
   let host: string;
-  try { host = new URL(url).hostname.toLowerCase(); } catch { return undefined; }
+  try { host = new URL(decodeCharRefs(url)).hostname.toLowerCase(); } catch { return undefined; }
   host = host.replace(/^\[|\]$/g, '').replace(/\.$/, '');
-  if (net.isIP(host)) return { kind: 'ip', key: host };
+  if (net.isIP(host)) return isUnroutable(host) ? undefined : { kind: 'ip', key: host };
   const domain = getDomain(host, { allowPrivateDomains: false });
   return domain ? { kind: 'domain', key: domain } : undefined;
 }

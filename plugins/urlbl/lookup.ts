@@ -10,11 +10,22 @@ export function zoneSymbol(zone: UrlZone): string {
   return zone.symbol ?? 'URIBL_' + zone.zone.split('.')[0].toUpperCase().replace(/[^A-Z0-9]/g, '_');
 }
 
+/**
+ * Whether an answer is a listing. Outside 127.0.0.0/8 it comes from a resolver that rewrites NXDOMAIN. Inside it,
+ * lists say "we refuse to answer you" with codes that must never count: 127.0.0.1 (SURBL and URIBL: your resolver
+ * is blocked), a last octet of 255 (Spamhaus DBL 127.0.1.255: IP queries prohibited) and 127.255.255.x (Spamhaus:
+ * public resolver, over quota).
+ */
+export function isListingAnswer(a: string): boolean {
+  const octets = a.split('.');
+  if (octets.length !== 4 || octets[0] !== '127') return false;
+  return a !== '127.0.0.1' && !a.startsWith('127.255.255.') && octets[3] !== '255';
+}
+
 async function ask(dns: DnsResolver, name: string, log: Logger): Promise<string[]> {
   try {
     const addrs = await dns.resolve4(name);
-    // 127.255.255.x is how lists say "we refuse your resolver"; anything outside 127/8 is a rewriting resolver.
-    const good = addrs.filter((a) => a.startsWith('127.') && !a.startsWith('127.255.255.'));
+    const good = addrs.filter(isListingAnswer);
     if (good.length !== addrs.length) log.warn('ignoring unexpected URL list answer', { name, answers: addrs });
     return good;
   } catch (e) {
@@ -23,14 +34,31 @@ async function ask(dns: DnsResolver, name: string, log: Logger): Promise<string[
   }
 }
 
+/**
+ * The `codes` keys an answer stands for: itself, or on a bitmask list every configured code whose bits the answer's
+ * last octet holds (falling back to the answer itself, so an unmapped bit still lists under the zone's symbol).
+ */
+function codesOf(zone: UrlZone, answer: string): string[] {
+  if (!zone.bitmask || zone.codes[answer]) return [answer];
+  const bits = Number(answer.split('.')[3]);
+  const prefix = answer.slice(0, answer.lastIndexOf('.') + 1);
+  const matched = Object.keys(zone.codes).filter((code) => {
+    const own = Number(code.split('.')[3]);
+    return code.startsWith(prefix) && own > 0 && (bits & own) === own;
+  });
+  return matched.length ? matched : [answer];
+}
+
 export async function lookupHosts(dns: DnsResolver, zones: UrlZone[], hosts: UrlHost[], log: Logger): Promise<UrlLookups> {
   const out: UrlLookups = { listings: [], failed: [] };
   const jobs = hosts.flatMap((h) => zones.filter((z) => z.type === h.kind).map(async (zone) => {
     const name = `${h.kind === 'ip' ? reversedIp(h.key) : h.key}.${zone.zone}`;
     try {
-      for (const code of await ask(dns, name, log)) {
-        const c = zone.codes[code];
-        out.listings.push({ host: h.key, zone: zone.zone, code, symbol: c?.symbol ?? zoneSymbol(zone), score: c?.score ?? zone.score, action: c?.action ?? zone.action });
+      for (const answer of await ask(dns, name, log)) {
+        for (const code of codesOf(zone, answer)) {
+          const c = zone.codes[code];
+          out.listings.push({ host: h.key, zone: zone.zone, code, symbol: c?.symbol ?? zoneSymbol(zone), score: c?.score ?? zone.score, action: c?.action ?? zone.action });
+        }
       }
     } catch (e) {
       out.failed.push({ zone, host: h.key, error: e as DnsError });
