@@ -12,6 +12,7 @@ export type { MessageView, ParsedMessage, HeaderList, HeaderField, Attachment } 
 export type { Finding, Verdict, VerdictAction, SpamLevel } from './verdict/types.ts';
 export type { Logger, LogFields, LogLevel } from './log/types.ts';
 export { DnsError } from './dns/types.ts';
+export { isListingAnswer } from './dns/listing-answer.ts';
 export type { DnsResolver, MxRecord, DnsErrorCode } from './dns/types.ts';
 export type { StateStore } from './store/types.ts';
 export { s } from './config/schema.ts';

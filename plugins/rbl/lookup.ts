@@ -1,5 +1,5 @@
 // Looks one client IP up in one DNSBL/DNSWL zone and maps the answers to listings.
-import { DnsError, type DnsResolver, type Logger } from '../../core/index.ts';
+import { DnsError, isListingAnswer, type DnsResolver, type Logger } from '../../core/index.ts';
 import type { AllowZone, BlockZone, ZoneAction } from './config.ts';
 
 export interface Listing { zone: string; code: string; symbol: string; score: number; action: ZoneAction }
@@ -10,18 +10,6 @@ export interface ZoneResult { zone: string; listings: Listing[]; error?: DnsErro
 /** `RBL_` + the first label of the zone in upper case (`zen.example.org` → `RBL_ZEN`). */
 export function defaultSymbol(prefix: string, zone: string): string {
   return prefix + zone.split('.')[0].toUpperCase().replace(/[^A-Z0-9]/g, '_');
-}
-
-/**
- * Whether an answer is a listing. Outside 127.0.0.0/8 it comes from a resolver that rewrites NXDOMAIN. Inside it,
- * lists say "we refuse to answer you" with codes that must never block or allowlist anyone: 127.255.255.x
- * (Spamhaus: public resolver, over quota), a last octet of 255 (dnswl.org 127.0.0.255 over quota, Spamhaus DBL
- * 127.0.1.255 for IP queries) and 127.0.0.1 (SURBL/URIBL: resolver blocked; RFC 5782 keeps it out of listings).
- */
-export function isListingAnswer(a: string): boolean {
-  const octets = a.split('.');
-  if (octets.length !== 4 || octets[0] !== '127') return false;
-  return a !== '127.0.0.1' && !a.startsWith('127.255.255.') && octets[3] !== '255';
 }
 
 /** The list's answers, or [] when the IP is not listed; refusals and foreign answers are logged and ignored. */

@@ -1,5 +1,5 @@
 // Looks URL hosts up in the configured lists, every (host, zone) pair at once, and maps answers to listings.
-import { DnsError, type DnsResolver, type Logger } from '../../core/index.ts';
+import { DnsError, isListingAnswer, type DnsResolver, type Logger } from '../../core/index.ts';
 import type { UrlAction, UrlZone } from './config.ts';
 import { reversedIp, type UrlHost } from './hosts.ts';
 
@@ -8,18 +8,6 @@ export interface UrlLookups { listings: UrlListing[]; failed: Array<{ zone: UrlZ
 
 export function zoneSymbol(zone: UrlZone): string {
   return zone.symbol ?? 'URIBL_' + zone.zone.split('.')[0].toUpperCase().replace(/[^A-Z0-9]/g, '_');
-}
-
-/**
- * Whether an answer is a listing. Outside 127.0.0.0/8 it comes from a resolver that rewrites NXDOMAIN. Inside it,
- * lists say "we refuse to answer you" with codes that must never count: 127.0.0.1 (SURBL and URIBL: your resolver
- * is blocked), a last octet of 255 (Spamhaus DBL 127.0.1.255: IP queries prohibited) and 127.255.255.x (Spamhaus:
- * public resolver, over quota).
- */
-export function isListingAnswer(a: string): boolean {
-  const octets = a.split('.');
-  if (octets.length !== 4 || octets[0] !== '127') return false;
-  return a !== '127.0.0.1' && !a.startsWith('127.255.255.') && octets[3] !== '255';
 }
 
 async function ask(dns: DnsResolver, name: string, log: Logger): Promise<string[]> {
