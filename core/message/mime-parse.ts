@@ -5,14 +5,18 @@ import { withoutTrailing } from '../text/spans.ts';
 
 const URL_RE = /\bhttps?:\/\/[^\s<>"'()\]\[{}]+/gi;
 const HREF_RE = /\b(?:href|src)\s*=\s*["']?(https?:\/\/[^"'\s>]+)/gi;
+// A link written without its scheme (`www.spam.example/x`), which mail clients still make clickable; not inside
+// another URL, an address or a longer name.
+const BARE_WWW_RE = /(?<![\w.@/:-])www\.[a-z0-9-]+(?:\.[a-z0-9-]+)+[^\s<>"'()\]\[{}]*/gi;
 
 /** Sentence punctuation that follows a URL in text rather than belonging to it. */
 const SENTENCE_MARKS = '.,;:!?';
 
-/** Every http(s) URL in the text and HTML, de-duplicated, trailing punctuation trimmed. */
+/** Every http(s) URL in the text and HTML, and `www.` links without a scheme (as http), de-duplicated, trailing punctuation trimmed. */
 export function extractUrls(text: string, html: string): string[] {
   const found = new Set<string>();
   for (const m of text.matchAll(URL_RE)) found.add(withoutTrailing(m[0], SENTENCE_MARKS));
+  for (const m of text.matchAll(BARE_WWW_RE)) found.add(`http://${withoutTrailing(m[0], SENTENCE_MARKS)}`);
   for (const m of html.matchAll(HREF_RE)) found.add(m[1].replace(/&amp;/g, '&'));
   for (const m of html.matchAll(URL_RE)) found.add(withoutTrailing(m[0], SENTENCE_MARKS).replace(/&amp;/g, '&'));
   return [...found];

@@ -12,6 +12,14 @@ describe('message URLs', () => {
     assert.deepEqual(urls, ['http://a.example/x?y=1', 'https://b.example/', 'http://c.example/p?a=1&b=2', 'http://d.example/q']);
   });
 
+  it('takes www. links written without a scheme, as mail clients link them, and not inside names or addresses', () => {
+    assert.deepEqual(extractUrls('order at www.Spam.example/x?y=1. or http://www.other.example/ (bob@www.mail.example, foo.www.bar.example)', ''),
+      ['http://www.other.example/', 'http://www.Spam.example/x?y=1']);
+    // 160 KB of one long match, and 300 KB of many: one pass each.
+    assert.equal(extractUrls('www.'.repeat(40_000), '').length, 1);
+    assert.equal(extractUrls(' www.a.b '.repeat(34_000), '').length, 1);
+  });
+
   it('reads a URL holding 400 KB of dots in one pass', function () {
     // /[.,;:!?]+$/ rescanned the run from each of its dots: 30 s at 160 KB.
     this.timeout(10_000);

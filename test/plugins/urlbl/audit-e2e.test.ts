@@ -69,6 +69,7 @@ describe('urlbl audit: end to end through SMTP and the loopback DNS server', fun
     ['an IDN host', 'See http://www.bücher.example/x', /URIBL_DBL/],
     ['upper case and a trailing dot', 'See HTTP://WWW.SPAM.EXAMPLE./X', /URIBL_DBL/],
     ['percent escapes in the host', 'See http://www.sp%61m.example/x', /URIBL_DBL/],
+    ['a www. link without a scheme', 'Order at www.spam.example/pills today', /URIBL_DBL/],
   ];
   for (const [what, body, symbol] of spellings) {
     it(`finds the listed host of ${what}`, async () => {
