@@ -21,6 +21,12 @@ export interface AdminActions {
 
 const mailDate = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
 
+/** The first of `folders` that holds message `id`, or undefined. */
+export async function folderHolding(store: QueueStore, id: string, folders: readonly QueueFolder[] = ['queue', 'quarantine', 'deadletter']): Promise<QueueFolder | undefined> {
+  for (const folder of folders) if (await store.load(id, folder)) return folder;
+  return undefined;
+}
+
 export class FolderAwareActions implements AdminActions {
   private readonly queue: QueueActions;
   private readonly store: QueueStore;
@@ -60,9 +66,9 @@ export class FolderAwareActions implements AdminActions {
     return folder ? this.deleteIn(folder, id, opts.to) : 'missing';
   }
 
-  private async folderOf(id: string): Promise<QueueFolder | undefined> {
-    for (const folder of ['quarantine', 'deadletter'] as const) if (await this.store.load(id, folder)) return folder;
-    return undefined;
+  /** Where a message the queue does not hold is kept, if anywhere. */
+  private folderOf(id: string): Promise<QueueFolder | undefined> {
+    return folderHolding(this.store, id, ['quarantine', 'deadletter']);
   }
 
   /**

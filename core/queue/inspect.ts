@@ -1,6 +1,7 @@
 // Read-only views of the queue for `moat queue`: the list, one message in full, and the per-domain overview.
 import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
 import { originalHeaders } from './dsn.ts';
+import { decodeCharset } from '../text/charset.ts';
 import type { QueueEntry } from './entry.ts';
 import type { QueueFolder, QueueStore } from './queue-store.ts';
 import { domainOf } from './actions.ts';
@@ -63,13 +64,8 @@ export interface ShownMessage {
 /** How much of a message `show` reads for its headers. */
 export const HEAD_BYTES = 128 * 1024;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Header bytes (held one per char) as text: UTF-8 when they are valid UTF-8 (SMTPUTF8 mail), else Latin-1. */
-function headerText(latin1: string): string {
-  if (!/[^\x00-\x7f]/.test(latin1)) return latin1;
-  try { return utf8.decode(Buffer.from(latin1, 'latin1')); } catch { return latin1; }
-}
+/** Header bytes (held one per char) as text: UTF-8 when they are (SMTPUTF8 mail), else Windows-1252, as mail clients read them. */
+const headerText = (bytes: string) => decodeCharset(bytes, 'utf-8');
 
 /** A message with its envelope, state, history and the headers it leaves with; looked for in every folder. */
 export async function showMessage(store: QueueStore, id: string): Promise<ShownMessage | undefined> {

@@ -9,7 +9,7 @@ import { forTerminal, listRow, overview, showMessage, HEAD_BYTES, type ListRow, 
 import { gatewayStatus, queueActions } from '../../core/control/client.ts';
 import { queueIdProblem } from '../../core/control/protocol.ts';
 import { domainOf } from '../../core/queue/actions.ts';
-import type { AdminResult } from '../../core/queue/admin-ops.ts';
+import { folderHolding, type AdminResult } from '../../core/queue/admin-ops.ts';
 import type { QueueEntry } from '../../core/queue/entry.ts';
 
 const USAGE = `usage: moat queue <command> [--config FILE | --data-dir DIR] [--json]
@@ -132,12 +132,6 @@ async function show(store: QueueStore, ids: string[], out: Json): Promise<number
   return 0;
 }
 
-/** Where a message is, when a command that found nothing to do should say why. */
-async function folderOf(store: QueueStore, id: string): Promise<QueueFolder | undefined> {
-  for (const folder of FOLDERS) if (await store.load(id, folder)) return folder;
-  return undefined;
-}
-
 async function flush(store: QueueStore, args: string[], out: Json): Promise<number> {
   if (args.length > 1) throw new UsageError('flush takes at most one queue id');
   const [id] = queueIds(args);
@@ -145,7 +139,8 @@ async function flush(store: QueueStore, args: string[], out: Json): Promise<numb
   try {
     const n = await owner.actions.flush(id);
     const via = owner.live ? 'gateway' : 'files';
-    const folder = id && n === 0 ? await folderOf(store, id) : undefined;
+    // Where the message is, so that a flush that found nothing to do can say why.
+    const folder = id && n === 0 ? await folderHolding(store, id) : undefined;
     out({ flushed: n, via }, () => console.log(`${n} message(s) due now${owner.live || n === 0 ? '' : ' (no gateway running: they go at its next start)'}`));
     if (id && n === 0) {
       const why = folder === 'queue' ? 'not deferred (held, due now, or being delivered)'
