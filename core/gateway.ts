@@ -90,7 +90,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.handleSignals) process.on('SIGHUP', onHup);
   const hostname = cfg.server.hostname || os.hostname();
   const queue = new QueueStore(cfg.data_dir);
-  const store: StateStore = await openStore(cfg.state, cfg.data_dir, log.child({ component: 'state' }));
+  const store: StateStore = await openStore(cfg.state, cfg.data_dir, log.child({ component: 'state' }), { startUnreachable: true });
   const dns = createResolver(cfg.dns, log.child({ component: 'dns' }));
   const users = new UsersFile(cfg.auth.users_file || path.join(cfg.data_dir, 'users'));
   const metrics = new Metrics();

@@ -13,15 +13,23 @@ export function embeddedStoreFile(dataDir: string): string {
   return path.join(dataDir, 'state', 'state.db');
 }
 
+export interface OpenStoreOptions {
+  /**
+   * Open a Redis store whose server does not answer yet (logged as an error; it reconnects by itself), rather
+   * than throw. The gateway sets it: one Redis outage at boot must not stop mail whose checks can do without.
+   */
+  startUnreachable?: boolean;
+}
+
 /**
- * Opens the store `cfg` selects. Throws when it cannot (unreadable file, unreachable Redis), so a gateway
- * never starts with state silently missing.
+ * Opens the store `cfg` selects. Throws when it cannot (unreadable file; unreachable Redis unless
+ * `startUnreachable`), so nothing runs with state silently missing.
  */
-export async function openStore(cfg: StateConfig, dataDir: string, log?: Logger): Promise<StateStore> {
+export async function openStore(cfg: StateConfig, dataDir: string, log?: Logger, opts: OpenStoreOptions = {}): Promise<StateStore> {
   if (cfg.backend === 'redis') {
     // Loaded only when chosen: the Redis client costs about 13 MB of memory in every gateway that never uses it.
     const { RedisStore, redactUrl } = await import('./redis-store.ts');
-    const store = await RedisStore.connect(cfg.redis.url, { prefix: cfg.redis.prefix, log });
+    const store = await RedisStore.connect(cfg.redis.url, { prefix: cfg.redis.prefix, log, startUnreachable: opts.startUnreachable });
     log?.info('state store: redis', { url: redactUrl(cfg.redis.url), prefix: cfg.redis.prefix });
     return store;
   }

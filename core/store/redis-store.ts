@@ -38,6 +38,12 @@ export interface RedisStoreOptions {
   log?: Logger;
   /** A command that gets no answer within this time fails instead of hanging an SMTP session. */
   commandTimeoutMs?: number;
+  /**
+   * Hand back the store even when the server does not answer yet, reconnecting in the background. A gateway
+   * wants this: its checks follow their own store-failure policy until Redis is back, as Postfix answers a
+   * failed table lookup with a temporary error rather than refusing to run. A one-off command wants to fail.
+   */
+  startUnreachable?: boolean;
 }
 
 export class RedisStore implements StateStore {
@@ -71,8 +77,13 @@ export class RedisStore implements StateStore {
       await r.connect();
       await r.ping();
     } catch (err) {
-      r.disconnect();
-      throw new Error(`cannot reach the Redis state store at ${redactUrl(url)}: ${(err as Error).message}`);
+      const problem = `cannot reach the Redis state store at ${redactUrl(url)}: ${(err as Error).message}`;
+      if (!opts.startUnreachable) {
+        r.disconnect();
+        throw new Error(problem);
+      }
+      opts.log?.error(`${problem}; starting without it and reconnecting in the background`, { url: redactUrl(url) });
+      r.once('ready', () => opts.log?.info('redis state store reachable again', { url: redactUrl(url) }));
     }
     return new RedisStore(r, opts.prefix ?? '');
   }

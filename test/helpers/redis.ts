@@ -37,19 +37,20 @@ async function waitForPong(port: number, child: ChildProcess, timeoutMs: number)
 }
 
 /**
- * Starts redis-server on 127.0.0.1 (installing the Debian package when missing), with persistence off.
+ * Starts redis-server on 127.0.0.1 (installing the Debian package when missing), with persistence off, on
+ * `opts.port` or a free port.
  * @example
  *   const redis = await startRedis();
  *   // ... state: { backend: 'redis', redis: { url: redis.url } }
  *   await redis.stop();
  */
-export async function startRedis(): Promise<RedisHandle> {
+export async function startRedis(opts: { port?: number } = {}): Promise<RedisHandle> {
   ensureCommands({ 'redis-server': 'redis-server' });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-redis-'));
   const end = holdUntilExit({ dir });
   // A port taken between freePort() and bind() is possible under parallel runs: retry a few times.
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = opts.port ?? await freePort();
     const child = spawn('redis-server', [
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
       '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes',
@@ -61,7 +62,7 @@ export async function startRedis(): Promise<RedisHandle> {
       await waitForPong(port, child, 10_000);
     } catch (err) {
       await endChild(child, 0);
-      if (attempt < 3) continue;
+      if (attempt < 3 && opts.port === undefined) continue;
       end();
       throw err;
     }

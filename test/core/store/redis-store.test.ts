@@ -36,4 +36,22 @@ describe('RedisStore', () => {
       (err: Error) => err.message.includes(`127.0.0.1:${port}`) && !err.message.includes('s3cret'),
     );
   });
+
+  it('with startUnreachable, opens anyway, fails commands while the server is down, and works once it answers', async () => {
+    const port = await freePort();
+    const store = await RedisStore.connect(`redis://127.0.0.1:${port}`, { startUnreachable: true });
+    let late: RedisHandle | undefined;
+    try {
+      await assert.rejects(store.get('k'), 'a command fails rather than waiting for the server');
+      late = await startRedis({ port });
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try { await store.set('k', 'v'); break; } catch (err) { if (Date.now() > deadline) throw err; }
+      }
+      assert.equal(await store.get('k'), 'v');
+    } finally {
+      await store.close();
+      await late?.stop();
+    }
+  });
 });

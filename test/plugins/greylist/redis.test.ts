@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnGateway, startGateway, type SpawnedGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startRedis, type RedisHandle } from '../../helpers/redis.ts';
 import { deliver, symbolsOf, sleep } from './session.ts';
+import { freePort } from '../../helpers/ports.ts';
 
 const DELAY = 1000;
 
@@ -75,5 +76,34 @@ describe('greylist when the Redis store fails', function () {
     const r = await deliver(fail.port, { ip: '203.0.113.82', from: 'x@sender.test', to: 'down-fail@example.com' });
     assert.equal(r.rcpts[0].code, 451);
     assert.match(r.rcpts[0].text, /^4\.3\.0 /);
+  });
+});
+
+describe('greylist when Redis is down as the gateway starts', function () {
+  this.timeout(30_000);
+  let redis: RedisHandle | undefined;
+  let gw: TestGateway;
+  let port: number;
+  before(async () => {
+    port = await freePort();
+    const state = { backend: 'redis', redis: { url: `redis://:s3cret@127.0.0.1:${port}`, prefix: 'late-test:' } };
+    gw = await startGateway({ config: { state, plugins: [{ name: 'greylist', delay: '1h' }] } });
+  });
+  after(async () => { await gw?.stop(); await redis?.stop(); });
+
+  it('starts, logs the unreachable store (password hidden), and follows on_store_error until Redis answers', async () => {
+    const down = gw.logs.find((l) => l.level === 'error' && String(l.msg).startsWith('cannot reach the Redis state store'));
+    assert.ok(down, 'the outage at start is logged as an error');
+    assert.ok(!JSON.stringify(gw.logs).includes('s3cret'), 'the password is not logged');
+    const r = await deliver(gw.port, { ip: '203.0.113.90', from: 'x@sender.test', to: 'early@example.com' });
+    assert.equal(r.rcpts[0].code, 250, 'on_store_error: pass');
+    assert.equal(r.data?.code, 250);
+    assert.ok(symbolsOf(gw.logs, 'early@example.com').includes('GREYLIST_ERROR(0)'));
+
+    redis = await startRedis({ port });
+    const deadline = Date.now() + 10_000;
+    while (!gw.logs.some((l) => l.msg === 'redis state store reachable again') && Date.now() < deadline) await sleep(50);
+    const later = await deliver(gw.port, { ip: '203.0.113.91', from: 'x@sender.test', to: 'later@example.com' });
+    assert.equal(later.rcpts[0].code, 451, 'greylisting works once Redis is up, without a restart');
   });
 });
