@@ -45,7 +45,9 @@ class ClamavCheck {
     try {
       result = await this.slot(() => this.scanner.scanMessage(msg));
     } catch (err) {
-      return this.failed(ctx, asScanError(err));
+      const e = asScanError(err);
+      if (e.kind === 'size-limit' && await this.scanner.answers?.()) return this.overScannerLimit(ctx, msg.size, e);
+      return this.failed(ctx, e);
     }
     if (!result.infected) {
       ctx.log.debug('virus scan clean', { scanner: this.scanner.description, ms: Math.round((performance.now() - started) * 100) / 100 });
@@ -60,6 +62,17 @@ class ClamavCheck {
     if (this.cfg.on_oversize === 'tempfail') return outcome.tempfail('Message too large to scan for viruses now', { code: 452, enhanced: '4.3.1' });
     ctx.addFinding('CLAM_OVERSIZE', 0, `${size} bytes`);
     ctx.addHeader(this.cfg.header, `unscanned; message over ${this.cfg.max_scan_size} bytes`);
+  }
+
+  /**
+   * clamd refused the stream as over its StreamMaxLength, and still answers, so it did not just go away: the
+   * message will never fit, and a retry would only delay the same refusal by days. It goes the way of a message
+   * over `max_scan_size`, with a hint to bring the two limits together.
+   */
+  private overScannerLimit(ctx: HookContext, size: number, err: ScanError): Outcome | void {
+    ctx.log.warn('clamd refused the message as over its StreamMaxLength; set max_scan_size at or under that limit', {
+      size, max_scan_size: this.cfg.max_scan_size, error: err.message });
+    return this.oversize(ctx, size);
   }
 
   private failed(ctx: HookContext, err: ScanError): Outcome | void {

@@ -13,6 +13,8 @@ export interface Scanner {
   scanMessage(message: { path: string; stream(): Readable }): Promise<ScanResult>;
   /** Scans one piece of content, such as a decoded MIME part. */
   scanBuffer(content: Buffer): Promise<ScanResult>;
+  /** Whether the scanner answers now, for telling a size refusal from a scanner that went away. */
+  answers?(): Promise<boolean>;
 }
 
 /** Where clamd listens according to the options; throws when they name no place. */
@@ -37,5 +39,6 @@ export function createScanner(cfg: ClamavConfig, configDir: string): Scanner {
     description: `clamd ${client.address}`,
     scanMessage: (m) => client.scan(m.stream()),
     scanBuffer: (b) => client.scan(Readable.from([b])),
+    answers: () => client.ping().catch(() => false),
   };
 }

@@ -185,13 +185,20 @@ describe('clamav end to end', function () {
       assert.match(await relayed('clamav-unscanned'), /^X-Mailmoat-Virus: unscanned; scanner unreachable\r$/m);
     });
 
-    it('answers 451 when clamd refuses the stream as over its StreamMaxLength', async () => {
+    it('treats a message clamd refuses as over its StreamMaxLength as one over max_scan_size (552; on_oversize decides)', async () => {
       const small = await startClamd({ streamMaxLength: '64K' });
       try {
+        const big = cleanMessage('clamav-clamd-limit') + 'filler line of text\r\n'.repeat(6000);
         const gw = await gatewayWith({ socket: small.socket });
-        const r = await send(gw, cleanMessage('clamav-clamd-limit') + 'filler line of text\r\n'.repeat(6000));
-        assert.equal(r.code, 451, r.text);
-        assert.ok(gw.logs.some((l) => l.msg === 'virus scan failed' && l.kind === 'size-limit'));
+        const r = await send(gw, big);
+        assert.equal(r.code, 552, r.text);
+        assert.match(r.text, /^5\.3\.4 /);
+        assert.ok(gw.logs.some((l) => String(l.msg).startsWith('clamd refused the message as over its StreamMaxLength')));
+        const tempfail = await gatewayWith({ socket: small.socket, on_oversize: 'tempfail' });
+        assert.equal((await send(tempfail, big)).code, 452);
+        const accept = await gatewayWith({ socket: small.socket, on_oversize: 'accept' });
+        assert.equal((await send(accept, big.replace('clamav-clamd-limit', 'clamav-clamd-limit-accept'))).code, 250);
+        assert.match(await relayed('clamav-clamd-limit-accept'), /^X-Mailmoat-Virus: unscanned; message over \d+ bytes\r$/m);
       } finally {
         await small.close();
       }
