@@ -3,6 +3,7 @@
 // It speaks the DNS wire protocol itself (over UDP, TCP on truncation) instead of wrapping node:dns, because
 // node:dns hides TTLs and the SOA of negative answers, which the cache needs; see core/dns/README.md.
 import { performance } from 'node:perf_hooks';
+import { domainToASCII } from 'node:url';
 import type { DnsConfig } from './config.ts';
 import { DnsError, type DnsErrorCode, type DnsResolver, type DnsStats, type MxRecord } from './types.ts';
 import type { Logger } from '../log/types.ts';
@@ -28,7 +29,15 @@ export interface ResolverOptions {
   now?: () => number;
 }
 
-const RCODE_ERRORS: Record<string, DnsErrorCode> = { NXDOMAIN: 'NXDOMAIN', SERVFAIL: 'SERVFAIL', REFUSED: 'REFUSED', FORMERR: 'FORMERR' };
+// A FORMERR from a server says it could not read our query (its fault or ours, never the name's): it is a server
+// failure like any other rcode not listed here (OTHER, temporary), while the FORMERR code means a name we cannot send.
+const RCODE_ERRORS: Record<string, DnsErrorCode> = { NXDOMAIN: 'NXDOMAIN', SERVFAIL: 'SERVFAIL', REFUSED: 'REFUSED' };
+
+/** The name as DNS carries it: internationalized labels become A-labels (`bücher.example` → `xn--bcher-kva.example`). */
+function asciiName(name: string): string {
+  // Only non-ASCII names go through the URL host rules, which would refuse some names DNS allows (`1.2.3.4`).
+  return /[^\x00-\x7f]/.test(name) ? domainToASCII(name) : name;
+}
 
 /** Creates the resolver from `dns:` config. */
 export function createResolver(cfg: DnsConfig, log?: Logger, opts: ResolverOptions = {}): CoreResolver {
@@ -53,7 +62,8 @@ export function createResolver(cfg: DnsConfig, log?: Logger, opts: ResolverOptio
         attempts++;
         try {
           const a = await queryServer(server, name, type, cfg.timeout);
-          const err = RCODE_ERRORS[a.rcode] ?? (a.rcode === 'NOERROR' ? undefined : 'OTHER');
+          // A referral is no answer at all (the server does not recurse for us), not a NODATA to cache and act on.
+          const err = a.referral ? 'OTHER' : RCODE_ERRORS[a.rcode] ?? (a.rcode === 'NOERROR' ? undefined : 'OTHER');
           // A server that fails or refuses may be alone in that: ask the next one.
           if (err === 'SERVFAIL' || err === 'REFUSED' || err === 'OTHER') { last = err; continue; }
           if (err) return { error: err, answer: a, server, attempts };
@@ -91,7 +101,7 @@ export function createResolver(cfg: DnsConfig, log?: Logger, opts: ResolverOptio
 
   const lookup = (rawName: string, type: RecordType): Promise<RecordValue[]> => {
     stats.lookups++;
-    const name = rawName.trim().toLowerCase().replace(/\.$/, '');
+    const name = asciiName(rawName.trim().toLowerCase().replace(/\.$/, ''));
     if (!validName(name)) return Promise.reject(new DnsError('FORMERR', rawName, type, `${type} ${rawName}: not a valid domain name`));
     const key = `${type} ${name}`;
     const hit = cache.get(key);

@@ -2,7 +2,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
-import { encodeQuery, decodeAnswer, type RecordType, type WireAnswer } from './wire.ts';
+import { encodeQuery, decodeAnswer, expandIpv6, type RecordType, type WireAnswer } from './wire.ts';
 import type { ServerAddress } from './servers.ts';
 
 export class AttemptTimeout extends Error {
@@ -12,12 +12,21 @@ export class AttemptTimeout extends Error {
 /** One attempt at one server; rejects with AttemptTimeout when no usable answer came within `timeout` ms. */
 export async function queryServer(server: ServerAddress, name: string, type: RecordType, timeout: number): Promise<WireAnswer> {
   const deadline = Date.now() + timeout;
-  const udp = await queryUdp(server, name, type, timeout);
+  let udp = await queryUdp(server, name, type, timeout, true);
+  // RFC 6891 section 7: a server that does not understand EDNS answers FORMERR; ask it again without.
+  if (udp.rcode === 'FORMERR') udp = await queryUdp(server, name, type, Math.max(1, deadline - Date.now()), false);
   if (!udp.truncated) return udp;
   return queryTcp(server, name, type, Math.max(1, deadline - Date.now()));
 }
 
-function queryUdp(server: ServerAddress, name: string, type: RecordType, timeout: number): Promise<WireAnswer> {
+/** Whether a datagram came from the server: IPv6 addresses are compared by value, as the config may spell them otherwise. */
+function fromServer(server: ServerAddress, address: string): boolean {
+  if (address === server.host) return true;
+  const want = server.family === 6 ? expandIpv6(server.host) : undefined;
+  return want !== undefined && expandIpv6(address) === want;
+}
+
+function queryUdp(server: ServerAddress, name: string, type: RecordType, timeout: number, edns: boolean): Promise<WireAnswer> {
   // A random id and a random source port per query make blind spoofing of answers hard.
   const id = randomInt(0, 65536);
   const sock = dgram.createSocket(server.family === 6 ? 'udp6' : 'udp4');
@@ -26,11 +35,11 @@ function queryUdp(server: ServerAddress, name: string, type: RecordType, timeout
     const timer = setTimeout(() => done(() => reject(new AttemptTimeout())), timeout);
     sock.on('error', (e) => done(() => reject(e)));
     sock.on('message', (msg, rinfo) => {
-      if (rinfo.port !== server.port || rinfo.address !== server.host) return;
+      if (rinfo.port !== server.port || !fromServer(server, rinfo.address)) return;
       const a = decodeAnswer(msg, id, name, type);
       if (a) done(() => resolve(a));
     });
-    sock.send(encodeQuery(id, name, type, true), server.port, server.host, (err) => { if (err) done(() => reject(err)); });
+    sock.send(encodeQuery(id, name, type, edns), server.port, server.host, (err) => { if (err) done(() => reject(err)); });
   });
 }
 

@@ -14,6 +14,8 @@ export interface WireAnswer {
   ttl: number;
   /** Negative-caching TTL from the SOA in the authority section (RFC 2308), seconds; undefined without SOA. */
   negativeTtl?: number;
+  /** No answer but a delegation (NS, no SOA, not authoritative): the server did not recurse for us (RFC 2308 2.2). */
+  referral: boolean;
 }
 
 /** Our EDNS buffer: large enough for most TXT sets, small enough to avoid IP fragmentation. */
@@ -43,10 +45,14 @@ export function decodeAnswer(buf: Buffer, id: number, name: string, type: Record
     records.push(toValue(a));
   }
   let negativeTtl: number | undefined;
+  let delegation = false;
   for (const a of p.authorities ?? []) {
     if (a.type === 'SOA') negativeTtl = Math.min(a.ttl ?? 0, a.data.minimum ?? 0);
+    if (a.type === 'NS') delegation = true;
   }
-  return { rcode: p.rcode ?? 'NOERROR', truncated: p.flag_tc, records, ttl: ttl === Infinity ? 0 : ttl, negativeTtl };
+  const rcode = p.rcode ?? 'NOERROR';
+  const referral = rcode === 'NOERROR' && !records.length && negativeTtl === undefined && delegation && !p.flag_aa;
+  return { rcode, truncated: p.flag_tc, records, ttl: ttl === Infinity ? 0 : ttl, negativeTtl, referral };
 }
 
 function toValue(a: dnsPacket.Answer): RecordValue {

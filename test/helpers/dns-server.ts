@@ -114,7 +114,7 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsTe
   return {
     host,
     port,
-    address: `${host}:${port}`,
+    address: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`,
     setRecords: (zones, o = {}) => call('setRecords', zones, o.replace ?? false),
     setBehaviour: (name, b) => call('setBehaviour', name, b),
     clearBehaviours: () => call('clearBehaviours'),

@@ -1,5 +1,7 @@
 // The shared resolver against real DNS servers on loopback: records, negative answers, cache, timeouts, failover, TCP.
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import dnsPacket from 'dns-packet';
 import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts';
 import { createResolver } from '../../../core/dns/index.ts';
 import { DnsError } from '../../../core/dns/types.ts';
@@ -191,5 +193,77 @@ describe('core/dns resolver', () => {
     assert.doesNotThrow(() => createResolver({ servers: ['127.0.0.1', '127.0.0.1:5353', '[::1]:53', '::1'], timeout: 100, tries: 1 }));
     assert.throws(() => createResolver({ servers: ['dns.example'], timeout: 100, tries: 1 }), /not an IP address/);
     assert.throws(() => createResolver({ servers: ['127.0.0.1:70000'], timeout: 100, tries: 1 }), /bad port/);
+  });
+});
+
+// A server that answers each query with whatever datagrams the test hands back, to play a broken or hostile resolver.
+type Reply = (q: dnsPacket.DecodedPacket, edns: boolean) => Buffer[];
+async function scriptedServer(host: string): Promise<{ port: number; reply: (r: Reply) => void; close: () => Promise<void> }> {
+  const sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  let handler: Reply = () => [];
+  sock.on('message', (msg, rinfo) => {
+    const q = dnsPacket.decode(msg);
+    const edns = (q.additionals ?? []).some((a) => a.type === 'OPT');
+    for (const b of handler(q, edns)) sock.send(b, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((resolve) => sock.bind(0, host, () => resolve()));
+  return { port: sock.address().port, reply: (r) => { handler = r; }, close: () => new Promise<void>((resolve) => sock.close(() => resolve())) };
+}
+
+function response(q: dnsPacket.DecodedPacket, over: Partial<dnsPacket.Packet> = {}): Buffer {
+  return dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE, questions: q.questions, ...over });
+}
+
+describe('core/dns resolver against broken and hostile servers', () => {
+  let srv: Awaited<ReturnType<typeof scriptedServer>>;
+  before(async () => { srv = await scriptedServer('127.0.0.1'); });
+  after(() => srv.close());
+  const resolver = () => createResolver({ servers: [`127.0.0.1:${srv.port}`], timeout: 300, tries: 1 });
+  const a = (q: dnsPacket.DecodedPacket, ip: string) => [{ type: 'A' as const, name: q.questions![0].name, ttl: 60, data: ip }];
+
+  it('ignores answers with another id, another question or a compression pointer loop, and takes the real one', async () => {
+    srv.reply((q) => {
+      const loop = Buffer.alloc(18);
+      loop.writeUInt16BE(q.id!, 0); loop.writeUInt16BE(0x8180, 2); loop.writeUInt16BE(1, 4);
+      loop.writeUInt16BE(0xc00c, 12); loop.writeUInt16BE(1, 14); loop.writeUInt16BE(1, 16);
+      return [
+        response({ ...q, id: (q.id! + 1) % 65536 }, { answers: a(q, '192.0.2.66') }),
+        response({ ...q, questions: [{ type: 'A', name: 'other.test' }] }, { answers: [{ type: 'A', name: 'other.test', ttl: 60, data: '192.0.2.67' }] }),
+        loop,
+        response(q, { answers: a(q, '192.0.2.1') }),
+      ];
+    });
+    assert.deepEqual(await resolver().resolve4('real.test'), ['192.0.2.1']);
+  });
+
+  it('a server FORMERR is a temporary failure, never a not-found; without EDNS the query is asked again', async () => {
+    srv.reply((q) => [response(q, { flags: dnsPacket.RECURSION_AVAILABLE | 1 })]);
+    const e = await rejects(resolver().resolveMx('old.test'), 'OTHER');
+    assert.equal(e.temporary, true);
+    srv.reply((q, edns) => [edns ? response(q, { flags: dnsPacket.RECURSION_AVAILABLE | 1 }) : response(q, { answers: a(q, '192.0.2.2') })]);
+    assert.deepEqual(await resolver().resolve4('noedns.test'), ['192.0.2.2']);
+  });
+
+  it('a referral (the server does not recurse for us) is a temporary failure, not NODATA', async () => {
+    srv.reply((q) => [response(q, { flags: 0, authorities: [{ type: 'NS', name: 'test', ttl: 3600, data: 'ns.test' }] })]);
+    const e = await rejects(resolver().resolveMx('lame.test'), 'OTHER');
+    assert.equal(e.temporary, true);
+  });
+
+  it('sends internationalized names as A-labels', async () => {
+    const asked: string[] = [];
+    srv.reply((q) => { asked.push(q.questions![0].name); return [response(q, { answers: [{ type: 'MX', name: q.questions![0].name, ttl: 60, data: { preference: 10, exchange: 'mx.test' } }] })]; });
+    assert.deepEqual(await resolver().resolveMx('Bücher.test.'), [{ exchange: 'mx.test', priority: 10 }]);
+    assert.deepEqual(asked, ['xn--bcher-kva.test']);
+    await rejects(resolver().resolve4('bü cher.test'), 'FORMERR');
+  });
+
+  it('takes answers from an IPv6 server however its address is spelled in dns.servers', async () => {
+    const v6 = await scriptedServer('::1');
+    try {
+      v6.reply((q) => [response(q, { answers: a(q, '192.0.2.3') })]);
+      const r = createResolver({ servers: [`[0:0:0:0:0:0:0:1]:${v6.port}`], timeout: 300, tries: 1 });
+      assert.deepEqual(await r.resolve4('v6.test'), ['192.0.2.3']);
+    } finally { await v6.close(); }
   });
 });

@@ -9,18 +9,20 @@ const UNCONFIRMED = '93.184.216.11';  // PTR liar.good.test, which resolves else
 const NO_PTR = '93.184.216.12';
 const DEAD = '198.51.100.7';          // its reverse zone never answers
 const V6 = '2001:db8::25';            // PTR v6.good.test with a matching AAAA
+const FORMERR = '93.184.216.13';      // PTR host.formerr.test, whose server answers FORMERR
 
 describe('plugins/ptr', () => {
   let dns: DnsTestServer;
   before(async () => {
     dns = await startDnsServer({
       zones: {
-        '216.184.93.in-addr.arpa': { '10': { PTR: 'mail.good.test' }, '11': { PTR: 'liar.good.test' } },
+        '216.184.93.in-addr.arpa': { '10': { PTR: 'mail.good.test' }, '11': { PTR: 'liar.good.test' }, '13': { PTR: 'host.formerr.test' } },
+        'formerr.test': { host: { A: FORMERR } },
         '100.51.198.in-addr.arpa': {},
         '8.b.d.0.1.0.0.2.ip6.arpa': { '5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0': { PTR: 'v6.good.test' } },
         'good.test': { mail: { A: WITH_PTR }, liar: { A: '192.0.2.99' }, v6: { AAAA: V6 } },
       },
-      behaviours: { '100.51.198.in-addr.arpa': { drop: true } },
+      behaviours: { '100.51.198.in-addr.arpa': { drop: true }, 'formerr.test': { rcode: 'FORMERR' } },
     });
   });
   after(() => dns?.stop());
@@ -79,6 +81,12 @@ describe('plugins/ptr', () => {
     const s = await mailFrom({ mode: 'reject', on_error: 'skip' }, { ip: DEAD });
     assert.equal(s.outcome, undefined);
     assert.deepEqual(s.findings.map((f) => [f.symbol, f.score]), [['PTR_UNAVAILABLE', 0]]);
+  });
+
+  it('a forward lookup whose server answers FORMERR is a tempfail with fcrdns, not a refusal', async () => {
+    const r = await mailFrom({ mode: 'reject', fcrdns: true }, { ip: FORMERR });
+    assert.equal(r.outcome?.action, 'tempfail');
+    assert.equal(r.outcome?.code, 450);
   });
 
   it('starts the lookup at connect so MAIL FROM does not wait for it', async () => {

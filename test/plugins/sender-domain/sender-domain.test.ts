@@ -16,8 +16,10 @@ describe('plugins/sender-domain', () => {
         'noaddr.test': { '@': { TXT: 'v=spf1 -all' }, www: { A: '192.0.2.28' } },
         'dead.test': { '@': { MX: '10 in.dead.test' } },
         'mxdead.test': { '@': { A: '192.0.2.29' } },
+        'xn--bcher-kva.test': { '@': { MX: '10 in.mx.test' } },
+        'formerr.test': { '@': { A: '192.0.2.30' } },
       },
-      behaviours: { 'dead.test': { drop: true } },
+      behaviours: { 'dead.test': { drop: true }, 'formerr.test': { rcode: 'FORMERR' } },
     });
   });
   after(() => dns?.stop());
@@ -33,6 +35,18 @@ describe('plugins/sender-domain', () => {
       assert.equal(r.outcome, undefined, d);
       assert.deepEqual(r.findings, []);
     }
+  });
+
+  it('accepts an internationalized domain (SMTPUTF8) by its A-label', async () => {
+    const r = await from({}, 'joe@bücher.test');
+    assert.equal(r.outcome, undefined);
+    assert.deepEqual(r.findings, []);
+  });
+
+  it('a server that answers FORMERR is a tempfail (451 4.4.3), never a 550', async () => {
+    const r = await from({}, 'joe@formerr.test');
+    assert.equal(r.outcome?.action, 'tempfail');
+    assert.equal(r.outcome?.code, 451);
   });
 
   it('refuses a null MX (550 5.7.27) even when the domain has an A record', async () => {
