@@ -15,6 +15,19 @@ import { receiveMessage } from './message-intake.ts';
 
 type Cb = (err?: Error | null) => void;
 
+/**
+ * The ESMTP parameters of the extensions the listeners offer (SIZE, 8BITMIME, SMTPUTF8, and AUTH= from relaying MTAs).
+ * smtp-server takes any other silently, DSN's and REQUIRETLS's included, though neither is offered nor honoured;
+ * RFC 5321 §4.1.1.11 wants 555 for them, as Postfix answers.
+ */
+const MAIL_PARAMS = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'AUTH']);
+const RCPT_PARAMS = new Set<string>();
+
+function unsupportedParam(args: Record<string, string | true> | false, known: ReadonlySet<string>): Error | undefined {
+  const name = Object.keys(args || {}).find((k) => !known.has(k));
+  return name === undefined ? undefined : smtpError(555, '5.5.4', `Unsupported parameter ${name.slice(0, 40)}`);
+}
+
 export class SessionHandler implements ConnectionHooks {
   private readonly rt: Runtime;
   readonly listener: ListenerKind;
@@ -102,9 +115,8 @@ export class SessionHandler implements ConnectionHooks {
   rejectingReply(conn: RawConnection, command: string): { code: number; text: string; close?: boolean } | undefined {
     const st = this.sessions.get(conn.id);
     if (!st?.rejected || command === 'QUIT') return undefined;
-    st.errors++;
-    const close = st.errors >= this.rt.config.limits.max_errors;
-    return close ? { code: 421, text: '4.7.0 Too many errors, closing connection', close } : st.rejected;
+    // Counted like any refused command, so limits.error_block also keeps a refused client from coming straight back.
+    return this.countError(st) ? { code: 421, text: '4.7.0 Too many errors, closing connection', close: true } : st.rejected;
   }
 
   /** Counts a refused command or recipient; past the limit the client is dropped (and optionally blocked). */
@@ -191,6 +203,8 @@ export class SessionHandler implements ConnectionHooks {
     const st = this.sessions.get(session.id);
     if (!st) return cb(smtpError(421, '4.3.0', 'Session lost'));
     if (this.listener === 'submission' && !st.user) return cb(smtpError(530, '5.7.0', 'Authentication required'));
+    const unsupported = unsupportedParam(address.args, MAIL_PARAMS);
+    if (unsupported) return cb(unsupported);
     const tx = new Transaction(newQueueId());
     tx.mailFrom = toAddress(address.address, address.args);
     this.txs.set(session.id, tx);
@@ -216,12 +230,19 @@ export class SessionHandler implements ConnectionHooks {
       if (code >= 500 && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       cb(smtpError(code, enhanced, text));
     };
-    if (tx.recipients.length >= this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
+    const unsupported = unsupportedParam(address.args, RCPT_PARAMS);
+    if (unsupported) return cb(unsupported);
     const policy = this.rt.policy;
+    // RFC 5321 §4.5.1: the domainless postmaster must be accepted; it is the postmaster of the first domain.
+    const firstDomain = policy.localDomains.values().next().value;
+    const raw = /^postmaster$/i.test(address.address) && firstDomain ? `${address.address}@${firstDomain}` : address.address;
+    // smtp-server keeps a recipient named again (in any case) once; so must the transaction and its count.
+    if (tx.recipients.some((r) => r.address.toLowerCase() === raw.toLowerCase())) return cb();
+    if (tx.recipients.length >= this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
     const isLocal = (d: string) => policy.localDomains.has(d);
-    const why = forbiddenRecipientForm(address.address, isLocal);
+    const why = forbiddenRecipientForm(raw, isLocal);
     if (why) return refuse(550, '5.7.1', `Relay access denied: ${why}`);
-    const rcpt = toAddress(address.address, address.args);
+    const rcpt = toAddress(raw, address.args);
     if (policy.blockedRecipients.has(rcpt.address.toLowerCase()) || policy.blockedRecipients.has(`@${rcpt.domain}`)) {
       return refuse(550, '5.7.1', 'Recipient address rejected: access denied');
     }
