@@ -4,16 +4,41 @@
 // SPF is not evaluated here: the spf plugin's result is read back from its finding, so both agree and the
 // domain's SPF is looked up once.
 import { dkimVerify, arc, dmarc } from 'mailauth';
+import { getDomain } from 'tldts';
 import { definePlugin, describeSymbols, outcome, symbolScore, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, type DmarcConfig } from './config.ts';
 import { mailauthResolver } from './resolver.ts';
 import { spfFromFindings, type SpfFact } from './spf-finding.ts';
 import { SYMBOLS } from './symbols.ts';
-import { enforcedAction, failSymbol } from './policy.ts';
+import { enforcedAction, failSymbol, normalisedPolicy } from './policy.ts';
 import { authenticationResults, authservIdOf, spfClause } from './auth-results.ts';
+import { alignedDomain } from './alignment.ts';
 
 type DkimVerifyResult = Awaited<ReturnType<typeof dkimVerify>>;
 type ArcResult = Awaited<ReturnType<typeof arc>>;
+
+interface DmarcResponse {
+  status: { result: string; header?: { d?: string } };
+  domain: string;
+  policy?: string;
+  pct?: number | string;
+  info?: string;
+  alignment?: { spf?: { result?: string | false; strict?: boolean }; dkim?: { result?: string | false; strict?: boolean } };
+}
+
+interface Judged {
+  res: DmarcResponse;
+  /** The From address's domain as written, for replies and findings. */
+  from: string;
+  /** The same domain as mailauth checked it (lower case, punycode). */
+  fromDomain: string;
+  spfAligned?: string;
+  dkimAligned?: string;
+  result: string;
+  clause: string;
+}
+
+const POLICY_RANK = { none: 0, quarantine: 1, reject: 2 } as const;
 
 const DKIM_RESULTS = ['pass', 'fail', 'neutral', 'policy', 'temperror', 'permerror', 'none'];
 
@@ -87,12 +112,19 @@ class DmarcCheck {
     }
     if (arcResult) clauses.push(arcResult.info ?? `arc=${arcResult.status?.result ?? 'none'}`);
 
-    if (this.cfg.header) {
-      const authservId = this.cfg.authserv_id ?? ctx.services.hostname;
-      if (this.cfg.strip_forged && this.hasForged(ctx, authservId)) ctx.removeHeader('Authentication-Results');
-      ctx.addHeader('Authentication-Results', authenticationResults(authservId, clauses));
-    }
+    // A forged header claiming our authserv-id goes even when we write none: the mailbox behind us would trust it.
+    const authservId = this.cfg.authserv_id ?? ctx.services.hostname;
+    if (this.cfg.strip_forged && this.hasForged(ctx, authservId)) ctx.removeHeader('Authentication-Results');
+    if (this.cfg.header) ctx.addHeader('Authentication-Results', authenticationResults(authservId, clauses));
     return refusal;
+  }
+
+  /** What, if anything, failed only for lack of DNS and could have aligned with the From domain. */
+  private temporaryFailure(dkim: DkimVerifyResult, spf: SpfFact | undefined, fromDomain: string): string | undefined {
+    if (this.cfg.dkim && (dkim.results ?? []).some((r) => r.status.result === 'temperror' && r.status.aligned)) return 'DKIM key lookup failed';
+    const org = (d: string) => getDomain(d, { allowPrivateDomains: true }) ?? d.toLowerCase();
+    if (spf?.result === 'temperror' && org(spf.domain) === org(fromDomain)) return 'SPF temperror';
+    return undefined;
   }
 
   private hasForged(ctx: HookContext, authservId: string): boolean {
@@ -101,27 +133,49 @@ class DmarcCheck {
       .some((v) => authservIdOf(v) === id);
   }
 
+  /** The DMARC result of one author domain, with alignment as its record asks for (see alignment.ts). */
+  private async judge(address: string, spfDomains: string[], dkimDomains: Array<{ domain: string }>, arcResult: ArcResult | undefined, resolver: ReturnType<typeof mailauthResolver>): Promise<Judged | undefined> {
+    const res = await dmarc({ headerFrom: [address], spfDomains, dkimDomains, arcResult, resolver } as never) as unknown as false | DmarcResponse;
+    if (!res) return undefined;
+    const from = address.split('@').pop() ?? '';
+    const fromDomain = res.status.header?.d ?? from;
+    const spfAligned = alignedDomain(fromDomain, spfDomains, res.alignment?.spf?.strict, res.alignment?.spf?.result);
+    const dkimAligned = alignedDomain(fromDomain, dkimDomains.map((d) => d.domain), res.alignment?.dkim?.strict, res.alignment?.dkim?.result);
+    let result = res.status.result;
+    let clause = res.info ?? `dmarc=${result}`;
+    if (result === 'pass' && !spfAligned && !dkimAligned) {
+      result = 'fail';
+      clause = clause.replace(/^dmarc=pass\b/, 'dmarc=fail');
+    }
+    return { res, from, fromDomain, spfAligned, dkimAligned, result, clause };
+  }
+
   private async evaluateDmarc(ctx: HookContext, dkim: DkimVerifyResult, spf: SpfFact | undefined, arcResult: ArcResult | undefined, resolver: ReturnType<typeof mailauthResolver>): Promise<{ clause: string; outcome?: Outcome }> {
     const froms = dkim.headerFrom ?? [];
-    if (froms.length !== 1) {
-      this.find(ctx, 'DMARC_PERMERROR', froms.length ? `${froms.length} From addresses` : 'no From address');
+    if (froms.length === 0) {
+      this.find(ctx, 'DMARC_PERMERROR', 'no From address');
       return { clause: 'dmarc=permerror (From header must name exactly one address)' };
     }
     const dkimDomains = this.cfg.dkim
       ? (dkim.results ?? []).filter((r) => r.status.result === 'pass').map((r) => ({ id: r.id, domain: r.signingDomain, aligned: r.status.aligned, underSized: r.status.underSized }))
       : [];
     const spfDomains = spf?.result === 'pass' ? [spf.domain] : [];
-    const res = await dmarc({ headerFrom: froms, spfDomains, dkimDomains, arcResult, resolver } as never) as unknown as
-      | false
-      | { status: { result: string }; domain: string; policy?: string; p?: string; pct?: number | string; info?: string; alignment?: { spf?: { result?: string | false }; dkim?: { result?: string | false } } };
-    if (!res) {
-      this.find(ctx, 'DMARC_PERMERROR', 'From header unusable');
-      return { clause: 'dmarc=permerror' };
+    // RFC 7489 6.6.1: with several From addresses every author domain is checked and the strictest failing policy
+    // applies, or a second address would be enough to escape a p=reject.
+    const byDomain = new Map(froms.map((a) => [(a.split('@').pop() ?? '').toLowerCase(), a]));
+    const judged: Judged[] = [];
+    for (const address of byDomain.values()) {
+      const j = await this.judge(address, spfDomains, dkimDomains, arcResult, resolver);
+      if (j) judged.push(j);
     }
-    const from = froms[0].split('@').pop() ?? '';
-    const result = res.status.result;
-    const clause = res.info ?? `dmarc=${result}`;
-    const detail = `${result} from=${from} policy=${res.policy ?? 'none'} spf=${spf?.result ?? 'none'}${res.alignment?.spf?.result ? ` spf_aligned=${res.alignment.spf.result}` : ''} dkim_aligned=${res.alignment?.dkim?.result || 'no'}`;
+    const failing = judged.filter((j) => j.result === 'fail').sort((a, b) => POLICY_RANK[normalisedPolicy(b.res.policy)] - POLICY_RANK[normalisedPolicy(a.res.policy)]);
+    const decisive = failing[0] ?? (judged.length === 1 && byDomain.size === 1 ? judged[0] : undefined);
+    if (!decisive) {
+      this.find(ctx, 'DMARC_PERMERROR', byDomain.size > 1 ? `${froms.length} From addresses` : 'From header unusable');
+      return { clause: byDomain.size > 1 ? 'dmarc=permerror (From header must name exactly one address)' : 'dmarc=permerror' };
+    }
+    const { res, from, fromDomain, spfAligned, dkimAligned, result, clause } = decisive;
+    const detail = `${result} from=${from} policy=${res.policy ?? 'none'} spf=${spf?.result ?? 'none'}${spfAligned ? ` spf_aligned=${spfAligned}` : ''} dkim_aligned=${dkimAligned ?? 'no'}`;
     ctx.log.info('dmarc result', { result, from, policy: res.policy, spf: spf?.result });
     if (result === 'pass') { this.find(ctx, 'DMARC_PASS', detail); return { clause }; }
     if (result === 'none') { this.find(ctx, 'DMARC_NONE', detail); return { clause }; }
@@ -135,6 +189,11 @@ class DmarcCheck {
       return { clause };
     }
     const action = enforcedAction(res.policy, res.pct, this.cfg.apply_pct);
+    const unsure = action === 'reject' ? this.temporaryFailure(dkim, spf, fromDomain) : undefined;
+    if (unsure) {
+      // The failure may be only a DNS hiccup on the sender's side: a 5xx would bounce mail that passes on a retry.
+      return { clause, outcome: outcome.tempfail(`DMARC policy of ${from} could not be checked (${unsure}), try again later`, { code: 451, enhanced: '4.4.3' }) };
+    }
     if (action === 'reject') {
       return { clause, outcome: outcome.reject(`Message refused: it fails the DMARC policy of ${from}`, { code: 550, enhanced: '5.7.1' }) };
     }

@@ -2,7 +2,7 @@
 
 export type PolicyAction = 'reject' | 'quarantine' | 'none';
 
-function normalise(p: string | undefined): PolicyAction {
+export function normalisedPolicy(p: string | undefined): PolicyAction {
   const v = (p ?? '').toLowerCase();
   return v === 'reject' || v === 'quarantine' ? v : 'none';
 }
@@ -12,7 +12,7 @@ function normalise(p: string | undefined): PolicyAction {
  * (reject → quarantine, quarantine → none).
  */
 export function enforcedAction(policy: string | undefined, pct: number | string | undefined, applyPct: boolean, random: () => number = Math.random): PolicyAction {
-  const action = normalise(policy);
+  const action = normalisedPolicy(policy);
   if (action === 'none' || !applyPct) return action;
   const n = Number(pct ?? 100);
   const share = Number.isFinite(n) ? Math.min(100, Math.max(0, n)) : 100;
@@ -21,5 +21,5 @@ export function enforcedAction(policy: string | undefined, pct: number | string 
 }
 
 export function failSymbol(policy: string | undefined): string {
-  return `DMARC_FAIL_${normalise(policy).toUpperCase()}`;
+  return `DMARC_FAIL_${normalisedPolicy(policy).toUpperCase()}`;
 }

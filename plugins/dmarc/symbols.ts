@@ -18,6 +18,6 @@ export const SYMBOLS: ScoredSymbols = {
   DMARC_FAIL_NONE: { score: 1, description: 'DMARC fails and the domain only monitors (p=none)' },
   DMARC_NONE: { score: 0, description: 'The From domain publishes no DMARC record' },
   DMARC_TEMPERROR: { score: 0, description: 'DNS failed while fetching the DMARC record' },
-  DMARC_PERMERROR: { score: 1, description: 'No single From domain to evaluate (missing From or several addresses)' },
+  DMARC_PERMERROR: { score: 1, description: 'No From domain to evaluate, or several From domains none of which fails' },
   DMARC_ARC_OVERRIDE: { score: 0, description: 'DMARC failed but a trusted ARC sealer vouches for the message; the policy is not enforced' },
 };

@@ -54,11 +54,13 @@ class SpfCheck {
     return undefined;
   }
 
-  /** The HELO identity's result, evaluated once per connection and HELO name. */
+  /** The HELO identity's result, evaluated once per connection, HELO name and client address. */
   private heloResult(ctx: HookContext, helo: string): Promise<SpfEvaluation> {
-    const cache = ctx.connectionState as { helo?: { name: string; result: Promise<SpfEvaluation> } };
-    if (cache.helo?.name !== helo) {
-      cache.helo = { name: helo, result: checkHost({ ip: ctx.session.remote.ip, domain: helo, sender: `postmaster@${helo}`, helo }, this.options(ctx, 'helo')) };
+    // Keyed by address too: behind a trusted proxy XCLIENT may name another client on the same connection.
+    const cache = ctx.connectionState as { helo?: { name: string; ip: string; result: Promise<SpfEvaluation> } };
+    const ip = ctx.session.remote.ip;
+    if (cache.helo?.name !== helo || cache.helo.ip !== ip) {
+      cache.helo = { name: helo, ip, result: checkHost({ ip, domain: helo, sender: `postmaster@${helo}`, helo }, this.options(ctx, 'helo')) };
     }
     return cache.helo.result;
   }

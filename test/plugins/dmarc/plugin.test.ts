@@ -19,6 +19,10 @@ const dns = zoneResolver({
   '_dmarc.mon.test': [{ TXT: 'v=DMARC1; p=none' }],
   '_dmarc.org.test': [{ TXT: 'v=DMARC1; p=none; sp=reject' }],
   '_dmarc.dead.test': ['TIMEOUT'],
+  'slow._domainkey.sender.test': ['TIMEOUT'],
+  '_dmarc.strict.test': [{ TXT: 'v=DMARC1; p=reject; adkim=s; aspf=s' }],
+  'sel._domainkey.mail.strict.test': [{ TXT: key.dnsRecord }],
+  'sel._domainkey.strict.test': [{ TXT: key.dnsRecord }],
   'arc._domainkey.list.test': [{ TXT: arcKey.dnsRecord }],
 });
 
@@ -37,8 +41,8 @@ async function run(raw: Buffer, opts: { config?: Record<string, unknown>; spf?: 
   const out = await inst.hooks.data!(ctx);
   const symbols = ctx.added.map((f) => f.symbol);
   const ar = ctx.headers.filter((h) => h.name === 'Authentication-Results').map((h) => h.value);
-  assert.equal(ar.length, opts.trusted ? 0 : 1, 'exactly one Authentication-Results header');
-  return { out, symbols, findings: ctx.added, header: ar[0] ?? '' };
+  assert.equal(ar.length, opts.trusted || opts.config?.header === false ? 0 : 1, 'exactly one Authentication-Results header');
+  return { out, symbols, findings: ctx.added, header: ar[0] ?? '', removed: ctx.removed };
 }
 
 describe('dmarc plugin', () => {
@@ -94,17 +98,56 @@ describe('dmarc plugin', () => {
     assert.ok(r.symbols.includes('DKIM_FAIL'));
   });
 
+  it('honours strict alignment (aspf=s, adkim=s): a subdomain of the From domain does not align', async () => {
+    const spfSub = await run(message({ from: 'a@strict.test' }), { spf: spfFinding('pass', 'bounce.strict.test'), config: { enforce: true } });
+    assert.ok(spfSub.symbols.includes('DMARC_FAIL_REJECT'), spfSub.symbols.join(' '));
+    assert.equal(spfSub.out?.action, 'reject');
+    assert.match(spfSub.header, /dmarc=fail/);
+    const dkimSub = await run(await sign(message({ from: 'a@strict.test' }), 'mail.strict.test', 'sel', key), { spf: spfFinding('none', 'strict.test'), config: { enforce: true } });
+    assert.deepEqual(dkimSub.symbols, ['DKIM_PASS', 'ARC_NONE', 'DMARC_FAIL_REJECT']);
+    assert.equal(dkimSub.out?.action, 'reject');
+    const exactSpf = await run(message({ from: 'a@strict.test' }), { spf: spfFinding('pass', 'strict.test'), config: { enforce: true } });
+    assert.ok(exactSpf.symbols.includes('DMARC_PASS'));
+    assert.equal(exactSpf.out, undefined);
+    const exactDkim = await run(await sign(message({ from: 'a@Strict.test' }), 'strict.test', 'sel', key), { spf: spfFinding('pass', 'bounce.strict.test'), config: { enforce: true } });
+    assert.ok(exactDkim.symbols.includes('DMARC_PASS'), exactDkim.symbols.join(' '));
+    assert.match(exactDkim.header, /dmarc=pass/);
+  });
+
   it('records DMARC_TEMPERROR when the policy lookup times out, and does not enforce', async () => {
     const r = await run(message({ from: 'a@dead.test' }), { spf: spfFinding('fail', 'dead.test'), config: { enforce: true } });
     assert.ok(r.symbols.includes('DMARC_TEMPERROR'));
     assert.equal(r.out, undefined);
   });
 
-  it('records DMARC_NONE for a domain without a record, and DMARC_PERMERROR for two From addresses', async () => {
+  it('answers 451, not 550, when p=reject fails only because a DNS lookup of an aligned identifier failed', async () => {
+    const dkimDown = await run(await sign(message({ from: 'alice@sender.test' }), 'sender.test', 'slow', key), { spf: spfFinding('fail', 'sender.test'), config: { enforce: true } });
+    assert.ok(dkimDown.symbols.includes('DKIM_TEMPERROR'), dkimDown.symbols.join(' '));
+    assert.equal(dkimDown.out?.action, 'tempfail');
+    assert.equal(dkimDown.out?.code, 451);
+    const spfDown = await run(message({ from: 'alice@sender.test' }), { spf: spfFinding('temperror', 'bounce.sender.test'), config: { enforce: true } });
+    assert.equal(spfDown.out?.action, 'tempfail');
+    const unrelated = await run(message({ from: 'alice@sender.test' }), { spf: spfFinding('temperror', 'elsewhere.test'), config: { enforce: true } });
+    assert.equal(unrelated.out?.action, 'reject', 'a DNS failure for a domain that cannot align changes nothing');
+  });
+
+  it('records DMARC_NONE for a domain without a record, and DMARC_PERMERROR for From addresses of two domains that do not fail', async () => {
     const none = await run(message({ from: 'a@nodmarc.test' }), { spf: spfFinding('pass', 'nodmarc.test') });
     assert.ok(none.symbols.includes('DMARC_NONE'));
-    const two = await run(message({ from: 'a@sender.test, b@sender.test' }), { spf: spfFinding('pass', 'sender.test') });
-    assert.ok(two.symbols.includes('DMARC_PERMERROR'));
+    const two = await run(message({ from: 'a@nodmarc.test, b@other-nodmarc.test' }), { spf: spfFinding('pass', 'nodmarc.test') });
+    assert.ok(two.symbols.includes('DMARC_PERMERROR'), two.symbols.join(' '));
+    const noFrom = await run(message({ from: 'undisclosed-recipients:;' }), { spf: spfFinding('pass', 'sender.test') });
+    assert.ok(noFrom.symbols.includes('DMARC_PERMERROR'), noFrom.symbols.join(' '));
+  });
+
+  it('checks every author domain of a multi-address From and applies the strictest failing policy (RFC 7489 6.6.1)', async () => {
+    const sameDomain = await run(message({ from: 'a@sender.test, b@sender.test' }), { spf: spfFinding('pass', 'sender.test'), config: { enforce: true } });
+    assert.ok(sameDomain.symbols.includes('DMARC_PASS'), sameDomain.symbols.join(' '));
+    const spoofed = await run(message({ from: 'ceo@sender.test, someone@mon.test' }), { spf: spfFinding('pass', 'mon.test'), config: { enforce: true } });
+    assert.ok(spoofed.symbols.includes('DMARC_FAIL_REJECT'), spoofed.symbols.join(' '));
+    assert.equal(spoofed.out?.action, 'reject');
+    const twoHeaders = await run(message({ from: 'ceo@sender.test', extraHeaders: ['From: a@quar.test'] }), { spf: spfFinding('fail', 'x.test'), config: { enforce: true } });
+    assert.equal(twoHeaders.out?.action, 'reject', twoHeaders.symbols.join(' '));
   });
 
   it('reads a From header of 200 KB of dotted words in one pass (mailauth shares the root nodemailer address parser)', async function () {
@@ -130,6 +173,14 @@ describe('dmarc plugin', () => {
     const r = await run(message({ from: 'alice@sender.test' }), { trusted: true, config: { enforce: true } });
     assert.deepEqual(r.symbols, []);
     assert.equal(r.out, undefined);
+  });
+
+  it('removes incoming Authentication-Results claiming our authserv-id, also when it writes no header of its own', async () => {
+    const forged = message({ from: 'a@mon.test', extraHeaders: ['Authentication-Results: MX.test.example; dmarc=pass header.from=mon.test'] });
+    assert.deepEqual((await run(forged)).removed, ['authentication-results']);
+    assert.deepEqual((await run(forged, { config: { header: false } })).removed, ['authentication-results']);
+    const foreign = message({ from: 'a@mon.test', extraHeaders: ['Authentication-Results: mx.elsewhere.example; dmarc=pass'] });
+    assert.deepEqual((await run(foreign)).removed, []);
   });
 
   it('says spf=none (not checked) when the spf plugin left no finding', async () => {

@@ -20,6 +20,8 @@ export interface FakeContextInput {
 export interface FakeContext extends HookContext {
   readonly added: Finding[];
   readonly headers: Array<{ name: string; value: string }>;
+  /** Names passed to removeHeader, lower-cased. */
+  readonly removed: string[];
 }
 
 const quietLog: Logger = {
@@ -31,6 +33,7 @@ export function fakeContext(input: FakeContextInput): FakeContext {
   const findings: Finding[] = input.findings ?? [];
   const added: Finding[] = [];
   const headers: Array<{ name: string; value: string }> = [];
+  const removed: string[] = [];
   const from = input.mailFrom;
   const at = from ? from.lastIndexOf('@') : -1;
   return {
@@ -52,9 +55,10 @@ export function fakeContext(input: FakeContextInput): FakeContext {
     connectionState: input.connectionState ?? {},
     added,
     headers,
+    removed,
     addFinding(symbol, score, detail) { const f = { symbol, score, detail, plugin: input.plugin ?? 'test' }; findings.push(f); added.push(f); },
     addHeader(name, value) { headers.push({ name, value }); },
-    removeHeader() {},
+    removeHeader(name) { removed.push(name.toLowerCase()); },
     async rewriteMessage() { throw new Error('not in this test'); },
     discardRecipient() { throw new Error('not in this test'); },
   };
