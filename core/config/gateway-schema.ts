@@ -5,6 +5,9 @@ import { stateConfigSchema } from '../store/config.ts';
 import { routesSchema } from '../relay/route-config.ts';
 import { bounceConfigSchema } from '../queue/bounce-config.ts';
 
+/** The longest delay a Node timer takes (about 24.8 days); a longer one fires at once, as a timeout of 0 would. */
+const TIMER_MAX = 2 ** 31 - 1;
+
 const hostPort = s.string({ pattern: /^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, patternName: 'host:port (IPv6 as [::1]:25)' });
 const cidr = s.string({ pattern: /^[0-9a-fA-F:.]+(\/\d{1,3})?$/, patternName: 'an IP address or CIDR such as 192.0.2.0/24' });
 
@@ -13,7 +16,8 @@ const smarthostSchema = s.object({
   starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic').describe('STARTTLS policy for smtp:// URLs'),
   tls_verify: s.boolean().default(true).describe('Verify the smarthost certificate'),
   connections: s.number({ integer: true, min: 1, max: 200 }).default(8).describe('Pooled connections to the smarthost'),
-  timeout: s.duration().default(60_000).describe('Connection and command timeout'),
+  // 0 would turn the socket timeout off: a smarthost that stops answering would hold its connections for ever.
+  timeout: s.duration({ min: 1, max: TIMER_MAX }).default(60_000).describe('Connection and command timeout'),
 });
 
 export const gatewaySchema = s.object({
@@ -64,7 +68,7 @@ export const gatewaySchema = s.object({
     name: s.string({ pattern: /^[a-z0-9][a-z0-9_.-]*$/, patternName: 'a plugin id such as rbl' }).describe('Plugin id: plugins/<name>/'),
     module: s.string().optionalValue().describe('Path of a plugin module outside plugins/'),
     required: s.boolean().default(false).describe('Stop the start when the plugin cannot run (instead of disabling it)'),
-    timeout: s.duration().default(30_000).describe('Time allowed per hook call; past it the client gets a tempfail'),
+    timeout: s.duration({ min: 1, max: TIMER_MAX }).default(30_000).describe('Time allowed per hook call; past it the client gets a tempfail'),
   }, { open: true })).default([]).describe('The ordered chain of plugins'),
   scores: s.object({
     add_header: s.number().optionalValue().default(5).describe('Total score from which spam headers are added'),

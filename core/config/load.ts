@@ -44,6 +44,9 @@ export function applyOverride(target: Record<string, unknown>, assignment: strin
   const eq = assignment.indexOf('=');
   if (eq <= 0) return { path: assignment, message: 'expected KEY=VALUE for --set' };
   const keys = assignment.slice(0, eq).trim().split('.');
+  // A path through an object's prototype would change every object of the process, not a config key.
+  const bad = keys.find((k) => k === '' || k === '__proto__' || k === 'constructor' || k === 'prototype');
+  if (bad !== undefined) return { path: assignment.slice(0, eq), message: `is not a config key path (segment ${JSON.stringify(bad)})` };
   const value = parseSetValue(assignment.slice(eq + 1));
   let node: Record<string, unknown> = target;
   for (let i = 0; i < keys.length - 1; i++) {
@@ -58,7 +61,10 @@ export function applyOverride(target: Record<string, unknown>, assignment: strin
 /** Validates a raw config object (already parsed from YAML) including each plugin's own options. */
 export async function validateConfig(raw: unknown, file?: string, projectDir?: string): Promise<GatewayConfig> {
   const { value, issues } = validate(gatewaySchema, raw ?? {});
-  if (issues.length === 0) issues.push(...await validatePluginOptions(value.plugins, projectDir));
+  // Plugin options are checked along with the rest (every error at once), once the plugin list itself is sound.
+  if (Array.isArray(value.plugins) && !issues.some((i) => i.path.startsWith('plugins'))) {
+    issues.push(...await validatePluginOptions(value.plugins, projectDir));
+  }
   if (issues.length) throw new ConfigError(issues, file);
   return value;
 }
@@ -77,11 +83,15 @@ export async function loadConfig(opts: { file?: string; overrides?: string[]; pr
     }
     if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError([{ path: '', message: 'expected a mapping at the top of the file' }], file);
   }
+  // The embedded default accepts mail for localhost (README); a reload of it must keep doing so.
+  if (!file) raw.domains = ['localhost'];
   const issues: Issue[] = [];
   for (const o of opts.overrides ?? []) { const i = applyOverride(raw, o); if (i) issues.push(i); }
   if (issues.length) throw new ConfigError(issues, file);
   const baseDir = file ? path.dirname(file) : process.cwd();
   const config = await validateConfig(raw, file, opts.projectDir);
   config.data_dir = path.resolve(baseDir, config.data_dir);
+  // Like data_dir, relative to the config file: the gateway and `moat user` may run from different directories.
+  if (config.auth.users_file) config.auth.users_file = path.resolve(baseDir, config.auth.users_file);
   return { config, file, baseDir };
 }

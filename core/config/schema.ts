@@ -21,6 +21,9 @@ export interface Schema<T> {
 
 export type Infer<S> = S extends Schema<infer T> ? T : never;
 
+/** The child name standing for any key of a record (`routes.<name>.via` in the docs). */
+const RECORD_KEY = '<name>';
+
 function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
@@ -134,11 +137,12 @@ export const s = {
     return new Base('enum', what, (v, p, is) => (typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as E) : fail(is, p, what(), v)));
   },
   /** A duration such as `500ms`, `30s`, `5m`, `2h`, `4d`; a bare number is milliseconds. Yields milliseconds. */
-  duration(): Schema<number> {
-    const what = () => 'a duration such as 500ms, 30s, 5m, 2h or 4d';
+  duration(opts: { min?: number; max?: number } = {}): Schema<number> {
+    const what = () => `a duration such as 500ms, 30s, 5m, 2h or 4d${opts.min !== undefined ? `, at least ${formatDuration(opts.min)}` : ''}${opts.max !== undefined ? `, at most ${formatDuration(opts.max)}` : ''}`;
     return new Base('duration', what, (v, p, is) => {
       const ms = parseDuration(v);
-      return ms === undefined ? fail(is, p, what(), v) : ms;
+      if (ms === undefined || (opts.min !== undefined && ms < opts.min) || (opts.max !== undefined && ms > opts.max)) return fail(is, p, what(), v);
+      return ms;
     });
   },
   /** A size in bytes or with a unit (`10MB`, `512KB`), within `min`–`max` bytes when given. Yields bytes. */
@@ -165,7 +169,7 @@ export const s = {
       const out: Record<string, T> = {};
       for (const [k, x] of Object.entries(v)) out[k] = value.parse(x, p ? `${p}.${k}` : k, is);
       return out;
-    });
+    }, () => ({ [RECORD_KEY]: value as Schema<unknown> }));
   },
   /** A mapping with known keys; unknown keys are an error unless `open` is set (plugin entries carry extra keys). */
   object<Shape extends Record<string, Schema<any>>>(shape: Shape, opts: { open?: boolean } = {}): Schema<{ [K in keyof Shape]: Infer<Shape[K]> }> {
@@ -193,8 +197,12 @@ export const s = {
       const ib: Issue[] = [];
       const rb = b.parse(v, p, ib);
       if (ib.length === 0) return rb;
+      // A branch that took the value's shape but faulted a key inside it (a typo in a mapping) says exactly what is wrong.
+      const nested = (list: Issue[]) => list.every((i) => i.path !== p);
+      if (nested(ib)) { is.push(...ib); return undefined as A | B; }
+      if (nested(ia)) { is.push(...ia); return undefined as A | B; }
       return fail(is, p, what(), v);
-    });
+    }, () => ({ ...a.children?.(), ...b.children?.() }));
   },
   /** Anything; for values checked elsewhere. */
   any(): Schema<unknown> {

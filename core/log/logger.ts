@@ -16,22 +16,50 @@ function isSecret(key: string, value: unknown): boolean {
   return TOKEN_KEY.test(key) && typeof value !== 'number';
 }
 
-function redact(fields: LogFields): LogFields {
+/** `scheme://user:pass@` anywhere in a string: the authority ends at the first `/`, `?`, `#` or blank, a password may hold `@`. */
+const URL_CREDENTIALS = /(\/\/)([^\s/?#]*)@/g;
+
+/** Removes the password of every `user:pass@` URL in `url` (a smarthost or Redis URL, or a message quoting one). */
+export function redactUrl(url: string): string {
+  return url.replace(URL_CREDENTIALS, (m: string, slashes: string, cred: string) => (cred.includes(':') ? `${slashes}${cred.slice(0, cred.indexOf(':'))}:***@` : m));
+}
+
+/** `value` with secrets masked at any depth: fields named like secrets, and passwords inside URLs. */
+function redactValue(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return value.includes('://') && value.includes('@') ? redactUrl(value) : value;
+  if (typeof value !== 'object' || value === null || depth > 8) return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    value.forEach((v, i) => { const r = redactValue(v, depth + 1); if (r !== v) { out ??= [...value]; out[i] = r; } });
+    return out ?? value;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  return redactFields(value as LogFields, depth + 1);
+}
+
+function redactFields(fields: LogFields, depth: number): LogFields {
   let out: LogFields | undefined;
   for (const [k, v] of Object.entries(fields)) {
-    if (isSecret(k, v)) { out ??= { ...fields }; out[k] = '[redacted]'; }
+    const r = isSecret(k, v) ? '[redacted]' : redactValue(v, depth);
+    if (r !== v) { out ??= { ...fields }; out[k] = r; }
   }
   return out ?? fields;
 }
 
-/** Removes `user:pass@` from URLs so a smarthost URL can be logged. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^/@]*)@/, (_m, cred: string) => `//${cred.split(':')[0]}:***@`);
+const redact = (fields: LogFields): LogFields => redactFields(fields, 0);
+
+/** C0 and C1 controls, DEL and the Unicode line separators: in text mode they would end a line or drive the terminal. */
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** A string for a text line: as it is when harmless, else JSON-quoted so a client's HELO cannot forge a line. */
+function textValue(v: string): string {
+  return UNSAFE_TEXT.test(v) ? JSON.stringify(v).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : v;
 }
 
 function textLine(time: Date, level: LogLevel, msg: string, fields: LogFields): string {
-  const extra = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
-  return `${time.toISOString()} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? ' ' + extra : ''}\n`;
+  const extra = Object.entries(fields).map(([k, v]) => `${textValue(k)}=${typeof v === 'string' ? textValue(v) : JSON.stringify(v)}`).join(' ');
+  return `${time.toISOString()} ${level.toUpperCase().padEnd(5)} ${textValue(msg)}${extra ? ' ' + extra : ''}\n`;
 }
 
 /**
@@ -101,6 +129,7 @@ export class JsonLogger implements Logger {
     const c = this.core;
     if (LEVELS[level] < c.min && c.listeners.length === 0) return;
     const all = redact(fields ? { ...this.base, ...fields } : this.base);
+    msg = redactValue(msg, 0) as string;
     const time = new Date();
     if (c.listeners.length) {
       const rec = { time: time.toISOString(), level, msg, ...all };

@@ -17,7 +17,6 @@ export async function run(argv: string[]): Promise<number> {
     if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return 1; }
     throw e;
   }
-  if (!loaded.file && loaded.config.domains.length === 0) loaded.config.domains = ['localhost'];
   const gw = await createGateway({ config: loaded.config, configFile: loaded.file, configOverrides: overrides, configDir: loaded.baseDir, handleSignals: true });
   await new Promise<void>((resolve) => {
     const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };

@@ -1,6 +1,7 @@
 // `moat user add|remove|list`: the AUTH users file (scrypt hashes); the password is read from a prompt or stdin, never an argument.
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import { loadConfig } from '../../core/config/load.ts';
 import { UsersFile } from '../../core/auth/users-file.ts';
 import { readCommand, USAGE_ERROR } from './args.ts';
@@ -8,10 +9,14 @@ import { readCommand, USAGE_ERROR } from './args.ts';
 const USAGE = 'usage: moat user add|remove|list [NAME] [--config FILE]   (add reads the password from the prompt or stdin)';
 
 async function readPassword(): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stdin.isTTY ? process.stderr : undefined, terminal: !!process.stdin.isTTY });
-  if (process.stdin.isTTY) process.stderr.write('Password: ');
+  const tty = process.stdin.isTTY === true;
+  // On a terminal readline echoes what is typed to its output: it gets one that shows nothing, so the password stays off the screen.
+  const hidden = new Writable({ write: (_chunk, _enc, done) => done() });
+  const rl = createInterface({ input: process.stdin, output: tty ? hidden : undefined, terminal: tty });
+  if (tty) process.stderr.write('Password: ');
   const line = await new Promise<string>((resolve) => rl.once('line', resolve).once('close', () => resolve('')));
   rl.close();
+  if (tty) process.stderr.write('\n');
   return line.replace(/\r?\n$/, '');
 }
 

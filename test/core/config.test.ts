@@ -1,6 +1,6 @@
 // The config: schema errors name the key path, --set overrides any key, check-config exits 1 with every error, SIGHUP keeps a good config.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -9,6 +9,8 @@ import { loadConfig, ConfigError } from '../../core/config/load.ts';
 import { parseDuration, parseSize } from '../../core/config/units.ts';
 import { s, validate } from '../../core/config/schema.ts';
 import { spawnGateway } from '../helpers/gateway.ts';
+import { SmtpDialog } from '../helpers/smtp-dialog.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const run = promisify(execFile);
 const MOAT = path.resolve(import.meta.dirname, '..', '..', 'scripts', 'moat.js');
@@ -74,6 +76,87 @@ describe('config', () => {
       assert.match(e.stderr, /smarthost/);
       return true;
     });
+  });
+
+  it('names the key of a typo inside a smarthost or route mapping, not just the whole value', async () => {
+    const f = tmpYaml('smarthost:\n  url: smtp://127.0.0.1:25\n  tls_verfy: false\nroutes:\n  example.org:\n    via: mx\n    prot: 26\n');
+    await assert.rejects(loadConfig({ file: f }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.deepEqual(e.issues.map((i) => i.path), ['smarthost.tls_verfy', 'routes.example.org.prot']);
+      assert.match(e.message, /is not a known key/);
+      return true;
+    });
+    // A value of neither form still gets the one message naming both forms.
+    await assert.rejects(loadConfig({ file: tmpYaml('smarthost: ftp://x\n') }), /smarthost: expected smtp:\/\/host:port or a mapping/);
+  });
+
+  it('lists plugin option errors together with the other errors', async () => {
+    const f = tmpYaml('limits:\n  max_recipients: many\nplugins:\n  - name: rbl\n    zonez: []\n');
+    await assert.rejects(loadConfig({ file: f }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      const paths = e.issues.map((i) => i.path);
+      assert.ok(paths.includes('limits.max_recipients'), paths.join());
+      assert.ok(paths.includes('plugins[0].zonez'), paths.join());
+      return true;
+    });
+  });
+
+  it('refuses a plugin or smarthost timeout of 0, or one too long for a timer, which would time out every call', async () => {
+    for (const t of ['0', '30d']) {
+      await assert.rejects(loadConfig({ file: tmpYaml(`plugins:\n  - name: rbl\n    timeout: ${t}\n`) }), /plugins\[0\]\.timeout: expected a duration/);
+      await assert.rejects(loadConfig({ file: tmpYaml(`smarthost:\n  url: smtp://127.0.0.1:25\n  timeout: ${t}\n`) }), /smarthost\.timeout: expected a duration/);
+    }
+  });
+
+  it('refuses a --set path through __proto__ instead of changing every object', async () => {
+    const f = tmpYaml('domains: [example.com]\n');
+    await assert.rejects(loadConfig({ file: f, overrides: ['__proto__.polluted=yes'] }), /__proto__\.polluted: is not a config key path/);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    await assert.rejects(loadConfig({ file: f, overrides: ['limits..max_recipients=5'] }), /is not a config key path/);
+  });
+
+  it('resolves auth.users_file against the config file, as data_dir is', async () => {
+    const f = tmpYaml('auth:\n  users_file: users.db\n');
+    const { config } = await loadConfig({ file: f });
+    assert.equal(config.auth.users_file, path.join(path.dirname(f), 'users.db'));
+  });
+
+  it('moat config-help documents the keys of smarthost and routes mappings, and refuses unknown options', async () => {
+    const { stdout } = await run(process.execPath, [MOAT, 'config-help']);
+    for (const key of ['smarthost', 'smarthost.url', 'smarthost.starttls', 'smarthost.timeout', 'routes.<name>.via', 'routes.<name>.port', 'routes.<name>.pass', 'limits.max_message_size', 'queue.bounces.send', 'log.format']) {
+      assert.ok(stdout.includes(`| \`${key}\` |`), key);
+    }
+    await assert.rejects(run(process.execPath, [MOAT, 'config-help', '--bogus']), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 64);
+      assert.match(e.stderr, /usage: moat config-help/);
+      return true;
+    });
+  });
+
+  it('SIGHUP of the embedded default keeps accepting mail for localhost', async function () {
+    this.timeout(30_000);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-embedded-'));
+    dirs.push(dir);
+    const port = await freePort();
+    const env = { ...process.env };
+    delete env.MAILMOAT_CONFIG;
+    const child = spawn(process.execPath, [MOAT, 'start', '--set', `server.listen=127.0.0.1:${port}`, '--set', 'log.format=json'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const output: string[] = [];
+    child.stdout.on('data', (d: Buffer) => output.push(d.toString()));
+    child.stderr.on('data', (d: Buffer) => output.push(d.toString()));
+    try {
+      await waitFor(() => output.join('').includes('"mailmoat started"'));
+      child.kill('SIGHUP');
+      await waitFor(() => output.join('').includes('"config reloaded"'));
+      const c = await SmtpDialog.connect(port);
+      await c.hello();
+      await c.cmd('MAIL FROM:<a@client.example>');
+      assert.equal((await c.cmd('RCPT TO:<postmaster@localhost>')).code, 250);
+      await c.quit();
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
   });
 
   it('SIGHUP applies a valid file and refuses an invalid one, keeping the running config', async function () {

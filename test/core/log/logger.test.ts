@@ -39,7 +39,38 @@ describe('logger redaction', () => {
     assert.doesNotMatch(lines[0], /base-secret/);
   });
 
-  it('removes the password from a URL', () => {
+  it('removes the password from a URL, all of it when it holds an @, and leaves a URL without one alone', () => {
     assert.equal(redactUrl('smtp://user:pw@relay.example:25'), 'smtp://user:***@relay.example:25');
+    assert.equal(redactUrl('smtp://user:p@ss@relay.example:25'), 'smtp://user:***@relay.example:25');
+    assert.equal(redactUrl('redis://:s3cret@10.0.0.1:6379/0'), 'redis://:***@10.0.0.1:6379/0');
+    assert.equal(redactUrl('smtp://relay.example:25/x@y'), 'smtp://relay.example:25/x@y');
+    assert.equal(redactUrl('smtp://user@relay.example'), 'smtp://user@relay.example');
+  });
+
+  it('masks secrets at any depth and passwords in URLs in any field or in the message', () => {
+    const lines: string[] = [];
+    const log = new JsonLogger({ format: 'json', sink: { write: (l) => { lines.push(l); } } });
+    log.warn('cannot reach smtp://relay:hunter2@10.0.0.5:587', {
+      route: { via: 'smtp://u:hunter2@10.0.0.5:587', auth: { user: 'u', pass: 'hunter2' } },
+      targets: [{ url: 'redis://:hunter2@127.0.0.1:6379' }],
+      config: { smarthost: { api_key: 'hunter2', connections: 8 } },
+    });
+    assert.doesNotMatch(lines[0], /hunter2/);
+    const rec = JSON.parse(lines[0]);
+    assert.equal(rec.route.auth.user, 'u');
+    assert.equal(rec.config.smarthost.connections, 8);
+    assert.equal(rec.route.via, 'smtp://u:***@10.0.0.5:587');
+  });
+
+  it('in text mode a control character in a value or the message cannot start a forged line', () => {
+    const lines: string[] = [];
+    const log = new JsonLogger({ format: 'text', sink: { write: (l) => { lines.push(l); } } });
+    log.info('helo', { helo: 'x\n2030-01-01T00:00:00.000Z INFO  message verdict=accept', from: 'a\r@b\u001b[2J', ok: 'plain text' });
+    log.info('line\u2028two');
+    assert.equal(lines.join('').split('\n').length, 3, lines.join(''));
+    assert.match(lines[0], /helo="x\\n2030/);
+    assert.match(lines[0], /from="a\\r@b\\u001b\[2J"/);
+    assert.match(lines[0], /ok=plain text/);
+    assert.doesNotMatch(lines[1], /\u2028/);
   });
 });
