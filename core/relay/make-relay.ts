@@ -8,14 +8,19 @@ import { SmtpRelay } from './smtp-relay.ts';
 import { MxRelay } from './mx-relay.ts';
 import { RouteRelay } from './route-relay.ts';
 import { RouteTable, type Route } from './routes.ts';
-import { smarthostTarget } from './smarthost.ts';
+import { smarthostTarget, type SmarthostTarget } from './smarthost.ts';
 
-function routeRelay(route: Route, hostname: string, dns: DnsResolver, perDestination: number): Relay {
-  if (route.via === 'mx') return new MxRelay(dns, hostname, route, perDestination);
+/** Where a smarthost route sends its mail, with its TLS and AUTH settings. */
+export function routeTarget(route: Route & { via: 'smarthost' }, perDestination: number): SmarthostTarget {
   const o = route.options;
   const target = smarthostTarget({ url: route.url!, starttls: o.starttls, tls_verify: o.tls_verify ?? true, connections: o.connections ?? perDestination, timeout: o.timeout })!;
   if (o.user !== undefined) { target.user = o.user; target.pass = o.pass; }
-  return new SmtpRelay(target, hostname);
+  return target;
+}
+
+function routeRelay(route: Route, hostname: string, dns: DnsResolver, perDestination: number): Relay {
+  if (route.via === 'mx') return new MxRelay(dns, hostname, route, perDestination);
+  return new SmtpRelay(routeTarget(route as Route & { via: 'smarthost' }, perDestination), hostname);
 }
 
 export function buildRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver): Relay {

@@ -32,6 +32,9 @@ export class RouteTable {
     this.size = this.routes.size;
   }
 
+  /** Every configured route, in the order of the config. */
+  all(): Route[] { return [...this.routes.values()]; }
+
   /** The route for `domain`; an exact entry wins over a `.parent` one, the nearest parent over farther ones. */
   lookup(domain: string): Route {
     const d = domain.toLowerCase().replace(/\.$/, '');

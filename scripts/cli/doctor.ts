@@ -3,6 +3,7 @@ import { readCommand } from './args.ts';
 import { loadConfig, type LoadedConfig } from '../../core/config/load.ts';
 import { createClamdClient } from '../../plugins/clamav/scanner.ts';
 import { configuredScanners } from './clamav.ts';
+import { dataDirCheck, dnsCheck, smarthostCheck, stateStoreCheck } from './doctor-checks.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -51,11 +52,11 @@ const clamdCheck: DoctorCheck = {
   },
 };
 
-export const CHECKS: DoctorCheck[] = [clamdCheck];
+export const CHECKS: DoctorCheck[] = [dataDirCheck, stateStoreCheck, dnsCheck, smarthostCheck, clamdCheck];
 
 const MARK: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' };
 
-const USAGE = 'usage: moat doctor [--config FILE]   checks the config and the services it names (clamd, …)';
+const USAGE = 'usage: moat doctor [--config FILE]   checks the config, data_dir and the services it names (state store, DNS, smarthosts, clamd)';
 
 export async function run(args: string[]): Promise<number> {
   const parsed = readCommand(args, { config: { type: 'string', short: 'c' } }, USAGE);

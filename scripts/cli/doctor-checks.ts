@@ -1,0 +1,115 @@
+// The checks `moat doctor` runs besides clamd's: the data folder, the state store, the DNS resolver, the smarthosts.
+// Each says what the gateway would do meanwhile, since that is what an admin must decide on.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { DoctorCheck, CheckLine } from './doctor.ts';
+import { createResolver } from '../../core/dns/index.ts';
+import { DnsError } from '../../core/dns/types.ts';
+import { RouteTable, type Route } from '../../core/relay/routes.ts';
+import { routeTarget } from '../../core/relay/make-relay.ts';
+import { smarthostTarget, type SmarthostTarget } from '../../core/relay/smarthost.ts';
+import { SmtpConnection } from '../../core/relay/smtp-client.ts';
+
+/** Free space under which the queue is close to answering 452 4.3.1 to every client. */
+const LOW_SPACE_BYTES = 1024 ** 3;
+
+const mib = (n: number) => `${Math.round(n / 1024 ** 2).toLocaleString('en')} MB`;
+
+export const dataDirCheck: DoctorCheck = {
+  name: 'data_dir',
+  async run({ config }) {
+    const dir = config.data_dir;
+    if (!fs.existsSync(dir)) {
+      const parent = path.dirname(dir);
+      try { fs.accessSync(parent, fs.constants.W_OK); } catch {
+        return [{ status: 'fail', text: `${dir} does not exist and ${parent} is not writable: the gateway cannot start` }];
+      }
+      return [{ status: 'ok', text: `${dir} does not exist yet; the gateway creates it` }];
+    }
+    if (!fs.statSync(dir).isDirectory()) return [{ status: 'fail', text: `${dir} is not a folder: the gateway cannot start` }];
+    try { fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK); } catch {
+      return [{ status: 'fail', text: `${dir} is not writable by this user (uid ${process.getuid?.()}): nothing can be queued` }];
+    }
+    const st = await fs.promises.statfs(dir);
+    const free = st.bavail * st.bsize;
+    const share = st.blocks ? free / (st.blocks * st.bsize) : 1;
+    const text = `${dir}: ${mib(free)} free (${(share * 100).toFixed(1)}%)`;
+    if (free < LOW_SPACE_BYTES) return [{ status: 'warn', text: `${text}; a full disk makes every message wait (452 4.3.1)` }];
+    return [{ status: 'ok', text }];
+  },
+};
+
+export const stateStoreCheck: DoctorCheck = {
+  name: 'state store',
+  async run({ config }) {
+    if (config.state.backend !== 'redis') return [{ status: 'ok', text: `embedded, under ${path.join(config.data_dir, 'state')}` }];
+    // Loaded only when chosen, as the gateway does.
+    const { RedisStore, redactUrl } = await import('../../core/store/redis-store.ts');
+    const where = redactUrl(config.state.redis.url);
+    const t0 = performance.now();
+    try {
+      const store = await RedisStore.connect(config.state.redis.url, { prefix: config.state.redis.prefix });
+      const ms = Math.round(performance.now() - t0);
+      await store.close();
+      return [{ status: 'ok', text: `redis at ${where} answers in ${ms} ms` }];
+    } catch (err) {
+      return [{ status: 'fail', text: `${(err as Error).message} (the gateway starts anyway; greylisting follows on_store_error and Bayes learns nothing until it answers)` }];
+    }
+  },
+};
+
+export const dnsCheck: DoctorCheck = {
+  name: 'dns',
+  async run({ config }) {
+    const servers = config.dns.servers.length ? config.dns.servers.join(', ') : 'the system resolvers';
+    const domain = config.domains[0];
+    if (!domain) return [{ status: 'ok', text: `${servers}; no domain configured to look up` }];
+    const resolver = createResolver({ ...config.dns, cache_size: 0 });
+    const t0 = performance.now();
+    try {
+      const mx = await resolver.resolveMx(domain);
+      const ms = Math.round(performance.now() - t0);
+      const hosts = mx.sort((a, b) => a.priority - b.priority).map((m) => `${m.exchange} (${m.priority})`).join(', ');
+      return [{ status: 'ok', text: `${servers} answer in ${ms} ms: MX of ${domain}: ${hosts || 'none'}` }];
+    } catch (err) {
+      const ms = Math.round(performance.now() - t0);
+      if (err instanceof DnsError && (err.code === 'NXDOMAIN' || err.code === 'NODATA')) {
+        return [{ status: 'ok', text: `${servers} answer in ${ms} ms: ${domain} has no MX record (${err.code})` }];
+      }
+      return [{ status: 'fail', text: `${servers}: MX of ${domain}: ${(err as Error).message} (DNS checks defer mail with 4xx meanwhile)` }];
+    }
+  },
+};
+
+/** Connects, greets, and does what a delivery would before its first MAIL FROM (STARTTLS, AUTH), then quits. */
+async function probe(name: string, target: SmarthostTarget, heloName: string): Promise<CheckLine> {
+  const t0 = performance.now();
+  try {
+    const c = await SmtpConnection.open({ ...target, heloName });
+    const ms = Math.round(performance.now() - t0);
+    const tls = c.secure ? (target.tlsVerify ? 'TLS, certificate verified' : 'TLS, certificate not verified') : 'no TLS';
+    const auth = target.user ? `, AUTH as ${target.user} accepted` : '';
+    await c.quit();
+    return { status: 'ok', text: `${name} ${target.display} ready in ${ms} ms (${tls}${auth})` };
+  } catch (err) {
+    return { status: 'fail', text: `${name} ${target.display}: ${(err as Error).message} (mail for it waits in the queue and is retried)` };
+  }
+}
+
+export const smarthostCheck: DoctorCheck = {
+  name: 'smarthost',
+  async run({ config }) {
+    const heloName = config.server.hostname || os.hostname();
+    const lines: CheckLine[] = [];
+    const main = smarthostTarget(config.smarthost);
+    if (main) lines.push(await probe('smarthost', main, heloName));
+    else lines.push({ status: 'ok', text: `none: accepted mail is written to ${path.join(config.data_dir, 'delivered')}` });
+    const perDestination = config.queue.max_per_destination ?? 10;
+    for (const route of new RouteTable(config.routes ?? {}).all()) {
+      if (route.via === 'smarthost') lines.push(await probe(`route ${route.key}:`, routeTarget(route as Route & { via: 'smarthost' }, perDestination), heloName));
+      else if (route.via === 'mx') lines.push({ status: 'ok', text: `route ${route.key}: to the domain's MX hosts` });
+    }
+    return lines;
+  },
+};
