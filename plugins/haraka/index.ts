@@ -14,6 +14,18 @@ import { createHooks } from './session.ts';
 // haraka-net-utils keeps dns.promises.Resolver when it loads: the redirectable class must be in place first.
 installDnsRedirect();
 
+/**
+ * Open entries per Haraka folder. A reload creates the new entry before the old one closes, and both share the
+ * process-wide parts (server.notes.redis, haraka-config's watchers, which are keyed by path): only the last entry
+ * to close may tear those down.
+ */
+const openDirs = new Map<string, number>();
+
+function forget(dir: string): void {
+  const left = (openDirs.get(dir) ?? 1) - 1;
+  if (left) openDirs.set(dir, left); else openDirs.delete(dir);
+}
+
 export default definePlugin<HarakaConfig>({
   name: 'haraka',
   description: 'Runs unchanged Haraka plugins (plain and npm) from a Haraka folder as part of the chain',
@@ -35,30 +47,40 @@ export default definePlugin<HarakaConfig>({
     const sink = { logger: setup.log, level };
     attachServerLog(sink);
     const folder = loadFolder(dir, sink);
+    openDirs.set(dir, (openDirs.get(dir) ?? 0) + 1);
     setup.log.info('haraka plugins loaded', { dir, plugins: folder.pluginList.join(',') });
 
     // Single-process Haraka runs init_master only; anything but OK/CONT stops the start, as it stops Haraka.
     const init = await runHook(folder.registry, 'init_master', server);
     if (init.retval !== constants.ok && init.retval !== constants.cont) {
+      forget(dir);
       throw new Error(`haraka plugin ${init.plugin} refused init_master: ${init.msg ?? constants.translate(init.retval)}`);
     }
 
     return {
       hooks: createHooks(folder, { sink, scores: cfg.scores, karmaFactor: cfg.karma_factor }),
       async close() {
+        forget(dir);
         const redis = server.notes.redis;
+        // The redis plugin's shutdown quits server.notes.redis, and plugins sharing it would each quit it: hide it
+        // from them; the shim closes it below once no entry uses it any more.
+        delete server.notes.redis;
         for (const plugin of folder.registry.plugins.values() as Iterable<Any>) {
-          // Plugins sharing server.notes.redis would each quit it; the shim closes the shared client once, below.
           const shared = redis && plugin.db === redis;
           if (shared) plugin.db = undefined;
           try { await plugin.shutdown?.(); } catch (err) { setup.log.warn('haraka plugin shutdown failed', { plugin: plugin.name, err: (err as Error).message }); }
           if (shared) plugin.db = redis;
         }
-        if (redis?.isOpen) { try { await redis.quit(); } catch { /* already closing */ } }
-        delete server.notes.redis;
+        if (openDirs.size) {
+          if (redis) server.notes.redis ??= redis;
+        } else if (redis?.isOpen) {
+          try { await redis.quit(); } catch { /* already closing */ }
+        }
         undoDns?.();
         // haraka-config watches every file it read; a closed entry's folder may go away (tests, reloads).
-        try { for (const f of readdirSync(path.join(dir, 'config'))) folderConfig.stop_watching(f); } catch { /* no config dir */ }
+        if (!openDirs.has(dir)) {
+          try { for (const f of readdirSync(path.join(dir, 'config'))) folderConfig.stop_watching(f); } catch { /* no config dir */ }
+        }
       },
     };
   },
