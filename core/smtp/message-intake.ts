@@ -30,7 +30,7 @@ function receivedHeader(rt: Runtime, st: SessionState, tx: Transaction): string 
 }
 
 /** Receives the DATA stream of `tx` and returns the reply to send. Never throws for a spool problem: that is a 4xx. */
-export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transaction, stream: SMTPServerDataStream): Promise<Reply> {
+export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transaction, stream: SMTPServerDataStream): Promise<Reply & { close?: boolean }> {
   const cfg = rt.config;
   const log = rt.log.child({ cid: st.id, qid: tx.id });
   const file = rt.queue.emlPath(tx.id);
@@ -83,7 +83,8 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   if (o.action === 'reject' || o.action === 'tempfail' || o.action === 'disconnect') {
     await discard();
     const reply = replyFor('data', o);
-    return summary(o.action === 'reject' ? 'reject' : 'tempfail', reply, { plugin: r.plugin });
+    summary(reply.code >= 500 ? 'reject' : 'tempfail', reply, { plugin: r.plugin });
+    return o.action === 'disconnect' ? { ...reply, close: true } : reply;
   }
   if (o.action === 'quarantine') forced = { action: 'quarantine', reason: `${r.plugin}: ${Array.isArray(o.text) ? o.text.join(' ') : (o.text ?? 'quarantined')}` };
 

@@ -33,6 +33,8 @@ export class SessionHandler implements ConnectionHooks {
   readonly listener: ListenerKind;
   private readonly sessions = new Map<string, SessionState>();
   private readonly txs = new Map<string, Transaction>();
+  /** Each connection, for ending it after a plugin's disconnect outcome has had its reply (smtp-server ends only on 421). */
+  private readonly conns = new Map<string, RawConnection>();
 
   constructor(rt: Runtime, listener: ListenerKind) {
     this.rt = rt;
@@ -40,6 +42,12 @@ export class SessionHandler implements ConnectionHooks {
   }
 
   private log(sessionId: string) { return this.rt.log.child({ cid: sessionId }); }
+
+  /** Ends the connection once the reply just given is on its way, as Haraka does after DENYDISCONNECT. */
+  private closeAfterReply(sessionId: string): void {
+    const conn = this.conns.get(sessionId);
+    if (conn) setImmediate(() => conn.close());
+  }
 
   isTrustedProxy(ip: string): boolean { return this.rt.policy.trustedProxies.has(ip); }
   greetingDelay(): number { return this.rt.config.server.greeting_delay; }
@@ -66,6 +74,7 @@ export class SessionHandler implements ConnectionHooks {
     if (!st) return;
     this.sessions.delete(session.id);
     this.txs.delete(session.id);
+    this.conns.delete(session.id);
     this.rt.connections.close((st as unknown as { socketIp: string }).socketIp);
     if (chainHooks(this.rt.plugins).has('disconnect')) {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
@@ -86,6 +95,7 @@ export class SessionHandler implements ConnectionHooks {
   async onGreeting(conn: RawConnection): Promise<{ kind: 'greet' } | { kind: 'reject' | 'close'; code: number; text: string | string[] }> {
     const st = this.sessions.get(conn.id);
     if (!st) return { kind: 'greet' };
+    this.conns.set(conn.id, conn);
     this.refreshIdentity(st, conn);
     st.rejected = undefined;
     const log = this.log(st.id);
@@ -214,7 +224,8 @@ export class SessionHandler implements ConnectionHooks {
       const reply = replyFor('mailFrom', r.outcome);
       log.info('sender refused', { from: address.address, plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
       this.txs.delete(session.id);
-      if (this.countError(st) || r.outcome.action === 'disconnect') return cb(smtpError(421, '4.7.0', Array.isArray(reply.text) ? reply.text.join(' ') : reply.text));
+      if (r.outcome.action === 'disconnect') { cb(smtpError(reply.code, undefined, reply.text)); return this.closeAfterReply(session.id); }
+      if (this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       cb(smtpError(reply.code, undefined, reply.text));
     }, (err) => { log.error('mailFrom failed', { error: String(err) }); cb(smtpError(451, '4.3.0', 'Temporary local problem')); });
   };
@@ -252,7 +263,8 @@ export class SessionHandler implements ConnectionHooks {
       if (o.action !== 'continue') {
         const reply = replyFor('rcptTo', o);
         log.info('recipient refused', { to: rcpt.address, plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
-        if (o.action === 'disconnect' || (reply.code >= 500 && this.countError(st))) return cb(smtpError(421, '4.7.0', Array.isArray(reply.text) ? reply.text.join(' ') : reply.text));
+        if (o.action === 'disconnect') { cb(smtpError(reply.code, undefined, reply.text)); return this.closeAfterReply(session.id); }
+        if (reply.code >= 500 && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
         return cb(smtpError(reply.code, undefined, reply.text));
       }
       if (isLocal(rcpt.domain) || st.trusted) { tx.recipients.push(rcpt); return cb(); }
@@ -281,6 +293,7 @@ export class SessionHandler implements ConnectionHooks {
     receiveMessage(this.rt, st, tx, stream).then((reply) => {
       if (reply.code >= 400) cb(smtpError(reply.code, undefined, reply.text));
       else cb(null, Array.isArray(reply.text) ? reply.text.join(' ') : reply.text);
+      if (reply.close) this.closeAfterReply(session.id);
     }, (err) => {
       this.log(st.id).error('message intake failed', { qid: tx.id, error: String((err as Error)?.stack ?? err) });
       cb(smtpError(451, '4.3.0', 'Temporary local problem, please try again later'));

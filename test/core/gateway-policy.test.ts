@@ -149,6 +149,48 @@ describe('limits and access lists', () => {
   });
 });
 
+describe('a plugin\'s disconnect outcome', () => {
+  const gateways: TestGateway[] = [];
+  after(async () => { await Promise.all(gateways.map((g) => g.stop())); });
+  const gatewayAt = async (phase: string) => {
+    const gw = await startGateway({ config: { plugins: [{ name: 'test-behaviour', module: FIXTURE, phase }] } });
+    gateways.push(gw);
+    return gw;
+  };
+  const closedSoon = async (c: SmtpDialog) => {
+    const deadline = Date.now() + 3000;
+    while (!c.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return c.closed;
+  };
+
+  it('at RCPT and MAIL gives its own code and enhanced code, then ends the connection', async () => {
+    for (const [phase, from, want] of [
+      ['rcptTo', 'please-disconnect-for-good@example.org', /^550 5\.7\.1 Go away$/],
+      ['mailFrom', 'please-disconnect-for-now@example.org', /^450 4\.7\.1 Later$/],
+    ] as const) {
+      const gw = await gatewayAt(phase);
+      const c = await SmtpDialog.connect(gw.port);
+      await c.hello();
+      const mail = await c.cmd(`MAIL FROM:<${from}>`);
+      const r = phase === 'rcptTo' ? await c.cmd('RCPT TO:<user@example.com>') : mail;
+      assert.match(`${r.code} ${r.text}`, want, phase);
+      assert.ok(await closedSoon(c), `${phase}: the connection is ended after the reply`);
+    }
+  });
+
+  it('at DATA gives its own reply to the message, then ends the connection', async () => {
+    const gw = await gatewayAt('data');
+    const c = await SmtpDialog.connect(gw.port);
+    await c.hello();
+    await c.cmd('MAIL FROM:<a@example.org>');
+    await c.cmd('RCPT TO:<user@example.com>');
+    const r = await c.data(testMessage({ subject: 'please-disconnect-for-now' }));
+    assert.equal(`${r.code} ${r.text}`, '450 4.7.1 Later');
+    assert.ok(await closedSoon(c), 'the connection is ended after the reply');
+    assert.ok(gw.logs.some((l) => l.msg === 'message' && l.verdict === 'tempfail' && l.reply === '450 4.7.1 Later'));
+  });
+});
+
 describe('plugin failures and verdicts', () => {
   let gw: RelayingGateway;
   before(async () => {
