@@ -44,9 +44,46 @@ export class Headers implements HeaderList {
   has(name: string): boolean { return this.all(name).length > 0; }
 }
 
-/** Formats a header for prepending, folding nothing; CR and LF in values are replaced to keep the header one line. */
+/** RFC 5322 caps a line at 998 characters; mail servers may refuse or cut a longer one. */
+const LINE_LIMIT = 998;
+
+/**
+ * Formats a header for prepending. CR and LF in values are replaced (a value cannot add lines of its own), and a
+ * line over 998 characters is folded before a space or tab (a Subject the client folded over many lines, a verdict
+ * with many symbols), which leaves the value as it was once unfolded.
+ */
 export function formatHeader(name: string, value: string): string {
-  return `${name}: ${value.replace(/[\r\n]+/g, ' ')}\r\n`;
+  const line = `${name}: ${value.replace(/[\r\n]+/g, ' ')}`;
+  if (line.length <= LINE_LIMIT) return `${line}\r\n`;
+  // Each folded line must hold text before its fold, and the fold text after it: a line of only spaces would be
+  // no line of the field (some readers take it for the end of the header section).
+  let lastText = line.length - 1;
+  while (lastText >= 0 && isFoldSpace(line, lastText)) lastText--;
+  const lines: string[] = [];
+  let start = 0;
+  let floor = name.length + 2; // never folded inside the name and its colon
+  while (line.length - start > LINE_LIMIT) {
+    let firstText = start;
+    while (firstText < lastText && isFoldSpace(line, firstText)) firstText++;
+    const at = foldPoint(line, Math.max(floor, firstText + 1), start + LINE_LIMIT, lastText);
+    if (at < 0) break; // no space to fold at: the line stays long rather than the value changed
+    lines.push(line.slice(start, at));
+    start = at;
+    floor = at + 1;
+  }
+  lines.push(line.slice(start));
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+function isFoldSpace(line: string, k: number): boolean {
+  return line[k] === ' ' || line[k] === '\t';
+}
+
+/** The last space or tab in [from, limit], else the first one past `limit`, before `lastText`; -1 if none. */
+function foldPoint(line: string, from: number, limit: number, lastText: number): number {
+  for (let k = Math.min(limit, lastText - 1); k >= from; k--) if (isFoldSpace(line, k)) return k;
+  for (let k = Math.max(limit + 1, from); k < lastText; k++) if (isFoldSpace(line, k)) return k;
+  return -1;
 }
 
 /**

@@ -91,6 +91,16 @@ export class HeaderFieldFilter {
           this.state = 'rest';
           continue;
         }
+        // A field name may be spaced from its colon by any amount of whitespace (obs-syntax, which mail servers
+        // behind us still read as that field), so a start that is a name to remove and then only whitespace goes
+        // even past the limit; its colon, if it ever comes, is not waited for. Anything else there is no field.
+        if (j === limit && this.removesSpacedName(chunk.toString('latin1', i, limit))) {
+          this.discard();
+          this.dropping = true;
+          i = limit;
+          this.state = 'rest';
+          continue;
+        }
         // An end of line, or too long a start, before any colon: not a field, so it is kept.
         this.keepLine(out);
         continue;
@@ -117,6 +127,13 @@ export class HeaderFieldFilter {
     this.release(out);
     this.dropping = false;
     this.state = 'rest';
+  }
+
+  /** The held start of a line and `more` of it are a name to remove followed by nothing but spaces and tabs. */
+  private removesSpacedName(more: string): boolean {
+    const start = this.pendingText() + more;
+    const name = start.replace(/[ \t]+$/, '');
+    return name.length < start.length && !/[ \t]/.test(name) && this.remove(name.toLowerCase());
   }
 
   private hold(bytes: Buffer): void {

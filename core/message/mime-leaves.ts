@@ -93,7 +93,9 @@ export function leafParts(text: string, start = 0, end = text.length, depth = 0)
     for (let k = 0; k < delims.length && !delims[k].close; k++) {
       const partStart = delims[k].next;
       const partEnd = k + 1 < delims.length ? trimDelimiterBreak(text, delims[k + 1].at, partStart) : end;
-      leaves.push(...leafParts(text, partStart, partEnd, depth + 1));
+      // Appended one by one: spreading a nested multipart's leaves into push() overflows the stack past some
+      // 100,000 parts (a 2 MB message).
+      for (const leaf of leafParts(text, partStart, partEnd, depth + 1)) leaves.push(leaf);
     }
     if (leaves.length) return leaves;
   }

@@ -2,6 +2,10 @@
 import type { Readable } from 'node:stream';
 import type { ParsedMessage } from './types.ts';
 import { withoutTrailing } from '../text/spans.ts';
+import { decodeCharset } from '../text/charset.ts';
+import { decodeLeaf, headerValue, leafParts } from './mime-leaves.ts';
+import { parseMimeValue } from './mime-params.ts';
+import { Headers, headerEnd, parseHeaderBlock } from './header-block.ts';
 
 const URL_RE = /\bhttps?:\/\/[^\s<>"'()\]\[{}]+/gi;
 const HREF_RE = /\b(?:href|src)\s*=\s*["']?(https?:\/\/[^"'\s>]+)/gi;
@@ -26,7 +30,12 @@ export function extractUrls(text: string, html: string): string[] {
 // plugins only read headers and streams.
 let parser: Promise<typeof import('mailparser')> | undefined;
 
-export async function parseMime(input: Readable): Promise<ParsedMessage> {
+/**
+ * The message parsed by mailparser; when mailparser gives up (it refuses more than 1,000 parts, or a part's header
+ * section over 1 MB), the message read again from `raw` by the gateway's own MIME reader, so that what a spammer
+ * adds to make the parser fail does not also hide the text and links from every check.
+ */
+export async function parseMime(input: Readable, raw?: () => Promise<Buffer>): Promise<ParsedMessage> {
   try {
     parser ??= import('mailparser');
     const { simpleParser } = await parser;
@@ -44,6 +53,35 @@ export async function parseMime(input: Readable): Promise<ParsedMessage> {
       malformed: false,
     };
   } catch {
+    input.destroy();
+    try {
+      if (raw) return fromLeaves(await raw());
+    } catch { /* the message cannot be read at all: nothing to show */ }
     return { text: '', html: '', urls: [], attachments: [], malformed: true };
   }
+}
+
+/** The text, HTML and attachments of a message as its leaf parts hold them (decoded), for a message mailparser refused. */
+function fromLeaves(raw: Buffer): ParsedMessage {
+  const message = raw.toString('latin1');
+  const texts: string[] = [];
+  const htmls: string[] = [];
+  const attachments: ParsedMessage['attachments'] = [];
+  const end = headerEnd(raw);
+  const subject = new Headers(parseHeaderBlock(message.slice(0, end < 0 ? message.length : end))).first('Subject');
+  leafParts(message).forEach((leaf) => {
+    const content = decodeLeaf(message, leaf);
+    const disposition = parseMimeValue(headerValue(leaf.headers, 'content-disposition') ?? '').type;
+    const isText = leaf.contentType === 'text/plain' || leaf.contentType === 'text/html';
+    if (isText && disposition !== 'attachment') {
+      const charset = parseMimeValue(headerValue(leaf.headers, 'content-type') ?? '').params.charset ?? '';
+      (leaf.contentType === 'text/html' ? htmls : texts).push(decodeCharset(content.toString('latin1'), charset));
+      return;
+    }
+    const filename = leaf.filename === undefined ? undefined : Buffer.from(leaf.filename, 'latin1').toString('utf8');
+    attachments.push({ filename, contentType: leaf.contentType, size: content.length, content, truncated: false });
+  });
+  const text = texts.join('\n');
+  const html = htmls.join('\n');
+  return { subject, text, html, urls: extractUrls(text, html), attachments, malformed: true };
 }

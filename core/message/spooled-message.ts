@@ -47,7 +47,7 @@ export class SpooledMessage implements MessageView {
   }
   raw(): Promise<Buffer> { return this.memoryCopy ? Promise.resolve(this.memoryCopy) : readFile(this.file); }
   parsed(): Promise<ParsedMessage> {
-    this.parsing ??= parseMime(this.stream());
+    this.parsing ??= parseMime(this.stream(), () => this.raw());
     return this.parsing;
   }
 

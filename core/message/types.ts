@@ -37,7 +37,10 @@ export interface ParsedMessage {
   /** Every http(s) URL found in the text and HTML parts, de-duplicated. */
   urls: string[];
   attachments: Attachment[];
-  /** True when the MIME structure could not be parsed; text then holds the raw body. */
+  /**
+   * True when mailparser refused the MIME structure (over 1,000 parts, say); text, HTML and attachments are then
+   * those of the leaf parts the gateway's own MIME reader finds (core/message/mime-leaves.ts), and the subject undecoded.
+   */
   malformed: boolean;
 }
 

@@ -27,7 +27,11 @@ export async function importPlugin(entry: EntryLike, projectDir = PROJECT_DIR): 
   const hit = cache.get(file);
   if (hit) return hit;
   if (!existsSync(file)) throw new Error(`no plugin named "${entry.name}" (looked for ${path.relative(process.cwd(), file) || file})`);
-  const mod = await import(pathToFileURL(file).href);
+  let mod: Record<string, unknown>;
+  // A module that throws while it loads (a syntax error, a missing import) says neither its file nor the plugin.
+  try { mod = await import(pathToFileURL(file).href); } catch (e) {
+    throw new Error(`plugin "${entry.name}" cannot be loaded from ${file}: ${(e as Error)?.message ?? String(e)}`);
+  }
   const def = (mod.default ?? mod.plugin) as PluginDefinition<unknown> | undefined;
   if (!def || typeof def.create !== 'function' || !def.configSchema) throw new Error(`${file} does not export a definePlugin(...) as default`);
   cache.set(file, def);

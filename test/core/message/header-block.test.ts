@@ -28,6 +28,25 @@ describe('header block', () => {
     assert.equal(formatHeader('X-Note', 'a\r\nb'), 'X-Note: a b\r\n');
   });
 
+  it('folds a header over 998 characters at its spaces, so that unfolded it is the value as given', () => {
+    const words = Array.from({ length: 400 }, (_, i) => `=?UTF-8?B?${Buffer.from(`w${i}`).toString('base64')}?=`).join(' ');
+    for (const value of [words, `[SPAM] ${'x'.repeat(1_500)} tail`, `${'y'.repeat(2_000)}${' '.repeat(3_000)}`, `a${' \t'.repeat(2_000)}b`]) {
+      const out = formatHeader('Subject', value);
+      assert.ok(out.endsWith('\r\n'));
+      const lines = out.slice(0, -2).split('\r\n');
+      assert.equal(lines.join(''), `Subject: ${value}`, 'folding only adds line breaks');
+      assert.ok(lines[0].startsWith('Subject: '));
+      for (const [i, l] of lines.entries()) {
+        assert.ok(l.trim() !== '', `line ${i} holds text`);
+        if (i > 0) assert.match(l, /^[ \t]/, 'a continuation starts with a space or tab');
+      }
+      if (value === words) assert.ok(lines.length > 1 && lines.every((l) => l.length <= 998), 'every line within 998 characters');
+    }
+    assert.equal(formatHeader('X-Long', 'z'.repeat(2_000)), `X-Long: ${'z'.repeat(2_000)}\r\n`, 'no space to fold at: kept whole');
+    const short = `verdict; ${'S(1) '.repeat(150)}`;
+    assert.equal(formatHeader('X-V', short), `X-V: ${short}\r\n`, 'a line within the limit is left alone');
+  });
+
   it('names every field of the gateway\'s namespace a message came with, in any case, folded or spaced', () => {
     const block = 'X-Mailmoat-Spam: No\r\nx-mailmoat-verdict: accept\r\nX-MAILMOAT-Spam-Score : -5\r\nX-Mailmoat-Spam-Level:\r\n\tLow\r\n'
       + 'X-Mailmoat-Spam:No\r\nX-Mailmoat: not ours\r\nX-Other: X-Mailmoat-Spam: No\r\n\r\n';

@@ -53,6 +53,20 @@ describe('header field filter', () => {
     assert.equal(filtered(Buffer.from(`${justIn}\r\n`), ['x' + 'y'.repeat(998)], 10), '\r\n');
   });
 
+  it('removes a field spaced from its colon by more than 1,000 bytes of whitespace, which servers still read as that field', () => {
+    for (const ws of [' '.repeat(1_200), '\t'.repeat(999), ' \t'.repeat(3_000)]) {
+      const msg = Buffer.from(`Subject: a\r\nX-Mailmoat-Spam${ws}: No\r\n  folded on\r\nX-Keep: 1\r\n\r\nbody`);
+      for (const remove of [['x-mailmoat-spam'], ['x-mailmoat-*']]) {
+        for (const size of [1, 7, 1_000, 1_001, msg.length]) {
+          assert.equal(filtered(msg, remove, size), 'Subject: a\r\nX-Keep: 1\r\n\r\nbody', `${JSON.stringify(remove)} in chunks of ${size}`);
+        }
+      }
+    }
+    // Other names spaced as far from their colon, and long starts that are not a name and spaces, are kept.
+    const other = `X-Other${' '.repeat(1_200)}: v\r\nX-Mailmoat-Spam ${'y'.repeat(1_200)}: v\r\n\r\n`;
+    assert.equal(filtered(Buffer.from(other), ['x-mailmoat-*'], 64), other);
+  });
+
   it('matches a name ending in * as a prefix, and exact names otherwise', () => {
     const remove = fieldRemoval(['subject', 'x-mailmoat-*']);
     assert.equal(remove('subject'), true);

@@ -25,4 +25,14 @@ describe('MIME leaves', () => {
       'Content-Type: multipart/mixed; boundary=b\r\n\r\npre\r\n--b\r\n\r\n1\r\n--b\r\n\r\ntwo\r\n--b\r\nX-A: 3\r\n\r\n3\r\n--b--\r\npost\r\n');
     assert.equal(replaceLeaves(text, []), text);
   });
+
+  it('lists the leaves of a nested multipart with 200,000 parts, and stops nesting at depth 20', () => {
+    const inner = 'Content-Type: multipart/mixed; boundary=in\r\n\r\n' + '--in\r\n\r\nx\r\n'.repeat(200_000) + '--in--\r\n';
+    const text = 'Content-Type: multipart/mixed; boundary=out\r\n\r\n--out\r\n' + inner + '--out--\r\n';
+    assert.equal(leafParts(text).length, 200_000);
+    let bomb = 'x';
+    for (let d = 5_000; d > 0; d--) bomb = `Content-Type: multipart/mixed; boundary=b${d}\r\n\r\n--b${d}\r\n${bomb}\r\n--b${d}--\r\n`;
+    const [leaf] = leafParts(bomb);
+    assert.equal(leaf.contentType, 'multipart/mixed', 'the part at depth 20 is one leaf');
+  });
 });

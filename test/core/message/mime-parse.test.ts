@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { extractUrls, parseMime } from '../../../core/message/mime-parse.ts';
+import { SpooledMessage } from '../../../core/message/spooled-message.ts';
 
 describe('message URLs', () => {
   it('takes URLs from text and HTML once each, without the sentence punctuation after them', () => {
@@ -33,5 +34,26 @@ describe('message URLs', () => {
     const m = await parseMime(Readable.from([`Subject: dots\r\nContent-Type: text/plain\r\n\r\nvisit ${url}.\r\n`]));
     assert.equal(m.malformed, false);
     assert.deepEqual(m.urls, [url]);
+  });
+});
+
+describe('a message mailparser refuses', () => {
+  it('still gives its decoded text, links and attachments: 1,001 empty parts hide nothing', async () => {
+    const parts = '--b\r\n\r\n\r\n'.repeat(1_001);
+    const raw = Buffer.from('Subject: padded\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n' + parts
+      + '--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+      + Buffer.from('café at http://spam.example/buy\r\n').toString('base64') + '\r\n'
+      + '--b\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<a href=3D"https://html.example/x">x</a>\r\n'
+      + '--b\r\nContent-Type: application/octet-stream; name=run.exe\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQ\r\n--b--\r\n');
+    const m = await parseMime(Readable.from([raw]), async () => raw);
+    assert.equal(m.malformed, true);
+    assert.equal(m.subject, 'padded');
+    assert.match(m.text, /café at http:\/\/spam\.example\/buy/);
+    assert.deepEqual(m.urls, ['http://spam.example/buy', 'https://html.example/x']);
+    const exe = m.attachments.find((a) => a.filename === 'run.exe');
+    assert.deepEqual(exe?.content, Buffer.from('TVqQ', 'base64'));
+    // The view plugins read gives its parse the message to read again.
+    const view = new SpooledMessage('q1', '/nonexistent/q1.eml', raw.length, raw.subarray(0, raw.indexOf('\r\n\r\n') + 4), raw);
+    assert.deepEqual((await view.parsed()).urls, m.urls);
   });
 });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startGateway } from '../../helpers/gateway.ts';
+import { validatePluginOptions } from '../../../core/plugin/loader.ts';
 
 const CORE = pathToFileURL(path.resolve('core/index.ts')).href;
 
@@ -63,5 +64,17 @@ describe('plugin creation', () => {
       await gw.stop();
     }
     assert.equal(fs.readFileSync(journal, 'utf8'), 'created kept\nclosed kept\n');
+  });
+
+  it('names the plugin and its file when its module throws while it loads', async () => {
+    fs.writeFileSync(path.join(dir, 'throws.ts'), "throw new Error('boom at import');\n");
+    fs.writeFileSync(path.join(dir, 'broken.ts'), 'export default { oops\n');
+    const issues = await validatePluginOptions([
+      { name: 'throws', module: path.join(dir, 'throws.ts'), required: false, timeout: 1000 },
+      { name: 'broken', module: path.join(dir, 'broken.ts'), required: false, timeout: 1000 },
+    ]);
+    assert.deepEqual(issues.map((i) => i.path), ['plugins[0].name', 'plugins[1].name']);
+    assert.match(issues[0].message, new RegExp(`^plugin "throws" cannot be loaded from ${path.join(dir, 'throws.ts')}: boom at import$`));
+    assert.match(issues[1].message, new RegExp(`^plugin "broken" cannot be loaded from ${path.join(dir, 'broken.ts')}: `));
   });
 });
