@@ -44,6 +44,26 @@ export class Headers implements HeaderList {
   has(name: string): boolean { return this.all(name).length > 0; }
 }
 
+/** Bytes of UTF-8 per encoded word: 45 make 60 characters of base64, and the word stays within RFC 2047's 75. */
+const WORD_BYTES = 45;
+
+/**
+ * `text` as a header value carries it: as it is when ASCII, else as RFC 2047 encoded words (UTF-8, base64), each
+ * within 75 characters and cut between characters. For text of our own (a config's subject tag, a notice's
+ * subject), never for a client's header bytes, which go out as they came.
+ */
+export function encodedWords(text: string): string {
+  if (/^[\x00-\x7f]*$/.test(text)) return text;
+  const words: string[] = [];
+  let chunk = '';
+  for (const ch of text) {
+    if (chunk && Buffer.byteLength(chunk + ch, 'utf8') > WORD_BYTES) { words.push(chunk); chunk = ''; }
+    chunk += ch;
+  }
+  words.push(chunk);
+  return words.map((w) => `=?UTF-8?B?${Buffer.from(w, 'utf8').toString('base64')}?=`).join(' ');
+}
+
 /** RFC 5322 caps a line at 998 characters; mail servers may refuse or cut a longer one. */
 const LINE_LIMIT = 998;
 

@@ -1,6 +1,6 @@
 // Builds an RFC 3464 delivery status notification: multipart/report with a human part, the per-recipient status, and the original headers.
 import { randomBytes } from 'node:crypto';
-import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
+import { encodedWords, headerEnd, parseHeaderBlock } from '../message/header-block.ts';
 import { fieldRemoval, withoutFields } from '../message/header-filter.ts';
 import type { QueueEntry, QueueRecipient } from './entry.ts';
 import { DEFAULT_TEMPLATES, fillTemplate, type DsnTokens } from './dsn-template.ts';
@@ -97,7 +97,7 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
   const head = [
     `From: Mail Delivery System <${input.postmaster}>`,
     `To: <${oneLine(entry.mailFrom)}>`,
-    `Subject: ${isAscii(subject) ? subject : `=?UTF-8?B?${Buffer.from(subject).toString('base64')}?=`}`,
+    `Subject: ${encodedWords(subject)}`,
     `Date: ${tokens.date}`,
     `Message-ID: ${messageId}`,
     'Auto-Submitted: auto-replied',

@@ -6,7 +6,7 @@ import type { SessionState, Transaction } from '../hooks/transaction.ts';
 import { runHook } from '../hooks/runner.ts';
 import { spoolData } from '../message/spool-writer.ts';
 import { SpooledMessage } from '../message/spooled-message.ts';
-import { formatHeader, ownFieldsToRemove } from '../message/header-block.ts';
+import { encodedWords, formatHeader, ownFieldsToRemove } from '../message/header-block.ts';
 import { decideVerdict, verdictHeaders } from '../verdict/verdict.ts';
 import type { VerdictAction } from '../verdict/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
@@ -27,6 +27,17 @@ function receivedHeader(rt: Runtime, st: SessionState, tx: Transaction): string 
   const from = `${st.helo ?? 'unknown'} (${st.remote.hostname ?? 'unknown'} [${st.remote.ip}])`;
   const forClause = tx.recipients.length === 1 ? `\r\n\tfor <${tx.recipients[0].address}>` : '';
   return `Received: from ${from}\r\n\tby ${rt.hostname} (Mailmoat) with ${proto} id ${tx.id}${forClause};\r\n\t${new Date().toUTCString().replace('GMT', '+0000')}\r\n`;
+}
+
+/**
+ * The Subject with the configured tag in front. A tag that is not ASCII goes as encoded words (the message's own
+ * bytes are written as Latin-1); before a subject that starts with an encoded word the space between them would
+ * not show, so it is then encoded with the tag.
+ */
+function taggedSubject(tag: string, subject: string): string {
+  if (!subject) return encodedWords(tag);
+  const spaceInside = /^[\x00-\x7f]*$/.test(tag) ? false : /^\s*=\?/.test(subject);
+  return spaceInside ? `${encodedWords(`${tag} `)} ${subject}` : `${encodedWords(tag)} ${subject}`;
 }
 
 /** Receives the DATA stream of `tx` and returns the reply to send. Never throws for a spool problem: that is a 4xx. */
@@ -129,7 +140,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   const remove = new Set([...tx.removeHeaders, ...ownFieldsToRemove(spooled.headerBlock, message.headers.fields)]);
   if (cfg.scores.subject_tag && verdict.action !== 'accept') {
     remove.add('subject');
-    prepend += formatHeader('Subject', `${cfg.scores.subject_tag} ${message.headers.first('Subject') ?? ''}`.trim());
+    prepend += formatHeader('Subject', taggedSubject(cfg.scores.subject_tag, message.headers.first('Subject') ?? ''));
   }
   if (st.user) {
     if (!message.headers.has('Message-ID')) prepend += formatHeader('Message-ID', `<${tx.id}.${randomBytes(4).toString('hex')}@${rt.hostname}>`);

@@ -191,6 +191,27 @@ describe('a plugin\'s disconnect outcome', () => {
   });
 });
 
+describe('a subject tag that is not ASCII', () => {
+  let gw: RelayingGateway;
+  before(async () => {
+    gw = await startRelayingGateway({ config: {
+      plugins: [{ name: 'test-behaviour', module: FIXTURE }],
+      scores: { add_header: 5, subject_tag: '[СПАМ]' },
+    } });
+  });
+  after(() => gw.stop());
+
+  it('reaches the mailbox readable, before a plain subject and before an encoded one', async () => {
+    const { simpleParser } = await import('mailparser');
+    for (const [subject, shown] of [['tag me', '[СПАМ] tag me'], ['=?UTF-8?B?0J/RgNC40LLQtdGC?=', '[СПАМ] Привет']]) {
+      gw.sink.messages.length = 0;
+      assert.equal((await send(gw.port, { subject, headers: { 'X-Test-Score': '6' } })).code, 250);
+      const [m] = await gw.sink.waitFor(1);
+      assert.equal((await simpleParser(m.raw)).subject, shown);
+    }
+  });
+});
+
 describe('plugin failures and verdicts', () => {
   let gw: RelayingGateway;
   before(async () => {

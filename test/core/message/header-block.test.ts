@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Headers, formatHeader, headerEnd, ownFieldsToRemove, parseHeaderBlock } from '../../../core/message/header-block.ts';
+import { Headers, encodedWords, formatHeader, headerEnd, ownFieldsToRemove, parseHeaderBlock } from '../../../core/message/header-block.ts';
 
 describe('header block', () => {
   it('splits fields, joins folded lines and keeps each field as written (CRLF)', () => {
@@ -59,5 +59,18 @@ describe('header block', () => {
   it('removes the whole namespace when only the start of a long header section was read', () => {
     const start = 'X-Pad: ' + 'a'.repeat(100) + '\r\n';
     assert.deepEqual(ownFieldsToRemove(Buffer.from(start), parseHeaderBlock(start)), ['x-mailmoat-*']);
+  });
+
+  it('writes text of our own as RFC 2047 encoded words when it is not ASCII, each within 75 characters', () => {
+    assert.equal(encodedWords('[SPAM]'), '[SPAM]');
+    const long = 'Пересылка не удалась: ' + 'ж'.repeat(60) + ' 😀';
+    const words = encodedWords(long).split(' ');
+    assert.ok(words.length > 1);
+    for (const w of words) {
+      assert.match(w, /^=\?UTF-8\?B\?[A-Za-z0-9+/=]+\?=$/);
+      assert.ok(w.length <= 75, w);
+    }
+    const decoded = words.map((w) => Buffer.from(w.slice(10, -2), 'base64').toString('utf8')).join('');
+    assert.equal(decoded, long, 'cut between characters, so each word decodes alone and together they give the text');
   });
 });
