@@ -1,12 +1,9 @@
 // The schema of mailmoat.yaml: every key, its default and its meaning (the README's config table is generated from it).
-import { s, type Infer } from './schema.ts';
+import { s, TIMER_MAX_MS, type Infer } from './schema.ts';
 import { dnsConfigSchema } from '../dns/config.ts';
 import { stateConfigSchema } from '../store/config.ts';
 import { routesSchema } from '../relay/route-config.ts';
 import { bounceConfigSchema } from '../queue/bounce-config.ts';
-
-/** The longest delay a Node timer takes (about 24.8 days); a longer one fires at once, as a timeout of 0 would. */
-const TIMER_MAX = 2 ** 31 - 1;
 
 const hostPort = s.string({ pattern: /^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, patternName: 'host:port (IPv6 as [::1]:25)' });
 const cidr = s.string({ pattern: /^[0-9a-fA-F:.]+(\/\d{1,3})?$/, patternName: 'an IP address or CIDR such as 192.0.2.0/24' });
@@ -17,7 +14,7 @@ const smarthostSchema = s.object({
   tls_verify: s.boolean().default(true).describe('Verify the smarthost certificate'),
   connections: s.number({ integer: true, min: 1, max: 200 }).default(8).describe('Pooled connections to the smarthost'),
   // 0 would turn the socket timeout off: a smarthost that stops answering would hold its connections for ever.
-  timeout: s.duration({ min: 1, max: TIMER_MAX }).default(60_000).describe('Connection and command timeout'),
+  timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(60_000).describe('Connection and command timeout'),
 });
 
 export const gatewaySchema = s.object({
@@ -68,7 +65,7 @@ export const gatewaySchema = s.object({
     name: s.string({ pattern: /^[a-z0-9][a-z0-9_.-]*$/, patternName: 'a plugin id such as rbl' }).describe('Plugin id: plugins/<name>/'),
     module: s.string().optionalValue().describe('Path of a plugin module outside plugins/'),
     required: s.boolean().default(false).describe('Stop the start when the plugin cannot run (instead of disabling it)'),
-    timeout: s.duration({ min: 1, max: TIMER_MAX }).default(30_000).describe('Time allowed per hook call; past it the client gets a tempfail'),
+    timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(30_000).describe('Time allowed per hook call; past it the client gets a tempfail'),
   }, { open: true })).default([]).describe('The ordered chain of plugins'),
   scores: s.object({
     add_header: s.number().optionalValue().default(5).describe('Total score from which spam headers are added'),
@@ -81,7 +78,7 @@ export const gatewaySchema = s.object({
     subject_tag: s.string().default('').describe('Prefix added to the Subject of tagged spam (empty = none)'),
   }).default({} as never),
   queue: s.object({
-    retry_schedule: s.array(s.duration()).default([900_000, 1_800_000, 3_600_000, 14_400_000]).describe('Delays between delivery attempts; the last repeats'),
+    retry_schedule: s.array(s.duration({ min: 100 })).default([900_000, 1_800_000, 3_600_000, 14_400_000]).describe('Delays between delivery attempts; the last repeats'),
     lifetime: s.duration().default(4 * 86_400_000).describe('After this, a message that still fails goes to dead-letter'),
     concurrency: s.number({ integer: true, min: 1, max: 500 }).default(20).describe('Deliveries in flight at once'),
     max_per_destination: s.number({ integer: true, min: 1, max: 200 }).default(10).describe('Connections at once to one destination host on routes (a route may set its own)'),

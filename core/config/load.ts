@@ -89,6 +89,12 @@ export async function loadConfig(opts: { file?: string; overrides?: string[]; pr
   for (const o of opts.overrides ?? []) { const i = applyOverride(raw, o); if (i) issues.push(i); }
   if (issues.length) throw new ConfigError(issues, file);
   const baseDir = file ? path.dirname(file) : process.cwd();
+  // A plugin's own module, like data_dir, is relative to the config file: checked here and loaded at start alike.
+  if (Array.isArray(raw.plugins)) {
+    for (const entry of raw.plugins as Array<Record<string, unknown> | null>) {
+      if (entry && typeof entry.module === 'string' && entry.module) entry.module = path.resolve(baseDir, entry.module);
+    }
+  }
   const config = await validateConfig(raw, file, opts.projectDir);
   config.data_dir = path.resolve(baseDir, config.data_dir);
   // Like data_dir, relative to the config file: the gateway and `moat user` may run from different directories.

@@ -8,6 +8,9 @@ import type { LoadedPlugin } from '../plugin/loader.ts';
 import type { Logger } from '../log/types.ts';
 import type { SessionState, Transaction } from './transaction.ts';
 
+/** What an infinite finding score counts as: finite, so sums and the verdict header stay numbers. */
+const CERTAIN_SCORE = 1000;
+
 export interface HookResult {
   outcome: Outcome;
   /** The plugin whose outcome decided, if any. */
@@ -79,7 +82,9 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
     addFinding(symbol: string, score: number, detail?: string) {
       if (!lease.live('addFinding')) return;
       if (!tx) { a.log.warn('finding outside a transaction ignored', { plugin: p.name, symbol }); return; }
-      if (!Number.isFinite(score)) score = 0;
+      // NaN says nothing; an infinite score is a plugin's certainty, kept as a score no threshold can outweigh.
+      if (Number.isNaN(score)) score = 0;
+      else if (!Number.isFinite(score)) score = Math.sign(score) * CERTAIN_SCORE;
       tx.findings.push({ symbol, score, detail, plugin: p.name });
     },
     addHeader(name: string, value: string) { if (lease.live('addHeader')) tx?.addHeaders.push([name, value]); },

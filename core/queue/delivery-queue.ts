@@ -7,6 +7,7 @@ import { outgoingStream } from '../relay/outgoing-stream.ts';
 import { Bouncer } from './bouncer.ts';
 import type { BounceConfig } from './bounce-config.ts';
 import { dropRecipients, hasPending, type ActionResult, type QueueActions } from './actions.ts';
+import { TIMER_MAX_MS } from '../config/schema.ts';
 
 export interface DeliveryPolicy {
   retry_schedule: number[];
@@ -170,8 +171,9 @@ export class DeliveryQueue implements QueueActions {
   private arm(at: number): void {
     if (at >= this.timerAt) return;
     clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => this.promoteDue(), Math.max(0, at - Date.now()));
+    // A Node timer fires at once past about 24.8 days: a farther attempt is reached in steps instead.
+    this.timerAt = Math.min(at, Date.now() + TIMER_MAX_MS);
+    this.timer = setTimeout(() => this.promoteDue(), Math.max(0, this.timerAt - Date.now()));
     this.timer.unref();
   }
 

@@ -1,5 +1,5 @@
 // The schema of `routes:`: per recipient domain, its own smarthost, direct MX delivery, or the default smarthost.
-import { s, type Infer } from '../config/schema.ts';
+import { s, TIMER_MAX_MS, type Infer } from '../config/schema.ts';
 
 const via = s.string({ pattern: /^(mx|default|smtps?:\/\/\S+)$/, patternName: "'mx', 'default' or a URL smtp://[user:pass@]host:port" });
 
@@ -14,7 +14,7 @@ export const routeSchema = s.object({
   connections: s.number({ integer: true, min: 1, max: 200 }).optionalValue()
     .describe('Connections at once to one destination host (default queue.max_per_destination)'),
   max_message_size: s.size().optionalValue().describe('Largest message sent on this route; larger ones bounce (default queue.max_outbound_size)'),
-  timeout: s.duration().default(60_000).describe('Connection and command timeout'),
+  timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(60_000).describe('Connection and command timeout'),
 });
 
 export const routesSchema = s.record(s.union(via, routeSchema)).default({})

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, ConfigError } from '../../core/config/load.ts';
@@ -105,7 +105,11 @@ describe('config', () => {
     for (const t of ['0', '30d']) {
       await assert.rejects(loadConfig({ file: tmpYaml(`plugins:\n  - name: rbl\n    timeout: ${t}\n`) }), /plugins\[0\]\.timeout: expected a duration/);
       await assert.rejects(loadConfig({ file: tmpYaml(`smarthost:\n  url: smtp://127.0.0.1:25\n  timeout: ${t}\n`) }), /smarthost\.timeout: expected a duration/);
+      await assert.rejects(loadConfig({ file: tmpYaml(`dns:\n  timeout: ${t}\n`) }), /dns\.timeout: expected a duration/);
+      await assert.rejects(loadConfig({ file: tmpYaml(`routes:\n  example.org:\n    via: smtp://127.0.0.1:25\n    timeout: ${t}\n`) }), /routes\.example\.org\.timeout: expected a duration/);
     }
+    // A retry delay of 0 would send a failing message back to the smarthost without a pause, for ever.
+    await assert.rejects(loadConfig({ file: tmpYaml('queue:\n  retry_schedule: [0]\n') }), /queue\.retry_schedule\[0\]: expected a duration .*at least/);
   });
 
   it('refuses a --set path through __proto__ instead of changing every object', async () => {
@@ -119,6 +123,17 @@ describe('config', () => {
     const f = tmpYaml('auth:\n  users_file: users.db\n');
     const { config } = await loadConfig({ file: f });
     assert.equal(config.auth.users_file, path.join(path.dirname(f), 'users.db'));
+  });
+
+  it('resolves a plugin\'s module against the config file, when checked and when loaded, wherever it is run from', async () => {
+    const fixture = path.resolve(import.meta.dirname, '..', 'fixtures', 'plugins', 'test-behaviour.ts');
+    const f = tmpYaml('plugins:\n  - name: test-behaviour\n    module: plugins/behaviour.ts\n');
+    const dir = path.dirname(f);
+    mkdirSync(path.join(dir, 'plugins'));
+    writeFileSync(path.join(dir, 'plugins', 'behaviour.ts'), `export { default } from ${JSON.stringify(fixture)};\n`);
+    const { config } = await loadConfig({ file: f });
+    assert.equal(config.plugins[0].module, path.join(dir, 'plugins', 'behaviour.ts'));
+    assert.notEqual(process.cwd(), dir, 'run from elsewhere');
   });
 
   it('moat config-help documents the keys of smarthost and routes mappings, and refuses unknown options', async () => {

@@ -246,6 +246,13 @@ describe('plugin failures and verdicts', () => {
     assert.deepEqual(readdirSync(path.join(gw.dataDir, 'queue')), [], 'no spool file of the answered transaction is left');
   });
 
+  it('an infinite finding score counts as a certain one (±1000), not as nothing', async () => {
+    const r = await send(gw.port, { subject: 'certain', headers: { 'X-Test-Score': 'Infinity' } });
+    assert.equal(r.code, 550, r.text);
+    assert.ok(gw.logs.some((l) => l.msg === 'message' && l.verdict === 'reject' && (l.symbols as string[]).includes('TEST_SCORE(1000)')));
+    assert.equal((await send(gw.port, { subject: 'trusted', headers: { 'X-Test-Score': '-Infinity' } })).code, 250);
+  });
+
   it('a plugin reject outcome gives its own code', async () => {
     const r = await send(gw.port, { subject: 'please-reject' });
     assert.equal(r.code, 554);
