@@ -102,8 +102,11 @@ function checked<T>(inner: Schema<T>, check: (value: T, path: string, issues: Is
   };
 }
 
-/** The longest delay a Node timer takes (about 24.8 days); a longer one fires at once, as a timeout of 0 would. */
-export const TIMER_MAX_MS = 2 ** 31 - 1;
+/**
+ * The longest timeout a config may set: 24 days, within what a Node timer takes (2^31 − 1 ms, about 24.8 days; a
+ * longer one fires at once, as a timeout of 0 would), and a round figure to read in an error.
+ */
+export const TIMER_MAX_MS = 24 * 86_400_000;
 
 export const s = {
   /** A schema whose value `check` also judges as a whole, pushing issues named by key path (`${path}.key`). */

@@ -136,6 +136,15 @@ describe('config', () => {
     assert.notEqual(process.cwd(), dir, 'run from elsewhere');
   });
 
+  it('the README\'s configuration table is what moat config-help prints, as the README says', async () => {
+    const { stdout } = await run(process.execPath, [MOAT, 'config-help']);
+    const readme = readFileSync(path.resolve(import.meta.dirname, '..', '..', 'README.md'), 'utf8').split('\n');
+    const start = readme.indexOf('| key | expected | default | meaning |', readme.indexOf('## Configuration'));
+    let end = start;
+    while (end < readme.length && readme[end].startsWith('|')) end++;
+    assert.deepEqual(readme.slice(start, end), stdout.trimEnd().split('\n'), 'regenerate the README table with `moat config-help`');
+  });
+
   it('moat config-help documents the keys of smarthost and routes mappings, and refuses unknown options', async () => {
     const { stdout } = await run(process.execPath, [MOAT, 'config-help']);
     for (const key of ['smarthost', 'smarthost.url', 'smarthost.starttls', 'smarthost.timeout', 'routes.<name>.via', 'routes.<name>.port', 'routes.<name>.pass', 'limits.max_message_size', 'queue.bounces.send', 'log.format']) {
