@@ -156,8 +156,11 @@ class DmarcCheck {
       this.find(ctx, 'DMARC_PERMERROR', 'no From address');
       return { clause: 'dmarc=permerror (From header must name exactly one address)' };
     }
+    // A signature with an l= short of the body vouches for none of what follows it: text anyone may have added.
+    const counts = (r: { status: { result: string; underSized?: number } }) =>
+      r.status.result === 'pass' && (this.cfg.partial_dkim === 'accept' || !r.status.underSized);
     const dkimDomains = this.cfg.dkim
-      ? (dkim.results ?? []).filter((r) => r.status.result === 'pass').map((r) => ({ id: r.id, domain: r.signingDomain, aligned: r.status.aligned, underSized: r.status.underSized }))
+      ? (dkim.results ?? []).filter(counts).map((r) => ({ id: r.id, domain: r.signingDomain, aligned: r.status.aligned, underSized: r.status.underSized }))
       : [];
     const spfDomains = spf?.result === 'pass' ? [spf.domain] : [];
     // RFC 7489 6.6.1: with several From addresses every author domain is checked and the strictest failing policy

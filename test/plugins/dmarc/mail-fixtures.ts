@@ -29,10 +29,10 @@ export function message(opts: { from: string; to?: string; subject?: string; bod
   return Buffer.from(lines.join('\r\n'));
 }
 
-export async function sign(raw: Buffer, domain: string, selector: string, key: TestKey): Promise<Buffer> {
+export async function sign(raw: Buffer, domain: string, selector: string, key: TestKey, opts: { maxBodyLength?: number } = {}): Promise<Buffer> {
   // Without signTime, mailauth reads the clock twice (for the header it signs and for the header it writes), so
   // about one signature in 500 carries a t= one second off what was signed, and fails verification.
-  const signing = { canonicalization: 'relaxed/relaxed', signTime: new Date(), signatureData: [{ signingDomain: domain, selector, privateKey: key.privateKey }] };
+  const signing = { canonicalization: 'relaxed/relaxed', signTime: new Date(), signatureData: [{ signingDomain: domain, selector, privateKey: key.privateKey, ...opts }] };
   const res = await dkimSign(raw, signing as never);
   if (res.errors?.length) throw res.errors[0];
   return Buffer.concat([Buffer.from(res.signatures), raw]);

@@ -54,6 +54,19 @@ describe('dmarc plugin', () => {
     assert.match(r.header, /^mx\.test\.example; spf=fail smtp\.mailfrom=bounce@sender\.test; dkim=pass header\.i=@sender\.test header\.s=sel .*; dmarc=pass .*header\.from=sender\.test.*; arc=none/);
   });
 
+  it('does not let a signature with l= vouch for text appended after it, unless partial_dkim: accept', async () => {
+    const signed = await sign(message({ from: 'alice@sender.test' }), 'sender.test', 'sel', key, { maxBodyLength: 5 });
+    const appended = Buffer.concat([signed, Buffer.from('Click http://evil.example/ now\r\n')]);
+    const strict = await run(appended, { spf: spfFinding('fail', 'sender.test'), config: { enforce: true } });
+    assert.ok(strict.symbols.includes('DMARC_FAIL_REJECT'), strict.symbols.join());
+    assert.equal(strict.out?.action, 'reject');
+    const lenient = await run(appended, { spf: spfFinding('fail', 'sender.test'), config: { enforce: true, partial_dkim: 'accept' } });
+    assert.ok(lenient.symbols.includes('DMARC_PASS'), lenient.symbols.join());
+    const covering = await sign(message({ from: 'alice@sender.test' }), 'sender.test', 'sel', key, { maxBodyLength: 100_000 });
+    const whole = await run(covering, { spf: spfFinding('fail', 'sender.test'), config: { enforce: true } });
+    assert.ok(whole.symbols.includes('DMARC_PASS'), 'an l= that covers the whole body still counts');
+  });
+
   it('passes DMARC through aligned SPF alone, and fails it when SPF passes for another domain', async () => {
     const raw = message({ from: 'alice@sender.test' });
     const aligned = await run(raw, { spf: spfFinding('pass', 'sender.test') });
