@@ -39,16 +39,27 @@ export function urlHost(url: string): UrlHost | undefined {
   return domain ? { kind: 'domain', key: domain } : undefined;
 }
 
-/** The distinct hosts of the URLs, at most `max`, skipping the configured domains. */
+/**
+ * The distinct hosts of the URLs, skipping the configured domains; when there are more than `max`, the `max` most
+ * linked, ties taken from both ends of the message in turn (first, last, second, second last…). Taking the first
+ * `max` let a spammer hide the one listed link behind `max` harmless ones; now the padding must come before and
+ * after it, and each padding host be linked more often than the spammer's own.
+ */
 export function distinctHosts(urls: string[], skip: Set<string>, max: number): UrlHost[] {
-  const seen = new Map<string, UrlHost>();
+  const seen = new Map<string, { host: UrlHost; links: number }>();
   for (const u of urls) {
     const h = urlHost(u);
-    if (!h || skip.has(h.key) || seen.has(`${h.kind} ${h.key}`)) continue;
-    seen.set(`${h.kind} ${h.key}`, h);
-    if (seen.size >= max) break;
+    if (!h || skip.has(h.key)) continue;
+    const id = `${h.kind} ${h.key}`;
+    const known = seen.get(id);
+    if (known) known.links++; else seen.set(id, { host: h, links: 1 });
   }
-  return [...seen.values()];
+  const all = [...seen.values()];
+  if (all.length <= max) return all.map((e) => e.host);
+  const turn = (i: number) => Math.min(2 * i, 2 * (all.length - 1 - i) + 1);
+  const order = all.map((e, i) => ({ e, turn: turn(i) }));
+  order.sort((a, b) => b.e.links - a.e.links || a.turn - b.turn);
+  return order.slice(0, max).map((o) => o.e.host);
 }
 
 /** The DNSBL label sequence of an IP: reversed octets, or reversed nibbles for IPv6. */

@@ -117,6 +117,14 @@ describe('urlbl audit: end to end through SMTP and the loopback DNS server', fun
     assert.match(verdict, /URIBL_DBL\(1\)/);
   });
 
+  it('over max_hosts, still looks up a listed link hidden behind more harmless ones than that, or linked twice amid them', async () => {
+    const pad = (from: number, n: number) => Array.from({ length: n }, (_, i) => `http://pad${from + i}.example/`).join('\r\n');
+    const last = await withBody(`${pad(0, 40)}\r\nhttp://www.spam.example/buy\r\n`);
+    assert.match(last.verdict, /URIBL_DBL/, 'after 40 harmless links');
+    const middle = await withBody(`${pad(100, 40)}\r\nhttp://spam.example/a http://spam.example/b\r\n${pad(200, 40)}\r\n`);
+    assert.match(middle.verdict, /URIBL_DBL/, 'between 80 harmless links, linked twice');
+  });
+
   it('defang removes a link whose host HTML writes with a character reference', async () => {
     const html = '<html><body><a href="http://www&#46;evil&#x2e;example/x">offer</a> <a href="https://good.example/">ok</a></body></html>\r\n';
     const { raw, verdict } = await withBody(html, { 'MIME-Version': '1.0', 'Content-Type': 'text/html; charset=us-ascii' });
