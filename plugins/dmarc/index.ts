@@ -157,7 +157,7 @@ class DmarcCheck {
       return { clause: 'dmarc=permerror (From header must name exactly one address)' };
     }
     // A signature with an l= short of the body vouches for none of what follows it: text anyone may have added.
-    const counts = (r: { status: { result: string; underSized?: number } }) =>
+    const counts = (r: { status: { result: string; underSized?: number | boolean } }) =>
       r.status.result === 'pass' && (this.cfg.partial_dkim === 'accept' || !r.status.underSized);
     const dkimDomains = this.cfg.dkim
       ? (dkim.results ?? []).filter(counts).map((r) => ({ id: r.id, domain: r.signingDomain, aligned: r.status.aligned, underSized: r.status.underSized }))
