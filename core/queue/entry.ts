@@ -37,4 +37,6 @@ export interface QueueEntry {
   dsn?: 'failure' | 'delay';
   /** Delay notices sent so far for this message. */
   delayNotices?: number;
+  /** The client sent it with SMTPUTF8 (RFC 6531): its headers may be UTF-8, so the next hop is told so too. */
+  smtputf8?: boolean;
 }

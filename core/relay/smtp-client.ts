@@ -241,7 +241,7 @@ export class SmtpConnection {
    * What the server announced it cannot take (SIZE, addresses beyond ASCII without SMTPUTF8) is refused here,
    * as Postfix does, without sending it.
    */
-  async send(from: string, recipients: string[], message: Readable, size: number): Promise<TransactionResult> {
+  async send(from: string, recipients: string[], message: Readable, size: number, opts: { smtputf8?: boolean } = {}): Promise<TransactionResult> {
     const tooBig = this.sizeRefusal(size);
     if (tooBig) { message.destroy(); return { mail: tooBig, rcpt: recipients.map(() => tooBig) }; }
     const utf8 = this.extensions.has('SMTPUTF8');
@@ -251,9 +251,9 @@ export class SmtpConnection {
       return { mail: refused, rcpt: recipients.map(() => refused) };
     }
     const sendable = utf8 ? recipients : recipients.filter(isAscii);
-    if (sendable.length === recipients.length) return this.transact(from, recipients, message, size);
+    if (sendable.length === recipients.length) return this.transact(from, recipients, message, size, opts);
     if (sendable.length === 0) { message.destroy(); return { mail: needsSmtputf8('recipient'), rcpt: recipients.map(() => needsSmtputf8('recipient')) }; }
-    const t = await this.transact(from, sendable, message, size);
+    const t = await this.transact(from, sendable, message, size, opts);
     const sentReply = new Map(sendable.map((a, i) => [a, t.rcpt[i]]));
     return { ...t, rcpt: recipients.map((a) => sentReply.get(a) ?? needsSmtputf8('recipient')) };
   }
@@ -265,12 +265,15 @@ export class SmtpConnection {
     return undefined;
   }
 
-  private async transact(from: string, recipients: string[], message: Readable, size: number): Promise<TransactionResult> {
+  private async transact(from: string, recipients: string[], message: Readable, size: number, opts: { smtputf8?: boolean }): Promise<TransactionResult> {
     let params = this.extensions.has('SIZE') ? ` SIZE=${size}` : '';
     // Declaring 8BITMIME is harmless for 7-bit mail and keeps 8-bit mail legal where the server takes it (RFC 6152).
     if (this.extensions.has('8BITMIME')) params += ' BODY=8BITMIME';
-    // An address beyond ASCII needs the server's SMTPUTF8 (RFC 6531); without it the server refuses the address.
-    if (this.extensions.has('SMTPUTF8') && [from, ...recipients].some((a) => !isAscii(a))) params += ' SMTPUTF8';
+    // An address beyond ASCII needs the server's SMTPUTF8 (RFC 6531); without it the server refuses the address. A
+    // message the client sent with SMTPUTF8 keeps the flag too, for its UTF-8 headers. A server without it still
+    // gets mail with ASCII addresses, as Postfix sends it.
+    const needsUtf8 = opts.smtputf8 || [from, ...recipients].some((a) => !isAscii(a));
+    if (this.extensions.has('SMTPUTF8') && needsUtf8) params += ' SMTPUTF8';
     const mailLine = `MAIL FROM:<${from}>${params}\r\n`;
     const rcptLines = recipients.map((a) => `RCPT TO:<${a}>\r\n`);
     let mail: Reply | undefined;

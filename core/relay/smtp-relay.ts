@@ -42,7 +42,7 @@ export class SmtpRelay implements Relay {
   private async transaction(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]> {
     const size = outgoingSize(entry);
     try {
-      const t = await this.pool.with((c) => c.send(entry.mailFrom || '', recipients, message(), size));
+      const t = await this.pool.with((c) => c.send(entry.mailFrom || '', recipients, message(), size, { smtputf8: entry.smtputf8 }));
       return recipients.map((address, i) => {
         const r = t.rcpt[i];
         // A recipient counts as delivered only once the message after DATA was accepted for it.

@@ -162,6 +162,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
     nextAttemptAt: now,
     history: [],
     verdict: { action: verdict.action, score: verdict.score, symbols: verdict.findings.map((f) => f.symbol) },
+    ...(tx.mailFrom?.params.SMTPUTF8 ? { smtputf8: true } : {}),
   };
 
   const commitAt = Date.now();

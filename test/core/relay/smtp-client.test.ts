@@ -100,7 +100,7 @@ describe('relay SMTP client', function () {
     });
   });
 
-  it('asks for SMTPUTF8 when an address is beyond ASCII, and passes SIZE and BODY=8BITMIME', async () => {
+  it('asks for SMTPUTF8 when an address is beyond ASCII or the client sent the message with it, and passes SIZE and BODY=8BITMIME', async () => {
     const args: unknown[] = [];
     const rcpts: string[] = [];
     await withServer({
@@ -112,10 +112,16 @@ describe('relay SMTP client', function () {
       const msg = 'Subject: utf8\r\n\r\nhi\r\n';
       const r = await relay.send(entry(msg.length), ['jörg@example.com'], () => Readable.from([Buffer.from(msg)]));
       const plain = await relay.send(entry(msg.length), ['joe@example.com'], () => Readable.from([Buffer.from(msg)]));
+      // Received with SMTPUTF8 (UTF-8 headers, ASCII addresses): the flag goes on to the next hop.
+      const flagged = await relay.send({ ...entry(msg.length), smtputf8: true }, ['ann@example.com'], () => Readable.from([Buffer.from(msg)]));
       await relay.close();
-      assert.ok(r[0].ok && plain[0].ok, r[0].reply);
-      assert.deepEqual(rcpts, ['jörg@example.com', 'joe@example.com']);
-      assert.deepEqual(args, [{ SIZE: String(msg.length), BODY: '8BITMIME', SMTPUTF8: true }, { SIZE: String(msg.length), BODY: '8BITMIME' }]);
+      assert.ok(r[0].ok && plain[0].ok && flagged[0].ok, r[0].reply);
+      assert.deepEqual(rcpts, ['jörg@example.com', 'joe@example.com', 'ann@example.com']);
+      assert.deepEqual(args, [
+        { SIZE: String(msg.length), BODY: '8BITMIME', SMTPUTF8: true },
+        { SIZE: String(msg.length), BODY: '8BITMIME' },
+        { SIZE: String(msg.length), BODY: '8BITMIME', SMTPUTF8: true },
+      ]);
     });
   });
 
