@@ -28,6 +28,13 @@ function unsupportedParam(args: Record<string, string | true> | false, known: Re
   return name === undefined ? undefined : smtpError(555, '5.5.4', `Unsupported parameter ${name.slice(0, 40)}`);
 }
 
+const isAscii = (s: string) => /^[\x00-\x7f]*$/.test(s);
+
+/** RFC 6531 §3.4: an address beyond ASCII needs SMTPUTF8 on MAIL FROM; Postfix answers so. */
+function undeclaredUtf8(): Error {
+  return smtpError(553, '5.6.7', 'An address beyond ASCII needs SMTPUTF8 on MAIL FROM');
+}
+
 export class SessionHandler implements ConnectionHooks {
   private readonly rt: Runtime;
   readonly listener: ListenerKind;
@@ -215,6 +222,7 @@ export class SessionHandler implements ConnectionHooks {
     if (this.listener === 'submission' && !st.user) return cb(smtpError(530, '5.7.0', 'Authentication required'));
     const unsupported = unsupportedParam(address.args, MAIL_PARAMS);
     if (unsupported) return cb(unsupported);
+    if (!isAscii(address.address) && !(address.args && address.args.SMTPUTF8)) return cb(undeclaredUtf8());
     const tx = new Transaction(newQueueId());
     tx.mailFrom = toAddress(address.address, address.args);
     this.txs.set(session.id, tx);
@@ -243,6 +251,7 @@ export class SessionHandler implements ConnectionHooks {
     };
     const unsupported = unsupportedParam(address.args, RCPT_PARAMS);
     if (unsupported) return cb(unsupported);
+    if (!isAscii(address.address) && !tx.mailFrom?.params.SMTPUTF8) return cb(undeclaredUtf8());
     const policy = this.rt.policy;
     // RFC 5321 §4.5.1: the domainless postmaster must be accepted; it is the postmaster of the first domain.
     const firstDomain = policy.localDomains.values().next().value;

@@ -35,6 +35,19 @@ describe('front door: the envelope', function () {
     await d.quit();
   });
 
+  it('refuses an address beyond ASCII without SMTPUTF8 (553 5.6.7), and takes it with', async () => {
+    const { d } = await greeted(gw.port);
+    const sender = await d.cmd('MAIL FROM:<jörg@client.example>');
+    assert.equal(sender.code, 553, sender.text);
+    assert.match(sender.text, /^5\.6\.7 /);
+    assert.equal((await d.cmd('MAIL FROM:<a@client.example>')).code, 250);
+    assert.equal((await d.cmd('RCPT TO:<jörg@example.com>')).code, 553);
+    await d.cmd('RSET');
+    assert.equal((await d.cmd('MAIL FROM:<jörg@client.example> SMTPUTF8')).code, 250);
+    assert.equal((await d.cmd('RCPT TO:<jörg@example.com>')).code, 250);
+    await d.quit();
+  });
+
   it('counts and keeps a recipient named twice (in any case) once', async () => {
     const before = gw.logs.length;
     const { d } = await greeted(gw.port);
