@@ -6,20 +6,7 @@ import path from 'node:path';
 import { run as clamavCli } from '../../../scripts/cli/clamav.ts';
 import { run as doctorCli } from '../../../scripts/cli/doctor.ts';
 import { startClamd, type ClamdHandle } from '../../helpers/clamd.ts';
-
-async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  const log = console.log;
-  const err = console.error;
-  console.log = (...a: unknown[]) => { lines.push(a.join(' ')); };
-  console.error = console.log;
-  try {
-    return { code: await fn(), out: lines.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = err;
-  }
-}
+import { capture } from '../../helpers/console-capture.ts';
 
 const MOAT = path.resolve(import.meta.dirname, '../../../scripts/moat.js');
 

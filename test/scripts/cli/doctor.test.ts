@@ -8,17 +8,7 @@ import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts'
 import { startRedis, type RedisHandle } from '../../helpers/redis.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { freePort } from '../../helpers/ports.ts';
-
-async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => { lines.push(a.join(' ')); };
-  try {
-    return { code: await fn(), out: lines.join('\n') };
-  } finally {
-    console.log = log;
-  }
-}
+import { capture } from '../../helpers/console-capture.ts';
 
 describe('moat doctor: data_dir, state store, DNS and smarthosts', function () {
   this.timeout(30_000);
