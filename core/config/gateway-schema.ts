@@ -5,7 +5,9 @@ import { stateConfigSchema } from '../store/config.ts';
 import { routesSchema } from '../relay/route-config.ts';
 import { bounceConfigSchema } from '../queue/bounce-config.ts';
 
-const hostPort = s.string({ pattern: /^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, patternName: 'host:port (IPv6 as [::1]:25)' });
+// The port within 0–65535 in the pattern itself: a larger one passed the check and failed only at start.
+const PORT = '(?:0|[1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
+const hostPort = s.string({ pattern: new RegExp(`^(\\[[0-9a-fA-F:.]+\\]|[^\\s:]+):${PORT}$`), patternName: 'host:port (IPv6 as [::1]:25)' });
 const cidr = s.string({ pattern: /^[0-9a-fA-F:.]+(\/\d{1,3})?$/, patternName: 'an IP address or CIDR such as 192.0.2.0/24' });
 
 const smarthostSchema = s.object({

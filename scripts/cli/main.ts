@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { USAGE_ERROR } from './args.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const HIDDEN = new Set(['main', 'args']);
+const HIDDEN = new Set(['main', 'args', 'doctor-checks']);
 
 function commands(): string[] {
   return readdirSync(here).filter((f) => f.endsWith('.ts') && !HIDDEN.has(f.slice(0, -3))).map((f) => f.slice(0, -3)).sort();

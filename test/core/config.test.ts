@@ -63,6 +63,8 @@ describe('config', () => {
       assert.match(e.message, /limits\.max_recipients: expected a whole number ≥ 1, got the string "many"/);
       return true;
     });
+    // A port past 65535 passed the check and failed only when the listener opened.
+    await assert.rejects(loadConfig({ file: tmpYaml('server:\n  listen: ["127.0.0.1:99999"]\n') }), /server\.listen\[0\]: expected host:port/);
   });
 
   it('moat check-config exits 0 for a good file and 1 with every error', async () => {

@@ -32,6 +32,16 @@ describe('moat command lines', function () {
     assert.match(help.stdout, /usage: moat <command>/);
   });
 
+  it('every command moat --help lists answers --help with its usage (0)', () => {
+    const listed = /^commands: (.+)$/m.exec(moat('--help').stdout)?.[1].split(', ') ?? [];
+    assert.ok(listed.includes('doctor') && !listed.includes('doctor-checks'), listed.join());
+    for (const command of listed) {
+      const help = moat(command, '--help');
+      assert.equal(help.status, 0, `${command}: ${help.stderr}`);
+      assert.match(help.stdout, new RegExp(`usage: moat ${command}`));
+    }
+  });
+
   it('takes a repeated option as a list (--set twice)', () => {
     const r = moat('check-config', '--set', 'limits.max_message_size=10MB', '--set', 'server.banner=Moat');
     assert.equal(r.status, 0, r.stderr);
