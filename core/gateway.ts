@@ -19,8 +19,8 @@ import type { Services } from './hooks/context.ts';
 import { compilePolicy, type Runtime } from './runtime.ts';
 import { Metrics } from './metrics.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
-import { loadTls } from './smtp/tls.ts';
-import { startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
+import { loadTls, type TlsMaterial } from './smtp/tls.ts';
+import { refreshListeners, startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
 import type { StateStore } from './store/types.ts';
 
 export interface GatewayOptions {
@@ -81,14 +81,48 @@ class Retired {
   }
 }
 
+function loadTlsLogged(cfg: GatewayConfig, hostname: string, log: Logger): TlsMaterial {
+  const tls = loadTls({ cert: cfg.server.tls.cert, key: cfg.server.tls.key, dataDir: cfg.data_dir, hostname });
+  if (tls.generated) log.info('using a self-signed TLS certificate', { dir: path.join(cfg.data_dir, 'tls'), expires: tls.expires.toISOString() });
+  // Served all the same: a sending MTA mostly does not verify, and refusing to start would stop all mail.
+  else if (tls.expires.getTime() < Date.now()) log.error('the TLS certificate has expired', { cert: cfg.server.tls.cert, expired: tls.expires.toISOString() });
+  return tls;
+}
+
+/** Keys a reload cannot apply to a running gateway: its ports, its files, its logger, resolver and state store. */
+function restartOnlyChanges(running: GatewayConfig, next: GatewayConfig): string[] {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const keys: Array<[string, unknown, unknown]> = [
+    ['server.listen', running.server.listen, next.server.listen],
+    ['server.tls_listen', running.server.tls_listen, next.server.tls_listen],
+    ['server.submission_listen', running.server.submission_listen, next.server.submission_listen],
+    ['server.proxy_protocol', running.server.proxy_protocol, next.server.proxy_protocol],
+    ['server.hostname', running.server.hostname, next.server.hostname],
+    ['data_dir', running.data_dir, next.data_dir],
+    ['state', running.state, next.state],
+    ['dns', running.dns, next.dns],
+    ['log', running.log, next.log],
+    ['auth', running.auth, next.auth],
+  ];
+  return keys.filter(([, a, b]) => !same(a, b)).map(([k]) => k);
+}
+
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let cfg = opts.config;
   const log = new JsonLogger({ level: cfg.log.level, format: cfg.log.format, sink: opts.logSink, listeners: opts.onLog ? [opts.onLog] : [] });
   // Taken over before anything else: SIGHUP's default action would end the process.
   let reloadOnHup: (() => Promise<boolean>) | undefined;
-  const onHup = () => { if (reloadOnHup) void reloadOnHup(); else log.warn('SIGHUP during start-up ignored'); };
+  const onHup = () => { if (reloadOnHup) reloadOnHup().catch((e) => log.error('config reload failed', { error: String(e) })); else log.warn('SIGHUP ignored: the gateway is starting or stopping'); };
   if (opts.handleSignals) process.on('SIGHUP', onHup);
   const hostname = cfg.server.hostname || os.hostname();
+  let tls: TlsMaterial;
+  try {
+    // First: a certificate that cannot be used is a start-up error, found before the queue or any port is touched.
+    tls = loadTlsLogged(cfg, hostname, log);
+  } catch (e) {
+    if (opts.handleSignals) process.off('SIGHUP', onHup);
+    throw e;
+  }
   const queue = new QueueStore(cfg.data_dir);
   const store: StateStore = await openStore(cfg.state, cfg.data_dir, log.child({ component: 'state' }), { startUnreachable: true });
   const dns = createResolver(cfg.dns, log.child({ component: 'dns' }));
@@ -112,6 +146,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     rt.plugins = await createPlugins(cfg.plugins, setup);
   } catch (e) {
     await store.close();
+    if (opts.handleSignals) process.off('SIGHUP', onHup);
     throw e;
   }
 
@@ -121,12 +156,17 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       ...metrics.snapshot(), connections_open: rt.connections.count, queue_scheduled: delivery.size, queue_journaled: queue.journaledCount,
       dns: (dns as { stats?: () => unknown }).stats?.(),
     }),
-  }).catch(async (e) => { await closePlugins(rt.plugins, log); await relay.close(); await store.close(); throw e; });
+  }).catch(async (e) => {
+    await closePlugins(rt.plugins, log); await relay.close(); await store.close();
+    if (opts.handleSignals) process.off('SIGHUP', onHup);
+    throw e;
+  });
   let recovered: Awaited<ReturnType<typeof queue.recover>>;
   try {
     recovered = await queue.recover();
   } catch (e) {
     await control.close(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
+    if (opts.handleSignals) process.off('SIGHUP', onHup);
     throw e;
   }
   // A start is a queue run: every recovered message gets one attempt now, whatever its schedule said.
@@ -135,20 +175,20 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   log.info('queue recovered', { messages: recovered.entries.length, orphans_removed: recovered.orphans, broken: recovered.broken.length });
   control.open();
 
-  const tls = loadTls({ cert: cfg.server.tls.cert, key: cfg.server.tls.key, dataDir: cfg.data_dir, hostname });
-  if (tls.generated) log.info('using a self-signed TLS certificate', { dir: path.join(cfg.data_dir, 'tls') });
   let listeners: BoundListener[];
   try {
     listeners = await startListeners(rt, tls);
   } catch (e) {
     await control?.close(); await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     queue.close();
+    if (opts.handleSignals) process.off('SIGHUP', onHup);
     throw e;
   }
   log.info('mailmoat started', { relay: relay.name === 'file' ? `files in ${queue.dirs.delivered}` : redactUrl(relay.name), plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
 
   const retired = new Retired(log);
-  const reload = async (next?: GatewayConfig): Promise<boolean> => {
+  let stopped = false;
+  const reloadOnce = async (next?: GatewayConfig): Promise<boolean> => {
     let nc: GatewayConfig;
     try {
       nc = next ? await validateConfig(next) : (await loadConfig({ file: opts.configFile, overrides: opts.configOverrides })).config;
@@ -156,16 +196,29 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       log.error('config reload refused: the running config is kept', { error: e instanceof ConfigError ? e.issues.map((i) => `${i.path}: ${i.message}`) : String(e) });
       return false;
     }
+    let nextTls: TlsMaterial;
+    try { nextTls = loadTlsLogged(nc, hostname, log); } catch (e) {
+      log.error('config reload refused: the running config is kept', { error: (e as Error).message });
+      return false;
+    }
+    const ignored = restartOnlyChanges(cfg, nc);
+    // What is not applied stays as it runs, so the config the gateway reports is the one it uses.
+    nc = { ...nc, data_dir: cfg.data_dir, state: cfg.state, dns: cfg.dns, log: cfg.log, auth: cfg.auth,
+      server: { ...nc.server, hostname: cfg.server.hostname, listen: cfg.server.listen, tls_listen: cfg.server.tls_listen,
+        submission_listen: cfg.server.submission_listen, proxy_protocol: cfg.server.proxy_protocol } };
     let plugins: LoadedPlugin[];
     try { plugins = await createPlugins(nc.plugins, { ...setup, log }); } catch (e) {
       log.error('config reload refused: a plugin cannot start; the running config is kept', { error: String((e as Error).message) });
       return false;
     }
+    if (stopped) { await closePlugins(plugins, log); return false; }
     const old = rt.plugins;
     rt.plugins = plugins;
     rt.config = nc;
     rt.policy = compilePolicy(nc);
     cfg = nc;
+    tls = nextTls;
+    refreshListeners(listeners, rt, tls);
     const nextRelay = makeRelay(nc, queue, hostname, dns);
     const oldRelay = relay;
     relay = nextRelay;
@@ -173,13 +226,29 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     delivery.setPolicy(nc.queue);
     // In-flight hooks may still use the old instances for a moment.
     retired.add(old, oldRelay);
-    log.info('config reloaded', { plugins: plugins.map((p) => p.name), note: 'listener addresses and data_dir change only on restart' });
+    if (ignored.length) log.warn('config reload: these keys change only on restart and keep their running values', { keys: ignored });
+    log.info('config reloaded', { plugins: plugins.map((p) => p.name) });
     return true;
+  };
+
+  // One reload at a time, and a burst of SIGHUPs while one runs is one more reload, not one per signal: each reload
+  // builds a full set of plugin instances (a Bayes dictionary each), and a slower older one must not finish last.
+  let chain: Promise<unknown> = Promise.resolve();
+  let waiting: Promise<boolean> | undefined;
+  const reload = (next?: GatewayConfig): Promise<boolean> => {
+    if (!next && waiting) return waiting;
+    const run: Promise<boolean> = chain.then(() => {
+      // From here on the file is read anew, so a later SIGHUP needs a reload of its own.
+      if (waiting === run) waiting = undefined;
+      return reloadOnce(next);
+    });
+    if (!next) waiting = run;
+    chain = run.catch(() => false);
+    return run;
   };
 
   reloadOnHup = reload;
 
-  let stopped = false;
   return {
     runtime: rt,
     listeners,
@@ -192,8 +261,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     async stop() {
       if (stopped) return;
       stopped = true;
-      if (opts.handleSignals) process.off('SIGHUP', onHup);
+      // A SIGHUP while stopping is ignored, not left to its default action, which would end the process mid-stop.
+      reloadOnHup = undefined;
       await stopListeners(listeners);
+      // A reload under way finishes first (seeing `stopped`, it closes what it built) rather than racing the closes below.
+      await chain;
       await control?.close();
       await delivery.stop();
       await retired.closeAll();
@@ -201,6 +273,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await relay.close();
       await store.close();
       queue.close();
+      if (opts.handleSignals) process.off('SIGHUP', onHup);
       log.info('mailmoat stopped', { metrics: metrics.snapshot() });
     },
   };

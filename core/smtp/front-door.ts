@@ -58,28 +58,47 @@ export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<Bou
     ...rt.config.server.submission_listen.map((x) => ['submission', x] as [ListenerKind, string]),
   ];
   const bound: BoundListener[] = [];
-  for (const [kind, hp] of plan) {
-    const handler = new SessionHandler(rt, kind);
-    const server = new SMTPServer(serverOptions(rt, kind, tls, handler));
-    (server as unknown as { _mailmoat: SessionHandler })._mailmoat = handler;
-    trustProxyHeadersFrom(server, (ip) => rt.policy.trustedProxies.has(ip));
-    if (!(rt.config.server.proxy_protocol)) trustProxyHeadersFrom(server, () => false);
-    server.on('error', (err: Error & { remoteAddress?: string; code?: string }) => {
-      // A client's own broken connection (a failed TLS handshake, a reset) is its problem, not the listener's.
-      if (err.remoteAddress) rt.log.warn('client connection error', { listener: kind, client: err.remoteAddress, code: err.code, error: String(err.message).trim().slice(0, 300) });
-      else rt.log.error('listener error', { listener: kind, error: String(err.message) });
-    });
-    const { host, port } = splitHostPort(hp);
-    await new Promise<void>((resolve, reject) => {
-      const onErr = (e: Error) => reject(new Error(`cannot listen on ${hp}: ${e.message}`));
-      server.once('error', onErr);
-      server.listen(port, host, () => { server.removeListener('error', onErr); resolve(); });
-    });
-    const addr = (server as unknown as { server: { address(): { port: number } } }).server.address();
-    bound.push({ kind, host, port: addr.port, server });
-    rt.log.info('listening', { listener: kind, host, port: addr.port });
+  try {
+    for (const [kind, hp] of plan) {
+      const handler = new SessionHandler(rt, kind);
+      const server = new SMTPServer(serverOptions(rt, kind, tls, handler));
+      (server as unknown as { _mailmoat: SessionHandler })._mailmoat = handler;
+      trustProxyHeadersFrom(server, (ip) => rt.policy.trustedProxies.has(ip));
+      if (!(rt.config.server.proxy_protocol)) trustProxyHeadersFrom(server, () => false);
+      const { host, port } = splitHostPort(hp);
+      await new Promise<void>((resolve, reject) => {
+        const onErr = (e: Error) => reject(new Error(`cannot listen on ${hp} (${kind}): ${e.message}`));
+        server.once('error', onErr);
+        server.listen(port, host, () => { server.removeListener('error', onErr); resolve(); });
+      });
+      server.on('error', (err: Error & { remoteAddress?: string; code?: string }) => {
+        // A client's own broken connection (a failed TLS handshake, a reset) is its problem, not the listener's.
+        if (err.remoteAddress) rt.log.warn('client connection error', { listener: kind, client: err.remoteAddress, code: err.code, error: String(err.message).trim().slice(0, 300) });
+        else rt.log.error('listener error', { listener: kind, error: String(err.message) });
+      });
+      const addr = (server as unknown as { server: { address(): { port: number } } }).server.address();
+      bound.push({ kind, host, port: addr.port, server });
+      rt.log.info('listening', { listener: kind, host, port: addr.port });
+    }
+  } catch (e) {
+    // A gateway that cannot open every listener must not stay half-started, taking mail on the ones it did open.
+    await stopListeners(bound);
+    throw e;
   }
   return bound;
+}
+
+/** What a reload changes on running listeners: the greeting, SIZE, the idle timeout, XCLIENT, and the certificate. */
+export function refreshListeners(listeners: BoundListener[], rt: Runtime, tls: TlsMaterial): void {
+  const cfg = rt.config;
+  for (const l of listeners) {
+    const o = l.server.options as SMTPServerOptions & { useXClient?: boolean };
+    o.banner = cfg.server.banner;
+    o.size = cfg.limits.max_message_size;
+    o.socketTimeout = cfg.server.idle_timeout;
+    o.useXClient = cfg.server.trusted_proxies.length > 0;
+    l.server.updateSecureContext({ key: tls.key, cert: tls.cert });
+  }
 }
 
 export async function stopListeners(listeners: BoundListener[]): Promise<void> {

@@ -1,21 +1,81 @@
 // TLS material for the listeners: the configured files, or a self-signed certificate generated on first start.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import tls from 'node:tls';
 import path from 'node:path';
 
-export interface TlsMaterial { key: Buffer; cert: Buffer; generated: boolean }
+export interface TlsMaterial {
+  key: Buffer;
+  cert: Buffer;
+  generated: boolean;
+  /** When the certificate stops being valid. */
+  expires: Date;
+}
 
-/** Returns the configured key and certificate, or creates a self-signed pair under `dataDir/tls/` once and reuses it. */
+/** A self-signed certificate this close to its end is replaced at start, before clients see it expire. */
+const RENEW_BEFORE_MS = 30 * 86_400_000;
+
+function readPem(file: string, key: string): Buffer {
+  try { return readFileSync(file); } catch (e) {
+    throw new Error(`${key}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Proves the pair usable now, so a bad file is a start-up error and not a failed handshake on the first STARTTLS. */
+function check(key: Buffer, cert: Buffer, what: string): Date {
+  try {
+    tls.createSecureContext({ key, cert });
+    return new Date(new X509Certificate(cert).validTo);
+  } catch (e) {
+    throw new Error(`${what}: not a usable certificate and key: ${(e as Error).message}`);
+  }
+}
+
+function generate(dir: string, hostname: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const cn = hostname.replace(/[^A-Za-z0-9.-]/g, '') || 'localhost';
+  // Written beside the final names and renamed, so an interrupted run never leaves a half-written pair that is reused.
+  const keyTmp = path.join(dir, 'self-signed.key.tmp');
+  const certTmp = path.join(dir, 'self-signed.crt.tmp');
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650',
+      '-subj', `/CN=${cn}`, '-addext', `subjectAltName=DNS:${cn},DNS:localhost,IP:127.0.0.1`, '-keyout', keyTmp, '-out', certTmp], { stdio: 'ignore' });
+  } catch (e) {
+    rmSync(keyTmp, { force: true }); rmSync(certTmp, { force: true });
+    throw new Error(`cannot generate a self-signed certificate with openssl (${(e as Error).message}); install openssl or set server.tls.cert and server.tls.key`);
+  }
+  renameSync(keyTmp, path.join(dir, 'self-signed.key'));
+  renameSync(certTmp, path.join(dir, 'self-signed.crt'));
+}
+
+/**
+ * Returns the configured key and certificate, checked, or a self-signed pair under `dataDir/tls/`, created once and
+ * reused until it nears its end. Throws an error naming the config key and file for anything unusable.
+ */
 export function loadTls(opts: { cert?: string; key?: string; dataDir: string; hostname: string }): TlsMaterial {
-  if (opts.cert && opts.key) return { key: readFileSync(opts.key), cert: readFileSync(opts.cert), generated: false };
+  if (opts.cert || opts.key) {
+    if (!opts.cert || !opts.key) throw new Error(`server.tls: cert and key must be set together (only ${opts.cert ? 'cert' : 'key'} is set)`);
+    const key = readPem(opts.key, 'server.tls.key');
+    const cert = readPem(opts.cert, 'server.tls.cert');
+    const expires = check(key, cert, `server.tls (cert ${opts.cert}, key ${opts.key})`);
+    return { key, cert, generated: false, expires };
+  }
   const dir = path.join(opts.dataDir, 'tls');
   const keyFile = path.join(dir, 'self-signed.key');
   const certFile = path.join(dir, 'self-signed.crt');
-  if (!existsSync(keyFile) || !existsSync(certFile)) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const cn = opts.hostname.replace(/[^A-Za-z0-9.-]/g, '') || 'localhost';
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650',
-      '-subj', `/CN=${cn}`, '-addext', `subjectAltName=DNS:${cn},DNS:localhost,IP:127.0.0.1`, '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
-  }
-  return { key: readFileSync(keyFile), cert: readFileSync(certFile), generated: true };
+  const usable = (): TlsMaterial | undefined => {
+    if (!existsSync(keyFile) || !existsSync(certFile)) return undefined;
+    const key = readFileSync(keyFile);
+    const cert = readFileSync(certFile);
+    let expires: Date;
+    try { expires = check(key, cert, dir); } catch { return undefined; }
+    return expires.getTime() - Date.now() > RENEW_BEFORE_MS ? { key, cert, generated: true, expires } : undefined;
+  };
+  const existing = usable();
+  if (existing) return existing;
+  generate(dir, opts.hostname);
+  const made = usable();
+  if (!made) throw new Error(`the self-signed certificate generated under ${dir} is not usable`);
+  return made;
 }

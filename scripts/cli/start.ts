@@ -17,12 +17,21 @@ export async function run(argv: string[]): Promise<number> {
     if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return 1; }
     throw e;
   }
-  const gw = await createGateway({ config: loaded.config, configFile: loaded.file, configOverrides: overrides, configDir: loaded.baseDir, handleSignals: true });
-  await new Promise<void>((resolve) => {
-    const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  // Listened for from the start: a SIGTERM while the gateway starts (plugins loading, the queue recovering) would
+  // otherwise end the process at once, in the middle of its first deliveries; it stops the gateway once started instead.
+  let stopRequested!: () => void;
+  const stopSignal = new Promise<void>((resolve) => { stopRequested = resolve; });
+  const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); stopRequested(); };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  let gw;
+  try {
+    gw = await createGateway({ config: loaded.config, configFile: loaded.file, configOverrides: overrides, configDir: loaded.baseDir, handleSignals: true });
+  } catch (e) {
+    process.off('SIGINT', stop); process.off('SIGTERM', stop);
+    throw e;
+  }
+  await stopSignal;
   await gw.stop();
   return 0;
 }
