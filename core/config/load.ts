@@ -99,5 +99,7 @@ export async function loadConfig(opts: { file?: string; overrides?: string[]; pr
   config.data_dir = path.resolve(baseDir, config.data_dir);
   // Like data_dir, relative to the config file: the gateway and `moat user` may run from different directories.
   if (config.auth.users_file) config.auth.users_file = path.resolve(baseDir, config.auth.users_file);
+  if (config.server.tls.cert) config.server.tls.cert = path.resolve(baseDir, config.server.tls.cert);
+  if (config.server.tls.key) config.server.tls.key = path.resolve(baseDir, config.server.tls.key);
   return { config, file, baseDir };
 }

@@ -101,6 +101,25 @@ describe('gateway start failures', function () {
     await gw.stop();
   });
 
+  it('moat check-config finds the same certificate problems, and takes paths relative to the config file', () => {
+    selfSigned(dir, 'c');
+    selfSigned(dir, 'd');
+    const check = (tls: Record<string, string>) => {
+      const file = path.join(dir, 'check.yaml');
+      writeFileSync(file, stringify({ server: { tls } }));
+      try {
+        return { code: 0, out: execFileSync(process.execPath, [MOAT, 'check-config', '--config', file], { encoding: 'utf8', stdio: 'pipe', cwd: os.tmpdir() }) };
+      } catch (e) {
+        return { code: (e as { status: number }).status, out: String((e as { stderr: string }).stderr) };
+      }
+    };
+    assert.equal(check({ cert: 'c.crt', key: 'c.key' }).code, 0, 'a matching pair, named relative to the config file');
+    const mismatch = check({ cert: 'c.crt', key: 'd.key' });
+    assert.equal(mismatch.code, 1);
+    assert.match(mismatch.out, /server\.tls: .*mismatch/);
+    assert.match(check({ key: 'c.key' }).out, /cert and key must be set together/);
+  });
+
   it('keeps the generated key private and replaces a self-signed certificate that is about to expire', async () => {
     const first = await startGateway({ dataDir: dir });
     await first.stop();
