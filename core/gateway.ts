@@ -20,6 +20,7 @@ import { compilePolicy, type Runtime } from './runtime.ts';
 import { Metrics } from './metrics.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
 import { loadTls, type TlsMaterial } from './smtp/tls.ts';
+import { captureConsole } from './log/console-capture.ts';
 import { refreshListeners, startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
 import type { StateStore } from './store/types.ts';
 
@@ -34,6 +35,8 @@ export interface GatewayOptions {
   onLog?: (rec: LogFields) => void;
   /** Handle SIGHUP (the CLI does; in-process tests do not). */
   handleSignals?: boolean;
+  /** Log what libraries print with console.* as records (the CLI does; a test runner's own output must stay). */
+  captureConsole?: boolean;
 }
 
 export interface Gateway {
@@ -114,13 +117,19 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let reloadOnHup: (() => Promise<boolean>) | undefined;
   const onHup = () => { if (reloadOnHup) reloadOnHup().catch((e) => log.error('config reload failed', { error: String(e) })); else log.warn('SIGHUP ignored: the gateway is starting or stopping'); };
   if (opts.handleSignals) process.on('SIGHUP', onHup);
+  const releaseConsole = opts.captureConsole ? captureConsole(log.child({ component: 'console' })) : () => undefined;
+  /** Gives the process back its SIGHUP and console when the start fails. */
+  const letGoOfProcess = () => {
+    if (opts.handleSignals) process.off('SIGHUP', onHup);
+    releaseConsole();
+  };
   const hostname = cfg.server.hostname || os.hostname();
   let tls: TlsMaterial;
   try {
     // First: a certificate that cannot be used is a start-up error, found before the queue or any port is touched.
     tls = loadTlsLogged(cfg, hostname, log);
   } catch (e) {
-    if (opts.handleSignals) process.off('SIGHUP', onHup);
+    letGoOfProcess();
     throw e;
   }
   const queue = new QueueStore(cfg.data_dir);
@@ -146,7 +155,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     rt.plugins = await createPlugins(cfg.plugins, setup);
   } catch (e) {
     await store.close();
-    if (opts.handleSignals) process.off('SIGHUP', onHup);
+    letGoOfProcess();
     throw e;
   }
 
@@ -158,7 +167,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     }),
   }).catch(async (e) => {
     await closePlugins(rt.plugins, log); await relay.close(); await store.close();
-    if (opts.handleSignals) process.off('SIGHUP', onHup);
+    letGoOfProcess();
     throw e;
   });
   let recovered: Awaited<ReturnType<typeof queue.recover>>;
@@ -166,7 +175,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     recovered = await queue.recover();
   } catch (e) {
     await control.close(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
-    if (opts.handleSignals) process.off('SIGHUP', onHup);
+    letGoOfProcess();
     throw e;
   }
   // A start is a queue run: every recovered message gets one attempt now, whatever its schedule said.
@@ -181,7 +190,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   } catch (e) {
     await control?.close(); await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     queue.close();
-    if (opts.handleSignals) process.off('SIGHUP', onHup);
+    letGoOfProcess();
     throw e;
   }
   log.info('mailmoat started', { relay: relay.name === 'file' ? `files in ${queue.dirs.delivered}` : redactUrl(relay.name), plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
@@ -273,8 +282,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await relay.close();
       await store.close();
       queue.close();
-      if (opts.handleSignals) process.off('SIGHUP', onHup);
       log.info('mailmoat stopped', { metrics: metrics.snapshot() });
+      // The console stays captured: a library may still print (a lazy load finishing) until the process exits.
+      if (opts.handleSignals) process.off('SIGHUP', onHup);
     },
   };
 }

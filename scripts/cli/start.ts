@@ -26,7 +26,7 @@ export async function run(argv: string[]): Promise<number> {
   process.on('SIGTERM', stop);
   let gw;
   try {
-    gw = await createGateway({ config: loaded.config, configFile: loaded.file, configOverrides: overrides, configDir: loaded.baseDir, handleSignals: true });
+    gw = await createGateway({ config: loaded.config, configFile: loaded.file, configOverrides: overrides, configDir: loaded.baseDir, handleSignals: true, captureConsole: true });
   } catch (e) {
     process.off('SIGINT', stop); process.off('SIGTERM', stop);
     throw e;
