@@ -84,30 +84,35 @@ class Retired {
   }
 }
 
-function loadTlsLogged(cfg: GatewayConfig, hostname: string, log: Logger): TlsMaterial {
+/** The certificate the config names (or the self-signed one, made when missing), announced at start only. */
+function loadTlsLogged(cfg: GatewayConfig, hostname: string, log: Logger, atStart: boolean): TlsMaterial {
   const tls = loadTls({ cert: cfg.server.tls.cert, key: cfg.server.tls.key, dataDir: cfg.data_dir, hostname });
-  if (tls.generated) log.info('using a self-signed TLS certificate', { dir: path.join(cfg.data_dir, 'tls'), expires: tls.expires.toISOString() });
+  if (tls.generated && atStart) log.info('using a self-signed TLS certificate', { dir: path.join(cfg.data_dir, 'tls'), expires: tls.expires.toISOString() });
   // Served all the same: a sending MTA mostly does not verify, and refusing to start would stop all mail.
-  else if (tls.expires.getTime() < Date.now()) log.error('the TLS certificate has expired', { cert: cfg.server.tls.cert, expired: tls.expires.toISOString() });
+  if (!tls.generated && tls.expires.getTime() < Date.now()) log.error('the TLS certificate has expired', { cert: cfg.server.tls.cert, expired: tls.expires.toISOString() });
   return tls;
 }
 
 /** Keys a reload cannot apply to a running gateway: its ports, its files, its logger, resolver and state store. */
-function restartOnlyChanges(running: GatewayConfig, next: GatewayConfig): string[] {
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  const keys: Array<[string, unknown, unknown]> = [
-    ['server.listen', running.server.listen, next.server.listen],
-    ['server.tls_listen', running.server.tls_listen, next.server.tls_listen],
-    ['server.submission_listen', running.server.submission_listen, next.server.submission_listen],
-    ['server.proxy_protocol', running.server.proxy_protocol, next.server.proxy_protocol],
-    ['server.hostname', running.server.hostname, next.server.hostname],
-    ['data_dir', running.data_dir, next.data_dir],
-    ['state', running.state, next.state],
-    ['dns', running.dns, next.dns],
-    ['log', running.log, next.log],
-    ['auth', running.auth, next.auth],
-  ];
-  return keys.filter(([, a, b]) => !same(a, b)).map(([k]) => k);
+const RESTART_ONLY = ['server.listen', 'server.tls_listen', 'server.submission_listen', 'server.proxy_protocol', 'server.hostname',
+  'data_dir', 'state', 'dns', 'log', 'auth'] as const;
+
+/**
+ * Gives `next` the running values of the keys a reload cannot apply, so the config the gateway reports is the one it
+ * uses, and names the keys whose value the file changed. `next` is a freshly validated config, changed in place.
+ */
+function keepRestartOnly(running: GatewayConfig, next: GatewayConfig): string[] {
+  const changed: string[] = [];
+  for (const key of RESTART_ONLY) {
+    const path = key.split('.');
+    const last = path.pop()!;
+    const holder = (root: GatewayConfig) => path.reduce((o, k) => o[k] as Record<string, unknown>, root as unknown as Record<string, unknown>);
+    const from = holder(running);
+    const to = holder(next);
+    if (JSON.stringify(from[last]) !== JSON.stringify(to[last])) changed.push(key);
+    to[last] = from[last];
+  }
+  return changed;
 }
 
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
@@ -127,7 +132,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let tls: TlsMaterial;
   try {
     // First: a certificate that cannot be used is a start-up error, found before the queue or any port is touched.
-    tls = loadTlsLogged(cfg, hostname, log);
+    tls = loadTlsLogged(cfg, hostname, log, true);
   } catch (e) {
     letGoOfProcess();
     throw e;
@@ -205,16 +210,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       log.error('config reload refused: the running config is kept', { error: e instanceof ConfigError ? e.issues.map((i) => `${i.path}: ${i.message}`) : String(e) });
       return false;
     }
+    // Pinned first: the certificate below is looked for under the running data_dir, not a new one.
+    nc = { ...nc, server: { ...nc.server } };
+    const ignored = keepRestartOnly(cfg, nc);
     let nextTls: TlsMaterial;
-    try { nextTls = loadTlsLogged(nc, hostname, log); } catch (e) {
+    try { nextTls = loadTlsLogged(nc, hostname, log, false); } catch (e) {
       log.error('config reload refused: the running config is kept', { error: (e as Error).message });
       return false;
     }
-    const ignored = restartOnlyChanges(cfg, nc);
-    // What is not applied stays as it runs, so the config the gateway reports is the one it uses.
-    nc = { ...nc, data_dir: cfg.data_dir, state: cfg.state, dns: cfg.dns, log: cfg.log, auth: cfg.auth,
-      server: { ...nc.server, hostname: cfg.server.hostname, listen: cfg.server.listen, tls_listen: cfg.server.tls_listen,
-        submission_listen: cfg.server.submission_listen, proxy_protocol: cfg.server.proxy_protocol } };
     let plugins: LoadedPlugin[];
     try { plugins = await createPlugins(nc.plugins, { ...setup, log }); } catch (e) {
       log.error('config reload refused: a plugin cannot start; the running config is kept', { error: String((e as Error).message) });

@@ -12,6 +12,7 @@ import { queryServer, AttemptTimeout } from './transport.ts';
 import { reverseName, validName, type RecordType, type RecordValue, type WireAnswer } from './wire.ts';
 import { AnswerCache } from './cache.ts';
 import { LookupStats } from './stats.ts';
+import { isAscii } from '../text/ascii.ts';
 
 export { reverseName, expandIpv6 } from './wire.ts';
 
@@ -36,7 +37,7 @@ const RCODE_ERRORS: Record<string, DnsErrorCode> = { NXDOMAIN: 'NXDOMAIN', SERVF
 /** The name as DNS carries it: internationalized labels become A-labels (`bücher.example` → `xn--bcher-kva.example`). */
 function asciiName(name: string): string {
   // Only non-ASCII names go through the URL host rules, which would refuse some names DNS allows (`1.2.3.4`).
-  return /[^\x00-\x7f]/.test(name) ? domainToASCII(name) : name;
+  return isAscii(name) ? name : domainToASCII(name);
 }
 
 /** Creates the resolver from `dns:` config. */

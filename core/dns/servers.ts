@@ -15,6 +15,8 @@ export function parseServer(entry: string): ServerAddress {
   // A resolver given by name would need a resolver to find it.
   if (family === 0) throw new Error(`dns.servers: ${JSON.stringify(entry)} is not an IP address (optionally with :port)`);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`dns.servers: bad port in ${JSON.stringify(entry)}`);
+  // Written as the system writes addresses (`2001:DB8::53` → `2001:db8::53`): answers are matched to their server by it.
+  if (family === 6) host = new net.SocketAddress({ address: host, family: 'ipv6' }).address;
   return { host, port, family: family as 4 | 6 };
 }
 

@@ -2,7 +2,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
-import { encodeQuery, decodeAnswer, expandIpv6, type RecordType, type WireAnswer } from './wire.ts';
+import { encodeQuery, decodeAnswer, type RecordType, type WireAnswer } from './wire.ts';
 import type { ServerAddress } from './servers.ts';
 
 export class AttemptTimeout extends Error {
@@ -19,13 +19,6 @@ export async function queryServer(server: ServerAddress, name: string, type: Rec
   return queryTcp(server, name, type, Math.max(1, deadline - Date.now()));
 }
 
-/** Whether a datagram came from the server: IPv6 addresses are compared by value, as the config may spell them otherwise. */
-function fromServer(server: ServerAddress, address: string): boolean {
-  if (address === server.host) return true;
-  const want = server.family === 6 ? expandIpv6(server.host) : undefined;
-  return want !== undefined && expandIpv6(address) === want;
-}
-
 function queryUdp(server: ServerAddress, name: string, type: RecordType, timeout: number, edns: boolean): Promise<WireAnswer> {
   // A random id and a random source port per query make blind spoofing of answers hard.
   const id = randomInt(0, 65536);
@@ -35,7 +28,7 @@ function queryUdp(server: ServerAddress, name: string, type: RecordType, timeout
     const timer = setTimeout(() => done(() => reject(new AttemptTimeout())), timeout);
     sock.on('error', (e) => done(() => reject(e)));
     sock.on('message', (msg, rinfo) => {
-      if (rinfo.port !== server.port || !fromServer(server, rinfo.address)) return;
+      if (rinfo.port !== server.port || rinfo.address !== server.host) return;
       const a = decodeAnswer(msg, id, name, type);
       if (a) done(() => resolve(a));
     });

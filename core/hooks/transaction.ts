@@ -21,6 +21,8 @@ export interface SessionState extends SessionView {
   rejected?: { code: number; text: string };
   transactions: number;
   startedAt: number;
+  /** Ends the connection (the front door sets it at the greeting), for a plugin's disconnect outcome after its reply. */
+  closeConnection?: () => void;
 }
 
 export class Transaction {

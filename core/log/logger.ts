@@ -110,7 +110,8 @@ export class JsonLogger implements Logger {
   private readonly core: LoggerCore;
 
   constructor(opts: { level?: LogLevel; format?: 'auto' | 'json' | 'text'; sink?: LogSink; base?: LogFields; listeners?: Array<(rec: LogFields) => void> } = {}, core?: LoggerCore) {
-    this.base = opts.base ?? {};
+    // Masked once here, not on every line: a child's fields (cid, qid) go with each of its lines.
+    this.base = redact(opts.base ?? {});
     if (core) { this.core = core; return; }
     const fmt = opts.format ?? 'auto';
     const sink = opts.sink ?? process.stdout;
@@ -128,7 +129,7 @@ export class JsonLogger implements Logger {
   private write(level: LogLevel, msg: string, fields?: LogFields): void {
     const c = this.core;
     if (LEVELS[level] < c.min && c.listeners.length === 0) return;
-    const all = redact(fields ? { ...this.base, ...fields } : this.base);
+    const all = fields ? { ...this.base, ...redact(fields) } : this.base;
     msg = redactValue(msg, 0) as string;
     const time = new Date();
     if (c.listeners.length) {

@@ -1,5 +1,6 @@
 // Parsing of a raw header section into fields, and the HeaderList view over them.
 import type { HeaderField, HeaderList } from './types.ts';
+import { isAscii } from '../text/ascii.ts';
 
 /** The gateway's own header fields are named `X-Mailmoat-…`, and the mail servers behind it act on them. */
 const OWN_PREFIX = 'x-mailmoat-';
@@ -53,7 +54,7 @@ const WORD_BYTES = 45;
  * subject), never for a client's header bytes, which go out as they came.
  */
 export function encodedWords(text: string): string {
-  if (/^[\x00-\x7f]*$/.test(text)) return text;
+  if (isAscii(text)) return text;
   const words: string[] = [];
   let chunk = '';
   for (const ch of text) {

@@ -4,6 +4,7 @@ import { encodedWords, headerEnd, parseHeaderBlock } from '../message/header-blo
 import { fieldRemoval, withoutFields } from '../message/header-filter.ts';
 import type { QueueEntry, QueueRecipient } from './entry.ts';
 import { DEFAULT_TEMPLATES, fillTemplate, type DsnTokens } from './dsn-template.ts';
+import { isAscii } from '../text/ascii.ts';
 
 export type DsnKind = 'failure' | 'delay';
 
@@ -48,7 +49,6 @@ function humanAge(ms: number): string {
   return `${Math.max(m, 1)} minutes`;
 }
 
-const isAscii = (s: string) => /^[\x00-\x7f]*$/.test(s);
 
 /** Keeps lines within SMTP's 998-octet limit: long remote replies are cut, not wrapped, so they stay greppable. */
 function capLines(text: string): string {

@@ -8,6 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { SmarthostTarget } from './smarthost.ts';
+import { isAscii } from '../text/ascii.ts';
 
 /** How to reach the host: the smarthost or route settings, plus the name we greet with. */
 export type ClientOptions = Pick<SmarthostTarget, 'host' | 'port' | 'secure' | 'starttls' | 'user' | 'pass' | 'tlsVerify' | 'servername' | 'timeout'> & { heloName: string };
@@ -387,7 +388,6 @@ export class SmtpConnection {
   }
 }
 
-const isAscii = (address: string): boolean => !/[^\x00-\x7f]/.test(address);
 
 /** Postfix's answer when an address needs SMTPUTF8 and the server lacks it (RFC 6531 §3.2). */
 function needsSmtputf8(who: 'sender' | 'recipient'): Reply {

@@ -16,24 +16,32 @@ function splitHostPort(hp: string): { host: string; port: number } {
   return { host: m[1], port: Number(m[2]) };
 }
 
-function serverOptions(rt: Runtime, kind: ListenerKind, tls: TlsMaterial, handler: SessionHandler): SMTPServerOptions {
+/** The options a reload may change on a running listener; smtp-server reads them per connection. */
+function reloadableOptions(rt: Runtime, kind: ListenerKind) {
   const cfg = rt.config;
+  const proxied = cfg.server.trusted_proxies.length > 0;
   return {
-    name: rt.hostname,
     banner: cfg.server.banner,
+    size: cfg.limits.max_message_size,
+    socketTimeout: cfg.server.idle_timeout,
+    useXClient: proxied,
+    useProxy: kind !== 'smtps' && cfg.server.proxy_protocol && proxied ? ['*'] : false,
+  };
+}
+
+function serverOptions(rt: Runtime, kind: ListenerKind, tls: TlsMaterial, handler: SessionHandler): SMTPServerOptions {
+  return {
+    ...reloadableOptions(rt, kind),
+    name: rt.hostname,
     secure: kind === 'smtps',
     key: tls.key,
     cert: tls.cert,
-    size: cfg.limits.max_message_size,
     authMethods: ['PLAIN', 'LOGIN'],
     authOptional: kind !== 'submission',
     allowInsecureAuth: false,
     hideENHANCEDSTATUSCODES: false,
     hideDSN: true,
     disableReverseLookup: true,
-    useXClient: cfg.server.trusted_proxies.length > 0,
-    useProxy: kind !== 'smtps' && cfg.server.proxy_protocol && cfg.server.trusted_proxies.length > 0 ? ['*'] : false,
-    socketTimeout: cfg.server.idle_timeout,
     closeTimeout: 10_000,
     maxAllowedUnauthenticatedCommands: kind === 'submission' ? 20 : false,
     logger: false,
@@ -88,15 +96,10 @@ export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<Bou
   return bound;
 }
 
-/** What a reload changes on running listeners: the greeting, SIZE, the idle timeout, XCLIENT, and the certificate. */
+/** What a reload changes on running listeners: the greeting, SIZE, the idle timeout, XCLIENT and PROXY, and the certificate. */
 export function refreshListeners(listeners: BoundListener[], rt: Runtime, tls: TlsMaterial): void {
-  const cfg = rt.config;
   for (const l of listeners) {
-    const o = l.server.options as SMTPServerOptions & { useXClient?: boolean };
-    o.banner = cfg.server.banner;
-    o.size = cfg.limits.max_message_size;
-    o.socketTimeout = cfg.server.idle_timeout;
-    o.useXClient = cfg.server.trusted_proxies.length > 0;
+    Object.assign(l.server.options, reloadableOptions(rt, l.kind));
     l.server.updateSecureContext({ key: tls.key, cert: tls.cert });
   }
 }

@@ -12,6 +12,7 @@ import type { VerdictAction } from '../verdict/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import { replyFor, type Reply } from './reply.ts';
 import { chainHooks } from './command-hooks.ts';
+import { isAscii } from '../text/ascii.ts';
 
 const SPOOL_FULL = new Set(['ENOSPC', 'EDQUOT']);
 
@@ -36,7 +37,7 @@ function receivedHeader(rt: Runtime, st: SessionState, tx: Transaction): string 
  */
 function taggedSubject(tag: string, subject: string): string {
   if (!subject) return encodedWords(tag);
-  const spaceInside = /^[\x00-\x7f]*$/.test(tag) ? false : /^\s*=\?/.test(subject);
+  const spaceInside = !isAscii(tag) && /^\s*=\?/.test(subject);
   return spaceInside ? `${encodedWords(`${tag} `)} ${subject}` : `${encodedWords(tag)} ${subject}`;
 }
 

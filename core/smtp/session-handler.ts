@@ -12,6 +12,7 @@ import { replyFor, smtpError, type Reply } from './reply.ts';
 import { normalizeIp } from '../net/cidr.ts';
 import { newQueueId } from '../queue/queue-id.ts';
 import { receiveMessage } from './message-intake.ts';
+import { isAscii } from '../text/ascii.ts';
 
 type Cb = (err?: Error | null) => void;
 
@@ -28,7 +29,6 @@ function unsupportedParam(args: Record<string, string | true> | false, known: Re
   return name === undefined ? undefined : smtpError(555, '5.5.4', `Unsupported parameter ${name.slice(0, 40)}`);
 }
 
-const isAscii = (s: string) => /^[\x00-\x7f]*$/.test(s);
 
 /** RFC 6531 §3.4: an address beyond ASCII needs SMTPUTF8 on MAIL FROM; Postfix answers so. */
 function undeclaredUtf8(): Error {
@@ -40,8 +40,6 @@ export class SessionHandler implements ConnectionHooks {
   readonly listener: ListenerKind;
   private readonly sessions = new Map<string, SessionState>();
   private readonly txs = new Map<string, Transaction>();
-  /** Each connection, for ending it after a plugin's disconnect outcome has had its reply (smtp-server ends only on 421). */
-  private readonly conns = new Map<string, RawConnection>();
 
   constructor(rt: Runtime, listener: ListenerKind) {
     this.rt = rt;
@@ -52,8 +50,9 @@ export class SessionHandler implements ConnectionHooks {
 
   /** Ends the connection once the reply just given is on its way, as Haraka does after DENYDISCONNECT. */
   private closeAfterReply(sessionId: string): void {
-    const conn = this.conns.get(sessionId);
-    if (conn) setImmediate(() => conn.close());
+    const close = this.sessions.get(sessionId)?.closeConnection;
+    // smtp-server ends a connection only after a 421; this lets the reply just given go out first.
+    if (close) setImmediate(close);
   }
 
   isTrustedProxy(ip: string): boolean { return this.rt.policy.trustedProxies.has(ip); }
@@ -81,7 +80,6 @@ export class SessionHandler implements ConnectionHooks {
     if (!st) return;
     this.sessions.delete(session.id);
     this.txs.delete(session.id);
-    this.conns.delete(session.id);
     this.rt.connections.close((st as unknown as { socketIp: string }).socketIp);
     if (chainHooks(this.rt.plugins).has('disconnect')) {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
@@ -102,7 +100,7 @@ export class SessionHandler implements ConnectionHooks {
   async onGreeting(conn: RawConnection): Promise<{ kind: 'greet' } | { kind: 'reject' | 'close'; code: number; text: string | string[] }> {
     const st = this.sessions.get(conn.id);
     if (!st) return { kind: 'greet' };
-    this.conns.set(conn.id, conn);
+    st.closeConnection = () => conn.close();
     this.refreshIdentity(st, conn);
     st.rejected = undefined;
     const log = this.log(st.id);
@@ -137,6 +135,11 @@ export class SessionHandler implements ConnectionHooks {
   }
 
   /** Counts a refused command or recipient; past the limit the client is dropped (and optionally blocked). */
+  /** Refuses a command with `err`, counted like every refusal: past limits.max_errors the client is dropped instead. */
+  private refuseCounted(st: SessionState, err: Error, cb: Cb): void {
+    cb(this.countError(st) ? smtpError(421, '4.7.0', 'Too many errors, closing connection') : err);
+  }
+
   private countError(st: SessionState): boolean {
     st.errors++;
     const lim = this.rt.config.limits;
@@ -221,8 +224,8 @@ export class SessionHandler implements ConnectionHooks {
     if (!st) return cb(smtpError(421, '4.3.0', 'Session lost'));
     if (this.listener === 'submission' && !st.user) return cb(smtpError(530, '5.7.0', 'Authentication required'));
     const unsupported = unsupportedParam(address.args, MAIL_PARAMS);
-    if (unsupported) return cb(unsupported);
-    if (!isAscii(address.address) && !(address.args && address.args.SMTPUTF8)) return cb(undeclaredUtf8());
+    if (unsupported) return this.refuseCounted(st, unsupported, cb);
+    if (!isAscii(address.address) && !(address.args && address.args.SMTPUTF8)) return this.refuseCounted(st, undeclaredUtf8(), cb);
     const tx = new Transaction(newQueueId());
     tx.mailFrom = toAddress(address.address, address.args);
     this.txs.set(session.id, tx);
@@ -250,8 +253,8 @@ export class SessionHandler implements ConnectionHooks {
       cb(smtpError(code, enhanced, text));
     };
     const unsupported = unsupportedParam(address.args, RCPT_PARAMS);
-    if (unsupported) return cb(unsupported);
-    if (!isAscii(address.address) && !tx.mailFrom?.params.SMTPUTF8) return cb(undeclaredUtf8());
+    if (unsupported) return this.refuseCounted(st, unsupported, cb);
+    if (!isAscii(address.address) && !tx.mailFrom?.params.SMTPUTF8) return this.refuseCounted(st, undeclaredUtf8(), cb);
     const policy = this.rt.policy;
     // RFC 5321 §4.5.1: the domainless postmaster must be accepted; it is the postmaster of the first domain.
     const firstDomain = policy.localDomains.values().next().value;

@@ -17,7 +17,8 @@ export async function run(argv: string[]): Promise<number> {
         const tls = loadTls({ cert, key, dataDir: config.data_dir, hostname: 'localhost' });
         if (tls.expires.getTime() < Date.now()) process.stderr.write(`warning: server.tls.cert ${cert} expired on ${tls.expires.toISOString()}\n`);
       } catch (e) {
-        process.stderr.write(`${file ?? 'config'}: 1 error(s)\n  server.tls: ${(e as Error).message}\n`);
+        // loadTls names the key (server.tls, server.tls.key…) in its message.
+        process.stderr.write(`${file ?? 'config'}: 1 error(s)\n  ${(e as Error).message}\n`);
         return 1;
       }
     }

@@ -105,8 +105,8 @@ export const smarthostCheck: DoctorCheck = {
     const main = smarthostTarget(config.smarthost);
     if (main) lines.push(await probe('smarthost', main, heloName));
     else lines.push({ status: 'ok', text: `none: accepted mail is written to ${path.join(config.data_dir, 'delivered')}` });
-    const perDestination = config.queue.max_per_destination ?? 10;
-    for (const route of new RouteTable(config.routes ?? {}).all()) {
+    const perDestination = config.queue.max_per_destination;
+    for (const route of new RouteTable(config.routes).all()) {
       if (route.via === 'smarthost') lines.push(await probe(`route ${route.key}:`, routeTarget(route as Route & { via: 'smarthost' }, perDestination), heloName));
       else if (route.via === 'mx') lines.push({ status: 'ok', text: `route ${route.key}: to the domain's MX hosts` });
     }

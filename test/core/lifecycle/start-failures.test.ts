@@ -116,7 +116,7 @@ describe('gateway start failures', function () {
     assert.equal(check({ cert: 'c.crt', key: 'c.key' }).code, 0, 'a matching pair, named relative to the config file');
     const mismatch = check({ cert: 'c.crt', key: 'd.key' });
     assert.equal(mismatch.code, 1);
-    assert.match(mismatch.out, /server\.tls: .*mismatch/);
+    assert.match(mismatch.out, /^  server\.tls \(cert .*c\.crt, key .*d\.key\): .*mismatch/m);
     assert.match(check({ key: 'c.key' }).out, /cert and key must be set together/);
   });
 
