@@ -6,6 +6,7 @@
 
 import { parseHeaderBlock } from './header-block.ts';
 import { extendedParam, parseMimeValue } from './mime-params.ts';
+import { decodeQuotedPrintable } from '../text/encoded-words.ts';
 
 export interface HeaderLine {
   /** Lower-cased name. */
@@ -123,7 +124,7 @@ export function decodeLeaf(text: string, leaf: MimeLeaf): Buffer {
   const cte = headerValue(leaf.headers, 'content-transfer-encoding')?.toLowerCase();
   if (cte === 'base64') return Buffer.from(body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
   if (cte === 'quoted-printable') {
-    return Buffer.from(body.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+    return Buffer.from(decodeQuotedPrintable(body), 'latin1');
   }
   return Buffer.from(body, 'latin1');
 }

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { ParsedMessage } from './types.ts';
 import { withoutTrailing } from '../text/spans.ts';
 import { decodeCharset } from '../text/charset.ts';
+import { decodeWords } from '../text/encoded-words.ts';
 import { decodeLeaf, headerValue, leafParts } from './mime-leaves.ts';
 import { parseMimeValue } from './mime-params.ts';
 import { Headers, headerEnd, parseHeaderBlock } from './header-block.ts';
@@ -68,7 +69,9 @@ function fromLeaves(raw: Buffer): ParsedMessage {
   const htmls: string[] = [];
   const attachments: ParsedMessage['attachments'] = [];
   const end = headerEnd(raw);
-  const subject = new Headers(parseHeaderBlock(message.slice(0, end < 0 ? message.length : end))).first('Subject');
+  const rawSubject = new Headers(parseHeaderBlock(message.slice(0, end < 0 ? message.length : end))).first('Subject');
+  // As mailparser gives it: raw 8-bit bytes read as UTF-8 (or Windows-1252 where they are not), encoded words decoded.
+  const subject = rawSubject === undefined ? undefined : decodeWords(decodeCharset(rawSubject, 'utf-8'));
   leafParts(message).forEach((leaf) => {
     const content = decodeLeaf(message, leaf);
     const disposition = parseMimeValue(headerValue(leaf.headers, 'content-disposition') ?? '').type;

@@ -3,8 +3,9 @@
 // it trades completeness (of a nested message/rfc822 header section it reads only the Subject) for speed.
 import { extendedParam, parseMimeValue } from '../../../core/message/mime-params.ts';
 import { decodeCharset } from '../../../core/text/charset.ts';
+import { decodeQuotedPrintable, decodeWords } from '../../../core/text/encoded-words.ts';
 
-export { decodeCharset };
+export { decodeCharset, decodeWords };
 
 export interface MailHeader { name: string; value: string }
 
@@ -28,27 +29,10 @@ const DEFAULT_LIMITS: MimeLimits = { maxBytes: 512 * 1024, maxTextChars: 200_000
 const MAX_PARTS = 64;
 const MAX_DEPTH = 8;
 
-function decodeQP(s: string): string {
-  return s.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
-}
-
 function decodeTransfer(body: string, encoding: string): string {
   if (encoding === 'base64') return Buffer.from(body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64').toString('latin1');
-  if (encoding === 'quoted-printable') return decodeQP(body);
+  if (encoding === 'quoted-printable') return decodeQuotedPrintable(body);
   return body;
-}
-
-/** Decodes RFC 2047 encoded words (`=?utf-8?B?...?=`) in a header value. */
-export function decodeWords(value: string): string {
-  if (!value.includes('=?')) return value;
-  return value
-    .replace(/(=\?[^?]+\?[BbQq]\?[^?]*\?=)\s+(?==\?)/g, '$1')
-    .replace(/=\?([^?*]+)(?:\*[^?]*)?\?([BbQq])\?([^?]*)\?=/g, (_m, cs: string, enc: string, data: string) => {
-      const bin = enc === 'B' || enc === 'b'
-        ? Buffer.from(data, 'base64').toString('latin1')
-        : decodeQP(data.replace(/_/g, ' '));
-      return decodeCharset(bin, cs);
-    });
 }
 
 /** Splits a header block (latin1 string) into unfolded fields. */

@@ -56,4 +56,15 @@ describe('a message mailparser refuses', () => {
     const view = new SpooledMessage('q1', '/nonexistent/q1.eml', raw.length, raw.subarray(0, raw.indexOf('\r\n\r\n') + 4), raw);
     assert.deepEqual((await view.parsed()).urls, m.urls);
   });
+
+  it('decodes its Subject as mailparser would: encoded words in their charsets, raw UTF-8 as UTF-8', async () => {
+    const parts = '--b\r\n\r\n\r\n'.repeat(1_001);
+    const body = 'Content-Type: multipart/mixed; boundary=b\r\n\r\n' + parts + '--b--\r\n';
+    const encoded = Buffer.from('Subject: =?UTF-8?B?Q2Fmw6k=?= =?ISO-8859-1?Q?_cr=E8me?= offer\r\n' + body);
+    const m = await parseMime(Readable.from([encoded]), async () => encoded);
+    assert.equal(m.malformed, true);
+    assert.equal(m.subject, 'Café crème offer');
+    const raw8bit = Buffer.concat([Buffer.from('Subject: '), Buffer.from('Grüße', 'utf8'), Buffer.from('\r\n' + body)]);
+    assert.equal((await parseMime(Readable.from([raw8bit]), async () => raw8bit)).subject, 'Grüße');
+  });
 });
