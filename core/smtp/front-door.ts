@@ -3,7 +3,7 @@ import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import type { Runtime } from '../runtime.ts';
 import type { ListenerKind } from '../hooks/context.ts';
 import { SessionHandler } from './session-handler.ts';
-import { applySmtpServerPatches, trustProxyHeadersFrom } from './patches.ts';
+import { applySmtpServerPatches, trustProxyHeadersFrom, type RawConnection } from './patches.ts';
 import { applyReplyBatching } from './reply-batching.ts';
 import { applyFastDataScan } from './data-scan.ts';
 import type { TlsMaterial } from './tls.ts';
@@ -104,6 +104,27 @@ export function refreshListeners(listeners: BoundListener[], rt: Runtime, tls: T
   }
 }
 
+/** How often a stop looks for sessions that have become idle (a transaction finished, a greeting sent). */
+const IDLE_SWEEP_MS = 100;
+
+/**
+ * Stops accepting and ends every session. smtp-server alone waits its close timeout (10 s) for each session to
+ * end; that grace is for a message being received or a hook at work. A session waiting for the client's next
+ * command has nothing to finish, so it gets 421 at once (RFC 5321 §3.8), as one does when its transaction ends.
+ */
 export async function stopListeners(listeners: BoundListener[]): Promise<void> {
-  await Promise.all(listeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))));
+  const closed = Promise.all(listeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))));
+  const sweep = () => { for (const l of listeners) closeIdleSessions(l.server); };
+  sweep();
+  const timer = setInterval(sweep, IDLE_SWEEP_MS);
+  try { await closed; } finally { clearInterval(timer); }
+}
+
+function closeIdleSessions(server: SMTPServer): void {
+  for (const c of (server as unknown as { connections: Set<RawConnection> }).connections) {
+    // Not ready: the connect hooks or the greeting delay are still running. Pending: a command's hooks are.
+    // A data stream: a message is coming in or being checked and spooled, and its reply is owed.
+    if (!c._ready || c._handlerPending || c._dataStream || c._upgrading) continue;
+    c.send(421, '4.3.2 Service shutting down, try again later', false);
+  }
 }

@@ -42,6 +42,10 @@ export interface RawConnection {
   _resetSession(): void;
   _nextHandler: unknown;
   _upgrading?: boolean;
+  /** A command's handler (ours or smtp-server's) has not called back yet. */
+  _handlerPending?: boolean;
+  /** DATA is being read, or the message is in and its onData handler has not called back. */
+  _dataStream?: unknown;
 }
 
 type Handler = (this: RawConnection, command: Buffer, callback: () => void) => void;
