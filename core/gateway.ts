@@ -8,6 +8,7 @@ import type { Logger, LogFields } from './log/types.ts';
 import { createResolver } from './dns/index.ts';
 import { openStore } from './store/index.ts';
 import { QueueStore } from './queue/queue-store.ts';
+import { logTrail } from './queue/admin-trail.ts';
 import { DeliveryQueue } from './queue/delivery-queue.ts';
 import { buildRelay } from './relay/make-relay.ts';
 import type { Relay } from './relay/types.ts';
@@ -187,6 +188,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const startedAt = Date.now();
   for (const e of recovered.entries) { e.nextAttemptAt = Math.min(e.nextAttemptAt, startedAt); delivery.add(e); }
   log.info('queue recovered', { messages: recovered.entries.length, orphans_removed: recovered.orphans, broken: recovered.broken.length });
+  logTrail(cfg.data_dir, log.child({ component: 'control' }));
   control.open();
 
   let listeners: BoundListener[];

@@ -2,6 +2,7 @@
 import net from 'node:net';
 import { FileQueueActions } from '../queue/file-actions.ts';
 import { FolderAwareActions, type AdminActions, type AdminResult } from '../queue/admin-ops.ts';
+import { TrailedActions } from '../queue/admin-trail.ts';
 import { returnOwnership } from '../queue/ownership.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import { socketPath, type ControlReply, type ControlRequest, type ControlStatus } from './protocol.ts';
@@ -107,7 +108,7 @@ export async function queueActions(store: QueueStore): Promise<QueueOwner> {
       };
       // Released on any exit, so a command that fails half-way does not keep the gateway from starting.
       process.once('exit', done);
-      return { actions: new FolderAwareActions(new FileQueueActions(store), store), live: undefined, release: done };
+      return { actions: new TrailedActions(new FolderAwareActions(new FileQueueActions(store), store), store.dataDir), live: undefined, release: done };
     }
     const patience = attempt.holder.role === 'gateway' ? WAIT_FOR_GATEWAY_MS : WAIT_FOR_ADMIN_MS;
     if (Date.now() - started > patience) throw ownerError(attempt.holder, attempt.state, lockPath(store.dataDir));

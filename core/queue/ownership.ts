@@ -4,6 +4,7 @@
 // it is delivered again after the next start. So what root owns there is given to data_dir's owner.
 import { chownSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { TRAIL_FILE } from './admin-trail.ts';
 
 const FOLDERS = ['queue', 'quarantine', 'deadletter', 'journal'];
 
@@ -19,6 +20,8 @@ export function returnOwnership(dataDir: string): void {
     try { names = readdirSync(dir); } catch { continue; }
     for (const name of names) giveBack(path.join(dir, name), owner.uid, owner.gid);
   }
+  // The gateway reads the notes of what was changed at its next start.
+  giveBack(path.join(dataDir, TRAIL_FILE), owner.uid, owner.gid);
 }
 
 function giveBack(file: string, uid: number, gid: number): void {

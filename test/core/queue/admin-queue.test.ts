@@ -191,6 +191,12 @@ describe('moat queue: what an admin does beside a real gateway', function () {
       assert.ok(Date.now() - t0 >= 1000, 'waited for the edit');
       assert.match(child.output.join(''), /waiting for moat queue to finish editing the queue files/);
     } finally { editor.kill(); }
+    // The edit made on the files reaches the gateway's log at its start, with who made it; the note is then gone.
+    const noted = child.output.join('').split('\n').filter((l) => l.includes('queue edited while the gateway was stopped')).map((l) => JSON.parse(l));
+    assert.equal(noted.length, 1, child.output.join(''));
+    assert.deepEqual([noted[0].op, noted[0].qid, noted[0].result, noted[0].component], ['hold', s.queueId, 'done', 'control']);
+    assert.ok(noted[0].by && noted[0].at, 'who and when');
+    assert.ok(!existsSync(path.join(dataDir, 'admin-trail.jsonl')));
 
     sink.rcptReplies.clear();
     assert.equal((await moat(dataDir, 'list', '--json')).json[0].state, 'held', 'still held after the restart');
