@@ -8,7 +8,8 @@ import { decodeLeaf, headerValue, leafParts } from './mime-leaves.ts';
 import { parseMimeValue } from './mime-params.ts';
 import { Headers, headerEnd, parseHeaderBlock } from './header-block.ts';
 
-const URL_RE = /\bhttps?:\/\/[^\s<>"'()\]\[{}]+/gi;
+// Brackets end a URL in text, except around an IPv6 host (`http://[2001:db8::1]/`), which browsers follow.
+const URL_RE = /\bhttps?:\/\/(?:\[[0-9a-f:.]+\][^\s<>"'()\]\[{}]*|[^\s<>"'()\]\[{}]+)/gi;
 const HREF_RE = /\b(?:href|src)\s*=\s*["']?(https?:\/\/[^"'\s>]+)/gi;
 // A link written without its scheme (`www.spam.example/x`), which mail clients still make clickable; not inside
 // another URL, an address or a longer name.

@@ -5,7 +5,9 @@
 // found in another. A zone that cannot be asked is a temporary failure (never a pass) unless it says `on_error: skip`.
 import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, type BlockZone, type RblConfig, type ZoneAction } from './config.ts';
-import { IpSet, isPrivate, normalizeIp, reversedIp } from './ip.ts';
+import { CidrList, normalizeIp } from '../../core/net/cidr.ts';
+import { reversedIp } from '../../core/net/dnsbl-name.ts';
+import { isPrivate } from '../../core/net/special-ranges.ts';
 import { defaultSymbol, lookupAllow, lookupBlock, type Listing, type ZoneResult } from './lookup.ts';
 
 interface ZoneCheck { zone: BlockZone; result: Promise<ZoneResult> }
@@ -35,10 +37,10 @@ function strongestPerSymbol(listings: Listing[]): Listing[] {
 
 class RblCheck {
   private readonly cfg: RblConfig;
-  private readonly allowlist: IpSet;
+  private readonly allowlist: CidrList;
   constructor(cfg: RblConfig) {
     this.cfg = cfg;
-    this.allowlist = new IpSet(cfg.allowlist);
+    this.allowlist = new CidrList(cfg.allowlist);
   }
 
   /** The lookups of this connection's client, started once per client address (XCLIENT may change it). */

@@ -1,21 +1,17 @@
 // Reduces URLs to what the lists know: the registered domain (public-suffix list, via tldts) or the literal IP.
 import net from 'node:net';
 import { getDomain } from 'tldts';
+import { isUnroutable } from '../../core/net/special-ranges.ts';
 
 export interface UrlHost { kind: 'domain' | 'ip'; key: string }
 
-// Addresses no public list can know: asking about them only leaks them (and 127.0.0.2 is every list's test entry).
-// One list per family: a BlockList matches IPv4 addresses against IPv4-mapped IPv6 rules too.
-const UNROUTABLE_V4 = new net.BlockList();
-for (const [addr, bits] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.168.0.0', 16]] as const) {
-  UNROUTABLE_V4.addSubnet(addr, bits, 'ipv4');
-}
-// IPv4-mapped IPv6 (the URL parser writes [::ffff:1.2.3.4] as ::ffff:102:304) is in no list under its nibbles.
-const UNROUTABLE_V6 = new net.BlockList();
-for (const [addr, bits] of [['::', 127], ['::ffff:0:0', 96], ['fc00::', 7], ['fe80::', 10]] as const) UNROUTABLE_V6.addSubnet(addr, bits, 'ipv6');
-
-function isUnroutable(ip: string): boolean {
-  return net.isIPv6(ip) ? UNROUTABLE_V6.check(ip, 'ipv6') : UNROUTABLE_V4.check(ip, 'ipv4');
+/** `::ffff:102:304` (how the URL parser writes `[::ffff:1.2.3.4]`) as the IPv4 address it is, which lists know it as. */
+function unmapped(ip: string): string {
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
+  if (!m) return ip;
+  const hi = parseInt(m[1], 16);
+  const lo = parseInt(m[2], 16);
+  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
 }
 
 /**
@@ -34,7 +30,10 @@ export function urlHost(url: string): UrlHost | undefined {
   let host: string;
   try { host = new URL(decodeCharRefs(url)).hostname.toLowerCase(); } catch { return undefined; }
   host = host.replace(/^\[|\]$/g, '').replace(/\.$/, '');
-  if (net.isIP(host)) return isUnroutable(host) ? undefined : { kind: 'ip', key: host };
+  if (net.isIP(host)) {
+    const ip = unmapped(host);
+    return isUnroutable(ip) ? undefined : { kind: 'ip', key: ip };
+  }
   const domain = getDomain(host, { allowPrivateDomains: false });
   return domain ? { kind: 'domain', key: domain } : undefined;
 }
@@ -60,14 +59,4 @@ export function distinctHosts(urls: string[], skip: Set<string>, max: number): U
   const order = all.map((e, i) => ({ e, turn: turn(i) }));
   order.sort((a, b) => b.e.links - a.e.links || a.turn - b.turn);
   return order.slice(0, max).map((o) => o.e.host);
-}
-
-/** The DNSBL label sequence of an IP: reversed octets, or reversed nibbles for IPv6. */
-export function reversedIp(ip: string): string {
-  if (net.isIPv4(ip)) return ip.split('.').reverse().join('.');
-  const halves = ip.split('::');
-  const left = halves[0] ? halves[0].split(':') : [];
-  const right = halves.length > 1 && halves[1] ? halves[1].split(':') : [];
-  const groups = [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
-  return groups.map((g) => g.padStart(4, '0')).join('').split('').reverse().join('.');
 }

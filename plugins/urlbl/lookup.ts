@@ -1,7 +1,8 @@
 // Looks URL hosts up in the configured lists, every (host, zone) pair at once, and maps answers to listings.
 import { DnsError, isListingAnswer, type DnsResolver, type Logger } from '../../core/index.ts';
 import type { UrlAction, UrlZone } from './config.ts';
-import { reversedIp, type UrlHost } from './hosts.ts';
+import type { UrlHost } from './hosts.ts';
+import { reversedIp } from '../../core/net/dnsbl-name.ts';
 
 export interface UrlListing { host: string; zone: string; code: string; symbol: string; score: number; action: UrlAction }
 export interface UrlLookups { listings: UrlListing[]; failed: Array<{ zone: UrlZone; host: string; error: DnsError }> }
@@ -40,7 +41,7 @@ function codesOf(zone: UrlZone, answer: string): string[] {
 export async function lookupHosts(dns: DnsResolver, zones: UrlZone[], hosts: UrlHost[], log: Logger): Promise<UrlLookups> {
   const out: UrlLookups = { listings: [], failed: [] };
   const jobs = hosts.flatMap((h) => zones.filter((z) => z.type === h.kind).map(async (zone) => {
-    const name = `${h.kind === 'ip' ? reversedIp(h.key) : h.key}.${zone.zone}`;
+    const name = `${h.kind === 'ip' ? reversedIp(h.key)! : h.key}.${zone.zone}`;
     try {
       for (const answer of await ask(dns, name, log)) {
         for (const code of codesOf(zone, answer)) {

@@ -21,6 +21,13 @@ describe('message URLs', () => {
     assert.equal(extractUrls(' www.a.b '.repeat(34_000), '').length, 1);
   });
 
+  it('takes a link to an IPv6 host whole, brackets and all, and ends other URLs at a bracket', () => {
+    assert.deepEqual(extractUrls('at http://[2001:db8::7]:8080/p?q=1, or [see http://a.example/x] and http://[::ffff:203.0.113.1]/', ''),
+      ['http://[2001:db8::7]:8080/p?q=1', 'http://a.example/x', 'http://[::ffff:203.0.113.1]/']);
+    // 100,000 colons in brackets and no closing one: one pass.
+    assert.deepEqual(extractUrls(`http://[${':'.repeat(100_000)}`, ''), []);
+  });
+
   it('reads a URL holding 400 KB of dots in one pass', function () {
     // /[.,;:!?]+$/ rescanned the run from each of its dots: 30 s at 160 KB.
     this.timeout(10_000);

@@ -65,6 +65,7 @@ describe('urlbl audit: end to end through SMTP and the loopback DNS server', fun
   const spellings: Array<[string, string, RegExp]> = [
     ['an IP host in decimal', 'See http://3405803777/x', /URIBL_IP/],
     ['an IP host in hex octets', 'See http://0xcb.0x0.0x71.0x1/x', /URIBL_IP/],
+    ['an IPv4-mapped IPv6 host', 'See http://[::ffff:203.0.113.1]/x', /URIBL_IP/],
     ['user info before @', 'See http://good.example@www.spam.example/x', /URIBL_DBL/],
     ['an IDN host', 'See http://www.bücher.example/x', /URIBL_DBL/],
     ['upper case and a trailing dot', 'See HTTP://WWW.SPAM.EXAMPLE./X', /URIBL_DBL/],
@@ -101,7 +102,7 @@ describe('urlbl audit: end to end through SMTP and the loopback DNS server', fun
   });
 
   it('does not ask IP lists about loopback or private URL hosts', async () => {
-    const { verdict } = await withBody('See http://127.0.0.2/ and http://10.1.2.3/ and http://192.168.1.1/\r\n');
+    const { verdict } = await withBody('See http://127.0.0.2/ and http://10.1.2.3/ and http://192.168.1.1/ and http://[::ffff:127.0.0.2]/ and http://[::1]/\r\n');
     assert.doesNotMatch(verdict, /URIBL_IP/);
     assert.deepEqual((await dns.queries()).filter((q) => q.name.endsWith('ipbl.test')), []);
   });
