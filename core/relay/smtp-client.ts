@@ -212,6 +212,12 @@ export class SmtpConnection {
   }
 
   private async upgrade(): Promise<void> {
+    // Whatever came after the 220 in plaintext is discarded (RFC 3207 §4.2, Postfix's fix for CVE-2011-0411): a
+    // man in the middle could otherwise queue replies that would be read as the TLS server's answers to our commands.
+    this.replies.length = 0;
+    this.partial = [];
+    this.buffer = '';
+    this.scanned = 0;
     const plain = this.socket;
     plain.removeAllListeners('data').removeAllListeners('timeout').removeAllListeners('error').removeAllListeners('close');
     this.socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
@@ -269,6 +275,7 @@ export class SmtpConnection {
   private async transact(from: string, recipients: string[], message: Readable, size: number, opts: { smtputf8?: boolean }): Promise<TransactionResult> {
     let params = this.extensions.has('SIZE') ? ` SIZE=${size}` : '';
     // Declaring 8BITMIME is harmless for 7-bit mail and keeps 8-bit mail legal where the server takes it (RFC 6152).
+    // A server without it gets 8-bit mail converted to 7-bit MIME first (SmtpRelay, seven-bit-downgrade.ts).
     if (this.extensions.has('8BITMIME')) params += ' BODY=8BITMIME';
     // An address beyond ASCII needs the server's SMTPUTF8 (RFC 6531); without it the server refuses the address. A
     // message the client sent with SMTPUTF8 keeps the flag too, for its UTF-8 headers. A server without it still

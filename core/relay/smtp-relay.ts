@@ -6,6 +6,7 @@ import type { SmarthostTarget } from './smarthost.ts';
 import { SmtpPool } from './smtp-pool.ts';
 import { SmtpClientError, type Reply } from './smtp-client.ts';
 import { outgoingSize } from './outgoing-stream.ts';
+import { downgradeToSevenBit, type Downgraded } from './seven-bit-downgrade.ts';
 
 const line = (r: Reply) => `${r.code} ${r.text.replace(/\n/g, ' ')}`;
 
@@ -41,14 +42,24 @@ export class SmtpRelay implements Relay {
 
   private async transaction(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]> {
     const size = outgoingSize(entry);
+    // Worked out once per transaction: a stale pooled connection replaced by a fresh one needs it again.
+    let downgraded: Promise<Downgraded> | undefined;
+    let note: string | undefined;
     try {
-      const t = await this.pool.with((c) => c.send(entry.mailFrom || '', recipients, message(), size, { smtputf8: entry.smtputf8 }));
+      const t = await this.pool.with(async (c) => {
+        const opts = { smtputf8: entry.smtputf8 };
+        if (c.extensions.has('8BITMIME')) return c.send(entry.mailFrom || '', recipients, message(), size, opts);
+        const d = await (downgraded ??= downgradeToSevenBit(message, size));
+        note = d.note;
+        return c.send(entry.mailFrom || '', recipients, d.message(), d.size, opts);
+      });
       return recipients.map((address, i) => {
         const r = t.rcpt[i];
         // A recipient counts as delivered only once the message after DATA was accepted for it.
         const final = r.code < 300 ? (t.data ?? r) : r;
         const ok = r.code < 300 && !!t.data && t.data.code < 300;
-        return { address, ok, permanent: !ok && final.code >= 500 && final.code < 600, reply: line(final) };
+        const reply = ok && note ? `${line(final)} (${note})` : line(final);
+        return { address, ok, permanent: !ok && final.code >= 500 && final.code < 600, reply };
       });
     } catch (err) {
       // No complete answer: before the envelope (connect, greeting, TLS, AUTH) another host of the destination may

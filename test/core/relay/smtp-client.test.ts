@@ -2,6 +2,7 @@
 // PIPELINING, a pooled connection the server dropped, and credentials never sent without TLS.
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { Readable } from 'node:stream';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { dotStuff } from '../../../core/relay/smtp-client.ts';
@@ -167,6 +168,49 @@ describe('relay SMTP client', function () {
       }
     });
   }
+
+  it('discards replies that arrived in plaintext after the 220 to STARTTLS (injection by a man in the middle)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mm-client-starttls-'));
+    const keys = loadTls({ dataDir: dir, hostname: 'localhost' });
+    // Speaks SMTP line by line on `sock`; STARTTLS is answered with an injected reply in the same packet.
+    const serve = (sock: net.Socket, secure: boolean) => {
+      let buf = '';
+      let inData = false;
+      sock.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        for (let i = buf.indexOf('\r\n'); i >= 0; i = buf.indexOf('\r\n')) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (inData) { if (line === '.') { inData = false; sock.write('250 delivered for real\r\n'); } continue; }
+          const verb = line.split(' ')[0].toUpperCase();
+          if (verb === 'EHLO') sock.write(secure ? '250-tls.test\r\n250 PIPELINING\r\n' : '250-plain.test\r\n250 STARTTLS\r\n');
+          else if (verb === 'STARTTLS') {
+            sock.removeAllListeners('data');
+            sock.write('220 go ahead\r\n250 injected\r\n', () => {
+              const t = new TLSSocket(sock, { isServer: true, key: keys.key, cert: keys.cert });
+              t.on('error', () => {});
+              serve(t, true);
+            });
+            return;
+          } else if (verb === 'DATA') { inData = true; sock.write('354 go\r\n'); }
+          else if (verb === 'QUIT') sock.end('221 bye\r\n');
+          else sock.write('250 ok\r\n');
+        }
+      });
+    };
+    const server = net.createServer((sock) => { sock.on('error', () => {}); sock.write('220 plain.test ESMTP\r\n'); serve(sock, false); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const relay = relayTo((server.address() as net.AddressInfo).port, { starttls: 'required' });
+      const [r] = await relay.send(entry(10), ['a@example.com'], () => Readable.from([Buffer.from('hi\r\n')]));
+      await relay.close();
+      assert.equal(r.reply, '250 delivered for real');
+      assert.ok(r.ok);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('works with a server that offers no PIPELINING, one command at a time', async () => {
     const seen: string[] = [];

@@ -1,0 +1,113 @@
+// Streaming quoted-printable and base64 encoders for the 7-bit downgrade of a MIME leaf (RFC 2045 §6.7, §6.8).
+// Both reproduce the leaf's bytes exactly when decoded: line breaks of the original are CRLF hard breaks, and a
+// lone CR or LF is written as =0D / =0A so that it comes back as it was.
+
+export interface LeafEncoder {
+  /** Encodes the next bytes of the body; returns what can be written already. */
+  write(chunk: Buffer): Buffer;
+  /** The rest, at the end of the body. */
+  end(): Buffer;
+}
+
+const CR = 0x0d, LF = 0x0a, SP = 0x20, TAB = 0x09, EQ = 0x3d, DASH = 0x2d;
+const HEX = '0123456789ABCDEF';
+/** Characters before a soft line break ("=" makes the 76th, the RFC 2045 maximum). */
+const QP_MAX = 75;
+
+export class QuotedPrintableEncoder implements LeafEncoder {
+  private out: string[] = [];
+  private col = 0;
+  /** A space or tab not yet written: encoded if a line break or the end follows, literal otherwise. */
+  private heldSpace = -1;
+  /** A CR not yet written: a hard line break if LF follows, else =0D. */
+  private heldCR = false;
+  /** The current output line began after a soft break. */
+  private afterSoftBreak = false;
+
+  private token(t: string): void {
+    if (this.col + t.length > QP_MAX) {
+      this.out.push('=\r\n');
+      this.col = 0;
+      this.afterSoftBreak = true;
+    }
+    this.out.push(t);
+    this.col += t.length;
+  }
+
+  private encoded(b: number): void { this.token(`=${HEX[b >> 4]}${HEX[b & 15]}`); }
+
+  private flushSpace(beforeBreak: boolean): void {
+    if (this.heldSpace < 0) return;
+    const b = this.heldSpace;
+    this.heldSpace = -1;
+    if (beforeBreak) this.encoded(b); else this.literal(b);
+  }
+
+  private literal(b: number): void {
+    // A line that starts after a soft break could otherwise begin with "--boundary" and end a MIME part early.
+    const opensSoftLine = this.col + 1 > QP_MAX || (this.col === 0 && this.afterSoftBreak);
+    if (b === DASH && opensSoftLine) { this.encoded(b); return; }
+    this.token(String.fromCharCode(b));
+  }
+
+  write(chunk: Buffer): Buffer {
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i];
+      if (this.heldCR) {
+        this.heldCR = false;
+        if (b === LF) {
+          this.out.push('\r\n');
+          this.col = 0;
+          this.afterSoftBreak = false;
+          continue;
+        }
+        this.encoded(CR);
+      }
+      if (b === CR) { this.flushSpace(true); this.heldCR = true; continue; }
+      if (b === SP || b === TAB) { this.flushSpace(false); this.heldSpace = b; continue; }
+      if (b === LF) { this.flushSpace(true); this.encoded(LF); continue; }
+      this.flushSpace(false);
+      if (b > 0x20 && b < 0x7f && b !== EQ) this.literal(b);
+      else this.encoded(b);
+    }
+    return this.take();
+  }
+
+  end(): Buffer {
+    // Whitespace at the very end of a body may be dropped in transport, so it is encoded.
+    this.flushSpace(true);
+    if (this.heldCR) { this.heldCR = false; this.encoded(CR); }
+    return this.take();
+  }
+
+  private take(): Buffer {
+    const b = Buffer.from(this.out.join(''), 'latin1');
+    this.out = [];
+    return b;
+  }
+}
+
+/** Input bytes per 76-character base64 line. */
+const B64_LINE = 57;
+
+export class Base64Encoder implements LeafEncoder {
+  private pending: Buffer = Buffer.alloc(0);
+  private first = true;
+
+  private lines(data: Buffer, all: boolean): Buffer {
+    const whole = all ? data.length : data.length - (data.length % B64_LINE);
+    const parts: string[] = [];
+    for (let i = 0; i < whole; i += B64_LINE) {
+      parts.push((this.first ? '' : '\r\n') + data.subarray(i, Math.min(i + B64_LINE, whole)).toString('base64'));
+      this.first = false;
+    }
+    this.pending = Buffer.from(data.subarray(whole));
+    return Buffer.from(parts.join(''), 'latin1');
+  }
+
+  write(chunk: Buffer): Buffer {
+    return this.lines(this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk, false);
+  }
+
+  end(): Buffer { return this.lines(this.pending, true); }
+}
