@@ -5,7 +5,8 @@
 // and concurrent sessions and other gateways can no longer all pass the balance rule on the same stale totals.
 // The same script appends the lesson to a log (a Redis stream, numbered by a counter), so each gateway reads back
 // only what was learned since its last sync (shared-layer.ts); the counters are read whole at start, now and then,
-// and when the log was trimmed past what a gateway has read.
+// and when the log was trimmed past what a gateway has read, each step of that read noting the log's counter so
+// that a lesson learned meanwhile is counted once (`readAtLogPosition`).
 import type { StateStore } from '../../core/index.ts';
 import { Dictionary } from './engine/dictionary.ts';
 import { allows, type BalanceRule, type LearnDecision } from './auto-train.ts';
@@ -53,8 +54,35 @@ if last then
 end
 return {'0', tonumber(redis.call('GET', KEYS[2]) or '0')}`;
 
+// KEYS: the spam total, the log's counter. ARGV: the SCAN cursor; its COUNT. One step of a whole read: the counters
+// SCAN finds from the cursor, with their values and the log's counter at that same instant, so every value read is
+// known to hold exactly the lessons numbered up to that counter. Keys come back without the namespace's prefix
+// (`ns`, `nh`, `s:token`, `h:token`); a value that is not a string counter comes back empty.
+const SCAN_CHUNK = `
+local base = string.sub(KEYS[1], 1, #KEYS[1] - 2)
+local pattern = string.gsub(base, '[%*%?%[%]%^\\\\]', '\\\\%0') .. '*'
+local r = redis.call('SCAN', ARGV[1], 'MATCH', pattern, 'COUNT', tonumber(ARGV[2]))
+local out = {r[1], tonumber(redis.call('GET', KEYS[2]) or '0')}
+for _, key in ipairs(r[2]) do
+  local ok, value = pcall(redis.call, 'GET', key)
+  out[#out + 1] = string.sub(key, #base + 1)
+  out[#out + 1] = (ok and value) or ''
+end
+return out`;
+
 /** Lessons the log keeps (about 4 KB each). A gateway that falls further behind than this reads all counters again. */
 export const LOG_LENGTH = 5000;
+
+/** Counters SCAN asks Redis to look at per step of a whole read. */
+const SCAN_COUNT = 1000;
+/** Lessons read from the log per request. */
+export const LOG_BATCH = 500;
+
+/** One step of a whole read: the counters found, and the number of the last lesson their values hold. */
+export interface CountersChunk { cursor: string; seq: number; entries: Array<[key: string, value: string]> }
+
+/** Every shared count as it stood just after the lesson numbered `seq` (id `id` in the log; '0' when it had none). */
+export interface CountsAtLesson { dict: Dictionary; id: string; seq: number }
 
 /** One lesson from the log: its number, its class and its tokens. */
 export interface LoggedLesson { id: string; seq: number; spam: boolean; tokens: string[] }
@@ -105,6 +133,78 @@ export class SharedCounts {
       else if (rest.startsWith('h:')) d.add(rest.slice(2), 0, n);
     }
     return d;
+  }
+
+  /**
+   * Every shared count as of one lesson of the log, with no lesson counted twice or missed (Redis only). The counters
+   * are read in steps while lessons go on being learned, so one step sees a lesson that an earlier step missed; each
+   * step therefore notes the log's counter as it reads, and a counter's value minus the logged lessons up to that
+   * counter is its value when the read began. The lessons logged since then are added back, and the result is the
+   * store as it stood after the last of them, from which the log takes over. Throws when the log no longer holds
+   * those lessons (trimmed, or Redis emptied) twice running.
+   */
+  async readAtLogPosition(): Promise<CountsAtLesson> {
+    for (let attempt = 0; ; attempt++) {
+      const read = await this.tryReadAtLogPosition();
+      if (read) return read;
+      if (attempt >= 1) throw new Error('the shared bayes counts changed faster than the lesson log could account for while they were read');
+    }
+  }
+
+  /** One step of a whole read from `cursor` ('0' at the start; the returned cursor is '0' at the end). */
+  async scanChunk(cursor: string): Promise<CountersChunk> {
+    const r = await this.store.script!('mmBayesScanChunk', SCAN_CHUNK, [`${this.prefix}ns`, this.logSeq], [cursor, SCAN_COUNT]) as Array<string | number>;
+    const entries: Array<[string, string]> = [];
+    for (let i = 2; i + 1 < r.length; i += 2) entries.push([String(r[i]), String(r[i + 1])]);
+    return { cursor: String(r[0]), seq: Number(r[1]), entries };
+  }
+
+  /** A whole read as `readAtLogPosition` describes it, or null when the log could not account for every lesson. */
+  private async tryReadAtLogPosition(): Promise<CountsAtLesson | null> {
+    const start = await this.logEnd();
+    const dict = new Dictionary();
+    // The lessons logged since the read began, up to the last step's counter, as counts; and those read beyond it.
+    const since = new Dictionary();
+    let at = { id: start.id, seq: start.seq };
+    let readTo = start.id;
+    const ahead: LoggedLesson[] = [];
+    let cursor = '0';
+    do {
+      const chunk = await this.scanChunk(cursor);
+      cursor = chunk.cursor;
+      if (chunk.seq < at.seq) return null; // the counter went back: Redis was emptied
+      while (at.seq < chunk.seq) {
+        if (ahead.length === 0) {
+          const more = await this.lessonsAfter(readTo, LOG_BATCH);
+          if (more.length === 0) return null;
+          readTo = more[more.length - 1].id;
+          ahead.push(...more);
+        }
+        const lesson = ahead.shift()!;
+        if (lesson.seq !== at.seq + 1) return null; // trimmed past lessons the counters already hold
+        since.learn(lesson.tokens, lesson.spam);
+        at = { id: lesson.id, seq: lesson.seq };
+      }
+      for (const [rest, value] of chunk.entries) {
+        const n = Number(value);
+        if (!Number.isFinite(n) || n <= 0) continue;
+        // The value holds the lessons up to chunk.seq; without those logged since the start, it is the start's. Set,
+        // not added: SCAN may return a key twice.
+        if (rest === 'ns') dict.nspam = Math.max(0, n - since.nspam);
+        else if (rest === 'nh') dict.nham = Math.max(0, n - since.nham);
+        else if (rest.startsWith('s:')) {
+          const t = rest.slice(2);
+          const change = Math.max(0, n - since.spamOf(t)) - dict.spamOf(t);
+          if (change !== 0) dict.add(t, change, 0);
+        } else if (rest.startsWith('h:')) {
+          const t = rest.slice(2);
+          const change = Math.max(0, n - since.hamOf(t)) - dict.hamOf(t);
+          if (change !== 0) dict.add(t, 0, change);
+        }
+      }
+    } while (cursor !== '0');
+    dict.merge(since);
+    return { dict, ...at };
   }
 
   /** True when lessons are logged (Redis): a gateway can then read only what is new. */

@@ -2,13 +2,12 @@
 // cost two Redis commands per token and a new dictionary built on the gateway's thread: with verdict learning on,
 // a namespace reaches millions of tokens, and every gateway rebuilt that every sync interval. Each lesson is now
 // also logged as it is learned, and a sync applies only the lessons logged since the last one. The counters are
-// read whole at start, every `fullEveryMs` (which mends anything a whole read racing a lesson may have counted
-// twice), and when the log no longer holds the lessons that follow what this gateway has applied.
+// read whole at start, every `fullEveryMs` (which mends counters changed behind the log's back), and when the log no
+// longer holds the lessons that follow what this gateway has applied. A whole read gives the counts as of one lesson
+// of the log, however lessons interleave with it (shared-counts.ts `readAtLogPosition`), and the log goes on from
+// there, so a lesson learned during a whole read is counted once.
 import { Dictionary } from './engine/dictionary.ts';
-import type { SharedCounts } from './shared-counts.ts';
-
-/** Lessons read from the log per request. */
-const BATCH = 500;
+import { LOG_BATCH, type SharedCounts } from './shared-counts.ts';
 
 export class SharedLayer {
   private readonly counts: SharedCounts;
@@ -32,7 +31,7 @@ export class SharedLayer {
   async sync(now = Date.now()): Promise<void> {
     if (!this.counts.logged || now - this.fullAt >= this.fullEveryMs) return this.readAll(now);
     for (;;) {
-      const lessons = await this.counts.lessonsAfter(this.lastId, BATCH);
+      const lessons = await this.counts.lessonsAfter(this.lastId, LOG_BATCH);
       for (const lesson of lessons) {
         // Numbers run without a gap unless the log was trimmed past lessons this gateway never read.
         if (lesson.seq !== this.lastSeq + 1) return this.readAll(now);
@@ -41,7 +40,7 @@ export class SharedLayer {
         if (this.appliedHere.delete(lesson.seq)) continue;
         this.target.shared.learn(lesson.tokens, lesson.spam);
       }
-      if (lessons.length < BATCH) return;
+      if (lessons.length < LOG_BATCH) return;
     }
   }
 
@@ -58,13 +57,10 @@ export class SharedLayer {
   }
 
   private async readAll(now: number): Promise<void> {
-    // Where the log ends before the counters are read: a lesson after it is applied from the log at the next sync,
-    // and one learned while they are read may be counted both ways until the next whole read.
-    const end = this.counts.logged ? await this.counts.logEnd() : { id: '0', seq: 0 };
-    const all = await this.counts.read();
-    this.target.shared = all;
-    this.lastId = end.id;
-    this.lastSeq = end.seq;
+    const read = this.counts.logged ? await this.counts.readAtLogPosition() : { dict: await this.counts.read(), id: '0', seq: 0 };
+    this.target.shared = read.dict;
+    this.lastId = read.id;
+    this.lastSeq = read.seq;
     this.appliedHere.clear();
     this.fullAt = now;
   }

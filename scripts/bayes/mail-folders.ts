@@ -2,6 +2,7 @@
 // no extension), Maildirs (cur/ and new/), and mbox files, found by walking a folder recursively.
 import fs from 'node:fs';
 import path from 'node:path';
+import { isUtf8 } from 'node:buffer';
 
 export interface MailSource {
   /** A file that holds one message, or an mbox holding several; for reports (a name that is not UTF-8 shows U+FFFD). */
@@ -15,6 +16,10 @@ export interface MailSource {
 export interface MailItem {
   /** The file, with `#n` appended for the n-th message of an mbox. */
   name: string;
+  /** n, for the n-th message of an mbox: `name` is then not the file's path. */
+  message?: number;
+  /** The file's path in base64 of its bytes, when they are not UTF-8 (`name` then shows U+FFFD): what opens it. */
+  fileBytes?: string;
   raw: Buffer;
 }
 
@@ -22,6 +27,8 @@ export interface MailItem {
 export interface SkippedFile {
   /** The file's or folder's path. */
   file: string;
+  /** The path in base64 of its bytes, when they are not UTF-8 (`file` then shows U+FFFD). */
+  fileBytes?: string;
   /** Set when it is a folder. */
   folder?: boolean;
   /**
@@ -54,7 +61,7 @@ export function listSources(target: string | Buffer, skipped?: SkippedFile[]): M
   // Real paths of the folders read (to read each once) and of those being read (a link to one of them is a loop).
   const read = new Set<string>();
   const reading = new Set<string>();
-  const note = (p: string, reason: string, folder = false) => skipped?.push(folder ? { file: p, folder, reason } : { file: p, reason });
+  const note = (p: string, reason: string, folder = false, bytes?: Buffer) => skipped?.push({ file: p, ...bytesField(bytes), ...(folder && { folder }), reason });
   const file = (p: string, bytePath: Buffer | undefined) => out.push({ file: p, bytePath, mbox: MBOX_NAME.test(p) });
   // `dirBytes` is the folder's path as bytes when a name in it is not UTF-8; `top` is `target` itself.
   const visit = (dir: string, dirBytes: Buffer | undefined, top: boolean) => {
@@ -62,11 +69,11 @@ export function listSources(target: string | Buffer, skipped?: SkippedFile[]): M
     let entries: Array<fs.Dirent<string | Buffer>>;
     try {
       real = fs.realpathSync.native(dirBytes ?? dir, 'latin1');
-      if (read.has(real)) { note(dir, reading.has(real) ? 'link loop' : 'folder read already', true); return; }
+      if (read.has(real)) { note(dir, reading.has(real) ? 'link loop' : 'folder read already', true, dirBytes); return; }
       entries = readFolder(dirBytes ?? dir);
     } catch (err) {
       if (top) throw err;
-      note(dir, `unreadable folder: ${errorCode(err)}`, true);
+      note(dir, `unreadable folder: ${errorCode(err)}`, true, dirBytes);
       return;
     }
     read.add(real);
@@ -82,7 +89,7 @@ export function listSources(target: string | Buffer, skipped?: SkippedFile[]): M
       const p = joinName(base, name);
       const bytes = typeof e.name === 'string' ? undefined : joinPath(dirBytes ?? Buffer.from(base), e.name);
       if (SKIP_NAMES.test(name)) {
-        if (isMaildir && name.startsWith('.') && e.isDirectory() && hasCur(bytes ?? p)) note(p, MAILDIR_PLUS_FOLDER, true);
+        if (isMaildir && name.startsWith('.') && e.isDirectory() && hasCur(bytes ?? p)) note(p, MAILDIR_PLUS_FOLDER, true, bytes);
       } else if (e.isFile()) file(p, bytes);
       else if (e.isDirectory()) visit(p, bytes, false);
       else if (e.isSymbolicLink()) follow(p, bytes);
@@ -96,12 +103,12 @@ export function listSources(target: string | Buffer, skipped?: SkippedFile[]): M
       st = fs.statSync(bytes ?? p, { throwIfNoEntry: top });
     } catch (err) {
       if (top) throw err;
-      note(p, errorCode(err) === 'ELOOP' ? 'link loop' : `unreadable: ${errorCode(err)}`);
+      note(p, errorCode(err) === 'ELOOP' ? 'link loop' : `unreadable: ${errorCode(err)}`, false, bytes);
       return;
     }
     if (st?.isFile()) file(p, bytes);
     else if (st?.isDirectory()) visit(p, bytes, top);
-    else if (!st) note(p, 'broken link');
+    else if (!st) note(p, 'broken link', false, bytes);
   };
   if (typeof target === 'string') follow(target, undefined, true);
   else follow(target.toString(), target, true);
@@ -133,6 +140,14 @@ function joinName(dir: string, name: string): string {
 
 function joinPath(dir: Buffer, name: Buffer): Buffer {
   return dir[dir.length - 1] === SEPARATOR[0] ? Buffer.concat([dir, name]) : Buffer.concat([dir, SEPARATOR, name]);
+}
+
+/**
+ * `{ fileBytes }` (base64) for a path whose bytes are not UTF-8, or nothing: JSON output names such a file by its
+ * string, which shows U+FFFD where its bytes were and so opens nothing, and by these bytes, which open it.
+ */
+function bytesField(bytes: Buffer | undefined): { fileBytes?: string } {
+  return bytes && !isUtf8(bytes) ? { fileBytes: bytes.toString('base64') } : {};
 }
 
 function errorCode(err: unknown): string {
@@ -184,7 +199,8 @@ export function* readMessages(sources: MailSource[], o: ReadOptions = {}): Gener
 }
 
 function* messagesOf(src: MailSource, skipped: SkippedFile[] | undefined, chunkSize: number, onProgress?: (fraction: number) => void): Generator<MailItem> {
-  const note = (reason: string) => skipped?.push({ file: src.file, reason });
+  const named = bytesField(src.bytePath);
+  const note = (reason: string) => skipped?.push({ file: src.file, ...named, reason });
   let fd: number;
   try {
     fd = fs.openSync(src.bytePath ?? src.file, 'r');
@@ -198,11 +214,11 @@ function* messagesOf(src: MailSource, skipped: SkippedFile[] | undefined, chunkS
     if (!head.length) { note('empty'); return; }
     const kind = kindOf(head.length === 1 ? head[0] : Buffer.concat(head));
     if (!kind) { note('not a message'); return; }
-    if (kind === 'message' && !src.mbox) { yield { name: src.file, raw: joined([...head, ...chunks]) }; return; }
+    if (kind === 'message' && !src.mbox) { yield { name: src.file, ...named, raw: joined([...head, ...chunks]) }; return; }
     // An mbox by its name may hold one message without a From_ line: it comes out as the one message.
     let n = 0;
     const read = chained(head, chunks);
-    for (const raw of mboxMessages(onProgress ? reporting(read, fs.fstatSync(fd).size, onProgress) : read)) yield { name: `${src.file}#${++n}`, raw };
+    for (const raw of mboxMessages(onProgress ? reporting(read, fs.fstatSync(fd).size, onProgress) : read)) yield { name: `${src.file}#${++n}`, message: n, ...named, raw };
     if (!n) note('empty');
   } catch (err) {
     if (typeof (err as NodeJS.ErrnoException).syscall !== 'string') throw err;

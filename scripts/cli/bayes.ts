@@ -286,7 +286,7 @@ async function verify(pos: string[], o: Opts): Promise<void> {
     n++;
     sum += p;
     if (p >= cutoff) spam++;
-    console.log(o.json ? JSON.stringify({ file: item.name, probability: Number(p.toFixed(6)) }) : `${p.toFixed(4)}  ${item.name}`);
+    console.log(o.json ? JSON.stringify({ file: item.name, ...(item.message && { message: item.message }), ...(item.fileBytes && { fileBytes: item.fileBytes }), probability: Number(p.toFixed(6)) }) : `${p.toFixed(4)}  ${item.name}`);
   }
   bar.finish();
   const summary = { messages: n, spam, ham: n - spam, cutoff, spamPercent: n ? (100 * spam) / n : 0, meanProbability: n ? sum / n : 0, skipped };

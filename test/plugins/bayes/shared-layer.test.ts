@@ -100,6 +100,48 @@ describe('bayes shared counts, synced from the lesson log', function () {
     assert.deepEqual([b.view.shared.nspam, b.view.shared.nham, b.view.shared.hamOf('fresh'), b.view.shared.spamOf('one')], [0, 1, 1, 0]);
   });
 
+  it('counts a lesson learned during a whole read once, whichever steps of the read it falls between', async () => {
+    const { ns, a } = await gatewayPair();
+    const words = Array.from({ length: 3000 }, (_, i) => `w${i}`);
+    await learn(a, words, false);
+    // A second gateway whose whole read has a lesson learned before each of its steps and after the last: by the
+    // other gateway and by itself, each touching a counter the read has passed, one it has yet to reach, a new one
+    // and the class totals.
+    const seen = new Set<string>();
+    let steps = 0;
+    let b: { counts: SharedCounts; view: { shared: Dictionary }; layer: SharedLayer };
+    const lessonBetweenSteps = async () => {
+      const passed = [...seen].find((k) => k.startsWith('h:'))?.slice(2) ?? 'w0';
+      const ahead = words.find((w) => w !== passed && !seen.has(`h:${w}`));
+      const tokens = [passed, ...(ahead ? [ahead] : []), `new${steps}`, 'common'];
+      await learn(steps % 2 === 0 ? a : b, tokens, false);
+    };
+    class InterleavedCounts extends SharedCounts {
+      override async scanChunk(cursor: string) {
+        await lessonBetweenSteps();
+        const chunk = await super.scanChunk(cursor);
+        steps++;
+        for (const [key] of chunk.entries) seen.add(key);
+        if (chunk.cursor === '0') await lessonBetweenSteps();
+        return chunk;
+      }
+    }
+    const store = await RedisStore.connect(redis.url, { prefix: 'sl:' });
+    stores.push(store);
+    const counts = new InterleavedCounts(store, ns);
+    const view = { shared: new Dictionary() };
+    b = { counts, view, layer: new SharedLayer(counts, view, HOUR) };
+    await b.layer.sync(0);
+    assert.ok(steps >= 2, `the read took ${steps} steps`);
+    await b.layer.sync(1000);
+    const whole = await new SharedCounts(store, ns).read();
+    const lessons = steps + 2; // one before each step, one after the last, and the first
+    assert.deepEqual([view.shared.nspam, view.shared.nham, whole.nham], [0, lessons, lessons]);
+    assert.equal(view.shared.hamOf('common'), steps + 1);
+    for (const e of whole.entries()) assert.deepEqual([e.token, view.shared.spamOf(e.token), view.shared.hamOf(e.token)], [e.token, e.spam, e.ham]);
+    assert.equal(view.shared.size, whole.size);
+  });
+
   it('reads a long log in batches, every lesson once', async () => {
     const { a, b } = await gatewayPair();
     await b.layer.sync(0);

@@ -146,15 +146,19 @@ describe('moat bayes', function () {
     fs.mkdirSync(vdir);
     fs.writeFileSync(path.join(vdir, 'a.mai'), message({ spam: true, seed: 77 }));
     fs.writeFileSync(path.join(vdir, 'b.eml'), message({ spam: false, seed: 78 }));
+    // A file named with `#1` and an mbox's first message both end in `#1`: `message` tells them apart.
+    fs.writeFileSync(path.join(vdir, 'c#1'), message({ spam: false, seed: 79 }));
+    fs.writeFileSync(path.join(vdir, 'd.mbox'), `From a@b.test Mon Jan  1 00:00:00 2024\n${message({ spam: true, seed: 80 })}`);
     const r = moat('verify', dict, vdir, '--json');
     assert.equal(r.code, 0, r.err);
     const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
-    assert.equal(lines.length, 2);
+    assert.equal(lines.length, 4);
     assert.ok(lines[0].file.endsWith('a.mai') && lines[0].probability > 0.99);
     assert.ok(lines[1].file.endsWith('b.eml') && lines[1].probability < 0.01);
-    assert.match(r.err, /"messages":2,"spam":1/);
+    assert.deepEqual(lines.slice(2).map((l) => [path.basename(l.file), l.message]), [['c#1', undefined], ['d.mbox#1', 1]]);
+    assert.match(r.err, /"messages":4,"spam":2/);
     const text = moat('verify', dict, vdir);
-    assert.match(text.out, /2 messages: 1 at or above 0\.9/);
+    assert.match(text.out, /4 messages: 2 at or above 0\.9/);
   });
 
   it('create and verify pass over files with no message, say which on stderr and list them with --json', () => {
@@ -362,9 +366,24 @@ describe('moat bayes', function () {
     const created = run('moat create "$d" "$s" "$h" --json');
     assert.equal(created.code, 0, created.err);
     assert.deepEqual(JSON.parse(created.out).learned, { spam: 5, ham: 5 });
+    fs.writeFileSync(Buffer.concat([spamBytes, Buffer.from('/blank.eml')]), '');
     const verified = run('moat verify "$d" "$s" --json');
     assert.equal(verified.code, 0, verified.err);
-    assert.equal(verified.out.trim().split('\n').length, 5);
+    const lines = verified.out.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 5);
+    // `file` shows U+FFFD for the byte that is not UTF-8; `fileBytes` is the path itself, which a script can open.
+    for (const [i, l] of lines.entries()) {
+      assert.equal(l.file, `${root}/spam-caf\ufffd/s${i}.eml`);
+      const opened = Buffer.from(l.fileBytes, 'base64');
+      assert.deepEqual(opened, Buffer.concat([spamBytes, Buffer.from(`/s${i}.eml`)]));
+      assert.equal(fs.readFileSync(opened, 'utf8'), message({ spam: true, seed: i }));
+    }
+    const summary = JSON.parse(verified.err).summary;
+    assert.deepEqual(summary.skipped.map((k: { fileBytes: string; reason: string }) => [Buffer.from(k.fileBytes, 'base64').toString('latin1'), k.reason]),
+      [[Buffer.concat([spamBytes, Buffer.from('/blank.eml')]).toString('latin1'), 'empty']]);
+    const utf8 = moat('verify', dict, hamDir, '--json');
+    assert.equal(utf8.code, 0, utf8.err);
+    assert.ok(utf8.out.trim().split('\n').every((l) => !('fileBytes' in JSON.parse(l))), 'a UTF-8 name needs no bytes');
     const scored = run('moat score "$d" "$h/h0.eml" --json');
     assert.equal(scored.code, 0, scored.err);
     assert.ok(JSON.parse(scored.out).probability < 0.5);

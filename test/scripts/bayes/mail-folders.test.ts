@@ -80,6 +80,9 @@ describe('bayes mail folders', () => {
     assert.deepEqual(skipped, []);
     assert.deepEqual(firstLines(items), ['Subject: fenetre', 'Subject: plain', 'Subject: recu', 'Subject: cafe']);
     assert.deepEqual(items.map((m) => path.relative(dir, m.name)), ['Entr\ufffde/Fen\ufffdtre.eml', 'Entr\ufffde/plain.eml', 'Re\ufffdu.eml', 'sub/caf\u00e9.eml']);
+    // What opens each file that U+FFFD cannot: its path's bytes; a UTF-8 path needs none.
+    assert.deepEqual(items.map((m) => m.fileBytes && Buffer.from(m.fileBytes, 'base64').toString('latin1')),
+      [`${dir}/Entr\xe9e/Fen\xeatre.eml`, `${dir}/Entr\xe9e/plain.eml`, `${dir}/Re\xe7u.eml`, undefined]);
   });
 
   it('splits an mbox the same wherever the chunks end: in a From_ line, a >From line, an empty line, a CRLF', () => {
