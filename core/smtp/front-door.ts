@@ -43,6 +43,11 @@ function serverOptions(rt: Runtime, kind: ListenerKind, tls: TlsMaterial, handle
     hideDSN: true,
     disableReverseLookup: true,
     closeTimeout: 10_000,
+    // A client may shut down its sending side right after its final dot or QUIT (`nc -N`, scripts). Without this
+    // Node ends our side at its FIN, the 250 for a message already queued is never written, and the client sends
+    // it again. The connection is closed once every command it sent has been answered, and TLS sessions keep Node's
+    // own handling of a close (patches.ts).
+    allowHalfOpen: kind !== 'smtps',
     maxAllowedUnauthenticatedCommands: kind === 'submission' ? 20 : false,
     logger: false,
     onConnect: handler.onConnect,

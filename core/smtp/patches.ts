@@ -2,6 +2,7 @@
 // NOOP/VRFY/RSET/QUIT and unknown verbs, CIDR-trusted proxies, a rejecting state after a refused connect, AUTH hidden
 // before TLS, and our own enhanced status codes.
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import type { Socket } from 'node:net';
 import type { CommandHookName } from '../hooks/hook-names.ts';
 
 export type CommandReply = { code: number; text: string | string[]; close?: boolean };
@@ -66,7 +67,12 @@ export function applySmtpServerPatches(): void {
   proto.send = function (this: RawConnection, code: number, data?: string | string[], context?: unknown) {
     const first = Array.isArray(data) ? data[0] : data;
     if (typeof first === 'string' && ENHANCED.test(first)) context = false;
-    return origSend.call(this, code, data, context);
+    // smtp-server writes only to a socket whose state is 'open'; a client that has shut down its sending side
+    // ('writeOnly' to us) still reads, and is owed the replies to what it sent before (the 250 of its message).
+    const socket = (this as { _socket?: Socket })._socket;
+    if (!socket?.allowHalfOpen || socket.readyState !== 'writeOnly' || socket.destroyed) return origSend.call(this, code, data, context);
+    Object.defineProperty(socket, 'readyState', { value: 'open', configurable: true });
+    try { return origSend.call(this, code, data, context); } finally { delete (socket as { readyState?: unknown }).readyState; }
   };
 
   // XCLIENT and XFORWARD from any address inside server.trusted_proxies (smtp-server only knows exact addresses).
@@ -85,6 +91,26 @@ export function applySmtpServerPatches(): void {
       this._mailmoatSince = Date.now();
       this.connectionReady();
     });
+  };
+
+  // With half-open sockets (front-door.ts), a client's FIN ends the parser's input: once the parser has dispatched
+  // and answered everything before it, the connection is closed, as Node would have done at once without the replies.
+  const origCreateParser = proto._createParser as (this: RawConnection) => NodeJS.EventEmitter;
+  proto._createParser = function (this: RawConnection & { _parser?: unknown }) {
+    const parser = origCreateParser.call(this);
+    if (hooksOf(this)) parser.once('finish', () => { if (this._parser === parser) this.close(); });
+    return parser;
+  };
+
+  // A TLS session is not half-open: a TLS socket takes the setting of the socket it wraps, and a half-open one
+  // would wait out its handshake timeout after a client that closed instead of shaking hands. A client that closed
+  // its side before its STARTTLS was answered cannot shake hands at all.
+  const origUpgrade = proto.upgrade as (this: RawConnection, callback: () => void, secureCallback?: () => void) => void;
+  proto.upgrade = function (this: RawConnection & { _socket: Socket }, callback: () => void, secureCallback?: () => void) {
+    const raw = this._socket;
+    raw.allowHalfOpen = false;
+    origUpgrade.call(this, callback, secureCallback);
+    if (raw.readableEnded) raw.destroy();
   };
 
   // Connect hooks run where the greeting is sent: at connect, and again after XCLIENT names the real client.
