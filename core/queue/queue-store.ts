@@ -1,5 +1,5 @@
 // The durable queue on disk: `<id>.eml` (the message, its envelope sealed at the end) and, once its state changes, `<id>.json`.
-import { closeSync, createWriteStream, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
@@ -85,7 +85,9 @@ export class QueueStore {
     const body = this.bodies.get(entry.id) ?? await readLocation(loc);
     try {
       await writeDurable(this.emlPath(entry.id), body);
-      await writeDurable(this.jsonPath(entry.id), JSON.stringify(entry));
+      // Whole or not at all: recovery takes a .json for the newer state and marks the journal record done, so a torn
+      // one left by a kill here would be the message's only record at the next start.
+      await this.writeState(entry, 'queue');
       await this.syncers.queue.sync();
     } catch (e) {
       // A full disk: the journal still holds the message; half-written files must not outlive it.
@@ -173,7 +175,8 @@ export class QueueStore {
   async enqueue(entry: QueueEntry, data: Buffer): Promise<void> {
     try {
       await writeDurable(this.emlPath(entry.id), data, 'wx');
-      await writeDurable(this.jsonPath(entry.id), JSON.stringify(entry), 'wx');
+      // Through a temp file: a torn .json would be kept aside as broken at the next start.
+      await this.writeState(entry, 'queue');
       await this.syncers.queue.sync();
     } catch (e) {
       await this.remove(entry.id).catch(() => undefined);
@@ -183,7 +186,15 @@ export class QueueStore {
 
   /** Moves a spooled message into another folder durably (quarantine, dead-letter). */
   async commitTo(folder: QueueFolder, entry: QueueEntry, from: QueueFolder = 'queue'): Promise<void> {
-    if (from === 'queue') { await this.moveToFiles(entry); this.sealedOnly.delete(entry.id); }
+    if (from === 'queue') {
+      await this.moveToFiles(entry);
+      // The cut below removes a sealed envelope: its state goes to a .json first, else a kill before the rename leaves
+      // an unsealed .eml that recovery deletes as never acknowledged. (A message quarantined at intake has no seal.)
+      if (this.sealedOnly.has(entry.id) || (!existsSync(this.jsonPath(entry.id)) && await this.loadSealed(entry.id))) {
+        await this.writeState(entry, 'queue');
+      }
+      this.sealedOnly.delete(entry.id);
+    }
     // Outside the queue folder the message file holds the message only (a sealed envelope is cut off).
     const fh = await open(this.emlPath(entry.id, from), 'r+');
     try { await fh.truncate(entry.size); await fh.sync(); } finally { await fh.close(); }
@@ -274,13 +285,18 @@ export class QueueStore {
 
   /**
    * After a start or crash: returns every committed message and deletes what was never acknowledged
-   * (a .eml with neither a sealed envelope nor a .json, temp files). A .json that cannot be parsed is kept aside, never deleted.
+   * (a .eml with neither a sealed envelope nor a .json, temp files). A .json that cannot be parsed is kept aside, never
+   * deleted, unless the journal still holds its message.
    */
   async recover(): Promise<{ entries: QueueEntry[]; orphans: number; broken: string[] }> {
     const names = new Set(await readdir(this.dirs.queue));
     const entries: QueueEntry[] = [];
     const broken: string[] = [];
     let orphans = 0;
+    // Read (only for a .json that does not parse) before the journal is taken over: a move out of it that did not
+    // finish left the message there.
+    let journaled: Set<string> | undefined;
+    const inJournal = (id: string) => (journaled ??= new Set(readJournal(this.journal.dir, this.sealKey).map((r) => r.entry.id))).has(id);
     for (const n of names) {
       if (n.endsWith('.tmp') || n.endsWith('.rewrite')) { await unlinkQuiet(path.join(this.dirs.queue, n)); continue; }
       if (n.endsWith('.eml') && !names.has(n.slice(0, -4) + '.json')) {
@@ -292,8 +308,17 @@ export class QueueStore {
       }
       if (!n.endsWith('.json')) continue;
       const id = n.slice(0, -5);
-      const e = await this.load(id);
+      const state = await readFile(path.join(this.dirs.queue, n), 'utf8').then((t) => JSON.parse(t) as QueueEntry).catch(() => undefined);
+      if (!state && inJournal(id)) {
+        // A move out of the journal that a kill cut short (written by an older version without a temp file): the
+        // journal record is the message; the files go, so they cannot outlive it as its only, torn, copy.
+        await unlinkQuiet(path.join(this.dirs.queue, n));
+        await unlinkQuiet(this.emlPath(id));
+        continue;
+      }
+      const e = state ?? await this.loadSealed(id);
       if (e && names.has(`${id}.eml`)) entries.push(e);
+      else if (!names.has(`${id}.eml`) && this.movedOut(id)) await unlinkQuiet(path.join(this.dirs.queue, n));
       else {
         broken.push(id);
         await rename(path.join(this.dirs.queue, n), path.join(this.dirs.deadletter, `${id}.broken.json`)).catch(() => undefined);
@@ -307,6 +332,17 @@ export class QueueStore {
     }
     entries.sort((a, b) => (a.id < b.id ? -1 : 1));
     return { entries, orphans, broken };
+  }
+
+  /**
+   * A .json left in the queue folder without its .eml by a kill during a move to another folder: the move is over once
+   * that folder holds both files (dead-letter, or the quarantine a release came from), and the .json is a leftover.
+   */
+  private movedOut(id: string): boolean {
+    for (const folder of ['deadletter', 'quarantine'] as const) {
+      if (existsSync(this.emlPath(id, folder)) && existsSync(this.jsonPath(id, folder))) return true;
+    }
+    return false;
   }
 
   /** Writes a delivered copy (no smarthost configured): the outgoing bytes as a .eml under delivered/. */
