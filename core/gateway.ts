@@ -16,6 +16,7 @@ import type { DnsResolver } from './dns/types.ts';
 import { startControl } from './control/server.ts';
 import { UsersFile } from './auth/users-file.ts';
 import { closePlugins, createPlugins, PROJECT_DIR, type LoadedPlugin } from './plugin/loader.ts';
+import { InUse } from './plugin/in-use.ts';
 import type { Services } from './hooks/context.ts';
 import { compilePolicy, type Runtime } from './runtime.ts';
 import { Metrics } from './metrics.ts';
@@ -54,28 +55,38 @@ function makeRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns:
   return buildRelay(cfg, queue, hostname, dns);
 }
 
-/** How long plugin instances and a relay that a reload replaced stay open for the hooks and deliveries still using them. */
+/** How long plugin instances and a relay that a reload replaced stay open at most for hooks and deliveries still using them. */
 const RETIRE_AFTER_MS = 30_000;
+/** How long what a reload replaced must have been idle before it is closed (see InUse.idleFor). */
+const RETIRE_QUIET_MS = 300;
 
 /**
- * What reloads replaced, closed after a grace period, or at stop if that comes first: a plugin's close() may save
- * state (the bayes plugin flushes what it learned), so a stop must not leave it to a timer that never fires.
+ * What reloads replaced, closed once no hook call or delivery runs in it any more (each set holds a Bayes dictionary,
+ * a worker thread, sockets: a burst of reloads must not keep hundreds of them), after a grace period when one hangs,
+ * or at stop if that comes first: a plugin's close() may save state (the bayes plugin flushes what it learned), so a
+ * stop must not leave it to a timer that never fires.
  */
 class Retired {
   private readonly closers = new Set<() => Promise<void>>();
   private readonly log: Logger;
   constructor(log: Logger) { this.log = log; }
 
-  add(plugins: LoadedPlugin[], relay: Relay): void {
+  add(plugins: LoadedPlugin[], relay: Relay, inUse: InUse): void {
+    const retiredAt = Date.now();
     let closing: Promise<void> | undefined;
+    let timer: NodeJS.Timeout;
     const close = () => closing ??= (async () => {
       clearTimeout(timer);
       await closePlugins(plugins, this.log);
       try { await relay.close(); } catch (e) { this.log.warn('relay close failed', { error: String(e) }); }
       this.closers.delete(close);
     })();
-    const timer = setTimeout(() => void close(), RETIRE_AFTER_MS);
-    timer.unref();
+    const check = () => {
+      if (inUse.idleFor(RETIRE_QUIET_MS, retiredAt) || Date.now() - retiredAt >= RETIRE_AFTER_MS) void close();
+      else arm();
+    };
+    const arm = () => { timer = setTimeout(check, RETIRE_QUIET_MS); timer.unref(); };
+    arm();
     this.closers.add(close);
   }
 
@@ -144,6 +155,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const users = new UsersFile(cfg.auth.users_file || path.join(cfg.data_dir, 'users'));
   const metrics = new Metrics();
   let relay = makeRelay(cfg, queue, hostname, dns);
+  let inUse = new InUse();
+  inUse.trackRelay(relay);
   const delivery = new DeliveryQueue(queue, relay, cfg.queue, log);
   delivery.setHostname(hostname);
 
@@ -159,6 +172,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const setup = { log, services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd() };
   try {
     rt.plugins = await createPlugins(cfg.plugins, setup);
+    inUse.trackPlugins(rt.plugins);
   } catch (e) {
     await store.close();
     letGoOfProcess();
@@ -226,6 +240,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       return false;
     }
     if (stopped) { await closePlugins(plugins, log); return false; }
+    const nextInUse = new InUse();
+    nextInUse.trackPlugins(plugins);
     const old = rt.plugins;
     rt.plugins = plugins;
     rt.config = nc;
@@ -234,12 +250,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     tls = nextTls;
     refreshListeners(listeners, rt, tls);
     const nextRelay = makeRelay(nc, queue, hostname, dns);
+    nextInUse.trackRelay(nextRelay);
     const oldRelay = relay;
+    const oldInUse = inUse;
     relay = nextRelay;
+    inUse = nextInUse;
     delivery.setRelay(nextRelay);
     delivery.setPolicy(nc.queue);
-    // In-flight hooks may still use the old instances for a moment.
-    retired.add(old, oldRelay);
+    // In-flight hooks and deliveries may still use the old instances for a moment.
+    retired.add(old, oldRelay, oldInUse);
     if (ignored.length) log.warn('config reload: these keys change only on restart and keep their running values', { keys: ignored });
     log.info('config reloaded', { plugins: plugins.map((p) => p.name) });
     return true;

@@ -13,6 +13,7 @@ import type { QueueEntry } from '../queue/entry.ts';
 import { replyFor, type Reply } from './reply.ts';
 import { chainHooks } from './command-hooks.ts';
 import { isAscii } from '../text/ascii.ts';
+import { holdChain } from '../plugin/in-use.ts';
 
 const SPOOL_FULL = new Set(['ENOSPC', 'EDQUOT']);
 
@@ -43,7 +44,20 @@ function taggedSubject(tag: string, subject: string): string {
 
 /** Receives the DATA stream of `tx` and returns the reply to send. Never throws for a spool problem: that is a 4xx. */
 export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transaction, stream: SMTPServerDataStream): Promise<Reply & { close?: boolean }> {
-  const cfg = rt.config;
+  // The config and the plugins of one generation for the whole message: a reload while it is spooled must not give
+  // it the subject tag and scores of one config and the findings of the next, nor close the plugins it will run.
+  const plugins = rt.plugins;
+  const release = holdChain(plugins);
+  try {
+    return await receiveWith(rt, rt.config, plugins, st, tx, stream);
+  } finally {
+    release();
+  }
+}
+
+async function receiveWith(
+  rt: Runtime, cfg: Runtime['config'], plugins: Runtime['plugins'], st: SessionState, tx: Transaction, stream: SMTPServerDataStream,
+): Promise<Reply & { close?: boolean }> {
   const log = rt.log.child({ cid: st.id, qid: tx.id });
   const file = rt.queue.emlPath(tx.id);
   const started = tx.startedAt;
@@ -90,7 +104,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   tx.message = message;
 
   let forced: { action: VerdictAction; reason: string } | undefined;
-  const r = await runHook(rt.plugins, { hook: 'data', session: st, tx, log, services: rt.services });
+  const r = await runHook(plugins, { hook: 'data', session: st, tx, log, services: rt.services });
   const o = r.outcome;
   if (o.action === 'reject' || o.action === 'tempfail' || o.action === 'disconnect') {
     await discard();
@@ -103,8 +117,8 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   const verdict = decideVerdict(tx.findings, cfg.scores, forced);
   tx.verdict = verdict;
   const observe = () => {
-    if (chainHooks(rt.plugins).has('afterVerdict')) {
-      void runHook(rt.plugins, { hook: 'afterVerdict', session: st, tx, log, services: rt.services });
+    if (chainHooks(plugins).has('afterVerdict')) {
+      void runHook(plugins, { hook: 'afterVerdict', session: st, tx, log, services: rt.services });
     }
   };
 
