@@ -1,4 +1,8 @@
 // Filter accuracy figures: ham misclassified, spam caught at a cutoff, and 1-ROCA (the area above the ROC curve).
+import { seededRandom } from '../seeded-random.ts';
+
+/** Re-exported: the eval's tests draw from the same generator. */
+export { seededRandom };
 
 export interface Scored {
   spam: boolean;
@@ -119,14 +123,3 @@ export function spamCaughtInterval(results: Scored[], hamRate: number, o: { resa
   return [at((1 - level) / 2), at(1 - (1 - level) / 2)];
 }
 
-/** A small seeded generator of uniform numbers in [0, 1) (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

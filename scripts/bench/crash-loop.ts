@@ -16,6 +16,7 @@ import { SmtpDialog } from '../../test/helpers/smtp-dialog.ts';
 import { exitOnSignals, holdUntilExit } from '../../test/helpers/leftovers.ts';
 import { readJournal } from '../../core/queue/journal.ts';
 import { loadSealKey } from '../../core/queue/envelope-seal.ts';
+import { seededRandom } from '../seeded-random.ts';
 
 export const DEFERRED_RCPT = 'slow@example.com';
 export const REFUSED_RCPT = 'gone@example.com';
@@ -65,17 +66,6 @@ export interface CrashLoopReport {
   seconds: number;
 }
 
-/** mulberry32: a small seeded generator, so a failing run can be replayed from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What message number `seq` is: its recipients and whether it is large enough to get a file of its own. */
 export function messageSpec(seq: number): { large: boolean; rcpts: string[] } {
