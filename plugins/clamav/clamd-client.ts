@@ -147,7 +147,7 @@ export class ClamdClient {
         // clamd stops reading and closes once a stream passes its StreamMaxLength; its reply may then be lost
         // to our failed write before we read it.
         if (state.streaming && (err.code === 'EPIPE' || err.code === 'ECONNRESET')) {
-          finish(new ScanError('size-limit', `clamd at ${where} closed the connection during INSTREAM (${err.code}), as it does past its StreamMaxLength (or clamd stopped)`));
+          finish(new ScanError('size-limit', `clamd at ${where} closed the connection during INSTREAM (${err.code}), as it does past its StreamMaxLength (or clamd stopped)`, { inferred: true }));
           return;
         }
         finish(new ScanError(connected ? 'error' : 'unreachable', `clamd at ${where}: ${err.code ?? err.message}`));

@@ -45,9 +45,22 @@ class ClamavCheck {
     try {
       result = await this.slot(() => this.scanner.scanMessage(msg));
     } catch (err) {
-      const e = asScanError(err);
-      if (e.kind === 'size-limit' && await this.scanner.answers?.()) return this.overScannerLimit(ctx, msg.size, e);
-      return this.failed(ctx, e);
+      let e = asScanError(err);
+      // A connection closed mid-stream is a size limit only if it happens again: the clamd behind a balancer that
+      // died or reset one connection also leaves a scanner answering PING, and a 552 for that would refuse a clean
+      // message for good.
+      if (e.kind === 'size-limit' && e.inferred && await this.scanner.answers?.()) {
+        ctx.log.info('clamd closed the connection mid-stream; scanning once more', { error: e.message });
+        try {
+          result = await this.slot(() => this.scanner.scanMessage(msg));
+        } catch (again) {
+          e = asScanError(again);
+        }
+      }
+      if (!result) {
+        if (e.kind === 'size-limit' && await this.scanner.answers?.()) return this.overScannerLimit(ctx, msg.size, e);
+        return this.failed(ctx, e);
+      }
     }
     if (!result.infected) {
       ctx.log.debug('virus scan clean', { scanner: this.scanner.description, ms: Math.round((performance.now() - started) * 100) / 100 });

@@ -7,9 +7,15 @@ export type ScanErrorKind = 'unreachable' | 'timeout' | 'size-limit' | 'error';
 /** A scan that did not produce a verdict; `kind` lets the failure policy and the log say what happened. */
 export class ScanError extends Error {
   readonly kind: ScanErrorKind;
-  constructor(kind: ScanErrorKind, message: string) {
+  /**
+   * A size limit inferred from a connection clamd closed mid-stream rather than read from its reply: a clamd (or a
+   * balancer in front of a pool) that died or reset the connection looks the same.
+   */
+  readonly inferred: boolean;
+  constructor(kind: ScanErrorKind, message: string, opts: { inferred?: boolean } = {}) {
     super(message);
     this.name = 'ScanError';
     this.kind = kind;
+    this.inferred = opts.inferred ?? false;
   }
 }
