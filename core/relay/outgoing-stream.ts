@@ -25,8 +25,10 @@ export function outgoingStream(entry: QueueEntry, file: string, body?: Buffer, s
   if (body && body.length === entry.size) {
     return Readable.from([prefix, remove ? withoutFields(body, remove) : body], { objectMode: false });
   }
-  const source = messageBytes(file, entry.size, start);
   return Readable.from((async function* () {
+    // Opened only once read: a stream made for an attempt that ends before DATA (every recipient refused, no
+    // connection) is never read, and a file opened for it stayed open, one per failed attempt, until EMFILE.
+    const source = messageBytes(file, entry.size, start);
     if (prefix.length) yield prefix;
     if (remove) yield* streamWithoutFields(source, remove);
     else for await (const chunk of source) yield chunk as Buffer;

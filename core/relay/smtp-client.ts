@@ -326,10 +326,12 @@ export class SmtpConnection {
       this.clean = true;
       return { mail, rcpt, data };
     } catch (e) {
-      message.destroy();
       const err = restage(e, 'transaction');
       if (!mail && err instanceof SmtpClientError) err.beforeReply = true;
       throw err;
+    } finally {
+      // Read to its end, refused before DATA, or failed: the message's file is let go either way.
+      message.destroy();
     }
   }
 
