@@ -57,7 +57,7 @@ function makeRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns:
 
 /** How long plugin instances and a relay that a reload replaced stay open at most for hooks and deliveries still using them. */
 const RETIRE_AFTER_MS = 30_000;
-/** How long what a reload replaced must have been idle before it is closed (see InUse.idleFor). */
+/** How long what a reload replaced must have been idle before it is closed (see InUse.whenQuiet). */
 const RETIRE_QUIET_MS = 300;
 
 /**
@@ -72,21 +72,16 @@ class Retired {
   constructor(log: Logger) { this.log = log; }
 
   add(plugins: LoadedPlugin[], relay: Relay, inUse: InUse): void {
-    const retiredAt = Date.now();
     let closing: Promise<void> | undefined;
-    let timer: NodeJS.Timeout;
     const close = () => closing ??= (async () => {
       clearTimeout(timer);
       await closePlugins(plugins, this.log);
       try { await relay.close(); } catch (e) { this.log.warn('relay close failed', { error: String(e) }); }
       this.closers.delete(close);
     })();
-    const check = () => {
-      if (inUse.idleFor(RETIRE_QUIET_MS, retiredAt) || Date.now() - retiredAt >= RETIRE_AFTER_MS) void close();
-      else arm();
-    };
-    const arm = () => { timer = setTimeout(check, RETIRE_QUIET_MS); timer.unref(); };
-    arm();
+    const timer = setTimeout(() => void close(), RETIRE_AFTER_MS);
+    timer.unref();
+    inUse.whenQuiet(RETIRE_QUIET_MS, () => void close());
     this.closers.add(close);
   }
 
@@ -172,7 +167,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const setup = { log, services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd() };
   try {
     rt.plugins = await createPlugins(cfg.plugins, setup);
-    inUse.trackPlugins(rt.plugins);
+    inUse.trackChain(rt.plugins);
   } catch (e) {
     await store.close();
     letGoOfProcess();
@@ -241,7 +236,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     }
     if (stopped) { await closePlugins(plugins, log); return false; }
     const nextInUse = new InUse();
-    nextInUse.trackPlugins(plugins);
+    nextInUse.trackChain(plugins);
     const old = rt.plugins;
     rt.plugins = plugins;
     rt.config = nc;

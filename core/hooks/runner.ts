@@ -5,6 +5,7 @@ import type { HookContext, Services, Address, CommandView } from './context.ts';
 import type { Outcome } from './outcome.ts';
 import { isOutcome } from './outcome.ts';
 import type { LoadedPlugin } from '../plugin/loader.ts';
+import { holdChain } from '../plugin/in-use.ts';
 import type { Logger } from '../log/types.ts';
 import type { SessionState, Transaction } from './transaction.ts';
 
@@ -107,12 +108,21 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
   };
 }
 
-async function callWithTimeout(p: LoadedPlugin, ctx: HookContext, lease: Lease): Promise<Outcome | void> {
+async function callWithTimeout(chain: readonly LoadedPlugin[], p: LoadedPlugin, ctx: HookContext, lease: Lease): Promise<Outcome | void> {
   const handler = p.instance.hooks[ctx.hook]!;
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => { lease.expired = true; reject(new TimeoutError()); }, p.timeout); });
+  const running = Promise.resolve().then(() => handler(ctx));
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      lease.expired = true;
+      // The handler goes on after its run answered: its chain stays in use (a reload must not close it) until it ends.
+      const release = holdChain(chain);
+      running.then(release, release);
+      reject(new TimeoutError());
+    }, p.timeout);
+  });
   try {
-    return await Promise.race([Promise.resolve().then(() => handler(ctx)), timeout]);
+    return await Promise.race([running, timeout]);
   } finally {
     clearTimeout(timer);
   }
@@ -120,13 +130,22 @@ async function callWithTimeout(p: LoadedPlugin, ctx: HookContext, lease: Lease):
 
 /** Runs `hook` for every plugin that has it; the first outcome other than continue ends the run. */
 export async function runHook(plugins: readonly LoadedPlugin[], a: RunArgs): Promise<HookResult> {
+  const release = holdChain(plugins);
+  try {
+    return await runChain(plugins, a);
+  } finally {
+    release();
+  }
+}
+
+async function runChain(plugins: readonly LoadedPlugin[], a: RunArgs): Promise<HookResult> {
   const observing = OBSERVING_HOOKS.has(a.hook);
   for (const p of plugins) {
     if (!p.instance.hooks[a.hook]) continue;
     let out: Outcome | void;
     try {
       const lease = new Lease(a.log, p.name, a.hook);
-      out = await callWithTimeout(p, makeContext(p, a, lease), lease);
+      out = await callWithTimeout(plugins, p, makeContext(p, a, lease), lease);
     } catch (err) {
       if (observing) { a.log.error('plugin failed in an observing hook', { plugin: p.name, hook: a.hook, error: String((err as Error)?.message ?? err) }); continue; }
       if (err instanceof TimeoutError) {

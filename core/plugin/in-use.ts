@@ -1,14 +1,14 @@
-// Counts the hook calls and deliveries running in one config generation's plugin instances and relay, so a reload
-// can close what it replaced as soon as nothing uses it any more, rather than after a fixed grace period.
+// Counts the hook runs and deliveries under way in one config generation's plugin chain and relay, so a reload can
+// close what it replaced as soon as nothing uses it any more, rather than after a fixed grace period.
 import type { Relay } from '../relay/types.ts';
 import type { LoadedPlugin } from './loader.ts';
 
-/** Each tracked chain's counter, for code that holds a chain across awaits of its own (a message being spooled). */
+/** Each tracked chain's counter: the hook runner and message intake hold a chain through it. */
 const byChain = new WeakMap<readonly LoadedPlugin[], InUse>();
 
 /**
- * Counts `plugins` as in use until the returned function is called: a message read the chain when its DATA began
- * and runs its hooks once it is spooled, seconds later for a large one, and the chain must not be closed meanwhile.
+ * Counts `plugins` as in use until the returned function is called: a hook run, from its first handler to its
+ * last, or a message from its DATA to its verdict (seconds apart for a large one).
  */
 export function holdChain(plugins: readonly LoadedPlugin[]): () => void {
   const use = byChain.get(plugins);
@@ -20,57 +20,44 @@ export function holdChain(plugins: readonly LoadedPlugin[]): () => void {
 
 export class InUse {
   private running = 0;
-  private lastSettled = Date.now();
+  private quiet?: { ms: number; done: () => void; timer?: NodeJS.Timeout };
 
-  enter(): void { this.running++; }
-  leave(): void { this.settle(); }
+  /** Counts the hook runs of `plugins` (see holdChain). */
+  trackChain(plugins: readonly LoadedPlugin[]): void { byChain.set(plugins, this); }
 
-  /**
-   * Gives each instance of `plugins` a hooks object whose handlers count their calls. A new object, not the
-   * instance's own rewritten: a plugin may hand every instance the same module-level hooks object, which each reload
-   * would otherwise wrap once more, counting every later call in every earlier generation too.
-   */
-  trackPlugins(plugins: LoadedPlugin[]): void {
-    byChain.set(plugins, this);
-    for (const p of plugins) {
-      const counted: Record<string, unknown> = {};
-      for (const [name, handler] of Object.entries(p.instance.hooks as Record<string, unknown>)) {
-        counted[name] = typeof handler === 'function' ? (ctx: never) => this.count(() => (handler as (c: never) => unknown)(ctx)) : handler;
-      }
-      (p.instance as { hooks: unknown }).hooks = counted;
-    }
-  }
-
-  /** Wraps `relay.send` (in place) so that deliveries in progress are counted. */
+  /** Counts the deliveries `relay.send` has under way (it is wrapped in place: each reload makes a relay of its own). */
   trackRelay(relay: Relay): void {
     const send = relay.send.bind(relay);
-    (relay as { send: Relay['send'] }).send = (entry, recipients, message) => this.count(() => send(entry, recipients, message)) as ReturnType<Relay['send']>;
+    (relay as { send: Relay['send'] }).send = (entry, recipients, message) => {
+      this.enter();
+      let sending: ReturnType<Relay['send']>;
+      try { sending = send(entry, recipients, message); } catch (e) { this.leave(); throw e; }
+      return sending.finally(() => this.leave());
+    };
+  }
+
+  enter(): void {
+    this.running++;
+    if (this.quiet?.timer) { clearTimeout(this.quiet.timer); this.quiet.timer = undefined; }
+  }
+
+  leave(): void {
+    if (--this.running === 0) this.armQuiet();
   }
 
   /**
-   * True when nothing runs, and nothing has for `quietMs` since `since` (the swap): the hook runner awaits between one
-   * plugin's handler and the next one's, so a chain that read the old list may be between two handlers for a moment.
+   * Calls `done` once nothing has run here for `ms`: a plugin may still finish work its hook started (a lesson it
+   * learns after answering) for a moment after the hook returned.
    */
-  idleFor(quietMs: number, since: number): boolean {
-    return this.running === 0 && Date.now() - Math.max(this.lastSettled, since) >= quietMs;
+  whenQuiet(ms: number, done: () => void): void {
+    this.quiet = { ms, done };
+    if (this.running === 0) this.armQuiet();
   }
 
-  private count(call: () => unknown): unknown {
-    this.running++;
-    let result: unknown;
-    try { result = call(); } catch (e) { this.settle(); throw e; }
-    if (result && typeof (result as Promise<unknown>).then === 'function') {
-      return (result as Promise<unknown>).then(
-        (v) => { this.settle(); return v; },
-        (e) => { this.settle(); throw e; },
-      );
-    }
-    this.settle();
-    return result;
-  }
-
-  private settle(): void {
-    this.running--;
-    this.lastSettled = Date.now();
+  private armQuiet(): void {
+    const q = this.quiet;
+    if (!q) return;
+    q.timer = setTimeout(() => { this.quiet = undefined; q.done(); }, q.ms);
+    q.timer.unref();
   }
 }
