@@ -45,7 +45,7 @@ export class QueueStore {
   private readonly bodies = new Map<string, Buffer>();
   private bodyBytes = 0;
   private removals: Promise<void> = Promise.resolve();
-  /** Messages committed by this process whose state never left the seal: no .json to remove for them. */
+  /** Messages committed by this process, or recovered from their seal, whose state never left it: no .json for them. */
   private readonly sealedOnly = new Set<string>();
   /** Small messages, appended to shared segment files (see journal.ts); the owner process takes it over in recover(). */
   private readonly journal: Journal;
@@ -190,9 +190,7 @@ export class QueueStore {
       await this.moveToFiles(entry);
       // The cut below removes a sealed envelope: its state goes to a .json first, else a kill before the rename leaves
       // an unsealed .eml that recovery deletes as never acknowledged. (A message quarantined at intake has no seal.)
-      if (this.sealedOnly.has(entry.id) || (!existsSync(this.jsonPath(entry.id)) && await this.loadSealed(entry.id))) {
-        await this.writeState(entry, 'queue');
-      }
+      if (this.sealedOnly.has(entry.id)) await this.writeState(entry, 'queue');
       this.sealedOnly.delete(entry.id);
     }
     // Outside the queue folder the message file holds the message only (a sealed envelope is cut off).
@@ -301,7 +299,7 @@ export class QueueStore {
       if (n.endsWith('.tmp') || n.endsWith('.rewrite')) { await unlinkQuiet(path.join(this.dirs.queue, n)); continue; }
       if (n.endsWith('.eml') && !names.has(n.slice(0, -4) + '.json')) {
         const sealed = await this.loadSealed(n.slice(0, -4));
-        if (sealed) { entries.push(sealed); continue; }
+        if (sealed) { this.sealedOnly.add(sealed.id); entries.push(sealed); continue; }
         await unlinkQuiet(path.join(this.dirs.queue, n));
         orphans++;
         continue;
