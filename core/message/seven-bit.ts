@@ -13,6 +13,7 @@
 // encoding (the body hash covers the encoded bytes). Postfix breaks such signatures the same way; signing 7-bit or
 // relaying to a server with 8BITMIME is the cure, not removing the signature.
 
+import { isAscii } from 'node:buffer';
 import { parseHeaderBlock } from './header-block.ts';
 import { parseMimeValue } from './mime-params.ts';
 import { Base64Encoder, QuotedPrintableEncoder, type LeafEncoder } from './seven-bit-encoders.ts';
@@ -46,7 +47,7 @@ interface MultipartFrame { kind: 'multipart'; index: number; boundary: string; c
 interface MessageFrame { kind: 'message'; index: number; label8bit: boolean }
 type Frame = HeadersFrame | LeafFrame | MultipartFrame | MessageFrame;
 
-const has8bit = (b: Buffer) => { for (let i = 0; i < b.length; i++) if (b[i] >= 0x80) return true; return false; };
+const has8bit = (b: Buffer) => !isAscii(b);
 
 /** Walks the MIME structure of a byte stream; in scan mode it records a plan, in convert mode it applies one. */
 class Walker {

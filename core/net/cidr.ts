@@ -1,10 +1,18 @@
 // IP and CIDR matching for access lists, relay networks and trusted proxies (IPv4, IPv6, and IPv4-mapped IPv6).
 import net from 'node:net';
 
-/** Strips `::ffff:` from IPv4-mapped IPv6 addresses so lists written in IPv4 match. */
+/**
+ * An IPv4-mapped IPv6 address as the IPv4 address it is, so lists written in IPv4 match: `::ffff:192.0.2.1`, and the
+ * hex form the URL parser writes (`::ffff:c000:201`).
+ */
 export function normalizeIp(ip: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  return m ? m[1] : ip;
+  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (dotted) return dotted[1];
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
+  if (!hex) return ip;
+  const hi = parseInt(hex[1], 16);
+  const lo = parseInt(hex[2], 16);
+  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
 }
 
 export class CidrList {

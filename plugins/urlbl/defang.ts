@@ -6,6 +6,7 @@
 
 import { decodeLeaf, headerValue, leafParts, replaceLeaves, type LeafEdit, type MimeLeaf } from '../../core/message/mime-leaves.ts';
 import { mimeParamText, parseMimeValue } from '../../core/message/mime-params.ts';
+import { Base64Encoder, QuotedPrintableEncoder } from '../../core/message/seven-bit-encoders.ts';
 
 const URL_RE = /https?:\/\/[^\s"'<>()[\]{}]+/gi;
 
@@ -20,27 +21,10 @@ function setHeader(head: string, name: string, value: string): string {
   return end ? head.slice(0, end.index) + '\r\n' + line + '\r\n' : head + line;
 }
 
-function encodeQp(buf: Buffer): string {
-  const lines: string[] = [];
-  for (const text of buf.toString('latin1').split(/\r?\n/)) {
-    let line = '';
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      const last = i === text.length - 1;
-      const plain = (c >= 33 && c <= 126 && c !== 61) || ((c === 32 || c === 9) && !last);
-      const enc = plain ? text[i] : `=${c.toString(16).toUpperCase().padStart(2, '0')}`;
-      if (line.length + enc.length > 75) { lines.push(line + '='); line = ''; }
-      line += enc;
-    }
-    lines.push(line);
-  }
-  return lines.join('\r\n');
-}
-
 function encode(buf: Buffer, cte: string): string {
-  if (cte === 'base64') return (buf.toString('base64').match(/.{1,76}/g) ?? []).join('\r\n') + '\r\n';
-  if (cte === 'quoted-printable') return encodeQp(buf);
-  return buf.toString('latin1');
+  if (cte !== 'base64' && cte !== 'quoted-printable') return buf.toString('latin1');
+  const encoder = cte === 'base64' ? new Base64Encoder() : new QuotedPrintableEncoder();
+  return Buffer.concat([encoder.write(buf), encoder.end()]).toString('latin1');
 }
 
 function charsetText(buf: Buffer, charset: string | undefined): string {

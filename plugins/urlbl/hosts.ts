@@ -2,17 +2,9 @@
 import net from 'node:net';
 import { getDomain } from 'tldts';
 import { isUnroutable } from '../../core/net/special-ranges.ts';
+import { normalizeIp } from '../../core/net/cidr.ts';
 
 export interface UrlHost { kind: 'domain' | 'ip'; key: string }
-
-/** `::ffff:102:304` (how the URL parser writes `[::ffff:1.2.3.4]`) as the IPv4 address it is, which lists know it as. */
-function unmapped(ip: string): string {
-  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
-  if (!m) return ip;
-  const hi = parseInt(m[1], 16);
-  const lo = parseInt(m[2], 16);
-  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
-}
 
 /**
  * Numeric character references as HTML writes them (`spam&#46;example`, `&#x2e;`): a browser follows the decoded
@@ -31,7 +23,8 @@ export function urlHost(url: string): UrlHost | undefined {
   try { host = new URL(decodeCharRefs(url)).hostname.toLowerCase(); } catch { return undefined; }
   host = host.replace(/^\[|\]$/g, '').replace(/\.$/, '');
   if (net.isIP(host)) {
-    const ip = unmapped(host);
+    // `[::ffff:1.2.3.4]` is the IPv4 address lists know it as.
+    const ip = normalizeIp(host);
     return isUnroutable(ip) ? undefined : { kind: 'ip', key: ip };
   }
   const domain = getDomain(host, { allowPrivateDomains: false });
