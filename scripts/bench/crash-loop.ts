@@ -92,7 +92,8 @@ function messageText(seq: number): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function queueIdOf(m: ReceivedMessage): string | undefined {
+/** The queue id our Received header gives a relayed message. */
+export function queueIdOf(m: ReceivedMessage): string | undefined {
   return /\(Mailmoat\) with \S+ id (\S+?)[;\s]/.exec(m.raw.toString('latin1'))?.[1];
 }
 

@@ -12,7 +12,7 @@ import { spawnGateway, startGateway, type SpawnedGateway, type TestGateway } fro
 import { startSmarthost, type ReceivedMessage, type Smarthost } from '../../helpers/smarthost.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
-import { REFUSED_RCPT, bodyOf, messageSpec } from '../../../scripts/bench/crash-loop.ts';
+import { REFUSED_RCPT, bodyOf, messageSpec, queueIdOf } from '../../../scripts/bench/crash-loop.ts';
 import { sendMail, sleep, until } from './send.ts';
 
 const SENDER = 'load@client.example';
@@ -47,10 +47,6 @@ function unmount(mnt: string): void {
 
 function messageText(seq: number): string {
   return `From: ${SENDER}\r\nTo: ${messageSpec(seq).rcpts.join(', ')}\r\nSubject: full disk ${seq}\r\nX-Seq: ${seq}\r\n\r\n${bodyOf(seq)}`;
-}
-
-function queueIdOf(m: ReceivedMessage): string | undefined {
-  return /\(Mailmoat\) with \S+ id (\S+?)[;\s]/.exec(m.raw.toString('latin1'))?.[1];
 }
 
 interface Load { acked: Map<string, number>; replies: Map<string, number>; odd: string[]; stop(): void; done: Promise<void> }
