@@ -7,6 +7,8 @@ import { decodeWords } from '../text/encoded-words.ts';
 import { decodeLeaf, headerValue, leafParts } from './mime-leaves.ts';
 import { parseMimeValue } from './mime-params.ts';
 import { Headers, headerEnd, parseHeaderBlock } from './header-block.ts';
+import { htmlText } from './html-text.ts';
+import { nextTurn } from '../text/next-turn.ts';
 
 // Brackets end a URL in text, except around an IPv6 host (`http://[2001:db8::1]/`), which browsers follow.
 const URL_RE = /\bhttps?:\/\/(?:\[[0-9a-f:.]+\][^\s<>"'()\]\[{}]*|[^\s<>"'()\]\[{}]+)/gi;
@@ -21,12 +23,39 @@ const SENTENCE_MARKS = '.,;:!?';
 /** Every http(s) URL in the text and HTML, and `www.` links without a scheme (as http), de-duplicated, trailing punctuation trimmed. */
 export function extractUrls(text: string, html: string): string[] {
   const found = new Set<string>();
-  for (const m of text.matchAll(URL_RE)) found.add(withoutTrailing(m[0], SENTENCE_MARKS));
-  for (const m of text.matchAll(BARE_WWW_RE)) found.add(`http://${withoutTrailing(m[0], SENTENCE_MARKS)}`);
-  for (const m of html.matchAll(HREF_RE)) found.add(m[1].replace(/&amp;/g, '&'));
-  for (const m of html.matchAll(URL_RE)) found.add(withoutTrailing(m[0], SENTENCE_MARKS).replace(/&amp;/g, '&'));
+  for (const _ of urlSteps(text, html, found)) { /* all at once: the caller's input is small */ }
   return [...found];
 }
+
+/** As extractUrls, giving the event loop a turn every few milliseconds: a large HTML part holds 100,000 links. */
+export async function extractUrlsInSlices(text: string, html: string): Promise<string[]> {
+  const found = new Set<string>();
+  let since = performance.now();
+  for (const _ of urlSteps(text, html, found)) {
+    if (performance.now() - since < SLICE_MS) continue;
+    await nextTurn();
+    since = performance.now();
+  }
+  return [...found];
+}
+
+/** Adds each URL to `found`, pausing (yielding) after each match so that a caller can give the event loop a turn. */
+function* urlSteps(text: string, html: string, found: Set<string>): Generator<void> {
+  for (const m of text.matchAll(URL_RE)) { found.add(withoutTrailing(m[0], SENTENCE_MARKS)); yield; }
+  for (const m of text.matchAll(BARE_WWW_RE)) { found.add(`http://${withoutTrailing(m[0], SENTENCE_MARKS)}`); yield; }
+  for (const m of html.matchAll(HREF_RE)) { found.add(m[1].replace(/&amp;/g, '&')); yield; }
+  for (const m of html.matchAll(URL_RE)) { found.add(withoutTrailing(m[0], SENTENCE_MARKS).replace(/&amp;/g, '&')); yield; }
+}
+
+/** How long one step of work on a large message may hold the event loop (every other client waits meanwhile). */
+const SLICE_MS = 20;
+
+/**
+ * Messages up to this size get mailparser's HTML-to-text conversion; larger ones the gateway's own (htmlText).
+ * mailparser converts every HTML part in one synchronous call, about 80 ms per MB: 1.5 s for a 19 MB part, during
+ * which no other client is answered, and it cuts the HTML at 16 MB. At 1 MB a whole message converts in under 100 ms.
+ */
+export const HTML_TO_TEXT_MAX_SIZE = 1024 * 1024;
 
 // Loaded on the first message a plugin parses: mailparser costs about 29 MB of memory in a gateway whose
 // plugins only read headers and streams.
@@ -35,20 +64,22 @@ let parser: Promise<typeof import('mailparser')> | undefined;
 /**
  * The message parsed by mailparser; when mailparser gives up (it refuses more than 1,000 parts, or a part's header
  * section over 1 MB), the message read again from `raw` by the gateway's own MIME reader, so that what a spammer
- * adds to make the parser fail does not also hide the text and links from every check.
+ * adds to make the parser fail does not also hide the text and links from every check. `size` is the message's
+ * size in bytes: above HTML_TO_TEXT_MAX_SIZE the text of an HTML-only message comes from htmlText.
  */
-export async function parseMime(input: Readable, raw?: () => Promise<Buffer>): Promise<ParsedMessage> {
+export async function parseMime(input: Readable, raw?: () => Promise<Buffer>, size = 0): Promise<ParsedMessage> {
   try {
     parser ??= import('mailparser');
     const { simpleParser } = await parser;
-    const m = await simpleParser(input, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true });
-    const text = m.text ?? '';
+    const large = size > HTML_TO_TEXT_MAX_SIZE;
+    const m = await simpleParser(input, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true, skipHtmlToText: large });
     const html = typeof m.html === 'string' ? m.html : '';
+    const text = large && html && !/\S/.test(m.text ?? '') ? await htmlText(html) : m.text ?? '';
     return {
       subject: m.subject,
       text,
       html,
-      urls: extractUrls(text, html),
+      urls: await extractUrlsInSlices(text, html),
       attachments: m.attachments.map((a) => ({
         filename: a.filename, contentType: a.contentType, size: a.size, content: a.content, truncated: false, partId: a.partId ?? undefined,
       })),
@@ -57,14 +88,14 @@ export async function parseMime(input: Readable, raw?: () => Promise<Buffer>): P
   } catch {
     input.destroy();
     try {
-      if (raw) return fromLeaves(await raw());
+      if (raw) return await fromLeaves(await raw());
     } catch { /* the message cannot be read at all: nothing to show */ }
     return { text: '', html: '', urls: [], attachments: [], malformed: true };
   }
 }
 
 /** The text, HTML and attachments of a message as its leaf parts hold them (decoded), for a message mailparser refused. */
-function fromLeaves(raw: Buffer): ParsedMessage {
+async function fromLeaves(raw: Buffer): Promise<ParsedMessage> {
   const message = raw.toString('latin1');
   const texts: string[] = [];
   const htmls: string[] = [];
@@ -87,5 +118,5 @@ function fromLeaves(raw: Buffer): ParsedMessage {
   });
   const text = texts.join('\n');
   const html = htmls.join('\n');
-  return { subject, text, html, urls: extractUrls(text, html), attachments, malformed: true };
+  return { subject, text, html, urls: await extractUrlsInSlices(text, html), attachments, malformed: true };
 }

@@ -47,7 +47,7 @@ export class SpooledMessage implements MessageView {
   }
   raw(): Promise<Buffer> { return this.memoryCopy ? Promise.resolve(this.memoryCopy) : readFile(this.file); }
   parsed(): Promise<ParsedMessage> {
-    this.parsing ??= parseMime(this.stream(), () => this.raw());
+    this.parsing ??= parseMime(this.stream(), () => this.raw(), this.size);
     return this.parsing;
   }
 

@@ -32,6 +32,11 @@ export interface Attachment {
 
 export interface ParsedMessage {
   subject?: string;
+  /**
+   * The text/plain parts, and HTML parts with no plain alternative as text (mailparser's conversion, link targets
+   * in brackets). In a message over 1 MB, the HTML is converted only when there is no plain text at all, by the
+   * gateway's own conversion (tags dropped, references decoded), which does not hold the event loop.
+   */
   text: string;
   html: string;
   /** Every http(s) URL found in the text and HTML parts, de-duplicated. */

@@ -16,7 +16,7 @@ function fill(text: string, l: UrlListing): string {
 async function check(cfg: UrlblConfig, skip: Set<string>, ctx: HookContext): Promise<Outcome | void> {
   if (!ctx.message || !cfg.zones.length) return;
   const parsed = await ctx.message.parsed();
-  const hosts = distinctHosts(parsed.urls, skip, cfg.max_hosts);
+  const hosts = await distinctHosts(parsed.urls, skip, cfg.max_hosts);
   if (!hosts.length) return;
   const { listings, failed } = await lookupHosts(ctx.services.dns, cfg.zones, hosts, ctx.log);
   const refuse = listings.find((l) => l.action === 'reject');

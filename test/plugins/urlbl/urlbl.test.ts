@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts';
 import urlbl from '../../../plugins/urlbl/index.ts';
+import { distinctHosts, urlHost } from '../../../plugins/urlbl/hosts.ts';
 import { SpooledMessage } from '../../../core/message/spooled-message.ts';
 import { headerEnd } from '../../../core/message/header-block.ts';
 import { pluginHarness } from '../rbl/harness.ts';
@@ -123,5 +124,33 @@ describe('plugins/urlbl', () => {
       await dns.clearBehaviours();
       await dns.setBehaviour('dead.test', { drop: true });
     }
+  });
+});
+
+describe('plugins/urlbl: the hosts of a message\'s links', () => {
+  it('reads each site once and still gives every link the host the URL parser gives it', async () => {
+    const urls = [
+      'http://www.shop.example/a', 'https://WWW.Shop.Example:8443/b?c=d', 'http://shop.example#frag/x', 'http://good.example@evil.example/',
+      'http://user:pw@other.example/x', 'http://spam&#46;example/p', 'http://spam&#x2e;example&#47;q/r', 'http://[::ffff:203.0.113.9]/',
+      'http://10.0.0.1/', 'http://a.example%2Fb.example/', 'http://x.example:99999/', 'http://trail.example./p', 'https://%77ww.enc.example/',
+    ];
+    const expected = [...new Map(urls.map(urlHost).filter((h) => h !== undefined).map((h) => [`${h.kind} ${h.key}`, h])).values()];
+    assert.deepEqual(await distinctHosts(urls, new Set(), 100), expected);
+    assert.deepEqual(expected.map((h) => h.key), ['shop.example', 'evil.example', 'other.example', 'spam.example', '203.0.113.9', 'trail.example', 'enc.example']);
+  });
+
+  it('counts 200,000 links to as many sites without holding the event loop (was 0.9 s in one stretch)', async function () {
+    this.timeout(20_000);
+    const urls = Array.from({ length: 200_000 }, (_, i) => `https://www.site${i}.example/p`);
+    let last = performance.now();
+    let longest = 0;
+    const probe = setInterval(() => { const now = performance.now(); longest = Math.max(longest, now - last); last = now; }, 10);
+    const hosts = await distinctHosts(urls, new Set(), 30);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    clearInterval(probe);
+    // Ties from both ends of the message in turn.
+    assert.deepEqual(hosts.slice(0, 4).map((h) => h.key), ['site0.example', 'site199999.example', 'site1.example', 'site199998.example']);
+    // Under a tenth of it in practice; the old code held it 550–900 ms on this machine.
+    assert.ok(longest < 300, `event loop held for ${Math.round(longest)} ms`);
   });
 });
