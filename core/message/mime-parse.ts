@@ -8,7 +8,7 @@ import { decodeLeaf, headerValue, leafParts } from './mime-leaves.ts';
 import { parseMimeValue } from './mime-params.ts';
 import { Headers, headerEnd, parseHeaderBlock } from './header-block.ts';
 import { htmlText } from './html-text.ts';
-import { nextTurn } from '../text/next-turn.ts';
+import { pacer } from '../text/next-turn.ts';
 
 // Brackets end a URL in text, except around an IPv6 host (`http://[2001:db8::1]/`), which browsers follow.
 const URL_RE = /\bhttps?:\/\/(?:\[[0-9a-f:.]+\][^\s<>"'()\]\[{}]*|[^\s<>"'()\]\[{}]+)/gi;
@@ -20,35 +20,20 @@ const BARE_WWW_RE = /(?<![\w.@/:-])www\.[a-z0-9-]+(?:\.[a-z0-9-]+)+[^\s<>"'()\]\
 /** Sentence punctuation that follows a URL in text rather than belonging to it. */
 const SENTENCE_MARKS = '.,;:!?';
 
-/** Every http(s) URL in the text and HTML, and `www.` links without a scheme (as http), de-duplicated, trailing punctuation trimmed. */
-export function extractUrls(text: string, html: string): string[] {
+/**
+ * Every http(s) URL in the text and HTML, and `www.` links without a scheme (as http), de-duplicated, trailing
+ * punctuation trimmed; in slices between turns of the event loop, since a large HTML part holds 100,000 links.
+ */
+export async function extractUrls(text: string, html: string): Promise<string[]> {
   const found = new Set<string>();
-  for (const _ of urlSteps(text, html, found)) { /* all at once: the caller's input is small */ }
+  const pause = pacer();
+  const step = async (url: string) => { found.add(url); const turn = pause(); if (turn) await turn; };
+  for (const m of text.matchAll(URL_RE)) await step(withoutTrailing(m[0], SENTENCE_MARKS));
+  for (const m of text.matchAll(BARE_WWW_RE)) await step(`http://${withoutTrailing(m[0], SENTENCE_MARKS)}`);
+  for (const m of html.matchAll(HREF_RE)) await step(m[1].replace(/&amp;/g, '&'));
+  for (const m of html.matchAll(URL_RE)) await step(withoutTrailing(m[0], SENTENCE_MARKS).replace(/&amp;/g, '&'));
   return [...found];
 }
-
-/** As extractUrls, giving the event loop a turn every few milliseconds: a large HTML part holds 100,000 links. */
-export async function extractUrlsInSlices(text: string, html: string): Promise<string[]> {
-  const found = new Set<string>();
-  let since = performance.now();
-  for (const _ of urlSteps(text, html, found)) {
-    if (performance.now() - since < SLICE_MS) continue;
-    await nextTurn();
-    since = performance.now();
-  }
-  return [...found];
-}
-
-/** Adds each URL to `found`, pausing (yielding) after each match so that a caller can give the event loop a turn. */
-function* urlSteps(text: string, html: string, found: Set<string>): Generator<void> {
-  for (const m of text.matchAll(URL_RE)) { found.add(withoutTrailing(m[0], SENTENCE_MARKS)); yield; }
-  for (const m of text.matchAll(BARE_WWW_RE)) { found.add(`http://${withoutTrailing(m[0], SENTENCE_MARKS)}`); yield; }
-  for (const m of html.matchAll(HREF_RE)) { found.add(m[1].replace(/&amp;/g, '&')); yield; }
-  for (const m of html.matchAll(URL_RE)) { found.add(withoutTrailing(m[0], SENTENCE_MARKS).replace(/&amp;/g, '&')); yield; }
-}
-
-/** How long one step of work on a large message may hold the event loop (every other client waits meanwhile). */
-const SLICE_MS = 20;
 
 /**
  * Messages up to this size get mailparser's HTML-to-text conversion; larger ones the gateway's own (htmlText).
@@ -79,7 +64,7 @@ export async function parseMime(input: Readable, raw?: () => Promise<Buffer>, si
       subject: m.subject,
       text,
       html,
-      urls: await extractUrlsInSlices(text, html),
+      urls: await extractUrls(text, html),
       attachments: m.attachments.map((a) => ({
         filename: a.filename, contentType: a.contentType, size: a.size, content: a.content, truncated: false, partId: a.partId ?? undefined,
       })),
@@ -118,5 +103,5 @@ async function fromLeaves(raw: Buffer): Promise<ParsedMessage> {
   });
   const text = texts.join('\n');
   const html = htmls.join('\n');
-  return { subject, text, html, urls: await extractUrlsInSlices(text, html), attachments, malformed: true };
+  return { subject, text, html, urls: await extractUrls(text, html), attachments, malformed: true };
 }

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { getDomain } from 'tldts';
 import { isUnroutable } from '../../core/net/special-ranges.ts';
 import { normalizeIp } from '../../core/net/cidr.ts';
-import { nextTurn } from '../../core/text/next-turn.ts';
+import { pacer } from '../../core/text/next-turn.ts';
 
 export interface UrlHost { kind: 'domain' | 'ip'; key: string }
 
@@ -32,9 +32,6 @@ export function urlHost(url: string): UrlHost | undefined {
   return domain ? { kind: 'domain', key: domain } : undefined;
 }
 
-/** How long the host count may hold the event loop before giving other clients a turn. */
-const SLICE_MS = 20;
-
 /**
  * The part of an http(s) URL that decides its host: up to the first `/`, `?` or `\` after the scheme (the URL
  * parser ends the authority there too, and no character reference holds one), so links to one site share it.
@@ -53,12 +50,10 @@ function authorityOf(url: string): string | undefined {
 export async function distinctHosts(urls: string[], skip: Set<string>, max: number): Promise<UrlHost[]> {
   const seen = new Map<string, { host: UrlHost; links: number }>();
   const bySite = new Map<string, UrlHost | undefined>();
-  let since = performance.now();
+  const pause = pacer();
   for (const u of urls) {
-    if (performance.now() - since > SLICE_MS) {
-      await nextTurn();
-      since = performance.now();
-    }
+    const turn = pause();
+    if (turn) await turn;
     const site = authorityOf(u);
     let h: UrlHost | undefined;
     if (site === undefined) h = urlHost(u);

@@ -7,6 +7,7 @@ import { htmlText } from '../../../core/message/html-text.ts';
 import { SpooledMessage } from '../../../core/message/spooled-message.ts';
 import { headerEnd } from '../../../core/message/header-block.ts';
 import { distinctHosts } from '../../../plugins/urlbl/hosts.ts';
+import { longestStall } from '../../helpers/event-loop-stall.ts';
 
 const HEAD = 'From: a@sender.test\r\nTo: b@rcpt.test\r\nSubject: big\r\nMIME-Version: 1.0\r\n';
 
@@ -21,25 +22,6 @@ function htmlMessage(bytes: number, links: number): Buffer {
 
 function view(raw: Buffer): SpooledMessage {
   return new SpooledMessage('q1', '/nonexistent/q1.eml', raw.length, raw.subarray(0, headerEnd(raw)), raw);
-}
-
-/** The longest time the event loop went without running a 10 ms timer while `work` ran. */
-async function longestStall(work: () => Promise<void>): Promise<number> {
-  let last = performance.now();
-  let longest = 0;
-  const probe = setInterval(() => {
-    const now = performance.now();
-    longest = Math.max(longest, now - last);
-    last = now;
-  }, 10);
-  try {
-    await work();
-    // The last stretch of work only shows as a stall once a timer runs after it.
-    await new Promise((resolve) => setTimeout(resolve, 30));
-  } finally {
-    clearInterval(probe);
-  }
-  return longest;
 }
 
 describe('a message with a 16 MB HTML body and 100,000 links', () => {
