@@ -58,8 +58,10 @@ export class Connection {
     this._paused = null as null | { promise: Promise<void>; release: () => void };
   }
 
+  /** Haraka's rule: the transaction's value once something set one in it, else the connection's (relay ACL, AUTH). */
   get relaying(): boolean {
-    return this.transaction ? Boolean(this.transaction._relaying) : Boolean(this._relaying);
+    const txn = this.transaction;
+    return Boolean(txn && '_relaying' in txn ? txn._relaying : this._relaying);
   }
   set relaying(value: boolean) {
     if (this.transaction) this.transaction._relaying = value;

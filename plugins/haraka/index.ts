@@ -2,7 +2,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { definePlugin } from '../../core/index.ts';
-import { constants, haraka, pinHarakaRoot, type Any } from './cjs.ts';
+import { constants, haraka, pinHarakaRoot, requireCjs, type Any } from './cjs.ts';
 import { configSchema, type HarakaConfig } from './config.ts';
 import { installDnsRedirect, redirectDns } from './dns-redirect.ts';
 import { loadFolder } from './loader.ts';
@@ -20,6 +20,13 @@ installDnsRedirect();
  * to close may tear those down.
  */
 const openDirs = new Map<string, number>();
+
+/** Waits for haraka-tld's lists when the installed release loads them asynchronously (1.3.5 and later). */
+async function tldReady(log: { warn(msg: string, fields?: Record<string, unknown>): void }): Promise<void> {
+  let tld: Any;
+  try { tld = requireCjs('haraka-tld'); } catch { return; } // not installed: no plugin can use it
+  try { await tld.ready; } catch (err) { log.warn('haraka-tld could not load its lists', { err: (err as Error).message }); }
+}
 
 function forget(dir: string): void {
   const left = (openDirs.get(dir) ?? 1) - 1;
@@ -46,6 +53,9 @@ export default definePlugin<HarakaConfig>({
     const level = levelNumber(cfg.log_level ?? folderConfig.get('log.ini').main?.level ?? folderConfig.get('loglevel'));
     const sink = { logger: setup.log, level };
     attachServerLog(sink);
+    // haraka-tld reads its suffix lists asynchronously; plugins that look domains up in register() (access's
+    // access.domains) would otherwise find every name unknown and keep an empty list.
+    await tldReady(setup.log);
     const folder = loadFolder(dir, sink);
     openDirs.set(dir, (openDirs.get(dir) ?? 0) + 1);
     setup.log.info('haraka plugins loaded', { dir, plugins: folder.pluginList.join(',') });

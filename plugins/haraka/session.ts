@@ -71,12 +71,15 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       });
       ctx.connectionState[CONN] = conn;
     } else if (conn.remote.ip !== s.remote.ip) {
+      // A client named by XCLIENT or PROXY does not inherit the proxy's right to relay (Haraka's xclient plugin).
       conn.set('remote.ip', s.remote.ip);
       conn.remote.port = s.remote.port;
       conn.remote.host = s.remote.hostname ?? null;
+      conn._relaying = s.trusted;
     }
     if (s.tls && !conn.tls.enabled) conn.tls.enabled = true;
-    if (s.user && !conn.notes.auth_user) { conn.notes.auth_user = s.user; conn.relaying = true; }
+    // AUTH happens outside a transaction, so it is the connection's relaying (Haraka's auth_base).
+    if (s.user && !conn.notes.auth_user) { conn.notes.auth_user = s.user; conn._relaying = true; }
     return conn;
   }
 
@@ -120,10 +123,12 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       const verb = s.esmtp === false || s.heloVerb === 'HELO' ? 'helo' : 'ehlo';
       await conn.reset_transaction();
       conn.hello = { verb: verb.toUpperCase(), host: (s.helo ?? '').split(/\s+/)[0] };
-      conn.esmtp = verb === 'ehlo';
       conn.results.add({ name: 'helo' }, conn.hello);
       const o = toOutcome(verb, await run(verb, conn, conn.hello.host));
-      if (o) conn.hello.host = null;
+      // As in Haraka: refused, the greeting is forgotten; `esmtp` turns true after an accepted EHLO, so the hook sees
+      // the protocol used before (helo.checks' proto_mismatch compares the two), and a later HELO does not clear it.
+      if (o) { conn.hello.verb = null; conn.hello.host = null; }
+      else if (verb === 'ehlo') conn.esmtp = true;
       return o;
     },
 
