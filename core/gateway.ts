@@ -18,7 +18,7 @@ import { UsersFile } from './auth/users-file.ts';
 import { closePlugins, createPlugins, PROJECT_DIR, type LoadedPlugin } from './plugin/loader.ts';
 import { InUse } from './plugin/in-use.ts';
 import type { Services } from './hooks/context.ts';
-import { compilePolicy, type Runtime } from './runtime.ts';
+import { compilePolicy, type Policy, type Runtime } from './runtime.ts';
 import { Metrics } from './metrics.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
 import { loadTls, type TlsMaterial } from './smtp/tls.ts';
@@ -229,6 +229,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       log.error('config reload refused: the running config is kept', { error: (e as Error).message });
       return false;
     }
+    // Compiled before anything is swapped: a reload that failed here would leave the new plugins and config running
+    // with the old policy.
+    let policy: Policy;
+    try { policy = compilePolicy(nc); } catch (e) {
+      log.error('config reload refused: the running config is kept', { error: (e as Error).message });
+      return false;
+    }
     let plugins: LoadedPlugin[];
     try { plugins = await createPlugins(nc.plugins, { ...setup, log }); } catch (e) {
       log.error('config reload refused: a plugin cannot start; the running config is kept', { error: String((e as Error).message) });
@@ -240,7 +247,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const old = rt.plugins;
     rt.plugins = plugins;
     rt.config = nc;
-    rt.policy = compilePolicy(nc);
+    rt.policy = policy;
     cfg = nc;
     tls = nextTls;
     refreshListeners(listeners, rt, tls);

@@ -1,14 +1,35 @@
 // The schema of mailmoat.yaml: every key, its default and its meaning (the README's config table is generated from it).
-import { s, TIMER_MAX_MS, type Infer } from './schema.ts';
+import { s, TIMER_MAX_MS, type Infer, type Issue } from './schema.ts';
 import { dnsConfigSchema } from '../dns/config.ts';
 import { stateConfigSchema } from '../store/config.ts';
 import { routesSchema } from '../relay/route-config.ts';
 import { bounceConfigSchema } from '../queue/bounce-config.ts';
+import { CidrList } from '../net/cidr.ts';
+import { parseServer } from '../dns/servers.ts';
 
 // The port within 0–65535 in the pattern itself: a larger one passed the check and failed only at start.
 const PORT = '(?:0|[1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
 const hostPort = s.string({ pattern: new RegExp(`^(\\[[0-9a-fA-F:.]+\\]|[^\\s:]+):${PORT}$`), patternName: 'host:port (IPv6 as [::1]:25)' });
-const cidr = s.string({ pattern: /^[0-9a-fA-F:.]+(\/\d{1,3})?$/, patternName: 'an IP address or CIDR such as 192.0.2.0/24' });
+// The pattern lets through what only looks like an address (999.1.1.1, 10.0.0.0/99): judged by the same code that
+// builds the lists, so such a value is named here, not found by a start that fails or a reload that half applies.
+const cidr = s.checked(s.string({ pattern: /^[0-9a-fA-F:.]+(\/\d{1,3})?$/, patternName: 'an IP address or CIDR such as 192.0.2.0/24' }), (v, p, is) => {
+  try { new CidrList([v]); } catch (e) {
+    const why = (e as Error).message;
+    is.push({ path: p, message: /^not an IP address/.test(why) ? `${JSON.stringify(v)} is not an IP address or CIDR such as 192.0.2.0/24` : `${JSON.stringify(v)}: ${why}` });
+  }
+});
+/** A regular expression as compilePolicy (core/runtime.ts) compiles it. */
+const pattern = s.checked(s.string(), (v, p, is) => {
+  try { new RegExp(v, 'i'); } catch (e) { is.push({ path: p, message: `is not a valid regular expression: ${(e as Error).message}` }); }
+});
+/** A Node timer given more than 24.8 days fires at once, the opposite of what a long duration asks for. */
+function withinTimer(v: number, p: string, is: Issue[]): void {
+  if (v > TIMER_MAX_MS) is.push({ path: p, message: 'is longer than a timer can wait (at most 24d)' });
+}
+/** withinTimer, and above 0 where 0 would not mean what it says (`zero` tells what it would mean). */
+function timerRange(zero: string) {
+  return (v: number, p: string, is: Issue[]) => { if (v === 0) is.push({ path: p, message: zero }); else withinTimer(v, p, is); };
+}
 
 const smarthostSchema = s.object({
   url: s.string({ pattern: /^smtps?:\/\//, patternName: 'smtp://[user:pass@]host:port or smtps://…' }).describe('Where accepted mail is relayed'),
@@ -27,13 +48,14 @@ export const gatewaySchema = s.object({
     submission_listen: s.array(hostPort).default([]).describe('Submission listeners: AUTH required, after TLS'),
     trusted_proxies: s.array(cidr).default([]).describe('CIDRs allowed to use XCLIENT and the PROXY protocol'),
     proxy_protocol: s.boolean().default(false).describe('Expect a PROXY v1 header from trusted proxies on the plain listeners'),
-    greeting_delay: s.duration().default(100).describe('Least time before the 220 greeting; a client that talks earlier is refused as an early talker (0 = greet once the connect hooks are done)'),
+    greeting_delay: s.checked(s.duration(), withinTimer).default(100).describe('Least time before the 220 greeting; a client that talks earlier is refused as an early talker (0 = greet once the connect hooks are done)'),
     tls: s.object({
       cert: s.string().optionalValue().describe('PEM certificate file; a self-signed one is generated under data_dir when unset'),
       key: s.string().optionalValue().describe('PEM private key file'),
     }).default({} as never),
     banner: s.string().default('Mailmoat').describe('Text after the hostname in the greeting'),
-    idle_timeout: s.duration().default(60_000).describe('Idle time before a client is disconnected'),
+    // smtp-server reads 0 as its own default of 1m, not as "never".
+    idle_timeout: s.checked(s.duration(), timerRange('must be above 0 (0 would not turn the idle timeout off: it would be 1m)')).default(60_000).describe('Idle time before a client is disconnected'),
   }).default({} as never),
   domains: s.array(s.string()).default([]).describe('Local domains: mail to them is accepted from anyone'),
   relay: s.object({
@@ -47,7 +69,8 @@ export const gatewaySchema = s.object({
     users_file: s.string().default('').describe('AUTH users file (default data_dir/users); manage it with `moat user`'),
   }).default({} as never),
   limits: s.object({
-    max_message_size: s.size().default(25 * 1024 * 1024).describe('Largest message accepted (SIZE); larger ones get 552'),
+    // 0 would refuse every message as too big, where Postfix reads it as "no limit".
+    max_message_size: s.checked(s.size(), (v, p, is) => { if (v === 0) is.push({ path: p, message: 'must be above 0 (0 would refuse every message; there is no unlimited size)' }); }).default(25 * 1024 * 1024).describe('Largest message accepted (SIZE); larger ones get 552'),
     max_recipients: s.number({ integer: true, min: 1 }).default(100).describe('Recipients per message; more get 452'),
     max_connections: s.number({ integer: true, min: 1 }).default(1000).describe('Connections at once; more get 421'),
     max_connections_per_ip: s.number({ integer: true, min: 1 }).default(20).describe('Connections at once from one IP; more get 421'),
@@ -58,7 +81,7 @@ export const gatewaySchema = s.object({
     allow_ips: s.array(cidr).default([]).describe('Client CIDRs exempt from deny lists and blocklist-style checks'),
     deny_ips: s.array(cidr).default([]).describe('Client CIDRs refused at connect (554)'),
     blocked_recipients: s.array(s.string()).default([]).describe('Recipient addresses (or @domain) refused with 550'),
-    helo_deny: s.array(s.string()).default([]).describe('Regular expressions; a matching HELO/EHLO drops the connection'),
+    helo_deny: s.array(pattern).default([]).describe('Regular expressions; a matching HELO/EHLO drops the connection'),
   }).default({} as never),
   smtp: s.object({
     bare_lf: s.enum(['normalize', 'reject'] as const).default('normalize').describe('DATA with a bare CR or LF: rewrite to CRLF or refuse (SMTP smuggling defence)'),
@@ -88,7 +111,10 @@ export const gatewaySchema = s.object({
     journal: s.boolean().default(true).describe('Small messages (up to 128 KB) are appended to shared journal segments with one group fsync, not written as a file each (see core/queue/README.md)'),
     bounces: bounceConfigSchema.describe('Delivery status notifications: who gets them, delay notices, templates'),
   }).default({} as never),
-  dns: dnsConfigSchema,
+  // The resolver reads its server list only at start: an entry it cannot use is named here, by check-config too.
+  dns: s.checked(dnsConfigSchema, (v, p, is) => v.servers.forEach((x, i) => {
+    try { parseServer(x); } catch (e) { is.push({ path: `${p}.servers[${i}]`, message: (e as Error).message.replace(/^dns\.servers: /, '') }); }
+  })),
   state: stateConfigSchema,
   log: s.object({
     level: s.enum(['debug', 'info', 'warn', 'error'] as const).default('info'),

@@ -3,7 +3,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { gatewaySchema, type GatewayConfig } from './gateway-schema.ts';
-import { validate, type Issue } from './schema.ts';
+import { RECORD_KEY, validate, type Issue, type Schema } from './schema.ts';
 import { validatePluginOptions } from '../plugin/loader.ts';
 
 export class ConfigError extends Error {
@@ -39,11 +39,32 @@ function parseSetValue(raw: string): unknown {
   try { return parseYaml(raw); } catch { return raw; }
 }
 
+/**
+ * The keys a dotted `--set` path names. The name of a mapping of names (a route's domain: `routes.example.org.via`,
+ * `routes..example.org`) holds dots itself: it runs to the end, or to a last segment that is an option of its value.
+ */
+function pathKeys(parts: string[]): string[] {
+  const keys: string[] = [];
+  let schema: Schema<unknown> | undefined = gatewaySchema;
+  for (let i = 0; i < parts.length; i++) {
+    const kids: Record<string, Schema<unknown>> | undefined = schema?.children?.();
+    const entry = kids?.[RECORD_KEY];
+    if (entry) {
+      const last = parts.length - 1;
+      const end = last > i && Object.hasOwn(entry.children?.() ?? {}, parts[last]) ? last : parts.length;
+      return [...keys, parts.slice(i, end).join('.'), ...parts.slice(end)];
+    }
+    keys.push(parts[i]);
+    schema = kids && Object.hasOwn(kids, parts[i]) ? kids[parts[i]] : /^\d+$/.test(parts[i]) ? kids?.['[]'] : undefined;
+  }
+  return keys;
+}
+
 /** Applies `a.b.c=value` to a plain object; numeric segments index lists (`plugins.0.timeout=5s`). */
 export function applyOverride(target: Record<string, unknown>, assignment: string): Issue | undefined {
   const eq = assignment.indexOf('=');
   if (eq <= 0) return { path: assignment, message: 'expected KEY=VALUE for --set' };
-  const keys = assignment.slice(0, eq).trim().split('.');
+  const keys = pathKeys(assignment.slice(0, eq).trim().split('.'));
   // A path through an object's prototype would change every object of the process, not a config key.
   const bad = keys.find((k) => k === '' || k === '__proto__' || k === 'constructor' || k === 'prototype');
   if (bad !== undefined) return { path: assignment.slice(0, eq), message: `is not a config key path (segment ${JSON.stringify(bad)})` };

@@ -22,7 +22,7 @@ export interface Schema<T> {
 export type Infer<S> = S extends Schema<infer T> ? T : never;
 
 /** The child name standing for any key of a record (`routes.<name>.via` in the docs). */
-const RECORD_KEY = '<name>';
+export const RECORD_KEY = '<name>';
 
 function typeName(v: unknown): string {
   if (v === null) return 'null';
@@ -74,6 +74,31 @@ class Base<T> implements Schema<T> {
     }
     return this.check(input, path, issues);
   }
+}
+
+/** Edits (insert, delete, replace, swap of neighbours) turning `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The known key a typo most likely meant (`max_mesage_size`, `Listen`), if one is close enough to be a guess worth making. */
+function nearestKey(typo: string, known: string[]): string | undefined {
+  const t = typo.toLowerCase().replace(/-/g, '_');
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const dist = editDistance(t, k);
+    if (dist < bestDistance) { best = k; bestDistance = dist; }
+  }
+  return bestDistance <= Math.max(1, Math.floor(t.length / 4)) ? best : undefined;
 }
 
 function fail<T>(issues: Issue[], path: string, expected: string, got: unknown): T {
@@ -188,7 +213,9 @@ export const s = {
       for (const [k, sch] of Object.entries(shape)) out[k] = sch.parse(input[k], p ? `${p}.${k}` : k, is);
       if (!opts.open) {
         for (const k of Object.keys(input)) {
-          if (!(k in shape)) is.push({ path: p ? `${p}.${k}` : k, message: `is not a known key (known: ${Object.keys(shape).join(', ')})` });
+          if (k in shape) continue;
+          const near = nearestKey(k, Object.keys(shape));
+          is.push({ path: p ? `${p}.${k}` : k, message: `is not a known key${near ? `; did you mean ${near}?` : ''} (known: ${Object.keys(shape).join(', ')})` });
         }
       }
       return out as Out;

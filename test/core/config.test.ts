@@ -114,6 +114,65 @@ describe('config', () => {
     await assert.rejects(loadConfig({ file: tmpYaml('queue:\n  retry_schedule: [0]\n') }), /queue\.retry_schedule\[0\]: expected a duration .*at least/);
   });
 
+  it('names an address list entry, HELO pattern or DNS server that only looks right, which check-config passed and the start choked on', async () => {
+    const f = tmpYaml([
+      'relay:\n  networks: [10.0.0.0/8, 10.0.0.0/99]',
+      'access:\n  deny_ips: [999.1.1.1]\n  helo_deny: ["^ok$", "(unclosed"]',
+      'server:\n  trusted_proxies: ["::1/129"]',
+      'dns:\n  servers: [127.0.0.1:53, resolver.example]',
+    ].join('\n') + '\n');
+    await assert.rejects(loadConfig({ file: f }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.deepEqual(e.issues.map((i) => i.path).sort(),
+        ['access.deny_ips[0]', 'access.helo_deny[1]', 'dns.servers[1]', 'relay.networks[1]', 'server.trusted_proxies[0]']);
+      assert.match(e.message, /access\.deny_ips\[0\]: "999\.1\.1\.1" is not an IP address or CIDR/);
+      assert.match(e.message, /access\.helo_deny\[1\]: is not a valid regular expression/);
+      return true;
+    });
+    await assert.rejects(run(process.execPath, [MOAT, 'check-config', '--config', f]), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /5 error\(s\)/);
+      return true;
+    });
+    // What is right stays right: IPv6, IPv4-mapped and whole-address entries, any valid pattern.
+    const good = tmpYaml('relay:\n  networks: ["::1/128", "::ffff:192.0.2.1", 192.0.2.0/24, 192.0.2.7]\naccess:\n  helo_deny: ["^\\\\[", "localhost$"]\ndns:\n  servers: ["[::1]:5353", 127.0.0.1]\n');
+    const { config } = await loadConfig({ file: good });
+    assert.deepEqual(config.relay.networks, ['::1/128', '::ffff:192.0.2.1', '192.0.2.0/24', '192.0.2.7']);
+  });
+
+  it('refuses a size limit or idle timeout of 0, and a greeting delay too long for a timer, which would not do what they say', async () => {
+    // A max_message_size of 0 refused every message with 552; an idle_timeout of 0 was smtp-server's 1m.
+    await assert.rejects(loadConfig({ file: tmpYaml('limits:\n  max_message_size: 0\n') }), /limits\.max_message_size: must be above 0/);
+    await assert.rejects(loadConfig({ file: tmpYaml('server:\n  idle_timeout: 0s\n') }), /server\.idle_timeout: must be above 0/);
+    await assert.rejects(loadConfig({ file: tmpYaml('server:\n  idle_timeout: 30d\n') }), /server\.idle_timeout: is longer than a timer/);
+    await assert.rejects(loadConfig({ file: tmpYaml('server:\n  greeting_delay: 30d\n') }), /server\.greeting_delay: is longer than a timer/);
+    const { config } = await loadConfig({ file: tmpYaml('server:\n  greeting_delay: 0\n  idle_timeout: 5m\nlimits:\n  max_message_size: 1KB\n') });
+    assert.deepEqual([config.server.greeting_delay, config.server.idle_timeout, config.limits.max_message_size], [0, 300_000, 1024]);
+  });
+
+  it('names the key a typo most likely meant, and guesses nothing for a key unlike any', async () => {
+    const f = tmpYaml('limits:\n  max_mesage_size: 10MB\nserver:\n  Listen: ["127.0.0.1:25"]\nqueue:\n  bounces:\n    copy-to: postmaster@example.org\nfrobnicate: 1\n');
+    await assert.rejects(loadConfig({ file: f }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      const says = Object.fromEntries(e.issues.map((i) => [i.path, i.message]));
+      assert.match(says['limits.max_mesage_size'], /^is not a known key; did you mean max_message_size\? \(known: /);
+      assert.match(says['server.Listen'], /did you mean listen\?/);
+      assert.match(says['queue.bounces.copy-to'], /did you mean copy_to\?/);
+      assert.doesNotMatch(says.frobnicate, /did you mean/);
+      return true;
+    });
+  });
+
+  it('--set reaches a route whose domain has dots, as the README promises for any key', async () => {
+    const { config } = await loadConfig({ overrides: [
+      'routes.example.org=mx', 'routes..sub.example.net.via=smtp://127.0.0.1:2525', 'routes..sub.example.net.port=2526', 'routes.*=default',
+    ] });
+    assert.deepEqual(Object.keys(config.routes).sort(), ['*', '.sub.example.net', 'example.org']);
+    assert.equal(config.routes['example.org'], 'mx');
+    const sub = config.routes['.sub.example.net'] as { via: string; port: number };
+    assert.deepEqual([sub.via, sub.port], ['smtp://127.0.0.1:2525', 2526]);
+  });
+
   it('refuses a --set path through __proto__ instead of changing every object', async () => {
     const f = tmpYaml('domains: [example.com]\n');
     await assert.rejects(loadConfig({ file: f, overrides: ['__proto__.polluted=yes'] }), /__proto__\.polluted: is not a config key path/);

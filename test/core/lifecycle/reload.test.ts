@@ -104,6 +104,35 @@ describe('gateway reloads', function () {
     } finally { await gw.kill(); }
   });
 
+  it('refuses a file whose HELO pattern or address list cannot be compiled, keeping every part of the running config', async () => {
+    const file = path.join(dir, 'mailmoat.yaml');
+    const base = { server: { listen: ['127.0.0.1:0'] }, data_dir: path.join(dir, 'data'), domains: ['one.example'], log: { level: 'info', format: 'json' } };
+    writeFileSync(file, stringify(base));
+    const logs: LogFields[] = [];
+    const gateway = await createGateway({ config: (await loadConfig({ file })).config, configFile: file, logSink: { write() {} }, onLog: (r) => { logs.push(r); } });
+    try {
+      const running = gateway.runtime.config;
+      const policy = gateway.runtime.policy;
+      // These passed validation and threw while the reload swapped things in: new config and plugins, old policy.
+      for (const access of [{ helo_deny: ['(unclosed'] }, { deny_ips: ['999.1.1.1'] }]) {
+        writeFileSync(file, stringify({ ...base, domains: ['two.example'], access }));
+        assert.equal(await gateway.reload(), false);
+        assert.equal(gateway.runtime.config, running, 'the running config is kept whole');
+        assert.equal(gateway.runtime.policy, policy);
+      }
+      const refusals = logs.filter((l) => l.msg === 'config reload refused: the running config is kept').map((l) => String(l.error));
+      assert.equal(refusals.length, 2);
+      assert.match(refusals[0], /access\.helo_deny\[0\]/);
+      assert.match(refusals[1], /access\.deny_ips\[0\]/);
+      const c = await SmtpDialog.connect(gateway.port());
+      await c.read();
+      await c.cmd('EHLO client.test');
+      await c.cmd('MAIL FROM:<a@client.test>');
+      assert.equal((await c.cmd('RCPT TO:<x@one.example>')).code, 250, 'the old domains still apply');
+      await c.quit();
+    } finally { await gateway.stop(); }
+  });
+
   it('renews the certificate and SIZE on reload, names the keys left for a restart, and refuses an unusable certificate', async () => {
     const first = certPair(dir, 'first');
     const second = certPair(dir, 'second');
