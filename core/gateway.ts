@@ -209,6 +209,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     letGoOfProcess();
     throw e;
   }
+  // A gateway left only to drain its queue is a choice, but an empty list is more often a mistake: say so.
+  if (!listeners.length) log.warn('no listener configured (server.listen, tls_listen and submission_listen are empty): no mail is accepted, the queue is only delivered');
   log.info('mailmoat started', { relay: relay.name === 'file' ? `files in ${queue.dirs.delivered}` : redactUrl(relay.name), plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
 
   const retired = new Retired(log);

@@ -150,6 +150,14 @@ describe('config', () => {
     assert.deepEqual([config.server.greeting_delay, config.server.idle_timeout, config.limits.max_message_size], [0, 300_000, 1024]);
   });
 
+  it('refuses a state store URL that is not Redis\'s and a purge interval of 0 or longer than a timer can wait', async () => {
+    // `notaurl` was accepted, and the gateway ran on a store it could never reach; a 30d purge ran every millisecond.
+    await assert.rejects(loadConfig({ file: tmpYaml('state:\n  backend: redis\n  redis:\n    url: notaurl\n') }), /state\.redis\.url: .*redis:\/\//);
+    for (const t of ['0', '30d']) await assert.rejects(loadConfig({ file: tmpYaml(`state:\n  purge_interval: ${t}\n`) }), /state\.purge_interval: expected a duration/);
+    const { config } = await loadConfig({ file: tmpYaml('state:\n  redis:\n    url: rediss://user:pw@127.0.0.1:6380/2\n  purge_interval: 1m\n') });
+    assert.deepEqual([config.state.redis.url, config.state.purge_interval], ['rediss://user:pw@127.0.0.1:6380/2', 60_000]);
+  });
+
   it('names the key a typo most likely meant, and guesses nothing for a key unlike any', async () => {
     const f = tmpYaml('limits:\n  max_mesage_size: 10MB\nserver:\n  Listen: ["127.0.0.1:25"]\nqueue:\n  bounces:\n    copy-to: postmaster@example.org\nfrobnicate: 1\n');
     await assert.rejects(loadConfig({ file: f }), (e: unknown) => {

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { stringify } from 'yaml';
 import { startGateway } from '../../helpers/gateway.ts';
+import { createGateway } from '../../../core/gateway.ts';
+import { validateConfig } from '../../../core/config/load.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { endChild, holdUntilExit } from '../../helpers/leftovers.ts';
 
@@ -61,6 +63,16 @@ describe('gateway start failures', function () {
     } finally { busy.close(); }
     const gw = await startGateway({ dataDir: dir });
     await gw.stop();
+  });
+
+  it('warns when no listener is configured: the gateway then only delivers its queue', async () => {
+    const logs: { msg?: unknown; level?: unknown }[] = [];
+    const config = await validateConfig({ server: { listen: [] }, data_dir: dir, log: { level: 'info', format: 'json' } });
+    const gw = await createGateway({ config, logSink: { write() {} }, onLog: (r) => { logs.push(r); } });
+    try {
+      assert.equal(gw.listeners.length, 0);
+      assert.ok(logs.some((r) => r.level === 'warn' && /no listener configured/.test(String(r.msg))), JSON.stringify(logs.map((r) => r.msg)));
+    } finally { await gw.stop(); }
   });
 
   it('`moat start` exits 1 at once when a listen address is taken, instead of running half-started', async () => {
