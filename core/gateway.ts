@@ -51,8 +51,8 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-function makeRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver): Relay {
-  return buildRelay(cfg, queue, hostname, dns);
+function makeRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver, log: Logger): Relay {
+  return buildRelay(cfg, queue, hostname, dns, log.child({ component: 'relay' }));
 }
 
 /** How long plugin instances and a relay that a reload replaced stay open at most for hooks and deliveries still using them. */
@@ -149,7 +149,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const dns = createResolver(cfg.dns, log.child({ component: 'dns' }));
   const users = new UsersFile(cfg.auth.users_file || path.join(cfg.data_dir, 'users'));
   const metrics = new Metrics();
-  let relay = makeRelay(cfg, queue, hostname, dns);
+  let relay = makeRelay(cfg, queue, hostname, dns, log);
   let inUse = new InUse();
   inUse.trackRelay(relay);
   const delivery = new DeliveryQueue(queue, relay, cfg.queue, log);
@@ -253,7 +253,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     cfg = nc;
     tls = nextTls;
     refreshListeners(listeners, rt, tls);
-    const nextRelay = makeRelay(nc, queue, hostname, dns);
+    const nextRelay = makeRelay(nc, queue, hostname, dns, log);
     nextInUse.trackRelay(nextRelay);
     const oldRelay = relay;
     const oldInUse = inUse;

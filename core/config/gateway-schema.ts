@@ -33,8 +33,9 @@ function timerRange(zero: string) {
 
 const smarthostSchema = s.object({
   url: s.string({ pattern: /^smtps?:\/\//, patternName: 'smtp://[user:pass@]host:port or smtps://…' }).describe('Where accepted mail is relayed'),
-  starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic').describe('STARTTLS policy for smtp:// URLs'),
-  tls_verify: s.boolean().default(true).describe('Verify the smarthost certificate'),
+  starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic')
+    .describe('STARTTLS policy for smtp:// URLs: required (no TLS, no delivery), opportunistic (TLS when offered, any certificate; plaintext when not offered or the handshake fails, unless credentials are set), off'),
+  tls_verify: s.boolean().default(true).describe('With required TLS (starttls: required, smtps://) or credentials in the URL: refuse a certificate that does not verify against the system CAs and the host name'),
   connections: s.number({ integer: true, min: 1, max: 200 }).default(8).describe('Pooled connections to the smarthost'),
   // 0 would turn the socket timeout off: a smarthost that stops answering would hold its connections for ever.
   timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(60_000).describe('Connection and command timeout'),
@@ -98,7 +99,9 @@ export const gatewaySchema = s.object({
     reject: s.number().optionalValue().default(15).describe('Total score from which the message is refused with 550'),
     tempfail: s.number().optionalValue().describe('Total score from which the message is deferred with 451'),
     levels: s.object({
-      low: s.number().default(5), medium: s.number().default(8), high: s.number().default(12),
+      low: s.number().default(5).describe('Total score from which X-Mailmoat-Spam-Level (and the verdict header\'s level) says Low'),
+      medium: s.number().default(8).describe('Total score from which the spam level is Medium'),
+      high: s.number().default(12).describe('Total score from which the spam level is High'),
     }).default({} as never).describe('Spam level thresholds for X-Mailmoat-Spam-Level'),
     subject_tag: s.string().default('').describe('Prefix added to the Subject of tagged spam (empty = none)'),
   }).default({} as never),
@@ -117,7 +120,7 @@ export const gatewaySchema = s.object({
   })),
   state: stateConfigSchema,
   log: s.object({
-    level: s.enum(['debug', 'info', 'warn', 'error'] as const).default('info'),
+    level: s.enum(['debug', 'info', 'warn', 'error'] as const).default('info').describe('Least severe log lines written'),
     format: s.enum(['auto', 'json', 'text'] as const).default('auto').describe('auto = text on a terminal, JSON lines otherwise'),
   }).default({} as never),
 });

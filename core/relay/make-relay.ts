@@ -9,6 +9,7 @@ import { MxRelay } from './mx-relay.ts';
 import { RouteRelay } from './route-relay.ts';
 import { RouteTable, type Route } from './routes.ts';
 import { smarthostTarget, type SmarthostTarget } from './smarthost.ts';
+import type { Logger } from '../log/types.ts';
 
 /** Where a smarthost route sends its mail, with its TLS and AUTH settings. */
 export function routeTarget(route: Route & { via: 'smarthost' }, perDestination: number): SmarthostTarget {
@@ -18,17 +19,18 @@ export function routeTarget(route: Route & { via: 'smarthost' }, perDestination:
   return target;
 }
 
-function routeRelay(route: Route, hostname: string, dns: DnsResolver, perDestination: number): Relay {
-  if (route.via === 'mx') return new MxRelay(dns, hostname, route, perDestination);
-  return new SmtpRelay(routeTarget(route as Route & { via: 'smarthost' }, perDestination), hostname);
+function routeRelay(route: Route, hostname: string, dns: DnsResolver, perDestination: number, log?: Logger): Relay {
+  if (route.via === 'mx') return new MxRelay(dns, hostname, route, perDestination, log);
+  return new SmtpRelay(routeTarget(route as Route & { via: 'smarthost' }, perDestination), hostname, log);
 }
 
-export function buildRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver): Relay {
+/** `log` gets the relay's warnings about sessions (see SmtpRelay). */
+export function buildRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver, log?: Logger): Relay {
   const target = smarthostTarget(cfg.smarthost);
-  const fallback: Relay = target ? new SmtpRelay(target, hostname) : new FileRelay(queue);
+  const fallback: Relay = target ? new SmtpRelay(target, hostname, log) : new FileRelay(queue);
   const table = new RouteTable(cfg.routes ?? {});
   const maxOutbound = cfg.queue.max_outbound_size ?? 0;
   if (table.size === 0 && maxOutbound === 0) return fallback;
   const perDestination = cfg.queue.max_per_destination ?? 10;
-  return new RouteRelay({ table, fallback, maxOutbound, create: (route) => routeRelay(route, hostname, dns, perDestination) });
+  return new RouteRelay({ table, fallback, maxOutbound, create: (route) => routeRelay(route, hostname, dns, perDestination, log) });
 }

@@ -6,6 +6,7 @@ import type { RecipientResult, Relay } from './types.ts';
 import { SmtpRelay } from './smtp-relay.ts';
 import { hostAddresses, mxHosts } from './mx-lookup.ts';
 import type { Route } from './routes.ts';
+import type { Logger } from '../log/types.ts';
 
 /** Like Postfix's smtp_mx_address_limit: more addresses than this are not tried in one attempt. */
 const MAX_ADDRESSES = 5;
@@ -22,8 +23,10 @@ export class MxRelay implements Relay {
   /** One connection pool per destination address: that is where the per-destination cap applies. */
   private readonly pools = new Map<string, Pool>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly log?: Logger;
 
-  constructor(dns: DnsResolver, heloName: string, route: Route, connections: number) {
+  constructor(dns: DnsResolver, heloName: string, route: Route, connections: number, log?: Logger) {
+    this.log = log;
     this.dns = dns;
     this.heloName = heloName;
     this.route = route;
@@ -41,7 +44,7 @@ export class MxRelay implements Relay {
         host: ip, port: o.port, secure: false, starttls: o.starttls, user: o.user, pass: o.pass,
         tlsVerify: o.tls_verify ?? o.starttls === 'required', connections: this.connections, timeout: o.timeout,
         servername: host, display: `smtp://${host}[${ip}]:${o.port}`,
-      }, this.heloName);
+      }, this.heloName, this.log);
       p = { relay, lastUsed: Date.now() };
       this.pools.set(key, p);
     }

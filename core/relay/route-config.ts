@@ -6,9 +6,9 @@ const via = s.string({ pattern: /^(mx|default|smtps?:\/\/\S+)$/, patternName: "'
 export const routeSchema = s.object({
   via: via.describe("Where mail for the domain goes: a smarthost URL, 'mx' (the domain's MX hosts) or 'default' (the main smarthost)"),
   port: s.number({ integer: true, min: 1, max: 65535 }).default(25).describe('Port of the MX hosts (mx routes)'),
-  starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic').describe('STARTTLS policy on this route'),
+  starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic').describe('STARTTLS policy on this route (as smarthost.starttls)'),
   tls_verify: s.boolean().optionalValue()
-    .describe('Verify certificates (default: yes for smarthosts and for required TLS, no for opportunistic TLS to MX hosts)'),
+    .describe('With required TLS or credentials: refuse a certificate that does not verify against the system CAs and the host name (default: yes for smarthost URLs, for MX hosts only with starttls: required)'),
   user: s.string().optionalValue().describe('AUTH user on this route (or in the URL)'),
   pass: s.string().optionalValue().describe('AUTH password on this route (or in the URL)'),
   connections: s.number({ integer: true, min: 1, max: 200 }).optionalValue()

@@ -9,9 +9,13 @@ import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { SmarthostTarget } from './smarthost.ts';
 import { isAscii } from '../text/ascii.ts';
+import type { Logger } from '../log/types.ts';
 
-/** How to reach the host: the smarthost or route settings, plus the name we greet with. */
-export type ClientOptions = Pick<SmarthostTarget, 'host' | 'port' | 'secure' | 'starttls' | 'user' | 'pass' | 'tlsVerify' | 'servername' | 'timeout'> & { heloName: string };
+/**
+ * How to reach the host: the smarthost or route settings, plus the name we greet with, and where a session's
+ * compromises (no AUTH offered, TLS given up) are logged.
+ */
+export type ClientOptions = Pick<SmarthostTarget, 'host' | 'port' | 'secure' | 'starttls' | 'user' | 'pass' | 'tlsVerify' | 'servername' | 'timeout'> & { heloName: string; log?: Logger };
 
 export interface Reply { code: number; text: string }
 
@@ -86,26 +90,63 @@ export class SmtpConnection {
   private clean = true;
   /** Waiting in the pool, not in a transaction. */
   private pooled = false;
+  /** Why this session runs without STARTTLS although the policy is opportunistic (the handshake failed). */
+  private readonly tlsFailed?: string;
+  /** The server took our credentials. */
+  authenticated = false;
+  /** What this session had to do short of the configuration (each also logged as a warning). */
+  readonly warnings: string[] = [];
 
-  private constructor(socket: net.Socket, o: ClientOptions) {
+  private constructor(socket: net.Socket, o: ClientOptions, tlsFailed?: string) {
     this.socket = socket;
     this.o = o;
+    this.tlsFailed = tlsFailed;
     this.attach(socket);
   }
 
   get secure(): boolean { return this.socket instanceof tls.TLSSocket; }
 
-  /** Connects and gets the session ready for transactions (EHLO, STARTTLS, AUTH as configured). */
+  /** Whether the TLS certificate verified (CA and host name), and if not why; undefined without TLS. */
+  get certificate(): { verified: boolean; error?: string } | undefined {
+    if (!(this.socket instanceof tls.TLSSocket)) return undefined;
+    const error = this.socket.authorizationError;
+    return { verified: this.socket.authorized, error: error ? String(error) : undefined };
+  }
+
+  /**
+   * Connects and gets the session ready for transactions (EHLO, STARTTLS, AUTH as configured).
+   *
+   * With opportunistic STARTTLS a failed handshake is retried once on a new connection without STARTTLS, as
+   * Postfix's `may` level does: otherwise one smarthost with broken TLS would hold all mail until it expired. Not
+   * when credentials are configured: they never cross a plaintext connection, so such a session could not log in.
+   */
   static async open(o: ClientOptions): Promise<SmtpConnection> {
-    const socket = await connectSocket(o);
-    const c = new SmtpConnection(socket, o);
     try {
+      return await SmtpConnection.attempt(o);
+    } catch (e) {
+      const handshake = e instanceof SmtpClientError && e.stage === 'tls' && e.network;
+      if (!handshake || o.secure || o.starttls !== 'opportunistic') throw e;
+      if (o.user !== undefined) throw new SmtpClientError('tls', `STARTTLS failed (${e.message}); not retrying without TLS, since the credentials are never sent in plaintext`, undefined, true);
+      return SmtpConnection.attempt(o, e.message);
+    }
+  }
+
+  private static async attempt(o: ClientOptions, tlsFailed?: string): Promise<SmtpConnection> {
+    const socket = await connectSocket(o);
+    const c = new SmtpConnection(socket, o, tlsFailed);
+    try {
+      if (tlsFailed) c.warn(`STARTTLS failed (${tlsFailed}); this session delivers without TLS (starttls: opportunistic)`);
       await c.setup();
     } catch (e) {
       c.destroy();
       throw e;
     }
     return c;
+  }
+
+  private warn(text: string): void {
+    this.warnings.push(text);
+    this.o.log?.warn(text, { host: this.o.host, port: this.o.port });
   }
 
   private attach(socket: net.Socket): void {
@@ -181,7 +222,7 @@ export class SmtpConnection {
     try { greeting = await this.read(); } catch (e) { throw restage(e, 'greeting'); }
     if (greeting.code !== 220) throw new SmtpClientError('greeting', `${this.o.host} greeted with ${greeting.code}`, greeting);
     await this.hello();
-    if (!this.secure && this.o.starttls !== 'off' && this.extensions.has('STARTTLS')) {
+    if (!this.secure && this.o.starttls !== 'off' && !this.tlsFailed && this.extensions.has('STARTTLS')) {
       const r = await this.command('STARTTLS', 'tls');
       if (r.code !== 220) {
         if (this.o.starttls === 'required') throw new SmtpClientError('tls', 'STARTTLS refused', r);
@@ -200,6 +241,7 @@ export class SmtpConnection {
       r = await this.command(`HELO ${this.o.heloName}`, 'ehlo');
       if (r.code !== 250) throw new SmtpClientError('ehlo', 'HELO refused', r);
       this.extensions = new Set();
+      this.authMechanisms = new Set();
       this.sizeLimit = 0;
       return;
     }
@@ -207,8 +249,8 @@ export class SmtpConnection {
     this.extensions = new Set(lines.map((l) => l.split(' ')[0].toUpperCase()));
     const sizeLine = lines.find((l) => /^SIZE\s+\d+/i.test(l));
     this.sizeLimit = sizeLine ? Number(sizeLine.split(/\s+/)[1]) : 0;
-    const auth = lines.find((l) => /^AUTH[ =]/i.test(l));
-    this.authMechanisms = new Set(auth ? auth.slice(5).toUpperCase().split(/\s+/) : []);
+    // Old servers also list their mechanisms as `AUTH=…`, some on both kinds of line.
+    this.authMechanisms = new Set(lines.filter((l) => /^AUTH[ =]/i.test(l)).flatMap((l) => l.slice(5).toUpperCase().split(/\s+/)).filter(Boolean));
   }
 
   private async upgrade(): Promise<void> {
@@ -218,29 +260,50 @@ export class SmtpConnection {
     this.partial = [];
     this.buffer = '';
     this.scanned = 0;
+    // Something that is no reply at all right behind the 220 has failed the connection already.
+    if (this.failure) throw restage(this.failure, 'tls');
     const plain = this.socket;
     plain.removeAllListeners('data').removeAllListeners('timeout').removeAllListeners('error').removeAllListeners('close');
     this.socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const s = tls.connect({ socket: plain, servername: tlsServername(this.o), rejectUnauthorized: this.o.tlsVerify, minVersion: 'TLSv1.2' }, () => resolve(s));
-      s.once('error', (e) => reject(new SmtpClientError('tls', `TLS with ${this.o.host}: ${e.message}`, undefined, true)));
-      s.setTimeout(this.o.timeout, () => reject(new SmtpClientError('tls', `TLS handshake with ${this.o.host} timed out`, undefined, true)));
+      const fail = (why: string) => { clearTimeout(timer); s.destroy(); reject(new SmtpClientError('tls', `TLS with ${this.o.host}: ${why}`, undefined, true)); };
+      // A timer of its own, and the close: a peer that hangs up mid-handshake emits no error, and a socket timeout
+      // on a wrapped socket that is gone never fires; either left the session waiting for ever.
+      const timer = setTimeout(() => fail(`no handshake within ${this.o.timeout} ms`), this.o.timeout);
+      const s = tls.connect({ socket: plain, servername: tlsServername(this.o), rejectUnauthorized: enforcesCertificate(this.o), minVersion: 'TLSv1.2' }, () => {
+        clearTimeout(timer);
+        s.off('close', closed);
+        resolve(s);
+      });
+      const closed = () => fail('connection closed during the handshake');
+      s.once('error', (e) => fail(e.message));
+      s.once('close', closed);
     });
     this.attach(this.socket);
   }
 
   private async authenticate(): Promise<void> {
+    const host = this.o.host;
+    // Postfix with smtp_sasl_auth_enable does the same: a server that does not offer AUTH gets the mail without it.
+    // Sending credentials to it anyway would hand them to whoever answers (or strips AUTH from the EHLO reply).
+    if (this.authMechanisms.size === 0) {
+      this.warn(`${host} does not offer AUTH${this.secure ? '' : ' (no TLS)'}: credentials not sent, this session delivers without authentication`);
+      return;
+    }
     // Credentials never cross an unencrypted connection, whatever the route says about TLS.
-    if (!this.secure) throw new SmtpClientError('auth', `not sending credentials to ${this.o.host} without TLS`);
+    if (!this.secure) throw new SmtpClientError('auth', `not sending credentials to ${host} without TLS`);
     const user = this.o.user ?? '', pass = this.o.pass ?? '';
     let r: Reply;
-    if (this.authMechanisms.has('PLAIN') || !this.authMechanisms.has('LOGIN')) {
+    if (this.authMechanisms.has('PLAIN')) {
       r = await this.command(`AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`, 'auth');
+    } else if (!this.authMechanisms.has('LOGIN')) {
+      throw new SmtpClientError('auth', `${host} offers AUTH ${[...this.authMechanisms].join(' ')}, but neither PLAIN nor LOGIN`);
     } else {
       r = await this.command('AUTH LOGIN', 'auth');
       if (r.code === 334) r = await this.command(Buffer.from(user).toString('base64'), 'auth');
       if (r.code === 334) r = await this.command(Buffer.from(pass).toString('base64'), 'auth');
     }
     if (r.code !== 235) throw new SmtpClientError('auth', `authentication as ${user} refused`, r);
+    this.authenticated = true;
   }
 
   /**
@@ -410,6 +473,16 @@ function needsSmtputf8(who: 'sender' | 'recipient'): Reply {
 function unexpectedDataReply(r: Reply): Reply {
   if (r.code >= 400 && r.code < 600) return r;
   return { code: 451, text: `4.5.0 unexpected reply to DATA: ${r.code} ${r.text}` };
+}
+
+/**
+ * Whether a certificate that fails verification ends the session. Opportunistic STARTTLS takes any certificate, as
+ * Postfix's `may` does: whoever can present a false one could as well strip STARTTLS from the EHLO reply, and
+ * refusing it would only hold mail for a host that would get it in plaintext if it offered no TLS at all. Not when
+ * credentials are configured: a false certificate would be all it takes to collect them (tls_verify: false allows it).
+ */
+function enforcesCertificate(o: ClientOptions): boolean {
+  return o.tlsVerify && (o.secure || o.starttls !== 'opportunistic' || o.user !== undefined);
 }
 
 function tlsServername(o: ClientOptions): string | undefined {

@@ -7,6 +7,7 @@ import { SmtpPool } from './smtp-pool.ts';
 import { SmtpClientError, type Reply } from './smtp-client.ts';
 import { outgoingSize } from './outgoing-stream.ts';
 import { downgradeToSevenBit, type Downgraded } from './seven-bit-downgrade.ts';
+import type { Logger } from '../log/types.ts';
 
 const line = (r: Reply) => `${r.code} ${r.text.replace(/\n/g, ' ')}`;
 
@@ -14,12 +15,13 @@ export class SmtpRelay implements Relay {
   readonly name: string;
   private readonly pool: SmtpPool;
 
-  constructor(target: SmarthostTarget, heloName: string) {
+  /** `log` gets what a session had to give up on (AUTH the server does not offer, a TLS handshake that failed). */
+  constructor(target: SmarthostTarget, heloName: string, log?: Logger) {
     this.name = target.display;
     this.pool = new SmtpPool({
       host: target.host, port: target.port, secure: target.secure, starttls: target.starttls,
       user: target.user, pass: target.pass, tlsVerify: target.tlsVerify, servername: target.servername,
-      timeout: target.timeout, heloName,
+      timeout: target.timeout, heloName, log: log?.child({ relay: target.display }),
     }, target.connections);
   }
 

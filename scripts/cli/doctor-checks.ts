@@ -9,7 +9,7 @@ import { DnsError } from '../../core/dns/types.ts';
 import { RouteTable, type Route } from '../../core/relay/routes.ts';
 import { routeTarget } from '../../core/relay/make-relay.ts';
 import { smarthostTarget, type SmarthostTarget } from '../../core/relay/smarthost.ts';
-import { SmtpConnection } from '../../core/relay/smtp-client.ts';
+import { SmtpClientError, SmtpConnection } from '../../core/relay/smtp-client.ts';
 
 /** Free space under which the queue is close to answering 452 4.3.1 to every client. */
 const LOW_SPACE_BYTES = 1024 ** 3;
@@ -82,18 +82,26 @@ export const dnsCheck: DoctorCheck = {
   },
 };
 
-/** Connects, greets, and does what a delivery would before its first MAIL FROM (STARTTLS, AUTH), then quits. */
+/**
+ * Connects, greets, and does what a delivery would before its first MAIL FROM (STARTTLS, AUTH), then quits; says
+ * what such a session gave up on (a certificate that does not verify under opportunistic TLS, TLS given up after a
+ * failed handshake, credentials not used because the server offers no AUTH).
+ */
 async function probe(name: string, target: SmarthostTarget, heloName: string): Promise<CheckLine> {
   const t0 = performance.now();
   try {
     const c = await SmtpConnection.open({ ...target, heloName });
     const ms = Math.round(performance.now() - t0);
-    const tls = c.secure ? (target.tlsVerify ? 'TLS, certificate verified' : 'TLS, certificate not verified') : 'no TLS';
-    const auth = target.user ? `, AUTH as ${target.user} accepted` : '';
+    const cert = c.certificate;
+    const tls = !cert ? 'no TLS' : cert.verified ? 'TLS, certificate verified' : `TLS, certificate not verified (${cert.error ?? 'not checked'})`;
+    const auth = c.authenticated ? `, AUTH as ${target.user} accepted` : '';
+    const notes = c.warnings.map((w) => `; ${w}`).join('');
     await c.quit();
-    return { status: 'ok', text: `${name} ${target.display} ready in ${ms} ms (${tls}${auth})` };
+    return { status: c.warnings.length ? 'warn' : 'ok', text: `${name} ${target.display} ready in ${ms} ms (${tls}${auth})${notes}` };
   } catch (err) {
-    return { status: 'fail', text: `${name} ${target.display}: ${(err as Error).message} (mail for it waits in the queue and is retried)` };
+    // The server's own words too (a 535 says which credentials it refused and why).
+    const reply = err instanceof SmtpClientError && err.reply ? `: ${err.reply.code} ${err.reply.text.replace(/\n/g, ' ')}` : '';
+    return { status: 'fail', text: `${name} ${target.display}: ${(err as Error).message}${reply} (mail for it waits in the queue and is retried)` };
   }
 }
 

@@ -75,17 +75,6 @@ describe('relay SMTP client', function () {
       assert.match(r[1].reply, /^550 /);
       assert.deepEqual((await sink.waitFor(1))[0].rcptTo, ['ok@example.com']);
     });
-
-    it('never sends credentials over a connection without TLS', async () => {
-      const relay = relayTo(sink.port, { user: 'relay', pass: 'secret' });
-      const r = await relay.send(entry(10), ['u@example.com'], () => Readable.from([Buffer.from('x: y\r\n\r\nz\r\n')]));
-      await relay.close();
-      assert.equal(r[0].ok, false);
-      assert.equal(r[0].permanent, false);
-      assert.equal(r[0].hostFailure, true);
-      assert.match(r[0].reply, /without TLS/);
-      assert.equal(sink.messages.length, 0);
-    });
   });
 
   it('replaces a pooled connection the server dropped while it was idle', async () => {
