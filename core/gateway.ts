@@ -196,7 +196,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // A start is a queue run: every recovered message gets one attempt now, whatever its schedule said.
   const startedAt = Date.now();
   for (const e of recovered.entries) { e.nextAttemptAt = Math.min(e.nextAttemptAt, startedAt); delivery.add(e); }
-  log.info('queue recovered', { messages: recovered.entries.length, orphans_removed: recovered.orphans, broken: recovered.broken.length });
+  log.info('queue recovered', { messages: recovered.entries.length, orphans_removed: recovered.orphans, broken: recovered.broken.length, leftover_states_removed: recovered.leftovers });
   logTrail(cfg.data_dir, log.child({ component: 'control' }));
   control.open();
 
