@@ -16,6 +16,8 @@ export { isListingAnswer } from './dns/listing-answer.ts';
 export type { DnsResolver, MxRecord, DnsErrorCode } from './dns/types.ts';
 export type { StateStore } from './store/types.ts';
 export { s } from './config/schema.ts';
+export { ipOrCidr } from './config/ip-schema.ts';
+export { CidrList, normalizeIp } from './net/cidr.ts';
 export type { Schema, Infer, Issue } from './config/schema.ts';
 export { parseDuration, parseSize } from './config/units.ts';
 export { withoutSpans, withoutTrailing } from './text/spans.ts';

@@ -4,20 +4,12 @@ import { dnsConfigSchema } from '../dns/config.ts';
 import { stateConfigSchema } from '../store/config.ts';
 import { routesSchema } from '../relay/route-config.ts';
 import { bounceConfigSchema } from '../queue/bounce-config.ts';
-import { CidrList } from '../net/cidr.ts';
+import { ipOrCidr } from './ip-schema.ts';
 import { parseServer } from '../dns/servers.ts';
 
 // The port within 0–65535 in the pattern itself: a larger one passed the check and failed only at start.
 const PORT = '(?:0|[1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
 const hostPort = s.string({ pattern: new RegExp(`^(\\[[0-9a-fA-F:.]+\\]|[^\\s:]+):${PORT}$`), patternName: 'host:port (IPv6 as [::1]:25)' });
-// The pattern lets through what only looks like an address (999.1.1.1, 10.0.0.0/99): judged by the same code that
-// builds the lists, so such a value is named here, not found by a start that fails or a reload that half applies.
-const cidr = s.checked(s.string({ pattern: /^[0-9a-fA-F:.]+(\/\d{1,3})?$/, patternName: 'an IP address or CIDR such as 192.0.2.0/24' }), (v, p, is) => {
-  try { new CidrList([v]); } catch (e) {
-    const why = (e as Error).message;
-    is.push({ path: p, message: /^not an IP address/.test(why) ? `${JSON.stringify(v)} is not an IP address or CIDR such as 192.0.2.0/24` : `${JSON.stringify(v)}: ${why}` });
-  }
-});
 /** A regular expression as compilePolicy (core/runtime.ts) compiles it. */
 const pattern = s.checked(s.string(), (v, p, is) => {
   try { new RegExp(v, 'i'); } catch (e) { is.push({ path: p, message: `is not a valid regular expression: ${(e as Error).message}` }); }
@@ -47,7 +39,7 @@ export const gatewaySchema = s.object({
     listen: s.array(hostPort).default(['127.0.0.1:2525']).describe('Plain SMTP listeners with STARTTLS'),
     tls_listen: s.array(hostPort).default([]).describe('Implicit-TLS listeners (SMTPS)'),
     submission_listen: s.array(hostPort).default([]).describe('Submission listeners: AUTH required, after TLS'),
-    trusted_proxies: s.array(cidr).default([]).describe('CIDRs allowed to use XCLIENT and the PROXY protocol'),
+    trusted_proxies: s.array(ipOrCidr).default([]).describe('CIDRs allowed to use XCLIENT and the PROXY protocol'),
     proxy_protocol: s.boolean().default(false).describe('Expect a PROXY v1 header from trusted proxies on the plain listeners'),
     greeting_delay: s.checked(s.duration(), withinTimer).default(100).describe('Least time before the 220 greeting; a client that talks earlier is refused as an early talker (0 = greet once the connect hooks are done)'),
     tls: s.object({
@@ -60,7 +52,7 @@ export const gatewaySchema = s.object({
   }).default({} as never),
   domains: s.array(s.string()).default([]).describe('Local domains: mail to them is accepted from anyone'),
   relay: s.object({
-    networks: s.array(cidr).default([]).describe('CIDRs allowed to relay to any domain without AUTH'),
+    networks: s.array(ipOrCidr).default([]).describe('CIDRs allowed to relay to any domain without AUTH'),
   }).default({} as never),
   smarthost: s.union(s.string({ pattern: /^smtps?:\/\//, patternName: 'smtp://host:port' }), smarthostSchema).optionalValue()
     .describe('Relay target; when unset, accepted mail is written as .eml files under data_dir/delivered/'),
@@ -79,8 +71,8 @@ export const gatewaySchema = s.object({
     error_block: s.duration().default(0).describe('After max_errors, refuse the IP for this long (0 = no block)'),
   }).default({} as never),
   access: s.object({
-    allow_ips: s.array(cidr).default([]).describe('Client CIDRs exempt from deny lists and blocklist-style checks'),
-    deny_ips: s.array(cidr).default([]).describe('Client CIDRs refused at connect (554)'),
+    allow_ips: s.array(ipOrCidr).default([]).describe('Client CIDRs exempt from deny lists and blocklist-style checks'),
+    deny_ips: s.array(ipOrCidr).default([]).describe('Client CIDRs refused at connect (554)'),
     blocked_recipients: s.array(s.string()).default([]).describe('Recipient addresses (or @domain) refused with 550'),
     helo_deny: s.array(pattern).default([]).describe('Regular expressions; a matching HELO/EHLO drops the connection'),
   }).default({} as never),

@@ -18,12 +18,17 @@ export function normalizeIp(ip: string): string {
 export class CidrList {
   private readonly list = new net.BlockList();
   readonly size: number;
+  /** Throws on an entry that is neither an address nor a CIDR, so that a typo fails at start rather than never matching. */
   constructor(cidrs: readonly string[]) {
     for (const c of cidrs) {
-      const [addr, bits] = c.split('/');
+      const [addr, bits, extra] = c.trim().split('/');
       const a = normalizeIp(addr);
-      const type = net.isIPv6(a) ? 'ipv6' : 'ipv4';
-      if (!net.isIP(a)) throw new Error(`not an IP address or CIDR: ${c}`);
+      const family = net.isIP(a);
+      const max = family === 4 ? 32 : 128;
+      if (!family || extra !== undefined || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= max))) {
+        throw new Error(`not an IP address or CIDR: ${c}`);
+      }
+      const type = family === 6 ? 'ipv6' : 'ipv4';
       if (bits === undefined) this.list.addAddress(a, type);
       else this.list.addSubnet(a, Number(bits), type);
     }

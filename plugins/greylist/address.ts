@@ -1,11 +1,6 @@
 // Reduces a client IP to its network and an envelope sender to its stable form, the parts of the greylist triplet.
 import net from 'node:net';
-
-/** `::ffff:192.0.2.1` → `192.0.2.1`, so IPv4 clients on a dual-stack socket get the IPv4 mask. */
-export function unmapIp(ip: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  return m ? m[1] : ip;
-}
+import { normalizeIp } from '../../core/index.ts';
 
 function maskIpv4(ip: string, bits: number): string {
   const n = ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
@@ -35,7 +30,7 @@ function maskIpv6(ip: string, bits: number): string {
 
 /** The client's network as `addr/bits`, e.g. `192.0.2.0/24` or `2001:db8:1:2::/64`; a non-IP is returned as is. */
 export function clientNetwork(ip: string, ipv4Bits: number, ipv6Bits: number): string {
-  const a = unmapIp(ip);
+  const a = normalizeIp(ip);
   if (net.isIPv4(a)) return maskIpv4(a, ipv4Bits);
   if (net.isIPv6(a)) return maskIpv6(a.replace(/%.*$/, ''), ipv6Bits);
   return a;

@@ -1,5 +1,5 @@
 // Options of the greylist plugin, with their defaults.
-import { s, type Infer } from '../../core/index.ts';
+import { ipOrCidr, s, type Infer } from '../../core/index.ts';
 
 export const configSchema = s.object({
   delay: s.duration().default(300_000)
@@ -20,7 +20,7 @@ export const configSchema = s.object({
     .describe('Reduce the envelope sender to its stable form: SRS and BATV rewriting undone, `+tag` dropped'),
   recipient_delimiter: s.string().default('+')
     .describe('Characters that start a sender\'s address tag (`user+tag@`), each one a separator; empty turns it off'),
-  skip_ips: s.array(s.string()).default([])
+  skip_ips: s.array(ipOrCidr).default([])
     .describe('Client IPs and CIDRs never greylisted'),
   skip_recipient_domains: s.array(s.string()).default([])
     .describe('Recipient domains for which greylisting is off (`example.org` exactly, `.example.org` its subdomains)'),

@@ -1,30 +1,6 @@
 // Who is never greylisted: listed IPs and networks, recipient and sender domains, and findings of earlier checks.
-import net from 'node:net';
-import type { Finding, SessionView } from '../../core/index.ts';
+import { CidrList, type Finding, type SessionView } from '../../core/index.ts';
 import type { GreylistConfig } from './config.ts';
-import { unmapIp } from './address.ts';
-
-/** An IP/CIDR list; throws on an entry that is neither, so a typo fails at start rather than never matching. */
-export function ipList(entries: readonly string[]): (ip: string) => boolean {
-  const list = new net.BlockList();
-  for (const e of entries) {
-    const [addr, bits, extra] = e.trim().split('/');
-    const a = unmapIp(addr);
-    const type = net.isIPv4(a) ? 'ipv4' : net.isIPv6(a) ? 'ipv6' : undefined;
-    const max = type === 'ipv4' ? 32 : 128;
-    if (!type || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
-      throw new Error(`skip_ips: not an IP address or CIDR: ${e}`);
-    }
-    if (bits === undefined) list.addAddress(a, type);
-    else list.addSubnet(a, Number(bits), type);
-  }
-  if (entries.length === 0) return () => false;
-  return (ip) => {
-    const a = unmapIp(ip);
-    const type = net.isIPv4(a) ? 'ipv4' : net.isIPv6(a) ? 'ipv6' : undefined;
-    return type !== undefined && list.check(a, type);
-  };
-}
 
 /** `example.org` matches that domain; `.example.org` matches its subdomains. */
 export function domainList(entries: readonly string[]): (domain: string) => boolean {
@@ -57,7 +33,7 @@ export interface Subject {
 
 /** Compiles the exemptions of `cfg` into one check that names the reason, or returns undefined. */
 export function compileExemptions(cfg: GreylistConfig): (s: Subject) => string | undefined {
-  const ips = ipList(cfg.skip_ips);
+  const ips = new CidrList(cfg.skip_ips);
   const rcptDomains = domainList(cfg.skip_recipient_domains);
   const senderDomains = domainList(cfg.skip_sender_domains);
   const spfPass = symbolMatcher(cfg.spf_pass_symbols);
@@ -65,7 +41,7 @@ export function compileExemptions(cfg: GreylistConfig): (s: Subject) => string |
   return ({ session, senderDomain, rcptDomain, findings }) => {
     if (cfg.skip_trusted && session.trusted) return session.user ? 'authenticated' : 'relay network';
     if (session.allowlisted) return 'access allowlist';
-    if (ips(session.remote.ip)) return 'skip_ips';
+    if (ips.has(session.remote.ip)) return 'skip_ips';
     if (rcptDomain && rcptDomains(rcptDomain)) return 'recipient domain';
     if (senderDomain && senderDomains(senderDomain)) return 'sender domain';
     if (cfg.skip_spf_pass && senderDomain) {

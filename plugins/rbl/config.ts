@@ -1,8 +1,7 @@
 // Options of the rbl plugin (IP blocklists and allowlists looked up in DNS), with their defaults.
-import { s, type Infer } from '../../core/index.ts';
+import { ipOrCidr, s, type Infer } from '../../core/index.ts';
 
 const action = s.enum(['reject', 'reject_rcpt', 'score'] as const);
-const cidr = s.string({ pattern: /^[0-9a-fA-F:.]+(\/\d{1,3})?$/, patternName: 'an IP address or CIDR such as 192.0.2.0/24' });
 const zoneName = s.string({ pattern: /^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)+$/, patternName: 'a DNS zone such as zen.example.org' });
 
 const codeSchema = s.object({
@@ -37,7 +36,7 @@ export const configSchema = s.object({
   zones: s.array(blockZoneSchema).default([]).describe('The blocklists, all looked up in parallel'),
   allow_zones: s.array(allowZoneSchema).default([])
     .describe('DNS allowlists (DNSWL): a client listed in one skips every blocklist'),
-  allowlist: s.array(cidr).default([]).describe('IPs and CIDRs that skip every blocklist'),
+  allowlist: s.array(ipOrCidr).default([]).describe('IPs and CIDRs that skip every blocklist'),
   skip_private: s.boolean().default(true)
     .describe('Skip RFC 1918, link-local and unique-local clients (loopback is still looked up, so the test address 127.0.0.2 works)'),
 });

@@ -1,5 +1,5 @@
 // Options of the spf plugin, with their defaults.
-import { s, type Infer } from '../../core/index.ts';
+import { ipOrCidr, s, type Infer } from '../../core/index.ts';
 
 export const configSchema = s.object({
   check_helo: s.boolean().default(true)
@@ -16,7 +16,7 @@ export const configSchema = s.object({
     .describe('Mechanisms tried when a sender\'s policy ends in fail, softfail or neutral, e.g. `ip4:198.51.100.0/24 include:trusted-forwarder.example` (a local allowlist); a match gives its qualifier\'s result'),
   best_guess: s.string().optionalValue()
     .describe('Record evaluated for domains that publish no SPF, e.g. `v=spf1 a/24 mx/24 ptr ?all`; the result stays none and the guess is reported as SPF_GUESS_*'),
-  local_ips: s.array(s.string()).default([])
+  local_ips: s.array(ipOrCidr).default([])
     .describe('Client addresses or CIDRs that are never checked (our own hosts), besides authenticated and relay.networks clients'),
   max_lookups: s.number({ integer: true, min: 1, max: 50 }).default(10)
     .describe('DNS-querying terms allowed per check before permerror (RFC 7208 says 10)'),

@@ -2,12 +2,11 @@
 //
 // The result also feeds DMARC: the dmarc plugin reads it back from this plugin's finding detail (format in detail.ts),
 // since plugins only see each other through ctx.findings.
-import { definePlugin, describeSymbols, outcome, symbolScore, type HookContext, type Outcome } from '../../core/index.ts';
+import { CidrList, definePlugin, describeSymbols, outcome, symbolScore, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, type SpfConfig } from './config.ts';
 import { checkHost } from './lib/check-host.ts';
 import { parseRecord } from './lib/record.ts';
 import type { SpfEvaluation, SpfOptions } from './lib/types.ts';
-import { compileIpList } from './ip-list.ts';
 import { formatDetail } from './detail.ts';
 import { receivedSpf } from './received-spf.ts';
 import { SYMBOLS, guessSymbol, symbolFor, type Identity } from './scores.ts';
@@ -29,7 +28,8 @@ class SpfCheck {
 
   constructor(cfg: SpfConfig) {
     this.cfg = cfg;
-    this.isLocalIp = compileIpList(cfg.local_ips);
+    const localIps = new CidrList(cfg.local_ips);
+    this.isLocalIp = (ip) => localIps.has(ip);
     // A broken local or best-guess policy is a config error, found at start rather than on the first message.
     for (const [key, text] of [['local_policy', cfg.local_policy], ['best_guess', cfg.best_guess]] as const) {
       if (text === undefined) continue;

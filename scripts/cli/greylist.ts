@@ -8,7 +8,8 @@ import { parseDuration, formatDuration } from '../../core/config/units.ts';
 import { openStore } from '../../core/store/index.ts';
 import type { StateStore } from '../../core/store/types.ts';
 import { configSchema, type GreylistConfig } from '../../plugins/greylist/config.ts';
-import { clientNetwork, normaliseSender, unmapIp } from '../../plugins/greylist/address.ts';
+import { clientNetwork, normaliseSender } from '../../plugins/greylist/address.ts';
+import { normalizeIp } from '../../core/net/cidr.ts';
 import { Greylister, KEY_PREFIX, PASS, WAIT, type PassEntry, type WaitEntry } from '../../plugins/greylist/greylister.ts';
 
 const USAGE = `usage: moat greylist <command> [--config FILE] [--json]
@@ -71,7 +72,7 @@ interface Cidr { ip: string; bits: number; v6: boolean }
 /** `192.0.2.7` or `192.0.2.0/24` (IPv4 or IPv6), checked: a typo must not write a key no client ever matches. */
 function parseCidr(arg: string): Cidr {
   const [addr, bits, extra] = arg.split('/');
-  const ip = unmapIp(addr);
+  const ip = normalizeIp(addr);
   const v6 = net.isIPv6(ip);
   if (!net.isIPv4(ip) && !v6) throw new UsageError(`not an IP address or CIDR: ${arg}`);
   const max = v6 ? 128 : 32;

@@ -140,6 +140,21 @@ describe('config', () => {
     assert.deepEqual(config.relay.networks, ['::1/128', '::ffff:192.0.2.1', '192.0.2.0/24', '192.0.2.7']);
   });
 
+  it('names a bad address in a plugin\'s own IP list too (rbl allowlist, greylist skip_ips, spf local_ips)', async () => {
+    // They passed check-config and failed when the plugin was created, or never matched.
+    const f = tmpYaml([
+      'plugins:',
+      '  - { name: rbl, zones: [{ zone: bl.test.example }], allowlist: [10.0.0.0/99] }',
+      '  - { name: greylist, skip_ips: [999.1.1.1] }',
+      '  - { name: spf, local_ips: [192.0.2.0/24, "2001:db8::/129"] }',
+    ].join('\n') + '\n');
+    await assert.rejects(loadConfig({ file: f }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.deepEqual(e.issues.map((i) => i.path).sort(), ['plugins[0].allowlist[0]', 'plugins[1].skip_ips[0]', 'plugins[2].local_ips[1]']);
+      return true;
+    });
+  });
+
   it('refuses a size limit or idle timeout of 0, and a greeting delay too long for a timer, which would not do what they say', async () => {
     // A max_message_size of 0 refused every message with 552; an idle_timeout of 0 was smtp-server's 1m.
     await assert.rejects(loadConfig({ file: tmpYaml('limits:\n  max_message_size: 0\n') }), /limits\.max_message_size: must be above 0/);
