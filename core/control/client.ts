@@ -4,8 +4,10 @@ import { FileQueueActions } from '../queue/file-actions.ts';
 import { FolderAwareActions, type AdminActions, type AdminResult } from '../queue/admin-ops.ts';
 import { TrailedActions } from '../queue/admin-trail.ts';
 import { returnOwnership } from '../queue/ownership.ts';
-import type { QueueStore } from '../queue/queue-store.ts';
-import { socketPath, type ControlReply, type ControlRequest, type ControlStatus } from './protocol.ts';
+import type { QueueFolder, QueueStore } from '../queue/queue-store.ts';
+import {
+  BULK_IDS_MAX, socketPath, type BulkAction, type BulkReply, type ControlReply, type ControlRequest, type ControlStatus, type ListReply,
+} from './protocol.ts';
 import { describeHolder, lockPath, tryLock, type HolderState, type LockHolder } from './queue-lock.ts';
 
 export class NoGatewayError extends Error {}
@@ -24,18 +26,19 @@ function connectError(file: string, e: NodeJS.ErrnoException): Error {
 export function controlRequest(file: string, req: ControlRequest, timeoutMs = 30_000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const s = net.connect(file);
-    let buf = '';
-    const late = ['ping', 'status', 'metrics'].includes(req.op) ? '' : '; it may still carry it out (moat queue show tells)';
+    // A list reply can be megabytes: chunks are joined once, and only each new chunk is searched for the line's end.
+    const chunks: string[] = [];
+    const late = ['ping', 'status', 'metrics', 'list'].includes(req.op) ? '' : '; it may still carry it out (moat queue show tells)';
     const timer = setTimeout(() => { s.destroy(); reject(new Error(`the gateway did not answer ${req.op} within ${timeoutMs / 1000} s${late}`)); }, timeoutMs);
     s.setEncoding('utf8');
     s.once('connect', () => s.write(JSON.stringify(req) + '\n'));
     s.on('data', (d: string) => {
-      buf += d;
-      const i = buf.indexOf('\n');
+      const i = d.indexOf('\n');
+      chunks.push(i < 0 ? d : d.slice(0, i));
       if (i < 0) return;
       clearTimeout(timer);
       s.end();
-      const reply = parseReply(buf.slice(0, i));
+      const reply = parseReply(chunks.join(''));
       if (reply.ok) resolve(reply.result); else reject(new Error(reply.error));
     });
     s.once('close', () => { clearTimeout(timer); reject(new Error(`the gateway closed the control connection before answering ${req.op} (is it stopping?)`)); });
@@ -57,7 +60,57 @@ export class ControlClient implements AdminActions {
   hold(id: string): Promise<AdminResult> { return this.change({ op: 'hold', id }) as Promise<AdminResult>; }
   release(id: string): Promise<AdminResult> { return this.change({ op: 'release', id }) as Promise<AdminResult>; }
   delete(id: string, opts: { to?: string } = {}): Promise<AdminResult> { return this.change({ op: 'delete', id, to: opts.to }) as Promise<AdminResult>; }
+  list(folder: QueueFolder): Promise<ListReply> { return controlRequest(this.file, { op: 'list', folder }, CHANGE_TIMEOUT_MS) as Promise<ListReply>; }
+
+  /**
+   * One action on many messages, BULK_IDS_MAX per request, each answered per id (see the server's bulk()). Waiting
+   * for deliveries in progress does not add up across a request: only the messages in flight wait, and they wait at
+   * once, so one request's timeout bounds a thousand ids as it bounds one.
+   */
+  async bulk(action: BulkAction, ids: readonly string[], opts: { to?: string } = {}): Promise<BulkReply> {
+    const all: BulkReply = { results: {}, errors: {} };
+    for (let i = 0; i < ids.length; i += BULK_IDS_MAX) {
+      const batch = ids.slice(i, i + BULK_IDS_MAX);
+      try {
+        const r = await this.change({ op: 'bulk', action, ids: batch, to: opts.to }) as BulkReply;
+        Object.assign(all.results, r.results);
+        Object.assign(all.errors, r.errors);
+      } catch (e) {
+        // The batch as a whole got no answer (the gateway stopped): its ids are reported, the next batches still tried.
+        for (const id of batch) all.errors[id] = (e as Error).message;
+      }
+    }
+    return all;
+  }
+
   private change(req: ControlRequest): Promise<unknown> { return controlRequest(this.file, req, CHANGE_TIMEOUT_MS); }
+}
+
+/**
+ * A folder's messages as the running gateway holds them, or undefined when none answers (the caller reads the files).
+ * A gateway from before the list op answers `unknown op`: the files are read then too.
+ */
+export async function gatewayList(store: QueueStore, folder: QueueFolder): Promise<ListReply | undefined> {
+  try { return await new ControlClient(socketPath(store.dataDir)).list(folder); } catch (e) {
+    if (e instanceof NoGatewayError || /^unknown op/.test((e as Error).message)) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * `action` on each of `ids`: through the gateway in bulk requests, or one after another on the files. A message that
+ * fails is reported in `errors` and does not stop the others.
+ */
+export async function actOnEach(actions: AdminActions, action: BulkAction, ids: readonly string[], opts: { to?: string } = {}): Promise<BulkReply> {
+  if (actions instanceof ControlClient) return actions.bulk(action, ids, opts);
+  const reply: BulkReply = { results: {}, errors: {} };
+  for (const id of ids) {
+    try {
+      reply.results[id] = action === 'flush' ? await actions.flush(id) : action === 'hold' ? await actions.hold(id)
+        : action === 'release' ? await actions.release(id) : await actions.delete(id, opts);
+    } catch (e) { reply.errors[id] = (e as Error).message; }
+  }
+  return reply;
 }
 
 /** The running gateway's status, or undefined when none answers (for views, which change nothing). */

@@ -1,18 +1,34 @@
 // The control channel's wire format: one JSON request per line, one JSON reply per line, over a unix socket in data_dir.
 import path from 'node:path';
+import type { AdminResult } from '../queue/admin-ops.ts';
+import type { ListedEntry } from '../queue/inspect.ts';
+import type { QueueFolder } from '../queue/queue-store.ts';
+
+export type BulkAction = 'flush' | 'hold' | 'release' | 'delete';
 
 export type ControlRequest =
   | { op: 'ping' }
   | { op: 'status' }
   | { op: 'metrics' }
+  | { op: 'list'; folder?: QueueFolder }
   | { op: 'flush'; id?: string }
   | { op: 'hold'; id: string }
   | { op: 'release'; id: string }
-  | { op: 'delete'; id: string; to?: string };
+  | { op: 'delete'; id: string; to?: string }
+  | { op: 'bulk'; action: BulkAction; ids: string[]; to?: string };
 
 export type ControlReply = { ok: true; result: unknown } | { ok: false; error: string };
 
 export interface ControlStatus { pid: number; busy: string[]; scheduled: number }
+
+/** A folder's messages as `list` and `overview` need them, sorted by id, and the ids being delivered right now. */
+export interface ListReply { entries: ListedEntry[]; busy: string[] }
+
+/** Per id: the action's result (flush: how many were due, 0 or 1), or in `errors` why it failed. */
+export interface BulkReply { results: Record<string, AdminResult | number>; errors: Record<string, string> }
+
+/** Ids in one bulk request: 1,000 ids of up to 40 characters stay well below the server's 64 KB line limit. */
+export const BULK_IDS_MAX = 1000;
 
 export const socketPath = (dataDir: string) => path.join(path.resolve(dataDir), 'control.sock');
 

@@ -90,6 +90,8 @@ export class DeliveryQueue implements QueueActions {
   get size(): number { return this.ready.length + this.deferred.size + this.inFlight.size; }
   /** Ids being delivered right now. */
   get busy(): string[] { return [...this.inFlight.keys()]; }
+  /** The messages it schedules (ready, deferred or in flight) as they stand now: what `moat queue list` shows of them. */
+  scheduled(): QueueEntry[] { return [...this.live.values()]; }
 
   /** Adds a committed message; it is due now unless its nextAttemptAt says otherwise. */
   add(entry: QueueEntry): void {

@@ -142,7 +142,8 @@ await sleep(20_000);
 const fds = readdirSync(`/proc/${gw.pid}/fd`).length;
 console.log(`gateway: after 20 s of start-up retries to a 451 smarthost: ${fds} open files (a leak grows with each failed attempt), smarthost connections ≤ ${sink.st.maxOpen}`);
 const del = await probeWhile(smtpPort, async () => moat(['delete', '--to', 'd3.example']));
-console.log(`gateway: moat queue delete --to d3.example: ${s(del.result.ms)}, exit ${del.result.code}; SMTP meanwhile: greeting ≤ ${del.worstGreet.toFixed(0)} ms, MAIL ≤ ${del.worstMail.toFixed(0)} ms`);
+const deleted = del.result.out.split('\n').filter((l) => / deleted/.test(l)).length;
+console.log(`gateway: moat queue delete --to d3.example: ${deleted} messages in ${s(del.result.ms)}, exit ${del.result.code}; SMTP meanwhile: greeting ≤ ${del.worstGreet.toFixed(0)} ms, MAIL ≤ ${del.worstMail.toFixed(0)} ms`);
 
 sink.st.accept = true; sink.st.maxOpen = sink.st.open;
 t = performance.now();

@@ -47,6 +47,31 @@ describe('control socket before the queue is recovered', () => {
     assert.equal(answered, 'missing');
   });
 
+  it('answers a list only once the queue is open (before, it would miss every scheduled message)', async () => {
+    const c = await start();
+    let answered: unknown;
+    const list = controlRequest(socketPath(dir), { op: 'list' }).then((r) => { answered = r; });
+    await sleep(200);
+    assert.equal(answered, undefined);
+    c.open();
+    await list;
+    assert.deepEqual(answered, { entries: [], busy: [] });
+    await assert.rejects(controlRequest(socketPath(dir), { op: 'list', folder: '../x' as 'queue' }), /unknown folder/);
+  });
+
+  it('answers a bulk request per id: a malformed id gets its error, the others their result', async () => {
+    const c = await start();
+    c.open();
+    const sock = socketPath(dir);
+    const reply = await controlRequest(sock, { op: 'bulk', action: 'delete', ids: ['abcdef123456', '../etc', 'abcdef123457', 'abcdef123456'] });
+    assert.deepEqual(reply, {
+      results: { abcdef123456: 'missing', abcdef123457: 'missing' },
+      errors: { '../etc': 'not a queue id: "../etc" (6 to 40 characters, 0-9 and a-z)' },
+    });
+    await assert.rejects(controlRequest(sock, { op: 'bulk', action: 'shred' as 'delete', ids: [] }), /unknown bulk action/);
+    await assert.rejects(controlRequest(sock, { op: 'bulk', action: 'hold', ids: 'abcdef123456' as unknown as string[] }), /at most 1000 ids/);
+  });
+
   it('refuses the waiting requests when the gateway stops before it recovered its queue', async () => {
     const c = await start();
     const hold = controlRequest(socketPath(dir), { op: 'hold', id: 'abcdef123456' });
