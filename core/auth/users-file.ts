@@ -13,11 +13,34 @@ export function hashPassword(password: string): string {
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
+/**
+ * scrypt runs on libuv's thread pool, whose four threads also do every file write and fsync of the queue. With no
+ * bound, AUTH guesses on a few dozen connections filled the pool and each write of an accepted message waited behind
+ * all of them (a plain message took 2–9 s instead of 0.1 s under a flood from 100 connections); only this many run at
+ * once, the rest wait their turn here, where nothing else waits behind them.
+ */
+const MAX_CONCURRENT_SCRYPT = 1;
+let scryptRunning = 0;
+const scryptWaiting: Array<() => void> = [];
+
+async function oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+  if (scryptRunning < MAX_CONCURRENT_SCRYPT) scryptRunning++;
+  else await new Promise<void>((resolve) => scryptWaiting.push(resolve));
+  try {
+    return await work();
+  } finally {
+    // The slot passes straight to the next waiter, so a newcomer cannot take it in between.
+    const next = scryptWaiting.shift();
+    if (next) next(); else scryptRunning--;
+  }
+}
+
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [kind, n, r, p, salt, hash] = stored.split('$');
   if (kind !== 'scrypt' || !hash) return false;
   const expected = Buffer.from(hash, 'base64');
-  const got = await scrypt(password, Buffer.from(salt, 'base64'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: 256 * 1024 * 1024 });
+  const opts = { N: Number(n), r: Number(r), p: Number(p), maxmem: 256 * 1024 * 1024 };
+  const got = await oneAtATime(() => scrypt(password, Buffer.from(salt, 'base64'), expected.length, opts));
   return got.length === expected.length && timingSafeEqual(got, expected);
 }
 

@@ -7,6 +7,8 @@ import { applySmtpServerPatches, trustProxyHeadersFrom, type RawConnection } fro
 import { applyReplyBatching } from './reply-batching.ts';
 import { applyFastDataScan } from './data-scan.ts';
 import type { TlsMaterial } from './tls.ts';
+import { normalizeIp } from '../net/cidr.ts';
+import type { Socket } from 'node:net';
 
 export interface BoundListener { kind: ListenerKind; host: string; port: number; server: SMTPServer }
 
@@ -84,11 +86,8 @@ export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<Bou
         server.once('error', onErr);
         server.listen(port, host, () => { server.removeListener('error', onErr); resolve(); });
       });
-      server.on('error', (err: Error & { remoteAddress?: string; code?: string }) => {
-        // A client's own broken connection (a failed TLS handshake, a reset) is its problem, not the listener's.
-        if (err.remoteAddress) rt.log.warn('client connection error', { listener: kind, client: err.remoteAddress, code: err.code, error: String(err.message).trim().slice(0, 300) });
-        else rt.log.error('listener error', { listener: kind, error: String(err.message) });
-      });
+      if (kind === 'smtps') countBeforeHandshake(server, rt);
+      server.on('error', (err: ListenerError) => logListenerError(rt, kind, err));
       const addr = (server as unknown as { server: { address(): { port: number } } }).server.address();
       bound.push({ kind, host, port: addr.port, server });
       rt.log.info('listening', { listener: kind, host, port: addr.port });
@@ -99,6 +98,59 @@ export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<Bou
     throw e;
   }
   return bound;
+}
+
+type ListenerError = Error & { remoteAddress?: string; code?: string; report?: boolean; meta?: { remoteAddress?: string } };
+
+/** Errors already logged: a failed STARTTLS handshake reports the same error twice (as a TLS error and a socket error). */
+const logged = new WeakSet<Error>();
+
+function logListenerError(rt: Runtime, kind: ListenerKind, err: ListenerError): void {
+  if (logged.has(err)) return;
+  logged.add(err);
+  // A failed implicit-TLS handshake names its client only in `meta`. It is the client's problem, not the listener's:
+  // logged as an error, anyone could fill the error log (and page whoever watches it) by sending junk to the port.
+  const client = err.remoteAddress ?? err.meta?.remoteAddress;
+  if (!client) { rt.log.error('listener error', { listener: kind, error: String(err.message) }); return; }
+  const fields = { listener: kind, client, code: err.code, error: String(err.message).trim().slice(0, 300) };
+  // A client that connected and left without a word (a port probe, a health check) is no error at all.
+  if (err.report === false) rt.log.debug('client connection error', fields);
+  else rt.log.warn('client connection error', fields);
+}
+
+/**
+ * smtp-server shakes hands on an implicit-TLS listener before the session exists, so limits.max_connections and
+ * max_connections_per_ip (counted in the session's onConnect) did not cover a client that connects and never finishes
+ * its handshake: one address could hold any number of sockets until the idle timeout, and a blocked address
+ * (limits.error_block) still got a handshake. Here such a socket is counted from its accept, as a connection to the
+ * plain port is, refused at once when over the limit, and handed over to the session's own count when the handshake ends.
+ */
+function countBeforeHandshake(server: SMTPServer, rt: Runtime): void {
+  const inner = server as unknown as { server: { listeners(e: string): Array<(s: Socket) => void>; removeAllListeners(e: string): void; on(e: string, f: (s: Socket) => void): void }; _upgrade(socket: Socket, cb: (...a: unknown[]) => void): void };
+  const releases = new WeakMap<Socket, () => void>();
+  const accept = inner.server.listeners('connection');
+  inner.server.removeAllListeners('connection');
+  inner.server.on('connection', (socket) => {
+    const ip = normalizeIp(socket.remoteAddress ?? '');
+    const lim = rt.config.limits;
+    if (rt.connections.open(ip, { total: lim.max_connections, perIp: lim.max_connections_per_ip })) {
+      // Nothing can be said before the handshake (a 421 in plaintext is noise to a TLS client): the socket is dropped.
+      rt.metrics.inc('connections_refused');
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    let counted = true;
+    const release = () => { if (counted) { counted = false; rt.connections.close(ip); } };
+    releases.set(socket, release);
+    socket.once('close', release);
+    for (const f of accept) f(socket);
+  });
+  const upgrade = inner._upgrade;
+  inner._upgrade = function (socket, cb) {
+    // Released before the session starts, whose onConnect counts the same client again.
+    return upgrade.call(this, socket, (...a: unknown[]) => { releases.get(socket)?.(); cb(...a); });
+  };
 }
 
 /** What a reload changes on running listeners: the greeting, SIZE, the idle timeout, XCLIENT and PROXY, and the certificate. */

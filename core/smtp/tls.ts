@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 export interface TlsMaterial {
@@ -32,15 +33,29 @@ function check(key: Buffer, cert: Buffer, what: string): Date {
   }
 }
 
+/** The name the self-signed certificate is made for: server.hostname, as far as it can stand in a certificate. */
+function certName(hostname: string): string {
+  return isIP(hostname) ? hostname : hostname.replace(/[^A-Za-z0-9.-]/g, '') || 'localhost';
+}
+
+/** Whether `cn` is among the certificate's alternative names (the entry generate() writes, not a wildcard match). */
+function names(cert: Buffer, cn: string): boolean {
+  const x = new X509Certificate(cert);
+  if (isIP(cn)) return x.checkIP(cn) !== undefined;
+  const want = `dns:${cn.toLowerCase()}`;
+  return (x.subjectAltName ?? '').split(', ').some((entry) => entry.toLowerCase() === want);
+}
+
 function generate(dir: string, hostname: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const cn = hostname.replace(/[^A-Za-z0-9.-]/g, '') || 'localhost';
+  const cn = certName(hostname);
+  const san = isIP(cn) ? `IP:${cn}` : `DNS:${cn}`;
   // Written beside the final names and renamed, so an interrupted run never leaves a half-written pair that is reused.
   const keyTmp = path.join(dir, 'self-signed.key.tmp');
   const certTmp = path.join(dir, 'self-signed.crt.tmp');
   try {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650',
-      '-subj', `/CN=${cn}`, '-addext', `subjectAltName=DNS:${cn},DNS:localhost,IP:127.0.0.1`, '-keyout', keyTmp, '-out', certTmp], { stdio: 'ignore' });
+      '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${san},DNS:localhost,IP:127.0.0.1`, '-keyout', keyTmp, '-out', certTmp], { stdio: 'ignore' });
   } catch (e) {
     rmSync(keyTmp, { force: true }); rmSync(certTmp, { force: true });
     throw new Error(`cannot generate a self-signed certificate with openssl (${(e as Error).message}); install openssl or set server.tls.cert and server.tls.key`);
@@ -51,7 +66,8 @@ function generate(dir: string, hostname: string): void {
 
 /**
  * Returns the configured key and certificate, checked, or a self-signed pair under `dataDir/tls/`, created once and
- * reused until it nears its end. Throws an error naming the config key and file for anything unusable.
+ * reused until it nears its end or server.hostname changes. Throws an error naming the config key and file for anything
+ * unusable.
  */
 export function loadTls(opts: { cert?: string; key?: string; dataDir: string; hostname: string }): TlsMaterial {
   if (opts.cert || opts.key) {
@@ -62,6 +78,7 @@ export function loadTls(opts: { cert?: string; key?: string; dataDir: string; ho
     return { key, cert, generated: false, expires };
   }
   const dir = path.join(opts.dataDir, 'tls');
+  const cn = certName(opts.hostname);
   const keyFile = path.join(dir, 'self-signed.key');
   const certFile = path.join(dir, 'self-signed.crt');
   const usable = (): TlsMaterial | undefined => {
@@ -70,7 +87,9 @@ export function loadTls(opts: { cert?: string; key?: string; dataDir: string; ho
     const cert = readFileSync(certFile);
     let expires: Date;
     try { expires = check(key, cert, dir); } catch { return undefined; }
-    return expires.getTime() - Date.now() > RENEW_BEFORE_MS ? { key, cert, generated: true, expires } : undefined;
+    if (expires.getTime() - Date.now() <= RENEW_BEFORE_MS) return undefined;
+    // Made for an earlier server.hostname: a client checking the name would find the old one, so it is made anew.
+    return names(cert, cn) ? { key, cert, generated: true, expires } : undefined;
   };
   const existing = usable();
   if (existing) return existing;
