@@ -14,6 +14,7 @@ import { buildRelay } from './relay/make-relay.ts';
 import type { Relay } from './relay/types.ts';
 import type { DnsResolver } from './dns/types.ts';
 import { startControl } from './control/server.ts';
+import { startRetention } from './queue/retention.ts';
 import { UsersFile } from './auth/users-file.ts';
 import { closePlugins, createPlugins, PROJECT_DIR, type LoadedPlugin } from './plugin/loader.ts';
 import { InUse } from './plugin/in-use.ts';
@@ -199,11 +200,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   log.info('queue recovered', { messages: recovered.entries.length, orphans_removed: recovered.orphans, broken: recovered.broken.length, leftover_states_removed: recovered.leftovers });
   logTrail(cfg.data_dir, log.child({ component: 'control' }));
   control.open();
+  const retention = startRetention({
+    lifetimes: () => ({ quarantine: rt.config.queue.quarantine_lifetime, deadletter: rt.config.queue.deadletter_lifetime }),
+    expire: control.expire, log: log.child({ component: 'queue' }),
+  });
 
   let listeners: BoundListener[];
   try {
     listeners = await startListeners(rt, tls);
   } catch (e) {
+    await retention.stop();
     await control?.close(); await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     queue.close();
     letGoOfProcess();
@@ -303,6 +309,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await stopListeners(listeners);
       // A reload under way finishes first (seeing `stopped`, it closes what it built) rather than racing the closes below.
       await chain;
+      await retention.stop();
       await control?.close();
       await delivery.stop();
       await retired.closeAll();

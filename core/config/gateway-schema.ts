@@ -100,6 +100,8 @@ export const gatewaySchema = s.object({
   queue: s.object({
     retry_schedule: s.array(s.duration({ min: 100 })).default([900_000, 1_800_000, 3_600_000, 14_400_000]).describe('Delays between delivery attempts; the last repeats'),
     lifetime: s.duration().default(4 * 86_400_000).describe('After this, a message that still fails goes to dead-letter'),
+    quarantine_lifetime: s.duration({ min: 1000 }).optionalValue().default(30 * 86_400_000).describe('A quarantined message not released is deleted after this (null = kept until an admin deletes it)'),
+    deadletter_lifetime: s.duration({ min: 1000 }).optionalValue().default(30 * 86_400_000).describe('A dead-lettered message is deleted this long after it was moved there (null = kept)'),
     concurrency: s.number({ integer: true, min: 1, max: 500 }).default(20).describe('Deliveries in flight at once'),
     max_per_destination: s.number({ integer: true, min: 1, max: 200 }).default(10).describe('Connections at once to one destination host on routes (a route may set its own)'),
     max_outbound_size: s.size().default(0).describe('Largest message relayed; larger ones bounce with 552 (0 = no cap; a route may set its own)'),

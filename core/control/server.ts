@@ -8,6 +8,7 @@ import { QueueStore } from '../queue/queue-store.ts';
 import { FolderAwareActions, type AdminActions, type AdminResult } from '../queue/admin-ops.ts';
 import { listWithScheduled } from '../queue/inspect.ts';
 import type { QueueFolder } from '../queue/queue-store.ts';
+import type { QueueEntry } from '../queue/entry.ts';
 import {
   BULK_IDS_MAX, SOCKET_PATH_MAX, queueIdProblem, socketPath,
   type BulkAction, type BulkReply, type ControlReply, type ControlRequest, type ControlStatus, type ListReply,
@@ -18,7 +19,16 @@ import { describeHolder, tryLock, type HolderState, type LockHolder } from './qu
  * `path` is undefined when the gateway runs without a socket (then `moat queue` only reads the queue). Requests that
  * change messages wait for `open()`, which the gateway calls once it has recovered its queue.
  */
-export interface ControlServer { path: string | undefined; open(): void; close(): Promise<void> }
+export interface ControlServer {
+  path: string | undefined;
+  open(): void;
+  close(): Promise<void>;
+  /**
+   * Deletes the messages of `folder` that entered it before `before` (ms since the epoch), each after any admin
+   * action on it has finished, so a release and an expiry never both act on one message; returns their ids.
+   */
+  expire(folder: 'quarantine' | 'deadletter', before: number): Promise<string[]>;
+}
 
 const MAX_LINE = 64 * 1024;
 
@@ -95,6 +105,30 @@ async function bulk(req: Extract<ControlRequest, { op: 'bulk' }>, c: Context): P
   };
   await Promise.all(Array.from({ length: Math.min(BULK_IN_FLIGHT, ids.length) }, worker));
   return reply;
+}
+
+/** When a message entered its folder: its last delivery attempt for dead-letter (what moved it there), else its arrival. */
+export function enteredFolderAt(e: QueueEntry): number {
+  return e.history.reduce((at, h) => Math.max(at, h.at), e.receivedAt);
+}
+
+async function expire(folder: 'quarantine' | 'deadletter', before: number, c: Context): Promise<string[]> {
+  await c.recovered;
+  const removed: string[] = [];
+  for (const listed of await c.store.list(folder)) {
+    if (enteredFolderAt(listed) >= before) continue;
+    await c.perMessage.run(listed.id, async () => {
+      // Read again under the message's turn: a release that ran meanwhile has taken it out of the folder.
+      const e = await c.store.load(listed.id, folder);
+      if (!e || enteredFolderAt(e) >= before) return;
+      await c.store.remove(e.id, folder);
+      removed.push(e.id);
+      c.log.info(`expired from ${folder === 'quarantine' ? 'the quarantine' : 'dead-letter'}`, {
+        qid: e.id, folder, entered: new Date(enteredFolderAt(e)).toISOString(), from: e.mailFrom, to: e.recipients.map((r) => r.address),
+      });
+    }).catch((err: Error) => c.log.warn('expiry failed; tried again at the next sweep', { qid: listed.id, folder, error: err.message }));
+  }
+  return removed;
 }
 
 async function list(folder: unknown, c: Context): Promise<ListReply> {
@@ -283,6 +317,7 @@ export async function startControl(dataDir: string, delivery: DeliveryQueue, log
   return {
     path: listening ? file : undefined,
     open() { opened = true; open(); },
+    expire: (folder, before) => expire(folder, before, c),
     async close() {
       if (!opened) refuse(new Error('the gateway stopped before its queue was recovered; run the command again'));
       // Answer until the relay workers have stopped: a `moat queue` that found no socket would edit the files
