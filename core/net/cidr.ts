@@ -3,9 +3,11 @@ import net from 'node:net';
 
 /**
  * An IPv4-mapped IPv6 address as the IPv4 address it is, so lists written in IPv4 match: `::ffff:192.0.2.1`, and the
- * hex form the URL parser writes (`::ffff:c000:201`).
+ * hex form the URL parser writes (`::ffff:c000:201`). A link-local client's zone index (`fe80::1%eth0`) is dropped:
+ * it names our interface, not the client, and no reverse or blocklist name can be built with it.
  */
-export function normalizeIp(ip: string): string {
+export function normalizeIp(raw: string): string {
+  const ip = raw.replace(/%.*$/, '');
   const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   if (dotted) return dotted[1];
   const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
@@ -16,28 +18,41 @@ export function normalizeIp(ip: string): string {
 }
 
 export class CidrList {
-  private readonly list = new net.BlockList();
+  // One list per family: Node's BlockList also matches an IPv4 address against IPv6 rules as ::ffff:a.b.c.d, so an
+  // IPv6 entry such as ::/0 (meant as "every IPv6 client") would have matched every IPv4 client as well.
+  private readonly v4 = new net.BlockList();
+  private readonly v6 = new net.BlockList();
   readonly size: number;
   /** Throws on an entry that is neither an address nor a CIDR, so that a typo fails at start rather than never matching. */
   constructor(cidrs: readonly string[]) {
     for (const c of cidrs) {
-      const [addr, bits, extra] = c.trim().split('/');
+      const [addr, rawBits, extra] = c.trim().split('/');
       const a = normalizeIp(addr);
       const family = net.isIP(a);
+      const syntax = rawBits === undefined || /^\d{1,3}$/.test(rawBits);
+      // An IPv4-mapped network is the IPv4 network it covers (::ffff:192.0.2.0/120 is 192.0.2.0/24): its prefix
+      // counts from bit 96, and it had been refused as longer than 32.
+      let bits = rawBits === undefined ? undefined : Number(rawBits);
+      if (bits !== undefined && family === 4 && addr.includes(':')) {
+        if (bits < 96) throw new Error(`not an IP address or CIDR: ${c} (an IPv4-mapped network needs a prefix of at least 96)`);
+        bits -= 96;
+      }
       const max = family === 4 ? 32 : 128;
-      if (!family || extra !== undefined || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= max))) {
+      if (!family || a.includes('%') || extra !== undefined || !syntax || (bits !== undefined && bits > max)) {
         throw new Error(`not an IP address or CIDR: ${c}`);
       }
-      const type = family === 6 ? 'ipv6' : 'ipv4';
-      if (bits === undefined) this.list.addAddress(a, type);
-      else this.list.addSubnet(a, Number(bits), type);
+      const list = family === 4 ? this.v4 : this.v6;
+      const type = family === 4 ? 'ipv4' : 'ipv6';
+      if (bits === undefined) list.addAddress(a, type);
+      else list.addSubnet(a, bits, type);
     }
     this.size = cidrs.length;
   }
   has(ip: string): boolean {
     if (this.size === 0) return false;
     const a = normalizeIp(ip);
-    const type = net.isIPv6(a) ? 'ipv6' : 'ipv4';
-    return net.isIP(a) ? this.list.check(a, type) : false;
+    const family = net.isIP(a);
+    if (family === 4) return this.v4.check(a, 'ipv4');
+    return family === 6 ? this.v6.check(a, 'ipv6') : false;
   }
 }

@@ -16,15 +16,24 @@ export class ConnectionLimits {
 
   /** Counts a new connection, or says why it is refused (nothing is counted then). */
   open(ip: string, max: { total: number; perIp: number }): string | undefined {
-    const until = this.blocked.get(ip);
-    if (until !== undefined) {
-      if (until > this.now()) return 'Too many errors from your address, try again later';
-      this.blocked.delete(ip);
-    }
+    const blocked = this.blockedNow(ip);
+    if (blocked) return blocked;
     if (this.total >= max.total) return 'Too many connections, try again later';
     if ((this.perIp.get(ip) ?? 0) >= max.perIp) return 'Too many connections from your address';
     this.total++;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    return undefined;
+  }
+
+  /**
+   * Why `ip` is refused for now after running into limits.max_errors, or undefined. Asked again when XCLIENT names
+   * the client, since the connection itself was counted under the proxy's address.
+   */
+  blockedNow(ip: string): string | undefined {
+    const until = this.blocked.get(ip);
+    if (until === undefined) return undefined;
+    if (until > this.now()) return 'Too many errors from your address, try again later';
+    this.blocked.delete(ip);
     return undefined;
   }
 

@@ -55,6 +55,8 @@ export class SessionHandler implements ConnectionHooks {
     if (close) setImmediate(close);
   }
 
+  private socketIp(st: SessionState): string { return (st as unknown as { socketIp: string }).socketIp; }
+
   isTrustedProxy(ip: string): boolean { return this.rt.policy.trustedProxies.has(ip); }
   greetingDelay(): number { return this.rt.config.server.greeting_delay; }
 
@@ -80,7 +82,7 @@ export class SessionHandler implements ConnectionHooks {
     if (!st) return;
     this.sessions.delete(session.id);
     this.txs.delete(session.id);
-    this.rt.connections.close((st as unknown as { socketIp: string }).socketIp);
+    this.rt.connections.close(this.socketIp(st));
     if (chainHooks(this.rt.plugins).has('disconnect')) {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
     }
@@ -109,6 +111,13 @@ export class SessionHandler implements ConnectionHooks {
       return { kind: 'greet' };
     }
     log.info('connect', { ip: st.remote.ip, port: st.remote.port, listener: this.listener, tls: st.tls });
+    // A client named by XCLIENT was not counted (nor checked) under its own address when the proxy connected: a block
+    // that limits.error_block put on it would otherwise never apply behind a proxy.
+    const blocked = st.remote.ip !== this.socketIp(st) ? this.rt.connections.blockedNow(st.remote.ip) : undefined;
+    if (blocked) {
+      log.info('client refused: blocked after too many errors', { ip: st.remote.ip });
+      return { kind: 'close', code: 421, text: `4.7.0 ${blocked}` };
+    }
     if (!st.allowlisted && this.rt.policy.deny.has(st.remote.ip)) {
       st.rejected = { code: 554, text: '5.7.1 Your address is not allowed to send mail here' };
       log.info('client refused by access.deny_ips', { ip: st.remote.ip });
