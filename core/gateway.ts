@@ -22,6 +22,7 @@ import type { Services } from './hooks/context.ts';
 import { compilePolicy, type Policy, type Runtime } from './runtime.ts';
 import { Metrics } from './metrics.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
+import { AuthFailures } from './auth/auth-failures.ts';
 import { loadTls, type TlsMaterial } from './smtp/tls.ts';
 import { captureConsole } from './log/console-capture.ts';
 import { refreshListeners, startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
@@ -163,7 +164,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   };
   const rt: Runtime = {
     config: cfg, policy: compilePolicy(cfg), plugins: [],
-    services, queue, delivery, users, log, hostname, metrics, connections: new ConnectionLimits(),
+    services, queue, delivery, users, log, hostname, metrics, connections: new ConnectionLimits(), authFailures: new AuthFailures(),
   };
   const setup = { log, services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd() };
   try {

@@ -1,4 +1,5 @@
 // The gateway's live state shared by the front door and the queue; a SIGHUP reload swaps `config`, `policy` and `plugins`.
+import type { AuthFailures } from './auth/auth-failures.ts';
 import type { GatewayConfig } from './config/gateway-schema.ts';
 import type { LoadedPlugin } from './plugin/loader.ts';
 import type { Services } from './hooks/context.ts';
@@ -46,4 +47,6 @@ export interface Runtime {
   readonly metrics: Metrics;
   /** Connections counted across every listener. */
   readonly connections: ConnectionLimits;
+  /** Failed AUTH attempts per client address (limits.auth_failures). */
+  readonly authFailures: AuthFailures;
 }

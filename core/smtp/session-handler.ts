@@ -211,13 +211,23 @@ export class SessionHandler implements ConnectionHooks {
   onAuth = (auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, res?: SMTPServerAuthenticationResponse) => void): void => {
     const st = this.sessions.get(session.id);
     const user = auth.username ?? '';
+    const ip = st?.remote.ip ?? normalizeIp(session.remoteAddress);
+    const lim = this.rt.config.limits;
+    if (this.rt.authFailures.refused(ip, lim.auth_failures, lim.auth_failure_block)) {
+      this.log(session.id).info('authentication refused: too many failures from this address', { user, ip, method: auth.method });
+      this.rt.metrics.inc('auth_refused');
+      if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+      return cb(smtpError(454, '4.7.0', 'Too many failed authentications from your address, try again later'));
+    }
     this.rt.users.check(user, auth.password ?? '').then((ok) => {
       if (!ok) {
+        this.rt.authFailures.failed(ip, lim.auth_failure_block);
         this.log(session.id).info('authentication failed', { user, method: auth.method });
         this.rt.metrics.inc('auth_failures');
         if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
         return cb(smtpError(535, '5.7.8', 'Authentication credentials invalid'));
       }
+      this.rt.authFailures.succeeded(ip);
       if (st) { st.user = user; st.trusted = true; }
       this.log(session.id).info('authenticated', { user, method: auth.method });
       cb(null, { user });
