@@ -63,15 +63,20 @@ async function receiveWith(
   const started = tx.startedAt;
   const dataAt = Date.now();
   const timings: Record<string, number> = {};
+  /** Bytes the client sent, for a message refused before it became one (552): how far over the limit it went. */
+  let received = 0;
   const summary = (verdict: string, reply: Reply, extra: Record<string, unknown> = {}) => {
     const ms = Date.now() - started;
+    const msData = Date.now() - dataAt;
     rt.metrics.inc(`messages_${verdict}`);
-    rt.metrics.observeDataMs(ms);
+    // The DATA time is ours to answer for: from MAIL FROM it would add the client's own pauses, and a client that hung
+    // up mid-DATA measured its upload, not our reply.
+    if (verdict !== 'aborted') rt.metrics.observeDataMs(msData);
     log.info('message', {
       client: st.remote.ip, helo: st.helo, user: st.user, from: tx.mailFrom?.address, to: tx.recipients.map((r) => r.address),
-      size: tx.message?.size ?? 0, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})`),
+      size: tx.message?.size ?? received, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})`),
       details: tx.findings.filter((f) => f.detail).map((f) => `${f.symbol}: ${f.detail!.slice(0, 160)}`),
-      reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}`, ms, ms_data: Date.now() - dataAt, ...timings, ...extra,
+      reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}`, ms, ms_data: msData, ...timings, ...extra,
     });
     return reply;
   };
@@ -90,6 +95,7 @@ async function receiveWith(
     return summary('tempfail', spoolErrorReply(err));
   }
   const discard = () => rt.queue.discard(tx.id).catch((e) => log.error('cannot remove spool file', { error: String(e) }));
+  received = spooled.size;
   if (spooled.oversized || stream.sizeExceeded) {
     await discard();
     return summary('reject', { code: 552, text: `5.3.4 Message size exceeds fixed limit of ${cfg.limits.max_message_size} bytes` });

@@ -3,6 +3,7 @@ import { loadConfig } from '../../core/config/load.ts';
 import { controlRequest, NoGatewayError } from '../../core/control/client.ts';
 import { socketPath } from '../../core/control/protocol.ts';
 import { readCommand } from './args.ts';
+import { prometheusText } from '../../core/metrics.ts';
 
 function flatten(prefix: string, v: unknown, out: Array<[string, number]>): void {
   if (typeof v === 'number') out.push([prefix, v]);
@@ -23,9 +24,9 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
   if (values.json) { process.stdout.write(JSON.stringify(m) + '\n'); return 0; }
+  if (values.prometheus) { process.stdout.write(prometheusText((m ?? {}) as Record<string, unknown>)); return 0; }
   const rows: Array<[string, number]> = [];
   flatten('', m, rows);
-  if (values.prometheus) process.stdout.write(rows.map(([k, v]) => `mailmoat_${k.replace(/[^a-zA-Z0-9_]/g, '_')} ${v}`).join('\n') + '\n');
-  else process.stdout.write(rows.map(([k, v]) => `${k.padEnd(32)} ${v}`).join('\n') + '\n');
+  process.stdout.write(rows.map(([k, v]) => `${k.padEnd(32)} ${v}`).join('\n') + '\n');
   return 0;
 }

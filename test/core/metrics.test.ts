@@ -6,7 +6,7 @@ import path from 'node:path';
 import { spawnGateway } from '../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
 import { freePort } from '../helpers/ports.ts';
-import { percentile } from '../../core/metrics.ts';
+import { Metrics, percentile, prometheusText } from '../../core/metrics.ts';
 
 const run = promisify(execFile);
 const MOAT = path.resolve(import.meta.dirname, '..', '..', 'scripts', 'moat.js');
@@ -17,6 +17,35 @@ describe('percentile', () => {
     assert.deepEqual([percentile(hundred, 0.5), percentile(hundred, 0.99), percentile(hundred, 1), percentile(hundred, 0)], [50, 99, 100, 1]);
     assert.deepEqual([percentile([7], 0.99), percentile([1, 2, 3], 0.5)], [7, 2]);
     assert.ok(Number.isNaN(percentile([], 0.5)));
+  });
+});
+
+describe('Prometheus exposition', () => {
+  it('types every family: counters end in _total, gauges stay gauges, verdicts and DNS errors are labels', () => {
+    const m = new Metrics();
+    m.inc('connections', 3); m.inc('messages_accept', 2); m.inc('messages_reject');
+    const text = prometheusText({ ...m.snapshot(), connections_open: 1, queue_scheduled: 4, dns: { cacheHits: 5, errors: { SERVFAIL: 2 }, latency: { p99Ms: 1.5 } } });
+    assert.match(text, /^# HELP mailmoat_connections_total .+\n# TYPE mailmoat_connections_total counter\nmailmoat_connections_total 3$/m);
+    assert.match(text, /^# TYPE mailmoat_messages_total counter\nmailmoat_messages_total\{verdict="accept"\} 2\nmailmoat_messages_total\{verdict="reject"\} 1$/m);
+    assert.match(text, /^# TYPE mailmoat_queue_scheduled gauge\nmailmoat_queue_scheduled 4$/m);
+    assert.match(text, /^# TYPE mailmoat_dns_cache_hits_total counter\nmailmoat_dns_cache_hits_total 5$/m);
+    assert.match(text, /^mailmoat_dns_errors_total\{error="SERVFAIL"\} 2$/m);
+    assert.match(text, /^# TYPE mailmoat_dns_latency_p99_ms gauge\nmailmoat_dns_latency_p99_ms 1.5$/m);
+    assert.equal(text.match(/^# TYPE mailmoat_messages_total /gm)?.length, 1, 'one TYPE line per family');
+  });
+
+  it('gives DATA time as a histogram in seconds with cumulative buckets, kept over the whole run', () => {
+    const m = new Metrics();
+    for (let i = 0; i < 10_050; i++) m.observeDataMs(i < 50 ? 20_000 : 3);
+    const text = m.prometheus();
+    assert.match(text, /^# TYPE mailmoat_data_duration_seconds histogram$/m);
+    const buckets = [...text.matchAll(/^mailmoat_data_duration_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((x) => [x[1], Number(x[2])] as const);
+    assert.deepEqual(buckets[0], ['0.005', 10_000]);
+    assert.deepEqual(buckets.find(([le]) => le === '30'), ['30', 10_050]);
+    assert.deepEqual(buckets.at(-1), ['+Inf', 10_050], 'the samples beyond the percentile window still count');
+    assert.ok(buckets.every(([, n], i) => i === 0 || n >= buckets[i - 1][1]));
+    assert.match(text, /^mailmoat_data_duration_seconds_sum 1030$/m);
+    assert.match(text, /^mailmoat_data_duration_seconds_count 10050$/m);
   });
 });
 
@@ -39,7 +68,7 @@ describe('moat metrics and one gateway per data_dir', function () {
       assert.equal(m.queue_journaled, 0);
       assert.equal(m.queue_scheduled, 0);
       const prom = await run(process.execPath, [MOAT, 'metrics', '--config', gw.configFile, '--prometheus']);
-      assert.match(prom.stdout, /^mailmoat_messages_accept 1$/m);
+      assert.match(prom.stdout, /^mailmoat_messages_total\{verdict="accept"\} 1$/m);
       await assert.rejects(spawnGateway({ dataDir: gw.dataDir, port: await freePort() }), /another gateway is already running on this data_dir/);
     } finally { await gw.kill(); }
   });
