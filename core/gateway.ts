@@ -154,7 +154,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let relay = makeRelay(cfg, queue, hostname, dns, log);
   let inUse = new InUse();
   inUse.trackRelay(relay);
-  const delivery = new DeliveryQueue(queue, relay, cfg.queue, log);
+  const delivery = new DeliveryQueue(queue, relay, cfg.queue, log, metrics);
   delivery.setHostname(hostname);
 
   const services: Services = {

@@ -26,7 +26,9 @@ function spoolErrorReply(err: unknown): Reply {
 
 function receivedHeader(rt: Runtime, st: SessionState, tx: Transaction): string {
   const proto = `ESMTP${st.tls ? 'S' : ''}${st.user ? 'A' : ''}`;
-  const from = `${st.helo ?? 'unknown'} (${st.remote.hostname ?? 'unknown'} [${st.remote.ip}])`;
+  // An IPv6 address literal is written `[IPv6:…]` (RFC 5321 §4.1.3), as Postfix writes it.
+  const literal = st.remote.ip.includes(':') ? `IPv6:${st.remote.ip}` : st.remote.ip;
+  const from = `${st.helo ?? 'unknown'} (${st.remote.hostname ?? 'unknown'} [${literal}])`;
   const forClause = tx.recipients.length === 1 ? `\r\n\tfor <${tx.recipients[0].address}>` : '';
   return `Received: from ${from}\r\n\tby ${rt.hostname} (Mailmoat) with ${proto} id ${tx.id}${forClause};\r\n\t${new Date().toUTCString().replace('GMT', '+0000')}\r\n`;
 }

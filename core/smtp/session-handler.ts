@@ -86,7 +86,8 @@ export class SessionHandler implements ConnectionHooks {
     if (chainHooks(this.rt.plugins).has('disconnect')) {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
     }
-    this.log(st.id).debug('connection closed', { ip: st.remote.ip, transactions: st.transactions, errors: st.errors });
+    // At info, as Postfix logs each disconnect: the connection's end and its counts, findable by its cid.
+    this.log(st.id).info('connection closed', { ip: st.remote.ip, transactions: st.transactions, errors: st.errors });
   };
 
   private refreshIdentity(st: SessionState, conn: { remoteAddress: string; clientHostname: string; secure: boolean }) {
@@ -121,6 +122,7 @@ export class SessionHandler implements ConnectionHooks {
     if (!st.allowlisted && this.rt.policy.deny.has(st.remote.ip)) {
       st.rejected = { code: 554, text: '5.7.1 Your address is not allowed to send mail here' };
       log.info('client refused by access.deny_ips', { ip: st.remote.ip });
+      this.rt.metrics.inc('connections_refused');
       return { kind: 'reject', ...st.rejected };
     }
     const r = await runHook(this.rt.plugins, { hook: 'connect', session: st, log, services: this.rt.services });
