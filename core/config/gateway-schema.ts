@@ -5,6 +5,7 @@ import { stateConfigSchema } from '../store/config.ts';
 import { routesSchema } from '../relay/route-config.ts';
 import { bounceConfigSchema } from '../queue/bounce-config.ts';
 import { ipOrCidr } from './ip-schema.ts';
+import { smtpUrl } from './smtp-url-schema.ts';
 import { parseServer } from '../dns/servers.ts';
 
 // The port within 0–65535 in the pattern itself: a larger one passed the check and failed only at start.
@@ -24,7 +25,7 @@ function timerRange(zero: string) {
 }
 
 const smarthostSchema = s.object({
-  url: s.string({ pattern: /^smtps?:\/\//, patternName: 'smtp://[user:pass@]host:port or smtps://…' }).describe('Where accepted mail is relayed'),
+  url: smtpUrl.describe('Where accepted mail is relayed'),
   starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic')
     .describe('STARTTLS policy for smtp:// URLs: required (no TLS, no delivery), opportunistic (TLS when offered, any certificate; plaintext when not offered or the handshake fails, unless credentials are set), off'),
   tls_verify: s.boolean().default(true).describe('With required TLS (starttls: required, smtps://) or credentials in the URL: refuse a certificate that does not verify against the system CAs and the host name'),
@@ -54,7 +55,7 @@ export const gatewaySchema = s.object({
   relay: s.object({
     networks: s.array(ipOrCidr).default([]).describe('CIDRs allowed to relay to any domain without AUTH'),
   }).default({} as never),
-  smarthost: s.union(s.string({ pattern: /^smtps?:\/\//, patternName: 'smtp://host:port' }), smarthostSchema).optionalValue()
+  smarthost: s.union(smtpUrl, smarthostSchema).optionalValue()
     .describe('Relay target; when unset, accepted mail is written as .eml files under data_dir/delivered/'),
   routes: routesSchema,
   data_dir: s.string().default('./data').describe('Where the spool, queue, quarantine and state live'),

@@ -28,7 +28,11 @@ function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
+  if (typeof v === 'string') {
+    // A URL's credentials are not repeated: the message goes to the terminal and, for a refused reload, to the log.
+    const shown = v.replace(/(\/\/)[^/@\s]*@/, '$1***@');
+    return `the string ${JSON.stringify(shown.length > 40 ? shown.slice(0, 40) + '…' : shown)}`;
+  }
   return `${typeof v} ${String(v)}`;
 }
 
@@ -234,6 +238,11 @@ export const s = {
       const nested = (list: Issue[]) => list.every((i) => i.path !== p);
       if (nested(ib)) { is.push(...ib); return undefined as A | B; }
       if (nested(ia)) { is.push(...ia); return undefined as A | B; }
+      // A branch of the value's type that refused it for a reason of its own (a URL it cannot read) says more than
+      // the other branch's "expected a mapping".
+      const ownReason = (list: Issue[]) => list.some((i) => !i.message.startsWith('expected '));
+      if (ownReason(ia) && !ownReason(ib)) { is.push(...ia); return undefined as A | B; }
+      if (ownReason(ib) && !ownReason(ia)) { is.push(...ib); return undefined as A | B; }
       return fail(is, p, what(), v);
     }, () => ({ ...a.children?.(), ...b.children?.() }));
   },

@@ -1,7 +1,9 @@
 // The schema of `routes:`: per recipient domain, its own smarthost, direct MX delivery, or the default smarthost.
 import { s, TIMER_MAX_MS, type Infer } from '../config/schema.ts';
+import { checkSmtpUrl } from '../config/smtp-url-schema.ts';
 
-const via = s.string({ pattern: /^(mx|default|smtps?:\/\/\S+)$/, patternName: "'mx', 'default' or a URL smtp://[user:pass@]host:port" });
+const via = s.checked(s.string({ pattern: /^(mx|default|smtps?:\/\/\S+)$/, patternName: "'mx', 'default' or a URL smtp://[user:pass@]host:port" }),
+  (v, p, is) => { if (v !== 'mx' && v !== 'default') checkSmtpUrl(v, p, is); });
 
 export const routeSchema = s.object({
   via: via.describe("Where mail for the domain goes: a smarthost URL, 'mx' (the domain's MX hosts) or 'default' (the main smarthost)"),

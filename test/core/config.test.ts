@@ -89,7 +89,7 @@ describe('config', () => {
       return true;
     });
     // A value of neither form still gets the one message naming both forms.
-    await assert.rejects(loadConfig({ file: tmpYaml('smarthost: ftp://x\n') }), /smarthost: expected smtp:\/\/host:port or a mapping/);
+    await assert.rejects(loadConfig({ file: tmpYaml('smarthost: ftp://x\n') }), /smarthost: expected smtp:\/\/\[user:pass@\]host:port or smtps:\/\/… or a mapping/);
   });
 
   it('lists plugin option errors together with the other errors', async () => {
@@ -153,6 +153,26 @@ describe('config', () => {
       assert.deepEqual(e.issues.map((i) => i.path).sort(), ['plugins[0].allowlist[0]', 'plugins[1].skip_ips[0]', 'plugins[2].local_ips[1]']);
       return true;
     });
+  });
+
+  it('refuses a smarthost or route URL the relay could not read, without quoting its password', async () => {
+    // `pa/ss` passed check-config and then stopped `moat start` with "Invalid URL".
+    const f = tmpYaml('smarthost: smtp://relay:pa/ss@127.0.0.1:25\nroutes:\n  example.org: smtp://u:x%zz@10.0.0.5:25\n  example.net: { via: "smtp://u:p@:25" }\n');
+    await assert.rejects(loadConfig({ file: f }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.deepEqual(e.issues.map((i) => i.path).sort(), ['routes.example.net.via', 'routes.example.org', 'smarthost']);
+      assert.match(e.message, /smarthost: .*percent-encoded/);
+      // A value that fits no form at all is quoted, its credentials masked.
+      assert.ok(!/pa\/ss|x%zz/.test(e.message), e.message);
+      return true;
+    });
+    await assert.rejects(loadConfig({ file: tmpYaml('smarthost: smtx://relay:hunter2@127.0.0.1:25\n') }), (e: unknown) => {
+      assert.match((e as Error).message, /smtx:\/\/\*\*\*@127/);
+      assert.ok(!(e as Error).message.includes('hunter2'));
+      return true;
+    });
+    const { config } = await loadConfig({ file: tmpYaml('smarthost: smtp://relay:pa%2Fss@[::1]:2525\n') });
+    assert.equal(config.smarthost, 'smtp://relay:pa%2Fss@[::1]:2525');
   });
 
   it('refuses a size limit or idle timeout of 0, and a greeting delay too long for a timer, which would not do what they say', async () => {
