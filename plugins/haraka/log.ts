@@ -20,6 +20,14 @@ export function levelNumber(name: unknown, fallback = LEVELS.WARN): number {
   return key in LEVELS ? LEVELS[key] : fallback;
 }
 
+/**
+ * An Error from any realm: plain plugins run in their own vm context, whose errors fail `instanceof Error` here
+ * and would otherwise be logged as an object with no enumerable fields, that is without their message.
+ */
+function isError(a: Any): a is Error {
+  return Object.prototype.toString.call(a) === '[object Error]';
+}
+
 /** Turns Haraka's free-form arguments into one line and fields, the way Haraka's logger reads them. */
 export function formatArgs(self: Any, args: Any[]): { text: string; fields: LogFields } {
   const parts: string[] = [];
@@ -32,7 +40,7 @@ export function formatArgs(self: Any, args: Any[]): { text: string; fields: LogF
       uuid = a.transaction ? a.transaction.uuid : a.uuid;
     } else if (typeof a === 'object' && a.constructor?.name === 'Plugin') {
       origin = a.name;
-    } else if (a instanceof Error) {
+    } else if (isError(a)) {
       parts.push(a.stack ?? a.message);
     } else if (typeof a === 'object' && a.constructor?.name === 'DSN') {
       parts.push(a.reply);
