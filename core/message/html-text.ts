@@ -6,6 +6,8 @@ import { nextTurn } from '../text/next-turn.ts';
 const HTML_SLICE = 256 * 1024;
 /** The longest entity reference (`&CounterClockwiseContourIntegral;`) with room to spare: a piece never ends inside one. */
 const LONGEST_REF = 40;
+/** Pieces of text joined into one string at a time. */
+const PIECES_JOINED = 256;
 
 const BLOCK_TAGS = new Set(['address', 'article', 'aside', 'blockquote', 'br', 'dd', 'div', 'dl', 'dt', 'footer', 'form',
   'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'header', 'hr', 'li', 'main', 'nav', 'ol', 'p', 'pre', 'section', 'table', 'td',
@@ -47,10 +49,14 @@ function decodeRefs(text: string): string {
  * targets or table layout), which is enough for the word-based checks that read it; links come from the HTML.
  */
 export async function htmlText(html: string): Promise<string> {
-  const out: string[] = [];
+  // The text comes in millions of small pieces (a 40 MB part), joined a few hundred at a time: pieces kept longer
+  // outlive young-generation collections and pile up in the old generation, which cost 200 MB more than the text.
+  const done: string[] = [];
+  let out: string[] = [];
   let i = 0;
   let pause = HTML_SLICE;
   while (i < html.length) {
+    if (out.length >= PIECES_JOINED) { done.push(out.join('')); out = []; }
     if (i >= pause) { await nextTurn(); pause = i + HTML_SLICE; }
     const lt = html.indexOf('<', i);
     // A `<` that opens no tag is text, as in a browser.
@@ -72,7 +78,8 @@ export async function htmlText(html: string): Promise<string> {
       i = close.exec(html) ? close.lastIndex : html.length;
     }
   }
-  return out.join('').replace(/ ?\n[\n ]*/g, '\n').trim();
+  done.push(out.join(''));
+  return done.join('').replace(/ ?\n[\n ]*/g, '\n').trim();
 }
 
 /** Where the piece of text from `from` ends: HTML_SLICE on, moved back before an entity reference it would cut. */

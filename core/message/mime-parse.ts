@@ -1,6 +1,7 @@
 // MIME parsing of a spooled message into text, HTML, URLs and attachments (mailparser), tolerant of broken MIME.
 import type { Readable } from 'node:stream';
-import type { ParsedMessage } from './types.ts';
+import type { AttachmentStream, MessageText } from 'mailparser';
+import type { Attachment, ParsedMessage } from './types.ts';
 import { withoutTrailing } from '../text/spans.ts';
 import { decodeCharset } from '../text/charset.ts';
 import { decodeWords } from '../text/encoded-words.ts';
@@ -42,9 +43,79 @@ export async function extractUrls(text: string, html: string): Promise<string[]>
  */
 export const HTML_TO_TEXT_MAX_SIZE = 1024 * 1024;
 
+/**
+ * Decoded attachment content a parsed message keeps, in total: an attachment that would take the sum past it keeps
+ * its name, type and size but not its bytes (`truncated`). Held whole, a 22 MB attachment (30 MB in base64) cost
+ * 45 MB while it was joined (its chunks and the joined copy) and 22 MB until the verdict, for each message in flight,
+ * though no check of ours reads the bytes (clamav scans the raw message, bayes and Haraka read their own copy).
+ */
+export const ATTACHMENT_CONTENT_MAX_BYTES = 10 * 1024 * 1024;
+
 // Loaded on the first message a plugin parses: mailparser costs about 29 MB of memory in a gateway whose
 // plugins only read headers and streams.
 let parser: Promise<typeof import('mailparser')> | undefined;
+
+interface Parts { subject?: string; text?: string; html?: string; attachments: Attachment[] }
+
+/**
+ * What simpleParser gives, read from mailparser's streaming parser so that an attachment's content is measured as
+ * it streams and kept only within ATTACHMENT_CONTENT_MAX_BYTES (simpleParser buffers every attachment whole).
+ */
+async function mailparse(input: Readable, skipHtmlToText: boolean): Promise<Parts> {
+  parser ??= import('mailparser');
+  const { MailParser } = await parser;
+  // checksumAlgo false: nothing reads a checksum, and hashing a large attachment costs time.
+  const p = new MailParser({ skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true, skipHtmlToText, checksumAlgo: false });
+  const out: Parts = { attachments: [] };
+  let room = ATTACHMENT_CONTENT_MAX_BYTES;
+  return new Promise<Parts>((resolve, reject) => {
+    // mailparser may emit an error and still reach its end: the first of the two settles, as in simpleParser.
+    let settled = false;
+    const settle = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err); else resolve(out);
+    };
+    p.on('error', settle);
+    p.on('headers', (headers) => {
+      const subject = headers.get('subject');
+      if (subject !== undefined) out.subject = subject as string;
+    });
+    let reading = false;
+    const read = (): void => {
+      reading = true;
+      const data = p.read() as MessageText | AttachmentStream | null;
+      if (data === null) { reading = false; return; }
+      if (data.type === 'text') {
+        if (data.text !== undefined) out.text = data.text;
+        if (data.html !== undefined) out.html = data.html;
+        return read();
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let kept = true;
+      data.content.on('readable', () => {
+        for (let chunk: Buffer | null; (chunk = data.content.read() as Buffer | null) !== null;) {
+          size += chunk.length;
+          if (kept && size > room) { kept = false; chunks.length = 0; }
+          if (kept) chunks.push(chunk);
+        }
+      });
+      data.content.on('end', () => {
+        if (kept) room -= size;
+        out.attachments.push({
+          filename: data.filename, contentType: data.contentType, size: data.size ?? size,
+          content: kept ? Buffer.concat(chunks, size) : Buffer.alloc(0), truncated: !kept, partId: data.partId ?? undefined,
+        });
+        data.release?.();
+        read();
+      });
+    };
+    p.on('readable', () => { if (!reading) read(); });
+    p.on('end', () => settle());
+    input.once('error', (err) => { input.destroy(); p.destroy(); settle(err); }).pipe(p);
+  });
+}
 
 /**
  * The message parsed by mailparser; when mailparser gives up (it refuses more than 1,000 parts, or a part's header
@@ -54,22 +125,11 @@ let parser: Promise<typeof import('mailparser')> | undefined;
  */
 export async function parseMime(input: Readable, raw?: () => Promise<Buffer>, size = 0): Promise<ParsedMessage> {
   try {
-    parser ??= import('mailparser');
-    const { simpleParser } = await parser;
     const large = size > HTML_TO_TEXT_MAX_SIZE;
-    const m = await simpleParser(input, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true, skipHtmlToText: large });
-    const html = typeof m.html === 'string' ? m.html : '';
+    const m = await mailparse(input, large);
+    const html = m.html ?? '';
     const text = large && html && !/\S/.test(m.text ?? '') ? await htmlText(html) : m.text ?? '';
-    return {
-      subject: m.subject,
-      text,
-      html,
-      urls: await extractUrls(text, html),
-      attachments: m.attachments.map((a) => ({
-        filename: a.filename, contentType: a.contentType, size: a.size, content: a.content, truncated: false, partId: a.partId ?? undefined,
-      })),
-      malformed: false,
-    };
+    return { subject: m.subject, text, html, urls: await extractUrls(text, html), attachments: m.attachments, malformed: false };
   } catch {
     input.destroy();
     try {
@@ -85,6 +145,7 @@ async function fromLeaves(raw: Buffer): Promise<ParsedMessage> {
   const texts: string[] = [];
   const htmls: string[] = [];
   const attachments: ParsedMessage['attachments'] = [];
+  let room = ATTACHMENT_CONTENT_MAX_BYTES;
   const end = headerEnd(raw);
   const rawSubject = new Headers(parseHeaderBlock(message.slice(0, end < 0 ? message.length : end))).first('Subject');
   // As mailparser gives it: raw 8-bit bytes read as UTF-8 (or Windows-1252 where they are not), encoded words decoded.
@@ -99,7 +160,9 @@ async function fromLeaves(raw: Buffer): Promise<ParsedMessage> {
       return;
     }
     const filename = leaf.filename === undefined ? undefined : Buffer.from(leaf.filename, 'latin1').toString('utf8');
-    attachments.push({ filename, contentType: leaf.contentType, size: content.length, content, truncated: false });
+    const kept = content.length <= room;
+    if (kept) room -= content.length;
+    attachments.push({ filename, contentType: leaf.contentType, size: content.length, content: kept ? content : Buffer.alloc(0), truncated: !kept });
   });
   const text = texts.join('\n');
   const html = htmls.join('\n');

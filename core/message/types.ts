@@ -23,7 +23,11 @@ export interface Attachment {
   filename?: string;
   contentType: string;
   size: number;
-  /** Decoded content; attachments over the parse limit have an empty buffer and `truncated` set. */
+  /**
+   * Decoded content, kept while the message's attachments together stay within ATTACHMENT_CONTENT_MAX_BYTES
+   * (core/message/mime-parse.ts, 10 MB); the one that would pass it, and any larger after it, have an empty buffer
+   * and `truncated` set, with name, type and size as ever. For the bytes of a larger one, read `stream()`.
+   */
   content: Buffer;
   truncated: boolean;
   /** MIME part path such as `1.2`, stable for rewriting. */
