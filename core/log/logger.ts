@@ -51,15 +51,31 @@ const redact = (fields: LogFields): LogFields => redactFields(fields, 0);
 
 /** C0 and C1 controls, DEL and the Unicode line separators: in text mode they would end a line or drive the terminal. */
 const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/** What JSON.stringify leaves as it is of those: C1 controls (0x9b starts an escape sequence) and the separators. */
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029]/g;
+/** A field's value with a blank, a quote or an equals sign would read as more than one `key=value`. */
+const AMBIGUOUS_VALUE = /[\s"=]/;
 
-/** A string for a text line: as it is when harmless, else JSON-quoted so a client's HELO cannot forge a line. */
-function textValue(v: string): string {
-  return UNSAFE_TEXT.test(v) ? JSON.stringify(v).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : v;
+const escapeJson = (json: string) => json.replace(UNSAFE_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** The message of a text line: as it is when harmless, else JSON-quoted so a client's HELO cannot forge a line. */
+function textMessage(v: string): string {
+  return UNSAFE_TEXT.test(v) ? escapeJson(JSON.stringify(v)) : v;
+}
+
+/**
+ * A field's value on a text line: quoted when it holds a control character or could pass for another field
+ * (`reply=550 spam verdict=accept` from a remote server). Other values are JSON, whose strings can still carry
+ * the C1 controls and line separators a client put in an address or a subject.
+ */
+function fieldValue(v: unknown): string {
+  if (typeof v !== 'string') return escapeJson(JSON.stringify(v) ?? String(v));
+  return v === '' || UNSAFE_TEXT.test(v) || AMBIGUOUS_VALUE.test(v) ? escapeJson(JSON.stringify(v)) : v;
 }
 
 function textLine(time: Date, level: LogLevel, msg: string, fields: LogFields): string {
-  const extra = Object.entries(fields).map(([k, v]) => `${textValue(k)}=${typeof v === 'string' ? textValue(v) : JSON.stringify(v)}`).join(' ');
-  return `${time.toISOString()} ${level.toUpperCase().padEnd(5)} ${textValue(msg)}${extra ? ' ' + extra : ''}\n`;
+  const extra = Object.entries(fields).map(([k, v]) => `${fieldValue(k)}=${fieldValue(v)}`).join(' ');
+  return `${time.toISOString()} ${level.toUpperCase().padEnd(5)} ${textMessage(msg)}${extra ? ' ' + extra : ''}\n`;
 }
 
 /**

@@ -107,6 +107,8 @@ function foldPoint(line: string, from: number, limit: number, lastText: number):
   return -1;
 }
 
+const startsFolded = (block: Buffer) => block.length > 0 && (block[0] === 0x20 || block[0] === 0x09);
+
 /**
  * Names (lower case) to remove from a received message so that no field of the gateway's namespace that came with it
  * passes for one of the gateway's own: every such field in its header section `block` (parsed as `fields`). A header
@@ -114,7 +116,9 @@ function foldPoint(line: string, from: number, limit: number, lastText: number):
  * whole namespace is removed (`x-mailmoat-*`, which the relay's filter matches as a prefix at any depth).
  */
 export function ownFieldsToRemove(block: Buffer, fields: readonly HeaderField[]): string[] {
-  if (headerEnd(block) < 0) return [`${OWN_PREFIX}*`];
+  // A section that opens with a continuation line must pass the relay's filter, which drops such lines: unfiltered,
+  // the line would continue the last header the gateway prepends.
+  if (headerEnd(block) < 0 || startsFolded(block)) return [`${OWN_PREFIX}*`];
   const names = new Set<string>();
   for (const f of fields) if (f.name.toLowerCase().startsWith(OWN_PREFIX)) names.add(f.name.toLowerCase());
   return [...names];

@@ -35,6 +35,8 @@ export class HeaderFieldFilter {
   private pendingLength = 0;
   /** The current field is being removed: its continuation lines go with it. */
   private dropping = false;
+  /** No line of the header section has begun yet. */
+  private atFirstLine = true;
   private readonly remove: (lowerName: string) => boolean;
 
   constructor(remove: (lowerName: string) => boolean) {
@@ -70,7 +72,15 @@ export class HeaderFieldFilter {
         }
         if (b === CR) { this.hold(chunk.subarray(i, i + 1)); i++; continue; }
         if (b === LF) { out.push(chunk.subarray(i, i + 1)); i++; this.state = 'body'; continue; }
-        if (b === SP || b === HT) { this.state = 'rest'; continue; } // a continuation shares its field's fate
+        if (b === SP || b === HT) {
+          // A continuation shares its field's fate. One that opens the header section continues no field of the
+          // client's: behind the headers the gateway prepends it would fold into the last of them (appending
+          // `; dkim=pass header.d=bank.example` to an Authentication-Results), so it goes, with any that follow it.
+          if (this.atFirstLine) this.dropping = true;
+          this.state = 'rest';
+          continue;
+        }
+        this.atFirstLine = false;
         this.dropping = false;
         this.state = 'name';
         continue;
@@ -124,6 +134,7 @@ export class HeaderFieldFilter {
 
   /** The current line is no field: what was held back of it leaves, and so does the rest of it. */
   private keepLine(out: Buffer[]): void {
+    this.atFirstLine = false;
     this.release(out);
     this.dropping = false;
     this.state = 'rest';

@@ -70,7 +70,25 @@ describe('logger redaction', () => {
     assert.equal(lines.join('').split('\n').length, 3, lines.join(''));
     assert.match(lines[0], /helo="x\\n2030/);
     assert.match(lines[0], /from="a\\r@b\\u001b\[2J"/);
-    assert.match(lines[0], /ok=plain text/);
+    assert.match(lines[0], /ok="plain text"/);
     assert.doesNotMatch(lines[1], /\u2028/);
+  });
+
+  it('in text mode C1 controls and line separators inside lists and objects are escaped too', () => {
+    const lines: string[] = [];
+    const log = new JsonLogger({ format: 'text', sink: { write: (l) => { lines.push(l); } } });
+    // A recipient taken with SMTPUTF8 and a subject reach the summary line inside arrays and objects.
+    log.info('message', { to: ['a\u2028b@example.com'], finding: { detail: 'x\u009b2Jy\u0085z' } });
+    assert.equal(lines.length, 1);
+    assert.doesNotMatch(lines[0], /[\u0080-\u009f\u2028\u2029]/, JSON.stringify(lines[0]));
+    assert.match(lines[0], /to=\["a\\u2028b@example\.com"\]/);
+    assert.match(lines[0], /"detail":"x\\u009b2Jy\\u0085z"/);
+  });
+
+  it('in text mode a value cannot pass for another field of the line', () => {
+    const lines: string[] = [];
+    const log = new JsonLogger({ format: 'text', sink: { write: (l) => { lines.push(l); } } });
+    log.info('relayed', { reply: '250 ok verdict=accept score=0', helo: 'mx.example', empty: '' });
+    assert.match(lines[0], / reply="250 ok verdict=accept score=0" helo=mx\.example empty=""\n$/);
   });
 });
