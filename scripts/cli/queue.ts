@@ -17,8 +17,9 @@ const USAGE = `usage: moat queue <command> [--config FILE | --data-dir DIR] [--j
   show ID                                       envelope, headers, delivery history (any folder)
   flush [ID]                                    retry now: one message or every deferred one
   delete ID… | --to DOMAIN | --from ADDRESS [--folder F]
-                                                delete messages (--to: only their recipients in DOMAIN;
-                                                --from '<>' matches bounces; --folder: queue by default)
+                                                delete messages (an ID is found in any folder; --to: only
+                                                their recipients in DOMAIN; --from '<>' matches bounces;
+                                                --folder, with --to/--from only: queue by default)
   hold ID…                                      stop delivering until released
   release ID…                                   deliver again, now; a quarantined message is delivered as
                                                 it was stored (verdict headers kept, not scanned again)

@@ -4,7 +4,7 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { readCommand, USAGE_ERROR } from './args.ts';
 
-const USAGE = 'usage: moat send --host H:P --from A --to B [--to C] [--subject S] [--body T] [--attach FILE] [--tls] [--user U --pass P]';
+const USAGE = 'usage: moat send --host H:P --from A --to B [--to C] [--subject S] [--body T] [--attach FILE] [--tls] [--user U --pass P]\n  STARTTLS is used when the server offers it; --tls connects with implicit TLS (a server.tls_listen port).';
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = readCommand(argv, {
