@@ -15,6 +15,7 @@ import type { Relay } from './relay/types.ts';
 import type { DnsResolver } from './dns/types.ts';
 import { startControl } from './control/server.ts';
 import { startRetention } from './queue/retention.ts';
+import { keepDataDirPrivate } from './data-dir.ts';
 import { UsersFile } from './auth/users-file.ts';
 import { closePlugins, createPlugins, PROJECT_DIR, type LoadedPlugin } from './plugin/loader.ts';
 import { InUse } from './plugin/in-use.ts';
@@ -140,6 +141,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const hostname = cfg.server.hostname || os.hostname();
   let tls: TlsMaterial;
   try {
+    keepDataDirPrivate(cfg.data_dir, log);
     // First: a certificate that cannot be used is a start-up error, found before the queue or any port is touched.
     tls = loadTlsLogged(cfg, hostname, log, true);
   } catch (e) {

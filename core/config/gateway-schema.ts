@@ -58,7 +58,7 @@ export const gatewaySchema = s.object({
   smarthost: s.union(smtpUrl, smarthostSchema).optionalValue()
     .describe('Relay target; when unset, accepted mail is written as .eml files under data_dir/delivered/'),
   routes: routesSchema,
-  data_dir: s.string().default('./data').describe('Where the spool, queue, quarantine and state live'),
+  data_dir: s.string().default('./data').describe('Where the spool, queue, quarantine and state live; kept 0700, made so at start when it is open to others'),
   auth: s.object({
     users_file: s.string().default('').describe('AUTH users file (default data_dir/users); manage it with `moat user`'),
   }).default({} as never),

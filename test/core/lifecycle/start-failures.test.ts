@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -63,6 +63,19 @@ describe('gateway start failures', function () {
     } finally { busy.close(); }
     const gw = await startGateway({ dataDir: dir });
     await gw.stop();
+  });
+
+  it('keeps data_dir private to the gateway\'s user: made 0700 when created, and closed when it was open', async () => {
+    // Queued mail, queue.key and the users file had been readable by every local user (0755 folders, 0644 files).
+    chmodSync(dir, 0o755);
+    const fresh = path.join(dir, 'nested', 'data');
+    for (const dataDir of [dir, fresh]) {
+      const gw = await startGateway({ dataDir });
+      try {
+        assert.equal(statSync(dataDir).mode & 0o777, 0o700, dataDir);
+        assert.equal(gw.logs.some((r) => r.msg === 'data_dir made private to the gateway\'s user'), dataDir === dir);
+      } finally { await gw.stop(); }
+    }
   });
 
   it('warns when no listener is configured: the gateway then only delivers its queue', async () => {
