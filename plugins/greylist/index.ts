@@ -45,6 +45,13 @@ export default definePlugin<GreylistConfig>({
 
     async function onRcpt(ctx: HookContext): Promise<Outcome | void> {
       if (!ctx.rcpt) return;
+      // A relay attempt (a foreign recipient from a client that may not relay) is the core's to refuse with 554, as
+      // Postfix's reject_unauth_destination comes before greylisting: greylisted first, it was told to come back and
+      // left an entry for mail that would never be accepted.
+      if (!ctx.session.trusted && !ctx.services.isLocalDomain(ctx.rcpt.domain)) {
+        ctx.log.debug('greylist skipped', { reason: 'not a local recipient', rcpt: ctx.rcpt.address });
+        return;
+      }
       const reason = exempt({ session: ctx.session, senderDomain: ctx.mailFrom?.domain ?? '', rcptDomain: ctx.rcpt.domain, findings: ctx.findings });
       if (reason) {
         ctx.log.debug('greylist skipped', { reason, rcpt: ctx.rcpt.address });

@@ -63,6 +63,13 @@ describe('greylist exemptions over SMTP', function () {
     assert.equal(r.rcpts[0].code, 451);
   });
 
+  it('leaves a relay attempt to the relay rule: 554 at once, no greylist entry written', async () => {
+    // It had been answered 451 Greylisted first, and its triplet stored, for mail that could never be accepted.
+    const r = await deliver(gw.port, { ip: '203.0.113.60', from: 'x@no-spf.test', to: 'someone@elsewhere.example' });
+    assert.equal(r.rcpts[0].code, 554, `${r.rcpts[0].code} ${r.rcpts[0].text}`);
+    assert.ok(!gw.logs.some((l) => l.msg === 'greylisted' && l.rcpt === 'someone@elsewhere.example'));
+  });
+
   it('skips listed IPs and CIDRs, IPv4 and IPv6', async () => {
     await passesBecause({ ip: '198.51.100.33', from: 'x@no-spf.test', to: 'ip4@example.com' }, /skip_ips/);
     await passesBecause({ ip: '2001:db8:77:1::5', from: 'x@no-spf.test', to: 'ip6@example.com' }, /skip_ips/);
