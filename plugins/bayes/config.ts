@@ -57,7 +57,7 @@ const options = s.object({
   bands: s.array(band).default(DEFAULT_BANDS)
     .describe('Probability bands: the band with the highest `min` not above the probability gives the finding'),
   header: s.boolean().default(true)
-    .describe('Add `X-Mailmoat-Bayes: <probability>` (a copy arriving from outside is always removed)'),
+    .describe('Add `X-Mailmoat-Bayes: <probability>`, or `none; dictionary too small: …` below `min_learned` (a copy arriving from outside is always removed)'),
   skip_trusted: s.boolean().default(true)
     .describe('Do not score mail from authenticated users and relay networks'),
   honeypots: s.array(s.string()).default([])

@@ -99,6 +99,41 @@ async function openDictionary(file: string, cfg: BayesConfig, setup: PluginSetup
   return live;
 }
 
+/**
+ * A dictionary and what keeps its shared counts current, held by every instance of the plugin that scores with it.
+ * A config reload (SIGHUP) builds new plugin instances while the old ones still run; each opening the file afresh
+ * took whatever was on disk at that moment: an unreadable file disabled the plugin, a file cut short replaced the
+ * whole dictionary with its first lines, and a file moved away was seeded over with the shipped dictionary. The new
+ * instance now takes over the running dictionary, which judges the file as any reload does (a damaged or missing
+ * version is refused, and learned counts are kept in memory), and unflushed lessons are never split between two
+ * copies of the same file.
+ */
+interface Held {
+  live: LiveDictionary;
+  shared: SharedCounts | null;
+  layer: SharedLayer | null;
+  /** One sync at a time, whichever instance's timer asks: two at once would both apply the same logged lessons. */
+  sync(): Promise<void>;
+}
+
+interface HeldEntry { users: number; ready: Promise<Held> }
+
+/** Held dictionaries by state store (one per gateway, the same across reloads), then by file and namespace. */
+const heldDictionaries = new WeakMap<object, Map<string, HeldEntry>>();
+
+async function openHeld(file: string, cfg: BayesConfig, setup: PluginSetup, shared: SharedCounts | null): Promise<Held> {
+  await seedDictionary(file, cfg, setup);
+  const live = await openDictionary(file, cfg, setup);
+  const layer = shared ? new SharedLayer(shared, live, Math.max(FULL_READ_EVERY_MS, cfg.sync_interval)) : null;
+  let syncing: Promise<void> | null = null;
+  const sync = (): Promise<void> => {
+    if (!layer) return Promise.resolve();
+    syncing ??= layer.sync().finally(() => { syncing = null; });
+    return syncing;
+  };
+  return { live, shared, layer, sync };
+}
+
 export default definePlugin<BayesConfig>({
   name: PLUGIN,
   description: 'Bayesian spam probability from a trained token dictionary, with auto-training',
@@ -115,18 +150,52 @@ export default definePlugin<BayesConfig>({
   async create(cfg, setup) {
     const file = dictionaryPath(cfg, setup);
     const store = setup.services.store;
-    // Before the dictionary's file thread starts: a store that cannot share fails the start with nothing to stop.
-    const shared = cfg.share_counts === 'on' || (cfg.share_counts === 'auto' && isSharedStore(store))
-      ? new SharedCounts(store, cfg.share_namespace) : null;
-    await seedDictionary(file, cfg, setup);
-    const live = await openDictionary(file, cfg, setup);
+    const sharing = cfg.share_counts === 'on' || (cfg.share_counts === 'auto' && isSharedStore(store));
+    const key = `${file}\0${sharing ? cfg.share_namespace : ''}`;
+    let byFile = heldDictionaries.get(store);
+    if (!byFile) heldDictionaries.set(store, byFile = new Map());
+    let entry = byFile.get(key);
+    const running = !!entry;
+    if (entry) entry.users++;
+    else {
+      // Before the dictionary's file thread starts: a store that cannot share fails the start with nothing to stop.
+      const shared = sharing ? new SharedCounts(store, cfg.share_namespace) : null;
+      entry = { users: 1, ready: openHeld(file, cfg, setup, shared) };
+      byFile.set(key, entry);
+    }
+    const mine = entry;
+    const release = (): boolean => {
+      mine.users--;
+      if (mine.users > 0) return false;
+      if (byFile.get(key) === mine) byFile.delete(key);
+      return true;
+    };
+    let held: Held;
+    try {
+      held = await mine.ready;
+    } catch (e) {
+      release();
+      throw e;
+    }
+    const { live, shared, layer: sharedLayer } = held;
+    if (running) {
+      // A reload asked for by the admin: a file without the models is taken, as `moat bayes reload` takes it; a
+      // missing, unreadable or damaged one is refused and the running dictionary kept.
+      try {
+        if (await live.reloadIfChanged(true)) setup.log.info('bayes dictionary reloaded', { dictionary: file, tokens: live.baseSize, requested: true });
+      } catch (e) {
+        if (e instanceof DictionaryFileRefused) setup.log.warn('bayes dictionary file refused', { dictionary: e.file, reason: e.reason, detail: e.message });
+        else setup.log.warn('bayes dictionary not reloaded', { dictionary: file, error: String((e as Error)?.message ?? e) });
+      }
+    }
     const tokOpts: TokenizerOptions = { ...DEFAULT_TOKENIZER, processHtml: cfg.process_html, bigrams: cfg.bigrams, maxBytes: cfg.max_bytes };
     const scoring: ScoringOptions = { mode: cfg.mode, robs: cfg.robs, robx: cfg.robx, minDev: cfg.min_dev, maxTokens: cfg.max_tokens, minTokens: cfg.min_tokens, oddsWeight: cfg.odds_weight, linearWeight: cfg.linear_weight, byteGramWeight: cfg.byte_gram_weight, logitCap: cfg.logit_cap };
     // Scores by token hashes when nothing is learned from the message (no token strings needed): see engine/hashed-bag.ts.
     const scorer = new BayesFilter(undefined, tokOpts, scoring);
     const dataDir = setup.services.dataDir;
     let reloadSeen = await reloadRequestTime(dataDir);
-    setup.log.info('bayes dictionary loaded', { dictionary: file, tokens: live.baseSize, spam: live.counts().nspam, ham: live.counts().nham, shared: !!shared });
+    setup.log.info(running ? 'bayes dictionary kept from the running config' : 'bayes dictionary loaded',
+      { dictionary: file, tokens: live.baseSize, spam: live.counts().nspam, ham: live.counts().nham, shared: !!shared });
 
     const timers: NodeJS.Timeout[] = [];
     const every = (ms: number, fn: () => Promise<unknown>) => {
@@ -149,10 +218,9 @@ export default definePlugin<BayesConfig>({
       reloadSeen = requested;
       if (await live.reloadIfChanged(force)) setup.log.info('bayes dictionary reloaded', { dictionary: file, tokens: live.baseSize, requested: force });
     });
-    const sharedLayer = shared ? new SharedLayer(shared, live, Math.max(FULL_READ_EVERY_MS, cfg.sync_interval)) : null;
     if (sharedLayer) {
-      const sync = () => sharedLayer.sync();
-      await sync().catch((e) => setup.log.warn('bayes shared counts unavailable', { error: String((e as Error)?.message ?? e) }));
+      const sync = () => held.sync();
+      if (!running) await sync().catch((e) => setup.log.warn('bayes shared counts unavailable', { error: String((e as Error)?.message ?? e) }));
       every(cfg.sync_interval, sync);
     } else {
       every(cfg.flush_interval, () => live.flush());
@@ -232,6 +300,9 @@ export default definePlugin<BayesConfig>({
       const counts = live.counts();
       if (counts.nspam < cfg.min_learned || counts.nham < cfg.min_learned) {
         ctx.log.debug('bayes not scoring: dictionary too small', { spam: counts.nspam, ham: counts.nham, min_learned: cfg.min_learned });
+        // Said in the header, so that a reader of the message (or a filter behind us) does not take a missing
+        // probability for a plugin that was off, nor a neutral number for an opinion.
+        if (cfg.header) ctx.addHeader(HEADER, `none; dictionary too small: ${counts.nspam} spam and ${counts.nham} ham learned, ${cfg.min_learned} of each needed`);
         return;
       }
       const head = await headOf(ctx, message);
@@ -288,6 +359,8 @@ export default definePlugin<BayesConfig>({
       async close() {
         for (const t of timers) clearInterval(t);
         await Promise.allSettled(learning);
+        // The instance of a newer config goes on with the dictionary, and flushes it in its turn.
+        if (!release()) return;
         await live.flush().catch((e) => setup.log.warn('bayes could not save learned counts', { error: String((e as Error)?.message ?? e) }));
         await live.close();
       },

@@ -36,8 +36,10 @@ async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
  */
 async function tryLock(lockPath: string): Promise<boolean> {
   const tmp = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await fsp.writeFile(tmp, `${process.pid}\n${new Date().toISOString()}\n`);
   try {
+    // Inside the try: on a full disk the write fails after creating the file, and a gateway retrying its flush
+    // every interval would otherwise leave one more such file each time.
+    await fsp.writeFile(tmp, `${process.pid}\n${new Date().toISOString()}\n`);
     await fsp.link(tmp, lockPath);
     return true;
   } catch (e) {
@@ -115,15 +117,17 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const fh = await fsp.open(tmp, 'w', 0o644);
   try {
-    await keepOwnership(fh, file);
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    try {
+      await keepOwnership(fh, file);
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await fsp.rename(tmp, file);
   } catch (e) {
+    // A write cut short by a full disk is removed at once: its pid is alive, so removeLeftovers would keep it, and a
+    // gateway retrying its flush would pile one partial copy on another until nothing else could be written.
     await fsp.rm(tmp, { force: true });
     throw e;
   }

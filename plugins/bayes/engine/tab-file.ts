@@ -166,6 +166,12 @@ function writeByteGrams(w: ByteWriter, m: ByteGramModel): void {
 /** The byte model from its line's fields (after the mark), or an error saying what is wrong with it. */
 function readByteGrams(line: string): ByteGramModel {
   const f = line.split('\t');
+  // The first field says which byte model the line holds; another number on a line shaped like a model (its state
+  // last, in base64) is a model of another version of the program, whole but unreadable here, and the admin needs
+  // to hear that rather than "malformed". A short line (an old import's `#byte-grams` token) is malformed.
+  if (f.length >= 5 && /^\d+$/.test(f[0]) && f[0] !== '4' && /^[A-Za-z0-9+/]+=*$/.test(f[f.length - 1])) {
+    throw new Error(`the byte model is of kind ${f[0]}, and this version of mailmoat reads kind 4 only: the file was written by another version; rebuild it with \`moat bayes create\`, or run the version that wrote it`);
+  }
   if (f.length !== 5 || f[0] !== '4' || !f.slice(1, 4).every((x) => /^\d+$/.test(x))) throw new Error('the #byte-grams line is malformed');
   const bytes = Buffer.from(f[4], 'base64');
   if (bytes.length % 4 !== 0) throw new Error('the #byte-grams line is malformed: its state is not 32-bit floats');
