@@ -10,7 +10,7 @@ import { openStore } from './store/index.ts';
 import { QueueStore } from './queue/queue-store.ts';
 import { logTrail } from './queue/admin-trail.ts';
 import { DeliveryQueue } from './queue/delivery-queue.ts';
-import { buildRelay } from './relay/make-relay.ts';
+import { buildRelay, relayTargetFor } from './relay/make-relay.ts';
 import type { Relay } from './relay/types.ts';
 import type { DnsResolver } from './dns/types.ts';
 import { startControl } from './control/server.ts';
@@ -163,6 +163,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     dns, store, dataDir: cfg.data_dir, hostname,
     // Reads the policy at call time, so a reload's domains apply at once.
     isLocalDomain: (d: string) => rt.policy.localDomains.has(d.toLowerCase().replace(/\.$/, '')),
+    relayTarget: (d: string) => relayTargetFor(rt.config, d),
   };
   const rt: Runtime = {
     config: cfg, policy: compilePolicy(cfg), plugins: [],

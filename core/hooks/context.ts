@@ -1,4 +1,5 @@
 // What a hook handler sees: the session, the envelope, the message, and the ways to report findings and headers.
+import type { SmarthostTarget } from '../relay/smarthost.ts';
 import type { HookName } from './hook-names.ts';
 import type { MessageView } from '../message/types.ts';
 import type { Logger } from '../log/types.ts';
@@ -45,6 +46,11 @@ export interface Services {
   readonly dataDir: string;
   readonly hostname: string;
   isLocalDomain(domain: string): boolean;
+  /**
+   * Where the gateway relays mail for `domain` under its running config: the smarthost (a route's own, or the main
+   * one) with its TLS and AUTH settings, 'mx' for a route to the domain's MX hosts, undefined when mail goes to files.
+   */
+  relayTarget(domain: string): SmarthostTarget | 'mx' | undefined;
 }
 
 /** The command line of noop, vrfy, rset, quit and unrecognizedCommand. */

@@ -34,3 +34,19 @@ export function buildRelay(cfg: GatewayConfig, queue: QueueStore, hostname: stri
   const perDestination = cfg.queue.max_per_destination ?? 10;
   return new RouteRelay({ table, fallback, maxOutbound, create: (route) => routeRelay(route, hostname, dns, perDestination, log) });
 }
+
+/**
+ * Where mail for `domain` goes under `cfg`: a smarthost (its own route's, or the main one), 'mx' for a route to the
+ * domain's MX hosts, or undefined when accepted mail is written to files. For plugins that ask the next hop (Services).
+ */
+export function relayTargetFor(cfg: GatewayConfig, domain: string): SmarthostTarget | 'mx' | undefined {
+  let table = tables.get(cfg);
+  if (!table) { table = new RouteTable(cfg.routes ?? {}); tables.set(cfg, table); }
+  const route = table.lookup(domain);
+  if (route.via === 'mx') return 'mx';
+  if (route.via === 'smarthost') return routeTarget(route as Route & { via: 'smarthost' }, cfg.queue.max_per_destination ?? 10);
+  return smarthostTarget(cfg.smarthost);
+}
+
+/** One route table per config generation: relayTargetFor runs at every RCPT of a plugin that asks. */
+const tables = new WeakMap<GatewayConfig, RouteTable>();

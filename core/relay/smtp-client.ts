@@ -311,6 +311,18 @@ export class SmtpConnection {
    * What the server announced it cannot take (SIZE, addresses beyond ASCII without SMTPUTF8) is refused here,
    * as Postfix does, without sending it.
    */
+  /**
+   * Asks about one recipient without a message, as Postfix's address verification does: MAIL FROM, then RCPT TO only
+   * when MAIL was taken, then RSET. DATA is never sent, so nothing can be delivered.
+   */
+  async verify(from: string, recipient: string, opts: { smtputf8?: boolean } = {}): Promise<{ mail: Reply; rcpt?: Reply }> {
+    const mail = await this.command(`MAIL FROM:<${from}>${opts.smtputf8 ? ' SMTPUTF8' : ''}`, 'transaction');
+    if (mail.code >= 300) return { mail };
+    const rcpt = await this.command(`RCPT TO:<${recipient}>`, 'transaction');
+    await this.command('RSET', 'transaction');
+    return { mail, rcpt };
+  }
+
   async send(from: string, recipients: string[], message: Readable, size: number, opts: { smtputf8?: boolean } = {}): Promise<TransactionResult> {
     const tooBig = this.sizeRefusal(size);
     if (tooBig) { message.destroy(); return { mail: tooBig, rcpt: recipients.map(() => tooBig) }; }

@@ -82,7 +82,7 @@ async function concurrentRate(handler: Handler, ctxs: HookContext[], lookups: nu
 
 export async function benchStore(name: string, store: StateStore, opts: { lookups: number; triplets: number; concurrency: number }): Promise<LookupFigures> {
   const cfg = validate(configSchema, {}).value;
-  const services: Services = { dns: undefined as never, store, dataDir: '', hostname: 'bench.example', isLocalDomain: () => false };
+  const services: Services = { dns: undefined as never, store, dataDir: '', hostname: 'bench.example', isLocalDomain: () => false, relayTarget: () => undefined };
   const instance = await greylist.create(cfg, { log: silent, services, projectDir: '', configDir: '' });
   const handler = instance.hooks.rcptTo!;
   const ctxs = Array.from({ length: opts.triplets }, (_, i) => contextFor(i, services));

@@ -60,7 +60,7 @@ export class DirectConversation {
       services: {
         dns: { resolve4: (n) => resolver.resolve4(n), resolve6: (n) => resolver.resolve6(n), resolveMx: (n) => resolver.resolveMx(n),
           resolveTxt: async (n) => (await resolver.resolveTxt(n)).map((p) => p.join('')), reverse: (ip) => resolver.reverse(ip) },
-        store: undefined as never, dataDir: os.tmpdir(), hostname: 'mx.example.test', isLocalDomain: () => false,
+        store: undefined as never, dataDir: os.tmpdir(), hostname: 'mx.example.test', isLocalDomain: () => false, relayTarget: () => undefined,
       },
       state: {},
       connectionState: this.s.connectionState,

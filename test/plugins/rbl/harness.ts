@@ -19,7 +19,7 @@ export async function pluginHarness<C>(def: PluginDefinition<C>, options: unknow
   const cfg = def.configSchema.parse(options, '', issues);
   if (issues.length) throw new Error(`config: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`);
   const dns = createResolver({ servers: [dnsAddress], timeout: dnsOpts.timeout ?? 300, tries: dnsOpts.tries ?? 1 });
-  const services = { dns, store: undefined as never, dataDir: '/nonexistent', hostname: 'mx.test.example', isLocalDomain: () => false };
+  const services = { dns, store: undefined as never, dataDir: '/nonexistent', hostname: 'mx.test.example', isLocalDomain: () => false, relayTarget: () => undefined };
   const instance: PluginInstance = await def.create(cfg, { log: quietLog, services, projectDir: process.cwd(), configDir: process.cwd() });
   const connect = (session: Partial<SessionView> & { ip?: string }): Conn => {
     const full: SessionView = {

@@ -50,7 +50,7 @@ export function fakeContext(input: FakeContextInput): FakeContext {
     recipients: [],
     message: input.message,
     findings,
-    services: { dns: input.dns, store: undefined as never, dataDir: '/nonexistent', hostname: 'mx.test.example', isLocalDomain: () => false },
+    services: { dns: input.dns, store: undefined as never, dataDir: '/nonexistent', hostname: 'mx.test.example', isLocalDomain: () => false, relayTarget: () => undefined },
     state: input.state ?? {},
     connectionState: input.connectionState ?? {},
     added,

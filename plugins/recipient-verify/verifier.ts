@@ -1,0 +1,76 @@
+// Answers "does the server behind take this address?" from the cache, from a probe already under way, or by a new probe
+// within the cap on probes in flight.
+import type { Logger, StateStore } from '../../core/index.ts';
+import type { SmarthostTarget } from '../../core/relay/smarthost.ts';
+import { ResultCache, type Known } from './cache.ts';
+import { probe, type ProbeResult } from './probe.ts';
+
+export type Verification = (Known & { source: 'cache' | 'probe' | 'shared' }) | { status: 'unknown'; reason: string };
+
+export interface VerifierOptions {
+  store: StateStore;
+  positiveTtl: number;
+  negativeTtl: number;
+  maxProbes: number;
+  heloName: string;
+  log: Logger;
+}
+
+export class Verifier {
+  private readonly cache: ResultCache;
+  private readonly o: VerifierOptions;
+  /** Probes under way by lower-cased address: a second RCPT for the same address waits for the first one's answer. */
+  private readonly inFlight = new Map<string, Promise<ProbeResult>>();
+
+  constructor(o: VerifierOptions) {
+    this.o = o;
+    this.cache = new ResultCache(o.store, o.positiveTtl, o.negativeTtl);
+  }
+
+  get probesInFlight(): number { return this.inFlight.size; }
+
+  async verify(address: string, target: SmarthostTarget, log: Logger): Promise<Verification> {
+    const key = address.toLowerCase();
+    const shared = this.join(key, log);
+    if (shared) return shared;
+    let known: Known | undefined;
+    try { known = await this.cache.get(address); } catch (e) {
+      // The store being down costs a probe, not the recipient.
+      log.warn('recipient-verify cache unreadable, probing', { error: String(e) });
+    }
+    if (known) return { ...known, source: 'cache' };
+    // Looked up again: another RCPT may have started a probe while the cache answered.
+    const late = this.join(key, log);
+    if (late) return late;
+    if (this.inFlight.size >= this.o.maxProbes) return { status: 'unknown', reason: `${this.inFlight.size} probes in flight already (max_probes)` };
+    const running = this.run(address, target);
+    this.inFlight.set(key, running);
+    try {
+      return withSource(await running, 'probe');
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+
+  private join(key: string, log: Logger): Promise<Verification> | undefined {
+    const running = this.inFlight.get(key);
+    if (!running) return undefined;
+    log.debug('recipient-verify waits for the probe in flight', { address: key });
+    return running.then((r) => withSource(r, 'shared'));
+  }
+
+  /** The probe, then its answer stored before it is let go of, so a later RCPT finds it in the cache. */
+  private async run(address: string, target: SmarthostTarget): Promise<ProbeResult> {
+    const r = await probe(target, address, this.o.heloName, this.o.log);
+    if (r.status !== 'unknown') {
+      try { await this.cache.put(address, r); } catch (e) {
+        this.o.log.warn('recipient-verify cannot store a result', { address, error: String(e) });
+      }
+    }
+    return r;
+  }
+}
+
+function withSource(r: ProbeResult, source: 'probe' | 'shared'): Verification {
+  return r.status === 'unknown' ? r : { ...r, source };
+}
