@@ -1,4 +1,5 @@
 // A small typed schema language for the config file and plugin options: defaults, path-named errors, and docs from one source.
+import { redactUrl } from '../log/logger.ts';
 import { formatDuration, parseDuration, parseSize } from './units.ts';
 
 export interface Issue { path: string; message: string }
@@ -30,7 +31,8 @@ function typeName(v: unknown): string {
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') {
     // A URL's credentials are not repeated: the message goes to the terminal and, for a refused reload, to the log.
-    const shown = v.replace(/(\/\/)[^/@\s]*@/, '$1***@');
+    // The whole value is one URL: everything up to its last '@' may be a password (with a space or '/' written plain).
+    const shown = redactUrl(v).replace(/(\/\/)([^@]*):([^@]*)@(?=[^@]*$)/, (m: string, s: string, user: string, pass: string) => (pass === '***' ? m : `${s}${/[\s/]/.test(user) ? '' : user}:***@`));
     return `the string ${JSON.stringify(shown.length > 40 ? shown.slice(0, 40) + '…' : shown)}`;
   }
   return `${typeof v} ${String(v)}`;

@@ -18,10 +18,17 @@ function isSecret(key: string, value: unknown): boolean {
 
 /** `scheme://user:pass@` anywhere in a string: the authority ends at the first `/`, `?`, `#` or blank, a password may hold `@`. */
 const URL_CREDENTIALS = /(\/\/)([^\s/?#]*)@/g;
+/**
+ * A password written with an unencoded '/' (`smtp://relay:pa/ss@host`, which config checks refuse and quote): the user
+ * part has no '/' or ':', and the rest runs to the `@`. Not `host:port/path@…`, whose part after the colon is a port.
+ */
+const SLASHED_PASSWORD = /(\/\/)([^\s/?#:@]*):(?!\d*[/?#])([^\s@]*)@/g;
 
 /** Removes the password of every `user:pass@` URL in `url` (a smarthost or Redis URL, or a message quoting one). */
 export function redactUrl(url: string): string {
-  return url.replace(URL_CREDENTIALS, (m: string, slashes: string, cred: string) => (cred.includes(':') ? `${slashes}${cred.slice(0, cred.indexOf(':'))}:***@` : m));
+  return url
+    .replace(URL_CREDENTIALS, (m: string, slashes: string, cred: string) => (cred.includes(':') ? `${slashes}${cred.slice(0, cred.indexOf(':'))}:***@` : m))
+    .replace(SLASHED_PASSWORD, (_m: string, slashes: string, user: string) => `${slashes}${user}:***@`);
 }
 
 /** `value` with secrets masked at any depth: fields named like secrets, and passwords inside URLs. */

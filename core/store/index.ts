@@ -1,4 +1,5 @@
 // Opens the configured state store: the embedded SQLite file under data_dir (default) or Redis.
+import { redactUrl } from '../log/logger.ts';
 import path from 'node:path';
 import type { StateConfig } from './config.ts';
 import type { StateStore } from './types.ts';
@@ -28,7 +29,7 @@ export interface OpenStoreOptions {
 export async function openStore(cfg: StateConfig, dataDir: string, log?: Logger, opts: OpenStoreOptions = {}): Promise<StateStore> {
   if (cfg.backend === 'redis') {
     // Loaded only when chosen: the Redis client costs about 13 MB of memory in every gateway that never uses it.
-    const { RedisStore, redactUrl } = await import('./redis-store.ts');
+    const { RedisStore } = await import('./redis-store.ts');
     const store = await RedisStore.connect(cfg.redis.url, { prefix: cfg.redis.prefix, log, startUnreachable: opts.startUnreachable });
     log?.info('state store: redis', { url: redactUrl(cfg.redis.url), prefix: cfg.redis.prefix });
     return store;

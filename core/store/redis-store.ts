@@ -1,4 +1,5 @@
 // The Redis state store (ioredis): for several gateways sharing greylist entries, counters and blocks; keys expire by themselves.
+import { redactUrl } from '../log/logger.ts';
 import { Redis } from 'ioredis';
 import type { StateStore } from './types.ts';
 import type { Logger } from '../log/types.ts';
@@ -21,15 +22,6 @@ const SCAN_COUNT = 500;
 /** A glob pattern that matches exactly the keys starting with `prefix`. */
 function globPrefix(prefix: string): string {
   return prefix.replace(/[*?[\]\\^]/g, (c) => '\\' + c) + '*';
-}
-
-/** The URL without its password, for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch { return '(invalid url)'; }
 }
 
 export interface RedisStoreOptions {

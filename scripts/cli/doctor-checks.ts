@@ -10,6 +10,7 @@ import { RouteTable, type Route } from '../../core/relay/routes.ts';
 import { routeTarget } from '../../core/relay/make-relay.ts';
 import { smarthostTarget, type SmarthostTarget } from '../../core/relay/smarthost.ts';
 import { SmtpClientError, SmtpConnection } from '../../core/relay/smtp-client.ts';
+import { redactUrl } from '../../core/log/logger.ts';
 
 /** Free space under which the queue is close to answering 452 4.3.1 to every client. */
 const LOW_SPACE_BYTES = 1024 ** 3;
@@ -45,7 +46,7 @@ export const stateStoreCheck: DoctorCheck = {
   async run({ config }) {
     if (config.state.backend !== 'redis') return [{ status: 'ok', text: `embedded, under ${path.join(config.data_dir, 'state')}` }];
     // Loaded only when chosen, as the gateway does.
-    const { RedisStore, redactUrl } = await import('../../core/store/redis-store.ts');
+    const { RedisStore } = await import('../../core/store/redis-store.ts');
     const where = redactUrl(config.state.redis.url);
     const t0 = performance.now();
     try {

@@ -45,6 +45,8 @@ describe('logger redaction', () => {
     assert.equal(redactUrl('redis://:s3cret@10.0.0.1:6379/0'), 'redis://:***@10.0.0.1:6379/0');
     assert.equal(redactUrl('smtp://relay.example:25/x@y'), 'smtp://relay.example:25/x@y');
     assert.equal(redactUrl('smtp://user@relay.example'), 'smtp://user@relay.example');
+    // A password with a '/' written plain (a config check quotes it when refusing the URL).
+    assert.equal(redactUrl('refused: smtp://relay:pa/ss@mail.example:587 at start'), 'refused: smtp://relay:***@mail.example:587 at start');
   });
 
   it('masks secrets at any depth and passwords in URLs in any field or in the message', () => {
