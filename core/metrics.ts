@@ -63,8 +63,8 @@ interface Family { name: string; kind: Kind | 'untyped' | 'histogram'; help: str
 const KNOWN: Record<string, [Kind, string]> = {
   connections: ['counter', 'SMTP connections accepted'],
   connections_refused: ['counter', 'SMTP connections refused (limits, access.deny_ips)'],
-  auth_failures: ['counter', 'AUTH attempts refused'],
-  auth_refused: ['counter', 'AUTH attempts answered 454 without a password check (limits.auth_failures)'],
+  auth_failures: ['counter', 'AUTH attempts with wrong credentials (535)'],
+  auth_refused: ['counter', 'AUTH attempts answered 454 without a password check (limits.max_auth_failures)'],
   recipients_refused: ['counter', 'RCPT TO commands refused'],
   recipients_discarded: ['counter', 'Recipients a plugin dropped silently (spam traps)'],
   relayed: ['counter', 'Messages delivered to every recipient and removed from the queue'],

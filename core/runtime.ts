@@ -47,6 +47,6 @@ export interface Runtime {
   readonly metrics: Metrics;
   /** Connections counted across every listener. */
   readonly connections: ConnectionLimits;
-  /** Failed AUTH attempts per client address (limits.auth_failures). */
+  /** Failed AUTH attempts per client address (limits.max_auth_failures). */
   readonly authFailures: AuthFailures;
 }

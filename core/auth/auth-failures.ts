@@ -1,7 +1,8 @@
 // Failed AUTH attempts per client address, so that guessing stops before it costs a password check: each check is
 // scrypt, run one at a time (users-file.ts), and a guessing client would otherwise hold every real user's login up.
 // The rule is fail2ban's for Postfix and Dovecot: after `max` failures, each within `blockMs` of the one before, the
-// address gets no AUTH for `blockMs` after its last try.
+// address gets no AUTH for `blockMs` after the failure that reached the limit (a fixed ban: tries while banned do not
+// lengthen it, or an office behind one address whose mail client keeps retrying would stay locked out).
 
 /** Addresses kept before the expired ones are swept out; each sweep sets the next mark at twice what is left. */
 const MIN_SWEEP_MARK = 1024;
@@ -13,16 +14,11 @@ export class AuthFailures {
 
   constructor(now: () => number = Date.now) { this.now = now; }
 
-  /**
-   * Whether `ip` is refused AUTH now. A refused try counts as a failure too: a client that keeps guessing stays
-   * refused until it has been quiet for `blockMs`.
-   */
-  refused(ip: string, max: number, blockMs: number): boolean {
+  /** Whether `ip` is refused AUTH now. */
+  refused(ip: string, max: number): boolean {
     if (max <= 0) return false;
     const e = this.live(ip);
-    if (!e || e.count < max) return false;
-    e.until = this.now() + blockMs;
-    return true;
+    return !!e && e.count >= max;
   }
 
   /** Counts a failed AUTH of `ip`. */

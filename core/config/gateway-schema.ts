@@ -70,8 +70,8 @@ export const gatewaySchema = s.object({
     max_connections_per_ip: s.number({ integer: true, min: 1 }).default(20).describe('Connections at once from one IP; more get 421'),
     max_errors: s.number({ integer: true, min: 1 }).default(10).describe('Failed commands or refused recipients before the client is disconnected'),
     error_block: s.duration().default(0).describe('After max_errors, refuse the IP for this long (0 = no block)'),
-    auth_failures: s.number({ integer: true, min: 0 }).default(5).describe('Failed AUTH attempts from one IP after which its AUTH is refused with 454 without checking the password (0 = no limit)'),
-    auth_failure_block: s.duration({ min: 1000, max: TIMER_MAX_MS }).default(600_000).describe('How long AUTH stays refused after the last failed or refused try, and how close failures must follow each other to count together'),
+    max_auth_failures: s.number({ integer: true, min: 0 }).default(5).describe('Failed AUTH attempts from one IP (not relay.networks or access.allow_ips) after which its AUTH is refused with 454 without checking the password (0 = no limit)'),
+    auth_failure_block: s.duration({ min: 1000, max: TIMER_MAX_MS }).default(600_000).describe('How long AUTH stays refused after the failure that reached the limit, and how close failures must follow each other to count together'),
   }).default({} as never),
   access: s.object({
     allow_ips: s.array(ipOrCidr).default([]).describe('Client CIDRs exempt from deny lists and blocklist-style checks'),

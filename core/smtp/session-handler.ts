@@ -215,7 +215,9 @@ export class SessionHandler implements ConnectionHooks {
     const user = auth.username ?? '';
     const ip = st?.remote.ip ?? normalizeIp(session.remoteAddress);
     const lim = this.rt.config.limits;
-    if (this.rt.authFailures.refused(ip, lim.auth_failures, lim.auth_failure_block)) {
+    // Our own networks are not guessers to lock out: one mistyped password there would stop a whole office behind one address.
+    const exempt = st?.relayNetwork || st?.allowlisted;
+    if (!exempt && this.rt.authFailures.refused(ip, lim.max_auth_failures)) {
       this.log(session.id).info('authentication refused: too many failures from this address', { user, ip, method: auth.method });
       this.rt.metrics.inc('auth_refused');
       if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
@@ -223,7 +225,7 @@ export class SessionHandler implements ConnectionHooks {
     }
     this.rt.users.check(user, auth.password ?? '').then((ok) => {
       if (!ok) {
-        this.rt.authFailures.failed(ip, lim.auth_failure_block);
+        if (!exempt) this.rt.authFailures.failed(ip, lim.auth_failure_block);
         this.log(session.id).info('authentication failed', { user, method: auth.method });
         this.rt.metrics.inc('auth_failures');
         if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
