@@ -94,6 +94,8 @@ export class SmtpConnection {
   private readonly tlsFailed?: string;
   /** The server took our credentials. */
   authenticated = false;
+  /** Credentials are configured but this session did not send them (the server offered no AUTH). */
+  private withoutConfiguredAuth = false;
   /** What this session had to do short of the configuration (each also logged as a warning). */
   readonly warnings: string[] = [];
 
@@ -287,6 +289,7 @@ export class SmtpConnection {
     // Sending credentials to it anyway would hand them to whoever answers (or strips AUTH from the EHLO reply).
     if (this.authMechanisms.size === 0) {
       this.warn(`${host} does not offer AUTH${this.secure ? '' : ' (no TLS)'}: credentials not sent, this session delivers without authentication`);
+      this.withoutConfiguredAuth = true;
       return;
     }
     // Credentials never cross an unencrypted connection, whatever the route says about TLS.
@@ -324,6 +327,15 @@ export class SmtpConnection {
   }
 
   async send(from: string, recipients: string[], message: Readable, size: number, opts: { smtputf8?: boolean } = {}): Promise<TransactionResult> {
+    const t = await this.sendAsIs(from, recipients, message, size, opts);
+    if (!this.withoutConfiguredAuth) return t;
+    // A server that hid AUTH (a broken STARTTLS, a man in the middle stripping it) refuses relaying to a session that
+    // did not log in: that refusal is about our session, not the message, so it is retried rather than bounced.
+    const soften = (r: Reply): Reply => (r.code >= 500 && r.code < 600 ? { code: 451, text: `4.7.0 refused while delivering without AUTH, which ${this.o.host} did not offer: ${r.code} ${r.text}` } : r);
+    return { ...t, mail: soften(t.mail), rcpt: t.rcpt.map(soften), data: t.data && soften(t.data) };
+  }
+
+  private async sendAsIs(from: string, recipients: string[], message: Readable, size: number, opts: { smtputf8?: boolean }): Promise<TransactionResult> {
     const tooBig = this.sizeRefusal(size);
     if (tooBig) { message.destroy(); return { mail: tooBig, rcpt: recipients.map(() => tooBig) }; }
     const utf8 = this.extensions.has('SMTPUTF8');

@@ -256,6 +256,23 @@ describe('relay TLS and AUTH policy', function () {
       } finally { await gw.stop(); await sink.stop(); }
     });
 
+    it('a server that hid AUTH and then refuses relaying: deferred (451 4.7.0), not bounced', async () => {
+      // Sent without the configured credentials, a 554 "relay access denied" is about our session, not the message.
+      const srv = await tlsServer(keys, { disabledCommands: ['AUTH'], onRcptTo(_a, _s, cb) { cb(Object.assign(new Error('5.7.1 Relay access denied'), { responseCode: 554 })); } });
+      try {
+        const r = relay(srv.port, { user: 'relay', pass: 'hunter2', tlsVerify: false }, warnings());
+        const [res] = await r.send(entry(), ['u@example.com'], body);
+        await r.close();
+        assert.deepEqual([res.ok, res.permanent], [false, false]);
+        assert.match(res.reply, /^451 4\.7\.0 refused while delivering without AUTH, which 127\.0\.0\.1 did not offer: 554 5\.7\.1 Relay access denied/);
+        // Without credentials configured, the same refusal stands as the server gave it.
+        const plain = relay(srv.port, { tlsVerify: false });
+        const [hard] = await plain.send(entry(), ['u@example.com'], body);
+        await plain.close();
+        assert.deepEqual([hard.ok, hard.permanent], [false, true]);
+      } finally { await srv.stop(); }
+    });
+
     it('AUTH offered only before TLS: the credentials never cross the wire, in plaintext or at all', async () => {
       const srv = await scripted(keys, { plainEhlo: ['STARTTLS', 'AUTH PLAIN LOGIN'], tlsEhlo: ['PIPELINING'] });
       const log = warnings();
