@@ -7,6 +7,7 @@ import type { DeliveryQueue } from '../queue/delivery-queue.ts';
 import { QueueStore } from '../queue/queue-store.ts';
 import { FolderAwareActions, type AdminActions, type AdminResult } from '../queue/admin-ops.ts';
 import { listWithScheduled } from '../queue/inspect.ts';
+import { forEachBounded } from '../queue/for-each-bounded.ts';
 import type { QueueFolder } from '../queue/queue-store.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import {
@@ -27,7 +28,7 @@ export interface ControlServer {
    * Deletes the messages of `folder` that entered it before `before` (ms since the epoch), each after any admin
    * action on it has finished, so a release and an expiry never both act on one message; returns their ids.
    */
-  expire(folder: 'quarantine' | 'deadletter', before: number): Promise<string[]>;
+  expire(folder: 'quarantine' | 'deadletter', before: number, stopping?: () => boolean): Promise<string[]>;
 }
 
 const MAX_LINE = 64 * 1024;
@@ -89,21 +90,16 @@ async function bulk(req: Extract<ControlRequest, { op: 'bulk' }>, c: Context): P
   const to = typeof req.to === 'string' ? req.to : undefined;
   const ids = [...new Set(req.ids.map(String))];
   const reply: BulkReply = { results: {}, errors: {} };
-  let next = 0;
-  const worker = async () => {
-    while (next < ids.length) {
-      const id = ids[next++];
-      try {
-        const result = await act(req.action, queueId(id), to, c);
-        reply.results[id] = result;
-        c.log.info('control request', { op: req.action, qid: id, to, result });
-      } catch (e) {
-        reply.errors[id] = (e as Error).message;
-        c.log.warn('control request failed', { op: req.action, qid: id, error: (e as Error).message });
-      }
+  await forEachBounded(ids, BULK_IN_FLIGHT, async (id) => {
+    try {
+      const result = await act(req.action, queueId(id), to, c);
+      reply.results[id] = result;
+      c.log.info('control request', { op: req.action, qid: id, to, result });
+    } catch (e) {
+      reply.errors[id] = (e as Error).message;
+      c.log.warn('control request failed', { op: req.action, qid: id, error: (e as Error).message });
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(BULK_IN_FLIGHT, ids.length) }, worker));
+  });
   return reply;
 }
 
@@ -112,10 +108,12 @@ export function enteredFolderAt(e: QueueEntry): number {
   return e.history.reduce((at, h) => Math.max(at, h.at), e.receivedAt);
 }
 
-async function expire(folder: 'quarantine' | 'deadletter', before: number, c: Context): Promise<string[]> {
+async function expire(folder: 'quarantine' | 'deadletter', before: number, c: Context, stopping = () => false): Promise<string[]> {
   await c.recovered;
   const removed: string[] = [];
   for (const listed of await c.store.list(folder)) {
+    // A stop does not wait for the rest of a long folder: what is left goes at the next sweep.
+    if (stopping()) break;
     if (enteredFolderAt(listed) >= before) continue;
     await c.perMessage.run(listed.id, async () => {
       // Read again under the message's turn: a release that ran meanwhile has taken it out of the folder.
@@ -317,7 +315,7 @@ export async function startControl(dataDir: string, delivery: DeliveryQueue, log
   return {
     path: listening ? file : undefined,
     open() { opened = true; open(); },
-    expire: (folder, before) => expire(folder, before, c),
+    expire: (folder, before, stopping) => expire(folder, before, c, stopping),
     async close() {
       if (!opened) refuse(new Error('the gateway stopped before its queue was recovered; run the command again'));
       // Answer until the relay workers have stopped: a `moat queue` that found no socket would edit the files

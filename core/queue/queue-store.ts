@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { open, readdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DirSync } from './dir-sync.ts';
+import { forEachBounded } from './for-each-bounded.ts';
 import { fsyncFd } from './group-sync.ts';
 import type { QueueEntry } from './entry.ts';
 import type { KeyObject } from 'node:crypto';
@@ -51,28 +52,6 @@ function readStateFile(file: string): QueueEntry | undefined {
 
 /** Files a whole-folder read (recovery, `moat queue list`) has open at once: far below any `ulimit -n`. */
 export const FOLDER_READS_IN_FLIGHT = 32;
-/** How long a whole-folder read keeps the event loop before it lets other work in (the control socket, signals). */
-const READ_SLICE_MS = 20;
-
-/**
- * Runs `task` on every item, at most FOLDER_READS_IN_FLIGHT at once. The synchronous parts of the tasks run in slices
- * of READ_SLICE_MS; all workers wait for one turn of the event loop between slices.
- */
-async function forEachBounded<T>(items: readonly T[], task: (item: T) => Promise<void> | void): Promise<void> {
-  let next = 0;
-  let sliceStart = performance.now();
-  let pause: Promise<void> | undefined;
-  const worker = async () => {
-    while (next < items.length) {
-      await task(items[next++]);
-      if (!pause && performance.now() - sliceStart > READ_SLICE_MS) {
-        pause = new Promise((resolve) => setImmediate(() => { pause = undefined; sliceStart = performance.now(); resolve(); }));
-      }
-      if (pause) await pause;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(FOLDER_READS_IN_FLIGHT, items.length) }, worker));
-}
 
 /** Runs `read` again while the process is out of file descriptors: the reads in flight give theirs back soon. */
 async function retryWhileOutOfFiles<T>(read: () => T | Promise<T>): Promise<T> {
@@ -346,7 +325,7 @@ export class QueueStore {
       else if (folder === 'queue' && n.endsWith('.eml')) ids.add(n.slice(0, -4));
     }
     const out: QueueEntry[] = [];
-    await forEachBounded([...ids], async (id) => {
+    await forEachBounded([...ids], FOLDER_READS_IN_FLIGHT, async (id) => {
       const e = await this.entryOf(id, folder, { eml: names.has(`${id}.eml`), json: names.has(`${id}.json`) }, (x) => byId.get(x));
       if (e) out.push(e);
     });
@@ -375,7 +354,7 @@ export class QueueStore {
     const readOrKeep = async <T>(id: string, read: () => T | Promise<T>): Promise<T | typeof unreadable> => {
       try { return await retryWhileOutOfFiles(read); } catch { broken.push(id); return unreadable; }
     };
-    await forEachBounded([...names], async (n) => {
+    await forEachBounded([...names], FOLDER_READS_IN_FLIGHT, async (n) => {
       if (n.endsWith('.tmp') || n.endsWith('.rewrite')) { await unlinkQuiet(path.join(this.dirs.queue, n)); return; }
       if (n.endsWith('.eml') && !names.has(n.slice(0, -4) + '.json')) {
         const sealed = await readOrKeep(n.slice(0, -4), () => this.loadSealed(n.slice(0, -4), true));

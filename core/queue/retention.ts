@@ -11,7 +11,7 @@ export interface RetentionOptions {
   /** Each folder's lifetime in ms as the running config says (read at every sweep, so a reload applies); null: kept. */
   lifetimes(): Record<Folder, number | null | undefined>;
   /** Deletes the folder's messages that entered it before `before`; returns their ids (ControlServer.expire). */
-  expire(folder: Folder, before: number): Promise<string[]>;
+  expire(folder: Folder, before: number, stopping: () => boolean): Promise<string[]>;
   log: Logger;
 }
 
@@ -30,7 +30,7 @@ export function startRetention(o: RetentionOptions): Retention {
     for (const [folder, lifetime] of Object.entries(o.lifetimes()) as Array<[Folder, number | null | undefined]>) {
       if (stopped || typeof lifetime !== 'number') continue;
       try {
-        const gone = await o.expire(folder, Date.now() - lifetime);
+        const gone = await o.expire(folder, Date.now() - lifetime, () => stopped);
         if (gone.length) o.log.info('retention sweep', { folder, expired: gone.length, lifetime_ms: lifetime });
       } catch (e) {
         o.log.warn('retention sweep failed; tried again at the next one', { folder, error: (e as Error).message });

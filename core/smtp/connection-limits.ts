@@ -1,15 +1,10 @@
 // Connection counting across every listener of a gateway: the total, per client IP, and temporary blocks after errors.
-
-/** Blocks kept before the expired ones are swept out; each sweep sets the next mark at twice what is left. */
-const MIN_SWEEP_MARK = 1024;
+import { ExpiringEntries } from '../net/expiring-entries.ts';
 
 export class ConnectionLimits {
   private total = 0;
   private readonly perIp = new Map<string, number>();
-  private readonly blocked = new Map<string, number>();
-  // An expired block used to go only when its address came back: every address ever blocked stayed for the life of
-  // the gateway, which in front of an MX means one entry per spam bot that ran into limits.max_errors.
-  private sweepMark = MIN_SWEEP_MARK;
+  private readonly blocked = new ExpiringEntries<{ until: number }>();
   private readonly now: () => number;
 
   constructor(now: () => number = Date.now) { this.now = now; }
@@ -30,11 +25,7 @@ export class ConnectionLimits {
    * the client, since the connection itself was counted under the proxy's address.
    */
   blockedNow(ip: string): string | undefined {
-    const until = this.blocked.get(ip);
-    if (until === undefined) return undefined;
-    if (until > this.now()) return 'Too many errors from your address, try again later';
-    this.blocked.delete(ip);
-    return undefined;
+    return this.blocked.get(ip, this.now()) ? 'Too many errors from your address, try again later' : undefined;
   }
 
   close(ip: string): void {
@@ -45,12 +36,7 @@ export class ConnectionLimits {
 
   block(ip: string, ms: number): void {
     const now = this.now();
-    // Re-inserted so that the map stays in order of expiry when every block has the same length.
-    this.blocked.delete(ip);
-    this.blocked.set(ip, now + ms);
-    if (this.blocked.size < this.sweepMark) return;
-    for (const [k, until] of this.blocked) if (until <= now) this.blocked.delete(k);
-    this.sweepMark = Math.max(MIN_SWEEP_MARK, this.blocked.size * 2);
+    this.blocked.set(ip, { until: now + ms }, now);
   }
 
   /** Connections open now. */

@@ -179,10 +179,11 @@ export default definePlugin<BayesConfig>({
     }
     const { live, shared, layer: sharedLayer } = held;
     if (running) {
-      // A reload asked for by the admin: a file without the models is taken, as `moat bayes reload` takes it; a
-      // missing, unreadable or damaged one is refused and the running dictionary kept.
+      // A config reload re-reads the file only when it changed since it was read (an unchanged one costs nothing), with
+      // the care of an automatic reload: a missing, unreadable or damaged file, or one that lost a model, is refused and
+      // the running dictionary kept; `moat bayes reload` is the admin's way to take such a file anyway.
       try {
-        if (await live.reloadIfChanged(true)) setup.log.info('bayes dictionary reloaded', { dictionary: file, tokens: live.baseSize, requested: true });
+        if (await live.reloadIfChanged(false)) setup.log.info('bayes dictionary reloaded', { dictionary: file, tokens: live.baseSize, on: 'config reload' });
       } catch (e) {
         if (e instanceof DictionaryFileRefused) setup.log.warn('bayes dictionary file refused', { dictionary: e.file, reason: e.reason, detail: e.message });
         else setup.log.warn('bayes dictionary not reloaded', { dictionary: file, error: String((e as Error)?.message ?? e) });
