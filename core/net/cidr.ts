@@ -38,7 +38,7 @@ export class CidrList {
         bits -= 96;
       }
       const max = family === 4 ? 32 : 128;
-      if (!family || a.includes('%') || extra !== undefined || !syntax || (bits !== undefined && bits > max)) {
+      if (!family || extra !== undefined || !syntax || (bits !== undefined && bits > max)) {
         throw new Error(`not an IP address or CIDR: ${c}`);
       }
       const list = family === 4 ? this.v4 : this.v6;

@@ -55,7 +55,7 @@ describe('queue: big queue scheduling', function () {
     // They wait for the probe (no attempt each) rather than hammer the host; before the fix this round took ~2.4 s.
     assert.equal(attempts, 1);
     assert.equal(queue.size, N + 1);
-    assert.ok(stall < 400, `the event loop stalled ${stall.toFixed(0)} ms`);
+    assert.ok(stall < 1000, `the event loop stalled ${stall.toFixed(0)} ms`);
   });
 
   it(`deleting 5,000 of ${N} due messages one by one (moat queue delete --to) takes milliseconds, not seconds`, async () => {
