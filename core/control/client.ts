@@ -1,7 +1,7 @@
 // The CLI's end of the control channel, and the choice between acting through a running gateway or on the files.
 import net from 'node:net';
 import { FileQueueActions } from '../queue/file-actions.ts';
-import { FolderAwareActions, type AdminActions, type AdminResult } from '../queue/admin-ops.ts';
+import { FolderAwareActions, runAdminAction, type AdminActions, type AdminResult } from '../queue/admin-ops.ts';
 import { TrailedActions } from '../queue/admin-trail.ts';
 import { returnOwnership } from '../queue/ownership.ts';
 import type { QueueFolder, QueueStore } from '../queue/queue-store.ts';
@@ -106,8 +106,7 @@ export async function actOnEach(actions: AdminActions, action: BulkAction, ids: 
   const reply: BulkReply = { results: {}, errors: {} };
   for (const id of ids) {
     try {
-      reply.results[id] = action === 'flush' ? await actions.flush(id) : action === 'hold' ? await actions.hold(id)
-        : action === 'release' ? await actions.release(id) : await actions.delete(id, opts);
+      reply.results[id] = await runAdminAction(actions, action, id, opts);
     } catch (e) { reply.errors[id] = (e as Error).message; }
   }
   return reply;

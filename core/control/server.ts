@@ -5,7 +5,7 @@ import { chmod, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/types.ts';
 import type { DeliveryQueue } from '../queue/delivery-queue.ts';
 import { QueueStore } from '../queue/queue-store.ts';
-import { FolderAwareActions, type AdminActions, type AdminResult } from '../queue/admin-ops.ts';
+import { FolderAwareActions, runAdminAction, type AdminActions, type AdminResult } from '../queue/admin-ops.ts';
 import { listWithScheduled } from '../queue/inspect.ts';
 import { forEachBounded } from '../queue/for-each-bounded.ts';
 import type { QueueFolder } from '../queue/queue-store.ts';
@@ -65,8 +65,7 @@ function queueId(v: unknown): string {
 
 /** One action on one message, after any other action on it has finished. */
 function act(action: BulkAction, id: string, to: string | undefined, c: Context): Promise<AdminResult | number> {
-  return c.perMessage.run<AdminResult | number>(id, () => action === 'flush' ? c.actions.flush(id)
-    : action === 'hold' ? c.actions.hold(id) : action === 'release' ? c.actions.release(id) : c.actions.delete(id, { to }));
+  return c.perMessage.run<AdminResult | number>(id, () => runAdminAction(c.actions, action, id, { to }));
 }
 
 /**

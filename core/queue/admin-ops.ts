@@ -19,6 +19,11 @@ export interface AdminActions {
   delete(id: string, opts?: { to?: string }): Promise<AdminResult>;
 }
 
+/** One of the verbs `moat queue` applies to many messages, on one of them. */
+export function runAdminAction(actions: AdminActions, action: 'flush' | 'hold' | 'release' | 'delete', id: string, opts: { to?: string } = {}): Promise<AdminResult | number> {
+  return action === 'flush' ? actions.flush(id) : action === 'hold' ? actions.hold(id) : action === 'release' ? actions.release(id) : actions.delete(id, opts);
+}
+
 const mailDate = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
 
 /** The first of `folders` that holds message `id`, or undefined. */
