@@ -265,7 +265,13 @@ describe('relay TLS and AUTH policy', function () {
         await r.close();
         assert.deepEqual([res.ok, res.permanent], [false, false]);
         assert.match(res.reply, /^451 4\.7\.0 refused while delivering without AUTH, which 127\.0\.0\.1 did not offer: 554 5\.7\.1 Relay access denied/);
-        // Without credentials configured, the same refusal stands as the server gave it.
+        // An unknown user is still refused for good; and without credentials configured, a relay refusal stands too.
+        const nobody = await tlsServer(keys, { disabledCommands: ['AUTH'], onRcptTo(_a, _s, cb) { cb(Object.assign(new Error('5.1.1 No such user'), { responseCode: 550 })); } });
+        const r2 = relay(nobody.port, { user: 'relay', pass: 'hunter2', tlsVerify: false }, warnings());
+        const [unknown] = await r2.send(entry(), ['u@example.com'], body);
+        await r2.close();
+        await nobody.stop();
+        assert.deepEqual([unknown.ok, unknown.permanent], [false, true]);
         const plain = relay(srv.port, { tlsVerify: false });
         const [hard] = await plain.send(entry(), ['u@example.com'], body);
         await plain.close();
