@@ -4,7 +4,9 @@ import type { Logger } from '../log/types.ts';
 import type { QueueEntry, QueueRecipient } from './entry.ts';
 import type { QueueStore } from './queue-store.ts';
 import { newQueueId } from './queue-id.ts';
-import { buildDsn, originalHeaders, type DsnKind } from './dsn.ts';
+import { buildDsn, originalHeaders, RETURNED_HEADERS_LIMIT, type DsnKind } from './dsn.ts';
+import { headerEnd } from '../message/header-block.ts';
+import { isAscii } from '../text/ascii.ts';
 import type { BounceConfig } from './bounce-config.ts';
 
 export const DEFAULT_BOUNCES: BounceConfig = {
@@ -24,12 +26,19 @@ export class Bouncer {
   }
 
   /**
-   * Who a notice about `entry` goes to. Nobody for a notice about a notice or a message from <> (no bounce loops,
-   * no bounce of a bounce); the admin's copy only for failures, and also when the sender is not entitled to one.
+   * Who a notice about `entry` goes to. Nobody for a message from <> other than our own notices, and never the
+   * sender of a notice (<>). A failure notice that failed in turn is dead-lettered, and `copy_to` hears of it (Postfix's
+   * double bounce to postmaster) unless it went to no one else: that is itself the admin's copy, and nothing follows
+   * it, so there is no loop. The admin's copy is only for failures, and also when the sender is not entitled to one.
    */
   addressees(entry: QueueEntry, kind: DsnKind): string[] {
     const c = this.config;
-    if (c.send === 'off' || entry.dsn || entry.mailFrom === '') return [];
+    if (c.send === 'off') return [];
+    if (entry.dsn) {
+      const adminsOwn = entry.recipients.every((r) => r.address === c.copy_to);
+      return kind === 'failure' && entry.dsn === 'failure' && c.copy_to && !adminsOwn ? [c.copy_to] : [];
+    }
+    if (entry.mailFrom === '') return [];
     const out: string[] = [];
     if (c.send === 'all' || entry.authenticated) out.push(entry.mailFrom);
     // A delay notice is only ever for the sender.
@@ -50,21 +59,30 @@ export class Bouncer {
    * Throws when it cannot be written: the caller retries later rather than lose the notice.
    */
   async notify(entry: QueueEntry, kind: DsnKind, recipients: QueueRecipient[], retryUntil?: number): Promise<QueueEntry | undefined> {
-    const to = this.addressees(entry, kind);
+    // An address the notice is about cannot take the notice either.
+    const to = this.addressees(entry, kind).filter((a) => !entry.dsn || !recipients.some((r) => r.address === a));
     if (to.length === 0 || recipients.length === 0) return undefined;
     const postmaster = this.config.postmaster || `postmaster@${this.hostname}`;
     // The notice quotes what the message carried: from its journal record or its file, wherever it is now.
-    const headers = originalHeaders(entry, await this.store.readHead(entry.id, 'queue', 256 * 1024));
-    const { data } = buildDsn({ kind, entry, recipients, originalHeaders: headers, hostname: this.hostname, postmaster, template: this.config[kind], retryUntil });
+    // A little more than is returned, so a section longer than that is known to be cut.
+    const max = RETURNED_HEADERS_LIMIT + 16 * 1024;
+    const head = await this.store.readHead(entry.id, 'queue', max);
+    const headersCut = head.length >= max && headerEnd(head) < 0;
+    const { data } = buildDsn({
+      kind, entry, recipients, originalHeaders: originalHeaders(entry, head), headersCut, to: entry.dsn ? to[0] : undefined,
+      hostname: this.hostname, postmaster, template: this.config[kind], retryUntil,
+    });
     const now = Date.now();
     const dsn: QueueEntry = {
       id: newQueueId(), mailFrom: '', recipients: to.map((address) => ({ address, status: 'pending' })),
       prepend: '', remove: [], receivedAt: now, size: data.length,
       client: { ip: '127.0.0.1', helo: this.hostname }, authenticated: false,
       attempts: 0, nextAttemptAt: now, history: [], dsn: kind,
+      // The notice's own header names its addressee: an address beyond ASCII needs SMTPUTF8 for the notice too.
+      ...(to.some((a) => !isAscii(a)) ? { smtputf8: true } : {}),
     };
     await this.store.enqueue(dsn, data);
-    this.log.info(kind === 'failure' ? 'failure notice queued' : 'delay notice queued', {
+    this.log.info(entry.dsn ? 'undeliverable notice: copy queued for the admin' : kind === 'failure' ? 'failure notice queued' : 'delay notice queued', {
       qid: entry.id, dsn_qid: dsn.id, to, about: recipients.map((r) => r.address),
     });
     return dsn;

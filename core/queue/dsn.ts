@@ -1,6 +1,7 @@
 // Builds an RFC 3464 delivery status notification: multipart/report with a human part, the per-recipient status, and the original headers.
 import { randomBytes } from 'node:crypto';
-import { encodedWords, headerEnd, parseHeaderBlock } from '../message/header-block.ts';
+import { encodedWords, formatHeader, headerEnd, parseHeaderBlock } from '../message/header-block.ts';
+import { decodeWords } from '../text/encoded-words.ts';
 import { fieldRemoval, withoutFields } from '../message/header-filter.ts';
 import type { QueueEntry, QueueRecipient } from './entry.ts';
 import { DEFAULT_TEMPLATES, fillTemplate, type DsnTokens } from './dsn-template.ts';
@@ -19,28 +20,118 @@ export interface DsnInput {
   postmaster: string;
   /** Admin templates; empty fields fall back to the built-in text. */
   template?: { subject?: string; text?: string };
+  /** Who the notice goes to when not the original's sender (the admin's copy of a notice that failed). */
+  to?: string;
+  /** The header section was read only in part (it is longer than what was read). */
+  headersCut?: boolean;
   /** When a delayed message will be given up (delay notices). */
   retryUntil?: number;
   now?: number;
 }
 
 const rfc5322Date = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
-/** Header values must never carry line breaks from remote replies or addresses. */
-const oneLine = (v: string) => v.replace(/[\r\n]+/g, ' ').trim();
+
+/**
+ * How much of the original's header section goes back: Postfix's bounce_size_limit. More only helps a forged sender
+ * aim a larger reflection at a victim, and some servers refuse big notices.
+ */
+export const RETURNED_HEADERS_LIMIT = 50_000;
+/** Lines we write stay under SMTP's 998-octet limit with room for a field name; longer ones are cut, not wrapped. */
+const LINE_OCTETS = 900;
+const SUBJECT_CHARS = 200;
+
+/**
+ * Control characters (NUL, ESC, C1…) from a remote reply or the original would reach the sender's screen or a
+ * parser that stops at NUL; line breaks would add fields of their own. Tabs become spaces.
+ */
+const controls = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+const clean = (v: string) => v.replace(/[\r\n\t]+/g, ' ').replace(controls, '').trim();
+/** Replies and header values arrive as bytes (latin1 characters): read as UTF-8 where they are, then cleaned. */
+const oneLine = (v: string) => clean(bytesAsText(v));
+
+/** The longest start of `text` that fits in `octets` UTF-8 octets, never splitting a character. */
+function cutOctets(text: string, octets: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= octets) return text;
+  let out = '', used = 0;
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (used + n > octets) break;
+    out += ch; used += n;
+  }
+  return out + '…';
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** Header bytes (held as latin1 characters) as text: UTF-8 when they are valid UTF-8 (RFC 6532), else Latin-1. */
+function bytesAsText(latin1: string): string {
+  // Characters past U+00FF mean it was decoded already (our own texts, an address).
+  if (isAscii(latin1) || /[^\x00-\xff]/.test(latin1)) return latin1;
+  try { return utf8.decode(Buffer.from(latin1, 'latin1')); } catch { return latin1; }
+}
+const isUtf8 = (latin1: string) => { try { utf8.decode(Buffer.from(latin1, 'latin1')); return true; } catch { return false; } };
 
 function headerValue(headers: string, name: string): string {
   const f = parseHeaderBlock(headers).find((h) => h.name.toLowerCase() === name);
   return f ? oneLine(f.value) : '';
 }
 
+/**
+ * The original's header lines that go back: whole fields up to RETURNED_HEADERS_LIMIT octets, a physical line over
+ * the SMTP limit cut short (kept whole it could get the notice refused). `cut` says whether anything was left out.
+ */
+export function returnedHeaders(block: string, alreadyCut = false): { text: string; cut: boolean } {
+  const lines = block.replace(/(\r\n)+$/, '').split('\r\n');
+  let cut = alreadyCut;
+  // A section read only in part ends inside a line; that line is not returned.
+  if (alreadyCut && !block.endsWith('\r\n')) lines.pop();
+  const fields: string[][] = [];
+  for (let line of lines) {
+    // Bare CR or LF and other controls (NUL above all) have no place in a header; the rest stays byte for byte.
+    line = line.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '');
+    if (line === '') continue;
+    if (line.length > LINE_OCTETS) {
+      let end = LINE_OCTETS;
+      // Never in the middle of a UTF-8 sequence: back up over continuation bytes.
+      while (end > 0 && (line.charCodeAt(end) & 0xc0) === 0x80) end--;
+      line = line.slice(0, end);
+      cut = true;
+    }
+    if ((line[0] === ' ' || line[0] === '\t') && fields.length) fields[fields.length - 1].push(line);
+    else fields.push([line]);
+  }
+  const kept: string[] = [];
+  let size = 0;
+  for (const f of fields) {
+    const text = f.join('\r\n') + '\r\n';
+    if (size + text.length > RETURNED_HEADERS_LIMIT) { cut = true; break; }
+    kept.push(text);
+    size += text.length;
+  }
+  return { text: kept.join(''), cut };
+}
+
 /** The enhanced status code (RFC 3463) of a reply, or one derived from its basic code. */
 export function statusOf(reply: string | undefined, kind: DsnKind): string {
   const m = /^[245]\d\d[ -]([245]\.\d{1,3}\.\d{1,3})\b/.exec(reply ?? '');
-  if (kind === 'delay') return m && m[1].startsWith('4') ? m[1] : '4.0.0';
+  // No SMTP reply at all: the host could not be reached or the session broke off (RFC 3463 4.4.x).
+  const network = !/^[2-5]\d\d\b/.test(reply ?? '');
+  if (kind === 'delay') return m && m[1].startsWith('4') ? m[1] : network && reply ? '4.4.0' : '4.0.0';
   if (m && m[1].startsWith('5')) return m[1];
   // A failure without a 5xx is a message whose lifetime ran out on temporary errors.
   return /^5/.test(reply ?? '') ? '5.0.0' : '5.4.7';
 }
+
+/**
+ * RFC 3464 §2.3.6: "smtp" promises an SMTP reply. Our own texts (a connection error, an expired lifetime) get a
+ * type of their own, as Postfix gives them X-Postfix.
+ */
+function diagnostic(reply: string): string {
+  const text = cutOctets(oneLine(reply), LINE_OCTETS);
+  return `Diagnostic-Code: ${/^[2-5]\d\d\b/.test(text) ? 'smtp' : 'X-Mailmoat'}; ${text}`;
+}
+
+/** An address field of a report: the utf-8 address type (RFC 6533 §3) for one beyond ASCII. */
+const addressField = (name: string, address: string) => `${name}: ${isAscii(address) ? 'rfc822' : 'utf-8'}; ${clean(address)}`;
 
 function humanAge(ms: number): string {
   const h = Math.floor(ms / 3_600_000), m = Math.floor((ms % 3_600_000) / 60_000);
@@ -49,62 +140,79 @@ function humanAge(ms: number): string {
   return `${Math.max(m, 1)} minutes`;
 }
 
-
-/** Keeps lines within SMTP's 998-octet limit: long remote replies are cut, not wrapped, so they stay greppable. */
 function capLines(text: string): string {
-  return text.split(/\r?\n/).map((l) => (l.length > 900 ? l.slice(0, 900) + '…' : l)).join('\r\n');
+  return text.split(/\r?\n/).map((l) => cutOctets(l.replace(controls, ''), LINE_OCTETS)).join('\r\n');
 }
 
 export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
   const { entry, kind, hostname } = input;
   const now = input.now ?? Date.now();
+  const returned = returnedHeaders(input.originalHeaders, input.headersCut);
+  const originalId = headerValue(input.originalHeaders, 'message-id');
+  const subject0 = decodeWords(headerValue(input.originalHeaders, 'subject'));
   const tokens: DsnTokens = {
     postmaster: input.postmaster,
     hostname,
     recipient: entry.mailFrom,
     date: rfc5322Date(now),
     arrival_date: rfc5322Date(entry.receivedAt),
-    message_id: headerValue(input.originalHeaders, 'message-id') || `(queue id ${entry.id})`,
+    message_id: originalId || `(queue id ${entry.id})`,
     queue_id: entry.id,
-    subject: headerValue(input.originalHeaders, 'subject'),
-    failed: input.recipients.map((r) => `<${r.address}>: ${oneLine(r.reply ?? (kind === 'delay' ? 'not yet delivered' : 'delivery time expired'))}`).join('\n'),
-    recipients: input.recipients.map((r) => r.address).join(', '),
-    headers: input.originalHeaders.replace(/\r\n/g, '\n').trimEnd(),
+    subject: Array.from(clean(subject0)).slice(0, SUBJECT_CHARS).join(''),
+    failed: input.recipients.map((r) => `<${clean(r.address)}>: ${oneLine(r.reply ?? (kind === 'delay' ? 'not yet delivered' : 'delivery time expired'))}`).join('\n'),
+    recipients: input.recipients.map((r) => clean(r.address)).join(', '),
+    headers: bytesAsText(returned.text).replace(/\r\n/g, '\n').trimEnd(),
     age: humanAge(now - entry.receivedAt),
     retry_until: input.retryUntil ? rfc5322Date(input.retryUntil) : '',
   };
   const tpl = DEFAULT_TEMPLATES[kind];
-  const subject = oneLine(fillTemplate(input.template?.subject || tpl.subject, tokens));
-  const text = capLines(fillTemplate(input.template?.text || tpl.text, tokens)) + '\r\n';
+  const filled = fillTemplate(input.template?.subject || tpl.subject, tokens);
+  const subject = cutOctets(clean(entry.dsn ? `Postmaster copy: ${filled}` : filled), 3 * SUBJECT_CHARS);
+  let text = fillTemplate(input.template?.text || tpl.text, tokens);
+  if (returned.cut) {
+    text += `\n\nThe headers returned were cut short: ${RETURNED_HEADERS_LIMIT} bytes at most, each line ${LINE_OCTETS} bytes at most.`;
+  }
+  text = capLines(text) + '\r\n';
 
   const boundary = `=_mailmoat_${randomBytes(12).toString('hex')}`;
   const messageId = `<${entry.id}.${kind}.${randomBytes(4).toString('hex')}@${hostname}>`;
   const status: string[] = [
     `Reporting-MTA: dns; ${hostname}`,
     `X-Mailmoat-Queue-ID: ${entry.id}`,
+    ...(entry.mailFrom ? [addressField('X-Mailmoat-Sender', entry.mailFrom)] : []),
     `Arrival-Date: ${tokens.arrival_date}`,
     '',
   ];
   for (const r of input.recipients) {
-    status.push(`Final-Recipient: rfc822; ${oneLine(r.address)}`);
+    status.push(addressField('Final-Recipient', r.address));
     status.push(`Action: ${kind === 'failure' ? 'failed' : 'delayed'}`);
     status.push(`Status: ${statusOf(r.reply, kind)}`);
-    if (r.reply) status.push(`Diagnostic-Code: smtp; ${oneLine(r.reply).slice(0, 900)}`);
+    if (r.reply) status.push(diagnostic(r.reply));
     if (entry.history.length) status.push(`Last-Attempt-Date: ${rfc5322Date(entry.history[entry.history.length - 1].at)}`);
     if (kind === 'delay' && input.retryUntil) status.push(`Will-Retry-Until: ${rfc5322Date(input.retryUntil)}`);
     status.push('');
   }
+  const statusText = status.join('\r\n');
+  // RFC 6533: a report with an address or text beyond ASCII, or headers in UTF-8, uses the global types; raw
+  // 8-bit headers that are not UTF-8 (no charset can be known) stay text/rfc822-headers, as they came.
+  const globalStatus = !isAscii(statusText);
+  const headers8bit = !isAscii(returned.text);
+  const globalHeaders = headers8bit && isUtf8(returned.text);
+  const eightBit = globalStatus || headers8bit || !isAscii(text);
+  // In-Reply-To and References tie the notice to the message in the sender's mail client (RFC 3834 §3.1.5).
+  const reference = /^<[\x21-\x3b\x3d\x3f-\x7e]+>$/.test(originalId) && originalId.length <= LINE_OCTETS ? originalId : '';
   const head = [
-    `From: Mail Delivery System <${input.postmaster}>`,
-    `To: <${oneLine(entry.mailFrom)}>`,
-    `Subject: ${encodedWords(subject)}`,
+    `From: Mail Delivery System <${clean(input.postmaster)}>`,
+    `To: <${clean(input.to ?? entry.mailFrom)}>`,
+    formatHeader('Subject', encodedWords(subject)).trimEnd(),
     `Date: ${tokens.date}`,
     `Message-ID: ${messageId}`,
+    ...(reference ? [`In-Reply-To: ${reference}`, `References: ${reference}`] : []),
     'Auto-Submitted: auto-replied',
     'MIME-Version: 1.0',
     `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
+    ...(eightBit ? ['Content-Transfer-Encoding: 8bit'] : []),
   ];
-  const headers8bit = !isAscii(input.originalHeaders);
   const before = [
     head.join('\r\n'),
     '',
@@ -118,12 +226,13 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
     text,
     `--${boundary}`,
     'Content-Description: Delivery report',
-    'Content-Type: message/delivery-status',
+    `Content-Type: message/${globalStatus ? 'global-delivery-status' : 'delivery-status'}`,
+    ...(globalStatus ? ['Content-Transfer-Encoding: 8bit'] : []),
     '',
-    status.join('\r\n'),
+    statusText,
     `--${boundary}`,
     'Content-Description: Undelivered message headers',
-    'Content-Type: text/rfc822-headers',
+    `Content-Type: ${globalHeaders ? 'message/global-headers' : 'text/rfc822-headers'}`,
     ...(headers8bit ? ['Content-Transfer-Encoding: 8bit'] : []),
     '',
     '',
@@ -131,8 +240,8 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
   // The original headers keep their own bytes (they may be raw 8-bit); our text is UTF-8.
   const data = Buffer.concat([
     Buffer.from(before, 'utf8'),
-    Buffer.from(input.originalHeaders.trimEnd(), 'latin1'),
-    Buffer.from(`\r\n\r\n--${boundary}--\r\n`, 'utf8'),
+    Buffer.from(returned.text, 'latin1'),
+    Buffer.from(`\r\n--${boundary}--\r\n`, 'utf8'),
   ]);
   return { data, messageId };
 }

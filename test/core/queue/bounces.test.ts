@@ -61,6 +61,27 @@ describe('queue: delivery status notifications', function () {
     assert.equal(g.logs.filter((l) => l.msg === 'failure notice queued').length, 1);
   });
 
+  it('a failure notice that fails in turn is dead-lettered and copy_to gets one copy of it, and nothing follows', async () => {
+    sink.rcptReplies.set('bad@example.com', 550);
+    sink.rcptReplies.set('forged@client.example', 550);
+    const g = await start({}, { bounces: { copy_to: 'postmaster@admin.example' } });
+    assert.equal((await sendMail(g.port, { from: 'forged@client.example', to: ['bad@example.com'] })).code, 250);
+    const [first, second] = await sink.waitFor(2, 10_000);
+    // The notice reached the admin's copy while the sender refused it; the second message is the admin's word of that.
+    assert.deepEqual(first.rcptTo, ['postmaster@admin.example']);
+    assert.ok(isDsn(second));
+    assert.deepEqual(second.rcptTo, ['postmaster@admin.example']);
+    const text = second.raw.toString();
+    assert.match(text, /^To: <postmaster@admin\.example>$/m);
+    assert.match(text, /^Subject: Postmaster copy: /m);
+    assert.match(text, /^Final-Recipient: rfc822; forged@client\.example$/m);
+    assert.match(text, /^Diagnostic-Code: smtp; 550 5\.1\.1 /m);
+    await until(() => readdirSync(path.join(g.dataDir, 'deadletter')).filter((f) => f.endsWith('.json')).length === 2, 5000, 'original and notice dead-lettered');
+    await sleep(800);
+    assert.equal(sink.messages.length, 2, 'no notice about the admin\'s copy');
+    assert.equal(g.logs.filter((l) => l.msg === 'undeliverable notice: copy queued for the admin').length, 1);
+  });
+
   it('send: authenticated stops backscatter to unauthenticated senders; copy_to still gets every failure notice', async () => {
     sink.rcptReplies.set('bad@example.com', 550);
     const g = await start({}, { bounces: { send: 'authenticated', copy_to: 'postmaster@admin.example' } });
