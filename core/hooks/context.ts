@@ -108,4 +108,14 @@ export interface HookContext {
    * recipient is accepted and dropped. For mail no person reads, never for a judgement about the message.
    */
   discardRecipient(address: string, reason: string): void;
+  /**
+   * rcptTo only: once the chain accepts the recipient being checked (`rcpt`), the transaction gets `targets` in its
+   * place (aliases, virtual domains, routing). The client still sees its own recipient accepted; the verdict, the
+   * queue and DSNs see only the targets. Each target is checked like a RCPT address (a bad one refuses the whole call,
+   * with a warning); targets already in the transaction are not added twice, and together they still count against
+   * `limits.max_recipients` (over it, that RCPT gets 452). Targets may be in any domain: the original recipient passed
+   * the relay policy, and where an alias points is the configuration of the plugin that calls this. An empty list is
+   * refused: dropping a recipient is discardRecipient's job, in data. The first call in a chain run counts.
+   */
+  redirectRecipient(targets: string[], reason: string): void;
 }

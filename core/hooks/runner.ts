@@ -8,6 +8,8 @@ import type { LoadedPlugin } from '../plugin/loader.ts';
 import { holdChain } from '../plugin/in-use.ts';
 import type { Logger } from '../log/types.ts';
 import type { SessionState, Transaction } from './transaction.ts';
+import { forbiddenRecipientForm, toAddress } from '../smtp/address-policy.ts';
+import { isAscii } from '../text/ascii.ts';
 
 /** What an infinite finding score counts as: finite, so sums and the verdict header stay numbers. */
 const CERTAIN_SCORE = 1000;
@@ -63,6 +65,27 @@ class Lease {
   }
 }
 
+/**
+ * A redirect target as the front door would take it in RCPT TO, or why not. smtp-server has already rejected
+ * malformed paths for a client's own recipients; a plugin's strings come from its config or a lookup, so the syntax a
+ * client could never get through is checked here as well.
+ */
+function redirectTarget(target: unknown, tx: Transaction, services: Services): Address | string {
+  if (typeof target !== 'string') return 'not a string';
+  const raw = /^<.*>$/.test(target) ? target.slice(1, -1) : target;
+  // Spaces, controls and brackets would end up on a RCPT line of the relay, or split one into two.
+  if (!raw || /[\s\x00-\x1f\x7f<>]/.test(raw)) return 'not an address';
+  const why = forbiddenRecipientForm(raw, (d) => services.isLocalDomain(d));
+  if (why) return why;
+  const at = raw.lastIndexOf('@');
+  if (at > 64 || raw.length > 254) return 'too long';
+  const domain = raw.slice(at + 1);
+  if (!domain.startsWith('[') && !/^[^.()\[\]\\,;:@"]+(\.[^.()\[\]\\,;:@"]+)*\.?$/.test(domain)) return 'not a domain';
+  // The sender did not announce SMTPUTF8, so the message may not carry such an address onwards.
+  if (!isAscii(raw) && !tx.mailFrom?.params.SMTPUTF8) return 'beyond ASCII without SMTPUTF8 on MAIL FROM';
+  return toAddress(raw, {});
+}
+
 function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
   const tx = a.tx;
   return {
@@ -98,6 +121,33 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
         return;
       }
       if (!tx.discards.has(lower)) tx.discards.set(lower, { plugin: p.name, reason });
+    },
+    redirectRecipient(targets: string[], reason: string) {
+      if (!lease.live('redirectRecipient')) return;
+      if (a.hook !== 'rcptTo' || !tx || !a.rcpt) {
+        a.log.warn('redirectRecipient ignored: only for the recipient being checked, in the rcptTo hook', { plugin: p.name, hook: a.hook });
+        return;
+      }
+      const original = a.rcpt.address;
+      if (!Array.isArray(targets) || targets.length === 0) {
+        a.log.warn('redirectRecipient refused: no target (discardRecipient in data drops a recipient)', { plugin: p.name, rcpt: original });
+        return;
+      }
+      const parsed: Address[] = [];
+      for (const t of targets) {
+        const r = redirectTarget(t, tx, a.services);
+        if (typeof r === 'string') {
+          a.log.warn('redirectRecipient refused: invalid target', { plugin: p.name, rcpt: original, target: String(t).slice(0, 300), why: r });
+          return;
+        }
+        parsed.push(r);
+      }
+      // Two plugins rewriting one recipient would silently undo each other; the first one's answer stands.
+      if (tx.redirect) {
+        a.log.warn('redirectRecipient ignored: the recipient was already redirected in this RCPT', { plugin: p.name, rcpt: original, by: tx.redirect.plugin });
+        return;
+      }
+      tx.redirect = { targets: parsed, plugin: p.name, reason: String(reason) };
     },
     async rewriteMessage(raw: Buffer) {
       if (!tx?.message) throw new Error('rewriteMessage is only available in the data hook');

@@ -34,6 +34,11 @@ export class Transaction {
   readonly removeHeaders = new Set<string>();
   /** Recipients (lower case) a data hook asked to drop, with who asked and why. */
   readonly discards = new Map<string, { plugin: string; reason: string }>();
+  /**
+   * Where the recipient now being checked at RCPT goes instead, as a rcptTo hook asked; the front door applies it only
+   * if the chain accepts that recipient, and clears it for every RCPT so a refused one's redirect never leaks.
+   */
+  redirect?: { targets: Address[]; plugin: string; reason: string };
   readonly pluginState = new Map<string, Record<string, unknown>>();
   message?: SpooledMessage;
   verdict?: Verdict;

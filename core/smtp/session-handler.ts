@@ -292,9 +292,27 @@ export class SessionHandler implements ConnectionHooks {
     if (policy.blockedRecipients.has(rcpt.address.toLowerCase()) || policy.blockedRecipients.has(`@${rcpt.domain}`)) {
       return refuse(550, '5.7.1', 'Recipient address rejected: access denied');
     }
+    // The recipient goes in, or the targets a plugin redirected it to; the client is told of its own recipient only.
+    const admit = (redirect: Transaction['redirect']): void => {
+      if (!redirect) { tx.recipients.push(rcpt); return cb(); }
+      const seen = new Set(tx.recipients.map((a) => a.address.toLowerCase()));
+      const added = redirect.targets.filter((t) => {
+        const k = t.address.toLowerCase();
+        if (seen.has(k)) return false;
+        seen.add(k);
+        return true;
+      });
+      if (tx.recipients.length + added.length > this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
+      tx.recipients.push(...added);
+      log.info('recipient redirected', { to: rcpt.address, targets: redirect.targets.map((t) => t.address), added: added.map((t) => t.address), plugin: redirect.plugin, reason: redirect.reason });
+      cb();
+    };
+    tx.redirect = undefined;
     runHook(this.rt.plugins, { hook: 'rcptTo', session: st, tx, rcpt, log, services: this.rt.services }).then((r) => {
       const o = r.outcome;
-      if (o.action === 'accept') { tx.recipients.push(rcpt); return cb(); }
+      const redirect = tx.redirect;
+      tx.redirect = undefined;
+      if (o.action === 'accept') return admit(redirect);
       if (o.action !== 'continue') {
         const reply = replyFor('rcptTo', o);
         log.info('recipient refused', { to: rcpt.address, plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
@@ -302,9 +320,10 @@ export class SessionHandler implements ConnectionHooks {
         if (reply.code >= 500 && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
         return cb(smtpError(reply.code, undefined, reply.text));
       }
-      if (isLocal(rcpt.domain) || st.trusted) { tx.recipients.push(rcpt); return cb(); }
+      // The relay rule judges the recipient the client named; its redirect targets are the plugin's configuration.
+      if (isLocal(rcpt.domain) || st.trusted) return admit(redirect);
       refuse(554, '5.7.1', `Relay access denied for <${rcpt.address}>`);
-    }, (err) => { log.error('rcptTo failed', { error: String(err) }); cb(smtpError(451, '4.3.0', 'Temporary local problem')); });
+    }, (err) => { tx.redirect = undefined; log.error('rcptTo failed', { error: String(err) }); cb(smtpError(451, '4.3.0', 'Temporary local problem')); });
   };
 
   async onDataStart(conn: RawConnection): Promise<Reply & { close?: boolean } | undefined> {

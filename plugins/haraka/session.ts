@@ -38,6 +38,12 @@ export interface SessionOptions extends FindingOptions {
 }
 
 const CONN = 'harakaConnection';
+/**
+ * Recipients a rcpt plugin marked with `transaction.notes.discard` (aliases' `drop`). Haraka acts on the flag only in
+ * queue/discard, a queue hook the shim never runs, so the mark would be lost; each becomes a discardRecipient in data,
+ * for that recipient alone rather than Haraka's whole message.
+ */
+const DROPPED = 'harakaDropped';
 
 function format(a: Any): string {
   return a?.format ? a.format() : '';
@@ -51,6 +57,38 @@ export function unrecognizedParams(line: string): string[] {
   // Haraka's pattern backtracks quadratically on many spaces before a line break; this one always matches at once.
   const [, verb, rest = ''] = /^([^ ]*)(?: +([\s\S]*))?$/.exec(line)!;
   return /[\r\n\u2028\u2029]/.test(rest) ? [line] : [verb, rest];
+}
+
+/**
+ * Makes `txn.rcpt_to` hold what the core's transaction holds: a later native plugin may have refused a recipient the
+ * rcpt hooks took, and a redirect's targets may have been cut by de-duplication or refused for the recipient limit.
+ * Address objects a plugin made are kept where they still match, since plugins may have hung their own fields on them.
+ */
+function syncRecipients(txn: Any, ctx: HookContext): void {
+  const { Address } = haraka();
+  const have = new Map<string, Any>();
+  for (const a of txn.rcpt_to as Any[]) {
+    const k = String(a?.address ?? '').toLowerCase();
+    if (!have.has(k)) have.set(k, a);
+  }
+  txn.rcpt_to = ctx.recipients.map((r) => have.get(r.address.toLowerCase()) ?? new Address(`<${r.address}>`));
+}
+
+/**
+ * A rcpt plugin that replaced or added entries of `txn.rcpt_to` for this recipient (haraka-plugin-aliases pops it and
+ * pushes the alias's targets) asks, in Haraka, for the mail to go there; the core is told so, and decides.
+ */
+function redirectIfRewritten(ctx: HookContext, txn: Any, before: number, rcpt: Any): void {
+  const mine: Any[] = (txn.rcpt_to as Any[]).slice(before);
+  const targets = mine.map((a) => String(a?.address ?? a));
+  const original = ctx.rcpt!.address.toLowerCase();
+  if (mine.length === 1 && (mine[0] === rcpt || targets[0].toLowerCase() === original)) return;
+  if (mine.length === 0) {
+    // A pop without a push: Haraka would deliver to nobody; Mailmoat drops recipients only in data (discardRecipient).
+    ctx.log.warn('haraka rcpt plugin removed the recipient from transaction.rcpt_to; it is kept', { rcpt: ctx.rcpt!.address });
+    return;
+  }
+  ctx.redirectRecipient(targets, 'haraka rcpt hook rewrote transaction.rcpt_to');
 }
 
 export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHandlers {
@@ -157,13 +195,15 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       const txn = conn.transaction;
       if (!txn) return undefined;
       const { Address } = haraka();
-      // Keep only the recipients the whole chain accepted (a later native plugin may have refused one).
-      const accepted = new Set(ctx.recipients.map((a) => a.address.toLowerCase()));
-      txn.rcpt_to = txn.rcpt_to.filter((a: Any) => accepted.has(a.address.toLowerCase()));
+      syncRecipients(txn, ctx);
       const rcpt = new Address(`<${ctx.rcpt!.address}>`);
       const params: Record<string, string | null> = {};
       for (const [k, v] of Object.entries(ctx.rcpt!.params)) params[k.toUpperCase()] = v === true ? null : v;
+      const before = txn.rcpt_to.length;
       txn.rcpt_to.push(rcpt);
+      // The flag is per transaction in Haraka; taken off for this run, it tells which recipient a plugin dropped.
+      const priorDiscard = txn.notes.discard;
+      delete txn.notes.discard;
       let r = await run('rcpt', conn, [rcpt, params]);
       if (r.retval === constants.cont && conn.relaying) r = { ...r, retval: constants.ok };
       let o = toOutcome('rcpt', r, format(rcpt));
@@ -175,8 +215,12 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       txn.rcpt_count[action]++;
       conn.rcpt_count[action]++;
       txn.results.push({ name: 'rcpt_to' }, { recipient: { address: rcpt.address, action } });
+      const dropped = Boolean(txn.notes.discard);
+      if (!dropped && priorDiscard !== undefined) txn.notes.discard = priorDiscard;
       // CONT without relaying: Haraka would answer 550; Mailmoat's own relay rules decide instead.
-      if (o && o.action !== 'accept') txn.rcpt_to.pop();
+      if (o && o.action !== 'accept') { txn.rcpt_to.splice(before); return o; }
+      if (dropped) ((ctx.state[DROPPED] ??= []) as string[]).push(ctx.rcpt!.address);
+      else redirectIfRewritten(ctx, txn, before, rcpt);
       return o;
     },
 
@@ -184,6 +228,7 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       const conn = connectionOf(ctx);
       if (looping(conn)) return looping(conn);
       if (!conn.transaction) return undefined;
+      syncRecipients(conn.transaction, ctx);
       return toOutcome('data', await run('data', conn));
     },
 
@@ -191,6 +236,7 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       const conn = connectionOf(ctx);
       const txn = conn.transaction;
       if (!txn || !ctx.message) return undefined;
+      syncRecipients(txn, ctx);
       await feedMessage(conn, ctx, addReceived);
       if (cleanAuthResults) conn.auth_results_clean();
       const ar = conn.auth_results();
@@ -211,6 +257,9 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
         return o;
       }
       applyHeaderEdits(txn, ctx);
+      for (const address of (ctx.state[DROPPED] ?? []) as string[]) {
+        if (ctx.recipients.some((a) => a.address.toLowerCase() === address.toLowerCase())) ctx.discardRecipient(address, 'haraka rcpt hook set transaction.notes.discard');
+      }
       return undefined;
     },
 

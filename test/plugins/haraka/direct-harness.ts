@@ -69,6 +69,7 @@ export class DirectConversation {
       removeHeader: (name) => { tx.removed.push(name); },
       rewriteMessage: async () => { throw new Error('not here'); },
       discardRecipient: () => { throw new Error('not here'); },
+      redirectRecipient: () => { throw new Error('not here'); },
       ...extra,
     };
   }

@@ -61,5 +61,6 @@ export function fakeContext(input: FakeContextInput): FakeContext {
     removeHeader(name) { removed.push(name.toLowerCase()); },
     async rewriteMessage() { throw new Error('not in this test'); },
     discardRecipient() { throw new Error('not in this test'); },
+    redirectRecipient() { throw new Error('not in this test'); },
   };
 }
