@@ -113,7 +113,7 @@ interface Held {
   shared: SharedCounts | null;
   layer: SharedLayer | null;
   /** One sync at a time, whichever instance's timer asks: two at once would both apply the same logged lessons. */
-  sync(): Promise<void>;
+  sync(): Promise<'went back' | undefined>;
 }
 
 interface HeldEntry { users: number; ready: Promise<Held> }
@@ -125,9 +125,9 @@ async function openHeld(file: string, cfg: BayesConfig, setup: PluginSetup, shar
   await seedDictionary(file, cfg, setup);
   const live = await openDictionary(file, cfg, setup);
   const layer = shared ? new SharedLayer(shared, live, Math.max(FULL_READ_EVERY_MS, cfg.sync_interval)) : null;
-  let syncing: Promise<void> | null = null;
-  const sync = (): Promise<void> => {
-    if (!layer) return Promise.resolve();
+  let syncing: Promise<'went back' | undefined> | null = null;
+  const sync = (): Promise<'went back' | undefined> => {
+    if (!layer) return Promise.resolve(undefined);
     syncing ??= layer.sync().finally(() => { syncing = null; });
     return syncing;
   };
@@ -220,7 +220,11 @@ export default definePlugin<BayesConfig>({
       if (await live.reloadIfChanged(force)) setup.log.info('bayes dictionary reloaded', { dictionary: file, tokens: live.baseSize, requested: force });
     });
     if (sharedLayer) {
-      const sync = () => held.sync();
+      const sync = () => held.sync().then((r) => {
+        // Said once, when it is noticed: what every gateway had learned through the store is gone from it, and
+        // only the admin can tell whether that was meant (a FLUSHALL) or a Redis without persistence restarting.
+        if (r === 'went back') setup.log.warn('bayes shared counts went back', { namespace: cfg.share_namespace, detail: 'the state store lost lessons it had counted (restarted without persistence, or from older data); scoring with the dictionary file and what the store holds now' });
+      });
       if (!running) await sync().catch((e) => setup.log.warn('bayes shared counts unavailable', { error: String((e as Error)?.message ?? e) }));
       every(cfg.sync_interval, sync);
     } else {

@@ -7,6 +7,7 @@
 // only what was learned since its last sync (shared-layer.ts); the counters are read whole at start, now and then,
 // and when the log was trimmed past what a gateway has read, each step of that read noting the log's counter so
 // that a lesson learned meanwhile is counted once (`readAtLogPosition`).
+import { randomBytes } from 'node:crypto';
 import type { StateStore } from '../../core/index.ts';
 import { Dictionary } from './engine/dictionary.ts';
 import { allows, type BalanceRule, type LearnDecision } from './auto-train.ts';
@@ -16,14 +17,20 @@ export interface SharedBalance extends BalanceRule {
   outside: { nspam: number; nham: number };
 }
 
-// KEYS: the spam total, the ham total, the log, its counter, then the message's token keys in the class learned.
-// ARGV: 1 (spam) or 0 (ham); 1 with the balance rule on; its slack; spam and ham counted outside the store; the log's
-// length. A token key is the spam total's key with `ns` replaced by `s:` or `h:` and the token, so the token starts
-// one character after the spam total's key length.
+// KEYS: the spam total, the ham total, the log, its counter, the recent lessons' ids, then the message's token keys in
+// the class learned. ARGV: 1 (spam) or 0 (ham); 1 with the balance rule on; its slack; spam and ham counted outside
+// the store; the log's length; the lesson's id. A token key is the spam total's key with `ns` replaced by `s:` or `h:`
+// and the token, so the token starts one character after the spam total's key length.
+// The id makes a call that runs twice count once: ioredis sends a command again after a reconnect when its answer
+// never came, so a script that ran just before its Redis died (and was kept by the AOF) or whose answer was lost with
+// the connection ran again once the store was back, and its lesson was counted twice. The ids of the newest lessons
+// (as many as the log keeps) are held in a sorted set by lesson number; a second run answers as the first did.
 // The balance test is auto-train.ts `balanced` (a test holds the two to the same answers).
-const LEARN_IF_BALANCED = `
+const LEARN_ONCE_IF_BALANCED = `
+local done = redis.call('ZSCORE', KEYS[5], ARGV[7])
 local nspam = tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[4])
 local nham = tonumber(redis.call('GET', KEYS[2]) or '0') + tonumber(ARGV[5])
+if done then return {1, nspam, nham, tonumber(done)} end
 local spam = ARGV[1] == '1'
 if ARGV[2] == '1' then
   local slack = tonumber(ARGV[3])
@@ -31,19 +38,23 @@ if ARGV[2] == '1' then
 end
 local tokens = {}
 local from = #KEYS[1] + 1
-for i = 5, #KEYS do
+for i = 6, #KEYS do
   redis.call('INCRBY', KEYS[i], 1)
   tokens[#tokens + 1] = string.sub(KEYS[i], from)
 end
 redis.call('INCRBY', spam and KEYS[1] or KEYS[2], 1)
 local seq = redis.call('INCR', KEYS[4])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'seq', seq, 'spam', ARGV[1], 'tokens', table.concat(tokens, '\\n'))
+redis.call('ZADD', KEYS[5], seq, ARGV[7])
+redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -tonumber(ARGV[6]) - 1)
 return {1, nspam, nham, seq}`;
 
-// KEYS: the log. ARGV: the id after which to read ('0': from the start); how many entries at most.
+// KEYS: the log, its counter. ARGV: the id after which to read ('0': from the start); how many entries at most. The
+// counter comes with the entries, read at the same instant, so that a counter gone back (Redis emptied, or restored
+// from older data) shows even when no lesson has been logged since.
 const READ_LOG = `
 local from = ARGV[1] == '0' and '-' or ('(' .. ARGV[1])
-return redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', tonumber(ARGV[2]))`;
+return {tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', tonumber(ARGV[2]))}`;
 
 // KEYS: the log, its counter. The newest entry's id and number, or '0' and the counter when the log is empty.
 const LOG_END = `
@@ -90,7 +101,7 @@ export interface LoggedLesson { id: string; seq: number; spam: boolean; tokens: 
 /** What the store decided for a lesson, and, when learned through the log, the lesson's number in it. */
 export interface SharedDecision extends LearnDecision { seq?: number }
 
-const SCRIPT = 'mmBayesLearnLogged';
+const SCRIPT = 'mmBayesLearnOnce';
 
 export class SharedCounts {
   private store: StateStore;
@@ -101,12 +112,15 @@ export class SharedCounts {
   /** The log's key and its counter's, outside `prefix`, so that reading the counters never meets them. */
   private log: string;
   private logSeq: string;
+  /** The newest lessons' ids, so that a call sent again is not counted again (outside `prefix` too). */
+  private lessonIds: string;
 
   constructor(store: StateStore, namespace: string) {
     this.store = store;
     this.prefix = `bayes:${namespace}:`;
     this.log = `bayes-log:${namespace}`;
     this.logSeq = `bayes-log:${namespace}:seq`;
+    this.lessonIds = `bayes-log:${namespace}:ids`;
     // Gateways sharing Redis rely on the script for the balance rule between them: never fall back silently.
     if (isSharedStore(store) && !store.script) throw new Error('the shared state store runs no scripts, so bayes cannot learn through it as one step');
   }
@@ -218,21 +232,26 @@ export class SharedCounts {
 
   /** Up to `max` lessons logged after the one with id `after` ('0': from the oldest kept), oldest first. */
   async lessonsAfter(after: string, max: number): Promise<LoggedLesson[]> {
-    const entries = await this.store.script!('mmBayesReadLog', READ_LOG, [this.log], [after, max]) as Array<[string, string[]]>;
-    return entries.map(([id, fields]) => {
+    return (await this.logAfter(after, max)).lessons;
+  }
+
+  /** `lessonsAfter`, with the log's counter (the number of the last lesson logged) at the same instant. */
+  async logAfter(after: string, max: number): Promise<{ seq: number; lessons: LoggedLesson[] }> {
+    const [seq, entries] = await this.store.script!('mmBayesReadLogAt', READ_LOG, [this.log, this.logSeq], [after, max]) as [number, Array<[string, string[]]>];
+    return { seq: Number(seq), lessons: entries.map(([id, fields]) => {
       const f = new Map<string, string>();
       for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i], fields[i + 1]);
       const tokens = f.get('tokens') ?? '';
       return { id, seq: Number(f.get('seq')), spam: f.get('spam') === '1', tokens: tokens ? tokens.split('\n') : [] };
-    });
+    }) };
   }
 
   private async learnByScript(script: NonNullable<StateStore['script']>, tokens: Iterable<string>, isSpam: boolean, rule: SharedBalance): Promise<SharedDecision> {
     const cls = isSpam ? 's' : 'h';
-    const keys = [`${this.prefix}ns`, `${this.prefix}nh`, this.log, this.logSeq];
+    const keys = [`${this.prefix}ns`, `${this.prefix}nh`, this.log, this.logSeq, this.lessonIds];
     for (const t of tokens) keys.push(`${this.prefix}${cls}:${t}`);
-    const args = [isSpam ? 1 : 0, rule.balance ? 1 : 0, rule.slack, rule.outside.nspam, rule.outside.nham, LOG_LENGTH];
-    const [learned, nspam, nham, seq] = await script(SCRIPT, LEARN_IF_BALANCED, keys, args) as [number, number, number, number];
+    const args = [isSpam ? 1 : 0, rule.balance ? 1 : 0, rule.slack, rule.outside.nspam, rule.outside.nham, LOG_LENGTH, randomBytes(12).toString('base64url')];
+    const [learned, nspam, nham, seq] = await script(SCRIPT, LEARN_ONCE_IF_BALANCED, keys, args) as [number, number, number, number];
     return learned === 1 ? { learned: true, nspam, nham, seq } : { learned: false, nspam, nham };
   }
 

@@ -27,20 +27,28 @@ export class SharedLayer {
     this.fullEveryMs = fullEveryMs;
   }
 
-  /** Reads what is new in the store (everything, when a whole read is due or the log cannot say). */
-  async sync(now = Date.now()): Promise<void> {
+  /**
+   * Reads what is new in the store (everything, when a whole read is due or the log cannot say). Returns 'went back'
+   * when the store's numbering of lessons went back below what this gateway had applied: Redis lost what it held
+   * (restarted without persistence, or from older data), and the shared counts were read again from what it has now.
+   */
+  async sync(now = Date.now()): Promise<'went back' | undefined> {
     if (!this.counts.logged || now - this.fullAt >= this.fullEveryMs) return this.readAll(now);
     for (;;) {
-      const lessons = await this.counts.lessonsAfter(this.lastId, LOG_BATCH);
+      const { seq, lessons } = await this.counts.logAfter(this.lastId, LOG_BATCH);
+      // Checked before any lesson: an emptied Redis that has learned nothing since has no lesson to show it, and the
+      // gateway went on scoring with counts the store no longer had (and whose totals its balance rule no longer saw)
+      // until the next whole read, up to 10 minutes later.
+      if (seq < this.lastSeq) return this.readAll(now, 'went back');
       for (const lesson of lessons) {
         // Numbers run without a gap unless the log was trimmed past lessons this gateway never read.
-        if (lesson.seq !== this.lastSeq + 1) return this.readAll(now);
+        if (lesson.seq !== this.lastSeq + 1) return this.readAll(now, lesson.seq <= this.lastSeq ? 'went back' : undefined);
         this.lastSeq = lesson.seq;
         this.lastId = lesson.id;
         if (this.appliedHere.delete(lesson.seq)) continue;
         this.target.shared.learn(lesson.tokens, lesson.spam);
       }
-      if (lessons.length < LOG_BATCH) return;
+      if (lessons.length < LOG_BATCH) return undefined;
     }
   }
 
@@ -56,12 +64,13 @@ export class SharedLayer {
     this.target.shared.learn(tokens, spam);
   }
 
-  private async readAll(now: number): Promise<void> {
+  private async readAll<T extends string | undefined>(now: number, why?: T): Promise<T | undefined> {
     const read = this.counts.logged ? await this.counts.readAtLogPosition() : { dict: await this.counts.read(), id: '0', seq: 0 };
     this.target.shared = read.dict;
     this.lastId = read.id;
     this.lastSeq = read.seq;
     this.appliedHere.clear();
     this.fullAt = now;
+    return why;
   }
 }
