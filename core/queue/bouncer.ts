@@ -4,7 +4,7 @@ import type { Logger } from '../log/types.ts';
 import type { QueueEntry, QueueRecipient } from './entry.ts';
 import type { QueueStore } from './queue-store.ts';
 import { newQueueId } from './queue-id.ts';
-import { buildDsn, originalHeaders, RETURNED_HEADERS_LIMIT, type DsnKind } from './dsn.ts';
+import { buildDsn, originalHeaders, originalMessage, RETURNED_HEADERS_LIMIT, RETURNED_MESSAGE_LIMIT, type DsnKind } from './dsn.ts';
 import { headerEnd } from '../message/header-block.ts';
 import { isAscii } from '../text/ascii.ts';
 import type { BounceConfig } from './bounce-config.ts';
@@ -41,7 +41,7 @@ export class Bouncer {
     if (entry.mailFrom === '') return [];
     const out: string[] = [];
     if (c.send === 'all' || entry.authenticated) out.push(entry.mailFrom);
-    // A delay notice is only ever for the sender.
+    // Delay and success notices are only ever for the sender.
     if (kind === 'failure' && c.copy_to && !out.includes(c.copy_to)) out.push(c.copy_to);
     return out;
   }
@@ -65,12 +65,19 @@ export class Bouncer {
     const postmaster = this.config.postmaster || `postmaster@${this.hostname}`;
     // The notice quotes what the message carried: from its journal record or its file, wherever it is now.
     // A little more than is returned, so a section longer than that is known to be cut.
-    const max = RETURNED_HEADERS_LIMIT + 16 * 1024;
+    // RET=FULL (RFC 3461 §4.3) is about failure notices only; a message that fits comes back whole.
+    const wantsFull = kind === 'failure' && entry.ret === 'FULL';
+    const max = Math.max(RETURNED_HEADERS_LIMIT, wantsFull ? RETURNED_MESSAGE_LIMIT : 0) + 16 * 1024;
     const head = await this.store.readHead(entry.id, 'queue', max);
     const headersCut = head.length >= max && headerEnd(head) < 0;
+    let returnFull: { message: Buffer } | { tooBig: true } | undefined;
+    if (wantsFull) {
+      const whole = head.length < max ? originalMessage(entry, head) : undefined;
+      returnFull = whole && whole.length <= RETURNED_MESSAGE_LIMIT ? { message: whole } : { tooBig: true };
+    }
     const { data } = buildDsn({
       kind, entry, recipients, originalHeaders: originalHeaders(entry, head), headersCut, to: entry.dsn ? to[0] : undefined,
-      hostname: this.hostname, postmaster, template: this.config[kind], retryUntil,
+      hostname: this.hostname, postmaster, template: kind === 'success' ? undefined : this.config[kind], retryUntil, returnFull,
     });
     const now = Date.now();
     const dsn: QueueEntry = {
@@ -82,7 +89,8 @@ export class Bouncer {
       ...(to.some((a) => !isAscii(a)) ? { smtputf8: true } : {}),
     };
     await this.store.enqueue(dsn, data);
-    this.log.info(entry.dsn ? 'undeliverable notice: copy queued for the admin' : kind === 'failure' ? 'failure notice queued' : 'delay notice queued', {
+    const what = entry.dsn ? 'undeliverable notice: copy queued for the admin' : `${kind} notice queued`;
+    this.log.info(what, {
       qid: entry.id, dsn_qid: dsn.id, to, about: recipients.map((r) => r.address),
     });
     return dsn;

@@ -1,5 +1,7 @@
 // Relay workers: deliver queued messages oldest first, retry on a schedule, notify senders, dead-letter after the lifetime or on 5xx.
 import type { QueueEntry } from './entry.ts';
+import { wantsNotice } from './dsn-params.ts';
+import type { DsnKind } from './dsn.ts';
 import type { QueueStore } from './queue-store.ts';
 import type { Relay, RecipientResult } from '../relay/types.ts';
 import type { Logger } from '../log/types.ts';
@@ -286,7 +288,7 @@ export class DeliveryQueue implements QueueActions {
   }
 
   /** Queues a notice and schedules it; the notice is durable before the entry records that it was sent. */
-  private async notify(e: QueueEntry, kind: 'failure' | 'delay', recipients: QueueEntry['recipients']): Promise<boolean> {
+  private async notify(e: QueueEntry, kind: DsnKind, recipients: QueueEntry['recipients']): Promise<boolean> {
     const dsn = await this.bouncer.notify(e, kind, recipients, e.receivedAt + this.policy.lifetime);
     if (dsn) { this.add(dsn); if (kind === 'failure') this.counters?.inc('bounced'); }
     return !!dsn;
@@ -312,7 +314,7 @@ export class DeliveryQueue implements QueueActions {
       const res = byAddr.get(r.address);
       if (!res || r.status !== 'pending') continue;
       r.reply = res.reply;
-      if (res.ok) r.status = 'delivered';
+      if (res.ok) { r.status = 'delivered'; if (res.relayedWithoutDsn) r.relayNoticeDue = true; }
       else if (res.permanent) r.status = 'failed';
     }
     const lastReply = results.find((r) => !r.ok)?.reply ?? results[0]?.reply ?? e.lastReply;
@@ -323,9 +325,14 @@ export class DeliveryQueue implements QueueActions {
     const expired = Date.now() - e.receivedAt >= this.policy.lifetime;
     if (expired) for (const r of e.recipients) if (r.status === 'pending') { r.status = 'failed'; r.reply ??= 'delivery time expired'; }
     const unnotified = e.recipients.filter((r) => r.status === 'failed' && !r.notified);
-    if (unnotified.length) {
-      await this.notify(e, 'failure', unnotified);
-      for (const r of unnotified) r.notified = true;
+    // NOTIFY (RFC 3461 §4.1) may have asked for no failure notice: such a recipient is done with all the same.
+    const toNotify = unnotified.filter((r) => wantsNotice(r, 'failure'));
+    if (toNotify.length) await this.notify(e, 'failure', toNotify);
+    for (const r of unnotified) r.notified = true;
+    const relayed = e.recipients.filter((r) => r.relayNoticeDue);
+    if (relayed.length) {
+      await this.notify(e, 'success', relayed);
+      for (const r of relayed) delete r.relayNoticeDue;
     }
     const stillPending = e.recipients.filter((r) => r.status === 'pending');
     const failed = e.recipients.filter((r) => r.status === 'failed');
@@ -351,8 +358,9 @@ export class DeliveryQueue implements QueueActions {
       return;
     }
     e.nextAttemptAt = Date.now() + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
-    if (this.bouncer.delayDue(e)) {
-      if (await this.notify(e, 'delay', stillPending)) e.delayNotices = (e.delayNotices ?? 0) + 1;
+    const delayWanted = stillPending.filter((r) => wantsNotice(r, 'delay'));
+    if (delayWanted.length && this.bouncer.delayDue(e)) {
+      if (await this.notify(e, 'delay', delayWanted)) e.delayNotices = (e.delayNotices ?? 0) + 1;
     }
     await this.store.update(e);
     this.counters?.inc('deferred');

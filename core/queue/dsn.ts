@@ -7,7 +7,8 @@ import type { QueueEntry, QueueRecipient } from './entry.ts';
 import { DEFAULT_TEMPLATES, fillTemplate, type DsnTokens } from './dsn-template.ts';
 import { isAscii } from '../text/ascii.ts';
 
-export type DsnKind = 'failure' | 'delay';
+/** `success`: a next hop without DSN took the message for a recipient whose NOTIFY asked for SUCCESS (Action: relayed). */
+export type DsnKind = 'failure' | 'delay' | 'success';
 
 export interface DsnInput {
   kind: DsnKind;
@@ -26,6 +27,11 @@ export interface DsnInput {
   headersCut?: boolean;
   /** When a delayed message will be given up (delay notices). */
   retryUntil?: number;
+  /**
+   * RET=FULL on a failure notice: the whole message as it left, when it fits in RETURNED_MESSAGE_LIMIT; `tooBig` when
+   * it did not (the headers go back instead, with a word on why).
+   */
+  returnFull?: { message: Buffer } | { tooBig: true };
   now?: number;
 }
 
@@ -38,6 +44,22 @@ const rfc5322Date = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+
 export const RETURNED_HEADERS_LIMIT = 50_000;
 /** Lines we write stay under SMTP's 998-octet limit with room for a field name; longer ones are cut, not wrapped. */
 const LINE_OCTETS = 900;
+/** RET=FULL returns the whole message up to this size, Postfix's bounce_size_limit again; a larger one gets its headers. */
+export const RETURNED_MESSAGE_LIMIT = 50_000;
+
+const SUCCESS_TEMPLATE = {
+  subject: 'Successful Mail Relay Report',
+  text: [
+    'This is the mail system at {hostname}.',
+    '',
+    'Your message {message_id} (subject "{subject}"), received {arrival_date},',
+    'was passed on to a mail system that does not report deliveries, for the',
+    'recipients below. You asked to hear of delivery; this is as far as it can be',
+    'followed.',
+    '',
+    '{failed}',
+  ].join('\n'),
+};
 const SUBJECT_CHARS = 200;
 
 /**
@@ -115,6 +137,7 @@ export function statusOf(reply: string | undefined, kind: DsnKind): string {
   const m = /^[245]\d\d[ -]([245]\.\d{1,3}\.\d{1,3})\b/.exec(reply ?? '');
   // No SMTP reply at all: the host could not be reached or the session broke off (RFC 3463 4.4.x).
   const network = !/^[2-5]\d\d\b/.test(reply ?? '');
+  if (kind === 'success') return m && m[1].startsWith('2') ? m[1] : '2.0.0';
   if (kind === 'delay') return m && m[1].startsWith('4') ? m[1] : network && reply ? '4.4.0' : '4.0.0';
   if (m && m[1].startsWith('5')) return m[1];
   // A failure without a 5xx is a message whose lifetime ran out on temporary errors.
@@ -165,18 +188,23 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
     age: humanAge(now - entry.receivedAt),
     retry_until: input.retryUntil ? rfc5322Date(input.retryUntil) : '',
   };
-  const tpl = DEFAULT_TEMPLATES[kind];
+  const tpl = kind === 'success' ? SUCCESS_TEMPLATE : DEFAULT_TEMPLATES[kind];
   const filled = fillTemplate(input.template?.subject || tpl.subject, tokens);
   const subject = cutOctets(clean(entry.dsn ? `Postmaster copy: ${filled}` : filled), 3 * SUBJECT_CHARS);
   let text = fillTemplate(input.template?.text || tpl.text, tokens);
   if (returned.cut) {
     text += `\n\nThe headers returned were cut short: ${RETURNED_HEADERS_LIMIT} bytes at most, each line ${LINE_OCTETS} bytes at most.`;
   }
+  const full = input.returnFull && 'message' in input.returnFull ? input.returnFull.message : undefined;
+  if (full) text += '\n\nYour whole message is attached, as you asked (RET=FULL).';
+  else if (input.returnFull) text += `\n\nYou asked for your whole message back (RET=FULL), but it is larger than ${RETURNED_MESSAGE_LIMIT} bytes: only its headers are attached.`;
   text = capLines(text) + '\r\n';
 
   const boundary = `=_mailmoat_${randomBytes(12).toString('hex')}`;
   const messageId = `<${entry.id}.${kind}.${randomBytes(4).toString('hex')}@${hostname}>`;
   const status: string[] = [
+    // The sender's own id for the transaction, which its software matches notices with (RFC 3464 §2.2.1).
+    ...(entry.envid !== undefined ? [`Original-Envelope-Id: ${clean(entry.envid)}`] : []),
     `Reporting-MTA: dns; ${hostname}`,
     `X-Mailmoat-Queue-ID: ${entry.id}`,
     ...(entry.mailFrom ? [addressField('X-Mailmoat-Sender', entry.mailFrom)] : []),
@@ -184,8 +212,9 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
     '',
   ];
   for (const r of input.recipients) {
+    if (r.orcpt) status.push(`Original-Recipient: ${clean(r.orcpt.type)}; ${clean(r.orcpt.address)}`);
     status.push(addressField('Final-Recipient', r.address));
-    status.push(`Action: ${kind === 'failure' ? 'failed' : 'delayed'}`);
+    status.push(`Action: ${kind === 'failure' ? 'failed' : kind === 'delay' ? 'delayed' : 'relayed'}`);
     status.push(`Status: ${statusOf(r.reply, kind)}`);
     if (r.reply) status.push(diagnostic(r.reply));
     if (entry.history.length) status.push(`Last-Attempt-Date: ${rfc5322Date(entry.history[entry.history.length - 1].at)}`);
@@ -198,7 +227,8 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
   const globalStatus = !isAscii(statusText);
   const headers8bit = !isAscii(returned.text);
   const globalHeaders = headers8bit && isUtf8(returned.text);
-  const eightBit = globalStatus || headers8bit || !isAscii(text);
+  const full8bit = !!full && !isAscii(full.toString('latin1'));
+  const eightBit = globalStatus || headers8bit || full8bit || !isAscii(text);
   // In-Reply-To and References tie the notice to the message in the sender's mail client (RFC 3834 §3.1.5).
   const reference = /^<[\x21-\x3b\x3d\x3f-\x7e]+>$/.test(originalId) && originalId.length <= LINE_OCTETS ? originalId : '';
   const head = [
@@ -231,19 +261,38 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
     '',
     statusText,
     `--${boundary}`,
-    'Content-Description: Undelivered message headers',
-    `Content-Type: ${globalHeaders ? 'message/global-headers' : 'text/rfc822-headers'}`,
-    ...(headers8bit ? ['Content-Transfer-Encoding: 8bit'] : []),
+    ...(full ? [
+      'Content-Description: Undelivered message',
+      // RFC 6532 §3.7: a message sent with SMTPUTF8 may carry UTF-8 headers, which message/rfc822 does not allow.
+      `Content-Type: ${entry.smtputf8 ? 'message/global' : 'message/rfc822'}`,
+      ...(full8bit ? ['Content-Transfer-Encoding: 8bit'] : []),
+    ] : [
+      `Content-Description: ${kind === 'success' ? 'Relayed' : 'Undelivered'} message headers`,
+      `Content-Type: ${globalHeaders ? 'message/global-headers' : 'text/rfc822-headers'}`,
+      ...(headers8bit ? ['Content-Transfer-Encoding: 8bit'] : []),
+    ]),
     '',
     '',
   ].join('\r\n');
-  // The original headers keep their own bytes (they may be raw 8-bit); our text is UTF-8.
+  // The original keeps its own bytes (they may be raw 8-bit); our text is UTF-8.
+  const returnedPart = full ?? Buffer.from(returned.text, 'latin1');
+  const endsLine = returnedPart.length === 0 || returnedPart.subarray(-2).equals(Buffer.from('\r\n'));
   const data = Buffer.concat([
     Buffer.from(before, 'utf8'),
-    Buffer.from(returned.text, 'latin1'),
-    Buffer.from(`\r\n--${boundary}--\r\n`, 'utf8'),
+    returnedPart,
+    Buffer.from(`${full && !endsLine ? '\r\n' : ''}\r\n--${boundary}--\r\n`, 'utf8'),
   ]);
   return { data, messageId };
+}
+
+/**
+ * The whole message as it left (our lines, the original's header minus removed fields, its body) when `head` holds all
+ * of it; undefined when its header section does not end in what was read.
+ */
+export function originalMessage(entry: QueueEntry, head: Buffer): Buffer | undefined {
+  const end = headerEnd(head);
+  if (end < 0) return undefined;
+  return Buffer.concat([Buffer.from(originalHeaders(entry, head), 'latin1'), head.subarray(end)]);
 }
 
 /** The header block of a queued message as it leaves: our prepended lines, then the original minus removed headers. */

@@ -3,18 +3,21 @@
 /** `deleted`: taken out by an admin (`moat queue delete --to`); never delivered, never bounced. */
 export type RecipientStatus = 'pending' | 'delivered' | 'failed' | 'deleted';
 
-export interface QueueRecipient {
+/** The DSN fields (RecipientDsn) are absent on entries written before DSN was offered, and on recipients that gave none. */
+export interface QueueRecipient extends RecipientDsn {
   address: string;
   status: RecipientStatus;
   /** Last reply from the remote side for this recipient. */
   reply?: string;
   /** A failure notice (DSN) for this recipient has been queued. */
   notified?: boolean;
+  /** Relayed to a next hop without DSN while NOTIFY asked for SUCCESS: a notice saying so is still owed (RFC 3461 §4.1). */
+  relayNoticeDue?: boolean;
 }
 
 export interface DeliveryAttempt { at: number; result: string }
 
-export interface QueueEntry {
+export interface QueueEntry extends MessageDsn {
   id: string;
   mailFrom: string;
   recipients: QueueRecipient[];
@@ -34,9 +37,25 @@ export interface QueueEntry {
   held?: boolean;
   verdict?: { action: string; score: number; symbols: string[] };
   /** This message is a delivery status notification we generated: it is never bounced itself. */
-  dsn?: 'failure' | 'delay';
+  dsn?: 'failure' | 'delay' | 'success';
   /** Delay notices sent so far for this message. */
   delayNotices?: number;
   /** The client sent it with SMTPUTF8 (RFC 6531): its headers may be UTF-8, so the next hop is told so too. */
   smtputf8?: boolean;
+}
+
+/** RFC 3461 NOTIFY: `NEVER` alone, or which of the three notices the sender asked for. */
+export type NotifyKeyword = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
+
+/** What the sender asked of DSN (RFC 3461) for one recipient; absent fields were not given. */
+export interface RecipientDsn {
+  notify?: NotifyKeyword[];
+  /** ORCPT, decoded from xtext: its address type (`rfc822`, `utf-8`…) and the address as the sender first named it. */
+  orcpt?: { type: string; address: string };
+}
+
+/** What the sender asked of DSN for the whole message. */
+export interface MessageDsn {
+  ret?: 'FULL' | 'HDRS';
+  envid?: string;
 }

@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import type { SmarthostTarget } from './smarthost.ts';
 import { isAscii } from '../text/ascii.ts';
 import type { Logger } from '../log/types.ts';
+import type { MessageDsn, RecipientDsn } from '../queue/entry.ts';
 
 /**
  * How to reach the host: the smarthost or route settings, plus the name we greet with, and where a session's
@@ -18,6 +19,42 @@ import type { Logger } from '../log/types.ts';
 export type ClientOptions = Pick<SmarthostTarget, 'host' | 'port' | 'secure' | 'starttls' | 'user' | 'pass' | 'tlsVerify' | 'servername' | 'timeout'> & { heloName: string; log?: Logger };
 
 export interface Reply { code: number; text: string }
+
+/** DSN parameters (RFC 3461) to pass on when the server offers DSN: the message's, and each recipient's by address. */
+export interface DsnRequest extends MessageDsn { recipients?: ReadonlyMap<string, RecipientDsn> }
+
+export interface SendOptions { smtputf8?: boolean; dsn?: DsnRequest }
+
+/** RFC 3461 §4's xtext: `+`, `=`, controls, space and anything beyond ASCII as `+XX` of their UTF-8 octets. */
+export function xtext(value: string): string {
+  let out = '';
+  for (const b of Buffer.from(value, 'utf8')) {
+    out += b > 0x20 && b < 0x7f && b !== 0x2b && b !== 0x3d ? String.fromCharCode(b) : `+${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** RFC 6533 §3's utf-8-addr-xtext for ORCPT's utf-8 type: what xtext would escape, as `\x{HEX}` of the character. */
+function utf8AddrXtext(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    const cp = ch.codePointAt(0)!;
+    out += cp > 0x20 && cp < 0x7f && ch !== '+' && ch !== '=' && ch !== '\\' ? ch : `\\x{${cp.toString(16).toUpperCase()}}`;
+  }
+  return out;
+}
+
+function mailDsnParams(d: DsnRequest | undefined): string {
+  if (!d) return '';
+  return (d.ret ? ` RET=${d.ret}` : '') + (d.envid !== undefined ? ` ENVID=${xtext(d.envid)}` : '');
+}
+
+function rcptDsnParams(r: RecipientDsn | undefined): string {
+  if (!r) return '';
+  let out = r.notify?.length ? ` NOTIFY=${r.notify.join(',')}` : '';
+  if (r.orcpt) out += ` ORCPT=${r.orcpt.type};${r.orcpt.type === 'utf-8' ? utf8AddrXtext(r.orcpt.address) : xtext(r.orcpt.address)}`;
+  return out;
+}
 
 /** Where a session failed: before any envelope reply (`host`: another host may do) or within a transaction. */
 export class SmtpClientError extends Error {
@@ -326,7 +363,7 @@ export class SmtpConnection {
     return { mail, rcpt };
   }
 
-  async send(from: string, recipients: string[], message: Readable, size: number, opts: { smtputf8?: boolean } = {}): Promise<TransactionResult> {
+  async send(from: string, recipients: string[], message: Readable, size: number, opts: SendOptions = {}): Promise<TransactionResult> {
     const t = await this.sendAsIs(from, recipients, message, size, opts);
     if (!this.withoutConfiguredAuth) return t;
     // A server that hid AUTH (a broken STARTTLS, a man in the middle stripping it) refuses relaying to a session that
@@ -337,7 +374,7 @@ export class SmtpConnection {
     return { ...t, mail: soften(t.mail), rcpt: t.rcpt.map(soften), data: t.data && soften(t.data) };
   }
 
-  private async sendAsIs(from: string, recipients: string[], message: Readable, size: number, opts: { smtputf8?: boolean }): Promise<TransactionResult> {
+  private async sendAsIs(from: string, recipients: string[], message: Readable, size: number, opts: SendOptions): Promise<TransactionResult> {
     const tooBig = this.sizeRefusal(size);
     if (tooBig) { message.destroy(); return { mail: tooBig, rcpt: recipients.map(() => tooBig) }; }
     const utf8 = this.extensions.has('SMTPUTF8');
@@ -361,7 +398,7 @@ export class SmtpConnection {
     return undefined;
   }
 
-  private async transact(from: string, recipients: string[], message: Readable, size: number, opts: { smtputf8?: boolean }): Promise<TransactionResult> {
+  private async transact(from: string, recipients: string[], message: Readable, size: number, opts: SendOptions): Promise<TransactionResult> {
     let params = this.extensions.has('SIZE') ? ` SIZE=${size}` : '';
     // Declaring 8BITMIME is harmless for 7-bit mail and keeps 8-bit mail legal where the server takes it (RFC 6152).
     // A server without it gets 8-bit mail converted to 7-bit MIME first (SmtpRelay, seven-bit-downgrade.ts).
@@ -371,8 +408,11 @@ export class SmtpConnection {
     // gets mail with ASCII addresses, as Postfix sends it.
     const needsUtf8 = opts.smtputf8 || [from, ...recipients].some((a) => !isAscii(a));
     if (this.extensions.has('SMTPUTF8') && needsUtf8) params += ' SMTPUTF8';
+    // A server without DSN would refuse the parameters (555); the relay sends the notices it then owes itself.
+    const dsn = this.extensions.has('DSN') ? opts.dsn : undefined;
+    params += mailDsnParams(dsn);
     const mailLine = `MAIL FROM:<${from}>${params}\r\n`;
-    const rcptLines = recipients.map((a) => `RCPT TO:<${a}>\r\n`);
+    const rcptLines = recipients.map((a) => `RCPT TO:<${a}>${rcptDsnParams(dsn?.recipients?.get(a))}\r\n`);
     let mail: Reply | undefined;
     const rcpt: Reply[] = [];
     let dataReply: Reply;

@@ -1,15 +1,29 @@
 // Relays queued mail to one SMTP host over a pool of connections, and turns its replies into per-recipient results.
 import type { Readable } from 'node:stream';
-import type { QueueEntry } from '../queue/entry.ts';
+import type { QueueEntry, QueueRecipient, RecipientDsn } from '../queue/entry.ts';
 import type { RecipientResult, Relay } from './types.ts';
 import type { SmarthostTarget } from './smarthost.ts';
 import { SmtpPool } from './smtp-pool.ts';
-import { SmtpClientError, type Reply } from './smtp-client.ts';
+import { SmtpClientError, type DsnRequest, type Reply } from './smtp-client.ts';
+import { wantsNotice } from '../queue/dsn-params.ts';
 import { outgoingSize } from './outgoing-stream.ts';
 import { downgradeToSevenBit, type Downgraded } from './seven-bit-downgrade.ts';
 import type { Logger } from '../log/types.ts';
 
 const line = (r: Reply) => `${r.code} ${r.text.replace(/\n/g, ' ')}`;
+
+const entryRecipient = (entry: QueueEntry, address: string): QueueRecipient | undefined => entry.recipients.find((r) => r.address === address);
+
+/** What the sender asked of DSN, to pass on; undefined when it asked nothing (an old entry, or no DSN parameters). */
+function dsnRequest(entry: QueueEntry, recipients: string[]): DsnRequest | undefined {
+  const per = new Map<string, RecipientDsn>();
+  for (const a of recipients) {
+    const r = entryRecipient(entry, a);
+    if (r?.notify || r?.orcpt) per.set(a, { notify: r.notify, orcpt: r.orcpt });
+  }
+  if (!entry.ret && entry.envid === undefined && per.size === 0) return undefined;
+  return { ret: entry.ret, envid: entry.envid, recipients: per };
+}
 
 export class SmtpRelay implements Relay {
   readonly name: string;
@@ -47,9 +61,13 @@ export class SmtpRelay implements Relay {
     // Worked out once per transaction: a stale pooled connection replaced by a fresh one needs it again.
     let downgraded: Promise<Downgraded> | undefined;
     let note: string | undefined;
+    const dsn = dsnRequest(entry, recipients);
+    // Whether the server that took the message offered DSN: a pooled connection replaced on the way may differ.
+    let dsnOffered = false;
     try {
       const t = await this.pool.with(async (c) => {
-        const opts = { smtputf8: entry.smtputf8 };
+        dsnOffered = c.extensions.has('DSN');
+        const opts = { smtputf8: entry.smtputf8, dsn };
         if (c.extensions.has('8BITMIME')) return c.send(entry.mailFrom || '', recipients, message(), size, opts);
         const d = await (downgraded ??= downgradeToSevenBit(message, size));
         note = d.note;
@@ -61,7 +79,8 @@ export class SmtpRelay implements Relay {
         const final = r.code < 300 ? (t.data ?? r) : r;
         const ok = r.code < 300 && !!t.data && t.data.code < 300;
         const reply = ok && note ? `${line(final)} (${note})` : line(final);
-        return { address, ok, permanent: !ok && final.code >= 500 && final.code < 600, reply };
+        const relayedWithoutDsn = ok && !dsnOffered && wantsNotice(entryRecipient(entry, address) ?? {}, 'success');
+        return { address, ok, permanent: !ok && final.code >= 500 && final.code < 600, reply, ...(relayedWithoutDsn ? { relayedWithoutDsn } : {}) };
       });
     } catch (err) {
       // No complete answer: before the envelope (connect, greeting, TLS, AUTH) another host of the destination may

@@ -10,6 +10,11 @@ export interface RecipientResult {
   reply: string;
   /** No reply to the envelope came (connection, greeting, TLS or AUTH trouble): another host of the destination may do. */
   hostFailure?: boolean;
+  /**
+   * Accepted by a next hop that does not offer DSN while the recipient's NOTIFY asked for SUCCESS: the duty to report
+   * ends here, so the sender is owed a notice with Action: relayed (RFC 3461 §4.1).
+   */
+  relayedWithoutDsn?: boolean;
 }
 
 export interface Relay {

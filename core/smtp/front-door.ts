@@ -42,7 +42,7 @@ function serverOptions(rt: Runtime, kind: ListenerKind, tls: TlsMaterial, handle
     authOptional: kind !== 'submission',
     allowInsecureAuth: false,
     hideENHANCEDSTATUSCODES: false,
-    hideDSN: true,
+    hideDSN: false,
     disableReverseLookup: true,
     closeTimeout: 10_000,
     // A client may shut down its sending side right after its final dot or QUIT (`nc -N`, scripts). Without this

@@ -10,6 +10,7 @@ import { encodedWords, formatHeader, ownFieldsToRemove } from '../message/header
 import { decideVerdict, verdictHeaders } from '../verdict/verdict.ts';
 import type { VerdictAction } from '../verdict/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
+import { messageDsnFields, recipientDsnFields } from '../queue/dsn-params.ts';
 import { replyFor, type Reply } from './reply.ts';
 import { chainHooks } from './command-hooks.ts';
 import { isAscii } from '../text/ascii.ts';
@@ -174,7 +175,7 @@ async function receiveWith(
   const entry: QueueEntry = {
     id: tx.id,
     mailFrom: tx.mailFrom?.address ?? '',
-    recipients: kept.map((a) => ({ address: a.address, status: 'pending' })),
+    recipients: kept.map((a) => ({ address: a.address, status: 'pending', ...recipientDsnFields(a.params) })),
     prepend,
     remove: [...remove],
     receivedAt: now,
@@ -186,6 +187,7 @@ async function receiveWith(
     history: [],
     verdict: { action: verdict.action, score: verdict.score, symbols: verdict.findings.map((f) => f.symbol) },
     ...(tx.mailFrom?.params.SMTPUTF8 ? { smtputf8: true } : {}),
+    ...messageDsnFields(tx.mailFrom?.params),
   };
 
   const commitAt = Date.now();

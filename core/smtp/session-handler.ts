@@ -13,16 +13,29 @@ import { normalizeIp } from '../net/cidr.ts';
 import { newQueueId } from '../queue/queue-id.ts';
 import { receiveMessage } from './message-intake.ts';
 import { isAscii } from '../text/ascii.ts';
+import { parseMailDsn, parseRcptDsn } from '../queue/dsn-params.ts';
 
 type Cb = (err?: Error | null) => void;
 
 /**
- * The ESMTP parameters of the extensions the listeners offer (SIZE, 8BITMIME, SMTPUTF8, and AUTH= from relaying MTAs).
- * smtp-server takes any other silently, DSN's and REQUIRETLS's included, though neither is offered nor honoured;
- * RFC 5321 §4.1.1.11 wants 555 for them, as Postfix answers.
+ * The ESMTP parameters of the extensions the listeners offer (SIZE, 8BITMIME, SMTPUTF8, and AUTH= from relaying MTAs),
+ * plus DSN's where DSN is offered. smtp-server takes any other silently, REQUIRETLS's included, though it is neither
+ * offered nor honoured; RFC 5321 §4.1.1.11 wants 555 for them, as Postfix answers.
  */
 const MAIL_PARAMS = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'AUTH']);
 const RCPT_PARAMS = new Set<string>();
+const MAIL_PARAMS_DSN = new Set([...MAIL_PARAMS, 'RET', 'ENVID']);
+const RCPT_PARAMS_DSN = new Set([...RCPT_PARAMS, 'NOTIFY', 'ORCPT']);
+
+/**
+ * smtp-server gives the envelope a `dsn` record only when it advertises DSN (its hideDSN option), so this follows the
+ * EHLO reply the client saw: a client told nothing of DSN still gets 555 for its parameters.
+ */
+function dsnOffered(session: SMTPServerSession): boolean {
+  return !!(session.envelope as { dsn?: unknown }).dsn;
+}
+
+const badDsn = (why: string) => smtpError(501, '5.5.4', why);
 
 function unsupportedParam(args: Record<string, string | true> | false, known: ReadonlySet<string>): Error | undefined {
   const name = Object.keys(args || {}).find((k) => !known.has(k));
@@ -246,8 +259,11 @@ export class SessionHandler implements ConnectionHooks {
     const st = this.sessions.get(session.id);
     if (!st) return cb(smtpError(421, '4.3.0', 'Session lost'));
     if (this.listener === 'submission' && !st.user) return cb(smtpError(530, '5.7.0', 'Authentication required'));
-    const unsupported = unsupportedParam(address.args, MAIL_PARAMS);
+    const dsn = dsnOffered(session);
+    const unsupported = unsupportedParam(address.args, dsn ? MAIL_PARAMS_DSN : MAIL_PARAMS);
     if (unsupported) return this.refuseCounted(st, unsupported, cb);
+    const dsnParams = dsn ? parseMailDsn(address.args || {}) : undefined;
+    if (typeof dsnParams === 'string') return this.refuseCounted(st, badDsn(dsnParams), cb);
     if (!isAscii(address.address) && !(address.args && address.args.SMTPUTF8)) return this.refuseCounted(st, undeclaredUtf8(), cb);
     const tx = new Transaction(newQueueId());
     tx.mailFrom = toAddress(address.address, address.args);
@@ -275,8 +291,11 @@ export class SessionHandler implements ConnectionHooks {
       if (code >= 500 && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       cb(smtpError(code, enhanced, text));
     };
-    const unsupported = unsupportedParam(address.args, RCPT_PARAMS);
+    const dsn = dsnOffered(session);
+    const unsupported = unsupportedParam(address.args, dsn ? RCPT_PARAMS_DSN : RCPT_PARAMS);
     if (unsupported) return this.refuseCounted(st, unsupported, cb);
+    const dsnParams = dsn ? parseRcptDsn(address.args || {}) : undefined;
+    if (typeof dsnParams === 'string') return this.refuseCounted(st, badDsn(dsnParams), cb);
     if (!isAscii(address.address) && !tx.mailFrom?.params.SMTPUTF8) return this.refuseCounted(st, undeclaredUtf8(), cb);
     const policy = this.rt.policy;
     // RFC 5321 §4.5.1: the domainless postmaster must be accepted; it is the postmaster of the first domain.

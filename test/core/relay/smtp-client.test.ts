@@ -5,7 +5,7 @@ import net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { Readable } from 'node:stream';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { dotStuff } from '../../../core/relay/smtp-client.ts';
+import { dotStuff, xtext } from '../../../core/relay/smtp-client.ts';
 import { SmtpRelay } from '../../../core/relay/smtp-relay.ts';
 import type { QueueEntry } from '../../../core/queue/entry.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
@@ -221,5 +221,14 @@ describe('relay SMTP client', function () {
       assert.deepEqual(none.map((x) => [x.ok, x.permanent]), [[false, true]]);
       assert.deepEqual(seen, ['MAIL a@client.example', 'RCPT yes@example.com', 'RCPT no@example.com', 'MAIL a@client.example', 'RCPT no1@example.com']);
     });
+  });
+});
+
+describe('relay client: xtext for DSN parameters', () => {
+  it('escapes +, =, space, controls and non-ASCII octets as +XX and keeps the rest (RFC 3461 §4)', () => {
+    assert.equal(xtext('QQ+1=x y'), 'QQ+2B1+3Dx+20y');
+    assert.equal(xtext('a\tb'), 'a+09b');
+    assert.equal(xtext('café'), 'caf+C3+A9');
+    assert.equal(xtext('<id.1@host>'), '<id.1@host>');
   });
 });
