@@ -79,6 +79,9 @@ function redirectTarget(target: unknown, tx: Transaction, services: Services): A
   if (why) return why;
   const at = raw.lastIndexOf('@');
   if (at > 64 || raw.length > 254) return 'too long';
+  // A dot-atom local part (RFC 5321 §4.1.2), as a client's RCPT would need: `a..b`, `a"b` or `a(b)` would go out
+  // malformed on the relay's RCPT line, and the Haraka shim's address parser throws on them.
+  if (!/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+)*$/.test(raw.slice(0, at))) return 'not a plain local part';
   const domain = raw.slice(at + 1);
   if (!domain.startsWith('[') && !/^[^.()\[\]\\,;:@"]+(\.[^.()\[\]\\,;:@"]+)*\.?$/.test(domain)) return 'not a domain';
   // The sender did not announce SMTPUTF8, so the message may not carry such an address onwards.

@@ -369,7 +369,7 @@ export class SmtpConnection {
     // A server that hid AUTH (a broken STARTTLS, a man in the middle stripping it) refuses relaying to a session that
     // did not log in: a refusal that says so (530, or a 5.7.x security or policy status such as 5.7.1 relay denied) is
     // about our session, not the message, so it is retried rather than bounced. A 5.1.1 unknown user still bounces.
-    const aboutAuth = (r: Reply) => r.code === 530 || (r.code >= 500 && r.code < 600 && /^5\.7\.\d+/.test(r.text));
+    const aboutAuth = (r: Reply) => r.code === 530 || (r.code >= 500 && r.code < 600 && /\b5\.7\.\d+|\brelay/i.test(r.text));
     const soften = (r: Reply): Reply => (aboutAuth(r) ? { code: 451, text: `4.7.0 refused while delivering without AUTH, which ${this.o.host} did not offer: ${r.code} ${r.text}` } : r);
     return { ...t, mail: soften(t.mail), rcpt: t.rcpt.map(soften), data: t.data && soften(t.data) };
   }

@@ -1,6 +1,6 @@
 // The SMTP session's decisions: connection policy, relay control, hooks per phase, and the reply for each outcome.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import type { ListenerKind } from '../hooks/context.ts';
+import type { Address, ListenerKind } from '../hooks/context.ts';
 import type { Runtime } from '../runtime.ts';
 import type { CommandReply, ConnectionHooks, RawConnection } from './patches.ts';
 import type { CommandHookName } from '../hooks/hook-names.ts';
@@ -314,13 +314,22 @@ export class SessionHandler implements ConnectionHooks {
     // The recipient goes in, or the targets a plugin redirected it to; the client is told of its own recipient only.
     const admit = (redirect: Transaction['redirect']): void => {
       if (!redirect) { tx.recipients.push(rcpt); return cb(); }
+      // Targets go through the gateway's own blocklist, as a client's recipients do.
+      const blocked = (a: Address) => policy.blockedRecipients.has(a.address.toLowerCase()) || policy.blockedRecipients.has(`@${a.domain}`);
+      const allowed = redirect.targets.filter((t) => !blocked(t));
+      if (allowed.length < redirect.targets.length) log.warn('redirect target refused by access.blocked_recipients', { to: rcpt.address, targets: redirect.targets.filter(blocked).map((t) => t.address), plugin: redirect.plugin });
+      if (allowed.length === 0) return refuse(550, '5.7.1', 'Recipient address rejected: access denied');
+      // The sender's DSN requests follow the recipient to its targets, and the original address goes with them as ORCPT
+      // (RFC 3461 §4.2, as Postfix does when it expands an alias), so NOTIFY=NEVER still holds after a redirect.
+      const dsn: Record<string, string | true> = { ORCPT: rcpt.params.ORCPT ?? `${isAscii(rcpt.address) ? 'rfc822' : 'utf-8'};${rcpt.address}` };
+      if (rcpt.params.NOTIFY !== undefined) dsn.NOTIFY = rcpt.params.NOTIFY;
       const seen = new Set(tx.recipients.map((a) => a.address.toLowerCase()));
-      const added = redirect.targets.filter((t) => {
+      const added = allowed.filter((t) => {
         const k = t.address.toLowerCase();
         if (seen.has(k)) return false;
         seen.add(k);
         return true;
-      });
+      }).map((t) => ({ ...t, params: { ...t.params, ...dsn } }));
       if (tx.recipients.length + added.length > this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
       tx.recipients.push(...added);
       log.info('recipient redirected', { to: rcpt.address, targets: redirect.targets.map((t) => t.address), added: added.map((t) => t.address), plugin: redirect.plugin, reason: redirect.reason });

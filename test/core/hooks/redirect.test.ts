@@ -13,6 +13,10 @@ const ALIASES: Record<string, string[]> = {
   broken: ['fine@example.com', 'two words@example.com'],
   hacked: ['x%y@partner.example'],
   empty: [],
+  dots: ['a..b@example.com'],
+  partly: ['evil@blocked.example', 'ok@example.com'],
+  wholly: ['evil@blocked.example'],
+  quiet: ['alice@example.com'],
 };
 
 export default definePlugin({
@@ -58,11 +62,19 @@ async function send(port: number, to: string[], from = 'someone@client.example')
   return { rcpt, data, qid: /queued as (\S+)/.exec(data.text)?.[1] };
 }
 
+async function waitUntil(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('HookContext.redirectRecipient', () => {
   let gw: RelayingGateway;
   before(async () => {
     gw = await startRelayingGateway({
-      config: { limits: { max_recipients: 4 }, plugins: [{ name: 'redirect-fixture', module: import.meta.filename }] },
+      config: { limits: { max_recipients: 4 }, access: { blocked_recipients: ['@blocked.example'] }, plugins: [{ name: 'redirect-fixture', module: import.meta.filename }] },
     });
   });
   after(() => gw.stop());
@@ -103,13 +115,44 @@ describe('HookContext.redirectRecipient', () => {
   });
 
   it('refuses, with a warning, a call with an invalid or forbidden target or none, and keeps the original', async () => {
-    const sent = await send(gw.port, ['broken@example.com', 'hacked@example.com', 'empty@example.com']);
-    assert.deepEqual(sent.rcpt.map((r) => r.code), [250, 250, 250]);
+    const sent = await send(gw.port, ['broken@example.com', 'hacked@example.com', 'empty@example.com', 'dots@example.com']);
+    assert.deepEqual(sent.rcpt.map((r) => r.code), [250, 250, 250, 250]);
     const [m] = await gw.sink.waitFor(1);
-    assert.deepEqual(m.rcptTo, ['broken@example.com', 'hacked@example.com', 'empty@example.com']);
+    assert.deepEqual(m.rcptTo, ['broken@example.com', 'hacked@example.com', 'empty@example.com', 'dots@example.com']);
     const warnings = gw.logs.filter((l) => l.level === 'warn' && String(l.msg).startsWith('redirectRecipient refused'));
     assert.deepEqual(warnings.map((l) => [l.rcpt, l.target ?? null]),
-      [['broken@example.com', 'two words@example.com'], ['hacked@example.com', 'x%y@partner.example'], ['empty@example.com', null]]);
+      [['broken@example.com', 'two words@example.com'], ['hacked@example.com', 'x%y@partner.example'], ['empty@example.com', null], ['dots@example.com', 'a..b@example.com']]);
+  });
+
+  it('keeps access.blocked_recipients for the targets: a blocked one is dropped, all blocked refuses the RCPT', async () => {
+    const sent = await send(gw.port, ['partly@example.com', 'wholly@example.com']);
+    assert.deepEqual(sent.rcpt.map((r) => r.code), [250, 550]);
+    const [m] = await gw.sink.waitFor(1);
+    assert.deepEqual(m.rcptTo, ['ok@example.com']);
+    assert.ok(gw.logs.some((l) => l.msg === 'redirect target refused by access.blocked_recipients' && l.to === 'partly@example.com'));
+  });
+
+  it('carries the sender\'s DSN requests to the targets, with the original as ORCPT: NOTIFY=NEVER still holds', async () => {
+    gw.sink.rcptReplies.set('alice@example.com', 550);
+    try {
+      for (const notify of ['NEVER', undefined]) {
+        const c = await SmtpDialog.connect(gw.port);
+        await c.hello();
+        await c.cmd('MAIL FROM:<someone@client.example>');
+        assert.equal((await c.cmd(`RCPT TO:<quiet@example.com>${notify ? ` NOTIFY=${notify}` : ''}`)).code, 250);
+        const data = await c.data(testMessage({ to: 'quiet@example.com' }));
+        await c.quit();
+        const qid = /queued as (\S+)/.exec(data.text)?.[1];
+        await waitUntil(() => gw.logs.some((l) => l.qid === qid && /moved to dead-letter/.test(String(l.msg))));
+        const notice = gw.logs.find((l) => l.qid === qid && l.msg === 'failure notice queued');
+        if (notify === 'NEVER') assert.equal(notice, undefined, 'NOTIFY=NEVER: no notice after the redirect either');
+        else {
+          assert.ok(notice, 'without NOTIFY, the sender hears of it');
+          const [n] = await gw.sink.waitFor(1, 10_000).then(() => gw.sink.messages.filter((x) => x.mailFrom === '' && x.raw.toString().includes(qid!)));
+          assert.match(n.raw.toString(), /Original-Recipient: rfc822;\s*quiet@example\.com/i);
+        }
+      }
+    } finally { gw.sink.rcptReplies.delete('alice@example.com'); }
   });
 
   it('keeps the first redirect of a RCPT and drops the one of a recipient the chain refused', async () => {
