@@ -314,6 +314,8 @@ export class DeliveryQueue implements QueueActions {
       const res = byAddr.get(r.address);
       if (!res || r.status !== 'pending') continue;
       r.reply = res.reply;
+      // Only a server's own answer names one; a connection that failed leaves the last one's host out of it.
+      if (res.remoteMta && !res.hostFailure) r.remoteMta = res.remoteMta; else delete r.remoteMta;
       if (res.ok) { r.status = 'delivered'; if (res.relayedWithoutDsn) r.relayNoticeDue = true; }
       else if (res.permanent) r.status = 'failed';
     }

@@ -216,6 +216,7 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
     status.push(addressField('Final-Recipient', r.address));
     status.push(`Action: ${kind === 'failure' ? 'failed' : kind === 'delay' ? 'delayed' : 'relayed'}`);
     status.push(`Status: ${statusOf(r.reply, kind)}`);
+    if (r.remoteMta && r.reply && /^[2-5]\d\d\b/.test(r.reply)) status.push(`Remote-MTA: dns; ${clean(r.remoteMta)}`);
     if (r.reply) status.push(diagnostic(r.reply));
     if (entry.history.length) status.push(`Last-Attempt-Date: ${rfc5322Date(entry.history[entry.history.length - 1].at)}`);
     if (kind === 'delay' && input.retryUntil) status.push(`Will-Retry-Until: ${rfc5322Date(input.retryUntil)}`);

@@ -11,6 +11,8 @@ export interface QueueRecipient extends RecipientDsn {
   reply?: string;
   /** A failure notice (DSN) for this recipient has been queued. */
   notified?: boolean;
+  /** The host that gave `reply`, when a server gave it (a notice's Remote-MTA). */
+  remoteMta?: string;
   /** Relayed to a next hop without DSN while NOTIFY asked for SUCCESS: a notice saying so is still owed (RFC 3461 §4.1). */
   relayNoticeDue?: boolean;
 }

@@ -28,10 +28,13 @@ function dsnRequest(entry: QueueEntry, recipients: string[]): DsnRequest | undef
 export class SmtpRelay implements Relay {
   readonly name: string;
   private readonly pool: SmtpPool;
+  /** Who answers for this relay's replies, for notices (RFC 3464 Remote-MTA). */
+  private readonly remoteMta: string;
 
   /** `log` gets what a session had to give up on (AUTH the server does not offer, a TLS handshake that failed). */
   constructor(target: SmarthostTarget, heloName: string, log?: Logger) {
     this.name = target.display;
+    this.remoteMta = target.servername ?? target.host;
     this.pool = new SmtpPool({
       host: target.host, port: target.port, secure: target.secure, starttls: target.starttls,
       user: target.user, pass: target.pass, tlsVerify: target.tlsVerify, servername: target.servername,
@@ -80,7 +83,7 @@ export class SmtpRelay implements Relay {
         const ok = r.code < 300 && !!t.data && t.data.code < 300;
         const reply = ok && note ? `${line(final)} (${note})` : line(final);
         const relayedWithoutDsn = ok && !dsnOffered && wantsNotice(entryRecipient(entry, address) ?? {}, 'success');
-        return { address, ok, permanent: !ok && final.code >= 500 && final.code < 600, reply, ...(relayedWithoutDsn ? { relayedWithoutDsn } : {}) };
+        return { address, ok, permanent: !ok && final.code >= 500 && final.code < 600, reply, remoteMta: this.remoteMta, ...(relayedWithoutDsn ? { relayedWithoutDsn } : {}) };
       });
     } catch (err) {
       // No complete answer: before the envelope (connect, greeting, TLS, AUTH) another host of the destination may

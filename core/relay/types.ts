@@ -15,6 +15,8 @@ export interface RecipientResult {
    * ends here, so the sender is owed a notice with Action: relayed (RFC 3461 §4.1).
    */
   relayedWithoutDsn?: boolean;
+  /** The host that gave `reply` (its name, or its address when it has none): a notice's Remote-MTA. */
+  remoteMta?: string;
 }
 
 export interface Relay {

@@ -39,6 +39,8 @@ describe('queue: delivery status notifications', function () {
     assert.match(text, /^Action: failed$/m);
     assert.match(text, /^Status: 5\.1\.1$/m);
     assert.match(text, /^Diagnostic-Code: smtp; 550 5\.1\.1 recipient refused/m);
+    // The server that refused it (RFC 3464 §2.3.5), right before its words.
+    assert.match(text, /^Remote-MTA: dns; 127\.0\.0\.1\r?\nDiagnostic-Code: /m);
     assert.doesNotMatch(text, /Final-Recipient: rfc822; good/);
     assert.match(text, /Content-Type: text\/rfc822-headers[\s\S]*^Subject: quarterly numbers$/m);
     assert.match(text, /^Reporting-MTA: dns; mx\.test\.example$/m);

@@ -163,6 +163,7 @@ describe('queue: notices as receivers parse them', function () {
       recipients: [{ address: 'slow@example.com', status: 'failed', reply: 'delivery time expired' }],
     }).data.toString();
     assert.match(failure, /^Diagnostic-Code: X-Mailmoat; delivery time expired$/m);
+    assert.doesNotMatch(failure + delay, /^Remote-MTA:/m, 'no server answered: none is named');
     assert.match(failure, /^Status: 5\.4\.7$/m);
     assert.doesNotMatch(failure, /^In-Reply-To:/m, 'no reference without a Message-ID');
   });
