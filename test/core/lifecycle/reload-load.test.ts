@@ -216,7 +216,10 @@ describe('SIGHUP reloads under load', function () {
     const at100 = stats[100];
     const at300 = stats[300];
     assert.ok(at300.fds <= at100.fds + 20, `open files after 100 reloads: ${at100.fds}, after 300: ${at300.fds}`);
-    assert.ok(at300.rssKb <= at100.rssKb * 1.5, `RSS after 100 reloads: ${at100.rssKb} KB, after 300: ${at300.rssKb} KB`);
+    // A bound on growth, not a ratio: RSS at 100 may be sampled just after a collection (246 MB in one run, 318 in
+    // another). The leak this guards against kept every retired chain, about 13 MB a reload: some 500 MB over the
+    // 40 reloads between the two samples.
+    assert.ok(at300.rssKb <= at100.rssKb + 250 * 1024, `RSS after 100 reloads: ${at100.rssKb} KB, after 300: ${at300.rssKb} KB`);
     // Closed once idle, not kept for a grace period: at most the running set and one being replaced are open.
     for (const i of [100, 300]) assert.ok(startsAt[i] - closesAt[i] <= 2, `after ${i} SIGHUPs: ${startsAt[i]} instances started, ${closesAt[i]} closed`);
 
