@@ -3,16 +3,15 @@
 // own log line, and a failure of one that stops none of the others.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
-import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { ControlClient, controlRequest } from '../../../core/control/client.ts';
 import { BULK_IDS_MAX, socketPath, type ListReply } from '../../../core/control/protocol.ts';
 import { QueueStore, type QueueFolder } from '../../../core/queue/queue-store.ts';
 import { listedEntry, listRow } from '../../../core/queue/inspect.ts';
+import { queueBed } from './bed.ts';
 import { sendMail, until } from './send.ts';
 
 const MOAT = path.resolve(import.meta.dirname, '../../../scripts/moat.js');
@@ -33,26 +32,18 @@ async function moat(dataDir: string, ...args: string[]): Promise<{ code: number;
 
 describe('moat queue on many messages through the gateway', function () {
   this.timeout(30_000);
-  let sink: Smarthost;
-  let gw: TestGateway | undefined;
-  let dataDir: string;
+  const bed = queueBed('mm-qbulk-');
 
-  beforeEach(async () => {
-    sink = await startSmarthost();
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'mm-qbulk-'));
-  });
-  afterEach(async () => { await gw?.stop(); gw = undefined; await sink.stop(); rmSync(dataDir, { recursive: true, force: true }); });
-
-  const start = () => startGateway({ dataDir, config: {
-    domains: ['example.com', 'example.net', 'example.org'], smarthost: `smtp://127.0.0.1:${sink.port}`,
+  const start = () => startGateway({ dataDir: bed.dataDir, config: {
+    domains: ['example.com', 'example.net', 'example.org'], smarthost: `smtp://127.0.0.1:${bed.sink.port}`,
     queue: { retry_schedule: ['1h'] }, plugins: [{ name: 'test-behaviour', module: FIXTURE }],
-  } }).then((g) => { gw = g; return g; });
+  } }).then((g) => { bed.gw = g; return g; });
 
   /** `n` messages the smarthost defers (451 for every recipient), each with its queue id. */
   async function deferred(g: TestGateway, n: number, to: (i: number) => string[]): Promise<string[]> {
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
-      for (const r of to(i)) sink.rcptReplies.set(r, 451);
+      for (const r of to(i)) bed.sink.rcptReplies.set(r, 451);
       ids.push((await sendMail(g.port, { from: `s${i}@client.example`, to: to(i) })).queueId!);
     }
     await until(() => ids.every((id) => g.logs.some((l) => l.msg === 'deferred' && l.qid === id)), 10_000, 'all deferred');
@@ -63,28 +54,28 @@ describe('moat queue on many messages through the gateway', function () {
     const g = await start();
     const ids = await deferred(g, 6, (i) => [`u${i}@example.com`, ...(i % 2 ? [`v${i}@example.net`] : [])]);
     const quarantined = await sendMail(g.port, { from: 'q@client.example', to: ['a@example.com'], subject: 'please-quarantine' });
-    sink.rcptReplies.set('dead@example.org', 550);
+    bed.sink.rcptReplies.set('dead@example.org', 550);
     const dead = await sendMail(g.port, { from: 'd@client.example', to: ['dead@example.org'] });
     await until(() => g.logs.some((l) => /dead-letter/.test(String(l.msg)) && l.qid === dead.queueId), 5000, 'dead-lettered');
     // Held: no longer scheduled, so the gateway reads its file; the others come from its memory.
-    assert.equal((await moat(dataDir, 'hold', ids[2], ids[4], '--json')).code, 0);
-    await until(() => g.logs.filter((l) => l.msg === 'deferred').length >= 6 && sink.messages.length >= 1, 5000, 'the bounce for the dead letter relayed');
+    assert.equal((await moat(bed.dataDir, 'hold', ids[2], ids[4], '--json')).code, 0);
+    await until(() => g.logs.filter((l) => l.msg === 'deferred').length >= 6 && bed.sink.messages.length >= 1, 5000, 'the bounce for the dead letter relayed');
 
-    const files = new QueueStore(dataDir);
+    const files = new QueueStore(bed.dataDir);
     for (const folder of ['queue', 'quarantine', 'deadletter'] as QueueFolder[]) {
-      const live = await controlRequest(socketPath(dataDir), { op: 'list', folder }) as ListReply;
+      const live = await controlRequest(socketPath(bed.dataDir), { op: 'list', folder }) as ListReply;
       const onDisk = (await files.list(folder)).map(listedEntry);
       assert.deepEqual(live.entries, onDisk, folder);
       assert.deepEqual(live.busy, [], 'nothing in flight');
       // And the command's own output, the age aside (it moves on between two runs).
       const now = Date.now();
       const expected = onDisk.map((e) => { const { age: _age, ...row } = listRow(e, folder, new Set(), now); return row; });
-      const shown = (await moat(dataDir, 'list', '--folder', folder, '--json')).json.map(({ age: _age, ...row }: any) => row);
+      const shown = (await moat(bed.dataDir, 'list', '--folder', folder, '--json')).json.map(({ age: _age, ...row }: any) => row);
       assert.deepEqual(shown, expected, folder);
     }
-    const queued = (await controlRequest(socketPath(dataDir), { op: 'list' }) as ListReply).entries;
+    const queued = (await controlRequest(socketPath(bed.dataDir), { op: 'list' }) as ListReply).entries;
     assert.deepEqual(queued.map((e) => [e.id, e.held]), ids.map((id, i) => [id, i === 2 || i === 4]), 'scheduled and held messages, oldest first');
-    assert.deepEqual((await controlRequest(socketPath(dataDir), { op: 'list', folder: 'quarantine' }) as ListReply).entries.map((e) => e.id), [quarantined.queueId]);
+    assert.deepEqual((await controlRequest(socketPath(bed.dataDir), { op: 'list', folder: 'quarantine' }) as ListReply).entries.map((e) => e.id), [quarantined.queueId]);
   });
 
   it('holds many messages in one request: each its own result and log line, one failure stops none of the others', async () => {
@@ -92,9 +83,9 @@ describe('moat queue on many messages through the gateway', function () {
     const ids = await deferred(g, 12, (i) => [`u${i}@example.com`]);
     // A directory where the message's new state file would be written: its hold fails for real (EISDIR).
     const broken = ids[5];
-    mkdirSync(path.join(dataDir, 'queue', `${broken}.json.tmp`));
+    mkdirSync(path.join(bed.dataDir, 'queue', `${broken}.json.tmp`));
 
-    const held = await moat(dataDir, 'hold', ...ids, 'nosuchid0000', '--json');
+    const held = await moat(bed.dataDir, 'hold', ...ids, 'nosuchid0000', '--json');
     assert.equal(held.code, 1, held.stderr);
     assert.equal(held.json.via, 'gateway');
     assert.deepEqual(Object.keys(held.json.results), [...ids, 'nosuchid0000'], 'in the order named');
@@ -108,24 +99,24 @@ describe('moat queue on many messages through the gateway', function () {
     assert.ok(logged.every((l) => l.component === 'control' && (l.result === 'done' || l.qid === 'nosuchid0000')));
     assert.ok(g.logs.some((l) => l.msg === 'control request failed' && l.qid === broken && l.op === 'hold'));
 
-    rmSync(path.join(dataDir, 'queue', `${broken}.json.tmp`), { recursive: true });
-    const rows = (await moat(dataDir, 'list', '--json')).json;
+    rmSync(path.join(bed.dataDir, 'queue', `${broken}.json.tmp`), { recursive: true });
+    const rows = (await moat(bed.dataDir, 'list', '--json')).json;
     assert.deepEqual(rows.map((r: any) => [r.id, r.state]), ids.map((id) => [id, id === broken ? 'deferred' : 'held']), 'the failed hold left it scheduled');
   });
 
   it('delete --to removes every matching message in bulk, and a request longer than one batch is split', async () => {
     const g = await start();
     const ids = await deferred(g, 10, (i) => [`u${i}@example.org`, ...(i < 3 ? [`k${i}@example.com`] : [])]);
-    const del = await moat(dataDir, 'delete', '--to', 'example.org', '--json');
+    const del = await moat(bed.dataDir, 'delete', '--to', 'example.org', '--json');
     assert.equal(del.code, 0, del.stderr);
     assert.deepEqual(del.json, { results: Object.fromEntries(ids.map((id) => [id, 'done'])), via: 'gateway' });
-    const rest = (await moat(dataDir, 'list', '--json')).json;
+    const rest = (await moat(bed.dataDir, 'list', '--json')).json;
     assert.deepEqual(rest.map((r: any) => [r.id, r.recipients]), [0, 1, 2].map((i) => [ids[i], [`k${i}@example.com`]]), 'only the other domain\'s recipients stay');
     assert.equal(g.logs.filter((l) => l.msg === 'control request' && l.op === 'delete' && l.to === 'example.org').length, 10);
 
     // More ids than one request carries: every one answered.
     const many = Array.from({ length: BULK_IDS_MAX + 5 }, (_, i) => `nosuch${String(i).padStart(6, '0')}`);
-    const reply = await new ControlClient(socketPath(dataDir)).bulk('release', many);
+    const reply = await new ControlClient(socketPath(bed.dataDir)).bulk('release', many);
     assert.deepEqual(reply.errors, {});
     assert.equal(Object.keys(reply.results).length, many.length);
     assert.ok(Object.values(reply.results).every((r) => r === 'missing'));

@@ -1,41 +1,27 @@
 // The quarantine and the dead-letter folder keep a message for their lifetime, then the gateway deletes it and says
 // so under its queue id; a lifetime of null keeps it. A real gateway, a real smarthost refusing one recipient for good.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
-import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
+import { startGateway } from '../../helpers/gateway.ts';
 import { QueueStore } from '../../../core/queue/queue-store.ts';
+import { queueBed } from './bed.ts';
 import { sendMail, sleep, until } from './send.ts';
 
 const FIXTURE = path.resolve(import.meta.dirname, '../../fixtures/plugins/test-behaviour.ts');
 
 describe('quarantine and dead-letter lifetimes', function () {
   this.timeout(30_000);
-  let sink: Smarthost;
-  let gw: TestGateway | undefined;
-  let dataDir: string;
+  const bed = queueBed('mm-retention-');
 
-  beforeEach(async () => {
-    sink = await startSmarthost();
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'mm-retention-'));
-  });
-  afterEach(async () => {
-    await gw?.stop(); gw = undefined;
-    await sink.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  const start = (queue: Record<string, unknown>) => startGateway({ dataDir, config: {
-    smarthost: `smtp://127.0.0.1:${sink.port}`, plugins: [{ name: 'test-behaviour', module: FIXTURE }],
+  const start = (queue: Record<string, unknown>) => startGateway({ dataDir: bed.dataDir, config: {
+    smarthost: `smtp://127.0.0.1:${bed.sink.port}`, plugins: [{ name: 'test-behaviour', module: FIXTURE }],
     queue: { retry_schedule: ['1h'], bounces: { send: 'off' }, ...queue },
-  } }).then((g) => { gw = g; return g; });
-  const ids = async (folder: 'quarantine' | 'deadletter') => (await new QueueStore(dataDir).list(folder)).map((e) => e.id);
+  } }).then((g) => { bed.gw = g; return g; });
+  const ids = async (folder: 'quarantine' | 'deadletter') => (await new QueueStore(bed.dataDir).list(folder)).map((e) => e.id);
 
   it('deletes a quarantined and a dead-lettered message once their lifetime is over, each logged under its qid', async () => {
     const g = await start({ quarantine_lifetime: '3s', deadletter_lifetime: '3s' });
-    sink.rcptReplies.set('gone@example.com', 550);
+    bed.sink.rcptReplies.set('gone@example.com', 550);
     const held = await sendMail(g.port, { from: 'x@client.example', to: ['a@example.com'], subject: 'please-quarantine' });
     assert.deepEqual(await ids('quarantine'), [held.queueId]);
     const refused = await sendMail(g.port, { from: 'x@client.example', to: ['gone@example.com'], subject: 'refused for good' });
@@ -44,18 +30,18 @@ describe('quarantine and dead-letter lifetimes', function () {
     assert.deepEqual(expired.map((r) => [r.msg, r.qid]).sort(), [['expired from dead-letter', refused.queueId], ['expired from the quarantine', held.queueId]].sort());
     // Not before its time: each went once it had been in its folder for the lifetime, however the sweeps fell.
     for (const r of expired) assert.ok(Date.parse(String(r.time)) - Date.parse(String(r.entered)) >= 3000, JSON.stringify(r));
-    assert.equal(sink.messages.length, 0, 'an expired message is deleted, not delivered');
+    assert.equal(bed.sink.messages.length, 0, 'an expired message is deleted, not delivered');
   });
 
   it('keeps them for ever when the lifetime is null, and does not touch the queue', async () => {
     const g = await start({ quarantine_lifetime: null, deadletter_lifetime: '1s', retry_schedule: ['1h'] });
-    sink.rcptReplies.set('later@example.com', 451);
+    bed.sink.rcptReplies.set('later@example.com', 451);
     const held = await sendMail(g.port, { from: 'x@client.example', to: ['a@example.com'], subject: 'please-quarantine' });
     const deferred = await sendMail(g.port, { from: 'x@client.example', to: ['later@example.com'], subject: 'deferred' });
     // Several sweeps of dead-letter (every second) go by.
     await sleep(3500);
     assert.deepEqual(await ids('quarantine'), [held.queueId]);
-    assert.ok((await new QueueStore(dataDir).list('queue')).some((e) => e.id === deferred.queueId), 'a deferred message is the queue\'s, not expired');
+    assert.ok((await new QueueStore(bed.dataDir).list('queue')).some((e) => e.id === deferred.queueId), 'a deferred message is the queue\'s, not expired');
     assert.equal(g.logs.filter((r) => /^expired from /.test(String(r.msg))).length, 0);
   });
 });
