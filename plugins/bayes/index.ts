@@ -159,7 +159,7 @@ export default definePlugin<BayesConfig>({
     if (entry) entry.users++;
     else {
       // Before the dictionary's file thread starts: a store that cannot share fails the start with nothing to stop.
-      const shared = sharing ? new SharedCounts(store, cfg.share_namespace) : null;
+      const shared = sharing ? new SharedCounts(store, cfg.share_namespace, { log: setup.log }) : null;
       entry = { users: 1, ready: openHeld(file, cfg, setup, shared) };
       byFile.set(key, entry);
     }
@@ -366,6 +366,8 @@ export default definePlugin<BayesConfig>({
         await Promise.allSettled(learning);
         // The instance of a newer config goes on with the dictionary, and flushes it in its turn.
         if (!release()) return;
+        // Lessons still waiting for Redis get one short last try, then are counted as lost in the log.
+        await shared?.close();
         await live.flush().catch((e) => setup.log.warn('bayes could not save learned counts', { error: String((e as Error)?.message ?? e) }));
         await live.close();
       },

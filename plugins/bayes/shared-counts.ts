@@ -7,10 +7,15 @@
 // only what was learned since its last sync (shared-layer.ts); the counters are read whole at start, now and then,
 // and when the log was trimmed past what a gateway has read, each step of that read noting the log's counter so
 // that a lesson learned meanwhile is counted once (`readAtLogPosition`).
+//
+// A lesson Redis does not take (down, or its answer lost) waits in a bounded backlog (lesson-backlog.ts) and is sent
+// again, in learning order, with the id it was first sent with, once Redis answers: by the next sync, or by a last
+// try at stop. Before, it was dropped, and every honeypot message of an outage taught nothing.
 import { randomBytes } from 'node:crypto';
-import type { StateStore } from '../../core/index.ts';
+import type { Logger, StateStore } from '../../core/index.ts';
 import { Dictionary } from './engine/dictionary.ts';
 import { allows, type BalanceRule, type LearnDecision } from './auto-train.ts';
+import { LessonBacklog, type WaitingLesson } from './lesson-backlog.ts';
 
 /** The balance rule, and the messages counted outside the store (the dictionary file's) that it must count too. */
 export interface SharedBalance extends BalanceRule {
@@ -103,6 +108,43 @@ export interface SharedDecision extends LearnDecision { seq?: number }
 
 const SCRIPT = 'mmBayesLearnOnce';
 
+/** What follows the lessons left in the backlog: the gateway's own view applies them meanwhile (shared-layer.ts). */
+export interface BacklogFollower {
+  /** A lesson now waits in the backlog: its learner was told so and will not apply it. */
+  queued(lesson: WaitingLesson): void;
+  /** A waiting lesson's end: the store's decision, or null when it was dropped or refused for good. */
+  settled(lesson: WaitingLesson, decision: SharedDecision | null): void;
+}
+
+/** The lesson was not learned yet: Redis did not take it, and it waits in the backlog to be sent when Redis answers. */
+export class LessonQueued extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LessonQueued';
+  }
+}
+
+export interface SharedCountsOptions {
+  /** Where the backlog says what became of the lessons it kept (sent, dropped past its bounds, lost at stop). */
+  log?: Logger;
+  backlogLessons?: number;
+  backlogTokens?: number;
+}
+
+/**
+ * Whether a failed call may succeed later. Anything but an answer from Redis (connection refused or lost, a timeout,
+ * the client's retries used up) may have reached it or not, and is sent again; so are Redis's own temporary refusals.
+ * Any other error reply (a script error, say) would come back every time, and would hold up every lesson behind it.
+ */
+function worthRetrying(e: unknown): boolean {
+  const err = e as Error;
+  if (err?.name !== 'ReplyError') return true;
+  return /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|TRYAGAIN|NOREPLICAS|CLUSTERDOWN|NOAUTH|WRONGPASS)\b/.test(String(err.message));
+}
+
+const reason = (e: unknown) => String((e as Error)?.message ?? e);
+const lessons = (n: number) => `${n} lesson${n === 1 ? '' : 's'}`;
+
 export class SharedCounts {
   private store: StateStore;
   private prefix: string;
@@ -115,22 +157,115 @@ export class SharedCounts {
   /** The newest lessons' ids, so that a call sent again is not counted again (outside `prefix` too). */
   private lessonIds: string;
 
-  constructor(store: StateStore, namespace: string) {
+  private readonly logger: Logger | undefined;
+  private readonly backlog: LessonBacklog;
+  /**
+   * The backlog's lesson being sent, out of the backlog meanwhile: Redis may be running it, so a full backlog drops
+   * older lessons than it only once its call failed and it is back in line (the bound is the backlog's, plus this one).
+   */
+  private inFlight: WaitingLesson | null = null;
+  /** Learners waiting for their lesson's turn in the backlog while Redis answers; told LessonQueued if it stops. */
+  private readonly waiters = new Map<WaitingLesson, { resolve(d: SharedDecision): void; reject(e: Error): void }>();
+  private follower: BacklogFollower | null = null;
+  /** False from a call Redis did not answer until one it answers: new lessons then go straight to the backlog. */
+  private reachable = true;
+  private draining: Promise<void> | null = null;
+  private order = 0;
+  private closed = false;
+  /** What the backlog's lessons came to since it last emptied, for the one line that says so. */
+  private tally = { learned: 0, refused: 0 };
+
+  constructor(store: StateStore, namespace: string, opts: SharedCountsOptions = {}) {
     this.store = store;
     this.prefix = `bayes:${namespace}:`;
     this.log = `bayes-log:${namespace}`;
     this.logSeq = `bayes-log:${namespace}:seq`;
     this.lessonIds = `bayes-log:${namespace}:ids`;
+    this.logger = opts.log;
+    this.backlog = new LessonBacklog(opts.backlogLessons, opts.backlogTokens);
     // Gateways sharing Redis rely on the script for the balance rule between them: never fall back silently.
     if (isSharedStore(store) && !store.script) throw new Error('the shared state store runs no scripts, so bayes cannot learn through it as one step');
   }
 
-  /** Learns one message if the balance rule allows it, judged on the store's totals at that moment. */
+  /** Lessons waiting for Redis, the one being sent included. */
+  get waiting(): number { return this.backlog.size + (this.inFlight ? 1 : 0); }
+
+  /** Gives the lessons left in the backlog to `follower` (one: the gateway's shared layer). */
+  follow(follower: BacklogFollower): void { this.follower = follower; }
+
+  /**
+   * Learns one message if the balance rule allows it, judged on the store's totals at that moment. With Redis, a
+   * lesson it does not take is kept in the backlog and LessonQueued thrown: the learner's part ends there, and the
+   * follower applies the lesson meanwhile.
+   */
   async learn(tokens: Iterable<string>, isSpam: boolean, rule: SharedBalance): Promise<SharedDecision> {
-    if (this.store.script) return this.learnByScript(this.store.script.bind(this.store), tokens, isSpam, rule);
-    const next = this.last.then(() => this.learnByCommands(tokens, isSpam, rule));
-    this.last = next.catch(() => undefined);
-    return next;
+    const script = this.store.script?.bind(this.store);
+    if (!script) {
+      const next = this.last.then(() => this.learnByCommands(tokens, isSpam, rule));
+      this.last = next.catch(() => undefined);
+      return next;
+    }
+    const lesson: WaitingLesson = { order: this.order++, id: randomBytes(12).toString('base64url'), tokens: [...tokens], spam: isSpam, rule };
+    if (this.closed) throw new Error('bayes shared counts are closed');
+    if (!this.reachable) {
+      // Sent by the next sync, which tries Redis again: a try per lesson would stack calls on a dead connection.
+      this.keep(lesson);
+      throw this.queuedError('Redis has not answered since an earlier lesson failed');
+    }
+    if (this.waiting > 0) {
+      // Lessons learned before this one are being sent: it takes its turn after them, in learning order.
+      const turn = new Promise<SharedDecision>((resolve, reject) => this.waiters.set(lesson, { resolve, reject }));
+      this.addToBacklog(lesson);
+      void this.drain();
+      return turn;
+    }
+    try {
+      return await this.learnByScript(script, lesson);
+    } catch (e) {
+      if (!worthRetrying(e) || this.closed) throw e;
+      this.reachable = false;
+      this.keep(lesson);
+      throw this.queuedError(reason(e));
+    }
+  }
+
+  /**
+   * Sends the backlog's lessons in order until it is empty or Redis fails to answer one (which stays first). One run
+   * at a time; never throws.
+   */
+  drain(): Promise<void> {
+    this.draining ??= this.sendBacklog().finally(() => {
+      this.draining = null;
+      // A lesson that joined as the run ended would otherwise wait for the next sync, its learner (and a stop) with it.
+      if (this.waiters.size > 0 && !this.closed) void this.drain();
+    });
+    return this.draining;
+  }
+
+  /**
+   * Stops sending: tries the backlog once more for up to `lastTryMs`, then drops what is left and says how many
+   * lessons that loses (the one being sent among them). Returns that number. Never waits longer than `lastTryMs`.
+   */
+  async close(lastTryMs = 2000): Promise<number> {
+    if (this.closed) return 0;
+    if (this.waiting > 0 && this.store.script) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.drain(), new Promise((r) => { timer = setTimeout(r, lastTryMs); })]);
+      clearTimeout(timer);
+    }
+    this.closed = true;
+    const left = this.backlog.clear();
+    const sending = this.inFlight ? 1 : 0;
+    for (const l of left) this.settle(l, null, new Error('the gateway stopped before Redis took the lesson'));
+    this.sayDropped();
+    const lost = left.length + sending;
+    if (lost > 0) {
+      this.logger?.warn('bayes lessons lost at stop', {
+        lessons: lost,
+        detail: `Redis did not take ${lessons(lost)} of the backlog before the gateway stopped` + (sending ? ' (one of them was being sent, and counts if Redis ran it)' : ''),
+      });
+    }
+    return lost;
   }
 
   /** Every shared count, as a dictionary. */
@@ -246,13 +381,107 @@ export class SharedCounts {
     }) };
   }
 
-  private async learnByScript(script: NonNullable<StateStore['script']>, tokens: Iterable<string>, isSpam: boolean, rule: SharedBalance): Promise<SharedDecision> {
-    const cls = isSpam ? 's' : 'h';
+  private async learnByScript(script: NonNullable<StateStore['script']>, lesson: WaitingLesson): Promise<SharedDecision> {
+    const cls = lesson.spam ? 's' : 'h';
     const keys = [`${this.prefix}ns`, `${this.prefix}nh`, this.log, this.logSeq, this.lessonIds];
-    for (const t of tokens) keys.push(`${this.prefix}${cls}:${t}`);
-    const args = [isSpam ? 1 : 0, rule.balance ? 1 : 0, rule.slack, rule.outside.nspam, rule.outside.nham, LOG_LENGTH, randomBytes(12).toString('base64url')];
+    for (const t of lesson.tokens) keys.push(`${this.prefix}${cls}:${t}`);
+    const { rule } = lesson;
+    const args = [lesson.spam ? 1 : 0, rule.balance ? 1 : 0, rule.slack, rule.outside.nspam, rule.outside.nham, LOG_LENGTH, lesson.id];
     const [learned, nspam, nham, seq] = await script(SCRIPT, LEARN_ONCE_IF_BALANCED, keys, args) as [number, number, number, number];
     return learned === 1 ? { learned: true, nspam, nham, seq } : { learned: false, nspam, nham };
+  }
+
+  /** Puts a lesson whose learner gives up on it in the backlog, for the follower to apply meanwhile. */
+  private keep(lesson: WaitingLesson): void {
+    this.follower?.queued(lesson);
+    this.addToBacklog(lesson);
+  }
+
+  /** Adds to the backlog; the lessons dropped past its bounds end there. Returns how many were dropped. */
+  private addToBacklog(lesson: WaitingLesson): number {
+    const gone = this.backlog.add(lesson);
+    for (const l of gone) this.settle(l, null, new LessonQueued(`dropped from the full bayes lesson backlog (${this.backlog.limits.lessons} lessons, ${this.backlog.limits.tokens} tokens) before Redis took it`));
+    return gone.length;
+  }
+
+  /** What the learner of a lesson just kept is told (the lesson is the backlog's newest, or its turn was stopped). */
+  private queuedError(why: string): LessonQueued {
+    const others = this.waiting - 1;
+    const limits = this.backlog.limits;
+    const dropped = this.backlog.dropped;
+    return new LessonQueued(`Redis did not take the lesson (${why}); kept in memory with ${lessons(others)} before it, to be sent in order when Redis answers` +
+      ` (at most ${limits.lessons} lessons and ${limits.tokens} tokens are kept; past that the oldest are dropped` +
+      (dropped ? `, as ${lessons(dropped)} already were` : '') + ')');
+  }
+
+  private async sendBacklog(): Promise<void> {
+    const script = this.store.script?.bind(this.store);
+    if (!script) return;
+    for (let lesson = this.backlog.first(); lesson && !this.closed; lesson = this.backlog.first()) {
+      this.backlog.remove(lesson);
+      this.inFlight = lesson;
+      let decision: SharedDecision;
+      try {
+        decision = await this.learnByScript(script, lesson);
+      } catch (e) {
+        this.inFlight = null;
+        if (this.closed) {
+          this.settle(lesson, null, e as Error);
+          return;
+        }
+        if (!worthRetrying(e)) {
+          this.settle(lesson, null, e as Error);
+          continue;
+        }
+        this.reachable = false;
+        this.addToBacklog(lesson);
+        // Learners waiting their turn stop waiting: their lessons stay in the backlog, applied by the follower.
+        for (const [l, w] of [...this.waiters]) {
+          this.waiters.delete(l);
+          this.follower?.queued(l);
+          w.reject(this.queuedError(reason(e)));
+        }
+        return;
+      }
+      this.inFlight = null;
+      this.reachable = true;
+      this.settle(lesson, decision);
+    }
+    if (this.waiting === 0) this.sayDropped(true);
+  }
+
+  /** A lesson of the backlog is done: its waiting learner, or else the follower, hears how. */
+  private settle(lesson: WaitingLesson, decision: SharedDecision | null, error?: Error): void {
+    const w = this.waiters.get(lesson);
+    if (w) {
+      this.waiters.delete(lesson);
+      if (decision) w.resolve(decision);
+      else w.reject(error ?? new Error('the lesson was not learned'));
+      return;
+    }
+    if (decision?.learned) this.tally.learned++;
+    else if (decision) this.tally.refused++;
+    this.follower?.settled(lesson, decision);
+    if (!decision && error && !(error instanceof LessonQueued) && !this.closed) {
+      this.logger?.warn('bayes could not learn', { from: 'backlog', error: reason(error) });
+    }
+  }
+
+  /** One line for an outage's backlog once it is sent (or at stop): what it came to, and how many lessons it dropped. */
+  private sayDropped(sent = false): void {
+    const dropped = this.backlog.takeDropped();
+    const { learned, refused } = this.tally;
+    if (sent && learned + refused > 0) {
+      this.logger?.info('bayes lesson backlog sent', { learned, not_learned: refused, detail: 'lessons kept while Redis did not answer, sent in order; not learned: the balance rule' });
+    }
+    this.tally = { learned: 0, refused: 0 };
+    if (dropped > 0) {
+      const { lessons: maxLessons, tokens: maxTokens } = this.backlog.limits;
+      this.logger?.warn('bayes lesson backlog overflowed', {
+        dropped,
+        detail: `the oldest ${lessons(dropped)} kept while Redis did not answer were dropped to stay within ${maxLessons} lessons and ${maxTokens} tokens, and never learned`,
+      });
+    }
   }
 
   /**

@@ -6,10 +6,15 @@
 // longer holds the lessons that follow what this gateway has applied. A whole read gives the counts as of one lesson
 // of the log, however lessons interleave with it (shared-counts.ts `readAtLogPosition`), and the log goes on from
 // there, so a lesson learned during a whole read is counted once.
+//
+// Lessons waiting in the store's backlog (Redis down) are applied here meanwhile, so this gateway goes on scoring
+// with what it learned; each is taken out again when the store answers for it, and the store's decision applied
+// instead, as for any lesson learned here. A whole read, which replaces the counts, applies those still waiting again.
 import { Dictionary } from './engine/dictionary.ts';
-import { LOG_BATCH, type SharedCounts } from './shared-counts.ts';
+import { LOG_BATCH, type BacklogFollower, type SharedCounts, type SharedDecision } from './shared-counts.ts';
+import type { WaitingLesson } from './lesson-backlog.ts';
 
-export class SharedLayer {
+export class SharedLayer implements BacklogFollower {
   private readonly counts: SharedCounts;
   private readonly target: { shared: Dictionary };
   private readonly fullEveryMs: number;
@@ -19,12 +24,15 @@ export class SharedLayer {
   private fullAt = -Infinity;
   /** Lessons this gateway learned and applied at once, which the log will show it again. */
   private readonly appliedHere = new Set<number>();
+  /** Lessons of the backlog applied here until the store answers for them, by id. */
+  private readonly waiting = new Map<string, WaitingLesson>();
 
   /** Keeps `target.shared` up to date with the store's counts. */
   constructor(counts: SharedCounts, target: { shared: Dictionary }, fullEveryMs: number) {
     this.counts = counts;
     this.target = target;
     this.fullEveryMs = fullEveryMs;
+    counts.follow(this);
   }
 
   /**
@@ -33,6 +41,8 @@ export class SharedLayer {
    * (restarted without persistence, or from older data), and the shared counts were read again from what it has now.
    */
   async sync(now = Date.now()): Promise<'went back' | undefined> {
+    // The backlog first: its lessons then come back from the log, or in a whole read, like any others.
+    await this.counts.drain();
     if (!this.counts.logged || now - this.fullAt >= this.fullEveryMs) return this.readAll(now);
     for (;;) {
       const { seq, lessons } = await this.counts.logAfter(this.lastId, LOG_BATCH);
@@ -64,9 +74,22 @@ export class SharedLayer {
     this.target.shared.learn(tokens, spam);
   }
 
+  /** A lesson now waits in the store's backlog: scored with here meanwhile. */
+  queued(lesson: WaitingLesson): void {
+    this.waiting.set(lesson.id, lesson);
+    this.target.shared.learn(lesson.tokens, lesson.spam);
+  }
+
+  /** The store answered for a waiting lesson (or it was dropped): its decision replaces what was applied meanwhile. */
+  settled(lesson: WaitingLesson, decision: SharedDecision | null): void {
+    if (this.waiting.delete(lesson.id)) this.target.shared.learn(lesson.tokens, lesson.spam, -1);
+    if (decision?.learned) this.learned(lesson.tokens, lesson.spam, decision.seq);
+  }
+
   private async readAll<T extends string | undefined>(now: number, why?: T): Promise<T | undefined> {
     const read = this.counts.logged ? await this.counts.readAtLogPosition() : { dict: await this.counts.read(), id: '0', seq: 0 };
     this.target.shared = read.dict;
+    for (const l of this.waiting.values()) read.dict.learn(l.tokens, l.spam);
     this.lastId = read.id;
     this.lastSeq = read.seq;
     this.appliedHere.clear();

@@ -1,6 +1,6 @@
 // Learning through a real Redis: what one gateway learns from its honeypot the other scores with; a message is
 // counted wholly or not at all; the balance rule holds under concurrent sessions and gateways; and a Redis that is
-// down costs lessons, never mail.
+// down never costs mail (its lessons wait in a backlog: shared-backlog.test.ts).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
