@@ -118,14 +118,24 @@ function leafFilename(headers: HeaderLine[], typeParams: Record<string, string>)
   return undefined;
 }
 
-/** The decoded content of a leaf (base64 and quoted-printable undone). */
-export function decodeLeaf(text: string, leaf: MimeLeaf): Buffer {
-  const body = text.slice(leaf.bodyStart, leaf.end);
-  const cte = headerValue(leaf.headers, 'content-transfer-encoding')?.toLowerCase();
-  if (cte === 'base64') return Buffer.from(body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
-  if (cte === 'quoted-printable') {
-    return Buffer.from(decodeQuotedPrintable(body), 'latin1');
+/**
+ * The decoded content of a leaf (base64 and quoted-printable undone); with `maxBytes`, of the first `maxBytes` of
+ * its body only, cut after a line break where there is one (a text part a filter reads the start of).
+ */
+export function decodeLeaf(text: string, leaf: MimeLeaf, maxBytes = Infinity): Buffer {
+  let end = leaf.end;
+  if (end - leaf.bodyStart > maxBytes) {
+    const lf = text.lastIndexOf('\n', leaf.bodyStart + maxBytes - 1);
+    end = lf >= leaf.bodyStart ? lf + 1 : leaf.bodyStart + maxBytes;
   }
+  return decodeBody(text.slice(leaf.bodyStart, end), headerValue(leaf.headers, 'content-transfer-encoding'));
+}
+
+/** A body (bytes as a latin1 string) with its transfer encoding, base64 or quoted-printable, undone. */
+export function decodeBody(body: string, transferEncoding?: string): Buffer {
+  const cte = transferEncoding?.trim().toLowerCase();
+  if (cte === 'base64') return Buffer.from(body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+  if (cte === 'quoted-printable') return Buffer.from(decodeQuotedPrintable(body), 'latin1');
   return Buffer.from(body, 'latin1');
 }
 

@@ -10,6 +10,7 @@ import { parseMimeValue } from './mime-params.ts';
 import { Headers, headerEnd, parseHeaderBlock } from './header-block.ts';
 import { htmlText } from './html-text.ts';
 import { pacer } from '../text/next-turn.ts';
+import { splitTextParts, TEXT_MAX_BYTES, TEXT_PART_MAX_BYTES, withoutPartialUtf8, type TextPart } from './text-parts.ts';
 
 // Brackets end a URL in text, except around an IPv6 host (`http://[2001:db8::1]/`), which browsers follow.
 const URL_RE = /\bhttps?:\/\/(?:\[[0-9a-f:.]+\][^\s<>"'()\]\[{}]*|[^\s<>"'()\]\[{}]+)/gi;
@@ -37,7 +38,8 @@ export async function extractUrls(text: string, html: string): Promise<string[]>
 }
 
 /**
- * Messages up to this size get mailparser's HTML-to-text conversion; larger ones the gateway's own (htmlText).
+ * Messages up to this size are read whole by mailparser, HTML-to-text conversion included; the text parts of larger
+ * ones are read by the gateway, each cut to its start (text-parts.ts), and their HTML made text by htmlText.
  * mailparser converts every HTML part in one synchronous call, about 80 ms per MB: 1.5 s for a 19 MB part, during
  * which no other client is answered, and it cuts the HTML at 16 MB. At 1 MB a whole message converts in under 100 ms.
  */
@@ -121,22 +123,51 @@ async function mailparse(input: Readable, skipHtmlToText: boolean): Promise<Part
  * The message parsed by mailparser; when mailparser gives up (it refuses more than 1,000 parts, or a part's header
  * section over 1 MB), the message read again from `raw` by the gateway's own MIME reader, so that what a spammer
  * adds to make the parser fail does not also hide the text and links from every check. `size` is the message's
- * size in bytes: above HTML_TO_TEXT_MAX_SIZE the text of an HTML-only message comes from htmlText.
+ * size in bytes: above HTML_TO_TEXT_MAX_SIZE the text parts are read by the gateway (each cut to its start) and
+ * their HTML made text by htmlText, mailparser reading only the attachments.
  */
 export async function parseMime(input: Readable, raw?: () => Promise<Buffer>, size = 0): Promise<ParsedMessage> {
   try {
-    const large = size > HTML_TO_TEXT_MAX_SIZE;
-    const m = await mailparse(input, large);
+    if (size > HTML_TO_TEXT_MAX_SIZE) return await parseLarge(input);
+    const m = await mailparse(input, false);
+    const text = m.text ?? '';
     const html = m.html ?? '';
-    const text = large && html && !/\S/.test(m.text ?? '') ? await htmlText(html) : m.text ?? '';
-    return { subject: m.subject, text, html, urls: await extractUrls(text, html), attachments: m.attachments, malformed: false };
+    return { subject: m.subject, text, html, urls: await extractUrls(text, html), attachments: m.attachments, malformed: false, textTruncated: false };
   } catch {
     input.destroy();
     try {
       if (raw) return await fromLeaves(await raw());
     } catch { /* the message cannot be read at all: nothing to show */ }
-    return { text: '', html: '', urls: [], attachments: [], malformed: true };
+    return { text: '', html: '', urls: [], attachments: [], malformed: true, textTruncated: false };
   }
+}
+
+/** A large message: its text parts from the gateway's reader, cut to their start; attachments and Subject from mailparser. */
+async function parseLarge(input: Readable): Promise<ParsedMessage> {
+  const split = splitTextParts(input);
+  const m = await mailparse(split.rest, true);
+  const parts = split.parts();
+  const { text, html } = await textAndHtml(parts);
+  return {
+    subject: m.subject, text, html, urls: await extractUrls(text, html), attachments: m.attachments, malformed: false,
+    textTruncated: parts.some((p) => p.cut),
+  };
+}
+
+/**
+ * The text view: every plain part, and every HTML part as text unless a plain part with words in it stands beside it
+ * in its multipart/alternative (an empty plain alternative hides nothing); the HTML view: the HTML parts.
+ */
+async function textAndHtml(parts: TextPart[]): Promise<{ text: string; html: string }> {
+  const covered = new Set(parts.filter((p) => !p.html && p.alternative && /\S/.test(p.content)).map((p) => p.alternative));
+  const texts: string[] = [];
+  const htmls: string[] = [];
+  for (const p of parts) {
+    if (!p.html) { texts.push(p.content); continue; }
+    htmls.push(p.content);
+    if (!covered.has(p.alternative)) texts.push(await htmlText(p.content));
+  }
+  return { text: texts.join('\n'), html: htmls.join('\n') };
 }
 
 /** The text, HTML and attachments of a message as its leaf parts hold them (decoded), for a message mailparser refused. */
@@ -146,19 +177,27 @@ async function fromLeaves(raw: Buffer): Promise<ParsedMessage> {
   const htmls: string[] = [];
   const attachments: ParsedMessage['attachments'] = [];
   let room = ATTACHMENT_CONTENT_MAX_BYTES;
+  let textRoom = TEXT_MAX_BYTES;
+  let textTruncated = false;
   const end = headerEnd(raw);
   const rawSubject = new Headers(parseHeaderBlock(message.slice(0, end < 0 ? message.length : end))).first('Subject');
   // As mailparser gives it: raw 8-bit bytes read as UTF-8 (or Windows-1252 where they are not), encoded words decoded.
   const subject = rawSubject === undefined ? undefined : decodeWords(decodeCharset(rawSubject, 'utf-8'));
   leafParts(message).forEach((leaf) => {
-    const content = decodeLeaf(message, leaf);
     const disposition = parseMimeValue(headerValue(leaf.headers, 'content-disposition') ?? '').type;
     const isText = leaf.contentType === 'text/plain' || leaf.contentType === 'text/html';
     if (isText && disposition !== 'attachment') {
+      // Each text part cut to its start as in a message mailparser reads (see text-parts.ts).
+      const keep = Math.min(TEXT_PART_MAX_BYTES, textRoom);
+      const cut = leaf.end - leaf.bodyStart > keep;
       const charset = parseMimeValue(headerValue(leaf.headers, 'content-type') ?? '').params.charset ?? '';
+      let content = decodeLeaf(message, leaf, keep);
+      if (cut) { textTruncated = true; content = withoutPartialUtf8(content); }
+      textRoom -= Math.min(leaf.end - leaf.bodyStart, keep);
       (leaf.contentType === 'text/html' ? htmls : texts).push(decodeCharset(content.toString('latin1'), charset));
       return;
     }
+    const content = decodeLeaf(message, leaf);
     const filename = leaf.filename === undefined ? undefined : Buffer.from(leaf.filename, 'latin1').toString('utf8');
     const kept = content.length <= room;
     if (kept) room -= content.length;
@@ -166,5 +205,5 @@ async function fromLeaves(raw: Buffer): Promise<ParsedMessage> {
   });
   const text = texts.join('\n');
   const html = htmls.join('\n');
-  return { subject, text, html, urls: await extractUrls(text, html), attachments, malformed: true };
+  return { subject, text, html, urls: await extractUrls(text, html), attachments, malformed: true, textTruncated };
 }

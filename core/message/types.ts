@@ -38,8 +38,9 @@ export interface ParsedMessage {
   subject?: string;
   /**
    * The text/plain parts, and HTML parts with no plain alternative as text (mailparser's conversion, link targets
-   * in brackets). In a message over 1 MB, the HTML is converted only when there is no plain text at all, by the
-   * gateway's own conversion (tags dropped, references decoded), which does not hold the event loop.
+   * in brackets). In a message over 1 MB, each HTML part without a plain part beside it in its alternative is
+   * converted by the gateway's own conversion (tags dropped, references decoded), which does not hold the event loop,
+   * and each text part is kept only up to its first 2 MB (see `textTruncated`).
    */
   text: string;
   html: string;
@@ -51,6 +52,12 @@ export interface ParsedMessage {
    * those of the leaf parts the gateway's own MIME reader finds (core/message/mime-leaves.ts), and the subject undecoded.
    */
   malformed: boolean;
+  /**
+   * True when a text or HTML part was longer than the parsed view keeps (TEXT_PART_MAX_BYTES of each, TEXT_MAX_BYTES
+   * in all, core/message/text-parts.ts): `text`, `html` and `urls` then hold its start only. The message itself is
+   * whole: a check that must see all of it reads `stream()`.
+   */
+  textTruncated: boolean;
 }
 
 export interface MessageView {

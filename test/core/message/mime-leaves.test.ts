@@ -35,4 +35,15 @@ describe('MIME leaves', () => {
     const [leaf] = leafParts(bomb);
     assert.equal(leaf.contentType, 'multipart/mixed', 'the part at depth 20 is one leaf');
   });
+
+  it('decodes only the first bytes of a leaf when asked, cut after a line break', () => {
+    const qp = 'Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n' + 'caf=C3=A9 line\r\n'.repeat(1000);
+    const [leaf] = leafParts(qp);
+    // 16 bytes a line as sent: 6 whole lines in the first 100.
+    assert.equal(decodeLeaf(qp, leaf, 100).toString(), 'café line\r\n'.repeat(6));
+    assert.equal(decodeLeaf(qp, leaf).length, Buffer.byteLength('café line\r\n') * 1000);
+    // No line break within the bytes asked for: cut at that many.
+    const long = 'Content-Transfer-Encoding: base64\r\n\r\n' + Buffer.from('x'.repeat(3000)).toString('base64');
+    assert.equal(decodeLeaf(long, leafParts(long)[0], 400).toString(), 'x'.repeat(300));
+  });
 });

@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { extractUrls, parseMime } from '../../../core/message/mime-parse.ts';
+import type { ParsedMessage } from '../../../core/message/types.ts';
+import { TEXT_PART_MAX_BYTES } from '../../../core/message/text-parts.ts';
 import { SpooledMessage } from '../../../core/message/spooled-message.ts';
 
 describe('message URLs', () => {
@@ -74,4 +76,37 @@ describe('a message mailparser refuses', () => {
     const raw8bit = Buffer.concat([Buffer.from('Subject: '), Buffer.from('Grüße', 'utf8'), Buffer.from('\r\n' + body)]);
     assert.equal((await parseMime(Readable.from([raw8bit]), async () => raw8bit)).subject, 'Grüße');
   });
+
+  it('keeps the start of each long text part and says it cut it, as for a message mailparser reads', async () => {
+    const parts = '--b\r\n\r\n\r\n'.repeat(1_001);
+    const line = 'words and http://start.example/ here\r\n';
+    const raw = Buffer.from('Subject: padded\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n' + parts
+      + `--b\r\nContent-Type: text/plain\r\n\r\n${line.repeat(100_000)}--b\r\nContent-Type: text/html\r\n\r\n<p>short</p>\r\n--b--\r\n`);
+    const m = await parseMime(Readable.from([raw]), async () => raw, raw.length);
+    assert.equal(m.malformed, true);
+    assert.equal(m.textTruncated, true);
+    assert.ok(m.text.length <= TEXT_PART_MAX_BYTES + 1000, `${m.text.length} characters of text`);
+    assert.match(m.text, /^\s*words and http:\/\/start\.example\/ here\r\n/);
+    assert.equal(m.html, '<p>short</p>');
+    assert.deepEqual(m.urls, ['http://start.example/']);
+  });
+});
+
+describe('text in the charsets mail declares', () => {
+  // mailparser 3.14 decodes through libmime's createDecodeStream; with the libmime 5.4 the registry snapshot first
+  // offered, every charset but UTF-8 came out as U+FFFD (`caf�`), so no rule, script or blocklist saw the words.
+  const part = (charset: string, cte: string, body: string) => Buffer.from(
+    `From: a@example.com\r\nSubject: x\r\nContent-Type: text/plain; charset=${charset}\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n${body}\r\n`, 'latin1');
+  for (const [charset, cte, body, text] of [
+    ['iso-8859-1', 'quoted-printable', 'caf=E9 cr=E8me', 'café crème'],
+    ['windows-1252', '8bit', 'caf\xe9 \x93quoted\x94 \x80 5', 'café “quoted” € 5'],
+    ['koi8-r', '8bit', '\xf0\xd2\xc9\xd7\xc5\xd4', 'Привет'],
+    ['iso-8859-2', 'quoted-printable', '=A3=F3d=BC', 'Łódź'],
+  ] as const) {
+    it(`decodes ${charset} (${cte})`, async () => {
+      const raw = part(charset, cte, body);
+      const m = await parseMime(Readable.from([raw]), async () => raw, raw.length);
+      assert.equal(m.text.trim(), text);
+    });
+  }
 });

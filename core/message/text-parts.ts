@@ -1,0 +1,155 @@
+// The text parts of a large message, each cut to its first TEXT_PART_MAX_BYTES, read from the message as it streams;
+// every other byte goes on to mailparser (attachments, Subject), which then never holds a text part whole.
+//
+// mailparser joins each text part into one buffer, then a string, then a copy with line ends changed (about three
+// times the part: five 40 MB HTML messages in flight took the gateway past 1 GB), though no check reads that far:
+// bayes reads at most the first 2 MB of a message, urlbl the links. SpamAssassin and Rspamd also scan only the
+// start of a big text part.
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Joiner, Splitter, type MimeNode } from '@zone-eu/mailsplit';
+import { decodeCharset } from '../text/charset.ts';
+import { decodeBody } from './mime-leaves.ts';
+
+/** Bytes of each text part's body (as sent, before base64 or quoted-printable is undone) that the parsed view keeps. */
+export const TEXT_PART_MAX_BYTES = 2 * 1024 * 1024;
+/** Bytes of text part bodies a message keeps in all: parts after that are cut, or left out, too. */
+export const TEXT_MAX_BYTES = 4 * 1024 * 1024;
+
+export interface TextPart {
+  html: boolean;
+  /** The decoded text, line ends as `\n`; the start of the part when `cut`. */
+  content: string;
+  cut: boolean;
+  /** The closest multipart/alternative around the part, if any: a plain part there stands for an HTML one. */
+  alternative?: object;
+}
+
+/** The part types mailparser reads as text when inline (a delivery report reads as plain text). */
+const TEXT_TYPES = new Set(['text/plain', 'text/html', 'message/delivery-status']);
+
+/** Whether mailparser takes the node as text rather than as an attachment (its rule, so the two agree). */
+function isInlineText(node: MimeNode): boolean {
+  if (node.multipart) return false;
+  const type = node.contentType || (node.root ? 'text/plain' : '');
+  return TEXT_TYPES.has(type) && (!node.disposition || node.disposition === 'inline');
+}
+
+function closestAlternative(node: MimeNode): object | undefined {
+  for (let n: MimeNode | false = node.parentNode as MimeNode | false; n; n = n.parentNode as MimeNode | false) {
+    if (n.multipart === 'alternative') return n;
+  }
+  return undefined;
+}
+
+/** Where to cut `chunk` to keep at most `room` bytes: after its last line break within them, else at `room`. */
+function cutAt(chunk: Buffer, room: number): number {
+  const lf = chunk.lastIndexOf(0x0a, room - 1);
+  return lf < 0 ? room : lf + 1;
+}
+
+/** The bytes without an incomplete UTF-8 sequence at their end (a cut part), which would make them read as Windows-1252. */
+export function withoutPartialUtf8(bytes: Buffer): Buffer {
+  for (let back = 1; back <= Math.min(4, bytes.length); back++) {
+    const b = bytes[bytes.length - back];
+    if (b < 0x80) return bytes;
+    if (b >= 0xc0) {
+      const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+      return length > back ? bytes.subarray(0, bytes.length - back) : bytes;
+    }
+  }
+  return bytes;
+}
+
+/** `format=flowed` text (RFC 3676) with its soft line breaks and space-stuffing undone, as mailparser reads it. */
+function unflow(text: string, delSp: boolean): string {
+  const lines: string[] = [];
+  let flowing = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.startsWith(' ') ? raw.slice(1) : raw;
+    // A line that ends in a space goes on in the next one; the signature separator `-- ` does not.
+    if (line.endsWith(' ') && line !== '-- ') flowing += delSp ? line.slice(0, -1) : line;
+    else { lines.push(flowing + line); flowing = ''; }
+  }
+  if (flowing) lines.push(flowing);
+  return lines.join('\n');
+}
+
+class Collecting {
+  readonly node: MimeNode;
+  readonly chunks: Buffer[] = [];
+  size = 0;
+  cut = false;
+  constructor(node: MimeNode) { this.node = node; }
+
+  part(): TextPart {
+    const node = this.node;
+    let bytes = decodeBody(Buffer.concat(this.chunks, this.size).toString('latin1'), node.encoding || undefined);
+    const charset = node.charset || '';
+    if (this.cut && /^(utf-?8)?$/i.test(charset.trim())) bytes = withoutPartialUtf8(bytes);
+    let content = decodeCharset(bytes.toString('latin1'), charset).replace(/\r?\n/g, '\n');
+    if (node.flowed) content = unflow(content, node.delSp);
+    return { html: node.contentType === 'text/html', content, cut: this.cut, alternative: closestAlternative(node) };
+  }
+}
+
+/** Takes the bodies of inline text parts out of the splitter's chunks, keeping their start; passes on the rest. */
+class TextPartFilter extends Transform {
+  readonly parts: TextPart[] = [];
+  private current?: Collecting;
+  private room = TEXT_MAX_BYTES;
+
+  constructor() { super({ objectMode: true }); }
+
+  override _transform(chunk: MimeNode | { type: 'data' | 'body'; value: Buffer; node: MimeNode }, _enc: BufferEncoding, done: TransformCallback): void {
+    if (chunk.type === 'node') {
+      this.finish();
+      if (isInlineText(chunk)) this.current = new Collecting(chunk);
+    } else if (chunk.type === 'body' && this.current) {
+      this.keep(this.current, chunk.value);
+      return done();
+    }
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.finish();
+    done();
+  }
+
+  private keep(c: Collecting, value: Buffer): void {
+    if (c.cut) return;
+    const room = Math.min(TEXT_PART_MAX_BYTES - c.size, this.room);
+    let piece = value;
+    if (value.length > room) {
+      piece = room > 0 ? value.subarray(0, cutAt(value, room)) : value.subarray(0, 0);
+      c.cut = true;
+    }
+    // A copy: the splitter's chunk is a slice of a 64 KB read that would otherwise stay alive with it.
+    if (piece.length) c.chunks.push(Buffer.from(piece));
+    c.size += piece.length;
+    this.room -= piece.length;
+  }
+
+  private finish(): void {
+    if (this.current) this.parts.push(this.current.part());
+    this.current = undefined;
+  }
+}
+
+/**
+ * Reads the message: `rest` is the message without the bodies of its inline text parts, for mailparser to read the
+ * attachments and headers from; `parts()`, called once `rest` has ended, gives those text parts in message order.
+ * A splitter error (a header section over 1 MB, over 1,000 parts) is an error of `rest`, as it is of mailparser.
+ */
+export function splitTextParts(input: Readable): { rest: Readable; parts: () => TextPart[] } {
+  // mailsplit's types name only the 'data' event of its streams; they are Transforms like any other.
+  const splitter = new Splitter() as unknown as Transform;
+  const filter = new TextPartFilter();
+  const joiner = new Joiner() as unknown as Transform;
+  const fail = (err: Error) => joiner.destroy(err);
+  input.once('error', fail);
+  splitter.once('error', fail);
+  filter.once('error', fail);
+  input.pipe(splitter).pipe(filter).pipe(joiner);
+  return { rest: joiner, parts: () => filter.parts };
+}
