@@ -1,0 +1,99 @@
+// What a filter script receives and may return: the contract between script authors and the plugin.
+//
+// A script is CommonJS-style JavaScript that sets `module.exports` to a function (plain or async). It gets a
+// MessageSnapshot, plain data copied for this call, and returns a ScriptResult or nothing.
+
+export interface SnapshotHeader {
+  name: string;
+  /** Unfolded value. */
+  value: string;
+}
+
+export interface SnapshotAttachment {
+  filename: string | null;
+  contentType: string;
+  size: number;
+}
+
+export interface SnapshotFinding {
+  symbol: string;
+  score: number;
+  detail: string | null;
+  plugin: string;
+}
+
+export interface MessageSnapshot {
+  /** The queue id, as the gateway's log shows it. */
+  id: string;
+  envelope: { from: string; to: string[] };
+  client: { ip: string; hostname: string | null; helo: string | null; user: string | null; tls: boolean; trusted: boolean };
+  /** Header fields in message order (the first SNAPSHOT_LIMITS.headers, each value cut at SNAPSHOT_LIMITS.headerValue). */
+  headers: SnapshotHeader[];
+  /** The decoded Subject, '' when there is none. */
+  subject: string;
+  /** Decoded text of the message (text parts, and HTML parts without one as text), cut at the plugin's max_text. */
+  text: string;
+  /** True when `text` was cut, by the plugin or by the gateway's own text limits. */
+  textTruncated: boolean;
+  urls: string[];
+  attachments: SnapshotAttachment[];
+  /** Size in bytes of the message as received. */
+  size: number;
+  /** Findings of the plugins before this one in the chain, and their total score. */
+  findings: SnapshotFinding[];
+  score: number;
+  /** Added in the sandbox: the first value of a header, case-insensitive name, or undefined. */
+  header?(name: string): string | undefined;
+}
+
+export interface ScriptFinding {
+  /** Upper-case letters, digits and `_`; `SCRIPT_` is put in front unless it is there already. */
+  symbol: string;
+  score: number;
+  detail?: string;
+}
+
+export type ScriptActionType = 'reject' | 'tempfail' | 'quarantine' | 'discard';
+
+export interface ScriptAction {
+  /**
+   * reject: 550 5.7.1 (or `code` 550/552/554); tempfail: 451 4.7.1 (or `code` 450/451/452); quarantine: 250 and kept
+   * in data_dir/quarantine; discard: 250 and delivered to no one.
+   */
+  type: ScriptActionType;
+  /** Reply text (or quarantine/discard reason), one line of printable ASCII. */
+  text?: string;
+  code?: number;
+}
+
+export interface ScriptResult {
+  findings?: ScriptFinding[];
+  /** Headers to prepend to the relayed message. */
+  addHeaders?: Array<{ name: string; value: string }>;
+  /** Header names to remove from the relayed message (every field of each name). */
+  removeHeaders?: string[];
+  action?: ScriptAction;
+}
+
+/** The bounds of a snapshot, so that one message cannot make a call's input large. */
+export const SNAPSHOT_LIMITS = {
+  headers: 200,
+  headerValue: 4_000,
+  urls: 500,
+  url: 2_048,
+  attachments: 200,
+  findings: 200,
+} as const;
+
+/** The bounds of a result; more is a script error, not a silent cut. */
+export const RESULT_LIMITS = {
+  /** Characters of the result as JSON, checked in the sandbox before it is sent. */
+  chars: 64 * 1024,
+  findings: 50,
+  headers: 20,
+  detail: 200,
+  text: 200,
+  headerName: 76,
+  headerValue: 998,
+  maxScore: 1_000,
+} as const;

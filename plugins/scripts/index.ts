@@ -1,0 +1,95 @@
+// Filter scripts: JavaScript that admins or filter authors write, run on every message in a sandbox.
+//
+// Each script gets a plain snapshot of the message in a sandbox process (pool.ts) and returns findings, header
+// changes or an action. A script can never stop the gateway or another message: a runaway call is killed at its
+// deadline, a crash or heap cap ends only its own process, and every failure is answered as `on_error` says.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { definePlugin, outcome, PluginUnavailableError, type HookContext, type Outcome } from '../../core/index.ts';
+import { RESULT_LIMITS } from './api.ts';
+import { configSchema, type ScriptsConfig } from './config.ts';
+import { ScriptPool, type CallResult } from './pool.ts';
+import type { ScriptSource } from './protocol.ts';
+import { checkResult, type CheckedAction } from './result.ts';
+import { snapshotOf } from './snapshot.ts';
+
+const MAX_SCRIPT_BYTES = 1024 * 1024;
+/** Which action wins when scripts disagree: the one that keeps most, a refusal over a deferral over holding over dropping. */
+const STRENGTH: Record<CheckedAction['type'], number> = { reject: 4, tempfail: 3, quarantine: 2, discard: 1 };
+
+async function readScripts(cfg: ScriptsConfig, configDir: string): Promise<ScriptSource[]> {
+  if (!cfg.scripts.length) throw new PluginUnavailableError('no scripts configured (scripts: [file.js, …])');
+  return Promise.all(cfg.scripts.map(async (name) => {
+    const file = path.resolve(configDir, name);
+    let source: string;
+    try { source = await readFile(file, 'utf8'); } catch (e) {
+      throw new PluginUnavailableError(`cannot read filter script ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (Buffer.byteLength(source) > MAX_SCRIPT_BYTES) throw new Error(`filter script ${file} is larger than ${MAX_SCRIPT_BYTES} bytes`);
+    return { name, source: source.replace(/^\uFEFF/, '') };
+  }));
+}
+
+interface Failure { script: string; failure: string; message: string }
+
+async function filter(cfg: ScriptsConfig, pool: ScriptPool, scripts: ScriptSource[], ctx: HookContext): Promise<Outcome | void> {
+  if (!ctx.message) return;
+  const input = JSON.stringify(await snapshotOf(ctx, cfg.max_text));
+  // All at once, each on its own sandbox process: a message waits for its slowest script, not for their sum.
+  const results: CallResult[] = await Promise.all(scripts.map((_, i) => pool.call(i, input)));
+  const failures: Failure[] = [];
+  let chosen: { action: CheckedAction; script: string } | undefined;
+  results.forEach((r, i) => {
+    const script = scripts[i].name;
+    if (!r.ok) { failures.push({ script, failure: r.failure, message: r.message }); return; }
+    const checked = checkResult(r.output);
+    if (!checked.ok) { failures.push({ script, failure: 'error', message: checked.error }); return; }
+    const { findings, addHeaders, removeHeaders, action } = checked.result;
+    for (const f of findings) ctx.addFinding(f.symbol, f.score, f.detail);
+    for (const h of removeHeaders) ctx.removeHeader(h);
+    for (const h of addHeaders) ctx.addHeader(h.name, h.value);
+    if (action && (!chosen || STRENGTH[action.type] > STRENGTH[chosen.action.type])) chosen = { action, script };
+  });
+
+  for (const f of failures) {
+    ctx.log.warn('filter script failed', { script: f.script, failure: f.failure, error: f.message, on_error: cfg.on_error });
+    if (cfg.on_error === 'skip') ctx.addFinding('SCRIPT_FAILED', 0, `${f.script}: ${f.failure}: ${f.message}`.slice(0, RESULT_LIMITS.detail));
+  }
+  // A failed script could have refused the message; only a refusal by another script decides without it.
+  if (failures.length && cfg.on_error === 'tempfail' && chosen?.action.type !== 'reject') {
+    return outcome.tempfail('Message filter temporarily unavailable, try again later', { code: 451, enhanced: '4.3.0' });
+  }
+  if (!chosen) return;
+  const { action, script } = chosen;
+  ctx.log.info('filter script decided', { script, action: action.type, text: action.text });
+  switch (action.type) {
+    case 'reject': return outcome.reject(action.text, { code: action.code, enhanced: action.enhanced });
+    case 'tempfail': return outcome.tempfail(action.text, { code: action.code, enhanced: action.enhanced });
+    case 'quarantine': return outcome.quarantine(`${script}: ${action.text}`);
+    case 'discard':
+      for (const r of ctx.recipients) ctx.discardRecipient(r.address, `${script}: ${action.text}`);
+      return;
+  }
+}
+
+export default definePlugin({
+  name: 'scripts',
+  description: 'Runs filter scripts (JavaScript) on every message in sandboxed processes: findings, headers or an action',
+  configSchema,
+  symbols: {
+    SCRIPT_FAILED: 'A script threw, timed out, crashed or returned a bad shape, and on_error is skip (score 0; the detail names the script)',
+    'SCRIPT_*': 'What the scripts report; the prefix is added to every symbol a script returns',
+  },
+  async create(cfg: ScriptsConfig, setup) {
+    const scripts = await readScripts(cfg, setup.configDir);
+    const pool = await ScriptPool.start({
+      scripts, size: cfg.pool_size, timeoutMs: cfg.script_timeout, memoryMb: Math.floor(cfg.memory / (1024 * 1024)),
+      maxWaitMs: cfg.max_wait, maxResultChars: RESULT_LIMITS.chars, log: setup.log,
+    });
+    setup.log.info('filter scripts loaded', { scripts: scripts.map((s) => s.name), pool_size: cfg.pool_size });
+    return {
+      hooks: { data: (ctx) => filter(cfg, pool, scripts, ctx) },
+      close: () => pool.close(),
+    };
+  },
+});

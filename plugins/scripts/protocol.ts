@@ -1,0 +1,19 @@
+// The messages between the gateway and a sandbox child over its IPC channel: plain data only, never host objects.
+
+/** A script as the child gets it: the gateway reads the file, the child never touches the file system for it. */
+export interface ScriptSource {
+  name: string;
+  source: string;
+}
+
+export type ToChild =
+  | { type: 'init'; scripts: ScriptSource[]; syncTimeoutMs: number; maxResultChars: number }
+  /** `input` is the snapshot as JSON text, parsed inside the sandbox so the script sees objects of its own realm. */
+  | { type: 'call'; id: number; script: number; input: string };
+
+export type FromChild =
+  | { type: 'ready' }
+  | { type: 'init-error'; script: string; error: string }
+  /** `output` is the script's result as JSON text (`null` when it returned nothing). */
+  | { type: 'result'; id: number; ok: true; output: string }
+  | { type: 'result'; id: number; ok: false; error: string };
