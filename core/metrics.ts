@@ -73,6 +73,7 @@ const KNOWN: Record<string, [Kind, string]> = {
   deadlettered: ['counter', 'Messages moved to the dead-letter folder'],
   deleted: ['counter', 'Messages deleted by an administrator'],
   released: ['counter', 'Messages released from hold or quarantine by an administrator'],
+  requeued: ['counter', 'Messages put back in the queue from dead-letter by an administrator'],
   connections_open: ['gauge', 'SMTP connections open now'],
   queue_scheduled: ['gauge', 'Messages the relay workers schedule now (due, deferred or in flight)'],
   queue_journaled: ['gauge', 'Messages held in the journal now'],

@@ -1,10 +1,10 @@
 // The control channel's wire format: one JSON request per line, one JSON reply per line, over a unix socket in data_dir.
 import path from 'node:path';
-import type { AdminResult } from '../queue/admin-ops.ts';
+import type { AdminResult, AdminVerb } from '../queue/admin-ops.ts';
 import type { ListedEntry } from '../queue/inspect.ts';
 import type { QueueFolder } from '../queue/queue-store.ts';
 
-export type BulkAction = 'flush' | 'hold' | 'release' | 'delete';
+export type BulkAction = AdminVerb;
 
 export type ControlRequest =
   | { op: 'ping' }
@@ -15,6 +15,7 @@ export type ControlRequest =
   | { op: 'hold'; id: string }
   | { op: 'release'; id: string }
   | { op: 'delete'; id: string; to?: string }
+  | { op: 'requeue'; id: string; to?: string }
   | { op: 'bulk'; action: BulkAction; ids: string[]; to?: string };
 
 export type ControlReply = { ok: true; result: unknown } | { ok: false; error: string };

@@ -1,5 +1,5 @@
-// The running gateway's end of the control channel: `moat queue` asks it to flush, hold, release or delete, so the
-// relay workers see each change at once and never race with a file edited behind their back.
+// The running gateway's end of the control channel: `moat queue` asks it to flush, hold, release, requeue or delete,
+// so the relay workers see each change at once and never race with a file edited behind their back.
 import net from 'node:net';
 import { chmod, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/types.ts';
@@ -77,7 +77,7 @@ function act(action: BulkAction, id: string, to: string | undefined, c: Context)
  */
 const BULK_IN_FLIGHT = 8;
 
-const BULK_ACTIONS: readonly BulkAction[] = ['flush', 'hold', 'release', 'delete'];
+const BULK_ACTIONS: readonly BulkAction[] = ['flush', 'hold', 'release', 'delete', 'requeue'];
 
 /**
  * Each message's result or error, never one for the whole list: a message that fails (a full disk, a bad id) does not
@@ -149,6 +149,7 @@ async function handle(req: ControlRequest, c: Context): Promise<unknown> {
     case 'hold': return act('hold', queueId(req.id), undefined, c);
     case 'release': return act('release', queueId(req.id), undefined, c);
     case 'delete': return act('delete', queueId(req.id), typeof req.to === 'string' ? req.to : undefined, c);
+    case 'requeue': return act('requeue', queueId(req.id), typeof req.to === 'string' ? req.to : undefined, c);
     default: throw new Error(`unknown op ${JSON.stringify((req as { op?: unknown }).op)}`);
   }
 }
@@ -304,7 +305,9 @@ export async function startControl(dataDir: string, delivery: DeliveryQueue, log
   try {
     // A store of its own for the quarantine and dead-letter folders, which the delivery queue does not handle.
     const store = new QueueStore(dataDir);
-    const actions = new FolderAwareActions(delivery, store, { schedule: (e) => delivery.add(e), log: clog });
+    // The delivery queue's counters: a release from the quarantine or a requeue counts in `moat metrics` as a release
+    // from hold does.
+    const actions = new FolderAwareActions(delivery, store, { schedule: (e) => delivery.add(e), log: clog, counters: delivery.counters });
     c = { delivery, store, actions, extras, log: clog, perMessage: new KeyedSerial(), recovered };
   } catch (e) {
     releaseLock();

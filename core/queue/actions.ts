@@ -17,14 +17,34 @@ export function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase().replace(/\.$/, '');
 }
 
-/** Marks the pending recipients in `domain` deleted; returns how many. */
-export function dropRecipients(entry: QueueEntry, domain: string): number {
+/**
+ * Marks the recipients in `domain` deleted that are still to do: pending ones, or in dead-letter the failed ones (what
+ * a requeue would send again); returns how many.
+ */
+export function dropRecipients(entry: QueueEntry, domain: string, status: 'pending' | 'failed' = 'pending'): number {
   const d = domain.toLowerCase().replace(/^@/, '').replace(/\.$/, '');
   let n = 0;
   for (const r of entry.recipients) {
-    if (r.status === 'pending' && domainOf(r.address) === d) { r.status = 'deleted'; r.reply = 'deleted by the administrator'; n++; }
+    if (r.status === status && domainOf(r.address) === d) { r.status = 'deleted'; r.reply = 'deleted by the administrator'; n++; }
   }
   return n;
 }
 
 export const hasPending = (entry: QueueEntry) => entry.recipients.some((r) => r.status === 'pending');
+
+/**
+ * Makes the failed recipients (in `domain` only, when given) pending again, for a dead-lettered message an admin puts
+ * back in the queue; returns how many. Delivered and deleted recipients keep their state, so they are not sent again.
+ * Their failure notice was sent: a new failure is reported anew, as for a message Postfix's `postsuper -r` requeued.
+ */
+export function reviveFailed(entry: QueueEntry, domain?: string): number {
+  const d = domain?.toLowerCase().replace(/^@/, '').replace(/\.$/, '');
+  let n = 0;
+  for (const r of entry.recipients) {
+    if (r.status !== 'failed' || (d !== undefined && domainOf(r.address) !== d)) continue;
+    r.status = 'pending';
+    delete r.notified;
+    n++;
+  }
+  return n;
+}

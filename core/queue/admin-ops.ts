@@ -1,27 +1,48 @@
 // What `moat queue` can do to any message an admin names: the delivery queue's own actions, and for a message that
-// is not in the queue, the same verbs on the quarantine and dead-letter folders (release a false positive, delete).
+// is not in the queue, the same verbs on the quarantine and dead-letter folders (release a false positive, requeue a
+// dead-lettered message once its cause is fixed, delete).
 // One implementation serves both the running gateway (behind its control socket) and the files alone.
 import { existsSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import type { Logger } from '../log/types.ts';
 import { formatHeader } from '../message/header-block.ts';
-import { dropRecipients, hasPending, type ActionResult, type QueueActions } from './actions.ts';
+import { dropRecipients, reviveFailed, type ActionResult, type QueueActions } from './actions.ts';
 import type { QueueEntry } from './entry.ts';
+import type { Counters } from './delivery-queue.ts';
 import type { QueueFolder, QueueStore } from './queue-store.ts';
 
-/** `dead-letter`: the message is in the dead-letter folder, where only delete applies. */
-export type AdminResult = ActionResult | 'dead-letter';
+/**
+ * `dead-letter`: the message is in the dead-letter folder, where hold and release do not apply (requeue or delete do).
+ * `quarantine`: a requeue named a quarantined message, which release delivers.
+ */
+export type AdminResult = ActionResult | 'dead-letter' | 'quarantine';
+
+/** The verbs `moat queue` applies to many messages at once. */
+export type AdminVerb = 'flush' | 'hold' | 'release' | 'delete' | 'requeue';
 
 export interface AdminActions {
   flush(id?: string): Promise<number>;
   hold(id: string): Promise<AdminResult>;
   release(id: string): Promise<AdminResult>;
   delete(id: string, opts?: { to?: string }): Promise<AdminResult>;
+  /**
+   * Puts a dead-lettered message back in the queue, its failed recipients (with `to`, those in that domain) pending.
+   * Optional: the control client sends it in bulk requests only (ControlClient.bulk).
+   */
+  requeue?(id: string, opts?: { to?: string }): Promise<AdminResult>;
 }
 
 /** One of the verbs `moat queue` applies to many messages, on one of them. */
-export function runAdminAction(actions: AdminActions, action: 'flush' | 'hold' | 'release' | 'delete', id: string, opts: { to?: string } = {}): Promise<AdminResult | number> {
-  return action === 'flush' ? actions.flush(id) : action === 'hold' ? actions.hold(id) : action === 'release' ? actions.release(id) : actions.delete(id, opts);
+export function runAdminAction(actions: AdminActions, action: AdminVerb, id: string, opts: { to?: string } = {}): Promise<AdminResult | number> {
+  switch (action) {
+    case 'flush': return actions.flush(id);
+    case 'hold': return actions.hold(id);
+    case 'release': return actions.release(id);
+    case 'delete': return actions.delete(id, opts);
+    case 'requeue':
+      if (!actions.requeue) return Promise.reject(new Error('requeue is not available here'));
+      return actions.requeue(id, opts);
+  }
 }
 
 const mailDate = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
@@ -38,12 +59,15 @@ export class FolderAwareActions implements AdminActions {
   /** Hands a released message to the relay workers; absent when no gateway runs (its next start delivers it). */
   private readonly schedule?: (entry: QueueEntry) => void;
   private readonly log?: Logger;
+  /** The running gateway's metrics (`released`, `requeued`); absent on the files, where no metric runs. */
+  private readonly counters?: Counters;
 
-  constructor(queue: QueueActions, store: QueueStore, opts: { schedule?: (entry: QueueEntry) => void; log?: Logger } = {}) {
+  constructor(queue: QueueActions, store: QueueStore, opts: { schedule?: (entry: QueueEntry) => void; log?: Logger; counters?: Counters } = {}) {
     this.queue = queue;
     this.store = store;
     this.schedule = opts.schedule;
     this.log = opts.log;
+    this.counters = opts.counters;
   }
 
   flush(id?: string): Promise<number> { return this.queue.flush(id); }
@@ -87,26 +111,65 @@ export class FolderAwareActions implements AdminActions {
     entry.held = false;
     entry.nextAttemptAt = now;
     entry.prepend += formatHeader('X-Mailmoat-Released', `from quarantine by the administrator; ${mailDate(now)}`);
-    try {
-      await this.store.commitTo('queue', entry, 'quarantine');
-    } catch (e) {
-      // Still in the quarantine (a full disk): a state file left in the queue without its message would be taken
-      // for a broken one at the next start.
-      if (existsSync(this.store.emlPath(id, 'quarantine'))) await unlink(this.store.jsonPath(id, 'queue')).catch(() => undefined);
-      throw e;
-    }
+    await this.moveIntoQueue(entry, 'quarantine');
+    this.counters?.inc('released');
     this.log?.info('released from quarantine', { qid: id, to: entry.recipients.filter((r) => r.status === 'pending').map((r) => r.address) });
     this.schedule?.(entry);
     return 'done';
+  }
+
+  /**
+   * Puts a dead-lettered message back in the queue once the cause is fixed (Postfix's `postsuper -r`): its failed
+   * recipients (with `to`, only those in that domain) are pending again and due now; delivered ones stay delivered and
+   * are not sent again. The retry schedule and the lifetime start over: attempts go back to 0 and the message counts as
+   * received now (its first arrival is kept in its history), else a message dead-lettered for an expired lifetime would
+   * expire again at its first deferral.
+   */
+  async requeue(id: string, opts: { to?: string } = {}): Promise<AdminResult> {
+    const entry = await this.store.load(id, 'deadletter');
+    if (!entry) {
+      const folder = await folderHolding(this.store, id, ['quarantine', 'queue']);
+      return folder === 'quarantine' ? 'quarantine' : folder === 'queue' ? 'unchanged' : 'missing';
+    }
+    const firstReceived = entry.receivedAt;
+    const revived = reviveFailed(entry, opts.to);
+    if (revived === 0) return 'unchanged';
+    const now = Date.now();
+    const again = entry.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
+    entry.held = false;
+    entry.attempts = 0;
+    entry.nextAttemptAt = now;
+    entry.receivedAt = now;
+    delete entry.delayNotices;
+    entry.history.push({ at: now, result: `requeued from dead-letter by the administrator: ${again.join(', ')} (first received ${new Date(firstReceived).toISOString()})` });
+    await this.moveIntoQueue(entry, 'deadletter');
+    this.counters?.inc('requeued');
+    this.log?.info('requeued from dead-letter', { qid: id, to: again, ...(opts.to ? { domain: opts.to } : {}) });
+    this.schedule?.(entry);
+    return 'done';
+  }
+
+  /** Moves a message from the quarantine or dead-letter into the queue, with its new state. */
+  private async moveIntoQueue(entry: QueueEntry, from: 'quarantine' | 'deadletter'): Promise<void> {
+    try {
+      await this.store.commitTo('queue', entry, from);
+    } catch (e) {
+      // Still in its folder (a full disk): a state file left in the queue without its message would be taken for a
+      // broken one at the next start.
+      if (existsSync(this.store.emlPath(entry.id, from))) await unlink(this.store.jsonPath(entry.id, 'queue')).catch(() => undefined);
+      throw e;
+    }
   }
 
   private async deleteIn(folder: QueueFolder, id: string, domain?: string): Promise<AdminResult> {
     const entry = await this.store.load(id, folder);
     if (!entry) return 'missing';
     if (domain) {
-      const n = dropRecipients(entry, domain);
+      // In dead-letter the recipients still to do are the failed ones; delivered ones never count.
+      const open = folder === 'deadletter' ? 'failed' : 'pending';
+      const n = dropRecipients(entry, domain, open);
       if (n === 0) return 'unchanged';
-      if (hasPending(entry)) {
+      if (entry.recipients.some((r) => r.status === open)) {
         await this.store.update(entry, folder);
         this.log?.info('recipients deleted', { qid: id, folder, domain, count: n });
         return 'done';

@@ -5,14 +5,14 @@ import { appendFileSync, readFileSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../log/types.ts';
-import type { AdminActions, AdminResult } from './admin-ops.ts';
+import type { AdminActions, AdminResult, AdminVerb } from './admin-ops.ts';
 
 export interface TrailNote {
   /** When the change was made (ISO time). */
   at: string;
-  op: 'flush' | 'hold' | 'release' | 'delete';
+  op: AdminVerb;
   qid?: string;
-  /** delete --to: the domain whose recipients went. */
+  /** delete --to, requeue --to: the domain whose recipients went, or were requeued. */
   to?: string;
   /** The outcome, as the control socket reports it (for flush: how many messages were made due). */
   result: AdminResult | number;
@@ -54,6 +54,10 @@ export class TrailedActions implements AdminActions {
   async release(id: string): Promise<AdminResult> { return this.noted('release', id, await this.inner.release(id)); }
   async delete(id: string, opts: { to?: string } = {}): Promise<AdminResult> {
     return this.noted('delete', id, await this.inner.delete(id, opts), opts.to);
+  }
+  async requeue(id: string, opts: { to?: string } = {}): Promise<AdminResult> {
+    if (!this.inner.requeue) throw new Error('requeue is not available here');
+    return this.noted('requeue', id, await this.inner.requeue(id, opts), opts.to);
   }
 
   private noted(op: TrailNote['op'], qid: string, result: AdminResult, to?: string): AdminResult {

@@ -73,7 +73,8 @@ export class DeliveryQueue implements QueueActions {
   private timerAt = Infinity;
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
-  private readonly counters?: Counters;
+  /** Also where the control channel counts what an admin does outside this queue (a release from the quarantine, a requeue). */
+  readonly counters?: Counters;
 
   /** `counters` gets what happened to messages (relayed, deferred, bounced, deadlettered, deleted, released): `moat metrics`. */
   constructor(store: QueueStore, relay: Relay, policy: DeliveryPolicy, log: Logger, counters?: Counters) {

@@ -12,7 +12,10 @@ export interface ListRow {
   /** Milliseconds since the message was received. */
   age: number;
   sender: string;
+  /** In the queue, the recipients still to do; in the other folders, every recipient. */
   recipients: string[];
+  /** Every recipient with where it stands, and for one no longer pending the reply that settled it. */
+  recipientStatus: Array<{ address: string; status: QueueEntry['recipients'][number]['status']; reply?: string }>;
   attempts: number;
   nextAttempt: number | null;
   lastReply: string | null;
@@ -27,7 +30,8 @@ export interface ListRow {
 export interface ListedEntry {
   id: string;
   mailFrom: string;
-  recipients: Array<Pick<QueueEntry['recipients'][number], 'address' | 'status'>>;
+  /** `reply` only for a recipient that is no longer pending (delivered, failed, deleted): few in a live queue. */
+  recipients: Array<Pick<QueueEntry['recipients'][number], 'address' | 'status' | 'reply'>>;
   receivedAt: number;
   size: number;
   attempts: number;
@@ -38,7 +42,8 @@ export interface ListedEntry {
 
 export function listedEntry(e: QueueEntry): ListedEntry {
   return {
-    id: e.id, mailFrom: e.mailFrom, recipients: e.recipients.map((r) => ({ address: r.address, status: r.status })), receivedAt: e.receivedAt,
+    id: e.id, mailFrom: e.mailFrom, receivedAt: e.receivedAt,
+    recipients: e.recipients.map((r) => (r.status === 'pending' || r.reply === undefined ? { address: r.address, status: r.status } : { address: r.address, status: r.status, reply: r.reply })),
     size: e.size, attempts: e.attempts, nextAttemptAt: e.nextAttemptAt, lastReply: e.lastReply ?? null, held: !!e.held,
   };
 }
@@ -50,6 +55,7 @@ export function listRow(e: ListedEntry, folder: QueueFolder, busy: ReadonlySet<s
     : e.held ? 'held' : busy.has(e.id) ? 'delivering' : e.nextAttemptAt > now ? 'deferred' : 'active';
   return {
     id: e.id, age: now - e.receivedAt, sender: e.mailFrom, recipients: folder === 'queue' ? pendingOf(e) : e.recipients.map((r) => r.address),
+    recipientStatus: e.recipients.map((r) => ({ ...r })),
     attempts: e.attempts, nextAttempt: folder === 'queue' && !e.held ? e.nextAttemptAt : null, lastReply: e.lastReply ?? null, state, size: e.size,
   };
 }

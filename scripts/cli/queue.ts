@@ -13,7 +13,9 @@ import { folderHolding, type AdminResult } from '../../core/queue/admin-ops.ts';
 
 const USAGE = `usage: moat queue <command> [--config FILE | --data-dir DIR] [--json]
 
-  list [--folder queue|deadletter|quarantine]   id, age, sender, recipients, attempts, next attempt, last reply
+  list [--folder queue|deadletter|quarantine]   id, age, sender, recipients (with where each stands once it is
+                                                delivered or failed, and the reply that failed it), attempts,
+                                                next attempt, last reply
   show ID                                       envelope, headers, delivery history (any folder)
   flush [ID]                                    retry now: one message or every deferred one
   delete ID… | --to DOMAIN | --from ADDRESS [--folder F]
@@ -24,16 +26,21 @@ const USAGE = `usage: moat queue <command> [--config FILE | --data-dir DIR] [--j
   release ID…                                   deliver again, now; a quarantined message is delivered as
                                                 it was stored (verdict headers kept, not scanned again)
                                                 with an X-Mailmoat-Released header
+  requeue ID… | --to DOMAIN | --from ADDRESS | --all
+                                                put dead-lettered messages back in the queue, due now: their
+                                                failed recipients (--to: only those in DOMAIN) are tried again
+                                                on a fresh retry schedule and lifetime; delivered ones are not
+                                                sent again (as postsuper -r)
   overview                                      messages and oldest age per destination domain
 
-With a gateway running on the data_dir, flush/hold/release/delete go through its control socket
+With a gateway running on the data_dir, flush/hold/release/requeue/delete go through its control socket
 (data_dir/control.sock), so they never race with the relay workers; without one they edit the files
 (under data_dir/queue.lock: the gateway does not start until they are done).
 Exit code: 0 done, 1 a message was not found or an error, 64 usage error.`;
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
-  folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' },
+  folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' }, all: { type: 'boolean' },
 } as const;
 
 const FOLDERS: readonly QueueFolder[] = ['queue', 'deadletter', 'quarantine'];
@@ -50,11 +57,20 @@ function age(ms: number): string {
 const iso = (ms: number | null) => (ms ? new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z') : '-');
 const t = (s: string) => forTerminal(s);
 
+/** A row's recipients as listed, each one no longer pending marked with where it stands (delivered, failed…). */
+function recipientsText(r: ListRow): string {
+  const status = new Map(r.recipientStatus.map((s) => [s.address, s.status]));
+  return r.recipients.map((a) => { const s = status.get(a); return s && s !== 'pending' ? `${t(a)} (${s})` : t(a); }).join(', ');
+}
+
 function printList(rows: ListRow[], folder: QueueFolder): void {
   if (!rows.length) { console.log(`${folder} is empty`); return; }
   for (const r of rows) {
-    console.log(`${r.id}  ${age(r.age).padStart(4)}  ${r.state.padEnd(11)}  <${t(r.sender)}> -> ${r.recipients.map(t).join(', ')}`);
-    console.log(`    size ${r.size}  attempts ${r.attempts}  next ${r.state === 'deferred' ? iso(r.nextAttempt) : '-'}${r.lastReply ? `  last: ${t(r.lastReply)}` : ''}`);
+    // The reply that failed each recipient: in dead-letter they may differ, and a delivered one needs none.
+    const failed = r.recipientStatus.filter((s) => s.status === 'failed');
+    console.log(`${r.id}  ${age(r.age).padStart(4)}  ${r.state.padEnd(11)}  <${t(r.sender)}> -> ${recipientsText(r)}`);
+    console.log(`    size ${r.size}  attempts ${r.attempts}  next ${r.state === 'deferred' ? iso(r.nextAttempt) : '-'}${r.lastReply && !failed.length ? `  last: ${t(r.lastReply)}` : ''}`);
+    for (const s of failed) console.log(`    failed <${t(s.address)}>: ${t(s.reply ?? 'no reply recorded')}`);
   }
   console.log(`${rows.length} message(s)`);
 }
@@ -156,7 +172,7 @@ async function flush(store: QueueStore, args: string[], out: Json): Promise<numb
     out({ flushed: n, via }, () => console.log(`${n} message(s) due now${owner.live || n === 0 ? '' : ' (no gateway running: they go at its next start)'}`));
     if (id && n === 0) {
       const why = folder === 'queue' ? 'not deferred (held, due now, or being delivered)'
-        : folder === 'quarantine' ? 'in quarantine: use release' : folder === 'deadletter' ? 'in the dead-letter folder' : 'not in the queue';
+        : folder === 'quarantine' ? 'in quarantine: use release' : folder === 'deadletter' ? 'in the dead-letter folder: use requeue' : 'not in the queue';
       console.error(`${id}: ${why}`);
       return folder === 'queue' ? 0 : 1;
     }
@@ -164,33 +180,56 @@ async function flush(store: QueueStore, args: string[], out: Json): Promise<numb
   } finally { owner.release(); }
 }
 
-const DONE: Record<string, string> = { delete: 'deleted', hold: 'held', release: 'released' };
+const DONE: Record<string, string> = { delete: 'deleted', hold: 'held', release: 'released', requeue: 'requeued: its failed recipients are due now' };
 
 function resultText(command: string, r: AdminResult, to?: string): string {
-  if (r === 'done') return command === 'delete' && to ? `its recipients in ${to} deleted (the message goes once none is left)` : DONE[command];
+  if (r === 'done') {
+    if (command === 'delete' && to) return `its recipients in ${to} deleted (the message goes once none is left)`;
+    if (command === 'requeue' && to) return `requeued: its failed recipients in ${to} are due now`;
+    return DONE[command];
+  }
   if (r === 'missing') return 'not found in the queue, the quarantine or the dead-letter folder';
-  if (r === 'dead-letter') return `in the dead-letter folder: only delete applies`;
+  if (r === 'dead-letter') return 'in the dead-letter folder: requeue delivers it again, delete removes it';
+  if (r === 'quarantine') return 'in quarantine: use release';
   if (command === 'hold') return 'already held, or quarantined (not delivered until released)';
   if (command === 'release') return 'not held: already scheduled';
+  if (command === 'requeue') return to ? `no failed recipient in ${to}` : 'not dead-lettered: it is still in the queue (flush retries it now)';
   return to ? `no pending recipient in ${to}` : 'no change';
 }
 
+/**
+ * The messages of `folder` from `from` (when given) with a recipient still to do in `to` (when given): a pending one,
+ * or in dead-letter a failed one (delivered recipients are done wherever they are).
+ */
 async function selectByEnvelope(store: QueueStore, folder: QueueFolder, to?: string, from?: string): Promise<string[]> {
-  const pendingIn = (e: ListedEntry, d: string) => e.recipients.some((r) => r.status === 'pending' && domainOf(r.address) === d);
+  const open = folder === 'deadletter' ? 'failed' : 'pending';
+  const openIn = (e: ListedEntry, d: string) => e.recipients.some((r) => r.status === open && domainOf(r.address) === d);
   return (await listed(store, folder)).entries
-    .filter((e) => (from === undefined || e.mailFrom.toLowerCase() === from) && (to === undefined || pendingIn(e, to)))
+    .filter((e) => (from === undefined || e.mailFrom.toLowerCase() === from) && (to === undefined || openIn(e, to)))
     .map((e) => e.id);
 }
 
-async function change(store: QueueStore, command: 'hold' | 'release' | 'delete', args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
+type Change = 'hold' | 'release' | 'delete' | 'requeue';
+
+/** The messages a change acts on: the ids named, or those --to/--from/--all select (requeue: in dead-letter). */
+async function targetsOf(store: QueueStore, command: Change, args: string[], o: Record<string, unknown>, to?: string, from?: string): Promise<string[]> {
+  const all = o.all === true;
+  const bulk = to !== undefined || from !== undefined || all;
+  if (all && command !== 'requeue') throw new UsageError('--all selects dead-lettered messages for requeue only');
+  if (all && (to !== undefined || from !== undefined)) throw new UsageError('--all selects every dead-lettered message: give it without --to/--from');
+  if (bulk && command !== 'delete' && command !== 'requeue') throw new UsageError('--to and --from select messages for delete and requeue only');
+  if (bulk && args.length) throw new UsageError(`${command} takes ids or ${command === 'requeue' ? '--to/--from/--all' : '--to/--from'}, not both`);
+  if (!bulk && !args.length) throw new UsageError(`${command} needs at least one queue id`);
+  if (o.folder !== undefined && command === 'requeue') throw new UsageError('requeue acts on the dead-letter folder: --folder does not apply');
+  if (o.folder !== undefined && !bulk) throw new UsageError('--folder selects messages for list and for delete --to/--from; ids are found in any folder');
+  if (!bulk) return queueIds(args);
+  return selectByEnvelope(store, command === 'requeue' ? 'deadletter' : folderOption(o.folder as string | undefined), to, from);
+}
+
+async function change(store: QueueStore, command: Change, args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
   const to = typeof o.to === 'string' ? domainOption(o.to) : undefined;
   const from = typeof o.from === 'string' ? senderOption(o.from) : undefined;
-  const bulk = to !== undefined || from !== undefined;
-  if (bulk && command !== 'delete') throw new UsageError(`--to and --from select messages for delete only`);
-  if (bulk && args.length) throw new UsageError('delete takes ids or --to/--from, not both');
-  if (!bulk && !args.length) throw new UsageError(`${command} needs at least one queue id`);
-  if (o.folder !== undefined && !bulk) throw new UsageError('--folder selects messages for list and for delete --to/--from; ids are found in any folder');
-  const targets = bulk ? await selectByEnvelope(store, folderOption(o.folder as string | undefined), to, from) : queueIds(args);
+  const targets = await targetsOf(store, command, args, o, to, from);
   const owner = await queueActions(store);
   const results: Record<string, AdminResult | 'error'> = {};
   let errors: Record<string, string>;
@@ -208,22 +247,22 @@ async function change(store: QueueStore, command: 'hold' | 'release' | 'delete',
     if (!targets.length) console.log('no matching message');
   });
   for (const [id, message] of Object.entries(errors)) console.error(`${id}: ${command} failed: ${message}`);
-  return failed || Object.values(results).some((r) => r === 'missing' || r === 'dead-letter') ? 1 : 0;
+  return failed || Object.values(results).some((r) => r === 'missing' || r === 'dead-letter' || r === 'quarantine') ? 1 : 0;
 }
 
 async function dispatch(command: string, args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
-  const known = ['list', 'overview', 'show', 'flush', 'hold', 'release', 'delete'];
+  const known = ['list', 'overview', 'show', 'flush', 'hold', 'release', 'delete', 'requeue'];
   if (!known.includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   if (command === 'list' && args.length) throw new UsageError('list takes no argument (--folder F picks the folder)');
   if (command === 'overview' && args.length) throw new UsageError('overview takes no argument');
-  if (o.folder !== undefined && !['list', 'delete'].includes(command)) throw new UsageError(`--folder does not apply to ${command}`);
+  if (o.folder !== undefined && !['list', 'delete', 'requeue'].includes(command)) throw new UsageError(`--folder does not apply to ${command}`);
   const store = new QueueStore(await dataDir(o as { 'data-dir'?: string; config?: string }));
   switch (command) {
     case 'list': return list(store, folderOption(o.folder as string | undefined), out);
     case 'overview': { const rows = overview((await listed(store, 'queue')).entries); out(rows, () => printOverview(rows)); return 0; }
     case 'show': return show(store, args, out);
     case 'flush': return flush(store, args, out);
-    default: return change(store, command as 'hold' | 'release' | 'delete', args, o, out);
+    default: return change(store, command as Change, args, o, out);
   }
 }
 

@@ -2,7 +2,7 @@
 // and commands that arrive while the gateway stops or after it was killed.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, watch, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,8 @@ import { promisify } from 'node:util';
 import { spawnGateway, startGateway, type SpawnedGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { freePort } from '../../helpers/ports.ts';
+import { controlRequest } from '../../../core/control/client.ts';
+import { socketPath } from '../../../core/control/protocol.ts';
 import { sendMail, until } from './send.ts';
 
 const MOAT = path.resolve(import.meta.dirname, '../../../scripts/moat.js');
@@ -97,6 +99,19 @@ describe('moat queue: what an admin does beside a real gateway', function () {
     assert.equal(sink.messages.length, 1);
   });
 
+  it('the released metric counts a release from hold and one from the quarantine', async () => {
+    sink.rcptReplies.set('a@example.com', 451);
+    const g = await start();
+    const deferred = await sendMail(g.port, { from: 'x@client.example', to: ['a@example.com'] });
+    const quarantined = await sendMail(g.port, { from: 'x@client.example', to: ['b@example.com'], subject: 'please-quarantine' });
+    await until(() => g.logs.some((l) => l.msg === 'deferred' && l.qid === deferred.queueId), 5000, 'deferred');
+    assert.equal((await moat(dataDir, 'hold', deferred.queueId!, '--json')).json.results[deferred.queueId!], 'done');
+    const released = await moat(dataDir, 'release', deferred.queueId!, quarantined.queueId!, '--json');
+    assert.deepEqual(released.json.results, { [deferred.queueId!]: 'done', [quarantined.queueId!]: 'done' });
+    const metrics = await controlRequest(socketPath(dataDir), { op: 'metrics' }) as Record<string, number>;
+    assert.equal(metrics.released, 2);
+  });
+
   it('a malformed, unknown or repeated id gets one error line and changes nothing', async () => {
     const g = await start();
     const q = await sendMail(g.port, { from: 'x@client.example', to: ['a@example.com'], subject: 'please-quarantine' });
@@ -134,6 +149,22 @@ describe('moat queue: what an admin does beside a real gateway', function () {
     assert.equal((await moat(dataDir, 'flush', s.queueId!, '--json')).json.flushed, 1);
     const [m] = await sink.waitFor(1);
     assert.deepEqual(m.rcptTo, ['a@example.com', 'b@example.net']);
+  });
+
+  it('delete --to in dead-letter removes that domain\'s failed recipients, and the message once none is left', async () => {
+    sink.rcptReplies.set('b@example.net', 550);
+    sink.rcptReplies.set('c@example.org', 550);
+    const g = await start();
+    const s = await sendMail(g.port, { from: 'x@client.example', to: ['a@example.com', 'b@example.net', 'c@example.org'] });
+    await until(() => g.logs.some((l) => l.msg === 'permanent failure: moved to dead-letter' && l.qid === s.queueId), 5000, 'dead-lettered');
+
+    const del = await moat(dataDir, 'delete', '--to', 'example.org', '--folder', 'deadletter', '--json');
+    assert.deepEqual(del.json.results, { [s.queueId!]: 'done' });
+    const [row] = (await moat(dataDir, 'list', '--folder', 'deadletter', '--json')).json;
+    assert.deepEqual(row.recipientStatus.map((r: any) => r.status), ['delivered', 'failed', 'deleted']);
+    // The delivered recipient is done already: it does not keep the message.
+    assert.deepEqual((await moat(dataDir, 'delete', '--to', 'example.net', '--folder', 'deadletter', '--json')).json.results, { [s.queueId!]: 'done' });
+    assert.deepEqual(readdirSync(path.join(dataDir, 'deadletter')), []);
   });
 
   it('flush while the smarthost is down keeps the message and schedules its next attempt', async () => {
@@ -182,15 +213,23 @@ describe('moat queue: what an admin does beside a real gateway', function () {
     const held = await moat(dataDir, 'hold', s.queueId!, '--json');
     assert.deepEqual(held.json, { results: { [s.queueId!]: 'done' }, via: 'files' }, held.stderr);
 
-    // An admin's edit in progress (a live process holds the lock): the gateway starts only once it is over.
-    const editor = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 1500)']);
+    // An admin's edit in progress (a live process holds the lock): the gateway starts only once it is over. The editor
+    // lives until the gateway is seen trying the lock (each try writes queue.lock.<pid>.tmp): an editor on a timer
+    // could end before a slow start even reached the lock, and the gateway would then rightly not wait.
+    const editor = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)']);
+    const tries = watch(dataDir);
     try {
       writeFileSync(path.join(dataDir, 'queue.lock'), JSON.stringify({ pid: editor.pid, role: 'moat queue' }));
-      const t0 = Date.now();
-      child = await spawnGateway({ dataDir, port, config });
-      assert.ok(Date.now() - t0 >= 1000, 'waited for the edit');
+      const tried = new Promise<void>((resolve) => tries.on('change', (_e, name) => { if (/^queue\.lock\.\d+\.tmp$/.test(String(name))) resolve(); }));
+      let started = false;
+      const starting = spawnGateway({ dataDir, port, config }).then((c) => { started = true; return c; });
+      await tried;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(started, false, 'not started while the edit is in progress');
+      editor.kill();
+      child = await starting;
       assert.match(child.output.join(''), /waiting for moat queue to finish editing the queue files/);
-    } finally { editor.kill(); }
+    } finally { tries.close(); editor.kill(); }
     // The edit made on the files reaches the gateway's log at its start, with who made it; the note is then gone.
     const noted = child.output.join('').split('\n').filter((l) => l.includes('queue edited while the gateway was stopped')).map((l) => JSON.parse(l));
     assert.equal(noted.length, 1, child.output.join(''));
