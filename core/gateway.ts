@@ -5,7 +5,7 @@ import type { GatewayConfig } from './config/gateway-schema.ts';
 import { loadConfig, validateConfig, ConfigError } from './config/load.ts';
 import { JsonLogger, redactUrl } from './log/logger.ts';
 import type { Logger, LogFields } from './log/types.ts';
-import { createResolver } from './dns/index.ts';
+import { createResolver, LookupStats, type CoreResolver } from './dns/index.ts';
 import { openStore } from './store/index.ts';
 import { QueueStore } from './queue/queue-store.ts';
 import { logTrail } from './queue/admin-trail.ts';
@@ -24,6 +24,7 @@ import { compilePolicy, type Policy, type Runtime } from './runtime.ts';
 import { Metrics } from './metrics.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
 import { AuthFailures } from './auth/auth-failures.ts';
+import { ClientCounting } from './net/client-counting.ts';
 import { loadTls, type TlsMaterial } from './smtp/tls.ts';
 import { captureConsole } from './log/console-capture.ts';
 import { refreshListeners, startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
@@ -103,9 +104,23 @@ function loadTlsLogged(cfg: GatewayConfig, hostname: string, log: Logger, atStar
   return tls;
 }
 
-/** Keys a reload cannot apply to a running gateway: its ports, its files, its logger, resolver and state store. */
-const RESTART_ONLY = ['server.listen', 'server.tls_listen', 'server.submission_listen', 'server.proxy_protocol', 'server.hostname',
-  'data_dir', 'state', 'dns', 'log', 'auth'] as const;
+/**
+ * Keys a reload cannot apply to a running gateway, as Postfix's inet_interfaces and queue_directory: its bound ports
+ * (a reload that could bind some new addresses and not others would leave the gateway half-listening, with no start
+ * error to say so), its files (the queue, its key and lock, the control socket live under data_dir), and its state
+ * store (greylisting and other plugin state would be left behind in the old one).
+ */
+const RESTART_ONLY = ['server.listen', 'server.tls_listen', 'server.submission_listen', 'data_dir', 'state'] as const;
+
+/** Keys a reload applies to new sessions and deliveries beyond the ones swapped with the config, named in its log line. */
+const APPLIED_ON_RELOAD = ['server.hostname', 'server.proxy_protocol', 'log', 'dns', 'auth'] as const;
+
+const valueAt = (cfg: GatewayConfig, key: string): unknown =>
+  key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], cfg);
+
+const hostnameOf = (cfg: GatewayConfig): string => cfg.server.hostname || os.hostname();
+
+const usersFileOf = (cfg: GatewayConfig): string => cfg.auth.users_file || path.join(cfg.data_dir, 'users');
 
 /**
  * Gives `next` the running values of the keys a reload cannot apply, so the config the gateway reports is the one it
@@ -138,7 +153,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     if (opts.handleSignals) process.off('SIGHUP', onHup);
     releaseConsole();
   };
-  const hostname = cfg.server.hostname || os.hostname();
+  let hostname = hostnameOf(cfg);
   let tls: TlsMaterial;
   try {
     keepDataDirPrivate(cfg.data_dir, log);
@@ -150,8 +165,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   }
   const queue = new QueueStore(cfg.data_dir);
   const store: StateStore = await openStore(cfg.state, cfg.data_dir, log.child({ component: 'state' }), { startUnreachable: true });
-  const dns = createResolver(cfg.dns, log.child({ component: 'dns' }));
-  const users = new UsersFile(cfg.auth.users_file || path.join(cfg.data_dir, 'users'));
+  const dnsStats = new LookupStats();
+  let dns: CoreResolver = createResolver(cfg.dns, log.child({ component: 'dns' }), { stats: dnsStats });
+  const users = new UsersFile(usersFileOf(cfg));
   const metrics = new Metrics();
   let relay = makeRelay(cfg, queue, hostname, dns, log);
   let inUse = new InUse();
@@ -159,17 +175,21 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const delivery = new DeliveryQueue(queue, relay, cfg.queue, log, metrics);
   delivery.setHostname(hostname);
 
-  const services: Services = {
-    dns, store, dataDir: cfg.data_dir, hostname,
+  // A new set for each resolver and hostname: plugins built by a reload take theirs at create time.
+  const servicesWith = (resolver: DnsResolver, name: string): Services => ({
+    dns: resolver, store, dataDir: cfg.data_dir, hostname: name,
     // Reads the policy at call time, so a reload's domains apply at once.
     isLocalDomain: (d: string) => rt.policy.localDomains.has(d.toLowerCase().replace(/\.$/, '')),
     relayTarget: (d: string) => relayTargetFor(rt.config, d),
-  };
+  });
+  // Reads the running limits and policy at each call, so that a reload's prefix lengths and networks apply at once.
+  const counting = new ClientCounting(() => rt);
   const rt: Runtime = {
     config: cfg, policy: compilePolicy(cfg), plugins: [],
-    services, queue, delivery, users, log, hostname, metrics, connections: new ConnectionLimits(), authFailures: new AuthFailures(),
+    services: servicesWith(dns, hostname), queue, delivery, users, log, hostname, metrics,
+    connections: new ConnectionLimits(Date.now, counting), authFailures: new AuthFailures(Date.now, counting),
   };
-  const setup = { log, services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd() };
+  const setup = { log, services: rt.services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd() };
   try {
     rt.plugins = await createPlugins(cfg.plugins, setup);
     inUse.trackChain(rt.plugins);
@@ -183,7 +203,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const control = await startControl(cfg.data_dir, delivery, log, {
     metrics: () => ({
       ...metrics.snapshot(), connections_open: rt.connections.count, queue_scheduled: delivery.size, queue_journaled: queue.journaledCount,
-      dns: (dns as { stats?: () => unknown }).stats?.(),
+      dns: dns.stats(),
     }),
   }).catch(async (e) => {
     await closePlugins(rt.plugins, log); await relay.close(); await store.close();
@@ -236,8 +256,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // Pinned first: the certificate below is looked for under the running data_dir, not a new one.
     nc = { ...nc, server: { ...nc.server } };
     const ignored = keepRestartOnly(cfg, nc);
+    const applied = APPLIED_ON_RELOAD.filter((key) => JSON.stringify(valueAt(cfg, key)) !== JSON.stringify(valueAt(nc, key)));
+    const nextHostname = hostnameOf(nc);
     let nextTls: TlsMaterial;
-    try { nextTls = loadTlsLogged(nc, hostname, log, false); } catch (e) {
+    // A self-signed certificate made for the old name is made anew for the new one.
+    try { nextTls = loadTlsLogged(nc, nextHostname, log, false); } catch (e) {
       log.error('config reload refused: the running config is kept', { error: (e as Error).message });
       return false;
     }
@@ -248,8 +271,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       log.error('config reload refused: the running config is kept', { error: (e as Error).message });
       return false;
     }
+    // A resolver of its own only when dns changed: a new one starts with an empty cache. Lookups that hold the old one
+    // finish on it, and it has nothing to close (each query has its own socket).
+    const nextDns = applied.includes('dns') ? createResolver(nc.dns, log.child({ component: 'dns' }), { stats: dnsStats }) : dns;
+    const nextServices = nextDns === dns && nextHostname === hostname ? rt.services : servicesWith(nextDns, nextHostname);
     let plugins: LoadedPlugin[];
-    try { plugins = await createPlugins(nc.plugins, { ...setup, log }); } catch (e) {
+    try { plugins = await createPlugins(nc.plugins, { ...setup, services: nextServices }); } catch (e) {
       log.error('config reload refused: a plugin cannot start; the running config is kept', { error: String((e as Error).message) });
       return false;
     }
@@ -260,9 +287,19 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     rt.plugins = plugins;
     rt.config = nc;
     rt.policy = policy;
+    rt.services = nextServices;
+    setup.services = nextServices;
+    dns = nextDns;
+    hostname = nextHostname;
+    rt.hostname = nextHostname;
+    if (applied.includes('auth')) rt.users = new UsersFile(usersFileOf(nc));
+    log.configure(nc.log);
     cfg = nc;
     tls = nextTls;
     refreshListeners(listeners, rt, tls);
+    // smtp-server takes the name for the greeting and EHLO when a connection starts, so sessions open keep theirs.
+    for (const l of listeners) (l.server.options as { name?: string }).name = nextHostname;
+    delivery.setHostname(nextHostname);
     const nextRelay = makeRelay(nc, queue, hostname, dns, log);
     nextInUse.trackRelay(nextRelay);
     const oldRelay = relay;
@@ -274,7 +311,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // In-flight hooks and deliveries may still use the old instances for a moment.
     retired.add(old, oldRelay, oldInUse);
     if (ignored.length) log.warn('config reload: these keys change only on restart and keep their running values', { keys: ignored });
-    log.info('config reloaded', { plugins: plugins.map((p) => p.name) });
+    log.info('config reloaded', { plugins: plugins.map((p) => p.name), ...(applied.length ? { applied } : {}) });
     return true;
   };
 

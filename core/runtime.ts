@@ -1,4 +1,5 @@
-// The gateway's live state shared by the front door and the queue; a SIGHUP reload swaps `config`, `policy` and `plugins`.
+// The gateway's live state shared by the front door and the queue; a SIGHUP reload swaps `config`, `policy`, `plugins`,
+// `services` (a new resolver, a new hostname), `users` and `hostname`, which sessions read when they need them.
 import type { AuthFailures } from './auth/auth-failures.ts';
 import type { GatewayConfig } from './config/gateway-schema.ts';
 import type { LoadedPlugin } from './plugin/loader.ts';
@@ -38,12 +39,15 @@ export interface Runtime {
   config: GatewayConfig;
   policy: Policy;
   plugins: LoadedPlugin[];
-  readonly services: Services;
+  /** What hooks get as `ctx.services`: replaced whole by a reload, so a hook running keeps the resolver it started with. */
+  services: Services;
   readonly queue: QueueStore;
   readonly delivery: DeliveryQueue;
-  readonly users: UsersFile;
+  /** Read at each AUTH: a session that logged in before a reload keeps its login. */
+  users: UsersFile;
   readonly log: Logger;
-  readonly hostname: string;
+  /** server.hostname (or the machine's name): the greeting, Received and Message-ID of sessions after a reload. */
+  hostname: string;
   readonly metrics: Metrics;
   /** Connections counted across every listener. */
   readonly connections: ConnectionLimits;

@@ -7,6 +7,8 @@ import { bounceConfigSchema } from '../queue/bounce-config.ts';
 import { ipOrCidr } from './ip-schema.ts';
 import { smtpUrl } from './smtp-url-schema.ts';
 import { parseServer } from '../dns/servers.ts';
+import { DEFAULT_PREFIXES } from '../net/client-counting.ts';
+import { domainToASCII, domainToUnicode } from 'node:url';
 
 // The port within 0–65535 in the pattern itself: a larger one passed the check and failed only at start.
 const PORT = '(?:0|[1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
@@ -22,6 +24,38 @@ function withinTimer(v: number, p: string, is: Issue[]): void {
 /** withinTimer, and above 0 where 0 would not mean what it says (`zero` tells what it would mean). */
 function timerRange(zero: string) {
   return (v: number, p: string, is: Issue[]) => { if (v === 0) is.push({ path: p, message: zero }); else withinTimer(v, p, is); };
+}
+
+/**
+ * One entry of `domains`. A mistyped entry passed and then matched no recipient, so the gateway refused all of its own
+ * mail as relaying (554): a Postfix-style `"a.example, b.example"`, an address, a name with spaces.
+ */
+const localDomain = s.checked(s.string(), (v, p, is) => {
+  const why = notADomain(v);
+  if (why) is.push({ path: p, message: `${JSON.stringify(v)} ${why}` });
+});
+
+function notADomain(entry: string): string | undefined {
+  const parts = entry.split(/[\s,;]+/).filter(Boolean);
+  if (/[,;]/.test(entry) || (parts.length > 1 && parts.every((x) => x.includes('.')))) {
+    return `is several names in one string; write a list: domains: [${parts.join(', ')}]`;
+  }
+  if (/\s/.test(entry)) return 'has a space in it; a domain name has none';
+  if (entry.includes('@')) return `is not a domain name; write the part after the @ (${entry.slice(entry.lastIndexOf('@') + 1) || 'example.com'})`;
+  if (entry.startsWith('.') || entry.startsWith('*')) return 'is a pattern; list each domain itself (a leading dot or * does not cover subdomains here)';
+  const name = entry.endsWith('.') ? entry.slice(0, -1) : entry;
+  // An internationalized name is kept as written (SMTPUTF8 clients send it so); it must be the canonical Unicode form.
+  const ascii = /^[\x21-\x7e]*$/.test(name) ? name.toLowerCase() : domainToASCII(name);
+  if (!ascii) return 'is not a domain name';
+  if (ascii !== name.toLowerCase() && domainToUnicode(ascii) !== name.toLowerCase()) return `is not in a domain name's normal form; write ${domainToUnicode(ascii)}`;
+  if (ascii.length > 253) return 'is longer than a domain name can be (253 characters)';
+  const labels = ascii.split('.');
+  for (const label of labels) {
+    if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(label)) return `is not a domain name (label ${JSON.stringify(label)}: letters, digits and inner hyphens, 1 to 63 of them)`;
+    if (label.startsWith('xn--') && domainToUnicode(label) === label) return `is not a domain name (${label} is not a valid xn-- label)`;
+  }
+  if (/^\d+$/.test(labels[labels.length - 1])) return 'is an address, not a domain name';
+  return undefined;
 }
 
 const smarthostSchema = s.object({
@@ -51,7 +85,7 @@ export const gatewaySchema = s.object({
     // smtp-server reads 0 as its own default of 1m, not as "never".
     idle_timeout: s.checked(s.duration(), timerRange('must be above 0 (0 would not turn the idle timeout off: it would be 1m)')).default(60_000).describe('Idle time before a client is disconnected'),
   }).default({} as never),
-  domains: s.array(s.string()).default([]).describe('Local domains: mail to them is accepted from anyone'),
+  domains: s.array(localDomain).default([]).describe('Local domains: mail to them is accepted from anyone. Each a domain name (one trailing dot allowed), exactly: subdomains are not included; an internationalized name in its Unicode form (bücher.example) or its xn-- form'),
   relay: s.object({
     networks: s.array(ipOrCidr).default([]).describe('CIDRs allowed to relay to any domain without AUTH'),
   }).default({} as never),
@@ -67,11 +101,15 @@ export const gatewaySchema = s.object({
     max_message_size: s.checked(s.size(), (v, p, is) => { if (v === 0) is.push({ path: p, message: 'must be above 0 (0 would refuse every message; there is no unlimited size)' }); }).default(25 * 1024 * 1024).describe('Largest message accepted (SIZE); larger ones get 552'),
     max_recipients: s.number({ integer: true, min: 1 }).default(100).describe('Recipients per message; more get 452'),
     max_connections: s.number({ integer: true, min: 1 }).default(1000).describe('Connections at once; more get 421'),
-    max_connections_per_ip: s.number({ integer: true, min: 1 }).default(20).describe('Connections at once from one IP; more get 421'),
+    max_connections_per_ip: s.number({ integer: true, min: 1 }).default(20).describe('Connections at once from one client (its address, or its network under ipv4_prefix / ipv6_prefix); more get 421; connections from a trusted proxy each count under the client its XCLIENT names'),
     max_errors: s.number({ integer: true, min: 1 }).default(10).describe('Failed commands or refused recipients before the client is disconnected'),
-    error_block: s.duration().default(0).describe('After max_errors, refuse the IP for this long (0 = no block)'),
-    max_auth_failures: s.number({ integer: true, min: 0 }).default(5).describe('Failed AUTH attempts from one IP (not relay.networks or access.allow_ips) after which its AUTH is refused with 454 without checking the password (0 = no limit)'),
+    error_block: s.duration().default(0).describe('After max_errors, refuse the client (its network under ipv4_prefix / ipv6_prefix) for this long (0 = no block)'),
+    max_auth_failures: s.number({ integer: true, min: 0 }).default(5).describe('Failed AUTH attempts from one client (its network under ipv4_prefix / ipv6_prefix; not relay.networks or access.allow_ips) after which its AUTH is refused with 454 without checking the password (0 = no limit)'),
     auth_failure_block: s.duration({ min: 1000, max: TIMER_MAX_MS }).default(600_000).describe('How long AUTH stays refused after the failure that reached the limit, and how close failures must follow each other to count together'),
+    // Postfix's smtpd_client_ipv4/ipv6_prefix_length. Shorter prefixes than these lump unrelated networks together (a
+    // /16 is a whole provider's pool; a /32 is a whole IPv6 provider), which is a mistake rather than a policy.
+    ipv4_prefix: s.number({ integer: true, min: 16, max: 32 }).default(DEFAULT_PREFIXES.v4).describe('IPv4 clients in one network of this prefix length count as one client for max_connections_per_ip, error_block and the AUTH failure ban (32 = per address; IPv4-mapped IPv6 addresses are IPv4; relay.networks, access.allow_ips and server.trusted_proxies always count per address)'),
+    ipv6_prefix: s.number({ integer: true, min: 32, max: 128 }).default(DEFAULT_PREFIXES.v6).describe('The same for IPv6 clients: 64 counts each /64 (a site\'s smallest network, whose every address one host may use) as one client; 128 = per address'),
   }).default({} as never),
   access: s.object({
     allow_ips: s.array(ipOrCidr).default([]).describe('Client CIDRs exempt from deny lists and blocklist-style checks'),

@@ -1,6 +1,7 @@
 // Reads mailmoat.yaml, applies `--set key=value` overrides, validates, and reports every error with its key path.
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { domainToUnicode } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { gatewaySchema, type GatewayConfig } from './gateway-schema.ts';
 import { RECORD_KEY, validate, type Issue, type Schema } from './schema.ts';
@@ -79,48 +80,75 @@ export function applyOverride(target: Record<string, unknown>, assignment: strin
   return undefined;
 }
 
-/** Validates a raw config object (already parsed from YAML) including each plugin's own options. */
-export async function validateConfig(raw: unknown, file?: string, projectDir?: string): Promise<GatewayConfig> {
+/** The config as far as it validates, and every issue: what validateConfig throws, for callers that add their own. */
+async function validateRaw(raw: unknown, projectDir?: string): Promise<{ value: GatewayConfig; issues: Issue[] }> {
   const { value, issues } = validate(gatewaySchema, raw ?? {});
   // Plugin options are checked along with the rest (every error at once), once the plugin list itself is sound.
   if (Array.isArray(value.plugins) && !issues.some((i) => i.path.startsWith('plugins'))) {
     issues.push(...await validatePluginOptions(value.plugins, projectDir));
   }
+  // smtp-server hands every address over with its domain in Unicode (xn-- labels decoded): a local domain written in
+  // its xn-- form matched no recipient, and all of its mail was refused as relaying.
+  if (Array.isArray(value.domains) && !issues.some((i) => i.path.startsWith('domains'))) value.domains = value.domains.map((d) => domainToUnicode(d));
+  return { value, issues };
+}
+
+/** Validates a raw config object (already parsed from YAML) including each plugin's own options. */
+export async function validateConfig(raw: unknown, file?: string, projectDir?: string): Promise<GatewayConfig> {
+  const { value, issues } = await validateRaw(raw, projectDir);
   if (issues.length) throw new ConfigError(issues, file);
   return value;
 }
 
-/** Loads and validates the config; throws ConfigError with every problem. */
-export async function loadConfig(opts: { file?: string; overrides?: string[]; projectDir?: string } = {}): Promise<LoadedConfig> {
+/** What readConfig found: the config (absent when the file could not be read or parsed; partial when there are issues). */
+export interface ConfigReading {
+  config?: GatewayConfig;
+  file?: string;
+  baseDir: string;
+  issues: Issue[];
+}
+
+/**
+ * Reads and validates the config without throwing, with its paths resolved as far as they are valid: `moat
+ * check-config` adds the checks of what a start would refuse (files it names) to every schema error, not after them.
+ */
+export async function readConfig(opts: { file?: string; overrides?: string[]; projectDir?: string } = {}): Promise<ConfigReading> {
   const file = resolveConfigPath(opts.file);
+  const baseDir = file ? path.dirname(file) : process.cwd();
+  const fail = (message: string): ConfigReading => ({ file, baseDir, issues: [{ path: '', message }] });
   let raw: Record<string, unknown> = {};
   if (file) {
     let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch (e) {
-      throw new ConfigError([{ path: '', message: `cannot read the file: ${(e as Error).message}` }], file);
-    }
-    try { raw = (parseYaml(text) ?? {}) as Record<string, unknown>; } catch (e) {
-      throw new ConfigError([{ path: '', message: `is not valid YAML: ${(e as Error).message}` }], file);
-    }
-    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError([{ path: '', message: 'expected a mapping at the top of the file' }], file);
+    try { text = readFileSync(file, 'utf8'); } catch (e) { return fail(`cannot read the file: ${(e as Error).message}`); }
+    try { raw = (parseYaml(text) ?? {}) as Record<string, unknown>; } catch (e) { return fail(`is not valid YAML: ${(e as Error).message}`); }
+    if (typeof raw !== 'object' || Array.isArray(raw)) return fail('expected a mapping at the top of the file');
   }
   // The embedded default accepts mail for localhost (README); a reload of it must keep doing so.
   if (!file) raw.domains = ['localhost'];
   const issues: Issue[] = [];
   for (const o of opts.overrides ?? []) { const i = applyOverride(raw, o); if (i) issues.push(i); }
-  if (issues.length) throw new ConfigError(issues, file);
-  const baseDir = file ? path.dirname(file) : process.cwd();
+  if (issues.length) return { file, baseDir, issues };
   // A plugin's own module, like data_dir, is relative to the config file: checked here and loaded at start alike.
   if (Array.isArray(raw.plugins)) {
     for (const entry of raw.plugins as Array<Record<string, unknown> | null>) {
       if (entry && typeof entry.module === 'string' && entry.module) entry.module = path.resolve(baseDir, entry.module);
     }
   }
-  const config = await validateConfig(raw, file, opts.projectDir);
-  config.data_dir = path.resolve(baseDir, config.data_dir);
+  const { value: config, issues: found } = await validateRaw(raw, opts.projectDir);
+  const relative = (p: unknown) => (typeof p === 'string' && p ? path.resolve(baseDir, p) : p) as string;
+  config.data_dir = relative(config.data_dir);
   // Like data_dir, relative to the config file: the gateway and `moat user` may run from different directories.
-  if (config.auth.users_file) config.auth.users_file = path.resolve(baseDir, config.auth.users_file);
-  if (config.server.tls.cert) config.server.tls.cert = path.resolve(baseDir, config.server.tls.cert);
-  if (config.server.tls.key) config.server.tls.key = path.resolve(baseDir, config.server.tls.key);
+  if (config.auth) config.auth.users_file = relative(config.auth.users_file);
+  if (config.server?.tls) {
+    config.server.tls.cert = relative(config.server.tls.cert);
+    config.server.tls.key = relative(config.server.tls.key);
+  }
+  return { config, file, baseDir, issues: found };
+}
+
+/** Loads and validates the config; throws ConfigError with every problem. */
+export async function loadConfig(opts: { file?: string; overrides?: string[]; projectDir?: string } = {}): Promise<LoadedConfig> {
+  const { config, file, baseDir, issues } = await readConfig(opts);
+  if (issues.length || !config) throw new ConfigError(issues, file);
   return { config, file, baseDir };
 }

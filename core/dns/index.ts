@@ -15,6 +15,7 @@ import { LookupStats } from './stats.ts';
 import { isAscii } from '../text/ascii.ts';
 
 export { reverseName, expandIpv6 } from './wire.ts';
+export { LookupStats } from './stats.ts';
 
 /** The core resolver: the plugin interface plus cache control. */
 export interface CoreResolver extends DnsResolver {
@@ -28,6 +29,11 @@ export interface CoreResolver extends DnsResolver {
 export interface ResolverOptions {
   /** Clock for cache expiry (tests); defaults to Date.now. */
   now?: () => number;
+  /**
+   * Counters to go on with: a resolver that a reload swapped in for new `dns:` settings counts on from the old one's,
+   * so `moat metrics` loses nothing to a reload.
+   */
+  stats?: LookupStats;
 }
 
 // A FORMERR from a server says it could not read our query (its fault or ours, never the name's): it is a server
@@ -47,7 +53,7 @@ export function createResolver(cfg: DnsConfig, log?: Logger, opts: ResolverOptio
   const maxTtlMs = cfg.max_ttl ?? 86_400_000;
   const negativeTtlMs = cfg.negative_ttl ?? 60_000;
   const cache = new AnswerCache(cfg.cache_size ?? 10_000, now);
-  const stats = new LookupStats();
+  const stats = opts.stats ?? new LookupStats();
   const inflight = new Map<string, Promise<RecordValue[]>>();
   let rotate = 0;
 

@@ -9,6 +9,9 @@ const KEY_KEY = /(?:^|[_.-])(?:key|Key|KEY)$|[a-z0-9]Key$/;
 const TOKEN_KEY = /token/i;
 
 export interface LogSink { write(line: string): void }
+export type LogFormat = 'auto' | 'json' | 'text';
+
+const textFormat = (format: LogFormat, autoText: boolean): boolean => format === 'text' || (format === 'auto' && autoText);
 
 /** Whether a field must be masked: any value under a secret's name, and anything but a number under a token's. */
 function isSecret(key: string, value: unknown): boolean {
@@ -124,6 +127,8 @@ interface LoggerCore {
   min: number;
   sink: LogSink;
   text: boolean;
+  /** What `format: auto` means for this sink: text on a terminal, JSON lines otherwise. */
+  autoText: boolean;
   /** Lines also handed to listeners (tests and metrics read them). */
   listeners: Array<(rec: LogFields) => void>;
 }
@@ -132,19 +137,29 @@ export class JsonLogger implements Logger {
   private readonly base: LogFields;
   private readonly core: LoggerCore;
 
-  constructor(opts: { level?: LogLevel; format?: 'auto' | 'json' | 'text'; sink?: LogSink; base?: LogFields; listeners?: Array<(rec: LogFields) => void> } = {}, core?: LoggerCore) {
+  constructor(opts: { level?: LogLevel; format?: LogFormat; sink?: LogSink; base?: LogFields; listeners?: Array<(rec: LogFields) => void> } = {}, core?: LoggerCore) {
     // Masked once here, not on every line: a child's fields (cid, qid) go with each of its lines.
     this.base = redact(opts.base ?? {});
     if (core) { this.core = core; return; }
-    const fmt = opts.format ?? 'auto';
     const sink = opts.sink ?? process.stdout;
+    const autoText = opts.sink === undefined && process.stdout.isTTY === true;
     this.core = {
       min: LEVELS[opts.level ?? 'info'],
       // Only the process's own output is batched: a sink given by the caller (tests) sees every line at once.
       sink: opts.sink === undefined ? new BatchedSink(sink) : sink,
-      text: fmt === 'text' || (fmt === 'auto' && opts.sink === undefined && process.stdout.isTTY === true),
+      text: textFormat(opts.format ?? 'auto', autoText),
+      autoText,
       listeners: opts.listeners ?? [],
     };
+  }
+
+  /**
+   * Changes the level and format of this logger and of every child it made, at once: a reload that sets `log.level`
+   * to debug must reach the loggers that plugins, sessions and the relay already hold.
+   */
+  configure(opts: { level: LogLevel; format: LogFormat }): void {
+    this.core.min = LEVELS[opts.level];
+    this.core.text = textFormat(opts.format, this.core.autoText);
   }
 
   onLine(fn: (rec: LogFields) => void): void { this.core.listeners.push(fn); }

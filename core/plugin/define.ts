@@ -1,5 +1,5 @@
 // How a plugin is declared: a name, a config schema with defaults, and a factory that returns its hook handlers.
-import type { Schema } from '../config/schema.ts';
+import type { Issue, Schema } from '../config/schema.ts';
 import type { HookName } from '../hooks/hook-names.ts';
 import type { HookContext, Services } from '../hooks/context.ts';
 import type { Outcome } from '../hooks/outcome.ts';
@@ -23,6 +23,13 @@ export interface PluginSetup {
   configDir: string;
 }
 
+/** What a plugin's `check` may read: where its relative paths start, and the gateway's data folder. */
+export interface PluginCheckSetup {
+  projectDir: string;
+  configDir: string;
+  dataDir: string;
+}
+
 export interface PluginDefinition<C> {
   /** The plugin id: folder, config `name`, log tag and findings key. */
   name: string;
@@ -32,6 +39,12 @@ export interface PluginDefinition<C> {
   /** Symbols this plugin may emit, with a one-line description each. */
   symbols?: Record<string, string>;
   create(config: C, setup: PluginSetup): Promise<PluginInstance> | PluginInstance;
+  /**
+   * What `create` would refuse with these options beyond their schema (a file they name that cannot be read), so that
+   * `moat check-config` and `moat doctor` say OK only for a config the gateway starts with. Issue paths are relative to
+   * the plugin's entry (`seed`). It must not write, connect or start threads: it runs as whoever runs check-config.
+   */
+  check?(config: C, setup: PluginCheckSetup): Promise<Issue[]> | Issue[];
 }
 
 /**

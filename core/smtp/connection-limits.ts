@@ -1,22 +1,38 @@
-// Connection counting across every listener of a gateway: the total, per client IP, and temporary blocks after errors.
+// Connection counting across every listener of a gateway: the total, per client, and temporary blocks after errors.
+// A client is its address or its network block (limits.ipv4_prefix / ipv6_prefix; see core/net/client-counting.ts).
 import { ExpiringEntries } from '../net/expiring-entries.ts';
+import { ClientCounting } from '../net/client-counting.ts';
 
 export class ConnectionLimits {
   private total = 0;
-  private readonly perIp = new Map<string, number>();
+  /** Open connections per client key. */
+  private readonly perClient = new Map<string, number>();
+  /**
+   * The key each address with open connections was counted under, so that its close is taken off the same count
+   * even when a reload changed the prefix lengths meanwhile (a count that never comes down would refuse for ever).
+   */
+  private readonly countedAs = new Map<string, { key: string; open: number }>();
   private readonly blocked = new ExpiringEntries<{ until: number }>();
   private readonly now: () => number;
+  readonly counting: ClientCounting;
 
-  constructor(now: () => number = Date.now) { this.now = now; }
+  constructor(now: () => number = Date.now, counting: ClientCounting = new ClientCounting(() => undefined)) {
+    this.now = now;
+    this.counting = counting;
+  }
 
   /** Counts a new connection, or says why it is refused (nothing is counted then). */
   open(ip: string, max: { total: number; perIp: number }): string | undefined {
-    const blocked = this.blockedNow(ip);
-    if (blocked) return blocked;
+    const key = this.counting.keyOf(ip);
+    if (this.blocked.get(key, this.now())) return BLOCKED;
     if (this.total >= max.total) return 'Too many connections, try again later';
-    if ((this.perIp.get(ip) ?? 0) >= max.perIp) return 'Too many connections from your address';
+    const held = this.countedAs.get(ip);
+    const countKey = held?.key ?? key;
+    const n = this.perClient.get(countKey) ?? 0;
+    if (n >= max.perIp) return 'Too many connections from your address';
     this.total++;
-    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    this.perClient.set(countKey, n + 1);
+    if (held) held.open++; else this.countedAs.set(ip, { key: countKey, open: 1 });
     return undefined;
   }
 
@@ -25,23 +41,41 @@ export class ConnectionLimits {
    * the client, since the connection itself was counted under the proxy's address.
    */
   blockedNow(ip: string): string | undefined {
-    return this.blocked.get(ip, this.now()) ? 'Too many errors from your address, try again later' : undefined;
+    return this.blocked.get(this.counting.keyOf(ip), this.now()) ? BLOCKED : undefined;
   }
 
   close(ip: string): void {
+    const held = this.countedAs.get(ip);
+    if (!held) return;
     this.total = Math.max(0, this.total - 1);
-    const n = (this.perIp.get(ip) ?? 1) - 1;
-    if (n <= 0) this.perIp.delete(ip); else this.perIp.set(ip, n);
+    if (--held.open <= 0) this.countedAs.delete(ip);
+    const n = (this.perClient.get(held.key) ?? 1) - 1;
+    if (n <= 0) this.perClient.delete(held.key); else this.perClient.set(held.key, n);
   }
 
+  /** Blocks the client `ip` belongs to (its network block, under the prefix lengths) for `ms`. */
   block(ip: string, ms: number): void {
     const now = this.now();
-    this.blocked.set(ip, { until: now + ms }, now);
+    this.blocked.set(this.counting.keyOf(ip), { until: now + ms }, now);
   }
+
+  /** The log field naming the network `ip` is counted as, when that is more than the address. */
+  prefixField(ip: string): { prefix?: string } { return this.counting.logField(ip); }
 
   /** Connections open now. */
   get count(): number { return this.total; }
 
-  /** Addresses held in memory: with connections open, and blocked (expired blocks not yet swept out). */
-  get tracked(): { ips: number; blocked: number } { return { ips: this.perIp.size, blocked: this.blocked.size }; }
+  /** Clients held in memory: with connections open, and blocked (expired blocks not yet swept out). */
+  get tracked(): { ips: number; blocked: number } { return { ips: this.perClient.size, blocked: this.blocked.size }; }
+}
+
+const BLOCKED = 'Too many errors from your address, try again later';
+
+/**
+ * The caps a new connection from `ip` is counted against. A trusted proxy has none of its own per client: its
+ * sessions stand for many clients, each counted under its own address once XCLIENT names it (see the session handler).
+ */
+export function connectionCaps(rt: { config: { limits: { max_connections: number; max_connections_per_ip: number } }; policy: { trustedProxies: { has(ip: string): boolean } } }, ip: string): { total: number; perIp: number } {
+  const lim = rt.config.limits;
+  return { total: lim.max_connections, perIp: rt.policy.trustedProxies.has(ip) ? Infinity : lim.max_connections_per_ip };
 }

@@ -9,6 +9,7 @@ import { applyFastDataScan } from './data-scan.ts';
 import type { TlsMaterial } from './tls.ts';
 import { normalizeIp } from '../net/cidr.ts';
 import type { Socket } from 'node:net';
+import { connectionCaps } from './connection-limits.ts';
 
 export interface BoundListener { kind: ListenerKind; host: string; port: number; server: SMTPServer }
 
@@ -78,8 +79,9 @@ export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<Bou
       const handler = new SessionHandler(rt, kind);
       const server = new SMTPServer(serverOptions(rt, kind, tls, handler));
       (server as unknown as { _mailmoat: SessionHandler })._mailmoat = handler;
-      trustProxyHeadersFrom(server, (ip) => rt.policy.trustedProxies.has(ip));
-      if (!(rt.config.server.proxy_protocol)) trustProxyHeadersFrom(server, () => false);
+      // Asked of each new connection, so a reload turns server.proxy_protocol on or off for connections after it.
+      // Not on the implicit-TLS port, where the schema promises a handshake first.
+      trustProxyHeadersFrom(server, (ip) => kind !== 'smtps' && rt.config.server.proxy_protocol && rt.policy.trustedProxies.has(ip));
       const { host, port } = splitHostPort(hp);
       await new Promise<void>((resolve, reject) => {
         const onErr = (e: Error) => reject(new Error(`cannot listen on ${hp} (${kind}): ${e.message}`));
@@ -132,8 +134,7 @@ function countBeforeHandshake(server: SMTPServer, rt: Runtime): void {
   inner.server.removeAllListeners('connection');
   inner.server.on('connection', (socket) => {
     const ip = normalizeIp(socket.remoteAddress ?? '');
-    const lim = rt.config.limits;
-    if (rt.connections.open(ip, { total: lim.max_connections, perIp: lim.max_connections_per_ip })) {
+    if (rt.connections.open(ip, connectionCaps(rt, ip))) {
       // Nothing can be said before the handshake (a 421 in plaintext is noise to a TLS client): the socket is dropped.
       rt.metrics.inc('connections_refused');
       socket.on('error', () => {});

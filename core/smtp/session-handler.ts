@@ -10,6 +10,7 @@ import { runHook } from '../hooks/runner.ts';
 import { toAddress, forbiddenRecipientForm } from './address-policy.ts';
 import { replyFor, smtpError, type Reply } from './reply.ts';
 import { normalizeIp } from '../net/cidr.ts';
+import { connectionCaps } from './connection-limits.ts';
 import { newQueueId } from '../queue/queue-id.ts';
 import { receiveMessage } from './message-intake.ts';
 import { isAscii } from '../text/ascii.ts';
@@ -75,15 +76,14 @@ export class SessionHandler implements ConnectionHooks {
 
   // ── connection ──────────────────────────────────────────────────────────────
   onConnect = (session: SMTPServerSession, cb: Cb): void => {
-    const lim = this.rt.config.limits;
     const ip = normalizeIp(session.remoteAddress);
-    const refused = this.rt.connections.open(ip, { total: lim.max_connections, perIp: lim.max_connections_per_ip });
+    const refused = this.rt.connections.open(ip, connectionCaps(this.rt, ip));
     if (refused) { this.rt.metrics.inc('connections_refused'); return cb(smtpError(421, '4.7.0', refused)); }
     this.sessions.set(session.id, {
       id: session.id, remote: { ip, port: session.remotePort }, local: { ip: normalizeIp(session.localAddress), port: session.localPort },
       listener: this.listener, tls: session.secure, relayNetwork: false, trusted: false, allowlisted: false,
       pluginState: new Map(), errors: 0, transactions: 0, startedAt: Date.now(),
-      // kept for the per-IP count, which follows the socket even after XCLIENT
+      // The address the connection is counted under: the socket's, then the client's once XCLIENT names it.
       ...({ socketIp: ip } as object),
     } as SessionState);
     this.rt.metrics.inc('connections');
@@ -129,8 +129,20 @@ export class SessionHandler implements ConnectionHooks {
     // that limits.error_block put on it would otherwise never apply behind a proxy.
     const blocked = st.remote.ip !== this.socketIp(st) ? this.rt.connections.blockedNow(st.remote.ip) : undefined;
     if (blocked) {
-      log.info('client refused: blocked after too many errors', { ip: st.remote.ip });
+      log.info('client refused: blocked after too many errors', { ip: st.remote.ip, ...this.rt.connections.prefixField(st.remote.ip) });
       return { kind: 'close', code: 421, text: `4.7.0 ${blocked}` };
+    }
+    // The proxy's sessions were counted under its address until now: each is moved to the client it names, so
+    // max_connections_per_ip applies to that client, and a busy proxy is not refused for the sum of its clients.
+    if (st.remote.ip !== this.socketIp(st)) {
+      this.rt.connections.close(this.socketIp(st));
+      const refused = this.rt.connections.open(st.remote.ip, connectionCaps(this.rt, st.remote.ip));
+      (st as unknown as { socketIp: string }).socketIp = refused ? '' : st.remote.ip;
+      if (refused) {
+        log.info('client refused: connection limit', { ip: st.remote.ip, ...this.rt.connections.prefixField(st.remote.ip), reason: refused });
+        this.rt.metrics.inc('connections_refused');
+        return { kind: 'close', code: 421, text: `4.7.0 ${refused}` };
+      }
     }
     if (!st.allowlisted && this.rt.policy.deny.has(st.remote.ip)) {
       st.rejected = { code: 554, text: '5.7.1 Your address is not allowed to send mail here' };
@@ -169,7 +181,7 @@ export class SessionHandler implements ConnectionHooks {
     const lim = this.rt.config.limits;
     if (st.errors < lim.max_errors) return false;
     if (lim.error_block > 0) this.rt.connections.block(st.remote.ip, lim.error_block);
-    this.log(st.id).info('too many errors: disconnecting', { ip: st.remote.ip, errors: st.errors, blocked_ms: lim.error_block });
+    this.log(st.id).info('too many errors: disconnecting', { ip: st.remote.ip, ...this.rt.connections.prefixField(st.remote.ip), errors: st.errors, blocked_ms: lim.error_block });
     return true;
   }
 
@@ -231,7 +243,7 @@ export class SessionHandler implements ConnectionHooks {
     // Our own networks are not guessers to lock out: one mistyped password there would stop a whole office behind one address.
     const exempt = st?.relayNetwork || st?.allowlisted;
     if (!exempt && this.rt.authFailures.refused(ip, lim.max_auth_failures)) {
-      this.log(session.id).info('authentication refused: too many failures from this address', { user, ip, method: auth.method });
+      this.log(session.id).info('authentication refused: too many failures from this address', { user, ip, ...this.rt.connections.prefixField(ip), method: auth.method });
       this.rt.metrics.inc('auth_refused');
       if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       return cb(smtpError(454, '4.7.0', 'Too many failed authentications from your address, try again later'));

@@ -4,8 +4,8 @@
 // Tokens come from our own MIME reader on the raw message, not from the shared parsed view, so a message
 // yields exactly the tokens `moat bayes create` learned from the same mail on disk.
 import path from 'node:path';
-import { promises as fsp } from 'node:fs';
-import { definePlugin, PluginUnavailableError, type HookContext, type MessageView, type Outcome, type PluginSetup, type Verdict } from '../../core/index.ts';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { definePlugin, PluginUnavailableError, type HookContext, type Issue, type MessageView, type Outcome, type PluginSetup, type Verdict } from '../../core/index.ts';
 import { configSchema, PROBABILITY_DECIMALS, type Band, type BayesConfig } from './config.ts';
 import { DictionaryFileRefused, LiveDictionary } from './live-dictionary.ts';
 import { SharedCounts, isSharedStore } from './shared-counts.ts';
@@ -47,8 +47,28 @@ async function readHead(message: MessageView, maxBytes: number): Promise<Buffer>
   return Buffer.concat(chunks).subarray(0, maxBytes);
 }
 
-function dictionaryPath(cfg: BayesConfig, setup: PluginSetup): string {
-  return cfg.dictionary ? path.resolve(setup.configDir, cfg.dictionary) : path.join(setup.services.dataDir, 'bayes', 'dictionary.tab');
+function dictionaryPath(cfg: BayesConfig, at: { configDir: string; dataDir: string }): string {
+  return cfg.dictionary ? path.resolve(at.configDir, cfg.dictionary) : path.join(at.dataDir, 'bayes', 'dictionary.tab');
+}
+
+/**
+ * For `moat check-config`: what `create` would refuse of the files the options name, read but never written. The
+ * dictionary, when it exists, must be readable; when it does not, a seed named in the config must be.
+ */
+async function checkFiles(cfg: BayesConfig, at: { configDir: string; dataDir: string }): Promise<Issue[]> {
+  const file = dictionaryPath(cfg, at);
+  try {
+    await fsp.access(file);
+  } catch {
+    if (!cfg.seed || cfg.seed === 'none') return [];
+    const seed = path.resolve(at.configDir, cfg.seed);
+    try { await fsp.access(seed, fsConstants.R_OK); return []; } catch (e) {
+      return [{ path: 'seed', message: `${seed} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}), so the dictionary ${file} cannot be made from it` }];
+    }
+  }
+  try { await fsp.access(file, fsConstants.R_OK); return []; } catch (e) {
+    return [{ path: cfg.dictionary ? 'dictionary' : '', message: `the dictionary ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` }];
+  }
 }
 
 /** Why the plugin cannot run, naming what the admin has to mend: it is then disabled, or the start stopped when `required`. */
@@ -147,8 +167,9 @@ export default definePlugin<BayesConfig>({
     BAYES_HAM_99: 'Spam probability below 0.01',
     BAYES_LESSON: 'A recipient is a honeypot or ham address (detail: spam or ham, and which): the message is learned after the verdict unless deferred, as the balance rule allows; the log line "bayes learned" or "bayes not learned" says which',
   },
+  check: (cfg, at) => checkFiles(cfg, at),
   async create(cfg, setup) {
-    const file = dictionaryPath(cfg, setup);
+    const file = dictionaryPath(cfg, { configDir: setup.configDir, dataDir: setup.services.dataDir });
     const store = setup.services.store;
     const sharing = cfg.share_counts === 'on' || (cfg.share_counts === 'auto' && isSharedStore(store));
     const key = `${file}\0${sharing ? cfg.share_namespace : ''}`;

@@ -6,6 +6,15 @@ import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 /** Exit code for a command line that cannot be understood (sysexits EX_USAGE). */
 export const USAGE_ERROR = 64;
 
+/**
+ * The options that choose the config, as `moat start` reads them: every command that reads the config takes both, so
+ * it reaches a gateway started with `--set data_dir=…`.
+ */
+export const CONFIG_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  set: { type: 'string', multiple: true },
+} as const satisfies ParseArgsOptionsConfig;
+
 /** The options and positionals of `args`, or undefined (after printing why, and `usage`) when they do not parse. */
 export function readCommandLine<O extends ParseArgsOptionsConfig>(args: string[], options: O, usage: string) {
   try {

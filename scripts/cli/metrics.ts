@@ -1,8 +1,8 @@
 // `moat metrics`: counters of the running gateway (connections, messages by verdict, DATA latency, queue, DNS), as text, JSON or Prometheus.
-import { loadConfig } from '../../core/config/load.ts';
+import { ConfigError, loadConfig } from '../../core/config/load.ts';
 import { controlRequest, NoGatewayError } from '../../core/control/client.ts';
 import { socketPath } from '../../core/control/protocol.ts';
-import { readCommand } from './args.ts';
+import { CONFIG_OPTIONS, readCommand } from './args.ts';
 import { prometheusText } from '../../core/metrics.ts';
 
 function flatten(prefix: string, v: unknown, out: Array<[string, number]>): void {
@@ -11,11 +11,18 @@ function flatten(prefix: string, v: unknown, out: Array<[string, number]>): void
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const usage = 'usage: moat metrics [--config FILE] [--json | --prometheus]';
-  const parsed = readCommand(argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, prometheus: { type: 'boolean' } }, usage);
+  const usage = 'usage: moat metrics [--config FILE] [--set KEY=VALUE]… [--json | --prometheus]';
+  const parsed = readCommand(argv, { ...CONFIG_OPTIONS, json: { type: 'boolean' }, prometheus: { type: 'boolean' } }, usage);
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  const { config } = await loadConfig({ file: values.config });
+  let config;
+  try {
+    // The same config options as `moat start`: the control socket is under the data_dir the gateway was started with.
+    ({ config } = await loadConfig({ file: values.config, overrides: values.set ?? [] }));
+  } catch (e) {
+    if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return 1; }
+    throw e;
+  }
   let m: unknown;
   try {
     m = await controlRequest(socketPath(config.data_dir), { op: 'metrics' }, 10_000);

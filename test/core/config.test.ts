@@ -5,10 +5,10 @@ import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, ConfigError } from '../../core/config/load.ts';
+import { loadConfig, readConfig, ConfigError } from '../../core/config/load.ts';
 import { parseDuration, parseSize } from '../../core/config/units.ts';
 import { s, validate } from '../../core/config/schema.ts';
-import { spawnGateway } from '../helpers/gateway.ts';
+import { spawnGateway, startGateway } from '../helpers/gateway.ts';
 import { SmtpDialog } from '../helpers/smtp-dialog.ts';
 import { freePort } from '../helpers/ports.ts';
 
@@ -240,6 +240,52 @@ describe('config', () => {
     const { config } = await loadConfig({ file: f });
     assert.equal(config.plugins[0].module, path.join(dir, 'plugins', 'behaviour.ts'));
     assert.notEqual(process.cwd(), dir, 'run from elsewhere');
+  });
+
+  it('moat metrics and moat doctor take --set as moat start does, so they reach a gateway started with --set data_dir', async function () {
+    this.timeout(60_000);
+    const gw = await spawnGateway();
+    try {
+      // A file whose own data_dir is elsewhere, as for a gateway started with that file and --set data_dir=….
+      const f = tmpYaml('data_dir: ./not-the-gateways\n');
+      const { stdout } = await run(process.execPath, [MOAT, 'metrics', '--config', f, '--set', `data_dir=${gw.dataDir}`, '--json']);
+      assert.equal(typeof (JSON.parse(stdout) as Record<string, number>).queue_scheduled, 'number', stdout);
+      const doctor = await run(process.execPath, [MOAT, 'doctor', '--config', f, '--set', `data_dir=${gw.dataDir}`]);
+      assert.match(doctor.stdout, new RegExp(`^ok {3}data_dir: ${gw.dataDir}: `, 'm'));
+      // A bad --set is a config error with its key path, not a usage error or a stack.
+      await assert.rejects(run(process.execPath, [MOAT, 'metrics', '--config', f, '--set', 'limits.max_recipients=many']), (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 1);
+        assert.match(e.stderr, /^ {2}limits\.max_recipients: expected a whole number/m);
+        return true;
+      });
+    } finally { await gw.kill(); }
+  });
+
+  it('readConfig gives every schema error and the config as far as it validated, with its paths resolved', async () => {
+    const f = tmpYaml('domains: "a.example, b.example"\ndata_dir: spool\nserver:\n  tls:\n    cert: c.pem\n    key: k.pem\n');
+    const { config, issues, baseDir } = await readConfig({ file: f });
+    assert.deepEqual(issues.map((i) => i.path), ['domains[0]']);
+    assert.equal(config?.data_dir, path.join(baseDir, 'spool'));
+    assert.equal(config?.server.tls.cert, path.join(baseDir, 'c.pem'));
+    // A file that cannot be read gives no config at all.
+    const none = await readConfig({ file: path.join(baseDir, 'absent.yaml') });
+    assert.equal(none.config, undefined);
+    assert.match(none.issues[0].message, /cannot read the file/);
+  });
+
+  it('a local domain written in its xn-- form takes mail for it, in either form (smtp-server gives the domain in Unicode)', async () => {
+    const gw = await startGateway({ config: { domains: ['xn--bcher-kva.example', 'Example.NET.'] } });
+    try {
+      // SMTPUTF8 even for the xn-- form: smtp-server decodes it, and the front door then wants SMTPUTF8 for it (reported).
+      for (const rcpt of ['user@xn--bcher-kva.example', 'user@bücher.example', 'user@example.net']) {
+        const c = await SmtpDialog.connect(gw.port);
+        await c.hello();
+        await c.cmd('MAIL FROM:<a@client.example> SMTPUTF8');
+        const r = await c.cmd(`RCPT TO:<${rcpt}>`);
+        assert.equal(r.code, 250, `${rcpt}: ${r.code} ${r.text}`);
+        await c.quit();
+      }
+    } finally { await gw.stop(); }
   });
 
   it('the README\'s configuration table is what moat config-help prints, as the README says', async () => {

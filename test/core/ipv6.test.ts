@@ -1,7 +1,7 @@
 // IPv6 end to end, as an admin with a dual-stack MX sees it: listeners on [::1] and [::], clients named by XCLIENT
 // and PROXY TCP6, IPv6 CIDRs in relay.networks, access.deny_ips and trusted_proxies, blocklists by reversed nibbles,
 // SPF ip6:, forward-confirmed ip6.arpa PTR, a smarthost at smtp://[::1]:port, an MX host with only an AAAA record,
-// and limits.error_block behind a proxy. The resolver itself asks a DNS server on ::1.
+// and limits.error_block behind a proxy (per /64). The resolver itself asks a DNS server on ::1.
 import assert from 'node:assert/strict';
 import { SMTPServer } from 'smtp-server';
 import { startDnsServer, type DnsTestServer } from '../helpers/dns-server.ts';
@@ -191,7 +191,7 @@ describe('IPv6 end to end', function () {
     assert.ok((line.symbols as string[]).includes('RBL_V4_FORM(1)'), `looked up as 1.0.0.127.bl.test: ${line.symbols}`);
   });
 
-  it('limits.error_block holds a client named by XCLIENT (per address, as Postfix counts)', async () => {
+  it('limits.error_block holds a client named by XCLIENT, and the rest of its /64 (limits.ipv6_prefix)', async () => {
     const blocked = '2001:db8:5::1';
     const d = await SmtpDialog.connect(v6Port, '::1');
     assert.equal((await d.hello({ xclient: { addr: `IPV6:${blocked}` } })).code, 250);
@@ -204,10 +204,16 @@ describe('IPv6 end to end', function () {
     assert.equal(r.code, 421, `the blocked client came back through the proxy: ${r.code} ${r.text}`);
     assert.match(r.text, /Too many errors/);
     await again.quit();
-    // Another address of the same /64 is not blocked: blocks, like the per-IP connection count, are per address.
+    // Another address of the same /64 is the same sender: it may take any of them. One of the next /64 is not.
     const neighbour = await SmtpDialog.connect(v6Port, '::1');
-    assert.equal((await neighbour.hello({ xclient: { addr: 'IPV6:2001:db8:5::2' } })).code, 250);
+    const n = await neighbour.hello({ xclient: { addr: 'IPV6:2001:db8:5::2' } });
+    assert.equal(n.code, 421, `${n.code} ${n.text}`);
     await neighbour.quit();
+    const refused = await waitFor('the refusal', () => gw.logs.find((l) => l.msg === 'client refused: blocked after too many errors' && l.ip === '2001:db8:5::2'));
+    assert.equal(refused.prefix, '2001:db8:5::/64');
+    const outside = await SmtpDialog.connect(v6Port, '::1');
+    assert.equal((await outside.hello({ xclient: { addr: 'IPV6:2001:db8:5:1::2' } })).code, 250);
+    await outside.quit();
   });
 
   it('PROXY TCP6 names the client; deny_ips ::/0 refuses IPv6 clients and not the IPv4 ones of a dual-stack listener', async () => {

@@ -178,7 +178,7 @@ describe('front door TLS under load and hostile clients', function () {
     let gw: TestGateway;
     before(async () => {
       gw = await startGateway({
-        config: { server: { tls_listen: ['127.0.0.1:0'], idle_timeout: '5s' }, limits: { max_connections_per_ip: 5 } },
+        config: { server: { tls_listen: ['127.0.0.1:0'], idle_timeout: '5s', trusted_proxies: [] }, limits: { max_connections_per_ip: 5 } },
       });
     });
     after(async () => { await gw?.stop(); });

@@ -1,0 +1,128 @@
+// `moat check-config` run as an admin runs it: OK only for a config the gateway starts with and whose domains match
+// mail, and every error listed at once.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const MOAT = path.resolve(import.meta.dirname, '..', '..', 'scripts', 'moat.js');
+const CORE = pathToFileURL(path.resolve(import.meta.dirname, '..', '..', 'core', 'index.ts')).href;
+
+describe('moat check-config', function () {
+  this.timeout(30_000);
+  let dir: string;
+  before(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-check-config-')); });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  function checkConfig(yaml: string): { code: number; out: string } {
+    const file = path.join(dir, 'mailmoat.yaml');
+    writeFileSync(file, `data_dir: ./data\n${yaml}`);
+    const r = spawnSync(process.execPath, [MOAT, 'check-config', '--config', file], { encoding: 'utf8', cwd: os.tmpdir() });
+    return { code: r.status ?? -1, out: r.stdout + r.stderr };
+  }
+
+  describe('domains', () => {
+    it('refuses a Postfix-style comma-separated string, with the list to write instead', () => {
+      const r = checkConfig('domains: "example.com, example.net"\n');
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /^ {2}domains\[0\]: "example\.com, example\.net" is several names in one string; write a list: domains: \[example\.com, example\.net\]$/m);
+    });
+
+    it('names each entry that is no domain name: a space, an address, a pattern, a bad label, an IP address', () => {
+      const r = checkConfig('domains: ["example.com example.net", "mail example", "postmaster@example.org", "@example.org", ".example.org", "a_b.example", "-x.example", "a..example", "xn--zz.example", "192.0.2.1"]\n');
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /: 10 error\(s\)/);
+      assert.match(r.out, /domains\[0\]: .* write a list: domains: \[example\.com, example\.net\]/);
+      assert.match(r.out, /domains\[1\]: "mail example" has a space in it/);
+      assert.match(r.out, /domains\[2\]: .* is not a domain name; write the part after the @ \(example\.org\)/);
+      assert.match(r.out, /domains\[3\]: .* is not a domain name; write the part after the @ \(example\.org\)/);
+      assert.match(r.out, /domains\[4\]: .* is a pattern; list each domain itself/);
+      assert.match(r.out, /domains\[5\]: .*label "a_b"/);
+      assert.match(r.out, /domains\[6\]: .*label "-x"/);
+      assert.match(r.out, /domains\[7\]: .*label ""/);
+      assert.match(r.out, /domains\[8\]: .*xn--zz is not a valid xn-- label/);
+      assert.match(r.out, /domains\[9\]: .*is an address, not a domain name/);
+    });
+
+    it('takes a trailing dot, capitals, and an internationalized name in either form', () => {
+      const r = checkConfig('domains: [example.com., Example.NET, bücher.example, xn--bcher-kva.example, localhost]\n');
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /: OK$/m);
+    });
+
+    it('asks for the normal form of a name that only maps to one (full-width letters)', () => {
+      const r = checkConfig('domains: ["ｅｘａｍｐｌｅ.com"]\n');
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /domains\[0\]: .* is not in a domain name's normal form; write example\.com/);
+    });
+  });
+
+  describe('the TLS files', () => {
+    it('lists both a missing certificate and a missing key, with the other errors of the file', () => {
+      const r = checkConfig('domains: ["a.example, b.example"]\nserver:\n  tls:\n    cert: missing.crt\n    key: missing.key\n');
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /: 3 error\(s\)/);
+      assert.match(r.out, /^ {2}domains\[0\]: /m);
+      assert.match(r.out, new RegExp(`^ {2}server\\.tls\\.cert: cannot read ${path.join(dir, 'missing.crt').replace(/[.]/g, '\\.')}: ENOENT$`, 'm'));
+      assert.match(r.out, /^ {2}server\.tls\.key: cannot read .*missing\.key: ENOENT$/m);
+    });
+
+    it('refuses a certificate that is no PEM, as the start does', () => {
+      writeFileSync(path.join(dir, 'junk.crt'), 'not a certificate\n');
+      writeFileSync(path.join(dir, 'junk.key'), 'not a key\n');
+      const r = checkConfig('server:\n  tls:\n    cert: junk.crt\n    key: junk.key\n');
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /^ {2}server\.tls \(cert .*junk\.crt, key .*junk\.key\): not a usable certificate and key: .*/m);
+    });
+  });
+
+  describe("a plugin's own check", () => {
+    // A plugin outside plugins/ (module:) with the optional `check` of its definition, as a plugin offers one.
+    function writePlugin(): string {
+      const file = path.join(dir, 'file-plugin.ts');
+      writeFileSync(file, [
+        `import { readFileSync } from 'node:fs';`,
+        `import path from 'node:path';`,
+        `import { s } from '${CORE}';`,
+        'export default {',
+        `  name: 'file-plugin', description: 'reads a file at start',`,
+        `  configSchema: s.object({ file: s.string() }),`,
+        '  create: () => ({ hooks: {} }),',
+        '  check(cfg: { file: string }, setup: { configDir: string }) {',
+        '    const file = path.resolve(setup.configDir, cfg.file);',
+        '    try { readFileSync(file); return []; } catch (e) { return [{ path: \'file\', message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code}` }]; }',
+        '  },',
+        '};',
+        '',
+      ].join('\n'));
+      return file;
+    }
+
+    it('lists what the check finds, under the key path of the entry, and OK once it finds nothing', () => {
+      writePlugin();
+      const bad = checkConfig('domains: [example.com]\nplugins:\n  - name: file-plugin\n    module: ./file-plugin.ts\n    file: absent.txt\n');
+      assert.equal(bad.code, 1, bad.out);
+      assert.match(bad.out, /^ {2}plugins\[0\]\.file: cannot read .*absent\.txt: ENOENT$/m);
+      writeFileSync(path.join(dir, 'present.txt'), 'here\n');
+      const good = checkConfig('domains: [example.com]\nplugins:\n  - name: file-plugin\n    module: ./file-plugin.ts\n    file: present.txt\n');
+      assert.equal(good.code, 0, good.out);
+    });
+
+    it('bayes: a seed that cannot be read, which the start would refuse, and a dictionary that exists needs none', () => {
+      const bad = checkConfig('domains: [example.com]\nplugins:\n  - name: bayes\n    dictionary: ./dict.tab\n    seed: ./no-such-seed.tab\n');
+      assert.equal(bad.code, 1, bad.out);
+      assert.match(bad.out, /^ {2}plugins\[0\]\.seed: .*no-such-seed\.tab cannot be read \(ENOENT\), so the dictionary .*dict\.tab cannot be made from it$/m);
+      writeFileSync(path.join(dir, 'dict.tab'), '0\t0\n');
+      const good = checkConfig('domains: [example.com]\nplugins:\n  - name: bayes\n    dictionary: ./dict.tab\n    seed: ./no-such-seed.tab\n');
+      assert.equal(good.code, 0, good.out);
+    });
+
+    it('creates no plugin: nothing is written under data_dir', () => {
+      const r = checkConfig('domains: [example.com]\nplugins:\n  - name: bayes\n');
+      assert.equal(r.code, 0, r.out);
+      assert.equal(existsSync(path.join(dir, 'data')), false, 'check-config seeded or opened something in data_dir');
+    });
+  });
+});
