@@ -1,0 +1,118 @@
+// Actions: what a matching rule does. Scores become findings for the one verdict step; headers and subject tags are
+// asked of the core; quarantine, reject, tempfail and discard end the rules (Proxmox Mail Gateway's final actions).
+import type { Issue } from '../../core/index.ts';
+
+export type FinalAction =
+  | { kind: 'quarantine'; text: string }
+  | { kind: 'reject'; code: number; enhanced: string; text: string }
+  | { kind: 'tempfail'; code: number; enhanced: string; text: string }
+  | { kind: 'discard' };
+
+export interface RuleActions {
+  score?: number;
+  addHeaders: Array<[string, string]>;
+  removeHeaders: string[];
+  tagSubject?: string;
+  final?: FinalAction;
+  stop: boolean;
+  /** The action names as written, for the log line of a match. */
+  names: string[];
+}
+
+export const ACTIONS = ['score', 'add_header', 'remove_header', 'tag_subject', 'quarantine', 'reject', 'tempfail', 'discard', 'stop'] as const;
+
+const FIELD_NAME = /^[!-9;-~]+$/;
+const ONE_LINE = /^[^\r\n\0]*$/;
+
+const DEFAULTS = {
+  reject: { code: 550, enhanced: '5.7.1', text: 'Message refused by policy' },
+  tempfail: { code: 451, enhanced: '4.7.1', text: 'Message deferred by policy, please try again later' },
+};
+
+function reply(kind: 'reject' | 'tempfail', raw: unknown, path: string, issues: Issue[]): FinalAction {
+  const def = DEFAULTS[kind];
+  const cls = kind === 'reject' ? 5 : 4;
+  const out = { kind, ...def };
+  if (raw === null || raw === undefined) return out;
+  const opts = typeof raw === 'string' ? { text: raw } : raw;
+  if (typeof opts !== 'object' || Array.isArray(opts)) { issues.push({ path, message: 'expected a reply text, or a mapping with text, code, enhanced' }); return out; }
+  for (const [k, v] of Object.entries(opts)) {
+    if (k === 'text') {
+      if (typeof v !== 'string' || v === '' || !ONE_LINE.test(v)) issues.push({ path: `${path}.text`, message: 'expected one line of text' });
+      else out.text = v;
+    } else if (k === 'code') {
+      if (typeof v !== 'number' || !Number.isInteger(v) || Math.floor(v / 100) !== cls) issues.push({ path: `${path}.code`, message: `expected a ${cls}xx reply code${cls === 5 ? ' (a reject is permanent; use tempfail for 4xx)' : ' (a tempfail is temporary; use reject for 5xx)'}` });
+      else out.code = v;
+    } else if (k === 'enhanced') {
+      if (typeof v !== 'string' || !new RegExp(`^${cls}\\.\\d{1,3}\\.\\d{1,3}$`).test(v)) issues.push({ path: `${path}.enhanced`, message: `expected an enhanced status code such as ${def.enhanced}` });
+      else out.enhanced = v;
+    } else issues.push({ path: `${path}.${k}`, message: 'is not a known key (known: text, code, enhanced)' });
+  }
+  return out;
+}
+
+/** The `actions` list of one rule: bare names (`reject`, `discard`, `stop`) or one-key mappings (`score: 5`). */
+export function compileActions(raw: unknown, path: string, issues: Issue[]): RuleActions {
+  const out: RuleActions = { addHeaders: [], removeHeaders: [], stop: false, names: [] };
+  // A missing list is the schema's to report (`is required`); an empty one or another value is ours.
+  if (raw === undefined) return out;
+  if (!Array.isArray(raw) || raw.length === 0) {
+    issues.push({ path, message: `a rule needs at least one action (${ACTIONS.join(', ')})` });
+    return out;
+  }
+  for (const [i, item] of raw.entries()) {
+    const p = `${path}[${i}]`;
+    const entries = typeof item === 'string' ? [[item, undefined] as const]
+      : typeof item === 'object' && item !== null && !Array.isArray(item) ? Object.entries(item) : [];
+    if (entries.length !== 1) { issues.push({ path: p, message: `expected one action (${ACTIONS.join(', ')}), as a name or a one-key mapping` }); continue; }
+    const [name, value] = entries[0];
+    const ap = `${p}.${name}`;
+    const setFinal = (f: FinalAction) => {
+      if (out.final) issues.push({ path: ap, message: `a rule takes one of quarantine, reject, tempfail, discard (this one has ${out.final.kind} already)` });
+      else out.final = f;
+    };
+    out.names.push(name);
+    switch (name) {
+      case 'score':
+        if (typeof value !== 'number' || !Number.isFinite(value)) issues.push({ path: ap, message: 'expected a number (negative to whitelist)' });
+        else if (out.score !== undefined) issues.push({ path: ap, message: 'a rule takes one score' });
+        else out.score = value;
+        break;
+      case 'add_header': {
+        const v = value as { name?: unknown; value?: unknown } | undefined;
+        if (!v || typeof v !== 'object' || typeof v.name !== 'string' || !FIELD_NAME.test(v.name)) issues.push({ path: `${ap}.name`, message: 'expected a header field name such as X-Policy' });
+        else if (typeof v.value !== 'string' || !ONE_LINE.test(v.value)) issues.push({ path: `${ap}.value`, message: 'expected one line of text' });
+        else if (Object.keys(v).some((k) => k !== 'name' && k !== 'value')) issues.push({ path: ap, message: 'takes name and value only' });
+        else out.addHeaders.push([v.name, v.value]);
+        break;
+      }
+      case 'remove_header':
+        if (typeof value !== 'string' || !FIELD_NAME.test(value)) issues.push({ path: ap, message: 'expected a header field name' });
+        else out.removeHeaders.push(value);
+        break;
+      case 'tag_subject':
+        if (typeof value !== 'string' || value.trim() === '' || !ONE_LINE.test(value)) issues.push({ path: ap, message: 'expected the tag, such as [SPAM]' });
+        else out.tagSubject = value.trim();
+        break;
+      case 'quarantine':
+        if (value !== undefined && value !== null && (typeof value !== 'string' || !ONE_LINE.test(value))) issues.push({ path: ap, message: 'expected nothing, or one line saying why' });
+        setFinal({ kind: 'quarantine', text: typeof value === 'string' ? value : '' });
+        break;
+      case 'reject':
+      case 'tempfail':
+        setFinal(reply(name, value, ap, issues));
+        break;
+      case 'discard':
+        if (value !== undefined && value !== null) issues.push({ path: ap, message: 'takes no value' });
+        setFinal({ kind: 'discard' });
+        break;
+      case 'stop':
+        if (value !== undefined && value !== null && value !== true) issues.push({ path: ap, message: 'takes no value' });
+        out.stop = true;
+        break;
+      default:
+        issues.push({ path: ap, message: `is not a known action (known: ${ACTIONS.join(', ')})` });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,33 @@
+// Options of the rules plugin. Each rule's criteria and actions are checked here, so that `moat check-config` and a
+// reload name a bad regex, an unknown criterion or a rule without actions by its key path.
+import { s, type Infer, type Issue } from '../../core/index.ts';
+import { compileRuleSet } from './rule-set.ts';
+
+const ruleSchema = s.object({
+  name: s.string({ pattern: /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, patternName: 'a rule name of letters, digits, _ and - (up to 64)' })
+    .describe('The rule\'s name: in the log, and its score finding is RULE_<NAME> (upper case, - as _)'),
+  description: s.string().optionalValue().describe('A note for admins; the detail of the rule\'s finding'),
+  enabled: s.boolean().default(true).describe('false keeps the rule in the file without running it'),
+  when: s.any().optionalValue().describe('Criteria (see the README); absent = every message'),
+  actions: s.array(s.any()).describe('score, add_header, remove_header, tag_subject, quarantine, reject, tempfail, discard, stop'),
+});
+
+const shape = s.object({
+  rules: s.array(ruleSchema).default([]).describe('The rules, tried in order'),
+  lists: s.record(s.string({ minLength: 1 })).default({}).describe('Named list files of addresses and domains, one per line (relative to the config file)'),
+  time_zone: s.string().optionalValue().describe('IANA time zone of the time and weekday criteria (default: the gateway\'s own)'),
+  regex_timeout: s.duration({ min: 1, max: 60_000 }).default(500).describe('Time the regexes of one message may take together; rules whose regexes did not finish are skipped'),
+  max_header_length: s.number({ integer: true, min: 64 }).default(16_384).describe('Characters of each header value the criteria see'),
+  max_body_length: s.number({ integer: true, min: 1024 }).default(1_048_576).describe('Characters of the body text the body criterion sees'),
+});
+
+export const configSchema = s.checked(shape, (cfg, path, issues: Issue[]) => {
+  compileRuleSet(cfg, path, issues);
+  if (cfg.time_zone !== undefined) {
+    try { new Intl.DateTimeFormat('en-US', { timeZone: cfg.time_zone }); } catch {
+      issues.push({ path: path ? `${path}.time_zone` : 'time_zone', message: `is not a time zone: ${cfg.time_zone}` });
+    }
+  }
+});
+
+export type RulesConfig = Infer<typeof shape>;

@@ -1,0 +1,233 @@
+// Criteria: a rule's `when`, compiled once into a tree of tests. A test answers true, false, or undefined when it
+// depends on a regex the regex thread did not finish in time; all/any/not carry that third answer through, and a
+// rule whose answer is undefined is skipped rather than guessed.
+import { CidrList, parseSize, type Issue } from '../../core/index.ts';
+import { globMatch } from './glob.ts';
+import { domainIn, listHas, type AddressList } from './lists.ts';
+import { inTimeRange, parseTimeRange, parseWeekdays, wallClock } from './clock.ts';
+import type { Facts } from './facts.ts';
+import type { RegexSource } from './regex-worker.ts';
+import type { RegexResults } from './regex-thread.ts';
+
+export type Answer = boolean | undefined;
+
+export interface EvalEnv { facts: Facts; regex: RegexResults; lists: ReadonlyMap<string, AddressList>; timeZone?: string }
+
+export type Criterion = (env: EvalEnv) => Answer;
+
+/** What compiling learns beyond the tree: the regexes to send to the thread, with what each is tried on. */
+export interface CompileState {
+  issues: Issue[];
+  /** Names declared under `lists:`. */
+  listNames: ReadonlySet<string>;
+  regexes: Array<RegexSource & { inputs: (f: Facts) => string[] }>;
+  needsParsed: boolean;
+}
+
+export const CRITERIA = [
+  'all', 'any', 'not', 'from', 'to', 'client_ip', 'authenticated', 'relay_network', 'header', 'subject', 'body',
+  'attachment', 'size', 'score', 'symbol', 'time', 'weekday',
+] as const;
+
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
+
+function all(nodes: Criterion[]): Criterion {
+  return (env) => {
+    let unknown = false;
+    for (const n of nodes) { const a = n(env); if (a === false) return false; if (a === undefined) unknown = true; }
+    return unknown ? undefined : true;
+  };
+}
+
+function any(nodes: Criterion[]): Criterion {
+  return (env) => {
+    let unknown = false;
+    for (const n of nodes) { const a = n(env); if (a === true) return true; if (a === undefined) unknown = true; }
+    return unknown ? undefined : false;
+  };
+}
+
+const never: Criterion = () => false;
+
+function regexNode(st: CompileState, source: unknown, caseSensitive: boolean, path: string, inputs: (f: Facts) => string[]): Criterion {
+  if (typeof source !== 'string' || source === '') { st.issues.push({ path, message: 'expected a regular expression (a non-empty string)' }); return never; }
+  const flags = caseSensitive ? '' : 'i';
+  try { new RegExp(source, flags); } catch (e) {
+    st.issues.push({ path, message: `is not a valid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}` });
+    return never;
+  }
+  const id = st.regexes.length + 1;
+  st.regexes.push({ id, source, flags, inputs });
+  return (env) => env.regex.get(id);
+}
+
+/** A text matcher: a string is a regex (case ignored), or `{ regex, case_sensitive }`, or `{ contains }`. */
+function textNode(st: CompileState, raw: unknown, path: string, inputs: (f: Facts) => string[]): Criterion {
+  if (typeof raw === 'string') return regexNode(st, raw, false, path, inputs);
+  if (!isMapping(raw)) { st.issues.push({ path, message: 'expected a regular expression, or a mapping with regex or contains' }); return never; }
+  const keys = Object.keys(raw);
+  const unknown = keys.filter((k) => !['regex', 'contains', 'case_sensitive'].includes(k));
+  if (unknown.length) st.issues.push({ path: `${path}.${unknown[0]}`, message: 'is not a known key (known: regex, contains, case_sensitive)' });
+  const cs = raw.case_sensitive === true;
+  if ('regex' in raw && 'contains' in raw) st.issues.push({ path, message: 'give regex or contains, not both' });
+  if ('regex' in raw) return regexNode(st, raw.regex, cs, `${path}.regex`, inputs);
+  if (typeof raw.contains === 'string' && raw.contains !== '') {
+    const needle = cs ? raw.contains : raw.contains.toLowerCase();
+    return (env) => inputs(env.facts).some((s) => (cs ? s : s.toLowerCase()).includes(needle));
+  }
+  st.issues.push({ path, message: 'needs regex or contains (a non-empty string)' });
+  return never;
+}
+
+/**
+ * An address matcher for `from` and `to`: a glob string (`*@example.org`; `<>` is the null sender), or a mapping with
+ * one of address, domain (`.example.org` with subdomains), glob, regex, list; or a list of those (any).
+ */
+function addressNode(st: CompileState, raw: unknown, path: string, addresses: (f: Facts) => string[]): Criterion {
+  if (Array.isArray(raw)) {
+    if (raw.length === 0) st.issues.push({ path, message: 'is an empty list' });
+    return any(raw.map((r, i) => addressNode(st, r, `${path}[${i}]`, addresses)));
+  }
+  const some = (test: (a: string) => boolean): Criterion => (env) => addresses(env.facts).some(test);
+  if (typeof raw === 'string') {
+    if (raw === '<>') return some((a) => a === '');
+    return some((a) => globMatch(raw, a));
+  }
+  if (!isMapping(raw) || Object.keys(raw).length !== 1) {
+    st.issues.push({ path, message: 'expected a glob such as *@example.org, or a mapping with one of address, domain, glob, regex, list' });
+    return never;
+  }
+  const [key, value] = Object.entries(raw)[0];
+  const strings = asList(value);
+  if (key !== 'regex' && (strings.length === 0 || strings.some((x) => typeof x !== 'string' || x === ''))) {
+    st.issues.push({ path: `${path}.${key}`, message: 'expected a non-empty string or a list of them' });
+    return never;
+  }
+  const lower = (strings as string[]).map((x) => x.toLowerCase());
+  switch (key) {
+    case 'address': return some((a) => lower.includes(a.toLowerCase()));
+    case 'domain': return some((a) => { const at = a.lastIndexOf('@'); return at >= 0 && domainIn(a.slice(at + 1).toLowerCase(), (d) => lower.includes(d)); });
+    case 'glob': return some((a) => lower.some((g) => globMatch(g, a)));
+    case 'regex': return regexNode(st, value, false, `${path}.regex`, addresses);
+    case 'list': {
+      for (const name of lower) if (!st.listNames.has(name)) st.issues.push({ path: `${path}.list`, message: `names no list declared under lists: ${name}` });
+      return (env) => addresses(env.facts).some((a) => lower.some((name) => { const l = env.lists.get(name); return !!l && listHas(l, a); }));
+    }
+    default:
+      st.issues.push({ path: `${path}.${key}`, message: 'is not a known key (known: address, domain, glob, regex, list)' });
+      return never;
+  }
+}
+
+function headerNode(st: CompileState, raw: unknown, path: string): Criterion {
+  if (!isMapping(raw)) { st.issues.push({ path, message: 'expected a mapping with name and regex, contains or exists' }); return never; }
+  const unknown = Object.keys(raw).filter((k) => !['name', 'regex', 'contains', 'exists', 'case_sensitive'].includes(k));
+  if (unknown.length) st.issues.push({ path: `${path}.${unknown[0]}`, message: 'is not a known key (known: name, regex, contains, exists, case_sensitive)' });
+  const name = raw.name === undefined || raw.name === '*' ? undefined : raw.name;
+  if (name !== undefined && (typeof name !== 'string' || !/^[!-9;-~]+$/.test(name))) { st.issues.push({ path: `${path}.name`, message: 'expected a header field name such as X-Mailer, or * for any field' }); return never; }
+  const lname = name?.toLowerCase();
+  const values = (f: Facts) => f.headers.filter((h) => lname === undefined || h.name.toLowerCase() === lname).map((h) => h.value);
+  if ('exists' in raw) {
+    if (lname === undefined || typeof raw.exists !== 'boolean') { st.issues.push({ path: `${path}.exists`, message: 'needs a field name and true or false' }); return never; }
+    if ('regex' in raw || 'contains' in raw) st.issues.push({ path, message: 'give exists, or regex or contains, not both' });
+    const want = raw.exists;
+    return (env) => env.facts.headers.some((h) => h.name.toLowerCase() === lname) === want;
+  }
+  const { name: _n, ...matcher } = raw;
+  return textNode(st, matcher, path, values);
+}
+
+function rangeNode(st: CompileState, raw: unknown, path: string, keys: [string, string], read: (v: unknown) => number | undefined, value: (f: Facts) => number): Criterion {
+  const [low, high] = keys;
+  if (!isMapping(raw) || Object.keys(raw).length === 0 || Object.keys(raw).some((k) => k !== low && k !== high)) {
+    st.issues.push({ path, message: `expected a mapping with ${low} and/or ${high}` });
+    return never;
+  }
+  const lo = raw[low] === undefined ? undefined : read(raw[low]);
+  const hi = raw[high] === undefined ? undefined : read(raw[high]);
+  if (raw[low] !== undefined && lo === undefined) st.issues.push({ path: `${path}.${low}`, message: `cannot be read: ${JSON.stringify(raw[low])}` });
+  if (raw[high] !== undefined && hi === undefined) st.issues.push({ path: `${path}.${high}`, message: `cannot be read: ${JSON.stringify(raw[high])}` });
+  return (env) => { const v = value(env.facts); return (lo === undefined || v >= lo) && (hi === undefined || v < hi); };
+}
+
+const totalScore = (f: Facts) => f.findings.reduce((sum, x) => sum + x.score, 0);
+const asNumber = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+function globsOf(st: CompileState, raw: unknown, path: string): string[] {
+  const list = asList(raw);
+  if (list.length === 0 || list.some((x) => typeof x !== 'string' || x === '')) { st.issues.push({ path, message: 'expected a glob or a list of globs' }); return []; }
+  return list as string[];
+}
+
+function attachmentNode(st: CompileState, raw: unknown, path: string): Criterion {
+  st.needsParsed = true;
+  if (!isMapping(raw) || Object.keys(raw).length === 0 || Object.keys(raw).some((k) => k !== 'name' && k !== 'type')) {
+    st.issues.push({ path, message: 'expected a mapping with name and/or type (globs: "*.exe", "application/zip")' });
+    return never;
+  }
+  const names = raw.name === undefined ? undefined : globsOf(st, raw.name, `${path}.name`);
+  const types = raw.type === undefined ? undefined : globsOf(st, raw.type, `${path}.type`);
+  return (env) => env.facts.attachments.some((a) => (!names || names.some((g) => globMatch(g, a.name))) && (!types || types.some((g) => globMatch(g, a.type))));
+}
+
+/** One criterion: a mapping whose keys are criteria (several keys: all of them), or a list of criteria (all). */
+export function compileCriterion(st: CompileState, raw: unknown, path: string): Criterion {
+  if (Array.isArray(raw)) return all(raw.map((r, i) => compileCriterion(st, r, `${path}[${i}]`)));
+  if (!isMapping(raw) || Object.keys(raw).length === 0) {
+    st.issues.push({ path, message: `expected a mapping of criteria (${CRITERIA.join(', ')})` });
+    return never;
+  }
+  return all(Object.entries(raw).map(([key, value]) => compileOne(st, key, value, `${path}.${key}`)));
+}
+
+function compileOne(st: CompileState, key: string, value: unknown, path: string): Criterion {
+  switch (key) {
+    case 'all':
+    case 'any': {
+      if (!Array.isArray(value) || value.length === 0) { st.issues.push({ path, message: 'expected a non-empty list of criteria' }); return never; }
+      const nodes = value.map((r, i) => compileCriterion(st, r, `${path}[${i}]`));
+      return key === 'all' ? all(nodes) : any(nodes);
+    }
+    case 'not': {
+      const inner = compileCriterion(st, value, path);
+      return (env) => { const a = inner(env); return a === undefined ? undefined : !a; };
+    }
+    case 'from': return addressNode(st, value, path, (f) => [f.mailFrom]);
+    case 'to': return addressNode(st, value, path, (f) => f.recipients);
+    case 'client_ip': {
+      try {
+        const cidrs = new CidrList(asList(value).map(String));
+        return (env) => cidrs.has(env.facts.ip);
+      } catch (e) { st.issues.push({ path, message: (e as Error).message }); return never; }
+    }
+    case 'authenticated':
+    case 'relay_network': {
+      if (typeof value !== 'boolean') { st.issues.push({ path, message: 'expected true or false' }); return never; }
+      return key === 'authenticated' ? (env) => env.facts.authenticated === value : (env) => env.facts.relayNetwork === value;
+    }
+    case 'header': return any(asList(value).map((v, i) => headerNode(st, v, Array.isArray(value) ? `${path}[${i}]` : path)));
+    case 'subject': return textNode(st, value, path, (f) => [f.subject]);
+    case 'body': st.needsParsed = true; return textNode(st, value, path, (f) => [f.body]);
+    case 'attachment': return attachmentNode(st, value, path);
+    case 'size': return rangeNode(st, value, path, ['over', 'under'], (v) => parseSize(v), (f) => f.size);
+    case 'score': return rangeNode(st, value, path, ['at_least', 'below'], asNumber, totalScore);
+    case 'symbol': {
+      const globs = globsOf(st, value, path);
+      return (env) => env.facts.findings.some((x) => globs.some((g) => globMatch(g, x.symbol)));
+    }
+    case 'time': {
+      const ranges = asList(value).map((v) => (typeof v === 'string' ? parseTimeRange(v) : undefined));
+      if (ranges.length === 0 || ranges.some((r) => !r)) { st.issues.push({ path, message: 'expected a time range such as 08:00-17:30 (or a list of them)' }); return never; }
+      return (env) => { const m = wallClock(env.facts.now, env.timeZone).minutes; return ranges.some((r) => inTimeRange(r!, m)); };
+    }
+    case 'weekday': {
+      const sets = asList(value).map((v) => (typeof v === 'string' ? parseWeekdays(v) : undefined));
+      if (sets.length === 0 || sets.some((x) => !x)) { st.issues.push({ path, message: 'expected a weekday or range such as mon-fri (or a list of them)' }); return never; }
+      return (env) => { const d = wallClock(env.facts.now, env.timeZone).weekday; return sets.some((x) => x!.has(d)); };
+    }
+    default:
+      st.issues.push({ path, message: `is not a known criterion (known: ${CRITERIA.join(', ')})` });
+      return never;
+  }
+}

@@ -1,0 +1,79 @@
+// Admin-defined filter rules (criteria → actions), after the scoring plugins: they see every finding so far.
+import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
+import { encodedWords } from '../../core/message/header-block.ts';
+import { isAscii } from '../../core/text/ascii.ts';
+import { configSchema, type RulesConfig } from './config.ts';
+import { compileRuleSet, type RuleSet } from './rule-set.ts';
+import { listFileIssues, readLists, type AddressList } from './lists.ts';
+import { gatherFacts } from './facts.ts';
+import { RegexThread } from './regex-thread.ts';
+import { runRules } from './evaluate.ts';
+
+/**
+ * The Subject with the rules' tags in front; a tag beyond ASCII goes as encoded words, and then takes the space with
+ * it before a subject that starts with an encoded word (the space between two would not show).
+ */
+function taggedSubject(tags: string[], subject: string): string {
+  const tag = tags.join(' ');
+  if (!subject) return encodedWords(tag);
+  return !isAscii(tag) && /^=\?/.test(subject) ? `${encodedWords(`${tag} `)} ${subject}` : `${encodedWords(tag)} ${subject}`;
+}
+
+async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, AddressList>, thread: RegexThread, ctx: HookContext): Promise<Outcome | void> {
+  if (set.rules.length === 0 || !ctx.message) return;
+  const facts = await gatherFacts(ctx, set.needsParsed, { maxHeaderLength: cfg.max_header_length, maxBodyLength: cfg.max_body_length });
+  // Envelope and header tests first, the body last: at a deadline, the cheap answers are the ones kept.
+  const tests = set.regexes.map((r) => ({ id: r.id, inputs: r.inputs(facts) })).sort((a, b) => total(a.inputs) - total(b.inputs));
+  const { results, timedOut } = await thread.run(tests);
+  if (timedOut) ctx.log.warn('rules: regexes did not finish in time', { timeout_ms: cfg.regex_timeout, answered: results.size, asked: tests.length });
+  const result = runRules(set.rules, { facts, regex: results, lists, timeZone: cfg.time_zone }, {
+    addFinding: (symbol, score, detail) => ctx.addFinding(symbol, score, detail),
+    addHeader: (name, value) => ctx.addHeader(name, value),
+    removeHeader: (name) => ctx.removeHeader(name),
+    matched: (rule) => ctx.log.info('rule matched', { rule: rule.name, actions: rule.actions.names, ...(facts.bodyTruncated ? { body_truncated: true } : {}) }),
+    skipped: (rule) => {
+      ctx.log.warn('rule skipped: its regexes did not finish in time', { rule: rule.name });
+      ctx.addFinding('RULES_TIMEOUT', 0, `rule ${rule.name}`);
+    },
+  });
+  if (result.subjectTags.length) {
+    ctx.removeHeader('Subject');
+    ctx.addHeader('Subject', taggedSubject(result.subjectTags, ctx.message.headers.first('Subject')?.trim() ?? ''));
+  }
+  const final = result.final;
+  if (!final) return;
+  const by = `rule ${final.rule.name}`;
+  switch (final.action.kind) {
+    case 'reject': return outcome.reject(final.action.text, { code: final.action.code, enhanced: final.action.enhanced });
+    case 'tempfail': return outcome.tempfail(final.action.text, { code: final.action.code, enhanced: final.action.enhanced });
+    case 'quarantine': return outcome.quarantine(final.action.text ? `${by}: ${final.action.text}` : by);
+    case 'discard':
+      for (const r of ctx.recipients) ctx.discardRecipient(r.address, by);
+      return;
+  }
+}
+
+const total = (inputs: string[]) => inputs.reduce((n, s) => n + s.length, 0);
+
+export default definePlugin({
+  name: 'rules',
+  description: 'Admin-defined filter rules: criteria on envelope, headers, body, attachments, findings and time; actions score, headers, subject tag, quarantine, reject, tempfail, discard',
+  configSchema,
+  symbols: {
+    'RULE_<NAME>': 'A rule with a score action matched (its score, negative for a whitelist)',
+    RULES_TIMEOUT: 'A rule was skipped: its regexes did not finish within regex_timeout (score 0)',
+  },
+  check: (cfg: RulesConfig, at) => listFileIssues(cfg.lists, at.configDir),
+  create: (cfg: RulesConfig, setup) => {
+    const issues: Array<{ path: string; message: string }> = [];
+    const set = compileRuleSet(cfg, '', issues);
+    if (issues.length) throw new Error(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
+    const lists = readLists(cfg.lists, setup.configDir);
+    const thread = new RegexThread(set.regexes.map(({ id, source, flags }) => ({ id, source, flags })), cfg.regex_timeout);
+    setup.log.info('rules loaded', { rules: set.rules.length, regexes: set.regexes.length, lists: Object.fromEntries([...lists].map(([n, l]) => [n, l.size])) });
+    return {
+      hooks: { data: (ctx) => check(cfg, set, lists, thread, ctx) },
+      close: () => thread.close(),
+    };
+  },
+});

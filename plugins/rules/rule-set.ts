@@ -1,0 +1,48 @@
+// The whole rule list compiled: each rule's criteria tree and actions, the regexes they need, and whether any rule
+// reads the parsed message (body, attachments).
+import type { Issue } from '../../core/index.ts';
+import { compileCriterion, type CompileState, type Criterion } from './criteria.ts';
+import { compileActions, type RuleActions } from './actions.ts';
+import type { RulesConfig } from './config.ts';
+
+export interface CompiledRule {
+  name: string;
+  /** RULE_<NAME>: the symbol of the rule's score finding. */
+  symbol: string;
+  description?: string;
+  when: Criterion;
+  actions: RuleActions;
+}
+
+export interface RuleSet {
+  rules: CompiledRule[];
+  regexes: CompileState['regexes'];
+  needsParsed: boolean;
+}
+
+export const ruleSymbol = (name: string) => `RULE_${name.toUpperCase().replace(/-/g, '_')}`;
+
+/** Compiles the enabled rules; problems go to `issues` named by key path under `path` (`plugins[3]`). */
+export function compileRuleSet(cfg: Pick<RulesConfig, 'rules' | 'lists'>, path: string, issues: Issue[]): RuleSet {
+  const at = (k: string) => (path ? `${path}.${k}` : k);
+  const st: CompileState = { issues, listNames: new Set(Object.keys(cfg.lists ?? {}).map((n) => n.toLowerCase())), regexes: [], needsParsed: false };
+  const rules: CompiledRule[] = [];
+  const seen = new Map<string, number>();
+  for (const [i, rule] of (cfg.rules ?? []).entries()) {
+    if (!rule || typeof rule.name !== 'string') continue;
+    const rp = at(`rules[${i}]`);
+    const symbol = ruleSymbol(rule.name);
+    const before = seen.get(symbol);
+    if (before !== undefined) issues.push({ path: `${rp}.name`, message: `names the same rule (${symbol}) as rules[${before}]` });
+    seen.set(symbol, i);
+    // A disabled rule is still checked: enabling it later must not be the moment its typo is found.
+    const enabled = rule.enabled !== false;
+    const target = enabled ? st : { ...st, regexes: [], needsParsed: false };
+    const when: Criterion = rule.when === undefined || rule.when === null ? () => true : compileCriterion(target, rule.when, `${rp}.when`);
+    const actions = compileActions(rule.actions, `${rp}.actions`, issues);
+    if (!enabled) continue;
+    st.needsParsed ||= target.needsParsed;
+    rules.push({ name: rule.name, symbol, description: rule.description, when, actions });
+  }
+  return { rules, regexes: st.regexes, needsParsed: st.needsParsed };
+}

@@ -1,0 +1,201 @@
+// Unit tests of the rule logic over hand-made facts: criteria, all/any/not with an unknown answer, actions, and the
+// validation errors check-config prints.
+import assert from 'node:assert/strict';
+import type { Finding, Issue } from '../../../core/index.ts';
+import { compileRuleSet, type RuleSet } from '../../../plugins/rules/rule-set.ts';
+import { configSchema } from '../../../plugins/rules/config.ts';
+import { runRules } from '../../../plugins/rules/evaluate.ts';
+import { globMatch } from '../../../plugins/rules/glob.ts';
+import { parseList, type AddressList } from '../../../plugins/rules/lists.ts';
+import type { Facts } from '../../../plugins/rules/facts.ts';
+import type { RegexResults } from '../../../plugins/rules/regex-thread.ts';
+
+function facts(over: Partial<Facts> = {}): Facts {
+  return {
+    mailFrom: 'joe@sender.example', recipients: ['ann@example.com', 'bob@sub.example.com'], ip: '192.0.2.10', authenticated: false,
+    relayNetwork: false, headers: [{ name: 'Subject', value: 'Invoice 42' }, { name: 'X-Mailer', value: 'BulkBlaster 3' }],
+    subject: 'Invoice 42', body: 'Please pay now', bodyTruncated: false, attachments: [{ name: 'invoice.PDF.exe', type: 'application/x-msdownload' }],
+    size: 5000, findings: [], now: new Date('2026-11-23T10:30:00Z'), ...over,
+  };
+}
+
+function compile(rules: unknown[], lists: Record<string, string> = {}): RuleSet {
+  const issues: Issue[] = [];
+  const set = compileRuleSet({ rules: rules as never, lists }, '', issues);
+  assert.deepEqual(issues, []);
+  return set;
+}
+
+/** Regex answers as the thread would give them, computed here on the main thread (these patterns are harmless). */
+function answers(set: RuleSet, f: Facts, unknown: number[] = []): RegexResults {
+  const out: RegexResults = new Map();
+  for (const r of set.regexes) if (!unknown.includes(r.id)) out.set(r.id, r.inputs(f).some((s) => new RegExp(r.source, r.flags).test(s)));
+  return out;
+}
+
+function matches(when: unknown, f: Facts = facts(), opts: { lists?: Map<string, AddressList>; unknown?: number[]; timeZone?: string } = {}) {
+  const set = compile([{ name: 'r', when, actions: [{ score: 1 }] }], Object.fromEntries([...(opts.lists ?? new Map()).keys()].map((k) => [k, 'x'])));
+  const rule = set.rules[0];
+  return rule.when({ facts: f, regex: answers(set, f, opts.unknown), lists: opts.lists ?? new Map(), timeZone: opts.timeZone });
+}
+
+describe('plugins/rules criteria', () => {
+  it('envelope: sender and recipients by glob, address, domain (with subdomains), regex, list; <> is the null sender', () => {
+    assert.equal(matches({ from: '*@SENDER.example' }), true);
+    assert.equal(matches({ from: { address: 'JOE@sender.example' } }), true);
+    assert.equal(matches({ to: { domain: 'example.com' } }), true);
+    assert.equal(matches({ to: { domain: 'sub2.example.com' } }), false);
+    assert.equal(matches({ to: { domain: '.example.com' } }, facts({ recipients: ['x@a.sub.example.com'] })), true);
+    assert.equal(matches({ from: { regex: '^joe@' } }), true);
+    assert.equal(matches({ from: '<>' }), false);
+    assert.equal(matches({ from: '<>' }, facts({ mailFrom: '' })), true);
+    const lists = new Map([['vip', parseList('# partners\nboss@corp.example\n@partner.example\n.trusted.example\n')]]);
+    assert.equal(matches({ from: { list: 'vip' } }, facts({ mailFrom: 'Boss@corp.example' }), { lists }), true);
+    assert.equal(matches({ from: { list: 'vip' } }, facts({ mailFrom: 'x@partner.example' }), { lists }), true);
+    assert.equal(matches({ from: { list: 'vip' } }, facts({ mailFrom: 'x@mx.trusted.example' }), { lists }), true);
+    assert.equal(matches({ from: { list: 'vip' } }, facts({ mailFrom: 'x@corp.example' }), { lists }), false);
+  });
+
+  it('client: IP/CIDR, authenticated, relay network', () => {
+    assert.equal(matches({ client_ip: ['198.51.100.0/24', '192.0.2.0/28'] }), true);
+    assert.equal(matches({ client_ip: '2001:db8::/32' }), false);
+    assert.equal(matches({ authenticated: false, relay_network: false }), true);
+    assert.equal(matches({ authenticated: true }), false);
+  });
+
+  it('headers: a named field or any field, regex or contains on the decoded value, exists', () => {
+    assert.equal(matches({ header: { name: 'x-mailer', regex: '^bulkblaster' } }), true);
+    assert.equal(matches({ header: { name: 'X-Mailer', regex: '^bulkblaster', case_sensitive: true } }), false);
+    assert.equal(matches({ header: { regex: 'invoice' } }), true);
+    assert.equal(matches({ header: { name: 'Subject', contains: 'INVOICE' } }), true);
+    assert.equal(matches({ header: { name: 'X-Spam-Flag', exists: false } }), true);
+    assert.equal(matches({ header: { name: 'X-Mailer', exists: true } }), true);
+  });
+
+  it('subject, body, attachments by name and type, size', () => {
+    assert.equal(matches({ subject: 'invoice \\d+' }), true);
+    assert.equal(matches({ body: { contains: 'pay now' } }), true);
+    assert.equal(matches({ body: 'lottery' }), false);
+    assert.equal(matches({ attachment: { name: ['*.exe', '*.scr'] } }), true);
+    assert.equal(matches({ attachment: { name: '*.pdf' } }), false);
+    assert.equal(matches({ attachment: { name: '*.exe', type: 'application/zip' } }), false);
+    assert.equal(matches({ attachment: { type: 'application/x-ms*' } }), true);
+    assert.equal(matches({ size: { over: '4KB', under: '1MB' } }), true);
+    assert.equal(matches({ size: { over: 6000 } }), false);
+  });
+
+  it('findings: the total score so far and symbols by glob', () => {
+    const findings: Finding[] = [{ symbol: 'BAYES_SPAM_95', score: 4, plugin: 'bayes' }, { symbol: 'SPF_FAIL', score: 2.5, plugin: 'spf' }];
+    assert.equal(matches({ score: { at_least: 6.5 } }, facts({ findings })), true);
+    assert.equal(matches({ score: { below: 6.5 } }, facts({ findings })), false);
+    assert.equal(matches({ symbol: 'BAYES_SPAM_9*' }, facts({ findings })), true);
+    assert.equal(matches({ symbol: ['CLAM_*', 'RBL_*'] }, facts({ findings })), false);
+  });
+
+  it('time of day and weekday in a given time zone, ranges past midnight', () => {
+    // 2026-11-23 is a Monday; 10:30 UTC is 11:30 in Berlin and 05:30 in New York.
+    assert.equal(matches({ time: '08:00-17:00', weekday: 'mon-fri' }, facts(), { timeZone: 'Europe/Berlin' }), true);
+    assert.equal(matches({ time: '08:00-17:00' }, facts(), { timeZone: 'America/New_York' }), false);
+    assert.equal(matches({ time: '22:00-06:00' }, facts(), { timeZone: 'America/New_York' }), true);
+    assert.equal(matches({ weekday: ['sat-sun'] }, facts(), { timeZone: 'UTC' }), false);
+    assert.equal(matches({ weekday: 'sun-mon' }, facts(), { timeZone: 'UTC' }), true);
+  });
+
+  it('all/any/not combine, and an unfinished regex makes the answer unknown unless the rest decides', () => {
+    const when = { any: [{ subject: 'nothing-here' }, { not: { from: '*@sender.example' } }] };
+    assert.equal(matches(when), false);
+    assert.equal(matches({ all: [{ subject: 'invoice' }, { authenticated: false }] }), true);
+    assert.equal(matches({ subject: 'invoice' }, facts(), { unknown: [1] }), undefined);
+    assert.equal(matches({ not: { subject: 'invoice' } }, facts(), { unknown: [1] }), undefined);
+    // any: a definite true elsewhere decides; all: a definite false elsewhere decides.
+    assert.equal(matches({ any: [{ subject: 'x' }, { authenticated: false }] }, facts(), { unknown: [1] }), true);
+    assert.equal(matches({ all: [{ subject: 'x' }, { authenticated: true }] }, facts(), { unknown: [1] }), false);
+  });
+
+  it('runs rules in order: scores as RULE_<NAME> findings seen by later rules, stop, and the first final action ends the run', () => {
+    const set = compile([
+      { name: 'partner-whitelist', when: { from: '*@sender.example' }, actions: [{ score: -3 }, { add_header: { name: 'X-Partner', value: 'yes' } }] },
+      { name: 'low', when: { score: { below: 0 } }, actions: [{ tag_subject: '[partner]' }, { remove_header: 'X-Mailer' }] },
+      { name: 'off', enabled: false, when: { authenticated: false }, actions: ['reject'] },
+      { name: 'exe', when: { attachment: { name: '*.exe' } }, actions: [{ quarantine: 'executable' }] },
+      { name: 'never-reached', actions: ['discard'] },
+    ]);
+    const findings: Finding[] = [];
+    const log: string[] = [];
+    const f = facts({ findings });
+    const r = runRules(set.rules, { facts: f, regex: answers(set, f), lists: new Map() }, {
+      addFinding: (symbol, score, detail) => findings.push({ symbol, score, detail, plugin: 'rules' }),
+      addHeader: (n, v) => log.push(`+${n}: ${v}`),
+      removeHeader: (n) => log.push(`-${n}`),
+      matched: (rule) => log.push(`matched ${rule.name}`),
+      skipped: (rule) => log.push(`skipped ${rule.name}`),
+    });
+    assert.deepEqual(findings.map((x) => [x.symbol, x.score]), [['RULE_PARTNER_WHITELIST', -3]]);
+    assert.deepEqual(log, ['matched partner-whitelist', '+X-Partner: yes', 'matched low', '-X-Mailer', 'matched exe']);
+    assert.deepEqual(r.subjectTags, ['[partner]']);
+    assert.deepEqual(r.final?.action, { kind: 'quarantine', text: 'executable' });
+    assert.equal(r.final?.rule.name, 'exe');
+  });
+
+  it('globs are matched in linear time: 40 stars against 100 KB of a name finish at once', () => {
+    const t0 = Date.now();
+    assert.equal(globMatch('*a'.repeat(40) + 'b', 'a'.repeat(100_000)), false);
+    assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+    assert.equal(globMatch('in?oice*.pdf', 'INVOICE-2026.pdf'), true);
+  });
+});
+
+describe('plugins/rules validation', () => {
+  const issuesOf = (options: unknown) => {
+    const issues: Issue[] = [];
+    configSchema.parse(options, 'plugins[2]', issues);
+    return issues.map((i) => `${i.path}: ${i.message}`);
+  };
+
+  it('accepts a full example', () => {
+    assert.deepEqual(issuesOf({
+      lists: { vip: 'vip.txt' }, time_zone: 'Europe/Berlin',
+      rules: [
+        { name: 'vip', when: { from: { list: 'vip' } }, actions: [{ score: -10 }, 'stop'] },
+        { name: 'virus', when: { symbol: 'CLAM_*' }, actions: [{ reject: { text: 'Virus found', code: 554, enhanced: '5.7.1' } }] },
+        { name: 'night', when: { time: '22:00-06:00', not: { authenticated: true } }, actions: [{ tempfail: 'Try later' }] },
+      ],
+    }), []);
+  });
+
+  it('names the rule and field of each mistake', () => {
+    const got = issuesOf({
+      rules: [
+        { name: 'bad-regex', when: { subject: '(unclosed' }, actions: [{ score: 1 }] },
+        { name: 'typo', when: { subjcet: 'x' }, actions: [{ score: 1 }] },
+        { name: 'no-actions', when: { subject: 'x' }, actions: [] },
+        { name: 'two-finals', actions: ['reject', 'discard'] },
+        { name: 'bad-code', actions: [{ reject: { code: 451 } }] },
+        { name: 'unknown-list', when: { to: { list: 'nope' } }, actions: ['discard'] },
+        { name: 'bad-ip', when: { client_ip: '10.0.0.0/99' }, actions: ['discard'] },
+        { name: 'BAD-REGEX', actions: ['stop'] },
+        { name: 'bad-time', when: { time: '25:00-26:00' }, actions: ['stop'] },
+      ],
+      time_zone: 'Mars/Olympus',
+    });
+    const expect = [
+      /^plugins\[2\]\.rules\[0\]\.when\.subject: is not a valid regular expression/,
+      /^plugins\[2\]\.rules\[1\]\.when\.subjcet: is not a known criterion/,
+      /^plugins\[2\]\.rules\[2\]\.actions: a rule needs at least one action/,
+      /^plugins\[2\]\.rules\[3\]\.actions\[1\]\.discard: a rule takes one of/,
+      /^plugins\[2\]\.rules\[4\]\.actions\[0\]\.reject\.code: expected a 5xx reply code/,
+      /^plugins\[2\]\.rules\[5\]\.when\.to\.list: names no list declared under lists: nope/,
+      /^plugins\[2\]\.rules\[6\]\.when\.client_ip: not an IP address or CIDR: 10\.0\.0\.0\/99/,
+      /^plugins\[2\]\.rules\[7\]\.name: names the same rule \(RULE_BAD_REGEX\) as rules\[0\]/,
+      /^plugins\[2\]\.rules\[8\]\.when\.time: expected a time range/,
+      /^plugins\[2\]\.time_zone: is not a time zone/,
+    ];
+    for (const re of expect) assert.ok(got.some((g) => re.test(g)), `${re} not in:\n${got.join('\n')}`);
+    assert.equal(got.length, expect.length, got.join('\n'));
+  });
+
+  it('a rule without actions, and one whose name is not a plain word, are refused', () => {
+    assert.deepEqual(issuesOf({ rules: [{ name: 'x', when: { subject: 'a' } }] }), ['plugins[2].rules[0].actions: is required: expected a list of any value']);
+    assert.match(issuesOf({ rules: [{ name: 'no spaces', actions: ['stop'] }] })[0], /^plugins\[2\]\.rules\[0\]\.name: expected a rule name/);
+  });
+});
