@@ -1,7 +1,11 @@
 // Options of the haraka plugin (one entry per Haraka folder), with their defaults.
-import { s, type Infer } from '../../core/index.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { s, type Infer, type Issue } from '../../core/index.ts';
+import { folderProblem, ignoresBadPlugins, listNames } from './folder-check.ts';
+import { pluginName, searchPaths } from './loader.ts';
 
-export const configSchema = s.object({
+const options = s.object({
   dir: s.string({ minLength: 1 })
     .describe('The Haraka folder, as for `haraka -c`: config/plugins, config/<name>.*, plugins/, node_modules/ (relative to the config file)'),
   dns_servers: s.array(s.string()).default([])
@@ -13,5 +17,35 @@ export const configSchema = s.object({
   karma_factor: s.number().default(-0.5)
     .describe('HARAKA_KARMA scores karma\'s score times this; karma counts good behaviour as positive, so the factor is negative'),
 });
+
+/**
+ * A folder the start would refuse is refused with the rest of the config. Only an absolute `dir` can be checked here:
+ * a relative one is taken from the config file's folder, which the schema is not told (checkOptions and the start are).
+ */
+function checkFolder(cfg: Infer<typeof options>, at: string, issues: Issue[]): void {
+  if (!path.isAbsolute(cfg.dir)) return;
+  const problem = folderProblem(cfg.dir);
+  if (problem) issues.push({ path: `${at}.dir`, message: problem });
+}
+
+export const configSchema = s.checked(options, checkFolder);
+
+/**
+ * The folder check for `moat check-config` (a plugin definition's `check`), which knows the config file's folder and
+ * so also judges a relative `dir`, as the start will resolve it.
+ */
+export function checkOptions(cfg: Infer<typeof options>, setup: { configDir: string }): Issue[] {
+  const dir = path.resolve(setup.configDir, cfg.dir);
+  const problem = folderProblem(dir);
+  if (problem) return [{ path: 'dir', message: problem }];
+  // What the start would refuse next: a name in config/plugins that no search path holds (found, not run: the
+  // check executes no plugin code).
+  if (ignoresBadPlugins(dir)) return [];
+  const list = path.join(dir, 'config', 'plugins');
+  return listNames(readFileSync(list, 'utf8'))
+    .map(pluginName)
+    .filter((name) => !searchPaths(dir, name).some((p) => existsSync(p)))
+    .map((name) => ({ path: 'dir', message: `${list} names the plugin ${name}, which is neither in ${path.join(dir, 'plugins')}, nor installed as haraka-plugin-${name}, nor one of Haraka's own` }));
+}
 
 export type HarakaConfig = Infer<typeof configSchema>;

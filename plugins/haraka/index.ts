@@ -3,9 +3,12 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { definePlugin } from '../../core/index.ts';
 import { constants, haraka, pinHarakaRoot, requireCjs, type Any } from './cjs.ts';
-import { configSchema, type HarakaConfig } from './config.ts';
+import { checkOptions, configSchema, type HarakaConfig } from './config.ts';
 import { installDnsRedirect, redirectDns } from './dns-redirect.ts';
-import { loadFolder } from './loader.ts';
+import { configReadErrors, forgetCachedConfig, restoreCachedConfig } from './config-cache.ts';
+import { folderProblem } from './folder-check.ts';
+import { idleHooks, runsSomething } from './idle-hooks.ts';
+import { loadFolder, type LoadedFolder } from './loader.ts';
 import { levelNumber } from './log.ts';
 import { runHook } from './runner.ts';
 import { attachServerLog, harakaServer } from './server.ts';
@@ -33,10 +36,12 @@ function forget(dir: string): void {
   if (left) openDirs.set(dir, left); else openDirs.delete(dir);
 }
 
-export default definePlugin<HarakaConfig>({
+const definition = definePlugin<HarakaConfig>({
   name: 'haraka',
   description: 'Runs unchanged Haraka plugins (plain and npm) from a Haraka folder as part of the chain',
   configSchema,
+  // What `moat check-config` asks beyond the schema: a relative `dir` needs the config's folder.
+  check: checkOptions,
   symbols: {
     HARAKA_KARMA: 'karma\'s connection score (times karma_factor)',
     'HARAKA_<PLUGIN>_FAIL': 'a Haraka plugin recorded a failure in its results',
@@ -44,11 +49,16 @@ export default definePlugin<HarakaConfig>({
   },
   async create(cfg, setup) {
     const dir = path.resolve(setup.configDir, cfg.dir);
+    // Checked before anything process-wide is touched: the first entry pins Haraka's root to its folder for good.
+    const problem = folderProblem(dir);
+    if (problem) throw new Error(problem);
     const undoDns = cfg.dns_servers.length ? redirectDns(cfg.dns_servers) : undefined;
     pinHarakaRoot(dir);
     constants.import(globalThis);
     const server = harakaServer();
     const { config } = haraka();
+    // A reload right after an edit must see the edit, not what haraka-config cached before it.
+    const cachedBefore = forgetCachedConfig();
     const folderConfig = config.module_config(dir);
     const level = levelNumber(cfg.log_level ?? folderConfig.get('log.ini').main?.level ?? folderConfig.get('loglevel'));
     const sink = { logger: setup.log, level };
@@ -56,14 +66,38 @@ export default definePlugin<HarakaConfig>({
     // haraka-tld reads its suffix lists asynchronously; plugins that look domains up in register() (access's
     // access.domains) would otherwise find every name unknown and keep an empty list.
     await tldReady(setup.log);
-    const folder = loadFolder(dir, sink);
+    let folder: LoadedFolder;
+    try {
+      folder = loadFolder(dir, sink);
+      // haraka-config answers an unparsable file with an empty config and a line on stderr: plugins would run on
+      // their defaults, so the start (or the reload) is refused instead.
+      const unreadable = configReadErrors(dir);
+      restoreCachedConfig(cachedBefore, unreadable);
+      if (unreadable.length) throw new Error(`haraka config cannot be parsed: ${unreadable.map((u) => `${u.file}: ${u.error}`).join('; ')}`);
+    } catch (err) {
+      undoDns?.();
+      throw err;
+    }
     openDirs.set(dir, (openDirs.get(dir) ?? 0) + 1);
     setup.log.info('haraka plugins loaded', { dir, plugins: folder.pluginList.join(',') });
+    if (!folder.pluginList.length) {
+      setup.log.warn('haraka entry runs no plugins: its config/plugins names none', { dir });
+    }
+    // Outbound, queue and log hooks never run here (Mailmoat queues, relays and logs itself): a plugin working only
+    // there (queue/smtp_forward, a leftover of a Haraka that delivered the mail) does nothing, and the admin is told.
+    for (const [plugin, hooks] of idleHooks(folder.registry)) {
+      if (runsSomething(folder.registry, plugin)) {
+        setup.log.info(`haraka plugin ${plugin}: some of its hooks never run in Mailmoat`, { dir, hooks: hooks.join(',') });
+      } else {
+        setup.log.warn(`haraka plugin ${plugin} does nothing here: Mailmoat never runs the hooks it registered`, { dir, hooks: hooks.join(',') });
+      }
+    }
 
     // Single-process Haraka runs init_master only; anything but OK/CONT stops the start, as it stops Haraka.
     const init = await runHook(folder.registry, 'init_master', server);
     if (init.retval !== constants.ok && init.retval !== constants.cont) {
       forget(dir);
+      undoDns?.();
       throw new Error(`haraka plugin ${init.plugin} refused init_master: ${init.msg ?? constants.translate(init.retval)}`);
     }
 
@@ -95,3 +129,5 @@ export default definePlugin<HarakaConfig>({
     };
   },
 });
+
+export default definition;

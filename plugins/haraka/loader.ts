@@ -20,6 +20,12 @@ export const DEPRECATED: Readonly<Record<string, string>> = {
   'rdns.regexp': 'access', relay_acl: 'relay', relay_all: 'relay', relay_force_routing: 'relay',
 };
 
+/** The name a config/plugins line loads: without the `haraka-plugin-` prefix, an old name as its replacement. */
+export function pluginName(line: string): string {
+  const name = line.startsWith('haraka-plugin-') ? line.slice('haraka-plugin-'.length) : line;
+  return DEPRECATED[name] ?? name;
+}
+
 /** Candidate files for a plugin name, in Haraka's search order (installed mode, then the haraka package). */
 export function searchPaths(dir: string, name: string): string[] {
   const inPrefix = (prefix: string) => [
@@ -103,7 +109,9 @@ export function loadFolder(dir: string, sink: LogSink): LoadedFolder {
     },
   };
 
-  const names: string[] = config.get('plugins', 'list');
+  // The list is the folder's own file: the config above would fall back to Haraka's sample list
+  // (mail_from.is_resolvable, rcpt_to.in_host_list, queue/smtp_forward) when the folder's file is missing or empty.
+  const names: string[] = rootConfig.module_config(dir).get('plugins', 'list');
   for (const raw of names) {
     let name = raw.startsWith('haraka-plugin-') ? raw.slice('haraka-plugin-'.length) : raw;
     if (DEPRECATED[name]) {

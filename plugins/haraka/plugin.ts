@@ -18,6 +18,20 @@ export interface FolderContext {
 
 const FOLDER = Symbol('haraka.folder');
 
+/**
+ * Files of Haraka's own config folder that are an example install's data, not defaults: its `host_list` names
+ * `haraka.local`, which rcpt_to.in_host_list would accept (OK, past Mailmoat's relay rule) from anyone and relay
+ * whenever the Haraka folder's own list is missing or empty (a flat list's empty override keeps the default).
+ */
+const SAMPLE_DATA: ReadonlySet<string> = new Set(['host_list']);
+
+/** `merged`, except that the sample files are read from the Haraka folder alone (`folderOnly`). */
+function withoutSampleData(merged: Any, folderOnly: Any): Any {
+  const cfg = Object.create(merged);
+  cfg.get = (name: string, ...rest: Any[]) => (SAMPLE_DATA.has(name) ? folderOnly : merged).get(name, ...rest);
+  return cfg;
+}
+
 /** Bare module names in plain plugins resolve from Haraka's own folder, as `haraka -c` does. */
 export const requireFromHaraka = createRequire(path.join(HARAKA_DIR, 'package.json'));
 
@@ -35,7 +49,7 @@ export class Plugin {
     // Package: defaults beside the package, overrides in the folder; plain: Haraka's defaults, same overrides.
     this.config = hasPackageJson
       ? config.module_config(path.dirname(pluginPath), folder.dir)
-      : config.module_config(HARAKA_DIR, folder.dir);
+      : withoutSampleData(config.module_config(HARAKA_DIR, folder.dir), config.module_config(folder.dir));
     Object.defineProperty(this, FOLDER, { value: folder });
     Object.defineProperty(this, SINK, { value: folder.sink });
   }
