@@ -8,6 +8,7 @@ import type { QueueStore } from './queue/queue-store.ts';
 import type { DeliveryQueue } from './queue/delivery-queue.ts';
 import type { UsersFile } from './auth/users-file.ts';
 import type { Logger } from './log/types.ts';
+import { domainToASCII } from 'node:url';
 import { CidrList } from './net/cidr.ts';
 import type { Metrics } from './metrics.ts';
 import type { ConnectionLimits } from './smtp/connection-limits.ts';
@@ -31,7 +32,12 @@ export function compilePolicy(cfg: GatewayConfig): Policy {
     trustedProxies: new CidrList(cfg.server.trusted_proxies),
     heloDeny: cfg.access.helo_deny.map((p) => new RegExp(p, 'i')),
     blockedRecipients: new Set(cfg.access.blocked_recipients.map((x) => x.toLowerCase())),
-    localDomains: new Set(cfg.domains.map((d) => d.toLowerCase().replace(/\.$/, ''))),
+    // Both forms of an internationalized name: smtp-server gives a recipient's domain in Unicode, and a client
+    // without SMTPUTF8 keeps the A-label form it sent (see the session handler).
+    localDomains: new Set(cfg.domains.flatMap((d) => {
+      const name = d.toLowerCase().replace(/\.$/, '');
+      return [name, domainToASCII(name) || name];
+    })),
   };
 }
 

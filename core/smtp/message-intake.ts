@@ -159,10 +159,15 @@ async function receiveWith(
   // Headers the relayed message gets, in order: our Received, the verdict, then what plugins asked for.
   let prepend = receivedHeader(rt, st, tx);
   const added = [...verdictHeaders(verdict, cfg.scores), ...tx.addHeaders];
+  // The verdict's tag goes on the Subject the message leaves with: one a plugin put in place of the original (the
+  // rules plugin's own tag) is tagged where it stands, and no second Subject field is added.
+  const tagging = !!cfg.scores.subject_tag && verdict.action !== 'accept';
+  const pluginSubject = tagging && tx.removeHeaders.has('subject') ? added.findIndex(([n]) => n.toLowerCase() === 'subject') : -1;
+  if (pluginSubject >= 0) added[pluginSubject] = ['Subject', taggedSubject(cfg.scores.subject_tag, added[pluginSubject][1])];
   for (const [n, v] of added) prepend += formatHeader(n, v);
   // A client's own X-Mailmoat-* fields (`X-Mailmoat-Spam: No`) must never pass for ours.
   const remove = new Set([...tx.removeHeaders, ...ownFieldsToRemove(spooled.headerBlock, message.headers.fields)]);
-  if (cfg.scores.subject_tag && verdict.action !== 'accept') {
+  if (tagging && pluginSubject < 0) {
     remove.add('subject');
     prepend += formatHeader('Subject', taggedSubject(cfg.scores.subject_tag, message.headers.first('Subject') ?? ''));
   }

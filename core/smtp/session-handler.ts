@@ -9,6 +9,7 @@ import { Transaction, type SessionState } from '../hooks/transaction.ts';
 import { runHook } from '../hooks/runner.ts';
 import { toAddress, forbiddenRecipientForm } from './address-policy.ts';
 import { replyFor, smtpError, type Reply } from './reply.ts';
+import { domainToASCII } from 'node:url';
 import { normalizeIp } from '../net/cidr.ts';
 import { connectionCaps } from './connection-limits.ts';
 import { newQueueId } from '../queue/queue-id.ts';
@@ -45,6 +46,18 @@ function unsupportedParam(args: Record<string, string | true> | false, known: Re
 
 
 /** RFC 6531 §3.4: an address beyond ASCII needs SMTPUTF8 on MAIL FROM; Postfix answers so. */
+/**
+ * The address a client without SMTPUTF8 sent, when smtp-server turned its A-label domain (`xn--bcher-kva.example`)
+ * into Unicode: kept in the ASCII form, in which it is relayed and checked. Undefined when the local part is not
+ * ASCII, which only SMTPUTF8 allows.
+ */
+function asSentWithoutUtf8(address: string): string | undefined {
+  const at = address.lastIndexOf('@');
+  if (at < 0 || !isAscii(address.slice(0, at))) return undefined;
+  const domain = domainToASCII(address.slice(at + 1));
+  return domain ? `${address.slice(0, at)}@${domain}` : undefined;
+}
+
 function undeclaredUtf8(): Error {
   return smtpError(553, '5.6.7', 'An address beyond ASCII needs SMTPUTF8 on MAIL FROM');
 }
@@ -276,7 +289,11 @@ export class SessionHandler implements ConnectionHooks {
     if (unsupported) return this.refuseCounted(st, unsupported, cb);
     const dsnParams = dsn ? parseMailDsn(address.args || {}) : undefined;
     if (typeof dsnParams === 'string') return this.refuseCounted(st, badDsn(dsnParams), cb);
-    if (!isAscii(address.address) && !(address.args && address.args.SMTPUTF8)) return this.refuseCounted(st, undeclaredUtf8(), cb);
+    if (!isAscii(address.address) && !(address.args && address.args.SMTPUTF8)) {
+      const sent = asSentWithoutUtf8(address.address);
+      if (!sent) return this.refuseCounted(st, undeclaredUtf8(), cb);
+      address.address = sent;
+    }
     const tx = new Transaction(newQueueId());
     tx.mailFrom = toAddress(address.address, address.args);
     this.txs.set(session.id, tx);
@@ -308,7 +325,11 @@ export class SessionHandler implements ConnectionHooks {
     if (unsupported) return this.refuseCounted(st, unsupported, cb);
     const dsnParams = dsn ? parseRcptDsn(address.args || {}) : undefined;
     if (typeof dsnParams === 'string') return this.refuseCounted(st, badDsn(dsnParams), cb);
-    if (!isAscii(address.address) && !tx.mailFrom?.params.SMTPUTF8) return this.refuseCounted(st, undeclaredUtf8(), cb);
+    if (!isAscii(address.address) && !tx.mailFrom?.params.SMTPUTF8) {
+      const sent = asSentWithoutUtf8(address.address);
+      if (!sent) return this.refuseCounted(st, undeclaredUtf8(), cb);
+      address.address = sent;
+    }
     const policy = this.rt.policy;
     // RFC 5321 §4.5.1: the domainless postmaster must be accepted; it is the postmaster of the first domain.
     const firstDomain = policy.localDomains.values().next().value;

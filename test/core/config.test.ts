@@ -9,7 +9,7 @@ import { loadConfig, readConfig, ConfigError } from '../../core/config/load.ts';
 import { parseDuration, parseSize } from '../../core/config/units.ts';
 import { s, validate } from '../../core/config/schema.ts';
 import { spawnGateway, startGateway } from '../helpers/gateway.ts';
-import { SmtpDialog } from '../helpers/smtp-dialog.ts';
+import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
 import { freePort } from '../helpers/ports.ts';
 
 const run = promisify(execFile);
@@ -276,15 +276,25 @@ describe('config', () => {
   it('a local domain written in its xn-- form takes mail for it, in either form (smtp-server gives the domain in Unicode)', async () => {
     const gw = await startGateway({ config: { domains: ['xn--bcher-kva.example', 'Example.NET.'] } });
     try {
-      // SMTPUTF8 even for the xn-- form: smtp-server decodes it, and the front door then wants SMTPUTF8 for it (reported).
-      for (const rcpt of ['user@xn--bcher-kva.example', 'user@bücher.example', 'user@example.net']) {
+      // A client without SMTPUTF8 names the domain in its A-label form, which smtp-server decodes: that is no UTF-8
+      // of the client's, and the address is kept as sent. A local part beyond ASCII still needs SMTPUTF8.
+      const cases: Array<[string, boolean, number]> = [
+        ['user@xn--bcher-kva.example', false, 250], ['user@xn--bcher-kva.example', true, 250], ['user@bücher.example', true, 250],
+        ['user@example.net', false, 250], ['üser@example.net', false, 553],
+      ];
+      for (const [rcpt, utf8, code] of cases) {
         const c = await SmtpDialog.connect(gw.port);
         await c.hello();
-        await c.cmd('MAIL FROM:<a@client.example> SMTPUTF8');
+        await c.cmd(`MAIL FROM:<a@client.example>${utf8 ? ' SMTPUTF8' : ''}`);
         const r = await c.cmd(`RCPT TO:<${rcpt}>`);
-        assert.equal(r.code, 250, `${rcpt}: ${r.code} ${r.text}`);
+        assert.equal(r.code, code, `${rcpt}${utf8 ? ' (SMTPUTF8)' : ''}: ${r.code} ${r.text}`);
+        if (code === 250 && !utf8) {
+          assert.equal((await c.data(testMessage({ subject: `idn ${rcpt}` }))).code, 250);
+        }
         await c.quit();
       }
+      const sent = gw.logs.filter((l) => l.msg === 'message').map((l) => (l.to as string[]).join(','));
+      assert.deepEqual(sent, ['user@xn--bcher-kva.example', 'user@example.net'], 'the A-label recipient is kept as sent');
     } finally { await gw.stop(); }
   });
 
