@@ -119,6 +119,16 @@ describe('moat check-config', function () {
       assert.equal(good.code, 0, good.out);
     });
 
+    it('rules: a list file that cannot be read, named by its key', () => {
+      const yaml = (file: string) => `domains: [example.com]\nplugins:\n  - name: rules\n    lists:\n      vips: ${file}\n    rules:\n      - name: vip\n        when: { from: { list: vips } }\n        actions: [{ score: -5 }]\n`;
+      const bad = checkConfig(yaml('./no-such-list.txt'));
+      assert.equal(bad.code, 1, bad.out);
+      assert.match(bad.out, /^ {2}plugins\[0\]\.lists\.vips: cannot read .*no-such-list\.txt: ENOENT$/m);
+      writeFileSync(path.join(dir, 'vips.txt'), 'boss@example.com\n');
+      const good = checkConfig(yaml('./vips.txt'));
+      assert.equal(good.code, 0, good.out);
+    });
+
     it('creates no plugin: nothing is written under data_dir', () => {
       const r = checkConfig('domains: [example.com]\nplugins:\n  - name: bayes\n');
       assert.equal(r.code, 0, r.out);
