@@ -44,12 +44,10 @@ function unsupportedParam(args: Record<string, string | true> | false, known: Re
   return name === undefined ? undefined : smtpError(555, '5.5.4', `Unsupported parameter ${name.slice(0, 40)}`);
 }
 
-
-/** RFC 6531 §3.4: an address beyond ASCII needs SMTPUTF8 on MAIL FROM; Postfix answers so. */
 /**
  * The address a client without SMTPUTF8 sent, when smtp-server turned its A-label domain (`xn--bcher-kva.example`)
- * into Unicode: kept in the ASCII form, in which it is relayed and checked. Undefined when the local part is not
- * ASCII, which only SMTPUTF8 allows.
+ * into Unicode (it hands a raw UTF-8 domain over alike, and that too is taken in its A-label form): kept in the
+ * ASCII form, in which it is relayed and checked. Undefined when the local part is not ASCII, which only SMTPUTF8 allows.
  */
 function asSentWithoutUtf8(address: string): string | undefined {
   const at = address.lastIndexOf('@');
@@ -58,6 +56,7 @@ function asSentWithoutUtf8(address: string): string | undefined {
   return domain ? `${address.slice(0, at)}@${domain}` : undefined;
 }
 
+/** RFC 6531 §3.4: an address beyond ASCII needs SMTPUTF8 on MAIL FROM; Postfix answers so. */
 function undeclaredUtf8(): Error {
   return smtpError(553, '5.6.7', 'An address beyond ASCII needs SMTPUTF8 on MAIL FROM');
 }
@@ -333,7 +332,9 @@ export class SessionHandler implements ConnectionHooks {
     const policy = this.rt.policy;
     // RFC 5321 §4.5.1: the domainless postmaster must be accepted; it is the postmaster of the first domain.
     const firstDomain = policy.localDomains.values().next().value;
-    const raw = /^postmaster$/i.test(address.address) && firstDomain ? `${address.address}@${firstDomain}` : address.address;
+    // In its A-label form unless the transaction has SMTPUTF8: the address goes on to a next hop that may not.
+    const postmasterDomain = firstDomain && !tx.mailFrom?.params.SMTPUTF8 ? (domainToASCII(firstDomain) || firstDomain) : firstDomain;
+    const raw = /^postmaster$/i.test(address.address) && postmasterDomain ? `${address.address}@${postmasterDomain}` : address.address;
     // smtp-server keeps a recipient named again (in any case) once; so must the transaction and its count.
     if (tx.recipients.some((r) => r.address.toLowerCase() === raw.toLowerCase())) return cb();
     if (tx.recipients.length >= this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');

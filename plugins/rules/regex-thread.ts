@@ -1,18 +1,29 @@
-// The gateway's side of regex-worker.ts: one message's regex tests at a time, under a deadline. A worker still busy
-// at the deadline is ended and a new one started for the next message; the tests it had not answered stay unknown.
+// The gateway's side of regex-worker.ts: each message's regex tests run in one of a few worker threads under a
+// deadline counted from the message's call, time spent waiting for a free worker included. A worker still busy at
+// the deadline is ended and a new one started for the next message; the tests it had not answered stay unknown.
+// With one worker and the deadline counted per job, a burst of hostile messages queued every message behind them:
+// 12 messages of 60 KB of spaces against `\s*y` held a plain one back 6 s, and about 60 would have passed the hook's
+// own timeout for all mail.
 import { Worker } from 'node:worker_threads';
 import type { RegexJob, RegexReply, RegexSource } from './regex-worker.ts';
 
 export type RegexResults = Map<number, boolean>;
+type Answer = { results: RegexResults; timedOut: boolean };
+
+/** Workers at most: more than the machine's cores would only share them; two keep one hostile message from all. */
+const WORKERS = 2;
+
+interface Pending { tests: RegexJob['tests']; deadline: number; resolve(a: Answer): void; reject(e: Error): void }
 
 export class RegexThread {
-  private worker: Worker | null = null;
+  private readonly idle: Worker[] = [];
+  private busy = 0;
+  private readonly waiting: Pending[] = [];
   private nextJob = 1;
-  /** Jobs run one after another, so each one's deadline counts only its own time in the worker. */
-  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
   private readonly regexes: RegexSource[];
   private readonly deadlineMs: number;
-  /** Workers ended at a deadline, for the log and tests. */
+  /** Jobs that ran out of time (in a worker, or still waiting for one), for the log and tests. */
   timeouts = 0;
 
   constructor(regexes: RegexSource[], deadlineMs: number) {
@@ -21,62 +32,65 @@ export class RegexThread {
   }
 
   /** Which tests matched; a test missing from the map did not finish before the deadline. */
-  run(tests: RegexJob['tests']): Promise<{ results: RegexResults; timedOut: boolean }> {
+  run(tests: RegexJob['tests']): Promise<Answer> {
     if (tests.length === 0) return Promise.resolve({ results: new Map(), timedOut: false });
-    const next = this.queue.then(() => this.runNow(tests));
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-
-  private runNow(tests: RegexJob['tests']): Promise<{ results: RegexResults; timedOut: boolean }> {
-    const w = this.started();
-    const job = this.nextJob++;
-    const results: RegexResults = new Map();
     return new Promise((resolve, reject) => {
-      const finish = (timedOut: boolean) => {
-        clearTimeout(timer);
-        w.off('message', onMessage);
-        w.off('exit', onExit);
-        w.unref();
-        resolve({ results, timedOut });
-      };
-      const onMessage = (reply: RegexReply) => {
-        if (reply.job !== job) return;
-        if ('done' in reply) finish(false);
-        else results.set(reply.id, reply.matched);
-      };
-      const onExit = (code: number) => {
-        clearTimeout(timer);
-        if (this.worker === w) this.worker = null;
-        reject(new Error(`rules regex thread stopped (exit code ${code})`));
-      };
-      const timer = setTimeout(() => {
-        this.timeouts++;
-        if (this.worker === w) this.worker = null;
-        w.off('exit', onExit);
-        void w.terminate();
-        finish(true);
-      }, this.deadlineMs);
-      w.on('message', onMessage);
-      w.once('exit', onExit);
-      w.ref();
-      w.postMessage({ job, tests } satisfies RegexJob);
+      this.waiting.push({ tests, deadline: Date.now() + this.deadlineMs, resolve, reject });
+      this.pump();
     });
   }
 
+  private pump(): void {
+    while (this.waiting.length && this.busy < WORKERS && !this.closed) {
+      const job = this.waiting.shift()!;
+      // Its whole time went in waiting: nothing is known, and a worker is kept for messages that can still finish.
+      if (Date.now() >= job.deadline) { this.timeouts++; job.resolve({ results: new Map(), timedOut: true }); continue; }
+      this.busy++;
+      this.runOn(this.idle.pop() ?? this.started(), job);
+    }
+  }
+
+  private runOn(w: Worker, pending: Pending): void {
+    const job = this.nextJob++;
+    const results: RegexResults = new Map();
+    const done = (keep: boolean) => {
+      clearTimeout(timer);
+      w.off('message', onMessage);
+      w.off('exit', onExit);
+      this.busy--;
+      if (keep && !this.closed) { w.unref(); this.idle.push(w); } else void w.terminate();
+      this.pump();
+    };
+    const onMessage = (reply: RegexReply) => {
+      if (reply.job !== job) return;
+      if ('done' in reply) { done(true); pending.resolve({ results, timedOut: false }); } else results.set(reply.id, reply.matched);
+    };
+    const onExit = (code: number) => {
+      done(false);
+      pending.reject(new Error(`rules regex thread stopped (exit code ${code})`));
+    };
+    const timer = setTimeout(() => {
+      this.timeouts++;
+      done(false);
+      pending.resolve({ results, timedOut: true });
+    }, Math.max(0, pending.deadline - Date.now()));
+    w.on('message', onMessage);
+    w.once('exit', onExit);
+    w.ref();
+    w.postMessage({ job, tests: pending.tests } satisfies RegexJob);
+  }
+
   private started(): Worker {
-    if (this.worker) return this.worker;
     const w = new Worker(new URL('./regex-worker.ts', import.meta.url), { workerData: { regexes: this.regexes } });
     w.unref();
     // A worker error ends it; the exit handler of the job in flight reports it, and the next job starts a new one.
     w.on('error', () => undefined);
-    this.worker = w;
     return w;
   }
 
   async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = null;
-    if (w) await w.terminate();
+    this.closed = true;
+    for (const p of this.waiting.splice(0)) p.resolve({ results: new Map(), timedOut: true });
+    await Promise.all(this.idle.splice(0).map((w) => w.terminate()));
   }
 }
