@@ -5,7 +5,8 @@
 // deadline, a crash or heap cap ends only its own process, and every failure is answered as `on_error` says.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { definePlugin, outcome, PluginUnavailableError, type HookContext, type Outcome } from '../../core/index.ts';
+import { Script } from 'node:vm';
+import { definePlugin, outcome, PluginUnavailableError, type HookContext, type Issue, type Outcome } from '../../core/index.ts';
 import { RESULT_LIMITS } from './api.ts';
 import { configSchema, type ScriptsConfig } from './config.ts';
 import { ScriptPool, type CallResult } from './pool.ts';
@@ -28,6 +29,22 @@ async function readScripts(cfg: ScriptsConfig, configDir: string): Promise<Scrip
     if (Buffer.byteLength(source) > MAX_SCRIPT_BYTES) throw new Error(`filter script ${file} is larger than ${MAX_SCRIPT_BYTES} bytes`);
     return { name, source: source.replace(/^\uFEFF/, '') };
   }));
+}
+
+/**
+ * For `moat check-config`: each script the start would refuse, unreadable, too large or not JavaScript. Compiled in
+ * the same module wrapper the sandbox gives it, never run (what it sets module.exports to is known only by running it).
+ */
+async function checkScripts(cfg: ScriptsConfig, configDir: string): Promise<Issue[]> {
+  let scripts: ScriptSource[];
+  try { scripts = await readScripts(cfg, configDir); } catch (e) { return [{ path: 'scripts', message: (e as Error).message }]; }
+  const issues: Issue[] = [];
+  scripts.forEach((s, i) => {
+    try { new Script(`(function (module, exports) {${s.source}\n});`, { filename: s.name }); } catch (e) {
+      issues.push({ path: `scripts[${i}]`, message: `${path.resolve(configDir, s.name)} is not valid JavaScript: ${(e as Error).message}` });
+    }
+  });
+  return issues;
 }
 
 interface Failure { script: string; failure: string; message: string }
@@ -80,6 +97,7 @@ export default definePlugin({
     SCRIPT_FAILED: 'A script threw, timed out, crashed or returned a bad shape, and on_error is skip (score 0; the detail names the script)',
     'SCRIPT_*': 'What the scripts report; the prefix is added to every symbol a script returns',
   },
+  check: (cfg: ScriptsConfig, at) => checkScripts(cfg, at.configDir),
   async create(cfg: ScriptsConfig, setup) {
     const scripts = await readScripts(cfg, setup.configDir);
     const pool = await ScriptPool.start({

@@ -3,7 +3,7 @@
 // Node 24's permission model has no network flag, so a script that got past vm2 to the child's own `process` could
 // reach `net` through process.getBuiltinModule or import(). The modules are shared singletons: replacing the methods
 // every outgoing path goes through (TCP and TLS connects, HTTP and fetch through them, UDP, DNS queries, listening)
-// closes them for whatever reaches the modules later. The child's only channel is its IPC pipe to the gateway.
+// closes them for whatever reaches the modules later. The child's only channel is its framed pipe to the gateway (child-channel.ts).
 import dgram from 'node:dgram';
 import dns from 'node:dns';
 import net from 'node:net';

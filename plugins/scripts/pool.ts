@@ -3,11 +3,14 @@
 // Each call has a wall-clock deadline: past it the call fails and its child is killed and replaced, which is the only
 // way to stop an endless async loop or a heap that grows towards its cap. A child that crashes or runs out of memory
 // fails only the call it was running, since it never runs two.
-import { fork, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import type net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../../core/index.ts';
-import type { FromChild, ScriptSource, ToChild } from './protocol.ts';
+import { CHANNEL_FD } from './child-channel.ts';
+import { encodeFrame, FrameError, FrameReader } from './framing.ts';
+import type { ScriptSource, ToChild } from './protocol.ts';
 
 const CHILD_FILE = path.join(import.meta.dirname, 'sandbox-child.ts');
 /** A child must be ready within this (Node start, vm2, and the scripts' own top-level code) plus the call timeout. */
@@ -15,6 +18,13 @@ const START_TIMEOUT_MS = 15_000;
 /** A replacement that failed to start is tried again after this, so a broken machine is not a busy loop of forks. */
 const RESPAWN_DELAY_MS = 1_000;
 const STDERR_TAIL_CHARS = 2_000;
+/**
+ * The data segment limit of a child (ulimit -d, in MB) above its heap cap: Node reserves about 550 MB of it before
+ * any code runs. It bounds what the heap cap does not, should a script get past vm2: buffers allocated by the child's
+ * own Node outside the V8 heap, which would otherwise grow until the machine's OOM killer picks a process, perhaps the
+ * gateway.
+ */
+const DATA_LIMIT_BASE_MB = 768;
 
 export type CallFailure = 'error' | 'timeout' | 'crash' | 'busy' | 'closed';
 export type CallResult = { ok: true; output: unknown } | { ok: false; failure: CallFailure; message: string };
@@ -28,6 +38,8 @@ export interface PoolOptions {
   maxWaitMs: number;
   maxResultChars: number;
   log: Logger;
+  /** The child's program; tests name one that behaves as a script that got past vm2 would. */
+  childFile?: string;
 }
 
 /** A script that cannot be loaded (syntax error, no exported function, top-level code that throws or runs away). */
@@ -40,15 +52,19 @@ export class ScriptLoadError extends Error {
 
 interface Waiting { script: number; input: string; resolve: (r: CallResult) => void; timer: NodeJS.Timeout }
 interface Running { id: number; resolve: (r: CallResult) => void; timer: NodeJS.Timeout }
+type Checked = { type: 'ready' } | { type: 'init-error'; error: string } | { type: 'result'; result: CallResult };
 
 /** The files the child may read: its own folder (the child and its imports) and vm2 with the two packages it loads. */
 let readable: string[] | undefined;
-function readableDirs(): string[] {
-  if (readable) return readable;
-  const fromHere = createRequire(import.meta.url);
-  const fromVm2 = createRequire(vm2Main());
-  const packageDir = (req: NodeJS.Require, name: string) => path.dirname(req.resolve(`${name}/package.json`));
-  return readable = [import.meta.dirname, packageDir(fromHere, 'vm2'), packageDir(fromVm2, 'acorn'), packageDir(fromVm2, 'acorn-walk')];
+function readableDirs(childFile: string): string[] {
+  if (!readable) {
+    const fromHere = createRequire(import.meta.url);
+    const fromVm2 = createRequire(vm2Main());
+    const packageDir = (req: NodeJS.Require, name: string) => path.dirname(req.resolve(`${name}/package.json`));
+    readable = [import.meta.dirname, packageDir(fromHere, 'vm2'), packageDir(fromVm2, 'acorn'), packageDir(fromVm2, 'acorn-walk')];
+  }
+  const own = path.dirname(childFile);
+  return readable.includes(own) ? readable : [...readable, own];
 }
 
 function vm2Main(): string {
@@ -58,10 +74,16 @@ function vm2Main(): string {
 /**
  * The Node flags of a sandbox child. No file writes, no child processes, no workers, no addons, no WASI, no inspector:
  * the permission model allows none of them unless named. Reads are limited to the child's code and vm2 (the scripts
- * arrive over IPC). Node 24 has no network flag: network-lock.ts closes that.
+ * arrive over the pipe). Node 24 has no network flag: network-lock.ts closes that.
  */
-export function sandboxExecArgv(memoryMb: number): string[] {
-  return ['--permission', ...readableDirs().map((d) => `--allow-fs-read=${d}${path.sep}`), `--max-old-space-size=${memoryMb}`, '--disable-warning=SecurityWarning'];
+export function sandboxExecArgv(memoryMb: number, childFile = CHILD_FILE): string[] {
+  return ['--permission', ...readableDirs(childFile).map((d) => `--allow-fs-read=${d}${path.sep}`), `--max-old-space-size=${memoryMb}`, '--disable-warning=SecurityWarning'];
+}
+
+/** The command line of a child: through /bin/sh for its data segment limit (Node cannot set one), then Node itself. */
+export function sandboxCommand(memoryMb: number, childFile = CHILD_FILE): [string, string[]] {
+  const limitKb = (DATA_LIMIT_BASE_MB + 2 * memoryMb) * 1024;
+  return ['/bin/sh', ['-c', 'ulimit -d "$0" && exec "$@"', String(limitKb), process.execPath, ...sandboxExecArgv(memoryMb, childFile), childFile, vm2Main()]];
 }
 
 class Child {
@@ -73,18 +95,24 @@ class Child {
   stderr = '';
   readonly exited: Promise<void>;
 
+  readonly pipe: net.Socket;
+
   constructor(proc: ChildProcess) {
     this.proc = proc;
+    this.pipe = proc.stdio[CHANNEL_FD] as net.Socket;
     this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     proc.stderr?.setEncoding('utf8');
     proc.stderr?.on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-STDERR_TAIL_CHARS); });
+    // Write errors come with the child's end; the exit handler deals with that.
+    this.pipe.on('error', () => {});
     // The pool must never keep the gateway's process alive on its own; a running call holds its deadline timer.
     proc.unref();
-    (proc.channel as { unref?(): void } | undefined)?.unref?.();
+    this.pipe.unref();
+    (proc.stderr as net.Socket | null)?.unref();
   }
 
   send(m: ToChild): void {
-    try { this.proc.send(m); } catch { /* the exit handler deals with a child that is gone */ }
+    if (this.pipe.writable) this.pipe.write(encodeFrame(m));
   }
 
   kill(): void {
@@ -215,16 +243,16 @@ export class ScriptPool {
   /** Forks one child and resolves once it has loaded every script. */
   private spawn(): Promise<void> {
     const { memoryMb, scripts, timeoutMs, maxResultChars } = this.opts;
-    const proc = fork(CHILD_FILE, [vm2Main()], {
-      execPath: process.execPath,
-      execArgv: sandboxExecArgv(memoryMb),
+    const [command, args] = sandboxCommand(memoryMb, this.opts.childFile);
+    const proc = spawn(command, args, {
       // Nothing of the gateway's environment (credentials, NODE_OPTIONS) reaches the sandbox.
       env: {},
-      serialization: 'advanced',
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     });
     const child = new Child(proc);
     this.children.add(child);
+    // An answer is JSON text of at most maxResultChars characters, each at most 6 bytes once inside a frame.
+    const reader = new FrameReader(6 * maxResultChars + 4096);
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const settle = (err?: Error) => {
@@ -238,24 +266,45 @@ export class ScriptPool {
         child.state = 'gone';
         child.kill();
       }, START_TIMEOUT_MS + timeoutMs);
-      proc.on('message', (m: FromChild) => {
-        if (m?.type === 'ready' && child.state === 'starting') {
-          child.state = 'idle';
-          child.wasReady = true;
-          settle();
-          this.pump();
-          this.checkDrained();
-        } else if (m?.type === 'init-error') {
-          settle(new ScriptLoadError(`${m.script}: ${m.error}`));
-          child.state = 'gone';
-          child.kill();
-        } else if (m?.type === 'result' && child.running?.id === m.id) {
-          this.finish(child, m.ok ? { ok: true, output: parseOutput(m.output) } : { ok: false, failure: 'error', message: String(m.error).slice(0, 500) });
-          this.pump();
-          this.checkDrained();
+      // Whatever the child sends is checked as if a script had taken it over: a frame the protocol does not expect at
+      // this moment ends the child, so it can neither flood the gateway nor answer a call it was not given.
+      const broke = (reason: string) => {
+        if (child.state === 'gone') return;
+        this.opts.log.warn('script sandbox broke its protocol', { reason });
+        settle(new ScriptLoadError(`the script sandbox broke its protocol while loading the scripts: ${reason}`));
+        this.finish(child, { ok: false, failure: 'crash', message: `sandbox process broke its protocol: ${reason}` });
+        child.state = 'gone';
+        child.kill();
+      };
+      child.pipe.on('data', (chunk: Buffer) => {
+        if (child.state === 'gone') return;
+        let frames: unknown[];
+        try { frames = reader.push(chunk); } catch (e) {
+          if (e instanceof FrameError) { broke(e.message); return; }
+          throw e;
+        }
+        for (const frame of frames) {
+          const m = checkFrame(frame, child, maxResultChars);
+          if (typeof m === 'string') { broke(m); return; }
+          if (m.type === 'ready') {
+            child.state = 'idle';
+            child.wasReady = true;
+            settle();
+            this.pump();
+            this.checkDrained();
+          } else if (m.type === 'init-error') {
+            settle(new ScriptLoadError(m.error));
+            child.state = 'gone';
+            child.kill();
+            return;
+          } else {
+            this.finish(child, m.result);
+            this.pump();
+            this.checkDrained();
+          }
         }
       });
-      proc.once('error', () => { /* a failed fork also emits exit, handled there */ });
+      proc.once('error', () => { /* a failed spawn also emits exit, handled there */ });
       proc.once('exit', () => {
         const reason = child.deathReason(memoryMb);
         child.state = 'gone';
@@ -282,8 +331,35 @@ export class ScriptPool {
   }
 }
 
-function parseOutput(text: string): unknown {
-  try { return JSON.parse(text); } catch { return undefined; }
+/** A frame from a child, checked field by field against what its state allows; a string says what is wrong. */
+function checkFrame(frame: unknown, child: Child, maxResultChars: number): Checked | string {
+  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return 'a frame that is not an object';
+  const m = frame as Record<string, unknown>;
+  const only = (...keys: string[]) => Object.keys(m).every((k) => keys.includes(k));
+  switch (m.type) {
+    case 'ready':
+      if (child.state !== 'starting' || !only('type')) return 'an unexpected ready';
+      return { type: 'ready' };
+    case 'init-error':
+      if (child.state !== 'starting' || !only('type', 'script', 'error') || typeof m.script !== 'string' || typeof m.error !== 'string') return 'an unexpected init-error';
+      return { type: 'init-error', error: `${m.script.slice(0, 200)}: ${m.error.slice(0, 500)}` };
+    case 'result': {
+      if (child.state !== 'busy' || !child.running || m.id !== child.running.id) return 'an answer to no call of its own';
+      if (m.ok === true && only('type', 'id', 'ok', 'output') && typeof m.output === 'string') {
+        if (m.output.length > maxResultChars) return `an answer of ${m.output.length} characters; at most ${maxResultChars}`;
+        // Text that is not JSON never comes from the child's own code; read as nothing, it would let the message pass.
+        let output: unknown;
+        try { output = JSON.parse(m.output); } catch { return 'an answer that is not JSON'; }
+        return { type: 'result', result: { ok: true, output } };
+      }
+      if (m.ok === false && only('type', 'id', 'ok', 'error') && typeof m.error === 'string') {
+        return { type: 'result', result: { ok: false, failure: 'error', message: m.error.slice(0, 500) } };
+      }
+      return 'an answer of the wrong shape';
+    }
+    default:
+      return 'a frame of no known type';
+  }
 }
 
 function lastLine(text: string): string {

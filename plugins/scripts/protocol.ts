@@ -1,4 +1,4 @@
-// The messages between the gateway and a sandbox child over its IPC channel: plain data only, never host objects.
+// The messages between the gateway and a sandbox child over its pipe (framing.ts): plain JSON only, never host objects.
 
 /** A script as the child gets it: the gateway reads the file, the child never touches the file system for it. */
 export interface ScriptSource {

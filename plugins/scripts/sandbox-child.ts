@@ -1,15 +1,18 @@
-// The sandbox child: compiles the filter scripts in vm2 and runs one call at a time for the gateway over IPC.
+// The sandbox child: compiles the filter scripts in vm2 and runs one call at a time for the gateway over its pipe (child-channel.ts).
 //
 // It runs under Node's permission model (no file writes, reads of its own code and vm2 only, no child processes,
 // workers or addons) with a heap cap, started by pool.ts. vm2 keeps the script from the child's own objects; the
-// permission flags and the network lock below are the second wall should a script ever get past vm2. Runaway and
+// permission flags and the network and signal locks below are the second wall should a script ever get past vm2. Runaway and
 // hostile scripts are not handled here: the gateway kills this process at the call's deadline.
 import { createRequire } from 'node:module';
 import type { VM as VmType } from 'vm2';
+import { openChannel } from './child-channel.ts';
 import { lockNetwork } from './network-lock.ts';
-import type { FromChild, ScriptSource, ToChild } from './protocol.ts';
+import { lockSignals } from './signal-lock.ts';
+import type { ScriptSource, ToChild } from './protocol.ts';
 
 lockNetwork();
+lockSignals();
 
 const vm2Path = process.argv[2];
 const { VM } = createRequire(import.meta.url)(vm2Path) as typeof import('vm2');
@@ -60,15 +63,23 @@ interface Loaded { vm: VmType }
 let scripts: Loaded[] = [];
 let maxResultChars = 0;
 
-function send(m: FromChild): void {
-  process.send?.(m);
-}
+const send = openChannel(onMessage);
 
 function errorText(e: unknown): string {
-  try { return e instanceof Error ? `${e.name}: ${e.message}` : String(e); } catch { return 'an error that cannot be shown'; }
+  try { return (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).slice(0, 500); } catch { return 'an error that cannot be shown'; }
 }
 
-function load(list: ScriptSource[], syncTimeoutMs: number): void {
+/**
+ * Resolves once the promise jobs a script left behind have all run. A script has no timers, so everything it can
+ * still do after its answer is such jobs; an answer sent only after them means a script that keeps the process
+ * spinning (an endless promise chain after `return`) misses its own deadline, instead of starving the next call,
+ * which would be another message's.
+ */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+async function load(list: ScriptSource[], syncTimeoutMs: number): Promise<void> {
   scripts = [];
   for (const s of list) {
     // No sandbox globals of ours: no require, no process, no timers; eval and Function are off.
@@ -83,6 +94,7 @@ function load(list: ScriptSource[], syncTimeoutMs: number): void {
     }
     scripts.push({ vm });
   }
+  await settled();
   send({ type: 'ready' });
 }
 
@@ -94,9 +106,11 @@ async function run(id: number, index: number, input: string): Promise<void> {
     s.vm.setGlobal('__mailmoatInput', input);
     text = await s.vm.run('__mailmoat.call(__mailmoatInput)', { filename: 'mailmoat-call.js' });
   } catch (e) {
+    await settled();
     send({ type: 'result', id, ok: false, error: errorText(e) });
     return;
   }
+  await settled();
   if (typeof text !== 'string') { send({ type: 'result', id, ok: false, error: 'the call gave no answer' }); return; }
   if (text.length > maxResultChars) { send({ type: 'result', id, ok: false, error: `the result is larger than ${maxResultChars} characters` }); return; }
   const parsed = JSON.parse(text) as { result?: unknown; error?: string };
@@ -104,12 +118,10 @@ async function run(id: number, index: number, input: string): Promise<void> {
   else send({ type: 'result', id, ok: true, output: JSON.stringify(parsed.result ?? null) });
 }
 
-process.on('message', (m: ToChild) => {
-  if (m.type === 'init') { maxResultChars = m.maxResultChars; load(m.scripts, m.syncTimeoutMs); return; }
+function onMessage(m: ToChild): void {
+  if (m.type === 'init') { maxResultChars = m.maxResultChars; void load(m.scripts, m.syncTimeoutMs); return; }
   if (m.type === 'call') void run(m.id, m.script, m.input);
-});
+}
 // A script's stray rejected promise must not end the child between calls; the gateway times the calls.
 process.on('unhandledRejection', () => {});
 process.on('uncaughtException', () => {});
-// The gateway went away: nothing will read an answer.
-process.on('disconnect', () => process.exit(0));

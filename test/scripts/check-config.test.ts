@@ -129,6 +129,19 @@ describe('moat check-config', function () {
       assert.equal(good.code, 0, good.out);
     });
 
+    it('scripts: a script that is not JavaScript, or cannot be read, which the start would refuse', () => {
+      writeFileSync(path.join(dir, 'good.js'), 'module.exports = function (m) { return { findings: [] }; };\n');
+      writeFileSync(path.join(dir, 'bad.js'), 'module.exports = function (m) { return { findings: [ };\n');
+      const yaml = (files: string[]) => `domains: [example.com]\nplugins:\n  - name: scripts\n    scripts: [${files.join(', ')}]\n`;
+      const bad = checkConfig(yaml(['./good.js', './bad.js']));
+      assert.equal(bad.code, 1, bad.out);
+      assert.match(bad.out, /^ {2}plugins\[0\]\.scripts\[1\]: .*bad\.js is not valid JavaScript: /m);
+      const missing = checkConfig(yaml(['./absent.js']));
+      assert.equal(missing.code, 1, missing.out);
+      assert.match(missing.out, /^ {2}plugins\[0\]\.scripts: cannot read filter script .*absent\.js: ENOENT$/m);
+      assert.equal(checkConfig(yaml(['./good.js'])).code, 0);
+    });
+
     it('creates no plugin: nothing is written under data_dir', () => {
       const r = checkConfig('domains: [example.com]\nplugins:\n  - name: bayes\n');
       assert.equal(r.code, 0, r.out);

@@ -78,6 +78,13 @@ describe('plugins/scripts pool', function () {
     assert.notDeepEqual(pool.pids().sort(), before.sort());
   });
 
+  it('a script that leaves an endless promise chain behind its answer fails its own call, not the next one (another message\'s)', async () => {
+    const pool = await start(['module.exports = (m) => { if (m.leave) (async () => { for (;;) await null; })(); return { findings: [] } }'], { size: 1, timeoutMs: 500 });
+    const guilty = await pool.call(0, JSON.stringify({ leave: true }));
+    assert.deepEqual(guilty, { ok: false, failure: 'timeout', message: 'no answer within 500 ms' });
+    assert.deepEqual(await pool.call(0, JSON.stringify({ leave: false })), { ok: true, output: { findings: [] } });
+  });
+
   it('a heap bomb ends its own child at the memory cap (crash), the pool replaces it', async () => {
     const pool = await start(['module.exports = () => { const a = []; for (;;) a.push({ s: "x".repeat(64) + a.length, n: a.length }) }', 'module.exports = () => 1'],
       { timeoutMs: 20_000, memoryMb: 32 });
