@@ -14,6 +14,7 @@ import { buildRelay, relayTargetFor } from './relay/make-relay.ts';
 import type { Relay } from './relay/types.ts';
 import type { DnsResolver } from './dns/types.ts';
 import { startControl } from './control/server.ts';
+import type { ReloadReport } from './control/protocol.ts';
 import { startRetention } from './queue/retention.ts';
 import { keepDataDirPrivate } from './data-dir.ts';
 import { UsersFile } from './auth/users-file.ts';
@@ -140,6 +141,18 @@ function keepRestartOnly(running: GatewayConfig, next: GatewayConfig): string[] 
   return changed;
 }
 
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The dotted paths of the values that differ between two configs, a list counting as one value (`plugins`), so
+ * `moat reload` can say what a reload changed without showing values, which may hold credentials.
+ */
+function changedKeys(from: unknown, to: unknown, prefix = ''): string[] {
+  if (!isMapping(from) || !isMapping(to)) return JSON.stringify(from) === JSON.stringify(to) ? [] : [prefix];
+  const keys = [...new Set([...Object.keys(from), ...Object.keys(to)])].sort();
+  return keys.flatMap((k) => changedKeys(from[k], to[k], prefix ? `${prefix}.${k}` : k));
+}
+
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let cfg = opts.config;
   const log = new JsonLogger({ level: cfg.log.level, format: cfg.log.format, sink: opts.logSink, listeners: opts.onLog ? [opts.onLog] : [] });
@@ -199,8 +212,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     throw e;
   }
 
+  // Set once the gateway has started; until then `moat reload` is told to wait, as a SIGHUP is ignored.
+  let reloadByControl: (() => Promise<ReloadReport>) | undefined;
   // Before the queue is touched: a second gateway on the same data_dir must not start delivering it.
   const control = await startControl(cfg.data_dir, delivery, log, {
+    reload: () => reloadByControl ? reloadByControl() : Promise.reject(new Error('the gateway is still starting; run the command again once it has started')),
     metrics: () => ({
       ...metrics.snapshot(), connections_open: rt.connections.count, queue_scheduled: delivery.size, queue_journaled: queue.journaledCount,
       dns: dns.stats(),
@@ -245,31 +261,38 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const retired = new Retired(log);
   let stopped = false;
-  const reloadOnce = async (next?: GatewayConfig): Promise<boolean> => {
+  const reloadOnce = async (next?: GatewayConfig): Promise<ReloadReport> => {
     let nc: GatewayConfig;
+    // The file read, which `moat reload` names: the one the gateway started with, with its start's --set overrides.
+    let file = next ? undefined : opts.configFile;
     try {
-      nc = next ? await validateConfig(next) : (await loadConfig({ file: opts.configFile, overrides: opts.configOverrides })).config;
+      if (next) nc = await validateConfig(next);
+      else ({ config: nc, file } = await loadConfig({ file: opts.configFile, overrides: opts.configOverrides }));
     } catch (e) {
-      log.error('config reload refused: the running config is kept', { error: e instanceof ConfigError ? e.issues.map((i) => `${i.path}: ${i.message}`) : String(e) });
-      return false;
+      const errors = e instanceof ConfigError ? e.issues.map((i) => `${i.path || '(root)'}: ${i.message}`) : [String(e)];
+      log.error('config reload refused: the running config is kept', { error: errors });
+      return { reloaded: false, file: e instanceof ConfigError ? e.file : file, errors };
     }
+    const refused = (message: string, error: string, reason = error): ReloadReport => {
+      log.error(message, { error });
+      return { reloaded: false, file, errors: [reason] };
+    };
     // Pinned first: the certificate below is looked for under the running data_dir, not a new one.
     nc = { ...nc, server: { ...nc.server } };
     const ignored = keepRestartOnly(cfg, nc);
+    const changed = changedKeys(cfg, nc);
     const applied = APPLIED_ON_RELOAD.filter((key) => JSON.stringify(valueAt(cfg, key)) !== JSON.stringify(valueAt(nc, key)));
     const nextHostname = hostnameOf(nc);
     let nextTls: TlsMaterial;
     // A self-signed certificate made for the old name is made anew for the new one.
     try { nextTls = loadTlsLogged(nc, nextHostname, log, false); } catch (e) {
-      log.error('config reload refused: the running config is kept', { error: (e as Error).message });
-      return false;
+      return refused('config reload refused: the running config is kept', (e as Error).message);
     }
     // Compiled before anything is swapped: a reload that failed here would leave the new plugins and config running
     // with the old policy.
     let policy: Policy;
     try { policy = compilePolicy(nc); } catch (e) {
-      log.error('config reload refused: the running config is kept', { error: (e as Error).message });
-      return false;
+      return refused('config reload refused: the running config is kept', (e as Error).message);
     }
     // A resolver of its own only when dns changed: a new one starts with an empty cache. Lookups that hold the old one
     // finish on it, and it has nothing to close (each query has its own socket).
@@ -277,10 +300,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const nextServices = nextDns === dns && nextHostname === hostname ? rt.services : servicesWith(nextDns, nextHostname);
     let plugins: LoadedPlugin[];
     try { plugins = await createPlugins(nc.plugins, { ...setup, services: nextServices }); } catch (e) {
-      log.error('config reload refused: a plugin cannot start; the running config is kept', { error: String((e as Error).message) });
-      return false;
+      return refused('config reload refused: a plugin cannot start; the running config is kept', String((e as Error).message), `a plugin cannot start: ${String((e as Error).message)}`);
     }
-    if (stopped) { await closePlugins(plugins, log); return false; }
+    if (stopped) {
+      await closePlugins(plugins, log);
+      return { reloaded: false, file, errors: ['the gateway is stopping'] };
+    }
     const nextInUse = new InUse();
     nextInUse.trackChain(plugins);
     const old = rt.plugins;
@@ -311,27 +336,32 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // In-flight hooks and deliveries may still use the old instances for a moment.
     retired.add(old, oldRelay, oldInUse);
     if (ignored.length) log.warn('config reload: these keys change only on restart and keep their running values', { keys: ignored });
-    log.info('config reloaded', { plugins: plugins.map((p) => p.name), ...(applied.length ? { applied } : {}) });
-    return true;
+    log.info('config reloaded', { plugins: plugins.map((p) => p.name), ...(applied.length ? { applied } : {}), ...(changed.length ? { changed } : {}) });
+    return { reloaded: true, file, changed, restartOnly: ignored, plugins: plugins.map((p) => p.name) };
   };
 
   // One reload at a time, and a burst of SIGHUPs while one runs is one more reload, not one per signal: each reload
   // builds a full set of plugin instances (a Bayes dictionary each), and a slower older one must not finish last.
   let chain: Promise<unknown> = Promise.resolve();
-  let waiting: Promise<boolean> | undefined;
-  const reload = (next?: GatewayConfig): Promise<boolean> => {
+  let waiting: Promise<ReloadReport> | undefined;
+  const reported = (next?: GatewayConfig): Promise<ReloadReport> => {
     if (!next && waiting) return waiting;
-    const run: Promise<boolean> = chain.then(() => {
+    const run: Promise<ReloadReport> = chain.then(() => {
       // From here on the file is read anew, so a later SIGHUP needs a reload of its own.
       if (waiting === run) waiting = undefined;
       return reloadOnce(next);
     });
     if (!next) waiting = run;
-    chain = run.catch(() => false);
+    chain = run.catch(() => undefined);
     return run;
   };
+  const reload = (next?: GatewayConfig): Promise<boolean> => reported(next).then((r) => r.reloaded);
 
   reloadOnHup = reload;
+  // `moat reload` joins the same queue as SIGHUP: a request while a file reload waits gets that reload's report.
+  reloadByControl = () => stopped
+    ? Promise.resolve({ reloaded: false, file: opts.configFile, errors: ['the gateway is stopping'] })
+    : reported();
 
   return {
     runtime: rt,

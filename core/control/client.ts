@@ -7,6 +7,7 @@ import { returnOwnership } from '../queue/ownership.ts';
 import type { QueueFolder, QueueStore } from '../queue/queue-store.ts';
 import {
   BULK_IDS_MAX, socketPath, type BulkAction, type BulkReply, type ControlReply, type ControlRequest, type ControlStatus, type ListReply,
+  type ReloadReport,
 } from './protocol.ts';
 import { describeHolder, lockPath, tryLock, type HolderState, type LockHolder } from './queue-lock.ts';
 
@@ -28,7 +29,8 @@ export function controlRequest(file: string, req: ControlRequest, timeoutMs = 30
     const s = net.connect(file);
     // A list reply can be megabytes: chunks are joined once, and only each new chunk is searched for the line's end.
     const chunks: string[] = [];
-    const late = ['ping', 'status', 'metrics', 'list'].includes(req.op) ? '' : '; it may still carry it out (moat queue show tells)';
+    const late = ['ping', 'status', 'metrics', 'list'].includes(req.op) ? ''
+      : req.op === 'reload' ? '; it may still carry it out (its log tells)' : '; it may still carry it out (moat queue show tells)';
     const timer = setTimeout(() => { s.destroy(); reject(new Error(`the gateway did not answer ${req.op} within ${timeoutMs / 1000} s${late}`)); }, timeoutMs);
     s.setEncoding('utf8');
     s.once('connect', () => s.write(JSON.stringify(req) + '\n'));
@@ -51,6 +53,17 @@ export function controlRequest(file: string, req: ControlRequest, timeoutMs = 30
  * timeout bounds per command (a minute by default), so a shorter wait would report a failure it then carries out.
  */
 const CHANGE_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * How long a reload may take: it starts every plugin anew (a Bayes dictionary, a Haraka folder, a worker thread each)
+ * and waits for a reload already under way.
+ */
+const RELOAD_TIMEOUT_MS = 5 * 60_000;
+
+/** Asks the gateway listening on `file` to reload its config file; throws NoGatewayError when none listens. */
+export function requestConfigReload(file: string, timeoutMs = RELOAD_TIMEOUT_MS): Promise<ReloadReport> {
+  return controlRequest(file, { op: 'reload' }, timeoutMs) as Promise<ReloadReport>;
+}
 
 export class ControlClient implements AdminActions {
   readonly file: string;

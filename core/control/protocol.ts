@@ -16,7 +16,8 @@ export type ControlRequest =
   | { op: 'release'; id: string }
   | { op: 'delete'; id: string; to?: string }
   | { op: 'requeue'; id: string; to?: string }
-  | { op: 'bulk'; action: BulkAction; ids: string[]; to?: string };
+  | { op: 'bulk'; action: BulkAction; ids: string[]; to?: string }
+  | { op: 'reload' };
 
 export type ControlReply = { ok: true; result: unknown } | { ok: false; error: string };
 
@@ -27,6 +28,15 @@ export interface ListReply { entries: ListedEntry[]; busy: string[] }
 
 /** Per id: the action's result (flush: how many were due, 0 or 1), or in `errors` why it failed. */
 export interface BulkReply { results: Record<string, AdminResult | number>; errors: Record<string, string> }
+
+/**
+ * What a config reload did. Refused: the reasons, each as one line (`key.path: message` for a schema error), and the
+ * running config is kept. Reloaded: the keys whose value changed and now apply, and the restart-only keys whose new
+ * value the file asks for but the gateway keeps until its next start. Key names only: values may hold credentials.
+ */
+export type ReloadReport =
+  | { reloaded: true; file?: string; changed: string[]; restartOnly: string[]; plugins: string[] }
+  | { reloaded: false; file?: string; errors: string[] };
 
 /** Ids in one bulk request: 1,000 ids of up to 40 characters stay well below the server's 64 KB line limit. */
 export const BULK_IDS_MAX = 1000;

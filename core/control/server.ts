@@ -1,5 +1,6 @@
 // The running gateway's end of the control channel: `moat queue` asks it to flush, hold, release, requeue or delete,
-// so the relay workers see each change at once and never race with a file edited behind their back.
+// so the relay workers see each change at once and never race with a file edited behind their back; `moat reload`
+// asks it to reload its config file and gets the outcome, which a SIGHUP leaves in the log only.
 import net from 'node:net';
 import { chmod, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/types.ts';
@@ -12,7 +13,7 @@ import type { QueueFolder } from '../queue/queue-store.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import {
   BULK_IDS_MAX, SOCKET_PATH_MAX, queueIdProblem, socketPath,
-  type BulkAction, type BulkReply, type ControlReply, type ControlRequest, type ControlStatus, type ListReply,
+  type BulkAction, type BulkReply, type ControlReply, type ControlRequest, type ControlStatus, type ListReply, type ReloadReport,
 } from './protocol.ts';
 import { describeHolder, tryLock, type HolderState, type LockHolder } from './queue-lock.ts';
 
@@ -34,7 +35,11 @@ export interface ControlServer {
 const MAX_LINE = 64 * 1024;
 
 /** What else the gateway answers on the control channel. */
-export interface ControlExtras { metrics?: () => Record<string, unknown> }
+export interface ControlExtras {
+  metrics?: () => Record<string, unknown>;
+  /** Reloads the config file, in turn with SIGHUP's reloads; resolves with the outcome, a refusal included. */
+  reload?: () => Promise<ReloadReport>;
+}
 
 interface Context {
   delivery: DeliveryQueue; store: QueueStore; actions: AdminActions; extras: ControlExtras; log: Logger; perMessage: KeyedSerial;
@@ -141,6 +146,10 @@ async function handle(req: ControlRequest, c: Context): Promise<unknown> {
     case 'metrics': return c.extras.metrics?.() ?? {};
     case 'status': return { pid: process.pid, busy: c.delivery.busy, scheduled: c.delivery.size } satisfies ControlStatus;
     case 'list': return list(req.folder, c);
+    case 'reload': {
+      if (!c.extras.reload) throw new Error('this gateway does not reload its config through the control socket; send it SIGHUP');
+      return c.extras.reload();
+    }
     case 'bulk': return bulk(req, c);
     case 'flush': {
       if (req.id === undefined) return c.actions.flush();
@@ -154,8 +163,11 @@ async function handle(req: ControlRequest, c: Context): Promise<unknown> {
   }
 }
 
-/** Answered before the queue is recovered: they show the process, not the queue. */
-const BEFORE_RECOVERY = new Set(['ping', 'status', 'metrics']);
+/**
+ * Answered before the queue is recovered: they show the process, not the queue. A reload touches no message; until
+ * the gateway has started it is refused with a reason, as a SIGHUP then is ignored.
+ */
+const BEFORE_RECOVERY = new Set(['ping', 'status', 'metrics', 'reload']);
 /** Not logged here: views change nothing, and a bulk request logs each of its messages itself. */
 const UNLOGGED = new Set(['ping', 'status', 'metrics', 'list', 'bulk']);
 

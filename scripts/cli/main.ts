@@ -16,6 +16,7 @@ const USAGE = () => `usage: moat <command> [options]
 commands: ${commands().join(', ')}
   moat start [--config FILE] [--set KEY=VALUE]…   run the gateway
   moat check-config [--config FILE] [--set K=V]…  validate the config (exit 1 with every error)
+  moat reload [--config FILE] [--set K=V]…        have the running gateway reload its config, and say how it went
   moat user add|remove|list NAME                  manage AUTH users
   moat send --host H:P --from A --to B [--subject S] [--body T] [--attach FILE]
 Run 'moat <command> --help' for more.

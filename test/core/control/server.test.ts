@@ -1,13 +1,13 @@
 // The control socket before the gateway has recovered its queue: it answers status at once, and holds every request
 // that changes a message until the queue is recovered (before that, a hold's state file would be taken for a broken
-// one by recovery, and the message delivered anyway).
+// one by recovery, and the message delivered anyway). A config reload is handed to the gateway and its report returned.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startControl, type ControlServer } from '../../../core/control/server.ts';
-import { controlRequest } from '../../../core/control/client.ts';
-import { socketPath } from '../../../core/control/protocol.ts';
+import { startControl, type ControlExtras, type ControlServer } from '../../../core/control/server.ts';
+import { controlRequest, requestConfigReload } from '../../../core/control/client.ts';
+import { socketPath, type ReloadReport } from '../../../core/control/protocol.ts';
 import { DeliveryQueue } from '../../../core/queue/delivery-queue.ts';
 import { QueueStore } from '../../../core/queue/queue-store.ts';
 import { JsonLogger } from '../../../core/log/logger.ts';
@@ -27,12 +27,35 @@ describe('control socket before the queue is recovered', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function start(): Promise<ControlServer> {
+  async function start(extras: ControlExtras = {}): Promise<ControlServer> {
     const log = new JsonLogger({ sink: { write() {} } });
     const delivery = new DeliveryQueue(new QueueStore(dir), idleRelay, { retry_schedule: [1000], lifetime: 60_000, concurrency: 1 }, log);
-    control = await startControl(dir, delivery, log);
+    control = await startControl(dir, delivery, log, extras);
     return control;
   }
+
+  it('hands a reload to the gateway and answers with its report, a refusal included, without waiting for the queue', async () => {
+    const reports: ReloadReport[] = [
+      { reloaded: true, file: '/etc/mailmoat.yaml', changed: ['domains'], restartOnly: ['data_dir'], plugins: ['spf'] },
+      { reloaded: false, file: '/etc/mailmoat.yaml', errors: ['limits.max_message_size: not a size'] },
+    ];
+    let asked = 0;
+    await start({ reload: async () => reports[asked++] });
+    const sock = socketPath(dir);
+    // The queue is never opened here: a reload touches no message, so it is not held back.
+    assert.deepEqual(await requestConfigReload(sock, 5000), reports[0]);
+    assert.deepEqual(await requestConfigReload(sock, 5000), reports[1]);
+    assert.equal(asked, 2);
+  });
+
+  it('answers a reload with the reason when the gateway cannot reload (still starting)', async () => {
+    await start({ reload: () => Promise.reject(new Error('the gateway is still starting; run the command again once it has started')) });
+    await assert.rejects(requestConfigReload(socketPath(dir), 5000), /still starting/);
+    await control!.close();
+    control = undefined;
+    await start();
+    await assert.rejects(requestConfigReload(socketPath(dir), 5000), /does not reload its config through the control socket; send it SIGHUP/);
+  });
 
   it('answers status at once and a hold only once the queue is open', async () => {
     const c = await start();

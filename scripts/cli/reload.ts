@@ -1,0 +1,87 @@
+// `moat reload`: asks the running gateway, through its control socket, to reload its config file, and prints the
+// outcome, which a SIGHUP leaves in the log only: exit 0 reloaded, 1 refused (the running config kept), 2 no gateway.
+import path from 'node:path';
+import { applyOverride, readConfig } from '../../core/config/load.ts';
+import { NoGatewayError, requestConfigReload } from '../../core/control/client.ts';
+import { SOCKET_PATH_MAX, socketPath, type ReloadReport } from '../../core/control/protocol.ts';
+import { CONFIG_OPTIONS, readCommand } from './args.ts';
+
+const USAGE = `usage: moat reload [--config FILE] [--set KEY=VALUE]…
+  Asks the gateway running on the config's data_dir to reload its config file, and prints what it applied or why it
+  refused it. --config and --set only find the gateway (as moat start was given them): it reads the file it was
+  started with, with the --set of its start. Exit 0 reloaded, 1 refused (the running config is kept), 2 no gateway.`;
+
+/** Exit code when no gateway answers on the data_dir: nothing was reloaded, and nothing was judged either. */
+const NO_GATEWAY = 2;
+
+/**
+ * The data_dir the gateway was started with, found as `moat start` finds it. A file the admin has just broken must
+ * still lead to the gateway, which then says why it refuses it: schema errors elsewhere do not matter here, and a
+ * file that is no YAML at all still has the --set data_dir=DIR of the command line.
+ */
+async function findDataDir(file: string | undefined, overrides: string[]): Promise<{ dataDir?: string; configFile?: string; problem?: string }> {
+  const reading = await readConfig({ file, overrides });
+  if (reading.config && typeof reading.config.data_dir === 'string' && reading.config.data_dir) {
+    return { dataDir: reading.config.data_dir, configFile: reading.file };
+  }
+  const raw: Record<string, unknown> = {};
+  for (const o of overrides) applyOverride(raw, o);
+  if (typeof raw.data_dir === 'string' && raw.data_dir) return { dataDir: path.resolve(reading.baseDir, raw.data_dir), configFile: reading.file };
+  const why = reading.issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
+  return { problem: `${reading.file ?? 'the config'}: ${why}` };
+}
+
+function printReloaded(r: Extract<ReloadReport, { reloaded: true }>): void {
+  const lines = [`reloaded ${r.file ?? '(the embedded default config)'}`];
+  lines.push(r.changed.length
+    ? `  changed: ${r.changed.join(', ')}`
+    : '  changed: nothing (the plugins were started anew and the TLS certificate read again)');
+  lines.push(`  plugins: ${r.plugins.length ? r.plugins.join(', ') : '(none)'}`);
+  if (r.restartOnly.length) lines.push(`  kept until restart: ${r.restartOnly.join(', ')} (a reload does not change them; restart the gateway to apply them)`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+function printRefused(r: Extract<ReloadReport, { reloaded: false }>): void {
+  const lines = [`refused: ${r.file ?? 'the config'} was not applied; the gateway keeps its running config`];
+  for (const e of r.errors) lines.push(`  ${e}`);
+  process.stderr.write(lines.join('\n') + '\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = readCommand(argv, CONFIG_OPTIONS, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
+  const found = await findDataDir(values.config, values.set ?? []);
+  if (!found.dataDir) {
+    process.stderr.write(`moat reload: cannot tell which data_dir the gateway runs on, so it was not asked: ${found.problem}\n`
+      + '  A gateway would refuse this file as well. Fix it, or name the data_dir with --set data_dir=DIR to have the gateway report.\n');
+    return 1;
+  }
+  const sock = socketPath(found.dataDir);
+  if (Buffer.byteLength(sock) > SOCKET_PATH_MAX) {
+    process.stderr.write(`moat reload: the data_dir path ${found.dataDir} is too long for a control socket, so a gateway there has none; reload it with SIGHUP (systemctl reload) and read its log\n`);
+    return NO_GATEWAY;
+  }
+  let report: ReloadReport;
+  try {
+    report = await requestConfigReload(sock);
+  } catch (e) {
+    if (e instanceof NoGatewayError) {
+      process.stderr.write(`moat reload: no gateway is running on ${found.dataDir} (nothing answers on ${sock}); nothing was reloaded\n`);
+      return NO_GATEWAY;
+    }
+    if (/^unknown op/.test((e as Error).message)) {
+      process.stderr.write('moat reload: the running gateway was started before moat reload existed; reload it with SIGHUP (systemctl reload) and read its log\n');
+      return 1;
+    }
+    process.stderr.write(`moat reload: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (!report.reloaded) { printRefused(report); return 1; }
+  printReloaded(report);
+  // --config names the gateway's data_dir here; it does not switch the gateway to another file.
+  if (found.configFile && report.file && path.resolve(found.configFile) !== path.resolve(report.file)) {
+    process.stderr.write(`moat reload: note: the gateway reloaded ${report.file}, the file it was started with, not ${found.configFile}; another file takes a restart\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,180 @@
+// `moat reload` against a real gateway in a child process, as an admin runs it after editing the config file: what was
+// applied is printed (exit 0), a file the gateway refuses is printed with its errors and the running config keeps
+// taking mail (exit 1), no gateway is exit 2; the --set overrides of the gateway's start survive every reload.
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { requestConfigReload } from '../../core/control/client.ts';
+import { socketPath } from '../../core/control/protocol.ts';
+import { freePort } from '../helpers/ports.ts';
+import { holdUntilExit, endChild } from '../helpers/leftovers.ts';
+import { SmtpDialog } from '../helpers/smtp-dialog.ts';
+
+const MOAT = path.resolve(import.meta.dirname, '..', '..', 'scripts', 'moat.js');
+const CORE = path.resolve(import.meta.dirname, '..', '..', 'core', 'index.ts');
+
+interface Ran { code: number; stdout: string; stderr: string }
+
+function moat(args: string[]): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MOAT, ...args], { cwd: os.tmpdir() }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function waitFor(what: () => boolean, label: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The reply codes of one transaction to `rcpt`, and the greeting's text. */
+async function transaction(port: number, rcpt: string): Promise<{ greeting: string; rcpt: number; data?: number }> {
+  const d = await SmtpDialog.connect(port);
+  const greeting = (await d.read()).text;
+  assert.equal((await d.cmd('EHLO client.test')).code, 250);
+  assert.equal((await d.cmd('MAIL FROM:<sender@client.example>')).code, 250);
+  const r = (await d.cmd(`RCPT TO:<${rcpt}>`)).code;
+  const data = r === 250 ? (await d.data(`From: sender@client.example\r\nTo: ${rcpt}\r\nSubject: reload\r\n\r\nhello\r\n`)).code : undefined;
+  await d.quit();
+  return { greeting, rcpt: r, data };
+}
+
+describe('moat reload', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let file: string;
+  let port: number;
+  let base: Record<string, unknown>;
+  let child: ChildProcess | undefined;
+  let output: string[];
+  let end: () => void;
+  let endChildHold: () => void;
+
+  // Started as an admin starts it, with a --set that the file contradicts: a reload must keep the override.
+  beforeEach(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-reload-cli-'));
+    end = holdUntilExit({ dir });
+    port = await freePort();
+    file = path.join(dir, 'mailmoat.yaml');
+    base = {
+      server: { hostname: 'from-file.example', listen: [`127.0.0.1:${port}`] },
+      domains: ['one.example'], data_dir: './data', log: { level: 'info', format: 'json' },
+    };
+    writeFileSync(file, stringify(base));
+    output = [];
+    const started = spawn(process.execPath, [MOAT, 'start', '--config', file, '--set', 'server.hostname=from-set.example'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = started;
+    endChildHold = holdUntilExit({ child: started });
+    started.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
+    started.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+    await waitFor(() => output.join('').includes('"mailmoat started"') || started.exitCode !== null, 'the start');
+    assert.equal(started.exitCode, null, output.join(''));
+  });
+
+  afterEach(async () => {
+    if (child) await endChild(child);
+    child = undefined;
+    endChildHold();
+    end();
+  });
+
+  it('applies a valid change and prints what changed, what waits for a restart, and keeps the --set of the start', async () => {
+    assert.equal((await transaction(port, 'someone@two.example')).rcpt, 554, 'two.example is not local yet');
+    writeFileSync(file, stringify({
+      ...base, domains: ['one.example', 'two.example'], limits: { max_message_size: '5MB' },
+      server: { ...(base.server as object), listen: [`127.0.0.1:${port}`, '127.0.0.1:0'] },
+    }));
+    const r = await moat(['reload', '--config', file]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`^reloaded ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    assert.match(r.stdout, /^ {2}changed: domains, limits\.max_message_size$/m, 'the hostname stays the --set one, so it did not change');
+    assert.match(r.stdout, /^ {2}kept until restart: server\.listen /m);
+    const after = await transaction(port, 'someone@two.example');
+    assert.equal(after.rcpt, 250, 'the new domain applies');
+    assert.equal(after.data, 250);
+    assert.match(after.greeting, /^from-set\.example /, 'the --set of the start survives the reload');
+
+    // The same reload by SIGHUP keeps the override too.
+    const mark = output.join('').length;
+    child!.kill('SIGHUP');
+    await waitFor(() => output.join('').slice(mark).includes('"config reloaded"'), 'the SIGHUP reload');
+    assert.match((await transaction(port, 'someone@one.example')).greeting, /^from-set\.example /);
+  });
+
+  it('refuses an invalid file, printing its errors, and the running config keeps taking mail', async () => {
+    writeFileSync(file, stringify({ ...base, domains: ['one.example', 'two.example'] }));
+    assert.equal((await moat(['reload', '--config', file])).code, 0);
+
+    writeFileSync(file, stringify({ ...base, domains: ['three.example'], limits: { max_message_size: 'lots' }, plugins: [{ name: 'no-such-plugin' }] }));
+    const r = await moat(['reload', '--config', file]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^refused: .*mailmoat\.yaml was not applied; the gateway keeps its running config$/m);
+    assert.match(r.stderr, /^ {2}limits\.max_message_size: /m);
+    assert.match(r.stderr, /^ {2}plugins.*no-such-plugin/m);
+
+    const kept = await transaction(port, 'someone@two.example');
+    assert.equal(kept.rcpt, 250, 'the running config (with two.example) is kept');
+    assert.equal(kept.data, 250, 'a message is still accepted');
+    assert.equal((await transaction(port, 'someone@three.example')).rcpt, 554, 'nothing of the refused file applies');
+
+    // A file that is no YAML at all: found through --set data_dir, and the gateway says why it refuses it.
+    writeFileSync(file, 'domains: [one.example\n  data_dir: {\n');
+    const broken = await moat(['reload', '--config', file, '--set', `data_dir=${path.join(dir, 'data')}`]);
+    assert.equal(broken.code, 1, broken.stdout + broken.stderr);
+    assert.match(broken.stderr, /^refused: /m);
+    assert.match(broken.stderr, /is not valid YAML/);
+    // Without it, the command cannot find the gateway and says so, rather than claiming there is none.
+    const lost = await moat(['reload', '--config', file]);
+    assert.equal(lost.code, 1, lost.stdout + lost.stderr);
+    assert.match(lost.stderr, /cannot tell which data_dir the gateway runs on, so it was not asked: .*is not valid YAML/);
+    assert.equal((await transaction(port, 'someone@one.example')).data, 250);
+  });
+
+  it('a burst of reloads gets one answer each, and is one more reload after the one under way, not one each', async () => {
+    // A plugin whose start takes 300 ms: the whole burst arrives while the first reload runs.
+    const slow = path.join(dir, 'slow.ts');
+    writeFileSync(slow, `import { definePlugin, s } from ${JSON.stringify(CORE)};
+export default definePlugin({
+  name: 'slow', description: 'starts slowly', configSchema: s.object({}), symbols: {},
+  async create() { await new Promise((r) => setTimeout(r, 300)); return { hooks: {} }; },
+});
+`);
+    writeFileSync(file, stringify({ ...base, domains: ['one.example', 'two.example'], plugins: [{ name: 'slow', module: slow }] }));
+    const mark = output.join('').length;
+    const sock = socketPath(path.join(dir, 'data'));
+    const reports = await Promise.all(Array.from({ length: 6 }, () => requestConfigReload(sock, 30_000)));
+    for (const r of reports) assert.equal(r.reloaded, true, JSON.stringify(r));
+    assert.ok(reports.some((r) => r.reloaded && r.changed.includes('domains')), JSON.stringify(reports));
+    await new Promise((r) => setTimeout(r, 200));
+    const reloads = output.join('').slice(mark).split('"config reloaded"').length - 1;
+    assert.ok(reloads >= 1 && reloads <= 2, `reloads run for 6 requests: ${reloads}`);
+    assert.equal((await transaction(port, 'someone@two.example')).rcpt, 250);
+  });
+
+  it('says so and exits 2 when no gateway runs on the data_dir', async () => {
+    const other = path.join(dir, 'other.yaml');
+    writeFileSync(other, stringify({ ...base, data_dir: './elsewhere' }));
+    const r = await moat(['reload', '--config', other]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`no gateway is running on ${path.join(dir, 'elsewhere')} .*nothing was reloaded`));
+    assert.equal(r.stdout, '');
+
+    // A socket left behind by a gateway that was killed is no gateway either.
+    const killed = child!;
+    child = undefined;
+    killed.kill('SIGKILL');
+    await new Promise((r) => killed.once('exit', r));
+    assert.ok(existsSync(socketPath(path.join(dir, 'data'))), 'the killed gateway left its socket file');
+    const stale = await moat(['reload', '--config', file]);
+    assert.equal(stale.code, 2, stale.stdout + stale.stderr);
+    assert.match(stale.stderr, /no gateway is running on /);
+  });
+});
