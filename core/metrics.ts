@@ -74,6 +74,7 @@ const KNOWN: Record<string, [Kind, string]> = {
   deleted: ['counter', 'Messages deleted by an administrator'],
   released: ['counter', 'Messages released from hold or quarantine by an administrator'],
   requeued: ['counter', 'Messages put back in the queue from dead-letter by an administrator'],
+  recipients_copied: ['counter', 'Copies of messages queued for recipients a plugin added (BCC)'],
   connections_open: ['gauge', 'SMTP connections open now'],
   queue_scheduled: ['gauge', 'Messages the relay workers schedule now (due, deferred or in flight)'],
   queue_journaled: ['gauge', 'Messages held in the journal now'],

@@ -118,4 +118,16 @@ export interface HookContext {
    * refused: dropping a recipient is discardRecipient's job, in data. The first call in a chain run counts.
    */
   redirectRecipient(targets: string[], reason: string): void;
+  /**
+   * data only: a copy of the message also goes to `address` (PMG's BCC, MailEnable's copy to, Postfix's always_bcc),
+   * if the message is delivered at all: not when it is rejected, deferred, quarantined or discarded for every
+   * recipient. The address is checked like a RCPT address and against `access.blocked_recipients`; a bad one, a call
+   * that would take the message over `limits.max_recipients`, or a call outside `data` is ignored with a warning, and
+   * never fails the message. An address already a recipient (or already added) is not added twice. The copy is queued
+   * with `NOTIFY=NEVER`: if it fails, the sender hears nothing of a recipient it never named (the failure is logged
+   * and the message dead-lettered for it, as for any recipient that asked for no notice). It is not in `recipients`,
+   * nor in the Received header; the summary line lists it under `copied_to` (`copies_dropped` when not made), and each
+   * copy is logged as `recipient copied` with `plugin` and `reason`. Not in afterVerdict: the message is queued by then.
+   */
+  addRecipient(address: string, reason: string): void;
 }

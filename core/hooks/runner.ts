@@ -41,6 +41,16 @@ export interface RunArgs {
   capabilities?: string[];
   /** Command hooks (noop, vrfy, rset, quit, unrecognizedCommand) only. */
   command?: CommandView;
+  /** data only: how ctx.addRecipient judges a copy; without it, addRecipient is refused. */
+  copies?: CopyPolicy;
+}
+
+/** The running config's limits on recipients a data hook adds, as the front door applies them at RCPT. */
+export interface CopyPolicy {
+  /** limits.max_recipients: recipients and copies together. */
+  maxRecipients: number;
+  /** access.blocked_recipients. */
+  isBlocked(rcpt: Address): boolean;
 }
 
 /**
@@ -66,16 +76,15 @@ class Lease {
 }
 
 /**
- * A redirect target as the front door would take it in RCPT TO, or why not. smtp-server has already rejected
- * malformed paths for a client's own recipients; a plugin's strings come from its config or a lookup, so the syntax a
- * client could never get through is checked here as well.
+ * Why `raw` (an address without its angle brackets) is not one the front door would take in RCPT TO, or undefined.
+ * smtp-server has already rejected malformed paths for a client's own recipients; a plugin's strings come from its
+ * config or a lookup, so the syntax a client could never get through is checked here as well. Exported for plugins
+ * that check such addresses in their config at load (`isLocal` then says which IP literals are ours).
  */
-function redirectTarget(target: unknown, tx: Transaction, services: Services): Address | string {
-  if (typeof target !== 'string') return 'not a string';
-  const raw = /^<.*>$/.test(target) ? target.slice(1, -1) : target;
+export function recipientAddressProblem(raw: string, isLocal: (domain: string) => boolean): string | undefined {
   // Spaces, controls and brackets would end up on a RCPT line of the relay, or split one into two.
   if (!raw || /[\s\x00-\x1f\x7f<>]/.test(raw)) return 'not an address';
-  const why = forbiddenRecipientForm(raw, (d) => services.isLocalDomain(d));
+  const why = forbiddenRecipientForm(raw, isLocal);
   if (why) return why;
   const at = raw.lastIndexOf('@');
   if (at > 64 || raw.length > 254) return 'too long';
@@ -84,6 +93,15 @@ function redirectTarget(target: unknown, tx: Transaction, services: Services): A
   if (!/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+)*$/.test(raw.slice(0, at))) return 'not a plain local part';
   const domain = raw.slice(at + 1);
   if (!domain.startsWith('[') && !/^[^.()\[\]\\,;:@"]+(\.[^.()\[\]\\,;:@"]+)*\.?$/.test(domain)) return 'not a domain';
+  return undefined;
+}
+
+/** A recipient a plugin names (a redirect target, a copy) as the front door would take it in RCPT TO, or why not. */
+function pluginRecipient(target: unknown, tx: Transaction, services: Services): Address | string {
+  if (typeof target !== 'string') return 'not a string';
+  const raw = /^<.*>$/.test(target) ? target.slice(1, -1) : target;
+  const why = recipientAddressProblem(raw, (d) => services.isLocalDomain(d));
+  if (why) return why;
   // The sender did not announce SMTPUTF8, so the message may not carry such an address onwards.
   if (!isAscii(raw) && !tx.mailFrom?.params.SMTPUTF8) return 'beyond ASCII without SMTPUTF8 on MAIL FROM';
   return toAddress(raw, {});
@@ -138,7 +156,7 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
       }
       const parsed: Address[] = [];
       for (const t of targets) {
-        const r = redirectTarget(t, tx, a.services);
+        const r = pluginRecipient(t, tx, a.services);
         if (typeof r === 'string') {
           a.log.warn('redirectRecipient refused: invalid target', { plugin: p.name, rcpt: original, target: String(t).slice(0, 300), why: r });
           return;
@@ -151,6 +169,35 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
         return;
       }
       tx.redirect = { targets: parsed, plugin: p.name, reason: String(reason) };
+    },
+    addRecipient(address: string, reason: string) {
+      if (!lease.live('addRecipient')) return;
+      const shown = String(address).slice(0, 300);
+      if (a.hook !== 'data' || !tx?.message || !a.copies) {
+        a.log.warn('addRecipient ignored: only in the data hook', { plugin: p.name, hook: a.hook, rcpt: shown });
+        return;
+      }
+      const r = pluginRecipient(address, tx, a.services);
+      if (typeof r === 'string') {
+        a.log.warn('addRecipient refused: invalid address', { plugin: p.name, rcpt: shown, why: r });
+        return;
+      }
+      const key = r.address.toLowerCase();
+      // An archive rule meets mail already addressed to the archive: one delivery, and nothing to warn about.
+      if (tx.copies.has(key) || tx.recipients.some((x) => x.address.toLowerCase() === key)) {
+        a.log.debug('addRecipient: already a recipient', { plugin: p.name, rcpt: r.address });
+        return;
+      }
+      if (a.copies.isBlocked(r)) {
+        a.log.warn('addRecipient refused by access.blocked_recipients', { plugin: p.name, rcpt: r.address });
+        return;
+      }
+      if (tx.recipients.length + tx.copies.size >= a.copies.maxRecipients) {
+        a.log.warn('addRecipient refused: limits.max_recipients reached', { plugin: p.name, rcpt: r.address, max: a.copies.maxRecipients });
+        return;
+      }
+      // NOTIFY=NEVER (what Postfix gives always_bcc): a failed copy must not tell the sender of a hidden recipient.
+      tx.copies.set(key, { rcpt: { ...r, params: { NOTIFY: 'NEVER' } }, plugin: p.name, reason: String(reason) });
     },
     async rewriteMessage(raw: Buffer) {
       if (!tx?.message) throw new Error('rewriteMessage is only available in the data hook');

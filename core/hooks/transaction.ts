@@ -39,6 +39,11 @@ export class Transaction {
    * if the chain accepts that recipient, and clears it for every RCPT so a refused one's redirect never leaks.
    */
   redirect?: { targets: Address[]; plugin: string; reason: string };
+  /**
+   * Recipients a data hook added (copies: PMG's BCC, MailEnable's copy to), by lower-cased address, in call order. Kept
+   * apart from `recipients` because they go only with a message that is delivered, and never show in its headers.
+   */
+  readonly copies = new Map<string, { rcpt: Address; plugin: string; reason: string }>();
   readonly pluginState = new Map<string, Record<string, unknown>>();
   message?: SpooledMessage;
   verdict?: Verdict;

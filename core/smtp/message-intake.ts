@@ -3,11 +3,11 @@ import type { SMTPServerDataStream } from 'smtp-server';
 import { randomBytes } from 'node:crypto';
 import type { Runtime } from '../runtime.ts';
 import type { SessionState, Transaction } from '../hooks/transaction.ts';
-import { runHook } from '../hooks/runner.ts';
+import { runHook, type CopyPolicy } from '../hooks/runner.ts';
 import { spoolData } from '../message/spool-writer.ts';
 import { SpooledMessage } from '../message/spooled-message.ts';
 import { encodedWords, formatHeader, ownFieldsToRemove } from '../message/header-block.ts';
-import { decideVerdict, verdictHeaders } from '../verdict/verdict.ts';
+import { decideVerdict, judgedSpam, verdictHeaders } from '../verdict/verdict.ts';
 import type { VerdictAction } from '../verdict/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import { messageDsnFields, recipientDsnFields } from '../queue/dsn-params.ts';
@@ -68,6 +68,8 @@ async function receiveWith(
   const timings: Record<string, number> = {};
   /** Bytes the client sent, for a message refused before it became one (552): how far over the limit it went. */
   let received = 0;
+  /** Whether the copies plugins asked for (ctx.addRecipient) were queued with the message. */
+  let copiesQueued = false;
   const summary = (verdict: string, reply: Reply, extra: Record<string, unknown> = {}) => {
     const ms = Date.now() - started;
     const msData = Date.now() - dataAt;
@@ -79,7 +81,10 @@ async function receiveWith(
       client: st.remote.ip, helo: st.helo, user: st.user, from: tx.mailFrom?.address, to: tx.recipients.map((r) => r.address),
       size: tx.message?.size ?? received, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})`),
       details: tx.findings.filter((f) => f.detail).map((f) => `${f.symbol}: ${f.detail!.slice(0, 160)}`),
-      reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}`, ms, ms_data: msData, ...timings, ...extra,
+      reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}`, ms, ms_data: msData, ...timings,
+      // A copy goes only with a delivered message; the line says which it was, so that a missing archive copy is explained.
+      ...(tx.copies.size ? { [copiesQueued ? 'copied_to' : 'copies_dropped']: [...tx.copies.values()].map((c) => c.rcpt.address) } : {}),
+      ...extra,
     });
     return reply;
   };
@@ -113,7 +118,12 @@ async function receiveWith(
   tx.message = message;
 
   let forced: { action: VerdictAction; reason: string } | undefined;
-  const r = await runHook(plugins, { hook: 'data', session: st, tx, log, services: rt.services });
+  const policy = rt.policy;
+  const copies: CopyPolicy = {
+    maxRecipients: cfg.limits.max_recipients,
+    isBlocked: (a) => policy.blockedRecipients.has(a.address.toLowerCase()) || policy.blockedRecipients.has(`@${a.domain}`),
+  };
+  const r = await runHook(plugins, { hook: 'data', session: st, tx, log, services: rt.services, copies });
   const o = r.outcome;
   if (o.action === 'reject' || o.action === 'tempfail' || o.action === 'disconnect') {
     await discard();
@@ -161,7 +171,7 @@ async function receiveWith(
   const added = [...verdictHeaders(verdict, cfg.scores), ...tx.addHeaders];
   // The verdict's tag goes on the Subject the message leaves with: one a plugin put in place of the original (the
   // rules plugin's own tag) is tagged where it stands, and no second Subject field is added.
-  const tagging = !!cfg.scores.subject_tag && verdict.action !== 'accept';
+  const tagging = !!cfg.scores.subject_tag && judgedSpam(verdict, cfg.scores);
   const pluginSubject = tagging && tx.removeHeaders.has('subject') ? added.findIndex(([n]) => n.toLowerCase() === 'subject') : -1;
   if (pluginSubject >= 0) added[pluginSubject] = ['Subject', taggedSubject(cfg.scores.subject_tag, added[pluginSubject][1])];
   for (const [n, v] of added) prepend += formatHeader(n, v);
@@ -180,7 +190,9 @@ async function receiveWith(
   const entry: QueueEntry = {
     id: tx.id,
     mailFrom: tx.mailFrom?.address ?? '',
-    recipients: kept.map((a) => ({ address: a.address, status: 'pending', ...recipientDsnFields(a.params) })),
+    // A quarantined message keeps only its own recipients: a release delivers what the client sent, to whom it named.
+    recipients: [...kept, ...(verdict.action === 'quarantine' ? [] : [...tx.copies.values()].map((c) => c.rcpt))]
+      .map((a) => ({ address: a.address, status: 'pending', ...recipientDsnFields(a.params) })),
     prepend,
     remove: [...remove],
     receivedAt: now,
@@ -217,6 +229,9 @@ async function receiveWith(
   if (verdict.action !== 'quarantine') {
     if (message.memoryCopy) rt.queue.keepBody(entry.id, message.memoryCopy);
     rt.delivery.add(entry);
+    copiesQueued = true;
+    for (const c of tx.copies.values()) log.info('recipient copied', { rcpt: c.rcpt.address, plugin: c.plugin, reason: c.reason });
+    if (tx.copies.size) rt.metrics.inc('recipients_copied', tx.copies.size);
   }
   observe();
   return summary(verdict.action, accepted, { reason: verdict.reason, ...(discarded.length ? { discarded } : {}) });

@@ -20,4 +20,6 @@ export interface Verdict {
   findings: Finding[];
   /** Why: the threshold reached, or the plugin whose outcome forced the action. */
   reason: string;
+  /** Set when a plugin's outcome (a rule's quarantine, say) set the action rather than the score. */
+  forced?: boolean;
 }

@@ -1,6 +1,9 @@
-// Actions: what a matching rule does. Scores become findings for the one verdict step; headers and subject tags are
-// asked of the core; quarantine, reject, tempfail and discard end the rules (Proxmox Mail Gateway's final actions).
+// Actions: what a matching rule does. Scores become findings for the one verdict step; headers, subject tags and
+// copies are asked of the core; quarantine, reject, tempfail and discard end the rules (Proxmox Mail Gateway's final
+// actions).
 import type { Issue } from '../../core/index.ts';
+import { recipientAddressProblem } from '../../core/hooks/runner.ts';
+import { isAscii } from '../../core/text/ascii.ts';
 
 export type FinalAction =
   | { kind: 'quarantine'; text: string }
@@ -13,13 +16,15 @@ export interface RuleActions {
   addHeaders: Array<[string, string]>;
   removeHeaders: string[];
   tagSubject?: string;
+  /** Addresses that get a copy of the message if it is delivered (ctx.addRecipient), as written. */
+  copyTo: string[];
   final?: FinalAction;
   stop: boolean;
   /** The action names as written, for the log line of a match. */
   names: string[];
 }
 
-export const ACTIONS = ['score', 'add_header', 'remove_header', 'tag_subject', 'quarantine', 'reject', 'tempfail', 'discard', 'stop'] as const;
+export const ACTIONS = ['score', 'add_header', 'remove_header', 'tag_subject', 'copy_to', 'quarantine', 'reject', 'tempfail', 'discard', 'stop'] as const;
 
 const FIELD_NAME = /^[!-9;-~]+$/;
 const ONE_LINE = /^[^\r\n\0]*$/;
@@ -51,9 +56,29 @@ function reply(kind: 'reject' | 'tempfail', raw: unknown, path: string, issues: 
   return out;
 }
 
+/**
+ * The addresses of a `copy_to`: one or a list, each one the core would take from a plugin for every message. The core
+ * checks them again per message; here a typo stops the load instead of becoming a warning on every match.
+ */
+function copyAddresses(value: unknown, path: string, issues: Issue[]): string[] {
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0) { issues.push({ path, message: 'expected an address or a list of addresses' }); return []; }
+  const out: string[] = [];
+  for (const [i, a] of list.entries()) {
+    const p = Array.isArray(value) ? `${path}[${i}]` : path;
+    // No IP literal is ours at load, so those are refused here too: a copy goes to a domain.
+    const why = typeof a !== 'string' ? 'expected an address such as archive@example.org' : recipientAddressProblem(a, () => false);
+    if (why) { issues.push({ path: p, message: why }); continue; }
+    // Such an address may only go with mail whose sender announced SMTPUTF8: the copy would be refused for most mail.
+    if (!isAscii(a as string)) { issues.push({ path: p, message: 'an address beyond ASCII cannot be given to mail sent without SMTPUTF8' }); continue; }
+    out.push(a as string);
+  }
+  return out;
+}
+
 /** The `actions` list of one rule: bare names (`reject`, `discard`, `stop`) or one-key mappings (`score: 5`). */
 export function compileActions(raw: unknown, path: string, issues: Issue[]): RuleActions {
-  const out: RuleActions = { addHeaders: [], removeHeaders: [], stop: false, names: [] };
+  const out: RuleActions = { addHeaders: [], removeHeaders: [], copyTo: [], stop: false, names: [] };
   // A missing list is the schema's to report (`is required`); an empty one or another value is ours.
   if (raw === undefined) return out;
   if (!Array.isArray(raw) || raw.length === 0) {
@@ -94,6 +119,9 @@ export function compileActions(raw: unknown, path: string, issues: Issue[]): Rul
         if (typeof value !== 'string' || value.trim() === '' || !ONE_LINE.test(value)) issues.push({ path: ap, message: 'expected the tag, such as [SPAM]' });
         else out.tagSubject = value.trim();
         break;
+      case 'copy_to':
+        for (const a of copyAddresses(value, ap, issues)) if (!out.copyTo.some((x) => x.toLowerCase() === a.toLowerCase())) out.copyTo.push(a);
+        break;
       case 'quarantine':
         if (value !== undefined && value !== null && (typeof value !== 'string' || !ONE_LINE.test(value))) issues.push({ path: ap, message: 'expected nothing, or one line saying why' });
         setFinal({ kind: 'quarantine', text: typeof value === 'string' ? value : '' });
@@ -113,6 +141,10 @@ export function compileActions(raw: unknown, path: string, issues: Issue[]): Rul
       default:
         issues.push({ path: ap, message: `is not a known action (known: ${ACTIONS.join(', ')})` });
     }
+  }
+  // The core copies only a message it delivers; in one rule with a final action the copy could never happen.
+  if (out.copyTo.length && out.final) {
+    issues.push({ path, message: `copy_to with ${out.final.kind} makes no copy: a message that is not delivered is not copied either` });
   }
   return out;
 }

@@ -8,6 +8,8 @@ export interface RunEffects {
   addFinding(symbol: string, score: number, detail?: string): void;
   addHeader(name: string, value: string): void;
   removeHeader(name: string): void;
+  /** A copy of the message to `address`, made by the core only if the message is delivered. */
+  addRecipient(address: string, reason: string): void;
   matched(rule: CompiledRule): void;
   /** A rule whose regex did not finish in time: neither applied nor taken as not matching. */
   skipped(rule: CompiledRule): void;
@@ -27,6 +29,7 @@ export function runRules(rules: readonly CompiledRule[], env: EvalEnv, fx: RunEf
     if (a.score !== undefined) fx.addFinding(rule.symbol, a.score, rule.description ?? `rule ${rule.name}`);
     for (const name of a.removeHeaders) fx.removeHeader(name);
     for (const [name, value] of a.addHeaders) fx.addHeader(name, value);
+    for (const address of a.copyTo) fx.addRecipient(address, `rule ${rule.name}`);
     if (a.tagSubject && !out.subjectTags.includes(a.tagSubject)) out.subjectTags.push(a.tagSubject);
     if (a.final) { out.final = { rule, action: a.final }; break; }
     if (a.stop) break;

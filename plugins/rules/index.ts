@@ -30,6 +30,7 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
     addFinding: (symbol, score, detail) => ctx.addFinding(symbol, score, detail),
     addHeader: (name, value) => ctx.addHeader(name, value),
     removeHeader: (name) => ctx.removeHeader(name),
+    addRecipient: (address, reason) => ctx.addRecipient(address, reason),
     matched: (rule) => ctx.log.info('rule matched', { rule: rule.name, actions: rule.actions.names, ...(facts.bodyTruncated ? { body_truncated: true } : {}) }),
     skipped: (rule) => {
       ctx.log.warn('rule skipped: its regexes did not finish in time', { rule: rule.name });
@@ -57,7 +58,7 @@ const total = (inputs: string[]) => inputs.reduce((n, s) => n + s.length, 0);
 
 export default definePlugin({
   name: 'rules',
-  description: 'Admin-defined filter rules: criteria on envelope, headers, body, attachments, findings and time; actions score, headers, subject tag, quarantine, reject, tempfail, discard',
+  description: 'Admin-defined filter rules: criteria on envelope, headers, body, attachments, findings and time; actions score, headers, subject tag, copy to, quarantine, reject, tempfail, discard',
   configSchema,
   symbols: {
     'RULE_<NAME>': 'A rule with a score action matched (its score, negative for a whitelist)',

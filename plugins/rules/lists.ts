@@ -51,10 +51,10 @@ export function listHas(list: AddressList, address: string): boolean {
   return domainIn(domain, (d) => list.has(d));
 }
 
-/** `domain` itself, or `.parent` for each parent (`.example.org` covers `a.b.example.org`). */
+/** `domain` itself, or `.domain` and `.parent` for each parent (`.example.org` covers example.org and `a.b.example.org`). */
 export function domainIn(domain: string, has: (entry: string) => boolean): boolean {
   if (!domain) return false;
-  if (has(domain)) return true;
+  if (has(domain) || has(`.${domain}`)) return true;
   for (let i = domain.indexOf('.'); i >= 0; i = domain.indexOf('.', i + 1)) if (has(domain.slice(i))) return true;
   return false;
 }

@@ -26,6 +26,13 @@ describe('verdict', () => {
     const v = decideVerdict([f('RBL_X', 3), f('BAYES_SPAM_99', 4.5)], scores);
     assert.equal(verdictHeaderValue(v), 'add_header; score=7.5; level=Low; symbols=RBL_X(3) BAYES_SPAM_99(4.5)');
   });
+  it('names the reason of a plugin-forced action, quoted, ASCII and cut, and not that of a score', () => {
+    const v = decideVerdict([], scores, { action: 'quarantine', reason: 'rule likely-spam: "bayes" says spam; überall\r\nX-Forged: 1' });
+    assert.equal(verdictHeaderValue(v), 'quarantine; score=0; level=None; reason="rule likely-spam: \\"bayes\\" says spam; berall X-Forged: 1"');
+    const long = decideVerdict([], scores, { action: 'quarantine', reason: 'x'.repeat(500) });
+    assert.equal(/reason="(x+)\.\.\."$/.exec(verdictHeaderValue(long))?.[1].length, 157);
+    assert.equal(verdictHeaderValue(decideVerdict([f('A', 16)], scores, { action: 'quarantine', reason: 'clamav' })).includes('reason='), false);
+  });
   it('a null threshold is off', () => {
     assert.equal(decideVerdict([f('A', 100)], { ...scores, reject: undefined, quarantine: undefined }).action, 'add_header');
   });

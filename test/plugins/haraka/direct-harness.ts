@@ -70,6 +70,7 @@ export class DirectConversation {
       rewriteMessage: async () => { throw new Error('not here'); },
       discardRecipient: () => { throw new Error('not here'); },
       redirectRecipient: () => { throw new Error('not here'); },
+      addRecipient: () => { throw new Error('not here'); },
       ...extra,
     };
   }

@@ -52,6 +52,7 @@ export async function pluginHarness<C>(def: PluginDefinition<C>, options: unknow
           async rewriteMessage(raw) { rewritten = raw; },
           discardRecipient() { throw new Error('not in this test'); },
           redirectRecipient() { throw new Error('not in this test'); },
+          addRecipient() { throw new Error('not in this test'); },
         };
         const t0 = Date.now();
         const outcome = handler ? (await handler(ctx)) ?? undefined : undefined;

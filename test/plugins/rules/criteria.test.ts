@@ -46,6 +46,8 @@ describe('plugins/rules criteria', () => {
     assert.equal(matches({ to: { domain: 'example.com' } }), true);
     assert.equal(matches({ to: { domain: 'sub2.example.com' } }), false);
     assert.equal(matches({ to: { domain: '.example.com' } }, facts({ recipients: ['x@a.sub.example.com'] })), true);
+    // `.example.com` is the domain and its subdomains, as the README says: the domain itself too.
+    assert.equal(matches({ to: { domain: '.example.com' } }, facts({ recipients: ['x@example.com'] })), true);
     assert.equal(matches({ from: { regex: '^joe@' } }), true);
     assert.equal(matches({ from: '<>' }), false);
     assert.equal(matches({ from: '<>' }, facts({ mailFrom: '' })), true);
@@ -53,6 +55,7 @@ describe('plugins/rules criteria', () => {
     assert.equal(matches({ from: { list: 'vip' } }, facts({ mailFrom: 'Boss@corp.example' }), { lists }), true);
     assert.equal(matches({ from: { list: 'vip' } }, facts({ mailFrom: 'x@partner.example' }), { lists }), true);
     assert.equal(matches({ from: { list: 'vip' } }, facts({ mailFrom: 'x@mx.trusted.example' }), { lists }), true);
+    assert.equal(matches({ from: { list: 'vip' } }, facts({ mailFrom: 'x@trusted.example' }), { lists }), true);
     assert.equal(matches({ from: { list: 'vip' } }, facts({ mailFrom: 'x@corp.example' }), { lists }), false);
   });
 
@@ -123,18 +126,38 @@ describe('plugins/rules criteria', () => {
     const findings: Finding[] = [];
     const log: string[] = [];
     const f = facts({ findings });
-    const r = runRules(set.rules, { facts: f, regex: answers(set, f), lists: new Map() }, {
-      addFinding: (symbol, score, detail) => findings.push({ symbol, score, detail, plugin: 'rules' }),
-      addHeader: (n, v) => log.push(`+${n}: ${v}`),
-      removeHeader: (n) => log.push(`-${n}`),
-      matched: (rule) => log.push(`matched ${rule.name}`),
-      skipped: (rule) => log.push(`skipped ${rule.name}`),
-    });
+    const fx = {
+      addFinding: (symbol: string, score: number, detail?: string) => { findings.push({ symbol, score, detail, plugin: 'rules' }); },
+      addHeader: (n: string, v: string) => { log.push(`+${n}: ${v}`); },
+      removeHeader: (n: string) => { log.push(`-${n}`); },
+      addRecipient: (a: string) => { log.push(`copy ${a}`); },
+      matched: (rule: { name: string }) => { log.push(`matched ${rule.name}`); },
+      skipped: (rule: { name: string }) => { log.push(`skipped ${rule.name}`); },
+    };
+    const r = runRules(set.rules, { facts: f, regex: answers(set, f), lists: new Map() }, fx);
     assert.deepEqual(findings.map((x) => [x.symbol, x.score]), [['RULE_PARTNER_WHITELIST', -3]]);
     assert.deepEqual(log, ['matched partner-whitelist', '+X-Partner: yes', 'matched low', '-X-Mailer', 'matched exe']);
     assert.deepEqual(r.subjectTags, ['[partner]']);
     assert.deepEqual(r.final?.action, { kind: 'quarantine', text: 'executable' });
     assert.equal(r.final?.rule.name, 'exe');
+  });
+
+  it('copy_to asks the core for each copy, with the rule as the reason, and later rules still run', () => {
+    const set = compile([
+      { name: 'archive', when: { to: { domain: 'example.com' } }, actions: [{ copy_to: ['arch@archive.example', 'ARCH@archive.example', 'legal@archive.example'] }] },
+      { name: 'not-matching', when: { from: 'nobody@*' }, actions: [{ copy_to: 'never@archive.example' }] },
+      { name: 'audit', actions: [{ copy_to: 'audit@archive.example' }, { score: 1 }] },
+    ]);
+    const copies: string[] = [];
+    const f = facts();
+    // Built apart from the call, so that it also type-checks against effects without addRecipient.
+    const fx = {
+      addFinding: () => undefined, addHeader: () => undefined, removeHeader: () => undefined, matched: () => undefined, skipped: () => undefined,
+      addRecipient: (address: string, reason: string) => { copies.push(`${address} (${reason})`); },
+    };
+    const r = runRules(set.rules, { facts: f, regex: answers(set, f), lists: new Map() }, fx);
+    assert.deepEqual(copies, ['arch@archive.example (rule archive)', 'legal@archive.example (rule archive)', 'audit@archive.example (rule audit)']);
+    assert.deepEqual(r.matched, ['archive', 'audit']);
   });
 
   it('globs are matched in linear time: 40 stars against 100 KB of a name finish at once', () => {
@@ -192,6 +215,30 @@ describe('plugins/rules validation', () => {
     ];
     for (const re of expect) assert.ok(got.some((g) => re.test(g)), `${re} not in:\n${got.join('\n')}`);
     assert.equal(got.length, expect.length, got.join('\n'));
+  });
+
+  it('copy_to takes an address or a list, each one a client could give at RCPT, and no final action beside it', () => {
+    assert.deepEqual(issuesOf({ rules: [
+      { name: 'one', actions: [{ copy_to: 'archive@archive.example' }] },
+      { name: 'list', actions: [{ copy_to: ['a@archive.example', 'b@archive.example'] }, { score: 1 }, 'stop'] },
+    ] }), []);
+    assert.deepEqual(issuesOf({ rules: [
+      { name: 'bare', actions: ['copy_to'] },
+      { name: 'empty', actions: [{ copy_to: [] }] },
+      { name: 'bad', actions: [{ copy_to: ['ok@archive.example', 'a..b@archive.example', 'x%y@archive.example', 'two words@archive.example', 'nodomain', 'jö@archive.example', 5, 'a@[192.0.2.1]'] }] },
+      { name: 'final', actions: [{ copy_to: 'a@archive.example' }, 'quarantine'] },
+    ] }), [
+      'plugins[2].rules[0].actions[0].copy_to: expected an address such as archive@example.org',
+      'plugins[2].rules[1].actions[0].copy_to: expected an address or a list of addresses',
+      'plugins[2].rules[2].actions[0].copy_to[1]: not a plain local part',
+      'plugins[2].rules[2].actions[0].copy_to[2]: percent-hack addresses are not accepted',
+      'plugins[2].rules[2].actions[0].copy_to[3]: not an address',
+      'plugins[2].rules[2].actions[0].copy_to[4]: a recipient needs a domain',
+      'plugins[2].rules[2].actions[0].copy_to[5]: an address beyond ASCII cannot be given to mail sent without SMTPUTF8',
+      'plugins[2].rules[2].actions[0].copy_to[6]: expected an address such as archive@example.org',
+      'plugins[2].rules[2].actions[0].copy_to[7]: IP-literal recipients are not accepted',
+      'plugins[2].rules[3].actions: copy_to with quarantine makes no copy: a message that is not delivered is not copied either',
+    ]);
   });
 
   it('a rule without actions, and one whose name is not a plain word, are refused', () => {

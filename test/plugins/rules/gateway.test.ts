@@ -1,7 +1,7 @@
 // The rules plugin in a real gateway: real SMTP in, a recording smarthost out, a test plugin before it recording the
 // findings a scoring plugin would. One rule per action, each on a different kind of criterion.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
@@ -150,6 +150,27 @@ describe('plugins/rules in a gateway', function () {
 
 describe('plugins/rules with the verdict\'s subject tag', function () {
   this.timeout(60_000);
+  it('a rule\'s quarantine at a low score is policy, not spam: no tag, X-Mailmoat-Spam: No, the rule named in the verdict', async () => {
+    const gw = await startRelayingGateway({ config: {
+      scores: { add_header: 5, subject_tag: '[SPAM]' },
+      plugins: [{ name: 'rules', rules: [{ name: 'hold', when: { subject: '^hold-me' }, actions: [{ quarantine: 'held for review' }] }] }],
+    } });
+    try {
+      const r = await send(gw.port, 'a@elsewhere.example', ['ann@example.com'], testMessage({ subject: 'hold-me 1' }));
+      assert.equal(r.code, 250);
+      const qid = qidOf(r)!;
+      const dir = path.join(gw.dataDir, 'quarantine');
+      const entry = JSON.parse(readFileSync(path.join(dir, `${qid}.json`), 'utf8')) as { prepend: string; remove: string[] };
+      const original = readFileSync(path.join(dir, `${qid}.eml`), 'latin1');
+      // The message as a release sends it: the gateway's fields, then the original's minus those it removes.
+      const kept = original.slice(0, original.indexOf('\r\n\r\n')).split('\r\n').filter((l) => !entry.remove.includes(l.slice(0, l.indexOf(':')).toLowerCase()));
+      const head = entry.prepend + kept.join('\r\n');
+      assert.deepEqual(head.match(/^Subject:.*$/gim), ['Subject: hold-me 1'], head);
+      assert.match(head, /^X-Mailmoat-Spam: No\r?$/m);
+      assert.match(head, /^X-Mailmoat-Verdict: quarantine; score=0; level=None; reason="rules: rule hold: held for review"\r?$/m);
+    } finally { await gw.stop(); }
+  });
+
   it('tags the Subject a rule already tagged, and leaves one Subject field', async () => {
     const gw = await startRelayingGateway({ config: {
       scores: { add_header: 1, subject_tag: '[SPAM]' },
@@ -162,5 +183,91 @@ describe('plugins/rules with the verdict\'s subject tag', function () {
       const head = raw.slice(0, raw.indexOf('\r\n\r\n'));
       assert.deepEqual(head.match(/^Subject:.*$/gim), ['Subject: [SPAM] [BULK] bulk-3'], head);
     } finally { await gw.stop(); }
+  });
+});
+
+describe('plugins/rules copy_to in a gateway', function () {
+  this.timeout(60_000);
+  let gw: RelayingGateway;
+  before(async () => {
+    gw = await startRelayingGateway({ config: {
+      limits: { max_recipients: 3 },
+      plugins: [{ name: 'finding-recorder', module: RECORDER }, {
+        name: 'rules', rules: [
+          { name: 'archive', when: { subject: 'archive' }, actions: [{ copy_to: 'archive@archive.example' }] },
+          { name: 'legal', when: { subject: 'legal' }, actions: [{ copy_to: ['ARCHIVE@archive.example', 'records@example.com'] }] },
+          { name: 'hold', when: { symbol: 'HOLD_ME' }, actions: ['quarantine'] },
+          { name: 'refuse', when: { symbol: 'REFUSE_ME' }, actions: ['reject'] },
+        ],
+      }],
+    } });
+  });
+  after(() => gw?.stop());
+  beforeEach(() => { gw.sink.messages.length = 0; gw.sink.rcptReplies.clear(); });
+
+  const summaryAfter = (from: number) => gw.logs.slice(from).find((l) => l.msg === 'message')!;
+
+  it('copies a message to an archive address: the smarthost gets it for both, the summary line shows the copy', async () => {
+    const from = gw.logs.length;
+    const r = await send(gw.port, 'a@elsewhere.example', ['ann@example.com'], testMessage({ subject: 'archive-1' }));
+    assert.equal(r.code, 250, r.text);
+    const [m] = await gw.sink.waitFor(1);
+    assert.deepEqual(m.rcptTo, ['ann@example.com', 'archive@archive.example']);
+    assert.doesNotMatch(m.raw.toString(), /archive@archive\.example/, 'the copy is named nowhere in the message');
+    const summary = summaryAfter(from);
+    assert.deepEqual(summary.to, ['ann@example.com']);
+    assert.deepEqual(summary.copied_to, ['archive@archive.example']);
+    const copied = gw.logs.find((l) => l.msg === 'recipient copied' && l.qid === qidOf(r))!;
+    assert.deepEqual([copied.rcpt, copied.plugin, copied.reason], ['archive@archive.example', 'rules', 'rule archive']);
+  });
+
+  it('adds a copy once: two rules naming it, in any case, and a recipient the client named itself', async () => {
+    const r = await send(gw.port, 'a@elsewhere.example', ['ann@example.com', 'records@example.com'], testMessage({ subject: 'archive legal-1' }));
+    assert.equal(r.code, 250, r.text);
+    const [m] = await gw.sink.waitFor(1);
+    assert.deepEqual(m.rcptTo, ['ann@example.com', 'records@example.com', 'archive@archive.example']);
+  });
+
+  it('holds limits.max_recipients: the copy is refused with a warning and the message goes to its own recipients', async () => {
+    const from = gw.logs.length;
+    const r = await send(gw.port, 'a@elsewhere.example', ['ann@example.com', 'bob@example.com', 'cy@example.com'], testMessage({ subject: 'archive-full' }));
+    assert.equal(r.code, 250, r.text);
+    const [m] = await gw.sink.waitFor(1);
+    assert.deepEqual(m.rcptTo, ['ann@example.com', 'bob@example.com', 'cy@example.com']);
+    assert.ok(gw.logs.slice(from).some((l) => l.level === 'warn' && l.msg === 'addRecipient refused: limits.max_recipients reached' && l.rcpt === 'archive@archive.example'));
+    assert.equal(summaryAfter(from).copied_to, undefined);
+  });
+
+  it('a copy the smarthost refuses with 550 does not bounce to the sender: it is logged and dead-lettered', async () => {
+    gw.sink.rcptReplies.set('archive@archive.example', 550);
+    const r = await send(gw.port, 'a@elsewhere.example', ['ann@example.com'], testMessage({ subject: 'archive-refused' }));
+    assert.equal(r.code, 250, r.text);
+    const qid = qidOf(r);
+    const [m] = await gw.sink.waitFor(1);
+    assert.deepEqual(m.rcptTo, ['ann@example.com']);
+    const deadline = Date.now() + 10_000;
+    while (!gw.logs.some((l) => l.qid === qid && l.msg === 'permanent failure: moved to dead-letter')) {
+      assert.ok(Date.now() < deadline, 'not dead-lettered');
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    assert.ok(!gw.logs.some((l) => l.qid === qid && /notice queued/.test(String(l.msg))), 'no notice for the copy');
+    await send(gw.port, 'a@elsewhere.example', ['ann@example.com'], testMessage({ subject: 'after-refused' }));
+    await gw.sink.waitForText('after-refused');
+    assert.ok(!gw.sink.messages.some((x) => x.mailFrom === ''), 'no bounce reached the smarthost');
+  });
+
+  it('does not copy a message a later rule quarantines or rejects', async () => {
+    let from = gw.logs.length;
+    const held = await send(gw.port, 'a@elsewhere.example', ['ann@example.com'], testMessage({ subject: 'archive-held', headers: { 'X-Test-Finding': 'HOLD_ME=0' } }));
+    assert.equal(held.code, 250, held.text);
+    assert.equal(summaryAfter(from).verdict, 'quarantine');
+    assert.deepEqual(summaryAfter(from).copies_dropped, ['archive@archive.example']);
+    from = gw.logs.length;
+    const refused = await send(gw.port, 'a@elsewhere.example', ['ann@example.com'], testMessage({ subject: 'archive-refused-2', headers: { 'X-Test-Finding': 'REFUSE_ME=0' } }));
+    assert.equal(refused.code, 550);
+    assert.deepEqual(summaryAfter(from).copies_dropped, ['archive@archive.example']);
+    await send(gw.port, 'a@elsewhere.example', ['ann@example.com'], testMessage({ subject: 'after-held' }));
+    await gw.sink.waitForText('after-held');
+    assert.ok(!gw.sink.messages.some((x) => x.rcptTo.includes('archive@archive.example')), 'no copy was relayed');
   });
 });

@@ -62,5 +62,6 @@ export function fakeContext(input: FakeContextInput): FakeContext {
     async rewriteMessage() { throw new Error('not in this test'); },
     discardRecipient() { throw new Error('not in this test'); },
     redirectRecipient() { throw new Error('not in this test'); },
+    addRecipient() { throw new Error('not in this test'); },
   };
 }
