@@ -84,7 +84,8 @@ function fieldValue(v: unknown): string {
 }
 
 function textLine(time: Date, level: LogLevel, msg: string, fields: LogFields): string {
-  const extra = Object.entries(fields).map(([k, v]) => `${fieldValue(k)}=${fieldValue(v)}`).join(' ');
+  // A field with no value is left out, as JSON.stringify leaves it out of a JSON line (`user=undefined` said nothing).
+  const extra = Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${fieldValue(k)}=${fieldValue(v)}`).join(' ');
   return `${time.toISOString()} ${level.toUpperCase().padEnd(5)} ${textMessage(msg)}${extra ? ' ' + extra : ''}\n`;
 }
 

@@ -155,11 +155,12 @@ export default definePlugin<ClamavConfig>({
   create(cfg, setup) {
     const scanner = createScanner(cfg, setup.configDir);
     if (cfg.scanner === 'clamd') {
-      // A start-up probe only for the log: mail is deferred, not passed, while clamd is away.
+      // A start-up probe only for the log, saying what on_error makes of mail while clamd is away.
       const client = createClamdClient(cfg, setup.configDir);
+      const meanwhile = cfg.on_error === 'accept' ? 'mail passes unscanned (on_error: accept) until it does' : 'mail will be deferred until it does';
       client.ping().then(
         (ok) => { if (!ok) setup.log.warn('clamd gave an unexpected answer to PING', { clamd: client.address }); },
-        (err: Error) => setup.log.warn('clamd does not answer; mail will be deferred until it does', { clamd: client.address, error: err.message }),
+        (err: Error) => setup.log.warn(`clamd does not answer; ${meanwhile}`, { clamd: client.address, error: err.message }),
       );
     }
     const check = new ClamavCheck(cfg, scanner);

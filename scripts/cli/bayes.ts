@@ -2,7 +2,7 @@
 // Every write goes through the dictionary's lock and an atomic replace, so it is safe while gateways run.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileSystemPath, readCommand, USAGE_ERROR } from './args.ts';
+import { CONFIG_OPTIONS, fileSystemPath, readCommand, USAGE_ERROR } from './args.ts';
 import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { DEFAULT_SCORING, tokenProbability, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
@@ -24,7 +24,7 @@ const USAGE = `usage: moat bayes <command> [options]
   verify DICT DIR                probability of every message in DIR, then a summary
   score DICT FILE                probability of one message, with its most telling tokens
   prune DICT                     drop rare and neutral tokens [--min-count 2] [--neutral 0.1] [--max-tokens N]
-  reload                         tell running gateways to reload their dictionaries [--config FILE | --data-dir DIR]
+  reload                         tell running gateways to reload their dictionaries [--config FILE [--set KEY=VALUE]… | --data-dir DIR]
   stats DICT                     message and token counts, strongest tokens
   export DICT FILE               write DICT as FILE [--format tab|xml] [--with-weights: TAB with the linear
                                  models, as Mailmoat keeps it; without, MailEnable's three fields]
@@ -362,7 +362,7 @@ async function reload(o: Opts): Promise<void> {
   if (dataDir !== undefined && o.config !== undefined) throw new UsageError('reload takes --config FILE or --data-dir DIR, not both');
   if (!dataDir) {
     const { loadConfig } = await import('../../core/config/load.ts');
-    const loaded = await loadConfig({ file: o.config as string | undefined });
+    const loaded = await loadConfig({ file: o.config as string | undefined, overrides: (o.set as string[] | undefined) ?? [] });
     dataDir = loaded.config.data_dir;
   }
   // A gateway makes its data_dir when it starts: without one, no gateway would see the request.
@@ -467,7 +467,7 @@ export async function run(args: string[]): Promise<number> {
     'keep-duplicates': { type: 'boolean' },
     mode: { type: 'string' }, cutoff: { type: 'string' }, format: { type: 'string' },
     'min-count': { type: 'string' }, neutral: { type: 'string' }, 'max-tokens': { type: 'string' },
-    config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' },
+    ...CONFIG_OPTIONS, 'data-dir': { type: 'string' },
   }, USAGE);
   if (typeof parsed === 'number') return parsed;
   const [cmd, ...pos] = parsed.positionals;

@@ -1,5 +1,5 @@
 // `moat clamav test`: sends the EICAR test string through the configured virus scanner and says whether it was caught.
-import { readCommand, USAGE_ERROR } from './args.ts';
+import { CONFIG_OPTIONS, readCommand, USAGE_ERROR } from './args.ts';
 import { loadConfig, type LoadedConfig } from '../../core/config/load.ts';
 import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
 import { validate } from '../../core/config/schema.ts';
@@ -7,7 +7,7 @@ import { configSchema, type ClamavConfig } from '../../plugins/clamav/config.ts'
 import { createScanner, type Scanner } from '../../plugins/clamav/scanner.ts';
 import { EICAR } from '../../plugins/clamav/eicar.ts';
 
-const USAGE = `usage: moat clamav test [--config FILE] [--socket PATH | --host HOST --port PORT | --command TEMPLATE]
+const USAGE = `usage: moat clamav test [--config FILE] [--set KEY=VALUE]… [--socket PATH | --host HOST --port PORT | --command TEMPLATE]
 
 Sends the EICAR test string through the scanner of the clamav plugin in the config
 (or the one given by the flags): once as a file and once as a mail attachment, then harmless text.
@@ -29,7 +29,7 @@ export function configuredScanners({ config, baseDir }: LoadedConfig): Configure
 }
 
 /** The options from the flags, over the first clamav entry of the config (or defaults when there is none). */
-async function chosenOptions(values: Record<string, string | undefined>): Promise<{ options: ClamavConfig; baseDir: string }> {
+async function chosenOptions(values: Record<string, string | undefined> & { set?: string[] }): Promise<{ options: ClamavConfig; baseDir: string }> {
   const direct: Record<string, unknown> = {};
   if (values.socket) direct.socket = values.socket;
   if (values.host || values.port) { direct.host = values.host ?? '127.0.0.1'; direct.port = values.port; }
@@ -39,7 +39,7 @@ async function chosenOptions(values: Record<string, string | undefined>): Promis
     if (issues.length) throw new Error(issues.map((i) => `--${i.path}: ${i.message}`).join('; '));
     return { options: value, baseDir: process.cwd() };
   }
-  const found = configuredScanners(await loadConfig({ file: values.config }));
+  const found = configuredScanners(await loadConfig({ file: values.config, overrides: values.set ?? [] }));
   if (!found.length) throw new Error('no clamav plugin in the config; add `- name: clamav` with `socket:` or `host:`/`port:`, or pass --socket/--host/--command');
   return found[0];
 }
@@ -85,14 +85,14 @@ function eicarMail(): Buffer {
 
 export async function run(args: string[]): Promise<number> {
   const parsed = readCommand(args, {
-    config: { type: 'string', short: 'c' }, socket: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
+    ...CONFIG_OPTIONS, socket: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
     command: { type: 'string' },
   }, USAGE);
   if (typeof parsed === 'number') return parsed;
   if (parsed.positionals[0] !== 'test') { console.error(USAGE); return USAGE_ERROR; }
   let scanner: Scanner;
   try {
-    const { options, baseDir } = await chosenOptions(parsed.values as Record<string, string | undefined>);
+    const { options, baseDir } = await chosenOptions(parsed.values as Parameters<typeof chosenOptions>[0]);
     scanner = createScanner(options, baseDir);
   } catch (err) {
     console.error(`moat clamav: ${(err as Error).message}`);

@@ -1,6 +1,6 @@
 // `moat greylist list|allow|purge`: looks at and edits the greylist entries in the gateway's state store.
 import net from 'node:net';
-import { readCommand, USAGE_ERROR } from './args.ts';
+import { CONFIG_OPTIONS, readCommand, USAGE_ERROR } from './args.ts';
 import { loadConfig } from '../../core/config/load.ts';
 import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
 import { validate } from '../../core/config/schema.ts';
@@ -12,7 +12,7 @@ import { clientNetwork, normaliseSender } from '../../plugins/greylist/address.t
 import { normalizeIp } from '../../core/net/cidr.ts';
 import { Greylister, KEY_PREFIX, PASS, WAIT, type PassEntry, type WaitEntry } from '../../plugins/greylist/greylister.ts';
 
-const USAGE = `usage: moat greylist <command> [--config FILE] [--json]
+const USAGE = `usage: moat greylist <command> [--config FILE] [--set KEY=VALUE]… [--json]
 
   list [--waiting | --passed]          entries: waiting triplets and remembered triplets/clients
   allow <ip|cidr> [sender rcpt]        remember a client (or one triplet) as passed
@@ -139,7 +139,7 @@ async function purge(store: StateStore, values: { all?: boolean; client?: string
 
 export async function run(args: string[]): Promise<number> {
   const parsed = readCommand(args, {
-    config: { type: 'string', short: 'c' }, json: { type: 'boolean' },
+    ...CONFIG_OPTIONS, json: { type: 'boolean' },
     waiting: { type: 'boolean' }, passed: { type: 'boolean' }, for: { type: 'string' },
     all: { type: 'boolean' }, client: { type: 'string' },
   }, USAGE);
@@ -151,7 +151,7 @@ export async function run(args: string[]): Promise<number> {
 
   let store: StateStore | undefined;
   try {
-    const { config } = await loadConfig({ file: values.config });
+    const { config } = await loadConfig({ file: values.config, overrides: values.set ?? [] });
     const cfg = greylistOptions(config.plugins as EntryLike[]);
     store = await openStore({ ...config.state, purge_interval: 0 }, config.data_dir);
 

@@ -2,7 +2,7 @@
 // there is one.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { readCommand, USAGE_ERROR } from './args.ts';
+import { CONFIG_OPTIONS, readCommand, USAGE_ERROR } from './args.ts';
 import { ConfigError, loadConfig } from '../../core/config/load.ts';
 import { QueueStore, type QueueFolder } from '../../core/queue/queue-store.ts';
 import { forTerminal, listedEntry, listRow, overview, showMessage, HEAD_BYTES, type ListedEntry, type ListRow, type ShownMessage } from '../../core/queue/inspect.ts';
@@ -11,7 +11,7 @@ import { queueIdProblem } from '../../core/control/protocol.ts';
 import { domainOf } from '../../core/queue/actions.ts';
 import { folderHolding, type AdminResult } from '../../core/queue/admin-ops.ts';
 
-const USAGE = `usage: moat queue <command> [--config FILE | --data-dir DIR] [--json]
+const USAGE = `usage: moat queue <command> [--config FILE] [--set KEY=VALUE]… | --data-dir DIR] [--json]
 
   list [--folder queue|deadletter|quarantine]   id, age, sender, recipients (with where each stands once it is
                                                 delivered or failed, and the reply that failed it), attempts,
@@ -39,7 +39,7 @@ With a gateway running on the data_dir, flush/hold/release/requeue/delete go thr
 Exit code: 0 done, 1 a message was not found or an error, 64 usage error.`;
 
 const OPTIONS = {
-  config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
+  ...CONFIG_OPTIONS, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
   folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' }, all: { type: 'boolean' },
 } as const;
 
@@ -121,9 +121,9 @@ function domainOption(value: string): string {
 /** A sender as the envelope holds it; `<>` and '' are the null sender of bounces. */
 const senderOption = (value: string) => value.trim().replace(/^<(.*)>$/, '$1').toLowerCase();
 
-async function dataDir(o: { 'data-dir'?: string; config?: string }): Promise<string> {
+async function dataDir(o: { 'data-dir'?: string; config?: string; set?: string[] }): Promise<string> {
   if (o['data-dir'] !== undefined && o.config !== undefined) throw new UsageError('give --config or --data-dir, not both');
-  const dir = o['data-dir'] ?? (await loadConfig({ file: o.config })).config.data_dir;
+  const dir = o['data-dir'] ?? (await loadConfig({ file: o.config, overrides: o.set ?? [] })).config.data_dir;
   // A mistyped path must not become a new, empty queue with a key of its own.
   if (!existsSync(dir)) throw new Error(`data_dir ${dir} does not exist`);
   if (!existsSync(path.join(dir, 'queue.key')) && !existsSync(path.join(dir, 'queue'))) throw new Error(`${dir} holds no queue (no queue.key): is it the gateway's data_dir?`);
@@ -256,7 +256,7 @@ async function dispatch(command: string, args: string[], o: Record<string, unkno
   if (command === 'list' && args.length) throw new UsageError('list takes no argument (--folder F picks the folder)');
   if (command === 'overview' && args.length) throw new UsageError('overview takes no argument');
   if (o.folder !== undefined && !['list', 'delete', 'requeue'].includes(command)) throw new UsageError(`--folder does not apply to ${command}`);
-  const store = new QueueStore(await dataDir(o as { 'data-dir'?: string; config?: string }));
+  const store = new QueueStore(await dataDir(o as { 'data-dir'?: string; config?: string; set?: string[] }));
   switch (command) {
     case 'list': return list(store, folderOption(o.folder as string | undefined), out);
     case 'overview': { const rows = overview((await listed(store, 'queue')).entries); out(rows, () => printOverview(rows)); return 0; }

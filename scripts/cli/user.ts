@@ -4,9 +4,9 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../core/config/load.ts';
 import { UsersFile } from '../../core/auth/users-file.ts';
-import { readCommand, USAGE_ERROR } from './args.ts';
+import { CONFIG_OPTIONS, readCommand, USAGE_ERROR } from './args.ts';
 
-const USAGE = 'usage: moat user add|remove|list [NAME] [--config FILE]   (add reads the password from the prompt or stdin)';
+const USAGE = 'usage: moat user add|remove|list [NAME] [--config FILE] [--set KEY=VALUE]…   (add reads the password from the prompt or stdin)';
 
 async function readPassword(): Promise<string> {
   const tty = process.stdin.isTTY === true;
@@ -21,10 +21,10 @@ async function readPassword(): Promise<string> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = readCommand(argv, { config: { type: 'string', short: 'c' } }, USAGE);
+  const parsed = readCommand(argv, CONFIG_OPTIONS, USAGE);
   if (typeof parsed === 'number') return parsed;
   const [action, name] = parsed.positionals;
-  const { config } = await loadConfig({ file: parsed.values.config });
+  const { config } = await loadConfig({ file: parsed.values.config, overrides: parsed.values.set ?? [] });
   const users = new UsersFile(config.auth.users_file || path.join(config.data_dir, 'users'));
   switch (action) {
     case 'add': {

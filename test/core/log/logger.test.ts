@@ -93,4 +93,11 @@ describe('logger redaction', () => {
     log.info('relayed', { reply: '250 ok verdict=accept score=0', helo: 'mx.example', empty: '' });
     assert.match(lines[0], / reply="250 ok verdict=accept score=0" helo=mx\.example empty=""\n$/);
   });
+
+  it('in text mode a field without a value is left out, as in a JSON line', () => {
+    const lines: string[] = [];
+    const log = new JsonLogger({ format: 'text', sink: { write: (l) => { lines.push(l); } } });
+    log.info('message', { from: 'a@b.example', user: undefined, dsn: undefined, size: 0 });
+    assert.match(lines[0], / message from=a@b\.example size=0\n$/);
+  });
 });

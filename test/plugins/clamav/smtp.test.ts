@@ -183,6 +183,8 @@ describe('clamav end to end', function () {
       const gw = await gatewayWith({ socket: path.join(clamd.dir, 'not-there.sock'), on_error: 'accept' });
       assert.equal((await send(gw, cleanMessage('clamav-unscanned'))).code, 250);
       assert.match(await relayed('clamav-unscanned'), /^X-Mailmoat-Virus: unscanned; scanner unreachable\r$/m);
+      // The start's warning says what this setting does, not that mail is deferred.
+      assert.ok(gw.logs.some((l) => l.msg === 'clamd does not answer; mail passes unscanned (on_error: accept) until it does'), JSON.stringify(gw.logs.filter((l) => String(l.msg).startsWith('clamd'))));
     });
 
     it('treats a message clamd refuses as over its StreamMaxLength as one over max_scan_size (552; on_oversize decides)', async () => {

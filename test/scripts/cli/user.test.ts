@@ -27,6 +27,14 @@ describe('moat user add', function () {
     assert.ok(await new UsersFile(path.join(dir, 'data', 'users')).check('bob', 'from-stdin'));
   });
 
+  it('takes --set as moat start does, so it reaches the users file of a gateway started with --set', async () => {
+    const users = path.join(dir, 'elsewhere-users');
+    const child = spawn(process.execPath, [MOAT, 'user', 'add', 'carol', '--config', config, '--set', `auth.users_file=${users}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end('set-password\n');
+    assert.equal(await new Promise((r) => child.once('exit', r)), 0);
+    assert.ok(await new UsersFile(users).check('carol', 'set-password'));
+  });
+
   it('does not echo a password typed at the terminal prompt', async () => {
     // util-linux `script` gives the command a pseudo-terminal, as a person at a shell would have.
     const command = [process.execPath, MOAT, 'user', 'add', 'alice', '--config', config].map((a) => `'${a}'`).join(' ');
