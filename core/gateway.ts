@@ -267,7 +267,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     let file = next ? undefined : opts.configFile;
     try {
       if (next) nc = await validateConfig(next);
-      else ({ config: nc, file } = await loadConfig({ file: opts.configFile, overrides: opts.configOverrides }));
+      // A gateway started on the embedded default reloads that, not a mailmoat.yaml or $MAILMOAT_CONFIG made since.
+      else ({ config: nc, file } = await loadConfig({ file: opts.configFile, overrides: opts.configOverrides, embedded: !opts.configFile }));
     } catch (e) {
       const errors = e instanceof ConfigError ? e.issues.map((i) => `${i.path || '(root)'}: ${i.message}`) : [String(e)];
       log.error('config reload refused: the running config is kept', { error: errors });

@@ -27,6 +27,15 @@ export interface LoadedConfig {
   baseDir: string;
 }
 
+/** Where a config comes from: a file (or the usual search for one), `--set` overrides, or the embedded default alone. */
+export interface ConfigSource {
+  file?: string;
+  overrides?: string[];
+  projectDir?: string;
+  /** The embedded default, without looking for a file: what a gateway started on it reloads. */
+  embedded?: boolean;
+}
+
 /** Which file to read: the flag, then MAILMOAT_CONFIG, then ./mailmoat.yaml if present. */
 export function resolveConfigPath(flag?: string): string | undefined {
   if (flag) return path.resolve(flag);
@@ -112,15 +121,17 @@ export interface ConfigReading {
  * Reads and validates the config without throwing, with its paths resolved as far as they are valid: `moat
  * check-config` adds the checks of what a start would refuse (files it names) to every schema error, not after them.
  */
-export async function readConfig(opts: { file?: string; overrides?: string[]; projectDir?: string } = {}): Promise<ConfigReading> {
-  const file = resolveConfigPath(opts.file);
+export async function readConfig(opts: ConfigSource = {}): Promise<ConfigReading> {
+  const file = opts.embedded ? undefined : resolveConfigPath(opts.file);
   const baseDir = file ? path.dirname(file) : process.cwd();
   const fail = (message: string): ConfigReading => ({ file, baseDir, issues: [{ path: '', message }] });
   let raw: Record<string, unknown> = {};
   if (file) {
     let text: string;
     try { text = readFileSync(file, 'utf8'); } catch (e) { return fail(`cannot read the file: ${(e as Error).message}`); }
-    try { raw = (parseYaml(text) ?? {}) as Record<string, unknown>; } catch (e) { return fail(`is not valid YAML: ${(e as Error).message}`); }
+    // Only the first line of the parser's message, which names the line and column: the rest quotes the file, and
+    // the quoted line may hold a password (it reaches check-config, the log and `moat reload`'s output).
+    try { raw = (parseYaml(text) ?? {}) as Record<string, unknown>; } catch (e) { return fail(`is not valid YAML: ${(e as Error).message.split('\n')[0].replace(/:$/, '')}`); }
     if (typeof raw !== 'object' || Array.isArray(raw)) return fail('expected a mapping at the top of the file');
   }
   // The embedded default accepts mail for localhost (README); a reload of it must keep doing so.
@@ -147,7 +158,7 @@ export async function readConfig(opts: { file?: string; overrides?: string[]; pr
 }
 
 /** Loads and validates the config; throws ConfigError with every problem. */
-export async function loadConfig(opts: { file?: string; overrides?: string[]; projectDir?: string } = {}): Promise<LoadedConfig> {
+export async function loadConfig(opts: ConfigSource = {}): Promise<LoadedConfig> {
   const { config, file, baseDir, issues } = await readConfig(opts);
   if (issues.length || !config) throw new ConfigError(issues, file);
   return { config, file, baseDir };

@@ -10,6 +10,11 @@ export interface SessionState extends SessionView {
   tls: boolean;
   user?: string;
   remote: { ip: string; port: number; hostname?: string };
+  /**
+   * The name this session was greeted with (server.hostname when it connected): its Received and Message-ID say the
+   * same, also when a reload changes server.hostname while it is open.
+   */
+  greetingName: string;
   relayNetwork: boolean;
   trusted: boolean;
   allowlisted: boolean;

@@ -5,6 +5,9 @@ import { isAscii } from '../text/ascii.ts';
 /** The gateway's own header fields are named `X-Mailmoat-…`, and the mail servers behind it act on them. */
 const OWN_PREFIX = 'x-mailmoat-';
 
+/** A header field name: printable ASCII but the colon (RFC 5322 §3.6.8), as a config or a script may give one. */
+export const FIELD_NAME = /^[!-9;-~]+$/;
+
 /** Index just past the blank line ending the header section, or -1 if not found in `buf`. */
 export function headerEnd(buf: Buffer): number {
   if (buf.length >= 2 && buf[0] === 0x0d && buf[1] === 0x0a) return 2; // no headers at all
@@ -63,6 +66,17 @@ export function encodedWords(text: string): string {
   }
   words.push(chunk);
   return words.map((w) => `=?UTF-8?B?${Buffer.from(w, 'utf8').toString('base64')}?=`).join(' ');
+}
+
+/**
+ * The Subject with `tag` in front (the verdict's subject_tag, the rules' tag_subject). A tag beyond ASCII goes as
+ * encoded words (the message's own bytes are written as Latin-1); before a subject that starts with an encoded word
+ * the space between them would not show (RFC 2047 §6.2), so it is then encoded with the tag.
+ */
+export function taggedSubject(tag: string, subject: string): string {
+  if (!subject) return encodedWords(tag);
+  const spaceInside = !isAscii(tag) && /^\s*=\?/.test(subject);
+  return spaceInside ? `${encodedWords(`${tag} `)} ${subject}` : `${encodedWords(tag)} ${subject}`;
 }
 
 /** RFC 5322 caps a line at 998 characters; mail servers may refuse or cut a longer one. */

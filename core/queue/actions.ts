@@ -17,12 +17,15 @@ export function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase().replace(/\.$/, '');
 }
 
+/** A domain as an admin types it (`--to @Example.org.`), in the form domainOf gives. */
+export const domainArg = (domain: string): string => domain.toLowerCase().replace(/^@/, '').replace(/\.$/, '');
+
 /**
  * Marks the recipients in `domain` deleted that are still to do: pending ones, or in dead-letter the failed ones (what
  * a requeue would send again); returns how many.
  */
 export function dropRecipients(entry: QueueEntry, domain: string, status: 'pending' | 'failed' = 'pending'): number {
-  const d = domain.toLowerCase().replace(/^@/, '').replace(/\.$/, '');
+  const d = domainArg(domain);
   let n = 0;
   for (const r of entry.recipients) {
     if (r.status === status && domainOf(r.address) === d) { r.status = 'deleted'; r.reply = 'deleted by the administrator'; n++; }
@@ -38,7 +41,7 @@ export const hasPending = (entry: QueueEntry) => entry.recipients.some((r) => r.
  * Their failure notice was sent: a new failure is reported anew, as for a message Postfix's `postsuper -r` requeued.
  */
 export function reviveFailed(entry: QueueEntry, domain?: string): number {
-  const d = domain?.toLowerCase().replace(/^@/, '').replace(/\.$/, '');
+  const d = domain === undefined ? undefined : domainArg(domain);
   let n = 0;
   for (const r of entry.recipients) {
     if (r.status !== 'failed' || (d !== undefined && domainOf(r.address) !== d)) continue;

@@ -6,14 +6,13 @@ import type { SessionState, Transaction } from '../hooks/transaction.ts';
 import { runHook, type CopyPolicy } from '../hooks/runner.ts';
 import { spoolData } from '../message/spool-writer.ts';
 import { SpooledMessage } from '../message/spooled-message.ts';
-import { encodedWords, formatHeader, ownFieldsToRemove } from '../message/header-block.ts';
+import { formatHeader, ownFieldsToRemove, taggedSubject } from '../message/header-block.ts';
 import { decideVerdict, judgedSpam, verdictHeaders } from '../verdict/verdict.ts';
 import type { VerdictAction } from '../verdict/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import { messageDsnFields, recipientDsnFields } from '../queue/dsn-params.ts';
 import { replyFor, type Reply } from './reply.ts';
 import { chainHooks } from './command-hooks.ts';
-import { isAscii } from '../text/ascii.ts';
 import { holdChain } from '../plugin/in-use.ts';
 
 const SPOOL_FULL = new Set(['ENOSPC', 'EDQUOT']);
@@ -25,24 +24,13 @@ function spoolErrorReply(err: unknown): Reply {
     : { code: 451, text: '4.3.0 Temporary local problem, please try again later' };
 }
 
-function receivedHeader(rt: Runtime, st: SessionState, tx: Transaction): string {
+function receivedHeader(st: SessionState, tx: Transaction): string {
   const proto = `ESMTP${st.tls ? 'S' : ''}${st.user ? 'A' : ''}`;
   // An IPv6 address literal is written `[IPv6:…]` (RFC 5321 §4.1.3), as Postfix writes it.
   const literal = st.remote.ip.includes(':') ? `IPv6:${st.remote.ip}` : st.remote.ip;
   const from = `${st.helo ?? 'unknown'} (${st.remote.hostname ?? 'unknown'} [${literal}])`;
   const forClause = tx.recipients.length === 1 ? `\r\n\tfor <${tx.recipients[0].address}>` : '';
-  return `Received: from ${from}\r\n\tby ${rt.hostname} (Mailmoat) with ${proto} id ${tx.id}${forClause};\r\n\t${new Date().toUTCString().replace('GMT', '+0000')}\r\n`;
-}
-
-/**
- * The Subject with the configured tag in front. A tag that is not ASCII goes as encoded words (the message's own
- * bytes are written as Latin-1); before a subject that starts with an encoded word the space between them would
- * not show, so it is then encoded with the tag.
- */
-function taggedSubject(tag: string, subject: string): string {
-  if (!subject) return encodedWords(tag);
-  const spaceInside = !isAscii(tag) && /^\s*=\?/.test(subject);
-  return spaceInside ? `${encodedWords(`${tag} `)} ${subject}` : `${encodedWords(tag)} ${subject}`;
+  return `Received: from ${from}\r\n\tby ${st.greetingName} (Mailmoat) with ${proto} id ${tx.id}${forClause};\r\n\t${new Date().toUTCString().replace('GMT', '+0000')}\r\n`;
 }
 
 /** Receives the DATA stream of `tx` and returns the reply to send. Never throws for a spool problem: that is a 4xx. */
@@ -167,7 +155,7 @@ async function receiveWith(
   }
 
   // Headers the relayed message gets, in order: our Received, the verdict, then what plugins asked for.
-  let prepend = receivedHeader(rt, st, tx);
+  let prepend = receivedHeader(st, tx);
   const added = [...verdictHeaders(verdict, cfg.scores), ...tx.addHeaders];
   // The verdict's tag goes on the Subject the message leaves with: one a plugin put in place of the original (the
   // rules plugin's own tag) is tagged where it stands, and no second Subject field is added.
@@ -182,7 +170,7 @@ async function receiveWith(
     prepend += formatHeader('Subject', taggedSubject(cfg.scores.subject_tag, message.headers.first('Subject') ?? ''));
   }
   if (st.user) {
-    if (!message.headers.has('Message-ID')) prepend += formatHeader('Message-ID', `<${tx.id}.${randomBytes(4).toString('hex')}@${rt.hostname}>`);
+    if (!message.headers.has('Message-ID')) prepend += formatHeader('Message-ID', `<${tx.id}.${randomBytes(4).toString('hex')}@${st.greetingName}>`);
     if (!message.headers.has('Date')) prepend += formatHeader('Date', new Date().toUTCString().replace('GMT', '+0000'));
   }
 

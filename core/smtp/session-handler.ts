@@ -94,7 +94,7 @@ export class SessionHandler implements ConnectionHooks {
     this.sessions.set(session.id, {
       id: session.id, remote: { ip, port: session.remotePort }, local: { ip: normalizeIp(session.localAddress), port: session.localPort },
       listener: this.listener, tls: session.secure, relayNetwork: false, trusted: false, allowlisted: false,
-      pluginState: new Map(), errors: 0, transactions: 0, startedAt: Date.now(),
+      greetingName: this.rt.hostname, pluginState: new Map(), errors: 0, transactions: 0, startedAt: Date.now(),
       // The address the connection is counted under: the socket's, then the client's once XCLIENT names it.
       ...({ socketIp: ip } as object),
     } as SessionState);
@@ -129,6 +129,9 @@ export class SessionHandler implements ConnectionHooks {
     const st = this.sessions.get(conn.id);
     if (!st) return { kind: 'greet' };
     st.closeConnection = () => conn.close();
+    // smtp-server took the name when it accepted the socket, up to greeting_delay before onConnect: a reload in
+    // between must not make the Received line disagree with the greeting.
+    st.greetingName = (conn as RawConnection & { name?: string }).name || st.greetingName;
     this.refreshIdentity(st, conn);
     st.rejected = undefined;
     const log = this.log(st.id);

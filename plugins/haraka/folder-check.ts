@@ -1,8 +1,9 @@
 // Whether a Haraka folder can be used: Haraka's config layer reads a missing folder or plugin list as an empty list,
 // which the shim's merge with Haraka's own config would turn into Haraka's default plugins (a resolver check on the
 // sender, a host list of haraka.local, a forwarder), so a wrong `dir` must stop the start instead.
-import { accessSync, constants, readFileSync, statSync, type Stats } from 'node:fs';
+import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
+import { HARAKA_DIR, pinHarakaRoot, requireCjs } from './cjs.ts';
 
 type Found = { stats: Stats } | { missing: true } | { error: string };
 
@@ -41,16 +42,14 @@ export function listNames(text: string): string[] {
   return text.split(/\r\n|\r|\n/).map((l) => l.trim()).filter((l) => l && !/^[;#]/.test(l));
 }
 
-/** Whether the folder's smtp.ini sets `[main] ignore_bad_plugins` true (a plugin that cannot load is then skipped). */
+/**
+ * Whether a plugin that cannot load is skipped (`smtp.ini [main] ignore_bad_plugins`), read as Haraka reads it:
+ * through haraka-config, the folder's smtp.ini over Haraka's own. The start and `moat check-config` both ask here, so
+ * they cannot disagree about a file (a key given twice, a `[ main ]` header, a `!smtp.ini` in smtp.json).
+ */
 export function ignoresBadPlugins(dir: string): boolean {
-  let text: string;
-  try { text = readFileSync(path.join(dir, 'config', 'smtp.ini'), 'utf8'); } catch { return false; }
-  let section = 'main';
-  for (const line of text.split(/\r\n|\r|\n/)) {
-    const head = /^\s*\[([^\]]*)\]\s*$/.exec(line);
-    if (head) { section = head[1]; continue; }
-    const kv = /^\s*ignore_bad_plugins\s*=\s*(.*?)\s*$/.exec(line);
-    if (kv && section === 'main') return /^(?:true|yes|ok|enabled|on|1)$/i.test(kv[1]);
-  }
-  return false;
+  // haraka-config reads the root when it is first loaded: pinned here as the entry's start pins it.
+  pinHarakaRoot(dir);
+  const config = requireCjs('haraka-config').module_config(HARAKA_DIR, dir);
+  return Boolean(config.get('smtp.ini', { booleans: ['-main.ignore_bad_plugins'] }).main.ignore_bad_plugins);
 }

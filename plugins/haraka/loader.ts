@@ -7,6 +7,7 @@ import { Plugin, requireFromHaraka, type FolderContext } from './plugin.ts';
 import { HookRegistry } from './registry.ts';
 import { harakaServer } from './server.ts';
 import type { LogSink } from './log.ts';
+import { ignoresBadPlugins } from './folder-check.ts';
 
 /** Old names Haraka still accepts in config/plugins, and what they load now (Haraka's `plugins.deprecated`). */
 export const DEPRECATED: Readonly<Record<string, string>> = {
@@ -20,10 +21,15 @@ export const DEPRECATED: Readonly<Record<string, string>> = {
   'rdns.regexp': 'access', relay_acl: 'relay', relay_all: 'relay', relay_force_routing: 'relay',
 };
 
-/** The name a config/plugins line loads: without the `haraka-plugin-` prefix, an old name as its replacement. */
+/** A plugin's short name: without the `haraka-plugin-` prefix of its npm package. */
+function shortName(name: string): string {
+  return name.startsWith('haraka-plugin-') ? name.slice('haraka-plugin-'.length) : name;
+}
+
+/** The name a config/plugins line loads: its short name, an old name as its replacement. */
 export function pluginName(line: string): string {
-  const name = line.startsWith('haraka-plugin-') ? line.slice('haraka-plugin-'.length) : line;
-  return DEPRECATED[name] ?? name;
+  const name = shortName(line);
+  return Object.hasOwn(DEPRECATED, name) ? DEPRECATED[name] : name;
 }
 
 /** Candidate files for a plugin name, in Haraka's search order (installed mode, then the haraka package). */
@@ -89,7 +95,7 @@ export function compileInto(plugin: Plugin, extraGlobals: Record<string, Any> = 
 export function loadFolder(dir: string, sink: LogSink): LoadedFolder {
   const { config: rootConfig } = haraka();
   const config = rootConfig.module_config(HARAKA_DIR, dir);
-  const ignoreBad = Boolean(config.get('smtp.ini', { booleans: ['-main.ignore_bad_plugins'] }).main.ignore_bad_plugins);
+  const ignoreBad = ignoresBadPlugins(dir);
   const registry = new HookRegistry();
 
   const folder: LoadedFolder = {
@@ -100,7 +106,7 @@ export function loadFolder(dir: string, sink: LogSink): LoadedFolder {
       return Number.isNaN(t) ? 30 : t;
     },
     compile(rawName: string): Plugin {
-      const name = rawName.startsWith('haraka-plugin-') ? rawName.slice('haraka-plugin-'.length) : rawName;
+      const name = shortName(rawName);
       const found = searchPaths(dir, name).find((p) => existsSync(p));
       if (!found) throw new Error(`Loading plugin ${name} failed: No plugin with this name found`);
       const plugin = new Plugin(name, found, path.basename(found) === 'package.json', folder);
@@ -113,11 +119,8 @@ export function loadFolder(dir: string, sink: LogSink): LoadedFolder {
   // (mail_from.is_resolvable, rcpt_to.in_host_list, queue/smtp_forward) when the folder's file is missing or empty.
   const names: string[] = rootConfig.module_config(dir).get('plugins', 'list');
   for (const raw of names) {
-    let name = raw.startsWith('haraka-plugin-') ? raw.slice('haraka-plugin-'.length) : raw;
-    if (DEPRECATED[name]) {
-      sink.logger.info(`haraka plugin ${name} has been replaced by '${DEPRECATED[name]}'`);
-      name = DEPRECATED[name];
-    }
+    const name = pluginName(raw);
+    if (name !== shortName(raw)) sink.logger.info(`haraka plugin ${shortName(raw)} has been replaced by '${name}'`);
     let plugin: Plugin;
     try {
       plugin = folder.compile(name);

@@ -1,9 +1,7 @@
 // Actions: what a matching rule does. Scores become findings for the one verdict step; headers, subject tags and
 // copies are asked of the core; quarantine, reject, tempfail and discard end the rules (Proxmox Mail Gateway's final
 // actions).
-import type { Issue } from '../../core/index.ts';
-import { recipientAddressProblem } from '../../core/hooks/runner.ts';
-import { isAscii } from '../../core/text/ascii.ts';
+import { FIELD_NAME, isAscii, recipientAddressProblem, type Issue } from '../../core/index.ts';
 
 export type FinalAction =
   | { kind: 'quarantine'; text: string }
@@ -26,7 +24,6 @@ export interface RuleActions {
 
 export const ACTIONS = ['score', 'add_header', 'remove_header', 'tag_subject', 'copy_to', 'quarantine', 'reject', 'tempfail', 'discard', 'stop'] as const;
 
-const FIELD_NAME = /^[!-9;-~]+$/;
 const ONE_LINE = /^[^\r\n\0]*$/;
 
 const DEFAULTS = {

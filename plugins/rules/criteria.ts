@@ -1,7 +1,7 @@
 // Criteria: a rule's `when`, compiled once into a tree of tests. A test answers true, false, or undefined when it
 // depends on a regex the regex thread did not finish in time; all/any/not carry that third answer through, and a
 // rule whose answer is undefined is skipped rather than guessed.
-import { CidrList, parseSize, type Issue } from '../../core/index.ts';
+import { CidrList, FIELD_NAME, parseSize, type Issue } from '../../core/index.ts';
 import { globMatch } from './glob.ts';
 import { domainIn, listHas, type AddressList } from './lists.ts';
 import { inTimeRange, parseTimeRange, parseWeekdays, wallClock } from './clock.ts';
@@ -125,7 +125,7 @@ function headerNode(st: CompileState, raw: unknown, path: string): Criterion {
   const unknown = Object.keys(raw).filter((k) => !['name', 'regex', 'contains', 'exists', 'case_sensitive'].includes(k));
   if (unknown.length) st.issues.push({ path: `${path}.${unknown[0]}`, message: 'is not a known key (known: name, regex, contains, exists, case_sensitive)' });
   const name = raw.name === undefined || raw.name === '*' ? undefined : raw.name;
-  if (name !== undefined && (typeof name !== 'string' || !/^[!-9;-~]+$/.test(name))) { st.issues.push({ path: `${path}.name`, message: 'expected a header field name such as X-Mailer, or * for any field' }); return never; }
+  if (name !== undefined && (typeof name !== 'string' || !FIELD_NAME.test(name))) { st.issues.push({ path: `${path}.name`, message: 'expected a header field name such as X-Mailer, or * for any field' }); return never; }
   const lname = name?.toLowerCase();
   const values = (f: Facts) => f.headers.filter((h) => lname === undefined || h.name.toLowerCase() === lname).map((h) => h.value);
   if ('exists' in raw) {

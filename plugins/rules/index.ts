@@ -1,23 +1,11 @@
 // Admin-defined filter rules (criteria → actions), after the scoring plugins: they see every finding so far.
-import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
-import { encodedWords } from '../../core/message/header-block.ts';
-import { isAscii } from '../../core/text/ascii.ts';
+import { definePlugin, finalActionOutcome, outcome, taggedSubject, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, type RulesConfig } from './config.ts';
 import { compileRuleSet, type RuleSet } from './rule-set.ts';
 import { listFileIssues, readLists, type AddressList } from './lists.ts';
 import { gatherFacts } from './facts.ts';
 import { RegexThread } from './regex-thread.ts';
 import { runRules } from './evaluate.ts';
-
-/**
- * The Subject with the rules' tags in front; a tag beyond ASCII goes as encoded words, and then takes the space with
- * it before a subject that starts with an encoded word (the space between two would not show).
- */
-function taggedSubject(tags: string[], subject: string): string {
-  const tag = tags.join(' ');
-  if (!subject) return encodedWords(tag);
-  return !isAscii(tag) && /^=\?/.test(subject) ? `${encodedWords(`${tag} `)} ${subject}` : `${encodedWords(tag)} ${subject}`;
-}
 
 async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, AddressList>, thread: RegexThread, ctx: HookContext): Promise<Outcome | void> {
   if (set.rules.length === 0 || !ctx.message) return;
@@ -26,6 +14,7 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
   const tests = set.regexes.map((r) => ({ id: r.id, inputs: r.inputs(facts) })).sort((a, b) => total(a.inputs) - total(b.inputs));
   const { results, timedOut } = await thread.run(tests);
   if (timedOut) ctx.log.warn('rules: regexes did not finish in time', { timeout_ms: cfg.regex_timeout, answered: results.size, asked: tests.length });
+  const skipped: string[] = [];
   const result = runRules(set.rules, { facts, regex: results, lists, timeZone: cfg.time_zone }, {
     addFinding: (symbol, score, detail) => ctx.addFinding(symbol, score, detail),
     addHeader: (name, value) => ctx.addHeader(name, value),
@@ -33,25 +22,21 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
     addRecipient: (address, reason) => ctx.addRecipient(address, reason),
     matched: (rule) => ctx.log.info('rule matched', { rule: rule.name, actions: rule.actions.names, ...(facts.bodyTruncated ? { body_truncated: true } : {}) }),
     skipped: (rule) => {
-      ctx.log.warn('rule skipped: its regexes did not finish in time', { rule: rule.name });
+      skipped.push(rule.name);
+      ctx.log.warn('rule skipped: its regexes did not finish in time', { rule: rule.name, on_timeout: cfg.on_timeout });
       ctx.addFinding('RULES_TIMEOUT', 0, `rule ${rule.name}`);
     },
   });
+  // A rule not judged might have refused the message, or whitelisted it ahead of a later refusal: under a burst of
+  // hostile input, skipping it let mail past the admin's reject rules. Deferred, the message is judged on its retry.
+  if (skipped.length && cfg.on_timeout === 'tempfail') {
+    return outcome.tempfail('Message filter temporarily unavailable, try again later', { code: 451, enhanced: '4.3.0' });
+  }
   if (result.subjectTags.length) {
     ctx.removeHeader('Subject');
-    ctx.addHeader('Subject', taggedSubject(result.subjectTags, ctx.message.headers.first('Subject')?.trim() ?? ''));
+    ctx.addHeader('Subject', taggedSubject(result.subjectTags.join(' '), ctx.message.headers.first('Subject')?.trim() ?? ''));
   }
-  const final = result.final;
-  if (!final) return;
-  const by = `rule ${final.rule.name}`;
-  switch (final.action.kind) {
-    case 'reject': return outcome.reject(final.action.text, { code: final.action.code, enhanced: final.action.enhanced });
-    case 'tempfail': return outcome.tempfail(final.action.text, { code: final.action.code, enhanced: final.action.enhanced });
-    case 'quarantine': return outcome.quarantine(final.action.text ? `${by}: ${final.action.text}` : by);
-    case 'discard':
-      for (const r of ctx.recipients) ctx.discardRecipient(r.address, by);
-      return;
-  }
+  if (result.final) return finalActionOutcome(ctx, result.final.action, `rule ${result.final.rule.name}`);
 }
 
 const total = (inputs: string[]) => inputs.reduce((n, s) => n + s.length, 0);
@@ -62,7 +47,7 @@ export default definePlugin({
   configSchema,
   symbols: {
     'RULE_<NAME>': 'A rule with a score action matched (its score, negative for a whitelist)',
-    RULES_TIMEOUT: 'A rule was skipped: its regexes did not finish within regex_timeout (score 0)',
+    RULES_TIMEOUT: 'A rule was not judged: its regexes did not finish within regex_timeout (score 0; on_timeout: tempfail defers the message)',
   },
   check: (cfg: RulesConfig, at) => listFileIssues(cfg.lists, at.configDir),
   create: (cfg: RulesConfig, setup) => {

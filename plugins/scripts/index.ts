@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Script } from 'node:vm';
-import { definePlugin, outcome, PluginUnavailableError, type HookContext, type Issue, type Outcome } from '../../core/index.ts';
+import { definePlugin, finalActionOutcome, outcome, PluginUnavailableError, type HookContext, type Issue, type Outcome } from '../../core/index.ts';
 import { RESULT_LIMITS } from './api.ts';
 import { configSchema, type ScriptsConfig } from './config.ts';
 import { ScriptPool, type CallResult } from './pool.ts';
@@ -79,14 +79,7 @@ async function filter(cfg: ScriptsConfig, pool: ScriptPool, scripts: ScriptSourc
   if (!chosen) return;
   const { action, script } = chosen;
   ctx.log.info('filter script decided', { script, action: action.type, text: action.text });
-  switch (action.type) {
-    case 'reject': return outcome.reject(action.text, { code: action.code, enhanced: action.enhanced });
-    case 'tempfail': return outcome.tempfail(action.text, { code: action.code, enhanced: action.enhanced });
-    case 'quarantine': return outcome.quarantine(`${script}: ${action.text}`);
-    case 'discard':
-      for (const r of ctx.recipients) ctx.discardRecipient(r.address, `${script}: ${action.text}`);
-      return;
-  }
+  return finalActionOutcome(ctx, { kind: action.type, text: action.text, code: action.code, enhanced: action.enhanced }, script);
 }
 
 export default definePlugin({

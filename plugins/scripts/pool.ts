@@ -80,10 +80,15 @@ export function sandboxExecArgv(memoryMb: number, childFile = CHILD_FILE): strin
   return ['--permission', ...readableDirs(childFile).map((d) => `--allow-fs-read=${d}${path.sep}`), `--max-old-space-size=${memoryMb}`, '--disable-warning=SecurityWarning'];
 }
 
-/** The command line of a child: through /bin/sh for its data segment limit (Node cannot set one), then Node itself. */
+/**
+ * The command line of a child: through /bin/sh for its data segment limit (Node cannot set one), then Node itself.
+ * The limit is lowered to the hard limit the gateway runs under when that is lower (systemd's LimitDATA=, a
+ * container): asking for more fails, and the child would never start.
+ */
 export function sandboxCommand(memoryMb: number, childFile = CHILD_FILE): [string, string[]] {
   const limitKb = (DATA_LIMIT_BASE_MB + 2 * memoryMb) * 1024;
-  return ['/bin/sh', ['-c', 'ulimit -d "$0" && exec "$@"', String(limitKb), process.execPath, ...sandboxExecArgv(memoryMb, childFile), childFile, vm2Main()]];
+  const script = 'l="$0"; h=$(ulimit -H -d); if [ "$h" != unlimited ] && [ "$h" -lt "$l" ]; then l="$h"; fi; ulimit -d "$l" && exec "$@"';
+  return ['/bin/sh', ['-c', script, String(limitKb), process.execPath, ...sandboxExecArgv(memoryMb, childFile), childFile, vm2Main()]];
 }
 
 class Child {

@@ -1,4 +1,5 @@
 // Checks what a script returned: a shape the gateway can act on, or a script error that names what is wrong.
+import { FIELD_NAME } from '../../core/index.ts';
 import { RESULT_LIMITS as L, type ScriptActionType } from './api.ts';
 
 export interface CheckedAction {
@@ -19,8 +20,6 @@ export type ResultCheck = { ok: true; result: CheckedResult } | { ok: false; err
 
 const KEYS = new Set(['findings', 'addHeaders', 'removeHeaders', 'action']);
 const SYMBOL = /^[A-Za-z0-9_]{1,64}$/;
-/** A header field name (RFC 5322 §3.6.8: printable ASCII but colon). */
-const HEADER_NAME = /^[!-9;-~]+$/;
 /** Header values go to servers that may not take 8-bit headers: printable ASCII and tab (RFC 2047 words for more). */
 const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
 /** The gateway's own fields: relays behind it trust them, so no script writes or hides them. */
@@ -55,7 +54,7 @@ function oneLine(v: unknown, what: string, max: number): string | undefined {
 }
 
 function headerName(v: unknown, what: string): string {
-  if (typeof v !== 'string' || !HEADER_NAME.test(v) || v.length > L.headerName) throw new ShapeError(`${what} must be a header name (printable ASCII without ':' or spaces, at most ${L.headerName} characters)`);
+  if (typeof v !== 'string' || !FIELD_NAME.test(v) || v.length > L.headerName) throw new ShapeError(`${what} must be a header name (printable ASCII without ':' or spaces, at most ${L.headerName} characters)`);
   if (GATEWAY_HEADER.test(v)) throw new ShapeError(`${what} ${v}: X-Mailmoat-* fields are the gateway's own`);
   return v;
 }

@@ -1,4 +1,4 @@
-// Takes signals away from the sandbox child before any script is loaded.
+// Takes signals (and the setting of priorities) away from the sandbox child before any script is loaded.
 //
 // The permission model does not cover signals, and the child runs as the gateway's user: code that got past vm2 could
 // otherwise kill the gateway (process.kill(process.ppid)), make it reload again and again (SIGHUP), or open its
@@ -12,4 +12,7 @@ export function lockSignals(): void {
   for (const name of ['kill', '_kill', '_debugProcess']) {
     Object.defineProperty(process, name, { value: refuse(`process.${name}`), writable: false, configurable: false });
   }
+  // Not a signal, but the same reach into another process of the user: lowering the gateway's priority (its CPU share).
+  const os = process.getBuiltinModule('os');
+  Object.defineProperty(os, 'setPriority', { value: refuse('os.setPriority'), writable: false, configurable: false });
 }

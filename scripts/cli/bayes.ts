@@ -359,7 +359,7 @@ async function pruneCmd(pos: string[], o: Opts): Promise<void> {
 async function reload(o: Opts): Promise<void> {
   let dataDir = o['data-dir'] as string | undefined;
   // One would be ignored, and the gateway it names might never get the request.
-  if (dataDir !== undefined && o.config !== undefined) throw new UsageError('reload takes --config FILE or --data-dir DIR, not both');
+  if (dataDir !== undefined && (o.config !== undefined || (o.set as string[] | undefined)?.length)) throw new UsageError('reload takes --config FILE (and --set) or --data-dir DIR, not both');
   if (!dataDir) {
     const { loadConfig } = await import('../../core/config/load.ts');
     const loaded = await loadConfig({ file: o.config as string | undefined, overrides: (o.set as string[] | undefined) ?? [] });

@@ -8,10 +8,10 @@ import { QueueStore, type QueueFolder } from '../../core/queue/queue-store.ts';
 import { forTerminal, listedEntry, listRow, overview, showMessage, HEAD_BYTES, type ListedEntry, type ListRow, type ShownMessage } from '../../core/queue/inspect.ts';
 import { actOnEach, gatewayList, gatewayStatus, queueActions } from '../../core/control/client.ts';
 import { queueIdProblem } from '../../core/control/protocol.ts';
-import { domainOf } from '../../core/queue/actions.ts';
+import { domainArg, domainOf } from '../../core/queue/actions.ts';
 import { folderHolding, type AdminResult } from '../../core/queue/admin-ops.ts';
 
-const USAGE = `usage: moat queue <command> [--config FILE] [--set KEY=VALUE]… | --data-dir DIR] [--json]
+const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… | --data-dir DIR] [--json]
 
   list [--folder queue|deadletter|quarantine]   id, age, sender, recipients (with where each stands once it is
                                                 delivered or failed, and the reply that failed it), attempts,
@@ -113,7 +113,7 @@ function folderOption(value: string | undefined): QueueFolder {
 }
 
 function domainOption(value: string): string {
-  const d = value.trim().toLowerCase().replace(/^@/, '').replace(/\.$/, '');
+  const d = domainArg(value.trim());
   if (!d || d.includes('@')) throw new UsageError(`--to takes a domain, not ${JSON.stringify(value)}`);
   return d;
 }
@@ -122,7 +122,7 @@ function domainOption(value: string): string {
 const senderOption = (value: string) => value.trim().replace(/^<(.*)>$/, '$1').toLowerCase();
 
 async function dataDir(o: { 'data-dir'?: string; config?: string; set?: string[] }): Promise<string> {
-  if (o['data-dir'] !== undefined && o.config !== undefined) throw new UsageError('give --config or --data-dir, not both');
+  if (o['data-dir'] !== undefined && (o.config !== undefined || o.set?.length)) throw new UsageError('give --config (and --set) or --data-dir, not both');
   const dir = o['data-dir'] ?? (await loadConfig({ file: o.config, overrides: o.set ?? [] })).config.data_dir;
   // A mistyped path must not become a new, empty queue with a key of its own.
   if (!existsSync(dir)) throw new Error(`data_dir ${dir} does not exist`);

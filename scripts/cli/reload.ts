@@ -67,7 +67,8 @@ export async function run(argv: string[]): Promise<number> {
     report = await requestConfigReload(sock);
   } catch (e) {
     if (e instanceof NoGatewayError) {
-      process.stderr.write(`moat reload: no gateway is running on ${found.dataDir} (nothing answers on ${sock}); nothing was reloaded\n`);
+      // data_dir is restart-only: a file whose data_dir was just changed names a folder the running gateway never used.
+      process.stderr.write(`moat reload: no gateway is running on ${found.dataDir} (nothing answers on ${sock}); nothing was reloaded. If the file's data_dir was changed since the start, name the running one: --set data_dir=DIR\n`);
       return NO_GATEWAY;
     }
     if (/^unknown op/.test((e as Error).message)) {

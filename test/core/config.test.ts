@@ -299,6 +299,18 @@ describe('config', () => {
     } finally { await gw.stop(); }
   });
 
+  it('a file that is not YAML is named by line and column, without quoting it (the line may hold a password)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-yaml-'));
+    try {
+      const file = path.join(dir, 'mailmoat.yaml');
+      writeFileSync(file, 'smarthost: smtp://u:S3cretPass@127.0.0.1:25\nfoo: [bar, S3cretPass\n');
+      const r = await readConfig({ file });
+      assert.equal(r.issues.length, 1);
+      assert.match(r.issues[0].message, /^is not valid YAML: .* at line \d+, column \d+$/);
+      assert.doesNotMatch(r.issues[0].message, /S3cretPass/);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+
   it('the README\'s configuration table is what moat config-help prints, as the README says', async () => {
     const { stdout } = await run(process.execPath, [MOAT, 'config-help']);
     const readme = readFileSync(path.resolve(import.meta.dirname, '..', '..', 'README.md'), 'utf8').split('\n');

@@ -178,3 +178,34 @@ export default definePlugin({
     assert.match(stale.stderr, /no gateway is running on /);
   });
 });
+
+describe('a reload of a gateway started on the embedded default', function () {
+  this.timeout(60_000);
+  it('reloads the embedded default, not a mailmoat.yaml made in its folder since', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-reload-embedded-'));
+    const end = holdUntilExit({ dir });
+    const port = await freePort();
+    const env = { ...process.env };
+    delete env.MAILMOAT_CONFIG;
+    const started = spawn(process.execPath, [MOAT, 'start', '--set', `server.listen=[127.0.0.1:${port}]`, '--set', 'data_dir=./data'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const endHold = holdUntilExit({ child: started });
+    const output: string[] = [];
+    started.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
+    started.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+    try {
+      await waitFor(() => output.join('').includes('"mailmoat started"') || started.exitCode !== null, 'the start');
+      assert.equal((await transaction(port, 'someone@localhost')).rcpt, 250);
+      // A file the gateway never read: picked up by the next start, not by a reload.
+      writeFileSync(path.join(dir, 'mailmoat.yaml'), stringify({ domains: ['elsewhere.example'], server: { listen: [`127.0.0.1:${port}`] }, data_dir: './data' }));
+      const mark = output.join('').length;
+      started.kill('SIGHUP');
+      await waitFor(() => output.join('').slice(mark).includes('"config reloaded"'), 'the reload');
+      assert.equal((await transaction(port, 'someone@localhost')).rcpt, 250, 'still the embedded default');
+      assert.equal((await transaction(port, 'someone@elsewhere.example')).rcpt, 554);
+    } finally {
+      await endChild(started);
+      endHold();
+      end();
+    }
+  });
+});

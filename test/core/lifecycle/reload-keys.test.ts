@@ -202,7 +202,7 @@ describe('what a reload applies', function () {
     await open.quit();
   });
 
-  it('server.hostname: new sessions are greeted with the new name, and new mail, relay HELO and notices carry it', async () => {
+  it('server.hostname: new sessions are greeted with the new name, and new mail, relay HELO and notices carry it; a session open across it keeps the old name in its mail', async () => {
     // A next hop recording the HELO name of every message and refusing one recipient, so a notice is made.
     const helos: string[] = [];
     const received: string[] = [];
@@ -221,12 +221,18 @@ describe('what a reload applies', function () {
     await new Promise<void>((r) => hop.listen(0, '127.0.0.1', () => r()));
     const hopPort = (hop as unknown as { server: { address(): { port: number } } }).server.address().port;
     try {
+      const users = path.join(dir, 'users');
+      new UsersFile(users).add('submitter', 'secret');
       const config = (hostname: string) => base({
         server: { hostname, listen: ['127.0.0.1:0'], trusted_proxies: ['127.0.0.1/32'] }, smarthost: `smtp://127.0.0.1:${hopPort}`,
+        auth: { users_file: users },
       });
       await start(config('mx-one.test.example'));
       const open = await SmtpDialog.connect(gateway!.port());
       assert.match((await open.read()).text, /^mx-one\.test\.example /);
+      // A submitter's message without a Message-ID gets one in the name of the gateway that greeted it.
+      const submitter = await secured(gateway!.port());
+      assert.equal((await submitter.cmd(authPlain('submitter', 'secret'))).code, 235);
 
       await reloadWith(config('mx-two.test.example'));
       assert.deepEqual(logs.find((l) => l.msg === 'config reloaded')?.applied, ['server.hostname']);
@@ -249,10 +255,21 @@ describe('what a reload applies', function () {
       assert.match(oldEhlo.lines[0], /^mx-one\.test\.example /);
       assert.equal(await send(open, 'other@example.com', 'open across the reload'), 250);
       await open.quit();
+      assert.equal((await submitter.cmd('MAIL FROM:<submitter@example.com>')).code, 250);
+      assert.equal((await submitter.cmd('RCPT TO:<user@example.com>')).code, 250);
+      const noMessageId = testMessage({ subject: 'submitted across the reload' }).replace(/^Message-ID: .*\r\n/m, '');
+      assert.equal((await submitter.data(noMessageId)).code, 250);
+      await submitter.quit();
 
-      await waitFor(() => received.length >= 3, 'the message, the notice and the open session\'s message', 20_000);
+      await waitFor(() => received.length >= 4, 'the message, the notice and the open sessions\' messages', 20_000);
       const mail = received.find((m) => /Subject: after the reload/.test(m))!;
       assert.match(mail, /^Received: from client\.test \(.*\)\r\n\tby mx-two\.test\.example \(Mailmoat\)/m);
+      // Sessions greeted before the reload: their Received line and Message-ID name the gateway that greeted them.
+      const openMail = received.find((m) => /Subject: open across the reload/.test(m))!;
+      assert.match(openMail, /^Received: from client\.test \(.*\)\r\n\tby mx-one\.test\.example \(Mailmoat\)/m);
+      const submitted = received.find((m) => /Subject: submitted across the reload/.test(m))!;
+      assert.match(submitted, /^Received: from client\.test \(.*\)\r\n\tby mx-one\.test\.example \(Mailmoat\) with ESMTPSA /m);
+      assert.match(submitted, /^Message-ID: <[^>]+@mx-one\.test\.example>\r\n/m);
       const notice = received.find((m) => /Reporting-MTA: dns; /.test(m));
       assert.ok(notice, 'a failure notice for refused@example.com');
       assert.match(notice, /Reporting-MTA: dns; mx-two\.test\.example/);

@@ -119,6 +119,21 @@ describe('haraka shim: the folder an entry names', function () {
       (r) => ({ code: 0, stderr: r.stderr }), (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }));
   }
 
+  /**
+   * A config for `dir`, whose config/plugins names `name` that no search path holds: check-config names it, and the
+   * start refuses it. Returns the config file.
+   */
+  async function refusedForMissing(dir: string, name: string): Promise<string> {
+    const file = configFile(dir);
+    const list = path.join(dir, 'config', 'plugins');
+    assert.deepEqual(await checkConfig(file), {
+      code: 1,
+      stderr: `${file}: 1 error(s)\n  plugins[0].dir: ${list} names the plugin ${name}, which is neither in ${path.join(dir, 'plugins')}, nor installed as haraka-plugin-${name}, nor one of Haraka's own\n`,
+    });
+    await assert.rejects(start(file), new RegExp(`plugin haraka cannot start: Loading plugin ${name} failed: No plugin with this name found`));
+    return file;
+  }
+
   function header(raw: string | undefined, name: string): string | undefined {
     return new RegExp(`^${name}: (.*)$`, 'mi').exec(raw ?? '')?.[1]?.trim();
   }
@@ -160,19 +175,30 @@ describe('haraka shim: the folder an entry names', function () {
 
   it('check-config names a plugin of config/plugins that cannot be found, as the start refuses it; old names and Haraka\'s own pass', async () => {
     const dir = folder({ plugins: 'data.headers\nrcpt_to.in_host_list\nharaka-plugin-no_such_thing\nlocal_one\n', code: { local_one: '' } });
-    const file = configFile(dir);
-    const list = path.join(dir, 'config', 'plugins');
-    assert.deepEqual(await checkConfig(file), {
-      code: 1,
-      stderr: `${file}: 1 error(s)\n  plugins[0].dir: ${list} names the plugin no_such_thing, which is neither in ${path.join(dir, 'plugins')}, nor installed as haraka-plugin-no_such_thing, nor one of Haraka's own\n`,
-    });
-    await assert.rejects(start(file), /plugin haraka cannot start: Loading plugin no_such_thing failed: No plugin with this name found/);
+    const file = await refusedForMissing(dir, 'no_such_thing');
 
     // smtp.ini's ignore_bad_plugins makes the start skip it (logged), so the check lets it pass
     writeFileSync(path.join(dir, 'config', 'smtp.ini'), '[main]\nignore_bad_plugins=1\n');
     assert.deepEqual(await checkConfig(file), { code: 0, stderr: '' });
     const { logs } = await start(file);
     assert.equal(logs.find((l) => l.msg === 'haraka plugins loaded')?.plugins, 'headers,rcpt_to.in_host_list,local_one');
+  });
+
+  it('check-config reads smtp.ini\'s ignore_bad_plugins as the start does: a key given twice counts by its last line, as in Haraka', async () => {
+    // An admin appends the setting to a smtp.ini that still holds the sample's line uncommented.
+    const skipping = folder({ plugins: 'no_such_thing\nlocal_one\n', code: { local_one: '' }, config: { 'smtp.ini': '[main]\nignore_bad_plugins=0\nignore_bad_plugins=true\n' } });
+    const file = configFile(skipping);
+    assert.deepEqual(await checkConfig(file), { code: 0, stderr: '' });
+    const { logs } = await start(file);
+    assert.ok(logs.some((l) => l.msg === 'haraka plugin no_such_thing skipped: Loading plugin no_such_thing failed: No plugin with this name found'));
+    assert.equal(logs.find((l) => l.msg === 'haraka plugins loaded')?.plugins, 'local_one');
+
+    // And the other way round: the start refuses the plugin, so the check names it.
+    await refusedForMissing(folder({ plugins: 'no_such_thing\n', config: { 'smtp.ini': '[ main ]\nignore_bad_plugins=true\nignore_bad_plugins=0\n' } }), 'no_such_thing');
+  });
+
+  it('a plugin named like a property of every object (toString) is a plugin name, not an old name with a replacement', async () => {
+    await refusedForMissing(folder({ plugins: 'toString\n' }), 'toString');
   });
 
   it('an empty config/plugins runs no Haraka plugin (not mail_from.is_resolvable & co.) and warns', async () => {

@@ -42,6 +42,7 @@ describe('plugins/scripts past vm2', function () {
         await probe('write', () => p.getBuiltinModule('fs').writeFileSync('/tmp/mailmoat-escaped-probe', 'x'));
         // Signal 0 only asks whether the gateway could be signalled (killed, reloaded, its inspector opened).
         await probe('signalGateway', () => { if (!p.kill(p.ppid, 0)) throw new Error('no'); });
+        await probe('reniceGateway', () => p.getBuiltinModule('os').setPriority(p.ppid, 19));
         await probe('spawn', () => p.getBuiltinModule('child_process').execFileSync('/bin/true'));
         await probe('connect', () => p.getBuiltinModule('net').connect(${port}, '127.0.0.1'));
         await probe('http', () => p.getBuiltinModule('http').get('http://127.0.0.1:${port}/'));
@@ -54,11 +55,12 @@ describe('plugins/scripts past vm2', function () {
       const r = await pool.call(0, '{}');
       assert.ok(r.ok, JSON.stringify(r));
       const out = r.output as Record<string, string>;
-      assert.deepEqual(Object.keys(out).sort(), ['buffer', 'connect', 'fetch', 'http', 'read', 'readGateway', 'signalGateway', 'spawn', 'wasmMemory', 'write']);
+      assert.deepEqual(Object.keys(out).sort(), ['buffer', 'connect', 'fetch', 'http', 'read', 'readGateway', 'reniceGateway', 'signalGateway', 'spawn', 'wasmMemory', 'write']);
       for (const [name, result] of Object.entries(out)) assert.notEqual(result, 'ALLOWED', `${name} was allowed: ${JSON.stringify(out)}`);
       assert.equal(out.read, 'ERR_ACCESS_DENIED');
       assert.equal(out.write, 'ERR_ACCESS_DENIED');
       assert.equal(out.signalGateway, 'ERR_ACCESS_DENIED');
+      assert.equal(out.reniceGateway, 'ERR_ACCESS_DENIED');
       await new Promise((res) => setTimeout(res, 200));
       assert.equal(connections, 0, 'the loopback listener saw a connection');
     } finally {

@@ -1,5 +1,9 @@
 // The sandbox pool on its own, with real child processes: results, runaway and hostile scripts, replacement, close.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ScriptLoadError, ScriptPool, type PoolOptions } from '../../../plugins/scripts/pool.ts';
 import type { Logger } from '../../../core/index.ts';
 
@@ -130,6 +134,22 @@ describe('plugins/scripts pool', function () {
     const [first, second] = await Promise.all([pool.call(0, input), pool.call(0, input)]);
     assert.deepEqual(first, { ok: true, output: 1 });
     assert.deepEqual(second, { ok: false, failure: 'busy', message: 'no free sandbox within 200 ms (1 in use)' });
+  });
+
+  it('starts its children under a hard data-segment limit lower than the one it asks for (systemd LimitDATA=)', async () => {
+    // The pool runs in a process started under that hard limit, as a service with LimitDATA= would be.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-limitdata-'));
+    try {
+      const probe = path.join(dir, 'probe.ts');
+      writeFileSync(probe, `import { ScriptPool } from ${JSON.stringify(path.resolve(import.meta.dirname, '../../../plugins/scripts/pool.ts'))};
+const log = { debug() {}, info() {}, warn() {}, error() {}, child() { return log; } };
+const pool = await ScriptPool.start({ scripts: [{ name: 's.js', source: 'module.exports = () => 41 + 1' }], size: 1, timeoutMs: 5000, memoryMb: 64, maxWaitMs: 5000, maxResultChars: 65536, log });
+console.log(JSON.stringify(await pool.call(0, '{}')));
+await pool.close();
+`);
+      const out = execFileSync('/bin/sh', ['-c', 'ulimit -d 900000 && exec "$0" "$1"', process.execPath, probe], { encoding: 'utf8', timeout: 30_000 });
+      assert.deepEqual(JSON.parse(out.trim().split('\n').pop()!), { ok: true, output: 42 });
+    } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });
 
