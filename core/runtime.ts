@@ -24,6 +24,11 @@ export interface Policy {
   localDomains: Set<string>;
 }
 
+/** access.blocked_recipients: the address, or `@domain` for every address of the domain. */
+export function isBlockedRecipient(policy: Policy, a: { address: string; domain: string }): boolean {
+  return policy.blockedRecipients.has(a.address.toLowerCase()) || policy.blockedRecipients.has(`@${a.domain}`);
+}
+
 export function compilePolicy(cfg: GatewayConfig): Policy {
   return {
     relay: new CidrList(cfg.relay.networks),

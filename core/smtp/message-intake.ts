@@ -1,7 +1,7 @@
 // DATA to decision: spool the message, run the data hooks, take the verdict, and commit it durably before 250.
 import type { SMTPServerDataStream } from 'smtp-server';
 import { randomBytes } from 'node:crypto';
-import type { Runtime } from '../runtime.ts';
+import { isBlockedRecipient, type Runtime } from '../runtime.ts';
 import type { SessionState, Transaction } from '../hooks/transaction.ts';
 import { runHook, type CopyPolicy } from '../hooks/runner.ts';
 import { spoolData } from '../message/spool-writer.ts';
@@ -109,7 +109,7 @@ async function receiveWith(
   const policy = rt.policy;
   const copies: CopyPolicy = {
     maxRecipients: cfg.limits.max_recipients,
-    isBlocked: (a) => policy.blockedRecipients.has(a.address.toLowerCase()) || policy.blockedRecipients.has(`@${a.domain}`),
+    isBlocked: (a) => isBlockedRecipient(policy, a),
   };
   const r = await runHook(plugins, { hook: 'data', session: st, tx, log, services: rt.services, copies });
   const o = r.outcome;

@@ -1,7 +1,7 @@
 // The SMTP session's decisions: connection policy, relay control, hooks per phase, and the reply for each outcome.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Address, ListenerKind } from '../hooks/context.ts';
-import type { Runtime } from '../runtime.ts';
+import { isBlockedRecipient, type Runtime } from '../runtime.ts';
 import type { CommandReply, ConnectionHooks, RawConnection } from './patches.ts';
 import type { CommandHookName } from '../hooks/hook-names.ts';
 import { chainHooks, commandReply, parseCommand } from './command-hooks.ts';
@@ -345,14 +345,14 @@ export class SessionHandler implements ConnectionHooks {
     const why = forbiddenRecipientForm(raw, isLocal);
     if (why) return refuse(550, '5.7.1', `Relay access denied: ${why}`);
     const rcpt = toAddress(raw, address.args);
-    if (policy.blockedRecipients.has(rcpt.address.toLowerCase()) || policy.blockedRecipients.has(`@${rcpt.domain}`)) {
+    if (isBlockedRecipient(policy, rcpt)) {
       return refuse(550, '5.7.1', 'Recipient address rejected: access denied');
     }
     // The recipient goes in, or the targets a plugin redirected it to; the client is told of its own recipient only.
     const admit = (redirect: Transaction['redirect']): void => {
       if (!redirect) { tx.recipients.push(rcpt); return cb(); }
       // Targets go through the gateway's own blocklist, as a client's recipients do.
-      const blocked = (a: Address) => policy.blockedRecipients.has(a.address.toLowerCase()) || policy.blockedRecipients.has(`@${a.domain}`);
+      const blocked = (a: Address) => isBlockedRecipient(policy, a);
       const allowed = redirect.targets.filter((t) => !blocked(t));
       if (allowed.length < redirect.targets.length) log.warn('redirect target refused by access.blocked_recipients', { to: rcpt.address, targets: redirect.targets.filter(blocked).map((t) => t.address), plugin: redirect.plugin });
       if (allowed.length === 0) return refuse(550, '5.7.1', 'Recipient address rejected: access denied');

@@ -10,7 +10,7 @@ import { definePlugin, finalActionOutcome, outcome, PluginUnavailableError, type
 import { RESULT_LIMITS } from './api.ts';
 import { configSchema, type ScriptsConfig } from './config.ts';
 import { ScriptPool, type CallResult } from './pool.ts';
-import type { ScriptSource } from './protocol.ts';
+import { moduleSource, type ScriptSource } from './protocol.ts';
 import { checkResult, type CheckedAction } from './result.ts';
 import { snapshotOf } from './snapshot.ts';
 
@@ -40,7 +40,7 @@ async function checkScripts(cfg: ScriptsConfig, configDir: string): Promise<Issu
   try { scripts = await readScripts(cfg, configDir); } catch (e) { return [{ path: 'scripts', message: (e as Error).message }]; }
   const issues: Issue[] = [];
   scripts.forEach((s, i) => {
-    try { new Script(`(function (module, exports) {${s.source}\n});`, { filename: s.name }); } catch (e) {
+    try { new Script(moduleSource('', s.source), { filename: s.name }); } catch (e) {
       issues.push({ path: `scripts[${i}]`, message: `${path.resolve(configDir, s.name)} is not valid JavaScript: ${(e as Error).message}` });
     }
   });

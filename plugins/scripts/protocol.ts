@@ -17,3 +17,12 @@ export type FromChild =
   /** `output` is the script's result as JSON text (`null` when it returned nothing). */
   | { type: 'result'; id: number; ok: true; output: string }
   | { type: 'result'; id: number; ok: false; error: string };
+
+/**
+ * A script's source inside the CommonJS-style module scope it runs in, given `head` (what receives the function): the
+ * wrapper shares the script's first line so that its line numbers stay the file's. The sandbox compiles and runs it;
+ * `moat check-config` only compiles it, so the two judge the same text.
+ */
+export function moduleSource(head: string, source: string): string {
+  return `${head}(function (module, exports) {${source}\n});`;
+}

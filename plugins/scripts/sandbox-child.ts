@@ -9,7 +9,7 @@ import type { VM as VmType } from 'vm2';
 import { openChannel } from './child-channel.ts';
 import { lockNetwork } from './network-lock.ts';
 import { lockSignals } from './signal-lock.ts';
-import type { ScriptSource, ToChild } from './protocol.ts';
+import { moduleSource, type ScriptSource, type ToChild } from './protocol.ts';
 
 lockNetwork();
 lockSignals();
@@ -86,8 +86,7 @@ async function load(list: ScriptSource[], syncTimeoutMs: number): Promise<void> 
     const vm = new VM({ timeout: syncTimeoutMs, eval: false, wasm: false, allowAsync: true, sandbox: {} });
     vm.run(PRELUDE, { filename: 'mailmoat-prelude.js' });
     try {
-      // A CommonJS-style module scope; the wrapper shares the script's first line so its line numbers stay the file's.
-      vm.run(`__mailmoat.define(function (module, exports) {${s.source}\n});`, { filename: s.name });
+      vm.run(moduleSource('__mailmoat.define', s.source), { filename: s.name });
     } catch (e) {
       send({ type: 'init-error', script: s.name, error: errorText(e) });
       return;
