@@ -200,7 +200,9 @@ describe('moat bayes on awkward input', function () {
     assert.equal(fs.existsSync(at('m.xml')), false);
     const both = moat('reload', '--config', at('x.yaml'), '--data-dir', dir);
     assert.equal(both.code, 64);
-    assert.match(both.err, /^reload takes --config FILE or --data-dir DIR, not both/);
+    assert.match(both.err, /^reload takes --config FILE \(and --set\) or --data-dir DIR, not both/);
+    const setToo = moat('reload', '--set', 'data_dir=/x', '--data-dir', dir);
+    assert.equal(setToo.code, 64, 'a --set beside --data-dir would be ignored');
   });
 
   it('verify prints each message as it is scored, not all of them at the end', async () => {
