@@ -92,9 +92,11 @@ export function applyOverride(target: Record<string, unknown>, assignment: strin
 /** The config as far as it validates, and every issue: what validateConfig throws, for callers that add their own. */
 async function validateRaw(raw: unknown, projectDir?: string): Promise<{ value: GatewayConfig; issues: Issue[] }> {
   const { value, issues } = validate(gatewaySchema, raw ?? {});
-  // Plugin options are checked along with the rest (every error at once), once the plugin list itself is sound.
-  if (Array.isArray(value.plugins) && !issues.some((i) => i.path.startsWith('plugins'))) {
-    issues.push(...await validatePluginOptions(value.plugins, projectDir));
+  // Plugin options are checked along with the rest (every error at once): those of each entry that has no error of
+  // its own (a bad timeout, a name that is no plugin id), whatever the other entries' errors.
+  if (Array.isArray(value.plugins) && !issues.some((i) => i.path === 'plugins')) {
+    const ownErrors = (index: number) => issues.some((i) => i.path === `plugins[${index}]` || i.path.startsWith(`plugins[${index}].`));
+    issues.push(...await validatePluginOptions(value.plugins, projectDir, ownErrors));
   }
   // smtp-server hands every address over with its domain in Unicode (xn-- labels decoded): a local domain written in
   // its xn-- form matched no recipient, and all of its mail was refused as relaying.

@@ -311,13 +311,16 @@ export class DeliveryQueue implements QueueActions {
       this.down.add(dest);
     } else if (results.length && this.down.has(dest)) this.wake(dest);
     const byAddr = new Map(results.map((r) => [r.address, r]));
+    // Named on this attempt's line, whatever else it says: recipients delivered by an earlier attempt (before a
+    // deferral or a requeue from dead-letter) are not delivered again, so not counted again.
+    const deliveredNow: string[] = [];
     for (const r of e.recipients) {
       const res = byAddr.get(r.address);
       if (!res || r.status !== 'pending') continue;
       r.reply = res.reply;
       // Only a server's own answer names one; a connection that failed leaves the last one's host out of it.
       if (res.remoteMta && !res.hostFailure) r.remoteMta = res.remoteMta; else delete r.remoteMta;
-      if (res.ok) { r.status = 'delivered'; if (res.relayedWithoutDsn) r.relayNoticeDue = true; }
+      if (res.ok) { r.status = 'delivered'; deliveredNow.push(r.address); if (res.relayedWithoutDsn) r.relayNoticeDue = true; }
       else if (res.permanent) r.status = 'failed';
     }
     const lastReply = results.find((r) => !r.ok)?.reply ?? results[0]?.reply ?? e.lastReply;
@@ -349,13 +352,13 @@ export class DeliveryQueue implements QueueActions {
         await this.store.remove(e.id);
         this.live.delete(e.id);
         this.counters?.inc('relayed');
-        this.log.info('delivered', { ...fields, rcpts: e.recipients.length, reply: lastReply, dsn: e.dsn });
+        this.log.info('delivered', { ...fields, rcpts: deliveredNow.length, to: deliveredNow, reply: lastReply, dsn: e.dsn });
       } else {
         await this.store.commitTo('deadletter', e);
         this.live.delete(e.id);
         this.counters?.inc('deadlettered');
         this.log.warn(expired ? 'lifetime expired: moved to dead-letter' : 'permanent failure: moved to dead-letter', {
-          ...fields, failed: failed.map((r) => `${r.address}: ${r.reply}`),
+          ...fields, failed: failed.map((r) => `${r.address}: ${r.reply}`), delivered: deliveredNow,
         });
       }
       return;
@@ -367,7 +370,7 @@ export class DeliveryQueue implements QueueActions {
     }
     await this.store.update(e);
     this.counters?.inc('deferred');
-    this.log.info('deferred', { ...fields, to: stillPending.map((r) => r.address), next_attempt: new Date(e.nextAttemptAt).toISOString(), reply: lastReply, dsn: e.dsn });
+    this.log.info('deferred', { ...fields, to: stillPending.map((r) => r.address), delivered: deliveredNow, next_attempt: new Date(e.nextAttemptAt).toISOString(), reply: lastReply, dsn: e.dsn });
     if (this.live.has(e.id)) this.defer(e);
   }
 }

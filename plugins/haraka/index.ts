@@ -1,14 +1,14 @@
 // The haraka plugin: runs the Haraka plugins of a Haraka folder, unchanged, at this point of Mailmoat's chain.
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { definePlugin } from '../../core/index.ts';
 import { constants, haraka, pinHarakaRoot, requireCjs, type Any } from './cjs.ts';
 import { checkOptions, configSchema, type HarakaConfig } from './config.ts';
 import { installDnsRedirect, redirectDns } from './dns-redirect.ts';
 import { configReadErrors, forgetCachedConfig, restoreCachedConfig } from './config-cache.ts';
-import { folderProblem } from './folder-check.ts';
+import { folderProblem, ignoresBadPlugins } from './folder-check.ts';
 import { idleHooks, runsSomething } from './idle-hooks.ts';
-import { loadFolder, type LoadedFolder } from './loader.ts';
+import { loadFolder, pluginName, searchPaths, type LoadedFolder } from './loader.ts';
 import { levelNumber } from './log.ts';
 import { runHook } from './runner.ts';
 import { attachServerLog, harakaServer } from './server.ts';
@@ -60,6 +60,11 @@ const definition = definePlugin<HarakaConfig>({
     // A reload right after an edit must see the edit, not what haraka-config cached before it.
     const cachedBefore = forgetCachedConfig();
     const folderConfig = config.module_config(dir);
+    const unknown = unknownPlugin(dir, folderConfig);
+    if (unknown) {
+      undoDns?.();
+      throw new Error(unknown);
+    }
     const level = levelNumber(cfg.log_level ?? folderConfig.get('log.ini').main?.level ?? folderConfig.get('loglevel'));
     const sink = { logger: setup.log, level };
     attachServerLog(sink);
@@ -69,16 +74,22 @@ const definition = definePlugin<HarakaConfig>({
     let folder: LoadedFolder;
     try {
       folder = loadFolder(dir, sink);
-      // haraka-config answers an unparsable file with an empty config and a line on stderr: plugins would run on
-      // their defaults, so the start (or the reload) is refused instead.
-      const unreadable = configReadErrors(dir);
-      restoreCachedConfig(cachedBefore, unreadable);
-      if (unreadable.length) throw new Error(`haraka config cannot be parsed: ${unreadable.map((u) => `${u.file}: ${u.error}`).join('; ')}`);
     } catch (err) {
       undoDns?.();
       throw err;
     }
     openDirs.set(dir, (openDirs.get(dir) ?? 0) + 1);
+    const shutDown = () => shutDownEntry({ dir, folder, server, folderConfig, undoDns, log: setup.log });
+
+    // haraka-config answers an unparsable file with an empty config and a line on stderr: plugins would run on
+    // their defaults, so the start (or the reload) is refused instead.
+    const unreadable = configReadErrors(dir);
+    restoreCachedConfig(cachedBefore, unreadable);
+    if (unreadable.length) {
+      // The plugins have registered by now (timers, watchers, connections): refused, they must not outlive the entry.
+      await shutDown();
+      throw new Error(`haraka config cannot be parsed: ${unreadable.map((u) => `${u.file}: ${u.error}`).join('; ')}`);
+    }
     setup.log.info('haraka plugins loaded', { dir, plugins: folder.pluginList.join(',') });
     if (!folder.pluginList.length) {
       setup.log.warn('haraka entry runs no plugins: its config/plugins names none', { dir });
@@ -96,38 +107,59 @@ const definition = definePlugin<HarakaConfig>({
     // Single-process Haraka runs init_master only; anything but OK/CONT stops the start, as it stops Haraka.
     const init = await runHook(folder.registry, 'init_master', server);
     if (init.retval !== constants.ok && init.retval !== constants.cont) {
-      forget(dir);
-      undoDns?.();
+      await shutDown();
       throw new Error(`haraka plugin ${init.plugin} refused init_master: ${init.msg ?? constants.translate(init.retval)}`);
     }
 
     return {
       hooks: createHooks(folder, { sink, scores: cfg.scores, karmaFactor: cfg.karma_factor }),
-      async close() {
-        forget(dir);
-        const redis = server.notes.redis;
-        // The redis plugin's shutdown quits server.notes.redis, and plugins sharing it would each quit it: hide it
-        // from them; the shim closes it below once no entry uses it any more.
-        delete server.notes.redis;
-        for (const plugin of folder.registry.plugins.values() as Iterable<Any>) {
-          const shared = redis && plugin.db === redis;
-          if (shared) plugin.db = undefined;
-          try { await plugin.shutdown?.(); } catch (err) { setup.log.warn('haraka plugin shutdown failed', { plugin: plugin.name, err: (err as Error).message }); }
-          if (shared) plugin.db = redis;
-        }
-        if (openDirs.size) {
-          if (redis) server.notes.redis ??= redis;
-        } else if (redis?.isOpen) {
-          try { await redis.quit(); } catch { /* already closing */ }
-        }
-        undoDns?.();
-        // haraka-config watches every file it read; a closed entry's folder may go away (tests, reloads).
-        if (!openDirs.has(dir)) {
-          try { for (const f of readdirSync(path.join(dir, 'config'))) folderConfig.stop_watching(f); } catch { /* no config dir */ }
-        }
-      },
+      close: shutDown,
     };
   },
 });
+
+/**
+ * The first name of config/plugins that no search path holds, as Haraka's loader words it, unless smtp.ini skips
+ * such plugins. Asked before any plugin loads: refused halfway, the plugins loaded before it would keep their timers
+ * and connections with no entry left to shut them down.
+ */
+function unknownPlugin(dir: string, folderConfig: Any): string | undefined {
+  const names: string[] = folderConfig.get('plugins', 'list');
+  const name = names.map(pluginName).find((n) => !searchPaths(dir, n).some((p) => existsSync(p)));
+  if (name === undefined || ignoresBadPlugins(dir)) return undefined;
+  return `Loading plugin ${name} failed: No plugin with this name found`;
+}
+
+/**
+ * Shuts an entry's Haraka plugins down, as Haraka does on exit: on close, and when a start or reload is refused
+ * after they loaded. What the process shares (the Redis client, haraka-config's watchers) goes with the last entry.
+ */
+async function shutDownEntry(entry: {
+  dir: string; folder: LoadedFolder; server: Any; folderConfig: Any; undoDns?: () => void;
+  log: { warn(msg: string, fields?: Record<string, unknown>): void };
+}): Promise<void> {
+  const { dir, folder, server, folderConfig, undoDns, log } = entry;
+  forget(dir);
+  const redis = server.notes.redis;
+  // The redis plugin's shutdown quits server.notes.redis, and plugins sharing it would each quit it: hide it
+  // from them; the shim closes it below once no entry uses it any more.
+  delete server.notes.redis;
+  for (const plugin of folder.registry.plugins.values() as Iterable<Any>) {
+    const shared = redis && plugin.db === redis;
+    if (shared) plugin.db = undefined;
+    try { await plugin.shutdown?.(); } catch (err) { log.warn('haraka plugin shutdown failed', { plugin: plugin.name, err: (err as Error).message }); }
+    if (shared) plugin.db = redis;
+  }
+  if (openDirs.size) {
+    if (redis) server.notes.redis ??= redis;
+  } else if (redis?.isOpen) {
+    try { await redis.quit(); } catch { /* already closing */ }
+  }
+  undoDns?.();
+  // haraka-config watches every file it read; a closed entry's folder may go away (tests, reloads).
+  if (!openDirs.has(dir)) {
+    try { for (const f of readdirSync(path.join(dir, 'config'))) folderConfig.stop_watching(f); } catch { /* no config dir */ }
+  }
+}
 
 export default definition;

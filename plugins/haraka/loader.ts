@@ -118,6 +118,20 @@ export function loadFolder(dir: string, sink: LogSink): LoadedFolder {
   // The list is the folder's own file: the config above would fall back to Haraka's sample list
   // (mail_from.is_resolvable, rcpt_to.in_host_list, queue/smtp_forward) when the folder's file is missing or empty.
   const names: string[] = rootConfig.module_config(dir).get('plugins', 'list');
+  try {
+    registerAll(names, folder, registry, ignoreBad, sink);
+  } catch (err) {
+    // A plugin that does not compile, or whose register() throws, refuses the folder: those registered before it
+    // hold timers and clients of their own, which nothing else would ever shut down.
+    for (const plugin of registry.plugins.values() as Iterable<Any>) {
+      try { Promise.resolve(plugin.shutdown?.()).catch(() => undefined); } catch { /* refused already */ }
+    }
+    throw err;
+  }
+  return folder;
+}
+
+function registerAll(names: string[], folder: LoadedFolder, registry: HookRegistry, ignoreBad: boolean, sink: LogSink): void {
   for (const raw of names) {
     const name = pluginName(raw);
     if (name !== shortName(raw)) sink.logger.info(`haraka plugin ${shortName(raw)} has been replaced by '${name}'`);
@@ -141,5 +155,4 @@ export function loadFolder(dir: string, sink: LogSink): LoadedFolder {
     }
     folder.pluginList.push(plugin.name);
   }
-  return folder;
 }

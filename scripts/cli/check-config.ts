@@ -2,6 +2,7 @@
 // TLS files, what a plugin's own check finds); exit 0, or 1 listing every error.
 import { readFileSync } from 'node:fs';
 import { readConfig, ConfigError, type LoadedConfig } from '../../core/config/load.ts';
+import type { GatewayConfig } from '../../core/config/gateway-schema.ts';
 import type { Issue } from '../../core/config/schema.ts';
 import { importPlugin, pluginOptions, PROJECT_DIR, type EntryLike } from '../../core/plugin/loader.ts';
 import { loadTls } from '../../core/smtp/tls.ts';
@@ -33,22 +34,44 @@ function tlsIssues(cert: string | undefined, key: string | undefined, warnings: 
   }
 }
 
+/** Thrown when a check reads `dataDir` while `data_dir` itself is in error: that error is listed already. */
+class DataDirInError extends Error {}
+
+/** Whether an issue is about the entry at `at` (`plugins[1]`, not `plugins[10]`). */
+function isUnder(issue: Issue, at: string): boolean {
+  return issue.path === at || issue.path.startsWith(`${at}.`) || issue.path.startsWith(`${at}[`);
+}
+
 /**
  * What plugins say their `create` would refuse, through the optional `check` of a plugin definition. Creating the
  * chain here instead seeded the Bayes dictionary into data_dir as the user running check-config, and cost 0.6 s and
  * 50 MB for the shipped dictionary alone.
+ *
+ * Each entry is judged on its own: one whose options do not validate (the schema's issues, `known`, name it) is not
+ * checked further, but an error in another entry or another key does not stop this one's check, so one run lists
+ * what a second run would find.
  */
-async function pluginIssues({ config, baseDir }: LoadedConfig): Promise<Issue[]> {
+async function pluginIssues(config: GatewayConfig, baseDir: string, known: Issue[]): Promise<Issue[]> {
   const issues: Issue[] = [];
+  if (!Array.isArray(config.plugins) || known.some((x) => x.path === 'plugins')) return issues;
+  const dataDirValid = typeof config.data_dir === 'string' && !known.some((x) => isUnder(x, 'data_dir'));
+  const setup = {
+    projectDir: PROJECT_DIR,
+    configDir: baseDir,
+    // A check that needs data_dir (the Bayes dictionary's default place) has nothing sound to look at without it.
+    get dataDir(): string { if (!dataDirValid) throw new DataDirInError(); return config.data_dir; },
+  };
   for (const [i, entry] of config.plugins.entries()) {
     const at = `plugins[${i}]`;
+    if (known.some((x) => isUnder(x, at))) continue;
     const def = await importPlugin(entry as EntryLike);
     if (!def.check) continue;
     const options = def.configSchema.parse(pluginOptions(entry as EntryLike), at, []);
     try {
-      const found = await def.check(options, { projectDir: PROJECT_DIR, configDir: baseDir, dataDir: config.data_dir });
+      const found = await def.check(options, setup);
       for (const x of found) issues.push({ path: x.path ? `${at}.${x.path}` : at, message: x.message });
     } catch (e) {
+      if (e instanceof DataDirInError) continue;
       issues.push({ path: at, message: `the ${entry.name} plugin's check failed: ${(e as Error).message}` });
     }
   }
@@ -76,10 +99,7 @@ export async function checkConfig(opts: { file?: string; overrides?: string[] })
   const issues = [...schemaIssues];
   const tls = config.server?.tls;
   if (tls) issues.push(...tlsIssues(tls.cert, tls.key, warnings));
-  // A plugin's check reads options that validated; with errors in them there is nothing sound to look at yet.
-  if (!schemaIssues.some((x) => x.path.startsWith('plugins') || x.path.startsWith('data_dir'))) {
-    issues.push(...await pluginIssues({ config, file, baseDir }));
-  }
+  issues.push(...await pluginIssues(config, baseDir, schemaIssues));
   return { file, issues, warnings, loaded: schemaIssues.length ? undefined : { config, file, baseDir } };
 }
 

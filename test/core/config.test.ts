@@ -299,6 +299,18 @@ describe('config', () => {
     } finally { await gw.stop(); }
   });
 
+  it('checks the options of every plugin entry without an error of its own, whatever the other entries\' errors', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-plugin-options-'));
+    try {
+      const file = path.join(dir, 'mailmoat.yaml');
+      writeFileSync(file, 'plugins:\n  - { name: rbl, timeout: soon }\n  - { name: sender-domain, action: maybe }\n');
+      const paths = (await readConfig({ file })).issues.map((i) => i.path);
+      assert.ok(paths.includes('plugins[0].timeout'), paths.join(', '));
+      // Before, one entry's error hid every entry's own options until the next run.
+      assert.ok(paths.includes('plugins[1].action'), paths.join(', '));
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+
   it('a file that is not YAML is named by line and column, without quoting it (the line may hold a password)', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-yaml-'));
     try {

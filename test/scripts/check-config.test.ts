@@ -16,10 +16,11 @@ describe('moat check-config', function () {
   before(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-check-config-')); });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  function checkConfig(yaml: string): { code: number; out: string } {
+  function checkConfig(yaml: string, sets: string[] = []): { code: number; out: string } {
     const file = path.join(dir, 'mailmoat.yaml');
     writeFileSync(file, `data_dir: ./data\n${yaml}`);
-    const r = spawnSync(process.execPath, [MOAT, 'check-config', '--config', file], { encoding: 'utf8', cwd: os.tmpdir() });
+    const args = sets.flatMap((x) => ['--set', x]);
+    const r = spawnSync(process.execPath, [MOAT, 'check-config', '--config', file, ...args], { encoding: 'utf8', cwd: os.tmpdir() });
     return { code: r.status ?? -1, out: r.stdout + r.stderr };
   }
 
@@ -140,6 +141,45 @@ describe('moat check-config', function () {
       assert.equal(missing.code, 1, missing.out);
       assert.match(missing.out, /^ {2}plugins\[0\]\.scripts: cannot read filter script .*absent\.js: ENOENT$/m);
       assert.equal(checkConfig(yaml(['./good.js'])).code, 0);
+    });
+
+    it("runs each entry's check when that entry validated, whatever errors other keys and entries have", () => {
+      // A core key in error, an entry whose own key is wrong (which also kept the loader from reading the other
+      // entries' options), an entry with a wrong option, and two entries whose checks find something: one run lists all.
+      writePlugin();
+      const r = checkConfig([
+        'domains: [example.com]',
+        'limits:',
+        '  max_message_size: lots',
+        'plugins:',
+        '  - name: rbl',
+        '    timeout: soon',
+        '  - name: rules',
+        '    no_such_option: 1',
+        '  - name: bayes',
+        '    dictionary: ./never-made.tab',
+        '    seed: ./no-such-seed.tab',
+        '  - name: file-plugin',
+        '    module: ./file-plugin.ts',
+        '    file: absent.txt',
+        '',
+      ].join('\n'));
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /^ {2}limits\.max_message_size: /m);
+      assert.match(r.out, /^ {2}plugins\[0\]\.timeout: /m);
+      assert.match(r.out, /^ {2}plugins\[1\]\.no_such_option: /m);
+      assert.match(r.out, /^ {2}plugins\[2\]\.seed: .*no-such-seed\.tab cannot be read \(ENOENT\)/m);
+      assert.match(r.out, /^ {2}plugins\[3\]\.file: cannot read .*absent\.txt: ENOENT$/m);
+      assert.match(r.out, /: 5 error\(s\)/, 'each error once');
+    });
+
+    it('checks no further an entry whose options are in error, and a data_dir in error is only listed', () => {
+      const r = checkConfig('domains: [example.com]\nplugins:\n  - name: bayes\n    seed: [a, b]\n  - name: bayes\n    seed: ./no-such-seed.tab\n', ['data_dir=[not, a, path]']);
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /^ {2}data_dir: expected a string/m);
+      assert.match(r.out, /^ {2}plugins\[0\]\.seed: expected a string/m);
+      assert.doesNotMatch(r.out, /check failed|plugins\[1\]/, 'the second entry needs data_dir, which is in error');
+      assert.match(r.out, /: 2 error\(s\)/);
     });
 
     it('creates no plugin: nothing is written under data_dir', () => {

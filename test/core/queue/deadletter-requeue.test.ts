@@ -151,6 +151,38 @@ describe('moat queue requeue: dead-lettered mail delivered once its cause is fix
     assert.deepEqual([empty.code, empty.stdout], [0, 'no matching message\n']);
   });
 
+  it('each attempt\'s log line names the recipients delivered in it, and counts no earlier ones', async () => {
+    const g = await start();
+    const line = (msg: string, qid: string) => g.logs.find((l) => l.msg === msg && l.qid === qid);
+
+    // good@ delivered in the attempt that dead-letters bad@: the dead-letter line says so
+    const qid = await halfRefused(g);
+    const dead = line('permanent failure: moved to dead-letter', qid)!;
+    assert.deepEqual(dead.delivered, ['good@example.com']);
+    assert.equal((dead.failed as string[]).length, 1);
+    assert.match((dead.failed as string[])[0], /^bad@example\.com: 550 /);
+
+    // after the requeue only bad@ is delivered: one recipient, not the message's two
+    bed.sink.rcptReplies.clear();
+    assert.equal((await moat(bed.dataDir, 'requeue', qid, '--json')).json.results[qid], 'done');
+    await until(() => !!line('delivered', qid), 5000, 'delivered after the requeue');
+    const done = line('delivered', qid)!;
+    assert.deepEqual([done.rcpts, done.to], [1, ['bad@example.com']]);
+
+    // the same after a deferral: the deferred line names who got it, the delivered line only the rest
+    bed.sink.rcptReplies.set('later@example.com', 451);
+    const s = await sendMail(g.port, { from: 'x@client.example', to: ['now@example.com', 'also@example.com', 'later@example.com'] });
+    assert.equal(s.code, 250);
+    await until(() => !!line('deferred', s.queueId!), 5000, 'deferred');
+    const deferred = line('deferred', s.queueId!)!;
+    assert.deepEqual([deferred.to, deferred.delivered], [['later@example.com'], ['now@example.com', 'also@example.com']]);
+    bed.sink.rcptReplies.clear();
+    assert.equal((await moat(bed.dataDir, 'flush', s.queueId!)).code, 0);
+    await until(() => !!line('delivered', s.queueId!), 5000, 'delivered on the flush');
+    const last = line('delivered', s.queueId!)!;
+    assert.deepEqual([last.rcpts, last.to], [1, ['later@example.com']]);
+  });
+
   it('a message dead-lettered for its lifetime gets a new one: the next failure defers it again', async () => {
     bed.sink.rcptReplies.set('slow@example.com', 451);
     const g = await start({ retry_schedule: ['200ms'], lifetime: '1s' });

@@ -258,6 +258,82 @@ describe('haraka shim: the folder an entry names', function () {
     assert.equal(header((await send(gateway)).relayed, 'X-Json-Reader'), '3');
   });
 
+  it('a start or reload refused after plugins loaded shuts them down (unknown plugin, unparsable file, init_master refused)', async () => {
+    // A plugin holding a timer from register() until shutdown(), as plugins hold Redis clients and watchers; the
+    // process (shared with the plugin's sandbox) carries its count of live ones to the test.
+    const COUNTER_PLUGIN = `
+exports.register = function () {
+  this.cfg = this.config.get('counter.json')
+  this.timer = setInterval(() => {}, 60000)
+  process.emit('mailmoat-haraka-fixture', 1)
+}
+exports.shutdown = function () {
+  clearInterval(this.timer)
+  process.emit('mailmoat-haraka-fixture', -1)
+}
+exports.hook_data_post = function (next, connection) {
+  connection.transaction.add_header('X-Counter', String(this.cfg.n))
+  next()
+}
+`;
+    let live = 0;
+    const count = (d: number) => { live += d; };
+    process.on('mailmoat-haraka-fixture', count);
+    try {
+      const dir = folder({
+        plugins: 'counter\n',
+        code: { counter: COUNTER_PLUGIN, refuser: 'exports.hook_init_master = function (next) { next(DENY, \'not today\') }\n', broken: 'exports.register = function () {\n' },
+        config: { 'counter.json': '{ "n": 1 }' },
+      });
+      const list = (text: string) => writeFileSync(path.join(dir, 'config', 'plugins'), text);
+      const file = configFile(dir);
+
+      // refused at start: nothing stays behind
+      list('counter\nrefuser\n');
+      await assert.rejects(start(file), /plugin haraka cannot start: haraka plugin refuser refused init_master: not today/);
+      assert.equal(live, 0, 'a refused start left plugins running');
+
+      list('counter\n');
+      const { gateway, logs } = await start(file);
+      assert.equal(live, 1);
+      assert.equal(header((await send(gateway)).relayed, 'X-Counter'), '1');
+
+      list('counter\nno_such_thing\n');
+      assert.equal(await gateway.reload(), false);
+      assert.ok(logs.some((l) => /Loading plugin no_such_thing failed: No plugin with this name found/.test(String(l.error))));
+      assert.equal(live, 1, 'an unknown plugin: the plugins loaded before it stayed up');
+
+      list('counter\nbroken\n');
+      assert.equal(await gateway.reload(), false);
+      assert.equal(live, 1, 'a plugin that does not compile: the plugins registered before it stayed up');
+
+      list('counter\nrefuser\n');
+      assert.equal(await gateway.reload(), false);
+      assert.ok(logs.some((l) => /refuser refused init_master/.test(String(l.error))));
+      assert.equal(live, 1, 'init_master refused: the new entry\'s plugins stayed up');
+
+      list('counter\n');
+      writeFileSync(path.join(dir, 'config', 'counter.json'), '{ "n": ');
+      assert.equal(await gateway.reload(), false);
+      assert.ok(logs.some((l) => /counter\.json/.test(String(l.error))));
+      assert.equal(live, 1, 'an unparsable file: the new entry\'s plugins stayed up');
+
+      // the running entry still works, on the file's last good contents
+      assert.equal(header((await send(gateway)).relayed, 'X-Counter'), '1');
+      writeFileSync(path.join(dir, 'config', 'counter.json'), '{ "n": 2 }');
+      assert.equal(await gateway.reload(), true);
+      assert.equal(header((await send(gateway)).relayed, 'X-Counter'), '2');
+      // the entry the reload replaced closes once no hook runs in it any more
+      for (let waited = 0; live > 1 && waited < 5_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(live, 1);
+      await gateway.stop();
+      running.splice(running.indexOf(gateway), 1);
+      assert.equal(live, 0);
+    } finally {
+      process.off('mailmoat-haraka-fixture', count);
+    }
+  });
+
   it('a reload right after an edit of config/plugins and of a plugin\'s ini runs the new list with the new values', async () => {
     const dir = folder({ plugins: 'word_a\n', code: { word_a: WORD_PLUGIN('word_a'), word_b: WORD_PLUGIN('word_b') }, config: { 'word_a.ini': 'word=one\n', 'word_b.ini': 'word=bee\n' } });
     const { gateway } = await start(configFile(dir));
