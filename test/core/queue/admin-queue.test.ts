@@ -12,27 +12,12 @@ import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { controlRequest } from '../../../core/control/client.ts';
 import { socketPath } from '../../../core/control/protocol.ts';
+import { moatQueue as moat } from './moat-queue.ts';
 import { sendMail, until } from './send.ts';
 
-const MOAT = path.resolve(import.meta.dirname, '../../../scripts/moat.js');
 const FIXTURE = path.resolve(import.meta.dirname, '../../fixtures/plugins/test-behaviour.ts');
 const execFileP = promisify(execFile);
 
-interface Run { code: number; stdout: string; stderr: string; json: any }
-
-async function moat(dataDir: string, ...args: string[]): Promise<Run> {
-  let r: { code: number; stdout: string; stderr: string };
-  try {
-    const { stdout, stderr } = await execFileP(process.execPath, [MOAT, 'queue', ...args, '--data-dir', dataDir], { timeout: 20_000 });
-    r = { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    r = { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-  let json: unknown;
-  try { json = JSON.parse(r.stdout); } catch { json = undefined; }
-  return { ...r, json };
-}
 
 /** A smarthost that greets and then never answers: a delivery to it stays in flight until the relay's timeout. */
 async function silentSmarthost(): Promise<{ port: number; stop(): Promise<void> }> {

@@ -2,33 +2,19 @@
 // what the file reader says, and hold/delete of many ids go in bulk requests, each message with its own result, its
 // own log line, and a failure of one that stops none of the others.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { ControlClient, controlRequest } from '../../../core/control/client.ts';
 import { BULK_IDS_MAX, socketPath, type ListReply } from '../../../core/control/protocol.ts';
 import { QueueStore, type QueueFolder } from '../../../core/queue/queue-store.ts';
 import { listedEntry, listRow } from '../../../core/queue/inspect.ts';
 import { queueBed } from './bed.ts';
+import { moatQueue as moat } from './moat-queue.ts';
 import { sendMail, until } from './send.ts';
 
-const MOAT = path.resolve(import.meta.dirname, '../../../scripts/moat.js');
 const FIXTURE = path.resolve(import.meta.dirname, '../../fixtures/plugins/test-behaviour.ts');
-const execFileP = promisify(execFile);
 
-async function moat(dataDir: string, ...args: string[]): Promise<{ code: number; stderr: string; json: any }> {
-  try {
-    const { stdout, stderr } = await execFileP(process.execPath, [MOAT, 'queue', ...args, '--data-dir', dataDir], { timeout: 20_000 });
-    return { code: 0, stderr, json: JSON.parse(stdout) };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    let json: unknown;
-    try { json = JSON.parse(err.stdout); } catch { json = undefined; }
-    return { code: err.code, stderr: err.stderr, json };
-  }
-}
 
 describe('moat queue on many messages through the gateway', function () {
   this.timeout(30_000);

@@ -1,27 +1,13 @@
 // `moat queue …` as an admin runs it (a child process), against a running gateway and against the files alone.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { startGateway } from '../../helpers/gateway.ts';
 import { queueBed } from './bed.ts';
+import { moatQueue as moat } from './moat-queue.ts';
 import { sendMail, sleep, until } from './send.ts';
 
-const MOAT = path.resolve(import.meta.dirname, '../../../scripts/moat.js');
-const run = promisify(execFile);
 
-async function moat(dataDir: string, ...args: string[]): Promise<{ code: number; out: string; json: any }> {
-  try {
-    const { stdout } = await run(process.execPath, [MOAT, 'queue', ...args, '--data-dir', dataDir], { timeout: 20_000 });
-    let json: unknown;
-    try { json = JSON.parse(stdout); } catch { json = undefined; }
-    return { code: 0, out: stdout, json };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, out: err.stdout + err.stderr, json: undefined };
-  }
-}
 
 describe('moat queue', function () {
   this.timeout(60_000);
@@ -52,7 +38,7 @@ describe('moat queue', function () {
     assert.ok(r1.age >= 0 && r1.age < 60_000);
 
     const text = await moat(bed.dataDir, 'list');
-    assert.match(text.out, new RegExp(`${s1.queueId} .* deferred .*<x@client\\.example> -> a@example\\.com, b@example\\.com`));
+    assert.match(text.stdout, new RegExp(`${s1.queueId} .* deferred .*<x@client\\.example> -> a@example\\.com, b@example\\.com`));
 
     const show = await moat(bed.dataDir, 'show', s1.queueId!, '--json');
     assert.equal(show.json.folder, 'queue');
@@ -60,11 +46,11 @@ describe('moat queue', function () {
     assert.ok(show.json.headers.some((h: any) => h.name === 'Received'));
     assert.equal(show.json.entry.history.length, 1);
     assert.match(show.json.entry.history[0].result, /a@example\.com: 451/);
-    assert.match((await moat(bed.dataDir, 'show', s1.queueId!)).out, /history:\n {2}\S+ {2}a@example\.com: 451/);
+    assert.match((await moat(bed.dataDir, 'show', s1.queueId!)).stdout, /history:\n {2}\S+ {2}a@example\.com: 451/);
 
     const ov = await moat(bed.dataDir, 'overview', '--json');
     assert.deepEqual(ov.json.map((r: any) => [r.domain, r.messages, r.recipients, r.deferred]), [['example.com', 1, 2, 1], ['example.net', 1, 1, 1]]);
-    assert.match((await moat(bed.dataDir, 'overview')).out, /example\.com\s+1\s+2/);
+    assert.match((await moat(bed.dataDir, 'overview')).stdout, /example\.com\s+1\s+2/);
     assert.equal((await moat(bed.dataDir, 'show', 'nosuchid0000')).code, 1);
   });
 

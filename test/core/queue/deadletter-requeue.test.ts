@@ -2,34 +2,16 @@
 // and a real smarthost, through the running gateway and on the files alone. Only the recipients that failed are sent
 // again, once; the delivered ones are not.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { controlRequest } from '../../../core/control/client.ts';
 import { socketPath } from '../../../core/control/protocol.ts';
 import { queueBed } from './bed.ts';
+import { moatQueue as moat } from './moat-queue.ts';
 import { sendMail, sleep, until } from './send.ts';
 
-const MOAT = path.resolve(import.meta.dirname, '../../../scripts/moat.js');
-const execFileP = promisify(execFile);
 
-interface Run { code: number; stdout: string; stderr: string; json: any }
-
-async function moat(dataDir: string, ...args: string[]): Promise<Run> {
-  let r: { code: number; stdout: string; stderr: string };
-  try {
-    const { stdout, stderr } = await execFileP(process.execPath, [MOAT, 'queue', ...args, '--data-dir', dataDir], { timeout: 20_000 });
-    r = { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    r = { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-  let json: unknown;
-  try { json = JSON.parse(r.stdout); } catch { json = undefined; }
-  return { ...r, json };
-}
 
 describe('moat queue requeue: dead-lettered mail delivered once its cause is fixed', function () {
   this.timeout(60_000);

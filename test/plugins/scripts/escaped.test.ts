@@ -5,28 +5,18 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../../../core/index.ts';
-import { ScriptPool, type CallResult, type PoolOptions } from '../../../plugins/scripts/pool.ts';
+import { testPools } from './test-pools.ts';
+import type { CallResult } from '../../../plugins/scripts/pool.ts';
 
 const ESCAPED_CHILD = path.join(import.meta.dirname, 'escaped-child.ts');
 const warnings: string[] = [];
 const log: Logger = { debug() {}, info() {}, warn(msg: string, f?: object) { warnings.push(`${msg} ${JSON.stringify(f)}`); }, error() {}, child() { return log; } };
 
-function options(sources: string[], over: Partial<PoolOptions> = {}): PoolOptions {
-  return {
-    scripts: sources.map((source, i) => ({ name: `s${i}.js`, source })),
-    size: 1, timeoutMs: 10_000, memoryMb: 64, maxWaitMs: 10_000, maxResultChars: 64 * 1024, log, childFile: ESCAPED_CHILD, ...over,
-  };
-}
+const DEFAULTS = { size: 1, timeoutMs: 10_000, memoryMb: 64, maxWaitMs: 10_000, maxResultChars: 64 * 1024, log, childFile: ESCAPED_CHILD };
 
 describe('plugins/scripts past vm2', function () {
   this.timeout(60_000);
-  const pools: ScriptPool[] = [];
-  const start = async (sources: string[], over: Partial<PoolOptions> = {}) => {
-    const p = await ScriptPool.start(options(sources, over));
-    pools.push(p);
-    return p;
-  };
-  afterEach(async () => { for (const p of pools.splice(0)) await p.close(); });
+  const start = testPools(DEFAULTS);
 
   it('reads no file outside its code, writes none, signals no process, opens no socket to a loopback listener, allocates no memory past its data limit', async () => {
     let connections = 0;

@@ -6,26 +6,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { ScriptLoadError, ScriptPool, type PoolOptions } from '../../../plugins/scripts/pool.ts';
 import type { Logger } from '../../../core/index.ts';
+import { poolOptions, testPools } from './test-pools.ts';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child() { return quiet; } };
 const input = JSON.stringify({ subject: 'hello', headers: [{ name: 'Subject', value: 'hello' }], text: 'body' });
 
-function options(sources: string[], over: Partial<PoolOptions> = {}): PoolOptions {
-  return {
-    scripts: sources.map((source, i) => ({ name: `s${i}.js`, source })),
-    size: 2, timeoutMs: 500, memoryMb: 64, maxWaitMs: 5_000, maxResultChars: 64 * 1024, log: quiet, ...over,
-  };
-}
+const DEFAULTS = { size: 2, timeoutMs: 500, memoryMb: 64, maxWaitMs: 5_000, maxResultChars: 64 * 1024, log: quiet };
+const options = (sources: string[], over: Partial<PoolOptions> = {}): PoolOptions => poolOptions(DEFAULTS, sources, over);
 
 describe('plugins/scripts pool', function () {
   this.timeout(30_000);
-  const pools: ScriptPool[] = [];
-  const start = async (sources: string[], over: Partial<PoolOptions> = {}) => {
-    const p = await ScriptPool.start(options(sources, over));
-    pools.push(p);
-    return p;
-  };
-  afterEach(async () => { for (const p of pools.splice(0)) await p.close(); });
+  const start = testPools(DEFAULTS);
 
   it('runs a script on the snapshot and returns its plain result, with a header() helper in the sandbox', async () => {
     const pool = await start(['module.exports = (m) => ({ findings: [{ symbol: "X", score: 1, detail: m.header("SUBJECT") + "/" + m.text }] })']);
