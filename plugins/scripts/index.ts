@@ -52,7 +52,7 @@ interface Failure { script: string; failure: string; message: string }
 async function filter(cfg: ScriptsConfig, pool: ScriptPool, scripts: ScriptSource[], ctx: HookContext): Promise<Outcome | void> {
   if (!ctx.message) return;
   const input = JSON.stringify(await snapshotOf(ctx, cfg.max_text));
-  // All at once, each on its own sandbox process: a message waits for its slowest script, not for their sum.
+  // All at once, each on a sandbox process of its own script: a message waits for its slowest script, not for their sum.
   const results: CallResult[] = await Promise.all(scripts.map((_, i) => pool.call(i, input)));
   const failures: Failure[] = [];
   let chosen: { action: CheckedAction; script: string } | undefined;
@@ -97,7 +97,7 @@ export default definePlugin({
       scripts, size: cfg.pool_size, timeoutMs: cfg.script_timeout, memoryMb: Math.floor(cfg.memory / (1024 * 1024)),
       maxWaitMs: cfg.max_wait, maxResultChars: RESULT_LIMITS.chars, log: setup.log,
     });
-    setup.log.info('filter scripts loaded', { scripts: scripts.map((s) => s.name), pool_size: cfg.pool_size });
+    setup.log.info('filter scripts loaded', { scripts: scripts.map((s) => s.name), pool_size: cfg.pool_size, sandbox_processes: scripts.length * cfg.pool_size });
     return {
       hooks: { data: (ctx) => filter(cfg, pool, scripts, ctx) },
       close: () => pool.close(),

@@ -1,5 +1,9 @@
 // A pool of sandbox children (sandbox-child.ts) that run filter scripts, one call per child at a time.
 //
+// Each child holds ONE script and runs only that script's calls: `size` children per script. A script that got past
+// vm2 owns at most its own children, so it can neither answer for another script (neutralise an admin's reject
+// script) nor leave its child's globals spoiled for another script's next call.
+//
 // Each call has a wall-clock deadline: past it the call fails and its child is killed and replaced, which is the only
 // way to stop an endless async loop or a heap that grows towards its cap. A child that crashes or runs out of memory
 // fails only the call it was running, since it never runs two.
@@ -31,6 +35,7 @@ export type CallResult = { ok: true; output: unknown } | { ok: false; failure: C
 
 export interface PoolOptions {
   scripts: ScriptSource[];
+  /** Children per script. */
   size: number;
   timeoutMs: number;
   memoryMb: number;
@@ -93,6 +98,8 @@ export function sandboxCommand(memoryMb: number, childFile = CHILD_FILE): [strin
 
 class Child {
   readonly proc: ChildProcess;
+  /** The one script this child holds and runs. */
+  readonly script: number;
   state: 'starting' | 'idle' | 'busy' | 'gone' = 'starting';
   /** Loaded the scripts once; a child that never did is replaced only after a pause. */
   wasReady = false;
@@ -102,8 +109,9 @@ class Child {
 
   readonly pipe: net.Socket;
 
-  constructor(proc: ChildProcess) {
+  constructor(proc: ChildProcess, script: number) {
     this.proc = proc;
+    this.script = script;
     this.pipe = proc.stdio[CHANNEL_FD] as net.Socket;
     this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     proc.stderr?.setEncoding('utf8');
@@ -145,10 +153,10 @@ export class ScriptPool {
     this.opts = opts;
   }
 
-  /** Starts every child and waits until each has loaded the scripts; a script that cannot load throws ScriptLoadError. */
+  /** Starts `size` children per script and waits until each has loaded its script; one that cannot load throws ScriptLoadError. */
   static async start(opts: PoolOptions): Promise<ScriptPool> {
     const pool = new ScriptPool(opts);
-    const starts = Array.from({ length: opts.size }, () => pool.spawn());
+    const starts = opts.scripts.flatMap((_, script) => Array.from({ length: opts.size }, () => pool.spawn(script)));
     const results = await Promise.allSettled(starts);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) {
@@ -161,6 +169,9 @@ export class ScriptPool {
   /** Runs script number `script` on `input` (the snapshot as JSON). Never throws: failures are results. */
   call(script: number, input: string): Promise<CallResult> {
     if (this.closing) return Promise.resolve({ ok: false, failure: 'closed', message: 'the script pool is closed' });
+    if (!Number.isInteger(script) || script < 0 || script >= this.opts.scripts.length) {
+      return Promise.resolve({ ok: false, failure: 'error', message: `no script number ${script}` });
+    }
     return new Promise((resolve) => {
       const entry: Waiting = {
         script, input, resolve,
@@ -211,11 +222,14 @@ export class ScriptPool {
     done();
   }
 
+  /** Gives each idle child the oldest waiting call of its own script. */
   private pump(): void {
     for (const child of this.children) {
       if (!this.waiting.length) return;
       if (child.state !== 'idle') continue;
-      const next = this.waiting.shift()!;
+      const i = this.waiting.findIndex((w) => w.script === child.script);
+      if (i < 0) continue;
+      const [next] = this.waiting.splice(i, 1);
       clearTimeout(next.timer);
       this.run(child, next);
     }
@@ -233,7 +247,8 @@ export class ScriptPool {
         child.kill();
       }, this.opts.timeoutMs),
     };
-    child.send({ type: 'call', id, script: call.script, input: call.input });
+    // The child holds only this script, as its number 0.
+    child.send({ type: 'call', id, script: 0, input: call.input });
   }
 
   private finish(child: Child, result: CallResult): void {
@@ -245,16 +260,16 @@ export class ScriptPool {
     running.resolve(result);
   }
 
-  /** Forks one child and resolves once it has loaded every script. */
-  private spawn(): Promise<void> {
-    const { memoryMb, scripts, timeoutMs, maxResultChars } = this.opts;
+  /** Forks one child for script number `script` and resolves once it has loaded it. */
+  private spawn(script: number): Promise<void> {
+    const { memoryMb, timeoutMs, maxResultChars } = this.opts;
     const [command, args] = sandboxCommand(memoryMb, this.opts.childFile);
     const proc = spawn(command, args, {
       // Nothing of the gateway's environment (credentials, NODE_OPTIONS) reaches the sandbox.
       env: {},
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     });
-    const child = new Child(proc);
+    const child = new Child(proc, script);
     this.children.add(child);
     // An answer is JSON text of at most maxResultChars characters, each at most 6 bytes once inside a frame.
     const reader = new FrameReader(6 * maxResultChars + 4096);
@@ -320,10 +335,10 @@ export class ScriptPool {
           this.finish(child, { ok: false, failure: 'crash', message: reason });
         }
         // A closing pool still replaces a child while calls wait for one, so that they run rather than fail as busy.
-        if (this.closing && !this.waiting.length) { this.checkDrained(); return; }
+        if (this.closing && !this.waiting.some((w) => w.script === script)) { this.checkDrained(); return; }
         // A child that dies while starting again and again (the machine is out of memory, say) is retried slowly;
         // calls meanwhile wait for another child, and fail as busy once their wait is over.
-        const again = () => this.spawn().catch((e: Error) => this.opts.log.error('script sandbox could not be replaced', { error: e.message }));
+        const again = () => this.spawn(script).catch((e: Error) => this.opts.log.error('script sandbox could not be replaced', { error: e.message }));
         if (!child.wasReady) {
           const t = setTimeout(() => { this.respawnTimers.delete(t); void again(); }, RESPAWN_DELAY_MS);
           this.respawnTimers.add(t);
@@ -331,7 +346,7 @@ export class ScriptPool {
           void again();
         }
       });
-      child.send({ type: 'init', scripts, syncTimeoutMs: timeoutMs, maxResultChars });
+      child.send({ type: 'init', scripts: [this.opts.scripts[script]], syncTimeoutMs: timeoutMs, maxResultChars });
     });
   }
 }

@@ -58,6 +58,25 @@ describe('plugins/scripts past vm2', function () {
     }
   });
 
+  it('cannot answer for another script: a script that spoils its process leaves the other script\'s verdict and its later calls right', async () => {
+    const reject = 'module.exports = () => ({ action: { type: "reject", text: "no" } })';
+    const pool = await start([`module.exports = (m, host) => {
+      // Every answer this process sends goes through its JSON.stringify: one with an action becomes "nothing to report".
+      const stringify = JSON.stringify;
+      JSON.stringify = function (v, ...rest) { return v && typeof v === 'object' && 'action' in v ? 'null' : stringify.call(JSON, v, ...rest); };
+      return { findings: [] };
+    }`, reject]);
+    const tamperer = await pool.call(0, '{}');
+    assert.equal(tamperer.ok, true, JSON.stringify(tamperer));
+    // The spoiled process answers its own script's calls wrongly from now on; the other script's are untouched.
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(await pool.call(1, '{"subject":"x"}'), { ok: true, output: { action: { type: 'reject', text: 'no' } } });
+    }
+    // Even with the tamperer running at the same time as the other script.
+    const [, other] = await Promise.all([pool.call(0, '{}'), pool.call(1, '{}')]);
+    assert.deepEqual(other, { ok: true, output: { action: { type: 'reject', text: 'no' } } });
+  });
+
   /** Runs one call of `source` and expects the gateway to end the child for breaking the protocol, well before the deadline. */
   async function expectBroken(source: string, reason: RegExp): Promise<void> {
     const pool = await start([source, 'module.exports = () => ({ fine: true })']);

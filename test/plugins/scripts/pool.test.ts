@@ -23,6 +23,14 @@ describe('plugins/scripts pool', function () {
     assert.deepEqual(await pool.call(0, input), { ok: true, output: { findings: [{ symbol: 'X', score: 1, detail: 'hello/body' }] } });
   });
 
+  it('starts size children per script, each running only its own script, and answers a call for no script as an error', async () => {
+    const pool = await start(['module.exports = () => "a"', 'module.exports = () => "b"', 'module.exports = () => "c"']);
+    assert.equal(pool.stats().children, 6);
+    const answers = await Promise.all([0, 1, 2, 0, 1, 2].map((i) => pool.call(i, input)));
+    assert.deepEqual(answers.map((r) => (r as { output: unknown }).output), ['a', 'b', 'c', 'a', 'b', 'c']);
+    assert.deepEqual(await pool.call(3, input), { ok: false, failure: 'error', message: 'no script number 3' });
+  });
+
   it('gives the script no require, process, fetch, Buffer, typed arrays or code generation from strings', async () => {
     const pool = await start([`module.exports = () => {
       const probe = (f) => { try { return String(f()); } catch (e) { return e.name; } };
@@ -69,7 +77,8 @@ describe('plugins/scripts pool', function () {
     assert.ok(Date.now() - t0 < 3_000, `took ${Date.now() - t0} ms`);
     // The killed children are replaced and the pool answers again.
     assert.deepEqual(await pool.call(1, input), { ok: true, output: { ok: 1 } });
-    await waitFor(() => pool.stats().idle === 2);
+    // Two children for each of the two scripts.
+    await waitFor(() => pool.stats().idle === 4);
     assert.notDeepEqual(pool.pids().sort(), before.sort());
   });
 
