@@ -4,7 +4,7 @@ import path from 'node:path';
 import { domainToUnicode } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { gatewaySchema, type GatewayConfig } from './gateway-schema.ts';
-import { RECORD_KEY, validate, type Issue, type Schema } from './schema.ts';
+import { isIssueUnder, RECORD_KEY, validate, type Issue, type Schema } from './schema.ts';
 import { validatePluginOptions } from '../plugin/loader.ts';
 
 export class ConfigError extends Error {
@@ -95,7 +95,7 @@ async function validateRaw(raw: unknown, projectDir?: string): Promise<{ value: 
   // Plugin options are checked along with the rest (every error at once): those of each entry that has no error of
   // its own (a bad timeout, a name that is no plugin id), whatever the other entries' errors.
   if (Array.isArray(value.plugins) && !issues.some((i) => i.path === 'plugins')) {
-    const ownErrors = (index: number) => issues.some((i) => i.path === `plugins[${index}]` || i.path.startsWith(`plugins[${index}].`));
+    const ownErrors = (index: number) => issues.some((i) => isIssueUnder(i, `plugins[${index}]`));
     issues.push(...await validatePluginOptions(value.plugins, projectDir, ownErrors));
   }
   // smtp-server hands every address over with its domain in Unicode (xn-- labels decoded): a local domain written in

@@ -4,6 +4,11 @@ import { formatDuration, parseDuration, parseSize } from './units.ts';
 
 export interface Issue { path: string; message: string }
 
+/** Whether an issue is about the key at `at` or something under it (`plugins[1]`, not `plugins[10]`). */
+export function isIssueUnder(issue: Issue, at: string): boolean {
+  return issue.path === at || issue.path.startsWith(`${at}.`) || issue.path.startsWith(`${at}[`);
+}
+
 export interface Schema<T> {
   readonly kind: string;
   readonly description?: string;

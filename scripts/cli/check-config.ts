@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { readConfig, ConfigError, type LoadedConfig } from '../../core/config/load.ts';
 import type { GatewayConfig } from '../../core/config/gateway-schema.ts';
-import type { Issue } from '../../core/config/schema.ts';
+import { isIssueUnder, type Issue } from '../../core/config/schema.ts';
 import { importPlugin, pluginOptions, PROJECT_DIR, type EntryLike } from '../../core/plugin/loader.ts';
 import { loadTls } from '../../core/smtp/tls.ts';
 import { CONFIG_OPTIONS, readCommand } from './args.ts';
@@ -37,11 +37,6 @@ function tlsIssues(cert: string | undefined, key: string | undefined, warnings: 
 /** Thrown when a check reads `dataDir` while `data_dir` itself is in error: that error is listed already. */
 class DataDirInError extends Error {}
 
-/** Whether an issue is about the entry at `at` (`plugins[1]`, not `plugins[10]`). */
-function isUnder(issue: Issue, at: string): boolean {
-  return issue.path === at || issue.path.startsWith(`${at}.`) || issue.path.startsWith(`${at}[`);
-}
-
 /**
  * What plugins say their `create` would refuse, through the optional `check` of a plugin definition. Creating the
  * chain here instead seeded the Bayes dictionary into data_dir as the user running check-config, and cost 0.6 s and
@@ -54,7 +49,7 @@ function isUnder(issue: Issue, at: string): boolean {
 async function pluginIssues(config: GatewayConfig, baseDir: string, known: Issue[]): Promise<Issue[]> {
   const issues: Issue[] = [];
   if (!Array.isArray(config.plugins) || known.some((x) => x.path === 'plugins')) return issues;
-  const dataDirValid = typeof config.data_dir === 'string' && !known.some((x) => isUnder(x, 'data_dir'));
+  const dataDirValid = typeof config.data_dir === 'string' && !known.some((x) => isIssueUnder(x, 'data_dir'));
   const setup = {
     projectDir: PROJECT_DIR,
     configDir: baseDir,
@@ -63,7 +58,7 @@ async function pluginIssues(config: GatewayConfig, baseDir: string, known: Issue
   };
   for (const [i, entry] of config.plugins.entries()) {
     const at = `plugins[${i}]`;
-    if (known.some((x) => isUnder(x, at))) continue;
+    if (known.some((x) => isIssueUnder(x, at))) continue;
     const def = await importPlugin(entry as EntryLike);
     if (!def.check) continue;
     const options = def.configSchema.parse(pluginOptions(entry as EntryLike), at, []);
