@@ -1,5 +1,5 @@
 // Failed AUTH attempts per client address, so that guessing stops before it costs a password check: each check is
-// scrypt, run one at a time (users-file.ts), and a guessing client would otherwise hold every real user's login up.
+// scrypt, run one at a time (users-file.ts), and each guess takes a turn that real users' logins then wait for.
 // The rule is fail2ban's for Postfix and Dovecot: after `max` failures, each within `blockMs` of the one before, the
 // address gets no AUTH for `blockMs` after the failure that reached the limit (a fixed ban: tries while banned do not
 // lengthen it, or an office behind one address whose mail client keeps retrying would stay locked out). An "address"

@@ -3,6 +3,7 @@ import { randomBytes, scryptSync, timingSafeEqual, scrypt as scryptCb } from 'no
 import { readFileSync, existsSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { FairTurns } from './fair-turns.ts';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 const N = 16384, R = 8, P = 1, LEN = 32;
@@ -17,30 +18,19 @@ export function hashPassword(password: string): string {
  * scrypt runs on libuv's thread pool, whose four threads also do every file write and fsync of the queue. With no
  * bound, AUTH guesses on a few dozen connections filled the pool and each write of an accepted message waited behind
  * all of them (a plain message took 2–9 s instead of 0.1 s under a flood from 100 connections); only this many run at
- * once, the rest wait their turn here, where nothing else waits behind them.
+ * once. The rest wait their turn here, where nothing else waits behind them, in rotation by client: a guesser's pile
+ * of attempts no longer sits in front of a real user's login.
  */
 const MAX_CONCURRENT_SCRYPT = 1;
-let scryptRunning = 0;
-const scryptWaiting: Array<() => void> = [];
+const scryptTurns = new FairTurns(MAX_CONCURRENT_SCRYPT);
 
-async function oneAtATime<T>(work: () => Promise<T>): Promise<T> {
-  if (scryptRunning < MAX_CONCURRENT_SCRYPT) scryptRunning++;
-  else await new Promise<void>((resolve) => scryptWaiting.push(resolve));
-  try {
-    return await work();
-  } finally {
-    // The slot passes straight to the next waiter, so a newcomer cannot take it in between.
-    const next = scryptWaiting.shift();
-    if (next) next(); else scryptRunning--;
-  }
-}
-
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+/** `client`: whose turn it is to wait for (the client's counted address or network); one queue when omitted. */
+export async function verifyPassword(password: string, stored: string, client = ''): Promise<boolean> {
   const [kind, n, r, p, salt, hash] = stored.split('$');
   if (kind !== 'scrypt' || !hash) return false;
   const expected = Buffer.from(hash, 'base64');
   const opts = { N: Number(n), r: Number(r), p: Number(p), maxmem: 256 * 1024 * 1024 };
-  const got = await oneAtATime(() => scrypt(password, Buffer.from(salt, 'base64'), expected.length, opts));
+  const got = await scryptTurns.run(client, () => scrypt(password, Buffer.from(salt, 'base64'), expected.length, opts));
   return got.length === expected.length && timingSafeEqual(got, expected);
 }
 
@@ -87,10 +77,11 @@ export class UsersFile {
     return had;
   }
 
-  async check(user: string, password: string): Promise<boolean> {
+  /** `client`: the key the asking client is counted under, so checks are shared out fairly among clients. */
+  async check(user: string, password: string, client = ''): Promise<boolean> {
     const stored = this.read().get(user);
     // An unknown user costs the same scrypt as a known one, so the time of a refusal does not tell which names exist.
-    if (!stored) { await verifyPassword(password, UNKNOWN_USER_HASH); return false; }
-    return verifyPassword(password, stored);
+    if (!stored) { await verifyPassword(password, UNKNOWN_USER_HASH, client); return false; }
+    return verifyPassword(password, stored, client);
   }
 }

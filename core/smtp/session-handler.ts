@@ -263,7 +263,7 @@ export class SessionHandler implements ConnectionHooks {
       if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       return cb(smtpError(454, '4.7.0', 'Too many failed authentications from your address, try again later'));
     }
-    this.rt.users.check(user, auth.password ?? '').then((ok) => {
+    this.rt.users.check(user, auth.password ?? '', this.rt.connections.counting.keyOf(ip)).then((ok) => {
       if (!ok) {
         if (!exempt) this.rt.authFailures.failed(ip, lim.auth_failure_block);
         this.log(session.id).info('authentication failed', { user, method: auth.method });
