@@ -2,14 +2,15 @@
 export { definePlugin, PluginUnavailableError } from './plugin/define.ts';
 export { describeSymbols, symbolScore } from './plugin/scored-symbols.ts';
 export type { ScoredSymbols } from './plugin/scored-symbols.ts';
-export type { PluginDefinition, PluginInstance, PluginSetup, HookHandler, HookHandlers } from './plugin/define.ts';
+export type { PluginDefinition, PluginInstance, PluginSetup, PluginCheckSetup, HookHandler, HookHandlers } from './plugin/define.ts';
 export { outcome, isOutcome } from './hooks/outcome.ts';
 export type { Outcome, OutcomeAction } from './hooks/outcome.ts';
 export { finalActionOutcome } from './hooks/final-action.ts';
 export type { FinalAction } from './hooks/final-action.ts';
 export { HOOK_NAMES } from './hooks/hook-names.ts';
 export type { HookName } from './hooks/hook-names.ts';
-export type { HookContext, SessionView, Address, Services, ListenerKind } from './hooks/context.ts';
+export type { HookContext, SessionView, CommandView, Address, Services, ListenerKind } from './hooks/context.ts';
+export type { SmarthostTarget } from './relay/smarthost.ts';
 export type { MessageView, ParsedMessage, HeaderList, HeaderField, Attachment } from './message/types.ts';
 export { FIELD_NAME, taggedSubject } from './message/header-block.ts';
 export { recipientAddressProblem } from './hooks/runner.ts';

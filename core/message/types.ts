@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 export interface HeaderField {
   /** Name as written in the message. */
   name: string;
-  /** Unfolded value, without the trailing line break. */
+  /** Unfolded value, without the trailing line break, as sent: encoded words (`=?UTF-8?B?…?=`) are not decoded; a decoded Subject is `(await message.parsed()).subject`. */
   value: string;
   /** The raw header lines, folding kept, with the trailing CRLF. */
   raw: string;
@@ -12,9 +12,9 @@ export interface HeaderField {
 
 export interface HeaderList {
   readonly fields: readonly HeaderField[];
-  /** Every value of a header (case-insensitive name), in message order. */
+  /** Every value of a header (case-insensitive name), in message order, as sent (not RFC 2047-decoded). */
   all(name: string): string[];
-  /** The first value of a header, or undefined. */
+  /** The first value of a header, as sent (not RFC 2047-decoded), or undefined. */
   first(name: string): string | undefined;
   has(name: string): boolean;
 }

@@ -1,5 +1,5 @@
 // Finds plugin modules by name, validates each entry's options against the plugin's schema, and creates instances.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Issue } from '../config/schema.ts';
@@ -19,14 +19,32 @@ function modulePath(entry: EntryLike, projectDir: string): string {
   return path.join(projectDir, 'plugins', entry.name, 'index.ts');
 }
 
-const cache = new Map<string, PluginDefinition<unknown>>();
+/** Definitions by module file, with the file's modification time when it was imported. */
+const cache = new Map<string, { def: PluginDefinition<unknown>; mtimeMs: number }>();
+
+function modifiedAt(file: string): number {
+  try { return statSync(file).mtimeMs; } catch { return NaN; }
+}
+
+/**
+ * Whether the entry's module file changed on disk since it was imported. Node keeps an imported module (and every
+ * file it imports) for the life of the process, so a reload goes on running the code that was loaded first.
+ */
+export function moduleChangedSinceLoad(entry: EntryLike, projectDir = PROJECT_DIR): string | undefined {
+  const file = modulePath(entry, projectDir);
+  const hit = cache.get(file);
+  return hit && modifiedAt(file) !== hit.mtimeMs ? file : undefined;
+}
 
 /** Imports a plugin's definition (its module's default export). */
 export async function importPlugin(entry: EntryLike, projectDir = PROJECT_DIR): Promise<PluginDefinition<unknown>> {
   const file = modulePath(entry, projectDir);
   const hit = cache.get(file);
-  if (hit) return hit;
-  if (!existsSync(file)) throw new Error(`no plugin named "${entry.name}" (looked for ${path.relative(process.cwd(), file) || file})`);
+  if (hit) return hit.def;
+  if (!existsSync(file)) {
+    throw new Error(entry.module ? `no plugin module at ${file}` : `no plugin named "${entry.name}" (looked for ${file})`);
+  }
+  const mtimeMs = modifiedAt(file);
   let mod: Record<string, unknown>;
   // A module that throws while it loads (a syntax error, a missing import) says neither its file nor the plugin.
   try { mod = await import(pathToFileURL(file).href); } catch (e) {
@@ -34,7 +52,7 @@ export async function importPlugin(entry: EntryLike, projectDir = PROJECT_DIR): 
   }
   const def = (mod.default ?? mod.plugin) as PluginDefinition<unknown> | undefined;
   if (!def || typeof def.create !== 'function' || !def.configSchema) throw new Error(`${file} does not export a definePlugin(...) as default`);
-  cache.set(file, def);
+  cache.set(file, { def, mtimeMs });
   return def;
 }
 
@@ -52,7 +70,7 @@ export async function validatePluginOptions(entries: EntryLike[], projectDir = P
     if (skip(i)) continue;
     let def: PluginDefinition<unknown>;
     try { def = await importPlugin(entry, projectDir); } catch (e) {
-      issues.push({ path: `plugins[${i}].name`, message: (e as Error).message });
+      issues.push({ path: `plugins[${i}].${entry.module ? 'module' : 'name'}`, message: (e as Error).message });
       continue;
     }
     def.configSchema.parse(pluginOptions(entry), `plugins[${i}]`, issues);
@@ -96,6 +114,8 @@ async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: 
     const cfg = def.configSchema.parse(pluginOptions(entry), `plugins[${i}]`, issues);
     if (issues.length) throw new Error(issues.map((x) => `${x.path}: ${x.message}`).join('; '));
     const log = setup.log.child({ plugin: def.name });
+    const changed = moduleChangedSinceLoad(entry, projectDir);
+    if (changed) log.warn('plugin code changed since it was loaded: the code loaded first runs until a restart', { file: changed });
     try {
       const instance = await def.create(cfg, { ...setup, log });
       out.push({ name: def.name, timeout: entry.timeout, instance });

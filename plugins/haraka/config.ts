@@ -4,13 +4,17 @@ import path from 'node:path';
 import { s, type Infer, type Issue } from '../../core/index.ts';
 import { folderProblem, ignoresBadPlugins, listNames } from './folder-check.ts';
 import { pluginName, searchPaths } from './loader.ts';
+import { LEVELS } from './log.ts';
 
 const options = s.object({
   dir: s.string({ minLength: 1 })
     .describe('The Haraka folder, as for `haraka -c`: config/plugins, config/<name>.*, plugins/, node_modules/ (relative to the config file)'),
   dns_servers: s.array(s.string()).default([])
     .describe('Send the DNS queries of Haraka plugins (which build their own resolvers) to these `ip:port` servers; process-wide; empty leaves the system resolver'),
-  log_level: s.string().optionalValue()
+  // A level Haraka does not know fell back to WARN without a word, so `VERBOSE` hid the plugin's info lines.
+  log_level: s.checked(s.string(), (v, p, is) => {
+    if (!(String(v).toUpperCase().replace(/^LOG/, '') in LEVELS)) is.push({ path: p, message: `is not a Haraka log level (one of ${Object.keys(LEVELS).join(', ')})` });
+  }).optionalValue()
     .describe('Haraka log level (DATA … EMERG) for the plugins\' log calls; unset reads log.ini [main] level, else WARN'),
   scores: s.record(s.number()).default({})
     .describe('Score per finding symbol (HARAKA_<PLUGIN>_FAIL, HARAKA_<PLUGIN>_ERROR, HARAKA_KARMA); unlisted symbols score 0'),

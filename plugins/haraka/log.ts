@@ -59,6 +59,11 @@ export function formatArgs(self: Any, args: Any[]): { text: string; fields: LogF
   return { text: parts.join(' '), fields };
 }
 
+function connectionSink(args: Any[]): LogSink | undefined {
+  for (const a of args) if (a && typeof a === 'object' && a.constructor?.name === 'Connection' && a[SINK]) return a[SINK];
+  return undefined;
+}
+
 /** Adds logdata … logemerg to a prototype; each finds its sink on `this[SINK]`. */
 export function addLogMethods(proto: Any): void {
   for (const [name, n] of Object.entries(LEVELS)) {
@@ -66,10 +71,12 @@ export function addLogMethods(proto: Any): void {
       const sink: LogSink | undefined = this?.[SINK];
       if (!sink || n > sink.level) return;
       const { text, fields } = formatArgs(this, args);
-      if (n >= LEVELS.DEBUG) sink.logger.debug(text, fields);
-      else if (n >= LEVELS.NOTICE) sink.logger.info(text, fields);
-      else if (n === LEVELS.WARN) sink.logger.warn(text, fields);
-      else sink.logger.error(text, fields);
+      // A plugin's line about a connection goes to that connection's logger, which names its cid and qid.
+      const logger = connectionSink(args)?.logger ?? sink.logger;
+      if (n >= LEVELS.DEBUG) logger.debug(text, fields);
+      else if (n >= LEVELS.NOTICE) logger.info(text, fields);
+      else if (n === LEVELS.WARN) logger.warn(text, fields);
+      else logger.error(text, fields);
     };
     Object.defineProperty(proto, `log${name.toLowerCase()}`, { value: method, writable: true, configurable: true });
   }

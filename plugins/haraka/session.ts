@@ -4,7 +4,7 @@ import { constants, haraka, type Any } from './cjs.ts';
 import { Connection } from './connection.ts';
 import { recordFindings, type FindingOptions } from './findings.ts';
 import type { LoadedFolder } from './loader.ts';
-import type { LogSink } from './log.ts';
+import { SINK, type LogSink } from './log.ts';
 import { applyHeaderEdits, feedMessage, trackHeaderEdits } from './message.ts';
 import { replyText, toOutcome } from './reply.ts';
 import { runHook, type HookResult } from './runner.ts';
@@ -115,6 +115,8 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       conn.remote.host = s.remote.hostname ?? null;
       conn._relaying = s.trusted;
     }
+    // The hook's own logger: in a transaction it names the message's qid as well as the connection's cid.
+    (conn[SINK] as LogSink).logger = ctx.log;
     if (s.tls && !conn.tls.enabled) conn.tls.enabled = true;
     // AUTH happens outside a transaction, so it is the connection's relaying (Haraka's auth_base).
     if (s.user && !conn.notes.auth_user) { conn.notes.auth_user = s.user; conn._relaying = true; }

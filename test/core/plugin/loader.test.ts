@@ -73,8 +73,32 @@ describe('plugin creation', () => {
       { name: 'throws', module: path.join(dir, 'throws.ts'), required: false, timeout: 1000 },
       { name: 'broken', module: path.join(dir, 'broken.ts'), required: false, timeout: 1000 },
     ]);
-    assert.deepEqual(issues.map((i) => i.path), ['plugins[0].name', 'plugins[1].name']);
+    assert.deepEqual(issues.map((i) => i.path), ['plugins[0].module', 'plugins[1].module']);
     assert.match(issues[0].message, new RegExp(`^plugin "throws" cannot be loaded from ${path.join(dir, 'throws.ts')}: boom at import$`));
     assert.match(issues[1].message, new RegExp(`^plugin "broken" cannot be loaded from ${path.join(dir, 'broken.ts')}: `));
+  });
+
+  it('names the module key and the whole path when a module file is missing', async () => {
+    const issues = await validatePluginOptions([{ name: 'absent', module: path.join(dir, 'absent.ts'), required: false, timeout: 1000 }]);
+    assert.deepEqual(issues, [{ path: 'plugins[0].module', message: `no plugin module at ${path.join(dir, 'absent.ts')}` }]);
+  });
+
+  it('warns on reload when a plugin module changed since it was loaded, as the old code keeps running', async () => {
+    const file = pluginModule(dir, 'edited', journal, 'no');
+    const gw = await startGateway({ config: { plugins: [{ name: 'edited', module: file }] } });
+    try {
+      assert.equal(await gw.gateway.reload(gw.gateway.runtime.config), true);
+      assert.ok(!gw.logs.some((l) => String(l.msg).startsWith('plugin code changed')), 'nothing changed yet');
+      const later = new Date(Date.now() + 5000);
+      fs.utimesSync(file, later, later);
+      assert.equal(await gw.gateway.reload(gw.gateway.runtime.config), true);
+      const warned = gw.logs.filter((l) => String(l.msg).startsWith('plugin code changed since it was loaded'));
+      assert.equal(warned.length, 1);
+      assert.equal(warned[0].plugin, 'edited');
+      assert.equal(warned[0].file, file);
+      assert.equal(warned[0].level, 'warn');
+    } finally {
+      await gw.stop();
+    }
   });
 });

@@ -15,7 +15,7 @@ describe('haraka shim end to end (rcpt_to.in_host_list, headers, mail_from.is_re
       config: {
         domains: ['example.test'],
         dns: { servers: [world.dns.address], timeout: '500ms', tries: 1 },
-        plugins: [{ name: 'haraka', dir: world.dir, dns_servers: [world.dns.address], timeout: '20s' }],
+        plugins: [{ name: 'haraka', dir: world.dir, dns_servers: [world.dns.address], timeout: '20s', log_level: 'INFO' }],
       },
     });
   });
@@ -82,6 +82,11 @@ describe('haraka shim end to end (rcpt_to.in_host_list, headers, mail_from.is_re
     const r = await send(IP.clean, 'alice@example.org', message({ attachment: { name: 'invoice.exe', type: 'application/octet-stream' } }));
     assert.equal(r.data?.code, 550, r.data?.text);
     assert.match(r.data!.text, /exe/i);
+    // The plugins' own lines about this message carry its qid, as the gateway's lines do.
+    const refused = gw.logs.find((l) => l.msg === 'message refused' || (typeof l.reply === 'string' && /exe/i.test(l.reply) && l.qid));
+    assert.ok(refused?.qid, 'the gateway logged the refusal under a qid');
+    const pluginLines = gw.logs.filter((l) => l.haraka_plugin && l.qid === refused!.qid);
+    assert.ok(pluginLines.length > 0, `no Haraka plugin line under qid ${refused!.qid}: ${JSON.stringify(gw.logs.filter((l) => l.haraka_plugin).slice(-5))}`);
   });
 
   it('refuses a header violation (headers: duplicate Subject)', async () => {
