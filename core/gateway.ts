@@ -30,6 +30,8 @@ import { loadTls, type TlsMaterial } from './smtp/tls.ts';
 import { captureConsole } from './log/console-capture.ts';
 import { refreshListeners, startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
 import type { StateStore } from './store/types.ts';
+import { startAdminHttp } from './http/admin-listener.ts';
+import type { HttpListener } from './http/server.ts';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -49,6 +51,8 @@ export interface GatewayOptions {
 export interface Gateway {
   readonly runtime: Runtime;
   readonly listeners: BoundListener[];
+  /** The admin HTTP listener (`http.listen`), undefined when none is configured; other parts add routes to it. */
+  readonly admin: HttpListener | undefined;
   /** Port of the first listener of a kind. */
   port(kind?: 'smtp' | 'smtps' | 'submission'): number;
   /** Re-reads the config file (or takes `next`), validates it, and swaps it in; an invalid config is refused and the old one kept. */
@@ -111,7 +115,7 @@ function loadTlsLogged(cfg: GatewayConfig, hostname: string, log: Logger, atStar
  * error to say so), its files (the queue, its key and lock, the control socket live under data_dir), and its state
  * store (greylisting and other plugin state would be left behind in the old one).
  */
-const RESTART_ONLY = ['server.listen', 'server.tls_listen', 'server.submission_listen', 'data_dir', 'state'] as const;
+const RESTART_ONLY = ['server.listen', 'server.tls_listen', 'server.submission_listen', 'http.listen', 'http.tls', 'data_dir', 'state'] as const;
 
 /** Keys a reload applies to new sessions and deliveries beyond the ones swapped with the config, named in its log line. */
 const APPLIED_ON_RELOAD = ['server.hostname', 'server.proxy_protocol', 'log', 'dns', 'auth'] as const;
@@ -212,15 +216,17 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     throw e;
   }
 
+  // What `moat metrics` and GET /metrics show, one function for both so the two never differ.
+  const liveMetrics = () => ({
+    ...metrics.snapshot(), connections_open: rt.connections.count, queue_scheduled: delivery.size, queue_journaled: queue.journaledCount,
+    dns: dns.stats(),
+  });
   // Set once the gateway has started; until then `moat reload` is told to wait, as a SIGHUP is ignored.
   let reloadByControl: (() => Promise<ReloadReport>) | undefined;
   // Before the queue is touched: a second gateway on the same data_dir must not start delivering it.
   const control = await startControl(cfg.data_dir, delivery, log, {
     reload: () => reloadByControl ? reloadByControl() : Promise.reject(new Error('the gateway is still starting; run the command again once it has started')),
-    metrics: () => ({
-      ...metrics.snapshot(), connections_open: rt.connections.count, queue_scheduled: delivery.size, queue_journaled: queue.journaledCount,
-      dns: dns.stats(),
-    }),
+    metrics: liveMetrics,
   }).catch(async (e) => {
     await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     letGoOfProcess();
@@ -245,10 +251,23 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     expire: control.expire, log: log.child({ component: 'queue' }),
   });
 
-  let listeners: BoundListener[];
+  // What GET /health/ready reports: ready from the end of the start until a stop begins, while every SMTP listener listens.
+  let phase: 'starting' | 'ready' | 'stopping' = 'starting';
+  let listeners: BoundListener[] = [];
+  let admin: HttpListener | undefined;
   try {
     listeners = await startListeners(rt, tls);
+    admin = await startAdminHttp({
+      config: () => rt.config.http, tls, log,
+      state: {
+        metrics: liveMetrics,
+        notReadyBecause: () => phase !== 'ready' ? phase
+          : listeners.some((l) => !(l.server as unknown as { server: { listening: boolean } }).server.listening) ? 'an SMTP listener is closed' : undefined,
+      },
+    });
   } catch (e) {
+    // A listen failure of the admin listener stops the start as one of an SMTP listener does.
+    await stopListeners(listeners);
     await retention.stop();
     await control?.close(); await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     queue.close();
@@ -257,6 +276,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   }
   // A gateway left only to drain its queue is a choice, but an empty list is more often a mistake: say so.
   if (!listeners.length) log.warn('no listener configured (server.listen, tls_listen and submission_listen are empty): no mail is accepted, the queue is only delivered');
+  phase = 'ready';
   log.info('mailmoat started', { relay: relay.name === 'file' ? `files in ${queue.dirs.delivered}` : redactUrl(relay.name), plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
 
   const retired = new Retired(log);
@@ -323,6 +343,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     cfg = nc;
     tls = nextTls;
     refreshListeners(listeners, rt, tls);
+    admin?.setTls(tls);
     // smtp-server takes the name for the greeting and EHLO when a connection starts, so sessions open keep theirs.
     for (const l of listeners) (l.server.options as { name?: string }).name = nextHostname;
     delivery.setHostname(nextHostname);
@@ -367,6 +388,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   return {
     runtime: rt,
     listeners,
+    admin,
     port(kind = 'smtp') {
       const l = listeners.find((x) => x.kind === kind);
       if (!l) throw new Error(`no ${kind} listener`);
@@ -378,7 +400,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       stopped = true;
       // A SIGHUP while stopping is ignored, not left to its default action, which would end the process mid-stop.
       reloadOnHup = undefined;
+      phase = 'stopping';
       await stopListeners(listeners);
+      // After the SMTP listeners: while they finish their sessions, a load balancer's probe reads 503 stopping.
+      await admin?.close();
       // A reload under way finishes first (seeing `stopped`, it closes what it built) rather than racing the closes below.
       await chain;
       await retention.stop();

@@ -53,6 +53,9 @@ export class Metrics {
   prometheus(): string { return prometheusText(this.snapshot()); }
 }
 
+/** The media type of prometheusText's output (the text exposition format 0.0.4). */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
 type Kind = 'counter' | 'gauge';
 interface Family { name: string; kind: Kind | 'untyped' | 'histogram'; help: string; samples: string[] }
 

@@ -154,6 +154,11 @@ export const gatewaySchema = s.object({
     try { parseServer(x); } catch (e) { is.push({ path: `${p}.servers[${i}]`, message: (e as Error).message.replace(/^dns\.servers: /, '') }); }
   })),
   state: stateConfigSchema,
+  http: s.object({
+    listen: s.array(hostPort).default([]).describe('Admin HTTP listeners: GET /metrics (Prometheus), /health/live and /health/ready (load balancers, systemd, Kubernetes); empty = none. Changed only on restart, as the SMTP listeners'),
+    allow_from: s.array(ipOrCidr).default(['127.0.0.1/32', '::1/128']).describe('Client CIDRs that may use the admin routes (metrics and health); others get 403. A reload applies it to the next request'),
+    tls: s.boolean().default(false).describe('Serve HTTPS on http.listen with the SMTP listeners\' certificate (server.tls, or the self-signed one under data_dir). Changed only on restart; a reload\'s new certificate is used'),
+  }).default({} as never),
   log: s.object({
     level: s.enum(['debug', 'info', 'warn', 'error'] as const).default('info').describe('Least severe log lines written'),
     format: s.enum(['auto', 'json', 'text'] as const).default('auto').describe('auto = text on a terminal, JSON lines otherwise'),

@@ -8,16 +8,11 @@ import { applyReplyBatching } from './reply-batching.ts';
 import { applyFastDataScan } from './data-scan.ts';
 import type { TlsMaterial } from './tls.ts';
 import { normalizeIp } from '../net/cidr.ts';
+import { splitHostPort } from '../net/host-port.ts';
 import type { Socket } from 'node:net';
 import { connectionCaps } from './connection-limits.ts';
 
 export interface BoundListener { kind: ListenerKind; host: string; port: number; server: SMTPServer }
-
-function splitHostPort(hp: string): { host: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(hp);
-  if (!m) throw new Error(`not host:port: ${hp}`);
-  return { host: m[1], port: Number(m[2]) };
-}
 
 /** The options a reload may change on a running listener; smtp-server reads them per connection. */
 function reloadableOptions(rt: Runtime, kind: ListenerKind) {

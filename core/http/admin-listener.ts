@@ -1,0 +1,34 @@
+// The `http:` block made into a running listener: its addresses, its certificate, and allow_from read per request.
+import { CidrList } from '../net/cidr.ts';
+import type { GatewayConfig } from '../config/gateway-schema.ts';
+import type { Logger } from '../log/types.ts';
+import { startHttpListener, type HttpListener } from './server.ts';
+import { adminRoutes, type AdminState } from './admin-routes.ts';
+
+export interface AdminHttpOptions {
+  /** The running config's `http` block; a reload's allow_from applies to the next request. */
+  config(): GatewayConfig['http'];
+  /** The SMTP listeners' certificate and key, used when http.tls is set. */
+  tls: { key: Buffer; cert: Buffer };
+  log: Logger;
+  state: AdminState;
+}
+
+/** Starts the admin listener, or resolves undefined when http.listen is empty. */
+export async function startAdminHttp(opts: AdminHttpOptions): Promise<HttpListener | undefined> {
+  const cfg = opts.config();
+  if (!cfg.listen.length) return undefined;
+  let compiledFrom = cfg.allow_from;
+  let allowList = new CidrList(compiledFrom);
+  return startHttpListener({
+    listen: cfg.listen,
+    tls: cfg.tls ? opts.tls : undefined,
+    allowed: (ip) => {
+      const now = opts.config().allow_from;
+      if (now !== compiledFrom) { allowList = new CidrList(now); compiledFrom = now; }
+      return allowList.has(ip);
+    },
+    log: opts.log,
+    routes: adminRoutes(opts.state),
+  });
+}

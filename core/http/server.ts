@@ -1,0 +1,180 @@
+// A small HTTP(S) listener on node:http: a table of exact-path routes, an address check for admin routes, bounded
+// request time and size, HEAD, and 404/405/403/413 answers. The routes themselves live elsewhere (admin-routes.ts).
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { normalizeIp } from '../net/cidr.ts';
+import { splitHostPort } from '../net/host-port.ts';
+import type { Logger } from '../log/types.ts';
+import type { HttpRequest, HttpResponse, Route } from './types.ts';
+
+/** Largest request body read (a POST with a declared length); larger ones get 413 without being read. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * Time a client has to send a whole request (headers and body), and to stay idle on a connection before it is
+ * closed: a scrape or a health check takes milliseconds, so a slow or silent client is only holding a socket.
+ */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** How long a stop waits for requests under way before it closes their connections. */
+const CLOSE_GRACE_MS = 1000;
+
+export interface HttpListenerOptions {
+  /** host:port entries (IPv6 as [::1]:8080); port 0 takes a free port. */
+  listen: readonly string[];
+  /** Serve HTTPS with this certificate and key. */
+  tls?: { key: Buffer; cert: Buffer };
+  /** Whether a client address may use the routes that are not public; asked per request, so a reload applies at once. */
+  allowed(ip: string): boolean;
+  /** Gets the `listening` lines, as the SMTP listeners log theirs. */
+  log: Logger;
+  routes?: readonly Route[];
+  /** Tests shorten it. */
+  requestTimeoutMs?: number;
+}
+
+export interface BoundHttp { kind: 'http' | 'https'; host: string; port: number }
+
+export interface HttpListener {
+  readonly addresses: readonly BoundHttp[];
+  /** Adds a route; a second route for the same method and path is an error. */
+  addRoute(route: Route): void;
+  /** A new certificate for connections after this call (an HTTPS listener only). */
+  setTls(tls: { key: Buffer; cert: Buffer }): void;
+  close(): Promise<void>;
+}
+
+/** Path and query of the request target; an absolute form (`GET http://host/metrics`) gives its path too. */
+function splitTarget(target: string): { path: string; query: URLSearchParams } {
+  let rest = target;
+  if (/^https?:\/\//i.test(rest)) {
+    try { const u = new URL(rest); rest = u.pathname + u.search; } catch { /* kept as sent: it matches no route */ }
+  }
+  const q = rest.indexOf('?');
+  return q < 0 ? { path: rest, query: new URLSearchParams() } : { path: rest.slice(0, q), query: new URLSearchParams(rest.slice(q + 1)) };
+}
+
+const text = (status: number, body: string, headers: Record<string, string> = {}): HttpResponse =>
+  ({ status, headers: { 'content-type': 'text/plain; charset=utf-8', ...headers }, body: `${body}\n` });
+
+/** Reads a declared-length body; the parser ends the stream at that length, and the request timeout bounds the wait. */
+async function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export async function startHttpListener(opts: HttpListenerOptions): Promise<HttpListener> {
+  const routes = new Map<string, Map<string, Route>>();
+  const addRoute = (route: Route) => {
+    const byMethod = routes.get(route.path) ?? new Map<string, Route>();
+    if (byMethod.has(route.method)) throw new Error(`a route for ${route.method} ${route.path} is already there`);
+    byMethod.set(route.method, route);
+    routes.set(route.path, byMethod);
+  };
+  for (const r of opts.routes ?? []) addRoute(r);
+  const access = opts.log.child({ component: 'http' });
+  const timeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+
+  /** The answer to one request; `close` when its connection must not carry another (a body left unread). */
+  const answer = async (req: http.IncomingMessage, client: string, secure: boolean): Promise<HttpResponse & { close?: boolean }> => {
+    const method = req.method ?? 'GET';
+    const { path, query } = splitTarget(req.url ?? '/');
+    const byMethod = routes.get(path);
+    const route = byMethod?.get(method === 'HEAD' ? 'GET' : method);
+    const declared = req.headers['content-length'];
+    const hasBody = (declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined;
+    // Checked before anything else is told: a client outside allow_from learns nothing of the routes there are.
+    if (!route?.public && !opts.allowed(client)) return { ...text(403, 'Forbidden'), close: hasBody };
+    if (!byMethod) return { ...text(404, 'Not Found'), close: hasBody };
+    if (!route) {
+      const allow = [...byMethod.keys()];
+      if (allow.includes('GET')) allow.push('HEAD');
+      return { ...text(405, 'Method Not Allowed', { allow: allow.join(', ') }), close: hasBody };
+    }
+    let body: Buffer = Buffer.alloc(0);
+    if (method === 'POST' && hasBody) {
+      if (declared === undefined) return { ...text(411, 'Length Required'), close: true };
+      if (Number(declared) > MAX_BODY_BYTES) return { ...text(413, `Content Too Large (at most ${MAX_BODY_BYTES} bytes)`), close: true };
+      body = await readBody(req);
+    }
+    const request: HttpRequest = { method, path, query, body, remoteAddress: client, tls: secure };
+    return { ...(await route.handle(request)), close: hasBody && method !== 'POST' };
+  };
+
+  /** Sends `a`; false when node refuses its status or headers (out of range, a line break in a value). */
+  const send = (req: http.IncomingMessage, res: http.ServerResponse, a: HttpResponse & { close?: boolean }): boolean => {
+    const body = typeof a.body === 'string' ? Buffer.from(a.body) : a.body;
+    const headers: Record<string, string | number> = { 'cache-control': 'no-store', ...a.headers, 'content-length': body.length };
+    if (a.close) headers.connection = 'close';
+    try { res.writeHead(a.status, headers); } catch { return false; }
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return true;
+  };
+
+  const serve = (secure: boolean) => async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const started = performance.now();
+    const client = normalizeIp(req.socket.remoteAddress ?? '');
+    // The path only: a query may carry a ticket or a token, which the log must not keep.
+    const path = splitTarget(req.url ?? '/').path.slice(0, 200);
+    const failed = (what: string, e: unknown) => {
+      access.error(what, { method: req.method, path, error: String((e as Error)?.message ?? e) });
+      return text(500, 'Internal Server Error');
+    };
+    let a: HttpResponse & { close?: boolean };
+    try { a = await answer(req, client, secure); } catch (e) { a = failed('http route failed', e); }
+    if (res.destroyed) return;
+    if (!send(req, res, a)) {
+      a = failed('http route answer cannot be sent', new Error(`status ${a.status} or its headers are not valid HTTP`));
+      send(req, res, a);
+    }
+    access.debug('http request', { method: req.method, path, status: a.status, ms: Math.round((performance.now() - started) * 10) / 10, client });
+  };
+
+  const serverOptions: http.ServerOptions = {
+    requestTimeout: timeout, headersTimeout: timeout, keepAliveTimeout: Math.min(5000, timeout),
+    // Node checks the two timeouts above only this often (30 s by default).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeout / 4))),
+  };
+  const servers: Array<http.Server | https.Server> = [];
+  const addresses: BoundHttp[] = [];
+  const closeAll = async () => {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
+      const force = setTimeout(() => s.closeAllConnections(), CLOSE_GRACE_MS);
+      s.close(() => { clearTimeout(force); resolve(); });
+      s.closeIdleConnections();
+    })));
+  };
+  try {
+    for (const hp of opts.listen) {
+      const kind = opts.tls ? 'https' : 'http';
+      const server = opts.tls
+        ? https.createServer({ ...serverOptions, key: opts.tls.key, cert: opts.tls.cert, handshakeTimeout: timeout }, serve(true))
+        : http.createServer(serverOptions, serve(false));
+      // A client silent from the start (no request, no handshake) is dropped as well.
+      server.setTimeout(timeout, (socket: Socket) => socket.destroy());
+      const { host, port } = splitHostPort(hp);
+      await new Promise<void>((resolve, reject) => {
+        const onErr = (e: Error) => reject(new Error(`cannot listen on ${hp} (${kind}): ${e.message}`));
+        server.once('error', onErr);
+        server.listen(port, host, () => { server.removeListener('error', onErr); resolve(); });
+      });
+      servers.push(server);
+      server.on('error', (e) => access.error('listener error', { listener: kind, error: String(e.message) }));
+      const bound = { kind, host, port: (server.address() as { port: number }).port } as const;
+      addresses.push(bound);
+      opts.log.info('listening', { listener: bound.kind, host, port: bound.port });
+    }
+  } catch (e) {
+    // Not left half-listening: a start that failed on one address must not leave the others open.
+    await closeAll();
+    throw e;
+  }
+  return {
+    addresses,
+    addRoute,
+    setTls(tls) { for (const s of servers) if (s instanceof https.Server) s.setSecureContext({ key: tls.key, cert: tls.cert }); },
+    close: closeAll,
+  };
+}
