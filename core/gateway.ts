@@ -31,6 +31,7 @@ import { captureConsole } from './log/console-capture.ts';
 import { refreshListeners, startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
 import type { StateStore } from './store/types.ts';
 import { startAdminHttp } from './http/admin-listener.ts';
+import { StorageHealth } from './queue/storage-health.ts';
 import type { HttpListener } from './http/server.ts';
 
 export interface GatewayOptions {
@@ -205,6 +206,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     config: cfg, policy: compilePolicy(cfg), plugins: [],
     services: servicesWith(dns, hostname), queue, delivery, users, log, hostname, metrics,
     connections: new ConnectionLimits(Date.now, counting), authFailures: new AuthFailures(Date.now, counting),
+    storage: new StorageHealth(queue.dirs.queue),
   };
   const setup = { log, services: rt.services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd() };
   try {
@@ -261,8 +263,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       config: () => rt.config.http, tls, log,
       state: {
         metrics: liveMetrics,
-        notReadyBecause: () => phase !== 'ready' ? phase
-          : listeners.some((l) => !(l.server as unknown as { server: { listening: boolean } }).server.listening) ? 'an SMTP listener is closed' : undefined,
+        notReadyBecause: async () => phase !== 'ready' ? phase
+          : listeners.some((l) => !(l.server as unknown as { server: { listening: boolean } }).server.listening) ? 'an SMTP listener is closed'
+          : rt.storage.problem(),
       },
     });
   } catch (e) {

@@ -12,6 +12,7 @@ import { domainToASCII } from 'node:url';
 import { CidrList } from './net/cidr.ts';
 import type { Metrics } from './metrics.ts';
 import type { ConnectionLimits } from './smtp/connection-limits.ts';
+import type { StorageHealth } from './queue/storage-health.ts';
 
 /** Config compiled for the per-connection path (CIDR lists, regexes, sets). */
 export interface Policy {
@@ -64,4 +65,6 @@ export interface Runtime {
   readonly connections: ConnectionLimits;
   /** Failed AUTH attempts per client address (limits.max_auth_failures). */
   readonly authFailures: AuthFailures;
+  /** Whether the queue's disk refused a write (full) and has not taken one since: the readiness check reads it. */
+  readonly storage: StorageHealth;
 }

@@ -5,8 +5,8 @@ import type { HttpResponse, Route } from './types.ts';
 export interface AdminState {
   /** What `moat metrics --json` shows: the live counters and gauges. */
   metrics(): Record<string, unknown>;
-  /** Why the gateway cannot take mail now (starting, stopping, a listener closed), or undefined when it can. */
-  notReadyBecause(): string | undefined;
+  /** Why the gateway cannot take mail now (starting, stopping, a listener closed, its disk full), or undefined when it can. */
+  notReadyBecause(): Promise<string | undefined>;
 }
 
 const json = (status: number, value: unknown): HttpResponse =>
@@ -23,7 +23,7 @@ export function adminRoutes(state: AdminState): Route[] {
     {
       method: 'GET', path: '/health/ready',
       handle: async () => {
-        const reason = state.notReadyBecause();
+        const reason = await state.notReadyBecause();
         return reason === undefined ? json(200, { status: 'ok' }) : json(503, { status: 'unavailable', reason });
       },
     },

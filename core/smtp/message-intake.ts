@@ -14,12 +14,10 @@ import { messageDsnFields, recipientDsnFields } from '../queue/dsn-params.ts';
 import { replyFor, type Reply } from './reply.ts';
 import { chainHooks } from './command-hooks.ts';
 import { holdChain } from '../plugin/in-use.ts';
-
-const SPOOL_FULL = new Set(['ENOSPC', 'EDQUOT']);
+import { isStorageFull } from '../queue/storage-health.ts';
 
 function spoolErrorReply(err: unknown): Reply {
-  const code = (err as NodeJS.ErrnoException)?.code ?? '';
-  return SPOOL_FULL.has(code)
+  return isStorageFull(err)
     ? { code: 452, text: '4.3.1 Insufficient system storage, please try again later' }
     : { code: 451, text: '4.3.0 Temporary local problem, please try again later' };
 }
@@ -88,6 +86,7 @@ async function receiveWith(
     // ours failed, and nothing was acknowledged, so that is the client's story, not an error of the gateway.
     if ((err as NodeJS.ErrnoException)?.code === 'ECONNECTION') return summary('aborted', { code: 451, text: '4.4.2 Connection closed before the message was complete' }, { reason: 'client disconnected during DATA' });
     log.error('cannot spool message', { error: String((err as Error)?.message ?? err), code: (err as NodeJS.ErrnoException)?.code });
+    rt.storage.noteFailure(err);
     return summary('tempfail', spoolErrorReply(err));
   }
   const discard = () => rt.queue.discard(tx.id).catch((e) => log.error('cannot remove spool file', { error: String(e) }));
@@ -211,8 +210,10 @@ async function receiveWith(
     await discard();
     await rt.queue.remove(tx.id).catch(() => undefined);
     log.error('cannot commit message to the queue', { error: String((err as Error)?.message ?? err), code: (err as NodeJS.ErrnoException)?.code });
+    rt.storage.noteFailure(err);
     return summary('tempfail', spoolErrorReply(err));
   }
+  rt.storage.noteSuccess();
   timings.ms_commit = Date.now() - commitAt;
   if (verdict.action !== 'quarantine') {
     if (message.memoryCopy) rt.queue.keepBody(entry.id, message.memoryCopy);

@@ -1,4 +1,5 @@
-// Disk full: the spool on a small tmpfs; when it fills, the gateway answers 452 4.3.1, says why, loses nothing, and recovers.
+// Disk full: the spool on a small tmpfs; when it fills, the gateway answers 452 4.3.1, says why (in the log and on
+// /health/ready), loses nothing, and recovers.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, rmSync, rmdirSync, unlinkSync, writeSync, closeSync } from 'node:fs';
@@ -44,7 +45,12 @@ describe('queue: disk full', function () {
     const dataDir = path.join(mnt, 'data');
     mkdirSync(dataDir);
     const port = await freePort();
-    gw = await startGateway({ dataDir, config: { smarthost: `smtp://127.0.0.1:${port}`, queue: { retry_schedule: ['300ms'] } } });
+    gw = await startGateway({ dataDir, config: { smarthost: `smtp://127.0.0.1:${port}`, queue: { retry_schedule: ['300ms'] }, http: { listen: ['127.0.0.1:0'] } } });
+    const ready = async () => {
+      const r = await fetch(`http://127.0.0.1:${gw!.gateway.admin!.addresses[0].port}/health/ready`);
+      return { code: r.status, ...(await r.json() as { status: string; reason?: string }) };
+    };
+    assert.equal((await ready()).code, 200);
     const body = 'x'.repeat(76) + '\r\n';
     const big = body.repeat(400); // ~31 KB
     const accepted: string[] = [];
@@ -61,11 +67,17 @@ describe('queue: disk full', function () {
     assert.match(refused.text, /^4\.3\.1 /);
     const why = gw.logs.find((l) => (l.msg === 'cannot spool message' || l.msg === 'cannot commit message to the queue') && l.code === 'ENOSPC');
     assert.ok(why, 'the log says the spool is out of space');
+    // A load balancer's readiness probe sees it too, and says why.
+    const full = await ready();
+    assert.equal(full.code, 503);
+    assert.match(full.reason ?? '', /^disk full \(ENOSPC\) since \d{4}-/);
     // Retries of the queued messages hit the full disk too (their state cannot be rewritten): they stay queued.
     await sleep(800);
     assert.equal((await gw.gateway.runtime.queue.list()).length, 4);
 
     unlinkSync(filler);
+    // With no mail coming (the balancer took the gateway out), a probe write finds the room again.
+    await until(async () => (await ready()).code === 200, 10_000, 'ready again once space returned');
     const again = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'after', body: big });
     assert.equal(again.code, 250);
     accepted.push('after');
