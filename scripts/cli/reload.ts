@@ -80,6 +80,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!report.reloaded) { printRefused(report); return 1; }
   printReloaded(report);
+  // The gateway reads its own file and start: a --set here only found it, which looked as if it had been applied.
+  const setKeys = (values.set ?? []).map((o) => o.slice(0, Math.max(0, o.indexOf('=')))).filter((k) => k && k !== 'data_dir');
+  if (setKeys.length) {
+    process.stderr.write(`moat reload: note: --set ${setKeys.join(', ')} was not applied: --set here only finds the gateway, which reloads its file with the --set of its start; edit the file, or restart with the new --set\n`);
+  }
   // --config names the gateway's data_dir here; it does not switch the gateway to another file.
   if (found.configFile && report.file && path.resolve(found.configFile) !== path.resolve(report.file)) {
     process.stderr.write(`moat reload: note: the gateway reloaded ${report.file}, the file it was started with, not ${found.configFile}; another file takes a restart\n`);

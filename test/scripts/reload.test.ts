@@ -101,6 +101,11 @@ describe('moat reload', function () {
     assert.equal(after.data, 250);
     assert.match(after.greeting, /^from-set\.example /, 'the --set of the start survives the reload');
 
+    // A --set on the reload itself finds the gateway, and is said not to apply.
+    const withSet = await moat(['reload', '--config', file, '--set', 'limits.max_recipients=3']);
+    assert.equal(withSet.code, 0, withSet.stdout + withSet.stderr);
+    assert.match(withSet.stderr, /note: --set limits\.max_recipients was not applied: --set here only finds the gateway/);
+
     // The same reload by SIGHUP keeps the override too.
     const mark = output.join('').length;
     child!.kill('SIGHUP');
