@@ -45,6 +45,11 @@ export interface PluginDefinition<C> {
    * the plugin's entry (`seed`). It must not write, connect or start threads: it runs as whoever runs check-config.
    */
   check?(config: C, setup: PluginCheckSetup): Promise<Issue[]> | Issue[];
+  /**
+   * The time a hook call needs with these options, and what it is made of (`max_wait + script_timeout`): an entry
+   * whose `timeout` is not above it is refused, since the core would cut the call off before the plugin's own limit.
+   */
+  neededTimeout?(config: C): { ms: number; why: string } | undefined;
 }
 
 /**

@@ -3,6 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Issue } from '../config/schema.ts';
+import { formatDuration } from '../config/units.ts';
 import type { Logger } from '../log/types.ts';
 import type { PluginDefinition, PluginInstance, PluginSetup } from './define.ts';
 import { PluginUnavailableError } from './define.ts';
@@ -73,7 +74,13 @@ export async function validatePluginOptions(entries: EntryLike[], projectDir = P
       issues.push({ path: `plugins[${i}].${entry.module ? 'module' : 'name'}`, message: (e as Error).message });
       continue;
     }
-    def.configSchema.parse(pluginOptions(entry), `plugins[${i}]`, issues);
+    const before = issues.length;
+    const cfg = def.configSchema.parse(pluginOptions(entry), `plugins[${i}]`, issues);
+    const need = issues.length === before ? def.neededTimeout?.(cfg) : undefined;
+    // The entry's timeout cuts every hook call off with a 451 before the plugin's own limit could answer as configured.
+    if (need && entry.timeout <= need.ms) {
+      issues.push({ path: `plugins[${i}].timeout`, message: `is ${formatDuration(entry.timeout)}, not above ${need.why} (${formatDuration(need.ms)}): the hook would be cut off before the plugin's own limit answers` });
+    }
   }
   return issues;
 }

@@ -50,6 +50,7 @@ export default definePlugin({
     RULES_TIMEOUT: 'A rule was not judged: its regexes did not finish within regex_timeout (score 0; on_timeout: tempfail defers the message)',
   },
   check: (cfg: RulesConfig, at) => listFileIssues(cfg.lists, at.configDir),
+  neededTimeout: (cfg: RulesConfig) => ({ ms: cfg.regex_timeout, why: 'regex_timeout' }),
   create: (cfg: RulesConfig, setup) => {
     const issues: Array<{ path: string; message: string }> = [];
     const set = compileRuleSet(cfg, '', issues);

@@ -91,6 +91,8 @@ export default definePlugin({
     'SCRIPT_*': 'What the scripts report; the prefix is added to every symbol a script returns',
   },
   check: (cfg: ScriptsConfig, at) => checkScripts(cfg, at.configDir),
+  // A call may wait max_wait for a free sandbox process, then run for script_timeout.
+  neededTimeout: (cfg: ScriptsConfig) => ({ ms: cfg.max_wait + cfg.script_timeout, why: 'max_wait + script_timeout' }),
   async create(cfg: ScriptsConfig, setup) {
     const scripts = await readScripts(cfg, setup.configDir);
     const pool = await ScriptPool.start({

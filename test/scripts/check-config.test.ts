@@ -143,6 +143,16 @@ describe('moat check-config', function () {
       assert.equal(checkConfig(yaml(['./good.js'])).code, 0);
     });
 
+    it('scripts and rules: an entry timeout that would cut the hook off before the plugin\'s own limits, as the start refuses', () => {
+      writeFileSync(path.join(dir, 'good.js'), 'module.exports = function (m) { return { findings: [] }; };\n');
+      const r = checkConfig('domains: [example.com]\nplugins:\n  - name: scripts\n    scripts: [./good.js]\n    timeout: 2s\n'
+        + '  - name: rules\n    timeout: 1s\n    regex_timeout: 40s\n    rules: [{ name: a, when: { subject: { regex: x } }, actions: [{ score: 1 }] }]\n');
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /^ {2}plugins\[0\]\.timeout: is 2s, not above max_wait \+ script_timeout \(6s\): the hook would be cut off before the plugin's own limit answers$/m);
+      assert.match(r.out, /^ {2}plugins\[1\]\.timeout: is 1s, not above regex_timeout \(40s\)/m);
+      assert.equal(checkConfig('domains: [example.com]\nplugins:\n  - name: scripts\n    scripts: [./good.js]\n    timeout: 7s\n').code, 0);
+    });
+
     it("runs each entry's check when that entry validated, whatever errors other keys and entries have", () => {
       // A core key in error, an entry whose own key is wrong (which also kept the loader from reading the other
       // entries' options), an entry with a wrong option, and two entries whose checks find something: one run lists all.
