@@ -174,8 +174,12 @@ function attachmentNode(st: CompileState, raw: unknown, path: string): Criterion
 /** One criterion: a mapping whose keys are criteria (several keys: all of them), or a list of criteria (all). */
 export function compileCriterion(st: CompileState, raw: unknown, path: string): Criterion {
   if (Array.isArray(raw)) return all(raw.map((r, i) => compileCriterion(st, r, `${path}[${i}]`)));
-  if (!isMapping(raw) || Object.keys(raw).length === 0) {
+  if (!isMapping(raw)) {
     st.issues.push({ path, message: `expected a mapping of criteria (${CRITERIA.join(', ')})` });
+    return never;
+  }
+  if (Object.keys(raw).length === 0) {
+    st.issues.push({ path, message: `names no criterion: give one (${CRITERIA.join(', ')}), or leave \`when\` out to match every message` });
     return never;
   }
   return all(Object.entries(raw).map(([key, value]) => compileOne(st, key, value, `${path}.${key}`)));

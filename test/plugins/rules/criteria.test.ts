@@ -198,6 +198,7 @@ describe('plugins/rules validation', () => {
         { name: 'bad-ip', when: { client_ip: '10.0.0.0/99' }, actions: ['discard'] },
         { name: 'BAD-REGEX', actions: ['stop'] },
         { name: 'bad-time', when: { time: '25:00-26:00' }, actions: ['stop'] },
+        { name: 'empty-when', when: {}, actions: ['stop'] },
       ],
       time_zone: 'Mars/Olympus',
     });
@@ -211,6 +212,7 @@ describe('plugins/rules validation', () => {
       /^plugins\[2\]\.rules\[6\]\.when\.client_ip: not an IP address or CIDR: 10\.0\.0\.0\/99/,
       /^plugins\[2\]\.rules\[7\]\.name: names the same rule \(RULE_BAD_REGEX\) as rules\[0\]/,
       /^plugins\[2\]\.rules\[8\]\.when\.time: expected a time range/,
+      /^plugins\[2\]\.rules\[9\]\.when: names no criterion: give one \(.*\), or leave `when` out to match every message$/,
       /^plugins\[2\]\.time_zone: is not a time zone/,
     ];
     for (const re of expect) assert.ok(got.some((g) => re.test(g)), `${re} not in:\n${got.join('\n')}`);
