@@ -344,6 +344,18 @@ describe('config', () => {
     });
   });
 
+  it('moat config-help PLUGIN prints that plugin\'s options and symbols, and names a plugin it cannot find', async () => {
+    const { stdout } = await run(process.execPath, [MOAT, 'config-help', 'scripts']);
+    assert.match(stdout, /^# scripts: /);
+    assert.match(stdout, /^\| `script_timeout` \| a duration .* \| `1s` \| Wall-clock time a script has per message/m);
+    assert.match(stdout, /^\| `SCRIPT_FAILED` \| A script threw/m);
+    await assert.rejects(run(process.execPath, [MOAT, 'config-help', 'no-such-plugin']), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /no plugin named "no-such-plugin" \(looked for .*plugins\/no-such-plugin\/index\.ts\)/);
+      return true;
+    });
+  });
+
   it('SIGHUP of the embedded default keeps accepting mail for localhost', async function () {
     this.timeout(30_000);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-embedded-'));
