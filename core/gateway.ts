@@ -32,6 +32,9 @@ import { refreshListeners, startListeners, stopListeners, type BoundListener } f
 import type { StateStore } from './store/types.ts';
 import { startAdminHttp } from './http/admin-listener.ts';
 import { StorageHealth } from './queue/storage-health.ts';
+import { startDigestSchedule, type DigestSchedule } from './quarantine/digest.ts';
+import { quarantineRoutes } from './quarantine/http-handlers.ts';
+import { loadTicketKey } from './quarantine/ticket.ts';
 import type { HttpListener } from './http/server.ts';
 
 export interface GatewayOptions {
@@ -225,10 +228,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   // Set once the gateway has started; until then `moat reload` is told to wait, as a SIGHUP is ignored.
   let reloadByControl: (() => Promise<ReloadReport>) | undefined;
+  // Started once the queue is recovered; `moat quarantine digest` before then is told to wait.
+  let digests: DigestSchedule | undefined;
   // Before the queue is touched: a second gateway on the same data_dir must not start delivering it.
   const control = await startControl(cfg.data_dir, delivery, log, {
     reload: () => reloadByControl ? reloadByControl() : Promise.reject(new Error('the gateway is still starting; run the command again once it has started')),
     metrics: liveMetrics,
+    digest: (o) => digests ? digests.runNow(o) : Promise.reject(new Error('the gateway is still starting; run the command again once it has started')),
   }).catch(async (e) => {
     await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     letGoOfProcess();
@@ -252,6 +258,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     lifetimes: () => ({ quarantine: rt.config.queue.quarantine_lifetime, deadletter: rt.config.queue.deadletter_lifetime }),
     expire: control.expire, log: log.child({ component: 'queue' }),
   });
+  const quarantineLog = log.child({ component: 'quarantine' });
+  digests = startDigestSchedule({
+    dataDir: cfg.data_dir, store: queue, schedule: (e) => delivery.add(e), config: () => rt.config.quarantine_digest,
+    hostname: () => rt.hostname, localDomains: () => rt.config.domains, log: quarantineLog,
+  });
 
   // What GET /health/ready reports: ready from the end of the start until a stop begins, while every SMTP listener listens.
   let phase: 'starting' | 'ready' | 'stopping' = 'starting';
@@ -268,9 +279,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
           : rt.storage.problem(),
       },
     });
+    // The digest's links: public routes (a recipient's browser is anywhere), answered over HTTPS only.
+    for (const r of quarantineRoutes({ key: loadTicketKey(cfg.data_dir), store: queue, forRecipient: control.forRecipient, log: quarantineLog })) admin?.addRoute(r);
   } catch (e) {
     // A listen failure of the admin listener stops the start as one of an SMTP listener does.
     await stopListeners(listeners);
+    await admin?.close();
+    await digests.stop();
     await retention.stop();
     await control?.close(); await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     queue.close();
@@ -358,6 +373,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     inUse = nextInUse;
     delivery.setRelay(nextRelay);
     delivery.setPolicy(nc.queue);
+    digests?.rearm();
     // In-flight hooks and deliveries may still use the old instances for a moment.
     retired.add(old, oldRelay, oldInUse);
     if (ignored.length) log.warn('config reload: these keys change only on restart and keep their running values', { keys: ignored });
@@ -410,6 +426,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // A reload under way finishes first (seeing `stopped`, it closes what it built) rather than racing the closes below.
       await chain;
       await retention.stop();
+      await digests?.stop();
       await control?.close();
       await delivery.stop();
       await retired.closeAll();

@@ -4,6 +4,7 @@ import { dnsConfigSchema } from '../dns/config.ts';
 import { stateConfigSchema } from '../store/config.ts';
 import { routesSchema } from '../relay/route-config.ts';
 import { bounceConfigSchema } from '../queue/bounce-config.ts';
+import { digestConfigSchema } from '../quarantine/digest-config.ts';
 import { ipOrCidr } from './ip-schema.ts';
 import { smtpUrl } from './smtp-url-schema.ts';
 import { parseServer } from '../dns/servers.ts';
@@ -159,6 +160,7 @@ export const gatewaySchema = s.object({
     allow_from: s.array(ipOrCidr).default(['127.0.0.1/32', '::1/128']).describe('Client CIDRs that may use the admin routes (metrics and health); others get 403. A reload applies it to the next request'),
     tls: s.boolean().default(false).describe('Serve HTTPS on http.listen with the SMTP listeners\' certificate (server.tls, or the self-signed one under data_dir). Changed only on restart; a reload\'s new certificate is used'),
   }).default({} as never),
+  quarantine_digest: digestConfigSchema.describe('A mail to each recipient listing what was quarantined for them, with links to release or delete each message (Proxmox Mail Gateway\'s spam report)'),
   log: s.object({
     level: s.enum(['debug', 'info', 'warn', 'error'] as const).default('info').describe('Least severe log lines written'),
     format: s.enum(['auto', 'json', 'text'] as const).default('auto').describe('auto = text on a terminal, JSON lines otherwise'),

@@ -9,6 +9,7 @@ import {
   BULK_IDS_MAX, socketPath, type BulkAction, type BulkReply, type ControlReply, type ControlRequest, type ControlStatus, type ListReply,
   type ReloadReport,
 } from './protocol.ts';
+import type { DigestOptions, DigestReport } from '../quarantine/digest.ts';
 import { describeHolder, lockPath, tryLock, type HolderState, type LockHolder } from './queue-lock.ts';
 
 export class NoGatewayError extends Error {}
@@ -73,6 +74,10 @@ export class ControlClient implements AdminActions {
   hold(id: string): Promise<AdminResult> { return this.change({ op: 'hold', id }) as Promise<AdminResult>; }
   release(id: string): Promise<AdminResult> { return this.change({ op: 'release', id }) as Promise<AdminResult>; }
   delete(id: string, opts: { to?: string } = {}): Promise<AdminResult> { return this.change({ op: 'delete', id, to: opts.to }) as Promise<AdminResult>; }
+  releaseForRecipient(id: string, address: string): Promise<AdminResult> { return this.change({ op: 'recipient', action: 'release', id, address }) as Promise<AdminResult>; }
+  deleteForRecipient(id: string, address: string): Promise<AdminResult> { return this.change({ op: 'recipient', action: 'delete', id, address }) as Promise<AdminResult>; }
+  /** A quarantine digest run by the gateway; the wait covers reading a large quarantine. */
+  digest(opts: DigestOptions): Promise<DigestReport> { return this.change({ op: 'digest', ...opts }) as Promise<DigestReport>; }
   list(folder: QueueFolder): Promise<ListReply> { return controlRequest(this.file, { op: 'list', folder }, CHANGE_TIMEOUT_MS) as Promise<ListReply>; }
 
   /**

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { AdminResult, AdminVerb } from '../queue/admin-ops.ts';
 import type { ListedEntry } from '../queue/inspect.ts';
 import type { QueueFolder } from '../queue/queue-store.ts';
+import type { DigestOptions } from '../quarantine/digest.ts';
 
 export type BulkAction = AdminVerb;
 
@@ -17,7 +18,11 @@ export type ControlRequest =
   | { op: 'delete'; id: string; to?: string }
   | { op: 'requeue'; id: string; to?: string }
   | { op: 'bulk'; action: BulkAction; ids: string[]; to?: string }
-  | { op: 'reload' };
+  | { op: 'reload' }
+  /** A quarantined message released to, or deleted for, one of its recipients (by the administrator). */
+  | { op: 'recipient'; action: 'release' | 'delete'; id: string; address: string }
+  /** A quarantine digest run now (`moat quarantine digest`); the reply is a DigestReport. */
+  | ({ op: 'digest' } & DigestOptions);
 
 export type ControlReply = { ok: true; result: unknown } | { ok: false; error: string };
 

@@ -11,6 +11,8 @@ import { listWithScheduled } from '../queue/inspect.ts';
 import { forEachBounded } from '../queue/for-each-bounded.ts';
 import type { QueueFolder } from '../queue/queue-store.ts';
 import type { QueueEntry } from '../queue/entry.ts';
+import type { DigestOptions, DigestReport } from '../quarantine/digest.ts';
+import type { ReleasedBy } from '../quarantine/released-copy.ts';
 import {
   BULK_IDS_MAX, SOCKET_PATH_MAX, queueIdProblem, socketPath,
   type BulkAction, type BulkReply, type ControlReply, type ControlRequest, type ControlStatus, type ListReply, type ReloadReport,
@@ -30,7 +32,14 @@ export interface ControlServer {
    * action on it has finished, so a release and an expiry never both act on one message; returns their ids.
    */
   expire(folder: 'quarantine' | 'deadletter', before: number, stopping?: () => boolean): Promise<string[]>;
+  /**
+   * Releases a quarantined message to one recipient, or deletes it for them, in turn with every other action on that
+   * message (the quarantine web pages call it in the gateway's process; `moat queue … --recipient` through the socket).
+   */
+  forRecipient(action: RecipientAction, id: string, address: string, by: ReleasedBy): Promise<AdminResult>;
 }
+
+export type RecipientAction = 'release' | 'delete';
 
 const MAX_LINE = 64 * 1024;
 
@@ -39,6 +48,8 @@ export interface ControlExtras {
   metrics?: () => Record<string, unknown>;
   /** Reloads the config file, in turn with SIGHUP's reloads; resolves with the outcome, a refusal included. */
   reload?: () => Promise<ReloadReport>;
+  /** Runs a quarantine digest now (the schedule's runNow), for `moat quarantine digest`. */
+  digest?: (opts: DigestOptions) => Promise<DigestReport>;
 }
 
 interface Context {
@@ -71,6 +82,18 @@ function queueId(v: unknown): string {
 /** One action on one message, after any other action on it has finished. */
 function act(action: BulkAction, id: string, to: string | undefined, c: Context): Promise<AdminResult | number> {
   return c.perMessage.run<AdminResult | number>(id, () => runAdminAction(c.actions, action, id, { to }));
+}
+
+/** One recipient's release or delete of a quarantined message, after any other action on the message has finished. */
+function forRecipient(action: RecipientAction, id: string, address: unknown, by: ReleasedBy, c: Context): Promise<AdminResult> {
+  if (typeof address !== 'string' || !address.includes('@')) return Promise.reject(new Error('a recipient address is required'));
+  if (action !== 'release' && action !== 'delete') return Promise.reject(new Error(`unknown recipient action ${JSON.stringify(action)}`));
+  const a = c.actions;
+  return c.perMessage.run(queueId(id), () => {
+    const run = action === 'release' ? a.releaseForRecipient?.bind(a) : a.deleteForRecipient?.bind(a);
+    if (!run) throw new Error(`${action} for one recipient is not available here`);
+    return run(id, address, by);
+  });
 }
 
 /**
@@ -159,6 +182,12 @@ async function handle(req: ControlRequest, c: Context): Promise<unknown> {
     case 'release': return act('release', queueId(req.id), undefined, c);
     case 'delete': return act('delete', queueId(req.id), typeof req.to === 'string' ? req.to : undefined, c);
     case 'requeue': return act('requeue', queueId(req.id), typeof req.to === 'string' ? req.to : undefined, c);
+    // Through the socket it is always the administrator: only the gateway's user can reach it.
+    case 'recipient': return forRecipient(req.action, req.id, req.address, 'administrator', c);
+    case 'digest': {
+      if (!c.extras.digest) throw new Error('this gateway does not run quarantine digests (quarantine_digest is not wired in)');
+      return c.extras.digest({ all: req.all === true, dryRun: req.dryRun === true, ...(typeof req.to === 'string' ? { to: req.to } : {}) });
+    }
     default: throw new Error(`unknown op ${JSON.stringify((req as { op?: unknown }).op)}`);
   }
 }
@@ -169,7 +198,7 @@ async function handle(req: ControlRequest, c: Context): Promise<unknown> {
  */
 const BEFORE_RECOVERY = new Set(['ping', 'status', 'metrics', 'reload']);
 /** Not logged here: views change nothing, and a bulk request logs each of its messages itself. */
-const UNLOGGED = new Set(['ping', 'status', 'metrics', 'list', 'bulk']);
+const UNLOGGED = new Set(['ping', 'status', 'metrics', 'list', 'bulk', 'digest']);
 
 async function answer(line: string, c: Context): Promise<ControlReply> {
   let req: ControlRequest | undefined;
@@ -179,7 +208,7 @@ async function answer(line: string, c: Context): Promise<ControlReply> {
     // for a broken one, and the message would be delivered anyway. A list would show only the held messages.
     if (!BEFORE_RECOVERY.has(req.op)) await c.recovered;
     const result = await handle(req, c);
-    if (!UNLOGGED.has(req.op)) c.log.info('control request', { op: req.op, qid: (req as { id?: string }).id, to: (req as { to?: string }).to, result });
+    if (!UNLOGGED.has(req.op)) c.log.info('control request', { op: req.op, qid: (req as { id?: string }).id, to: (req as { to?: string; address?: string }).to ?? (req as { address?: string }).address, result });
     return { ok: true, result };
   } catch (e) {
     if (req && !UNLOGGED.has(req.op)) c.log.warn('control request failed', { op: req.op, qid: (req as { id?: unknown }).id, error: (e as Error).message });
@@ -330,6 +359,10 @@ export async function startControl(dataDir: string, delivery: DeliveryQueue, log
     path: listening ? file : undefined,
     open() { opened = true; open(); },
     expire: (folder, before, stopping) => expire(folder, before, c, stopping),
+    forRecipient: async (action, id, address, by) => {
+      await c.recovered;
+      return forRecipient(action, id, address, by, c);
+    },
     async close() {
       if (!opened) refuse(new Error('the gateway stopped before its queue was recovered; run the command again'));
       // Answer until the relay workers have stopped: a `moat queue` that found no socket would edit the files

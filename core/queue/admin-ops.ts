@@ -3,13 +3,15 @@
 // dead-lettered message once its cause is fixed, delete).
 // One implementation serves both the running gateway (behind its control socket) and the files alone.
 import { existsSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { copyFile, open, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/types.ts';
 import { formatHeader } from '../message/header-block.ts';
 import { dropRecipients, reviveFailed, type ActionResult, type QueueActions } from './actions.ts';
 import type { QueueEntry } from './entry.ts';
 import type { Counters } from './delivery-queue.ts';
 import type { QueueFolder, QueueStore } from './queue-store.ts';
+import { DirSync } from './dir-sync.ts';
+import { anyHeld, heldRecipientIndex, markRecipientDone, releasedCopy, releasedCopyId, type ReleasedBy } from '../quarantine/released-copy.ts';
 
 /**
  * `dead-letter`: the message is in the dead-letter folder, where hold and release do not apply (requeue or delete do).
@@ -30,6 +32,13 @@ export interface AdminActions {
    * Optional: the control client sends it in bulk requests only (ControlClient.bulk).
    */
   requeue?(id: string, opts?: { to?: string }): Promise<AdminResult>;
+  /**
+   * A quarantined message delivered to one of its recipients only (`unchanged`: no such recipient still held;
+   * `missing`: not in the quarantine). Optional: the admin trail of edits without a gateway does not carry it.
+   */
+  releaseForRecipient?(id: string, address: string, by?: ReleasedBy): Promise<AdminResult>;
+  /** One recipient of a quarantined message dropped; the message goes once no recipient is left. */
+  deleteForRecipient?(id: string, address: string, by?: ReleasedBy): Promise<AdminResult>;
 }
 
 /** One of the verbs `moat queue` applies to many messages, on one of them. */
@@ -110,6 +119,10 @@ export class FolderAwareActions implements AdminActions {
     const now = Date.now();
     entry.held = false;
     entry.nextAttemptAt = now;
+    // The queue's lifetime counts from the release, as for a requeue: a message kept in the quarantine longer than
+    // the lifetime would otherwise expire at its first deferral and bounce. Its arrival stays in its history.
+    entry.history.push({ at: now, result: `released from quarantine by the administrator (first received ${new Date(entry.receivedAt).toISOString()})` });
+    entry.receivedAt = now;
     entry.prepend += formatHeader('X-Mailmoat-Released', `from quarantine by the administrator; ${mailDate(now)}`);
     await this.moveIntoQueue(entry, 'quarantine');
     this.counters?.inc('released');
@@ -147,6 +160,78 @@ export class FolderAwareActions implements AdminActions {
     this.log?.info('requeued from dead-letter', { qid: id, to: again, ...(opts.to ? { domain: opts.to } : {}) });
     this.schedule?.(entry);
     return 'done';
+  }
+
+  /**
+   * Delivers a quarantined message to one of its recipients: a copy of it for that recipient alone goes into the
+   * queue, and the recipient is marked done in the quarantined entry (which goes once no recipient is left).
+   *
+   * The order is what makes it crash-safe: (1) the copy is made durable in the queue (message file fsync'd, then its
+   * state file, then the directory), and only then (2) the recipient is marked done. The other order, killed between
+   * the two, would lose the message for that recipient. Killed between (1) and (2), the copy is queued and the
+   * recipient still shows as held; the copy's id is fixed by the message and the recipient (releasedCopyId), so a
+   * release run again finds the copy queued and only does (2), and the next start's recovery does (2) before it
+   * delivers the copy (QueueStore.recover), so the recipient is not offered the release twice. Killed inside (1),
+   * the copy has no state file: recovery deletes it as never acknowledged, and the recipient is still held.
+   */
+  async releaseForRecipient(id: string, address: string, by: ReleasedBy = 'administrator'): Promise<AdminResult> {
+    const entry = await this.store.load(id, 'quarantine');
+    if (!entry) return 'missing';
+    const index = heldRecipientIndex(entry, address);
+    if (index < 0) return 'unchanged';
+    const copyId = releasedCopyId(id, index);
+    const queued = existsSync(this.store.emlPath(copyId)) ? await this.store.load(copyId) : undefined;
+    const copy = queued ?? releasedCopy(entry, index, by);
+    if (!queued) {
+      await this.queueCopy(id, copy);
+      // Scheduled once durable, whatever step (2) does: a queued copy is always delivered. A copy found queued was
+      // scheduled when it was queued, or by the start that recovered it.
+      this.schedule?.(copy);
+    }
+    markRecipientDone(entry, index, { released: copyId });
+    await this.keepOrRemove(entry);
+    this.counters?.inc('released');
+    this.log?.info('released from quarantine for one recipient', { qid: id, copy_qid: copyId, to: copy.recipients[0].address, by });
+    return 'done';
+  }
+
+  /** Drops one recipient of a quarantined message; the message goes once no recipient is left. */
+  async deleteForRecipient(id: string, address: string, by: ReleasedBy = 'administrator'): Promise<AdminResult> {
+    const entry = await this.store.load(id, 'quarantine');
+    if (!entry) return 'missing';
+    const index = heldRecipientIndex(entry, address);
+    if (index < 0) return 'unchanged';
+    const to = entry.recipients[index].address;
+    markRecipientDone(entry, index, { deletedBy: by });
+    await this.keepOrRemove(entry);
+    this.log?.info('deleted from quarantine for one recipient', { qid: id, to, by });
+    return 'done';
+  }
+
+  /** Step (1) of releaseForRecipient: the quarantined bytes copied into the queue with the copy's state, all durable. */
+  private async queueCopy(fromId: string, copy: QueueEntry): Promise<void> {
+    const file = this.store.emlPath(copy.id);
+    try {
+      await copyFile(this.store.emlPath(fromId, 'quarantine'), file);
+      const fh = await open(file, 'r+');
+      try { await fh.sync(); } finally { await fh.close(); }
+      // The state file makes it a message (a .eml alone is taken for one never acknowledged), so it comes last.
+      await this.store.update(copy);
+      await new DirSync(this.store.dirs.queue).sync();
+    } catch (e) {
+      // A full disk: the recipient is still held in the quarantine; half a copy must not be taken for a message.
+      await unlink(this.store.jsonPath(copy.id)).catch(() => undefined);
+      await unlink(file).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async keepOrRemove(entry: QueueEntry): Promise<void> {
+    if (anyHeld(entry)) await this.store.update(entry, 'quarantine');
+    else {
+      await this.store.remove(entry.id, 'quarantine');
+      this.log?.info('quarantine entry removed: no recipient left', { qid: entry.id });
+    }
   }
 
   /** Moves a message from the quarantine or dead-letter into the queue, with its new state. */

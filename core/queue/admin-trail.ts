@@ -12,7 +12,7 @@ export interface TrailNote {
   at: string;
   op: AdminVerb;
   qid?: string;
-  /** delete --to, requeue --to: the domain whose recipients went, or were requeued. */
+  /** delete --to, requeue --to: the domain whose recipients went, or were requeued; --recipient: that address. */
   to?: string;
   /** The outcome, as the control socket reports it (for flush: how many messages were made due). */
   result: AdminResult | number;
@@ -58,6 +58,15 @@ export class TrailedActions implements AdminActions {
   async requeue(id: string, opts: { to?: string } = {}): Promise<AdminResult> {
     if (!this.inner.requeue) throw new Error('requeue is not available here');
     return this.noted('requeue', id, await this.inner.requeue(id, opts), opts.to);
+  }
+
+  async releaseForRecipient(id: string, address: string): Promise<AdminResult> {
+    if (!this.inner.releaseForRecipient) throw new Error('release for one recipient is not available here');
+    return this.noted('release', id, await this.inner.releaseForRecipient(id, address), address);
+  }
+  async deleteForRecipient(id: string, address: string): Promise<AdminResult> {
+    if (!this.inner.deleteForRecipient) throw new Error('delete for one recipient is not available here');
+    return this.noted('delete', id, await this.inner.deleteForRecipient(id, address), address);
   }
 
   private noted(op: TrailNote['op'], qid: string, result: AdminResult, to?: string): AdminResult {

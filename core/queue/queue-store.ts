@@ -11,6 +11,7 @@ import type { QueueEntry } from './entry.ts';
 import type { KeyObject } from 'node:crypto';
 import { loadSealKey, readSealedEnvelope, sealEnvelope } from './envelope-seal.ts';
 import { Journal, readJournal, readLocation, type JournalRecord } from './journal.ts';
+import { anyHeld, heldRecipientIndex, markRecipientDone, type ReleasedCopy } from '../quarantine/released-copy.ts';
 
 async function fsyncFile(file: string): Promise<void> {
   const fh = await open(file, 'r+');
@@ -386,6 +387,7 @@ export class QueueStore {
     });
     // After the queue's own decisions: movedOut() above reads the other folders as the kill left them.
     const leftovers = await this.removeLeftoverStates();
+    await this.finishReleasedCopies(entries);
     const seen = new Set(entries.map((e) => e.id));
     for (const e of this.takeOverJournal()) {
       // A crash between a move to files and its mark in the journal leaves both: the files are the newer state.
@@ -395,6 +397,23 @@ export class QueueStore {
     entries.sort((a, b) => (a.id < b.id ? -1 : 1));
     broken.sort();
     return { entries, orphans, broken, leftovers };
+  }
+
+  /**
+   * A release from the quarantine for one recipient queues a copy, then marks the recipient done in the quarantined
+   * entry (see FolderAwareActions.releaseForRecipient). A kill between the two leaves the recipient held beside its
+   * queued copy: marked done here, before the copy is delivered, so it is not offered for release again.
+   */
+  private async finishReleasedCopies(entries: QueueEntry[]): Promise<void> {
+    for (const e of entries as ReleasedCopy[]) {
+      if (!e.releasedFrom) continue;
+      const held = await this.load(e.releasedFrom.id, 'quarantine');
+      const index = held ? heldRecipientIndex(held, e.releasedFrom.address) : -1;
+      if (!held || index < 0) continue;
+      markRecipientDone(held, index, { released: e.id });
+      if (anyHeld(held)) await this.writeState(held, 'quarantine');
+      else await this.remove(held.id, 'quarantine');
+    }
   }
 
   /**

@@ -26,6 +26,10 @@ const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… |
   release ID…                                   deliver again, now; a quarantined message is delivered as
                                                 it was stored (verdict headers kept, not scanned again)
                                                 with an X-Mailmoat-Released header
+  release ID --recipient ADDRESS                deliver a quarantined message to that one recipient only;
+                                                the others stay in the quarantine
+  delete ID --recipient ADDRESS                 drop that one recipient of a quarantined message (the
+                                                message goes once no recipient is left)
   requeue ID… | --to DOMAIN | --from ADDRESS | --all
                                                 put dead-lettered messages back in the queue, due now: their
                                                 failed recipients (--to: only those in DOMAIN) are tried again
@@ -41,6 +45,7 @@ Exit code: 0 done, 1 a message was not found or an error, 64 usage error.`;
 const OPTIONS = {
   ...CONFIG_OPTIONS, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
   folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' }, all: { type: 'boolean' },
+  recipient: { type: 'string' },
 } as const;
 
 const FOLDERS: readonly QueueFolder[] = ['queue', 'deadletter', 'quarantine'];
@@ -250,18 +255,47 @@ async function change(store: QueueStore, command: Change, args: string[], o: Rec
   return failed || Object.values(results).some((r) => r === 'missing' || r === 'dead-letter' || r === 'quarantine') ? 1 : 0;
 }
 
+const RECIPIENT_DONE = { release: 'released to', delete: 'deleted for' } as const;
+
+/** `release|delete ID --recipient ADDRESS`: one recipient of one quarantined message. */
+async function forRecipient(store: QueueStore, command: 'release' | 'delete', args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
+  const address = String(o.recipient).trim().replace(/^<(.*)>$/, '$1');
+  if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new UsageError(`--recipient takes an address, not ${JSON.stringify(o.recipient)}`);
+  if (o.to !== undefined || o.from !== undefined || o.all !== undefined || o.folder !== undefined) throw new UsageError('--recipient takes one queue id and no --to, --from, --all or --folder');
+  const ids = queueIds(args);
+  if (ids.length !== 1) throw new UsageError(`${command} --recipient takes one queue id`);
+  const [id] = ids;
+  const owner = await queueActions(store);
+  let result: AdminResult;
+  try {
+    // Without a gateway, this process holds queue.lock and edits the files, noting each edit for the next start's log.
+    const actions = owner.actions;
+    const run = command === 'release' ? actions.releaseForRecipient : actions.deleteForRecipient;
+    if (!run) throw new Error(`${command} --recipient is not available`);
+    result = await run.call(actions, id, address);
+  } finally { owner.release(); }
+  const text = result === 'done' ? `${RECIPIENT_DONE[command]} <${t(address)}>`
+    : result === 'missing' ? 'not in the quarantine' : `<${t(address)}> is not a recipient still held in the quarantine for this message`;
+  out({ results: { [id]: result }, via: owner.live ? 'gateway' : 'files' }, () => console.log(`${id}: ${text}`));
+  return result === 'done' ? 0 : 1;
+}
+
 async function dispatch(command: string, args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
   const known = ['list', 'overview', 'show', 'flush', 'hold', 'release', 'delete', 'requeue'];
   if (!known.includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   if (command === 'list' && args.length) throw new UsageError('list takes no argument (--folder F picks the folder)');
   if (command === 'overview' && args.length) throw new UsageError('overview takes no argument');
   if (o.folder !== undefined && !['list', 'delete', 'requeue'].includes(command)) throw new UsageError(`--folder does not apply to ${command}`);
+  if (o.recipient !== undefined && command !== 'release' && command !== 'delete') throw new UsageError(`--recipient applies to release and delete only`);
   const store = new QueueStore(await dataDir(o as { 'data-dir'?: string; config?: string; set?: string[] }));
   switch (command) {
     case 'list': return list(store, folderOption(o.folder as string | undefined), out);
     case 'overview': { const rows = overview((await listed(store, 'queue')).entries); out(rows, () => printOverview(rows)); return 0; }
     case 'show': return show(store, args, out);
     case 'flush': return flush(store, args, out);
+    case 'release': case 'delete':
+      if (o.recipient !== undefined) return forRecipient(store, command, args, o, out);
+      return change(store, command, args, o, out);
     default: return change(store, command as Change, args, o, out);
   }
 }

@@ -1,0 +1,93 @@
+// The digest mail for one recipient: a plain-text part and a simple HTML alternative listing each quarantined
+// message, with a release and a delete link each when the gateway's web address is known.
+import { randomBytes } from 'node:crypto';
+import { encodedWords } from '../message/header-block.ts';
+import { escapeHtml } from './html.ts';
+import { dateText, scoreText, type QuarantinedSummary } from './summary.ts';
+
+export interface DigestItem extends QuarantinedSummary {
+  /** The ticket's links, when `link_base` is set. */
+  links?: { release: string; delete: string };
+}
+
+export interface DigestMail {
+  from: string;
+  to: string;
+  hostname: string;
+  items: DigestItem[];
+  /** How many more messages are held than the digest lists (it lists at most DIGEST_ITEMS_MAX). */
+  more: number;
+  /** Start of the period listed (ms), or undefined for everything held. */
+  since?: number;
+  /** When the links stop working (ms), if there are links. */
+  linksExpire?: number;
+  now: number;
+}
+
+/** Messages one digest lists: a flood of spam for one address must not make a digest of megabytes. */
+export const DIGEST_ITEMS_MAX = 500;
+
+const mailDate = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
+
+/** Base64 in lines of 76 characters (RFC 2045), so no line of the mail is too long whatever the text holds. */
+const base64Lines = (text: string) => (Buffer.from(text, 'utf8').toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+
+function intro(m: DigestMail): string {
+  const period = m.since === undefined ? 'are held' : `arrived since ${dateText(m.since)}`;
+  return `${m.items.length + m.more} message(s) addressed to you ${period} in the quarantine of ${m.hostname}: they were taken for spam and not delivered.`;
+}
+
+function howTo(m: DigestMail): string {
+  if (m.linksExpire !== undefined) return `Release delivers a message to you, as it was received; Delete removes it for you. The links work until ${dateText(m.linksExpire)}.`;
+  return 'To have a message delivered after all, ask your administrator to release it for you, giving its id.';
+}
+
+function textPart(m: DigestMail): string {
+  const lines = [`Quarantine report for ${m.to}`, '', intro(m), howTo(m), ''];
+  for (const it of m.items) {
+    lines.push(`Date:    ${dateText(it.receivedAt)}`, `From:    ${it.sender}`, `Subject: ${it.subject}`, `Score:   ${scoreText(it.score)}`);
+    if (it.links) lines.push(`Release: ${it.links.release}`, `Delete:  ${it.links.delete}`);
+    else lines.push(`Id:      ${it.id}`);
+    lines.push('');
+  }
+  if (m.more) lines.push(`… and ${m.more} more, not listed here. Your administrator can list them all.`, '');
+  lines.push('Messages left in the quarantine are deleted after a while, as the administrator set it.');
+  return lines.join('\r\n') + '\r\n';
+}
+
+function htmlPart(m: DigestMail): string {
+  const e = escapeHtml;
+  const rows = m.items.map((it) => {
+    const act = it.links
+      ? `<a href="${e(it.links.release)}">Release</a> | <a href="${e(it.links.delete)}">Delete</a>`
+      : `id ${e(it.id)}`;
+    return `<tr><td>${e(dateText(it.receivedAt))}</td><td>${e(it.sender)}</td><td>${e(it.subject)}</td><td>${e(scoreText(it.score))}</td><td>${act}</td></tr>`;
+  });
+  return [
+    '<!DOCTYPE html>', '<html><head><meta charset="utf-8"><title>Quarantine report</title></head><body>',
+    `<h1>Quarantine report for ${e(m.to)}</h1>`, `<p>${e(intro(m))}</p>`, `<p>${e(howTo(m))}</p>`,
+    '<table border="1" cellpadding="4" cellspacing="0">', '<tr><th>Date</th><th>From</th><th>Subject</th><th>Score</th><th></th></tr>',
+    ...rows, '</table>',
+    ...(m.more ? [`<p>… and ${m.more} more, not listed here. Your administrator can list them all.</p>`] : []),
+    '</body></html>', '',
+  ].join('\r\n');
+}
+
+/** The whole message, CRLF line ends; header text of ours only (the senders' texts are in the base64 parts). */
+export function buildDigestMail(m: DigestMail): Buffer {
+  const boundary = `=_mailmoat_digest_${randomBytes(12).toString('hex')}`;
+  const head = [
+    `From: ${m.from}`,
+    `To: ${m.to}`,
+    `Subject: ${encodedWords(`Quarantine report for ${m.to}: ${m.items.length + m.more} message(s)`)}`,
+    `Date: ${mailDate(m.now)}`,
+    `Message-ID: <${m.now.toString(36)}.${randomBytes(8).toString('hex')}.digest@${m.hostname}>`,
+    'MIME-Version: 1.0',
+    // RFC 3834: no vacation reply or other automatic answer to a report.
+    'Auto-Submitted: auto-generated',
+    'X-Auto-Response-Suppress: All',
+    `Content-Type: multipart/alternative; boundary="${boundary}"`,
+  ];
+  const part = (type: string, text: string) => [`--${boundary}`, `Content-Type: ${type}; charset=utf-8`, 'Content-Transfer-Encoding: base64', '', base64Lines(text)];
+  return Buffer.from([...head, '', ...part('text/plain', textPart(m)), ...part('text/html', htmlPart(m)), `--${boundary}--`, ''].join('\r\n'), 'utf8');
+}

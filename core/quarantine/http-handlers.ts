@@ -1,0 +1,92 @@
+// The quarantine digest's links, as routes of the gateway's web server: GET shows what the link is about and a button;
+// only POST releases or deletes, since mail link scanners and previews fetch every GET link of a mail. The ticket in
+// the link is the only authentication (no login, as in Proxmox Mail Gateway's spam report), so the routes answer
+// over HTTPS only, and the ticket is never logged nor sent on to another site (Referrer-Policy).
+import type { KeyObject } from 'node:crypto';
+import type { Logger } from '../log/types.ts';
+import type { AdminResult } from '../queue/admin-ops.ts';
+import type { QueueStore } from '../queue/queue-store.ts';
+import { queueIdProblem } from '../control/protocol.ts';
+import { heldRecipientIndex, type ReleasedBy } from './released-copy.ts';
+import { summarize } from './summary.ts';
+import { verifyTicket, type Ticket } from './ticket.ts';
+import { errorPage, confirmPage, resultPage, type Page } from './pages.ts';
+import type { HttpRequest, HttpResponse, Route } from '../http/types.ts';
+
+
+export interface QuarantineHttpDeps {
+  /** The key tickets are signed with (loadTicketKey(data_dir)). */
+  key: KeyObject;
+  /** Where the quarantined messages are read for the confirmation page. */
+  store: QueueStore;
+  /** The running gateway's ControlServer.forRecipient, so the change is serialised with every other one on the message. */
+  forRecipient(action: 'release' | 'delete', id: string, address: string, by: ReleasedBy): Promise<AdminResult>;
+  log?: Logger;
+}
+
+type Action = 'release' | 'delete';
+
+const HEADERS: Record<string, string> = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  // The page's address holds the ticket: no link or form may carry it to another site.
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+};
+
+const respond = (status: number, page: Page): HttpResponse => ({ status, headers: { ...HEADERS }, body: page });
+
+const FORBIDDEN_REASON = {
+  malformed: 'This link is not valid. Copy the whole link from the quarantine report, or ask your administrator.',
+  'bad signature': 'This link is not valid. Copy the whole link from the quarantine report, or ask your administrator.',
+  expired: 'This link has expired. A newer quarantine report has fresh links, or ask your administrator.',
+} as const;
+
+/** The ticket of a request, checked; or the response that refuses it. */
+function ticketOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | null): Ticket | HttpResponse {
+  if (!req.tls) return respond(403, errorPage('Forbidden', 'This page is served over HTTPS only: its link is the key to your quarantined mail.'));
+  const check = verifyTicket(deps.key, text ?? undefined);
+  if (!check.ok) return respond(403, errorPage('Forbidden', FORBIDDEN_REASON[check.reason]));
+  if (queueIdProblem(check.ticket.id)) return respond(403, errorPage('Forbidden', FORBIDDEN_REASON.malformed));
+  return check.ticket;
+}
+
+const GONE = 'This message is no longer in the quarantine for you: it was released, deleted, or has expired.';
+
+async function confirm(deps: QuarantineHttpDeps, action: Action, req: HttpRequest): Promise<HttpResponse> {
+  const ticket = ticketOf(deps, req, req.query.get('t'));
+  if (!('id' in ticket)) return ticket;
+  const entry = await deps.store.load(ticket.id, 'quarantine');
+  if (!entry || heldRecipientIndex(entry, ticket.address) < 0) return respond(410, errorPage('Gone', GONE));
+  const summary = await summarize(deps.store, entry);
+  return respond(200, confirmPage(action, summary, ticket.address, req.query.get('t')!));
+}
+
+async function perform(deps: QuarantineHttpDeps, action: Action, req: HttpRequest): Promise<HttpResponse> {
+  const form = new URLSearchParams(req.body.toString('utf8'));
+  const ticket = ticketOf(deps, req, form.get('t') ?? req.query.get('t'));
+  if (!('id' in ticket)) return ticket;
+  let result: AdminResult;
+  try {
+    result = await deps.forRecipient(action, ticket.id, ticket.address, 'recipient');
+  } catch (e) {
+    // Ours, and most likely passing (a full disk, a gateway stopping): the link still works later.
+    deps.log?.error(`quarantine ${action} for a recipient failed`, { qid: ticket.id, to: ticket.address, remote: req.remoteAddress, error: (e as Error).message });
+    return respond(503, errorPage('Not done', 'The gateway could not do this just now. Please try again later; the link still works.'));
+  }
+  deps.log?.info(`quarantine ${action} by a recipient's link`, { qid: ticket.id, to: ticket.address, remote: req.remoteAddress, result });
+  if (result !== 'done') return respond(410, errorPage('Gone', GONE));
+  return respond(200, resultPage(action, ticket.address));
+}
+
+/** The four routes: GET and POST of /quarantine/release and /quarantine/delete. */
+export function quarantineRoutes(deps: QuarantineHttpDeps): Route[] {
+  const routes: Route[] = [];
+  for (const action of ['release', 'delete'] as const) {
+    const path = `/quarantine/${action}` as const;
+    routes.push({ method: 'GET', path, public: true, handle: (req) => confirm(deps, action, req) });
+    routes.push({ method: 'POST', path, public: true, handle: (req) => perform(deps, action, req) });
+  }
+  return routes;
+}

@@ -1,0 +1,57 @@
+// What a recipient is shown of a quarantined message, in the digest and on the release page: when it arrived, who it
+// says it is from, its subject and its score. Every shown value is text from the sender: decoded, stripped of control
+// and direction-changing characters, and cut, so it can neither forge lines of the digest nor run on for pages.
+import { TextDecoder } from 'node:util';
+import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
+import { decodeWords } from '../text/encoded-words.ts';
+import type { QueueEntry } from '../queue/entry.ts';
+import type { QueueStore } from '../queue/queue-store.ts';
+
+export interface QuarantinedSummary {
+  id: string;
+  /** When it entered the quarantine (ms): the sender's Date header can say anything. */
+  receivedAt: number;
+  /** The From header as shown, or the envelope sender when it has none. */
+  sender: string;
+  subject: string;
+  /** The verdict's total score; undefined when a rule or plugin quarantined it without one. */
+  score?: number;
+}
+
+/** How much of a message is read for its headers: a From and Subject further in are not worth more reading. */
+const HEAD_BYTES = 64 * 1024;
+export const SHOWN_CHARS = 80;
+
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]+/g;
+
+/** `text` safe to show on one line: encoded words decoded, control characters gone, cut at `max` characters. */
+export function shownText(text: string, max = SHOWN_CHARS): string {
+  const clean = decodeWords(text).replace(UNSAFE, ' ').replace(/\s+/g, ' ').trim();
+  const chars = [...clean];
+  return chars.length > max ? `${chars.slice(0, max - 1).join('')}…` : clean;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Header bytes as text: UTF-8 when they are (SMTPUTF8 mail), else Latin-1, which every byte decodes to. */
+function headerText(bytes: Buffer): string {
+  try { return utf8.decode(bytes); } catch { return bytes.toString('latin1'); }
+}
+
+export async function summarize(store: QueueStore, entry: QueueEntry): Promise<QuarantinedSummary> {
+  const head = await store.readHead(entry.id, 'quarantine', HEAD_BYTES);
+  const end = headerEnd(head);
+  const fields = parseHeaderBlock(headerText(end < 0 ? head : head.subarray(0, end)));
+  const first = (name: string) => fields.find((f) => f.name.toLowerCase() === name)?.value;
+  const from = first('from');
+  return {
+    id: entry.id,
+    receivedAt: entry.receivedAt,
+    sender: shownText(from ?? `<${entry.mailFrom}>`) || `<${entry.mailFrom}>`,
+    subject: shownText(first('subject') ?? '') || '(no subject)',
+    ...(typeof entry.verdict?.score === 'number' ? { score: entry.verdict.score } : {}),
+  };
+}
+
+export const scoreText = (score: number | undefined) => (score === undefined ? '-' : (Math.round(score * 10) / 10).toFixed(1));
+export const dateText = (ms: number) => new Date(ms).toISOString().replace(/:\d\d\.\d+Z$/, ' UTC').replace('T', ' ');

@@ -1,0 +1,99 @@
+// `moat quarantine digest`: send each recipient the digest of their quarantined mail now (or show what it would list).
+// Through the running gateway when there is one, which queues the digests and delivers them at once; without one,
+// the digests are queued on the files under queue.lock, as `moat queue` edits them, and go at the gateway's next start.
+import { chownSync, existsSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CONFIG_OPTIONS, readCommand, USAGE_ERROR } from './args.ts';
+import { ConfigError, loadConfig } from '../../core/config/load.ts';
+import { QueueStore } from '../../core/queue/queue-store.ts';
+import { ControlClient, gatewayStatus, queueActions } from '../../core/control/client.ts';
+import { socketPath } from '../../core/control/protocol.ts';
+import { forTerminal } from '../../core/queue/inspect.ts';
+import { runDigest, type DigestDeps, type DigestOptions, type DigestReport } from '../../core/quarantine/digest.ts';
+import { DIGEST_STATE_FILE } from '../../core/quarantine/digest-state.ts';
+import { dateText, scoreText } from '../../core/quarantine/summary.ts';
+
+const USAGE = `usage: moat quarantine digest [--config FILE] [--set KEY=VALUE]… [--all] [--dry-run] [--to ADDRESS] [--json]
+
+  digest      mail each recipient in the local domains (quarantine_digest.domains) a list of the messages held
+              for them in the quarantine since the last digest, with release and delete links when
+              quarantine_digest.link_base is set; it is queued and relayed like any mail
+    --all       list everything held, not only what arrived since the last digest
+    --dry-run   print what each digest would list; queue nothing, keep the time of the last digest
+    --to ADDR   only this recipient's digest (the time of the last digest is kept)
+
+With a gateway running on the data_dir the digest goes through its control socket and uses its config; without
+one it is queued on the files (under data_dir/queue.lock) and delivered at the gateway's next start.
+Exit code: 0 done, 1 an error (a digest that could not be queued), 64 usage error.`;
+
+const OPTIONS = { ...CONFIG_OPTIONS, all: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, to: { type: 'string' }, json: { type: 'boolean' } } as const;
+
+class UsageError extends Error {}
+
+function printReport(r: DigestReport): void {
+  const period = r.since === null ? 'everything held' : `since ${dateText(r.since)}`;
+  if (!r.digests.length) { console.log(`no recipient has quarantined mail (${period})`); return; }
+  for (const d of r.digests) {
+    const to = forTerminal(d.to);
+    if (d.error) console.log(`<${to}>: ${d.messages} message(s): NOT queued: ${forTerminal(d.error)}`);
+    else if (r.dryRun) console.log(`<${to}>: ${d.messages} message(s) would be listed (${period})`);
+    else console.log(`<${to}>: ${d.messages} message(s) listed, digest queued as ${d.queueId}`);
+    for (const m of d.listed ?? []) console.log(`    ${m.id}  ${dateText(m.receivedAt)}  score ${scoreText(m.score)}  ${forTerminal(m.sender)}  ${forTerminal(m.subject)}`);
+  }
+}
+
+/** Files this command may create in data_dir, given to data_dir's owner when root runs it (the gateway must read them). */
+function returnOwnership(dataDir: string): void {
+  if (process.getuid?.() !== 0) return;
+  const owner = statSync(dataDir);
+  if (owner.uid === 0) return;
+  for (const f of ['quarantine.key', DIGEST_STATE_FILE]) {
+    try { chownSync(path.join(dataDir, f), owner.uid, owner.gid); } catch { /* not made by this run */ }
+  }
+}
+
+async function digest(o: { config?: string; set?: string[]; all?: boolean; 'dry-run'?: boolean; to?: string }): Promise<{ report: DigestReport; via: string }> {
+  const { config } = await loadConfig({ file: o.config, overrides: o.set ?? [] });
+  const dataDir = config.data_dir;
+  if (!existsSync(path.join(dataDir, 'queue.key')) && !existsSync(path.join(dataDir, 'queue'))) throw new Error(`${dataDir} holds no queue (no queue.key): is it the gateway's data_dir?`);
+  const to = o.to?.trim().replace(/^<(.*)>$/, '$1');
+  if (to !== undefined && !/^[^@\s]+@[^@\s]+$/.test(to)) throw new UsageError(`--to takes an address, not ${JSON.stringify(o.to)}`);
+  const opts: DigestOptions = { all: o.all === true, dryRun: o['dry-run'] === true, ...(to ? { to } : {}) };
+  const store = new QueueStore(dataDir);
+  if (await gatewayStatus(store)) return { report: await new ControlClient(socketPath(dataDir)).digest(opts), via: 'gateway' };
+  const deps: DigestDeps = {
+    dataDir, store, config: () => config.quarantine_digest, hostname: () => config.server.hostname || os.hostname(), localDomains: () => config.domains,
+  };
+  // A dry run reads the quarantine only: no lock needed, nothing written.
+  if (opts.dryRun) return { report: await runDigest(deps, opts), via: 'files' };
+  const owner = await queueActions(store);
+  try {
+    if (owner.live) return { report: await new ControlClient(socketPath(dataDir)).digest(opts), via: 'gateway' };
+    const report = await runDigest(deps, opts);
+    returnOwnership(dataDir);
+    return { report, via: 'files' };
+  } finally { owner.release(); }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = readCommand(argv, OPTIONS, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const o = parsed.values;
+  const [command, ...args] = parsed.positionals;
+  if (command !== 'digest' || args.length) { console.error(command ? `moat quarantine: unknown command ${JSON.stringify([command, ...args].join(' '))}\n\n${USAGE}` : USAGE); return USAGE_ERROR; }
+  try {
+    const { report, via } = await digest(o);
+    if (o.json) console.log(JSON.stringify({ ...report, via }, null, 2));
+    else {
+      printReport(report);
+      if (via === 'files' && !report.dryRun && report.digests.some((d) => d.queueId)) console.log('no gateway running: the digests go at its next start');
+    }
+    return report.digests.some((d) => d.error) ? 1 : 0;
+  } catch (e) {
+    if (e instanceof UsageError) { console.error(`moat quarantine digest: ${e.message} (moat quarantine --help shows the usage)`); return USAGE_ERROR; }
+    if (e instanceof ConfigError) { console.error(e.message); return 1; }
+    console.error(`moat quarantine digest: ${(e as Error).message}`);
+    return 1;
+  }
+}

@@ -1,0 +1,58 @@
+// The digest's tickets: signed, checked in constant time, refused when tampered with, expired or under another key.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
+import { loadTicketKey, signTicket, verifyTicket } from '../../../core/quarantine/ticket.ts';
+
+describe('quarantine tickets', () => {
+  const key = createSecretKey(randomBytes(32));
+  const ticket = { id: 'mabc1234500ab12cd34', address: 'Ann@Example.com', expires: Date.now() + 60_000 };
+
+  it('a ticket signed under the key verifies and names its message, recipient and expiry', () => {
+    const t = signTicket(key, ticket);
+    assert.match(t, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'base64url, safe in a link');
+    assert.deepEqual(verifyTicket(key, t), { ok: true, ticket });
+  });
+
+  it('a changed payload or signature is refused', () => {
+    const [payload, mac] = signTicket(key, ticket).split('.');
+    const other = Buffer.from(JSON.stringify({ i: ticket.id, a: 'mallory@example.com', e: ticket.expires })).toString('base64url');
+    assert.deepEqual(verifyTicket(key, `${other}.${mac}`), { ok: false, reason: 'bad signature' });
+    const flipped = (mac[0] === 'A' ? 'B' : 'A') + mac.slice(1);
+    assert.deepEqual(verifyTicket(key, `${payload}.${flipped}`), { ok: false, reason: 'bad signature' });
+    assert.deepEqual(verifyTicket(key, `${payload}.${mac.slice(0, 10)}`), { ok: false, reason: 'bad signature' }, 'a short signature');
+  });
+
+  it('an expired ticket is refused, even with a good signature', () => {
+    const t = signTicket(key, { ...ticket, expires: 1_000 });
+    assert.deepEqual(verifyTicket(key, t, 999), { ok: true, ticket: { ...ticket, expires: 1_000 } });
+    assert.deepEqual(verifyTicket(key, t, 1_000), { ok: false, reason: 'expired' });
+  });
+
+  it('a ticket signed under another key is refused', () => {
+    const t = signTicket(createSecretKey(randomBytes(32)), ticket);
+    assert.deepEqual(verifyTicket(key, t), { ok: false, reason: 'bad signature' });
+  });
+
+  it('anything else is malformed', () => {
+    for (const bad of [undefined, '', 'abc', 'a.b.c', 'x'.repeat(5000), '../../etc.passwd']) {
+      assert.deepEqual(verifyTicket(key, bad), { ok: false, reason: 'malformed' }, String(bad));
+    }
+    // Signed, but not a ticket's payload.
+    const payload = Buffer.from('"just a string"').toString('base64url');
+    const mac = createHmac('sha256', key).update(payload).digest('base64url');
+    assert.deepEqual(verifyTicket(key, `${payload}.${mac}`), { ok: false, reason: 'malformed' });
+  });
+
+  it('the key is made once in data_dir, mode 0600, and kept', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mm-ticket-'));
+    try {
+      const first = loadTicketKey(dir);
+      assert.equal(statSync(path.join(dir, 'quarantine.key')).mode & 0o777, 0o600);
+      const t = signTicket(first, ticket);
+      assert.equal(verifyTicket(loadTicketKey(dir), t).ok, true, 'a later process verifies what an earlier one signed');
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+});
