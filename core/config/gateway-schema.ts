@@ -69,7 +69,7 @@ const smarthostSchema = s.object({
   timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(60_000).describe('Connection and command timeout'),
 });
 
-export const gatewaySchema = s.object({
+export const gatewaySchema = s.checked(s.object({
   server: s.object({
     hostname: s.string().default('').describe('Name in the greeting and Received headers (default: the machine name)'),
     listen: s.array(hostPort).default(['127.0.0.1:2525']).describe('Plain SMTP listeners with STARTTLS'),
@@ -165,6 +165,12 @@ export const gatewaySchema = s.object({
     level: s.enum(['debug', 'info', 'warn', 'error'] as const).default('info').describe('Least severe log lines written'),
     format: s.enum(['auto', 'json', 'text'] as const).default('auto').describe('auto = text on a terminal, JSON lines otherwise'),
   }).default({} as never),
+}), (cfg, p, is) => {
+  // The links are the recipient's only key, so their pages answer over HTTPS only (core/quarantine/http-handlers.ts).
+  if (cfg.quarantine_digest.link_base !== undefined && (!cfg.http.listen.length || !cfg.http.tls)) {
+    const at = p ? `${p}.quarantine_digest.link_base` : 'quarantine_digest.link_base';
+    is.push({ path: at, message: 'needs http.listen with http.tls: true: its release and delete pages answer over HTTPS only, so every link would fail' });
+  }
 });
 
 export type GatewayConfig = Infer<typeof gatewaySchema>;

@@ -11,6 +11,7 @@ import { listWithScheduled } from '../queue/inspect.ts';
 import { forEachBounded } from '../queue/for-each-bounded.ts';
 import type { QueueFolder } from '../queue/queue-store.ts';
 import type { QueueEntry } from '../queue/entry.ts';
+import { enteredFolderAt } from '../queue/entry-times.ts';
 import type { DigestOptions, DigestReport } from '../quarantine/digest.ts';
 import type { ReleasedBy } from '../quarantine/released-copy.ts';
 import {
@@ -128,11 +129,6 @@ async function bulk(req: Extract<ControlRequest, { op: 'bulk' }>, c: Context): P
     }
   });
   return reply;
-}
-
-/** When a message entered its folder: its last delivery attempt for dead-letter (what moved it there), else its arrival. */
-export function enteredFolderAt(e: QueueEntry): number {
-  return e.history.reduce((at, h) => Math.max(at, h.at), e.receivedAt);
 }
 
 async function expire(folder: 'quarantine' | 'deadletter', before: number, c: Context, stopping = () => false): Promise<string[]> {

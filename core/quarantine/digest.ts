@@ -5,11 +5,12 @@ import type { KeyObject } from 'node:crypto';
 import type { Logger } from '../log/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
+import { domainToASCII } from 'node:url';
 import { domainArg, domainOf } from '../queue/actions.ts';
 import { newQueueId } from '../queue/queue-id.ts';
 import { forEachBounded } from '../queue/for-each-bounded.ts';
 import { isAscii } from '../text/ascii.ts';
-import { enteredFolderAt } from '../control/server.ts';
+import { enteredFolderAt } from '../queue/entry-times.ts';
 import type { DigestConfig } from './digest-config.ts';
 import { buildDigestMail, DIGEST_ITEMS_MAX, type DigestItem } from './digest-mail.ts';
 import { readLastDigest, writeLastDigest } from './digest-state.ts';
@@ -27,6 +28,8 @@ export interface DigestDeps {
   hostname: () => string;
   /** The gateway's `domains`: digests go to these unless `quarantine_digest.domains` names others. */
   localDomains: () => readonly string[];
+  /** True once the gateway is stopping: a run ends between two recipients. */
+  stopping?: () => boolean;
   log?: Logger;
 }
 
@@ -61,13 +64,19 @@ async function heldByRecipient(store: QueueStore, domains: Set<string>, since: n
     if ((since !== undefined && at < since) || at >= until) continue;
     for (const r of e.recipients) {
       const key = r.address.toLowerCase();
-      if (r.status !== 'pending' || !domains.has(domainOf(r.address)) || (only !== undefined && key !== only)) continue;
+      if (r.status !== 'pending' || !domains.has(asciiDomain(domainOf(r.address))) || (only !== undefined && key !== only)) continue;
       const group = out.get(key) ?? { address: r.address, entries: [] };
       group.entries.push(e);
       out.set(key, group);
     }
   }
   return out;
+}
+
+/** A domain in its A-label form: recipients keep the form they were sent in, `domains` the one it was written in. */
+function asciiDomain(d: string): string {
+  const name = domainArg(d);
+  return domainToASCII(name) || name;
 }
 
 const linksFor = (base: string, ticket: string) => ({
@@ -77,10 +86,12 @@ const linksFor = (base: string, ticket: string) => ({
 
 /** One digest run; see DigestOptions. A recipient whose digest cannot be queued is reported, the others still get theirs. */
 export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Promise<DigestReport> {
-  const started = Date.now();
+  // The period ends now, or where a message still being committed into the quarantine begins: its time has passed
+  // but it cannot be listed yet, and the next period starts where this one ends.
+  const started = Math.min(Date.now(), deps.store.oldestQuarantineCommit() ?? Infinity);
   const cfg = deps.config();
   const since = opts.all ? undefined : readLastDigest(deps.dataDir);
-  const domains = new Set((cfg.domains.length ? cfg.domains : deps.localDomains()).map(domainArg));
+  const domains = new Set((cfg.domains.length ? cfg.domains : deps.localDomains()).map(asciiDomain));
   const groups = await heldByRecipient(deps.store, domains, since, started, opts.to?.toLowerCase());
   const hostname = deps.hostname();
   const from = cfg.from || `postmaster@${hostname}`;
@@ -88,7 +99,10 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
   let key: KeyObject | undefined;
   const expires = started + cfg.ticket_lifetime;
   const report: DigestReport = { since: since ?? null, dryRun: !!opts.dryRun, digests: [] };
+  let interrupted = false;
   for (const { address, entries } of groups.values()) {
+    // A stop does not wait for the rest of a long run; the period is kept, so the next run sends them all again.
+    if (deps.stopping?.()) { interrupted = true; break; }
     const shown = entries.slice(0, DIGEST_ITEMS_MAX);
     const items: DigestItem[] = [];
     await forEachBounded(shown, READS_IN_FLIGHT, async (e) => { items.push(await summarize(deps.store, e)); });
@@ -124,7 +138,8 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
   }
   // The period moves on only once everyone in it got their digest: a failed one lists the same mail next time.
   // A kill before this line sends the digests of this run again at the next one, never fewer.
-  if (!opts.dryRun && opts.to === undefined && report.digests.every((d) => !d.error)) writeLastDigest(deps.dataDir, started);
+  if (interrupted) deps.log?.warn('quarantine digest stopped part way: the whole period is sent again at the next run', { queued: report.digests.length, recipients: groups.size });
+  else if (!opts.dryRun && opts.to === undefined && report.digests.every((d) => !d.error)) writeLastDigest(deps.dataDir, started);
   return report;
 }
 
@@ -152,12 +167,15 @@ export function startDigestSchedule(deps: DigestDeps): DigestSchedule {
   let chain: Promise<unknown> = Promise.resolve();
   let notBefore = 0;
   const inTurn = (opts: DigestOptions = {}): Promise<DigestReport> => {
-    const run = chain.catch(() => undefined).then(() => runDigest(deps, opts));
+    const run = chain.catch(() => undefined).then(() => runDigest({ ...deps, stopping: () => stopped || !!deps.stopping?.() }, opts));
     chain = run.catch(() => undefined);
     return run;
   };
+  // A run under way arms the next one itself when it ends: arming now as well would start a second chain of timers.
+  let running = false;
   const arm = () => {
-    if (stopped) return;
+    clearTimeout(timer);
+    if (stopped || running) return;
     const cfg = deps.config();
     const due = cfg.enabled ? Math.max((readLastDigest(deps.dataDir) ?? 0) + cfg.interval, notBefore) : Infinity;
     timer = setTimeout(tick, Math.max(0, Math.min(due - Date.now(), RECHECK_MS)));
@@ -166,13 +184,14 @@ export function startDigestSchedule(deps: DigestDeps): DigestSchedule {
   const tick = async () => {
     const cfg = deps.config();
     if (!stopped && cfg.enabled && Date.now() >= notBefore && (readLastDigest(deps.dataDir) ?? 0) + cfg.interval <= Date.now()) {
+      running = true;
       try {
         const r = await inTurn();
         if (r.digests.some((d) => d.error)) notBefore = Date.now() + RETRY_MS;
       } catch (e) {
         notBefore = Date.now() + RETRY_MS;
         deps.log?.warn('quarantine digest failed; tried again later', { error: (e as Error).message });
-      }
+      } finally { running = false; }
     }
     arm();
   };

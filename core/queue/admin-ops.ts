@@ -70,6 +70,11 @@ export class FolderAwareActions implements AdminActions {
   private readonly log?: Logger;
   /** The running gateway's metrics (`released`, `requeued`); absent on the files, where no metric runs. */
   private readonly counters?: Counters;
+  /**
+   * Copies queued for one recipient whose mark in the quarantined entry (step 2) has not been written yet, as after a
+   * full disk: a release asked again must only redo the mark, even once the copy has been delivered and left the queue.
+   */
+  private readonly copiesAwaitingMark = new Set<string>();
 
   constructor(queue: QueueActions, store: QueueStore, opts: { schedule?: (entry: QueueEntry) => void; log?: Logger; counters?: Counters } = {}) {
     this.queue = queue;
@@ -182,14 +187,16 @@ export class FolderAwareActions implements AdminActions {
     const copyId = releasedCopyId(id, index);
     const queued = existsSync(this.store.emlPath(copyId)) ? await this.store.load(copyId) : undefined;
     const copy = queued ?? releasedCopy(entry, index, by);
-    if (!queued) {
+    if (!queued && !this.copiesAwaitingMark.has(copyId)) {
       await this.queueCopy(id, copy);
+      this.copiesAwaitingMark.add(copyId);
       // Scheduled once durable, whatever step (2) does: a queued copy is always delivered. A copy found queued was
       // scheduled when it was queued, or by the start that recovered it.
       this.schedule?.(copy);
     }
     markRecipientDone(entry, index, { released: copyId });
     await this.keepOrRemove(entry);
+    this.copiesAwaitingMark.delete(copyId);
     this.counters?.inc('released');
     this.log?.info('released from quarantine for one recipient', { qid: id, copy_qid: copyId, to: copy.recipients[0].address, by });
     return 'done';

@@ -12,6 +12,7 @@ import type { KeyObject } from 'node:crypto';
 import { loadSealKey, readSealedEnvelope, sealEnvelope } from './envelope-seal.ts';
 import { Journal, readJournal, readLocation, type JournalRecord } from './journal.ts';
 import { anyHeld, heldRecipientIndex, markRecipientDone, type ReleasedCopy } from '../quarantine/released-copy.ts';
+import { enteredFolderAt } from './entry-times.ts';
 
 async function fsyncFile(file: string): Promise<void> {
   const fh = await open(file, 'r+');
@@ -81,6 +82,8 @@ export class QueueStore {
   private removals: Promise<void> = Promise.resolve();
   /** Messages committed by this process, or recovered from their seal, whose state never left it: no .json for them. */
   private readonly sealedOnly = new Set<string>();
+  /** Messages being committed into the quarantine, by id, with their entry time (oldestQuarantineCommit). */
+  private readonly quarantineCommits = new Map<string, number>();
   /** Small messages, appended to shared segment files (see journal.ts); the owner process takes it over in recover(). */
   private readonly journal: Journal;
 
@@ -220,6 +223,25 @@ export class QueueStore {
 
   /** Moves a spooled message into another folder durably (quarantine, dead-letter). */
   async commitTo(folder: QueueFolder, entry: QueueEntry, from: QueueFolder = 'queue'): Promise<void> {
+    if (folder !== 'quarantine') return this.commitToFolder(folder, entry, from);
+    // Its time in the quarantine starts now, not at its arrival: a digest run while the plugins judged it must not
+    // count it as already listed. From here until it is on disk, oldestQuarantineCommit names it.
+    entry.history.push({ at: Date.now(), result: 'quarantined' });
+    this.quarantineCommits.set(entry.id, enteredFolderAt(entry));
+    try { await this.commitToFolder(folder, entry, from); } finally { this.quarantineCommits.delete(entry.id); }
+  }
+
+  /**
+   * The earliest entry time (enteredFolderAt) of a message being committed into the quarantine now, if any: such a
+   * message is not listed yet though its time has passed, so a quarantine digest must not move its period past it.
+   */
+  oldestQuarantineCommit(): number | undefined {
+    let oldest: number | undefined;
+    for (const at of this.quarantineCommits.values()) if (oldest === undefined || at < oldest) oldest = at;
+    return oldest;
+  }
+
+  private async commitToFolder(folder: QueueFolder, entry: QueueEntry, from: QueueFolder): Promise<void> {
     if (from === 'queue') {
       await this.moveToFiles(entry);
       // The cut below removes a sealed envelope: its state goes to a .json first, else a kill before the rename leaves
@@ -407,12 +429,16 @@ export class QueueStore {
   private async finishReleasedCopies(entries: QueueEntry[]): Promise<void> {
     for (const e of entries as ReleasedCopy[]) {
       if (!e.releasedFrom) continue;
-      const held = await this.load(e.releasedFrom.id, 'quarantine');
-      const index = held ? heldRecipientIndex(held, e.releasedFrom.address) : -1;
-      if (!held || index < 0) continue;
-      markRecipientDone(held, index, { released: e.id });
-      if (anyHeld(held)) await this.writeState(held, 'quarantine');
-      else await this.remove(held.id, 'quarantine');
+      // A quarantined entry that cannot be read or rewritten must not stop the start: the copy is delivered either
+      // way, and the recipient at worst stays listed as held.
+      try {
+        const held = await this.load(e.releasedFrom.id, 'quarantine');
+        const index = held ? heldRecipientIndex(held, e.releasedFrom.address) : -1;
+        if (!held || index < 0) continue;
+        markRecipientDone(held, index, { released: e.id });
+        if (anyHeld(held)) await this.writeState(held, 'quarantine');
+        else await this.remove(held.id, 'quarantine');
+      } catch { continue; }
     }
   }
 
