@@ -280,7 +280,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       },
     });
     // The digest's links: public routes (a recipient's browser is anywhere), answered over HTTPS only.
-    for (const r of quarantineRoutes({ key: loadTicketKey(cfg.data_dir), store: queue, forRecipient: control.forRecipient, log: quarantineLog })) admin?.addRoute(r);
+    if (admin) for (const r of quarantineRoutes({ key: loadTicketKey(cfg.data_dir), store: queue, forRecipient: control.forRecipient, log: quarantineLog })) admin.addRoute(r);
   } catch (e) {
     // A listen failure of the admin listener stops the start as one of an SMTP listener does.
     await stopListeners(listeners);
