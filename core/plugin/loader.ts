@@ -121,6 +121,8 @@ async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: 
     const cfg = def.configSchema.parse(pluginOptions(entry), `plugins[${i}]`, issues);
     if (issues.length) throw new Error(issues.map((x) => `${x.path}: ${x.message}`).join('; '));
     const log = setup.log.child({ plugin: def.name });
+    // The module's own name tags its log lines and findings; an entry naming it otherwise would be looked for in vain.
+    if (entry.module && entry.name !== def.name) log.warn('plugin entry name differs from the name its module defines, which its log lines and findings use', { entry: entry.name, module: entry.module });
     const changed = moduleChangedSinceLoad(entry, projectDir);
     if (changed) log.warn('plugin code changed since it was loaded: the code loaded first runs until a restart', { file: changed });
     try {

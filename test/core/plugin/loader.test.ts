@@ -101,4 +101,15 @@ describe('plugin creation', () => {
       await gw.stop();
     }
   });
+
+  it('warns when an entry names a module plugin otherwise than the module does', async () => {
+    const file = pluginModule(dir, 'real-name', journal, 'no');
+    const gw = await startGateway({ config: { plugins: [{ name: 'other-name', module: file }] } });
+    try {
+      const warned = gw.logs.find((l) => String(l.msg).startsWith('plugin entry name differs'));
+      assert.ok(warned, 'warned');
+      assert.equal(warned.plugin, 'real-name');
+      assert.equal(warned.entry, 'other-name');
+    } finally { await gw.stop(); }
+  });
 });
