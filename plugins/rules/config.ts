@@ -1,10 +1,12 @@
 // Options of the rules plugin. Each rule's criteria and actions are checked here, so that `moat check-config` and a
 // reload name a bad regex, an unknown criterion or a rule without actions by its key path.
 import { s, type Infer, type Issue } from '../../core/index.ts';
-import { compileRuleSet } from './rule-set.ts';
+import { compileRuleSet, RULE_NAME_TEXT } from './rule-set.ts';
 
 const ruleSchema = s.object({
-  name: s.string({ pattern: /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, patternName: 'a rule name of letters, digits, _ and - (up to 64)' })
+  // Its pattern (RULE_NAME) is checked with the criteria in compileRuleSet: refused here, the rule's other mistakes went
+  // unreported until the name was mended.
+  name: s.string({ patternName: RULE_NAME_TEXT })
     .describe('The rule\'s name: in the log, and its score finding is RULE_<NAME> (upper case, - as _)'),
   description: s.string().optionalValue().describe('A note for admins; the detail of the rule\'s finding'),
   enabled: s.boolean().default(true).describe('false keeps the rule in the file without running it'),

@@ -23,6 +23,9 @@ export interface RuleSet {
 export const ruleSymbol = (name: string) => `RULE_${name.toUpperCase().replace(/-/g, '_')}`;
 
 /** Compiles the enabled rules; problems go to `issues` named by key path under `path` (`plugins[3]`). */
+const RULE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+export const RULE_NAME_TEXT = 'a rule name of letters, digits, _ and - (up to 64)';
+
 export function compileRuleSet(cfg: Pick<RulesConfig, 'rules' | 'lists'>, path: string, issues: Issue[]): RuleSet {
   const at = (k: string) => (path ? `${path}.${k}` : k);
   const st: CompileState = { issues, listNames: new Set(Object.keys(cfg.lists ?? {}).map((n) => n.toLowerCase())), regexes: [], needsParsed: false };
@@ -31,6 +34,7 @@ export function compileRuleSet(cfg: Pick<RulesConfig, 'rules' | 'lists'>, path: 
   for (const [i, rule] of (cfg.rules ?? []).entries()) {
     if (!rule || typeof rule.name !== 'string') continue;
     const rp = at(`rules[${i}]`);
+    if (!RULE_NAME.test(rule.name)) issues.push({ path: `${rp}.name`, message: `expected ${RULE_NAME_TEXT}, got ${JSON.stringify(rule.name.slice(0, 80))}` });
     const symbol = ruleSymbol(rule.name);
     const before = seen.get(symbol);
     if (before !== undefined) issues.push({ path: `${rp}.name`, message: `names the same rule (${symbol}) as rules[${before}]` });

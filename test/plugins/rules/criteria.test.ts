@@ -199,6 +199,7 @@ describe('plugins/rules validation', () => {
         { name: 'BAD-REGEX', actions: ['stop'] },
         { name: 'bad-time', when: { time: '25:00-26:00' }, actions: ['stop'] },
         { name: 'empty-when', when: {}, actions: ['stop'] },
+        { name: 'bad name!', when: { subjcet: 'x' }, actions: [{ scroe: 1 }] },
       ],
       time_zone: 'Mars/Olympus',
     });
@@ -213,6 +214,10 @@ describe('plugins/rules validation', () => {
       /^plugins\[2\]\.rules\[7\]\.name: names the same rule \(RULE_BAD_REGEX\) as rules\[0\]/,
       /^plugins\[2\]\.rules\[8\]\.when\.time: expected a time range/,
       /^plugins\[2\]\.rules\[9\]\.when: names no criterion: give one \(.*\), or leave `when` out to match every message$/,
+      // A bad name no longer hides the rule's other mistakes.
+      /^plugins\[2\]\.rules\[10\]\.name: expected a rule name of letters, digits, _ and - \(up to 64\), got "bad name!"$/,
+      /^plugins\[2\]\.rules\[10\]\.when\.subjcet: is not a known criterion/,
+      /^plugins\[2\]\.rules\[10\]\.actions\[0\]/,
       /^plugins\[2\]\.time_zone: is not a time zone/,
     ];
     for (const re of expect) assert.ok(got.some((g) => re.test(g)), `${re} not in:\n${got.join('\n')}`);
