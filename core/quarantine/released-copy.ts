@@ -28,11 +28,21 @@ export function releasedCopyId(id: string, index: number): string {
   return `${id}r${index.toString(36)}`;
 }
 
-const mailDate = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
+export const mailDate = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
 
 /**
- * The message as it goes to one recipient: stored as it was (verdict headers kept, not scanned again), plus
- * X-Mailmoat-Released saying who released it. It counts as received now: the queue's lifetime starts at the release,
+ * The stored header lines of a released message: a person judged it wanted, so `X-Mailmoat-Spam` says No (a mail
+ * server behind that files `Yes` as junk would otherwise put it back there), and `X-Mailmoat-Released` says by whom.
+ * The verdict, score and level stay: they record why it was held.
+ */
+export function releasedPrepend(prepend: string, releasedBy: string, now: number): string {
+  return prepend.replace(/^X-Mailmoat-Spam:[^\r\n]*\r\n/im, 'X-Mailmoat-Spam: No\r\n')
+    + formatHeader('X-Mailmoat-Released', `from quarantine by ${releasedBy}; ${mailDate(now)}`);
+}
+
+/**
+ * The message as it goes to one recipient: stored as it was (not scanned again), with the headers of a release
+ * (releasedPrepend). It counts as received now: the queue's lifetime starts at the release,
  * else a message kept longer than the lifetime in the quarantine would expire at its first deferral.
  */
 export function releasedCopy(entry: QueueEntry, index: number, by: ReleasedBy, now = Date.now()): ReleasedCopy {
@@ -43,7 +53,7 @@ export function releasedCopy(entry: QueueEntry, index: number, by: ReleasedBy, n
     ...structuredClone(entry),
     id: releasedCopyId(entry.id, index),
     recipients: [recipient],
-    prepend: entry.prepend + formatHeader('X-Mailmoat-Released', `from quarantine by ${who}; ${mailDate(now)}`),
+    prepend: releasedPrepend(entry.prepend, who, now),
     receivedAt: now, attempts: 0, nextAttemptAt: now, held: false,
     history: [{ at: now, result: `released from quarantine (message ${entry.id}, received ${new Date(entry.receivedAt).toISOString()}) by ${who}` }],
     releasedFrom: { id: entry.id, address: r.address },

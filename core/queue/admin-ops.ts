@@ -5,13 +5,12 @@
 import { existsSync } from 'node:fs';
 import { copyFile, open, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/types.ts';
-import { formatHeader } from '../message/header-block.ts';
 import { dropRecipients, reviveFailed, type ActionResult, type QueueActions } from './actions.ts';
 import type { QueueEntry } from './entry.ts';
 import type { Counters } from './delivery-queue.ts';
 import type { QueueFolder, QueueStore } from './queue-store.ts';
 import { DirSync } from './dir-sync.ts';
-import { anyHeld, heldRecipientIndex, markRecipientDone, releasedCopy, releasedCopyId, type ReleasedBy } from '../quarantine/released-copy.ts';
+import { anyHeld, heldRecipientIndex, markRecipientDone, releasedCopy, releasedCopyId, releasedPrepend, type ReleasedBy } from '../quarantine/released-copy.ts';
 
 /**
  * `dead-letter`: the message is in the dead-letter folder, where hold and release do not apply (requeue or delete do).
@@ -53,8 +52,6 @@ export function runAdminAction(actions: AdminActions, action: AdminVerb, id: str
       return actions.requeue(id, opts);
   }
 }
-
-const mailDate = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
 
 /** The first of `folders` that holds message `id`, or undefined. */
 export async function folderHolding(store: QueueStore, id: string, folders: readonly QueueFolder[] = ['queue', 'quarantine', 'deadletter']): Promise<QueueFolder | undefined> {
@@ -115,8 +112,8 @@ export class FolderAwareActions implements AdminActions {
   }
 
   /**
-   * Moves the message into the queue, due now, as it was stored: not scanned again, its verdict headers kept (they
-   * record why it was held), plus one header saying an admin released it, so the mailbox side can tell.
+   * Moves the message into the queue, due now, as it was stored: not scanned again, with the headers of a release
+   * (releasedPrepend: X-Mailmoat-Spam says No, X-Mailmoat-Released says an admin released it).
    */
   private async releaseFromQuarantine(id: string): Promise<AdminResult> {
     const entry = await this.store.load(id, 'quarantine');
@@ -128,7 +125,7 @@ export class FolderAwareActions implements AdminActions {
     // the lifetime would otherwise expire at its first deferral and bounce. Its arrival stays in its history.
     entry.history.push({ at: now, result: `released from quarantine by the administrator (first received ${new Date(entry.receivedAt).toISOString()})` });
     entry.receivedAt = now;
-    entry.prepend += formatHeader('X-Mailmoat-Released', `from quarantine by the administrator; ${mailDate(now)}`);
+    entry.prepend = releasedPrepend(entry.prepend, 'the administrator', now);
     await this.moveIntoQueue(entry, 'quarantine');
     this.counters?.inc('released');
     this.log?.info('released from quarantine', { qid: id, to: entry.recipients.filter((r) => r.status === 'pending').map((r) => r.address) });
