@@ -21,6 +21,8 @@ export interface ListRow {
   lastReply: string | null;
   state: 'active' | 'deferred' | 'held' | 'delivering' | 'dead' | 'quarantined';
   size: number;
+  /** The verdict that held a quarantined message (score and findings), so the list tells why without a `show` each. */
+  verdict?: QueueEntry['verdict'];
 }
 
 /**
@@ -38,6 +40,7 @@ export interface ListedEntry {
   nextAttemptAt: number;
   lastReply: string | null;
   held: boolean;
+  verdict?: QueueEntry['verdict'];
 }
 
 export function listedEntry(e: QueueEntry): ListedEntry {
@@ -45,6 +48,7 @@ export function listedEntry(e: QueueEntry): ListedEntry {
     id: e.id, mailFrom: e.mailFrom, receivedAt: e.receivedAt,
     recipients: e.recipients.map((r) => (r.status === 'pending' || r.reply === undefined ? { address: r.address, status: r.status } : { address: r.address, status: r.status, reply: r.reply })),
     size: e.size, attempts: e.attempts, nextAttemptAt: e.nextAttemptAt, lastReply: e.lastReply ?? null, held: !!e.held,
+    ...(e.verdict ? { verdict: e.verdict } : {}),
   };
 }
 
@@ -57,6 +61,7 @@ export function listRow(e: ListedEntry, folder: QueueFolder, busy: ReadonlySet<s
     id: e.id, age: now - e.receivedAt, sender: e.mailFrom, recipients: folder === 'queue' ? pendingOf(e) : e.recipients.map((r) => r.address),
     recipientStatus: e.recipients.map((r) => ({ ...r })),
     attempts: e.attempts, nextAttempt: folder === 'queue' && !e.held ? e.nextAttemptAt : null, lastReply: e.lastReply ?? null, state, size: e.size,
+    ...(folder === 'quarantine' && e.verdict ? { verdict: e.verdict } : {}),
   };
 }
 

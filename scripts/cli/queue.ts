@@ -10,6 +10,7 @@ import { actOnEach, gatewayList, gatewayStatus, queueActions } from '../../core/
 import { queueIdProblem } from '../../core/control/protocol.ts';
 import { domainArg, domainOf } from '../../core/queue/actions.ts';
 import { folderHolding, type AdminResult } from '../../core/queue/admin-ops.ts';
+import { decodeWords } from '../../core/text/encoded-words.ts';
 
 const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… | --data-dir DIR] [--json]
 
@@ -75,6 +76,7 @@ function printList(rows: ListRow[], folder: QueueFolder): void {
     const failed = r.recipientStatus.filter((s) => s.status === 'failed');
     console.log(`${r.id}  ${age(r.age).padStart(4)}  ${r.state.padEnd(11)}  <${t(r.sender)}> -> ${recipientsText(r)}`);
     console.log(`    size ${r.size}  attempts ${r.attempts}  next ${r.state === 'deferred' ? iso(r.nextAttempt) : '-'}${r.lastReply && !failed.length ? `  last: ${t(r.lastReply)}` : ''}`);
+    if (r.verdict) console.log(`    score ${r.verdict.score}${r.verdict.symbols.length ? `  ${r.verdict.symbols.slice(0, 8).map(t).join(' ')}${r.verdict.symbols.length > 8 ? ' …' : ''}` : ''}`);
     for (const s of failed) console.log(`    failed <${t(s.address)}>: ${t(s.reply ?? 'no reply recorded')}`);
   }
   console.log(`${rows.length} message(s)`);
@@ -95,7 +97,12 @@ function printMessage(m: ShownMessage): void {
   console.log(`size:       ${e.size}   attempts: ${e.attempts}   next: ${m.folder === 'queue' && !e.held ? iso(e.nextAttemptAt) : '-'}`);
   if (e.verdict) console.log(`verdict:    ${[e.verdict.action, `score ${e.verdict.score}`, ...e.verdict.symbols.map(t)].join(' ')}`);
   console.log('headers:');
-  for (const h of m.headers) console.log(`  ${t(h.name)}: ${t(h.value)}`);
+  for (const h of m.headers) {
+    console.log(`  ${t(h.name)}: ${t(h.value)}`);
+    // Encoded words (=?KOI8-R?B?…?=) as the recipient's mail program shows them.
+    const decoded = decodeWords(h.value);
+    if (decoded !== h.value) console.log(`    (decoded: ${t(decoded)})`);
+  }
   if (m.headersCut) console.log(`  (the header section is longer than ${HEAD_BYTES / 1024} KB: the fields after that are not shown)`);
   console.log('history:');
   if (!e.history.length) console.log('  (no attempt yet)');
