@@ -31,6 +31,7 @@ import { captureConsole } from './log/console-capture.ts';
 import { refreshListeners, startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
 import type { StateStore } from './store/types.ts';
 import { startAdminHttp } from './http/admin-listener.ts';
+import { heldUntil } from './http/held-routes.ts';
 import { StorageHealth } from './queue/storage-health.ts';
 import { startDigestSchedule, type DigestSchedule } from './quarantine/digest.ts';
 import { quarantineRoutes } from './quarantine/http-handlers.ts';
@@ -240,10 +241,43 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     letGoOfProcess();
     throw e;
   });
+  // What GET /health/ready reports: why the gateway cannot take mail yet, until the end of the start; `stopping` from
+  // the first moment of a stop; otherwise ready while every SMTP listener listens and the disk has room.
+  let phase: 'starting: recovering the queue' | 'starting: opening the SMTP listeners' | 'ready' | 'stopping' = 'starting: recovering the queue';
+  let listeners: BoundListener[] = [];
+  let queueRecovered = false;
+  const quarantineLog = log.child({ component: 'quarantine' });
+  // Right after the control socket, whose lock keeps a second gateway from binding first, and before the queue's
+  // recovery, which may take minutes: a liveness probe that got no answer meanwhile would have the gateway killed.
+  let admin: HttpListener | undefined;
+  try {
+    admin = await startAdminHttp({
+      config: () => rt.config.http, tls, log,
+      state: {
+        metrics: liveMetrics,
+        notReadyBecause: async () => phase !== 'ready' ? phase
+          : listeners.some((l) => !(l.server as unknown as { server: { listening: boolean } }).server.listening) ? 'an SMTP listener is closed'
+          : rt.storage.problem(),
+      },
+    });
+    // The digest's links: public routes (a recipient's browser is anywhere), answered over HTTPS only, and from the
+    // queue, so with 503 and Retry-After until it is recovered.
+    if (admin) {
+      const routes = quarantineRoutes({ key: loadTicketKey(cfg.data_dir), store: queue, forRecipient: control.forRecipient, log: quarantineLog });
+      for (const r of heldUntil(() => queueRecovered, routes)) admin.addRoute(r);
+    }
+  } catch (e) {
+    // A listen failure of the admin listener stops the start as one of an SMTP listener does.
+    await admin?.close();
+    await control.close(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
+    letGoOfProcess();
+    throw e;
+  }
   let recovered: Awaited<ReturnType<typeof queue.recover>>;
   try {
     recovered = await queue.recover();
   } catch (e) {
+    await admin?.close();
     await control.close(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     letGoOfProcess();
     throw e;
@@ -254,40 +288,26 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   log.info('queue recovered', { messages: recovered.entries.length, orphans_removed: recovered.orphans, broken: recovered.broken.length, leftover_states_removed: recovered.leftovers });
   logTrail(cfg.data_dir, log.child({ component: 'control' }));
   control.open();
+  queueRecovered = true;
+  phase = 'starting: opening the SMTP listeners';
   const retention = startRetention({
     lifetimes: () => ({ quarantine: rt.config.queue.quarantine_lifetime, deadletter: rt.config.queue.deadletter_lifetime }),
     expire: control.expire, log: log.child({ component: 'queue' }),
   });
-  const quarantineLog = log.child({ component: 'quarantine' });
   digests = startDigestSchedule({
     dataDir: cfg.data_dir, store: queue, schedule: (e) => delivery.add(e), config: () => rt.config.quarantine_digest,
     hostname: () => rt.hostname, localDomains: () => rt.config.domains, log: quarantineLog,
   });
 
-  // What GET /health/ready reports: ready from the end of the start until a stop begins, while every SMTP listener listens.
-  let phase: 'starting' | 'ready' | 'stopping' = 'starting';
-  let listeners: BoundListener[] = [];
-  let admin: HttpListener | undefined;
   try {
     listeners = await startListeners(rt, tls);
-    admin = await startAdminHttp({
-      config: () => rt.config.http, tls, log,
-      state: {
-        metrics: liveMetrics,
-        notReadyBecause: async () => phase !== 'ready' ? phase
-          : listeners.some((l) => !(l.server as unknown as { server: { listening: boolean } }).server.listening) ? 'an SMTP listener is closed'
-          : rt.storage.problem(),
-      },
-    });
-    // The digest's links: public routes (a recipient's browser is anywhere), answered over HTTPS only.
-    if (admin) for (const r of quarantineRoutes({ key: loadTicketKey(cfg.data_dir), store: queue, forRecipient: control.forRecipient, log: quarantineLog })) admin.addRoute(r);
   } catch (e) {
-    // A listen failure of the admin listener stops the start as one of an SMTP listener does.
+    // Closed as a stop closes them: the SMTP listeners, then the admin listener, then the queue and what it feeds.
     await stopListeners(listeners);
     await admin?.close();
     await digests.stop();
     await retention.stop();
-    await control?.close(); await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
+    await control.close(); await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     queue.close();
     letGoOfProcess();
     throw e;

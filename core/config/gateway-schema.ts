@@ -159,6 +159,7 @@ export const gatewaySchema = s.checked(s.object({
     listen: s.array(hostPort).default([]).describe('Admin HTTP listeners: GET /metrics (Prometheus), /health/live and /health/ready (load balancers, systemd, Kubernetes); empty = none. Changed only on restart, as the SMTP listeners'),
     allow_from: s.array(ipOrCidr).default(['127.0.0.1/32', '::1/128']).describe('Client CIDRs that may use the admin routes (metrics and health); others get 403. A reload applies it to the next request'),
     tls: s.boolean().default(false).describe('Serve HTTPS on http.listen with the SMTP listeners\' certificate (server.tls, or the self-signed one under data_dir). Changed only on restart; a reload\'s new certificate is used'),
+    trusted_proxies: s.array(ipOrCidr).default([]).describe('Reverse proxies (nginx, HAProxy) in front of http.listen: from these peers the client is the right-most X-Forwarded-For address that is not a trusted proxy, and X-Forwarded-Proto: https counts as HTTPS; from any other peer those headers are ignored. A reload applies it to the next request'),
   }).default({} as never),
   quarantine_digest: digestConfigSchema.describe('A mail to each recipient listing what was quarantined for them, with links to release or delete each message (Proxmox Mail Gateway\'s spam report)'),
   log: s.object({
@@ -166,10 +167,11 @@ export const gatewaySchema = s.checked(s.object({
     format: s.enum(['auto', 'json', 'text'] as const).default('auto').describe('auto = text on a terminal, JSON lines otherwise'),
   }).default({} as never),
 }), (cfg, p, is) => {
-  // The links are the recipient's only key, so their pages answer over HTTPS only (core/quarantine/http-handlers.ts).
-  if (cfg.quarantine_digest.link_base !== undefined && (!cfg.http.listen.length || !cfg.http.tls)) {
+  // The links are the recipient's only key, so their pages answer over HTTPS only (core/quarantine/http-handlers.ts):
+  // HTTPS of the listener itself, or of a trusted reverse proxy that says so in X-Forwarded-Proto.
+  if (cfg.quarantine_digest.link_base !== undefined && (!cfg.http.listen.length || (!cfg.http.tls && !cfg.http.trusted_proxies.length))) {
     const at = p ? `${p}.quarantine_digest.link_base` : 'quarantine_digest.link_base';
-    is.push({ path: at, message: 'needs http.listen with http.tls: true: its release and delete pages answer over HTTPS only, so every link would fail' });
+    is.push({ path: at, message: 'needs http.listen with http.tls: true, or with http.trusted_proxies naming the reverse proxy that serves it over HTTPS: its release and delete pages answer over HTTPS only, so every link would fail' });
   }
 });
 

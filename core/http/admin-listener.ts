@@ -1,4 +1,5 @@
-// The `http:` block made into a running listener: its addresses, its certificate, and allow_from read per request.
+// The `http:` block made into a running listener: its addresses, its certificate, and allow_from and trusted_proxies
+// read per request.
 import { CidrList } from '../net/cidr.ts';
 import type { GatewayConfig } from '../config/gateway-schema.ts';
 import type { Logger } from '../log/types.ts';
@@ -14,20 +15,26 @@ export interface AdminHttpOptions {
   state: AdminState;
 }
 
+/** A membership test of the list `read` gives now, compiled again only when a reload gave a new list. */
+function liveCidrs(read: () => readonly string[]): (ip: string) => boolean {
+  let compiledFrom = read();
+  let list = new CidrList(compiledFrom);
+  return (ip) => {
+    const now = read();
+    if (now !== compiledFrom) { list = new CidrList(now); compiledFrom = now; }
+    return list.has(ip);
+  };
+}
+
 /** Starts the admin listener, or resolves undefined when http.listen is empty. */
 export async function startAdminHttp(opts: AdminHttpOptions): Promise<HttpListener | undefined> {
   const cfg = opts.config();
   if (!cfg.listen.length) return undefined;
-  let compiledFrom = cfg.allow_from;
-  let allowList = new CidrList(compiledFrom);
   return startHttpListener({
     listen: cfg.listen,
     tls: cfg.tls ? opts.tls : undefined,
-    allowed: (ip) => {
-      const now = opts.config().allow_from;
-      if (now !== compiledFrom) { allowList = new CidrList(now); compiledFrom = now; }
-      return allowList.has(ip);
-    },
+    allowed: liveCidrs(() => opts.config().allow_from),
+    trustedProxy: liveCidrs(() => opts.config().trusted_proxies),
     log: opts.log,
     routes: adminRoutes(opts.state),
   });

@@ -3,10 +3,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import { normalizeIp } from '../net/cidr.ts';
 import { splitHostPort } from '../net/host-port.ts';
 import type { Logger } from '../log/types.ts';
 import type { HttpRequest, HttpResponse, Route } from './types.ts';
+import { requestOrigin, type RequestOrigin } from './forwarded.ts';
 
 /** Largest request body read (a POST with a declared length); larger ones get 413 without being read. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -27,6 +27,11 @@ export interface HttpListenerOptions {
   tls?: { key: Buffer; cert: Buffer };
   /** Whether a client address may use the routes that are not public; asked per request, so a reload applies at once. */
   allowed(ip: string): boolean;
+  /**
+   * Whether a peer is a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed (see forwarded.ts);
+   * asked per request. None when absent.
+   */
+  trustedProxy?(ip: string): boolean;
   /** Gets the `listening` lines, as the SMTP listeners log theirs. */
   log: Logger;
   routes?: readonly Route[];
@@ -78,7 +83,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   const timeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
 
   /** The answer to one request; `close` when its connection must not carry another (a body left unread). */
-  const answer = async (req: http.IncomingMessage, client: string, secure: boolean): Promise<HttpResponse & { close?: boolean }> => {
+  const answer = async (req: http.IncomingMessage, { client, tls }: RequestOrigin): Promise<HttpResponse & { close?: boolean }> => {
     const method = req.method ?? 'GET';
     const { path, query } = splitTarget(req.url ?? '/');
     const byMethod = routes.get(path);
@@ -99,7 +104,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
       if (Number(declared) > MAX_BODY_BYTES) return { ...text(413, `Content Too Large (at most ${MAX_BODY_BYTES} bytes)`), close: true };
       body = await readBody(req);
     }
-    const request: HttpRequest = { method, path, query, body, remoteAddress: client, tls: secure };
+    const request: HttpRequest = { method, path, query, body, remoteAddress: client, tls };
     return { ...(await route.handle(request)), close: hasBody && method !== 'POST' };
   };
 
@@ -115,7 +120,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
 
   const serve = (secure: boolean) => async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = performance.now();
-    const client = normalizeIp(req.socket.remoteAddress ?? '');
+    const origin = requestOrigin(req.socket.remoteAddress ?? '', secure, req.headers, opts.trustedProxy ?? (() => false));
     // The path only: a query may carry a ticket or a token, which the log must not keep.
     const path = splitTarget(req.url ?? '/').path.slice(0, 200);
     const failed = (what: string, e: unknown) => {
@@ -123,13 +128,14 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
       return text(500, 'Internal Server Error');
     };
     let a: HttpResponse & { close?: boolean };
-    try { a = await answer(req, client, secure); } catch (e) { a = failed('http route failed', e); }
+    try { a = await answer(req, origin); } catch (e) { a = failed('http route failed', e); }
     if (res.destroyed) return;
     if (!send(req, res, a)) {
       a = failed('http route answer cannot be sent', new Error(`status ${a.status} or its headers are not valid HTTP`));
       send(req, res, a);
     }
-    access.debug('http request', { method: req.method, path, status: a.status, ms: Math.round((performance.now() - started) * 10) / 10, client });
+    access.debug('http request', { method: req.method, path, status: a.status, ms: Math.round((performance.now() - started) * 10) / 10, client: origin.client,
+      ...(origin.proxy ? { proxy: origin.proxy } : {}) });
   };
 
   const serverOptions: http.ServerOptions = {

@@ -7,8 +7,12 @@ export interface HttpRequest {
   query: URLSearchParams;
   /** The body of a POST with a declared Content-Length (at most MAX_BODY_BYTES); empty for every other request. */
   body: Buffer;
-  /** The client's address, an IPv4-mapped IPv6 address given as the IPv4 address it is. */
+  /**
+   * The client's address, an IPv4-mapped IPv6 address given as the IPv4 address it is: the socket's peer, or behind a
+   * trusted proxy the address it forwarded (forwarded.ts).
+   */
   remoteAddress: string;
+  /** Whether the client's connection is encrypted: TLS to this listener, or to a trusted proxy that says so. */
   tls: boolean;
 }
 
