@@ -37,18 +37,25 @@ const HEADERS: Record<string, string> = {
 
 const respond = (status: number, page: Page): HttpResponse => ({ status, headers: { ...HEADERS }, body: page });
 
-const FORBIDDEN_REASON = {
-  malformed: 'This link is not valid. Copy the whole link from the quarantine report, or ask your administrator.',
-  'bad signature': 'This link is not valid. Copy the whole link from the quarantine report, or ask your administrator.',
-  expired: 'This link has expired. A newer quarantine report has fresh links, or ask your administrator.',
-} as const;
+const NOT_VALID = 'This link is not valid. Copy the whole link from the quarantine report, or ask your administrator.';
+// A message stays in the quarantine longer than its links work, and a later report lists only newer mail: the
+// administrator is the way left, and the message id is what they need.
+const expiredText = (id: string) => `This link has expired. To get the message, ask your administrator to release it for you: its id is ${id}.`;
 
-/** The ticket of a request, checked; or the response that refuses it. */
+/** The ticket of a request, checked; or the response that refuses it (logged with why, never with the ticket). */
 function ticketOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | null): Ticket | HttpResponse {
-  if (!req.tls) return respond(403, errorPage('Forbidden', 'This page is served over HTTPS only: its link is the key to your quarantined mail.'));
+  const refused = (reason: string, qid?: string) =>
+    deps.log?.info('quarantine link refused', { reason, client: req.remoteAddress, path: req.path, ...(qid ? { qid } : {}) });
+  if (!req.tls) {
+    refused('not over HTTPS');
+    return respond(403, errorPage('Forbidden', 'This page is served over HTTPS only: its link is the key to your quarantined mail.'));
+  }
   const check = verifyTicket(deps.key, text ?? undefined);
-  if (!check.ok) return respond(403, errorPage('Forbidden', FORBIDDEN_REASON[check.reason]));
-  if (queueIdProblem(check.ticket.id)) return respond(403, errorPage('Forbidden', FORBIDDEN_REASON.malformed));
+  const id = 'ticket' in check && !queueIdProblem(check.ticket.id) ? check.ticket.id : undefined;
+  if (!check.ok || !id) {
+    refused(check.ok ? 'malformed' : check.reason, id);
+    return respond(403, errorPage('Forbidden', !check.ok && check.reason === 'expired' && id ? expiredText(id) : NOT_VALID));
+  }
   return check.ticket;
 }
 

@@ -15,7 +15,8 @@ export interface Ticket {
   expires: number;
 }
 
-export type TicketCheck = { ok: true; ticket: Ticket } | { ok: false; reason: 'malformed' | 'bad signature' | 'expired' };
+/** An expired ticket's signature held, so what it names can be told (to the recipient and in the log). */
+export type TicketCheck = { ok: true; ticket: Ticket } | { ok: false; reason: 'malformed' | 'bad signature' } | { ok: false; reason: 'expired'; ticket: Ticket };
 
 /**
  * The key tickets are signed with, created on first use (mode 0600) as queue.key is. A key of its own rather than
@@ -47,6 +48,7 @@ export function verifyTicket(key: KeyObject, text: unknown, now = Date.now()): T
   let p: { i?: unknown; a?: unknown; e?: unknown };
   try { p = JSON.parse(Buffer.from(m[1], 'base64url').toString('utf8')); } catch { return { ok: false, reason: 'malformed' }; }
   if (typeof p?.i !== 'string' || typeof p.a !== 'string' || typeof p.e !== 'number') return { ok: false, reason: 'malformed' };
-  if (now >= p.e) return { ok: false, reason: 'expired' };
-  return { ok: true, ticket: { id: p.i, address: p.a, expires: p.e } };
+  const ticket = { id: p.i, address: p.a, expires: p.e };
+  if (now >= p.e) return { ok: false, reason: 'expired', ticket };
+  return { ok: true, ticket };
 }

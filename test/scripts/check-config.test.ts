@@ -153,6 +153,16 @@ describe('moat check-config', function () {
       assert.equal(checkConfig('domains: [example.com]\nplugins:\n  - name: scripts\n    scripts: [./good.js]\n    timeout: 7s\n').code, 0);
     });
 
+    it('quarantine_digest.link_base: a path the gateway would not answer at, unless a reverse proxy strips it', () => {
+      const base = 'domains: [example.com]\nhttp: { listen: ["127.0.0.1:9443"], tls: true }\n';
+      const r = checkConfig(`${base}quarantine_digest: { link_base: "https://mx.example.com/mail/" }\n`);
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /^ {2}quarantine_digest\.link_base: has a path, but the gateway answers \/quarantine\/… at its root/m);
+      assert.equal(checkConfig(`${base}quarantine_digest: { link_base: "https://mx.example.com:9443/" }\n`).code, 0);
+      const proxied = 'domains: [example.com]\nhttp: { listen: ["127.0.0.1:9080"], trusted_proxies: ["127.0.0.1"] }\n';
+      assert.equal(checkConfig(`${proxied}quarantine_digest: { link_base: "https://www.example.com/mail/" }\n`).code, 0);
+    });
+
     it("runs each entry's check when that entry validated, whatever errors other keys and entries have", () => {
       // A core key in error, an entry whose own key is wrong (which also kept the loader from reading the other
       // entries' options), an entry with a wrong option, and two entries whose checks find something: one run lists all.

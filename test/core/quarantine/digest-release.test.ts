@@ -120,7 +120,10 @@ describe('quarantine digest and release for one recipient', function () {
     const expired = signTicket(loadTicketKey(g.dataDir), { id: qid, address: 'ann@example.com', expires: Date.now() - 1 });
     const late = await post('/quarantine/release', expired);
     assert.equal(late.status, 403);
-    assert.match(late.body, /expired/);
+    assert.match(late.body, new RegExp(`expired\\. To get the message, ask your administrator to release it for you: its id is ${qid}\\.`));
+    // Each refusal is logged with its reason and the client, never with the ticket.
+    const refusals = g.logs.filter((l) => l.msg === 'quarantine link refused');
+    assert.deepEqual(refusals.map((l) => [l.reason, l.qid ?? null, l.client]), [['bad signature', null, '127.0.0.1'], ['expired', qid, '127.0.0.1']]);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(g.sink.messages.length, 2, 'nothing delivered by a GET or a refused ticket');
     assert.ok(g.logs.every((l) => !JSON.stringify(l).includes(ticket)), 'no ticket in the log');
