@@ -15,8 +15,8 @@ export interface DigestMail {
   to: string;
   hostname: string;
   items: DigestItem[];
-  /** How many more messages are held than the digest lists (it lists at most DIGEST_ITEMS_MAX). */
-  more: number;
+  /** How many older messages of the period the digest leaves out (it lists the newest DIGEST_ITEMS_MAX). */
+  older: number;
   /** Start of the period listed (ms), or undefined for everything held. */
   since?: number;
   /** When the links stop working (ms), if there are links. */
@@ -34,7 +34,7 @@ const base64Lines = (text: string) => (Buffer.from(text, 'utf8').toString('base6
 
 function intro(m: DigestMail): string {
   const period = m.since === undefined ? 'are held' : `arrived since ${dateText(m.since)}`;
-  return `${m.items.length + m.more} message(s) addressed to you ${period} in the quarantine of ${m.hostname}: they were taken for spam and not delivered.`;
+  return `${m.items.length + m.older} message(s) addressed to you ${period} in the quarantine of ${m.hostname}: they were taken for spam and not delivered.`;
 }
 
 function howTo(m: DigestMail): string {
@@ -42,15 +42,20 @@ function howTo(m: DigestMail): string {
   return 'To have a message delivered after all, ask your administrator to release it for you, giving its id.';
 }
 
+/** Said before the list, which starts with the oldest message shown. */
+function olderNote(m: DigestMail): string {
+  return `${m.older} older message(s) are not listed here: a report lists the newest ${m.items.length}. Your administrator can list them all (moat quarantine digest --all --dry-run --to ${m.to}).`;
+}
+
 function textPart(m: DigestMail): string {
   const lines = [`Quarantine report for ${m.to}`, '', intro(m), howTo(m), ''];
+  if (m.older) lines.push(olderNote(m), '');
   for (const it of m.items) {
     lines.push(`Date:    ${dateText(it.receivedAt)}`, `From:    ${it.sender}`, `Subject: ${it.subject}`, `Score:   ${scoreText(it.score)}`);
     if (it.links) lines.push(`Release: ${it.links.release}`, `Delete:  ${it.links.delete}`);
     else lines.push(`Id:      ${it.id}`);
     lines.push('');
   }
-  if (m.more) lines.push(`… and ${m.more} more, not listed here. Your administrator can list them all.`, '');
   lines.push('Messages left in the quarantine are deleted after a while, as the administrator set it.');
   return lines.join('\r\n') + '\r\n';
 }
@@ -66,9 +71,9 @@ function htmlPart(m: DigestMail): string {
   return [
     '<!DOCTYPE html>', '<html><head><meta charset="utf-8"><title>Quarantine report</title></head><body>',
     `<h1>Quarantine report for ${e(m.to)}</h1>`, `<p>${e(intro(m))}</p>`, `<p>${e(howTo(m))}</p>`,
+    ...(m.older ? [`<p>${e(olderNote(m))}</p>`] : []),
     '<table border="1" cellpadding="4" cellspacing="0">', '<tr><th>Date</th><th>From</th><th>Subject</th><th>Score</th><th></th></tr>',
     ...rows, '</table>',
-    ...(m.more ? [`<p>… and ${m.more} more, not listed here. Your administrator can list them all.</p>`] : []),
     '</body></html>', '',
   ].join('\r\n');
 }
@@ -79,7 +84,7 @@ export function buildDigestMail(m: DigestMail): Buffer {
   const head = [
     `From: ${m.from}`,
     `To: ${m.to}`,
-    `Subject: ${encodedWords(`Quarantine report for ${m.to}: ${m.items.length + m.more} message(s)`)}`,
+    `Subject: ${encodedWords(`Quarantine report for ${m.to}: ${m.items.length + m.older} message(s)`)}`,
     `Date: ${mailDate(m.now)}`,
     `Message-ID: <${m.now.toString(36)}.${randomBytes(8).toString('hex')}.digest@${m.hostname}>`,
     'MIME-Version: 1.0',

@@ -1,7 +1,9 @@
 // The quarantine digest: for each recipient in the local domains with mail held in the quarantine, one mail listing it
 // (since the last digest, or all of it), queued in the delivery queue as the gateway's notices are, so it is relayed
 // and retried like any mail. And its schedule, for the running gateway.
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import type { Logger } from '../log/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
@@ -13,7 +15,7 @@ import { isAscii } from '../text/ascii.ts';
 import { enteredFolderAt } from '../queue/entry-times.ts';
 import type { DigestConfig } from './digest-config.ts';
 import { buildDigestMail, DIGEST_ITEMS_MAX, type DigestItem } from './digest-mail.ts';
-import { readLastDigest, writeLastDigest } from './digest-state.ts';
+import { DigestProgress, readDigestState, type DigestRun } from './digest-state.ts';
 import { summarize } from './summary.ts';
 import { loadTicketKey, signTicket } from './ticket.ts';
 
@@ -49,15 +51,21 @@ export interface DigestReport {
   since: number | null;
   dryRun: boolean;
   digests: Array<{ to: string; messages: number; queueId?: string; error?: string; listed?: DigestListing[] }>;
+  /** Recipients of this period already served by an earlier run that was cut short (this one resumed it). */
+  resumed?: number;
 }
 
 /** Files read at once while the digest reads the quarantined messages' headers. */
 const READS_IN_FLIGHT = 16;
+/** Recipients whose digests are built and queued at once: each queueing waits on fsyncs, which then overlap. */
+const DIGESTS_IN_FLIGHT = 8;
+
+interface HeldGroup { address: string; entries: QueueEntry[] }
 
 /** Recipients still held in the quarantine, in the digest's domains, each with their messages, oldest first. */
-async function heldByRecipient(store: QueueStore, domains: Set<string>, since: number | undefined, until: number, only?: string): Promise<Map<string, { address: string; entries: QueueEntry[] }>> {
-  const out = new Map<string, { address: string; entries: QueueEntry[] }>();
-  const held = (await store.list('quarantine')).sort((a, b) => a.receivedAt - b.receivedAt);
+async function heldByRecipient(store: QueueStore, domains: Set<string>, since: number | undefined, until: number, only?: string): Promise<Map<string, HeldGroup>> {
+  const out = new Map<string, HeldGroup>();
+  const held = (await store.list('quarantine')).sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1));
   for (const e of held) {
     const at = enteredFolderAt(e);
     // Up to the run's start: a message quarantined while the digest runs is in the next one.
@@ -84,41 +92,81 @@ const linksFor = (base: string, ticket: string) => ({
   delete: `${base}/quarantine/delete?t=${ticket}`,
 });
 
-/** One digest run; see DigestOptions. A recipient whose digest cannot be queued is reported, the others still get theirs. */
+/**
+ * The queue id of a recorded run's digest for one recipient: the same when the run is resumed, so a digest queued
+ * just before a crash (after the last progress write) is found in the queue rather than queued again. Its time part
+ * is the period's end, so ids still sort by time; its length sets it apart from every id newQueueId makes.
+ */
+function digestId(run: DigestRun, address: string): string {
+  const hash = createHash('sha256').update(`${run.since ?? ''}|${run.until}|${address.toLowerCase()}`).digest('hex');
+  return `${run.until.toString(36).padStart(9, '0')}dg${hash.slice(0, 16)}`;
+}
+
+/**
+ * Whether that digest is in the queue already. Its state file is written after its message file, so a message file
+ * alone is what a process killed while queueing it left: never acknowledged, removed here so the digest can be queued.
+ */
+async function alreadyQueued(store: QueueStore, id: string): Promise<boolean> {
+  if (existsSync(store.jsonPath(id))) return true;
+  await unlink(store.emlPath(id)).catch(() => undefined);
+  return false;
+}
+
+/**
+ * One digest run; see DigestOptions. A recipient whose digest cannot be queued is reported, the others still get
+ * theirs. A run for everyone keeps its progress (digest-state.ts): one cut short by a stop, a crash or a failure to
+ * queue is resumed by the next run, for the same period and only the recipients not served yet, before a new period
+ * starts.
+ */
 export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Promise<DigestReport> {
+  const cfg = deps.config();
+  const state = readDigestState(deps.dataDir);
+  // A dry run writes nothing, and one recipient's digest (--to) is an extra: neither is a run of the period.
+  const recorded = !opts.dryRun && opts.to === undefined;
+  // `--all` is a new run of everything held, which covers the period of a run cut short as well.
+  const resume = opts.all || opts.to !== undefined ? undefined : state.run;
   // The period ends now, or where a message still being committed into the quarantine begins: its time has passed
   // but it cannot be listed yet, and the next period starts where this one ends.
-  const started = Math.min(Date.now(), deps.store.oldestQuarantineCommit() ?? Infinity);
-  const cfg = deps.config();
-  const since = opts.all ? undefined : readLastDigest(deps.dataDir);
+  const until = resume?.until ?? Math.min(Date.now(), deps.store.oldestQuarantineCommit() ?? Infinity);
+  const since = resume ? resume.since : opts.all ? undefined : state.last;
+  const progress = new DigestProgress(deps.dataDir, state.last, { since, until, queued: resume?.queued ?? new Set() });
   const domains = new Set((cfg.domains.length ? cfg.domains : deps.localDomains()).map(asciiDomain));
-  const groups = await heldByRecipient(deps.store, domains, since, started, opts.to?.toLowerCase());
+  const groups = await heldByRecipient(deps.store, domains, since, until, opts.to?.toLowerCase());
+  const pending = [...groups.values()].filter((g) => !progress.has(g.address));
   const hostname = deps.hostname();
   const from = cfg.from || `postmaster@${hostname}`;
   const base = cfg.link_base ? cfg.link_base.replace(/\/+$/, '') : undefined;
   let key: KeyObject | undefined;
-  const expires = started + cfg.ticket_lifetime;
-  const report: DigestReport = { since: since ?? null, dryRun: !!opts.dryRun, digests: [] };
+  const expires = Date.now() + cfg.ticket_lifetime;
+  // The period is on disk before its first digest is queued, so a run resumed after a crash lists the same mail.
+  if (recorded && pending.length && !resume) await progress.save();
+
+  const noteQueued = (address: string) => progress.queued(address).catch((e: Error) => {
+    deps.log?.warn('quarantine digest progress could not be written; a run resumed after a crash may send some digests again', { error: e.message });
+  });
+  const results: Array<DigestReport['digests'][number]> = [];
   let interrupted = false;
-  for (const { address, entries } of groups.values()) {
-    // A stop does not wait for the rest of a long run; the period is kept, so the next run sends them all again.
-    if (deps.stopping?.()) { interrupted = true; break; }
-    const shown = entries.slice(0, DIGEST_ITEMS_MAX);
+  const digestFor = async ({ address, entries }: HeldGroup): Promise<DigestReport['digests'][number]> => {
+    // The newest are the ones a recipient is looking for; a dry run, the administrator's view, shows them all.
+    const shown = opts.dryRun ? entries : entries.slice(-DIGEST_ITEMS_MAX);
     const items: DigestItem[] = [];
     await forEachBounded(shown, READS_IN_FLIGHT, async (e) => { items.push(await summarize(deps.store, e)); });
     items.sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1));
-    if (opts.dryRun) {
-      report.digests.push({ to: address, messages: entries.length, listed: items.map(({ id, receivedAt, sender, subject, score }) => ({ id, receivedAt, sender, subject, score })) });
-      continue;
+    if (opts.dryRun) return { to: address, messages: entries.length, listed: items.map(({ id, receivedAt, sender, subject, score }) => ({ id, receivedAt, sender, subject, score })) };
+    const id = recorded ? digestId(progress.run, address) : newQueueId();
+    // Only a resumed run can find one: a new period's ids are new.
+    if (resume && await alreadyQueued(deps.store, id)) {
+      await noteQueued(address);
+      return { to: address, messages: entries.length, queueId: id };
     }
     if (base) {
       key ??= loadTicketKey(deps.dataDir);
       for (const it of items) it.links = linksFor(base, signTicket(key, { id: it.id, address, expires }));
     }
     const now = Date.now();
-    const data = buildDigestMail({ from, to: address, hostname, items, more: entries.length - shown.length, since, linksExpire: base ? expires : undefined, now });
+    const data = buildDigestMail({ from, to: address, hostname, items, older: entries.length - shown.length, since, linksExpire: base ? expires : undefined, now });
     const entry: QueueEntry = {
-      id: newQueueId(), mailFrom: '', recipients: [{ address, status: 'pending' }],
+      id, mailFrom: '', recipients: [{ address, status: 'pending' }],
       prepend: '', remove: [], receivedAt: now, size: data.length,
       client: { ip: '127.0.0.1', helo: hostname }, authenticated: false,
       attempts: 0, nextAttemptAt: now, history: [],
@@ -128,18 +176,36 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
     try {
       await deps.store.enqueue(entry, data);
     } catch (e) {
-      report.digests.push({ to: address, messages: entries.length, error: (e as Error).message });
       deps.log?.warn('quarantine digest could not be queued; it is tried again at the next run', { to: address, error: (e as Error).message });
-      continue;
+      return { to: address, messages: entries.length, error: (e as Error).message };
     }
     deps.schedule?.(entry);
-    report.digests.push({ to: address, messages: entries.length, queueId: entry.id });
     deps.log?.info('quarantine digest queued', { qid: entry.id, to: address, messages: entries.length });
+    // Queued first, noted after (in batches): a crash in between sends this digest again at the resumed run only if
+    // it has left the queue meanwhile (alreadyQueued finds it otherwise): a rare duplicate, where noting it first
+    // would risk a digest never sent.
+    if (recorded) await noteQueued(address);
+    return { to: address, messages: entries.length, queueId: entry.id };
+  };
+  await forEachBounded(pending.map((group, i) => ({ group, i })), DIGESTS_IN_FLIGHT, async ({ group, i }) => {
+    // A stop does not wait for the rest of a long run: the next run sends the rest.
+    if (interrupted || deps.stopping?.()) { interrupted = true; return; }
+    results[i] = await digestFor(group);
+  });
+  const report: DigestReport = {
+    since: since ?? null, dryRun: !!opts.dryRun, digests: results.filter((d) => d !== undefined),
+    ...(progress.resumed ? { resumed: progress.resumed } : {}),
+  };
+  if (!recorded) return report;
+  const failed = report.digests.filter((d) => d.error).length;
+  if (!interrupted && !failed) {
+    // The period moves on only once everyone in it got their digest.
+    await progress.complete();
+    return report;
   }
-  // The period moves on only once everyone in it got their digest: a failed one lists the same mail next time.
-  // A kill before this line sends the digests of this run again at the next one, never fewer.
-  if (interrupted) deps.log?.warn('quarantine digest stopped part way: the whole period is sent again at the next run', { queued: report.digests.length, recipients: groups.size });
-  else if (!opts.dryRun && opts.to === undefined && report.digests.every((d) => !d.error)) writeLastDigest(deps.dataDir, started);
+  await progress.save().catch((e: Error) => deps.log?.warn('quarantine digest progress could not be written', { error: e.message }));
+  if (interrupted) deps.log?.warn('quarantine digest stopped part way: the next run sends the rest', { queued: progress.run.queued.size, recipients: groups.size });
+  else deps.log?.warn('quarantine digest incomplete: the next run sends the digests not queued', { failed, recipients: groups.size });
   return report;
 }
 
@@ -159,7 +225,8 @@ const RETRY_MS = 15 * 60_000;
 /**
  * Runs the digest every `interval` after the last one while `enabled` is set, from the time the last digest was sent
  * (data_dir/quarantine-digest.json), so a restart neither skips nor repeats one; with no digest sent yet, the first
- * runs at once and lists everything held. Call once the queue is recovered.
+ * runs at once and lists everything held. A run cut short is resumed at once, for the recipients it had not served.
+ * Call once the queue is recovered.
  */
 export function startDigestSchedule(deps: DigestDeps): DigestSchedule {
   let stopped = false;
@@ -171,19 +238,24 @@ export function startDigestSchedule(deps: DigestDeps): DigestSchedule {
     chain = run.catch(() => undefined);
     return run;
   };
+  // A run cut short (a stop, a crash, a digest that could not be queued) is due at once: it only sends the rest.
+  const dueAt = (cfg: DigestConfig) => {
+    const state = readDigestState(deps.dataDir);
+    return state.run ? 0 : (state.last ?? 0) + cfg.interval;
+  };
   // A run under way arms the next one itself when it ends: arming now as well would start a second chain of timers.
   let running = false;
   const arm = () => {
     clearTimeout(timer);
-    if (stopped || running) return;
+    if (stopped || running || deps.stopping?.()) return;
     const cfg = deps.config();
-    const due = cfg.enabled ? Math.max((readLastDigest(deps.dataDir) ?? 0) + cfg.interval, notBefore) : Infinity;
+    const due = cfg.enabled ? Math.max(dueAt(cfg), notBefore) : Infinity;
     timer = setTimeout(tick, Math.max(0, Math.min(due - Date.now(), RECHECK_MS)));
     timer.unref();
   };
   const tick = async () => {
     const cfg = deps.config();
-    if (!stopped && cfg.enabled && Date.now() >= notBefore && (readLastDigest(deps.dataDir) ?? 0) + cfg.interval <= Date.now()) {
+    if (!stopped && cfg.enabled && Date.now() >= notBefore && dueAt(cfg) <= Date.now()) {
       running = true;
       try {
         const r = await inTurn();

@@ -20,6 +20,8 @@ export interface QuarantinedSummary {
 
 /** How much of a message is read for its headers: a From and Subject further in are not worth more reading. */
 const HEAD_BYTES = 64 * 1024;
+/** Read first: nearly every header section ends within it, and a digest reads thousands of them. */
+const FIRST_READ = 8 * 1024;
 export const SHOWN_CHARS = 80;
 
 const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]+/g;
@@ -39,8 +41,12 @@ function headerText(bytes: Buffer): string {
 }
 
 export async function summarize(store: QueueStore, entry: QueueEntry): Promise<QuarantinedSummary> {
-  const head = await store.readHead(entry.id, 'quarantine', HEAD_BYTES);
-  const end = headerEnd(head);
+  let head = await store.readHead(entry.id, 'quarantine', FIRST_READ);
+  let end = headerEnd(head);
+  if (end < 0 && head.length === FIRST_READ) {
+    head = await store.readHead(entry.id, 'quarantine', HEAD_BYTES);
+    end = headerEnd(head);
+  }
   const fields = parseHeaderBlock(headerText(end < 0 ? head : head.subarray(0, end)));
   const first = (name: string) => fields.find((f) => f.name.toLowerCase() === name)?.value;
   const from = first('from');

@@ -216,7 +216,8 @@ export class QueueStore {
       await this.writeState(entry, 'queue');
       await this.syncers.queue.sync();
     } catch (e) {
-      await this.remove(entry.id).catch(() => undefined);
+      // EEXIST: a message already has this id (a digest's id is fixed by its period and recipient); it is not ours to remove.
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') await this.remove(entry.id).catch(() => undefined);
       throw e;
     }
   }

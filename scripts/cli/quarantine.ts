@@ -12,6 +12,7 @@ import { socketPath } from '../../core/control/protocol.ts';
 import { forTerminal } from '../../core/queue/inspect.ts';
 import { runDigest, type DigestDeps, type DigestOptions, type DigestReport } from '../../core/quarantine/digest.ts';
 import { DIGEST_STATE_FILE } from '../../core/quarantine/digest-state.ts';
+import { DIGEST_ITEMS_MAX } from '../../core/quarantine/digest-mail.ts';
 import { dateText, scoreText } from '../../core/quarantine/summary.ts';
 
 const USAGE = `usage: moat quarantine digest [--config FILE] [--set KEY=VALUE]â€¦ [--all] [--dry-run] [--to ADDRESS] [--json]
@@ -20,8 +21,12 @@ const USAGE = `usage: moat quarantine digest [--config FILE] [--set KEY=VALUE]â€
               for them in the quarantine since the last digest, with release and delete links when
               quarantine_digest.link_base is set; it is queued and relayed like any mail
     --all       list everything held, not only what arrived since the last digest
-    --dry-run   print what each digest would list; queue nothing, keep the time of the last digest
+    --dry-run   print every message each digest would cover (a digest lists the newest ${DIGEST_ITEMS_MAX}); queue
+                nothing, keep the time of the last digest
     --to ADDR   only this recipient's digest (the time of the last digest is kept)
+
+A run that a stop, a crash or a failure to queue cut short is resumed by the next run (without --all or --to): the
+same period, for the recipients not served yet.
 
 With a gateway running on the data_dir the digest goes through its control socket and uses its config; without
 one it is queued on the files (under data_dir/queue.lock) and delivered at the gateway's next start.
@@ -33,12 +38,14 @@ class UsageError extends Error {}
 
 function printReport(r: DigestReport): void {
   const period = r.since === null ? 'everything held' : `since ${dateText(r.since)}`;
-  if (!r.digests.length) { console.log(`no recipient has quarantined mail (${period})`); return; }
+  if (r.resumed) console.log(`a digest run was cut short: ${r.resumed} recipient(s) of its period had theirs; ${r.dryRun ? 'the next run sends' : 'this run sent'} the rest`);
+  if (!r.digests.length) { console.log(r.resumed ? 'no other recipient is left in its period' : `no recipient has quarantined mail (${period})`); return; }
   for (const d of r.digests) {
     const to = forTerminal(d.to);
+    const newest = d.messages > DIGEST_ITEMS_MAX ? `; the digest lists the newest ${DIGEST_ITEMS_MAX}` : '';
     if (d.error) console.log(`<${to}>: ${d.messages} message(s): NOT queued: ${forTerminal(d.error)}`);
-    else if (r.dryRun) console.log(`<${to}>: ${d.messages} message(s) would be listed (${period})`);
-    else console.log(`<${to}>: ${d.messages} message(s) listed, digest queued as ${d.queueId}`);
+    else if (r.dryRun) console.log(`<${to}>: ${d.messages} message(s) held (${period})${newest}`);
+    else console.log(`<${to}>: ${d.messages > DIGEST_ITEMS_MAX ? `${d.messages} message(s), the newest ${DIGEST_ITEMS_MAX}` : `${d.messages} message(s)`} listed, digest queued as ${d.queueId}`);
     for (const m of d.listed ?? []) console.log(`    ${m.id}  ${dateText(m.receivedAt)}  score ${scoreText(m.score)}  ${forTerminal(m.sender)}  ${forTerminal(m.subject)}`);
   }
 }
