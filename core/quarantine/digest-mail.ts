@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { encodedWords } from '../message/header-block.ts';
 import { escapeHtml } from './html.ts';
+import { formatDuration } from '../config/units.ts';
 import { dateText, scoreText, type QuarantinedSummary } from './summary.ts';
 
 export interface DigestItem extends QuarantinedSummary {
@@ -21,6 +22,8 @@ export interface DigestMail {
   since?: number;
   /** When the links stop working (ms), if there are links. */
   linksExpire?: number;
+  /** queue.quarantine_lifetime: how long a held message is kept (null: until an administrator deletes it). */
+  keptFor?: number | null;
   now: number;
 }
 
@@ -47,6 +50,14 @@ function olderNote(m: DigestMail): string {
   return `${m.older} older message(s) are not listed here: a report lists the newest ${m.items.length}. Your administrator can list them all (moat quarantine digest --all --dry-run --to ${m.to}).`;
 }
 
+/** How long a message stays held, when the configuration says (a lifetime of null keeps it: nothing to say). */
+function keptNote(m: DigestMail): string | undefined {
+  if (!m.keptFor) return undefined;
+  const days = m.keptFor / 86_400_000;
+  const span = days >= 1 && Number.isInteger(days) ? `${days} day${days === 1 ? '' : 's'}` : formatDuration(m.keptFor);
+  return `A message left in the quarantine is deleted ${span} after it was quarantined.`;
+}
+
 function textPart(m: DigestMail): string {
   const lines = [`Quarantine report for ${m.to}`, '', intro(m), howTo(m), ''];
   if (m.older) lines.push(olderNote(m), '');
@@ -56,7 +67,8 @@ function textPart(m: DigestMail): string {
     else lines.push(`Id:      ${it.id}`);
     lines.push('');
   }
-  lines.push('Messages left in the quarantine are deleted after a while, as the administrator set it.');
+  const kept = keptNote(m);
+  if (kept) lines.push(kept);
   return lines.join('\r\n') + '\r\n';
 }
 
@@ -74,6 +86,7 @@ function htmlPart(m: DigestMail): string {
     ...(m.older ? [`<p>${e(olderNote(m))}</p>`] : []),
     '<table border="1" cellpadding="4" cellspacing="0">', '<tr><th>Date</th><th>From</th><th>Subject</th><th>Score</th><th></th></tr>',
     ...rows, '</table>',
+    ...(keptNote(m) ? [`<p>${e(keptNote(m)!)}</p>`] : []),
     '</body></html>', '',
   ].join('\r\n');
 }

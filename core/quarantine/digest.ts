@@ -32,6 +32,8 @@ export interface DigestDeps {
   localDomains: () => readonly string[];
   /** True once the gateway is stopping: a run ends between two recipients. */
   stopping?: () => boolean;
+  /** queue.quarantine_lifetime, which the digest tells its reader (null: kept until deleted). */
+  quarantineLifetime?: () => number | null | undefined;
   log?: Logger;
 }
 
@@ -164,7 +166,7 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
       for (const it of items) it.links = linksFor(base, signTicket(key, { id: it.id, address, expires }));
     }
     const now = Date.now();
-    const data = buildDigestMail({ from, to: address, hostname, items, older: entries.length - shown.length, since, linksExpire: base ? expires : undefined, now });
+    const data = buildDigestMail({ from, to: address, hostname, items, older: entries.length - shown.length, since, linksExpire: base ? expires : undefined, keptFor: deps.quarantineLifetime?.(), now });
     const entry: QueueEntry = {
       id, mailFrom: '', recipients: [{ address, status: 'pending' }],
       prepend: '', remove: [], receivedAt: now, size: data.length,
@@ -180,7 +182,8 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
       return { to: address, messages: entries.length, error: (e as Error).message };
     }
     deps.schedule?.(entry);
-    deps.log?.info('quarantine digest queued', { qid: entry.id, to: address, messages: entries.length });
+    // The held messages it names, so a release that follows can be traced back to the digest (the first 50).
+    deps.log?.info('quarantine digest queued', { qid: entry.id, to: address, messages: entries.length, listed: items.slice(-50).map((it) => it.id) });
     // Queued first, noted after (in batches): a crash in between sends this digest again at the resumed run only if
     // it has left the queue meanwhile (alreadyQueued finds it otherwise): a rare duplicate, where noting it first
     // would risk a digest never sent.

@@ -70,7 +70,7 @@ async function digest(o: { config?: string; set?: string[]; all?: boolean; 'dry-
   const store = new QueueStore(dataDir);
   if (await gatewayStatus(store)) return { report: await new ControlClient(socketPath(dataDir)).digest(opts), via: 'gateway' };
   const deps: DigestDeps = {
-    dataDir, store, config: () => config.quarantine_digest, hostname: () => config.server.hostname || os.hostname(), localDomains: () => config.domains,
+    dataDir, store, config: () => config.quarantine_digest, hostname: () => config.server.hostname || os.hostname(), localDomains: () => config.domains, quarantineLifetime: () => config.queue.quarantine_lifetime,
   };
   // A dry run reads the quarantine only: no lock needed, nothing written.
   if (opts.dryRun) return { report: await runDigest(deps, opts), via: 'files' };
