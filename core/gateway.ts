@@ -33,7 +33,7 @@ import type { StateStore } from './store/types.ts';
 import { startAdminHttp } from './http/admin-listener.ts';
 import { heldUntil } from './http/held-routes.ts';
 import { StorageHealth } from './queue/storage-health.ts';
-import { startDigestSchedule, type DigestSchedule } from './quarantine/digest.ts';
+import { adoptRecoveredDigests, startDigestSchedule, type DigestSchedule } from './quarantine/digest.ts';
 import { quarantineRoutes } from './quarantine/http-handlers.ts';
 import { loadTicketKey } from './quarantine/ticket.ts';
 import type { HttpListener } from './http/server.ts';
@@ -282,6 +282,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     letGoOfProcess();
     throw e;
   }
+  await adoptRecoveredDigests(cfg.data_dir, recovered.entries).catch((e: Error) => log.warn('quarantine digest progress could not be updated at start', { error: e.message }));
   // A start is a queue run: every recovered message gets one attempt now, whatever its schedule said.
   const startedAt = Date.now();
   for (const e of recovered.entries) { e.nextAttemptAt = Math.min(e.nextAttemptAt, startedAt); delivery.add(e); }

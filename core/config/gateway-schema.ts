@@ -172,7 +172,8 @@ export const gatewaySchema = s.checked(s.object({
   if (cfg.quarantine_digest.link_base !== undefined && (!cfg.http.listen.length || (!cfg.http.tls && !cfg.http.trusted_proxies.length))) {
     const at = p ? `${p}.quarantine_digest.link_base` : 'quarantine_digest.link_base';
     is.push({ path: at, message: 'needs http.listen with http.tls: true, or with http.trusted_proxies naming the reverse proxy that serves it over HTTPS: its release and delete pages answer over HTTPS only, so every link would fail' });
-  } else if (cfg.quarantine_digest.link_base !== undefined && !cfg.http.trusted_proxies.length && new URL(cfg.quarantine_digest.link_base).pathname.replace(/\/+$/, '') !== '') {
+  } else if (cfg.quarantine_digest.link_base !== undefined && !cfg.http.trusted_proxies.length && URL.canParse(cfg.quarantine_digest.link_base)
+    && new URL(cfg.quarantine_digest.link_base).pathname.replace(/\/+$/, '') !== '') {
     const at = p ? `${p}.quarantine_digest.link_base` : 'quarantine_digest.link_base';
     is.push({ path: at, message: 'has a path, but the gateway answers /quarantine/… at its root: leave the path out, or serve it through a reverse proxy that strips the path (http.trusted_proxies)' });
   }

@@ -83,6 +83,8 @@ export class DigestProgress {
   private unsaved = 0;
   private savedAt = Date.now();
   private writes: Promise<void> = Promise.resolve();
+  /** What waits for the write that records its recipient (a digest handed to delivery only once it is recorded). */
+  private afterSave: Array<() => void> = [];
 
   constructor(dataDir: string, last: number | undefined, run: DigestRun) {
     this.dataDir = dataDir;
@@ -93,9 +95,13 @@ export class DigestProgress {
 
   has(address: string): boolean { return this.run.queued.has(address.toLowerCase()); }
 
-  /** Notes a digest queued for `address`; resolves once it is on disk when this call wrote the file, else at once. */
-  queued(address: string): Promise<void> {
+  /**
+   * Notes a digest queued for `address`; `recorded` runs once a write that names it is on disk (this call's, when the
+   * batch is full, or a later one). Resolves once this call's write is done, else at once.
+   */
+  queued(address: string, recorded?: () => void): Promise<void> {
     this.run.queued.add(address.toLowerCase());
+    if (recorded) this.afterSave.push(recorded);
     this.unsaved++;
     if (this.unsaved < PROGRESS_EVERY && Date.now() - this.savedAt < PROGRESS_MS) return Promise.resolve();
     return this.save();
@@ -114,9 +120,18 @@ export class DigestProgress {
     return this.write({ last: this.run.until });
   }
 
+  /** Hands what waits on a write to the caller (a failed last write: the digests are queued all the same). */
+  takeWaiting(): Array<() => void> {
+    const waiting = this.afterSave;
+    this.afterSave = [];
+    return waiting;
+  }
+
   private write(state: DigestState): Promise<void> {
-    const w = this.writes.then(() => writeDigestState(this.dataDir, state));
-    this.writes = w.catch(() => undefined);
+    const waiting = this.takeWaiting();
+    const w = this.writes.then(() => writeDigestState(this.dataDir, state)).then(() => { for (const f of waiting) f(); });
+    // A failed write leaves its digests to the next one, or to the caller at the end of the run.
+    this.writes = w.catch(() => { this.afterSave.unshift(...waiting); });
     return w;
   }
 }

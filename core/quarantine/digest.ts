@@ -15,7 +15,7 @@ import { isAscii } from '../text/ascii.ts';
 import { enteredFolderAt } from '../queue/entry-times.ts';
 import type { DigestConfig } from './digest-config.ts';
 import { buildDigestMail, DIGEST_ITEMS_MAX, type DigestItem } from './digest-mail.ts';
-import { DigestProgress, readDigestState, type DigestRun } from './digest-state.ts';
+import { DigestProgress, readDigestState, writeDigestState, type DigestRun } from './digest-state.ts';
 import { summarize } from './summary.ts';
 import { loadTicketKey, signTicket } from './ticket.ts';
 
@@ -115,6 +115,23 @@ async function alreadyQueued(store: QueueStore, id: string): Promise<boolean> {
 }
 
 /**
+ * At a start, before recovered messages go to delivery: the recorded run's digests found in the queue are marked
+ * served (a crash can come between a digest's queueing and the progress write that names it), so that the resumed
+ * run does not send a second one should the first be delivered before the run looks for it.
+ */
+export async function adoptRecoveredDigests(dataDir: string, recovered: readonly QueueEntry[]): Promise<void> {
+  const state = readDigestState(dataDir);
+  const run = state.run;
+  if (!run) return;
+  let adopted = 0;
+  for (const e of recovered) {
+    const address = e.mailFrom === '' && e.recipients.length === 1 ? e.recipients[0].address : undefined;
+    if (address && !run.queued.has(address.toLowerCase()) && e.id === digestId(run, address)) { run.queued.add(address.toLowerCase()); adopted++; }
+  }
+  if (adopted) await writeDigestState(dataDir, state);
+}
+
+/**
  * One digest run; see DigestOptions. A recipient whose digest cannot be queued is reported, the others still get
  * theirs. A run for everyone keeps its progress (digest-state.ts): one cut short by a stop, a crash or a failure to
  * queue is resumed by the next run, for the same period and only the recipients not served yet, before a new period
@@ -143,7 +160,7 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
   // The period is on disk before its first digest is queued, so a run resumed after a crash lists the same mail.
   if (recorded && pending.length && !resume) await progress.save();
 
-  const noteQueued = (address: string) => progress.queued(address).catch((e: Error) => {
+  const noteQueued = (address: string, recorded?: () => void) => progress.queued(address, recorded).catch((e: Error) => {
     deps.log?.warn('quarantine digest progress could not be written; a run resumed after a crash may send some digests again', { error: e.message });
   });
   const results: Array<DigestReport['digests'][number]> = [];
@@ -181,20 +198,30 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
       deps.log?.warn('quarantine digest could not be queued; it is tried again at the next run', { to: address, error: (e as Error).message });
       return { to: address, messages: entries.length, error: (e as Error).message };
     }
-    deps.schedule?.(entry);
     // The held messages it names, so a release that follows can be traced back to the digest (the first 50).
     deps.log?.info('quarantine digest queued', { qid: entry.id, to: address, messages: entries.length, listed: items.slice(-50).map((it) => it.id) });
-    // Queued first, noted after (in batches): a crash in between sends this digest again at the resumed run only if
-    // it has left the queue meanwhile (alreadyQueued finds it otherwise): a rare duplicate, where noting it first
-    // would risk a digest never sent.
-    if (recorded) await noteQueued(address);
+    // Queued (durable), then noted in the progress (in batches), and handed to delivery only once a write names it:
+    // a crash before that write leaves it in the queue, where a resumed run finds it (alreadyQueued) and the start
+    // that recovers it marks it served before delivering it (adoptRecoveredDigests). Delivered before it was noted,
+    // it could be gone from the queue when the run resumed, and be sent twice.
+    if (recorded) await noteQueued(address, () => deps.schedule?.(entry));
+    else deps.schedule?.(entry);
     return { to: address, messages: entries.length, queueId: entry.id };
   };
-  await forEachBounded(pending.map((group, i) => ({ group, i })), DIGESTS_IN_FLIGHT, async ({ group, i }) => {
-    // A stop does not wait for the rest of a long run: the next run sends the rest.
-    if (interrupted || deps.stopping?.()) { interrupted = true; return; }
-    results[i] = await digestFor(group);
-  });
+  try {
+    await forEachBounded(pending.map((group, i) => ({ group, i })), DIGESTS_IN_FLIGHT, async ({ group, i }) => {
+      // A stop does not wait for the rest of a long run: the next run sends the rest.
+      if (interrupted || deps.stopping?.()) { interrupted = true; return; }
+      results[i] = await digestFor(group);
+    });
+  } finally {
+    // Whatever ended the run (a digest that could not even be built included), what it queued is recorded, then
+    // delivered; a last write that failed still delivers them (a rare duplicate after a crash, never a lost digest).
+    if (recorded) {
+      const unsaved = (interrupted || results.length < pending.length || results.some((d) => !d || d.error));
+      if (unsaved) await progress.save().catch((e: Error) => deps.log?.warn('quarantine digest progress could not be written', { error: e.message }));
+    }
+  }
   const report: DigestReport = {
     since: since ?? null, dryRun: !!opts.dryRun, digests: results.filter((d) => d !== undefined),
     ...(progress.resumed ? { resumed: progress.resumed } : {}),
@@ -203,10 +230,10 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
   const failed = report.digests.filter((d) => d.error).length;
   if (!interrupted && !failed) {
     // The period moves on only once everyone in it got their digest.
-    await progress.complete();
+    try { await progress.complete(); } finally { for (const f of progress.takeWaiting()) f(); }
     return report;
   }
-  await progress.save().catch((e: Error) => deps.log?.warn('quarantine digest progress could not be written', { error: e.message }));
+  for (const f of progress.takeWaiting()) f();
   if (interrupted) deps.log?.warn('quarantine digest stopped part way: the next run sends the rest', { queued: progress.run.queued.size, recipients: groups.size });
   else deps.log?.warn('quarantine digest incomplete: the next run sends the digests not queued', { failed, recipients: groups.size });
   return report;

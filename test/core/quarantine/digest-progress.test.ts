@@ -8,7 +8,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
+import { spawnGateway, startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
+import { startSmarthost } from '../../helpers/smarthost.ts';
 import { runDigest, startDigestSchedule, type DigestDeps } from '../../../core/quarantine/digest.ts';
 import { DIGEST_STATE_FILE, readDigestState, readLastDigest } from '../../../core/quarantine/digest-state.ts';
 import { DIGEST_ITEMS_MAX } from '../../../core/quarantine/digest-mail.ts';
@@ -89,14 +90,25 @@ describe('quarantine digest progress: a run cut short is resumed, each recipient
       const rcpts = users(200);
       await quarantine(g.gateway.runtime.queue, rcpts.map((to) => ({ to, subject: 'hold-me' })));
       cfg = validate(digestConfigSchema, { enabled: true, interval: '1h' }).value;
-      const first = startDigestSchedule({ ...deps, schedule: (e) => { deps.schedule!(e); if (queued.length === 40) void first.stop(); } });
-      await until(() => queued.length >= 40, 20_000, '40 digests queued');
-      await first.stop();
-      const cut = queued.length;
-      assert.ok(cut < rcpts.length, `stopped part way (${cut} queued)`);
+      // Stopped once 40 digests are in the queue (a digest goes to delivery only once the progress names it).
+      const store = g.gateway.runtime.queue;
+      const enqueue = store.enqueue;
+      let inQueue = 0;
+      store.enqueue = async function (this: QueueStore, e: QueueEntry, data: Buffer) {
+        await enqueue.call(this, e, data);
+        if (e.mailFrom === '' && ++inQueue === 40) void first.stop();
+      };
+      const first = startDigestSchedule(deps);
+      try {
+        await until(() => inQueue >= 40, 20_000, '40 digests queued');
+        await first.stop();
+      } finally { store.enqueue = enqueue; }
       const state = readDigestState(g.dataDir);
+      const cut = state.run?.queued.size ?? 0;
+      assert.ok(cut >= 40 && cut < rcpts.length, `stopped part way (${cut} recorded)`);
       assert.equal(state.last, undefined, 'no period complete yet');
-      assert.equal(state.run?.queued.size, cut, 'the recipients served are on disk');
+      assert.equal(cut, inQueue, 'every digest queued is recorded on disk');
+      await until(() => queued.length === cut, 10_000, 'the recorded digests handed to delivery');
 
       const second = startDigestSchedule(deps);
       try {
@@ -222,5 +234,39 @@ describe('quarantine digest progress: a run cut short is resumed, each recipient
       const again = await execFileP(process.execPath, [MOAT, 'quarantine', 'digest', '--config', config, '--json'], { timeout: 60_000 });
       assert.deepEqual(JSON.parse(again.stdout).digests, [], 'the period is done: nothing new to send');
     });
+  });
+
+  it('a gateway killed while it relays its scheduled digests sends each recipient one digest after its restart', async function () {
+    this.timeout(120_000);
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mm-digest-kill-'));
+    const rcpts = users(600);
+    const store = new QueueStore(dataDir);
+    await quarantine(store, rcpts.map((to) => ({ to, subject: 'x' })));
+    store.close();
+    const sink = await startSmarthost();
+    const config = { smarthost: `smtp://127.0.0.1:${sink.port}`, quarantine_digest: { enabled: true, interval: '1h' } };
+    try {
+      const first = await spawnGateway({ dataDir, config });
+      // Killed while digests are queued, recorded and relayed at once.
+      while (sink.messages.length < 150) await sleep(5);
+      await first.kill('SIGKILL');
+      const second = await spawnGateway({ dataDir, config });
+      try {
+        await until(() => new Set(sink.messages.map((m) => m.rcptTo[0])).size === rcpts.length, 60_000, 'every recipient served');
+        await sleep(1500);
+      } finally { await second.kill(); }
+      // A digest the kill cut off mid-transaction may arrive twice as the same message (SMTP's at-least-once);
+      // a second digest built anew for the same period would have another Message-ID.
+      const built = new Map<string, Set<string>>();
+      for (const m of sink.messages) {
+        const id = /^Message-ID: (.*)$/m.exec(m.raw.toString('latin1'))![1];
+        built.set(m.rcptTo[0], (built.get(m.rcptTo[0]) ?? new Set()).add(id));
+      }
+      assert.deepEqual([...built].filter(([, ids]) => ids.size > 1).map(([a]) => a), [], 'no recipient got two digests');
+      assert.equal(built.size, rcpts.length);
+    } finally {
+      await sink.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
