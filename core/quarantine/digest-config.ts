@@ -12,7 +12,10 @@ export const digestConfigSchema = s.object({
   from: s.string().default('').describe('From address of the digest (default postmaster@<server.hostname>); its envelope sender is <>'),
   link_base: httpsBase.optionalValue()
     .describe('https:// address under which the gateway\'s web server answers /quarantine/release and /quarantine/delete; unset: the digest tells users to ask their administrator'),
-  ticket_lifetime: s.duration({ min: 60_000 }).default(7 * 86_400_000).describe('How long the release and delete links of a digest work'),
+  // A message is listed in one digest only, so a link that died before the message left the quarantine would leave
+  // the recipient nothing but the administrator to ask.
+  ticket_lifetime: s.duration({ min: 60_000 }).optionalValue()
+    .describe('How long the release and delete links of a digest work (unset: as long as the message is kept, queue.quarantine_lifetime, or 30d when that is null)'),
   domains: s.array(s.string()).default([]).describe('Recipient domains that get digests (empty = every domain in domains)'),
 }).default({} as never);
 

@@ -57,6 +57,9 @@ export interface DigestReport {
   resumed?: number;
 }
 
+/** A link's life when the quarantine keeps messages until an administrator deletes them. */
+const DEFAULT_TICKET_LIFETIME_MS = 30 * 86_400_000;
+
 /** Files read at once while the digest reads the quarantined messages' headers. */
 const READS_IN_FLIGHT = 16;
 /** Recipients whose digests are built and queued at once: each queueing waits on fsyncs, which then overlap. */
@@ -156,7 +159,7 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
   const from = cfg.from || `postmaster@${hostname}`;
   const base = cfg.link_base ? cfg.link_base.replace(/\/+$/, '') : undefined;
   let key: KeyObject | undefined;
-  const expires = Date.now() + cfg.ticket_lifetime;
+  const expires = Date.now() + (cfg.ticket_lifetime ?? deps.quarantineLifetime?.() ?? DEFAULT_TICKET_LIFETIME_MS);
   // The period is on disk before its first digest is queued, so a run resumed after a crash lists the same mail.
   if (recorded && pending.length && !resume) await progress.save();
 

@@ -10,7 +10,7 @@ import { runDigest, startDigestSchedule, type DigestDeps } from '../../../core/q
 import { writeLastDigest } from '../../../core/quarantine/digest-state.ts';
 import { digestConfigSchema } from '../../../core/quarantine/digest-config.ts';
 import { validate } from '../../../core/config/schema.ts';
-import { loadTicketKey, signTicket } from '../../../core/quarantine/ticket.ts';
+import { loadTicketKey, signTicket, verifyTicket } from '../../../core/quarantine/ticket.ts';
 import { QueueStore, type QueueFolder } from '../../../core/queue/queue-store.ts';
 import type { QueueEntry } from '../../../core/queue/entry.ts';
 import { until } from '../queue/send.ts';
@@ -123,5 +123,27 @@ describe('quarantine digest and release: edges', function () {
     await quarantine(['leser@xn--bcher-kva.example']);
     const report = await runDigest(deps, { dryRun: true });
     assert.deepEqual(report.digests.map((d) => [d.to, d.messages]), [['leser@xn--bcher-kva.example', 1]]);
+  });
+
+  it('its links work as long as the quarantine keeps the message, unless ticket_lifetime says otherwise', async () => {
+    await quarantine(['ann@example.com']);
+    const key = loadTicketKey(g.dataDir);
+    let digests = 0;
+    const expiryOf = async (options: object, lifetime: number | null) => {
+      const cfg = validate(digestConfigSchema, { link_base: 'https://mx.example.com', ...options }).value;
+      const before = Date.now();
+      await runDigest({ ...deps, config: () => cfg, quarantineLifetime: () => lifetime }, { all: true });
+      const mail = (await g.sink.waitFor(++digests))[digests - 1];
+      const text = Buffer.from(/base64\r\n\r\n([A-Za-z0-9+/=\r\n]+)/.exec(mail.raw.toString('latin1'))![1].replace(/\r\n/g, ''), 'base64').toString('utf8');
+      const ticket = /\/quarantine\/release\?t=([A-Za-z0-9_.-]+)/.exec(text)![1];
+      const check = verifyTicket(key, ticket);
+      assert.ok(check.ok);
+      return check.ticket.expires - before;
+    };
+    const day = 86_400_000;
+    const near = (ms: number, want: number) => assert.ok(Math.abs(ms - want) < 60_000, `${ms} ms, not about ${want}`);
+    near(await expiryOf({}, 10 * day), 10 * day);
+    near(await expiryOf({}, null), 30 * day);
+    near(await expiryOf({ ticket_lifetime: '2d' }, 10 * day), 2 * day);
   });
 });
