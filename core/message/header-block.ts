@@ -82,6 +82,11 @@ export function taggedSubject(tag: string, subject: string): string {
 /** RFC 5322 caps a line at 998 characters; mail servers may refuse or cut a longer one. */
 const LINE_LIMIT = 998;
 
+/** A time as the Date field writes it (RFC 5322), in UTC: `Sun, 22 Nov 2026 12:00:00 +0000`. */
+export function mailDate(ms: number = Date.now()): string {
+  return new Date(ms).toUTCString().replace('GMT', '+0000');
+}
+
 /**
  * Formats a header for prepending. CR and LF in values are replaced (a value cannot add lines of its own), and a
  * line over 998 characters is folded before a space or tab (a Subject the client folded over many lines, a verdict

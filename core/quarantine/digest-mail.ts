@@ -1,7 +1,7 @@
 // The digest mail for one recipient: a plain-text part and a simple HTML alternative listing each quarantined
 // message, with a release and a delete link each when the gateway's web address is known.
 import { randomBytes } from 'node:crypto';
-import { encodedWords } from '../message/header-block.ts';
+import { encodedWords, mailDate } from '../message/header-block.ts';
 import { escapeHtml } from './html.ts';
 import { formatDuration } from '../config/units.ts';
 import { dateText, scoreText, type QuarantinedSummary } from './summary.ts';
@@ -30,7 +30,6 @@ export interface DigestMail {
 /** Messages one digest lists: a flood of spam for one address must not make a digest of megabytes. */
 export const DIGEST_ITEMS_MAX = 500;
 
-const mailDate = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
 
 /** Base64 in lines of 76 characters (RFC 2045), so no line of the mail is too long whatever the text holds. */
 const base64Lines = (text: string) => (Buffer.from(text, 'utf8').toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');

@@ -1,7 +1,7 @@
 // The copy of a quarantined message that a release for one recipient queues, and how that recipient is marked done in
 // the quarantined entry. Shared by the release itself (core/queue/admin-ops.ts) and by the queue's recovery, which
 // finishes a release a crash cut short (core/queue/queue-store.ts).
-import { formatHeader } from '../message/header-block.ts';
+import { formatHeader, mailDate } from '../message/header-block.ts';
 import type { QueueEntry, QueueRecipient } from '../queue/entry.ts';
 
 /** Who released or deleted a quarantined message for one recipient: said in the header and in the log. */
@@ -28,7 +28,6 @@ export function releasedCopyId(id: string, index: number): string {
   return `${id}r${index.toString(36)}`;
 }
 
-export const mailDate = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
 
 /**
  * The stored header lines of a released message: a person judged it wanted, so `X-Mailmoat-Spam` says No (a mail

@@ -1,6 +1,6 @@
 // Builds an RFC 3464 delivery status notification: multipart/report with a human part, the per-recipient status, and the original headers.
 import { randomBytes } from 'node:crypto';
-import { encodedWords, formatHeader, headerEnd, parseHeaderBlock } from '../message/header-block.ts';
+import { encodedWords, formatHeader, headerEnd, mailDate, parseHeaderBlock } from '../message/header-block.ts';
 import { decodeWords } from '../text/encoded-words.ts';
 import { fieldRemoval, withoutFields } from '../message/header-filter.ts';
 import type { QueueEntry, QueueRecipient } from './entry.ts';
@@ -35,7 +35,6 @@ export interface DsnInput {
   now?: number;
 }
 
-const rfc5322Date = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
 
 /**
  * How much of the original's header section goes back: Postfix's bounce_size_limit. More only helps a forged sender
@@ -177,8 +176,8 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
     postmaster: input.postmaster,
     hostname,
     recipient: entry.mailFrom,
-    date: rfc5322Date(now),
-    arrival_date: rfc5322Date(entry.receivedAt),
+    date: mailDate(now),
+    arrival_date: mailDate(entry.receivedAt),
     message_id: originalId || `(queue id ${entry.id})`,
     queue_id: entry.id,
     subject: Array.from(clean(subject0)).slice(0, SUBJECT_CHARS).join(''),
@@ -186,7 +185,7 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
     recipients: input.recipients.map((r) => clean(r.address)).join(', '),
     headers: bytesAsText(returned.text).replace(/\r\n/g, '\n').trimEnd(),
     age: humanAge(now - entry.receivedAt),
-    retry_until: input.retryUntil ? rfc5322Date(input.retryUntil) : '',
+    retry_until: input.retryUntil ? mailDate(input.retryUntil) : '',
   };
   const tpl = kind === 'success' ? SUCCESS_TEMPLATE : DEFAULT_TEMPLATES[kind];
   const filled = fillTemplate(input.template?.subject || tpl.subject, tokens);
@@ -218,8 +217,8 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
     status.push(`Status: ${statusOf(r.reply, kind)}`);
     if (r.remoteMta && r.reply && /^[2-5]\d\d\b/.test(r.reply)) status.push(`Remote-MTA: dns; ${clean(r.remoteMta)}`);
     if (r.reply) status.push(diagnostic(r.reply));
-    if (entry.history.length) status.push(`Last-Attempt-Date: ${rfc5322Date(entry.history[entry.history.length - 1].at)}`);
-    if (kind === 'delay' && input.retryUntil) status.push(`Will-Retry-Until: ${rfc5322Date(input.retryUntil)}`);
+    if (entry.history.length) status.push(`Last-Attempt-Date: ${mailDate(entry.history[entry.history.length - 1].at)}`);
+    if (kind === 'delay' && input.retryUntil) status.push(`Will-Retry-Until: ${mailDate(input.retryUntil)}`);
     status.push('');
   }
   const statusText = status.join('\r\n');

@@ -6,7 +6,7 @@ import type { SessionState, Transaction } from '../hooks/transaction.ts';
 import { runHook, type CopyPolicy } from '../hooks/runner.ts';
 import { spoolData } from '../message/spool-writer.ts';
 import { SpooledMessage } from '../message/spooled-message.ts';
-import { formatHeader, ownFieldsToRemove, taggedSubject } from '../message/header-block.ts';
+import { formatHeader, mailDate, ownFieldsToRemove, taggedSubject } from '../message/header-block.ts';
 import { decideVerdict, judgedSpam, verdictHeaders } from '../verdict/verdict.ts';
 import type { VerdictAction } from '../verdict/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
@@ -28,7 +28,7 @@ function receivedHeader(st: SessionState, tx: Transaction): string {
   const literal = st.remote.ip.includes(':') ? `IPv6:${st.remote.ip}` : st.remote.ip;
   const from = `${st.helo ?? 'unknown'} (${st.remote.hostname ?? 'unknown'} [${literal}])`;
   const forClause = tx.recipients.length === 1 ? `\r\n\tfor <${tx.recipients[0].address}>` : '';
-  return `Received: from ${from}\r\n\tby ${st.greetingName} (Mailmoat) with ${proto} id ${tx.id}${forClause};\r\n\t${new Date().toUTCString().replace('GMT', '+0000')}\r\n`;
+  return `Received: from ${from}\r\n\tby ${st.greetingName} (Mailmoat) with ${proto} id ${tx.id}${forClause};\r\n\t${mailDate()}\r\n`;
 }
 
 /** Receives the DATA stream of `tx` and returns the reply to send. Never throws for a spool problem: that is a 4xx. */
@@ -170,7 +170,7 @@ async function receiveWith(
   }
   if (st.user) {
     if (!message.headers.has('Message-ID')) prepend += formatHeader('Message-ID', `<${tx.id}.${randomBytes(4).toString('hex')}@${st.greetingName}>`);
-    if (!message.headers.has('Date')) prepend += formatHeader('Date', new Date().toUTCString().replace('GMT', '+0000'));
+    if (!message.headers.has('Date')) prepend += formatHeader('Date', mailDate());
   }
 
   const now = Date.now();

@@ -20,6 +20,7 @@ import { newQueueId } from '../../../core/queue/queue-id.ts';
 import { forEachBounded } from '../../../core/queue/for-each-bounded.ts';
 import type { QueueEntry } from '../../../core/queue/entry.ts';
 import { until } from '../queue/send.ts';
+import { digestText } from './digest-text.ts';
 
 const MOAT = path.resolve(import.meta.dirname, '..', '..', '..', 'scripts', 'moat.js');
 const execFileP = promisify(execFile);
@@ -43,13 +44,6 @@ async function quarantine(store: QueueStore, held: Held[]): Promise<void> {
 }
 
 const users = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => `user${i + offset}@example.com`);
-
-/** The text part of a digest as a reader sees it (it is base64 in the mail). */
-function digestText(raw: Buffer): string {
-  const m = /Content-Type: text\/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n([A-Za-z0-9+/=\r\n]+)/.exec(raw.toString('latin1'));
-  assert.ok(m, 'a text part');
-  return Buffer.from(m[1].replace(/\r\n/g, ''), 'base64').toString('utf8');
-}
 
 /** Recipients of the digests (mail from <>) in a queue folder, one entry per digest. */
 function queuedDigests(dataDir: string): string[] {

@@ -16,18 +16,9 @@ import { validate } from '../../../core/config/schema.ts';
 import { loadTicketKey, signTicket } from '../../../core/quarantine/ticket.ts';
 import { moatQueue } from '../queue/moat-queue.ts';
 import { until } from '../queue/send.ts';
+import { digestText, ticketOf } from './digest-text.ts';
 
 const SUBJECT = 'hold-me: Grüße vom Gewinnspiel';
-
-/** The text part of a digest as a reader sees it (it is base64 in the mail). */
-function digestText(raw: Buffer): string {
-  const s = raw.toString('latin1');
-  const m = /Content-Type: text\/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n([A-Za-z0-9+/=\r\n]+)/.exec(s);
-  assert.ok(m, 'a text part');
-  return Buffer.from(m[1].replace(/\r\n/g, ''), 'base64').toString('utf8');
-}
-
-const ticketOf = (text: string, verb: 'release' | 'delete') => new RegExp(`/quarantine/${verb}\\?t=([A-Za-z0-9_.-]+)`).exec(text)?.[1];
 
 const MOAT = path.resolve(import.meta.dirname, '..', '..', '..', 'scripts', 'moat.js');
 
