@@ -1,4 +1,5 @@
 // Options of the bayes plugin, with their defaults, and the combinations of them that cannot work.
+import path from 'node:path';
 import { s, type Infer, type Issue } from '../../core/index.ts';
 import { addressMatcher } from './auto-train.ts';
 
@@ -18,6 +19,15 @@ export const DEFAULT_BANDS = [
   { min: 0.01, symbol: 'BAYES_HAM_90', score: -0.5 },
   { min: 0, symbol: 'BAYES_HAM_99', score: -1.5 },
 ];
+
+const recipientDictionary = s.object({
+  recipients: s.array(s.string())
+    .describe('Recipients (`user@domain`, or `@domain` for a whole domain; tags as for honeypots) this dictionary is for'),
+  dictionary: s.string()
+    .describe('Its dictionary file (made with `moat bayes create`; relative to the config file); a missing one starts empty'),
+  name: s.string({ pattern: /^$|^[A-Za-z0-9._-]+$/, patternName: 'letters, digits, dots, dashes and underscores' }).default('')
+    .describe('Its name in log lines and in the shared counts\' namespace (`<share_namespace>.<name>`); empty: the file\'s name without its extension'),
+});
 
 const options = s.object({
   dictionary: s.string().default('')
@@ -86,11 +96,21 @@ const options = s.object({
     .describe('Share learned counts through the state store (`auto`: when the store is Redis), so every gateway learns what one learned'),
   share_namespace: s.string().default('default')
     .describe('Key namespace of the shared counts (`bayes:<namespace>:…`): gateways with one dictionary share one namespace'),
+  recipient_dictionaries: s.array(recipientDictionary).default([])
+    .describe('Dictionaries of some recipients\' own mail, each `{recipients, dictionary}`: a message whose recipients all have the same one is scored by the sum of both dictionaries\' logits, and its lessons are learned into both'),
+  recipient_weight: s.number({ min: 0 }).default(1)
+    .describe('Weight of a recipient dictionary\'s logit in that sum; 0: recipient dictionaries are learned into but not scored with'),
   sync_interval: s.duration().default(30_000)
     .describe('How often the lessons other gateways logged in the store are read (all counters are read again every 10 minutes)'),
 });
 
 export type BayesConfig = Infer<typeof options>;
+export type RecipientDictionaryConfig = BayesConfig['recipient_dictionaries'][number];
+
+/** How the log and the shared counts name a recipient dictionary: its `name`, else its file's name without extension. */
+export function recipientDictionaryName(entry: { name?: string; dictionary: string }): string {
+  return entry.name || path.basename(entry.dictionary, path.extname(entry.dictionary));
+}
 export type Band = { min: number; symbol: string; score: number };
 
 /** The finding the plugin records for a lesson: a band of that name would be read as one. */
@@ -171,6 +191,41 @@ function checkIntervals(cfg: BayesConfig, at: string, issues: Issues): void {
   }
 }
 
+/**
+ * Recipient dictionaries that could never be used as written: no recipients, an address no recipient has, one an
+ * earlier entry already takes (the first entry that matches a recipient is its dictionary), the shared dictionary's
+ * file or another entry's, and two entries of one name (their shared counts would be one).
+ */
+function checkRecipientDictionaries(cfg: BayesConfig, delimiters: string, at: string, issues: Issues): void {
+  const entries = cfg.recipient_dictionaries;
+  const earlier: Array<(addr: string) => boolean> = [];
+  const files = new Map<string, number>();
+  const names = new Map<string, number>();
+  entries.forEach((e, i) => {
+    if (!e || !Array.isArray(e.recipients) || typeof e.dictionary !== 'string') return; // already an issue of its own
+    const here = `${at}.recipient_dictionaries[${i}]`;
+    if (e.recipients.length === 0) issues.push({ path: `${here}.recipients`, message: 'lists no recipient, so the dictionary is never used' });
+    checkAddresses(e.recipients, `${here}.recipients`, issues);
+    e.recipients.forEach((r, j) => {
+      const addr = String(r).trim();
+      const k = addr.startsWith('@') ? -1 : earlier.findIndex((matches) => matches(addr));
+      const sameDomain = addr.startsWith('@') ? entries.slice(0, i).findIndex((o) => o?.recipients?.some((x) => String(x).trim().toLowerCase() === addr.toLowerCase())) : -1;
+      const first = k >= 0 ? k : sameDomain;
+      if (first >= 0) issues.push({ path: `${here}.recipients[${j}]`, message: `${JSON.stringify(r)} is already taken by recipient_dictionaries[${first}]: a recipient's dictionary is the first entry that matches it` });
+    });
+    earlier.push(addressMatcher(e.recipients.map(String), delimiters));
+    const file = path.normalize(e.dictionary);
+    if (cfg.dictionary && file === path.normalize(cfg.dictionary)) issues.push({ path: `${here}.dictionary`, message: `${JSON.stringify(e.dictionary)} is the shared dictionary: a recipient dictionary needs a file of its own` });
+    const f = files.get(file);
+    if (f !== undefined) issues.push({ path: `${here}.dictionary`, message: `${JSON.stringify(e.dictionary)} is also recipient_dictionaries[${f}]'s file: merge the two entries' recipients into one` });
+    else files.set(file, i);
+    const name = recipientDictionaryName(e);
+    const n = names.get(name);
+    if (n !== undefined) issues.push({ path: `${here}.name`, message: `${JSON.stringify(name)} is also recipient_dictionaries[${n}]'s name: their shared counts and log lines would be one; give one a name of its own` });
+    else names.set(name, i);
+  });
+}
+
 /** The checks across keys, once each key has been read; issues are named by key path, as the schema's own are. */
 function checkCombinations(cfg: BayesConfig, at: string, issues: Issues): void {
   if (Array.isArray(cfg.bands)) checkBands(cfg.bands, `${at}.bands`, issues);
@@ -180,6 +235,7 @@ function checkCombinations(cfg: BayesConfig, at: string, issues: Issues): void {
   checkDelimiters(delimiters, at, issues);
   if (Array.isArray(cfg.honeypots) && Array.isArray(cfg.ham_addresses)) checkHamNotHoneypot(cfg.honeypots, cfg.ham_addresses, delimiters, at, issues);
   checkIntervals(cfg, at, issues);
+  if (Array.isArray(cfg.recipient_dictionaries)) checkRecipientDictionaries(cfg, delimiters, at, issues);
   if (typeof cfg.learn_spam_score === 'number' && typeof cfg.learn_ham_score === 'number' && cfg.learn_spam_score <= cfg.learn_ham_score) {
     issues.push({
       path: `${at}.learn_spam_score`,

@@ -125,4 +125,30 @@ describe('bayes config', () => {
       });
     } finally { fs.rmSync(dir, { recursive: true, force: true }); }
   });
+  it('refuses recipient dictionaries that could never be used as written, and keeps ordinary ones', () => {
+    assert.deepEqual(issuesOf({ recipient_dictionaries: [
+      { recipients: ['@sales.example.com', 'ann@example.com'], dictionary: 'dictionaries/sales.tab' },
+      { recipients: ['@example.com'], dictionary: 'dictionaries/staff.tab', name: 'staff' },
+    ] }), []);
+    assert.deepEqual(issuesOf({
+      dictionary: 'shared.tab',
+      recipient_dictionaries: [
+        { recipients: ['@example.com'], dictionary: 'a/sales.tab' },
+        { recipients: [], dictionary: 'b/other.tab' },
+        { recipients: ['ann+news@example.com', '@example.com', 'bob'], dictionary: './a/sales.tab' },
+        { recipients: ['zoe@example.org'], dictionary: 'shared.tab', name: 'sales' },
+        { recipients: ['max@example.org'], dictionary: 'x.tab', name: 'bad name' },
+      ],
+    }), [
+      'plugins[0].recipient_dictionaries[4].name: expected letters, digits, dots, dashes and underscores, got the string "bad name"',
+      'plugins[0].recipient_dictionaries[1].recipients: lists no recipient, so the dictionary is never used',
+      'plugins[0].recipient_dictionaries[2].recipients[2]: "bob" has no @, so it matches no recipient: write "user@bob" for one address or "@bob" for every address of the domain',
+      'plugins[0].recipient_dictionaries[2].recipients[0]: "ann+news@example.com" is already taken by recipient_dictionaries[0]: a recipient\'s dictionary is the first entry that matches it',
+      'plugins[0].recipient_dictionaries[2].recipients[1]: "@example.com" is already taken by recipient_dictionaries[0]: a recipient\'s dictionary is the first entry that matches it',
+      'plugins[0].recipient_dictionaries[2].dictionary: "./a/sales.tab" is also recipient_dictionaries[0]\'s file: merge the two entries\' recipients into one',
+      'plugins[0].recipient_dictionaries[2].name: "sales" is also recipient_dictionaries[0]\'s name: their shared counts and log lines would be one; give one a name of its own',
+      'plugins[0].recipient_dictionaries[3].dictionary: "shared.tab" is the shared dictionary: a recipient dictionary needs a file of its own',
+      'plugins[0].recipient_dictionaries[3].name: "sales" is also recipient_dictionaries[0]\'s name: their shared counts and log lines would be one; give one a name of its own',
+    ]);
+  });
 });
