@@ -151,4 +151,20 @@ describe('bayes config', () => {
       'plugins[0].recipient_dictionaries[3].name: "sales" is also recipient_dictionaries[0]\'s name: their shared counts and log lines would be one; give one a name of its own',
     ]);
   });
+  it('moat check-config refuses a recipient dictionary that is the shared dictionary\'s file by another path', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-config-'));
+    try {
+      const file = path.join(dir, 'mailmoat.yaml');
+      const data = path.join(dir, 'data');
+      fs.writeFileSync(file, [
+        `data_dir: ${data}`, 'plugins:', '  - name: bayes', '    recipient_dictionaries:',
+        `      - { recipients: ["@sales.example.com"], dictionary: ${path.join(data, 'bayes', '..', 'bayes', 'dictionary.tab')} }`, '',
+      ].join('\n'));
+      await assert.rejects(promisify(execFile)(process.execPath, [MOAT, 'check-config', '--config', file]), (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 1);
+        assert.ok(e.stderr.includes(`plugins[0].recipient_dictionaries[0].dictionary: ${path.join(data, 'bayes', 'dictionary.tab')} is the shared dictionary`), e.stderr);
+        return true;
+      });
+    } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  });
 });

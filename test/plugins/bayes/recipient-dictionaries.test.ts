@@ -5,7 +5,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
+import { Redis } from 'ioredis';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
+import { startRedis, type RedisHandle } from '../../helpers/redis.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { loadDictionary, saveDictionary } from '../../../plugins/bayes/engine/persist.ts';
@@ -165,5 +167,85 @@ describe('bayes recipient dictionaries end to end', function () {
       'bayes learned: ham address archive@support.example.com → support',
       'bayes not learned: ham address archive@support.example.com, balance rule (30 spam, 31 ham learned)',
     ]);
+  });
+});
+
+describe('bayes recipient dictionaries shared through Redis', function () {
+  this.timeout(30_000);
+  let dir: string;
+  let redis: RedisHandle;
+  let smarthost: Smarthost;
+  const gws: TestGateway[] = [];
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-rcpt-redis-'));
+    redis = await startRedis();
+    smarthost = await startSmarthost();
+    for (const name of ['a', 'b']) {
+      const shared = path.join(dir, `${name}-shared.tab`);
+      const sales = path.join(dir, `${name}-sales.tab`);
+      await saveDictionary(shared, trainedFilter().dict);
+      await saveDictionary(sales, salesFilter(20).dict);
+      gws.push(await startGateway({
+        config: {
+          smarthost: `smtp://127.0.0.1:${smarthost.port}`,
+          domains: ['example.com', 'sales.example.com'],
+          state: { backend: 'redis', redis: { url: redis.url, prefix: 'bayes-rcpt:' } },
+          plugins: [{
+            name: 'bayes', dictionary: shared, seed: 'none', min_learned: 10, sync_interval: '100ms', balance: false,
+            ham_addresses: ['archive@sales.example.com'],
+            // Each gateway has its own file: the name, not the file, is what they share counts under.
+            recipient_dictionaries: [{ recipients: ['@sales.example.com'], dictionary: sales, name: 'sales' }],
+          }],
+        },
+      }));
+    }
+  });
+  after(async () => {
+    for (const g of gws) await g.stop();
+    await smarthost?.stop();
+    await redis?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Sends `raw` to `rcpt` through `gw`; returns the bayes finding's detail from that gateway's log. */
+  async function detailAt(gw: TestGateway, subject: string, rcpt: string): Promise<string> {
+    const raw = `Subject: ${subject}\r\nFrom: x@novel.test\r\n\r\nxylophone zeppelin quasar nebula xylophone\r\n`;
+    const c = await SmtpDialog.connect(gw.port);
+    try {
+      assert.equal((await c.hello({ xclient: { addr: '203.0.113.9' } })).code, 250);
+      assert.equal((await c.cmd('MAIL FROM:<x@sender.test>')).code, 250);
+      assert.equal((await c.cmd(`RCPT TO:<${rcpt}>`)).code, 250);
+      assert.equal((await c.data(raw)).code, 250);
+    } finally {
+      await c.quit();
+    }
+    const line = gw.logs.find((l) => l.msg === 'message' && (l.to as string[] | undefined)?.includes(rcpt) && !seen.has(l));
+    assert.ok(line, `${subject} logged`);
+    seen.add(line);
+    return ((line.details as string[]).find((d) => d.startsWith('BAYES_')) ?? '').replace(/^BAYES_\w+: /, '');
+  }
+  const seen = new Set<unknown>();
+  const part = (detail: string, name: string) => Number(new RegExp(` ${name}=(\\S+)`).exec(detail)?.[1]);
+
+  it('gateway b scores sales mail with what gateway a learned into the sales dictionary, under its own namespace', async () => {
+    const [a, b] = gws;
+    const before = await detailAt(b, 'rr-before', 'sales@sales.example.com');
+    assert.equal(part(before, 'sales'), 0.5, `the sales dictionary knows none of these words: ${before}`);
+    await detailAt(a, 'rr-learn', 'archive@sales.example.com');
+    let after = before;
+    const end = Date.now() + 10_000;
+    for (let i = 0; !(part(after, 'sales') < 0.5) && Date.now() < end; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      after = await detailAt(b, `rr-after-${i}`, 'sales@sales.example.com');
+    }
+    assert.ok(part(after, 'sales') < 0.5 && part(after, 'shared') < 0.5, `b learned from a in both dictionaries: ${after}`);
+    const client = new Redis(redis.url);
+    try {
+      const keys = await client.keys('bayes-rcpt:bayes-log:*seq');
+      assert.deepEqual(keys.sort(), ['bayes-rcpt:bayes-log:default.sales:seq', 'bayes-rcpt:bayes-log:default:seq']);
+    } finally {
+      client.disconnect();
+    }
   });
 });
