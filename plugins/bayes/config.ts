@@ -97,9 +97,9 @@ const options = s.object({
   share_namespace: s.string().default('default')
     .describe('Key namespace of the shared counts (`bayes:<namespace>:…`): gateways with one dictionary share one namespace'),
   recipient_dictionaries: s.array(recipientDictionary).default([])
-    .describe('Dictionaries of some recipients\' own mail, each `{recipients, dictionary}`: a message whose recipients all have the same one is scored by the sum of both dictionaries\' logits, and its lessons are learned into both'),
+    .describe('Dictionaries of some recipients\' own mail, each `{recipients, dictionary}`: a message whose recipients all have the same one is scored by the weighted mean of both dictionaries\' logits, and its lessons are learned into both'),
   recipient_weight: s.number({ min: 0 }).default(1)
-    .describe('Weight of a recipient dictionary\'s logit in that sum; 0: recipient dictionaries are learned into but not scored with'),
+    .describe('Weight of a recipient dictionary\'s logit in that mean (the shared one weighs 1); 0: recipient dictionaries are learned into but not scored with'),
   sync_interval: s.duration().default(30_000)
     .describe('How often the lessons other gateways logged in the store are read (all counters are read again every 10 minutes)'),
 });

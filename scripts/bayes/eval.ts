@@ -1,6 +1,7 @@
 // `npm run eval:bayes`: trains Mailmoat's Bayes filter and bogofilter on the same deterministic part of the
 // shared corpus, tests both on the rest, with and without X-Spam-* headers stripped, and prints them side by side.
-// With `--crm114`, CRM114's OSB classifier joins them (accuracy only).
+// With `--crm114`, CRM114's OSB classifier joins them (accuracy only). Each also runs as its users would with a
+// dictionary per recipient, each set of the corpus being one user's mailbox: rows `mailmoat+set` and `bogofilter/set`.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { DEFAULT_CORPUS, firstCopies, loadCorpus, splitCorpus, stripSpamHeaders,
 import { figures, spamCaughtInterval, type Figures, type Scored } from './metrics.ts';
 import { BogofilterRun, ensurePeer } from './bogofilter.ts';
 import { runCrm114 } from './crm114.ts';
+import { DEFAULT_PER_SET_WEIGHT, groupBySet, scoredWithOwn } from './per-set.ts';
 import { readCommand, USAGE_ERROR } from '../cli/args.ts';
 
 const usage = `usage: npm run eval:bayes -- [--corpus DIR] [--train PERCENT] [--cutoff P] [--runs N] [--no-bogofilter] [--crm114]
@@ -64,7 +66,7 @@ function rate(values: number[]): Rate {
 const showRate = (r: Rate) => (r.min === r.max ? r.median.toFixed(0) : `${r.median.toFixed(0)} (${r.min.toFixed(0)}–${r.max.toFixed(0)})`);
 
 /** A filter's figures; no rates for a peer whose time is not comparable (CRM114 starts a process per message). */
-interface Row { who: string; fig: Figures; results: Scored[]; trainRate?: Rate; scoreRate?: Rate }
+interface Row { who: string; fig: Figures; results: Scored[]; trainRate?: Rate; scoreRate?: Rate; perSet?: boolean }
 
 interface OurTraining {
   filter: BayesFilter;
@@ -132,21 +134,71 @@ function printRows(rows: Row[]): void {
   console.log(`  ${'filter'.padEnd(10)} ${pad('ham→spam %', 11)} ${pad('spam caught %', 14)} ${pad('1-ROCA %', 9)} ${pad('caught@0.1%ham', 15)} ${pad('score msg/s', 12)} ${pad('train msg/s', 12)}`);
   for (const r of rows) {
     const median = (x?: Rate) => (x ? x.median.toFixed(0) : '–');
-    console.log(`  ${r.who.padEnd(10)} ${pad(f3(r.fig.hamAsSpam), 11)} ${pad(f2(r.fig.spamCaught), 14)} ${pad(f3(r.fig.oneMinusRoca), 9)} ${pad(f2(r.fig.spamAtHam01), 15)} ${pad(median(r.scoreRate), 12)} ${pad(median(r.trainRate), 12)}`);
+    // A name longer than its column (mailmoat+set) takes its room from the next one, so the figures stay in line.
+    const overflow = Math.max(0, r.who.length - 10);
+    console.log(`  ${r.who.padEnd(10)} ${pad(f3(r.fig.hamAsSpam), 11 - overflow)} ${pad(f2(r.fig.spamCaught), 14)} ${pad(f3(r.fig.oneMinusRoca), 9)} ${pad(f2(r.fig.spamAtHam01), 15)} ${pad(median(r.scoreRate), 12)} ${pad(median(r.trainRate), 12)}`);
   }
-  const intervals = rows.map((r) => `${r.who} ${spamCaughtInterval(r.results, 0.001).map(f2).join('–')}`);
+  const intervals = rows.filter((r) => !r.perSet).map((r) => `${r.who} ${spamCaughtInterval(r.results, 0.001).map(f2).join('–')}`);
   console.log(`  caught@0.1%ham, middle 95% of 1,000 bootstrap draws of the test part: ${intervals.join(', ')}`);
   const [a, b] = [rows[0], rows.find((r) => r.who === 'bogofilter')];
   if (b?.scoreRate && b.trainRate && a.scoreRate && a.trainRate) {
     console.log(`  ratios mailmoat/bogofilter (medians): scoring ×${(a.scoreRate.median / b.scoreRate.median).toFixed(2)}, training ×${(a.trainRate.median / b.trainRate.median).toFixed(2)}, 1-ROCA ×${(a.fig.oneMinusRoca / Math.max(b.fig.oneMinusRoca, 1e-9)).toFixed(2)}`);
   }
+  const perSet = rows.filter((r) => r.perSet);
+  if (!perSet.length) return;
+  console.log(`  the same, with a dictionary per set: ${perSet.map((r) => `${r.who} ${spamCaughtInterval(r.results, 0.001).map(f2).join('–')}`).join(', ')}`);
+  const ratio = (x: number, y: number) => `×${(x / Math.max(y, 1e-9)).toFixed(2)}`;
+  const [ownA, ownB] = [rows.find((r) => r.who === 'mailmoat+set'), rows.find((r) => r.who === 'bogofilter/set')];
+  const parts: string[] = [];
+  if (ownA?.scoreRate && a.scoreRate) parts.push(`mailmoat+set/mailmoat: scoring ${ratio(ownA.scoreRate.median, a.scoreRate.median)}, 1-ROCA ${ratio(ownA.fig.oneMinusRoca, a.fig.oneMinusRoca)}`);
+  if (ownA && ownB) parts.push(`mailmoat+set/bogofilter/set: 1-ROCA ${ratio(ownA.fig.oneMinusRoca, ownB.fig.oneMinusRoca)}`);
+  if (b && ownB) parts.push(`bogofilter/set/bogofilter: 1-ROCA ${ratio(ownB.fig.oneMinusRoca, b.fig.oneMinusRoca)}`);
+  if (parts.length) console.log(`  ratios with a dictionary per set: ${parts.join('; ')}`);
+}
+
+/** One dictionary per set, each trained on that set's training messages as the shared one is, and its seconds. */
+async function trainPerSet(train: CorpusMessage[], trainViews: Buffer[], dir: string): Promise<{ own: Map<string, BayesFilter>; seconds: number }> {
+  const own = new Map<string, BayesFilter>();
+  let seconds = 0;
+  const indexed = train.map((m, i) => ({ set: m.set, m, raw: trainViews[i] }));
+  for (const [set, part] of groupBySet(indexed)) {
+    const t = await trainOurs(part.map((x) => x.m), part.map((x) => x.raw), undefined, false, path.join(dir, `${set}.tab`));
+    const { reinforced, linear, byteGrams } = t.passes;
+    seconds += t.learnSeconds + reinforced.seconds + linear.seconds + byteGrams.seconds + t.writeSeconds;
+    own.set(set, t.filter);
+  }
+  return { own, seconds };
+}
+
+/**
+ * bogofilter with a wordlist per set, each trained on that set's training part and scoring that set's test part:
+ * its figures, and the seconds of all trainings and all scorings (one run). Undefined when a tested set has no
+ * training messages, since bogofilter has no shared wordlist to fall back on.
+ */
+async function bogofilterPerSet(workDir: string, train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer): Promise<{ results: Scored[]; trainSeconds: number; scoreSeconds: number } | undefined> {
+  const trainSets = groupBySet(train);
+  const testSets = groupBySet(test.map((m, i) => ({ set: m.set, m, i })));
+  if ([...testSets.keys()].some((set) => !trainSets.has(set))) return undefined;
+  const results = new Array<Scored>(test.length);
+  let trainSeconds = 0;
+  let scoreSeconds = 0;
+  for (const [set, part] of testSets) {
+    const dir = path.join(workDir, `set-${set}`);
+    fs.mkdirSync(dir);
+    const run = new BogofilterRun(dir, trainSets.get(set)!, part.map((x) => x.m), view);
+    trainSeconds += await run.train();
+    const scored = await run.score();
+    scoreSeconds += scored.seconds;
+    scored.results.forEach((r, k) => { results[part[k].i] = r; });
+  }
+  return { results, trainSeconds, scoreSeconds };
 }
 
 /** Trains and tests both filters on one view of the corpus, `runs` timed runs each, and prints their figures. */
-async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer, bogo: BogofilterRun | undefined, crmDir: string | undefined, withModes: boolean, dictFile: string): Promise<void> {
+async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view: (m: CorpusMessage) => Buffer, bogo: BogofilterRun | undefined, bogoDir: string | undefined, crmDir: string | undefined, withModes: boolean, dictFile: string): Promise<void> {
   const trainViews = train.map(view);
   const testViews = test.map(view);
-  const timed = { train: [] as number[], unwritten: [] as number[], write: [] as number[], plain: [] as number[], again: [] as number[], linear: [] as number[], bytes: [] as number[], score: [] as number[], bogoTrain: [] as number[], bogoScore: [] as number[] };
+  const timed = { train: [] as number[], unwritten: [] as number[], write: [] as number[], plain: [] as number[], again: [] as number[], linear: [] as number[], bytes: [] as number[], score: [] as number[], setScore: [] as number[], bogoTrain: [] as number[], bogoScore: [] as number[] };
   let ours!: OurTraining;
   for (let r = 0; r < runs; r++) {
     const last = r === runs - 1;
@@ -165,20 +217,38 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
     timed.bytes.push(train.length / byteGrams.seconds);
     if (bogo) timed.bogoTrain.push(train.length / await bogo.train());
   }
+  // The per-set dictionaries are trained once, after the shared one's timed runs: their time is extra to it.
+  const perSet = await trainPerSet(train, trainViews, path.dirname(dictFile));
   let results: Scored[] = [];
+  let setResults: Scored[] = [];
   let bogoResults: Scored[] = [];
   for (let r = 0; r < runs; r++) {
     const t0 = performance.now();
     results = scoreAll(ours.filter, test, testViews);
     timed.score.push(test.length / ((performance.now() - t0) / 1000));
+    // A recipient with a dictionary of their own: each message scored by both dictionaries, timed as a whole.
+    const t1 = performance.now();
+    setResults = test.map((m, i) => scoredWithOwn(m.spam, ours.filter.score(testViews[i]), perSet.own.get(m.set)?.score(testViews[i]), DEFAULT_PER_SET_WEIGHT));
+    timed.setScore.push(test.length / ((performance.now() - t1) / 1000));
     if (bogo) {
       const b = await bogo.score();
       bogoResults = b.results;
       timed.bogoScore.push(test.length / b.seconds);
     }
   }
-  const rows: Row[] = [{ who: 'mailmoat', fig: figures(results, cutoff), results, trainRate: rate(timed.train), scoreRate: rate(timed.score) }];
+  const setTrainRate = rate([train.length / perSet.seconds]);
+  const rows: Row[] = [
+    { who: 'mailmoat', fig: figures(results, cutoff), results, trainRate: rate(timed.train), scoreRate: rate(timed.score) },
+    { who: 'mailmoat+set', fig: figures(setResults, cutoff), results: setResults, trainRate: setTrainRate, scoreRate: rate(timed.setScore), perSet: true },
+  ];
   if (bogo) rows.push({ who: 'bogofilter', fig: figures(bogoResults, cutoff), results: bogoResults, trainRate: rate(timed.bogoTrain), scoreRate: rate(timed.bogoScore) });
+  const bogoSets = bogoDir ? await bogofilterPerSet(bogoDir, train, test, view) : undefined;
+  if (bogoSets) {
+    rows.push({
+      who: 'bogofilter/set', fig: figures(bogoSets.results, cutoff), results: bogoSets.results, perSet: true,
+      trainRate: rate([train.length / bogoSets.trainSeconds]), scoreRate: rate([test.length / bogoSets.scoreSeconds]),
+    });
+  }
   if (crmDir) {
     const crmResults = await runCrm114(crmDir, train, test, view);
     rows.push({ who: 'crm114', fig: figures(crmResults, cutoff), results: crmResults });
@@ -188,9 +258,17 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
     // The table holds both filters to one cutoff; this is the one bogofilter's users get.
     const f = figures(bogoResults, bogo.ownCutoff);
     console.log(`  bogofilter at its own spam_cutoff ${bogo.ownCutoff}: ham→spam ${f3(f.hamAsSpam)} %, spam caught ${f2(f.spamCaught)} %`);
+    if (bogoSets) {
+      const g = figures(bogoSets.results, bogo.ownCutoff);
+      console.log(`  bogofilter/set at its own spam_cutoff ${bogo.ownCutoff}: ham→spam ${f3(g.hamAsSpam)} %, spam caught ${f2(g.spamCaught)} %`);
+    } else {
+      console.log('  bogofilter/set left out: a set of the test part has no training messages, so no wordlist of its own');
+    }
   }
   console.log(`  msg/s${runs > 1 ? ` over ${runs} runs, median (range)` : ''}: mailmoat training ${showRate(rate(timed.train))} (without writing the dictionary ${showRate(rate(timed.unwritten))}, writing it took ${rate(timed.write).median.toFixed(2)} s; plain pass ${showRate(rate(timed.plain))}, reinforcement pass ${showRate(rate(timed.again))}, linear pass ${showRate(rate(timed.linear))}, byte model's pass ${showRate(rate(timed.bytes))}), scoring ${showRate(rate(timed.score))}` +
     (bogo ? `; bogofilter training ${showRate(rate(timed.bogoTrain))}, scoring ${showRate(rate(timed.bogoScore))}` : ''));
+  console.log(`  msg/s with a dictionary per set: mailmoat+set scoring ${showRate(rate(timed.setScore))} (both dictionaries per message), training the ${perSet.own.size} set dictionaries ${showRate(setTrainRate)} (once, extra to the shared one's)` +
+    (bogoSets ? `; bogofilter/set training ${showRate(rate([train.length / bogoSets.trainSeconds]))}, scoring ${showRate(rate([test.length / bogoSets.scoreSeconds]))} (once)` : ''));
   const r = ours.passes.reinforced;
   const copies = ours.duplicates;
   console.log(`  mailmoat training: ${copies.spam} spam and ${copies.ham} ham copies of messages already learned passed over; the reinforcement pass learned again ${r.spam} spam and ${r.ham} ham of ${r.checked}`);
@@ -204,6 +282,11 @@ async function evaluateView(train: CorpusMessage[], test: CorpusMessage[], view:
   for (const set of new Set(test.map((m) => m.set))) {
     const f = figures(results.filter((_r, i) => test[i].set === set), cutoff);
     console.log(`    ${set.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)}   (${f.ham} ham, ${f.spam} spam)`);
+  }
+  console.log('  mailmoat+set per set (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham):');
+  for (const set of new Set(test.map((m) => m.set))) {
+    const f = figures(setResults.filter((_r, i) => test[i].set === set), cutoff);
+    console.log(`    ${set.padEnd(13)} ${f3(f.hamAsSpam)} / ${f2(f.spamCaught)} / ${f3(f.oneMinusRoca)} / ${f2(f.spamAtHam01)}   (${f.ham} ham, ${f.spam} spam)`);
   }
   if (withModes) {
     console.log('  mailmoat calculation modes (ham→spam % / spam caught % / 1-ROCA % / caught@0.1%ham):');
@@ -235,13 +318,15 @@ async function main(): Promise<void> {
     const crmDir = withCrm ? fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-crm114-')) : undefined;
     const ourDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailmoat-eval-'));
     try {
-      await evaluateView(train, test, view, work ? new BogofilterRun(work, train, test, view) : undefined, crmDir, n === 0, path.join(ourDir, 'dictionary.tab'));
+      await evaluateView(train, test, view, work ? new BogofilterRun(work, train, test, view) : undefined, work, crmDir, n === 0, path.join(ourDir, 'dictionary.tab'));
     } finally {
       for (const dir of [work, crmDir, ourDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
     }
   }
   console.log('\nscore msg/s: one core, messages already in memory (bogofilter reads its test files from the page cache).');
   console.log('train msg/s: parse + tokenize + count, one core, until the dictionary is on disk; Mailmoat\'s four passes, as `moat bayes create` runs them, then its TAB file written; bogofilter registers from one mbox per class into its wordlist.');
+  console.log(`mailmoat+set: the shared dictionary and the set's own (each set is one user's mailbox, its own dictionary trained on that set's training part with the same four passes), their logits averaged as the plugin averages a recipient's (weight ${DEFAULT_PER_SET_WEIGHT} against the shared one's 1); its score msg/s is both dictionaries per message, its train msg/s the training messages over the seconds of all the set dictionaries' trainings (their passes and writes, run once), which come on top of the shared dictionary's.`);
+  if (!skipBogo) console.log('bogofilter/set: a wordlist per set alone, trained on that set\'s training part and scoring its test part (bogofilter has no shared and own wordlists combined); msg/s from one run, its scoring one bogofilter process per set.');
   if (withCrm) console.log('crm114: OSB classifier, every training message learned once; its pR (10·log10 of the odds) read as a probability for the same cutoff; one process per message, so not timed.');
 }
 
