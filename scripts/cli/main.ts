@@ -18,6 +18,7 @@ commands: ${commands().join(', ')}
   moat check-config [--config FILE] [--set K=V]…  validate the config (exit 1 with every error)
   moat reload [--config FILE] [--set K=V]…        have the running gateway reload its config, and say how it went
   moat user add|remove|list NAME                  manage AUTH users
+  moat lists show|allow|block|remove RECIPIENT …  a recipient's own sender allow and block lists
   moat send --host H:P --from A --to B [--subject S] [--body T] [--attach FILE]
 Run 'moat <command> --help' for more.
 `;

@@ -1,0 +1,123 @@
+// Each recipient's own sender lists, as Proxmox Mail Gateway's user whitelist and blacklist: senders a recipient
+// always wants and senders they never want. Kept in the state store, so every gateway on it, `moat lists` and the
+// quarantine pages read and write the same lists.
+import { domainToASCII } from 'node:url';
+import type { StateStore } from '../store/types.ts';
+
+export type ListKind = 'allow' | 'block';
+export const LIST_KINDS: readonly ListKind[] = ['allow', 'block'];
+
+/** Entries a recipient may keep in one list: enough for anyone's correspondents, and a bound on what a page can add. */
+export const MAX_ENTRIES = 1000;
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+function isDomain(d: string): boolean {
+  return d.length <= 253 && d.includes('.') && d.split('.').every((l) => LABEL.test(l));
+}
+
+/** A domain in its A-label form (`bücher.example` → `xn--bcher-kva.example`), lower case; '' when it is none. */
+function asciiDomain(d: string): string {
+  return /^[\x21-\x7e]*$/.test(d) ? d.toLowerCase() : domainToASCII(d);
+}
+
+/**
+ * An entry as it is kept, or null when it is none: `user@example.org` (that address), `@example.org` (every address
+ * of that domain), `@.example.org` (that domain and its subdomains); lower case, trimmed. A domain is kept in its
+ * ASCII (A-label) form, as the front door hands addresses over; one typed in Unicode is converted.
+ */
+export function listEntry(text: string): string | null {
+  const e = text.trim().toLowerCase();
+  const at = e.lastIndexOf('@');
+  if (at < 0) return null;
+  const local = e.slice(0, at);
+  const typed = e.slice(at + 1);
+  if (local === '') {
+    const sub = typed.startsWith('.');
+    const bare = asciiDomain(sub ? typed.slice(1) : typed);
+    return isDomain(bare) ? `@${sub ? '.' : ''}${bare}` : null;
+  }
+  const domain = asciiDomain(typed);
+  if (local.length > 64 || /[\s<>]/.test(local) || !isDomain(domain)) return null;
+  return `${local}@${domain}`;
+}
+
+/**
+ * Whose lists a recipient's mail uses: the address without its tag (`bob+news@example.org` → `bob@example.org`),
+ * where a tag starts at the first of `delimiters` after the local part's first character (Postfix's
+ * recipient_delimiter); lower case. An empty `delimiters` keeps the address whole.
+ */
+export function listOwner(recipient: string, delimiters = '+'): string {
+  const a = recipient.trim().toLowerCase();
+  const at = a.lastIndexOf('@');
+  if (at < 0 || !delimiters) return a;
+  const local = a.slice(0, at);
+  const cut = [...delimiters].map((d) => local.indexOf(d)).filter((i) => i > 0);
+  return cut.length ? `${local.slice(0, Math.min(...cut))}${a.slice(at)}` : a;
+}
+
+/** The key of a recipient's list: the recipient as given, lower-cased (the caller takes any address tag off first). */
+export function listKey(kind: ListKind, recipient: string): string {
+  return `userlists:${kind}:${recipient.trim().toLowerCase()}`;
+}
+
+/**
+ * The first of `entries` (kept form, see listEntry) that covers `sender`, or undefined. The null sender and an
+ * address without a domain are covered by none.
+ */
+export function matchingEntry(entries: Iterable<string>, sender: string): string | undefined {
+  const s = sender.trim().toLowerCase();
+  const at = s.lastIndexOf('@');
+  if (at <= 0) return undefined;
+  const domain = asciiDomain(s.slice(at + 1));
+  if (!domain) return undefined;
+  const address = `${s.slice(0, at)}@${domain}`;
+  for (const e of entries) {
+    if (e === address || e === `@${domain}`) return e;
+    if (e.startsWith('@.')) {
+      const d = e.slice(2);
+      if (domain === d || domain.endsWith(`.${d}`)) return e;
+    }
+  }
+  return undefined;
+}
+
+/** Whether `sender` is covered by one of `entries` (kept form, see listEntry). */
+export function listMatches(entries: Iterable<string>, sender: string): boolean {
+  return matchingEntry(entries, sender) !== undefined;
+}
+
+export type AddResult = 'added' | 'already listed' | 'list full';
+
+/** Adds an entry (already in kept form) to a recipient's list; a list holds at most MAX_ENTRIES. */
+export async function addEntry(store: StateStore, kind: ListKind, recipient: string, entry: string): Promise<AddResult> {
+  const key = listKey(kind, recipient);
+  if (await store.sismember(key, entry)) return 'already listed';
+  // Two writers at once may both pass this check and leave the list an entry or two over: a bound, not an exact cap.
+  if ((await store.smembers(key)).length >= MAX_ENTRIES) return 'list full';
+  await store.sadd(key, entry);
+  return 'added';
+}
+
+/** Removes an entry; false when it was not listed. */
+export async function removeEntry(store: StateStore, kind: ListKind, recipient: string, entry: string): Promise<boolean> {
+  const key = listKey(kind, recipient);
+  if (!(await store.sismember(key, entry))) return false;
+  await store.srem(key, entry);
+  return true;
+}
+
+/** A recipient's two lists, entries sorted. */
+export async function listsOf(store: StateStore, recipient: string): Promise<Record<ListKind, string[]>> {
+  const [allow, block] = await Promise.all(LIST_KINDS.map(async (k) => (await store.smembers(listKey(k, recipient))).sort()));
+  return { allow, block };
+}
+
+/**
+ * The tag delimiters the user-lists plugin's entry sets (`recipient_delimiter`, default `+`), for the quarantine
+ * pages, which edit the lists the plugin reads and must take the same tag off a recipient.
+ */
+export function userListsDelimiters(config: { plugins: ReadonlyArray<{ name: string } & Record<string, unknown>> }): string {
+  const entry = config.plugins.find((p) => p.name === 'user-lists');
+  return typeof entry?.recipient_delimiter === 'string' ? entry.recipient_delimiter : '+';
+}
