@@ -35,6 +35,7 @@ import { heldUntil } from './http/held-routes.ts';
 import { StorageHealth } from './queue/storage-health.ts';
 import { adoptRecoveredDigests, startDigestSchedule, type DigestSchedule } from './quarantine/digest.ts';
 import { quarantineRoutes } from './quarantine/http-handlers.ts';
+import { userListsDelimiters } from './lists/user-lists.ts';
 import { loadTicketKey } from './quarantine/ticket.ts';
 import type { HttpListener } from './http/server.ts';
 
@@ -263,7 +264,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // The digest's links: public routes (a recipient's browser is anywhere), answered over HTTPS only, and from the
     // queue, so with 503 and Retry-After until it is recovered.
     if (admin) {
-      const routes = quarantineRoutes({ key: loadTicketKey(cfg.data_dir), store: queue, forRecipient: control.forRecipient, log: quarantineLog });
+      const routes = quarantineRoutes({
+        key: loadTicketKey(cfg.data_dir), store: queue, forRecipient: control.forRecipient, log: quarantineLog,
+        // The recipients' sender lists live in the state store, where the user-lists plugin reads them.
+        lists: store, listDelimiters: () => userListsDelimiters(rt.config),
+      });
       for (const r of heldUntil(() => queueRecovered, routes)) admin.addRoute(r);
     }
   } catch (e) {

@@ -20,6 +20,8 @@ export interface DigestMail {
   older: number;
   /** Start of the period listed (ms), or undefined for everything held. */
   since?: number;
+  /** The link to the recipient's page of everything held for them and their sender lists, when `link_base` is set. */
+  mineLink?: string;
   /** When the links stop working (ms), if there are links. */
   linksExpire?: number;
   /** queue.quarantine_lifetime: how long a held message is kept (null: until an administrator deletes it). */
@@ -57,8 +59,12 @@ function keptNote(m: DigestMail): string | undefined {
   return `A message left in the quarantine is deleted ${span} after it was quarantined.`;
 }
 
+const MINE_TEXT = 'All mail held for you';
+const mineNote = 'every message held for you, and your own allow and block lists of senders';
+
 function textPart(m: DigestMail): string {
   const lines = [`Quarantine report for ${m.to}`, '', intro(m), howTo(m), ''];
+  if (m.mineLink) lines.push(`${MINE_TEXT} (${mineNote}):`, m.mineLink, '');
   if (m.older) lines.push(olderNote(m), '');
   for (const it of m.items) {
     lines.push(`Date:    ${dateText(it.receivedAt)}`, `From:    ${it.sender}`, `Subject: ${it.subject}`, `Score:   ${scoreText(it.score)}`);
@@ -82,6 +88,7 @@ function htmlPart(m: DigestMail): string {
   return [
     '<!DOCTYPE html>', '<html><head><meta charset="utf-8"><title>Quarantine report</title></head><body>',
     `<h1>Quarantine report for ${e(m.to)}</h1>`, `<p>${e(intro(m))}</p>`, `<p>${e(howTo(m))}</p>`,
+    ...(m.mineLink ? [`<p><a href="${e(m.mineLink)}">${MINE_TEXT}</a>: ${e(mineNote)}.</p>`] : []),
     ...(m.older ? [`<p>${e(olderNote(m))}</p>`] : []),
     '<table border="1" cellpadding="4" cellspacing="0">', '<tr><th>Date</th><th>From</th><th>Subject</th><th>Score</th><th></th></tr>',
     ...rows, '</table>',

@@ -17,7 +17,7 @@ import type { DigestConfig } from './digest-config.ts';
 import { buildDigestMail, DIGEST_ITEMS_MAX, type DigestItem } from './digest-mail.ts';
 import { DigestProgress, readDigestState, writeDigestState, type DigestRun } from './digest-state.ts';
 import { summarize } from './summary.ts';
-import { loadTicketKey, signTicket } from './ticket.ts';
+import { loadTicketKey, signRecipientTicket, signTicket } from './ticket.ts';
 
 export interface DigestDeps {
   dataDir: string;
@@ -181,12 +181,14 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
       await noteQueued(address);
       return { to: address, messages: entries.length, queueId: id };
     }
+    let mineLink: string | undefined;
     if (base) {
       key ??= loadTicketKey(deps.dataDir);
       for (const it of items) it.links = linksFor(base, signTicket(key, { id: it.id, address, expires }));
+      mineLink = `${base}/quarantine/mine?t=${signRecipientTicket(key, { address, expires })}`;
     }
     const now = Date.now();
-    const data = buildDigestMail({ from, to: address, hostname, items, older: entries.length - shown.length, since, linksExpire: base ? expires : undefined, keptFor: deps.quarantineLifetime?.(), now });
+    const data = buildDigestMail({ from, to: address, hostname, items, older: entries.length - shown.length, since, mineLink, linksExpire: base ? expires : undefined, keptFor: deps.quarantineLifetime?.(), now });
     const entry: QueueEntry = {
       id, mailFrom: '', recipients: [{ address, status: 'pending' }],
       prepend: '', remove: [], receivedAt: now, size: data.length,

@@ -10,8 +10,11 @@ import { queueIdProblem } from '../control/protocol.ts';
 import { heldRecipientIndex, type ReleasedBy } from './released-copy.ts';
 import { summarize } from './summary.ts';
 import { verifyTicket, type Ticket } from './ticket.ts';
-import { errorPage, confirmPage, resultPage, type Page } from './pages.ts';
+import { errorPage, confirmPage, resultPage } from './pages.ts';
+import { respond } from './page-response.ts';
 import type { HttpRequest, HttpResponse, Route } from '../http/types.ts';
+import type { StateStore } from '../store/types.ts';
+import { recipientRoutes } from './recipient-handlers.ts';
 
 
 export interface QuarantineHttpDeps {
@@ -21,21 +24,20 @@ export interface QuarantineHttpDeps {
   store: QueueStore;
   /** The running gateway's ControlServer.forRecipient, so the change is serialised with every other one on the message. */
   forRecipient(action: 'release' | 'delete', id: string, address: string, by: ReleasedBy): Promise<AdminResult>;
+  /**
+   * The state store recipients' sender lists are kept in (core/lists/user-lists.ts); without it the recipient's page
+   * shows their held mail only.
+   */
+  lists?: StateStore;
+  /**
+   * The characters that start an address tag, as the user-lists plugin's `recipient_delimiter` (read per request, so a
+   * reload applies it): `ann+news@` edits `ann@`'s lists, the ones the plugin reads for her mail. Default `+`.
+   */
+  listDelimiters?: () => string;
   log?: Logger;
 }
 
 type Action = 'release' | 'delete';
-
-const HEADERS: Record<string, string> = {
-  'content-type': 'text/html; charset=utf-8',
-  'cache-control': 'no-store',
-  // The page's address holds the ticket: no link or form may carry it to another site.
-  'referrer-policy': 'no-referrer',
-  'x-content-type-options': 'nosniff',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-};
-
-const respond = (status: number, page: Page): HttpResponse => ({ status, headers: { ...HEADERS }, body: page });
 
 const NOT_VALID = 'This link is not valid. Copy the whole link from the quarantine report, or ask your administrator.';
 // A message stays in the quarantine longer than its links work, and a later report lists only newer mail: the
@@ -87,9 +89,9 @@ async function perform(deps: QuarantineHttpDeps, action: Action, req: HttpReques
   return respond(200, resultPage(action, ticket.address));
 }
 
-/** The four routes: GET and POST of /quarantine/release and /quarantine/delete. */
+/** GET and POST of /quarantine/release, /quarantine/delete and the recipient's page, /quarantine/mine. */
 export function quarantineRoutes(deps: QuarantineHttpDeps): Route[] {
-  const routes: Route[] = [];
+  const routes: Route[] = [...recipientRoutes(deps)];
   for (const action of ['release', 'delete'] as const) {
     const path = `/quarantine/${action}` as const;
     routes.push({ method: 'GET', path, public: true, handle: (req) => confirm(deps, action, req) });

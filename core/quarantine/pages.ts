@@ -5,16 +5,25 @@ import { dateText, scoreText, type QuarantinedSummary } from './summary.ts';
 
 export type Page = string;
 
-function page(title: string, body: string): Page {
+/** A whole page; `wide` for the recipient's list of held mail, a table of five columns. */
+export function page(title: string, body: string, wide = false): Page {
   return [
     '<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">',
     '<meta name="robots" content="noindex">', `<title>${e(title)}</title>`,
-    '<style>body{font-family:sans-serif;max-width:40em;margin:2em auto;padding:0 1em}th{text-align:left;padding-right:1em}</style>',
+    `<style>body{font-family:sans-serif;max-width:${wide ? 70 : 40}em;margin:2em auto;padding:0 1em}th{text-align:left;padding-right:1em}`
+      + 'td{vertical-align:top;padding-right:1em}form{display:inline}</style>',
     `</head><body><h1>${e(title)}</h1>`, body, '</body></html>', '',
   ].join('\n');
 }
 
-export const errorPage = (title: string, text: string): Page => page(title, `<p>${e(text)}</p>`);
+/**
+ * A link back to the recipient's page of held mail, for the pages a POST from it answers with. Relative, so it works
+ * under whatever path link_base puts the gateway's pages.
+ */
+export const backLink = (recipientTicket: string): string => `<p><a href="mine?t=${e(recipientTicket)}">Back to all mail held for you</a></p>`;
+
+export const errorPage = (title: string, text: string, back?: string): Page =>
+  page(title, `<p>${e(text)}</p>${back === undefined ? '' : `\n${backLink(back)}`}`);
 
 const VERB = { release: 'Release', delete: 'Delete' } as const;
 
@@ -35,8 +44,9 @@ export function confirmPage(action: 'release' | 'delete', m: QuarantinedSummary,
   ].join('\n'));
 }
 
-export function resultPage(action: 'release' | 'delete', address: string): Page {
+export function resultPage(action: 'release' | 'delete', address: string, back?: string): Page {
+  const more = back === undefined ? '' : `\n${backLink(back)}`;
   return action === 'release'
-    ? page('Released', `<p>${e(`The message is on its way to ${address}.`)}</p>`)
-    : page('Deleted', `<p>${e(`The message was deleted for ${address}.`)}</p>`);
+    ? page('Released', `<p>${e(`The message is on its way to ${address}.`)}</p>${more}`)
+    : page('Deleted', `<p>${e(`The message was deleted for ${address}.`)}</p>${more}`);
 }

@@ -16,6 +16,11 @@ export interface QuarantinedSummary {
   subject: string;
   /** The verdict's total score; undefined when a rule or plugin quarantined it without one. */
   score?: number;
+  /**
+   * The address in the From shown as `sender` (the envelope sender when the From has none), lower case; undefined when
+   * neither holds one (a bounce without a From). What a recipient's allow and block buttons put on their list.
+   */
+  senderAddress?: string;
 }
 
 /** How much of a message is read for its headers: a From and Subject further in are not worth more reading. */
@@ -40,6 +45,19 @@ function headerText(bytes: Buffer): string {
   try { return utf8.decode(bytes); } catch { return bytes.toString('latin1'); }
 }
 
+/** Characters an address in a header cannot hold outside quotes: it ends there. */
+const ADDRESS = /[^\s<>()",;:\\[\]]+@[^\s<>()",;:\\[\]]+/;
+
+/**
+ * The address of a From field: the one in angle brackets when there is one (a display name may itself look like an
+ * address, `"paypal@paypal.com" <x@spam.example>`, and is not the address), else the first bare one.
+ */
+export function fromAddress(value: string): string | undefined {
+  const angled = [...value.matchAll(/<\s*([^<>\s]+@[^<>\s]+?)\s*>/g)].at(-1)?.[1];
+  const found = angled ?? ADDRESS.exec(value.replace(/"(?:[^"\\]|\\.)*"/g, ' ').replace(/\((?:[^()\\]|\\.)*\)/g, ' '))?.[0];
+  return found?.toLowerCase();
+}
+
 export async function summarize(store: QueueStore, entry: QueueEntry): Promise<QuarantinedSummary> {
   let head = await store.readHead(entry.id, 'quarantine', FIRST_READ);
   let end = headerEnd(head);
@@ -50,12 +68,15 @@ export async function summarize(store: QueueStore, entry: QueueEntry): Promise<Q
   const fields = parseHeaderBlock(headerText(end < 0 ? head : head.subarray(0, end)));
   const first = (name: string) => fields.find((f) => f.name.toLowerCase() === name)?.value;
   const from = first('from');
+  const envelopeSender = entry.mailFrom.includes('@') ? entry.mailFrom.toLowerCase() : undefined;
+  const senderAddress = (from === undefined ? undefined : fromAddress(from)) ?? envelopeSender;
   return {
     id: entry.id,
     receivedAt: entry.receivedAt,
     sender: shownText(from ?? `<${entry.mailFrom}>`) || `<${entry.mailFrom}>`,
     subject: shownText(first('subject') ?? '') || '(no subject)',
     ...(typeof entry.verdict?.score === 'number' ? { score: entry.verdict.score } : {}),
+    ...(senderAddress ? { senderAddress } : {}),
   };
 }
 

@@ -2,6 +2,9 @@
 // an expiry, and lets whoever holds it release or delete that message for that recipient, without a login (the link
 // in the digest is the authentication, as in Proxmox Mail Gateway's spam report).
 // Form: base64url(JSON payload) "." base64url(HMAC-SHA256 of the payload's base64url text), under data_dir/quarantine.key.
+// A recipient ticket names only a recipient and an expiry, and opens that recipient's page of everything held for them
+// and their sender lists. Its HMAC is taken over a domain prefix no message ticket's input can start with (a NUL is
+// no base64url character), and its payload carries its kind, so neither kind of ticket ever verifies as the other.
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import path from 'node:path';
 import { loadSealKey } from '../queue/envelope-seal.ts';
@@ -29,26 +32,70 @@ export function loadTicketKey(dataDir: string): KeyObject {
 
 const mac = (key: KeyObject, text: string) => createHmac('sha256', key).update(text).digest();
 
+/** What a recipient ticket's HMAC is taken over, before its payload; message tickets sign the bare payload. */
+const RECIPIENT_DOMAIN = 'mailmoat recipient ticket\0';
+
+function signed(key: KeyObject, fields: Record<string, unknown>, domain: string): string {
+  const payload = Buffer.from(JSON.stringify(fields)).toString('base64url');
+  return `${payload}.${mac(key, domain + payload).toString('base64url')}`;
+}
+
 export function signTicket(key: KeyObject, t: Ticket): string {
-  const payload = Buffer.from(JSON.stringify({ i: t.id, a: t.address, e: t.expires })).toString('base64url');
-  return `${payload}.${mac(key, payload).toString('base64url')}`;
+  return signed(key, { i: t.id, a: t.address, e: t.expires }, '');
 }
 
 /** Tickets are short; anything much longer is not one of ours, and is not worth an HMAC. */
 const TICKET_MAX = 2048;
 
-export function verifyTicket(key: KeyObject, text: unknown, now = Date.now()): TicketCheck {
+type Payload = { ok: true; fields: Record<string, unknown> } | { ok: false; reason: 'malformed' | 'bad signature' };
+
+/** The payload of a ticket whose signature under `domain` holds. */
+function openTicket(key: KeyObject, text: unknown, domain: string): Payload {
   if (typeof text !== 'string' || text.length > TICKET_MAX) return { ok: false, reason: 'malformed' };
   const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(text);
   if (!m) return { ok: false, reason: 'malformed' };
   const given = Buffer.from(m[2], 'base64url');
-  const expected = mac(key, m[1]);
+  const expected = mac(key, domain + m[1]);
   // timingSafeEqual throws on a length mismatch; the lengths themselves are no secret.
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad signature' };
-  let p: { i?: unknown; a?: unknown; e?: unknown };
+  let p: unknown;
   try { p = JSON.parse(Buffer.from(m[1], 'base64url').toString('utf8')); } catch { return { ok: false, reason: 'malformed' }; }
-  if (typeof p?.i !== 'string' || typeof p.a !== 'string' || typeof p.e !== 'number') return { ok: false, reason: 'malformed' };
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return { ok: false, reason: 'malformed' };
+  return { ok: true, fields: p as Record<string, unknown> };
+}
+
+export function verifyTicket(key: KeyObject, text: unknown, now = Date.now()): TicketCheck {
+  const opened = openTicket(key, text, '');
+  if (!opened.ok) return opened;
+  const p = opened.fields;
+  if (typeof p.i !== 'string' || typeof p.a !== 'string' || typeof p.e !== 'number' || 'k' in p) return { ok: false, reason: 'malformed' };
   const ticket = { id: p.i, address: p.a, expires: p.e };
+  if (now >= p.e) return { ok: false, reason: 'expired', ticket };
+  return { ok: true, ticket };
+}
+
+export interface RecipientTicket {
+  /** The recipient whose held mail and sender lists the ticket opens. */
+  address: string;
+  /** Milliseconds since the epoch after which the ticket no longer works. */
+  expires: number;
+}
+
+export type RecipientTicketCheck =
+  | { ok: true; ticket: RecipientTicket }
+  | { ok: false; reason: 'malformed' | 'bad signature' }
+  | { ok: false; reason: 'expired'; ticket: RecipientTicket };
+
+export function signRecipientTicket(key: KeyObject, t: RecipientTicket): string {
+  return signed(key, { k: 'recipient', a: t.address, e: t.expires }, RECIPIENT_DOMAIN);
+}
+
+export function verifyRecipientTicket(key: KeyObject, text: unknown, now = Date.now()): RecipientTicketCheck {
+  const opened = openTicket(key, text, RECIPIENT_DOMAIN);
+  if (!opened.ok) return opened;
+  const p = opened.fields;
+  if (p.k !== 'recipient' || typeof p.a !== 'string' || !p.a.includes('@') || typeof p.e !== 'number' || 'i' in p) return { ok: false, reason: 'malformed' };
+  const ticket = { address: p.a, expires: p.e };
   if (now >= p.e) return { ok: false, reason: 'expired', ticket };
   return { ok: true, ticket };
 }

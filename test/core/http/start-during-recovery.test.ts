@@ -78,7 +78,7 @@ describe('admin HTTP listener during the queue\'s recovery', function () {
     let during: Seen[] | undefined;
     while (!during && !gateway && !failed) {
       try {
-        const round = await Promise.all([ask('/health/live'), ask('/health/ready'), ask('/metrics'), ask('/quarantine/release', 'POST'), ask('/quarantine/delete')]);
+        const round = await Promise.all([ask('/health/live'), ask('/health/ready'), ask('/metrics'), ask('/quarantine/release', 'POST'), ask('/quarantine/delete'), ask('/quarantine/mine'), ask('/quarantine/mine', 'POST')]);
         if (round.every((s) => !s.recovered)) during = round;
       } catch { await new Promise((r) => setTimeout(r, 5)); /* not listening yet */ }
     }
@@ -86,12 +86,12 @@ describe('admin HTTP listener during the queue\'s recovery', function () {
     assert.equal(failed, undefined);
     try {
       assert.ok(during, `a round of requests answered during the recovery (${QUEUED} messages)`);
-      const [live, ready, metrics, post, get] = during;
+      const [live, ready, metrics, post, get, mine, minePost] = during;
       assert.deepEqual([live.status, JSON.parse(live.body)], [200, { status: 'ok' }]);
       assert.deepEqual([ready.status, JSON.parse(ready.body)], [503, { status: 'unavailable', reason: 'starting: recovering the queue' }]);
       assert.equal(metrics.status, 200);
       assert.match(metrics.body, /^mailmoat_connections_open 0$/m);
-      for (const q of [post, get]) {
+      for (const q of [post, get, mine, minePost]) {
         assert.equal(q.status, 503, 'not 404: the page exists, the gateway is starting');
         assert.equal(q.retryAfter, '10');
         assert.match(q.body, /starting/);

@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
@@ -17,31 +16,13 @@ import { loadTicketKey, signTicket } from '../../../core/quarantine/ticket.ts';
 import { moatQueue } from '../queue/moat-queue.ts';
 import { until } from '../queue/send.ts';
 import { digestText, ticketOf } from './digest-text.ts';
+import { askForm } from './https-form.ts';
 
 const SUBJECT = 'hold-me: Grüße vom Gewinnspiel';
 
 const MOAT = path.resolve(import.meta.dirname, '..', '..', '..', 'scripts', 'moat.js');
 
-interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: string }
-
-/** A request to the gateway's HTTPS listener, trusting only its own certificate; the ticket in the query or a form. */
-function follow(port: number, ca: Buffer, method: 'GET' | 'POST', p: string, ticket: string): Promise<Answer> {
-  const form = new URLSearchParams({ t: ticket }).toString();
-  const target = method === 'GET' ? `${p}?${form}` : p;
-  return new Promise((resolve, reject) => {
-    const req = https.request({
-      host: '127.0.0.1', port, path: target, method, ca, servername: 'localhost', agent: false,
-      headers: method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) } : {},
-    }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end(method === 'POST' ? form : undefined);
-  });
-}
+const follow = (port: number, ca: Buffer, method: 'GET' | 'POST', p: string, ticket: string) => askForm(port, ca, method, p, { t: ticket });
 
 describe('quarantine digest and release for one recipient', function () {
   this.timeout(60_000);

@@ -10,3 +10,13 @@ export function digestText(raw: Buffer): string {
 
 /** The ticket of a digest's Release or Delete link. */
 export const ticketOf = (text: string, verb: 'release' | 'delete') => new RegExp(`/quarantine/${verb}\\?t=([A-Za-z0-9_.-]+)`).exec(text)?.[1];
+
+/** The recipient ticket of a digest's "All mail held for you" link. */
+export const mineTicketOf = (text: string) => /\/quarantine\/mine\?t=([A-Za-z0-9_.-]+)/.exec(text)?.[1];
+
+/** The HTML part of a digest. */
+export function digestHtml(raw: Buffer): string {
+  const m = /Content-Type: text\/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n([A-Za-z0-9+/=\r\n]+)/.exec(raw.toString('latin1'));
+  assert.ok(m, 'an HTML part');
+  return Buffer.from(m[1].replace(/\r\n/g, ''), 'base64').toString('utf8');
+}

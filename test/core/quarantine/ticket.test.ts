@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
-import { loadTicketKey, signTicket, verifyTicket } from '../../../core/quarantine/ticket.ts';
+import { loadTicketKey, signRecipientTicket, signTicket, verifyRecipientTicket, verifyTicket } from '../../../core/quarantine/ticket.ts';
 
 describe('quarantine tickets', () => {
   const key = createSecretKey(randomBytes(32));
@@ -45,6 +45,24 @@ describe('quarantine tickets', () => {
     const payload = Buffer.from('"just a string"').toString('base64url');
     const mac = createHmac('sha256', key).update(payload).digest('base64url');
     assert.deepEqual(verifyTicket(key, `${payload}.${mac}`), { ok: false, reason: 'malformed' });
+  });
+
+  it('a recipient ticket names a recipient and an expiry, and verifies only as a recipient ticket', () => {
+    const mine = { address: 'Ann@Example.com', expires: ticket.expires };
+    const t = signRecipientTicket(key, mine);
+    assert.deepEqual(verifyRecipientTicket(key, t), { ok: true, ticket: mine });
+    assert.deepEqual(verifyRecipientTicket(key, t, ticket.expires), { ok: false, reason: 'expired', ticket: mine });
+    // Neither kind opens what the other does, though both are signed under the same key.
+    assert.deepEqual(verifyTicket(key, t), { ok: false, reason: 'bad signature' });
+    assert.deepEqual(verifyRecipientTicket(key, signTicket(key, ticket)), { ok: false, reason: 'bad signature' });
+    // A message ticket's payload signed as a recipient ticket's (it cannot be, without the key) is still not one.
+    const payload = Buffer.from(JSON.stringify({ i: ticket.id, a: ticket.address, e: ticket.expires })).toString('base64url');
+    const asRecipient = createHmac('sha256', key).update(`mailmoat recipient ticket\0${payload}`).digest('base64url');
+    assert.deepEqual(verifyRecipientTicket(key, `${payload}.${asRecipient}`), { ok: false, reason: 'malformed' });
+    // Another recipient in the payload under the original signature.
+    const [, mac] = t.split('.');
+    const bob = Buffer.from(JSON.stringify({ k: 'recipient', a: 'bob@example.com', e: ticket.expires })).toString('base64url');
+    assert.deepEqual(verifyRecipientTicket(key, `${bob}.${mac}`), { ok: false, reason: 'bad signature' });
   });
 
   it('the key is made once in data_dir, mode 0600, and kept', () => {

@@ -1,0 +1,216 @@
+// /quarantine/mine: the page of everything held for one recipient, opened by the recipient ticket of their digest,
+// and its POST, which releases or deletes one of their messages, puts its sender on their allow or block list, or
+// adds and removes list entries. The recipient comes from the ticket alone, never from the form: a ticket acts on its
+// own recipient's messages and lists only. As the message links: HTTPS only, the ticket never logged, GET changes
+// nothing.
+import type { HttpRequest, HttpResponse, Route } from '../http/types.ts';
+import type { QueueEntry } from '../queue/entry.ts';
+import type { AdminResult } from '../queue/admin-ops.ts';
+import { queueIdProblem } from '../control/protocol.ts';
+import { forEachBounded } from '../queue/for-each-bounded.ts';
+import { addEntry, listEntry, listOwner, listsOf, removeEntry, type AddResult, type ListKind } from '../lists/user-lists.ts';
+import type { QuarantineHttpDeps } from './http-handlers.ts';
+import { heldRecipientIndex } from './released-copy.ts';
+import { shownText, summarize, type QuarantinedSummary } from './summary.ts';
+import { verifyRecipientTicket, type RecipientTicket } from './ticket.ts';
+import { errorPage, page, backLink, resultPage, type Page } from './pages.ts';
+import { recipientPage } from './recipient-page.ts';
+import { respond } from './page-response.ts';
+import { escapeHtml as e } from './html.ts';
+
+export const MINE_PATH = '/quarantine/mine';
+
+/** Messages the page lists: a flood of spam for one address must not make a page of megabytes. */
+export const PAGE_MAX = 200;
+/** Message files read at once for the page's summaries. */
+const READS_IN_FLIGHT = 16;
+
+const NOT_VALID = 'This link is not valid. Copy the whole link from the quarantine report, or ask your administrator.';
+const EXPIRED = 'This link has expired. Each quarantine report brings a new one; or ask your administrator.';
+const GONE = 'This message is no longer in the quarantine for you: it was released, deleted, or has expired.';
+const LATER = 'The gateway could not do this just now. Please try again later; the link still works.';
+const BAD_ENTRY = 'is not an entry a list can hold. Give an address (user@example.org), a domain (@example.org), or a domain with its subdomains (@.example.org).';
+
+/** The recipient ticket of a request, checked; or the response that refuses it (logged with why, never with the ticket). */
+function recipientOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | null): RecipientTicket | HttpResponse {
+  const refused = (reason: string, to?: string) =>
+    deps.log?.info('quarantine link refused', { reason, client: req.remoteAddress, path: req.path, ...(to ? { to } : {}) });
+  if (!req.tls) {
+    refused('not over HTTPS');
+    return respond(403, errorPage('Forbidden', 'This page is served over HTTPS only: its link is the key to your quarantined mail.'));
+  }
+  const check = verifyRecipientTicket(deps.key, text ?? undefined);
+  if (check.ok) return check.ticket;
+  refused(check.reason, check.reason === 'expired' ? check.ticket.address : undefined);
+  return respond(403, errorPage('Forbidden', check.reason === 'expired' ? EXPIRED : NOT_VALID));
+}
+
+const isTicket = (t: RecipientTicket | HttpResponse): t is RecipientTicket => 'address' in t;
+
+/** The messages still held for `address`, newest first. */
+async function heldFor(deps: QuarantineHttpDeps, address: string): Promise<QueueEntry[]> {
+  const all = await deps.store.list('quarantine');
+  return all.filter((m) => heldRecipientIndex(m, address) >= 0).sort((a, b) => b.receivedAt - a.receivedAt || (a.id < b.id ? 1 : -1));
+}
+
+async function showPage(deps: QuarantineHttpDeps, req: HttpRequest): Promise<HttpResponse> {
+  const text = req.query.get('t');
+  const ticket = recipientOf(deps, req, text);
+  if (!isTicket(ticket)) return ticket;
+  const held = await heldFor(deps, ticket.address);
+  const shown = held.slice(0, PAGE_MAX);
+  const byId = new Map<string, QuarantinedSummary>();
+  await forEachBounded(shown, READS_IN_FLIGHT, async (m) => { byId.set(m.id, await summarize(deps.store, m)); });
+  const messages = shown.map((m) => byId.get(m.id)!);
+  const senderEntries = new Map<string, string>();
+  for (const m of messages) {
+    const entry = m.senderAddress ? listEntry(m.senderAddress) : null;
+    if (entry) senderEntries.set(m.id, entry);
+  }
+  let lists: Record<ListKind, string[]> | undefined;
+  let listsUnreadable = false;
+  if (deps.lists) {
+    try { lists = await listsOf(deps.lists, ownerOf(deps, ticket.address)); } catch (err) {
+      // The held mail is still worth showing while the state store is away.
+      listsUnreadable = true;
+      deps.log?.warn('a recipient\'s sender lists could not be read', { to: ticket.address, error: (err as Error).message });
+    }
+  }
+  return respond(200, recipientPage({
+    address: ticket.address, ticket: text!, messages, more: held.length - shown.length, senderEntries, lists, listsUnreadable, expires: ticket.expires,
+  }));
+}
+
+type Verb = 'release' | 'delete' | 'allow' | 'block' | 'add' | 'remove';
+const VERBS: readonly Verb[] = ['release', 'delete', 'allow', 'block', 'add', 'remove'];
+
+/** Whose lists the ticket's recipient edits: the address without its tag, as the user-lists plugin reads them. */
+function ownerOf(deps: QuarantineHttpDeps, address: string): string {
+  return listOwner(address, deps.listDelimiters?.() ?? '+');
+}
+
+interface Posted {
+  deps: QuarantineHttpDeps; req: HttpRequest; form: URLSearchParams; address: string; ticket: string;
+  /** The lists' owner (ownerOf). */
+  owner: string;
+}
+
+const LIST_NAME: Record<ListKind, string> = { allow: 'allow list', block: 'block list' };
+const other = (kind: ListKind): ListKind => (kind === 'allow' ? 'block' : 'allow');
+
+function simplePage(p: Posted, title: string, lines: string[]): Page {
+  return page(title, `${lines.map((l) => `<p>${e(l)}</p>`).join('\n')}\n${backLink(p.ticket)}`);
+}
+
+/** A message id from the form that is one held for the ticket's recipient; or the response that says it is not. */
+async function heldMessage(p: Posted): Promise<QueueEntry | HttpResponse> {
+  const id = p.form.get('id');
+  if (queueIdProblem(id)) return respond(400, errorPage('Not valid', 'The form did not name a message. Go back to the list and use its buttons.', p.ticket));
+  const entry = await p.deps.store.load(id!, 'quarantine');
+  if (!entry || heldRecipientIndex(entry, p.address) < 0) return respond(410, errorPage('Gone', GONE, p.ticket));
+  return entry;
+}
+
+/** Release or delete for the ticket's recipient, through the control server as the message links do. */
+async function actOnMessage(p: Posted, action: 'release' | 'delete', id: string): Promise<AdminResult | Error> {
+  try {
+    const result = await p.deps.forRecipient(action, id, p.address, 'recipient');
+    p.deps.log?.info(`quarantine ${action} by a recipient's page`, { qid: id, to: p.address, remote: p.req.remoteAddress, result });
+    return result;
+  } catch (err) {
+    p.deps.log?.error(`quarantine ${action} for a recipient failed`, { qid: id, to: p.address, remote: p.req.remoteAddress, error: (err as Error).message });
+    return err as Error;
+  }
+}
+
+async function releaseOrDelete(p: Posted, action: 'release' | 'delete'): Promise<HttpResponse> {
+  const id = p.form.get('id');
+  if (queueIdProblem(id)) return respond(400, errorPage('Not valid', 'The form did not name a message. Go back to the list and use its buttons.', p.ticket));
+  // The control server checks that the message is held for this recipient, in turn with every other change to it.
+  const result = await actOnMessage(p, action, id!);
+  if (result instanceof Error) return respond(503, errorPage('Not done', LATER, p.ticket));
+  if (result !== 'done') return respond(410, errorPage('Gone', GONE, p.ticket));
+  return respond(200, resultPage(action, p.address, p.ticket));
+}
+
+/** Adds `entry` to one list and takes it off the other, so a sender is never on both. */
+async function putOnList(p: Posted, kind: ListKind, entry: string): Promise<{ added: AddResult; movedFrom?: ListKind }> {
+  const added = await addEntry(p.deps.lists!, kind, p.owner, entry);
+  const movedFrom = added !== 'list full' && await removeEntry(p.deps.lists!, other(kind), p.owner, entry) ? other(kind) : undefined;
+  p.deps.log?.info('recipient sender list changed', { to: p.owner, list: kind, entry, result: added, ...(movedFrom ? { removed_from: movedFrom } : {}), remote: p.req.remoteAddress });
+  return { added, ...(movedFrom ? { movedFrom } : {}) };
+}
+
+const addedText = (kind: ListKind, entry: string, r: { added: AddResult; movedFrom?: ListKind }) =>
+  (r.added === 'added' ? `${entry} is on your ${LIST_NAME[kind]} now.` : `${entry} was on your ${LIST_NAME[kind]} already.`)
+  + (r.movedFrom ? ` It is no longer on your ${LIST_NAME[r.movedFrom]}.` : '');
+
+const fullText = (kind: ListKind) => `Your ${LIST_NAME[kind]} is full: remove some entries first.`;
+
+/**
+ * Always allow / always block, as Proxmox Mail Gateway's Whitelist and Blacklist: the sender the page names goes on
+ * the list, and the message is released (allow) or deleted (block) for the recipient.
+ */
+async function senderToList(p: Posted, kind: ListKind): Promise<HttpResponse> {
+  const held = await heldMessage(p);
+  if (!('recipients' in held)) return held;
+  const summary = await summarize(p.deps.store, held);
+  const entry = summary.senderAddress ? listEntry(summary.senderAddress) : null;
+  if (!entry) return respond(400, errorPage('Not done', 'This message\'s sender has no address a list can hold.', p.ticket));
+  const r = await putOnList(p, kind, entry);
+  if (r.added === 'list full') return respond(409, simplePage(p, 'List full', [fullText(kind), 'The message was left as it is.']));
+  const action = kind === 'allow' ? 'release' : 'delete';
+  const result = await actOnMessage(p, action, held.id);
+  const said = addedText(kind, entry, r);
+  if (result instanceof Error) return respond(503, simplePage(p, 'Partly done', [said, `The message could not be ${action}d just now: use its ${action === 'release' ? 'Release' : 'Delete'} button again later.`]));
+  if (result !== 'done') return respond(200, simplePage(p, 'Done', [said, 'The message itself was no longer held for you.']));
+  return respond(200, simplePage(p, kind === 'allow' ? 'Allowed and released' : 'Blocked and deleted',
+    [said, kind === 'allow' ? `The message is on its way to ${p.address}.` : `The message was deleted for ${p.address}.`]));
+}
+
+async function changeList(p: Posted, verb: 'add' | 'remove'): Promise<HttpResponse> {
+  const kind = p.form.get('list');
+  if (kind !== 'allow' && kind !== 'block') return respond(400, errorPage('Not valid', 'Choose the allow list or the block list.', p.ticket));
+  const given = p.form.get('entry') ?? '';
+  const entry = listEntry(given);
+  if (!entry) {
+    const shown = shownText(given);
+    return respond(400, errorPage('Not a valid entry', shown ? `"${shown}" ${BAD_ENTRY}` : `An empty entry ${BAD_ENTRY}`, p.ticket));
+  }
+  if (verb === 'add') {
+    const r = await putOnList(p, kind, entry);
+    if (r.added === 'list full') return respond(409, simplePage(p, 'List full', [fullText(kind)]));
+    return respond(200, simplePage(p, r.added === 'added' ? 'Added' : 'Already listed', [addedText(kind, entry, r)]));
+  }
+  const removed = await removeEntry(p.deps.lists!, kind, p.owner, entry);
+  p.deps.log?.info('recipient sender list changed', { to: p.owner, list: kind, entry, result: removed ? 'removed' : 'not listed', remote: p.req.remoteAddress });
+  return respond(200, simplePage(p, removed ? 'Removed' : 'Not listed',
+    [removed ? `${entry} is no longer on your ${LIST_NAME[kind]}.` : `${entry} was not on your ${LIST_NAME[kind]}.`]));
+}
+
+async function act(deps: QuarantineHttpDeps, req: HttpRequest): Promise<HttpResponse> {
+  const form = new URLSearchParams(req.body.toString('utf8'));
+  const text = form.get('t') ?? req.query.get('t');
+  const ticket = recipientOf(deps, req, text);
+  if (!isTicket(ticket)) return ticket;
+  const p: Posted = { deps, req, form, address: ticket.address, ticket: text!, owner: ownerOf(deps, ticket.address) };
+  const verb = form.get('do') as Verb | null;
+  if (!verb || !VERBS.includes(verb)) return respond(400, errorPage('Not valid', 'The form did not say what to do. Go back to the list and use its buttons.', p.ticket));
+  if (verb === 'release' || verb === 'delete') return releaseOrDelete(p, verb);
+  if (!deps.lists) return respond(404, errorPage('Not available', 'This gateway keeps no sender lists for its recipients.', p.ticket));
+  try {
+    return verb === 'allow' || verb === 'block' ? await senderToList(p, verb) : await changeList(p, verb);
+  } catch (err) {
+    // The state store away (Redis down) or a file that could not be read: ours, and most likely passing.
+    deps.log?.error('a recipient\'s sender list could not be changed', { to: p.address, action: verb, remote: req.remoteAddress, error: (err as Error).message });
+    return respond(503, errorPage('Not done', LATER, p.ticket));
+  }
+}
+
+/** GET and POST of /quarantine/mine. */
+export function recipientRoutes(deps: QuarantineHttpDeps): Route[] {
+  return [
+    { method: 'GET', path: MINE_PATH, public: true, handle: (req) => showPage(deps, req) },
+    { method: 'POST', path: MINE_PATH, public: true, handle: (req) => act(deps, req) },
+  ];
+}
