@@ -100,13 +100,7 @@ export default definePlugin<BayesConfig>({
   async create(cfg, setup) {
     const file = dictionaryPath(cfg, { configDir: setup.configDir, dataDir: setup.services.dataDir });
     const shared = await DictionaryInUse.open({ file, seed: cfg.seed, namespace: cfg.share_namespace }, cfg, setup);
-    let own: RecipientDictionaries;
-    try {
-      own = await RecipientDictionaries.open(cfg, setup, file);
-    } catch (e) {
-      await shared.close();
-      throw e;
-    }
+    const own = await RecipientDictionaries.open(cfg, setup, file);
     const tokOpts: TokenizerOptions = { ...DEFAULT_TOKENIZER, processHtml: cfg.process_html, bigrams: cfg.bigrams, maxBytes: cfg.max_bytes };
     const scoring: ScoringOptions = { mode: cfg.mode, robs: cfg.robs, robx: cfg.robx, minDev: cfg.min_dev, maxTokens: cfg.max_tokens, minTokens: cfg.min_tokens, oddsWeight: cfg.odds_weight, linearWeight: cfg.linear_weight, byteGramWeight: cfg.byte_gram_weight, logitCap: cfg.logit_cap };
     // Scores by token hashes when nothing is learned from the message (no token strings needed): see engine/hashed-bag.ts.

@@ -82,6 +82,8 @@ export class LiveDictionary {
     return this.serial(async () => {
       const now = await stamp(this.file);
       if (!force && sameStamp(now, this.loaded)) return false;
+      // A file that has never existed (a recipient dictionary nothing was learned into yet) has nothing to reload.
+      if (now === null && this.loaded === null) return false;
       if (!force && this.refusedReload && sameStamp(now, this.refusedReload.stamp)) return false;
       const read = await this.files.reload(this.file, this.accepted(force));
       if ('refused' in read) {

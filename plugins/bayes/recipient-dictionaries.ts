@@ -3,7 +3,7 @@
 // one mailbox calls spam another may call ham, and the shared dictionary averages both away.
 import path from 'node:path';
 import { promises as fsp } from 'node:fs';
-import { PluginUnavailableError, type PluginSetup } from '../../core/index.ts';
+import type { PluginSetup } from '../../core/index.ts';
 import { recipientDictionaryName, type BayesConfig } from './config.ts';
 import { addressMatcher } from './auto-train.ts';
 import { DictionaryInUse } from './dictionary-in-use.ts';
@@ -16,24 +16,26 @@ export class RecipientDictionaries {
   }
 
   /**
-   * Opens every entry's dictionary (a missing file starts empty); one that cannot be read, or that is the shared
-   * dictionary's `sharedFile` (each lesson would be counted into it twice), closes the others and throws.
+   * Opens every entry's dictionary (a missing file starts empty). One that cannot be used (unreadable, or the shared
+   * dictionary's `sharedFile`, into which each lesson would be counted twice) is left out with an error in the log:
+   * its recipients are scored by the shared dictionary alone, as everyone else is, rather than the whole filter
+   * going off over one team's file.
    */
   static async open(cfg: BayesConfig, setup: PluginSetup, sharedFile: string): Promise<RecipientDictionaries> {
     const opened: RecipientDictionaries['entries'] = [];
-    try {
-      for (const entry of cfg.recipient_dictionaries) {
-        const file = path.resolve(setup.configDir, entry.dictionary);
-        const label = recipientDictionaryName(entry);
-        if (file === sharedFile) throw new PluginUnavailableError(`bayes recipient dictionary ${label} is the shared dictionary ${file}: give it a file of its own`);
-        const missing = await fsp.access(file).then(() => false, () => true);
-        if (missing) setup.log.info('bayes recipient dictionary starts empty', { dictionary: file, recipients: label, detail: 'the file does not exist yet: it is written at the first flush after a lesson; `moat bayes create` trains it from folders' });
+    for (const entry of cfg.recipient_dictionaries) {
+      const file = path.resolve(setup.configDir, entry.dictionary);
+      const label = recipientDictionaryName(entry);
+      const leftOut = (reason: string) => setup.log.error('bayes recipient dictionary left out: its recipients are scored by the shared dictionary alone', { dictionary: file, recipients: label, reason });
+      if (file === sharedFile) { leftOut('it is the shared dictionary\'s file: give it a file of its own'); continue; }
+      const missing = await fsp.access(file).then(() => false, () => true);
+      if (missing) setup.log.info('bayes recipient dictionary starts empty', { dictionary: file, recipients: label, detail: 'the file does not exist yet: it is written at the first flush after a lesson; `moat bayes create` trains it from folders' });
+      try {
         const dictionary = await DictionaryInUse.open({ file, seed: 'none', namespace: `${cfg.share_namespace}.${label}`, label }, cfg, setup);
         opened.push({ matches: addressMatcher(entry.recipients, cfg.recipient_delimiter), dictionary });
+      } catch (e) {
+        leftOut(String((e as Error)?.message ?? e));
       }
-    } catch (e) {
-      await Promise.allSettled(opened.map((o) => o.dictionary.close()));
-      throw e;
     }
     return new RecipientDictionaries(opened);
   }

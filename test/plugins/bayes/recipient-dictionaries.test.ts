@@ -12,6 +12,7 @@ import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { loadDictionary, saveDictionary } from '../../../plugins/bayes/engine/persist.ts';
 import { withRecipientScore } from '../../../plugins/bayes/engine/recipient-score.ts';
+import { run as bayesCli } from '../../../scripts/cli/bayes.ts';
 import { message, trainedFilter } from './fixtures.ts';
 
 const SALES_WORDS = ['invoice', 'quote', 'pricing', 'discount', 'order', 'shipment', 'pallet', 'freight'];
@@ -250,5 +251,69 @@ describe('bayes recipient dictionaries shared through Redis', function () {
     } finally {
       client.disconnect();
     }
+  });
+});
+
+describe('bayes recipient dictionaries that cannot be used', function () {
+  this.timeout(30_000);
+  let dir: string;
+  let smarthost: Smarthost;
+  let gw: TestGateway;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-rcpt-bad-'));
+    const shared = path.join(dir, 'shared.tab');
+    await saveDictionary(shared, trainedFilter().dict);
+    fs.mkdirSync(path.join(dir, 'sales.tab'));
+    smarthost = await startSmarthost();
+    gw = await startGateway({
+      config: {
+        smarthost: `smtp://127.0.0.1:${smarthost.port}`,
+        domains: ['example.com', 'sales.example.com', 'support.example.com'],
+        plugins: [{
+          name: 'bayes', dictionary: shared, seed: 'none', min_learned: 10, reload_check: '100ms',
+          recipient_dictionaries: [
+            // A folder where the file should be: it cannot be read.
+            { recipients: ['@sales.example.com'], dictionary: path.join(dir, 'sales.tab') },
+            // Not written yet: nothing learned into it.
+            { recipients: ['@support.example.com'], dictionary: path.join(dir, 'support.tab') },
+          ],
+        }],
+      },
+    });
+  });
+  after(async () => {
+    await gw?.stop();
+    await smarthost?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('leaves out only that dictionary, with an error naming it: everyone, its recipients too, is scored by the shared one', async () => {
+    for (const [rcpt, marker] of [['bob@example.com', 'rb-bob'], ['sales@sales.example.com', 'rb-sales']]) {
+      const c = await SmtpDialog.connect(gw.port);
+      try {
+        assert.equal((await c.hello({ xclient: { addr: '203.0.113.9' } })).code, 250);
+        assert.equal((await c.cmd('MAIL FROM:<x@sender.test>')).code, 250);
+        assert.equal((await c.cmd(`RCPT TO:<${rcpt}>`)).code, 250);
+        assert.equal((await c.data(message({ spam: true, seed: 7, subject: marker }))).code, 250);
+      } finally {
+        await c.quit();
+      }
+      const raw = await smarthost.waitForText(marker);
+      assert.ok(Number(/^X-Mailmoat-Bayes: (\S+)/m.exec(raw)?.[1]) >= 0.99, `${rcpt} scored: ${raw.slice(0, 400)}`);
+    }
+    const left = gw.logs.filter((l) => l.msg === 'bayes recipient dictionary left out: its recipients are scored by the shared dictionary alone');
+    assert.deepEqual(left.map((l) => [l.level, l.recipients]), [['error', 'sales']]);
+    assert.match(String(left[0].reason), /sales\.tab/);
+  });
+
+  it('takes `moat bayes reload` without a warning or a reload of a recipient dictionary that was never written', async () => {
+    assert.equal(await bayesCli(['reload', '--data-dir', gw.dataDir]), 0);
+    const end = Date.now() + 10_000;
+    while (Date.now() < end && !gw.logs.some((l) => l.msg === 'bayes dictionary reloaded' && l.requested === true)) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(gw.logs.some((l) => l.msg === 'bayes dictionary reloaded' && l.requested === true), 'the shared dictionary reloaded on request');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(gw.logs.filter((l) => l.level === 'warn' && String(l.msg).startsWith('bayes')).map((l) => `${String(l.msg)} ${String(l.dictionary)}`), []);
+    assert.ok(!gw.logs.some((l) => l.msg === 'bayes dictionary reloaded' && l.recipients === 'support'), 'a file that never existed has nothing to reload');
   });
 });
