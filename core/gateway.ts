@@ -35,7 +35,7 @@ import { heldUntil } from './http/held-routes.ts';
 import { StorageHealth } from './queue/storage-health.ts';
 import { adoptRecoveredDigests, startDigestSchedule, type DigestSchedule } from './quarantine/digest.ts';
 import { quarantineRoutes } from './quarantine/http-handlers.ts';
-import { userListsDelimiters } from './lists/user-lists.ts';
+import { userListsApplied, userListsDelimiters } from './lists/user-lists.ts';
 import { loadTicketKey } from './quarantine/ticket.ts';
 import type { HttpListener } from './http/server.ts';
 
@@ -267,7 +267,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       const routes = quarantineRoutes({
         key: loadTicketKey(cfg.data_dir), store: queue, forRecipient: control.forRecipient, log: quarantineLog,
         // The recipients' sender lists live in the state store, where the user-lists plugin reads them.
-        lists: store, listDelimiters: () => userListsDelimiters(rt.config),
+        lists: store, listDelimiters: () => userListsDelimiters(rt.config), listsApplied: () => userListsApplied(rt.config),
       });
       for (const r of heldUntil(() => queueRecovered, routes)) admin.addRoute(r);
     }

@@ -22,6 +22,24 @@ function asciiDomain(d: string): string {
 }
 
 /**
+ * A local part as the mailbox knows it: `"bad"` is `bad` (RFC 5321 makes a quoted string that needs no quotes the
+ * same mailbox), so quoting an address cannot slip it past a list. One that needs its quotes is kept whole.
+ */
+function plainLocal(local: string): string {
+  const m = /^"([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+)"$/.exec(local);
+  return m && !m[1].startsWith('.') && !m[1].endsWith('.') && !m[1].includes('..') ? m[1] : local;
+}
+
+/** An address lower-cased, its local part unquoted where it can be and its domain in A-label form. */
+function mailbox(address: string): { local: string; domain: string } | null {
+  const a = address.trim().toLowerCase();
+  const at = a.lastIndexOf('@');
+  if (at <= 0) return null;
+  const domain = asciiDomain(a.slice(at + 1));
+  return domain ? { local: plainLocal(a.slice(0, at)), domain } : null;
+}
+
+/**
  * An entry as it is kept, or null when it is none: `user@example.org` (that address), `@example.org` (every address
  * of that domain), `@.example.org` (that domain and its subdomains); lower case, trimmed. A domain is kept in its
  * ASCII (A-label) form, as the front door hands addresses over; one typed in Unicode is converted.
@@ -38,8 +56,9 @@ export function listEntry(text: string): string | null {
     return isDomain(bare) ? `@${sub ? '.' : ''}${bare}` : null;
   }
   const domain = asciiDomain(typed);
-  if (local.length > 64 || /[\s<>]/.test(local) || !isDomain(domain)) return null;
-  return `${local}@${domain}`;
+  const plain = plainLocal(local);
+  if (plain.length > 64 || /[\s<>]/.test(plain) || !isDomain(domain)) return null;
+  return `${plain}@${domain}`;
 }
 
 /**
@@ -48,17 +67,20 @@ export function listEntry(text: string): string | null {
  * recipient_delimiter); lower case. An empty `delimiters` keeps the address whole.
  */
 export function listOwner(recipient: string, delimiters = '+'): string {
-  const a = recipient.trim().toLowerCase();
-  const at = a.lastIndexOf('@');
-  if (at < 0 || !delimiters) return a;
-  const local = a.slice(0, at);
-  const cut = [...delimiters].map((d) => local.indexOf(d)).filter((i) => i > 0);
-  return cut.length ? `${local.slice(0, Math.min(...cut))}${a.slice(at)}` : a;
+  const m = mailbox(recipient);
+  if (!m) return recipient.trim().toLowerCase();
+  // The domain in A-label form: under SMTPUTF8 the front door hands `ann@bücher.example` over as typed.
+  const cut = [...delimiters].map((d) => m.local.indexOf(d)).filter((i) => i > 0);
+  return `${cut.length ? m.local.slice(0, Math.min(...cut)) : m.local}@${m.domain}`;
 }
 
-/** The key of a recipient's list: the recipient as given, lower-cased (the caller takes any address tag off first). */
+/**
+ * The key of a recipient's list: the recipient lower-cased, unquoted where it can be and its domain in A-label form,
+ * so every caller keys one mailbox alike (the caller takes any address tag off first: listOwner).
+ */
 export function listKey(kind: ListKind, recipient: string): string {
-  return `userlists:${kind}:${recipient.trim().toLowerCase()}`;
+  const m = mailbox(recipient);
+  return `userlists:${kind}:${m ? `${m.local}@${m.domain}` : recipient.trim().toLowerCase()}`;
 }
 
 /**
@@ -66,12 +88,10 @@ export function listKey(kind: ListKind, recipient: string): string {
  * address without a domain are covered by none.
  */
 export function matchingEntry(entries: Iterable<string>, sender: string): string | undefined {
-  const s = sender.trim().toLowerCase();
-  const at = s.lastIndexOf('@');
-  if (at <= 0) return undefined;
-  const domain = asciiDomain(s.slice(at + 1));
-  if (!domain) return undefined;
-  const address = `${s.slice(0, at)}@${domain}`;
+  const m = mailbox(sender);
+  if (!m) return undefined;
+  const { domain } = m;
+  const address = `${m.local}@${domain}`;
   for (const e of entries) {
     if (e === address || e === `@${domain}`) return e;
     if (e.startsWith('@.')) {
@@ -111,6 +131,11 @@ export async function removeEntry(store: StateStore, kind: ListKind, recipient: 
 export async function listsOf(store: StateStore, recipient: string): Promise<Record<ListKind, string[]>> {
   const [allow, block] = await Promise.all(LIST_KINDS.map(async (k) => (await store.smembers(listKey(k, recipient))).sort()));
   return { allow, block };
+}
+
+/** Whether the config's plugin chain holds the user-lists plugin, which applies the lists to mail. */
+export function userListsApplied(config: { plugins: ReadonlyArray<{ name: string }> }): boolean {
+  return config.plugins.some((p) => p.name === 'user-lists');
 }
 
 /**

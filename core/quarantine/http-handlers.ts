@@ -34,6 +34,8 @@ export interface QuarantineHttpDeps {
    * reload applies it): `ann+news@` edits `ann@`'s lists, the ones the plugin reads for her mail. Default `+`.
    */
   listDelimiters?: () => string;
+  /** Whether the running config applies the lists (the user-lists plugin is in the chain); without it none are offered. */
+  listsApplied?: () => boolean;
   log?: Logger;
 }
 

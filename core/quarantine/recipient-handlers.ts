@@ -8,6 +8,7 @@ import type { QueueEntry } from '../queue/entry.ts';
 import type { AdminResult } from '../queue/admin-ops.ts';
 import { queueIdProblem } from '../control/protocol.ts';
 import { forEachBounded } from '../queue/for-each-bounded.ts';
+import { HeldIndex } from './held-index.ts';
 import { addEntry, listEntry, listOwner, listsOf, removeEntry, type AddResult, type ListKind } from '../lists/user-lists.ts';
 import type { QuarantineHttpDeps } from './http-handlers.ts';
 import { heldRecipientIndex } from './released-copy.ts';
@@ -47,18 +48,11 @@ function recipientOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | 
 
 const isTicket = (t: RecipientTicket | HttpResponse): t is RecipientTicket => 'address' in t;
 
-/** The messages still held for `address`, newest first. */
-async function heldFor(deps: QuarantineHttpDeps, address: string): Promise<QueueEntry[]> {
-  const all = await deps.store.list('quarantine');
-  return all.filter((m) => heldRecipientIndex(m, address) >= 0).sort((a, b) => b.receivedAt - a.receivedAt || (a.id < b.id ? 1 : -1));
-}
-
-async function showPage(deps: QuarantineHttpDeps, req: HttpRequest): Promise<HttpResponse> {
+async function showPage(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest): Promise<HttpResponse> {
   const text = req.query.get('t');
   const ticket = recipientOf(deps, req, text);
   if (!isTicket(ticket)) return ticket;
-  const held = await heldFor(deps, ticket.address);
-  const shown = held.slice(0, PAGE_MAX);
+  const { entries: shown, total } = await index.newest(ticket.address, PAGE_MAX);
   const byId = new Map<string, QuarantinedSummary>();
   await forEachBounded(shown, READS_IN_FLIGHT, async (m) => { byId.set(m.id, await summarize(deps.store, m)); });
   const messages = shown.map((m) => byId.get(m.id)!);
@@ -69,20 +63,25 @@ async function showPage(deps: QuarantineHttpDeps, req: HttpRequest): Promise<Htt
   }
   let lists: Record<ListKind, string[]> | undefined;
   let listsUnreadable = false;
-  if (deps.lists) {
-    try { lists = await listsOf(deps.lists, ownerOf(deps, ticket.address)); } catch (err) {
+  if (listsOffered(deps)) {
+    try { lists = await listsOf(deps.lists!, ownerOf(deps, ticket.address)); } catch (err) {
       // The held mail is still worth showing while the state store is away.
       listsUnreadable = true;
       deps.log?.warn('a recipient\'s sender lists could not be read', { to: ticket.address, error: (err as Error).message });
     }
   }
   return respond(200, recipientPage({
-    address: ticket.address, ticket: text!, messages, more: held.length - shown.length, senderEntries, lists, listsUnreadable, expires: ticket.expires,
+    address: ticket.address, ticket: text!, messages, more: total - shown.length, senderEntries, lists, listsUnreadable, expires: ticket.expires,
   }));
 }
 
 type Verb = 'release' | 'delete' | 'allow' | 'block' | 'add' | 'remove';
 const VERBS: readonly Verb[] = ['release', 'delete', 'allow', 'block', 'add', 'remove'];
+
+/** Lists are offered only where something reads them: a list no plugin applies would promise what nothing does. */
+function listsOffered(deps: QuarantineHttpDeps): boolean {
+  return !!deps.lists && (deps.listsApplied?.() ?? true);
+}
 
 /** Whose lists the ticket's recipient edits: the address without its tag, as the user-lists plugin reads them. */
 function ownerOf(deps: QuarantineHttpDeps, address: string): string {
@@ -188,7 +187,7 @@ async function changeList(p: Posted, verb: 'add' | 'remove'): Promise<HttpRespon
     [removed ? `${entry} is no longer on your ${LIST_NAME[kind]}.` : `${entry} was not on your ${LIST_NAME[kind]}.`]));
 }
 
-async function act(deps: QuarantineHttpDeps, req: HttpRequest): Promise<HttpResponse> {
+async function act(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest): Promise<HttpResponse> {
   const form = new URLSearchParams(req.body.toString('utf8'));
   const text = form.get('t') ?? req.query.get('t');
   const ticket = recipientOf(deps, req, text);
@@ -196,8 +195,10 @@ async function act(deps: QuarantineHttpDeps, req: HttpRequest): Promise<HttpResp
   const p: Posted = { deps, req, form, address: ticket.address, ticket: text!, owner: ownerOf(deps, ticket.address) };
   const verb = form.get('do') as Verb | null;
   if (!verb || !VERBS.includes(verb)) return respond(400, errorPage('Not valid', 'The form did not say what to do. Go back to the list and use its buttons.', p.ticket));
+  // What is held changes: the recipient's next view counts afresh.
+  if (verb !== 'add' && verb !== 'remove') index.invalidate();
   if (verb === 'release' || verb === 'delete') return releaseOrDelete(p, verb);
-  if (!deps.lists) return respond(404, errorPage('Not available', 'This gateway keeps no sender lists for its recipients.', p.ticket));
+  if (!listsOffered(deps)) return respond(404, errorPage('Not available', 'This gateway keeps no sender lists for its recipients.', p.ticket));
   try {
     return verb === 'allow' || verb === 'block' ? await senderToList(p, verb) : await changeList(p, verb);
   } catch (err) {
@@ -209,8 +210,9 @@ async function act(deps: QuarantineHttpDeps, req: HttpRequest): Promise<HttpResp
 
 /** GET and POST of /quarantine/mine. */
 export function recipientRoutes(deps: QuarantineHttpDeps): Route[] {
+  const index = new HeldIndex(deps.store);
   return [
-    { method: 'GET', path: MINE_PATH, public: true, handle: (req) => showPage(deps, req) },
-    { method: 'POST', path: MINE_PATH, public: true, handle: (req) => act(deps, req) },
+    { method: 'GET', path: MINE_PATH, public: true, handle: (req) => showPage(deps, index, req) },
+    { method: 'POST', path: MINE_PATH, public: true, handle: (req) => act(deps, index, req) },
   ];
 }

@@ -50,12 +50,15 @@ const ADDRESS = /[^\s<>()",;:\\[\]]+@[^\s<>()",;:\\[\]]+/;
 
 /**
  * The address of a From field: the one in angle brackets when there is one (a display name may itself look like an
- * address, `"paypal@paypal.com" <x@spam.example>`, and is not the address), else the first bare one.
+ * address, `"paypal@paypal.com" <x@spam.example>`, and is not the address), else the bare one; none when the field
+ * names several authors, since the user-lists plugin never allows by a From of several (no one DMARC result vouches
+ * for them all), and a button offering one of them would promise what the list cannot do.
  */
 export function fromAddress(value: string): string | undefined {
-  const angled = [...value.matchAll(/<\s*([^<>\s]+@[^<>\s]+?)\s*>/g)].at(-1)?.[1];
-  const found = angled ?? ADDRESS.exec(value.replace(/"(?:[^"\\]|\\.)*"/g, ' ').replace(/\((?:[^()\\]|\\.)*\)/g, ' '))?.[0];
-  return found?.toLowerCase();
+  const outside = value.replace(/"(?:[^"\\]|\\.)*"/g, ' ').replace(/\((?:[^()\\]|\\.)*\)/g, ' ');
+  const angled = [...outside.matchAll(/<\s*([^<>\s]+@[^<>\s]+?)\s*>/g)].map((m) => m[1]);
+  const found = angled.length ? angled : [...outside.replace(/<[^<>]*>/g, ' ').matchAll(new RegExp(ADDRESS.source, 'g'))].map((m) => m[0]);
+  return found.length === 1 ? found[0].toLowerCase() : undefined;
 }
 
 export async function summarize(store: QueueStore, entry: QueueEntry): Promise<QuarantinedSummary> {

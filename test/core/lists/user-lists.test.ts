@@ -26,6 +26,17 @@ describe('user lists: entries', () => {
 
 describe('user lists: matching', () => {
   const entries = ['alice@example.org', '@shop.example', '@.corp.example'];
+  it('a quoted local part that needs no quotes is the same mailbox, so quoting slips past no entry', () => {
+    assert.equal(matchingEntry(entries, '"alice"@example.org'), 'alice@example.org');
+    assert.equal(listEntry('"Alice"@Example.org'), 'alice@example.org');
+    assert.equal(listMatches(entries, '"ali ce"@example.org'), false, 'a local part that needs its quotes is another mailbox');
+  });
+
+  it('takes the owner of a recipient under SMTPUTF8 (domain in Unicode) in A-label form, as moat lists keeps it', () => {
+    assert.equal(listOwner('Ann+news@Bücher.example'), 'ann@xn--bcher-kva.example');
+    assert.equal(listOwner('"ann"@example.org'), 'ann@example.org');
+  });
+
   it('an address entry covers that address in any case, and no other of its domain', () => {
     assert.equal(matchingEntry(entries, 'Alice@Example.org'), 'alice@example.org');
     assert.equal(listMatches(entries, 'bob@example.org'), false);

@@ -15,6 +15,12 @@ describe('the address of a From field', () => {
     assert.equal(fromAddress('"a@b.example" x@y.example'), 'x@y.example');
   });
 
+  it('is none when the field names several authors (the page then offers the envelope sender)', () => {
+    assert.equal(fromAddress('Ann <ann@a.example>, Bob <bob@b.example>'), undefined);
+    assert.equal(fromAddress('ann@a.example, bob@b.example'), undefined);
+    assert.equal(fromAddress('"Ann, Bob" <ann@a.example>'), 'ann@a.example', 'a comma in a quoted name is one author');
+  });
+
   it('is none when the field holds no address', () => {
     assert.equal(fromAddress('Undisclosed sender'), undefined);
     assert.equal(fromAddress(''), undefined);

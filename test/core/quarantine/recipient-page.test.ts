@@ -48,7 +48,10 @@ describe('the recipient page of held mail and sender lists', function () {
       domains: ['example.com'],
       http: { listen: ['127.0.0.1:0'], tls: true },
       quarantine_digest: { link_base: 'https://mail.example.com/' },
-      plugins: [{ name: 'rules', rules: [{ name: 'hold', when: { subject: '^hold-me' }, actions: [{ quarantine: 'held for review' }] }] }],
+      plugins: [
+        { name: 'user-lists' },
+        { name: 'rules', rules: [{ name: 'hold', when: { subject: '^hold-me' }, actions: [{ quarantine: 'held for review' }] }] },
+      ],
     } });
     port = g.gateway.admin!.addresses[0].port;
     ca = readFileSync(path.join(g.dataDir, 'tls', 'self-signed.crt'));
@@ -142,6 +145,25 @@ describe('the recipient page of held mail and sender lists', function () {
     assert.match(page.body, new RegExp(`1 older message\\(s\\) are held and not listed here: the page shows the newest ${PAGE_MAX}\\.`));
   });
 
+  it('reads the quarantine folder once for many views at once, and shows no message released since', async () => {
+    const queue = g.gateway.runtime.queue;
+    const list = queue.list.bind(queue);
+    let reads = 0;
+    queue.list = (folder) => { if (folder === 'quarantine') reads++; return list(folder); };
+    try {
+      const ann = signRecipientTicket(loadTicketKey(g.dataDir), { address: 'ann@example.com', expires: Date.now() + 3_600_000 });
+      const pages = await Promise.all(Array.from({ length: 20 }, () => ask(port, ca, 'GET', '/quarantine/mine', { t: ann })));
+      assert.deepEqual(pages.map((p) => listedIds(p.body).length), new Array(20).fill(2));
+      assert.equal(reads, 1, 'one read of the folder for 20 views');
+      // Released for Ann by the admin (not through the page): the index still names it, the page checks each message.
+      const control = new ControlClient(socketPath(g.dataDir));
+      assert.equal(await control.releaseForRecipient(ids.annOnly, 'ann@example.com'), 'done');
+      const after = await ask(port, ca, 'GET', '/quarantine/mine', { t: ann });
+      assert.deepEqual(listedIds(after.body), [ids.both]);
+      assert.equal(reads, 1);
+    } finally { queue.list = list; }
+  });
+
   it('answers over HTTPS only: the ticket would travel in clear', async () => {
     const control = new ControlClient(socketPath(g.dataDir));
     const plain = await startHttpListener({
@@ -233,6 +255,20 @@ describe('the recipient page of held mail and sender lists', function () {
       assert.equal((await post(tagged, { do: 'add', list: 'allow', entry: 'news@paper.example' })).status, 200);
       assert.deepEqual((await listsOf(state, 'ann@example.com')).allow, ['news@paper.example']);
       for (const t of [ann, bob, tagged]) assert.ok(g.logs.every((l) => !JSON.stringify(l).includes(t)), 'no ticket in the log');
+    });
+
+    it('offers no lists once the running config has no user-lists plugin to apply them', async () => {
+      const ann = signRecipientTicket(loadTicketKey(g.dataDir), { address: 'ann@example.com', expires: Date.now() + 3_600_000 });
+      const cfg = g.gateway.runtime.config;
+      assert.equal(await g.gateway.reload({ ...cfg, plugins: cfg.plugins.filter((p) => p.name !== 'user-lists') }), true);
+      const shown = await ask(port, ca, 'GET', '/quarantine/mine', { t: ann });
+      assert.equal(shown.status, 200);
+      assert.doesNotMatch(shown.body, /Allow list|Always allow|Always block/);
+      assert.deepEqual(listedIds(shown.body).length, 2, 'the held mail is still listed');
+      const refused = await ask(port, ca, 'POST', '/quarantine/mine', { t: ann, id: ids.annOnly, do: 'block' });
+      assert.equal(refused.status, 404);
+      assert.deepEqual(await listsOf(g.gateway.runtime.services.store, 'ann@example.com'), { allow: [], block: [] });
+      assert.deepEqual(await held(ids.annOnly), [['ann@example.com', 'pending']]);
     });
   });
 });
