@@ -10,10 +10,10 @@ export class FileQueueActions implements QueueActions {
    * No gateway runs: a change makes this process own the journal until it exits (the next start takes it over
    * again). Only then: taking it over deletes emptied segments, and `list` and `show` must change nothing.
    */
-  private own(): void { this.store.takeOverJournal(); }
+  private async own(): Promise<void> { await this.store.takeOverJournal(); }
 
   async flush(id?: string): Promise<number> {
-    this.own();
+    await this.own();
     const entries = id ? [await this.store.load(id)].filter((e) => !!e) : await this.store.list();
     let n = 0;
     const now = Date.now();
@@ -27,7 +27,7 @@ export class FileQueueActions implements QueueActions {
   }
 
   async hold(id: string): Promise<ActionResult> {
-    this.own();
+    await this.own();
     const e = await this.store.load(id);
     if (!e) return 'missing';
     if (e.held) return 'unchanged';
@@ -37,7 +37,7 @@ export class FileQueueActions implements QueueActions {
   }
 
   async release(id: string): Promise<ActionResult> {
-    this.own();
+    await this.own();
     const e = await this.store.load(id);
     if (!e) return 'missing';
     if (!e.held) return 'unchanged';
@@ -48,7 +48,7 @@ export class FileQueueActions implements QueueActions {
   }
 
   async delete(id: string, opts: { to?: string } = {}): Promise<ActionResult> {
-    this.own();
+    await this.own();
     const e = await this.store.load(id);
     if (!e) return 'missing';
     if (opts.to) {

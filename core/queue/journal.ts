@@ -16,7 +16,7 @@
 // A segment is deleted once all its messages are done. A message whose state changes (deferred, held, bounced) moves
 // out to the file-per-message layout first, so segments only ever hold fresh messages and empty quickly.
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, writevSync } from 'node:fs';
-import { open, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, unlink } from 'node:fs/promises';
 import { createHmac, type KeyObject } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import path from 'node:path';
@@ -92,45 +92,114 @@ function recordHeader(json: Buffer, body: Buffer, key: KeyObject): string {
   return `${MAGIC}${fields} ${seal(fields, json, key)}\n`;
 }
 
+/** A record read from a segment's bytes, and where the next one starts. */
+interface RecordAt { record: JournalRecord; end: number }
+
+/** The record at `off` of a segment's bytes; undefined when it is torn or does not verify (nothing after it is trusted). */
+function recordAt(data: Buffer, off: number, file: string, key: KeyObject): RecordAt | undefined {
+  if (off + HEADER_LENGTH > data.length) return undefined;
+  const m = HEADER_RE.exec(data.toString('latin1', off, off + HEADER_LENGTH));
+  if (!m) return undefined;
+  const jsonLen = Number(m[1]), bodyLen = Number(m[2]);
+  const jsonAt = off + HEADER_LENGTH, bodyAt = jsonAt + jsonLen, end = bodyAt + bodyLen;
+  if (end > data.length) return undefined;
+  const json = data.subarray(jsonAt, bodyAt), body = data.subarray(bodyAt, end);
+  if (seal(`${m[1]} ${m[2]} ${m[3]}`, json, key) !== m[4]) return undefined;
+  if (crc32(body).toString(16).padStart(8, '0') !== m[3]) return undefined;
+  let entry: QueueEntry;
+  try { entry = JSON.parse(json.toString('utf8')) as QueueEntry; } catch { return undefined; }
+  return { record: { entry, location: { file, start: bodyAt, size: bodyLen } }, end };
+}
+
 /** Every valid record of a segment file, in order; stops at the first that is torn or does not verify. */
 function* readSegment(file: string, key: KeyObject): Generator<JournalRecord> {
   const data = readFileSync(file);
-  let off = 0;
-  while (off + HEADER_LENGTH <= data.length) {
-    const m = HEADER_RE.exec(data.toString('latin1', off, off + HEADER_LENGTH));
-    if (!m) return;
-    const jsonLen = Number(m[1]), bodyLen = Number(m[2]);
-    const jsonAt = off + HEADER_LENGTH, bodyAt = jsonAt + jsonLen, end = bodyAt + bodyLen;
-    if (end > data.length) return;
-    const json = data.subarray(jsonAt, bodyAt), body = data.subarray(bodyAt, end);
-    if (seal(`${m[1]} ${m[2]} ${m[3]}`, json, key) !== m[4]) return;
-    if (crc32(body).toString(16).padStart(8, '0') !== m[3]) return;
-    let entry: QueueEntry;
-    try { entry = JSON.parse(json.toString('utf8')) as QueueEntry; } catch { return; }
-    yield { entry, location: { file, start: bodyAt, size: bodyLen } };
-    off = end;
+  for (let at = recordAt(data, 0, file, key); at; at = recordAt(data, at.end, file, key)) yield at.record;
+}
+
+/**
+ * How long a cooperative read works before it lets the event loop run: verifying 50,000 records (an HMAC, a CRC and a
+ * JSON parse each) in one go held it ~0.8 s here, and a liveness probe answered meanwhile times out after 1 s.
+ */
+const SLICE_MS = 10;
+
+/** Lets the event loop run (timers, sockets, signals) once the current slice of work has lasted SLICE_MS. */
+class Slices {
+  private start = performance.now();
+  /** Whether the slice is over: the caller then awaits `pause()`. Checked without a promise, so most calls cost nothing. */
+  get due(): boolean { return performance.now() - this.start >= SLICE_MS; }
+  async pause(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    this.start = performance.now();
   }
+}
+
+/** A whole file, read through the thread pool: a 64 MB segment read synchronously would hold the event loop itself. */
+async function readWhole(file: string): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    const data = Buffer.allocUnsafe(size);
+    let got = 0;
+    // Up to the size seen at the open: records the owner appends later are not this read's to take.
+    while (got < size) {
+      const { bytesRead } = await fh.read(data, got, size - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return data.subarray(0, got);
+  } finally { await fh.close(); }
+}
+
+/** readSegment, with the event loop let in between slices of records. */
+async function readSegmentInSlices(file: string, key: KeyObject, slices: Slices): Promise<JournalRecord[]> {
+  const data = await readWhole(file);
+  const out: JournalRecord[] = [];
+  for (let at = recordAt(data, 0, file, key); at; at = recordAt(data, at.end, file, key)) {
+    out.push(at.record);
+    if (slices.due) await slices.pause();
+  }
+  return out;
 }
 
 function doneIds(file: string): Set<string> {
   try { return new Set(readFileSync(file, 'utf8').split('\n').filter(Boolean)); } catch { return new Set(); }
 }
 
-function segmentSeqs(dir: string): number[] {
-  return readdirSync(dir).filter((n) => /^\d{10}\.seg$/.test(n)).map((n) => Number(n.slice(0, 10))).sort((a, b) => a - b);
+async function readDoneIds(file: string): Promise<Set<string>> {
+  let text: string;
+  try { text = await readFile(file, 'utf8'); } catch { return new Set(); }
+  return new Set(text.split('\n').filter(Boolean));
 }
+
+const isSegmentName = (n: string) => /^\d{10}\.seg$/.test(n);
+const seqsOf = (names: string[]) => names.filter(isSegmentName).map((n) => Number(n.slice(0, 10))).sort((a, b) => a - b);
+const basePath = (dir: string, seq: number) => path.join(dir, String(seq).padStart(10, '0'));
 
 /**
  * Each segment of the folder in order, with its records whose messages are not done. A `reader` beside the owner
  * skips a segment it cannot read: the owner deletes emptied ones at any time.
  */
 function* liveSegments(dir: string, key: KeyObject, reader: boolean): Generator<{ seq: number; records: JournalRecord[] }> {
-  for (const seq of segmentSeqs(dir)) {
-    const base = path.join(dir, String(seq).padStart(10, '0'));
+  for (const seq of seqsOf(readdirSync(dir))) {
+    const base = basePath(dir, seq);
     let records: JournalRecord[];
     try { records = [...readSegment(`${base}.seg`, key)]; } catch (e) { if (reader) continue; throw e; }
     // Read after the records: a message done while we read its segment is then left out.
     const done = doneIds(`${base}.done`);
+    yield { seq, records: records.filter((r) => !done.has(r.entry.id)) };
+  }
+}
+
+/** liveSegments, reading with non-blocking I/O and letting the event loop run between slices of SLICE_MS. */
+async function* liveSegmentsInSlices(dir: string, key: KeyObject, reader: boolean, slices: Slices): AsyncGenerator<{ seq: number; records: JournalRecord[] }> {
+  for (const seq of seqsOf(await readdir(dir))) {
+    const base = basePath(dir, seq);
+    let records: JournalRecord[];
+    try { records = await readSegmentInSlices(`${base}.seg`, key, slices); } catch (e) { if (reader) continue; throw e; }
+    // Read after the records, as above.
+    const done = await readDoneIds(`${base}.done`);
+    if (slices.due) await slices.pause();
     yield { seq, records: records.filter((r) => !done.has(r.entry.id)) };
   }
 }
@@ -144,6 +213,15 @@ export function readJournal(dir: string, key: KeyObject): JournalRecord[] {
   return out;
 }
 
+/** readJournal for a process that must keep answering meanwhile (the gateway during its recovery). */
+export async function readJournalInSlices(dir: string, key: KeyObject): Promise<JournalRecord[]> {
+  const out: JournalRecord[] = [];
+  try {
+    for await (const { records } of liveSegmentsInSlices(dir, key, true, new Slices())) for (const r of records) out.push(r);
+  } catch { /* no journal folder */ }
+  return out;
+}
+
 export class Journal {
   readonly dir: string;
   private readonly key: KeyObject;
@@ -152,6 +230,9 @@ export class Journal {
   private readonly where = new Map<string, { segment: Segment; location: JournalLocation; entry: QueueEntry }>();
   private active?: Segment;
   private nextSeq = 1;
+  /** The take-over, once started (recover). */
+  private takingOver?: Promise<JournalRecord[]>;
+  /** The take-over is complete: this process may append. */
   private recovered = false;
 
   private readonly limits: JournalLimits;
@@ -166,25 +247,36 @@ export class Journal {
 
   /**
    * Takes the folder over after a start or crash: returns every message not yet done. New records go to a new
-   * segment, so a torn record at the end of an old one can never be followed by a good one.
+   * segment, so a torn record at the end of an old one can never be followed by a good one. The segments are read
+   * with non-blocking I/O and verified in slices between which the event loop runs (health probes are answered
+   * meanwhile). Appends are refused until it is over; a later call waits for it and returns nothing, and a failed
+   * one leaves the journal not owned (every later call fails the same way).
    */
-  recover(): JournalRecord[] {
-    if (this.recovered) return [];
-    this.recovered = true;
+  async recover(): Promise<JournalRecord[]> {
+    if (this.takingOver) { await this.takingOver; return []; }
+    this.takingOver = this.takeOver();
+    return this.takingOver;
+  }
+
+  private async takeOver(): Promise<JournalRecord[]> {
     const out: JournalRecord[] = [];
-    for (const { seq, records } of liveSegments(this.dir, this.key, false)) {
+    const slices = new Slices();
+    for await (const { seq, records } of liveSegmentsInSlices(this.dir, this.key, false, slices)) {
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
       const segment = new Segment(this.dir, seq, -1, true, this.dirSync);
       segment.closed = true;
       for (const r of records) {
+        // The first copy of an id wins.
         if (this.where.has(r.entry.id)) continue;
         segment.live++;
         this.where.set(r.entry.id, { segment, location: r.location, entry: r.entry });
         out.push(r);
+        if (slices.due) await slices.pause();
       }
       this.segments.set(seq, segment);
       if (segment.live === 0) this.drop(segment);
     }
+    this.recovered = true;
     return out;
   }
 

@@ -10,7 +10,7 @@ import { fsyncFd } from './group-sync.ts';
 import type { QueueEntry } from './entry.ts';
 import type { KeyObject } from 'node:crypto';
 import { loadSealKey, readSealedEnvelope, sealEnvelope } from './envelope-seal.ts';
-import { Journal, readJournal, readLocation, type JournalRecord } from './journal.ts';
+import { Journal, readJournal, readJournalInSlices, readLocation, type JournalRecord } from './journal.ts';
 import { anyHeld, heldRecipientIndex, markRecipientDone, type ReleasedCopy } from '../quarantine/released-copy.ts';
 import { enteredFolderAt } from './entry-times.ts';
 
@@ -168,9 +168,12 @@ export class QueueStore {
     return (records ?? this.journalRecords()).find((r) => r.entry.id === id);
   }
 
-  /** Takes the journal over (once): the gateway at start, or `moat queue` acting on files while no gateway runs. */
-  takeOverJournal(): QueueEntry[] {
-    return this.journal.recover().map((r) => r.entry);
+  /**
+   * Takes the journal over (once): the gateway at start, or `moat queue` acting on files while no gateway runs. The
+   * event loop keeps running while the segments are read (see Journal.recover); a later call waits for the first.
+   */
+  async takeOverJournal(): Promise<QueueEntry[]> {
+    return (await this.journal.recover()).map((r) => r.entry);
   }
 
   emlPath(id: string, folder: QueueFolder = 'queue'): string { return path.join(this.dirs[folder], `${id}.eml`); }
@@ -371,8 +374,8 @@ export class QueueStore {
     let orphans = 0;
     // Read (only for a .json that does not parse) before the journal is taken over: a move out of it that did not
     // finish left the message there.
-    let journaled: Set<string> | undefined;
-    const inJournal = (id: string) => (journaled ??= new Set(readJournal(this.journal.dir, this.sealKey).map((r) => r.entry.id))).has(id);
+    let journaled: Promise<Set<string>> | undefined;
+    const inJournal = async (id: string) => (await (journaled ??= readJournalInSlices(this.journal.dir, this.sealKey).then((rs) => new Set(rs.map((r) => r.entry.id))))).has(id);
     // Each decision looks only at the files of its own id, so the ids are taken in any order, several at once.
     const unreadable = Symbol('unreadable');
     const readOrKeep = async <T>(id: string, read: () => T | Promise<T>): Promise<T | typeof unreadable> => {
@@ -392,7 +395,7 @@ export class QueueStore {
       const id = n.slice(0, -5);
       const state = await readOrKeep(id, () => readStateFile(path.join(this.dirs.queue, n)));
       if (state === unreadable) return;
-      if (!state && inJournal(id)) {
+      if (!state && await inJournal(id)) {
         // A move out of the journal that a kill cut short (written by an older version without a temp file): the
         // journal record is the message; the files go, so they cannot outlive it as its only, torn, copy.
         await unlinkQuiet(path.join(this.dirs.queue, n));
@@ -412,7 +415,7 @@ export class QueueStore {
     const leftovers = await this.removeLeftoverStates();
     await this.finishReleasedCopies(entries);
     const seen = new Set(entries.map((e) => e.id));
-    for (const e of this.takeOverJournal()) {
+    for (const e of await this.takeOverJournal()) {
       // A crash between a move to files and its mark in the journal leaves both: the files are the newer state.
       if (seen.has(e.id)) this.journal.done(e.id);
       else entries.push(e);

@@ -1,7 +1,10 @@
 // A big deferred queue, as after a day with the smarthost down: builds N deferred messages through QueueStore (as the
 // gateway writes them), times `moat queue` on them without and with a running gateway, watches SMTP latency, open
 // files and idle CPU of a spawned `moat start` while its smarthost answers 451, then lets the smarthost accept and
-// times the drain. Usage: node scripts/bench/big-queue.ts [--messages=50000] [--dir=PATH]
+// times the drain. First, the journal: N small fresh messages journaled (as after a crash under load), the longest
+// event-loop stall and the time of their recovery in this process, then the longest /health/live answer of a spawned
+// `moat start` recovering them (a liveness probe times out after 1 s by default).
+// Usage: node scripts/bench/big-queue.ts [--messages=50000] [--dir=PATH] [--journal-only]
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
@@ -12,9 +15,10 @@ import { QueueStore } from '../../core/queue/queue-store.ts';
 import { newQueueId } from '../../core/queue/queue-id.ts';
 import type { QueueEntry } from '../../core/queue/entry.ts';
 import { freePort } from '../../test/helpers/ports.ts';
+import { longestStall } from '../../test/helpers/event-loop-stall.ts';
 import { exitOnSignals, holdUntilExit } from '../../test/helpers/leftovers.ts';
 
-const { values } = parseArgs({ options: { messages: { type: 'string', default: '50000' }, dir: { type: 'string', default: os.tmpdir() } } });
+const { values } = parseArgs({ options: { messages: { type: 'string', default: '50000' }, dir: { type: 'string', default: os.tmpdir() }, 'journal-only': { type: 'boolean', default: false } } });
 const N = Number(values.messages);
 exitOnSignals();
 const dataDir = mkdtempSync(path.join(values.dir, 'mailmoat-big-queue-'));
@@ -25,7 +29,7 @@ const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 async function build(): Promise<void> {
   const store = new QueueStore(dataDir);
-  store.takeOverJournal();
+  await store.takeOverJournal();
   const now = Date.now();
   let next = 0;
   const worker = async () => {
@@ -107,7 +111,79 @@ const procStat = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').spli
 const cpuTicks = (pid: number) => Number(procStat(pid)[11]) + Number(procStat(pid)[12]);
 const status = (pid: number, key: string) => /(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(key))!)![1];
 
+/** N small messages committed to the journal and never delivered, in a data dir of their own. */
+async function buildJournal(dir: string): Promise<void> {
+  const store = new QueueStore(dir);
+  await store.takeOverJournal();
+  const now = Date.now();
+  // A thousand appends at once share each fdatasync, as concurrent SMTP sessions do.
+  for (let b = 0; b < N; b += 1000) {
+    await Promise.all(Array.from({ length: Math.min(1000, N - b) }, (_, i) => {
+      const k = b + i, to = `u${k}@d${k % 10}.example`;
+      const body = Buffer.from(`From: a@client.example\r\nTo: ${to}\r\nSubject: fresh ${k}\r\n\r\n${'x'.repeat(1500)}\r\n`);
+      return store.commitJournaled({
+        id: newQueueId(), mailFrom: 'a@client.example', recipients: [{ address: to, status: 'pending' }], prepend: '', remove: [],
+        receivedAt: now, size: body.length, client: { ip: '192.0.2.1' }, authenticated: false, attempts: 0, nextAttemptAt: now, history: [],
+      } satisfies QueueEntry, body);
+    }));
+  }
+  store.close();
+}
+
+/** Latency of GET `path` on the admin listener; undefined while it does not answer (not listening yet). */
+async function httpGet(port: number, p: string): Promise<{ ms: number; status: number } | undefined> {
+  const t0 = performance.now();
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}${p}`, { signal: AbortSignal.timeout(5000) });
+    await res.text();
+    return { ms: performance.now() - t0, status: res.status };
+  } catch { return undefined; }
+}
+
+/** Starts `moat start` on `dir` with an admin listener and probes /health/live every 20 ms until /health/ready says 200. */
+async function startProbingLiveness(dir: string): Promise<{ worstLive: number; probes: number; readyAfter: number }> {
+  const [smtpPort, httpPort] = [await freePort(), await freePort()];
+  const configFile = path.join(dir, 'mailmoat.yaml');
+  writeFileSync(configFile, [
+    `server: { hostname: mx.bench.example, listen: ["127.0.0.1:${smtpPort}"] }`, 'domains: [example.com]', `data_dir: ${dir}`,
+    `http: { listen: ["127.0.0.1:${httpPort}"] }`, 'log: { level: warn, format: json }', '',
+  ].join('\n'));
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [MOAT, 'start', '--config', configFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const end = holdUntilExit({ child });
+  let worstLive = 0, probes = 0, readyAfter = 0;
+  while (child.exitCode === null) {
+    const live = await httpGet(httpPort, '/health/live');
+    if (live) { probes++; worstLive = Math.max(worstLive, live.ms); }
+    if ((await httpGet(httpPort, '/health/ready'))?.status === 200) { readyAfter = performance.now() - t0; break; }
+    await sleep(20);
+  }
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  end();
+  return { worstLive, probes, readyAfter };
+}
+
+const journalDir = mkdtempSync(path.join(values.dir, 'mailmoat-big-journal-'));
+const endJournalDir = holdUntilExit({ dir: journalDir });
 let t = performance.now();
+await buildJournal(journalDir);
+console.log(`N=${N}: journaled in ${s(performance.now() - t)}`);
+let recovered = 0, took = 0;
+const stall = await longestStall(async () => {
+  const store = new QueueStore(journalDir);
+  const t0 = performance.now();
+  recovered = (await store.recover()).entries.length;
+  took = performance.now() - t0;
+  store.close();
+}, 5);
+console.log(`journal recovery in this process: ${recovered} messages in ${took.toFixed(0)} ms, longest event-loop stall ${stall.toFixed(0)} ms (a 5 ms timer's longest gap)`);
+const probed = await startProbingLiveness(journalDir);
+console.log(`moat start on the journal: ready after ${s(probed.readyAfter)}; /health/live answered ${probed.probes} times meanwhile, slowest ${probed.worstLive.toFixed(0)} ms`);
+endJournalDir();
+if (values['journal-only']) process.exit();
+
+t = performance.now();
 await build();
 console.log(`N=${N}: built in ${s(performance.now() - t)}`);
 const first = readdirSync(path.join(dataDir, 'queue')).find((f) => f.endsWith('.json'))!.slice(0, -5);

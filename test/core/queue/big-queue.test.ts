@@ -36,7 +36,7 @@ describe('queue: big queue scheduling', function () {
 
   it(`a retry round of ${N} messages waiting for a smarthost that is still down does not hold the event loop`, async () => {
     const store = new QueueStore(dir);
-    store.takeOverJournal();
+    await store.takeOverJournal();
     let attempts = 0;
     const down: Relay = {
       name: 'down', destination: () => 'smarthost', close: async () => undefined,
@@ -60,7 +60,7 @@ describe('queue: big queue scheduling', function () {
 
   it(`deleting 5,000 of ${N} due messages one by one (moat queue delete --to) takes milliseconds, not seconds`, async () => {
     const store = new QueueStore(dir);
-    store.takeOverJournal();
+    await store.takeOverJournal();
     const stuck = new Promise<void>((r) => { release = r; });
     // One delivery hangs, so the rest stay due in the ready list, as behind a slow smarthost.
     const slow: Relay = {
@@ -87,7 +87,7 @@ describe('queue: reading a big queue folder (recovery, moat queue list)', functi
     // .eml only) and fresh small ones in the journal. Written directly: fsyncs would only slow the test down.
     dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-bigq-read-'));
     const store = new QueueStore(dir);
-    store.takeOverJournal();
+    await store.takeOverJournal();
     const key = loadSealKey(path.join(dir, 'queue.key'));
     const body = Buffer.from('Subject: x\r\n\r\nx\r\n');
     for (let i = 0; i < PAIRS + SEALED; i++) {
