@@ -21,6 +21,11 @@ export interface PluginSetup {
   projectDir: string;
   /** Directory of the config file, to resolve relative paths in plugin options. */
   configDir: string;
+  /**
+   * The names of the chain's entries in order, and this plugin's place among them: a plugin that reads another's
+   * findings can say at start that it is missing, or after it in a hook where its findings come too late.
+   */
+  chain?: { names: readonly string[]; index: number };
 }
 
 /** What a plugin's `check` may read: where its relative paths start, and the gateway's data folder. */

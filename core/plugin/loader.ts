@@ -126,7 +126,7 @@ async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: 
     const changed = moduleChangedSinceLoad(entry, projectDir);
     if (changed) log.warn('plugin code changed since it was loaded: the code loaded first runs until a restart', { file: changed });
     try {
-      const instance = await def.create(cfg, { ...setup, log });
+      const instance = await def.create(cfg, { ...setup, log, chain: { names: entries.map((e) => e.name), index: i } });
       out.push({ name: def.name, timeout: entry.timeout, instance });
     } catch (e) {
       const reason = (e as Error).message;

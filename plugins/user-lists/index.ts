@@ -35,6 +35,20 @@ export default definePlugin<UserListsConfig>({
     const store = setup.services.store;
     const stopsAllow = symbolTest(cfg.allow_unless_symbols);
     const warned = new Set<string>();
+    // What the chain lacks, said at start: without it no allow entry of that kind can ever count.
+    if (cfg.allow_needs_auth && setup.chain) {
+      const { names, index } = setup.chain;
+      if (!names.includes('spf')) {
+        warned.add('spf');
+        setup.log.warn('allow_needs_auth: no spf plugin in the chain, so no allow entry can count for an envelope sender: add spf, or set allow_needs_auth: false');
+      }
+      if (!names.slice(0, index).includes('dmarc')) {
+        warned.add('dmarc');
+        setup.log.warn(names.includes('dmarc')
+          ? 'allow_needs_auth: dmarc comes after user-lists in the chain, so its results come too late and no allow entry can count for a From address: list dmarc before user-lists'
+          : 'allow_needs_auth: no dmarc plugin before user-lists in the chain, so no allow entry can count for a From address: add dmarc before user-lists, or set allow_needs_auth: false');
+      }
+    }
     const warnOnce = (key: string, msg: string) => {
       if (warned.has(key)) return;
       warned.add(key);

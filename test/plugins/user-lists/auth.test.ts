@@ -88,14 +88,22 @@ describe('user-lists: allow_needs_auth without the spf and dmarc plugins', funct
   });
   after(async () => { await gw?.stop(); });
 
-  it('counts no allow entry, and warns once that the plugin that would authenticate it is missing', async () => {
+  it('says at start that spf and dmarc are missing, counts no allow entry, and does not warn again per message', async () => {
+    const atStart = gw.logs.filter((l) => l.level === 'warn' && String(l.msg).startsWith('allow_needs_auth: no ')).map((l) => String(l.msg).split(',')[0]);
+    assert.deepEqual(atStart, ['allow_needs_auth: no spf plugin in the chain', 'allow_needs_auth: no dmarc plugin before user-lists in the chain']);
     for (let i = 0; i < 2; i++) {
       const r = await send(gw.port, { ip: '203.0.113.40', from: 'ann@friends.test', to: ['bob@example.com'] });
       assert.equal(r.data?.code, 250);
       assert.ok(!symbols(messageLine(gw.logs, r.data)).includes('USER_ALLOWLIST(-20)'));
     }
-    const warnings = gw.logs.filter((l) => l.level === 'warn' && String(l.msg).includes('the spf plugin recorded no result'));
-    assert.equal(warnings.length, 1);
-    assert.equal(gw.logs.filter((l) => l.level === 'warn' && String(l.msg).includes('the dmarc plugin recorded no result')).length, 1);
+    assert.equal(gw.logs.filter((l) => l.level === 'warn' && String(l.msg).includes('recorded no result')).length, 0);
+  });
+
+  it('says at start when dmarc comes after user-lists, where its results come too late', async () => {
+    const late = await startRelayingGateway({ config: { plugins: [{ name: 'spf' }, { name: 'user-lists' }, { name: 'dmarc' }] } });
+    try {
+      const warned = late.logs.filter((l) => l.level === 'warn' && String(l.msg).startsWith('allow_needs_auth:')).map((l) => String(l.msg).split(',')[0]);
+      assert.deepEqual(warned, ['allow_needs_auth: dmarc comes after user-lists in the chain']);
+    } finally { await late.stop(); }
   });
 });
