@@ -146,3 +146,14 @@ export function userListsDelimiters(config: { plugins: ReadonlyArray<{ name: str
   const entry = config.plugins.find((p) => p.name === 'user-lists');
   return typeof entry?.recipient_delimiter === 'string' ? entry.recipient_delimiter : '+';
 }
+
+/**
+ * Puts an entry on one list and takes it off the other, so a sender is never on both (the quarantine pages and
+ * `moat lists` alike: the latest wish wins). The other list is left alone when this one is full.
+ */
+export async function putOnList(store: StateStore, kind: ListKind, recipient: string, entry: string): Promise<{ added: AddResult; movedFrom?: ListKind }> {
+  const added = await addEntry(store, kind, recipient, entry);
+  const other: ListKind = kind === 'allow' ? 'block' : 'allow';
+  const moved = added !== 'list full' && await removeEntry(store, other, recipient, entry);
+  return moved ? { added, movedFrom: other } : { added };
+}

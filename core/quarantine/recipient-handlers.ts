@@ -9,7 +9,7 @@ import type { AdminResult } from '../queue/admin-ops.ts';
 import { queueIdProblem } from '../control/protocol.ts';
 import { forEachBounded } from '../queue/for-each-bounded.ts';
 import { HeldIndex } from './held-index.ts';
-import { addEntry, listEntry, listOwner, listsOf, removeEntry, type AddResult, type ListKind } from '../lists/user-lists.ts';
+import { listEntry, listOwner, listsOf, putOnList, removeEntry, type AddResult, type ListKind } from '../lists/user-lists.ts';
 import type { QuarantineHttpDeps } from './http-handlers.ts';
 import { heldRecipientIndex } from './released-copy.ts';
 import { shownText, summarize, type QuarantinedSummary } from './summary.ts';
@@ -71,7 +71,7 @@ async function showPage(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpReq
     }
   }
   return respond(200, recipientPage({
-    address: ticket.address, ticket: text!, messages, more: total - shown.length, senderEntries, lists, listsUnreadable, expires: ticket.expires,
+    address: ticket.address, listsOwner: ownerOf(deps, ticket.address), ticket: text!, messages, more: total - shown.length, senderEntries, lists, listsUnreadable, expires: ticket.expires,
   }));
 }
 
@@ -132,12 +132,11 @@ async function releaseOrDelete(p: Posted, action: 'release' | 'delete'): Promise
   return respond(200, resultPage(action, p.address, p.ticket));
 }
 
-/** Adds `entry` to one list and takes it off the other, so a sender is never on both. */
-async function putOnList(p: Posted, kind: ListKind, entry: string): Promise<{ added: AddResult; movedFrom?: ListKind }> {
-  const added = await addEntry(p.deps.lists!, kind, p.owner, entry);
-  const movedFrom = added !== 'list full' && await removeEntry(p.deps.lists!, other(kind), p.owner, entry) ? other(kind) : undefined;
-  p.deps.log?.info('recipient sender list changed', { to: p.owner, list: kind, entry, result: added, ...(movedFrom ? { removed_from: movedFrom } : {}), remote: p.req.remoteAddress });
-  return { added, ...(movedFrom ? { movedFrom } : {}) };
+/** Adds `entry` to one list and takes it off the other (putOnList), and logs it. */
+async function putOnListLogged(p: Posted, kind: ListKind, entry: string): Promise<{ added: AddResult; movedFrom?: ListKind }> {
+  const r = await putOnList(p.deps.lists!, kind, p.owner, entry);
+  p.deps.log?.info('recipient sender list changed', { to: p.owner, list: kind, entry, result: r.added, ...(r.movedFrom ? { removed_from: r.movedFrom } : {}), remote: p.req.remoteAddress });
+  return r;
 }
 
 const addedText = (kind: ListKind, entry: string, r: { added: AddResult; movedFrom?: ListKind }) =>
@@ -156,7 +155,7 @@ async function senderToList(p: Posted, kind: ListKind): Promise<HttpResponse> {
   const summary = await summarize(p.deps.store, held);
   const entry = summary.senderAddress ? listEntry(summary.senderAddress) : null;
   if (!entry) return respond(400, errorPage('Not done', 'This message\'s sender has no address a list can hold.', p.ticket));
-  const r = await putOnList(p, kind, entry);
+  const r = await putOnListLogged(p, kind, entry);
   if (r.added === 'list full') return respond(409, simplePage(p, 'List full', [fullText(kind), 'The message was left as it is.']));
   const action = kind === 'allow' ? 'release' : 'delete';
   const result = await actOnMessage(p, action, held.id);
@@ -177,7 +176,7 @@ async function changeList(p: Posted, verb: 'add' | 'remove'): Promise<HttpRespon
     return respond(400, errorPage('Not a valid entry', shown ? `"${shown}" ${BAD_ENTRY}` : `An empty entry ${BAD_ENTRY}`, p.ticket));
   }
   if (verb === 'add') {
-    const r = await putOnList(p, kind, entry);
+    const r = await putOnListLogged(p, kind, entry);
     if (r.added === 'list full') return respond(409, simplePage(p, 'List full', [fullText(kind)]));
     return respond(200, simplePage(p, r.added === 'added' ? 'Added' : 'Already listed', [addedText(kind, entry, r)]));
   }

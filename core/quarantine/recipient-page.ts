@@ -18,6 +18,8 @@ export interface RecipientView {
   senderEntries: ReadonlyMap<string, string>;
   /** The recipient's sender lists; undefined when the gateway keeps none (no state store given). */
   lists?: Record<ListKind, string[]>;
+  /** Whose lists they are: the address without its tag, when that differs from `address`. */
+  listsOwner?: string;
   /** The gateway keeps lists, but its state store could not be read just now. */
   listsUnreadable?: boolean;
   /** When the ticket stops working (ms). */
@@ -51,9 +53,12 @@ function listSection(v: RecipientView, kind: ListKind, entries: readonly string[
 function listsPart(v: RecipientView): string {
   if (v.listsUnreadable) return '<h2>Your sender lists</h2>\n<p>Your sender lists cannot be read just now. Please try again later.</p>';
   if (!v.lists) return '<h2>Your sender lists</h2>\n<p>This gateway keeps no sender lists for its recipients.</p>';
+  const whose = v.listsOwner && v.listsOwner !== v.address.toLowerCase()
+    ? `These are the lists of ${v.listsOwner}: they apply to mail for every tagged form of that address, ${v.address} included. ` : '';
   return [
     '<h2>Your sender lists</h2>',
-    `<p>${e('Mail from a sender on your allow list is let through to you; mail from a sender on your block list is kept from you. '
+    `<p>${e(`${whose}Mail from a sender on your block list is kept from you. A sender on your allow list counts strongly in favour of its mail `
+      + 'when its domain proves the mail is its own (SPF or DMARC); mail that is plainly spam or carries a virus is still held. '
       + 'An entry is an address (user@example.org), a domain (@example.org), or a domain with its subdomains (@.example.org).')}</p>`,
     listSection(v, 'allow', v.lists.allow),
     listSection(v, 'block', v.lists.block),

@@ -28,7 +28,6 @@ export default definePlugin<UserListsConfig>({
     USER_ALLOWLIST: 'Every recipient allows the sender or the author (authenticated unless allow_needs_auth is false); score: allow_score',
     USER_ALLOWLIST_UNAUTHENTICATED: 'An allow entry matched, but the address it matched was not authenticated (SPF / DMARC), so it did not count (score 0)',
     USER_ALLOWLIST_IGNORED: 'Every recipient allows the sender, but a finding in allow_unless_symbols stops the allow (score 0)',
-    USER_BLOCKLIST: 'Some recipients block the author or the sender and were dropped from this message (score 0)',
     USER_LISTS_UNAVAILABLE: 'The state store failed: no list applied (score 0)',
   },
   create(cfg, setup) {
@@ -103,10 +102,9 @@ export default definePlugin<UserListsConfig>({
       if (d.blocked.length && d.remaining.length === 0) {
         return outcome.reject(`Message refused: its recipients do not accept mail from <${d.blocked[0].address}>`, { code: 550, enhanced: '5.7.1' });
       }
-      if (d.blocked.length) {
-        for (const m of d.blocked) ctx.discardRecipient(m.rcpt, `user block list: ${m.entry}`);
-        ctx.addFinding('USER_BLOCKLIST', 0, d.blocked.map(matchText).join('; '));
-      }
+      // No finding: the verdict header travels with the copies the other recipients get, and one recipient's block
+      // list is none of theirs. The log and the message's `discarded` field say who was dropped and why.
+      for (const m of d.blocked) ctx.discardRecipient(m.rcpt, `user block list: ${m.entry}`);
 
       for (const m of d.unauthenticated) {
         ctx.log.info('allow entry matched an unauthenticated address: not counted', { list: 'allow', entry: m.entry, matched: m.address, via: m.via, rcpt: m.rcpt });

@@ -6,7 +6,7 @@ import { validate } from '../../core/config/schema.ts';
 import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
 import { openStore } from '../../core/store/index.ts';
 import type { StateStore } from '../../core/store/types.ts';
-import { addEntry, LIST_KINDS, listEntry, listOwner, listsOf, MAX_ENTRIES, removeEntry, type ListKind } from '../../core/lists/user-lists.ts';
+import { LIST_KINDS, listEntry, listOwner, listsOf, MAX_ENTRIES, putOnList, removeEntry, type ListKind } from '../../core/lists/user-lists.ts';
 import { configSchema } from '../../plugins/user-lists/config.ts';
 
 const USAGE = `usage: moat lists <command> [--config FILE] [--set KEY=VALUE]… [--json]
@@ -78,6 +78,10 @@ export async function run(argv: string[]): Promise<number> {
     const recipient = recipientOf(plan.args[0], delimiterOf(config.plugins as EntryLike[]));
     const entry = plan.kind ? entryOf(plan.args[1]) : '';
     store = await openStore({ ...config.state, purge_interval: 0 }, config.data_dir);
+    // Said on stderr, so --json stays one line: lists nothing reads, or kept for an address the gateway takes no mail for.
+    if (!config.plugins.some((p) => p.name === 'user-lists')) console.error('note: the config has no user-lists plugin: these lists are kept but not applied to mail');
+    const domain = recipient.slice(recipient.lastIndexOf('@') + 1);
+    if (!config.domains.some((d) => domainToASCII(d.toLowerCase()) === domain)) console.error(`note: ${domain} is not one of the config's domains: the gateway takes no mail for ${recipient}, so its lists never apply`);
 
     if (command === 'show') {
       const lists = await listsOf(store, recipient);
@@ -98,15 +102,13 @@ export async function run(argv: string[]): Promise<number> {
       return removed ? 0 : 1;
     }
 
-    const other: ListKind = kind === 'allow' ? 'block' : 'allow';
-    const result = await addEntry(store, kind, recipient, entry);
-    const onOther = (await listsOf(store, recipient))[other].includes(entry);
-    if (values.json) console.log(JSON.stringify({ recipient, list: kind, entry, result, ...(onOther ? { also_on: other } : {}) }));
+    const { added: result, movedFrom } = await putOnList(store, kind, recipient, entry);
+    if (values.json) console.log(JSON.stringify({ recipient, list: kind, entry, result, ...(movedFrom ? { removed_from: movedFrom } : {}) }));
     else if (result === 'list full') console.error(`the ${kind} list of ${recipient} is full (${MAX_ENTRIES} entries): remove one first`);
     else {
       console.log(result === 'added' ? `added ${entry} to the ${kind} list of ${recipient}` : `${entry} is already on the ${kind} list of ${recipient}`);
-      // The allow list wins where both hold one address: say so, rather than leave a block that never applies.
-      if (onOther) console.log(`note: ${entry} is also on the ${other} list; an address on both lists is not blocked`);
+      // As the quarantine page does: the latest wish wins, and a sender is never on both lists.
+      if (movedFrom) console.log(`removed ${entry} from the ${movedFrom} list of ${recipient}`);
     }
     return result === 'list full' ? 1 : 0;
   } catch (err) {

@@ -251,7 +251,9 @@ describe('the recipient page of held mail and sender lists', function () {
 
       // A tagged address's ticket edits the untagged address's lists: those the user-lists plugin reads for its mail.
       const tagged = signRecipientTicket(key, { address: 'ann+news@example.com', expires: Date.now() + 3_600_000 });
-      assert.deepEqual(listed((await ask(port, ca, 'GET', '/quarantine/mine', { t: tagged })).body, 'block'), ['@.example.org', 'prize@lottery.example']);
+      const taggedPage = (await ask(port, ca, 'GET', '/quarantine/mine', { t: tagged })).body;
+      assert.deepEqual(listed(taggedPage, 'block'), ['@.example.org', 'prize@lottery.example']);
+      assert.match(taggedPage, /These are the lists of ann@example\.com: they apply to mail for every tagged form of that address, ann\+news@example\.com included\./);
       assert.equal((await post(tagged, { do: 'add', list: 'allow', entry: 'news@paper.example' })).status, 200);
       assert.deepEqual((await listsOf(state, 'ann@example.com')).allow, ['news@paper.example']);
       for (const t of [ann, bob, tagged]) assert.ok(g.logs.every((l) => !JSON.stringify(l).includes(t)), 'no ticket in the log');

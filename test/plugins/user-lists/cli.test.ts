@@ -25,7 +25,7 @@ describe('moat lists', function () {
   before(async () => {
     gw = await startRelayingGateway({ config: { plugins: [{ name: 'user-lists', recipient_delimiter: '-' }] } });
     config = path.join(gw.dataDir, 'lists.yaml');
-    writeFileSync(config, `data_dir: ${gw.dataDir}\nplugins:\n  - name: user-lists\n    recipient_delimiter: "-"\n`);
+    writeFileSync(config, `data_dir: ${gw.dataDir}\ndomains: [example.com]\nplugins:\n  - name: user-lists\n    recipient_delimiter: "-"\n`);
   });
   after(async () => { await gw?.stop(); });
 
@@ -66,5 +66,24 @@ describe('moat lists', function () {
     assert.equal((await moat('remove', 'maybe', 'bob@example.com', '@x.test', '--config', config)).code, 64);
     assert.equal((await moat('frob', '--config', config)).code, 64);
     assert.equal((await moat('show', 'bob@example.com', '--bogus')).code, 64);
+  });
+  it('moves an entry off the other list, as the quarantine page does: the latest wish wins', async () => {
+    assert.equal((await moat('block', 'carol@example.com', 'news@shop.test', '--config', config)).code, 0);
+    const r = await moat('allow', 'carol@example.com', 'news@shop.test', '--config', config);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, 'added news@shop.test to the allow list of carol@example.com\nremoved news@shop.test from the block list of carol@example.com\n');
+    assert.equal(r.err, '', 'a recipient of the config\'s domains, with the plugin in the config: no note');
+    const shown = JSON.parse((await moat('show', 'carol@example.com', '--json', '--config', config)).out);
+    assert.deepEqual([shown.allow, shown.block], [['news@shop.test'], []]);
+  });
+
+  it('notes on stderr lists nothing applies: no user-lists plugin, or a recipient outside the domains', async () => {
+    const bare = path.join(gw.dataDir, 'bare.yaml');
+    writeFileSync(bare, `data_dir: ${gw.dataDir}\ndomains: [example.com]\n`);
+    const r = await moat('show', 'zed@elsewhere.test', '--json', '--config', bare);
+    assert.equal(r.code, 0);
+    assert.deepEqual(JSON.parse(r.out), { recipient: 'zed@elsewhere.test', allow: [], block: [] }, 'stdout stays one JSON line');
+    assert.match(r.err, /^note: the config has no user-lists plugin: these lists are kept but not applied to mail$/m);
+    assert.match(r.err, /^note: elsewhere\.test is not one of the config's domains: the gateway takes no mail for zed@elsewhere\.test, so its lists never apply$/m);
   });
 });
