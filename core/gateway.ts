@@ -18,7 +18,7 @@ import type { ReloadReport } from './control/protocol.ts';
 import { startRetention } from './queue/retention.ts';
 import { keepDataDirPrivate } from './data-dir.ts';
 import { UsersFile } from './auth/users-file.ts';
-import { closePlugins, createPlugins, PROJECT_DIR, type LoadedPlugin } from './plugin/loader.ts';
+import { closePlugins, createPlugins, PROJECT_DIR, type DisabledPlugin, type LoadedPlugin } from './plugin/loader.ts';
 import { InUse } from './plugin/in-use.ts';
 import type { Services } from './hooks/context.ts';
 import { compilePolicy, type Policy, type Runtime } from './runtime.ts';
@@ -365,7 +365,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const nextDns = applied.includes('dns') ? createResolver(nc.dns, log.child({ component: 'dns' }), { stats: dnsStats }) : dns;
     const nextServices = nextDns === dns && nextHostname === hostname ? rt.services : servicesWith(nextDns, nextHostname);
     let plugins: LoadedPlugin[];
-    try { plugins = await createPlugins(nc.plugins, { ...setup, services: nextServices }); } catch (e) {
+    const disabled: DisabledPlugin[] = [];
+    try { plugins = await createPlugins(nc.plugins, { ...setup, services: nextServices }, disabled); } catch (e) {
       return refused('config reload refused: a plugin cannot start; the running config is kept', String((e as Error).message), `a plugin cannot start: ${String((e as Error).message)}`);
     }
     if (stopped) {
@@ -405,7 +406,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     retired.add(old, oldRelay, oldInUse);
     if (ignored.length) log.warn('config reload: these keys change only on restart and keep their running values', { keys: ignored });
     log.info('config reloaded', { plugins: plugins.map((p) => p.name), ...(applied.length ? { applied } : {}), ...(changed.length ? { changed } : {}) });
-    return { reloaded: true, file, changed, restartOnly: ignored, plugins: plugins.map((p) => p.name) };
+    // A plugin disabled for a missing resource does not refuse the reload (as at start), but the admin who asked must hear of it.
+    return { reloaded: true, file, changed, restartOnly: ignored, plugins: plugins.map((p) => p.name), ...(disabled.length ? { disabled } : {}) };
   };
 
   // One reload at a time, and a burst of SIGHUPs while one runs is one more reload, not one per signal: each reload

@@ -103,10 +103,10 @@ export async function closePlugins(plugins: LoadedPlugin[], log: Logger): Promis
  * required. When one stops the start, the instances made before it are closed: their threads, timers and
  * connections would otherwise outlive a start that failed, or stay beside the chain a refused reload kept.
  */
-export async function createPlugins(entries: EntryLike[], setup: PluginSetup, projectDir = PROJECT_DIR): Promise<LoadedPlugin[]> {
+export async function createPlugins(entries: EntryLike[], setup: PluginSetup, disabled: DisabledPlugin[] = [], projectDir = PROJECT_DIR): Promise<LoadedPlugin[]> {
   const out: LoadedPlugin[] = [];
   try {
-    await createEach(entries, setup, projectDir, out);
+    await createEach(entries, setup, projectDir, out, disabled);
   } catch (e) {
     await closePlugins(out, setup.log);
     throw e;
@@ -114,7 +114,10 @@ export async function createPlugins(entries: EntryLike[], setup: PluginSetup, pr
   return out;
 }
 
-async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: string, out: LoadedPlugin[]): Promise<void> {
+/** A plugin left out of the chain because its resource is missing (`PluginUnavailableError`), with why. */
+export interface DisabledPlugin { name: string; reason: string }
+
+async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: string, out: LoadedPlugin[], disabled: DisabledPlugin[]): Promise<void> {
   for (const [i, entry] of entries.entries()) {
     const def = await importPlugin(entry, projectDir);
     const issues: Issue[] = [];
@@ -134,6 +137,7 @@ async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: 
         throw new Error(`plugin ${def.name} cannot start: ${reason}`);
       }
       log.warn('plugin disabled', { reason });
+      disabled.push({ name: def.name, reason });
     }
   }
 }

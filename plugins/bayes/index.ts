@@ -15,6 +15,7 @@ import { classify, type ScoringOptions } from './engine/classify.ts';
 import { BayesFilter } from './engine/filter.ts';
 import type { LayeredCounts } from './engine/layered-counts.ts';
 import { withRecipientScore } from './engine/recipient-score.ts';
+import { loadDictionary } from './engine/persist.ts';
 
 export const HEADER = 'X-Mailmoat-Bayes';
 const PLUGIN = 'bayes';
@@ -48,11 +49,19 @@ function dictionaryPath(cfg: BayesConfig, at: { configDir: string; dataDir: stri
   return cfg.dictionary ? path.resolve(at.configDir, cfg.dictionary) : path.join(at.dataDir, 'bayes', 'dictionary.tab');
 }
 
-/** Why an existing `file` cannot be read, or null when it can or does not exist. */
+/**
+ * Why an existing dictionary `file` cannot be used, or null when it can or does not exist: read and parsed as the
+ * start reads it (a folder, a file that is no dictionary, one in a byte model's kind this version cannot read), since a
+ * permission check alone says yes to root and to a folder. Lines passed over (a file cut short) are used at start,
+ * with a warning, so they are not refused here.
+ */
 async function unreadable(file: string): Promise<string | null> {
-  try { await fsp.access(file); } catch { return null; }
-  try { await fsp.access(file, fsConstants.R_OK); return null; } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  try {
+    await loadDictionary(file, { count: 0, first: 0 });
+    return null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? null : code ?? (e as Error).message;
   }
 }
 
@@ -67,9 +76,8 @@ async function checkFiles(cfg: BayesConfig, at: { configDir: string; dataDir: st
   const exists = await fsp.access(file).then(() => true, () => false);
   if (!exists && cfg.seed && cfg.seed !== 'none') {
     const seed = path.resolve(at.configDir, cfg.seed);
-    try { await fsp.access(seed, fsConstants.R_OK); } catch (e) {
-      issues.push({ path: 'seed', message: `${seed} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}), so the dictionary ${file} cannot be made from it` });
-    }
+    const seedWhy = await fsp.access(seed, fsConstants.R_OK).then(() => unreadable(seed), (e: NodeJS.ErrnoException) => e.code ?? e.message);
+    if (seedWhy) issues.push({ path: 'seed', message: `${seed} cannot be read (${seedWhy}), so the dictionary ${file} cannot be made from it` });
   }
   const why = await unreadable(file);
   if (why) issues.push({ path: cfg.dictionary ? 'dictionary' : '', message: `the dictionary ${file} cannot be read (${why})` });

@@ -37,6 +37,7 @@ function printReloaded(r: Extract<ReloadReport, { reloaded: true }>): void {
     ? `  changed: ${r.changed.join(', ')}`
     : '  changed: nothing (the plugins were started anew and the TLS certificate read again)');
   lines.push(`  plugins: ${r.plugins.length ? r.plugins.join(', ') : '(none)'}`);
+  for (const d of r.disabled ?? []) lines.push(`  disabled: ${d.name}: ${d.reason}`);
   if (r.restartOnly.length) lines.push(`  kept until restart: ${r.restartOnly.join(', ')} (a reload does not change them; restart the gateway to apply them)`);
   process.stdout.write(lines.join('\n') + '\n');
 }

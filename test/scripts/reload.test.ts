@@ -113,6 +113,18 @@ describe('moat reload', function () {
     assert.match((await transaction(port, 'someone@one.example')).greeting, /^from-set\.example /);
   });
 
+  it('says which plugin a reload disabled and why, not only the plugins left', async () => {
+    const bad = path.join(dir, 'bad.tab');
+    writeFileSync(bad, 'garbage line\n');
+    writeFileSync(file, stringify({ ...base, plugins: [{ name: 'bayes', dictionary: bad }] }));
+    const r = await moat(['reload', '--config', file]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^ {2}plugins: \(none\)$/m);
+    assert.match(r.stdout, /^ {2}disabled: bayes: .*bad\.tab/m);
+    writeFileSync(file, stringify(base));
+    assert.equal((await moat(['reload', '--config', file])).code, 0);
+  });
+
   it('refuses an invalid file, printing its errors, and the running config keeps taking mail', async () => {
     writeFileSync(file, stringify({ ...base, domains: ['one.example', 'two.example'] }));
     assert.equal((await moat(['reload', '--config', file])).code, 0);

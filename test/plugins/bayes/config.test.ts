@@ -167,4 +167,22 @@ describe('bayes config', () => {
       });
     } finally { fs.rmSync(dir, { recursive: true, force: true }); }
   });
+  it('moat check-config reads the dictionaries as the start does: a file that is no dictionary, or a folder, is refused', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-config-'));
+    try {
+      const file = path.join(dir, 'mailmoat.yaml');
+      fs.writeFileSync(path.join(dir, 'bad.tab'), 'garbage line\n');
+      fs.mkdirSync(path.join(dir, 'team.tab'));
+      fs.writeFileSync(file, [
+        `data_dir: ${path.join(dir, 'data')}`, 'plugins:', '  - name: bayes', '    dictionary: bad.tab', '    recipient_dictionaries:',
+        '      - { recipients: ["@sales.example.com"], dictionary: team.tab }', '',
+      ].join('\n'));
+      await assert.rejects(promisify(execFile)(process.execPath, [MOAT, 'check-config', '--config', file]), (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 1);
+        assert.match(e.stderr, /plugins\[0\]\.dictionary: the dictionary \S+bad\.tab cannot be read \(/);
+        assert.match(e.stderr, /plugins\[0\]\.recipient_dictionaries\[0\]\.dictionary: the dictionary \S+team\.tab cannot be read \(EISDIR\)/);
+        return true;
+      });
+    } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  });
 });
