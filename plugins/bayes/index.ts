@@ -187,6 +187,7 @@ export default definePlugin<BayesConfig>({
       let s = scoreWith(counts);
       let parts = '';
       const mine = ctx.state.ownDictionary as DictionaryInUse | undefined;
+      if (ctx.state.ownMixed) parts = ' shared only (recipients of different dictionaries)';
       if (mine && cfg.recipient_weight > 0) {
         const c = mine.counts();
         if (c.nspam >= cfg.min_learned && c.nham >= cfg.min_learned) {
@@ -213,7 +214,9 @@ export default definePlugin<BayesConfig>({
       if (message.headers.has(HEADER)) ctx.removeHeader(HEADER);
       const addresses = ctx.recipients.map((r) => r.address);
       const lesson = recipientsLesson(addresses);
-      ctx.state.ownDictionary = own.of(addresses);
+      const ownOf = own.of(addresses);
+      if (ownOf === 'mixed') ctx.state.ownMixed = true;
+      else ctx.state.ownDictionary = ownOf;
       // A trap's mail is for learning only: relayed, it would sit in a mailbox no one reads, or bounce to a forged sender.
       if (cfg.honeypot_delivery === 'discard') {
         for (const r of ctx.recipients) if (isHoneypot(r.address)) ctx.discardRecipient(r.address, 'honeypot');

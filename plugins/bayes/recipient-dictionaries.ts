@@ -42,18 +42,15 @@ export class RecipientDictionaries {
 
   /**
    * The dictionary of every one of `recipients`, when they have the same one: a recipient's is the first entry that
-   * matches it. A message for mailboxes of different dictionaries, or for one without, is left to the shared
-   * dictionary alone, as it gets one verdict for all its recipients.
+   * matches it. A message for mailboxes of different dictionaries, or for some without one, is left to the shared
+   * dictionary alone, as it gets one verdict for all its recipients: `mixed` says so (the finding's detail does);
+   * undefined when no recipient has one.
    */
-  of(recipients: readonly string[]): DictionaryInUse | undefined {
+  of(recipients: readonly string[]): DictionaryInUse | 'mixed' | undefined {
     if (!this.entries.length || !recipients.length) return undefined;
-    let found: DictionaryInUse | undefined;
-    for (const r of recipients) {
-      const d = this.entries.find((e) => e.matches(r))?.dictionary;
-      if (!d || (found && d !== found)) return undefined;
-      found = d;
-    }
-    return found;
+    const each = recipients.map((r) => this.entries.find((e) => e.matches(r))?.dictionary);
+    if (each.every((d) => d === undefined)) return undefined;
+    return each.every((d) => d === each[0]) ? each[0] : 'mixed';
   }
 
   async close(): Promise<void> {

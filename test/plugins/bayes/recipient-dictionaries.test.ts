@@ -129,6 +129,7 @@ describe('bayes recipient dictionaries end to end', function () {
     assert.ok(own.p < 0.1, String(own.p));
     assert.match(own.verdict, /BAYES_HAM_(99\(-1\.5\)|90\(-0\.5\))/);
     assert.equal(mixed.p, other.p, 'recipients of two dictionaries (or none) get the shared one alone');
+    assert.ok(bayesDetails().some((d) => /^p=\S+ tokens=\d+ shared only \(recipients of different dictionaries\)$/.test(d)), `the mixed message's detail says why: ${bayesDetails().join(' | ')}`);
   });
 
   it('names both probabilities in the finding\'s detail', async () => {
