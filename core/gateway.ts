@@ -34,7 +34,7 @@ import { startAdminHttp } from './http/admin-listener.ts';
 import { heldUntil } from './http/held-routes.ts';
 import { StorageHealth } from './queue/storage-health.ts';
 import { adoptRecoveredDigests, startDigestSchedule, type DigestSchedule } from './quarantine/digest.ts';
-import { quarantineRoutes } from './quarantine/http-handlers.ts';
+import { pluginFeedback, quarantineRoutes } from './quarantine/http-handlers.ts';
 import { userListsApplied, userListsDelimiters } from './lists/user-lists.ts';
 import { loadTicketKey } from './quarantine/ticket.ts';
 import type { HttpListener } from './http/server.ts';
@@ -268,6 +268,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         key: loadTicketKey(cfg.data_dir), store: queue, forRecipient: control.forRecipient, log: quarantineLog,
         // The recipients' sender lists live in the state store, where the user-lists plugin reads them.
         lists: store, listDelimiters: () => userListsDelimiters(rt.config), listsApplied: () => userListsApplied(rt.config),
+        // A recipient's release or block, to the plugins running then that learn from it (the bayes plugin).
+        feedback: pluginFeedback(() => rt.plugins, quarantineLog),
       });
       for (const r of heldUntil(() => queueRecovered, routes)) admin.addRoute(r);
     }

@@ -8,10 +8,30 @@ import type { Logger } from '../log/types.ts';
 export type HookHandler = (ctx: HookContext) => Promise<Outcome | void> | Outcome | void;
 export type HookHandlers = Partial<Record<HookName, HookHandler>>;
 
+/**
+ * A recipient's judgement of one of their quarantined messages, made on the quarantine pages: releasing it (from the
+ * digest's link or their page) or Always allow says it was not spam for them, Always block that it was. Deleting is
+ * no judgement, and an administrator's action is none of the recipient's.
+ */
+export interface RecipientFeedback {
+  kind: 'ham' | 'spam';
+  /** The recipient who acted, as their ticket names them. */
+  recipient: string;
+  queueId: string;
+  /** The message as it was quarantined (without the headers the gateway adds on the way out), its first 2 MB, read before the action. */
+  raw: Buffer;
+  how: 'release' | 'always-allow' | 'always-block';
+}
+
 export interface PluginInstance {
   hooks: HookHandlers;
   /** Releases sockets, timers and files; called on shutdown and when a reload replaces the instance. */
   close?(): Promise<void> | void;
+  /**
+   * Told of a recipient's judgement after the action succeeded. An error is logged and passed over; the page waits
+   * for it a short while only, so work that may take longer (a store away) should be tracked for `close`.
+   */
+  feedback?(event: RecipientFeedback): Promise<void> | void;
 }
 
 export interface PluginSetup {

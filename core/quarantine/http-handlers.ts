@@ -14,7 +14,10 @@ import { errorPage, confirmPage, resultPage } from './pages.ts';
 import { respond } from './page-response.ts';
 import type { HttpRequest, HttpResponse, Route } from '../http/types.ts';
 import type { StateStore } from '../store/types.ts';
-import { recipientRoutes } from './recipient-handlers.ts';
+import type { RecipientFeedback } from '../plugin/define.ts';
+import type { LoadedPlugin } from '../plugin/loader.ts';
+import { holdChain } from '../plugin/in-use.ts';
+import { bytesForFeedback, tellPlugins, recipientRoutes } from './recipient-handlers.ts';
 
 
 export interface QuarantineHttpDeps {
@@ -36,7 +39,51 @@ export interface QuarantineHttpDeps {
   listDelimiters?: () => string;
   /** Whether the running config applies the lists (the user-lists plugin is in the chain); without it none are offered. */
   listsApplied?: () => boolean;
+  /** Where a recipient's judgements go (pluginFeedback: the running plugins that take them); none: nowhere. */
+  feedback?: FeedbackChannel;
   log?: Logger;
+}
+
+/** The way from the quarantine pages to the plugins that learn from a recipient's judgement (a Bayes filter). */
+export interface FeedbackChannel {
+  /** Whether anything takes feedback now: the message is read for it only then, as it may be megabytes. */
+  wanted(): boolean;
+  /** Hands `event` on; never rejects, and resolves at the latest after the channel's bound. */
+  send(event: RecipientFeedback): Promise<void>;
+}
+
+/**
+ * How long a page's answer waits for the plugins' feedback. Learning one message takes milliseconds, so the answer
+ * normally comes after it (and the log shows the lesson before the answer); a store that hangs costs the recipient
+ * this much at most, and the lesson goes on behind the answer.
+ */
+export const FEEDBACK_WAIT_MS = 1_000;
+
+/**
+ * The feedback channel to the plugin chain running when the recipient acts (`chain()` is read at each event, so a
+ * reload's plugins get the next one). The chain is held in use until every call ended, so a reload does not close an
+ * instance in the middle of its lesson; each call's error is logged under the plugin's name and passed over.
+ */
+export function pluginFeedback(chain: () => readonly LoadedPlugin[], log?: Logger, waitMs = FEEDBACK_WAIT_MS): FeedbackChannel {
+  const takers = (plugins: readonly LoadedPlugin[]) => plugins.filter((p) => typeof p.instance.feedback === 'function');
+  return {
+    wanted: () => takers(chain()).length > 0,
+    async send(event) {
+      const plugins = chain();
+      const told = takers(plugins);
+      if (!told.length) return;
+      const letGo = holdChain(plugins);
+      const all = Promise.all(told.map(async (p) => {
+        try { await p.instance.feedback!(event); } catch (e) {
+          log?.warn('plugin feedback failed', { plugin: p.name, qid: event.queueId, to: event.recipient, how: event.how, error: String((e as Error)?.message ?? e) });
+        }
+      })).finally(letGo);
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => { timer = setTimeout(resolve, waitMs); timer.unref(); });
+      await Promise.race([all, bound]);
+      clearTimeout(timer);
+    },
+  };
 }
 
 type Action = 'release' | 'delete';
@@ -78,6 +125,8 @@ async function perform(deps: QuarantineHttpDeps, action: Action, req: HttpReques
   const form = new URLSearchParams(req.body.toString('utf8'));
   const ticket = ticketOf(deps, req, form.get('t') ?? req.query.get('t'));
   if (!('id' in ticket)) return ticket;
+  // Read before the release, which may take the message out of the quarantine.
+  const raw = action === 'release' ? await bytesForFeedback(deps, ticket.id, ticket.address) : undefined;
   let result: AdminResult;
   try {
     result = await deps.forRecipient(action, ticket.id, ticket.address, 'recipient');
@@ -88,6 +137,7 @@ async function perform(deps: QuarantineHttpDeps, action: Action, req: HttpReques
   }
   deps.log?.info(`quarantine ${action} by a recipient's link`, { qid: ticket.id, to: ticket.address, remote: req.remoteAddress, result });
   if (result !== 'done') return respond(410, errorPage('Gone', GONE));
+  if (raw) await tellPlugins(deps, { kind: 'ham', recipient: ticket.address, queueId: ticket.id, raw, how: 'release' });
   return respond(200, resultPage(action, ticket.address));
 }
 

@@ -11,6 +11,7 @@ import { forEachBounded } from '../queue/for-each-bounded.ts';
 import { HeldIndex } from './held-index.ts';
 import { listEntry, listOwner, listsOf, putOnList, removeEntry, type AddResult, type ListKind } from '../lists/user-lists.ts';
 import type { QuarantineHttpDeps } from './http-handlers.ts';
+import type { RecipientFeedback } from '../plugin/define.ts';
 import { heldRecipientIndex } from './released-copy.ts';
 import { shownText, summarize, type QuarantinedSummary } from './summary.ts';
 import { verifyRecipientTicket, type RecipientTicket } from './ticket.ts';
@@ -110,6 +111,33 @@ async function heldMessage(p: Posted): Promise<QueueEntry | HttpResponse> {
   return entry;
 }
 
+/** Bytes of a message the plugins' feedback carries at most. */
+export const FEEDBACK_MAX_BYTES = 2 * 1024 * 1024;
+
+/**
+ * The bytes of a message held for `address` (its first FEEDBACK_MAX_BYTES), for the plugins' feedback: read before the action, which may take the
+ * message out of the quarantine. Undefined when nothing takes feedback, or the message is not held for them.
+ */
+export async function bytesForFeedback(deps: QuarantineHttpDeps, id: string, address: string, held?: QueueEntry): Promise<Buffer | undefined> {
+  if (!deps.feedback?.wanted()) return undefined;
+  try {
+    const entry = held ?? await deps.store.load(id, 'quarantine');
+    if (!entry || heldRecipientIndex(entry, address) < 0) return undefined;
+    // The head is what a filter learns from (the bayes plugin reads 2 MB at most); a 50 MB message is not read whole.
+    const raw = await deps.store.readHead(id, 'quarantine', Math.min(entry.size, FEEDBACK_MAX_BYTES));
+    return raw.length ? raw : undefined;
+  } catch (err) {
+    // Feedback is a lesson for a filter, never a reason to refuse the recipient's action.
+    deps.log?.warn('a quarantined message could not be read for the plugins\' feedback', { qid: id, to: address, error: (err as Error).message });
+    return undefined;
+  }
+}
+
+/** Tells the plugins of a recipient's judgement, after the action succeeded (FeedbackChannel.send never rejects). */
+export async function tellPlugins(deps: QuarantineHttpDeps, event: RecipientFeedback): Promise<void> {
+  await deps.feedback?.send(event);
+}
+
 /** Release or delete for the ticket's recipient, through the control server as the message links do. */
 async function actOnMessage(p: Posted, action: 'release' | 'delete', id: string): Promise<AdminResult | Error> {
   try {
@@ -125,10 +153,13 @@ async function actOnMessage(p: Posted, action: 'release' | 'delete', id: string)
 async function releaseOrDelete(p: Posted, action: 'release' | 'delete'): Promise<HttpResponse> {
   const id = p.form.get('id');
   if (queueIdProblem(id)) return respond(400, errorPage('Not valid', 'The form did not name a message. Go back to the list and use its buttons.', p.ticket));
+  // Deleting is no judgement of the message: only a release is told to the plugins.
+  const raw = action === 'release' ? await bytesForFeedback(p.deps, id!, p.address) : undefined;
   // The control server checks that the message is held for this recipient, in turn with every other change to it.
   const result = await actOnMessage(p, action, id!);
   if (result instanceof Error) return respond(503, errorPage('Not done', LATER, p.ticket));
   if (result !== 'done') return respond(410, errorPage('Gone', GONE, p.ticket));
+  if (raw) await tellPlugins(p.deps, { kind: 'ham', recipient: p.address, queueId: id!, raw, how: 'release' });
   return respond(200, resultPage(action, p.address, p.ticket));
 }
 
@@ -158,10 +189,16 @@ async function senderToList(p: Posted, kind: ListKind): Promise<HttpResponse> {
   const r = await putOnListLogged(p, kind, entry);
   if (r.added === 'list full') return respond(409, simplePage(p, 'List full', [fullText(kind), 'The message was left as it is.']));
   const action = kind === 'allow' ? 'release' : 'delete';
+  const raw = await bytesForFeedback(p.deps, held.id, p.address, held);
   const result = await actOnMessage(p, action, held.id);
   const said = addedText(kind, entry, r);
   if (result instanceof Error) return respond(503, simplePage(p, 'Partly done', [said, `The message could not be ${action}d just now: use its ${action === 'release' ? 'Release' : 'Delete'} button again later.`]));
   if (result !== 'done') return respond(200, simplePage(p, 'Done', [said, 'The message itself was no longer held for you.']));
+  if (raw) {
+    await tellPlugins(p.deps, kind === 'allow'
+      ? { kind: 'ham', recipient: p.address, queueId: held.id, raw, how: 'always-allow' }
+      : { kind: 'spam', recipient: p.address, queueId: held.id, raw, how: 'always-block' });
+  }
   return respond(200, simplePage(p, kind === 'allow' ? 'Allowed and released' : 'Blocked and deleted',
     [said, kind === 'allow' ? `The message is on its way to ${p.address}.` : `The message was deleted for ${p.address}.`]));
 }

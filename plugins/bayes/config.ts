@@ -100,6 +100,8 @@ const options = s.object({
     .describe('Dictionaries of some recipients\' own mail, each `{recipients, dictionary}`: a message whose recipients all have the same one is scored by the weighted mean of both dictionaries\' logits, and its lessons are learned into both'),
   recipient_weight: s.number({ min: 0 }).default(1)
     .describe('Weight of a recipient dictionary\'s logit in that mean (the shared one weighs 1); 0: recipient dictionaries are learned into but not scored with'),
+  learn_from_recipients: s.enum(['off', 'own', 'all'] as const).default('off')
+    .describe('Learn from what recipients do on the quarantine pages (a release or Always allow: ham; Always block: spam): `off`; `own`: into the recipient\'s own recipient dictionary only, when they have one; `all`: into it and the shared dictionary'),
   sync_interval: s.duration().default(30_000)
     .describe('How often the lessons other gateways logged in the store are read (all counters are read again every 10 minutes)'),
 });
@@ -236,6 +238,9 @@ function checkCombinations(cfg: BayesConfig, at: string, issues: Issues): void {
   if (Array.isArray(cfg.honeypots) && Array.isArray(cfg.ham_addresses)) checkHamNotHoneypot(cfg.honeypots, cfg.ham_addresses, delimiters, at, issues);
   checkIntervals(cfg, at, issues);
   if (Array.isArray(cfg.recipient_dictionaries)) checkRecipientDictionaries(cfg, delimiters, at, issues);
+  if (cfg.learn_from_recipients === 'own' && Array.isArray(cfg.recipient_dictionaries) && cfg.recipient_dictionaries.length === 0) {
+    issues.push({ path: `${at}.learn_from_recipients`, message: '"own" learns into recipient dictionaries only, and recipient_dictionaries names none, so nothing would be learned: add recipient_dictionaries, or use "all" or "off"' });
+  }
   if (typeof cfg.learn_spam_score === 'number' && typeof cfg.learn_ham_score === 'number' && cfg.learn_spam_score <= cfg.learn_ham_score) {
     issues.push({
       path: `${at}.learn_spam_score`,

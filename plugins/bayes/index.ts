@@ -5,7 +5,7 @@
 // yields exactly the tokens `moat bayes create` learned from the same mail on disk.
 import path from 'node:path';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
-import { definePlugin, type HookContext, type Issue, type MessageView, type Outcome, type Verdict } from '../../core/index.ts';
+import { definePlugin, type HookContext, type Issue, type Logger, type MessageView, type Outcome, type RecipientFeedback, type Verdict } from '../../core/index.ts';
 import { configSchema, PROBABILITY_DECIMALS, type Band, type BayesConfig } from './config.ts';
 import { DictionaryInUse } from './dictionary-in-use.ts';
 import { RecipientDictionaries } from './recipient-dictionaries.ts';
@@ -119,25 +119,49 @@ export default definePlugin<BayesConfig>({
     /** Lessons being learned: `close` waits for them, so a stopping gateway does not drop them. */
     const learning = new Set<Promise<void>>();
 
-    /** Learns a lesson into one dictionary and says so in the log, under the message's queue id. Never throws. */
-    async function learnInto(d: DictionaryInUse, ctx: HookContext, tokens: TokenCounts, lesson: Lesson): Promise<void> {
-      const about = { ...lessonFields(lesson), ...(d.label ? { recipients: d.label } : {}) };
+    /**
+     * Learns a lesson into one dictionary and says so in `log` (the message's, which names its queue id), with
+     * `about` (who taught it). Never throws.
+     */
+    async function learnInto(d: DictionaryInUse, log: Logger, tokens: TokenCounts, lesson: Lesson, about: Record<string, unknown> = {}): Promise<void> {
+      const fields = { ...lessonFields(lesson), ...about, ...(d.label ? { recipients: d.label } : {}) };
       let decision: LearnDecision;
       try {
         decision = await d.learn(tokens, lesson.spam, balanceRule);
       } catch (e) {
         // Learning is optional work done after the sender had its answer: a store that fails costs a lesson, never the mail.
-        ctx.log.warn('bayes could not learn', { ...about, error: String((e as Error)?.message ?? e) });
+        log.warn('bayes could not learn', { ...fields, error: String((e as Error)?.message ?? e) });
         return;
       }
-      if (decision.learned) ctx.log.info('bayes learned', { ...about, tokens: tokens.size });
-      else ctx.log.info('bayes not learned', { ...about, reason: `balance rule (${decision.nspam} spam, ${decision.nham} ham learned)` });
+      if (decision.learned) log.info('bayes learned', { ...fields, tokens: tokens.size });
+      else log.info('bayes not learned', { ...fields, reason: `balance rule (${decision.nspam} spam, ${decision.nham} ham learned)` });
     }
 
     /** Learns a lesson into the shared dictionary and into the recipients' own, each under its own balance rule. */
     async function learn(ctx: HookContext, tokens: TokenCounts, lesson: Lesson): Promise<void> {
       const mine = ctx.state.ownDictionary as DictionaryInUse | undefined;
-      await Promise.all([learnInto(shared, ctx, tokens, lesson), ...(mine ? [learnInto(mine, ctx, tokens, lesson)] : [])]);
+      await Promise.all([learnInto(shared, ctx.log, tokens, lesson), ...(mine ? [learnInto(mine, ctx.log, tokens, lesson)] : [])]);
+    }
+
+    let closing = false;
+    /**
+     * A recipient's judgement on the quarantine pages (train-on-error, as Rspamd's and SpamAssassin's user feedback):
+     * into their own dictionary, and with `all` the shared one too, through the same balance rule as every lesson.
+     */
+    async function fromRecipient(event: RecipientFeedback): Promise<void> {
+      const lesson: Lesson = event.kind === 'spam' ? { spam: true, why: 'blocked by the recipient' } : { spam: false, why: 'released by the recipient' };
+      const log = setup.log.child({ qid: event.queueId });
+      const about = { to: event.recipient };
+      if (closing) { log.info('bayes not learned', { ...lessonFields(lesson), ...about, reason: 'the plugin is stopping' }); return; }
+      const mine = own.of([event.recipient]);
+      const into = [...(mine instanceof DictionaryInUse ? [mine] : []), ...(cfg.learn_from_recipients === 'all' ? [shared] : [])];
+      if (!into.length) {
+        log.info('bayes not learned', { ...lessonFields(lesson), ...about, reason: 'the recipient has no recipient dictionary (learn_from_recipients: own)' });
+        return;
+      }
+      // The bytes `data` reads of a message: the same tokens as when it arrived.
+      const tokens = tokenize(event.raw.subarray(0, cfg.max_bytes), tokOpts);
+      await Promise.all(into.map((d) => learnInto(d, log, tokens, lesson, about)));
     }
 
     /** Holds `work` among the lessons being learned until it ends. */
@@ -251,7 +275,10 @@ export default definePlugin<BayesConfig>({
 
     return {
       hooks: { data: onData, afterVerdict: onAfterVerdict },
+      // Off: no method, so the quarantine pages do not even read the message for this plugin.
+      ...(cfg.learn_from_recipients === 'off' ? {} : { feedback: (event: RecipientFeedback) => track(fromRecipient(event)) }),
       async close() {
+        closing = true;
         await Promise.allSettled(learning);
         await own.close();
         await shared.close();
