@@ -23,6 +23,7 @@ import path from 'node:path';
 import type { QueueEntry } from './entry.ts';
 import { DirSync } from './dir-sync.ts';
 import { GroupSync, fdatasyncFd } from './group-sync.ts';
+import { retryWhileOutOfFiles } from './out-of-files.ts';
 
 const MAGIC = 'MMJ1 ';
 const HEADER_LENGTH = MAGIC.length + 10 + 1 + 10 + 1 + 8 + 1 + 64 + 1;
@@ -153,7 +154,8 @@ async function readWhole(file: string): Promise<Buffer> {
 
 /** readSegment, with the event loop let in between slices of records. */
 async function readSegmentInSlices(file: string, key: KeyObject, slices: Slices): Promise<JournalRecord[]> {
-  const data = await readWhole(file);
+  // Sockets and other reads may hold every descriptor for a moment while the event loop runs between slices.
+  const data = await retryWhileOutOfFiles(() => readWhole(file));
   const out: JournalRecord[] = [];
   for (let at = recordAt(data, 0, file, key); at; at = recordAt(data, at.end, file, key)) {
     out.push(at.record);
@@ -166,9 +168,16 @@ function doneIds(file: string): Set<string> {
   try { return new Set(readFileSync(file, 'utf8').split('\n').filter(Boolean)); } catch { return new Set(); }
 }
 
+/**
+ * A segment's done marks; none when it has no `.done` file yet. Any other failure to read them throws: taken for "no
+ * marks", it would bring every message already delivered from the segment back for delivery again.
+ */
 async function readDoneIds(file: string): Promise<Set<string>> {
   let text: string;
-  try { text = await readFile(file, 'utf8'); } catch { return new Set(); }
+  try { text = await retryWhileOutOfFiles(() => readFile(file, 'utf8')); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+    throw e;
+  }
   return new Set(text.split('\n').filter(Boolean));
 }
 
@@ -196,7 +205,11 @@ async function* liveSegmentsInSlices(dir: string, key: KeyObject, reader: boolea
   for (const seq of seqsOf(await readdir(dir))) {
     const base = basePath(dir, seq);
     let records: JournalRecord[];
-    try { records = await readSegmentInSlices(`${base}.seg`, key, slices); } catch (e) { if (reader) continue; throw e; }
+    // A reader skips only a segment the owner deleted meanwhile; any other failure is not "no messages there".
+    try { records = await readSegmentInSlices(`${base}.seg`, key, slices); } catch (e) {
+      if (reader && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e;
+    }
     // Read after the records, as above.
     const done = await readDoneIds(`${base}.done`);
     if (slices.due) await slices.pause();
@@ -213,12 +226,19 @@ export function readJournal(dir: string, key: KeyObject): JournalRecord[] {
   return out;
 }
 
-/** readJournal for a process that must keep answering meanwhile (the gateway during its recovery). */
+/**
+ * readJournal for a process that must keep answering meanwhile (the gateway during its recovery). No journal folder
+ * is no messages; a segment or its marks that cannot be read throws, so that a caller never decides a message is not
+ * in the journal on a read that failed.
+ */
 export async function readJournalInSlices(dir: string, key: KeyObject): Promise<JournalRecord[]> {
   const out: JournalRecord[] = [];
   try {
     for await (const { records } of liveSegmentsInSlices(dir, key, true, new Slices())) for (const r of records) out.push(r);
-  } catch { /* no journal folder */ }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && (e as NodeJS.ErrnoException).path === dir) return out;
+    throw e;
+  }
   return out;
 }
 

@@ -13,6 +13,7 @@ import { loadSealKey, readSealedEnvelope, sealEnvelope } from './envelope-seal.t
 import { Journal, readJournal, readJournalInSlices, readLocation, type JournalRecord } from './journal.ts';
 import { anyHeld, heldRecipientIndex, markRecipientDone, type ReleasedCopy } from '../quarantine/released-copy.ts';
 import { enteredFolderAt } from './entry-times.ts';
+import { retryWhileOutOfFiles } from './out-of-files.ts';
 
 async function fsyncFile(file: string): Promise<void> {
   const fh = await open(file, 'r+');
@@ -54,17 +55,6 @@ function readStateFile(file: string): QueueEntry | undefined {
 
 /** Files a whole-folder read (recovery, `moat queue list`) has open at once: far below any `ulimit -n`. */
 export const FOLDER_READS_IN_FLIGHT = 32;
-
-/** Runs `read` again while the process is out of file descriptors: the reads in flight give theirs back soon. */
-async function retryWhileOutOfFiles<T>(read: () => T | Promise<T>): Promise<T> {
-  for (let tries = 1; ; tries++) {
-    try { return await read(); } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if ((code !== 'EMFILE' && code !== 'ENFILE') || tries >= 200) throw e;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-}
 
 /** Ids are plain names; `<id>.broken.json` is a state file kept aside by recovery, not a message's. */
 const plainId = (id: string) => !id.includes('.');

@@ -1,7 +1,7 @@
 // The queue journal on a real file system: recovery after a restart, torn and forged records, segment reuse, moves to files.
 import assert from 'node:assert/strict';
 import { createSecretKey, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Journal, readJournal, readJournalInSlices, readLocation } from '../../../core/queue/journal.ts';
@@ -39,6 +39,27 @@ describe('queue journal', () => {
   async function fill(j: Journal, n: number): Promise<void> {
     await Promise.all(Array.from({ length: n }, (_, i) => j.append(entry(`m${String(i).padStart(3, '0')}`, body(i).length), body(i))));
   }
+
+  it('fails a take-over whose done marks cannot be read, rather than bring every delivered message of the segment back', async () => {
+    const seg = await closedSegment(5);
+    const done = seg.replace(/\.seg$/, '.done');
+    rmSync(done, { force: true });
+    // A folder where the marks should be: a read error that is not "no marks yet" (root reads any file, not a folder).
+    mkdirSync(done);
+    await assert.rejects(new Journal(dir, key).recover(), /EISDIR/);
+    // A reader beside the owner gets the error too, rather than a list that the marks would have shortened.
+    await assert.rejects(readJournalInSlices(dir, key), /EISDIR/);
+    rmSync(done, { recursive: true });
+    assert.equal((await new Journal(dir, key).recover()).length, 5, 'with the marks gone (never written), all five are live');
+  });
+
+  it('a reader does not take a segment it could not read for one without messages', async () => {
+    const seg = await closedSegment(3);
+    rmSync(seg);
+    mkdirSync(seg);
+    await assert.rejects(readJournalInSlices(dir, key), /EISDIR/);
+    assert.deepEqual(await readJournalInSlices(path.join(dir, 'no-such-folder'), key), [], 'no journal folder: no messages');
+  });
 
   it('gives back after a restart every message not done, with its exact bytes', async () => {
     const j = new Journal(dir, key);
