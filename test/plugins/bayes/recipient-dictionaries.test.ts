@@ -31,6 +31,20 @@ function salesFilter(n: number): BayesFilter {
   return filter;
 }
 
+/** One SMTP transaction from an outside client that must be accepted: `raw` to each of `rcpts`. */
+async function deliver(port: number, raw: string, rcpts: string[]): Promise<void> {
+  const c = await SmtpDialog.connect(port);
+  try {
+    assert.equal((await c.hello({ xclient: { addr: '203.0.113.9', name: 'client.sender.test' } })).code, 250);
+    assert.equal((await c.cmd('MAIL FROM:<someone@sender.test>')).code, 250);
+    for (const to of rcpts) assert.equal((await c.cmd(`RCPT TO:<${to}>`)).code, 250);
+    const r = await c.data(raw);
+    assert.equal(r.code, 250, r.text);
+  } finally {
+    await c.quit();
+  }
+}
+
 describe('bayes recipient dictionaries: the mean of two logits', () => {
   const score = (probability: number, logHam = 0, logSpam = 0) => ({ probability, used: 10, logHam, logSpam, top: [] });
   const logit = (p: number) => Math.log(p / (1 - p));
@@ -92,18 +106,8 @@ describe('bayes recipient dictionaries end to end', function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function send(raw: string, rcpts: string[]): Promise<void> {
-    const c = await SmtpDialog.connect(gw.port);
-    try {
-      assert.equal((await c.hello({ xclient: { addr: '203.0.113.9', name: 'client.sender.test' } })).code, 250);
-      assert.equal((await c.cmd('MAIL FROM:<someone@sender.test>')).code, 250);
-      for (const to of rcpts) assert.equal((await c.cmd(`RCPT TO:<${to}>`)).code, 250);
-      const r = await c.data(raw);
-      assert.equal(r.code, 250, r.text);
-    } finally {
-      await c.quit();
-    }
-  }
+  const send = (raw: string, rcpts: string[]) => deliver(gw.port, raw, rcpts);
+
 
   /** The relayed message's probability and the bayes finding's part of its verdict header. */
   async function judged(marker: string): Promise<{ p: number; verdict: string }> {
@@ -216,15 +220,7 @@ describe('bayes recipient dictionaries shared through Redis', function () {
   /** Sends `raw` to `rcpt` through `gw`; returns the bayes finding's detail from that gateway's log. */
   async function detailAt(gw: TestGateway, subject: string, rcpt: string): Promise<string> {
     const raw = `Subject: ${subject}\r\nFrom: x@novel.test\r\n\r\nxylophone zeppelin quasar nebula xylophone\r\n`;
-    const c = await SmtpDialog.connect(gw.port);
-    try {
-      assert.equal((await c.hello({ xclient: { addr: '203.0.113.9' } })).code, 250);
-      assert.equal((await c.cmd('MAIL FROM:<x@sender.test>')).code, 250);
-      assert.equal((await c.cmd(`RCPT TO:<${rcpt}>`)).code, 250);
-      assert.equal((await c.data(raw)).code, 250);
-    } finally {
-      await c.quit();
-    }
+    await deliver(gw.port, raw, [rcpt]);
     const line = gw.logs.find((l) => l.msg === 'message' && (l.to as string[] | undefined)?.includes(rcpt) && !seen.has(l));
     assert.ok(line, `${subject} logged`);
     seen.add(line);
@@ -291,15 +287,7 @@ describe('bayes recipient dictionaries that cannot be used', function () {
 
   it('leaves out only that dictionary, with an error naming it: everyone, its recipients too, is scored by the shared one', async () => {
     for (const [rcpt, marker] of [['bob@example.com', 'rb-bob'], ['sales@sales.example.com', 'rb-sales']]) {
-      const c = await SmtpDialog.connect(gw.port);
-      try {
-        assert.equal((await c.hello({ xclient: { addr: '203.0.113.9' } })).code, 250);
-        assert.equal((await c.cmd('MAIL FROM:<x@sender.test>')).code, 250);
-        assert.equal((await c.cmd(`RCPT TO:<${rcpt}>`)).code, 250);
-        assert.equal((await c.data(message({ spam: true, seed: 7, subject: marker }))).code, 250);
-      } finally {
-        await c.quit();
-      }
+      await deliver(gw.port, message({ spam: true, seed: 7, subject: marker }), [rcpt]);
       const raw = await smarthost.waitForText(marker);
       assert.ok(Number(/^X-Mailmoat-Bayes: (\S+)/m.exec(raw)?.[1]) >= 0.99, `${rcpt} scored: ${raw.slice(0, 400)}`);
     }
