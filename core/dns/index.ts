@@ -3,7 +3,6 @@
 // It speaks the DNS wire protocol itself (over UDP, TCP on truncation) instead of wrapping node:dns, because
 // node:dns hides TTLs and the SOA of negative answers, which the cache needs; see core/dns/README.md.
 import { performance } from 'node:perf_hooks';
-import { domainToASCII } from 'node:url';
 import type { DnsConfig } from './config.ts';
 import { DnsError, type DnsErrorCode, type DnsResolver, type DnsStats, type MxRecord } from './types.ts';
 import type { Logger } from '../log/types.ts';
@@ -12,7 +11,7 @@ import { queryServer, AttemptTimeout } from './transport.ts';
 import { reverseName, validName, type RecordType, type RecordValue, type WireAnswer } from './wire.ts';
 import { AnswerCache } from './cache.ts';
 import { LookupStats } from './stats.ts';
-import { isAscii } from '../text/ascii.ts';
+import { asciiDomain } from '../text/ascii.ts';
 
 export { reverseName, expandIpv6 } from './wire.ts';
 export { LookupStats } from './stats.ts';
@@ -40,11 +39,6 @@ export interface ResolverOptions {
 // failure like any other rcode not listed here (OTHER, temporary), while the FORMERR code means a name we cannot send.
 const RCODE_ERRORS: Record<string, DnsErrorCode> = { NXDOMAIN: 'NXDOMAIN', SERVFAIL: 'SERVFAIL', REFUSED: 'REFUSED' };
 
-/** The name as DNS carries it: internationalized labels become A-labels (`bücher.example` → `xn--bcher-kva.example`). */
-function asciiName(name: string): string {
-  // Only non-ASCII names go through the URL host rules, which would refuse some names DNS allows (`1.2.3.4`).
-  return isAscii(name) ? name : domainToASCII(name);
-}
 
 /** Creates the resolver from `dns:` config. */
 export function createResolver(cfg: DnsConfig, log?: Logger, opts: ResolverOptions = {}): CoreResolver {
@@ -108,7 +102,7 @@ export function createResolver(cfg: DnsConfig, log?: Logger, opts: ResolverOptio
 
   const lookup = (rawName: string, type: RecordType): Promise<RecordValue[]> => {
     stats.lookups++;
-    const name = asciiName(rawName.trim().toLowerCase().replace(/\.$/, ''));
+    const name = asciiDomain(rawName.trim().toLowerCase().replace(/\.$/, ''));
     if (!validName(name)) return Promise.reject(new DnsError('FORMERR', rawName, type, `${type} ${rawName}: not a valid domain name`));
     const key = `${type} ${name}`;
     const hit = cache.get(key);

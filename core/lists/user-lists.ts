@@ -1,7 +1,7 @@
 // Each recipient's own sender lists, as Proxmox Mail Gateway's user whitelist and blacklist: senders a recipient
 // always wants and senders they never want. Kept in the state store, so every gateway on it, `moat lists` and the
 // quarantine pages read and write the same lists.
-import { domainToASCII } from 'node:url';
+import { asciiDomain } from '../text/ascii.ts';
 import type { StateStore } from '../store/types.ts';
 
 export type ListKind = 'allow' | 'block';
@@ -16,10 +16,6 @@ function isDomain(d: string): boolean {
   return d.length <= 253 && d.includes('.') && d.split('.').every((l) => LABEL.test(l));
 }
 
-/** A domain in its A-label form (`bücher.example` → `xn--bcher-kva.example`), lower case; '' when it is none. */
-function asciiDomain(d: string): string {
-  return /^[\x21-\x7e]*$/.test(d) ? d.toLowerCase() : domainToASCII(d);
-}
 
 /**
  * A local part as the mailbox knows it: `"bad"` is `bad` (RFC 5321 makes a quoted string that needs no quotes the

@@ -17,7 +17,7 @@ import type { StateStore } from '../store/types.ts';
 import type { RecipientFeedback } from '../plugin/define.ts';
 import type { LoadedPlugin } from '../plugin/loader.ts';
 import { holdChain } from '../plugin/in-use.ts';
-import { bytesForFeedback, tellPlugins, recipientRoutes } from './recipient-handlers.ts';
+import { bytesForFeedback, recipientRoutes } from './recipient-handlers.ts';
 
 
 export interface QuarantineHttpDeps {
@@ -137,7 +137,7 @@ async function perform(deps: QuarantineHttpDeps, action: Action, req: HttpReques
   }
   deps.log?.info(`quarantine ${action} by a recipient's link`, { qid: ticket.id, to: ticket.address, remote: req.remoteAddress, result });
   if (result !== 'done') return respond(410, errorPage('Gone', GONE));
-  if (raw) await tellPlugins(deps, { kind: 'ham', recipient: ticket.address, queueId: ticket.id, raw, how: 'release' });
+  if (raw) await deps.feedback?.send({ kind: 'ham', recipient: ticket.address, queueId: ticket.id, raw, how: 'release' });
   return respond(200, resultPage(action, ticket.address));
 }
 

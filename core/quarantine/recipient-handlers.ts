@@ -11,7 +11,6 @@ import { forEachBounded } from '../queue/for-each-bounded.ts';
 import { HeldIndex } from './held-index.ts';
 import { listEntry, listOwner, listsOf, putOnList, removeEntry, type AddResult, type ListKind } from '../lists/user-lists.ts';
 import type { QuarantineHttpDeps } from './http-handlers.ts';
-import type { RecipientFeedback } from '../plugin/define.ts';
 import { heldRecipientIndex } from './released-copy.ts';
 import { shownText, summarize, type QuarantinedSummary } from './summary.ts';
 import { verifyRecipientTicket, type RecipientTicket } from './ticket.ts';
@@ -133,10 +132,6 @@ export async function bytesForFeedback(deps: QuarantineHttpDeps, id: string, add
   }
 }
 
-/** Tells the plugins of a recipient's judgement, after the action succeeded (FeedbackChannel.send never rejects). */
-export async function tellPlugins(deps: QuarantineHttpDeps, event: RecipientFeedback): Promise<void> {
-  await deps.feedback?.send(event);
-}
 
 /** Release or delete for the ticket's recipient, through the control server as the message links do. */
 async function actOnMessage(p: Posted, action: 'release' | 'delete', id: string): Promise<AdminResult | Error> {
@@ -159,7 +154,7 @@ async function releaseOrDelete(p: Posted, action: 'release' | 'delete'): Promise
   const result = await actOnMessage(p, action, id!);
   if (result instanceof Error) return respond(503, errorPage('Not done', LATER, p.ticket));
   if (result !== 'done') return respond(410, errorPage('Gone', GONE, p.ticket));
-  if (raw) await tellPlugins(p.deps, { kind: 'ham', recipient: p.address, queueId: id!, raw, how: 'release' });
+  if (raw) await p.deps.feedback?.send({ kind: 'ham', recipient: p.address, queueId: id!, raw, how: 'release' });
   return respond(200, resultPage(action, p.address, p.ticket));
 }
 
@@ -195,7 +190,7 @@ async function senderToList(p: Posted, kind: ListKind): Promise<HttpResponse> {
   if (result instanceof Error) return respond(503, simplePage(p, 'Partly done', [said, `The message could not be ${action}d just now: use its ${action === 'release' ? 'Release' : 'Delete'} button again later.`]));
   if (result !== 'done') return respond(200, simplePage(p, 'Done', [said, 'The message itself was no longer held for you.']));
   if (raw) {
-    await tellPlugins(p.deps, kind === 'allow'
+    await p.deps.feedback?.send(kind === 'allow'
       ? { kind: 'ham', recipient: p.address, queueId: held.id, raw, how: 'always-allow' }
       : { kind: 'spam', recipient: p.address, queueId: held.id, raw, how: 'always-block' });
   }

@@ -1,6 +1,6 @@
 // `moat lists show|allow|block|remove`: a recipient's own sender allow and block lists, in the gateway's state store.
-import { domainToASCII } from 'node:url';
 import { CONFIG_OPTIONS, readCommand, USAGE_ERROR } from './args.ts';
+import { asciiDomain } from '../../core/text/ascii.ts';
 import { loadConfig } from '../../core/config/load.ts';
 import { validate } from '../../core/config/schema.ts';
 import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
@@ -37,7 +37,7 @@ function recipientOf(arg: string | undefined, delimiter: string): string {
   const a = (arg ?? '').trim().toLowerCase();
   const at = a.lastIndexOf('@');
   // Any domain the gateway takes mail for, `localhost` included, so not listEntry's test of a sender's domain.
-  const domain = at > 0 ? (/^[\x21-\x7e]+$/.test(a.slice(at + 1)) ? a.slice(at + 1) : domainToASCII(a.slice(at + 1))) : '';
+  const domain = at > 0 ? asciiDomain(a.slice(at + 1)) : '';
   if (!domain || /[\s<>@]/.test(domain) || /[\s<>]/.test(a.slice(0, at))) throw new UsageError(`not a recipient address: ${arg ?? '(missing)'}`);
   return listOwner(`${a.slice(0, at)}@${domain}`, delimiter);
 }
@@ -81,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     // Said on stderr, so --json stays one line: lists nothing reads, or kept for an address the gateway takes no mail for.
     if (!config.plugins.some((p) => p.name === 'user-lists')) console.error('note: the config has no user-lists plugin: these lists are kept but not applied to mail');
     const domain = recipient.slice(recipient.lastIndexOf('@') + 1);
-    if (!config.domains.some((d) => domainToASCII(d.toLowerCase()) === domain)) console.error(`note: ${domain} is not one of the config's domains: the gateway takes no mail for ${recipient}, so its lists never apply`);
+    if (!config.domains.some((d) => asciiDomain(d.toLowerCase()) === domain)) console.error(`note: ${domain} is not one of the config's domains: the gateway takes no mail for ${recipient}, so its lists never apply`);
 
     if (command === 'show') {
       const lists = await listsOf(store, recipient);
