@@ -100,6 +100,8 @@ const options = s.object({
     .describe('Dictionaries of some recipients\' own mail, each `{recipients, dictionary}`: a message whose recipients all have the same one is scored by the weighted mean of both dictionaries\' logits, and its lessons are learned into both'),
   recipient_weight: s.number({ min: 0 }).default(1)
     .describe('Weight of a recipient dictionary\'s logit in that mean (the shared one weighs 1); 0: recipient dictionaries are learned into but not scored with'),
+  split_recipients: s.boolean().default(false)
+    .describe('At RCPT, answer 452 4.5.3 to a recipient whose recipient dictionary (or lack of one) is not that of the transaction\'s first recipient, so that the sender sends it in another transaction and each message is scored by its recipients\' own dictionary; off: such a message is scored by the shared dictionary alone'),
   learn_from_recipients: s.enum(['off', 'own', 'all'] as const).default('off')
     .describe('Learn from what recipients do on the quarantine pages (a release or Always allow: ham; Always block: spam): `off`; `own`: into the recipient\'s own recipient dictionary only, when they have one; `all`: into it and the shared dictionary'),
   sync_interval: s.duration().default(30_000)

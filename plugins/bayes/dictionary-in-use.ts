@@ -13,6 +13,7 @@ import { reloadRequestTime } from './reload-request.ts';
 import type { TokenCounts } from './engine/tokenizer.ts';
 import type { LayeredCounts } from './engine/layered-counts.ts';
 import { withLock, writeFileAtomic } from './engine/persist.ts';
+import { LessonRecord, recordFileOf, tokensDigest } from './lesson-record.ts';
 
 /** How often a gateway sharing counts reads them all again, besides the lessons logged since its last sync. */
 const FULL_READ_EVERY_MS = 10 * 60_000;
@@ -80,6 +81,10 @@ interface Held {
   layer: SharedLayer | null;
   /** One sync at a time, whichever instance's timer asks: two at once would both apply the same logged lessons. */
   sync(): Promise<'went back' | undefined>;
+  /** The quarantined messages learned into this dictionary, and as what (lesson-record.ts). */
+  record: LessonRecord;
+  /** Lessons of one message, one after the other by queue id: two releases at once must not both forget its spam lesson. */
+  turns: Map<string, Promise<unknown>>;
 }
 
 interface HeldEntry { users: number; ready: Promise<Held> }
@@ -89,6 +94,8 @@ const heldDictionaries = new WeakMap<object, Map<string, HeldEntry>>();
 
 async function openHeld(file: string, seedOption: string, syncInterval: number, setup: PluginSetup, shared: SharedCounts | null): Promise<Held> {
   await seedDictionary(file, seedOption, setup);
+  const opened = await LessonRecord.open(recordFileOf(file)).catch((e) => { throw unavailable(`bayes lesson record ${recordFileOf(file)} cannot be read`, e); });
+  if (opened.damaged) setup.log.warn('bayes lesson record damaged: starting a new one', { dictionary: file, moved_to: opened.damaged, detail: 'lessons recorded before cannot be forgotten when a recipient releases or blocks their message' });
   const live = await openDictionary(file, seedOption, setup);
   const layer = shared ? new SharedLayer(shared, live, Math.max(FULL_READ_EVERY_MS, syncInterval)) : null;
   let syncing: Promise<'went back' | undefined> | null = null;
@@ -97,8 +104,11 @@ async function openHeld(file: string, seedOption: string, syncInterval: number, 
     syncing ??= layer.sync().finally(() => { syncing = null; });
     return syncing;
   };
-  return { live, shared, layer, sync };
+  return { live, shared, layer, sync, record: opened.record, turns: new Map() };
 }
+
+/** What became of a message's lesson given the record: learned (or not) by the balance rule, or learned already. */
+export type MessageDecision = (LearnDecision & { forgot?: 'spam' | 'ham'; notForgotten?: string }) | { already: 'spam' | 'ham' };
 
 export interface DictionaryUse {
   /** The dictionary file. */
@@ -220,6 +230,8 @@ export class DictionaryInUse {
       reloadSeen = requested;
       if (await this.live.reloadIfChanged(force)) this.log.info('bayes dictionary reloaded', { ...this.fields, tokens: this.live.baseSize, requested: force });
     });
+    // Written as often as learned counts are flushed, so that the record and the file's counts mostly agree.
+    this.every(cfg.flush_interval, () => this.held.record.save());
     if (!this.held.layer) {
       this.every(cfg.flush_interval, () => this.live.flush());
       return;
@@ -253,6 +265,60 @@ export class DictionaryInUse {
     return decision;
   }
 
+  /**
+   * Learns the lesson of a quarantined message (queue id `qid`) with the record of what it was learned as before: the
+   * same class again is not counted again; the other class first takes the earlier lesson out (sa-learn's and
+   * Rspamd's relearning), then learns this one under the balance rule. Without `qid` (a message no recipient can judge
+   * later: not quarantined) it is just learned. Lessons of one message run one at a time.
+   */
+  async learnMessage(qid: string | undefined, tokens: TokenCounts, spam: boolean, rule: BalanceRule): Promise<MessageDecision> {
+    if (!qid) return this.learn(tokens, spam, rule);
+    return this.inTurn(qid, async (): Promise<MessageDecision> => {
+      const rec = this.held.record;
+      const before = rec.get(qid);
+      const digest = tokensDigest(tokens.keys());
+      if (before && before.spam === spam) return { already: spam ? 'spam' : 'ham' };
+      let forgot: 'spam' | 'ham' | undefined;
+      let notForgotten: string | undefined;
+      if (before) {
+        const old = before.spam ? 'spam' : 'ham';
+        if (before.digest !== digest) notForgotten = `its tokens are not those it was learned as ${old} by (max_bytes or the tokenizer changed since)`;
+        else {
+          try {
+            await this.forget([...tokens.keys()], before.spam);
+            forgot = old;
+          } catch (e) {
+            notForgotten = String((e as Error)?.message ?? e);
+          }
+        }
+        // The earlier lesson is out, or cannot be taken out: either way the record no longer stands for it.
+        rec.delete(qid);
+      }
+      const decision = await this.learn(tokens, spam, rule);
+      if (decision.learned) rec.set(qid, { spam, digest });
+      return { ...decision, ...(forgot ? { forgot } : {}), ...(notForgotten ? { notForgotten } : {}) };
+    });
+  }
+
+  /** Takes an earlier lesson out of the counts: here (file and learned layers), or in the store and this gateway's view of it. */
+  private async forget(tokens: string[], spam: boolean): Promise<void> {
+    const { shared, layer } = this.held;
+    if (!shared || !layer) {
+      await this.live.forget(tokens, spam);
+      return;
+    }
+    layer.forgot(await shared.forget(tokens, spam), spam);
+  }
+
+  private inTurn<T>(qid: string, fn: () => Promise<T>): Promise<T> {
+    const turns = this.held.turns;
+    const mine = (turns.get(qid) ?? Promise.resolve()).then(fn, fn);
+    const tail = mine.catch(() => undefined);
+    turns.set(qid, tail);
+    void tail.then(() => { if (turns.get(qid) === tail) turns.delete(qid); });
+    return mine;
+  }
+
   /** Stops its timers; the last instance using the dictionary saves what it learned and closes it. */
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
@@ -261,6 +327,7 @@ export class DictionaryInUse {
     // Lessons still waiting for Redis get one short last try, then are counted as lost in the log.
     await this.held.shared?.close();
     await this.live.flush().catch((e) => this.log.warn('bayes could not save learned counts', { ...this.fields, error: String((e as Error)?.message ?? e) }));
+    await this.held.record.save().catch((e) => this.log.warn('bayes could not save the lesson record', { ...this.fields, record: this.held.record.file, error: String((e as Error)?.message ?? e) }));
     await this.live.close();
   }
 }

@@ -16,7 +16,7 @@ export interface Loaded { dict: Dictionary; stamp: FileStamp | null; damage?: Re
 type Op =
   | { op: 'load'; file: string }
   | { op: 'reload'; file: string; accepted: Accepted }
-  | { op: 'merge'; file: string; batch: Dictionary; accepted: Accepted; base?: Dictionary };
+  | { op: 'merge'; file: string; batch: Dictionary; accepted: Accepted; base?: Dictionary; forget?: Dictionary };
 
 interface Waiting { worker: Worker; resolve: (r: Loaded | { refused: Refusal }) => void; reject: (e: Error) => void }
 
@@ -49,10 +49,11 @@ export class DictionaryFileThread {
   /**
    * Adds `batch` to the file under its lock (re-read, merged, written); returns the result, stamped inside the lock.
    * A version of the file worse than `accepted` is refused and left alone. With `base`, a missing file is written
-   * from `base` plus the batch; without it a missing file is refused too.
+   * from `base` plus the batch; without it a missing file is refused too. `forget`: counts of forgotten lessons to take
+   * out of the file as read (`base` has them taken out already).
    */
-  mergeInto(file: string, batch: Dictionary, accepted: Accepted, base?: Dictionary): Promise<Loaded | { refused: Refusal }> {
-    return this.call({ op: 'merge', file, batch, accepted, base });
+  mergeInto(file: string, batch: Dictionary, accepted: Accepted, base?: Dictionary, forget?: Dictionary): Promise<Loaded | { refused: Refusal }> {
+    return this.call({ op: 'merge', file, batch, accepted, base, forget });
   }
 
   async close(): Promise<void> {
@@ -66,7 +67,8 @@ export class DictionaryFileThread {
     const id = this.nextId++;
     // Dictionaries are copied, not transferred: the gateway goes on scoring from them while the worker writes.
     const req: FileRequest = op.op !== 'merge' ? { id, ...op }
-      : { id, op: 'merge', file: op.file, batch: op.batch.toState(), accepted: op.accepted, ...(op.base ? { base: op.base.toState() } : {}) };
+      : { id, op: 'merge', file: op.file, batch: op.batch.toState(), accepted: op.accepted, ...(op.base ? { base: op.base.toState() } : {}),
+        ...(op.forget && (op.forget.size || op.forget.nspam || op.forget.nham) ? { forget: op.forget.toState() } : {}) };
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { worker: w, resolve, reject });
       w.ref();

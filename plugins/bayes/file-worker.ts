@@ -12,6 +12,7 @@ import { Dictionary, stateBuffers, type DictionaryState } from './engine/diction
 import { formatOf, type Malformed } from './engine/formats.ts';
 import { loadDictionary, saveDictionary, withLock } from './engine/persist.ts';
 import { sameStamp, stamp, type FileStamp } from './file-stamp.ts';
+import { subtractCounts } from './unlearn.ts';
 
 /** The version of the file the gateway's dictionary came from, and the models it has: what a new version must keep. */
 export interface Accepted {
@@ -30,7 +31,7 @@ export interface Refusal {
 export type FileRequest =
   | { id: number; op: 'load'; file: string }
   | { id: number; op: 'reload'; file: string; accepted: Accepted }
-  | { id: number; op: 'merge'; file: string; batch: DictionaryState; accepted: Accepted; base?: DictionaryState };
+  | { id: number; op: 'merge'; file: string; batch: DictionaryState; accepted: Accepted; base?: DictionaryState; forget?: DictionaryState };
 
 export type FileReply =
   | { id: number; state: DictionaryState; stamp: FileStamp | null; damage?: Refusal }
@@ -102,8 +103,11 @@ async function mergeInto(req: Extract<FileRequest, { op: 'merge' }>): Promise<Re
   return withLock(req.file, async () => {
     const read = await readJudged(req.file, req.accepted);
     let d: Dictionary;
-    if ('dict' in read) d = read.dict;
-    else if (read.refused.kind === 'missing' && req.base) d = Dictionary.fromState(req.base);
+    if ('dict' in read) {
+      d = read.dict;
+      // Lessons forgotten since the last flush that the file still counts; the gateway's copy (`base`) has none of them.
+      if (req.forget) subtractCounts(d, Dictionary.fromState(req.forget));
+    } else if (read.refused.kind === 'missing' && req.base) d = Dictionary.fromState(req.base);
     else return read;
     d.merge(Dictionary.fromState(req.batch));
     await saveDictionary(req.file, d);

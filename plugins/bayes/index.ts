@@ -5,11 +5,11 @@
 // yields exactly the tokens `moat bayes create` learned from the same mail on disk.
 import path from 'node:path';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
-import { definePlugin, type HookContext, type Issue, type Logger, type MessageView, type Outcome, type RecipientFeedback, type Verdict } from '../../core/index.ts';
+import { definePlugin, outcome, type HookContext, type Issue, type Logger, type MessageView, type Outcome, type RecipientFeedback, type Verdict } from '../../core/index.ts';
 import { configSchema, PROBABILITY_DECIMALS, type Band, type BayesConfig } from './config.ts';
-import { DictionaryInUse } from './dictionary-in-use.ts';
+import { DictionaryInUse, type MessageDecision } from './dictionary-in-use.ts';
 import { RecipientDictionaries } from './recipient-dictionaries.ts';
-import { addressMatcher, lessonFields, recipientLesson, scoreWithout, settled, verdictLesson, type BalanceRule, type LearnDecision, type Lesson } from './auto-train.ts';
+import { addressMatcher, lessonFields, recipientLesson, scoreWithout, settled, verdictLesson, type BalanceRule, type Lesson } from './auto-train.ts';
 import { tokenize, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './engine/tokenizer.ts';
 import { classify, type ScoringOptions } from './engine/classify.ts';
 import { BayesFilter } from './engine/filter.ts';
@@ -121,26 +121,35 @@ export default definePlugin<BayesConfig>({
 
     /**
      * Learns a lesson into one dictionary and says so in `log` (the message's, which names its queue id), with
-     * `about` (who taught it). Never throws.
+     * `about` (who taught it). `qid`: a quarantined message, whose recipients may judge it later, so its lesson is
+     * recorded and an earlier one of the other class forgotten first (DictionaryInUse.learnMessage). Never throws.
      */
-    async function learnInto(d: DictionaryInUse, log: Logger, tokens: TokenCounts, lesson: Lesson, about: Record<string, unknown> = {}): Promise<void> {
+    async function learnInto(d: DictionaryInUse, log: Logger, tokens: TokenCounts, lesson: Lesson, qid: string | undefined, about: Record<string, unknown> = {}): Promise<void> {
       const fields = { ...lessonFields(lesson), ...about, ...(d.label ? { recipients: d.label } : {}) };
-      let decision: LearnDecision;
+      let decision: MessageDecision;
       try {
-        decision = await d.learn(tokens, lesson.spam, balanceRule);
+        decision = await d.learnMessage(qid, tokens, lesson.spam, balanceRule);
       } catch (e) {
         // Learning is optional work done after the sender had its answer: a store that fails costs a lesson, never the mail.
         log.warn('bayes could not learn', { ...fields, error: String((e as Error)?.message ?? e) });
         return;
       }
-      if (decision.learned) log.info('bayes learned', { ...fields, tokens: tokens.size });
+      if ('already' in decision) {
+        log.info('bayes not learned', { ...fields, reason: `the message was learned as ${decision.already} already` });
+        return;
+      }
+      const other = lesson.spam ? 'ham' : 'spam';
+      if (decision.forgot) log.info(`bayes forgot ${decision.forgot} lesson`, { ...fields, class: decision.forgot, tokens: tokens.size, because: lesson.why });
+      if (decision.notForgotten) log.warn(`bayes could not forget ${other} lesson`, { ...fields, class: other, reason: decision.notForgotten, detail: `the message stays counted as ${other} too` });
+      const learned = decision.forgot ? `bayes relearned as ${lessonFields(lesson).class}` : 'bayes learned';
+      if (decision.learned) log.info(learned, { ...fields, tokens: tokens.size });
       else log.info('bayes not learned', { ...fields, reason: `balance rule (${decision.nspam} spam, ${decision.nham} ham learned)` });
     }
 
     /** Learns a lesson into the shared dictionary and into the recipients' own, each under its own balance rule. */
-    async function learn(ctx: HookContext, tokens: TokenCounts, lesson: Lesson): Promise<void> {
+    async function learn(ctx: HookContext, tokens: TokenCounts, lesson: Lesson, qid: string | undefined): Promise<void> {
       const mine = ctx.state.ownDictionary as DictionaryInUse | undefined;
-      await Promise.all([learnInto(shared, ctx.log, tokens, lesson), ...(mine ? [learnInto(mine, ctx.log, tokens, lesson)] : [])]);
+      await Promise.all([learnInto(shared, ctx.log, tokens, lesson, qid), ...(mine ? [learnInto(mine, ctx.log, tokens, lesson, qid)] : [])]);
     }
 
     let closing = false;
@@ -161,7 +170,7 @@ export default definePlugin<BayesConfig>({
       }
       // The bytes `data` reads of a message: the same tokens as when it arrived.
       const tokens = tokenize(event.raw.subarray(0, cfg.max_bytes), tokOpts);
-      await Promise.all(into.map((d) => learnInto(d, log, tokens, lesson, about)));
+      await Promise.all(into.map((d) => learnInto(d, log, tokens, lesson, event.queueId, about)));
     }
 
     /** Holds `work` among the lessons being learned until it ends. */
@@ -260,6 +269,29 @@ export default definePlugin<BayesConfig>({
       }
     }
 
+    /**
+     * `split_recipients`: a recipient whose dictionary (or lack of one) is not the transaction's first recipient's is
+     * deferred with 452 4.5.3, as amavisd splits a message by policy bank: RFC 5321 makes every client send the
+     * recipients refused so in another transaction, and each message is then scored by its recipients' own dictionary.
+     */
+    function onRcpt(ctx: HookContext): Outcome | void {
+      const rcpt = ctx.rcpt;
+      const first = ctx.recipients[0];
+      if (!rcpt || !first || !own.any) return;
+      // Mail that is not scored needs no split; a relay attempt is the core's to refuse.
+      if (cfg.skip_trusted && ctx.session.trusted) return;
+      if (!ctx.session.trusted && !ctx.services.isLocalDomain(rcpt.domain)) return;
+      const theirs = own.ofOne(rcpt.address);
+      const firsts = own.ofOne(first.address);
+      if (theirs === firsts) return;
+      const name = (d: DictionaryInUse | undefined) => d?.label ?? 'shared only';
+      ctx.log.info('bayes recipient deferred to another transaction', {
+        rcpt: rcpt.address, dictionary: name(theirs), first: first.address, first_dictionary: name(firsts),
+        detail: 'split_recipients: each transaction carries the recipients of one dictionary',
+      });
+      return outcome.tempfail(`Too many recipients: send to <${rcpt.address}> in another transaction`, { code: 452, enhanced: '4.5.3' });
+    }
+
     async function onAfterVerdict(ctx: HookContext): Promise<Outcome | void> {
       const verdict = ctx.verdict;
       if (!verdict) return;
@@ -270,11 +302,12 @@ export default definePlugin<BayesConfig>({
         ctx.log.info('bayes not learned', { ...lessonFields(lesson), reason: 'deferred (4xx): learned when a retry is accepted' });
         return;
       }
-      await track(learn(ctx, tokens, lesson));
+      // Only a quarantined message can be judged by its recipients later, so only its lesson is recorded.
+      await track(learn(ctx, tokens, lesson, verdict.action === 'quarantine' ? ctx.message?.id : undefined));
     }
 
     return {
-      hooks: { data: onData, afterVerdict: onAfterVerdict },
+      hooks: { data: onData, afterVerdict: onAfterVerdict, ...(cfg.split_recipients ? { rcptTo: onRcpt } : {}) },
       // Off: no method, so the quarantine pages do not even read the message for this plugin.
       ...(cfg.learn_from_recipients === 'off' ? {} : { feedback: (event: RecipientFeedback) => track(fromRecipient(event)) }),
       async close() {

@@ -11,6 +11,7 @@ import { Dictionary } from './engine/dictionary.ts';
 import { LayeredCounts } from './engine/layered-counts.ts';
 import { DictionaryFileThread, type Accepted, type Loaded, type Refusal } from './file-thread.ts';
 import { sameStamp, stamp, type FileStamp } from './file-stamp.ts';
+import { subtractCounts } from './unlearn.ts';
 
 /**
  * A version of the dictionary file was refused. Thrown once per version (by its stamp), so a running gateway
@@ -34,6 +35,11 @@ export class LiveDictionary {
   private pending = new Dictionary();
   /** Being written to the file right now. */
   private flushing: Dictionary | null = null;
+  /**
+   * Forgotten lessons whose counts the file holds: already taken out of `base` (and out of every version of the file
+   * read until the next flush), and out of the file at that flush.
+   */
+  private forgetting = new Dictionary();
   /** Counts other gateways learned (from the shared store). */
   shared = new Dictionary();
   private loaded: FileStamp | null = null;
@@ -92,6 +98,8 @@ export class LiveDictionary {
       }
       this.refusedReload = null;
       this.adopt(read);
+      // The file does not know yet what was forgotten since the last flush.
+      if (this.hasForgetting()) subtractCounts(this.base, this.forgetting);
       return true;
     });
   }
@@ -101,7 +109,35 @@ export class LiveDictionary {
     this.pending.learn(tokens, isSpam);
   }
 
-  hasPending(): boolean { return this.pending.nspam + this.pending.nham > 0; }
+  /**
+   * Takes a message learned earlier (as `isSpam`, with these distinct tokens) out of the counts: out of the learned
+   * counts not yet flushed as far as they hold it, else out of the file's, at once in memory and in the file at the
+   * next flush. Waits for a flush under way, so that the lesson is in one place or the other.
+   */
+  async forget(tokens: Iterable<string>, isSpam: boolean): Promise<void> {
+    await this.serial(async () => {
+      const [s, h] = isSpam ? [1, 0] : [0, 1];
+      const countIn = (d: Dictionary, t: string) => (isSpam ? d.spamOf(t) : d.hamOf(t));
+      for (const t of tokens) {
+        if (countIn(this.pending, t) > 0) this.pending.add(t, -s, -h);
+        else if (countIn(this.base, t) > 0) {
+          this.base.add(t, -s, -h);
+          this.forgetting.add(t, s, h);
+        }
+      }
+      const total = (d: Dictionary) => (isSpam ? d.nspam : d.nham);
+      const take = (d: Dictionary) => { if (isSpam) d.nspam--; else d.nham--; };
+      if (total(this.pending) > 0) take(this.pending);
+      else if (total(this.base) > 0) {
+        take(this.base);
+        if (isSpam) this.forgetting.nspam++; else this.forgetting.nham++;
+      }
+    });
+  }
+
+  hasPending(): boolean { return this.pending.nspam + this.pending.nham > 0 || this.hasForgetting(); }
+
+  private hasForgetting(): boolean { return this.forgetting.nspam + this.forgetting.nham > 0 || this.forgetting.size > 0; }
 
   /**
    * Adds the pending counts to the file as it is on disk now (re-read under the lock), then adopts the result.
@@ -142,16 +178,22 @@ export class LiveDictionary {
    */
   private async mergePending(missing: boolean): Promise<Refusal | null> {
     const batch = this.pending;
+    const forgotten = this.forgetting;
     this.pending = new Dictionary();
+    this.forgetting = new Dictionary();
     this.flushing = batch;
     let result: Loaded | { refused: Refusal } | undefined;
     try {
-      result = await this.files.mergeInto(this.file, batch, this.accepted(), missing ? this.base : undefined);
+      result = await this.files.mergeInto(this.file, batch, this.accepted(), missing ? this.base : undefined, forgotten);
     } finally {
       // In one step with no await: between two steps, scoring and the balance rule would see the totals without the
       // batch (in neither layer), or with it twice.
       if (result && !('refused' in result)) this.adopt(result);
-      else this.pending.merge(batch); // keep what was learned; the next flush tries again
+      else {
+        // Keep what was learned and forgotten; the next flush tries again. Nothing else ran meanwhile (`serial`).
+        this.pending.merge(batch);
+        this.forgetting = forgotten;
+      }
       this.flushing = null;
     }
     return 'refused' in result ? result.refused : null;

@@ -53,6 +53,14 @@ export class RecipientDictionaries {
     return each.every((d) => d === each[0]) ? each[0] : 'mixed';
   }
 
+  /** Whether there are any. */
+  get any(): boolean { return this.entries.length > 0; }
+
+  /** One recipient's dictionary (the first entry that matches it), or undefined when it has none. */
+  ofOne(recipient: string): DictionaryInUse | undefined {
+    return this.entries.find((e) => e.matches(recipient))?.dictionary;
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled(this.entries.map((e) => e.dictionary.close()));
   }

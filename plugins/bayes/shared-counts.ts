@@ -16,6 +16,7 @@ import type { Logger, StateStore } from '../../core/index.ts';
 import { Dictionary } from './engine/dictionary.ts';
 import { allows, type BalanceRule, type LearnDecision } from './auto-train.ts';
 import { LessonBacklog, type WaitingLesson } from './lesson-backlog.ts';
+import { subtractCounts } from './unlearn.ts';
 
 /** The balance rule, and the messages counted outside the store (the dictionary file's) that it must count too. */
 export interface SharedBalance extends BalanceRule {
@@ -53,6 +54,31 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'seq', seq, 'spam', ARG
 redis.call('ZADD', KEYS[5], seq, ARGV[7])
 redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -tonumber(ARGV[6]) - 1)
 return {1, nspam, nham, seq}`;
+
+// KEYS: the spam total, the ham total, the log, its counter, the recent lessons' ids, then the message's token keys in
+// the class forgotten. ARGV: 1 (spam) or 0 (ham); the log's length; the forgetting's id. Takes an earlier lesson of a
+// message back out: each token counter and the class total go down by one, never below zero, and the log gets the
+// lesson with `forget` set and only the tokens that were counted, so every gateway takes out exactly what Redis did.
+// The id makes a call sent again count once, as for learning. Returns the forgetting's number in the log and its tokens;
+// a second run returns 0 and no tokens, and the gateway then takes the forgetting from the log like another gateway's.
+const FORGET_ONCE = `
+local done = redis.call('ZSCORE', KEYS[5], ARGV[3])
+if done then return {0, {}} end
+local tokens = {}
+local from = #KEYS[1] + 1
+for i = 6, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then
+    redis.call('DECRBY', KEYS[i], 1)
+    tokens[#tokens + 1] = string.sub(KEYS[i], from)
+  end
+end
+local total = ARGV[1] == '1' and KEYS[1] or KEYS[2]
+if tonumber(redis.call('GET', total) or '0') > 0 then redis.call('DECRBY', total, 1) end
+local seq = redis.call('INCR', KEYS[4])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'seq', seq, 'spam', ARGV[1], 'forget', '1', 'tokens', table.concat(tokens, '\\n'))
+redis.call('ZADD', KEYS[5], seq, ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -tonumber(ARGV[2]) - 1)
+return {seq, tokens}`;
 
 // KEYS: the log, its counter. ARGV: the id after which to read ('0': from the start); how many entries at most. The
 // counter comes with the entries, read at the same instant, so that a counter gone back (Redis emptied, or restored
@@ -100,8 +126,11 @@ export interface CountersChunk { cursor: string; seq: number; entries: Array<[ke
 /** Every shared count as it stood just after the lesson numbered `seq` (id `id` in the log; '0' when it had none). */
 export interface CountsAtLesson { dict: Dictionary; id: string; seq: number }
 
-/** One lesson from the log: its number, its class and its tokens. */
-export interface LoggedLesson { id: string; seq: number; spam: boolean; tokens: string[] }
+/** One lesson from the log: its number, its class and its tokens; `forget`: an earlier lesson taken back out. */
+export interface LoggedLesson { id: string; seq: number; spam: boolean; tokens: string[]; forget?: boolean }
+
+/** An earlier lesson taken out of the store: its number in the log (with Redis), and the tokens whose counts went down. */
+export interface Forgotten { seq?: number; tokens: string[] }
 
 /** What the store decided for a lesson, and, when learned through the log, the lesson's number in it. */
 export interface SharedDecision extends LearnDecision { seq?: number }
@@ -230,6 +259,32 @@ export class SharedCounts {
   }
 
   /**
+   * Takes an earlier lesson of a message (its class, its tokens) back out of the store's counts, never below zero.
+   * Refused while lessons wait for Redis: the lesson to forget may be among them, and would be counted after.
+   */
+  async forget(tokens: Iterable<string>, isSpam: boolean): Promise<Forgotten> {
+    const script = this.store.script?.bind(this.store);
+    const list = [...tokens];
+    if (!script) {
+      const next = this.last.then(async () => {
+        const cls = isSpam ? 's' : 'h';
+        await Promise.all(list.map((t) => this.store.incr(`${this.prefix}${cls}:${t}`, -1)));
+        await this.store.incr(`${this.prefix}n${cls}`, -1);
+        return { tokens: list };
+      });
+      this.last = next.catch(() => undefined);
+      return next;
+    }
+    if (this.closed) throw new Error('bayes shared counts are closed');
+    if (this.waiting > 0 || !this.reachable) throw new Error(`Redis has not taken ${lessons(this.waiting)} yet, among which the lesson to forget may be`);
+    const cls = isSpam ? 's' : 'h';
+    const keys = [`${this.prefix}ns`, `${this.prefix}nh`, this.log, this.logSeq, this.lessonIds];
+    for (const t of list) keys.push(`${this.prefix}${cls}:${t}`);
+    const [seq, taken] = await script('mmBayesForgetOnce', FORGET_ONCE, keys, [isSpam ? 1 : 0, LOG_LENGTH, randomBytes(12).toString('base64url')]) as [number, string[]];
+    return Number(seq) > 0 ? { seq: Number(seq), tokens: taken.map(String) } : { tokens: [] };
+  }
+
+  /**
    * Sends the backlog's lessons in order until it is empty or Redis fails to answer one (which stays first). One run
    * at a time; never throws.
    */
@@ -314,6 +369,8 @@ export class SharedCounts {
     const dict = new Dictionary();
     // The lessons logged since the read began, up to the last step's counter, as counts; and those read beyond it.
     const since = new Dictionary();
+    // The lessons forgotten since then, as the counts they took out.
+    const sinceForgot = new Dictionary();
     let at = { id: start.id, seq: start.seq };
     let readTo = start.id;
     const ahead: LoggedLesson[] = [];
@@ -331,7 +388,7 @@ export class SharedCounts {
         }
         const lesson = ahead.shift()!;
         if (lesson.seq !== at.seq + 1) return null; // trimmed past lessons the counters already hold
-        since.learn(lesson.tokens, lesson.spam);
+        (lesson.forget ? sinceForgot : since).learn(lesson.tokens, lesson.spam);
         at = { id: lesson.id, seq: lesson.seq };
       }
       for (const [rest, value] of chunk.entries) {
@@ -339,20 +396,21 @@ export class SharedCounts {
         if (!Number.isFinite(n) || n <= 0) continue;
         // The value holds the lessons up to chunk.seq; without those logged since the start, it is the start's. Set,
         // not added: SCAN may return a key twice.
-        if (rest === 'ns') dict.nspam = Math.max(0, n - since.nspam);
-        else if (rest === 'nh') dict.nham = Math.max(0, n - since.nham);
+        if (rest === 'ns') dict.nspam = Math.max(0, n - since.nspam + sinceForgot.nspam);
+        else if (rest === 'nh') dict.nham = Math.max(0, n - since.nham + sinceForgot.nham);
         else if (rest.startsWith('s:')) {
           const t = rest.slice(2);
-          const change = Math.max(0, n - since.spamOf(t)) - dict.spamOf(t);
+          const change = Math.max(0, n - since.spamOf(t) + sinceForgot.spamOf(t)) - dict.spamOf(t);
           if (change !== 0) dict.add(t, change, 0);
         } else if (rest.startsWith('h:')) {
           const t = rest.slice(2);
-          const change = Math.max(0, n - since.hamOf(t)) - dict.hamOf(t);
+          const change = Math.max(0, n - since.hamOf(t) + sinceForgot.hamOf(t)) - dict.hamOf(t);
           if (change !== 0) dict.add(t, 0, change);
         }
       }
     } while (cursor !== '0');
     dict.merge(since);
+    subtractCounts(dict, sinceForgot);
     return { dict, ...at };
   }
 
@@ -377,7 +435,7 @@ export class SharedCounts {
       const f = new Map<string, string>();
       for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i], fields[i + 1]);
       const tokens = f.get('tokens') ?? '';
-      return { id, seq: Number(f.get('seq')), spam: f.get('spam') === '1', tokens: tokens ? tokens.split('\n') : [] };
+      return { id, seq: Number(f.get('seq')), spam: f.get('spam') === '1', tokens: tokens ? tokens.split('\n') : [], ...(f.get('forget') === '1' ? { forget: true } : {}) };
     }) };
   }
 

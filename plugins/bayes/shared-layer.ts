@@ -13,6 +13,7 @@
 import { Dictionary } from './engine/dictionary.ts';
 import { LOG_BATCH, type BacklogFollower, type SharedCounts, type SharedDecision } from './shared-counts.ts';
 import type { WaitingLesson } from './lesson-backlog.ts';
+import { unlearn } from './unlearn.ts';
 
 export class SharedLayer implements BacklogFollower {
   private readonly counts: SharedCounts;
@@ -56,7 +57,8 @@ export class SharedLayer implements BacklogFollower {
         this.lastSeq = lesson.seq;
         this.lastId = lesson.id;
         if (this.appliedHere.delete(lesson.seq)) continue;
-        this.target.shared.learn(lesson.tokens, lesson.spam);
+        if (lesson.forget) unlearn(this.target.shared, lesson.tokens, lesson.spam);
+        else this.target.shared.learn(lesson.tokens, lesson.spam);
       }
       if (lessons.length < LOG_BATCH) return undefined;
     }
@@ -72,6 +74,15 @@ export class SharedLayer implements BacklogFollower {
       this.appliedHere.add(seq);
     }
     this.target.shared.learn(tokens, spam);
+  }
+
+  /** An earlier lesson this gateway just took out of the store (`forgotten.tokens`: those Redis counted), taken out here too. */
+  forgot(forgotten: { seq?: number; tokens: string[] }, spam: boolean): void {
+    if (forgotten.seq !== undefined) {
+      if (forgotten.seq <= this.lastSeq) return;
+      this.appliedHere.add(forgotten.seq);
+    }
+    unlearn(this.target.shared, forgotten.tokens, spam);
   }
 
   /** A lesson now waits in the store's backlog: scored with here meanwhile. */
