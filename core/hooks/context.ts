@@ -91,15 +91,24 @@ export interface HookContext {
   readonly state: Record<string, unknown>;
   /** Per-plugin, per-connection scratch space. */
   readonly connectionState: Record<string, unknown>;
-  /** Records a finding (symbol, score, short detail) under this plugin's name. */
+  /**
+   * Records a finding (symbol, score, short detail) under this plugin's name. The symbol is 1 to 128 letters, digits
+   * and `_`, the score a number; anything else throws (the client gets 451, the log names the plugin).
+   */
   addFinding(symbol: string, score: number, detail?: string): void;
-  /** Asks the core to prepend a header to the relayed message. */
+  /**
+   * Asks the core to prepend a header to the relayed message. The name is printable ASCII without spaces or `:`
+   * (RFC 5322), at most 200 characters, and none of the fields the core writes (`X-Mailmoat-Verdict`, `-Spam`,
+   * `-Spam-Score`, `-Spam-Level`, `-Released`, `-Queue-ID`, `-Sender`); the value a string, whose line breaks are
+   * unfolded or become spaces. A bad name or value throws (the client gets 451, the log names the plugin).
+   */
   addHeader(name: string, value: string): void;
-  /** Asks the core to remove every header of that name from the relayed message. */
+  /** Asks the core to remove every header of that name (or, ending in `*`, prefix) from the relayed message; a name that is not one throws. */
   removeHeader(name: string): void;
   /**
    * data only: replaces the whole spooled message (headers and body) with new content, e.g. after
-   * stripping an infected attachment or defanging links. Later plugins and the relay see the new message.
+   * stripping an infected attachment or defanging links. Later plugins and the relay see the new message. Bare CR
+   * and LF line ends become CRLF, as a client's DATA is stored; anything but a Buffer throws.
    */
   rewriteMessage(raw: Buffer): Promise<void>;
   /**

@@ -8,7 +8,7 @@ export interface Outcome {
   code?: number;
   /** Enhanced status code such as `5.7.1`. */
   enhanced?: string;
-  /** Reply text (one line, or several lines for a multi-line reply). */
+  /** Reply text: one line, or several lines sent as a multi-line reply (`550-5.7.1 one`, `550 5.7.1 two`). */
   text?: string | string[];
 }
 

@@ -10,6 +10,8 @@ import type { Logger } from '../log/types.ts';
 import type { SessionState, Transaction } from './transaction.ts';
 import { forbiddenRecipientForm, toAddress } from '../smtp/address-policy.ts';
 import { isAscii } from '../text/ascii.ts';
+import { addedFieldNameProblem, FIELD_NAME } from '../message/header-block.ts';
+import { findingSymbolProblem } from './finding-symbol.ts';
 
 /** What an infinite finding score counts as: finite, so sums and the verdict header stay numbers. */
 const CERTAIN_SCORE = 1000;
@@ -107,6 +109,17 @@ function pluginRecipient(target: unknown, tx: Transaction, services: Services): 
   return toAddress(raw, {});
 }
 
+/**
+ * Throws when a plugin passes what the message or the verdict cannot carry (a field name with a space, a symbol with
+ * a line break). Thrown rather than ignored: the runner answers 451 and logs `plugin threw` with the plugin's name, as
+ * the scripts plugin defers a script whose result it cannot use, so the mistake shows at once and costs no finding.
+ */
+function refuseMisuse(plugin: string, call: string, arg: unknown, problem: string | undefined): void {
+  if (problem === undefined) return;
+  const shown = typeof arg === 'string' ? JSON.stringify(arg.slice(0, 100)) : String(arg).slice(0, 100);
+  throw new TypeError(`plugin ${plugin}: ${call}(${shown}) refused: ${problem}`);
+}
+
 function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
   const tx = a.tx;
   return {
@@ -125,6 +138,8 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
     state: tx ? slot(tx.pluginState, p.name) : {},
     connectionState: slot(a.session.pluginState, p.name),
     addFinding(symbol: string, score: number, detail?: string) {
+      refuseMisuse(p.name, 'addFinding', symbol, findingSymbolProblem(symbol)
+        ?? (typeof score === 'number' ? undefined : 'the score is not a number'));
       if (!lease.live('addFinding')) return;
       if (!tx) { a.log.warn('finding outside a transaction ignored', { plugin: p.name, symbol }); return; }
       // NaN says nothing; an infinite score is a plugin's certainty, kept as a score no threshold can outweigh.
@@ -132,8 +147,14 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
       else if (!Number.isFinite(score)) score = Math.sign(score) * CERTAIN_SCORE;
       tx.findings.push({ symbol, score, detail, plugin: p.name });
     },
-    addHeader(name: string, value: string) { if (lease.live('addHeader')) tx?.addHeaders.push([name, value]); },
-    removeHeader(name: string) { if (lease.live('removeHeader')) tx?.removeHeaders.add(name.toLowerCase()); },
+    addHeader(name: string, value: string) {
+      refuseMisuse(p.name, 'addHeader', name, addedFieldNameProblem(name) ?? (typeof value === 'string' ? undefined : 'the value is not a string'));
+      if (lease.live('addHeader')) tx?.addHeaders.push([name, value]);
+    },
+    removeHeader(name: string) {
+      refuseMisuse(p.name, 'removeHeader', name, typeof name === 'string' && FIELD_NAME.test(name) ? undefined : 'a field name is printable ASCII without spaces or \':\'');
+      if (lease.live('removeHeader')) tx?.removeHeaders.add(name.toLowerCase());
+    },
     discardRecipient(address: string, reason: string) {
       if (!lease.live('discardRecipient')) return;
       const lower = address.toLowerCase();
@@ -201,9 +222,13 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
     },
     async rewriteMessage(raw: Buffer) {
       if (!tx?.message) throw new Error('rewriteMessage is only available in the data hook');
+      // A JavaScript plugin may hand over a string, whose indexOf and length would not count bytes.
+      const given: unknown = raw;
+      if (!(given instanceof Uint8Array)) return refuseMisuse(p.name, 'rewriteMessage', typeof given, 'the message is not a Buffer');
+      const bytes = Buffer.isBuffer(given) ? given : Buffer.from(given.buffer, given.byteOffset, given.byteLength);
       // Thrown, not ignored: the handler learns that its work is void and stops there.
       if (!lease.live('rewriteMessage')) throw new Error(`${p.name} timed out; the message was answered without its rewrite`);
-      await tx.message.replace(raw);
+      await tx.message.replace(bytes);
     },
   };
 }

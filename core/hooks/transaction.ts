@@ -23,7 +23,7 @@ export interface SessionState extends SessionView {
   /** Refused commands and recipients so far. */
   errors: number;
   /** Set when a connect hook refused the client: every later command gets this reply (Postfix-style delayed reject). */
-  rejected?: { code: number; text: string };
+  rejected?: { code: number; text: string | string[] };
   transactions: number;
   startedAt: number;
   /** Ends the connection (the front door sets it at the greeting), for a plugin's disconnect outcome after its reply. */

@@ -8,6 +8,31 @@ const OWN_PREFIX = 'x-mailmoat-';
 /** A header field name: printable ASCII but the colon (RFC 5322 §3.6.8), as a config or a script may give one. */
 export const FIELD_NAME = /^[!-9;-~]+$/;
 
+/** Longest field name a plugin may add: with its colon and a value it must still fit a 998-character line. */
+const FIELD_NAME_MAX = 200;
+
+/**
+ * Fields the core itself writes on every accepted, released or bounced message (the verdict, the release mark, a
+ * DSN's queue id): the servers behind act on them, so a second one from a plugin would contradict the core's.
+ */
+const CORE_FIELDS = new Set([
+  'x-mailmoat-verdict', 'x-mailmoat-spam', 'x-mailmoat-spam-score', 'x-mailmoat-spam-level',
+  'x-mailmoat-released', 'x-mailmoat-queue-id', 'x-mailmoat-sender',
+]);
+
+/**
+ * Why `name` cannot be the name of a field a plugin adds (`ctx.addHeader`), or undefined. A space or colon in it
+ * would end the name early, and a reader then takes the field, and often the rest of the header section, for
+ * something else.
+ */
+export function addedFieldNameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string') return 'the name is not a string';
+  if (!FIELD_NAME.test(name)) return 'a field name is printable ASCII without spaces or \':\' (RFC 5322 §3.6.8), and not empty';
+  if (name.length > FIELD_NAME_MAX) return `a field name is at most ${FIELD_NAME_MAX} characters`;
+  if (CORE_FIELDS.has(name.toLowerCase())) return `${name} is written by the gateway's verdict, release or bounce alone`;
+  return undefined;
+}
+
 /** Index just past the blank line ending the header section, or -1 if not found in `buf`. */
 export function headerEnd(buf: Buffer): number {
   if (buf.length >= 2 && buf[0] === 0x0d && buf[1] === 0x0a) return 2; // no headers at all
@@ -88,12 +113,13 @@ export function mailDate(ms: number = Date.now()): string {
 }
 
 /**
- * Formats a header for prepending. CR and LF in values are replaced (a value cannot add lines of its own), and a
- * line over 998 characters is folded before a space or tab (a Subject the client folded over many lines, a verdict
- * with many symbols), which leaves the value as it was once unfolded.
+ * Formats a header for prepending. A value cannot add lines of its own: a line break before a space or tab (a value
+ * folded already) is unfolded, any other CR or LF becomes a space, which is what a reader unfolding the field would
+ * see. A line over 998 characters is then folded before a space or tab (a Subject the client folded over many lines,
+ * a verdict with many symbols), which leaves the value as it was once unfolded.
  */
 export function formatHeader(name: string, value: string): string {
-  const line = `${name}: ${value.replace(/[\r\n]+/g, ' ')}`;
+  const line = `${name}: ${unfoldedValue(value)}`;
   if (line.length <= LINE_LIMIT) return `${line}\r\n`;
   // Each folded line must hold text before its fold, and the fold text after it: a line of only spaces would be
   // no line of the field (some readers take it for the end of the header section).
@@ -113,6 +139,11 @@ export function formatHeader(name: string, value: string): string {
   }
   lines.push(line.slice(start));
   return `${lines.join('\r\n')}\r\n`;
+}
+
+/** `value` on one line: folds undone (RFC 5322 §2.2.3), other line breaks turned into spaces. */
+export function unfoldedValue(value: string): string {
+  return value.replace(/\r?\n(?=[ \t])/g, '').replace(/[\r\n]+/g, ' ');
 }
 
 function isFoldSpace(line: string, k: number): boolean {

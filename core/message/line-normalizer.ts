@@ -66,3 +66,44 @@ export class LineNormalizer extends Transform {
     cb();
   }
 }
+
+/**
+ * `raw` with every bare CR and bare LF made a CRLF, for a whole message a plugin hands over (`ctx.rewriteMessage`).
+ * Always rewritten, whatever `smtp.bare_lf` says: the client did not send these bytes, and a strict next hop (Postfix
+ * with `smtpd_forbid_bare_newline`) would refuse them after our 250. The same buffer comes back when it is clean.
+ */
+export function crlfLineEnds(raw: Buffer): Buffer {
+  // Where a bare line end stands: a CR gets an LF after it, an LF a CR before it. Native scans, each resumed only
+  // past what it found, so a clean message costs no per-byte loop, and one with no CR at all is not scanned to its end
+  // for one at every line.
+  const bare: number[] = [];
+  let cr = raw.indexOf(0x0d);
+  let lf = raw.indexOf(0x0a);
+  while (cr >= 0 || lf >= 0) {
+    if (cr >= 0 && (lf < 0 || cr < lf)) {
+      if (lf !== cr + 1) bare.push(cr);
+      else lf = raw.indexOf(0x0a, lf + 1); // a CRLF
+      cr = raw.indexOf(0x0d, cr + 1);
+    } else {
+      bare.push(lf);
+      lf = raw.indexOf(0x0a, lf + 1);
+    }
+  }
+  if (bare.length === 0) return raw;
+  const out = Buffer.allocUnsafe(raw.length + bare.length);
+  let from = 0;
+  let to = 0;
+  for (const at of bare) {
+    if (raw[at] === 0x0d) {
+      to += raw.copy(out, to, from, at + 1);
+      out[to++] = 0x0a;
+    } else {
+      to += raw.copy(out, to, from, at);
+      out[to++] = 0x0d;
+      out[to++] = 0x0a;
+    }
+    from = at + 1;
+  }
+  raw.copy(out, to, from);
+  return out;
+}

@@ -6,6 +6,7 @@ import type { MessageView, ParsedMessage } from './types.ts';
 import { Headers, headerEnd, parseHeaderBlock } from './header-block.ts';
 import { parseMime } from './mime-parse.ts';
 import { MEMORY_COPY_BYTES } from './spool-writer.ts';
+import { crlfLineEnds } from './line-normalizer.ts';
 
 export class SpooledMessage implements MessageView {
   readonly id: string;
@@ -51,8 +52,12 @@ export class SpooledMessage implements MessageView {
     return this.parsing;
   }
 
-  /** Replaces the spooled content (a plugin rewrote the message); the old file is replaced atomically. */
-  async replace(raw: Buffer): Promise<void> {
+  /**
+   * Replaces the spooled content (a plugin rewrote the message); the old file is replaced atomically. Bare CR and LF
+   * line ends become CRLF, as a client's DATA is stored: the relay sends the stored bytes as they are.
+   */
+  async replace(rewritten: Buffer): Promise<void> {
+    const raw = crlfLineEnds(rewritten);
     const small = raw.length <= MEMORY_COPY_BYTES;
     if (this.onDisk || !small) {
       const tmp = `${this.file}.rewrite`;

@@ -23,7 +23,7 @@ export interface ConnectionHooks {
   /** NOOP, VRFY, RSET, QUIT or an unknown verb: a reply, or undefined for smtp-server's own. */
   onCommand(conn: RawConnection, hook: CommandHookName, line: string): Promise<CommandReply | undefined>;
   /** A reply for any command while the connection is in the rejecting state (undefined = not rejecting). */
-  rejectingReply(conn: RawConnection, command: string): { code: number; text: string; close?: boolean } | undefined;
+  rejectingReply(conn: RawConnection, command: string): { code: number; text: string | string[]; close?: boolean } | undefined;
 }
 
 export interface RawConnection {

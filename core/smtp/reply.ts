@@ -44,10 +44,15 @@ export function replyFor(hook: HookName, o: Outcome): Reply {
   return { code, text };
 }
 
-/** An Error that smtp-server turns into a reply (`responseCode`); multi-line text is joined, as smtp-server sends one line. */
+/**
+ * An Error that smtp-server turns into a reply (`responseCode`). smtp-server passes `message` on to its `send`,
+ * which writes an array as a multi-line reply (`550-…` lines, then `550 …`, RFC 5321 §4.2.1): several lines stay
+ * several lines, each with the enhanced code.
+ */
 export function smtpError(code: number, enhanced: string | undefined, text: string | string[]): Error & { responseCode: number } {
-  const line = Array.isArray(text) ? text.join(' ') : text;
-  const err = new Error(enhanced ? withEnhanced(enhanced, line) : line) as Error & { responseCode: number };
+  const lines = (Array.isArray(text) ? text : [text]).map((l) => (enhanced ? withEnhanced(enhanced, l) : l));
+  const err = new Error(lines.join(' ')) as Error & { responseCode: number };
+  if (lines.length > 1) Object.defineProperty(err, 'message', { value: lines, writable: true, configurable: true });
   err.responseCode = code;
   return err;
 }

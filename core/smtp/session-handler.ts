@@ -171,14 +171,14 @@ export class SessionHandler implements ConnectionHooks {
     const reply = replyFor('connect', o);
     log.info('connect refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
     if (o.action === 'reject') {
-      // The greeting keeps every line; later commands of the refused client get them joined on one line.
-      st.rejected = { code: reply.code, text: Array.isArray(reply.text) ? reply.text.join(' ') : reply.text };
+      // Later commands of the refused client get the greeting's reply again, every line of it.
+      st.rejected = { code: reply.code, text: reply.text };
       return { kind: 'reject', code: reply.code, text: reply.text };
     }
     return { kind: 'close', code: reply.code, text: reply.text };
   }
 
-  rejectingReply(conn: RawConnection, command: string): { code: number; text: string; close?: boolean } | undefined {
+  rejectingReply(conn: RawConnection, command: string): { code: number; text: string | string[]; close?: boolean } | undefined {
     const st = this.sessions.get(conn.id);
     if (!st?.rejected || command === 'QUIT') return undefined;
     // Counted like any refused command, so limits.error_block also keeps a refused client from coming straight back.
