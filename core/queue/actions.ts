@@ -1,7 +1,11 @@
 // What an admin can do to queued messages, and the same rules whether the gateway does it live or the CLI edits files.
 import type { QueueEntry } from './entry.ts';
 
-export type ActionResult = 'done' | 'missing' | 'unchanged';
+/**
+ * `delivered`: the message was being delivered when the action came; the action waited for that attempt, which
+ * delivered it to every recipient left, so nothing was left to act on (what `missing` would wrongly say).
+ */
+export type ActionResult = 'done' | 'missing' | 'unchanged' | 'delivered';
 
 /** The steering operations of `moat queue`: one implementation in the running gateway, one on the files. */
 export interface QueueActions {

@@ -130,9 +130,9 @@ export class DeliveryQueue implements QueueActions {
 
   /** Stops delivering a message until it is released; waits for an attempt in progress to end first. */
   async hold(id: string): Promise<ActionResult> {
-    await this.settle(id);
+    const waited = await this.settle(id);
     const e = this.live.get(id) ?? await this.store.load(id);
-    if (!e) return 'missing';
+    if (!e) return this.gone(id, waited);
     if (e.held) return 'unchanged';
     this.unschedule(id);
     e.held = true;
@@ -142,10 +142,10 @@ export class DeliveryQueue implements QueueActions {
   }
 
   async release(id: string): Promise<ActionResult> {
-    await this.settle(id);
+    const waited = await this.settle(id);
     if (this.live.has(id)) return 'unchanged';
     const e = await this.store.load(id);
-    if (!e) return 'missing';
+    if (!e) return this.gone(id, waited);
     if (!e.held) { this.add(e); return 'unchanged'; }
     e.held = false;
     e.nextAttemptAt = Date.now();
@@ -157,9 +157,9 @@ export class DeliveryQueue implements QueueActions {
   }
 
   async delete(id: string, opts: { to?: string } = {}): Promise<ActionResult> {
-    await this.settle(id);
+    const waited = await this.settle(id);
     const e = this.live.get(id) ?? await this.store.load(id);
-    if (!e) return 'missing';
+    if (!e) return this.gone(id, waited);
     if (opts.to) {
       const n = dropRecipients(e, opts.to);
       if (n === 0) return 'unchanged';
@@ -189,9 +189,24 @@ export class DeliveryQueue implements QueueActions {
     await this.store.removalsSettled();
   }
 
-  /** Waits until `id` is not being delivered; after it returns, the caller acts before any other task can start one. */
-  private async settle(id: string): Promise<void> {
-    while (this.inFlight.has(id)) await this.inFlight.get(id)!.catch(() => undefined);
+  /**
+   * Waits until `id` is not being delivered; after it returns, the caller acts before any other task can start one.
+   * True when it had to wait for an attempt.
+   */
+  private async settle(id: string): Promise<boolean> {
+    let waited = false;
+    while (this.inFlight.has(id)) { waited = true; await this.inFlight.get(id)!.catch(() => undefined); }
+    return waited;
+  }
+
+  /**
+   * Why an action found no message `id` in the queue. After waiting for its delivery attempt: delivered by it, unless
+   * that attempt dead-lettered it (`missing` here, so the caller looks in dead-letter and acts there). Admin actions on
+   * one message run one after another (the control server's per-message order), so no other action removed it meanwhile.
+   */
+  private async gone(id: string, waited: boolean): Promise<ActionResult> {
+    if (!waited) return 'missing';
+    return (await this.store.load(id, 'deadletter')) ? 'missing' : 'delivered';
   }
 
   private unschedule(id: string): void {

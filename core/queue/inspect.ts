@@ -19,7 +19,11 @@ export interface ListRow {
   attempts: number;
   nextAttempt: number | null;
   lastReply: string | null;
-  state: 'active' | 'deferred' | 'held' | 'delivering' | 'dead' | 'quarantined';
+  /**
+   * As Postfix's mailq uses the words: `active` is being delivered now; `due` waits for a free relay worker, or with no
+   * gateway running for its next start; `deferred` waits for its next attempt.
+   */
+  state: 'active' | 'due' | 'deferred' | 'held' | 'dead' | 'quarantined';
   size: number;
   /** The verdict that held a quarantined message (score and findings), so the list tells why without a `show` each. */
   verdict?: QueueEntry['verdict'];
@@ -56,7 +60,7 @@ const pendingOf = (e: ListedEntry) => e.recipients.filter((r) => r.status === 'p
 
 export function listRow(e: ListedEntry, folder: QueueFolder, busy: ReadonlySet<string>, now = Date.now()): ListRow {
   const state: ListRow['state'] = folder === 'deadletter' ? 'dead' : folder === 'quarantine' ? 'quarantined'
-    : e.held ? 'held' : busy.has(e.id) ? 'delivering' : e.nextAttemptAt > now ? 'deferred' : 'active';
+    : e.held ? 'held' : busy.has(e.id) ? 'active' : e.nextAttemptAt > now ? 'deferred' : 'due';
   return {
     id: e.id, age: now - e.receivedAt, sender: e.mailFrom, recipients: folder === 'queue' ? pendingOf(e) : e.recipients.map((r) => r.address),
     recipientStatus: e.recipients.map((r) => ({ ...r })),

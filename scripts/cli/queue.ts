@@ -14,9 +14,11 @@ import { decodeWords } from '../../core/text/encoded-words.ts';
 
 const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… | --data-dir DIR] [--json]
 
-  list [--folder queue|deadletter|quarantine]   id, age, sender, recipients (with where each stands once it is
-                                                delivered or failed, and the reply that failed it), attempts,
-                                                next attempt, last reply
+  list [--folder queue|deadletter|quarantine]   id, age, state, sender, recipients (with where each stands once
+                                                it is delivered or failed, and the reply that failed it),
+                                                attempts, next attempt, last reply; states: active (being
+                                                delivered now), due (waiting for a relay worker, or for the
+                                                gateway's start), deferred, held, dead, quarantined
   show ID                                       envelope, headers, delivery history (any folder)
   flush [ID]                                    retry now: one message or every deferred one
   delete ID… | --to DOMAIN | --from ADDRESS [--folder F]
@@ -41,7 +43,10 @@ const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… |
 With a gateway running on the data_dir, flush/hold/release/requeue/delete go through its control socket
 (data_dir/control.sock), so they never race with the relay workers; without one they edit the files
 (under data_dir/queue.lock: the gateway does not start until they are done).
-Exit code: 0 done, 1 a message was not found or an error, 64 usage error.`;
+An action on a message being delivered waits for that attempt, and says so when it delivered the message.
+Exit code: 0 done (or already so: held, scheduled, due); 1 a message was not found, or the command does not apply
+to it (flush of a held one: release; requeue of one in the queue: flush; delete or hold of one delivered while it
+waited), or an error; 64 usage error.`;
 
 const OPTIONS = {
   ...CONFIG_OPTIONS, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
@@ -172,6 +177,37 @@ async function show(store: QueueStore, ids: string[], out: Json): Promise<number
   return 0;
 }
 
+/**
+ * Where a message that `flush ID` did not make due stands: `held` (release applies), `active` (being delivered now),
+ * `due` (already), `dead` or `quarantined` (requeue or release applies), `missing`.
+ */
+type FlushMiss = 'held' | 'active' | 'due' | 'dead' | 'quarantined' | 'missing';
+
+async function flushMiss(store: QueueStore, id: string, live: boolean): Promise<FlushMiss> {
+  const folder = await folderHolding(store, id);
+  if (folder === 'quarantine') return 'quarantined';
+  if (folder === 'deadletter') return 'dead';
+  if (!folder) return 'missing';
+  // A hold is written to the message's state file, by the gateway as on the files.
+  if ((await store.load(id))?.held) return 'held';
+  // The gateway's flush makes due every scheduled message that waits for its next attempt: one it did not is in a
+  // delivery now, or waits for a relay worker.
+  if (live && (await gatewayStatus(store))?.busy.includes(id)) return 'active';
+  return 'due';
+}
+
+/** What `flush ID` says when the message was not made due, and whether that is a failure (exit 1). */
+function flushMissText(id: string, state: FlushMiss, live: boolean): { text: string; failed: boolean } {
+  switch (state) {
+    case 'held': return { text: `held: moat queue release ${id} delivers it`, failed: true };
+    case 'quarantined': return { text: `in quarantine: moat queue release ${id} delivers it`, failed: true };
+    case 'dead': return { text: `in the dead-letter folder: moat queue requeue ${id} delivers it again`, failed: true };
+    case 'missing': return { text: 'not found in the queue, the quarantine or the dead-letter folder', failed: true };
+    case 'active': return { text: 'being delivered now', failed: false };
+    case 'due': return { text: live ? 'already due: it goes as soon as a relay worker is free' : 'already due: it goes at the next start of the gateway', failed: false };
+  }
+}
+
 async function flush(store: QueueStore, args: string[], out: Json): Promise<number> {
   if (args.length > 1) throw new UsageError('flush takes at most one queue id');
   const [id] = queueIds(args);
@@ -179,16 +215,16 @@ async function flush(store: QueueStore, args: string[], out: Json): Promise<numb
   try {
     const n = await owner.actions.flush(id);
     const via = owner.live ? 'gateway' : 'files';
-    // Where the message is, so that a flush that found nothing to do can say why.
-    const folder = id && n === 0 ? await folderHolding(store, id) : undefined;
-    out({ flushed: n, via }, () => console.log(`${n} message(s) due now${owner.live || n === 0 ? '' : ' (no gateway running: they go at its next start)'}`));
-    if (id && n === 0) {
-      const why = folder === 'queue' ? 'not deferred (held, due now, or being delivered)'
-        : folder === 'quarantine' ? 'in quarantine: use release' : folder === 'deadletter' ? 'in the dead-letter folder: use requeue' : 'not in the queue';
-      console.error(`${id}: ${why}`);
-      return folder === 'queue' ? 0 : 1;
+    if (!id || n > 0) {
+      out({ flushed: n, via }, () => console.log(`${n} message(s) due now${owner.live || n === 0 ? '' : ' (no gateway running: they go at its next start)'}`));
+      return 0;
     }
-    return 0;
+    // Nothing made due: say where the message stands, and fail when the flush cannot apply to it (another verb does).
+    const state = await flushMiss(store, id, !!owner.live);
+    const { text, failed } = flushMissText(id, state, !!owner.live);
+    out({ flushed: 0, via, state }, () => { if (!failed) console.log(`${id}: ${text}`); });
+    if (failed) console.error(`${id}: ${text}`);
+    return failed ? 1 : 0;
   } finally { owner.release(); }
 }
 
@@ -201,6 +237,7 @@ function resultText(command: string, r: AdminResult, to?: string): string {
     return DONE[command];
   }
   if (r === 'missing') return 'not found in the queue, the quarantine or the dead-letter folder';
+  if (r === 'delivered') return `being delivered when the ${command} came: delivered while the ${command} waited, nothing left to ${command}`;
   if (r === 'dead-letter') return 'in the dead-letter folder: requeue delivers it again, delete removes it';
   if (r === 'quarantine') return 'in quarantine: use release';
   if (command === 'hold') return 'already held, or quarantined (not delivered until released)';
@@ -259,7 +296,19 @@ async function change(store: QueueStore, command: Change, args: string[], o: Rec
     if (!targets.length) console.log('no matching message');
   });
   for (const [id, message] of Object.entries(errors)) console.error(`${id}: ${command} failed: ${message}`);
-  return failed || Object.values(results).some((r) => r === 'missing' || r === 'dead-letter' || r === 'quarantine') ? 1 : 0;
+  return failed || Object.values(results).some((r) => r !== 'error' && !achieved(command, r)) ? 1 : 0;
+}
+
+/**
+ * Whether a message ended as the command asked, so the exit code says what happened. An unchanged hold or release
+ * (already held, already scheduled) is what was asked; a hold or delete that found the message delivered meanwhile is
+ * not, a release is; a requeue of a message that is not dead-lettered did nothing (flush is the verb for it).
+ */
+function achieved(command: Change, r: AdminResult): boolean {
+  if (r === 'missing' || r === 'dead-letter' || r === 'quarantine') return false;
+  if (r === 'delivered') return command === 'release';
+  if (r === 'unchanged') return command !== 'requeue';
+  return true;
 }
 
 const RECIPIENT_DONE = { release: 'released to', delete: 'deleted for' } as const;
