@@ -6,7 +6,7 @@ import { routesSchema } from '../relay/route-config.ts';
 import { bounceConfigSchema } from '../queue/bounce-config.ts';
 import { digestConfigSchema } from '../quarantine/digest-config.ts';
 import { ipOrCidr } from './ip-schema.ts';
-import { smtpUrl } from './smtp-url-schema.ts';
+import { checkCredentialsHaveTls, smtpUrl } from './smtp-url-schema.ts';
 import { parseServer } from '../dns/servers.ts';
 import { DEFAULT_PREFIXES } from '../net/client-counting.ts';
 import { domainToASCII, domainToUnicode } from 'node:url';
@@ -59,15 +59,15 @@ function notADomain(entry: string): string | undefined {
   return undefined;
 }
 
-const smarthostSchema = s.object({
+const smarthostSchema = s.checked(s.object({
   url: smtpUrl.describe('Where accepted mail is relayed'),
   starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic')
-    .describe('STARTTLS policy for smtp:// URLs: required (no TLS, no delivery), opportunistic (TLS when offered, any certificate; plaintext when not offered or the handshake fails, unless credentials are set), off'),
+    .describe('STARTTLS policy for smtp:// URLs: required (no TLS, no delivery), opportunistic (TLS when offered, any certificate; plaintext when not offered or the handshake fails, unless credentials are set), off (refused with credentials: they are sent over TLS only)'),
   tls_verify: s.boolean().default(true).describe('With required TLS (starttls: required, smtps://) or credentials in the URL: refuse a certificate that does not verify against the system CAs and the host name'),
   connections: s.number({ integer: true, min: 1, max: 200 }).default(8).describe('Pooled connections to the smarthost'),
   // 0 would turn the socket timeout off: a smarthost that stops answering would hold its connections for ever.
   timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(60_000).describe('Connection and command timeout'),
-});
+}), checkCredentialsHaveTls);
 
 export const gatewaySchema = s.checked(s.object({
   server: s.object({

@@ -19,3 +19,27 @@ export function checkSmtpUrl(v: string, path: string, issues: Issue[]): void {
 }
 
 export const smtpUrl = s.checked(s.string({ pattern: /^smtps?:\/\//, patternName: 'smtp://[user:pass@]host:port or smtps://…' }), checkSmtpUrl);
+
+/**
+ * Credentials on a connection that can never be encrypted: the relay client sends them over TLS only
+ * (core/relay/smtp-client.ts), so every message would be deferred with "not sending credentials … without TLS" until
+ * its lifetime ran out, and only `moat doctor` would have said why. Refused where start, reload and check-config all
+ * look. `url` is the target's URL (none for MX delivery); `user` the login given beside it. No value is quoted.
+ */
+export function checkCredentialsHaveTls(target: { url?: string; starttls: string; user?: string; pass?: string }, at: string, issues: Issue[]): void {
+  if (target.starttls !== 'off') return;
+  let fromUrl = false;
+  if (target.url !== undefined) {
+    if (smtpUrlProblem(target.url)) return; // named already, and nothing sound to judge
+    const u = new URL(target.url);
+    if (u.protocol === 'smtps:') return;
+    fromUrl = u.username !== '' || u.password !== '';
+  }
+  const keys = (['user', 'pass'] as const).filter((k) => target[k] !== undefined);
+  if (!fromUrl && !keys.length) return;
+  const where = fromUrl ? 'the URL holds credentials' : `${keys.join(' and ')} ${keys.length > 1 ? 'are' : 'is'} set`;
+  issues.push({
+    path: at ? `${at}.starttls` : 'starttls',
+    message: `is off, but ${where}: the relay sends credentials over TLS only, so every message to a server that asks for a login would be deferred until it expires; set starttls: required (or opportunistic), or use smtps://`,
+  });
+}

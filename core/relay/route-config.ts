@@ -1,11 +1,11 @@
 // The schema of `routes:`: per recipient domain, its own smarthost, direct MX delivery, or the default smarthost.
 import { s, TIMER_MAX_MS, type Infer } from '../config/schema.ts';
-import { checkSmtpUrl } from '../config/smtp-url-schema.ts';
+import { checkCredentialsHaveTls, checkSmtpUrl } from '../config/smtp-url-schema.ts';
 
 const via = s.checked(s.string({ pattern: /^(mx|default|smtps?:\/\/\S+)$/, patternName: "'mx', 'default' or a URL smtp://[user:pass@]host:port" }),
   (v, p, is) => { if (v !== 'mx' && v !== 'default') checkSmtpUrl(v, p, is); });
 
-export const routeSchema = s.object({
+export const routeSchema = s.checked(s.object({
   via: via.describe("Where mail for the domain goes: a smarthost URL, 'mx' (the domain's MX hosts) or 'default' (the main smarthost)"),
   port: s.number({ integer: true, min: 1, max: 65535 }).default(25).describe('Port of the MX hosts (mx routes)'),
   starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic').describe('STARTTLS policy on this route (as smarthost.starttls)'),
@@ -17,6 +17,9 @@ export const routeSchema = s.object({
     .describe('Connections at once to one destination host (default queue.max_per_destination)'),
   max_message_size: s.size().optionalValue().describe('Largest message sent on this route; larger ones bounce (default queue.max_outbound_size)'),
   timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(60_000).describe('Connection and command timeout'),
+}), (r, p, is) => {
+  // 'default' takes the main smarthost's connection, which is judged there.
+  if (r.via !== 'default') checkCredentialsHaveTls({ ...r, url: r.via === 'mx' ? undefined : r.via }, p, is);
 });
 
 export const routesSchema = s.record(s.union(via, routeSchema)).default({})

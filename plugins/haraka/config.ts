@@ -4,6 +4,8 @@ import path from 'node:path';
 import { s, type Infer, type Issue } from '../../core/index.ts';
 import { folderProblem, ignoresBadPlugins, listNames } from './folder-check.ts';
 import { pluginName, searchPaths } from './loader.ts';
+import { unparsableConfigFiles, unparsableMessage } from './config-files.ts';
+import { compileWithoutRunning } from './plugin-code.ts';
 import { LEVELS } from './log.ts';
 
 const options = s.object({
@@ -36,20 +38,28 @@ export const configSchema = s.checked(options, checkFolder);
 
 /**
  * The folder check for `moat check-config` (a plugin definition's `check`), which knows the config file's folder and
- * so also judges a relative `dir`, as the start will resolve it.
+ * so also judges a relative `dir`, as the start will resolve it. It finds what the start would refuse, in the start's
+ * words, without running plugin code: config files that do not parse, and (unless smtp.ini skips bad plugins) a name
+ * in config/plugins that no search path holds or whose code does not compile.
  */
 export function checkOptions(cfg: Infer<typeof options>, setup: { configDir: string }): Issue[] {
   const dir = path.resolve(setup.configDir, cfg.dir);
   const problem = folderProblem(dir);
   if (problem) return [{ path: 'dir', message: problem }];
-  // What the start would refuse next: a name in config/plugins that no search path holds (found, not run: the
-  // check executes no plugin code).
-  if (ignoresBadPlugins(dir)) return [];
+  const issues: Issue[] = [];
+  const broken = unparsableConfigFiles(dir);
+  if (broken.length) issues.push({ path: 'dir', message: unparsableMessage(broken) });
+  if (ignoresBadPlugins(dir)) return issues;
   const list = path.join(dir, 'config', 'plugins');
-  return listNames(readFileSync(list, 'utf8'))
-    .map(pluginName)
-    .filter((name) => !searchPaths(dir, name).some((p) => existsSync(p)))
-    .map((name) => ({ path: 'dir', message: `${list} names the plugin ${name}, which is neither in ${path.join(dir, 'plugins')}, nor installed as haraka-plugin-${name}, nor one of Haraka's own` }));
+  for (const name of listNames(readFileSync(list, 'utf8')).map(pluginName)) {
+    const found = searchPaths(dir, name).find((p) => existsSync(p));
+    if (!found) {
+      issues.push({ path: 'dir', message: `${list} names the plugin ${name}, which is neither in ${path.join(dir, 'plugins')}, nor installed as haraka-plugin-${name}, nor one of Haraka's own` });
+      continue;
+    }
+    try { compileWithoutRunning(name, found); } catch (err) { issues.push({ path: 'dir', message: (err as Error).message }); }
+  }
+  return issues;
 }
 
 export type HarakaConfig = Infer<typeof configSchema>;

@@ -7,6 +7,7 @@ import { checkOptions, configSchema, type HarakaConfig } from './config.ts';
 import { installDnsRedirect, redirectDns } from './dns-redirect.ts';
 import { configReadErrors, forgetCachedConfig, restoreCachedConfig } from './config-cache.ts';
 import { folderProblem, ignoresBadPlugins } from './folder-check.ts';
+import { unparsableConfigFiles, unparsableMessage } from './config-files.ts';
 import { idleHooks, runsSomething } from './idle-hooks.ts';
 import { loadFolder, pluginName, searchPaths, type LoadedFolder } from './loader.ts';
 import { levelNumber } from './log.ts';
@@ -52,6 +53,10 @@ const definition = definePlugin<HarakaConfig>({
     // Checked before anything process-wide is touched: the first entry pins Haraka's root to its folder for good.
     const problem = folderProblem(dir);
     if (problem) throw new Error(problem);
+    // Every structured file, not only those the plugins read while they load: one read first in a hook would get {}.
+    // `moat check-config` runs the same check, so it passes only a folder that starts.
+    const broken = unparsableConfigFiles(dir);
+    if (broken.length) throw new Error(unparsableMessage(broken));
     const undoDns = cfg.dns_servers.length ? redirectDns(cfg.dns_servers) : undefined;
     pinHarakaRoot(dir);
     constants.import(globalThis);
@@ -88,7 +93,7 @@ const definition = definePlugin<HarakaConfig>({
     if (unreadable.length) {
       // The plugins have registered by now (timers, watchers, connections): refused, they must not outlive the entry.
       await shutDown();
-      throw new Error(`haraka config cannot be parsed: ${unreadable.map((u) => `${u.file}: ${u.error}`).join('; ')}`);
+      throw new Error(unparsableMessage(unreadable));
     }
     setup.log.info('haraka plugins loaded', { dir, plugins: folder.pluginList.join(',') });
     if (!folder.pluginList.length) {

@@ -8,6 +8,7 @@ import { HookRegistry } from './registry.ts';
 import { harakaServer } from './server.ts';
 import type { LogSink } from './log.ts';
 import { ignoresBadPlugins } from './folder-check.ts';
+import { PLAIN_PREFIX, PluginCodeError, pluginCodeError } from './plugin-code.ts';
 
 /** Old names Haraka still accepts in config/plugins, and what they load now (Haraka's `plugins.deprecated`). */
 export const DEPRECATED: Readonly<Record<string, string>> = {
@@ -76,7 +77,7 @@ export function compileInto(plugin: Plugin, extraGlobals: Record<string, Any> = 
     for (const k in mod) plugin[k] = mod[k];
     return;
   }
-  const code = `"use strict";${readFileSync(plugin.plugin_path, 'utf8')}`;
+  const code = `${PLAIN_PREFIX}${readFileSync(plugin.plugin_path, 'utf8')}`;
   const sandbox: Record<string, Any> = {
     require: plainRequire(plugin), __filename: plugin.plugin_path, __dirname: path.dirname(plugin.plugin_path),
     exports: plugin, fetch, clearTimeout, clearInterval, process, setInterval, setTimeout, Buffer, Math,
@@ -109,8 +110,10 @@ export function loadFolder(dir: string, sink: LogSink): LoadedFolder {
       const name = shortName(rawName);
       const found = searchPaths(dir, name).find((p) => existsSync(p));
       if (!found) throw new Error(`Loading plugin ${name} failed: No plugin with this name found`);
-      const plugin = new Plugin(name, found, path.basename(found) === 'package.json', folder);
-      compileInto(plugin);
+      const isPackage = path.basename(found) === 'package.json';
+      const plugin = new Plugin(name, found, isPackage, folder);
+      // V8 puts a syntax error's file and line in the stack only: the admin would read "Unexpected token" alone.
+      try { compileInto(plugin); } catch (err) { throw pluginCodeError(name, found, isPackage, err); }
       return plugin;
     },
   };
@@ -140,12 +143,17 @@ function registerAll(names: string[], folder: LoadedFolder, registry: HookRegist
       plugin = folder.compile(name);
     } catch (err) {
       if (!ignoreBad) throw err;
-      sink.logger.error(`haraka plugin ${name} skipped: ${(err as Error).message}`);
+      sink.logger.error(`haraka plugin ${name} skipped: ${err instanceof PluginCodeError ? err.detail : (err as Error).message}`);
       continue;
     }
     registry.plugins.set(plugin.name, plugin);
     // Not awaited, as in Haraka: an async register() (asn) adds hooks later, into the live registry.
-    const pending: Any = plugin.register();
+    let pending: Any;
+    try {
+      pending = plugin.register();
+    } catch (err) {
+      throw pluginCodeError(plugin.name, plugin.plugin_path, plugin.hasPackageJson, err, 'register()');
+    }
     if (pending && typeof pending.then === 'function') {
       pending.then(undefined, (err: Error) => sink.logger.error(`haraka plugin ${name} register failed`, { err: err.message }));
     }

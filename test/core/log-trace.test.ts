@@ -61,7 +61,7 @@ describe('tracing every message through the log by its queue id, and the metrics
     for (const a of ['later', 'stuck', 'waiting', 'kept']) sink.rcptReplies.set(`${a}@example.com`, 451);
     sink.rcptReplies.set('gone@example.com', 550);
     gw = await spawnGateway({ config: {
-      smarthost: { url: `smtp://relayuser:s3cret-smarthost-pw@127.0.0.1:${sink.port}`, starttls: 'off' },
+      smarthost: { url: `smtp://relayuser:s3cret-smarthost-pw@127.0.0.1:${sink.port}` },
       // Nothing listens there: the gateway runs on an unreachable store, which it reports (with the URL) in its log.
       state: { backend: 'redis', redis: { url: `redis://:s3cret-redis-pw@127.0.0.1:${await freePort()}` } },
       queue: { retry_schedule: ['1s'], lifetime: '6s' },
