@@ -20,9 +20,10 @@ import { keepDataDirPrivate } from './data-dir.ts';
 import { UsersFile } from './auth/users-file.ts';
 import { closePlugins, createPlugins, PROJECT_DIR, type DisabledPlugin, type LoadedPlugin } from './plugin/loader.ts';
 import { InUse } from './plugin/in-use.ts';
+import { guardStrayErrors, pluginPlaces } from './plugin/stray-errors.ts';
 import type { Services } from './hooks/context.ts';
 import { compilePolicy, type Policy, type Runtime } from './runtime.ts';
-import { Metrics } from './metrics.ts';
+import { Metrics, QueueGauges } from './metrics.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
 import { AuthFailures } from './auth/auth-failures.ts';
 import { ClientCounting } from './net/client-counting.ts';
@@ -52,6 +53,11 @@ export interface GatewayOptions {
   handleSignals?: boolean;
   /** Log what libraries print with console.* as records (the CLI does; a test runner's own output must stay). */
   captureConsole?: boolean;
+  /**
+   * Takes over errors nobody caught (core/plugin/stray-errors.ts), and is called when one came from the core's own code
+   * and the gateway must stop (the CLI does; a test runner keeps its own handlers).
+   */
+  onFatalError?: (error: unknown) => void;
 }
 
 export interface Gateway {
@@ -172,9 +178,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.handleSignals) process.on('SIGHUP', onHup);
   const releaseConsole = opts.captureConsole ? captureConsole(log.child({ component: 'console' })) : () => undefined;
   /** Gives the process back its SIGHUP and console when the start fails. */
+  let strayGuardRemove: (() => void) | undefined;
   const letGoOfProcess = () => {
     if (opts.handleSignals) process.off('SIGHUP', onHup);
     releaseConsole();
+    strayGuardRemove?.();
   };
   let hostname = hostnameOf(cfg);
   let tls: TlsMaterial;
@@ -192,6 +200,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let dns: CoreResolver = createResolver(cfg.dns, log.child({ component: 'dns' }), { stats: dnsStats });
   const users = new UsersFile(usersFileOf(cfg));
   const metrics = new Metrics();
+  // Before any plugin is created: a create may start the timer that throws.
+  if (opts.onFatalError) strayGuardRemove = guardStrayErrors({
+    log, count: () => metrics.inc('uncaught_errors'), places: () => pluginPlaces(cfg.plugins, PROJECT_DIR, opts.configDir ?? process.cwd()), projectDir: PROJECT_DIR,
+    onFatal: opts.onFatalError,
+  }).remove;
   let relay = makeRelay(cfg, queue, hostname, dns, log);
   let inUse = new InUse();
   inUse.trackRelay(relay);
@@ -224,9 +237,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 
   // What `moat metrics` and GET /metrics show, one function for both so the two never differ.
+  const queueGauges = new QueueGauges(queue.dirs, delivery);
   const liveMetrics = () => ({
     ...metrics.snapshot(), connections_open: rt.connections.count, queue_scheduled: delivery.size, queue_journaled: queue.journaledCount,
-    dns: dns.stats(),
+    ...queueGauges.values(), dns: dns.stats(),
   });
   // Set once the gateway has started; until then `moat reload` is told to wait, as a SIGHUP is ignored.
   let reloadByControl: (() => Promise<ReloadReport>) | undefined;
@@ -295,6 +309,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   for (const e of recovered.entries) { e.nextAttemptAt = Math.min(e.nextAttemptAt, startedAt); delivery.add(e); }
   log.info('queue recovered', { messages: recovered.entries.length, orphans_removed: recovered.orphans, broken: recovered.broken.length, leftover_states_removed: recovered.leftovers });
   logTrail(cfg.data_dir, log.child({ component: 'control' }));
+  // Counted once before the first scrape can come, then kept up to date in the background.
+  await queueGauges.refresh().catch((e: Error) => log.warn('queue folders could not be counted for the metrics', { error: e.message }));
+  queueGauges.start();
   control.open();
   queueRecovered = true;
   phase = 'starting: opening the SMTP listeners';
@@ -316,6 +333,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     await admin?.close();
     await digests.stop();
     await retention.stop();
+    queueGauges.stop();
     await control.close(); await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     queue.close();
     letGoOfProcess();
@@ -328,6 +346,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const retired = new Retired(log);
   let stopped = false;
+  const stopping = new AbortController();
   const reloadOnce = async (next?: GatewayConfig): Promise<ReloadReport> => {
     let nc: GatewayConfig;
     // The file read, which `moat reload` names: the one the gateway started with, with its start's --set overrides.
@@ -368,7 +387,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const nextServices = nextDns === dns && nextHostname === hostname ? rt.services : servicesWith(nextDns, nextHostname);
     let plugins: LoadedPlugin[];
     const disabled: DisabledPlugin[] = [];
-    try { plugins = await createPlugins(nc.plugins, { ...setup, services: nextServices }, disabled); } catch (e) {
+    const warnings: string[] = [];
+    // A stop gives up a create under way rather than wait out its time limit (RETIRE_AFTER_MS would be too late for systemd).
+    try { plugins = await createPlugins(nc.plugins, { ...setup, services: nextServices }, disabled, PROJECT_DIR, { signal: stopping.signal, warnings }); } catch (e) {
       return refused('config reload refused: a plugin cannot start; the running config is kept', String((e as Error).message), `a plugin cannot start: ${String((e as Error).message)}`);
     }
     if (stopped) {
@@ -409,7 +430,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     if (ignored.length) log.warn('config reload: these keys change only on restart and keep their running values', { keys: ignored });
     log.info('config reloaded', { plugins: plugins.map((p) => p.name), ...(applied.length ? { applied } : {}), ...(changed.length ? { changed } : {}) });
     // A plugin disabled for a missing resource does not refuse the reload (as at start), but the admin who asked must hear of it.
-    return { reloaded: true, file, changed, restartOnly: ignored, plugins: plugins.map((p) => p.name), ...(disabled.length ? { disabled } : {}) };
+    const report: ReloadReport = { reloaded: true, file, changed, restartOnly: ignored, plugins: plugins.map((p) => p.name), ...(disabled.length ? { disabled } : {}), ...(warnings.length ? { warnings } : {}) };
+    return report;
   };
 
   // One reload at a time, and a burst of SIGHUPs while one runs is one more reload, not one per signal: each reload
@@ -454,10 +476,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await stopListeners(listeners);
       // After the SMTP listeners: while they finish their sessions, a load balancer's probe reads 503 stopping.
       await admin?.close();
-      // A reload under way finishes first (seeing `stopped`, it closes what it built) rather than racing the closes below.
+      // A reload under way finishes first (seeing `stopped`, it closes what it built) rather than racing the closes below;
+      // a plugin create it waits for is given up, so a create that never ends cannot hold the stop.
+      stopping.abort('the gateway is stopping');
       await chain;
       await retention.stop();
       await digests?.stop();
+      queueGauges.stop();
       await control?.close();
       await delivery.stop();
       await retired.closeAll();

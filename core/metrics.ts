@@ -1,4 +1,8 @@
-// Counters and timings the gateway keeps (shown by `moat metrics` and written to the log at shutdown).
+// Counters and timings the gateway keeps (shown by `moat metrics` and written to the log at shutdown), and the
+// queue's gauges by folder.
+import { readFileSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 
 /** The nearest-rank percentile of ascending `sorted` (q from 0 to 1): the smallest value with at least q of all at or below it; NaN when empty. */
 export function percentile(sorted: readonly number[], q: number): number {
@@ -81,6 +85,13 @@ const KNOWN: Record<string, [Kind, string]> = {
   connections_open: ['gauge', 'SMTP connections open now'],
   queue_scheduled: ['gauge', 'Messages the relay workers schedule now (due, deferred or in flight)'],
   queue_journaled: ['gauge', 'Messages held in the journal now'],
+  queue_active: ['gauge', 'Messages being delivered now'],
+  queue_deferred: ['gauge', 'Messages waiting for a retry after a failed attempt (not being delivered now)'],
+  queue_held: ['gauge', 'Messages an administrator put on hold (moat queue hold)'],
+  queue_quarantined: ['gauge', 'Messages in the quarantine'],
+  queue_deadletter: ['gauge', 'Messages in the dead-letter folder'],
+  queue_oldest_age_seconds: ['gauge', 'Age of the oldest message in the queue (scheduled or held), 0 when it is empty'],
+  uncaught_errors: ['counter', 'Errors nothing caught (a floating promise rejection, a throw from a timer), logged at error level'],
   data_ms_p50: ['gauge', 'Median milliseconds from DATA to the final reply, over the last 10,000 messages'],
   data_ms_p99: ['gauge', '99th percentile milliseconds from DATA to the final reply, over the last 10,000 messages'],
   dns_lookups: ['counter', 'DNS lookups asked of the resolver'],
@@ -159,4 +170,131 @@ export function prometheusText(values: Record<string, unknown>): string {
   let out = '';
   for (const f of families.values()) out += `# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${f.name} ${f.kind}\n${f.samples.join('\n')}\n`;
   return out;
+}
+
+/** What the queue's gauges are read from beside the folders: the relay workers' schedule, in memory. */
+export interface ScheduleView {
+  /** Ids being delivered now. */
+  readonly busy: string[];
+  /** Every message the relay workers schedule (due, deferred or in flight). */
+  scheduled(): ReadonlyArray<{ id: string; attempts: number; receivedAt: number }>;
+}
+
+/** How often the folders are looked at: a stat each; a folder is listed again only when its entries changed. */
+export const QUEUE_GAUGES_REFRESH_MS = 5_000;
+
+/** Folder state from its last listing: the folder's mtime then, and what was counted. */
+interface Listing { mtimeMs: number; count: number }
+
+/**
+ * The queue's gauges by folder, as Postfix admins watch the active, deferred and hold queues (qshape) and PMG's the
+ * quarantine. Scheduled messages are counted from the relay workers' memory at each read. Held, quarantined and
+ * dead-lettered ones live only on disk: each folder is listed (names only) when its mtime says an entry was added or
+ * removed, at most every QUEUE_GAUGES_REFRESH_MS and off the event loop, so a scrape never reads a folder, and a
+ * large idle queue costs three stats per interval. Held messages are those of `queue/` with a state file that the
+ * workers do not schedule; each one's state file is read once, for its arrival time.
+ */
+export class QueueGauges {
+  private readonly dirs: { queue: string; quarantine: string; deadletter: string };
+  private readonly schedule: ScheduleView;
+  private readonly listings: Partial<Record<'queue' | 'quarantine' | 'deadletter', Listing>> = {};
+  /** Held messages by id, with their arrival time. */
+  private held = new Map<string, number>();
+  private refreshing?: Promise<void>;
+  private timer?: NodeJS.Timeout;
+
+  constructor(dirs: { queue: string; quarantine: string; deadletter: string }, schedule: ScheduleView) {
+    this.dirs = dirs;
+    this.schedule = schedule;
+  }
+
+  /** The gauges now; the folder counts are those of the last refresh. */
+  values(now = Date.now()): Record<string, number> {
+    const busy = new Set(this.schedule.busy);
+    let deferred = 0;
+    let oldest = Infinity;
+    // A message released since the last refresh is scheduled already: counted there, not as held.
+    const released = new Set<string>();
+    for (const e of this.schedule.scheduled()) {
+      if (e.attempts > 0 && !busy.has(e.id)) deferred++;
+      if (e.receivedAt < oldest) oldest = e.receivedAt;
+      if (this.held.has(e.id)) released.add(e.id);
+    }
+    for (const [id, at] of this.held) if (!released.has(id) && at < oldest) oldest = at;
+    return {
+      queue_active: busy.size,
+      queue_deferred: deferred,
+      queue_held: this.held.size - released.size,
+      queue_quarantined: this.listings.quarantine?.count ?? 0,
+      queue_deadletter: this.listings.deadletter?.count ?? 0,
+      queue_oldest_age_seconds: Number.isFinite(oldest) ? Math.max(0, Math.round((now - oldest) / 1000)) : 0,
+    };
+  }
+
+  /** Lists the folders that changed since they were last listed; one refresh at a time (a caller during one waits for it). */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.refreshChanged().finally(() => { this.refreshing = undefined; });
+    return this.refreshing;
+  }
+
+  /** Refreshes every `everyMs` until stop(); a refresh that fails keeps the last counts and is tried again. */
+  start(everyMs = QUEUE_GAUGES_REFRESH_MS): void {
+    this.timer = setInterval(() => { this.refresh().catch(() => undefined); }, everyMs);
+    this.timer.unref();
+  }
+
+  stop(): void { clearInterval(this.timer); }
+
+  private async refreshChanged(): Promise<void> {
+    for (const folder of ['quarantine', 'deadletter'] as const) {
+      const names = await this.changedNames(folder);
+      if (names) this.listings[folder]!.count = names.filter((n) => n.endsWith('.eml')).length;
+    }
+    const names = await this.changedNames('queue');
+    if (!names) return;
+    const all = new Set(names);
+    const scheduled = new Set(this.schedule.scheduled().map((e) => e.id));
+    const held = new Map<string, number>();
+    let sliceStart = performance.now();
+    for (const n of names) {
+      if (!n.endsWith('.json')) continue;
+      const id = n.slice(0, -'.json'.length);
+      // A state file of its own beside a message no worker schedules: on hold, or moving between folders right now.
+      if (id.includes('.') || !all.has(`${id}.eml`) || scheduled.has(id)) continue;
+      const known = this.held.get(id);
+      if (known !== undefined) { held.set(id, known); continue; }
+      const receivedAt = heldSince(path.join(this.dirs.queue, n));
+      if (receivedAt !== undefined) held.set(id, receivedAt);
+      // Read synchronously, as the queue store reads state files (a few KB in the page cache: through the thread
+      // pool each costs more in hand-offs than in reading), in slices between which the event loop runs.
+      if (performance.now() - sliceStart > READ_SLICE_MS) { await new Promise((r) => setImmediate(r)); sliceStart = performance.now(); }
+    }
+    this.held = held;
+  }
+
+  /** The folder's names when its entries changed since the last listing (by its mtime), else undefined. */
+  private async changedNames(folder: 'queue' | 'quarantine' | 'deadletter'): Promise<string[] | undefined> {
+    const dir = this.dirs[folder];
+    // Taken before the listing: a change made while it runs moves the mtime past this one and is listed next time.
+    const { mtimeMs } = await stat(dir);
+    const last = this.listings[folder];
+    if (last && last.mtimeMs === mtimeMs) return undefined;
+    const names = await readdir(dir);
+    // A change within the file system's clock tick of this one leaves the mtime as it is: a recent mtime is not trusted.
+    this.listings[folder] = { mtimeMs: Date.now() - mtimeMs > 1000 ? mtimeMs : NaN, count: last?.count ?? 0 };
+    return names;
+  }
+}
+
+/** The longest the event loop waits while held messages' state files are read. */
+const READ_SLICE_MS = 10;
+
+/** The arrival time of a message whose state file says it is held; undefined when it is not (or is gone). */
+function heldSince(file: string): number | undefined {
+  try {
+    const e = JSON.parse(readFileSync(file, 'utf8')) as { held?: boolean; receivedAt?: number };
+    return e.held === true && typeof e.receivedAt === 'number' ? e.receivedAt : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -40,7 +40,7 @@ export interface BulkReply { results: Record<string, AdminResult | number>; erro
  * value the file asks for but the gateway keeps until its next start. Key names only: values may hold credentials.
  */
 export type ReloadReport =
-  | { reloaded: true; file?: string; changed: string[]; restartOnly: string[]; plugins: string[]; disabled?: Array<{ name: string; reason: string }> }
+  | { reloaded: true; file?: string; changed: string[]; restartOnly: string[]; plugins: string[]; disabled?: Array<{ name: string; reason: string }>; warnings?: string[] }
   | { reloaded: false; file?: string; errors: string[] };
 
 /** Ids in one bulk request: 1,000 ids of up to 40 characters stay well below the server's 64 KB line limit. */

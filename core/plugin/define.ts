@@ -75,6 +75,11 @@ export interface PluginDefinition<C> {
    * whose `timeout` is not above it is refused, since the core would cut the call off before the plugin's own limit.
    */
   neededTimeout?(config: C): { ms: number; why: string } | undefined;
+  /**
+   * Milliseconds `create` may take with these options, for a plugin whose start legitimately takes longer than the
+   * core's 30 s (a very large dictionary to read). Past it the start fails, or the reload is refused, naming the plugin.
+   */
+  createTimeout?(config: C): number;
 }
 
 /**

@@ -57,6 +57,11 @@ export async function importPlugin(entry: EntryLike, projectDir = PROJECT_DIR): 
   return def;
 }
 
+/** Why an entry whose `name` is not its module's own name is worth a warning, as start, reload and check-config say it. */
+export function nameMismatch(index: number, entryName: string, moduleName: string): string {
+  return `plugins[${index}].name: is "${entryName}" but its module defines "${moduleName}", which its log lines and findings use (a rule or script looking for ${entryName}'s findings finds none)`;
+}
+
 /** The entry's own options: everything but the keys the core reads. */
 export function pluginOptions(entry: EntryLike): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -103,10 +108,10 @@ export async function closePlugins(plugins: LoadedPlugin[], log: Logger): Promis
  * required. When one stops the start, the instances made before it are closed: their threads, timers and
  * connections would otherwise outlive a start that failed, or stay beside the chain a refused reload kept.
  */
-export async function createPlugins(entries: EntryLike[], setup: PluginSetup, disabled: DisabledPlugin[] = [], projectDir = PROJECT_DIR): Promise<LoadedPlugin[]> {
+export async function createPlugins(entries: EntryLike[], setup: PluginSetup, disabled: DisabledPlugin[] = [], projectDir = PROJECT_DIR, opts: CreateOptions = {}): Promise<LoadedPlugin[]> {
   const out: LoadedPlugin[] = [];
   try {
-    await createEach(entries, setup, projectDir, out, disabled);
+    await createEach(entries, setup, projectDir, out, disabled, opts);
   } catch (e) {
     await closePlugins(out, setup.log);
     throw e;
@@ -114,22 +119,77 @@ export async function createPlugins(entries: EntryLike[], setup: PluginSetup, di
   return out;
 }
 
+/** How long a plugin's `create` may take unless its definition asks for more (`createTimeout`). */
+export const CREATE_TIMEOUT_MS = 30_000;
+
+export interface CreateOptions {
+  /** Ends the wait for a `create` under way (a stop while a reload builds its chain); the start or reload then fails. */
+  signal?: AbortSignal;
+  /** Gets what is logged as a warning about an entry (its code changed since it was loaded, a name its module does not use), for `moat reload` to print. */
+  warnings?: string[];
+}
+
+/** A `create` that did not finish in its time, or was given up by a stop: never a reason to just disable the plugin. */
+class CreateCutOff extends Error {}
+
+/**
+ * Runs `create` under its time limit. A `create` that never settles (a connection that is never answered, a forgotten
+ * await) would otherwise hold a start, every later reload (they run one at a time) and the stop that waits for them.
+ * One that finishes after it was given up is closed then, so its sockets and timers do not outlive it unseen.
+ */
+async function createInTime<C>(def: PluginDefinition<C>, cfg: C, setup: PluginSetup, opts: CreateOptions): Promise<PluginInstance> {
+  const ms = def.createTimeout?.(cfg) ?? CREATE_TIMEOUT_MS;
+  const creating = Promise.resolve().then(() => def.create(cfg, setup));
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const cutOff = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CreateCutOff(`its create() did not finish within ${formatDuration(ms)}`)), ms);
+    onAbort = () => reject(new CreateCutOff(`its create() was given up: ${String(opts.signal?.reason ?? 'aborted')}`));
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([creating, cutOff]);
+  } catch (e) {
+    if (e instanceof CreateCutOff) {
+      creating.then(
+        async (late) => {
+          setup.log.warn('plugin create finished after it was given up; its instance is closed', {});
+          try { await late.close?.(); } catch (err) { setup.log.warn('plugin close failed', { error: String(err) }); }
+        },
+        () => undefined,
+      );
+    }
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 /** A plugin left out of the chain because its resource is missing (`PluginUnavailableError`), with why. */
 export interface DisabledPlugin { name: string; reason: string }
 
-async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: string, out: LoadedPlugin[], disabled: DisabledPlugin[]): Promise<void> {
+async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: string, out: LoadedPlugin[], disabled: DisabledPlugin[], opts: CreateOptions): Promise<void> {
   for (const [i, entry] of entries.entries()) {
+    if (opts.signal?.aborted) throw new CreateCutOff(`plugins were not created: ${String(opts.signal.reason ?? 'aborted')}`);
     const def = await importPlugin(entry, projectDir);
     const issues: Issue[] = [];
     const cfg = def.configSchema.parse(pluginOptions(entry), `plugins[${i}]`, issues);
     if (issues.length) throw new Error(issues.map((x) => `${x.path}: ${x.message}`).join('; '));
     const log = setup.log.child({ plugin: def.name });
     // The module's own name tags its log lines and findings; an entry naming it otherwise would be looked for in vain.
-    if (entry.module && entry.name !== def.name) log.warn('plugin entry name differs from the name its module defines, which its log lines and findings use', { entry: entry.name, module: entry.module });
+    if (entry.module && entry.name !== def.name) {
+      log.warn('plugin entry name differs from the name its module defines, which its log lines and findings use', { entry: entry.name, module: entry.module });
+      opts.warnings?.push(nameMismatch(i, entry.name, def.name));
+    }
     const changed = moduleChangedSinceLoad(entry, projectDir);
-    if (changed) log.warn('plugin code changed since it was loaded: the code loaded first runs until a restart', { file: changed });
+    if (changed) {
+      log.warn('plugin code changed since it was loaded: the code loaded first runs until a restart', { file: changed });
+      opts.warnings?.push(`plugin ${def.name}: its code changed since it was loaded (${changed}): the code loaded first runs until a restart`);
+    }
     try {
-      const instance = await def.create(cfg, { ...setup, log, chain: { names: entries.map((e) => e.name), index: i } });
+      const instance = await createInTime(def, cfg, { ...setup, log, chain: { names: entries.map((e) => e.name), index: i } }, opts);
       out.push({ name: def.name, timeout: entry.timeout, instance });
     } catch (e) {
       const reason = (e as Error).message;

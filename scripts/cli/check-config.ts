@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { readConfig, ConfigError, type LoadedConfig } from '../../core/config/load.ts';
 import type { GatewayConfig } from '../../core/config/gateway-schema.ts';
 import { isIssueUnder, type Issue } from '../../core/config/schema.ts';
-import { importPlugin, pluginOptions, PROJECT_DIR, type EntryLike } from '../../core/plugin/loader.ts';
+import { importPlugin, nameMismatch, pluginOptions, PROJECT_DIR, type EntryLike } from '../../core/plugin/loader.ts';
 import { loadTls } from '../../core/smtp/tls.ts';
 import { CONFIG_OPTIONS, readCommand } from './args.ts';
 
@@ -46,7 +46,7 @@ class DataDirInError extends Error {}
  * checked further, but an error in another entry or another key does not stop this one's check, so one run lists
  * what a second run would find.
  */
-async function pluginIssues(config: GatewayConfig, baseDir: string, known: Issue[]): Promise<Issue[]> {
+async function pluginIssues(config: GatewayConfig, baseDir: string, known: Issue[], warnings: string[]): Promise<Issue[]> {
   const issues: Issue[] = [];
   if (!Array.isArray(config.plugins) || known.some((x) => x.path === 'plugins')) return issues;
   const dataDirValid = typeof config.data_dir === 'string' && !known.some((x) => isIssueUnder(x, 'data_dir'));
@@ -60,6 +60,8 @@ async function pluginIssues(config: GatewayConfig, baseDir: string, known: Issue
     const at = `plugins[${i}]`;
     if (known.some((x) => isIssueUnder(x, at))) continue;
     const def = await importPlugin(entry as EntryLike);
+    // As the start warns: the module's own name tags the findings that rules and scripts look for.
+    if (entry.module && entry.name !== def.name) warnings.push(nameMismatch(i, entry.name, def.name));
     if (!def.check) continue;
     const options = def.configSchema.parse(pluginOptions(entry as EntryLike), at, []);
     try {
@@ -77,7 +79,7 @@ export interface ConfigCheck {
   file?: string;
   /** Every error: the schema's, then what a start would refuse beyond it. */
   issues: Issue[];
-  /** Not errors, but worth a line: an expired certificate is still served. */
+  /** Not errors, but worth a line: an expired certificate is still served; a plugin entry named otherwise than its module. */
   warnings: string[];
   /** The config, once the schema found nothing in it (what the start would refuse may still be in `issues`). */
   loaded?: LoadedConfig;
@@ -94,7 +96,7 @@ export async function checkConfig(opts: { file?: string; overrides?: string[] })
   const issues = [...schemaIssues];
   const tls = config.server?.tls;
   if (tls) issues.push(...tlsIssues(tls.cert, tls.key, warnings));
-  issues.push(...await pluginIssues(config, baseDir, schemaIssues));
+  issues.push(...await pluginIssues(config, baseDir, schemaIssues, warnings));
   return { file, issues, warnings, loaded: schemaIssues.length ? undefined : { config, file, baseDir } };
 }
 

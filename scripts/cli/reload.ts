@@ -31,13 +31,16 @@ async function findDataDir(file: string | undefined, overrides: string[]): Promi
   return { problem: `${reading.file ?? 'the config'}: ${why}` };
 }
 
-function printReloaded(r: Extract<ReloadReport, { reloaded: true }>): void {
+type Reloaded = Extract<ReloadReport, { reloaded: true }>;
+
+function printReloaded(r: Reloaded): void {
   const lines = [`reloaded ${r.file ?? '(the embedded default config)'}`];
   lines.push(r.changed.length
     ? `  changed: ${r.changed.join(', ')}`
     : '  changed: nothing (the plugins were started anew and the TLS certificate read again)');
   lines.push(`  plugins: ${r.plugins.length ? r.plugins.join(', ') : '(none)'}`);
   for (const d of r.disabled ?? []) lines.push(`  disabled: ${d.name}: ${d.reason}`);
+  for (const w of r.warnings ?? []) lines.push(`  warning: ${w}`);
   if (r.restartOnly.length) lines.push(`  kept until restart: ${r.restartOnly.join(', ')} (a reload does not change them; restart the gateway to apply them)`);
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -5,6 +5,9 @@ import { readCommand } from './args.ts';
 
 const USAGE = 'usage: moat start [--config FILE] [--set KEY=VALUE]…\n  Without a config file the gateway listens on 127.0.0.1:2525, accepts mail for localhost and writes it to ./data/delivered/.';
 
+/** How long a stop after an uncaught exception may take before the process exits without finishing it. */
+const FATAL_STOP_MS = 60_000;
+
 export async function run(argv: string[]): Promise<number> {
   const parsed = readCommand(argv, { config: { type: 'string', short: 'c' }, set: { type: 'string', multiple: true } }, USAGE);
   if (typeof parsed === 'number') return parsed;
@@ -24,14 +27,24 @@ export async function run(argv: string[]): Promise<number> {
   const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); stopRequested(); };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // An exception from the gateway's own code that nothing caught: the gateway stops in order and exits 1, so a service
+  // manager (systemd's Restart=on-failure) starts it again on a clean state; the queue on disk carries every message over.
+  let fatal = false;
+  const onFatalError = () => {
+    if (fatal) return;
+    fatal = true;
+    // A stop that cannot finish after such an error must not keep a half-working gateway up.
+    setTimeout(() => process.exit(1), FATAL_STOP_MS).unref();
+    stop();
+  };
   let gw;
   try {
-    gw = await createGateway({ config: loaded.config, configFile: loaded.file, configOverrides: overrides, configDir: loaded.baseDir, handleSignals: true, captureConsole: true });
+    gw = await createGateway({ config: loaded.config, configFile: loaded.file, configOverrides: overrides, configDir: loaded.baseDir, handleSignals: true, captureConsole: true, onFatalError });
   } catch (e) {
     process.off('SIGINT', stop); process.off('SIGTERM', stop);
     throw e;
   }
   await stopSignal;
   await gw.stop();
-  return 0;
+  return fatal ? 1 : 0;
 }
