@@ -322,7 +322,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   digests = startDigestSchedule({
     dataDir: cfg.data_dir, store: queue, schedule: (e) => delivery.add(e), config: () => rt.config.quarantine_digest,
     hostname: () => rt.hostname, localDomains: () => rt.config.domains, log: quarantineLog,
-    quarantineLifetime: () => rt.config.queue.quarantine_lifetime,
+    quarantineLifetime: () => rt.config.queue.quarantine_lifetime, listDelimiters: () => userListsDelimiters(rt.config),
   });
 
   try {

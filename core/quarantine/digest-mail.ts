@@ -4,11 +4,13 @@ import { randomBytes } from 'node:crypto';
 import { encodedWords, mailDate } from '../message/header-block.ts';
 import { escapeHtml } from './html.ts';
 import { formatDuration } from '../config/units.ts';
-import { dateText, scoreText, type QuarantinedSummary } from './summary.ts';
+import { dateText, scoreText, shownText, type QuarantinedSummary } from './summary.ts';
 
 export interface DigestItem extends QuarantinedSummary {
   /** The ticket's links, when `link_base` is set. */
   links?: { release: string; delete: string };
+  /** The addresses it was sent to, when one is a tagged form of the digest's address (mailbox.ts: sentToShown). */
+  to?: string[];
 }
 
 export interface DigestMail {
@@ -59,6 +61,9 @@ function keptNote(m: DigestMail): string | undefined {
   return `A message left in the quarantine is deleted ${span} after it was quarantined.`;
 }
 
+/** The addresses a message was sent to, as one line (each cleaned as sender text is: the sender chose them). */
+const sentTo = (addresses: readonly string[]) => addresses.map((a) => shownText(a, 254)).join(', ');
+
 const MINE_TEXT = 'All mail held for you';
 const mineNote = 'every message held for you, and your own allow and block lists of senders';
 
@@ -67,7 +72,7 @@ function textPart(m: DigestMail): string {
   if (m.mineLink) lines.push(`${MINE_TEXT} (${mineNote}):`, m.mineLink, '');
   if (m.older) lines.push(olderNote(m), '');
   for (const it of m.items) {
-    lines.push(`Date:    ${dateText(it.receivedAt)}`, `From:    ${it.sender}`, `Subject: ${it.subject}`, `Score:   ${scoreText(it.score)}`);
+    lines.push(`Date:    ${dateText(it.receivedAt)}`, `From:    ${it.sender}`, ...(it.to ? [`To:      ${sentTo(it.to)}`] : []), `Subject: ${it.subject}`, `Score:   ${scoreText(it.score)}`);
     if (it.links) lines.push(`Release: ${it.links.release}`, `Delete:  ${it.links.delete}`);
     else lines.push(`Id:      ${it.id}`);
     lines.push('');
@@ -83,7 +88,8 @@ function htmlPart(m: DigestMail): string {
     const act = it.links
       ? `<a href="${e(it.links.release)}">Release</a> | <a href="${e(it.links.delete)}">Delete</a>`
       : `id ${e(it.id)}`;
-    return `<tr><td>${e(dateText(it.receivedAt))}</td><td>${e(it.sender)}</td><td>${e(it.subject)}</td><td>${e(scoreText(it.score))}</td><td>${act}</td></tr>`;
+    const to = it.to ? `<br><small>to ${e(sentTo(it.to))}</small>` : '';
+    return `<tr><td>${e(dateText(it.receivedAt))}</td><td>${e(it.sender)}${to}</td><td>${e(it.subject)}</td><td>${e(scoreText(it.score))}</td><td>${act}</td></tr>`;
   });
   return [
     '<!DOCTYPE html>', '<html><head><meta charset="utf-8"><title>Quarantine report</title></head><body>',

@@ -12,10 +12,11 @@ import { domainArg, domainOf } from '../queue/actions.ts';
 import { newQueueId } from '../queue/queue-id.ts';
 import { forEachBounded } from '../queue/for-each-bounded.ts';
 import { isAscii } from '../text/ascii.ts';
-import { enteredFolderAt } from '../queue/entry-times.ts';
 import type { DigestConfig } from './digest-config.ts';
 import { buildDigestMail, DIGEST_ITEMS_MAX, type DigestItem } from './digest-mail.ts';
 import { DigestProgress, readDigestState, writeDigestState, type DigestRun } from './digest-state.ts';
+import { HeldIndex, type HeldMessage } from './held-index.ts';
+import { DEFAULT_DELIMITERS, mailboxOf, sentToShown } from './mailbox.ts';
 import { summarize } from './summary.ts';
 import { loadTicketKey, signRecipientTicket, signTicket } from './ticket.ts';
 
@@ -34,6 +35,11 @@ export interface DigestDeps {
   stopping?: () => boolean;
   /** queue.quarantine_lifetime, which the digest tells its reader (null: kept until deleted). */
   quarantineLifetime?: () => number | null | undefined;
+  /**
+   * The recipient delimiters in force (the user-lists plugin's `recipient_delimiter`, userListsDelimiters): mail to
+   * `ann+shop@` is listed in `ann@`'s digest. Default `+`, as that plugin's.
+   */
+  listDelimiters?: () => string;
   log?: Logger;
 }
 
@@ -42,11 +48,12 @@ export interface DigestOptions {
   all?: boolean;
   /** Report what would be sent; queue nothing and keep the time of the last digest. */
   dryRun?: boolean;
-  /** Only this recipient's digest (the time of the last digest is kept: the others got none). */
+  /** Only this recipient's digest, their mailbox's (the time of the last digest is kept: the others got none). */
   to?: string;
 }
 
-export interface DigestListing { id: string; receivedAt: number; sender: string; subject: string; score?: number }
+/** `to`: the addresses the message was sent to, when one of them is a tagged form of the digest's mailbox. */
+export interface DigestListing { id: string; receivedAt: number; sender: string; subject: string; score?: number; to?: string[] }
 
 export interface DigestReport {
   /** Start of the period listed (ms), null for everything held. */
@@ -65,25 +72,23 @@ const READS_IN_FLIGHT = 16;
 /** Recipients whose digests are built and queued at once: each queueing waits on fsyncs, which then overlap. */
 const DIGESTS_IN_FLIGHT = 8;
 
-interface HeldGroup { address: string; entries: QueueEntry[] }
+/** One mailbox's digest: `address` is the mailbox (mailbox.ts), the one digest its tagged addresses share. */
+interface HeldGroup { address: string; held: HeldMessage[] }
 
-/** Recipients still held in the quarantine, in the digest's domains, each with their messages, oldest first. */
-async function heldByRecipient(store: QueueStore, domains: Set<string>, since: number | undefined, until: number, only?: string): Promise<Map<string, HeldGroup>> {
-  const out = new Map<string, HeldGroup>();
-  const held = (await store.list('quarantine')).sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1));
-  for (const e of held) {
-    const at = enteredFolderAt(e);
+/**
+ * Mailboxes with mail held in the quarantine, in the digest's domains, each with the messages of the period, oldest
+ * first, ordered by their oldest message. Read through the held index: ids and times only, whatever the quarantine holds.
+ */
+async function heldByMailbox(index: HeldIndex, domains: Set<string>, since: number | undefined, until: number, only?: string): Promise<HeldGroup[]> {
+  const out: HeldGroup[] = [];
+  for (const [mailbox, newest] of await index.byMailbox()) {
+    if (!domains.has(asciiDomain(domainOf(mailbox))) || (only !== undefined && mailbox !== only)) continue;
     // Up to the run's start: a message quarantined while the digest runs is in the next one.
-    if ((since !== undefined && at < since) || at >= until) continue;
-    for (const r of e.recipients) {
-      const key = r.address.toLowerCase();
-      if (r.status !== 'pending' || !domains.has(asciiDomain(domainOf(r.address))) || (only !== undefined && key !== only)) continue;
-      const group = out.get(key) ?? { address: r.address, entries: [] };
-      group.entries.push(e);
-      out.set(key, group);
-    }
+    const held = newest.filter((h) => (since === undefined || h.enteredAt >= since) && h.enteredAt < until).reverse();
+    if (held.length) out.push({ address: mailbox, held });
   }
-  return out;
+  const first = (g: HeldGroup) => g.held[0];
+  return out.sort((a, b) => first(a).receivedAt - first(b).receivedAt || (first(a).id < first(b).id ? -1 : 1));
 }
 
 /** A domain in its A-label form: recipients keep the form they were sent in, `domains` the one it was written in. */
@@ -153,8 +158,10 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
   const since = resume ? resume.since : opts.all ? undefined : state.last;
   const progress = new DigestProgress(deps.dataDir, state.last, { since, until, queued: resume?.queued ?? new Set() });
   const domains = new Set((cfg.domains.length ? cfg.domains : deps.localDomains()).map(asciiDomain));
-  const groups = await heldByRecipient(deps.store, domains, since, until, opts.to?.toLowerCase());
-  const pending = [...groups.values()].filter((g) => !progress.has(g.address));
+  const delimiters = deps.listDelimiters?.() ?? DEFAULT_DELIMITERS;
+  const index = new HeldIndex(deps.store, { maxAgeMs: 0, delimiters: () => delimiters });
+  const groups = await heldByMailbox(index, domains, since, until, opts.to === undefined ? undefined : mailboxOf(opts.to, delimiters));
+  const pending = groups.filter((g) => !progress.has(g.address));
   const hostname = deps.hostname();
   const from = cfg.from || `postmaster@${hostname}`;
   const base = cfg.link_base ? cfg.link_base.replace(/\/+$/, '') : undefined;
@@ -166,20 +173,34 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
   const noteQueued = (address: string, recorded?: () => void) => progress.queued(address, recorded).catch((e: Error) => {
     deps.log?.warn('quarantine digest progress could not be written; a run resumed after a crash may send some digests again', { error: e.message });
   });
-  const results: Array<DigestReport['digests'][number]> = [];
+  const results: Array<DigestReport['digests'][number] | undefined> = [];
   let interrupted = false;
-  const digestFor = async ({ address, entries }: HeldGroup): Promise<DigestReport['digests'][number]> => {
+  let served = 0;
+  const digestFor = async ({ address, held }: HeldGroup): Promise<DigestReport['digests'][number] | undefined> => {
     // The newest are the ones a recipient is looking for; a dry run, the administrator's view, shows them all.
-    const shown = opts.dryRun ? entries : entries.slice(-DIGEST_ITEMS_MAX);
+    const wanted = opts.dryRun ? held : held.slice(-DIGEST_ITEMS_MAX);
     const items: DigestItem[] = [];
-    await forEachBounded(shown, READS_IN_FLIGHT, async (e) => { items.push(await summarize(deps.store, e)); });
+    let gone = 0;
+    // A slice at a time, so a dry run of a mailbox with 20,000 held never has all their entries in memory at once.
+    for (let at = 0; at < wanted.length; at += DIGEST_ITEMS_MAX) {
+      const slice = wanted.slice(at, at + DIGEST_ITEMS_MAX);
+      const loaded = await index.load(address, slice);
+      gone += slice.length - loaded.length;
+      await forEachBounded(loaded, READS_IN_FLIGHT, async ({ entry, to }) => {
+        const shownTo = sentToShown(to, address);
+        items.push({ ...await summarize(deps.store, entry), ...(shownTo.length ? { to: shownTo } : {}) });
+      });
+    }
     items.sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1));
-    if (opts.dryRun) return { to: address, messages: entries.length, listed: items.map(({ id, receivedAt, sender, subject, score }) => ({ id, receivedAt, sender, subject, score })) };
+    // Released or deleted since the index was read: nothing left to tell.
+    if (!items.length) return undefined;
+    const messages = held.length - gone;
+    if (opts.dryRun) return { to: address, messages, listed: items.map(({ id, receivedAt, sender, subject, score, to }) => ({ id, receivedAt, sender, subject, score, ...(to ? { to } : {}) })) };
     const id = recorded ? digestId(progress.run, address) : newQueueId();
     // Only a resumed run can find one: a new period's ids are new.
     if (resume && await alreadyQueued(deps.store, id)) {
       await noteQueued(address);
-      return { to: address, messages: entries.length, queueId: id };
+      return { to: address, messages, queueId: id };
     }
     let mineLink: string | undefined;
     if (base) {
@@ -188,7 +209,7 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
       mineLink = `${base}/quarantine/mine?t=${signRecipientTicket(key, { address, expires })}`;
     }
     const now = Date.now();
-    const data = buildDigestMail({ from, to: address, hostname, items, older: entries.length - shown.length, since, mineLink, linksExpire: base ? expires : undefined, keptFor: deps.quarantineLifetime?.(), now });
+    const data = buildDigestMail({ from, to: address, hostname, items, older: messages - items.length, since, mineLink, linksExpire: base ? expires : undefined, keptFor: deps.quarantineLifetime?.(), now });
     const entry: QueueEntry = {
       id, mailFrom: '', recipients: [{ address, status: 'pending' }],
       prepend: '', remove: [], receivedAt: now, size: data.length,
@@ -201,34 +222,35 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
       await deps.store.enqueue(entry, data);
     } catch (e) {
       deps.log?.warn('quarantine digest could not be queued; it is tried again at the next run', { to: address, error: (e as Error).message });
-      return { to: address, messages: entries.length, error: (e as Error).message };
+      return { to: address, messages, error: (e as Error).message };
     }
     // The held messages it names, so a release that follows can be traced back to the digest (the first 50).
-    deps.log?.info('quarantine digest queued', { qid: entry.id, to: address, messages: entries.length, listed: items.slice(-50).map((it) => it.id) });
+    deps.log?.info('quarantine digest queued', { qid: entry.id, to: address, messages, listed: items.slice(-50).map((it) => it.id) });
     // Queued (durable), then noted in the progress (in batches), and handed to delivery only once a write names it:
     // a crash before that write leaves it in the queue, where a resumed run finds it (alreadyQueued) and the start
     // that recovers it marks it served before delivering it (adoptRecoveredDigests). Delivered before it was noted,
     // it could be gone from the queue when the run resumed, and be sent twice.
     if (recorded) await noteQueued(address, () => deps.schedule?.(entry));
     else deps.schedule?.(entry);
-    return { to: address, messages: entries.length, queueId: entry.id };
+    return { to: address, messages, queueId: entry.id };
   };
   try {
     await forEachBounded(pending.map((group, i) => ({ group, i })), DIGESTS_IN_FLIGHT, async ({ group, i }) => {
       // A stop does not wait for the rest of a long run: the next run sends the rest.
       if (interrupted || deps.stopping?.()) { interrupted = true; return; }
       results[i] = await digestFor(group);
+      served++;
     });
   } finally {
     // Whatever ended the run (a digest that could not even be built included), what it queued is recorded, then
     // delivered; a last write that failed still delivers them (a rare duplicate after a crash, never a lost digest).
     if (recorded) {
-      const unsaved = (interrupted || results.length < pending.length || results.some((d) => !d || d.error));
+      const unsaved = (interrupted || served < pending.length || results.some((d) => d?.error));
       if (unsaved) await progress.save().catch((e: Error) => deps.log?.warn('quarantine digest progress could not be written', { error: e.message }));
     }
   }
   const report: DigestReport = {
-    since: since ?? null, dryRun: !!opts.dryRun, digests: results.filter((d) => d !== undefined),
+    since: since ?? null, dryRun: !!opts.dryRun, digests: results.filter((d): d is DigestReport['digests'][number] => d !== undefined),
     ...(progress.resumed ? { resumed: progress.resumed } : {}),
   };
   if (!recorded) return report;
@@ -239,8 +261,8 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
     return report;
   }
   for (const f of progress.takeWaiting()) f();
-  if (interrupted) deps.log?.warn('quarantine digest stopped part way: the next run sends the rest', { queued: progress.run.queued.size, recipients: groups.size });
-  else deps.log?.warn('quarantine digest incomplete: the next run sends the digests not queued', { failed, recipients: groups.size });
+  if (interrupted) deps.log?.warn('quarantine digest stopped part way: the next run sends the rest', { queued: progress.run.queued.size, recipients: groups.length });
+  else deps.log?.warn('quarantine digest incomplete: the next run sends the digests not queued', { failed, recipients: groups.length });
   return report;
 }
 

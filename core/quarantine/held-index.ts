@@ -1,27 +1,52 @@
-// Who has what held, for the recipients' pages. Reading the whole quarantine at each view cost every message file's
-// state for one recipient's page (0.4 s and 20 MB at 20,000 held; 20 views at once: 7.6 s, +438 MB, and SMTP intake
-// slowed to 5 s), and anyone holding any recipient's link could ask again and again. The folder is now read at
-// most once per `maxAgeMs`, however many pages are viewed, into an index of ids by recipient; a page then loads
-// only the messages it shows, and checks each is still held.
+// Who has what held, for the recipients' pages and the digest. Reading the whole quarantine at each view cost every
+// message file's state for one recipient's page (0.4 s and 20 MB at 20,000 held; 20 views at once: 7.6 s, +438 MB,
+// and SMTP intake slowed to 5 s), and anyone holding any recipient's link could ask again and again. The folder is
+// read at most once per `maxAgeMs`, however many pages are viewed, into an index of ids by mailbox (mailbox.ts: a
+// tagged address is its owner's); a page then loads only the messages it shows, and checks each is still held.
+// The folder is read one state file at a time and only a message's id and times are kept, never its whole entry:
+// holding every entry (QueueStore.list) cost the digest 32 MB at 20,000 held, growing with the quarantine.
+import { readdir } from 'node:fs/promises';
 import type { QueueStore } from '../queue/queue-store.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import { forEachBounded } from '../queue/for-each-bounded.ts';
-import { heldRecipientIndex } from './released-copy.ts';
+import { enteredFolderAt } from '../queue/entry-times.ts';
+import { DEFAULT_DELIMITERS, heldAddresses, mailboxOf } from './mailbox.ts';
 
-interface Held { id: string; receivedAt: number }
+export interface HeldMessage {
+  id: string;
+  receivedAt: number;
+  /** When it entered the quarantine (enteredFolderAt): what a digest's period is judged by. */
+  enteredAt: number;
+}
+
+/** A message loaded for a page or a digest, still held for the mailbox, with the addresses of it held there. */
+export interface HeldFor { entry: QueueEntry; to: string[] }
 
 /** Message files read at once for a page. */
 const READS_IN_FLIGHT = 16;
+/** State files read at once while the index is built (each read is synchronous: this is the turns between slices). */
+const BUILD_READS_IN_FLIGHT = 32;
+
+export interface HeldIndexOptions {
+  /** How long a built index serves; 0 reads the folder at every call (the digest, which runs once a period). */
+  maxAgeMs?: number;
+  /** The recipient delimiters in force (read at each use, so a reload applies them); default `+`. */
+  delimiters?: () => string;
+}
+
+const newestFirst = (a: HeldMessage, b: HeldMessage) => b.receivedAt - a.receivedAt || (a.id < b.id ? 1 : -1);
 
 export class HeldIndex {
   private readonly store: QueueStore;
   private readonly maxAgeMs: number;
-  private built: { at: number; byRecipient: Map<string, Held[]> } | undefined;
-  private building: Promise<Map<string, Held[]>> | undefined;
+  private readonly delimiters: () => string;
+  private built: { at: number; delimiters: string; byMailbox: Map<string, HeldMessage[]> } | undefined;
+  private building: Promise<Map<string, HeldMessage[]>> | undefined;
 
-  constructor(store: QueueStore, maxAgeMs = 10_000) {
+  constructor(store: QueueStore, opts: HeldIndexOptions = {}) {
     this.store = store;
-    this.maxAgeMs = maxAgeMs;
+    this.maxAgeMs = opts.maxAgeMs ?? 10_000;
+    this.delimiters = opts.delimiters ?? (() => DEFAULT_DELIMITERS);
   }
 
   /** Forgets the index, after a page changed what is held: the recipient's next view reads the folder again. */
@@ -29,42 +54,71 @@ export class HeldIndex {
     this.built = undefined;
   }
 
-  /**
-   * The newest `max` messages held for `address`, newest first, each loaded now and still held for it, and how many
-   * the index has for it in all. A message quarantined since the index was built shows at the next build.
-   */
-  async newest(address: string, max: number): Promise<{ entries: QueueEntry[]; total: number }> {
-    const all = (await this.index()).get(address.toLowerCase()) ?? [];
-    const loaded: Array<QueueEntry | undefined> = [];
-    await forEachBounded(all.slice(0, max).map((h, i) => [h, i] as const), READS_IN_FLIGHT, async ([h, i]) => {
-      const e = await this.store.load(h.id, 'quarantine');
-      loaded[i] = e && heldRecipientIndex(e, address) >= 0 ? e : undefined;
-    });
-    const entries = loaded.filter((e): e is QueueEntry => !!e);
-    return { entries, total: all.length - (Math.min(all.length, max) - entries.length) };
+  /** The mailbox whose held mail a ticket for `address` shows. */
+  mailboxOf(address: string): string {
+    return mailboxOf(address, this.delimiters());
   }
 
-  private async index(): Promise<Map<string, Held[]>> {
-    if (this.built && Date.now() - this.built.at < this.maxAgeMs) return this.built.byRecipient;
-    this.building ??= this.build().finally(() => { this.building = undefined; });
+  /**
+   * The newest `max` messages held for the mailbox of `address`, newest first, each loaded now and still held there,
+   * and how many the index has for it in all. A message quarantined since the index was built shows at the next build.
+   */
+  async newest(address: string, max: number): Promise<{ held: HeldFor[]; total: number }> {
+    const mailbox = this.mailboxOf(address);
+    const all = (await this.index()).get(mailbox) ?? [];
+    const held = await this.load(mailbox, all.slice(0, max));
+    return { held, total: all.length - (Math.min(all.length, max) - held.length) };
+  }
+
+  /**
+   * `messages` of `mailbox` loaded, in their order, those no longer held there left out (released or deleted since
+   * the index was read).
+   */
+  async load(mailbox: string, messages: readonly HeldMessage[]): Promise<HeldFor[]> {
+    const delimiters = this.delimiters();
+    const loaded: Array<HeldFor | undefined> = [];
+    await forEachBounded(messages.map((h, i) => [h, i] as const), READS_IN_FLIGHT, async ([h, i]) => {
+      const entry = await this.store.load(h.id, 'quarantine');
+      const to = entry ? heldAddresses(entry, mailbox, delimiters) : [];
+      loaded[i] = entry && to.length ? { entry, to } : undefined;
+    });
+    return loaded.filter((m): m is HeldFor => !!m);
+  }
+
+  /** Every mailbox with mail held, each with its messages newest first. */
+  async byMailbox(): Promise<ReadonlyMap<string, readonly HeldMessage[]>> {
+    return this.index();
+  }
+
+  private async index(): Promise<Map<string, HeldMessage[]>> {
+    const delimiters = this.delimiters();
+    const b = this.built;
+    if (b && b.delimiters === delimiters && Date.now() - b.at < this.maxAgeMs) return b.byMailbox;
+    if (this.maxAgeMs === 0) return this.build(delimiters);
+    this.building ??= this.build(delimiters).finally(() => { this.building = undefined; });
     return this.building;
   }
 
-  private async build(): Promise<Map<string, Held[]>> {
+  private async build(delimiters: string): Promise<Map<string, HeldMessage[]>> {
     const at = Date.now();
-    const byRecipient = new Map<string, Held[]>();
-    for (const e of await this.store.list('quarantine')) {
+    const byMailbox = new Map<string, HeldMessage[]>();
+    // A message's state is its .json (the quarantine holds no journal): the names alone say which messages there are.
+    const ids = (await readdir(this.store.dirs.quarantine)).filter((n) => n.endsWith('.json') && !n.slice(0, -5).includes('.')).map((n) => n.slice(0, -5));
+    await forEachBounded(ids, BUILD_READS_IN_FLIGHT, async (id) => {
+      const e = await this.store.load(id, 'quarantine');
+      if (!e) return;
+      let held: HeldMessage | undefined;
       for (const r of e.recipients) {
         if (r.status !== 'pending') continue;
-        const key = r.address.toLowerCase();
-        const list = byRecipient.get(key);
-        const held = { id: e.id, receivedAt: e.receivedAt };
-        if (!list) byRecipient.set(key, [held]);
-        else if (list.at(-1)?.id !== e.id) list.push(held); // one address listed twice in a message is one message
+        const mailbox = mailboxOf(r.address, delimiters);
+        held ??= { id: e.id, receivedAt: e.receivedAt, enteredAt: enteredFolderAt(e) };
+        const list = byMailbox.get(mailbox);
+        if (!list) byMailbox.set(mailbox, [held]);
+        else if (list.at(-1) !== held) list.push(held); // ann@ and ann+shop@ in one message: one message of the mailbox
       }
-    }
-    for (const list of byRecipient.values()) list.sort((a, b) => b.receivedAt - a.receivedAt || (a.id < b.id ? 1 : -1));
-    this.built = { at, byRecipient };
-    return byRecipient;
+    });
+    for (const list of byMailbox.values()) list.sort(newestFirst);
+    if (this.maxAgeMs > 0) this.built = { at, delimiters, byMailbox };
+    return byMailbox;
   }
 }

@@ -1,5 +1,6 @@
 // The quarantine digest's links, as routes of the gateway's web server: GET shows what the link is about and a button;
-// only POST releases or deletes, since mail link scanners and previews fetch every GET link of a mail. The ticket in
+// only POST releases or deletes, since mail link scanners and previews fetch every GET link of a mail. The POST is
+// answered 303 See Other to the link's page, which then says what was done, so a refresh does not post again. The ticket in
 // the link is the only authentication (no login, as in Proxmox Mail Gateway's spam report), so the routes answer
 // over HTTPS only, and the ticket is never logged nor sent on to another site (Referrer-Policy).
 import type { KeyObject } from 'node:crypto';
@@ -7,7 +8,9 @@ import type { Logger } from '../log/types.ts';
 import type { AdminResult } from '../queue/admin-ops.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import { queueIdProblem } from '../control/protocol.ts';
-import { heldRecipientIndex, type ReleasedBy } from './released-copy.ts';
+import type { ReleasedBy } from './released-copy.ts';
+import { heldAddresses, mailboxOf } from './mailbox.ts';
+import { seeOther } from './flash.ts';
 import { summarize } from './summary.ts';
 import { verifyTicket, type Ticket } from './ticket.ts';
 import { errorPage, confirmPage, resultPage } from './pages.ts';
@@ -17,7 +20,7 @@ import type { StateStore } from '../store/types.ts';
 import type { RecipientFeedback } from '../plugin/define.ts';
 import type { LoadedPlugin } from '../plugin/loader.ts';
 import { holdChain } from '../plugin/in-use.ts';
-import { bytesForFeedback, recipientRoutes } from './recipient-handlers.ts';
+import { bytesForFeedback, delimitersOf, forMailbox, recipientRoutes } from './recipient-handlers.ts';
 
 
 export interface QuarantineHttpDeps {
@@ -112,33 +115,40 @@ function ticketOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | nul
 
 const GONE = 'This message is no longer in the quarantine for you: it was released, deleted, or has expired.';
 
+/**
+ * The link's page: the message and its button while it is held for the ticket's mailbox (a tagged address's ticket is
+ * its owner's: mailbox.ts). Once it is not, the page the POST's 303 leads to (`done=1`) says it was done; without
+ * that, the link has nothing left to act on (410).
+ */
 async function confirm(deps: QuarantineHttpDeps, action: Action, req: HttpRequest): Promise<HttpResponse> {
   const ticket = ticketOf(deps, req, req.query.get('t'));
   if (!('id' in ticket)) return ticket;
+  const mailbox = mailboxOf(ticket.address, delimitersOf(deps));
   const entry = await deps.store.load(ticket.id, 'quarantine');
-  if (!entry || heldRecipientIndex(entry, ticket.address) < 0) return respond(410, errorPage('Gone', GONE));
+  if (!entry || !heldAddresses(entry, mailbox, delimitersOf(deps)).length) {
+    return req.query.get('done') === '1' ? respond(200, resultPage(action, mailbox)) : respond(410, errorPage('Gone', GONE));
+  }
   const summary = await summarize(deps.store, entry);
-  return respond(200, confirmPage(action, summary, ticket.address, req.query.get('t')!));
+  return respond(200, confirmPage(action, summary, mailbox, req.query.get('t')!));
 }
 
 async function perform(deps: QuarantineHttpDeps, action: Action, req: HttpRequest): Promise<HttpResponse> {
   const form = new URLSearchParams(req.body.toString('utf8'));
-  const ticket = ticketOf(deps, req, form.get('t') ?? req.query.get('t'));
+  const text = form.get('t') ?? req.query.get('t');
+  const ticket = ticketOf(deps, req, text);
   if (!('id' in ticket)) return ticket;
   // Read before the release, which may take the message out of the quarantine.
-  const raw = action === 'release' ? await bytesForFeedback(deps, ticket.id, ticket.address) : undefined;
+  const lesson = action === 'release' ? await bytesForFeedback(deps, ticket.id, ticket.address) : undefined;
   let result: AdminResult;
   try {
-    result = await deps.forRecipient(action, ticket.id, ticket.address, 'recipient');
-  } catch (e) {
-    // Ours, and most likely passing (a full disk, a gateway stopping): the link still works later.
-    deps.log?.error(`quarantine ${action} for a recipient failed`, { qid: ticket.id, to: ticket.address, remote: req.remoteAddress, error: (e as Error).message });
+    result = await forMailbox(deps, action, ticket.id, ticket.address, { how: 'link', remote: req.remoteAddress });
+  } catch {
+    // Ours, and most likely passing (a full disk, a gateway stopping): the link still works later. Logged by forMailbox.
     return respond(503, errorPage('Not done', 'The gateway could not do this just now. Please try again later; the link still works.'));
   }
-  deps.log?.info(`quarantine ${action} by a recipient's link`, { qid: ticket.id, to: ticket.address, remote: req.remoteAddress, result });
   if (result !== 'done') return respond(410, errorPage('Gone', GONE));
-  if (raw) await deps.feedback?.send({ kind: 'ham', recipient: ticket.address, queueId: ticket.id, raw, how: 'release' });
-  return respond(200, resultPage(action, ticket.address));
+  if (lesson) await deps.feedback?.send({ kind: 'ham', recipient: lesson.to, queueId: ticket.id, raw: lesson.raw, how: 'release' });
+  return seeOther(action, { t: text!, done: '1' });
 }
 
 /** GET and POST of /quarantine/release, /quarantine/delete and the recipient's page, /quarantine/mine. */

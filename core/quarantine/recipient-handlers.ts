@@ -1,22 +1,24 @@
-// /quarantine/mine: the page of everything held for one recipient, opened by the recipient ticket of their digest,
-// and its POST, which releases or deletes one of their messages, puts its sender on their allow or block list, or
-// adds and removes list entries. The recipient comes from the ticket alone, never from the form: a ticket acts on its
-// own recipient's messages and lists only. As the message links: HTTPS only, the ticket never logged, GET changes
-// nothing.
+// /quarantine/mine: the page of everything held for one mailbox, opened by the recipient ticket of its digest, and its
+// POST, which releases or deletes one of its messages, puts its sender on its allow or block list, or adds and
+// removes list entries. The mailbox comes from the ticket alone, never from the form: a ticket acts on its own
+// mailbox's messages and lists only (a tagged address's ticket is its owner's: mailbox.ts). As the message links:
+// HTTPS only, the ticket never logged, GET changes nothing; a POST is answered 303 See Other to the page, saying
+// what it did (flash.ts), so a refresh asks again rather than posting again.
 import type { HttpRequest, HttpResponse, Route } from '../http/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import type { AdminResult } from '../queue/admin-ops.ts';
 import { queueIdProblem } from '../control/protocol.ts';
 import { forEachBounded } from '../queue/for-each-bounded.ts';
 import { HeldIndex } from './held-index.ts';
-import { listEntry, listOwner, listsOf, putOnList, removeEntry, type AddResult, type ListKind } from '../lists/user-lists.ts';
+import { listEntry, listsOf, putOnList, removeEntry, type ListKind } from '../lists/user-lists.ts';
 import type { QuarantineHttpDeps } from './http-handlers.ts';
-import { heldRecipientIndex } from './released-copy.ts';
+import { DEFAULT_DELIMITERS, heldAddresses, mailboxOf, sentToShown } from './mailbox.ts';
 import { shownText, summarize, type QuarantinedSummary } from './summary.ts';
 import { verifyRecipientTicket, type RecipientTicket } from './ticket.ts';
-import { errorPage, page, backLink, resultPage, type Page } from './pages.ts';
+import { errorPage, page, backLink, type Page } from './pages.ts';
 import { recipientPage } from './recipient-page.ts';
 import { respond } from './page-response.ts';
+import { changeText, noticeHtml, outcomeFields, outcomeOf, seeOther, type Outcome } from './flash.ts';
 import { escapeHtml as e } from './html.ts';
 
 export const MINE_PATH = '/quarantine/mine';
@@ -48,30 +50,41 @@ function recipientOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | 
 
 const isTicket = (t: RecipientTicket | HttpResponse): t is RecipientTicket => 'address' in t;
 
+/** The recipient delimiters in force: the user-lists plugin's, read per request so a reload applies them. */
+export const delimitersOf = (deps: QuarantineHttpDeps): string => deps.listDelimiters?.() ?? DEFAULT_DELIMITERS;
+
 async function showPage(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest): Promise<HttpResponse> {
   const text = req.query.get('t');
   const ticket = recipientOf(deps, req, text);
   if (!isTicket(ticket)) return ticket;
-  const { entries: shown, total } = await index.newest(ticket.address, PAGE_MAX);
+  const mailbox = ownerOf(deps, ticket.address);
+  const { held, total } = await index.newest(ticket.address, PAGE_MAX);
   const byId = new Map<string, QuarantinedSummary>();
-  await forEachBounded(shown, READS_IN_FLIGHT, async (m) => { byId.set(m.id, await summarize(deps.store, m)); });
-  const messages = shown.map((m) => byId.get(m.id)!);
+  await forEachBounded(held, READS_IN_FLIGHT, async ({ entry }) => { byId.set(entry.id, await summarize(deps.store, entry)); });
+  const messages = held.map(({ entry }) => byId.get(entry.id)!);
   const senderEntries = new Map<string, string>();
   for (const m of messages) {
     const entry = m.senderAddress ? listEntry(m.senderAddress) : null;
     if (entry) senderEntries.set(m.id, entry);
   }
+  const sentTo = new Map<string, string[]>();
+  for (const { entry, to } of held) {
+    const shown = sentToShown(to, mailbox);
+    if (shown.length) sentTo.set(entry.id, shown);
+  }
   let lists: Record<ListKind, string[]> | undefined;
   let listsUnreadable = false;
   if (listsOffered(deps)) {
-    try { lists = await listsOf(deps.lists!, ownerOf(deps, ticket.address)); } catch (err) {
+    try { lists = await listsOf(deps.lists!, mailbox); } catch (err) {
       // The held mail is still worth showing while the state store is away.
       listsUnreadable = true;
       deps.log?.warn('a recipient\'s sender lists could not be read', { to: ticket.address, error: (err as Error).message });
     }
   }
+  const outcome = outcomeOf(req.query);
   return respond(200, recipientPage({
-    address: ticket.address, listsOwner: ownerOf(deps, ticket.address), ticket: text!, messages, more: total - shown.length, senderEntries, lists, listsUnreadable, expires: ticket.expires,
+    address: ticket.address, mailbox, listsOwner: mailbox, ticket: text!, messages, more: total - held.length, senderEntries, sentTo, lists, listsUnreadable,
+    expires: ticket.expires, ...(outcome ? { notice: noticeHtml(outcome, mailbox) } : {}),
   }));
 }
 
@@ -83,30 +96,35 @@ function listsOffered(deps: QuarantineHttpDeps): boolean {
   return !!deps.lists && (deps.listsApplied?.() ?? true);
 }
 
-/** Whose lists the ticket's recipient edits: the address without its tag, as the user-lists plugin reads them. */
+/**
+ * The mailbox a ticket's address is (mailbox.ts): the address without its tag, as the user-lists plugin reads the
+ * lists. Its held mail, whatever tagged form it was sent to, and its lists are what the ticket reaches.
+ */
 function ownerOf(deps: QuarantineHttpDeps, address: string): string {
-  return listOwner(address, deps.listDelimiters?.() ?? '+');
+  return mailboxOf(address, delimitersOf(deps));
 }
 
 interface Posted {
   deps: QuarantineHttpDeps; req: HttpRequest; form: URLSearchParams; address: string; ticket: string;
-  /** The lists' owner (ownerOf). */
+  /** The mailbox (ownerOf): whose messages and lists the POST acts on. */
   owner: string;
 }
 
+/** The answer to a POST that did something: 303 to the page, which says what (flash.ts). */
+const toPage = (p: Posted, outcome: Outcome) => seeOther('mine', { t: p.ticket, ...outcomeFields(outcome) });
+
 const LIST_NAME: Record<ListKind, string> = { allow: 'allow list', block: 'block list' };
-const other = (kind: ListKind): ListKind => (kind === 'allow' ? 'block' : 'allow');
 
 function simplePage(p: Posted, title: string, lines: string[]): Page {
   return page(title, `${lines.map((l) => `<p>${e(l)}</p>`).join('\n')}\n${backLink(p.ticket)}`);
 }
 
-/** A message id from the form that is one held for the ticket's recipient; or the response that says it is not. */
+/** A message id from the form that is one held for the ticket's mailbox; or the response that says it is not. */
 async function heldMessage(p: Posted): Promise<QueueEntry | HttpResponse> {
   const id = p.form.get('id');
   if (queueIdProblem(id)) return respond(400, errorPage('Not valid', 'The form did not name a message. Go back to the list and use its buttons.', p.ticket));
   const entry = await p.deps.store.load(id!, 'quarantine');
-  if (!entry || heldRecipientIndex(entry, p.address) < 0) return respond(410, errorPage('Gone', GONE, p.ticket));
+  if (!entry || !heldAddresses(entry, p.owner, delimitersOf(p.deps)).length) return respond(410, errorPage('Gone', GONE, p.ticket));
   return entry;
 }
 
@@ -114,17 +132,20 @@ async function heldMessage(p: Posted): Promise<QueueEntry | HttpResponse> {
 export const FEEDBACK_MAX_BYTES = 2 * 1024 * 1024;
 
 /**
- * The bytes of a message held for `address` (its first FEEDBACK_MAX_BYTES), for the plugins' feedback: read before the action, which may take the
- * message out of the quarantine. Undefined when nothing takes feedback, or the message is not held for them.
+ * The bytes of a message held for the mailbox of `address` (its first FEEDBACK_MAX_BYTES), for the plugins' feedback,
+ * and the address it was sent to there: read before the action, which may take the message out of the quarantine.
+ * Undefined when nothing takes feedback, or the message is not held for that mailbox.
  */
-export async function bytesForFeedback(deps: QuarantineHttpDeps, id: string, address: string, held?: QueueEntry): Promise<Buffer | undefined> {
+export async function bytesForFeedback(deps: QuarantineHttpDeps, id: string, address: string, held?: QueueEntry): Promise<{ raw: Buffer; to: string } | undefined> {
   if (!deps.feedback?.wanted()) return undefined;
   try {
     const entry = held ?? await deps.store.load(id, 'quarantine');
-    if (!entry || heldRecipientIndex(entry, address) < 0) return undefined;
+    const to = entry ? heldAddresses(entry, ownerOf(deps, address), delimitersOf(deps)) : [];
+    if (!entry || !to.length) return undefined;
     // The head is what a filter learns from (the bayes plugin reads 2 MB at most); a 50 MB message is not read whole.
     const raw = await deps.store.readHead(id, 'quarantine', Math.min(entry.size, FEEDBACK_MAX_BYTES));
-    return raw.length ? raw : undefined;
+    // The address it was sent to: a filter keeps its own notion of whose mailbox that is.
+    return raw.length ? { raw, to: to[0] } : undefined;
   } catch (err) {
     // Feedback is a lesson for a filter, never a reason to refuse the recipient's action.
     deps.log?.warn('a quarantined message could not be read for the plugins\' feedback', { qid: id, to: address, error: (err as Error).message });
@@ -132,15 +153,35 @@ export async function bytesForFeedback(deps: QuarantineHttpDeps, id: string, add
   }
 }
 
+/**
+ * Release or delete message `id` for the mailbox of `address`: for each of its addresses still held in the message
+ * (`ann@` and `ann+shop@` may both be), through the control server, which checks each in turn with every other change
+ * to the message. Only addresses of that mailbox are ever named. 'done' when any was done; thrown when the control
+ * server could not act.
+ */
+export async function forMailbox(deps: QuarantineHttpDeps, action: 'release' | 'delete', id: string, address: string, log: { how: string; remote: string }): Promise<AdminResult> {
+  const entry = await deps.store.load(id, 'quarantine');
+  const addresses = entry ? heldAddresses(entry, ownerOf(deps, address), delimitersOf(deps)) : [];
+  let result: AdminResult = 'missing';
+  for (const to of addresses) {
+    try {
+      const r = await deps.forRecipient(action, id, to, 'recipient');
+      deps.log?.info(`quarantine ${action} by a recipient's ${log.how}`, { qid: id, to, remote: log.remote, result: r });
+      if (r === 'done' || result === 'missing') result = r;
+    } catch (err) {
+      deps.log?.error(`quarantine ${action} for a recipient failed`, { qid: id, to, remote: log.remote, error: (err as Error).message });
+      throw err;
+    }
+  }
+  if (!addresses.length) deps.log?.info(`quarantine ${action} by a recipient's ${log.how}`, { qid: id, to: address, remote: log.remote, result });
+  return result;
+}
 
-/** Release or delete for the ticket's recipient, through the control server as the message links do. */
+/** Release or delete for the ticket's mailbox, through the control server as the message links do. */
 async function actOnMessage(p: Posted, action: 'release' | 'delete', id: string): Promise<AdminResult | Error> {
   try {
-    const result = await p.deps.forRecipient(action, id, p.address, 'recipient');
-    p.deps.log?.info(`quarantine ${action} by a recipient's page`, { qid: id, to: p.address, remote: p.req.remoteAddress, result });
-    return result;
+    return await forMailbox(p.deps, action, id, p.address, { how: 'page', remote: p.req.remoteAddress });
   } catch (err) {
-    p.deps.log?.error(`quarantine ${action} for a recipient failed`, { qid: id, to: p.address, remote: p.req.remoteAddress, error: (err as Error).message });
     return err as Error;
   }
 }
@@ -149,25 +190,21 @@ async function releaseOrDelete(p: Posted, action: 'release' | 'delete'): Promise
   const id = p.form.get('id');
   if (queueIdProblem(id)) return respond(400, errorPage('Not valid', 'The form did not name a message. Go back to the list and use its buttons.', p.ticket));
   // Deleting is no judgement of the message: only a release is told to the plugins.
-  const raw = action === 'release' ? await bytesForFeedback(p.deps, id!, p.address) : undefined;
+  const lesson = action === 'release' ? await bytesForFeedback(p.deps, id!, p.address) : undefined;
   // The control server checks that the message is held for this recipient, in turn with every other change to it.
   const result = await actOnMessage(p, action, id!);
   if (result instanceof Error) return respond(503, errorPage('Not done', LATER, p.ticket));
   if (result !== 'done') return respond(410, errorPage('Gone', GONE, p.ticket));
-  if (raw) await p.deps.feedback?.send({ kind: 'ham', recipient: p.address, queueId: id!, raw, how: 'release' });
-  return respond(200, resultPage(action, p.address, p.ticket));
+  if (lesson) await p.deps.feedback?.send({ kind: 'ham', recipient: lesson.to, queueId: id!, raw: lesson.raw, how: 'release' });
+  return toPage(p, { did: action === 'release' ? 'released' : 'deleted' });
 }
 
 /** Adds `entry` to one list and takes it off the other (putOnList), and logs it. */
-async function putOnListLogged(p: Posted, kind: ListKind, entry: string): Promise<{ added: AddResult; movedFrom?: ListKind }> {
+async function putOnListLogged(p: Posted, kind: ListKind, entry: string): Promise<Awaited<ReturnType<typeof putOnList>>> {
   const r = await putOnList(p.deps.lists!, kind, p.owner, entry);
   p.deps.log?.info('recipient sender list changed', { to: p.owner, list: kind, entry, result: r.added, ...(r.movedFrom ? { removed_from: r.movedFrom } : {}), remote: p.req.remoteAddress });
   return r;
 }
-
-const addedText = (kind: ListKind, entry: string, r: { added: AddResult; movedFrom?: ListKind }) =>
-  (r.added === 'added' ? `${entry} is on your ${LIST_NAME[kind]} now.` : `${entry} was on your ${LIST_NAME[kind]} already.`)
-  + (r.movedFrom ? ` It is no longer on your ${LIST_NAME[r.movedFrom]}.` : '');
 
 const fullText = (kind: ListKind) => `Your ${LIST_NAME[kind]} is full: remove some entries first.`;
 
@@ -183,19 +220,19 @@ async function senderToList(p: Posted, kind: ListKind): Promise<HttpResponse> {
   if (!entry) return respond(400, errorPage('Not done', 'This message\'s sender has no address a list can hold.', p.ticket));
   const r = await putOnListLogged(p, kind, entry);
   if (r.added === 'list full') return respond(409, simplePage(p, 'List full', [fullText(kind), 'The message was left as it is.']));
+  const change = { entry, list: kind, added: r.added, ...(r.movedFrom ? { movedFrom: r.movedFrom } : {}) };
   const action = kind === 'allow' ? 'release' : 'delete';
-  const raw = await bytesForFeedback(p.deps, held.id, p.address, held);
+  const lesson = await bytesForFeedback(p.deps, held.id, p.address, held);
   const result = await actOnMessage(p, action, held.id);
-  const said = addedText(kind, entry, r);
-  if (result instanceof Error) return respond(503, simplePage(p, 'Partly done', [said, `The message could not be ${action}d just now: use its ${action === 'release' ? 'Release' : 'Delete'} button again later.`]));
-  if (result !== 'done') return respond(200, simplePage(p, 'Done', [said, 'The message itself was no longer held for you.']));
-  if (raw) {
+  if (result instanceof Error) return respond(503, simplePage(p, 'Partly done', [changeText(change), `The message could not be ${action}d just now: use its ${action === 'release' ? 'Release' : 'Delete'} button again later.`]));
+  const did = kind === 'allow' ? 'allowed' : 'blocked';
+  if (result !== 'done') return toPage(p, { did, change, messageGone: true });
+  if (lesson) {
     await p.deps.feedback?.send(kind === 'allow'
-      ? { kind: 'ham', recipient: p.address, queueId: held.id, raw, how: 'always-allow' }
-      : { kind: 'spam', recipient: p.address, queueId: held.id, raw, how: 'always-block' });
+      ? { kind: 'ham', recipient: lesson.to, queueId: held.id, raw: lesson.raw, how: 'always-allow' }
+      : { kind: 'spam', recipient: lesson.to, queueId: held.id, raw: lesson.raw, how: 'always-block' });
   }
-  return respond(200, simplePage(p, kind === 'allow' ? 'Allowed and released' : 'Blocked and deleted',
-    [said, kind === 'allow' ? `The message is on its way to ${p.address}.` : `The message was deleted for ${p.address}.`]));
+  return toPage(p, { did, change, messageGone: false });
 }
 
 async function changeList(p: Posted, verb: 'add' | 'remove'): Promise<HttpResponse> {
@@ -210,12 +247,11 @@ async function changeList(p: Posted, verb: 'add' | 'remove'): Promise<HttpRespon
   if (verb === 'add') {
     const r = await putOnListLogged(p, kind, entry);
     if (r.added === 'list full') return respond(409, simplePage(p, 'List full', [fullText(kind)]));
-    return respond(200, simplePage(p, r.added === 'added' ? 'Added' : 'Already listed', [addedText(kind, entry, r)]));
+    return toPage(p, { did: 'added', change: { entry, list: kind, added: r.added, ...(r.movedFrom ? { movedFrom: r.movedFrom } : {}) } });
   }
   const removed = await removeEntry(p.deps.lists!, kind, p.owner, entry);
   p.deps.log?.info('recipient sender list changed', { to: p.owner, list: kind, entry, result: removed ? 'removed' : 'not listed', remote: p.req.remoteAddress });
-  return respond(200, simplePage(p, removed ? 'Removed' : 'Not listed',
-    [removed ? `${entry} is no longer on your ${LIST_NAME[kind]}.` : `${entry} was not on your ${LIST_NAME[kind]}.`]));
+  return toPage(p, { did: 'removed', entry, list: kind, removed });
 }
 
 async function act(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest): Promise<HttpResponse> {
@@ -241,7 +277,7 @@ async function act(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest)
 
 /** GET and POST of /quarantine/mine. */
 export function recipientRoutes(deps: QuarantineHttpDeps): Route[] {
-  const index = new HeldIndex(deps.store);
+  const index = new HeldIndex(deps.store, { delimiters: () => delimitersOf(deps) });
   return [
     { method: 'GET', path: MINE_PATH, public: true, handle: (req) => showPage(deps, index, req) },
     { method: 'POST', path: MINE_PATH, public: true, handle: (req) => act(deps, index, req) },

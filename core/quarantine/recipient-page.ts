@@ -1,13 +1,16 @@
-// The page a recipient's own link opens: every message held for them, newest first, each with Release, Delete and the
+// The page a recipient's own link opens: every message held for their mailbox (its tagged addresses included), newest first, each with Release, Delete and the
 // buttons that put its sender on their allow or block list, and the two lists themselves. Every form posts back to
 // this page's path with the recipient ticket in its body; every value shown goes through escapeHtml.
 import { escapeHtml as e } from './html.ts';
 import { page, type Page } from './pages.ts';
-import { dateText, scoreText, type QuarantinedSummary } from './summary.ts';
+import { dateText, scoreText, shownText, type QuarantinedSummary } from './summary.ts';
 import type { ListKind } from '../lists/user-lists.ts';
 
 export interface RecipientView {
+  /** The ticket's address. */
   address: string;
+  /** Its mailbox (mailbox.ts), whose held mail the page lists; the address itself when not given. */
+  mailbox?: string;
   /** The recipient ticket the page was opened with: every form carries it. */
   ticket: string;
   /** The newest messages held for the recipient, newest first. */
@@ -16,6 +19,10 @@ export interface RecipientView {
   more: number;
   /** The sender of each message as an entry its buttons add (listEntry of senderAddress), by message id. */
   senderEntries: ReadonlyMap<string, string>;
+  /** The addresses a message was sent to, by message id, where one is a tagged form of the mailbox (sentToShown). */
+  sentTo?: ReadonlyMap<string, readonly string[]>;
+  /** What the POST that led here did (flash.ts: noticeHtml), shown first; HTML, already escaped. */
+  notice?: string;
   /** The recipient's sender lists; undefined when the gateway keeps none (no state store given). */
   lists?: Record<ListKind, string[]>;
   /** Whose lists they are: the address without its tag, when that differs from `address`. */
@@ -39,7 +46,10 @@ function messageRow(v: RecipientView, m: QuarantinedSummary): string {
   const sender = v.lists ? v.senderEntries.get(m.id) : undefined;
   const buttons: Array<[string, string]> = [['release', 'Release'], ['delete', 'Delete']];
   if (sender) buttons.push(['allow', `Always allow ${sender}`], ['block', `Always block ${sender}`]);
-  return `<tr><td>${e(dateText(m.receivedAt))}</td><td>${e(m.sender)}</td><td>${e(m.subject)}</td><td>${e(scoreText(m.score))}</td>`
+  const to = v.sentTo?.get(m.id);
+  // The address chosen by the sender, cleaned as the other values it chose are.
+  const toLine = to?.length ? `<br><small>${e(`to ${to.map((a) => shownText(a, 254)).join(', ')}`)}</small>` : '';
+  return `<tr><td>${e(dateText(m.receivedAt))}</td><td>${e(m.sender)}${toLine}</td><td>${e(m.subject)}</td><td>${e(scoreText(m.score))}</td>`
     + `<td>${form(v.ticket, { id: m.id }, buttons)}</td></tr>`;
 }
 
@@ -78,12 +88,12 @@ export function recipientPage(v: RecipientView): Page {
     ...(v.lists ? ['Always allow puts the sender on your allow list and releases the message to you; Always block puts the sender on your block list and deletes the message for you.',
       'The sender these buttons take is the address in the message\'s From, shown in its From column (its envelope sender when the From holds no address); each button names it.'] : []),
   ].join(' ');
-  const parts = [`<p>${e(intro)}</p>`];
+  const parts = [...(v.notice ? [v.notice] : []), `<p>${e(intro)}</p>`];
   if (held) parts.push(`<p>${e(help)}</p>`);
   if (v.more) parts.push(`<p>${e(`${v.more} older message(s) are held and not listed here: the page shows the newest ${v.messages.length}. Release or delete some of these to see them, or ask your administrator.`)}</p>`);
   if (v.messages.length) {
     parts.push('<table>', '<tr><th>Date</th><th>From</th><th>Subject</th><th>Score</th><th></th></tr>', ...v.messages.map((m) => messageRow(v, m)), '</table>');
   }
   parts.push(listsPart(v), `<p>${e(`This page's link works until ${dateText(v.expires)}; each quarantine report brings a new one.`)}</p>`);
-  return page(`Mail held for ${v.address}`, parts.join('\n'), true);
+  return page(`Mail held for ${v.mailbox ?? v.address}`, parts.join('\n'), true);
 }

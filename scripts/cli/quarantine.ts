@@ -13,6 +13,7 @@ import { forTerminal } from '../../core/queue/inspect.ts';
 import { runDigest, type DigestDeps, type DigestOptions, type DigestReport } from '../../core/quarantine/digest.ts';
 import { DIGEST_STATE_FILE } from '../../core/quarantine/digest-state.ts';
 import { DIGEST_ITEMS_MAX } from '../../core/quarantine/digest-mail.ts';
+import { userListsDelimiters } from '../../core/lists/user-lists.ts';
 import { dateText, scoreText } from '../../core/quarantine/summary.ts';
 
 const USAGE = `usage: moat quarantine digest [--config FILE] [--set KEY=VALUE]… [--all] [--dry-run] [--to ADDRESS] [--json]
@@ -71,6 +72,7 @@ async function digest(o: { config?: string; set?: string[]; all?: boolean; 'dry-
   if (await gatewayStatus(store)) return { report: await new ControlClient(socketPath(dataDir)).digest(opts), via: 'gateway' };
   const deps: DigestDeps = {
     dataDir, store, config: () => config.quarantine_digest, hostname: () => config.server.hostname || os.hostname(), localDomains: () => config.domains, quarantineLifetime: () => config.queue.quarantine_lifetime,
+    listDelimiters: () => userListsDelimiters(config),
   };
   // A dry run reads the quarantine only: no lock needed, nothing written.
   if (opts.dryRun) return { report: await runDigest(deps, opts), via: 'files' };
