@@ -1,4 +1,5 @@
 // What a finding's symbol may be: the word that names it in X-Mailmoat-Verdict, the log and the rules' criteria.
+import { s } from '../config/schema.ts';
 
 /**
  * Letters, digits and `_` (Rspamd's and SpamAssassin's style, `RBL_SPAMHAUS`, `BAYES_SPAM_99`). The verdict header
@@ -13,3 +14,6 @@ export function findingSymbolProblem(symbol: unknown): string | undefined {
   if (!FINDING_SYMBOL.test(symbol)) return 'a symbol is 1 to 128 letters, digits and _';
   return undefined;
 }
+
+/** A config key naming a finding's symbol (a blocklist's, say): refused at check-config rather than a 451 per message. */
+export const findingSymbol = () => s.string({ pattern: FINDING_SYMBOL, patternName: 'a symbol: 1 to 128 letters, digits and _' });

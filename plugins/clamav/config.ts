@@ -1,5 +1,5 @@
 // Options of the clamav plugin, with their defaults.
-import { FIELD_NAME, s, type Infer, type Issue } from '../../core/index.ts';
+import { addedFieldNameProblem, FIELD_NAME, s, type Infer, type Issue } from '../../core/index.ts';
 
 const commandSchema = s.object({
   template: s.string({ minLength: 1 })
@@ -31,7 +31,11 @@ const options = s.object({
     .describe('On a virus: `reject` (554 5.7.1 with the name), `quarantine`, `tag` (header only) or `strip` the infected parts'),
   on_error: s.enum(['tempfail', 'accept'] as const).default('tempfail')
     .describe('Scanner unreachable, timed out or failing: `tempfail` (451 4.7.0) or `accept` unscanned with the warning header'),
-  header: s.string({ pattern: FIELD_NAME, patternName: 'a header name' }).default('X-Mailmoat-Virus')
+  header: s.checked(s.string({ pattern: FIELD_NAME, patternName: 'a header name' }), (v, at, issues) => {
+    // Refused here rather than as a 451 for every infected message, which is where ctx.addHeader would refuse it.
+    const problem = addedFieldNameProblem(v);
+    if (problem) issues.push({ path: at, message: problem });
+  }).default('X-Mailmoat-Virus')
     .describe('Header that carries the virus names (tag, strip) or why the message was not scanned (accept on error/oversize)'),
   score: s.number().default(0)
     .describe('Score of the CLAM_VIRUS finding; the action already decides, so raise it only to weigh a tagged virus in the verdict'),

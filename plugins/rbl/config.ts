@@ -1,11 +1,11 @@
 // Options of the rbl plugin (IP blocklists and allowlists looked up in DNS), with their defaults.
-import { ipOrCidr, s, type Infer } from '../../core/index.ts';
+import { ipOrCidr, s, type Infer, findingSymbol } from '../../core/index.ts';
 
 const action = s.enum(['reject', 'reject_rcpt', 'score'] as const);
 const zoneName = s.string({ pattern: /^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)+$/, patternName: 'a DNS zone such as zen.example.org' });
 
 const codeSchema = s.object({
-  symbol: s.string().optionalValue().describe('Symbol of this answer (default: the zone\'s symbol)'),
+  symbol: findingSymbol().optionalValue().describe('Symbol of this answer (default: the zone\'s symbol)'),
   score: s.number().optionalValue().describe('Score of this answer (default: the zone\'s score)'),
   action: action.optionalValue().describe('Action for this answer (default: the zone\'s action)'),
 });
@@ -14,7 +14,7 @@ export const blockZoneSchema = s.object({
   zone: zoneName.describe('The DNSBL zone; the client IP is looked up as `<reversed ip>.<zone>`'),
   action: action.default('score')
     .describe('`reject`: refuse at connect (554 5.7.1); `reject_rcpt`: refuse every RCPT (550 5.7.1) so the client learns the recipients; `score`: only record the finding'),
-  symbol: s.string().optionalValue().describe('Symbol of a listing (default: `RBL_` + the zone\'s first label, upper case)'),
+  symbol: findingSymbol().optionalValue().describe('Symbol of a listing (default: `RBL_` + the zone\'s first label, upper case)'),
   score: s.number().default(5).describe('Score of a listing'),
   codes: s.record(codeSchema).default({})
     .describe('Answers (`127.0.0.2`, `127.0.0.4`, …) mapped to their own symbol, score and action; other 127.x answers use the zone\'s'),
@@ -28,7 +28,7 @@ export const blockZoneSchema = s.object({
 export const allowZoneSchema = s.object({
   zone: zoneName.describe('The DNSWL zone'),
   codes: s.array(s.string()).default([]).describe('Answers that count as listed (empty: any 127.x answer)'),
-  symbol: s.string().optionalValue().describe('Symbol of a listing (default: `RBL_ALLOW_` + the zone\'s first label)'),
+  symbol: findingSymbol().optionalValue().describe('Symbol of a listing (default: `RBL_ALLOW_` + the zone\'s first label)'),
   score: s.number().default(0).describe('Score of a listing (negative to help the verdict)'),
 });
 

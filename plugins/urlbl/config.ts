@@ -1,10 +1,10 @@
 // Options of the urlbl plugin (URL host blocklists in DNS: DBL/SURBL-style domain lists and IP lists), with their defaults.
-import { s, type Infer } from '../../core/index.ts';
+import { s, type Infer, findingSymbol } from '../../core/index.ts';
 
 const action = s.enum(['score', 'reject', 'defang'] as const);
 
 const codeSchema = s.object({
-  symbol: s.string().optionalValue().describe('Symbol of this answer (default: the zone\'s symbol)'),
+  symbol: findingSymbol().optionalValue().describe('Symbol of this answer (default: the zone\'s symbol)'),
   score: s.number().optionalValue().describe('Score of this answer (default: the zone\'s score)'),
   action: action.optionalValue().describe('Action for this answer (default: the zone\'s action)'),
 });
@@ -16,7 +16,7 @@ export const zoneSchema = s.object({
     .describe('`domain`: looks up `<registered domain>.<zone>`; `ip`: looks up the reversed IP of URLs written with an IP'),
   action: action.default('score')
     .describe('`score`: record the finding; `reject`: refuse the message (554 5.7.1); `defang`: replace each listed link with the defang text'),
-  symbol: s.string().optionalValue().describe('Symbol of a listing (default: `URIBL_` + the zone\'s first label, upper case)'),
+  symbol: findingSymbol().optionalValue().describe('Symbol of a listing (default: `URIBL_` + the zone\'s first label, upper case)'),
   score: s.number().default(5).describe('Score of a listing (once per zone and symbol, however many links)'),
   codes: s.record(codeSchema).default({}).describe('Answers (`127.0.1.2`, …) mapped to their own symbol, score and action'),
   on_error: s.enum(['tempfail', 'skip'] as const).default('tempfail')
