@@ -66,6 +66,8 @@ export function listOwner(recipient: string, delimiters = '+'): string {
   const m = mailbox(recipient);
   if (!m) return recipient.trim().toLowerCase();
   // The domain in A-label form: under SMTPUTF8 the front door hands `ann@bücher.example` over as typed.
+  // A local part that stays quoted (a space in it, say) is taken whole: a cut inside the quotes would leave `"ann`.
+  if (m.local.startsWith('"')) return `${m.local}@${m.domain}`;
   const cut = [...delimiters].map((d) => m.local.indexOf(d)).filter((i) => i > 0);
   return `${cut.length ? m.local.slice(0, Math.min(...cut)) : m.local}@${m.domain}`;
 }

@@ -35,6 +35,8 @@ describe('user lists: matching', () => {
   it('takes the owner of a recipient under SMTPUTF8 (domain in Unicode) in A-label form, as moat lists keeps it', () => {
     assert.equal(listOwner('Ann+news@Bücher.example'), 'ann@xn--bcher-kva.example');
     assert.equal(listOwner('"ann"@example.org'), 'ann@example.org');
+    assert.equal(listOwner('"ann+x y"@example.org'), '"ann+x y"@example.org', 'a quoted local part is not cut inside its quotes');
+    assert.equal(listOwner('"ann+x"@example.org'), 'ann@example.org', 'one that unquotes is cut as the plain form');
   });
 
   it('an address entry covers that address in any case, and no other of its domain', () => {
