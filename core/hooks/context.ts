@@ -100,7 +100,9 @@ export interface HookContext {
    * Asks the core to prepend a header to the relayed message. The name is printable ASCII without spaces or `:`
    * (RFC 5322), at most 200 characters, and none of the fields the core writes (`X-Mailmoat-Verdict`, `-Spam`,
    * `-Spam-Score`, `-Spam-Level`, `-Released`, `-Queue-ID`, `-Sender`); the value a string, whose line breaks are
-   * unfolded or become spaces. A bad name or value throws (the client gets 451, the log names the plugin).
+   * unfolded or become spaces. Text beyond ASCII is written as RFC 2047 encoded words, which every reader decodes;
+   * a value copied from `ctx.message.headers` that holds the client's UTF-8 passes as it came. A bad name or value
+   * throws (the client gets 451, the log names the plugin).
    */
   addHeader(name: string, value: string): void;
   /** Asks the core to remove every header of that name (or, ending in `*`, prefix) from the relayed message; a name that is not one throws. */

@@ -1,6 +1,9 @@
 // Parsing of a raw header section into fields, and the HeaderList view over them.
 import type { HeaderField, HeaderList } from './types.ts';
+import { isUtf8 } from 'node:buffer';
 import { isAscii } from '../text/ascii.ts';
+import { decodeCharset } from '../text/charset.ts';
+import { encodedWords, encodeNonAsciiWords } from '../text/encoded-words.ts';
 
 /** The gateway's own header fields are named `X-Mailmoat-…`, and the mail servers behind it act on them. */
 const OWN_PREFIX = 'x-mailmoat-';
@@ -73,30 +76,14 @@ export class Headers implements HeaderList {
   has(name: string): boolean { return this.all(name).length > 0; }
 }
 
-/** Bytes of UTF-8 per encoded word: 45 make 60 characters of base64, and the word stays within RFC 2047's 75. */
-const WORD_BYTES = 45;
+/** Text of our own (a config's subject tag, a notice's subject) as RFC 2047 encoded words when it is not ASCII. */
+export { encodedWords };
 
 /**
- * `text` as a header value carries it: as it is when ASCII, else as RFC 2047 encoded words (UTF-8, base64), each
- * within 75 characters and cut between characters. For text of our own (a config's subject tag, a notice's
- * subject), never for a client's header bytes, which go out as they came.
- */
-export function encodedWords(text: string): string {
-  if (isAscii(text)) return text;
-  const words: string[] = [];
-  let chunk = '';
-  for (const ch of text) {
-    if (chunk && Buffer.byteLength(chunk + ch, 'utf8') > WORD_BYTES) { words.push(chunk); chunk = ''; }
-    chunk += ch;
-  }
-  words.push(chunk);
-  return words.map((w) => `=?UTF-8?B?${Buffer.from(w, 'utf8').toString('base64')}?=`).join(' ');
-}
-
-/**
- * The Subject with `tag` in front (the verdict's subject_tag, the rules' tag_subject). A tag beyond ASCII goes as
- * encoded words (the message's own bytes are written as Latin-1); before a subject that starts with an encoded word
- * the space between them would not show (RFC 2047 §6.2), so it is then encoded with the tag.
+ * The Subject with `tag` in front (the verdict's subject_tag, the rules' tag_subject). `subject` is the message's
+ * own (its bytes, one latin1 character per byte) or a plugin's; a tag beyond ASCII goes as encoded words here, so the
+ * result is those bytes with an ASCII tag, which formatHeader passes on as they are. Before a subject that starts
+ * with an encoded word the space between them would not show (RFC 2047 §6.2), so it is then encoded with the tag.
  */
 export function taggedSubject(tag: string, subject: string): string {
   if (!subject) return encodedWords(tag);
@@ -112,33 +99,69 @@ export function mailDate(ms: number = Date.now()): string {
   return new Date(ms).toUTCString().replace('GMT', '+0000');
 }
 
+/** A line made of encoded words is folded at this length, as RFC 5322 §2.1.1 prefers, rather than at 998. */
+const SHORT_LINE = 78;
+
 /**
- * Formats a header for prepending. A value cannot add lines of its own: a line break before a space or tab (a value
- * folded already) is unfolded, any other CR or LF becomes a space, which is what a reader unfolding the field would
- * see. A line over 998 characters is then folded before a space or tab (a Subject the client folded over many lines,
- * a verdict with many symbols), which leaves the value as it was once unfolded.
+ * Formats a header for prepending, as the queue holds prepended lines: one latin1 character per byte. A value cannot
+ * add lines of its own: a line break before a space or tab (a value folded already) is unfolded, any other CR or LF
+ * becomes a space, which is what a reader unfolding the field would see. Its text then becomes bytes (headerBytes). A
+ * line over 998 characters is then folded before a space or tab (a Subject the client folded over many lines, a
+ * verdict with many symbols), and one that got encoded words over 78, which leaves the value as it was once unfolded.
  */
 export function formatHeader(name: string, value: string): string {
-  const line = `${name}: ${unfoldedValue(value)}`;
-  if (line.length <= LINE_LIMIT) return `${line}\r\n`;
-  // Each folded line must hold text before its fold, and the fold text after it: a line of only spaces would be
-  // no line of the field (some readers take it for the end of the header section).
+  const text = unfoldedValue(value);
+  const bytes = headerBytes(text);
+  const line = `${name}: ${bytes}`;
+  if (bytes === text) return `${foldedLine(line, name.length + 2, LINE_LIMIT)}\r\n`;
+  // An encoded word is up to 75 characters, so after a name it may not fit the first line: the fold may then come
+  // right after the colon (`Subject:` alone, the words on the lines below), which unfolds to the same value.
+  return `${foldedLine(line, name.length + 1, SHORT_LINE)}\r\n`;
+}
+
+/**
+ * A header value as the bytes that carry it, one latin1 character per byte. Values come as text (a plugin's note, a
+ * name, a verdict's detail) or as a message's own header bytes, which every header the gateway reads holds one latin1
+ * character per byte and a plugin may pass on (the rules plugin's tagged Subject); a string cannot say which, so:
+ * - ASCII goes as it is;
+ * - characters that are all bytes (U+0000–U+00FF) spelling UTF-8 are a message's UTF-8 header, as an SMTPUTF8 client
+ *   sends it, and go as they came (text such as `Ã©`, UTF-8 read as Latin-1 once already, would be taken so too);
+ * - anything else is text: its words beyond ASCII become RFC 2047 encoded words (UTF-8), valid to every reader, with
+ *   or without SMTPUTF8. Characters that are all bytes but not UTF-8 (`café` as a plugin writes it, or a client's
+ *   8-bit Latin-1) are read as Windows-1252, as mail clients read undeclared 8-bit text; written raw they were bytes
+ *   no reader took for UTF-8, and a character above U+00FF was cut to its low byte.
+ */
+export function headerBytes(value: string): string {
+  if (isAscii(value)) return value;
+  if (!/[^\x00-\xff]/.test(value)) {
+    if (isUtf8(Buffer.from(value, 'latin1'))) return value;
+    return encodeNonAsciiWords(decodeCharset(value, 'windows-1252'));
+  }
+  return encodeNonAsciiWords(value);
+}
+
+/**
+ * `line` folded before a space or tab where it is longer than `limit`, never before index `floor` (inside the name
+ * and its colon). Each folded line must hold text before its fold, and the fold text after it: a line of
+ * only spaces would be no line of the field (some readers take it for the end of the header section).
+ */
+function foldedLine(line: string, floor: number, limit: number): string {
+  if (line.length <= limit) return line;
   let lastText = line.length - 1;
   while (lastText >= 0 && isFoldSpace(line, lastText)) lastText--;
   const lines: string[] = [];
   let start = 0;
-  let floor = name.length + 2; // never folded inside the name and its colon
-  while (line.length - start > LINE_LIMIT) {
+  while (line.length - start > limit) {
     let firstText = start;
     while (firstText < lastText && isFoldSpace(line, firstText)) firstText++;
-    const at = foldPoint(line, Math.max(floor, firstText + 1), start + LINE_LIMIT, lastText);
+    const at = foldPoint(line, Math.max(floor, firstText + 1), start + limit, lastText);
     if (at < 0) break; // no space to fold at: the line stays long rather than the value changed
     lines.push(line.slice(start, at));
     start = at;
     floor = at + 1;
   }
   lines.push(line.slice(start));
-  return `${lines.join('\r\n')}\r\n`;
+  return lines.join('\r\n');
 }
 
 /** `value` on one line: folds undone (RFC 5322 §2.2.3), other line breaks turned into spaces. */

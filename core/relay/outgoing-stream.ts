@@ -4,9 +4,19 @@ import { Readable } from 'node:stream';
 import type { QueueEntry } from '../queue/entry.ts';
 import { fieldRemoval, streamWithoutFields, withoutFields } from '../message/header-filter.ts';
 
+/**
+ * The prepended lines as bytes. formatHeader writes them one latin1 character per byte (text beyond that as encoded
+ * words), but a line queued by an older version, or put together without formatHeader, may hold a character above
+ * U+00FF: written as latin1 it lost all but its low byte. Such a character can only be text, and goes as UTF-8.
+ */
+export function prependBytes(prepend: string): Buffer {
+  if (!/[^\x00-\xff]/.test(prepend)) return Buffer.from(prepend, 'latin1');
+  return Buffer.from(prepend.replace(/[^\x00-\xff]+/gu, (text) => Buffer.from(text, 'utf8').toString('latin1')), 'latin1');
+}
+
 /** The size a message leaves with, for SIZE= and outbound limits: removed headers are not subtracted (a bound, not a count). */
 export function outgoingSize(entry: QueueEntry): number {
-  return entry.size + Buffer.byteLength(entry.prepend, 'latin1');
+  return entry.size + prependBytes(entry.prepend).length;
 }
 
 /** The message part of a queue file: its first `size` bytes (a sealed envelope may follow). */
@@ -20,7 +30,7 @@ function messageBytes(file: string, size: number, start = 0): AsyncIterable<Buff
  * (at `start`: a journal segment holds many messages).
  */
 export function outgoingStream(entry: QueueEntry, file: string, body?: Buffer, start = 0): Readable {
-  const prefix = Buffer.from(entry.prepend, 'latin1');
+  const prefix = prependBytes(entry.prepend);
   const remove = entry.remove.length ? fieldRemoval(entry.remove) : undefined;
   if (body && body.length === entry.size) {
     return Readable.from([prefix, remove ? withoutFields(body, remove) : body], { objectMode: false });

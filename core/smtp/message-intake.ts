@@ -28,7 +28,10 @@ function receivedHeader(st: SessionState, tx: Transaction): string {
   const literal = st.remote.ip.includes(':') ? `IPv6:${st.remote.ip}` : st.remote.ip;
   const from = `${st.helo ?? 'unknown'} (${st.remote.hostname ?? 'unknown'} [${literal}])`;
   const forClause = tx.recipients.length === 1 ? `\r\n\tfor <${tx.recipients[0].address}>` : '';
-  return `Received: from ${from}\r\n\tby ${st.greetingName} (Mailmoat) with ${proto} id ${tx.id}${forClause};\r\n\t${mailDate()}\r\n`;
+  const text = `Received: from ${from}\r\n\tby ${st.greetingName} (Mailmoat) with ${proto} id ${tx.id}${forClause};\r\n\t${mailDate()}\r\n`;
+  // The header lines added are held one byte per character (core/relay/outgoing-stream.ts); an SMTPUTF8 address or
+  // HELO name, decoded from UTF-8 by smtp-server, goes back to its UTF-8 bytes, not to one Latin-1 byte per letter.
+  return Buffer.from(text, 'utf8').toString('latin1');
 }
 
 /** Receives the DATA stream of `tx` and returns the reply to send. Never throws for a spool problem: that is a 4xx. */

@@ -1,6 +1,8 @@
-// Header text as mail clients show it: RFC 2047 encoded words decoded in their charsets. The Bayes tokenizer and
-// the gateway's fallback MIME reader both read a Subject through it, so the two agree on what it says.
+// RFC 2047 encoded words both ways. Decoded: header text as mail clients show it, in the charsets the words name (the
+// Bayes tokenizer and the gateway's fallback MIME reader both read a Subject through it, so the two agree on what it
+// says). Encoded: text the gateway writes into a header (a plugin's value, a subject tag) that is not ASCII.
 import { decodeCharset } from './charset.ts';
+import { isAscii } from './ascii.ts';
 
 /** Quoted-printable escapes (`=41`) and soft line breaks, each escape as the byte it names (a latin1 character). */
 export function decodeQuotedPrintable(s: string): string {
@@ -18,4 +20,59 @@ export function decodeWords(value: string): string {
         : decodeQuotedPrintable(data.replace(/_/g, ' '));
       return decodeCharset(bin, cs);
     });
+}
+
+/** Bytes of UTF-8 per encoded word: 45 make 60 characters of base64, and the word stays within RFC 2047's 75. */
+const WORD_BYTES = 45;
+
+/**
+ * `text` as RFC 2047 encoded words when it is not ASCII (UTF-8, base64), each within 75 characters and cut between
+ * characters, separated by spaces, which a reader drops between two encoded words; ASCII text as it is.
+ */
+export function encodedWords(text: string): string {
+  if (isAscii(text)) return text;
+  const words: string[] = [];
+  let chunk = '';
+  for (const ch of text) {
+    if (chunk && Buffer.byteLength(chunk + ch, 'utf8') > WORD_BYTES) { words.push(chunk); chunk = ''; }
+    chunk += ch;
+  }
+  words.push(chunk);
+  return words.map((w) => `=?UTF-8?B?${Buffer.from(w, 'utf8').toString('base64')}?=`).join(' ');
+}
+
+/** A whole word that a reader decodes (RFC 2047 §5: encoded words stand between spaces). */
+const ENCODED_WORD = /^=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=$/;
+
+/**
+ * A header value with each run of words beyond ASCII written as encoded words, and its ASCII words (an address,
+ * a tag, encoded words already there) left as they are, so that a structured field keeps its syntax where it was
+ * ASCII. A reader drops the space between two encoded words: next to one that was already there, that space goes
+ * inside ours, so the text reads as it was given.
+ */
+export function encodeNonAsciiWords(text: string): string {
+  if (isAscii(text)) return text;
+  // Even indices: words (the first and last may be ''); odd: the spaces and tabs between them.
+  const parts = text.split(/([ \t]+)/);
+  const encodedAlready = (k: number) => k >= 0 && k < parts.length && ENCODED_WORD.test(parts[k]);
+  let out = '';
+  for (let k = 0; k < parts.length; k += 2) {
+    if (isAscii(parts[k])) {
+      out += parts[k] + (parts[k + 1] ?? '');
+      continue;
+    }
+    let run = parts[k];
+    let end = k;
+    while (end + 2 < parts.length && !isAscii(parts[end + 2])) { run += parts[end + 1] + parts[end + 2]; end += 2; }
+    if (encodedAlready(k - 2)) {
+      // `out` ends with the space after that word: it moves into the run, and one space separates the two words.
+      const space = parts[k - 1];
+      out = `${out.slice(0, out.length - space.length)} `;
+      run = space + run;
+    }
+    const after = parts[end + 1] ?? '';
+    if (encodedAlready(end + 2)) { run += after; out += `${encodedWords(run)} `; } else out += encodedWords(run) + after;
+    k = end;
+  }
+  return out;
 }

@@ -1,17 +1,18 @@
 // Options of the recipient-verify plugin (ask the server behind about each local recipient at RCPT), with their defaults.
 import { s, type Infer } from '../../core/index.ts';
-import { smtpUrl } from '../../core/config/smtp-url-schema.ts';
+import { checkCredentialsHaveTls, smtpUrl } from '../../core/config/smtp-url-schema.ts';
 import { routesSchema } from '../../core/relay/route-config.ts';
 
 // The same shapes as the gateway's own `smarthost` and `routes`: another host to ask than the one the gateway relays to
-// (see README, "Where the probe goes").
-const targetMapping = s.object({
+// (see README, "Where the probe goes"). A probe logs in with the URL's credentials as a delivery would, and the client
+// sends them over TLS only, so `starttls: off` with credentials would make every probe fail: refused as for the smarthost.
+const targetMapping = s.checked(s.object({
   url: smtpUrl.describe('The server behind, as in the gateway\'s `smarthost.url`'),
   starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic')
     .describe('STARTTLS policy of the probe (as smarthost.starttls)'),
   tls_verify: s.boolean().default(true)
     .describe('With required TLS or credentials: refuse a certificate that does not verify (as smarthost.tls_verify)'),
-});
+}), checkCredentialsHaveTls);
 
 export const configSchema = s.object({
   target: s.union(smtpUrl, targetMapping).optionalValue()

@@ -147,6 +147,8 @@ export class ScriptPool {
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private nextId = 1;
   private closing = false;
+  /** Set once the close kills the children, after the calls have drained; a start that fails before is a failure. */
+  private endingChildren = false;
   private drained?: () => void;
 
   private constructor(opts: PoolOptions) {
@@ -209,6 +211,7 @@ export class ScriptPool {
     if (this.waiting.length || [...this.children].some((c) => c.state === 'busy')) {
       await new Promise<void>((resolve) => { this.drained = resolve; this.checkDrained(); });
     }
+    this.endingChildren = true;
     // Held while they end, so that a close is never left waiting by an event loop with nothing else to do.
     const ends = [...this.children].map((c) => { c.proc.ref(); c.kill(); return c.exited; });
     await Promise.all(ends);
@@ -338,7 +341,12 @@ export class ScriptPool {
         if (this.closing && !this.waiting.some((w) => w.script === script)) { this.checkDrained(); return; }
         // A child that dies while starting again and again (the machine is out of memory, say) is retried slowly;
         // calls meanwhile wait for another child, and fail as busy once their wait is over.
-        const again = () => this.spawn(script).catch((e: Error) => this.opts.log.error('script sandbox could not be replaced', { error: e.message }));
+        const again = () => this.spawn(script).catch((e: Error) => {
+          // The close ends every child, a replacement still loading among them (a call timed out just before a stop
+          // or reload): that is the close at work, not a sandbox that cannot start.
+          if (this.endingChildren) this.opts.log.info('script sandbox replacement ended by the pool\'s close', { error: e.message });
+          else this.opts.log.error('script sandbox could not be replaced', { error: e.message });
+        });
         if (!child.wasReady) {
           const t = setTimeout(() => { this.respawnTimers.delete(t); void again(); }, RESPAWN_DELAY_MS);
           this.respawnTimers.add(t);

@@ -48,6 +48,17 @@ describe('front door: the envelope', function () {
     await d.quit();
   });
 
+  it('writes an SMTPUTF8 recipient into its Received field as UTF-8, as the client sent it', async () => {
+    const { d } = await greeted(gw.port);
+    assert.equal((await d.cmd('MAIL FROM:<jörg@client.example> SMTPUTF8')).code, 250);
+    assert.equal((await d.cmd('RCPT TO:<jörg@example.com>')).code, 250);
+    assert.equal((await d.data('Subject: utf8 received\r\n\r\nhi\r\n')).code, 250);
+    await d.quit();
+    await gw.sink.waitForText('utf8 received');
+    const got = gw.sink.messages.find((m) => m.raw.toString().includes('utf8 received'))!;
+    assert.ok(got.raw.includes(Buffer.from('for <jörg@example.com>', 'utf8')), got.raw.subarray(0, 300).toString('latin1'));
+  });
+
   it('counts and keeps a recipient named twice (in any case) once', async () => {
     const before = gw.logs.length;
     const { d } = await greeted(gw.port);
