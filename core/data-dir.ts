@@ -1,6 +1,6 @@
 // data_dir holds queued mail, quarantined and dead-lettered messages, queue.key, the AUTH users file and the state
-// store: only the gateway's own user may enter it, as Postfix keeps its queue folders to itself. Files inside are
-// created with the usual modes (0644); the folder's mode is what keeps other local users out of all of them.
+// store: only the gateway's own user may enter it, as Postfix keeps its queue folders to itself. `moat start` also
+// runs under umask 077 (scripts/cli/start.ts), so the files inside are the gateway's user's alone as well.
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import type { Logger } from './log/types.ts';
 

@@ -57,7 +57,8 @@ export class UsersFile {
   }
 
   private write(users: Map<string, string>): void {
-    mkdirSync(path.dirname(this.file), { recursive: true });
+    // The users file sits in data_dir, which is the gateway's alone (core/data-dir.ts), even before its first start.
+    mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, [...users].map(([u, h]) => `${u}:${h}`).join('\n') + '\n', { mode: 0o600 });
     renameSync(tmp, this.file);

@@ -37,6 +37,10 @@ export async function run(argv: string[]): Promise<number> {
     setTimeout(() => process.exit(1), FATAL_STOP_MS).unref();
     stop();
   };
+  // Files the gateway writes (queued, quarantined and delivered mail, the state store, dictionaries it flushes) are its
+  // own, as Postfix's daemons run under umask 077: data_dir's 0700 keeps other local users out, and this keeps them
+  // out of a file that is copied or moved elsewhere, or of a data_dir someone opened up.
+  process.umask(0o077);
   let gw;
   try {
     gw = await createGateway({ config: loaded.config, configFile: loaded.file, configOverrides: overrides, configDir: loaded.baseDir, handleSignals: true, captureConsole: true, onFatalError });
