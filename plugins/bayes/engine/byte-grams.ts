@@ -69,6 +69,8 @@ function bucketsOf(bytes: Uint8Array, from: number, to: number, bits: number): n
 /**
  * The first `max` bytes of a message with the header fields named in `ignore` (lower case, a trailing `*` for a
  * prefix) left out, as the tokenizer leaves them out: what an earlier filter thought is not what the message is.
+ * Line ends are read as LF: mail arrives over SMTP with CRLF and is trained from folders (Maildir, mbox) with LF,
+ * and the same message must give the same sequences either way.
  */
 export function messagePrefix(raw: Buffer | string, ignore: string[], max = PREFIX_BYTES): Uint8Array {
   const bytes = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
@@ -82,9 +84,10 @@ export function messagePrefix(raw: Buffer | string, ignore: string[], max = PREF
     const c = bytes[pos];
     if (c === 10 || (c === 13 && bytes[pos + 1] === 10)) {
       // The body, from the blank line on.
-      const n = Math.min(len - pos, out.length - at);
-      out.set(bytes.subarray(pos, pos + n), at);
-      at += n;
+      while (pos < len && at < out.length) {
+        const b = bytes[pos++];
+        if (b !== 13 || bytes[pos] !== 10) out[at++] = b;
+      }
       break;
     }
     // A folded line goes with its field; a field's name is read only when its first byte could start an ignored one.
@@ -94,6 +97,7 @@ export function messagePrefix(raw: Buffer | string, ignore: string[], max = PREF
     } else {
       while (pos < len && at < out.length) {
         const b = bytes[pos++];
+        if (b === 13 && bytes[pos] === 10) continue;
         out[at++] = b;
         if (b === 10) break;
       }

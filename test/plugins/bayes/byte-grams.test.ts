@@ -42,7 +42,11 @@ describe('bayes byte model', () => {
       '',
     ].join('\r\n');
     const kept = Buffer.from(messagePrefix(raw, IGNORE)).toString('latin1');
-    assert.equal(kept, 'From: a@example.org\r\nSubject: hello\r\n\r\nX-Spam-Status: a body line is kept as it is\r\n');
+    assert.equal(kept, 'From: a@example.org\nSubject: hello\n\nX-Spam-Status: a body line is kept as it is\n');
+    // Read as SMTP delivers it (CRLF) or as a Maildir or mbox keeps it (LF), a message gives the same bytes; a lone
+    // CR is a byte of the text.
+    assert.deepEqual(messagePrefix(raw, IGNORE), messagePrefix(raw.replace(/\r\n/g, '\n'), IGNORE));
+    assert.equal(Buffer.from(messagePrefix('Subject: a\rb\r\n\r\nc\rd\r\r\n', IGNORE)).toString(), 'Subject: a\rb\n\nc\rd\r\n');
     const long = `Subject: x\n\n${'y'.repeat(5000)}`;
     assert.equal(messagePrefix(long, IGNORE).length, PREFIX_BYTES);
     assert.equal(messagePrefix(long, IGNORE, 10).length, 10);
@@ -170,5 +174,19 @@ describe('bayes byte model', () => {
     assert.equal(d.byteGrams.messages, 20);
     prune(d, { minCount: 2, neutral: 0.1, maxTokens: 5 });
     assert.deepEqual(d.byteGrams.state, state);
+  });
+});
+
+describe('a message scored as SMTP delivers it and as a mail folder keeps it', () => {
+  it('gets one probability from the shipped dictionary, whichever line ends it has', async function () {
+    this.timeout(30_000);
+    const { loadDictionary } = await import('../../../plugins/bayes/engine/persist.ts');
+    const { BayesFilter } = await import('../../../plugins/bayes/engine/filter.ts');
+    const dict = await loadDictionary(new URL('../../../dictionaries/default.tab', import.meta.url).pathname);
+    assert.ok(dict.byteGrams, 'the shipped dictionary has a byte model');
+    const filter = new BayesFilter(dict);
+    const lf = 'From: Shop <deals@shop.example>\nSubject: last chance: 70% off\nContent-Type: text/plain\n\nOur biggest sale ends tonight.\nClick here to claim your discount.\n';
+    const crlf = lf.replace(/\n/g, '\r\n');
+    assert.equal(filter.score(crlf).probability, filter.score(lf).probability);
   });
 });
