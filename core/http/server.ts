@@ -63,12 +63,41 @@ function splitTarget(target: string): { path: string; query: URLSearchParams } {
 const text = (status: number, body: string, headers: Record<string, string> = {}): HttpResponse =>
   ({ status, headers: { 'content-type': 'text/plain; charset=utf-8', ...headers }, body: `${body}\n` });
 
+/**
+ * A request body that stopped arriving: the client hung up, or node's request timeout ended it (node has then answered
+ * 408 itself, when the socket could still carry it). The client's doing, never ours: logged as a request, not an error.
+ */
+class BodyNotReceived extends Error {
+  readonly timedOut: boolean;
+  constructor(timedOut: boolean) {
+    super(timedOut ? 'request timed out' : 'client went away');
+    this.timedOut = timedOut;
+  }
+}
+
+/** Sockets whose request body is being read: the idle timer leaves them to node's request timeout, which answers 408. */
+const readingBody = new WeakSet<Socket>();
+
 /** Reads a declared-length body; the parser ends the stream at that length, and the request timeout bounds the wait. */
 async function readBody(req: http.IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  readingBody.add(req.socket);
+  try {
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+  } catch {
+    // The stream's own error is always "aborted"; the socket's says whether node's request timeout was the cause.
+    throw new BodyNotReceived((req.socket.errored as NodeJS.ErrnoException | null)?.code === 'ERR_HTTP_REQUEST_TIMEOUT');
+  } finally {
+    readingBody.delete(req.socket);
+  }
   return Buffer.concat(chunks);
 }
+
+/**
+ * HSTS for responses sent over our own TLS: a year, the usual value. Not includeSubDomains: the gateway does not own
+ * the domain's other hosts, and would force HTTPS on every one of them (an intranet site on plain HTTP, say).
+ */
+const HSTS = 'max-age=31536000';
 
 export async function startHttpListener(opts: HttpListenerOptions): Promise<HttpListener> {
   const routes = new Map<string, Map<string, Route>>();
@@ -109,9 +138,12 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   };
 
   /** Sends `a`; false when node refuses its status or headers (out of range, a line break in a value). */
-  const send = (req: http.IncomingMessage, res: http.ServerResponse, a: HttpResponse & { close?: boolean }): boolean => {
+  const send = (req: http.IncomingMessage, res: http.ServerResponse, a: HttpResponse & { close?: boolean }, secure: boolean): boolean => {
     const body = typeof a.body === 'string' ? Buffer.from(a.body) : a.body;
-    const headers: Record<string, string | number> = { 'cache-control': 'no-store', ...a.headers, 'content-length': body.length };
+    // Only over this listener's TLS: a browser ignores HSTS sent in clear anyway, and a reverse proxy that terminates
+    // TLS sets its own policy for its host name (nginx's add_header), which ours must not contradict.
+    const headers: Record<string, string | number> = { 'cache-control': 'no-store', ...(secure ? { 'strict-transport-security': HSTS } : {}),
+      ...a.headers, 'content-length': body.length };
     if (a.close) headers.connection = 'close';
     try { res.writeHead(a.status, headers); } catch { return false; }
     res.end(req.method === 'HEAD' ? undefined : body);
@@ -127,15 +159,26 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
       access.error(what, { method: req.method, path, error: String((e as Error)?.message ?? e) });
       return text(500, 'Internal Server Error');
     };
+    const ms = () => Math.round((performance.now() - started) * 10) / 10;
+    const who = { method: req.method, path, client: origin.client, ...(origin.proxy ? { proxy: origin.proxy } : {}) };
     let a: HttpResponse & { close?: boolean };
-    try { a = await answer(req, origin); } catch (e) { a = failed('http route failed', e); }
-    if (res.destroyed) return;
-    if (!send(req, res, a)) {
-      a = failed('http route answer cannot be sent', new Error(`status ${a.status} or its headers are not valid HTTP`));
-      send(req, res, a);
+    try { a = await answer(req, origin); } catch (e) {
+      if (e instanceof BodyNotReceived) {
+        // Info, not error: anyone can hang up or stall, and error lines are what alerts watch.
+        access.info('http request not received whole', { ...who, ...(e.timedOut ? { status: 408 } : {}), reason: e.message, ms: ms() });
+        return;
+      }
+      a = failed('http route failed', e);
     }
-    access.debug('http request', { method: req.method, path, status: a.status, ms: Math.round((performance.now() - started) * 10) / 10, client: origin.client,
-      ...(origin.proxy ? { proxy: origin.proxy } : {}) });
+    if (res.destroyed) {
+      access.info('http request not answered', { ...who, status: a.status, reason: 'connection closed before the answer', ms: ms() });
+      return;
+    }
+    if (!send(req, res, a, secure)) {
+      a = failed('http route answer cannot be sent', new Error(`status ${a.status} or its headers are not valid HTTP`));
+      send(req, res, a, secure);
+    }
+    access.debug('http request', { ...who, status: a.status, ms: ms() });
   };
 
   const serverOptions: http.ServerOptions = {
@@ -159,7 +202,9 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
         ? https.createServer({ ...serverOptions, key: opts.tls.key, cert: opts.tls.cert, handshakeTimeout: timeout }, serve(true))
         : http.createServer(serverOptions, serve(false));
       // A client silent from the start (no request, no handshake) is dropped as well.
-      server.setTimeout(timeout, (socket: Socket) => socket.destroy());
+      // One reading a body is left to node's request timeout, which fires as soon (within connectionsCheckingInterval)
+      // and answers 408 first, so the client and the log learn why.
+      server.setTimeout(timeout, (socket: Socket) => { if (!readingBody.has(socket)) socket.destroy(); });
       const { host, port } = splitHostPort(hp);
       await new Promise<void>((resolve, reject) => {
         const onErr = (e: Error) => reject(new Error(`cannot listen on ${hp} (${kind}): ${e.message}`));

@@ -1,13 +1,14 @@
 // The digest mail for one recipient: a plain-text part and a simple HTML alternative listing each quarantined
 // message, with a release and a delete link each when the gateway's web address is known.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { encodedWords, mailDate } from '../message/header-block.ts';
 import { escapeHtml } from './html.ts';
 import { formatDuration } from '../config/units.ts';
 import { dateText, scoreText, shownText, type QuarantinedSummary } from './summary.ts';
+import { signTicket, type Ticket, type TicketAction } from './ticket.ts';
 
 export interface DigestItem extends QuarantinedSummary {
-  /** The ticket's links, when `link_base` is set. */
+  /** The message's links, when `link_base` is set (messageLinks). */
   links?: { release: string; delete: string };
   /** The addresses it was sent to, when one is a tagged form of the digest's address (mailbox.ts: sentToShown). */
   to?: string[];
@@ -29,6 +30,15 @@ export interface DigestMail {
   /** queue.quarantine_lifetime: how long a held message is kept (null: until an administrator deletes it). */
   keptFor?: number | null;
   now: number;
+}
+
+/**
+ * A held message's Release and Delete links under `base` (link_base without its trailing slash), each with a ticket
+ * signed for its own action: a Delete link that is passed on cannot release the message, nor a Release link delete it.
+ */
+export function messageLinks(key: KeyObject, base: string, t: Omit<Ticket, 'action'>): { release: string; delete: string } {
+  const link = (action: TicketAction) => `${base}/quarantine/${action}?t=${signTicket(key, { ...t, action })}`;
+  return { release: link('release'), delete: link('delete') };
 }
 
 /** Messages one digest lists: a flood of spam for one address must not make a digest of megabytes. */

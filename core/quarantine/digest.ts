@@ -13,12 +13,12 @@ import { newQueueId } from '../queue/queue-id.ts';
 import { forEachBounded } from '../queue/for-each-bounded.ts';
 import { isAscii } from '../text/ascii.ts';
 import type { DigestConfig } from './digest-config.ts';
-import { buildDigestMail, DIGEST_ITEMS_MAX, type DigestItem } from './digest-mail.ts';
+import { buildDigestMail, DIGEST_ITEMS_MAX, messageLinks, type DigestItem } from './digest-mail.ts';
 import { DigestProgress, readDigestState, writeDigestState, type DigestRun } from './digest-state.ts';
 import { HeldIndex, type HeldMessage } from './held-index.ts';
 import { DEFAULT_DELIMITERS, mailboxOf, sentToShown } from './mailbox.ts';
 import { summarize } from './summary.ts';
-import { loadTicketKey, signRecipientTicket, signTicket } from './ticket.ts';
+import { loadTicketKey, signRecipientTicket } from './ticket.ts';
 
 export interface DigestDeps {
   dataDir: string;
@@ -96,11 +96,6 @@ function asciiDomain(d: string): string {
   const name = domainArg(d);
   return domainToASCII(name) || name;
 }
-
-const linksFor = (base: string, ticket: string) => ({
-  release: `${base}/quarantine/release?t=${ticket}`,
-  delete: `${base}/quarantine/delete?t=${ticket}`,
-});
 
 /**
  * The queue id of a recorded run's digest for one recipient: the same when the run is resumed, so a digest queued
@@ -205,7 +200,7 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
     let mineLink: string | undefined;
     if (base) {
       key ??= loadTicketKey(deps.dataDir);
-      for (const it of items) it.links = linksFor(base, signTicket(key, { id: it.id, address, expires }));
+      for (const it of items) it.links = messageLinks(key, base, { id: it.id, address, expires });
       mineLink = `${base}/quarantine/mine?t=${signRecipientTicket(key, { address, expires })}`;
     }
     const now = Date.now();

@@ -12,7 +12,7 @@ import type { ReleasedBy } from './released-copy.ts';
 import { heldAddresses, mailboxOf } from './mailbox.ts';
 import { seeOther } from './flash.ts';
 import { summarize } from './summary.ts';
-import { verifyTicket, type Ticket } from './ticket.ts';
+import { ticketAllows, verifyTicket, type Ticket, type TicketAction } from './ticket.ts';
 import { errorPage, confirmPage, resultPage } from './pages.ts';
 import { respond } from './page-response.ts';
 import type { HttpRequest, HttpResponse, Route } from '../http/types.ts';
@@ -89,15 +89,23 @@ export function pluginFeedback(chain: () => readonly LoadedPlugin[], log?: Logge
   };
 }
 
-type Action = 'release' | 'delete';
+type Action = TicketAction;
 
 const NOT_VALID = 'This link is not valid. Copy the whole link from the quarantine report, or ask your administrator.';
 // A message stays in the quarantine longer than its links work, and a later report lists only newer mail: the
 // administrator is the way left, and the message id is what they need.
 const expiredText = (id: string) => `This link has expired. To get the message, ask your administrator to release it for you: its id is ${id}.`;
 
-/** The ticket of a request, checked; or the response that refuses it (logged with why, never with the ticket). */
-function ticketOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | null): Ticket | HttpResponse {
+// The other link of the same message is the one the recipient wants; a link passed on by someone is refused as well.
+const otherAction = (action: Action) =>
+  `This link is for ${action === 'release' ? 'deleting' : 'releasing'} the message, not for ${action === 'release' ? 'releasing' : 'deleting'} it. `
+  + `Use the ${action === 'release' ? 'Release' : 'Delete'} link next to the message in your quarantine report.`;
+
+/**
+ * The ticket of a request, checked, and allowed `action` (a Delete link's ticket cannot release); or the response that
+ * refuses it (logged with why, never with the ticket).
+ */
+function ticketOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | null, action: Action): Ticket | HttpResponse {
   const refused = (reason: string, qid?: string) =>
     deps.log?.info('quarantine link refused', { reason, client: req.remoteAddress, path: req.path, ...(qid ? { qid } : {}) });
   if (!req.tls) {
@@ -110,6 +118,10 @@ function ticketOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | nul
     refused(check.ok ? 'malformed' : check.reason, id);
     return respond(403, errorPage('Forbidden', !check.ok && check.reason === 'expired' && id ? expiredText(id) : NOT_VALID));
   }
+  if (!ticketAllows(check.ticket, action)) {
+    refused(`a ${check.ticket.action} link used to ${action}`, id);
+    return respond(403, errorPage('Forbidden', otherAction(action)));
+  }
   return check.ticket;
 }
 
@@ -121,7 +133,7 @@ const GONE = 'This message is no longer in the quarantine for you: it was releas
  * that, the link has nothing left to act on (410).
  */
 async function confirm(deps: QuarantineHttpDeps, action: Action, req: HttpRequest): Promise<HttpResponse> {
-  const ticket = ticketOf(deps, req, req.query.get('t'));
+  const ticket = ticketOf(deps, req, req.query.get('t'), action);
   if (!('id' in ticket)) return ticket;
   const mailbox = mailboxOf(ticket.address, delimitersOf(deps));
   const entry = await deps.store.load(ticket.id, 'quarantine');
@@ -135,7 +147,7 @@ async function confirm(deps: QuarantineHttpDeps, action: Action, req: HttpReques
 async function perform(deps: QuarantineHttpDeps, action: Action, req: HttpRequest): Promise<HttpResponse> {
   const form = new URLSearchParams(req.body.toString('utf8'));
   const text = form.get('t') ?? req.query.get('t');
-  const ticket = ticketOf(deps, req, text);
+  const ticket = ticketOf(deps, req, text, action);
   if (!('id' in ticket)) return ticket;
   // Read before the release, which may take the message out of the quarantine.
   const lesson = action === 'release' ? await bytesForFeedback(deps, ticket.id, ticket.address) : undefined;

@@ -1,6 +1,9 @@
-// Signed tickets for the quarantine digest's links: a ticket names one quarantined message, one of its recipients and
-// an expiry, and lets whoever holds it release or delete that message for that recipient, without a login (the link
-// in the digest is the authentication, as in Proxmox Mail Gateway's spam report).
+// Signed tickets for the quarantine digest's links: a ticket names one quarantined message, one of its recipients, an
+// expiry and the one action it allows (release or delete), and lets whoever holds it do that to that message for that
+// recipient, without a login (the link in the digest is the authentication, as in Proxmox Mail Gateway's spam report).
+// The action is signed so that a Delete link passed on to someone (forwarded, pasted in a ticket system) cannot
+// release the message, nor a Release link delete it. Tickets mailed before the action was signed name none and allow
+// both until they expire: recipients click digest links days later, and their expiry bounds the old form's life.
 // Form: base64url(JSON payload) "." base64url(HMAC-SHA256 of the payload's base64url text), under data_dir/quarantine.key.
 // A recipient ticket names only a recipient and an expiry, and opens that recipient's page of everything held for them
 // and their sender lists. Its HMAC is taken over a domain prefix no message ticket's input can start with (a NUL is
@@ -16,7 +19,19 @@ export interface Ticket {
   address: string;
   /** Milliseconds since the epoch after which the ticket no longer works. */
   expires: number;
+  /**
+   * The one action the ticket allows. Absent only in tickets signed before actions were (they allow both); every
+   * ticket made now names one (digest-mail.ts: messageLinks).
+   */
+  action?: TicketAction;
 }
+
+export type TicketAction = 'release' | 'delete';
+
+const ACTIONS: readonly unknown[] = ['release', 'delete'] satisfies TicketAction[];
+
+/** Whether a verified ticket may do `action`: its own, or either for a ticket of the old form that names none. */
+export const ticketAllows = (t: Ticket, action: TicketAction): boolean => t.action === undefined || t.action === action;
 
 /** An expired ticket's signature held, so what it names can be told (to the recipient and in the log). */
 export type TicketCheck = { ok: true; ticket: Ticket } | { ok: false; reason: 'malformed' | 'bad signature' } | { ok: false; reason: 'expired'; ticket: Ticket };
@@ -41,7 +56,7 @@ function signed(key: KeyObject, fields: Record<string, unknown>, domain: string)
 }
 
 export function signTicket(key: KeyObject, t: Ticket): string {
-  return signed(key, { i: t.id, a: t.address, e: t.expires }, '');
+  return signed(key, { i: t.id, a: t.address, e: t.expires, ...(t.action ? { x: t.action } : {}) }, '');
 }
 
 /** Tickets are short; anything much longer is not one of ours, and is not worth an HMAC. */
@@ -69,7 +84,8 @@ export function verifyTicket(key: KeyObject, text: unknown, now = Date.now()): T
   if (!opened.ok) return opened;
   const p = opened.fields;
   if (typeof p.i !== 'string' || typeof p.a !== 'string' || typeof p.e !== 'number' || 'k' in p) return { ok: false, reason: 'malformed' };
-  const ticket = { id: p.i, address: p.a, expires: p.e };
+  if ('x' in p && !ACTIONS.includes(p.x)) return { ok: false, reason: 'malformed' };
+  const ticket: Ticket = { id: p.i, address: p.a, expires: p.e, ...('x' in p ? { action: p.x as TicketAction } : {}) };
   if (now >= p.e) return { ok: false, reason: 'expired', ticket };
   return { ok: true, ticket };
 }

@@ -39,6 +39,9 @@ function serverOptions(rt: Runtime, kind: ListenerKind, tls: TlsMaterial, handle
     allowInsecureAuth: false,
     hideENHANCEDSTATUSCODES: false,
     hideDSN: false,
+    // RFC 8689 asks for verified TLS on every later hop of the message; the relay's TLS is each route's policy
+    // (starttls), not the message's. Not offered, so its parameter is refused as any other not offered (envelope-params.ts).
+    hideREQUIRETLS: true,
     disableReverseLookup: true,
     closeTimeout: 10_000,
     // A client may shut down its sending side right after its final dot or QUIT (`nc -N`, scripts). Without this

@@ -22,6 +22,8 @@ export interface ConnectionHooks {
   onCapabilities(conn: RawConnection, keywords: string[]): Promise<string[]>;
   /** NOOP, VRFY, RSET, QUIT or an unknown verb: a reply, or undefined for smtp-server's own. */
   onCommand(conn: RawConnection, hook: CommandHookName, line: string): Promise<CommandReply | undefined>;
+  /** MAIL FROM's or RCPT TO's parameters as sent, before smtp-server decodes them: a refusal, or undefined to go on. */
+  envelopeParamsReply(conn: RawConnection, verb: 'MAIL FROM' | 'RCPT TO', line: string): CommandReply | undefined;
   /** A reply for any command while the connection is in the rejecting state (undefined = not rejecting). */
   rejectingReply(conn: RawConnection, command: string): { code: number; text: string | string[]; close?: boolean } | undefined;
 }
@@ -188,6 +190,16 @@ export function applySmtpServerPatches(): void {
   };
   proto.handler_EHLO = wrapHelo(proto.handler_EHLO as Handler, true, 'EHLO');
   proto.handler_HELO = wrapHelo(proto.handler_HELO as Handler, false, 'HELO');
+
+  // MAIL FROM's and RCPT TO's parameters are judged as the client wrote them: smtp-server decodes their xtext first
+  // (what is not xtext it keeps as sent, a decoded control character it calls a bad address) and answers REQUIRETLS.
+  const wrapEnvelope = (orig: Handler, verb: 'MAIL FROM' | 'RCPT TO'): Handler => function (this: RawConnection, command: Buffer, callback: () => void) {
+    const r = hooksOf(this)?.envelopeParamsReply(this, verb, command.toString());
+    if (!r) return orig.call(this, command, callback);
+    answer(this, r, callback);
+  };
+  proto.handler_MAIL = wrapEnvelope(proto.handler_MAIL as Handler, 'MAIL FROM');
+  proto.handler_RCPT = wrapEnvelope(proto.handler_RCPT as Handler, 'RCPT TO');
 
   // DATA-start hooks run before the 354.
   const origData = proto.handler_DATA as Handler;

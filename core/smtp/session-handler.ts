@@ -16,18 +16,9 @@ import { newQueueId } from '../queue/queue-id.ts';
 import { receiveMessage } from './message-intake.ts';
 import { isAscii } from '../text/ascii.ts';
 import { parseMailDsn, parseRcptDsn } from '../queue/dsn-params.ts';
+import { MAIL_PARAMS, MAIL_PARAMS_DSN, RCPT_PARAMS, RCPT_PARAMS_DSN, envelopeParamsProblem, type EnvelopeVerb } from './envelope-params.ts';
 
 type Cb = (err?: Error | null) => void;
-
-/**
- * The ESMTP parameters of the extensions the listeners offer (SIZE, 8BITMIME, SMTPUTF8, and AUTH= from relaying MTAs),
- * plus DSN's where DSN is offered. smtp-server takes any other silently, REQUIRETLS's included, though it is neither
- * offered nor honoured; RFC 5321 §4.1.1.11 wants 555 for them, as Postfix answers.
- */
-const MAIL_PARAMS = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'AUTH']);
-const RCPT_PARAMS = new Set<string>();
-const MAIL_PARAMS_DSN = new Set([...MAIL_PARAMS, 'RET', 'ENVID']);
-const RCPT_PARAMS_DSN = new Set([...RCPT_PARAMS, 'NOTIFY', 'ORCPT']);
 
 /**
  * smtp-server gives the envelope a `dsn` record only when it advertises DSN (its hideDSN option), so this follows the
@@ -38,11 +29,6 @@ function dsnOffered(session: SMTPServerSession): boolean {
 }
 
 const badDsn = (why: string) => smtpError(501, '5.5.4', why);
-
-function unsupportedParam(args: Record<string, string | true> | false, known: ReadonlySet<string>): Error | undefined {
-  const name = Object.keys(args || {}).find((k) => !known.has(k));
-  return name === undefined ? undefined : smtpError(555, '5.5.4', `Unsupported parameter ${name.slice(0, 40)}`);
-}
 
 /**
  * The address a client without SMTPUTF8 sent, when smtp-server turned its A-label domain (`xn--bcher-kva.example`)
@@ -82,6 +68,7 @@ export class SessionHandler implements ConnectionHooks {
   }
 
   private socketIp(st: SessionState): string { return (st as unknown as { socketIp: string }).socketIp; }
+  private peerIp(st: SessionState): string { return (st as unknown as { peerIp: string }).peerIp; }
 
   isTrustedProxy(ip: string): boolean { return this.rt.policy.trustedProxies.has(ip); }
   greetingDelay(): number { return this.rt.config.server.greeting_delay; }
@@ -95,8 +82,9 @@ export class SessionHandler implements ConnectionHooks {
       id: session.id, remote: { ip, port: session.remotePort }, local: { ip: normalizeIp(session.localAddress), port: session.localPort },
       listener: this.listener, tls: session.secure, relayNetwork: false, trusted: false, allowlisted: false,
       greetingName: this.rt.hostname, pluginState: new Map(), errors: 0, transactions: 0, startedAt: Date.now(),
-      // The address the connection is counted under: the socket's, then the client's once XCLIENT names it.
-      ...({ socketIp: ip } as object),
+      // The address the connection is counted under: the socket's, then the client's once XCLIENT names it; and the
+      // peer's own, which XCLIENT never changes (the proxy a login through XCLIENT came from).
+      ...({ socketIp: ip, peerIp: ip } as object),
     } as SessionState);
     this.rt.metrics.inc('connections');
     cb();
@@ -132,6 +120,10 @@ export class SessionHandler implements ConnectionHooks {
     // smtp-server took the name when it accepted the socket, up to greeting_delay before onConnect: a reload in
     // between must not make the Received line disagree with the greeting.
     st.greetingName = (conn as RawConnection & { name?: string }).name || st.greetingName;
+    // XCLIENT sets or clears the login (LOGIN=, and ADDR= hands the session to a client who is nobody yet): the
+    // session's user follows smtp-server's, or a client named after the proxy's own login would relay as that user.
+    const user = conn.session.user;
+    st.user = typeof user === 'string' && user ? user : undefined;
     this.refreshIdentity(st, conn);
     st.rejected = undefined;
     const log = this.log(st.id);
@@ -176,6 +168,19 @@ export class SessionHandler implements ConnectionHooks {
       return { kind: 'reject', code: reply.code, text: reply.text };
     }
     return { kind: 'close', code: reply.code, text: reply.text };
+  }
+
+  envelopeParamsReply(conn: RawConnection, verb: EnvelopeVerb, line: string): CommandReply | undefined {
+    const st = this.sessions.get(conn.id);
+    const session = conn.session as unknown as SMTPServerSession;
+    // A MAIL inside a transaction, or a RCPT outside one, gets smtp-server's 503, whatever its parameters.
+    const inTransaction = !!session.envelope.mailFrom;
+    if (!st || inTransaction !== (verb === 'RCPT TO')) return undefined;
+    const dsn = dsnOffered(session);
+    const known = verb === 'MAIL FROM' ? (dsn ? MAIL_PARAMS_DSN : MAIL_PARAMS) : (dsn ? RCPT_PARAMS_DSN : RCPT_PARAMS);
+    const problem = envelopeParamsProblem(line, verb, known);
+    if (!problem) return undefined;
+    return this.countError(st) ? { code: 421, text: '4.7.0 Too many errors, closing connection', close: true } : problem;
   }
 
   rejectingReply(conn: RawConnection, command: string): { code: number; text: string | string[]; close?: boolean } | undefined {
@@ -251,6 +256,7 @@ export class SessionHandler implements ConnectionHooks {
   };
 
   onAuth = (auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, res?: SMTPServerAuthenticationResponse) => void): void => {
+    if (auth.method === 'XCLIENT') return this.xclientLogin(auth.username ?? '', session, cb);
     const st = this.sessions.get(session.id);
     const user = auth.username ?? '';
     const ip = st?.remote.ip ?? normalizeIp(session.remoteAddress);
@@ -281,15 +287,33 @@ export class SessionHandler implements ConnectionHooks {
     });
   };
 
+  /**
+   * XCLIENT LOGIN= (smtp-server hands it to onAuth without a password): the trusted proxy authenticated the client
+   * itself (nginx's `xclient on`), so, as Postfix does, the name is taken as the session's user. There is no password
+   * to check and no guess to count: counting it would ban the proxy, whose address every such session comes from.
+   * `[UNAVAILABLE]` and `[TEMPUNAVAIL]` never get here (smtp-server clears the login for them).
+   */
+  private xclientLogin(user: string, session: SMTPServerSession, cb: (err: Error | null | undefined, res?: SMTPServerAuthenticationResponse) => void): void {
+    const st = this.sessions.get(session.id);
+    const proxy = st ? this.peerIp(st) : normalizeIp(session.remoteAddress);
+    // smtp-server runs XCLIENT only for a trusted proxy (patches.ts); checked again, as this skips the password.
+    if (!st || !this.isTrustedProxy(proxy) || !user) return cb(smtpError(550, '5.7.0', 'XCLIENT LOGIN not allowed'));
+    // The client this command names, if it names one (ADDR in the same command); else the proxy's own session.
+    const named = session.xClient?.get('ADDR');
+    const ip = typeof named === 'string' && named ? normalizeIp(named) : st.remote.ip;
+    st.user = user;
+    st.trusted = true;
+    this.log(session.id).info('authenticated', { user, method: 'XCLIENT', ip, proxy });
+    cb(null, { user });
+  }
+
   // ── transaction ─────────────────────────────────────────────────────────────
   onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, cb: Cb): void => {
     const st = this.sessions.get(session.id);
     if (!st) return cb(smtpError(421, '4.3.0', 'Session lost'));
     if (this.listener === 'submission' && !st.user) return cb(smtpError(530, '5.7.0', 'Authentication required'));
-    const dsn = dsnOffered(session);
-    const unsupported = unsupportedParam(address.args, dsn ? MAIL_PARAMS_DSN : MAIL_PARAMS);
-    if (unsupported) return this.refuseCounted(st, unsupported, cb);
-    const dsnParams = dsn ? parseMailDsn(address.args || {}) : undefined;
+    // The parameters were judged as sent (envelopeParamsReply); RET and ENVID are read here as smtp-server decoded them.
+    const dsnParams = dsnOffered(session) ? parseMailDsn(address.args || {}) : undefined;
     if (typeof dsnParams === 'string') return this.refuseCounted(st, badDsn(dsnParams), cb);
     if (!isAscii(address.address) && !(address.args && address.args.SMTPUTF8)) {
       const sent = asSentWithoutUtf8(address.address);
@@ -322,10 +346,8 @@ export class SessionHandler implements ConnectionHooks {
       if (code >= 500 && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       cb(smtpError(code, enhanced, text));
     };
-    const dsn = dsnOffered(session);
-    const unsupported = unsupportedParam(address.args, dsn ? RCPT_PARAMS_DSN : RCPT_PARAMS);
-    if (unsupported) return this.refuseCounted(st, unsupported, cb);
-    const dsnParams = dsn ? parseRcptDsn(address.args || {}) : undefined;
+    // The parameters were judged as sent (envelopeParamsReply); NOTIFY and ORCPT are read here as smtp-server decoded them.
+    const dsnParams = dsnOffered(session) ? parseRcptDsn(address.args || {}) : undefined;
     if (typeof dsnParams === 'string') return this.refuseCounted(st, badDsn(dsnParams), cb);
     if (!isAscii(address.address) && !tx.mailFrom?.params.SMTPUTF8) {
       const sent = asSentWithoutUtf8(address.address);

@@ -38,6 +38,8 @@ export interface SessionOptions extends FindingOptions {
 }
 
 const CONN = 'harakaConnection';
+/** The login the shim put in `notes.auth_user`, so that it can take it back out. */
+const AUTH_GIVEN = 'harakaAuthUser';
 /**
  * Recipients a rcpt plugin marked with `transaction.notes.discard` (aliases' `drop`). Haraka acts on the flag only in
  * queue/discard, a queue hook the shim never runs, so the mark would be lost; each becomes a discardRecipient in data,
@@ -118,8 +120,15 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
     // The hook's own logger: in a transaction it names the message's qid as well as the connection's cid.
     (conn[SINK] as LogSink).logger = ctx.log;
     if (s.tls && !conn.tls.enabled) conn.tls.enabled = true;
-    // AUTH happens outside a transaction, so it is the connection's relaying (Haraka's auth_base).
-    if (s.user && !conn.notes.auth_user) { conn.notes.auth_user = s.user; conn._relaying = true; }
+    // AUTH happens outside a transaction, so it is the connection's relaying (Haraka's auth_base). A login the core
+    // later drops (an XCLIENT that names another client) is dropped here too, or plugins would go on seeing it.
+    const given = ctx.connectionState[AUTH_GIVEN] as string | undefined;
+    if (s.user && s.user !== given) { conn.notes.auth_user = s.user; conn._relaying = true; ctx.connectionState[AUTH_GIVEN] = s.user; }
+    else if (!s.user && given) {
+      if (conn.notes.auth_user === given) delete conn.notes.auth_user;
+      conn._relaying = s.trusted;
+      delete ctx.connectionState[AUTH_GIVEN];
+    }
     return conn;
   }
 
