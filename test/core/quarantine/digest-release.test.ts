@@ -78,6 +78,9 @@ describe('quarantine digest and release for one recipient', function () {
     assert.match(text, /Release: https:\/\/mail\.example\.com\/quarantine\/release\?t=/, 'link_base without its trailing slash');
     const ticket = ticketOf(text, 'release')!;
     assert.ok(ticket);
+    // Each link's ticket is signed for its own action (ticket-action.test.ts: a Delete link passed on cannot release).
+    assert.ok(ticketOf(text, 'delete'));
+    assert.notEqual(ticketOf(text, 'delete'), ticket);
     assert.match(text, /^A message left in the quarantine is deleted 30 days after it was quarantined\.$/m, 'queue.quarantine_lifetime, told');
     const queuedLine = g.logs.find((l) => l.msg === 'quarantine digest queued' && l.to === 'ann@example.com');
     assert.deepEqual(queuedLine?.listed, [qid], 'the digest names the messages it lists');
