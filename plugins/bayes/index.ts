@@ -16,6 +16,7 @@ import { BayesFilter } from './engine/filter.ts';
 import type { LayeredCounts } from './engine/layered-counts.ts';
 import { withRecipientScore } from './engine/recipient-score.ts';
 import { loadDictionary } from './engine/persist.ts';
+import { formatOf } from './engine/formats.ts';
 
 export const HEADER = 'X-Mailmoat-Bayes';
 const PLUGIN = 'bayes';
@@ -52,17 +53,22 @@ function dictionaryPath(cfg: BayesConfig, at: { configDir: string; dataDir: stri
 /**
  * Why an existing dictionary `file` cannot be used, or null when it can or does not exist: read and parsed as the
  * start reads it (a folder, a file that is no dictionary, one in a byte model's kind this version cannot read), since a
- * permission check alone says yes to root and to a folder. Lines passed over (a file cut short) are used at start,
- * with a warning, so they are not refused here.
+ * permission check alone says yes to root and to a folder. A file with malformed lines (cut short, or edited by hand)
+ * is refused too: the gateway scores with the lines it reads, but never writes over such a file, so every lesson it
+ * learns would wait in memory and be lost at stop; check-config says so before that happens.
  */
 async function unreadable(file: string): Promise<string | null> {
+  const malformed = { count: 0, first: 0 };
   try {
-    await loadDictionary(file, { count: 0, first: 0 });
-    return null;
+    await loadDictionary(file, malformed);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? null : code ?? (e as Error).message;
+    return code === 'ENOENT' ? null : `cannot be read (${code ?? (e as Error).message})`;
   }
+  if (!malformed.count) return null;
+  const [one, many] = formatOf(file) === 'xml' ? ['entry', 'entries'] : ['line', 'lines'];
+  return `has ${malformed.count} malformed ${malformed.count === 1 ? one : many} (the first is ${one} ${malformed.first}): the gateway would score with the rest `
+    + `but could not save what it learns into it; rewrite it without them with \`moat bayes import ${file} ${file}\`, or remove them`;
 }
 
 /**
@@ -76,17 +82,17 @@ async function checkFiles(cfg: BayesConfig, at: { configDir: string; dataDir: st
   const exists = await fsp.access(file).then(() => true, () => false);
   if (!exists && cfg.seed && cfg.seed !== 'none') {
     const seed = path.resolve(at.configDir, cfg.seed);
-    const seedWhy = await fsp.access(seed, fsConstants.R_OK).then(() => unreadable(seed), (e: NodeJS.ErrnoException) => e.code ?? e.message);
-    if (seedWhy) issues.push({ path: 'seed', message: `${seed} cannot be read (${seedWhy}), so the dictionary ${file} cannot be made from it` });
+    const seedWhy = await fsp.access(seed, fsConstants.R_OK).then(() => unreadable(seed), (e: NodeJS.ErrnoException) => `cannot be read (${e.code ?? e.message})`);
+    if (seedWhy) issues.push({ path: 'seed', message: `the seed ${seed} ${seedWhy}, so the dictionary ${file} cannot be made from it` });
   }
   const why = await unreadable(file);
-  if (why) issues.push({ path: cfg.dictionary ? 'dictionary' : '', message: `the dictionary ${file} cannot be read (${why})` });
+  if (why) issues.push({ path: cfg.dictionary ? 'dictionary' : '', message: `the dictionary ${file} ${why}` });
   for (const [i, entry] of cfg.recipient_dictionaries.entries()) {
     const own = path.resolve(at.configDir, entry.dictionary);
     const at_ = `recipient_dictionaries[${i}].dictionary`;
     if (own === file) issues.push({ path: at_, message: `${own} is the shared dictionary: a recipient dictionary needs a file of its own` });
     const ownWhy = await unreadable(own);
-    if (ownWhy) issues.push({ path: at_, message: `the dictionary ${own} cannot be read (${ownWhy})` });
+    if (ownWhy) issues.push({ path: at_, message: `the dictionary ${own} ${ownWhy}` });
   }
   return issues;
 }

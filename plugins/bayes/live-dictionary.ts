@@ -6,12 +6,23 @@
 // is refused, at a reload and at a flush alike (file-worker.ts): the loaded dictionary is kept, and learned counts
 // stay in memory rather than being written over it. A missing file is written back whole at the next flush, from
 // the dictionary in memory: once the file is gone that is the only copy of it, and keeping only the learned counts
-// in memory would lose everything at the next restart, which seeds a fresh dictionary.
+// in memory would lose everything at the next restart, which seeds a fresh dictionary. Learned counts still kept
+// in memory at stop, because the file was refused all along, are written to a file of their own beside it.
 import { Dictionary } from './engine/dictionary.ts';
 import { LayeredCounts } from './engine/layered-counts.ts';
 import { DictionaryFileThread, type Accepted, type Loaded, type Refusal } from './file-thread.ts';
 import { sameStamp, stamp, type FileStamp } from './file-stamp.ts';
 import { subtractCounts } from './unlearn.ts';
+import { writeFileAtomic } from './engine/persist.ts';
+import { serialize } from './engine/formats.ts';
+
+/**
+ * Where learned counts the dictionary `file` refused are kept at stop: beside it, named after it and the time, in TAB
+ * (any dictionary `moat bayes import --merge` reads), so that a file refused for a while costs no lesson.
+ */
+export function asideFile(file: string, now = new Date()): string {
+  return `${file}.unsaved-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.tab`;
+}
 
 /**
  * A version of the dictionary file was refused. Thrown once per version (by its stamp), so a running gateway
@@ -27,6 +38,10 @@ export class DictionaryFileRefused extends Error {
     this.reason = reason;
   }
 }
+
+/** What an admin can do about a file refused for lacking a model the loaded dictionary has. */
+const MODELS_HELP = '`moat bayes reload` takes it anyway (scoring without that model from then on), '
+  + 'or make it again with the model (`moat bayes create` or `merge` without --no-byte-grams and --no-linear)';
 
 export class LiveDictionary {
   readonly file: string;
@@ -74,7 +89,9 @@ export class LiveDictionary {
       if (!read.damage) return null;
       this.refusedFlush = read.damage;
       return new DictionaryFileRefused(this.file, read.damage.reason,
-        `bayes dictionary ${this.file} is damaged: ${read.damage.reason}; scoring with the ${this.base.size} tokens read, and learned counts are kept in memory, not written to it, until it is replaced`);
+        `bayes dictionary ${this.file} is damaged: ${read.damage.reason}; scoring with the ${this.base.size} tokens read, but what is learned cannot be saved to it: `
+        + `lessons are kept in memory, not written over the file, until it is mended (\`moat bayes import ${this.file} ${this.file}\` rewrites it without the malformed lines, `
+        + `and the gateway reloads it), and at stop are written to a file beside it`);
     });
   }
 
@@ -162,14 +179,22 @@ export class LiveDictionary {
   }
 
   /**
-   * Stops the file thread (after a last `flush`, when there is anything to keep). Throws when learned counts are
-   * left because the file was refused: they go with the process, and the log should say so.
+   * Stops the file thread (after a last `flush`, when there is anything to keep). Learned counts left because the file
+   * was refused would go with the process: they are written to a TAB file of their own beside it (`asideFile`), and the
+   * error thrown says where and how to add them to the dictionary once it is mended, for the log to say at stop.
    */
   async close(): Promise<void> {
     await this.serial(() => this.files.close());
-    if (this.hasPending() && this.refusedFlush) {
-      throw new Error(`bayes dictionary ${this.file} refused (${this.refusedFlush.reason}): ${this.pendingMessages()} could not be saved`);
+    if (!this.hasPending() || !this.refusedFlush) return;
+    const refused = `bayes dictionary ${this.file} refused (${this.refusedFlush.reason}): ${this.pendingMessages()} could not be saved to it`;
+    if (this.pending.nspam + this.pending.nham === 0) throw new Error(`${refused}; lessons forgotten since the last flush stay counted in the file`);
+    const aside = asideFile(this.file);
+    try {
+      await writeFileAtomic(aside, serialize(this.pending, 'tab'));
+    } catch (e) {
+      throw new Error(`${refused}, nor written to ${aside} (${String((e as Error)?.message ?? e)}): they are lost`);
     }
+    throw new Error(`${refused}, so they were written to ${aside}: once the dictionary is mended, add them with \`moat bayes import ${this.file} ${aside} --merge\``);
   }
 
   /**
@@ -206,14 +231,14 @@ export class LiveDictionary {
 
   private reloadRefused(r: Refusal): DictionaryFileRefused {
     const then = r.kind === 'missing' ? ', which the next flush writes back'
-      : r.kind === 'models' ? '; `moat bayes reload` takes the file anyway' : '';
+      : r.kind === 'models' ? `; ${MODELS_HELP}` : '';
     return new DictionaryFileRefused(this.file, r.reason,
       `bayes dictionary ${this.file} not reloaded: ${r.reason}; keeping the loaded dictionary (${this.base.size} tokens)${then}`);
   }
 
   private flushRefused(r: Refusal): DictionaryFileRefused {
-    const until = r.kind === 'models' ? 'until the file is replaced or taken with `moat bayes reload`'
-      : r.kind === 'missing' ? 'and written with the loaded dictionary at the next flush' : 'until the file is readable and whole again';
+    const until = r.kind === 'models' ? `until the file is taken or replaced (${MODELS_HELP}), and written beside it at stop`
+      : r.kind === 'missing' ? 'and written with the loaded dictionary at the next flush' : 'until the file is readable and whole again, and written beside it at stop';
     return new DictionaryFileRefused(this.file, r.reason,
       `bayes dictionary ${this.file} not written to: ${r.reason}; ${this.pendingMessages()} kept in memory ${until}`);
   }

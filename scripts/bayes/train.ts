@@ -40,7 +40,7 @@ export interface TrainOptions {
 /** Every message of both folders, each with its class, ticking `bar` once per file. */
 function* labelled(spamSources: MailSource[], hamSources: MailSource[], bar: Progress, skipped: SkippedFile[]): Generator<{ raw: Buffer; spam: boolean }> {
   for (const [sources, spam] of [[spamSources, true], [hamSources, false]] as const) {
-    for (const item of readMessages(sources, { skipped, onFile: () => bar.tick(), onProgress: (f) => bar.within(f) })) yield { raw: item.raw, spam };
+    for (const item of readMessages(sources, { skipped, onFile: () => bar.tick(), onMessage: () => bar.message(), onProgress: (f) => bar.within(f) })) yield { raw: item.raw, spam };
   }
 }
 

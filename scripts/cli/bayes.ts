@@ -6,14 +6,15 @@ import { CONFIG_OPTIONS, fileSystemPath, readCommand, USAGE_ERROR } from './args
 import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { DEFAULT_SCORING, tokenProbability, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
-import { loadDictionary, saveDictionary, updateDictionary, withLock, writeFileAtomic } from '../../plugins/bayes/engine/persist.ts';
+import { loadDictionary, removeHeldFilesSync, saveDictionary, updateDictionary, withLock, writeFileAtomic } from '../../plugins/bayes/engine/persist.ts';
 import { deserialize, formatOf, serialize, type DictFormat, type Malformed, type ReadReport } from '../../plugins/bayes/engine/formats.ts';
+import { utf16Mark } from '../../plugins/bayes/engine/tab-file.ts';
 import { prune } from '../../plugins/bayes/engine/prune.ts';
 import { DEFAULT_REINFORCE } from '../../plugins/bayes/engine/reinforce.ts';
 import { PREFIX_BYTES } from '../../plugins/bayes/engine/byte-grams.ts';
 import { requestReload } from '../../plugins/bayes/reload-request.ts';
 import { DEFAULT_BANDS } from '../../plugins/bayes/config.ts';
-import { describeSkipped, listSources, readMessages, type SkippedFile } from '../bayes/mail-folders.ts';
+import { describeSkipped, listSources, readMessages, sharedPlace, type ReachedPlaces, type SkippedFile } from '../bayes/mail-folders.ts';
 import { trainFolders } from '../bayes/train.ts';
 import { Progress } from '../bayes/progress.ts';
 
@@ -28,7 +29,8 @@ const USAGE = `usage: moat bayes <command> [options]
   stats DICT                     message and token counts, strongest tokens
   export DICT FILE               write DICT as FILE [--format tab|xml] [--with-weights: TAB with the linear
                                  models, as Mailmoat keeps it; without, MailEnable's three fields]
-  import DICT FILE               replace DICT with FILE [--format tab|xml] [--merge: add to DICT instead]
+  import DICT FILE               replace DICT with FILE, read in the format it holds [--format tab|xml: must
+                                 be that one] [--merge: add to DICT instead]
 
 A DIR holds one message per file (.eml, .mai, any name), Maildirs, or mbox files, searched recursively;
 it may also be a single message file or mbox. DICT ending in .xml is MailEnable XML, anything else MailEnable TAB.
@@ -147,6 +149,28 @@ function checkReadableFile(file: string | Buffer, shown: string, ifFolder: strin
   if (st.isDirectory()) throw new Error(ifFolder);
 }
 
+/**
+ * Runs `write` (which takes a dictionary's lock or writes a temporary file) so that Ctrl-C or SIGTERM meanwhile
+ * removes that lock and file before exiting 130 or 143: killed outright, it left `DICT.lock` behind, and every later
+ * writer waited on it. Only around the writing, since a handler would keep Ctrl-C from stopping the learning, which
+ * holds the event loop for minutes; nothing of ours is on disk then.
+ */
+async function whileWriting<T>(cmd: string, write: () => Promise<T>): Promise<T> {
+  const onSignal = (signal: NodeJS.Signals) => {
+    const removed = removeHeldFilesSync();
+    process.stderr.write(`moat bayes ${cmd}: interrupted (${signal}) while writing; the dictionary is as it was or whole and new, never half written${removed.length ? `; removed ${removed.join(', ')}` : ''}\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await write();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 /** DICT read for a command, or an error line naming it: missing, a folder, or not a dictionary (and why). */
 async function readDictionary(file: string, report?: ReadReport): Promise<Dictionary> {
   checkReadableFile(file, file, `${file} is a folder, not a dictionary file`);
@@ -193,9 +217,10 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   }
   // Learning happens outside the lock; only the merge into the file holds it, briefly. The models were fitted
   // from the file as it was read at the start: another merge since then keeps what it added to them too.
-  const result = cmd === 'create'
-    ? await withLock(dict, async () => { await saveDictionary(dict, r.dict); return r.dict; })
-    : await updateDictionary(dict, (d) => d.merge(r.dict, background)).catch((err) => { throw naming(dict, err); });
+  const existed = fs.existsSync(dict);
+  const result = await whileWriting(cmd, () => (cmd === 'create'
+    ? withLock(dict, async () => { await saveDictionary(dict, r.dict); return r.dict; })
+    : updateDictionary(dict, (d) => d.merge(r.dict, background)).catch((err) => { throw naming(dict, err); })));
   const again = r.reinforced;
   // Every pass: what an admin waits for.
   // Copies passed over were read and tokenized too, as the eval counts them.
@@ -204,7 +229,8 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
     dictionary: dict, learned: { spam: r.spam, ham: r.ham }, messages: { spam: result.nspam, ham: result.nham }, tokens: heldTokens(result), msgPerSecond: Math.round(rate),
     ...(again && { reinforced: { spam: again.spam, ham: again.ham, checked: again.checked } }),
     ...(r.linear && { weighted: r.linear.weighted }),
-    ...(r.byteGrams && { byteGrams: { messages: r.byteGrams.messages } }),
+    // The file's: a merge that overlapped another goes on from the byte model that one wrote, not from ours alone.
+    ...(r.byteGrams && { byteGrams: { messages: result.byteGrams?.messages ?? r.byteGrams.messages } }),
     duplicates: r.duplicates,
     skipped: r.skipped,
   }, `${cmd === 'create' ? 'created' : 'merged into'} ${dict}: learned ${r.spam} spam and ${r.ham} ham` +
@@ -213,6 +239,7 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
     fitted([r.linear && `the weights of ${r.linear.weighted} tokens`, r.byteGrams && 'the byte model']) +
     ` (${rate.toFixed(0)} msg/s); now ${result.nspam} spam, ${result.nham} ham, ${counted(heldTokens(result), 'token')}`);
   warnSkipped(o, r.skipped);
+  if (existed) warnModelsMissing(dict, result);
   if (countsOnly && !o.json && !(o['no-linear'] && o['no-byte-grams'])) {
     process.stderr.write(`note: ${dict} is MailEnable XML, which holds counts alone, so the linear and byte models were not fitted; a TAB dictionary (any other name) keeps them and scores better\n`);
   }
@@ -234,21 +261,46 @@ function checkFolders(spamDir: string | Buffer, hamDir: string | Buffer): void {
   const shown = (p: string) => Buffer.from(p, 'latin1').toString();
   if (spam === ham) throw new UsageError(`SPAMDIR and HAMDIR are the same folder (${shown(spam)})`);
   if (within(spam, ham) || within(ham, spam)) throw new UsageError(`SPAMDIR and HAMDIR must not hold one another (${shown(spam)}, ${shown(ham)}): its messages would be learned as both`);
+  // The same through symbolic links below them: `ham/x -> ../spam/y` taught spam as ham. Listing costs little next
+  // to learning (readdir with types; a stat and a realpath per link only).
+  const [spamReached, hamReached]: ReachedPlaces[] = [{ folders: new Set(), files: new Set() }, { folders: new Set(), files: new Set() }];
+  listSources(spamDir, [], spamReached);
+  listSources(hamDir, [], hamReached);
+  const both = sharedPlace(spamReached, hamReached);
+  if (both !== undefined) throw new UsageError(`SPAMDIR and HAMDIR both reach ${shown(both)} (through a symbolic link): its messages would be learned as both`);
 }
 
 /** Fails before a long run, not after it, when DICT could not be written: a folder, or a place without write access. */
 function checkWritable(dict: string): void {
   const st = fs.statSync(dict, { throwIfNoEntry: false });
   if (st?.isDirectory()) throw new Error(`${dict} is a folder, not a dictionary file`);
-  let dir = path.dirname(path.resolve(dict));
-  while (!fs.existsSync(dir)) dir = path.dirname(dir);
+  const dir = path.dirname(path.resolve(dict));
+  // A folder is never made: a typo in its name would give a dictionary no gateway reads, and exit 0.
+  const folder = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!folder) throw new Error(`cannot write ${dict}: the folder ${dir} does not exist (create it first if it is meant)`);
   // `a.tab/new.tab`: the folder it would be made in would be a file.
-  if (!fs.statSync(dir).isDirectory()) throw new Error(`cannot write ${dict}: ${dir} is a file, not a folder`);
+  if (!folder.isDirectory()) throw new Error(`cannot write ${dict}: ${dir} is a file, not a folder`);
   try {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (e) {
     throw new Error(`cannot write ${dict}: ${dir} is not writable (${(e as NodeJS.ErrnoException).code})`);
   }
+}
+
+/**
+ * Says on stderr what a running gateway does with a TAB dictionary `d` that was just written over an existing file
+ * without a byte model or linear weights: one that loaded the file with them refuses it (it is worse than what it
+ * scores with), keeps its loaded dictionary and keeps its lessons in memory, until `moat bayes reload`. The file
+ * alone does not tell whether a gateway uses it, so this is said whenever it could.
+ */
+function warnModelsMissing(dict: string, d: Dictionary): void {
+  if (formatOf(dict) === 'xml') return;
+  const missing = [!d.byteGrams && 'byte model', !d.hasWeights && 'linear weights'].filter(Boolean).join(' and ');
+  if (!missing) return;
+  process.stderr.write(`note: ${dict} now has no ${missing}. A gateway that loaded it with them refuses this version `
+    + `(\`bayes dictionary file refused\` in its log), goes on scoring with what it loaded and keeps what it learns in memory; `
+    + `run \`moat bayes reload --config <its config>\` to make it take this file, or make it again with the models `
+    + `(without --no-byte-grams and --no-linear). A gateway whose dictionary had none takes it on its own.\n`);
 }
 
 /** " (passed over 3 spam and 1 ham copies of messages already learned)", or nothing. */
@@ -281,7 +333,7 @@ async function verify(pos: string[], o: Opts): Promise<void> {
   let n = 0;
   let spam = 0;
   let sum = 0;
-  for (const item of readMessages(sources, { skipped, onFile: () => bar.tick(), onProgress: (f) => bar.within(f) })) {
+  for (const item of readMessages(sources, { skipped, onFile: () => bar.tick(), onMessage: () => bar.message(), onProgress: (f) => bar.within(f) })) {
     const p = filter.score(item.raw).probability;
     n++;
     sum += p;
@@ -351,7 +403,7 @@ async function pruneCmd(pos: string[], o: Opts): Promise<void> {
     const before = heldTokens(dict);
     r = { before, after: prune(dict, options).after };
   };
-  const d = await updateDictionary(pos[0], pruneHeld).catch((err) => { throw naming(pos[0], err); });
+  const d = await whileWriting('prune', () => updateDictionary(pos[0], pruneHeld)).catch((err) => { throw naming(pos[0], err); });
   out(o, { dictionary: pos[0], tokensBefore: r.before, tokensAfter: r.after, bytes: fs.statSync(pos[0]).size },
     `pruned ${pos[0]}: ${r.before} → ${counted(r.after, 'token')} (${d.nspam} spam, ${d.nham} ham messages), ${(fs.statSync(pos[0]).size / 1e6).toFixed(1)} MB`);
 }
@@ -422,7 +474,7 @@ async function exportCmd(pos: string[], o: Opts): Promise<void> {
   if (sameFile(dict, file)) throw new UsageError(`FILE is DICT itself (${file}): export writes a copy`);
   checkWritable(file);
   const d = await readDictionary(dict);
-  await writeFileAtomic(file, serialize(d, format, !o['with-weights']));
+  await whileWriting('export', () => writeFileAtomic(file, serialize(d, format, !o['with-weights'])));
   const tokens = heldTokens(d);
   out(o, { exported: file, tokens }, `exported ${counted(tokens, 'token')} to ${file}`);
 }
@@ -433,28 +485,56 @@ function sameFile(a: string, b: string): boolean {
   return !!x && !!y && x.dev === y.dev && x.ino === y.ino;
 }
 
+/**
+ * The format a dictionary file's bytes are in: XML when its first character (after a byte order mark and white
+ * space, in UTF-16 too) is `<`, else TAB, whose first line is two numbers.
+ */
+function formatIn(data: Buffer): DictFormat {
+  const head = data.subarray(0, 256);
+  const utf16 = utf16Mark(head) ?? (head[0] === 0x3c && head[1] === 0 ? 'utf-16le' : head[0] === 0 && head[1] === 0x3c ? 'utf-16be' : undefined);
+  const text = utf16 ? new TextDecoder(utf16).decode(head) : head.toString('latin1');
+  return /^(?:\ufeff|\u00ef\u00bb\u00bf)?\s*</.test(text) ? 'xml' : 'tab';
+}
+
 async function importCmd(pos: string[], o: Opts): Promise<void> {
   const [dict, file] = pos;
-  const format = formatOpt(o, file);
+  if (o.format !== undefined && o.format !== 'tab' && o.format !== 'xml') throw new UsageError('--format must be tab or xml');
   checkWritable(dict);
+  const data = readForeignBytes(file);
+  // The file's content decides, as MailEnable's own name may be anything; a --format it contradicts is refused, as
+  // export refuses a name its --format contradicts, rather than read XML as TAB lines and fail on the first.
+  const found = formatIn(data);
+  if (o.format !== undefined && o.format !== found) throw new UsageError(`FILE ${file} holds MailEnable ${found.toUpperCase()}, but --format is ${o.format}: give --format ${found}, or leave it out`);
+  const format = found;
   const report: ReadReport = { count: 0, first: 0 };
-  const incoming = readForeign(file, format, report);
+  const incoming = readForeign(file, data, format, report);
   const { encoding, ...malformed } = report;
-  const d = await (o.merge
+  const existed = fs.existsSync(dict);
+  const d = await whileWriting('import', () => (o.merge
     ? updateDictionary(dict, (cur) => cur.merge(incoming))
-    : withLock(dict, async () => { await saveDictionary(dict, incoming); return incoming; })
+    : withLock(dict, async () => { await saveDictionary(dict, incoming); return incoming; }))
   ).catch((err) => { throw naming(dict, err); });
+  if (existed) warnModelsMissing(dict, d);
   const [imported, tokens] = [heldTokens(incoming), heldTokens(d)];
   out(o, { dictionary: dict, imported, tokens, messages: { spam: d.nspam, ham: d.nham }, malformed, ...(encoding && { encoding }) },
     `${o.merge ? 'merged' : 'imported'} ${counted(imported, 'token')} from ${file} into ${dict} (${d.nspam} spam, ${d.nham} ham messages)${malformedNote(malformed, format)}${encodingNote(encoding)}`);
 }
 
-/** The dictionary in the file `arg` (MailEnable's, most likely), or an error line naming it and what is wrong. */
-function readForeign(arg: string, format: DictFormat, report: ReadReport): Dictionary {
+/** The bytes of the file `arg`, or an error line naming it: missing, a folder, unreadable. */
+function readForeignBytes(arg: string): Buffer {
   const file = fileSystemPath(arg);
   checkReadableFile(file, arg, `${arg} is a folder, not a dictionary file`);
   try {
-    return deserialize(fs.readFileSync(file), format, report);
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw naming(arg, err);
+  }
+}
+
+/** The dictionary in the file `arg` (MailEnable's, most likely), or an error line naming it and what is wrong. */
+function readForeign(arg: string, data: Buffer, format: DictFormat, report: ReadReport): Dictionary {
+  try {
+    return deserialize(data, format, report);
   } catch (err) {
     throw naming(arg, err);
   }

@@ -1,6 +1,6 @@
 // Dictionary files on disk: atomic replacement (temp file, fsync, rename, fsync of the folder) and a lock file,
 // so a crash never leaves half a dictionary and two writers (the CLI and a running gateway) never lose updates.
-import { promises as fsp } from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Dictionary } from './dictionary.ts';
@@ -14,6 +14,23 @@ export interface LockOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Lock files and temporary files this thread holds right now. A `moat bayes` interrupted (Ctrl-C, SIGTERM) while it
+ * writes never reaches the `finally` that removes them: its signal handler removes these instead, since a lock left
+ * behind makes every writer wait on it (30 s and fail, once the pid in it is another process's).
+ */
+const heldFiles = new Set<string>();
+
+/** Removes every lock and temporary file this thread holds, at once: for a signal handler about to exit. */
+export function removeHeldFilesSync(): string[] {
+  const removed = [...heldFiles];
+  for (const f of removed) {
+    try { fs.rmSync(f, { force: true }); } catch { /* going away anyway: the next writer judges what is left */ }
+  }
+  heldFiles.clear();
+  return removed;
+}
 
 function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -36,17 +53,20 @@ async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
  */
 async function tryLock(lockPath: string): Promise<boolean> {
   const tmp = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  heldFiles.add(tmp);
   try {
     // Inside the try: on a full disk the write fails after creating the file, and a gateway retrying its flush
     // every interval would otherwise leave one more such file each time.
     await fsp.writeFile(tmp, `${process.pid}\n${new Date().toISOString()}\n`);
     await fsp.link(tmp, lockPath);
+    heldFiles.add(lockPath);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
   } finally {
     await fsp.rm(tmp, { force: true });
+    heldFiles.delete(tmp);
   }
 }
 
@@ -73,6 +93,7 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, opts: Lock
     return await fn();
   } finally {
     await fsp.rm(lockPath, { force: true });
+    heldFiles.delete(lockPath);
   }
 }
 
@@ -115,7 +136,8 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
   await fsp.mkdir(dir, { recursive: true });
   await removeLeftovers(dir, file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await fsp.open(tmp, 'w', 0o644);
+  heldFiles.add(tmp);
+  const fh = await fsp.open(tmp, 'w', 0o644).catch((e: unknown) => { heldFiles.delete(tmp); throw e; });
   try {
     try {
       await keepOwnership(fh, file);
@@ -130,6 +152,8 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
     // gateway retrying its flush would pile one partial copy on another until nothing else could be written.
     await fsp.rm(tmp, { force: true });
     throw e;
+  } finally {
+    heldFiles.delete(tmp);
   }
   // The rename itself is durable only once the folder entry is on disk.
   const dh = await fsp.open(dir, 'r');
