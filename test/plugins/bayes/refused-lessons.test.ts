@@ -10,9 +10,9 @@ import { startRelayingGateway, type RelayingGateway } from '../../helpers/gatewa
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 import { loadDictionary } from '../../../plugins/bayes/engine/persist.ts';
 import { message, writeCorpus } from './fixtures.ts';
+import { until } from '../../core/queue/send.ts';
 
 const MOAT = path.resolve(import.meta.dirname, '..', '..', '..', 'scripts', 'moat.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function moat(...args: string[]): { code: number | null; out: string; err: string } {
   const r = spawnSync(process.execPath, [MOAT, 'bayes', ...args], { encoding: 'utf8' });
@@ -28,14 +28,6 @@ async function sendToHoneypot(port: number, subject: string): Promise<void> {
     assert.equal((await c.data(message({ spam: true, seed: 901, subject }))).code, 250);
   } finally {
     await c.quit();
-  }
-}
-
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
   }
 }
 
@@ -74,7 +66,7 @@ describe('bayes: lessons a refused dictionary file cannot take', function () {
       assert.ok(warning, 'warned at start');
       assert.match(String(warning.detail), /7 malformed lines .*what is learned cannot be saved to it/);
       await sendToHoneypot(gw.port, 'malformed-lesson');
-      await until('the lesson', () => gw!.logs.some((l) => l.msg === 'bayes learned'));
+      await until(() => gw!.logs.some((l) => l.msg === 'bayes learned'), 10_000, 'the lesson');
     } finally {
       await gw.stop();
     }
@@ -106,12 +98,12 @@ describe('bayes: lessons a refused dictionary file cannot take', function () {
       const created = moat('create', dict, corpus.spamDir, corpus.hamDir, '--no-byte-grams');
       assert.equal(created.code, 0, created.err);
       assert.match(created.err, new RegExp(`note: ${dict} now has no byte model\\. A gateway that loaded it with them refuses this version.*moat bayes reload --config`));
-      await until('the refusal', () => gw.logs.some((l) => l.msg === 'bayes dictionary file refused'));
+      await until(() => gw.logs.some((l) => l.msg === 'bayes dictionary file refused'), 10_000, 'the refusal');
       const refused = gw.logs.find((l) => l.msg === 'bayes dictionary file refused')!;
       assert.match(String(refused.detail), /no byte model.*`moat bayes reload` takes it anyway.*without --no-byte-grams/);
       await sendToHoneypot(gw.port, 'in-use-lesson');
-      await until('the lesson', () => gw.logs.some((l) => l.msg === 'bayes learned'));
-      await until('the flush refusal', () => gw.logs.some((l) => l.msg === 'bayes dictionary file refused' && /not written to/.test(String(l.detail))));
+      await until(() => gw.logs.some((l) => l.msg === 'bayes learned'), 10_000, 'the lesson');
+      await until(() => gw.logs.some((l) => l.msg === 'bayes dictionary file refused' && /not written to/.test(String(l.detail))), 10_000, 'the flush refusal');
       await gw.stop();
       stopped = true;
     } finally {
