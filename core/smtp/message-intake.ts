@@ -15,6 +15,7 @@ import { replyFor, type Reply } from './reply.ts';
 import { chainHooks } from './command-hooks.ts';
 import { holdChain } from '../plugin/in-use.ts';
 import { isStorageFull } from '../queue/storage-health.ts';
+import { summaryDetail } from './summary-detail.ts';
 
 function spoolErrorReply(err: unknown): Reply {
   return isStorageFull(err)
@@ -69,7 +70,7 @@ async function receiveWith(
     log.info('message', {
       client: st.remote.ip, helo: st.helo, user: st.user, from: tx.mailFrom?.address, to: tx.recipients.map((r) => r.address),
       size: tx.message?.size ?? received, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})`),
-      details: tx.findings.filter((f) => f.detail).map((f) => `${f.symbol}: ${f.detail!.slice(0, 160)}`),
+      details: tx.findings.filter((f) => f.detail).map((f) => `${f.symbol}: ${summaryDetail(f.detail!)}`),
       reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}`, ms, ms_data: msData, ...timings,
       // A copy goes only with a delivered message; the line says which it was, so that a missing archive copy is explained.
       ...(tx.copies.size ? { [copiesQueued ? 'copied_to' : 'copies_dropped']: [...tx.copies.values()].map((c) => c.rcpt.address) } : {}),

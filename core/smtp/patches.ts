@@ -1,6 +1,6 @@
 // What smtp-server lacks, added once on its connection class: connect/HELO/capabilities/DATA-start hooks, hooks for
-// NOOP/VRFY/RSET/QUIT and unknown verbs, CIDR-trusted proxies, a rejecting state after a refused connect, AUTH hidden
-// before TLS, and our own enhanced status codes.
+// NOOP/VRFY/RSET/QUIT and unknown verbs, CIDR-trusted proxies (XCLIENT only, no XFORWARD), a rejecting state after a
+// refused connect, AUTH hidden before TLS, and our own enhanced status codes.
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
 import type { CommandHookName } from '../hooks/hook-names.ts';
@@ -77,11 +77,19 @@ export function applySmtpServerPatches(): void {
     try { return origSend.call(this, code, data, context); } finally { delete (socket as { readyState?: unknown }).readyState; }
   };
 
-  // XCLIENT and XFORWARD from any address inside server.trusted_proxies (smtp-server only knows exact addresses).
+  // XCLIENT from any address inside server.trusted_proxies (smtp-server only knows exact addresses).
   proto._proxyCommandAllowed = function (this: RawConnection, command: string) {
     const h = hooksOf(this);
     if (!h) return false;
-    return !this._xClient.has('ADDR') && h.isTrustedProxy(this._originalRemoteAddress) && this._isSupported(command);
+    return command === 'XCLIENT' && !this._xClient.has('ADDR') && h.isTrustedProxy(this._originalRemoteAddress) && this._isSupported(command);
+  };
+
+  // XFORWARD is not offered and is answered as an unknown command, from anyone: smtp-server's would change the client
+  // address later phases judge without the connect checks (a blocklist) ever seeing it. XCLIENT runs them.
+  const origGetHandler = proto._getHandler as (this: RawConnection, command: string) => unknown;
+  proto._getHandler = function (this: RawConnection, command: string) {
+    if (command === 'XFORWARD' && hooksOf(this)) return undefined;
+    return origGetHandler.call(this, command);
   };
 
   // smtp-server waits 100 ms before it even starts a connection (early-talker detection), and only then would the

@@ -160,7 +160,10 @@ export class SessionHandler implements ConnectionHooks {
     const r = await runHook(this.rt.plugins, { hook: 'connect', session: st, log, services: this.rt.services });
     const o = r.outcome;
     if (o.action === 'continue' || o.action === 'accept') return { kind: 'greet' };
-    const reply = replyFor('connect', o);
+    // A greeting may only be 220, 554 or 421 (RFC 5321 §3.1, §4.2): a plugin's 451 or 550 keeps its enhanced code
+    // and text under the code a client understands there, and a temporary refusal always ends the connection.
+    const given = replyFor('connect', o);
+    const reply = { code: given.code >= 500 ? 554 : 421, text: given.text };
     log.info('connect refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
     if (o.action === 'reject') {
       // Later commands of the refused client get the greeting's reply again, every line of it.
