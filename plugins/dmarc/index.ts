@@ -42,6 +42,18 @@ const POLICY_RANK = { none: 0, quarantine: 1, reject: 2 } as const;
 
 const DKIM_RESULTS = ['pass', 'fail', 'neutral', 'policy', 'temperror', 'permerror', 'none'];
 
+type DkimRow = NonNullable<DkimVerifyResult['results']>[number];
+
+/**
+ * `d=… s=…` of one signature. mailauth reports an unsigned message as one result `none` without a signing domain,
+ * and a signature too broken to name its domain the same way: those say so instead of printing `d=undefined`.
+ */
+function signatureDetail(r: DkimRow): string {
+  const comment = r.status.comment ? ` (${r.status.comment})` : '';
+  if (!r.signingDomain) return r.status.result === 'none' ? 'no signature' : `signature without a domain${comment}`;
+  return `d=${r.signingDomain} s=${r.selector || '-'}${comment}`;
+}
+
 class DmarcCheck {
   private readonly cfg: DmarcConfig;
   private readonly trustedSealers: Set<string>;
@@ -63,7 +75,7 @@ class DmarcCheck {
     for (const r of results) {
       const result = DKIM_RESULTS.includes(r.status.result) ? r.status.result : 'permerror';
       const list = byResult.get(result) ?? [];
-      list.push(`d=${r.signingDomain} s=${r.selector ?? '-'}${r.status.comment ? ` (${r.status.comment})` : ''}`);
+      list.push(signatureDetail(r));
       byResult.set(result, list);
     }
     for (const [result, list] of byResult) this.find(ctx, `DKIM_${result.toUpperCase()}`, list.join(', '));
@@ -73,6 +85,14 @@ class DmarcCheck {
     const result = a.status?.result ?? 'none';
     const symbol = result === 'pass' ? 'ARC_PASS' : result === 'none' ? 'ARC_NONE' : 'ARC_FAIL';
     this.find(ctx, symbol, `${result} i=${a.i || 0}${a.status?.comment ? ` (${a.status.comment})` : ''}`);
+  }
+
+  /** True (and recorded) when a trusted sealer's passing ARC chain vouches for the message, so no policy applies. */
+  private overriddenByArc(ctx: HookContext, a: ArcResult | undefined): boolean {
+    const sealer = this.arcSealer(a);
+    if (!sealer || !this.trustedSealers.has(sealer)) return false;
+    this.find(ctx, 'DMARC_ARC_OVERRIDE', `sealed by ${sealer}`);
+    return true;
   }
 
   /** The signing domain of the newest ARC seal, when the chain passes. */
@@ -119,11 +139,12 @@ class DmarcCheck {
     return refusal;
   }
 
-  /** What, if anything, failed only for lack of DNS and could have aligned with the From domain. */
+  /** What, if anything, failed only for lack of DNS and could have aligned with the From domain, said for a reply. */
   private temporaryFailure(dkim: DkimVerifyResult, spf: SpfFact | undefined, fromDomain: string): string | undefined {
-    if (this.cfg.dkim && (dkim.results ?? []).some((r) => r.status.result === 'temperror' && r.status.aligned)) return 'DKIM key lookup failed';
+    const key = this.cfg.dkim ? (dkim.results ?? []).find((r) => r.status.result === 'temperror' && r.status.aligned) : undefined;
+    if (key) return `the DNS lookup of the DKIM key ${key.selector || '-'}._domainkey.${key.signingDomain} failed`;
     const org = (d: string) => getDomain(d, { allowPrivateDomains: true }) ?? d.toLowerCase();
-    if (spf?.result === 'temperror' && org(spf.domain) === org(fromDomain)) return 'SPF temperror';
+    if (spf?.result === 'temperror' && org(spf.domain) === org(fromDomain)) return `the DNS lookup of the SPF record of ${spf.domain} failed`;
     return undefined;
   }
 
@@ -184,19 +205,21 @@ class DmarcCheck {
     if (result === 'none') { this.find(ctx, 'DMARC_NONE', detail); return { clause }; }
     if (result !== 'fail') { this.find(ctx, 'DMARC_TEMPERROR', detail); return { clause }; }
 
-    this.find(ctx, failSymbol(res.policy), detail);
-    if (!this.cfg.enforce) return { clause };
-    const sealer = this.arcSealer(arcResult);
-    if (sealer && this.trustedSealers.has(sealer)) {
-      this.find(ctx, 'DMARC_ARC_OVERRIDE', `sealed by ${sealer}`);
-      return { clause };
-    }
-    const action = enforcedAction(res.policy, res.pct, this.cfg.apply_pct);
-    const unsure = action === 'reject' ? this.temporaryFailure(dkim, spf, fromDomain) : undefined;
+    // A failure that rests on a lookup that failed (the key of an aligned signature, the SPF record of an aligned
+    // envelope domain) may be only a DNS hiccup on the sender's side: it is a temperror (RFC 7489 6.6.2), scored as
+    // one, and never enforced; with enforce on, the client is told to retry rather than having its mail bounced or held.
+    const unsure = this.temporaryFailure(dkim, spf, fromDomain);
     if (unsure) {
-      // The failure may be only a DNS hiccup on the sender's side: a 5xx would bounce mail that passes on a retry.
-      return { clause, outcome: outcome.tempfail(`DMARC policy of ${from} could not be checked (${unsure}), try again later`, { code: 451, enhanced: '4.4.3' }) };
+      this.find(ctx, 'DMARC_TEMPERROR', `${detail} (${unsure})`);
+      const tempClause = clause.replace(/^dmarc=fail\b/, 'dmarc=temperror');
+      if (!this.cfg.enforce || this.overriddenByArc(ctx, arcResult)) return { clause: tempClause };
+      if (enforcedAction(res.policy, res.pct, this.cfg.apply_pct) === 'none') return { clause: tempClause };
+      return { clause: tempClause, outcome: outcome.tempfail(`DMARC policy of ${from} could not be checked: ${unsure}, try again later`, { code: 451, enhanced: '4.4.3' }) };
     }
+
+    this.find(ctx, failSymbol(res.policy), detail);
+    if (!this.cfg.enforce || this.overriddenByArc(ctx, arcResult)) return { clause };
+    const action = enforcedAction(res.policy, res.pct, this.cfg.apply_pct);
     if (action === 'reject') {
       return { clause, outcome: outcome.reject(`Message refused: it fails the DMARC policy of ${from}`, { code: 550, enhanced: '5.7.1' }) };
     }

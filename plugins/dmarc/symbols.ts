@@ -17,7 +17,7 @@ export const SYMBOLS: ScoredSymbols = {
   DMARC_FAIL_QUARANTINE: { score: 4, description: 'DMARC fails and the domain asks for quarantine' },
   DMARC_FAIL_NONE: { score: 1, description: 'DMARC fails and the domain only monitors (p=none)' },
   DMARC_NONE: { score: 0, description: 'The From domain publishes no DMARC record' },
-  DMARC_TEMPERROR: { score: 0, description: 'DNS failed while fetching the DMARC record' },
+  DMARC_TEMPERROR: { score: 0, description: 'DNS failed while fetching the DMARC record, or DMARC fails only because the lookup of an aligned DKIM key or SPF record failed' },
   DMARC_PERMERROR: { score: 1, description: 'No From domain to evaluate, or several From domains none of which fails' },
   DMARC_ARC_OVERRIDE: { score: 0, description: 'DMARC failed but a trusted ARC sealer vouches for the message; the policy is not enforced' },
 };

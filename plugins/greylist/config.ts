@@ -26,8 +26,8 @@ export const configSchema = s.object({
     .describe('Recipient domains for which greylisting is off (`example.org` exactly, `.example.org` its subdomains)'),
   skip_sender_domains: s.array(s.string()).default([])
     .describe('Envelope sender domains never greylisted (same matching); forgeable, so prefer `skip_spf_pass`'),
-  skip_spf_pass: s.boolean().default(true)
-    .describe('Skip a sender whose domain publishes SPF when the client passed it (big providers retry from other IPs)'),
+  skip_spf_pass: s.boolean().default(false)
+    .describe('Skip a sender when the client passed its domain\'s SPF (big providers retry from other IPs); off by default, as in Postgrey and Rspamd: a spammer\'s own domain passes its own SPF, and a pass from `+all` or a range wider than /8 (/16 for IPv6) never counts'),
   spf_pass_symbols: s.array(s.string()).default(['SPF_PASS'])
     .describe('Findings that mean "the client passed the sender domain\'s SPF" (recorded by the spf plugin at MAIL FROM)'),
   skip_trusted: s.boolean().default(true)

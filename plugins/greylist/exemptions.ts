@@ -17,6 +17,14 @@ export function domainList(entries: readonly string[]): (domain: string) => bool
   };
 }
 
+/**
+ * An SPF pass the spf plugin marked `broad=yes` (plugins/spf/README.md): the domain authorises (nearly) every address,
+ * as `+all` does, so the pass says nothing about this client and a spammer's own domain would earn it at will.
+ */
+export function isBroadSpfPass(f: Finding): boolean {
+  return / broad=yes(?: |$)/.test(f.detail ?? '');
+}
+
 /** Symbol patterns: exact names, or a prefix when the pattern ends in `*`. */
 export function symbolMatcher(patterns: readonly string[]): (findings: readonly Finding[]) => Finding | undefined {
   const exact = new Set(patterns.filter((p) => !p.endsWith('*')));
@@ -45,7 +53,7 @@ export function compileExemptions(cfg: GreylistConfig): (s: Subject) => string |
     if (rcptDomain && rcptDomains(rcptDomain)) return 'recipient domain';
     if (senderDomain && senderDomains(senderDomain)) return 'sender domain';
     if (cfg.skip_spf_pass && senderDomain) {
-      const f = spfPass(findings);
+      const f = spfPass(findings.filter((x) => !isBroadSpfPass(x)));
       if (f) return `SPF pass (${f.symbol})`;
     }
     const dnswl = allowlisted(findings);

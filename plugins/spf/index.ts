@@ -67,9 +67,12 @@ class SpfCheck {
 
   private record(ctx: HookContext, identity: Identity, r: SpfEvaluation): void {
     const symbol = symbolFor(identity, r.result);
-    ctx.addFinding(symbol, symbolScore(SYMBOLS, symbol, this.cfg.scores), formatDetail(identity, ctx.session.remote.ip, r));
+    // A pass the domain gives to (nearly) every address, `+all` above all, is still a pass for DMARC, but it vouches
+    // for no client: it earns no negative score, or a spammer's own domain would lower its mail's score with it.
+    const score = r.broad ? 0 : symbolScore(SYMBOLS, symbol, this.cfg.scores);
+    ctx.addFinding(symbol, score, formatDetail(identity, ctx.session.remote.ip, r));
     if (r.guess) ctx.addFinding(guessSymbol(r.guess), symbolScore(SYMBOLS, guessSymbol(r.guess), this.cfg.scores), formatDetail(identity, ctx.session.remote.ip, r));
-    ctx.log.info('spf result', { identity, result: r.result, domain: r.domain, mechanism: r.mechanism, problem: r.problem, guess: r.guess, lookups: r.lookups });
+    ctx.log.info('spf result', { identity, result: r.result, domain: r.domain, mechanism: r.mechanism, broad: r.broad, problem: r.problem, guess: r.guess, lookups: r.lookups });
   }
 
   async mailFrom(ctx: HookContext): Promise<Outcome | void> {

@@ -5,6 +5,7 @@ import { getDomain } from 'tldts';
 import type { Finding } from '../../core/index.ts';
 
 const SPF_DETAIL = /^pass identity=mailfrom domain=(\S+)/;
+const BROAD_PASS = / broad=yes(?: |$)/;
 const DMARC_FROM = /(?:^| )from=(\S+)/;
 const DKIM_DOMAIN = /(?:^|, )d=(\S+) s=/g;
 
@@ -28,7 +29,8 @@ export function authFacts(findings: readonly Finding[]): AuthFacts {
   for (const f of findings) {
     if (f.plugin === 'spf' && !f.symbol.startsWith('SPF_HELO_') && !f.symbol.startsWith('SPF_GUESS_')) {
       facts.spfRan = true;
-      const m = f.symbol === 'SPF_PASS' ? SPF_DETAIL.exec(f.detail ?? '') : null;
+      // A pass any host would get (`+all`, or a range of a sizeable share of the Internet) proves nothing of the sender.
+      const m = f.symbol === 'SPF_PASS' && !BROAD_PASS.test(f.detail ?? '') ? SPF_DETAIL.exec(f.detail ?? '') : null;
       facts.spfPass = m ? bare(m[1]) : (facts.spfPass ?? '');
     }
     if (f.plugin !== 'dmarc') continue;

@@ -28,7 +28,23 @@ class Abort extends Error {
   }
 }
 
-interface Decision { result: SpfResult; mechanism?: string; explanation?: string }
+interface Decision { result: SpfResult; mechanism?: string; explanation?: string; broad?: boolean }
+
+/**
+ * Whether a matching term would match almost any client: `all`, or a range wider than any one organisation holds
+ * (an IPv4 prefix shorter than /8, an IPv6 prefix shorter than /16), `a`/`mx` ones included. A pass from such a term
+ * says only that the domain lets the whole internet send for it, as a spammer's own domain does (`+all`).
+ */
+function isBroadTerm(mech: Mechanism): boolean {
+  switch (mech.type) {
+    case 'all': return true;
+    case 'ip4': return mech.prefix < 8;
+    case 'ip6': return mech.prefix < 16;
+    case 'a':
+    case 'mx': return mech.cidr4 < 8 || mech.cidr6 < 16;
+    default: return false;
+  }
+}
 
 /** A domain that can be put in a DNS query: labels of 1 to 63 octets, 253 in all. */
 export function isQueryableName(name: string): boolean {
@@ -56,6 +72,8 @@ class Evaluation {
   private readonly local: string;
   private readonly senderDomain: string;
   private validated?: Promise<string[]>;
+  /** Whether the include that matched last passed through a broad term (read right after its match). */
+  private includedBroad = false;
 
   constructor(query: SpfQuery, client: ClientIp, opts: SpfOptions) {
     this.query = query;
@@ -161,7 +179,7 @@ class Evaluation {
         this.countLookup();
         const target = await this.expandDomain(mech.domain, domain);
         const r = isQueryableName(target) ? await this.checkDomain(target) : { result: 'none' as const };
-        if (r.result === 'pass') return true;
+        if (r.result === 'pass') { this.includedBroad = r.broad === true; return true; }
         if (r.result === 'temperror') throw new Abort('temperror', `include:${target} gave temperror`);
         if (r.result === 'permerror' || r.result === 'none') throw new Abort('permerror', `include:${target} gave ${r.result}`);
         return false;
@@ -238,7 +256,8 @@ class Evaluation {
     for (const mech of rec.mechanisms) {
       if (!(await this.matches(mech, domain))) continue;
       const result = QUALIFIER_RESULT[mech.qualifier];
-      return { result, mechanism: mech.text, explanation: result === 'fail' ? await this.explain(rec, domain) : undefined };
+      const broad = result === 'pass' && (isBroadTerm(mech) || (mech.type === 'include' && this.includedBroad));
+      return { result, mechanism: mech.text, explanation: result === 'fail' ? await this.explain(rec, domain) : undefined, ...(broad ? { broad } : {}) };
     }
     return undefined;
   }

@@ -42,6 +42,11 @@ export interface SpfEvaluation {
   explanation?: string;
   /** Why an error result came about. */
   problem?: string;
+  /**
+   * Set on a pass from a term that matches almost any client (`+all`, a range shorter than /8 or /16), here or in
+   * an included or redirected record: the domain authorises the whole internet, which proves nothing about the client.
+   */
+  broad?: boolean;
   /** Set when the result came from the configured local policy. */
   localPolicy?: boolean;
   /** Outcome of the best-guess record when the domain publishes none (`result` stays `none`). */

@@ -47,12 +47,22 @@ describe('greylist exemptions', () => {
     assert.equal(e({ session: session(), ...base, rcptDomain: 'other.example', senderDomain: 'a.lists.example' }), 'sender domain');
     assert.equal(e({ session: session(), ...base, rcptDomain: 'other.example', senderDomain: 'lists.example' }), undefined);
   });
-  it('an SPF pass recorded by the spf plugin, unless skip_spf_pass is off or the sender is null', () => {
+  it('an SPF pass recorded by the spf plugin with skip_spf_pass on, not for the null sender', () => {
     const findings = [finding('SPF_PASS')];
-    assert.equal(exempt({})({ session: session(), ...base, findings }), 'SPF pass (SPF_PASS)');
-    assert.equal(exempt({ skip_spf_pass: false })({ session: session(), ...base, findings }), undefined);
-    assert.equal(exempt({})({ session: session(), ...base, senderDomain: '', findings }), undefined);
-    assert.equal(exempt({})({ session: session(), ...base, findings: [finding('SPF_SOFTFAIL')] }), undefined);
+    const on = exempt({ skip_spf_pass: true });
+    assert.equal(on({ session: session(), ...base, findings }), 'SPF pass (SPF_PASS)');
+    assert.equal(on({ session: session(), ...base, senderDomain: '', findings }), undefined);
+    assert.equal(on({ session: session(), ...base, findings: [finding('SPF_SOFTFAIL')] }), undefined);
+  });
+  it('no SPF exemption by default, as in Postgrey and Rspamd: a spammer\'s own domain passes its own SPF', () => {
+    assert.equal(exempt({})({ session: session(), ...base, findings: [finding('SPF_PASS')] }), undefined);
+  });
+  it('never an SPF pass the spf plugin marked broad (+all, or a range wider than /8)', () => {
+    const broad: Finding = { symbol: 'SPF_PASS', score: 0, plugin: 'spf', detail: 'pass identity=mailfrom domain=spam.example ip=203.0.113.5 mechanism=+all broad=yes' };
+    const narrow: Finding = { symbol: 'SPF_PASS', score: -1, plugin: 'spf', detail: 'pass identity=mailfrom domain=example.com ip=203.0.113.5 mechanism=ip4:203.0.113.0/24' };
+    const on = exempt({ skip_spf_pass: true });
+    assert.equal(on({ session: session(), ...base, findings: [broad] }), undefined);
+    assert.equal(on({ session: session(), ...base, findings: [narrow] }), 'SPF pass (SPF_PASS)');
   });
   it('a DNS allowlist finding, by prefix or exact symbol', () => {
     assert.equal(exempt({})({ session: session(), ...base, findings: [finding('RBL_DNSWL_HI')] }), 'DNS allowlist (RBL_DNSWL_HI)');

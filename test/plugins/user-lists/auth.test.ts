@@ -28,9 +28,10 @@ describe('user-lists: allow entries need authentication', function () {
         '@': { TXT: ['v=spf1 -all'] },
         'sel._domainkey': { TXT: [key.dnsRecord] },
       },
+      'anyone.test': { '@': { TXT: ['v=spf1 +all'] } },
     }, [{ name: 'spf' }, { name: 'dmarc' }, { name: 'user-lists' }]);
     store = await openStore(EMBEDDED, gw.gw.dataDir);
-    await seed(store, 'allow', BOB, '@friends.test', '@nodmarc.test');
+    await seed(store, 'allow', BOB, '@friends.test', '@nodmarc.test', '@anyone.test');
   });
   after(async () => { await store?.close(); await gw?.stop(); });
 
@@ -47,6 +48,14 @@ describe('user-lists: allow entries need authentication', function () {
 
   it('does not count a forged envelope sender (SPF fail), and says so with a score-0 finding', async () => {
     const r = await send(gw.gw.port, { ip: '198.51.100.9', from: 'ann@friends.test', author: 'someone@elsewhere.test', to: [BOB] });
+    assert.equal(r.data?.code, 250, r.data?.text);
+    const s = syms(r.data);
+    assert.ok(!s.includes('USER_ALLOWLIST(-20)'), String(s));
+    assert.ok(s.includes('USER_ALLOWLIST_UNAUTHENTICATED(0)'), String(s));
+  });
+
+  it('does not count an SPF pass any host gets (+all): anyone could forge that sender', async () => {
+    const r = await send(gw.gw.port, { ip: '198.51.100.9', from: 'ann@anyone.test', author: 'someone@elsewhere.test', to: [BOB] });
     assert.equal(r.data?.code, 250, r.data?.text);
     const s = syms(r.data);
     assert.ok(!s.includes('USER_ALLOWLIST(-20)'), String(s));
