@@ -27,10 +27,17 @@ const URL_CREDENTIALS = /(\/\/)([^\s/?#]*)@/g;
  */
 const SLASHED_PASSWORD = /(\/\/)([^\s/?#:@]*):(?!\d*[/?#])([^\s@]*)@/g;
 
-/** Removes the password of every `user:pass@` URL in `url` (a smarthost or Redis URL, or a message quoting one). */
+/**
+ * Removes the password of every URL in `url` (a smarthost or Redis URL, or a message quoting one): `user:pass@`
+ * keeps its user, and userinfo without a colon is masked whole, since a password written there
+ * (`redis://S3cret@host`, for `redis://:S3cret@host`) is an easy mistake and the name alone cannot tell.
+ */
 export function redactUrl(url: string): string {
   return url
-    .replace(URL_CREDENTIALS, (m: string, slashes: string, cred: string) => (cred.includes(':') ? `${slashes}${cred.slice(0, cred.indexOf(':'))}:***@` : m))
+    .replace(URL_CREDENTIALS, (m: string, slashes: string, cred: string) => {
+      if (!cred) return m;
+      return cred.includes(':') ? `${slashes}${cred.slice(0, cred.indexOf(':'))}:***@` : `${slashes}***@`;
+    })
     .replace(SLASHED_PASSWORD, (_m: string, slashes: string, user: string) => `${slashes}${user}:***@`);
 }
 

@@ -63,7 +63,9 @@ export default definePlugin<GreylistConfig>({
       try {
         decision = await greylister.check(triplet);
       } catch (err) {
-        ctx.log.warn('greylist state store failed', { error: String((err as Error)?.message ?? err), on_store_error: cfg.on_store_error });
+        // Once per transaction: the store itself logs the outage once, and a warn per recipient would flood the log.
+        if (!ctx.state.storeFailed) ctx.log.warn('greylist state store failed', { error: String((err as Error)?.message ?? err), on_store_error: cfg.on_store_error });
+        ctx.state.storeFailed = true;
         if (cfg.on_store_error === 'tempfail') return outcome.tempfail('Temporary local problem, please try again later', { code: 451, enhanced: '4.3.0' });
         noteOnce(ctx, 'GREYLIST_ERROR', 'state store unavailable');
         return;

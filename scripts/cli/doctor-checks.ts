@@ -55,7 +55,10 @@ export const stateStoreCheck: DoctorCheck = {
       await store.close();
       return [{ status: 'ok', text: `redis at ${where} answers in ${ms} ms` }];
     } catch (err) {
-      return [{ status: 'fail', text: `${(err as Error).message} (the gateway starts anyway; greylisting follows on_store_error and Bayes learns nothing until it answers)` }];
+      const message = (err as Error).message;
+      // A refused login is the config's fault, which the message says how to fix, not an outage the gateway rides out.
+      const then = /refused the login/.test(message) ? '' : ' (the gateway starts anyway; greylisting follows on_store_error and Bayes learns nothing until it answers)';
+      return [{ status: 'fail', text: `${message}${then}` }];
     }
   },
 };

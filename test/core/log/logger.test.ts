@@ -39,12 +39,13 @@ describe('logger redaction', () => {
     assert.doesNotMatch(lines[0], /base-secret/);
   });
 
-  it('removes the password from a URL, all of it when it holds an @, and leaves a URL without one alone', () => {
+  it('removes the password from a URL, all of it when it holds an @, and leaves a URL without userinfo alone', () => {
     assert.equal(redactUrl('smtp://user:pw@relay.example:25'), 'smtp://user:***@relay.example:25');
     assert.equal(redactUrl('smtp://user:p@ss@relay.example:25'), 'smtp://user:***@relay.example:25');
     assert.equal(redactUrl('redis://:s3cret@10.0.0.1:6379/0'), 'redis://:***@10.0.0.1:6379/0');
     assert.equal(redactUrl('smtp://relay.example:25/x@y'), 'smtp://relay.example:25/x@y');
-    assert.equal(redactUrl('smtp://user@relay.example'), 'smtp://user@relay.example');
+    // Userinfo without a colon may be a password in the user's place: masked whole (test/core/log/redact-url.test.ts).
+    assert.equal(redactUrl('smtp://user@relay.example'), 'smtp://***@relay.example');
     // A password with a '/' written plain (a config check quotes it when refusing the URL).
     assert.equal(redactUrl('refused: smtp://relay:pa/ss@mail.example:587 at start'), 'refused: smtp://relay:***@mail.example:587 at start');
   });

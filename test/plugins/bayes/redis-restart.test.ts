@@ -176,6 +176,9 @@ describe('bayes shared counts when their Redis is killed and restarted', functio
     relay.hold = false;
     relay.cut();
     await redis.start();
+    // Both gateways see Redis again before the last lessons, which then are learned or wait behind their gateway's
+    // backlog of lost answers (a command whose connection dropped is not sent again by itself: it could count twice).
+    await until('both gateways to reach Redis again', () => [a, b].every((g) => g.logs.some((l) => l.msg === 'redis state store reachable again')));
     for (const [gw, spam] of [[b, true], [a, false]] as const) await lesson(gw, spam);
     await until('every lesson to end', () => sent.every((m) => outcome(gws, m.qid)));
     // Lessons whose answers were lost wait in their gateway's backlog, sent again at the next sync.
@@ -191,7 +194,7 @@ describe('bayes shared counts when their Redis is killed and restarted', functio
     }
     const spam = sent.filter((m) => m.spam).length;
     assert.deepEqual([d.nspam, d.nham, d.spamOf('common'), d.hamOf('common')], [spam, sent.length - spam, spam, sent.length - spam]);
-    assert.ok(sent.filter((m) => outcome([a, b], m.qid) === 'bayes learned').length >= 6, 'the lessons before and after the restart were acknowledged');
+    assert.ok(sent.slice(0, 4).every((m) => outcome([a, b], m.qid) === 'bayes learned'), 'the lessons before the held ones were acknowledged');
   });
 
   it('scores with what an emptied Redis holds once it is back, and sends it the lessons kept meanwhile, each once', async () => {
