@@ -1,5 +1,5 @@
 // MIME parsing of a spooled message into text, HTML, URLs and attachments (mailparser), tolerant of broken MIME.
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { AttachmentStream, MessageText } from 'mailparser';
 import type { Attachment, ParsedMessage } from './types.ts';
 import { withoutTrailing } from '../text/spans.ts';
@@ -53,30 +53,50 @@ export const HTML_TO_TEXT_MAX_SIZE = 1024 * 1024;
  */
 export const ATTACHMENT_CONTENT_MAX_BYTES = 10 * 1024 * 1024;
 
+/**
+ * Attached messages (message/rfc822) are parsed in turn, as PMG and the virus scanner look inside them, so that a
+ * forwarded .eml does not hide an executable from rules and scripts; this many levels deep, which a forward of a
+ * forward of a forward reaches.
+ */
+export const NESTED_MESSAGE_MAX_DEPTH = 5;
+
 // Loaded on the first message a plugin parses: mailparser costs about 29 MB of memory in a gateway whose
 // plugins only read headers and streams.
 let parser: Promise<typeof import('mailparser')> | undefined;
 
 interface Parts { subject?: string; text?: string; html?: string; attachments: Attachment[] }
 
+/** The Content-Type a part declared (mailparser reports a guess from the file name for application/octet-stream). */
+function declaredType(data: AttachmentStream): string {
+  const value = data.headers.get('content-type') as { value?: string } | string | undefined;
+  const type = typeof value === 'string' ? value : value?.value;
+  return (type || data.contentType || 'application/octet-stream').toLowerCase();
+}
+
+/** Decoded content kept so far, shared by a message and the messages attached to it. */
+interface ContentRoom { left: number }
+
 /**
  * What simpleParser gives, read from mailparser's streaming parser so that an attachment's content is measured as
- * it streams and kept only within ATTACHMENT_CONTENT_MAX_BYTES (simpleParser buffers every attachment whole).
+ * it streams and kept only within ATTACHMENT_CONTENT_MAX_BYTES (simpleParser buffers every attachment whole). An
+ * attached message is parsed as it streams, its attachments listed after it with `within` naming it.
  */
-async function mailparse(input: Readable, skipHtmlToText: boolean): Promise<Parts> {
+async function mailparse(input: Readable, skipHtmlToText: boolean, room: ContentRoom = { left: ATTACHMENT_CONTENT_MAX_BYTES }, within: string[] = []): Promise<Parts> {
   parser ??= import('mailparser');
   const { MailParser } = await parser;
   // checksumAlgo false: nothing reads a checksum, and hashing a large attachment costs time.
   const p = new MailParser({ skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true, skipHtmlToText, checksumAlgo: false });
   const out: Parts = { attachments: [] };
-  let room = ATTACHMENT_CONTENT_MAX_BYTES;
+  // In message order; an attached message's own attachments arrive once its parse ends.
+  const slots: Array<Attachment[] | Promise<Attachment[]>> = [];
   return new Promise<Parts>((resolve, reject) => {
     // mailparser may emit an error and still reach its end: the first of the two settles, as in simpleParser.
     let settled = false;
     const settle = (err?: unknown) => {
       if (settled) return;
       settled = true;
-      if (err) reject(err); else resolve(out);
+      if (err) { reject(err); return; }
+      Promise.all(slots).then((lists) => { out.attachments = lists.flat(); resolve(out); }, reject);
     };
     p.on('error', settle);
     p.on('headers', (headers) => {
@@ -93,22 +113,34 @@ async function mailparse(input: Readable, skipHtmlToText: boolean): Promise<Part
         if (data.html !== undefined) out.html = data.html;
         return read();
       }
+      const declared = declaredType(data);
       const chunks: Buffer[] = [];
       let size = 0;
       let kept = true;
+      const nested = declared === 'message/rfc822' && within.length < NESTED_MESSAGE_MAX_DEPTH ? new PassThrough() : undefined;
+      // A nested message mailparser cannot read hides nothing it could have shown: the attachment itself stays listed.
+      const inner = nested
+        ? mailparse(nested, true, room, [...within, data.filename ?? 'message/rfc822']).then((m) => m.attachments, () => [])
+        : undefined;
       data.content.on('readable', () => {
         for (let chunk: Buffer | null; (chunk = data.content.read() as Buffer | null) !== null;) {
           size += chunk.length;
-          if (kept && size > room) { kept = false; chunks.length = 0; }
+          nested?.write(chunk);
+          if (kept && size > room.left) { kept = false; chunks.length = 0; }
           if (kept) chunks.push(chunk);
         }
       });
       data.content.on('end', () => {
-        if (kept) room -= size;
-        out.attachments.push({
-          filename: data.filename, contentType: data.contentType, size: data.size ?? size,
-          content: kept ? Buffer.concat(chunks, size) : Buffer.alloc(0), truncated: !kept, partId: data.partId ?? undefined,
-        });
+        if (kept) room.left -= size;
+        nested?.end();
+        slots.push([{
+          filename: data.filename, contentType: data.contentType, declaredType: declared, size: data.size ?? size,
+          content: kept ? Buffer.concat(chunks, size) : Buffer.alloc(0), truncated: !kept,
+          // A part path inside an attached message is that message's own, which a rewrite of this one would misread.
+          partId: within.length ? undefined : data.partId ?? undefined,
+          ...(within.length ? { within } : {}),
+        }]);
+        if (inner) slots.push(inner);
         data.release?.();
         read();
       });
@@ -201,7 +233,7 @@ async function fromLeaves(raw: Buffer): Promise<ParsedMessage> {
     const filename = leaf.filename === undefined ? undefined : Buffer.from(leaf.filename, 'latin1').toString('utf8');
     const kept = content.length <= room;
     if (kept) room -= content.length;
-    attachments.push({ filename, contentType: leaf.contentType, size: content.length, content: kept ? content : Buffer.alloc(0), truncated: !kept });
+    attachments.push({ filename, contentType: leaf.contentType, declaredType: leaf.contentType, size: content.length, content: kept ? content : Buffer.alloc(0), truncated: !kept });
   });
   const text = texts.join('\n');
   const html = htmls.join('\n');

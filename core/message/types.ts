@@ -21,7 +21,10 @@ export interface HeaderList {
 
 export interface Attachment {
   filename?: string;
+  /** mailparser's type: the declared one, or for `application/octet-stream` a guess from the file name. */
   contentType: string;
+  /** The Content-Type the part declared (lower case), what the sender's mail program said it is. */
+  declaredType: string;
   size: number;
   /**
    * Decoded content, kept while the message's attachments together stay within ATTACHMENT_CONTENT_MAX_BYTES
@@ -30,8 +33,13 @@ export interface Attachment {
    */
   content: Buffer;
   truncated: boolean;
-  /** MIME part path such as `1.2`, stable for rewriting. */
+  /** MIME part path such as `1.2`, stable for rewriting; absent inside an attached message. */
   partId?: string;
+  /**
+   * For an attachment inside an attached message (message/rfc822, parsed up to NESTED_MESSAGE_MAX_DEPTH deep): the
+   * file names of the messages it is in, outermost first (`message/rfc822` for one without a name). Absent at the top.
+   */
+  within?: string[];
 }
 
 export interface ParsedMessage {
@@ -46,6 +54,7 @@ export interface ParsedMessage {
   html: string;
   /** Every http(s) URL found in the text and HTML parts, de-duplicated. */
   urls: string[];
+  /** The message's attachments, and after each attached message the attachments inside it (see `within`). */
   attachments: Attachment[];
   /**
    * True when mailparser refused the MIME structure (over 1,000 parts, say); text, HTML and attachments are then

@@ -37,7 +37,8 @@ export interface QueueEntry extends MessageDsn {
   lastReply?: string;
   history: DeliveryAttempt[];
   held?: boolean;
-  verdict?: { action: string; score: number; symbols: string[] };
+  /** The verdict it was accepted with; `reason` (the threshold reached, or the plugin that forced the action) since session 29. */
+  verdict?: { action: string; score: number; symbols: string[]; reason?: string };
   /** This message is a delivery status notification we generated: it is never bounced itself. */
   dsn?: 'failure' | 'delay' | 'success';
   /** Delay notices sent so far for this message. */

@@ -193,7 +193,7 @@ async function receiveWith(
     attempts: 0,
     nextAttemptAt: now,
     history: [],
-    verdict: { action: verdict.action, score: verdict.score, symbols: verdict.findings.map((f) => f.symbol) },
+    verdict: { action: verdict.action, score: verdict.score, symbols: verdict.findings.map((f) => f.symbol), reason: verdict.reason },
     ...(tx.mailFrom?.params.SMTPUTF8 ? { smtputf8: true } : {}),
     ...messageDsnFields(tx.mailFrom?.params),
   };

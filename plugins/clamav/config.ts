@@ -20,9 +20,11 @@ const options = s.object({
   port: s.number({ integer: true, min: 1, max: 65535 }).optionalValue().describe('clamd TCP port (3310 when only `host` is set)'),
   connect_timeout: s.duration().default(2_000).describe('Time to connect to clamd'),
   scan_timeout: s.duration().default(20_000)
-    .describe('Time from connection to clamd\'s answer (or the command\'s run time); keep it under the entry\'s `timeout`'),
+    .describe('Time from connection to clamd\'s answer (or the command\'s run time); the entry\'s `timeout` must be above `max_wait + connect_timeout + scan_timeout`'),
   max_concurrent: s.number({ integer: true, min: 1, max: 256 }).default(4)
-    .describe('Scans in flight at once; more wait up to `scan_timeout` for a slot, then count as a scanner failure'),
+    .describe('Scans in flight at once; more wait up to `max_wait` for a slot, then count as a scanner failure'),
+  max_wait: s.duration().default(5_000)
+    .describe('Time a scan waits for a free slot (of `max_concurrent`) before it counts as a scanner failure (`on_error`)'),
   max_scan_size: s.size().default(25 * 1024 * 1024)
     .describe('Largest message sent to the scanner; keep it at or under clamd\'s StreamMaxLength'),
   on_oversize: s.enum(['reject', 'tempfail', 'accept'] as const).default('reject')
@@ -63,6 +65,16 @@ function checkScanner(cfg: Infer<typeof options>, at: string, issues: Issue[]): 
 }
 
 export const configSchema = s.checked(options, checkScanner);
+
+/**
+ * What one scan may take with these options: a slot wait, a connection (clamd only) and the scan. The entry's hook
+ * timeout must be above it, or the core answers a slow or queued scan with its own 451 4.3.0 before `on_error` applies.
+ */
+export function scanBudget(cfg: Pick<ClamavConfig, 'scanner' | 'max_wait' | 'connect_timeout' | 'scan_timeout'>): { ms: number; why: string } {
+  return cfg.scanner === 'command'
+    ? { ms: cfg.max_wait + cfg.scan_timeout, why: 'max_wait + scan_timeout' }
+    : { ms: cfg.max_wait + cfg.connect_timeout + cfg.scan_timeout, why: 'max_wait + connect_timeout + scan_timeout' };
+}
 
 export type ClamavConfig = Infer<typeof configSchema>;
 export type CommandConfig = Infer<typeof commandSchema>;

@@ -4,7 +4,7 @@
 // to let it through with a warning header. An unreachable clamd never disables the plugin, because a disabled
 // plugin would pass mail unscanned.
 import { definePlugin, outcome, type HookContext, type Outcome, type MessageView } from '../../core/index.ts';
-import { configSchema, type ClamavConfig } from './config.ts';
+import { configSchema, scanBudget, type ClamavConfig } from './config.ts';
 import { Limiter } from './limiter.ts';
 import { createClamdClient, createScanner, type Scanner } from './scanner.ts';
 import { ScanError } from './scan-result.ts';
@@ -19,6 +19,34 @@ function asScanError(err: unknown): ScanError {
   return err instanceof ScanError ? err : new ScanError('error', (err as Error)?.message ?? String(err));
 }
 
+/**
+ * The time left of one message's scan budget. A second attempt (after a connection closed mid-stream) or a strip
+ * would otherwise run past the entry's hook timeout, and the core's 451 4.3.0 would answer in place of `on_error`.
+ */
+class Deadline {
+  private readonly at: number;
+  private readonly budget: { ms: number; why: string };
+
+  constructor(budget: { ms: number; why: string }) {
+    this.budget = budget;
+    this.at = performance.now() + budget.ms;
+  }
+
+  /** `work`, or a timeout ScanError once the budget is spent; work cut off this way finishes (or times out) unheard. */
+  bound<T>(work: Promise<T>): Promise<T> {
+    const left = this.at - performance.now();
+    work.catch(() => {});
+    if (left <= 0) return Promise.reject(this.spent());
+    let timer: NodeJS.Timeout | undefined;
+    const cut = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(this.spent()), left); });
+    return Promise.race([work, cut]).finally(() => clearTimeout(timer));
+  }
+
+  private spent(): ScanError {
+    return new ScanError('timeout', `no verdict within ${this.budget.ms} ms (${this.budget.why})`);
+  }
+}
+
 class ClamavCheck {
   private readonly cfg: ClamavConfig;
   private readonly scanner: Scanner;
@@ -30,35 +58,45 @@ class ClamavCheck {
     this.limiter = new Limiter(cfg.max_concurrent);
   }
 
-  /** Runs scanner work in a bounded slot; waiting past the scan timeout counts as a timeout. */
-  private slot<T>(task: () => Promise<T>): Promise<T> {
-    return this.limiter.run(task, this.cfg.scan_timeout,
-      () => new ScanError('timeout', `no free scan slot within ${this.cfg.scan_timeout} ms (${this.cfg.max_concurrent} scans in flight)`));
+  /** Runs scanner work in a bounded slot, within the message's budget; waiting past `max_wait` counts as a timeout. */
+  private slot<T>(deadline: Deadline, task: () => Promise<T>): Promise<T> {
+    return deadline.bound(this.limiter.run(task, this.cfg.max_wait,
+      () => new ScanError('timeout', `no free scan slot within ${this.cfg.max_wait} ms (${this.cfg.max_concurrent} scans in flight)`)));
+  }
+
+  /** Whether the scanner answers now; one that does not answer within the budget does not. */
+  private answers(deadline: Deadline): Promise<boolean> {
+    if (!this.scanner.answers) return Promise.resolve(false);
+    return deadline.bound(this.scanner.answers()).catch(() => false);
   }
 
   async onData(ctx: HookContext): Promise<Outcome | void> {
     const msg = ctx.message;
     if (!msg) return;
+    // The header is ours to write: a sender's own copy (a forged `clean` on mail we tag infected, or did not scan)
+    // goes, whatever this scan finds. The core strips only X-Mailmoat-* fields, and `header` may be named otherwise.
+    ctx.removeHeader(this.cfg.header);
     if (msg.size > this.cfg.max_scan_size) return this.oversize(ctx, msg.size);
     let result;
     const started = performance.now();
+    const deadline = new Deadline(scanBudget(this.cfg));
     try {
-      result = await this.slot(() => this.scanner.scanMessage(msg));
+      result = await this.slot(deadline, () => this.scanner.scanMessage(msg));
     } catch (err) {
       let e = asScanError(err);
       // A connection closed mid-stream is a size limit only if it happens again: the clamd behind a balancer that
       // died or reset one connection also leaves a scanner answering PING, and a 552 for that would refuse a clean
       // message for good.
-      if (e.kind === 'size-limit' && e.inferred && await this.scanner.answers?.()) {
+      if (e.kind === 'size-limit' && e.inferred && await this.answers(deadline)) {
         ctx.log.info('clamd closed the connection mid-stream; scanning once more', { error: e.message });
         try {
-          result = await this.slot(() => this.scanner.scanMessage(msg));
+          result = await this.slot(deadline, () => this.scanner.scanMessage(msg));
         } catch (again) {
           e = asScanError(again);
         }
       }
       if (!result) {
-        if (e.kind === 'size-limit' && await this.scanner.answers?.()) return this.overScannerLimit(ctx, msg.size, e);
+        if (e.kind === 'size-limit' && await this.answers(deadline)) return this.overScannerLimit(ctx, msg.size, e);
         return this.failed(ctx, e);
       }
     }
@@ -66,7 +104,7 @@ class ClamavCheck {
       ctx.log.debug('virus scan clean', { scanner: this.scanner.description, ms: Math.round((performance.now() - started) * 100) / 100 });
       return;
     }
-    return this.infected(ctx, msg, result.viruses.map(clean));
+    return this.infected(ctx, msg, result.viruses.map(clean), deadline);
   }
 
   private oversize(ctx: HookContext, size: number): Outcome | void {
@@ -95,7 +133,7 @@ class ClamavCheck {
     ctx.addHeader(this.cfg.header, `unscanned; scanner ${err.kind}`);
   }
 
-  private async infected(ctx: HookContext, msg: MessageView, viruses: string[]): Promise<Outcome | void> {
+  private async infected(ctx: HookContext, msg: MessageView, viruses: string[], deadline: Deadline): Promise<Outcome | void> {
     const names = viruses.join(', ');
     ctx.addFinding('CLAM_VIRUS', this.cfg.score, names);
     ctx.log.warn('virus found', { virus: names, action: this.cfg.action, scanner: this.scanner.description });
@@ -103,7 +141,7 @@ class ClamavCheck {
       case 'reject': return this.refuse(names);
       case 'quarantine': return outcome.quarantine(`virus ${names}`);
       case 'tag': ctx.addHeader(this.cfg.header, `infected; ${names}`); return;
-      case 'strip': return this.strip(ctx, msg, viruses);
+      case 'strip': return this.strip(ctx, msg, viruses, deadline);
     }
   }
 
@@ -116,11 +154,11 @@ class ClamavCheck {
    * it is known to be infected and within `max_scan_size`. When no part can be blamed, or the rewritten
    * message still scans infected (a virus in the headers, a broken MIME structure), it is refused instead.
    */
-  private async strip(ctx: HookContext, msg: MessageView, viruses: string[]): Promise<Outcome | void> {
+  private async strip(ctx: HookContext, msg: MessageView, viruses: string[], deadline: Deadline): Promise<Outcome | void> {
     const names = viruses.join(', ');
     let stripped;
     try {
-      stripped = await this.slot(async () => {
+      stripped = await this.slot(deadline, async () => {
         const result = await stripInfected(await msg.raw(), (part) => this.scanner.scanBuffer(part),
           (part) => noticeText(this.cfg.notice, { ...part, viruses: part.viruses.map(clean) }), viruses);
         const again = result.removed.length ? await this.scanner.scanBuffer(result.raw) : undefined;
@@ -147,6 +185,8 @@ export default definePlugin<ClamavConfig>({
   name: 'clamav',
   description: 'Scans each message with ClamAV (clamd INSTREAM) or a command-line scanner; fails safe with 451',
   configSchema,
+  // A scan may wait max_wait for a slot, then connect and scan: the hook timeout must leave on_error the last word.
+  neededTimeout: (cfg: ClamavConfig) => scanBudget(cfg),
   symbols: {
     CLAM_VIRUS: 'The scanner found a virus; the detail is its name',
     CLAM_FAIL: 'The scanner gave no verdict (unreachable, timeout, error); the detail says which',

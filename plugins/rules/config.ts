@@ -18,7 +18,9 @@ const shape = s.object({
   rules: s.array(ruleSchema).default([]).describe('The rules, tried in order'),
   lists: s.record(s.string({ minLength: 1 })).default({}).describe('Named list files of addresses and domains, one per line (relative to the config file)'),
   time_zone: s.string().optionalValue().describe('IANA time zone of the time and weekday criteria (default: the gateway\'s own)'),
-  regex_timeout: s.duration({ min: 1, max: 60_000 }).default(500).describe('Time the regexes of one message may take together, waiting for a worker included'),
+  regex_timeout: s.duration({ min: 1, max: 60_000 }).default(500).describe('Running time the regexes of one message may take together in their thread (waiting for a free thread is bounded by max_wait)'),
+  max_wait: s.duration({ min: 10, max: 60_000 }).default(5_000)
+    .describe('How long a message waits for a free regex thread before its regex rules count as not finished (RULES_TIMEOUT). Keep the entry\'s `timeout` (30s) above max_wait + regex_timeout'),
   on_timeout: s.enum(['tempfail', 'skip'] as const).default('tempfail')
     .describe('A rule whose regexes did not finish in time: `tempfail` the message (451 4.3.0; the sender retries) or `skip` the rule (RULES_TIMEOUT, score 0)'),
   max_header_length: s.number({ integer: true, min: 64 }).default(16_384).describe('Characters of each header value the criteria see'),

@@ -168,7 +168,20 @@ function attachmentNode(st: CompileState, raw: unknown, path: string): Criterion
   }
   const names = raw.name === undefined ? undefined : globsOf(st, raw.name, `${path}.name`);
   const types = raw.type === undefined ? undefined : globsOf(st, raw.type, `${path}.type`);
-  return (env) => env.facts.attachments.some((a) => (!names || names.some((g) => globMatch(g, a.name))) && (!types || types.some((g) => globMatch(g, a.type))));
+  return (env) => env.facts.attachments.some((a) => {
+    const name = savedName(a.name);
+    return (!names || names.some((g) => globMatch(g, name))) && (!types || types.some((g) => a.types.some((t) => globMatch(g, t))));
+  });
+}
+
+/**
+ * The name Windows saves a file under: trailing dots and white space dropped, so `setup.exe.` is run as `setup.exe`.
+ * A loop from the end, not a regex: `/[.\s]+$/` rescans a long run of spaces from each of its characters.
+ */
+export function savedName(name: string): string {
+  let end = name.length;
+  while (end > 0 && (name[end - 1] === '.' || name[end - 1].trim() === '')) end--;
+  return name.slice(0, end);
 }
 
 /** One criterion: a mapping whose keys are criteria (several keys: all of them), or a list of criteria (all). */

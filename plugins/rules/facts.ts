@@ -16,7 +16,8 @@ export interface Facts {
   body: string;
   /** The body text searched is only the start of the message's text (the parsed view's cut, or `max_body_length`). */
   bodyTruncated: boolean;
-  attachments: Array<{ name: string; type: string }>;
+  /** Every attachment, those inside attached messages included; `types` holds the declared type, then mailparser's guess when it differs. */
+  attachments: Array<{ name: string; types: string[] }>;
   size: number;
   /** Live: rules add their own as they match, and later rules see them. */
   findings: readonly Finding[];
@@ -37,7 +38,7 @@ export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits
     const parsed = await msg.parsed();
     body = cut(parsed.text, limits.maxBodyLength);
     bodyTruncated = parsed.textTruncated || parsed.text.length > limits.maxBodyLength;
-    attachments = parsed.attachments.map((a) => ({ name: a.filename ?? '', type: a.contentType.toLowerCase() }));
+    attachments = parsed.attachments.map((a) => ({ name: a.filename ?? '', types: [...new Set([a.declaredType, a.contentType.toLowerCase()])] }));
   }
   return {
     mailFrom: ctx.mailFrom?.address ?? '',

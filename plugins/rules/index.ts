@@ -12,8 +12,10 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
   const facts = await gatherFacts(ctx, set.needsParsed, { maxHeaderLength: cfg.max_header_length, maxBodyLength: cfg.max_body_length });
   // Envelope and header tests first, the body last: at a deadline, the cheap answers are the ones kept.
   const tests = set.regexes.map((r) => ({ id: r.id, inputs: r.inputs(facts) })).sort((a, b) => total(a.inputs) - total(b.inputs));
-  const { results, timedOut } = await thread.run(tests);
-  if (timedOut) ctx.log.warn('rules: regexes did not finish in time', { timeout_ms: cfg.regex_timeout, answered: results.size, asked: tests.length });
+  const { results, timedOut, waited } = await thread.run(tests);
+  if (waited) ctx.log.warn('rules: no regex thread was free within max_wait', { max_wait_ms: cfg.max_wait, asked: tests.length });
+  else if (timedOut) ctx.log.warn('rules: regexes did not finish in time', { timeout_ms: cfg.regex_timeout, answered: results.size, asked: tests.length });
+  const why = waited ? 'no regex thread was free within max_wait' : 'its regexes did not finish in time';
   const skipped: string[] = [];
   const result = runRules(set.rules, { facts, regex: results, lists, timeZone: cfg.time_zone }, {
     addFinding: (symbol, score, detail) => ctx.addFinding(symbol, score, detail),
@@ -23,8 +25,8 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
     matched: (rule) => ctx.log.info('rule matched', { rule: rule.name, actions: rule.actions.names, ...(facts.bodyTruncated ? { body_truncated: true } : {}) }),
     skipped: (rule) => {
       skipped.push(rule.name);
-      ctx.log.warn('rule skipped: its regexes did not finish in time', { rule: rule.name, on_timeout: cfg.on_timeout });
-      ctx.addFinding('RULES_TIMEOUT', 0, `rule ${rule.name}`);
+      ctx.log.warn(`rule skipped: ${why}`, { rule: rule.name, on_timeout: cfg.on_timeout });
+      ctx.addFinding('RULES_TIMEOUT', 0, `rule ${rule.name}: ${why}`);
     },
   });
   // A rule not judged might have refused the message, or whitelisted it ahead of a later refusal: under a burst of
@@ -47,16 +49,17 @@ export default definePlugin({
   configSchema,
   symbols: {
     'RULE_<NAME>': 'A rule with a score action matched (its score, negative for a whitelist)',
-    RULES_TIMEOUT: 'A rule was not judged: its regexes did not finish within regex_timeout (score 0; on_timeout: tempfail defers the message)',
+    RULES_TIMEOUT: 'A rule was not judged: its regexes did not finish within regex_timeout, or found no free thread within max_wait (score 0; on_timeout: tempfail defers the message)',
   },
   check: (cfg: RulesConfig, at) => listFileIssues(cfg.lists, at.configDir),
-  neededTimeout: (cfg: RulesConfig) => ({ ms: cfg.regex_timeout, why: 'regex_timeout' }),
+  // A call may wait max_wait for a free regex thread, then run for regex_timeout.
+  neededTimeout: (cfg: RulesConfig) => ({ ms: cfg.max_wait + cfg.regex_timeout, why: 'max_wait + regex_timeout' }),
   create: (cfg: RulesConfig, setup) => {
     const issues: Array<{ path: string; message: string }> = [];
     const set = compileRuleSet(cfg, '', issues);
     if (issues.length) throw new Error(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
     const lists = readLists(cfg.lists, setup.configDir);
-    const thread = new RegexThread(set.regexes.map(({ id, source, flags }) => ({ id, source, flags })), cfg.regex_timeout);
+    const thread = new RegexThread(set.regexes.map(({ id, source, flags }) => ({ id, source, flags })), cfg.regex_timeout, cfg.max_wait);
     setup.log.info('rules loaded', { rules: set.rules.length, regexes: set.regexes.length, lists: Object.fromEntries([...lists].map(([n, l]) => [n, l.size])) });
     return {
       hooks: { data: (ctx) => check(cfg, set, lists, thread, ctx) },

@@ -18,30 +18,36 @@ const MAX_SCRIPT_BYTES = 1024 * 1024;
 /** Which action wins when scripts disagree: the one that keeps most, a refusal over a deferral over holding over dropping. */
 const STRENGTH: Record<CheckedAction['type'], number> = { reject: 4, tempfail: 3, quarantine: 2, discard: 1 };
 
+/** One script file's source; an unreadable or oversized file throws, naming the file. */
+async function readScript(name: string, configDir: string): Promise<ScriptSource> {
+  const file = path.resolve(configDir, name);
+  let source: string;
+  try { source = await readFile(file, 'utf8'); } catch (e) {
+    throw new PluginUnavailableError(`cannot read filter script ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (Buffer.byteLength(source) > MAX_SCRIPT_BYTES) throw new Error(`filter script ${file} is larger than ${MAX_SCRIPT_BYTES} bytes`);
+  return { name, source: source.replace(/^\uFEFF/, '') };
+}
+
 async function readScripts(cfg: ScriptsConfig, configDir: string): Promise<ScriptSource[]> {
   if (!cfg.scripts.length) throw new PluginUnavailableError('no scripts configured (scripts: [file.js, …])');
-  return Promise.all(cfg.scripts.map(async (name) => {
-    const file = path.resolve(configDir, name);
-    let source: string;
-    try { source = await readFile(file, 'utf8'); } catch (e) {
-      throw new PluginUnavailableError(`cannot read filter script ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    if (Buffer.byteLength(source) > MAX_SCRIPT_BYTES) throw new Error(`filter script ${file} is larger than ${MAX_SCRIPT_BYTES} bytes`);
-    return { name, source: source.replace(/^\uFEFF/, '') };
-  }));
+  return Promise.all(cfg.scripts.map((name) => readScript(name, configDir)));
 }
 
 /**
- * For `moat check-config`: each script the start would refuse, unreadable, too large or not JavaScript. Compiled in
- * the same module wrapper the sandbox gives it, never run (what it sets module.exports to is known only by running it).
+ * For `moat check-config`: each script the start would refuse, unreadable, too large or not JavaScript, all of them
+ * at once (a missing file must not hide another's syntax error until the next run). Compiled in the same module
+ * wrapper the sandbox gives it, never run (what it sets module.exports to is known only by running it).
  */
 async function checkScripts(cfg: ScriptsConfig, configDir: string): Promise<Issue[]> {
-  let scripts: ScriptSource[];
-  try { scripts = await readScripts(cfg, configDir); } catch (e) { return [{ path: 'scripts', message: (e as Error).message }]; }
+  if (!cfg.scripts.length) return [{ path: 'scripts', message: 'no scripts configured (scripts: [file.js, …])' }];
+  const read = await Promise.allSettled(cfg.scripts.map((name) => readScript(name, configDir)));
   const issues: Issue[] = [];
-  scripts.forEach((s, i) => {
-    try { new Script(moduleSource('', s.source), { filename: s.name }); } catch (e) {
-      issues.push({ path: `scripts[${i}]`, message: `${path.resolve(configDir, s.name)} is not valid JavaScript: ${(e as Error).message}` });
+  read.forEach((r, i) => {
+    // The message names the file; the path stays `scripts`, as it was before every problem was reported.
+    if (r.status === 'rejected') { issues.push({ path: 'scripts', message: (r.reason as Error).message }); return; }
+    try { new Script(moduleSource('', r.value.source), { filename: r.value.name }); } catch (e) {
+      issues.push({ path: `scripts[${i}]`, message: `${path.resolve(configDir, r.value.name)} is not valid JavaScript: ${(e as Error).message}` });
     }
   });
   return issues;

@@ -16,7 +16,8 @@ const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… |
 
   list [--folder queue|deadletter|quarantine]   id, age, state, sender, recipients (with where each stands once
                                                 it is delivered or failed, and the reply that failed it),
-                                                attempts, next attempt, last reply; states: active (being
+                                                attempts, next attempt, last reply, and in the quarantine
+                                                why each message is held; states: active (being
                                                 delivered now), due (waiting for a relay worker, or for the
                                                 gateway's start), deferred, held, dead, quarantined
   show ID                                       envelope, headers, delivery history (any folder)
@@ -82,6 +83,8 @@ function printList(rows: ListRow[], folder: QueueFolder): void {
     console.log(`${r.id}  ${age(r.age).padStart(4)}  ${r.state.padEnd(11)}  <${t(r.sender)}> -> ${recipientsText(r)}`);
     console.log(`    size ${r.size}  attempts ${r.attempts}  next ${r.state === 'deferred' ? iso(r.nextAttempt) : '-'}${r.lastReply && !failed.length ? `  last: ${t(r.lastReply)}` : ''}`);
     if (r.verdict) console.log(`    score ${r.verdict.score}${r.verdict.symbols.length ? `  ${r.verdict.symbols.slice(0, 8).map(t).join(' ')}${r.verdict.symbols.length > 8 ? ' …' : ''}` : ''}`);
+    // Why a quarantined message is held: the threshold reached, or the plugin or rule that forced it (PMG's list shows it).
+    if (r.verdict?.reason) console.log(`    reason: ${t(r.verdict.reason)}`);
     for (const s of failed) console.log(`    failed <${t(s.address)}>: ${t(s.reply ?? 'no reply recorded')}`);
   }
   console.log(`${rows.length} message(s)`);

@@ -121,7 +121,7 @@ describe('dependencies failing under load', function () {
           { name: 'rbl', zones: [{ zone: 'bl.test', action: 'score', score: 1 }] },
           { name: 'greylist', delay: '1h', skip_sender_domains: ['load.test'] },
           { name: 'urlbl', zones: [{ zone: 'dbl.test', action: 'reject' }] },
-          { name: 'clamav', host: clamd.host, port: clamd.port, connect_timeout: '500ms', scan_timeout: '2s', timeout: '4s' },
+          { name: 'clamav', host: clamd.host, port: clamd.port, connect_timeout: '500ms', scan_timeout: '2s', max_wait: '1s', timeout: '4s' },
         ],
       },
     });

@@ -149,7 +149,7 @@ describe('moat check-config', function () {
         + '  - name: rules\n    timeout: 1s\n    regex_timeout: 40s\n    rules: [{ name: a, when: { subject: { regex: x } }, actions: [{ score: 1 }] }]\n');
       assert.equal(r.code, 1, r.out);
       assert.match(r.out, /^ {2}plugins\[0\]\.timeout: is 2s, not above max_wait \+ script_timeout \(6s\): the hook would be cut off before the plugin's own limit answers$/m);
-      assert.match(r.out, /^ {2}plugins\[1\]\.timeout: is 1s, not above regex_timeout \(40s\)/m);
+      assert.match(r.out, /^ {2}plugins\[1\]\.timeout: is 1s, not above max_wait \+ regex_timeout \(45s\)/m);
       assert.equal(checkConfig('domains: [example.com]\nplugins:\n  - name: scripts\n    scripts: [./good.js]\n    timeout: 7s\n').code, 0);
     });
 

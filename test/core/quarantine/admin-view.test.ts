@@ -25,7 +25,9 @@ describe('moat queue on the quarantine', function () {
     assert.match(list.stdout, new RegExp(`^${id} .* quarantined `, 'm'));
     assert.match(list.stdout, /^ {4}score 12 {2}RULE_PILLS$/m);
     const json = await moatQueue(g.dataDir, 'list', '--folder', 'quarantine', '--json');
-    assert.deepEqual((json.json as Array<{ verdict: unknown }>)[0].verdict, { action: 'quarantine', score: 12, symbols: ['RULE_PILLS'] });
+    const verdict = (json.json as Array<{ verdict: { reason?: string } }>)[0].verdict;
+    assert.deepEqual({ ...verdict, reason: undefined }, { action: 'quarantine', score: 12, symbols: ['RULE_PILLS'], reason: undefined });
+    assert.match(String(verdict.reason), /^score 12 ≥ quarantine threshold \d+$/);
     const show = await moatQueue(g.dataDir, 'show', id);
     assert.match(show.stdout, /^ {2}Subject: =\?UTF-8\?/m, 'as sent');
     assert.match(show.stdout, /^ {4}\(decoded: дешёвые таблетки\)$/m);
