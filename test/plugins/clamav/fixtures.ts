@@ -1,5 +1,7 @@
 // Test messages for the clamav plugin: clean, EICAR in the body, as an attachment, inside a zip, and our marker signature.
+import assert from 'node:assert/strict';
 import { deflateRawSync, crc32 } from 'node:zlib';
+import { SmtpDialog, type SmtpReply } from '../../helpers/smtp-dialog.ts';
 import { EICAR, MARKER } from '../../helpers/clamd.ts';
 
 /** A zip archive with one deflated entry, so the EICAR bytes are not visible until clamd unpacks it. */
@@ -76,4 +78,17 @@ export function mixedAttachments(subject = 'mixed'): string {
     ['eicar.com', 'application/octet-stream', Buffer.from(EICAR)],
     ['notes.txt', 'text/plain', Buffer.from(`A note with ${MARKER} inside.\r\n`)],
   ]);
+}
+
+/** One message from sender@example.org to rcpt@example.com through `port`; the reply to its DATA. */
+export async function sendOne(port: number, message: string): Promise<SmtpReply> {
+  const c = await SmtpDialog.connect(port);
+  try {
+    assert.equal((await c.hello()).code, 250);
+    assert.equal((await c.cmd('MAIL FROM:<sender@example.org>')).code, 250);
+    assert.equal((await c.cmd('RCPT TO:<rcpt@example.com>')).code, 250);
+    return await c.data(message);
+  } finally {
+    await c.quit();
+  }
 }

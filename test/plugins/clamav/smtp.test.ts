@@ -5,10 +5,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
-import { SmtpDialog, type SmtpReply } from '../../helpers/smtp-dialog.ts';
+import type { SmtpReply } from '../../helpers/smtp-dialog.ts';
 import { startClamd, startSlowProxy, EICAR, SIG_NAMES, type ClamdHandle, type SlowProxy } from '../../helpers/clamd.ts';
 import { ClamdClient } from '../../../plugins/clamav/clamd-client.ts';
-import { cleanMessage, eicarAttachment, eicarInBody, eicarInZip, mixedAttachments } from './fixtures.ts';
+import { cleanMessage, eicarAttachment, eicarInBody, eicarInZip, mixedAttachments, sendOne } from './fixtures.ts';
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** The first base64 line of the EICAR attachment as the fixtures encode it. */
@@ -41,17 +41,7 @@ describe('clamav end to end', function () {
     return gw;
   }
 
-  async function send(gw: TestGateway, message: string): Promise<SmtpReply> {
-    const c = await SmtpDialog.connect(gw.port);
-    try {
-      assert.equal((await c.hello()).code, 250);
-      assert.equal((await c.cmd('MAIL FROM:<sender@example.org>')).code, 250);
-      assert.equal((await c.cmd('RCPT TO:<rcpt@example.com>')).code, 250);
-      return await c.data(message);
-    } finally {
-      await c.quit();
-    }
-  }
+  const send = (gw: TestGateway, message: string): Promise<SmtpReply> => sendOne(gw.port, message);
 
   const relayed = (marker: string): Promise<string> => smarthost.waitForText(marker);
 

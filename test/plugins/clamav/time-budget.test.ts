@@ -5,10 +5,10 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
-import { SmtpDialog, type SmtpReply } from '../../helpers/smtp-dialog.ts';
+import type { SmtpReply } from '../../helpers/smtp-dialog.ts';
 import { startClamd, SIG_NAMES, type ClamdHandle } from '../../helpers/clamd.ts';
 import { validatePluginOptions } from '../../../core/plugin/loader.ts';
-import { cleanMessage, eicarAttachment } from './fixtures.ts';
+import { cleanMessage, eicarAttachment, sendOne } from './fixtures.ts';
 
 /** A TCP server in clamd's place that accepts and never answers, as a clamd stopped with SIGSTOP does. */
 async function silentClamd(): Promise<{ port: number; stop(): Promise<void> }> {
@@ -42,17 +42,7 @@ describe('clamav time budget and its header', function () {
     return gw;
   }
 
-  async function send(gw: TestGateway, message: string): Promise<SmtpReply> {
-    const c = await SmtpDialog.connect(gw.port);
-    try {
-      assert.equal((await c.hello()).code, 250);
-      assert.equal((await c.cmd('MAIL FROM:<sender@example.org>')).code, 250);
-      assert.equal((await c.cmd('RCPT TO:<rcpt@example.com>')).code, 250);
-      return await c.data(message);
-    } finally {
-      await c.quit();
-    }
-  }
+  const send = (gw: TestGateway, message: string): Promise<SmtpReply> => sendOne(gw.port, message);
 
   describe('the entry timeout against the plugin\'s own limits', () => {
     const entry = (options: Record<string, unknown>, timeout: number) =>

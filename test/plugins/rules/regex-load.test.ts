@@ -2,19 +2,8 @@
 // running time, and a message waits for a free thread at most max_wait, so a plain one is not held behind the burst.
 import assert from 'node:assert/strict';
 import { startRelayingGateway } from '../../helpers/gateway.ts';
-import { SmtpDialog, testMessage, type SmtpReply } from '../../helpers/smtp-dialog.ts';
-
-async function send(port: number, subject: string, body: string): Promise<{ reply: SmtpReply; ms: number }> {
-  const d = await SmtpDialog.connect(port);
-  try {
-    await d.hello();
-    await d.cmd('MAIL FROM:<a@elsewhere.example>');
-    await d.cmd('RCPT TO:<ann@example.com>');
-    const started = Date.now();
-    const reply = await d.data(testMessage({ subject, body }));
-    return { reply, ms: Date.now() - started };
-  } finally { await d.quit(); }
-}
+import { timedSend as send } from './timed-send.ts';
+import type { SmtpReply } from '../../helpers/smtp-dialog.ts';
 
 describe('plugins/rules under a burst of slow-regex messages', function () {
   this.timeout(120_000);
