@@ -80,11 +80,22 @@ export function applyOverride(target: Record<string, unknown>, assignment: strin
   if (bad !== undefined) return { path: assignment.slice(0, eq), message: `is not a config key path (segment ${JSON.stringify(bad)})` };
   const value = parseSetValue(assignment.slice(eq + 1));
   let node: Record<string, unknown> = target;
+  // An index past a list's end would leave holes, entries that are nothing at all (`plugins.5` of two plugins).
+  const pastEnd = (i: number): Issue | undefined => {
+    const length = (node as unknown as unknown[]).length;
+    return Array.isArray(node) && Number(keys[i]) > length
+      ? { path: keys.slice(0, i + 1).join('.'), message: `is past the end of the list, which has ${length} entr${length === 1 ? 'y' : 'ies'}: index ${length} adds one` }
+      : undefined;
+  };
   for (let i = 0; i < keys.length - 1; i++) {
     const k = keys[i];
+    const past = pastEnd(i);
+    if (past) return past;
     if (typeof node[k] !== 'object' || node[k] === null) node[k] = /^\d+$/.test(keys[i + 1]) ? [] : {};
     node = node[k] as Record<string, unknown>;
   }
+  const past = pastEnd(keys.length - 1);
+  if (past) return past;
   node[keys[keys.length - 1]] = value;
   return undefined;
 }

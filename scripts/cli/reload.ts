@@ -37,7 +37,7 @@ function printReloaded(r: Reloaded): void {
   const lines = [`reloaded ${r.file ?? '(the embedded default config)'}`];
   lines.push(r.changed.length
     ? `  changed: ${r.changed.join(', ')}`
-    : '  changed: nothing (the plugins were started anew and the TLS certificate read again)');
+    : `  changed: ${r.restartOnly.length ? 'nothing that applies now' : 'nothing'} (the plugins were started anew and the TLS certificate read again)`);
   lines.push(`  plugins: ${r.plugins.length ? r.plugins.join(', ') : '(none)'}`);
   for (const d of r.disabled ?? []) lines.push(`  disabled: ${d.name}: ${d.reason}`);
   for (const w of r.warnings ?? []) lines.push(`  warning: ${w}`);

@@ -225,6 +225,15 @@ describe('config', () => {
     await assert.rejects(loadConfig({ file: f, overrides: ['limits..max_recipients=5'] }), /is not a config key path/);
   });
 
+  it('refuses a --set index past the end of a list, naming it, instead of leaving holes that crash the start', async () => {
+    const f = tmpYaml('domains: [example.com]\nplugins:\n  - name: rules\n    rules: []\n');
+    await assert.rejects(loadConfig({ file: f, overrides: ['plugins.5.timeout=5s'] }), /plugins\.5: is past the end of the list, which has 1 entry: index 1 adds one/);
+    await assert.rejects(loadConfig({ file: f, overrides: ['domains.3=example.org'] }), /domains\.3: is past the end of the list, which has 1 entry/);
+    const { config } = await loadConfig({ file: f, overrides: ['domains.1=example.org', 'plugins.0.timeout=9s'] });
+    assert.deepEqual(config.domains, ['example.com', 'example.org'], 'the index just past the end adds one');
+    assert.equal(config.plugins[0].timeout, 9000);
+  });
+
   it('resolves auth.users_file against the config file, as data_dir is', async () => {
     const f = tmpYaml('auth:\n  users_file: users.db\n');
     const { config } = await loadConfig({ file: f });

@@ -105,6 +105,9 @@ describe('moat reload', function () {
     const withSet = await moat(['reload', '--config', file, '--set', 'limits.max_recipients=3']);
     assert.equal(withSet.code, 0, withSet.stdout + withSet.stderr);
     assert.match(withSet.stderr, /note: --set limits\.max_recipients was not applied: --set here only finds the gateway/);
+    // Only a restart-only key differs from the running config: nothing changed that applies now, one kept until restart.
+    assert.match(withSet.stdout, /^ {2}changed: nothing that applies now \(/m);
+    assert.match(withSet.stdout, /^ {2}kept until restart: server\.listen /m);
 
     // The same reload by SIGHUP keeps the override too.
     const mark = output.join('').length;
