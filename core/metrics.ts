@@ -177,7 +177,7 @@ export interface ScheduleView {
   /** Ids being delivered now. */
   readonly busy: string[];
   /** Every message the relay workers schedule (due, deferred or in flight). */
-  scheduled(): ReadonlyArray<{ id: string; attempts: number; receivedAt: number }>;
+  scheduled(): ReadonlyArray<{ id: string; nextAttemptAt: number; receivedAt: number }>;
 }
 
 /** How often the folders are looked at: a stat each; a folder is listed again only when its entries changed. */
@@ -216,7 +216,8 @@ export class QueueGauges {
     // A message released since the last refresh is scheduled already: counted there, not as held.
     const released = new Set<string>();
     for (const e of this.schedule.scheduled()) {
-      if (e.attempts > 0 && !busy.has(e.id)) deferred++;
+      // As `moat queue list` says it (core/queue/inspect.ts listRow): waiting for a later attempt, not due now.
+      if (!busy.has(e.id) && e.nextAttemptAt > now) deferred++;
       if (e.receivedAt < oldest) oldest = e.receivedAt;
       if (this.held.has(e.id)) released.add(e.id);
     }

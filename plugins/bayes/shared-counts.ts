@@ -266,11 +266,14 @@ export class SharedCounts {
     const script = this.store.script?.bind(this.store);
     const list = [...tokens];
     if (!script) {
+      if (this.closed) throw new Error('bayes shared counts are closed');
+      // One step at a time behind the lessons (this.last), so a read and its decrement see no other change between them.
       const next = this.last.then(async () => {
         const cls = isSpam ? 's' : 'h';
-        await Promise.all(list.map((t) => this.store.incr(`${this.prefix}${cls}:${t}`, -1)));
-        await this.store.incr(`${this.prefix}n${cls}`, -1);
-        return { tokens: list };
+        const taken: string[] = [];
+        for (const t of list) if (await this.decrementAboveZero(`${this.prefix}${cls}:${t}`)) taken.push(t);
+        await this.decrementAboveZero(`${this.prefix}n${cls}`);
+        return { tokens: taken };
       });
       this.last = next.catch(() => undefined);
       return next;
@@ -282,6 +285,13 @@ export class SharedCounts {
     for (const t of list) keys.push(`${this.prefix}${cls}:${t}`);
     const [seq, taken] = await script('mmBayesForgetOnce', FORGET_ONCE, keys, [isSpam ? 1 : 0, LOG_LENGTH, randomBytes(12).toString('base64url')]) as [number, string[]];
     return Number(seq) > 0 ? { seq: Number(seq), tokens: taken.map(String) } : { tokens: [] };
+  }
+
+  /** Takes one off the count at `key` when it is above zero, as the Redis script does; whether it did. */
+  private async decrementAboveZero(key: string): Promise<boolean> {
+    if (Number(await this.store.get(key) ?? 0) <= 0) return false;
+    await this.store.incr(key, -1);
+    return true;
   }
 
   /**

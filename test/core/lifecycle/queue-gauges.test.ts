@@ -90,7 +90,8 @@ export default definePlugin({
     put('deadletter', 'dead1', {});
     put('deadletter', 'dead2', {});
     fs.writeFileSync(path.join(dirs.deadletter, 'x.broken.json'), '{}');
-    const scheduled = [{ id: 'sched1', attempts: 2, receivedAt: Date.now() - 60_000 }];
+    // Deferred: its next attempt is later; due: its retry time has come (as `moat queue list` calls them).
+    const scheduled = [{ id: 'sched1', nextAttemptAt: Date.now() + 60_000, receivedAt: Date.now() - 60_000 }, { id: 'due1', nextAttemptAt: Date.now() - 1_000, receivedAt: Date.now() - 30_000 }];
     const g = new QueueGauges(dirs, { busy: [], scheduled: () => scheduled });
     await g.refresh();
     const v = g.values();
@@ -98,7 +99,7 @@ export default definePlugin({
       queue_active: 0, queue_deferred: 1, queue_held: 1, queue_quarantined: 0, queue_deadletter: 2, queue_oldest_age_seconds: 60,
     });
     // Released: scheduled at once, so no longer held, before any refresh.
-    scheduled.push({ id: 'held1', attempts: 0, receivedAt: old });
+    scheduled.push({ id: 'held1', nextAttemptAt: Date.now(), receivedAt: old });
     assert.equal(g.values().queue_held, 0);
     put('quarantine', 'q1', {});
     await g.refresh();

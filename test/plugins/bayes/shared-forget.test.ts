@@ -80,3 +80,30 @@ describe('bayes shared counts: forgetting a lesson', function () {
     assert.deepEqual(counted(dict, ['alpha', 'beta']), [1, 0, '1/0', '0/0']);
   });
 });
+
+describe('bayes shared counts without a script (the embedded store): forgetting a lesson', () => {
+  it('takes each count down to zero at most, and names only the tokens it took one from, as the Redis script does', async () => {
+    const { openStore } = await import('../../../core/store/index.ts');
+    const os = await import('node:os');
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-forget-embedded-'));
+    const store = await openStore({ backend: 'embedded', redis: { url: '', prefix: '' }, purge_interval: 0 }, dir);
+    try {
+      assert.equal(store.script, undefined, 'the embedded store runs no scripts');
+      await store.incr('bayes:emb:s:kept', 2);
+      await store.incr('bayes:emb:ns', 1);
+      const counts = new SharedCounts(store, 'emb');
+      const forgotten = await counts.forget(['kept', 'never-learned'], true);
+      assert.deepEqual(forgotten.tokens, ['kept']);
+      assert.equal(await store.get('bayes:emb:s:kept'), '1');
+      assert.equal(Number(await store.get('bayes:emb:s:never-learned') ?? 0), 0, 'no count below zero');
+      assert.equal(await store.get('bayes:emb:ns'), '0');
+      await counts.forget(['kept'], true);
+      assert.equal(await store.get('bayes:emb:ns'), '0', 'the total stays at zero');
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
