@@ -54,7 +54,8 @@ export function outcomeOf(query: URLSearchParams): Outcome | undefined {
   return { did: did as 'allowed' | 'blocked', change, messageGone: query.get('message') === 'gone' };
 }
 
-const LIST_NAME: Record<ListKind, string> = { allow: 'allow list', block: 'block list' };
+/** A list's name in the recipient's words. */
+export const LIST_NAME: Record<ListKind, string> = { allow: 'allow list', block: 'block list' };
 
 /** What a list change did, in the recipient's words. */
 export const changeText = (c: ListChange): string =>

@@ -18,7 +18,7 @@ import { verifyRecipientTicket, type RecipientTicket } from './ticket.ts';
 import { errorPage, page, backLink, type Page } from './pages.ts';
 import { recipientPage } from './recipient-page.ts';
 import { respond } from './page-response.ts';
-import { changeText, noticeHtml, outcomeFields, outcomeOf, seeOther, type Outcome } from './flash.ts';
+import { changeText, LIST_NAME, noticeHtml, outcomeFields, outcomeOf, seeOther, type Outcome } from './flash.ts';
 import { escapeHtml as e } from './html.ts';
 
 export const MINE_PATH = '/quarantine/mine';
@@ -112,8 +112,6 @@ interface Posted {
 
 /** The answer to a POST that did something: 303 to the page, which says what (flash.ts). */
 const toPage = (p: Posted, outcome: Outcome) => seeOther('mine', { t: p.ticket, ...outcomeFields(outcome) });
-
-const LIST_NAME: Record<ListKind, string> = { allow: 'allow list', block: 'block list' };
 
 function simplePage(p: Posted, title: string, lines: string[]): Page {
   return page(title, `${lines.map((l) => `<p>${e(l)}</p>`).join('\n')}\n${backLink(p.ticket)}`);
