@@ -3,17 +3,10 @@
 // compile, named by plugin, file and line; the check compiles the code but never runs it.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { stringify } from 'yaml';
-import { createGateway, type Gateway } from '../../../core/gateway.ts';
-import { loadConfig } from '../../../core/config/load.ts';
-import type { LogFields } from '../../../core/log/types.ts';
-import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts';
-import { holdUntilExit } from '../../helpers/leftovers.ts';
-import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
+import { useFolderBed } from './folder-bed.ts';
 
 const MOAT = path.resolve(import.meta.dirname, '..', '..', '..', 'scripts', 'moat.js');
 
@@ -36,59 +29,19 @@ exports.hook_data_post = function (next, connection) {
 
 describe('haraka shim: check-config refuses what the start refuses', function () {
   this.timeout(60_000);
-  let dns: DnsTestServer;
-  let sink: Smarthost;
-  let base: string;
-  let release: () => void;
-  const running: Gateway[] = [];
-  let seq = 0;
-
-  before(async () => {
-    dns = await startDnsServer({ zones: {} });
-    sink = await startSmarthost();
-    base = mkdtempSync(path.join(os.tmpdir(), 'haraka-check-parity-'));
-    release = holdUntilExit({ dir: base });
-  });
-  afterEach(async () => {
-    for (const g of running.splice(0)) await g.stop();
-  });
-  after(async () => {
-    await Promise.all([dns?.stop(), sink?.stop()]);
-    release?.();
-  });
+  const bed = useFolderBed('haraka-check-parity');
+  const configFile = (dir: string) => bed.configFile(dir);
+  const start = (file: string) => bed.start(file);
 
   /** A Haraka folder: `config/<path>` files (subfolders made as needed) and `plugins/<path>` files. */
   function folder(files: { plugins: string; config?: Record<string, string>; code?: Record<string, string> }): string {
-    const dir = path.join(base, `haraka-${++seq}`);
+    const dir = path.join(bed.base, `haraka-${bed.next()}`);
     const put = (p: string, text: string) => { mkdirSync(path.dirname(p), { recursive: true }); writeFileSync(p, text); };
     put(path.join(dir, 'config', 'plugins'), files.plugins);
     mkdirSync(path.join(dir, 'plugins'), { recursive: true });
     for (const [n, t] of Object.entries(files.config ?? {})) put(path.join(dir, 'config', n), t);
     for (const [n, t] of Object.entries(files.code ?? {})) put(path.join(dir, 'plugins', n), t);
     return dir;
-  }
-
-  function configFile(dir: string): string {
-    const at = path.join(base, `gw-${++seq}`);
-    mkdirSync(at);
-    const file = path.join(at, 'mailmoat.yaml');
-    writeFileSync(file, stringify({
-      server: { hostname: 'mx.test.example', listen: ['127.0.0.1:0'] },
-      domains: ['example.com'],
-      data_dir: path.join(at, 'data'),
-      smarthost: `smtp://127.0.0.1:${sink.port}`,
-      dns: { servers: [dns.address], timeout: '500ms', tries: 1 },
-      log: { level: 'debug', format: 'json' },
-      plugins: [{ name: 'haraka', dir, dns_servers: [dns.address], timeout: '10s' }],
-    }));
-    return file;
-  }
-
-  async function start(file: string): Promise<{ gateway: Gateway; logs: LogFields[] }> {
-    const logs: LogFields[] = [];
-    const gateway = await createGateway({ config: (await loadConfig({ file })).config, configFile: file, configDir: path.dirname(file), logSink: { write() {} }, onLog: (r) => { logs.push(r); } });
-    running.push(gateway);
-    return { gateway, logs };
   }
 
   async function checkConfig(file: string): Promise<{ code: number; stderr: string }> {
@@ -150,7 +103,7 @@ describe('haraka shim: check-config refuses what the start refuses', function ()
   });
 
   it('check-config compiles a plugin without running it', async () => {
-    const marker = path.join(base, 'ran-marker');
+    const marker = path.join(bed.base, 'ran-marker');
     const dir = folder({ plugins: 'runs_on_load\n', code: { 'runs_on_load.js': `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')\n` } });
     const file = configFile(dir);
     assert.deepEqual(await checkConfig(file), { code: 0, stderr: '' });

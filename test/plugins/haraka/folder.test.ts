@@ -3,17 +3,12 @@
 // unparsable config file is refused, and a reload right after an edit runs what the files say now.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { stringify } from 'yaml';
-import { createGateway, type Gateway } from '../../../core/gateway.ts';
+import type { Gateway } from '../../../core/gateway.ts';
 import { ConfigError, loadConfig } from '../../../core/config/load.ts';
-import type { LogFields } from '../../../core/log/types.ts';
-import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts';
-import { holdUntilExit } from '../../helpers/leftovers.ts';
-import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
+import { useFolderBed } from './folder-bed.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 import { message } from './setup.ts';
 
@@ -40,31 +35,14 @@ exports.hook_data_post = function (next, connection) {
 
 describe('haraka shim: the folder an entry names', function () {
   this.timeout(60_000);
-  let dns: DnsTestServer;
-  let sink: Smarthost;
-  let base: string;
-  let release: () => void;
-  const running: Gateway[] = [];
+  // nomx.test has no address at all: Haraka's default mail_from.is_resolvable refuses such a sender
+  const bed = useFolderBed('haraka-folder-check', { 'nomx.test': { '@': { TXT: ['no mail here'] } } });
+  const configFile = (dir: string) => bed.configFile(dir);
+  const start = (file: string) => bed.start(file);
 
-  before(async () => {
-    // nomx.test has no address at all: Haraka's default mail_from.is_resolvable refuses such a sender
-    dns = await startDnsServer({ zones: { 'nomx.test': { '@': { TXT: ['no mail here'] } } } });
-    sink = await startSmarthost();
-    base = mkdtempSync(path.join(os.tmpdir(), 'haraka-folder-check-'));
-    release = holdUntilExit({ dir: base });
-  });
-  afterEach(async () => {
-    for (const g of running.splice(0)) await g.stop();
-  });
-  after(async () => {
-    await Promise.all([dns?.stop(), sink?.stop()]);
-    release?.();
-  });
-
-  let seq = 0;
   /** A folder under the test's base: `config/<name>` and `plugins/<name>` files; `plugins: null` writes no list. */
   function folder(files: { plugins?: string | null; config?: Record<string, string>; code?: Record<string, string> }): string {
-    const dir = path.join(base, `haraka-${++seq}`);
+    const dir = path.join(bed.base, `haraka-${bed.next()}`);
     mkdirSync(path.join(dir, 'config'), { recursive: true });
     mkdirSync(path.join(dir, 'plugins'));
     if (files.plugins !== null) writeFileSync(path.join(dir, 'config', 'plugins'), files.plugins ?? '');
@@ -73,40 +51,16 @@ describe('haraka shim: the folder an entry names', function () {
     return dir;
   }
 
-  /** A config file beside its own data_dir, naming the Haraka folder as given (relative ones from the file's folder). */
-  function configFile(dir: string): string {
-    const at = path.join(base, `gw-${++seq}`);
-    mkdirSync(at);
-    const file = path.join(at, 'mailmoat.yaml');
-    writeFileSync(file, stringify({
-      server: { hostname: 'mx.test.example', listen: ['127.0.0.1:0'], trusted_proxies: ['127.0.0.1/32'] },
-      domains: ['example.com'],
-      data_dir: path.join(at, 'data'),
-      smarthost: `smtp://127.0.0.1:${sink.port}`,
-      dns: { servers: [dns.address], timeout: '500ms', tries: 1 },
-      log: { level: 'debug', format: 'json' },
-      plugins: [{ name: 'haraka', dir, dns_servers: [dns.address], timeout: '10s' }],
-    }));
-    return file;
-  }
-
-  async function start(file: string): Promise<{ gateway: Gateway; logs: LogFields[] }> {
-    const logs: LogFields[] = [];
-    const gateway = await createGateway({ config: (await loadConfig({ file })).config, configFile: file, configDir: path.dirname(file), logSink: { write() {} }, onLog: (r) => { logs.push(r); } });
-    running.push(gateway);
-    return { gateway, logs };
-  }
-
   /** One message from a public client (by XCLIENT) to postmaster@example.com; the replies, and the relayed copy when accepted. */
   async function send(gateway: Gateway, from = 'alice@example.org') {
-    const before = sink.messages.length;
+    const before = bed.sink.messages.length;
     const d = await SmtpDialog.connect(gateway.port());
     try {
       await d.hello({ helo: 'mail.example.org', xclient: { addr: '93.184.216.1', helo: 'mail.example.org' } });
       const mail = await d.cmd(`MAIL FROM:<${from}>`);
       const rcpt = mail.code === 250 ? await d.cmd('RCPT TO:<postmaster@example.com>') : undefined;
       const data = rcpt?.code === 250 ? await d.data(message({ from, to: 'postmaster@example.com' })) : undefined;
-      const relayed = data?.code === 250 ? (await sink.waitFor(before + 1))[before].raw.toString('latin1') : undefined;
+      const relayed = data?.code === 250 ? (await bed.sink.waitFor(before + 1))[before].raw.toString('latin1') : undefined;
       return { mail, rcpt, data, relayed };
     } finally {
       await d.quit();
@@ -139,7 +93,7 @@ describe('haraka shim: the folder an entry names', function () {
   }
 
   it('refuses a dir that does not exist: check-config names the key, the start names the folder', async () => {
-    const missing = path.join(base, 'no-such-haraka');
+    const missing = path.join(bed.base, 'no-such-haraka');
     const file = configFile(missing);
     await assert.rejects(loadConfig({ file }), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
@@ -326,8 +280,7 @@ exports.hook_data_post = function (next, connection) {
       // the entry the reload replaced closes once no hook runs in it any more
       for (let waited = 0; live > 1 && waited < 5_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
       assert.equal(live, 1);
-      await gateway.stop();
-      running.splice(running.indexOf(gateway), 1);
+      await bed.stop(gateway);
       assert.equal(live, 0);
     } finally {
       process.off('mailmoat-haraka-fixture', count);
