@@ -200,6 +200,8 @@ describe('queue: disk full as a message fails for good', function () {
     const { qid, dataDir, filler } = await failOnFullDisk('off');
     unlinkSync(filler);
     await until(() => existsSync(path.join(dataDir, 'deadletter', `${qid}.json`)), 5000, 'the message in dead-letter');
+    // The move writes dead-letter's files first and removes the queue's after: wait for the end of it, not its middle.
+    await until(() => readdirSync(path.join(dataDir, 'queue')).length === 0, 5000, 'the queue folder emptied by the move');
     assert.deepEqual(readdirSync(path.join(dataDir, 'queue')), []);
     assert.equal((await gw!.gateway.runtime.queue.list()).length, 0);
     assert.equal(sink!.messages.filter((m) => m.rcptTo.includes('r0@example.com')).length, 1, 'the good recipient got it once');
