@@ -1,8 +1,8 @@
 // Counters and timings the gateway keeps (shown by `moat metrics` and written to the log at shutdown), and the
 // queue's gauges by folder.
-import { readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { readStateFile } from './queue/queue-store.ts';
 
 /** The nearest-rank percentile of ascending `sorted` (q from 0 to 1): the smallest value with at least q of all at or below it; NaN when empty. */
 export function percentile(sorted: readonly number[], q: number): number {
@@ -290,11 +290,11 @@ export class QueueGauges {
 /** The longest the event loop waits while held messages' state files are read. */
 const READ_SLICE_MS = 10;
 
-/** The arrival time of a message whose state file says it is held; undefined when it is not (or is gone). */
+/** The arrival time of a message whose state file says it is held; undefined when it is not (or is gone, or unreadable). */
 function heldSince(file: string): number | undefined {
   try {
-    const e = JSON.parse(readFileSync(file, 'utf8')) as { held?: boolean; receivedAt?: number };
-    return e.held === true && typeof e.receivedAt === 'number' ? e.receivedAt : undefined;
+    const e = readStateFile(file);
+    return e?.held === true && typeof e.receivedAt === 'number' ? e.receivedAt : undefined;
   } catch {
     return undefined;
   }

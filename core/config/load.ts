@@ -103,11 +103,12 @@ export function applyOverride(target: Record<string, unknown>, assignment: strin
 /** The config as far as it validates, and every issue: what validateConfig throws, for callers that add their own. */
 async function validateRaw(raw: unknown, projectDir?: string): Promise<{ value: GatewayConfig; issues: Issue[] }> {
   const { value, issues } = validate(gatewaySchema, raw ?? {});
-  // Plugin options are checked along with the rest (every error at once): those of each entry that has no error of
-  // its own (a bad timeout, a name that is no plugin id), whatever the other entries' errors.
+  // Plugin options are checked along with the rest (every error at once): those of each entry whose plugin can be
+  // found, whatever the other entries' errors and its own core keys' (a bad timeout must not hide a bad option
+  // until the next run).
   if (Array.isArray(value.plugins) && !issues.some((i) => i.path === 'plugins')) {
-    const ownErrors = (index: number) => issues.some((i) => isIssueUnder(i, `plugins[${index}]`));
-    issues.push(...await validatePluginOptions(value.plugins, projectDir, ownErrors));
+    const unfindable = (index: number) => issues.some((i) => i.path === `plugins[${index}]` || isIssueUnder(i, `plugins[${index}].name`) || isIssueUnder(i, `plugins[${index}].module`));
+    issues.push(...await validatePluginOptions(value.plugins, projectDir, unfindable));
   }
   // smtp-server hands every address over with its domain in Unicode (xn-- labels decoded): a local domain written in
   // its xn-- form matched no recipient, and all of its mail was refused as relaying.

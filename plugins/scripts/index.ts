@@ -44,8 +44,8 @@ async function checkScripts(cfg: ScriptsConfig, configDir: string): Promise<Issu
   const read = await Promise.allSettled(cfg.scripts.map((name) => readScript(name, configDir)));
   const issues: Issue[] = [];
   read.forEach((r, i) => {
-    // The message names the file; the path stays `scripts`, as it was before every problem was reported.
-    if (r.status === 'rejected') { issues.push({ path: 'scripts', message: (r.reason as Error).message }); return; }
+    // Named by its place in the list, so check-config can leave out a script whose entry the schema already refused.
+    if (r.status === 'rejected') { issues.push({ path: `scripts[${i}]`, message: (r.reason as Error).message }); return; }
     try { new Script(moduleSource('', r.value.source), { filename: r.value.name }); } catch (e) {
       issues.push({ path: `scripts[${i}]`, message: `${path.resolve(configDir, r.value.name)} is not valid JavaScript: ${(e as Error).message}` });
     }

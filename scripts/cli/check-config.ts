@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { readConfig, ConfigError, type LoadedConfig } from '../../core/config/load.ts';
 import type { GatewayConfig } from '../../core/config/gateway-schema.ts';
 import { isIssueUnder, type Issue } from '../../core/config/schema.ts';
+import type { PluginDefinition } from '../../core/plugin/define.ts';
 import { importPlugin, nameMismatch, pluginOptions, PROJECT_DIR, type EntryLike } from '../../core/plugin/loader.ts';
 import { loadTls } from '../../core/smtp/tls.ts';
 import { CONFIG_OPTIONS, readCommand } from './args.ts';
@@ -34,6 +35,19 @@ function tlsIssues(cert: string | undefined, key: string | undefined, warnings: 
   }
 }
 
+/**
+ * The options as the schema read them, less the keys it left without a value (those in error among them): a list
+ * file named by an empty string is then not there for the check to trip on while it reads the other list files.
+ * List items stay, so that a finding's index still names the item in the file.
+ */
+function withoutUnset(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutUnset);
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = withoutUnset(v);
+  return out;
+}
+
 /** Thrown when a check reads `dataDir` while `data_dir` itself is in error: that error is listed already. */
 class DataDirInError extends Error {}
 
@@ -42,9 +56,10 @@ class DataDirInError extends Error {}
  * chain here instead seeded the Bayes dictionary into data_dir as the user running check-config, and cost 0.6 s and
  * 50 MB for the shipped dictionary alone.
  *
- * Each entry is judged on its own: one whose options do not validate (the schema's issues, `known`, name it) is not
- * checked further, but an error in another entry or another key does not stop this one's check, so one run lists
- * what a second run would find.
+ * Each entry is judged on its own, and checked even when some of its options are in error (the schema's issues,
+ * `known`, name them), so one run lists what a second run would find: the check is given the options as the schema
+ * read them, where a value in error is left out, and what it says about a key in error is dropped, since that key is
+ * listed already and the check saw not the admin's value but none.
  */
 async function pluginIssues(config: GatewayConfig, baseDir: string, known: Issue[], warnings: string[]): Promise<Issue[]> {
   const issues: Issue[] = [];
@@ -58,18 +73,33 @@ async function pluginIssues(config: GatewayConfig, baseDir: string, known: Issue
   };
   for (const [i, entry] of config.plugins.entries()) {
     const at = `plugins[${i}]`;
-    if (known.some((x) => isIssueUnder(x, at))) continue;
-    const def = await importPlugin(entry as EntryLike);
+    const inError = known.filter((x) => isIssueUnder(x, at));
+    // An entry that is no mapping, or names no plugin that loads, has no check to run (its error is listed).
+    if (inError.some((x) => x.path === at || x.path === `${at}.name` || x.path === `${at}.module`)) continue;
+    let def: PluginDefinition<unknown>;
+    try { def = await importPlugin(entry as EntryLike); } catch { continue; }
     // As the start warns: the module's own name tags the findings that rules and scripts look for.
     if (entry.module && entry.name !== def.name) warnings.push(nameMismatch(i, entry.name, def.name));
     if (!def.check) continue;
-    const options = def.configSchema.parse(pluginOptions(entry as EntryLike), at, []);
+    // Read here, not taken from `known`: the loader reads no options of an entry whose timeout is in error.
+    const optionIssues: Issue[] = [];
+    const options = def.configSchema.parse(pluginOptions(entry as EntryLike), at, optionIssues);
+    const keysInError = [...new Set(optionIssues.map((x) => x.path))];
     try {
-      const found = await def.check(options, setup);
-      for (const x of found) issues.push({ path: x.path ? `${at}.${x.path}` : at, message: x.message });
+      const found = await def.check(withoutUnset(options), setup);
+      for (const x of found) {
+        const finding = { path: x.path ? `${at}.${x.path}` : at, message: x.message };
+        if (!keysInError.some((k) => k !== at && isIssueUnder(finding, k))) issues.push(finding);
+      }
     } catch (e) {
       if (e instanceof DataDirInError) continue;
-      issues.push({ path: at, message: `the ${entry.name} plugin's check failed: ${(e as Error).message}` });
+      const why = (e as Error)?.message ?? String(e);
+      issues.push({
+        path: at,
+        message: keysInError.length
+          ? `the ${entry.name} plugin's check could not run on these options while ${keysInError.join(', ')} ${keysInError.length > 1 ? 'are' : 'is'} in error (${why}); mend ${keysInError.length > 1 ? 'them' : 'it'} and run check-config again`
+          : `the ${entry.name} plugin's check failed: ${why}`,
+      });
     }
   }
   return issues;

@@ -139,7 +139,7 @@ describe('moat check-config', function () {
       assert.match(bad.out, /^ {2}plugins\[0\]\.scripts\[1\]: .*bad\.js is not valid JavaScript: /m);
       const missing = checkConfig(yaml(['./absent.js']));
       assert.equal(missing.code, 1, missing.out);
-      assert.match(missing.out, /^ {2}plugins\[0\]\.scripts: cannot read filter script .*absent\.js: ENOENT$/m);
+      assert.match(missing.out, /^ {2}plugins\[0\]\.scripts\[0\]: cannot read filter script .*absent\.js: ENOENT$/m);
       assert.equal(checkConfig(yaml(['./good.js'])).code, 0);
     });
 
@@ -193,7 +193,74 @@ describe('moat check-config', function () {
       assert.match(r.out, /: 5 error\(s\)/, 'each error once');
     });
 
-    it('checks no further an entry whose options are in error, and a data_dir in error is only listed', () => {
+    it("lists an entry's own option errors beside an error in its timeout, in one run", () => {
+      const r = checkConfig('domains: [example.com]\nplugins:\n  - name: rbl\n    timeout: soon\n    zones: nope\n');
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /^ {2}plugins\[0\]\.timeout: /m);
+      assert.match(r.out, /^ {2}plugins\[0\]\.zones\[0\]: /m);
+    });
+
+    it('rules: a list file that cannot be read is listed with the entry\'s option errors in one run, each error once', () => {
+      const r = checkConfig([
+        'domains: [example.com]',
+        'plugins:',
+        '  - name: rules',
+        '    regex_timeout: forever',
+        '    lists:',
+        '      vips: ./no-such-list.txt',
+        '      blank: ""',
+        '    rules:',
+        '      - name: vip',
+        '        when: { from: { list: vips } }',
+        '        actions: [{ score: -5 }]',
+        '',
+      ].join('\n'));
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /^ {2}plugins\[0\]\.regex_timeout: expected a duration/m);
+      assert.match(r.out, /^ {2}plugins\[0\]\.lists\.blank: expected a string of at least 1 characters/m);
+      assert.match(r.out, /^ {2}plugins\[0\]\.lists\.vips: cannot read .*no-such-list\.txt: ENOENT$/m);
+      assert.match(r.out, /: 3 error\(s\)/, 'nothing about the blank list file beyond its schema error');
+    });
+
+    it('drops what a check says about an option in error: it saw no value there, not the one the admin wrote', () => {
+      // A check that reports an option it was given no value for, as a check may when the schema left the value out.
+      writeFileSync(path.join(dir, 'two-files.ts'), [
+        `import { readFileSync } from 'node:fs';`,
+        `import path from 'node:path';`,
+        `import { s } from '${CORE}';`,
+        'export default {',
+        `  name: 'two-files', description: 'reads two files at start',`,
+        `  configSchema: s.object({ first: s.string().optionalValue(), second: s.string().optionalValue() }),`,
+        '  create: () => ({ hooks: {} }),',
+        '  check(cfg: Record<string, string | undefined>, setup: { configDir: string }) {',
+        "    return (['first', 'second'] as const).flatMap((key) => {",
+        '      const name = cfg[key];',
+        '      if (name === undefined) return [{ path: key, message: \'no file named\' }];',
+        '      try { readFileSync(path.resolve(setup.configDir, name)); return []; } catch { return [{ path: key, message: `cannot read ${name}` }]; }',
+        '    });',
+        '  },',
+        '};',
+        '',
+      ].join('\n'));
+      const r = checkConfig('domains: [example.com]\nplugins:\n  - name: two-files\n    module: ./two-files.ts\n    first: [a, b]\n    second: absent.txt\n');
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /^ {2}plugins\[0\]\.first: expected a string, got a list$/m);
+      assert.match(r.out, /^ {2}plugins\[0\]\.second: cannot read absent\.txt$/m);
+      assert.doesNotMatch(r.out, /no file named/);
+      assert.match(r.out, /: 2 error\(s\)/);
+    });
+
+    it('says which errors kept a check from running on an entry, and does not stop at it', () => {
+      writePlugin();
+      const r = checkConfig('domains: [example.com]\nplugins:\n  - name: rules\n    lists: "not a mapping"\n  - name: file-plugin\n    module: ./file-plugin.ts\n    file: absent.txt\n');
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /^ {2}plugins\[0\]\.lists: expected a mapping/m);
+      assert.match(r.out, /^ {2}plugins\[0\]: the rules plugin's check could not run on these options while plugins\[0\]\.lists is in error \(.+\); mend it and run check-config again$/m);
+      assert.match(r.out, /^ {2}plugins\[1\]\.file: cannot read .*absent\.txt: ENOENT$/m);
+      assert.match(r.out, /: 3 error\(s\)/);
+    });
+
+    it('a data_dir in error is only listed, not given to the checks that need it', () => {
       const r = checkConfig('domains: [example.com]\nplugins:\n  - name: bayes\n    seed: [a, b]\n  - name: bayes\n    seed: ./no-such-seed.tab\n', ['data_dir=[not, a, path]']);
       assert.equal(r.code, 1, r.out);
       assert.match(r.out, /^ {2}data_dir: expected a string/m);

@@ -23,7 +23,7 @@ describe('plugins/scripts check', () => {
     writeFileSync(path.join(dir, 'broken.js'), 'module.exports = function (m) { return { findings: [ };\n');
     const issues = await check({ scripts: ['./absent.js', './good.js', './broken.js'] });
     assert.equal(issues.length, 2, JSON.stringify(issues));
-    assert.equal(issues[0].path, 'scripts');
+    assert.equal(issues[0].path, 'scripts[0]');
     assert.match(issues[0].message, /cannot read filter script .*absent\.js: ENOENT$/);
     assert.equal(issues[1].path, 'scripts[2]');
     assert.match(issues[1].message, /broken\.js is not valid JavaScript: /);
