@@ -4,7 +4,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { encodedWords, mailDate } from '../message/header-block.ts';
 import { escapeHtml } from './html.ts';
 import { formatDuration } from '../config/units.ts';
-import { dateText, scoreText, shownText, type QuarantinedSummary } from './summary.ts';
+import { dateText, scoreText, sentToText, shownText, type QuarantinedSummary } from './summary.ts';
 import { signTicket, type Ticket, type TicketAction } from './ticket.ts';
 
 export interface DigestItem extends QuarantinedSummary {
@@ -71,9 +71,6 @@ function keptNote(m: DigestMail): string | undefined {
   return `A message left in the quarantine is deleted ${span} after it was quarantined.`;
 }
 
-/** The addresses a message was sent to, as one line (each cleaned as sender text is: the sender chose them). */
-const sentTo = (addresses: readonly string[]) => addresses.map((a) => shownText(a, 254)).join(', ');
-
 const MINE_TEXT = 'All mail held for you';
 const mineNote = 'every message held for you, and your own allow and block lists of senders';
 
@@ -82,7 +79,7 @@ function textPart(m: DigestMail): string {
   if (m.mineLink) lines.push(`${MINE_TEXT} (${mineNote}):`, m.mineLink, '');
   if (m.older) lines.push(olderNote(m), '');
   for (const it of m.items) {
-    lines.push(`Date:    ${dateText(it.receivedAt)}`, `From:    ${it.sender}`, ...(it.to ? [`To:      ${sentTo(it.to)}`] : []), `Subject: ${it.subject}`, `Score:   ${scoreText(it.score)}`);
+    lines.push(`Date:    ${dateText(it.receivedAt)}`, `From:    ${it.sender}`, ...(it.to ? [`To:      ${sentToText(it.to)}`] : []), `Subject: ${it.subject}`, `Score:   ${scoreText(it.score)}`);
     if (it.links) lines.push(`Release: ${it.links.release}`, `Delete:  ${it.links.delete}`);
     else lines.push(`Id:      ${it.id}`);
     lines.push('');
@@ -98,7 +95,7 @@ function htmlPart(m: DigestMail): string {
     const act = it.links
       ? `<a href="${e(it.links.release)}">Release</a> | <a href="${e(it.links.delete)}">Delete</a>`
       : `id ${e(it.id)}`;
-    const to = it.to ? `<br><small>to ${e(sentTo(it.to))}</small>` : '';
+    const to = it.to ? `<br><small>to ${e(sentToText(it.to))}</small>` : '';
     return `<tr><td>${e(dateText(it.receivedAt))}</td><td>${e(it.sender)}${to}</td><td>${e(it.subject)}</td><td>${e(scoreText(it.score))}</td><td>${act}</td></tr>`;
   });
   return [

@@ -20,7 +20,7 @@ import type { StateStore } from '../store/types.ts';
 import type { RecipientFeedback } from '../plugin/define.ts';
 import type { LoadedPlugin } from '../plugin/loader.ts';
 import { holdChain } from '../plugin/in-use.ts';
-import { bytesForFeedback, delimitersOf, forMailbox, recipientRoutes } from './recipient-handlers.ts';
+import { bytesForFeedback, delimitersOf, forMailbox, heldNow, recipientRoutes } from './recipient-handlers.ts';
 
 
 export interface QuarantineHttpDeps {
@@ -149,11 +149,13 @@ async function perform(deps: QuarantineHttpDeps, action: Action, req: HttpReques
   const text = form.get('t') ?? req.query.get('t');
   const ticket = ticketOf(deps, req, text, action);
   if (!('id' in ticket)) return ticket;
-  // Read before the release, which may take the message out of the quarantine.
-  const lesson = action === 'release' ? await bytesForFeedback(deps, ticket.id, ticket.address) : undefined;
   let result: AdminResult;
+  let lesson: Awaited<ReturnType<typeof bytesForFeedback>>;
   try {
-    result = await forMailbox(deps, action, ticket.id, ticket.address, { how: 'link', remote: req.remoteAddress });
+    const held = await heldNow(deps, ticket.id, ticket.address);
+    // Read before the release, which may take the message out of the quarantine.
+    lesson = action === 'release' ? await bytesForFeedback(deps, held, ticket.address) : undefined;
+    result = await forMailbox(deps, action, held, ticket.address, { how: 'link', remote: req.remoteAddress });
   } catch {
     // Ours, and most likely passing (a full disk, a gateway stopping): the link still works later. Logged by forMailbox.
     return respond(503, errorPage('Not done', 'The gateway could not do this just now. Please try again later; the link still works.'));

@@ -117,13 +117,26 @@ function simplePage(p: Posted, title: string, lines: string[]): Page {
   return page(title, `${lines.map((l) => `<p>${e(l)}</p>`).join('\n')}\n${backLink(p.ticket)}`);
 }
 
+/**
+ * Message `id` as the quarantine holds it now, and the addresses of the mailbox of `address` it is still held for
+ * (none when it is not, or is gone). An action loads it once, for the plugins' feedback and the action both.
+ */
+export interface HeldNow { id: string; entry: QueueEntry | undefined; to: string[] }
+
+export async function heldNow(deps: QuarantineHttpDeps, id: string, address: string): Promise<HeldNow> {
+  const entry = await deps.store.load(id, 'quarantine');
+  return { id, entry, to: entry ? heldAddresses(entry, ownerOf(deps, address), delimitersOf(deps)) : [] };
+}
+
+const noMessageNamed = (p: Posted) => respond(400, errorPage('Not valid', 'The form did not name a message. Go back to the list and use its buttons.', p.ticket));
+
 /** A message id from the form that is one held for the ticket's mailbox; or the response that says it is not. */
-async function heldMessage(p: Posted): Promise<QueueEntry | HttpResponse> {
+async function heldMessage(p: Posted): Promise<(HeldNow & { entry: QueueEntry }) | HttpResponse> {
   const id = p.form.get('id');
-  if (queueIdProblem(id)) return respond(400, errorPage('Not valid', 'The form did not name a message. Go back to the list and use its buttons.', p.ticket));
-  const entry = await p.deps.store.load(id!, 'quarantine');
-  if (!entry || !heldAddresses(entry, p.owner, delimitersOf(p.deps)).length) return respond(410, errorPage('Gone', GONE, p.ticket));
-  return entry;
+  if (queueIdProblem(id)) return noMessageNamed(p);
+  const held = await heldNow(p.deps, id!, p.address);
+  if (!held.entry || !held.to.length) return respond(410, errorPage('Gone', GONE, p.ticket));
+  return { ...held, entry: held.entry };
 }
 
 /** Bytes of a message the plugins' feedback carries at most. */
@@ -134,32 +147,28 @@ export const FEEDBACK_MAX_BYTES = 2 * 1024 * 1024;
  * and the address it was sent to there: read before the action, which may take the message out of the quarantine.
  * Undefined when nothing takes feedback, or the message is not held for that mailbox.
  */
-export async function bytesForFeedback(deps: QuarantineHttpDeps, id: string, address: string, held?: QueueEntry): Promise<{ raw: Buffer; to: string } | undefined> {
-  if (!deps.feedback?.wanted()) return undefined;
+export async function bytesForFeedback(deps: QuarantineHttpDeps, held: HeldNow, address: string): Promise<{ raw: Buffer; to: string } | undefined> {
+  if (!deps.feedback?.wanted() || !held.entry || !held.to.length) return undefined;
   try {
-    const entry = held ?? await deps.store.load(id, 'quarantine');
-    const to = entry ? heldAddresses(entry, ownerOf(deps, address), delimitersOf(deps)) : [];
-    if (!entry || !to.length) return undefined;
     // The head is what a filter learns from (the bayes plugin reads 2 MB at most); a 50 MB message is not read whole.
-    const raw = await deps.store.readHead(id, 'quarantine', Math.min(entry.size, FEEDBACK_MAX_BYTES));
+    const raw = await deps.store.readHead(held.id, 'quarantine', Math.min(held.entry.size, FEEDBACK_MAX_BYTES));
     // The address it was sent to: a filter keeps its own notion of whose mailbox that is.
-    return raw.length ? { raw, to: to[0] } : undefined;
+    return raw.length ? { raw, to: held.to[0] } : undefined;
   } catch (err) {
     // Feedback is a lesson for a filter, never a reason to refuse the recipient's action.
-    deps.log?.warn('a quarantined message could not be read for the plugins\' feedback', { qid: id, to: address, error: (err as Error).message });
+    deps.log?.warn('a quarantined message could not be read for the plugins\' feedback', { qid: held.id, to: address, error: (err as Error).message });
     return undefined;
   }
 }
 
 /**
- * Release or delete message `id` for the mailbox of `address`: for each of its addresses still held in the message
- * (`ann@` and `ann+shop@` may both be), through the control server, which checks each in turn with every other change
- * to the message. Only addresses of that mailbox are ever named. 'done' when any was done; thrown when the control
- * server could not act.
+ * Release or delete a message for the mailbox of `address` (heldNow): for each of its addresses the message was still
+ * held for when loaded (`ann@` and `ann+shop@` may both be), through the control server, which checks each again in
+ * turn with every other change to the message. Only addresses of that mailbox are ever named. 'done' when any was
+ * done; thrown when the control server could not act.
  */
-export async function forMailbox(deps: QuarantineHttpDeps, action: 'release' | 'delete', id: string, address: string, log: { how: string; remote: string }): Promise<AdminResult> {
-  const entry = await deps.store.load(id, 'quarantine');
-  const addresses = entry ? heldAddresses(entry, ownerOf(deps, address), delimitersOf(deps)) : [];
+export async function forMailbox(deps: QuarantineHttpDeps, action: 'release' | 'delete', held: HeldNow, address: string, log: { how: string; remote: string }): Promise<AdminResult> {
+  const { id, to: addresses } = held;
   let result: AdminResult = 'missing';
   for (const to of addresses) {
     try {
@@ -176,9 +185,9 @@ export async function forMailbox(deps: QuarantineHttpDeps, action: 'release' | '
 }
 
 /** Release or delete for the ticket's mailbox, through the control server as the message links do. */
-async function actOnMessage(p: Posted, action: 'release' | 'delete', id: string): Promise<AdminResult | Error> {
+async function actOnMessage(p: Posted, action: 'release' | 'delete', held: HeldNow): Promise<AdminResult | Error> {
   try {
-    return await forMailbox(p.deps, action, id, p.address, { how: 'page', remote: p.req.remoteAddress });
+    return await forMailbox(p.deps, action, held, p.address, { how: 'page', remote: p.req.remoteAddress });
   } catch (err) {
     return err as Error;
   }
@@ -186,11 +195,13 @@ async function actOnMessage(p: Posted, action: 'release' | 'delete', id: string)
 
 async function releaseOrDelete(p: Posted, action: 'release' | 'delete'): Promise<HttpResponse> {
   const id = p.form.get('id');
-  if (queueIdProblem(id)) return respond(400, errorPage('Not valid', 'The form did not name a message. Go back to the list and use its buttons.', p.ticket));
+  if (queueIdProblem(id)) return noMessageNamed(p);
+  const held = await heldNow(p.deps, id!, p.address).catch((err: Error) => err);
+  if (held instanceof Error) return respond(503, errorPage('Not done', LATER, p.ticket));
   // Deleting is no judgement of the message: only a release is told to the plugins.
-  const lesson = action === 'release' ? await bytesForFeedback(p.deps, id!, p.address) : undefined;
+  const lesson = action === 'release' ? await bytesForFeedback(p.deps, held, p.address) : undefined;
   // The control server checks that the message is held for this recipient, in turn with every other change to it.
-  const result = await actOnMessage(p, action, id!);
+  const result = await actOnMessage(p, action, held);
   if (result instanceof Error) return respond(503, errorPage('Not done', LATER, p.ticket));
   if (result !== 'done') return respond(410, errorPage('Gone', GONE, p.ticket));
   if (lesson) await p.deps.feedback?.send({ kind: 'ham', recipient: lesson.to, queueId: id!, raw: lesson.raw, how: 'release' });
@@ -212,16 +223,16 @@ const fullText = (kind: ListKind) => `Your ${LIST_NAME[kind]} is full: remove so
  */
 async function senderToList(p: Posted, kind: ListKind): Promise<HttpResponse> {
   const held = await heldMessage(p);
-  if (!('recipients' in held)) return held;
-  const summary = await summarize(p.deps.store, held);
+  if ('status' in held) return held;
+  const summary = await summarize(p.deps.store, held.entry);
   const entry = summary.senderAddress ? listEntry(summary.senderAddress) : null;
   if (!entry) return respond(400, errorPage('Not done', 'This message\'s sender has no address a list can hold.', p.ticket));
   const r = await putOnListLogged(p, kind, entry);
   if (r.added === 'list full') return respond(409, simplePage(p, 'List full', [fullText(kind), 'The message was left as it is.']));
   const change = { entry, list: kind, added: r.added, ...(r.movedFrom ? { movedFrom: r.movedFrom } : {}) };
   const action = kind === 'allow' ? 'release' : 'delete';
-  const lesson = await bytesForFeedback(p.deps, held.id, p.address, held);
-  const result = await actOnMessage(p, action, held.id);
+  const lesson = await bytesForFeedback(p.deps, held, p.address);
+  const result = await actOnMessage(p, action, held);
   if (result instanceof Error) return respond(503, simplePage(p, 'Partly done', [changeText(change), `The message could not be ${action}d just now: use its ${action === 'release' ? 'Release' : 'Delete'} button again later.`]));
   const did = kind === 'allow' ? 'allowed' : 'blocked';
   if (result !== 'done') return toPage(p, { did, change, messageGone: true });

@@ -3,7 +3,7 @@
 // this page's path with the recipient ticket in its body; every value shown goes through escapeHtml.
 import { escapeHtml as e } from './html.ts';
 import { page, type Page } from './pages.ts';
-import { dateText, scoreText, shownText, type QuarantinedSummary } from './summary.ts';
+import { dateText, scoreText, sentToText, type QuarantinedSummary } from './summary.ts';
 import type { ListKind } from '../lists/user-lists.ts';
 
 export interface RecipientView {
@@ -47,8 +47,7 @@ function messageRow(v: RecipientView, m: QuarantinedSummary): string {
   const buttons: Array<[string, string]> = [['release', 'Release'], ['delete', 'Delete']];
   if (sender) buttons.push(['allow', `Always allow ${sender}`], ['block', `Always block ${sender}`]);
   const to = v.sentTo?.get(m.id);
-  // The address chosen by the sender, cleaned as the other values it chose are.
-  const toLine = to?.length ? `<br><small>${e(`to ${to.map((a) => shownText(a, 254)).join(', ')}`)}</small>` : '';
+  const toLine = to?.length ? `<br><small>${e(`to ${sentToText(to)}`)}</small>` : '';
   return `<tr><td>${e(dateText(m.receivedAt))}</td><td>${e(m.sender)}${toLine}</td><td>${e(m.subject)}</td><td>${e(scoreText(m.score))}</td>`
     + `<td>${form(v.ticket, { id: m.id }, buttons)}</td></tr>`;
 }

@@ -83,5 +83,10 @@ export async function summarize(store: QueueStore, entry: QueueEntry): Promise<Q
   };
 }
 
+/**
+ * The addresses a message was sent to, as one line, in the digest and on the recipient's page: each cleaned and cut
+ * as sender text is (the sender chose them), at an address's longest (254).
+ */
+export const sentToText = (addresses: readonly string[]) => addresses.map((a) => shownText(a, 254)).join(', ');
 export const scoreText = (score: number | undefined) => (score === undefined ? '-' : (Math.round(score * 10) / 10).toFixed(1));
 export const dateText = (ms: number) => new Date(ms).toISOString().replace(/:\d\d\.\d+Z$/, ' UTC').replace('T', ' ');

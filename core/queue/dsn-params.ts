@@ -4,7 +4,7 @@ import type { MessageDsn, NotifyKeyword, RecipientDsn } from './entry.ts';
 
 const NOTIFY_WORDS = new Set(['NEVER', 'SUCCESS', 'FAILURE', 'DELAY']);
 /** RFC 3461 §4.4 and §4.2 limits, as Postfix enforces them. */
-const ENVID_MAX = 100;
+export const ENVID_MAX = 100;
 const ORCPT_MAX = 500;
 
 /** RFC 6533 §3's utf-8-addr-xtext escapes (`\x{20AC}`) back to characters. */
@@ -16,6 +16,25 @@ function unescapeUtf8Addr(v: string): string | undefined {
     return String.fromCodePoint(cp);
   });
   return bad ? undefined : out;
+}
+
+/**
+ * Whether an ENVID, xtext-decoded, may be kept: printable ASCII only (RFC 3461 §4.4), since it goes back verbatim
+ * into a header-like field of the notice. The front door asks this too, to answer before smtp-server does.
+ */
+export function envidAllowed(v: string): boolean {
+  return v !== '' && v.length <= ENVID_MAX && /^[\x20-\x7e]+$/.test(v);
+}
+
+/**
+ * The address of an ORCPT of `type` (lower case), xtext-decoded; undefined when it may not be kept. Anything beyond
+ * printable ASCII needs the utf-8 type and its escapes; a raw control would reach the notice.
+ */
+export function orcptAddress(type: string, xtextDecoded: string): string | undefined {
+  const address = type === 'utf-8' ? unescapeUtf8Addr(xtextDecoded) : xtextDecoded;
+  if (address === undefined || address.length > ORCPT_MAX || /[\x00-\x1f\x7f]/.test(address)) return undefined;
+  if (type !== 'utf-8' && /[^\x20-\x7e]/.test(address)) return undefined;
+  return address;
 }
 
 /**
@@ -31,8 +50,7 @@ export function parseMailDsn(args: Record<string, string | true>): MessageDsn | 
   }
   if (args.ENVID !== undefined) {
     const v = typeof args.ENVID === 'string' ? args.ENVID : '';
-    // Printable ASCII only (RFC 3461 §4.4): it goes back verbatim into a header-like field of the notice.
-    if (v === '' || v.length > ENVID_MAX || !/^[\x20-\x7e]+$/.test(v)) return `ENVID must be 1 to ${ENVID_MAX} printable ASCII characters (xtext)`;
+    if (!envidAllowed(v)) return `ENVID must be 1 to ${ENVID_MAX} printable ASCII characters (xtext)`;
     out.envid = v;
   }
   return out;
@@ -51,11 +69,8 @@ export function parseRcptDsn(args: Record<string, string | true>): RecipientDsn 
     const m = typeof args.ORCPT === 'string' ? /^([A-Za-z0-9][A-Za-z0-9-]*);(.+)$/.exec(args.ORCPT) : null;
     if (!m) return 'ORCPT must be addr-type;xtext';
     const type = m[1].toLowerCase();
-    const address = type === 'utf-8' ? unescapeUtf8Addr(m[2]) : m[2];
-    // Anything beyond printable ASCII needs the utf-8 type and its escapes; a raw control would reach the notice.
-    if (address === undefined || address.length > ORCPT_MAX || /[\x00-\x1f\x7f]/.test(address) || (type !== 'utf-8' && /[^\x20-\x7e]/.test(address))) {
-      return 'ORCPT must be addr-type;xtext';
-    }
+    const address = orcptAddress(type, m[2]);
+    if (address === undefined) return 'ORCPT must be addr-type;xtext';
     out.orcpt = { type, address };
   }
   return out;

@@ -2,6 +2,7 @@
 // the session sees it, keeping what is not xtext as sent (`ENVID=a+ZZ`) and calling a decoded control character a bad
 // address, so the encoding of ENVID and ORCPT can only be judged here; and it answers REQUIRETLS itself (530 in
 // plaintext, as if it were offered), though the gateway does not offer it.
+import { ENVID_MAX, envidAllowed, orcptAddress } from '../queue/dsn-params.ts';
 import type { Reply } from './reply.ts';
 
 /** The parameters of the extensions the listeners offer (SIZE, 8BITMIME, SMTPUTF8, and AUTH= from relaying MTAs). */
@@ -11,10 +12,6 @@ export const RCPT_PARAMS: ReadonlySet<string> = new Set<string>();
 export const MAIL_PARAMS_DSN: ReadonlySet<string> = new Set([...MAIL_PARAMS, 'RET', 'ENVID']);
 export const RCPT_PARAMS_DSN: ReadonlySet<string> = new Set([...RCPT_PARAMS, 'NOTIFY', 'ORCPT']);
 
-/** RFC 3461 §4.4 and §4.2: ENVID at most 100 characters, ORCPT's address 500 (decoded), as Postfix enforces. */
-const ENVID_MAX = 100;
-const ORCPT_MAX = 500;
-
 /**
  * RFC 3461 §4: xtext is "!" to "~" except "+" and "=", and "+" followed by two upper-case hex digits
  * (`+2B` is a plus sign).
@@ -22,7 +19,6 @@ const ORCPT_MAX = 500;
 const XTEXT = /^(?:[!-*,-<>-~]|\+[0-9A-F]{2})*$/;
 /** RFC 6533 §3's utf-8-addr-xtext and -unitext: no "+", "=" or bare "\", `\x{HEX}` escapes, UTF-8 beyond ASCII. */
 const UTF8_ADDR = /^(?:[!-*,-<>-[\]-~]|[^\x00-\x7f]|\\x\{[0-9A-Fa-f]{1,6}\})+$/;
-const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 
 export function isXtext(value: string): boolean { return XTEXT.test(value); }
 
@@ -53,20 +49,21 @@ const unsupported = (name: string): Reply => ({ code: 555, text: `5.5.4 Unsuppor
 const badEnvid = (): Reply => ({ code: 501, text: `5.5.4 ENVID must be 1 to ${ENVID_MAX} printable ASCII characters in xtext (RFC 3461)` });
 const badOrcpt = (): Reply => ({ code: 501, text: '5.5.4 ORCPT must be addr-type;xtext (RFC 3461)' });
 
+/** The encoding here; what the decoded value says, as the queue entry will keep it (core/queue/dsn-params.ts). */
 function envidOk(raw: string | undefined): boolean {
-  if (!raw || !isXtext(raw)) return false;
-  const decoded = decodeXtext(raw);
-  return decoded.length <= ENVID_MAX && PRINTABLE_ASCII.test(decoded);
+  return !!raw && isXtext(raw) && envidAllowed(decodeXtext(raw));
 }
 
-/** The encoding only: what the address says is checked after decoding (core/queue/dsn-params.ts). */
+/**
+ * The encoding here; what the decoded address says, as the queue entry will keep it (core/queue/dsn-params.ts). A
+ * utf-8 address's escapes are not xtext: what it says is judged when the session reads it (parseRcptDsn).
+ */
 function orcptOk(raw: string | undefined): boolean {
   const m = raw === undefined ? null : /^([A-Za-z0-9][A-Za-z0-9-]*);(.+)$/.exec(raw);
   if (!m) return false;
-  if (m[1].toLowerCase() === 'utf-8') return UTF8_ADDR.test(m[2]);
-  if (!isXtext(m[2])) return false;
-  const decoded = decodeXtext(m[2]);
-  return decoded.length <= ORCPT_MAX && PRINTABLE_ASCII.test(decoded);
+  const type = m[1].toLowerCase();
+  if (type === 'utf-8') return UTF8_ADDR.test(m[2]);
+  return isXtext(m[2]) && orcptAddress(type, decodeXtext(m[2])) !== undefined;
 }
 
 /**
