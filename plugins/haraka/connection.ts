@@ -1,6 +1,7 @@
 // Haraka's `connection` object, kept in step with Mailmoat's session; the class is named Connection because plugins check.
 import { randomUUID } from 'node:crypto';
 import { constants, haraka, type Any } from './cjs.ts';
+import { watchDiscardNote } from './discard.ts';
 import { addLogMethods, SINK, type LogSink } from './log.ts';
 import { harakaServer } from './server.ts';
 import { runHook } from './runner.ts';
@@ -14,6 +15,22 @@ export interface ConnectionInit {
   local: { ip: string; port: number; host: string };
   relaying: boolean;
   tls: boolean;
+}
+
+/**
+ * A result a plugin records after the connection's disconnect hooks ran (a timer that outlived the client) judges a
+ * client nobody judges any more, and may be false: early_talker's connect_init pause ends after the front door has
+ * already refused an early talker, and then records `pass` for it. Such results are dropped, with a debug line.
+ */
+function ignoreLateResults(results: Any, ended: () => boolean): void {
+  for (const method of ['add', 'incr', 'push'] as const) {
+    const own = results[method].bind(results);
+    results[method] = (plugin: Any, obj: Any) => {
+      if (!ended()) return own(plugin, obj);
+      results.conn?.logdebug?.('result recorded after the connection ended: ignored', { plugin: plugin?.name ?? String(plugin) });
+      return undefined;
+    };
+  }
 }
 
 export class Connection {
@@ -31,7 +48,9 @@ export class Connection {
     this.tls = { enabled: init.tls, advertised: false, verified: false, cipher: {} };
     this.proxy = { allowed: false, ip: null, type: null, timer: null };
     this.notes = new Notes();
+    watchDiscardNote(this.notes, this);
     this.results = new ResultStore(this);
+    ignoreLateResults(this.results, () => this.state >= STATE.DISCONNECTED);
     this.transaction = null;
     this._relaying = init.relaying;
     this.capabilities = null;
@@ -156,6 +175,7 @@ export class Connection {
       const { Transaction, ResultStore } = haraka();
       this.transaction = new Transaction(this.tran_uuid(), folderOf(this).config?.get('connection.ini') ?? {});
       this.transaction.results = new ResultStore(this);
+      watchDiscardNote(this.transaction.notes, this);
       cb?.();
     };
     const pending = this.reset_transaction();

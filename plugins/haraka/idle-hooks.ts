@@ -1,5 +1,7 @@
 // Haraka hooks a plugin registered that the shim never runs (outbound delivery, queueing, log and http ones):
 // a plugin whose work lies there does nothing in a gateway, and the admin should hear so at start, not find out later.
+// queue/discard's hooks are the exception: the shim runs them for their decision (discard.ts).
+import { isDiscardHook } from './discard.ts';
 import type { HookRegistry } from './registry.ts';
 import { HOOK_MAP } from './session.ts';
 
@@ -16,6 +18,7 @@ export function idleHooks(registry: HookRegistry): Map<string, string[]> {
   for (const [hook, entries] of registry.hooks) {
     if (RUN_HOOKS.has(hook) || NOT_IN_HARAKA_EITHER.has(hook)) continue;
     for (const e of entries) {
+      if (isDiscardHook(registry, hook, e)) continue;
       const list = out.get(e.plugin) ?? [];
       if (!list.includes(hook)) list.push(hook);
       out.set(e.plugin, list);
@@ -28,7 +31,7 @@ export function idleHooks(registry: HookRegistry): Map<string, string[]> {
 /** Whether the plugin registered any hook the shim runs. */
 export function runsSomething(registry: HookRegistry, plugin: string): boolean {
   for (const [hook, entries] of registry.hooks) {
-    if (RUN_HOOKS.has(hook) && entries.some((e) => e.plugin === plugin)) return true;
+    if (entries.some((e) => e.plugin === plugin && (RUN_HOOKS.has(hook) || isDiscardHook(registry, hook, e)))) return true;
   }
   return false;
 }

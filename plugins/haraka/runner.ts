@@ -30,7 +30,7 @@ function gone(obj: Any): boolean {
  * Calls one plugin method with a `next` callback and resolves with its first answer.
  * A second call is logged and ignored; the plugin's timeout answers DENYSOFT; a synchronous throw answers CONT.
  */
-function callPlugin(plugin: Any, method: string, hook: string, obj: Any, params: Any): Promise<HookResult> {
+export function callPlugin(plugin: Any, method: string, hook: string, obj: Any, params: Any): Promise<HookResult> {
   return new Promise((resolve) => {
     let answered = false;
     let timedOut = false;

@@ -1,7 +1,8 @@
 // Mailmoat's hooks driving Haraka's: the one table of which Haraka hooks run in which Mailmoat hook, and each phase.
-import { outcome, type HookContext, type HookHandlers, type HookName, type Outcome } from '../../core/index.ts';
+import { finalActionOutcome, outcome, type HookContext, type HookHandlers, type HookName, type Outcome } from '../../core/index.ts';
 import { constants, haraka, type Any } from './cjs.ts';
 import { Connection } from './connection.ts';
+import { discardAsked } from './discard.ts';
 import { recordFindings, type FindingOptions } from './findings.ts';
 import type { LoadedFolder } from './loader.ts';
 import { SINK, type LogSink } from './log.ts';
@@ -40,13 +41,6 @@ export interface SessionOptions extends FindingOptions {
 const CONN = 'harakaConnection';
 /** The login the shim put in `notes.auth_user`, so that it can take it back out. */
 const AUTH_GIVEN = 'harakaAuthUser';
-/**
- * Recipients a rcpt plugin marked with `transaction.notes.discard` (aliases' `drop`). Haraka acts on the flag only in
- * queue/discard, a queue hook the shim never runs, so the mark would be lost; each becomes a discardRecipient in data,
- * for that recipient alone rather than Haraka's whole message.
- */
-const DROPPED = 'harakaDropped';
-
 function format(a: Any): string {
   return a?.format ? a.format() : '';
 }
@@ -212,9 +206,6 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       for (const [k, v] of Object.entries(ctx.rcpt!.params)) params[k.toUpperCase()] = v === true ? null : v;
       const before = txn.rcpt_to.length;
       txn.rcpt_to.push(rcpt);
-      // The flag is per transaction in Haraka; taken off for this run, it tells which recipient a plugin dropped.
-      const priorDiscard = txn.notes.discard;
-      delete txn.notes.discard;
       let r = await run('rcpt', conn, [rcpt, params]);
       if (r.retval === constants.cont && conn.relaying) r = { ...r, retval: constants.ok };
       let o = toOutcome('rcpt', r, format(rcpt));
@@ -226,12 +217,9 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       txn.rcpt_count[action]++;
       conn.rcpt_count[action]++;
       txn.results.push({ name: 'rcpt_to' }, { recipient: { address: rcpt.address, action } });
-      const dropped = Boolean(txn.notes.discard);
-      if (!dropped && priorDiscard !== undefined) txn.notes.discard = priorDiscard;
       // CONT without relaying: Haraka would answer 550; Mailmoat's own relay rules decide instead.
       if (o && o.action !== 'accept') { txn.rcpt_to.splice(before); return o; }
-      if (dropped) ((ctx.state[DROPPED] ??= []) as string[]).push(ctx.rcpt!.address);
-      else redirectIfRewritten(ctx, txn, before, rcpt);
+      redirectIfRewritten(ctx, txn, before, rcpt);
       return o;
     },
 
@@ -268,8 +256,12 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
         return o;
       }
       applyHeaderEdits(txn, ctx);
-      for (const address of (ctx.state[DROPPED] ?? []) as string[]) {
-        if (ctx.recipients.some((a) => a.address.toLowerCase() === address.toLowerCase())) ctx.discardRecipient(address, 'haraka rcpt hook set transaction.notes.discard');
+      // Haraka's queue step, where queue/discard (or aliases, which inherits it) drops the whole message on a note
+      // set earlier (aliases' `drop` in rcpt): the client still hears 250, and no recipient gets the message.
+      const discard = await discardAsked(registry, conn);
+      if (discard) {
+        ctx.log.info('haraka plugin asked to discard the message', { haraka_plugin: discard.plugin, via: discard.via });
+        return finalActionOutcome(ctx, { kind: 'discard', text: discard.via }, `haraka plugin ${discard.plugin}`);
       }
       return undefined;
     },

@@ -1,5 +1,6 @@
 // haraka-plugin-aliases from npm, unchanged, in the real gateway: its rewrite of transaction.rcpt_to in the rcpt hook
-// becomes a core redirect, so the smarthost gets what the alias says and the client sees its own recipient accepted.
+// becomes a core redirect, so the smarthost gets what the alias says and the client sees its own recipient accepted;
+// its drop discards the whole message through queue/discard's hook, which the shim runs for that decision.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,6 +16,7 @@ const ALIASES = {
   team: { action: 'alias', to: ['alice@example.test', 'bob@partner.example', 'carol@example.test'] },
   'info@example.test': { action: 'alias', to: 'helpdesk' },
   'void@example.test': { action: 'drop' },
+  'partner@example.test': { action: 'alias', to: 'eve@partner.example' },
 };
 
 describe('haraka shim: haraka-plugin-aliases', function () {
@@ -96,15 +98,20 @@ describe('haraka shim: haraka-plugin-aliases', function () {
     assert.ok(!gw.logs.some((l) => l.msg === 'recipient redirected' && l.to === 'dave@example.test'));
   });
 
-  it('a drop: the recipient is answered 250 like any other and the message goes only to the others', async () => {
-    // aliases' drop only sets transaction.notes.discard and says CONT; Haraka discards on that flag in queue/discard.
+  // aliases' drop sets transaction.notes.discard and says CONT; queue/discard, which aliases inherits, then drops the
+  // whole message at Haraka's queue step, while the client hears 250 for it (the plugin's "pretend we delivered").
+  it('a drop: every RCPT and the message get 250, and no recipient gets the message, as in Haraka', async () => {
     const r = await send(['void@example.test', 'dave@example.test']);
     assert.deepEqual(r.rcpt.map((x) => x.code), [250, 250]);
     assert.equal(r.data?.code, 250, r.data?.text);
-    const [m] = await gw.sink.waitFor(1);
-    assert.deepEqual(m.rcptTo, ['dave@example.test']);
+    await gw.gateway.runtime.delivery.idle();
+    assert.equal(gw.sink.messages.length, 0);
     const qid = /queued as (\S+)/.exec(r.data!.text)![1];
-    assert.ok(gw.logs.some((l) => l.msg === 'recipient discarded' && l.qid === qid && l.rcpt === 'void@example.test'));
+    const asked = gw.logs.find((l) => l.msg === 'haraka plugin asked to discard the message' && l.qid === qid);
+    assert.deepEqual([asked?.haraka_plugin, asked?.via], ['aliases', 'transaction.notes.discard']);
+    const dropped = gw.logs.filter((l) => l.msg === 'recipient discarded' && l.qid === qid);
+    assert.deepEqual(dropped.map((l) => l.rcpt).sort(), ['dave@example.test', 'void@example.test']);
+    assert.ok(dropped.every((l) => l.reason === 'haraka plugin aliases: transaction.notes.discard'), JSON.stringify(dropped));
   });
 
   it('a drop of the only recipient: accepted, and nothing reaches the smarthost', async () => {
@@ -113,5 +120,36 @@ describe('haraka shim: haraka-plugin-aliases', function () {
     assert.equal(r.data?.code, 250, r.data?.text);
     await gw.gateway.runtime.delivery.idle();
     assert.equal(gw.sink.messages.length, 0);
+  });
+
+  it('the discard ends with its transaction: the next message of the same connection is delivered', async () => {
+    const d = await SmtpDialog.connect(gw.port);
+    await d.hello({ helo: 'mail.example.org' });
+    for (const to of ['void@example.test', 'dave@example.test']) {
+      assert.equal((await d.cmd('MAIL FROM:<someone@example.org>')).code, 250);
+      assert.equal((await d.cmd(`RCPT TO:<${to}>`)).code, 250);
+      const r = await d.data(message({ from: 'someone@example.org', to }));
+      assert.equal(r.code, 250, r.text);
+    }
+    await d.quit();
+    const [m] = await gw.sink.waitFor(1);
+    await gw.gateway.runtime.delivery.idle();
+    assert.equal(gw.sink.messages.length, 1);
+    assert.deepEqual(m.rcptTo, ['dave@example.test']);
+  });
+
+  it('a drop beside an alias outside the local domains is delivered to all, as queue/discard skips queue.wants=outbound', async () => {
+    // aliases sets queue.wants=outbound when an alias (its first target) leads to another domain, and queue/discard
+    // leaves such a message to the queue plugin that wants it.
+    const r = await send(['void@example.test', 'partner@example.test']);
+    assert.deepEqual(r.rcpt.map((x) => x.code), [250, 250]);
+    assert.equal(r.data?.code, 250, r.data?.text);
+    const [m] = await gw.sink.waitFor(1);
+    assert.deepEqual(m.rcptTo, ['void@example.test', 'eve@partner.example']);
+  });
+
+  it('aliases\' inherited queue hooks are not reported as idle at start: the shim runs queue/discard\'s', () => {
+    assert.ok(gw.logs.some((l) => l.msg === 'haraka plugins loaded'));
+    assert.ok(!gw.logs.some((l) => /haraka plugin aliases/.test(String(l.msg)) && /never run/.test(String(l.msg))), 'no idle-hook line for aliases');
   });
 });

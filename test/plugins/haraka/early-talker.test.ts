@@ -9,17 +9,27 @@ import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 import { holdUntilExit } from '../../helpers/leftovers.ts';
 import { until } from '../../core/queue/send.ts';
 import { IP, message } from './setup.ts';
+import { harakaServer } from '../../../plugins/haraka/server.ts';
 
-/** A plain plugin that shows early_talker's result on the relayed message. */
+const PAUSE_MS = 600;
+
+/** A plain plugin that shows early_talker's result on the relayed message, and keeps it for each connection. */
 const SHOW_RESULT = `
 exports.hook_data_post = function (next, connection) {
   const r = connection.results.get('early_talker');
   connection.transaction.add_header('X-Test-Early-Talker', 'pass=' + ((r && r.pass) || []).join(',') + '; fail=' + ((r && r.fail) || []).join(','));
   next();
 };
+// What early_talker holds for each connection once its pause is surely over, the connection's end included.
+exports.hook_disconnect = function (next, connection) {
+  setTimeout(() => {
+    const r = connection.results.get('early_talker');
+    (server.notes.earlyTalkerSeen = server.notes.earlyTalkerSeen || []).push({ ip: connection.remote.ip, result: r ? JSON.parse(JSON.stringify(r)) : null });
+  }, ${PAUSE_MS + 400});
+  next();
+};
 `;
 
-const PAUSE_MS = 600;
 
 describe('haraka shim with early_talker from npm', function () {
   this.timeout(20_000);
@@ -78,9 +88,15 @@ describe('haraka shim with early_talker from npm', function () {
     assert.equal((await d.read()).code, 220);
     assert.equal((await d.cmd('EHLO proxy.example.org')).code, 250);
     // XCLIENT and EHLO in one write: the EHLO arrives while early_talker holds the new greeting.
-    const replies = [await d.cmd(`XCLIENT ADDR=${IP.clean} NAME=mail.example.org\r\nEHLO mail.example.org`)];
+    const replies = [await d.cmd(`XCLIENT ADDR=${IP.grey} NAME=mail.example.org\r\nEHLO mail.example.org`)];
     replies.push(await d.read().catch((e) => ({ code: 0, lines: [], text: String(e) })));
     assert.ok(replies.some((r) => /talk too soon/i.test(r.text)), replies.map((r) => `${r.code} ${r.text}`).join(' | '));
     await until(() => d.closed, 3000, 'close after early talk');
+    // The front door closed the connection before early_talker's pause ended: the plugin then found
+    // connection.early_talker false (the shim cannot know why the client went) and recorded `pass`. That late result
+    // is dropped, so the early talker is left with no early_talker result at all rather than a false pass.
+    const seen = () => ((harakaServer().notes.earlyTalkerSeen ?? []) as Array<{ ip: string; result: unknown }>).find((e) => e.ip === IP.grey);
+    await until(() => seen() !== undefined, 5000, 'the disconnect plugin\'s late look at the results');
+    assert.equal(seen()!.result, null, `early_talker's result for the early talker: ${JSON.stringify(seen()!.result)}`);
   });
 });
