@@ -1,11 +1,13 @@
 // What smtp-server lacks, added once on its connection class: connect/HELO/capabilities/DATA-start hooks, hooks for
-// NOOP/VRFY/RSET/QUIT and unknown verbs, CIDR-trusted proxies (XCLIENT only, no XFORWARD), a rejecting state after a
-// refused connect, AUTH hidden before TLS, and our own enhanced status codes.
+// NOOP/VRFY/RSET/QUIT and unknown verbs, CIDR-trusted proxies (XCLIENT only, no XFORWARD; checked as the client when
+// they name none), a rejecting state after a refused connect, AUTH hidden before TLS, and our own enhanced status codes.
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
 import type { CommandHookName } from '../hooks/hook-names.ts';
 
 export type CommandReply = { code: number; text: string | string[]; close?: boolean };
+/** What the connect checks decided: greet (go on), or refuse for the session (reject) or with a close. */
+export type GreetingDecision = { kind: 'greet' } | { kind: 'reject' | 'close'; code: number; text: string | string[] };
 
 /** What a listener's adapter provides to the patched methods (stored on the SMTPServer as `_mailmoat`). */
 export interface ConnectionHooks {
@@ -13,7 +15,9 @@ export interface ConnectionHooks {
   /** Least milliseconds between the connection and the greeting (talk before it is early talk). */
   greetingDelay(): number;
   /** Runs connect-time policy and hooks; returns the greeting decision. */
-  onGreeting(conn: RawConnection): Promise<{ kind: 'greet' } | { kind: 'reject' | 'close'; code: number; text: string | string[] }>;
+  onGreeting(conn: RawConnection): Promise<GreetingDecision>;
+  /** The connect checks a trusted proxy's greeting put off, if `verb` makes the session its own; else undefined. */
+  connectChecksDue(conn: RawConnection, verb: string): Promise<GreetingDecision> | undefined;
   onHelo(conn: RawConnection, hostname: string, verb: 'HELO' | 'EHLO'): Promise<{ code: number; text: string | string[]; close?: boolean } | undefined>;
   onDataStart(conn: RawConnection): Promise<{ code: number; text: string | string[]; close?: boolean } | undefined>;
   /** Whether some plugin has the hook; asked synchronously, so a hook nobody has costs no promise and no lookup. */
@@ -141,9 +145,24 @@ export function applySmtpServerPatches(): void {
 
   // Every command of a refused client gets the refusal, as Postfix does with a delayed reject.
   const origOnCommand = proto._onCommand as Handler;
-  proto._onCommand = function (this: RawConnection, command: Buffer, callback: () => void) {
+  proto._onCommand = function onCommand(this: RawConnection, command: Buffer, callback: () => void) {
     const h = hooksOf(this);
     const name = (command || '').toString().split(' ')[0].toUpperCase();
+    // A trusted proxy that goes on without XCLIENT is checked now, as its own client; a refusal then answers this
+    // command as it answers every later one, through the rejecting state below. Pending, so a stop waits for it.
+    const due = h && this._ready && isCommand(this, command) ? h.connectChecksDue(this, name) : undefined;
+    if (due) {
+      this._handlerPending = true;
+      due.then((d) => {
+        this._handlerPending = false;
+        if (d.kind !== 'close') return onCommand.call(this, command, callback);
+        answer(this, { code: d.code, text: d.text, close: true }, callback, false);
+      }, () => {
+        this._handlerPending = false;
+        answer(this, { code: 421, text: '4.3.0 Temporary local problem', close: true }, callback, false);
+      });
+      return;
+    }
     const r = h && this._ready ? h.rejectingReply(this, name) : undefined;
     if (r) {
       this.send(r.code, r.text);
@@ -234,12 +253,16 @@ function failed(conn: RawConnection, callback: () => void): void {
   callback?.();
 }
 
+/** A line smtp-server takes as a command of the client's (not a continuation, nor what it refuses unread). */
+function isCommand(conn: RawConnection, command: Buffer): boolean {
+  if (conn._nextHandler || conn._upgrading || (conn._server as { _closeTimeout?: unknown })._closeTimeout) return false;
+  return !HTTP_REQUEST.test(command.toString());
+}
+
 /** A verb smtp-server would answer with its 500 (no handler, not a queued continuation, not an HTTP probe). */
 function isUnrecognized(conn: RawConnection, name: string, command: Buffer): boolean {
-  if (conn._nextHandler || conn._upgrading || (conn._server as { _closeTimeout?: unknown })._closeTimeout) return false;
-  if (conn._server.options.lmtp) return false;
-  if (conn._isSupported(name) && conn._getHandler(name)) return false;
-  return !HTTP_REQUEST.test(command.toString());
+  if (!isCommand(conn, command) || conn._server.options.lmtp) return false;
+  return !(conn._isSupported(name) && conn._getHandler(name));
 }
 
 /**

@@ -2,7 +2,8 @@
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Address, ListenerKind } from '../hooks/context.ts';
 import { isBlockedRecipient, type Runtime } from '../runtime.ts';
-import type { CommandReply, ConnectionHooks, RawConnection } from './patches.ts';
+import type { CommandReply, ConnectionHooks, GreetingDecision, RawConnection } from './patches.ts';
+import { actsAsClient } from './proxy-own-checks.ts';
 import type { CommandHookName } from '../hooks/hook-names.ts';
 import { chainHooks, commandReply, parseCommand } from './command-hooks.ts';
 import { Transaction, type SessionState } from '../hooks/transaction.ts';
@@ -52,6 +53,8 @@ export class SessionHandler implements ConnectionHooks {
   readonly listener: ListenerKind;
   private readonly sessions = new Map<string, SessionState>();
   private readonly txs = new Map<string, Transaction>();
+  /** Sessions of a trusted proxy whose connect checks its greeting put off (onGreeting). */
+  private readonly checksOwed = new Set<string>();
 
   constructor(rt: Runtime, listener: ListenerKind) {
     this.rt = rt;
@@ -95,6 +98,7 @@ export class SessionHandler implements ConnectionHooks {
     if (!st) return;
     this.sessions.delete(session.id);
     this.txs.delete(session.id);
+    this.checksOwed.delete(session.id);
     this.rt.connections.close(this.socketIp(st));
     if (chainHooks(this.rt.plugins).has('disconnect')) {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
@@ -113,7 +117,7 @@ export class SessionHandler implements ConnectionHooks {
     st.allowlisted = p.allow.has(ip);
   }
 
-  async onGreeting(conn: RawConnection): Promise<{ kind: 'greet' } | { kind: 'reject' | 'close'; code: number; text: string | string[] }> {
+  async onGreeting(conn: RawConnection): Promise<GreetingDecision> {
     const st = this.sessions.get(conn.id);
     if (!st) return { kind: 'greet' };
     st.closeConnection = () => conn.close();
@@ -126,12 +130,32 @@ export class SessionHandler implements ConnectionHooks {
     st.user = typeof user === 'string' && user ? user : undefined;
     this.refreshIdentity(st, conn);
     st.rejected = undefined;
-    const log = this.log(st.id);
-    // A trusted proxy that is about to name the real client with XCLIENT is not itself checked.
+    // A trusted proxy that is about to name the real client with XCLIENT is not checked yet: the checks judge the
+    // client it names, or the proxy itself if it goes on without naming one (connectChecksDue).
     if (conn._xClient.size === 0 && this.isTrustedProxy(conn._originalRemoteAddress) && conn._server.options.useXClient) {
+      this.checksOwed.add(st.id);
       return { kind: 'greet' };
     }
-    log.info('connect', { ip: st.remote.ip, port: st.remote.port, listener: this.listener, tls: st.tls });
+    this.checksOwed.delete(st.id);
+    return this.connectChecks(st);
+  }
+
+  /**
+   * The connect checks a trusted proxy's greeting put off, when its session goes on without XCLIENT at `verb`
+   * (proxy-own-checks.ts): they run once, for the proxy's own address, with the outcomes they have at connect.
+   * Undefined when nothing is owed.
+   */
+  connectChecksDue(conn: RawConnection, verb: string): Promise<GreetingDecision> | undefined {
+    const st = this.sessions.get(conn.id);
+    if (!st || !this.checksOwed.has(st.id) || !actsAsClient(verb)) return undefined;
+    this.checksOwed.delete(st.id);
+    return this.connectChecks(st, verb);
+  }
+
+  /** access.deny_ips, the limits on a client XCLIENT named, and the connect hooks, for the session's client. */
+  private async connectChecks(st: SessionState, deferredTo?: string): Promise<GreetingDecision> {
+    const log = this.log(st.id);
+    log.info('connect', { ip: st.remote.ip, port: st.remote.port, listener: this.listener, tls: st.tls, ...(deferredTo ? { checked_at: deferredTo } : {}) });
     // A client named by XCLIENT was not counted (nor checked) under its own address when the proxy connected: a block
     // that limits.error_block put on it would otherwise never apply behind a proxy.
     const blocked = st.remote.ip !== this.socketIp(st) ? this.rt.connections.blockedNow(st.remote.ip) : undefined;
@@ -162,6 +186,7 @@ export class SessionHandler implements ConnectionHooks {
     if (o.action === 'continue' || o.action === 'accept') return { kind: 'greet' };
     // A greeting may only be 220, 554 or 421 (RFC 5321 §3.1, §4.2): a plugin's 451 or 550 keeps its enhanced code
     // and text under the code a client understands there, and a temporary refusal always ends the connection.
+    // The same codes when the checks were put off to a later command, so a proxy hears what a client would.
     const given = replyFor('connect', o);
     const reply = { code: given.code >= 500 ? 554 : 421, text: given.text };
     log.info('connect refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
@@ -193,12 +218,12 @@ export class SessionHandler implements ConnectionHooks {
     return this.countError(st) ? { code: 421, text: '4.7.0 Too many errors, closing connection', close: true } : st.rejected;
   }
 
-  /** Counts a refused command or recipient; past the limit the client is dropped (and optionally blocked). */
   /** Refuses a command with `err`, counted like every refusal: past limits.max_errors the client is dropped instead. */
   private refuseCounted(st: SessionState, err: Error, cb: Cb): void {
     cb(this.countError(st) ? smtpError(421, '4.7.0', 'Too many errors, closing connection') : err);
   }
 
+  /** Counts a refused command or recipient; past the limit the client is dropped (and optionally blocked). */
   private countError(st: SessionState): boolean {
     st.errors++;
     const lim = this.rt.config.limits;
