@@ -5,7 +5,7 @@ import { LearnedTokens } from '../../plugins/bayes/engine/learned-tokens.ts';
 import { SeenMessages } from '../../plugins/bayes/engine/seen-messages.ts';
 import { runPasses, type PassesResult } from '../../plugins/bayes/engine/passes.ts';
 import type { TokenizerOptions } from '../../plugins/bayes/engine/tokenizer.ts';
-import { listSources, readMessages, type MailSource, type SkippedFile } from './mail-folders.ts';
+import { readMessages, type MailSource, type SkippedFile } from './mail-folders.ts';
 import { Progress } from './progress.ts';
 
 /** What was learned, and the passes that ran after learning (`reinforced`, `linear`, `byteGrams`), each timed. */
@@ -44,12 +44,17 @@ function* labelled(spamSources: MailSource[], hamSources: MailSource[], bar: Pro
   }
 }
 
-/** Learns every message under `spamDir` and `hamDir` into a new dictionary. */
-export function trainFolders(spamDir: string | Buffer, hamDir: string | Buffer, o: TrainOptions = {}): TrainResult {
+/** The message files of the spam and ham folders, as `listSources` found them, and what it passed over. */
+export interface ListedFolders { spam: MailSource[]; ham: MailSource[]; skipped: SkippedFile[] }
+
+/**
+ * Learns every message of the listed folders into a new dictionary. They are listed by the caller, which checks the
+ * listing (no place reached from both) before learning: the folders are walked once, and what was checked is what is
+ * learned. Files that give no message are added to `folders.skipped`.
+ */
+export function trainFolders(folders: ListedFolders, o: TrainOptions = {}): TrainResult {
   const filter = new BayesFilter(new Dictionary(), o.tokenizer);
-  const skipped: SkippedFile[] = [];
-  const spamSources = listSources(spamDir, skipped);
-  const hamSources = listSources(hamDir, skipped);
+  const { spam: spamSources, ham: hamSources, skipped } = folders;
   const t0 = performance.now();
   let spam = 0;
   let ham = 0;

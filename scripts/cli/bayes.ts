@@ -7,15 +7,14 @@ import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { DEFAULT_SCORING, tokenProbability, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
 import { loadDictionary, removeHeldFilesSync, saveDictionary, updateDictionary, withLock, writeFileAtomic } from '../../plugins/bayes/engine/persist.ts';
-import { deserialize, formatOf, serialize, type DictFormat, type Malformed, type ReadReport } from '../../plugins/bayes/engine/formats.ts';
-import { utf16Mark } from '../../plugins/bayes/engine/tab-file.ts';
+import { deserialize, formatIn, formatOf, serialize, type DictFormat, type Malformed, type ReadReport } from '../../plugins/bayes/engine/formats.ts';
 import { prune } from '../../plugins/bayes/engine/prune.ts';
 import { DEFAULT_REINFORCE } from '../../plugins/bayes/engine/reinforce.ts';
 import { PREFIX_BYTES } from '../../plugins/bayes/engine/byte-grams.ts';
 import { requestReload } from '../../plugins/bayes/reload-request.ts';
 import { DEFAULT_BANDS } from '../../plugins/bayes/config.ts';
 import { describeSkipped, listSources, readMessages, sharedPlace, type ReachedPlaces, type SkippedFile } from '../bayes/mail-folders.ts';
-import { trainFolders } from '../bayes/train.ts';
+import { trainFolders, type ListedFolders } from '../bayes/train.ts';
 import { Progress } from '../bayes/progress.ts';
 
 const USAGE = `usage: moat bayes <command> [options]
@@ -184,8 +183,7 @@ async function readDictionary(file: string, report?: ReadReport): Promise<Dictio
 async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<void> {
   const [dict, spamDir, hamDir] = pos;
   // Folders are opened by their bytes, which a name that is not UTF-8 needs; messages name them by the strings.
-  const [spamPath, hamPath] = [fileSystemPath(spamDir), fileSystemPath(hamDir)];
-  checkFolders(spamPath, hamPath);
+  const folders = listFolders(fileSystemPath(spamDir), fileSystemPath(hamDir));
   checkWritable(dict);
   const reinforcing = !o['no-reinforce'];
   // MailEnable's XML holds counts alone: fitting models it cannot keep would be time thrown away.
@@ -197,7 +195,7 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   // fails the merge before the long run rather than after it.
   const current = cmd === 'merge' && fs.existsSync(dict) ? await readDictionary(dict) : undefined;
   const background = reinforcing || linear || byteGrams ? current : undefined;
-  const r = trainFolders(spamPath, hamPath, {
+  const r = trainFolders(folders, {
     tokenizer: { bigrams: !o['no-bigrams'], processHtml: !o['no-html'] },
     showProgress: o.json ? false : undefined,
     reinforce: reinforcing,
@@ -250,10 +248,10 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
 }
 
 /**
- * Both folders must exist, and neither may hold the other: ham under the spam folder (or the reverse) would be
- * learned as both.
+ * The message files of both folders, each listed once for both the checks and the learning. Both folders must exist,
+ * and neither may hold the other: ham under the spam folder (or the reverse) would be learned as both.
  */
-function checkFolders(spamDir: string | Buffer, hamDir: string | Buffer): void {
+function listFolders(spamDir: string | Buffer, hamDir: string | Buffer): ListedFolders {
   for (const d of [spamDir, hamDir]) if (!fs.existsSync(d)) throw new Error(`${d.toString()} does not exist`);
   // Compared as bytes (latin1 keeps each byte as one character), so names that are not UTF-8 never look alike.
   const [spam, ham] = [fs.realpathSync.native(spamDir, 'latin1'), fs.realpathSync.native(hamDir, 'latin1')];
@@ -261,13 +259,13 @@ function checkFolders(spamDir: string | Buffer, hamDir: string | Buffer): void {
   const shown = (p: string) => Buffer.from(p, 'latin1').toString();
   if (spam === ham) throw new UsageError(`SPAMDIR and HAMDIR are the same folder (${shown(spam)})`);
   if (within(spam, ham) || within(ham, spam)) throw new UsageError(`SPAMDIR and HAMDIR must not hold one another (${shown(spam)}, ${shown(ham)}): its messages would be learned as both`);
-  // The same through symbolic links below them: `ham/x -> ../spam/y` taught spam as ham. Listing costs little next
-  // to learning (readdir with types; a stat and a realpath per link only).
+  // The same through symbolic links below them: `ham/x -> ../spam/y` taught spam as ham.
   const [spamReached, hamReached]: ReachedPlaces[] = [{ folders: new Set(), files: new Set() }, { folders: new Set(), files: new Set() }];
-  listSources(spamDir, [], spamReached);
-  listSources(hamDir, [], hamReached);
+  const skipped: SkippedFile[] = [];
+  const listed = { spam: listSources(spamDir, skipped, spamReached), ham: listSources(hamDir, skipped, hamReached), skipped };
   const both = sharedPlace(spamReached, hamReached);
   if (both !== undefined) throw new UsageError(`SPAMDIR and HAMDIR both reach ${shown(both)} (through a symbolic link): its messages would be learned as both`);
+  return listed;
 }
 
 /** Fails before a long run, not after it, when DICT could not be written: a folder, or a place without write access. */
@@ -483,17 +481,6 @@ async function exportCmd(pos: string[], o: Opts): Promise<void> {
 function sameFile(a: string, b: string): boolean {
   const [x, y] = [fs.statSync(a, { throwIfNoEntry: false }), fs.statSync(b, { throwIfNoEntry: false })];
   return !!x && !!y && x.dev === y.dev && x.ino === y.ino;
-}
-
-/**
- * The format a dictionary file's bytes are in: XML when its first character (after a byte order mark and white
- * space, in UTF-16 too) is `<`, else TAB, whose first line is two numbers.
- */
-function formatIn(data: Buffer): DictFormat {
-  const head = data.subarray(0, 256);
-  const utf16 = utf16Mark(head) ?? (head[0] === 0x3c && head[1] === 0 ? 'utf-16le' : head[0] === 0 && head[1] === 0x3c ? 'utf-16be' : undefined);
-  const text = utf16 ? new TextDecoder(utf16).decode(head) : head.toString('latin1');
-  return /^(?:\ufeff|\u00ef\u00bb\u00bf)?\s*</.test(text) ? 'xml' : 'tab';
 }
 
 async function importCmd(pos: string[], o: Opts): Promise<void> {

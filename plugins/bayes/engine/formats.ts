@@ -13,6 +13,29 @@ export function formatOf(path: string): DictFormat {
   return path.toLowerCase().endsWith('.xml') ? 'xml' : 'tab';
 }
 
+/**
+ * The UTF-16 a dictionary file's bytes are in: a byte order mark's, else the one its first character is written in
+ * when that is `<` as two bytes (an XML file without a mark); undefined for a file that is not UTF-16.
+ */
+export function utf16Of(data: Uint8Array): 'utf-16le' | 'utf-16be' | undefined {
+  const marked = utf16Mark(data);
+  if (marked) return marked;
+  if (data[0] === 0x3c && data[1] === 0) return 'utf-16le';
+  if (data[0] === 0 && data[1] === 0x3c) return 'utf-16be';
+  return undefined;
+}
+
+/**
+ * The format a dictionary file's bytes are in, whatever its name: XML when its first character (after a byte order
+ * mark and white space, in UTF-16 too) is `<`, else TAB, whose first line is two numbers.
+ */
+export function formatIn(data: Uint8Array): DictFormat {
+  const head = data.subarray(0, 256);
+  const utf16 = utf16Of(head);
+  const text = utf16 ? new TextDecoder(utf16).decode(head) : Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('latin1');
+  return /^(?:\ufeff|\u00ef\u00bb\u00bf)?\s*</.test(text) ? 'xml' : 'tab';
+}
+
 /** Tokens never hold whitespace; a foreign dictionary's token that does is made safe rather than dropped. */
 function safeToken(t: string): string {
   return /[\t\r\n]/.test(t) ? t.replace(/[\t\r\n]+/g, '_') : t;
@@ -87,16 +110,13 @@ function encodingNamed(label: string): string {
 }
 
 /**
- * The encoding of an XML file's bytes: a byte order mark's, else UTF-16 when the bytes begin with `<` as two
- * bytes, else what the declaration names (`<?xml version="1.0" encoding="ISO-8859-1"?>`), else UTF-8. A
+ * The encoding of an XML file's bytes: UTF-16 when `utf16Of` finds it, else what the declaration names (`<?xml version="1.0" encoding="ISO-8859-1"?>`), else UTF-8. A
  * declaration of UTF-16 that could be read as ASCII is wrong (the file is not UTF-16), and UTF-8 is taken instead.
  */
 function xmlEncoding(data: Uint8Array): string {
-  const utf16 = utf16Mark(data);
+  const utf16 = utf16Of(data);
   if (utf16) return utf16;
   if (hasUtf8Mark(data)) return 'utf-8';
-  if (data[0] === 0x3c && data[1] === 0) return 'utf-16le';
-  if (data[0] === 0 && data[1] === 0x3c) return 'utf-16be';
   const head = Buffer.from(data.buffer, data.byteOffset, Math.min(data.byteLength, 256)).toString('latin1');
   const declared = /^\s*<\?xml\b[^>]*?\bencoding\s*=\s*["']([^"']*)["']/.exec(head);
   const encoding = declared ? encodingNamed(declared[1].trim()) : 'utf-8';

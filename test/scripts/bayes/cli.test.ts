@@ -254,6 +254,29 @@ describe('moat bayes', function () {
     assert.deepEqual([lj.tokens, lj.encoding, lj.malformed.count], [2, 'windows-1252', 0]);
   });
 
+  it('import tells UTF-16 XML from UTF-16 TAB by the bytes, with or without a byte order mark, whatever the name', () => {
+    const xml = '<?xml version="1.0" encoding="UTF-16"?>\r\n<ELEMENTS><ENTRIES W="3" B="4"><E W="1" B="0">café</E><E W="0" B="2">€uro</E></ENTRIES></ELEMENTS>\r\n';
+    const tab = '4\t3\r\ncafé\t0\t1\r\n€uro\t2\t0\r\n';
+    const le = (text: string) => Buffer.from(text, 'utf16le');
+    const be = (text: string) => Buffer.from(text, 'utf16le').swap16();
+    const files: Array<[string, Buffer, string]> = [
+      ['xml-le-mark', le(`\ufeff${xml}`), 'UTF-16LE'], ['xml-be-mark', be(`\ufeff${xml}`), 'UTF-16BE'],
+      // MailEnable's own XML may come without a mark: its first `<` as two bytes says which UTF-16 it is.
+      ['xml-le', le(xml), 'UTF-16LE'], ['xml-be', be(xml), 'UTF-16BE'],
+      ['tab-le-mark', le(`\ufeff${tab}`), 'UTF-16LE'], ['tab-be-mark', be(`\ufeff${tab}`), 'UTF-16BE'],
+    ];
+    for (const [name, bytes, encoding] of files) {
+      const file = path.join(dir, `${name}.dat`);
+      fs.writeFileSync(file, bytes);
+      const copy = path.join(dir, `${name}-copy.tab`);
+      const r = moat('import', copy, file, '--format', name.slice(0, 3));
+      assert.equal(r.code, 0, `${name}: ${r.err}`);
+      assert.match(r.out, new RegExp(`imported 2 tokens .*\\(4 spam, 3 ham messages\\); read as ${encoding}, not UTF-8$`, 'm'), name);
+      const j = JSON.parse(moat('stats', copy, '--json').out);
+      assert.deepEqual([j.messages, j.tokens], [{ spam: 4, ham: 3 }, 2], name);
+    }
+  });
+
   it('refuses numeric options that are no numbers or out of range (64), and score on a folder', () => {
     for (const args of [['verify', dict, dir, '--cutoff', 'abc'], ['verify', dict, dir, '--cutoff', '2'], ['prune', dict, '--min-count', '1.5'], ['prune', dict, '--neutral', '0.7'], ['prune', dict, '--neutral', '0.5'], ['prune', dict, '--max-tokens=-1']]) {
       const r = moat(...args);
