@@ -1,5 +1,6 @@
 // Who is never greylisted: listed IPs and networks, recipient and sender domains, and findings of earlier checks.
 import { CidrList, type Finding, type SessionView } from '../../core/index.ts';
+import { isBroadSpfPass } from '../spf/broad.ts';
 import type { GreylistConfig } from './config.ts';
 
 /** `example.org` matches that domain; `.example.org` matches its subdomains. */
@@ -15,14 +16,6 @@ export function domainList(entries: readonly string[]): (domain: string) => bool
     const d = domain.toLowerCase();
     return exact.has(d) || suffixes.some((s) => d.endsWith(s));
   };
-}
-
-/**
- * An SPF pass the spf plugin marked `broad=yes` (plugins/spf/README.md): the domain authorises (nearly) every address,
- * as `+all` does, so the pass says nothing about this client and a spammer's own domain would earn it at will.
- */
-export function isBroadSpfPass(f: Finding): boolean {
-  return / broad=yes(?: |$)/.test(f.detail ?? '');
 }
 
 /** Symbol patterns: exact names, or a prefix when the pattern ends in `*`. */

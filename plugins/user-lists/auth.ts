@@ -3,9 +3,9 @@
 // through ctx.findings.
 import { getDomain } from 'tldts';
 import type { Finding } from '../../core/index.ts';
+import { isBroadSpfPass } from '../spf/broad.ts';
 
 const SPF_DETAIL = /^pass identity=mailfrom domain=(\S+)/;
-const BROAD_PASS = / broad=yes(?: |$)/;
 const DMARC_FROM = /(?:^| )from=(\S+)/;
 const DKIM_DOMAIN = /(?:^|, )d=(\S+) s=/g;
 
@@ -30,7 +30,7 @@ export function authFacts(findings: readonly Finding[]): AuthFacts {
     if (f.plugin === 'spf' && !f.symbol.startsWith('SPF_HELO_') && !f.symbol.startsWith('SPF_GUESS_')) {
       facts.spfRan = true;
       // A pass any host would get (`+all`, or a range of a sizeable share of the Internet) proves nothing of the sender.
-      const m = f.symbol === 'SPF_PASS' && !BROAD_PASS.test(f.detail ?? '') ? SPF_DETAIL.exec(f.detail ?? '') : null;
+      const m = f.symbol === 'SPF_PASS' && !isBroadSpfPass(f) ? SPF_DETAIL.exec(f.detail ?? '') : null;
       facts.spfPass = m ? bare(m[1]) : (facts.spfPass ?? '');
     }
     if (f.plugin !== 'dmarc') continue;

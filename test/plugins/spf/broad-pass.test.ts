@@ -6,6 +6,7 @@ import plugin from '../../../plugins/spf/index.ts';
 import { validate } from '../../../core/config/schema.ts';
 import { zoneResolver } from '../../../scripts/spf/zone-resolver.ts';
 import { fakeContext } from './fake-context.ts';
+import { isBroadSpfPass } from '../../../plugins/spf/broad.ts';
 
 const resolver = zoneResolver({
   'plusall.test': [{ TXT: 'v=spf1 +all' }],
@@ -60,5 +61,17 @@ describe('spf broad pass', () => {
     const [real] = await run('203.0.113.5', 'x@own.test');
     assert.equal(real.score, -1);
     assert.equal(real.detail, 'pass identity=mailfrom domain=own.test ip=203.0.113.5 mechanism=ip4:203.0.113.0/24');
+    // What the greylist and user-lists plugins read back is what this plugin wrote.
+    assert.equal(isBroadSpfPass(broad), true);
+    assert.equal(isBroadSpfPass(real), false);
+  });
+
+  it('isBroadSpfPass reads the mark as a word of the detail, wherever it stands, and nothing like it', () => {
+    const pass = (detail?: string) => isBroadSpfPass({ symbol: 'SPF_PASS', score: 0, plugin: 'spf', detail });
+    assert.equal(pass('pass identity=helo domain=a.test ip=192.0.2.1 mechanism=all broad=yes guess=pass'), true);
+    assert.equal(pass('pass identity=mailfrom domain=a.test ip=192.0.2.1 mechanism=+all broad=yes'), true);
+    for (const detail of [undefined, '', 'pass identity=mailfrom domain=a.test ip=192.0.2.1 mechanism=+all broad=yesterday', 'pass identity=mailfrom domain=a.test ip=192.0.2.1 xbroad=yes']) {
+      assert.equal(pass(detail), false, String(detail));
+    }
   });
 });
