@@ -22,8 +22,26 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 const heldFiles = new Set<string>();
 
+/**
+ * Locks being taken: the lock path and the temporary file being linked to it. A signal can arrive after the link
+ * made the lock but before this thread heard so; the lock is then ours if it is the same file (inode) as our
+ * temporary one. The pid in it would not say so: the CLI's threads share one.
+ */
+const pendingLocks = new Map<string, string>();
+
+function isSameFileSync(a: string, b: string): boolean {
+  try {
+    const [x, y] = [fs.statSync(a), fs.statSync(b)];
+    return x.ino === y.ino && x.dev === y.dev;
+  } catch {
+    return false;
+  }
+}
+
 /** Removes every lock and temporary file this thread holds, at once: for a signal handler about to exit. */
 export function removeHeldFilesSync(): string[] {
+  for (const [lockPath, tmp] of pendingLocks) if (isSameFileSync(lockPath, tmp)) heldFiles.add(lockPath);
+  pendingLocks.clear();
   const removed = [...heldFiles];
   for (const f of removed) {
     try { fs.rmSync(f, { force: true }); } catch { /* going away anyway: the next writer judges what is left */ }
@@ -58,6 +76,7 @@ async function tryLock(lockPath: string): Promise<boolean> {
     // Inside the try: on a full disk the write fails after creating the file, and a gateway retrying its flush
     // every interval would otherwise leave one more such file each time.
     await fsp.writeFile(tmp, `${process.pid}\n${new Date().toISOString()}\n`);
+    pendingLocks.set(lockPath, tmp);
     await fsp.link(tmp, lockPath);
     heldFiles.add(lockPath);
     return true;
@@ -65,6 +84,7 @@ async function tryLock(lockPath: string): Promise<boolean> {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
   } finally {
+    pendingLocks.delete(lockPath);
     await fsp.rm(tmp, { force: true });
     heldFiles.delete(tmp);
   }

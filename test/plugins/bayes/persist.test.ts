@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Dictionary } from '../../../plugins/bayes/engine/dictionary.ts';
-import { loadDictionary, saveDictionary, updateDictionary, withLock, writeFileAtomic } from '../../../plugins/bayes/engine/persist.ts';
+import { loadDictionary, removeHeldFilesSync, saveDictionary, updateDictionary, withLock, writeFileAtomic } from '../../../plugins/bayes/engine/persist.ts';
 import { LiveDictionary } from '../../../plugins/bayes/live-dictionary.ts';
 import { ByteGramModel } from '../../../plugins/bayes/engine/byte-grams.ts';
 
@@ -94,6 +94,27 @@ describe('bayes dictionary files', () => {
     const got = await withLock(f, async () => 'ran', { timeoutMs: 2000 });
     assert.equal(got, 'ran');
     assert.equal(fs.existsSync(f + '.lock'), false);
+  });
+
+  it('a signal handler removes a lock whose link was made but not yet heard of (Ctrl-C at that moment)', async () => {
+    const file = path.join(dir, 'd.tab');
+    const lockPath = `${file}.lock`;
+    let release!: () => void;
+    const held = withLock(file, () => new Promise<void>((r) => { release = r; }));
+    // Between event-loop turns, block until the link has made the lock: its callback cannot have run yet, which is
+    // where a signal handler may find the lock made but the writer not knowing it holds it.
+    let seen = false;
+    for (let turn = 0; turn < 400 && !seen; turn++) {
+      await new Promise((r) => setImmediate(r));
+      const until = Date.now() + 20;
+      while (!seen && Date.now() < until) seen = fs.existsSync(lockPath);
+    }
+    assert.ok(seen, 'the lock was made');
+    const removed = removeHeldFilesSync();
+    assert.equal(fs.existsSync(lockPath), false, `the lock is gone (removed: ${removed.join(', ')})`);
+    await new Promise((r) => setTimeout(r, 20));
+    release?.();
+    await held;
   });
 
   it('waits for a live lock and gives up after its timeout', async () => {
