@@ -7,13 +7,12 @@ import path from 'node:path';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { Redis } from 'ioredis';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
-import { startRedis, type RedisHandle } from '../../helpers/redis.ts';
-import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { loadDictionary, saveDictionary } from '../../../plugins/bayes/engine/persist.ts';
 import { withRecipientScore } from '../../../plugins/bayes/engine/recipient-score.ts';
 import { run as bayesCli } from '../../../scripts/cli/bayes.ts';
 import { message, trainedFilter } from './fixtures.ts';
+import { fromOutside, useRedisPair } from './gateway-beds.ts';
 
 const SALES_WORDS = ['invoice', 'quote', 'pricing', 'discount', 'order', 'shipment', 'pallet', 'freight'];
 
@@ -33,16 +32,8 @@ function salesFilter(n: number): BayesFilter {
 
 /** One SMTP transaction from an outside client that must be accepted: `raw` to each of `rcpts`. */
 async function deliver(port: number, raw: string, rcpts: string[]): Promise<void> {
-  const c = await SmtpDialog.connect(port);
-  try {
-    assert.equal((await c.hello({ xclient: { addr: '203.0.113.9', name: 'client.sender.test' } })).code, 250);
-    assert.equal((await c.cmd('MAIL FROM:<someone@sender.test>')).code, 250);
-    for (const to of rcpts) assert.equal((await c.cmd(`RCPT TO:<${to}>`)).code, 250);
-    const r = await c.data(raw);
-    assert.equal(r.code, 250, r.text);
-  } finally {
-    await c.quit();
-  }
+  const r = await fromOutside(port, raw, rcpts, { from: 'someone@sender.test', name: 'client.sender.test' });
+  assert.equal(r.code, 250, r.text);
 }
 
 describe('bayes recipient dictionaries: the mean of two logits', () => {
@@ -181,41 +172,22 @@ describe('bayes recipient dictionaries end to end', function () {
 
 describe('bayes recipient dictionaries shared through Redis', function () {
   this.timeout(30_000);
-  let dir: string;
-  let redis: RedisHandle;
-  let smarthost: Smarthost;
-  const gws: TestGateway[] = [];
-
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-rcpt-redis-'));
-    redis = await startRedis();
-    smarthost = await startSmarthost();
-    for (const name of ['a', 'b']) {
-      const shared = path.join(dir, `${name}-shared.tab`);
-      const sales = path.join(dir, `${name}-sales.tab`);
-      await saveDictionary(shared, trainedFilter().dict);
-      await saveDictionary(sales, salesFilter(20).dict);
-      gws.push(await startGateway({
-        config: {
-          smarthost: `smtp://127.0.0.1:${smarthost.port}`,
-          domains: ['example.com', 'sales.example.com'],
-          state: { backend: 'redis', redis: { url: redis.url, prefix: 'bayes-rcpt:' } },
-          plugins: [{
-            name: 'bayes', dictionary: shared, seed: 'none', min_learned: 10, sync_interval: '100ms', balance: false,
-            ham_addresses: ['archive@sales.example.com'],
-            // Each gateway has its own file: the name, not the file, is what they share counts under.
-            recipient_dictionaries: [{ recipients: ['@sales.example.com'], dictionary: sales, name: 'sales' }],
-          }],
-        },
-      }));
-    }
+  const pair = useRedisPair('bayes-rcpt-redis', 'bayes-rcpt:', async (name, dir) => {
+    const shared = path.join(dir, `${name}-shared.tab`);
+    const sales = path.join(dir, `${name}-sales.tab`);
+    await saveDictionary(shared, trainedFilter().dict);
+    await saveDictionary(sales, salesFilter(20).dict);
+    return {
+      domains: ['example.com', 'sales.example.com'],
+      plugins: [{
+        name: 'bayes', dictionary: shared, seed: 'none', min_learned: 10, sync_interval: '100ms', balance: false,
+        ham_addresses: ['archive@sales.example.com'],
+        // Each gateway has its own file: the name, not the file, is what they share counts under.
+        recipient_dictionaries: [{ recipients: ['@sales.example.com'], dictionary: sales, name: 'sales' }],
+      }],
+    };
   });
-  after(async () => {
-    for (const g of gws) await g.stop();
-    await smarthost?.stop();
-    await redis?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { gws } = pair;
 
   /** Sends `raw` to `rcpt` through `gw`; returns the bayes finding's detail from that gateway's log. */
   async function detailAt(gw: TestGateway, subject: string, rcpt: string): Promise<string> {
@@ -241,7 +213,7 @@ describe('bayes recipient dictionaries shared through Redis', function () {
       after = await detailAt(b, `rr-after-${i}`, 'sales@sales.example.com');
     }
     assert.ok(part(after, 'sales') < 0.5 && part(after, 'shared') < 0.5, `b learned from a in both dictionaries: ${after}`);
-    const client = new Redis(redis.url);
+    const client = new Redis(pair.redis.url);
     try {
       const keys = await client.keys('bayes-rcpt:bayes-log:*seq');
       assert.deepEqual(keys.sort(), ['bayes-rcpt:bayes-log:default.sales:seq', 'bayes-rcpt:bayes-log:default:seq']);

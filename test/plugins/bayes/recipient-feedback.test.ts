@@ -3,19 +3,17 @@
 // gateway's certificate, and the dictionary files read after the stop flushed them. This file is also a plugin whose
 // feedback fails or hangs: the gateway imports it by its own URL, the module mocha loaded.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import { definePlugin, s } from '../../../core/index.ts';
-import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
-import { loadTicketKey, signRecipientTicket, signTicket } from '../../../core/quarantine/ticket.ts';
+import type { RelayingGateway } from '../../helpers/gateway.ts';
 import { ControlClient } from '../../../core/control/client.ts';
 import { socketPath } from '../../../core/control/protocol.ts';
 import { FEEDBACK_WAIT_MS } from '../../../core/quarantine/http-handlers.ts';
 import { loadDictionary } from '../../../plugins/bayes/engine/persist.ts';
 import { configSchema } from '../../../plugins/bayes/config.ts';
-import { askForm } from '../../core/quarantine/https-form.ts';
+import { useQuarantinePages } from './gateway-beds.ts';
 import type { LogFields } from '../../../core/log/types.ts';
 
 /** Feedback that goes wrong: `throw` fails at once, `hang` takes ten seconds. */
@@ -53,19 +51,14 @@ describe('bayes learn_from_recipients option', () => {
 
 describe('bayes learns from recipients\' judgements on the quarantine pages', function () {
   this.timeout(60_000);
-  let g: RelayingGateway | undefined;
+  const bed = useQuarantinePages();
   let dir: string;
-  let ca: Buffer;
-  let port: number;
   const annFile = () => path.join(dir, 'ann.tab');
   const sharedFile = () => path.join(dir, 'shared.tab');
 
   async function start(mode: Mode, before: Record<string, unknown>[] = []): Promise<RelayingGateway> {
     dir = mkdtempSync(path.join(os.tmpdir(), 'bayes-feedback-'));
-    g = await startRelayingGateway({ config: {
-      domains: ['example.com'],
-      http: { listen: ['127.0.0.1:0'], tls: true },
-      quarantine_digest: { link_base: 'https://mail.example.com/' },
+    return bed.start({
       plugins: [
         ...before,
         { name: 'user-lists' },
@@ -75,29 +68,14 @@ describe('bayes learns from recipients\' judgements on the quarantine pages', fu
         },
         { name: 'rules', rules: [{ name: 'hold', when: { subject: '^hold-me' }, actions: [{ quarantine: 'held for review' }] }] },
       ],
-    } });
-    port = g.gateway.admin!.addresses[0].port;
-    ca = readFileSync(path.join(g.dataDir, 'tls', 'self-signed.crt'));
-    return g;
+    });
   }
-  afterEach(async () => { await g?.stop(); g = undefined; });
 
-  async function hold(to: string, n: number): Promise<string> {
-    const t = nodemailer.createTransport({ host: '127.0.0.1', port: g!.port, secure: false, ignoreTLS: true });
-    try {
-      const info = await t.sendMail({ from: `"Shop" <offers${n}@shop.example>`, to, subject: `hold-me ${n}`, text: `Our spring catalogue number ${n}: garden chairs, lanterns and seeds.` });
-      return /queued as (\S+)/.exec(info.response)![1];
-    } finally { t.close(); }
-  }
-  const key = () => loadTicketKey(g!.dataDir);
-  const issued: string[] = [];
-  const keep = (t: string) => { issued.push(t); return t; };
-  const messageTicket = (id: string, address: string) => keep(signTicket(key(), { id, address, expires: Date.now() + 3_600_000 }));
-  const mineTicket = (address: string) => keep(signRecipientTicket(key(), { address, expires: Date.now() + 3_600_000 }));
-  const releaseLink = (id: string, address: string) => askForm(port, ca, 'POST', '/quarantine/release', { t: messageTicket(id, address) });
-  const onPage = (address: string, id: string, what: string) => askForm(port, ca, 'POST', '/quarantine/mine', { t: mineTicket(address), id, do: what });
+  const hold = (to: string, n: number): Promise<string> =>
+    bed.send(to, { from: `"Shop" <offers${n}@shop.example>`, subject: `hold-me ${n}`, text: `Our spring catalogue number ${n}: garden chairs, lanterns and seeds.` });
+  const { releaseLink, onPage, tickets: issued } = bed;
   /** The bayes plugin's lesson lines about one message. */
-  const lessons = (qid: string): LogFields[] => g!.logs.filter((l) => l.plugin === 'bayes' && l.qid === qid && /^bayes (not )?learned$/.test(String(l.msg)));
+  const lessons = (qid: string): LogFields[] => bed.gateway.logs.filter((l) => l.plugin === 'bayes' && l.qid === qid && /^bayes (not )?learned$/.test(String(l.msg)));
   /** Counts in a dictionary file once the gateway stopped and flushed it; a file never written learned nothing. */
   async function counts(file: string): Promise<{ nspam: number; nham: number }> {
     try { const d = await loadDictionary(file); return { nspam: d.nspam, nham: d.nham }; } catch (e) {
@@ -106,8 +84,7 @@ describe('bayes learns from recipients\' judgements on the quarantine pages', fu
     }
   }
   async function stopAndCount(): Promise<{ ann: { nspam: number; nham: number }; shared: { nspam: number; nham: number } }> {
-    await g!.stop();
-    g = undefined;
+    await bed.stop();
     return { ann: await counts(annFile()), shared: await counts(sharedFile()) };
   }
 
@@ -136,12 +113,12 @@ describe('bayes learns from recipients\' judgements on the quarantine pages', fu
     assert.equal((await onPage('bob@example.com', bobs, 'release')).status, 200);
     assert.deepEqual(lessons(bobs).map((l) => [l.msg, l.reason]), [['bayes not learned', 'the recipient has no recipient dictionary (learn_from_recipients: own)']]);
 
-    const control = new ControlClient(socketPath(g!.dataDir));
+    const control = new ControlClient(socketPath(bed.gateway.dataDir));
     assert.equal(await control.releaseForRecipient(adminOne, 'ann@example.com'), 'done');
     assert.equal(await control.release(adminAll), 'done');
     await new Promise((res) => setTimeout(res, 200));
     assert.deepEqual([...lessons(adminOne), ...lessons(adminAll)], [], 'an administrator\'s release is no recipient\'s judgement');
-    assert.ok(issued.length >= 4 && issued.every((t) => g!.logs.every((l) => !JSON.stringify(l).includes(t))), 'no ticket in the log');
+    assert.ok(issued.length >= 4 && issued.every((t) => bed.gateway.logs.every((l) => !JSON.stringify(l).includes(t))), 'no ticket in the log');
 
     assert.deepEqual(await stopAndCount(), { ann: { nspam: 1, nham: 1 }, shared: { nspam: 0, nham: 0 } });
   });
@@ -167,7 +144,7 @@ describe('bayes learns from recipients\' judgements on the quarantine pages', fu
     const id = await hold('ann@example.com', 1);
     assert.equal((await releaseLink(id, 'ann@example.com')).status, 200);
     assert.equal((await onPage('ann@example.com', await hold('ann@example.com', 2), 'block')).status, 200);
-    assert.deepEqual(g!.logs.filter((l) => /^bayes (not )?learned$/.test(String(l.msg))), []);
+    assert.deepEqual(bed.gateway.logs.filter((l) => /^bayes (not )?learned$/.test(String(l.msg))), []);
     assert.deepEqual(await stopAndCount(), { ann: { nspam: 0, nham: 0 }, shared: { nspam: 0, nham: 0 } });
   });
 
@@ -176,9 +153,9 @@ describe('bayes learns from recipients\' judgements on the quarantine pages', fu
     const id = await hold('ann@example.com', 1);
     const r = await releaseLink(id, 'ann@example.com');
     assert.equal(r.status, 200, r.body);
-    assert.ok(g!.logs.some((l) => l.msg === 'plugin feedback failed' && l.plugin === 'feedback-fixture' && l.qid === id && l.error === 'feedback fixture fails on purpose'));
+    assert.ok(bed.gateway.logs.some((l) => l.msg === 'plugin feedback failed' && l.plugin === 'feedback-fixture' && l.qid === id && l.error === 'feedback fixture fails on purpose'));
     assert.deepEqual(lessons(id).map((l) => l.msg), ['bayes learned'], 'the other plugins still learn');
-    await g!.stop();
+    await bed.stop();
 
     await start('own', [{ name: 'feedback-fixture', module: import.meta.filename, mode: 'hang' }]);
     const slow = await hold('ann@example.com', 2);

@@ -8,14 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import { definePlugin, s, type RecipientFeedback } from '../../../core/index.ts';
-import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
-import { loadTicketKey, signRecipientTicket, signTicket } from '../../../core/quarantine/ticket.ts';
+import type { RelayingGateway } from '../../helpers/gateway.ts';
 import { loadDictionary } from '../../../plugins/bayes/engine/persist.ts';
 import { Dictionary } from '../../../plugins/bayes/engine/dictionary.ts';
 import { tokenize, DEFAULT_TOKENIZER } from '../../../plugins/bayes/engine/tokenizer.ts';
-import { askForm } from '../../core/quarantine/https-form.ts';
+import { useQuarantinePages } from './gateway-beds.ts';
 import type { LogFields } from '../../../core/log/types.ts';
 
 const heard: RecipientFeedback[] = [];
@@ -40,20 +38,15 @@ function learnedAlone(raw: Buffer, spam: boolean) {
 
 describe('bayes forgets an earlier lesson of a message its recipient judges otherwise', function () {
   this.timeout(60_000);
-  let g: RelayingGateway | undefined;
+  const bed = useQuarantinePages();
   let dir: string;
-  let ca: Buffer;
-  let port: number;
   const annFile = () => path.join(dir, 'ann.tab');
   const sharedFile = () => path.join(dir, 'shared.tab');
 
-  async function start(dataDir?: string): Promise<RelayingGateway> {
-    g = await startRelayingGateway({ ...(dataDir ? { dataDir } : {}), config: {
-      domains: ['example.com'],
+  function start(dataDir?: string): Promise<RelayingGateway> {
+    return bed.start({
       // A score sure enough to learn from, held rather than refused, so that its recipient can judge it.
       scores: { reject: null },
-      http: { listen: ['127.0.0.1:0'], tls: true },
-      quarantine_digest: { link_base: 'https://mail.example.com/' },
       plugins: [
         { name: 'feedback-keeper', module: import.meta.filename },
         { name: 'user-lists' },
@@ -67,34 +60,22 @@ describe('bayes forgets an earlier lesson of a message its recipient judges othe
           { name: 'hammy', when: { subject: '^minutes' }, actions: [{ score: -5 }, { quarantine: 'held for review' }] },
         ] },
       ],
-    } });
-    port = g.gateway.admin!.addresses[0].port;
-    ca = readFileSync(path.join(g.dataDir, 'tls', 'self-signed.crt'));
-    return g;
+    }, dataDir);
   }
   beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'bayes-relearn-')); heard.length = 0; });
-  afterEach(async () => { await g?.stop(); g = undefined; });
 
-  async function send(to: string[], subject: string): Promise<string> {
-    const t = nodemailer.createTransport({ host: '127.0.0.1', port: g!.port, secure: false, ignoreTLS: true });
-    try {
-      const info = await t.sendMail({ from: '"Shop" <offers@shop.example>', to, subject, text: `${subject}: garden chairs, lanterns and seeds, at prices you will not see again.` });
-      return /queued as (\S+)/.exec(info.response)![1];
-    } finally { t.close(); }
-  }
-  const key = () => loadTicketKey(g!.dataDir);
-  const releaseLink = (id: string, address: string) => askForm(port, ca, 'POST', '/quarantine/release', { t: signTicket(key(), { id, address, expires: Date.now() + 3_600_000 }) });
-  const onPage = (address: string, id: string, what: string) => askForm(port, ca, 'POST', '/quarantine/mine', { t: signRecipientTicket(key(), { address, expires: Date.now() + 3_600_000 }), id, do: what });
+  const send = (to: string[], subject: string): Promise<string> =>
+    bed.send(to, { from: '"Shop" <offers@shop.example>', subject, text: `${subject}: garden chairs, lanterns and seeds, at prices you will not see again.` });
+  const { releaseLink, onPage } = bed;
   /** The bayes plugin's lesson lines about one message: what, which class, into which dictionary. */
-  const lessons = (qid: string) => g!.logs
+  const lessons = (qid: string) => bed.gateway.logs
     .filter((l: LogFields) => l.plugin === 'bayes' && l.qid === qid && /^bayes (not learned|learned|forgot|relearned|could not)/.test(String(l.msg)))
     .map((l) => [l.msg, l.class, l.recipients ?? 'shared', ...(l.reason ? [l.reason] : [])]);
   const sorted = <T>(a: T[]) => a.map((x) => JSON.stringify(x)).sort();
   /** The page did what was asked: it answers with the result, or sends the browser to it (Post/Redirect/Get). */
   const done = (r: { status: number; body: string }) => assert.ok(r.status === 200 || r.status === 303, `${r.status}: ${r.body}`);
   async function stopAndRead() {
-    await g!.stop();
-    g = undefined;
+    await bed.stop();
     return { ann: countsOf(await loadDictionary(annFile())), shared: countsOf(await loadDictionary(sharedFile())) };
   }
 
@@ -147,7 +128,7 @@ describe('bayes forgets an earlier lesson of a message its recipient judges othe
     await start(dataDir);
     const id = await send(['ann@example.com'], 'offer before the restart');
     await new Promise((r) => setTimeout(r, 100));
-    await g!.stop();
+    await bed.stop();
     assert.match(readFileSync(`${annFile()}.lessons`, 'utf8'), new RegExp(`^${id}\\ts\\t`, 'm'));
     await start(dataDir);
     done(await releaseLink(id, 'ann@example.com'));

@@ -9,29 +9,21 @@ import { Redis } from 'ioredis';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { startRedis, type RedisHandle } from '../../helpers/redis.ts';
-import { SmtpDialog, type SmtpReply } from '../../helpers/smtp-dialog.ts';
+import type { SmtpReply } from '../../helpers/smtp-dialog.ts';
 import { RedisStore } from '../../../core/store/redis-store.ts';
 import { MemoryStore } from '../../../core/store/memory-store.ts';
 import { loadDictionary, saveDictionary } from '../../../plugins/bayes/engine/persist.ts';
 import { SharedCounts } from '../../../plugins/bayes/shared-counts.ts';
 import { allows } from '../../../plugins/bayes/auto-train.ts';
 import { trainedFilter } from './fixtures.ts';
+import { fromOutside, useRedisPair } from './gateway-beds.ts';
+import type { Dictionary } from '../../../plugins/bayes/engine/dictionary.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const novel = (subject: string) => `Subject: ${subject}\r\nFrom: x@novel.test\r\n\r\nxylophone zeppelin quasar nebula xylophone\r\n`;
 
 /** One SMTP transaction from an outside client; returns the reply to the message. */
-async function attempt(port: number, raw: string, rcpt: string): Promise<SmtpReply> {
-  const c = await SmtpDialog.connect(port);
-  try {
-    assert.equal((await c.hello({ xclient: { addr: '203.0.113.9' } })).code, 250);
-    assert.equal((await c.cmd('MAIL FROM:<x@sender.test>')).code, 250);
-    assert.equal((await c.cmd(`RCPT TO:<${rcpt}>`)).code, 250);
-    return await c.data(raw);
-  } finally {
-    await c.quit();
-  }
-}
+const attempt = (port: number, raw: string, rcpt: string): Promise<SmtpReply> => fromOutside(port, raw, [rcpt]);
 
 async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -43,42 +35,22 @@ async function until(what: string, check: () => boolean, ms = 10_000): Promise<v
 
 describe('bayes counts shared through Redis', function () {
   this.timeout(30_000);
-  let dir: string;
-  let redis: RedisHandle;
-  let smarthost: Smarthost;
-  const gws: TestGateway[] = [];
-
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bayes-shared-'));
-    const filter = trainedFilter();
-    redis = await startRedis();
-    smarthost = await startSmarthost();
-    for (const name of ['a', 'b']) {
-      const dict = path.join(dir, `${name}.tab`);
-      await saveDictionary(dict, filter.dict);
-      gws.push(await startGateway({
-        config: {
-          smarthost: `smtp://127.0.0.1:${smarthost.port}`,
-          state: { backend: 'redis', redis: { url: redis.url, prefix: 'bayes-test:' } },
-          // Relayed, so that the test can read the trap message's verdict header.
-          plugins: [{ name: 'bayes', dictionary: dict, seed: 'none', min_learned: 10, honeypots: ['trap@example.com'], honeypot_delivery: 'relay', sync_interval: '100ms', flush_interval: '100ms' }],
-        },
-      }));
-    }
+  let trained: Dictionary | undefined;
+  const pair = useRedisPair('bayes-shared', 'bayes-test:', async (name, dir) => {
+    const dict = path.join(dir, `${name}.tab`);
+    trained ??= trainedFilter().dict;
+    await saveDictionary(dict, trained);
+    // Relayed, so that the test can read the trap message's verdict header.
+    return { plugins: [{ name: 'bayes', dictionary: dict, seed: 'none', min_learned: 10, honeypots: ['trap@example.com'], honeypot_delivery: 'relay', sync_interval: '100ms', flush_interval: '100ms' }] };
   });
-  after(async () => {
-    for (const g of gws) await g.stop();
-    await smarthost?.stop();
-    await redis?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { gws } = pair;
 
   async function send(gw: TestGateway, raw: string, rcpt: string): Promise<string> {
     const marker = /^Subject: (\S+)/m.exec(raw)![1];
     assert.equal((await attempt(gw.port, raw, rcpt)).code, 250);
     const end = Date.now() + 10_000;
     while (Date.now() < end) {
-      const hit = smarthost.messages.find((m) => m.raw.toString('latin1').includes(marker));
+      const hit = pair.smarthost.messages.find((m) => m.raw.toString('latin1').includes(marker));
       if (hit) return hit.raw.toString('latin1');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -99,7 +71,7 @@ describe('bayes counts shared through Redis', function () {
     }
     assert.ok(p > 0.9, `b learned from a (p=${p})`);
     // Shared learning lives in the store; the dictionary files stay as trained.
-    assert.equal((await loadDictionary(path.join(dir, 'a.tab'))).nspam, 30);
+    assert.equal((await loadDictionary(path.join(pair.dir, 'a.tab'))).nspam, 30);
   });
 });
 

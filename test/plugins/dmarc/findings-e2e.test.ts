@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import type { LogFields } from '../../../core/log/types.ts';
 import { makeKey, message, sign } from './mail-fixtures.ts';
-import { openSession, startAuthGateway, type AuthGateway } from '../spf/e2e-setup.ts';
+import { useDmarcBed } from './auth-bed.ts';
 
 /** The newest `message` log line of a delivery from `from`. */
 function messageLine(logs: LogFields[], from: string): LogFields {
@@ -14,50 +14,37 @@ function messageLine(logs: LogFields[], from: string): LogFields {
 
 describe('dmarc findings end to end', function () {
   this.timeout(20_000);
-  const key = makeKey();
-  let gw: AuthGateway;
-
-  before(async () => {
-    gw = await startAuthGateway({
-      'sender.test': {
-        '@': { TXT: ['v=spf1 ip4:203.0.113.0/24 -all'] },
-        'sel._domainkey': { TXT: [key.dnsRecord] },
-        'slow._domainkey': { TXT: [key.dnsRecord] },
-        'broken._domainkey': { TXT: [key.dnsRecord] },
-        '_dmarc': { TXT: ['v=DMARC1; p=reject'] },
-      },
-      'quar.test': {
-        '@': { TXT: ['v=spf1 -all'] },
-        'slow._domainkey': { TXT: [key.dnsRecord] },
-        '_dmarc': { TXT: ['v=DMARC1; p=quarantine'] },
-      },
-      'envelope.test': { '@': { TXT: ['v=spf1 -all'] } },
-    }, [
-      { name: 'spf' },
-      { name: 'dmarc', enforce: true },
-    ]);
-    await gw.dns.setBehaviour('slow._domainkey.sender.test', { drop: true });
-    await gw.dns.setBehaviour('broken._domainkey.sender.test', { rcode: 'SERVFAIL' });
-    await gw.dns.setBehaviour('slow._domainkey.quar.test', { drop: true });
+  const bed = useDmarcBed((key) => ({
+    'sender.test': {
+      '@': { TXT: ['v=spf1 ip4:203.0.113.0/24 -all'] },
+      'sel._domainkey': { TXT: [key.dnsRecord] },
+      'slow._domainkey': { TXT: [key.dnsRecord] },
+      'broken._domainkey': { TXT: [key.dnsRecord] },
+      '_dmarc': { TXT: ['v=DMARC1; p=reject'] },
+    },
+    'quar.test': {
+      '@': { TXT: ['v=spf1 -all'] },
+      'slow._domainkey': { TXT: [key.dnsRecord] },
+      '_dmarc': { TXT: ['v=DMARC1; p=quarantine'] },
+    },
+    'envelope.test': { '@': { TXT: ['v=spf1 -all'] } },
+  }), [
+    { name: 'spf' },
+    { name: 'dmarc', enforce: true },
+  ], {
+    behaviours: {
+      'slow._domainkey.sender.test': { drop: true },
+      'broken._domainkey.sender.test': { rcode: 'SERVFAIL' },
+      'slow._domainkey.quar.test': { drop: true },
+    },
   });
-
-  after(async () => { await gw?.stop(); });
-
-  async function send(mailFrom: string, raw: Buffer) {
-    const c = await openSession(gw.gw.port, '198.51.100.9', 'client.example.net');
-    try {
-      assert.equal((await c.cmd(`MAIL FROM:<${mailFrom}>`)).code, 250);
-      assert.equal((await c.cmd('RCPT TO:<bob@receiver.test>')).code, 250);
-      return await c.data(raw);
-    } finally {
-      await c.quit();
-    }
-  }
+  const { key } = bed;
+  const send = (mailFrom: string, raw: Buffer) => bed.send(mailFrom, raw);
 
   it('says "no signature" for an unsigned message, with no "undefined" in any detail', async () => {
     const r = await send('a@envelope.test', message({ from: 'a@envelope.test', subject: 'unsigned' }));
     assert.equal(r.code, 250, r.text);
-    const line = messageLine(gw.gw.logs, 'a@envelope.test');
+    const line = messageLine(bed.gw.gw.logs, 'a@envelope.test');
     const details = line.details as string[];
     assert.ok(details.includes('DKIM_NONE: no signature'), details.join(' | '));
     assert.ok(!details.some((d) => d.includes('undefined')), details.join(' | '));
@@ -68,7 +55,7 @@ describe('dmarc findings end to end', function () {
     const r = await send('bounce@sender.test', raw);
     assert.equal(r.code, 451, r.text);
     assert.match(r.text, /^4\.4\.3 DMARC policy of sender\.test could not be checked: the DNS lookup of the DKIM key slow\._domainkey\.sender\.test failed/);
-    const line = messageLine(gw.gw.logs, 'bounce@sender.test');
+    const line = messageLine(bed.gw.gw.logs, 'bounce@sender.test');
     const symbols = line.symbols as string[];
     assert.ok(symbols.includes('DKIM_TEMPERROR(0)'), symbols.join(' '));
     assert.ok(symbols.includes('DMARC_TEMPERROR(0)'), symbols.join(' '));
@@ -81,7 +68,7 @@ describe('dmarc findings end to end', function () {
     assert.match(servfail.text, /broken\._domainkey\.sender\.test failed/);
     const quar = await send('bounce@quar.test', await sign(message({ from: 'alice@quar.test', subject: 'key-quar' }), 'quar.test', 'slow', key));
     assert.equal(quar.code, 451, quar.text);
-    const symbols = messageLine(gw.gw.logs, 'bounce@quar.test').symbols as string[];
+    const symbols = messageLine(bed.gw.gw.logs, 'bounce@quar.test').symbols as string[];
     assert.ok(symbols.includes('DMARC_TEMPERROR(0)') && !symbols.some((s) => s.startsWith('DMARC_FAIL_')), symbols.join(' '));
   });
 
@@ -89,7 +76,7 @@ describe('dmarc findings end to end', function () {
     const raw = await sign(message({ from: 'alice@sender.test', subject: 'bad-sig' }), 'sender.test', 'sel', makeKey());
     const r = await send('forger@envelope.test', raw);
     assert.equal(r.code, 550, r.text);
-    const symbols = messageLine(gw.gw.logs, 'forger@envelope.test').symbols as string[];
+    const symbols = messageLine(bed.gw.gw.logs, 'forger@envelope.test').symbols as string[];
     assert.ok(symbols.includes('DMARC_FAIL_REJECT(6)'), symbols.join(' '));
   });
 });
