@@ -6,15 +6,20 @@ import { listFileIssues, readLists, type AddressList } from './lists.ts';
 import { gatherFacts } from './facts.ts';
 import { RegexThread } from './regex-thread.ts';
 import { runRules } from './evaluate.ts';
+import { clientBlock } from '../../core/net/client-prefix.ts';
 
 async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, AddressList>, thread: RegexThread, ctx: HookContext): Promise<Outcome | void> {
   if (set.rules.length === 0 || !ctx.message) return;
   const facts = await gatherFacts(ctx, set.needsParsed, { maxHeaderLength: cfg.max_header_length, maxBodyLength: cfg.max_body_length });
   // Envelope and header tests first, the body last: at a deadline, the cheap answers are the ones kept.
   const tests = set.regexes.map((r) => ({ id: r.id, inputs: r.inputs(facts) })).sort((a, b) => total(a.inputs) - total(b.inputs));
-  const { results, timedOut, waited } = await thread.run(tests);
-  if (waited) ctx.log.warn('rules: no regex thread was free within max_wait', { max_wait_ms: cfg.max_wait, asked: tests.length });
-  else if (timedOut) ctx.log.warn('rules: regexes did not finish in time', { timeout_ms: cfg.regex_timeout, answered: results.size, asked: tests.length });
+  // By address, an IPv6 client by its /64: a host picks any address of its /64 at will.
+  const client = clientBlock(facts.ip, { v4: 32, v6: 64 });
+  const { results, timedOut, waited, slowClient } = await thread.run(tests, client);
+  // slow_client: it waited behind other senders' mail, a message of its client having run to the deadline lately.
+  const behind = slowClient ? { slow_client: true } : {};
+  if (waited) ctx.log.warn('rules: no regex thread was free within max_wait', { max_wait_ms: cfg.max_wait, asked: tests.length, ...behind });
+  else if (timedOut) ctx.log.warn('rules: regexes did not finish in time', { timeout_ms: cfg.regex_timeout, answered: results.size, asked: tests.length, ...behind });
   const why = waited ? 'no regex thread was free within max_wait' : 'its regexes did not finish in time';
   const skipped: string[] = [];
   const result = runRules(set.rules, { facts, regex: results, lists, timeZone: cfg.time_zone }, {

@@ -5,8 +5,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 export interface RegexSource { id: number; source: string; flags: string }
 export interface RegexJob { job: number; tests: Array<{ id: number; inputs: string[] }> }
-/** One answer per test as soon as it is known, so a deadline keeps what finished; then `done`. */
-export type RegexReply = { job: number; id: number; matched: boolean } | { job: number; done: true };
+/**
+ * `ready` once, when the regexes are compiled (a job's running time is counted from then, not from the thread's
+ * start); then per job one answer per test as soon as it is known, so a deadline keeps what finished, and `done`.
+ */
+export type RegexReply = { ready: true } | { job: number; id: number; matched: boolean } | { job: number; done: true };
 
 const compiled = new Map<number, RegExp>();
 for (const r of (workerData as { regexes: RegexSource[] }).regexes) compiled.set(r.id, new RegExp(r.source, r.flags));
@@ -19,3 +22,4 @@ parentPort!.on('message', (msg: RegexJob) => {
   }
   parentPort!.postMessage({ job: msg.job, done: true } satisfies RegexReply);
 });
+parentPort!.postMessage({ ready: true } satisfies RegexReply);

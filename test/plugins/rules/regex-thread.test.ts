@@ -26,6 +26,33 @@ describe('plugins/rules/regex-thread', function () {
     } finally { await thread.close(); }
   });
 
+  it('serves other clients before a client whose batch ran to its deadline, and that client in one thread at most', async () => {
+    const thread = new RegexThread(regexes, 1_000, 5_000);
+    try {
+      const started = Date.now();
+      // 12 crafted batches of one client: 6 s of both threads in arrival order.
+      const burst = Array.from({ length: 12 }, () => thread.run(hostile, '192.0.2.66'));
+      const first = await thread.run(plain, '198.51.100.1');
+      const firstMs = Date.now() - started;
+      // Queued behind the whole burst in the same instant, it waits only for the two batches already running.
+      assert.equal(first.results.get(1), false);
+      assert.equal(first.slowClient, undefined);
+      assert.ok(firstMs < 2_000, `the first plain batch waited ${firstMs} ms`);
+      // Now the crafted client is known: one thread stays free for everyone else, with no deadline or load to wait for.
+      await new Promise((r) => setTimeout(r, 300));
+      for (let i = 0; i < 3; i++) {
+        const at = Date.now();
+        const again = await thread.run(plain, `198.51.100.${2 + i}`);
+        assert.equal(again.results.get(1), false);
+        assert.ok(Date.now() - at < 500, `a plain batch waited ${Date.now() - at} ms behind the known slow client`);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      const answers = await Promise.all(burst);
+      assert.ok(answers.every((a) => a.timedOut), 'every crafted batch timed out');
+      assert.ok(answers.some((a) => a.slowClient), 'the later crafted batches waited as a slow client');
+    } finally { await thread.close(); }
+  });
+
   it('answers a job that found no free thread within the wait bound at that bound, as waited', async () => {
     const thread = new RegexThread(regexes, 2_000, 200);
     try {
