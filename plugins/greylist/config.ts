@@ -1,5 +1,5 @@
 // Options of the greylist plugin, with their defaults.
-import { ipOrCidr, s, type Infer } from '../../core/index.ts';
+import { ipOrCidr, s, type Infer, type Issue } from '../../core/index.ts';
 
 export const configSchema = s.object({
   delay: s.duration().default(300_000)
@@ -50,13 +50,17 @@ export const MAX_DURATION_MS = 100 * 365 * 86_400_000;
 /**
  * Combinations of durations the schema cannot see that would defer mail forever or keep entries forever:
  * a retry window no longer than the delay lets no retry pass, and a zero window or memory means "no expiry" to the store.
+ * The one judge of them for both `create` (start, reload) and `check` (check-config, doctor), so the two cannot differ.
  */
-export function timingProblems(cfg: Pick<GreylistConfig, 'delay' | 'retry_window' | 'remember'>): string[] {
-  const problems: string[] = [];
+export function timingProblems(cfg: Partial<Pick<GreylistConfig, 'delay' | 'retry_window' | 'remember'>>): Issue[] {
+  const problems: Issue[] = [];
   for (const key of ['delay', 'retry_window', 'remember'] as const) {
-    if (cfg[key] > MAX_DURATION_MS) problems.push(`${key}: at most 36500d`);
+    const v = cfg[key];
+    if (v !== undefined && v > MAX_DURATION_MS) problems.push({ path: key, message: 'at most 36500d' });
   }
-  if (cfg.remember <= 0) problems.push('remember: must be longer than 0');
-  if (cfg.retry_window <= cfg.delay) problems.push('retry_window: must be longer than delay, or no retry could ever pass');
+  if (cfg.remember !== undefined && cfg.remember <= 0) problems.push({ path: 'remember', message: 'must be longer than 0' });
+  if (cfg.retry_window !== undefined && cfg.delay !== undefined && cfg.retry_window <= cfg.delay) {
+    problems.push({ path: 'retry_window', message: 'must be longer than delay, or no retry could ever pass' });
+  }
   return problems;
 }

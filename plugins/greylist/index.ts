@@ -34,9 +34,11 @@ export default definePlugin<GreylistConfig>({
     GREYLIST_SKIPPED: 'Greylisting did not apply (detail: the exemption)',
     GREYLIST_ERROR: 'The state store failed; the recipient was let through (on_store_error: pass)',
   },
+  // check-config asks the same function the start does, so it says OK only for timings the start accepts.
+  check: (cfg) => timingProblems(cfg),
   create(cfg, setup) {
     const problems = timingProblems(cfg);
-    if (problems.length) throw new Error(problems.join('; '));
+    if (problems.length) throw new Error(problems.map((x) => `${x.path}: ${x.message}`).join('; '));
     const exempt = compileExemptions(cfg);
     const greylister = new Greylister(setup.services.store, {
       delay: cfg.delay, retryWindow: cfg.retry_window, remember: cfg.remember, rememberBy: cfg.remember_by,

@@ -1,8 +1,26 @@
 // Options of the rbl plugin (IP blocklists and allowlists looked up in DNS), with their defaults.
-import { ipOrCidr, s, type Infer, findingSymbol } from '../../core/index.ts';
+import net from 'node:net';
+import { ipOrCidr, isListingAnswer, s, type Infer, type Issue, findingSymbol } from '../../core/index.ts';
 
 const action = s.enum(['reject', 'reject_rcpt', 'score'] as const);
 const zoneName = s.string({ pattern: /^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)+$/, patternName: 'a DNS zone such as zen.example.org' });
+
+/**
+ * Why `code`, written as a list's answer, could never equal one (lists answer with an A record in 127.0.0.0/8, and
+ * other answers are ignored): a key such as `127.0.0.2/32` or `2` would leave its symbol, score or action silently unused.
+ */
+export function answerCodeProblem(code: string): string | undefined {
+  if (net.isIPv4(code) && isListingAnswer(code)) return undefined;
+  return `${JSON.stringify(code)} is no answer a list gives, so it would never match: write the address it answers, in 127.0.0.0/8 (not 127.0.0.1, nor one ending in .255), such as 127.0.0.2`;
+}
+
+/** Each key of a `codes` mapping judged by answerCodeProblem. */
+export function checkAnswerCodes(codes: Record<string, unknown>, at: string, issues: Issue[]): void {
+  for (const code of Object.keys(codes)) {
+    const problem = answerCodeProblem(code);
+    if (problem) issues.push({ path: `${at}.${code}`, message: problem });
+  }
+}
 
 const codeSchema = s.object({
   symbol: findingSymbol().optionalValue().describe('Symbol of this answer (default: the zone\'s symbol)'),
@@ -16,7 +34,7 @@ export const blockZoneSchema = s.object({
     .describe('`reject`: refuse at connect (554 5.7.1); `reject_rcpt`: refuse every RCPT (550 5.7.1) so the client learns the recipients; `score`: only record the finding'),
   symbol: findingSymbol().optionalValue().describe('Symbol of a listing (default: `RBL_` + the zone\'s first label, upper case)'),
   score: s.number().default(5).describe('Score of a listing'),
-  codes: s.record(codeSchema).default({})
+  codes: s.checked(s.record(codeSchema), checkAnswerCodes).default({})
     .describe('Answers (`127.0.0.2`, `127.0.0.4`, …) mapped to their own symbol, score and action; other 127.x answers use the zone\'s'),
   text: s.string().default('Client {ip} is listed at {zone}')
     .describe('Reply text of a refusal; `{ip}`, `{zone}`, `{code}` and `{symbol}` are filled in'),
@@ -27,7 +45,10 @@ export const blockZoneSchema = s.object({
 
 export const allowZoneSchema = s.object({
   zone: zoneName.describe('The DNSWL zone'),
-  codes: s.array(s.string()).default([]).describe('Answers that count as listed (empty: any 127.x answer)'),
+  codes: s.array(s.checked(s.string(), (v, at, issues) => {
+    const problem = answerCodeProblem(v);
+    if (problem) issues.push({ path: at, message: problem });
+  })).default([]).describe('Answers that count as listed (empty: any 127.x answer)'),
   symbol: findingSymbol().optionalValue().describe('Symbol of a listing (default: `RBL_ALLOW_` + the zone\'s first label)'),
   score: s.number().default(0).describe('Score of a listing (negative to help the verdict)'),
 });

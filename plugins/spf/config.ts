@@ -1,5 +1,6 @@
 // Options of the spf plugin, with their defaults.
-import { ipOrCidr, s, type Infer } from '../../core/index.ts';
+import { ipOrCidr, s, type Infer, type Issue } from '../../core/index.ts';
+import { parseRecord } from './lib/record.ts';
 
 export const configSchema = s.object({
   check_helo: s.boolean().default(true)
@@ -29,3 +30,22 @@ export const configSchema = s.object({
 });
 
 export type SpfConfig = Infer<typeof configSchema>;
+
+/** The policy text as a record: `v=spf1` is optional in the config, as the evaluation adds it (lib/check-host.ts). */
+function asRecord(text: string): string {
+  return /^v=spf1( |$)/i.test(text) ? text : `v=spf1 ${text}`;
+}
+
+/**
+ * A local or best-guess policy that does not parse, which would otherwise fail unseen on every message: the one judge
+ * of it for both `create` (start, reload) and `check` (check-config, doctor), so the two cannot differ.
+ */
+export function policyProblems(cfg: Partial<Pick<SpfConfig, 'local_policy' | 'best_guess'>>): Issue[] {
+  const problems: Issue[] = [];
+  for (const key of ['local_policy', 'best_guess'] as const) {
+    const text = cfg[key];
+    if (text === undefined) continue;
+    try { parseRecord(asRecord(text)); } catch (err) { problems.push({ path: key, message: (err as Error).message }); }
+  }
+  return problems;
+}

@@ -3,9 +3,8 @@
 // The result also feeds DMARC: the dmarc plugin reads it back from this plugin's finding detail (format in detail.ts),
 // since plugins only see each other through ctx.findings.
 import { CidrList, definePlugin, describeSymbols, outcome, symbolScore, type HookContext, type Outcome } from '../../core/index.ts';
-import { configSchema, type SpfConfig } from './config.ts';
+import { configSchema, policyProblems, type SpfConfig } from './config.ts';
 import { checkHost } from './lib/check-host.ts';
-import { parseRecord } from './lib/record.ts';
 import type { SpfEvaluation, SpfOptions } from './lib/types.ts';
 import { formatDetail } from './detail.ts';
 import { receivedSpf } from './received-spf.ts';
@@ -18,10 +17,6 @@ function replyText(s: string): string {
   return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 400);
 }
 
-function asRecord(text: string): string {
-  return /^v=spf1( |$)/i.test(text) ? text : `v=spf1 ${text}`;
-}
-
 class SpfCheck {
   private readonly cfg: SpfConfig;
   private readonly isLocalIp: (ip: string) => boolean;
@@ -31,10 +26,8 @@ class SpfCheck {
     const localIps = new CidrList(cfg.local_ips);
     this.isLocalIp = (ip) => localIps.has(ip);
     // A broken local or best-guess policy is a config error, found at start rather than on the first message.
-    for (const [key, text] of [['local_policy', cfg.local_policy], ['best_guess', cfg.best_guess]] as const) {
-      if (text === undefined) continue;
-      try { parseRecord(asRecord(text)); } catch (err) { throw new Error(`spf.${key}: ${(err as Error).message}`); }
-    }
+    const problems = policyProblems(cfg);
+    if (problems.length) throw new Error(problems.map((x) => `${x.path}: ${x.message}`).join('; '));
   }
 
   private options(ctx: HookContext, identity: Identity): SpfOptions {
@@ -117,6 +110,8 @@ export default definePlugin({
   description: 'SPF (RFC 7208) for HELO and MAIL FROM: findings, Received-SPF header, optional refusal on fail',
   configSchema,
   symbols: describeSymbols(SYMBOLS),
+  // check-config asks the same function the start does, so it says OK only for policies the start accepts.
+  check: (cfg: SpfConfig) => policyProblems(cfg),
   create(cfg: SpfConfig) {
     const check = new SpfCheck(cfg);
     return {

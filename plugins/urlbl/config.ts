@@ -1,5 +1,6 @@
 // Options of the urlbl plugin (URL host blocklists in DNS: DBL/SURBL-style domain lists and IP lists), with their defaults.
 import { s, type Infer, findingSymbol } from '../../core/index.ts';
+import { checkAnswerCodes } from '../rbl/config.ts';
 
 const action = s.enum(['score', 'reject', 'defang'] as const);
 
@@ -18,7 +19,7 @@ export const zoneSchema = s.object({
     .describe('`score`: record the finding; `reject`: refuse the message (554 5.7.1); `defang`: replace each listed link with the defang text'),
   symbol: findingSymbol().optionalValue().describe('Symbol of a listing (default: `URIBL_` + the zone\'s first label, upper case)'),
   score: s.number().default(5).describe('Score of a listing (once per zone and symbol, however many links)'),
-  codes: s.record(codeSchema).default({}).describe('Answers (`127.0.1.2`, …) mapped to their own symbol, score and action'),
+  codes: s.checked(s.record(codeSchema), checkAnswerCodes).default({}).describe('Answers (`127.0.1.2`, …) mapped to their own symbol, score and action'),
   on_error: s.enum(['tempfail', 'skip'] as const).default('tempfail')
     .describe('The zone times out or fails: `tempfail` (451 4.4.3) or `skip` with a URIBL_*_UNAVAILABLE finding of score 0'),
   bitmask: s.boolean().default(false)
