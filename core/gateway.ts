@@ -390,11 +390,22 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const warnings: string[] = [];
     // A stop gives up a create under way rather than wait out its time limit (RETIRE_AFTER_MS would be too late for systemd).
     try { plugins = await createPlugins(nc.plugins, { ...setup, services: nextServices }, disabled, PROJECT_DIR, { signal: stopping.signal, warnings }); } catch (e) {
-      return refused('config reload refused: a plugin cannot start; the running config is kept', String((e as Error).message), `a plugin cannot start: ${String((e as Error).message)}`);
+      return refused('config reload refused: a plugin cannot start; the running config is kept', String((e as Error).message));
     }
     if (stopped) {
       await closePlugins(plugins, log);
       return { reloaded: false, file, errors: ['the gateway is stopping'] };
+    }
+    // A plugin running now that the new config would leave out for a missing or broken resource would vanish from
+    // every message with a reload that says it succeeded: refused, as a missing rules file is. One that was not
+    // running (disabled before, or new) is disabled as at start.
+    const running = new Set(rt.plugins.map((p) => p.name));
+    const lost = disabled.filter((d) => running.has(d.name))
+      .map((d) => `plugins[${d.index}]: plugin ${d.name} runs now and this config would disable it: ${d.reason}`);
+    if (lost.length) {
+      await closePlugins(plugins, log);
+      log.error('config reload refused: a running plugin would be disabled; the running config is kept', { error: lost });
+      return { reloaded: false, file, errors: lost };
     }
     const nextInUse = new InUse();
     nextInUse.trackChain(plugins);

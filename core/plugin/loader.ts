@@ -1,5 +1,5 @@
 // Finds plugin modules by name, validates each entry's options against the plugin's schema, and creates instances.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Issue } from '../config/schema.ts';
@@ -7,6 +7,8 @@ import { formatDuration } from '../config/units.ts';
 import type { Logger } from '../log/types.ts';
 import type { PluginDefinition, PluginInstance, PluginSetup } from './define.ts';
 import { PluginUnavailableError } from './define.ts';
+import { changedFile, fingerprintCode, type CodeFingerprint } from './code-fingerprint.ts';
+import { recordWarnings } from './create-warnings.ts';
 
 /** The project root (the folder holding core/ and plugins/). */
 export const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -20,21 +22,16 @@ function modulePath(entry: EntryLike, projectDir: string): string {
   return path.join(projectDir, 'plugins', entry.name, 'index.ts');
 }
 
-/** Definitions by module file, with the file's modification time when it was imported. */
-const cache = new Map<string, { def: PluginDefinition<unknown>; mtimeMs: number }>();
-
-function modifiedAt(file: string): number {
-  try { return statSync(file).mtimeMs; } catch { return NaN; }
-}
+/** Definitions by module file, with the content of the plugin's code when it was imported. */
+const cache = new Map<string, { def: PluginDefinition<unknown>; code: CodeFingerprint }>();
 
 /**
- * Whether the entry's module file changed on disk since it was imported. Node keeps an imported module (and every
- * file it imports) for the life of the process, so a reload goes on running the code that was loaded first.
+ * The plugin file whose content changed on disk since the entry's module was imported, if any. Node keeps an imported
+ * module (and every file it imports) for the life of the process, so a reload goes on running the code loaded first.
  */
 export function moduleChangedSinceLoad(entry: EntryLike, projectDir = PROJECT_DIR): string | undefined {
-  const file = modulePath(entry, projectDir);
-  const hit = cache.get(file);
-  return hit && modifiedAt(file) !== hit.mtimeMs ? file : undefined;
+  const hit = cache.get(modulePath(entry, projectDir));
+  return hit ? changedFile(hit.code) : undefined;
 }
 
 /** Imports a plugin's definition (its module's default export). */
@@ -45,7 +42,8 @@ export async function importPlugin(entry: EntryLike, projectDir = PROJECT_DIR): 
   if (!existsSync(file)) {
     throw new Error(entry.module ? `no plugin module at ${file}` : `no plugin named "${entry.name}" (looked for ${file})`);
   }
-  const mtimeMs = modifiedAt(file);
+  // Read before the import, so an edit made while it loads is seen as a change rather than taken for the code loaded.
+  const code = fingerprintCode(file);
   let mod: Record<string, unknown>;
   // A module that throws while it loads (a syntax error, a missing import) says neither its file nor the plugin.
   try { mod = await import(pathToFileURL(file).href); } catch (e) {
@@ -53,7 +51,7 @@ export async function importPlugin(entry: EntryLike, projectDir = PROJECT_DIR): 
   }
   const def = (mod.default ?? mod.plugin) as PluginDefinition<unknown> | undefined;
   if (!def || typeof def.create !== 'function' || !def.configSchema) throw new Error(`${file} does not export a definePlugin(...) as default`);
-  cache.set(file, { def, mtimeMs });
+  cache.set(file, { def, code });
   return def;
 }
 
@@ -167,8 +165,28 @@ async function createInTime<C>(def: PluginDefinition<C>, cfg: C, setup: PluginSe
   }
 }
 
-/** A plugin left out of the chain because its resource is missing (`PluginUnavailableError`), with why. */
-export interface DisabledPlugin { name: string; reason: string }
+/** A plugin left out of the chain because its resource is missing (`PluginUnavailableError`), with why and its entry's place. */
+export interface DisabledPlugin { name: string; reason: string; index: number }
+
+// `key: message` or `key.sub[0]: message`, the way a plugin's create names the option it refuses.
+const KEYED = /^([A-Za-z_][\w-]*)((?:\.[\w-]+|\[\d+\])*): ([^]*)$/;
+
+/**
+ * Why an entry's plugin could not start, led by its place in the config as `moat check-config` names it
+ * (`plugins[0].retry_window: plugin greylist cannot start: must be longer than delay`): the option, when the plugin's
+ * message begins with one of its own keys, each part of a `; `-joined list alike.
+ */
+export function startFailure(index: number, pluginName: string, reason: string, optionKeys: readonly string[]): string {
+  const at = `plugins[${index}]`;
+  const parts = reason.split('; ');
+  const keyed = parts.map((p) => {
+    const m = KEYED.exec(p);
+    return m && optionKeys.includes(m[1]) ? { path: `${at}.${m[1]}${m[2]}`, text: m[3] } : undefined;
+  });
+  if (!keyed.every((k) => k)) return `${at}: plugin ${pluginName} cannot start: ${reason}`;
+  const [first, ...rest] = keyed as Array<{ path: string; text: string }>;
+  return [`${first.path}: plugin ${pluginName} cannot start: ${first.text}`, ...rest.map((k) => `${k.path}: ${k.text}`)].join('; ');
+}
 
 async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: string, out: LoadedPlugin[], disabled: DisabledPlugin[], opts: CreateOptions): Promise<void> {
   for (const [i, entry] of entries.entries()) {
@@ -188,16 +206,25 @@ async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: 
       log.warn('plugin code changed since it was loaded: the code loaded first runs until a restart', { file: changed });
       opts.warnings?.push(`plugin ${def.name}: its code changed since it was loaded (${changed}): the code loaded first runs until a restart`);
     }
+    // What the plugin warns about while it is created is handed on too, once: a warning repeated is one line.
+    const warnings = opts.warnings;
+    const recorder = warnings ? recordWarnings(log, (text) => {
+      const line = `plugin ${def.name}: ${text}`;
+      if (!warnings.includes(line)) warnings.push(line);
+    }) : undefined;
     try {
-      const instance = await createInTime(def, cfg, { ...setup, log, chain: { names: entries.map((e) => e.name), index: i } }, opts);
+      const instance = await createInTime(def, cfg, { ...setup, log: recorder?.log ?? log, chain: { names: entries.map((e) => e.name), index: i } }, opts);
       out.push({ name: def.name, timeout: entry.timeout, instance });
     } catch (e) {
       const reason = (e as Error).message;
       if (entry.required || !(e instanceof PluginUnavailableError)) {
-        throw new Error(`plugin ${def.name} cannot start: ${reason}`);
+        const keys = cfg && typeof cfg === 'object' ? Object.keys(cfg) : [];
+        throw new Error(startFailure(i, def.name, reason, keys));
       }
       log.warn('plugin disabled', { reason });
-      disabled.push({ name: def.name, reason });
+      disabled.push({ name: def.name, reason, index: i });
+    } finally {
+      recorder?.stop();
     }
   }
 }

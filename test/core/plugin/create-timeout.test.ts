@@ -48,7 +48,7 @@ describe('a plugin create() that does not finish', function () {
   it('fails the start with a message naming the plugin and the time limit', async () => {
     const plugins = [{ name: 'hangs', module: pluginModule(dir, 'hangs', journal, -1, 300) }];
     const started = Date.now();
-    await assert.rejects(startGateway({ config: { plugins } }), /^Error: plugin hangs cannot start: its create\(\) did not finish within 300ms$/);
+    await assert.rejects(startGateway({ config: { plugins } }), /^Error: plugins\[0\]: plugin hangs cannot start: its create\(\) did not finish within 300ms$/);
     assert.ok(Date.now() - started < 5_000, 'it did not wait beyond the limit');
   });
 

@@ -53,7 +53,7 @@ describe('haraka shim: check-config refuses what the start refuses', function ()
   async function refusedAlike(file: string, message: string): Promise<void> {
     assert.deepEqual(await checkConfig(file), { code: 1, stderr: `${file}: 1 error(s)\n  plugins[0].dir: ${message}\n` });
     await assert.rejects(start(file), (err: Error) => {
-      assert.equal(err.message, `plugin haraka cannot start: ${message}`);
+      assert.equal(err.message, `plugins[0]: plugin haraka cannot start: ${message}`);
       return true;
     });
   }
@@ -97,7 +97,7 @@ describe('haraka shim: check-config refuses what the start refuses', function ()
 
     const thrower = folder({ plugins: 'thrower\n', code: { 'thrower.js': 'exports.register = function () {\n  throw new Error(\'no config for me\')\n}\n' } });
     await assert.rejects(start(configFile(thrower)), (err: Error) => {
-      assert.equal(err.message, `plugin haraka cannot start: haraka plugin thrower (${path.join(thrower, 'plugins', 'thrower.js')}:2): register() failed: no config for me`);
+      assert.equal(err.message, `plugins[0]: plugin haraka cannot start: haraka plugin thrower (${path.join(thrower, 'plugins', 'thrower.js')}:2): register() failed: no config for me`);
       return true;
     });
   });

@@ -116,7 +116,7 @@ describe('haraka shim: the folder an entry names', function () {
     const rel = configFile(path.join('..', path.basename(dir)));
     const why = `${path.join(dir, 'config', 'plugins')} does not exist: a Haraka folder names its plugins there, one per line`;
     assert.deepEqual(await checkConfig(rel), { code: 1, stderr: `${rel}: 1 error(s)\n  plugins[0].dir: ${why}\n` });
-    await assert.rejects(start(rel), (err: Error) => err.message === `plugin haraka cannot start: ${why}`);
+    await assert.rejects(start(rel), (err: Error) => err.message === `plugins[0]: plugin haraka cannot start: ${why}`);
 
     // the config folder named instead of the folder holding it
     const inside = path.join(folder({ plugins: 'rcpt_to.in_host_list\n' }), 'config');
