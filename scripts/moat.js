@@ -7,5 +7,7 @@ if (major < 24) {
 }
 // Every accepted message costs file and directory fsyncs on libuv's thread pool; its default of 4 threads would cap throughput.
 process.env.UV_THREADPOOL_SIZE ??= '32';
-const { main } = await import('./cli/main.ts');
+const { main, quietWhenOutputCloses } = await import('./cli/main.ts');
+const output = quietWhenOutputCloses(process.argv[2]);
 process.exitCode = await main(process.argv.slice(2));
+output.finished();

@@ -6,6 +6,7 @@ import { routesSchema } from '../relay/route-config.ts';
 import { bounceConfigSchema } from '../queue/bounce-config.ts';
 import { digestConfigSchema } from '../quarantine/digest-config.ts';
 import { ipOrCidr } from './ip-schema.ts';
+import { thresholdOrderIssues } from '../verdict/thresholds.ts';
 import { checkCredentialsHaveTls, smtpUrl } from './smtp-url-schema.ts';
 import { parseServer } from '../dns/servers.ts';
 import { DEFAULT_PREFIXES } from '../net/client-counting.ts';
@@ -127,7 +128,8 @@ export const gatewaySchema = s.checked(s.object({
     required: s.boolean().default(false).describe('Stop the start when the plugin cannot run (instead of disabling it)'),
     timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(30_000).describe('Time allowed per hook call; past it the client gets a tempfail'),
   }, { open: true })).default([]).describe('The ordered chain of plugins'),
-  scores: s.object({
+  // Checked as a whole: the verdict tries the thresholds by severity, so one out of order is an action never taken.
+  scores: s.checked(s.object({
     add_header: s.number().optionalValue().default(5).describe('Total score from which spam headers are added'),
     quarantine: s.number().optionalValue().describe('Total score from which the message is quarantined'),
     reject: s.number().optionalValue().default(15).describe('Total score from which the message is refused with 550'),
@@ -138,7 +140,7 @@ export const gatewaySchema = s.checked(s.object({
       high: s.number().default(12).describe('Total score from which the spam level is High'),
     }).default({} as never).describe('Spam level thresholds for X-Mailmoat-Spam-Level'),
     subject_tag: s.string().default('').describe('Prefix added to the Subject of tagged spam (empty = none)'),
-  }).default({} as never),
+  }), (v, p, is) => is.push(...thresholdOrderIssues(v, p))).default({} as never),
   queue: s.object({
     retry_schedule: s.array(s.duration({ min: 100 })).default([900_000, 1_800_000, 3_600_000, 14_400_000]).describe('Delays between delivery attempts; the last repeats'),
     lifetime: s.duration().default(4 * 86_400_000).describe('After this, a message that still fails goes to dead-letter'),

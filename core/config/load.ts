@@ -123,6 +123,11 @@ export async function validateConfig(raw: unknown, file?: string, projectDir?: s
   return value;
 }
 
+/** Why a config file with nothing in it (empty, only comments, `~`, `{}`) is refused rather than run as the default. */
+const NO_SETTINGS = 'holds no settings (empty, only comments, or null): a file cut short or emptied by mistake is refused, not run on '
+  + 'the defaults without its domains, plugins, smarthost and TLS. To run on the embedded default, start with no config file: '
+  + 'no --config, no $MAILMOAT_CONFIG, no mailmoat.yaml in the current directory';
+
 /** What readConfig found: the config (absent when the file could not be read or parsed; partial when there are issues). */
 export interface ConfigReading {
   config?: GatewayConfig;
@@ -140,19 +145,26 @@ export async function readConfig(opts: ConfigSource = {}): Promise<ConfigReading
   const baseDir = file ? path.dirname(file) : process.cwd();
   const fail = (message: string): ConfigReading => ({ file, baseDir, issues: [{ path: '', message }] });
   let raw: Record<string, unknown> = {};
+  const issues: Issue[] = [];
   if (file) {
     let text: string;
     try { text = readFileSync(file, 'utf8'); } catch (e) { return fail(`cannot read the file: ${(e as Error).message}`); }
     // Only the first line of the parser's message, which names the line and column: the rest quotes the file, and
     // the quoted line may hold a password (it reaches check-config, the log and `moat reload`'s output).
-    try { raw = (parseYaml(text) ?? {}) as Record<string, unknown>; } catch (e) { return fail(`is not valid YAML: ${(e as Error).message.split('\n')[0].replace(/:$/, '')}`); }
-    if (typeof raw !== 'object' || Array.isArray(raw)) return fail('expected a mapping at the top of the file');
+    let parsed: unknown;
+    try { parsed = parseYaml(text); } catch (e) { return fail(`is not valid YAML: ${(e as Error).message.split('\n')[0].replace(/:$/, '')}`); }
+    if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) return fail('expected a mapping at the top of the file');
+    raw = (parsed ?? {}) as Record<string, unknown>;
+    // A file cut short by a write or emptied in an editor was taken as the defaults: a reload dropped the
+    // domains, plugins, smarthost and TLS, and the gateway refused all of its own mail as relaying. The rest is still
+    // read, so that `moat reload` finds the gateway (data_dir) and every other problem is listed at once.
+    if (Object.keys(raw).length === 0) issues.push({ path: '', message: NO_SETTINGS });
   }
   // The embedded default accepts mail for localhost (README); a reload of it must keep doing so.
   if (!file) raw.domains = ['localhost'];
-  const issues: Issue[] = [];
-  for (const o of opts.overrides ?? []) { const i = applyOverride(raw, o); if (i) issues.push(i); }
-  if (issues.length) return { file, baseDir, issues };
+  const overrideIssues: Issue[] = [];
+  for (const o of opts.overrides ?? []) { const i = applyOverride(raw, o); if (i) overrideIssues.push(i); }
+  if (overrideIssues.length) return { file, baseDir, issues: [...issues, ...overrideIssues] };
   // A plugin's own module, like data_dir, is relative to the config file: checked here and loaded at start alike.
   if (Array.isArray(raw.plugins)) {
     for (const entry of raw.plugins as Array<Record<string, unknown> | null>) {
@@ -168,7 +180,7 @@ export async function readConfig(opts: ConfigSource = {}): Promise<ConfigReading
     config.server.tls.cert = relative(config.server.tls.cert);
     config.server.tls.key = relative(config.server.tls.key);
   }
-  return { config, file, baseDir, issues: found };
+  return { config, file, baseDir, issues: [...issues, ...found] };
 }
 
 /** Loads and validates the config; throws ConfigError with every problem. */

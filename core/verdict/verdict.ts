@@ -1,6 +1,7 @@
 // The one place where findings become a verdict: scores summed, thresholds from `scores:` applied.
 import type { Finding, SpamLevel, Verdict, VerdictAction } from './types.ts';
 import type { GatewayConfig } from '../config/gateway-schema.ts';
+import { THRESHOLD_PRECEDENCE } from './thresholds.ts';
 
 type Scores = GatewayConfig['scores'];
 
@@ -18,10 +19,8 @@ export function decideVerdict(findings: Finding[], scores: Scores, forced?: { ac
   const score = Math.round(findings.reduce((sum, f) => sum + f.score, 0) * 100) / 100;
   let action: VerdictAction = 'accept';
   let reason = 'score below every threshold';
-  const thresholds: Array<[VerdictAction, number | undefined]> = [
-    ['reject', scores.reject], ['quarantine', scores.quarantine], ['tempfail', scores.tempfail], ['add_header', scores.add_header],
-  ];
-  for (const [a, t] of thresholds) {
+  for (const a of THRESHOLD_PRECEDENCE) {
+    const t = scores[a];
     if (t !== undefined && score >= t) { action = a; reason = `score ${score} ≥ ${a} threshold ${t}`; break; }
   }
   const byPlugin = !!forced && SEVERITY[forced.action] >= SEVERITY[action];

@@ -39,3 +39,37 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
+
+/**
+ * What happens once the reader of stdout or stderr goes away (`moat doctor | head -3`): the next write failed with
+ * EPIPE, which Node raised as an unhandled error with a stack trace. Now the command runs to its end with its output
+ * dropped, since one killed half-way can leave work half done (a Bayes lock left behind); `moat start`, which would
+ * run on with no one reading its log, stops in order as on SIGTERM. The process then ends as a C tool ends on a
+ * closed pipe, by SIGPIPE: no message, and 141 to a shell.
+ */
+export function quietWhenOutputCloses(cmd: string | undefined): { finished(): void } {
+  let closed = false;
+  let done = false;
+  const onError = (e: NodeJS.ErrnoException) => {
+    // Anything else on the standard streams is no closed reader: it stays the unhandled error it was.
+    if (e.code !== 'EPIPE' && !closed) throw e;
+    if (closed) return;
+    closed = true;
+    if (done) endBySigpipe();
+    else if (cmd === 'start') process.emit('SIGTERM', 'SIGTERM');
+  };
+  // Kept for good: writes after the first failure fail too, and must say nothing either.
+  process.stdout.on('error', onError);
+  process.stderr.on('error', onError);
+  return { finished() { done = true; if (closed) endBySigpipe(); } };
+}
+
+function endBySigpipe(): never {
+  // Node ignores SIGPIPE from its start; the last listener removed puts back the default action, which ends the process.
+  const nothing = () => {};
+  process.on('SIGPIPE', nothing);
+  process.off('SIGPIPE', nothing);
+  process.kill(process.pid, 'SIGPIPE');
+  process.exit(128 + 13);
+}
+
