@@ -69,7 +69,7 @@ interface Family { name: string; kind: Kind | 'untyped' | 'histogram'; help: str
  */
 const KNOWN: Record<string, [Kind, string]> = {
   connections: ['counter', 'SMTP connections accepted'],
-  connections_refused: ['counter', 'SMTP connections refused (limits, access.deny_ips)'],
+  connections_refused: ['counter', 'SMTP connections refused (limits, access.deny_ips, improper pipelining)'],
   auth_failures: ['counter', 'AUTH attempts with wrong credentials (535)'],
   auth_refused: ['counter', 'AUTH attempts answered 454 without a password check (limits.max_auth_failures)'],
   recipients_refused: ['counter', 'RCPT TO commands refused'],

@@ -1,9 +1,11 @@
 // What smtp-server lacks, added once on its connection class: connect/HELO/capabilities/DATA-start hooks, hooks for
 // NOOP/VRFY/RSET/QUIT and unknown verbs, CIDR-trusted proxies (XCLIENT only, no XFORWARD; checked as the client when
-// they name none), a rejecting state after a refused connect, AUTH hidden before TLS, and our own enhanced status codes.
+// they name none), a rejecting state after a refused connect, AUTH hidden before TLS, a refusal of input sent before
+// the reply it had to wait for (pipelining-guard.ts), and our own enhanced status codes.
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
 import type { CommandHookName } from '../hooks/hook-names.ts';
+import { earlyInput, PIPELINING_REFUSAL, trackUnreadInput, type PipeliningViolation } from './pipelining-guard.ts';
 
 export type CommandReply = { code: number; text: string | string[]; close?: boolean };
 /** What the connect checks decided: greet (go on), or refuse for the session (reject) or with a close. */
@@ -30,6 +32,8 @@ export interface ConnectionHooks {
   envelopeParamsReply(conn: RawConnection, verb: 'MAIL FROM' | 'RCPT TO', line: string): CommandReply | undefined;
   /** A reply for any command while the connection is in the rejecting state (undefined = not rejecting). */
   rejectingReply(conn: RawConnection, command: string): { code: number; text: string | string[]; close?: boolean } | undefined;
+  /** Input sent before the reply it had to wait for: logged and counted (the connection is then refused and closed). */
+  pipeliningRefused(conn: RawConnection, early: PipeliningViolation): void;
 }
 
 export interface RawConnection {
@@ -49,6 +53,10 @@ export interface RawConnection {
   _resetSession(): void;
   _nextHandler: unknown;
   _upgrading?: boolean;
+  _parser?: unknown;
+  _socket?: Socket;
+  /** HELO or EHLO once the client sent one (false again after STARTTLS): PIPELINING is offered after EHLO only. */
+  openingCommand?: string | false;
   /** A command's handler (ours or smtp-server's) has not called back yet. */
   _handlerPending?: boolean;
   /** DATA is being read, or the message is in and its onData handler has not called back. */
@@ -112,7 +120,10 @@ export function applySmtpServerPatches(): void {
   const origCreateParser = proto._createParser as (this: RawConnection) => NodeJS.EventEmitter;
   proto._createParser = function (this: RawConnection & { _parser?: unknown }) {
     const parser = origCreateParser.call(this);
-    if (hooksOf(this)) parser.once('finish', () => { if (this._parser === parser) this.close(); });
+    if (hooksOf(this)) {
+      parser.once('finish', () => { if (this._parser === parser) this.close(); });
+      trackUnreadInput(parser);
+    }
     return parser;
   };
 
@@ -163,6 +174,8 @@ export function applySmtpServerPatches(): void {
       });
       return;
     }
+    const early = h && this._ready && isCommand(this, command) ? earlyInput(this, name) : undefined;
+    if (early) return refuseEarlyInput(this, early, callback);
     const r = h && this._ready ? h.rejectingReply(this, name) : undefined;
     if (r) {
       this.send(r.code, r.text);
@@ -233,7 +246,13 @@ export function applySmtpServerPatches(): void {
   proto.handler_DATA = function (this: RawConnection & { session: { envelope: { rcptTo: unknown[] } } }, command: Buffer, callback: () => void) {
     const h = hooksOf(this);
     if (!h || !this.session.envelope.rcptTo.length) return origData.call(this, command, callback);
-    h.onDataStart(this).then((r) => (r ? answer(this, r, callback) : origData.call(this, command, callback)), () => failed(this, callback));
+    h.onDataStart(this).then((r) => {
+      if (r) return answer(this, r, callback);
+      // The message may also have come while the hooks ran: the last moment it can be refused unread.
+      const early = earlyInput(this, 'DATA');
+      if (early) return refuseEarlyInput(this, early, callback);
+      origData.call(this, command, callback);
+    }, () => failed(this, callback));
   };
 }
 
@@ -245,6 +264,15 @@ function answer(conn: RawConnection, r: CommandReply, callback: () => void, cont
   conn.send(r.code, r.text, context);
   if (r.close) conn.close();
   callback?.();
+}
+
+/**
+ * Input sent before the reply it had to wait for: 554 and the connection closed, the transaction (if any) dropped
+ * unread. Logged with an excerpt and counted as a refused client, as Postfix logs "improper command pipelining".
+ */
+function refuseEarlyInput(conn: RawConnection, early: PipeliningViolation, callback: () => void): void {
+  hooksOf(conn)?.pipeliningRefused(conn, early);
+  answer(conn, { ...PIPELINING_REFUSAL, close: true }, callback, false);
 }
 
 /** A hook that threw: the client may retry, the session goes on. */

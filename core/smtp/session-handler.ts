@@ -4,6 +4,7 @@ import type { Address, ListenerKind } from '../hooks/context.ts';
 import { isBlockedRecipient, type Runtime } from '../runtime.ts';
 import type { CommandReply, ConnectionHooks, GreetingDecision, RawConnection } from './patches.ts';
 import { actsAsClient } from './proxy-own-checks.ts';
+import type { PipeliningViolation } from './pipelining-guard.ts';
 import type { CommandHookName } from '../hooks/hook-names.ts';
 import { chainHooks, commandReply, parseCommand } from './command-hooks.ts';
 import { Transaction, type SessionState } from '../hooks/transaction.ts';
@@ -216,6 +217,13 @@ export class SessionHandler implements ConnectionHooks {
     if (!st?.rejected || command === 'QUIT') return undefined;
     // Counted like any refused command, so limits.error_block also keeps a refused client from coming straight back.
     return this.countError(st) ? { code: 421, text: '4.7.0 Too many errors, closing connection', close: true } : st.rejected;
+  }
+
+  pipeliningRefused(conn: RawConnection, early: PipeliningViolation): void {
+    this.log(conn.id).info('client refused: improper command pipelining', {
+      ip: normalizeIp(conn.remoteAddress), after: early.after, reason: early.reason, bytes: early.bytes, input: early.excerpt,
+    });
+    this.rt.metrics.inc('connections_refused');
   }
 
   /** Refuses a command with `err`, counted like every refusal: past limits.max_errors the client is dropped instead. */

@@ -6,18 +6,23 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 
-/** Connects, waits for the greeting, writes `first`, and (optionally after the 354) `rest` and a FIN. */
+/**
+ * Connects, says EHLO and waits for its reply (a client that pipelines behind EHLO is refused), writes `first`, and
+ * (optionally after the 354) `rest`; the FIN goes with the last write.
+ */
 function halfClosingClient(port: number, first: string, rest?: string): Promise<{ replies: string[]; closedWithinMs: number }> {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1');
     let out = '';
     let finAt = 0;
+    let stage: 'greeting' | 'ehlo' | 'sent' = 'greeting';
     s.on('data', (d: Buffer) => {
-      const greeted = out.length === 0;
       out += d.toString('latin1');
-      if (greeted) {
+      if (stage === 'greeting' && /^220 /m.test(out)) { s.write('EHLO half.test\r\n'); stage = 'ehlo'; }
+      else if (stage === 'ehlo' && /^250 /m.test(out)) {
+        stage = 'sent';
         if (rest === undefined) { s.end(first); finAt = Date.now(); } else s.write(first);
-      } else if (rest !== undefined && !finAt && /^354 /m.test(out)) { s.end(rest); finAt = Date.now(); }
+      } else if (stage === 'sent' && rest !== undefined && !finAt && /^354 /m.test(out)) { s.end(rest); finAt = Date.now(); }
     });
     s.on('error', reject);
     s.on('close', () => resolve({ replies: out.split('\r\n').filter((l) => /^\d{3} /.test(l)), closedWithinMs: Date.now() - finAt }));
@@ -31,7 +36,7 @@ describe('adversarial clients: half-closed connections and STARTTLS', function (
   before(async () => { gw = await startGateway(); });
   after(() => gw.stop());
 
-  const ENVELOPE = 'EHLO half.test\r\nMAIL FROM:<a@client.example>\r\nRCPT TO:<u@example.com>\r\nDATA\r\n';
+  const ENVELOPE = 'MAIL FROM:<a@client.example>\r\nRCPT TO:<u@example.com>\r\nDATA\r\n';
   const messagesOf = (before: number) => gw.logs.slice(before).filter((l) => l.msg === 'message');
 
   it('answers the final dot and QUIT of a client that shut down its side right after sending them', async () => {
@@ -44,11 +49,13 @@ describe('adversarial clients: half-closed connections and STARTTLS', function (
     assert.ok(closedWithinMs < 2000, `closed ${closedWithinMs} ms after the FIN`);
   });
 
-  it('answers a whole pipelined transaction sent with its FIN in one go', async () => {
+  it('refuses a whole transaction sent with its FIN in one go, the message before the 354, and queues nothing', async () => {
     const before = gw.logs.length;
     const { replies } = await halfClosingClient(gw.port, `${ENVELOPE}Subject: all at once\r\n\r\nhi\r\n.\r\n`);
-    assert.match(replies.at(-1) ?? '', /^250 2\.0\.0 Ok: queued as /, replies.join(' | '));
-    assert.deepEqual(messagesOf(before).map((l) => l.verdict), ['accept']);
+    assert.match(replies.at(-1) ?? '', /^554 5\.5\.0 /, replies.join(' | '));
+    assert.ok(!replies.some((l) => l.startsWith('354') || /queued as/.test(l)), replies.join(' | '));
+    assert.deepEqual(messagesOf(before).map((l) => l.verdict).filter((v) => v !== 'aborted'), []);
+    assert.deepEqual(await gw.gateway.runtime.queue.list(), []);
   });
 
   it('drops a message whose sender shut down its side before the final dot, and closes', async () => {
@@ -62,7 +69,7 @@ describe('adversarial clients: half-closed connections and STARTTLS', function (
   });
 
   it('closes a client that sent STARTTLS and its FIN without shaking hands', async () => {
-    const { replies, closedWithinMs } = await halfClosingClient(gw.port, 'EHLO x\r\nSTARTTLS\r\nMAIL FROM:<a@client.example>\r\n');
+    const { replies, closedWithinMs } = await halfClosingClient(gw.port, 'STARTTLS\r\nMAIL FROM:<a@client.example>\r\n');
     assert.equal(replies.at(-1), '220 2.0.0 Ready to start TLS');
     assert.ok(closedWithinMs < 2000, `closed ${closedWithinMs} ms after the FIN`);
   });
@@ -80,7 +87,9 @@ describe('adversarial clients: half-closed connections and STARTTLS', function (
     await new Promise((r) => t.once('secureConnect', r));
     let secured = '';
     t.on('data', (d: Buffer) => { secured += d; });
-    t.write('EHLO b\r\nRCPT TO:<u@example.com>\r\nQUIT\r\n');
+    t.write('EHLO b\r\n');
+    await new Promise<void>((r) => { const f = () => { if (/^250 /m.test(secured)) { t.off('data', f); r(); } }; t.on('data', f); });
+    t.write('RCPT TO:<u@example.com>\r\nQUIT\r\n');
     await new Promise((r) => t.once('close', r));
     const replies = secured.split('\r\n').filter((l) => /^\d{3} /.test(l));
     assert.deepEqual(replies.map((l) => l.slice(0, 3)), ['250', '503', '221'], secured);

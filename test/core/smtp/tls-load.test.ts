@@ -205,8 +205,9 @@ describe('front door TLS under load and hostile clients', function () {
       const r = new Replies();
       r.attach(raw.socket);
       await r.next();
-      raw.socket.write('EHLO staller.test\r\nSTARTTLS\r\n');
+      raw.socket.write('EHLO staller.test\r\n');
       await r.next();
+      raw.socket.write('STARTTLS\r\n');
       assert.match(await r.next(), /^220 /);
       raw.socket.write(Buffer.from('16030100f4010000f0', 'hex')); // the start of a ClientHello, and no more
       assert.equal(gw.gateway.runtime.connections.count, 1);
