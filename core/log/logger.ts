@@ -183,7 +183,8 @@ export class JsonLogger implements Logger {
       for (const l of c.listeners) l(rec);
     }
     if (LEVELS[level] < c.min) return;
-    c.sink.write(c.text ? textLine(time, level, msg, all) : JSON.stringify({ time: time.toISOString(), level, msg, ...all }) + '\n');
+    // JSON.stringify leaves C1 controls and U+2028 as they are: `tail -f` on the log would run a client's escape sequence.
+    c.sink.write(c.text ? textLine(time, level, msg, all) : escapeJson(JSON.stringify({ time: time.toISOString(), level, msg, ...all })) + '\n');
   }
   debug(msg: string, fields?: LogFields) { this.write('debug', msg, fields); }
   info(msg: string, fields?: LogFields) { this.write('info', msg, fields); }

@@ -65,6 +65,18 @@ describe('logger redaction', () => {
     assert.equal(rec.route.via, 'smtp://u:***@10.0.0.5:587');
   });
 
+  it('in JSON mode C1 controls, DEL and line separators a client sent are escaped, and the line parses back to them', () => {
+    const lines: string[] = [];
+    const log = new JsonLogger({ format: 'json', sink: { write: (l) => { lines.push(l); } } });
+    const helo = 'evil\u009b31m\u007f\u2028\u0085x';
+    log.info('helo \u009b', { helo, list: ['\u2029'] });
+    assert.doesNotMatch(lines[0], /[\u007f-\u009f\u2028\u2029]/);
+    const back = JSON.parse(lines[0]);
+    assert.equal(back.helo, helo);
+    assert.equal(back.msg, 'helo \u009b');
+    assert.deepEqual(back.list, ['\u2029']);
+  });
+
   it('in text mode a control character in a value or the message cannot start a forged line', () => {
     const lines: string[] = [];
     const log = new JsonLogger({ format: 'text', sink: { write: (l) => { lines.push(l); } } });
