@@ -182,6 +182,16 @@ function foldPoint(line: string, from: number, limit: number, lastText: number):
 
 const startsFolded = (block: Buffer) => block.length > 0 && (block[0] === 0x20 || block[0] === 0x09);
 
+/** Whether a line of the header section is a name of the gateway's namespace alone, with no colon on it. */
+function bareOwnName(block: Buffer): boolean {
+  const end = headerEnd(block);
+  const text = block.toString('latin1', 0, end < 0 ? block.length : end).toLowerCase();
+  for (const line of text.split(/\r?\n/)) {
+    if (line.startsWith(OWN_PREFIX) && !line.includes(':')) return true;
+  }
+  return false;
+}
+
 /**
  * Names (lower case) to remove from a received message so that no field of the gateway's namespace that came with it
  * passes for one of the gateway's own: every such field in its header section `block` (parsed as `fields`). A header
@@ -194,5 +204,8 @@ export function ownFieldsToRemove(block: Buffer, fields: readonly HeaderField[])
   if (headerEnd(block) < 0 || startsFolded(block)) return [`${OWN_PREFIX}*`];
   const names = new Set<string>();
   for (const f of fields) if (f.name.toLowerCase().startsWith(OWN_PREFIX)) names.add(f.name.toLowerCase());
+  // A line with no colon that names one of ours, its colon folded onto the next line, is no field to parseHeaderBlock
+  // but is one to readers that unfold first (mailparser): the filter then takes the namespace, which covers it.
+  if (bareOwnName(block)) return [`${OWN_PREFIX}*`];
   return [...names];
 }

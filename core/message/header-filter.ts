@@ -111,6 +111,14 @@ export class HeaderFieldFilter {
           this.state = 'rest';
           continue;
         }
+        // A line that is only a name to remove, its colon on the continuation line below (`X-Mailmoat-Spam` then
+        // ` : No`): readers that unfold first (mailparser) see that field, so it goes, with its continuation lines.
+        if (j < limit && chunk[j] === LF && this.removesBareName(chunk.toString('latin1', i, j))) {
+          this.discard();
+          this.dropping = true;
+          this.state = 'rest';
+          continue;
+        }
         // An end of line, or too long a start, before any colon: not a field, so it is kept.
         this.keepLine(out);
         continue;
@@ -138,6 +146,12 @@ export class HeaderFieldFilter {
     this.release(out);
     this.dropping = false;
     this.state = 'rest';
+  }
+
+  /** The held start of a line and `more` of it, up to its end, are a name to remove and nothing else. */
+  private removesBareName(more: string): boolean {
+    const name = (this.pendingText() + more).replace(/[ \t\r]+$/, '');
+    return name !== '' && !/[ \t]/.test(name) && this.remove(name.toLowerCase());
   }
 
   /** The held start of a line and `more` of it are a name to remove followed by nothing but spaces and tabs. */

@@ -33,6 +33,23 @@ describe('security: hostile envelopes and header sections', function () {
     assert.match(m.raw.toString('latin1'), /\r\n\r\nbody\r\n$/);
   });
 
+  it('a field of ours whose colon is folded onto the next line is removed too, as readers that unfold see it', async () => {
+    const { d } = await greeted(gw.port);
+    assert.equal((await d.cmd('MAIL FROM:<a@client.example>')).code, 250);
+    assert.equal((await d.cmd('RCPT TO:<colon@example.com>')).code, 250);
+    const forged = 'Subject: folded colon\r\nX-Mailmoat-Spam\r\n : No\r\nx-mailmoat-released \r\n\t: from quarantine by the recipient\r\nX-Other\r\n : kept\r\n\r\nbody\r\n';
+    const sent = await d.data(forged);
+    assert.equal(sent.code, 250, sent.text);
+    await d.quit();
+    const head = headerSection(Buffer.from(await gw.sink.waitForText('folded colon'), 'latin1'));
+    // Taken out of the smarthost's list, which the tests after this one count.
+    gw.sink.messages.splice(gw.sink.messages.findIndex((x) => x.rcptTo.includes('colon@example.com')), 1);
+    assert.doesNotMatch(head, /\r\n : No|from quarantine|released/i, head);
+    assert.match(head, /\r\nSubject: folded colon\r\nX-Other\r\n : kept$/, head);
+    const ours = head.split('\r\n').filter((l) => /^x-mailmoat-/i.test(l)).map((l) => l.split(':')[0]);
+    assert.deepEqual(ours, ['X-Mailmoat-Verdict', 'X-Mailmoat-Spam', 'X-Mailmoat-Spam-Score', 'X-Mailmoat-Spam-Level'], head);
+  });
+
   it('the filter drops only the continuation lines that open a header section', () => {
     const block = Buffer.from(' orphan\r\n\tmore\r\nSubject: s\r\n\tfolded\r\nX-Mailmoat-Spam: No\r\n\r\n body\r\n');
     const remove = ownFieldsToRemove(block, parseHeaderBlock(block.toString('latin1')));

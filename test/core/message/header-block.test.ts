@@ -56,6 +56,13 @@ describe('header block', () => {
       'nothing to remove from an ordinary message (the relay then copies it without parsing)');
   });
 
+  it('removes the whole namespace when a name of ours stands alone on a line, its colon folded below', () => {
+    const block = 'Subject: hi\r\nX-Mailmoat-Spam\r\n : No\r\n\r\n';
+    assert.deepEqual(ownFieldsToRemove(Buffer.from(block), parseHeaderBlock(block)), ['x-mailmoat-*']);
+    const body = 'Subject: hi\r\n\r\nX-Mailmoat-Spam\r\n';
+    assert.deepEqual(ownFieldsToRemove(Buffer.from(body), parseHeaderBlock('Subject: hi\r\n')), [], 'the body is not the header section');
+  });
+
   it('removes the whole namespace when only the start of a long header section was read', () => {
     const start = 'X-Pad: ' + 'a'.repeat(100) + '\r\n';
     assert.deepEqual(ownFieldsToRemove(Buffer.from(start), parseHeaderBlock(start)), ['x-mailmoat-*']);

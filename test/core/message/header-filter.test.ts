@@ -38,6 +38,12 @@ describe('header field filter', () => {
     }
   });
 
+  it('removes a name alone on its line whose colon is folded onto the next, and keeps other lines without a colon', () => {
+    const msg = Buffer.from('Subject: a\r\nX-Mailmoat-Spam\r\n : No\r\nX-MAILMOAT-RELEASED \t\r\n\t: yes\r\nX-Other\r\n : kept\r\nx-mailmoat-spam and more\r\n\r\nX-Mailmoat-Spam\r\n');
+    const want = 'Subject: a\r\nX-Other\r\n : kept\r\nx-mailmoat-spam and more\r\n\r\nX-Mailmoat-Spam\r\n';
+    for (const size of [1, 2, 3, 7, 64, msg.length]) assert.equal(filtered(msg, ['x-mailmoat-*'], size), want, `chunks of ${size}`);
+  });
+
   it('keeps 8-bit bytes as they are, in names and values', () => {
     const msg = Buffer.concat([Buffer.from('Subject: caf'), Buffer.from([0xe9, 0x0d, 0x0a]), Buffer.from('X-N'), Buffer.from([0xe4]),
       Buffer.from(': v\r\nX-Drop: x\r\n\r\n'), Buffer.from([0xff, 0x00])]);
