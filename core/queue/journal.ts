@@ -12,10 +12,12 @@
 //               looks like a record is never taken for one. Appended only by the owner process, never rewritten.
 //   <seq>.done  ids (one per line) of the segment's messages that left it: delivered, deleted, or moved to files.
 //               Written without fsync: a killed process loses nothing the kernel has; after a power cut a message
-//               may be delivered twice, never lost.
+//               may be delivered twice, never lost. Its space is reserved (zeros) before a record is appended, so a
+//               mark needs no new space: a full disk does not bring a delivered message back (see done-marks.ts).
+//               A mark that still fails is kept in memory, retried, and warned about with the count at stake.
 // A segment is deleted once all its messages are done. A message whose state changes (deferred, held, bounced) moves
 // out to the file-per-message layout first, so segments only ever hold fresh messages and empty quickly.
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { open, readdir, readFile, unlink } from 'node:fs/promises';
 import { createHmac, type KeyObject } from 'node:crypto';
 import { crc32 } from 'node:zlib';
@@ -24,6 +26,8 @@ import type { QueueEntry } from './entry.ts';
 import { DirSync } from './dir-sync.ts';
 import { GroupSync, fdatasyncFd } from './group-sync.ts';
 import { retryWhileOutOfFiles } from './out-of-files.ts';
+import { DoneMarks, markLength, parseDoneMarks } from './done-marks.ts';
+import type { Logger } from '../log/types.ts';
 
 const MAGIC = 'MMJ1 ';
 const HEADER_LENGTH = MAGIC.length + 10 + 1 + 10 + 1 + 8 + 1 + 64 + 1;
@@ -53,7 +57,8 @@ class Segment {
   closed = false;
   dropping = false;
   dirSynced: boolean;
-  private doneFd = -1;
+  /** Its done marks: made with a new segment, opened by a take-over for one with messages left. */
+  marks?: DoneMarks;
   /** Resolves once an fdatasync that started after the call has completed (callers in between share it). */
   readonly syncer: GroupSync;
 
@@ -73,14 +78,9 @@ class Segment {
     });
   }
 
-  markDone(id: string): void {
-    if (this.doneFd < 0) this.doneFd = openSync(this.doneFile, 'a');
-    writeSync(this.doneFd, `${id}\n`);
-  }
-
   closeFds(): void {
     if (this.fd >= 0) { closeSync(this.fd); this.fd = -1; }
-    if (this.doneFd >= 0) { closeSync(this.doneFd); this.doneFd = -1; }
+    this.marks?.close();
   }
 }
 
@@ -165,20 +165,18 @@ async function readSegmentInSlices(file: string, key: KeyObject, slices: Slices)
 }
 
 function doneIds(file: string): Set<string> {
-  try { return new Set(readFileSync(file, 'utf8').split('\n').filter(Boolean)); } catch { return new Set(); }
+  try { return parseDoneMarks(readFileSync(file)); } catch { return new Set(); }
 }
 
 /**
- * A segment's done marks; none when it has no `.done` file yet. Any other failure to read them throws: taken for "no
- * marks", it would bring every message already delivered from the segment back for delivery again.
+ * A segment's done file; undefined when it has none yet. Any other failure to read it throws: taken for "no marks",
+ * it would bring every message already delivered from the segment back for delivery again.
  */
-async function readDoneIds(file: string): Promise<Set<string>> {
-  let text: string;
-  try { text = await retryWhileOutOfFiles(() => readFile(file, 'utf8')); } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+async function readDoneFile(file: string): Promise<Buffer | undefined> {
+  try { return await retryWhileOutOfFiles(() => readFile(file)); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-  return new Set(text.split('\n').filter(Boolean));
 }
 
 const isSegmentName = (n: string) => /^\d{10}\.seg$/.test(n);
@@ -201,7 +199,7 @@ function* liveSegments(dir: string, key: KeyObject, reader: boolean): Generator<
 }
 
 /** liveSegments, reading with non-blocking I/O and letting the event loop run between slices of SLICE_MS. */
-async function* liveSegmentsInSlices(dir: string, key: KeyObject, reader: boolean, slices: Slices): AsyncGenerator<{ seq: number; records: JournalRecord[] }> {
+async function* liveSegmentsInSlices(dir: string, key: KeyObject, reader: boolean, slices: Slices): AsyncGenerator<{ seq: number; records: JournalRecord[]; doneData?: Buffer }> {
   for (const seq of seqsOf(await readdir(dir))) {
     const base = basePath(dir, seq);
     let records: JournalRecord[];
@@ -211,9 +209,10 @@ async function* liveSegmentsInSlices(dir: string, key: KeyObject, reader: boolea
       throw e;
     }
     // Read after the records, as above.
-    const done = await readDoneIds(`${base}.done`);
+    const doneData = await readDoneFile(`${base}.done`);
+    const done = doneData ? parseDoneMarks(doneData) : new Set<string>();
     if (slices.due) await slices.pause();
-    yield { seq, records: records.filter((r) => !done.has(r.entry.id)) };
+    yield { seq, records: records.filter((r) => !done.has(r.entry.id)), doneData };
   }
 }
 
@@ -242,6 +241,22 @@ export async function readJournalInSlices(dir: string, key: KeyObject): Promise<
   return out;
 }
 
+/** Where the journal says what could cost a duplicate delivery. */
+export type JournalLog = Pick<Logger, 'warn' | 'info'>;
+
+/** Without the queue's logger, lines still reach the gateway's log: it captures the console as warnings. */
+const consoleLog: JournalLog = {
+  warn: (msg, fields) => console.warn(`queue journal: ${msg}`, JSON.stringify(fields ?? {})),
+  info: (msg, fields) => console.info(`queue journal: ${msg}`, JSON.stringify(fields ?? {})),
+};
+
+/** How often marks kept in memory are tried again while the process runs. */
+const MARK_RETRY_MS = 2000;
+/** The warning about marks kept in memory is repeated, with the count then, at most this often. */
+const MARK_WARN_EVERY_MS = 60_000;
+/** Ids named in a warning: enough to look them up, not a log line of megabytes. */
+const IDS_IN_WARNING = 50;
+
 export class Journal {
   readonly dir: string;
   private readonly key: KeyObject;
@@ -256,11 +271,17 @@ export class Journal {
   private recovered = false;
 
   private readonly limits: JournalLimits;
+  private readonly log: JournalLog;
+  /** Done marks that could not be written (kept by their segments), and what retries and warns about them. */
+  private unwritten = 0;
+  private markRetry?: NodeJS.Timeout;
+  private lastMarkWarning = 0;
 
-  constructor(dir: string, key: KeyObject, limits: Partial<JournalLimits> = {}) {
+  constructor(dir: string, key: KeyObject, limits: Partial<JournalLimits> = {}, log: JournalLog = consoleLog) {
     this.dir = dir;
     this.key = key;
     this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.log = log;
     mkdirSync(dir, { recursive: true });
     this.dirSync = new DirSync(dir);
   }
@@ -281,20 +302,24 @@ export class Journal {
   private async takeOver(): Promise<JournalRecord[]> {
     const out: JournalRecord[] = [];
     const slices = new Slices();
-    for await (const { seq, records } of liveSegmentsInSlices(this.dir, this.key, false, slices)) {
+    for await (const { seq, records, doneData } of liveSegmentsInSlices(this.dir, this.key, false, slices)) {
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
       const segment = new Segment(this.dir, seq, -1, true, this.dirSync);
       segment.closed = true;
+      let markBytes = 0;
       for (const r of records) {
         // The first copy of an id wins.
         if (this.where.has(r.entry.id)) continue;
         segment.live++;
+        markBytes += markLength(r.entry.id);
         this.where.set(r.entry.id, { segment, location: r.location, entry: r.entry });
         out.push(r);
         if (slices.due) await slices.pause();
       }
       this.segments.set(seq, segment);
-      if (segment.live === 0) this.drop(segment);
+      // Segments written by an older version, or whose reservation a full disk cut short, get their room now.
+      if (segment.live > 0) segment.marks = DoneMarks.resume(segment.doneFile, doneData, markBytes);
+      else this.drop(segment);
     }
     this.recovered = true;
     return out;
@@ -317,6 +342,10 @@ export class Journal {
   async append(entry: QueueEntry, body: Buffer): Promise<void> {
     if (!this.recovered) throw new Error('journal appended to before recovery');
     const segment = this.writable();
+    // Room for the message's done mark first: a disk too full for it refuses the message (452) before it is written,
+    // rather than fail to record its delivery later.
+    const mark = markLength(entry.id);
+    segment.marks!.reserve(mark);
     const json = Buffer.from(JSON.stringify(entry));
     const parts = [Buffer.from(recordHeader(json, body, this.key), 'latin1'), json, body];
     const length = parts[0].length + json.length + body.length;
@@ -335,6 +364,7 @@ export class Journal {
     }
     segment.size += length;
     segment.live++;
+    segment.marks!.owe(mark);
     const location = { file: segment.file, start: start + HEADER_LENGTH + json.length, size: body.length };
     this.where.set(entry.id, { segment, location, entry });
     if (segment.size >= this.limits.segmentBytes) this.retire(segment);
@@ -356,16 +386,89 @@ export class Journal {
     const segment = w.segment;
     segment.live--;
     // Marked even when the segment is about to go: a crash before its unlink must not bring the message back.
-    try { segment.markDone(id); } catch { /* worst case the message is delivered again after a restart */ }
+    this.mark(segment, id);
     if (segment.live === 0 && segment === this.active && segment.size >= this.limits.recycleBytes) { segment.closed = true; this.active = undefined; }
+    // A segment with marks it could not write is deleted as soon as it is empty: the unlink needs no space.
+    if (segment.live === 0 && segment.marks?.unwrittenCount) this.retire(segment);
     if (segment.live === 0 && segment.closed) this.drop(segment);
   }
 
-  /** Closes the journal's files (the messages stay on disk for the next start). */
+  /** Done marks that could not be written yet: messages a crash now would deliver again. */
+  get unwrittenMarks(): number { return this.unwritten; }
+
+  /**
+   * Closes the journal's files (the messages stay on disk for the next start). Marks kept in memory are tried once
+   * more, and segments whose messages are all done are deleted (needing no space, this settles their marks); a
+   * warning names the messages whose marks are still not written, since the next start delivers them again.
+   */
   close(): void {
-    for (const s of this.segments.values()) s.closeFds();
+    this.retryMarks();
+    this.stopMarkRetry();
+    for (const s of this.segments.values()) {
+      if (s.live === 0 && !s.dropping) this.removeNow(s);
+      s.closeFds();
+    }
+    if (this.unwritten > 0) {
+      const ids = [...this.segments.values()].flatMap((s) => s.marks?.unwrittenIds ?? []);
+      this.log.warn('delivered messages not recorded as done at stop: the next start delivers them again', {
+        count: this.unwritten, ids: ids.slice(0, IDS_IN_WARNING), dir: this.dir,
+      });
+    }
+    this.unwritten = 0;
     this.segments.clear();
     this.active = undefined;
+  }
+
+  /** Writes a message's done mark, or keeps it in memory to retry when it cannot (a full disk with no reservation). */
+  private mark(segment: Segment, id: string): void {
+    if (this.unwritten > 0) this.retryMarks();
+    const marks = segment.marks;
+    if (!marks) return;
+    try { marks.write(id); return; } catch (err) {
+      marks.keep(id);
+      this.unwritten++;
+      this.markRetry ??= setInterval(() => this.retryMarks(), MARK_RETRY_MS).unref();
+      const now = Date.now();
+      if (this.unwritten === 1 || now - this.lastMarkWarning >= MARK_WARN_EVERY_MS) {
+        this.lastMarkWarning = now;
+        this.log.warn('cannot record delivered messages as done: kept in memory and retried; a crash before they are written delivers them again', {
+          count: this.unwritten, code: (err as NodeJS.ErrnoException).code, error: String((err as Error).message ?? err), file: marks.file,
+        });
+      }
+    }
+  }
+
+  private retryMarks(): void {
+    if (this.unwritten === 0) return;
+    let wrote = 0;
+    for (const s of this.segments.values()) if (s.marks?.unwrittenCount) wrote += s.marks.retry();
+    if (wrote === 0) return;
+    this.unwritten -= wrote;
+    if (this.unwritten === 0) {
+      this.stopMarkRetry();
+      this.log.info('done marks kept in memory are written now', { count: wrote });
+    }
+  }
+
+  private stopMarkRetry(): void {
+    if (this.markRetry) { clearInterval(this.markRetry); this.markRetry = undefined; }
+  }
+
+  /** A segment's files are gone: marks it kept in memory no longer matter. */
+  private settled(segment: Segment): void {
+    const n = segment.marks?.unwrittenCount ?? 0;
+    if (n === 0) return;
+    segment.marks!.forget();
+    // A segment whose unlink finishes after close() was counted in its warning already.
+    this.unwritten = Math.max(0, this.unwritten - n);
+    if (this.unwritten === 0) this.stopMarkRetry();
+  }
+
+  /** Deletes an empty segment at once (at close: no fdatasync is under way, no append follows). */
+  private removeNow(segment: Segment): void {
+    try { unlinkSync(segment.file); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return; }
+    this.settled(segment);
+    try { unlinkSync(segment.doneFile); } catch { /* a .done without its segment is never read */ }
   }
 
   private writable(): Segment {
@@ -373,6 +476,11 @@ export class Journal {
     const seq = this.nextSeq++;
     const segment = new Segment(this.dir, seq, -1, false, this.dirSync);
     segment.fd = openSync(segment.file, 'wx');
+    try { segment.marks = DoneMarks.create(segment.doneFile); } catch (e) {
+      closeSync(segment.fd);
+      void unlink(segment.file).catch(() => undefined);
+      throw e;
+    }
     this.segments.set(seq, segment);
     this.active = segment;
     return segment;
@@ -392,7 +500,7 @@ export class Journal {
       if (segment.live > 0) return;
       this.segments.delete(segment.seq);
       segment.closeFds();
-      void unlink(segment.file).catch(() => undefined).then(() => unlink(segment.doneFile).catch(() => undefined));
+      void unlink(segment.file).then(() => this.settled(segment), () => undefined).then(() => unlink(segment.doneFile).catch(() => undefined));
     };
     if (segment.syncer.idle) go();
     else void segment.syncer.sync().catch(() => undefined).then(go);

@@ -10,7 +10,7 @@ import { fsyncFd } from './group-sync.ts';
 import type { QueueEntry } from './entry.ts';
 import type { KeyObject } from 'node:crypto';
 import { loadSealKey, readSealedEnvelope, sealEnvelope } from './envelope-seal.ts';
-import { Journal, readJournal, readJournalInSlices, readLocation, type JournalRecord } from './journal.ts';
+import { Journal, readJournal, readJournalInSlices, readLocation, type JournalLog, type JournalRecord } from './journal.ts';
 import { anyHeld, heldRecipientIndex, markRecipientDone, type ReleasedCopy } from '../quarantine/released-copy.ts';
 import { enteredFolderAt } from './entry-times.ts';
 import { retryWhileOutOfFiles } from './out-of-files.ts';
@@ -77,7 +77,8 @@ export class QueueStore {
   /** Small messages, appended to shared segment files (see journal.ts); the owner process takes it over in recover(). */
   private readonly journal: Journal;
 
-  constructor(dataDir: string) {
+  /** `log`: where the journal warns about delivered records it could not write yet (the console without one). */
+  constructor(dataDir: string, log?: JournalLog) {
     this.dataDir = dataDir;
     this.dirs = {
       queue: path.join(dataDir, 'queue'),
@@ -88,7 +89,7 @@ export class QueueStore {
     for (const d of Object.values(this.dirs)) mkdirSync(d, { recursive: true });
     this.syncers = { queue: new DirSync(this.dirs.queue), quarantine: new DirSync(this.dirs.quarantine), deadletter: new DirSync(this.dirs.deadletter) };
     this.sealKey = loadSealKey(path.join(dataDir, 'queue.key'));
-    this.journal = new Journal(path.join(dataDir, 'journal'), this.sealKey);
+    this.journal = new Journal(path.join(dataDir, 'journal'), this.sealKey, {}, log);
   }
 
   /** Makes a small message and its envelope durable in the journal: no file of its own, one shared fdatasync. */
