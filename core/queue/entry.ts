@@ -43,6 +43,11 @@ export interface QueueEntry extends MessageDsn {
   dsn?: 'failure' | 'delay' | 'success';
   /** Delay notices sent so far for this message. */
   delayNotices?: number;
+  /**
+   * The message's Message-ID as its log lines carry it (core/smtp/logged-message-id.ts), so the delivery lines can be
+   * found by it too. Absent on entries written before it was kept, and on messages that have none.
+   */
+  messageId?: string;
   /** The client sent it with SMTPUTF8 (RFC 6531): its headers may be UTF-8, so the next hop is told so too. */
   smtputf8?: boolean;
 }

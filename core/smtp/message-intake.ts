@@ -16,6 +16,7 @@ import { chainHooks } from './command-hooks.ts';
 import { holdChain } from '../plugin/in-use.ts';
 import { isStorageFull } from '../queue/storage-health.ts';
 import { summaryDetail } from './summary-detail.ts';
+import { loggedMessageId, messageIdOfHeaderBlock } from './logged-message-id.ts';
 
 function spoolErrorReply(err: unknown): Reply {
   return isStorageFull(err)
@@ -60,6 +61,8 @@ async function receiveWith(
   let received = 0;
   /** Whether the copies plugins asked for (ctx.addRecipient) were queued with the message. */
   let copiesQueued = false;
+  /** Its Message-ID, once its header section is in: the summary line carries it, so a grep for the ID finds it. */
+  let messageId: string | undefined;
   const summary = (verdict: string, reply: Reply, extra: Record<string, unknown> = {}) => {
     const ms = Date.now() - started;
     const msData = Date.now() - dataAt;
@@ -69,7 +72,7 @@ async function receiveWith(
     if (verdict !== 'aborted') rt.metrics.observeDataMs(msData);
     log.info('message', {
       client: st.remote.ip, helo: st.helo, user: st.user, from: tx.mailFrom?.address, to: tx.recipients.map((r) => r.address),
-      size: tx.message?.size ?? received, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})`),
+      message_id: messageId, size: tx.message?.size ?? received, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})`),
       details: tx.findings.filter((f) => f.detail).map((f) => `${f.symbol}: ${summaryDetail(f.detail!)}`),
       reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}`, ms, ms_data: msData, ...timings,
       // A copy goes only with a delivered message; the line says which it was, so that a missing archive copy is explained.
@@ -97,6 +100,7 @@ async function receiveWith(
   received = spooled.size;
   if (spooled.oversized || stream.sizeExceeded) {
     await discard();
+    messageId = messageIdOfHeaderBlock(spooled.headerBlock);
     return summary('reject', { code: 552, text: `5.3.4 Message size exceeds fixed limit of ${cfg.limits.max_message_size} bytes` });
   }
   if (spooled.sawBareLineEnd && cfg.smtp.bare_lf === 'reject') {
@@ -107,6 +111,7 @@ async function receiveWith(
   timings.ms_spool = Date.now() - dataAt;
   const message = new SpooledMessage(tx.id, file, spooled.size, spooled.headerBlock, spooled.body);
   tx.message = message;
+  messageId = loggedMessageId(message.headers.first('Message-ID'));
 
   let forced: { action: VerdictAction; reason: string } | undefined;
   const policy = rt.policy;
@@ -172,8 +177,14 @@ async function receiveWith(
     remove.add('subject');
     prepend += formatHeader('Subject', taggedSubject(cfg.scores.subject_tag, message.headers.first('Subject') ?? ''));
   }
+  // A plugin may have replaced the message (ctx.rewriteMessage): the ID logged from here on is the one that leaves.
+  messageId = loggedMessageId(message.headers.first('Message-ID'));
   if (st.user) {
-    if (!message.headers.has('Message-ID')) prepend += formatHeader('Message-ID', `<${tx.id}.${randomBytes(4).toString('hex')}@${st.greetingName}>`);
+    if (!message.headers.has('Message-ID')) {
+      const generated = `<${tx.id}.${randomBytes(4).toString('hex')}@${st.greetingName}>`;
+      prepend += formatHeader('Message-ID', generated);
+      messageId = generated;
+    }
     if (!message.headers.has('Date')) prepend += formatHeader('Date', mailDate());
   }
 
@@ -195,6 +206,7 @@ async function receiveWith(
     history: [],
     verdict: { action: verdict.action, score: verdict.score, symbols: verdict.findings.map((f) => f.symbol), reason: verdict.reason },
     ...(tx.mailFrom?.params.SMTPUTF8 ? { smtputf8: true } : {}),
+    ...(messageId ? { messageId } : {}),
     ...messageDsnFields(tx.mailFrom?.params),
   };
 

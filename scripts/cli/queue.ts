@@ -101,6 +101,8 @@ function printMessage(m: ShownMessage): void {
   console.log(`id:         ${e.id} (${m.folder}${e.held ? ', held' : ''})`);
   console.log(`received:   ${iso(e.receivedAt)} from ${e.client.ip}${e.client.helo ? ` (${t(e.client.helo)})` : ''}${e.client.user ? ` user ${t(e.client.user)}` : ''}`);
   console.log(`sender:     <${t(e.mailFrom)}>`);
+  // The ID the log's `message` and delivery lines carry; entries written before it was kept have none.
+  if (e.messageId) console.log(`message-id: ${t(e.messageId)}`);
   for (const r of e.recipients) console.log(`recipient:  <${t(r.address)}> ${r.status}${r.reply ? ` (${t(r.reply)})` : ''}`);
   console.log(`size:       ${e.size}   attempts: ${e.attempts}   next: ${m.folder === 'queue' && !e.held ? iso(e.nextAttemptAt) : '-'}`);
   if (e.verdict) console.log(`verdict:    ${[e.verdict.action, `score ${e.verdict.score}`, ...e.verdict.symbols.map(t)].join(' ')}`);
