@@ -194,7 +194,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     letGoOfProcess();
     throw e;
   }
-  const queue = new QueueStore(cfg.data_dir);
+  const queue = new QueueStore(cfg.data_dir, log.child({ component: 'queue' }));
   const store: StateStore = await openStore(cfg.state, cfg.data_dir, log.child({ component: 'state' }), { startUnreachable: true });
   const dnsStats = new LookupStats();
   let dns: CoreResolver = createResolver(cfg.dns, log.child({ component: 'dns' }), { stats: dnsStats });
@@ -484,9 +484,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // A SIGHUP while stopping is ignored, not left to its default action, which would end the process mid-stop.
       reloadOnHup = undefined;
       phase = 'stopping';
+      // The quarantine pages answer 503 with Retry-After again: the queue they act on is about to close.
+      queueRecovered = false;
+      // From the first moment, beside the SMTP sessions finishing: no delivery attempt starts any more, and those
+      // under way get a grace before they are cut off, so a hung smarthost cannot hold the stop for its timeout.
+      const deliveriesStopped = delivery.stop();
+      deliveriesStopped.catch(() => undefined);
       await stopListeners(listeners);
-      // After the SMTP listeners: while they finish their sessions, a load balancer's probe reads 503 stopping.
-      await admin?.close();
       // A reload under way finishes first (seeing `stopped`, it closes what it built) rather than racing the closes below;
       // a plugin create it waits for is given up, so a create that never ends cannot hold the stop.
       stopping.abort('the gateway is stopping');
@@ -495,12 +499,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await digests?.stop();
       queueGauges.stop();
       await control?.close();
-      await delivery.stop();
+      await deliveriesStopped;
       await retired.closeAll();
       await closePlugins(rt.plugins, log);
       await relay.close();
       await store.close();
       queue.close();
+      // Last: until the process is done, /health/live answers 200, /health/ready 503 stopping, and /metrics is served.
+      await admin?.close();
       log.info('mailmoat stopped', { metrics: metrics.snapshot() });
       // The console stays captured: a library may still print (a lazy load finishing) until the process exits.
       if (opts.handleSignals) process.off('SIGHUP', onHup);

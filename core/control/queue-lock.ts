@@ -66,8 +66,9 @@ export function tryLock(dataDir: string, role: LockRole, takeOver: TakeOver = (_
   // The token, not the pid, says whose lock it is: gateways started one after another in one process share a pid.
   const me: LockHolder = { pid: process.pid, role, started: startTime(process.pid), token: randomBytes(8).toString('hex') };
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(me));
   try {
+    // Inside the try: on a full disk the file is created and its write then fails, which left it behind empty.
+    writeFileSync(tmp, JSON.stringify(me));
     for (let tries = 0; tries < 3; tries++) {
       try {
         linkSync(tmp, file);

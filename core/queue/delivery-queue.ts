@@ -11,6 +11,13 @@ import type { BounceConfig } from './bounce-config.ts';
 import { dropRecipients, hasPending, type ActionResult, type QueueActions } from './actions.ts';
 import { TIMER_MAX_MS } from '../config/schema.ts';
 
+/**
+ * How long a stop lets deliveries already under way finish before it cuts their sessions off, as Postfix's stop
+ * ends its smtp processes: a hung next hop must not hold a stop for its whole timeout (systemd kills after 90 s). A
+ * message cut off is not delivered yet; it stays queued as it was and goes at the next start.
+ */
+export const STOP_GRACE_MS = 10_000;
+
 /** Where the queue counts what happened to its messages (the gateway's Metrics). */
 export interface Counters { inc(name: string): void }
 
@@ -72,6 +79,9 @@ export class DeliveryQueue implements QueueActions {
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
   private stopped = false;
+  private stopping?: Promise<void>;
+  /** The relays attempts under way use, with how many each: after a reload, some still use the one it replaced. */
+  private readonly sending = new Map<Relay, number>();
   private idleWaiters: Array<() => void> = [];
   /** Also where the control channel counts what an admin does outside this queue (a release from the quarantine, a requeue). */
   readonly counters?: Counters;
@@ -182,11 +192,23 @@ export class DeliveryQueue implements QueueActions {
     await this.store.removalsSettled();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await Promise.allSettled([...this.inFlight.values()]);
-    await this.store.removalsSettled();
+  /**
+   * Starts no attempt any more: those waiting for a connection come back not attempted (nothing counted, nothing
+   * logged as a deferral), those sending get `graceMs` to finish and are then cut off. Resolves when none runs.
+   */
+  stop(graceMs = STOP_GRACE_MS): Promise<void> {
+    return this.stopping ??= (async () => {
+      this.stopped = true;
+      clearTimeout(this.timer);
+      for (const r of new Set([this.relay, ...this.sending.keys()])) r.stopStarting?.();
+      const cut = setTimeout(() => {
+        if (this.inFlight.size === 0) return;
+        this.log.info('stopping: cutting off deliveries still under way; they are sent at the next start', { count: this.inFlight.size, grace_ms: graceMs });
+        for (const r of this.sending.keys()) r.cutOff?.();
+      }, graceMs);
+      try { await Promise.allSettled([...this.inFlight.values()]); } finally { clearTimeout(cut); }
+      await this.store.removalsSettled();
+    })();
   }
 
   /**
@@ -303,6 +325,19 @@ export class DeliveryQueue implements QueueActions {
     }
   }
 
+  /** An attempt that sent nothing: left for the next start when stopping, else (a replaced relay's pool closed) tried again. */
+  private notAttempted(e: QueueEntry, relay: Relay, reason: string): void {
+    if (this.stopped) {
+      this.log.info('not delivered: the gateway is stopping; it is sent at the next start', { qid: e.id, reason });
+      return;
+    }
+    if (!this.live.has(e.id)) return;
+    // Through the timer, not straight into `ready`: a pump before this attempt has left `inFlight` would start it twice.
+    // Due at once on the running relay; on the same one a moment later, which would only give the same answer now.
+    e.nextAttemptAt = Date.now() + (relay !== this.relay ? 0 : 1000);
+    this.defer(e);
+  }
+
   /** Queues a notice and schedules it; the notice is durable before the entry records that it was sent. */
   private async notify(e: QueueEntry, kind: DsnKind, recipients: QueueEntry['recipients']): Promise<boolean> {
     const dsn = await this.bouncer.notify(e, kind, recipients, e.receivedAt + this.policy.lifetime);
@@ -314,12 +349,24 @@ export class DeliveryQueue implements QueueActions {
     const pending = e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const started = Date.now();
     const dest = this.destOf(e);
+    const relay = this.relay;
     let results: RecipientResult[];
+    this.sending.set(relay, (this.sending.get(relay) ?? 0) + 1);
     try {
       const body = this.store.takeBody(e.id);
       const source = this.store.messageSource(e.id);
-      results = pending.length ? await this.relay.send(e, pending, () => outgoingStream(e, source.file, body, source.start)) : [];
-    } finally { this.probing.delete(dest); }
+      results = pending.length ? await relay.send(e, pending, () => outgoingStream(e, source.file, body, source.start)) : [];
+    } finally {
+      this.probing.delete(dest);
+      const n = this.sending.get(relay)! - 1;
+      if (n === 0) this.sending.delete(relay); else this.sending.set(relay, n);
+    }
+    // Recipients a stop kept from being sent, or cut off, stay as they were: no attempt, no reply, no deferral.
+    const notAttempted = results.filter((r) => r.notAttempted);
+    if (notAttempted.length) {
+      results = results.filter((r) => !r.notAttempted);
+      if (results.length === 0) { this.notAttempted(e, relay, notAttempted[0].reply); return; }
+    }
     if (results.length) e.attempts++;
     if (results.length && results.every((r) => r.hostFailure)) {
       if (!this.down.has(dest)) this.log.warn('destination unreachable: its other messages wait for this one to get through', { destination: dest || 'default', reply: results[0].reply });
@@ -341,7 +388,7 @@ export class DeliveryQueue implements QueueActions {
     const lastReply = results.find((r) => !r.ok)?.reply ?? results[0]?.reply ?? e.lastReply;
     e.lastReply = lastReply;
     if (results.length) e.history.push({ at: started, result: results.map((r) => `${r.address}: ${r.reply}`).join('; ').slice(0, 2000) });
-    const fields = { qid: e.id, relay: this.relay.name, attempt: e.attempts, ms: Date.now() - started };
+    const fields = { qid: e.id, message_id: e.messageId, relay: this.relay.name, attempt: e.attempts, ms: Date.now() - started };
 
     const expired = Date.now() - e.receivedAt >= this.policy.lifetime;
     if (expired) for (const r of e.recipients) if (r.status === 'pending') { r.status = 'failed'; r.reply ??= 'delivery time expired'; }

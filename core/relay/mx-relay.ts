@@ -24,6 +24,8 @@ export class MxRelay implements Relay {
   private readonly pools = new Map<string, Pool>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly log?: Logger;
+  /** A stop began: no new transaction, on the pools there are or on new ones. */
+  private stopping = false;
 
   constructor(dns: DnsResolver, heloName: string, route: Route, connections: number, log?: Logger) {
     this.log = log;
@@ -71,6 +73,8 @@ export class MxRelay implements Relay {
       if (temporary) lookupTrouble = true;
       for (const ip of addresses) {
         if (tried++ >= MAX_ADDRESSES) break;
+        // Checked before each host: the lookups before it may have taken a while, and the next pool may be new.
+        if (this.stopping) return recipients.map((address) => ({ address, ok: false, permanent: false, reply: 'not started: the gateway is stopping', notAttempted: true }));
         const results = await this.pool(host, ip).send(entry, recipients, message);
         if (!results.every((r) => r.hostFailure)) return results;
         last = results.map((r) => ({ ...r, reply: `${host}[${ip}]: ${r.reply}` }));
@@ -81,6 +85,16 @@ export class MxRelay implements Relay {
     // MX records none of which has an address are an error to report (RFC 5321 5.1), not something time will mend.
     if (!lookupTrouble) return fail(`550 5.4.4 no address for the MX hosts of ${domain} (${mx.hosts.join(', ')})`, true);
     return fail(`451 4.4.3 no address for the MX hosts of ${domain} (${mx.hosts.join(', ')})`, false);
+  }
+
+  stopStarting(): void {
+    this.stopping = true;
+    for (const p of this.pools.values()) p.relay.stopStarting();
+  }
+
+  cutOff(): void {
+    this.stopping = true;
+    for (const p of this.pools.values()) p.relay.cutOff();
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,8 @@ export class RouteRelay implements Relay {
   readonly name: string;
   private readonly r: RouteRelays;
   private readonly relays = new Map<string, Relay>();
+  /** How far a stop has gone, for route relays made after it began. */
+  private stop: 'none' | 'starting stopped' | 'cut off' = 'none';
 
   constructor(r: RouteRelays) {
     this.r = r;
@@ -58,8 +60,23 @@ export class RouteRelay implements Relay {
 
   private relayFor(route: Route): Relay {
     let relay = this.relays.get(route.key);
-    if (!relay) { relay = this.r.create(route); this.relays.set(route.key, relay); }
+    if (!relay) {
+      relay = this.r.create(route);
+      if (this.stop !== 'none') relay.stopStarting?.();
+      if (this.stop === 'cut off') relay.cutOff?.();
+      this.relays.set(route.key, relay);
+    }
     return relay;
+  }
+
+  stopStarting(): void {
+    if (this.stop === 'none') this.stop = 'starting stopped';
+    for (const r of [this.r.fallback, ...this.relays.values()]) r.stopStarting?.();
+  }
+
+  cutOff(): void {
+    this.stop = 'cut off';
+    for (const r of [this.r.fallback, ...this.relays.values()]) r.cutOff?.();
   }
 
   async close(): Promise<void> {

@@ -159,26 +159,32 @@ export class SmtpConnection {
    * Postfix's `may` level does: otherwise one smarthost with broken TLS would hold all mail until it expired. Not
    * when credentials are configured: they never cross a plaintext connection, so such a session could not log in.
    */
-  static async open(o: ClientOptions): Promise<SmtpConnection> {
+  static async open(o: ClientOptions, cutOff?: AbortSignal): Promise<SmtpConnection> {
     try {
-      return await SmtpConnection.attempt(o);
+      return await SmtpConnection.attempt(o, cutOff);
     } catch (e) {
       const handshake = e instanceof SmtpClientError && e.stage === 'tls' && e.network;
-      if (!handshake || o.secure || o.starttls !== 'opportunistic') throw e;
+      if (!handshake || o.secure || o.starttls !== 'opportunistic' || cutOff?.aborted) throw e;
       if (o.user !== undefined) throw new SmtpClientError('tls', `STARTTLS failed (${e.message}); not retrying without TLS, since the credentials are never sent in plaintext`, undefined, true);
-      return SmtpConnection.attempt(o, e.message);
+      return SmtpConnection.attempt(o, cutOff, e.message);
     }
   }
 
-  private static async attempt(o: ClientOptions, tlsFailed?: string): Promise<SmtpConnection> {
-    const socket = await connectSocket(o);
+  /** `cutOff` ends the session where it stands (a stop whose grace is over), as a lost connection would. */
+  private static async attempt(o: ClientOptions, cutOff: AbortSignal | undefined, tlsFailed?: string): Promise<SmtpConnection> {
+    const socket = await connectSocket(o, cutOff);
     const c = new SmtpConnection(socket, o, tlsFailed);
+    const cut = () => c.cutOff(`connection to ${o.host}:${o.port} cut off: the gateway is stopping`);
+    cutOff?.addEventListener('abort', cut, { once: true });
     try {
+      if (cutOff?.aborted) cut();
       if (tlsFailed) c.warn(`STARTTLS failed (${tlsFailed}); this session delivers without TLS (starttls: opportunistic)`);
       await c.setup();
     } catch (e) {
       c.destroy();
       throw e;
+    } finally {
+      cutOff?.removeEventListener('abort', cut);
     }
     return c;
   }
@@ -510,6 +516,11 @@ export class SmtpConnection {
     this.socket.destroy();
   }
 
+  /** Ends the session now, whatever it waits for: what it waits for fails with `why`, as on a lost connection. */
+  cutOff(why: string): void {
+    this.fail(new SmtpClientError('transaction', why, undefined, true));
+  }
+
   /** The connection waits in the pool: `onIdle` after `ms` without use. */
   idle(ms: number, onIdle: () => void): void {
     this.pooled = true;
@@ -561,13 +572,16 @@ function restage(e: unknown, stage: SmtpClientError['stage']): Error {
   return e as Error;
 }
 
-function connectSocket(o: ClientOptions): Promise<net.Socket> {
+function connectSocket(o: ClientOptions, cutOff?: AbortSignal): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const onError = (e: Error) => { socket.destroy(); reject(new SmtpClientError('connect', `cannot connect to ${o.host}:${o.port}: ${e.message}`, undefined, true)); };
+    const onError = (e: Error) => { cutOff?.removeEventListener('abort', onCut); socket.destroy(); reject(new SmtpClientError('connect', `cannot connect to ${o.host}:${o.port}: ${e.message}`, undefined, true)); };
+    const onCut = () => onError(new Error('cut off: the gateway is stopping'));
+    const connected = () => { cutOff?.removeEventListener('abort', onCut); socket.off('error', onError); socket.setTimeout(0); resolve(socket); };
     const socket: net.Socket = o.secure
-      ? tls.connect({ host: o.host, port: o.port, servername: tlsServername(o), rejectUnauthorized: o.tlsVerify, minVersion: 'TLSv1.2' }, () => { socket.off('error', onError); socket.setTimeout(0); resolve(socket); })
-      : net.connect({ host: o.host, port: o.port }, () => { socket.off('error', onError); socket.setTimeout(0); resolve(socket); });
+      ? tls.connect({ host: o.host, port: o.port, servername: tlsServername(o), rejectUnauthorized: o.tlsVerify, minVersion: 'TLSv1.2' }, connected)
+      : net.connect({ host: o.host, port: o.port }, connected);
     socket.once('error', onError);
     socket.setTimeout(o.timeout, () => onError(new Error(`no connection within ${o.timeout} ms`)));
+    if (cutOff?.aborted) onCut(); else cutOff?.addEventListener('abort', onCut, { once: true });
   });
 }

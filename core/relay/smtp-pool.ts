@@ -4,6 +4,12 @@ import { SmtpConnection, SmtpClientError, type ClientOptions } from './smtp-clie
 /** An idle connection is closed (QUIT) after this long; servers drop idle clients after a few minutes anyway. */
 const IDLE_MS = 30_000;
 
+/**
+ * A send the pool did not carry out because the gateway is stopping (or the pool closed): it had not begun, or it
+ * was cut off before the final reply. Nothing was delivered, and it is not a failure of the next hop.
+ */
+export class NotAttemptedError extends Error {}
+
 export class SmtpPool {
   private readonly o: ClientOptions;
   private readonly max: number;
@@ -11,6 +17,10 @@ export class SmtpPool {
   private readonly waiters: Array<(c: SmtpConnection | undefined) => void> = [];
   private open = 0;
   private closing = false;
+  /** A stop began: no transaction starts any more. */
+  private stopping = false;
+  /** Aborted when the stop's grace is over: every session under way, or being opened, is ended. */
+  private readonly cut = new AbortController();
 
   constructor(o: ClientOptions, max: number) {
     this.o = o;
@@ -19,11 +29,15 @@ export class SmtpPool {
 
   /**
    * Runs `work` on a connection. A reused connection that turns out to be dead before any reply (the server dropped
-   * it while idle) is replaced once by a fresh one.
+   * it while idle) is replaced once by a fresh one. Throws NotAttemptedError for work a stop kept from starting or cut off.
    */
   async with<T>(work: (c: SmtpConnection) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const { conn, reused } = await this.acquire();
+      // A connection opened for a send that asked before the stop: nothing of its transaction has been sent yet.
+      if (this.stopping) { this.release(conn); throw this.notAttempted('not started'); }
+      const cutOff = () => conn.cutOff(`connection to ${this.o.host}:${this.o.port} cut off: the gateway is stopping`);
+      this.cut.signal.addEventListener('abort', cutOff, { once: true });
       try {
         const result = await work(conn);
         this.release(conn);
@@ -31,14 +45,23 @@ export class SmtpPool {
       } catch (e) {
         conn.destroy();
         this.release(conn);
-        const stale = reused && attempt === 0 && e instanceof SmtpClientError && e.network && e.beforeReply;
+        if (this.cut.signal.aborted) throw this.notAttempted('cut off before the final reply');
+        const stale = !this.stopping && reused && attempt === 0 && e instanceof SmtpClientError && e.network && e.beforeReply;
         if (!stale) throw e;
+      } finally {
+        this.cut.signal.removeEventListener('abort', cutOff);
       }
     }
   }
 
+  private notAttempted(what: string): NotAttemptedError {
+    // A relay a reload replaced is closed too, once the deliveries that used it are done.
+    const why = this.stopping ? 'the gateway is stopping' : 'this relay was closed';
+    return new NotAttemptedError(`${what}: ${why} (${this.o.host}:${this.o.port})`);
+  }
+
   private async acquire(): Promise<{ conn: SmtpConnection; reused: boolean }> {
-    if (this.closing) throw new SmtpClientError('connect', 'relay is shutting down', undefined, true);
+    if (this.closing || this.stopping) throw this.notAttempted('not started');
     while (this.idle.length) {
       const c = this.idle.pop()!;
       if (!c.closed) { c.busy(); return { conn: c, reused: true }; }
@@ -47,10 +70,11 @@ export class SmtpPool {
     if (this.open < this.max) {
       this.open++;
       try {
-        return { conn: await SmtpConnection.open(this.o), reused: false };
+        return { conn: await SmtpConnection.open(this.o, this.cut.signal), reused: false };
       } catch (e) {
         this.open--;
         this.wakeOne();
+        if (this.cut.signal.aborted) throw this.notAttempted('cut off while connecting');
         throw e;
       }
     }
@@ -78,6 +102,18 @@ export class SmtpPool {
   private wakeOne(): void {
     const w = this.waiters.shift();
     if (w) w(undefined);
+  }
+
+  /** Starts no transaction any more: sends waiting for a connection give up at once (NotAttemptedError). */
+  stopStarting(): void {
+    this.stopping = true;
+    for (const w of this.waiters.splice(0)) w(undefined);
+  }
+
+  /** Ends the sessions under way, and those being opened, where they stand. */
+  cutOff(): void {
+    this.stopStarting();
+    this.cut.abort();
   }
 
   async close(): Promise<void> {

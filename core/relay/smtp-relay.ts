@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { QueueEntry, QueueRecipient, RecipientDsn } from '../queue/entry.ts';
 import type { RecipientResult, Relay } from './types.ts';
 import type { SmarthostTarget } from './smarthost.ts';
-import { SmtpPool } from './smtp-pool.ts';
+import { NotAttemptedError, SmtpPool } from './smtp-pool.ts';
 import { SmtpClientError, type DsnRequest, type Reply } from './smtp-client.ts';
 import { wantsNotice } from '../queue/dsn-params.ts';
 import { outgoingSize } from './outgoing-stream.ts';
@@ -86,6 +86,8 @@ export class SmtpRelay implements Relay {
         return { address, ok, permanent: !ok && final.code >= 500 && final.code < 600, reply, remoteMta: this.remoteMta, ...(relayedWithoutDsn ? { relayedWithoutDsn } : {}) };
       });
     } catch (err) {
+      // Kept from starting, or cut off, by a stop: no answer of the next hop, so nothing to hold against it.
+      if (err instanceof NotAttemptedError) return recipients.map((address) => ({ address, ok: false, permanent: false, reply: err.message, notAttempted: true }));
       // No complete answer: before the envelope (connect, greeting, TLS, AUTH) another host of the destination may
       // do; a connection lost mid-transaction is temporary too.
       const e = err instanceof SmtpClientError ? err : new SmtpClientError('transaction', String((err as Error)?.message ?? err), undefined, true);
@@ -94,5 +96,7 @@ export class SmtpRelay implements Relay {
     }
   }
 
+  stopStarting(): void { this.pool.stopStarting(); }
+  cutOff(): void { this.pool.cutOff(); }
   async close(): Promise<void> { await this.pool.close(); }
 }

@@ -17,6 +17,11 @@ export interface RecipientResult {
   relayedWithoutDsn?: boolean;
   /** The host that gave `reply` (its name, or its address when it has none): a notice's Remote-MTA. */
   remoteMta?: string;
+  /**
+   * The gateway stopped this recipient's transaction before it began (waiting for a connection) or cut it off before
+   * the final reply: nothing was delivered and no attempt is to be counted; the message is sent again later.
+   */
+  notAttempted?: boolean;
 }
 
 export interface Relay {
@@ -25,5 +30,12 @@ export interface Relay {
   send(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]>;
   /** Which destination a recipient goes to (its route, or its domain for MX delivery); one destination when absent. */
   destination?(address: string): string;
+  /**
+   * A stop begins: no transaction starts any more. Sends waiting for a connection, and later ones, come back
+   * `notAttempted`; transactions under way go on.
+   */
+  stopStarting?(): void;
+  /** The stop's grace is over: transactions still under way are ended now and come back `notAttempted`. */
+  cutOff?(): void;
   close(): Promise<void>;
 }
