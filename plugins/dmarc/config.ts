@@ -10,7 +10,7 @@ export const configSchema = s.object({
   apply_pct: s.boolean().default(true)
     .describe('Honour pct=: enforce on that share of failing messages, and apply the next milder policy to the rest (RFC 7489 6.6.4)'),
   arc_trusted_sealers: s.array(s.string()).default([])
-    .describe('Domains whose passing ARC seal overrides a DMARC failure (mailing lists and forwarders we trust): no enforcement, DMARC_ARC_OVERRIDE'),
+    .describe('Domains whose passing ARC seal overrides a DMARC failure (mailing lists and forwarders we trust): DMARC_ARC_OVERRIDE instead of DMARC_FAIL_*, no enforcement'),
   partial_dkim: s.enum(['ignore', 'accept'] as const).default('ignore')
     .describe('A passing DKIM signature whose l= leaves part of the body unsigned (anyone may have appended to it): ignore = it does not make DMARC pass (as BIMI rules), accept = it does (RFC 6376 allows it)'),
   min_key_bits: s.number({ integer: true, min: 512, max: 8192 }).default(1024)

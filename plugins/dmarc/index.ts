@@ -3,22 +3,22 @@
 //
 // SPF is not evaluated here: the spf plugin's result is read back from its finding, so both agree and the
 // domain's SPF is looked up once.
+import { domainToASCII } from 'node:url';
 import { dkimVerify, arc, dmarc } from 'mailauth';
-import { getDomain } from 'tldts';
 import { definePlugin, describeSymbols, outcome, symbolScore, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, type DmarcConfig } from './config.ts';
 import { mailauthResolver } from './resolver.ts';
 import { spfFromFindings, type SpfFact } from './spf-finding.ts';
 import { SYMBOLS } from './symbols.ts';
 import { enforcedAction, failSymbol, normalisedPolicy } from './policy.ts';
-import { authenticationResults, authservIdOf, spfClause } from './auth-results.ts';
-import { alignedDomain } from './alignment.ts';
+import { authenticationResults, authservIdOf, comparableAuthservId, spfClause, withHeaderFrom } from './auth-results.ts';
+import { aligns, alignedDomain } from './alignment.ts';
 
 type DkimVerifyResult = Awaited<ReturnType<typeof dkimVerify>>;
 type ArcResult = Awaited<ReturnType<typeof arc>>;
 
 interface DmarcResponse {
-  status: { result: string; header?: { d?: string } };
+  status: { result: string; header?: { from?: string; d?: string } };
   domain: string;
   policy?: string;
   pct?: number | string;
@@ -36,6 +36,8 @@ interface Judged {
   dkimAligned?: string;
   result: string;
   clause: string;
+  /** For a failure: the failed lookup of an identifier that could have aligned with this domain, said for a reply. */
+  unsure?: string;
 }
 
 const POLICY_RANK = { none: 0, quarantine: 1, reject: 2 } as const;
@@ -43,6 +45,22 @@ const POLICY_RANK = { none: 0, quarantine: 1, reject: 2 } as const;
 const DKIM_RESULTS = ['pass', 'fail', 'neutral', 'policy', 'temperror', 'permerror', 'none'];
 
 type DkimRow = NonNullable<DkimVerifyResult['results']>[number];
+
+/**
+ * mailauth reports a body hash that does not match as `neutral`; RFC 6376 6.3 makes it a failed signature
+ * (PERMFAIL), as OpenDKIM and Rspamd report it, like a signature broken by an edited header.
+ */
+function bodyHashMismatchAsFail(r: DkimRow): void {
+  if (r.status.result !== 'neutral' || r.status.comment !== 'body hash did not verify') return;
+  r.status.result = 'fail';
+  if (r.info) r.info = r.info.replace(/^dkim=neutral\b/, 'dkim=fail');
+}
+
+/** A From domain as DMARC compares it: lower case, punycode, without the root's trailing dot. */
+function asciiDomain(domain: string): string {
+  const d = domain.trim().toLowerCase().replace(/\.$/, '');
+  return domainToASCII(d) || d;
+}
 
 /**
  * `d=… s=…` of one signature. mailauth reports an unsigned message as one result `none` without a signing domain,
@@ -87,12 +105,10 @@ class DmarcCheck {
     this.find(ctx, symbol, `${result} i=${a.i || 0}${a.status?.comment ? ` (${a.status.comment})` : ''}`);
   }
 
-  /** True (and recorded) when a trusted sealer's passing ARC chain vouches for the message, so no policy applies. */
-  private overriddenByArc(ctx: HookContext, a: ArcResult | undefined): boolean {
+  /** The newest sealer of a passing ARC chain, when it is one of `arc_trusted_sealers`. */
+  private trustedArcSealer(a: ArcResult | undefined): string | undefined {
     const sealer = this.arcSealer(a);
-    if (!sealer || !this.trustedSealers.has(sealer)) return false;
-    this.find(ctx, 'DMARC_ARC_OVERRIDE', `sealed by ${sealer}`);
-    return true;
+    return sealer && this.trustedSealers.has(sealer) ? sealer : undefined;
   }
 
   /** The signing domain of the newest ARC seal, when the chain passes. */
@@ -112,6 +128,7 @@ class DmarcCheck {
     clauses.push(spfClause(spf, ctx.mailFrom?.address ?? ''));
 
     const dkim = await dkimVerify(msg.stream(), { resolver, sender: ctx.mailFrom?.address || undefined, minBitLength: this.cfg.min_key_bits } as never);
+    for (const r of dkim.results ?? []) bodyHashMismatchAsFail(r);
     if (this.cfg.dkim) {
       this.recordDkim(ctx, dkim);
       const rows = (dkim.results ?? []).map((r) => r.info).filter(Boolean);
@@ -139,86 +156,104 @@ class DmarcCheck {
     return refusal;
   }
 
-  /** What, if anything, failed only for lack of DNS and could have aligned with the From domain, said for a reply. */
-  private temporaryFailure(dkim: DkimVerifyResult, spf: SpfFact | undefined, fromDomain: string): string | undefined {
-    const key = this.cfg.dkim ? (dkim.results ?? []).find((r) => r.status.result === 'temperror' && r.status.aligned) : undefined;
+  /**
+   * What, if anything, failed only for lack of DNS and could have aligned with `j`'s From domain under the alignment
+   * its record asks for, said for a reply. Under adkim=s a key of a subdomain could never align, so its lookup
+   * failing changes nothing.
+   */
+  private temporaryFailure(dkim: DkimVerifyResult, spf: SpfFact | undefined, j: Omit<Judged, 'unsure'>): string | undefined {
+    const strictDkim = j.res.alignment?.dkim?.strict;
+    const key = this.cfg.dkim
+      ? (dkim.results ?? []).find((r) => r.status.result === 'temperror' && !!r.signingDomain && aligns(r.signingDomain, j.fromDomain, strictDkim))
+      : undefined;
     if (key) return `the DNS lookup of the DKIM key ${key.selector || '-'}._domainkey.${key.signingDomain} failed`;
-    const org = (d: string) => getDomain(d, { allowPrivateDomains: true }) ?? d.toLowerCase();
-    if (spf?.result === 'temperror' && org(spf.domain) === org(fromDomain)) return `the DNS lookup of the SPF record of ${spf.domain} failed`;
+    if (spf?.result === 'temperror' && aligns(spf.domain, j.fromDomain, j.res.alignment?.spf?.strict)) return `the DNS lookup of the SPF record of ${spf.domain} failed`;
     return undefined;
   }
 
   private hasForged(ctx: HookContext, authservId: string): boolean {
-    const id = authservId.toLowerCase();
+    const id = comparableAuthservId(authservId);
     return (ctx.message?.headers.all('Authentication-Results') ?? [])
       .some((v) => authservIdOf(v) === id);
   }
 
   /** The DMARC result of one author domain, with alignment as its record asks for (see alignment.ts). */
-  private async judge(address: string, spfDomains: string[], dkimDomains: Array<{ domain: string }>, arcResult: ArcResult | undefined, resolver: ReturnType<typeof mailauthResolver>): Promise<Judged | undefined> {
+  private async judge(address: string, dkim: DkimVerifyResult, spf: SpfFact | undefined, spfDomains: string[], dkimDomains: Array<{ domain: string }>, arcResult: ArcResult | undefined, resolver: ReturnType<typeof mailauthResolver>): Promise<Judged | undefined> {
     const res = await dmarc({ headerFrom: [address], spfDomains, dkimDomains, arcResult, resolver } as never) as unknown as false | DmarcResponse;
     if (!res) return undefined;
     const from = address.split('@').pop() ?? '';
-    const fromDomain = res.status.header?.d ?? from;
+    const fromDomain = res.status.header?.d ?? asciiDomain(from);
     const spfAligned = alignedDomain(fromDomain, spfDomains, res.alignment?.spf?.strict, res.alignment?.spf?.result);
     const dkimAligned = alignedDomain(fromDomain, dkimDomains.map((d) => d.domain), res.alignment?.dkim?.strict, res.alignment?.dkim?.result);
     let result = res.status.result;
-    let clause = res.info ?? `dmarc=${result}`;
+    let clause = withHeaderFrom(res.info ?? `dmarc=${result}`, fromDomain);
     if (result === 'pass' && !spfAligned && !dkimAligned) {
       result = 'fail';
       clause = clause.replace(/^dmarc=pass\b/, 'dmarc=fail');
     }
-    return { res, from, fromDomain, spfAligned, dkimAligned, result, clause };
+    const judged = { res, from, fromDomain, spfAligned, dkimAligned, result, clause };
+    return result === 'fail' ? { ...judged, unsure: this.temporaryFailure(dkim, spf, judged) } : judged;
   }
 
   private async evaluateDmarc(ctx: HookContext, dkim: DkimVerifyResult, spf: SpfFact | undefined, arcResult: ArcResult | undefined, resolver: ReturnType<typeof mailauthResolver>): Promise<{ clause: string; outcome?: Outcome }> {
     const froms = dkim.headerFrom ?? [];
     if (froms.length === 0) {
       this.find(ctx, 'DMARC_PERMERROR', 'no From address');
-      return { clause: 'dmarc=permerror (From header must name exactly one address)' };
+      return { clause: 'dmarc=permerror (no From address)' };
     }
     // A signature with an l= short of the body vouches for none of what follows it: text anyone may have added.
     const counts = (r: { status: { result: string; underSized?: number | boolean } }) =>
       r.status.result === 'pass' && (this.cfg.partial_dkim === 'accept' || !r.status.underSized);
     const dkimDomains = this.cfg.dkim
-      ? (dkim.results ?? []).filter(counts).map((r) => ({ id: r.id, domain: r.signingDomain, aligned: r.status.aligned, underSized: r.status.underSized }))
+      ? (dkim.results ?? []).filter(counts).map((r) => ({ id: r.id, domain: r.signingDomain, underSized: r.status.underSized }))
       : [];
     const spfDomains = spf?.result === 'pass' ? [spf.domain] : [];
     // RFC 7489 6.6.1: with several From addresses every author domain is checked and the strictest failing policy
     // applies, or a second address would be enough to escape a p=reject.
-    const byDomain = new Map(froms.map((a) => [(a.split('@').pop() ?? '').toLowerCase(), a]));
+    const byDomain = new Map(froms.map((a) => [asciiDomain(a.split('@').pop() ?? ''), a]));
     const judged: Judged[] = [];
     for (const address of byDomain.values()) {
-      const j = await this.judge(address, spfDomains, dkimDomains, arcResult, resolver);
+      const j = await this.judge(address, dkim, spf, spfDomains, dkimDomains, arcResult, resolver);
       if (j) judged.push(j);
     }
-    const failing = judged.filter((j) => j.result === 'fail').sort((a, b) => POLICY_RANK[normalisedPolicy(b.res.policy)] - POLICY_RANK[normalisedPolicy(a.res.policy)]);
+    // The strictest policy decides; of two failures under equal policies, one with no doubt about it goes first, so
+    // neither the order of the addresses nor a failed lookup for another domain softens a certain failure.
+    const rank = (j: Judged) => POLICY_RANK[normalisedPolicy(j.res.policy)] * 2 + (j.unsure ? 0 : 1);
+    const failing = judged.filter((j) => j.result === 'fail').sort((a, b) => rank(b) - rank(a));
     const decisive = failing[0] ?? (judged.length === 1 && byDomain.size === 1 ? judged[0] : undefined);
     if (!decisive) {
-      this.find(ctx, 'DMARC_PERMERROR', byDomain.size > 1 ? `${froms.length} From addresses` : 'From header unusable');
-      return { clause: byDomain.size > 1 ? 'dmarc=permerror (From header must name exactly one address)' : 'dmarc=permerror' };
+      const why = byDomain.size > 1 ? `From header names ${byDomain.size} domains, none of which fails DMARC` : 'From header unusable';
+      this.find(ctx, 'DMARC_PERMERROR', why);
+      return { clause: `dmarc=permerror (${why})` };
     }
-    const { res, from, fromDomain, spfAligned, dkimAligned, result, clause } = decisive;
+    const { res, from, spfAligned, dkimAligned, result, clause, unsure } = decisive;
     const detail = `${result} from=${from} policy=${res.policy ?? 'none'} spf=${spf?.result ?? 'none'}${spfAligned ? ` spf_aligned=${spfAligned}` : ''} dkim_aligned=${dkimAligned ?? 'no'}`;
     ctx.log.info('dmarc result', { result, from, policy: res.policy, spf: spf?.result });
     if (result === 'pass') { this.find(ctx, 'DMARC_PASS', detail); return { clause }; }
     if (result === 'none') { this.find(ctx, 'DMARC_NONE', detail); return { clause }; }
     if (result !== 'fail') { this.find(ctx, 'DMARC_TEMPERROR', detail); return { clause }; }
 
-    // A failure that rests on a lookup that failed (the key of an aligned signature, the SPF record of an aligned
-    // envelope domain) may be only a DNS hiccup on the sender's side: it is a temperror (RFC 7489 6.6.2), scored as
-    // one, and never enforced; with enforce on, the client is told to retry rather than having its mail bounced or held.
-    const unsure = this.temporaryFailure(dkim, spf, fromDomain);
+    // A trusted sealer vouches for a message its list rewrote: the failure is neither scored nor enforced (as
+    // Rspamd and OpenDMARC treat an ARC override), whatever enforce says.
+    const sealer = this.trustedArcSealer(arcResult);
+    if (sealer) {
+      this.find(ctx, 'DMARC_ARC_OVERRIDE', `${detail}${unsure ? ` (${unsure})` : ''} sealed by ${sealer}`);
+      return { clause };
+    }
+
+    // A failure that rests on a lookup that failed (the key of a signature, the SPF record of an envelope domain,
+    // that could have aligned) may be only a DNS hiccup on the sender's side: it is a temperror (RFC 7489 6.6.2),
+    // scored as one, and never enforced; with enforce on, the client is told to retry rather than having its mail
+    // bounced or held.
     if (unsure) {
       this.find(ctx, 'DMARC_TEMPERROR', `${detail} (${unsure})`);
       const tempClause = clause.replace(/^dmarc=fail\b/, 'dmarc=temperror');
-      if (!this.cfg.enforce || this.overriddenByArc(ctx, arcResult)) return { clause: tempClause };
-      if (enforcedAction(res.policy, res.pct, this.cfg.apply_pct) === 'none') return { clause: tempClause };
+      if (!this.cfg.enforce || enforcedAction(res.policy, res.pct, this.cfg.apply_pct) === 'none') return { clause: tempClause };
       return { clause: tempClause, outcome: outcome.tempfail(`DMARC policy of ${from} could not be checked: ${unsure}, try again later`, { code: 451, enhanced: '4.4.3' }) };
     }
 
     this.find(ctx, failSymbol(res.policy), detail);
-    if (!this.cfg.enforce || this.overriddenByArc(ctx, arcResult)) return { clause };
+    if (!this.cfg.enforce) return { clause };
     const action = enforcedAction(res.policy, res.pct, this.cfg.apply_pct);
     if (action === 'reject') {
       return { clause, outcome: outcome.reject(`Message refused: it fails the DMARC policy of ${from}`, { code: 550, enhanced: '5.7.1' }) };

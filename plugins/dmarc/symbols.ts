@@ -3,8 +3,8 @@ import type { ScoredSymbols } from '../../core/index.ts';
 
 export const SYMBOLS: ScoredSymbols = {
   DKIM_PASS: { score: -1, description: 'A DKIM signature verifies' },
-  DKIM_FAIL: { score: 2, description: 'A DKIM signature does not verify (bad signature)' },
-  DKIM_NEUTRAL: { score: 1, description: 'A DKIM signature cannot be verified (body changed, no key, expired, malformed)' },
+  DKIM_FAIL: { score: 2, description: 'A DKIM signature does not verify (bad signature, or body changed after signing)' },
+  DKIM_NEUTRAL: { score: 1, description: 'A DKIM signature cannot be verified (no key, expired, malformed)' },
   DKIM_POLICY: { score: 1, description: 'A DKIM signature uses a key shorter than min_key_bits' },
   DKIM_TEMPERROR: { score: 0, description: 'DNS failed while fetching a DKIM key' },
   DKIM_PERMERROR: { score: 1, description: 'A DKIM signature is unusable' },
@@ -19,5 +19,5 @@ export const SYMBOLS: ScoredSymbols = {
   DMARC_NONE: { score: 0, description: 'The From domain publishes no DMARC record' },
   DMARC_TEMPERROR: { score: 0, description: 'DNS failed while fetching the DMARC record, or DMARC fails only because the lookup of an aligned DKIM key or SPF record failed' },
   DMARC_PERMERROR: { score: 1, description: 'No From domain to evaluate, or several From domains none of which fails' },
-  DMARC_ARC_OVERRIDE: { score: 0, description: 'DMARC failed but a trusted ARC sealer vouches for the message; the policy is not enforced' },
+  DMARC_ARC_OVERRIDE: { score: 0, description: 'DMARC failed but a trusted ARC sealer vouches for the message: recorded instead of DMARC_FAIL_*, the policy is not enforced' },
 };

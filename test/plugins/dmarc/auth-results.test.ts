@@ -1,19 +1,45 @@
 // Reading and writing Authentication-Results (RFC 8601) values.
 import assert from 'node:assert/strict';
-import { authenticationResults, authservIdOf } from '../../../plugins/dmarc/auth-results.ts';
+import { authenticationResults, authservIdOf, spfClause, withHeaderFrom } from '../../../plugins/dmarc/auth-results.ts';
 
 describe('dmarc Authentication-Results', () => {
   it('reads the authserv-id of a value, comments left out and lower-cased', () => {
     assert.equal(authservIdOf('MX.Example.org; spf=pass'), 'mx.example.org');
     assert.equal(authservIdOf('(forged by us) mx.example.org (v1) 1; dkim=none'), 'mx.example.org');
+    assert.equal(authservIdOf('(a; (nested) b) mx.example.org; dkim=none'), 'mx.example.org');
+    assert.equal(authservIdOf('mx.example.org;spf=pass'), 'mx.example.org');
     assert.equal(authservIdOf('  ; none'), '');
-    assert.equal(authservIdOf('(open mx.example.org; x'), '(open');
   });
 
-  it('reads the authserv-id of 400 KB of unclosed comments in one pass', function () {
+  it('reads a quoted authserv-id (RFC 8601 allows a quoted string) and drops the trailing dot of a host name', () => {
+    assert.equal(authservIdOf('"mx.example.net"; dmarc=pass'), 'mx.example.net');
+    assert.equal(authservIdOf('"MX.Example.NET." 1; dmarc=pass'), 'mx.example.net');
+    assert.equal(authservIdOf('MX.Example.NET.; dmarc=pass'), 'mx.example.net');
+    assert.equal(authservIdOf('"mx\\.example.net"; dmarc=pass'), 'mx.example.net');
+  });
+
+  it('reads no authserv-id behind a comment or quoted string that never closes', () => {
+    assert.equal(authservIdOf('(open mx.example.org; x'), '');
+    assert.equal(authservIdOf('"mx.example.org; x'), '');
+  });
+
+  it('reads the authserv-id of 400 KB of unclosed comments or quotes in one pass', function () {
     // /\(.*?\)/g rescanned to the end from every `(`: 27 s at 160 KB.
     this.timeout(10_000);
-    assert.equal(authservIdOf(`${'('.repeat(400_000)}; spf=pass`), '('.repeat(400_000));
+    assert.equal(authservIdOf(`${'('.repeat(400_000)}; spf=pass`), '');
+    assert.equal(authservIdOf(`${'() '.repeat(200_000)}mx.example.org; spf=pass`), 'mx.example.org');
+    assert.equal(authservIdOf(`"${'\\"'.repeat(200_000)}; spf=pass`), '');
+  });
+
+  it('writes smtp.mailfrom as the envelope address, or postmaster@<HELO name> for a null sender', () => {
+    assert.equal(spfClause({ result: 'pass', identity: 'mailfrom', domain: 'example.org' }, 'a@example.org'), 'spf=pass smtp.mailfrom=a@example.org');
+    assert.equal(spfClause({ result: 'pass', identity: 'mailfrom', domain: 'mail.example.org' }, ''), 'spf=pass smtp.mailfrom=postmaster@mail.example.org');
+    assert.equal(spfClause({ result: 'none', identity: 'mailfrom', domain: '-' }, ''), 'spf=none');
+  });
+
+  it('puts the From domain into a dmarc clause as header.from', () => {
+    assert.equal(withHeaderFrom('dmarc=pass (p=REJECT arc=none) header.from=example.org header.d=sub.example.org', 'sub.example.org'), 'dmarc=pass (p=REJECT arc=none) header.from=sub.example.org header.d=sub.example.org');
+    assert.equal(withHeaderFrom('dmarc=permerror', 'example.org'), 'dmarc=permerror header.from=example.org');
   });
 
   it('writes one line of printable ASCII', () => {

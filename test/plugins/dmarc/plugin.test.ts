@@ -98,11 +98,12 @@ describe('dmarc plugin', () => {
     assert.equal(r.out?.action, 'reject');
   });
 
-  it('reports a body changed after signing as an unverifiable signature, which no longer aligns', async () => {
+  it('reports a body changed after signing as a failed signature (RFC 6376 6.3), which no longer aligns', async () => {
     const signed = await sign(message({ from: 'alice@sender.test' }), 'sender.test', 'sel', key);
     const tampered = Buffer.from(signed.toString().replace('in spirit', 'in cash'));
     const r = await run(tampered, { spf: spfFinding('fail', 'sender.test') });
-    assert.ok(r.symbols.includes('DKIM_NEUTRAL'));
+    assert.ok(r.symbols.includes('DKIM_FAIL') && !r.symbols.includes('DKIM_NEUTRAL'), r.symbols.join(' '));
+    assert.match(r.header, /; dkim=fail \(body hash did not verify\) /);
     assert.ok(r.symbols.includes('DMARC_FAIL_REJECT'));
   });
 
@@ -179,7 +180,10 @@ describe('dmarc plugin', () => {
     assert.equal(plain.out?.action, 'reject');
     const trusted = await run(sealed, { spf: spfFinding('fail', 'list.test'), config: { enforce: true, arc_trusted_sealers: ['list.test'] } });
     assert.ok(trusted.symbols.includes('DMARC_ARC_OVERRIDE'));
+    assert.ok(!trusted.symbols.includes('DMARC_FAIL_REJECT'), 'an overridden failure is not scored as one');
     assert.equal(trusted.out, undefined);
+    const scoredOnly = await run(sealed, { spf: spfFinding('fail', 'list.test'), config: { arc_trusted_sealers: ['list.test'] } });
+    assert.deepEqual(scoredOnly.symbols.filter((x) => x.startsWith('DMARC_')), ['DMARC_ARC_OVERRIDE'], 'also without enforce');
   });
 
   it('skips trusted sessions', async () => {
