@@ -121,21 +121,27 @@ async function receiveWith(
   };
   const r = await runHook(plugins, { hook: 'data', session: st, tx, log, services: rt.services, copies });
   const o = r.outcome;
+  const observe = () => {
+    if (chainHooks(plugins).has('afterVerdict')) {
+      void runHook(plugins, { hook: 'afterVerdict', session: st, tx, log, services: rt.services });
+    }
+  };
   if (o.action === 'reject' || o.action === 'tempfail' || o.action === 'disconnect') {
     await discard();
     const reply = replyFor('data', o);
-    summary(reply.code >= 500 ? 'reject' : 'tempfail', reply, { plugin: r.plugin });
+    const action = reply.code >= 500 ? 'reject' : 'tempfail';
+    // The verdict is the plugin's, whatever the score says (a deferred message is not one refused, nor the other way
+    // round); the observers hear it as they hear a refusal by score: a honeypot's mail refused by a rule is learned.
+    const why = Array.isArray(o.text) ? o.text.join(' ') : (o.text ?? (action === 'reject' ? 'refused' : 'deferred'));
+    tx.verdict = { ...decideVerdict(tx.findings, cfg.scores), action, reason: `${r.plugin}: ${why}`, forced: true };
+    observe();
+    summary(action, reply, { plugin: r.plugin });
     return o.action === 'disconnect' ? { ...reply, close: true } : reply;
   }
   if (o.action === 'quarantine') forced = { action: 'quarantine', reason: `${r.plugin}: ${Array.isArray(o.text) ? o.text.join(' ') : (o.text ?? 'quarantined')}` };
 
   const verdict = decideVerdict(tx.findings, cfg.scores, forced);
   tx.verdict = verdict;
-  const observe = () => {
-    if (chainHooks(plugins).has('afterVerdict')) {
-      void runHook(plugins, { hook: 'afterVerdict', session: st, tx, log, services: rt.services });
-    }
-  };
 
   if (verdict.action === 'reject' || verdict.action === 'tempfail') {
     await discard();

@@ -122,6 +122,8 @@ export default definePlugin<BayesConfig>({
     const recipientsLesson = recipientLesson({ honeypots: cfg.honeypots, hamAddresses: cfg.ham_addresses, delimiters: cfg.recipient_delimiter });
     const isHoneypot = addressMatcher(cfg.honeypots, cfg.recipient_delimiter);
     const balanceRule: BalanceRule = { balance: cfg.balance, slack: cfg.balance_slack };
+    /** A recipient's own judgement is learned whatever the totals (`fromRecipient`). */
+    const EXPLICIT_FEEDBACK: BalanceRule = { balance: false, slack: 0 };
     /** Lessons being learned: `close` waits for them, so a stopping gateway does not drop them. */
     const learning = new Set<Promise<void>>();
 
@@ -130,11 +132,11 @@ export default definePlugin<BayesConfig>({
      * `about` (who taught it). `qid`: a quarantined message, whose recipients may judge it later, so its lesson is
      * recorded and an earlier one of the other class forgotten first (DictionaryInUse.learnMessage). Never throws.
      */
-    async function learnInto(d: DictionaryInUse, log: Logger, tokens: TokenCounts, lesson: Lesson, qid: string | undefined, about: Record<string, unknown> = {}): Promise<void> {
+    async function learnInto(d: DictionaryInUse, log: Logger, tokens: TokenCounts, lesson: Lesson, qid: string | undefined, about: Record<string, unknown> = {}, rule = balanceRule): Promise<void> {
       const fields = { ...lessonFields(lesson), ...about, ...(d.label ? { recipients: d.label } : {}) };
       let decision: MessageDecision;
       try {
-        decision = await d.learnMessage(qid, tokens, lesson.spam, balanceRule);
+        decision = await d.learnMessage(qid, tokens, lesson.spam, rule);
       } catch (e) {
         // Learning is optional work done after the sender had its answer: a store that fails costs a lesson, never the mail.
         log.warn('bayes could not learn', { ...fields, error: String((e as Error)?.message ?? e) });
@@ -161,7 +163,9 @@ export default definePlugin<BayesConfig>({
     let closing = false;
     /**
      * A recipient's judgement on the quarantine pages (train-on-error, as Rspamd's and SpamAssassin's user feedback):
-     * into their own dictionary, and with `all` the shared one too, through the same balance rule as every lesson.
+     * into their own dictionary, and with `all` the shared one too. The balance rule is not asked: it keeps
+     * auto-training from tilting a dictionary, and a correction is no auto-training. Nearly every dictionary holds
+     * more ham than spam, so under the rule a release (ham) was never learned, on just the mail it misjudged.
      */
     async function fromRecipient(event: RecipientFeedback): Promise<void> {
       const lesson: Lesson = event.kind === 'spam' ? { spam: true, why: 'blocked by the recipient' } : { spam: false, why: 'released by the recipient' };
@@ -176,7 +180,7 @@ export default definePlugin<BayesConfig>({
       }
       // The bytes `data` reads of a message: the same tokens as when it arrived.
       const tokens = tokenize(event.raw.subarray(0, cfg.max_bytes), tokOpts);
-      await Promise.all(into.map((d) => learnInto(d, log, tokens, lesson, event.queueId, about)));
+      await Promise.all(into.map((d) => learnInto(d, log, tokens, lesson, event.queueId, about, EXPLICIT_FEEDBACK)));
     }
 
     /** Holds `work` among the lessons being learned until it ends. */
@@ -301,11 +305,17 @@ export default definePlugin<BayesConfig>({
     async function onAfterVerdict(ctx: HookContext): Promise<Outcome | void> {
       const verdict = ctx.verdict;
       if (!verdict) return;
-      const lesson = lessonOf(ctx, verdict);
       const tokens = ctx.state.tokens as TokenCounts | undefined;
-      if (!lesson || !tokens) return;
+      // Without tokens the data hook did not read the message (a plugin before this one refused or deferred it, or
+      // this one timed out): a honeypot's or ham address's lesson still ends in a log line, rather than in nothing.
+      const lesson = tokens ? lessonOf(ctx, verdict) : ((ctx.state.lesson as Lesson | undefined) ?? recipientsLesson(ctx.recipients.map((r) => r.address)));
+      if (!lesson) return;
       if (!settled(verdict.action)) {
         ctx.log.info('bayes not learned', { ...lessonFields(lesson), reason: 'deferred (4xx): learned when a retry is accepted' });
+        return;
+      }
+      if (!tokens) {
+        ctx.log.info('bayes not learned', { ...lessonFields(lesson), reason: `the message was not read: ${verdict.reason}` });
         return;
       }
       // Only a quarantined message can be judged by its recipients later, so only its lesson is recorded.

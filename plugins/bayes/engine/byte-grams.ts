@@ -14,6 +14,7 @@
 import { ignored } from './tokenizer.ts';
 import { shuffledOrder } from './linear.ts';
 import { fmix } from './token-hash.ts';
+import { clientMessage } from './client-message.ts';
 
 /**
  * Bytes of a message read, headers another filter added left out: the first 750, 1,000, 1,500, 2,000 and 3,000
@@ -70,10 +71,11 @@ function bucketsOf(bytes: Uint8Array, from: number, to: number, bits: number): n
  * The first `max` bytes of a message with the header fields named in `ignore` (lower case, a trailing `*` for a
  * prefix) left out, as the tokenizer leaves them out: what an earlier filter thought is not what the message is.
  * Line ends are read as LF: mail arrives over SMTP with CRLF and is trained from folders (Maildir, mbox) with LF,
- * and the same message must give the same sequences either way.
+ * and the same message must give the same sequences either way. Read, as the tokenizer reads it, from where the
+ * client's message starts (engine/client-message.ts): a relayed copy's first bytes are the servers' trace, not the sender's.
  */
 export function messagePrefix(raw: Buffer | string, ignore: string[], max = PREFIX_BYTES): Uint8Array {
-  const bytes = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
+  const bytes = clientMessage(typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw);
   const starts = ignoredStarts(ignore);
   const out = new Uint8Array(Math.min(max, bytes.length));
   const len = bytes.length;

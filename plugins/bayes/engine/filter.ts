@@ -1,8 +1,7 @@
 // One object that ties the tokenizer, a dictionary and the scoring options together, so the CLI, the eval
 // script and the gateway plugin learn and score a message in exactly the same way.
 import { Dictionary } from './dictionary.ts';
-import { tokenize, tokenizeInto, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './tokenizer.ts';
-import { parseMail } from './mime.ts';
+import { readMail, tokenize, tokenizeInto, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './tokenizer.ts';
 import { classify, classifyHashed, DEFAULT_SCORING, type CountReader, type HashedCounts, type Score, type ScoringOptions } from './classify.ts';
 import { HashedBag } from './hashed-bag.ts';
 import type { LearnedTokens } from './learned-tokens.ts';
@@ -85,7 +84,7 @@ export class BayesFilter {
 
   private fill(bag: HashedBag, raw: Buffer | string): HashedBag {
     bag.clear();
-    tokenizeInto(parseMail(raw, { maxBytes: this.tokenizer.maxBytes }), this.tokenizer, bag);
+    tokenizeInto(readMail(raw, this.tokenizer), this.tokenizer, bag);
     return bag;
   }
 }

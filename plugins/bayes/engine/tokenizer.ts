@@ -5,6 +5,7 @@ import { htmlToText } from './html.ts';
 import { addressesIn, displayText, hostNamesIn, messageIdParts, trimDomain } from './header-parts.ts';
 import { linkTarget } from './link-host.ts';
 import { getDomain } from 'tldts';
+import { clientMessage } from './client-message.ts';
 
 export interface TokenizerOptions {
   /** Also learn HTML tags and attributes (MailEnable's "process HTML content"). */
@@ -285,7 +286,15 @@ export function tokenizeContent(mail: MailContent, opts: TokenizerOptions = DEFA
   return bag.counts;
 }
 
+/**
+ * A raw message parsed as the tokenizer reads it: from where the client's message starts, so that a copy the gateway
+ * relayed (its Received field on top, a mailbox server's above that) gives the tokens the gateway read.
+ */
+export function readMail(raw: Buffer | string, opts: TokenizerOptions): MailContent {
+  return parseMail(clientMessage(raw), { maxBytes: opts.maxBytes });
+}
+
 /** Tokens of a raw message. */
 export function tokenize(raw: Buffer | string, opts: TokenizerOptions = DEFAULT_TOKENIZER): TokenCounts {
-  return tokenizeContent(parseMail(raw, { maxBytes: opts.maxBytes }), opts);
+  return tokenizeContent(readMail(raw, opts), opts);
 }

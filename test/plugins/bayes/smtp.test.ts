@@ -242,7 +242,10 @@ describe('bayes learns a message once, after its verdict', function () {
       assert.equal(byCommit.code, 451);
       const accepted = await attempt(gw, scored(0, 'accepted at last'), 'trap@example.com');
       assert.equal(accepted.code, 250, accepted.text);
+      // One line for each attempt the observers hear of: the deferral by score and the later plugin's 451 (a failed
+      // commit is no verdict, and runs no observer), then the accepted one.
       assert.deepEqual(learningOf(gw), [
+        'bayes not learned: spam, honeypot trap@example.com, deferred (4xx): learned when a retry is accepted',
         'bayes not learned: spam, honeypot trap@example.com, deferred (4xx): learned when a retry is accepted',
         'bayes learned: spam, honeypot trap@example.com',
       ]);
