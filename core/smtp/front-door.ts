@@ -3,7 +3,7 @@ import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import type { Runtime } from '../runtime.ts';
 import type { ListenerKind } from '../hooks/context.ts';
 import { SessionHandler } from './session-handler.ts';
-import { applySmtpServerPatches, trustProxyHeadersFrom, type RawConnection } from './patches.ts';
+import { applySmtpServerPatches, trustProxyHeadersFrom } from './patches.ts';
 import { applyReplyBatching } from './reply-batching.ts';
 import { applyFastDataScan } from './data-scan.ts';
 import type { TlsMaterial } from './tls.ts';
@@ -11,8 +11,12 @@ import { normalizeIp } from '../net/cidr.ts';
 import { splitHostPort } from '../net/host-port.ts';
 import type { Socket } from 'node:net';
 import { connectionCaps } from './connection-limits.ts';
+import { countMessageHandlers, endSessionsForStop } from './session-shutdown.ts';
 
 export interface BoundListener { kind: ListenerKind; host: string; port: number; server: SMTPServer }
+
+/** The runtime each listener serves (the latest a reload gave it), for the lines its stop writes. */
+const runtimes = new WeakMap<SMTPServer, Runtime>();
 
 /** The options a reload may change on a running listener; smtp-server reads them per connection. */
 function reloadableOptions(rt: Runtime, kind: ListenerKind) {
@@ -76,6 +80,9 @@ export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<Bou
     for (const [kind, hp] of plan) {
       const handler = new SessionHandler(rt, kind);
       const server = new SMTPServer(serverOptions(rt, kind, tls, handler));
+      // Counted, so that a stop waits for every message's reply to be decided before the queue closes.
+      server.onData = countMessageHandlers(server, server.onData.bind(server));
+      runtimes.set(server, rt);
       (server as unknown as { _mailmoat: SessionHandler })._mailmoat = handler;
       // Asked of each new connection, so a reload turns server.proxy_protocol on or off for connections after it.
       // Not on the implicit-TLS port, where the schema promises a handshake first.
@@ -155,32 +162,23 @@ function countBeforeHandshake(server: SMTPServer, rt: Runtime): void {
 /** What a reload changes on running listeners: the greeting, SIZE, the idle timeout, XCLIENT and PROXY, and the certificate. */
 export function refreshListeners(listeners: BoundListener[], rt: Runtime, tls: TlsMaterial): void {
   for (const l of listeners) {
+    runtimes.set(l.server, rt);
     Object.assign(l.server.options, reloadableOptions(rt, l.kind));
     l.server.updateSecureContext({ key: tls.key, cert: tls.cert });
   }
 }
 
-/** How often a stop looks for sessions that have become idle (a transaction finished, a greeting sent). */
-const IDLE_SWEEP_MS = 100;
-
 /**
- * Stops accepting and ends every session. smtp-server alone waits its close timeout (10 s) for each session to
- * end; that grace is for a message being received or a hook at work. A session waiting for the client's next
- * command has nothing to finish, so it gets 421 at once (RFC 5321 §3.8), as one does when its transaction ends.
+ * Stops accepting and ends every session (session-shutdown.ts): one waiting for the client's next command gets 421
+ * at once (RFC 5321 §3.8), as one does when its transaction ends; a message still coming in gets
+ * STOP_DATA_GRACE_MS from the start of the stop, then 421 and is dropped; a message whose final dot arrived is
+ * checked, queued and answered, within STOP_REPLY_LIMIT_MS.
  */
 export async function stopListeners(listeners: BoundListener[]): Promise<void> {
-  const closed = Promise.all(listeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))));
-  const sweep = () => { for (const l of listeners) closeIdleSessions(l.server); };
-  sweep();
-  const timer = setInterval(sweep, IDLE_SWEEP_MS);
-  try { await closed; } finally { clearInterval(timer); }
-}
-
-function closeIdleSessions(server: SMTPServer): void {
-  for (const c of (server as unknown as { connections: Set<RawConnection> }).connections) {
-    // Not ready: the connect hooks or the greeting delay are still running. Pending: a command's hooks are.
-    // A data stream: a message is coming in or being checked and spooled, and its reply is owed.
-    if (!c._ready || c._handlerPending || c._dataStream || c._upgrading) continue;
-    c.send(421, '4.3.2 Service shutting down, try again later', false);
-  }
+  await endSessionsForStop(listeners.map((l) => ({
+    server: l.server,
+    listener: l.kind,
+    // The logger of the latest reload, read when a line is written.
+    log: () => runtimes.get(l.server)?.log,
+  })));
 }

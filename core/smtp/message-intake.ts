@@ -91,6 +91,7 @@ async function receiveWith(
     await rt.queue.discard(tx.id).catch(() => undefined);
     // smtp-server ends the stream with ECONNECTION when the client hangs up before its final dot: nothing of
     // ours failed, and nothing was acknowledged, so that is the client's story, not an error of the gateway.
+    if ((err as { cutByStop?: boolean })?.cutByStop) return summary('aborted', { code: 421, text: '4.3.2 Service shutting down, try again later' }, { reason: 'cut off by the stop after its grace' });
     if ((err as NodeJS.ErrnoException)?.code === 'ECONNECTION') return summary('aborted', { code: 451, text: '4.4.2 Connection closed before the message was complete' }, { reason: 'client disconnected during DATA' });
     log.error('cannot spool message', { error: String((err as Error)?.message ?? err), code: (err as NodeJS.ErrnoException)?.code });
     rt.storage.noteFailure(err);
