@@ -36,7 +36,8 @@ export function authFacts(findings: readonly Finding[]): AuthFacts {
     if (f.plugin !== 'dmarc') continue;
     facts.dmarcRan = true;
     if (f.symbol === 'DKIM_PASS') for (const m of (f.detail ?? '').matchAll(DKIM_DOMAIN)) facts.dkimPass.push(bare(m[1]));
-    if (f.symbol.startsWith('DMARC_') && f.symbol !== 'DMARC_ARC_OVERRIDE') {
+    // A failure a trusted ARC sealer vouched for is recorded as DMARC_ARC_OVERRIDE alone: a result, and no pass.
+    if (f.symbol.startsWith('DMARC_')) {
       const from = DMARC_FROM.exec(f.detail ?? '');
       facts.dmarc = { result: f.symbol.slice('DMARC_'.length).toLowerCase(), domain: from ? bare(from[1]) : '' };
     }
