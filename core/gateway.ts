@@ -30,6 +30,7 @@ import { ClientCounting } from './net/client-counting.ts';
 import { loadTls, type TlsMaterial } from './smtp/tls.ts';
 import { captureConsole } from './log/console-capture.ts';
 import { refreshListeners, startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
+import { STOP_REPLY_LIMIT_MS } from './smtp/session-shutdown.ts';
 import type { StateStore } from './store/types.ts';
 import { startAdminHttp } from './http/admin-listener.ts';
 import { heldUntil } from './http/held-routes.ts';
@@ -58,6 +59,12 @@ export interface GatewayOptions {
    * and the gateway must stop (the CLI does; a test runner keeps its own handlers).
    */
   onFatalError?: (error: unknown) => void;
+  /** How long what a reload replaced may go on serving hooks and deliveries still using it (30 s; shorter in tests). */
+  retireAfterMs?: number;
+  /** How long deliveries under way get at a stop before they are cut off (10 s; shorter in tests). */
+  deliveryStopGraceMs?: number;
+  /** How long a message still arriving gets at a stop before its session is cut off (20 s; shorter in tests). */
+  dataStopGraceMs?: number;
 }
 
 export interface Gateway {
@@ -90,7 +97,8 @@ const RETIRE_QUIET_MS = 300;
 class Retired {
   private readonly closers = new Set<() => Promise<void>>();
   private readonly log: Logger;
-  constructor(log: Logger) { this.log = log; }
+  private readonly afterMs: number;
+  constructor(log: Logger, afterMs = RETIRE_AFTER_MS) { this.log = log; this.afterMs = afterMs; }
 
   add(plugins: LoadedPlugin[], relay: Relay, inUse: InUse): void {
     let closing: Promise<void> | undefined;
@@ -100,7 +108,7 @@ class Retired {
       try { await relay.close(); } catch (e) { this.log.warn('relay close failed', { error: String(e) }); }
       this.closers.delete(close);
     })();
-    const timer = setTimeout(() => void close(), RETIRE_AFTER_MS);
+    const timer = setTimeout(() => void close(), this.afterMs);
     timer.unref();
     inUse.whenQuiet(RETIRE_QUIET_MS, () => void close());
     this.closers.add(close);
@@ -344,7 +352,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   phase = 'ready';
   log.info('mailmoat started', { relay: relay.name === 'file' ? `files in ${queue.dirs.delivered}` : redactUrl(relay.name), plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
 
-  const retired = new Retired(log);
+  const retired = new Retired(log, opts.retireAfterMs);
   let stopped = false;
   const stopping = new AbortController();
   const reloadOnce = async (next?: GatewayConfig): Promise<ReloadReport> => {
@@ -488,9 +496,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       queueRecovered = false;
       // From the first moment, beside the SMTP sessions finishing: no delivery attempt starts any more, and those
       // under way get a grace before they are cut off, so a hung smarthost cannot hold the stop for its timeout.
-      const deliveriesStopped = delivery.stop();
+      const deliveriesStopped = delivery.stop(opts.deliveryStopGraceMs);
       deliveriesStopped.catch(() => undefined);
-      await stopListeners(listeners);
+      await stopListeners(listeners, opts.dataStopGraceMs === undefined ? undefined : { dataGraceMs: opts.dataStopGraceMs, replyLimitMs: STOP_REPLY_LIMIT_MS });
       // A reload under way finishes first (seeing `stopped`, it closes what it built) rather than racing the closes below;
       // a plugin create it waits for is given up, so a create that never ends cannot hold the stop.
       stopping.abort('the gateway is stopping');

@@ -11,7 +11,7 @@ import { normalizeIp } from '../net/cidr.ts';
 import { splitHostPort } from '../net/host-port.ts';
 import type { Socket } from 'node:net';
 import { connectionCaps } from './connection-limits.ts';
-import { countMessageHandlers, endSessionsForStop } from './session-shutdown.ts';
+import { countMessageHandlers, endSessionsForStop, type StopLimits } from './session-shutdown.ts';
 
 export interface BoundListener { kind: ListenerKind; host: string; port: number; server: SMTPServer }
 
@@ -174,11 +174,11 @@ export function refreshListeners(listeners: BoundListener[], rt: Runtime, tls: T
  * STOP_DATA_GRACE_MS from the start of the stop, then 421 and is dropped; a message whose final dot arrived is
  * checked, queued and answered, within STOP_REPLY_LIMIT_MS.
  */
-export async function stopListeners(listeners: BoundListener[]): Promise<void> {
+export async function stopListeners(listeners: BoundListener[], limits?: StopLimits): Promise<void> {
   await endSessionsForStop(listeners.map((l) => ({
     server: l.server,
     listener: l.kind,
     // The logger of the latest reload, read when a line is written.
     log: () => runtimes.get(l.server)?.log,
-  })));
+  })), limits);
 }

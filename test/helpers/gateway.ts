@@ -21,7 +21,13 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
-export interface GatewayOptions { config?: Record<string, unknown>; dataDir?: string; quiet?: boolean }
+export interface GatewayOptions {
+  config?: Record<string, unknown>;
+  dataDir?: string;
+  quiet?: boolean;
+  /** The gateway's own timings, shortened for a test that would otherwise wait them out (core/gateway.ts). */
+  timings?: { retireAfterMs?: number; deliveryStopGraceMs?: number; dataStopGraceMs?: number };
+}
 
 /** Deep-merges plain objects; arrays and scalars in `over` replace those in `base`. */
 export function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
@@ -56,7 +62,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<TestGatew
   let gateway: Gateway;
   try {
     const config = await validateConfig(raw);
-    gateway = await createGateway({ config, logSink: { write() {} }, onLog: (r) => { logs.push(r); } });
+    gateway = await createGateway({ config, logSink: { write() {} }, onLog: (r) => { logs.push(r); }, ...opts.timings });
   } catch (err) {
     // A start that fails gives the caller no stop() to call.
     end();
