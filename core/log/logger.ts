@@ -2,7 +2,8 @@
 import type { Logger, LogFields, LogLevel } from './types.ts';
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const SECRET_KEY = /pass(word)?|secret|authorization|credential/i;
+/** `pass`, `smtp_pass`, `password`, `passwd`, `passphrase`, but not `passes` or `passed` (a count of greylist passes). */
+const SECRET_KEY = /pass(?:word|wd|phrase)?(?![a-z])|secret|authorization|credential/i;
 /** `key`, `api_key`, `apiKey`, `private-key`: a name whose last word is "key" (not `keys`, `keyword`, `monkey`). */
 const KEY_KEY = /(?:^|[_.-])(?:key|Key|KEY)$|[a-z0-9]Key$/;
 /** Auth and API tokens are secrets, but `tokens` is also the count of a message's or a dictionary's words. */

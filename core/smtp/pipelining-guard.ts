@@ -82,8 +82,10 @@ export function unreadInput(conn: { _parser?: unknown; _socket?: Socket }): Unre
   const bytes = rest.length + queued + (conn._socket?.readableLength ?? 0);
   if (bytes === 0) return { bytes, excerpt: '' };
   let sample = rest;
-  for (const { chunk } of parser._writableState?.getBuffer?.() ?? []) {
+  // The buffer holds null entries while Node works through it (clearBuffer): those chunks are already on their way.
+  for (const entry of parser._writableState?.getBuffer?.() ?? []) {
     if (sample.length > EXCERPT_CHARS) break;
+    const chunk = (entry as { chunk?: unknown } | null)?.chunk;
     if (Buffer.isBuffer(chunk)) sample += chunk.toString('latin1');
   }
   return { bytes, excerpt: excerptOf(sample) };

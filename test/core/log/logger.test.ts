@@ -23,7 +23,9 @@ describe('logger redaction', () => {
   });
 
   it('masks a numeric password but shows a count named tokens, and leaves other fields alone', () => {
-    const out = logged({ password: 12345, tokens: 827857, keys: 3, monkey: 'm', keyword: 'w', dictionary: '/d.tab', spam: 1 });
+    const out = logged({ password: 12345, tokens: 827857, keys: 3, monkey: 'm', keyword: 'w', dictionary: '/d.tab', spam: 1, after_passes: 2, passed: true, SMTP_PASS: 'x', passPhrase: 'y', passwd: 'z' });
+    assert.deepEqual([out.after_passes, out.passed], [2, true], 'counts of passes are no secret');
+    assert.deepEqual([out.SMTP_PASS, out.passPhrase, out.passwd], ['[redacted]', '[redacted]', '[redacted]']);
     assert.equal(out.password, '[redacted]');
     assert.equal(out.tokens, 827857);
     assert.deepEqual([out.keys, out.monkey, out.keyword, out.dictionary, out.spam], [3, 'm', 'w', '/d.tab', 1]);

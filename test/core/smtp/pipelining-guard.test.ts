@@ -205,6 +205,30 @@ describe('input sent while the dataStart hooks run, before the 354', function ()
   });
 });
 
+describe('commands written one by one while the RCPT hooks run', function () {
+  this.timeout(30_000);
+  let gw: RelayingGateway;
+  before(async () => {
+    gw = await startRelayingGateway({ config: { server: { greeting_delay: 0 }, plugins: [{ name: 'slow-data-start', module: SLOW_DATA_START, delay_ms: 300, hook: 'rcptTo' }] } });
+  });
+  after(async () => { await gw?.stop(); });
+
+  it('RCPT, DATA and QUIT in separate writes: QUIT behind DATA gets 554 5.5.0 at once, and nothing goes unhandled', async () => {
+    const d = await SmtpDialog.connect(gw.port);
+    await d.hello();
+    assert.equal((await d.cmd('MAIL FROM:<a@client.example>')).code, 250);
+    const started = Date.now();
+    for (const line of ['RCPT TO:<user@example.com>', 'DATA', 'QUIT']) {
+      d.write(`${line}\r\n`);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    const replies = await repliesUntilClosed(d);
+    assert.deepEqual(replies.map((r) => r.code), [250, 554], JSON.stringify(replies));
+    assert.ok(Date.now() - started < 3_000, `closed after ${Date.now() - started} ms`);
+    assert.equal(gw.logs.filter((l) => l.level === 'error').length, 0, JSON.stringify(gw.logs.filter((l) => l.level === 'error')));
+  });
+});
+
 describe('the excerpt of early input in the log', () => {
   it('shows control bytes escaped and cuts at about 100 characters', () => {
     assert.equal(excerptOf('Subject: a\r\n\tb\x00\xff\\'), 'Subject: a\\r\\n\\tb\\x00\\xff\\\\');
