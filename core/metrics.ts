@@ -125,7 +125,7 @@ function isHistogram(v: unknown): v is DataHistogram {
 
 /**
  * Prometheus text exposition (format 0.0.4) of what `moat metrics --json` shows: every family with its HELP and TYPE
- * lines, counters named `…_total`, messages by verdict and DNS errors by code as labels, DATA time as a histogram in
+ * lines, counters named `…_total`, messages by verdict, findings by symbol and DNS errors by code as labels, DATA time as a histogram in
  * seconds with cumulative buckets.
  */
 export function prometheusText(values: Record<string, unknown>): string {
@@ -140,6 +140,12 @@ export function prometheusText(values: Record<string, unknown>): string {
     if (verdict) {
       family('mailmoat_messages_total', 'counter', 'Messages that reached the end of DATA, by verdict (accept, reject, tempfail, quarantine, aborted…)')
         .samples.push(`mailmoat_messages_total{verdict="${labelValue(verdict[1])}"} ${num(v)}`);
+      return;
+    }
+    const finding = /^findings_(.+)$/.exec(key);
+    if (finding) {
+      family('mailmoat_findings_total', 'counter', 'Messages that reached the end of DATA with a finding, by symbol (CLAM_VIRUS: a virus found, CLAM_FAIL: no verdict from the virus scanner…)')
+        .samples.push(`mailmoat_findings_total{symbol="${labelValue(finding[1])}"} ${num(v)}`);
       return;
     }
     const dnsError = /^dns_errors_(.+)$/.exec(key);

@@ -10,6 +10,11 @@ export interface Outcome {
   enhanced?: string;
   /** Reply text: one line, or several lines sent as a multi-line reply (`550-5.7.1 one`, `550 5.7.1 two`). */
   text?: string | string[];
+  /**
+   * Quarantine only: false when the recipient may not release the message from the quarantine pages (a virus, as
+   * Proxmox Mail Gateway keeps virus mail from its user reports); only an administrator may. Absent: they may.
+   */
+  recipientMayRelease?: boolean;
 }
 
 type ReplyOptions = { code?: number; enhanced?: string };
@@ -29,8 +34,13 @@ export const outcome = {
   tempfail(text: string | string[], opts: ReplyOptions = {}): Outcome { return { action: 'tempfail', text, ...opts }; },
   /** Answer and close the connection (421 unless a code is given). */
   disconnect(text: string, opts: ReplyOptions = {}): Outcome { return { action: 'disconnect', text, ...opts }; },
-  /** Data phase only: accept with 250 but hold the message in the quarantine. */
-  quarantine(text: string): Outcome { return { action: 'quarantine', text }; },
+  /**
+   * Data phase only: accept with 250 but hold the message in the quarantine. `text` is the reason kept with it, which
+   * the digest and the recipient's page show; `recipientMayRelease: false` keeps the release for an administrator.
+   */
+  quarantine(text: string, opts: { recipientMayRelease?: boolean } = {}): Outcome {
+    return { action: 'quarantine', text, ...(opts.recipientMayRelease === false ? { recipientMayRelease: false } : {}) };
+  },
 };
 
 export function isOutcome(v: unknown): v is Outcome {

@@ -4,12 +4,15 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { encodedWords, mailDate } from '../message/header-block.ts';
 import { escapeHtml } from './html.ts';
 import { formatDuration } from '../config/units.ts';
-import { dateText, scoreText, sentToText, shownText, type QuarantinedSummary } from './summary.ts';
+import { adminOnlyText, dateText, scoreText, sentToText, type QuarantinedSummary } from './summary.ts';
 import { signTicket, type Ticket, type TicketAction } from './ticket.ts';
 
 export interface DigestItem extends QuarantinedSummary {
-  /** The message's links, when `link_base` is set (messageLinks). */
-  links?: { release: string; delete: string };
+  /**
+   * The message's links, when `link_base` is set (messageLinks); no Release link for a message only an administrator
+   * may release (a virus).
+   */
+  links?: { release?: string; delete: string };
   /** The addresses it was sent to, when one is a tagged form of the digest's address (mailbox.ts: sentToShown). */
   to?: string[];
 }
@@ -50,7 +53,7 @@ const base64Lines = (text: string) => (Buffer.from(text, 'utf8').toString('base6
 
 function intro(m: DigestMail): string {
   const period = m.since === undefined ? 'are held' : `arrived since ${dateText(m.since)}`;
-  return `${m.items.length + m.older} message(s) addressed to you ${period} in the quarantine of ${m.hostname}: they were taken for spam and not delivered.`;
+  return `${m.items.length + m.older} message(s) addressed to you ${period} in the quarantine of ${m.hostname} and were not delivered; each says why it is held.`;
 }
 
 function howTo(m: DigestMail): string {
@@ -79,8 +82,10 @@ function textPart(m: DigestMail): string {
   if (m.mineLink) lines.push(`${MINE_TEXT} (${mineNote}):`, m.mineLink, '');
   if (m.older) lines.push(olderNote(m), '');
   for (const it of m.items) {
-    lines.push(`Date:    ${dateText(it.receivedAt)}`, `From:    ${it.sender}`, ...(it.to ? [`To:      ${sentToText(it.to)}`] : []), `Subject: ${it.subject}`, `Score:   ${scoreText(it.score)}`);
-    if (it.links) lines.push(`Release: ${it.links.release}`, `Delete:  ${it.links.delete}`);
+    lines.push(`Date:    ${dateText(it.receivedAt)}`, `From:    ${it.sender}`, ...(it.to ? [`To:      ${sentToText(it.to)}`] : []), `Subject: ${it.subject}`,
+      `Score:   ${scoreText(it.score)}`, ...(it.heldFor ? [`Reason:  ${it.heldFor}`] : []));
+    if (!it.recipientMayRelease) lines.push(`Note:    ${adminOnlyText(it.heldFor)} Its id is ${it.id}.`);
+    if (it.links) lines.push(...(it.links.release ? [`Release: ${it.links.release}`] : []), `Delete:  ${it.links.delete}`);
     else lines.push(`Id:      ${it.id}`);
     lines.push('');
   }
@@ -92,18 +97,20 @@ function textPart(m: DigestMail): string {
 function htmlPart(m: DigestMail): string {
   const e = escapeHtml;
   const rows = m.items.map((it) => {
-    const act = it.links
-      ? `<a href="${e(it.links.release)}">Release</a> | <a href="${e(it.links.delete)}">Delete</a>`
+    const links = it.links
+      ? [...(it.links.release ? [`<a href="${e(it.links.release)}">Release</a>`] : []), `<a href="${e(it.links.delete)}">Delete</a>`].join(' | ')
       : `id ${e(it.id)}`;
+    const act = it.recipientMayRelease ? links : `${e(`${adminOnlyText(it.heldFor)} Its id is ${it.id}.`)}${it.links ? `<br>${links}` : ''}`;
     const to = it.to ? `<br><small>to ${e(sentToText(it.to))}</small>` : '';
-    return `<tr><td>${e(dateText(it.receivedAt))}</td><td>${e(it.sender)}${to}</td><td>${e(it.subject)}</td><td>${e(scoreText(it.score))}</td><td>${act}</td></tr>`;
+    const why = it.heldFor ? `<br><small>${e(it.heldFor)}</small>` : '';
+    return `<tr><td>${e(dateText(it.receivedAt))}</td><td>${e(it.sender)}${to}</td><td>${e(it.subject)}</td><td>${e(scoreText(it.score))}${why}</td><td>${act}</td></tr>`;
   });
   return [
     '<!DOCTYPE html>', '<html><head><meta charset="utf-8"><title>Quarantine report</title></head><body>',
     `<h1>Quarantine report for ${e(m.to)}</h1>`, `<p>${e(intro(m))}</p>`, `<p>${e(howTo(m))}</p>`,
     ...(m.mineLink ? [`<p><a href="${e(m.mineLink)}">${MINE_TEXT}</a>: ${e(mineNote)}.</p>`] : []),
     ...(m.older ? [`<p>${e(olderNote(m))}</p>`] : []),
-    '<table border="1" cellpadding="4" cellspacing="0">', '<tr><th>Date</th><th>From</th><th>Subject</th><th>Score</th><th></th></tr>',
+    '<table border="1" cellpadding="4" cellspacing="0">', '<tr><th>Date</th><th>From</th><th>Subject</th><th>Score and reason</th><th></th></tr>',
     ...rows, '</table>',
     ...(keptNote(m) ? [`<p>${e(keptNote(m)!)}</p>`] : []),
     '</body></html>', '',

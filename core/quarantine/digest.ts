@@ -53,7 +53,10 @@ export interface DigestOptions {
 }
 
 /** `to`: the addresses the message was sent to, when one of them is a tagged form of the digest's mailbox. */
-export interface DigestListing { id: string; receivedAt: number; sender: string; subject: string; score?: number; to?: string[] }
+/** `heldFor`: why it is held (summary.ts: heldForText); `recipientMayRelease: false` when only an administrator may release it. */
+export interface DigestListing {
+  id: string; receivedAt: number; sender: string; subject: string; score?: number; to?: string[]; heldFor?: string; recipientMayRelease?: false;
+}
 
 export interface DigestReport {
   /** Start of the period listed (ms), null for everything held. */
@@ -190,7 +193,10 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
     // Released or deleted since the index was read: nothing left to tell.
     if (!items.length) return undefined;
     const messages = held.length - gone;
-    if (opts.dryRun) return { to: address, messages, listed: items.map(({ id, receivedAt, sender, subject, score, to }) => ({ id, receivedAt, sender, subject, score, ...(to ? { to } : {}) })) };
+    if (opts.dryRun) {
+      return { to: address, messages, listed: items.map(({ id, receivedAt, sender, subject, score, to, heldFor, recipientMayRelease }) =>
+        ({ id, receivedAt, sender, subject, score, ...(to ? { to } : {}), ...(heldFor ? { heldFor } : {}), ...(recipientMayRelease ? {} : { recipientMayRelease: false as const }) })) };
+    }
     const id = recorded ? digestId(progress.run, address) : newQueueId();
     // Only a resumed run can find one: a new period's ids are new.
     if (resume && await alreadyQueued(deps.store, id)) {
@@ -200,7 +206,11 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
     let mineLink: string | undefined;
     if (base) {
       key ??= loadTicketKey(deps.dataDir);
-      for (const it of items) it.links = messageLinks(key, base, { id: it.id, address, expires });
+      for (const it of items) {
+        const links = messageLinks(key, base, { id: it.id, address, expires });
+        // No Release link for a message only an administrator may release: its ticket would be refused anyway.
+        it.links = it.recipientMayRelease ? links : { delete: links.delete };
+      }
       mineLink = `${base}/quarantine/mine?t=${signRecipientTicket(key, { address, expires })}`;
     }
     const now = Date.now();

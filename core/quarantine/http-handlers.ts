@@ -20,7 +20,7 @@ import type { StateStore } from '../store/types.ts';
 import type { RecipientFeedback } from '../plugin/define.ts';
 import type { LoadedPlugin } from '../plugin/loader.ts';
 import { holdChain } from '../plugin/in-use.ts';
-import { bytesForFeedback, delimitersOf, forMailbox, heldNow, recipientRoutes } from './recipient-handlers.ts';
+import { adminOnlyRefusal, bytesForFeedback, delimitersOf, forMailbox, heldNow, recipientRoutes } from './recipient-handlers.ts';
 
 
 export interface QuarantineHttpDeps {
@@ -127,6 +127,7 @@ function ticketOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | nul
 
 const GONE = 'This message is no longer in the quarantine for you: it was released, deleted, or has expired.';
 
+
 /**
  * The link's page: the message and its button while it is held for the ticket's mailbox (a tagged address's ticket is
  * its owner's: mailbox.ts). Once it is not, the page the POST's 303 leads to (`done=1`) says it was done; without
@@ -139,6 +140,10 @@ async function confirm(deps: QuarantineHttpDeps, action: Action, req: HttpReques
   const entry = await deps.store.load(ticket.id, 'quarantine');
   if (!entry || !heldAddresses(entry, mailbox, delimitersOf(deps)).length) {
     return req.query.get('done') === '1' ? respond(200, resultPage(action, mailbox)) : respond(410, errorPage('Gone', GONE));
+  }
+  if (action === 'release') {
+    const refused = adminOnlyRefusal(deps, entry, { path: req.path, remote: req.remoteAddress, to: ticket.address });
+    if (refused) return refused;
   }
   const summary = await summarize(deps.store, entry);
   return respond(200, confirmPage(action, summary, mailbox, req.query.get('t')!));
@@ -153,6 +158,8 @@ async function perform(deps: QuarantineHttpDeps, action: Action, req: HttpReques
   let lesson: Awaited<ReturnType<typeof bytesForFeedback>>;
   try {
     const held = await heldNow(deps, ticket.id, ticket.address);
+    const refused = action === 'release' && held.to.length ? adminOnlyRefusal(deps, held.entry, { path: req.path, remote: req.remoteAddress, to: ticket.address }) : undefined;
+    if (refused) return refused;
     // Read before the release, which may take the message out of the quarantine.
     lesson = action === 'release' ? await bytesForFeedback(deps, held, ticket.address) : undefined;
     result = await forMailbox(deps, action, held, ticket.address, { how: 'link', remote: req.remoteAddress });

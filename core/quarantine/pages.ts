@@ -38,6 +38,7 @@ export function confirmPage(action: 'release' | 'delete', m: QuarantinedSummary,
     `<tr><th>From</th><td>${e(m.sender)}</td></tr>`,
     `<tr><th>Subject</th><td>${e(m.subject)}</td></tr>`,
     `<tr><th>Score</th><td>${e(scoreText(m.score))}</td></tr>`,
+    ...(m.heldFor ? [`<tr><th>Reason</th><td>${e(m.heldFor)}</td></tr>`] : []),
     '</table>',
     // No action attribute: the form posts to this page's own path, and its ticket goes in the body, not the address.
     `<form method="post"><input type="hidden" name="t" value="${e(ticket)}"><p><button type="submit">${VERB[action]}</button></p></form>`,

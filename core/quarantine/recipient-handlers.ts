@@ -13,7 +13,7 @@ import { HeldIndex } from './held-index.ts';
 import { listEntry, listsOf, putOnList, removeEntry, type ListKind } from '../lists/user-lists.ts';
 import type { QuarantineHttpDeps } from './http-handlers.ts';
 import { DEFAULT_DELIMITERS, heldAddresses, mailboxOf, sentToShown } from './mailbox.ts';
-import { shownText, summarize, type QuarantinedSummary } from './summary.ts';
+import { adminOnlyText, heldForText, recipientMayRelease, shownText, summarize, type QuarantinedSummary } from './summary.ts';
 import { verifyRecipientTicket, type RecipientTicket } from './ticket.ts';
 import { errorPage, page, backLink, type Page } from './pages.ts';
 import { recipientPage } from './recipient-page.ts';
@@ -128,6 +128,18 @@ export async function heldNow(deps: QuarantineHttpDeps, id: string, address: str
   return { id, entry, to: entry ? heldAddresses(entry, ownerOf(deps, address), delimitersOf(deps)) : [] };
 }
 
+/**
+ * The refusal of a recipient's release (or Always allow) of a message only an administrator may release (a virus),
+ * logged; undefined when they may. A link or a form made before the rule, or by hand, gets this page, not the message.
+ */
+export function adminOnlyRefusal(deps: QuarantineHttpDeps, entry: QueueEntry | undefined, log: { path: string; remote: string; to: string }, back?: string): HttpResponse | undefined {
+  if (!entry || recipientMayRelease(entry)) return undefined;
+  const heldFor = heldForText(entry);
+  deps.log?.warn('quarantine release refused: only an administrator may release this message', {
+    qid: entry.id, to: log.to, client: log.remote, path: log.path, ...(heldFor ? { held_for: heldFor } : {}) });
+  return respond(403, errorPage('Not released', `${adminOnlyText(heldFor)} Its id is ${entry.id}.`, back));
+}
+
 const noMessageNamed = (p: Posted) => respond(400, errorPage('Not valid', 'The form did not name a message. Go back to the list and use its buttons.', p.ticket));
 
 /** A message id from the form that is one held for the ticket's mailbox; or the response that says it is not. */
@@ -148,7 +160,8 @@ export const FEEDBACK_MAX_BYTES = 2 * 1024 * 1024;
  * Undefined when nothing takes feedback, or the message is not held for that mailbox.
  */
 export async function bytesForFeedback(deps: QuarantineHttpDeps, held: HeldNow, address: string): Promise<{ raw: Buffer; to: string } | undefined> {
-  if (!deps.feedback?.wanted() || !held.entry || !held.to.length) return undefined;
+  // A message only an administrator may release (a virus) is no lesson for a spam filter, whatever the recipient does.
+  if (!deps.feedback?.wanted() || !held.entry || !held.to.length || !recipientMayRelease(held.entry)) return undefined;
   try {
     // The head is what a filter learns from (the bayes plugin reads 2 MB at most); a 50 MB message is not read whole.
     const raw = await deps.store.readHead(held.id, 'quarantine', Math.min(held.entry.size, FEEDBACK_MAX_BYTES));
@@ -198,6 +211,8 @@ async function releaseOrDelete(p: Posted, action: 'release' | 'delete'): Promise
   if (queueIdProblem(id)) return noMessageNamed(p);
   const held = await heldNow(p.deps, id!, p.address).catch((err: Error) => err);
   if (held instanceof Error) return respond(503, errorPage('Not done', LATER, p.ticket));
+  const refused = action === 'release' && held.to.length ? adminOnlyRefusal(p.deps, held.entry, { path: p.req.path, remote: p.req.remoteAddress, to: p.address }, p.ticket) : undefined;
+  if (refused) return refused;
   // Deleting is no judgement of the message: only a release is told to the plugins.
   const lesson = action === 'release' ? await bytesForFeedback(p.deps, held, p.address) : undefined;
   // The control server checks that the message is held for this recipient, in turn with every other change to it.
@@ -224,6 +239,9 @@ const fullText = (kind: ListKind) => `Your ${LIST_NAME[kind]} is full: remove so
 async function senderToList(p: Posted, kind: ListKind): Promise<HttpResponse> {
   const held = await heldMessage(p);
   if ('status' in held) return held;
+  // Always allow releases the message, and tells the plugins it is wanted: not for one only an administrator releases.
+  const refused = kind === 'allow' ? adminOnlyRefusal(p.deps, held.entry, { path: p.req.path, remote: p.req.remoteAddress, to: p.address }, p.ticket) : undefined;
+  if (refused) return refused;
   const summary = await summarize(p.deps.store, held.entry);
   const entry = summary.senderAddress ? listEntry(summary.senderAddress) : null;
   if (!entry) return respond(400, errorPage('Not done', 'This message\'s sender has no address a list can hold.', p.ticket));

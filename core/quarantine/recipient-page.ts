@@ -3,7 +3,7 @@
 // this page's path with the recipient ticket in its body; every value shown goes through escapeHtml.
 import { escapeHtml as e } from './html.ts';
 import { page, type Page } from './pages.ts';
-import { dateText, scoreText, sentToText, type QuarantinedSummary } from './summary.ts';
+import { adminOnlyText, dateText, scoreText, sentToText, type QuarantinedSummary } from './summary.ts';
 import type { ListKind } from '../lists/user-lists.ts';
 
 export interface RecipientView {
@@ -44,12 +44,15 @@ function form(ticket: string, fields: Record<string, string>, buttons: Array<[va
 
 function messageRow(v: RecipientView, m: QuarantinedSummary): string {
   const sender = v.lists ? v.senderEntries.get(m.id) : undefined;
-  const buttons: Array<[string, string]> = [['release', 'Release'], ['delete', 'Delete']];
-  if (sender) buttons.push(['allow', `Always allow ${sender}`], ['block', `Always block ${sender}`]);
+  // A message only an administrator may release (a virus) offers Delete alone, and says why.
+  const buttons: Array<[string, string]> = m.recipientMayRelease ? [['release', 'Release'], ['delete', 'Delete']] : [['delete', 'Delete']];
+  if (sender && m.recipientMayRelease) buttons.push(['allow', `Always allow ${sender}`], ['block', `Always block ${sender}`]);
   const to = v.sentTo?.get(m.id);
   const toLine = to?.length ? `<br><small>${e(`to ${sentToText(to)}`)}</small>` : '';
-  return `<tr><td>${e(dateText(m.receivedAt))}</td><td>${e(m.sender)}${toLine}</td><td>${e(m.subject)}</td><td>${e(scoreText(m.score))}</td>`
-    + `<td>${form(v.ticket, { id: m.id }, buttons)}</td></tr>`;
+  const why = m.heldFor ? `<br><small>${e(m.heldFor)}</small>` : '';
+  const note = m.recipientMayRelease ? '' : `<p>${e(`${adminOnlyText(m.heldFor)} Its id is ${m.id}.`)}</p>`;
+  return `<tr><td>${e(dateText(m.receivedAt))}</td><td>${e(m.sender)}${toLine}</td><td>${e(m.subject)}</td><td>${e(scoreText(m.score))}${why}</td>`
+    + `<td>${note}${form(v.ticket, { id: m.id }, buttons)}</td></tr>`;
 }
 
 const LIST_NAME: Record<ListKind, string> = { allow: 'Allow list', block: 'Block list' };
@@ -81,7 +84,7 @@ export function recipientPage(v: RecipientView): Page {
   const held = v.messages.length + v.more;
   const intro = held === 0
     ? 'No mail addressed to you is held in the quarantine now.'
-    : `${held} message(s) addressed to you are held in the quarantine: they were taken for spam and not delivered. Newest first.`;
+    : `${held} message(s) addressed to you are held in the quarantine and were not delivered; each says why it is held. Newest first.`;
   const help = [
     'Release delivers a message to you, as it was received; Delete removes it for you.',
     ...(v.lists ? ['Always allow puts the sender on your allow list and releases the message to you; Always block puts the sender on your block list and deletes the message for you.',
@@ -91,7 +94,7 @@ export function recipientPage(v: RecipientView): Page {
   if (held) parts.push(`<p>${e(help)}</p>`);
   if (v.more) parts.push(`<p>${e(`${v.more} older message(s) are held and not listed here: the page shows the newest ${v.messages.length}. Release or delete some of these to see them, or ask your administrator.`)}</p>`);
   if (v.messages.length) {
-    parts.push('<table>', '<tr><th>Date</th><th>From</th><th>Subject</th><th>Score</th><th></th></tr>', ...v.messages.map((m) => messageRow(v, m)), '</table>');
+    parts.push('<table>', '<tr><th>Date</th><th>From</th><th>Subject</th><th>Score and reason</th><th></th></tr>', ...v.messages.map((m) => messageRow(v, m)), '</table>');
   }
   parts.push(listsPart(v), `<p>${e(`This page's link works until ${dateText(v.expires)}; each quarantine report brings a new one.`)}</p>`);
   return page(`Mail held for ${v.mailbox ?? v.address}`, parts.join('\n'), true);

@@ -21,6 +21,10 @@ export interface QuarantinedSummary {
    * neither holds one (a bounce without a From). What a recipient's allow and block buttons put on their list.
    */
   senderAddress?: string;
+  /** Why it is held, from the stored verdict (heldForText); undefined for an entry that kept no verdict. */
+  heldFor?: string;
+  /** False when only an administrator may release it (a virus: QueueEntry.recipientMayRelease). */
+  recipientMayRelease: boolean;
 }
 
 /** How much of a message is read for its headers: a From and Subject further in are not worth more reading. */
@@ -61,7 +65,28 @@ export function fromAddress(value: string): string | undefined {
   return found.length === 1 ? found[0].toLowerCase() : undefined;
 }
 
+/**
+ * Why a message is held, from its stored verdict: `spam score 7.2` when the score reached the quarantine threshold,
+ * else what the plugin that held it said, without its name (`virus Eicar-Test-Signature`, a rule's note). Cleaned
+ * and cut like sender text, since a plugin's reason may quote the message.
+ */
+export function heldForText(entry: Pick<QueueEntry, 'verdict'>): string | undefined {
+  const v = entry.verdict;
+  if (!v) return undefined;
+  const byScore = !v.reason || /^score -?[\d.]+ ≥ /.test(v.reason);
+  if (byScore) return typeof v.score === 'number' ? `spam score ${scoreText(v.score)}` : undefined;
+  return shownText(v.reason!.replace(/^[^:\s]+: /, ''), 120) || undefined;
+}
+
+/** Whether the recipient may release the message from the digest and the pages (QueueEntry.recipientMayRelease). */
+export const recipientMayRelease = (entry: Pick<QueueEntry, 'recipientMayRelease'>): boolean => entry.recipientMayRelease !== false;
+
+/** What the digest and the pages say of a message only an administrator may release. */
+export const adminOnlyText = (heldFor: string | undefined): string =>
+  `Held${heldFor ? ` (${heldFor})` : ''}: only your administrator can release this message; ask them if you need it.`;
+
 export async function summarize(store: QueueStore, entry: QueueEntry): Promise<QuarantinedSummary> {
+  const heldFor = heldForText(entry);
   let head = await store.readHead(entry.id, 'quarantine', FIRST_READ);
   let end = headerEnd(head);
   if (end < 0 && head.length === FIRST_READ) {
@@ -80,6 +105,8 @@ export async function summarize(store: QueueStore, entry: QueueEntry): Promise<Q
     subject: shownText(first('subject') ?? '') || '(no subject)',
     ...(typeof entry.verdict?.score === 'number' ? { score: entry.verdict.score } : {}),
     ...(senderAddress ? { senderAddress } : {}),
+    ...(heldFor ? { heldFor } : {}),
+    recipientMayRelease: recipientMayRelease(entry),
   };
 }
 

@@ -11,6 +11,7 @@ import type { Counters } from './delivery-queue.ts';
 import type { QueueFolder, QueueStore } from './queue-store.ts';
 import { DirSync } from './dir-sync.ts';
 import { anyHeld, heldRecipientIndex, markRecipientDone, releasedCopy, releasedCopyId, releasedPrepend, type ReleasedBy } from '../quarantine/released-copy.ts';
+import { heldForText, recipientMayRelease } from '../quarantine/summary.ts';
 
 /**
  * `dead-letter`: the message is in the dead-letter folder, where hold and release do not apply (requeue or delete do).
@@ -128,7 +129,9 @@ export class FolderAwareActions implements AdminActions {
     entry.prepend = releasedPrepend(entry.prepend, 'the administrator', now);
     await this.moveIntoQueue(entry, 'quarantine');
     this.counters?.inc('released');
-    this.log?.info('released from quarantine', { qid: id, to: entry.recipients.filter((r) => r.status === 'pending').map((r) => r.address) });
+    // A message no recipient may release (a virus) is the administrator's call: the line says what it was held for.
+    const heldFor = recipientMayRelease(entry) ? {} : { held_for: heldForText(entry) };
+    this.log?.info('released from quarantine', { qid: id, to: entry.recipients.filter((r) => r.status === 'pending').map((r) => r.address), ...heldFor });
     this.schedule?.(entry);
     return 'done';
   }
@@ -179,6 +182,8 @@ export class FolderAwareActions implements AdminActions {
   async releaseForRecipient(id: string, address: string, by: ReleasedBy = 'administrator'): Promise<AdminResult> {
     const entry = await this.store.load(id, 'quarantine');
     if (!entry) return 'missing';
+    // The pages refuse it first (a 403 page); this keeps any other way for a recipient's release shut as well.
+    if (by === 'recipient' && !recipientMayRelease(entry)) throw new Error(`quarantined message ${id} may be released by an administrator only`);
     const index = heldRecipientIndex(entry, address);
     if (index < 0) return 'unchanged';
     const copyId = releasedCopyId(id, index);
@@ -195,7 +200,7 @@ export class FolderAwareActions implements AdminActions {
     await this.keepOrRemove(entry);
     this.copiesAwaitingMark.delete(copyId);
     this.counters?.inc('released');
-    this.log?.info('released from quarantine for one recipient', { qid: id, copy_qid: copyId, to: copy.recipients[0].address, by });
+    this.log?.info('released from quarantine for one recipient', { qid: id, copy_qid: copyId, to: copy.recipients[0].address, by, ...(recipientMayRelease(entry) ? {} : { held_for: heldForText(entry) }) });
     return 'done';
   }
 

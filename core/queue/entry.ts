@@ -39,6 +39,12 @@ export interface QueueEntry extends MessageDsn {
   held?: boolean;
   /** The verdict it was accepted with; `reason` (the threshold reached, or the plugin that forced the action) since session 29. */
   verdict?: { action: string; score: number; symbols: string[]; reason?: string };
+  /**
+   * Quarantined by a plugin that keeps the release for an administrator (a virus): the quarantine digest and pages
+   * offer the recipient no Release or Always allow, and refuse one. Absent (every entry written before it was kept):
+   * the recipient may release it.
+   */
+  recipientMayRelease?: false;
   /** This message is a delivery status notification we generated: it is never bounced itself. */
   dsn?: 'failure' | 'delay' | 'success';
   /** Delay notices sent so far for this message. */

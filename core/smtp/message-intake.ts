@@ -67,6 +67,9 @@ async function receiveWith(
     const ms = Date.now() - started;
     const msData = Date.now() - dataAt;
     rt.metrics.inc(`messages_${verdict}`);
+    // Each symbol once per message, as Rspamd counts symbol hits: viruses found (CLAM_VIRUS), scanner failures
+    // (CLAM_FAIL), blocklist hits, without a plugin of its own needing a way to the metrics.
+    if (verdict !== 'aborted') for (const symbol of new Set(tx.findings.map((f) => f.symbol))) rt.metrics.inc(`findings_${symbol}`);
     // The DATA time is ours to answer for: from MAIL FROM it would add the client's own pauses, and a client that hung
     // up mid-DATA measured its upload, not our reply.
     if (verdict !== 'aborted') rt.metrics.observeDataMs(msData);
@@ -140,6 +143,8 @@ async function receiveWith(
     return o.action === 'disconnect' ? { ...reply, close: true } : reply;
   }
   if (o.action === 'quarantine') forced = { action: 'quarantine', reason: `${r.plugin}: ${Array.isArray(o.text) ? o.text.join(' ') : (o.text ?? 'quarantined')}` };
+  // A quarantine only an administrator may release (a virus) stays so whatever the score says of it.
+  const adminRelease = o.action === 'quarantine' && o.recipientMayRelease === false;
 
   const verdict = decideVerdict(tx.findings, cfg.scores, forced);
   tx.verdict = verdict;
@@ -214,6 +219,7 @@ async function receiveWith(
     verdict: { action: verdict.action, score: verdict.score, symbols: verdict.findings.map((f) => f.symbol), reason: verdict.reason },
     ...(tx.mailFrom?.params.SMTPUTF8 ? { smtputf8: true } : {}),
     ...(messageId ? { messageId } : {}),
+    ...(verdict.action === 'quarantine' && adminRelease ? { recipientMayRelease: false as const } : {}),
     ...messageDsnFields(tx.mailFrom?.params),
   };
 

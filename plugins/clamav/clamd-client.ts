@@ -33,7 +33,7 @@ export interface ClamdVersion {
 const END_OF_STREAM = Buffer.alloc(4);
 
 /** Whether the request is still being written, for telling a size-limit close from other failures. */
-interface SendState { streaming: boolean }
+interface SendState { streaming: boolean; sent: number }
 
 function describe(target: ClamdTarget): string {
   return 'socket' in target ? `unix:${target.socket}` : `${target.host}:${target.port}`;
@@ -113,7 +113,7 @@ export class ClamdClient {
       let timer: NodeJS.Timeout;
       let answered!: (s: string) => void;
       const replyPromise = new Promise<string>((r) => { answered = r; });
-      const state: SendState = { streaming: false };
+      const state: SendState = { streaming: false, sent: 0 };
 
       const finish = (err: Error | null, text?: string) => {
         if (settled) return;
@@ -145,9 +145,11 @@ export class ClamdClient {
         // A write error after clamd already answered (it closes early on a size limit) is not the story.
         if (chunks.length) { const text = replyText(); answered(text); finish(null, text); return; }
         // clamd stops reading and closes once a stream passes its StreamMaxLength; its reply may then be lost
-        // to our failed write before we read it.
+        // to our failed write before we read it. A reset by the network looks the same: the caller, which knows how
+        // much of the message the limit allows, judges which it was (`sent`).
         if (state.streaming && (err.code === 'EPIPE' || err.code === 'ECONNRESET')) {
-          finish(new ScanError('size-limit', `clamd at ${where} closed the connection during INSTREAM (${err.code}), as it does past its StreamMaxLength (or clamd stopped)`, { inferred: true }));
+          finish(new ScanError('size-limit', `clamd at ${where} closed the connection during INSTREAM after ${state.sent} bytes (${err.code}), as it does past its StreamMaxLength, or as a fault does`,
+            { inferred: true, sent: state.sent }));
           return;
         }
         finish(new ScanError(connected ? 'error' : 'unreachable', `clamd at ${where}: ${err.code ?? err.message}`));
@@ -178,6 +180,7 @@ export class ClamdClient {
           sock.write(len);
           sock.write(part);
           buffered += part.length;
+          state.sent += part.length;
           if (buffered >= this.chunkSize) {
             buffered = 0;
             sock.uncork();

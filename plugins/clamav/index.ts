@@ -96,6 +96,10 @@ class ClamavCheck {
         }
       }
       if (!result) {
+        // Only clamd's own refusal is its size limit. A connection closed mid-stream with no reply, for a message
+        // within max_scan_size (which the admin keeps at or under StreamMaxLength), is a fault of the network or of
+        // the scanner: a 552 would refuse a clean message for good.
+        if (e.kind === 'size-limit' && e.inferred) return this.failed(ctx, this.midStreamFault(msg.size, e));
         if (e.kind === 'size-limit' && await this.answers(deadline)) return this.overScannerLimit(ctx, msg.size, e);
         return this.failed(ctx, e);
       }
@@ -126,6 +130,12 @@ class ClamavCheck {
     return this.oversize(ctx, size);
   }
 
+  /** The connection closed mid-stream, as a scanner fault, saying how much of the message had gone and what could be meant. */
+  private midStreamFault(size: number, err: ScanError): ScanError {
+    return new ScanError('error', `${err.message}; ${err.sent ?? '?'} of ${size} bytes sent, within max_scan_size ${this.cfg.max_scan_size}, so taken as a fault `
+      + '(were clamd\'s StreamMaxLength below max_scan_size, clamd would refuse with its own reply: keep max_scan_size at or under it)');
+  }
+
   private failed(ctx: HookContext, err: ScanError): Outcome | void {
     ctx.log.warn('virus scan failed', { scanner: this.scanner.description, kind: err.kind, error: err.message, on_error: this.cfg.on_error });
     ctx.addFinding('CLAM_FAIL', 0, err.kind);
@@ -139,7 +149,8 @@ class ClamavCheck {
     ctx.log.warn('virus found', { virus: names, action: this.cfg.action, scanner: this.scanner.description });
     switch (this.cfg.action) {
       case 'reject': return this.refuse(names);
-      case 'quarantine': return outcome.quarantine(`virus ${names}`);
+      // The recipient's quarantine pages must not hand a virus out: only an administrator releases it.
+      case 'quarantine': return outcome.quarantine(`virus ${names}`, { recipientMayRelease: false });
       case 'tag': ctx.addHeader(this.cfg.header, `infected; ${names}`); return;
       case 'strip': return this.strip(ctx, msg, viruses, deadline);
     }
@@ -168,6 +179,7 @@ class ClamavCheck {
       // The message is known to be infected, so a failure here can never let it through.
       const e = asScanError(err);
       ctx.log.warn('stripping the virus failed', { kind: e.kind, error: e.message });
+      ctx.addFinding('CLAM_FAIL', 0, e.kind);
       return outcome.tempfail('Virus scan not possible now, try again later', { code: 451, enhanced: '4.7.0' });
     }
     if (stripped.stillInfected) {

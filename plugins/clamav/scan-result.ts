@@ -12,10 +12,13 @@ export class ScanError extends Error {
    * balancer in front of a pool) that died or reset the connection looks the same.
    */
   readonly inferred: boolean;
-  constructor(kind: ScanErrorKind, message: string, opts: { inferred?: boolean } = {}) {
+  /** With `inferred`: the message bytes written before the connection closed. */
+  readonly sent?: number;
+  constructor(kind: ScanErrorKind, message: string, opts: { inferred?: boolean; sent?: number } = {}) {
     super(message);
     this.name = 'ScanError';
     this.kind = kind;
     this.inferred = opts.inferred ?? false;
+    if (opts.sent !== undefined) this.sent = opts.sent;
   }
 }
