@@ -37,7 +37,7 @@ export const blockZoneSchema = s.object({
   codes: s.checked(s.record(codeSchema), checkAnswerCodes).default({})
     .describe('Answers (`127.0.0.2`, `127.0.0.4`, …) mapped to their own symbol, score and action; other 127.x answers use the zone\'s'),
   text: s.string().default('Client {ip} is listed at {zone}')
-    .describe('Reply text of a refusal; `{ip}`, `{zone}`, `{code}` and `{symbol}` are filled in'),
+    .describe('Reply text of a refusal; `{ip}`, `{zone}`, `{code}`, `{symbol}` and `{txt}` (the list\'s TXT record for the client, asked at the same time as its A record only when the text uses it; empty when there is none) are filled in'),
   ipv6: s.boolean().default(true).describe('Look up IPv6 clients (32 reversed nibbles); turn off for IPv4-only lists'),
   on_error: s.enum(['tempfail', 'skip'] as const).default('tempfail')
     .describe('The zone times out or fails: `tempfail` (4xx, the client retries) or `skip` it with an RBL_*_UNAVAILABLE finding of score 0'),

@@ -9,17 +9,22 @@ import { CidrList, normalizeIp } from '../../core/net/cidr.ts';
 import { reversedIp } from '../../core/net/dnsbl-name.ts';
 import { isPrivate } from '../../core/net/special-ranges.ts';
 import { defaultSymbol, lookupAllow, lookupBlock, type Listing, type ZoneResult } from './lookup.ts';
+import { TXT_PLACEHOLDER } from './txt.ts';
 
 interface ZoneCheck { zone: BlockZone; result: Promise<ZoneResult> }
 interface Checks { ip: string; skip?: string; allowed?: Promise<Listing | undefined>; zones: ZoneCheck[] }
-type Decision = { hit?: Listing; failed?: ZoneResult[] };
+type Decision = { hit?: Listing; txt?: Promise<string>; failed?: ZoneResult[] };
 
 const canAct = (z: BlockZone, action: ZoneAction): boolean =>
   z.action === action || Object.values(z.codes).some((c) => c.action === action);
 
-function fill(text: string, ip: string, l: Listing): string {
-  return text.replace(/\{(ip|zone|code|symbol)\}/g, (_, k: string) => (k === 'ip' ? ip : String(l[k as keyof Listing])))
-    .replace(/[^\x20-\x7e]/g, '?');
+/** Only a zone that can refuse, with a text that quotes it, has its TXT record asked for. */
+const wantsTxt = (z: BlockZone): boolean =>
+  z.text.includes(TXT_PLACEHOLDER) && (canAct(z, 'reject') || canAct(z, 'reject_rcpt'));
+
+function fill(text: string, ip: string, l: Listing, txt: string): string {
+  return text.replace(/\{(ip|zone|code|symbol|txt)\}/g, (_, k: string) => (k === 'ip' ? ip : k === 'txt' ? txt : String(l[k as keyof Listing])))
+    .replace(/[^\x20-\x7e]/g, '?').trimEnd();
 }
 
 /**
@@ -67,7 +72,7 @@ class RblCheck {
     const allowed = this.cfg.allow_zones.length
       ? Promise.all(this.cfg.allow_zones.map((z) => lookupAllow(dns, z, reversed, ctx.log))).then((r) => r.find((x) => x))
       : undefined;
-    const zones = this.cfg.zones.filter((z) => !v6 || z.ipv6).map((zone) => ({ zone, result: lookupBlock(dns, zone, reversed, ctx.log) }));
+    const zones = this.cfg.zones.filter((z) => !v6 || z.ipv6).map((zone) => ({ zone, result: lookupBlock(dns, zone, reversed, ctx.log, wantsTxt(zone)) }));
     // Nobody may await a zone for a while (score zones wait for DATA): keep a rejection from going unhandled.
     for (const z of zones) z.result.catch(() => undefined);
     return { ip, allowed, zones };
@@ -83,7 +88,7 @@ class RblCheck {
       for (const z of relevant) {
         void z.result.then((r) => {
           const hit = r.listings.find((l) => l.action === action);
-          if (hit) resolve({ hit });
+          if (hit) resolve({ hit, txt: r.txt });
           if (r.error && z.zone.on_error === 'tempfail') failed.push(r);
           if (--left === 0) resolve({ failed });
         });
@@ -105,7 +110,7 @@ class RblCheck {
     if (d.hit) {
       const zone = this.cfg.zones.find((z) => z.zone === d.hit!.zone)!;
       ctx.log.info('client listed', { ip: c.ip, zone: d.hit.zone, code: d.hit.code, action });
-      return outcome.reject(fill(zone.text, c.ip, d.hit), { code: action === 'reject' ? 554 : 550, enhanced: '5.7.1' });
+      return outcome.reject(fill(zone.text, c.ip, d.hit, (await d.txt) ?? ''), { code: action === 'reject' ? 554 : 550, enhanced: '5.7.1' });
     }
     return this.unavailable(ctx, d.failed);
   }

@@ -1,11 +1,15 @@
 // Looks one client IP up in one DNSBL/DNSWL zone and maps the answers to listings.
 import { DnsError, isListingAnswer, type DnsResolver, type Logger } from '../../core/index.ts';
 import type { AllowZone, BlockZone, ZoneAction } from './config.ts';
+import { lookupTxt } from './txt.ts';
 
 export interface Listing { zone: string; code: string; symbol: string; score: number; action: ZoneAction }
 
-/** The outcome of one zone: listings (empty when not listed), or the temporary error that kept us from knowing. */
-export interface ZoneResult { zone: string; listings: Listing[]; error?: DnsError }
+/**
+ * The outcome of one zone: listings (empty when not listed), or the temporary error that kept us from knowing; `txt`,
+ * the list's TXT text for a refusal ('' when none), only when the zone's text asks for it.
+ */
+export interface ZoneResult { zone: string; listings: Listing[]; error?: DnsError; txt?: Promise<string> }
 
 /** `RBL_` + the first label of the zone in upper case (`zen.example.org` → `RBL_ZEN`). */
 export function defaultSymbol(prefix: string, zone: string): string {
@@ -26,15 +30,21 @@ async function answers(dns: DnsResolver, name: string, log: Logger): Promise<str
   return good;
 }
 
-export async function lookupBlock(dns: DnsResolver, zone: BlockZone, reversed: string, log: Logger): Promise<ZoneResult> {
+/**
+ * One blocklist zone. With `withTxt` the TXT record of the same name is asked at the same time as the A record, so a
+ * refusal that quotes it waits for no second round trip; its failure only leaves it empty.
+ */
+export async function lookupBlock(dns: DnsResolver, zone: BlockZone, reversed: string, log: Logger, withTxt = false): Promise<ZoneResult> {
+  const name = `${reversed}.${zone.zone}`;
+  const txt = withTxt ? lookupTxt(dns, name) : undefined;
   try {
-    const codes = await answers(dns, `${reversed}.${zone.zone}`, log);
+    const codes = await answers(dns, name, log);
     const base = zone.symbol ?? defaultSymbol('RBL_', zone.zone);
     const listings = codes.map((code) => {
       const c = zone.codes[code];
       return { zone: zone.zone, code, symbol: c?.symbol ?? base, score: c?.score ?? zone.score, action: c?.action ?? zone.action };
     });
-    return { zone: zone.zone, listings };
+    return { zone: zone.zone, listings, txt };
   } catch (e) {
     return { zone: zone.zone, listings: [], error: e as DnsError };
   }

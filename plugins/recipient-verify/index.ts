@@ -4,6 +4,7 @@ import { definePlugin, outcome, type HookContext, type Outcome } from '../../cor
 import { configSchema, type RecipientVerifyConfig } from './config.ts';
 import { Targets } from './targets.ts';
 import { Verifier } from './verifier.ts';
+import { quotable } from './probe.ts';
 
 export default definePlugin({
   name: 'recipient-verify',
@@ -13,7 +14,7 @@ export default definePlugin({
     const targets = new Targets(cfg);
     const verifier = new Verifier({
       store: setup.services.store, positiveTtl: cfg.positive_ttl, negativeTtl: cfg.negative_ttl,
-      maxProbes: cfg.max_probes, heloName: setup.services.hostname, log: setup.log,
+      maxProbes: cfg.max_probes, heloName: setup.services.hostname,
     });
     const told = new Set<string>();
     return { hooks: { rcptTo: (ctx) => check(cfg, targets, verifier, told, ctx) } };
@@ -46,5 +47,5 @@ async function check(cfg: RecipientVerifyConfig, targets: Targets, verifier: Ver
     return;
   }
   ctx.log.info('recipient refused by the server behind', { to, reply: v.reply, source: v.source, host: where.target.display });
-  return outcome.reject(`<${to}>: Recipient address rejected: undeliverable (the next hop answered: ${v.reply})`, { code: 550, enhanced: '5.1.1' });
+  return outcome.reject(`<${to}>: Recipient address rejected: undeliverable (the next hop answered: ${quotable(v.reply)})`, { code: 550, enhanced: '5.1.1' });
 }

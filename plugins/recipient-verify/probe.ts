@@ -12,8 +12,16 @@ export type ProbeResult =
 
 /** A reply as one line of bounded length: it is quoted in our own reply to the client. */
 export function oneLine(r: Reply): string {
-  const text = `${r.code} ${r.text}`.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?');
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return quotable(`${r.code} ${r.text}`);
+}
+
+/**
+ * Printable ASCII of at most 203 characters: an SMTP reply line has no charset, so even the mark of a cut is ASCII.
+ * Also applied to what the cache gives back, which another version (or another program on a shared Redis) may have written.
+ */
+export function quotable(text: string): string {
+  const clean = text.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > 200 ? `${clean.slice(0, 200)}...` : clean;
 }
 
 /**

@@ -13,7 +13,6 @@ export interface VerifierOptions {
   negativeTtl: number;
   maxProbes: number;
   heloName: string;
-  log: Logger;
 }
 
 export class Verifier {
@@ -29,21 +28,22 @@ export class Verifier {
 
   get probesInFlight(): number { return this.inFlight.size; }
 
+  /** `log`: the transaction's, so every line about this recipient (the probe's own, the cache's) names its cid and qid. */
   async verify(address: string, target: SmarthostTarget, log: Logger): Promise<Verification> {
     const key = address.toLowerCase();
     const shared = this.join(key, log);
     if (shared) return shared;
     let known: Known | undefined;
     try { known = await this.cache.get(address); } catch (e) {
-      // The store being down costs a probe, not the recipient.
-      log.warn('recipient-verify cache unreadable, probing', { error: String(e) });
+      // The store being down costs a probe, not the recipient: a warning, as the store's own outage line is.
+      log.warn('recipient-verify cannot read its cache; verifying without it, by a probe', { to: address, error: String(e) });
     }
     if (known) return { ...known, source: 'cache' };
     // Looked up again: another RCPT may have started a probe while the cache answered.
     const late = this.join(key, log);
     if (late) return late;
     if (this.inFlight.size >= this.o.maxProbes) return { status: 'unknown', reason: `${this.inFlight.size} probes in flight already (max_probes)` };
-    const running = this.run(address, target);
+    const running = this.run(address, target, log);
     this.inFlight.set(key, running);
     try {
       return withSource(await running, 'probe');
@@ -60,11 +60,12 @@ export class Verifier {
   }
 
   /** The probe, then its answer stored before it is let go of, so a later RCPT finds it in the cache. */
-  private async run(address: string, target: SmarthostTarget): Promise<ProbeResult> {
-    const r = await probe(target, address, this.o.heloName, this.o.log);
+  private async run(address: string, target: SmarthostTarget, log: Logger): Promise<ProbeResult> {
+    const r = await probe(target, address, this.o.heloName, log);
     if (r.status !== 'unknown') {
       try { await this.cache.put(address, r); } catch (e) {
-        this.o.log.warn('recipient-verify cannot store a result', { address, error: String(e) });
+        // The answer still decides this RCPT; only the next one for the address costs another probe.
+        log.warn('recipient-verify cannot store a result; it works without its cache, the address is probed again next time', { to: address, error: String(e) });
       }
     }
     return r;

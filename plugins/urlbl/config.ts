@@ -32,7 +32,7 @@ export const configSchema = s.object({
   max_hosts: s.number({ integer: true, min: 1, max: 500 }).default(30)
     .describe('Distinct domains and IPs looked up per message; the rest are ignored'),
   text: s.string().default('Message contains a link to {host}, listed at {zone}')
-    .describe('Refusal text; `{host}`, `{zone}` and `{code}` are filled in'),
+    .describe('Refusal text; `{host}`, `{zone}`, `{code}` and `{txt}` (the list\'s TXT record for the host, asked at the same time as its A record only when the text uses it; empty when there is none) are filled in'),
   defang_text: s.string().default('link removed').describe('What replaces a listed link with the `defang` action'),
 });
 

@@ -8,9 +8,11 @@ import { configSchema, type UrlblConfig } from './config.ts';
 import { distinctHosts, urlHost } from './hosts.ts';
 import { lookupHosts, zoneSymbol, type UrlListing } from './lookup.ts';
 import { defangMessage } from './defang.ts';
+import { TXT_PLACEHOLDER } from '../rbl/txt.ts';
 
-function fill(text: string, l: UrlListing): string {
-  return text.replace(/\{(host|zone|code)\}/g, (_, k: 'host' | 'zone' | 'code') => l[k]).replace(/[^\x20-\x7e]/g, '?');
+function fill(text: string, l: UrlListing, txt: string): string {
+  return text.replace(/\{(host|zone|code|txt)\}/g, (_, k: 'host' | 'zone' | 'code' | 'txt') => (k === 'txt' ? txt : l[k]))
+    .replace(/[^\x20-\x7e]/g, '?').trimEnd();
 }
 
 async function check(cfg: UrlblConfig, skip: Set<string>, ctx: HookContext): Promise<Outcome | void> {
@@ -18,11 +20,11 @@ async function check(cfg: UrlblConfig, skip: Set<string>, ctx: HookContext): Pro
   const parsed = await ctx.message.parsed();
   const hosts = await distinctHosts(parsed.urls, skip, cfg.max_hosts);
   if (!hosts.length) return;
-  const { listings, failed } = await lookupHosts(ctx.services.dns, cfg.zones, hosts, ctx.log);
+  const { listings, failed } = await lookupHosts(ctx.services.dns, cfg.zones, hosts, ctx.log, cfg.text.includes(TXT_PLACEHOLDER));
   const refuse = listings.find((l) => l.action === 'reject');
   if (refuse) {
     ctx.log.info('message links to a listed host', { host: refuse.host, zone: refuse.zone, code: refuse.code });
-    return outcome.reject(fill(cfg.text, refuse), { code: 554, enhanced: '5.7.1' });
+    return outcome.reject(fill(cfg.text, refuse, (await refuse.txt) ?? ''), { code: 554, enhanced: '5.7.1' });
   }
   const temp = failed.filter((f) => f.zone.on_error === 'tempfail');
   if (temp.length) {

@@ -3,8 +3,10 @@ import { DnsError, isListingAnswer, type DnsResolver, type Logger } from '../../
 import type { UrlAction, UrlZone } from './config.ts';
 import type { UrlHost } from './hosts.ts';
 import { reversedIp } from '../../core/net/dnsbl-name.ts';
+import { lookupTxt } from '../rbl/txt.ts';
 
-export interface UrlListing { host: string; zone: string; code: string; symbol: string; score: number; action: UrlAction }
+/** `txt`: the list's TXT text for the host ('' when none), only when the refusal text asks for it. */
+export interface UrlListing { host: string; zone: string; code: string; symbol: string; score: number; action: UrlAction; txt?: Promise<string> }
 export interface UrlLookups { listings: UrlListing[]; failed: Array<{ zone: UrlZone; host: string; error: DnsError }> }
 
 export function zoneSymbol(zone: UrlZone): string {
@@ -38,15 +40,25 @@ function codesOf(zone: UrlZone, answer: string): string[] {
   return matched.length ? matched : [answer];
 }
 
-export async function lookupHosts(dns: DnsResolver, zones: UrlZone[], hosts: UrlHost[], log: Logger): Promise<UrlLookups> {
+/** A zone that can refuse, when the refusal text quotes the TXT record: only then is it asked for. */
+function canRefuse(zone: UrlZone): boolean {
+  return zone.action === 'reject' || Object.values(zone.codes).some((c) => c.action === 'reject');
+}
+
+/**
+ * Every (host, zone) pair at once. With `withTxt` the TXT record of each name a refusing zone is asked about goes out
+ * with its A record, so quoting it costs no second round trip; its failure only leaves it empty.
+ */
+export async function lookupHosts(dns: DnsResolver, zones: UrlZone[], hosts: UrlHost[], log: Logger, withTxt = false): Promise<UrlLookups> {
   const out: UrlLookups = { listings: [], failed: [] };
   const jobs = hosts.flatMap((h) => zones.filter((z) => z.type === h.kind).map(async (zone) => {
     const name = `${h.kind === 'ip' ? reversedIp(h.key)! : h.key}.${zone.zone}`;
+    const txt = withTxt && canRefuse(zone) ? lookupTxt(dns, name) : undefined;
     try {
       for (const answer of await ask(dns, name, log)) {
         for (const code of codesOf(zone, answer)) {
           const c = zone.codes[code];
-          out.listings.push({ host: h.key, zone: zone.zone, code, symbol: c?.symbol ?? zoneSymbol(zone), score: c?.score ?? zone.score, action: c?.action ?? zone.action });
+          out.listings.push({ host: h.key, zone: zone.zone, code, symbol: c?.symbol ?? zoneSymbol(zone), score: c?.score ?? zone.score, action: c?.action ?? zone.action, txt });
         }
       }
     } catch (e) {
