@@ -5,7 +5,7 @@
 // `Buffer.from(text, 'latin1')` gives back the original bytes.
 
 import { parseHeaderBlock } from './header-block.ts';
-import { extendedParam, parseMimeValue } from './mime-params.ts';
+import { extendedParam, paramValues, parseMimeValue } from './mime-params.ts';
 import { decodeQuotedPrintable } from '../text/encoded-words.ts';
 
 export interface HeaderLine {
@@ -28,9 +28,23 @@ export interface MimeLeaf {
   /** Lower-cased `type/subtype`; `text/plain` when absent. */
   contentType: string;
   filename?: string;
+  /** Every file name the part declares, decoded (see `declaredNames`); `filename` is the one mail clients mostly show. */
+  names: string[];
+  /** Multipart levels around the leaf: 0 for a single-part message. */
+  depth: number;
 }
 
-const MAX_DEPTH = 20;
+/** Multipart levels the reader goes into; a multipart deeper than this is listed as one leaf. */
+export const LEAF_MAX_DEPTH = 20;
+
+/** How far a walk of the leaves went. */
+export interface LeafWalk {
+  leaves: MimeLeaf[];
+  /** Multipart levels around the deepest part reached: 0 for a single-part message. */
+  depth: number;
+  /** A multipart nested deeper than LEAF_MAX_DEPTH was listed as one leaf, its parts not read. */
+  cut: boolean;
+}
 
 /** A part's header fields, names in lower case. */
 function headerLines(block: string): HeaderLine[] {
@@ -81,13 +95,26 @@ function trimDelimiterBreak(text: string, at: number, floor: number): number {
 }
 
 /** Every non-multipart part in order; a message/rfc822 part counts as one leaf. */
-export function leafParts(text: string, start = 0, end = text.length, depth = 0): MimeLeaf[] {
+export function leafParts(text: string, start = 0, end = text.length): MimeLeaf[] {
+  return walkLeaves(text, start, end).leaves;
+}
+
+/** The leaves, and how deep the walk went and whether it stopped at LEAF_MAX_DEPTH. */
+export function walkLeaves(text: string, start = 0, end = text.length): LeafWalk {
+  const walk: LeafWalk = { leaves: [], depth: 0, cut: false };
+  walk.leaves = leavesOf(text, start, end, 0, walk);
+  return walk;
+}
+
+function leavesOf(text: string, start: number, end: number, depth: number, walk: LeafWalk): MimeLeaf[] {
+  if (depth > walk.depth) walk.depth = depth;
   const { headers, bodyStart } = splitPart(text, start, end);
   const ctValue = headerValue(headers, 'content-type');
   const ct = parseMimeValue(ctValue ?? '');
   const contentType = ct.type || 'text/plain';
   const boundary = contentType.startsWith('multipart/') ? ct.params.boundary : undefined;
-  if (boundary && depth < MAX_DEPTH) {
+  if (boundary && depth >= LEAF_MAX_DEPTH) walk.cut = true;
+  if (boundary && depth < LEAF_MAX_DEPTH) {
     const delims = delimiters(text, bodyStart, end, boundary);
     const leaves: MimeLeaf[] = [];
     // A body cut short before its closing delimiter keeps its last part up to the end.
@@ -96,12 +123,25 @@ export function leafParts(text: string, start = 0, end = text.length, depth = 0)
       const partEnd = k + 1 < delims.length ? trimDelimiterBreak(text, delims[k + 1].at, partStart) : end;
       // Appended one by one: spreading a nested multipart's leaves into push() overflows the stack past some
       // 100,000 parts (a 2 MB message).
-      for (const leaf of leafParts(text, partStart, partEnd, depth + 1)) leaves.push(leaf);
+      for (const leaf of leavesOf(text, partStart, partEnd, depth + 1, walk)) leaves.push(leaf);
     }
     if (leaves.length) return leaves;
   }
   const filename = leafFilename(headers, ct.params);
-  return [{ start, bodyStart, end, headers, contentType, filename }];
+  return [{ start, bodyStart, end, headers, contentType, filename, names: declaredNames(headers), depth }];
+}
+
+/**
+ * Every file name the part's header declares, decoded to text: each `filename` and `filename*` of each
+ * Content-Disposition field, then each `name` and `name*` of each Content-Type field (see `paramValues`).
+ * `headers` are fields with latin1-string values, as the message is read here.
+ */
+export function declaredNames(headers: ReadonlyArray<{ name: string; value: string }>): string[] {
+  const names: string[] = [];
+  for (const [field, param] of [['content-disposition', 'filename'], ['content-type', 'name']] as const) {
+    for (const h of headers) if (h.name.toLowerCase() === field) names.push(...paramValues(parseMimeValue(h.value), param));
+  }
+  return [...new Set(names)];
 }
 
 /**

@@ -5,15 +5,19 @@
 //
 // Lenient on purpose: a parameter counts wherever a name is followed by `=`, even without the `;` before it, and
 // a quoted value that never closes runs to the end. Mail clients read such headers, so a filter that refused to
-// would be reading a different message than the recipient does. When a name comes twice, the first one counts.
+// would be reading a different message than the recipient does. When a name comes twice, the first one counts in
+// `params`; `all` keeps every one, for a check that must judge each (a file name, see `paramValues`).
 
 import { decodeCharset } from '../text/charset.ts';
+import { decodeWords } from '../text/encoded-words.ts';
 
 export interface MimeValue {
   /** Lower-cased `type/subtype` (or the disposition: `attachment`, `inline`); '' when absent. */
   type: string;
   /** Parameters by lower-cased name (`filename*` and `name*0` keep their stars), values unquoted and unescaped. */
   params: Record<string, string>;
+  /** Every parameter in order, a name given twice listed twice (lower-cased names, values as in `params`). */
+  all: Array<[name: string, value: string]>;
 }
 
 function isNameChar(c: number): boolean {
@@ -35,6 +39,7 @@ export function parseMimeValue(value: string): MimeValue {
   while (i < n && value.charCodeAt(i) !== 59 && !isSpace(value.charCodeAt(i))) i++;
   const type = value.slice(typeStart, i).toLowerCase();
   const params: Record<string, string> = Object.create(null);
+  const all: Array<[string, string]> = [];
   while (i < n) {
     if (!isNameChar(value.charCodeAt(i))) { i++; continue; }
     const nameStart = i;
@@ -62,9 +67,10 @@ export function parseMimeValue(value: string): MimeValue {
       v = value.slice(start, j);
     }
     if (!(name in params)) params[name] = v;
+    all.push([name, v]);
     i = j;
   }
-  return { type, params };
+  return { type, params, all };
 }
 
 /** One parameter of a structured header value, such as `boundary` or `filename`. */
@@ -110,6 +116,32 @@ export function extendedParam(params: Record<string, string>, name: string): str
   }
   if (!found) return undefined;
   return charset ? decodeCharset(bytes, charset) : bytes;
+}
+
+/**
+ * Every value a header gives parameter `name` (lower case), decoded to text: each plain `name=` (8-bit bytes read as
+ * UTF-8, encoded words decoded, as mailparser reads them), each `name*=` in RFC 2231 form, and the sections
+ * `name*0…` joined, first and last of each section; de-duplicated, in that order. A sender that writes a file name
+ * twice (`filename="readme.txt"; filename="setup.exe"`) is counting on a filter reading one and the recipient's
+ * program another: mail clients differ in which they show, so a check on names must judge each.
+ */
+export function paramValues(v: MimeValue, name: string): string[] {
+  const found: string[] = [];
+  const sectionsFirst: Record<string, string> = Object.create(null);
+  const sectionsLast: Record<string, string> = Object.create(null);
+  for (const [key, value] of v.all) {
+    if (key === name) found.push(decodeWords(decodeCharset(value, 'utf-8')));
+    else if (key === `${name}*`) found.push(decodeExtended(value));
+    else if (key.startsWith(`${name}*`)) {
+      if (!(key in sectionsFirst)) sectionsFirst[key] = value;
+      sectionsLast[key] = value;
+    }
+  }
+  for (const sections of [sectionsFirst, sectionsLast]) {
+    const joined = extendedParam(sections, name);
+    if (joined !== undefined) found.push(joined);
+  }
+  return [...new Set(found)];
 }
 
 /** `charset'language'%XX…` decoded; without the charset part, only percent-decoded. */

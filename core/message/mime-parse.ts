@@ -5,12 +5,12 @@ import type { Attachment, ParsedMessage } from './types.ts';
 import { withoutTrailing } from '../text/spans.ts';
 import { decodeCharset } from '../text/charset.ts';
 import { decodeWords } from '../text/encoded-words.ts';
-import { decodeLeaf, headerValue, leafParts } from './mime-leaves.ts';
+import { decodeLeaf, headerValue, LEAF_MAX_DEPTH, walkLeaves, type MimeLeaf } from './mime-leaves.ts';
 import { parseMimeValue } from './mime-params.ts';
 import { Headers, headerEnd, parseHeaderBlock } from './header-block.ts';
 import { htmlText } from './html-text.ts';
 import { pacer } from '../text/next-turn.ts';
-import { splitTextParts, TEXT_MAX_BYTES, TEXT_PART_MAX_BYTES, withoutPartialUtf8, type TextPart } from './text-parts.ts';
+import { splitTextParts, TEXT_MAX_BYTES, TEXT_PART_MAX_BYTES, withoutPartialUtf8, type SplitStructure, type TextPart } from './text-parts.ts';
 
 // Brackets end a URL in text, except around an IPv6 host (`http://[2001:db8::1]/`), which browsers follow.
 const URL_RE = /\bhttps?:\/\/(?:\[[0-9a-f:.]+\][^\s<>"'()\]\[{}]*|[^\s<>"'()\]\[{}]+)/gi;
@@ -60,6 +60,42 @@ export const ATTACHMENT_CONTENT_MAX_BYTES = 10 * 1024 * 1024;
  */
 export const NESTED_MESSAGE_MAX_DEPTH = 5;
 
+/** Attached message types parsed in turn: message/global is the SMTPUTF8 form (RFC 6532), opened as an .eml is. */
+const ATTACHED_MESSAGE_TYPES = new Set(['message/rfc822', 'message/global']);
+
+/**
+ * How far the parse walked the message's MIME structure. A parser that stops somewhere (a limit of mailparser's, of
+ * the gateway's fallback reader, of NESTED_MESSAGE_MAX_DEPTH) hides what lies past that point from every check
+ * that reads the parsed view, so it says so here rather than give a partial view as the whole.
+ */
+export interface MimeStructure {
+  /**
+   * Containers (multipart parts and attached messages) around the deepest part reached: 0 for a single-part
+   * message, 1 for text and attachments in one multipart/mixed, 3 for an attachment of a forwarded message.
+   */
+  depth: number;
+  /** Why some of the structure was not walked (its parts, names and text are missing from the view); absent when all of it was. */
+  incomplete?: string;
+}
+
+/** The parsed view with what the parse learnt beyond ParsedMessage (see mimeStructure and attachmentNames). */
+type Walked = ParsedMessage & { structure: MimeStructure };
+type NamedAttachment = Attachment & { names: string[] };
+
+/** How far the parse of `parsed` walked its structure; undefined for a view this module did not make. */
+export function mimeStructure(parsed: ParsedMessage): MimeStructure | undefined {
+  return (parsed as Partial<Walked>).structure;
+}
+
+/**
+ * Every file name an attachment's part declares (each filename and filename* of its Content-Disposition, each name
+ * and name* of its Content-Type), mailparser's choice (`filename`) first; empty when it declares none.
+ */
+export function attachmentNames(a: Attachment): string[] {
+  const names = (a as Partial<NamedAttachment>).names ?? [];
+  return [...new Set(a.filename === undefined ? names : [a.filename, ...names])];
+}
+
 // Loaded on the first message a plugin parses: mailparser costs about 29 MB of memory in a gateway whose
 // plugins only read headers and streams.
 let parser: Promise<typeof import('mailparser')> | undefined;
@@ -73,17 +109,37 @@ function declaredType(data: AttachmentStream): string {
   return (type || data.contentType || 'application/octet-stream').toLowerCase();
 }
 
-/** Decoded content kept so far, shared by a message and the messages attached to it. */
-interface ContentRoom { left: number }
+/** What a message and the messages attached to it share while they are parsed. */
+interface ParseState {
+  /** Decoded content that may still be kept. */
+  room: number;
+  structure: MimeStructure;
+}
+
+/** Notes the first reason the walk stopped short (the first is the outermost, which hid the most). */
+function stopped(state: ParseState, why: string): void {
+  state.structure.incomplete ??= why;
+}
+
+function reached(state: ParseState, depth: number): void {
+  if (depth > state.structure.depth) state.structure.depth = depth;
+}
+
+const freshState = (): ParseState => ({ room: ATTACHMENT_CONTENT_MAX_BYTES, structure: { depth: 0 } });
 
 /**
  * What simpleParser gives, read from mailparser's streaming parser so that an attachment's content is measured as
  * it streams and kept only within ATTACHMENT_CONTENT_MAX_BYTES (simpleParser buffers every attachment whole). An
- * attached message is parsed as it streams, its attachments listed after it with `within` naming it.
+ * attached message is parsed as it streams, its attachments listed after it with `within` naming it. `split` is
+ * the splitter pass the input went through (its parts' depths and names); without it the input is split here.
+ * `base` is the depth of the message within the one the gateway received.
  */
-async function mailparse(input: Readable, skipHtmlToText: boolean, room: ContentRoom = { left: ATTACHMENT_CONTENT_MAX_BYTES }, within: string[] = []): Promise<Parts> {
+async function mailparse(input: Readable, skipHtmlToText: boolean, state: ParseState, within: string[] = [], base = 0, split?: SplitStructure): Promise<Parts> {
   parser ??= import('mailparser');
   const { MailParser } = await parser;
+  let source = input;
+  if (!split) ({ rest: source, structure: split } = splitTextParts(input, false));
+  const structure = split;
   // checksumAlgo false: nothing reads a checksum, and hashing a large attachment costs time.
   const p = new MailParser({ skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true, skipHtmlToText, checksumAlgo: false });
   const out: Parts = { attachments: [] };
@@ -96,6 +152,7 @@ async function mailparse(input: Readable, skipHtmlToText: boolean, room: Content
       if (settled) return;
       settled = true;
       if (err) { reject(err); return; }
+      reached(state, base + structure.depth);
       Promise.all(slots).then((lists) => { out.attachments = lists.flat(); resolve(out); }, reject);
     };
     p.on('error', settle);
@@ -114,32 +171,46 @@ async function mailparse(input: Readable, skipHtmlToText: boolean, room: Content
         return read();
       }
       const declared = declaredType(data);
+      const part = structure.parts.get(data.partId ?? '');
       const chunks: Buffer[] = [];
       let size = 0;
       let kept = true;
-      const nested = declared === 'message/rfc822' && within.length < NESTED_MESSAGE_MAX_DEPTH ? new PassThrough() : undefined;
-      // A nested message mailparser cannot read hides nothing it could have shown: the attachment itself stays listed.
+      const attached = ATTACHED_MESSAGE_TYPES.has(declared);
+      // The attached message's own top sits inside its container part.
+      const innerBase = base + (part?.depth ?? 0) + 1;
+      if (attached && within.length >= NESTED_MESSAGE_MAX_DEPTH) {
+        reached(state, innerBase);
+        stopped(state, `attached messages nested deeper than ${NESTED_MESSAGE_MAX_DEPTH} were not read`);
+      }
+      const nested = attached && within.length < NESTED_MESSAGE_MAX_DEPTH ? new PassThrough() : undefined;
+      // An attached message mailparser cannot read stays listed, and the view says it was not read: what its parts
+      // are (an .exe in 1,000 nested multiparts) is unknown, not harmless.
       const inner = nested
-        ? mailparse(nested, true, room, [...within, data.filename ?? 'message/rfc822']).then((m) => m.attachments, () => [])
+        ? mailparse(nested, true, state, [...within, data.filename ?? declared], innerBase).then((m) => m.attachments, () => {
+          stopped(state, 'an attached message could not be parsed');
+          return [];
+        })
         : undefined;
       data.content.on('readable', () => {
         for (let chunk: Buffer | null; (chunk = data.content.read() as Buffer | null) !== null;) {
           size += chunk.length;
           nested?.write(chunk);
-          if (kept && size > room.left) { kept = false; chunks.length = 0; }
+          if (kept && size > state.room) { kept = false; chunks.length = 0; }
           if (kept) chunks.push(chunk);
         }
       });
       data.content.on('end', () => {
-        if (kept) room.left -= size;
+        if (kept) state.room -= size;
         nested?.end();
-        slots.push([{
+        const attachment: NamedAttachment = {
           filename: data.filename, contentType: data.contentType, declaredType: declared, size: data.size ?? size,
           content: kept ? Buffer.concat(chunks, size) : Buffer.alloc(0), truncated: !kept,
           // A part path inside an attached message is that message's own, which a rewrite of this one would misread.
           partId: within.length ? undefined : data.partId ?? undefined,
           ...(within.length ? { within } : {}),
-        }]);
+          names: part?.names ?? [],
+        };
+        slots.push([attachment]);
         if (inner) slots.push(inner);
         data.release?.();
         read();
@@ -147,7 +218,7 @@ async function mailparse(input: Readable, skipHtmlToText: boolean, room: Content
     };
     p.on('readable', () => { if (!reading) read(); });
     p.on('end', () => settle());
-    input.once('error', (err) => { input.destroy(); p.destroy(); settle(err); }).pipe(p);
+    source.once('error', (err) => { source.destroy(); p.destroy(); settle(err); }).pipe(p);
   });
 }
 
@@ -156,34 +227,46 @@ async function mailparse(input: Readable, skipHtmlToText: boolean, room: Content
  * section over 1 MB), the message read again from `raw` by the gateway's own MIME reader, so that what a spammer
  * adds to make the parser fail does not also hide the text and links from every check. `size` is the message's
  * size in bytes: above HTML_TO_TEXT_MAX_SIZE the text parts are read by the gateway (each cut to its start) and
- * their HTML made text by htmlText, mailparser reading only the attachments.
+ * their HTML made text by htmlText, mailparser reading only the attachments. The view says how far the structure
+ * was walked (mimeStructure): a part no reader reached is reported, never taken as absent.
  */
 export async function parseMime(input: Readable, raw?: () => Promise<Buffer>, size = 0): Promise<ParsedMessage> {
   try {
     if (size > HTML_TO_TEXT_MAX_SIZE) return await parseLarge(input);
-    const m = await mailparse(input, false);
+    const state = freshState();
+    const m = await mailparse(input, false, state);
     const text = m.text ?? '';
     const html = m.html ?? '';
-    return { subject: m.subject, text, html, urls: await extractUrls(text, html), attachments: m.attachments, malformed: false, textTruncated: false };
+    const parsed: Walked = {
+      subject: m.subject, text, html, urls: await extractUrls(text, html), attachments: m.attachments, malformed: false,
+      textTruncated: false, structure: state.structure,
+    };
+    return parsed;
   } catch {
     input.destroy();
     try {
       if (raw) return await fromLeaves(await raw());
     } catch { /* the message cannot be read at all: nothing to show */ }
-    return { text: '', html: '', urls: [], attachments: [], malformed: true, textTruncated: false };
+    const parsed: Walked = {
+      text: '', html: '', urls: [], attachments: [], malformed: true, textTruncated: false,
+      structure: { depth: 0, incomplete: 'the message could not be parsed' },
+    };
+    return parsed;
   }
 }
 
 /** A large message: its text parts from the gateway's reader, cut to their start; attachments and Subject from mailparser. */
 async function parseLarge(input: Readable): Promise<ParsedMessage> {
   const split = splitTextParts(input);
-  const m = await mailparse(split.rest, true);
+  const state = freshState();
+  const m = await mailparse(split.rest, true, state, [], 0, split.structure);
   const parts = split.parts();
   const { text, html } = await textAndHtml(parts);
-  return {
+  const parsed: Walked = {
     subject: m.subject, text, html, urls: await extractUrls(text, html), attachments: m.attachments, malformed: false,
-    textTruncated: parts.some((p) => p.cut),
+    textTruncated: parts.some((p) => p.cut), structure: state.structure,
   };
+  return parsed;
 }
 
 /**
@@ -207,35 +290,61 @@ async function fromLeaves(raw: Buffer): Promise<ParsedMessage> {
   const message = raw.toString('latin1');
   const texts: string[] = [];
   const htmls: string[] = [];
-  const attachments: ParsedMessage['attachments'] = [];
-  let room = ATTACHMENT_CONTENT_MAX_BYTES;
+  const state = freshState();
   let textRoom = TEXT_MAX_BYTES;
   let textTruncated = false;
   const end = headerEnd(raw);
   const rawSubject = new Headers(parseHeaderBlock(message.slice(0, end < 0 ? message.length : end))).first('Subject');
   // As mailparser gives it: raw 8-bit bytes read as UTF-8 (or Windows-1252 where they are not), encoded words decoded.
   const subject = rawSubject === undefined ? undefined : decodeWords(decodeCharset(rawSubject, 'utf-8'));
-  leafParts(message).forEach((leaf) => {
+  const attachments = leafAttachments(message, state, [], 0, (leaf) => {
     const disposition = parseMimeValue(headerValue(leaf.headers, 'content-disposition') ?? '').type;
     const isText = leaf.contentType === 'text/plain' || leaf.contentType === 'text/html';
-    if (isText && disposition !== 'attachment') {
-      // Each text part cut to its start as in a message mailparser reads (see text-parts.ts).
-      const keep = Math.min(TEXT_PART_MAX_BYTES, textRoom);
-      const cut = leaf.end - leaf.bodyStart > keep;
-      const charset = parseMimeValue(headerValue(leaf.headers, 'content-type') ?? '').params.charset ?? '';
-      let content = decodeLeaf(message, leaf, keep);
-      if (cut) { textTruncated = true; content = withoutPartialUtf8(content); }
-      textRoom -= Math.min(leaf.end - leaf.bodyStart, keep);
-      (leaf.contentType === 'text/html' ? htmls : texts).push(decodeCharset(content.toString('latin1'), charset));
-      return;
-    }
-    const content = decodeLeaf(message, leaf);
-    const filename = leaf.filename === undefined ? undefined : Buffer.from(leaf.filename, 'latin1').toString('utf8');
-    const kept = content.length <= room;
-    if (kept) room -= content.length;
-    attachments.push({ filename, contentType: leaf.contentType, declaredType: leaf.contentType, size: content.length, content: kept ? content : Buffer.alloc(0), truncated: !kept });
+    if (!isText || disposition === 'attachment') return false;
+    // Each text part cut to its start as in a message mailparser reads (see text-parts.ts).
+    const keep = Math.min(TEXT_PART_MAX_BYTES, textRoom);
+    const cut = leaf.end - leaf.bodyStart > keep;
+    const charset = parseMimeValue(headerValue(leaf.headers, 'content-type') ?? '').params.charset ?? '';
+    let content = decodeLeaf(message, leaf, keep);
+    if (cut) { textTruncated = true; content = withoutPartialUtf8(content); }
+    textRoom -= Math.min(leaf.end - leaf.bodyStart, keep);
+    (leaf.contentType === 'text/html' ? htmls : texts).push(decodeCharset(content.toString('latin1'), charset));
+    return true;
   });
   const text = texts.join('\n');
   const html = htmls.join('\n');
-  return { subject, text, html, urls: await extractUrls(text, html), attachments, malformed: true, textTruncated };
+  const parsed: Walked = { subject, text, html, urls: await extractUrls(text, html), attachments, malformed: true, textTruncated, structure: state.structure };
+  return parsed;
+}
+
+/**
+ * The attachments among the leaves of `message` (a latin1 string), and those of each attached message in it, as
+ * mailparser lists them; `takeText` takes a leaf that is text of the message (only the outermost message's is read).
+ */
+function leafAttachments(message: string, state: ParseState, within: string[], base: number, takeText?: (leaf: MimeLeaf) => boolean): Attachment[] {
+  const walk = walkLeaves(message);
+  reached(state, base + walk.depth);
+  if (walk.cut) stopped(state, `MIME parts nested deeper than ${LEAF_MAX_DEPTH} levels were not read`);
+  const attachments: Attachment[] = [];
+  for (const leaf of walk.leaves) {
+    if (takeText?.(leaf)) continue;
+    const content = decodeLeaf(message, leaf);
+    const filename = leaf.filename === undefined ? undefined : Buffer.from(leaf.filename, 'latin1').toString('utf8');
+    const kept = content.length <= state.room;
+    if (kept) state.room -= content.length;
+    const attachment: NamedAttachment = {
+      filename, contentType: leaf.contentType, declaredType: leaf.contentType, size: content.length,
+      content: kept ? content : Buffer.alloc(0), truncated: !kept, ...(within.length ? { within } : {}), names: leaf.names,
+    };
+    attachments.push(attachment);
+    if (!ATTACHED_MESSAGE_TYPES.has(leaf.contentType)) continue;
+    const innerBase = base + leaf.depth + 1;
+    if (within.length >= NESTED_MESSAGE_MAX_DEPTH) {
+      reached(state, innerBase);
+      stopped(state, `attached messages nested deeper than ${NESTED_MESSAGE_MAX_DEPTH} were not read`);
+      continue;
+    }
+    for (const inner of leafAttachments(content.toString('latin1'), state, [...within, filename ?? leaf.contentType], innerBase)) attachments.push(inner);
+  }
+  return attachments;
 }

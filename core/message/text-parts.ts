@@ -8,7 +8,8 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { Joiner, Splitter, type MimeNode } from '@zone-eu/mailsplit';
 import { decodeCharset } from '../text/charset.ts';
-import { decodeBody } from './mime-leaves.ts';
+import { decodeBody, declaredNames } from './mime-leaves.ts';
+import { parseHeaderBlock } from './header-block.ts';
 
 /** Bytes of each text part's body (as sent, before base64 or quoted-printable is undone) that the parsed view keeps. */
 export const TEXT_PART_MAX_BYTES = 2 * 1024 * 1024;
@@ -136,20 +137,69 @@ class TextPartFilter extends Transform {
   }
 }
 
+/** A part as the splitter saw it, by mailparser's part id (`1.2`; '' for the message itself). */
+export interface SplitPart {
+  /** Containers (multipart, message) around the part: 0 for the message itself. */
+  depth: number;
+  /** Every file name its Content-Disposition and Content-Type declare (see `declaredNames`). */
+  names: string[];
+}
+
+/** What the splitter saw of the message's structure; complete once `rest` has ended. */
+export interface SplitStructure {
+  /** Containers around the deepest part seen: 0 for a single-part message. */
+  depth: number;
+  parts: Map<string, SplitPart>;
+}
+
+/** mailparser's id of a part: the numbers of mailsplit's part number (`TEXT` marks an embedded message). */
+function partKey(node: MimeNode): string {
+  return (node.partNr || []).filter((nr) => typeof nr === 'number').join('.');
+}
+
 /**
- * Reads the message: `rest` is the message without the bodies of its inline text parts, for mailparser to read the
- * attachments and headers from; `parts()`, called once `rest` has ended, gives those text parts in message order.
- * A splitter error (a header section over 1 MB, over 1,000 parts) is an error of `rest`, as it is of mailparser.
+ * Notes each part's depth and declared names as the nodes pass. Ahead of mailparser in the same pipe, so a part
+ * mailparser reports has been seen here; a later part with the same id (the message inside an embedded
+ * message/rfc822 shares its container's) replaces the entry, being the one mailparser reports.
  */
-export function splitTextParts(input: Readable): { rest: Readable; parts: () => TextPart[] } {
+class StructureWatch extends Transform {
+  readonly structure: SplitStructure = { depth: 0, parts: new Map() };
+  private readonly depths = new WeakMap<object, number>();
+
+  constructor() { super({ objectMode: true }); }
+
+  override _transform(chunk: MimeNode | { type: string }, _enc: BufferEncoding, done: TransformCallback): void {
+    if (chunk.type === 'node') {
+      const node = chunk as MimeNode;
+      const parent = node.parentNode as MimeNode | false;
+      const depth = parent ? (this.depths.get(parent) ?? 0) + 1 : 0;
+      this.depths.set(node, depth);
+      if (depth > this.structure.depth) this.structure.depth = depth;
+      const names = node.multipart ? [] : declaredNames(parseHeaderBlock(node.getHeaders().toString('latin1')));
+      this.structure.parts.set(partKey(node), { depth, names });
+    }
+    done(null, chunk);
+  }
+}
+
+/**
+ * Reads the message: `rest` is the message without the bodies of its inline text parts (all of it with `keepText`
+ * false), for mailparser to read the attachments and headers from; `parts()`, called once `rest` has ended, gives
+ * those text parts in message order, and `structure` each part's depth and declared names. A splitter error (a
+ * header section over 1 MB, over 1,000 parts) is an error of `rest`, as it is of mailparser.
+ */
+export function splitTextParts(input: Readable, takeText = true): { rest: Readable; parts: () => TextPart[]; structure: SplitStructure } {
   // mailsplit's types name only the 'data' event of its streams; they are Transforms like any other.
   const splitter = new Splitter() as unknown as Transform;
-  const filter = new TextPartFilter();
+  const watch = new StructureWatch();
+  const filter = takeText ? new TextPartFilter() : undefined;
   const joiner = new Joiner() as unknown as Transform;
   const fail = (err: Error) => joiner.destroy(err);
   input.once('error', fail);
   splitter.once('error', fail);
-  filter.once('error', fail);
-  input.pipe(splitter).pipe(filter).pipe(joiner);
-  return { rest: joiner, parts: () => filter.parts };
+  watch.once('error', fail);
+  filter?.once('error', fail);
+  const watched = input.pipe(splitter).pipe(watch);
+  (filter ? watched.pipe(filter) : watched).pipe(joiner);
+  return { rest: joiner, parts: () => filter?.parts ?? [], structure: watch.structure };
 }

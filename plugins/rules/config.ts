@@ -25,6 +25,11 @@ const shape = s.object({
     .describe('A rule whose regexes did not finish in time: `tempfail` the message (451 4.3.0; the sender retries) or `skip` the rule (RULES_TIMEOUT, score 0)'),
   max_header_length: s.number({ integer: true, min: 64 }).default(16_384).describe('Characters of each header value the criteria see'),
   max_body_length: s.number({ integer: true, min: 1024 }).default(1_048_576).describe('Characters of the body text the body criterion sees'),
+  max_mime_depth: s.number({ integer: true, min: 1, max: 1000 }).default(16)
+    .describe('MIME nesting (multiparts and attached messages around the deepest part) past which a message counts as not checkable, as on_mime_incomplete says; clamd stops at 17 levels by default'),
+  on_mime_incomplete: s.enum(['reject', 'quarantine', 'score', 'off'] as const).default('reject')
+    .describe('A message whose MIME structure was not walked to its end, or is nested deeper than max_mime_depth: `reject` (554 5.7.1), `quarantine`, `score` (mime_incomplete_score, the verdict decides) or `off`'),
+  mime_incomplete_score: s.number().default(10).describe('Score of the MIME_INCOMPLETE or MIME_TOO_DEEP finding'),
 });
 
 export const configSchema = s.checked(shape, (cfg, path, issues: Issue[]) => {

@@ -26,7 +26,7 @@ export interface CompileState {
 
 export const CRITERIA = [
   'all', 'any', 'not', 'from', 'to', 'client_ip', 'authenticated', 'relay_network', 'header', 'subject', 'body',
-  'attachment', 'size', 'score', 'symbol', 'time', 'weekday',
+  'attachment', 'size', 'score', 'symbol', 'time', 'weekday', 'mime_depth', 'mime_incomplete',
 ] as const;
 
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -153,6 +153,7 @@ function rangeNode(st: CompileState, raw: unknown, path: string, keys: [string, 
 
 const totalScore = (f: Facts) => f.findings.reduce((sum, x) => sum + x.score, 0);
 const asNumber = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const asDepth = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined);
 
 function globsOf(st: CompileState, raw: unknown, path: string): string[] {
   const list = asList(raw);
@@ -168,10 +169,10 @@ function attachmentNode(st: CompileState, raw: unknown, path: string): Criterion
   }
   const names = raw.name === undefined ? undefined : globsOf(st, raw.name, `${path}.name`);
   const types = raw.type === undefined ? undefined : globsOf(st, raw.type, `${path}.type`);
-  return (env) => env.facts.attachments.some((a) => {
-    const name = savedName(a.name);
-    return (!names || names.some((g) => globMatch(g, name))) && (!types || types.some((g) => a.types.some((t) => globMatch(g, t))));
-  });
+  // Any one of the names a part declares: the recipient's program may show any of them.
+  return (env) => env.facts.attachments.some((a) =>
+    (!names || a.names.some((n) => { const name = savedName(n); return names.some((g) => globMatch(g, name)); }))
+    && (!types || types.some((g) => a.types.some((t) => globMatch(g, t)))));
 }
 
 /**
@@ -227,6 +228,12 @@ function compileOne(st: CompileState, key: string, value: unknown, path: string)
     case 'subject': return textNode(st, value, path, (f) => [f.subject]);
     case 'body': st.needsParsed = true; return textNode(st, value, path, (f) => [f.body]);
     case 'attachment': return attachmentNode(st, value, path);
+    case 'mime_depth': st.needsParsed = true; return rangeNode(st, value, path, ['at_least', 'below'], asDepth, (f) => f.mimeDepth);
+    case 'mime_incomplete': {
+      st.needsParsed = true;
+      if (typeof value !== 'boolean') { st.issues.push({ path, message: 'expected true or false' }); return never; }
+      return (env) => (env.facts.mimeIncomplete !== undefined) === value;
+    }
     case 'size': return rangeNode(st, value, path, ['over', 'under'], (v) => parseSize(v), (f) => f.size);
     case 'score': return rangeNode(st, value, path, ['at_least', 'below'], asNumber, totalScore);
     case 'symbol': {

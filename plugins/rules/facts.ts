@@ -3,6 +3,7 @@
 // copy to the regex thread stays small.
 import type { Finding, HookContext } from '../../core/index.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
+import { attachmentNames, mimeStructure } from '../../core/message/mime-parse.ts';
 
 export interface Facts {
   mailFrom: string;
@@ -16,8 +17,16 @@ export interface Facts {
   body: string;
   /** The body text searched is only the start of the message's text (the parsed view's cut, or `max_body_length`). */
   bodyTruncated: boolean;
-  /** Every attachment, those inside attached messages included; `types` holds the declared type, then mailparser's guess when it differs. */
-  attachments: Array<{ name: string; types: string[] }>;
+  /**
+   * Every attachment, those inside attached messages included; `names` every file name its part declares (a part
+   * may give two, hoping a filter reads one and the recipient's program the other), '' when it has none; `types` the
+   * declared type, then mailparser's guess when it differs.
+   */
+  attachments: Array<{ names: string[]; types: string[] }>;
+  /** Containers (multiparts, attached messages) around the message's deepest part (see core/message/mime-parse.ts). */
+  mimeDepth: number;
+  /** Why the parse did not walk the whole MIME structure; undefined when it did (or the view was not read). */
+  mimeIncomplete?: string;
   size: number;
   /** Live: rules add their own as they match, and later rules see them. */
   findings: readonly Finding[];
@@ -34,11 +43,19 @@ export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits
   let body = '';
   let bodyTruncated = false;
   let attachments: Facts['attachments'] = [];
+  let mimeDepth = 0;
+  let mimeIncomplete: string | undefined;
   if (needsParsed) {
     const parsed = await msg.parsed();
     body = cut(parsed.text, limits.maxBodyLength);
     bodyTruncated = parsed.textTruncated || parsed.text.length > limits.maxBodyLength;
-    attachments = parsed.attachments.map((a) => ({ name: a.filename ?? '', types: [...new Set([a.declaredType, a.contentType.toLowerCase()])] }));
+    attachments = parsed.attachments.map((a) => {
+      const names = attachmentNames(a);
+      return { names: names.length ? names : [''], types: [...new Set([a.declaredType, a.contentType.toLowerCase()])] };
+    });
+    const structure = mimeStructure(parsed);
+    mimeDepth = structure?.depth ?? 0;
+    mimeIncomplete = structure?.incomplete;
   }
   return {
     mailFrom: ctx.mailFrom?.address ?? '',
@@ -46,7 +63,7 @@ export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits
     ip: ctx.session.remote.ip,
     authenticated: !!ctx.session.user,
     relayNetwork: ctx.session.relayNetwork,
-    headers, subject: subjectField?.value ?? '', body, bodyTruncated, attachments,
+    headers, subject: subjectField?.value ?? '', body, bodyTruncated, attachments, mimeDepth, mimeIncomplete,
     size: msg.size, findings: ctx.findings, now,
   };
 }

@@ -7,10 +7,17 @@ import { gatherFacts } from './facts.ts';
 import { RegexThread } from './regex-thread.ts';
 import { runRules } from './evaluate.ts';
 import { clientBlock } from '../../core/net/client-prefix.ts';
+import { checkMimeStructure, MIME_INCOMPLETE, MIME_TOO_DEEP } from './mime-check.ts';
 
 async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, AddressList>, thread: RegexThread, ctx: HookContext): Promise<Outcome | void> {
-  if (set.rules.length === 0 || !ctx.message) return;
-  const facts = await gatherFacts(ctx, set.needsParsed, { maxHeaderLength: cfg.max_header_length, maxBodyLength: cfg.max_body_length });
+  if (!ctx.message) return;
+  const checksMime = cfg.on_mime_incomplete !== 'off';
+  if (set.rules.length === 0 && !checksMime) return;
+  const facts = await gatherFacts(ctx, set.needsParsed || checksMime, { maxHeaderLength: cfg.max_header_length, maxBodyLength: cfg.max_body_length });
+  // Before the rules: a whitelist rule's `stop` must not end the check of a structure no rule could see into.
+  const unchecked = checkMimeStructure(cfg, facts, ctx);
+  if (unchecked) return unchecked;
+  if (set.rules.length === 0) return;
   // Envelope and header tests first, the body last: at a deadline, the cheap answers are the ones kept.
   const tests = set.regexes.map((r) => ({ id: r.id, inputs: r.inputs(facts) })).sort((a, b) => total(a.inputs) - total(b.inputs));
   // By address, an IPv6 client by its /64: a host picks any address of its /64 at will.
@@ -54,6 +61,8 @@ export default definePlugin({
   configSchema,
   symbols: {
     'RULE_<NAME>': 'A rule with a score action matched (its score, negative for a whitelist)',
+    [MIME_INCOMPLETE]: 'The MIME structure was not walked to its end (a parser limit, an attached message that could not be read): parts no check saw (on_mime_incomplete)',
+    [MIME_TOO_DEEP]: 'MIME parts nested deeper than max_mime_depth (on_mime_incomplete)',
     RULES_TIMEOUT: 'A rule was not judged: its regexes did not finish within regex_timeout, or found no free thread within max_wait (score 0; on_timeout: tempfail defers the message)',
   },
   check: (cfg: RulesConfig, at) => listFileIssues(cfg.lists, at.configDir),

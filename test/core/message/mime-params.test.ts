@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { extendedParam, mimeParam, mimeParamText, parseMimeValue } from '../../../core/message/mime-params.ts';
+import { extendedParam, mimeParam, mimeParamText, paramValues, parseMimeValue } from '../../../core/message/mime-params.ts';
 
 describe('MIME parameters', () => {
   it('reads the type and parameters, quoted or not, names in lower case', () => {
@@ -56,5 +56,16 @@ describe('MIME parameters', () => {
     assert.equal(read('x; name*0="inv"; name*1="oice.exe"', 'name'), 'invoice.exe');
     assert.equal(read('attachment; filename="plain.doc"', 'filename'), undefined, 'a plain value is no RFC 2231 form');
     assert.equal(read("attachment; filename*=koi8-r''%F0%D2%C9%D7%C5%D4.txt", 'filename'), 'Привет.txt');
+  });
+
+  it('gives every value of a parameter named twice, in each form, decoded', () => {
+    const values = (value: string, name: string) => paramValues(parseMimeValue(value), name);
+    assert.deepEqual(values('attachment; filename="readme.txt"; filename="setup.exe"', 'filename'), ['readme.txt', 'setup.exe']);
+    assert.deepEqual(values("attachment; filename=\"=?utf-8?B?c2V0dXAuZXhl?=\"; filename*=utf-8''caf%C3%A9.pdf; filename*=''x.scr", 'filename'), ['setup.exe', 'café.pdf', 'x.scr']);
+    assert.deepEqual(values('x; name*0="a"; name*1=".txt"; name*1=".exe"', 'name'), ['a.txt', 'a.exe']);
+    assert.deepEqual(values('attachment; filename="same.txt"; filename="same.txt"; size=3', 'filename'), ['same.txt']);
+    assert.deepEqual(values('attachment', 'filename'), []);
+    // raw 8-bit bytes (held as latin1) read as UTF-8, as mailparser reads them
+    assert.deepEqual(values(Buffer.from('attachment; filename="résumé.exe"').toString('latin1'), 'filename'), ['résumé.exe']);
   });
 });

@@ -71,6 +71,27 @@ describe('plugins/rules: the attachment criterion in a gateway', function () {
     }
   });
 
+  it('judges every file name a part declares: two filename parameters, or name and filename that differ', async () => {
+    const declaring = (type: string, disposition: string) => [
+      `Content-Type: ${type}`, `Content-Disposition: ${disposition}`, 'Content-Transfer-Encoding: base64', '',
+      Buffer.from('MZ fake program').toString('base64'),
+    ].join('\r\n');
+    const cases = [
+      ['application/octet-stream', 'attachment; filename="readme.txt"; filename="setup.exe"'],
+      ['application/octet-stream; name="setup.exe"', 'attachment; filename="readme.txt"'],
+      ['application/octet-stream; name="readme.txt"; name="setup.exe"', 'attachment'],
+      ['application/octet-stream', 'attachment; filename*=utf-8\'\'readme.txt; filename="setup.exe"'],
+      ['application/octet-stream', 'attachment; filename="readme.txt"; filename*0="setup"; filename*1=".exe"'],
+    ];
+    for (const [i, [type, disposition]] of cases.entries()) {
+      const r = await send(gw.port, mixed(`two-names-${i}`, [declaring(type, disposition)]));
+      assert.equal(r.code, 550, `${type} / ${disposition}: ${r.code} ${r.text}`);
+    }
+    const harmless = await send(gw.port, mixed('two-harmless-names', [declaring('application/pdf; name="a.pdf"', 'attachment; filename="b.pdf"; filename="c.pdf"')]));
+    assert.equal(harmless.code, 250, `${harmless.code} ${harmless.text}`);
+    await gw.sink.waitForText('Subject: two-harmless-names');
+  });
+
   it('matches the type the part declared, not only the one guessed from its name', async () => {
     const r = await send(gw.port, mixed('declared-type', [file('readme.txt')]));
     assert.equal(r.code, 250);
