@@ -30,10 +30,17 @@ export function waitKey(t: Triplet): string { return WAIT + tripletId(t); }
 export function passTripletKey(t: Triplet): string { return PASS + tripletId(t); }
 export function passClientKey(client: string): string { return PASS + esc(client); }
 
+/**
+ * What to answer at RCPT. `passed` writes nothing yet: the caller records the pass with `recordPass` once the rest of
+ * the chain accepted the recipient, so a retry to a user the server behind refuses earns no pass.
+ */
 export type Decision =
-  | { action: 'known'; by: 'triplet' | 'client' }
-  | { action: 'passed'; delayedMs: number; clientAllowed: boolean }
+  | { action: 'known'; by: 'triplet' | 'client' | 'host' }
+  | { action: 'passed'; delayedMs: number; first: number }
   | { action: 'defer'; first: boolean; retryInMs: number };
+
+/** What recording a pass did: `counted` towards auto_allow_after (false when another session recorded it first). */
+export interface PassRecord { counted: boolean; clientAllowed: boolean }
 
 export interface GreylistTimes {
   delay: number;
@@ -63,24 +70,31 @@ export class Greylister {
     this.refreshEvery = Math.min(3_600_000, Math.floor(times.remember / 10));
   }
 
-  async check(t: Triplet): Promise<Decision> {
+  /**
+   * The answer for `t` at RCPT. `host` is the client's own address as `addr/32` or `addr/128`: an admin may allow one
+   * address (`moat greylist allow 192.0.2.5/32`), which is looked up beside its network.
+   */
+  async check(t: Triplet, host?: string): Promise<Decision> {
     const now = this.now();
     const clientKey = passClientKey(t.client);
     const tripletKey = passTripletKey(t);
+    const hostKey = host !== undefined && host !== t.client ? passClientKey(host) : undefined;
     // The client key is read in triplet mode too: `moat greylist allow <ip>` writes it.
-    const [byClient, byTriplet] = await Promise.all([
+    const [byClient, byTriplet, byHost] = await Promise.all([
       this.store.get(clientKey),
       this.t.rememberBy === 'triplet' ? this.store.get(tripletKey) : Promise.resolve(null),
+      hostKey ? this.store.get(hostKey) : Promise.resolve(null),
     ]);
-    const known = byTriplet ?? byClient;
-    if (known !== null) {
-      const key = byTriplet !== null ? tripletKey : clientKey;
-      const entry = parse<PassEntry>(known);
+    const found: Array<[string | null, string, 'triplet' | 'client' | 'host']> = [[byTriplet, tripletKey, 'triplet'], [byClient, clientKey, 'client'], [byHost, hostKey ?? '', 'host']];
+    const hit = found.find(([raw]) => raw !== null);
+    if (hit) {
+      const [raw, key, by] = hit;
+      const entry = parse<PassEntry>(raw);
       // An admin's allow keeps the expiry it was given (`--for`); only passes earned by retrying are pushed back.
       if (entry && entry.by !== 'admin' && now - entry.last >= this.refreshEvery) {
         await this.store.set(key, JSON.stringify({ ...entry, last: now }), this.t.remember);
       }
-      return { action: 'known', by: byTriplet !== null ? 'triplet' : 'client' };
+      return { action: 'known', by };
     }
 
     const wk = waitKey(t);
@@ -101,9 +115,26 @@ export class Greylister {
       await this.store.set(wk, JSON.stringify(fresh), this.t.retryWindow);
       return { action: 'defer', first: true, retryInMs: this.t.delay };
     }
-    await this.remember(t, waiting.first, now, 'retry');
-    await this.store.del(wk);
-    return { action: 'passed', delayedMs: age, clientAllowed: await this.countPass(t.client, now) };
+    // The waiting entry stays until the pass is recorded: a retry whose recipient a later check refuses keeps its place.
+    return { action: 'passed', delayedMs: age, first: waiting.first };
+  }
+
+  /**
+   * Records that `t`, first seen at `first`, retried and was delivered: the triplet (or client) is remembered, its
+   * waiting entry goes, and the pass counts towards auto_allow_after once, however many sessions or gateways record it.
+   */
+  async recordPass(t: Triplet, first: number): Promise<PassRecord> {
+    const now = this.now();
+    let counted = true;
+    if (this.t.rememberBy === 'triplet') {
+      const entry: PassEntry = { first, passed: now, last: now, client: t.client, sender: t.sender, rcpt: t.rcpt, by: 'retry' };
+      // add() is atomic: of two sessions passing the same triplet at once, only the first counts it.
+      counted = await this.store.add(passTripletKey(t), JSON.stringify(entry), this.t.remember);
+    } else {
+      await this.remember(t, first, now, 'retry');
+    }
+    await this.store.del(waitKey(t));
+    return { counted, clientAllowed: counted && await this.countPass(t.client, now) };
   }
 
   /**

@@ -2,7 +2,7 @@
 //
 // Real mail servers retry after a temporary failure; most spam engines do not. The state lives in the shared
 // state store, so gateways on one Redis greylist as one.
-import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
+import { definePlugin, outcome, type Address, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, timingProblems, type GreylistConfig } from './config.ts';
 import { clientNetwork, normaliseSender } from './address.ts';
 import { compileExemptions } from './exemptions.ts';
@@ -15,6 +15,25 @@ export function tripletOf(ctx: HookContext, cfg: GreylistConfig): Triplet {
     sender: normaliseSender(ctx.mailFrom?.address ?? '', { stripTags: cfg.strip_sender_tags, delimiters: cfg.recipient_delimiter }),
     rcpt: (ctx.rcpt?.address ?? '').toLowerCase(),
   };
+}
+
+/** A retry that passed at RCPT, recorded once the rest of the chain has accepted its recipient. */
+interface PendingPass {
+  triplet: Triplet;
+  first: number;
+  delayedMs: number;
+  /** How many recipients the transaction had before this RCPT: what it added comes after. */
+  from: number;
+  /** The ORCPT the core gives the targets when a later plugin redirects this recipient (an alias). */
+  orcpt: string | true;
+}
+
+/**
+ * Whether the transaction took the recipient of `p`: it is among the recipients added since, under its own address or,
+ * redirected by a later plugin, as targets carrying it as their ORCPT.
+ */
+function accepted(p: PendingPass, recipients: readonly Address[]): boolean {
+  return recipients.slice(p.from).some((r) => r.address.toLowerCase() === p.triplet.rcpt || r.params.ORCPT === p.orcpt);
 }
 
 /** Records a finding once per transaction, however many recipients the transaction has. */
@@ -63,7 +82,7 @@ export default definePlugin<GreylistConfig>({
       const triplet = tripletOf(ctx, cfg);
       let decision;
       try {
-        decision = await greylister.check(triplet);
+        decision = await greylister.check(triplet, clientNetwork(ctx.session.remote.ip, 32, 128));
       } catch (err) {
         // Once per transaction: the store itself logs the outage once, and a warn per recipient would flood the log.
         if (!ctx.state.storeFailed) ctx.log.warn('greylist state store failed', { error: String((err as Error)?.message ?? err), on_store_error: cfg.on_store_error });
@@ -77,16 +96,50 @@ export default definePlugin<GreylistConfig>({
         return outcome.tempfail(cfg.message, { code: 451, enhanced: '4.7.1' });
       }
       if (decision.action === 'passed') {
-        const secs = Math.round(decision.delayedMs / 1000);
-        ctx.log.info('greylist passed', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: secs });
-        if (decision.clientAllowed) ctx.log.info('greylist client network allowed', { client: triplet.client, after_passes: cfg.auto_allow_after });
-        if (!ctx.state.GREYLIST_PASSED && cfg.header) ctx.addHeader('X-Greylist', `delayed ${secs} seconds by ${setup.services.hostname}`);
-        noteOnce(ctx, 'GREYLIST_PASSED', `delayed ${secs} s`);
+        // Not recorded yet: a plugin after this one (recipient-verify) may still refuse the recipient, and a client
+        // trying unknown users must not earn passes, nor auto_allow_after for its network, by retrying them.
+        ctx.log.debug('greylist retry in time', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: Math.round(decision.delayedMs / 1000) });
+        const pending = (ctx.state.pending ??= []) as PendingPass[];
+        // As core/smtp/session-handler.ts writes it on a redirect's targets.
+        const orcpt = ctx.rcpt.params.ORCPT ?? `${/^[\x00-\x7f]*$/.test(ctx.rcpt.address) ? 'rfc822' : 'utf-8'};${ctx.rcpt.address}`;
+        pending.push({ triplet, first: decision.first, delayedMs: decision.delayedMs, from: ctx.recipients.length, orcpt });
         return;
       }
       noteOnce(ctx, 'GREYLIST_KNOWN', `remembered by ${decision.by}`);
     }
 
-    return { hooks: { rcptTo: onRcpt } };
+    /**
+     * Records the passes of the recipients the chain accepted, at DATA (before 354), when the transaction's recipients
+     * are final; again at afterVerdict for a transaction whose DATA an earlier plugin answered before this one ran.
+     */
+    async function recordPasses(ctx: HookContext): Promise<void> {
+      const pending = ctx.state.pending as PendingPass[] | undefined;
+      if (!pending?.length) return;
+      ctx.state.pending = [];
+      for (const p of pending) {
+        const { triplet } = p;
+        if (!accepted(p, ctx.recipients)) {
+          ctx.log.debug('greylist pass not recorded: recipient refused after greylisting', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt });
+          continue;
+        }
+        const secs = Math.round(p.delayedMs / 1000);
+        let rec;
+        try {
+          rec = await greylister.recordPass(triplet, p.first);
+        } catch (err) {
+          // The message goes on: its recipient passed already, and the waiting entry left behind lets the next retry pass.
+          ctx.log.warn('greylist state store failed', { error: String((err as Error)?.message ?? err), recording: 'pass' });
+          continue;
+        }
+        ctx.log.info('greylist passed', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: secs });
+        if (rec.clientAllowed) ctx.log.info('greylist client network allowed', { client: triplet.client, after_passes: cfg.auto_allow_after });
+        if (ctx.hook === 'dataStart' && !ctx.state.GREYLIST_PASSED) {
+          if (cfg.header) ctx.addHeader('X-Greylist', `delayed ${secs} seconds by ${setup.services.hostname}`);
+          noteOnce(ctx, 'GREYLIST_PASSED', `delayed ${secs} s`);
+        }
+      }
+    }
+
+    return { hooks: { rcptTo: onRcpt, dataStart: recordPasses, afterVerdict: recordPasses } };
   },
 });

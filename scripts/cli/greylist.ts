@@ -15,7 +15,9 @@ import { Greylister, KEY_PREFIX, PASS, WAIT, type PassEntry, type WaitEntry } fr
 const USAGE = `usage: moat greylist <command> [--config FILE] [--set KEY=VALUE]… [--json]
 
   list [--waiting | --passed]          entries: waiting triplets and remembered triplets/clients
-  allow <ip|cidr> [sender rcpt]        remember a client (or one triplet) as passed
+  allow <ip|cidr> [sender rcpt]        remember a client (or one triplet) as passed: an address
+                                       stands for its network (ipv4_mask/ipv6_mask), an
+                                       address/32 (/128) for itself alone
         [--for DURATION]               for this long (default: the plugin's remember)
   purge                                delete expired entries now
   purge --all                          delete every greylist entry
@@ -84,24 +86,43 @@ function parseCidr(arg: string): Cidr {
 
 const maskOf = (c: Cidr, cfg: GreylistConfig) => (c.v6 ? cfg.ipv6_mask : cfg.ipv4_mask);
 
+/** What `allow` writes: the key's client (`addr/bits`), and a note for the admin when that is not literally what was given. */
+interface AllowTarget { client: string; note?: string }
+
 /**
- * The network the gateway keys this client by: an address gives its configured network, and a CIDR must be
- * exactly that network, since the gateway only ever looks up its own mask's key (a /16 would never match).
+ * The client entry `allow` writes. The gateway looks a client up by its configured network and by its own address, so
+ * an address with `/32` (`/128`) is allowed alone, and a network must be exactly the configured one (a /16 would never
+ * match). An address without a prefix stands for its network, as the greylist sees the client; the note says so. A
+ * triplet is kept under its network only, so one address cannot be given for it.
  */
-function allowedNetwork(arg: string, cfg: GreylistConfig): string {
+function allowTarget(arg: string, cfg: GreylistConfig, triplet: boolean): AllowTarget {
   const c = parseCidr(arg);
   const mask = maskOf(c, cfg);
-  if (c.bits !== (c.v6 ? 128 : 32) && c.bits !== mask) {
-    throw new UsageError(`${arg}: clients are remembered by /${mask} networks (${c.v6 ? 'ipv6_mask' : 'ipv4_mask'}); give an address or a /${mask}, or list wider networks in skip_ips`);
+  const max = c.v6 ? 128 : 32;
+  const maskKey = c.v6 ? 'ipv6_mask' : 'ipv4_mask';
+  const network = clientNetwork(c.ip, cfg.ipv4_mask, cfg.ipv6_mask);
+  const host = clientNetwork(c.ip, 32, 128);
+  const explicit = arg.includes('/');
+  if (explicit && c.bits === max && mask !== max) {
+    if (triplet) {
+      throw new UsageError(`${arg}: a triplet is remembered by its client network (${maskKey} ${mask}), so it cannot be allowed for one address; give ${c.ip} or ${network} to allow it for ${network}, or allow ${arg} without a sender and recipient`);
+    }
+    return { client: host };
   }
-  return clientNetwork(c.ip, cfg.ipv4_mask, cfg.ipv6_mask);
+  if (explicit && c.bits !== mask) {
+    throw new UsageError(`${arg}: clients are remembered by /${mask} networks (${maskKey}); give that network (${network}), one address as ${host}, or list other ranges in skip_ips`);
+  }
+  if (!explicit && mask !== max) {
+    return { client: network, note: `${arg} stands for its client network ${network} (${maskKey} ${mask})${triplet ? '' : `; give ${host} to allow that address alone`}` };
+  }
+  return { client: network };
 }
 
-/** The CIDR an admin named (an address standing for its configured network, as in `allow`), and a test for the
- * stored client networks (`addr/bits`) that lie inside it. */
+/** The CIDR an admin named (an address without a prefix standing for its configured network, as in `allow`), and a
+ * test for the stored clients (`addr/bits`: networks, and addresses allowed alone) that lie inside it. */
 function networksInside(arg: string, cfg: GreylistConfig): { label: string; inside: (client: string) => boolean } {
   const c = parseCidr(arg);
-  const bits = c.bits === (c.v6 ? 128 : 32) ? maskOf(c, cfg) : c.bits;
+  const bits = arg.includes('/') ? c.bits : maskOf(c, cfg);
   const list = new net.BlockList();
   list.addSubnet(c.ip, bits, c.v6 ? 'ipv6' : 'ipv4');
   const inside = (client: string) => {
@@ -168,8 +189,8 @@ export async function run(args: string[]): Promise<number> {
       if (rest.length !== 1 && rest.length !== 3) throw new UsageError('allow takes an IP or CIDR, optionally followed by a sender and a recipient');
       const remember = values.for !== undefined ? parseDuration(values.for) : cfg.remember;
       if (!remember) throw new UsageError(`--for: expected a duration such as 35d, got ${values.for}`);
-      const client = allowedNetwork(rest[0], cfg);
       const triplet = rest.length === 3;
+      const { client, note } = allowTarget(rest[0], cfg, triplet);
       const g = new Greylister(store, { delay: cfg.delay, retryWindow: cfg.retry_window, remember, rememberBy: triplet ? 'triplet' : 'client' });
       const t = {
         client,
@@ -178,6 +199,7 @@ export async function run(args: string[]): Promise<number> {
       };
       await g.remember(t, undefined, Date.now(), 'admin');
       const what = triplet ? `${t.client} ${t.sender} -> ${t.rcpt}` : t.client;
+      if (note) console.error(`note: ${note}`);
       if (values.json) console.log(JSON.stringify({ allowed: what, for_ms: remember }));
       else console.log(`allowed ${what} for ${formatDuration(remember)}`);
       return 0;

@@ -22,11 +22,16 @@ describe('Greylister', () => {
     assert.deepEqual(await g.check(t), { action: 'defer', first: false, retryInMs: 3 * MIN });
   });
 
-  it('passes a retry after the delay, then remembers the triplet only', async () => {
+  it('passes a retry after the delay, then remembers the triplet only once the pass is recorded', async () => {
     const { g, store, advance } = setup();
     await g.check(t);
     advance(6 * MIN);
-    assert.deepEqual(await g.check(t), { action: 'passed', delayedMs: 6 * MIN, clientAllowed: false });
+    const first = 1_700_000_000_000;
+    assert.deepEqual(await g.check(t), { action: 'passed', delayedMs: 6 * MIN, first });
+    assert.notEqual(await store.get(waitKey(t)), null, 'unrecorded, the waiting entry stays');
+    assert.equal(await store.get(passTripletKey(t)), null, 'and nothing is remembered');
+    assert.deepEqual(await g.check(t), { action: 'passed', delayedMs: 6 * MIN, first }, 'so the next retry passes too');
+    assert.deepEqual(await g.recordPass(t, first), { counted: true, clientAllowed: false });
     assert.equal(await store.get(waitKey(t)), null, 'the waiting entry is gone');
     advance(10 * DAY);
     assert.deepEqual(await g.check(t), { action: 'known', by: 'triplet' });
@@ -42,18 +47,32 @@ describe('Greylister', () => {
       advance(6 * MIN);
       const d = await g.check(triplet);
       assert.equal(d.action, 'passed');
-      if (d.action === 'passed') passes.push(d.clientAllowed);
+      if (d.action === 'passed') passes.push((await g.recordPass(triplet, d.first)).clientAllowed);
     }
     assert.deepEqual(passes, [false, false, true], 'allowed at the third pass');
     assert.deepEqual(await g.check({ ...t, sender: 'new@example.org', rcpt: 'new@example.net' }), { action: 'known', by: 'client' });
     assert.equal((await g.check({ ...t, client: '198.51.100.0/24' })).action, 'defer', 'another network still waits');
   });
 
+  it('counts a triplet recorded twice at once (two sessions, two gateways) as one pass', async () => {
+    const { g, store, advance } = setup('triplet', 2);
+    await g.check(t);
+    advance(6 * MIN);
+    const [a, b] = await Promise.all([g.check(t), g.check(t)]);
+    assert.equal(a.action, 'passed');
+    assert.equal(b.action, 'passed');
+    const recs = await Promise.all([g.recordPass(t, 0), g.recordPass(t, 0)]);
+    assert.deepEqual(recs.map((r) => r.counted).sort(), [false, true]);
+    assert.equal(await store.get('greylist:passes:192.0.2.0/24'), '1');
+  });
+
   it('with remember_by client, remembers every sender and recipient of that network', async () => {
     const { g, store, advance } = setup('client');
     await g.check(t);
     advance(5 * MIN);
-    assert.equal((await g.check(t)).action, 'passed');
+    const d = await g.check(t);
+    assert.equal(d.action, 'passed');
+    if (d.action === 'passed') await g.recordPass(t, d.first);
     assert.notEqual(await store.get(passClientKey(t.client)), null);
     assert.equal(await store.get(passTripletKey(t)), null);
     assert.deepEqual(await g.check({ ...t, sender: 'z@else.example', rcpt: 'y@example.net' }), { action: 'known', by: 'client' });
@@ -71,6 +90,7 @@ describe('Greylister', () => {
     await g.check(t);
     advance(5 * MIN);
     await g.check(t);
+    await g.recordPass(t, 0);
     const before = JSON.parse((await store.get(passTripletKey(t)))!);
     advance(30 * MIN);
     await g.check(t);
@@ -85,5 +105,13 @@ describe('Greylister', () => {
     const admin = new Greylister(store, { delay: 1, retryWindow: 10, remember: DAY, rememberBy: 'client' });
     await admin.remember(t, undefined, Date.now(), 'admin');
     assert.deepEqual(await g.check({ ...t, sender: 'new@else.example' }), { action: 'known', by: 'client' });
+  });
+
+  it('a host allowed by hand is known from that address only, not from the rest of its network', async () => {
+    const { g, store } = setup();
+    const admin = new Greylister(store, { delay: 1, retryWindow: 10, remember: DAY, rememberBy: 'client' });
+    await admin.remember({ ...t, client: '192.0.2.5/32' }, undefined, Date.now(), 'admin');
+    assert.deepEqual(await g.check(t, '192.0.2.5/32'), { action: 'known', by: 'host' });
+    assert.equal((await g.check(t, '192.0.2.6/32')).action, 'defer');
   });
 });
