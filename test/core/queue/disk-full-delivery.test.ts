@@ -3,29 +3,14 @@
 // the smarthost once. The journal's done marks overwrite space reserved when the message was appended.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnGateway, type SpawnedGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
+import { fillDisk } from './fill-disk.ts';
 import { sendMail, sleep, until } from './send.ts';
-
-/** Writes zeros to `file` until the filesystem refuses (ENOSPC); returns the bytes written. */
-function fill(file: string): number {
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(16 * 1024);
-  let n = 0;
-  try {
-    for (;;) n += writeSync(fd, chunk);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-  } finally { closeSync(fd); }
-  // What a 16 KB write left over, so not even one more block is free.
-  const fd2 = openSync(`${file}.tail`, 'w');
-  try { for (;;) n += writeSync(fd2, Buffer.alloc(512)); } catch { /* full */ } finally { closeSync(fd2); }
-  return n;
-}
 
 /** A loopback port in front of the smarthost that holds every connection, unanswered, until `open()`. */
 class Gate {
@@ -114,8 +99,8 @@ describe('queue: messages delivered while the disk is full', function () {
       sent.push(`m${i}`);
     }
     const filler = path.join(mnt, 'filler');
-    assert.ok(fill(filler) > 0);
-    assert.equal(fill(path.join(mnt, 'more')), 0, 'the disk is full');
+    assert.ok(fillDisk(filler, { lastBlock: true }) > 0);
+    assert.equal(fillDisk(path.join(mnt, 'more'), { lastBlock: true }), 0, 'the disk is full');
 
     gate.open();
     await sink.waitFor(N, 20_000);

@@ -2,26 +2,14 @@
 // /health/ready), loses nothing, and recovers.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, rmSync, rmdirSync, unlinkSync, writeSync, closeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { freePort } from '../../helpers/ports.ts';
+import { fillDisk } from './fill-disk.ts';
 import { sendMail, sleep, until } from './send.ts';
-
-/** Writes zeros to `file` until the filesystem refuses (ENOSPC); returns the bytes written. */
-function fill(file: string): number {
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(16 * 1024);
-  let n = 0;
-  try {
-    for (;;) n += writeSync(fd, chunk);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-  } finally { closeSync(fd); }
-  return n;
-}
 
 describe('queue: disk full', function () {
   this.timeout(60_000);
@@ -60,7 +48,7 @@ describe('queue: disk full', function () {
       accepted.push(`kept ${i}`);
     }
     const filler = path.join(mnt, 'filler');
-    assert.ok(fill(filler) > 0);
+    assert.ok(fillDisk(filler) > 0);
 
     const refused = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'refused', body: big });
     assert.equal(refused.code, 452);

@@ -2,17 +2,7 @@
 // their trailing dots and spaces, and the Content-Type the part declared.
 import assert from 'node:assert/strict';
 import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
-import { SmtpDialog, type SmtpReply } from '../../helpers/smtp-dialog.ts';
-
-async function send(port: number, message: string): Promise<SmtpReply> {
-  const d = await SmtpDialog.connect(port);
-  try {
-    await d.hello();
-    assert.equal((await d.cmd('MAIL FROM:<a@elsewhere.example>')).code, 250);
-    assert.equal((await d.cmd('RCPT TO:<ann@example.com>')).code, 250);
-    return await d.data(message);
-  } finally { await d.quit(); }
-}
+import { sendRaw } from './timed-send.ts';
 
 /** A multipart/mixed message with a text part and the given parts (each its header lines, a blank line, its body). */
 function mixed(subject: string, parts: string[], boundary = 'outer-b'): string {
@@ -45,7 +35,7 @@ describe('plugins/rules: the attachment criterion in a gateway', function () {
 
   it('rejects an .exe inside a forwarded message (message/rfc822 attachment)', async () => {
     const inner = mixed('the original', [file('inner.exe')], 'inner-b');
-    const r = await send(gw.port, mixed('fwd-1', [forwarded('fwd.eml', inner)]));
+    const r = await sendRaw(gw.port, mixed('fwd-1', [forwarded('fwd.eml', inner)]));
     assert.equal(r.code, 550, `${r.code} ${r.text}`);
     assert.match(r.text, /Executables are not accepted/);
   });
@@ -53,20 +43,20 @@ describe('plugins/rules: the attachment criterion in a gateway', function () {
   it('rejects an .exe two forwards deep, and an .exe inside an inline message/rfc822 part', async () => {
     const deepest = mixed('deepest', [file('deep.exe')], 'b3');
     const middle = mixed('middle', [forwarded('middle.eml', deepest)], 'b2');
-    assert.equal((await send(gw.port, mixed('fwd-2', [forwarded('outer.eml', middle)]))).code, 550);
+    assert.equal((await sendRaw(gw.port, mixed('fwd-2', [forwarded('outer.eml', middle)]))).code, 550);
     const inline = mixed('fwd-3', [forwarded('inline.eml', mixed('original', [file('inline.exe')], 'b4'), 'inline')]);
-    assert.equal((await send(gw.port, inline)).code, 550);
+    assert.equal((await sendRaw(gw.port, inline)).code, 550);
   });
 
   it('passes a forwarded message with harmless attachments', async () => {
     const inner = mixed('the original', [file('report.pdf', 'application/pdf')], 'inner-b');
-    const r = await send(gw.port, mixed('fwd-ok', [forwarded('fwd.eml', inner)]));
+    const r = await sendRaw(gw.port, mixed('fwd-ok', [forwarded('fwd.eml', inner)]));
     assert.equal(r.code, 250, `${r.code} ${r.text}`);
   });
 
   it('matches names with the trailing dots and spaces Windows drops when saving', async () => {
     for (const name of ['setup.exe.', 'setup.exe ', 'setup.exe. . ']) {
-      const r = await send(gw.port, mixed(`trail ${JSON.stringify(name)}`, [file(name)]));
+      const r = await sendRaw(gw.port, mixed(`trail ${JSON.stringify(name)}`, [file(name)]));
       assert.equal(r.code, 550, `${JSON.stringify(name)}: ${r.code} ${r.text}`);
     }
   });
@@ -84,16 +74,16 @@ describe('plugins/rules: the attachment criterion in a gateway', function () {
       ['application/octet-stream', 'attachment; filename="readme.txt"; filename*0="setup"; filename*1=".exe"'],
     ];
     for (const [i, [type, disposition]] of cases.entries()) {
-      const r = await send(gw.port, mixed(`two-names-${i}`, [declaring(type, disposition)]));
+      const r = await sendRaw(gw.port, mixed(`two-names-${i}`, [declaring(type, disposition)]));
       assert.equal(r.code, 550, `${type} / ${disposition}: ${r.code} ${r.text}`);
     }
-    const harmless = await send(gw.port, mixed('two-harmless-names', [declaring('application/pdf; name="a.pdf"', 'attachment; filename="b.pdf"; filename="c.pdf"')]));
+    const harmless = await sendRaw(gw.port, mixed('two-harmless-names', [declaring('application/pdf; name="a.pdf"', 'attachment; filename="b.pdf"; filename="c.pdf"')]));
     assert.equal(harmless.code, 250, `${harmless.code} ${harmless.text}`);
     await gw.sink.waitForText('Subject: two-harmless-names');
   });
 
   it('matches the type the part declared, not only the one guessed from its name', async () => {
-    const r = await send(gw.port, mixed('declared-type', [file('readme.txt')]));
+    const r = await sendRaw(gw.port, mixed('declared-type', [file('readme.txt')]));
     assert.equal(r.code, 250);
     const qid = /queued as (\S+)/.exec(r.text)?.[1];
     const line = gw.logs.find((l) => l.msg === 'message' && l.qid === qid);

@@ -4,17 +4,8 @@
 // criteria see it.
 import assert from 'node:assert/strict';
 import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
-import { SmtpDialog, type SmtpReply } from '../../helpers/smtp-dialog.ts';
-
-async function send(port: number, message: string): Promise<SmtpReply> {
-  const d = await SmtpDialog.connect(port);
-  try {
-    await d.hello();
-    assert.equal((await d.cmd('MAIL FROM:<a@elsewhere.example>')).code, 250);
-    assert.equal((await d.cmd('RCPT TO:<ann@example.com>')).code, 250);
-    return await d.data(message);
-  } finally { await d.quit(); }
-}
+import type { SmtpReply } from '../../helpers/smtp-dialog.ts';
+import { sendRaw } from './timed-send.ts';
 
 const qidOf = (r: SmtpReply) => /queued as (\S+)/.exec(r.text)?.[1];
 
@@ -54,7 +45,7 @@ describe('plugins/rules: the MIME structure check in a gateway', function () {
     after(async () => { await gw?.stop(); });
 
     it('refuses an .exe inside 1,000 nested multiparts, which the parser does not walk to the end (554, logged)', async () => {
-      const r = await send(gw.port, nestedMultipart('deep-1000', 1000));
+      const r = await sendRaw(gw.port, nestedMultipart('deep-1000', 1000));
       assert.equal(r.code, 554, `${r.code} ${r.text}`);
       assert.match(r.text, /^5\.7\.1 Message refused: its MIME structure could not be checked in full \(MIME parts nested deeper than 20 levels were not read\)/);
       const line = gw.logs.find((l) => l.msg === 'rules: MIME structure not checked in full' && l.symbol === 'MIME_INCOMPLETE');
@@ -65,10 +56,10 @@ describe('plugins/rules: the MIME structure check in a gateway', function () {
     });
 
     it('refuses 30 nested forwarded messages (past the 5 the parser opens) and 18 nested multiparts (past max_mime_depth 16)', async () => {
-      const forwards = await send(gw.port, nestedForwards('forwards-30', 30));
+      const forwards = await sendRaw(gw.port, nestedForwards('forwards-30', 30));
       assert.equal(forwards.code, 554, `${forwards.code} ${forwards.text}`);
       assert.match(forwards.text, /attached messages nested deeper than 5 were not read/);
-      const deep = await send(gw.port, nestedMultipart('deep-18', 18));
+      const deep = await sendRaw(gw.port, nestedMultipart('deep-18', 18));
       assert.equal(deep.code, 554, `${deep.code} ${deep.text}`);
       assert.match(deep.text, /^5\.7\.1 Message refused: its MIME parts are nested 18 levels deep, more than the 16 this gateway checks/);
       assert.ok(gw.logs.some((l) => l.msg === 'rules: MIME structure not checked in full' && l.symbol === 'MIME_TOO_DEEP' && l.mime_depth === 18));
@@ -76,18 +67,18 @@ describe('plugins/rules: the MIME structure check in a gateway', function () {
 
     it('refuses a forwarded message that hides 1,000 nested multiparts (the attached message could not be parsed)', async () => {
       const inner = nestedMultipart('inner', 1000).replace(/^[\s\S]*?MIME-Version: 1\.0\r\n/, '');
-      const r = await send(gw.port, nestedForwards('forward-of-deep', 1, inner));
+      const r = await sendRaw(gw.port, nestedForwards('forward-of-deep', 1, inner));
       assert.equal(r.code, 554, `${r.code} ${r.text}`);
       assert.match(r.text, /an attached message could not be parsed/);
     });
 
     it('sees an .exe five forwards deep (550 from the rule), and delivers 16 nested multiparts and a forward', async () => {
-      const five = await send(gw.port, nestedForwards('forwards-5', 5));
+      const five = await sendRaw(gw.port, nestedForwards('forwards-5', 5));
       assert.equal(five.code, 550, `${five.code} ${five.text}`);
       assert.match(five.text, /Executables are not accepted/);
       const harmless = EXE_PART.replace(/setup\.exe/g, 'report.pdf');
-      assert.equal((await send(gw.port, nestedMultipart('deep-16', 16).replace(/setup\.exe/g, 'report.pdf'))).code, 250);
-      assert.equal((await send(gw.port, nestedForwards('forward-ok', 1, harmless))).code, 250);
+      assert.equal((await sendRaw(gw.port, nestedMultipart('deep-16', 16).replace(/setup\.exe/g, 'report.pdf'))).code, 250);
+      assert.equal((await sendRaw(gw.port, nestedForwards('forward-ok', 1, harmless))).code, 250);
       await gw.sink.waitForText('Subject: deep-16');
       await gw.sink.waitForText('Subject: forward-ok');
     });
@@ -104,7 +95,7 @@ describe('plugins/rules: the MIME structure check in a gateway', function () {
     after(async () => { await gw?.stop(); });
 
     it('scores a message over max_mime_depth (MIME_TOO_DEEP) and lets mime_depth match it; the verdict decides', async () => {
-      const r = await send(gw.port, nestedMultipart('scored-12', 12).replace(/setup\.exe/g, 'report.pdf'));
+      const r = await sendRaw(gw.port, nestedMultipart('scored-12', 12).replace(/setup\.exe/g, 'report.pdf'));
       assert.equal(r.code, 250, `${r.code} ${r.text}`);
       const summary = gw.logs.find((l) => l.msg === 'message' && l.qid === qidOf(r));
       const symbols = summary?.symbols as string[];
@@ -115,13 +106,13 @@ describe('plugins/rules: the MIME structure check in a gateway', function () {
     });
 
     it('lets a rule on mime_incomplete refuse a structure the parser did not walk to its end', async () => {
-      const r = await send(gw.port, nestedMultipart('unreadable', 1000));
+      const r = await sendRaw(gw.port, nestedMultipart('unreadable', 1000));
       assert.equal(r.code, 552, `${r.code} ${r.text}`);
       assert.match(r.text, /^5\.7\.0 Cannot check this message/);
     });
 
     it('leaves an ordinary message alone: no finding below max_mime_depth', async () => {
-      const r = await send(gw.port, nestedMultipart('shallow', 2).replace(/setup\.exe/g, 'report.pdf'));
+      const r = await sendRaw(gw.port, nestedMultipart('shallow', 2).replace(/setup\.exe/g, 'report.pdf'));
       assert.equal(r.code, 250);
       const summary = gw.logs.find((l) => l.msg === 'message' && l.qid === qidOf(r));
       assert.ok(!(summary?.symbols as string[]).some((s) => s.startsWith('MIME_') || s.startsWith('RULE_')), String(summary?.symbols));
