@@ -234,7 +234,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     connections: new ConnectionLimits(Date.now, counting), authFailures: new AuthFailures(Date.now, counting),
     storage: new StorageHealth(queue.dirs.queue),
   };
-  const setup = { log, services: rt.services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd() };
+  const setup = { log, services: rt.services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd(), metrics: metrics.forPlugins() };
   try {
     rt.plugins = await createPlugins(cfg.plugins, setup);
     inUse.trackChain(rt.plugins);

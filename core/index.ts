@@ -2,7 +2,7 @@
 export { definePlugin, PluginUnavailableError } from './plugin/define.ts';
 export { describeSymbols, symbolScore } from './plugin/scored-symbols.ts';
 export type { ScoredSymbols } from './plugin/scored-symbols.ts';
-export type { PluginDefinition, PluginInstance, PluginSetup, PluginCheckSetup, HookHandler, HookHandlers, RecipientFeedback } from './plugin/define.ts';
+export type { PluginDefinition, PluginInstance, PluginSetup, PluginCheckSetup, PluginMetrics, HookHandler, HookHandlers, RecipientFeedback } from './plugin/define.ts';
 export { outcome, isOutcome } from './hooks/outcome.ts';
 export type { Outcome, OutcomeAction } from './hooks/outcome.ts';
 export { finalActionOutcome } from './hooks/final-action.ts';

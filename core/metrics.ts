@@ -3,6 +3,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { readStateFile } from './queue/queue-store.ts';
+import { COUNTER_NAME, type PluginMetrics } from './plugin/define.ts';
 
 /** The nearest-rank percentile of ascending `sorted` (q from 0 to 1): the smallest value with at least q of all at or below it; NaN when empty. */
 export function percentile(sorted: readonly number[], q: number): number {
@@ -16,7 +17,10 @@ export const DATA_MS_BUCKETS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 
 /** A DATA-time histogram as `moat metrics --json` shows it: cumulative counts by upper bound in ms, `+Inf` = count. */
 export interface DataHistogram { buckets: Record<string, number>; sum_ms: number; count: number }
 
-export type MetricsSnapshot = Record<string, number | DataHistogram>;
+/** Plugins' own counters by `<plugin>_<name>`, under the snapshot's `plugins` key. */
+export type PluginCounters = Record<string, number>;
+
+export type MetricsSnapshot = Record<string, number | DataHistogram | PluginCounters>;
 
 export class Metrics {
   readonly counters = new Map<string, number>();
@@ -24,8 +28,24 @@ export class Metrics {
   /** Since start, never windowed: a Prometheus histogram must only grow, or rate() reads a reset. */
   private readonly bucketCounts = new Array<number>(DATA_MS_BUCKETS.length + 1).fill(0);
   private latencySum = 0;
+  /** Apart from `counters`, so that no plugin's name can move one of the gateway's own (`messages_…`, `dns_…`). */
+  private readonly pluginCounters = new Map<string, number>();
 
   inc(name: string, by = 1): void { this.counters.set(name, (this.counters.get(name) ?? 0) + by); }
+
+  /**
+   * What plugins count through (PluginSetup.metrics; definePlugin puts each plugin's name before its own names). One
+   * object for the gateway's life, so a counter goes on growing over reloads, as Prometheus expects of a counter.
+   */
+  forPlugins(): PluginMetrics {
+    return {
+      inc: (name: string, by = 1): void => {
+        if (typeof name !== 'string' || !COUNTER_NAME.test(name)) throw new Error(`plugin counter name ${JSON.stringify(name)} must be of a-z, 0-9 and _`);
+        if (typeof by !== 'number' || !Number.isFinite(by) || by < 0) throw new Error(`plugin counter ${name}: ${String(by)} is not a count to add (a finite number of 0 or more)`);
+        this.pluginCounters.set(name, (this.pluginCounters.get(name) ?? 0) + by);
+      },
+    };
+  }
 
   /** Records a time-to-reply sample for DATA (percentiles over a bounded window, the histogram over the whole run). */
   observeDataMs(ms: number): void {
@@ -50,6 +70,7 @@ export class Metrics {
       buckets['+Inf'] = running;
       out.data_ms = { buckets, sum_ms: this.latencySum, count: running };
     }
+    if (this.pluginCounters.size) out.plugins = Object.fromEntries([...this.pluginCounters].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     return out;
   }
 
@@ -160,7 +181,15 @@ export function prometheusText(values: Record<string, unknown>): string {
     else if (known) family(`mailmoat_${name}`, 'gauge', known[1]).samples.push(`mailmoat_${name} ${num(v)}`);
     else family(`mailmoat_${name}`, 'untyped', `${key} as the gateway reports it`).samples.push(`mailmoat_${name} ${num(v)}`);
   };
+  // Plugins' counters come last and keep their own name (`mailmoat_clamav_viruses_total`), unless a family of the
+  // gateway's has it already (a plugin named `dns`): then under `mailmoat_plugin_…`, never a second family of one name.
+  const addPlugin = (key: string, v: number) => {
+    const name = snake(key);
+    const full = families.has(`mailmoat_${name}_total`) ? `mailmoat_plugin_${name}_total` : `mailmoat_${name}_total`;
+    family(full, 'counter', `Counted by a plugin (${key} in moat metrics)`).samples.push(`${full} ${num(v)}`);
+  };
   const walk = (prefix: string, v: unknown) => {
+    if (prefix === 'plugins') return;
     if (typeof v === 'number') { add(prefix, v); return; }
     if (isHistogram(v)) {
       const f = family(`mailmoat_${snake(prefix).replace(/_ms$/, '')}_duration_seconds`, 'histogram', 'Seconds from DATA to the final reply, since the gateway started');
@@ -173,6 +202,8 @@ export function prometheusText(values: Record<string, unknown>): string {
     if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(prefix ? `${prefix}_${k}` : k, x);
   };
   walk('', values);
+  const plugins = values.plugins;
+  if (plugins && typeof plugins === 'object') for (const [k, v] of Object.entries(plugins)) if (typeof v === 'number') addPlugin(k, v);
   let out = '';
   for (const f of families.values()) out += `# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${f.name} ${f.kind}\n${f.samples.join('\n')}\n`;
   return out;

@@ -34,9 +34,20 @@ export interface PluginInstance {
   feedback?(event: RecipientFeedback): Promise<void> | void;
 }
 
+/**
+ * Counters a plugin keeps of its own, shown by `moat metrics` (under `plugins`) and `/metrics` beside the gateway's:
+ * `inc('viruses')` from the clamav plugin counts `clamav_viruses` (`mailmoat_clamav_viruses_total`). A name is of
+ * a-z, 0-9 and `_`; a counter only grows, so `by` is a finite number of 0 or more. Anything else throws.
+ */
+export interface PluginMetrics {
+  inc(name: string, by?: number): void;
+}
+
 export interface PluginSetup {
   log: Logger;
   services: Services;
+  /** This plugin's own counters, kept over reloads (absent where no gateway runs, as in `moat check-config`). */
+  metrics?: PluginMetrics;
   /** Folder of the project (for plugins that ship data, such as default dictionaries). */
   projectDir: string;
   /** Directory of the config file, to resolve relative paths in plugin options. */
@@ -92,7 +103,28 @@ export interface PluginDefinition<C> {
  *   });
  */
 export function definePlugin<C>(def: PluginDefinition<C>): PluginDefinition<C> {
-  return def;
+  const create = def.create;
+  // Here rather than in the loader, so that every way a plugin is created names its counters after its definition,
+  // and no plugin can count under another's name.
+  return {
+    ...def,
+    create: (config, setup) => create.call(def, config, setup.metrics ? { ...setup, metrics: scopedMetrics(setup.metrics, def.name) } : setup),
+  };
+}
+
+/** A counter name part must be of these, so that it is a valid Prometheus name part as it stands. */
+export const COUNTER_NAME = /^[a-z0-9_]+$/;
+
+/** The gateway's plugin counters as one plugin sees them: each name under `<plugin>_`. */
+function scopedMetrics(all: PluginMetrics, plugin: string): PluginMetrics {
+  // `user-lists` counts as `user_lists_…`.
+  const prefix = plugin.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  return {
+    inc(name: string, by?: number): void {
+      if (typeof name !== 'string' || !COUNTER_NAME.test(name)) throw new Error(`plugin ${plugin}: counter name ${JSON.stringify(name)} must be of a-z, 0-9 and _`);
+      all.inc(`${prefix}_${name}`, by);
+    },
+  };
 }
 
 /**

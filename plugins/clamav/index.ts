@@ -3,7 +3,7 @@
 // It fails safe: when the scanner cannot give a verdict, the message is deferred (451) unless the admin chose
 // to let it through with a warning header. An unreachable clamd never disables the plugin, because a disabled
 // plugin would pass mail unscanned.
-import { definePlugin, outcome, type HookContext, type Outcome, type MessageView } from '../../core/index.ts';
+import { definePlugin, outcome, type HookContext, type Outcome, type MessageView, type PluginSetup } from '../../core/index.ts';
 import { configSchema, scanBudget, type ClamavConfig } from './config.ts';
 import { Limiter } from './limiter.ts';
 import { createClamdClient, createScanner, type Scanner } from './scanner.ts';
@@ -47,15 +47,22 @@ class Deadline {
   }
 }
 
+/** The plugin's counter for a scan without a verdict, by the kind its `virus scan failed` line gives: `scan_failures_timeout`. */
+function failureCounter(err: ScanError): string {
+  return `scan_failures_${err.kind.replace(/-/g, '_')}`;
+}
+
 class ClamavCheck {
   private readonly cfg: ClamavConfig;
   private readonly scanner: Scanner;
   private readonly limiter: Limiter;
+  private readonly metrics: PluginSetup['metrics'];
 
-  constructor(cfg: ClamavConfig, scanner: Scanner) {
+  constructor(cfg: ClamavConfig, scanner: Scanner, metrics: PluginSetup['metrics']) {
     this.cfg = cfg;
     this.scanner = scanner;
     this.limiter = new Limiter(cfg.max_concurrent);
+    this.metrics = metrics;
   }
 
   /** Runs scanner work in a bounded slot, within the message's budget; waiting past `max_wait` counts as a timeout. */
@@ -139,6 +146,7 @@ class ClamavCheck {
   private failed(ctx: HookContext, err: ScanError): Outcome | void {
     ctx.log.warn('virus scan failed', { scanner: this.scanner.description, kind: err.kind, error: err.message, on_error: this.cfg.on_error });
     ctx.addFinding('CLAM_FAIL', 0, err.kind);
+    this.metrics?.inc(failureCounter(err));
     if (this.cfg.on_error === 'tempfail') return outcome.tempfail('Virus scan not possible now, try again later', { code: 451, enhanced: '4.7.0' });
     ctx.addHeader(this.cfg.header, `unscanned; scanner ${err.kind}`);
   }
@@ -146,6 +154,7 @@ class ClamavCheck {
   private async infected(ctx: HookContext, msg: MessageView, viruses: string[], deadline: Deadline): Promise<Outcome | void> {
     const names = viruses.join(', ');
     ctx.addFinding('CLAM_VIRUS', this.cfg.score, names);
+    this.metrics?.inc('viruses');
     ctx.log.warn('virus found', { virus: names, action: this.cfg.action, scanner: this.scanner.description });
     switch (this.cfg.action) {
       case 'reject': return this.refuse(names);
@@ -180,6 +189,7 @@ class ClamavCheck {
       const e = asScanError(err);
       ctx.log.warn('stripping the virus failed', { kind: e.kind, error: e.message });
       ctx.addFinding('CLAM_FAIL', 0, e.kind);
+      this.metrics?.inc(failureCounter(e));
       return outcome.tempfail('Virus scan not possible now, try again later', { code: 451, enhanced: '4.7.0' });
     }
     if (stripped.stillInfected) {
@@ -215,7 +225,7 @@ export default definePlugin<ClamavConfig>({
         (err: Error) => setup.log.warn(`clamd does not answer; ${meanwhile}`, { clamd: client.address, error: err.message }),
       );
     }
-    const check = new ClamavCheck(cfg, scanner);
+    const check = new ClamavCheck(cfg, scanner, setup.metrics);
     return { hooks: { data: (ctx) => check.onData(ctx) } };
   },
 });
