@@ -71,6 +71,13 @@ export interface HookContext {
   readonly mailFrom?: Address;
   /** Recipients accepted so far. */
   readonly recipients: readonly Address[];
+  /**
+   * The RCPT addresses of the client that were accepted so far, once each (compared without case), in the order
+   * accepted, as the client wrote them: refused ones are absent, and a recipient a plugin redirected is here under its
+   * own address while `recipients` holds its targets. At rcptTo it does not hold the recipient being checked: a
+   * plugin learns whether the rest of the chain took it at a later hook (dataStart). Undefined outside a transaction.
+   */
+  readonly acceptedRcpts?: readonly string[];
   /** rcptTo only: the recipient being checked. */
   readonly rcpt?: Address;
   /** data and afterVerdict: the spooled message. */

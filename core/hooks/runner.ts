@@ -128,6 +128,7 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
     log: a.log.child({ plugin: p.name }),
     mailFrom: tx?.mailFrom,
     recipients: tx?.recipients ?? [],
+    acceptedRcpts: tx?.acceptedRcpts,
     rcpt: a.rcpt,
     message: tx?.message,
     verdict: tx?.verdict,

@@ -34,6 +34,12 @@ export class Transaction {
   readonly id: string;
   mailFrom?: Address;
   readonly recipients: Address[] = [];
+  /**
+   * The client's own RCPT addresses the transaction accepted (every rcptTo hook and the core said yes), once each, in
+   * the order accepted, as the client wrote them (a bare `postmaster` with the domain the core gave it). Unlike
+   * `recipients`, a redirect does not replace one here, and targets a redirect added are not in it.
+   */
+  readonly acceptedRcpts: string[] = [];
   readonly findings: Finding[] = [];
   readonly addHeaders: Array<[string, string]> = [];
   readonly removeHeaders = new Set<string>();

@@ -1,5 +1,6 @@
 // The read-only view of a spooled message that every content check shares.
 import type { Readable } from 'node:stream';
+import type { MimeStructure } from './mime-parse.ts';
 
 export interface HeaderField {
   /** Name as written in the message. */
@@ -40,6 +41,12 @@ export interface Attachment {
    * file names of the messages it is in, outermost first (`message/rfc822` for one without a name). Absent at the top.
    */
   within?: string[];
+  /**
+   * Every file name the part declares (each filename and filename* of its Content-Disposition, each name and name* of
+   * its Content-Type), as written, whether or not mailparser chose it for `filename`; empty when it declares none. A
+   * sender may give a part two names so that a filter reads the harmless one (read both through attachmentNames()).
+   */
+  names: string[];
 }
 
 export interface ParsedMessage {
@@ -67,6 +74,8 @@ export interface ParsedMessage {
    * whole: a check that must see all of it reads `stream()`.
    */
   textTruncated: boolean;
+  /** How far the parse walked the MIME structure: its depth, and why part of it was not read (`incomplete`), if so. */
+  structure: MimeStructure;
 }
 
 export interface MessageView {

@@ -396,8 +396,14 @@ export class SessionHandler implements ConnectionHooks {
     // In its A-label form unless the transaction has SMTPUTF8: the address goes on to a next hop that may not.
     const postmasterDomain = firstDomain && !tx.mailFrom?.params.SMTPUTF8 ? (domainToASCII(firstDomain) || firstDomain) : firstDomain;
     const raw = /^postmaster$/i.test(address.address) && postmasterDomain ? `${address.address}@${postmasterDomain}` : address.address;
-    // smtp-server keeps a recipient named again (in any case) once; so must the transaction and its count.
-    if (tx.recipients.some((r) => r.address.toLowerCase() === raw.toLowerCase())) return cb();
+    // The client's RCPT, once accepted, goes on the transaction's list of them once (in any case), in the order accepted.
+    const acceptedAs = (address: string): void => {
+      const key = address.toLowerCase();
+      if (!tx.acceptedRcpts.some((a) => a.toLowerCase() === key)) tx.acceptedRcpts.push(address);
+    };
+    // smtp-server keeps a recipient named again (in any case) once; so must the transaction and its count. The client
+    // is told 250 for it (an earlier RCPT, or a redirect of one, put it there), so it is one of its accepted RCPTs.
+    if (tx.recipients.some((r) => r.address.toLowerCase() === raw.toLowerCase())) { acceptedAs(raw); return cb(); }
     if (tx.recipients.length >= this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
     const isLocal = (d: string) => policy.localDomains.has(d);
     const why = forbiddenRecipientForm(raw, isLocal);
@@ -408,7 +414,7 @@ export class SessionHandler implements ConnectionHooks {
     }
     // The recipient goes in, or the targets a plugin redirected it to; the client is told of its own recipient only.
     const admit = (redirect: Transaction['redirect']): void => {
-      if (!redirect) { tx.recipients.push(rcpt); return cb(); }
+      if (!redirect) { tx.recipients.push(rcpt); acceptedAs(rcpt.address); return cb(); }
       // Targets go through the gateway's own blocklist, as a client's recipients do.
       const blocked = (a: Address) => isBlockedRecipient(policy, a);
       const allowed = redirect.targets.filter((t) => !blocked(t));
@@ -427,6 +433,7 @@ export class SessionHandler implements ConnectionHooks {
       }).map((t) => ({ ...t, params: { ...t.params, ...dsn } }));
       if (tx.recipients.length + added.length > this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
       tx.recipients.push(...added);
+      acceptedAs(rcpt.address);
       log.info('recipient redirected', { to: rcpt.address, targets: redirect.targets.map((t) => t.address), added: added.map((t) => t.address), plugin: redirect.plugin, reason: redirect.reason });
       cb();
     };

@@ -2,7 +2,7 @@
 //
 // Real mail servers retry after a temporary failure; most spam engines do not. The state lives in the shared
 // state store, so gateways on one Redis greylist as one.
-import { definePlugin, outcome, type Address, type HookContext, type Outcome } from '../../core/index.ts';
+import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, timingProblems, type GreylistConfig } from './config.ts';
 import { clientNetwork, normaliseSender } from './address.ts';
 import { compileExemptions } from './exemptions.ts';
@@ -22,18 +22,14 @@ interface PendingPass {
   triplet: Triplet;
   first: number;
   delayedMs: number;
-  /** How many recipients the transaction had before this RCPT: what it added comes after. */
-  from: number;
-  /** The ORCPT the core gives the targets when a later plugin redirects this recipient (an alias). */
-  orcpt: string | true;
 }
 
 /**
- * Whether the transaction took the recipient of `p`: it is among the recipients added since, under its own address or,
- * redirected by a later plugin, as targets carrying it as their ORCPT.
+ * Whether the transaction took the recipient of `p`: the core lists the client's RCPTs it accepted, under the address
+ * the client wrote whatever a later plugin redirected it to.
  */
-function accepted(p: PendingPass, recipients: readonly Address[]): boolean {
-  return recipients.slice(p.from).some((r) => r.address.toLowerCase() === p.triplet.rcpt || r.params.ORCPT === p.orcpt);
+function accepted(p: PendingPass, acceptedRcpts: readonly string[]): boolean {
+  return acceptedRcpts.some((a) => a.toLowerCase() === p.triplet.rcpt);
 }
 
 /** Records a finding once per transaction, however many recipients the transaction has. */
@@ -100,9 +96,8 @@ export default definePlugin<GreylistConfig>({
         // trying unknown users must not earn passes, nor auto_allow_after for its network, by retrying them.
         ctx.log.debug('greylist retry in time', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: Math.round(decision.delayedMs / 1000) });
         const pending = (ctx.state.pending ??= []) as PendingPass[];
-        // As core/smtp/session-handler.ts writes it on a redirect's targets.
-        const orcpt = ctx.rcpt.params.ORCPT ?? `${/^[\x00-\x7f]*$/.test(ctx.rcpt.address) ? 'rfc822' : 'utf-8'};${ctx.rcpt.address}`;
-        pending.push({ triplet, first: decision.first, delayedMs: decision.delayedMs, from: ctx.recipients.length, orcpt });
+        // A recipient named again (an alias the core does not know it holds) is checked again: one pass is enough.
+        if (!pending.some((p) => p.triplet.rcpt === triplet.rcpt)) pending.push({ triplet, first: decision.first, delayedMs: decision.delayedMs });
         return;
       }
       noteOnce(ctx, 'GREYLIST_KNOWN', `remembered by ${decision.by}`);
@@ -118,7 +113,7 @@ export default definePlugin<GreylistConfig>({
       ctx.state.pending = [];
       for (const p of pending) {
         const { triplet } = p;
-        if (!accepted(p, ctx.recipients)) {
+        if (!accepted(p, ctx.acceptedRcpts ?? [])) {
           ctx.log.debug('greylist pass not recorded: recipient refused after greylisting', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt });
           continue;
         }

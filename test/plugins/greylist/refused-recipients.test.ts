@@ -14,7 +14,7 @@ const ALIASES = path.resolve(import.meta.dirname, 'fixtures', 'alias-stub.ts');
 interface Tried { rcpts: SmtpReply[]; data?: SmtpReply }
 
 /** One transaction from `ip` (a loopback address the client binds), with DATA when a recipient was taken. */
-async function attempt(port: number, ip: string, from: string, to: string[]): Promise<Tried> {
+async function attempt(port: number, ip: string, from: string, to: string[], params: Record<string, string> = {}): Promise<Tried> {
   const c = await SmtpDialog.connect(port, '127.0.0.1', { localAddress: ip });
   try {
     const hello = await c.hello();
@@ -22,7 +22,7 @@ async function attempt(port: number, ip: string, from: string, to: string[]): Pr
     const mail = await c.cmd(`MAIL FROM:<${from}>`);
     if (mail.code !== 250) throw new Error(`MAIL refused: ${mail.code} ${mail.text}`);
     const rcpts: SmtpReply[] = [];
-    for (const t of to) rcpts.push(await c.cmd(`RCPT TO:<${t}>`));
+    for (const t of to) rcpts.push(await c.cmd(`RCPT TO:<${t}>${params[t] ? ` ${params[t]}` : ''}`));
     const data = rcpts.some((r) => r.code === 250) ? await c.data(testMessage({ from, to: to[0] })) : undefined;
     return { rcpts, data };
   } finally {
@@ -43,7 +43,7 @@ describe('greylist: only recipients the chain accepted count as passed', functio
         smarthost: `smtp://127.0.0.1:${hop.port}`,
         plugins: [
           { name: 'greylist', delay: `${DELAY}ms`, retry_window: '30s', remember: '1h', auto_allow_after: 2 },
-          { name: 'alias-stub', module: ALIASES, aliases: { 'sales@example.com': ['erin@example.com', 'frank@example.com'] } },
+          { name: 'alias-stub', module: ALIASES, aliases: { 'sales@example.com': ['erin@example.com', 'frank@example.com'], 'support@example.com': ['gina@example.com'] } },
           { name: 'recipient-verify', target: `smtp://127.0.0.1:${hop.probePort}`, negative_ttl: '1s' },
         ],
       },
@@ -132,5 +132,35 @@ describe('greylist: only recipients the chain accepted count as passed', functio
     assert.equal(r.data?.code, 250);
     assert.deepEqual(await passKeys('127.0.5.0/24'), ['greylist:pass:127.0.5.0/24 orders@sender.test sales@example.com']);
     assert.deepEqual(codes(await attempt(gw.port, '127.0.5.10', from, ['sales@example.com'])), [250], 'remembered: no new delay');
+  });
+
+  it('counts a recipient that a plugin after greylist redirected only to a recipient the transaction had already', async () => {
+    const from = 'help@sender.test';
+    const to = ['gina@example.com', 'support@example.com'];
+    assert.deepEqual(codes(await attempt(gw.port, '127.0.6.10', from, to)), [451, 451]);
+    await sleep(DELAY + 100);
+    const r = await attempt(gw.port, '127.0.6.10', from, to);
+    assert.deepEqual(codes(r), [250, 250]);
+    assert.equal(r.data?.code, 250);
+    // Two passes reach auto_allow_after (2): the network's own key is there beside the two triplets.
+    assert.deepEqual(await passKeys('127.0.6.0/24'), [
+      'greylist:pass:127.0.6.0/24',
+      'greylist:pass:127.0.6.0/24 help@sender.test gina@example.com',
+      'greylist:pass:127.0.6.0/24 help@sender.test support@example.com',
+    ]);
+    assert.deepEqual(codes(await attempt(gw.port, '127.0.6.10', from, ['support@example.com'])), [250], 'remembered: no new delay');
+  });
+
+  it('does not count a refused recipient that another accepted recipient names as its ORCPT', async () => {
+    hop.refuse.set('ghost4@example.com', 550);
+    const from = 'orcpt@sender.test';
+    const to = ['ghost4@example.com', 'henry@example.com'];
+    const params = { 'henry@example.com': 'ORCPT=rfc822;ghost4@example.com' };
+    assert.deepEqual(codes(await attempt(gw.port, '127.0.7.10', from, to, params)), [451, 451]);
+    await sleep(DELAY + 100);
+    const r = await attempt(gw.port, '127.0.7.10', from, to, params);
+    assert.deepEqual(codes(r), [550, 250]);
+    assert.equal(r.data?.code, 250);
+    assert.deepEqual(await passKeys('127.0.7.0/24'), ['greylist:pass:127.0.7.0/24 orcpt@sender.test henry@example.com']);
   });
 });
