@@ -108,7 +108,8 @@ export function definePlugin<C>(def: PluginDefinition<C>): PluginDefinition<C> {
   // and no plugin can count under another's name.
   return {
     ...def,
-    create: (config, setup) => create.call(def, config, setup.metrics ? { ...setup, metrics: scopedMetrics(setup.metrics, def.name) } : setup),
+    // Unit tests create a plugin with its config alone: no setup, no counters.
+    create: (config, setup) => create.call(def, config, setup?.metrics ? { ...setup, metrics: scopedMetrics(setup.metrics, def.name) } : setup),
   };
 }
 
