@@ -78,22 +78,12 @@ export interface MimeStructure {
   incomplete?: string;
 }
 
-/** The parsed view with what the parse learnt beyond ParsedMessage (see mimeStructure and attachmentNames). */
-type Walked = ParsedMessage & { structure: MimeStructure };
-type NamedAttachment = Attachment & { names: string[] };
-
-/** How far the parse of `parsed` walked its structure; undefined for a view this module did not make. */
-export function mimeStructure(parsed: ParsedMessage): MimeStructure | undefined {
-  return (parsed as Partial<Walked>).structure;
-}
-
 /**
  * Every file name an attachment's part declares (each filename and filename* of its Content-Disposition, each name
  * and name* of its Content-Type), mailparser's choice (`filename`) first; empty when it declares none.
  */
 export function attachmentNames(a: Attachment): string[] {
-  const names = (a as Partial<NamedAttachment>).names ?? [];
-  return [...new Set(a.filename === undefined ? names : [a.filename, ...names])];
+  return [...new Set(a.filename === undefined ? a.names : [a.filename, ...a.names])];
 }
 
 // Loaded on the first message a plugin parses: mailparser costs about 29 MB of memory in a gateway whose
@@ -202,7 +192,7 @@ async function mailparse(input: Readable, skipHtmlToText: boolean, state: ParseS
       data.content.on('end', () => {
         if (kept) state.room -= size;
         nested?.end();
-        const attachment: NamedAttachment = {
+        const attachment: Attachment = {
           filename: data.filename, contentType: data.contentType, declaredType: declared, size: data.size ?? size,
           content: kept ? Buffer.concat(chunks, size) : Buffer.alloc(0), truncated: !kept,
           // A part path inside an attached message is that message's own, which a rewrite of this one would misread.
@@ -228,7 +218,7 @@ async function mailparse(input: Readable, skipHtmlToText: boolean, state: ParseS
  * adds to make the parser fail does not also hide the text and links from every check. `size` is the message's
  * size in bytes: above HTML_TO_TEXT_MAX_SIZE the text parts are read by the gateway (each cut to its start) and
  * their HTML made text by htmlText, mailparser reading only the attachments. The view says how far the structure
- * was walked (mimeStructure): a part no reader reached is reported, never taken as absent.
+ * was walked (ParsedMessage.structure): a part no reader reached is reported, never taken as absent.
  */
 export async function parseMime(input: Readable, raw?: () => Promise<Buffer>, size = 0): Promise<ParsedMessage> {
   try {
@@ -237,7 +227,7 @@ export async function parseMime(input: Readable, raw?: () => Promise<Buffer>, si
     const m = await mailparse(input, false, state);
     const text = m.text ?? '';
     const html = m.html ?? '';
-    const parsed: Walked = {
+    const parsed: ParsedMessage = {
       subject: m.subject, text, html, urls: await extractUrls(text, html), attachments: m.attachments, malformed: false,
       textTruncated: false, structure: state.structure,
     };
@@ -247,7 +237,7 @@ export async function parseMime(input: Readable, raw?: () => Promise<Buffer>, si
     try {
       if (raw) return await fromLeaves(await raw());
     } catch { /* the message cannot be read at all: nothing to show */ }
-    const parsed: Walked = {
+    const parsed: ParsedMessage = {
       text: '', html: '', urls: [], attachments: [], malformed: true, textTruncated: false,
       structure: { depth: 0, incomplete: 'the message could not be parsed' },
     };
@@ -262,7 +252,7 @@ async function parseLarge(input: Readable): Promise<ParsedMessage> {
   const m = await mailparse(split.rest, true, state, [], 0, split.structure);
   const parts = split.parts();
   const { text, html } = await textAndHtml(parts);
-  const parsed: Walked = {
+  const parsed: ParsedMessage = {
     subject: m.subject, text, html, urls: await extractUrls(text, html), attachments: m.attachments, malformed: false,
     textTruncated: parts.some((p) => p.cut), structure: state.structure,
   };
@@ -313,7 +303,7 @@ async function fromLeaves(raw: Buffer): Promise<ParsedMessage> {
   });
   const text = texts.join('\n');
   const html = htmls.join('\n');
-  const parsed: Walked = { subject, text, html, urls: await extractUrls(text, html), attachments, malformed: true, textTruncated, structure: state.structure };
+  const parsed: ParsedMessage = { subject, text, html, urls: await extractUrls(text, html), attachments, malformed: true, textTruncated, structure: state.structure };
   return parsed;
 }
 
@@ -332,7 +322,7 @@ function leafAttachments(message: string, state: ParseState, within: string[], b
     const filename = leaf.filename === undefined ? undefined : Buffer.from(leaf.filename, 'latin1').toString('utf8');
     const kept = content.length <= state.room;
     if (kept) state.room -= content.length;
-    const attachment: NamedAttachment = {
+    const attachment: Attachment = {
       filename, contentType: leaf.contentType, declaredType: leaf.contentType, size: content.length,
       content: kept ? content : Buffer.alloc(0), truncated: !kept, ...(within.length ? { within } : {}), names: leaf.names,
     };

@@ -3,7 +3,7 @@
 // copy to the regex thread stays small.
 import type { Finding, HookContext } from '../../core/index.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
-import { attachmentNames, mimeStructure } from '../../core/message/mime-parse.ts';
+import { attachmentNames } from '../../core/message/mime-parse.ts';
 
 export interface Facts {
   mailFrom: string;
@@ -53,9 +53,8 @@ export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits
       const names = attachmentNames(a);
       return { names: names.length ? names : [''], types: [...new Set([a.declaredType, a.contentType.toLowerCase()])] };
     });
-    const structure = mimeStructure(parsed);
-    mimeDepth = structure?.depth ?? 0;
-    mimeIncomplete = structure?.incomplete;
+    mimeDepth = parsed.structure.depth;
+    mimeIncomplete = parsed.structure.incomplete;
   }
   return {
     mailFrom: ctx.mailFrom?.address ?? '',

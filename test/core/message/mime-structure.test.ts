@@ -1,8 +1,8 @@
-// How far parseMime walked a message's MIME structure (mimeStructure) and every file name a part declares
+// How far parseMime walked a message's MIME structure (`structure`) and every file name a part declares
 // (attachmentNames): through mailparser, the large-message path, attached messages, and the fallback reader.
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { attachmentNames, HTML_TO_TEXT_MAX_SIZE, mimeStructure, NESTED_MESSAGE_MAX_DEPTH, parseMime } from '../../../core/message/mime-parse.ts';
+import { attachmentNames, HTML_TO_TEXT_MAX_SIZE, NESTED_MESSAGE_MAX_DEPTH, parseMime } from '../../../core/message/mime-parse.ts';
 import type { ParsedMessage } from '../../../core/message/types.ts';
 
 const PART = ['Content-Type: application/octet-stream; name="setup.exe"', 'Content-Disposition: attachment; filename="setup.exe"', '', 'MZ'].join('\r\n');
@@ -31,10 +31,10 @@ async function parse(text: string | Buffer): Promise<ParsedMessage> {
 
 describe('core/message: how far the MIME structure was walked', () => {
   it('counts the containers around the deepest part: 0 for one part, N for N nested multiparts', async () => {
-    assert.deepEqual(mimeStructure(await parse('From: a@x.example\r\nSubject: plain\r\n\r\nhello\r\n')), { depth: 0 });
+    assert.deepEqual((await parse('From: a@x.example\r\nSubject: plain\r\n\r\nhello\r\n')).structure, { depth: 0 });
     for (const n of [1, 2, 17, 900]) {
       const parsed = await parse(nestedMultipart(n));
-      assert.deepEqual(mimeStructure(parsed), { depth: n }, `${n} levels`);
+      assert.deepEqual(parsed.structure, { depth: n }, `${n} levels`);
       assert.deepEqual(parsed.attachments.map((a) => a.filename), ['setup.exe']);
     }
   });
@@ -42,24 +42,24 @@ describe('core/message: how far the MIME structure was walked', () => {
   it('says it stopped where mailparser refused (1,000 parts) and its fallback reader stopped (20 levels)', async () => {
     const parsed = await parse(nestedMultipart(1000));
     assert.equal(parsed.malformed, true);
-    assert.deepEqual(mimeStructure(parsed), { depth: 20, incomplete: 'MIME parts nested deeper than 20 levels were not read' });
+    assert.deepEqual(parsed.structure, { depth: 20, incomplete: 'MIME parts nested deeper than 20 levels were not read' });
     // The fallback reader walked to the end of a shallower message mailparser refused for its 1,100 parts.
     const many = ['From: a@x.example', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="m"', '',
       ...Array.from({ length: 1100 }, (_, i) => `--m\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename="f${i}.txt"\r\n\r\nx`), '--m--', ''].join('\r\n');
     const wide = await parse(many);
     assert.equal(wide.malformed, true);
-    assert.deepEqual(mimeStructure(wide), { depth: 1 });
+    assert.deepEqual(wide.structure, { depth: 1 });
     assert.equal(wide.attachments.length, 1100);
   });
 
   it('goes into attached messages up to NESTED_MESSAGE_MAX_DEPTH and says so past it', async () => {
     const within = await parse(nestedForwards(NESTED_MESSAGE_MAX_DEPTH));
     // Each forward adds its multipart and the message/rfc822 part; the original's multipart and its part make 1 more.
-    assert.deepEqual(mimeStructure(within), { depth: 2 * NESTED_MESSAGE_MAX_DEPTH + 1 });
+    assert.deepEqual(within.structure, { depth: 2 * NESTED_MESSAGE_MAX_DEPTH + 1 });
     const exe = within.attachments.find((a) => a.filename === 'setup.exe');
     assert.equal(exe?.within?.length, NESTED_MESSAGE_MAX_DEPTH);
     const past = await parse(nestedForwards(NESTED_MESSAGE_MAX_DEPTH + 1));
-    assert.equal(mimeStructure(past)?.incomplete, `attached messages nested deeper than ${NESTED_MESSAGE_MAX_DEPTH} were not read`);
+    assert.equal(past.structure.incomplete, `attached messages nested deeper than ${NESTED_MESSAGE_MAX_DEPTH} were not read`);
     assert.ok(!past.attachments.some((a) => a.filename === 'setup.exe'));
   });
 
@@ -67,7 +67,7 @@ describe('core/message: how far the MIME structure was walked', () => {
     const inner = nestedMultipart(1000).replace(/^[\s\S]*?MIME-Version: 1\.0\r\n/, 'From: a@x.example\r\nMIME-Version: 1.0\r\n');
     const outer = ['From: a@x.example', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="o"', '', '--o',
       'Content-Type: message/rfc822', 'Content-Disposition: attachment; filename="deep.eml"', '', inner, '--o--', ''].join('\r\n');
-    assert.equal(mimeStructure(await parse(outer))?.incomplete, 'an attached message could not be parsed');
+    assert.equal((await parse(outer)).structure.incomplete, 'an attached message could not be parsed');
   });
 
   it('walks a message over HTML_TO_TEXT_MAX_SIZE (the large-message path) the same way', async () => {
@@ -75,7 +75,7 @@ describe('core/message: how far the MIME structure was walked', () => {
     const big = nestedMultipart(3, [`--x`, text, '--x', PART, '--x--'].join('\r\n'), '');
     const parsed = await parse(big.replace('Content-Type: multipart/mixed; boundary="b0"\r\n\r\n--b0\r\n--x', 'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n--b0\r\nContent-Type: multipart/mixed; boundary="x"\r\n\r\n--x'));
     assert.ok(parsed.text.length > HTML_TO_TEXT_MAX_SIZE / 2);
-    assert.deepEqual(mimeStructure(parsed), { depth: 4 });
+    assert.deepEqual(parsed.structure, { depth: 4 });
   });
 
   it('lists every file name a part declares, through mailparser and the fallback reader', async () => {
