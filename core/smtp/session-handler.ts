@@ -401,10 +401,13 @@ export class SessionHandler implements ConnectionHooks {
       const key = address.toLowerCase();
       if (!tx.acceptedRcpts.some((a) => a.toLowerCase() === key)) tx.acceptedRcpts.push(address);
     };
-    // smtp-server keeps a recipient named again (in any case) once; so must the transaction and its count. The client
-    // is told 250 for it (an earlier RCPT, or a redirect of one, put it there), so it is one of its accepted RCPTs.
-    if (tx.recipients.some((r) => r.address.toLowerCase() === raw.toLowerCase())) { acceptedAs(raw); return cb(); }
-    if (tx.recipients.length >= this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
+    // smtp-server keeps a recipient named again (in any case) once; so must the transaction and its count.
+    const named = (list: readonly string[]) => list.some((a) => a.toLowerCase() === raw.toLowerCase());
+    if (named(tx.acceptedRcpts)) return cb();
+    // An address a redirect put in the transaction is still checked when the client names it itself, as Postfix's
+    // smtpd checks a RCPT whatever alias expansion will later add; a refusal here leaves the redirect's copy in place.
+    const byRedirect = named(tx.recipients.map((r) => r.address));
+    if (!byRedirect && tx.recipients.length >= this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
     const isLocal = (d: string) => policy.localDomains.has(d);
     const why = forbiddenRecipientForm(raw, isLocal);
     if (why) return refuse(550, '5.7.1', `Relay access denied: ${why}`);
@@ -414,7 +417,11 @@ export class SessionHandler implements ConnectionHooks {
     }
     // The recipient goes in, or the targets a plugin redirected it to; the client is told of its own recipient only.
     const admit = (redirect: Transaction['redirect']): void => {
-      if (!redirect) { tx.recipients.push(rcpt); acceptedAs(rcpt.address); return cb(); }
+      if (!redirect) {
+        if (!byRedirect) tx.recipients.push(rcpt);
+        acceptedAs(rcpt.address);
+        return cb();
+      }
       // Targets go through the gateway's own blocklist, as a client's recipients do.
       const blocked = (a: Address) => isBlockedRecipient(policy, a);
       const allowed = redirect.targets.filter((t) => !blocked(t));

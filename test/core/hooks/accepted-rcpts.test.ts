@@ -21,6 +21,7 @@ export default definePlugin({
         if (local === 'nobody') return outcome.reject('No such user', { code: 550, enhanced: '5.1.1' });
         if (local === 'later') return outcome.tempfail('Try later', { code: 451, enhanced: '4.7.1' });
         if (local === 'sales') ctx.redirectRecipient(['alice@example.com'], 'alias');
+        if (local === 'team') ctx.redirectRecipient(['nobody@example.com'], 'alias');
         if (local === 'wide') ctx.redirectRecipient(['w1@example.com', 'w2@example.com', 'w3@example.com', 'w4@example.com'], 'alias');
       },
       async data(ctx: HookContext) {
@@ -61,8 +62,9 @@ describe('HookContext.acceptedRcpts', () => {
     const v = seen.get('mixed')!;
     assert.deepEqual(v.atDataStart, ['Bob@Example.com', 'sales@example.com', 'carol@example.com']);
     assert.deepEqual(v.recipients, ['Bob@Example.com', 'alice@example.com', 'carol@example.com'], 'the redirect shows in recipients, not here');
-    // At each rcptTo the list holds the RCPTs accepted before, never the one being checked.
-    assert.deepEqual(v.atRcpt, [[], ['Bob@Example.com'], ['Bob@Example.com'], ['Bob@Example.com'], ['Bob@Example.com', 'sales@example.com'], ['Bob@Example.com', 'sales@example.com']]);
+    // At each rcptTo the list holds the RCPTs accepted before, never the one being checked; an accepted RCPT named
+    // again (bob, SALES) is not checked again.
+    assert.deepEqual(v.atRcpt, [[], ['Bob@Example.com'], ['Bob@Example.com'], ['Bob@Example.com'], ['Bob@Example.com', 'sales@example.com']]);
   });
 
   it('leaves out a RCPT the core refused after the hooks said yes (its redirect over limits.max_recipients)', async () => {
@@ -76,5 +78,14 @@ describe('HookContext.acceptedRcpts', () => {
     assert.deepEqual(sent.rcpt.map((r) => r.code), [250, 250]);
     assert.deepEqual(seen.get('target')!.atDataStart, ['sales@example.com', 'alice@example.com']);
     assert.deepEqual(seen.get('target')!.recipients, ['alice@example.com']);
+    assert.deepEqual(seen.get('target')!.atRcpt, [[], ['sales@example.com']], 'the hooks checked alice when the client named her');
+  });
+
+  it('checks a RCPT a redirect had already added: refused, the client is told so and the redirect keeps its copy', async () => {
+    const sent = await send(gw.port, ['team@example.com', 'nobody@example.com'], 'refused target');
+    assert.deepEqual(sent.rcpt.map((r) => r.code), [250, 550]);
+    assert.equal(sent.data.code, 250, sent.data.text);
+    assert.deepEqual(seen.get('refused target')!.atDataStart, ['team@example.com']);
+    assert.deepEqual(seen.get('refused target')!.recipients, ['nobody@example.com']);
   });
 });
