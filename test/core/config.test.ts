@@ -23,9 +23,12 @@ function tmpYaml(text: string): string {
   writeFileSync(f, text);
   return f;
 }
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
 describe('config', () => {
+  // Each test's folders go with it: a hook at the file's top level would be mocha's root hook, run once at the end
+  // of the whole run, and skipped when the run is cut short or another file's root hook fails first.
+  afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+
   it('parses durations and sizes', () => {
     assert.deepEqual(['500ms', '30s', '5m', '2h', '4d', 250].map(parseDuration), [500, 30_000, 300_000, 7_200_000, 345_600_000, 250]);
     assert.deepEqual(['10MB', '512KB', '1G', 100].map(parseSize), [10 * 1024 ** 2, 512 * 1024, 1024 ** 3, 100]);

@@ -141,17 +141,20 @@ describe('durability', function () {
 
   it('a stop soon after reloads closes the plugin instances the reloads replaced, as well as the running ones', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-retire-'));
-    const notes = path.join(dir, 'notes');
-    const module = closeRecorder(dir);
-    const gw = await startGateway({ config: { plugins: [{ name: 'close-recorder', module, notes }] } });
     try {
-      assert.equal(await gw.gateway.reload(gw.gateway.runtime.config), true);
-      assert.equal(await gw.gateway.reload(gw.gateway.runtime.config), true);
-      assert.equal(readFileSync(notes, 'utf8'), 'start 1\nstart 2\nstart 3\n', 'replaced instances wait out their grace period');
-    } finally { await gw.stop(); }
-    const lines = readFileSync(notes, 'utf8').trim().split('\n');
-    assert.deepEqual(lines.filter((l) => l.startsWith('close')).sort(), ['close 1', 'close 2', 'close 3']);
-    rmSync(dir, { recursive: true, force: true });
+      const notes = path.join(dir, 'notes');
+      const module = closeRecorder(dir);
+      const gw = await startGateway({ config: { plugins: [{ name: 'close-recorder', module, notes }] } });
+      try {
+        assert.equal(await gw.gateway.reload(gw.gateway.runtime.config), true);
+        assert.equal(await gw.gateway.reload(gw.gateway.runtime.config), true);
+        assert.equal(readFileSync(notes, 'utf8'), 'start 1\nstart 2\nstart 3\n', 'replaced instances wait out their grace period');
+      } finally { await gw.stop(); }
+      const lines = readFileSync(notes, 'utf8').trim().split('\n');
+      assert.deepEqual(lines.filter((l) => l.startsWith('close')).sort(), ['close 1', 'close 2', 'close 3']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('bayes: counts learned before and after a SIGHUP are all saved by a SIGTERM within 30 s', async () => {

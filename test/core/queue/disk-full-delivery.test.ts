@@ -62,7 +62,8 @@ const warnings = (gw: SpawnedGateway) => gw.output.join('').split('\n').filter((
 
 describe('queue: messages delivered while the disk is full', function () {
   this.timeout(60_000);
-  let mnt: string;
+  let mnt = '';
+  let mounted = false;
   let sink: Smarthost | undefined;
   let gate: Gate | undefined;
   const gateways: SpawnedGateway[] = [];
@@ -71,6 +72,7 @@ describe('queue: messages delivered while the disk is full', function () {
     if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs and must run as root');
     mnt = mkdtempSync(path.join(os.tmpdir(), 'mm-full-delivery-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', mnt]);
+    mounted = true;
   });
   afterEach(async () => {
     for (const gw of gateways.splice(0)) await gw.kill('SIGKILL');
@@ -80,8 +82,9 @@ describe('queue: messages delivered while the disk is full', function () {
     for (const name of readdirSync(mnt)) rmSync(path.join(mnt, name), { recursive: true, force: true });
   });
   after(() => {
-    execFileSync('umount', ['-l', mnt]);
-    rmdirSync(mnt);
+    // A mount that failed leaves an empty dir, still removed.
+    if (mounted) execFileSync('umount', ['-l', mnt]);
+    if (mnt) rmdirSync(mnt);
   });
 
   async function deliverOnFullDiskThen(stop: 'SIGTERM' | 'SIGKILL'): Promise<void> {

@@ -1,6 +1,6 @@
 // The DSN extension (RFC 3461) end to end: a real gateway, and a real smtp-server as the next hop that offers DSN or not.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SMTPServer, type SMTPServerAddress } from 'smtp-server';
@@ -73,8 +73,17 @@ describe('queue: the DSN extension (RFC 3461)', function () {
   this.timeout(20_000);
   let hop: NextHop;
   let gw: TestGateway | undefined;
+  /** A data_dir a test made itself: startGateway removes only the ones it makes. */
+  let ownDataDir: string | undefined;
 
-  afterEach(async () => { await gw?.stop(); gw = undefined; await hop.stop(); });
+  afterEach(async () => {
+    try {
+      await gw?.stop(); gw = undefined; await hop.stop();
+    } finally {
+      if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
+      ownDataDir = undefined;
+    }
+  });
 
   const start = async (offerDsn: boolean, queue: Record<string, unknown> = {}, dataDir?: string) => {
     hop = await nextHop(offerDsn);
@@ -225,7 +234,7 @@ describe('queue: the DSN extension (RFC 3461)', function () {
   });
 
   it('an entry queued before DSN (no DSN fields in its JSON) still delivers, with no DSN parameters', async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-dsn-old-'));
+    const dataDir = ownDataDir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-dsn-old-'));
     mkdirSync(path.join(dataDir, 'queue'), { recursive: true });
     const id = '00000000000oldq';
     const message = testMessage({ subject: 'from an older version' });

@@ -14,14 +14,20 @@ function tempDir(): string {
   dirs.push(d);
   return d;
 }
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+// Each test's folders go with it, after the contract's own afterEach closed its store: a hook at the file's top level
+// would be mocha's root hook, run once at the end of the whole run, and skipped when the run is cut short.
+const removeDirs = () => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); };
 
-storeContract('embedded (SQLite)', {
-  open: async () => new EmbeddedStore(path.join(tempDir(), 'state.db'), { purgeIntervalMs: 0 }),
-  purgeCounts: true,
+describe('embedded store files', () => {
+  afterEach(removeDirs);
+  storeContract('embedded (SQLite)', {
+    open: async () => new EmbeddedStore(path.join(tempDir(), 'state.db'), { purgeIntervalMs: 0 }),
+    purgeCounts: true,
+  });
 });
 
 describe('EmbeddedStore', () => {
+  afterEach(removeDirs);
   it('openStore puts the file under data_dir/state and it survives a reopen', async () => {
     const dataDir = tempDir();
     const cfg = { backend: 'embedded' as const, redis: { url: '', prefix: '' }, purge_interval: 0 };

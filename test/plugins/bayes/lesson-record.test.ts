@@ -1,13 +1,19 @@
 // The record of which quarantined messages a dictionary learned, and as what: bounded, kept in a file across restarts,
 // and a damaged file moved aside rather than read wrong or written over.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LessonRecord, tokensDigest } from '../../../plugins/bayes/lesson-record.ts';
 
 describe('bayes lesson record', () => {
-  const fileIn = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'bayes-record-')), 'd.tab.lessons');
+  const dirs: string[] = [];
+  const fileIn = () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bayes-record-'));
+    dirs.push(dir);
+    return path.join(dir, 'd.tab.lessons');
+  };
+  afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
 
   it('keeps the newest entries up to its bound, and a re-recorded message counts as new', async () => {
     const { record } = await LessonRecord.open(fileIn(), 3);

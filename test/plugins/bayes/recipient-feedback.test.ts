@@ -3,7 +3,7 @@
 // gateway's certificate, and the dictionary files read after the stop flushed them. This file is also a plugin whose
 // feedback fails or hangs: the gateway imports it by its own URL, the module mocha loaded.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { definePlugin, s } from '../../../core/index.ts';
@@ -53,11 +53,16 @@ describe('bayes learns from recipients\' judgements on the quarantine pages', fu
   this.timeout(60_000);
   const bed = useQuarantinePages();
   let dir: string;
+  /** Every start's folder: a test may start more than once. */
+  const made: string[] = [];
+  // After the bed's own afterEach, which stops the gateway that writes the dictionaries in them.
+  afterEach(() => { for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true }); });
   const annFile = () => path.join(dir, 'ann.tab');
   const sharedFile = () => path.join(dir, 'shared.tab');
 
   async function start(mode: Mode, before: Record<string, unknown>[] = []): Promise<RelayingGateway> {
     dir = mkdtempSync(path.join(os.tmpdir(), 'bayes-feedback-'));
+    made.push(dir);
     return bed.start({
       plugins: [
         ...before,

@@ -5,7 +5,7 @@
 // what the feedback carried (the gateway imports it by its own URL, the module mocha loaded), so the expected counts
 // come from the very bytes the bayes plugin learned.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { definePlugin, s, type RecipientFeedback } from '../../../core/index.ts';
@@ -63,6 +63,8 @@ describe('bayes forgets an earlier lesson of a message its recipient judges othe
     }, dataDir);
   }
   beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'bayes-relearn-')); heard.length = 0; });
+  // After the bed's own afterEach, which stops the gateway writing into it; the data_dir of the restart test goes too.
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   const send = (to: string[], subject: string): Promise<string> =>
     bed.send(to, { from: '"Shop" <offers@shop.example>', subject, text: `${subject}: garden chairs, lanterns and seeds, at prices you will not see again.` });
@@ -123,7 +125,8 @@ describe('bayes forgets an earlier lesson of a message its recipient judges othe
   });
 
   it('the record outlives a restart: a release after it still forgets the spam lesson', async () => {
-    // A data_dir of the test's own: the helper removes one it made at the stop.
+    // A data_dir of the test's own, which outlives the stop between the two starts: the helper would remove one it
+    // made at that stop. It is inside `dir`, removed after the test.
     const dataDir = mkdtempSync(path.join(dir, 'data-'));
     await start(dataDir);
     const id = await send(['ann@example.com'], 'offer before the restart');

@@ -1,8 +1,9 @@
 // Drives the haraka plugin's hooks directly with real contexts (spool file, DNS, findings), without an SMTP front door.
-import { mkdtempSync, writeFileSync, createReadStream, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, createReadStream, readFileSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { holdUntilExit } from '../../helpers/leftovers.ts';
 import type { HookContext, HookHandlers, HookName, Finding, Outcome, Address, MessageView } from '../../../core/index.ts';
 
 export interface DirectSession {
@@ -20,9 +21,9 @@ export interface TxResult {
 
 const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } };
 
-// Removed once the run is over, not at disconnect: a hook may read the message until then, and a failing test never gets there.
-const spoolDirs: string[] = [];
-after(() => { for (const d of spoolDirs) rmSync(d, { recursive: true, force: true }); });
+// Each message's spool dir is removed when the process exits, not at disconnect: a hook may read the message until
+// then, and a failing test never gets there. Not by an `after` here either: at a module's top level that is mocha's
+// root hook, skipped when the run is cut short or another file's root hook fails first.
 
 function addr(a: string): Address {
   const at = a.lastIndexOf('@');
@@ -91,7 +92,7 @@ export class DirectConversation {
   dataStart() { return this.call('dataStart'); }
   async data(raw: string) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'haraka-direct-'));
-    spoolDirs.push(dir);
+    holdUntilExit({ dir });
     const file = path.join(dir, 'msg.eml');
     writeFileSync(file, raw.replace(/\r?\n/g, '\r\n'));
     this.message = {
