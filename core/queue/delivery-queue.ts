@@ -5,7 +5,7 @@ import type { DsnKind } from './dsn.ts';
 import type { QueueStore } from './queue-store.ts';
 import type { Relay, RecipientResult } from '../relay/types.ts';
 import type { Logger } from '../log/types.ts';
-import { outgoingStream } from '../relay/outgoing-stream.ts';
+import { outgoingStream, type ReadProgress } from '../relay/outgoing-stream.ts';
 import { Bouncer } from './bouncer.ts';
 import type { BounceConfig } from './bounce-config.ts';
 import { dropRecipients, hasPending, type ActionResult, type QueueActions } from './actions.ts';
@@ -59,6 +59,16 @@ function mergeSorted(list: QueueEntry[], add: QueueEntry[]): void {
   while (j < add.length) list.push(add[j++]);
 }
 
+/**
+ * Where a connection lost after a server answered left the message, added to the error as Postfix words it: after
+ * the whole message went out the server may have taken it, so it may arrive twice.
+ */
+function whereLost(last: ReadProgress | undefined): string {
+  if (last?.ended) return '(while sending end of data; the message may be delivered more than once)';
+  if (last?.started) return '(while sending the message body)';
+  return '(before the message was sent)';
+}
+
 export class DeliveryQueue implements QueueActions {
   private readonly store: QueueStore;
   private relay: Relay;
@@ -76,6 +86,12 @@ export class DeliveryQueue implements QueueActions {
    */
   private readonly down = new Set<string>();
   private readonly probing = new Set<string>();
+  /**
+   * Deferred messages waiting for their destination to answer: those that could not reach it, and those whose time
+   * came while it was down. Only these go at once when it answers again; a message deferred by a reply of its own (a
+   * recipient's 4xx, a connection dropped after its data) keeps its retry schedule.
+   */
+  private readonly awaitingDest = new Set<string>();
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
   private stopped = false;
@@ -234,6 +250,7 @@ export class DeliveryQueue implements QueueActions {
   private unschedule(id: string): void {
     this.live.delete(id);
     this.deferred.delete(id);
+    this.awaitingDest.delete(id);
     // The list is sorted by id: a scan of it per deleted message made `delete --to` quadratic in the queue's size.
     const i = sortedIndex(this.ready, id);
     if (this.ready[i]?.id === id) this.ready.splice(i, 1);
@@ -272,9 +289,13 @@ export class DeliveryQueue implements QueueActions {
     }
     mergeSorted(this.ready, promoted);
     for (const [d, due] of dueDown) {
+      for (const e of due) this.awaitingDest.add(e.id);
       let probe: QueueEntry | undefined;
       if (!this.probing.has(d)) {
-        for (const e of this.deferred.values()) if (this.destOf(e) === d && (!probe || e.id < probe.id)) probe = e;
+        // The oldest of those waiting for the destination: one deferred by its own 4xx is not due, and waits its time.
+        for (const e of this.deferred.values()) {
+          if (this.awaitingDest.has(e.id) && this.destOf(e) === d && (!probe || e.id < probe.id)) probe = e;
+        }
       }
       // Only the oldest message probes (on its own schedule); the others follow its next attempt.
       if (probe && probe.nextAttemptAt <= now) {
@@ -291,13 +312,14 @@ export class DeliveryQueue implements QueueActions {
     this.pump();
   }
 
-  /** A destination answered again: everything waiting for it is due now, oldest first. */
+  /** A destination answered again: every message waiting for it is due now, oldest first. */
   private wake(d: string): void {
     this.down.delete(d);
     const due: QueueEntry[] = [];
     for (const [id, e] of this.deferred) {
-      if (this.destOf(e) !== d) continue;
+      if (!this.awaitingDest.has(id) || this.destOf(e) !== d) continue;
       this.deferred.delete(id);
+      this.awaitingDest.delete(id);
       due.push(e);
     }
     mergeSorted(this.ready, due);
@@ -351,11 +373,20 @@ export class DeliveryQueue implements QueueActions {
     const dest = this.destOf(e);
     const relay = this.relay;
     let results: RecipientResult[];
+    this.awaitingDest.delete(e.id);
+    // How far each stream made for this attempt was read: any read means a server greeted us (the 7-bit check reads
+    // one after EHLO, the body follows a 354), and the last one says where a lost connection left the message.
+    const reads: ReadProgress[] = [];
     this.sending.set(relay, (this.sending.get(relay) ?? 0) + 1);
     try {
       const body = this.store.takeBody(e.id);
       const source = this.store.messageSource(e.id);
-      results = pending.length ? await relay.send(e, pending, () => outgoingStream(e, source.file, body, source.start)) : [];
+      const message = () => {
+        const progress = { started: false, ended: false };
+        reads.push(progress);
+        return outgoingStream(e, source.file, body, source.start, progress);
+      };
+      results = pending.length ? await relay.send(e, pending, message) : [];
     } finally {
       this.probing.delete(dest);
       const n = this.sending.get(relay)! - 1;
@@ -368,7 +399,13 @@ export class DeliveryQueue implements QueueActions {
       if (results.length === 0) { this.notAttempted(e, relay, notAttempted[0].reply); return; }
     }
     if (results.length) e.attempts++;
-    if (results.length && results.every((r) => r.hostFailure)) {
+    const reached = reads.some((p) => p.started);
+    if (reached) results = results.map((r) => (r.hostFailure ? { ...r, reply: `${r.reply} ${whereLost(reads[reads.length - 1])}` } : r));
+    // Down only when no server answered: a connection lost after a greeting is this message's trouble (Postfix's
+    // "lost connection with X while sending end of data"), and holding the whole destination for it held back all
+    // its mail until this message's next try, and flushed them all at once when any other got through.
+    const unreachable = results.length > 0 && !reached && results.every((r) => r.hostFailure);
+    if (unreachable) {
       if (!this.down.has(dest)) this.log.warn('destination unreachable: its other messages wait for this one to get through', { destination: dest || 'default', reply: results[0].reply });
       this.down.add(dest);
     } else if (results.length && this.down.has(dest)) this.wake(dest);
@@ -376,6 +413,7 @@ export class DeliveryQueue implements QueueActions {
     // Named on this attempt's line, whatever else it says: recipients delivered by an earlier attempt (before a
     // deferral or a requeue from dead-letter) are not delivered again, so not counted again.
     const deliveredNow: string[] = [];
+    const failedNow: string[] = [];
     for (const r of e.recipients) {
       const res = byAddr.get(r.address);
       if (!res || r.status !== 'pending') continue;
@@ -383,9 +421,10 @@ export class DeliveryQueue implements QueueActions {
       // Only a server's own answer names one; a connection that failed leaves the last one's host out of it.
       if (res.remoteMta && !res.hostFailure) r.remoteMta = res.remoteMta; else delete r.remoteMta;
       if (res.ok) { r.status = 'delivered'; deliveredNow.push(r.address); if (res.relayedWithoutDsn) r.relayNoticeDue = true; }
-      else if (res.permanent) r.status = 'failed';
+      else if (res.permanent) { r.status = 'failed'; failedNow.push(`${r.address}: ${res.reply}`); }
     }
-    const lastReply = results.find((r) => !r.ok)?.reply ?? results[0]?.reply ?? e.lastReply;
+    // What the message waits on: a deferred recipient's reply first, as `moat queue list` shows it as the reason.
+    const lastReply = results.find((r) => !r.ok && !r.permanent)?.reply ?? results.find((r) => !r.ok)?.reply ?? results[0]?.reply ?? e.lastReply;
     e.lastReply = lastReply;
     if (results.length) e.history.push({ at: started, result: results.map((r) => `${r.address}: ${r.reply}`).join('; ').slice(0, 2000) });
     const fields = { qid: e.id, message_id: e.messageId, relay: this.relay.name, attempt: e.attempts, ms: Date.now() - started };
@@ -432,7 +471,21 @@ export class DeliveryQueue implements QueueActions {
     }
     await this.store.update(e);
     this.counters?.inc('deferred');
-    this.log.info('deferred', { ...fields, to: stillPending.map((r) => r.address), delivered: deliveredNow, next_attempt: new Date(e.nextAttemptAt).toISOString(), reply: lastReply, dsn: e.dsn });
+    // A line per reply, naming the recipients it deferred (Postfix logs one per recipient); the recipients delivered
+    // or refused for good in the same attempt are named once, on the first.
+    const byReply = new Map<string, string[]>();
+    for (const r of stillPending) {
+      const reply = r.reply ?? lastReply ?? '';
+      const to = byReply.get(reply);
+      if (to) to.push(r.address); else byReply.set(reply, [r.address]);
+    }
+    let first = true;
+    for (const [reply, to] of byReply) {
+      const outcomes = first ? { delivered: deliveredNow, ...(failedNow.length ? { failed: failedNow } : {}) } : {};
+      this.log.info('deferred', { ...fields, to, ...outcomes, next_attempt: new Date(e.nextAttemptAt).toISOString(), reply, dsn: e.dsn });
+      first = false;
+    }
     if (this.live.has(e.id)) this.defer(e);
+    if (unreachable && this.live.has(e.id)) this.awaitingDest.add(e.id);
   }
 }

@@ -1,8 +1,10 @@
-// The bytes that leave the gateway: the queue's prepended headers, then the spooled message minus removed headers.
+// The bytes that leave the gateway: the queue's prepended headers, then the spooled message minus removed headers,
+// with lines over SMTP's limit broken (line-length-limit.ts).
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { QueueEntry } from '../queue/entry.ts';
 import { fieldRemoval, streamWithoutFields, withoutFields } from '../message/header-filter.ts';
+import { LineLengthLimit } from './line-length-limit.ts';
 
 /**
  * The prepended lines as bytes. formatHeader writes them one latin1 character per byte (text beyond that as encoded
@@ -25,22 +27,30 @@ function messageBytes(file: string, size: number, start = 0): AsyncIterable<Buff
   return createReadStream(file, { start, end: start + size - 1, highWaterMark: 256 * 1024 });
 }
 
+/** How far a consumer read an outgoing stream: whether its first byte, and its last, were taken. */
+export interface ReadProgress { started: boolean; ended: boolean }
+
 /**
  * A stream of the outgoing message for `entry`, from `body` when the queue still holds its bytes, else from `file`
- * (at `start`: a journal segment holds many messages).
+ * (at `start`: a journal segment holds many messages). `progress`, when given, follows how far it was read.
  */
-export function outgoingStream(entry: QueueEntry, file: string, body?: Buffer, start = 0): Readable {
+export function outgoingStream(entry: QueueEntry, file: string, body?: Buffer, start = 0, progress?: ReadProgress): Readable {
   const prefix = prependBytes(entry.prepend);
   const remove = entry.remove.length ? fieldRemoval(entry.remove) : undefined;
-  if (body && body.length === entry.size) {
-    return Readable.from([prefix, remove ? withoutFields(body, remove) : body], { objectMode: false });
-  }
+  const lines = new LineLengthLimit();
+  const inMemory = body && body.length === entry.size ? body : undefined;
   return Readable.from((async function* () {
-    // Opened only once read: a stream made for an attempt that ends before DATA (every recipient refused, no
-    // connection) is never read, and a file opened for it stayed open, one per failed attempt, until EMFILE.
-    const source = messageBytes(file, entry.size, start);
-    if (prefix.length) yield prefix;
-    if (remove) yield* streamWithoutFields(source, remove);
-    else for await (const chunk of source) yield chunk as Buffer;
+    if (progress) progress.started = true;
+    if (prefix.length) yield lines.push(prefix);
+    if (inMemory) {
+      yield lines.push(remove ? withoutFields(inMemory, remove) : inMemory);
+    } else {
+      // Opened only once read: a stream made for an attempt that ends before DATA (every recipient refused, no
+      // connection) is never read, and a file opened for it stayed open, one per failed attempt, until EMFILE.
+      const source = messageBytes(file, entry.size, start);
+      const chunks = remove ? streamWithoutFields(source, remove) : source;
+      for await (const chunk of chunks) yield lines.push(chunk as Buffer);
+    }
+    if (progress) progress.ended = true;
   })(), { objectMode: false });
 }
