@@ -42,30 +42,72 @@ export function redactUrl(url: string): string {
     .replace(SLASHED_PASSWORD, (_m: string, slashes: string, user: string) => `${slashes}${user}:***@`);
 }
 
+/**
+ * How far the masking walks a line's fields. A field nested deeper than MAX_DEPTH objects, or met after MAX_NODES
+ * objects and array items of the line were walked, is written as a placeholder instead of unmasked: JSON.stringify
+ * would otherwise write what the walk never looked at. A line carries a few small objects; a line that meets these
+ * bounds was given a whole object graph by mistake (a Haraka plugin's `server`), which no reader wants in full.
+ */
+const MAX_DEPTH = 8;
+const MAX_NODES = 2000;
+const TOO_DEEP = '[too deep to log]';
+const TOO_MANY = '[too much to log]';
+const CIRCULAR = '[circular]';
+
+/** The walk of one line: objects visited, and the objects on the path from the top (a loop is cut, not followed). */
+interface Walk { nodes: number; path: Set<object> }
+
 /** `value` with secrets masked at any depth: fields named like secrets, and passwords inside URLs. */
-function redactValue(value: unknown, depth: number): unknown {
+function redactValue(value: unknown, depth: number, walk: Walk = { nodes: 0, path: new Set() }): unknown {
   if (typeof value === 'string') return value.includes('://') && value.includes('@') ? redactUrl(value) : value;
-  if (typeof value !== 'object' || value === null || depth > 8) return value;
-  if (Array.isArray(value)) {
-    let out: unknown[] | undefined;
-    value.forEach((v, i) => { const r = redactValue(v, depth + 1); if (r !== v) { out ??= [...value]; out[i] = r; } });
-    return out ?? value;
+  if (typeof value !== 'object' || value === null) return value;
+  // Bytes and dates are written as JSON writes them; neither has named fields to mask.
+  if (ArrayBuffer.isView(value) || value instanceof Date) return value;
+  if (depth > MAX_DEPTH) return TOO_DEEP;
+  if (++walk.nodes > MAX_NODES) return TOO_MANY;
+  if (walk.path.has(value)) return CIRCULAR;
+  walk.path.add(value);
+  try {
+    if (Array.isArray(value)) {
+      let out: unknown[] | undefined;
+      value.forEach((v, i) => { const r = redactValue(v, depth + 1, walk); if (r !== v) { out ??= [...value]; out[i] = r; } });
+      return out ?? value;
+    }
+    // Any class, from any realm (a vm context's objects, a client library's options): JSON writes its own enumerable
+    // fields, or what its toJSON gives, so that is what is masked.
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') {
+      const json: unknown = toJSON.call(value);
+      const r = redactValue(json, depth, walk);
+      return r === json ? value : r;
+    }
+    return redactFields(value as LogFields, depth + 1, walk);
+  } catch {
+    return '[unreadable]'; // a getter or toJSON that throws
+  } finally {
+    walk.path.delete(value);
   }
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return value;
-  return redactFields(value as LogFields, depth + 1);
 }
 
-function redactFields(fields: LogFields, depth: number): LogFields {
+function redactFields(fields: LogFields, depth: number, walk: Walk = { nodes: 0, path: new Set() }): LogFields {
   let out: LogFields | undefined;
   for (const [k, v] of Object.entries(fields)) {
-    const r = isSecret(k, v) ? '[redacted]' : redactValue(v, depth);
+    const r = isSecret(k, v) ? '[redacted]' : redactValue(v, depth, walk);
     if (r !== v) { out ??= { ...fields }; out[k] = r; }
   }
+  // A class instance is written as a plain object in any case: a copy keeps JSON's view of it.
   return out ?? fields;
 }
 
 const redact = (fields: LogFields): LogFields => redactFields(fields, 0);
+
+/**
+ * `value` as the logger would write it, secrets masked (within the bounds above): for a caller that turns an object
+ * into text itself (the haraka shim, writing what Haraka's logger shows), where the logger's own masking cannot reach.
+ */
+export function redactSecrets(value: unknown): unknown {
+  return redactValue(value, 0);
+}
 
 /** C0 and C1 controls, DEL and the Unicode line separators: in text mode they would end a line or drive the terminal. */
 const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;

@@ -2,6 +2,7 @@
 // JSON line with the plugin's name where its stack tells it, counted, and survived where that is safe.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { types } from 'node:util';
 import type { Logger } from '../log/types.ts';
 
 export type StrayKind = 'unhandledRejection' | 'uncaughtException';
@@ -50,6 +51,33 @@ export function blamePlugin(stack: string, places: readonly PluginPlace[], proje
   return undefined;
 }
 
+/**
+ * The stack of an error from any realm: a Haraka plain plugin runs in its own vm context, whose errors fail
+ * `instanceof Error` here, and without their stack neither the plugin nor the place is known (a plugin's own throw
+ * then stopped the gateway as if it were the core's). An object that is no Error but carries a stack counts too.
+ */
+export function errorStack(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return '';
+  try {
+    const stack = (error as { stack?: unknown }).stack;
+    return typeof stack === 'string' ? stack : '';
+  } catch {
+    return ''; // a getter that throws
+  }
+}
+
+/** The message of an error from any realm, else the value as text. */
+export function errorMessage(error: unknown): string {
+  try {
+    if (types.isNativeError(error) || (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string')) {
+      return String((error as { message: string }).message);
+    }
+    return String(error);
+  } catch {
+    return Object.prototype.toString.call(error); // a value whose toString throws (an object with no prototype)
+  }
+}
+
 export interface StrayErrorGuard {
   /** Gives the process back Node's own handling (which ends it). */
   remove(): void;
@@ -77,14 +105,14 @@ export function guardStrayErrors(opts: {
     // Whatever goes wrong in here must not throw again: a throw from an uncaughtException handler ends the process.
     try {
       opts.count();
-      const stack = error instanceof Error && typeof error.stack === 'string' ? error.stack : '';
+      const stack = errorStack(error);
       const plugin = stack ? blamePlugin(stack, opts.places(), opts.projectDir) : undefined;
       const inCore = stackFiles(stack).some((f) => f.startsWith(coreDir));
       const fatal = kind === 'uncaughtException' && (!plugin || inCore);
       const message = kind === 'unhandledRejection' ? 'a promise was rejected and nothing handled it' : 'an exception reached the event loop uncaught';
       opts.log.error(message, {
         kind, ...(plugin ? { plugin } : {}),
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
         ...(stack ? { stack } : {}),
         consequence: fatal ? 'the gateway stops in order: the code that threw may have left its state half changed' : 'the gateway goes on',
       });

@@ -55,7 +55,10 @@ export async function feedMessage(conn: Connection, ctx: HookContext, addReceive
     txn.add_data(line[0] === 0x2e ? Buffer.concat([Buffer.from('.'), line]) : line);
   };
   for await (const chunk of ctx.message!.stream()) {
-    const buf = chunk as Buffer;
+    // A copy the transaction owns: Haraka's body parser writes into the lines it is given (remove_final_cr turns a
+    // CRLF's CR into LF in place), and a small message's chunks are the gateway's stored message itself, which the
+    // queue and the relay read after this.
+    const buf = Buffer.from(chunk as Buffer);
     let start = 0;
     for (let i = buf.indexOf(0x0a); i !== -1; i = buf.indexOf(0x0a, start)) {
       if (conn._paused) await conn._paused.promise;
@@ -64,9 +67,32 @@ export async function feedMessage(conn: Connection, ctx: HookContext, addReceive
       pending = [];
       start = i + 1;
     }
-    if (start < buf.length) pending.push(Buffer.from(buf.subarray(start)));
+    if (start < buf.length) pending.push(buf.subarray(start));
   }
   if (pending.length) push(Buffer.concat([...pending, Buffer.from('\r\n')]));
   conn.totalbytes += txn.data_bytes;
   await new Promise<void>((resolve) => txn.end_data(() => resolve()));
+}
+
+/**
+ * A plugin that set a banner (`transaction.set_banner`) or a body filter (`add_body_filter`) changed the body Haraka
+ * rebuilt in `message_stream`: the banner added to each text part (text/plain and text/html, inside multiparts,
+ * re-encoded in the part's own transfer encoding). The spooled message gets that body under its own header section,
+ * so the relayed message carries it; header edits go their own way (applyHeaderEdits). Without either, the message
+ * is left byte for byte as it came.
+ */
+export async function applyBodyEdits(txn: Any, ctx: HookContext): Promise<boolean> {
+  if (!txn.banner && !(txn.body_filters?.length > 0)) return false;
+  const body = await new Promise<Buffer>((resolve, reject) => {
+    try {
+      txn.message_stream.get_data({ skip_headers: true }, (data: Buffer) => resolve(data));
+    } catch (err) {
+      reject(err);
+    }
+  });
+  const raw = await ctx.message!.raw();
+  const end = raw.indexOf('\r\n\r\n');
+  const head = end === -1 ? Buffer.concat([raw, Buffer.from('\r\n')]) : raw.subarray(0, end + 2);
+  await ctx.rewriteMessage(Buffer.concat([head, Buffer.from('\r\n'), body]));
+  return true;
 }

@@ -6,13 +6,13 @@ import { discardAsked } from './discard.ts';
 import { recordFindings, type FindingOptions } from './findings.ts';
 import type { LoadedFolder } from './loader.ts';
 import { SINK, type LogSink } from './log.ts';
-import { applyHeaderEdits, feedMessage, trackHeaderEdits } from './message.ts';
+import { applyBodyEdits, applyHeaderEdits, feedMessage, trackHeaderEdits } from './message.ts';
 import { replyText, toOutcome } from './reply.ts';
 import { runHook, type HookResult } from './runner.ts';
 
 /**
  * The one mapping of Haraka hooks onto Mailmoat's. `helo` runs Haraka's helo or ehlo by the verb used; `rcpt_ok`
- * runs inside rcptTo once the rcpt chain accepted; queue_ok observes the verdict; init_master runs at creation.
+ * runs inside rcptTo once the rcpt chain accepted or the recipient is in one of the gateway's domains; queue_ok observes the verdict; init_master runs at creation.
  */
 export const HOOK_MAP: Readonly<Record<HookName, readonly string[]>> = {
   connect: ['connect_init', 'lookup_rdns', 'connect'],
@@ -87,6 +87,12 @@ function redirectIfRewritten(ctx: HookContext, txn: Any, before: number, rcpt: A
   ctx.redirectRecipient(targets, 'haraka rcpt hook rewrote transaction.rcpt_to');
 }
 
+/** `MAIL FROM:<a@b> SIZE=10`: the command line as the core parsed it, for `connection.current_line`. */
+function addressLine(command: string, a: { address: string; params: Record<string, string | true> }): string {
+  const params = Object.entries(a.params).map(([k, v]) => (v === true ? k : `${k}=${v}`));
+  return [`${command}:<${a.address}>`, ...params].join(' ');
+}
+
 export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHandlers {
   const { registry } = folder;
   const run = (hook: string, conn: Connection, params?: Any): Promise<HookResult> => runHook(registry, hook, conn, params);
@@ -126,10 +132,14 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
     return conn;
   }
 
-  /** The connection for a command hook, with the line as Haraka's `current_line` (vrfy gets no other argument). */
-  function commandConnection(ctx: HookContext): Connection {
+  /**
+   * The connection for a command hook, with the command's line as Haraka's `current_line` (vrfy gets no other
+   * argument; karma reads MAIL's and RCPT's). The core gives the line as sent to the command hooks; for the others
+   * `line` rebuilds it from what the core parsed (see the README: a space after the colon is not seen).
+   */
+  function commandConnection(ctx: HookContext, line?: string): Connection {
     const conn = connectionOf(ctx);
-    conn.current_line = ctx.command?.line ?? null;
+    conn.current_line = ctx.command?.line ?? line ?? null;
     return conn;
   }
 
@@ -160,10 +170,10 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
     },
 
     async helo(ctx) {
-      const conn = connectionOf(ctx);
-      if (looping(conn)) return looping(conn);
       const s = ctx.session as Any;
       const verb = s.esmtp === false || s.heloVerb === 'HELO' ? 'helo' : 'ehlo';
+      const conn = commandConnection(ctx, `${verb.toUpperCase()} ${s.helo ?? ''}`.trim());
+      if (looping(conn)) return looping(conn);
       await conn.reset_transaction();
       conn.hello = { verb: verb.toUpperCase(), host: (s.helo ?? '').split(/\s+/)[0] };
       conn.results.add({ name: 'helo' }, conn.hello);
@@ -176,7 +186,7 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
     },
 
     async mailFrom(ctx) {
-      const conn = connectionOf(ctx);
+      const conn = commandConnection(ctx, addressLine('MAIL FROM', ctx.mailFrom!));
       if (looping(conn)) return looping(conn);
       const { Address } = haraka();
       await conn.init_transaction();
@@ -195,7 +205,7 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
     },
 
     async rcptTo(ctx) {
-      const conn = connectionOf(ctx);
+      const conn = commandConnection(ctx, addressLine('RCPT TO', ctx.rcpt!));
       if (looping(conn)) return looping(conn);
       const txn = conn.transaction;
       if (!txn) return undefined;
@@ -212,6 +222,11 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       if (!o && r.retval === constants.ok) {
         const ok = await run('rcpt_ok', conn, rcpt);
         o = toOutcome('rcpt_ok', ok, format(rcpt)) ?? outcome.accept(typeof (ok.msg ?? r.msg) === 'string' ? (ok.msg ?? r.msg) : undefined);
+      } else if (!o && ctx.services.isLocalDomain(ctx.rcpt!.domain)) {
+        // No rcpt plugin vouched for it, but the core's relay rule takes a local domain (Haraka's rcpt_to.in_host_list
+        // would have said OK): rcpt_ok runs now, so that its refusal (greylist's DENYSOFT) answers this RCPT, and the
+        // chain goes on to the core, which accepts it.
+        o = toOutcome('rcpt_ok', await run('rcpt_ok', conn, rcpt), format(rcpt));
       }
       const action = !o || o.action === 'accept' ? 'accept' : o.action === 'reject' ? 'reject' : 'tempfail';
       txn.rcpt_count[action]++;
@@ -224,7 +239,7 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
     },
 
     async dataStart(ctx) {
-      const conn = connectionOf(ctx);
+      const conn = commandConnection(ctx, 'DATA');
       if (looping(conn)) return looping(conn);
       if (!conn.transaction) return undefined;
       syncRecipients(conn.transaction, ctx);
@@ -255,6 +270,7 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
         conn.msg_count[o.action === 'reject' ? 'reject' : 'tempfail']++;
         return o;
       }
+      await applyBodyEdits(txn, ctx);
       applyHeaderEdits(txn, ctx);
       // Haraka's queue step, where queue/discard (or aliases, which inherits it) drops the whole message on a note
       // set earlier (aliases' `drop` in rcpt): the client still hears 250, and no recipient gets the message.
@@ -282,7 +298,7 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
     },
 
     async capabilities(ctx) {
-      const conn = connectionOf(ctx);
+      const conn = commandConnection(ctx, `EHLO ${ctx.session.helo ?? ''}`.trim());
       const keywords = ctx.capabilities!;
       // Haraka's list starts with the greeting line; plugins push keywords after it (or replace the array).
       conn.capabilities = [`${conn.local.host} Hello ${conn.remote.host ?? conn.remote.ip}`, ...keywords];
