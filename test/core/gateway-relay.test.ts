@@ -23,7 +23,8 @@ describe('gateway relays to the smarthost', () => {
   beforeEach(() => { gw.sink.messages.length = 0; });
 
   it('delivers mail for a local domain with the body byte-identical', async () => {
-    const body = 'Line one\r\n.leading dot\r\n..two dots\r\nnon-ascii: \u00e9\u00e8\r\n' + 'x'.repeat(5000) + '\r\n';
+    // The longest line SMTP allows (998 octets): longer ones leave broken (test/core/queue/long-lines.test.ts).
+    const body = 'Line one\r\n.leading dot\r\n..two dots\r\nnon-ascii: \u00e9\u00e8\r\n' + 'x'.repeat(998) + '\r\n';
     const t = nodemailer.createTransport({ host: '127.0.0.1', port: gw.port, secure: false, ignoreTLS: true });
     const raw = testMessage({ subject: 'byte test', body });
     const info = await t.sendMail({ envelope: { from: 'sender@client.example', to: ['user@example.com'] }, raw });
