@@ -20,6 +20,7 @@ import type { StateStore } from '../store/types.ts';
 import type { RecipientFeedback } from '../plugin/define.ts';
 import type { LoadedPlugin } from '../plugin/loader.ts';
 import { holdChain } from '../plugin/in-use.ts';
+import type { AllowRule } from './allow-rule.ts';
 import { adminOnlyRefusal, bytesForFeedback, delimitersOf, forMailbox, heldNow, recipientRoutes } from './recipient-handlers.ts';
 
 
@@ -42,6 +43,11 @@ export interface QuarantineHttpDeps {
   listDelimiters?: () => string;
   /** Whether the running config applies the lists (the user-lists plugin is in the chain); without it none are offered. */
   listsApplied?: () => boolean;
+  /**
+   * When an allow entry counts in the running config (allowRuleOf of it, read per request so a reload applies it), for
+   * the recipient's page to say so; without it the page says only what holds in every config.
+   */
+  allowRule?: () => AllowRule | undefined;
   /** Where a recipient's judgements go (pluginFeedback: the running plugins that take them); none: nowhere. */
   feedback?: FeedbackChannel;
   log?: Logger;

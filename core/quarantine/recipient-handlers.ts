@@ -84,7 +84,7 @@ async function showPage(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpReq
   const outcome = outcomeOf(req.query);
   return respond(200, recipientPage({
     address: ticket.address, mailbox, listsOwner: mailbox, ticket: text!, messages, more: total - held.length, senderEntries, sentTo, lists, listsUnreadable,
-    expires: ticket.expires, ...(outcome ? { notice: noticeHtml(outcome, mailbox) } : {}),
+    expires: ticket.expires, allowRule: deps.allowRule?.(), ...(outcome ? { notice: noticeHtml(outcome, mailbox) } : {}),
   }));
 }
 

@@ -5,6 +5,7 @@ import { escapeHtml as e } from './html.ts';
 import { page, type Page } from './pages.ts';
 import { adminOnlyText, dateText, scoreText, sentToText, type QuarantinedSummary } from './summary.ts';
 import type { ListKind } from '../lists/user-lists.ts';
+import { allowRuleText, type AllowRule } from './allow-rule.ts';
 
 export interface RecipientView {
   /** The ticket's address. */
@@ -29,6 +30,8 @@ export interface RecipientView {
   listsOwner?: string;
   /** The gateway keeps lists, but its state store could not be read just now. */
   listsUnreadable?: boolean;
+  /** When an allow entry counts in the running config; undefined: not known, and the page says what always holds. */
+  allowRule?: AllowRule;
   /** When the ticket stops working (ms). */
   expires: number;
 }
@@ -69,8 +72,7 @@ function listsPart(v: RecipientView): string {
     ? `These are the lists of ${v.listsOwner}: they apply to mail for every tagged form of that address, ${v.address} included. ` : '';
   return [
     '<h2>Your sender lists</h2>',
-    `<p>${e(`${whose}Mail from a sender on your block list is kept from you. A sender on your allow list counts strongly in favour of its mail `
-      + 'when its domain proves the mail is its own (SPF or DMARC); mail that is plainly spam or carries a virus is still held. '
+    `<p>${e(`${whose}Mail from a sender on your block list is kept from you. ${allowRuleText(v.allowRule)} `
       + 'An entry is an address (user@example.org), a domain (@example.org), or a domain with its subdomains (@.example.org).')}</p>`,
     listSection(v, 'allow', v.lists.allow),
     listSection(v, 'block', v.lists.block),

@@ -63,13 +63,14 @@ export function releasedCopy(entry: QueueEntry, index: number, by: ReleasedBy, n
 }
 
 /**
- * Marks the recipient at `index` done in the quarantined entry: released (as 'delivered': a later release of the whole
- * message must not send it again) or deleted. No history line: a message's time in the quarantine counts from its
- * last history line (its expiry, and what the next digest lists), which this must not move.
+ * Marks the recipient at `index` done in the quarantined entry: released (no longer pending, so a later release of the
+ * whole message does not send it again; not `delivered`, since its copy may yet fail, and says so in its own entry)
+ * or deleted. No history line: a message's time in the quarantine counts from its last history line (its expiry, and
+ * what the next digest lists), which this must not move.
  */
 export function markRecipientDone(entry: QueueEntry, index: number, how: { released: string } | { deletedBy: ReleasedBy }): void {
   const r = entry.recipients[index];
-  if ('released' in how) { r.status = 'delivered'; r.reply = `released from quarantine (queued as ${how.released})`; }
+  if ('released' in how) { r.status = 'released'; r.reply = `copy queued as ${how.released}`; }
   else { r.status = 'deleted'; r.reply = `deleted from quarantine by the ${how.deletedBy}`; }
 }
 

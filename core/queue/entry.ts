@@ -1,7 +1,11 @@
 // The queue entry: a message's envelope and delivery state, stored as JSON beside its .eml file.
 
-/** `deleted`: taken out by an admin (`moat queue delete --to`); never delivered, never bounced. */
-export type RecipientStatus = 'pending' | 'delivered' | 'failed' | 'deleted';
+/**
+ * `deleted`: taken out by an admin (`moat queue delete --to`); never delivered, never bounced. `released`: released
+ * from the quarantine for this recipient alone; a copy of its own (named in `reply`) delivers it, so this entry never
+ * does (entries written before it was kept say `delivered` instead).
+ */
+export type RecipientStatus = 'pending' | 'delivered' | 'failed' | 'deleted' | 'released';
 
 /** The DSN fields (RecipientDsn) are absent on entries written before DSN was offered, and on recipients that gave none. */
 export interface QueueRecipient extends RecipientDsn {

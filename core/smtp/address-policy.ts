@@ -15,7 +15,11 @@ export function toAddress(raw: string, params: Record<string, string | true> | f
 
 /**
  * Why a recipient's form is refused, or undefined when it is an ordinary address.
- * Percent hacks, bang paths and source routes let a local domain forward to a foreign one; IP literals name hosts, not domains.
+ * Percent hacks, bang paths and source routes let a local domain forward to a foreign one; IP literals name hosts, not
+ * domains. A client's source route never gets here: smtp-server drops it first, as RFC 5321 §4.1.2 and appendix C ask
+ * (`<@a.example:u@example.com>` is `u@example.com`); a plugin's address (core/hooks/runner.ts) keeps its own.
+ * An IP literal passes only when `isLocal` says it is ours; `domains` holds names only, so for a client's recipient
+ * none does, the gateway's own addresses included: they are no domain the server behind takes mail for.
  */
 export function forbiddenRecipientForm(raw: string, isLocal: (domain: string) => boolean): string | undefined {
   if (raw.startsWith('@') || /^@[^:]+:/.test(raw)) return 'source routes are not accepted';

@@ -4,6 +4,7 @@
 // plaintext, as if it were offered), though the gateway does not offer it.
 import { ENVID_MAX, envidAllowed, orcptAddress } from '../queue/dsn-params.ts';
 import type { Reply } from './reply.ts';
+import { splitPathAndParams } from './address-command.ts';
 
 /** The parameters of the extensions the listeners offer (SIZE, 8BITMIME, SMTPUTF8, and AUTH= from relaying MTAs). */
 export const MAIL_PARAMS: ReadonlySet<string> = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'AUTH']);
@@ -29,13 +30,14 @@ export function decodeXtext(value: string): string {
 export type EnvelopeVerb = 'MAIL FROM' | 'RCPT TO';
 
 /**
- * The parameters of a command line (`MAIL FROM:<a@b> SIZE=10 ENVID=x`), split as smtp-server splits them, names
- * upper-cased, values as sent (undefined for a keyword without `=`); undefined when the line is not `verb`.
+ * The parameters of a command line (`MAIL FROM:<a@b> SIZE=10 ENVID=x`), after a path whose quoted local part may hold
+ * spaces (`<"a b"@b.example>`), names upper-cased, values as sent (undefined for a keyword without `=`); undefined
+ * when the line is not `verb`.
  */
 export function rawParams(line: string, verb: EnvelopeVerb): Array<{ name: string; value: string | undefined }> | undefined {
   const [head, ...rest] = line.split(':');
   if (head.trim().toUpperCase() !== verb) return undefined;
-  const words = rest.join(':').trim().split(/\s+/).slice(1);
+  const words = splitPathAndParams(rest.join(':')).params;
   const out: Array<{ name: string; value: string | undefined }> = [];
   for (const w of words) {
     const eq = w.indexOf('=');

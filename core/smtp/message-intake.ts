@@ -10,6 +10,7 @@ import { formatHeader, mailDate, ownFieldsToRemove, taggedSubject } from '../mes
 import { decideVerdict, judgedSpam, verdictHeaders } from '../verdict/verdict.ts';
 import type { VerdictAction } from '../verdict/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
+import { withoutSubjectTag } from '../quarantine/held-subject.ts';
 import { messageDsnFields, recipientDsnFields } from '../queue/dsn-params.ts';
 import { replyFor, type Reply } from './reply.ts';
 import { chainHooks } from './command-hooks.ts';
@@ -17,6 +18,8 @@ import { holdChain } from '../plugin/in-use.ts';
 import { isStorageFull } from '../queue/storage-health.ts';
 import { summaryDetail } from './summary-detail.ts';
 import { loggedMessageId, messageIdOfHeaderBlock } from './logged-message-id.ts';
+import { withHeaderSectionEnded } from './header-section-end.ts';
+import { dataTimeoutReply } from './data-timeout.ts';
 
 function spoolErrorReply(err: unknown): Reply {
   return isStorageFull(err)
@@ -24,11 +27,26 @@ function spoolErrorReply(err: unknown): Reply {
     : { code: 451, text: '4.3.0 Temporary local problem, please try again later' };
 }
 
+/**
+ * The `with` protocol (RFC 3848, and RFC 6531 §3.7.3 for a transaction with SMTPUTF8): SMTP after HELO, ESMTP after
+ * EHLO or UTF8SMTP, then S over TLS and A with a login.
+ */
+export function receivedProtocol(st: Pick<SessionState, 'heloVerb' | 'tls' | 'user'>, smtputf8: boolean): string {
+  const base = smtputf8 ? 'UTF8SMTP' : st.heloVerb === 'HELO' ? 'SMTP' : 'ESMTP';
+  return `${base}${st.tls ? 'S' : ''}${st.user ? 'A' : ''}`;
+}
+
+/** The HELO name as the Received field shows it: the session keeps it lower-cased, but `IPv6:` is written so (RFC 5321 §4.1.3). */
+function heloForReceived(helo: string | undefined): string {
+  if (!helo) return 'unknown';
+  return helo.replace(/^\[ipv6:/, '[IPv6:');
+}
+
 function receivedHeader(st: SessionState, tx: Transaction): string {
-  const proto = `ESMTP${st.tls ? 'S' : ''}${st.user ? 'A' : ''}`;
+  const proto = receivedProtocol(st, !!tx.mailFrom?.params.SMTPUTF8);
   // An IPv6 address literal is written `[IPv6:…]` (RFC 5321 §4.1.3), as Postfix writes it.
   const literal = st.remote.ip.includes(':') ? `IPv6:${st.remote.ip}` : st.remote.ip;
-  const from = `${st.helo ?? 'unknown'} (${st.remote.hostname ?? 'unknown'} [${literal}])`;
+  const from = `${heloForReceived(st.helo)} (${st.remote.hostname ?? 'unknown'} [${literal}])`;
   const forClause = tx.recipients.length === 1 ? `\r\n\tfor <${tx.recipients[0].address}>` : '';
   const text = `Received: from ${from}\r\n\tby ${st.greetingName} (Mailmoat) with ${proto} id ${tx.id}${forClause};\r\n\t${mailDate()}\r\n`;
   // The header lines added are held one byte per character (core/relay/outgoing-stream.ts); an SMTPUTF8 address or
@@ -86,15 +104,21 @@ async function receiveWith(
   };
 
   let spooled;
+  const input = withHeaderSectionEnded(stream);
   try {
-    spooled = await spoolData(stream, file, { maxSize: cfg.limits.max_message_size, rewriteBareLineEnds: cfg.smtp.bare_lf === 'normalize' });
+    spooled = await spoolData(input, file, { maxSize: cfg.limits.max_message_size, rewriteBareLineEnds: cfg.smtp.bare_lf === 'normalize' });
   } catch (err) {
     // keep reading so the client reaches its final dot and hears our 4xx
+    stream.unpipe(input);
+    input.destroy();
     stream.resume();
     await rt.queue.discard(tx.id).catch(() => undefined);
     // smtp-server ends the stream with ECONNECTION when the client hangs up before its final dot: nothing of
     // ours failed, and nothing was acknowledged, so that is the client's story, not an error of the gateway.
     if ((err as { cutByStop?: boolean })?.cutByStop) return summary('aborted', { code: 421, text: '4.3.2 Service shutting down, try again later' }, { reason: 'cut off by the stop after its grace' });
+    // The idle timeout ends the stream the same way; the client heard its 421, and the line says so.
+    const timeout = dataTimeoutReply(stream);
+    if (timeout) return summary('aborted', timeout, { reason: 'timeout during DATA' });
     if ((err as NodeJS.ErrnoException)?.code === 'ECONNECTION') return summary('aborted', { code: 451, text: '4.4.2 Connection closed before the message was complete' }, { reason: 'client disconnected during DATA' });
     log.error('cannot spool message', { error: String((err as Error)?.message ?? err), code: (err as NodeJS.ErrnoException)?.code });
     rt.storage.noteFailure(err);
@@ -209,6 +233,8 @@ async function receiveWith(
       .map((a) => ({ address: a.address, status: 'pending', ...recipientDsnFields(a.params) })),
     prepend,
     remove: [...remove],
+    // Quarantined mail leaves only once a person released it as wanted: it is kept with its Subject untagged.
+    ...(verdict.action === 'quarantine' && tagging ? withoutSubjectTag({ prepend, remove: [...remove], tag: cfg.scores.subject_tag, clientSubject: message.headers.first('Subject'), pluginHeaders: tx.addHeaders, pluginRemoved: tx.removeHeaders }) : {}),
     receivedAt: now,
     size: message.size,
     client: { ip: st.remote.ip, helo: st.helo, user: st.user },

@@ -6,6 +6,8 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
 import type { CommandHookName } from '../hooks/hook-names.ts';
 import { earlyInput, PIPELINING_REFUSAL, trackUnreadInput, type PipeliningViolation } from './pipelining-guard.ts';
+import { shieldQuotedSpaces } from './address-command.ts';
+import { markDataTimeout } from './data-timeout.ts';
 
 export type CommandReply = { code: number; text: string | string[]; close?: boolean };
 /** What the connect checks decided: greet (go on), or refuse for the session (reject) or with a close. */
@@ -34,6 +36,8 @@ export interface ConnectionHooks {
   rejectingReply(conn: RawConnection, command: string): { code: number; text: string | string[]; close?: boolean } | undefined;
   /** Input sent before the reply it had to wait for: logged and counted (the connection is then refused and closed). */
   pipeliningRefused(conn: RawConnection, early: PipeliningViolation): void;
+  /** The idle timeout ended the session `after` a command (Postfix's states: `RCPT`, `DATA`, `CONNECT`, `END-OF-MESSAGE`) with `reply`. */
+  timedOut(conn: RawConnection, after: string, reply: string): void;
 }
 
 export interface RawConnection {
@@ -61,12 +65,19 @@ export interface RawConnection {
   _handlerPending?: boolean;
   /** DATA is being read, or the message is in and its onData handler has not called back. */
   _dataStream?: unknown;
+  /** The verb of the client's last command, for the state a timeout is logged in. */
+  lastVerb?: string;
 }
 
 type Handler = (this: RawConnection, command: Buffer, callback: () => void) => void;
 
 const ENHANCED = /^\d\.\d{1,3}\.\d{1,3} /;
 const HTTP_REQUEST = /^(OPTIONS|GET|HEAD|POST|PUT|DELETE|TRACE|CONNECT) \/.* HTTP\/\d\.\d$/i;
+/**
+ * Commands of RFC 5321 (and RFC 821's, which it retired) that smtp-server has no handler for: recognised, not
+ * implemented (§4.2.4: 502), where an unknown verb gets 500.
+ */
+const NOT_IMPLEMENTED: ReadonlySet<string> = new Set(['EXPN', 'TURN', 'SEND', 'SOML', 'SAML']);
 let applied = false;
 
 function hooksOf(conn: RawConnection): ConnectionHooks | undefined { return conn._server._mailmoat; }
@@ -87,6 +98,37 @@ export function applySmtpServerPatches(): void {
     if (!socket?.allowHalfOpen || socket.readyState !== 'writeOnly' || socket.destroyed) return origSend.call(this, code, data, context);
     Object.defineProperty(socket, 'readyState', { value: 'open', configurable: true });
     try { return origSend.call(this, code, data, context); } finally { delete (socket as { readyState?: unknown }).readyState; }
+  };
+
+  // A quoted local part may hold spaces (RFC 5321 §4.1.2); smtp-server splits the line at them. Not only for our own
+  // listeners: any smtp-server in the process (a test's smarthost) reads such a path correctly too.
+  const origParseAddress = proto._parseAddressCommand as (this: RawConnection, name: string, command: Buffer | string) => { address?: unknown } | false;
+  proto._parseAddressCommand = function (this: RawConnection, name: string, command: Buffer | string) {
+    const shielded = shieldQuotedSpaces((command ?? '').toString());
+    if (!shielded) return origParseAddress.call(this, name, command);
+    const parsed = origParseAddress.call(this, name, shielded.line);
+    if (parsed && typeof parsed.address === 'string') parsed.address = shielded.restore(parsed.address);
+    return parsed;
+  };
+
+  // The idle timeout: its 421 is smtp-server's, sent only when the client owes us input. What was sent, and in which
+  // state, is reported, so the log says timeout and not a hang-up (and a message cut off says so on its summary line).
+  const origTimeout = proto._onTimeout as (this: RawConnection) => void;
+  proto._onTimeout = function (this: RawConnection & { _parser?: { _dataMode?: boolean } }) {
+    const h = hooksOf(this);
+    if (!h) return origTimeout.call(this);
+    const dataStream = this._dataStream;
+    const inData = !!dataStream && !!this._parser && !!this._parser._dataMode;
+    let sent: string | undefined;
+    const ownSend = this.send;
+    this.send = function (this: RawConnection, code: number, data?: string | string[], context?: unknown) {
+      ownSend.call(this, code, data, context);
+      sent ??= String((this.session as { error?: string }).error ?? code);
+    };
+    try { origTimeout.call(this); } finally { delete (this as { send?: unknown }).send; }
+    if (!sent) return;
+    if (inData) markDataTimeout(dataStream as object, sent);
+    h.timedOut(this, inData ? 'DATA' : stateAfter(this), sent);
   };
 
   // XCLIENT from any address inside server.trusted_proxies (smtp-server only knows exact addresses).
@@ -159,6 +201,7 @@ export function applySmtpServerPatches(): void {
   proto._onCommand = function onCommand(this: RawConnection, command: Buffer, callback: () => void) {
     const h = hooksOf(this);
     const name = (command || '').toString().split(' ')[0].toUpperCase();
+    if (h && isCommand(this, command)) this.lastVerb = name;
     // A trusted proxy that goes on without XCLIENT is checked now, as its own client; a refusal then answers this
     // command as it answers every later one, through the rejecting state below. Pending, so a stop waits for it.
     const due = h && this._ready && isCommand(this, command) ? h.connectChecksDue(this, name) : undefined;
@@ -182,14 +225,17 @@ export function applySmtpServerPatches(): void {
       if (r.close) this.close();
       return setImmediate(() => callback?.());
     }
+    // smtp-server's 500 and its count of them; a command it lacks but RFC 5321 names gets 502, counted alike.
+    const fallback = () => (h && this._ready && NOT_IMPLEMENTED.has(name) && isUnrecognized(this, name, command)
+      ? notImplemented(this, callback) : origOnCommand.call(this, command, callback));
     if (h && this._ready && h.wants('unrecognizedCommand') && isUnrecognized(this, name, command)) {
       h.onCommand(this, 'unrecognizedCommand', command.toString()).then((reply) => {
-        if (!reply) return origOnCommand.call(this, command, callback); // smtp-server's 500, and its count of them
+        if (!reply) return fallback();
         answer(this, reply, callback, false);
       }, () => failed(this, callback));
       return;
     }
-    return origOnCommand.call(this, command, callback);
+    return fallback();
   };
 
   // NOOP, VRFY, RSET and QUIT: the hook's reply replaces smtp-server's; RSET still resets and QUIT still closes.
@@ -273,6 +319,23 @@ function answer(conn: RawConnection, r: CommandReply, callback: () => void, cont
 function refuseEarlyInput(conn: RawConnection, early: PipeliningViolation, callback: () => void): void {
   hooksOf(conn)?.pipeliningRefused(conn, early);
   answer(conn, { ...PIPELINING_REFUSAL, close: true }, callback, false);
+}
+
+/** 502 for a command RFC 5321 names and the gateway does not do; counted with the unknown ones, as smtp-server counts them. */
+function notImplemented(conn: RawConnection, callback: () => void): void {
+  const c = conn as RawConnection & { _unrecognizedCommands: number };
+  c._unrecognizedCommands++;
+  if (c._unrecognizedCommands >= 10) return answer(conn, { code: 421, text: '4.7.0 Error: too many unrecognized commands', close: true }, callback, false);
+  answer(conn, { code: 502, text: '5.5.1 Command not implemented' }, callback, false);
+}
+
+/** The state an idle session timed out in, named as Postfix names it (`timeout after RCPT`). */
+function stateAfter(conn: RawConnection): string {
+  if (!conn.lastVerb) return 'CONNECT';
+  const envelope = (conn.session as { envelope?: { mailFrom?: unknown } }).envelope;
+  // DATA that was answered and the transaction gone: the message was taken (or refused) and the client went quiet.
+  if (conn.lastVerb === 'DATA' && !envelope?.mailFrom) return 'END-OF-MESSAGE';
+  return conn.lastVerb;
 }
 
 /** A hook that threw: the client may retry, the session goes on. */

@@ -56,6 +56,8 @@ export class SessionHandler implements ConnectionHooks {
   private readonly txs = new Map<string, Transaction>();
   /** Sessions of a trusted proxy whose connect checks its greeting put off (onGreeting). */
   private readonly checksOwed = new Set<string>();
+  /** Sessions the idle timeout ended, with the state it found them in (`RCPT`), for their closing line. */
+  private readonly timeouts = new Map<string, string>();
 
   constructor(rt: Runtime, listener: ListenerKind) {
     this.rt = rt;
@@ -100,12 +102,14 @@ export class SessionHandler implements ConnectionHooks {
     this.sessions.delete(session.id);
     this.txs.delete(session.id);
     this.checksOwed.delete(session.id);
+    const timeout = this.timeouts.get(session.id);
+    this.timeouts.delete(session.id);
     this.rt.connections.close(this.socketIp(st));
     if (chainHooks(this.rt.plugins).has('disconnect')) {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
     }
     // At info, as Postfix logs each disconnect: the connection's end and its counts, findable by its cid.
-    this.log(st.id).info('connection closed', { ip: st.remote.ip, transactions: st.transactions, errors: st.errors });
+    this.log(st.id).info('connection closed', { ip: st.remote.ip, transactions: st.transactions, errors: st.errors, ...(timeout ? { reason: `timeout after ${timeout}` } : {}) });
   };
 
   private refreshIdentity(st: SessionState, conn: { remoteAddress: string; clientHostname: string; secure: boolean }) {
@@ -224,6 +228,13 @@ export class SessionHandler implements ConnectionHooks {
       ip: normalizeIp(conn.remoteAddress), after: early.after, reason: early.reason, bytes: early.bytes, input: early.excerpt,
     });
     this.rt.metrics.inc('connections_refused');
+  }
+
+  timedOut(conn: RawConnection, after: string, reply: string): void {
+    if (!this.sessions.has(conn.id)) return;
+    this.timeouts.set(conn.id, after);
+    // As Postfix logs `timeout after RCPT from …`: the client went quiet while it owed us input.
+    this.log(conn.id).info('client timed out', { ip: normalizeIp(conn.remoteAddress), after, reply });
   }
 
   /** Refuses a command with `err`, counted like every refusal: past limits.max_errors the client is dropped instead. */

@@ -79,7 +79,7 @@ describe('quarantine digest and release: edges', function () {
     await sleep(800);
     assert.deepEqual(g.sink.messages.map((m) => m.rcptTo), [['ann@example.com']], 'Ann got it once');
     const held = await store.load(qid, 'quarantine');
-    assert.deepEqual(held?.recipients.map((r) => [r.address, r.status]), [['ann@example.com', 'delivered'], ['bob@example.com', 'pending']]);
+    assert.deepEqual(held?.recipients.map((r) => [r.address, r.status]), [['ann@example.com', 'released'], ['bob@example.com', 'pending']]);
   });
 
   it('a reload while a scheduled digest runs does not start a second run or a second chain of timers', async () => {

@@ -117,7 +117,7 @@ describe('quarantine digest and release for one recipient', function () {
     await until(() => g.logs.some((l) => l.msg === 'delivered' && l.qid === `${qid}r0`), 10_000, 'the copy delivered');
     // Bob's stays in the quarantine, Ann's is done there.
     const entry = await g.gateway.runtime.queue.load(qid, 'quarantine');
-    assert.deepEqual(entry?.recipients.map((r) => [r.address, r.status]), [['ann@example.com', 'delivered'], ['bob@example.com', 'pending']]);
+    assert.deepEqual(entry?.recipients.map((r) => [r.address, r.status]), [['ann@example.com', 'released'], ['bob@example.com', 'pending']]);
     // The same link again, and its confirmation page: gone for Ann.
     assert.equal((await post('/quarantine/release', ticket)).status, 410);
     assert.equal((await get('/quarantine/release', ticket)).status, 410);

@@ -116,7 +116,7 @@ describe('the recipient page of held mail and sender lists', function () {
     assert.deepEqual(copy.rcptTo, ['ann@example.com']);
     assert.match(copy.raw.toString('latin1'), /^Subject: hold-me: both\r$/m);
     assert.match(copy.raw.toString('latin1'), /^X-Mailmoat-Released: from quarantine by the recipient <ann@example\.com>; /m);
-    assert.deepEqual(await held(ids.both), [['ann@example.com', 'delivered'], ['bob@example.com', 'pending']]);
+    assert.deepEqual(await held(ids.both), [['ann@example.com', 'released'], ['bob@example.com', 'pending']]);
     // And deletes her other one: it leaves the quarantine, nothing delivered.
     assert.equal((await ask(port, ca, 'POST', '/quarantine/mine', { t: mine, id: ids.annOnly, do: 'delete' })).status, 200);
     assert.equal(await held(ids.annOnly), undefined);

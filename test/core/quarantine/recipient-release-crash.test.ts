@@ -59,7 +59,7 @@ describe('quarantine: a release for one recipient killed at each step', function
       await new Promise((r) => setTimeout(r, 300));
       assert.deepEqual(sink.messages.map((m) => m.rcptTo), Array(expectAnn).fill(['ann@example.com']), 'Ann gets it exactly once');
       const held = await g.gateway.runtime.queue.load(ID, 'quarantine');
-      assert.deepEqual(held?.recipients.map((r) => [r.address, r.status]), [['ann@example.com', 'delivered'], ['bob@example.com', 'pending']]);
+      assert.deepEqual(held?.recipients.map((r) => [r.address, r.status]), [['ann@example.com', 'released'], ['bob@example.com', 'pending']]);
     } finally { await g.stop(); await sink.stop(); }
   }
 
