@@ -10,7 +10,7 @@ export const routeSchema = s.checked(s.object({
   port: s.number({ integer: true, min: 1, max: 65535 }).default(25).describe('Port of the MX hosts (mx routes)'),
   starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic').describe('STARTTLS policy on this route (as smarthost.starttls)'),
   tls_verify: s.boolean().optionalValue()
-    .describe('With required TLS or credentials: refuse a certificate that does not verify against the system CAs and the host name (default: yes for smarthost URLs, for MX hosts only with starttls: required)'),
+    .describe("With required TLS or credentials: refuse a certificate that does not verify against the trusted CAs (the system store and Node's CA list) and the host: a URL's name or address, an MX host's name (default: yes for smarthost URLs, for MX hosts only with starttls: required)"),
   user: s.string().optionalValue().describe('AUTH user on this route (or in the URL)'),
   pass: s.string().optionalValue().describe('AUTH password on this route (or in the URL)'),
   connections: s.number({ integer: true, min: 1, max: 200 }).optionalValue()

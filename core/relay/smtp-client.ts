@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { SmarthostTarget } from './smarthost.ts';
 import { isAscii } from '../text/ascii.ts';
+import { identityOptions, trustContext } from './tls-trust.ts';
 import type { Logger } from '../log/types.ts';
 import type { MessageDsn, RecipientDsn } from '../queue/entry.ts';
 
@@ -16,7 +17,10 @@ import type { MessageDsn, RecipientDsn } from '../queue/entry.ts';
  * How to reach the host: the smarthost or route settings, plus the name we greet with, and where a session's
  * compromises (no AUTH offered, TLS given up) are logged.
  */
-export type ClientOptions = Pick<SmarthostTarget, 'host' | 'port' | 'secure' | 'starttls' | 'user' | 'pass' | 'tlsVerify' | 'servername' | 'timeout'> & { heloName: string; log?: Logger };
+export type ClientOptions = Pick<SmarthostTarget, 'host' | 'port' | 'secure' | 'starttls' | 'user' | 'pass' | 'tlsVerify' | 'tlsCaFile' | 'servername' | 'timeout' | 'dataDoneTimeout'> & { heloName: string; log?: Logger };
+
+/** Postfix's smtp_data_done_timeout: how long the reply to the final dot may take when nothing else says. */
+export const DATA_DONE_TIMEOUT_MS = 600_000;
 
 export interface Reply { code: number; text: string }
 
@@ -62,16 +66,25 @@ export class SmtpClientError extends Error {
   readonly stage: 'connect' | 'greeting' | 'ehlo' | 'tls' | 'auth' | 'transaction';
   /** A network-level failure (no reply at all): the connection is gone. */
   readonly network: boolean;
+  /** Who gave `reply`, for the line that quotes it. */
+  readonly server?: string;
   /** The transaction had no reply yet: nothing was accepted, so it can be tried again on another connection. */
   beforeReply = false;
-  constructor(stage: SmtpClientError['stage'], message: string, reply?: Reply, network = false) {
+  constructor(stage: SmtpClientError['stage'], message: string, reply?: Reply, network = false, server?: string) {
     super(message);
     this.stage = stage;
     this.reply = reply;
     this.network = network;
+    this.server = server;
   }
-  /** The remote reply as one line, or what went wrong. */
-  get replyText(): string { return this.reply ? `${this.reply.code} ${this.reply.text}` : this.message; }
+  /**
+   * What went wrong, with the remote reply when there is one, as Postfix words it: `SASL authentication failed;
+   * server X said: 535 …`. The reply alone would not say at which step the session was refused.
+   */
+  get replyText(): string {
+    if (!this.reply) return this.message;
+    return `${this.message}; server ${this.server ?? 'the next hop'} said: ${this.reply.code} ${this.reply.text.replace(/\n/g, ' ')}`;
+  }
 }
 
 export interface TransactionResult {
@@ -135,6 +148,8 @@ export class SmtpConnection {
   private withoutConfiguredAuth = false;
   /** What this session had to do short of the configuration (each also logged as a warning). */
   readonly warnings: string[] = [];
+  /** The final dot is sent and its reply awaited, under the longer data_done_timeout. */
+  private waitingForDataDone = false;
 
   private constructor(socket: net.Socket, o: ClientOptions, tlsFailed?: string) {
     this.socket = socket;
@@ -144,6 +159,12 @@ export class SmtpConnection {
   }
 
   get secure(): boolean { return this.socket instanceof tls.TLSSocket; }
+
+  /** The server as a reply line names it: the MX host's name with the address connected to, or the URL's host. */
+  private get peer(): string {
+    const { host, servername } = this.o;
+    return servername && servername !== host ? `${servername}[${host}]` : host;
+  }
 
   /** Whether the TLS certificate verified (CA and host name), and if not why; undefined without TLS. */
   get certificate(): { verified: boolean; error?: string } | undefined {
@@ -204,7 +225,8 @@ export class SmtpConnection {
   }
 
   private onTimeout(): void {
-    this.fail(new SmtpClientError('transaction', `no answer from ${this.o.host}:${this.o.port} within ${this.o.timeout} ms`, undefined, true));
+    const waited = this.waitingForDataDone ? `${this.dataDoneTimeout} ms (data_done_timeout) after the final dot` : `${this.o.timeout} ms`;
+    this.fail(new SmtpClientError('transaction', `no answer from ${this.o.host}:${this.o.port} within ${waited}`, undefined, true));
   }
 
   private onData(d: Buffer): void {
@@ -227,7 +249,7 @@ export class SmtpConnection {
       const w = this.waiting.shift();
       if (w) w.resolve(reply);
       // A reply nobody asked for while the connection waits in the pool: the server is closing it (421 timeout).
-      else if (this.pooled) this.fail(new SmtpClientError('transaction', `${this.o.host} closed an idle connection: ${reply.code} ${reply.text}`, reply, true));
+      else if (this.pooled) this.fail(new SmtpClientError('transaction', 'idle connection closed by the server', reply, true, this.peer));
       else this.replies.push(reply);
     }
     this.scanned = this.buffer.length;
@@ -265,12 +287,12 @@ export class SmtpConnection {
   private async setup(): Promise<void> {
     let greeting: Reply;
     try { greeting = await this.read(); } catch (e) { throw restage(e, 'greeting'); }
-    if (greeting.code !== 220) throw new SmtpClientError('greeting', `${this.o.host} greeted with ${greeting.code}`, greeting);
+    if (greeting.code !== 220) throw new SmtpClientError('greeting', 'greeting refused', greeting, false, this.peer);
     await this.hello();
     if (!this.secure && this.o.starttls !== 'off' && !this.tlsFailed && this.extensions.has('STARTTLS')) {
       const r = await this.command('STARTTLS', 'tls');
       if (r.code !== 220) {
-        if (this.o.starttls === 'required') throw new SmtpClientError('tls', 'STARTTLS refused', r);
+        if (this.o.starttls === 'required') throw new SmtpClientError('tls', 'STARTTLS refused', r, false, this.peer);
       } else {
         await this.upgrade();
         await this.hello();
@@ -284,7 +306,7 @@ export class SmtpConnection {
     let r = await this.command(`EHLO ${this.o.heloName}`, 'ehlo');
     if (r.code !== 250) {
       r = await this.command(`HELO ${this.o.heloName}`, 'ehlo');
-      if (r.code !== 250) throw new SmtpClientError('ehlo', 'HELO refused', r);
+      if (r.code !== 250) throw new SmtpClientError('ehlo', 'EHLO and HELO refused', r, false, this.peer);
       this.extensions = new Set();
       this.authMechanisms = new Set();
       this.sizeLimit = 0;
@@ -299,6 +321,9 @@ export class SmtpConnection {
   }
 
   private async upgrade(): Promise<void> {
+    // First, as it may read a file: what arrives meanwhile is discarded below with the rest.
+    let secureContext: tls.SecureContext;
+    try { secureContext = await trustContext(this.o.tlsCaFile); } catch (e) { throw new SmtpClientError('tls', `TLS with ${this.o.host}: ${(e as Error).message}`); }
     // Whatever came after the 220 in plaintext is discarded (RFC 3207 §4.2, Postfix's fix for CVE-2011-0411): a
     // man in the middle could otherwise queue replies that would be read as the TLS server's answers to our commands.
     this.replies.length = 0;
@@ -314,13 +339,13 @@ export class SmtpConnection {
       // A timer of its own, and the close: a peer that hangs up mid-handshake emits no error, and a socket timeout
       // on a wrapped socket that is gone never fires; either left the session waiting for ever.
       const timer = setTimeout(() => fail(`no handshake within ${this.o.timeout} ms`), this.o.timeout);
-      const s = tls.connect({ socket: plain, servername: tlsServername(this.o), rejectUnauthorized: enforcesCertificate(this.o), minVersion: 'TLSv1.2' }, () => {
+      const s = tls.connect({ socket: plain, secureContext, ...identityOptions(this.o.host, this.o.servername), rejectUnauthorized: enforcesCertificate(this.o) }, () => {
         clearTimeout(timer);
         s.off('close', closed);
         resolve(s);
       });
       const closed = () => fail('connection closed during the handshake');
-      s.once('error', (e) => fail(e.message));
+      s.once('error', (e) => fail(tlsErrorText(e, this.o)));
       s.once('close', closed);
     });
     this.attach(this.socket);
@@ -348,7 +373,7 @@ export class SmtpConnection {
       if (r.code === 334) r = await this.command(Buffer.from(user).toString('base64'), 'auth');
       if (r.code === 334) r = await this.command(Buffer.from(pass).toString('base64'), 'auth');
     }
-    if (r.code !== 235) throw new SmtpClientError('auth', `authentication as ${user} refused`, r);
+    if (r.code !== 235) throw new SmtpClientError('auth', `SASL authentication as ${user} refused`, r, false, this.peer);
     this.authenticated = true;
   }
 
@@ -426,7 +451,7 @@ export class SmtpConnection {
       // Inside the try: a pooled connection the server dropped fails here, before any reply of this transaction.
       if (!this.clean) {
         const r = await this.command('RSET', 'transaction');
-        if (r.code !== 250) throw new SmtpClientError('transaction', `RSET refused: ${r.code} ${r.text}`, r, true);
+        if (r.code !== 250) throw new SmtpClientError('transaction', 'RSET refused', r, true, this.peer);
         this.clean = true;
       }
       this.clean = false;
@@ -457,7 +482,7 @@ export class SmtpConnection {
         return { mail: m, rcpt: perRecipient };
       }
       await this.writeBody(message);
-      const data = await this.read();
+      const data = await this.dataDone();
       this.clean = true;
       return { mail, rcpt, data };
     } catch (e) {
@@ -467,6 +492,24 @@ export class SmtpConnection {
     } finally {
       // Read to its end, refused before DATA, or failed: the message's file is let go either way.
       message.destroy();
+    }
+  }
+
+  private get dataDoneTimeout(): number { return this.o.dataDoneTimeout ?? DATA_DONE_TIMEOUT_MS; }
+
+  /**
+   * The reply to the final dot, waited for as long as data_done_timeout (Postfix's smtp_data_done_timeout): a server
+   * may scan the message before it answers, and giving up on it after the command timeout sent the message again to
+   * a server that had taken it.
+   */
+  private async dataDone(): Promise<Reply> {
+    this.waitingForDataDone = true;
+    this.socket.setTimeout(this.dataDoneTimeout);
+    try {
+      return await this.read();
+    } finally {
+      this.waitingForDataDone = false;
+      if (!this.closed) this.socket.setTimeout(this.o.timeout);
     }
   }
 
@@ -562,23 +605,35 @@ function enforcesCertificate(o: ClientOptions): boolean {
   return o.tlsVerify && (o.secure || o.starttls !== 'opportunistic' || o.user !== undefined);
 }
 
-function tlsServername(o: ClientOptions): string | undefined {
-  const name = o.servername ?? o.host;
-  return net.isIP(name) ? undefined : name;
+/** OpenSSL's codes for a chain that ends at no CA the session trusts. */
+const UNTRUSTED_CHAIN = new Set(['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN']);
+
+/**
+ * A TLS error as the log line gives it; for a certificate refused for want of a trusted CA, which CAs were trusted:
+ * an admin's first question. Node's advice to run with --use-system-ca is dropped: the relay trusts that store anyway.
+ */
+function tlsErrorText(e: Error, o: ClientOptions): string {
+  if (!UNTRUSTED_CHAIN.has((e as NodeJS.ErrnoException).code ?? '')) return e.message;
+  const text = e.message.replace(/; if the root CA is installed locally.*$/, '');
+  return text + (o.tlsCaFile !== undefined ? ` (its CA is not in tls_ca_file ${o.tlsCaFile})` : " (its CA is in neither the system store nor Node's CA list; name it in tls_ca_file)");
 }
 
 function restage(e: unknown, stage: SmtpClientError['stage']): Error {
-  if (e instanceof SmtpClientError && e.stage === 'transaction' && stage !== 'transaction') return new SmtpClientError(stage, e.message, e.reply, e.network);
+  if (e instanceof SmtpClientError && e.stage === 'transaction' && stage !== 'transaction') return new SmtpClientError(stage, e.message, e.reply, e.network, e.server);
   return e as Error;
 }
 
-function connectSocket(o: ClientOptions, cutOff?: AbortSignal): Promise<net.Socket> {
+async function connectSocket(o: ClientOptions, cutOff?: AbortSignal): Promise<net.Socket> {
+  let secureContext: tls.SecureContext | undefined;
+  if (o.secure) {
+    try { secureContext = await trustContext(o.tlsCaFile); } catch (e) { throw new SmtpClientError('connect', `TLS with ${o.host}: ${(e as Error).message}`); }
+  }
   return new Promise((resolve, reject) => {
-    const onError = (e: Error) => { cutOff?.removeEventListener('abort', onCut); socket.destroy(); reject(new SmtpClientError('connect', `cannot connect to ${o.host}:${o.port}: ${e.message}`, undefined, true)); };
+    const onError = (e: Error) => { cutOff?.removeEventListener('abort', onCut); socket.destroy(); reject(new SmtpClientError('connect', `cannot connect to ${o.host}:${o.port}: ${tlsErrorText(e, o)}`, undefined, true)); };
     const onCut = () => onError(new Error('cut off: the gateway is stopping'));
     const connected = () => { cutOff?.removeEventListener('abort', onCut); socket.off('error', onError); socket.setTimeout(0); resolve(socket); };
     const socket: net.Socket = o.secure
-      ? tls.connect({ host: o.host, port: o.port, servername: tlsServername(o), rejectUnauthorized: o.tlsVerify, minVersion: 'TLSv1.2' }, connected)
+      ? tls.connect({ host: o.host, port: o.port, secureContext, ...identityOptions(o.host, o.servername), rejectUnauthorized: o.tlsVerify }, connected)
       : net.connect({ host: o.host, port: o.port }, connected);
     socket.once('error', onError);
     socket.setTimeout(o.timeout, () => onError(new Error(`no connection within ${o.timeout} ms`)));

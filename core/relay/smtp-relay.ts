@@ -37,8 +37,8 @@ export class SmtpRelay implements Relay {
     this.remoteMta = target.servername ?? target.host;
     this.pool = new SmtpPool({
       host: target.host, port: target.port, secure: target.secure, starttls: target.starttls,
-      user: target.user, pass: target.pass, tlsVerify: target.tlsVerify, servername: target.servername,
-      timeout: target.timeout, heloName, log: log?.child({ relay: target.display }),
+      user: target.user, pass: target.pass, tlsVerify: target.tlsVerify, tlsCaFile: target.tlsCaFile, servername: target.servername,
+      timeout: target.timeout, dataDoneTimeout: target.dataDoneTimeout, heloName, log: log?.child({ relay: target.display }),
     }, target.connections);
   }
 

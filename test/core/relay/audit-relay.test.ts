@@ -104,7 +104,7 @@ async function scriptedServer(script: Script): Promise<Scripted> {
 }
 
 function relayTo(port: number, timeout = 5000, connections = 2): SmtpRelay {
-  return new SmtpRelay({ host: '127.0.0.1', port, secure: false, starttls: 'off', tlsVerify: false, connections, timeout, display: `smtp://127.0.0.1:${port}` }, 'relay.test');
+  return new SmtpRelay({ host: '127.0.0.1', port, secure: false, starttls: 'off', tlsVerify: false, connections, timeout, dataDoneTimeout: timeout, display: `smtp://127.0.0.1:${port}` }, 'relay.test');
 }
 
 /** Runs `use` with a relay to a scripted server, then closes both. */

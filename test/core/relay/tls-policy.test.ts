@@ -312,7 +312,7 @@ describe('relay TLS and AUTH policy', function () {
         const [res] = await r.send(entry(), ['u@example.com'], body);
         await r.close();
         assert.deepEqual([res.ok, res.permanent, res.hostFailure], [false, false, true]);
-        assert.equal(res.reply, '535 5.7.8 authentication credentials invalid');
+        assert.equal(res.reply, 'SASL authentication as relay refused; server 127.0.0.1 said: 535 5.7.8 authentication credentials invalid');
         assert.ok(!res.reply.includes('hunter2') && !res.reply.includes(Buffer.from('\0relay\0hunter2').toString('base64')));
         assert.deepEqual(srv.lines.filter((l) => l.includes('AUTH')).map((l) => l.split(' ').slice(0, 3).join(' ')), ['tls: AUTH PLAIN']);
         assert.equal(srv.delivered.length, 0);
