@@ -1,6 +1,6 @@
 // Streams DATA into a spool file: line ends checked, size capped while bytes arrive, header section captured.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { Writable, type Readable } from 'node:stream';
+import { Writable, type Readable, type Transform } from 'node:stream';
 import { LineNormalizer } from './line-normalizer.ts';
 import { HeaderCollector } from './header-collector.ts';
 
@@ -24,8 +24,11 @@ export interface SpoolResult {
  * Receives the DATA stream: a message up to MEMORY_COPY_BYTES stays in memory only (the queue's journal takes it
  * without a file of its own); a larger one goes to `path` as it arrives, never held in memory beyond a chunk.
  */
-export async function spoolData(input: Readable, path: string, opts: { maxSize: number; rewriteBareLineEnds: boolean }): Promise<SpoolResult> {
+export async function spoolData(input: Readable, path: string, opts: { maxSize: number; rewriteBareLineEnds: boolean; afterLineEnds?: Transform }): Promise<SpoolResult> {
   const normalizer = new LineNormalizer(opts.rewriteBareLineEnds);
+  // A step that reads lines (the header section's end) comes after the line ends are made CRLF: a bare CR is a line
+  // end only once rewritten.
+  const lines: Readable = opts.afterLineEnds ? normalizer.pipe(opts.afterLineEnds) : normalizer;
   // Plain synchronous writes to the page cache: a few microseconds each, where every asynchronous file operation
   // costs a round trip through the thread pool (measured: most of the gateway's CPU per message went there).
   let fd = -1;
@@ -66,12 +69,14 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
     // Piped by hand: stream/promises' pipeline builds an AbortController per call and aborts it (a DOMException with
     // a stack trace) at the end of every message.
     await new Promise<void>((resolve, reject) => {
-      const fail = (err: Error) => { input.unpipe(normalizer); normalizer.unpipe(sink); reject(err); };
+      const fail = (err: Error) => { input.unpipe(normalizer); lines.unpipe(sink); reject(err); };
       input.once('error', fail);
       normalizer.once('error', fail);
+      opts.afterLineEnds?.once('error', fail);
       sink.once('error', fail);
       sink.once('finish', () => resolve());
-      input.pipe(normalizer).pipe(sink);
+      input.pipe(normalizer);
+      lines.pipe(sink);
     });
   } catch (err) {
     try { closeFile(); } catch { /* the write error is the one to report */ }

@@ -18,7 +18,7 @@ import { holdChain } from '../plugin/in-use.ts';
 import { isStorageFull } from '../queue/storage-health.ts';
 import { summaryDetail } from './summary-detail.ts';
 import { loggedMessageId, messageIdOfHeaderBlock } from './logged-message-id.ts';
-import { withHeaderSectionEnded } from './header-section-end.ts';
+import { HeaderSectionEnd } from './header-section-end.ts';
 import { dataTimeoutReply } from './data-timeout.ts';
 
 function spoolErrorReply(err: unknown): Reply {
@@ -104,13 +104,10 @@ async function receiveWith(
   };
 
   let spooled;
-  const input = withHeaderSectionEnded(stream);
   try {
-    spooled = await spoolData(input, file, { maxSize: cfg.limits.max_message_size, rewriteBareLineEnds: cfg.smtp.bare_lf === 'normalize' });
+    spooled = await spoolData(stream, file, { maxSize: cfg.limits.max_message_size, rewriteBareLineEnds: cfg.smtp.bare_lf === 'normalize', afterLineEnds: new HeaderSectionEnd() });
   } catch (err) {
     // keep reading so the client reaches its final dot and hears our 4xx
-    stream.unpipe(input);
-    input.destroy();
     stream.resume();
     await rt.queue.discard(tx.id).catch(() => undefined);
     // smtp-server ends the stream with ECONNECTION when the client hangs up before its final dot: nothing of

@@ -57,6 +57,13 @@ describe('RFC conformance of the front door', function () {
       assert.match(head, /X-Seen-Text: "body text right after"\r\n/);
     });
 
+    it('does the same for a message whose lines end in a bare CR, once they are made CRLF', async () => {
+      const raw = await sendRaw(gw, 'Subject: bare cr\rtext after bare cr\rmore\r\n', { marker: 'text after bare cr' });
+      const { head, body } = sections(raw);
+      assert.equal(body, 'text after bare cr\r\nmore\r\n');
+      assert.match(head, /\r\nSubject: bare cr\r\n$/);
+    });
+
     it('leaves a well-formed message, folded fields included, byte for byte as sent', async () => {
       const message = 'Subject: folded\r\n and continued\r\nX-Odd : spaced name\r\n\r\nplain body\r\n';
       const raw = await sendRaw(gw, message, { marker: 'plain body' });
