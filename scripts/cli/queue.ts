@@ -71,8 +71,13 @@ const t = (s: string) => forTerminal(s);
 
 /** A row's recipients as listed, each one no longer pending marked with where it stands (delivered, failed…). */
 function recipientsText(r: ListRow): string {
-  const status = new Map(r.recipientStatus.map((s) => [s.address, s.status]));
-  return r.recipients.map((a) => { const s = status.get(a); return s && s !== 'pending' ? `${t(a)} (${s})` : t(a); }).join(', ');
+  const status = new Map(r.recipientStatus.map((s) => [s.address, s]));
+  return r.recipients.map((a) => {
+    const s = status.get(a);
+    if (!s || s.status === 'pending') return t(a);
+    // A released recipient's copy is a message of its own: its id says where to follow it.
+    return s.status === 'released' && s.reply ? `${t(a)} (released, ${t(s.reply)})` : `${t(a)} (${s.status})`;
+  }).join(', ');
 }
 
 function printList(rows: ListRow[], folder: QueueFolder): void {
