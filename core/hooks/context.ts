@@ -80,6 +80,15 @@ export interface HookContext {
   readonly acceptedRcpts?: readonly string[];
   /** rcptTo only: the recipient being checked. */
   readonly rcpt?: Address;
+  /**
+   * rcptTo only: where the recipient being checked goes, as the chain decided so far: the targets a plugin before this
+   * one (or this one itself) gave `redirectRecipient`, else `[rcpt]`. A check of the mailbox behind an address
+   * (recipient verification, a per-recipient dictionary) reads this rather than `rcpt`, since an alias's own name is
+   * no mailbox. Only what ran before counts: list the plugin that redirects (aliases) before those that read it. The
+   * targets are as the plugin named them, before the core drops those `access.blocked_recipients` refuses and those
+   * already in the transaction. Frozen: a redirect is changed through `redirectRecipient` only.
+   */
+  readonly rcptTargets?: readonly Readonly<Address>[];
   /** data and afterVerdict: the spooled message. */
   readonly message?: MessageView;
   /** afterVerdict only. */
@@ -133,7 +142,8 @@ export interface HookContext {
    * with a warning); targets already in the transaction are not added twice, and together they still count against
    * `limits.max_recipients` (over it, that RCPT gets 452). Targets may be in any domain: the original recipient passed
    * the relay policy, and where an alias points is the configuration of the plugin that calls this. An empty list is
-   * refused: dropping a recipient is discardRecipient's job, in data. The first call in a chain run counts.
+   * refused: dropping a recipient is discardRecipient's job, in data. The first call in a chain run counts. The plugins
+   * after this one in the chain see the targets in `rcptTargets`.
    */
   redirectRecipient(targets: string[], reason: string): void;
   /**

@@ -120,7 +120,42 @@ function refuseMisuse(plugin: string, call: string, arg: unknown, problem: strin
   throw new TypeError(`plugin ${plugin}: ${call}(${shown}) refused: ${problem}`);
 }
 
-function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
+/**
+ * One run of a hook across the chain: which plugins read `rcptTargets` so far, so that a redirect coming after such a
+ * read (the alias plugin listed after recipient-verify, say) is said in the log: the reader judged the alias's name.
+ */
+interface ChainRun {
+  readonly chain: readonly LoadedPlugin[];
+  readonly targetReaders: string[];
+}
+
+/** Reader and redirector pairs already warned about, per chain (a reload makes a new one, which may be in order). */
+const orderWarned = new WeakMap<readonly LoadedPlugin[], Set<string>>();
+
+function warnOrderOnce(run: ChainRun, redirector: string, log: Logger): void {
+  const readers = run.targetReaders.filter((r) => r !== redirector);
+  if (readers.length === 0) return;
+  let said = orderWarned.get(run.chain);
+  if (!said) { said = new Set(); orderWarned.set(run.chain, said); }
+  for (const reader of readers) {
+    const key = `${reader}\n${redirector}`;
+    if (said.has(key)) continue;
+    said.add(key);
+    log.warn('plugin order: a plugin checked the recipient before another redirected it', {
+      reader, redirector,
+      detail: `${reader} judged the address the client named, not where ${redirector} sends it: list ${redirector} before ${reader} in plugins`,
+    });
+  }
+}
+
+/** A read-only copy of the redirect's targets, or the recipient itself when no plugin redirected it. */
+function targetsView(a: RunArgs): readonly Readonly<Address>[] | undefined {
+  if (a.hook !== 'rcptTo' || !a.rcpt) return undefined;
+  const list = a.tx?.redirect?.targets ?? [a.rcpt];
+  return Object.freeze(list.map((t) => Object.freeze({ ...t, params: Object.freeze({ ...t.params }) })));
+}
+
+function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): HookContext {
   const tx = a.tx;
   return {
     hook: a.hook,
@@ -130,6 +165,12 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
     recipients: tx?.recipients ?? [],
     acceptedRcpts: tx?.acceptedRcpts,
     rcpt: a.rcpt,
+    // A getter: it must show a redirect made after the context was built (by this plugin, or while it awaited).
+    get rcptTargets() {
+      const view = targetsView(a);
+      if (view && !run.targetReaders.includes(p.name)) run.targetReaders.push(p.name);
+      return view;
+    },
     message: tx?.message,
     verdict: tx?.verdict,
     capabilities: a.capabilities,
@@ -191,6 +232,7 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease): HookContext {
         return;
       }
       tx.redirect = { targets: parsed, plugin: p.name, reason: String(reason) };
+      warnOrderOnce(run, p.name, a.log);
     },
     addRecipient(address: string, reason: string) {
       if (!lease.live('addRecipient')) return;
@@ -266,12 +308,13 @@ export async function runHook(plugins: readonly LoadedPlugin[], a: RunArgs): Pro
 
 async function runChain(plugins: readonly LoadedPlugin[], a: RunArgs): Promise<HookResult> {
   const observing = OBSERVING_HOOKS.has(a.hook);
+  const run: ChainRun = { chain: plugins, targetReaders: [] };
   for (const p of plugins) {
     if (!p.instance.hooks[a.hook]) continue;
     let out: Outcome | void;
     try {
       const lease = new Lease(a.log, p.name, a.hook);
-      out = await callWithTimeout(plugins, p, makeContext(p, a, lease), lease);
+      out = await callWithTimeout(plugins, p, makeContext(p, a, lease, run), lease);
     } catch (err) {
       if (observing) { a.log.error('plugin failed in an observing hook', { plugin: p.name, hook: a.hook, error: String((err as Error)?.message ?? err) }); continue; }
       if (err instanceof TimeoutError) {

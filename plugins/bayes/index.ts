@@ -280,26 +280,38 @@ export default definePlugin<BayesConfig>({
     }
 
     /**
-     * `split_recipients`: a recipient whose dictionary (or lack of one) is not the transaction's first recipient's is
-     * deferred with 452 4.5.3, as amavisd splits a message by policy bank: RFC 5321 makes every client send the
-     * recipients refused so in another transaction, and each message is then scored by its recipients' own dictionary.
+     * `split_recipients`: a recipient none of whose addresses (itself, or the targets an earlier plugin redirected it to)
+     * has a dictionary (or lack of one) that a recipient of the transaction has is deferred with 452 4.5.3, as amavisd
+     * splits a message by policy bank: RFC 5321 makes every client send the recipients refused so in another
+     * transaction, and each message is then scored by its recipients' own dictionary. An alias whose targets span
+     * dictionaries cannot be split by the client, who knows the alias alone: it is taken, and said in the log.
      */
     function onRcpt(ctx: HookContext): Outcome | void {
       const rcpt = ctx.rcpt;
-      const first = ctx.recipients[0];
-      if (!rcpt || !first || !own.any) return;
+      if (!rcpt || !own.any) return;
       // Mail that is not scored needs no split; a relay attempt is the core's to refuse.
       if (cfg.skip_trusted && ctx.session.trusted) return;
       if (!ctx.session.trusted && !ctx.services.isLocalDomain(rcpt.domain)) return;
-      const theirs = own.ofOne(rcpt.address);
-      const firsts = own.ofOne(first.address);
-      if (theirs === firsts) return;
       const name = (d: DictionaryInUse | undefined) => d?.label ?? 'shared only';
-      ctx.log.info('bayes recipient deferred to another transaction', {
-        rcpt: rcpt.address, dictionary: name(theirs), first: first.address, first_dictionary: name(firsts),
-        detail: 'split_recipients: each transaction carries the recipients of one dictionary',
-      });
-      return outcome.tempfail(`Too many recipients: send to <${rcpt.address}> in another transaction`, { code: 452, enhanced: '4.5.3' });
+      const goesTo = (ctx.rcptTargets ?? [rcpt]).map((t) => t.address);
+      const theirs = new Set(goesTo.map((a) => own.ofOne(a)));
+      const present = new Set(ctx.recipients.map((r) => own.ofOne(r.address)));
+      const first = ctx.recipients[0];
+      if (first && ![...theirs].some((d) => present.has(d))) {
+        ctx.log.info('bayes recipient deferred to another transaction', {
+          rcpt: rcpt.address, ...(goesTo.length === 1 && goesTo[0] === rcpt.address ? {} : { targets: goesTo }),
+          dictionary: [...theirs].map(name).join(', '), first: first.address, first_dictionary: name(own.ofOne(first.address)),
+          detail: 'split_recipients: each transaction carries the recipients of one dictionary',
+        });
+        return outcome.tempfail(`Too many recipients: send to <${rcpt.address}> in another transaction`, { code: 452, enhanced: '4.5.3' });
+      }
+      const added = [...theirs].filter((d) => !present.has(d));
+      if (added.length > 0 && present.size + added.length > 1) {
+        ctx.log.info('bayes recipient goes to several dictionaries: the message is scored by the shared dictionary alone', {
+          rcpt: rcpt.address, targets: goesTo, dictionaries: [...new Set([...present, ...theirs])].map(name),
+          detail: 'split_recipients cannot split the targets of one recipient: the client names the recipient, not them',
+        });
+      }
     }
 
     async function onAfterVerdict(ctx: HookContext): Promise<Outcome | void> {

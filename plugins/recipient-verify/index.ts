@@ -3,7 +3,7 @@
 import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, type RecipientVerifyConfig } from './config.ts';
 import { Targets } from './targets.ts';
-import { Verifier } from './verifier.ts';
+import { Verifier, type Verification } from './verifier.ts';
 import { quotable } from './probe.ts';
 
 export default definePlugin({
@@ -21,31 +21,75 @@ export default definePlugin({
   },
 });
 
+/** What the server behind said about one address the recipient goes to. */
+type Answer = { to: string; host?: string; v: Verification };
+
 async function check(cfg: RecipientVerifyConfig, targets: Targets, verifier: Verifier, told: Set<string>, ctx: HookContext): Promise<Outcome | void> {
   const rcpt = ctx.rcpt;
-  if (!rcpt?.domain || !ctx.services.isLocalDomain(rcpt.domain)) return;
+  if (!rcpt) return;
   if (cfg.skip_trusted && ctx.session.trusted) return;
-  const where = targets.for(rcpt.domain, (d) => ctx.services.relayTarget(d));
-  if (!where.ask) {
-    // Once per route, not per recipient: the admin needs to know, the log does not need it a million times.
-    if (!told.has(where.key)) {
-      told.add(where.key);
-      ctx.log.info('recipient-verify does not verify this domain', { domain: rcpt.domain, why: where.why });
+  // An alias's own name is no mailbox: the addresses an earlier plugin redirected it to are what the server behind
+  // must take, as Postfix probes through virtual alias expansion.
+  const goesTo = ctx.rcptTargets ?? [rcpt];
+  const redirected = goesTo.length !== 1 || goesTo[0].address.toLowerCase() !== rcpt.address.toLowerCase();
+  const about = redirected ? { rcpt: rcpt.address } : {};
+  const asked: Array<() => Promise<Answer>> = [];
+  const seen = new Set<string>();
+  for (const t of goesTo) {
+    if (seen.has(t.address.toLowerCase())) continue;
+    seen.add(t.address.toLowerCase());
+    // A target outside the local domains is not ours to probe, as a client's recipient there is not.
+    if (!t.domain || !ctx.services.isLocalDomain(t.domain)) continue;
+    const where = targets.for(t.domain, (d) => ctx.services.relayTarget(d));
+    if (!where.ask) {
+      // Once per route, not per recipient: the admin needs to know, the log does not need it a million times.
+      if (!told.has(where.key)) {
+        told.add(where.key);
+        ctx.log.info('recipient-verify does not verify this domain', { domain: t.domain, why: where.why });
+      }
+      continue;
     }
-    return;
+    const target = where.target;
+    asked.push(async () => ({ to: t.address, host: target.display, v: await verifier.verify(t.address, target, ctx.log) }));
   }
-  const to = rcpt.address;
-  const v = await verifier.verify(to, where.target, ctx.log);
-  if (v.status === 'unknown') {
-    ctx.log.warn('recipient verification failed', { to, reason: v.reason, host: where.target.display, action: cfg.on_error });
-    if (cfg.on_error === 'pass') return;
-    // The reason stays in the log: it names hosts and ports behind the gateway.
-    return outcome.tempfail(`<${to}>: Recipient address verification failed temporarily, please try again later`, { code: 450, enhanced: '4.1.1' });
+  const refusals: string[] = [];
+  let unknown = 0;
+  for (const { to, host, v } of await inTurn(asked, Math.max(1, Math.floor(cfg.max_probes / 2)))) {
+    if (v.status === 'unknown') {
+      unknown++;
+      ctx.log.warn('recipient verification failed', { to, ...about, reason: v.reason, host, action: cfg.on_error });
+    } else if (v.status === 'refused') {
+      ctx.log.info('recipient refused by the server behind', { to, ...about, reply: v.reply, source: v.source, host });
+      refusals.push(v.reply);
+    } else {
+      ctx.log.debug('recipient verified', { to, ...about, reply: v.reply, source: v.source });
+    }
   }
-  if (v.status === 'accepted') {
-    ctx.log.debug('recipient verified', { to, reply: v.reply, source: v.source });
-    return;
+  // One target the server behind refuses makes the message bounce for it: refused at RCPT, as a recipient of its own is.
+  if (refusals.length > 0) {
+    const said = quotable(refusals[0]);
+    const why = redirected ? `an address it is forwarded to was refused by the next hop: ${said}` : `the next hop answered: ${said}`;
+    return outcome.reject(`<${rcpt.address}>: Recipient address rejected: undeliverable (${why})`, { code: 550, enhanced: '5.1.1' });
   }
-  ctx.log.info('recipient refused by the server behind', { to, reply: v.reply, source: v.source, host: where.target.display });
-  return outcome.reject(`<${to}>: Recipient address rejected: undeliverable (the next hop answered: ${quotable(v.reply)})`, { code: 550, enhanced: '5.1.1' });
+  if (unknown === 0 || cfg.on_error === 'pass') return;
+  // The reason stays in the log: it names hosts and ports behind the gateway.
+  return outcome.tempfail(`<${rcpt.address}>: Recipient address verification failed temporarily, please try again later`, { code: 450, enhanced: '4.1.1' });
+}
+
+/**
+ * Runs `jobs` with at most `width` at once, answers in their order. An alias of many addresses waits for probe slots
+ * rather than taking every one of `max_probes` (the others would get "cannot tell" at once, and so would the RCPTs of
+ * other sessions meanwhile).
+ */
+async function inTurn<T>(jobs: ReadonlyArray<() => Promise<T>>, width: number): Promise<T[]> {
+  const out: T[] = new Array(jobs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      out[i] = await jobs[i]();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, worker));
+  return out;
 }
