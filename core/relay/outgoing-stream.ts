@@ -1,10 +1,9 @@
-// The bytes that leave the gateway: the queue's prepended headers, then the spooled message minus removed headers,
-// with lines over SMTP's limit broken (line-length-limit.ts).
+// The bytes that leave the gateway: the queue's prepended headers, then the spooled message minus removed headers.
+// Lines over SMTP's limit are broken by the SMTP client as it writes them (line-length-limit.ts).
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { QueueEntry } from '../queue/entry.ts';
 import { fieldRemoval, streamWithoutFields, withoutFields } from '../message/header-filter.ts';
-import { LineLengthLimit } from './line-length-limit.ts';
 
 /**
  * The prepended lines as bytes. formatHeader writes them one latin1 character per byte (text beyond that as encoded
@@ -37,19 +36,18 @@ export interface ReadProgress { started: boolean; ended: boolean }
 export function outgoingStream(entry: QueueEntry, file: string, body?: Buffer, start = 0, progress?: ReadProgress): Readable {
   const prefix = prependBytes(entry.prepend);
   const remove = entry.remove.length ? fieldRemoval(entry.remove) : undefined;
-  const lines = new LineLengthLimit();
   const inMemory = body && body.length === entry.size ? body : undefined;
   return Readable.from((async function* () {
     if (progress) progress.started = true;
-    if (prefix.length) yield lines.push(prefix);
+    if (prefix.length) yield prefix;
     if (inMemory) {
-      yield lines.push(remove ? withoutFields(inMemory, remove) : inMemory);
+      yield remove ? withoutFields(inMemory, remove) : inMemory;
     } else {
       // Opened only once read: a stream made for an attempt that ends before DATA (every recipient refused, no
       // connection) is never read, and a file opened for it stayed open, one per failed attempt, until EMFILE.
       const source = messageBytes(file, entry.size, start);
       const chunks = remove ? streamWithoutFields(source, remove) : source;
-      for await (const chunk of chunks) yield lines.push(chunk as Buffer);
+      for await (const chunk of chunks) yield chunk as Buffer;
     }
     if (progress) progress.ended = true;
   })(), { objectMode: false });

@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { SmarthostTarget } from './smarthost.ts';
 import { isAscii } from '../text/ascii.ts';
+import { LineLengthLimit } from './line-length-limit.ts';
 import { identityOptions, trustContext } from './tls-trust.ts';
 import type { Logger } from '../log/types.ts';
 import type { MessageDsn, RecipientDsn } from '../queue/entry.ts';
@@ -516,11 +517,14 @@ export class SmtpConnection {
   private async writeBody(message: Readable): Promise<void> {
     let atLineStart = true;
     let last2: Buffer = Buffer.alloc(0);
+    // Here, on the wire's side of everything else: a line is broken only after a 7-bit conversion for a next hop
+    // without 8BITMIME, which makes its own short lines and must read the text unbroken.
+    const lines = new LineLengthLimit();
     // Corked: a small message and its final dot leave in one writev, not a system call per chunk.
     this.socket.cork();
     try {
       for await (const c of message) {
-        const chunk = c as Buffer;
+        const chunk = lines.push(c as Buffer);
         if (chunk.length === 0) continue;
         const out = dotStuff(chunk, atLineStart);
         atLineStart = chunk[chunk.length - 1] === 0x0a;

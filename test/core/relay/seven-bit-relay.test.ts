@@ -195,4 +195,17 @@ describe('relay to a smarthost without 8BITMIME', function () {
     assert.ok(got.raw.subarray(got.raw.length - message.length).equals(message), '8-bit mail was changed for a server with 8BITMIME');
     assert.equal(got.args.BODY, '8BITMIME');
   });
+
+  it('converts an 8-bit line longer than SMTP allows before it is broken, so the decoded text has no break in it', async () => {
+    const long = 'ü'.repeat(800) + ' end';
+    const raw = crlf([
+      'From: sender@client.example', 'To: user@example.com', 'Subject: long 8-bit line',
+      'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '', long, '',
+    ]);
+    const n = plain.got.length + 1;
+    await send(gwPlain.port, raw);
+    const got = await plain.next(n);
+    assertSevenBitBody(got.raw);
+    assert.equal((await simpleParser(got.raw)).text?.trimEnd(), long);
+  });
 });
