@@ -3,12 +3,14 @@ import { s, TIMER_MAX_MS, type Infer, type Issue } from './schema.ts';
 import { dnsConfigSchema } from '../dns/config.ts';
 import { stateConfigSchema } from '../store/config.ts';
 import { routesSchema } from '../relay/route-config.ts';
+import { caFile } from '../relay/ca-file-schema.ts';
 import { bounceConfigSchema } from '../queue/bounce-config.ts';
 import { digestConfigSchema } from '../quarantine/digest-config.ts';
 import { ipOrCidr } from './ip-schema.ts';
 import { thresholdOrderIssues } from '../verdict/thresholds.ts';
 import { checkCredentialsHaveTls, smtpUrl } from './smtp-url-schema.ts';
 import { parseServer } from '../dns/servers.ts';
+import { TLS_MIN_VERSIONS, tlsProtocolIssues } from '../smtp/tls-protocols.ts';
 import { DEFAULT_PREFIXES } from '../net/client-counting.ts';
 import { domainToASCII, domainToUnicode } from 'node:url';
 
@@ -64,10 +66,12 @@ const smarthostSchema = s.checked(s.object({
   url: smtpUrl.describe('Where accepted mail is relayed'),
   starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic')
     .describe('STARTTLS policy for smtp:// URLs: required (no TLS, no delivery), opportunistic (TLS when offered, any certificate; plaintext when not offered or the handshake fails, unless credentials are set), off (refused with credentials: they are sent over TLS only)'),
-  tls_verify: s.boolean().default(true).describe('With required TLS (starttls: required, smtps://) or credentials in the URL: refuse a certificate that does not verify against the system CAs and the host name'),
+  tls_verify: s.boolean().default(true).describe("With required TLS (starttls: required, smtps://) or credentials in the URL: refuse a certificate that does not verify against the trusted CAs (the system store, e.g. update-ca-certificates, and Node's CA list; or tls_ca_file) and the host: a name against the certificate's DNS names, an address against its IP addresses"),
+  tls_ca_file: caFile.optionalValue().describe("PEM bundle of the CAs to trust instead of the system store and Node's CA list (Postfix's smtp_tls_CAfile); an absolute path, read at each connection"),
   connections: s.number({ integer: true, min: 1, max: 200 }).default(8).describe('Pooled connections to the smarthost'),
   // 0 would turn the socket timeout off: a smarthost that stops answering would hold its connections for ever.
   timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(60_000).describe('Connection and command timeout'),
+  data_done_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(600_000).describe("How long the reply to the message's final dot may take (Postfix's smtp_data_done_timeout): a smarthost that scans before it answers is waited for, not sent the message again"),
 }), checkCredentialsHaveTls);
 
 export const gatewaySchema = s.checked(s.object({
@@ -79,10 +83,12 @@ export const gatewaySchema = s.checked(s.object({
     trusted_proxies: s.array(ipOrCidr).default([]).describe('CIDRs allowed to use XCLIENT and the PROXY protocol'),
     proxy_protocol: s.boolean().default(false).describe('Expect a PROXY v1 header from trusted proxies on the plain listeners'),
     greeting_delay: s.checked(s.duration(), withinTimer).default(100).describe('Least time before the 220 greeting; a client that talks earlier is refused as an early talker (0 = greet once the connect hooks are done)'),
-    tls: s.object({
-      cert: s.string().optionalValue().describe('PEM certificate file; a self-signed one is generated under data_dir when unset'),
-      key: s.string().optionalValue().describe('PEM private key file'),
-    }).default({} as never),
+    tls: s.checked(s.object({
+      cert: s.string().optionalValue().describe('PEM certificate file: the server\'s own certificate first, then its chain; a self-signed one is generated under data_dir when unset'),
+      key: s.string().optionalValue().describe('PEM private key file, without a passphrase'),
+      min_version: s.enum(TLS_MIN_VERSIONS).default('TLSv1.2').describe('Oldest TLS version offered on every TLS listener (STARTTLS, implicit TLS, submission, HTTPS); Postfix\'s smtpd_tls_protocols'),
+      ciphers: s.string().optionalValue().describe('OpenSSL cipher list for TLS 1.2 (TLS_… names in it replace the TLS 1.3 suites); default Node\'s list, which puts forward-secret AEAD ciphers first and keeps older ones for old senders (README: Front door)'),
+    }), tlsProtocolIssues).default({} as never),
     banner: s.string().default('Mailmoat').describe('Text after the hostname in the greeting'),
     // smtp-server reads 0 as its own default of 1m, not as "never".
     idle_timeout: s.checked(s.duration(), timerRange('must be above 0 (0 would not turn the idle timeout off: it would be 1m)')).default(60_000).describe('Idle time before a client is disconnected'),

@@ -3,14 +3,14 @@
 import { CidrList } from '../net/cidr.ts';
 import type { GatewayConfig } from '../config/gateway-schema.ts';
 import type { Logger } from '../log/types.ts';
-import { startHttpListener, type HttpListener } from './server.ts';
+import { startHttpListener, type HttpListener, type ListenerTls } from './server.ts';
 import { adminRoutes, type AdminState } from './admin-routes.ts';
 
 export interface AdminHttpOptions {
   /** The running config's `http` block; a reload's allow_from applies to the next request. */
   config(): GatewayConfig['http'];
   /** The SMTP listeners' certificate and key, used when http.tls is set. */
-  tls: { key: Buffer; cert: Buffer };
+  tls: ListenerTls;
   log: Logger;
   state: AdminState;
 }

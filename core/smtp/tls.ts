@@ -5,8 +5,10 @@ import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { explainPairError } from './tls-certificate-checks.ts';
+import { secureContextOptions, type TlsProtocols } from './tls-protocols.ts';
 
-export interface TlsMaterial {
+export interface TlsMaterial extends TlsProtocols {
   key: Buffer;
   cert: Buffer;
   generated: boolean;
@@ -23,13 +25,16 @@ function readPem(file: string, key: string): Buffer {
   }
 }
 
-/** Proves the pair usable now, so a bad file is a start-up error and not a failed handshake on the first STARTTLS. */
-function check(key: Buffer, cert: Buffer, what: string): Date {
+/**
+ * Proves the pair usable now, with the protocol settings the listeners will add, so a bad file is a start-up error and
+ * not a failed handshake on the first STARTTLS.
+ */
+function check(key: Buffer, cert: Buffer, protocols: TlsProtocols, what: string, keyFile?: string): Date {
   try {
-    tls.createSecureContext({ key, cert });
+    tls.createSecureContext(secureContextOptions({ key, cert, ...protocols }));
     return new Date(new X509Certificate(cert).validTo);
   } catch (e) {
-    throw new Error(`${what}: not a usable certificate and key: ${(e as Error).message}`);
+    throw new Error(`${what}: not a usable certificate and key: ${explainPairError(key, cert, e as Error, keyFile)}`);
   }
 }
 
@@ -69,13 +74,14 @@ function generate(dir: string, hostname: string): void {
  * reused until it nears its end or server.hostname changes. Throws an error naming the config key and file for anything
  * unusable.
  */
-export function loadTls(opts: { cert?: string; key?: string; dataDir: string; hostname: string }): TlsMaterial {
+export function loadTls(opts: { cert?: string; key?: string; dataDir: string; hostname: string } & Partial<TlsProtocols>): TlsMaterial {
+  const protocols: TlsProtocols = { minVersion: opts.minVersion ?? 'TLSv1.2', ciphers: opts.ciphers };
   if (opts.cert || opts.key) {
     if (!opts.cert || !opts.key) throw new Error(`server.tls: cert and key must be set together (only ${opts.cert ? 'cert' : 'key'} is set)`);
     const key = readPem(opts.key, 'server.tls.key');
     const cert = readPem(opts.cert, 'server.tls.cert');
-    const expires = check(key, cert, `server.tls (cert ${opts.cert}, key ${opts.key})`);
-    return { key, cert, generated: false, expires };
+    const expires = check(key, cert, protocols, `server.tls (cert ${opts.cert}, key ${opts.key})`, opts.key);
+    return { key, cert, generated: false, expires, ...protocols };
   }
   const dir = path.join(opts.dataDir, 'tls');
   const cn = certName(opts.hostname);
@@ -86,10 +92,10 @@ export function loadTls(opts: { cert?: string; key?: string; dataDir: string; ho
     const key = readFileSync(keyFile);
     const cert = readFileSync(certFile);
     let expires: Date;
-    try { expires = check(key, cert, dir); } catch { return undefined; }
+    try { expires = check(key, cert, protocols, dir); } catch { return undefined; }
     if (expires.getTime() - Date.now() <= RENEW_BEFORE_MS) return undefined;
     // Made for an earlier server.hostname: a client checking the name would find the old one, so it is made anew.
-    return names(cert, cn) ? { key, cert, generated: true, expires } : undefined;
+    return names(cert, cn) ? { key, cert, generated: true, expires, ...protocols } : undefined;
   };
   const existing = usable();
   if (existing) return existing;

@@ -7,6 +7,7 @@ import { isIssueUnder, type Issue } from '../../core/config/schema.ts';
 import type { PluginDefinition } from '../../core/plugin/define.ts';
 import { importPlugin, nameMismatch, pluginOptions, PROJECT_DIR, type EntryLike } from '../../core/plugin/loader.ts';
 import { loadTls } from '../../core/smtp/tls.ts';
+import { validityWarnings } from '../../core/smtp/tls-certificate-checks.ts';
 import { CONFIG_OPTIONS, readCommand } from './args.ts';
 
 const USAGE = 'usage: moat check-config [--config FILE] [--set KEY=VALUE]…';
@@ -23,9 +24,10 @@ function tlsIssues(cert: string | undefined, key: string | undefined, warnings: 
   }
   if (unreadable.length) return unreadable;
   try {
-    // Given files, loadTls neither writes nor generates anything: it proves the pair as the start does.
+    // Given files, loadTls neither writes nor generates anything: it proves the pair as the start does. The cipher list
+    // is the schema's to judge, once.
     const tls = loadTls({ cert, key, dataDir: '', hostname: 'localhost' });
-    if (tls.expires.getTime() < Date.now()) warnings.push(`server.tls.cert ${cert} expired on ${tls.expires.toISOString()}`);
+    warnings.push(...validityWarnings(tls.cert, cert));
     return [];
   } catch (e) {
     // loadTls starts its message with the key it is about: "server.tls (cert …, key …): …".
@@ -109,7 +111,7 @@ export interface ConfigCheck {
   file?: string;
   /** Every error: the schema's, then what a start would refuse beyond it. */
   issues: Issue[];
-  /** Not errors, but worth a line: an expired certificate is still served; a plugin entry named otherwise than its module. */
+  /** Not errors, but worth a line: an expired or not yet valid certificate is still served; a plugin entry named otherwise than its module. */
   warnings: string[];
   /** The config, once the schema found nothing in it (what the start would refuse may still be in `issues`). */
   loaded?: LoadedConfig;
