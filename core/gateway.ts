@@ -28,6 +28,7 @@ import { ConnectionLimits } from './smtp/connection-limits.ts';
 import { AuthFailures } from './auth/auth-failures.ts';
 import { ClientCounting } from './net/client-counting.ts';
 import { loadTls, type TlsMaterial } from './smtp/tls.ts';
+import { validityWarnings } from './smtp/tls-certificate-checks.ts';
 import { captureConsole } from './log/console-capture.ts';
 import { refreshListeners, startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
 import { STOP_REPLY_LIMIT_MS } from './smtp/session-shutdown.ts';
@@ -38,6 +39,7 @@ import { StorageHealth } from './queue/storage-health.ts';
 import { adoptRecoveredDigests, startDigestSchedule, type DigestSchedule } from './quarantine/digest.ts';
 import { pluginFeedback, quarantineRoutes } from './quarantine/http-handlers.ts';
 import { userListsApplied, userListsDelimiters } from './lists/user-lists.ts';
+import { allowRuleOf } from './quarantine/allow-rule.ts';
 import { loadTicketKey } from './quarantine/ticket.ts';
 import type { HttpListener } from './http/server.ts';
 
@@ -76,7 +78,8 @@ export interface Gateway {
   port(kind?: 'smtp' | 'smtps' | 'submission'): number;
   /** Re-reads the config file (or takes `next`), validates it, and swaps it in; an invalid config is refused and the old one kept. */
   reload(next?: GatewayConfig): Promise<boolean>;
-  stop(): Promise<void>;
+  /** Stops in order; `reason` goes on the `stopping` line (else the signal that came, or `requested`). */
+  stop(reason?: string): Promise<void>;
 }
 
 function makeRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver, log: Logger): Relay {
@@ -120,12 +123,19 @@ class Retired {
   }
 }
 
-/** The certificate the config names (or the self-signed one, made when missing), announced at start only. */
-function loadTlsLogged(cfg: GatewayConfig, hostname: string, log: Logger, atStart: boolean): TlsMaterial {
-  const tls = loadTls({ cert: cfg.server.tls.cert, key: cfg.server.tls.key, dataDir: cfg.data_dir, hostname });
+/**
+ * The certificate the config names (or the self-signed one, made when missing), announced at start only. A certificate
+ * outside its validity period is logged at every start and reload, and its warning (check-config's words) added to
+ * `warnings`, which a reload prints.
+ */
+function loadTlsLogged(cfg: GatewayConfig, hostname: string, log: Logger, atStart: boolean, warnings: string[] = []): TlsMaterial {
+  const { cert, key, min_version: minVersion, ciphers } = cfg.server.tls;
+  const tls = loadTls({ cert, key, minVersion, ciphers, dataDir: cfg.data_dir, hostname });
   if (tls.generated && atStart) log.info('using a self-signed TLS certificate', { dir: path.join(cfg.data_dir, 'tls'), expires: tls.expires.toISOString() });
   // Served all the same: a sending MTA mostly does not verify, and refusing to start would stop all mail.
-  if (!tls.generated && tls.expires.getTime() < Date.now()) log.error('the TLS certificate has expired', { cert: cfg.server.tls.cert, expired: tls.expires.toISOString() });
+  const found = tls.generated ? [] : validityWarnings(tls.cert, cert ?? '');
+  for (const warning of found) log.error('the TLS certificate is not valid now', { cert, warning });
+  warnings.push(...found);
   return tls;
 }
 
@@ -184,11 +194,18 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let reloadOnHup: (() => Promise<boolean>) | undefined;
   const onHup = () => { if (reloadOnHup) reloadOnHup().catch((e) => log.error('config reload failed', { error: String(e) })); else log.warn('SIGHUP ignored: the gateway is starting or stopping'); };
   if (opts.handleSignals) process.on('SIGHUP', onHup);
+  // Why a stop began, for its first line, as Postfix logs `terminating on signal 15`: the CLI's own handlers call
+  // stop() later, once the start is over, so the signal is noted here (once: a second one keeps its default action).
+  let stopCause: string | undefined;
+  const noteStopSignal = (signal: NodeJS.Signals) => { stopCause ??= signal; };
+  const stopSignals = ['SIGTERM', 'SIGINT'] as const;
+  if (opts.handleSignals) for (const sig of stopSignals) process.once(sig, noteStopSignal);
   const releaseConsole = opts.captureConsole ? captureConsole(log.child({ component: 'console' })) : () => undefined;
   /** Gives the process back its SIGHUP and console when the start fails. */
   let strayGuardRemove: (() => void) | undefined;
   const letGoOfProcess = () => {
     if (opts.handleSignals) process.off('SIGHUP', onHup);
+    for (const sig of stopSignals) process.off(sig, noteStopSignal);
     releaseConsole();
     strayGuardRemove?.();
   };
@@ -211,7 +228,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Before any plugin is created: a create may start the timer that throws.
   if (opts.onFatalError) strayGuardRemove = guardStrayErrors({
     log, count: () => metrics.inc('uncaught_errors'), places: () => pluginPlaces(cfg.plugins, PROJECT_DIR, opts.configDir ?? process.cwd()), projectDir: PROJECT_DIR,
-    onFatal: opts.onFatalError,
+    onFatal: (e) => { stopCause ??= 'uncaught error'; opts.onFatalError!(e); },
   }).remove;
   let relay = makeRelay(cfg, queue, hostname, dns, log);
   let inUse = new InUse();
@@ -290,6 +307,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         key: loadTicketKey(cfg.data_dir), store: queue, forRecipient: control.forRecipient, log: quarantineLog,
         // The recipients' sender lists live in the state store, where the user-lists plugin reads them.
         lists: store, listDelimiters: () => userListsDelimiters(rt.config), listsApplied: () => userListsApplied(rt.config),
+        // The page states the allow rule the running user-lists plugin applies (proof by SPF, DMARC, or none needed).
+        allowRule: () => allowRuleOf(rt.config),
         // A recipient's release or block, to the plugins running then that learn from it (the bayes plugin).
         feedback: pluginFeedback(() => rt.plugins, quarantineLog),
       });
@@ -365,7 +384,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       else ({ config: nc, file } = await loadConfig({ file: opts.configFile, overrides: opts.configOverrides, embedded: !opts.configFile }));
     } catch (e) {
       const errors = e instanceof ConfigError ? e.issues.map((i) => `${i.path || '(root)'}: ${i.message}`) : [String(e)];
-      log.error('config reload refused: the running config is kept', { error: errors });
+      log.error('config reload refused: the running config is kept', { errors });
       return { reloaded: false, file: e instanceof ConfigError ? e.file : file, errors };
     }
     const refused = (message: string, error: string, reason = error): ReloadReport => {
@@ -379,8 +398,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const applied = APPLIED_ON_RELOAD.filter((key) => JSON.stringify(valueAt(cfg, key)) !== JSON.stringify(valueAt(nc, key)));
     const nextHostname = hostnameOf(nc);
     let nextTls: TlsMaterial;
+    const tlsWarnings: string[] = [];
     // A self-signed certificate made for the old name is made anew for the new one.
-    try { nextTls = loadTlsLogged(nc, nextHostname, log, false); } catch (e) {
+    try { nextTls = loadTlsLogged(nc, nextHostname, log, false, tlsWarnings); } catch (e) {
       return refused('config reload refused: the running config is kept', (e as Error).message);
     }
     // Compiled before anything is swapped: a reload that failed here would leave the new plugins and config running
@@ -395,7 +415,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const nextServices = nextDns === dns && nextHostname === hostname ? rt.services : servicesWith(nextDns, nextHostname);
     let plugins: LoadedPlugin[];
     const disabled: DisabledPlugin[] = [];
-    const warnings: string[] = [];
+    const warnings: string[] = [...tlsWarnings];
     // A stop gives up a create under way rather than wait out its time limit (RETIRE_AFTER_MS would be too late for systemd).
     try { plugins = await createPlugins(nc.plugins, { ...setup, services: nextServices }, disabled, PROJECT_DIR, { signal: stopping.signal, warnings }); } catch (e) {
       return refused('config reload refused: a plugin cannot start; the running config is kept', String((e as Error).message));
@@ -486,9 +506,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       return l.port;
     },
     reload,
-    async stop() {
+    async stop(reason?: string) {
       if (stopped) return;
       stopped = true;
+      for (const sig of stopSignals) process.off(sig, noteStopSignal);
+      // At once: what follows may take the 20 s a message still arriving is given, and the log must say why it waits.
+      log.info('stopping', { reason: reason ?? stopCause ?? 'requested' });
       // A SIGHUP while stopping is ignored, not left to its default action, which would end the process mid-stop.
       reloadOnHup = undefined;
       phase = 'stopping';

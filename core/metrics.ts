@@ -11,23 +11,43 @@ export function percentile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-/** Upper bounds (ms) of the DATA-time histogram's buckets: from a journaled 4 KB message to a slow scan of a big one. */
-export const DATA_MS_BUCKETS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000] as const;
+/** Upper bounds (seconds) of the DATA-time histogram's buckets: from a journaled 4 KB message to a slow scan of a big one. */
+export const DATA_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
 
-/** A DATA-time histogram as `moat metrics --json` shows it: cumulative counts by upper bound in ms, `+Inf` = count. */
-export interface DataHistogram { buckets: Record<string, number>; sum_ms: number; count: number }
+/** A histogram as `moat metrics --json` shows it: cumulative counts by upper bound in seconds, `+Inf` = count. */
+export interface Histogram { buckets: Record<string, number>; sum: number; count: number }
+
+/** Percentiles over a recent window, in seconds (absent while the window is empty). */
+export interface WindowQuantiles { p50: number; p99: number }
 
 /** Plugins' own counters by `<plugin>_<name>`, under the snapshot's `plugins` key. */
 export type PluginCounters = Record<string, number>;
 
-export type MetricsSnapshot = Record<string, number | DataHistogram | PluginCounters>;
+export type MetricsSnapshot = Record<string, number | Histogram | WindowQuantiles | PluginCounters>;
+
+/** What message-intake counts per verdict (`messages_<verdict>`): each shown from the start, at 0 until it happens. */
+const VERDICTS = ['accept', 'add_header', 'quarantine', 'reject', 'tempfail', 'aborted'] as const;
+
+/**
+ * The gateway's own counters, the fixed set its code increments (findings by symbol and plugins' counters are named
+ * at run time and appear with their first count). Exported at 0 from the start: a series that first appears at 1 is
+ * invisible to increase() and rate(), so the first refused recipient or uncaught error would never raise an alert.
+ */
+export const GATEWAY_COUNTERS: readonly string[] = [
+  'connections', 'connections_refused', 'auth_failures', 'auth_refused',
+  'recipients_refused', 'recipients_discarded', 'recipients_copied',
+  ...VERDICTS.map((v) => `messages_${v}`),
+  'relayed', 'deferred', 'bounced', 'deadlettered', 'deleted', 'released', 'requeued',
+  'uncaught_errors',
+];
 
 export class Metrics {
-  readonly counters = new Map<string, number>();
-  private readonly latencies: number[] = [];
+  readonly counters = new Map<string, number>(GATEWAY_COUNTERS.map((name) => [name, 0]));
+  /** The last WINDOW DATA times in seconds, for the percentiles. */
+  private readonly window: number[] = [];
   /** Since start, never windowed: a Prometheus histogram must only grow, or rate() reads a reset. */
-  private readonly bucketCounts = new Array<number>(DATA_MS_BUCKETS.length + 1).fill(0);
-  private latencySum = 0;
+  private readonly bucketCounts = new Array<number>(DATA_SECONDS_BUCKETS.length + 1).fill(0);
+  private secondsSum = 0;
   /** Apart from `counters`, so that no plugin's name can move one of the gateway's own (`messages_…`, `dns_…`). */
   private readonly pluginCounters = new Map<string, number>();
 
@@ -47,28 +67,28 @@ export class Metrics {
     };
   }
 
-  /** Records a time-to-reply sample for DATA (percentiles over a bounded window, the histogram over the whole run). */
+  /** Records a time-to-reply sample for DATA, taken in ms (percentiles over a bounded window, the histogram over the whole run). */
   observeDataMs(ms: number): void {
-    this.latencies.push(ms);
-    if (this.latencies.length > 10_000) this.latencies.splice(0, this.latencies.length - 10_000);
+    const seconds = ms / 1000;
+    this.window.push(seconds);
+    if (this.window.length > DATA_WINDOW) this.window.splice(0, this.window.length - DATA_WINDOW);
     let i = 0;
-    while (i < DATA_MS_BUCKETS.length && ms > DATA_MS_BUCKETS[i]) i++;
+    while (i < DATA_SECONDS_BUCKETS.length && seconds > DATA_SECONDS_BUCKETS[i]) i++;
     this.bucketCounts[i]++;
-    this.latencySum += ms;
+    this.secondsSum += seconds;
   }
 
   snapshot(): MetricsSnapshot {
     const out: MetricsSnapshot = Object.fromEntries(this.counters);
-    if (this.latencies.length) {
-      const sorted = [...this.latencies].sort((a, b) => a - b);
-      out.data_ms_p50 = percentile(sorted, 0.5);
-      out.data_ms_p99 = percentile(sorted, 0.99);
-      const buckets: Record<string, number> = {};
-      let running = 0;
-      DATA_MS_BUCKETS.forEach((le, i) => { running += this.bucketCounts[i]; buckets[String(le)] = running; });
-      running += this.bucketCounts[DATA_MS_BUCKETS.length];
-      buckets['+Inf'] = running;
-      out.data_ms = { buckets, sum_ms: this.latencySum, count: running };
+    const buckets: Record<string, number> = {};
+    let running = 0;
+    DATA_SECONDS_BUCKETS.forEach((le, i) => { running += this.bucketCounts[i]; buckets[String(le)] = running; });
+    running += this.bucketCounts[DATA_SECONDS_BUCKETS.length];
+    buckets['+Inf'] = running;
+    out.data_duration_seconds = { buckets, sum: roundSeconds(this.secondsSum), count: running };
+    if (this.window.length) {
+      const sorted = [...this.window].sort((a, b) => a - b);
+      out.data_duration_window_seconds = { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
     }
     if (this.pluginCounters.size) out.plugins = Object.fromEntries([...this.pluginCounters].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     return out;
@@ -78,11 +98,17 @@ export class Metrics {
   prometheus(): string { return prometheusText(this.snapshot()); }
 }
 
+/** How many of the latest DATA times the percentiles are taken over. */
+const DATA_WINDOW = 10_000;
+
+/** Seconds to the microsecond: sums of ms/1000 would otherwise show float noise (1.0299999999). */
+export function roundSeconds(s: number): number { return Math.round(s * 1e6) / 1e6; }
+
 /** The media type of prometheusText's output (the text exposition format 0.0.4). */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 type Kind = 'counter' | 'gauge';
-interface Family { name: string; kind: Kind | 'untyped' | 'histogram'; help: string; samples: string[] }
+interface Family { name: string; kind: Kind | 'untyped' | 'histogram' | 'summary'; help: string; samples: string[] }
 
 /**
  * What each value `moat metrics` reports is, by its key in the JSON. A counter only grows while the gateway runs
@@ -93,7 +119,7 @@ const KNOWN: Record<string, [Kind, string]> = {
   connections_refused: ['counter', 'SMTP connections refused (limits, access.deny_ips, improper pipelining)'],
   auth_failures: ['counter', 'AUTH attempts with wrong credentials (535)'],
   auth_refused: ['counter', 'AUTH attempts answered 454 without a password check (limits.max_auth_failures)'],
-  recipients_refused: ['counter', 'RCPT TO commands refused'],
+  recipients_refused: ['counter', 'RCPT TO commands refused, by the gateway or by a plugin (greylisting, recipient checks)'],
   recipients_discarded: ['counter', 'Recipients a plugin dropped silently (spam traps)'],
   relayed: ['counter', 'Messages delivered to every recipient and removed from the queue'],
   deferred: ['counter', 'Delivery attempts that left recipients for a retry'],
@@ -113,19 +139,22 @@ const KNOWN: Record<string, [Kind, string]> = {
   queue_deadletter: ['gauge', 'Messages in the dead-letter folder'],
   queue_oldest_age_seconds: ['gauge', 'Age of the oldest message in the queue (scheduled or held), 0 when it is empty'],
   uncaught_errors: ['counter', 'Errors nothing caught (a floating promise rejection, a throw from a timer), logged at error level'],
-  data_ms_p50: ['gauge', 'Median milliseconds from DATA to the final reply, over the last 10,000 messages'],
-  data_ms_p99: ['gauge', '99th percentile milliseconds from DATA to the final reply, over the last 10,000 messages'],
   dns_lookups: ['counter', 'DNS lookups asked of the resolver'],
   dns_cache_hits: ['counter', 'DNS lookups answered from the cache'],
   dns_joined: ['counter', 'DNS lookups that joined a query already in flight'],
   dns_queries: ['counter', 'DNS queries sent'],
   dns_cache_size: ['gauge', 'Entries in the DNS cache'],
-  dns_latency_count: ['gauge', 'DNS query times in the latency window'],
-  dns_latency_mean_ms: ['gauge', 'Mean DNS query milliseconds over the window'],
-  dns_latency_p50_ms: ['gauge', 'Median DNS query milliseconds over the window'],
-  dns_latency_p99_ms: ['gauge', '99th percentile DNS query milliseconds over the window'],
-  dns_latency_max_ms: ['gauge', 'Longest DNS query milliseconds in the window'],
 };
+
+/** Help of the families built from objects of the snapshot, by their key. */
+const SHAPED_HELP: Record<string, string> = {
+  data_duration_seconds: 'Seconds from DATA to the final reply, since the gateway started',
+  data_duration_window_seconds: 'Seconds from DATA to the final reply, quantiles over the last 10,000 messages',
+  dns_query_duration_seconds: 'Seconds a DNS query took: quantiles over the last 2048 queries (1 = the longest), sum and count since start',
+};
+
+/** The quantile each window key stands for. */
+const QUANTILES: Record<string, string> = { p50: '0.5', p99: '0.99', max: '1' };
 
 /** `cacheHits` → `cache_hits`, anything outside [a-zA-Z0-9_] → `_`: a valid Prometheus name part. */
 function snake(key: string): string {
@@ -140,14 +169,22 @@ function num(v: number): string {
   return Number.isFinite(v) ? String(v) : Number.isNaN(v) ? 'NaN' : v > 0 ? '+Inf' : '-Inf';
 }
 
-function isHistogram(v: unknown): v is DataHistogram {
-  return !!v && typeof v === 'object' && 'buckets' in v && 'count' in v && 'sum_ms' in v;
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object';
+
+function isHistogram(v: unknown): v is Histogram {
+  return isObject(v) && isObject(v.buckets) && typeof v.sum === 'number' && typeof v.count === 'number';
+}
+
+/** Window quantiles (`p50`, `p99`, `max`), with the since-start `sum` and `count` of a summary or without them. */
+function isQuantiles(v: unknown): v is Partial<Record<'p50' | 'p99' | 'max' | 'sum' | 'count', number>> {
+  return isObject(v) && Object.keys(v).length > 0 && Object.entries(v).every(([k, x]) => typeof x === 'number' && (k in QUANTILES || k === 'sum' || k === 'count'))
+    && ('p50' in v || 'sum' in v);
 }
 
 /**
  * Prometheus text exposition (format 0.0.4) of what `moat metrics --json` shows: every family with its HELP and TYPE
  * lines, counters named `…_total`, messages by verdict, findings by symbol and DNS errors by code as labels, DATA time as a histogram in
- * seconds with cumulative buckets.
+ * seconds with cumulative buckets, window percentiles as quantile labels (a summary when the since-start sum and count go with them).
  */
 export function prometheusText(values: Record<string, unknown>): string {
   const families = new Map<string, Family>();
@@ -191,15 +228,28 @@ export function prometheusText(values: Record<string, unknown>): string {
   const walk = (prefix: string, v: unknown) => {
     if (prefix === 'plugins') return;
     if (typeof v === 'number') { add(prefix, v); return; }
+    const name = `mailmoat_${snake(prefix)}`;
+    const help = SHAPED_HELP[snake(prefix)] ?? `${prefix} as the gateway reports it`;
     if (isHistogram(v)) {
-      const f = family(`mailmoat_${snake(prefix).replace(/_ms$/, '')}_duration_seconds`, 'histogram', 'Seconds from DATA to the final reply, since the gateway started');
-      for (const [le, n] of Object.entries(v.buckets)) {
-        f.samples.push(`${f.name}_bucket{le="${le === '+Inf' ? '+Inf' : num(Number(le) / 1000)}"} ${num(n)}`);
-      }
-      f.samples.push(`${f.name}_sum ${num(v.sum_ms / 1000)}`, `${f.name}_count ${num(v.count)}`);
+      const f = family(name, 'histogram', help);
+      // By bound, not by key order: JavaScript lists integer-like keys ("1", "5") before "0.005".
+      const bound = (le: string) => (le === '+Inf' ? Infinity : Number(le));
+      for (const [le, n] of Object.entries(v.buckets).sort(([a], [b]) => bound(a) - bound(b))) f.samples.push(`${name}_bucket{le="${le === '+Inf' ? '+Inf' : num(Number(le))}"} ${num(n)}`);
+      f.samples.push(`${name}_sum ${num(v.sum)}`, `${name}_count ${num(v.count)}`);
       return;
     }
-    if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(prefix ? `${prefix}_${k}` : k, x);
+    if (isQuantiles(v)) {
+      // With its since-start sum and count it is a summary (rate(_sum)/rate(_count) is the mean); alone, gauges.
+      const summary = v.sum !== undefined && v.count !== undefined;
+      const f = family(name, summary ? 'summary' : 'gauge', help);
+      for (const [key, q] of Object.entries(QUANTILES)) {
+        const x = (v as Record<string, number | undefined>)[key];
+        if (x !== undefined) f.samples.push(`${name}{quantile="${q}"} ${num(x)}`);
+      }
+      if (summary) f.samples.push(`${name}_sum ${num(v.sum!)}`, `${name}_count ${num(v.count!)}`);
+      return;
+    }
+    if (isObject(v)) for (const [k, x] of Object.entries(v)) walk(prefix ? `${prefix}_${k}` : k, x);
   };
   walk('', values);
   const plugins = values.plugins;

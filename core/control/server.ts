@@ -122,7 +122,7 @@ async function bulk(req: Extract<ControlRequest, { op: 'bulk' }>, c: Context): P
     try {
       const result = await act(req.action, queueId(id), to, c);
       reply.results[id] = result;
-      c.log.info('control request', { op: req.action, qid: id, to, result });
+      c.log.info('control request', { op: req.action, qid: id, to, ...resultFields(result) });
     } catch (e) {
       reply.errors[id] = (e as Error).message;
       c.log.warn('control request failed', { op: req.action, qid: id, error: (e as Error).message });
@@ -204,12 +204,29 @@ async function answer(line: string, c: Context): Promise<ControlReply> {
     // for a broken one, and the message would be delivered anyway. A list would show only the held messages.
     if (!BEFORE_RECOVERY.has(req.op)) await c.recovered;
     const result = await handle(req, c);
-    if (!UNLOGGED.has(req.op)) c.log.info('control request', { op: req.op, qid: (req as { id?: string }).id, to: (req as { to?: string; address?: string }).to ?? (req as { address?: string }).address, result });
+    if (!UNLOGGED.has(req.op)) c.log.info('control request', { op: req.op, qid: (req as { id?: string }).id, to: (req as { to?: string; address?: string }).to ?? (req as { address?: string }).address, ...resultFields(result) });
     return { ok: true, result };
   } catch (e) {
     if (req && !UNLOGGED.has(req.op)) c.log.warn('control request failed', { op: req.op, qid: (req as { id?: unknown }).id, error: (e as Error).message });
     return { ok: false, error: (e as Error).message };
   }
+}
+
+/**
+ * A request's outcome as fields of its `control request` line, each of one type in every line (a typed log store
+ * refuses a field that is a string in one line and an object in the next): `result` is always a word (`done`,
+ * `missing`, `delivered`…; `reloaded` or `refused` for a reload), a flush of everything adds its `count`, and a
+ * reload's lists go in fields of their own, `errors` among them.
+ */
+export function resultFields(result: unknown): Record<string, unknown> {
+  if (typeof result === 'string') return { result };
+  if (typeof result === 'number') return { result: 'done', count: result };
+  if (result && typeof result === 'object' && 'reloaded' in result) {
+    const r = result as ReloadReport;
+    if (!r.reloaded) return { result: 'refused', file: r.file, errors: r.errors };
+    return { result: 'reloaded', file: r.file, changed: r.changed, restart_only: r.restartOnly, plugins: r.plugins, disabled: r.disabled, warnings: r.warnings };
+  }
+  return { result: 'done' };
 }
 
 /** Entries of a list reply turned into JSON at once; between two slices the event loop serves SMTP and the relay. */

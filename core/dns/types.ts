@@ -37,18 +37,22 @@ export interface DnsResolver {
   stats?(): DnsStats;
 }
 
+/** The resolver's counters as `moat metrics` shows them under `dns` (snake_case, times in seconds, as Prometheus names them). */
 export interface DnsStats {
   /** Calls made by plugins. */
   lookups: number;
   /** Calls answered from the cache (positive or negative). */
-  cacheHits: number;
+  cache_hits: number;
   /** Calls that joined an identical lookup already in flight. */
   joined: number;
   /** Lookups that went to the network. */
   queries: number;
-  /** Failed network lookups by code (NXDOMAIN and NODATA included). */
-  errors: Partial<Record<DnsErrorCode, number>>;
-  /** Times of network lookups (the last 2048), in milliseconds. */
-  latency: { count: number; meanMs: number; p50Ms: number; p99Ms: number; maxMs: number };
-  cacheSize: number;
+  /** Failed network lookups by code (NXDOMAIN and NODATA included), every code there from the start. */
+  errors: Record<DnsErrorCode, number>;
+  /**
+   * Times of network lookups in seconds: `p50`, `p99` and `max` over the last 2048 (absent before the first), `sum`
+   * and `count` since start, a Prometheus summary.
+   */
+  query_duration_seconds: { p50?: number; p99?: number; max?: number; sum: number; count: number };
+  cache_size: number;
 }

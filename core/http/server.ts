@@ -7,6 +7,10 @@ import { splitHostPort } from '../net/host-port.ts';
 import type { Logger } from '../log/types.ts';
 import type { HttpRequest, HttpResponse, Route } from './types.ts';
 import { requestOrigin, type RequestOrigin } from './forwarded.ts';
+import { secureContextOptions, type TlsProtocols } from '../smtp/tls-protocols.ts';
+
+/** The certificate and key HTTPS serves, with the SMTP listeners' TLS versions and ciphers when it shares their context. */
+export type ListenerTls = { key: Buffer; cert: Buffer } & Partial<TlsProtocols>;
 
 /** Largest request body read (a POST with a declared length); larger ones get 413 without being read. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -24,7 +28,7 @@ export interface HttpListenerOptions {
   /** host:port entries (IPv6 as [::1]:8080); port 0 takes a free port. */
   listen: readonly string[];
   /** Serve HTTPS with this certificate and key. */
-  tls?: { key: Buffer; cert: Buffer };
+  tls?: ListenerTls;
   /** Whether a client address may use the routes that are not public; asked per request, so a reload applies at once. */
   allowed(ip: string): boolean;
   /**
@@ -46,7 +50,7 @@ export interface HttpListener {
   /** Adds a route; a second route for the same method and path is an error. */
   addRoute(route: Route): void;
   /** A new certificate for connections after this call (an HTTPS listener only). */
-  setTls(tls: { key: Buffer; cert: Buffer }): void;
+  setTls(tls: ListenerTls): void;
   close(): Promise<void>;
 }
 
@@ -99,6 +103,19 @@ async function readBody(req: http.IncomingMessage): Promise<Buffer> {
  */
 const HSTS = 'max-age=31536000';
 
+/** Path segments at least this long, or holding characters no route name uses, may be a ticket or a token. */
+const TOKEN_LIKE = /^.{17,}$|[^a-z0-9._-]/i;
+
+/**
+ * A path no route knows, as the log shows it: its first segment only (`/quarantine/…`), itself masked (`/*`) when
+ * it may be a ticket or a token, so that a quarantine link or a key pasted into a URL does not land in the log.
+ */
+export function unknownPathForLog(path: string): string {
+  const [first = '', ...rest] = path.replace(/^\//, '').split('/');
+  const shown = TOKEN_LIKE.test(first) ? '*' : first;
+  return `/${shown}${rest.length ? '/…' : ''}`;
+}
+
 export async function startHttpListener(opts: HttpListenerOptions): Promise<HttpListener> {
   const routes = new Map<string, Map<string, Route>>();
   const addRoute = (route: Route) => {
@@ -112,7 +129,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   const timeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
 
   /** The answer to one request; `close` when its connection must not carry another (a body left unread). */
-  const answer = async (req: http.IncomingMessage, { client, tls }: RequestOrigin): Promise<HttpResponse & { close?: boolean }> => {
+  const answer = async (req: http.IncomingMessage, { client, tls }: RequestOrigin): Promise<HttpResponse & { close?: boolean; refused?: string }> => {
     const method = req.method ?? 'GET';
     const { path, query } = splitTarget(req.url ?? '/');
     const byMethod = routes.get(path);
@@ -120,7 +137,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
     const declared = req.headers['content-length'];
     const hasBody = (declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined;
     // Checked before anything else is told: a client outside allow_from learns nothing of the routes there are.
-    if (!route?.public && !opts.allowed(client)) return { ...text(403, 'Forbidden'), close: hasBody };
+    if (!route?.public && !opts.allowed(client)) return { ...text(403, 'Forbidden'), close: hasBody, refused: 'not in http.allow_from' };
     if (!byMethod) return { ...text(404, 'Not Found'), close: hasBody };
     if (!route) {
       const allow = [...byMethod.keys()];
@@ -153,15 +170,17 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   const serve = (secure: boolean) => async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = performance.now();
     const origin = requestOrigin(req.socket.remoteAddress ?? '', secure, req.headers, opts.trustedProxy ?? (() => false));
-    // The path only: a query may carry a ticket or a token, which the log must not keep.
-    const path = splitTarget(req.url ?? '/').path.slice(0, 200);
+    // The path only: a query may carry a ticket or a token, which the log must not keep; nor may a path no route
+    // knows, which is where a ticket pasted into the wrong place ends up.
+    const target = splitTarget(req.url ?? '/').path;
+    const path = routes.has(target) ? target.slice(0, 200) : unknownPathForLog(target);
     const failed = (what: string, e: unknown) => {
       access.error(what, { method: req.method, path, error: String((e as Error)?.message ?? e) });
       return text(500, 'Internal Server Error');
     };
     const ms = () => Math.round((performance.now() - started) * 10) / 10;
     const who = { method: req.method, path, client: origin.client, ...(origin.proxy ? { proxy: origin.proxy } : {}) };
-    let a: HttpResponse & { close?: boolean };
+    let a: HttpResponse & { close?: boolean; refused?: string };
     try { a = await answer(req, origin); } catch (e) {
       if (e instanceof BodyNotReceived) {
         // Info, not error: anyone can hang up or stall, and error lines are what alerts watch.
@@ -178,7 +197,10 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
       a = failed('http route answer cannot be sent', new Error(`status ${a.status} or its headers are not valid HTTP`));
       send(req, res, a, secure);
     }
-    access.debug('http request', { ...who, status: a.status, ms: ms() });
+    // A refusal at info, one line per request as nginx logs a denied one: the admin who forgot a Prometheus server in
+    // allow_from sees why its scrapes fail without turning on debug.
+    if (a.refused) access.info('http request', { ...who, status: a.status, reason: a.refused, ms: ms() });
+    else access.debug('http request', { ...who, status: a.status, ms: ms() });
   };
 
   const serverOptions: http.ServerOptions = {
@@ -199,7 +221,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
     for (const hp of opts.listen) {
       const kind = opts.tls ? 'https' : 'http';
       const server = opts.tls
-        ? https.createServer({ ...serverOptions, key: opts.tls.key, cert: opts.tls.cert, handshakeTimeout: timeout }, serve(true))
+        ? https.createServer({ ...serverOptions, ...secureContextOptions(opts.tls), handshakeTimeout: timeout }, serve(true))
         : http.createServer(serverOptions, serve(false));
       // A client silent from the start (no request, no handshake) is dropped as well.
       // One reading a body is left to node's request timeout, which fires as soon (within connectionsCheckingInterval)
@@ -225,7 +247,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   return {
     addresses,
     addRoute,
-    setTls(tls) { for (const s of servers) if (s instanceof https.Server) s.setSecureContext({ key: tls.key, cert: tls.cert }); },
+    setTls(tls) { for (const s of servers) if (s instanceof https.Server) s.setSecureContext(secureContextOptions(tls)); },
     close: closeAll,
   };
 }

@@ -14,7 +14,10 @@ import type { Logger } from '../log/types.ts';
 /** Where a smarthost route sends its mail, with its TLS and AUTH settings. */
 export function routeTarget(route: Route & { via: 'smarthost' }, perDestination: number): SmarthostTarget {
   const o = route.options;
-  const target = smarthostTarget({ url: route.url!, starttls: o.starttls, tls_verify: o.tls_verify ?? true, connections: o.connections ?? perDestination, timeout: o.timeout })!;
+  const target = smarthostTarget({
+    url: route.url!, starttls: o.starttls, tls_verify: o.tls_verify ?? true, tls_ca_file: o.tls_ca_file,
+    connections: o.connections ?? perDestination, timeout: o.timeout, data_done_timeout: o.data_done_timeout,
+  })!;
   if (o.user !== undefined) { target.user = o.user; target.pass = o.pass; }
   return target;
 }

@@ -44,7 +44,8 @@ export class MxRelay implements Relay {
     if (!p) {
       const relay = new SmtpRelay({
         host: ip, port: o.port, secure: false, starttls: o.starttls, user: o.user, pass: o.pass,
-        tlsVerify: o.tls_verify ?? o.starttls === 'required', connections: this.connections, timeout: o.timeout,
+        tlsVerify: o.tls_verify ?? o.starttls === 'required', tlsCaFile: o.tls_ca_file, connections: this.connections,
+        timeout: o.timeout, dataDoneTimeout: o.data_done_timeout,
         servername: host, display: `smtp://${host}[${ip}]:${o.port}`,
       }, this.heloName, this.log);
       p = { relay, lastUsed: Date.now() };

@@ -1,6 +1,7 @@
 // The schema of `routes:`: per recipient domain, its own smarthost, direct MX delivery, or the default smarthost.
 import { s, TIMER_MAX_MS, type Infer } from '../config/schema.ts';
 import { checkCredentialsHaveTls, checkSmtpUrl } from '../config/smtp-url-schema.ts';
+import { caFile } from './ca-file-schema.ts';
 
 const via = s.checked(s.string({ pattern: /^(mx|default|smtps?:\/\/\S+)$/, patternName: "'mx', 'default' or a URL smtp://[user:pass@]host:port" }),
   (v, p, is) => { if (v !== 'mx' && v !== 'default') checkSmtpUrl(v, p, is); });
@@ -11,12 +12,14 @@ export const routeSchema = s.checked(s.object({
   starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic').describe('STARTTLS policy on this route (as smarthost.starttls)'),
   tls_verify: s.boolean().optionalValue()
     .describe("With required TLS or credentials: refuse a certificate that does not verify against the trusted CAs (the system store and Node's CA list) and the host: a URL's name or address, an MX host's name (default: yes for smarthost URLs, for MX hosts only with starttls: required)"),
+  tls_ca_file: caFile.optionalValue().describe("PEM bundle of the CAs this route trusts instead of the system store and Node's CA list (as smarthost.tls_ca_file); an absolute path"),
   user: s.string().optionalValue().describe('AUTH user on this route (or in the URL)'),
   pass: s.string().optionalValue().describe('AUTH password on this route (or in the URL)'),
   connections: s.number({ integer: true, min: 1, max: 200 }).optionalValue()
     .describe('Connections at once to one destination host (default queue.max_per_destination)'),
   max_message_size: s.size().optionalValue().describe('Largest message sent on this route; larger ones bounce (default queue.max_outbound_size)'),
   timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(60_000).describe('Connection and command timeout'),
+  data_done_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(600_000).describe("How long the reply to the message's final dot may take on this route (as smarthost.data_done_timeout)"),
 }), (r, p, is) => {
   // 'default' takes the main smarthost's connection, which is judged there.
   if (r.via !== 'default') checkCredentialsHaveTls({ ...r, url: r.via === 'mx' ? undefined : r.via }, p, is);

@@ -10,8 +10,8 @@ export interface Route {
 }
 
 const DEFAULT_OPTIONS: Omit<RouteConfig, 'via'> = {
-  port: 25, starttls: 'opportunistic', timeout: 60_000,
-  tls_verify: undefined, user: undefined, pass: undefined, connections: undefined, max_message_size: undefined,
+  port: 25, starttls: 'opportunistic', timeout: 60_000, data_done_timeout: 600_000,
+  tls_verify: undefined, tls_ca_file: undefined, user: undefined, pass: undefined, connections: undefined, max_message_size: undefined,
 };
 
 function normalise(setting: string | RouteConfig): { via: string } & Omit<RouteConfig, 'via'> {

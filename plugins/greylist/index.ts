@@ -88,13 +88,13 @@ export default definePlugin<GreylistConfig>({
         return;
       }
       if (decision.action === 'defer') {
-        ctx.log.info('greylisted', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, first: decision.first, retry_in_s: Math.ceil(decision.retryInMs / 1000) });
+        ctx.log.info('greylisted', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, first: decision.first, retry_in_s: Math.ceil(decision.retryInMs / 1000) });
         return outcome.tempfail(cfg.message, { code: 451, enhanced: '4.7.1' });
       }
       if (decision.action === 'passed') {
         // Not recorded yet: a plugin after this one (recipient-verify) may still refuse the recipient, and a client
         // trying unknown users must not earn passes, nor auto_allow_after for its network, by retrying them.
-        ctx.log.debug('greylist retry in time', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: Math.round(decision.delayedMs / 1000) });
+        ctx.log.debug('greylist retry in time', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: Math.round(decision.delayedMs / 1000) });
         const pending = (ctx.state.pending ??= []) as PendingPass[];
         // A recipient named again (an alias the core does not know it holds) is checked again: one pass is enough.
         if (!pending.some((p) => p.triplet.rcpt === triplet.rcpt)) pending.push({ triplet, first: decision.first, delayedMs: decision.delayedMs });
@@ -114,7 +114,7 @@ export default definePlugin<GreylistConfig>({
       for (const p of pending) {
         const { triplet } = p;
         if (!accepted(p, ctx.acceptedRcpts ?? [])) {
-          ctx.log.debug('greylist pass not recorded: recipient refused after greylisting', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt });
+          ctx.log.debug('greylist pass not recorded: recipient refused after greylisting', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt });
           continue;
         }
         const secs = Math.round(p.delayedMs / 1000);
@@ -126,8 +126,8 @@ export default definePlugin<GreylistConfig>({
           ctx.log.warn('greylist state store failed', { error: String((err as Error)?.message ?? err), recording: 'pass' });
           continue;
         }
-        ctx.log.info('greylist passed', { client: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: secs });
-        if (rec.clientAllowed) ctx.log.info('greylist client network allowed', { client: triplet.client, after_passes: cfg.auto_allow_after });
+        ctx.log.info('greylist passed', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: secs });
+        if (rec.clientAllowed) ctx.log.info('greylist client network allowed', { network: triplet.client, after_passes: cfg.auto_allow_after });
         if (ctx.hook === 'dataStart' && !ctx.state.GREYLIST_PASSED) {
           if (cfg.header) ctx.addHeader('X-Greylist', `delayed ${secs} seconds by ${setup.services.hostname}`);
           noteOnce(ctx, 'GREYLIST_PASSED', `delayed ${secs} s`);

@@ -279,13 +279,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       await sleep(sampleMs);
       // The DNS server keeps a log of the queries it answered; in a long run that is the test server's memory, not ours.
       await dns.resetQueries();
-      const m = await controlRequest(socketPath(gw.dataDir), { op: 'metrics' }, 10_000).catch(() => ({})) as { connections_open?: number; dns?: { cacheSize?: number } };
+      const m = await controlRequest(socketPath(gw.dataDir), { op: 'metrics' }, 10_000).catch(() => ({})) as { connections_open?: number; dns?: { cache_size?: number } };
       const times = load.times.sort((a, b) => a - b);
       load.times = [];
       const sessions = Object.values(load.counts).reduce((a, b) => a + b, 0);
       const s: SoakSample = {
         atSec: (Date.now() - started) / 1000, rssMb: rssMb(pid), fds: openFiles(pid), open: m.connections_open ?? -1,
-        dnsCache: m.dns?.cacheSize ?? -1, messages: load.delivered, sessions, p50: percentile(times, 0.5), p99: percentile(times, 0.99),
+        dnsCache: m.dns?.cache_size ?? -1, messages: load.delivered, sessions, p50: percentile(times, 0.5), p99: percentile(times, 0.99),
         surprises: load.surprises,
       };
       samples.push(s);

@@ -194,7 +194,7 @@ describe('tracing every message through the log by its queue id, and the metrics
       [m.relayed, m.bounced, m.deadlettered, m.deleted, m.released, m.connections_refused, m.deferred],
       [6, 2, 2, 1, 2, 1, lines(gw).filter((l) => l.msg === 'deferred').length],
     );
-    const hist = m.data_ms as { buckets: Record<string, number>; count: number };
+    const hist = m.data_duration_seconds as { buckets: Record<string, number>; count: number };
     assert.equal(hist.count, 10, 'every message answered at the end of DATA, not the aborted one');
 
     const prom = await moat(gw, 'metrics', '--prometheus');
@@ -205,7 +205,7 @@ describe('tracing every message through the log by its queue id, and the metrics
       if (meta) { if (meta[1] === 'TYPE') typed.set(meta[2], meta[3]); else helped.add(meta[2]); continue; }
       const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-z_]+="[^"]*"\})? (\S+)$/.exec(line);
       assert.ok(sample, `not a sample line: ${line}`);
-      const family = sample[1].replace(/_(bucket|sum|count)$/, (x) => (typed.get(sample[1].slice(0, -x.length)) === 'histogram' ? '' : x));
+      const family = sample[1].replace(/_(bucket|sum|count)$/, (x) => (['histogram', 'summary'].includes(typed.get(sample[1].slice(0, -x.length)) ?? '') ? '' : x));
       assert.ok(typed.has(family) && helped.has(family), `${sample[1]} has HELP and TYPE before it`);
       if (typed.get(family) === 'counter') assert.match(family, /_total$/);
       assert.ok(!Number.isNaN(Number(sample[3])));

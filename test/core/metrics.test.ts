@@ -24,13 +24,15 @@ describe('Prometheus exposition', () => {
   it('types every family: counters end in _total, gauges stay gauges, verdicts and DNS errors are labels', () => {
     const m = new Metrics();
     m.inc('connections', 3); m.inc('messages_accept', 2); m.inc('messages_reject');
-    const text = prometheusText({ ...m.snapshot(), connections_open: 1, queue_scheduled: 4, dns: { cacheHits: 5, errors: { SERVFAIL: 2 }, latency: { p99Ms: 1.5 } } });
+    const text = prometheusText({ ...m.snapshot(), connections_open: 1, queue_scheduled: 4, dns: { cache_hits: 5, errors: { SERVFAIL: 2 }, query_duration_seconds: { p50: 0.001, p99: 0.0015, sum: 0.25, count: 100 } } });
     assert.match(text, /^# HELP mailmoat_connections_total .+\n# TYPE mailmoat_connections_total counter\nmailmoat_connections_total 3$/m);
-    assert.match(text, /^# TYPE mailmoat_messages_total counter\nmailmoat_messages_total\{verdict="accept"\} 2\nmailmoat_messages_total\{verdict="reject"\} 1$/m);
+    assert.match(text, /^# TYPE mailmoat_messages_total counter\nmailmoat_messages_total\{verdict="accept"\} 2$/m);
+    assert.match(text, /^mailmoat_messages_total\{verdict="reject"\} 1$/m);
+    assert.match(text, /^mailmoat_messages_total\{verdict="quarantine"\} 0$/m, 'every verdict from the start');
     assert.match(text, /^# TYPE mailmoat_queue_scheduled gauge\nmailmoat_queue_scheduled 4$/m);
     assert.match(text, /^# TYPE mailmoat_dns_cache_hits_total counter\nmailmoat_dns_cache_hits_total 5$/m);
     assert.match(text, /^mailmoat_dns_errors_total\{error="SERVFAIL"\} 2$/m);
-    assert.match(text, /^# TYPE mailmoat_dns_latency_p99_ms gauge\nmailmoat_dns_latency_p99_ms 1.5$/m);
+    assert.match(text, /^# TYPE mailmoat_dns_query_duration_seconds summary\nmailmoat_dns_query_duration_seconds\{quantile="0.5"\} 0.001\nmailmoat_dns_query_duration_seconds\{quantile="0.99"\} 0.0015\nmailmoat_dns_query_duration_seconds_sum 0.25\nmailmoat_dns_query_duration_seconds_count 100$/m);
     assert.equal(text.match(/^# TYPE mailmoat_messages_total /gm)?.length, 1, 'one TYPE line per family');
   });
 

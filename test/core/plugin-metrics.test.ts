@@ -58,7 +58,7 @@ describe('plugin counters', () => {
     const all = m.forPlugins();
     all.inc('clamav_viruses', 4);
     all.inc('dns_cache_hits', 1);
-    const text = prometheusText({ ...m.snapshot(), dns: { cacheHits: 7 } });
+    const text = prometheusText({ ...m.snapshot(), dns: { cache_hits: 7 } });
     assert.match(text, /^# HELP mailmoat_clamav_viruses_total .+\n# TYPE mailmoat_clamav_viruses_total counter\nmailmoat_clamav_viruses_total 4$/m);
     assert.match(text, /^# TYPE mailmoat_dns_cache_hits_total counter\nmailmoat_dns_cache_hits_total 7$/m);
     assert.match(text, /^# TYPE mailmoat_plugin_dns_cache_hits_total counter\nmailmoat_plugin_dns_cache_hits_total 1$/m);

@@ -97,7 +97,7 @@ describe('core/dns resolver', () => {
     assert.equal((await a.queries()).filter((q) => q.name === 'www.example.test').length, 2);
     const st = r.stats();
     assert.equal(st.lookups, 6);
-    assert.equal(st.cacheHits, 2);
+    assert.equal(st.cache_hits, 2);
     assert.equal(st.queries, 4);
   });
 
@@ -184,8 +184,9 @@ describe('core/dns resolver', () => {
     assert.equal(lookups[1].fields?.result, 'NXDOMAIN');
     assert.equal(typeof lookups[0].fields?.ms, 'number');
     const st = r.stats();
-    assert.equal(st.latency.count, 2);
-    assert.ok(st.latency.p99Ms >= st.latency.p50Ms && st.latency.maxMs > 0);
+    const q = st.query_duration_seconds;
+    assert.equal(q.count, 2);
+    assert.ok(q.p99! >= q.p50! && q.max! > 0 && q.sum >= q.max!);
     assert.equal(st.errors.NXDOMAIN, 1);
   });
 

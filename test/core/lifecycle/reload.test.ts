@@ -126,7 +126,7 @@ describe('gateway reloads', function () {
         assert.equal(gateway.runtime.config, running, 'the running config is kept whole');
         assert.equal(gateway.runtime.policy, policy);
       }
-      const refusals = logs.filter((l) => l.msg === 'config reload refused: the running config is kept').map((l) => String(l.error));
+      const refusals = logs.filter((l) => l.msg === 'config reload refused: the running config is kept').map((l) => String(l.errors));
       assert.equal(refusals.length, 2);
       assert.match(refusals[0], /access\.helo_deny\[0\]/);
       assert.match(refusals[1], /access\.deny_ips\[0\]/);

@@ -14,6 +14,10 @@ import { SmtpRelay } from '../../../core/relay/smtp-relay.ts';
 import { smarthostTarget } from '../../../core/relay/smarthost.ts';
 import type { QueueEntry } from '../../../core/queue/entry.ts';
 import { ConfigError, validateConfig } from '../../../core/config/load.ts';
+import { buildRelay } from '../../../core/relay/make-relay.ts';
+import type { GatewayConfig } from '../../../core/config/gateway-schema.ts';
+import type { QueueStore } from '../../../core/queue/queue-store.ts';
+import type { DnsResolver } from '../../../core/dns/types.ts';
 
 const MSG = 'Subject: certificates\r\n\r\nhello\r\n';
 const body = () => Readable.from([Buffer.from(MSG)]);
@@ -128,6 +132,28 @@ describe('smarthost certificates and trusted CAs', function () {
         const other = await deliver(`smtp://127.0.0.1:${srv.port}`, { tls_ca_file: certs.otherCaFile });
         assert.equal(other.ok, false);
         assert.match(other.reply, new RegExp(`unable to verify the first certificate \\(its CA is not in tls_ca_file ${certs.otherCaFile.replace(/[.]/g, '\\.')}\\)`));
+        assert.equal(srv.got.length, 1);
+      } finally { await srv.stop(); }
+    });
+
+    it('a route takes its own tls_ca_file and data_done_timeout, as the main smarthost does', async () => {
+      const srv = await smarthost('127.0.0.1', ipOnly);
+      const route = (caFile: string) => ({ via: `smtp://127.0.0.1:${srv.port}`, starttls: 'required', tls_ca_file: caFile, data_done_timeout: '2m' });
+      const send = async (caFile: string) => {
+        const config = await validateConfig({ routes: { 'example.com': route(caFile) } }) as GatewayConfig;
+        assert.equal(config.routes['example.com'] && typeof config.routes['example.com'] === 'object' ? config.routes['example.com'].data_done_timeout : 0, 120_000);
+        const relay = buildRelay(config, {} as QueueStore, 'relay.test', {} as DnsResolver);
+        try {
+          const [res] = await relay.send(entry(), ['u@example.com'], body);
+          return res;
+        } finally { await relay.close(); }
+      };
+      try {
+        const trusted = await send(certs.caFile);
+        assert.ok(trusted.ok, trusted.reply);
+        const other = await send(certs.otherCaFile);
+        assert.equal(other.ok, false);
+        assert.match(other.reply, /its CA is not in tls_ca_file/);
         assert.equal(srv.got.length, 1);
       } finally { await srv.stop(); }
     });

@@ -87,7 +87,7 @@ describe('greylist: only recipients the chain accepted count as passed', functio
     assert.equal(retry.data?.code, 250);
     assert.deepEqual(await passKeys('127.0.3.0/24'), ['greylist:pass:127.0.3.0/24 mixed@sender.test alice@example.com']);
     assert.equal(await store().get('greylist:passes:127.0.3.0/24'), '1');
-    const passed = gw.logs.filter((l) => l.msg === 'greylist passed' && l.client === '127.0.3.0/24').map((l) => l.rcpt);
+    const passed = gw.logs.filter((l) => l.msg === 'greylist passed' && l.network === '127.0.3.0/24').map((l) => l.rcpt);
     assert.deepEqual(passed, ['alice@example.com']);
     const message = gw.logs.filter((l) => l.msg === 'message' && Array.isArray(l.to) && (l.to as string[]).includes('alice@example.com')).at(-1);
     assert.ok((message?.symbols as string[]).includes('GREYLIST_PASSED(0)'), String(message?.symbols));
@@ -104,7 +104,7 @@ describe('greylist: only recipients the chain accepted count as passed', functio
       assert.deepEqual(codes(r), [250]);
       assert.equal(r.data?.code, 250);
     }
-    assert.ok(gw.logs.some((l) => l.msg === 'greylist client network allowed' && l.client === '127.0.2.0/24'));
+    assert.ok(gw.logs.some((l) => l.msg === 'greylist client network allowed' && l.network === '127.0.2.0/24'));
     const other = await attempt(gw.port, '127.0.2.11', 'new@elsewhere.test', ['dave@example.com']);
     assert.deepEqual(codes(other), [250], 'another client of the allowed network passes without delay');
   });
