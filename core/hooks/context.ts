@@ -53,7 +53,7 @@ export interface Services {
   relayTarget(domain: string): SmarthostTarget | 'mx' | undefined;
 }
 
-/** The command line of noop, vrfy, rset, quit and unrecognizedCommand. */
+/** The command line of the hooks that run for a client's command (HookContext.command). */
 export interface CommandView {
   /** The verb, upper-cased (`NOOP`, `XFOO`). */
   readonly verb: string;
@@ -98,7 +98,10 @@ export interface HookContext {
    * Push, splice or edit in place; the 250 reply lists what is left once every plugin ran.
    */
   readonly capabilities?: string[];
-  /** noop, vrfy, rset, quit and unrecognizedCommand: the command line. */
+  /**
+   * The client's command line as sent: helo (its HELO or EHLO), mailFrom, rcptTo, dataStart, noop, vrfy, rset, quit
+   * and unrecognizedCommand. Undefined in the other hooks.
+   */
   readonly command?: CommandView;
   /** Findings recorded so far in this transaction, by every plugin. */
   readonly findings: readonly Finding[];

@@ -4,6 +4,8 @@ import type { Logger, LogFields, LogLevel } from './types.ts';
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 /** `pass`, `smtp_pass`, `password`, `passwd`, `passphrase`, but not `passes` or `passed` (a count of greylist passes). */
 const SECRET_KEY = /pass(?:word|wd|phrase)?(?![a-z])|secret|authorization|credential/i;
+/** The metrics' count of findings by symbol (`findings_SPF_PASS`): a symbol names a check's result, never a secret. */
+const FINDINGS_COUNTER = /^findings_[A-Z0-9_]+$/;
 /** `key`, `api_key`, `apiKey`, `private-key`: a name whose last word is "key" (not `keys`, `keyword`, `monkey`). */
 const KEY_KEY = /(?:^|[_.-])(?:key|Key|KEY)$|[a-z0-9]Key$/;
 /** Auth and API tokens are secrets, but `tokens` is also the count of a message's or a dictionary's words. */
@@ -16,6 +18,7 @@ const textFormat = (format: LogFormat, autoText: boolean): boolean => format ===
 
 /** Whether a field must be masked: any value under a secret's name, and anything but a number under a token's. */
 function isSecret(key: string, value: unknown): boolean {
+  if (FINDINGS_COUNTER.test(key) && typeof value === 'number') return false;
   if (SECRET_KEY.test(key) || KEY_KEY.test(key)) return true;
   return TOKEN_KEY.test(key) && typeof value !== 'number';
 }

@@ -7,6 +7,7 @@ import { applySmtpServerPatches, trustProxyHeadersFrom } from './patches.ts';
 import { applyReplyBatching } from './reply-batching.ts';
 import { applyFastDataScan } from './data-scan.ts';
 import type { TlsMaterial } from './tls.ts';
+import { secureContextOptions } from './tls-protocols.ts';
 import { normalizeIp } from '../net/cidr.ts';
 import { splitHostPort } from '../net/host-port.ts';
 import type { Socket } from 'node:net';
@@ -36,8 +37,8 @@ function serverOptions(rt: Runtime, kind: ListenerKind, tls: TlsMaterial, handle
     ...reloadableOptions(rt, kind),
     name: rt.hostname,
     secure: kind === 'smtps',
-    key: tls.key,
-    cert: tls.cert,
+    // The configured versions and ciphers replace smtp-server's defaults (down to TLS 1.0) on every listener.
+    ...secureContextOptions(tls),
     authMethods: ['PLAIN', 'LOGIN'],
     authOptional: kind !== 'submission',
     allowInsecureAuth: false,
@@ -107,7 +108,7 @@ export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<Bou
   return bound;
 }
 
-type ListenerError = Error & { remoteAddress?: string; code?: string; report?: boolean; meta?: { remoteAddress?: string } };
+type ListenerError = Error & { remoteAddress?: string; code?: string; report?: boolean; meta?: { remoteAddress?: string }; cid?: string };
 
 /** Errors already logged: a failed STARTTLS handshake reports the same error twice (as a TLS error and a socket error). */
 const logged = new WeakSet<Error>();
@@ -120,9 +121,11 @@ function logListenerError(rt: Runtime, kind: ListenerKind, err: ListenerError): 
   const client = err.remoteAddress ?? err.meta?.remoteAddress;
   if (!client) { rt.log.error('listener error', { listener: kind, error: String(err.message) }); return; }
   const fields = { listener: kind, client, code: err.code, error: String(err.message).trim().slice(0, 300) };
+  // Under the session's cid when it had one (a failed STARTTLS; patches.ts names it), so its lines read as one story.
+  const log = err.cid ? rt.log.child({ cid: err.cid }) : rt.log;
   // A client that connected and left without a word (a port probe, a health check) is no error at all.
-  if (err.report === false) rt.log.debug('client connection error', fields);
-  else rt.log.warn('client connection error', fields);
+  if (err.report === false) log.debug('client connection error', fields);
+  else log.warn('client connection error', fields);
 }
 
 /**
@@ -164,7 +167,7 @@ export function refreshListeners(listeners: BoundListener[], rt: Runtime, tls: T
   for (const l of listeners) {
     runtimes.set(l.server, rt);
     Object.assign(l.server.options, reloadableOptions(rt, l.kind));
-    l.server.updateSecureContext({ key: tls.key, cert: tls.cert });
+    l.server.updateSecureContext(secureContextOptions(tls));
   }
 }
 

@@ -92,7 +92,7 @@ async function receiveWith(
     // up mid-DATA measured its upload, not our reply.
     if (verdict !== 'aborted') rt.metrics.observeDataMs(msData);
     log.info('message', {
-      client: st.remote.ip, helo: st.helo, user: st.user, from: tx.mailFrom?.address, to: tx.recipients.map((r) => r.address),
+      client: st.remote.ip, helo: st.helo, user: st.user, tls: st.tls, from: tx.mailFrom?.address, to: tx.recipients.map((r) => r.address),
       message_id: messageId, size: tx.message?.size ?? received, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})`),
       details: tx.findings.filter((f) => f.detail).map((f) => `${f.symbol}: ${summaryDetail(f.detail!)}`),
       reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}`, ms, ms_data: msData, ...timings,

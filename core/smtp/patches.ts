@@ -8,6 +8,7 @@ import type { CommandHookName } from '../hooks/hook-names.ts';
 import { earlyInput, PIPELINING_REFUSAL, trackUnreadInput, type PipeliningViolation } from './pipelining-guard.ts';
 import { shieldQuotedSpaces } from './address-command.ts';
 import { markDataTimeout } from './data-timeout.ts';
+import { ownDropReason } from './session-log-drops.ts';
 
 export type CommandReply = { code: number; text: string | string[]; close?: boolean };
 /** What the connect checks decided: greet (go on), or refuse for the session (reject) or with a close. */
@@ -22,8 +23,10 @@ export interface ConnectionHooks {
   onGreeting(conn: RawConnection): Promise<GreetingDecision>;
   /** The connect checks a trusted proxy's greeting put off, if `verb` makes the session its own; else undefined. */
   connectChecksDue(conn: RawConnection, verb: string): Promise<GreetingDecision> | undefined;
-  onHelo(conn: RawConnection, hostname: string, verb: 'HELO' | 'EHLO'): Promise<{ code: number; text: string | string[]; close?: boolean } | undefined>;
-  onDataStart(conn: RawConnection): Promise<{ code: number; text: string | string[]; close?: boolean } | undefined>;
+  /** HELO or EHLO with an acceptable name; `line` is the command as the client sent it. */
+  onHelo(conn: RawConnection, hostname: string, verb: 'HELO' | 'EHLO', line: string): Promise<{ code: number; text: string | string[]; close?: boolean } | undefined>;
+  /** DATA with recipients, before the 354; `line` is the command as the client sent it. */
+  onDataStart(conn: RawConnection, line: string): Promise<{ code: number; text: string | string[]; close?: boolean } | undefined>;
   /** Whether some plugin has the hook; asked synchronously, so a hook nobody has costs no promise and no lookup. */
   wants(hook: 'capabilities' | CommandHookName): boolean;
   /** EHLO accepted: the keywords after the greeting line, as the plugins leave them. */
@@ -38,6 +41,8 @@ export interface ConnectionHooks {
   pipeliningRefused(conn: RawConnection, early: PipeliningViolation): void;
   /** The idle timeout ended the session `after` a command (Postfix's states: `RCPT`, `DATA`, `CONNECT`, `END-OF-MESSAGE`) with `reply`. */
   timedOut(conn: RawConnection, after: string, reply: string): void;
+  /** smtp-server ended the connection itself with `reply` (session-log-drops.ts names the `reason`). */
+  clientDropped(conn: RawConnection, reason: string, reply: string): void;
 }
 
 export interface RawConnection {
@@ -45,7 +50,7 @@ export interface RawConnection {
   remoteAddress: string;
   clientHostname: string;
   secure: boolean;
-  session: { id: string; disabledCommands?: string[]; user?: unknown; secure: boolean };
+  session: { id: string; disabledCommands?: string[]; user?: unknown; secure: boolean; error?: string; commandLine?: string };
   _server: { options: Record<string, unknown>; _mailmoat?: ConnectionHooks };
   _ready: boolean;
   _xClient: Map<string, unknown>;
@@ -98,6 +103,22 @@ export function applySmtpServerPatches(): void {
     if (!socket?.allowHalfOpen || socket.readyState !== 'writeOnly' || socket.destroyed) return origSend.call(this, code, data, context);
     Object.defineProperty(socket, 'readyState', { value: 'open', configurable: true });
     try { return origSend.call(this, code, data, context); } finally { delete (socket as { readyState?: unknown }).readyState; }
+  };
+
+  // The 421s smtp-server decides alone (an early talker, ten unknown verbs, an overlong line) end the connection with
+  // no handler of ours asked: reported here, where every reply passes, so the log says why and the drop is counted.
+  const sendReplies = proto.send as RawConnection['send'];
+  proto.send = function (this: RawConnection, code: number, data?: string | string[], context?: unknown) {
+    sendReplies.call(this, code, data, context);
+    const reason = ownDropReason(code, data);
+    if (reason) hooksOf(this)?.clientDropped(this, reason, String(this.session.error ?? `${code} ${data}`));
+  };
+
+  // A socket or TLS error names the connection it ended, so its log line and the session's own lines share a cid.
+  const origOnError = proto._onError as (this: RawConnection, err: unknown) => void;
+  proto._onError = function (this: RawConnection, err: unknown) {
+    if (hooksOf(this) && err && typeof err === 'object') (err as { cid?: string }).cid ??= this.id;
+    return origOnError.call(this, err);
   };
 
   // A quoted local part may hold spaces (RFC 5321 §4.1.2); smtp-server splits the line at them. Not only for our own
@@ -272,7 +293,7 @@ export function applySmtpServerPatches(): void {
     };
     const callOrig = () => (verb === 'EHLO' && h?.wants('capabilities') ? withCapabilities(this, h, runOrig, callback) : runOrig(callback));
     if (!h || parts.length !== 2 || !acceptableHeloName(parts[1])) return callOrig();
-    h.onHelo(this, parts[1], verb).then((r) => (r ? answer(this, r, callback) : callOrig()), () => failed(this, callback));
+    h.onHelo(this, parts[1], verb, command.toString()).then((r) => (r ? answer(this, r, callback) : callOrig()), () => failed(this, callback));
   };
   proto.handler_EHLO = wrapHelo(proto.handler_EHLO as Handler, true, 'EHLO');
   proto.handler_HELO = wrapHelo(proto.handler_HELO as Handler, false, 'HELO');
@@ -281,7 +302,8 @@ export function applySmtpServerPatches(): void {
   // (what is not xtext it keeps as sent, a decoded control character it calls a bad address) and answers REQUIRETLS.
   const wrapEnvelope = (orig: Handler, verb: 'MAIL FROM' | 'RCPT TO'): Handler => function (this: RawConnection, command: Buffer, callback: () => void) {
     const r = hooksOf(this)?.envelopeParamsReply(this, verb, command.toString());
-    if (!r) return orig.call(this, command, callback);
+    // The line as sent, for the hooks smtp-server's onMailFrom and onRcptTo run (they get only the parsed address).
+    if (!r) { this.session.commandLine = command.toString(); return orig.call(this, command, callback); }
     answer(this, r, callback);
   };
   proto.handler_MAIL = wrapEnvelope(proto.handler_MAIL as Handler, 'MAIL FROM');
@@ -292,7 +314,7 @@ export function applySmtpServerPatches(): void {
   proto.handler_DATA = function (this: RawConnection & { session: { envelope: { rcptTo: unknown[] } } }, command: Buffer, callback: () => void) {
     const h = hooksOf(this);
     if (!h || !this.session.envelope.rcptTo.length) return origData.call(this, command, callback);
-    h.onDataStart(this).then((r) => {
+    h.onDataStart(this, command.toString()).then((r) => {
       if (r) return answer(this, r, callback);
       // The message may also have come while the hooks ran: the last moment it can be refused unread.
       const early = earlyInput(this, 'DATA');

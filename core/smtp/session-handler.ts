@@ -19,6 +19,7 @@ import { receiveMessage } from './message-intake.ts';
 import { isAscii } from '../text/ascii.ts';
 import { parseMailDsn, parseRcptDsn } from '../queue/dsn-params.ts';
 import { MAIL_PARAMS, MAIL_PARAMS_DSN, RCPT_PARAMS, RCPT_PARAMS_DSN, envelopeParamsProblem, type EnvelopeVerb } from './envelope-params.ts';
+import { loggedUser, refusalFields, tlsFields } from './session-log-fields.ts';
 
 type Cb = (err?: Error | null) => void;
 
@@ -58,6 +59,10 @@ export class SessionHandler implements ConnectionHooks {
   private readonly checksOwed = new Set<string>();
   /** Sessions the idle timeout ended, with the state it found them in (`RCPT`), for their closing line. */
   private readonly timeouts = new Map<string, string>();
+  /** Sessions smtp-server dropped itself, with the reason, for their closing line. */
+  private readonly drops = new Map<string, string>();
+  /** An implicit-TLS session's `tls established` line, held until its `connect` line is written. */
+  private readonly tlsLines = new Map<string, Record<string, unknown>>();
 
   constructor(rt: Runtime, listener: ListenerKind) {
     this.rt = rt;
@@ -104,12 +109,15 @@ export class SessionHandler implements ConnectionHooks {
     this.checksOwed.delete(session.id);
     const timeout = this.timeouts.get(session.id);
     this.timeouts.delete(session.id);
+    const dropped = this.drops.get(session.id);
+    this.drops.delete(session.id);
+    this.tlsLines.delete(session.id);
     this.rt.connections.close(this.socketIp(st));
     if (chainHooks(this.rt.plugins).has('disconnect')) {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
     }
     // At info, as Postfix logs each disconnect: the connection's end and its counts, findable by its cid.
-    this.log(st.id).info('connection closed', { ip: st.remote.ip, transactions: st.transactions, errors: st.errors, ...(timeout ? { reason: `timeout after ${timeout}` } : {}) });
+    this.log(st.id).info('connection closed', { ip: st.remote.ip, transactions: st.transactions, errors: st.errors, ...(timeout ? { reason: `timeout after ${timeout}` } : dropped ? { reason: dropped } : {}) });
   };
 
   private refreshIdentity(st: SessionState, conn: { remoteAddress: string; clientHostname: string; secure: boolean }) {
@@ -139,6 +147,7 @@ export class SessionHandler implements ConnectionHooks {
     // client it names, or the proxy itself if it goes on without naming one (connectChecksDue).
     if (conn._xClient.size === 0 && this.isTrustedProxy(conn._originalRemoteAddress) && conn._server.options.useXClient) {
       this.checksOwed.add(st.id);
+      this.flushTlsLine(st.id);
       return { kind: 'greet' };
     }
     this.checksOwed.delete(st.id);
@@ -161,6 +170,7 @@ export class SessionHandler implements ConnectionHooks {
   private async connectChecks(st: SessionState, deferredTo?: string): Promise<GreetingDecision> {
     const log = this.log(st.id);
     log.info('connect', { ip: st.remote.ip, port: st.remote.port, listener: this.listener, tls: st.tls, ...(deferredTo ? { checked_at: deferredTo } : {}) });
+    this.flushTlsLine(st.id);
     // A client named by XCLIENT was not counted (nor checked) under its own address when the proxy connected: a block
     // that limits.error_block put on it would otherwise never apply behind a proxy.
     const blocked = st.remote.ip !== this.socketIp(st) ? this.rt.connections.blockedNow(st.remote.ip) : undefined;
@@ -237,6 +247,14 @@ export class SessionHandler implements ConnectionHooks {
     this.log(conn.id).info('client timed out', { ip: normalizeIp(conn.remoteAddress), after, reply });
   }
 
+  clientDropped(conn: RawConnection, reason: string, reply: string): void {
+    if (!this.sessions.has(conn.id) || this.drops.has(conn.id)) return;
+    this.drops.set(conn.id, reason);
+    // Refused as any client the gateway turns away, with the state it was in, as Postfix's `… after RCPT`.
+    this.log(conn.id).info(`client refused: ${reason}`, { ip: normalizeIp(conn.remoteAddress), after: conn.lastVerb ?? 'CONNECT', reply });
+    this.rt.metrics.inc('connections_refused');
+  }
+
   /** Refuses a command with `err`, counted like every refusal: past limits.max_errors the client is dropped instead. */
   private refuseCounted(st: SessionState, err: Error, cb: Cb): void {
     cb(this.countError(st) ? smtpError(421, '4.7.0', 'Too many errors, closing connection') : err);
@@ -252,7 +270,7 @@ export class SessionHandler implements ConnectionHooks {
     return true;
   }
 
-  async onHelo(conn: RawConnection, hostname: string, verb: 'HELO' | 'EHLO'): Promise<Reply & { close?: boolean } | undefined> {
+  async onHelo(conn: RawConnection, hostname: string, verb: 'HELO' | 'EHLO', line: string): Promise<Reply & { close?: boolean } | undefined> {
     const st = this.sessions.get(conn.id);
     if (!st) return undefined;
     const log = this.log(st.id);
@@ -263,7 +281,7 @@ export class SessionHandler implements ConnectionHooks {
     st.helo = hostname.toLowerCase();
     st.heloVerb = verb;
     this.refreshIdentity(st, conn);
-    const r = await runHook(this.rt.plugins, { hook: 'helo', session: st, log, services: this.rt.services });
+    const r = await runHook(this.rt.plugins, { hook: 'helo', session: st, command: parseCommand(line), log, services: this.rt.services });
     if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return undefined;
     const reply = replyFor('helo', r.outcome);
     st.helo = undefined;
@@ -296,22 +314,38 @@ export class SessionHandler implements ConnectionHooks {
     return reply;
   }
 
-  onSecure = (_socket: unknown, session: SMTPServerSession, cb: Cb): void => {
+  onSecure = (socket: unknown, session: SMTPServerSession, cb: Cb): void => {
     const st = this.sessions.get(session.id);
-    if (st) st.tls = true;
+    if (st) {
+      // Before the connect line, an implicit-TLS handshake's line waits for it, so every session opens with `connect`.
+      const line = { ip: st.remote.ip, listener: this.listener, via: st.tls ? 'implicit TLS' : 'STARTTLS', ...tlsFields(socket) };
+      if (st.tls) this.tlsLines.set(st.id, line);
+      else this.log(st.id).info('tls established', line);
+      st.tls = true;
+    }
     cb();
   };
+
+  /** Writes the `tls established` line an implicit-TLS session held for its `connect` line. */
+  private flushTlsLine(id: string): void {
+    const line = this.tlsLines.get(id);
+    if (!line) return;
+    this.tlsLines.delete(id);
+    this.log(id).info('tls established', line);
+  }
 
   onAuth = (auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, res?: SMTPServerAuthenticationResponse) => void): void => {
     if (auth.method === 'XCLIENT') return this.xclientLogin(auth.username ?? '', session, cb);
     const st = this.sessions.get(session.id);
     const user = auth.username ?? '';
     const ip = st?.remote.ip ?? normalizeIp(session.remoteAddress);
+    // The name as given (never the password), bounded: a guesser chooses it.
+    const logged = loggedUser(user);
     const lim = this.rt.config.limits;
     // Our own networks are not guessers to lock out: one mistyped password there would stop a whole office behind one address.
     const exempt = st?.relayNetwork || st?.allowlisted;
     if (!exempt && this.rt.authFailures.refused(ip, lim.max_auth_failures)) {
-      this.log(session.id).info('authentication refused: too many failures from this address', { user, ip, ...this.rt.connections.prefixField(ip), method: auth.method });
+      this.log(session.id).info('authentication refused: too many failures from this address', { user: logged, ip, ...this.rt.connections.prefixField(ip), method: auth.method });
       this.rt.metrics.inc('auth_refused');
       if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       return cb(smtpError(454, '4.7.0', 'Too many failed authentications from your address, try again later'));
@@ -319,14 +353,15 @@ export class SessionHandler implements ConnectionHooks {
     this.rt.users.check(user, auth.password ?? '', this.rt.connections.counting.keyOf(ip)).then((ok) => {
       if (!ok) {
         if (!exempt) this.rt.authFailures.failed(ip, lim.auth_failure_block);
-        this.log(session.id).info('authentication failed', { user, method: auth.method });
+        // The client's address on the line itself, as fail2ban reads Postfix's `SASL LOGIN authentication failed` lines.
+        this.log(session.id).info('authentication failed', { user: logged, ip, method: auth.method });
         this.rt.metrics.inc('auth_failures');
         if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
         return cb(smtpError(535, '5.7.8', 'Authentication credentials invalid'));
       }
       this.rt.authFailures.succeeded(ip);
       if (st) { st.user = user; st.trusted = true; }
-      this.log(session.id).info('authenticated', { user, method: auth.method });
+      this.log(session.id).info('authenticated', { user: logged, ip, method: auth.method });
       cb(null, { user });
     }, (err) => {
       this.log(session.id).error('auth check failed', { error: String(err) });
@@ -355,6 +390,12 @@ export class SessionHandler implements ConnectionHooks {
   }
 
   // ── transaction ─────────────────────────────────────────────────────────────
+  /** MAIL's or RCPT's line as the client sent it (patches.ts keeps it on the session while its handler runs). */
+  private commandOf(session: SMTPServerSession) {
+    const line = (session as { commandLine?: string }).commandLine;
+    return line === undefined ? undefined : parseCommand(line);
+  }
+
   onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, cb: Cb): void => {
     const st = this.sessions.get(session.id);
     if (!st) return cb(smtpError(421, '4.3.0', 'Session lost'));
@@ -371,10 +412,10 @@ export class SessionHandler implements ConnectionHooks {
     tx.mailFrom = toAddress(address.address, address.args);
     this.txs.set(session.id, tx);
     const log = this.log(st.id).child({ qid: tx.id });
-    runHook(this.rt.plugins, { hook: 'mailFrom', session: st, tx, log, services: this.rt.services }).then((r) => {
+    runHook(this.rt.plugins, { hook: 'mailFrom', session: st, tx, command: this.commandOf(session), log, services: this.rt.services }).then((r) => {
       if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return cb();
       const reply = replyFor('mailFrom', r.outcome);
-      log.info('sender refused', { from: address.address, plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+      log.info('sender refused', { ...refusalFields(st, address.address, []), plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
       this.txs.delete(session.id);
       if (r.outcome.action === 'disconnect') { cb(smtpError(reply.code, undefined, reply.text)); return this.closeAfterReply(session.id); }
       if (this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
@@ -388,7 +429,7 @@ export class SessionHandler implements ConnectionHooks {
     if (!st || !tx) return cb(smtpError(503, '5.5.1', 'Error: need MAIL command'));
     const log = this.log(st.id).child({ qid: tx.id });
     const refuse = (code: number, enhanced: string, text: string) => {
-      log.info('recipient refused', { to: address.address, reply: `${code} ${enhanced} ${text}` });
+      log.info('recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [address.address]), reply: `${code} ${enhanced} ${text}` });
       this.rt.metrics.inc('recipients_refused');
       if (code >= 500 && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       cb(smtpError(code, enhanced, text));
@@ -456,14 +497,15 @@ export class SessionHandler implements ConnectionHooks {
       cb();
     };
     tx.redirect = undefined;
-    runHook(this.rt.plugins, { hook: 'rcptTo', session: st, tx, rcpt, log, services: this.rt.services }).then((r) => {
+    runHook(this.rt.plugins, { hook: 'rcptTo', session: st, tx, rcpt, command: this.commandOf(session), log, services: this.rt.services }).then((r) => {
       const o = r.outcome;
       const redirect = tx.redirect;
       tx.redirect = undefined;
       if (o.action === 'accept') return admit(redirect);
       if (o.action !== 'continue') {
         const reply = replyFor('rcptTo', o);
-        log.info('recipient refused', { to: rcpt.address, plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+        log.info('recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [rcpt.address]), plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+        this.rt.metrics.inc('recipients_refused');
         if (o.action === 'disconnect') { cb(smtpError(reply.code, undefined, reply.text)); return this.closeAfterReply(session.id); }
         if (reply.code >= 500 && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
         return cb(smtpError(reply.code, undefined, reply.text));
@@ -474,15 +516,15 @@ export class SessionHandler implements ConnectionHooks {
     }, (err) => { tx.redirect = undefined; log.error('rcptTo failed', { error: String(err) }); cb(smtpError(451, '4.3.0', 'Temporary local problem')); });
   };
 
-  async onDataStart(conn: RawConnection): Promise<Reply & { close?: boolean } | undefined> {
+  async onDataStart(conn: RawConnection, line: string): Promise<Reply & { close?: boolean } | undefined> {
     const st = this.sessions.get(conn.id);
     const tx = this.txs.get(conn.id);
     if (!st || !tx) return undefined;
     const log = this.log(st.id).child({ qid: tx.id });
-    const r = await runHook(this.rt.plugins, { hook: 'dataStart', session: st, tx, log, services: this.rt.services });
+    const r = await runHook(this.rt.plugins, { hook: 'dataStart', session: st, tx, command: parseCommand(line), log, services: this.rt.services });
     if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return undefined;
     const reply = replyFor('dataStart', r.outcome);
-    log.info('DATA refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+    log.info('DATA refused', { ...refusalFields(st, tx.mailFrom?.address, tx.recipients.map((a) => a.address)), plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
     return { ...reply, close: r.outcome.action === 'disconnect' };
   }
 

@@ -134,8 +134,8 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
 
   /**
    * The connection for a command hook, with the command's line as Haraka's `current_line` (vrfy gets no other
-   * argument; karma reads MAIL's and RCPT's). The core gives the line as sent to the command hooks; for the others
-   * `line` rebuilds it from what the core parsed (see the README: a space after the colon is not seen).
+   * argument; karma reads MAIL's and RCPT's). The core gives every command hook the line as sent; `line`, rebuilt
+   * from what the core parsed, stands in only where a hook has none.
    */
   function commandConnection(ctx: HookContext, line?: string): Connection {
     const conn = connectionOf(ctx);

@@ -25,6 +25,8 @@ describe('logger redaction', () => {
   it('masks a numeric password but shows a count named tokens, and leaves other fields alone', () => {
     const out = logged({ password: 12345, tokens: 827857, keys: 3, monkey: 'm', keyword: 'w', dictionary: '/d.tab', spam: 1, after_passes: 2, passed: true, SMTP_PASS: 'x', passPhrase: 'y', passwd: 'z' });
     assert.deepEqual([out.after_passes, out.passed], [2, true], 'counts of passes are no secret');
+    const counters = logged({ findings_SPF_PASS: 7, findings_DKIM_PASS: 2, findings_X_PASS: 'text' });
+    assert.deepEqual([counters.findings_SPF_PASS, counters.findings_DKIM_PASS, counters.findings_X_PASS], [7, 2, '[redacted]'], 'a count of findings by symbol is shown');
     assert.deepEqual([out.SMTP_PASS, out.passPhrase, out.passwd], ['[redacted]', '[redacted]', '[redacted]']);
     assert.equal(out.password, '[redacted]');
     assert.equal(out.tokens, 827857);
