@@ -1,7 +1,7 @@
 // Actions: what a matching rule does. Scores become findings for the one verdict step; headers, subject tags and
 // copies are asked of the core; quarantine, reject, tempfail and discard end the rules (Proxmox Mail Gateway's final
 // actions).
-import { FIELD_NAME, isAscii, recipientAddressProblem, type Issue } from '../../core/index.ts';
+import { addedFieldNameProblem, FIELD_NAME, isAscii, recipientAddressProblem, type Issue } from '../../core/index.ts';
 
 export type FinalAction =
   | { kind: 'quarantine'; text: string }
@@ -26,6 +26,20 @@ export const ACTIONS = ['score', 'add_header', 'remove_header', 'tag_subject', '
 
 const ONE_LINE = /^[^\r\n\0]*$/;
 
+/**
+ * Fields RFC 5322 §3.6 allows once in a message: a second From or Subject makes the message invalid, and Gmail refuses
+ * it. An `add_header` of one of them replaces the message's own, as Proxmox Mail Gateway's "modify field" does.
+ */
+export const SINGLE_FIELDS: ReadonlySet<string> = new Set([
+  'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'subject', 'date', 'message-id', 'in-reply-to', 'references',
+]);
+
+/** The gateway's namespace: the verdict's fields, which the mail servers behind act on. */
+const OWN_PREFIX = 'x-mailmoat-';
+
+/** SMTP reply text is ASCII (RFC 5321 §4.2): a client without SMTPUTF8 may show 8-bit bytes as garbage or fail. */
+const REPLY_TEXT = /^[\x20-\x7e]+$/;
+
 const DEFAULTS = {
   reject: { code: 550, enhanced: '5.7.1', text: 'Message refused by policy' },
   tempfail: { code: 451, enhanced: '4.7.1', text: 'Message deferred by policy, please try again later' },
@@ -37,10 +51,14 @@ function reply(kind: 'reject' | 'tempfail', raw: unknown, path: string, issues: 
   const out = { kind, ...def };
   if (raw === null || raw === undefined) return out;
   const opts = typeof raw === 'string' ? { text: raw } : raw;
+  if (typeof raw === 'string' && (raw.trim() === '' || !REPLY_TEXT.test(raw))) {
+    issues.push({ path, message: 'expected one line of printable ASCII text (an SMTP reply is ASCII, RFC 5321 §4.2)' });
+    return out;
+  }
   if (typeof opts !== 'object' || Array.isArray(opts)) { issues.push({ path, message: 'expected a reply text, or a mapping with text, code, enhanced' }); return out; }
   for (const [k, v] of Object.entries(opts)) {
     if (k === 'text') {
-      if (typeof v !== 'string' || v === '' || !ONE_LINE.test(v)) issues.push({ path: `${path}.text`, message: 'expected one line of text' });
+      if (typeof v !== 'string' || v.trim() === '' || !REPLY_TEXT.test(v)) issues.push({ path: `${path}.text`, message: 'expected one line of printable ASCII text (an SMTP reply is ASCII, RFC 5321 §4.2)' });
       else out.text = v;
     } else if (k === 'code') {
       if (typeof v !== 'number' || !Number.isInteger(v) || Math.floor(v / 100) !== cls) issues.push({ path: `${path}.code`, message: `expected a ${cls}xx reply code${cls === 5 ? ' (a reject is permanent; use tempfail for 4xx)' : ' (a tempfail is temporary; use reject for 5xx)'}` });
@@ -102,14 +120,18 @@ export function compileActions(raw: unknown, path: string, issues: Issue[]): Rul
         break;
       case 'add_header': {
         const v = value as { name?: unknown; value?: unknown } | undefined;
-        if (!v || typeof v !== 'object' || typeof v.name !== 'string' || !FIELD_NAME.test(v.name)) issues.push({ path: `${ap}.name`, message: 'expected a header field name such as X-Policy' });
-        else if (typeof v.value !== 'string' || !ONE_LINE.test(v.value)) issues.push({ path: `${ap}.value`, message: 'expected one line of text' });
-        else if (Object.keys(v).some((k) => k !== 'name' && k !== 'value')) issues.push({ path: ap, message: 'takes name and value only' });
-        else out.addHeaders.push([v.name, v.value]);
+        // The core's own check of a field a plugin adds: a name it refuses at run time would defer every match (451).
+        const nameProblem = !v || typeof v !== 'object' ? 'expected a mapping with name and value' : addedFieldNameProblem(v.name);
+        if (nameProblem) issues.push({ path: `${ap}.name`, message: nameProblem });
+        else if (typeof v!.name === 'string' && v!.name.toLowerCase().startsWith(OWN_PREFIX)) issues.push({ path: `${ap}.name`, message: `${v!.name} is in the gateway's own namespace (X-Mailmoat-*), which the servers behind trust as the gateway's verdict: choose another name` });
+        else if (typeof v!.value !== 'string' || !ONE_LINE.test(v!.value)) issues.push({ path: `${ap}.value`, message: 'expected one line of text' });
+        else if (Object.keys(v!).some((k) => k !== 'name' && k !== 'value')) issues.push({ path: ap, message: 'takes name and value only' });
+        else out.addHeaders.push([v!.name as string, v!.value]);
         break;
       }
       case 'remove_header':
         if (typeof value !== 'string' || !FIELD_NAME.test(value)) issues.push({ path: ap, message: 'expected a header field name' });
+        else if (value.toLowerCase().startsWith(OWN_PREFIX)) issues.push({ path: ap, message: `${value} is written by the gateway itself (its verdict), after the rules: it cannot be removed by a rule` });
         else out.removeHeaders.push(value);
         break;
       case 'tag_subject':

@@ -24,12 +24,21 @@ export function inTimeRange(range: { from: number; to: number }, minutes: number
   return range.from <= range.to ? minutes >= range.from && minutes < range.to : minutes >= range.from || minutes < range.to;
 }
 
+const DAY_NAMES = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+
+/** A day written as its three letters or its whole name (`sun`, `Sunday`); -1 for anything else (`sunshine`). */
+function dayNumber(word: string | undefined): number {
+  if (word === undefined) return -1;
+  const short = WEEKDAYS.indexOf(word as typeof WEEKDAYS[number]);
+  return short >= 0 ? short : DAY_NAMES.indexOf(word);
+}
+
 /** `mon`, `mon-fri`, `sat-mon` as the set of weekday numbers it covers; undefined when a name is unknown. */
 export function parseWeekdays(text: string): Set<number> | undefined {
   const [a, b, extra] = text.trim().toLowerCase().split(/\s*-\s*/);
-  const from = WEEKDAYS.indexOf(a?.slice(0, 3) as typeof WEEKDAYS[number]);
-  const to = b === undefined ? from : WEEKDAYS.indexOf(b.slice(0, 3) as typeof WEEKDAYS[number]);
-  if (from < 0 || to < 0 || extra !== undefined || a.length < 3 || (b !== undefined && b.length < 3)) return undefined;
+  const from = dayNumber(a);
+  const to = b === undefined ? from : dayNumber(b);
+  if (from < 0 || to < 0 || extra !== undefined) return undefined;
   const days = new Set<number>();
   for (let d = from; ; d = (d + 1) % 7) { days.add(d); if (d === to) break; }
   return days;

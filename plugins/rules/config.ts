@@ -17,6 +17,8 @@ const ruleSchema = s.object({
 const shape = s.object({
   rules: s.array(ruleSchema).default([]).describe('The rules, tried in order'),
   lists: s.record(s.string({ minLength: 1 })).default({}).describe('Named list files of addresses and domains, one per line (relative to the config file)'),
+  recipient_delimiter: s.string().default('+')
+    .describe('Characters that start an address tag (`trap+spam@`): from, to and list entries are matched on the untagged address (a regex sees it as sent); empty turns it off'),
   time_zone: s.string().optionalValue().describe('IANA time zone of the time and weekday criteria (default: the gateway\'s own)'),
   regex_timeout: s.duration({ min: 1, max: 60_000 }).default(500).describe('Running time the regexes of one message may take together in their thread (waiting for a free thread is bounded by max_wait)'),
   max_wait: s.duration({ min: 10, max: 60_000 }).default(5_000)

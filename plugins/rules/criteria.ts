@@ -3,7 +3,7 @@
 // rule whose answer is undefined is skipped rather than guessed.
 import { CidrList, FIELD_NAME, parseSize, type Issue } from '../../core/index.ts';
 import { globMatch } from './glob.ts';
-import { domainIn, listHas, type AddressList } from './lists.ts';
+import { domainForm, domainIn, entryForm, listHas, mailboxForm, type AddressList } from './lists.ts';
 import { inTimeRange, parseTimeRange, parseWeekdays, wallClock } from './clock.ts';
 import type { Facts } from './facts.ts';
 import type { RegexSource } from './regex-worker.ts';
@@ -22,6 +22,10 @@ export interface CompileState {
   listNames: ReadonlySet<string>;
   regexes: Array<RegexSource & { inputs: (f: Facts) => string[] }>;
   needsParsed: boolean;
+  /** recipient_delimiter: characters that start an address tag, taken off before address, domain, glob and list tests. */
+  delimiter: string;
+  /** Set when the rule being compiled has a `to` criterion. */
+  usesTo: boolean;
 }
 
 export const CRITERIA = [
@@ -89,10 +93,12 @@ function addressNode(st: CompileState, raw: unknown, path: string, addresses: (f
     if (raw.length === 0) st.issues.push({ path, message: 'is an empty list' });
     return any(raw.map((r, i) => addressNode(st, r, `${path}[${i}]`, addresses)));
   }
-  const some = (test: (a: string) => boolean): Criterion => (env) => addresses(env.facts).some(test);
+  // Compared in one form on both sides: lower case, the domain in A-label form, the tag taken off (recipient_delimiter).
+  const some = (test: (a: string) => boolean): Criterion => (env) => addresses(env.facts).some((a) => test(mailboxForm(a, st.delimiter)));
   if (typeof raw === 'string') {
     if (raw === '<>') return some((a) => a === '');
-    return some((a) => globMatch(raw, a));
+    const glob = globForm(raw);
+    return some((a) => globMatch(glob, a));
   }
   if (!isMapping(raw) || Object.keys(raw).length !== 1) {
     st.issues.push({ path, message: 'expected a glob such as *@example.org, or a mapping with one of address, domain, glob, regex, list' });
@@ -106,18 +112,47 @@ function addressNode(st: CompileState, raw: unknown, path: string, addresses: (f
   }
   const lower = (strings as string[]).map((x) => x.toLowerCase());
   switch (key) {
-    case 'address': return some((a) => lower.includes(a.toLowerCase()));
-    case 'domain': return some((a) => { const at = a.lastIndexOf('@'); return at >= 0 && domainIn(a.slice(at + 1).toLowerCase(), (d) => lower.includes(d)); });
-    case 'glob': return some((a) => lower.some((g) => globMatch(g, a)));
+    case 'address': {
+      const wanted = lower.map(entryForm);
+      for (const [i, a] of wanted.entries()) {
+        const tag = tagAt(a, st.delimiter);
+        if (tag >= 0) st.issues.push({ path: `${path}.address`, message: `${strings[i]} carries an address tag, which is taken off every address before it is compared (recipient_delimiter ${JSON.stringify(st.delimiter)}): write ${a.slice(0, tag)}${a.slice(a.lastIndexOf('@'))}, or set recipient_delimiter: ""` });
+      }
+      return some((a) => wanted.includes(a));
+    }
+    case 'domain': {
+      const wanted = lower.map(domainForm);
+      return some((a) => { const at = a.lastIndexOf('@'); return at >= 0 && domainIn(a.slice(at + 1), (d) => wanted.includes(d)); });
+    }
+    case 'glob': { const globs = lower.map(globForm); return some((a) => globs.some((g) => globMatch(g, a))); }
+    // A regex sees the address as it was sent, tag and all: the one matcher that can still look at a tag.
     case 'regex': return regexNode(st, value, false, `${path}.regex`, addresses);
     case 'list': {
       for (const name of lower) if (!st.listNames.has(name)) st.issues.push({ path: `${path}.list`, message: `names no list declared under lists: ${name}` });
-      return (env) => addresses(env.facts).some((a) => lower.some((name) => { const l = env.lists.get(name); return !!l && listHas(l, a); }));
+      return (env) => addresses(env.facts).some((raw) => {
+        const a = mailboxForm(raw, st.delimiter);
+        return lower.some((name) => { const l = env.lists.get(name); return !!l && listHas(l, a); });
+      });
     }
     default:
       st.issues.push({ path: `${path}.${key}`, message: 'is not a known key (known: address, domain, glob, regex, list)' });
       return never;
   }
+}
+
+/** A glob with its domain in A-label form (`*@bücher.example` matches `u@xn--bcher-kva.example`), lower case. */
+function globForm(glob: string): string {
+  const g = glob.toLowerCase();
+  const at = g.lastIndexOf('@');
+  return at < 0 ? g : `${g.slice(0, at + 1)}${domainForm(g.slice(at + 1))}`;
+}
+
+/** Where the tag of an address starts (a delimiter after the local part's first character), or -1. */
+function tagAt(address: string, delimiter: string): number {
+  const at = address.lastIndexOf('@');
+  if (at < 0 || address.startsWith('"')) return -1;
+  const cuts = [...delimiter].map((d) => address.slice(0, at).indexOf(d)).filter((i) => i > 0);
+  return cuts.length ? Math.min(...cuts) : -1;
 }
 
 function headerNode(st: CompileState, raw: unknown, path: string): Criterion {
@@ -148,6 +183,7 @@ function rangeNode(st: CompileState, raw: unknown, path: string, keys: [string, 
   const hi = raw[high] === undefined ? undefined : read(raw[high]);
   if (raw[low] !== undefined && lo === undefined) st.issues.push({ path: `${path}.${low}`, message: `cannot be read: ${JSON.stringify(raw[low])}` });
   if (raw[high] !== undefined && hi === undefined) st.issues.push({ path: `${path}.${high}`, message: `cannot be read: ${JSON.stringify(raw[high])}` });
+  if (lo !== undefined && hi !== undefined && lo >= hi) st.issues.push({ path, message: `${low} ${JSON.stringify(raw[low])} is not below ${high} ${JSON.stringify(raw[high])}: no value is in that range, the rule could never match` });
   return (env) => { const v = value(env.facts); return (lo === undefined || v >= lo) && (hi === undefined || v < hi); };
 }
 
@@ -212,7 +248,7 @@ function compileOne(st: CompileState, key: string, value: unknown, path: string)
       return (env) => { const a = inner(env); return a === undefined ? undefined : !a; };
     }
     case 'from': return addressNode(st, value, path, (f) => [f.mailFrom]);
-    case 'to': return addressNode(st, value, path, (f) => f.recipients);
+    case 'to': st.usesTo = true; return addressNode(st, value, path, (f) => f.recipients);
     case 'client_ip': {
       try {
         const cidrs = new CidrList(asList(value).map(String));
@@ -224,7 +260,9 @@ function compileOne(st: CompileState, key: string, value: unknown, path: string)
       if (typeof value !== 'boolean') { st.issues.push({ path, message: 'expected true or false' }); return never; }
       return key === 'authenticated' ? (env) => env.facts.authenticated === value : (env) => env.facts.relayNetwork === value;
     }
-    case 'header': return any(asList(value).map((v, i) => headerNode(st, v, Array.isArray(value) ? `${path}[${i}]` : path)));
+    case 'header':
+      if (Array.isArray(value) && value.length === 0) { st.issues.push({ path, message: 'is an empty list: it could never match' }); return never; }
+      return any(asList(value).map((v, i) => headerNode(st, v, Array.isArray(value) ? `${path}[${i}]` : path)));
     case 'subject': return textNode(st, value, path, (f) => [f.subject]);
     case 'body': st.needsParsed = true; return textNode(st, value, path, (f) => [f.body]);
     case 'attachment': return attachmentNode(st, value, path);
@@ -243,11 +281,13 @@ function compileOne(st: CompileState, key: string, value: unknown, path: string)
     case 'time': {
       const ranges = asList(value).map((v) => (typeof v === 'string' ? parseTimeRange(v) : undefined));
       if (ranges.length === 0 || ranges.some((r) => !r)) { st.issues.push({ path, message: 'expected a time range such as 08:00-17:30 (or a list of them)' }); return never; }
+      const empty = ranges.findIndex((r) => r!.from === r!.to);
+      if (empty >= 0) { st.issues.push({ path, message: `${JSON.stringify(asList(value)[empty])} is an empty range (it ends where it starts): write 00:00-24:00 for the whole day` }); return never; }
       return (env) => { const m = wallClock(env.facts.now, env.timeZone).minutes; return ranges.some((r) => inTimeRange(r!, m)); };
     }
     case 'weekday': {
       const sets = asList(value).map((v) => (typeof v === 'string' ? parseWeekdays(v) : undefined));
-      if (sets.length === 0 || sets.some((x) => !x)) { st.issues.push({ path, message: 'expected a weekday or range such as mon-fri (or a list of them)' }); return never; }
+      if (sets.length === 0 || sets.some((x) => !x)) { st.issues.push({ path, message: 'expected a weekday (mon or monday) or a range such as mon-fri (or a list of them)' }); return never; }
       return (env) => { const d = wallClock(env.facts.now, env.timeZone).weekday; return sets.some((x) => x!.has(d)); };
     }
     default:

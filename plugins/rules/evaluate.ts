@@ -1,13 +1,11 @@
 // Runs the rules over one message in order: each match is logged, its actions recorded, and the first final action
 // or `stop` ends the run. Pure over its inputs, so the data hook and the unit tests share it.
 import type { EvalEnv } from './criteria.ts';
-import type { FinalAction } from './actions.ts';
+import { SINGLE_FIELDS, type FinalAction } from './actions.ts';
 import type { CompiledRule } from './rule-set.ts';
 
 export interface RunEffects {
   addFinding(symbol: string, score: number, detail?: string): void;
-  addHeader(name: string, value: string): void;
-  removeHeader(name: string): void;
   /** A copy of the message to `address`, made by the core only if the message is delivered. */
   addRecipient(address: string, reason: string): void;
   matched(rule: CompiledRule): void;
@@ -15,10 +13,30 @@ export interface RunEffects {
   skipped(rule: CompiledRule): void;
 }
 
-export interface RunResult { matched: string[]; subjectTags: string[]; final?: { rule: CompiledRule; action: FinalAction } }
+/**
+ * What the matched rules did to the header section, as the message should leave: the message's own fields to remove
+ * (lower-case names) and the fields to add, in order. Kept here rather than asked of the core rule by rule, so that a
+ * later rule's remove_header also removes what an earlier rule added, and an add_header of a field allowed once
+ * replaces the one before it instead of making a second.
+ */
+export interface HeaderEdits { removed: string[]; added: Array<[string, string]> }
+
+export interface RunResult {
+  matched: string[];
+  subjectTags: string[];
+  headers: HeaderEdits;
+  /** `recipients`: a discard by a rule with a `to` criterion drops only the recipients it holds for. */
+  final?: { rule: CompiledRule; action: FinalAction; recipients?: string[] };
+}
+
+function removeField(edits: HeaderEdits, name: string): void {
+  const lower = name.toLowerCase();
+  edits.added = edits.added.filter(([n]) => n.toLowerCase() !== lower);
+  if (!edits.removed.includes(lower)) edits.removed.push(lower);
+}
 
 export function runRules(rules: readonly CompiledRule[], env: EvalEnv, fx: RunEffects): RunResult {
-  const out: RunResult = { matched: [], subjectTags: [] };
+  const out: RunResult = { matched: [], subjectTags: [], headers: { removed: [], added: [] } };
   for (const rule of rules) {
     const answer = rule.when(env);
     if (answer === undefined) { fx.skipped(rule); continue; }
@@ -27,12 +45,24 @@ export function runRules(rules: readonly CompiledRule[], env: EvalEnv, fx: RunEf
     fx.matched(rule);
     const a = rule.actions;
     if (a.score !== undefined) fx.addFinding(rule.symbol, a.score, rule.description ?? `rule ${rule.name}`);
-    for (const name of a.removeHeaders) fx.removeHeader(name);
-    for (const [name, value] of a.addHeaders) fx.addHeader(name, value);
+    for (const name of a.removeHeaders) removeField(out.headers, name);
+    for (const [name, value] of a.addHeaders) {
+      if (SINGLE_FIELDS.has(name.toLowerCase())) removeField(out.headers, name);
+      out.headers.added.push([name, value]);
+    }
     for (const address of a.copyTo) fx.addRecipient(address, `rule ${rule.name}`);
     if (a.tagSubject && !out.subjectTags.includes(a.tagSubject)) out.subjectTags.push(a.tagSubject);
-    if (a.final) { out.final = { rule, action: a.final }; break; }
+    if (a.final) {
+      out.final = { rule, action: a.final };
+      if (a.final.kind === 'discard' && rule.usesTo) out.final.recipients = recipientsHolding(rule, env);
+      break;
+    }
     if (a.stop) break;
   }
   return out;
+}
+
+/** The recipients for which the rule holds when each is judged alone: those its `to` criterion picked out. */
+function recipientsHolding(rule: CompiledRule, env: EvalEnv): string[] {
+  return env.facts.recipients.filter((r) => rule.when({ ...env, facts: { ...env.facts, recipients: [r] } }) === true);
 }

@@ -5,7 +5,8 @@ import { compileRuleSet, type RuleSet } from './rule-set.ts';
 import { listFileIssues, readLists, type AddressList } from './lists.ts';
 import { gatherFacts } from './facts.ts';
 import { RegexThread } from './regex-thread.ts';
-import { runRules } from './evaluate.ts';
+import { runRules, type HeaderEdits } from './evaluate.ts';
+import { decodeWords } from '../../core/text/encoded-words.ts';
 import { clientBlock } from '../../core/net/client-prefix.ts';
 import { checkMimeStructure, MIME_INCOMPLETE, MIME_TOO_DEEP } from './mime-check.ts';
 
@@ -31,8 +32,6 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
   const skipped: string[] = [];
   const result = runRules(set.rules, { facts, regex: results, lists, timeZone: cfg.time_zone }, {
     addFinding: (symbol, score, detail) => ctx.addFinding(symbol, score, detail),
-    addHeader: (name, value) => ctx.addHeader(name, value),
-    removeHeader: (name) => ctx.removeHeader(name),
     addRecipient: (address, reason) => ctx.addRecipient(address, reason),
     matched: (rule) => ctx.log.info('rule matched', { rule: rule.name, actions: rule.actions.names, ...(facts.bodyTruncated ? { body_truncated: true } : {}) }),
     skipped: (rule) => {
@@ -46,11 +45,46 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
   if (skipped.length && cfg.on_timeout === 'tempfail') {
     return outcome.tempfail('Message filter temporarily unavailable, try again later', { code: 451, enhanced: '4.3.0' });
   }
-  if (result.subjectTags.length) {
-    ctx.removeHeader('Subject');
-    ctx.addHeader('Subject', taggedSubject(result.subjectTags.join(' '), ctx.message.headers.first('Subject')?.trim() ?? ''));
+  applyHeaderEdits(ctx, result.headers, result.subjectTags);
+  const final = result.final;
+  if (!final) return;
+  if (final.action.kind === 'discard' && final.recipients?.length) {
+    // PMG acts per recipient: a discard rule on `to` drops the recipients it matched, the others still get the message.
+    for (const rcpt of final.recipients) ctx.discardRecipient(rcpt, `rule ${final.rule.name}`);
+    return;
   }
-  if (result.final) return finalActionOutcome(ctx, result.final.action, `rule ${result.final.rule.name}`);
+  return finalActionOutcome(ctx, final.action, `rule ${final.rule.name}`);
+}
+
+/**
+ * The header changes of the matched rules, then their subject tags on the Subject the message leaves with (one a rule
+ * put in place of the original, else the original). A tag the Subject already carries is not added again: a reply
+ * to a tagged message would otherwise read `[URGENT] Re: [URGENT] …`.
+ */
+function applyHeaderEdits(ctx: HookContext, edits: HeaderEdits, tags: string[]): void {
+  const replaced = edits.added.find(([n]) => n.toLowerCase() === 'subject');
+  const subject = replaced ? replaced[1] : edits.removed.includes('subject') ? '' : (ctx.message!.headers.first('Subject')?.trim() ?? '');
+  const newTags = tags.filter((t) => !carriesTag(decodeWords(subject), t));
+  let added = edits.added;
+  if (newTags.length) {
+    const tagged: [string, string] = ['Subject', taggedSubject(newTags.join(' '), subject)];
+    added = replaced ? added.map((h) => (h === replaced ? tagged : h)) : [...added, tagged];
+    if (!edits.removed.includes('subject')) edits.removed.push('subject');
+  }
+  for (const name of edits.removed) ctx.removeHeader(name);
+  for (const [name, value] of added) ctx.addHeader(name, value);
+}
+
+/** Whether `tag` stands in `subject` as a word of its own (case ignored): `[URGENT]` in `Re: [URGENT] call me`. */
+export function carriesTag(subject: string, tag: string): boolean {
+  const s = subject.toLowerCase();
+  const t = tag.toLowerCase();
+  for (let i = s.indexOf(t); i >= 0; i = s.indexOf(t, i + 1)) {
+    const before = i === 0 ? ' ' : s[i - 1];
+    const after = i + t.length >= s.length ? ' ' : s[i + t.length];
+    if (/[\s:]/.test(before) && /\s/.test(after)) return true;
+  }
+  return false;
 }
 
 const total = (inputs: string[]) => inputs.reduce((n, s) => n + s.length, 0);

@@ -128,15 +128,14 @@ describe('plugins/rules criteria', () => {
     const f = facts({ findings });
     const fx = {
       addFinding: (symbol: string, score: number, detail?: string) => { findings.push({ symbol, score, detail, plugin: 'rules' }); },
-      addHeader: (n: string, v: string) => { log.push(`+${n}: ${v}`); },
-      removeHeader: (n: string) => { log.push(`-${n}`); },
       addRecipient: (a: string) => { log.push(`copy ${a}`); },
       matched: (rule: { name: string }) => { log.push(`matched ${rule.name}`); },
       skipped: (rule: { name: string }) => { log.push(`skipped ${rule.name}`); },
     };
     const r = runRules(set.rules, { facts: f, regex: answers(set, f), lists: new Map() }, fx);
     assert.deepEqual(findings.map((x) => [x.symbol, x.score]), [['RULE_PARTNER_WHITELIST', -3]]);
-    assert.deepEqual(log, ['matched partner-whitelist', '+X-Partner: yes', 'matched low', '-X-Mailer', 'matched exe']);
+    assert.deepEqual(log, ['matched partner-whitelist', 'matched low', 'matched exe']);
+    assert.deepEqual(r.headers, { removed: ['x-mailer'], added: [['X-Partner', 'yes']] });
     assert.deepEqual(r.subjectTags, ['[partner]']);
     assert.deepEqual(r.final?.action, { kind: 'quarantine', text: 'executable' });
     assert.equal(r.final?.rule.name, 'exe');
@@ -152,7 +151,7 @@ describe('plugins/rules criteria', () => {
     const f = facts();
     // Built apart from the call, so that it also type-checks against effects without addRecipient.
     const fx = {
-      addFinding: () => undefined, addHeader: () => undefined, removeHeader: () => undefined, matched: () => undefined, skipped: () => undefined,
+      addFinding: () => undefined, matched: () => undefined, skipped: () => undefined,
       addRecipient: (address: string, reason: string) => { copies.push(`${address} (${reason})`); },
     };
     const r = runRules(set.rules, { facts: f, regex: answers(set, f), lists: new Map() }, fx);
@@ -204,20 +203,20 @@ describe('plugins/rules validation', () => {
       time_zone: 'Mars/Olympus',
     });
     const expect = [
-      /^plugins\[2\]\.rules\[0\]\.when\.subject: is not a valid regular expression/,
-      /^plugins\[2\]\.rules\[1\]\.when\.subjcet: is not a known criterion/,
-      /^plugins\[2\]\.rules\[2\]\.actions: a rule needs at least one action/,
-      /^plugins\[2\]\.rules\[3\]\.actions\[1\]\.discard: a rule takes one of/,
-      /^plugins\[2\]\.rules\[4\]\.actions\[0\]\.reject\.code: expected a 5xx reply code/,
-      /^plugins\[2\]\.rules\[5\]\.when\.to\.list: names no list declared under lists: nope/,
-      /^plugins\[2\]\.rules\[6\]\.when\.client_ip: not an IP address or CIDR: 10\.0\.0\.0\/99/,
-      /^plugins\[2\]\.rules\[7\]\.name: names the same rule \(RULE_BAD_REGEX\) as rules\[0\]/,
-      /^plugins\[2\]\.rules\[8\]\.when\.time: expected a time range/,
-      /^plugins\[2\]\.rules\[9\]\.when: names no criterion: give one \(.*\), or leave `when` out to match every message$/,
+      /^plugins\[2\]\.rules\[0\] \(name "bad-regex"\)\.when\.subject: is not a valid regular expression/,
+      /^plugins\[2\]\.rules\[1\] \(name "typo"\)\.when\.subjcet: is not a known criterion/,
+      /^plugins\[2\]\.rules\[2\] \(name "no-actions"\)\.actions: a rule needs at least one action/,
+      /^plugins\[2\]\.rules\[3\] \(name "two-finals"\)\.actions\[1\]\.discard: a rule takes one of/,
+      /^plugins\[2\]\.rules\[4\] \(name "bad-code"\)\.actions\[0\]\.reject\.code: expected a 5xx reply code/,
+      /^plugins\[2\]\.rules\[5\] \(name "unknown-list"\)\.when\.to\.list: names no list declared under lists: nope/,
+      /^plugins\[2\]\.rules\[6\] \(name "bad-ip"\)\.when\.client_ip: not an IP address or CIDR: 10\.0\.0\.0\/99/,
+      /^plugins\[2\]\.rules\[7\] \(name "BAD-REGEX"\)\.name: names the same rule \(RULE_BAD_REGEX\) as rules\[0\]/,
+      /^plugins\[2\]\.rules\[8\] \(name "bad-time"\)\.when\.time: expected a time range/,
+      /^plugins\[2\]\.rules\[9\] \(name "empty-when"\)\.when: names no criterion: give one \(.*\), or leave `when` out to match every message$/,
       // A bad name no longer hides the rule's other mistakes.
-      /^plugins\[2\]\.rules\[10\]\.name: expected a rule name of letters, digits, _ and - \(up to 64\), got "bad name!"$/,
-      /^plugins\[2\]\.rules\[10\]\.when\.subjcet: is not a known criterion/,
-      /^plugins\[2\]\.rules\[10\]\.actions\[0\]/,
+      /^plugins\[2\]\.rules\[10\] \(name "bad name!"\)\.name: expected a rule name of letters, digits, _ and - \(up to 64\), got "bad name!"$/,
+      /^plugins\[2\]\.rules\[10\] \(name "bad name!"\)\.when\.subjcet: is not a known criterion/,
+      /^plugins\[2\]\.rules\[10\] \(name "bad name!"\)\.actions\[0\]/,
       /^plugins\[2\]\.time_zone: is not a time zone/,
     ];
     for (const re of expect) assert.ok(got.some((g) => re.test(g)), `${re} not in:\n${got.join('\n')}`);
@@ -235,21 +234,21 @@ describe('plugins/rules validation', () => {
       { name: 'bad', actions: [{ copy_to: ['ok@archive.example', 'a..b@archive.example', 'x%y@archive.example', 'two words@archive.example', 'nodomain', 'jö@archive.example', 5, 'a@[192.0.2.1]'] }] },
       { name: 'final', actions: [{ copy_to: 'a@archive.example' }, 'quarantine'] },
     ] }), [
-      'plugins[2].rules[0].actions[0].copy_to: expected an address such as archive@example.org',
-      'plugins[2].rules[1].actions[0].copy_to: expected an address or a list of addresses',
-      'plugins[2].rules[2].actions[0].copy_to[1]: not a plain local part',
-      'plugins[2].rules[2].actions[0].copy_to[2]: percent-hack addresses are not accepted',
-      'plugins[2].rules[2].actions[0].copy_to[3]: not an address',
-      'plugins[2].rules[2].actions[0].copy_to[4]: a recipient needs a domain',
-      'plugins[2].rules[2].actions[0].copy_to[5]: an address beyond ASCII cannot be given to mail sent without SMTPUTF8',
-      'plugins[2].rules[2].actions[0].copy_to[6]: expected an address such as archive@example.org',
-      'plugins[2].rules[2].actions[0].copy_to[7]: IP-literal recipients are not accepted',
-      'plugins[2].rules[3].actions: copy_to with quarantine makes no copy: a message that is not delivered is not copied either',
+      'plugins[2].rules[0] (name "bare").actions[0].copy_to: expected an address such as archive@example.org',
+      'plugins[2].rules[1] (name "empty").actions[0].copy_to: expected an address or a list of addresses',
+      'plugins[2].rules[2] (name "bad").actions[0].copy_to[1]: not a plain local part',
+      'plugins[2].rules[2] (name "bad").actions[0].copy_to[2]: percent-hack addresses are not accepted',
+      'plugins[2].rules[2] (name "bad").actions[0].copy_to[3]: not an address',
+      'plugins[2].rules[2] (name "bad").actions[0].copy_to[4]: a recipient needs a domain',
+      'plugins[2].rules[2] (name "bad").actions[0].copy_to[5]: an address beyond ASCII cannot be given to mail sent without SMTPUTF8',
+      'plugins[2].rules[2] (name "bad").actions[0].copy_to[6]: expected an address such as archive@example.org',
+      'plugins[2].rules[2] (name "bad").actions[0].copy_to[7]: IP-literal recipients are not accepted',
+      'plugins[2].rules[3] (name "final").actions: copy_to with quarantine makes no copy: a message that is not delivered is not copied either',
     ]);
   });
 
   it('a rule without actions, and one whose name is not a plain word, are refused', () => {
     assert.deepEqual(issuesOf({ rules: [{ name: 'x', when: { subject: 'a' } }] }), ['plugins[2].rules[0].actions: is required: expected a list of any value']);
-    assert.match(issuesOf({ rules: [{ name: 'no spaces', actions: ['stop'] }] })[0], /^plugins\[2\]\.rules\[0\]\.name: expected a rule name/);
+    assert.match(issuesOf({ rules: [{ name: 'no spaces', actions: ['stop'] }] })[0], /^plugins\[2\]\.rules\[0\] \(name "no spaces"\)\.name: expected a rule name/);
   });
 });
