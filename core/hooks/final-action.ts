@@ -9,14 +9,14 @@ export type FinalAction =
   | { kind: 'quarantine' | 'discard'; text?: string };
 
 /**
- * The outcome that ends the message as `action` says; `by` names the rule or script that decided, in the reason a
- * quarantined or discarded message is logged with. A discard drops every recipient and lets the verdict answer 250,
+ * The outcome that ends the message as `action` says; `by` names the rule or script that decided, in the reason the
+ * message is logged with. A discard drops every recipient and lets the verdict answer 250,
  * so the sender cannot tell it from a delivery.
  */
 export function finalActionOutcome(ctx: HookContext, action: FinalAction, by: string): Outcome | undefined {
   switch (action.kind) {
-    case 'reject': return outcome.reject(action.text, { code: action.code, enhanced: action.enhanced });
-    case 'tempfail': return outcome.tempfail(action.text, { code: action.code, enhanced: action.enhanced });
+    case 'reject': return outcome.reject(action.text, { code: action.code, enhanced: action.enhanced, reason: by });
+    case 'tempfail': return outcome.tempfail(action.text, { code: action.code, enhanced: action.enhanced, reason: by });
   }
   const reason = action.text ? `${by}: ${action.text}` : by;
   if (action.kind === 'quarantine') return outcome.quarantine(reason);

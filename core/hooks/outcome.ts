@@ -15,9 +15,14 @@ export interface Outcome {
    * Proxmox Mail Gateway keeps virus mail from its user reports); only an administrator may. Absent: they may.
    */
   recipientMayRelease?: boolean;
+  /**
+   * Why, for the log only (never sent to the client): the message's summary line gives it as its reason, as a
+   * quarantine's text is (`rules: rule block-exe`), where the reply text is written for the sender.
+   */
+  reason?: string;
 }
 
-type ReplyOptions = { code?: number; enhanced?: string };
+type ReplyOptions = { code?: number; enhanced?: string; reason?: string };
 
 /**
  * Builders for outcomes.

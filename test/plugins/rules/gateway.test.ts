@@ -65,6 +65,9 @@ describe('plugins/rules in a gateway', function () {
     assert.equal(r.code, 554);
     assert.match(r.text, /^5\.7\.1 Virus found, not delivered/);
     assert.ok(gw.logs.some((l) => l.msg === 'rule matched' && l.rule === 'virus'));
+    // The summary line names the rule, as a quarantine's does; the client heard only the rule's text.
+    const summary = gw.logs.find((l) => l.msg === 'message' && l.subject === undefined && l.verdict === 'reject' && l.reply?.toString().startsWith('554'));
+    assert.equal(summary?.reason, 'rules: rule virus');
   });
 
   it('symbol and total score together quarantine the message (250, kept in the quarantine)', async () => {
