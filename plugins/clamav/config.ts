@@ -78,3 +78,27 @@ export function scanBudget(cfg: Pick<ClamavConfig, 'scanner' | 'max_wait' | 'con
 
 export type ClamavConfig = Infer<typeof configSchema>;
 export type CommandConfig = Infer<typeof commandSchema>;
+
+/** Bytes as an admin writes them in the config: `50MB` when whole mebibytes (the config's MB), else the bytes. */
+function shownSize(bytes: number): string {
+  const mb = bytes / (1024 * 1024);
+  return Number.isInteger(mb) ? `${mb}MB (${bytes} bytes)` : `${bytes} bytes`;
+}
+
+/**
+ * Why messages the gateway takes by size would be refused by this plugin, when they would: the gateway advertises
+ * SIZE `limits.max_message_size` and receives the whole message, then the plugin refuses one over `max_scan_size`
+ * for good (or defers it until it bounces). Undefined when the limits agree, or when `on_oversize: accept` relays
+ * such messages unscanned, as the admin chose. `moat check-config` warns with it; it is no error, since refusing
+ * what cannot be scanned may be meant.
+ */
+export function oversizeWarning(cfg: Pick<ClamavConfig, 'scanner' | 'max_scan_size' | 'on_oversize' | 'header'>, maxMessageSize: number): string | undefined {
+  if (cfg.on_oversize === 'accept' || !(cfg.max_scan_size < maxMessageSize)) return undefined;
+  const fate = cfg.on_oversize === 'reject' ? 'refuses every message between the two for good (552 5.3.4 Message too large to scan for viruses)'
+    : 'defers every message between the two (452 4.3.1), which its sender retries until it bounces';
+  const scannerLimit = cfg.scanner === 'clamd' ? 'clamd\'s StreamMaxLength' : 'the scanner\'s own size limit';
+  return `limits.max_message_size is ${shownSize(maxMessageSize)}, which the gateway advertises (SIZE ${maxMessageSize}) and accepts, but `
+    + `max_scan_size is ${shownSize(cfg.max_scan_size)}: the clamav plugin ${fate}. `
+    + `Raise max_scan_size to ${shownSize(maxMessageSize)} and ${scannerLimit} with it, or lower limits.max_message_size to ${shownSize(cfg.max_scan_size)}, `
+    + `or set on_oversize: accept to relay such messages unscanned with the ${cfg.header} header`;
+}

@@ -9,6 +9,7 @@ import { importPlugin, nameMismatch, pluginOptions, PROJECT_DIR, type EntryLike 
 import { loadTls } from '../../core/smtp/tls.ts';
 import { validityWarnings } from '../../core/smtp/tls-certificate-checks.ts';
 import { CONFIG_OPTIONS, readCommand } from './args.ts';
+import { oversizeWarning } from '../../plugins/clamav/config.ts';
 
 const USAGE = 'usage: moat check-config [--config FILE] [--set KEY=VALUE]…';
 
@@ -82,10 +83,17 @@ async function pluginIssues(config: GatewayConfig, baseDir: string, known: Issue
     try { def = await importPlugin(entry as EntryLike); } catch { continue; }
     // As the start warns: the module's own name tags the findings that rules and scripts look for.
     if (entry.module && entry.name !== def.name) warnings.push(nameMismatch(i, entry.name, def.name));
-    if (!def.check) continue;
     // Read here, not taken from `known`: the loader reads no options of an entry whose timeout is in error.
     const optionIssues: Issue[] = [];
     const options = def.configSchema.parse(pluginOptions(entry as EntryLike), at, optionIssues);
+    // The gateway takes a message by its own size limit before the virus scanner sees it: one the scanner's limit
+    // then refuses has cost the sender the whole transfer, and a 552 the SIZE it was offered gave no hint of.
+    const maxMessageSize = config.limits?.max_message_size;
+    if (def.name === 'clamav' && !optionIssues.length && typeof maxMessageSize === 'number' && !known.some((x) => isIssueUnder(x, 'limits.max_message_size'))) {
+      const oversize = oversizeWarning(options as Parameters<typeof oversizeWarning>[0], maxMessageSize);
+      if (oversize) warnings.push(`${at}: ${oversize}`);
+    }
+    if (!def.check) continue;
     const keysInError = [...new Set(optionIssues.map((x) => x.path))];
     try {
       const found = await def.check(withoutUnset(options), setup);

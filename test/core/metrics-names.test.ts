@@ -79,7 +79,8 @@ describe('metrics: Prometheus names, counters from the start, refusals by plugin
     for (const [family, type] of types) {
       assert.doesNotMatch(family, /_ms$|_ms_|millis/, `${family}: seconds, not milliseconds`);
       if (type === 'gauge') assert.doesNotMatch(family, /_(count|sum|bucket|total)$/, `${family}: a gauge with a reserved suffix`);
-      assert.match(family, /^mailmoat_[a-z0-9_]+$/);
+      // The gateway's own families, and the process and Node ones under the names every exporter uses (prom-client's).
+      assert.match(family, /^(mailmoat|process|nodejs)_[a-z0-9_]+$/);
     }
   });
 
