@@ -253,7 +253,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   };
   const setup = { log, services: rt.services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd(), metrics: metrics.forPlugins() };
   try {
-    rt.plugins = await createPlugins(cfg.plugins, setup);
+    rt.plugins = await createPlugins(cfg.plugins, { ...setup, maxMessageSize: cfg.limits.max_message_size });
     inUse.trackChain(rt.plugins);
   } catch (e) {
     await store.close();
@@ -417,7 +417,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const disabled: DisabledPlugin[] = [];
     const warnings: string[] = [...tlsWarnings];
     // A stop gives up a create under way rather than wait out its time limit (RETIRE_AFTER_MS would be too late for systemd).
-    try { plugins = await createPlugins(nc.plugins, { ...setup, services: nextServices }, disabled, PROJECT_DIR, { signal: stopping.signal, warnings }); } catch (e) {
+    try { plugins = await createPlugins(nc.plugins, { ...setup, services: nextServices, maxMessageSize: nc.limits.max_message_size }, disabled, PROJECT_DIR, { signal: stopping.signal, warnings }); } catch (e) {
       return refused('config reload refused: a plugin cannot start; the running config is kept', String((e as Error).message));
     }
     if (stopped) {

@@ -57,6 +57,8 @@ export interface PluginSetup {
    * findings can say at start that it is missing, or after it in a hook where its findings come too late.
    */
   chain?: { names: readonly string[]; index: number };
+  /** The gateway's own message size limit (limits.max_message_size), for a plugin whose limits must not fall short of it. */
+  maxMessageSize?: number;
 }
 
 /** What a plugin's `check` may read: where its relative paths start, and the gateway's data folder. */

@@ -4,7 +4,7 @@
 // to let it through with a warning header. An unreachable clamd never disables the plugin, because a disabled
 // plugin would pass mail unscanned.
 import { definePlugin, outcome, type HookContext, type Outcome, type MessageView, type PluginSetup } from '../../core/index.ts';
-import { configSchema, scanBudget, type ClamavConfig } from './config.ts';
+import { configSchema, oversizeWarning, scanBudget, type ClamavConfig } from './config.ts';
 import { Limiter } from './limiter.ts';
 import { createClamdClient, createScanner, type Scanner } from './scanner.ts';
 import { ScanError } from './scan-result.ts';
@@ -216,6 +216,9 @@ export default definePlugin<ClamavConfig>({
   },
   create(cfg, setup) {
     const scanner = createScanner(cfg, setup.configDir);
+    // Said at start and by `moat reload` (a create warning), as check-config says it.
+    const oversize = setup.maxMessageSize === undefined ? undefined : oversizeWarning(cfg, setup.maxMessageSize);
+    if (oversize) setup.log.warn(oversize);
     if (cfg.scanner === 'clamd') {
       // A start-up probe only for the log, saying what on_error makes of mail while clamd is away.
       const client = createClamdClient(cfg, setup.configDir);

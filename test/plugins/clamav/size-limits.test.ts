@@ -65,6 +65,8 @@ describe('clamav: max_scan_size under limits.max_message_size', function () {
       assert.equal(r.code, 552, r.text);
       assert.match(r.text, /5\.3\.4 Message too large to scan for viruses/);
       await d.quit();
+      // The start said so too, as a warning in the log.
+      assert.ok(gw.logs.some((l) => l.level === 'warn' && /max_scan_size is 1MB .*the clamav plugin refuses/.test(String(l.msg))), 'no warning at start');
     } finally { await gw?.stop(); }
     const file = path.join(dir, 'same.yaml');
     writeFileSync(file, `data_dir: ./data\ndomains: [example.com]\nlimits: { max_message_size: 2MB }\nplugins:\n  - name: clamav\n    socket: ./no-clamd.sock\n    max_scan_size: 1MB\n`);
