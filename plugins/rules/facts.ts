@@ -4,6 +4,7 @@
 import type { Finding, HookContext } from '../../core/index.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
 import { attachmentNames } from '../../core/message/mime-parse.ts';
+import { headerValueText } from '../user-lists/header-text.ts';
 
 export interface Facts {
   mailFrom: string;
@@ -11,7 +12,7 @@ export interface Facts {
   ip: string;
   authenticated: boolean;
   relayNetwork: boolean;
-  /** Header fields in message order, values unfolded and RFC 2047-decoded. */
+  /** Header fields in message order, values unfolded, raw UTF-8 read as UTF-8 (else Windows-1252), RFC 2047-decoded. */
   headers: Array<{ name: string; value: string }>;
   subject: string;
   body: string;
@@ -35,10 +36,21 @@ export interface Facts {
 
 export interface FactLimits { maxHeaderLength: number; maxBodyLength: number }
 
+/**
+ * A field's value (its bytes, one latin1 character per byte) as the criteria read it: raw 8-bit bytes as UTF-8 where
+ * they are UTF-8 (an SMTPUTF8 client's header, RFC 6532), else as Windows-1252; then its encoded words decoded. Only
+ * the first `maxBytes` bytes are read, and a UTF-8 character that cut splits is left out rather than the whole value
+ * taken for Windows-1252.
+ */
+function fieldText(value: string, maxBytes: number): string {
+  const truncated = value.length > maxBytes;
+  return decodeWords(headerValueText(truncated ? value.slice(0, maxBytes) : value, truncated));
+}
+
 export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits: FactLimits, now = new Date()): Promise<Facts> {
   const msg = ctx.message!;
   const cut = (s: string, n: number) => (s.length > n ? s.slice(0, n) : s);
-  const headers = msg.headers.fields.map((f) => ({ name: f.name, value: cut(decodeWords(cut(f.value, limits.maxHeaderLength * 4)), limits.maxHeaderLength) }));
+  const headers = msg.headers.fields.map((f) => ({ name: f.name, value: cut(fieldText(f.value, limits.maxHeaderLength * 4), limits.maxHeaderLength) }));
   const subjectField = headers.find((h) => h.name.toLowerCase() === 'subject');
   let body = '';
   let bodyTruncated = false;

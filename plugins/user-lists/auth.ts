@@ -3,13 +3,18 @@
 // through ctx.findings.
 import { getDomain } from 'tldts';
 import type { Finding } from '../../core/index.ts';
+import { asciiDomain } from '../../core/text/ascii.ts';
 import { isBroadSpfPass } from '../spf/broad.ts';
 
 const SPF_DETAIL = /^pass identity=mailfrom domain=(\S+)/;
 const DMARC_FROM = /(?:^| )from=(\S+)/;
 const DKIM_DOMAIN = /(?:^|, )d=(\S+) s=/g;
 
-const bare = (d: string) => d.trim().toLowerCase().replace(/\.$/, '');
+/** A domain in one form for comparing: lower case, no final dot, A-labels (a finding may name it in Unicode). */
+const bare = (d: string) => {
+  const plain = d.trim().toLowerCase().replace(/\.$/, '');
+  return asciiDomain(plain) || plain;
+};
 const orgDomain = (d: string) => getDomain(d, { allowPrivateDomains: true }) ?? d;
 
 /** What the spf and dmarc plugins recorded, if they ran: `undefined` means no finding of theirs at all. */
