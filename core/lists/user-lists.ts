@@ -32,7 +32,8 @@ function mailbox(address: string): { local: string; domain: string } | null {
   const at = a.lastIndexOf('@');
   if (at <= 0) return null;
   const domain = asciiDomain(a.slice(at + 1));
-  return domain ? { local: plainLocal(a.slice(0, at)), domain } : null;
+  // NFC: an address typed or sent in decomposed form (e + combining accent) is the same mailbox as the composed one.
+  return domain ? { local: plainLocal(a.slice(0, at)).normalize('NFC'), domain } : null;
 }
 
 /**
@@ -44,7 +45,7 @@ export function listEntry(text: string): string | null {
   const e = text.trim().toLowerCase();
   const at = e.lastIndexOf('@');
   if (at < 0) return null;
-  const local = e.slice(0, at);
+  const local = e.slice(0, at).normalize('NFC');
   const typed = e.slice(at + 1);
   if (local === '') {
     const sub = typed.startsWith('.');

@@ -4,7 +4,7 @@
 import type { Finding, HookContext } from '../../core/index.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
 import { attachmentNames } from '../../core/message/mime-parse.ts';
-import { headerValueText } from '../user-lists/header-text.ts';
+import { headerValueText } from '../../core/text/header-value.ts';
 
 export interface Facts {
   mailFrom: string;

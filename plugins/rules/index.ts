@@ -1,5 +1,6 @@
 // Admin-defined filter rules (criteria → actions), after the scoring plugins: they see every finding so far.
 import { definePlugin, finalActionOutcome, outcome, taggedSubject, type HookContext, type Outcome } from '../../core/index.ts';
+import { headerValueText } from '../../core/text/header-value.ts';
 import { configSchema, type RulesConfig } from './config.ts';
 import { compileRuleSet, type RuleSet } from './rule-set.ts';
 import { listFileIssues, readLists, type AddressList } from './lists.ts';
@@ -64,7 +65,8 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
 function applyHeaderEdits(ctx: HookContext, edits: HeaderEdits, tags: string[]): void {
   const replaced = edits.added.find(([n]) => n.toLowerCase() === 'subject');
   const subject = replaced ? replaced[1] : edits.removed.includes('subject') ? '' : (ctx.message!.headers.first('Subject')?.trim() ?? '');
-  const newTags = tags.filter((t) => !carriesTag(decodeWords(subject), t));
+  // Read as the Subject's readers read it: a raw UTF-8 Subject (RFC 6532) carries a non-ASCII tag as text.
+  const newTags = tags.filter((t) => !carriesTag(decodeWords(headerValueText(subject)), t));
   let added = edits.added;
   if (newTags.length) {
     const tagged: [string, string] = ['Subject', taggedSubject(newTags.join(' '), subject)];

@@ -2,7 +2,7 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import type { MessageView } from '../../core/index.ts';
 import { asciiDomain } from '../../core/text/ascii.ts';
-import { headerValueText } from './header-text.ts';
+import { headerValueText } from '../../core/text/header-value.ts';
 
 /**
  * Addresses of every From field, in order, in the form list entries are kept: lower case (Unicode's own lower-case

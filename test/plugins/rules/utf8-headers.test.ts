@@ -20,6 +20,7 @@ const config = {
       { name: 'latin', when: { subject: 'café crème' }, actions: [{ score: 1 }] },
       { name: 'euro', when: { subject: { contains: '5 €' } }, actions: [{ score: 1 }] },
       { name: 'long', when: { subject: '^xп{63}$' }, actions: [{ score: 1 }] },
+      { name: 'spam-tag', when: { subject: 'tag-again' }, actions: [{ tag_subject: '[СПАМ]' }] },
     ],
   }],
 };
@@ -53,6 +54,14 @@ describe('plugins/rules: header fields in raw UTF-8 (SMTPUTF8)', function () {
   }
 
   const common = (marker: string) => [`Message-ID: <${marker}@client.example>`, 'To: ann@example.com', 'Date: Sun, 22 Nov 2026 12:00:00 +0000'];
+
+  it('does not add a non-ASCII tag again to a raw UTF-8 Subject that carries it', async () => {
+    const r = await send(gw.port, ['From: sender@client.example', 'Subject: [СПАМ] tag-again', ...common('tag-again')], true);
+    assert.equal(r.code, 250, r.text);
+    const raw = Buffer.from(await gw.sink.waitForText('tag-again'), 'latin1').toString('utf8');
+    const subjects = raw.split('\r\n').filter((l) => /^Subject:/i.test(l));
+    assert.deepEqual(subjects, ['Subject: [СПАМ] tag-again']);
+  });
 
   it('matches subject rules in four scripts against a raw UTF-8 Subject, case ignored', async () => {
     const r = await send(gw.port, ['From: sender@client.example', 'Subject: Größe Пётр 請求書 مرحبا utf8-subject', ...common('utf8-subject')], true);

@@ -1,9 +1,10 @@
 // Pure logic behind reading raw header bytes (unit tests): UTF-8 where the bytes are UTF-8, Windows-1252 otherwise, a cut
 // that splits a UTF-8 character, and an author domain compared with the dmarc plugin's in either form.
 import assert from 'node:assert/strict';
-import { headerValueText } from '../../../plugins/user-lists/header-text.ts';
+import { headerValueText } from '../../../core/text/header-value.ts';
 import { authFacts, fromAuthenticated } from '../../../plugins/user-lists/auth.ts';
 import type { Finding } from '../../../core/index.ts';
+import { listEntry } from '../../../core/lists/user-lists.ts';
 
 const bytes = (text: string, enc: BufferEncoding = 'utf8') => Buffer.from(text, enc).toString('latin1');
 
@@ -14,6 +15,11 @@ describe('user-lists: header bytes as text', () => {
     assert.equal(headerValueText('Preis: 5 \x80 \x96 netto'), 'Preis: 5 € – netto', 'Windows-1252, not Lat-1 control characters');
     assert.equal(headerValueText('plain ascii'), 'plain ascii');
     assert.equal(headerValueText('already text: 請求書'), 'already text: 請求書');
+  });
+
+  it('keeps a list entry typed in decomposed form (NFD) as the composed mailbox (NFC)', () => {
+    assert.equal(listEntry('Jose\u0301@example.org'), listEntry('Jos\u00e9@example.org'));
+    assert.equal(listEntry('jose\u0301@example.org'), 'jos\u00e9@example.org');
   });
 
   it('leaves out a UTF-8 character a cut split only when told the value was cut', () => {

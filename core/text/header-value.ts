@@ -1,13 +1,11 @@
 // A message's own header value as text. The gateway holds header bytes one latin1 character per byte; an SMTPUTF8
 // client writes its headers in raw UTF-8 (RFC 6532), and older 8-bit mail in a single-byte charset. The reading itself
-// is core/text/charset.ts's decodeCharset, as the parsed view reads the Subject and the Bayes tokenizer every header,
-// so that all three read one field alike; what this adds is a value cut short inside a UTF-8 character. Shared by the
-// user-lists plugin (From addresses) and the rules plugin (every header its criteria read); it could move to
-// core/text/ beside decodeCharset, for the other readers of raw header bytes (core/queue/dsn.ts and
-// core/quarantine/summary.ts each keep a private copy of the rule).
+// is decodeCharset's (charset.ts), as the parsed view reads the Subject and the Bayes tokenizer every header, so that
+// they read one field alike; what this adds is a value cut short inside a UTF-8 character. Read by the user-lists
+// plugin (From addresses) and the rules plugin (every header its criteria read, and the Subject it tags).
 import { isUtf8 } from 'node:buffer';
-import { isAscii } from '../../core/text/ascii.ts';
-import { decodeCharset } from '../../core/text/charset.ts';
+import { isAscii } from './ascii.ts';
+import { decodeCharset } from './charset.ts';
 
 /**
  * `bytes` (a header value, one latin1 character per byte) as text: UTF-8 when the bytes are valid UTF-8, else
