@@ -114,6 +114,9 @@ export class LiveDictionary {
         throw this.reloadRefused(read.refused);
       }
       this.refusedReload = null;
+      // The version just taken is the one a flush merges into from now on: a refusal of it before (a forced reload
+      // taking a file without the models) no longer holds, and left standing it kept every lesson out of the file.
+      this.refusedFlush = null;
       this.adopt(read);
       // The file does not know yet what was forgotten since the last flush.
       if (this.hasForgetting()) subtractCounts(this.base, this.forgetting);

@@ -64,7 +64,7 @@ const COMMANDS: Record<string, { args: string[]; options: string[] }> = {
   verify: { args: ['DICT', 'DIR'], options: [...SCORING, 'cutoff'] },
   score: { args: ['DICT', 'FILE'], options: SCORING },
   prune: { args: ['DICT'], options: ['min-count', 'neutral', 'max-tokens'] },
-  reload: { args: [], options: ['config', 'data-dir'] },
+  reload: { args: [], options: ['config', 'set', 'data-dir'] },
   stats: { args: ['DICT'], options: [] },
   export: { args: ['DICT', 'FILE'], options: ['format', 'with-weights'] },
   import: { args: ['DICT', 'FILE'], options: ['format', 'merge'] },
@@ -185,6 +185,10 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   // Folders are opened by their bytes, which a name that is not UTF-8 needs; messages name them by the strings.
   const folders = listFolders(fileSystemPath(spamDir), fileSystemPath(hamDir));
   checkWritable(dict);
+  // A mistyped DICT would otherwise become a new dictionary that no gateway reads, and the run would look done.
+  if (cmd === 'merge' && !fs.existsSync(dict)) {
+    throw new Error(`${dict} does not exist: merge adds to a dictionary; make a new one with \`moat bayes create ${dict} SPAMDIR HAMDIR\``);
+  }
   const reinforcing = !o['no-reinforce'];
   // MailEnable's XML holds counts alone: fitting models it cannot keep would be time thrown away.
   const countsOnly = formatOf(dict) === 'xml';
@@ -193,7 +197,7 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   // A merge judges the new messages by the dictionary they join too, and goes on from its models (a snapshot:
   // the merge itself re-reads it under the lock). It is read even when no pass needs it, so that a damaged DICT
   // fails the merge before the long run rather than after it.
-  const current = cmd === 'merge' && fs.existsSync(dict) ? await readDictionary(dict) : undefined;
+  const current = cmd === 'merge' ? await readDictionary(dict) : undefined;
   const background = reinforcing || linear || byteGrams ? current : undefined;
   const r = trainFolders(folders, {
     tokenizer: { bigrams: !o['no-bigrams'], processHtml: !o['no-html'] },
@@ -339,6 +343,8 @@ async function verify(pos: string[], o: Opts): Promise<void> {
     console.log(o.json ? JSON.stringify({ file: item.name, ...(item.message && { message: item.message }), ...(item.fileBytes && { fileBytes: item.fileBytes }), probability: Number(p.toFixed(6)) }) : `${p.toFixed(4)}  ${item.name}`);
   }
   bar.finish();
+  // "0 messages: 0.00%" would read as a verdict on a folder that held no mail at all: a wrong path, most likely.
+  if (!n) throw new Error(`no message was found under ${pos[1]}${skipped.length ? ` (${describeSkipped(skipped)})` : ''}: nothing to verify`);
   const summary = { messages: n, spam, ham: n - spam, cutoff, spamPercent: n ? (100 * spam) / n : 0, meanProbability: n ? sum / n : 0, skipped };
   // stdout holds one line per message, and nothing else, for a program to read.
   if (o.json) { process.stderr.write(`${JSON.stringify({ summary })}\n`); return; }
@@ -392,7 +398,8 @@ async function pruneCmd(pos: string[], o: Opts): Promise<void> {
     minCount: numberOpt(o, 'min-count', 2, { min: 0, max: Infinity, whole: true }),
     // A band of ±0.5 around 0.5 holds every token: pruning would empty the dictionary.
     neutral: numberOpt(o, 'neutral', 0.1, { min: 0, max: 0.5, belowMax: true }),
-    maxTokens: numberOpt(o, 'max-tokens', 0, { min: 0, max: Infinity, whole: true }),
+    // 0 would keep every token, not none: refused, as it reads like either. Left out, there is no limit.
+    maxTokens: numberOpt(o, 'max-tokens', 0, { min: 1, max: Infinity, whole: true }),
   };
   // updateDictionary starts from an empty dictionary when there is none: a mistyped name would be "pruned" into one.
   checkReadableFile(pos[0], pos[0], `${pos[0]} is a folder, not a dictionary file`);
@@ -527,8 +534,29 @@ function readForeign(arg: string, data: Buffer, format: DictFormat, report: Read
   }
 }
 
+/** The options whose value is a number, checked by `numberOpt`. */
+const NUMERIC_OPTIONS = ['cutoff', 'min-count', 'neutral', 'max-tokens'];
+
+/**
+ * `--max-tokens -5` as `--max-tokens=-5`: the option parser takes a value starting with `-` for an option of its own
+ * and fails with its own puzzle, where the command's check says what the number must be.
+ */
+function negativeNumbersJoined(args: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') return [...joined, ...args.slice(i)];
+    const next = args[i + 1];
+    if (next !== undefined && NUMERIC_OPTIONS.includes(a.replace(/^--/, '')) && a.startsWith('--') && /^-(?:\d|\.\d)/.test(next)) {
+      joined.push(`${a}=${next}`);
+      i++;
+    } else joined.push(a);
+  }
+  return joined;
+}
+
 export async function run(args: string[]): Promise<number> {
-  const parsed = readCommand(args, {
+  const parsed = readCommand(negativeNumbersJoined(args), {
     json: { type: 'boolean' }, merge: { type: 'boolean' },
     'no-bigrams': { type: 'boolean' }, 'no-html': { type: 'boolean' }, 'no-reinforce': { type: 'boolean' }, 'no-linear': { type: 'boolean' }, 'no-byte-grams': { type: 'boolean' }, 'with-weights': { type: 'boolean' },
     'keep-duplicates': { type: 'boolean' },

@@ -141,7 +141,10 @@ export function xmlText(data: Uint8Array, report?: ReadReport): string {
  * Reads MailEnable's XML, as text or as the file's bytes (read in the encoding it declares, see `xmlText`). An
  * `<E>` entry that is not `<E …>token</E>` with whole-number counts up to MAX_COUNT, or whose token is empty, starts
  * with `#` (`isFileToken`) or holds a reference to no character, is passed over and counted in `report` (its place
- * given as the entry's number, 1-based); a missing count is 0.
+ * given as the entry's number, 1-based); a missing count is 0. A file cut short (no `</ENTRIES>` after the last entry,
+ * no `</ELEMENTS>` when it opened one, or an entry's tag left open at the end) counts as one more malformed entry,
+ * the one after the last read, as a TAB file cut mid-line counts its last line: read silently, it looked whole, and
+ * the gateway's next flush wrote it back whole-looking, so the loss could no longer be seen.
  */
 export function fromXml(data: Buffer | string, report?: ReadReport): Dictionary {
   const text = typeof data === 'string' ? data : xmlText(data, report);
@@ -152,22 +155,46 @@ export function fromXml(data: Buffer | string, report?: ReadReport): Dictionary 
   if (!messages) throw new Error(`not an XML dictionary: its <ENTRIES> must hold the message counts W= and B= as whole numbers up to ${MAX_COUNT}, not ${head[0]}`);
   d.nham = messages.ham;
   d.nspam = messages.spam;
+  const malformed = (n: number) => { if (report && !report.count++) report.first = n; };
   // Every entry's start, so that one the full pattern does not match is noticed instead of silently lost.
   const re = /<E\b([^>]*)>(?:([^<]*)<\/E>)?/gi;
+  re.lastIndex = head.index + head[0].length;
   let m: RegExpExecArray | null;
   let n = 0;
+  let end = re.lastIndex;
+  let lastBad = false;
   while ((m = re.exec(text))) {
     n++;
+    end = re.lastIndex;
     const counts = countsOf(m[1]);
     const raw = m[2] === undefined ? undefined : unescapeXml(m[2]);
     const token = raw === undefined ? '' : safeToken(raw);
-    if (!counts || !isFileToken(token)) {
-      if (report && !report.count++) report.first = n;
+    lastBad = !counts || !isFileToken(token);
+    if (!counts || lastBad) {
+      malformed(n);
       continue;
     }
     d.add(token, counts.spam, counts.ham);
   }
+  const cut = cutShort(text, head.index, end);
+  // An entry cut inside its text (`<E W="1" B="2">vi`) was counted above: that is where the file ends.
+  if (cut === 'dangling' || (cut === 'unclosed' && !lastBad)) malformed(n + 1);
   return d;
+}
+
+/**
+ * Whether an XML dictionary ends before its closing tags, judged from where `<ENTRIES>` starts (`entriesAt`) and
+ * where its last entry read ends (`end`): `dangling` when an entry's tag is still open there (`<E W="3`), `unclosed`
+ * when `</ENTRIES>` (or, for a file that opened `<ELEMENTS>`, `</ELEMENTS>` after it) never comes.
+ */
+function cutShort(text: string, entriesAt: number, end: number): 'dangling' | 'unclosed' | null {
+  const rest = text.slice(end);
+  const close = /<\/ENTRIES\s*>/i.exec(rest);
+  if (/<E\b/i.test(close ? rest.slice(0, close.index) : rest)) return 'dangling';
+  if (!close) return 'unclosed';
+  const rooted = /<ELEMENTS\b/i.test(text.slice(0, entriesAt));
+  if (rooted && !/<\/ELEMENTS\s*>/i.test(rest.slice(close.index))) return 'unclosed';
+  return null;
 }
 
 /**

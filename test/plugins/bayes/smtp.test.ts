@@ -99,9 +99,10 @@ describe('bayes end to end', function () {
     assert.match(raw, /^X-Mailmoat-Verdict: .*BAYES_HAM_99\(-1\.5\)/m);
   });
 
-  it('scores a message whose From header is 500 KB of one word, and a plain message sent meanwhile', async () => {
-    // Before the tokenizer read header values in one pass, 80 KB here blocked the event loop for 20 s.
-    const hostile = send(`From: ${'a'.repeat(500_000)}\r\nTo: bob@example.com\r\nSubject: e2e-huge-from\r\n\r\nhello\r\n`);
+  it('scores a message whose From header is 200 KB of one word, and a plain message sent meanwhile', async () => {
+    // Before the tokenizer read header values in one pass, 80 KB here blocked the event loop for 20 s. A larger header
+    // section than limits.max_header_size (256 KB) is refused before the plugins see it.
+    const hostile = send(`From: ${'a'.repeat(200_000)}\r\nTo: bob@example.com\r\nSubject: e2e-huge-from\r\n\r\nhello\r\n`);
     await send(message({ spam: false, seed: 104, subject: 'e2e-beside-huge' }));
     await hostile;
     assert.match(await relayed('e2e-beside-huge'), /^X-Mailmoat-Bayes: /m);
