@@ -110,8 +110,12 @@ export const gatewaySchema = s.checked(s.object({
     max_recipients: s.number({ integer: true, min: 1 }).default(100).describe('Recipients per message; more get 452'),
     max_connections: s.number({ integer: true, min: 1 }).default(1000).describe('Connections at once; more get 421'),
     max_connections_per_ip: s.number({ integer: true, min: 1 }).default(20).describe('Connections at once from one client (its address, or its network under ipv4_prefix / ipv6_prefix); more get 421; connections from a trusted proxy each count under the client its XCLIENT names'),
-    max_errors: s.number({ integer: true, min: 1 }).default(10).describe('Failed commands or refused recipients before the client is disconnected'),
+    max_errors: s.number({ integer: true, min: 1 }).default(10).describe('Refused commands or recipients (every 4xx and 5xx, as Postfix\'s smtpd_hard_error_limit, except 452 4.5.3 too many recipients and 4.3.x replies for our own trouble) before the client is disconnected'),
     error_block: s.duration().default(0).describe('After max_errors, refuse the client (its network under ipv4_prefix / ipv6_prefix) for this long (0 = no block)'),
+    max_junk_commands: s.number({ integer: true, min: 1 }).default(100).describe('NOOP, VRFY, ETRN and RSET commands a client may send (counted again from 0 after each message taken) before it gets 421 and is disconnected; Postfix\'s smtpd_junk_command_limit'),
+    // The header section is held in memory while it arrives (plugins read it from there), so this bounds that memory.
+    max_header_size: s.size({ min: 1024 }).default(256 * 1024).describe('Largest header section (its fields and the empty line after them); a message with a larger one gets 552 5.3.4 after its final dot'),
+    data_timeout: s.checked(s.duration(), timerRange('must be above 0 (a message needs time to arrive)')).default(600_000).describe('Time from the 354 to the final dot, however steadily the message trickles in; past it the client gets 421 4.4.2 and is disconnected'),
     max_auth_failures: s.number({ integer: true, min: 0 }).default(5).describe('Failed AUTH attempts from one client (its network under ipv4_prefix / ipv6_prefix; not relay.networks or access.allow_ips) after which its AUTH is refused with 454 without checking the password (0 = no limit)'),
     auth_failure_block: s.duration({ min: 1000, max: TIMER_MAX_MS }).default(600_000).describe('How long AUTH stays refused after the failure that reached the limit, and how close failures must follow each other to count together'),
     // Postfix's smtpd_client_ipv4/ipv6_prefix_length. Shorter prefixes than these lump unrelated networks together (a

@@ -12,6 +12,8 @@ export class HeaderCollector {
   private readonly max: number;
   /** The header section including its blank line, or its first `max` bytes when it runs longer; unset until then. */
   block?: Buffer;
+  /** The header section (with its blank line) is longer than `max`: `block` holds only its start. */
+  overflowed = false;
 
   constructor(max: number) {
     this.max = max;
@@ -26,13 +28,19 @@ export class HeaderCollector {
     if (this.len === 0) {
       // Nearly always the whole header section is in the first chunk: then nothing is copied.
       const end = headerEnd(chunk);
-      if (end >= 0) { this.block = chunk.subarray(0, end); return; }
+      if (end >= 0) { this.close(chunk, end); return; }
     }
     const before = this.len;
     this.append(chunk);
     const end = this.endAfter(before);
-    if (end >= 0) this.block = this.buf.subarray(0, end);
-    else if (this.len > this.max) this.block = this.buf.subarray(0, this.max);
+    if (end >= 0) this.close(this.buf, end);
+    else if (this.len > this.max) this.close(this.buf, this.len);
+  }
+
+  /** The section ends at `end` of `from` (or has run past `max` without an end): kept whole up to `max` bytes. */
+  private close(from: Buffer, end: number): void {
+    this.overflowed = end > this.max;
+    this.block = from.subarray(0, Math.min(end, this.max));
   }
 
   /** Where the header section ends (after its blank line), looking only at what can be new since `before` bytes. */

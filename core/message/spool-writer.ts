@@ -4,6 +4,7 @@ import { Writable, type Readable, type Transform } from 'node:stream';
 import { LineNormalizer } from './line-normalizer.ts';
 import { HeaderCollector } from './header-collector.ts';
 
+/** The header section a message may have unless the caller says otherwise (limits.max_header_size). */
 const MAX_HEADER_BYTES = 256 * 1024;
 /** Messages up to this size are also kept in memory, so the relay can send them without reading the file back. */
 export const MEMORY_COPY_BYTES = 128 * 1024;
@@ -16,6 +17,8 @@ export interface SpoolResult {
   sawBareLineEnd: boolean;
   /** The raw header section including the blank line (CRLF), or everything captured if no blank line came. */
   headerBlock: Buffer;
+  /** The header section is larger than `maxHeaderSize`: `headerBlock` holds only its start, and the message is refused. */
+  headerTooLarge: boolean;
   /** The whole message, when it is at most MEMORY_COPY_BYTES; a larger one is in the file only. */
   body?: Buffer;
 }
@@ -24,7 +27,7 @@ export interface SpoolResult {
  * Receives the DATA stream: a message up to MEMORY_COPY_BYTES stays in memory only (the queue's journal takes it
  * without a file of its own); a larger one goes to `path` as it arrives, never held in memory beyond a chunk.
  */
-export async function spoolData(input: Readable, path: string, opts: { maxSize: number; rewriteBareLineEnds: boolean; afterLineEnds?: Transform }): Promise<SpoolResult> {
+export async function spoolData(input: Readable, path: string, opts: { maxSize: number; maxHeaderSize?: number; rewriteBareLineEnds: boolean; afterLineEnds?: Transform }): Promise<SpoolResult> {
   const normalizer = new LineNormalizer(opts.rewriteBareLineEnds);
   // A step that reads lines (the header section's end) comes after the line ends are made CRLF: a bare CR is a line
   // end only once rewritten.
@@ -36,7 +39,7 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
   const writeAll = (chunk: Buffer) => { for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off); };
   let size = 0;
   let oversized = false;
-  const head = new HeaderCollector(MAX_HEADER_BYTES);
+  const head = new HeaderCollector(opts.maxHeaderSize ?? MAX_HEADER_BYTES);
   let copy: Buffer[] | null = [];
 
   const sink = new Writable({
@@ -83,5 +86,5 @@ export async function spoolData(input: Readable, path: string, opts: { maxSize: 
     throw err;
   }
   const body = copy && !oversized ? Buffer.concat(copy, size) : undefined;
-  return { size, oversized, sawBareLineEnd: normalizer.sawBareLineEnd, headerBlock: head.gathered, body };
+  return { size, oversized, sawBareLineEnd: normalizer.sawBareLineEnd, headerBlock: head.gathered, headerTooLarge: head.overflowed, body };
 }

@@ -1,8 +1,9 @@
 // The route table: which route a recipient domain takes (exact name, then `.parent` entries, then `*`, then the default).
 import type { RouteConfig, RoutesConfig } from './route-config.ts';
+import { comparableDomain } from '../text/idn-address.ts';
 
 export interface Route {
-  /** The table key that matched ('' for the built-in default). */
+  /** The table key that matched ('' for the built-in default), an internationalized name in its A-label form. */
   key: string;
   via: 'mx' | 'default' | 'smarthost';
   url?: string;
@@ -24,7 +25,9 @@ export class RouteTable {
 
   constructor(config: RoutesConfig) {
     for (const [rawKey, setting] of Object.entries(config)) {
-      const key = rawKey.toLowerCase().replace(/^\*\./, '.').replace(/\.$/, '');
+      // An IDN key in the form a recipient's domain is looked up in: `bücher.example` and `xn--bcher-kva.example`
+      // are one domain, and mail may name it either way (SMTPUTF8 or not).
+      const key = comparableDomain(rawKey.replace(/^\*\./, '.'));
       const { via, ...options } = normalise(setting);
       const kind = via === 'mx' || via === 'default' ? via : 'smarthost';
       this.routes.set(key, { key, via: kind, url: kind === 'smarthost' ? via : undefined, options });
@@ -37,7 +40,7 @@ export class RouteTable {
 
   /** The route for `domain`; an exact entry wins over a `.parent` one, the nearest parent over farther ones. */
   lookup(domain: string): Route {
-    const d = domain.toLowerCase().replace(/\.$/, '');
+    const d = comparableDomain(domain);
     const exact = this.routes.get(d);
     if (exact) return exact;
     for (let i = d.indexOf('.'); i >= 0; i = d.indexOf('.', i + 1)) {

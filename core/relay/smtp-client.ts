@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { SmarthostTarget } from './smarthost.ts';
 import { isAscii } from '../text/ascii.ts';
+import { aLabelAddress } from '../text/idn-address.ts';
 import { LineLengthLimit } from './line-length-limit.ts';
 import { identityOptions, trustContext } from './tls-trust.ts';
 import type { Logger } from '../log/types.ts';
@@ -388,9 +389,11 @@ export class SmtpConnection {
    * when MAIL was taken, then RSET. DATA is never sent, so nothing can be delivered.
    */
   async verify(from: string, recipient: string, opts: { smtputf8?: boolean } = {}): Promise<{ mail: Reply; rcpt?: Reply }> {
-    const mail = await this.command(`MAIL FROM:<${from}>${opts.smtputf8 ? ' SMTPUTF8' : ''}`, 'transaction');
+    // As a delivery would send them: to a server without SMTPUTF8, a domain beyond ASCII in its A-labels.
+    const onWire = (a: string) => (this.extensions.has('SMTPUTF8') ? a : aLabelAddress(a) ?? a);
+    const mail = await this.command(`MAIL FROM:<${onWire(from)}>${opts.smtputf8 ? ' SMTPUTF8' : ''}`, 'transaction');
     if (mail.code >= 300) return { mail };
-    const rcpt = await this.command(`RCPT TO:<${recipient}>`, 'transaction');
+    const rcpt = await this.command(`RCPT TO:<${onWire(recipient)}>`, 'transaction');
     await this.command('RSET', 'transaction');
     return { mail, rcpt };
   }
@@ -410,15 +413,19 @@ export class SmtpConnection {
     const tooBig = this.sizeRefusal(size);
     if (tooBig) { message.destroy(); return { mail: tooBig, rcpt: recipients.map(() => tooBig) }; }
     const utf8 = this.extensions.has('SMTPUTF8');
-    if (!utf8 && !isAscii(from)) {
+    // Without SMTPUTF8 an address still goes when only its domain is beyond ASCII, the domain in A-labels
+    // (`taro@例え.jp` as `taro@xn--r8jz45g.jp`): RFC 6531 §3.2 forbids downgrading a local part, not a domain.
+    const wire = (a: string) => (utf8 ? a : aLabelAddress(a));
+    if (wire(from) === undefined) {
       const refused = needsSmtputf8('sender');
       message.destroy();
       return { mail: refused, rcpt: recipients.map(() => refused) };
     }
-    const sendable = utf8 ? recipients : recipients.filter(isAscii);
-    if (sendable.length === recipients.length) return this.transact(from, recipients, message, size, opts);
+    const onWire = (a: string) => wire(a) ?? a;
+    const sendable = recipients.filter((a) => wire(a) !== undefined);
+    if (sendable.length === recipients.length) return this.transact(from, recipients, message, size, opts, onWire);
     if (sendable.length === 0) { message.destroy(); return { mail: needsSmtputf8('recipient'), rcpt: recipients.map(() => needsSmtputf8('recipient')) }; }
-    const t = await this.transact(from, sendable, message, size, opts);
+    const t = await this.transact(from, sendable, message, size, opts, onWire);
     const sentReply = new Map(sendable.map((a, i) => [a, t.rcpt[i]]));
     return { ...t, rcpt: recipients.map((a) => sentReply.get(a) ?? needsSmtputf8('recipient')) };
   }
@@ -430,7 +437,8 @@ export class SmtpConnection {
     return undefined;
   }
 
-  private async transact(from: string, recipients: string[], message: Readable, size: number, opts: SendOptions): Promise<TransactionResult> {
+  /** `onWire`: each address as the server is sent it (the caller's are the queue's, which DSN requests are kept under). */
+  private async transact(from: string, recipients: string[], message: Readable, size: number, opts: SendOptions, onWire: (address: string) => string): Promise<TransactionResult> {
     let params = this.extensions.has('SIZE') ? ` SIZE=${size}` : '';
     // Declaring 8BITMIME is harmless for 7-bit mail and keeps 8-bit mail legal where the server takes it (RFC 6152).
     // A server without it gets 8-bit mail converted to 7-bit MIME first (SmtpRelay, seven-bit-downgrade.ts).
@@ -443,8 +451,8 @@ export class SmtpConnection {
     // A server without DSN would refuse the parameters (555); the relay sends the notices it then owes itself.
     const dsn = this.extensions.has('DSN') ? opts.dsn : undefined;
     params += mailDsnParams(dsn);
-    const mailLine = `MAIL FROM:<${from}>${params}\r\n`;
-    const rcptLines = recipients.map((a) => `RCPT TO:<${a}>${rcptDsnParams(dsn?.recipients?.get(a))}\r\n`);
+    const mailLine = `MAIL FROM:<${onWire(from)}>${params}\r\n`;
+    const rcptLines = recipients.map((a) => `RCPT TO:<${onWire(a)}>${rcptDsnParams(dsn?.recipients?.get(a))}\r\n`);
     let mail: Reply | undefined;
     const rcpt: Reply[] = [];
     let dataReply: Reply;

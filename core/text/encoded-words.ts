@@ -9,17 +9,38 @@ export function decodeQuotedPrintable(s: string): string {
   return s.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
-/** Decodes RFC 2047 encoded words (`=?utf-8?B?...?=`) in a header value; whitespace between two words goes. */
+const ENCODED_WORD_IN_TEXT = /=\?([^?*]+)(?:\*[^?]*)?\?([BbQq])\?([^?]*)\?=/g;
+
+/**
+ * Decodes RFC 2047 encoded words (`=?utf-8?B?...?=`) in a header value; whitespace between two words goes (§6.2).
+ * Adjacent words of one charset are decoded as one byte string, as mail clients do: a sender may cut a character's
+ * bytes between two words (`=?UTF-8?B?0J/R?= =?UTF-8?B?kdGC0YA=?=` is `Пётр`), and each half alone is garbage.
+ */
 export function decodeWords(value: string): string {
   if (!value.includes('=?')) return value;
-  return value
-    .replace(/(=\?[^?]+\?[BbQq]\?[^?]*\?=)\s+(?==\?)/g, '$1')
-    .replace(/=\?([^?*]+)(?:\*[^?]*)?\?([BbQq])\?([^?]*)\?=/g, (_m, cs: string, enc: string, data: string) => {
-      const bin = enc === 'B' || enc === 'b'
-        ? Buffer.from(data, 'base64').toString('latin1')
-        : decodeQuotedPrintable(data.replace(/_/g, ' '));
-      return decodeCharset(bin, cs);
-    });
+  let out = '';
+  let last = 0;
+  let run: { charset: string; bytes: Buffer[] } | undefined;
+  const flush = () => {
+    if (run) out += decodeCharset(Buffer.concat(run.bytes).toString('latin1'), run.charset);
+    run = undefined;
+  };
+  for (const m of value.matchAll(ENCODED_WORD_IN_TEXT)) {
+    const [word, charset, enc, data] = m;
+    const between = value.slice(last, m.index);
+    last = m.index + word.length;
+    const bytes = enc === 'B' || enc === 'b'
+      ? Buffer.from(data, 'base64')
+      : Buffer.from(decodeQuotedPrintable(data.replace(/_/g, ' ')), 'latin1');
+    // Only whitespace between two encoded words goes; next to other text it stays.
+    const joined = run !== undefined && /^\s*$/.test(between);
+    if (joined && run!.charset.toLowerCase() === charset.toLowerCase()) { run!.bytes.push(bytes); continue; }
+    flush();
+    if (!joined) out += between;
+    run = { charset, bytes: [bytes] };
+  }
+  flush();
+  return out + value.slice(last);
 }
 
 /** Bytes of UTF-8 per encoded word: 45 make 60 characters of base64, and the word stays within RFC 2047's 75. */

@@ -203,6 +203,17 @@ class ClamavCheck {
   }
 }
 
+/**
+ * A client that declares with SIZE= (RFC 1870) a message over max_scan_size, which on_oversize: reject would refuse
+ * after its whole transfer, is told so at MAIL FROM, as a server refuses a SIZE over its own limit.
+ */
+function refuseDeclaredOversize(cfg: ClamavConfig, ctx: HookContext): Outcome | undefined {
+  const declared = Number(ctx.mailFrom?.params.SIZE);
+  if (cfg.on_oversize !== 'reject' || !Number.isFinite(declared) || declared <= cfg.max_scan_size) return undefined;
+  ctx.log.info('declared size over max_scan_size: refused at MAIL FROM', { size: declared, max_scan_size: cfg.max_scan_size });
+  return outcome.reject('Message too large to scan for viruses', { code: 552, enhanced: '5.3.4' });
+}
+
 export default definePlugin<ClamavConfig>({
   name: 'clamav',
   description: 'Scans each message with ClamAV (clamd INSTREAM) or a command-line scanner; fails safe with 451',
@@ -229,6 +240,6 @@ export default definePlugin<ClamavConfig>({
       );
     }
     const check = new ClamavCheck(cfg, scanner, setup.metrics);
-    return { hooks: { data: (ctx) => check.onData(ctx) } };
+    return { hooks: { mailFrom: (ctx) => refuseDeclaredOversize(cfg, ctx), data: (ctx) => check.onData(ctx) } };
   },
 });

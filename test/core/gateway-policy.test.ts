@@ -222,6 +222,8 @@ describe('plugin failures and verdicts', () => {
     gw = await startRelayingGateway({ config: {
       plugins: [{ name: 'test-behaviour', module: FIXTURE, timeout: '300ms' }],
       scores: { add_header: 5, quarantine: 10, reject: 15, subject_tag: '[SPAM]' },
+      // Room for the 1.3 MB header section below (the default limits.max_header_size, 256 KB, refuses it).
+      limits: { max_header_size: '2MB' },
     } });
   });
   after(() => gw.stop());
@@ -323,7 +325,7 @@ describe('plugin failures and verdicts', () => {
   });
 
   it('removes forged X-Mailmoat-* fields however far down a long header section they come, and keeps every other line', async () => {
-    // 1.3 MB of fields: past what the gateway reads of a header section (256 KB) and past the relay's old limit (1 MB).
+    // 1.3 MB of fields, which limits.max_header_size allows here: past its default (256 KB) and the relay's old limit (1 MB).
     const padding = Array.from({ length: 12_000 }, (_, i) => `X-Pad-${i}: ${'p'.repeat(100)}`);
     const c = await SmtpDialog.connect(gw.port);
     await c.hello();

@@ -41,6 +41,16 @@ describe('header collector', () => {
     assert.deepEqual(collect(msg, [7], 50).gathered, msg.subarray(0, 50));
   });
 
+  it('says a header section longer than the cap overflowed, in one chunk or many, and one that fits did not', () => {
+    const msg = Buffer.from(`Subject: ${'x'.repeat(100)}\r\n\r\nbody\r\n`);
+    for (const sizes of [[msg.length], [7], [1]]) {
+      const over = collect(msg, sizes, 50);
+      assert.deepEqual([over.overflowed, over.gathered], [true, msg.subarray(0, 50)], `chunks of ${sizes}`);
+      const fits = collect(msg, sizes, 113);
+      assert.deepEqual([fits.overflowed, fits.gathered.length], [false, 113], `chunks of ${sizes}`);
+    }
+  });
+
   it('takes a 256 KB header sent one byte at a time in one pass', function () {
     // Joining every chunk so far and searching it from the start, per chunk, copied tens of gigabytes here.
     this.timeout(10_000);

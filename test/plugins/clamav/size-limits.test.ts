@@ -58,7 +58,10 @@ describe('clamav: max_scan_size under limits.max_message_size', function () {
       gw = await startGateway({ config: { limits: { max_message_size: '2MB' }, plugins: [{ name: 'clamav', socket: path.join(dir, 'no-clamd.sock'), max_scan_size: '1MB' }] } });
       const { d, ehlo } = await greeted(gw.port);
       assert.ok(ehlo.includes('SIZE 2097152'), ehlo.join('\n'));
-      assert.equal((await d.cmd('MAIL FROM:<sender@client.example> SIZE=1600000')).code, 250);
+      // A client that declares the size hears it at MAIL FROM; one that does not, after its transfer.
+      const declared = await d.cmd('MAIL FROM:<sender@client.example> SIZE=1600000');
+      assert.deepEqual([declared.code, declared.text], [552, '5.3.4 Message too large to scan for viruses']);
+      assert.equal((await d.cmd('MAIL FROM:<sender@client.example>')).code, 250);
       assert.equal((await d.cmd('RCPT TO:<user@example.com>')).code, 250);
       const body = ('x'.repeat(76) + '\r\n').repeat(20_000);
       const r = await d.data(testMessage({ body }));
