@@ -1,6 +1,7 @@
 // One address probe, as Postfix's verify does it: connect, EHLO (STARTTLS, AUTH as a delivery would), MAIL FROM:<>,
 // RCPT TO:<address>, QUIT. DATA is never sent, so nothing can be delivered by a probe.
 import { SmtpConnection, SmtpClientError, type Reply } from '../../core/relay/smtp-client.ts';
+import { aLabelAddress } from '../../core/text/idn-address.ts';
 import type { SmarthostTarget } from '../../core/relay/smarthost.ts';
 import { isAscii } from '../../core/text/ascii.ts';
 import type { Logger } from '../../core/index.ts';
@@ -52,11 +53,13 @@ async function ask(target: SmarthostTarget, address: string, heloName: string, l
   session.conn = conn;
   try {
     const utf8 = !isAscii(address);
-    // What the relay would do with this address later (core/relay/smtp-client.ts): it bounces without SMTPUTF8.
-    if (utf8 && !conn.extensions.has('SMTPUTF8')) {
+    const offered = conn.extensions.has('SMTPUTF8');
+    // What the relay would do with this address later (core/relay/smtp-client.ts): without SMTPUTF8 it sends an ASCII
+    // local part with its domain in A-labels, and bounces only a local part beyond ASCII.
+    if (utf8 && !offered && aLabelAddress(address) === undefined) {
       return { status: 'refused', reply: `553 5.6.7 the address is beyond ASCII and ${target.host} does not offer SMTPUTF8` };
     }
-    const { mail, rcpt } = await conn.verify('', address, { smtputf8: utf8 });
+    const { mail, rcpt } = await conn.verify('', address, { smtputf8: utf8 && offered });
     // A server that refuses the null sender says nothing about the recipient; real mail has a sender and may pass.
     if (!rcpt) return { status: 'unknown', reason: `MAIL FROM:<> refused: ${oneLine(mail)}` };
     if (rcpt.code >= 200 && rcpt.code < 300) return { status: 'accepted', reply: oneLine(rcpt) };

@@ -172,4 +172,11 @@ describe('recipient-verify asks a next hop without SMTPUTF8 about an A-label rec
     const [tx] = await hop.delivered(1);
     assert.equal(tx.lines[1], 'RCPT TO:<taro@xn--r8jz45g.jp>');
   });
+
+  it('under SMTPUTF8 a Unicode domain with an ASCII local part is probed in A-labels, not refused 553 without asking', async () => {
+    const before = hop.transactions.length;
+    assert.deepEqual(await send(gw.port, { mail: 'MAIL FROM:<a@example.org> SMTPUTF8', rcpt: 'RCPT TO:<hanako@例え.jp>' }), [250, 250, 250]);
+    const probe = hop.transactions.slice(before).find((t) => t.lines[0] === 'MAIL FROM:<>');
+    assert.equal(probe?.lines[1], 'RCPT TO:<hanako@xn--r8jz45g.jp>');
+  });
 });
