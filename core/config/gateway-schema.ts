@@ -12,7 +12,7 @@ import { checkCredentialsHaveTls, smtpUrl } from './smtp-url-schema.ts';
 import { parseServer } from '../dns/servers.ts';
 import { TLS_MIN_VERSIONS, tlsProtocolIssues } from '../smtp/tls-protocols.ts';
 import { DEFAULT_PREFIXES } from '../net/client-counting.ts';
-import { domainToASCII, domainToUnicode } from 'node:url';
+import { notADomain } from './domain-name.ts';
 
 // The port within 0–65535 in the pattern itself: a larger one passed the check and failed only at start.
 const PORT = '(?:0|[1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
@@ -39,28 +39,6 @@ const localDomain = s.checked(s.string(), (v, p, is) => {
   if (why) is.push({ path: p, message: `${JSON.stringify(v)} ${why}` });
 });
 
-function notADomain(entry: string): string | undefined {
-  const parts = entry.split(/[\s,;]+/).filter(Boolean);
-  if (/[,;]/.test(entry) || (parts.length > 1 && parts.every((x) => x.includes('.')))) {
-    return `is several names in one string; write a list: domains: [${parts.join(', ')}]`;
-  }
-  if (/\s/.test(entry)) return 'has a space in it; a domain name has none';
-  if (entry.includes('@')) return `is not a domain name; write the part after the @ (${entry.slice(entry.lastIndexOf('@') + 1) || 'example.com'})`;
-  if (entry.startsWith('.') || entry.startsWith('*')) return 'is a pattern; list each domain itself (a leading dot or * does not cover subdomains here)';
-  const name = entry.endsWith('.') ? entry.slice(0, -1) : entry;
-  // An internationalized name is kept as written (SMTPUTF8 clients send it so); it must be the canonical Unicode form.
-  const ascii = /^[\x21-\x7e]*$/.test(name) ? name.toLowerCase() : domainToASCII(name);
-  if (!ascii) return 'is not a domain name';
-  if (ascii !== name.toLowerCase() && domainToUnicode(ascii) !== name.toLowerCase()) return `is not in a domain name's normal form; write ${domainToUnicode(ascii)}`;
-  if (ascii.length > 253) return 'is longer than a domain name can be (253 characters)';
-  const labels = ascii.split('.');
-  for (const label of labels) {
-    if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(label)) return `is not a domain name (label ${JSON.stringify(label)}: letters, digits and inner hyphens, 1 to 63 of them)`;
-    if (label.startsWith('xn--') && domainToUnicode(label) === label) return `is not a domain name (${label} is not a valid xn-- label)`;
-  }
-  if (/^\d+$/.test(labels[labels.length - 1])) return 'is an address, not a domain name';
-  return undefined;
-}
 
 const smarthostSchema = s.checked(s.object({
   url: smtpUrl.describe('Where accepted mail is relayed'),

@@ -1,5 +1,7 @@
 // The schema of `routes:`: per recipient domain, its own smarthost, direct MX delivery, or the default smarthost.
-import { s, TIMER_MAX_MS, type Infer } from '../config/schema.ts';
+import { s, TIMER_MAX_MS, type Infer, type Issue } from '../config/schema.ts';
+import { notADomain } from '../config/domain-name.ts';
+import { comparableDomain } from '../text/idn-address.ts';
 import { checkCredentialsHaveTls, checkSmtpUrl } from '../config/smtp-url-schema.ts';
 import { caFile } from './ca-file-schema.ts';
 
@@ -25,7 +27,25 @@ export const routeSchema = s.checked(s.object({
   if (r.via !== 'default') checkCredentialsHaveTls({ ...r, url: r.via === 'mx' ? undefined : r.via }, p, is);
 });
 
-export const routesSchema = s.record(s.union(via, routeSchema)).default({})
+/**
+ * Each key a domain (`example.org`), a domain and its subdomains (`.example.org`, `*.example.org`) or `*`; two keys
+ * that name one domain (an IDN in both of its forms) are refused, as the later one silently won.
+ */
+function routeKeyIssues(routes: Record<string, unknown>, p: string, is: Issue[]): void {
+  const seen = new Map<string, string>();
+  for (const key of Object.keys(routes)) {
+    if (key === '*') continue;
+    const name = key.replace(/^\*?\./, '');
+    const why = notADomain(name);
+    if (why) { is.push({ path: `${p}.${key}`, message: `${JSON.stringify(name)} ${why.replace('write a list: domains: [', 'give each its own route: [')}` }); continue; }
+    const same = `${key.startsWith('*.') || key.startsWith('.') ? '.' : ''}${comparableDomain(name)}`;
+    const first = seen.get(same);
+    if (first !== undefined) is.push({ path: `${p}.${key}`, message: `names the same domain as the route ${JSON.stringify(first)}; keep one` });
+    else seen.set(same, key);
+  }
+}
+
+export const routesSchema = s.checked(s.record(s.union(via, routeSchema)), routeKeyIssues).default({})
   .describe("Per-domain routes: `example.org: smtp://10.0.0.5:25`, `gmail.com: mx`, or a mapping with `via` and options; `.example.org` also covers subdomains, `*` every other domain");
 
 export type RouteConfig = Infer<typeof routeSchema>;
