@@ -1,20 +1,20 @@
 // IP and CIDR matching for access lists, relay networks and trusted proxies (IPv4, IPv6, and IPv4-mapped IPv6).
 import net from 'node:net';
+import { formatIpv6, ipv6Groups, mappedIpv4 } from './ipv6-text.ts';
 
 /**
- * An IPv4-mapped IPv6 address as the IPv4 address it is, so lists written in IPv4 match: `::ffff:192.0.2.1`, and the
- * hex form the URL parser writes (`::ffff:c000:201`). A link-local client's zone index (`fe80::1%eth0`) is dropped:
- * it names our interface, not the client, and no reverse or blocklist name can be built with it.
+ * The one text of an address, so that lists, counters, blocklist names and the log see every spelling of it alike: an
+ * IPv4-mapped IPv6 address in any form (`::ffff:192.0.2.1`, the hex `::ffff:c000:201` the URL parser and a PROXY
+ * header may write, `0:0:0:0:0:ffff:…`) is the IPv4 address it is, so that lists written in IPv4 match it; any other
+ * IPv6 address is in RFC 5952 form (`0:0:0:0:0:0:0:1` is `::1`). A link-local client's zone index (`fe80::1%eth0`) is
+ * dropped: it names our interface, not the client, and no reverse or blocklist name can be built with it. What is not
+ * an address comes back as it is (without a zone), for the caller to refuse.
  */
 export function normalizeIp(raw: string): string {
   const ip = raw.replace(/%.*$/, '');
-  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (dotted) return dotted[1];
-  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
-  if (!hex) return ip;
-  const hi = parseInt(hex[1], 16);
-  const lo = parseInt(hex[2], 16);
-  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
+  if (!net.isIPv6(ip)) return ip;
+  const groups = ipv6Groups(ip);
+  return mappedIpv4(groups) ?? formatIpv6(groups);
 }
 
 export class CidrList {

@@ -3,6 +3,7 @@
 // client each time. Runs on every connection, so it parses by hand instead of through a CIDR library.
 import net from 'node:net';
 import { normalizeIp } from './cidr.ts';
+import { formatIpv6, ipv6Groups } from './ipv6-text.ts';
 
 /** The prefix lengths a client is counted by, per family. */
 export interface PrefixLengths {
@@ -44,39 +45,4 @@ function ipv6Block(a: string, bits: number): string {
     else if (left < 16) groups[i] &= (0xffff << (16 - left)) & 0xffff;
   }
   return `${formatIpv6(groups)}/${keep}`;
-}
-
-/** The eight 16-bit groups of an address net.isIPv6 accepted (a trailing dotted IPv4 part included). */
-function ipv6Groups(a: string): number[] {
-  let text = a;
-  const tail: number[] = [];
-  const lastColon = text.lastIndexOf(':');
-  if (text.indexOf('.', lastColon) > 0) {
-    const p = text.slice(lastColon + 1).split('.').map(Number);
-    tail.push((p[0] << 8) | p[1], (p[2] << 8) | p[3]);
-    text = text.slice(0, lastColon + 1) + '0';
-  }
-  const [head, rest] = text.split('::');
-  const parse = (s: string | undefined) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
-  const front = parse(head);
-  const back = parse(rest);
-  if (tail.length) back.length ? back.pop() : front.pop();
-  const groups = rest === undefined ? front : [...front, ...new Array<number>(8 - front.length - back.length - tail.length).fill(0), ...back];
-  return [...groups, ...tail];
-}
-
-/** RFC 5952's text: lower case, no leading zeros, the longest run of two or more zero groups (the first of equals) as `::`. */
-function formatIpv6(g: number[]): string {
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = (from: number, to: number) => g.slice(from, to).map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(0, 8);
-  return `${hex(0, best)}::${hex(best + bestLen, 8)}`;
 }

@@ -2,6 +2,7 @@
 // A client is its address or its network block (limits.ipv4_prefix / ipv6_prefix; see core/net/client-counting.ts).
 import { ExpiringEntries } from '../net/expiring-entries.ts';
 import { ClientCounting } from '../net/client-counting.ts';
+import { isNetworkBlock } from '../net/client-prefix.ts';
 
 export class ConnectionLimits {
   private total = 0;
@@ -24,12 +25,12 @@ export class ConnectionLimits {
   /** Counts a new connection, or says why it is refused (nothing is counted then). */
   open(ip: string, max: { total: number; perIp: number }): string | undefined {
     const key = this.counting.keyOf(ip);
-    if (this.blocked.get(key, this.now())) return BLOCKED;
+    if (this.blocked.get(key, this.now())) return blockedText(key);
     if (this.total >= max.total) return 'Too many connections, try again later';
     const held = this.countedAs.get(ip);
     const countKey = held?.key ?? key;
     const n = this.perClient.get(countKey) ?? 0;
-    if (n >= max.perIp) return 'Too many connections from your address';
+    if (n >= max.perIp) return `Too many connections from your ${whose(countKey)}`;
     this.total++;
     this.perClient.set(countKey, n + 1);
     if (held) held.open++; else this.countedAs.set(ip, { key: countKey, open: 1 });
@@ -41,7 +42,8 @@ export class ConnectionLimits {
    * the client, since the connection itself was counted under the proxy's address.
    */
   blockedNow(ip: string): string | undefined {
-    return this.blocked.get(this.counting.keyOf(ip), this.now()) ? BLOCKED : undefined;
+    const key = this.counting.keyOf(ip);
+    return this.blocked.get(key, this.now()) ? blockedText(key) : undefined;
   }
 
   close(ip: string): void {
@@ -69,7 +71,10 @@ export class ConnectionLimits {
   get tracked(): { ips: number; blocked: number } { return { ips: this.perClient.size, blocked: this.blocked.size }; }
 }
 
-const BLOCKED = 'Too many errors from your address, try again later';
+/** `network` when the client is counted by its network block (a /64), so a client sent away for a neighbour's doing is not told it was its own address. */
+function whose(key: string): 'address' | 'network' { return isNetworkBlock(key) ? 'network' : 'address'; }
+
+function blockedText(key: string): string { return `Too many errors from your ${whose(key)}, try again later`; }
 
 /**
  * The caps a new connection from `ip` is counted against. A trusted proxy has none of its own per client: its

@@ -20,6 +20,8 @@ import { summaryDetail } from './summary-detail.ts';
 import { loggedMessageId, messageIdOfHeaderBlock } from './logged-message-id.ts';
 import { HeaderSectionEnd } from './header-section-end.ts';
 import { dataTimeoutReply } from './data-timeout.ts';
+import { isAscii } from '../text/ascii.ts';
+import { aLabelAddress, aLabelHostName } from '../text/idn-address.ts';
 
 function spoolErrorReply(err: unknown): Reply {
   return isStorageFull(err)
@@ -36,18 +38,33 @@ export function receivedProtocol(st: Pick<SessionState, 'heloVerb' | 'tls' | 'us
   return `${base}${st.tls ? 'S' : ''}${st.user ? 'A' : ''}`;
 }
 
-/** The HELO name as the Received field shows it: the session keeps it lower-cased, but `IPv6:` is written so (RFC 5321 §4.1.3). */
-function heloForReceived(helo: string | undefined): string {
+/**
+ * The HELO name as the Received field shows it: the session keeps it lower-cased, but `IPv6:` is written so (RFC 5321
+ * §4.1.3). Outside SMTPUTF8 the field must stay ASCII, as a next hop without 8BITMIME or SMTPUTF8 gets it: a Unicode
+ * name in its A-labels, one that is no domain escaped.
+ */
+function heloForReceived(helo: string | undefined, smtputf8: boolean): string {
   if (!helo) return 'unknown';
-  return helo.replace(/^\[ipv6:/, '[IPv6:');
+  const name = helo.replace(/^\[ipv6:/, '[IPv6:');
+  return smtputf8 ? name : asciiForReceived(name, aLabelHostName(name));
+}
+
+/** `text` when ASCII, else `ascii` (its A-label form) when there is one, else `text` with each byte beyond ASCII as `\xHH`. */
+function asciiForReceived(text: string, ascii: string | undefined): string {
+  if (isAscii(text)) return text;
+  if (ascii) return ascii;
+  return [...Buffer.from(text, 'utf8')].map((b) => (b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16).toUpperCase()}`)).join('');
 }
 
 function receivedHeader(st: SessionState, tx: Transaction): string {
-  const proto = receivedProtocol(st, !!tx.mailFrom?.params.SMTPUTF8);
+  const smtputf8 = !!tx.mailFrom?.params.SMTPUTF8;
+  const proto = receivedProtocol(st, smtputf8);
   // An IPv6 address literal is written `[IPv6:…]` (RFC 5321 §4.1.3), as Postfix writes it.
   const literal = st.remote.ip.includes(':') ? `IPv6:${st.remote.ip}` : st.remote.ip;
-  const from = `${heloForReceived(st.helo)} (${st.remote.hostname ?? 'unknown'} [${literal}])`;
-  const forClause = tx.recipients.length === 1 ? `\r\n\tfor <${tx.recipients[0].address}>` : '';
+  const from = `${heloForReceived(st.helo, smtputf8)} (${st.remote.hostname ?? 'unknown'} [${literal}])`;
+  // A plugin's redirect target may be beyond ASCII in a transaction without SMTPUTF8.
+  const rcpt = tx.recipients.length === 1 ? tx.recipients[0].address : undefined;
+  const forClause = rcpt === undefined ? '' : `\r\n\tfor <${smtputf8 ? rcpt : asciiForReceived(rcpt, aLabelAddress(rcpt))}>`;
   const text = `Received: from ${from}\r\n\tby ${st.greetingName} (Mailmoat) with ${proto} id ${tx.id}${forClause};\r\n\t${mailDate()}\r\n`;
   // The header lines added are held one byte per character (core/relay/outgoing-stream.ts); an SMTPUTF8 address or
   // HELO name, decoded from UTF-8 by smtp-server, goes back to its UTF-8 bytes, not to one Latin-1 byte per letter.
@@ -105,7 +122,7 @@ async function receiveWith(
 
   let spooled;
   try {
-    spooled = await spoolData(stream, file, { maxSize: cfg.limits.max_message_size, rewriteBareLineEnds: cfg.smtp.bare_lf === 'normalize', afterLineEnds: new HeaderSectionEnd() });
+    spooled = await spoolData(stream, file, { maxSize: cfg.limits.max_message_size, maxHeaderSize: cfg.limits.max_header_size, rewriteBareLineEnds: cfg.smtp.bare_lf === 'normalize', afterLineEnds: new HeaderSectionEnd() });
   } catch (err) {
     // keep reading so the client reaches its final dot and hears our 4xx
     stream.resume();
@@ -127,6 +144,13 @@ async function receiveWith(
     await discard();
     messageId = messageIdOfHeaderBlock(spooled.headerBlock);
     return summary('reject', { code: 552, text: `5.3.4 Message size exceeds fixed limit of ${cfg.limits.max_message_size} bytes` });
+  }
+  if (spooled.headerTooLarge) {
+    // Refused after the final dot, as Haraka does, where the client reads the reply; Postfix would move the rest of
+    // the header into the body, which would leave plugins judging a header that is not the one relayed.
+    await discard();
+    messageId = messageIdOfHeaderBlock(spooled.headerBlock);
+    return summary('reject', { code: 552, text: '5.3.4 Message header too large' }, { reason: `header section over limits.max_header_size (${cfg.limits.max_header_size} bytes)` });
   }
   if (spooled.sawBareLineEnd && cfg.smtp.bare_lf === 'reject') {
     await discard();
@@ -157,10 +181,10 @@ async function receiveWith(
     const action = reply.code >= 500 ? 'reject' : 'tempfail';
     // The verdict is the plugin's, whatever the score says (a deferred message is not one refused, nor the other way
     // round); the observers hear it as they hear a refusal by score: a honeypot's mail refused by a rule is learned.
-    const why = Array.isArray(o.text) ? o.text.join(' ') : (o.text ?? (action === 'reject' ? 'refused' : 'deferred'));
+    const why = o.reason ?? (Array.isArray(o.text) ? o.text.join(' ') : (o.text ?? (action === 'reject' ? 'refused' : 'deferred')));
     tx.verdict = { ...decideVerdict(tx.findings, cfg.scores), action, reason: `${r.plugin}: ${why}`, forced: true };
     observe();
-    summary(action, reply, { plugin: r.plugin });
+    summary(action, reply, { plugin: r.plugin, reason: tx.verdict.reason });
     return o.action === 'disconnect' ? { ...reply, close: true } : reply;
   }
   if (o.action === 'quarantine') forced = { action: 'quarantine', reason: `${r.plugin}: ${Array.isArray(o.text) ? o.text.join(' ') : (o.text ?? 'quarantined')}` };

@@ -9,6 +9,8 @@ import { earlyInput, PIPELINING_REFUSAL, trackUnreadInput, type PipeliningViolat
 import { shieldQuotedSpaces } from './address-command.ts';
 import { markDataTimeout } from './data-timeout.ts';
 import { ownDropReason } from './session-log-drops.ts';
+import { armDataDeadline, clearDeadlines, watchCommandLines } from './limits-deadlines.ts';
+import { normaliseClientAddresses } from './proxy-header.ts';
 
 export type CommandReply = { code: number; text: string | string[]; close?: boolean };
 /** What the connect checks decided: greet (go on), or refuse for the session (reject) or with a close. */
@@ -43,6 +45,12 @@ export interface ConnectionHooks {
   timedOut(conn: RawConnection, after: string, reply: string): void;
   /** smtp-server ended the connection itself with `reply` (session-log-drops.ts names the `reason`). */
   clientDropped(conn: RawConnection, reason: string, reply: string): void;
+  /** limits.data_timeout: milliseconds from the 354 to the final dot. */
+  dataTimeout(): number;
+  /** Counts NOOP, VRFY, ETRN and RSET (limits.max_junk_commands): the refusal once over the limit, else undefined. */
+  junkCommand(conn: RawConnection, verb: string): CommandReply | undefined;
+  /** A PROXY header from `peer` was refused for `reason` (no session started). */
+  proxyHeaderRefused?(peer: string, reason: string): void;
 }
 
 export interface RawConnection {
@@ -77,6 +85,10 @@ export interface RawConnection {
 type Handler = (this: RawConnection, command: Buffer, callback: () => void) => void;
 
 const ENHANCED = /^\d\.\d{1,3}\.\d{1,3} /;
+/** The reply to every session a stop ends (session-shutdown.ts sends the same), as Postfix's `421 4.3.2`. */
+const SHUTTING_DOWN = '4.3.2 Service shutting down, try again later';
+/** The text smtp-server gives (without an enhanced code after HELO or EHLO) to a command sent while it closes. */
+const OWN_SHUTDOWN_TEXT = 'Server shutting down';
 const HTTP_REQUEST = /^(OPTIONS|GET|HEAD|POST|PUT|DELETE|TRACE|CONNECT) \/.* HTTP\/\d\.\d$/i;
 /**
  * Commands of RFC 5321 (and RFC 821's, which it retired) that smtp-server has no handler for: recognised, not
@@ -95,6 +107,7 @@ export function applySmtpServerPatches(): void {
   // Our replies carry their own enhanced status code; smtp-server must not add a second one.
   const origSend = proto.send as RawConnection['send'];
   proto.send = function (this: RawConnection, code: number, data?: string | string[], context?: unknown) {
+    if (code === 421 && data === OWN_SHUTDOWN_TEXT && hooksOf(this)) data = SHUTTING_DOWN;
     const first = Array.isArray(data) ? data[0] : data;
     if (typeof first === 'string' && ENHANCED.test(first)) context = false;
     // smtp-server writes only to a socket whose state is 'open'; a client that has shut down its sending side
@@ -112,6 +125,13 @@ export function applySmtpServerPatches(): void {
     sendReplies.call(this, code, data, context);
     const reason = ownDropReason(code, data);
     if (reason) hooksOf(this)?.clientDropped(this, reason, String(this.session.error ?? `${code} ${data}`));
+  };
+
+  // The deadlines' timers go with the connection.
+  const origOnClose = proto._onClose as (this: RawConnection) => void;
+  proto._onClose = function (this: RawConnection) {
+    clearDeadlines(this);
+    return origOnClose.call(this);
   };
 
   // A socket or TLS error names the connection it ended, so its log line and the session's own lines share a cid.
@@ -186,6 +206,12 @@ export function applySmtpServerPatches(): void {
     if (hooksOf(this)) {
       parser.once('finish', () => { if (this._parser === parser) this.close(); });
       trackUnreadInput(parser);
+      // A command line must be complete within idle_timeout of its first byte, however slowly it trickles in.
+      watchCommandLines(this, parser as unknown as { write(chunk: unknown, ...rest: unknown[]): boolean }, () => Number(this._server.options.socketTimeout) || 60_000, () => {
+        const p = parser as unknown as { _dataMode?: boolean };
+        if (this._parser !== parser || p._dataMode || this._upgrading || (this as { _closing?: boolean })._closing) return;
+        deadlinePassed(this, '4.4.2 Timeout - command line not completed in time, closing connection', stateAfter(this));
+      });
     }
     return parser;
   };
@@ -211,6 +237,8 @@ export function applySmtpServerPatches(): void {
       const pause = (this._mailmoatSince ?? 0) + h.greetingDelay() - Date.now();
       if (pause > 0) await new Promise((r) => setTimeout(r, pause));
       this._ready = true;
+      // A stop that began while the connect hooks or the greeting delay ran: no 220 followed by a 421 at EHLO.
+      if ((this._server as { _closeTimeout?: unknown })._closeTimeout) { this.send(421, SHUTTING_DOWN, false); return; }
       if (d.kind === 'greet') return origGreeting.call(this);
       this.send(d.code, d.text, false);
       if (d.kind === 'close') this.close();
@@ -246,6 +274,8 @@ export function applySmtpServerPatches(): void {
       if (r.close) this.close();
       return setImmediate(() => callback?.());
     }
+    const junk = h && this._ready && isCommand(this, command) ? h.junkCommand(this, name) : undefined;
+    if (junk) return answer(this, junk, callback, false);
     // smtp-server's 500 and its count of them; a command it lacks but RFC 5321 names gets 502, counted alike.
     const fallback = () => (h && this._ready && NOT_IMPLEMENTED.has(name) && isUnrecognized(this, name, command)
       ? notImplemented(this, callback) : origOnCommand.call(this, command, callback));
@@ -309,8 +339,25 @@ export function applySmtpServerPatches(): void {
   proto.handler_MAIL = wrapEnvelope(proto.handler_MAIL as Handler, 'MAIL FROM');
   proto.handler_RCPT = wrapEnvelope(proto.handler_RCPT as Handler, 'RCPT TO');
 
-  // DATA-start hooks run before the 354.
-  const origData = proto.handler_DATA as Handler;
+  // DATA-start hooks run before the 354; from the 354 the message has limits.data_timeout to reach its final dot.
+  const smtpServerData = proto.handler_DATA as Handler;
+  const origData: Handler = function (this: RawConnection, command: Buffer, callback: () => void) {
+    smtpServerData.call(this, command, callback);
+    const h = hooksOf(this);
+    const stream = this._dataStream as (NodeJS.EventEmitter & { destroyed?: boolean; writableEnded?: boolean; listenerCount(e: string): number; destroy(err?: Error): void }) | undefined;
+    if (!h || !stream || !(this._parser as { _dataMode?: boolean } | undefined)?._dataMode) return;
+    armDataDeadline(this, stream, h.dataTimeout(), () => {
+      const parser = this._parser as { _dataMode?: boolean } | undefined;
+      if (this._dataStream !== stream || !parser?._dataMode || (this as { _closing?: boolean })._closing) return;
+      const sent = deadlinePassed(this, '4.4.2 Timeout - message not received in full in time, closing connection', 'DATA');
+      markDataTimeout(stream, sent);
+      // Dropped now, as a client that hung up: the spool file goes and the summary line says timeout (data-timeout.ts).
+      if (!stream.destroyed && !stream.writableEnded) {
+        const err = Object.assign(new Error('The message did not reach its final dot within limits.data_timeout'), { code: 'ECONNECTION' });
+        stream.destroy(stream.listenerCount('error') ? err : undefined);
+      }
+    });
+  };
   proto.handler_DATA = function (this: RawConnection & { session: { envelope: { rcptTo: unknown[] } } }, command: Buffer, callback: () => void) {
     const h = hooksOf(this);
     if (!h || !this.session.envelope.rcptTo.length) return origData.call(this, command, callback);
@@ -349,6 +396,17 @@ function notImplemented(conn: RawConnection, callback: () => void): void {
   c._unrecognizedCommands++;
   if (c._unrecognizedCommands >= 10) return answer(conn, { code: 421, text: '4.7.0 Error: too many unrecognized commands', close: true }, callback, false);
   answer(conn, { code: 502, text: '5.5.1 Command not implemented' }, callback, false);
+}
+
+/**
+ * A deadline passed (limits-deadlines.ts): 421 and the connection closed, logged as the idle timeout is, `after` the
+ * state it was in. Returns the reply as sent.
+ */
+function deadlinePassed(conn: RawConnection, text: string, after: string): string {
+  conn.send(421, text, false);
+  const sent = String(conn.session.error ?? `421 ${text}`);
+  hooksOf(conn)?.timedOut(conn, after, sent);
+  return sent;
 }
 
 /** The state an idle session timed out in, named as Postfix names it (`timeout after RCPT`). */
@@ -404,7 +462,11 @@ function withCapabilities(conn: RawConnection, h: ConnectionHooks, run: (cb: () 
   });
 }
 
-/** Lets the PROXY protocol be accepted from CIDRs, not only exact addresses. */
+/**
+ * Lets the PROXY protocol be accepted from CIDRs, not only exact addresses; its headers are checked and every client
+ * address is put in the core's form (proxy-header.ts).
+ */
 export function trustProxyHeadersFrom(server: object, isTrusted: (ip: string) => boolean): void {
   (server as { _expectsProxyHeader: (s: { remoteAddress?: string }) => boolean })._expectsProxyHeader = (socket) => isTrusted(socket.remoteAddress ?? '');
+  normaliseClientAddresses(server, (peer, reason) => (server as { _mailmoat?: ConnectionHooks })._mailmoat?.proxyHeaderRefused?.(peer, reason));
 }

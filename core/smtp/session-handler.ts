@@ -12,14 +12,18 @@ import { runHook } from '../hooks/runner.ts';
 import { toAddress, forbiddenRecipientForm } from './address-policy.ts';
 import { replyFor, smtpError, type Reply } from './reply.ts';
 import { domainToASCII } from 'node:url';
+import net from 'node:net';
 import { normalizeIp } from '../net/cidr.ts';
 import { connectionCaps } from './connection-limits.ts';
 import { newQueueId } from '../queue/queue-id.ts';
 import { receiveMessage } from './message-intake.ts';
 import { isAscii } from '../text/ascii.ts';
+import { takeAddressAsSent } from './address-as-sent.ts';
 import { parseMailDsn, parseRcptDsn } from '../queue/dsn-params.ts';
 import { MAIL_PARAMS, MAIL_PARAMS_DSN, RCPT_PARAMS, RCPT_PARAMS_DSN, envelopeParamsProblem, type EnvelopeVerb } from './envelope-params.ts';
 import { loggedUser, refusalFields, tlsFields } from './session-log-fields.ts';
+import { countsAsError } from './limits-errors.ts';
+import { JUNK_REFUSAL, isJunkVerb } from './limits-junk.ts';
 
 type Cb = (err?: Error | null) => void;
 
@@ -63,6 +67,8 @@ export class SessionHandler implements ConnectionHooks {
   private readonly drops = new Map<string, string>();
   /** An implicit-TLS session's `tls established` line, held until its `connect` line is written. */
   private readonly tlsLines = new Map<string, Record<string, unknown>>();
+  /** NOOP, VRFY, ETRN and RSET each session sent since it connected or last had a message taken (limits.max_junk_commands). */
+  private readonly junk = new Map<string, number>();
 
   constructor(rt: Runtime, listener: ListenerKind) {
     this.rt = rt;
@@ -112,6 +118,7 @@ export class SessionHandler implements ConnectionHooks {
     const dropped = this.drops.get(session.id);
     this.drops.delete(session.id);
     this.tlsLines.delete(session.id);
+    this.junk.delete(session.id);
     this.rt.connections.close(this.socketIp(st));
     if (chainHooks(this.rt.plugins).has('disconnect')) {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
@@ -171,6 +178,13 @@ export class SessionHandler implements ConnectionHooks {
     const log = this.log(st.id);
     log.info('connect', { ip: st.remote.ip, port: st.remote.port, listener: this.listener, tls: st.tls, ...(deferredTo ? { checked_at: deferredTo } : {}) });
     this.flushTlsLine(st.id);
+    // Every check below would skip an address it cannot read (a blocklist, SPF, deny_ips): such a client is refused,
+    // never let through unjudged. smtp-server takes only addresses from PROXY and XCLIENT, so this is a last guard.
+    if (!net.isIP(st.remote.ip)) {
+      log.warn('client refused: its address is not an IP address', { ip: st.remote.ip });
+      this.rt.metrics.inc('connections_refused');
+      return { kind: 'close', code: 421, text: '4.3.0 Cannot read your address, try again later' };
+    }
     // A client named by XCLIENT was not counted (nor checked) under its own address when the proxy connected: a block
     // that limits.error_block put on it would otherwise never apply behind a proxy.
     const blocked = st.remote.ip !== this.socketIp(st) ? this.rt.connections.blockedNow(st.remote.ip) : undefined;
@@ -247,6 +261,12 @@ export class SessionHandler implements ConnectionHooks {
     this.log(conn.id).info('client timed out', { ip: normalizeIp(conn.remoteAddress), after, reply });
   }
 
+  proxyHeaderRefused(peer: string, reason: string): void {
+    // No session, so no cid: the peer (the trusted proxy) and why, as smtp-server answers only `* BAD`.
+    this.rt.log.info('client refused: invalid PROXY header', { ip: peer, listener: this.listener, reason });
+    this.rt.metrics.inc('connections_refused');
+  }
+
   clientDropped(conn: RawConnection, reason: string, reply: string): void {
     if (!this.sessions.has(conn.id) || this.drops.has(conn.id)) return;
     this.drops.set(conn.id, reason);
@@ -265,8 +285,11 @@ export class SessionHandler implements ConnectionHooks {
     st.errors++;
     const lim = this.rt.config.limits;
     if (st.errors < lim.max_errors) return false;
-    if (lim.error_block > 0) this.rt.connections.block(st.remote.ip, lim.error_block);
-    this.log(st.id).info('too many errors: disconnecting', { ip: st.remote.ip, ...this.rt.connections.prefixField(st.remote.ip), errors: st.errors, blocked_ms: lim.error_block });
+    // A trusted proxy's own address is never blocked (as it has no per-address connection cap): every client behind
+    // it would be refused at the greeting, before it could name itself. The client it names is blocked instead.
+    const blockMs = this.isTrustedProxy(st.remote.ip) ? 0 : lim.error_block;
+    if (blockMs > 0) this.rt.connections.block(st.remote.ip, blockMs);
+    this.log(st.id).info('too many errors: disconnecting', { ip: st.remote.ip, ...this.rt.connections.prefixField(st.remote.ip), errors: st.errors, blocked_ms: blockMs });
     return true;
   }
 
@@ -286,10 +309,22 @@ export class SessionHandler implements ConnectionHooks {
     const reply = replyFor('helo', r.outcome);
     st.helo = undefined;
     log.info('HELO refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
-    return { ...reply, close: r.outcome.action === 'disconnect' || this.countError(st) };
+    return { ...reply, close: r.outcome.action === 'disconnect' || (countsAsError(reply.code, reply.text) && this.countError(st)) };
   }
 
   wants(hook: 'capabilities' | CommandHookName): boolean { return chainHooks(this.rt.plugins).has(hook); }
+
+  dataTimeout(): number { return this.rt.config.limits.data_timeout; }
+
+  junkCommand(conn: RawConnection, verb: string): CommandReply | undefined {
+    if (!isJunkVerb(verb) || !this.sessions.has(conn.id)) return undefined;
+    const count = (this.junk.get(conn.id) ?? 0) + 1;
+    this.junk.set(conn.id, count);
+    if (count <= this.rt.config.limits.max_junk_commands) return undefined;
+    // Logged and counted as smtp-server's own drops are (clientDropped): `client refused: too many junk commands`.
+    this.clientDropped(conn, 'too many junk commands', `${JUNK_REFUSAL.code} ${JUNK_REFUSAL.text}`);
+    return { ...JUNK_REFUSAL, close: true };
+  }
 
   async onCapabilities(conn: RawConnection, keywords: string[]): Promise<string[]> {
     const st = this.sessions.get(conn.id);
@@ -348,7 +383,7 @@ export class SessionHandler implements ConnectionHooks {
       this.log(session.id).info('authentication refused: too many failures from this address', { user: logged, ip, ...this.rt.connections.prefixField(ip), method: auth.method });
       this.rt.metrics.inc('auth_refused');
       if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
-      return cb(smtpError(454, '4.7.0', 'Too many failed authentications from your address, try again later'));
+      return cb(smtpError(454, '4.7.0', `Too many failed authentications from your ${this.rt.connections.prefixField(ip).prefix ? 'network' : 'address'}, try again later`));
     }
     this.rt.users.check(user, auth.password ?? '', this.rt.connections.counting.keyOf(ip)).then((ok) => {
       if (!ok) {
@@ -403,6 +438,8 @@ export class SessionHandler implements ConnectionHooks {
     // The parameters were judged as sent (envelopeParamsReply); RET and ENVID are read here as smtp-server decoded them.
     const dsnParams = dsnOffered(session) ? parseMailDsn(address.args || {}) : undefined;
     if (typeof dsnParams === 'string') return this.refuseCounted(st, badDsn(dsnParams), cb);
+    const notUtf8 = takeAddressAsSent(address, (session as { commandLine?: string }).commandLine);
+    if (notUtf8) return this.refuseCounted(st, notUtf8, cb);
     if (!isAscii(address.address) && !(address.args && address.args.SMTPUTF8)) {
       const sent = asSentWithoutUtf8(address.address);
       if (!sent) return this.refuseCounted(st, undeclaredUtf8(), cb);
@@ -418,7 +455,7 @@ export class SessionHandler implements ConnectionHooks {
       log.info('sender refused', { ...refusalFields(st, address.address, []), plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
       this.txs.delete(session.id);
       if (r.outcome.action === 'disconnect') { cb(smtpError(reply.code, undefined, reply.text)); return this.closeAfterReply(session.id); }
-      if (this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+      if (countsAsError(reply.code, reply.text) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       cb(smtpError(reply.code, undefined, reply.text));
     }, (err) => { log.error('mailFrom failed', { error: String(err) }); cb(smtpError(451, '4.3.0', 'Temporary local problem')); });
   };
@@ -431,12 +468,14 @@ export class SessionHandler implements ConnectionHooks {
     const refuse = (code: number, enhanced: string, text: string) => {
       log.info('recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [address.address]), reply: `${code} ${enhanced} ${text}` });
       this.rt.metrics.inc('recipients_refused');
-      if (code >= 500 && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+      if (countsAsError(code, `${enhanced} ${text}`) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       cb(smtpError(code, enhanced, text));
     };
     // The parameters were judged as sent (envelopeParamsReply); NOTIFY and ORCPT are read here as smtp-server decoded them.
     const dsnParams = dsnOffered(session) ? parseRcptDsn(address.args || {}) : undefined;
     if (typeof dsnParams === 'string') return this.refuseCounted(st, badDsn(dsnParams), cb);
+    const notUtf8 = takeAddressAsSent(address, (session as { commandLine?: string }).commandLine);
+    if (notUtf8) return this.refuseCounted(st, notUtf8, cb);
     if (!isAscii(address.address) && !tx.mailFrom?.params.SMTPUTF8) {
       const sent = asSentWithoutUtf8(address.address);
       if (!sent) return this.refuseCounted(st, undeclaredUtf8(), cb);
@@ -507,7 +546,7 @@ export class SessionHandler implements ConnectionHooks {
         log.info('recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [rcpt.address]), plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
         this.rt.metrics.inc('recipients_refused');
         if (o.action === 'disconnect') { cb(smtpError(reply.code, undefined, reply.text)); return this.closeAfterReply(session.id); }
-        if (reply.code >= 500 && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+        if (countsAsError(reply.code, reply.text) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
         return cb(smtpError(reply.code, undefined, reply.text));
       }
       // The relay rule judges the recipient the client named; its redirect targets are the plugin's configuration.
@@ -535,6 +574,8 @@ export class SessionHandler implements ConnectionHooks {
     this.txs.delete(session.id);
     st.transactions++;
     receiveMessage(this.rt, st, tx, stream).then((reply) => {
+      // As Postfix's junk count, the count starts again once a message is taken.
+      if (reply.code < 300) this.junk.delete(session.id);
       if (reply.code >= 400) cb(smtpError(reply.code, undefined, reply.text));
       else cb(null, Array.isArray(reply.text) ? reply.text.join(' ') : reply.text);
       if (reply.close) this.closeAfterReply(session.id);

@@ -30,7 +30,8 @@ export function receivedSpf(r: SpfEvaluation, f: HeaderFacts): string {
   const who = f.identity === 'helo' ? (f.helo ?? r.domain) : f.envelopeFrom || `postmaster@${r.domain}`;
   const comment = `${f.receiver}: ${COMMENTS[r.result](f, who)}${r.localPolicy ? ' (local policy)' : ''}`.replace(/[()\\]/g, '');
   const parts = [`client-ip=${f.ip}`, `envelope-from=${value(f.envelopeFrom)}`];
-  if (f.helo) parts.push(`helo=${value(f.helo)}`);
+  // The session keeps the name lower-cased; an address literal's tag is written `IPv6:` (RFC 5321 §4.1.3), as Received has it.
+  if (f.helo) parts.push(`helo=${value(f.helo.replace(/^\[ipv6:/i, '[IPv6:'))}`);
   parts.push(`receiver=${value(f.receiver)}`, `identity=${f.identity}`);
   if (r.mechanism && r.mechanism !== 'default') parts.push(`mechanism=${value(r.mechanism)}`);
   if (r.problem) parts.push(`problem=${value(r.problem)}`);

@@ -76,7 +76,7 @@ describe('ClientCounting and the counters that use it', () => {
     const max = { total: 100, perIp: 2 };
     assert.equal(limits.open('2001:db8:9::1', max), undefined);
     assert.equal(limits.open('2001:db8:9::2', max), undefined);
-    assert.match(limits.open('2001:db8:9::3', max) ?? '', /from your address/, 'the /64 holds two');
+    assert.match(limits.open('2001:db8:9::3', max) ?? '', /from your network/, 'the /64 holds two');
     cfg = source({ ipv4_prefix: 32, ipv6_prefix: 128 });
     limits.close('2001:db8:9::1');
     limits.close('2001:db8:9::2');
@@ -179,7 +179,7 @@ describe('counting IPv6 clients by /64 on a real gateway', function () {
     assert.deepEqual([a.greeting.code, b.greeting.code], [220, 220]);
     const third = await greetingFor(gw, '2001:db8:6:1:ffff::c');
     assert.equal(third.code, 421, `${third.code} ${third.text}`);
-    assert.match(third.text, /Too many connections from your address/);
+    assert.match(third.text, /Too many connections from your network/);
     assert.equal((await greetingFor(gw, '2001:db8:6:2::1')).code, 220, 'another /64 has its own count');
     await a.d.quit();
     // The close is counted when the gateway sees the socket end; the /64 has room again soon after.
