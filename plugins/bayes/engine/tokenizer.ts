@@ -6,6 +6,7 @@ import { addressesIn, displayText, hostNamesIn, messageIdParts, trimDomain } fro
 import { linkTarget } from './link-host.ts';
 import { getDomain } from 'tldts';
 import { clientMessage } from './client-message.ts';
+import { CHAR_CLASS, CJK, INNER, MARK, SURROGATE, TYPOGRAPHIC_APOSTROPHE, WORD, classAt } from './char-class.ts';
 
 export interface TokenizerOptions {
   /** Also learn HTML tags and attributes (MailEnable's "process HTML content"). */
@@ -32,18 +33,14 @@ export const DEFAULT_TOKENIZER: TokenizerOptions = {
 /** Token → how often it occurs in the message. */
 export type TokenCounts = Map<string, number>;
 
-// A word is a run of letters, digits and $ € £ that may hold . ' _ - inside (e-mail, u.s., don't) but never
+// A word is a run of letters, digits and currency signs that may hold . ' _ - inside (e-mail, u.s., don't) but never
 // ends with one. With bigrams, a lone punctuation mark or character takes part in pairs too (`phone~:`,
-// `,~when`), which tell templates and word salad from prose, but is never a token of its own.
-// The scanner reads char codes through a class table: no regex pass and no array of matches per text.
-const WORD = 1;
-const INNER = 2;
-const MARK = 4;
-const CLASS = new Uint8Array(65536);
-for (let c = 0xc0; c <= 0xffff; c++) CLASS[c] = WORD;
-for (const ch of 'abcdefghijklmnopqrstuvwxyz0123456789$£') CLASS[ch.charCodeAt(0)] = WORD;
-for (const ch of "'._-") CLASS[ch.charCodeAt(0)] |= INNER;
-for (const ch of ',.!?:;%@()*=&+/-') CLASS[ch.charCodeAt(0)] |= MARK;
+// `,~when`), which tell templates and word salad from prose, but is never a token of its own. Chinese and Japanese
+// put no spaces between words (Korean's spaced words run long), so a run of Han, kana or Hangul is read as
+// overlapping character pairs (`無料で` → `無料`, `料で`), as Lucene's CJK analyzer reads it, whatever its length.
+// The scanner reads char codes through a class table (`char-class.ts`): no regex pass and no array of matches per text.
+// A module-local name for it: the scan loop reads it once per character, and an imported binding costs a little more.
+const CLASS = CHAR_CLASS;
 const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"'()]+/gi;
 const IPV4_RE = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 
@@ -107,36 +104,61 @@ function words(text: string, prefix: string, bag: TokenSink, bigrams = false): v
   let prev = '';
   let i = 0;
   while (i < n) {
-    const k = CLASS[s.charCodeAt(i)];
-    if ((k & WORD) === 0) {
-      if (bigrams && (k & MARK) !== 0) {
-        const mark = s[i];
-        if (prev) addWord(bag, prefix, mark, prev, false);
-        prev = mark;
-      }
+    let k = CLASS[s.charCodeAt(i)];
+    // Spaces and line breaks first: they are most of what lies between words.
+    if (k === 0) {
       i++;
       continue;
     }
-    let j = i + 1;
+    let width = 1;
+    if (k === SURROGATE) {
+      k = classAt(s, i);
+      if (k !== 0) width = 2;
+    }
+    if ((k & CJK) !== 0) {
+      const end = cjkRun(s, i, width, prefix, bag, bigrams, prev);
+      if (bigrams) prev = lastTwo(s, i, end);
+      i = end;
+      continue;
+    }
+    if ((k & WORD) === 0) {
+      if (bigrams && (k & MARK) !== 0) {
+        // s[i] comes from V8's table of one-character strings; a slice would be a new string each time.
+        const mark = width === 1 ? s[i] : s.slice(i, i + 2);
+        if (prev) addWord(bag, prefix, mark, prev, false);
+        prev = mark;
+      }
+      i += width;
+      continue;
+    }
+    let j = i + width;
     let end = j;
+    // Units beyond one per character, so that the length is counted in characters.
+    let extra = width - 1;
+    let typographic = false;
     while (j < n) {
-      const kk = CLASS[s.charCodeAt(j)];
+      const c = s.charCodeAt(j);
+      const kk = CLASS[c];
       if ((kk & WORD) !== 0) end = ++j;
-      else if ((kk & INNER) !== 0) j++;
+      else if ((kk & INNER) !== 0) {
+        if (c === TYPOGRAPHIC_APOSTROPHE) typographic = true;
+        j++;
+      } else if (kk === SURROGATE && (classAt(s, j) & WORD) !== 0) { j += 2; end = j; extra++; }
       else break;
     }
-    const len = end - i;
+    const len = end - i - extra;
     if (len === 1) {
       // A lone character: only the link of a pair.
       if (bigrams) {
-        const ch = s[i];
+        const ch = width === 1 ? s[i] : s.slice(i, end);
         if (prev) addWord(bag, prefix, ch, prev, false);
         prev = ch;
       }
     } else if (len > 30) {
-      bag.add(`${prefix}skip:${s[i]}:${Math.min(9, Math.floor(len / 10))}`);
+      bag.add(`${prefix}skip:${s.slice(i, i + width)}:${Math.min(9, Math.floor(len / 10))}`);
     } else {
-      const w = s.slice(i, end);
+      // don’t and don't are one word to the reader, so one token.
+      const w = typographic ? s.slice(i, end).replaceAll('\u2019', "'") : s.slice(i, end);
       // Long numbers (order ids, phone numbers) say little one by one, much by their length.
       if (len > 6 && isDigits(w)) bag.add(`${prefix}num:${len}`);
       else if (!bigrams) bag.add(prefix + w);
@@ -147,6 +169,43 @@ function words(text: string, prefix: string, bag: TokenSink, bigrams = false): v
     }
     i = end;
   }
+}
+
+/**
+ * Reads the run of CJK letters starting at `s[i]` (`width` units) as overlapping character pairs, each a token; with
+ * bigrams the first pair also pairs with the word or mark before the run (`prev`), as words do. A lone character
+ * is, like any lone character, only the link of a pair. Returns where the run ends.
+ */
+function cjkRun(s: string, i: number, width: number, prefix: string, bag: TokenSink, bigrams: boolean, prev: string): number {
+  const n = s.length;
+  let from = i;
+  let j = i + width;
+  while (j < n) {
+    let w = 1;
+    let k = CLASS[s.charCodeAt(j)];
+    if (k === SURROGATE) {
+      k = classAt(s, j);
+      w = 2;
+    }
+    if ((k & CJK) === 0) break;
+    const pair = s.slice(from, j + w);
+    if (!bigrams) bag.add(prefix + pair);
+    else addWord(bag, prefix, pair, from === i ? prev : '', true);
+    from = j;
+    j += w;
+  }
+  if (j === i + width && bigrams && prev) addWord(bag, prefix, s.slice(i, j), prev, false);
+  return j;
+}
+
+/** The last two characters of `s[from, end)`, or the one there is: a CJK run's last pair, which the next word pairs with. */
+function lastTwo(s: string, from: number, end: number): string {
+  let start = end;
+  for (let c = 0; c < 2 && start > from; c++) {
+    const low = s.charCodeAt(start - 1);
+    start -= low >= 0xdc00 && low <= 0xdfff && start - 2 >= from ? 2 : 1;
+  }
+  return s.slice(start, end);
 }
 
 function hostTokens(rawUrl: string, bag: TokenSink): void {
