@@ -1,5 +1,6 @@
 // DATA to decision: spool the message, run the data hooks, take the verdict, and commit it durably before 250.
 import type { SMTPServerDataStream } from 'smtp-server';
+import { SHUTTING_DOWN } from './session-shutdown.ts';
 import { randomBytes } from 'node:crypto';
 import { isBlockedRecipient, type Runtime } from '../runtime.ts';
 import type { SessionState, Transaction } from '../hooks/transaction.ts';
@@ -129,7 +130,7 @@ async function receiveWith(
     await rt.queue.discard(tx.id).catch(() => undefined);
     // smtp-server ends the stream with ECONNECTION when the client hangs up before its final dot: nothing of
     // ours failed, and nothing was acknowledged, so that is the client's story, not an error of the gateway.
-    if ((err as { cutByStop?: boolean })?.cutByStop) return summary('aborted', { code: 421, text: '4.3.2 Service shutting down, try again later' }, { reason: 'cut off by the stop after its grace' });
+    if ((err as { cutByStop?: boolean })?.cutByStop) return summary('aborted', { code: 421, text: SHUTTING_DOWN }, { reason: 'cut off by the stop after its grace' });
     // The idle timeout ends the stream the same way; the client heard its 421, and the line says so.
     const timeout = dataTimeoutReply(stream);
     if (timeout) return summary('aborted', timeout, { reason: 'timeout during DATA' });

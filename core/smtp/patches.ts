@@ -3,6 +3,7 @@
 // they name none), a rejecting state after a refused connect, AUTH hidden before TLS, a refusal of input sent before
 // the reply it had to wait for (pipelining-guard.ts), and our own enhanced status codes.
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { SHUTTING_DOWN } from './session-shutdown.ts';
 import type { Socket } from 'node:net';
 import type { CommandHookName } from '../hooks/hook-names.ts';
 import { earlyInput, PIPELINING_REFUSAL, trackUnreadInput, type PipeliningViolation } from './pipelining-guard.ts';
@@ -86,7 +87,6 @@ type Handler = (this: RawConnection, command: Buffer, callback: () => void) => v
 
 const ENHANCED = /^\d\.\d{1,3}\.\d{1,3} /;
 /** The reply to every session a stop ends (session-shutdown.ts sends the same), as Postfix's `421 4.3.2`. */
-const SHUTTING_DOWN = '4.3.2 Service shutting down, try again later';
 /** The text smtp-server gives (without an enhanced code after HELO or EHLO) to a command sent while it closes. */
 const OWN_SHUTDOWN_TEXT = 'Server shutting down';
 const HTTP_REQUEST = /^(OPTIONS|GET|HEAD|POST|PUT|DELETE|TRACE|CONNECT) \/.* HTTP\/\d\.\d$/i;

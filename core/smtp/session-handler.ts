@@ -38,9 +38,9 @@ function dsnOffered(session: SMTPServerSession): boolean {
 const badDsn = (why: string) => smtpError(501, '5.5.4', why);
 
 /**
- * The address a client without SMTPUTF8 sent, when smtp-server turned its A-label domain (`xn--bcher-kva.example`)
- * into Unicode (it hands a raw UTF-8 domain over alike, and that too is taken in its A-label form): kept in the
- * ASCII form, in which it is relayed and checked. Undefined when the local part is not ASCII, which only SMTPUTF8 allows.
+ * A client without SMTPUTF8 that wrote a domain in raw UTF-8: the address in the A-label form in which it is relayed
+ * and checked (an A-label domain the client sent is put back as sent before this: address-as-sent.ts). Undefined when
+ * the local part is not ASCII, which only SMTPUTF8 allows.
  */
 function asSentWithoutUtf8(address: string): string | undefined {
   const at = address.lastIndexOf('@');

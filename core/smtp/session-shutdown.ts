@@ -26,7 +26,8 @@ export const STOP_REPLY_LIMIT_MS = 50_000;
 /** How often a stop looks at its sessions (a transaction finished, a greeting sent, a grace ran out). */
 const SWEEP_MS = 100;
 
-const SHUTTING_DOWN = '4.3.2 Service shutting down, try again later';
+/** The text of every 421 a stop gives (after the code): its enhanced code first, as the README promises. */
+export const SHUTTING_DOWN = '4.3.2 Service shutting down, try again later';
 
 export interface StopLimits { dataGraceMs: number; replyLimitMs: number }
 
