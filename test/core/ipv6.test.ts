@@ -7,6 +7,7 @@ import { SMTPServer } from 'smtp-server';
 import { startDnsServer, type DnsTestServer } from '../helpers/dns-server.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { CidrList, normalizeIp } from '../../core/net/cidr.ts';
 import { reversedIp } from '../../core/net/dnsbl-name.ts';
 
@@ -27,16 +28,6 @@ async function v6Sink(): Promise<{ port: number; messages: Array<{ to: string[];
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '::1', () => resolve()); });
   const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
   return { port, messages, stop: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-async function waitFor<T>(what: string, get: () => T | undefined, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = get();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('CidrList with IPv6 entries', () => {

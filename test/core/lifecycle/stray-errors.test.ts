@@ -7,7 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import nodemailer from 'nodemailer';
-import { spawnGateway, type SpawnedGateway } from '../../helpers/gateway.ts';
+import { spawnGateway } from '../../helpers/gateway.ts';
+import { logLines } from '../../helpers/spawned-log.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 import { controlRequest } from '../../../core/control/client.ts';
 import { socketPath } from '../../../core/control/protocol.ts';
 import { QueueStore } from '../../../core/queue/queue-store.ts';
@@ -33,21 +35,6 @@ async function send(port: number, subject: string): Promise<string> {
     const info = await t.sendMail({ from: 'a@client.example', to: 'user@example.com', subject, text: 'hello' });
     return info.response;
   } finally { t.close(); }
-}
-
-/** The JSON log lines the child wrote so far. */
-function logLines(gw: SpawnedGateway): Array<Record<string, unknown>> {
-  return gw.output.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('errors nobody caught, in a running gateway', function () {

@@ -1,27 +1,20 @@
 // Each delivery attempt's log lines name every recipient it tried with that recipient's own reply, as Postfix logs a
 // line per recipient: the deferred line quotes the reply that deferred the recipients it names, never another's.
 import assert from 'node:assert/strict';
-import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
-import { startRawSmarthost, type RawSmarthost } from './raw-smarthost.ts';
+import type { TestGateway } from '../../helpers/gateway.ts';
+import { rawHopBed } from './bed.ts';
 import { sendMail, until } from './send.ts';
 
 describe('queue: the log lines of a delivery attempt', function () {
   this.timeout(60_000);
-  let gw: TestGateway | undefined;
-  let next: RawSmarthost | undefined;
-  afterEach(async () => { await gw?.stop(); await next?.stop(); gw = undefined; next = undefined; });
-
-  async function start(): Promise<TestGateway> {
-    next = await startRawSmarthost();
-    gw = await startGateway({ config: { smarthost: `smtp://127.0.0.1:${next.port}`, queue: { retry_schedule: ['1h'] } } });
-    return gw;
-  }
+  const bed = rawHopBed();
+  const start = () => bed.start({ retry_schedule: ['1h'] });
   const linesOf = (g: TestGateway, qid: string) => g.logs.filter((l) => l.qid === qid && l.component === 'delivery');
 
   it('250, 550 and 451 in one attempt: the deferred line quotes the 451, and the 550 is named in the same attempt', async () => {
     const g = await start();
-    next!.rcptReplies.set('perm1@example.com', '550 5.1.1 no such user');
-    next!.rcptReplies.set('temp1@example.com', '451 4.2.0 mailbox busy');
+    bed.next!.rcptReplies.set('perm1@example.com', '550 5.1.1 no such user');
+    bed.next!.rcptReplies.set('temp1@example.com', '451 4.2.0 mailbox busy');
     const s = await sendMail(g.port, { from: 'a@client.example', to: ['ok1@example.com', 'perm1@example.com', 'temp1@example.com'] });
     assert.equal(s.code, 250);
     await until(() => linesOf(g, s.queueId!).some((l) => l.msg === 'deferred'), 10_000, 'the deferral');
@@ -38,8 +31,8 @@ describe('queue: the log lines of a delivery attempt', function () {
 
   it('two recipients deferred with different replies: one line each, each with its own reply', async () => {
     const g = await start();
-    next!.rcptReplies.set('busy@example.com', '451 4.2.0 mailbox busy');
-    next!.rcptReplies.set('full@example.com', '450 4.2.1 try again later');
+    bed.next!.rcptReplies.set('busy@example.com', '451 4.2.0 mailbox busy');
+    bed.next!.rcptReplies.set('full@example.com', '450 4.2.1 try again later');
     const s = await sendMail(g.port, { from: 'a@client.example', to: ['busy@example.com', 'full@example.com', 'fine@example.com'] });
     assert.equal(s.code, 250);
     await until(() => linesOf(g, s.queueId!).filter((l) => l.msg === 'deferred').length === 2, 10_000, 'two deferred lines');

@@ -2,38 +2,30 @@
 // recipient's own 4xx, or a connection the next hop drops after a message's data, says the destination is up, and such
 // a message keeps its own retry schedule.
 import assert from 'node:assert/strict';
-import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
-import { startRawSmarthost, type RawSmarthost } from './raw-smarthost.ts';
+import { rawHopBed } from './bed.ts';
 import { sendMail, sleep, until } from './send.ts';
 
 const RETRY_MS = 3000;
 
 describe('queue: which deferrals a destination coming back flushes', function () {
   this.timeout(60_000);
-  let gw: TestGateway | undefined;
-  let next: RawSmarthost | undefined;
-  afterEach(async () => { await gw?.stop(); await next?.stop(); gw = undefined; next = undefined; });
-
-  async function start(): Promise<TestGateway> {
-    next = await startRawSmarthost();
-    gw = await startGateway({ config: { smarthost: `smtp://127.0.0.1:${next.port}`, queue: { retry_schedule: [`${RETRY_MS}ms`], lifetime: '1h' } } });
-    return gw;
-  }
+  const bed = rawHopBed();
+  const start = () => bed.start({ retry_schedule: [`${RETRY_MS}ms`], lifetime: '1h' });
   /** When the next hop saw a RCPT for `address`: each transaction that named it. */
-  const triesOf = (address: string) => next!.transactions.filter((t) => t.rcpts.some((r) => r.address === address)).map((t) => t.at);
+  const triesOf = (address: string) => bed.next!.transactions.filter((t) => t.rcpts.some((r) => r.address === address)).map((t) => t.at);
 
   it('a 451 recipient waits out its retry delay although the destination came back meanwhile; a connect failure is flushed', async () => {
     const g = await start();
-    next!.rcptReplies.set('temp@example.com', '451 4.2.0 mailbox busy');
+    bed.next!.rcptReplies.set('temp@example.com', '451 4.2.0 mailbox busy');
     const busy = await sendMail(g.port, { from: 'a@client.example', to: ['ok@example.com', 'temp@example.com'] });
     assert.equal(busy.code, 250);
     await until(() => g.logs.some((l) => l.msg === 'deferred' && l.qid === busy.queueId), 5000, 'the 451 deferral');
 
-    await next!.pause();
+    await bed.next!.pause();
     const refused = await sendMail(g.port, { from: 'a@client.example', to: ['waits@example.com'] });
     await until(() => g.logs.some((l) => l.msg === 'deferred' && l.qid === refused.queueId), 5000, 'the connect failure');
     assert.ok(g.logs.some((l) => String(l.msg).startsWith('destination unreachable')));
-    await next!.resume();
+    await bed.next!.resume();
     const t0 = Date.now();
     const fresh = await sendMail(g.port, { from: 'a@client.example', to: ['fresh@example.com'] });
     assert.equal(fresh.code, 250);
@@ -50,7 +42,7 @@ describe('queue: which deferrals a destination coming back flushes', function ()
 
   it('a message the next hop drops after its data is retried on its schedule, and the destination is not taken for down', async () => {
     const g = await start();
-    next!.dropAfterData = (wire) => wire.includes('POISON-CONTENT');
+    bed.next!.dropAfterData = (wire) => wire.includes('POISON-CONTENT');
     const poison = await sendMail(g.port, { from: 'a@client.example', to: ['p@example.com'], body: 'POISON-CONTENT\r\n' });
     assert.equal(poison.code, 250);
     await until(() => g.logs.some((l) => l.msg === 'deferred' && l.qid === poison.queueId), 5000, 'the dropped delivery');
@@ -63,7 +55,7 @@ describe('queue: which deferrals a destination coming back flushes', function ()
     const tries = triesOf('p@example.com');
     console.log(`      dropped message: attempts at ${tries.map((t) => t - tries[0]).join(', ')} ms (retry_schedule ${RETRY_MS} ms)`);
     assert.ok(tries[1] - tries[0] >= RETRY_MS - 50, `second attempt after ${tries[1] - tries[0]} ms`);
-    await until(() => next!.accepted().length >= 8, 5000, 'the other messages');
+    await until(() => bed.next!.accepted().length >= 8, 5000, 'the other messages');
     assert.ok(!g.logs.some((l) => String(l.msg).startsWith('destination unreachable')), 'no destination unreachable line');
     assert.ok(!g.logs.some((l) => String(l.msg).startsWith('destination reachable again')), 'nothing to flush');
     const deferred = g.logs.filter((l) => l.msg === 'deferred' && l.qid === poison.queueId);

@@ -7,20 +7,11 @@ import net from 'node:net';
 import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts';
 import { startGateway, startRelayingGateway, type RelayingGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../../helpers/smtp-dialog.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 /** 192.0.2.129 and 198.51.100.7 as IPv4-mapped addresses in hex. */
 const DENIED_HEX = '::ffff:c000:281';
 const CLEAN_HEX = '::ffff:c633:6407';
-
-async function waitFor<T>(what: string, get: () => T | undefined, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = get();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Everything a connection from ::1 that sends `header` first is told until it closes (or `ms` pass). */
 function rawAnswer(port: number, header: string, ms = 5000): Promise<string> {

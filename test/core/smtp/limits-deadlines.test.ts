@@ -15,6 +15,14 @@ async function trickle(d: SmtpDialog, text: string, piece: number, everyMs: numb
   }
 }
 
+/** Walks a new session from the greeting to DATA's 354, a reply at a time. */
+async function toDataPrompt(d: SmtpDialog): Promise<void> {
+  assert.equal((await d.hello()).code, 250);
+  assert.equal((await d.cmd('MAIL FROM:<slow@client.example>')).code, 250);
+  assert.equal((await d.cmd('RCPT TO:<user@example.com>')).code, 250);
+  assert.equal((await d.cmd('DATA')).code, 354);
+}
+
 describe('deadlines that a trickle does not extend', function () {
   this.timeout(30_000);
   let gw: TestGateway | undefined;
@@ -24,10 +32,7 @@ describe('deadlines that a trickle does not extend', function () {
     gw = await startGateway({ config: { server: { idle_timeout: '1s' }, limits: { data_timeout: '2s' } } });
     const d = await SmtpDialog.connect(gw.port);
     try {
-      assert.equal((await d.hello()).code, 250);
-      assert.equal((await d.cmd('MAIL FROM:<slow@client.example>')).code, 250);
-      assert.equal((await d.cmd('RCPT TO:<user@example.com>')).code, 250);
-      assert.equal((await d.cmd('DATA')).code, 354);
+      await toDataPrompt(d);
       const at = Date.now();
       // One byte every 300 ms: each well inside the idle timeout.
       const writing = trickle(d, testMessage({ body: 'x'.repeat(200) }), 1, 300);
@@ -52,10 +57,7 @@ describe('deadlines that a trickle does not extend', function () {
     gw = await startGateway({ config: { server: { idle_timeout: '1s' }, limits: { data_timeout: '5s' } } });
     const d = await SmtpDialog.connect(gw.port);
     try {
-      assert.equal((await d.hello()).code, 250);
-      assert.equal((await d.cmd('MAIL FROM:<slow@client.example>')).code, 250);
-      assert.equal((await d.cmd('RCPT TO:<user@example.com>')).code, 250);
-      assert.equal((await d.cmd('DATA')).code, 354);
+      await toDataPrompt(d);
       const message = testMessage({ body: 'line of the body\r\n'.repeat(400) }) + '.\r\n';
       // About 2.5 s in all, in pieces that each end mid-line.
       await trickle(d, message, Math.ceil(message.length / 12), 200);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { definePlugin, s } from '../../../core/index.ts';
+import { aliasPlugin } from '../../helpers/alias-plugin.ts';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
@@ -22,19 +22,7 @@ const ALIASES: Record<string, string[]> = {
   'bobby@sales.example.com': ['bob@example.com'],
 };
 
-export default definePlugin({
-  name: 'alias-for-split',
-  description: 'Test double: an alias table at RCPT',
-  configSchema: s.object({}),
-  create: () => ({
-    hooks: {
-      rcptTo: (ctx) => {
-        const targets = ALIASES[ctx.rcpt!.address.toLowerCase()];
-        if (targets) ctx.redirectRecipient(targets, 'alias');
-      },
-    },
-  }),
-});
+export default aliasPlugin('alias-for-split', ALIASES);
 
 const WORDS = ['invoice', 'quote', 'pricing', 'discount', 'order', 'shipment', 'pallet', 'freight'];
 function salesMail(seed: number, subject: string): string {

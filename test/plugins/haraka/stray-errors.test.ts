@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnGateway, type SpawnedGateway } from '../../helpers/gateway.ts';
+import { spawnGateway } from '../../helpers/gateway.ts';
+import { logLines } from '../../helpers/spawned-log.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 import { message } from './setup.ts';
@@ -17,20 +19,6 @@ exports.hook_data_post = function (next, connection) {
   next();
 }
 `;
-
-function logLines(gw: SpawnedGateway): Array<Record<string, unknown>> {
-  return gw.output.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function send(port: number): Promise<number> {
   const d = await SmtpDialog.connect(port);

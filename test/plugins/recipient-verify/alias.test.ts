@@ -2,7 +2,7 @@
 // server behind is asked about the addresses the alias goes to, never about the alias's own name, which it may not know.
 // This file is also the alias plugin: the gateway imports it by its own URL.
 import assert from 'node:assert/strict';
-import { definePlugin, s } from '../../../core/index.ts';
+import { aliasPlugin } from '../../helpers/alias-plugin.ts';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startNextHop, type NextHop } from './next-hop.ts';
 import { send, rcpt, logged, until } from './session.ts';
@@ -17,19 +17,7 @@ const ALIASES: Record<string, string[]> = {
   'oldbox@corp.example': ['ghost@corp.example'],
 };
 
-export default definePlugin({
-  name: 'alias-for-verify',
-  description: 'Test double: an alias table at RCPT',
-  configSchema: s.object({}),
-  create: () => ({
-    hooks: {
-      rcptTo: (ctx) => {
-        const targets = ALIASES[ctx.rcpt!.address.toLowerCase()];
-        if (targets) ctx.redirectRecipient(targets, 'alias');
-      },
-    },
-  }),
-});
+export default aliasPlugin('alias-for-verify', ALIASES);
 
 const alias = { name: 'alias-for-verify', module: import.meta.filename };
 const asked = (hop: NextHop) => hop.probeRcpts().map((l) => l.replace(/^RCPT TO:<(.*)>.*$/i, '$1').toLowerCase());
