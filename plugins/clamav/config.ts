@@ -25,6 +25,10 @@ const options = s.object({
     .describe('Scans in flight at once; more wait up to `max_wait` for a slot, then count as a scanner failure'),
   max_wait: s.duration().default(5_000)
     .describe('Time a scan waits for a free slot (of `max_concurrent`) before it counts as a scanner failure (`on_error`)'),
+  large_message_size: s.size().default(10 * 1024 * 1024)
+    .describe('A message of at least this size is large: large messages share `large_message_slots` of the `max_concurrent` slots'),
+  large_message_slots: s.number({ integer: true, min: 1, max: 256 }).optionalValue()
+    .describe('Slots large messages may hold at once, at most `max_concurrent`; unset: `max_concurrent - 1` (at least 1), so one slot stays for smaller mail'),
   max_scan_size: s.size().default(25 * 1024 * 1024)
     .describe('Largest message sent to the scanner; keep it at or under clamd\'s StreamMaxLength'),
   on_oversize: s.enum(['reject', 'tempfail', 'accept'] as const).default('reject')
@@ -57,6 +61,9 @@ function checkScanner(cfg: Infer<typeof options>, at: string, issues: Issue[]): 
   if (cfg.scanner === 'command' && !cfg.command) {
     issues.push({ path: `${at}.command`, message: '`scanner: command` needs a `command` with a `template`' });
   }
+  if (cfg.large_message_slots !== undefined && cfg.large_message_slots > cfg.max_concurrent) {
+    issues.push({ path: `${at}.large_message_slots`, message: `is ${cfg.large_message_slots}, above max_concurrent (${cfg.max_concurrent})` });
+  }
   if (cfg.command) {
     try { new RegExp(cfg.command.virus_pattern, 'gm'); } catch (err) {
       issues.push({ path: `${at}.command.virus_pattern`, message: (err as Error).message });
@@ -77,6 +84,14 @@ export function scanBudget(cfg: Pick<ClamavConfig, 'scanner' | 'max_wait' | 'con
 }
 
 export type ClamavConfig = Infer<typeof configSchema>;
+
+/**
+ * How many scan slots large messages may hold at once. Unset, all but one: a handful of big messages (seconds each)
+ * must not leave ordinary mail waiting past `max_wait` for a 451. With one slot in all there is nothing to keep back.
+ */
+export function largeSlots(cfg: Pick<ClamavConfig, 'max_concurrent' | 'large_message_slots'>): number {
+  return Math.min(cfg.max_concurrent, cfg.large_message_slots ?? Math.max(1, cfg.max_concurrent - 1));
+}
 export type CommandConfig = Infer<typeof commandSchema>;
 
 /** Bytes as an admin writes them in the config: `50MB` when whole mebibytes (the config's MB), else the bytes. */

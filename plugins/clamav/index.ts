@@ -4,7 +4,7 @@
 // to let it through with a warning header. An unreachable clamd never disables the plugin, because a disabled
 // plugin would pass mail unscanned.
 import { definePlugin, outcome, type HookContext, type Outcome, type MessageView, type PluginSetup } from '../../core/index.ts';
-import { configSchema, oversizeWarning, scanBudget, type ClamavConfig } from './config.ts';
+import { configSchema, largeSlots, oversizeWarning, scanBudget, type ClamavConfig } from './config.ts';
 import { Limiter } from './limiter.ts';
 import { createClamdClient, createScanner, type Scanner } from './scanner.ts';
 import { ScanError } from './scan-result.ts';
@@ -61,14 +61,21 @@ class ClamavCheck {
   constructor(cfg: ClamavConfig, scanner: Scanner, metrics: PluginSetup['metrics']) {
     this.cfg = cfg;
     this.scanner = scanner;
-    this.limiter = new Limiter(cfg.max_concurrent);
+    this.limiter = new Limiter(cfg.max_concurrent, largeSlots(cfg));
     this.metrics = metrics;
   }
 
-  /** Runs scanner work in a bounded slot, within the message's budget; waiting past `max_wait` counts as a timeout. */
-  private slot<T>(deadline: Deadline, task: () => Promise<T>): Promise<T> {
+  /**
+   * Runs scanner work in a bounded slot, within the message's budget; waiting past `max_wait` counts as a timeout.
+   * A message of `large_message_size` or more waits for one of the large share of the slots.
+   */
+  private slot<T>(deadline: Deadline, size: number, task: () => Promise<T>): Promise<T> {
+    const large = size >= this.cfg.large_message_size;
+    const busy = () => large
+      ? `${this.limiter.largeInFlight} of ${largeSlots(this.cfg)} large_message_slots in use, ${this.limiter.inFlight} of ${this.cfg.max_concurrent} scans in flight`
+      : `${this.limiter.inFlight} of ${this.cfg.max_concurrent} scans in flight`;
     return deadline.bound(this.limiter.run(task, this.cfg.max_wait,
-      () => new ScanError('timeout', `no free scan slot within ${this.cfg.max_wait} ms (${this.cfg.max_concurrent} scans in flight)`)));
+      () => new ScanError('timeout', `no free scan slot within ${this.cfg.max_wait} ms (${busy()})`), large));
   }
 
   /** Whether the scanner answers now; one that does not answer within the budget does not. */
@@ -88,7 +95,7 @@ class ClamavCheck {
     const started = performance.now();
     const deadline = new Deadline(scanBudget(this.cfg));
     try {
-      result = await this.slot(deadline, () => this.scanner.scanMessage(msg));
+      result = await this.slot(deadline, msg.size, () => this.scanner.scanMessage(msg));
     } catch (err) {
       let e = asScanError(err);
       // A connection closed mid-stream is a size limit only if it happens again: the clamd behind a balancer that
@@ -97,7 +104,7 @@ class ClamavCheck {
       if (e.kind === 'size-limit' && e.inferred && await this.answers(deadline)) {
         ctx.log.info('clamd closed the connection mid-stream; scanning once more', { error: e.message });
         try {
-          result = await this.slot(deadline, () => this.scanner.scanMessage(msg));
+          result = await this.slot(deadline, msg.size, () => this.scanner.scanMessage(msg));
         } catch (again) {
           e = asScanError(again);
         }
@@ -178,7 +185,7 @@ class ClamavCheck {
     const names = viruses.join(', ');
     let stripped;
     try {
-      stripped = await this.slot(deadline, async () => {
+      stripped = await this.slot(deadline, msg.size, async () => {
         const result = await stripInfected(await msg.raw(), (part) => this.scanner.scanBuffer(part),
           (part) => noticeText(this.cfg.notice, { ...part, viruses: part.viruses.map(clean) }), viruses);
         const again = result.removed.length ? await this.scanner.scanBuffer(result.raw) : undefined;
