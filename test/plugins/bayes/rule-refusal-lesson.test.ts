@@ -54,6 +54,6 @@ describe('bayes: a honeypot\'s message refused by a rule', function () {
     await until(() => linesOf(gw!).lessons.length > 0, 10_000, 'the lesson line');
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(linesOf(gw).lessons.map((l) => [l.msg, l.class, l.why, l.reason]),
-      [['bayes not learned', 'spam', 'honeypot trap@example.com', 'the message was not read: rules: not taken here']]);
+      [['bayes not learned', 'spam', 'honeypot trap@example.com', 'the message was not read: rules: rule refuse']]);
   });
 });
