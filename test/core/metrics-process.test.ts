@@ -8,7 +8,7 @@ import { spawnGateway, type SpawnedGateway } from '../helpers/gateway.ts';
 import { freePort } from '../helpers/ports.ts';
 import { SmtpDialog } from '../helpers/smtp-dialog.ts';
 import { Metrics, prometheusText } from '../../core/metrics.ts';
-import { childValues, nodeValues } from '../../core/process-metrics.ts';
+import { childValues } from '../../core/process-metrics.ts';
 
 interface Scrape { types: Map<string, string>; helps: Set<string>; samples: Map<string, number> }
 
