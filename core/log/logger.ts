@@ -60,13 +60,28 @@ const CIRCULAR = '[circular]';
 /** The walk of one line: objects visited, and the objects on the path from the top (a loop is cut, not followed). */
 interface Walk { nodes: number; path: Set<object> }
 
+/** A list of strings, numbers and the like: no object in it to walk into. */
+const isPlainList = (value: object): value is unknown[] => Array.isArray(value) && value.every((v) => typeof v !== 'object' || v === null);
+
 /** `value` with secrets masked at any depth: fields named like secrets, and passwords inside URLs. */
-function redactValue(value: unknown, depth: number, walk: Walk = { nodes: 0, path: new Set() }): unknown {
+function redactValue(value: unknown, depth: number, walk?: Walk): unknown {
   if (typeof value === 'string') return value.includes('://') && value.includes('@') ? redactUrl(value) : value;
   if (typeof value !== 'object' || value === null) return value;
   // Bytes and dates are written as JSON writes them; neither has named fields to mask.
   if (ArrayBuffer.isView(value) || value instanceof Date) return value;
   if (depth > MAX_DEPTH) return TOO_DEEP;
+  // A list of plain values (a message's recipients, its symbols), nearly every list logged: nothing to walk into and
+  // no loop possible, so no walk is set up for it (a line's cost is in the per-message path).
+  if (isPlainList(value)) {
+    if (walk && ++walk.nodes > MAX_NODES) return TOO_MANY;
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const r = redactValue(value[i], depth + 1);
+      if (r !== value[i]) { out ??= [...value]; out[i] = r; }
+    }
+    return out ?? value;
+  }
+  walk ??= { nodes: 0, path: new Set() };
   if (++walk.nodes > MAX_NODES) return TOO_MANY;
   if (walk.path.has(value)) return CIRCULAR;
   walk.path.add(value);
@@ -92,9 +107,11 @@ function redactValue(value: unknown, depth: number, walk: Walk = { nodes: 0, pat
   }
 }
 
-function redactFields(fields: LogFields, depth: number, walk: Walk = { nodes: 0, path: new Set() }): LogFields {
+function redactFields(fields: LogFields, depth: number, walk?: Walk): LogFields {
   let out: LogFields | undefined;
   for (const [k, v] of Object.entries(fields)) {
+    // One walk for the whole line, set up at its first object (most lines hold none but plain lists).
+    if (!walk && typeof v === 'object' && v !== null && !isPlainList(v)) walk = { nodes: 0, path: new Set() };
     const r = isSecret(k, v) ? '[redacted]' : redactValue(v, depth, walk);
     if (r !== v) { out ??= { ...fields }; out[k] = r; }
   }

@@ -21,7 +21,8 @@ function pathEnd(text: string, start: number): number {
  */
 export function splitPathAndParams(afterColon: string): { path: string; params: string[] } {
   const text = afterColon.trim();
-  const end = text.startsWith('<') ? pathEnd(text, 0) : -1;
+  // Nearly every path has no quoted part: its end is its first `>`, found without the character walk.
+  const end = !text.startsWith('<') ? -1 : text.includes('"') ? pathEnd(text, 0) : text.indexOf('>') + 1 || -1;
   if (end < 0) {
     const [path = '', ...params] = text.split(/\s+/);
     return { path, params };
@@ -35,6 +36,7 @@ export function splitPathAndParams(afterColon: string): { path: string; params: 
  * and the way back, for a parser that splits at spaces; undefined when the path has no such space.
  */
 export function shieldQuotedSpaces(line: string): { line: string; restore(address: string): string } | undefined {
+  if (!line.includes('"')) return undefined;
   const colon = line.indexOf(':');
   if (colon < 0) return undefined;
   const open = line.indexOf('<', colon);
