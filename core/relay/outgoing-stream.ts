@@ -37,13 +37,14 @@ export function outgoingStream(entry: QueueEntry, file: string, body?: Buffer, s
   const prefix = prependBytes(entry.prepend);
   const remove = entry.remove.length ? fieldRemoval(entry.remove) : undefined;
   if (body && body.length === entry.size) {
-    // Nearly all mail: both parts pushed at the first read, without an async generator's turns per message.
+    // Nearly all mail: a part a read, without an async generator's turns per message (and one part at a time, so that
+    // a read does not join the two into a copy).
+    const parts = [prefix, remove ? withoutFields(body, remove) : body].filter((b) => b.length > 0);
     const stream = new Readable({
       read() {
         if (progress) progress.started = true;
-        if (prefix.length) this.push(prefix);
-        this.push(remove ? withoutFields(body, remove) : body);
-        this.push(null);
+        const next = parts.shift();
+        this.push(next ?? null);
       },
     });
     if (progress) stream.once('end', () => { progress.ended = true; });

@@ -16,7 +16,9 @@ const NOT_UTF8 = '\ufffd';
  */
 export function takeAddressAsSent(address: SMTPServerAddress, line: string | undefined): Error | undefined {
   if (address.address.includes(NOT_UTF8)) return smtpError(553, '5.6.7', 'Address is not valid UTF-8');
-  const sentDomain = line === undefined ? undefined : domainOfPath(line);
+  // Only an A-label is decoded: a line without one, nearly every line, has nothing to put back.
+  if (line === undefined || !/xn--/i.test(line)) return undefined;
+  const sentDomain = domainOfPath(line);
   const at = address.address.lastIndexOf('@');
   if (sentDomain === undefined || at < 0) return undefined;
   const decoded = address.address.slice(at + 1);

@@ -47,7 +47,7 @@ export function receivedProtocol(st: Pick<SessionState, 'heloVerb' | 'tls' | 'us
 function heloForReceived(helo: string | undefined, smtputf8: boolean): string {
   if (!helo) return 'unknown';
   const name = helo.replace(/^\[ipv6:/, '[IPv6:');
-  return smtputf8 ? name : asciiForReceived(name, aLabelHostName(name));
+  return smtputf8 || isAscii(name) ? name : asciiForReceived(name, aLabelHostName(name));
 }
 
 /** `text` when ASCII, else `ascii` (its A-label form) when there is one, else `text` with each byte beyond ASCII as `\xHH`. */
