@@ -4,7 +4,7 @@
 // field (`just text`), or whose fields run straight into the body (`Subject: x\r\nbody text`), would then have its first
 // body line read as a malformed field, and readers show an empty body. Done on the way into the spool, so the stored
 // bytes, what plugins parse and what the smarthost gets are one and the same message.
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 
 const CR = 0x0d, LF = 0x0a, SP = 0x20, HT = 0x09, COLON = 0x3a;
 const CRLF = Buffer.from('\r\n');
@@ -91,15 +91,4 @@ export class HeaderSectionEnd extends Transform {
     this.held = undefined;
     cb();
   }
-}
-
-/**
- * `source` with its header section ended by an empty line. An error of `source` (the client hung up, a stop cut it
- * off) comes out of the returned stream as the same error object.
- */
-export function withHeaderSectionEnded(source: Readable): HeaderSectionEnd {
-  const out = new HeaderSectionEnd();
-  source.once('error', (err) => out.destroy(err));
-  source.pipe(out);
-  return out;
 }

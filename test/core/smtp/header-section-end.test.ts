@@ -2,11 +2,15 @@
 // the chunking, and a well-formed message untouched.
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { withHeaderSectionEnded } from '../../../core/smtp/header-section-end.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { HeaderSectionEnd } from '../../../core/smtp/header-section-end.ts';
+import { spoolData } from '../../../core/message/spool-writer.ts';
 
 async function through(chunks: string[]): Promise<string> {
   const out: Buffer[] = [];
-  for await (const c of withHeaderSectionEnded(Readable.from(chunks.map((x) => Buffer.from(x, 'latin1'))))) out.push(c as Buffer);
+  for await (const c of Readable.from(chunks.map((x) => Buffer.from(x, 'latin1'))).pipe(new HeaderSectionEnd())) out.push(c as Buffer);
   return Buffer.concat(out).toString('latin1');
 }
 
@@ -41,12 +45,14 @@ describe('the empty line after the header section', () => {
     });
   }
 
-  it('passes an error of its source on as the same object', async () => {
-    const source = new Readable({ read() {} });
-    const out = withHeaderSectionEnded(source);
-    const err = Object.assign(new Error('gone'), { code: 'ECONNECTION' });
-    const seen = new Promise((resolve) => out.once('error', resolve));
-    source.destroy(err);
-    assert.equal(await seen, err);
+  it('passes an error of its source on as the same object, in the spool it is a step of', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mm-header-end-'));
+    try {
+      const source = new Readable({ read() {} });
+      const err = Object.assign(new Error('gone'), { code: 'ECONNECTION' });
+      const seen = spoolData(source, path.join(dir, 'm.eml'), { maxSize: 1024, rewriteBareLineEnds: true, afterLineEnds: new HeaderSectionEnd() }).then(() => undefined, (e: unknown) => e);
+      source.destroy(err);
+      assert.equal(await seen, err);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });
