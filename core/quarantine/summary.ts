@@ -1,9 +1,9 @@
 // What a recipient is shown of a quarantined message, in the digest and on the release page: when it arrived, who it
 // says it is from, its subject and its score. Every shown value is text from the sender: decoded, stripped of control
 // and direction-changing characters, and cut, so it can neither forge lines of the digest nor run on for pages.
-import { TextDecoder } from 'node:util';
 import { headerEnd, parseHeaderBlock } from '../message/header-block.ts';
 import { decodeWords } from '../text/encoded-words.ts';
+import { headerValueText } from '../text/header-value.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 
@@ -40,13 +40,6 @@ export function shownText(text: string, max = SHOWN_CHARS): string {
   const clean = decodeWords(text).replace(UNSAFE, ' ').replace(/\s+/g, ' ').trim();
   const chars = [...clean];
   return chars.length > max ? `${chars.slice(0, max - 1).join('')}…` : clean;
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Header bytes as text: UTF-8 when they are (SMTPUTF8 mail), else Latin-1, which every byte decodes to. */
-function headerText(bytes: Buffer): string {
-  try { return utf8.decode(bytes); } catch { return bytes.toString('latin1'); }
 }
 
 /** Characters an address in a header cannot hold outside quotes: it ends there. */
@@ -93,8 +86,14 @@ export async function summarize(store: QueueStore, entry: QueueEntry): Promise<Q
     head = await store.readHead(entry.id, 'quarantine', HEAD_BYTES);
     end = headerEnd(head);
   }
-  const fields = parseHeaderBlock(headerText(end < 0 ? head : head.subarray(0, end)));
-  const first = (name: string) => fields.find((f) => f.name.toLowerCase() === name)?.value;
+  const fields = parseHeaderBlock((end < 0 ? head : head.subarray(0, end)).toString('latin1'));
+  // The reading stopped inside the header section: its last field may end inside a character.
+  const cut = end < 0 && head.length === HEAD_BYTES;
+  // Each value is read alone: a From in Latin-1 says nothing of the charset of a Subject in UTF-8.
+  const first = (name: string) => {
+    const at = fields.findIndex((f) => f.name.toLowerCase() === name);
+    return at < 0 ? undefined : headerValueText(fields[at].value, cut && at === fields.length - 1);
+  };
   const from = first('from');
   const envelopeSender = entry.mailFrom.includes('@') ? entry.mailFrom.toLowerCase() : undefined;
   const senderAddress = (from === undefined ? undefined : fromAddress(from)) ?? envelopeSender;

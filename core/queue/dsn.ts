@@ -1,4 +1,5 @@
 // Builds an RFC 3464 delivery status notification: multipart/report with a human part, the per-recipient status, and the original headers.
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { encodedWords, formatHeader, headerEnd, mailDate, parseHeaderBlock } from '../message/header-block.ts';
 import { decodeWords } from '../text/encoded-words.ts';
@@ -6,6 +7,7 @@ import { fieldRemoval, withoutFields } from '../message/header-filter.ts';
 import type { QueueEntry, QueueRecipient } from './entry.ts';
 import { DEFAULT_TEMPLATES, fillTemplate, type DsnTokens } from './dsn-template.ts';
 import { isAscii } from '../text/ascii.ts';
+import { headerValueText } from '../text/header-value.ts';
 
 /** `success`: a next hop without DSN took the message for a recipient whose NOTIFY asked for SUCCESS (Action: relayed). */
 export type DsnKind = 'failure' | 'delay' | 'success';
@@ -67,8 +69,8 @@ const SUBJECT_CHARS = 200;
  */
 const controls = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
 const clean = (v: string) => v.replace(/[\r\n\t]+/g, ' ').replace(controls, '').trim();
-/** Replies and header values arrive as bytes (latin1 characters): read as UTF-8 where they are, then cleaned. */
-const oneLine = (v: string) => clean(bytesAsText(v));
+/** Replies and header values arrive as bytes (latin1 characters): read as the gateway reads header text, then cleaned. */
+const oneLine = (v: string, truncated = false) => clean(headerValueText(v, truncated));
 
 /** The longest start of `text` that fits in `octets` UTF-8 octets, never splitting a character. */
 function cutOctets(text: string, octets: number): string {
@@ -82,19 +84,15 @@ function cutOctets(text: string, octets: number): string {
   return out + '…';
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-/** Header bytes (held as latin1 characters) as text: UTF-8 when they are valid UTF-8 (RFC 6532), else Latin-1. */
-function bytesAsText(latin1: string): string {
-  // Characters past U+00FF mean it was decoded already (our own texts, an address).
-  if (isAscii(latin1) || /[^\x00-\xff]/.test(latin1)) return latin1;
-  try { return utf8.decode(Buffer.from(latin1, 'latin1')); } catch { return latin1; }
+/** The first `name` field of `headers`; in a section read only in part (`cut`) the last field may end mid-character. */
+function headerValue(headers: string, name: string, cut = false): string {
+  const fields = parseHeaderBlock(headers);
+  const at = fields.findIndex((h) => h.name.toLowerCase() === name);
+  return at < 0 ? '' : oneLine(fields[at].value, cut && at === fields.length - 1);
 }
-const isUtf8 = (latin1: string) => { try { utf8.decode(Buffer.from(latin1, 'latin1')); return true; } catch { return false; } };
 
-function headerValue(headers: string, name: string): string {
-  const f = parseHeaderBlock(headers).find((h) => h.name.toLowerCase() === name);
-  return f ? oneLine(f.value) : '';
-}
+/** The returned header lines as text for the human part, each read alone: one field's charset says nothing of the next. */
+const headersAsText = (block: string) => block.split('\r\n').map((line) => headerValueText(line)).join('\n').trimEnd();
 
 /**
  * The original's header lines that go back: whole fields up to RETURNED_HEADERS_LIMIT octets, a physical line over
@@ -170,8 +168,8 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
   const { entry, kind, hostname } = input;
   const now = input.now ?? Date.now();
   const returned = returnedHeaders(input.originalHeaders, input.headersCut);
-  const originalId = headerValue(input.originalHeaders, 'message-id');
-  const subject0 = decodeWords(headerValue(input.originalHeaders, 'subject'));
+  const originalId = headerValue(input.originalHeaders, 'message-id', input.headersCut);
+  const subject0 = decodeWords(headerValue(input.originalHeaders, 'subject', input.headersCut));
   const tokens: DsnTokens = {
     postmaster: input.postmaster,
     hostname,
@@ -183,7 +181,7 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
     subject: Array.from(clean(subject0)).slice(0, SUBJECT_CHARS).join(''),
     failed: input.recipients.map((r) => `<${clean(r.address)}>: ${oneLine(r.reply ?? (kind === 'delay' ? 'not yet delivered' : 'delivery time expired'))}`).join('\n'),
     recipients: input.recipients.map((r) => clean(r.address)).join(', '),
-    headers: bytesAsText(returned.text).replace(/\r\n/g, '\n').trimEnd(),
+    headers: headersAsText(returned.text),
     age: humanAge(now - entry.receivedAt),
     retry_until: input.retryUntil ? mailDate(input.retryUntil) : '',
   };
@@ -226,7 +224,7 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
   // 8-bit headers that are not UTF-8 (no charset can be known) stay text/rfc822-headers, as they came.
   const globalStatus = !isAscii(statusText);
   const headers8bit = !isAscii(returned.text);
-  const globalHeaders = headers8bit && isUtf8(returned.text);
+  const globalHeaders = headers8bit && isUtf8(Buffer.from(returned.text, 'latin1'));
   const full8bit = !!full && !isAscii(full.toString('latin1'));
   const eightBit = globalStatus || headers8bit || full8bit || !isAscii(text);
   // In-Reply-To and References tie the notice to the message in the sender's mail client (RFC 3834 §3.1.5).
