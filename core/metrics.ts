@@ -36,7 +36,7 @@ const VERDICTS = ['accept', 'add_header', 'quarantine', 'reject', 'tempfail', 'a
  */
 export const GATEWAY_COUNTERS: readonly string[] = [
   'connections', 'connections_refused', 'auth_failures', 'auth_refused',
-  'recipients_refused', 'recipients_discarded', 'recipients_copied',
+  'recipients_refused', 'recipients_discarded', 'recipients_copied', 'senders_rate_limited',
   ...VERDICTS.map((v) => `messages_${v}`),
   'relayed', 'deferred', 'bounced', 'deadlettered', 'deleted', 'released', 'requeued',
   'uncaught_errors',
@@ -131,6 +131,7 @@ const KNOWN: Record<string, [Kind, string]> = {
   auth_failures: ['counter', 'AUTH attempts with wrong credentials (535)'],
   auth_refused: ['counter', 'AUTH attempts answered 454 without a password check (limits.max_auth_failures)'],
   recipients_refused: ['counter', 'RCPT TO commands refused, by the gateway or by a plugin (greylisting, recipient checks)'],
+  senders_rate_limited: ['counter', 'MAIL FROM commands refused with 450 4.7.1 for the client\'s limits.message_rate'],
   recipients_discarded: ['counter', 'Recipients a plugin dropped silently (spam traps)'],
   relayed: ['counter', 'Messages delivered to every recipient and removed from the queue'],
   deferred: ['counter', 'Delivery attempts that left recipients for a retry'],

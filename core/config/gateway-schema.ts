@@ -98,8 +98,13 @@ export const gatewaySchema = s.checked(s.object({
     auth_failure_block: s.duration({ min: 1000, max: TIMER_MAX_MS }).default(600_000).describe('How long AUTH stays refused after the failure that reached the limit, and how close failures must follow each other to count together'),
     // Postfix's smtpd_client_ipv4/ipv6_prefix_length. Shorter prefixes than these lump unrelated networks together (a
     // /16 is a whole provider's pool; a /32 is a whole IPv6 provider), which is a mistake rather than a policy.
-    ipv4_prefix: s.number({ integer: true, min: 16, max: 32 }).default(DEFAULT_PREFIXES.v4).describe('IPv4 clients in one network of this prefix length count as one client for max_connections_per_ip, error_block and the AUTH failure ban (32 = per address; IPv4-mapped IPv6 addresses are IPv4; relay.networks, access.allow_ips and server.trusted_proxies always count per address)'),
+    ipv4_prefix: s.number({ integer: true, min: 16, max: 32 }).default(DEFAULT_PREFIXES.v4).describe('IPv4 clients in one network of this prefix length count as one client for max_connections_per_ip, the rate limits, error_block and the AUTH failure ban (32 = per address; IPv4-mapped IPv6 addresses are IPv4; relay.networks, access.allow_ips and server.trusted_proxies always count per address)'),
     ipv6_prefix: s.number({ integer: true, min: 32, max: 128 }).default(DEFAULT_PREFIXES.v6).describe('The same for IPv6 clients: 64 counts each /64 (a site\'s smallest network, whose every address one host may use) as one client; 128 = per address'),
+    // Postfix's anvil limits, off by default as there: a rate that suits one site's busiest sender refuses another's.
+    connection_rate: s.number({ integer: true, min: 0 }).default(0).describe('Connections one client (counted as for max_connections_per_ip) may open per rate_window; more get 421 4.7.0 at the greeting and are closed. Every attempt counts, refused ones too; relay.networks, access.allow_ips and trusted proxies\' own addresses are exempt; Postfix\'s smtpd_client_connection_rate_limit (0 = no limit)'),
+    message_rate: s.number({ integer: true, min: 0 }).default(0).describe('MAIL FROM commands one client may send per rate_window, over all its connections; more get 450 4.7.1; Postfix\'s smtpd_client_message_rate_limit (0 = no limit)'),
+    recipient_rate: s.number({ integer: true, min: 0 }).default(0).describe('RCPT TO commands one client may send per rate_window, over all its connections; more get 450 4.7.1; Postfix\'s smtpd_client_recipient_rate_limit (0 = no limit)'),
+    rate_window: s.duration({ min: 1000, max: TIMER_MAX_MS }).default(60_000).describe('The time connection_rate, message_rate and recipient_rate are counted over: the last rate_window before each attempt; Postfix\'s anvil_rate_time_unit'),
   }).default({} as never),
   access: s.object({
     allow_ips: s.array(ipOrCidr).default([]).describe('Client CIDRs exempt from deny lists and blocklist-style checks'),

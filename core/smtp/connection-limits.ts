@@ -1,8 +1,10 @@
 // Connection counting across every listener of a gateway: the total, per client, and temporary blocks after errors.
 // A client is its address or its network block (limits.ipv4_prefix / ipv6_prefix; see core/net/client-counting.ts).
+// The rates per client (limits.connection_rate and its siblings) are kept here too, counted the same way.
 import { ExpiringEntries } from '../net/expiring-entries.ts';
 import { ClientCounting } from '../net/client-counting.ts';
 import { isNetworkBlock } from '../net/client-prefix.ts';
+import { ClientRates } from './client-rates.ts';
 
 export class ConnectionLimits {
   private total = 0;
@@ -16,10 +18,13 @@ export class ConnectionLimits {
   private readonly blocked = new ExpiringEntries<{ until: number }>();
   private readonly now: () => number;
   readonly counting: ClientCounting;
+  /** Connections, messages and recipients per client over limits.rate_window. */
+  readonly rates: ClientRates;
 
   constructor(now: () => number = Date.now, counting: ClientCounting = new ClientCounting(() => undefined)) {
     this.now = now;
     this.counting = counting;
+    this.rates = new ClientRates(now, counting);
   }
 
   /** Counts a new connection, or says why it is refused (nothing is counted then). */

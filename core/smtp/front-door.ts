@@ -142,7 +142,11 @@ function countBeforeHandshake(server: SMTPServer, rt: Runtime): void {
   inner.server.removeAllListeners('connection');
   inner.server.on('connection', (socket) => {
     const ip = normalizeIp(socket.remoteAddress ?? '');
-    if (rt.connections.open(ip, connectionCaps(rt, ip))) {
+    // A client already over limits.connection_rate would be refused right after the handshake: it gets none. Not
+    // counted here, as the session's onConnect counts the connections that reach it.
+    const tooFast = rt.connections.rates.connectionsOver(rt, ip);
+    if (tooFast) rt.log.info('client refused: connection rate limit', { ip, listener: 'smtps', ...tooFast.fields, before: 'TLS handshake' });
+    if (tooFast || rt.connections.open(ip, connectionCaps(rt, ip))) {
       // Nothing can be said before the handshake (a 421 in plaintext is noise to a TLS client): the socket is dropped.
       rt.metrics.inc('connections_refused');
       socket.on('error', () => {});

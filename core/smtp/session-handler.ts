@@ -93,6 +93,12 @@ export class SessionHandler implements ConnectionHooks {
   // ── connection ──────────────────────────────────────────────────────────────
   onConnect = (session: SMTPServerSession, cb: Cb): void => {
     const ip = normalizeIp(session.remoteAddress);
+    const tooFast = this.rt.connections.rates.take(this.rt, ip, 'connection');
+    if (tooFast) {
+      this.log(session.id).info('client refused: connection rate limit', { ip, listener: this.listener, ...tooFast.fields });
+      this.rt.metrics.inc('connections_refused');
+      return cb(smtpError(421, '4.7.0', tooFast.text));
+    }
     const refused = this.rt.connections.open(ip, connectionCaps(this.rt, ip));
     if (refused) { this.rt.metrics.inc('connections_refused'); return cb(smtpError(421, '4.7.0', refused)); }
     this.sessions.set(session.id, {
@@ -129,7 +135,9 @@ export class SessionHandler implements ConnectionHooks {
 
   private refreshIdentity(st: SessionState, conn: { remoteAddress: string; clientHostname: string; secure: boolean }) {
     const ip = normalizeIp(conn.remoteAddress);
-    st.remote = { ip, port: st.remote.port, hostname: conn.clientHostname && !conn.clientHostname.startsWith('[') ? conn.clientHostname : undefined };
+    // A name a plugin verified is the address's: it stays through a new EHLO, not once XCLIENT names another client.
+    const verifiedName = ip === st.remote.ip ? st.remote.verifiedName : undefined;
+    st.remote = { ip, port: st.remote.port, hostname: conn.clientHostname && !conn.clientHostname.startsWith('[') ? conn.clientHostname : undefined, ...(verifiedName ? { verifiedName } : {}) };
     st.tls = conn.secure;
     const p = this.rt.policy;
     st.relayNetwork = p.relay.has(ip);
@@ -191,6 +199,13 @@ export class SessionHandler implements ConnectionHooks {
     if (blocked) {
       log.info('client refused: blocked after too many errors', { ip: st.remote.ip, ...this.rt.connections.prefixField(st.remote.ip) });
       return { kind: 'close', code: 421, text: `4.7.0 ${blocked}` };
+    }
+    // A client XCLIENT names is a new connection of that client's (PROXY's was counted at connect, as a socket's is).
+    const tooFast = st.remote.ip !== this.peerIp(st) ? this.rt.connections.rates.take(this.rt, st.remote.ip, 'connection') : undefined;
+    if (tooFast) {
+      log.info('client refused: connection rate limit', { ip: st.remote.ip, ...tooFast.fields });
+      this.rt.metrics.inc('connections_refused');
+      return { kind: 'close', code: 421, text: `4.7.0 ${tooFast.text}` };
     }
     // The proxy's sessions were counted under its address until now: each is moved to the client it names, so
     // max_connections_per_ip applies to that client, and a busy proxy is not refused for the sum of its clients.
@@ -445,6 +460,12 @@ export class SessionHandler implements ConnectionHooks {
       if (!sent) return this.refuseCounted(st, undeclaredUtf8(), cb);
       address.address = sent;
     }
+    const tooFast = this.rt.connections.rates.take(this.rt, st.remote.ip, 'message');
+    if (tooFast) {
+      this.log(st.id).info('sender refused', { ...refusalFields(st, address.address, []), reply: `450 4.7.1 ${tooFast.text}`, ...tooFast.fields });
+      this.rt.metrics.inc('senders_rate_limited');
+      return this.refuseCounted(st, smtpError(450, '4.7.1', tooFast.text), cb);
+    }
     const tx = new Transaction(newQueueId());
     tx.mailFrom = toAddress(address.address, address.args);
     this.txs.set(session.id, tx);
@@ -465,8 +486,8 @@ export class SessionHandler implements ConnectionHooks {
     const tx = this.txs.get(session.id);
     if (!st || !tx) return cb(smtpError(503, '5.5.1', 'Error: need MAIL command'));
     const log = this.log(st.id).child({ qid: tx.id });
-    const refuse = (code: number, enhanced: string, text: string) => {
-      log.info('recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [address.address]), reply: `${code} ${enhanced} ${text}` });
+    const refuse = (code: number, enhanced: string, text: string, fields?: object) => {
+      log.info('recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [address.address]), reply: `${code} ${enhanced} ${text}`, ...fields });
       this.rt.metrics.inc('recipients_refused');
       if (countsAsError(code, `${enhanced} ${text}`) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       cb(smtpError(code, enhanced, text));
@@ -499,6 +520,9 @@ export class SessionHandler implements ConnectionHooks {
     // smtpd checks a RCPT whatever alias expansion will later add; a refusal here leaves the redirect's copy in place.
     const byRedirect = named(tx.recipients.map((r) => r.address));
     if (!byRedirect && tx.recipients.length >= this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
+    // After the 452 above, whose recipients the client is to send again in a new transaction: they count once, there.
+    const tooFast = this.rt.connections.rates.take(this.rt, st.remote.ip, 'recipient');
+    if (tooFast) return refuse(450, '4.7.1', tooFast.text, tooFast.fields);
     const isLocal = (d: string) => policy.localDomains.has(d);
     const why = forbiddenRecipientForm(raw, isLocal);
     if (why) return refuse(550, '5.7.1', `Relay access denied: ${why}`);
