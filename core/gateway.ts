@@ -35,6 +35,8 @@ import { STOP_REPLY_LIMIT_MS } from './smtp/session-shutdown.ts';
 import type { StateStore } from './store/types.ts';
 import { startAdminHttp } from './http/admin-listener.ts';
 import { heldUntil } from './http/held-routes.ts';
+import { Readiness } from './http/readiness.ts';
+import { readinessChecks } from './http/readiness-checks.ts';
 import { StorageHealth } from './queue/storage-health.ts';
 import { adoptRecoveredDigests, startDigestSchedule, type DigestSchedule } from './quarantine/digest.ts';
 import { pluginFeedback, quarantineRoutes } from './quarantine/http-handlers.ts';
@@ -282,7 +284,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     throw e;
   });
   // What GET /health/ready reports: why the gateway cannot take mail yet, until the end of the start; `stopping` from
-  // the first moment of a stop; otherwise ready while every SMTP listener listens and the disk has room.
+  // the first moment of a stop; otherwise ready while every SMTP listener listens and the disk has room, and no
+  // dependency is down that makes a plugin defer every message (clamd with on_error: tempfail).
   let phase: 'starting: recovering the queue' | 'starting: opening the SMTP listeners' | 'ready' | 'stopping' = 'starting: recovering the queue';
   let listeners: BoundListener[] = [];
   let queueRecovered = false;
@@ -290,6 +293,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Right after the control socket, whose lock keeps a second gateway from binding first, and before the queue's
   // recovery, which may take minutes: a liveness probe that got no answer meanwhile would have the gateway killed.
   let admin: HttpListener | undefined;
+  const readiness = new Readiness(() => readinessChecks({ plugins: () => rt.plugins, entries: () => rt.config.plugins, store }), { log: log.child({ component: 'http' }) });
   try {
     admin = await startAdminHttp({
       config: () => rt.config.http, tls, log,
@@ -298,6 +302,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         notReadyBecause: async () => phase !== 'ready' ? phase
           : listeners.some((l) => !(l.server as unknown as { server: { listening: boolean } }).server.listening) ? 'an SMTP listener is closed'
           : rt.storage.problem(),
+        dependencies: () => readiness.report(),
       },
     });
     // The digest's links: public routes (a recipient's browser is anywhere), answered over HTTPS only, and from the

@@ -1,5 +1,6 @@
 // The admin routes: Prometheus metrics and the health checks load balancers, systemd and Kubernetes probe.
 import { PROMETHEUS_CONTENT_TYPE, prometheusText } from '../metrics.ts';
+import { readinessAnswer, type CheckReport } from './readiness.ts';
 import type { HttpResponse, Route } from './types.ts';
 
 export interface AdminState {
@@ -7,6 +8,8 @@ export interface AdminState {
   metrics(): Record<string, unknown>;
   /** Why the gateway cannot take mail now (starting, stopping, a listener closed, its disk full), or undefined when it can. */
   notReadyBecause(): Promise<string | undefined>;
+  /** The dependency checks (clamd, Redis), kept a moment between rounds (readiness.ts); none when absent. */
+  dependencies?(): Promise<CheckReport[]>;
 }
 
 const json = (status: number, value: unknown): HttpResponse =>
@@ -24,7 +27,10 @@ export function adminRoutes(state: AdminState): Route[] {
       method: 'GET', path: '/health/ready',
       handle: async () => {
         const reason = await state.notReadyBecause();
-        return reason === undefined ? json(200, { status: 'ok' }) : json(503, { status: 'unavailable', reason });
+        // Not asked while the gateway takes no mail anyway: a stop closes what they would ask.
+        const checks = reason === undefined ? await state.dependencies?.() ?? [] : [];
+        const answer = readinessAnswer(reason, checks);
+        return json(answer.status, answer.body);
       },
     },
   ];

@@ -23,6 +23,17 @@ export interface RecipientFeedback {
   how: 'release' | 'always-allow' | 'always-block';
 }
 
+/** A dependency of a plugin that does not answer now, and what that makes of mail meanwhile. */
+export interface HealthProblem {
+  /** What fails and what mail gets meanwhile, for GET /health/ready and the log (never a secret). */
+  problem: string;
+  /**
+   * `tempfail`: the plugin defers every message until it answers, so the gateway leaves a load balancer's pool;
+   * `degraded`: mail goes on, filtered less (a check set to fail open).
+   */
+  effect: 'tempfail' | 'degraded';
+}
+
 export interface PluginInstance {
   hooks: HookHandlers;
   /** Releases sockets, timers and files; called on shutdown and when a reload replaces the instance. */
@@ -32,6 +43,13 @@ export interface PluginInstance {
    * for it a short while only, so work that may take longer (a store away) should be tracked for `close`.
    */
   feedback?(event: RecipientFeedback): Promise<void> | void;
+  /**
+   * Whether what the plugin depends on (a daemon, a server) answers now, for GET /health/ready: undefined when it
+   * does. It must settle within `timeoutMs`, a dependency that has not answered by then being a problem like any
+   * other. The gateway calls it at most once per readiness period however often a balancer probes, so one cheap
+   * request (a PING) is the right size.
+   */
+  health?(timeoutMs: number): Promise<HealthProblem | undefined>;
 }
 
 /**

@@ -198,6 +198,25 @@ export class RedisStore implements StateStore {
     });
     return out;
   }
+  /**
+   * During a known outage, its reason at once (the health's own PING every 250 ms finds the end of it); otherwise one
+   * PING, so that a server that hangs with the connection open is found without waiting for a command to find it.
+   */
+  async unavailableBecause(timeoutMs: number): Promise<string | undefined> {
+    if (this.health.down) return this.health.unavailable().message;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`the Redis state store gave no answer to PING within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([this.run(() => this.r.ping()), late]);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
   async purgeExpired() { return 0; }
   async close() {
     this.health.close();

@@ -32,6 +32,11 @@ export interface StateStore {
    * script's: it is sent once, then called by its digest.
    */
   script?(name: string, lua: string, keys: string[], args: Array<string | number>): Promise<unknown>;
+  /**
+   * Why the store cannot be used now, or undefined when it can, settled within `timeoutMs` (GET /health/ready asks).
+   * Only a store that is a server has it (Redis); the embedded file fails with the disk, which readiness watches already.
+   */
+  unavailableBecause?(timeoutMs: number): Promise<string | undefined>;
   /** Removes expired entries; returns how many went (Redis expires keys by itself and returns 0). */
   purgeExpired(): Promise<number>;
   close(): Promise<void>;

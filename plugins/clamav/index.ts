@@ -6,7 +6,8 @@
 import { definePlugin, outcome, type HookContext, type Outcome, type MessageView, type PluginSetup } from '../../core/index.ts';
 import { configSchema, largeSlots, oversizeWarning, scanBudget, type ClamavConfig } from './config.ts';
 import { Limiter } from './limiter.ts';
-import { createClamdClient, createScanner, type Scanner } from './scanner.ts';
+import { clamdTarget, createClamdClient, createScanner, type Scanner } from './scanner.ts';
+import { clamdHealth } from './health.ts';
 import { ScanError } from './scan-result.ts';
 import { noticeText, stripInfected } from './strip.ts';
 
@@ -247,6 +248,8 @@ export default definePlugin<ClamavConfig>({
       );
     }
     const check = new ClamavCheck(cfg, scanner, setup.metrics);
-    return { hooks: { mailFrom: (ctx) => refuseDeclaredOversize(cfg, ctx), data: (ctx) => check.onData(ctx) } };
+    const hooks = { mailFrom: (ctx: HookContext) => refuseDeclaredOversize(cfg, ctx), data: (ctx: HookContext) => check.onData(ctx) };
+    // A command-line scanner is started per message: there is no daemon to ask between messages.
+    return cfg.scanner === 'clamd' ? { hooks, health: clamdHealth(cfg, clamdTarget(cfg, setup.configDir)) } : { hooks };
   },
 });
