@@ -21,8 +21,12 @@ export type ListenerKind = 'smtp' | 'smtps' | 'submission';
 
 export interface SessionView {
   readonly id: string;
-  /** The client as every check must see it: the PROXY/XCLIENT address when a trusted proxy gave one. */
-  readonly remote: { ip: string; port: number; hostname?: string };
+  /**
+   * The client as every check must see it: the PROXY/XCLIENT address when a trusted proxy gave one. `hostname` is the
+   * name a trusted proxy's XCLIENT NAME gave; `verifiedName` the one a plugin verified (setVerifiedClientName: the
+   * ptr plugin's forward-confirmed PTR name), lower-case A-labels, kept until XCLIENT names another address.
+   */
+  readonly remote: { readonly ip: string; readonly port: number; readonly hostname?: string; readonly verifiedName?: string };
   readonly local: { ip: string; port: number };
   readonly listener: ListenerKind;
   readonly helo?: string;
@@ -161,4 +165,14 @@ export interface HookContext {
    * copy is logged as `recipient copied` with `plugin` and `reason`. Not in afterVerdict: the message is queued by then.
    */
   addRecipient(address: string, reason: string): void;
+  /**
+   * connect, helo and mailFrom: names the client's verified host name, one whose address records lead back to the
+   * client's address (forward-confirmed reverse DNS), as Postfix verifies the name it writes. The session has it as
+   * `session.remote.verifiedName` from then on, the Received field names the client by it instead of `unknown`, and
+   * the log's summary and refusal lines carry it as `client_name`. Only a checked name may be given: a PTR name that
+   * does not resolve back to the client is anyone's to choose. It is kept lower-cased in A-labels, without a trailing
+   * dot; a name that is no host name (or ends in a numeric label, as an address does), or a call in another hook, is
+   * ignored with a warning. Returns whether the name was taken; a later call replaces it.
+   */
+  setVerifiedClientName(name: string): boolean;
 }

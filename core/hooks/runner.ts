@@ -12,6 +12,7 @@ import { forbiddenRecipientForm, toAddress } from '../smtp/address-policy.ts';
 import { isAscii } from '../text/ascii.ts';
 import { addedFieldNameProblem, FIELD_NAME } from '../message/header-block.ts';
 import { findingSymbolProblem } from './finding-symbol.ts';
+import { aLabelHostName } from '../text/idn-address.ts';
 
 /** What an infinite finding score counts as: finite, so sums and the verdict header stay numbers. */
 const CERTAIN_SCORE = 1000;
@@ -148,6 +149,19 @@ function warnOrderOnce(run: ChainRun, redirector: string, log: Logger): void {
   }
 }
 
+/** The hooks before a transaction's checks in which a plugin may name the client's verified host name. */
+const VERIFIED_NAME_HOOKS: ReadonlySet<HookName> = new Set(['connect', 'helo', 'mailFrom']);
+
+/**
+ * A verified client name as the session keeps it: lower-case A-labels without the root's dot, or undefined for what is
+ * no host name. A last label of digits is an address (`192.0.2.1` "resolves" to itself), as Postfix refuses it.
+ */
+function verifiedHostName(name: unknown): string | undefined {
+  if (typeof name !== 'string') return undefined;
+  const host = aLabelHostName(name.replace(/\.$/, ''));
+  return host && !/(^|\.)\d+$/.test(host) ? host : undefined;
+}
+
 /** A read-only copy of the redirect's targets, or the recipient itself when no plugin redirected it. */
 function targetsView(a: RunArgs): readonly Readonly<Address>[] | undefined {
   if (a.hook !== 'rcptTo' || !a.rcpt) return undefined;
@@ -262,6 +276,21 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): 
       }
       // NOTIFY=NEVER (what Postfix gives always_bcc): a failed copy must not tell the sender of a hidden recipient.
       tx.copies.set(key, { rcpt: { ...r, params: { NOTIFY: 'NEVER' } }, plugin: p.name, reason: String(reason) });
+    },
+    setVerifiedClientName(name: string) {
+      if (!lease.live('setVerifiedClientName')) return false;
+      const shown = String(name).slice(0, 300);
+      if (!VERIFIED_NAME_HOOKS.has(a.hook)) {
+        a.log.warn('setVerifiedClientName ignored: only in connect, helo and mailFrom', { plugin: p.name, hook: a.hook, name: shown });
+        return false;
+      }
+      const host = verifiedHostName(name);
+      if (!host) {
+        a.log.warn('setVerifiedClientName ignored: not a host name', { plugin: p.name, name: shown });
+        return false;
+      }
+      a.session.remote.verifiedName = host;
+      return true;
     },
     async rewriteMessage(raw: Buffer) {
       if (!tx?.message) throw new Error('rewriteMessage is only available in the data hook');

@@ -9,7 +9,7 @@ export interface SessionState extends SessionView {
   heloVerb?: 'HELO' | 'EHLO';
   tls: boolean;
   user?: string;
-  remote: { ip: string; port: number; hostname?: string };
+  remote: { ip: string; port: number; hostname?: string; verifiedName?: string };
   /**
    * The name this session was greeted with (server.hostname when it connected): its Received and Message-ID say the
    * same, also when a reload changes server.hostname while it is open.

@@ -23,6 +23,7 @@ import { HeaderSectionEnd } from './header-section-end.ts';
 import { dataTimeoutReply } from './data-timeout.ts';
 import { isAscii } from '../text/ascii.ts';
 import { aLabelAddress, aLabelHostName } from '../text/idn-address.ts';
+import { clientName, clientNameField } from './session-log-fields.ts';
 
 function spoolErrorReply(err: unknown): Reply {
   return isStorageFull(err)
@@ -62,7 +63,8 @@ function receivedHeader(st: SessionState, tx: Transaction): string {
   const proto = receivedProtocol(st, smtputf8);
   // An IPv6 address literal is written `[IPv6:…]` (RFC 5321 §4.1.3), as Postfix writes it.
   const literal = st.remote.ip.includes(':') ? `IPv6:${st.remote.ip}` : st.remote.ip;
-  const from = `${heloForReceived(st.helo, smtputf8)} (${st.remote.hostname ?? 'unknown'} [${literal}])`;
+  // The client's name only when verified, else `unknown`, as Postfix writes it: Rspamd and SpamAssassin trust this part.
+  const from = `${heloForReceived(st.helo, smtputf8)} (${clientName(st) ?? 'unknown'} [${literal}])`;
   // A plugin's redirect target may be beyond ASCII in a transaction without SMTPUTF8.
   const rcpt = tx.recipients.length === 1 ? tx.recipients[0].address : undefined;
   const forClause = rcpt === undefined ? '' : `\r\n\tfor <${smtputf8 ? rcpt : asciiForReceived(rcpt, aLabelAddress(rcpt))}>`;
@@ -110,7 +112,7 @@ async function receiveWith(
     // up mid-DATA measured its upload, not our reply.
     if (verdict !== 'aborted') rt.metrics.observeDataMs(msData);
     log.info('message', {
-      client: st.remote.ip, helo: st.helo, user: st.user, tls: st.tls, from: tx.mailFrom?.address, to: tx.recipients.map((r) => r.address),
+      client: st.remote.ip, ...clientNameField(st), helo: st.helo, user: st.user, tls: st.tls, from: tx.mailFrom?.address, to: tx.recipients.map((r) => r.address),
       message_id: messageId, size: tx.message?.size ?? received, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})`),
       details: tx.findings.filter((f) => f.detail).map((f) => `${f.symbol}: ${summaryDetail(f.detail!)}`),
       reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}`, ms, ms_data: msData, ...timings,

@@ -11,11 +11,27 @@ export function loggedUser(name: string): string {
 }
 
 /**
- * Who was refused what, on a refusal inside a transaction: the client's address, its HELO name, the sender and the
- * recipients, named as on the message's summary line, so one grep finds a sender's refusals and its deliveries alike.
+ * The client's host name as the Received field and the log name it, undefined when none is known: the one a plugin
+ * verified (the ptr plugin's forward-confirmed PTR name), else the one a trusted proxy's XCLIENT NAME gave. Postfix
+ * writes `unknown` for a name it has not verified, which is why a PTR name that does not resolve back is not here.
+ */
+export function clientName(st: SessionState): string | undefined {
+  return st.remote.verifiedName ?? st.remote.hostname;
+}
+
+/** `client_name` when the client's name is known (Postfix's `client=name[ip]`), else nothing. */
+export function clientNameField(st: SessionState): { client_name?: string } {
+  const name = clientName(st);
+  return name ? { client_name: name } : {};
+}
+
+/**
+ * Who was refused what, on a refusal inside a transaction: the client's address (and verified name), its HELO name,
+ * the sender and the recipients, named as on the message's summary line, so one grep finds a sender's refusals and
+ * its deliveries alike.
  */
 export function refusalFields(st: SessionState, from: string | undefined, to: readonly string[]): Record<string, unknown> {
-  return { client: st.remote.ip, helo: st.helo, ...(st.user ? { user: loggedUser(st.user) } : {}), from, to: [...to] };
+  return { client: st.remote.ip, ...clientNameField(st), helo: st.helo, ...(st.user ? { user: loggedUser(st.user) } : {}), from, to: [...to] };
 }
 
 /** What a finished TLS handshake agreed on: the protocol version (`TLSv1.3`) and the cipher's OpenSSL name. */

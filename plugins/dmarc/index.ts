@@ -8,6 +8,7 @@ import { dkimVerify, arc, dmarc } from 'mailauth';
 import { definePlugin, describeSymbols, outcome, symbolScore, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, type DmarcConfig } from './config.ts';
 import { mailauthResolver } from './resolver.ts';
+import { withMailauthConsole } from './mailauth-console.ts';
 import { spfFromFindings, type SpfFact } from './spf-finding.ts';
 import { SYMBOLS } from './symbols.ts';
 import { enforcedAction, failSymbol, normalisedPolicy } from './policy.ts';
@@ -127,7 +128,8 @@ class DmarcCheck {
     const spf: SpfFact | undefined = spfFromFindings(ctx.findings);
     clauses.push(spfClause(spf, ctx.mailFrom?.address ?? ''));
 
-    const dkim = await dkimVerify(msg.stream(), { resolver, sender: ctx.mailFrom?.address || undefined, minBitLength: this.cfg.min_key_bits } as never);
+    const dkim = await withMailauthConsole(ctx.log, () =>
+      dkimVerify(msg.stream(), { resolver, sender: ctx.mailFrom?.address || undefined, minBitLength: this.cfg.min_key_bits } as never));
     for (const r of dkim.results ?? []) bodyHashMismatchAsFail(r);
     if (this.cfg.dkim) {
       this.recordDkim(ctx, dkim);

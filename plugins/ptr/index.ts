@@ -1,26 +1,41 @@
 // Reverse DNS of unauthenticated clients: refuse or score a client without PTR (optionally without forward-confirmed rDNS).
 //
 // The lookup starts at connect and is judged at MAIL FROM, when the client has had its chance to authenticate:
-// trusted (authenticated or relay-network) clients are never judged by their address.
+// trusted (authenticated or relay-network) clients are never judged by their address. A forward-confirmed name
+// becomes the session's verified client name (Received, the log), as Postfix's smtpd verifies the name it writes.
 import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, type PtrConfig } from './config.ts';
 import { ptrStatus, type PtrStatus } from './lookup.ts';
 
-interface Pending { ip: string; status: Promise<PtrStatus> }
+interface Pending { ip: string; status: Promise<PtrStatus>; settled?: PtrStatus }
+
+/** The lookup for the client's current address, if one was started. */
+function started(ctx: HookContext): Pending | undefined {
+  const have = ctx.connectionState.ptr as Pending | undefined;
+  return have?.ip === ctx.session.remote.ip ? have : undefined;
+}
 
 function pending(cfg: PtrConfig, ctx: HookContext): Pending {
+  const have = started(ctx);
+  if (have) return have;
   const ip = ctx.session.remote.ip;
-  const have = ctx.connectionState.ptr as Pending | undefined;
-  if (have?.ip === ip) return have;
-  const p = { ip, status: ptrStatus(ctx.services.dns, ip, cfg.fcrdns) };
+  const p: Pending = { ip, status: ptrStatus(ctx.services.dns, ip, cfg.fcrdns) };
+  p.status.then((st) => { p.settled = st; }, () => undefined);
   ctx.connectionState.ptr = p;
   return p;
 }
 
+/** Only a name that resolves back to the client is verified: a PTR alone says what the address's owner chose to write. */
+function verifiedName(ctx: HookContext, st: PtrStatus | undefined): void {
+  if (st?.state === 'confirmed' && st.name) ctx.setVerifiedClientName(st.name);
+}
+
 async function judge(cfg: PtrConfig, ctx: HookContext): Promise<Outcome | void> {
-  if (ctx.session.trusted || ctx.session.allowlisted) return;
+  // A trusted client's name is taken if its lookup (started at connect, before it logged in) is done; it is not waited for.
+  if (ctx.session.trusted || ctx.session.allowlisted) { verifiedName(ctx, started(ctx)?.settled); return; }
   const { ip, status } = pending(cfg, ctx);
   const st = await status;
+  verifiedName(ctx, st);
   if (st.state === 'confirmed' || st.state === 'present') { ctx.log.debug('client has reverse DNS', { ip, names: st.names }); return; }
   if (st.state === 'unavailable') {
     ctx.log.warn('reverse DNS lookup failed', { ip, error: st.error.code });

@@ -53,7 +53,7 @@ function contextFor(i: number, services: Services): HookContext {
     recipients: [],
     rcpt: { address: `rcpt${i}@example.net`, local: `rcpt${i}`, domain: 'example.net', params: {} },
     findings: [], services, state: {}, connectionState: {},
-    addFinding() {}, addHeader() {}, removeHeader() {}, async rewriteMessage() {}, discardRecipient() {}, redirectRecipient() {}, addRecipient() {},
+    addFinding() {}, addHeader() {}, removeHeader() {}, async rewriteMessage() {}, discardRecipient() {}, redirectRecipient() {}, addRecipient() {}, setVerifiedClientName: () => false,
   };
 }
 

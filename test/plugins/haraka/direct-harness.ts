@@ -72,6 +72,7 @@ export class DirectConversation {
       discardRecipient: () => { throw new Error('not here'); },
       redirectRecipient: () => { throw new Error('not here'); },
       addRecipient: () => { throw new Error('not here'); },
+      setVerifiedClientName: () => { throw new Error('not here'); },
       ...extra,
     };
   }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts';
 import ptr from '../../../plugins/ptr/index.ts';
 import { pluginHarness } from '../rbl/harness.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 const WITH_PTR = '93.184.216.10';     // PTR mail.good.test, which resolves back
 const UNCONFIRMED = '93.184.216.11';  // PTR liar.good.test, which resolves elsewhere
@@ -87,6 +88,29 @@ describe('plugins/ptr', () => {
     const r = await mailFrom({ mode: 'reject', fcrdns: true }, { ip: FORMERR });
     assert.equal(r.outcome?.action, 'tempfail');
     assert.equal(r.outcome?.code, 450);
+  });
+
+  it('names the client by a forward-confirmed PTR only: not by one merely present, nor by one that does not resolve back', async () => {
+    assert.equal((await mailFrom({ mode: 'score', fcrdns: true }, { ip: WITH_PTR })).verifiedName, 'mail.good.test');
+    assert.equal((await mailFrom({ mode: 'score', fcrdns: true }, { ip: V6 })).verifiedName, 'v6.good.test');
+    assert.equal((await mailFrom({ mode: 'score', fcrdns: false }, { ip: WITH_PTR })).verifiedName, undefined);
+    assert.equal((await mailFrom({ mode: 'score', fcrdns: true }, { ip: UNCONFIRMED })).verifiedName, undefined);
+    assert.equal((await mailFrom({ mode: 'score', fcrdns: true }, { ip: NO_PTR })).verifiedName, undefined);
+  });
+
+  it('names an authenticated client by a lookup already done, and starts none for a relay-network client', async () => {
+    const h = await pluginHarness(ptr, { mode: 'reject', fcrdns: true }, dns.address, { timeout: 200 });
+    const c = h.connect({ ip: WITH_PTR });
+    await c.run('connect');
+    // The client logs in before MAIL FROM: its lookup, started at connect, is used once it is in, never waited for.
+    Object.assign(c.session, { trusted: true, user: 'joe' });
+    await waitFor('the lookup started at connect to be done', () => (c.connectionState.ptr as { settled?: unknown }).settled);
+    assert.equal((await c.run('mailFrom', { mailFrom: 'a@b.test' })).verifiedName, 'mail.good.test');
+    await dns.resetQueries();
+    const relay = h.connect({ ip: WITH_PTR, trusted: true, relayNetwork: true });
+    await relay.run('connect');
+    assert.equal((await relay.run('mailFrom', { mailFrom: 'a@b.test' })).verifiedName, undefined);
+    assert.deepEqual(await dns.queries(), []);
   });
 
   it('starts the lookup at connect so MAIL FROM does not wait for it', async () => {

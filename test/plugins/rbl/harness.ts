@@ -5,7 +5,7 @@ import { createResolver } from '../../../core/dns/index.ts';
 
 export const quietLog: Logger = { debug() {}, info() {}, warn() {}, error() {}, child() { return quietLog; } };
 
-export interface HookResult { outcome?: Outcome; findings: Finding[]; headers: Array<{ name: string; value: string }>; ms: number; rewritten?: Buffer }
+export interface HookResult { outcome?: Outcome; findings: Finding[]; headers: Array<{ name: string; value: string }>; ms: number; rewritten?: Buffer; verifiedName?: string }
 
 export interface Conn {
   session: SessionView;
@@ -38,6 +38,7 @@ export async function pluginHarness<C>(def: PluginDefinition<C>, options: unknow
         const added: Finding[] = [];
         const headers: Array<{ name: string; value: string }> = [];
         let rewritten: Buffer | undefined;
+        let verifiedName: string | undefined;
         const addr = (a: string | undefined) => {
           if (a === undefined) return undefined;
           const at = a.lastIndexOf('@');
@@ -53,10 +54,11 @@ export async function pluginHarness<C>(def: PluginDefinition<C>, options: unknow
           discardRecipient() { throw new Error('not in this test'); },
           redirectRecipient() { throw new Error('not in this test'); },
           addRecipient() { throw new Error('not in this test'); },
+          setVerifiedClientName(name) { verifiedName = name; return true; },
         };
         const t0 = Date.now();
         const outcome = handler ? (await handler(ctx)) ?? undefined : undefined;
-        return { outcome, findings: added, headers, ms: Date.now() - t0, rewritten };
+        return { outcome, findings: added, headers, ms: Date.now() - t0, rewritten, verifiedName };
       },
     };
   };

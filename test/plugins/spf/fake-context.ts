@@ -63,5 +63,6 @@ export function fakeContext(input: FakeContextInput): FakeContext {
     discardRecipient() { throw new Error('not in this test'); },
     redirectRecipient() { throw new Error('not in this test'); },
     addRecipient() { throw new Error('not in this test'); },
+    setVerifiedClientName() { throw new Error('not in this test'); },
   };
 }
