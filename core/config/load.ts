@@ -100,6 +100,24 @@ export function applyOverride(target: Record<string, unknown>, assignment: strin
   return undefined;
 }
 
+/**
+ * `url` with its userinfo as a URL parser writes it: a blank, a quote or a bracket in a password percent-encoded
+ * (`redis://:Secret 99@host` becomes `redis://:Secret%2099@host`), which the Redis client decodes back. A raw blank
+ * then never travels further (a log line, the client's error messages), where it could end the masking of a password
+ * that a reader takes for the end of the URL. Anything that is not such a URL is left as it is for its check to refuse.
+ */
+export function withEncodedUserinfo(url: string): string {
+  let u: URL;
+  try { u = new URL(url); } catch { return url; }
+  if (!u.username && !u.password) return url;
+  const start = url.indexOf('//') + 2;
+  const pathAt = url.slice(start).search(/[/?#]/);
+  const authorityEnd = pathAt < 0 ? url.length : start + pathAt;
+  const at = url.lastIndexOf('@', authorityEnd - 1);
+  if (start < 2 || at < start) return url;
+  return `${url.slice(0, start)}${u.username}${u.password ? `:${u.password}` : ''}${url.slice(at)}`;
+}
+
 /** The config as far as it validates, and every issue: what validateConfig throws, for callers that add their own. */
 async function validateRaw(raw: unknown, projectDir?: string): Promise<{ value: GatewayConfig; issues: Issue[] }> {
   const { value, issues } = validate(gatewaySchema, raw ?? {});
@@ -113,6 +131,8 @@ async function validateRaw(raw: unknown, projectDir?: string): Promise<{ value: 
   // smtp-server hands every address over with its domain in Unicode (xn-- labels decoded): a local domain written in
   // its xn-- form matched no recipient, and all of its mail was refused as relaying.
   if (Array.isArray(value.domains) && !issues.some((i) => i.path.startsWith('domains'))) value.domains = value.domains.map((d) => domainToUnicode(d));
+  const redis = value.state?.redis;
+  if (typeof redis?.url === 'string' && !issues.some((i) => isIssueUnder(i, 'state.redis.url'))) redis.url = withEncodedUserinfo(redis.url);
   return { value, issues };
 }
 

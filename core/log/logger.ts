@@ -23,26 +23,93 @@ function isSecret(key: string, value: unknown): boolean {
   return TOKEN_KEY.test(key) && typeof value !== 'number';
 }
 
-/** `scheme://user:pass@` anywhere in a string: the authority ends at the first `/`, `?`, `#` or blank, a password may hold `@`. */
-const URL_CREDENTIALS = /(\/\/)([^\s/?#]*)@/g;
 /**
  * A password written with an unencoded '/' (`smtp://relay:pa/ss@host`, which config checks refuse and quote): the user
  * part has no '/' or ':', and the rest runs to the `@`. Not `host:port/path@…`, whose part after the colon is a port.
  */
 const SLASHED_PASSWORD = /(\/\/)([^\s/?#:@]*):(?!\d*[/?#])([^\s@]*)@/g;
+/** A host and port as a URL names them, at the start of the text after a userinfo's `@`. */
+const HOST = String.raw`(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?`;
+/** What a URL's host is followed by in prose: its end, a path, a blank, or punctuation after it (`…:6380: refused`). */
+const HOST_AFTER_AT = new RegExp(String.raw`^${HOST}(?=$|[\s/?#),;'"<>\]]|:(?!\d)|\.(?:\s|$))`);
+/** A word that is a whole authority by itself (`127.0.0.1:6379`, `relay.example:25,`): the URL ended at the blank after it. */
+const WHOLE_AUTHORITY = new RegExp(String.raw`^${HOST}[.,;:)]*$`);
+/** A word that could be a host without a domain or port (`localhost`), or a user name. */
+const BARE_LABEL = /^[A-Za-z0-9_-]+$/;
+const SCHEME_START = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+/** Index of the first of `chars` in `text` from `from`, or the text's length. */
+function firstOf(text: string, chars: RegExp, from: number): number {
+  chars.lastIndex = from;
+  const m = chars.exec(text);
+  return m ? m.index : text.length;
+}
+const AUTHORITY_END = /[\s/?#]/g;
+const PATH_START = /[/?#]/g;
+
+/**
+ * Where the userinfo of the URL whose authority starts at `start` ends (the index of its `@`), or -1 when it has none.
+ * A URL parser takes everything up to the last `@` before the first `/`, `?` or `#` as userinfo, blanks included
+ * (`redis://:Secret 99@host` is the password `Secret 99`). In prose a blank usually ends the URL, so a userinfo runs
+ * past one only when the word before the blank cannot be a whole authority (`:Secret`, `user:Secret`, not
+ * `127.0.0.1:6379`), and only to an `@` followed by a host, so an address later in the line is left alone.
+ * `whole`: the text is one URL by a URL parser's reading (a config value), whose first word may then be a user name.
+ */
+function userinfoEnd(text: string, start: number, whole: boolean): number {
+  const wordEnd = firstOf(text, AUTHORITY_END, start);
+  const inWord = text.lastIndexOf('@', wordEnd - 1);
+  if (inWord >= start) return inWord;
+  if (wordEnd === text.length || !/\s/.test(text[wordEnd])) return -1;
+  const word = text.slice(start, wordEnd);
+  // The URL itself, as a config value is logged, may have a user name where it ends (`redis://Secret 99@host`); a word
+  // with a dot, a port or punctuation after it is still read as a whole authority.
+  const spaced = word !== '' && (!WHOLE_AUTHORITY.test(word) || (whole && BARE_LABEL.test(word)));
+  if (!spaced) return -1;
+  const limit = firstOf(text, PATH_START, wordEnd);
+  for (let at = text.lastIndexOf('@', limit - 1); at > wordEnd; at = text.lastIndexOf('@', at - 1)) {
+    if (HOST_AFTER_AT.test(text.slice(at + 1, limit))) return at;
+  }
+  return -1;
+}
+
+/** A userinfo as logged: its user kept when it has one (without blanks), the rest `***`. */
+function maskedUserinfo(cred: string): string {
+  const colon = cred.indexOf(':');
+  if (colon < 0) return '***';
+  const user = cred.slice(0, colon);
+  return `${/\s/.test(user) ? '' : user}:***`;
+}
+
+/** Whether `text` is one URL with a userinfo as a URL parser reads it (a config value logged as it is). */
+function isWholeUrlWithUserinfo(text: string): boolean {
+  if (!SCHEME_START.test(text)) return false;
+  try {
+    const u = new URL(text);
+    return u.username !== '' || u.password !== '';
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Removes the password of every URL in `url` (a smarthost or Redis URL, or a message quoting one): `user:pass@`
  * keeps its user, and userinfo without a colon is masked whole, since a password written there
- * (`redis://S3cret@host`, for `redis://:S3cret@host`) is an easy mistake and the name alone cannot tell.
+ * (`redis://S3cret@host`, for `redis://:S3cret@host`) is an easy mistake and the name alone cannot tell. A password
+ * may hold any character a URL parser takes there, `@` and blanks included (`userinfoEnd`).
  */
 export function redactUrl(url: string): string {
-  return url
-    .replace(URL_CREDENTIALS, (m: string, slashes: string, cred: string) => {
-      if (!cred) return m;
-      return cred.includes(':') ? `${slashes}${cred.slice(0, cred.indexOf(':'))}:***@` : `${slashes}***@`;
-    })
-    .replace(SLASHED_PASSWORD, (_m: string, slashes: string, user: string) => `${slashes}${user}:***@`);
+  const whole = /\s/.test(url) && isWholeUrlWithUserinfo(url);
+  let out = '';
+  let from = 0;
+  for (let slashes = url.indexOf('//'); slashes >= 0; slashes = url.indexOf('//', Math.max(slashes + 2, from))) {
+    const start = slashes + 2;
+    const at = userinfoEnd(url, start, whole && slashes === url.indexOf('//'));
+    if (at <= start) continue;
+    out += url.slice(from, start) + maskedUserinfo(url.slice(start, at)) + '@';
+    from = at + 1;
+  }
+  out += url.slice(from);
+  return out.replace(SLASHED_PASSWORD, (_m: string, slashes: string, user: string) => `${slashes}${user}:***@`);
 }
 
 /**

@@ -21,11 +21,15 @@ const USAGE = `usage: moat bayes <command> [options]
 
   create DICT SPAMDIR HAMDIR     build a new dictionary from folders of spam and ham (replaces DICT)
   merge DICT SPAMDIR HAMDIR      add folders of spam and ham to DICT
+  merge --config FILE SPAMDIR HAMDIR
+                                 teach them to the counts the config's gateways share through Redis: every
+                                 gateway on it scores with them after its next sync (use this with several gateways)
   verify DICT DIR                probability of every message in DIR, then a summary
   score DICT FILE                probability of one message, with its most telling tokens
   prune DICT                     drop rare and neutral tokens [--min-count 2] [--neutral 0.1] [--max-tokens N]
   reload                         tell running gateways to reload their dictionaries [--config FILE [--set KEY=VALUE]… | --data-dir DIR]
-  stats DICT                     message and token counts, strongest tokens
+  stats DICT                     message and token counts, strongest tokens [--config FILE: with the shared
+                                 counts in Redis and what the gateways score with; DICT may then be left out]
   export DICT FILE               write DICT as FILE [--format tab|xml] [--with-weights: TAB with the linear
                                  models, as Mailmoat keeps it; without, MailEnable's three fields]
   import DICT FILE               replace DICT with FILE, read in the format it holds [--format tab|xml: must
@@ -70,11 +74,20 @@ const COMMANDS: Record<string, { args: string[]; options: string[] }> = {
   import: { args: ['DICT', 'FILE'], options: ['format', 'merge'] },
 };
 
+/**
+ * The forms of commands with `--config`, which read the shared counts of the config's gateways (bayes-shared.ts):
+ * a merge into them takes no DICT, and takes its tokenizer options from the config; stats may leave DICT out.
+ */
+const SHARED_FORMS: Record<string, { args: string[]; options: string[]; optional?: number }> = {
+  merge: { args: ['SPAMDIR', 'HAMDIR'], options: ['config', 'set', 'keep-duplicates'] },
+  stats: { args: ['DICT'], options: ['config', 'set'], optional: 1 },
+};
+
 /** Refuses a command line with missing or extra arguments, or an option the command does not take. */
 function checkCommandLine(cmd: string, pos: string[], o: Opts): void {
-  const c = COMMANDS[cmd];
+  const c: { args: string[]; options: string[]; optional?: number } | undefined = o.config !== undefined && SHARED_FORMS[cmd] ? SHARED_FORMS[cmd] : COMMANDS[cmd];
   if (!c) throw new UsageError(`unknown command ${cmd}`);
-  if (pos.length < c.args.length) throw new UsageError(`${cmd} needs ${c.args.join(' ')}`);
+  if (pos.length < c.args.length - (c.optional ?? 0)) throw new UsageError(`${cmd} needs ${c.args.join(' ')}`);
   if (pos.length > c.args.length) throw new UsageError(`${cmd} takes ${c.args.length ? c.args.join(' ') : 'no arguments'}; unexpected: ${pos.slice(c.args.length).join(' ')}`);
   for (const name of Object.keys(o)) {
     if (o[name] !== undefined && name !== 'json' && !c.options.includes(name)) throw new UsageError(`--${name} does not apply to ${cmd}`);
@@ -181,6 +194,7 @@ async function readDictionary(file: string, report?: ReadReport): Promise<Dictio
 }
 
 async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<void> {
+  if (cmd === 'merge' && o.config !== undefined) return mergeShared(pos, o);
   const [dict, spamDir, hamDir] = pos;
   // Folders are opened by their bytes, which a name that is not UTF-8 needs; messages name them by the strings.
   const folders = listFolders(fileSystemPath(spamDir), fileSystemPath(hamDir));
@@ -248,6 +262,40 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   // A new dictionary without one of the classes judges every message by the other: most likely a wrong folder.
   if (cmd === 'create' && !o.json && (!r.spam || !r.ham)) {
     process.stderr.write(`warning: no ${r.spam ? 'ham' : 'spam'} was found under ${r.spam ? hamDir : spamDir}; ${dict} cannot tell spam from ham until it learns some\n`);
+  }
+}
+
+/** The config named by --config and --set, read as `moat start` reads it. */
+async function configOf(o: Opts) {
+  const { loadConfig } = await import('../../core/config/load.ts');
+  return loadConfig({ file: o.config as string, overrides: (o.set as string[] | undefined) ?? [] });
+}
+
+/** `merge --config FILE SPAMDIR HAMDIR`: the folders taught to the counts the config's gateways share (bayes-shared.ts). */
+async function mergeShared(pos: string[], o: Opts): Promise<void> {
+  const [spamDir, hamDir] = pos;
+  const folders = listFolders(fileSystemPath(spamDir), fileSystemPath(hamDir));
+  const { openShared, teachShared } = await import('./bayes-shared.ts');
+  const place = await openShared(await configOf(o));
+  try {
+    const r = await teachShared(place, folders, { showProgress: o.json ? false : undefined, keepDuplicates: o['keep-duplicates'] === true });
+    const taught = r.learned.spam + r.learned.ham;
+    const rate = (taught + r.duplicates.spam + r.duplicates.ham) / Math.max(r.seconds, 1e-6);
+    const target = `the shared counts (Redis ${place.where}, namespace ${place.namespace})`;
+    if (!taught && !r.stopped) {
+      out(o, { shared: { url: place.where, namespace: place.namespace }, learned: r.learned, duplicates: r.duplicates, skipped: r.skipped },
+        `nothing to teach: no new message was found under ${spamDir} or ${hamDir}; ${target} were left as they were`);
+    } else {
+      out(o, {
+        shared: { url: place.where, namespace: place.namespace }, learned: r.learned, duplicates: r.duplicates, skipped: r.skipped,
+        store: { messages: { spam: r.store.spam, ham: r.store.ham }, log: r.store.log }, msgPerSecond: Math.round(rate), ...(r.stopped && { stopped: r.stopped }),
+      }, `taught ${target}: learned ${r.learned.spam} spam and ${r.learned.ham} ham${copiesNote(r.duplicates)} (${rate.toFixed(0)} msg/s); `
+        + `it now holds ${r.store.spam} spam and ${r.store.ham} ham learned, the log at lesson ${r.store.log}; every gateway on it scores with them after its next sync (sync_interval)`);
+    }
+    warnSkipped(o, r.skipped);
+    if (r.stopped) throw new Error(`Redis stopped answering (${r.stopped}): the lessons above were taught, the rest of the folders were not; a second run teaches the first ones again`);
+  } finally {
+    await place.close();
   }
 }
 
@@ -446,6 +494,23 @@ function encodingNote(encoding?: string): string {
 
 async function stats(pos: string[], o: Opts): Promise<void> {
   const report: ReadReport = { count: 0, first: 0 };
+  const shared = o.config === undefined ? undefined : await import('./bayes-shared.ts').then(async (m) => ({ m, place: await m.openShared(await configOf(o)) }));
+  try {
+    // Without DICT, the file the config's plugin scores with.
+    await statsOf(pos[0] ?? shared!.place.dictionary, report, o, shared && (async (d: Dictionary) => {
+      const s = await shared.m.sharedStats(shared.place, d);
+      return { json: { shared: s.shared, sharedStore: { url: s.url, namespace: s.namespace }, scoredWith: s.combined }, lines: shared.m.sharedStatsLines(s) };
+    }));
+  } finally {
+    await shared?.place.close();
+  }
+}
+
+/** What stats adds for the shared counts: fields of the JSON, and lines after the file's. */
+type SharedPart = (d: Dictionary) => Promise<{ json: Record<string, unknown>; lines: string[] }>;
+
+async function statsOf(dict: string, report: ReadReport, o: Opts, sharedPart?: SharedPart): Promise<void> {
+  const pos = [dict];
   const d = await readDictionary(pos[0], report);
   const { encoding, ...malformed } = report;
   const tokens = heldTokens(d);
@@ -459,11 +524,13 @@ async function stats(pos: string[], o: Opts): Promise<void> {
   const hammy = top([...scored].reverse());
   const model = d.byteGrams;
   const byteGrams = model ? { messages: model.messages, buckets: model.state.length / 2, prefixBytes: model.prefixBytes } : null;
-  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens, weighted, byteGrams, malformed, ...(encoding && { encoding }), spammiest: spammy, hammiest: hammy };
+  const extra = await sharedPart?.(d);
+  const info = { dictionary: pos[0], bytes: fs.statSync(pos[0]).size, messages: { spam: d.nspam, ham: d.nham }, tokens, weighted, byteGrams, malformed, ...(encoding && { encoding }), ...extra?.json, spammiest: spammy, hammiest: hammy };
   out(o, info, [
-    `${pos[0]}: ${d.nspam} spam and ${d.nham} ham messages, ${counted(tokens, 'token')} (${weighted ? `${weighted} with a weight in the linear model` : 'no linear model: counts alone'}), ${(info.bytes / 1e6).toFixed(2)} MB${malformedNote(malformed, formatOf(pos[0]))}${encodingNote(encoding)}`,
+    `${extra ? 'dictionary file ' : ''}${pos[0]}: ${d.nspam} spam and ${d.nham} ham messages, ${counted(tokens, 'token')} (${weighted ? `${weighted} with a weight in the linear model` : 'no linear model: counts alone'}), ${(info.bytes / 1e6).toFixed(2)} MB${malformedNote(malformed, formatOf(pos[0]))}${encodingNote(encoding)}`,
     byteGrams ? `byte model: fitted on ${byteGrams.messages} messages (first ${byteGrams.prefixBytes} bytes, ${byteGrams.buckets} buckets)` : 'no byte model',
-    'spammiest (seen in ≥5 messages):', ...spammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
+    ...extra?.lines ?? [],
+    `spammiest${extra ? ' in the file' : ''} (seen in ≥5 messages):`, ...spammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
     'hammiest:', ...hammy.map((x) => `  ${x.probability.toFixed(4)} ${String(x.messages).padStart(6)}  ${x.token}`),
   ].join('\n'));
 }

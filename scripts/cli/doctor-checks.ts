@@ -11,6 +11,7 @@ import { routeTarget } from '../../core/relay/make-relay.ts';
 import { smarthostTarget, type SmarthostTarget } from '../../core/relay/smarthost.ts';
 import { SmtpClientError, SmtpConnection } from '../../core/relay/smtp-client.ts';
 import { redactUrl } from '../../core/log/logger.ts';
+import { persistenceLine, readPersistence } from './redis-persistence.ts';
 
 /** Free space under which the queue is close to answering 452 4.3.1 to every client. */
 const LOW_SPACE_BYTES = 1024 ** 3;
@@ -53,7 +54,8 @@ export const stateStoreCheck: DoctorCheck = {
       const store = await RedisStore.connect(config.state.redis.url, { prefix: config.state.redis.prefix });
       const ms = Math.round(performance.now() - t0);
       await store.close();
-      return [{ status: 'ok', text: `redis at ${where} answers in ${ms} ms` }];
+      const kept = persistenceLine(where, await readPersistence(config.state.redis.url));
+      return [{ status: 'ok', text: `redis at ${where} answers in ${ms} ms` }, ...(kept ? [kept] : [])];
     } catch (err) {
       const message = (err as Error).message;
       // A refused login is the config's fault, which the message says how to fix, not an outage the gateway rides out.

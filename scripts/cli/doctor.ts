@@ -10,7 +10,8 @@ import { checkConfig } from './check-config.ts';
 import { configuredScanners } from './clamav.ts';
 import { dataDirCheck, dnsCheck, smarthostCheck, stateStoreCheck } from './doctor-checks.ts';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail';
+/** `note`: something the check could not find out, which an admin should look at; neither a warning nor a failure. */
+export type CheckStatus = 'ok' | 'note' | 'warn' | 'fail';
 
 export interface CheckLine {
   status: CheckStatus;
@@ -86,7 +87,7 @@ const clamdCheck: DoctorCheck = {
 
 export const CHECKS: DoctorCheck[] = [dataDirCheck, stateStoreCheck, dnsCheck, smarthostCheck, clamdCheck];
 
-const MARK: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' };
+const MARK: Record<CheckStatus, string> = { ok: 'ok  ', note: 'note', warn: 'WARN', fail: 'FAIL' };
 
 const USAGE = 'usage: moat doctor [--config FILE] [--set KEY=VALUE]…   checks the config as check-config does, data_dir and the services it names (state store, DNS, smarthosts, virus scanner)';
 

@@ -8,7 +8,7 @@ import type { LogFormat } from '../../core/log/logger.ts';
 import type { LogLevel } from '../../core/log/types.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const HIDDEN = new Set(['main', 'args', 'doctor-checks']);
+const HIDDEN = new Set(['main', 'args', 'doctor-checks', 'redis-persistence', 'bayes-shared']);
 
 function commands(): string[] {
   return readdirSync(here).filter((f) => f.endsWith('.ts') && !HIDDEN.has(f.slice(0, -3))).map((f) => f.slice(0, -3)).sort();
