@@ -10,9 +10,17 @@ export interface SnapshotHeader {
 }
 
 export interface SnapshotAttachment {
+  /** The name mail programs save the part under (mailparser's choice), or null. */
   filename: string | null;
+  /**
+   * Every file name the part declares (filename and name parameters), `filename` first: a sender may give a part a
+   * harmless name and an executable one, so a check on names reads all of them.
+   */
+  names: string[];
   contentType: string;
   size: number;
+  /** For an attachment of an attached message: the names of the messages it is in, outermost first; [] at the top. */
+  within: string[];
 }
 
 export interface SnapshotFinding {
@@ -29,6 +37,8 @@ export interface MessageSnapshot {
   client: { ip: string; hostname: string | null; helo: string | null; user: string | null; tls: boolean; trusted: boolean };
   /** Header fields in message order (the first SNAPSHOT_LIMITS.headers, each value cut at SNAPSHOT_LIMITS.headerValue). */
   headers: SnapshotHeader[];
+  /** True when the message has more header fields than `headers` lists. */
+  headersTruncated: boolean;
   /** The decoded Subject, '' when there is none. */
   subject: string;
   /** Decoded text of the message (text parts, and HTML parts without one as text), cut at the plugin's max_text. */
@@ -36,11 +46,25 @@ export interface MessageSnapshot {
   /** True when `text` was cut, by the plugin or by the gateway's own text limits. */
   textTruncated: boolean;
   urls: string[];
+  /** True when the message has more URLs than `urls` lists. */
+  urlsTruncated: boolean;
+  /** Every attachment, those of attached messages included (up to SNAPSHOT_LIMITS.attachments). */
   attachments: SnapshotAttachment[];
+  /** True when `attachments` misses some: more than SNAPSHOT_LIMITS.attachments, or a part with more names than kept. */
+  attachmentsTruncated: boolean;
+  /**
+   * Why part of the MIME structure was not read (its attachments and text are missing from this snapshot), or null
+   * when all of it was. With on_incomplete at its default (`reject`) a script never sees such a message.
+   */
+  structureIncomplete: string | null;
+  /** Containers (multiparts, attached messages) around the deepest part: 0 single-part, 1 text and attachments. */
+  mimeDepth: number;
   /** Size in bytes of the message as received. */
   size: number;
   /** Findings of the plugins before this one in the chain, and their total score. */
   findings: SnapshotFinding[];
+  /** True when there were more findings than `findings` lists (`score` counts them all). */
+  findingsTruncated: boolean;
   score: number;
   /** Added in the sandbox: the first value of a header, case-insensitive name, or undefined. */
   header?(name: string): string | undefined;
@@ -81,8 +105,19 @@ export const SNAPSHOT_LIMITS = {
   headerValue: 4_000,
   urls: 500,
   url: 2_048,
-  attachments: 200,
+  attachments: 5_000,
+  /** Declared names kept per attachment. */
+  attachmentNames: 10,
+  /** A longer file name keeps its first and last half of this, so its extension stays. */
+  fileName: 1_000,
+  contentType: 255,
   findings: 200,
+} as const;
+
+/** What a script may write to the gateway's log through `console`, per script per message. */
+export const LOG_LIMITS = {
+  lines: 20,
+  chars: 500,
 } as const;
 
 /** The bounds of a result; more is a script error, not a silent cut. */

@@ -15,6 +15,10 @@ export const configSchema = s.object({
     .describe('Heap cap of each sandbox process (--max-old-space-size); a script past it fails and its process is replaced'),
   on_error: s.enum(['tempfail', 'skip'] as const).default('tempfail')
     .describe('A script that throws, times out, crashes or returns a bad shape: `tempfail` (451 4.3.0) or `skip` with a SCRIPT_FAILED finding of score 0'),
+  // As the rules plugin's on_mime_incomplete, and by default the same: an attachment past where the parse stopped
+  // is unknown to every script, not harmless, so a filter the admin relies on is not bypassed by nesting it deeper.
+  on_incomplete: s.enum(['reject', 'quarantine', 'run'] as const).default('reject')
+    .describe('A message whose attachments the scripts cannot all be shown (MIME structure not read to its end, or more attachments than a snapshot lists): `reject` (554 5.7.1) or `quarantine` before any script runs, or `run` the scripts, which see structureIncomplete and attachmentsTruncated'),
   max_text: s.size({ min: 0, max: 2 * 1024 * 1024 }).default(64 * 1024)
     .describe('Characters of decoded text a script gets (`text`, cut there with `textTruncated` set)'),
 });

@@ -7,11 +7,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Script } from 'node:vm';
 import { definePlugin, finalActionOutcome, outcome, PluginUnavailableError, type HookContext, type Issue, type Outcome } from '../../core/index.ts';
-import { RESULT_LIMITS } from './api.ts';
+import { LOG_LIMITS, RESULT_LIMITS, type MessageSnapshot } from './api.ts';
 import { configSchema, type ScriptsConfig } from './config.ts';
 import { ScriptPool, type CallResult } from './pool.ts';
-import { moduleSource, type ScriptSource } from './protocol.ts';
+import { moduleSource, type ScriptLogs, type ScriptSource } from './protocol.ts';
 import { checkResult, type CheckedAction } from './result.ts';
+import { syntaxErrorAt } from './script-position.ts';
 import { snapshotOf } from './snapshot.ts';
 
 const MAX_SCRIPT_BYTES = 1024 * 1024;
@@ -47,7 +48,8 @@ async function checkScripts(cfg: ScriptsConfig, configDir: string): Promise<Issu
     // Named by its place in the list, so check-config can leave out a script whose entry the schema already refused.
     if (r.status === 'rejected') { issues.push({ path: `scripts[${i}]`, message: (r.reason as Error).message }); return; }
     try { new Script(moduleSource('', r.value.source), { filename: r.value.name }); } catch (e) {
-      issues.push({ path: `scripts[${i}]`, message: `${path.resolve(configDir, r.value.name)} is not valid JavaScript: ${(e as Error).message}` });
+      const at = syntaxErrorAt(e, '', r.value.source);
+      issues.push({ path: `scripts[${i}]`, message: `${path.resolve(configDir, r.value.name)}${at ? `:${at}` : ''} is not valid JavaScript: ${(e as Error).message}` });
     }
   });
   return issues;
@@ -55,15 +57,45 @@ async function checkScripts(cfg: ScriptsConfig, configDir: string): Promise<Issu
 
 interface Failure { script: string; failure: string; message: string }
 
+/** Why the scripts cannot be shown every attachment of the message, if they cannot. */
+function incompleteness(snapshot: MessageSnapshot): string | undefined {
+  if (snapshot.structureIncomplete !== null) return snapshot.structureIncomplete;
+  if (snapshot.attachmentsTruncated) return 'more attachments or file names than a script is shown';
+  return undefined;
+}
+
+/**
+ * on_incomplete before any script runs: the refusal or hold of a message whose attachments the scripts cannot all be
+ * shown, as the rules plugin answers one whose MIME structure it could not check; undefined lets the scripts run.
+ */
+function refuseIncomplete(cfg: ScriptsConfig, snapshot: MessageSnapshot, ctx: HookContext): Outcome | undefined {
+  const why = cfg.on_incomplete === 'run' ? undefined : incompleteness(snapshot);
+  if (!why) return undefined;
+  ctx.log.warn('filter scripts not run: the message could not be shown to them in full', { reason: why, action: cfg.on_incomplete });
+  if (cfg.on_incomplete === 'quarantine') return finalActionOutcome(ctx, { kind: 'quarantine', text: `not shown to the filter scripts in full: ${why}` }, 'scripts');
+  return outcome.reject(`Message refused: its MIME structure could not be checked in full (${why})`, { code: 554, enhanced: '5.7.1' });
+}
+
+/** A call's console lines in the gateway's log (the queue id comes with ctx.log), control characters made spaces. */
+function logLines(ctx: HookContext, script: string, logs: ScriptLogs | undefined): void {
+  if (!logs) return;
+  for (const line of logs.lines) ctx.log.info('filter script log', { script, line: line.replace(/[\u0000-\u001f\u007f]+/g, ' ') });
+  if (logs.dropped) ctx.log.info('filter script log cut', { script, dropped: logs.dropped, limit: `${LOG_LIMITS.lines} lines per message` });
+}
+
 async function filter(cfg: ScriptsConfig, pool: ScriptPool, scripts: ScriptSource[], ctx: HookContext): Promise<Outcome | void> {
   if (!ctx.message) return;
-  const input = JSON.stringify(await snapshotOf(ctx, cfg.max_text));
+  const snapshot = await snapshotOf(ctx, cfg.max_text);
+  const refused = refuseIncomplete(cfg, snapshot, ctx);
+  if (refused) return refused;
+  const input = JSON.stringify(snapshot);
   // All at once, each on a sandbox process of its own script: a message waits for its slowest script, not for their sum.
   const results: CallResult[] = await Promise.all(scripts.map((_, i) => pool.call(i, input)));
   const failures: Failure[] = [];
   let chosen: { action: CheckedAction; script: string } | undefined;
   results.forEach((r, i) => {
     const script = scripts[i].name;
+    logLines(ctx, script, r.logs);
     if (!r.ok) { failures.push({ script, failure: r.failure, message: r.message }); return; }
     const checked = checkResult(r.output);
     if (!checked.ok) { failures.push({ script, failure: 'error', message: checked.error }); return; }

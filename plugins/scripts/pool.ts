@@ -14,7 +14,8 @@ import path from 'node:path';
 import type { Logger } from '../../core/index.ts';
 import { CHANNEL_FD } from './child-channel.ts';
 import { encodeFrame, FrameError, FrameReader } from './framing.ts';
-import type { ScriptSource, ToChild } from './protocol.ts';
+import { LOG_LIMITS } from './api.ts';
+import type { ScriptLogs, ScriptSource, ToChild } from './protocol.ts';
 
 const CHILD_FILE = path.join(import.meta.dirname, 'sandbox-child.ts');
 /** A child must be ready within this (Node start, vm2, and the scripts' own top-level code) plus the call timeout. */
@@ -31,7 +32,10 @@ const STDERR_TAIL_CHARS = 2_000;
 const DATA_LIMIT_BASE_MB = 768;
 
 export type CallFailure = 'error' | 'timeout' | 'crash' | 'busy' | 'closed';
-export type CallResult = { ok: true; output: unknown } | { ok: false; failure: CallFailure; message: string };
+/** `logs`: what the script wrote to `console` during the call, when it wrote anything and its process lived to answer. */
+export type CallResult =
+  | { ok: true; output: unknown; logs?: ScriptLogs }
+  | { ok: false; failure: CallFailure; message: string; logs?: ScriptLogs };
 
 export interface PoolOptions {
   scripts: ScriptSource[];
@@ -274,8 +278,9 @@ export class ScriptPool {
     });
     const child = new Child(proc, script);
     this.children.add(child);
-    // An answer is JSON text of at most maxResultChars characters, each at most 6 bytes once inside a frame.
-    const reader = new FrameReader(6 * maxResultChars + 4096);
+    // An answer is JSON text of at most maxResultChars characters and its console lines, each character at most 6
+    // bytes once inside a frame.
+    const reader = new FrameReader(6 * (maxResultChars + LOG_LIMITS.lines * (LOG_LIMITS.chars + 3)) + 4096);
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const settle = (err?: Error) => {
@@ -368,26 +373,42 @@ function checkFrame(frame: unknown, child: Child, maxResultChars: number): Check
     case 'ready':
       if (child.state !== 'starting' || !only('type')) return 'an unexpected ready';
       return { type: 'ready' };
-    case 'init-error':
-      if (child.state !== 'starting' || !only('type', 'script', 'error') || typeof m.script !== 'string' || typeof m.error !== 'string') return 'an unexpected init-error';
-      return { type: 'init-error', error: `${m.script.slice(0, 200)}: ${m.error.slice(0, 500)}` };
+    case 'init-error': {
+      if (child.state !== 'starting' || !only('type', 'script', 'error', 'at') || typeof m.script !== 'string' || typeof m.error !== 'string') return 'an unexpected init-error';
+      const at = typeof m.at === 'string' && /^\d{1,9}:\d{1,9}$/.test(m.at) ? `:${m.at}` : '';
+      return { type: 'init-error', error: `${m.script.slice(0, 200)}${at}: ${m.error.slice(0, 500)}` };
+    }
     case 'result': {
       if (child.state !== 'busy' || !child.running || m.id !== child.running.id) return 'an answer to no call of its own';
-      if (m.ok === true && only('type', 'id', 'ok', 'output') && typeof m.output === 'string') {
+      const logs = checkLogs(m.logs);
+      if (logs === false) return 'console lines of the wrong shape or past their limits';
+      const withLogs = logs ? { logs } : {};
+      if (m.ok === true && only('type', 'id', 'ok', 'output', 'logs') && typeof m.output === 'string') {
         if (m.output.length > maxResultChars) return `an answer of ${m.output.length} characters; at most ${maxResultChars}`;
         // Text that is not JSON never comes from the child's own code; read as nothing, it would let the message pass.
         let output: unknown;
         try { output = JSON.parse(m.output); } catch { return 'an answer that is not JSON'; }
-        return { type: 'result', result: { ok: true, output } };
+        return { type: 'result', result: { ok: true, output, ...withLogs } };
       }
-      if (m.ok === false && only('type', 'id', 'ok', 'error') && typeof m.error === 'string') {
-        return { type: 'result', result: { ok: false, failure: 'error', message: m.error.slice(0, 500) } };
+      if (m.ok === false && only('type', 'id', 'ok', 'error', 'logs') && typeof m.error === 'string') {
+        return { type: 'result', result: { ok: false, failure: 'error', message: m.error.slice(0, 500), ...withLogs } };
       }
       return 'an answer of the wrong shape';
     }
     default:
       return 'a frame of no known type';
   }
+}
+
+/** A call's console lines as the child's own code sends them (within LOG_LIMITS), undefined for none, false if not. */
+function checkLogs(v: unknown): ScriptLogs | undefined | false {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const { lines, dropped, ...rest } = v as Record<string, unknown>;
+  if (Object.keys(rest).length || !Array.isArray(lines) || lines.length > LOG_LIMITS.lines) return false;
+  if (!lines.every((l) => typeof l === 'string' && l.length <= LOG_LIMITS.chars)) return false;
+  if (typeof dropped !== 'number' || !Number.isSafeInteger(dropped) || dropped < 0) return false;
+  return { lines: lines as string[], dropped };
 }
 
 function lastLine(text: string): string {

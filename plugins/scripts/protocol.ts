@@ -13,10 +13,17 @@ export type ToChild =
 
 export type FromChild =
   | { type: 'ready' }
-  | { type: 'init-error'; script: string; error: string }
-  /** `output` is the script's result as JSON text (`null` when it returned nothing). */
-  | { type: 'result'; id: number; ok: true; output: string }
-  | { type: 'result'; id: number; ok: false; error: string };
+  /** `at` is `line:column` in the script's file, for a syntax error. */
+  | { type: 'init-error'; script: string; error: string; at?: string }
+  /** `output` is the script's result as JSON text (`null` when it returned nothing); `logs` what it wrote to `console`. */
+  | { type: 'result'; id: number; ok: true; output: string; logs?: ScriptLogs }
+  | { type: 'result'; id: number; ok: false; error: string; logs?: ScriptLogs };
+
+/** A call's console lines (at most LOG_LIMITS of them, each cut), and how many more it wrote. */
+export interface ScriptLogs {
+  lines: string[];
+  dropped: number;
+}
 
 /**
  * A script's source inside the CommonJS-style module scope it runs in, given `head` (what receives the function): the
@@ -24,5 +31,10 @@ export type FromChild =
  * `moat check-config` only compiles it, so the two judge the same text.
  */
 export function moduleSource(head: string, source: string): string {
-  return `${head}(function (module, exports) {${source}\n});`;
+  return `${moduleOpening(head)}${source}\n});`;
+}
+
+/** What moduleSource puts before the script on its first line: columns there are shifted by its length. */
+export function moduleOpening(head: string): string {
+  return `${head}(function (module, exports) {`;
 }

@@ -1,6 +1,11 @@
 // Copies what a script may see of a message into plain, bounded data: never a live object of the gateway.
+//
+// Every list that is cut says so (`…Truncated`, `structureIncomplete`), so that a script which refuses what it finds
+// can also refuse what it was not shown, rather than take a cut list for the whole message.
 import type { HookContext } from '../../core/index.ts';
-import { SNAPSHOT_LIMITS as L, type MessageSnapshot } from './api.ts';
+import { attachmentNames } from '../../core/message/mime-parse.ts';
+import type { ParsedMessage } from '../../core/message/types.ts';
+import { SNAPSHOT_LIMITS as L, type MessageSnapshot, type SnapshotAttachment } from './api.ts';
 
 /** Cuts a string at `max` UTF-16 units without leaving half of a surrogate pair. */
 function cut(text: string, max: number): string {
@@ -9,23 +14,54 @@ function cut(text: string, max: number): string {
   return text.slice(0, end);
 }
 
+/** A file name cut in its middle, so that what a filter matches most (the extension) is kept. */
+function cutName(name: string): string {
+  if (name.length <= L.fileName) return name;
+  const half = Math.floor((L.fileName - 1) / 2);
+  const tail = name.slice(name.length - half);
+  return `${cut(name, half)}…${/^[\uDC00-\uDFFF]/.test(tail) ? tail.slice(1) : tail}`;
+}
+
+function attachmentsOf(parsed: ParsedMessage): { list: SnapshotAttachment[]; truncated: boolean } {
+  let truncated = parsed.attachments.length > L.attachments;
+  const list = parsed.attachments.slice(0, L.attachments).map((a) => {
+    const names = attachmentNames(a);
+    if (names.length > L.attachmentNames) truncated = true;
+    return {
+      filename: a.filename === undefined ? null : cutName(a.filename),
+      names: names.slice(0, L.attachmentNames).map(cutName),
+      contentType: cut(a.contentType, L.contentType),
+      size: a.size,
+      within: (a.within ?? []).map(cutName),
+    };
+  });
+  return { list, truncated };
+}
+
 export async function snapshotOf(ctx: HookContext, maxText: number): Promise<MessageSnapshot> {
   const msg = ctx.message!;
   const parsed = await msg.parsed();
   const s = ctx.session;
   const findings = ctx.findings;
+  const attachments = attachmentsOf(parsed);
   return {
     id: msg.id,
     envelope: { from: ctx.mailFrom?.address ?? '', to: ctx.recipients.map((r) => r.address) },
     client: { ip: s.remote.ip, hostname: s.remote.hostname ?? null, helo: s.helo ?? null, user: s.user ?? null, tls: s.tls, trusted: s.trusted },
     headers: msg.headers.fields.slice(0, L.headers).map((f) => ({ name: f.name, value: cut(f.value, L.headerValue) })),
+    headersTruncated: msg.headers.fields.length > L.headers,
     subject: cut(parsed.subject ?? msg.headers.first('Subject') ?? '', L.headerValue),
     text: cut(parsed.text, maxText),
     textTruncated: parsed.textTruncated || parsed.text.length > maxText,
     urls: parsed.urls.slice(0, L.urls).map((u) => cut(u, L.url)),
-    attachments: parsed.attachments.slice(0, L.attachments).map((a) => ({ filename: a.filename ?? null, contentType: a.contentType, size: a.size })),
+    urlsTruncated: parsed.urls.length > L.urls,
+    attachments: attachments.list,
+    attachmentsTruncated: attachments.truncated,
+    structureIncomplete: parsed.structure.incomplete ?? null,
+    mimeDepth: parsed.structure.depth,
     size: msg.size,
     findings: findings.slice(0, L.findings).map((f) => ({ symbol: f.symbol, score: f.score, detail: f.detail ?? null, plugin: f.plugin })),
+    findingsTruncated: findings.length > L.findings,
     score: findings.reduce((sum, f) => sum + f.score, 0),
   };
 }

@@ -136,7 +136,7 @@ describe('moat check-config', function () {
       const yaml = (files: string[]) => `domains: [example.com]\nplugins:\n  - name: scripts\n    scripts: [${files.join(', ')}]\n`;
       const bad = checkConfig(yaml(['./good.js', './bad.js']));
       assert.equal(bad.code, 1, bad.out);
-      assert.match(bad.out, /^ {2}plugins\[0\]\.scripts\[1\]: .*bad\.js is not valid JavaScript: /m);
+      assert.match(bad.out, /^ {2}plugins\[0\]\.scripts\[1\]: .*bad\.js:1:54 is not valid JavaScript: Unexpected token/m);
       const missing = checkConfig(yaml(['./absent.js']));
       assert.equal(missing.code, 1, missing.out);
       assert.match(missing.out, /^ {2}plugins\[0\]\.scripts\[0\]: cannot read filter script .*absent\.js: ENOENT$/m);

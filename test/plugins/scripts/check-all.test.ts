@@ -26,7 +26,14 @@ describe('plugins/scripts check', () => {
     assert.equal(issues[0].path, 'scripts[0]');
     assert.match(issues[0].message, /cannot read filter script .*absent\.js: ENOENT$/);
     assert.equal(issues[1].path, 'scripts[2]');
-    assert.match(issues[1].message, /broken\.js is not valid JavaScript: /);
+    assert.match(issues[1].message, /broken\.js:1:54 is not valid JavaScript: Unexpected token '\}'$/);
+  });
+
+  it('places an error in the module wrapper\'s closing line (an unclosed brace) at the end of the file\'s last line', async () => {
+    writeFileSync(path.join(dir, 'unclosed.js'), 'module.exports = function (m) {\n  return 1;\n\n');
+    const issues = await check({ scripts: ['./unclosed.js'] });
+    assert.equal(issues.length, 1, JSON.stringify(issues));
+    assert.match(issues[0].message, /unclosed\.js:2:12 is not valid JavaScript: /);
   });
 
   it('finds nothing wrong with readable, valid scripts', async () => {

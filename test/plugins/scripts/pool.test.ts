@@ -7,6 +7,7 @@ import path from 'node:path';
 import { ScriptLoadError, ScriptPool, type PoolOptions } from '../../../plugins/scripts/pool.ts';
 import type { Logger } from '../../../core/index.ts';
 import { poolOptions, testPools } from './test-pools.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child() { return quiet; } };
 const input = JSON.stringify({ subject: 'hello', headers: [{ name: 'Subject', value: 'hello' }], text: 'body' });
@@ -44,7 +45,7 @@ describe('plugins/scripts pool', function () {
   });
 
   it('refuses at start a script with a syntax error, one that exports no function, and top-level code that runs away', async () => {
-    await assert.rejects(ScriptPool.start(options(['module.exports = (m => ;'])), (e: Error) => e instanceof ScriptLoadError && /s0\.js: SyntaxError/.test(e.message));
+    await assert.rejects(ScriptPool.start(options(['module.exports = (m => ;'])), (e: Error) => e instanceof ScriptLoadError && /^s0\.js:1:24: SyntaxError: Unexpected token ';'$/.test(e.message));
     await assert.rejects(ScriptPool.start(options(['module.exports = 42'])), /s0\.js: TypeError: the script must set module.exports to a function \(it got number\)/);
     await assert.rejects(ScriptPool.start(options(['while (true) {}'])), /s0\.js: Error: Script execution timed out/);
   });
@@ -52,7 +53,7 @@ describe('plugins/scripts pool', function () {
   it('a script that throws or returns what JSON cannot carry fails only its call, with the error named', async () => {
     const pool = await start(['module.exports = (m) => { if (m.subject === "hello") null.x; return 1 }', 'module.exports = () => { const a = {}; a.a = a; return a }']);
     const r = await pool.call(0, input);
-    assert.deepEqual(r, { ok: false, failure: 'error', message: "TypeError: Cannot read properties of null (reading 'x')" });
+    assert.deepEqual(r, { ok: false, failure: 'error', message: "TypeError: Cannot read properties of null (reading 'x'); at s0.js:1:59 (module.exports)" });
     const c = await pool.call(1, input);
     assert.equal(c.ok, false);
     assert.match((c as { message: string }).message, /the result is not plain data: TypeError: Converting circular structure/);
@@ -78,7 +79,7 @@ describe('plugins/scripts pool', function () {
     // The killed children are replaced and the pool answers again.
     assert.deepEqual(await pool.call(1, input), { ok: true, output: { ok: 1 } });
     // Two children for each of the two scripts.
-    await waitFor(() => pool.stats().idle === 4);
+    await waitUntil('four idle workers', () => pool.stats().idle === 4, 5_000);
     assert.notDeepEqual(pool.pids().sort(), before.sort());
   });
 
@@ -153,10 +154,3 @@ await pool.close();
   });
 });
 
-async function waitFor(cond: () => boolean, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

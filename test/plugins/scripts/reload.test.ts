@@ -7,10 +7,19 @@ import path from 'node:path';
 import { spawnGateway, type SpawnedGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { SmtpDialog, testMessage, type SmtpReply } from '../../helpers/smtp-dialog.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 const version = (v: number) => `module.exports = (m) => {
   if (m.subject.startsWith('slow')) { const end = Date.now() + 1500; while (Date.now() < end) {} }
   return { addHeaders: [{ name: 'X-Script-Version', value: '${v}' }] };
+};`;
+const SYNTAX_ERROR = `module.exports = (m) => {
+  const a = 1;
+  const = 2;
+};`;
+const RUNTIME_ERROR = `module.exports = (m) => {
+  const list = null;
+  return { addHeaders: [{ name: 'X-Script-Version', value: String(list.length) }] };
 };`;
 
 async function send(port: number, subject: string): Promise<SmtpReply> {
@@ -62,5 +71,24 @@ describe('plugins/scripts reload', function () {
 
     assert.equal((await send(gw.port, 'second')).code, 250);
     assert.match(await sink.waitForText('Subject: second'), /^X-Script-Version: 2\r$/m);
+  });
+
+  it('names a syntax error by file:line:column, the file as the config names it, and keeps the running script', async () => {
+    writeFileSync(path.join(dataDir, 'filters', 'tag.js'), SYNTAX_ERROR);
+    gw.child.kill('SIGHUP');
+    await waitUntil(() => `the refusal in:\n${gw.output.join('')}`, () => gw.output.join('').includes("filters/tag.js:3:9: SyntaxError: Unexpected token '='"), 20_000);
+    assert.match(gw.output.join(''), /config reload refused: a plugin cannot start/);
+    assert.equal((await send(gw.port, 'after-refused')).code, 250);
+    assert.match(await sink.waitForText('Subject: after-refused'), /^X-Script-Version: \d\r$/m);
+  });
+
+  it('names the script\'s own frames of a runtime error relative to the config\'s folder', async () => {
+    const reloads = () => gw.output.join('').split('"config reloaded"').length - 1;
+    const before = reloads();
+    writeFileSync(path.join(dataDir, 'filters', 'tag.js'), RUNTIME_ERROR);
+    gw.child.kill('SIGHUP');
+    await waitUntil('the reload', () => reloads() > before, 20_000);
+    assert.equal((await send(gw.port, 'runtime-error')).code, 451);
+    await waitUntil(() => `the failure in:\n${gw.output.join('')}`, () => gw.output.join('').includes("TypeError: Cannot read properties of null (reading 'length'); at filters/tag.js:3:72 (module.exports)"));
   });
 });
