@@ -53,7 +53,7 @@ const base64Lines = (text: string) => (Buffer.from(text, 'utf8').toString('base6
 
 function intro(m: DigestMail): string {
   const period = m.since === undefined ? 'are held' : `arrived since ${dateText(m.since)}`;
-  return `${m.items.length + m.older} message(s) addressed to you ${period} in the quarantine of ${m.hostname} and were not delivered; each says why it is held.`;
+  return `${m.items.length + m.older} message(s) addressed to you ${period} in the quarantine of ${m.hostname} and were not delivered; each says why it is held. Newest first.`;
 }
 
 function howTo(m: DigestMail): string {
@@ -61,9 +61,12 @@ function howTo(m: DigestMail): string {
   return 'To have a message delivered after all, ask your administrator to release it for you, giving its id.';
 }
 
-/** Said before the list, which starts with the oldest message shown. */
+/** Said before the list: the messages it leaves out are older than its last one, and where they can be seen. */
 function olderNote(m: DigestMail): string {
-  return `${m.older} older message(s) are not listed here: a report lists the newest ${m.items.length}. Your administrator can list them all (moat quarantine digest --all --dry-run --to ${m.to}).`;
+  const where = m.mineLink
+    ? `The link "${MINE_TEXT}" above lists them all, a page at a time.`
+    : `Your administrator can list them all (moat quarantine digest --all --dry-run --to ${m.to}).`;
+  return `${m.older} older message(s) are not listed here: a report lists the newest ${m.items.length}. ${where}`;
 }
 
 /** How long a message stays held, when the configuration says (a lifetime of null keeps it: nothing to say). */

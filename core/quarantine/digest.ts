@@ -189,7 +189,8 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
         items.push({ ...await summarize(deps.store, entry), ...(shownTo.length ? { to: shownTo } : {}) });
       });
     }
-    items.sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1));
+    // Newest first, as the recipient's page lists them (and says so): the newest are the ones a recipient looks for.
+    items.sort((a, b) => b.receivedAt - a.receivedAt || (a.id < b.id ? 1 : -1));
     // Released or deleted since the index was read: nothing left to tell.
     if (!items.length) return undefined;
     const messages = held.length - gone;
@@ -230,7 +231,7 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
       return { to: address, messages, error: (e as Error).message };
     }
     // The held messages it names, so a release that follows can be traced back to the digest (the first 50).
-    deps.log?.info('quarantine digest queued', { qid: entry.id, to: address, messages, listed: items.slice(-50).map((it) => it.id) });
+    deps.log?.info('quarantine digest queued', { qid: entry.id, to: address, messages, listed: items.slice(0, 50).map((it) => it.id) });
     // Queued (durable), then noted in the progress (in batches), and handed to delivery only once a write names it:
     // a crash before that write leaves it in the queue, where a resumed run finds it (alreadyQueued) and the start
     // that recovers it marks it served before delivering it (adoptRecoveredDigests). Delivered before it was noted,

@@ -17,9 +17,20 @@ export type Outcome =
   /** Always allow / Always block: the list change, and whether the message itself was still held to release or delete. */
   | { did: 'allowed' | 'blocked'; change: ListChange; messageGone: boolean }
   | { did: 'added'; change: ListChange }
-  | { did: 'removed'; entry: string; list: ListKind; removed: boolean };
+  | { did: 'removed'; entry: string; list: ListKind; removed: boolean }
+  /** Release or Delete of several messages at once (bulk-actions.ts): how many of them went which way. */
+  | { did: 'released-many' | 'deleted-many'; counts: BulkCounts };
 
-const DIDS = ['released', 'deleted', 'allowed', 'blocked', 'added', 'removed'] as const;
+/**
+ * What a bulk action did with the messages it was given: `done`; `gone`, no longer held for the recipient (released,
+ * deleted or expired meanwhile); `adminOnly`, only an administrator may release them; `failed`, not done just now.
+ */
+export interface BulkCounts { done: number; gone: number; adminOnly: number; failed: number }
+
+const DIDS = ['released', 'deleted', 'allowed', 'blocked', 'added', 'removed', 'released-many', 'deleted-many'] as const;
+const COUNT_FIELDS = ['done', 'gone', 'adminOnly', 'failed'] as const;
+/** A count as the query carries it: digits only, no more than a quarantine holds. */
+const COUNT = /^(?:0|[1-9]\d{0,6})$/;
 const isKind = (v: string | null): v is ListKind => v === 'allow' || v === 'block';
 const otherList = (kind: ListKind): ListKind => (kind === 'allow' ? 'block' : 'allow');
 
@@ -27,6 +38,8 @@ const otherList = (kind: ListKind): ListKind => (kind === 'allow' ? 'block' : 'a
 export function outcomeFields(o: Outcome): Record<string, string> {
   switch (o.did) {
     case 'released': case 'deleted': return { did: o.did };
+    case 'released-many': case 'deleted-many':
+      return { did: o.did, ...Object.fromEntries(COUNT_FIELDS.filter((f) => o.counts[f]).map((f) => [f, String(o.counts[f])])) };
     case 'removed': return { did: o.did, list: o.list, entry: o.entry, ...(o.removed ? {} : { was: 'absent' }) };
     default: return {
       did: o.did, list: o.change.list, entry: o.change.entry,
@@ -42,6 +55,16 @@ export function outcomeOf(query: URLSearchParams): Outcome | undefined {
   const did = query.get('did');
   if (!did || !(DIDS as readonly string[]).includes(did)) return undefined;
   if (did === 'released' || did === 'deleted') return { did };
+  if (did === 'released-many' || did === 'deleted-many') {
+    const counts: BulkCounts = { done: 0, gone: 0, adminOnly: 0, failed: 0 };
+    for (const f of COUNT_FIELDS) {
+      const v = query.get(f);
+      if (v === null) continue;
+      if (!COUNT.test(v)) return undefined;
+      counts[f] = Number(v);
+    }
+    return { did, counts };
+  }
   const list = query.get('list');
   const text = query.get('entry');
   const entry = text === null ? null : listEntry(text);
@@ -67,6 +90,7 @@ export function outcomeNotice(o: Outcome, to: string): { title: string; lines: s
   switch (o.did) {
     case 'released': return { title: 'Released', lines: [`The message is on its way to ${to}.`] };
     case 'deleted': return { title: 'Deleted', lines: [`The message was deleted for ${to}.`] };
+    case 'released-many': case 'deleted-many': return bulkNotice(o.did, o.counts, to);
     case 'added': return { title: o.change.added === 'added' ? 'Added' : 'Already listed', lines: [changeText(o.change)] };
     case 'removed': return {
       title: o.removed ? 'Removed' : 'Not listed',
@@ -81,6 +105,15 @@ export function outcomeNotice(o: Outcome, to: string): { title: string; lines: s
       };
     }
   }
+}
+
+function bulkNotice(did: 'released-many' | 'deleted-many', c: BulkCounts, to: string): { title: string; lines: string[] } {
+  const release = did === 'released-many';
+  const lines = [release ? `${c.done} message(s) released: on their way to ${to}.` : `${c.done} message(s) deleted for ${to}.`];
+  if (c.gone) lines.push(`${c.gone} message(s) were no longer held for you (released, deleted or expired meanwhile).`);
+  if (c.adminOnly) lines.push(`${c.adminOnly} message(s) were not released: only your administrator can release them (each says why on the list).`);
+  if (c.failed) lines.push(`${c.failed} message(s) could not be ${release ? 'released' : 'deleted'} just now: please try again later.`);
+  return { title: release ? 'Released' : 'Deleted', lines };
 }
 
 /** The notice as HTML, for the top of the page the 303 leads to. */

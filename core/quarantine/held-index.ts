@@ -60,14 +60,24 @@ export class HeldIndex {
   }
 
   /**
-   * The newest `max` messages held for the mailbox of `address`, newest first, each loaded now and still held there,
-   * and how many the index has for it in all. A message quarantined since the index was built shows at the next build.
+   * Page `number` (from 1; past the last, the last) of the messages held for the mailbox of `address`, `size` a page,
+   * in the index's order (newest first, then by id, so every message has one place): each loaded now and still held
+   * there. `total` is how many the index has for the mailbox, less those of the page found gone; `number` the page
+   * given. Only the page's messages are read: the rest are ids and times in the index.
    */
-  async newest(address: string, max: number): Promise<{ held: HeldFor[]; total: number }> {
+  async page(address: string, number: number, size: number): Promise<{ held: HeldFor[]; total: number; number: number }> {
     const mailbox = this.mailboxOf(address);
     const all = (await this.index()).get(mailbox) ?? [];
-    const held = await this.load(mailbox, all.slice(0, max));
-    return { held, total: all.length - (Math.min(all.length, max) - held.length) };
+    const last = Math.max(1, Math.ceil(all.length / size));
+    const shown = Math.min(Math.max(1, Math.floor(number)), last);
+    const slice = all.slice((shown - 1) * size, shown * size);
+    const held = await this.load(mailbox, slice);
+    return { held, total: all.length - (slice.length - held.length), number: shown };
+  }
+
+  /** Every message the index has for the mailbox of `address`, newest first: ids and times, nothing loaded. */
+  async of(address: string): Promise<readonly HeldMessage[]> {
+    return (await this.index()).get(this.mailboxOf(address)) ?? [];
   }
 
   /**

@@ -22,6 +22,7 @@ import type { LoadedPlugin } from '../plugin/loader.ts';
 import { holdChain } from '../plugin/in-use.ts';
 import type { AllowRule } from './allow-rule.ts';
 import { adminOnlyRefusal, bytesForFeedback, delimitersOf, forMailbox, heldNow, recipientRoutes } from './recipient-handlers.ts';
+import { previewRoute } from './preview-route.ts';
 
 
 export interface QuarantineHttpDeps {
@@ -178,9 +179,9 @@ async function perform(deps: QuarantineHttpDeps, action: Action, req: HttpReques
   return seeOther(action, { t: text!, done: '1' });
 }
 
-/** GET and POST of /quarantine/release, /quarantine/delete and the recipient's page, /quarantine/mine. */
+/** GET and POST of /quarantine/release, /quarantine/delete and the recipient's page, /quarantine/mine; GET of its previews. */
 export function quarantineRoutes(deps: QuarantineHttpDeps): Route[] {
-  const routes: Route[] = [...recipientRoutes(deps)];
+  const routes: Route[] = [...recipientRoutes(deps), previewRoute(deps)];
   for (const action of ['release', 'delete'] as const) {
     const path = `/quarantine/${action}` as const;
     routes.push({ method: 'GET', path, public: true, handle: (req) => confirm(deps, action, req) });

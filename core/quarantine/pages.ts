@@ -5,13 +5,13 @@ import { dateText, scoreText, type QuarantinedSummary } from './summary.ts';
 
 export type Page = string;
 
-/** A whole page; `wide` for the recipient's list of held mail, a table of five columns. */
+/** A whole page; `wide` for the recipient's list of held mail (a table of six columns) and a message's preview. */
 export function page(title: string, body: string, wide = false): Page {
   return [
     '<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">',
     '<meta name="robots" content="noindex">', `<title>${e(title)}</title>`,
     `<style>body{font-family:sans-serif;max-width:${wide ? 70 : 40}em;margin:2em auto;padding:0 1em}th{text-align:left;padding-right:1em}`
-      + 'td{vertical-align:top;padding-right:1em}form{display:inline}</style>',
+      + 'td{vertical-align:top;padding-right:1em}form{display:inline}pre{white-space:pre-wrap;overflow-wrap:anywhere}</style>',
     `</head><body><h1>${e(title)}</h1>`, body, '</body></html>', '',
   ].join('\n');
 }

@@ -1,6 +1,7 @@
 // /quarantine/mine: the page of everything held for one mailbox, opened by the recipient ticket of its digest, and its
 // POST, which releases or deletes one of its messages, puts its sender on its allow or block list, or adds and
-// removes list entries. The mailbox comes from the ticket alone, never from the form: a ticket acts on its own
+// removes list entries, or acts on several messages at once (bulk-actions.ts). The list is shown a page at a time
+// (paging.ts). The mailbox comes from the ticket alone, never from the form: a ticket acts on its own
 // mailbox's messages and lists only (a tagged address's ticket is its owner's: mailbox.ts). As the message links:
 // HTTPS only, the ticket never logged, GET changes nothing; a POST is answered 303 See Other to the page, saying
 // what it did (flash.ts), so a refresh asks again rather than posting again.
@@ -20,11 +21,12 @@ import { recipientPage } from './recipient-page.ts';
 import { respond } from './page-response.ts';
 import { changeText, LIST_NAME, noticeHtml, outcomeFields, outcomeOf, seeOther, type Outcome } from './flash.ts';
 import { escapeHtml as e } from './html.ts';
+import { PAGE_MAX, pageNumber } from './paging.ts';
+import { actOnSelected, deleteAll } from './bulk-actions.ts';
 
 export const MINE_PATH = '/quarantine/mine';
 
-/** Messages the page lists: a flood of spam for one address must not make a page of megabytes. */
-export const PAGE_MAX = 200;
+export { PAGE_MAX };
 /** Message files read at once for the page's summaries. */
 const READS_IN_FLIGHT = 16;
 
@@ -35,7 +37,7 @@ const LATER = 'The gateway could not do this just now. Please try again later; t
 const BAD_ENTRY = 'is not an entry a list can hold. Give an address (user@example.org), a domain (@example.org), or a domain with its subdomains (@.example.org).';
 
 /** The recipient ticket of a request, checked; or the response that refuses it (logged with why, never with the ticket). */
-function recipientOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | null): RecipientTicket | HttpResponse {
+export function recipientOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | null): RecipientTicket | HttpResponse {
   const refused = (reason: string, to?: string) =>
     deps.log?.info('quarantine link refused', { reason, client: req.remoteAddress, path: req.path, ...(to ? { to } : {}) });
   if (!req.tls) {
@@ -48,7 +50,7 @@ function recipientOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | 
   return respond(403, errorPage('Forbidden', check.reason === 'expired' ? EXPIRED : NOT_VALID));
 }
 
-const isTicket = (t: RecipientTicket | HttpResponse): t is RecipientTicket => 'address' in t;
+export const isTicket = (t: RecipientTicket | HttpResponse): t is RecipientTicket => 'address' in t;
 
 /** The recipient delimiters in force: the user-lists plugin's, read per request so a reload applies them. */
 export const delimitersOf = (deps: QuarantineHttpDeps): string => deps.listDelimiters?.() ?? DEFAULT_DELIMITERS;
@@ -58,7 +60,7 @@ async function showPage(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpReq
   const ticket = recipientOf(deps, req, text);
   if (!isTicket(ticket)) return ticket;
   const mailbox = ownerOf(deps, ticket.address);
-  const { held, total } = await index.newest(ticket.address, PAGE_MAX);
+  const { held, total, number } = await index.page(ticket.address, pageNumber(req.query.get('page')), PAGE_MAX);
   const byId = new Map<string, QuarantinedSummary>();
   await forEachBounded(held, READS_IN_FLIGHT, async ({ entry }) => { byId.set(entry.id, await summarize(deps.store, entry)); });
   const messages = held.map(({ entry }) => byId.get(entry.id)!);
@@ -83,13 +85,13 @@ async function showPage(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpReq
   }
   const outcome = outcomeOf(req.query);
   return respond(200, recipientPage({
-    address: ticket.address, mailbox, listsOwner: mailbox, ticket: text!, messages, more: total - held.length, senderEntries, sentTo, lists, listsUnreadable,
+    address: ticket.address, mailbox, listsOwner: mailbox, ticket: text!, messages, total, page: number, senderEntries, sentTo, lists, listsUnreadable,
     expires: ticket.expires, allowRule: deps.allowRule?.(), ...(outcome ? { notice: noticeHtml(outcome, mailbox) } : {}),
   }));
 }
 
-type Verb = 'release' | 'delete' | 'allow' | 'block' | 'add' | 'remove';
-const VERBS: readonly Verb[] = ['release', 'delete', 'allow', 'block', 'add', 'remove'];
+type Verb = 'release' | 'delete' | 'allow' | 'block' | 'add' | 'remove' | 'release-selected' | 'delete-selected' | 'delete-all';
+const VERBS: readonly Verb[] = ['release', 'delete', 'allow', 'block', 'add', 'remove', 'release-selected', 'delete-selected', 'delete-all'];
 
 /** Lists are offered only where something reads them: a list no plugin applies would promise what nothing does. */
 function listsOffered(deps: QuarantineHttpDeps): boolean {
@@ -100,18 +102,20 @@ function listsOffered(deps: QuarantineHttpDeps): boolean {
  * The mailbox a ticket's address is (mailbox.ts): the address without its tag, as the user-lists plugin reads the
  * lists. Its held mail, whatever tagged form it was sent to, and its lists are what the ticket reaches.
  */
-function ownerOf(deps: QuarantineHttpDeps, address: string): string {
+export function ownerOf(deps: QuarantineHttpDeps, address: string): string {
   return mailboxOf(address, delimitersOf(deps));
 }
 
-interface Posted {
+export interface Posted {
   deps: QuarantineHttpDeps; req: HttpRequest; form: URLSearchParams; address: string; ticket: string;
   /** The mailbox (ownerOf): whose messages and lists the POST acts on. */
   owner: string;
+  /** The page of the list the form was on, shown again by the answer. */
+  page: number;
 }
 
 /** The answer to a POST that did something: 303 to the page, which says what (flash.ts). */
-const toPage = (p: Posted, outcome: Outcome) => seeOther('mine', { t: p.ticket, ...outcomeFields(outcome) });
+const toPage = (p: Posted, outcome: Outcome) => seeOther('mine', { t: p.ticket, ...(p.page > 1 ? { page: String(p.page) } : {}), ...outcomeFields(outcome) });
 
 function simplePage(p: Posted, title: string, lines: string[]): Page {
   return page(title, `${lines.map((l) => `<p>${e(l)}</p>`).join('\n')}\n${backLink(p.ticket)}`);
@@ -286,12 +290,24 @@ async function act(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest)
   const text = form.get('t') ?? req.query.get('t');
   const ticket = recipientOf(deps, req, text);
   if (!isTicket(ticket)) return ticket;
-  const p: Posted = { deps, req, form, address: ticket.address, ticket: text!, owner: ownerOf(deps, ticket.address) };
+  const p: Posted = { deps, req, form, address: ticket.address, ticket: text!, owner: ownerOf(deps, ticket.address), page: pageNumber(form.get('page')) };
   const verb = form.get('do') as Verb | null;
   if (!verb || !VERBS.includes(verb)) return respond(400, errorPage('Not valid', 'The form did not say what to do. Go back to the list and use its buttons.', p.ticket));
   // What is held changes: the recipient's next view counts afresh.
   if (verb !== 'add' && verb !== 'remove') index.invalidate();
   if (verb === 'release' || verb === 'delete') return releaseOrDelete(p, verb);
+  if (verb === 'release-selected' || verb === 'delete-selected' || verb === 'delete-all') {
+    try {
+      return verb === 'delete-all' ? await deleteAll(p, index) : await actOnSelected(p, verb === 'release-selected' ? 'release' : 'delete');
+    } catch (err) {
+      // The quarantine folder could not be read (each message's own failure is counted, not thrown).
+      deps.log?.error('a recipient\'s action on several messages failed', { to: p.address, action: verb, remote: req.remoteAddress, error: (err as Error).message });
+      return respond(503, errorPage('Not done', LATER, p.ticket));
+    } finally {
+      // Delete all read the index afresh to act on it: what it read is gone now, and the page the answer leads to reads again.
+      index.invalidate();
+    }
+  }
   if (!listsOffered(deps)) return respond(404, errorPage('Not available', 'This gateway keeps no sender lists for its recipients.', p.ticket));
   try {
     return verb === 'allow' || verb === 'block' ? await senderToList(p, verb) : await changeList(p, verb);

@@ -1,11 +1,15 @@
-// The page a recipient's own link opens: every message held for their mailbox (its tagged addresses included), newest first, each with Release, Delete and the
-// buttons that put its sender on their allow or block list, and the two lists themselves. Every form posts back to
-// this page's path with the recipient ticket in its body; every value shown goes through escapeHtml.
+// The page a recipient's own link opens: every message held for their mailbox (its tagged addresses included), newest
+// first, a page at a time, each with Release, Delete, the buttons that put its sender on their allow or block list, a
+// box to select it for a Release or Delete of several at once, and a link to its preview; then the two lists. Every
+// form posts back to this page's path with the recipient ticket (and the page shown) in its body; every value shown
+// goes through escapeHtml.
 import { escapeHtml as e } from './html.ts';
 import { page, type Page } from './pages.ts';
 import { adminOnlyText, dateText, scoreText, sentToText, type QuarantinedSummary } from './summary.ts';
 import type { ListKind } from '../lists/user-lists.ts';
 import { allowRuleText, type AllowRule } from './allow-rule.ts';
+import { pageCount, pageLinks, PAGE_MAX } from './paging.ts';
+import { previewHref } from './preview-page.ts';
 
 export interface RecipientView {
   /** The ticket's address. */
@@ -14,10 +18,12 @@ export interface RecipientView {
   mailbox?: string;
   /** The recipient ticket the page was opened with: every form carries it. */
   ticket: string;
-  /** The newest messages held for the recipient, newest first. */
+  /** The messages of the page shown, newest first. */
   messages: QuarantinedSummary[];
-  /** How many older ones are held and not shown. */
-  more: number;
+  /** How many are held for the mailbox in all. */
+  total: number;
+  /** The page shown, from 1 (paging.ts). */
+  page: number;
   /** The sender of each message as an entry its buttons add (listEntry of senderAddress), by message id. */
   senderEntries: ReadonlyMap<string, string>;
   /** The addresses a message was sent to, by message id, where one is a tagged form of the mailbox (sentToShown). */
@@ -38,9 +44,9 @@ export interface RecipientView {
 
 const hidden = (name: string, value: string) => `<input type="hidden" name="${name}" value="${e(value)}">`;
 
-/** A form of one or more buttons, each sending `do` with its value. */
-function form(ticket: string, fields: Record<string, string>, buttons: Array<[value: string, label: string]>): string {
-  return `<form method="post">${hidden('t', ticket)}${Object.entries(fields).map(([k, v]) => hidden(k, v)).join('')}`
+/** A form of one or more buttons, each sending `do` with its value; the page shown goes along, for the answer to show it again. */
+function form(v: Pick<RecipientView, 'ticket' | 'page'>, fields: Record<string, string>, buttons: Array<[value: string, label: string]>, attrs = ''): string {
+  return `<form method="post"${attrs}>${hidden('t', v.ticket)}${Object.entries(fields).map(([k, val]) => hidden(k, val)).join('')}${hidden('page', String(v.page))}`
     + buttons.map(([value, label]) => `<button type="submit" name="do" value="${value}">${e(label)}</button>`).join(' ')
     + '</form>';
 }
@@ -54,14 +60,17 @@ function messageRow(v: RecipientView, m: QuarantinedSummary): string {
   const toLine = to?.length ? `<br><small>${e(`to ${sentToText(to)}`)}</small>` : '';
   const why = m.heldFor ? `<br><small>${e(m.heldFor)}</small>` : '';
   const note = m.recipientMayRelease ? '' : `<p>${e(`${adminOnlyText(m.heldFor)} Its id is ${m.id}.`)}</p>`;
-  return `<tr><td>${e(dateText(m.receivedAt))}</td><td>${e(m.sender)}${toLine}</td><td>${e(m.subject)}</td><td>${e(scoreText(m.score))}${why}</td>`
-    + `<td>${note}${form(v.ticket, { id: m.id }, buttons)}</td></tr>`;
+  // The box belongs to the bulk form above the table (form="bulk"): each row keeps its own forms for its buttons.
+  const select = `<input type="checkbox" name="ids" value="${e(m.id)}" form="bulk" aria-label="${e(`Select: ${m.subject}`)}">`;
+  const subject = `<a href="${e(previewHref(v.ticket, m.id, v.page))}">${e(m.subject)}</a>`;
+  return `<tr><td>${select}</td><td>${e(dateText(m.receivedAt))}</td><td>${e(m.sender)}${toLine}</td><td>${subject}</td><td>${e(scoreText(m.score))}${why}</td>`
+    + `<td>${note}${form(v, { id: m.id }, buttons)}</td></tr>`;
 }
 
 const LIST_NAME: Record<ListKind, string> = { allow: 'Allow list', block: 'Block list' };
 
 function listSection(v: RecipientView, kind: ListKind, entries: readonly string[]): string {
-  const rows = entries.map((entry) => `<tr><td>${e(entry)}</td><td>${form(v.ticket, { list: kind, entry }, [['remove', 'Remove']])}</td></tr>`);
+  const rows = entries.map((entry) => `<tr><td>${e(entry)}</td><td>${form(v, { list: kind, entry }, [['remove', 'Remove']])}</td></tr>`);
   return [`<h3>${LIST_NAME[kind]} (${entries.length})</h3>`, entries.length ? `<table>${rows.join('\n')}</table>` : '<p>Empty.</p>'].join('\n');
 }
 
@@ -76,28 +85,48 @@ function listsPart(v: RecipientView): string {
       + 'An entry is an address (user@example.org), a domain (@example.org), or a domain with its subdomains (@.example.org).')}</p>`,
     listSection(v, 'allow', v.lists.allow),
     listSection(v, 'block', v.lists.block),
-    `<form method="post">${hidden('t', v.ticket)}<label>Add <input type="text" name="entry" maxlength="320" size="30" required></label> to `
+    `<form method="post">${hidden('t', v.ticket)}${hidden('page', String(v.page))}<label>Add <input type="text" name="entry" maxlength="320" size="30" required></label> to `
       + '<select name="list"><option value="allow">the allow list</option><option value="block">the block list</option></select> '
       + '<button type="submit" name="do" value="add">Add</button></form>',
   ].join('\n');
 }
 
+/** Which messages of how many the page shows, and the links to the other pages. */
+function pagePart(v: RecipientView): string {
+  const pages = pageCount(v.total);
+  if (pages <= 1) return '';
+  const first = (v.page - 1) * PAGE_MAX + 1;
+  // A page whose messages were all released or deleted since the index was read lists none: the links still lead on.
+  const where = v.messages.length
+    ? `Page ${v.page} of ${pages}: messages ${first} to ${first + v.messages.length - 1} of ${v.total}, ${PAGE_MAX} a page.`
+    : `Page ${v.page} of ${pages}: its messages are no longer held.`;
+  return `<p>${e(where)}</p>\n${pageLinks(v.ticket, v.page, pages)}`;
+}
+
 export function recipientPage(v: RecipientView): Page {
-  const held = v.messages.length + v.more;
+  const held = v.total;
   const intro = held === 0
     ? 'No mail addressed to you is held in the quarantine now.'
     : `${held} message(s) addressed to you are held in the quarantine and were not delivered; each says why it is held. Newest first.`;
   const help = [
-    'Release delivers a message to you, as it was received; Delete removes it for you.',
+    'Release delivers a message to you, as it was received; Delete removes it for you. Its subject opens a preview of its text.',
+    'To release or delete several at once, tick their boxes and use Release selected or Delete selected.',
     ...(v.lists ? ['Always allow puts the sender on your allow list and releases the message to you; Always block puts the sender on your block list and deletes the message for you.',
       'The sender these buttons take is the address in the message\'s From, shown in its From column (its envelope sender when the From holds no address); each button names it.'] : []),
   ].join(' ');
   const parts = [...(v.notice ? [v.notice] : []), `<p>${e(intro)}</p>`];
   if (held) parts.push(`<p>${e(help)}</p>`);
-  if (v.more) parts.push(`<p>${e(`${v.more} older message(s) are held and not listed here: the page shows the newest ${v.messages.length}. Release or delete some of these to see them, or ask your administrator.`)}</p>`);
+  const paging = pagePart(v);
+  if (paging) parts.push(paging);
   if (v.messages.length) {
-    parts.push('<table>', '<tr><th>Date</th><th>From</th><th>Subject</th><th>Score and reason</th><th></th></tr>', ...v.messages.map((m) => messageRow(v, m)), '</table>');
+    parts.push(
+      form(v, {}, [['release-selected', 'Release selected'], ['delete-selected', 'Delete selected']], ' id="bulk"'),
+      '<table>', '<tr><th></th><th>Date</th><th>From</th><th>Subject</th><th>Score and reason</th><th></th></tr>', ...v.messages.map((m) => messageRow(v, m)), '</table>',
+    );
   }
+  if (paging) parts.push(paging);
+  // Asks first (bulk-actions.ts): the answer is a page that says how many and posts again to confirm.
+  if (held) parts.push(`<p>${form(v, {}, [['delete-all', `Delete all ${held} held for me…`]])}</p>`);
   parts.push(listsPart(v), `<p>${e(`This page's link works until ${dateText(v.expires)}; each quarantine report brings a new one.`)}</p>`);
   return page(`Mail held for ${v.mailbox ?? v.address}`, parts.join('\n'), true);
 }

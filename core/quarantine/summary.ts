@@ -78,22 +78,30 @@ export const recipientMayRelease = (entry: Pick<QueueEntry, 'recipientMayRelease
 export const adminOnlyText = (heldFor: string | undefined): string =>
   `Held${heldFor ? ` (${heldFor})` : ''}: only your administrator can release this message; ask them if you need it.`;
 
-export async function summarize(store: QueueStore, entry: QueueEntry): Promise<QuarantinedSummary> {
-  const heldFor = heldForText(entry);
-  let head = await store.readHead(entry.id, 'quarantine', FIRST_READ);
+/**
+ * The header fields of a held message, each value decoded alone: `field(name)` gives the first field called `name`
+ * (lower case), or undefined. Reads the header section only (FIRST_READ, then up to HEAD_BYTES).
+ */
+export async function heldHeaders(store: QueueStore, id: string): Promise<(name: string) => string | undefined> {
+  let head = await store.readHead(id, 'quarantine', FIRST_READ);
   let end = headerEnd(head);
   if (end < 0 && head.length === FIRST_READ) {
-    head = await store.readHead(entry.id, 'quarantine', HEAD_BYTES);
+    head = await store.readHead(id, 'quarantine', HEAD_BYTES);
     end = headerEnd(head);
   }
   const fields = parseHeaderBlock((end < 0 ? head : head.subarray(0, end)).toString('latin1'));
   // The reading stopped inside the header section: its last field may end inside a character.
   const cut = end < 0 && head.length === HEAD_BYTES;
   // Each value is read alone: a From in Latin-1 says nothing of the charset of a Subject in UTF-8.
-  const first = (name: string) => {
+  return (name: string) => {
     const at = fields.findIndex((f) => f.name.toLowerCase() === name);
     return at < 0 ? undefined : headerValueText(fields[at].value, cut && at === fields.length - 1);
   };
+}
+
+export async function summarize(store: QueueStore, entry: QueueEntry): Promise<QuarantinedSummary> {
+  const heldFor = heldForText(entry);
+  const first = await heldHeaders(store, entry.id);
   const from = first('from');
   const envelopeSender = entry.mailFrom.includes('@') ? entry.mailFrom.toLowerCase() : undefined;
   const senderAddress = (from === undefined ? undefined : fromAddress(from)) ?? envelopeSender;

@@ -163,9 +163,10 @@ describe('quarantine digest progress: a run cut short is resumed, each recipient
       const text = digestText(mail.raw);
       const listed = [...text.matchAll(/^Subject: (msg \d+)/gm)].map((m) => m[1]);
       assert.equal(listed.length, DIGEST_ITEMS_MAX);
-      assert.equal(listed[0], 'msg 010', 'the oldest ten are left out');
-      assert.equal(listed.at(-1), `msg ${n - 1}`, 'the newest is listed');
-      assert.match(text, new RegExp(`^${n} message\\(s\\) addressed to you`, 'm'));
+      assert.equal(listed[0], `msg ${n - 1}`, 'newest first');
+      assert.equal(listed.at(-1), 'msg 010', 'the oldest ten are left out');
+      assert.deepEqual(listed, [...listed].sort().reverse(), 'in order, newest first');
+      assert.match(text, new RegExp(`^${n} message\\(s\\) addressed to you .* Newest first\\.$`, 'm'));
       assert.match(text, /^10 older message\(s\) are not listed here: a report lists the newest 500\. Your administrator can list them all \(moat quarantine digest --all --dry-run --to ann@example\.com\)\./m);
       assert.match(mail.raw.toString('latin1'), /^Subject: Quarantine report for ann@example\.com: 510 message\(s\)/m);
     });

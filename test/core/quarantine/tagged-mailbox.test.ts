@@ -83,7 +83,7 @@ describe('the quarantine of a tagged address is its mailbox\'s: one digest, one 
     // A digest for one tagged address is its mailbox's.
     const one = await runDigest(deps, { to: 'ann+anything@example.com', all: true, dryRun: true });
     assert.deepEqual(one.digests.map((d) => [d.to, d.listed?.map((l) => [l.id, l.to])]), [
-      ['ann@example.com', [[ids.plain, undefined], [ids.shop, ['Ann+Shop@example.com']], [ids.both, ['ann@example.com', 'ann+news@example.com']]]],
+      ['ann@example.com', [[ids.both, ['ann@example.com', 'ann+news@example.com']], [ids.shop, ['Ann+Shop@example.com']], [ids.plain, undefined]]],
     ]);
 
     // The message link of the tagged mail releases it to the address it was sent to.
@@ -109,9 +109,9 @@ describe('the quarantine of a tagged address is its mailbox\'s: one digest, one 
       assert.equal(shown.status, 200);
       assert.deepEqual(listedIds(shown.body), [ids.both, ids.shop, ids.plain], 'Ann\'s mailbox only, newest first');
       assert.match(shown.body, /<h1>Mail held for ann@example\.com<\/h1>/);
-      assert.match(shown.body, /prize@lottery\.example<br><small>to Ann\+Shop@example\.com<\/small><\/td><td>hold-me: shop/);
-      assert.match(shown.body, /<small>to ann@example\.com, ann\+news@example\.com<\/small><\/td><td>hold-me: both/);
-      assert.match(shown.body, /prize@lottery\.example<\/td><td>hold-me: plain/);
+      assert.match(shown.body, /prize@lottery\.example<br><small>to Ann\+Shop@example\.com<\/small><\/td><td><a href="preview\?[^"]+">hold-me: shop/);
+      assert.match(shown.body, /<small>to ann@example\.com, ann\+news@example\.com<\/small><\/td><td><a href="preview\?[^"]+">hold-me: both/);
+      assert.match(shown.body, /prize@lottery\.example<\/td><td><a href="preview\?[^"]+">hold-me: plain/);
     }
 
     // Release from the tagged address's ticket: the copy goes to the address the sender used.

@@ -68,7 +68,8 @@ describe('clamav: a quarantined virus is released by the administrator only', fu
     assert.deepEqual(report.digests.map((d) => [d.to, d.messages]), [['rcpt@example.com', 2]]);
     const [digest] = await g.sink.waitFor(1);
     const text = digestText(digest.raw);
-    const [virusPart, spamPart] = text.split(/\r\n\r\n(?=Date: )/).slice(1);
+    // Newest first: the spam message was held after the virus.
+    const [spamPart, virusPart] = text.split(/\r\n\r\n(?=Date: )/).slice(1);
     assert.match(virusPart, new RegExp(`^Reason: {2}virus ${SIG_NAMES.eicarHash.replace(/\./g, '\\.')}\\r$`, 'm'));
     assert.match(virusPart, /only your administrator can release this message/);
     assert.doesNotMatch(virusPart, /Release: https/);
