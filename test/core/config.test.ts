@@ -11,6 +11,7 @@ import { s, validate } from '../../core/config/schema.ts';
 import { spawnGateway, startGateway } from '../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
 import { freePort } from '../helpers/ports.ts';
+import { waitUntil } from '../helpers/wait-for.ts';
 
 const run = promisify(execFile);
 const MOAT = path.resolve(import.meta.dirname, '..', '..', 'scripts', 'moat.js');
@@ -380,9 +381,9 @@ describe('config', () => {
     child.stdout.on('data', (d: Buffer) => output.push(d.toString()));
     child.stderr.on('data', (d: Buffer) => output.push(d.toString()));
     try {
-      await waitFor(() => output.join('').includes('"mailmoat started"'));
+      await waitUntil('the start', () => output.join('').includes('"mailmoat started"'));
       child.kill('SIGHUP');
-      await waitFor(() => output.join('').includes('"config reloaded"'));
+      await waitUntil('the reload', () => output.join('').includes('"config reloaded"'));
       const c = await SmtpDialog.connect(port);
       await c.hello();
       await c.cmd('MAIL FROM:<a@client.example>');
@@ -401,20 +402,13 @@ describe('config', () => {
       const original = readFileSync(gw.configFile, 'utf8');
       writeFileSync(gw.configFile, original.replace('one.example', 'two.example'));
       gw.child.kill('SIGHUP');
-      await waitFor(() => gw.output.join('').includes('"config reloaded"'));
+      await waitUntil('the reload', () => gw.output.join('').includes('"config reloaded"'));
       writeFileSync(gw.configFile, original + '\nlimits:\n  max_recipients: zero\n');
       gw.child.kill('SIGHUP');
-      await waitFor(() => gw.output.join('').includes('config reload refused'));
+      await waitUntil('the reload refused', () => gw.output.join('').includes('config reload refused'));
       assert.match(gw.output.join(''), /limits\.max_recipients/);
       assert.equal(gw.child.exitCode, null, 'the gateway keeps running');
     } finally { await gw.kill(); }
   });
 });
 
-async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

@@ -12,6 +12,7 @@ import { freePort } from '../helpers/ports.ts';
 import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
 import { loadDictionary, saveDictionary } from '../../plugins/bayes/engine/persist.ts';
 import { trainedFilter } from '../plugins/bayes/fixtures.ts';
+import { waitUntil } from '../helpers/wait-for.ts';
 
 const CORE = path.resolve(import.meta.dirname, '..', '..', 'core', 'index.ts');
 
@@ -191,9 +192,5 @@ describe('durability', function () {
 });
 
 async function waitForOutput(gw: SpawnedGateway, text: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!gw.output.join('').includes(text)) {
-    if (Date.now() > end) throw new Error(`no ${text} in the gateway's output:\n${gw.output.join('')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitUntil(() => `${text} in the gateway's output, which is:\n${gw.output.join('')}`, () => gw.output.join('').includes(text), ms);
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
 import { startGateway, startRelayingGateway, type RelayingGateway, type TestGateway } from '../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { UsersFile } from '../../core/auth/users-file.ts';
 import { outgoingStream } from '../../core/relay/outgoing-stream.ts';
 
@@ -161,11 +162,7 @@ describe('a plugin\'s disconnect outcome', () => {
     gateways.push(gw);
     return gw;
   };
-  const closedSoon = async (c: SmtpDialog) => {
-    const deadline = Date.now() + 3000;
-    while (!c.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    return c.closed;
-  };
+  const closedSoon = (c: SmtpDialog) => waitFor('the gateway to close the connection', () => c.closed || undefined, 3000);
 
   it('at RCPT and MAIL gives its own code and enhanced code, then ends the connection', async () => {
     for (const [phase, from, want] of [

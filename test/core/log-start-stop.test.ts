@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { spawnGateway } from '../helpers/gateway.ts';
 import { SmtpDialog } from '../helpers/smtp-dialog.ts';
 import { freePort } from '../helpers/ports.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const MOAT = path.resolve(import.meta.dirname, '..', '..', 'scripts', 'moat.js');
 
@@ -72,10 +73,7 @@ describe('log: a failed start and the start of a stop', function () {
       assert.equal((await c.cmd('DATA')).code, 354);
       const signalled = Date.now();
       gw.child.kill('SIGTERM');
-      const seen = () => jsonLines(gw.output.join('')).find((l) => l.msg === 'stopping');
-      while (!seen() && Date.now() - signalled < 5000) await new Promise((r) => setTimeout(r, 20));
-      const line = seen();
-      assert.ok(line, 'a stopping line');
+      const line = await waitFor('the stopping line after SIGTERM', () => jsonLines(gw.output.join('')).find((l) => l.msg === 'stopping'), 5000);
       assert.equal(line.reason, 'SIGTERM');
       assert.ok(Date.parse(line.time) - signalled < 1000, `logged ${Date.parse(line.time) - signalled} ms after the signal`);
       assert.ok(!jsonLines(gw.output.join('')).some((l) => l.msg === 'mailmoat stopped'), 'the stop is still waiting for the message');

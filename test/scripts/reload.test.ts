@@ -12,6 +12,7 @@ import { socketPath } from '../../core/control/protocol.ts';
 import { freePort } from '../helpers/ports.ts';
 import { holdUntilExit, endChild } from '../helpers/leftovers.ts';
 import { SmtpDialog } from '../helpers/smtp-dialog.ts';
+import { waitUntil } from '../helpers/wait-for.ts';
 
 const MOAT = path.resolve(import.meta.dirname, '..', '..', 'scripts', 'moat.js');
 const CORE = path.resolve(import.meta.dirname, '..', '..', 'core', 'index.ts');
@@ -24,14 +25,6 @@ function moat(args: string[]): Promise<Ran> {
       resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
     });
   });
-}
-
-async function waitFor(what: () => boolean, label: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** The reply codes of one transaction to `rcpt`, and the greeting's text. */
@@ -74,7 +67,7 @@ describe('moat reload', function () {
     endChildHold = holdUntilExit({ child: started });
     started.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
     started.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-    await waitFor(() => output.join('').includes('"mailmoat started"') || started.exitCode !== null, 'the start');
+    await waitUntil('the start', () => output.join('').includes('"mailmoat started"') || started.exitCode !== null, 20_000);
     assert.equal(started.exitCode, null, output.join(''));
   });
 
@@ -112,7 +105,7 @@ describe('moat reload', function () {
     // The same reload by SIGHUP keeps the override too.
     const mark = output.join('').length;
     child!.kill('SIGHUP');
-    await waitFor(() => output.join('').slice(mark).includes('"config reloaded"'), 'the SIGHUP reload');
+    await waitUntil('the SIGHUP reload', () => output.join('').slice(mark).includes('"config reloaded"'), 20_000);
     assert.match((await transaction(port, 'someone@one.example')).greeting, /^from-set\.example /);
   });
 
@@ -143,12 +136,12 @@ describe('moat reload', function () {
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /^refused: .*was not applied; the gateway keeps its running config$/m);
     assert.match(r.stderr, /^ {2}plugins\[0\]: plugin bayes runs now and this config would disable it: .*bad\.tab/m);
-    await waitFor(() => output.join('').slice(mark).includes('"config reload refused: a running plugin would be disabled; the running config is kept"'), 'the refusal in the log');
+    await waitUntil('the refusal in the log', () => output.join('').slice(mark).includes('"config reload refused: a running plugin would be disabled; the running config is kept"'), 20_000);
 
     // The running chain still judges mail: Bayes's header and symbols are on the next message.
     assert.equal((await transaction(port, 'someone@one.example')).data, 250);
     const delivered = path.join(dir, 'data', 'delivered');
-    await waitFor(() => existsSync(delivered) && readdirSync(delivered).some((f) => f.endsWith('.eml')), 'the delivery');
+    await waitUntil('the delivery', () => existsSync(delivered) && readdirSync(delivered).some((f) => f.endsWith('.eml')), 20_000);
     const eml = readFileSync(path.join(delivered, readdirSync(delivered).find((f) => f.endsWith('.eml'))!), 'utf8');
     assert.match(eml, /^X-Mailmoat-Bayes: /m, 'bayes still runs');
 
@@ -298,13 +291,13 @@ describe('a reload of a gateway started on the embedded default', function () {
     started.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
     started.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
     try {
-      await waitFor(() => output.join('').includes('"mailmoat started"') || started.exitCode !== null, 'the start');
+      await waitUntil('the start', () => output.join('').includes('"mailmoat started"') || started.exitCode !== null, 20_000);
       assert.equal((await transaction(port, 'someone@localhost')).rcpt, 250);
       // A file the gateway never read: picked up by the next start, not by a reload.
       writeFileSync(path.join(dir, 'mailmoat.yaml'), stringify({ domains: ['elsewhere.example'], server: { listen: [`127.0.0.1:${port}`] }, data_dir: './data' }));
       const mark = output.join('').length;
       started.kill('SIGHUP');
-      await waitFor(() => output.join('').slice(mark).includes('"config reloaded"'), 'the reload');
+      await waitUntil('the reload', () => output.join('').slice(mark).includes('"config reloaded"'), 20_000);
       assert.equal((await transaction(port, 'someone@localhost')).rcpt, 250, 'still the embedded default');
       assert.equal((await transaction(port, 'someone@elsewhere.example')).rcpt, 554);
     } finally {

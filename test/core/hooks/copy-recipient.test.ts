@@ -7,6 +7,7 @@ import path from 'node:path';
 import { definePlugin, outcome, s, type HookContext } from '../../../core/index.ts';
 import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../../helpers/smtp-dialog.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 /** `X-Copy-To: a, b` asks for copies; `X-Then` ends the message a way other than delivery; `X-Score` scores it. */
 export default definePlugin({
@@ -46,14 +47,6 @@ async function send(port: number, to: string[], headers: Record<string, string>,
   const data = await c.data(testMessage({ to: to[0], subject: opts.subject, headers }));
   await c.quit();
   return { ...data, qid: /queued as (\S+)/.exec(data.text)?.[1] };
-}
-
-async function waitUntil(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('HookContext.addRecipient', function () {
@@ -122,7 +115,7 @@ describe('HookContext.addRecipient', function () {
     assert.equal(sent.code, 250, sent.text);
     const [m] = await gw.sink.waitFor(1);
     assert.deepEqual(m.rcptTo, ['ann@example.com']);
-    await waitUntil(() => gw.logs.some((l) => l.qid === sent.qid && l.msg === 'permanent failure: moved to dead-letter'));
+    await waitUntil('the message dead-lettered', () => gw.logs.some((l) => l.qid === sent.qid && l.msg === 'permanent failure: moved to dead-letter'));
     const dead = gw.logs.find((l) => l.qid === sent.qid && l.msg === 'permanent failure: moved to dead-letter')!;
     assert.match(String((dead.failed as string[])[0]), /^gone@archive\.example: 550/);
     assert.ok(!gw.logs.some((l) => l.qid === sent.qid && /notice queued/.test(String(l.msg))), 'no failure notice');
@@ -179,7 +172,7 @@ describe('HookContext.addRecipient', function () {
     assert.equal(sent.code, 250, sent.text);
     const [m] = await gw.sink.waitFor(1);
     assert.deepEqual(m.rcptTo, ['ann@example.com']);
-    await waitUntil(() => gw.logs.filter((l) => l.qid === sent.qid && l.msg === 'addRecipient ignored: only in the data hook').length === 2);
+    await waitUntil('both addRecipient calls logged as ignored', () => gw.logs.filter((l) => l.qid === sent.qid && l.msg === 'addRecipient ignored: only in the data hook').length === 2);
     const ignored = gw.logs.filter((l) => l.qid === sent.qid && l.msg === 'addRecipient ignored: only in the data hook');
     assert.deepEqual(ignored.map((l) => l.hook), ['rcptTo', 'afterVerdict']);
   });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { definePlugin, outcome, s, type HookContext } from '../../../core/index.ts';
 import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog, testMessage, type SmtpReply } from '../../helpers/smtp-dialog.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 const ALIASES: Record<string, string[]> = {
   sales: ['alice@example.com', 'bob@partner.example'],
@@ -60,14 +61,6 @@ async function send(port: number, to: string[], from = 'someone@client.example')
   const data = await c.data(testMessage({ to: to[0] }));
   await c.quit();
   return { rcpt, data, qid: /queued as (\S+)/.exec(data.text)?.[1] };
-}
-
-async function waitUntil(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('HookContext.redirectRecipient', () => {
@@ -143,7 +136,7 @@ describe('HookContext.redirectRecipient', () => {
         const data = await c.data(testMessage({ to: 'quiet@example.com' }));
         await c.quit();
         const qid = /queued as (\S+)/.exec(data.text)?.[1];
-        await waitUntil(() => gw.logs.some((l) => l.qid === qid && /moved to dead-letter/.test(String(l.msg))));
+        await waitUntil('the message dead-lettered', () => gw.logs.some((l) => l.qid === qid && /moved to dead-letter/.test(String(l.msg))));
         const notice = gw.logs.find((l) => l.qid === qid && l.msg === 'failure notice queued');
         if (notify === 'NEVER') assert.equal(notice, undefined, 'NOTIFY=NEVER: no notice after the redirect either');
         else {

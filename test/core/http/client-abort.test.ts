@@ -11,6 +11,7 @@ import { startHttpListener, type HttpListener } from '../../../core/http/server.
 import { JsonLogger } from '../../../core/log/logger.ts';
 import type { LogFields } from '../../../core/log/types.ts';
 import { loadTls } from '../../../core/smtp/tls.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 const TIMEOUT_MS = 800;
 const PARTIAL_POST = 'POST /quarantine/release HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nt=abc';
@@ -30,16 +31,6 @@ function sendAndWait(connect: Connect, port: number, data: string): { socket: ne
   });
   socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => socket.write(data));
   return { socket, closed };
-}
-
-async function until<T>(what: () => T | undefined, ms: number, label: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = what();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`not seen in ${ms} ms: ${label}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('HTTP listener: a request body that never arrives whole', function () {
@@ -75,7 +66,7 @@ describe('HTTP listener: a request body that never arrives whole', function () {
       await new Promise((r) => setTimeout(r, 150));
       socket.end();
       await closed;
-      const line = await until(() => logs.slice(from).find((l) => l.msg === 'http request not received whole'), 5000, 'the access line');
+      const line = await waitFor('the access line', () => logs.slice(from).find((l) => l.msg === 'http request not received whole'), 5000);
       assert.deepEqual([line.level, line.method, line.path, line.client, line.reason, line.status], ['info', 'POST', '/quarantine/release', '127.0.0.1', 'client went away', undefined]);
       await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(logs.slice(from).filter((l) => l.level === 'error' || l.level === 'warn'), [], 'nothing at error or warn level');
@@ -88,7 +79,7 @@ describe('HTTP listener: a request body that never arrives whole', function () {
       const reply = await sendAndWait(connect(), port(), PARTIAL_POST).closed;
       assert.match(reply, /^HTTP\/1\.1 408 /, 'the client is told why');
       assert.ok(Date.now() - started < TIMEOUT_MS * 3, 'within the request timeout and one check of it');
-      const line = await until(() => logs.slice(from).find((l) => l.msg === 'http request not received whole'), 5000, 'the access line');
+      const line = await waitFor('the access line', () => logs.slice(from).find((l) => l.msg === 'http request not received whole'), 5000);
       assert.deepEqual([line.level, line.status, line.reason], ['info', 408, 'request timed out']);
       assert.deepEqual(logs.slice(from).filter((l) => l.level === 'error' || l.level === 'warn'), [], 'nothing at error or warn level');
     });

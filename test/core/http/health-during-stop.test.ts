@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../../helpers/smtp-dialog.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 import { startHungSmarthost } from '../lifecycle/hung-smarthost.ts';
 
 function refused(port: number): Promise<boolean> {
@@ -36,7 +37,7 @@ describe('admin HTTP listener during a stop', function () {
       let done = false;
       stopping = gw.gateway.stop().then(() => { done = true; });
       // Past the SMTP listeners: what is left is the delivery's grace.
-      while (!(await refused(gw.port))) await new Promise((r) => setTimeout(r, 50));
+      await waitFor('the SMTP listener to refuse connections', async () => (await refused(gw.port)) || undefined);
       let polls = 0;
       while (!done) {
         const live = await fetch(url('/health/live'));

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { spawnGateway } from '../../helpers/gateway.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 /** Every file and folder under `dir`, with its permission bits. */
 function modes(dir: string): Array<[string, number]> {
@@ -30,8 +31,7 @@ describe('files a running gateway writes', function () {
       const t = nodemailer.createTransport({ host: '127.0.0.1', port: gw.port, secure: false, ignoreTLS: true });
       try { await t.sendMail({ from: 'a@client.example', to: 'user@example.com', subject: 'modes', text: 'hello' }); } finally { t.close(); }
       const delivered = path.join(gw.dataDir, 'delivered');
-      for (let i = 0; i < 100 && !(fs.existsSync(delivered) && fs.readdirSync(delivered).length); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.ok(fs.readdirSync(delivered).length > 0, 'the message was delivered');
+      await waitFor('the message delivered to the folder', () => (fs.existsSync(delivered) && fs.readdirSync(delivered).length > 0) || undefined);
       const open = modes(gw.dataDir).filter(([name, mode]) => name !== 'mailmoat.yaml' && (mode & 0o077) !== 0);
       assert.deepEqual(open, [], 'nothing under data_dir is open to group or others');
     } finally {

@@ -11,6 +11,7 @@ import { freePort } from '../../helpers/ports.ts';
 import { ControlClient, controlRequest } from '../../../core/control/client.ts';
 import { socketPath } from '../../../core/control/protocol.ts';
 import { QueueGauges, prometheusText } from '../../../core/metrics.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 const CORE = pathToFileURL(path.resolve('core/index.ts')).href;
 
@@ -20,16 +21,6 @@ async function send(port: number, subject: string): Promise<string> {
     const info = await t.sendMail({ from: 'a@client.example', to: 'user@example.com', subject, text: 'hello' });
     return /queued as (\S+)/.exec(info.response)?.[1] ?? info.response;
   } finally { t.close(); }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('queue gauges', function () {
@@ -53,14 +44,14 @@ export default definePlugin({
       const read = () => controlRequest(socketPath(gw.dataDir), { op: 'metrics' }, 10_000) as Promise<Record<string, number>>;
       const id = await send(gw.port, 'to be held');
       await send(gw.port, 'please quarantine');
-      await until('the first attempt to be deferred', async () => (await read()).queue_deferred === 1 || undefined);
+      await waitFor('the first attempt to be deferred', async () => (await read()).queue_deferred === 1 || undefined, 15_000);
       let m = await read();
       assert.equal(m.queue_scheduled, 1);
       assert.equal(m.queue_held, 0);
 
       assert.equal(await new ControlClient(socketPath(gw.dataDir)).hold(id), 'done');
       // The folders are looked at every 5 s.
-      m = await until('the held message to be counted', async () => { const x = await read(); return x.queue_held === 1 ? x : undefined; });
+      m = await waitFor('the held message to be counted', async () => { const x = await read(); return x.queue_held === 1 ? x : undefined; }, 15_000);
       assert.equal(m.queue_scheduled, 0);
       assert.equal(m.queue_deferred, 0);
       assert.equal(m.queue_quarantined, 1);

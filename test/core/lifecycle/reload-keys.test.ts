@@ -16,16 +16,9 @@ import { spawnGateway } from '../../helpers/gateway.ts';
 import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts';
 import { holdUntilExit } from '../../helpers/leftovers.ts';
 import { SmtpDialog, greeted, testMessage } from '../../helpers/smtp-dialog.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 const RESTART_WARNING = 'config reload: these keys change only on restart and keep their running values';
-
-async function waitFor(what: () => boolean, label: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** MAIL, RCPT and DATA on a greeted session; the reply to the final dot. */
 async function send(d: SmtpDialog, to: string, subject = 'reload'): Promise<number> {
@@ -108,13 +101,13 @@ describe('what a reload applies', function () {
       writeFileSync(gw.configFile, raw);
       const mark = gw.output.join('').length;
       gw.child.kill('SIGHUP');
-      await waitFor(() => /INFO  config reloaded/.test(gw.output.join('').slice(mark)), 'the reload, logged as text');
+      await waitUntil('the reload, logged as text', () => /INFO  config reloaded/.test(gw.output.join('').slice(mark)));
 
       const after = await SmtpDialog.connect(gw.port);
       await after.hello({ xclient: { addr: '192.0.2.8' } });
       assert.equal((await after.cmd('MAIL FROM:<a@client.example>')).code, 250);
       await after.quit();
-      await waitFor(() => /^\S+Z DEBUG dns lookup .*\bname=8\.2\.0\.192\.in-addr\.arpa /m.test(gw.output.join('').slice(mark)), 'a debug line in text');
+      await waitUntil('a debug line in text', () => /^\S+Z DEBUG dns lookup .*\bname=8\.2\.0\.192\.in-addr\.arpa /m.test(gw.output.join('').slice(mark)));
       // Lines logged before the signal may still come in after `mark`; those after the reload's own line may not.
       const all = gw.output.join('');
       const since = all.slice(all.indexOf('INFO  config reloaded'));
@@ -140,10 +133,7 @@ describe('what a reload applies', function () {
       await first.setBehaviour('2.0.192.in-addr.arpa', { delay: 1500 });
       const open = await SmtpDialog.connect(gateway!.port());
       await open.hello({ xclient: { addr: '192.0.2.7' } });
-      for (const until = Date.now() + 5000; (await first.queries()).length === 0;) {
-        assert.ok(Date.now() < until, 'the open session\'s lookup reached the old server');
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      await waitUntil('the open session\'s lookup to reach the old server', async () => (await first.queries()).length > 0, 5000);
       assert.ok(!logs.some((l) => l.msg === 'dns lookup'), 'and is still unanswered');
 
       await reloadWith(base({ dns: { servers: [second.address], timeout: '5s', tries: 1 }, plugins }));
@@ -261,7 +251,7 @@ describe('what a reload applies', function () {
       assert.equal((await submitter.data(noMessageId)).code, 250);
       await submitter.quit();
 
-      await waitFor(() => received.length >= 4, 'the message, the notice and the open sessions\' messages', 20_000);
+      await waitUntil('the message, the notice and the open sessions\' messages', () => received.length >= 4, 20_000);
       const mail = received.find((m) => /Subject: after the reload/.test(m))!;
       assert.match(mail, /^Received: from client\.test \(.*\)\r\n\tby mx-two\.test\.example \(Mailmoat\)/m);
       // Sessions greeted before the reload: their Received line and Message-ID name the gateway that greeted them.
@@ -328,7 +318,7 @@ describe('what a reload applies', function () {
     await direct.quit();
     await open.d.quit();
 
-    await waitFor(() => delivered(path.join(dir, 'data')).length >= 2, 'the delivered files');
+    await waitUntil('the delivered files', () => delivered(path.join(dir, 'data')).length >= 2);
     const viaProxy = delivered(path.join(dir, 'data')).find((m) => /Subject: through the proxy/.test(m))!;
     assert.match(viaProxy, /\[192\.0\.2\.7\]/, 'the client address the PROXY header gave');
   });

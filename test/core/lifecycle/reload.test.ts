@@ -14,6 +14,7 @@ import type { LogFields } from '../../../core/log/types.ts';
 import { spawnGateway, type SpawnedGateway } from '../../helpers/gateway.ts';
 import { holdUntilExit } from '../../helpers/leftovers.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 const CORE = path.resolve(import.meta.dirname, '..', '..', '..', 'core', 'index.ts');
 
@@ -53,14 +54,6 @@ function servedName(port: number): Promise<string> {
   });
 }
 
-async function waitFor(what: () => boolean, label: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 describe('gateway reloads', function () {
   this.timeout(30_000);
   let dir: string;
@@ -84,7 +77,7 @@ describe('gateway reloads', function () {
         await new Promise((r) => setTimeout(r, 20));
       }
       const burst = Date.now() - sent;
-      await waitFor(() => reloads() >= 1, 'a reload');
+      await waitUntil('a reload', () => reloads() >= 1);
       await new Promise((r) => setTimeout(r, 4000));
       const starts = readFileSync(notes, 'utf8').split('\n').filter((l) => l === 'start').length;
       // The first signal starts a reload; the other nine, arriving while it runs, make one more after it.

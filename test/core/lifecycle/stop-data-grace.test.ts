@@ -10,6 +10,7 @@ import { startGateway } from '../../helpers/gateway.ts';
 import { holdUntilExit } from '../../helpers/leftovers.ts';
 import { startSmarthost } from '../../helpers/smarthost.ts';
 import { SmtpDialog, testMessage } from '../../helpers/smtp-dialog.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 const SLOW_DATA = path.resolve(import.meta.dirname, 'slow-data-plugin.ts');
 /** How long the data hook holds each message: a message whose dot comes just before the cut-off is checked past it. */
@@ -34,17 +35,10 @@ async function stubbornClient(port: number) {
     }
   });
   socket.on('end', () => { ended = true; });
-  const waitFor = async (re: RegExp, timeoutMs: number) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = lines.find((l) => re.test(l.line));
-      if (hit) return hit;
-      if (Date.now() > deadline) throw new Error(`no reply matching ${re} in ${timeoutMs} ms; got ${JSON.stringify(lines.map((l) => l.line))}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-  const say = async (cmd: string, re: RegExp) => { socket.write(cmd + '\r\n'); return waitFor(re, 5_000); };
-  return { socket, lines, waitFor, say, get ended() { return ended; } };
+  const reply = (re: RegExp, timeoutMs: number) =>
+    waitFor(() => `a reply matching ${re}; got ${JSON.stringify(lines.map((l) => l.line))}`, () => lines.find((l) => re.test(l.line)), timeoutMs);
+  const say = async (cmd: string, re: RegExp) => { socket.write(cmd + '\r\n'); return reply(re, 5_000); };
+  return { socket, lines, waitFor: reply, say, get ended() { return ended; } };
 }
 
 // The stop's 20 s for a message still arriving, shortened: the test is about what happens when it runs out.

@@ -4,7 +4,7 @@
 // plain messages at once do not cost the gateway 1 GB; and such messages still go through a real gateway whole.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import v8 from 'node:v8';
@@ -13,6 +13,7 @@ import { ATTACHMENT_CONTENT_MAX_BYTES, parseMime } from '../../../core/message/m
 import { spawnGateway, type SpawnedGateway } from '../../helpers/gateway.ts';
 import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -28,6 +29,12 @@ function message(parts: string[], text = 'see http://www.shop.example/offer for 
     'Content-Type: multipart/mixed; boundary="B"\r\n\r\n' +
     `--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n` +
     parts.map((p) => `--B\r\n${p}`).join('') + '--B--\r\n', 'latin1');
+}
+
+/** The .eml files in `dir` once there are `atLeast` of them. */
+function emlFiles(dir: string, atLeast: number): string[] | undefined {
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.eml')) : [];
+  return files.length >= atLeast ? files : undefined;
 }
 
 async function arrayBuffersAfterGc(): Promise<number> {
@@ -111,11 +118,7 @@ describe('a 40 MB message with a 30 MB attachment through a spawned gateway that
     await d.quit();
     assert.equal(reply.code, 250, reply.text);
     const dir = path.join(gw.dataDir, 'delivered');
-    let files: string[] = [];
-    for (let i = 0; i < 200 && !files.length; i++) {
-      try { files = readdirSync(dir).filter((f) => f.endsWith('.eml')); } catch { /* not made yet */ }
-      if (!files.length) await new Promise((r) => setTimeout(r, 50));
-    }
+    const files = await waitFor('the delivered file', () => emlFiles(dir, 1), 10_000);
     assert.equal(files.length, 1);
     const delivered = readFileSync(path.join(dir, files[0]));
     assert.ok(delivered.subarray(delivered.length - raw.length).equals(raw), 'the delivered message does not end with the bytes sent');
@@ -172,11 +175,7 @@ describe('five 40 MB text parts received at once by a spawned gateway that parse
     assert.deepEqual(replies.map((r) => r.code), [250, 250, 250, 250, 250], replies.map((r) => r.text).join('; '));
     // Every message relayed whole: the parsed view is cut, the message never.
     const dir = path.join(gw.dataDir, 'delivered');
-    let files: string[] = [];
-    for (let i = 0; i < 400 && files.length < 5; i++) {
-      try { files = readdirSync(dir).filter((f) => f.endsWith('.eml')); } catch { /* not made yet */ }
-      if (files.length < 5) await new Promise((r) => setTimeout(r, 50));
-    }
+    const files = await waitFor('the 5 delivered files', () => emlFiles(dir, 5), 20_000);
     const delivered = files.map((f) => readFileSync(path.join(dir, f)));
     for (const [n, raw] of messages.entries()) {
       assert.ok(delivered.some((d) => d.length > raw.length && d.subarray(d.length - raw.length).equals(raw)), `message ${n} was not delivered byte for byte`);

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startGateway } from '../../helpers/gateway.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 import type { GatewayConfig } from '../../../core/config/gateway-schema.ts';
 
 const CORE = pathToFileURL(path.resolve('core/index.ts')).href;
@@ -86,8 +87,7 @@ describe('a plugin create() that does not finish', function () {
     const refused = gw.logs.find((l) => String(l.msg).startsWith('config reload refused'));
     assert.match(String(refused?.error), /plugin slow cannot start: its create\(\) was given up: the gateway is stopping/);
     // The create finishes after the stop; what it made is closed then.
-    const until = Date.now() + 5_000;
-    while (!fs.readFileSync(journal, 'utf8').includes('closed slow') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the late plugin closed', () => fs.readFileSync(journal, 'utf8').includes('closed slow') || undefined, 5_000);
     assert.equal(fs.readFileSync(journal, 'utf8'), 'created slow\nclosed slow\n');
   });
 });

@@ -1,5 +1,6 @@
 // Sends one message through a raw SMTP dialog and returns the replies the tests look at.
 import { SmtpDialog, testMessage } from '../../helpers/smtp-dialog.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 export interface Sent { code: number; text: string; queueId?: string }
 
@@ -22,11 +23,7 @@ export async function sendMail(port: number, opts: { from: string; to: string[];
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `check` until it returns true or the time is up. */
+/** Waits until `check` is true; the queue tests' shorthand for waitFor with a yes/no probe. */
 export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
+  await waitFor(what, async () => (await check()) || undefined, timeoutMs);
 }

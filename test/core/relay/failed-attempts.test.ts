@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { startRelayingGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../../helpers/smtp-dialog.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 const openFiles = () => readdirSync('/proc/self/fd').length;
 
@@ -22,7 +23,7 @@ describe('relay attempts refused before DATA', function () {
       assert.equal((await d.data(testMessage({ body: 'x'.repeat(200_000) }))).code, 250);
       await d.quit();
       const attempts = () => gw.logs.filter((l) => l.msg === 'deferred').length;
-      const until = async (n: number) => { while (attempts() < n) await new Promise((r) => setTimeout(r, 50)); };
+      const until = (n: number) => waitFor(`${n} deferred attempts`, () => attempts() >= n || undefined, 25_000);
       await until(3);
       const before = openFiles();
       await until(40);

@@ -5,6 +5,7 @@ import { SMTPServer } from 'smtp-server';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 interface Received { raw: Buffer; args: Record<string, string> }
 
@@ -29,9 +30,7 @@ async function smarthost(hide8BITMIME: boolean) {
   return {
     port, got,
     async next(count: number): Promise<Received> {
-      for (let i = 0; i < 300 && got.length < count; i++) await new Promise((r) => setTimeout(r, 50));
-      assert.ok(got.length >= count, 'the smarthost got nothing');
-      return got[count - 1];
+      return waitFor(`message ${count} at the smarthost`, () => got[count - 1], 15_000);
     },
     stop: () => new Promise<void>((r) => server.close(() => r())),
   };
@@ -106,8 +105,7 @@ describe('relay to a smarthost without 8BITMIME', function () {
     assert.equal(got.args.BODY, undefined, 'BODY=8BITMIME sent to a server without it');
     assert.equal(Number(got.args.SIZE), got.raw.length, 'SIZE= is not the size of what was sent');
     assertSameContent(await simpleParser(raw), await simpleParser(got.raw));
-    for (let i = 0; i < 100 && !gwPlain.logs.some((l) => l.msg === 'delivered'); i++) await new Promise((r) => setTimeout(r, 20));
-    const delivered = gwPlain.logs.find((l) => l.msg === 'delivered');
+    const delivered = await waitFor('the delivered line', () => gwPlain.logs.find((l) => l.msg === 'delivered'), 2000);
     assert.match(String(delivered?.reply), /\(converted to 7-bit MIME: 1 part\)$/, `the log does not say the message was converted: ${JSON.stringify(delivered)}`);
   });
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 /**
  * Connects, says EHLO and waits for its reply (a client that pipelines behind EHLO is refused), writes `first`, and
@@ -63,7 +64,7 @@ describe('adversarial clients: half-closed connections and STARTTLS', function (
     const { replies, closedWithinMs } = await halfClosingClient(gw.port, ENVELOPE, 'Subject: cut\r\n\r\nno final dot\r\n');
     assert.equal(replies.at(-1), '354 End data with <CR><LF>.<CR><LF>');
     assert.ok(closedWithinMs < 2000, `closed ${closedWithinMs} ms after the FIN`);
-    for (let waited = 0; !messagesOf(before).length && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the message line of the cut-short transaction', () => messagesOf(before).length || undefined, 2000);
     assert.deepEqual(messagesOf(before).map((l) => l.verdict), ['aborted']);
     assert.deepEqual(await gw.gateway.runtime.queue.list(), []);
   });

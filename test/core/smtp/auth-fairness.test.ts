@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 import { UsersFile } from '../../../core/auth/users-file.ts';
 
 const plain = (u: string, p: string) => `AUTH PLAIN ${Buffer.from(`\0${u}\0${p}`).toString('base64')}`;
@@ -45,7 +46,7 @@ describe('AUTH checks shared out among clients', function () {
     const start = gw.logs.length;
     const guesses = guesser.map((d, i) => d.cmd(plain('alice', `guess-${i}`)));
     // The first guess is being checked, so the others are queued behind it.
-    while (failures(start) < 1) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the first guess to be checked and fail', () => failures(start) >= 1 || undefined);
     const askedAt = gw.logs.length;
     const login = await alice.cmd(plain('alice', 'right-password'));
     assert.equal(login.code, 235);

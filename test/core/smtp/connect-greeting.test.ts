@@ -6,6 +6,7 @@ import { definePlugin, outcome, s, type HookContext } from '../../../core/index.
 import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 /** Refuses the addresses a proxy names with XCLIENT in the way their last number says. */
 export default definePlugin({
@@ -27,10 +28,8 @@ export default definePlugin({
 });
 
 /** Waits until the gateway closed the connection (the dialog sees the close). */
-async function closedSoon(d: SmtpDialog, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!d.closed && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  return d.closed;
+function closedSoon(d: SmtpDialog, ms = 3000): Promise<boolean> {
+  return waitFor('the gateway to close the connection', () => d.closed || undefined, ms);
 }
 
 describe('the greeting of a client the connect checks refuse', () => {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 const VIEW_PLUGIN = path.resolve(import.meta.dirname, 'message-view-plugin.ts');
 
@@ -181,14 +182,7 @@ describe('the idle timeout on the log', function () {
   before(async () => { gw = await startRelayingGateway({ config: { server: { idle_timeout: '1s' } } }); });
   after(() => gw?.stop());
 
-  const closedLine = async (cid: string) => {
-    for (let i = 0; i < 50; i++) {
-      const line = gw.logs.find((l) => l.msg === 'connection closed' && l.cid === cid);
-      if (line) return line;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.fail(`no connection closed line for ${cid}`);
-  };
+  const closedLine = (cid: string) => waitFor(`the connection closed line for ${cid}`, () => gw.logs.find((l) => l.msg === 'connection closed' && l.cid === cid), 5000);
 
   it('logs a message cut off in DATA with the 421 the client got and the reason timeout during DATA', async () => {
     const d = await SmtpDialog.connect(gw.port);
@@ -200,12 +194,7 @@ describe('the idle timeout on the log', function () {
     const r = await d.read(10_000);
     assert.equal(r.code, 421);
     const sent = `421 ${r.text}`;
-    let summary;
-    for (let i = 0; i < 50 && !summary; i++) {
-      summary = gw.logs.find((l) => l.msg === 'message' && l.verdict === 'aborted');
-      if (!summary) await new Promise((res) => setTimeout(res, 100));
-    }
-    assert.ok(summary, 'no summary line');
+    const summary = await waitFor('the summary line of the aborted message', () => gw.logs.find((l) => l.msg === 'message' && l.verdict === 'aborted'), 5000);
     assert.equal(summary.reply, sent);
     assert.equal(summary.reason, 'timeout during DATA');
     const closed = await closedLine(String(summary.cid));

@@ -14,16 +14,9 @@ import { longestStall } from '../../helpers/event-loop-stall.ts';
 import { validateConfig } from '../../../core/config/load.ts';
 import { loadTls } from '../../../core/smtp/tls.ts';
 import { UsersFile } from '../../../core/auth/users-file.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(20);
-  }
-}
 
 /** A raw socket that records whether and when it closed. */
 function rawConnect(port: number): Promise<{ socket: net.Socket; closed: () => boolean }> {
@@ -51,7 +44,7 @@ class Replies {
     });
   }
   async next(): Promise<string> {
-    await until('a reply', () => this.got.length > 0);
+    await waitUntil('a reply', () => this.got.length > 0);
     return this.got.shift()!;
   }
   get pending(): number { return this.got.length + (this.buf ? 1 : 0); }
@@ -165,7 +158,7 @@ describe('front door TLS under load and hostile clients', function () {
       });
       assert.deepEqual(count(codes), { 250: 280 });
       const dir = path.join(gw.dataDir, 'delivered');
-      await until('all 280 messages are delivered', () => existsSync(dir) && readdirSync(dir).length >= 280, 20_000);
+      await waitUntil('all 280 messages are delivered', () => existsSync(dir) && readdirSync(dir).length >= 280, 20_000);
       assert.equal(readdirSync(dir).length, 280);
       assert.equal(gw.logs.filter((l) => l.level === 'error').length, 0, 'no error logged');
       // Clients and gateway share this process; a handshake that blocked (an RSA key made per session, say) would
@@ -187,15 +180,15 @@ describe('front door TLS under load and hostile clients', function () {
       const smtps = gw.gateway.port('smtps');
       const silent = await Promise.all(Array.from({ length: 12 }, () => rawConnect(smtps)));
       // The five within the limit wait for a ClientHello; the rest are dropped at once, not after the idle timeout.
-      await until('the sockets over the limit are dropped', () => silent.filter((s) => s.closed()).length >= 7, 1_500);
+      await waitUntil('the sockets over the limit are dropped', () => silent.filter((s) => s.closed()).length >= 7, 1_500);
       await sleep(100);
       assert.equal(silent.filter((s) => s.closed()).length, 7);
       assert.equal(gw.gateway.runtime.connections.count, 5);
       const plain = await SmtpDialog.connect(gw.port);
       assert.equal((await plain.read()).code, 421, 'the same address is at its limit on the plain port too');
       plain.hangUp();
-      await until('the idle timeout ends the stalled handshakes', () => silent.every((s) => s.closed()), 10_000);
-      await until('every slot is free', () => gw.gateway.runtime.connections.count === 0, 2_000);
+      await waitUntil('the idle timeout ends the stalled handshakes', () => silent.every((s) => s.closed()), 10_000);
+      await waitUntil('every slot is free', () => gw.gateway.runtime.connections.count === 0, 2_000);
       assert.equal(await smtpsSession(smtps, 0), 250, 'a real client gets in afterwards');
       assert.equal(gw.logs.filter((l) => l.level === 'error').length, 0, 'a stalled handshake is not a listener error');
     });
@@ -211,15 +204,15 @@ describe('front door TLS under load and hostile clients', function () {
       assert.match(await r.next(), /^220 /);
       raw.socket.write(Buffer.from('16030100f4010000f0', 'hex')); // the start of a ClientHello, and no more
       assert.equal(gw.gateway.runtime.connections.count, 1);
-      await until('the idle timeout ends the handshake', raw.closed, 10_000);
-      await until('the slot is free', () => gw.gateway.runtime.connections.count === 0, 2_000);
+      await waitUntil('the idle timeout ends the handshake', raw.closed, 10_000);
+      await waitUntil('the slot is free', () => gw.gateway.runtime.connections.count === 0, 2_000);
     });
 
     it('logs a failed handshake once, as the client\'s problem, on either listener', async () => {
       const before = gw.logs.length;
       const junk = await rawConnect(gw.gateway.port('smtps'));
       junk.socket.write('EHLO not-tls.test\r\n');
-      await until('the junk client is dropped', junk.closed);
+      await waitUntil('the junk client is dropped', junk.closed);
       const old = await rawConnect(gw.port);
       const r = new Replies();
       r.attach(old.socket);
@@ -229,8 +222,8 @@ describe('front door TLS under load and hostile clients', function () {
       old.socket.removeAllListeners('data');
       const t = tls.connect({ socket: old.socket, rejectUnauthorized: false, maxVersion: 'TLSv1.1', minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' });
       await new Promise<void>((res, rej) => { t.once('secureConnect', () => rej(new Error('TLS 1.1 was accepted'))); t.once('error', () => res()); });
-      await until('the TLS 1.1 client is dropped', old.closed);
-      await until('the slots are free', () => gw.gateway.runtime.connections.count === 0, 2_000);
+      await waitUntil('the TLS 1.1 client is dropped', old.closed);
+      await waitUntil('the slots are free', () => gw.gateway.runtime.connections.count === 0, 2_000);
       await sleep(100);
       const logged = gw.logs.slice(before).filter((l) => l.level === 'warn' || l.level === 'error');
       assert.deepEqual(logged.map((l) => [l.level, l.msg, l.listener, l.client]), [
@@ -265,12 +258,12 @@ describe('front door TLS under load and hostile clients', function () {
       const codes: number[] = [];
       for (let i = 0; i < 4; i++) codes.push((await d.cmd(`AUTH PLAIN ${plain('alice', `guess-${i}`)}`)).code);
       assert.deepEqual(codes, [535, 535, 535, 421]);
-      await until('the guesser is disconnected', () => d.closed, 5_000);
+      await waitUntil('the guesser is disconnected', () => d.closed, 5_000);
       const again = await SmtpDialog.connect(gw.gateway.port('submission'));
       assert.equal((await again.read()).code, 421);
       again.hangUp();
       const tlsAgain = await rawConnect(gw.gateway.port('smtps'));
-      await until('the blocked address is dropped on the implicit-TLS port', tlsAgain.closed, 1_500);
+      await waitUntil('the blocked address is dropped on the implicit-TLS port', tlsAgain.closed, 1_500);
       assert.ok(gw.logs.every((l) => !JSON.stringify(l).includes('guess-')), 'no password in the log');
     });
   });

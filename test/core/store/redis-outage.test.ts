@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { RedisStore } from '../../../core/store/redis-store.ts';
 import { JsonLogger } from '../../../core/log/logger.ts';
 import { startRedis, type RedisHandle } from '../../helpers/redis.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -18,14 +19,6 @@ function capture() {
   const raw: string[] = [];
   const log = new JsonLogger({ format: 'json', level: 'debug', sink: { write: (l) => { raw.push(l); lines.push(JSON.parse(l)); } } });
   return { log, lines, raw };
-}
-
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** Runs `n` gets one after another, as the RCPTs of one transaction do; how long they took and what they said. */
@@ -63,7 +56,7 @@ describe('RedisStore while Redis is down', function () {
     await store.set('k', 'before');
     const port = redis.port;
     await redis.stop();
-    await until('the outage line', () => lines.some((l) => l.msg.startsWith('redis state store unreachable')));
+    await waitUntil('the outage line', () => lines.some((l) => l.msg.startsWith('redis state store unreachable')));
 
     const { ms, errors } = await recipients(store, 30);
     assert.equal(errors.length, 30);
@@ -71,7 +64,7 @@ describe('RedisStore while Redis is down', function () {
     assert.ok(ms < 600, `30 commands took ${Math.round(ms)} ms while Redis was down (documented: they fail at once)`);
 
     redis = await startRedis({ port });
-    await until('the recovery line', () => lines.some((l) => l.msg === 'redis state store reachable again'), 15_000);
+    await waitUntil('the recovery line', () => lines.some((l) => l.msg === 'redis state store reachable again'), 15_000);
     assert.equal(await store.get('k'), null, 'a new, empty server answers');
     await store.set('k', 'after');
     assert.equal(await store.get('k'), 'after');
@@ -105,7 +98,7 @@ describe('RedisStore while Redis is down', function () {
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    await until('the recovery line', () => lines.some((l) => l.msg === 'redis state store reachable again'));
+    await waitUntil('the recovery line', () => lines.some((l) => l.msg === 'redis state store reachable again'));
     assert.equal(await store.get('k'), 'v', 'answers match their commands after the hang');
     assert.equal(lines.filter((l) => l.msg.startsWith('redis state store unreachable')).length, 1);
   });

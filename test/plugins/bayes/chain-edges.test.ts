@@ -15,6 +15,7 @@ import { loadDictionary, saveDictionary } from '../../../plugins/bayes/engine/pe
 import { SharedCounts } from '../../../plugins/bayes/shared-counts.ts';
 import { requestReload } from '../../../plugins/bayes/reload-request.ts';
 import { message, trainedFilter } from './fixtures.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 const BEHAVIOUR = path.resolve(import.meta.dirname, '..', '..', 'fixtures', 'plugins', 'test-behaviour.ts');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -38,14 +39,6 @@ async function accepted(port: number, raw: string, rcpts: string[], addr?: strin
   return /queued as (\S+)/.exec(r.text)![1];
 }
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 /** The bayes log's learning decisions for a message (or all), as `msg: class, why[, reason]`. */
 function learningOf(gw: TestGateway, qid?: string): string[] {
   return gw.logs
@@ -55,7 +48,7 @@ function learningOf(gw: TestGateway, qid?: string): string[] {
 
 /** Waits for the one learning decision on message `qid`. */
 async function decisionOn(gw: TestGateway, qid: string): Promise<string> {
-  await until(`the decision on ${qid}`, () => learningOf(gw, qid).length > 0);
+  await waitUntil(`the decision on ${qid}`, () => learningOf(gw, qid).length > 0);
   return learningOf(gw, qid)[0];
 }
 
@@ -115,7 +108,7 @@ describe('bayes in the chain: whose mail a lesson is', function () {
     assert.equal(await decisionOn(gw, both), 'bayes learned: spam, honeypot trap@example.com');
     const ham = await accepted(gw.port, message({ spam: false, seed: 405, subject: 'rcpt-ham' }), ['Keep+List@example.com']);
     assert.equal(await decisionOn(gw, ham), 'bayes learned: ham, ham address Keep+List@example.com');
-    await until('both lessons in the file', async () => {
+    await waitUntil('both lessons in the file', async () => {
       const d = await loadDictionary(dict);
       return d.nspam === before.nspam + 1 && d.nham === before.nham + 1;
     });
@@ -166,7 +159,7 @@ describe('bayes in the chain: the balance rule at its edges', function () {
       const qid = await accepted(gw.port, message({ spam: rcpt.startsWith('trap'), seed: 500 + i }), [rcpt]);
       assert.equal(await decisionOn(gw, qid), expected, `step ${i}`);
     }
-    await until('the totals in the file', async () => {
+    await waitUntil('the totals in the file', async () => {
       try {
         const d = await loadDictionary(path.join(dir, 'empty.tab'));
         return d.nspam === 2 && d.nham === 2;

@@ -11,6 +11,7 @@ import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { SmtpDialog, type SmtpReply } from '../../helpers/smtp-dialog.ts';
 import { loadDictionary, saveDictionary, withLock, writeFileAtomic } from '../../../plugins/bayes/engine/persist.ts';
 import { message, trainedFilter } from './fixtures.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -23,14 +24,6 @@ async function send(port: number, raw: string, rcpts: string[]): Promise<SmtpRep
     return await c.data(raw);
   } finally {
     await c.quit();
-  }
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
   }
 }
 
@@ -74,7 +67,7 @@ describe('bayes faults: the dictionary file broken or gone when the config is re
   async function hup(gw: SpawnedGateway): Promise<void> {
     const before = logsOf(gw).filter((l) => l.msg === 'config reloaded' || String(l.msg).startsWith('config reload refused')).length;
     gw.child.kill('SIGHUP');
-    await until('the reload', () => logsOf(gw).filter((l) => l.msg === 'config reloaded' || String(l.msg).startsWith('config reload refused')).length > before);
+    await waitUntil('the reload', () => logsOf(gw).filter((l) => l.msg === 'config reloaded' || String(l.msg).startsWith('config reload refused')).length > before, 15_000);
   }
 
   async function probabilityOf(gw: SpawnedGateway, subject: string, spam: boolean, seed: number): Promise<string[]> {
@@ -131,7 +124,7 @@ describe('bayes faults: the dictionary file broken or gone when the config is re
       await probabilityOf(gw, 'hup-before-3', true, 905);
       fs.renameSync(file, path.join(dir, 'moved-away.tab'));
       await hup(gw);
-      await until('the file written back', () => fs.existsSync(file) && fs.statSync(file).size > 0);
+      await waitUntil('the file written back', () => fs.existsSync(file) && fs.statSync(file).size > 0, 15_000);
       const back = await loadDictionary(file);
       const trained = trainedFilter().dict;
       assert.deepEqual([back.nspam, back.nham, back.size], [trained.nspam, trained.nham, trained.size]);
@@ -192,13 +185,13 @@ describe('bayes faults: the disk full when learned counts are flushed', function
         assert.equal(r.code, 250, r.text);
       }
       await gw.sink.waitFor(3);
-      await until('a failed flush', () => gw.logs.some((l) => l.msg === 'bayes background task failed' || l.msg === 'bayes could not save learned counts'));
+      await waitUntil('a failed flush', () => gw.logs.some((l) => l.msg === 'bayes background task failed' || l.msg === 'bayes could not save learned counts'), 15_000);
       await sleep(500); // several more flush intervals, each trying again
       const leftovers = fs.readdirSync(mnt).filter((n) => n !== 'dictionary.tab' && n !== 'filler');
       assert.deepEqual(leftovers, [], 'no temporary or lock file is left behind');
       assert.equal((await loadDictionary(file)).nspam, 30, 'the file is as it was');
       fs.rmSync(filler);
-      await until('the learned message written', async () => (await loadDictionary(file)).nspam === 31);
+      await waitUntil('the learned message written', async () => (await loadDictionary(file)).nspam === 31, 15_000);
       const warnings = gw.logs.filter((l) => l.msg === 'bayes background task failed');
       assert.ok(warnings.length >= 1 && warnings.every((w) => /ENOSPC|no space/i.test(String(w.error))), JSON.stringify(warnings[0]));
     } finally {

@@ -20,16 +20,8 @@ import { ensureCommands } from '../../helpers/system-packages.ts';
 import { RedisStore } from '../../../core/store/redis-store.ts';
 import { SharedCounts } from '../../../plugins/bayes/shared-counts.ts';
 import type { Dictionary } from '../../../plugins/bayes/engine/dictionary.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /**
  * A redis-server on a fixed loopback port and dir, which the test kills with SIGKILL and starts again there. The
@@ -58,12 +50,12 @@ class RedisProcess {
     this.child = child;
     this.letGo = holdUntilExit({ child });
     child.once('exit', this.letGo);
-    await until('redis-server to answer', async () => {
+    await waitUntil('redis-server to answer', async () => {
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
       const r = new Redis(this.port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
       r.on('error', () => undefined);
       try { await r.connect(); return (await r.ping()) === 'PONG'; } catch { return false; } finally { r.disconnect(); }
-    });
+    }, 15_000);
   }
 
   async kill(): Promise<void> {
@@ -166,11 +158,11 @@ describe('bayes shared counts when their Redis is killed and restarted', functio
     const inRedis = async () => { const d = await sharedCounts(redis.port, prefix); return d.nspam + d.nham; };
 
     for (const [gw, spam] of [[a, true], [b, false], [a, false], [b, true]] as const) await lesson(gw, spam);
-    await until('the first lessons to be answered', () => sent.every((m) => outcome(gws, m.qid)));
+    await waitUntil('the first lessons to be answered', () => sent.every((m) => outcome(gws, m.qid)), 15_000);
     // Mid-learning: these four run in Redis and reach its AOF, but their answers never get back before it dies.
     relay.hold = true;
     for (const [gw, spam] of [[a, true], [b, true], [a, false], [b, false]] as const) await lesson(gw, spam);
-    await until('Redis to run the held lessons', async () => (await inRedis()) === 8);
+    await waitUntil('Redis to run the held lessons', async () => (await inRedis()) === 8, 15_000);
     await redis.kill();
     // The dead server's connections go, and the answers with them.
     relay.hold = false;
@@ -178,11 +170,11 @@ describe('bayes shared counts when their Redis is killed and restarted', functio
     await redis.start();
     // Both gateways see Redis again before the last lessons, which then are learned or wait behind their gateway's
     // backlog of lost answers (a command whose connection dropped is not sent again by itself: it could count twice).
-    await until('both gateways to reach Redis again', () => [a, b].every((g) => g.logs.some((l) => l.msg === 'redis state store reachable again')));
+    await waitUntil('both gateways to reach Redis again', () => [a, b].every((g) => g.logs.some((l) => l.msg === 'redis state store reachable again')), 15_000);
     for (const [gw, spam] of [[b, true], [a, false]] as const) await lesson(gw, spam);
-    await until('every lesson to end', () => sent.every((m) => outcome(gws, m.qid)));
+    await waitUntil('every lesson to end', () => sent.every((m) => outcome(gws, m.qid)), 15_000);
     // Lessons whose answers were lost wait in their gateway's backlog, sent again at the next sync.
-    await until('every lesson to reach Redis', async () => (await inRedis()) === sent.length);
+    await waitUntil('every lesson to reach Redis', async () => (await inRedis()) === sent.length, 15_000);
     for (const g of gws.splice(0)) await g.stop();
 
     const d = await sharedCounts(redis.port, prefix);
@@ -214,14 +206,14 @@ describe('bayes shared counts when their Redis is killed and restarted', functio
     };
     const learnedBy = async (gw: TestGateway, rcpt: string, word: string) => {
       const qid = await send(gw.port, rcpt, word);
-      await until(`${word}'s lesson`, () => !!outcome([gw], qid));
+      await waitUntil(`${word}'s lesson`, () => !!outcome([gw], qid), 15_000);
       return { qid, said: outcome([gw], qid) };
     };
 
     for (const [rcpt, word] of [['trap@example.com', 'before1'], ['trap@example.com', 'before2'], ['keep@example.com', 'before3']]) {
       assert.equal((await learnedBy(a, rcpt, word)).said, 'bayes learned');
     }
-    await until('b to score with what a learned', async () => (await totals(b)) === '2 spam and 1 ham');
+    await waitUntil('b to score with what a learned', async () => (await totals(b)) === '2 spam and 1 ham', 15_000);
 
     await redis.kill();
     // Lessons while Redis is down are answered 250 like any mail; each is kept in its gateway's backlog (the log
@@ -235,14 +227,14 @@ describe('bayes shared counts when their Redis is killed and restarted', functio
     // Back, and empty: both gateways send their kept lessons, drop the counts Redis no longer has, and score with the
     // file's (none here) and what Redis holds: the two kept lessons, each once.
     const inRedis = async () => { const d = await sharedCounts(redis.port, prefix); return `${d.nspam} spam and ${d.nham} ham`; };
-    await until('the kept lessons to reach Redis', async () => (await inRedis()) === '1 spam and 1 ham');
-    for (const gw of [a, b]) await until('the shared counts to follow Redis', async () => (await totals(gw)) === '1 spam and 1 ham');
+    await waitUntil('the kept lessons to reach Redis', async () => (await inRedis()) === '1 spam and 1 ham', 15_000);
+    for (const gw of [a, b]) await waitUntil('the shared counts to follow Redis', async () => (await totals(gw)) === '1 spam and 1 ham', 15_000);
     for (const gw of [a, b]) assert.ok(gw.logs.some((l) => l.msg === 'bayes shared counts went back' && l.level === 'warn'), 'the loss is logged');
     let d = await sharedCounts(redis.port, prefix);
     assert.deepEqual([d.spamOf('before1'), d.spamOf('before2'), d.hamOf('before3'), d.spamOf('down1'), d.hamOf('down2')], [0, 0, 0, 1, 1]);
 
     assert.equal((await learnedBy(b, 'keep@example.com', 'after1')).said, 'bayes learned');
-    for (const gw of [a, b]) await until('the new lesson to reach both', async () => (await totals(gw)) === '1 spam and 2 ham');
+    for (const gw of [a, b]) await waitUntil('the new lesson to reach both', async () => (await totals(gw)) === '1 spam and 2 ham', 15_000);
     d = await sharedCounts(redis.port, prefix);
     assert.deepEqual([d.hamOf('after1'), d.hamOf('down2'), d.nspam, d.nham], [1, 1, 1, 2]);
   });
@@ -261,17 +253,17 @@ describe('bayes shared counts when their Redis is killed and restarted', functio
       return /^X-Mailmoat-Bayes: none; dictionary too small: (\d+ spam and \d+ ham)/m.exec(raw)![1];
     };
     const qids: string[] = [await send(a.port, 'trap@example.com', 'first common')];
-    await until('the first lesson', () => outcome([a], qids[0]) === 'bayes learned');
+    await waitUntil('the first lesson', () => outcome([a], qids[0]) === 'bayes learned', 15_000);
     await redis.kill();
     for (const [gw, rcpt, word] of [[a, 'trap@example.com', 'a1'], [b, 'keep@example.com', 'b1'], [a, 'keep@example.com', 'a2'], [b, 'trap@example.com', 'b2'], [b, 'keep@example.com', 'b3']] as const) {
       qids.push(await send(gw.port, rcpt, `${word} common`));
     }
-    await until('the lessons during the outage to be kept', () => qids.slice(1).every((q) => outcome(gws, q) === 'bayes could not learn'));
+    await waitUntil('the lessons during the outage to be kept', () => qids.slice(1).every((q) => outcome(gws, q) === 'bayes could not learn'), 15_000);
     await redis.start();
-    await until('both backlogs to reach Redis', async () => { const d = await sharedCounts(redis.port, prefix); return d.nspam + d.nham === 6; });
+    await waitUntil('both backlogs to reach Redis', async () => { const d = await sharedCounts(redis.port, prefix); return d.nspam + d.nham === 6; }, 15_000);
     const d = await sharedCounts(redis.port, prefix);
     assert.deepEqual([d.nspam, d.nham, d.spamOf('common'), d.hamOf('common')], [3, 3, 3, 3]);
     assert.deepEqual([d.spamOf('first'), d.spamOf('a1'), d.hamOf('a2'), d.hamOf('b1'), d.spamOf('b2'), d.hamOf('b3')], [1, 1, 1, 1, 1, 1]);
-    for (const gw of [a, b]) await until('each gateway to score with all six', async () => (await totals(gw)) === '3 spam and 3 ham');
+    for (const gw of [a, b]) await waitUntil('each gateway to score with all six', async () => (await totals(gw)) === '3 spam and 3 ham', 15_000);
   });
 });

@@ -15,6 +15,7 @@ import { Dictionary } from '../../../plugins/bayes/engine/dictionary.ts';
 import { tokenize, DEFAULT_TOKENIZER } from '../../../plugins/bayes/engine/tokenizer.ts';
 import { useQuarantinePages } from './gateway-beds.ts';
 import type { LogFields } from '../../../core/log/types.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 const heard: RecipientFeedback[] = [];
 export default definePlugin({
@@ -84,7 +85,7 @@ describe('bayes forgets an earlier lesson of a message its recipient judges othe
   it('a release takes the spam lesson learned on arrival out, in both dictionaries: the counts are those of the message learned as ham alone', async () => {
     await start();
     const id = await send(['ann@example.com'], 'offer of the week');
-    await new Promise((r) => setTimeout(r, 100));
+    await waitUntil('the arrival lessons in both dictionaries', () => lessons(id).length >= 2);
     assert.deepEqual(sorted(lessons(id)), sorted([['bayes learned', 'spam', 'shared'], ['bayes learned', 'spam', 'ann']]));
     done(await releaseLink(id, 'ann@example.com'));
     assert.deepEqual(sorted(lessons(id)), sorted([
@@ -130,7 +131,7 @@ describe('bayes forgets an earlier lesson of a message its recipient judges othe
     const dataDir = mkdtempSync(path.join(dir, 'data-'));
     await start(dataDir);
     const id = await send(['ann@example.com'], 'offer before the restart');
-    await new Promise((r) => setTimeout(r, 100));
+    await waitUntil('the arrival lesson in ann\'s dictionary', () => lessons(id).some((l) => l[2] === 'ann'));
     await bed.stop();
     assert.match(readFileSync(`${annFile()}.lessons`, 'utf8'), new RegExp(`^${id}\\ts\\t`, 'm'));
     await start(dataDir);

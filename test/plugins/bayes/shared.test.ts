@@ -18,20 +18,13 @@ import { allows } from '../../../plugins/bayes/auto-train.ts';
 import { trainedFilter } from './fixtures.ts';
 import { fromOutside, useRedisPair } from './gateway-beds.ts';
 import type { Dictionary } from '../../../plugins/bayes/engine/dictionary.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const novel = (subject: string) => `Subject: ${subject}\r\nFrom: x@novel.test\r\n\r\nxylophone zeppelin quasar nebula xylophone\r\n`;
 
 /** One SMTP transaction from an outside client; returns the reply to the message. */
 const attempt = (port: number, raw: string, rcpt: string): Promise<SmtpReply> => fromOutside(port, raw, [rcpt]);
-
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('bayes counts shared through Redis', function () {
   this.timeout(30_000);
@@ -226,7 +219,7 @@ describe('bayes with its Redis down', function () {
       else await smarthost.waitForText(subject);
     }
     const failed = () => gw.logs.filter((l) => l.msg === 'bayes could not learn');
-    await until('both lessons to fail', () => failed().length === 2);
+    await waitUntil('both lessons to fail', () => failed().length === 2);
     assert.deepEqual(failed().map((l) => [l.level, l.class, l.why]).sort(), [
       ['warn', 'ham', 'ham address keep@example.com'],
       ['warn', 'spam', 'honeypot trap@example.com'],

@@ -11,6 +11,7 @@ import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { loadDictionary, saveDictionary } from '../../../plugins/bayes/engine/persist.ts';
 import { run as bayesCli } from '../../../scripts/cli/bayes.ts';
 import { message, trainedFilter, writeCorpus } from './fixtures.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 const BEHAVIOUR = path.resolve(import.meta.dirname, '..', '..', 'fixtures', 'plugins', 'test-behaviour.ts');
 
@@ -74,15 +75,6 @@ describe('bayes end to end', function () {
 
   const relayed = (marker: string): Promise<string> => smarthost.waitForText(marker);
 
-  async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
-    const end = Date.now() + 10_000;
-    while (Date.now() < end) {
-      if (await check()) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
-
   it('adds X-Mailmoat-Bayes and BAYES_SPAM_99 to spam, and drops a forged probability header', async () => {
     await send(message({ spam: true, seed: 101, subject: 'e2e-spam casino winner', extraHeaders: 'X-Mailmoat-Bayes: 0.0000' }));
     const raw = await relayed('e2e-spam');
@@ -117,7 +109,7 @@ describe('bayes end to end', function () {
     const relayedTo = smarthost.messages.find((m) => m.raw.includes('e2e-trap-1'))!.rcptTo;
     assert.deepEqual(relayedTo, ['bob@example.com']);
     assert.ok(gw.logs.some((l) => l.msg === 'recipient discarded' && l.qid === first && l.rcpt === 'trap@example.com' && l.reason === 'honeypot'));
-    await until('the learned message in the file', async () => (await loadDictionary(dict)).nspam === before.nspam + 1);
+    await waitUntil('the learned message in the file', async () => (await loadDictionary(dict)).nspam === before.nspam + 1);
     const after = await loadDictionary(dict);
     assert.equal(after.spamOf('s:brandnewword'), before.spamOf('s:brandnewword') + 1);
     assert.equal(after.nham, before.nham);
@@ -127,7 +119,7 @@ describe('bayes end to end', function () {
     const summary = gw.logs.find((l) => l.msg === 'message' && l.qid === second)!;
     assert.equal(summary.delivered_to, 'nobody', 'mail to the trap alone goes nowhere');
     assert.ok((summary.symbols as string[]).includes('BAYES_LESSON(0)'));
-    await until('the decision on the second', () => learningOf(gw, second).length > 0);
+    await waitUntil('the decision on the second', () => learningOf(gw, second).length > 0);
     assert.deepEqual(learningOf(gw, second), ['bayes not learned: spam, honeypot trap@example.com, balance rule (31 spam, 30 ham learned)']);
   });
 
@@ -144,7 +136,7 @@ describe('bayes end to end', function () {
     } finally {
       console.log = oldLog;
     }
-    await until('the reload after merge', () => gw.logs.some((l) => l.msg === 'bayes dictionary reloaded'));
+    await waitUntil('the reload after merge', () => gw.logs.some((l) => l.msg === 'bayes dictionary reloaded'));
     await send('Subject: e2e-merged zanzibar quokka\r\nTo: bob@example.com\r\n\r\nzanzibar quokka marmalade\r\n');
     assert.ok(Number(/^X-Mailmoat-Bayes: (\S+)/m.exec(await relayed('e2e-merged'))?.[1]) > 0.9, 'the merged tokens score');
 
@@ -156,7 +148,7 @@ describe('bayes end to end', function () {
     } finally {
       console.log = oldLog;
     }
-    await until('the requested reload', () => requested() === 1);
+    await waitUntil('the requested reload', () => requested() === 1);
   });
 
   it('learns from a certain verdict (other plugins\' total at or below learn_ham_score) as ham', async () => {
@@ -174,7 +166,7 @@ describe('bayes end to end', function () {
       gw = gw2;
       try { await send(message({ spam: false, seed: 105, subject: 'e2e-verdict-ham' })); } finally { gw = saved; }
       await relayed('e2e-verdict-ham');
-      await until('the verdict-learned ham in the file', async () => (await loadDictionary(dict2)).nham === before.nham + 1);
+      await waitUntil('the verdict-learned ham in the file', async () => (await loadDictionary(dict2)).nham === before.nham + 1);
       assert.equal((await loadDictionary(dict2)).nspam, before.nspam);
     } finally {
       await gw2.stop();

@@ -4,6 +4,7 @@ import { spawnGateway, startGateway, type SpawnedGateway, type TestGateway } fro
 import { startRedis, type RedisHandle } from '../../helpers/redis.ts';
 import { deliver, symbolsOf, sleep } from './session.ts';
 import { freePort } from '../../helpers/ports.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 const DELAY = 1000;
 
@@ -101,8 +102,7 @@ describe('greylist when Redis is down as the gateway starts', function () {
     assert.ok(symbolsOf(gw.logs, 'early@example.com').includes('GREYLIST_ERROR(0)'));
 
     redis = await startRedis({ port });
-    const deadline = Date.now() + 10_000;
-    while (!gw.logs.some((l) => l.msg === 'redis state store reachable again') && Date.now() < deadline) await sleep(50);
+    await waitFor('the gateway to see Redis again', () => gw.logs.find((l) => l.msg === 'redis state store reachable again'));
     const later = await deliver(gw.port, { ip: '203.0.113.91', from: 'x@sender.test', to: 'later@example.com' });
     assert.equal(later.rcpts[0].code, 451, 'greylisting works once Redis is up, without a restart');
   });

@@ -10,6 +10,7 @@ import type { Gateway } from '../../../core/gateway.ts';
 import { ConfigError, loadConfig } from '../../../core/config/load.ts';
 import { useFolderBed } from './folder-bed.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 import { message } from './setup.ts';
 
 const MOAT = path.resolve(import.meta.dirname, '..', '..', '..', 'scripts', 'moat.js');
@@ -278,7 +279,7 @@ exports.hook_data_post = function (next, connection) {
       assert.equal(await gateway.reload(), true);
       assert.equal(header((await send(gateway)).relayed, 'X-Counter'), '2');
       // the entry the reload replaced closes once no hook runs in it any more
-      for (let waited = 0; live > 1 && waited < 5_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      await waitFor('the replaced entry\'s plugins to close', () => live <= 1 || undefined, 5_000);
       assert.equal(live, 1);
       await bed.stop(gateway);
       assert.equal(live, 0);

@@ -12,6 +12,7 @@ import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts'
 import { startRedis, type RedisHandle } from '../../helpers/redis.ts';
 import { holdUntilExit } from '../../helpers/leftovers.ts';
 import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 import { FIXTURE, message } from './setup.ts';
 
 const PASSWORD = 'S3cretPW99';
@@ -58,7 +59,7 @@ describe('haraka shim: the Redis password stays out of the log', function () {
     assert.equal((await d.data(message())).code, 250);
     await d.quit();
     const lines = () => gw.output.join('').split('\n').filter((l) => l.startsWith('{'));
-    for (const until = Date.now() + 10_000; !lines().some((l) => l.includes('"delivered"')) && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the delivered line', () => lines().find((l) => l.includes('"delivered"')));
     const records = lines().map((l) => JSON.parse(l) as Record<string, unknown>);
     const using = records.find((l) => l.msg === 'using server.notes.redis');
     assert.ok(using, 'karma logged that it uses the shared Redis client (so the password was in reach)');

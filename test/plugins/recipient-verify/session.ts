@@ -1,6 +1,7 @@
 // A sending client for these tests: one session with MAIL, the RCPTs, and DATA when a recipient was taken.
 import { SmtpDialog, testMessage, type SmtpReply } from '../../helpers/smtp-dialog.ts';
 import type { LogFields } from '../../../core/log/types.ts';
+import { waitFor, waitUntil } from '../../helpers/wait-for.ts';
 
 export interface Sent { rcpts: SmtpReply[]; data?: SmtpReply }
 
@@ -30,20 +31,10 @@ export async function rcpt(port: number, to: string): Promise<SmtpReply> {
  * awaited step needs even on a loaded machine.
  */
 export async function logged(logs: LogFields[], match: (l: LogFields) => boolean, what: string, ms = 15_000): Promise<LogFields> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const hit = logs.find(match);
-    if (hit) return hit;
-    if (Date.now() > deadline) throw new Error(`no log line: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  return waitFor(`the log line: ${what}`, () => logs.find(match), ms);
 }
 
 /** Waits until `check` holds, polling; the deadline only stops a test that would hang. */
 export async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitUntil(what, check, ms);
 }

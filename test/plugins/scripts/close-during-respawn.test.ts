@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { ScriptPool } from '../../../plugins/scripts/pool.ts';
 import type { Logger } from '../../../core/index.ts';
 import { poolOptions } from './test-pools.ts';
+import { waitUntil } from '../../helpers/wait-for.ts';
 
 type Line = { level: string; msg: string; fields?: Record<string, unknown> };
 
@@ -18,14 +19,6 @@ function recorder(): { log: Logger; lines: Line[] } {
 const input = JSON.stringify({ subject: 'hello', headers: [], text: 'body' });
 const RUNAWAY = 'module.exports = async () => { for (;;) await null; }';
 
-async function until(what: string, test: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!test()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('plugins/scripts pool: a close while a sandbox is being replaced', function () {
   this.timeout(30_000);
 
@@ -37,7 +30,7 @@ describe('plugins/scripts pool: a close while a sandbox is being replaced', func
     assert.equal(r.ok, false);
     assert.equal((r as { failure: string }).failure, 'timeout');
     // The runaway child is gone and its replacement is starting (not yet loaded): close now, as a SIGTERM would.
-    await until('the replacement to be forked', () => pool.pids().some((p) => p !== first));
+    await waitUntil('the replacement to be forked', () => pool.pids().some((p) => p !== first));
     assert.equal(pool.stats().idle, 0, 'the replacement is still loading');
     await pool.close();
     await new Promise((r) => setTimeout(r, 50)); // the failed start's catch runs after the close's last await
@@ -55,10 +48,10 @@ describe('plugins/scripts pool: a close while a sandbox is being replaced', func
     try {
       const [first] = pool.pids();
       await pool.call(0, input);
-      await until('the replacement to be forked', () => pool.pids().some((p) => p !== first));
+      await waitUntil('the replacement to be forked', () => pool.pids().some((p) => p !== first));
       const replacement = pool.pids().find((p) => p !== first)!;
       process.kill(replacement, 'SIGKILL');
-      await until('the error line', () => lines.some((l) => l.level === 'error'));
+      await waitUntil('the error line', () => lines.some((l) => l.level === 'error'));
       const failed = lines.find((l) => l.level === 'error')!;
       assert.equal(failed.msg, 'script sandbox could not be replaced');
       assert.match(String(failed.fields?.error), /SIGKILL/);
