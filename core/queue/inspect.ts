@@ -58,9 +58,14 @@ export function listedEntry(e: QueueEntry): ListedEntry {
 
 const pendingOf = (e: ListedEntry) => e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
 
-export function listRow(e: ListedEntry, folder: QueueFolder, busy: ReadonlySet<string>, now = Date.now()): ListRow {
-  const state: ListRow['state'] = folder === 'deadletter' ? 'dead' : folder === 'quarantine' ? 'quarantined'
+/** Where a message of `folder` stands, as `list` says it (`busy`: the ids being delivered now). */
+export function stateOf(e: ListedEntry, folder: QueueFolder, busy: ReadonlySet<string>, now = Date.now()): ListRow['state'] {
+  return folder === 'deadletter' ? 'dead' : folder === 'quarantine' ? 'quarantined'
     : e.held ? 'held' : busy.has(e.id) ? 'active' : e.nextAttemptAt > now ? 'deferred' : 'due';
+}
+
+export function listRow(e: ListedEntry, folder: QueueFolder, busy: ReadonlySet<string>, now = Date.now()): ListRow {
+  const state = stateOf(e, folder, busy, now);
   return {
     id: e.id, age: now - e.receivedAt, sender: e.mailFrom, recipients: folder === 'queue' ? pendingOf(e) : e.recipients.map((r) => r.address),
     recipientStatus: e.recipients.map((r) => ({ ...r })),

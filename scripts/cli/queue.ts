@@ -8,51 +8,63 @@ import { QueueStore, type QueueFolder } from '../../core/queue/queue-store.ts';
 import { forTerminal, listedEntry, listRow, overview, showMessage, HEAD_BYTES, type ListedEntry, type ListRow, type ShownMessage } from '../../core/queue/inspect.ts';
 import { actOnEach, gatewayList, gatewayStatus, queueActions } from '../../core/control/client.ts';
 import { queueIdProblem } from '../../core/control/protocol.ts';
-import { domainArg, domainOf } from '../../core/queue/actions.ts';
-import { folderHolding, type AdminResult } from '../../core/queue/admin-ops.ts';
+import { folderHolding, type AdminResult, type AdminVerb } from '../../core/queue/admin-ops.ts';
+import { domainSelector, parseStates, scope, select, SelectorError, senderSelector, type QueueState } from '../../core/queue/selector.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
 
 const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… | --data-dir DIR] [--json]
 
-  list [--folder queue|deadletter|quarantine]   id, age, state, sender, recipients (with where each stands once
-                                                it is delivered or failed, and the reply that failed it),
-                                                attempts, next attempt, last reply, and in the quarantine
-                                                why each message is held; states: active (being
-                                                delivered now), due (waiting for a relay worker, or for the
-                                                gateway's start), deferred, held, dead, quarantined
+  list [SELECTORS]                              id, age, state, sender, every recipient (marked with where it
+                                                stands once one is delivered, failed or released, and the
+                                                reply that failed it), attempts, next attempt, last reply
+                                                (why it still waits), and in the quarantine why each
+                                                message is held; states: active (being delivered now), due
+                                                (waiting for a relay worker, or for the gateway's start),
+                                                deferred, held, dead, quarantined
   show ID                                       envelope, headers, delivery history (any folder)
-  flush [ID]                                    retry now: one message or every deferred one
-  delete ID… | --to DOMAIN | --from ADDRESS [--folder F]
-                                                delete messages (an ID is found in any folder; --to: only
-                                                their recipients in DOMAIN; --from '<>' matches bounces;
-                                                --folder, with --to/--from only: queue by default)
-  hold ID…                                      stop delivering until released
-  release ID…                                   deliver again, now; a quarantined message is delivered as
+  flush [ID | SELECTORS]                        retry now: one message, every deferred one, or those selected
+  hold ID… | SELECTORS                          stop delivering until released
+  release ID… | SELECTORS                       deliver again, now; a quarantined message is delivered as
                                                 it was stored (verdict headers kept, not scanned again)
                                                 with an X-Mailmoat-Released header
+  delete ID… | SELECTORS                        delete messages (an ID is found in any folder; --to: only
+                                                their recipients in DOMAIN); delete --all needs --folder,
+                                                --state or --yes (--yes alone: the queue)
+  requeue ID… | SELECTORS                       put dead-lettered messages back in the queue, due now: their
+                                                failed recipients (--to: only those in DOMAIN) are tried again
+                                                on a fresh retry schedule and lifetime; delivered ones are not
+                                                sent again (as postsuper -r)
   release ID --recipient ADDRESS                deliver a quarantined message to that one recipient only;
                                                 the others stay in the quarantine
   delete ID --recipient ADDRESS                 drop that one recipient of a quarantined message (the
                                                 message goes once no recipient is left)
-  requeue ID… | --to DOMAIN | --from ADDRESS | --all
-                                                put dead-lettered messages back in the queue, due now: their
-                                                failed recipients (--to: only those in DOMAIN) are tried again
-                                                on a fresh retry schedule and lifetime; delivered ones are not
-                                                sent again (as postsuper -r)
   overview                                      messages and oldest age per destination domain
+
+SELECTORS pick messages instead of ids, the same for every command:
+  --all | --to DOMAIN | --from ADDRESS          every message, those with a recipient still to do in DOMAIN
+                                                (a whole domain: no patterns), those from ADDRESS ('<>':
+                                                bounces); --to and --from go together, --all alone
+  [--folder queue|deadletter|quarantine]        where to look: the queue by default (requeue: dead-letter)
+  [--state STATE[,STATE…]]                      only messages in those states (of one folder; list: without
+                                                --all)
+Each command picks only the messages it can change: hold the active, due and deferred ones, release the held
+(or, with --folder quarantine, the quarantined), flush the deferred, requeue the dead-lettered. A command on
+selected messages prints its totals ("deleted 2,970 messages"), each message's line with --verbose (-v) or
+--json.
 
 With a gateway running on the data_dir, flush/hold/release/requeue/delete go through its control socket
 (data_dir/control.sock), so they never race with the relay workers; without one they edit the files
 (under data_dir/queue.lock: the gateway does not start until they are done).
 An action on a message being delivered waits for that attempt, and says so when it delivered the message.
-Exit code: 0 done (or already so: held, scheduled, due); 1 a message was not found, or the command does not apply
-to it (flush of a held one: release; requeue of one in the queue: flush; delete or hold of one delivered while it
-waited), or an error; 64 usage error.`;
+Exit code: 0 done (or already so: held, scheduled, due; with selectors, also for a message that left before its
+turn); 1 a message was not found, or the command does not apply to it (flush of a held one: release; requeue of
+one in the queue: flush; delete or hold of one delivered while it waited), or an error; 64 usage error (a
+selector that is not a whole domain or address, such as '*', is one).`;
 
 const OPTIONS = {
   ...CONFIG_OPTIONS, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
   folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' }, all: { type: 'boolean' },
-  recipient: { type: 'string' },
+  recipient: { type: 'string' }, state: { type: 'string' }, verbose: { type: 'boolean', short: 'v' }, yes: { type: 'boolean' },
 } as const;
 
 const FOLDERS: readonly QueueFolder[] = ['queue', 'deadletter', 'quarantine'];
@@ -69,24 +81,31 @@ function age(ms: number): string {
 const iso = (ms: number | null) => (ms ? new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z') : '-');
 const t = (s: string) => forTerminal(s);
 
-/** A row's recipients as listed, each one no longer pending marked with where it stands (delivered, failed…). */
+/**
+ * Every recipient of a row, each one no longer pending marked with where it stands (delivered, failed…): in the
+ * queue too, where the JSON's `recipients` are the pending ones only, so the text shows what the JSON's
+ * `recipientStatus` does.
+ */
 function recipientsText(r: ListRow): string {
-  const status = new Map(r.recipientStatus.map((s) => [s.address, s]));
-  return r.recipients.map((a) => {
-    const s = status.get(a);
-    if (!s || s.status === 'pending') return t(a);
+  // Marked only beside a settled one: a message whose recipients all wait reads as before.
+  const mixed = r.recipientStatus.some((s) => s.status !== 'pending');
+  return r.recipientStatus.map((s) => {
+    if (s.status === 'pending') return mixed ? `${t(s.address)} (pending)` : t(s.address);
     // A released recipient's copy is a message of its own: its id says where to follow it.
-    return s.status === 'released' && s.reply ? `${t(a)} (released, ${t(s.reply)})` : `${t(a)} (${s.status})`;
+    return s.status === 'released' && s.reply ? `${t(s.address)} (released, ${t(s.reply)})` : `${t(s.address)} (${s.status})`;
   }).join(', ');
 }
 
-function printList(rows: ListRow[], folder: QueueFolder): void {
-  if (!rows.length) { console.log(`${folder} is empty`); return; }
+function printList(rows: ListRow[], none: string): void {
+  if (!rows.length) { console.log(none); return; }
   for (const r of rows) {
     // The reply that failed each recipient: in dead-letter they may differ, and a delivered one needs none.
     const failed = r.recipientStatus.filter((s) => s.status === 'failed');
+    // The last reply is why the message still waits (a deferred recipient's, when there is one); only one of the
+    // failed lines below saying it already leaves it out.
+    const last = r.lastReply && !failed.some((s) => s.reply === r.lastReply) ? `  last: ${t(r.lastReply)}` : '';
     console.log(`${r.id}  ${age(r.age).padStart(4)}  ${r.state.padEnd(11)}  <${t(r.sender)}> -> ${recipientsText(r)}`);
-    console.log(`    size ${r.size}  attempts ${r.attempts}  next ${r.state === 'deferred' ? iso(r.nextAttempt) : '-'}${r.lastReply && !failed.length ? `  last: ${t(r.lastReply)}` : ''}`);
+    console.log(`    size ${r.size}  attempts ${r.attempts}  next ${r.state === 'deferred' ? iso(r.nextAttempt) : '-'}${last}`);
     if (r.verdict) console.log(`    score ${r.verdict.score}${r.verdict.symbols.length ? `  ${r.verdict.symbols.slice(0, 8).map(t).join(' ')}${r.verdict.symbols.length > 8 ? ' …' : ''}` : ''}`);
     // Why a quarantined message is held: the threshold reached, or the plugin or rule that forced it (PMG's list shows it).
     if (r.verdict?.reason) console.log(`    reason: ${t(r.verdict.reason)}`);
@@ -133,20 +152,13 @@ function queueIds(args: string[]): string[] {
   return [...new Set(args)];
 }
 
-function folderOption(value: string | undefined): QueueFolder {
-  const folder = (value ?? 'queue') as QueueFolder;
-  if (!FOLDERS.includes(folder)) throw new UsageError(`unknown folder ${JSON.stringify(value)} (queue, deadletter or quarantine)`);
-  return folder;
+function folderOption(value: unknown): QueueFolder | undefined {
+  if (value === undefined) return undefined;
+  if (!FOLDERS.includes(value as QueueFolder)) throw new UsageError(`unknown folder ${JSON.stringify(value)} (queue, deadletter or quarantine)`);
+  return value as QueueFolder;
 }
 
-function domainOption(value: string): string {
-  const d = domainArg(value.trim());
-  if (!d || d.includes('@')) throw new UsageError(`--to takes a domain, not ${JSON.stringify(value)}`);
-  return d;
-}
-
-/** A sender as the envelope holds it; `<>` and '' are the null sender of bounces. */
-const senderOption = (value: string) => value.trim().replace(/^<(.*)>$/, '$1').toLowerCase();
+const stateOption = (value: unknown): QueueState[] | undefined => (typeof value === 'string' ? parseStates(value) : undefined);
 
 async function dataDir(o: { 'data-dir'?: string; config?: string; set?: string[] }): Promise<string> {
   if (o['data-dir'] !== undefined && (o.config !== undefined || o.set?.length)) throw new UsageError('give --config (and --set) or --data-dir, not both');
@@ -171,10 +183,17 @@ async function listed(store: QueueStore, folder: QueueFolder): Promise<{ entries
   return { entries: (await store.list(folder)).map(listedEntry), busy };
 }
 
-async function list(store: QueueStore, folder: QueueFolder, out: Json): Promise<number> {
+/** `list`: a folder's messages, or those of the states, sender and recipient domain asked for. */
+async function list(store: QueueStore, o: Record<string, unknown>, out: Json): Promise<number> {
+  if (o.all !== undefined) throw new UsageError('list shows every message unless --state, --to or --from narrow it: --all does not apply');
+  const { folder, states } = scope(undefined, folderOption(o.folder), stateOption(o.state));
+  const to = typeof o.to === 'string' ? domainSelector(o.to) : undefined;
+  const from = typeof o.from === 'string' ? senderSelector(o.from) : undefined;
   const { entries, busy } = await listed(store, folder);
-  const rows = entries.map((e) => listRow(e, folder, busy));
-  out(rows, () => printList(rows, folder));
+  const now = Date.now();
+  const rows = select(entries, { folder, states, to, from }, busy, now).map((e) => listRow(e, folder, busy, now));
+  const narrowed = o.state !== undefined || to !== undefined || from !== undefined;
+  out(rows, () => printList(rows, narrowed ? 'no matching message' : `${folder} is empty`));
   return 0;
 }
 
@@ -238,9 +257,9 @@ async function flush(store: QueueStore, args: string[], out: Json): Promise<numb
   } finally { owner.release(); }
 }
 
-const DONE: Record<string, string> = { delete: 'deleted', hold: 'held', release: 'released', requeue: 'requeued: its failed recipients are due now' };
+const DONE: Record<AdminVerb, string> = { flush: 'due now', delete: 'deleted', hold: 'held', release: 'released', requeue: 'requeued: its failed recipients are due now' };
 
-function resultText(command: string, r: AdminResult, to?: string): string {
+function resultText(command: AdminVerb, r: AdminResult, to?: string): string {
   if (r === 'done') {
     if (command === 'delete' && to) return `its recipients in ${to} deleted (the message goes once none is left)`;
     if (command === 'requeue' && to) return `requeued: its failed recipients in ${to} are due now`;
@@ -252,60 +271,84 @@ function resultText(command: string, r: AdminResult, to?: string): string {
   if (r === 'quarantine') return 'in quarantine: use release';
   if (command === 'hold') return 'already held, or quarantined (not delivered until released)';
   if (command === 'release') return 'not held: already scheduled';
+  if (command === 'flush') return 'not made due: already due, held, or being delivered';
   if (command === 'requeue') return to ? `no failed recipient in ${to}` : 'not dead-lettered: it is still in the queue (flush retries it now)';
   return to ? `no pending recipient in ${to}` : 'no change';
 }
 
+const TOTAL = { delete: 'deleted', hold: 'held', release: 'released', requeue: 'requeued' } as const;
+
+/** "1 message", "2,970 messages". */
+const messages = (n: number) => `${n.toLocaleString('en-US')} message${n === 1 ? '' : 's'}`;
+
 /**
- * The messages of `folder` from `from` (when given) with a recipient still to do in `to` (when given): a pending one,
- * or in dead-letter a failed one (delivered recipients are done wherever they are).
+ * What a bulk command did, in a line or a few, as Postfix's `postsuper: Deleted: 2970 messages`: the total done, then
+ * how many ended otherwise (a message delivered while the hold waited), each reason once.
  */
-async function selectByEnvelope(store: QueueStore, folder: QueueFolder, to?: string, from?: string): Promise<string[]> {
-  const open = folder === 'deadletter' ? 'failed' : 'pending';
-  const openIn = (e: ListedEntry, d: string) => e.recipients.some((r) => r.status === open && domainOf(r.address) === d);
-  return (await listed(store, folder)).entries
-    .filter((e) => (from === undefined || e.mailFrom.toLowerCase() === from) && (to === undefined || openIn(e, to)))
-    .map((e) => e.id);
+function totalLines(command: AdminVerb, results: Record<string, AdminResult | 'error'>, to?: string): string[] {
+  const others = new Map<string, number>();
+  let done = 0;
+  for (const r of Object.values(results)) {
+    if (r === 'done') { done++; continue; }
+    const text = r === 'error' ? `${command} failed (each named on stderr)` : resultText(command, r, to);
+    others.set(text, (others.get(text) ?? 0) + 1);
+  }
+  const head = command === 'flush' ? `${messages(done)} due now`
+    : to && command === 'delete' ? `deleted the recipients in ${to} of ${messages(done)}`
+      : to && command === 'requeue' ? `requeued the failed recipients in ${to} of ${messages(done)}`
+        : `${TOTAL[command]} ${messages(done)}`;
+  return [head, ...[...others].map(([text, n]) => `${messages(n)}: ${text}`)];
 }
 
-type Change = 'hold' | 'release' | 'delete' | 'requeue';
-
-/** The messages a change acts on: the ids named, or those --to/--from/--all select (requeue: in dead-letter). */
-async function targetsOf(store: QueueStore, command: Change, args: string[], o: Record<string, unknown>, to?: string, from?: string): Promise<string[]> {
+/** The messages a change acts on: the ids named, or those --all/--to/--from select (narrowed by --folder/--state). */
+async function targetsOf(store: QueueStore, command: AdminVerb, args: string[], o: Record<string, unknown>): Promise<{ ids: string[]; bulk: boolean; to?: string }> {
   const all = o.all === true;
-  const bulk = to !== undefined || from !== undefined || all;
-  if (all && command !== 'requeue') throw new UsageError('--all selects dead-lettered messages for requeue only');
-  if (all && (to !== undefined || from !== undefined)) throw new UsageError('--all selects every dead-lettered message: give it without --to/--from');
-  if (bulk && command !== 'delete' && command !== 'requeue') throw new UsageError('--to and --from select messages for delete and requeue only');
-  if (bulk && args.length) throw new UsageError(`${command} takes ids or ${command === 'requeue' ? '--to/--from/--all' : '--to/--from'}, not both`);
-  if (!bulk && !args.length) throw new UsageError(`${command} needs at least one queue id`);
-  if (o.folder !== undefined && command === 'requeue') throw new UsageError('requeue acts on the dead-letter folder: --folder does not apply');
-  if (o.folder !== undefined && !bulk) throw new UsageError('--folder selects messages for list and for delete --to/--from; ids are found in any folder');
-  if (!bulk) return queueIds(args);
-  return selectByEnvelope(store, command === 'requeue' ? 'deadletter' : folderOption(o.folder as string | undefined), to, from);
+  const to = typeof o.to === 'string' ? domainSelector(o.to) : undefined;
+  const from = typeof o.from === 'string' ? senderSelector(o.from) : undefined;
+  const bulk = all || to !== undefined || from !== undefined;
+  const narrowed = o.folder !== undefined || o.state !== undefined;
+  if (o.yes !== undefined && !(command === 'delete' && all)) throw new UsageError('--yes confirms delete --all only');
+  if (!bulk) {
+    if (narrowed) throw new UsageError('--folder and --state narrow --all, --to or --from; ids are found in any folder');
+    if (!args.length) throw new UsageError(`${command} needs queue ids, or --all, --to or --from`);
+    return { ids: queueIds(args), bulk };
+  }
+  if (args.length) throw new UsageError(`${command} takes ids or --all/--to/--from, not both`);
+  if (all && (to !== undefined || from !== undefined)) throw new UsageError('--all selects every message of the folder: give it without --to/--from');
+  // One typo must not empty the queue: the folder is named, or the admin says yes.
+  if (command === 'delete' && all && !narrowed && o.yes !== true) throw new UsageError('delete --all deletes every message of the queue: name the folder or states (--folder F, --state S) or confirm with --yes');
+  const { folder, states } = scope(command, folderOption(o.folder), stateOption(o.state));
+  const { entries, busy } = await listed(store, folder);
+  // --to deletes or requeues only the recipients in that domain; hold, release and flush act on the whole message.
+  const keepTo = command === 'delete' || command === 'requeue';
+  return { ids: select(entries, { folder, states, to, from }, busy).map((e) => e.id), bulk, ...(keepTo ? { to } : {}) };
 }
 
-async function change(store: QueueStore, command: Change, args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
-  const to = typeof o.to === 'string' ? domainOption(o.to) : undefined;
-  const from = typeof o.from === 'string' ? senderOption(o.from) : undefined;
-  const targets = await targetsOf(store, command, args, o, to, from);
+/** A flush answers how many messages it made due (0 or 1 for one id): said as the other verbs say it. */
+const asResult = (r: AdminResult | number): AdminResult => (typeof r === 'number' ? (r > 0 ? 'done' : 'unchanged') : r);
+
+async function change(store: QueueStore, command: AdminVerb, args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
+  const { ids: targets, bulk, to } = await targetsOf(store, command, args, o);
   const owner = await queueActions(store);
   const results: Record<string, AdminResult | 'error'> = {};
   let errors: Record<string, string>;
   try {
     // One message that fails (a full disk) must not hide what was done to the others, nor stop the rest.
-    // --to always removes only the recipients in that domain, with or without --from: the others are still delivered.
     const reply = await actOnEach(owner.actions, command, targets, { to });
     errors = reply.errors;
     // In the order the ids were named or selected (oldest first), whatever order the gateway finished them in.
-    for (const id of targets) results[id] = Object.hasOwn(errors, id) ? 'error' : reply.results[id] as AdminResult;
+    for (const id of targets) results[id] = Object.hasOwn(errors, id) ? 'error' : asResult(reply.results[id]);
   } finally { owner.release(); }
   const failed = Object.keys(errors).length > 0;
   out({ results, via: owner.live ? 'gateway' : 'files', ...(failed ? { errors } : {}) }, () => {
-    for (const [id, r] of Object.entries(results)) if (r !== 'error') console.log(`${id}: ${resultText(command, r, to)}`);
-    if (!targets.length) console.log('no matching message');
+    if (!targets.length) { console.log('no matching message'); return; }
+    if (!bulk || o.verbose === true) for (const [id, r] of Object.entries(results)) if (r !== 'error') console.log(`${id}: ${resultText(command, r, to)}`);
+    if (bulk) for (const line of totalLines(command, results, to)) console.log(line);
   });
   for (const [id, message] of Object.entries(errors)) console.error(`${id}: ${command} failed: ${message}`);
+  // A selected message that left its folder before its turn (delivered, expired) is counted, not a failure: the
+  // selection was a snapshot. Named ids must each end as asked.
+  if (bulk) return failed ? 1 : 0;
   return failed || Object.values(results).some((r) => r !== 'error' && !achieved(command, r)) ? 1 : 0;
 }
 
@@ -314,7 +357,7 @@ async function change(store: QueueStore, command: Change, args: string[], o: Rec
  * (already held, already scheduled) is what was asked; a hold or delete that found the message delivered meanwhile is
  * not, a release is; a requeue of a message that is not dead-lettered did nothing (flush is the verb for it).
  */
-function achieved(command: Change, r: AdminResult): boolean {
+function achieved(command: AdminVerb, r: AdminResult): boolean {
   if (r === 'missing' || r === 'dead-letter' || r === 'quarantine') return false;
   if (r === 'delivered') return command === 'release';
   if (r === 'unchanged') return command !== 'requeue';
@@ -327,7 +370,7 @@ const RECIPIENT_DONE = { release: 'released to', delete: 'deleted for' } as cons
 async function forRecipient(store: QueueStore, command: 'release' | 'delete', args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
   const address = String(o.recipient).trim().replace(/^<(.*)>$/, '$1');
   if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new UsageError(`--recipient takes an address, not ${JSON.stringify(o.recipient)}`);
-  if (o.to !== undefined || o.from !== undefined || o.all !== undefined || o.folder !== undefined) throw new UsageError('--recipient takes one queue id and no --to, --from, --all or --folder');
+  if (['to', 'from', 'all', 'folder', 'state', 'yes'].some((k) => o[k] !== undefined)) throw new UsageError('--recipient takes one queue id and no --to, --from, --all, --folder, --state or --yes');
   const ids = queueIds(args);
   if (ids.length !== 1) throw new UsageError(`${command} --recipient takes one queue id`);
   const [id] = ids;
@@ -349,20 +392,25 @@ async function forRecipient(store: QueueStore, command: 'release' | 'delete', ar
 async function dispatch(command: string, args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
   const known = ['list', 'overview', 'show', 'flush', 'hold', 'release', 'delete', 'requeue'];
   if (!known.includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-  if (command === 'list' && args.length) throw new UsageError('list takes no argument (--folder F picks the folder)');
+  if (command === 'list' && args.length) throw new UsageError('list takes no argument (--folder F or --state S picks the folder)');
   if (command === 'overview' && args.length) throw new UsageError('overview takes no argument');
-  if (o.folder !== undefined && !['list', 'delete', 'requeue'].includes(command)) throw new UsageError(`--folder does not apply to ${command}`);
+  if (command === 'show' || command === 'overview') {
+    const given = ['folder', 'state', 'to', 'from', 'all', 'yes'].filter((k) => o[k] !== undefined);
+    if (given.length) throw new UsageError(`--${given[0]} does not apply to ${command}`);
+  }
   if (o.recipient !== undefined && command !== 'release' && command !== 'delete') throw new UsageError(`--recipient applies to release and delete only`);
   const store = new QueueStore(await dataDir(o as { 'data-dir'?: string; config?: string; set?: string[] }));
+  const selects = ['all', 'to', 'from', 'folder', 'state', 'yes'].some((k) => o[k] !== undefined);
   switch (command) {
-    case 'list': return list(store, folderOption(o.folder as string | undefined), out);
+    case 'list': return list(store, o, out);
     case 'overview': { const rows = overview((await listed(store, 'queue')).entries); out(rows, () => printOverview(rows)); return 0; }
     case 'show': return show(store, args, out);
-    case 'flush': return flush(store, args, out);
+    // `flush` alone makes every deferred message due in one request; with selectors it acts on those it picks.
+    case 'flush': return selects ? change(store, 'flush', args, o, out) : flush(store, args, out);
     case 'release': case 'delete':
       if (o.recipient !== undefined) return forRecipient(store, command, args, o, out);
       return change(store, command, args, o, out);
-    default: return change(store, command as Change, args, o, out);
+    default: return change(store, command as AdminVerb, args, o, out);
   }
 }
 
@@ -377,7 +425,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     return await dispatch(command, args, o, out);
   } catch (e) {
-    if (e instanceof UsageError) { console.error(`moat queue ${command}: ${e.message} (moat queue --help shows the usage)`); return USAGE_ERROR; }
+    if (e instanceof UsageError || e instanceof SelectorError) { console.error(`moat queue ${command}: ${e.message} (moat queue --help shows the usage)`); return USAGE_ERROR; }
     // A config error lists each problem on its own line, with the key it concerns.
     if (e instanceof ConfigError) { console.error(e.message); return 1; }
     const denied = ['EACCES', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '');

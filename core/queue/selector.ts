@@ -1,0 +1,113 @@
+// Which messages a `moat queue` command acts on, or `list` shows, when no id names them: a folder, the states in it,
+// and the envelope (a recipient domain still to do, a sender). Postfix's `postsuper -h ALL deferred` is the model:
+// every verb reads the same selectors, and each only picks the messages it can change.
+import type { QueueFolder } from './queue-store.ts';
+import type { AdminVerb } from './admin-ops.ts';
+import { stateOf, type ListedEntry, type ListRow } from './inspect.ts';
+import { domainArg, domainOf } from './actions.ts';
+
+export type QueueState = ListRow['state'];
+
+/** The folder each state is found in. */
+export const STATE_FOLDER: Readonly<Record<QueueState, QueueFolder>> = {
+  active: 'queue', due: 'queue', deferred: 'queue', held: 'queue', dead: 'deadletter', quarantined: 'quarantine',
+};
+
+const STATES = Object.keys(STATE_FOLDER) as QueueState[];
+
+/**
+ * The states whose messages a verb changes: `release --all` picks held messages (a scheduled one has nothing to
+ * release), `flush` deferred ones (a due one goes anyway), `requeue` dead-lettered ones.
+ */
+const VERB_STATES: Readonly<Record<AdminVerb, readonly QueueState[]>> = {
+  flush: ['deferred'],
+  hold: ['active', 'due', 'deferred'],
+  release: ['held', 'quarantined'],
+  delete: STATES,
+  requeue: ['dead'],
+};
+
+/** A problem with the command line; the CLI shows it as a usage error. */
+export class SelectorError extends Error {}
+
+export interface Selector {
+  folder: QueueFolder;
+  /** The states picked within the folder. */
+  states: ReadonlySet<QueueState>;
+  /** Messages with a recipient still to do in this domain (as domainOf gives it). */
+  to?: string;
+  /** Messages from this envelope sender, lower-case; '' is the null sender of bounces. */
+  from?: string;
+}
+
+/** `--state deferred,held` as a list of states; every state of the list must be in one folder. */
+export function parseStates(value: string): QueueState[] {
+  const states = value.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
+  for (const s of states) if (!(s in STATE_FOLDER)) throw new SelectorError(`unknown state ${JSON.stringify(s)} (${STATES.join(', ')})`);
+  if (!states.length) throw new SelectorError(`--state takes one or more of ${STATES.join(', ')}`);
+  const folders = new Set(states.map((s) => STATE_FOLDER[s as QueueState]));
+  if (folders.size > 1) throw new SelectorError(`--state ${value}: those states are in different folders (${[...folders].join(', ')}); give one folder's states`);
+  return [...new Set(states)] as QueueState[];
+}
+
+/** Characters of a shell pattern: a selector is a whole domain or address, so `'*'` is a mistake, not "nothing matched". */
+const PATTERN = /[*?[\]]/;
+
+/** A domain as the admin typed it (`@Example.org.`), in the form domainOf gives; an address literal `[192.0.2.1]` too. */
+export function domainSelector(value: string): string {
+  const raw = value.trim();
+  const d = domainArg(raw);
+  const literal = /^\[[^\]\s]+\]$/.test(d);
+  const name = /^[^\s@]+$/.test(d) && !PATTERN.test(d) && d.split('.').every((label) => label !== '');
+  if (!literal && !name) {
+    const hint = PATTERN.test(raw) ? ' (no patterns: --all selects every message)' : '';
+    throw new SelectorError(`--to takes a domain, not ${JSON.stringify(value)}${hint}`);
+  }
+  return d;
+}
+
+/** A sender as the envelope holds it: `<>` and '' are the null sender of bounces; anything else a whole address. */
+export function senderSelector(value: string): string {
+  const s = value.trim().replace(/^<(.*)>$/, '$1').toLowerCase();
+  if (s === '') return s;
+  const at = s.lastIndexOf('@');
+  if (at <= 0 || /\s/.test(s)) throw new SelectorError(`--from takes an address, or '<>' for bounces, not ${JSON.stringify(value)}${PATTERN.test(s) ? ' (no patterns: --all selects every message)' : ''}`);
+  domainSelector(s.slice(at + 1));
+  return s;
+}
+
+/**
+ * The folder and states a command picks from, for a verb (or for `list`, no verb): the folder named, or the one
+ * the states are in, or the verb's usual one (dead-letter for requeue, else the queue). A folder or state the verb
+ * cannot change is refused rather than selecting nothing.
+ */
+export function scope(verb: AdminVerb | undefined, folder: QueueFolder | undefined, states: readonly QueueState[] | undefined): { folder: QueueFolder; states: Set<QueueState> } {
+  const usable = verb ? VERB_STATES[verb] : STATES;
+  if (states) {
+    const folderOfStates = STATE_FOLDER[states[0]];
+    if (folder && folder !== folderOfStates) throw new SelectorError(`--state ${states.join(',')} is not in the ${folder} folder`);
+    const unusable = states.filter((s) => !usable.includes(s));
+    if (unusable.length) throw new SelectorError(`${verb} does not apply to ${unusable.join(', ')} messages (it applies to ${usable.join(', ')})`);
+    return { folder: folderOfStates, states: new Set(states) };
+  }
+  const picked = folder ?? (verb === 'requeue' ? 'deadletter' : 'queue');
+  const inFolder = usable.filter((s) => STATE_FOLDER[s] === picked);
+  if (!inFolder.length) throw new SelectorError(`${verb} does not apply to the ${picked} folder`);
+  return { folder: picked, states: new Set(inFolder) };
+}
+
+/**
+ * Whether a message has a recipient still to do in `domain`: a pending one, or in dead-letter a failed one (what a
+ * requeue would send again); delivered recipients are done wherever they are.
+ */
+function openIn(e: ListedEntry, folder: QueueFolder, domain: string): boolean {
+  const open = folder === 'deadletter' ? 'failed' : 'pending';
+  return e.recipients.some((r) => r.status === open && domainOf(r.address) === domain);
+}
+
+/** The entries of `sel.folder` the selector picks, in the order given (oldest first, by id). */
+export function select(entries: readonly ListedEntry[], sel: Selector, busy: ReadonlySet<string>, now = Date.now()): ListedEntry[] {
+  return entries.filter((e) => sel.states.has(stateOf(e, sel.folder, busy, now))
+    && (sel.from === undefined || e.mailFrom.toLowerCase() === sel.from)
+    && (sel.to === undefined || openIn(e, sel.folder, sel.to)));
+}
