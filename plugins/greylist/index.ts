@@ -7,6 +7,7 @@ import { configSchema, timingProblems, type GreylistConfig } from './config.ts';
 import { clientNetwork, normaliseSender } from './address.ts';
 import { compileExemptions } from './exemptions.ts';
 import { Greylister, type Triplet } from './greylister.ts';
+import { stateStoreHealth } from '../../core/http/readiness-checks.ts';
 
 /** Builds the triplet of the recipient being checked, as `cfg` says to reduce it. */
 export function tripletOf(ctx: HookContext, cfg: GreylistConfig): Triplet {
@@ -135,6 +136,9 @@ export default definePlugin<GreylistConfig>({
       }
     }
 
-    return { hooks: { rcptTo: onRcpt, dataStart: recordPasses, afterVerdict: recordPasses } };
+    // GET /health/ready: a Redis outage as this plugin's on_store_error makes of it.
+    const health = stateStoreHealth(setup.services.store, cfg.on_store_error === 'tempfail' ? 'tempfail' : 'degraded',
+      cfg.on_store_error === 'tempfail' ? 'mail is deferred (on_store_error: tempfail)' : 'recipients pass without greylisting (on_store_error: pass)');
+    return { hooks: { rcptTo: onRcpt, dataStart: recordPasses, afterVerdict: recordPasses }, ...(health ? { health } : {}) };
   },
 });

@@ -41,6 +41,8 @@ export interface SessionOptions extends FindingOptions {
 const CONN = 'harakaConnection';
 /** The login the shim put in `notes.auth_user`, so that it can take it back out. */
 const AUTH_GIVEN = 'harakaAuthUser';
+/** The verified client name the shim gave as `remote.host`, so that a name is given once and a later one replaces it. */
+const NAME_GIVEN = 'harakaVerifiedName';
 function format(a: Any): string {
   return a?.format ? a.format() : '';
 }
@@ -115,7 +117,19 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       conn.set('remote.ip', s.remote.ip);
       conn.remote.port = s.remote.port;
       conn.remote.host = s.remote.hostname ?? null;
+      // Taken from `host` again when the connect hooks run for the new client.
+      conn.remote.info = null;
       conn._relaying = s.trusted;
+      delete ctx.connectionState[NAME_GIVEN];
+    }
+    // Haraka names the client by its own reverse lookup; a name a plugin confirmed leads back to the client (the ptr
+    // plugin's forward-confirmed PTR), so it is given instead, as the core writes it in Received. It may come at helo
+    // or MAIL, after the connect hooks: `info`, taken from `host` at connect, follows it.
+    const verified = s.remote.verifiedName;
+    if (verified && verified !== ctx.connectionState[NAME_GIVEN]) {
+      if (conn.remote.info && conn.remote.info === conn.remote.host) conn.remote.info = verified;
+      conn.remote.host = verified;
+      ctx.connectionState[NAME_GIVEN] = verified;
     }
     // The hook's own logger: in a transaction it names the message's qid as well as the connection's cid.
     (conn[SINK] as LogSink).logger = ctx.log;

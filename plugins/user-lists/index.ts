@@ -7,6 +7,7 @@ import { authFacts } from './auth.ts';
 import { configSchema, type UserListsConfig } from './config.ts';
 import { decide, blockMatch, type Lists, type Match } from './decide.ts';
 import { fromAddresses } from './from-header.ts';
+import { stateStoreHealth } from '../../core/http/readiness-checks.ts';
 
 /** Symbol patterns: exact names, or a prefix when the pattern ends in `*`. */
 function symbolTest(patterns: readonly string[]): (symbol: string) => boolean {
@@ -128,6 +129,9 @@ export default definePlugin<UserListsConfig>({
       ctx.addFinding('USER_ALLOWLIST', cfg.allow_score, d.allowed.map(matchText).join('; '));
     }
 
-    return { hooks: { rcptTo: onRcpt, data: onData } };
+    // GET /health/ready: a Redis outage as this plugin's on_store_error makes of it.
+    const health = stateStoreHealth(store, cfg.on_store_error === 'tempfail' ? 'tempfail' : 'degraded',
+      cfg.on_store_error === 'tempfail' ? 'mail is deferred (on_store_error: tempfail)' : 'no allow or block list applies (on_store_error: skip)');
+    return { hooks: { rcptTo: onRcpt, data: onData }, ...(health ? { health } : {}) };
   },
 });

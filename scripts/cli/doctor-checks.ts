@@ -18,17 +18,29 @@ const LOW_SPACE_BYTES = 1024 ** 3;
 
 const mib = (n: number) => `${Math.round(n / 1024 ** 2).toLocaleString('en')} MB`;
 
+/** The nearest folder above `dir` that exists: the start creates every missing one below it at once (mkdir -p). */
+function nearestExisting(dir: string): string {
+  let at = path.dirname(dir);
+  while (!fs.existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
+  return at;
+}
+
+/** What the start makes of a data_dir that does not exist: it creates it and the folders missing above it. */
+function missingDataDir(dir: string): CheckLine {
+  const base = nearestExisting(dir);
+  if (!fs.statSync(base).isDirectory()) return { status: 'fail', text: `${dir} does not exist and ${base} is not a folder: the gateway cannot start` };
+  try { fs.accessSync(base, fs.constants.W_OK | fs.constants.X_OK); } catch {
+    return { status: 'fail', text: `${dir} does not exist and ${base} is not writable: the gateway cannot start` };
+  }
+  const top = path.join(base, path.relative(base, dir).split(path.sep)[0]);
+  return { status: 'ok', text: `${dir} does not exist yet; the gateway creates it${top === dir ? '' : `, from ${top} down`}` };
+}
+
 export const dataDirCheck: DoctorCheck = {
   name: 'data_dir',
   async run({ config }) {
     const dir = config.data_dir;
-    if (!fs.existsSync(dir)) {
-      const parent = path.dirname(dir);
-      try { fs.accessSync(parent, fs.constants.W_OK); } catch {
-        return [{ status: 'fail', text: `${dir} does not exist and ${parent} is not writable: the gateway cannot start` }];
-      }
-      return [{ status: 'ok', text: `${dir} does not exist yet; the gateway creates it` }];
-    }
+    if (!fs.existsSync(dir)) return [missingDataDir(dir)];
     if (!fs.statSync(dir).isDirectory()) return [{ status: 'fail', text: `${dir} is not a folder: the gateway cannot start` }];
     try { fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK); } catch {
       return [{ status: 'fail', text: `${dir} is not writable by this user (uid ${process.getuid?.()}): nothing can be queued` }];

@@ -114,17 +114,17 @@ describe('plugins/ptr', () => {
   });
 
   it('starts the lookup at connect so MAIL FROM does not wait for it', async () => {
-    await dns.setBehaviour('216.184.93.in-addr.arpa', { delay: 300 });
-    try {
-      const h = await pluginHarness(ptr, { mode: 'reject' }, dns.address, { timeout: 2000 });
-      const c = h.connect({ ip: WITH_PTR });
-      await c.run('connect');
-      await new Promise((r) => setTimeout(r, 350));
-      const r = await c.run('mailFrom', { mailFrom: 'a@b.test' });
-      assert.equal(r.outcome, undefined);
-      assert.ok(r.ms < 100, `MAIL FROM waited ${r.ms} ms`);
-    } finally {
-      await dns.setBehaviour('216.184.93.in-addr.arpa', null);
-    }
+    await dns.resetQueries();
+    const h = await pluginHarness(ptr, { mode: 'reject' }, dns.address, { timeout: 2000 });
+    const c = h.connect({ ip: WITH_PTR });
+    await c.run('connect');
+    const question = (q: { name: string; type: string }) => q.type === 'PTR' && q.name === '10.216.184.93.in-addr.arpa';
+    // Before MAIL FROM is sent: connect alone put the question to the server, and its answer is in.
+    await waitFor('the PTR query sent at connect', async () => (await dns.queries()).find(question));
+    await waitFor('the lookup started at connect to be done', () => (c.connectionState.ptr as { settled?: unknown }).settled);
+    const r = await c.run('mailFrom', { mailFrom: 'a@b.test' });
+    assert.equal(r.outcome, undefined);
+    // MAIL FROM judged by connect's answer: it asked nothing of its own.
+    assert.equal((await dns.queries()).filter(question).length, 1);
   });
 });
