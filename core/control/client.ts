@@ -31,7 +31,7 @@ export function controlRequest(file: string, req: ControlRequest, timeoutMs = 30
     // A list reply can be megabytes: chunks are joined once, and only each new chunk is searched for the line's end.
     const chunks: string[] = [];
     const late = ['ping', 'status', 'metrics', 'list'].includes(req.op) ? ''
-      : req.op === 'reload' ? '; it may still carry it out (its log tells)' : '; it may still carry it out (moat queue show tells)';
+      : req.op === 'reload' || req.op === 'stop' ? '; it may still carry it out (its log tells)' : '; it may still carry it out (moat queue show tells)';
     const timer = setTimeout(() => { s.destroy(); reject(new Error(`the gateway did not answer ${req.op} within ${timeoutMs / 1000} s${late}`)); }, timeoutMs);
     s.setEncoding('utf8');
     s.once('connect', () => s.write(JSON.stringify(req) + '\n'));
@@ -64,6 +64,14 @@ const RELOAD_TIMEOUT_MS = 5 * 60_000;
 /** Asks the gateway listening on `file` to reload its config file; throws NoGatewayError when none listens. */
 export function requestConfigReload(file: string, timeoutMs = RELOAD_TIMEOUT_MS): Promise<ReloadReport> {
   return controlRequest(file, { op: 'reload' }, timeoutMs) as Promise<ReloadReport>;
+}
+
+/**
+ * Asks the gateway listening on `file` to stop in order, as SIGTERM does; resolves once it has taken the request (the
+ * stop itself then goes on). Throws NoGatewayError when none listens.
+ */
+export async function requestStop(file: string): Promise<void> {
+  await controlRequest(file, { op: 'stop' }, 10_000);
 }
 
 export class ControlClient implements AdminActions {

@@ -19,6 +19,8 @@ export type ControlRequest =
   | { op: 'requeue'; id: string; to?: string }
   | { op: 'bulk'; action: BulkAction; ids: string[]; to?: string }
   | { op: 'reload' }
+  /** The gateway stops in order, as on SIGTERM (`moat stop`); answered `stopping` at once, before the stop begins. */
+  | { op: 'stop' }
   /** A quarantined message released to, or deleted for, one of its recipients (by the administrator). */
   | { op: 'recipient'; action: 'release' | 'delete'; id: string; address: string }
   /** A quarantine digest run now (`moat quarantine digest`); the reply is a DigestReport. */

@@ -43,7 +43,8 @@ export function holderState(holder: LockHolder): HolderState {
   return stat[19] === holder.started ? 'alive' : 'dead';
 }
 
-function readHolder(file: string): LockHolder | undefined {
+/** Who holds the lock at `file` (lockPath), or undefined when nobody does or it cannot be read. */
+export function readHolder(file: string): LockHolder | undefined {
   try {
     const h = JSON.parse(readFileSync(file, 'utf8')) as LockHolder;
     return Number.isInteger(h.pid) && h.pid > 0 ? h : undefined;

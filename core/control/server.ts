@@ -51,6 +51,11 @@ export interface ControlExtras {
   reload?: () => Promise<ReloadReport>;
   /** Runs a quarantine digest now (the schedule's runNow), for `moat quarantine digest`. */
   digest?: (opts: DigestOptions) => Promise<DigestReport>;
+  /**
+   * Starts the stop SIGTERM starts, and returns at once: the stop closes this socket, which waits for the answer to
+   * each request it took, so a request that waited for the stop would never be answered.
+   */
+  stop?: () => void;
 }
 
 interface Context {
@@ -169,6 +174,11 @@ async function handle(req: ControlRequest, c: Context): Promise<unknown> {
       if (!c.extras.reload) throw new Error('this gateway does not reload its config through the control socket; send it SIGHUP');
       return c.extras.reload();
     }
+    case 'stop': {
+      if (!c.extras.stop) throw new Error('this gateway runs inside another program, which stops it; moat stop only stops one that moat start runs');
+      c.extras.stop();
+      return 'stopping';
+    }
     case 'bulk': return bulk(req, c);
     case 'flush': {
       if (req.id === undefined) return c.actions.flush();
@@ -190,9 +200,10 @@ async function handle(req: ControlRequest, c: Context): Promise<unknown> {
 
 /**
  * Answered before the queue is recovered: they show the process, not the queue. A reload touches no message; until
- * the gateway has started it is refused with a reason, as a SIGHUP then is ignored.
+ * the gateway has started it is refused with a reason, as a SIGHUP then is ignored. A stop is taken as SIGTERM is
+ * during a start: the gateway stops once started.
  */
-const BEFORE_RECOVERY = new Set(['ping', 'status', 'metrics', 'reload']);
+const BEFORE_RECOVERY = new Set(['ping', 'status', 'metrics', 'reload', 'stop']);
 /** Not logged here: views change nothing, and a bulk request logs each of its messages itself. */
 const UNLOGGED = new Set(['ping', 'status', 'metrics', 'list', 'bulk', 'digest']);
 

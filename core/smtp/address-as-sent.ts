@@ -37,5 +37,6 @@ function domainOfPath(line: string): string | undefined {
   // A source route (`@a.example,@b.example:`) is ignored, as smtp-server ignores it.
   if (path.startsWith('@')) path = path.slice(path.indexOf(':') + 1);
   const at = path.lastIndexOf('@');
-  return at < 0 ? undefined : path.slice(at + 1);
+  // A domain written from the root (`xn--bcher-kva.example.`) reached the handlers without its dot (address-command.ts).
+  return at < 0 ? undefined : path.slice(at + 1).replace(/\.$/, '');
 }

@@ -13,6 +13,9 @@ export function toAddress(raw: string, params: Record<string, string | true> | f
   };
 }
 
+/** A local part that is one quoted string, whole: `"…"` with every `"` or `\\` inside it escaped. */
+const QUOTED_STRING = /^"(?:[^"\\]|\\.)*"$/;
+
 /**
  * Why a recipient's form is refused, or undefined when it is an ordinary address.
  * Percent hacks, bang paths and source routes let a local domain forward to a foreign one; IP literals name hosts, not
@@ -29,7 +32,9 @@ export function forbiddenRecipientForm(raw: string, isLocal: (domain: string) =>
   const domain = raw.slice(at + 1);
   if (local.includes('%')) return 'percent-hack addresses are not accepted';
   if (local.includes('!')) return 'bang-path addresses are not accepted';
-  if (local.includes('@')) return 'addresses with more than one @ are not accepted';
+  // An `@` inside a quoted local part (`"u@evil.test"@example.com`, RFC 5321's Quoted-string) is part of the mailbox
+  // name: the domain judged is the one after it. One outside quotes would make another domain the real destination.
+  if (local.includes('@') && !QUOTED_STRING.test(local)) return 'addresses with more than one @ are not accepted';
   if (domain.startsWith('[')) {
     const ip = domain.slice(1, -1).replace(/^IPv6:/i, '');
     if (!net.isIP(ip) || !isLocal(domain.toLowerCase())) return 'IP-literal recipients are not accepted';

@@ -51,21 +51,35 @@ function printRefused(r: Extract<ReloadReport, { reloaded: false }>): void {
   process.stderr.write(lines.join('\n') + '\n');
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const parsed = readCommand(argv, CONFIG_OPTIONS, USAGE);
-  if (typeof parsed === 'number') return parsed;
-  const { values } = parsed;
+/**
+ * The data_dir and control socket of the gateway that `--config` and `--set` lead to, for `moat <cmd>` (reload, stop);
+ * or, once it said why there is none, the exit code: 1 when the data_dir cannot be told, 2 (no gateway) when its path
+ * is too long for a socket. `unfound` and `noSocket` advise what to do instead.
+ */
+export async function gatewaySocket(cmd: string, values: { config?: string; set?: string[] }, advice: { unfound: string; noSocket: string }): Promise<{ dataDir: string; sock: string; configFile?: string } | number> {
   const found = await findDataDir(values.config, values.set ?? []);
   if (!found.dataDir) {
-    process.stderr.write(`moat reload: cannot tell which data_dir the gateway runs on, so it was not asked: ${found.problem}\n`
-      + '  A gateway would refuse this file as well. Fix it, or name the data_dir with --set data_dir=DIR to have the gateway report.\n');
+    process.stderr.write(`moat ${cmd}: cannot tell which data_dir the gateway runs on, so it was not asked: ${found.problem}\n  ${advice.unfound}\n`);
     return 1;
   }
   const sock = socketPath(found.dataDir);
   if (Buffer.byteLength(sock) > SOCKET_PATH_MAX) {
-    process.stderr.write(`moat reload: the data_dir path ${found.dataDir} is too long for a control socket, so a gateway there has none; reload it with SIGHUP (systemctl reload) and read its log\n`);
+    process.stderr.write(`moat ${cmd}: the data_dir path ${found.dataDir} is too long for a control socket, so a gateway there has none; ${advice.noSocket}\n`);
     return NO_GATEWAY;
   }
+  return { dataDir: found.dataDir, sock, configFile: found.configFile };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = readCommand(argv, CONFIG_OPTIONS, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
+  const found = await gatewaySocket('reload', values, {
+    unfound: 'A gateway would refuse this file as well. Fix it, or name the data_dir with --set data_dir=DIR to have the gateway report.',
+    noSocket: 'reload it with SIGHUP (systemctl reload) and read its log',
+  });
+  if (typeof found === 'number') return found;
+  const { sock } = found;
   let report: ReloadReport;
   try {
     report = await requestConfigReload(sock);

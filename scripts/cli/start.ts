@@ -1,4 +1,5 @@
-// `moat start`: loads the config (file, MAILMOAT_CONFIG or the embedded default), starts the gateway, stops on SIGINT/SIGTERM.
+// `moat start`: loads the config (file, MAILMOAT_CONFIG or the embedded default), starts the gateway, stops on SIGINT/SIGTERM,
+// on `moat stop`, and, when npm started it, once npm is gone.
 import { loadConfig, ConfigError } from '../../core/config/load.ts';
 import { createGateway } from '../../core/gateway.ts';
 import { readCommand } from './args.ts';
@@ -7,6 +8,28 @@ const USAGE = 'usage: moat start [--config FILE] [--set KEY=VALUE]…\n  Without
 
 /** How long a stop after an uncaught exception may take before the process exits without finishing it. */
 const FATAL_STOP_MS = 60_000;
+
+/** How often a gateway that npm started looks whether npm is still there. */
+const PARENT_CHECK_MS = 1000;
+
+/**
+ * Started by npm (`npm start`, `npx moat start`), the gateway runs under `npm` → `sh -c` → node: a SIGTERM to npm
+ * ends npm and the shell, which do not pass it on, and the gateway ran on, orphaned, still holding its port and
+ * data_dir. It notices by its parent pid changing (to 1, or to a subreaper), and calls `onGone`. Not without npm: a
+ * service manager or a shell that runs node itself stops it by signal, and a daemon's parent may change on purpose.
+ */
+function watchNpmParent(onGone: () => void): () => void {
+  if (!process.env.npm_command && !process.env.npm_lifecycle_event) return () => undefined;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone();
+  }, PARENT_CHECK_MS);
+  // The listeners keep the process alive; this only watches.
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = readCommand(argv, { config: { type: 'string', short: 'c' }, set: { type: 'string', multiple: true } }, USAGE);
@@ -24,9 +47,18 @@ export async function run(argv: string[]): Promise<number> {
   // otherwise end the process at once, in the middle of its first deliveries; it stops the gateway once started instead.
   let stopRequested!: () => void;
   const stopSignal = new Promise<void>((resolve) => { stopRequested = resolve; });
-  const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); stopRequested(); };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  // For the `stopping` line; a signal's name is noted by the gateway itself.
+  let stopReason: string | undefined;
+  const stop = (reason?: string) => {
+    stopReason ??= reason;
+    process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal);
+    unwatchParent();
+    stopRequested();
+  };
+  const onSignal = () => stop();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const unwatchParent = watchNpmParent(() => stop('parent exited'));
   // An exception from the gateway's own code that nothing caught: the gateway stops in order and exits 1, so a service
   // manager (systemd's Restart=on-failure) starts it again on a clean state; the queue on disk carries every message over.
   let fatal = false;
@@ -43,12 +75,16 @@ export async function run(argv: string[]): Promise<number> {
   process.umask(0o077);
   let gw;
   try {
-    gw = await createGateway({ config: loaded.config, configFile: loaded.file, configOverrides: overrides, configDir: loaded.baseDir, handleSignals: true, captureConsole: true, onFatalError });
+    gw = await createGateway({
+      config: loaded.config, configFile: loaded.file, configOverrides: overrides, configDir: loaded.baseDir, handleSignals: true, captureConsole: true, onFatalError,
+      onStopRequest: () => stop('moat stop'),
+    });
   } catch (e) {
-    process.off('SIGINT', stop); process.off('SIGTERM', stop);
+    process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal);
+    unwatchParent();
     throw e;
   }
   await stopSignal;
-  await gw.stop();
+  await gw.stop(stopReason);
   return fatal ? 1 : 0;
 }
