@@ -2,7 +2,7 @@
 export { definePlugin, PluginUnavailableError } from './plugin/define.ts';
 export { describeSymbols, symbolScore } from './plugin/scored-symbols.ts';
 export type { ScoredSymbols } from './plugin/scored-symbols.ts';
-export type { PluginDefinition, PluginInstance, PluginSetup, PluginCheckSetup, PluginMetrics, HookHandler, HookHandlers, RecipientFeedback } from './plugin/define.ts';
+export type { PluginDefinition, PluginInstance, PluginSetup, PluginCheckSetup, PluginMetrics, HookHandler, HookHandlers, RecipientFeedback, HealthProblem } from './plugin/define.ts';
 export { outcome, isOutcome } from './hooks/outcome.ts';
 export type { Outcome, OutcomeAction } from './hooks/outcome.ts';
 export { finalActionOutcome } from './hooks/final-action.ts';
@@ -22,6 +22,7 @@ export { DnsError } from './dns/types.ts';
 export { isListingAnswer } from './dns/listing-answer.ts';
 export type { DnsResolver, MxRecord, DnsErrorCode } from './dns/types.ts';
 export type { StateStore } from './store/types.ts';
+export { stateStoreHealth } from './http/readiness-checks.ts';
 export { s } from './config/schema.ts';
 export { ipOrCidr } from './config/ip-schema.ts';
 export { CidrList, normalizeIp } from './net/cidr.ts';

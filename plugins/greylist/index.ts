@@ -2,12 +2,11 @@
 //
 // Real mail servers retry after a temporary failure; most spam engines do not. The state lives in the shared
 // state store, so gateways on one Redis greylist as one.
-import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
+import { definePlugin, outcome, stateStoreHealth, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, timingProblems, type GreylistConfig } from './config.ts';
 import { clientNetwork, normaliseSender } from './address.ts';
 import { compileExemptions } from './exemptions.ts';
 import { Greylister, type Triplet } from './greylister.ts';
-import { stateStoreHealth } from '../../core/http/readiness-checks.ts';
 
 /** Builds the triplet of the recipient being checked, as `cfg` says to reduce it. */
 export function tripletOf(ctx: HookContext, cfg: GreylistConfig): Triplet {

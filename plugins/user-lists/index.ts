@@ -1,13 +1,12 @@
 // Each recipient's own allow and block lists of senders (Proxmox Mail Gateway's user whitelist and blacklist), kept in
 // the state store by `moat lists` and the quarantine pages: a blocked sender is refused at RCPT for that recipient, a
 // blocked author drops that recipient at DATA, and mail every recipient allows gets a strongly negative finding.
-import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
+import { definePlugin, outcome, stateStoreHealth, type HookContext, type Outcome } from '../../core/index.ts';
 import { listOwner, listsOf } from '../../core/lists/user-lists.ts';
 import { authFacts } from './auth.ts';
 import { configSchema, type UserListsConfig } from './config.ts';
 import { decide, blockMatch, type Lists, type Match } from './decide.ts';
 import { fromAddresses } from './from-header.ts';
-import { stateStoreHealth } from '../../core/http/readiness-checks.ts';
 
 /** Symbol patterns: exact names, or a prefix when the pattern ends in `*`. */
 function symbolTest(patterns: readonly string[]): (symbol: string) => boolean {
