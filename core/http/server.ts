@@ -150,7 +150,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
       if (Number(declared) > MAX_BODY_BYTES) return { ...text(413, `Content Too Large (at most ${MAX_BODY_BYTES} bytes)`), close: true };
       body = await readBody(req);
     }
-    const request: HttpRequest = { method, path, query, body, remoteAddress: client, tls };
+    const request: HttpRequest = { method, path, query, body, remoteAddress: client, tls, headers: req.headers };
     return { ...(await route.handle(request)), close: hasBody && method !== 'POST' };
   };
 

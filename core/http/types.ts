@@ -14,6 +14,8 @@ export interface HttpRequest {
   remoteAddress: string;
   /** Whether the client's connection is encrypted: TLS to this listener, or to a trusted proxy that says so. */
   tls: boolean;
+  /** The request's headers as node reads them (names in lower case, repeats joined); absent in one made by hand. */
+  headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 export interface HttpResponse {

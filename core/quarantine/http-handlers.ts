@@ -23,6 +23,7 @@ import { holdChain } from '../plugin/in-use.ts';
 import type { AllowRule } from './allow-rule.ts';
 import { adminOnlyRefusal, bytesForFeedback, delimitersOf, forMailbox, heldNow, recipientRoutes } from './recipient-handlers.ts';
 import { previewRoute } from './preview-route.ts';
+import { formPostRefusal } from './form-post.ts';
 
 
 export interface QuarantineHttpDeps {
@@ -51,6 +52,11 @@ export interface QuarantineHttpDeps {
   allowRule?: () => AllowRule | undefined;
   /** Where a recipient's judgements go (pluginFeedback: the running plugins that take them); none: nowhere. */
   feedback?: FeedbackChannel;
+  /**
+   * quarantine_digest.link_base of the running config (read per request, so a reload applies it): the only origin
+   * whose forms may act (form-post.ts). Without it, the host a request was sent to.
+   */
+  linkBase?: () => string | undefined;
   log?: Logger;
 }
 
@@ -158,7 +164,9 @@ async function confirm(deps: QuarantineHttpDeps, action: Action, req: HttpReques
 
 async function perform(deps: QuarantineHttpDeps, action: Action, req: HttpRequest): Promise<HttpResponse> {
   const form = new URLSearchParams(req.body.toString('utf8'));
-  const text = form.get('t') ?? req.query.get('t');
+  const notFromItsForm = formPostRefusal(deps, req, form);
+  if (notFromItsForm) return notFromItsForm;
+  const text = form.get('t');
   const ticket = ticketOf(deps, req, text, action);
   if (!('id' in ticket)) return ticket;
   let result: AdminResult;

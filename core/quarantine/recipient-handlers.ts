@@ -23,6 +23,7 @@ import { changeText, LIST_NAME, noticeHtml, outcomeFields, outcomeOf, seeOther, 
 import { escapeHtml as e } from './html.ts';
 import { PAGE_MAX, pageNumber } from './paging.ts';
 import { actOnSelected, deleteAll } from './bulk-actions.ts';
+import { formPostRefusal } from './form-post.ts';
 
 export const MINE_PATH = '/quarantine/mine';
 
@@ -287,7 +288,9 @@ async function changeList(p: Posted, verb: 'add' | 'remove'): Promise<HttpRespon
 
 async function act(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest): Promise<HttpResponse> {
   const form = new URLSearchParams(req.body.toString('utf8'));
-  const text = form.get('t') ?? req.query.get('t');
+  const notFromItsForm = formPostRefusal(deps, req, form);
+  if (notFromItsForm) return notFromItsForm;
+  const text = form.get('t');
   const ticket = recipientOf(deps, req, text);
   if (!isTicket(ticket)) return ticket;
   const p: Posted = { deps, req, form, address: ticket.address, ticket: text!, owner: ownerOf(deps, ticket.address), page: pageNumber(form.get('page')) };

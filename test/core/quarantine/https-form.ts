@@ -10,12 +10,12 @@ export interface Answer {
   redirect?: { status: number; location: string; url: string };
 }
 
-/** One request, its answer not followed (a 303 stays a 303). */
-export function request(port: number, ca: Buffer, method: 'GET' | 'POST', target: string, form?: string): Promise<Answer> {
+/** One request, its answer not followed (a 303 stays a 303); `headers` as a browser adds them (Origin, Sec-Fetch-Site). */
+export function request(port: number, ca: Buffer, method: 'GET' | 'POST', target: string, form?: string, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = https.request({
       host: '127.0.0.1', port, path: target, method, ca, servername: 'localhost', agent: false,
-      headers: form !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) } : {},
+      headers: { ...headers, ...(form !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) } : {}) },
     }, (res) => {
       let body = '';
       res.setEncoding('utf8');
