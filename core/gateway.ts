@@ -63,6 +63,11 @@ export interface GatewayOptions {
    * and the gateway must stop (the CLI does; a test runner keeps its own handlers).
    */
   onFatalError?: (error: unknown) => void;
+  /**
+   * `moat stop` asked through the control socket: the process that runs the gateway stops it (and then exits), as on
+   * SIGTERM. Without it the control socket refuses to stop a gateway another program runs.
+   */
+  onStopRequest?: () => void;
   /** How long what a reload replaced may go on serving hooks and deliveries still using it (30 s; shorter in tests). */
   retireAfterMs?: number;
   /** How long deliveries under way get at a stop before they are cut off (10 s; shorter in tests). */
@@ -251,7 +256,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     config: cfg, policy: compilePolicy(cfg), plugins: [],
     services: servicesWith(dns, hostname), queue, delivery, users, log, hostname, metrics,
     connections: new ConnectionLimits(Date.now, counting), authFailures: new AuthFailures(Date.now, counting),
-    storage: new StorageHealth(queue.dirs.queue),
+    storage: new StorageHealth(queue.dirs.queue, metrics),
   };
   const setup = { log, services: rt.services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd(), metrics: metrics.forPlugins() };
   try {
@@ -278,6 +283,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     reload: () => reloadByControl ? reloadByControl() : Promise.reject(new Error('the gateway is still starting; run the command again once it has started')),
     metrics: liveMetrics,
     digest: (o) => digests ? digests.runNow(o) : Promise.reject(new Error('the gateway is still starting; run the command again once it has started')),
+    stop: opts.onStopRequest,
   }).catch(async (e) => {
     await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     letGoOfProcess();
@@ -293,7 +299,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Right after the control socket, whose lock keeps a second gateway from binding first, and before the queue's
   // recovery, which may take minutes: a liveness probe that got no answer meanwhile would have the gateway killed.
   let admin: HttpListener | undefined;
-  const readiness = new Readiness(() => readinessChecks({ plugins: () => rt.plugins, entries: () => rt.config.plugins, store }), { log: log.child({ component: 'http' }) });
+  const readiness = new Readiness(() => readinessChecks({ plugins: () => rt.plugins, store }), { log: log.child({ component: 'http' }) });
   try {
     admin = await startAdminHttp({
       config: () => rt.config.http, tls, log,
@@ -316,6 +322,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         allowRule: () => allowRuleOf(rt.config),
         // A recipient's release or block, to the plugins running then that learn from it (the bayes plugin).
         feedback: pluginFeedback(() => rt.plugins, quarantineLog),
+        // Only forms of the pages under link_base may act (core/quarantine/form-post.ts).
+        linkBase: () => rt.config.quarantine_digest.link_base,
       });
       for (const r of heldUntil(() => queueRecovered, routes)) admin.addRoute(r);
     }
@@ -336,9 +344,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     throw e;
   }
   await adoptRecoveredDigests(cfg.data_dir, recovered.entries).catch((e: Error) => log.warn('quarantine digest progress could not be updated at start', { error: e.message }));
-  // A start is a queue run: every recovered message gets one attempt now, whatever its schedule said.
-  const startedAt = Date.now();
-  for (const e of recovered.entries) { e.nextAttemptAt = Math.min(e.nextAttemptAt, startedAt); delivery.add(e); }
+  // New messages go now; deferred ones keep their next attempt, those overdue spread out (DeliveryQueue.addRecovered).
+  delivery.addRecovered(recovered.entries);
   log.info('queue recovered', { messages: recovered.entries.length, orphans_removed: recovered.orphans, broken: recovered.broken.length, leftover_states_removed: recovered.leftovers });
   logTrail(cfg.data_dir, log.child({ component: 'control' }));
   // Counted once before the first scrape can come, then kept up to date in the background.
@@ -349,7 +356,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   phase = 'starting: opening the SMTP listeners';
   const retention = startRetention({
     lifetimes: () => ({ quarantine: rt.config.queue.quarantine_lifetime, deadletter: rt.config.queue.deadletter_lifetime }),
-    expire: control.expire, log: log.child({ component: 'queue' }),
+    expire: control.expire, swept: () => queueGauges.recount().catch(() => undefined), log: log.child({ component: 'queue' }),
   });
   digests = startDigestSchedule({
     dataDir: cfg.data_dir, store: queue, schedule: (e) => delivery.add(e), config: () => rt.config.quarantine_digest,

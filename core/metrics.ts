@@ -36,7 +36,7 @@ const VERDICTS = ['accept', 'add_header', 'quarantine', 'reject', 'tempfail', 'a
  */
 export const GATEWAY_COUNTERS: readonly string[] = [
   'connections', 'connections_refused', 'auth_failures', 'auth_refused',
-  'recipients_refused', 'recipients_discarded', 'recipients_copied', 'senders_rate_limited',
+  'recipients_refused', 'recipients_discarded', 'recipients_copied', 'senders_rate_limited', 'disk_full_refusals',
   ...VERDICTS.map((v) => `messages_${v}`),
   'relayed', 'deferred', 'bounced', 'deadlettered', 'deleted', 'released', 'requeued',
   'uncaught_errors',
@@ -132,6 +132,7 @@ const KNOWN: Record<string, [Kind, string]> = {
   auth_refused: ['counter', 'AUTH attempts answered 454 without a password check (limits.max_auth_failures)'],
   recipients_refused: ['counter', 'RCPT TO commands refused, by the gateway or by a plugin (greylisting, recipient checks)'],
   senders_rate_limited: ['counter', 'MAIL FROM commands refused with 450 4.7.1 for the client\'s limits.message_rate'],
+  disk_full_refusals: ['counter', 'Messages refused with 452 4.3.1 for a full disk: at MAIL FROM while the disk is known full, or after DATA when it filled meanwhile'],
   recipients_discarded: ['counter', 'Recipients a plugin dropped silently (spam traps)'],
   relayed: ['counter', 'Messages delivered to every recipient and removed from the queue'],
   deferred: ['counter', 'Delivery attempts that left recipients for a retry'],
@@ -340,6 +341,15 @@ export class QueueGauges {
   refresh(): Promise<void> {
     this.refreshing ??= this.refreshChanged().finally(() => { this.refreshing = undefined; });
     return this.refreshing;
+  }
+
+  /**
+   * A refresh that sees every change made before the call: one already under way may have listed a folder before
+   * it, so it is waited for and a new one runs (a retention sweep calls this once it has expired messages).
+   */
+  async recount(): Promise<void> {
+    await this.refreshing?.catch(() => undefined);
+    return this.refresh();
   }
 
   /** Refreshes every `everyMs` until stop(); a refresh that fails keeps the last counts and is tried again. */

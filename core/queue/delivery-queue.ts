@@ -60,13 +60,30 @@ function mergeSorted(list: QueueEntry[], add: QueueEntry[]): void {
 }
 
 /**
- * Where a connection lost after a server answered left the message, added to the error as Postfix words it: after
- * the whole message went out the server may have taken it, so it may arrive twice.
+ * Where a connection lost after a server answered left the message, added to the error as Postfix words it: once the
+ * final dot went out the server may have taken it, so it may arrive twice. A body read to its end is not that: the
+ * stream is read ahead of what the socket has sent, and a server that hung up mid-body has no message to keep.
  */
-function whereLost(last: ReadProgress | undefined): string {
-  if (last?.ended) return '(while sending end of data; the message may be delivered more than once)';
+function whereLost(result: RecipientResult, last: ReadProgress | undefined): string {
+  if (result.afterEndOfData) return '(while sending end of data; the message may be delivered more than once)';
   if (last?.started) return '(while sending the message body)';
   return '(before the message was sent)';
+}
+
+/**
+ * Deferred messages whose next attempt passed while the gateway was down are taken at a start one every this many
+ * ms, oldest due first: 100 a second, so a restart does not send thousands at once to a next hop that may still fail.
+ */
+export const RECOVERY_SPACING_MS = 10;
+
+/** What an attempt did, for the line that says its state could not be written. */
+interface AttemptOutcome {
+  fields: Record<string, unknown>;
+  tried: string[];
+  deliveredNow: string[];
+  failedNow: string[];
+  lastReply?: string;
+  unreachable: boolean;
 }
 
 export class DeliveryQueue implements QueueActions {
@@ -99,6 +116,11 @@ export class DeliveryQueue implements QueueActions {
   /** The relays attempts under way use, with how many each: after a reload, some still use the one it replaced. */
   private readonly sending = new Map<Relay, number>();
   private idleWaiters: Array<() => void> = [];
+  /**
+   * Messages whose state the last attempt could not write (a full disk), with what that line said: the same failure
+   * again is not logged again, a new outcome (another recipient delivered, a new error) is.
+   */
+  private readonly unwrittenLogged = new Map<string, string>();
   /** Also where the control channel counts what an admin does outside this queue (a release from the quarantine, a requeue). */
   readonly counters?: Counters;
 
@@ -136,6 +158,21 @@ export class DeliveryQueue implements QueueActions {
     if (entry.nextAttemptAt > Date.now()) { this.deferred.set(entry.id, entry); this.arm(entry.nextAttemptAt); }
     else insertSorted(this.ready, entry);
     this.pump();
+  }
+
+  /**
+   * Schedules the messages recovered at a start. As Postfix keeps a deferred message's time across a restart, each
+   * deferred one waits for its stored next attempt; those whose time passed while the gateway was down go soon, one
+   * every RECOVERY_SPACING_MS. A message never tried yet is due now, as when it arrived.
+   */
+  addRecovered(entries: QueueEntry[], now = Date.now()): void {
+    const overdue = entries.filter((e) => e.attempts > 0 && e.nextAttemptAt <= now);
+    overdue.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : 1));
+    overdue.forEach((e, i) => { e.nextAttemptAt = now + i * RECOVERY_SPACING_MS; });
+    for (const e of entries) {
+      if (e.attempts === 0) e.nextAttemptAt = Math.min(e.nextAttemptAt, now);
+      this.add(e);
+    }
   }
 
   /** Retries now: one message, or every deferred one. */
@@ -224,6 +261,8 @@ export class DeliveryQueue implements QueueActions {
       }, graceMs);
       try { await Promise.allSettled([...this.inFlight.values()]); } finally { clearTimeout(cut); }
       await this.store.removalsSettled();
+      // States a full disk refused get one more try, now that no attempt changes them: space may have come back.
+      if (this.store.unwrittenStateCount) await this.store.writeUnwrittenStates();
     })();
   }
 
@@ -251,6 +290,7 @@ export class DeliveryQueue implements QueueActions {
     this.live.delete(id);
     this.deferred.delete(id);
     this.awaitingDest.delete(id);
+    this.unwrittenLogged.delete(id);
     // The list is sorted by id: a scan of it per deleted message made `delete --to` quadratic in the queue's size.
     const i = sortedIndex(this.ready, id);
     if (this.ready[i]?.id === id) this.ready.splice(i, 1);
@@ -400,7 +440,7 @@ export class DeliveryQueue implements QueueActions {
     }
     if (results.length) e.attempts++;
     const reached = reads.some((p) => p.started);
-    if (reached) results = results.map((r) => (r.hostFailure ? { ...r, reply: `${r.reply} ${whereLost(reads[reads.length - 1])}` } : r));
+    if (reached) results = results.map((r) => (r.hostFailure ? { ...r, reply: `${r.reply} ${whereLost(r, reads[reads.length - 1])}` } : r));
     // Down only when no server answered: a connection lost after a greeting is this message's trouble (Postfix's
     // "lost connection with X while sending end of data"), and holding the whole destination for it held back all
     // its mail until this message's next try, and flushed them all at once when any other got through.
@@ -428,7 +468,42 @@ export class DeliveryQueue implements QueueActions {
     e.lastReply = lastReply;
     if (results.length) e.history.push({ at: started, result: results.map((r) => `${r.address}: ${r.reply}`).join('; ').slice(0, 2000) });
     const fields = { qid: e.id, message_id: e.messageId, relay: this.relay.name, attempt: e.attempts, ms: Date.now() - started };
+    const outcome: AttemptOutcome = { fields, tried: pending, deliveredNow, failedNow, lastReply, unreachable };
+    try {
+      await this.settleAttempt(e, outcome);
+    } catch (err) {
+      this.stateNotWritten(e, outcome, err);
+      return;
+    }
+    if (this.unwrittenLogged.delete(e.id)) this.log.info('message state written again', { qid: e.id, attempt: e.attempts });
+  }
 
+  /**
+   * An attempt's outcome could not be written (a full disk): the recipients it delivered are marked in reserved room
+   * (or kept in memory), so neither the retry nor a restart sends to them again, and the message is retried on its
+   * schedule. One line says what the attempt did; the same failure at later retries is not logged again.
+   */
+  private stateNotWritten(e: QueueEntry, o: AttemptOutcome, err: unknown): void {
+    const recorded = this.store.recordDelivered(e, o.deliveredNow);
+    e.nextAttemptAt = Date.now() + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
+    if (this.live.has(e.id)) { this.defer(e); if (o.unreachable) this.awaitingDest.add(e.id); }
+    const code = (err as NodeJS.ErrnoException)?.code;
+    const stillPending = e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
+    const deliveredAll = e.recipients.filter((r) => r.status === 'delivered').map((r) => r.address);
+    const said = JSON.stringify([code, String(err), stillPending, deliveredAll]);
+    if (this.unwrittenLogged.get(e.id) === said) return;
+    this.unwrittenLogged.set(e.id, said);
+    this.log.error('delivery attempt made, but the message state could not be written: kept in memory; retrying later', {
+      ...o.fields, tried: o.tried, delivered: o.deliveredNow, delivered_before: deliveredAll.filter((a) => !o.deliveredNow.includes(a)),
+      pending: stillPending, ...(o.failedNow.length ? { failed: o.failedNow } : {}), reply: o.lastReply,
+      delivered_recorded: o.deliveredNow.length ? (recorded ? 'in reserved space' : 'in memory only') : undefined,
+      next_attempt: new Date(e.nextAttemptAt).toISOString(), error: String((err as Error)?.message ?? err), code,
+    });
+  }
+
+  /** The rest of an attempt once its replies are applied to the entry: notices, then the state written or the message removed. */
+  private async settleAttempt(e: QueueEntry, o: AttemptOutcome): Promise<void> {
+    const { fields, deliveredNow, failedNow, lastReply, unreachable } = o;
     const expired = Date.now() - e.receivedAt >= this.policy.lifetime;
     if (expired) for (const r of e.recipients) if (r.status === 'pending') { r.status = 'failed'; r.reply ??= 'delivery time expired'; }
     const unnotified = e.recipients.filter((r) => r.status === 'failed' && !r.notified);

@@ -27,6 +27,7 @@ import { DirSync } from './dir-sync.ts';
 import { GroupSync, fdatasyncFd } from './group-sync.ts';
 import { retryWhileOutOfFiles } from './out-of-files.ts';
 import { DoneMarks, markLength, parseDoneMarks } from './done-marks.ts';
+import { applyJournalRecipientMarks, journalRecipientMark, journalRecipientMarksLength } from './recipient-marks.ts';
 import type { Logger } from '../log/types.ts';
 
 const MAGIC = 'MMJ1 ';
@@ -194,9 +195,17 @@ function* liveSegments(dir: string, key: KeyObject, reader: boolean): Generator<
     try { records = [...readSegment(`${base}.seg`, key)]; } catch (e) { if (reader) continue; throw e; }
     // Read after the records: a message done while we read its segment is then left out.
     const done = doneIds(`${base}.done`);
-    yield { seq, records: records.filter((r) => !done.has(r.entry.id)) };
+    yield { seq, records: liveRecords(records, done) };
   }
 }
+
+/** A segment's records not marked done, with their recipients marked delivered applied (recipient-marks.ts). */
+function liveRecords(records: JournalRecord[], done: ReadonlySet<string>): JournalRecord[] {
+  return records.filter((r) => !done.has(r.entry.id)).map((r) => ({ ...r, entry: applyJournalRecipientMarks(r.entry, done) }));
+}
+
+/** Room a record's marks take in its done file: the message's own, and one per recipient when it has several. */
+const marksLength = (entry: QueueEntry): number => markLength(entry.id) + journalRecipientMarksLength(entry.id, entry.recipients.length);
 
 /** liveSegments, reading with non-blocking I/O and letting the event loop run between slices of SLICE_MS. */
 async function* liveSegmentsInSlices(dir: string, key: KeyObject, reader: boolean, slices: Slices): AsyncGenerator<{ seq: number; records: JournalRecord[]; doneData?: Buffer }> {
@@ -212,7 +221,7 @@ async function* liveSegmentsInSlices(dir: string, key: KeyObject, reader: boolea
     const doneData = await readDoneFile(`${base}.done`);
     const done = doneData ? parseDoneMarks(doneData) : new Set<string>();
     if (slices.due) await slices.pause();
-    yield { seq, records: records.filter((r) => !done.has(r.entry.id)), doneData };
+    yield { seq, records: liveRecords(records, done), doneData };
   }
 }
 
@@ -311,7 +320,7 @@ export class Journal {
         // The first copy of an id wins.
         if (this.where.has(r.entry.id)) continue;
         segment.live++;
-        markBytes += markLength(r.entry.id);
+        markBytes += marksLength(r.entry);
         this.where.set(r.entry.id, { segment, location: r.location, entry: r.entry });
         out.push(r);
         if (slices.due) await slices.pause();
@@ -342,9 +351,9 @@ export class Journal {
   async append(entry: QueueEntry, body: Buffer): Promise<void> {
     if (!this.recovered) throw new Error('journal appended to before recovery');
     const segment = this.writable();
-    // Room for the message's done mark first: a disk too full for it refuses the message (452) before it is written,
-    // rather than fail to record its delivery later.
-    const mark = markLength(entry.id);
+    // Room for the message's done mark (and its recipients' marks) first: a disk too full for it refuses the message
+    // (452) before it is written, rather than fail to record its delivery later.
+    const mark = marksLength(entry);
     segment.marks!.reserve(mark);
     const json = Buffer.from(JSON.stringify(entry));
     const parts = [Buffer.from(recordHeader(json, body, this.key), 'latin1'), json, body];
@@ -393,6 +402,19 @@ export class Journal {
     if (segment.live === 0 && segment.closed) this.drop(segment);
   }
 
+  /**
+   * Marks recipients of a journaled message delivered (`<id>/<index>` lines, in the room reserved with its record),
+   * for when its state cannot be moved out to files (a full disk). True when all are written; those that are not are
+   * kept, retried and warned about as any done mark.
+   */
+  markRecipients(id: string, indexes: readonly number[]): boolean {
+    const w = this.where.get(id);
+    if (!w) return true;
+    let written = true;
+    for (const i of indexes) written = this.mark(w.segment, journalRecipientMark(id, i)) && written;
+    return written;
+  }
+
   /** Done marks that could not be written yet: messages a crash now would deliver again. */
   get unwrittenMarks(): number { return this.unwritten; }
 
@@ -420,11 +442,11 @@ export class Journal {
   }
 
   /** Writes a message's done mark, or keeps it in memory to retry when it cannot (a full disk with no reservation). */
-  private mark(segment: Segment, id: string): void {
+  private mark(segment: Segment, id: string): boolean {
     if (this.unwritten > 0) this.retryMarks();
     const marks = segment.marks;
-    if (!marks) return;
-    try { marks.write(id); return; } catch (err) {
+    if (!marks) return false;
+    try { marks.write(id); return true; } catch (err) {
       marks.keep(id);
       this.unwritten++;
       this.markRetry ??= setInterval(() => this.retryMarks(), MARK_RETRY_MS).unref();
@@ -435,6 +457,7 @@ export class Journal {
           count: this.unwritten, code: (err as NodeJS.ErrnoException).code, error: String((err as Error).message ?? err), file: marks.file,
         });
       }
+      return false;
     }
   }
 

@@ -14,6 +14,7 @@ import { Journal, readJournal, readJournalInSlices, readLocation, type JournalLo
 import { anyHeld, heldRecipientIndex, markRecipientDone, type ReleasedCopy } from '../quarantine/released-copy.ts';
 import { enteredFolderAt } from './entry-times.ts';
 import { retryWhileOutOfFiles } from './out-of-files.ts';
+import { markDeliveredInStateFile, parseStateFileText, stateFileText } from './recipient-marks.ts';
 
 async function fsyncFile(file: string): Promise<void> {
   const fh = await open(file, 'r+');
@@ -50,7 +51,8 @@ export function readStateFile(file: string): QueueEntry | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-  try { return JSON.parse(text) as QueueEntry; } catch { return undefined; }
+  // With the recipients marked delivered while the state could not be rewritten (recipient-marks.ts).
+  try { return parseStateFileText(text); } catch { return undefined; }
 }
 
 /** Files a whole-folder read (recovery, `moat queue list`) has open at once: far below any `ulimit -n`. */
@@ -60,6 +62,11 @@ export const FOLDER_READS_IN_FLIGHT = 32;
 const plainId = (id: string) => !id.includes('.');
 
 export type QueueFolder = 'queue' | 'quarantine' | 'deadletter';
+
+/** The warning about delivered recipients kept in memory is repeated, with the count then, at most this often. */
+const UNMARKED_WARN_EVERY_MS = 60_000;
+/** Ids named in the warning at stop, as the journal's. */
+const IDS_IN_WARNING = 50;
 
 export class QueueStore {
   readonly dataDir: string;
@@ -76,10 +83,23 @@ export class QueueStore {
   private readonly quarantineCommits = new Map<string, number>();
   /** Small messages, appended to shared segment files (see journal.ts); the owner process takes it over in recover(). */
   private readonly journal: Journal;
+  private readonly log?: JournalLog;
+  /**
+   * Messages in the queue folder whose newest state could not be written (a full disk), as they stand in memory:
+   * what load() (`moat queue show`) gives for them, and what the stop tries to write once more.
+   */
+  private readonly unwrittenStates = new Map<string, QueueEntry>();
+  /**
+   * Of those, recipients delivered that not even a mark in reserved room records (recordDelivered): a restart before
+   * the message's state is written sends to them again.
+   */
+  private readonly unmarked = new Map<string, Set<string>>();
+  private lastUnmarkedWarning = 0;
 
   /** `log`: where the journal warns about delivered records it could not write yet (the console without one). */
   constructor(dataDir: string, log?: JournalLog) {
     this.dataDir = dataDir;
+    this.log = log;
     this.dirs = {
       queue: path.join(dataDir, 'queue'),
       quarantine: path.join(dataDir, 'quarantine'),
@@ -145,8 +165,65 @@ export class QueueStore {
     return loc ? readLocation({ ...loc, size: Math.min(loc.size, max) }).catch(() => Buffer.alloc(0)) : Buffer.alloc(0);
   }
 
-  /** Closes the journal's open files (messages stay for the next start). */
-  close(): void { this.journal.close(); }
+  /**
+   * Closes the journal's open files (messages stay for the next start). Delivered recipients still recorded nowhere
+   * but in memory are warned about, as the journal warns about its marks: the next start sends them again.
+   */
+  close(): void {
+    if (this.unmarked.size) {
+      const count = [...this.unmarked.values()].reduce((n, s) => n + s.size, 0);
+      (this.log ?? console).warn('delivered recipients not recorded at stop: the next start sends them again', {
+        count, ids: [...this.unmarked.keys()].slice(0, IDS_IN_WARNING), dir: this.dirs.queue,
+      });
+    }
+    this.unmarked.clear();
+    this.unwrittenStates.clear();
+    this.journal.close();
+  }
+
+  /**
+   * After a state write failed: records that `addresses` of a message in the queue folder were delivered without
+   * needing new space (recipient-marks.ts), so a restart does not send to them again. Where that fails too they are
+   * kept in memory, with a warning, and close() warns about them again. True when they are recorded on disk.
+   */
+  recordDelivered(entry: QueueEntry, addresses: readonly string[]): boolean {
+    this.unwrittenStates.set(entry.id, entry);
+    const indexes = addresses.map((a) => entry.recipients.findIndex((r) => r.address === a)).filter((i) => i >= 0);
+    if (indexes.length === 0) return true;
+    if (this.journal.has(entry.id)) return this.journal.markRecipients(entry.id, indexes);
+    try {
+      if (this.sealedOnly.has(entry.id)) throw Object.assign(new Error('no state file: the envelope is sealed in the message file'), { code: 'ENOROOM' });
+      markDeliveredInStateFile(this.jsonPath(entry.id), indexes, entry.recipients.length);
+      return true;
+    } catch (err) {
+      const kept = this.unmarked.get(entry.id) ?? new Set<string>();
+      for (const a of addresses) kept.add(a);
+      this.unmarked.set(entry.id, kept);
+      const now = Date.now();
+      if (now - this.lastUnmarkedWarning >= UNMARKED_WARN_EVERY_MS) {
+        this.lastUnmarkedWarning = now;
+        (this.log ?? console).warn('cannot record delivered recipients: kept in memory until the message state is written; a restart before that sends them again', {
+          qid: entry.id, count: [...this.unmarked.values()].reduce((n, s) => n + s.size, 0), code: (err as NodeJS.ErrnoException).code, error: String((err as Error).message ?? err),
+        });
+      }
+      return false;
+    }
+  }
+
+  /** A message's state is on disk (or the message is gone): nothing of it is kept in memory any more. */
+  private stateWritten(id: string): void {
+    if (this.unwrittenStates.size === 0) return;
+    this.unwrittenStates.delete(id);
+    this.unmarked.delete(id);
+  }
+
+  /** Messages whose newest state is kept in memory only. */
+  get unwrittenStateCount(): number { return this.unwrittenStates.size; }
+
+  /** Writes the states kept in memory once more (at stop, when no attempt runs); those that fail stay kept. */
+  async writeUnwrittenStates(): Promise<void> {
+    for (const e of [...this.unwrittenStates.values()]) await this.update(e).catch(() => undefined);
+  }
 
   /** Journaled messages: the live index in the owner process, else a read of the segment files (`moat queue`). */
   private journalRecords(): JournalRecord[] {
@@ -252,20 +329,26 @@ export class QueueStore {
     await this.syncers[folder].sync();
     await unlinkQuiet(this.jsonPath(entry.id, from));
     if (from !== folder) await this.syncers[from].sync();
+    if (from === 'queue') this.stateWritten(entry.id);
   }
 
   /** Rewrites the envelope and state atomically (temp file, fsync, rename). */
   async update(entry: QueueEntry, folder: QueueFolder = 'queue'): Promise<void> {
-    if (folder === 'queue' && this.journal.has(entry.id)) return this.moveToFiles(entry);
-    if (folder === 'queue') this.sealedOnly.delete(entry.id);
-    await this.writeState(entry, folder);
+    if (folder === 'queue' && this.journal.has(entry.id)) await this.moveToFiles(entry);
+    else {
+      // Still sealed only until the state file is there: a failed write leaves no room for recipient marks.
+      await this.writeState(entry, folder);
+      if (folder === 'queue') this.sealedOnly.delete(entry.id);
+    }
+    if (folder === 'queue') this.stateWritten(entry.id);
   }
 
   /** Writes a message's state file whole or not at all: a crash mid-write leaves the old one, or none, never a torn one. */
   private async writeState(entry: QueueEntry, folder: QueueFolder): Promise<void> {
     const tmp = `${this.jsonPath(entry.id, folder)}.tmp`;
     try {
-      await writeDurable(tmp, JSON.stringify(entry));
+      // With room for recipient marks, written when a later state cannot be (recipient-marks.ts).
+      await writeDurable(tmp, stateFileText(entry));
       await rename(tmp, this.jsonPath(entry.id, folder));
     } catch (e) {
       // A full disk leaves a partial temp file: the old state stays valid, the temp must not take the space.
@@ -285,6 +368,7 @@ export class QueueStore {
     // One removal at a time: concurrent unlinks load every journal commit that the fsyncs of new messages wait for
     // (measured here: 20 concurrent commits went from ~26 ms to ~8 ms at p50 with removals serialised).
     this.takeBody(id);
+    if (folder === 'queue') this.stateWritten(id);
     if (folder === 'queue' && this.journal.has(id)) { this.journal.done(id); return this.removals; }
     // Asynchronous on purpose: a synchronous unlink waits for the file system journal on the event loop
     // (measured: 4 KB / 20 conn fell from ~650 to ~300 msg/s to 250).
@@ -301,6 +385,9 @@ export class QueueStore {
 
   /** The message's envelope and state: its .json when its state changed since the commit, else the sealed envelope. */
   load(id: string, folder: QueueFolder = 'queue'): Promise<QueueEntry | undefined> {
+    // A state the disk refused is newer than what the files say (attempts, recipients delivered since).
+    const kept = folder === 'queue' ? this.unwrittenStates.get(id) : undefined;
+    if (kept) return Promise.resolve(kept);
     return this.entryOf(id, folder, { eml: existsSync(this.emlPath(id, folder)), json: true }, (x) => this.journalRecord(x)?.entry);
   }
 

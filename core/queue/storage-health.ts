@@ -15,17 +15,35 @@ export function isStorageFull(err: unknown): boolean {
   return STORAGE_FULL_CODES.has((err as NodeJS.ErrnoException)?.code ?? '');
 }
 
+/** What counts the messages a full disk refused (the gateway's Metrics): `disk_full_refusals`. */
+export interface RefusalCounter { inc(name: string): void }
+
+export const REFUSED_DISK_FULL = 'disk_full_refusals';
+
 export class StorageHealth {
   private readonly dir: string;
+  private readonly counter?: RefusalCounter;
   private full: { code: string; since: number } | undefined;
   private lastProbe = 0;
   private probing: Promise<void> | undefined;
 
   /** `dir`: a folder on the queue's filesystem, where the probe file is written and removed. */
-  constructor(dir: string) { this.dir = dir; }
+  constructor(dir: string, counter?: RefusalCounter) { this.dir = dir; this.counter = counter; }
 
-  /** Notes a failed write; only a full disk or quota counts. */
+  /** Notes a write that failed a message, which is refused; only a full disk or quota counts (and is counted). */
   noteFailure(err: unknown): void {
+    if (!isStorageFull(err)) return;
+    this.counter?.inc(REFUSED_DISK_FULL);
+    this.markFull(err);
+  }
+
+  /** A message refused before it was sent, since the disk is marked full (MAIL FROM): counted with the others. */
+  noteRefusal(): void { this.counter?.inc(REFUSED_DISK_FULL); }
+
+  /** Whether the disk is marked full now (no probe): problem() then says whether it still is. */
+  get markedFull(): boolean { return !!this.full; }
+
+  private markFull(err: unknown): void {
     if (!isStorageFull(err)) return;
     this.full ??= { code: (err as NodeJS.ErrnoException).code!, since: Date.now() };
   }
@@ -51,7 +69,7 @@ export class StorageHealth {
       } finally { await fh.close(); }
       this.noteSuccess();
     } catch (e) {
-      this.noteFailure(e);
+      this.markFull(e);
     } finally {
       await unlink(file).catch(() => undefined);
     }

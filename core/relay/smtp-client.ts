@@ -72,6 +72,8 @@ export class SmtpClientError extends Error {
   readonly server?: string;
   /** The transaction had no reply yet: nothing was accepted, so it can be tried again on another connection. */
   beforeReply = false;
+  /** The final dot had been handed to the socket: the server may have taken the message (see RecipientResult). */
+  afterEndOfData = false;
   constructor(stage: SmtpClientError['stage'], message: string, reply?: Reply, network = false, server?: string) {
     super(message);
     this.stage = stage;
@@ -152,6 +154,8 @@ export class SmtpConnection {
   readonly warnings: string[] = [];
   /** The final dot is sent and its reply awaited, under the longer data_done_timeout. */
   private waitingForDataDone = false;
+  /** The transaction's final dot left the process (its write completed): from here a lost connection may mean a duplicate. */
+  private endOfDataWritten = false;
 
   private constructor(socket: net.Socket, o: ClientOptions, tlsFailed?: string) {
     this.socket = socket;
@@ -464,6 +468,7 @@ export class SmtpConnection {
         this.clean = true;
       }
       this.clean = false;
+      this.endOfDataWritten = false;
       if (this.extensions.has('PIPELINING')) {
         this.write(mailLine + rcptLines.join('') + 'DATA\r\n');
         mail = await this.read();
@@ -497,6 +502,7 @@ export class SmtpConnection {
     } catch (e) {
       const err = restage(e, 'transaction');
       if (!mail && err instanceof SmtpClientError) err.beforeReply = true;
+      if (this.endOfDataWritten && err instanceof SmtpClientError) err.afterEndOfData = true;
       throw err;
     } finally {
       // Read to its end, refused before DATA, or failed: the message's file is let go either way.
@@ -539,7 +545,10 @@ export class SmtpConnection {
         last2 = chunk.length >= 2 ? chunk.subarray(chunk.length - 2) : Buffer.concat([last2, chunk]).subarray(-2);
         if (!this.write(out)) { this.socket.uncork(); await this.drained(); this.socket.cork(); }
       }
-      this.write(last2.equals(CRLF) ? DOT_CRLF : Buffer.concat([CRLF, DOT_CRLF]));
+      if (this.failure) throw this.failure;
+      // Known written only once the socket took it: the body before it may still sit in our buffer when the server
+      // hangs up, and a label of "end of data" would then claim a duplicate risk there is not.
+      this.socket.write(last2.equals(CRLF) ? DOT_CRLF : Buffer.concat([CRLF, DOT_CRLF]), (err) => { if (!err) this.endOfDataWritten = true; });
     } finally { this.socket.uncork(); }
   }
 

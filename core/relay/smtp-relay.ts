@@ -92,7 +92,7 @@ export class SmtpRelay implements Relay {
       // do; a connection lost mid-transaction is temporary too.
       const e = err instanceof SmtpClientError ? err : new SmtpClientError('transaction', String((err as Error)?.message ?? err), undefined, true);
       const hostFailure = e.stage !== 'transaction' || e.network;
-      return recipients.map((address) => ({ address, ok: false, permanent: false, reply: e.replyText, hostFailure }));
+      return recipients.map((address) => ({ address, ok: false, permanent: false, reply: e.replyText, hostFailure, ...(e.afterEndOfData ? { afterEndOfData: true } : {}) }));
     }
   }
 

@@ -11,6 +11,11 @@ export interface RecipientResult {
   /** No reply to the envelope came (connection, greeting, TLS or AUTH trouble): another host of the destination may do. */
   hostFailure?: boolean;
   /**
+   * The connection was lost after the final dot was handed to the socket (waiting for its reply): the server may have
+   * taken the message. Before that, a lost connection cut the body off, and no server keeps a message cut off.
+   */
+  afterEndOfData?: boolean;
+  /**
    * Accepted by a next hop that does not offer DSN while the recipient's NOTIFY asked for SUCCESS: the duty to report
    * ends here, so the sender is owed a notice with Action: relayed (RFC 3461 §4.1).
    */

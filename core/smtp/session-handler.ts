@@ -156,6 +156,8 @@ export class SessionHandler implements ConnectionHooks {
     // session's user follows smtp-server's, or a client named after the proxy's own login would relay as that user.
     const user = conn.session.user;
     st.user = typeof user === 'string' && user ? user : undefined;
+    // smtp-server renames the client on XCLIENT NAME= only: after ADDR= alone, EHLO would greet the proxy's address.
+    if (conn._xClient.has('ADDR') && conn.clientHostname.startsWith('[')) conn.clientHostname = `[${conn.remoteAddress}]`;
     this.refreshIdentity(st, conn);
     st.rejected = undefined;
     // A trusted proxy that is about to name the real client with XCLIENT is not checked yet: the checks judge the
@@ -460,6 +462,19 @@ export class SessionHandler implements ConnectionHooks {
       if (!sent) return this.refuseCounted(st, undeclaredUtf8(), cb);
       address.address = sent;
     }
+    // A full disk is refused here, as Postfix's queue_minfree check does, not after the client sent the whole body;
+    // a 4.3.x reply, the gateway's own trouble, not counted toward max_errors. The check probes while marked full.
+    if (!this.rt.storage.markedFull) return this.beginTransaction(st, address, session, cb);
+    void this.rt.storage.problem().then((problem) => {
+      if (!problem) return this.beginTransaction(st, address, session, cb);
+      this.log(st.id).info('sender refused', { ...refusalFields(st, address.address, []), reply: '452 4.3.1 Insufficient system storage', reason: problem });
+      this.rt.storage.noteRefusal();
+      cb(smtpError(452, '4.3.1', 'Insufficient system storage'));
+    });
+  };
+
+  /** MAIL FROM past the checks of the command itself: the rate limit, then the plugins' mailFrom hook. */
+  private beginTransaction(st: SessionState, address: SMTPServerAddress, session: SMTPServerSession, cb: Cb): void {
     const tooFast = this.rt.connections.rates.take(this.rt, st.remote.ip, 'message');
     if (tooFast) {
       this.log(st.id).info('sender refused', { ...refusalFields(st, address.address, []), reply: `450 4.7.1 ${tooFast.text}`, ...tooFast.fields });
@@ -479,7 +494,7 @@ export class SessionHandler implements ConnectionHooks {
       if (countsAsError(reply.code, reply.text) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       cb(smtpError(reply.code, undefined, reply.text));
     }, (err) => { log.error('mailFrom failed', { error: String(err) }); cb(smtpError(451, '4.3.0', 'Temporary local problem')); });
-  };
+  }
 
   onRcptTo = (address: SMTPServerAddress, session: SMTPServerSession, cb: Cb): void => {
     const st = this.sessions.get(session.id);

@@ -75,7 +75,8 @@ describe('durability', function () {
 
   it('delivers the spool of a killed gateway after a restart', async () => {
     const port = await freePort();
-    const config = { smarthost: { url: `smtp://127.0.0.1:${port}`, timeout: '2s' }, queue: { retry_schedule: ['1h'] } };
+    // A deferred message keeps its next attempt across a restart: 2 s, passed or nearly by the time the second is up.
+    const config = { smarthost: { url: `smtp://127.0.0.1:${port}`, timeout: '2s' }, queue: { retry_schedule: ['2s'] } };
     // The test's own data dir, to outlive the first gateway: kill() removes a dir that spawnGateway made itself.
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-child-'));
     let first: SpawnedGateway | undefined;
