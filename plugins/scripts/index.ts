@@ -5,14 +5,13 @@
 // deadline, a crash or heap cap ends only its own process, and every failure is answered as `on_error` says.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Script } from 'node:vm';
 import { definePlugin, finalActionOutcome, outcome, PluginUnavailableError, type HookContext, type Issue, type Outcome } from '../../core/index.ts';
 import { LOG_LIMITS, RESULT_LIMITS, type MessageSnapshot } from './api.ts';
 import { configSchema, type ScriptsConfig } from './config.ts';
 import { ScriptPool, type CallResult } from './pool.ts';
-import { moduleSource, type ScriptLogs, type ScriptSource } from './protocol.ts';
+import { type ScriptLogs, type ScriptSource } from './protocol.ts';
 import { checkResult, type CheckedAction } from './result.ts';
-import { syntaxErrorAt } from './script-position.ts';
+import { scriptSyntaxError } from './script-syntax.ts';
 import { snapshotOf } from './snapshot.ts';
 
 const MAX_SCRIPT_BYTES = 1024 * 1024;
@@ -37,8 +36,8 @@ async function readScripts(cfg: ScriptsConfig, configDir: string): Promise<Scrip
 
 /**
  * For `moat check-config`: each script the start would refuse, unreadable, too large or not JavaScript, all of them
- * at once (a missing file must not hide another's syntax error until the next run). Compiled in the same module
- * wrapper the sandbox gives it, never run (what it sets module.exports to is known only by running it).
+ * at once (a missing file must not hide another's syntax error until the next run). Parsed and compiled as the
+ * sandbox does (script-syntax.ts), never run (what it sets module.exports to is known only by running it).
  */
 async function checkScripts(cfg: ScriptsConfig, configDir: string): Promise<Issue[]> {
   if (!cfg.scripts.length) return [{ path: 'scripts', message: 'no scripts configured (scripts: [file.js, …])' }];
@@ -47,9 +46,10 @@ async function checkScripts(cfg: ScriptsConfig, configDir: string): Promise<Issu
   read.forEach((r, i) => {
     // Named by its place in the list, so check-config can leave out a script whose entry the schema already refused.
     if (r.status === 'rejected') { issues.push({ path: `scripts[${i}]`, message: (r.reason as Error).message }); return; }
-    try { new Script(moduleSource('', r.value.source), { filename: r.value.name }); } catch (e) {
-      const at = syntaxErrorAt(e, '', r.value.source);
-      issues.push({ path: `scripts[${i}]`, message: `${path.resolve(configDir, r.value.name)}${at ? `:${at}` : ''} is not valid JavaScript: ${(e as Error).message}` });
+    const refused = scriptSyntaxError(r.value.source);
+    if (refused) {
+      const at = refused.at ? `:${refused.at}` : '';
+      issues.push({ path: `scripts[${i}]`, message: `${path.resolve(configDir, r.value.name)}${at} is not valid JavaScript: ${refused.message}` });
     }
   });
   return issues;

@@ -25,10 +25,15 @@ export interface ScriptLogs {
   dropped: number;
 }
 
+/** What receives a script's module function in the sandbox (sandbox-child.ts); check-config compiles it the same way. */
+export const SCRIPT_HEAD = '__mailmoat.define';
+/** The file name a script is compiled under: not a path, so vm2 shows its frames to the sandbox (it hides a host's). */
+export const SCRIPT_FILE = 'mailmoat-script.js';
+
 /**
  * A script's source inside the CommonJS-style module scope it runs in, given `head` (what receives the function): the
  * wrapper shares the script's first line so that its line numbers stay the file's. The sandbox compiles and runs it;
- * `moat check-config` only compiles it, so the two judge the same text.
+ * `moat check-config` only parses and compiles it (script-syntax.ts), so the two judge the same text.
  */
 export function moduleSource(head: string, source: string): string {
   return `${moduleOpening(head)}${source}\n});`;

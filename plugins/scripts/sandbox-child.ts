@@ -10,7 +10,7 @@ import { openChannel } from './child-channel.ts';
 import { lockNetwork } from './network-lock.ts';
 import { lockSignals } from './signal-lock.ts';
 import { LOG_LIMITS } from './api.ts';
-import { moduleOpening, moduleSource, type ScriptLogs, type ScriptSource, type ToChild } from './protocol.ts';
+import { moduleOpening, moduleSource, SCRIPT_FILE, SCRIPT_HEAD, type ScriptLogs, type ScriptSource, type ToChild } from './protocol.ts';
 import { syntaxErrorAt } from './script-position.ts';
 
 /** The most characters a call's console lines take as JSON, beside its result. */
@@ -22,9 +22,6 @@ lockSignals();
 const vm2Path = process.argv[2];
 const { VM } = createRequire(import.meta.url)(vm2Path) as typeof import('vm2');
 
-/** The file name a script is compiled under: not a path, so vm2 shows its frames to the sandbox (it hides a host's). */
-const SCRIPT_FILE = 'mailmoat-script.js';
-const SCRIPT_HEAD = '__mailmoat.define';
 /** Frames of the script's own file named in an error's description (the log and SCRIPT_FAILED's detail). */
 const DESCRIBED_FRAMES = 4;
 
