@@ -101,7 +101,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** The known key a typo most likely meant (`max_mesage_size`, `Listen`), if one is close enough to be a guess worth making. */
-function nearestKey(typo: string, known: string[]): string | undefined {
+export function nearestKey(typo: string, known: string[]): string | undefined {
   const t = typo.toLowerCase().replace(/-/g, '_');
   let best: string | undefined;
   let bestDistance = Infinity;

@@ -74,7 +74,7 @@ export interface PluginSetup {
    * The names of the chain's entries in order, and this plugin's place among them: a plugin that reads another's
    * findings can say at start that it is missing, or after it in a hook where its findings come too late.
    */
-  chain?: { names: readonly string[]; index: number };
+  chain?: ChainView;
   /** The gateway's own message size limit (limits.max_message_size), for a plugin whose limits must not fall short of it. */
   maxMessageSize?: number;
 }
@@ -84,6 +84,47 @@ export interface PluginCheckSetup {
   projectDir: string;
   configDir: string;
   dataDir: string;
+  /** The chain as the start would make it (absent where no whole config is checked). */
+  chain?: ChainView;
+  /** Says what is not an error but worth a line (check-config prints it to stderr and still says OK). */
+  warn?(message: string): void;
+}
+
+/**
+ * The symbols a plugin's findings can carry under one config: what a plugin that reads others' findings (the rules'
+ * `symbol` criterion) checks its names against, so that a name nothing in the chain records is said at start.
+ */
+export interface SymbolListing {
+  /** Symbols recorded in the data hook: a data hook of a plugin listed before this one does not see them yet. */
+  symbols: readonly string[];
+  /** Symbols recorded before DATA (connect, HELO, MAIL FROM, RCPT TO): there for every data hook, whatever the order. */
+  early?: readonly string[];
+  /** Starts of names the config cannot list (`SCRIPT_`: a script names its own findings), recorded at data. */
+  prefixes?: readonly string[];
+  /** Any name at all may come (a plugin that declares no symbols): none can be called unknown. */
+  any?: boolean;
+}
+
+/** The chain's entries in order, this plugin's place, and what each entry can record (`symbolListing`). */
+export interface ChainView {
+  names: readonly string[];
+  index: number;
+  symbols?: readonly SymbolListing[];
+}
+
+/** Where a declared symbol stops being a name and becomes a placeholder: `RBL_<ZONE>`, `SCRIPT_*`. */
+const PLACEHOLDER = /[<*]/;
+
+/**
+ * What `def` can record with `config`: its own `emits` when it has one, else read from `symbols` (each key a symbol
+ * recorded at data, a key with `<…>` or `*` a prefix up to there); a plugin that declares neither may record anything.
+ */
+export function symbolListing<C>(def: PluginDefinition<C>, config: C): SymbolListing {
+  if (def.emits) return def.emits(config);
+  if (!def.symbols) return { symbols: [], any: true };
+  const keys = Object.keys(def.symbols);
+  const prefixes = keys.filter((k) => PLACEHOLDER.test(k)).map((k) => k.slice(0, k.search(PLACEHOLDER)));
+  return { symbols: keys.filter((k) => !PLACEHOLDER.test(k)), ...(prefixes.length ? { prefixes } : {}) };
 }
 
 export interface PluginDefinition<C> {
@@ -94,6 +135,11 @@ export interface PluginDefinition<C> {
   configSchema: Schema<C>;
   /** Symbols this plugin may emit, with a one-line description each. */
   symbols?: Record<string, string>;
+  /**
+   * The symbols it can record with these options, when `symbols` cannot say it: names made from the config (a
+   * blocklist's zones, Bayes bands), or findings recorded before DATA. See `symbolListing` for what is read without it.
+   */
+  emits?(config: C): SymbolListing;
   create(config: C, setup: PluginSetup): Promise<PluginInstance> | PluginInstance;
   /**
    * What `create` would refuse with these options beyond their schema (a file they name that cannot be read), so that

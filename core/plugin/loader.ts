@@ -5,8 +5,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Issue } from '../config/schema.ts';
 import { formatDuration } from '../config/units.ts';
 import type { Logger } from '../log/types.ts';
-import type { PluginDefinition, PluginInstance, PluginSetup } from './define.ts';
-import { PluginUnavailableError } from './define.ts';
+import type { PluginDefinition, PluginInstance, PluginSetup, SymbolListing } from './define.ts';
+import { PluginUnavailableError, symbolListing } from './define.ts';
 import { changedFile, fingerprintCode, type CodeFingerprint } from './code-fingerprint.ts';
 import { recordWarnings } from './create-warnings.ts';
 
@@ -86,6 +86,25 @@ export async function validatePluginOptions(entries: EntryLike[], projectDir = P
     }
   }
   return issues;
+}
+
+/**
+ * What each entry can record with its options, in chain order, for a plugin that reads the findings of others. An
+ * entry that does not load or whose options are in error is taken to record anything: its own error is said elsewhere.
+ */
+export async function chainSymbols(entries: EntryLike[], projectDir = PROJECT_DIR): Promise<SymbolListing[]> {
+  const out: SymbolListing[] = [];
+  for (const entry of entries) {
+    try {
+      const def = await importPlugin(entry, projectDir);
+      const issues: Issue[] = [];
+      const cfg = def.configSchema.parse(pluginOptions(entry), '', issues);
+      out.push(issues.length ? { symbols: [], any: true } : symbolListing(def, cfg));
+    } catch {
+      out.push({ symbols: [], any: true });
+    }
+  }
+  return out;
 }
 
 export interface LoadedPlugin {
@@ -189,6 +208,7 @@ export function startFailure(index: number, pluginName: string, reason: string, 
 }
 
 async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: string, out: LoadedPlugin[], disabled: DisabledPlugin[], opts: CreateOptions): Promise<void> {
+  const symbols = await chainSymbols(entries, projectDir);
   for (const [i, entry] of entries.entries()) {
     if (opts.signal?.aborted) throw new CreateCutOff(`plugins were not created: ${String(opts.signal.reason ?? 'aborted')}`);
     const def = await importPlugin(entry, projectDir);
@@ -213,7 +233,7 @@ async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: 
       if (!warnings.includes(line)) warnings.push(line);
     }) : undefined;
     try {
-      const instance = await createInTime(def, cfg, { ...setup, log: recorder?.log ?? log, chain: { names: entries.map((e) => e.name), index: i } }, opts);
+      const instance = await createInTime(def, cfg, { ...setup, log: recorder?.log ?? log, chain: { names: entries.map((e) => e.name), index: i, symbols } }, opts);
       out.push({ name: def.name, timeout: entry.timeout, instance });
     } catch (e) {
       const reason = (e as Error).message;

@@ -1,5 +1,7 @@
 // Options of the dmarc plugin (DKIM, ARC and DMARC verification), with their defaults.
 import { s, type Infer } from '../../core/index.ts';
+import { scoreOverrides } from '../../core/plugin/scored-symbols.ts';
+import { SYMBOLS } from './symbols.ts';
 
 export const configSchema = s.object({
   dkim: s.boolean().default(true).describe('Verify DKIM signatures (DKIM_* findings)'),
@@ -21,7 +23,7 @@ export const configSchema = s.object({
   strip_forged: s.boolean().default(true)
     .describe('Remove incoming Authentication-Results headers when one of them claims our authserv-id (RFC 8601 5)'),
   skip_trusted: s.boolean().default(true).describe('Skip authenticated clients and relay.networks'),
-  scores: s.record(s.number()).default({}).describe('Scores by symbol, overriding the defaults listed under Symbols'),
+  scores: scoreOverrides(SYMBOLS).default({}).describe('Scores by symbol, overriding the defaults listed under Symbols; a key that is not one of them is refused'),
 });
 
 export type DmarcConfig = Infer<typeof configSchema>;

@@ -58,6 +58,8 @@ export default definePlugin({
     PTR_NOT_CONFIRMED: 'No PTR name of the client resolves back to its IP (fcrdns)',
     PTR_UNAVAILABLE: 'The reverse lookup failed and on_error is skip (score 0)',
   },
+  // Judged at MAIL FROM: there for a data hook wherever the plugin stands.
+  emits: (cfg: PtrConfig) => ({ symbols: [], early: cfg.mode === 'never' ? [] : ['PTR_MISSING', 'PTR_NOT_CONFIRMED', 'PTR_UNAVAILABLE'] }),
   create(cfg: PtrConfig) {
     if (cfg.mode === 'never') return { hooks: {} };
     return {

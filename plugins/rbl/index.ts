@@ -110,6 +110,8 @@ class RblCheck {
     if (d.hit) {
       const zone = this.cfg.zones.find((z) => z.zone === d.hit!.zone)!;
       ctx.log.info('client listed', { ip: c.ip, zone: d.hit.zone, code: d.hit.code, action });
+      // The refusal's evidence: the core counts its symbol with the refusal (mailmoat_refusal_findings_total).
+      ctx.addFinding(d.hit.symbol, d.hit.score, `${c.ip} listed at ${d.hit.zone} (${d.hit.code})`);
       return outcome.reject(fill(zone.text, c.ip, d.hit, (await d.txt) ?? ''), { code: action === 'reject' ? 554 : 550, enhanced: '5.7.1' });
     }
     return this.unavailable(ctx, d.failed);
@@ -153,6 +155,14 @@ export default definePlugin({
     'RBL_<ZONE>_UNAVAILABLE': 'The blocklist could not be asked and its zone says on_error: skip',
     'RBL_ALLOW_<ZONE>': 'The client IP is listed in that allowlist; blocklists were skipped',
   },
+  // The zones name the symbols; an allowlisting is recorded at MAIL FROM.
+  emits: (cfg: RblConfig) => ({
+    symbols: cfg.zones.flatMap((z) => {
+      const base = z.symbol ?? defaultSymbol('RBL_', z.zone);
+      return [base, ...Object.values(z.codes).flatMap((c) => (c.symbol ? [c.symbol] : [])), ...(z.on_error === 'skip' ? [`${base}_UNAVAILABLE`] : [])];
+    }),
+    early: cfg.allow_zones.map((z) => z.symbol ?? defaultSymbol('RBL_ALLOW_', z.zone)),
+  }),
   create(cfg: RblConfig) {
     const check = new RblCheck(cfg);
     return {

@@ -10,6 +10,8 @@ export default definePlugin({
   name: 'recipient-verify',
   description: 'Asks the server behind the gateway whether it takes each local recipient (MAIL FROM:<>, RCPT TO, QUIT; cached) and refuses those it would refuse',
   configSchema,
+  // It refuses recipients and records no finding.
+  emits: () => ({ symbols: [] }),
   create: (cfg: RecipientVerifyConfig, setup) => {
     const targets = new Targets(cfg);
     const verifier = new Verifier({

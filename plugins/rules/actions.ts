@@ -7,7 +7,9 @@ export type FinalAction =
   | { kind: 'quarantine'; text: string }
   | { kind: 'reject'; code: number; enhanced: string; text: string }
   | { kind: 'tempfail'; code: number; enhanced: string; text: string }
-  | { kind: 'discard' };
+  | { kind: 'discard' }
+  /** Delivered whatever the score (Rspamd's force_actions "no action", PMG's accept), unless a virus was found. */
+  | { kind: 'accept' };
 
 export interface RuleActions {
   score?: number;
@@ -22,7 +24,7 @@ export interface RuleActions {
   names: string[];
 }
 
-export const ACTIONS = ['score', 'add_header', 'remove_header', 'tag_subject', 'copy_to', 'quarantine', 'reject', 'tempfail', 'discard', 'stop'] as const;
+export const ACTIONS = ['score', 'add_header', 'remove_header', 'tag_subject', 'copy_to', 'accept', 'quarantine', 'reject', 'tempfail', 'discard', 'stop'] as const;
 
 const ONE_LINE = /^[^\r\n\0]*$/;
 
@@ -108,7 +110,7 @@ export function compileActions(raw: unknown, path: string, issues: Issue[]): Rul
     const [name, value] = entries[0];
     const ap = `${p}.${name}`;
     const setFinal = (f: FinalAction) => {
-      if (out.final) issues.push({ path: ap, message: `a rule takes one of quarantine, reject, tempfail, discard (this one has ${out.final.kind} already)` });
+      if (out.final) issues.push({ path: ap, message: `a rule takes one of accept, quarantine, reject, tempfail, discard (this one has ${out.final.kind} already)` });
       else out.final = f;
     };
     out.names.push(name);
@@ -150,8 +152,9 @@ export function compileActions(raw: unknown, path: string, issues: Issue[]): Rul
         setFinal(reply(name, value, ap, issues));
         break;
       case 'discard':
+      case 'accept':
         if (value !== undefined && value !== null) issues.push({ path: ap, message: 'takes no value' });
-        setFinal({ kind: 'discard' });
+        setFinal({ kind: name });
         break;
       case 'stop':
         if (value !== undefined && value !== null && value !== true) issues.push({ path: ap, message: 'takes no value' });
@@ -162,7 +165,7 @@ export function compileActions(raw: unknown, path: string, issues: Issue[]): Rul
     }
   }
   // The core copies only a message it delivers; in one rule with a final action the copy could never happen.
-  if (out.copyTo.length && out.final) {
+  if (out.copyTo.length && out.final && out.final.kind !== 'accept') {
     issues.push({ path, message: `copy_to with ${out.final.kind} makes no copy: a message that is not delivered is not copied either` });
   }
   return out;

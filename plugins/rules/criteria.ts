@@ -26,7 +26,12 @@ export interface CompileState {
   delimiter: string;
   /** Set when the rule being compiled has a `to` criterion. */
   usesTo: boolean;
+  /** The criteria that read the findings so far, which the start checks against what the chain records. */
+  reads: FindingRead[];
 }
+
+/** A `symbol` criterion (its globs) or a `score` one (no globs), by key path. */
+export interface FindingRead { path: string; globs?: string[] }
 
 export const CRITERIA = [
   'all', 'any', 'not', 'from', 'to', 'client_ip', 'authenticated', 'relay_network', 'header', 'subject', 'body',
@@ -273,9 +278,12 @@ function compileOne(st: CompileState, key: string, value: unknown, path: string)
       return (env) => (env.facts.mimeIncomplete !== undefined) === value;
     }
     case 'size': return rangeNode(st, value, path, ['over', 'under'], (v) => parseSize(v), (f) => f.size);
-    case 'score': return rangeNode(st, value, path, ['at_least', 'below'], asNumber, totalScore);
+    case 'score':
+      st.reads.push({ path });
+      return rangeNode(st, value, path, ['at_least', 'below'], asNumber, totalScore);
     case 'symbol': {
       const globs = globsOf(st, value, path);
+      st.reads.push({ path, globs });
       return (env) => env.facts.findings.some((x) => globs.some((g) => globMatch(g, x.symbol)));
     }
     case 'time': {

@@ -10,6 +10,8 @@ import { runRules, type HeaderEdits } from './evaluate.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
 import { clientBlock } from '../../core/net/client-prefix.ts';
 import { checkMimeStructure, MIME_INCOMPLETE, MIME_TOO_DEEP } from './mime-check.ts';
+import { chainWarnings } from './chain-warnings.ts';
+import type { ChainView, SymbolListing } from '../../core/plugin/define.ts';
 
 async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, AddressList>, thread: RegexThread, ctx: HookContext): Promise<Outcome | void> {
   if (!ctx.message) return;
@@ -49,6 +51,8 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
   applyHeaderEdits(ctx, result.headers, result.subjectTags);
   const final = result.final;
   if (!final) return;
+  // The verdict delivers it whatever the score (core/verdict/verdict.ts says what still outranks it).
+  if (final.action.kind === 'accept') return { action: 'accept', reason: `rule ${final.rule.name}` };
   if (final.action.kind === 'discard' && final.recipients?.length) {
     // PMG acts per recipient: a discard rule on `to` drops the recipients it matched, the others still get the message.
     for (const rcpt of final.recipients) ctx.discardRecipient(rcpt, `rule ${final.rule.name}`);
@@ -91,9 +95,25 @@ export function carriesTag(subject: string, tag: string): boolean {
 
 const total = (inputs: string[]) => inputs.reduce((n, s) => n + s.length, 0);
 
+/**
+ * What the rules record themselves, as the rules before the `beforeRule`-th see it: the score findings of those rules,
+ * RULES_TIMEOUT, and the MIME findings when they let the rules run (`on_mime_incomplete: score`).
+ */
+function ownSymbols(cfg: RulesConfig, set: RuleSet, beforeRule = set.rules.length): SymbolListing {
+  const scored = set.rules.slice(0, beforeRule).filter((r) => r.actions.score !== undefined).map((r) => r.symbol);
+  return { symbols: [...scored, 'RULES_TIMEOUT', ...(cfg.on_mime_incomplete === 'score' ? [MIME_INCOMPLETE, MIME_TOO_DEEP] : [])] };
+}
+
+/** The chain warnings of a config whose rules compile (one that does not is refused, and said so, elsewhere). */
+function warningsFor(cfg: RulesConfig, chain: ChainView): string[] {
+  const issues: Array<{ path: string; message: string }> = [];
+  const set = compileRuleSet(cfg, '', issues);
+  return issues.length ? [] : chainWarnings(set, chain, (rule) => ownSymbols(cfg, set, rule));
+}
+
 export default definePlugin({
   name: 'rules',
-  description: 'Admin-defined filter rules: criteria on envelope, headers, body, attachments, findings and time; actions score, headers, subject tag, copy to, quarantine, reject, tempfail, discard',
+  description: 'Admin-defined filter rules: criteria on envelope, headers, body, attachments, findings and time; actions score, headers, subject tag, copy to, accept, quarantine, reject, tempfail, discard',
   configSchema,
   symbols: {
     'RULE_<NAME>': 'A rule with a score action matched (its score, negative for a whitelist)',
@@ -101,7 +121,11 @@ export default definePlugin({
     [MIME_TOO_DEEP]: 'MIME parts nested deeper than max_mime_depth (on_mime_incomplete)',
     RULES_TIMEOUT: 'A rule was not judged: its regexes did not finish within regex_timeout, or found no free thread within max_wait (score 0; on_timeout: tempfail defers the message)',
   },
-  check: (cfg: RulesConfig, at) => listFileIssues(cfg.lists, at.configDir),
+  emits: (cfg: RulesConfig) => ownSymbols(cfg, compileRuleSet(cfg, '', [])),
+  check: (cfg: RulesConfig, at) => {
+    if (at.chain && at.warn) for (const w of warningsFor(cfg, at.chain)) at.warn(w);
+    return listFileIssues(cfg.lists, at.configDir);
+  },
   // A call may wait max_wait for a free regex thread, then run for regex_timeout.
   neededTimeout: (cfg: RulesConfig) => ({ ms: cfg.max_wait + cfg.regex_timeout, why: 'max_wait + regex_timeout' }),
   create: (cfg: RulesConfig, setup) => {
@@ -109,6 +133,8 @@ export default definePlugin({
     const set = compileRuleSet(cfg, '', issues);
     if (issues.length) throw new Error(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
     const lists = readLists(cfg.lists, setup.configDir);
+    // Said before the first message: a rule that can never match is otherwise silent.
+    if (setup.chain) for (const w of chainWarnings(set, setup.chain, (rule) => ownSymbols(cfg, set, rule))) setup.log.warn(w);
     const thread = new RegexThread(set.regexes.map(({ id, source, flags }) => ({ id, source, flags })), cfg.regex_timeout, cfg.max_wait);
     setup.log.info('rules loaded', { rules: set.rules.length, regexes: set.regexes.length, lists: Object.fromEntries([...lists].map(([n, l]) => [n, l.size])) });
     return {

@@ -1,7 +1,7 @@
 // The whole rule list compiled: each rule's criteria tree and actions, the regexes they need, and whether any rule
 // reads the parsed message (body, attachments).
 import type { Issue } from '../../core/index.ts';
-import { compileCriterion, type CompileState, type Criterion } from './criteria.ts';
+import { compileCriterion, type CompileState, type Criterion, type FindingRead } from './criteria.ts';
 import { compileActions, type RuleActions } from './actions.ts';
 import type { RulesConfig } from './config.ts';
 
@@ -20,6 +20,8 @@ export interface RuleSet {
   rules: CompiledRule[];
   regexes: CompileState['regexes'];
   needsParsed: boolean;
+  /** The enabled rules' criteria on findings, each with its rule's place in `rules`. */
+  reads: Array<FindingRead & { rule: number }>;
 }
 
 export const ruleSymbol = (name: string) => `RULE_${name.toUpperCase().replace(/-/g, '_')}`;
@@ -32,8 +34,9 @@ export function compileRuleSet(cfg: Pick<RulesConfig, 'rules' | 'lists'> & { rec
   const at = (k: string) => (path ? `${path}.${k}` : k);
   const st: CompileState = {
     issues, listNames: new Set(Object.keys(cfg.lists ?? {}).map((n) => n.toLowerCase())), regexes: [], needsParsed: false,
-    delimiter: cfg.recipient_delimiter ?? '+', usesTo: false,
+    delimiter: cfg.recipient_delimiter ?? '+', usesTo: false, reads: [],
   };
+  const reads: RuleSet['reads'] = [];
   const rules: CompiledRule[] = [];
   const seen = new Map<string, number>();
   for (const [i, rule] of (cfg.rules ?? []).entries()) {
@@ -48,12 +51,14 @@ export function compileRuleSet(cfg: Pick<RulesConfig, 'rules' | 'lists'> & { rec
     // A disabled rule is still checked: enabling it later must not be the moment its typo is found.
     const enabled = rule.enabled !== false;
     st.usesTo = false;
-    const target = enabled ? st : { ...st, regexes: [], needsParsed: false };
+    st.reads = [];
+    const target = enabled ? st : { ...st, regexes: [], needsParsed: false, reads: [] };
     const when: Criterion = rule.when === undefined || rule.when === null ? () => true : compileCriterion(target, rule.when, `${rp}.when`);
     const actions = compileActions(rule.actions, `${rp}.actions`, issues);
     if (!enabled) continue;
     st.needsParsed ||= target.needsParsed;
+    reads.push(...st.reads.map((r) => ({ ...r, rule: rules.length })));
     rules.push({ name: rule.name, symbol, description: rule.description, when, actions, usesTo: st.usesTo });
   }
-  return { rules, regexes: st.regexes, needsParsed: st.needsParsed };
+  return { rules, regexes: st.regexes, needsParsed: st.needsParsed, reads };
 }

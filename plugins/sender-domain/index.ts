@@ -38,5 +38,7 @@ export default definePlugin({
     SENDER_DOMAIN_NO_ADDRESS: 'The sender domain has no MX, A or AAAA record',
     SENDER_DOMAIN_UNAVAILABLE: 'The lookup failed and on_error is skip (score 0)',
   },
+  // Judged at MAIL FROM: there for a data hook wherever the plugin stands.
+  emits: () => ({ symbols: [], early: ['SENDER_DOMAIN_NULL_MX', 'SENDER_DOMAIN_NXDOMAIN', 'SENDER_DOMAIN_NO_ADDRESS', 'SENDER_DOMAIN_UNAVAILABLE'] }),
   create: (cfg: SenderDomainConfig) => ({ hooks: { mailFrom: (ctx) => check(cfg, ctx) } }),
 });

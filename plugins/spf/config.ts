@@ -1,6 +1,8 @@
 // Options of the spf plugin, with their defaults.
 import { ipOrCidr, s, type Infer, type Issue } from '../../core/index.ts';
 import { parseRecord } from './lib/record.ts';
+import { scoreOverrides } from '../../core/plugin/scored-symbols.ts';
+import { SYMBOLS } from './scores.ts';
 
 export const configSchema = s.object({
   check_helo: s.boolean().default(true)
@@ -25,8 +27,8 @@ export const configSchema = s.object({
     .describe('Lookups answering NXDOMAIN or no data allowed per check before permerror (RFC 7208 says 2)'),
   header: s.boolean().default(true)
     .describe('Add a Received-SPF header with the MAIL FROM result'),
-  scores: s.record(s.number()).default({})
-    .describe('Scores by symbol, overriding the defaults listed under Symbols (e.g. `{ SPF_FAIL: 6 }`)'),
+  scores: scoreOverrides(SYMBOLS).default({})
+    .describe('Scores by symbol, overriding the defaults listed under Symbols (e.g. `{ SPF_FAIL: 6 }`); a key that is not one of them is refused'),
 });
 
 export type SpfConfig = Infer<typeof configSchema>;
@@ -48,4 +50,14 @@ export function policyProblems(cfg: Partial<Pick<SpfConfig, 'local_policy' | 'be
     try { parseRecord(asRecord(text)); } catch (err) { problems.push({ path: key, message: (err as Error).message }); }
   }
   return problems;
+}
+
+/**
+ * The symbols these options can record, all at MAIL FROM: there for a data hook (the rules) wherever spf stands in
+ * the chain. SPF_GUESS_* needs a best_guess policy.
+ */
+export function spfSymbols(cfg: SpfConfig): { symbols: string[]; early: string[] } {
+  const early = Object.keys(SYMBOLS).filter((k) => (k.startsWith('SPF_HELO_') ? cfg.check_helo
+    : k.startsWith('SPF_GUESS_') ? cfg.check_mailfrom && cfg.best_guess !== undefined : cfg.check_mailfrom));
+  return { symbols: [], early };
 }

@@ -3,7 +3,7 @@
 // The result also feeds DMARC: the dmarc plugin reads it back from this plugin's finding detail (format in detail.ts),
 // since plugins only see each other through ctx.findings.
 import { CidrList, definePlugin, describeSymbols, outcome, symbolScore, type HookContext, type Outcome } from '../../core/index.ts';
-import { configSchema, policyProblems, type SpfConfig } from './config.ts';
+import { configSchema, policyProblems, spfSymbols, type SpfConfig } from './config.ts';
 import { checkHost } from './lib/check-host.ts';
 import type { SpfEvaluation, SpfOptions } from './lib/types.ts';
 import { formatDetail } from './detail.ts';
@@ -110,6 +110,7 @@ export default definePlugin({
   description: 'SPF (RFC 7208) for HELO and MAIL FROM: findings, Received-SPF header, optional refusal on fail',
   configSchema,
   symbols: describeSymbols(SYMBOLS),
+  emits: spfSymbols,
   // check-config asks the same function the start does, so it says OK only for policies the start accepts.
   check: (cfg: SpfConfig) => policyProblems(cfg),
   create(cfg: SpfConfig) {

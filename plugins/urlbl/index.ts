@@ -57,6 +57,12 @@ export default definePlugin({
     'URIBL_<ZONE>': 'A link in the message points to a host listed in that zone (symbol and score per zone or answer code)',
     'URIBL_<ZONE>_UNAVAILABLE': 'The list could not be asked and its zone says on_error: skip (score 0)',
   },
+  // The zones name the symbols.
+  emits: (cfg: UrlblConfig) => ({
+    symbols: cfg.zones.flatMap((z) => [
+      zoneSymbol(z), ...Object.values(z.codes).flatMap((c) => (c.symbol ? [c.symbol] : [])), ...(z.on_error === 'skip' ? [`${zoneSymbol(z)}_UNAVAILABLE`] : []),
+    ]),
+  }),
   create(cfg: UrlblConfig) {
     const skip = new Set(cfg.skip_domains.map((d) => d.toLowerCase()));
     return { hooks: { data: (ctx) => check(cfg, skip, ctx) } };

@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { readConfig, ConfigError, type LoadedConfig } from '../../core/config/load.ts';
 import type { GatewayConfig } from '../../core/config/gateway-schema.ts';
 import { isIssueUnder, type Issue } from '../../core/config/schema.ts';
-import type { PluginDefinition } from '../../core/plugin/define.ts';
-import { importPlugin, nameMismatch, pluginOptions, PROJECT_DIR, type EntryLike } from '../../core/plugin/loader.ts';
+import type { ChainView, PluginDefinition } from '../../core/plugin/define.ts';
+import { chainSymbols, importPlugin, nameMismatch, pluginOptions, PROJECT_DIR, type EntryLike } from '../../core/plugin/loader.ts';
 import { loadTls } from '../../core/smtp/tls.ts';
 import { validityWarnings } from '../../core/smtp/tls-certificate-checks.ts';
 import { CONFIG_OPTIONS, readCommand } from './args.ts';
@@ -68,9 +68,14 @@ async function pluginIssues(config: GatewayConfig, baseDir: string, known: Issue
   const issues: Issue[] = [];
   if (!Array.isArray(config.plugins) || known.some((x) => x.path === 'plugins')) return issues;
   const dataDirValid = typeof config.data_dir === 'string' && !known.some((x) => isIssueUnder(x, 'data_dir'));
+  // As the start gives it: what every entry can record, for a check that reads the findings of others (rules).
+  const names = config.plugins.map((e) => e.name);
+  const symbols = await chainSymbols(config.plugins as EntryLike[]);
   const setup = {
     projectDir: PROJECT_DIR,
     configDir: baseDir,
+    chain: undefined as ChainView | undefined,
+    warn: (message: string) => { warnings.push(message); },
     // A check that needs data_dir (the Bayes dictionary's default place) has nothing sound to look at without it.
     get dataDir(): string { if (!dataDirValid) throw new DataDirInError(); return config.data_dir; },
   };
@@ -95,6 +100,7 @@ async function pluginIssues(config: GatewayConfig, baseDir: string, known: Issue
     }
     if (!def.check) continue;
     const keysInError = [...new Set(optionIssues.map((x) => x.path))];
+    setup.chain = { names, index: i, symbols };
     try {
       const found = await def.check(withoutUnset(options), setup);
       for (const x of found) {
