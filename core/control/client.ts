@@ -6,10 +6,11 @@ import { TrailedActions } from '../queue/admin-trail.ts';
 import { returnOwnership } from '../queue/ownership.ts';
 import type { QueueFolder, QueueStore } from '../queue/queue-store.ts';
 import {
-  BULK_IDS_MAX, socketPath, type BulkAction, type BulkReply, type ControlReply, type ControlRequest, type ControlStatus, type ListReply,
+  BULK_IDS_MAX, socketPath, type BulkAction, type CheckRequest, type BulkReply, type ControlReply, type ControlRequest, type ControlStatus, type ListReply,
   type ReloadReport,
 } from './protocol.ts';
 import type { DigestOptions, DigestReport } from '../quarantine/digest.ts';
+import type { CheckReport } from '../smtp/check-transaction.ts';
 import { describeHolder, lockPath, tryLock, type HolderState, type LockHolder } from './queue-lock.ts';
 
 export class NoGatewayError extends Error {}
@@ -30,7 +31,7 @@ export function controlRequest(file: string, req: ControlRequest, timeoutMs = 30
     const s = net.connect(file);
     // A list reply can be megabytes: chunks are joined once, and only each new chunk is searched for the line's end.
     const chunks: string[] = [];
-    const late = ['ping', 'status', 'metrics', 'list'].includes(req.op) ? ''
+    const late = ['ping', 'status', 'metrics', 'list', 'check'].includes(req.op) ? ''
       : req.op === 'reload' || req.op === 'stop' ? '; it may still carry it out (its log tells)' : '; it may still carry it out (moat queue show tells)';
     const timer = setTimeout(() => { s.destroy(); reject(new Error(`the gateway did not answer ${req.op} within ${timeoutMs / 1000} s${late}`)); }, timeoutMs);
     s.setEncoding('utf8');
@@ -72,6 +73,20 @@ export function requestConfigReload(file: string, timeoutMs = RELOAD_TIMEOUT_MS)
  */
 export async function requestStop(file: string): Promise<void> {
   await controlRequest(file, { op: 'stop' }, 10_000);
+}
+
+/**
+ * How long a check may take: every plugin of the chain may use its whole timeout (30 s by default) on the message, a
+ * clamd scan or a probe of the next hop among them.
+ */
+const CHECK_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * Has the gateway listening on `file` run a message through its chain, keeping nothing (`moat check`); throws
+ * NoGatewayError when none listens. `op` goes first on the line: the server tells a check's long line by it.
+ */
+export function requestCheck(file: string, req: CheckRequest, timeoutMs = CHECK_TIMEOUT_MS): Promise<CheckReport> {
+  return controlRequest(file, { op: 'check', ...req }, timeoutMs) as Promise<CheckReport>;
 }
 
 export class ControlClient implements AdminActions {

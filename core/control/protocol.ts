@@ -24,7 +24,15 @@ export type ControlRequest =
   /** A quarantined message released to, or deleted for, one of its recipients (by the administrator). */
   | { op: 'recipient'; action: 'release' | 'delete'; id: string; address: string }
   /** A quarantine digest run now (`moat quarantine digest`); the reply is a DigestReport. */
-  | ({ op: 'digest' } & DigestOptions);
+  | ({ op: 'digest' } & DigestOptions)
+  /** A message run through the live chain and kept nowhere (`moat check`); the reply is a CheckReport. */
+  | ({ op: 'check' } & CheckRequest);
+
+/** `moat check`'s message, base64 in the request line, and the envelope it is checked with. */
+export interface CheckRequest { message: string; from: string; to: string[]; ip: string; helo: string }
+
+/** How a check request's line begins (the client writes `op` first): the server allows it a message's length. */
+export const CHECK_LINE_START = '{"op":"check"';
 
 export type ControlReply = { ok: true; result: unknown } | { ok: false; error: string };
 

@@ -14,9 +14,10 @@ import type { QueueEntry } from '../queue/entry.ts';
 import { enteredFolderAt } from '../queue/entry-times.ts';
 import type { DigestOptions, DigestReport } from '../quarantine/digest.ts';
 import type { ReleasedBy } from '../quarantine/released-copy.ts';
+import type { CheckReport } from '../smtp/check-transaction.ts';
 import {
-  BULK_IDS_MAX, SOCKET_PATH_MAX, queueIdProblem, socketPath,
-  type BulkAction, type BulkReply, type ControlReply, type ControlRequest, type ControlStatus, type ListReply, type ReloadReport,
+  BULK_IDS_MAX, CHECK_LINE_START, SOCKET_PATH_MAX, queueIdProblem, socketPath,
+  type BulkAction, type CheckRequest, type BulkReply, type ControlReply, type ControlRequest, type ControlStatus, type ListReply, type ReloadReport,
 } from './protocol.ts';
 import { describeHolder, tryLock, type HolderState, type LockHolder } from './queue-lock.ts';
 
@@ -56,6 +57,11 @@ export interface ControlExtras {
    * each request it took, so a request that waited for the stop would never be answered.
    */
   stop?: () => void;
+  /**
+   * Runs a message through the live chain and keeps nothing (`moat check`). `maxMessageSize` is the running
+   * limits.max_message_size, which bounds the request line of a check.
+   */
+  check?: { run: (req: CheckRequest) => Promise<CheckReport>; maxMessageSize: () => number };
 }
 
 interface Context {
@@ -136,6 +142,16 @@ async function bulk(req: Extract<ControlRequest, { op: 'bulk' }>, c: Context): P
   return reply;
 }
 
+/** A check request as the gateway takes it: the message decoded, the envelope's fields of the right types. */
+function check(req: Extract<ControlRequest, { op: 'check' }>, c: Context): Promise<CheckReport> {
+  if (!c.extras.check) throw new Error('this gateway does not run checks through the control socket');
+  const strings = [req.message, req.from, req.ip, req.helo];
+  if (strings.some((v) => typeof v !== 'string') || !Array.isArray(req.to) || req.to.some((v) => typeof v !== 'string')) {
+    throw new Error('a check request needs message (base64), from, to (a list), ip and helo');
+  }
+  return c.extras.check.run(req);
+}
+
 async function expire(folder: 'quarantine' | 'deadletter', before: number, c: Context, stopping = () => false): Promise<string[]> {
   await c.recovered;
   const removed: string[] = [];
@@ -190,6 +206,7 @@ async function handle(req: ControlRequest, c: Context): Promise<unknown> {
     case 'requeue': return act('requeue', queueId(req.id), typeof req.to === 'string' ? req.to : undefined, c);
     // Through the socket it is always the administrator: only the gateway's user can reach it.
     case 'recipient': return forRecipient(req.action, req.id, req.address, 'administrator', c);
+    case 'check': return check(req, c);
     case 'digest': {
       if (!c.extras.digest) throw new Error('this gateway does not run quarantine digests (quarantine_digest is not wired in)');
       return c.extras.digest({ all: req.all === true, dryRun: req.dryRun === true, ...(typeof req.to === 'string' ? { to: req.to } : {}) });
@@ -204,8 +221,11 @@ async function handle(req: ControlRequest, c: Context): Promise<unknown> {
  * during a start: the gateway stops once started.
  */
 const BEFORE_RECOVERY = new Set(['ping', 'status', 'metrics', 'reload', 'stop']);
-/** Not logged here: views change nothing, and a bulk request logs each of its messages itself. */
-const UNLOGGED = new Set(['ping', 'status', 'metrics', 'list', 'bulk', 'digest']);
+/**
+ * Not logged here: views change nothing, a bulk request logs each of its messages itself, and a check's own lines
+ * (`check: true`, its summary line among them) say what it ran.
+ */
+const UNLOGGED = new Set(['ping', 'status', 'metrics', 'list', 'bulk', 'digest', 'check']);
 
 async function answer(line: string, c: Context): Promise<ControlReply> {
   let req: ControlRequest | undefined;
@@ -259,23 +279,55 @@ async function send(socket: net.Socket, reply: ControlReply): Promise<void> {
   socket.write(']}}\n');
 }
 
+/**
+ * The longest request line taken: a check carries its message in base64 (4/3 of its size), allowed up to twice
+ * limits.max_message_size so that a message a little over the limit is answered with the limit rather than cut off.
+ */
+function lineLimit(start: string, c: Context): number {
+  return c.extras.check && start.startsWith(CHECK_LINE_START) ? 2 * c.extras.check.maxMessageSize() + MAX_LINE : MAX_LINE;
+}
+
 /** Serves one connection; its requests are answered in order. Returns when its last request has been answered. */
 function serve(socket: net.Socket, c: Context): () => Promise<void> {
-  let buf = '';
+  // The line so far in pieces, and only each new piece searched for its end: a check's line can be megabytes.
+  let pieces: string[] = [];
+  let length = 0;
+  /** The first characters of the line so far, which tell a check's line. */
+  let head = '';
+  /** Why the line being read is over its limit: the rest of it is read and dropped, then this is the answer. */
+  let overLimit: string | undefined;
   let chain = Promise.resolve();
+  const reply = (answered: () => Promise<ControlReply>) => {
+    chain = chain.then(async () => {
+      const r = await answered();
+      if (!socket.destroyed) await send(socket, r);
+    });
+  };
   socket.setEncoding('utf8');
   socket.on('error', () => socket.destroy());
   socket.on('data', (d: string) => {
-    buf += d;
-    if (buf.length > MAX_LINE) { socket.destroy(); return; }
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      chain = chain.then(async () => {
-        const reply = await answer(line, c);
-        if (!socket.destroyed) await send(socket, reply);
-      });
+    let rest = d;
+    for (let i = rest.indexOf('\n'); i >= 0; i = rest.indexOf('\n')) {
+      pieces.push(rest.slice(0, i));
+      const line = pieces.join('');
+      const error = overLimit;
+      pieces = [];
+      length = 0;
+      head = '';
+      overLimit = undefined;
+      rest = rest.slice(i + 1);
+      // Answered rather than cut off, so that the CLI can say why.
+      reply(error === undefined ? () => answer(line, c) : async () => ({ ok: false, error }));
     }
+    if (!rest) return;
+    if (overLimit !== undefined) return;
+    pieces.push(rest);
+    length += rest.length;
+    if (head.length < CHECK_LINE_START.length) head = (head + rest).slice(0, CHECK_LINE_START.length);
+    const limit = length > MAX_LINE ? lineLimit(head, c) : MAX_LINE;
+    if (length <= limit) return;
+    pieces = [];
+    overLimit = limit > MAX_LINE ? `the message is larger than limits.max_message_size (${c.extras.check!.maxMessageSize()} bytes)` : 'request line too long';
   });
   return () => chain;
 }

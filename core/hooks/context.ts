@@ -41,6 +41,12 @@ export interface SessionView {
   readonly trusted: boolean;
   /** In `access.allow_ips`: blocklist-style gates skip it. */
   readonly allowlisted: boolean;
+  /**
+   * True when `moat check` runs this session: an admin scores a message by hand and nothing is delivered. A plugin
+   * answers as it would for a client but changes no state (no greylist entry, no lesson learned, no counter); see
+   * core/hooks/README.md.
+   */
+  readonly check?: boolean;
 }
 
 /** Services the core offers every plugin. */

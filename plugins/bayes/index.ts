@@ -110,6 +110,8 @@ export default definePlugin<BayesConfig>({
     BAYES_HAM_99: 'Spam probability below 0.01',
     BAYES_LESSON: 'A recipient is a honeypot or ham address (detail: spam or ham, and which): the message is learned after the verdict unless deferred, as the balance rule allows; the log line "bayes learned" or "bayes not learned" says which',
   },
+  // The bands name the symbols.
+  emits: (cfg) => ({ symbols: [...new Set(cfg.bands.map((b) => b.symbol)), 'BAYES_LESSON'] }),
   check: (cfg, at) => checkFiles(cfg, at),
   async create(cfg, setup) {
     const file = dictionaryPath(cfg, { configDir: setup.configDir, dataDir: setup.services.dataDir });
@@ -316,7 +318,8 @@ export default definePlugin<BayesConfig>({
 
     async function onAfterVerdict(ctx: HookContext): Promise<Outcome | void> {
       const verdict = ctx.verdict;
-      if (!verdict) return;
+      // A `moat check`'s verdict was given to no one: scored, never learned (the core does not run this hook for one).
+      if (!verdict || ctx.session.check) return;
       const tokens = ctx.state.tokens as TokenCounts | undefined;
       // Without tokens the data hook did not read the message (a plugin before this one refused or deferred it, or
       // this one timed out): a honeypot's or ham address's lesson still ends in a log line, rather than in nothing.

@@ -72,9 +72,10 @@ export class Greylister {
 
   /**
    * The answer for `t` at RCPT. `host` is the client's own address as `addr/32` or `addr/128`: an admin may allow one
-   * address (`moat greylist allow 192.0.2.5/32`), which is looked up beside its network.
+   * address (`moat greylist allow 192.0.2.5/32`), which is looked up beside its network. `readOnly` (a `moat check`)
+   * gives the same answer without starting a triplet's clock or refreshing a remembered entry.
    */
-  async check(t: Triplet, host?: string): Promise<Decision> {
+  async check(t: Triplet, host?: string, opts: { readOnly?: boolean } = {}): Promise<Decision> {
     const now = this.now();
     const clientKey = passClientKey(t.client);
     const tripletKey = passTripletKey(t);
@@ -91,7 +92,7 @@ export class Greylister {
       const [raw, key, by] = hit;
       const entry = parse<PassEntry>(raw);
       // An admin's allow keeps the expiry it was given (`--for`); only passes earned by retrying are pushed back.
-      if (entry && entry.by !== 'admin' && now - entry.last >= this.refreshEvery) {
+      if (entry && !opts.readOnly && entry.by !== 'admin' && now - entry.last >= this.refreshEvery) {
         await this.store.set(key, JSON.stringify({ ...entry, last: now }), this.t.remember);
       }
       return { action: 'known', by };
@@ -100,19 +101,19 @@ export class Greylister {
     const wk = waitKey(t);
     const fresh: WaitEntry = { first: now, client: t.client, sender: t.sender, rcpt: t.rcpt };
     // add() is atomic, so of two gateways seeing the same first attempt only one starts the clock.
-    if (await this.store.add(wk, JSON.stringify(fresh), this.t.retryWindow)) {
+    if (!opts.readOnly && await this.store.add(wk, JSON.stringify(fresh), this.t.retryWindow)) {
       return { action: 'defer', first: true, retryInMs: this.t.delay };
     }
     const waiting = parse<WaitEntry>(await this.store.get(wk));
     if (!waiting) {
       // Expired between the two calls, or unreadable: start over.
-      await this.store.set(wk, JSON.stringify(fresh), this.t.retryWindow);
+      if (!opts.readOnly) await this.store.set(wk, JSON.stringify(fresh), this.t.retryWindow);
       return { action: 'defer', first: true, retryInMs: this.t.delay };
     }
     const age = now - waiting.first;
     if (age < this.t.delay) return { action: 'defer', first: false, retryInMs: this.t.delay - age };
     if (age > this.t.retryWindow) {
-      await this.store.set(wk, JSON.stringify(fresh), this.t.retryWindow);
+      if (!opts.readOnly) await this.store.set(wk, JSON.stringify(fresh), this.t.retryWindow);
       return { action: 'defer', first: true, retryInMs: this.t.delay };
     }
     // The waiting entry stays until the pass is recorded: a retry whose recipient a later check refuses keeps its place.

@@ -49,6 +49,8 @@ export default definePlugin<GreylistConfig>({
     GREYLIST_SKIPPED: 'Greylisting did not apply (detail: the exemption)',
     GREYLIST_ERROR: 'The state store failed; the recipient was let through (on_store_error: pass)',
   },
+  // Recorded at RCPT TO and the DATA command: there for a data hook wherever the plugin stands.
+  emits: () => ({ symbols: [], early: ['GREYLIST_PASSED', 'GREYLIST_KNOWN', 'GREYLIST_SKIPPED', 'GREYLIST_ERROR'] }),
   // check-config asks the same function the start does, so it says OK only for timings the start accepts.
   check: (cfg) => timingProblems(cfg),
   create(cfg, setup) {
@@ -78,7 +80,8 @@ export default definePlugin<GreylistConfig>({
       const triplet = tripletOf(ctx, cfg);
       let decision;
       try {
-        decision = await greylister.check(triplet, clientNetwork(ctx.session.remote.ip, 32, 128));
+        // A `moat check` is answered as the client would be, with nothing stored: its triplet's clock does not start.
+        decision = await greylister.check(triplet, clientNetwork(ctx.session.remote.ip, 32, 128), { readOnly: ctx.session.check === true });
       } catch (err) {
         // Once per transaction: the store itself logs the outage once, and a warn per recipient would flood the log.
         if (!ctx.state.storeFailed) ctx.log.warn('greylist state store failed', { error: String((err as Error)?.message ?? err), on_store_error: cfg.on_store_error });
@@ -88,7 +91,7 @@ export default definePlugin<GreylistConfig>({
         return;
       }
       if (decision.action === 'defer') {
-        ctx.log.info('greylisted', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, first: decision.first, retry_in_s: Math.ceil(decision.retryInMs / 1000) });
+        ctx.log.info(ctx.session.check ? 'would greylist (check: nothing stored)' : 'greylisted', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, first: decision.first, retry_in_s: Math.ceil(decision.retryInMs / 1000) });
         return outcome.tempfail(cfg.message, { code: 451, enhanced: '4.7.1' });
       }
       if (decision.action === 'passed') {
@@ -118,16 +121,21 @@ export default definePlugin<GreylistConfig>({
           continue;
         }
         const secs = Math.round(p.delayedMs / 1000);
-        let rec;
-        try {
-          rec = await greylister.recordPass(triplet, p.first);
-        } catch (err) {
-          // The message goes on: its recipient passed already, and the waiting entry left behind lets the next retry pass.
-          ctx.log.warn('greylist state store failed', { error: String((err as Error)?.message ?? err), recording: 'pass' });
-          continue;
+        if (ctx.session.check) {
+          // A `moat check` shows the pass (finding and header) without recording it.
+          ctx.log.info('greylist would pass (check: nothing stored)', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: secs });
+        } else {
+          let rec;
+          try {
+            rec = await greylister.recordPass(triplet, p.first);
+          } catch (err) {
+            // The message goes on: its recipient passed already, and the waiting entry left behind lets the next retry pass.
+            ctx.log.warn('greylist state store failed', { error: String((err as Error)?.message ?? err), recording: 'pass' });
+            continue;
+          }
+          ctx.log.info('greylist passed', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: secs });
+          if (rec.clientAllowed) ctx.log.info('greylist client network allowed', { network: triplet.client, after_passes: cfg.auto_allow_after });
         }
-        ctx.log.info('greylist passed', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: secs });
-        if (rec.clientAllowed) ctx.log.info('greylist client network allowed', { network: triplet.client, after_passes: cfg.auto_allow_after });
         if (ctx.hook === 'dataStart' && !ctx.state.GREYLIST_PASSED) {
           if (cfg.header) ctx.addHeader('X-Greylist', `delayed ${secs} seconds by ${setup.services.hostname}`);
           noteOnce(ctx, 'GREYLIST_PASSED', `delayed ${secs} s`);
