@@ -14,6 +14,7 @@ import { buildRelay, relayTargetFor } from './relay/make-relay.ts';
 import type { Relay } from './relay/types.ts';
 import type { DnsResolver } from './dns/types.ts';
 import { startControl } from './control/server.ts';
+import { runCheck } from './smtp/check-transaction.ts';
 import type { ReloadReport } from './control/protocol.ts';
 import { startRetention } from './queue/retention.ts';
 import { keepDataDirPrivate } from './data-dir.ts';
@@ -23,12 +24,14 @@ import { InUse } from './plugin/in-use.ts';
 import { guardStrayErrors, pluginPlaces } from './plugin/stray-errors.ts';
 import type { Services } from './hooks/context.ts';
 import { compilePolicy, type Policy, type Runtime } from './runtime.ts';
-import { Metrics, QueueGauges } from './metrics.ts';
+import { Metrics, QueueGauges, scoreBuckets } from './metrics.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
 import { AuthFailures } from './auth/auth-failures.ts';
 import { ClientCounting } from './net/client-counting.ts';
 import { loadTls, type TlsMaterial } from './smtp/tls.ts';
-import { validityWarnings } from './smtp/tls-certificate-checks.ts';
+import { expiryWarning, validityWarnings } from './smtp/tls-certificate-checks.ts';
+import { BrokenRecheck } from './queue/broken-messages.ts';
+import { copiedFromRunning } from './control/queue-lock.ts';
 import { captureConsole } from './log/console-capture.ts';
 import { refreshListeners, startListeners, stopListeners, type BoundListener } from './smtp/front-door.ts';
 import { STOP_REPLY_LIMIT_MS } from './smtp/session-shutdown.ts';
@@ -231,7 +234,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const dnsStats = new LookupStats();
   let dns: CoreResolver = createResolver(cfg.dns, log.child({ component: 'dns' }), { stats: dnsStats });
   const users = new UsersFile(usersFileOf(cfg));
-  const metrics = new Metrics();
+  const metrics = new Metrics({ scoreBounds: scoreBuckets(cfg.scores) });
   // Before any plugin is created: a create may start the timer that throws.
   if (opts.onFatalError) strayGuardRemove = guardStrayErrors({
     log, count: () => metrics.inc('uncaught_errors'), places: () => pluginPlaces(cfg.plugins, PROJECT_DIR, opts.configDir ?? process.cwd()), projectDir: PROJECT_DIR,
@@ -270,20 +273,31 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   // What `moat metrics` and GET /metrics show, one function for both so the two never differ.
   const queueGauges = new QueueGauges(queue.dirs, delivery);
+  let brokenRecheck: BrokenRecheck | undefined;
+  // As Prometheus's own config_last_reload_successful: the start's config counts as the first load.
+  const lastReload = { success: 1, at: Math.round(Date.now() / 1000) };
   const liveMetrics = () => ({
     ...metrics.snapshot(), connections_open: rt.connections.count, queue_scheduled: delivery.size, queue_journaled: queue.journaledCount,
-    ...queueGauges.values(), dns: dns.stats(),
+    ...queueGauges.values(), queue_broken: brokenRecheck?.count ?? 0, dns: dns.stats(),
+    config_last_reload_success: lastReload.success, config_last_reload_timestamp_seconds: lastReload.at,
+    tls_certificate_expiry_timestamp_seconds: Math.round(tls.expires.getTime() / 1000),
   });
   // Set once the gateway has started; until then `moat reload` is told to wait, as a SIGHUP is ignored.
   let reloadByControl: (() => Promise<ReloadReport>) | undefined;
   // Started once the queue is recovered; `moat quarantine digest` before then is told to wait.
   let digests: DigestSchedule | undefined;
+  const copied = copiedFromRunning(cfg.data_dir);
+  if (copied) log.warn('queue.lock was copied from a gateway still running on another folder: taken over; copy a data_dir only from a stopped gateway or a snapshot', { holder_pid: copied.pid, holder_dir: copied.dir });
   // Before the queue is touched: a second gateway on the same data_dir must not start delivering it.
   const control = await startControl(cfg.data_dir, delivery, log, {
     reload: () => reloadByControl ? reloadByControl() : Promise.reject(new Error('the gateway is still starting; run the command again once it has started')),
     metrics: liveMetrics,
     digest: (o) => digests ? digests.runNow(o) : Promise.reject(new Error('the gateway is still starting; run the command again once it has started')),
     stop: opts.onStopRequest,
+    check: {
+      run: (req) => runCheck(rt, { ...req, message: Buffer.from(req.message, 'base64') }),
+      maxMessageSize: () => rt.config.limits.max_message_size,
+    },
   }).catch(async (e) => {
     await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     letGoOfProcess();
@@ -347,6 +361,20 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // New messages go now; deferred ones keep their next attempt, those overdue spread out (DeliveryQueue.addRecovered).
   delivery.addRecovered(recovered.entries);
   log.info('queue recovered', { messages: recovered.entries.length, orphans_removed: recovered.orphans, broken: recovered.broken.length, leftover_states_removed: recovered.leftovers });
+  // Each one named, with its file and why, and read again now and then: a chown mends them without a restart.
+  brokenRecheck = new BrokenRecheck({
+    found: recovered.broken, read: (id) => queue.readBroken(id), schedule: (e) => delivery.add(e),
+    log: log.child({ component: 'queue' }), dataDir: cfg.data_dir,
+  });
+  brokenRecheck.start();
+  // Daily, beside the start's and each reload's check: a certificate whose renewal failed is noticed before clients refuse it.
+  const warnExpiry = () => {
+    const warning = expiryWarning(tls.expires, tls.generated ? undefined : cfg.server.tls.cert);
+    if (warning) log.warn('the TLS certificate expires soon', { warning });
+  };
+  if (tls.expires.getTime() > Date.now()) warnExpiry();
+  const expiryTimer = setInterval(warnExpiry, 86_400_000);
+  expiryTimer.unref();
   logTrail(cfg.data_dir, log.child({ component: 'control' }));
   // Counted once before the first scrape can come, then kept up to date in the background.
   await queueGauges.refresh().catch((e: Error) => log.warn('queue folders could not be counted for the metrics', { error: e.message }));
@@ -373,6 +401,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     await digests.stop();
     await retention.stop();
     queueGauges.stop();
+    brokenRecheck.stop(); clearInterval(expiryTimer);
     await control.close(); await delivery.stop(); await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     queue.close();
     letGoOfProcess();
@@ -387,6 +416,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let stopped = false;
   const stopping = new AbortController();
   const reloadOnce = async (next?: GatewayConfig): Promise<ReloadReport> => {
+    const report = await reloadAttempt(next).catch((e) => { lastReload.success = 0; throw e; }).finally(() => { lastReload.at = Math.round(Date.now() / 1000); });
+    lastReload.success = report.reloaded ? 1 : 0;
+    return report;
+  };
+  const reloadAttempt = async (next?: GatewayConfig): Promise<ReloadReport> => {
     let nc: GatewayConfig;
     // The file read, which `moat reload` names: the one the gateway started with, with its start's --set overrides.
     let file = next ? undefined : opts.configFile;
@@ -541,6 +575,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await retention.stop();
       await digests?.stop();
       queueGauges.stop();
+      brokenRecheck?.stop(); clearInterval(expiryTimer);
       await control?.close();
       await deliveriesStopped;
       await retired.closeAll();

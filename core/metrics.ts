@@ -15,6 +15,32 @@ export function percentile(sorted: readonly number[], q: number): number {
 /** Upper bounds (seconds) of the DATA-time histogram's buckets: from a journaled 4 KB message to a slow scan of a big one. */
 export const DATA_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
 
+/** The thresholds the score histogram's buckets are placed around: `scores:` as the gateway started with it. */
+export interface ScoreThresholds {
+  add_header?: number; quarantine?: number; tempfail?: number; reject?: number;
+  levels: { low: number; medium: number; high: number };
+}
+
+/**
+ * Upper bounds of the message score histogram, fixed at start (a reload that moves a threshold keeps them: a
+ * Prometheus histogram whose buckets change reads as a reset). 0 parts allowlisted mail from the rest; below each
+ * threshold and spam level t, the bounds t−2, t−1 and t−0.01 count the mail within 2 and 1 of it, and the mail below
+ * it (scores are kept to the hundredth, so le=t−0.01 holds exactly the scores that did not reach t).
+ */
+export function scoreBuckets(t: ScoreThresholds): number[] {
+  const marks = [t.add_header, t.quarantine, t.tempfail, t.reject, t.levels.low, t.levels.medium, t.levels.high]
+    .filter((x): x is number => x !== undefined && Number.isFinite(x));
+  const bounds = new Set<number>([0]);
+  for (const m of marks) for (const b of [m - 2, m - 1, m - 0.01]) bounds.add(Math.round(b * 100) / 100);
+  return [...bounds].sort((a, b) => a - b);
+}
+
+/** The buckets of a gateway started on the default `scores:` (add_header 5, reject 15, levels 5, 8, 12). */
+const DEFAULT_SCORE_BUCKETS = scoreBuckets({ add_header: 5, reject: 15, levels: { low: 5, medium: 8, high: 12 } });
+
+/** The hooks (in snake_case, as every metric name) at which a plugin's outcome refuses a connection or a command (`refusals`, `refusal_findings`). */
+export type RefusalStage = 'connect' | 'helo' | 'mail_from' | 'rcpt_to' | 'data_start';
+
 /** A histogram as `moat metrics --json` shows it: cumulative counts by upper bound in seconds, `+Inf` = count. */
 export interface Histogram { buckets: Record<string, number>; sum: number; count: number }
 
@@ -24,7 +50,10 @@ export interface WindowQuantiles { p50: number; p99: number }
 /** Plugins' own counters by `<plugin>_<name>`, under the snapshot's `plugins` key. */
 export type PluginCounters = Record<string, number>;
 
-export type MetricsSnapshot = Record<string, number | Histogram | WindowQuantiles | PluginCounters | ProcessValues | NodeValues>;
+/** Counts by stage, then by plugin (`refusals`) or by symbol (`refusal_findings`). */
+export type StageCounts = Record<string, Record<string, number>>;
+
+export type MetricsSnapshot = Record<string, number | Histogram | WindowQuantiles | PluginCounters | StageCounts | ProcessValues | NodeValues>;
 
 /** What message-intake counts per verdict (`messages_<verdict>`): each shown from the start, at 0 until it happens. */
 const VERDICTS = ['accept', 'add_header', 'quarantine', 'reject', 'tempfail', 'aborted'] as const;
@@ -51,8 +80,17 @@ export class Metrics {
   private secondsSum = 0;
   /** Apart from `counters`, so that no plugin's name can move one of the gateway's own (`messages_…`, `dns_…`). */
   private readonly pluginCounters = new Map<string, number>();
+  private readonly scoreBounds: readonly number[];
+  private readonly scoreCounts: number[];
+  private scoreSum = 0;
+  /** Refusals by plugins, by `stage plugin`; the symbols those refusals recorded, by `stage symbol`. */
+  private readonly refusals = new Map<string, Map<string, number>>();
+  private readonly refusalFindings = new Map<string, Map<string, number>>();
 
-  constructor() {
+  /** `scoreBounds`: the score histogram's buckets, from scoreBuckets() of the config the gateway starts with. */
+  constructor(opts: { scoreBounds?: readonly number[] } = {}) {
+    this.scoreBounds = opts.scoreBounds ?? DEFAULT_SCORE_BUCKETS;
+    this.scoreCounts = new Array<number>(this.scoreBounds.length + 1).fill(0);
     // From the start, so the first scrape has a lag to show; one monitor per process, whatever the number of Metrics.
     startProcessMonitor();
   }
@@ -84,14 +122,30 @@ export class Metrics {
     this.secondsSum += seconds;
   }
 
+  /** The final score of a message that got a verdict at the end of DATA. */
+  observeScore(score: number): void {
+    let i = 0;
+    while (i < this.scoreBounds.length && score > this.scoreBounds[i]) i++;
+    this.scoreCounts[i]++;
+    this.scoreSum += score;
+  }
+
+  /**
+   * A connection or command a plugin refused (reject, tempfail or disconnect, its own failure's 451 too) at `stage`,
+   * once, and each symbol the refusing plugin recorded in that hook run once: a blocklist's `reject_rcpt` counts per
+   * refused RCPT, not per message.
+   */
+  countRefusal(stage: RefusalStage, plugin: string | undefined, findings: readonly { symbol: string }[] = []): void {
+    bump(this.refusals, stage, plugin ?? 'unknown');
+    for (const symbol of new Set(findings.map((f) => f.symbol))) bump(this.refusalFindings, stage, symbol);
+  }
+
   snapshot(): MetricsSnapshot {
     const out: MetricsSnapshot = Object.fromEntries(this.counters);
-    const buckets: Record<string, number> = {};
-    let running = 0;
-    DATA_SECONDS_BUCKETS.forEach((le, i) => { running += this.bucketCounts[i]; buckets[String(le)] = running; });
-    running += this.bucketCounts[DATA_SECONDS_BUCKETS.length];
-    buckets['+Inf'] = running;
-    out.data_duration_seconds = { buckets, sum: roundSeconds(this.secondsSum), count: running };
+    out.data_duration_seconds = histogram(DATA_SECONDS_BUCKETS, this.bucketCounts, roundSeconds(this.secondsSum));
+    out.message_score = histogram(this.scoreBounds, this.scoreCounts, Math.round(this.scoreSum * 100) / 100);
+    if (this.refusals.size) out.refusals = stageCounts(this.refusals);
+    if (this.refusalFindings.size) out.refusal_findings = stageCounts(this.refusalFindings);
     if (this.window.length) {
       const sorted = [...this.window].sort((a, b) => a - b);
       out.data_duration_window_seconds = { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
@@ -107,6 +161,26 @@ export class Metrics {
 
   /** Prometheus text exposition of the snapshot. */
   prometheus(): string { return prometheusText(this.snapshot()); }
+}
+
+/** Cumulative buckets by upper bound from counts per bucket (the last one above every bound). */
+function histogram(bounds: readonly number[], counts: readonly number[], sum: number): Histogram {
+  const buckets: Record<string, number> = {};
+  let running = 0;
+  bounds.forEach((le, i) => { running += counts[i]; buckets[String(le)] = running; });
+  running += counts[bounds.length];
+  buckets['+Inf'] = running;
+  return { buckets, sum, count: running };
+}
+
+function bump(m: Map<string, Map<string, number>>, stage: string, name: string): void {
+  let byName = m.get(stage);
+  if (!byName) { byName = new Map(); m.set(stage, byName); }
+  byName.set(name, (byName.get(name) ?? 0) + 1);
+}
+
+function stageCounts(m: Map<string, Map<string, number>>): StageCounts {
+  return Object.fromEntries([...m].map(([stage, byName]) => [stage, Object.fromEntries(byName)]));
 }
 
 /** How many of the latest DATA times the percentiles are taken over. */
@@ -151,6 +225,10 @@ const KNOWN: Record<string, [Kind, string]> = {
   queue_quarantined: ['gauge', 'Messages in the quarantine'],
   queue_deadletter: ['gauge', 'Messages in the dead-letter folder'],
   queue_oldest_age_seconds: ['gauge', 'Age of the oldest message in the queue (scheduled or held), 0 when it is empty'],
+  queue_broken: ['gauge', 'Messages in the queue whose files the gateway cannot read (each logged with its file and reason; read again every 5 minutes)'],
+  config_last_reload_success: ['gauge', 'Whether the last config reload succeeded (1; 0 when it was refused); 1 from the start'],
+  config_last_reload_timestamp_seconds: ['gauge', 'When the config was last loaded or a reload was tried (Unix seconds; the start time until the first reload)'],
+  tls_certificate_expiry_timestamp_seconds: ['gauge', 'When the certificate the listeners serve stops being valid (Unix seconds)'],
   uncaught_errors: ['counter', 'Errors nothing caught (a floating promise rejection, a throw from a timer), logged at error level'],
   dns_lookups: ['counter', 'DNS lookups asked of the resolver'],
   dns_cache_hits: ['counter', 'DNS lookups answered from the cache'],
@@ -165,7 +243,20 @@ const KNOWN: Record<string, [Kind, string]> = {
 const SHAPED_HELP: Record<string, string> = {
   data_duration_seconds: 'Seconds from DATA to the final reply, since the gateway started',
   data_duration_window_seconds: 'Seconds from DATA to the final reply, quantiles over the last 10,000 messages',
+  message_score: 'Final scores of messages that got a verdict at the end of DATA, since the gateway started; buckets fixed at start around its scores thresholds and levels (t-2, t-1, t-0.01 each, and 0)',
   dns_query_duration_seconds: 'Seconds a DNS query took: quantiles over the last 2048 queries (1 = the longest), sum and count since start',
+};
+
+/** Families of counts by stage and one more label, by their key in the snapshot. */
+const STAGED: Record<string, { name: string; label: string; help: string }> = {
+  refusals: {
+    name: 'mailmoat_refusals_total', label: 'plugin',
+    help: 'Connections (stage connect) and commands (helo, mail_from, rcpt_to, data_start) a plugin refused, one per refusal, by stage and plugin',
+  },
+  refusal_findings: {
+    name: 'mailmoat_refusal_findings_total', label: 'symbol',
+    help: 'Symbols the refusing plugin recorded with a refusal before DATA, one per refusal (a blocklist\'s reject_rcpt: one per refused RCPT), by stage and symbol; mailmoat_findings_total counts the findings of messages',
+  },
 };
 
 /** The quantile each window key stands for. */
@@ -217,7 +308,7 @@ export function prometheusText(values: Record<string, unknown>): string {
     }
     const finding = /^findings_(.+)$/.exec(key);
     if (finding) {
-      family('mailmoat_findings_total', 'counter', 'Messages that reached the end of DATA with a finding, by symbol (CLAM_VIRUS: a virus found, CLAM_FAIL: no verdict from the virus scanner…)')
+      family('mailmoat_findings_total', 'counter', 'Messages that reached the end of DATA with a finding, once per message, by symbol (CLAM_VIRUS: a virus found, CLAM_FAIL: no verdict from the virus scanner…); refusals before DATA: mailmoat_refusal_findings_total')
         .samples.push(`mailmoat_findings_total{symbol="${labelValue(finding[1])}"} ${num(v)}`);
       return;
     }
@@ -240,9 +331,20 @@ export function prometheusText(values: Record<string, unknown>): string {
     const full = families.has(`mailmoat_${name}_total`) ? `mailmoat_plugin_${name}_total` : `mailmoat_${name}_total`;
     family(full, 'counter', `Counted by a plugin (${key} in moat metrics)`).samples.push(`${full} ${num(v)}`);
   };
+  const byStage = (prefix: string, v: unknown): boolean => {
+    const shape = STAGED[prefix];
+    if (!shape || !isObject(v)) return false;
+    const f = family(shape.name, 'counter', shape.help);
+    for (const [stage, byName] of Object.entries(v)) {
+      if (!isObject(byName)) continue;
+      for (const [n, x] of Object.entries(byName)) if (typeof x === 'number') f.samples.push(`${shape.name}{stage="${labelValue(stage)}",${shape.label}="${labelValue(n)}"} ${num(x)}`);
+    }
+    return true;
+  };
   const walk = (prefix: string, v: unknown) => {
     // Plugins' counters and the process's own figures get names of their own, below.
     if (prefix === 'plugins' || prefix === 'process' || prefix === 'nodejs') return;
+    if (byStage(prefix, v)) return;
     if (typeof v === 'number') { add(prefix, v); return; }
     const name = `mailmoat_${snake(prefix)}`;
     const help = SHAPED_HELP[snake(prefix)] ?? `${prefix} as the gateway reports it`;

@@ -8,6 +8,7 @@ import { bounceConfigSchema } from '../queue/bounce-config.ts';
 import { digestConfigSchema } from '../quarantine/digest-config.ts';
 import { ipOrCidr } from './ip-schema.ts';
 import { thresholdOrderIssues } from '../verdict/thresholds.ts';
+import { checkReplyText, DEFAULT_REJECT_TEXT, DEFAULT_TEMPFAIL_TEXT } from '../verdict/reply-text.ts';
 import { checkCredentialsHaveTls, smtpUrl } from './smtp-url-schema.ts';
 import { parseServer } from '../dns/servers.ts';
 import { TLS_MIN_VERSIONS, tlsProtocolIssues } from '../smtp/tls-protocols.ts';
@@ -51,6 +52,20 @@ const smarthostSchema = s.checked(s.object({
   timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(60_000).describe('Connection and command timeout'),
   data_done_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(600_000).describe("How long the reply to the message's final dot may take (Postfix's smtp_data_done_timeout): a smarthost that scans before it answers is waited for, not sent the message again"),
 }), checkCredentialsHaveTls);
+
+/**
+ * A cap for a plugin that is not in the chain caps nothing, silently (a typo such as `rbll`). A plugin loaded by
+ * `module` tags its findings with the name its module defines, which only the start knows: with one in the chain,
+ * names are not checked here.
+ */
+function unknownCapIssues(cfg: { plugins: Array<{ name: string; module?: string }>; scores: { max_per_plugin: Record<string, number> } }, p: string): Issue[] {
+  if (cfg.plugins.some((e) => e.module !== undefined)) return [];
+  const names = new Set(cfg.plugins.map((e) => e.name));
+  return Object.keys(cfg.scores.max_per_plugin).filter((k) => !names.has(k)).map((k) => ({
+    path: `${p ? `${p}.` : ''}scores.max_per_plugin.${k}`,
+    message: `names no plugin in plugins (${[...names].join(', ') || 'none'}): it would cap nothing`,
+  }));
+}
 
 export const gatewaySchema = s.checked(s.object({
   server: s.object({
@@ -133,6 +148,9 @@ export const gatewaySchema = s.checked(s.object({
       high: s.number().default(12).describe('Total score from which the spam level is High'),
     }).default({} as never).describe('Spam level thresholds for X-Mailmoat-Spam-Level'),
     subject_tag: s.string().default('').describe('Prefix added to the Subject of tagged spam (empty = none)'),
+    max_per_plugin: s.record(s.number({ min: 0 }).describe('The most that plugin\'s positive findings add together')).default({}).describe('Most that the positive findings of one plugin (by its name in plugins) add to the total together, as Rspamd\'s group max_score: `{ rbl: 5 }` counts two blocklists of 3.5 as 5; its negative findings count in full. The verdict header says `capped=rbl(7->5)`'),
+    reject_text: s.checked(s.string(), checkReplyText).default(DEFAULT_REJECT_TEXT).describe('Text of the 550 5.7.1 for a message the score refuses; `{score}` puts the score in (the default leaves it out: a sender would tune against it)'),
+    tempfail_text: s.checked(s.string(), checkReplyText).default(DEFAULT_TEMPFAIL_TEXT).describe('Text of the 451 4.7.1 for a message the score defers; `{score}` as in reject_text'),
   }), (v, p, is) => is.push(...thresholdOrderIssues(v, p))).default({} as never),
   queue: s.object({
     retry_schedule: s.array(s.duration({ min: 100 })).default([900_000, 1_800_000, 3_600_000, 14_400_000]).describe('Delays between delivery attempts; the last repeats'),
@@ -162,6 +180,7 @@ export const gatewaySchema = s.checked(s.object({
     format: s.enum(['auto', 'json', 'text'] as const).default('auto').describe('auto = text on a terminal, JSON lines otherwise'),
   }).default({} as never),
 }), (cfg, p, is) => {
+  is.push(...unknownCapIssues(cfg, p));
   // The links are the recipient's only key, so their pages answer over HTTPS only (core/quarantine/http-handlers.ts):
   // HTTPS of the listener itself, or of a trusted reverse proxy that says so in X-Forwarded-Proto.
   if (cfg.quarantine_digest.link_base !== undefined && (!cfg.http.listen.length || (!cfg.http.tls && !cfg.http.trusted_proxies.length))) {

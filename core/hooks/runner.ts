@@ -13,6 +13,8 @@ import { isAscii } from '../text/ascii.ts';
 import { addedFieldNameProblem, FIELD_NAME } from '../message/header-block.ts';
 import { findingSymbolProblem } from './finding-symbol.ts';
 import { aLabelHostName } from '../text/idn-address.ts';
+import type { Finding } from '../verdict/types.ts';
+import { checkOf } from '../smtp/check-observer.ts';
 
 /** What an infinite finding score counts as: finite, so sums and the verdict header stay numbers. */
 const CERTAIN_SCORE = 1000;
@@ -21,6 +23,8 @@ export interface HookResult {
   outcome: Outcome;
   /** The plugin whose outcome decided, if any. */
   plugin?: string;
+  /** A refusal before DATA: the findings the refusing plugin recorded in this run (the metrics count them with it). */
+  findings?: Finding[];
 }
 
 const CONTINUE: HookResult = { outcome: { action: 'continue' } };
@@ -128,6 +132,8 @@ function refuseMisuse(plugin: string, call: string, arg: unknown, problem: strin
 interface ChainRun {
   readonly chain: readonly LoadedPlugin[];
   readonly targetReaders: string[];
+  /** Every finding recorded in this run, in or outside a transaction. */
+  readonly recorded: Finding[];
 }
 
 /** Reader and redirector pairs already warned about, per chain (a reload makes a new one, which may be in order). */
@@ -197,11 +203,13 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): 
       refuseMisuse(p.name, 'addFinding', symbol, findingSymbolProblem(symbol)
         ?? (typeof score === 'number' ? undefined : 'the score is not a number'));
       if (!lease.live('addFinding')) return;
-      if (!tx) { a.log.warn('finding outside a transaction ignored', { plugin: p.name, symbol }); return; }
       // NaN says nothing; an infinite score is a plugin's certainty, kept as a score no threshold can outweigh.
       if (Number.isNaN(score)) score = 0;
       else if (!Number.isFinite(score)) score = Math.sign(score) * CERTAIN_SCORE;
-      tx.findings.push({ symbol, score, detail, plugin: p.name });
+      const finding = { symbol, score, detail, plugin: p.name };
+      // Outside a transaction (connect, HELO) a finding can only go with the run's refusal: see settleFindings.
+      run.recorded.push(finding);
+      tx?.findings.push(finding);
     },
     addHeader(name: string, value: string) {
       refuseMisuse(p.name, 'addHeader', name, addedFieldNameProblem(name) ?? (typeof value === 'string' ? undefined : 'the value is not a string'));
@@ -327,17 +335,48 @@ async function callWithTimeout(chain: readonly LoadedPlugin[], p: LoadedPlugin, 
 
 /** Runs `hook` for every plugin that has it; the first outcome other than continue ends the run. */
 export async function runHook(plugins: readonly LoadedPlugin[], a: RunArgs): Promise<HookResult> {
+  // A `moat check` run: the session carries ctx.session.check, and what the chain answered goes to its report.
+  const check = checkOf(a.services);
+  if (check && !check.begin(a.hook, a.session, a.tx)) return CONTINUE;
   const release = holdChain(plugins);
   try {
-    return await runChain(plugins, a);
+    const result = await runChain(plugins, a);
+    check?.end(a.hook, a.rcpt?.address, result.outcome, result.plugin);
+    return result;
   } finally {
     release();
   }
 }
 
+const REFUSING: ReadonlySet<Outcome['action']> = new Set(['reject', 'tempfail', 'disconnect']);
+
+/**
+ * A refusal before DATA takes the findings its plugin recorded in the run: they are the refusal's evidence (a
+ * blocklist's listing at RCPT), counted with it, and leave the transaction, so that a refused recipient's listing
+ * does not score the message of the recipients that were accepted. Anything else recorded outside a transaction
+ * is lost, as ever, and said.
+ */
+function settleFindings(r: HookResult, run: ChainRun, a: RunArgs): HookResult {
+  if (!run.recorded.length) return r;
+  if (a.hook !== 'data' && REFUSING.has(r.outcome.action)) {
+    const own = run.recorded.filter((f) => f.plugin === r.plugin);
+    for (const f of own) {
+      const at = a.tx ? a.tx.findings.indexOf(f) : -1;
+      if (at >= 0) a.tx!.findings.splice(at, 1);
+    }
+    return { ...r, findings: own };
+  }
+  if (!a.tx) for (const f of run.recorded) a.log.warn('finding outside a transaction ignored', { plugin: f.plugin, symbol: f.symbol });
+  return r;
+}
+
 async function runChain(plugins: readonly LoadedPlugin[], a: RunArgs): Promise<HookResult> {
+  const run: ChainRun = { chain: plugins, targetReaders: [], recorded: [] };
+  return settleFindings(await runPlugins(plugins, a, run), run, a);
+}
+
+async function runPlugins(plugins: readonly LoadedPlugin[], a: RunArgs, run: ChainRun): Promise<HookResult> {
   const observing = OBSERVING_HOOKS.has(a.hook);
-  const run: ChainRun = { chain: plugins, targetReaders: [] };
   for (const p of plugins) {
     if (!p.instance.hooks[a.hook]) continue;
     let out: Outcome | void;

@@ -9,6 +9,7 @@ import { spoolData } from '../message/spool-writer.ts';
 import { SpooledMessage } from '../message/spooled-message.ts';
 import { formatHeader, mailDate, ownFieldsToRemove, taggedSubject } from '../message/header-block.ts';
 import { decideVerdict, judgedSpam, verdictHeaders } from '../verdict/verdict.ts';
+import { scoreReply } from '../verdict/reply-text.ts';
 import type { VerdictAction } from '../verdict/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import { withoutSubjectTag } from '../quarantine/held-subject.ts';
@@ -111,6 +112,7 @@ async function receiveWith(
     // The DATA time is ours to answer for: from MAIL FROM it would add the client's own pauses, and a client that hung
     // up mid-DATA measured its upload, not our reply.
     if (verdict !== 'aborted') rt.metrics.observeDataMs(msData);
+    if (tx.verdict) rt.metrics.observeScore(tx.verdict.score);
     log.info('message', {
       client: st.remote.ip, ...clientNameField(st), helo: st.helo, user: st.user, tls: st.tls, from: tx.mailFrom?.address, to: tx.recipients.map((r) => r.address),
       message_id: messageId, size: tx.message?.size ?? received, verdict, score: tx.verdict?.score, symbols: tx.findings.map((f) => `${f.symbol}(${f.score})`),
@@ -191,6 +193,8 @@ async function receiveWith(
     return o.action === 'disconnect' ? { ...reply, close: true } : reply;
   }
   if (o.action === 'quarantine') forced = { action: 'quarantine', reason: `${r.plugin}: ${Array.isArray(o.text) ? o.text.join(' ') : (o.text ?? 'quarantined')}` };
+  // A data hook's accept (a rule's): delivered whatever the score, as the verdict allows (core/verdict/verdict.ts).
+  if (o.action === 'accept') forced = { action: 'accept', reason: `${r.plugin}: ${o.reason ?? 'accepted'}` };
   // A quarantine only an administrator may release (a virus) stays so whatever the score says of it.
   const adminRelease = o.action === 'quarantine' && o.recipientMayRelease === false;
 
@@ -199,9 +203,7 @@ async function receiveWith(
 
   if (verdict.action === 'reject' || verdict.action === 'tempfail') {
     await discard();
-    const reply: Reply = verdict.action === 'reject'
-      ? { code: 550, text: `5.7.1 Message refused as spam (score ${verdict.score})` }
-      : { code: 451, text: `4.7.1 Message deferred (score ${verdict.score}), please try again later` };
+    const reply = scoreReply(verdict, cfg.scores);
     observe();
     return summary(verdict.action, reply, { reason: verdict.reason });
   }

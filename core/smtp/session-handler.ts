@@ -236,6 +236,7 @@ export class SessionHandler implements ConnectionHooks {
     const given = replyFor('connect', o);
     const reply = { code: given.code >= 500 ? 554 : 421, text: given.text };
     log.info('connect refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+    this.rt.metrics.countRefusal('connect', r.plugin, r.findings);
     if (o.action === 'reject') {
       // Later commands of the refused client get the greeting's reply again, every line of it.
       st.rejected = { code: reply.code, text: reply.text };
@@ -326,6 +327,7 @@ export class SessionHandler implements ConnectionHooks {
     const reply = replyFor('helo', r.outcome);
     st.helo = undefined;
     log.info('HELO refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+    this.rt.metrics.countRefusal('helo', r.plugin, r.findings);
     return { ...reply, close: r.outcome.action === 'disconnect' || (countsAsError(reply.code, reply.text) && this.countError(st)) };
   }
 
@@ -489,6 +491,7 @@ export class SessionHandler implements ConnectionHooks {
       if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return cb();
       const reply = replyFor('mailFrom', r.outcome);
       log.info('sender refused', { ...refusalFields(st, address.address, []), plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+      this.rt.metrics.countRefusal('mail_from', r.plugin, r.findings);
       this.txs.delete(session.id);
       if (r.outcome.action === 'disconnect') { cb(smtpError(reply.code, undefined, reply.text)); return this.closeAfterReply(session.id); }
       if (countsAsError(reply.code, reply.text) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
@@ -584,6 +587,7 @@ export class SessionHandler implements ConnectionHooks {
         const reply = replyFor('rcptTo', o);
         log.info('recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [rcpt.address]), plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
         this.rt.metrics.inc('recipients_refused');
+        this.rt.metrics.countRefusal('rcpt_to', r.plugin, r.findings);
         if (o.action === 'disconnect') { cb(smtpError(reply.code, undefined, reply.text)); return this.closeAfterReply(session.id); }
         if (countsAsError(reply.code, reply.text) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
         return cb(smtpError(reply.code, undefined, reply.text));
@@ -603,6 +607,7 @@ export class SessionHandler implements ConnectionHooks {
     if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return undefined;
     const reply = replyFor('dataStart', r.outcome);
     log.info('DATA refused', { ...refusalFields(st, tx.mailFrom?.address, tx.recipients.map((a) => a.address)), plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+    this.rt.metrics.countRefusal('data_start', r.plugin, r.findings);
     return { ...reply, close: r.outcome.action === 'disconnect' };
   }
 

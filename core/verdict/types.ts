@@ -9,6 +9,9 @@ export interface Finding {
   plugin: string;
 }
 
+/** A plugin whose positive findings summed over its `scores.max_per_plugin` cap: the total counted `cap` for them. */
+export interface CappedPlugin { plugin: string; sum: number; cap: number }
+
 export type VerdictAction = 'accept' | 'add_header' | 'quarantine' | 'reject' | 'tempfail';
 
 export type SpamLevel = 'None' | 'Low' | 'Medium' | 'High';
@@ -22,4 +25,8 @@ export interface Verdict {
   reason: string;
   /** Set when a plugin's outcome (a rule's quarantine, say) set the action rather than the score. */
   forced?: boolean;
+  /** Plugins whose findings counted less than their sum, by `scores.max_per_plugin` (absent when none). */
+  capped?: CappedPlugin[];
+  /** The threshold the score is judged against, as Rspamd's `[score / required]`: reject, else the most severe set. */
+  required?: number;
 }

@@ -38,7 +38,7 @@ describe('the order of the score thresholds', function () {
 
   it('is the order the verdict tries them in: a quarantine under a lower reject is never reached', () => {
     assert.deepEqual(THRESHOLD_PRECEDENCE, ['reject', 'quarantine', 'tempfail', 'add_header']);
-    const scores = { ...REVIEWED, levels: { low: 5, medium: 8, high: 12 }, subject_tag: '' };
+    const scores = { ...REVIEWED, levels: { low: 5, medium: 8, high: 12 }, subject_tag: '', max_per_plugin: {}, reject_text: '', tempfail_text: '' };
     const f = (score: number): Finding => ({ symbol: 'S', score, plugin: 'test' });
     // Every total at or above a threshold that is out of order lands on an action tried before it.
     assert.equal(decideVerdict([f(35)], scores).action, 'reject');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { decideVerdict, verdictHeaderValue } from '../../../core/verdict/verdict.ts';
 import type { Finding } from '../../../core/verdict/types.ts';
 
-const scores = { add_header: 5, quarantine: 10, reject: 15, tempfail: undefined, levels: { low: 5, medium: 8, high: 12 }, subject_tag: '' };
+const scores = { add_header: 5, quarantine: 10, reject: 15, tempfail: undefined, levels: { low: 5, medium: 8, high: 12 }, subject_tag: '', max_per_plugin: {}, reject_text: '', tempfail_text: '' };
 const f = (symbol: string, score: number): Finding => ({ symbol, score, plugin: 'test' });
 
 describe('verdict', () => {
@@ -24,7 +24,7 @@ describe('verdict', () => {
   });
   it('explains itself in one header value', () => {
     const v = decideVerdict([f('RBL_X', 3), f('BAYES_SPAM_99', 4.5)], scores);
-    assert.equal(verdictHeaderValue(v), 'add_header; score=7.5; level=Low; symbols=RBL_X(3) BAYES_SPAM_99(4.5)');
+    assert.equal(verdictHeaderValue(v), 'add_header; score=7.5; required=15; level=Low; symbols=RBL_X(3) BAYES_SPAM_99(4.5)');
   });
   it('names the reason of a plugin-forced action, quoted, ASCII and cut, and not that of a score', () => {
     const v = decideVerdict([], scores, { action: 'quarantine', reason: 'rule likely-spam: "bayes" says spam; überall\r\nX-Forged: 1' });
