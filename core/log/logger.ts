@@ -4,8 +4,11 @@ import type { Logger, LogFields, LogLevel } from './types.ts';
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 /** `pass`, `smtp_pass`, `password`, `passwd`, `passphrase`, but not `passes` or `passed` (a count of greylist passes). */
 const SECRET_KEY = /pass(?:word|wd|phrase)?(?![a-z])|secret|authorization|credential/i;
-/** The metrics' count of findings by symbol (`findings_SPF_PASS`): a symbol names a check's result, never a secret. */
-const FINDINGS_COUNTER = /^findings_[A-Z0-9_]+$/;
+/**
+ * The metrics' counts by symbol (`findings_SPF_PASS`, and `SPF_PASS` under `refusal_findings`): a symbol names a
+ * check's result, never a secret, and its value is a count.
+ */
+const FINDINGS_COUNTER = /^(?:findings_)?[A-Z][A-Z0-9_]*$/;
 /** `key`, `api_key`, `apiKey`, `private-key`: a name whose last word is "key" (not `keys`, `keyword`, `monkey`). */
 const KEY_KEY = /(?:^|[_.-])(?:key|Key|KEY)$|[a-z0-9]Key$/;
 /** Auth and API tokens are secrets, but `tokens` is also the count of a message's or a dictionary's words. */

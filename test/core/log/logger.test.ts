@@ -27,6 +27,8 @@ describe('logger redaction', () => {
     assert.deepEqual([out.after_passes, out.passed], [2, true], 'counts of passes are no secret');
     const counters = logged({ findings_SPF_PASS: 7, findings_DKIM_PASS: 2, findings_X_PASS: 'text' });
     assert.deepEqual([counters.findings_SPF_PASS, counters.findings_DKIM_PASS, counters.findings_X_PASS], [7, 2, '[redacted]'], 'a count of findings by symbol is shown');
+    const byStage = logged({ refusal_findings: { rcpt_to: { SPF_PASS: 3, DKIM_PASS: 'text' } } }) as { refusal_findings: { rcpt_to: Record<string, unknown> } };
+    assert.deepEqual(byStage.refusal_findings.rcpt_to, { SPF_PASS: 3, DKIM_PASS: '[redacted]' }, 'a count under a bare symbol is shown too');
     assert.deepEqual([out.SMTP_PASS, out.passPhrase, out.passwd], ['[redacted]', '[redacted]', '[redacted]']);
     assert.equal(out.password, '[redacted]');
     assert.equal(out.tokens, 827857);
