@@ -18,13 +18,19 @@ export function spfClause(spf: SpfFact | undefined, mailFrom: string): ResultCla
   return identity ? `spf=${spf.result} smtp.mailfrom=${quoteIfNeeded(identity)}` : `spf=${spf.result}`;
 }
 
+/** Text for a comment: `(`, `)` and `\\` escaped (RFC 5322 quoted-pair), so it cannot end early. */
+function commentText(text: string): string {
+  return text.replace(/[()\\]/g, '\\$&');
+}
+
 /**
- * A dmarc clause whose header.from is `fromDomain`. mailauth writes the organisational domain there; RFC 7489 11.2
- * (and OpenDMARC) write the domain of the From address.
+ * The dmarc clause. header.from is the domain of the From address (RFC 7489 11.2, as OpenDMARC writes it; mailauth
+ * writes the organisational domain). It carries no header.d: mailauth fills that with the From domain, which reads as
+ * a signer even for a message that nobody signed.
  */
-export function withHeaderFrom(clause: ResultClause, fromDomain: string): ResultClause {
-  const from = `header.from=${quoteIfNeeded(fromDomain)}`;
-  return / header\.from=\S+/.test(clause) ? clause.replace(/ header\.from=\S+/, ` ${from}`) : `${clause} ${from}`;
+export function dmarcClause(result: string, comment: string, fromDomain: string): ResultClause {
+  const note = comment ? ` (${commentText(comment)})` : '';
+  return `dmarc=${result}${note} header.from=${quoteIfNeeded(fromDomain)}`;
 }
 
 /** One header value on a single line (the core writes header values unfolded). */

@@ -12,16 +12,19 @@ import { withMailauthConsole } from './mailauth-console.ts';
 import { spfFromFindings, type SpfFact } from './spf-finding.ts';
 import { SYMBOLS } from './symbols.ts';
 import { enforcedAction, failSymbol, normalisedPolicy } from './policy.ts';
-import { authenticationResults, authservIdOf, comparableAuthservId, spfClause, withHeaderFrom } from './auth-results.ts';
+import { authenticationResults, authservIdOf, comparableAuthservId, dmarcClause, spfClause } from './auth-results.ts';
+import { recordUse } from './policy-record.ts';
 import { aligns, alignedDomain } from './alignment.ts';
 
 type DkimVerifyResult = Awaited<ReturnType<typeof dkimVerify>>;
 type ArcResult = Awaited<ReturnType<typeof arc>>;
 
 interface DmarcResponse {
-  status: { result: string; header?: { from?: string; d?: string } };
+  status: { result: string; comment?: string; header?: { from?: string; d?: string } };
   domain: string;
   policy?: string;
+  /** The record's text, when one was found. */
+  rr?: string;
   pct?: number | string;
   info?: string;
   alignment?: { spf?: { result?: string | false; strict?: boolean }; dkim?: { result?: string | false; strict?: boolean } };
@@ -35,8 +38,12 @@ interface Judged {
   fromDomain: string;
   spfAligned?: string;
   dkimAligned?: string;
+  /** The policy acted on: the record's, `none` for one read as p=none (RFC 7489 6.6.3), undefined when none was read. */
+  policy?: string;
   result: string;
   clause: string;
+  /** What the detail adds about the record: an invalid policy read as p=none, or ignored. */
+  note?: string;
   /** For a failure: the failed lookup of an identifier that could have aligned with this domain, said for a reply. */
   unsure?: string;
 }
@@ -57,6 +64,23 @@ function bodyHashMismatchAsFail(r: DkimRow): void {
   if (r.info) r.info = r.info.replace(/^dkim=neutral\b/, 'dkim=fail');
 }
 
+/**
+ * mailauth reports a key record with an empty `p=` as `neutral (invalid public key)`; RFC 6376 3.6.1 makes it a revoked
+ * key, which 6.1.2 says to treat as a permanent failure: `permerror (key revoked)`, so the admin reads what happened.
+ */
+function revokedKeyAsPermerror(r: DkimRow): void {
+  const record = (r as { rr?: string }).rr;
+  if (r.status.result !== 'neutral' || r.status.comment !== 'invalid public key' || !record || !/(?:^|;)p=(?:;|$)/.test(record)) return;
+  r.status.result = 'permerror';
+  r.status.comment = 'key revoked';
+  if (r.info) r.info = r.info.replace(/^dkim=neutral \(invalid public key\)/, 'dkim=permerror (key revoked)');
+}
+
+/** Bytes of the body a passing signature leaves unsigned (its `l=` is shorter than the body), or 0. */
+function unsignedBytes(r: DkimRow): number {
+  return r.status.result === 'pass' ? Number(r.status.underSized) || 0 : 0;
+}
+
 /** A From domain as DMARC compares it: lower case, punycode, without the root's trailing dot. */
 function asciiDomain(domain: string): string {
   const d = domain.trim().toLowerCase().replace(/\.$/, '');
@@ -70,7 +94,9 @@ function asciiDomain(domain: string): string {
 function signatureDetail(r: DkimRow): string {
   const comment = r.status.comment ? ` (${r.status.comment})` : '';
   if (!r.signingDomain) return r.status.result === 'none' ? 'no signature' : `signature without a domain${comment}`;
-  return `d=${r.signingDomain} s=${r.selector || '-'}${comment}`;
+  const unsigned = unsignedBytes(r);
+  const partial = unsigned ? ` (l= leaves ${unsigned} bytes unsigned)` : '';
+  return `d=${r.signingDomain} s=${r.selector || '-'}${comment}${partial}`;
 }
 
 class DmarcCheck {
@@ -86,13 +112,17 @@ class DmarcCheck {
     ctx.addFinding(symbol, symbolScore(SYMBOLS, symbol, this.cfg.scores), detail);
   }
 
-  /** One finding per DKIM result present, naming the signing domains and selectors. */
+  /**
+   * One finding per DKIM result present, naming the signing domains and selectors. A pass whose `l=` leaves part of
+   * the body unsigned is DKIM_PASS_PARTIAL (score 0): what follows its `l=` may be anyone's, so it vouches for nothing.
+   */
   private recordDkim(ctx: HookContext, dkim: DkimVerifyResult): void {
     const results = dkim.results ?? [];
     if (results.length === 0) { this.find(ctx, 'DKIM_NONE', 'no signature'); return; }
     const byResult = new Map<string, string[]>();
     for (const r of results) {
-      const result = DKIM_RESULTS.includes(r.status.result) ? r.status.result : 'permerror';
+      const known = DKIM_RESULTS.includes(r.status.result) ? r.status.result : 'permerror';
+      const result = unsignedBytes(r) ? 'pass_partial' : known;
       const list = byResult.get(result) ?? [];
       list.push(signatureDetail(r));
       byResult.set(result, list);
@@ -120,9 +150,13 @@ class DmarcCheck {
   }
 
   async data(ctx: HookContext): Promise<Outcome | void> {
-    if (this.cfg.skip_trusted && ctx.session.trusted) return;
     const msg = ctx.message;
     if (!msg) return;
+    // A forged header claiming our authserv-id goes whoever sent it (trusted, relay network or AUTH user alike) and
+    // even when we write none: the mailbox behind us would trust it. Only the checks are skipped for trusted clients.
+    const authservId = this.cfg.authserv_id ?? ctx.services.hostname;
+    if (this.cfg.strip_forged && this.hasForged(ctx, authservId)) ctx.removeHeader('Authentication-Results');
+    if (this.cfg.skip_trusted && ctx.session.trusted) return;
     const resolver = mailauthResolver(ctx.services.dns);
     const clauses: string[] = [];
     const spf: SpfFact | undefined = spfFromFindings(ctx.findings);
@@ -130,7 +164,10 @@ class DmarcCheck {
 
     const dkim = await withMailauthConsole(ctx.log, () =>
       dkimVerify(msg.stream(), { resolver, sender: ctx.mailFrom?.address || undefined, minBitLength: this.cfg.min_key_bits } as never));
-    for (const r of dkim.results ?? []) bodyHashMismatchAsFail(r);
+    for (const r of dkim.results ?? []) {
+      bodyHashMismatchAsFail(r);
+      revokedKeyAsPermerror(r);
+    }
     if (this.cfg.dkim) {
       this.recordDkim(ctx, dkim);
       const rows = (dkim.results ?? []).map((r) => r.info).filter(Boolean);
@@ -151,9 +188,6 @@ class DmarcCheck {
     }
     if (arcResult) clauses.push(arcResult.info ?? `arc=${arcResult.status?.result ?? 'none'}`);
 
-    // A forged header claiming our authserv-id goes even when we write none: the mailbox behind us would trust it.
-    const authservId = this.cfg.authserv_id ?? ctx.services.hostname;
-    if (this.cfg.strip_forged && this.hasForged(ctx, authservId)) ctx.removeHeader('Authentication-Results');
     if (this.cfg.header) ctx.addHeader('Authentication-Results', authenticationResults(authservId, clauses));
     return refusal;
   }
@@ -185,15 +219,22 @@ class DmarcCheck {
     if (!res) return undefined;
     const from = address.split('@').pop() ?? '';
     const fromDomain = res.status.header?.d ?? asciiDomain(from);
+    // RFC 7489 6.6.3: a record whose p= or sp= is no policy counts as p=none when it asks for reports, else not at all.
+    const use = typeof res.rr === 'string' ? recordUse(res.rr) : undefined;
+    if (use?.use === 'ignored') {
+      const note = `${use.problem} and no valid rua=: not evaluated`;
+      return { res, from, fromDomain, result: 'none', clause: dmarcClause('none', note, fromDomain), note };
+    }
     const spfAligned = alignedDomain(fromDomain, spfDomains, res.alignment?.spf?.strict, res.alignment?.spf?.result);
     const dkimAligned = alignedDomain(fromDomain, dkimDomains.map((d) => d.domain), res.alignment?.dkim?.strict, res.alignment?.dkim?.result);
     let result = res.status.result;
-    let clause = withHeaderFrom(res.info ?? `dmarc=${result}`, fromDomain);
-    if (result === 'pass' && !spfAligned && !dkimAligned) {
-      result = 'fail';
-      clause = clause.replace(/^dmarc=pass\b/, 'dmarc=fail');
-    }
-    const judged = { res, from, fromDomain, spfAligned, dkimAligned, result, clause };
+    if (result === 'pass' && !spfAligned && !dkimAligned) result = 'fail';
+    const arcSaid = arcResult?.status?.result ? ` arc=${arcResult.status.result}` : '';
+    const note = use?.use === 'as-none' ? `${use.problem} read as p=none` : undefined;
+    const comment = note ? `p=NONE${arcSaid}, ${note}` : res.status.comment ?? '';
+    const policy = note ? 'none' : res.policy;
+    const clause = dmarcClause(result, comment, fromDomain);
+    const judged = { res, from, fromDomain, policy, spfAligned, dkimAligned, result, clause, note };
     return result === 'fail' ? { ...judged, unsure: this.temporaryFailure(dkim, spf, judged) } : judged;
   }
 
@@ -220,7 +261,7 @@ class DmarcCheck {
     }
     // The strictest policy decides; of two failures under equal policies, one with no doubt about it goes first, so
     // neither the order of the addresses nor a failed lookup for another domain softens a certain failure.
-    const rank = (j: Judged) => POLICY_RANK[normalisedPolicy(j.res.policy)] * 2 + (j.unsure ? 0 : 1);
+    const rank = (j: Judged) => POLICY_RANK[normalisedPolicy(j.policy)] * 2 + (j.unsure ? 0 : 1);
     const failing = judged.filter((j) => j.result === 'fail').sort((a, b) => rank(b) - rank(a));
     const decisive = failing[0] ?? (judged.length === 1 && byDomain.size === 1 ? judged[0] : undefined);
     if (!decisive) {
@@ -228,9 +269,11 @@ class DmarcCheck {
       this.find(ctx, 'DMARC_PERMERROR', why);
       return { clause: `dmarc=permerror (${why})` };
     }
-    const { res, from, spfAligned, dkimAligned, result, clause, unsure } = decisive;
-    const detail = `${result} from=${from} policy=${res.policy ?? 'none'} spf=${spf?.result ?? 'none'}${spfAligned ? ` spf_aligned=${spfAligned}` : ''} dkim_aligned=${dkimAligned ?? 'no'}`;
-    ctx.log.info('dmarc result', { result, from, policy: res.policy, spf: spf?.result });
+    const { res, from, policy, spfAligned, dkimAligned, result, clause, unsure, note } = decisive;
+    // Without a record read (a DNS failure) the policy is not known; `none` would claim the domain only monitors.
+    const policyShown = policy ?? (result === 'temperror' ? 'unknown' : 'none');
+    const detail = `${result} from=${from} policy=${policyShown} spf=${spf?.result ?? 'none'}${spfAligned ? ` spf_aligned=${spfAligned}` : ''} dkim_aligned=${dkimAligned ?? 'no'}${note ? ` (${note})` : ''}`;
+    ctx.log.info('dmarc result', { result, from, policy: policyShown, spf: spf?.result });
     if (result === 'pass') { this.find(ctx, 'DMARC_PASS', detail); return { clause }; }
     if (result === 'none') { this.find(ctx, 'DMARC_NONE', detail); return { clause }; }
     if (result !== 'fail') { this.find(ctx, 'DMARC_TEMPERROR', detail); return { clause }; }
@@ -250,13 +293,13 @@ class DmarcCheck {
     if (unsure) {
       this.find(ctx, 'DMARC_TEMPERROR', `${detail} (${unsure})`);
       const tempClause = clause.replace(/^dmarc=fail\b/, 'dmarc=temperror');
-      if (!this.cfg.enforce || enforcedAction(res.policy, res.pct, this.cfg.apply_pct) === 'none') return { clause: tempClause };
+      if (!this.cfg.enforce || enforcedAction(policy, res.pct, this.cfg.apply_pct) === 'none') return { clause: tempClause };
       return { clause: tempClause, outcome: outcome.tempfail(`DMARC policy of ${from} could not be checked: ${unsure}, try again later`, { code: 451, enhanced: '4.4.3' }) };
     }
 
-    this.find(ctx, failSymbol(res.policy), detail);
+    this.find(ctx, failSymbol(policy), detail);
     if (!this.cfg.enforce) return { clause };
-    const action = enforcedAction(res.policy, res.pct, this.cfg.apply_pct);
+    const action = enforcedAction(policy, res.pct, this.cfg.apply_pct);
     if (action === 'reject') {
       return { clause, outcome: outcome.reject(`Message refused: it fails the DMARC policy of ${from}`, { code: 550, enhanced: '5.7.1' }) };
     }

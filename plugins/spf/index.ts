@@ -77,8 +77,11 @@ class SpfCheck {
     const nullSender = !from?.address;
     const sender = nullSender ? `postmaster@${helo}` : from!.address;
     const domain = nullSender ? helo : from!.domain;
+    // For a null sender the MAIL FROM identity is postmaster@<HELO name> (RFC 7208 2.4): the HELO check over again.
+    // It is counted once, as the MAIL FROM result (SPF_*), which DMARC and Received-SPF read; no SPF_HELO_* beside it.
+    const heloIsMailFrom = nullSender && this.cfg.check_mailfrom;
     const [heloR, mailR] = await Promise.all([
-      this.cfg.check_helo ? this.heloResult(ctx, helo) : undefined,
+      this.cfg.check_helo && !heloIsMailFrom ? this.heloResult(ctx, helo) : undefined,
       this.cfg.check_mailfrom ? checkHost({ ip, domain, sender, helo }, this.options(ctx, 'mailfrom')) : undefined,
     ]);
     if (heloR) this.record(ctx, 'helo', heloR);
@@ -91,8 +94,9 @@ class SpfCheck {
     if (mailR?.result === 'fail' && this.cfg.reject_fail) {
       return outcome.reject(replyText(`SPF check failed: ${mailR.explanation ?? `${domain} does not authorise ${ip}`}`), { code: 550, enhanced: '5.7.23' });
     }
-    if (heloR?.result === 'fail' && this.cfg.reject_helo_fail) {
-      return outcome.reject(replyText(`SPF check of HELO name ${helo} failed: ${heloR.explanation ?? ''}`).trim(), { code: 550, enhanced: '5.7.23' });
+    const heloCheck = this.cfg.check_helo ? (heloIsMailFrom ? mailR : heloR) : undefined;
+    if (heloCheck?.result === 'fail' && this.cfg.reject_helo_fail) {
+      return outcome.reject(replyText(`SPF check of HELO name ${helo} failed: ${heloCheck.explanation ?? ''}`).trim(), { code: 550, enhanced: '5.7.23' });
     }
     if (mailR?.result === 'temperror' && this.cfg.on_temperror === 'tempfail') {
       return outcome.tempfail(replyText(`SPF check of ${domain} failed temporarily, try again later`), { code: 451, enhanced: '4.4.3' });

@@ -2,6 +2,7 @@
 // over a loopback DNS server whose zones publish that key, started before the describe's tests and stopped after,
 // and the transaction most of them make. Call it in a describe: it adds that describe's before/after hooks.
 import assert from 'node:assert/strict';
+import type { LogFields } from '../../../core/log/types.ts';
 import type { Behaviour, Zones } from '../../helpers/dns-server.ts';
 import type { SmtpReply } from '../../helpers/smtp-dialog.ts';
 import { makeKey, type TestKey } from './mail-fixtures.ts';
@@ -47,4 +48,11 @@ export function useDmarcBed(zones: (key: TestKey) => Zones, plugins: Array<Recor
       }
     },
   };
+}
+
+/** The newest `message` log line of a delivery whose envelope sender is `from`. */
+export function messageLine(logs: LogFields[], from: string): LogFields {
+  const line = logs.filter((l) => l.msg === 'message' && l.from === from).at(-1);
+  assert.ok(line, `a message log line for ${from}`);
+  return line;
 }

@@ -1,6 +1,6 @@
 // Reading and writing Authentication-Results (RFC 8601) values.
 import assert from 'node:assert/strict';
-import { authenticationResults, authservIdOf, spfClause, withHeaderFrom } from '../../../plugins/dmarc/auth-results.ts';
+import { authenticationResults, authservIdOf, dmarcClause, spfClause } from '../../../plugins/dmarc/auth-results.ts';
 
 describe('dmarc Authentication-Results', () => {
   it('reads the authserv-id of a value, comments left out and lower-cased', () => {
@@ -37,9 +37,10 @@ describe('dmarc Authentication-Results', () => {
     assert.equal(spfClause({ result: 'none', identity: 'mailfrom', domain: '-' }, ''), 'spf=none');
   });
 
-  it('puts the From domain into a dmarc clause as header.from', () => {
-    assert.equal(withHeaderFrom('dmarc=pass (p=REJECT arc=none) header.from=example.org header.d=sub.example.org', 'sub.example.org'), 'dmarc=pass (p=REJECT arc=none) header.from=sub.example.org header.d=sub.example.org');
-    assert.equal(withHeaderFrom('dmarc=permerror', 'example.org'), 'dmarc=permerror header.from=example.org');
+  it('writes a dmarc clause with the From domain as header.from and no header.d (RFC 7489 11.2)', () => {
+    assert.equal(dmarcClause('pass', 'p=REJECT arc=none', 'sub.example.org'), 'dmarc=pass (p=REJECT arc=none) header.from=sub.example.org');
+    assert.equal(dmarcClause('permerror', '', 'example.org'), 'dmarc=permerror header.from=example.org');
+    assert.equal(dmarcClause('none', 'a (b) c\\', 'example.org'), 'dmarc=none (a \\(b\\) c\\\\) header.from=example.org');
   });
 
   it('writes one line of printable ASCII', () => {

@@ -196,6 +196,7 @@ describe('dmarc plugin', () => {
     const forged = message({ from: 'a@mon.test', extraHeaders: ['Authentication-Results: MX.test.example; dmarc=pass header.from=mon.test'] });
     assert.deepEqual((await run(forged)).removed, ['authentication-results']);
     assert.deepEqual((await run(forged, { config: { header: false } })).removed, ['authentication-results']);
+    assert.deepEqual((await run(forged, { trusted: true })).removed, ['authentication-results'], 'for a trusted client too');
     const foreign = message({ from: 'a@mon.test', extraHeaders: ['Authentication-Results: mx.elsewhere.example; dmarc=pass'] });
     assert.deepEqual((await run(foreign)).removed, []);
   });

@@ -75,10 +75,19 @@ describe('spf plugin', () => {
     assert.equal(deferred.out?.enhanced, '4.4.3');
   });
 
-  it('checks a null sender as postmaster@<HELO name>', async () => {
+  it('checks a null sender as postmaster@<HELO name>, once (no SPF_HELO_* beside it)', async () => {
     const r = await mailFrom({}, { ip: '192.0.2.10', from: '' });
-    const mf = r.findings.find((f) => f.symbol === 'SPF_PASS')!;
-    assert.match(mf.detail!, /identity=mailfrom domain=mail\.sender\.test/);
+    assert.deepEqual(r.findings.map((f) => f.symbol), ['SPF_PASS']);
+    assert.match(r.findings[0].detail!, /identity=mailfrom domain=mail\.sender\.test/);
+    const heloOnly = await mailFrom({ check_mailfrom: false }, { ip: '192.0.2.10', from: '' });
+    assert.deepEqual(heloOnly.findings.map((f) => f.symbol), ['SPF_HELO_PASS'], 'without the MAIL FROM check the HELO finding stays');
+  });
+
+  it('refuses a null sender whose HELO name fails under reject_helo_fail, from the one check', async () => {
+    const r = await mailFrom({ reject_helo_fail: true }, { ip: '198.51.100.1', helo: 'sender.test', from: '' });
+    assert.equal(r.out?.action, 'reject');
+    assert.match(String(r.out?.text), /^SPF check of HELO name sender\.test failed: /);
+    assert.deepEqual(r.findings.map((f) => f.symbol), ['SPF_FAIL']);
   });
 
   it('skips trusted sessions and local_ips entirely', async () => {
