@@ -418,6 +418,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const reloadOnce = async (next?: GatewayConfig): Promise<ReloadReport> => {
     const report = await reloadAttempt(next).catch((e) => { lastReload.success = 0; throw e; }).finally(() => { lastReload.at = Math.round(Date.now() / 1000); });
     lastReload.success = report.reloaded ? 1 : 0;
+    // An admin who mended file owners and reloads need not wait for the next recheck.
+    void brokenRecheck?.recheck();
     return report;
   };
   const reloadAttempt = async (next?: GatewayConfig): Promise<ReloadReport> => {

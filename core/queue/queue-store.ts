@@ -2,7 +2,7 @@
 import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { open, readdir, rename, unlink } from 'node:fs/promises';
+import { access, constants as fsConstants, open, readdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DirSync } from './dir-sync.ts';
 import { forEachBounded } from './for-each-bounded.ts';
@@ -15,6 +15,8 @@ import { anyHeld, heldRecipientIndex, markRecipientDone, type ReleasedCopy } fro
 import { enteredFolderAt } from './entry-times.ts';
 import { retryWhileOutOfFiles } from './out-of-files.ts';
 import { markDeliveredInStateFile, parseStateFileText, stateFileText } from './recipient-marks.ts';
+import { accessReason } from './data-dir-access.ts';
+import type { BrokenMessage } from './broken-messages.ts';
 
 async function fsyncFile(file: string): Promise<void> {
   const fh = await open(file, 'r+');
@@ -442,13 +444,14 @@ export class QueueStore {
    * After a start or crash: returns every committed message and deletes what was never acknowledged
    * (a .eml with neither a sealed envelope nor a .json, temp files). A .json that cannot be parsed is kept aside, never
    * deleted, unless the journal still holds its message. A message whose files cannot be read (too many open files,
-   * permissions) is left as it is and counted in `broken`: taken for a torn one, it would be deleted.
+   * permissions) is left as it is and reported in `broken` (`retried`: readBroken may find it readable later): taken
+   * for a torn one, it would be deleted.
    * `leftovers`: state files of no message removed from the quarantine and dead-letter folders (see removeLeftoverStates).
    */
-  async recover(): Promise<{ entries: QueueEntry[]; orphans: number; broken: string[]; leftovers: number }> {
+  async recover(): Promise<{ entries: QueueEntry[]; orphans: number; broken: BrokenMessage[]; leftovers: number }> {
     const names = new Set(await readdir(this.dirs.queue));
     const entries: QueueEntry[] = [];
-    const broken: string[] = [];
+    const broken: BrokenMessage[] = [];
     let orphans = 0;
     // Read (only for a .json that does not parse) before the journal is taken over: a move out of it that did not
     // finish left the message there.
@@ -456,13 +459,17 @@ export class QueueStore {
     const inJournal = async (id: string) => (await (journaled ??= readJournalInSlices(this.journal.dir, this.sealKey).then((rs) => new Set(rs.map((r) => r.entry.id))))).has(id);
     // Each decision looks only at the files of its own id, so the ids are taken in any order, several at once.
     const unreadable = Symbol('unreadable');
-    const readOrKeep = async <T>(id: string, read: () => T | Promise<T>): Promise<T | typeof unreadable> => {
-      try { return await retryWhileOutOfFiles(read); } catch { broken.push(id); return unreadable; }
+    const readOrKeep = async <T>(id: string, file: string, read: () => T | Promise<T>): Promise<T | typeof unreadable> => {
+      try { return await retryWhileOutOfFiles(read); } catch (e) {
+        broken.push({ id, path: (e as NodeJS.ErrnoException).path ?? file, reason: accessReason(e, this.dataDir), retried: true });
+        return unreadable;
+      }
     };
     await forEachBounded([...names], FOLDER_READS_IN_FLIGHT, async (n) => {
       if (n.endsWith('.tmp') || n.endsWith('.rewrite')) { await unlinkQuiet(path.join(this.dirs.queue, n)); return; }
       if (n.endsWith('.eml') && !names.has(n.slice(0, -4) + '.json')) {
-        const sealed = await readOrKeep(n.slice(0, -4), () => this.loadSealed(n.slice(0, -4), true));
+        const id = n.slice(0, -4);
+        const sealed = await readOrKeep(id, this.emlPath(id), () => this.loadSealed(id, true));
         if (sealed === unreadable) return;
         if (sealed) { this.sealedOnly.add(sealed.id); entries.push(sealed); return; }
         await unlinkQuiet(path.join(this.dirs.queue, n));
@@ -471,7 +478,7 @@ export class QueueStore {
       }
       if (!n.endsWith('.json')) return;
       const id = n.slice(0, -5);
-      const state = await readOrKeep(id, () => readStateFile(path.join(this.dirs.queue, n)));
+      const state = await readOrKeep(id, path.join(this.dirs.queue, n), () => readStateFile(path.join(this.dirs.queue, n)));
       if (state === unreadable) return;
       if (!state && await inJournal(id)) {
         // A move out of the journal that a kill cut short (written by an older version without a temp file): the
@@ -480,13 +487,16 @@ export class QueueStore {
         await unlinkQuiet(this.emlPath(id));
         return;
       }
-      const e = state ?? await readOrKeep(id, () => this.loadSealed(id, true));
+      const e = state ?? await readOrKeep(id, this.emlPath(id), () => this.loadSealed(id, true));
       if (e === unreadable) return;
+      // A state that reads beside a message file that does not (a restore that kept its owner) would fail each attempt.
+      if (e && names.has(`${id}.eml`) && await readOrKeep(id, this.emlPath(id), () => access(this.emlPath(id), fsConstants.R_OK)) === unreadable) return;
       if (e && names.has(`${id}.eml`)) entries.push(e);
       else if (!names.has(`${id}.eml`) && this.movedOut(id)) await unlinkQuiet(path.join(this.dirs.queue, n));
       else {
-        broken.push(id);
-        await rename(path.join(this.dirs.queue, n), path.join(this.dirs.deadletter, `${id}.broken.json`)).catch(() => undefined);
+        const aside = path.join(this.dirs.deadletter, `${id}.broken.json`);
+        broken.push({ id, path: aside, reason: 'its state file does not parse and it has no envelope to go by: kept aside in dead-letter', retried: false });
+        await rename(path.join(this.dirs.queue, n), aside).catch(() => undefined);
       }
     });
     // After the queue's own decisions: movedOut() above reads the other folders as the kill left them.
@@ -499,8 +509,28 @@ export class QueueStore {
       else entries.push(e);
     }
     entries.sort((a, b) => (a.id < b.id ? -1 : 1));
-    broken.sort();
+    broken.sort((a, b) => (a.id < b.id ? -1 : 1));
     return { entries, orphans, broken, leftovers };
+  }
+
+  /**
+   * A message recovery left in the queue folder because its files could not be read, read again as recovery reads
+   * it (after a `chown`, without a restart); undefined once its files are gone. Throws while they still cannot be read.
+   */
+  async readBroken(id: string): Promise<QueueEntry | undefined> {
+    const json = this.jsonPath(id);
+    const eml = this.emlPath(id);
+    if (!existsSync(eml)) return undefined;
+    if (existsSync(json)) {
+      const state = readStateFile(json);
+      if (!state) throw new Error('its state file does not parse: the next start keeps it aside in dead-letter');
+      await access(eml, fsConstants.R_OK);
+      return state;
+    }
+    const sealed = await this.loadSealed(id, true);
+    if (!sealed) throw new Error('its message file has no sealed envelope: the next start removes it as never acknowledged');
+    this.sealedOnly.add(sealed.id);
+    return sealed;
   }
 
   /**

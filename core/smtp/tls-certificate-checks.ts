@@ -60,3 +60,23 @@ export function validityWarnings(cert: Buffer, file: string, now = Date.now()): 
   }
   return [];
 }
+
+/** A certificate this close to its end is warned about once a day, so a renewal that failed is noticed in time. */
+export const EXPIRY_WARNING_MS = 14 * 86_400_000;
+
+/** When the first certificate of a PEM file stops being valid. */
+export const certificateExpiry = (cert: Buffer): Date => new Date(new X509Certificate(cert).validTo);
+
+/**
+ * The daily warning for a certificate that ends within EXPIRY_WARNING_MS or has ended, or undefined. `file`: the
+ * configured certificate, or undefined for the self-signed one, which a start or reload makes anew before its end.
+ */
+export function expiryWarning(expires: Date, file: string | undefined, now = Date.now()): string | undefined {
+  const left = expires.getTime() - now;
+  if (left > EXPIRY_WARNING_MS) return undefined;
+  const which = file ? `server.tls.cert ${file}` : 'the self-signed certificate';
+  const renew = file ? 'renew it and reload (moat reload)' : 'a reload or restart makes a new one';
+  if (left <= 0) return `${which} expired on ${expires.toISOString()}; clients that verify certificates refuse it: ${renew}`;
+  const days = Math.floor(left / 86_400_000);
+  return `${which} expires on ${expires.toISOString()} (in ${days === 0 ? 'less than a day' : `${days} day${days === 1 ? '' : 's'}`}): ${renew}`;
+}

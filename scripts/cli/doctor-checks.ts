@@ -12,6 +12,8 @@ import { smarthostTarget, type SmarthostTarget } from '../../core/relay/smarthos
 import { SmtpClientError, SmtpConnection } from '../../core/relay/smtp-client.ts';
 import { redactUrl } from '../../core/log/logger.ts';
 import { persistenceLine, readPersistence } from './redis-persistence.ts';
+import { walkDataDir } from '../../core/queue/data-dir-walk.ts';
+import { chownFix } from '../../core/queue/data-dir-access.ts';
 
 /** Free space under which the queue is close to answering 452 4.3.1 to every client. */
 const LOW_SPACE_BYTES = 1024 ** 3;
@@ -36,6 +38,22 @@ function missingDataDir(dir: string): CheckLine {
   return { status: 'ok', text: `${dir} does not exist yet; the gateway creates it${top === dir ? '' : `, from ${top} down`}` };
 }
 
+/** Files and folders of more than this many problems are summed up, not named. */
+const PROBLEMS_NAMED = 10;
+
+/**
+ * What inside data_dir the gateway's user cannot use: a top folder it owns says nothing of the files below it after a
+ * restore as root, and the start (or the message) then fails on one of them.
+ */
+function contentsLines(dir: string): CheckLine[] {
+  const walked = walkDataDir(dir, { maxProblems: PROBLEMS_NAMED });
+  if (!walked.problems.length) return [];
+  const lines: CheckLine[] = walked.problems.map((p) => ({ status: 'fail', text: `${p.path}: ${p.why}` }));
+  const more = walked.cut ? ` (the first ${walked.problems.length}; the walk stopped there)` : '';
+  lines.push({ status: 'fail', text: `${dir} holds files or folders ${walked.account} cannot use${more}: the gateway cannot start or deliver them; run \`${chownFix(dir, walked.account)}\`` });
+  return lines;
+}
+
 export const dataDirCheck: DoctorCheck = {
   name: 'data_dir',
   async run({ config }) {
@@ -45,12 +63,13 @@ export const dataDirCheck: DoctorCheck = {
     try { fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK); } catch {
       return [{ status: 'fail', text: `${dir} is not writable by this user (uid ${process.getuid?.()}): nothing can be queued` }];
     }
+    const inside = contentsLines(dir);
     const st = await fs.promises.statfs(dir);
     const free = st.bavail * st.bsize;
     const share = st.blocks ? free / (st.blocks * st.bsize) : 1;
     const text = `${dir}: ${mib(free)} free (${(share * 100).toFixed(1)}%)`;
-    if (free < LOW_SPACE_BYTES) return [{ status: 'warn', text: `${text}; a full disk makes every message wait (452 4.3.1)` }];
-    return [{ status: 'ok', text }];
+    if (free < LOW_SPACE_BYTES) return [{ status: 'warn', text: `${text}; a full disk makes every message wait (452 4.3.1)` }, ...inside];
+    return [{ status: 'ok', text }, ...inside];
   },
 };
 

@@ -11,6 +11,7 @@ import { queueIdProblem } from '../../core/control/protocol.ts';
 import { folderHolding, type AdminResult, type AdminVerb } from '../../core/queue/admin-ops.ts';
 import { domainSelector, parseStates, scope, select, SelectorError, senderSelector, type QueueState } from '../../core/queue/selector.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
+import { findUnreadable, type BrokenMessage } from '../../core/queue/broken-messages.ts';
 
 const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… | --data-dir DIR] [--json]
 
@@ -20,7 +21,9 @@ const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… |
                                                 (why it still waits), and in the quarantine why each
                                                 message is held; states: active (being delivered now), due
                                                 (waiting for a relay worker, or for the gateway's start),
-                                                deferred, held, dead, quarantined
+                                                deferred, held, dead, quarantined; and unreadable: a
+                                                queued message whose files the gateway's user cannot read
+                                                (with the file and the fix; exit 1)
   show ID                                       envelope, headers, delivery history (any folder)
   flush [ID | SELECTORS]                        retry now: one message, every deferred one, or those selected
   hold ID… | SELECTORS                          stop delivering until released
@@ -193,8 +196,21 @@ async function list(store: QueueStore, o: Record<string, unknown>, out: Json): P
   const now = Date.now();
   const rows = select(entries, { folder, states, to, from }, busy, now).map((e) => listRow(e, folder, busy, now));
   const narrowed = o.state !== undefined || to !== undefined || from !== undefined;
-  out(rows, () => printList(rows, narrowed ? 'no matching message' : `${folder} is empty`));
-  return 0;
+  // Acknowledged mail all the same, which neither the gateway nor this command can read: listed with why, never left out.
+  const unreadable = folder === 'queue' && !narrowed ? await findUnreadable(store.dataDir) : [];
+  // Run as root, this command reads what the gateway's user cannot: the gateway's view is the one shown.
+  const brokenIds = new Set(unreadable.map((b) => b.id));
+  const readable = rows.filter((r) => !brokenIds.has(r.id));
+  out([...readable, ...unreadable.map((b) => ({ id: b.id, state: 'unreadable', path: b.path, reason: b.reason }))], () => {
+    if (readable.length || !unreadable.length) printList(readable, narrowed ? 'no matching message' : `${folder} is empty`);
+    printUnreadable(unreadable);
+  });
+  return unreadable.length ? 1 : 0;
+}
+
+function printUnreadable(broken: BrokenMessage[]): void {
+  for (const b of broken) console.log(`${b.id}  ${'unreadable'.padEnd(11)}  ${t(b.path)}: ${t(b.reason)}`);
+  if (broken.length) console.log(`${broken.length} message(s) cannot be read`);
 }
 
 async function show(store: QueueStore, ids: string[], out: Json): Promise<number> {

@@ -3,6 +3,8 @@
 import { loadConfig, ConfigError } from '../../core/config/load.ts';
 import { createGateway } from '../../core/gateway.ts';
 import { readCommand } from './args.ts';
+import { chownFix, isAccessError, runningAccount } from '../../core/queue/data-dir-access.ts';
+import path from 'node:path';
 
 const USAGE = 'usage: moat start [--config FILE] [--set KEY=VALUE]…\n  Without a config file the gateway listens on 127.0.0.1:2525, accepts mail for localhost and writes it to ./data/delivered/.';
 
@@ -29,6 +31,29 @@ function watchNpmParent(onGone: () => void): () => void {
   // The listeners keep the process alive; this only watches.
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** A port only root, or a process with CAP_NET_BIND_SERVICE, may bind (net.ipv4.ip_unprivileged_port_start). */
+const PRIVILEGED_BELOW = 1024;
+
+/**
+ * A start that failed on permissions, with what to do: the error alone (`EACCES: permission denied, lstat
+ * '…/tls/self-signed.key.tmp'`) names neither a restore that left root's files behind nor the missing capability.
+ */
+export function explainStartError(e: unknown, dataDir: string): unknown {
+  if (!(e instanceof Error)) return e;
+  const listen = /^cannot listen on \S*:(\d+) .*EACCES/.exec(e.message);
+  if (listen && Number(listen[1]) < PRIVILEGED_BELOW) {
+    return new Error(`${e.message}: only root or a process with CAP_NET_BIND_SERVICE may listen on a port below ${PRIVILEGED_BELOW}; `
+      + 'grant it with AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit, or `setcap cap_net_bind_service=+ep` on the node binary');
+  }
+  const file = (e as NodeJS.ErrnoException).path;
+  const inside = file !== undefined && !path.relative(path.resolve(dataDir), path.resolve(file)).startsWith('..');
+  if (isAccessError(e) && inside) {
+    return new Error(`${e.message}: data_dir ${dataDir} holds files this user (${runningAccount()}) cannot use (restored or copied as another user?); `
+      + `run \`${chownFix(dataDir)}\` (moat doctor lists them)`);
+  }
+  return e;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -82,7 +107,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (e) {
     process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal);
     unwatchParent();
-    throw e;
+    throw explainStartError(e, loaded.config.data_dir);
   }
   await stopSignal;
   await gw.stop(stopReason);
