@@ -38,10 +38,11 @@ async function answers(sock: string): Promise<boolean> {
  * The socket goes away part-way through a stop (the plugins, relay and store close after it): done once the process
  * that held the data_dir has exited as well, a zombie or a later process with its pid counted as exited.
  */
-async function waitForExit(sock: string, holder: LockHolder | undefined, ms: number): Promise<boolean> {
+async function waitForExit(sock: string, holder: LockHolder | undefined, dataDir: string, ms: number): Promise<boolean> {
   const until = Date.now() + ms;
   for (;;) {
-    if (!await answers(sock) && (!holder || holderState(holder) === 'dead')) return true;
+    // With the folder: a lock copied from a gateway running elsewhere names a process that is not this one.
+    if (!await answers(sock) && (!holder || holderState(holder, dataDir) === 'dead')) return true;
     if (Date.now() > until) return false;
     await sleep(POLL_MS);
   }
@@ -72,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`moat stop: ${(e as Error).message}\n`);
     return 1;
   }
-  if (!await waitForExit(sock, holder, STOP_WAIT_MS)) {
+  if (!await waitForExit(sock, holder, found.dataDir, STOP_WAIT_MS)) {
     process.stderr.write(`moat stop: ${who} on ${found.dataDir} was asked to stop and is still running after ${STOP_WAIT_MS / 1000} s; its log tells what it waits for\n`);
     return 1;
   }
