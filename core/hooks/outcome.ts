@@ -20,9 +20,16 @@ export interface Outcome {
    * quarantine's text is (`rules: rule block-exe`), where the reply text is written for the sender.
    */
   reason?: string;
+  /**
+   * rcptTo only: the cause of this refusal, for limits.max_errors. The refusals of one transaction that a plugin gives
+   * the same cause count as one error (the first), so a message to many recipients that one check defers for one
+   * reason (greylisting a new client) is not dropped as a client making many mistakes; past limits.max_recipients such
+   * refusals count again, each, since no message has that many recipients.
+   */
+  countsOnceAs?: string;
 }
 
-type ReplyOptions = { code?: number; enhanced?: string; reason?: string };
+type ReplyOptions = { code?: number; enhanced?: string; reason?: string; countsOnceAs?: string };
 
 /**
  * Builders for outcomes.

@@ -1,5 +1,12 @@
 // Options of the greylist plugin, with their defaults.
-import { ipOrCidr, s, type Infer, type Issue } from '../../core/index.ts';
+import { ipOrCidr, s, type Infer, type Issue, type Schema } from '../../core/index.ts';
+import { clientNameProblem, recipientDomainProblem, recipientProblem, senderDomainProblem } from './skip-entries.ts';
+
+/** A list entry that `problem` judges: an entry that could never match is refused, with what to write instead. */
+const entry = (problem: (e: string) => string | undefined): Schema<string> => s.checked(s.string(), (v, at, issues) => {
+  const why = problem(v);
+  if (why) issues.push({ path: at, message: why });
+});
 
 export const configSchema = s.object({
   delay: s.duration().default(300_000)
@@ -22,10 +29,14 @@ export const configSchema = s.object({
     .describe('Characters that start a sender\'s address tag (`user+tag@`), each one a separator; empty turns it off'),
   skip_ips: s.array(ipOrCidr).default([])
     .describe('Client IPs and CIDRs never greylisted'),
-  skip_recipient_domains: s.array(s.string()).default([])
+  skip_recipients: s.array(entry(recipientProblem)).default(['postmaster@', 'abuse@'])
+    .describe('Recipients never greylisted: addresses, or a local part at every domain (`postmaster@`); RFC 2142 role addresses must reach a person at once'),
+  skip_recipient_domains: s.array(entry(recipientDomainProblem)).default([])
     .describe('Recipient domains for which greylisting is off (`example.org` exactly, `.example.org` its subdomains)'),
-  skip_sender_domains: s.array(s.string()).default([])
+  skip_sender_domains: s.array(entry(senderDomainProblem)).default([])
     .describe('Envelope sender domains never greylisted (same matching); forgeable, so prefer `skip_spf_pass`'),
+  skip_client_names: s.array(entry(clientNameProblem)).default([])
+    .describe('Client host names never greylisted (`mx.example.org` exactly, `.example.org` every name under it), matched against the client\'s forward-confirmed reverse DNS name'),
   skip_spf_pass: s.boolean().default(false)
     .describe('Skip a sender when the client passed its domain\'s SPF (big providers retry from other IPs); off by default, as in Postgrey and Rspamd: a spammer\'s own domain passes its own SPF, and a pass from `+all` or a range wider than /8 (/16 for IPv6) never counts'),
   spf_pass_symbols: s.array(s.string()).default(['SPF_PASS'])
@@ -34,8 +45,8 @@ export const configSchema = s.object({
     .describe('Skip authenticated users and clients in `relay.networks`'),
   allowlist_symbols: s.array(s.string()).default(['RBL_ALLOW_*', 'RBL_DNSWL*'])
     .describe('Findings that put the client on a DNS allowlist (a trailing `*` matches a prefix); place greylist after the rbl plugin'),
-  message: s.string().default('Greylisted, please try again later')
-    .describe('Reply text of the 451 4.7.1 deferral'),
+  message: s.string().default('Greylisted, please try again in {retry_in} seconds')
+    .describe('Reply text of the 451 4.7.1 deferral; `{retry_in}` is the seconds left until a retry can pass'),
   header: s.boolean().default(true)
     .describe('Add `X-Greylist: delayed N seconds by <host>` to a message that passed after its delay'),
   on_store_error: s.enum(['pass', 'tempfail'] as const).default('pass')

@@ -18,6 +18,21 @@ export function domainList(entries: readonly string[]): (domain: string) => bool
   };
 }
 
+/** `postmaster@example.org` matches that address, `postmaster@` that local part at every domain; case is ignored. */
+export function recipientList(entries: readonly string[]): (address: string) => boolean {
+  const addresses = new Set<string>();
+  const locals = new Set<string>();
+  for (const e of entries) {
+    const a = e.trim().toLowerCase();
+    if (a.endsWith('@')) locals.add(a.slice(0, -1));
+    else if (a) addresses.add(a);
+  }
+  return (address) => {
+    const a = address.toLowerCase();
+    return addresses.has(a) || locals.has(a.slice(0, a.lastIndexOf('@')));
+  };
+}
+
 /** Symbol patterns: exact names, or a prefix when the pattern ends in `*`. */
 export function symbolMatcher(patterns: readonly string[]): (findings: readonly Finding[]) => Finding | undefined {
   const exact = new Set(patterns.filter((p) => !p.endsWith('*')));
@@ -28,6 +43,8 @@ export function symbolMatcher(patterns: readonly string[]): (findings: readonly 
 export interface Subject {
   session: SessionView;
   senderDomain: string;
+  /** The recipient's address and domain. */
+  rcpt: string;
   rcptDomain: string;
   findings: readonly Finding[];
 }
@@ -35,14 +52,16 @@ export interface Subject {
 /** Compiles the exemptions of `cfg` into one check that names the reason, or returns undefined. */
 export function compileExemptions(cfg: GreylistConfig): (s: Subject) => string | undefined {
   const ips = new CidrList(cfg.skip_ips);
+  const rcpts = recipientList(cfg.skip_recipients);
   const rcptDomains = domainList(cfg.skip_recipient_domains);
   const senderDomains = domainList(cfg.skip_sender_domains);
   const spfPass = symbolMatcher(cfg.spf_pass_symbols);
   const allowlisted = symbolMatcher(cfg.allowlist_symbols);
-  return ({ session, senderDomain, rcptDomain, findings }) => {
+  return ({ session, senderDomain, rcpt, rcptDomain, findings }) => {
     if (cfg.skip_trusted && session.trusted) return session.user ? 'authenticated' : 'relay network';
     if (session.allowlisted) return 'access allowlist';
     if (ips.has(session.remote.ip)) return 'skip_ips';
+    if (rcpt && rcpts(rcpt)) return 'recipient';
     if (rcptDomain && rcptDomains(rcptDomain)) return 'recipient domain';
     if (senderDomain && senderDomains(senderDomain)) return 'sender domain';
     if (cfg.skip_spf_pass && senderDomain) {

@@ -29,13 +29,18 @@ export function tripletId(t: Triplet): string { return `${esc(t.client)} ${esc(t
 export function waitKey(t: Triplet): string { return WAIT + tripletId(t); }
 export function passTripletKey(t: Triplet): string { return PASS + tripletId(t); }
 export function passClientKey(client: string): string { return PASS + esc(client); }
+export function passesKey(client: string): string { return PASSES + esc(client); }
+/** The client network a `greylist:passes:` key counts for. */
+export function clientOfPassesKey(key: string): string {
+  return key.slice(PASSES.length).replace(/%20/g, ' ').replace(/%25/g, '%');
+}
 
 /**
  * What to answer at RCPT. `passed` writes nothing yet: the caller records the pass with `recordPass` once the rest of
  * the chain accepted the recipient, so a retry to a user the server behind refuses earns no pass.
  */
 export type Decision =
-  | { action: 'known'; by: 'triplet' | 'client' | 'host' }
+  | { action: 'known'; by: 'triplet' | 'client' | 'host'; waited?: { first: number; delayedMs: number } }
   | { action: 'passed'; delayedMs: number; first: number }
   | { action: 'defer'; first: boolean; retryInMs: number };
 
@@ -81,10 +86,14 @@ export class Greylister {
     const tripletKey = passTripletKey(t);
     const hostKey = host !== undefined && host !== t.client ? passClientKey(host) : undefined;
     // The client key is read in triplet mode too: `moat greylist allow <ip>` writes it.
-    const [byClient, byTriplet, byHost] = await Promise.all([
+    const wk = waitKey(t);
+    // The waiting entry is read alongside: a triplet that waited is let in by its network's allow (auto_allow_after
+    // reached by its other triplets meanwhile) as a retry, and its message is marked as delayed like any other.
+    const [byClient, byTriplet, byHost, waitedRaw] = await Promise.all([
       this.store.get(clientKey),
       this.t.rememberBy === 'triplet' ? this.store.get(tripletKey) : Promise.resolve(null),
       hostKey ? this.store.get(hostKey) : Promise.resolve(null),
+      this.store.get(wk),
     ]);
     const found: Array<[string | null, string, 'triplet' | 'client' | 'host']> = [[byTriplet, tripletKey, 'triplet'], [byClient, clientKey, 'client'], [byHost, hostKey ?? '', 'host']];
     const hit = found.find(([raw]) => raw !== null);
@@ -95,16 +104,16 @@ export class Greylister {
       if (entry && !opts.readOnly && entry.by !== 'admin' && now - entry.last >= this.refreshEvery) {
         await this.store.set(key, JSON.stringify({ ...entry, last: now }), this.t.remember);
       }
-      return { action: 'known', by };
+      const waited = by === 'triplet' ? undefined : parse<WaitEntry>(waitedRaw);
+      return waited ? { action: 'known', by, waited: { first: waited.first, delayedMs: now - waited.first } } : { action: 'known', by };
     }
 
-    const wk = waitKey(t);
     const fresh: WaitEntry = { first: now, client: t.client, sender: t.sender, rcpt: t.rcpt };
     // add() is atomic, so of two gateways seeing the same first attempt only one starts the clock.
-    if (!opts.readOnly && await this.store.add(wk, JSON.stringify(fresh), this.t.retryWindow)) {
+    if (waitedRaw === null && !opts.readOnly && await this.store.add(wk, JSON.stringify(fresh), this.t.retryWindow)) {
       return { action: 'defer', first: true, retryInMs: this.t.delay };
     }
-    const waiting = parse<WaitEntry>(await this.store.get(wk));
+    const waiting = parse<WaitEntry>(waitedRaw ?? await this.store.get(wk));
     if (!waiting) {
       // Expired between the two calls, or unreadable: start over.
       if (!opts.readOnly) await this.store.set(wk, JSON.stringify(fresh), this.t.retryWindow);
@@ -146,11 +155,12 @@ export class Greylister {
   private async countPass(client: string, now: number): Promise<boolean> {
     const after = this.t.autoAllowAfter ?? 0;
     if (this.t.rememberBy !== 'triplet' || after <= 0) return false;
-    const n = await this.store.incr(PASSES + esc(client), 1, this.t.remember);
-    if (n !== after) return false;
+    const n = await this.store.incr(passesKey(client), 1, this.t.remember);
+    // At or past the count, and only once: a count that went past it (its network's allow purged, or two passes
+    // counted at once) still allows the network, and add() lets one pass announce it.
+    if (n < after) return false;
     const entry: PassEntry = { passed: now, last: now, client, by: 'auto' };
-    await this.store.set(passClientKey(client), JSON.stringify(entry), this.t.remember);
-    return true;
+    return this.store.add(passClientKey(client), JSON.stringify(entry), this.t.remember);
   }
 
   /** Records a pass for the triplet or its client, as configured (also used by `moat greylist allow`). */

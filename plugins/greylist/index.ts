@@ -6,6 +6,7 @@ import { definePlugin, outcome, stateStoreHealth, type HookContext, type Outcome
 import { configSchema, timingProblems, type GreylistConfig } from './config.ts';
 import { clientNetwork, normaliseSender } from './address.ts';
 import { compileExemptions } from './exemptions.ts';
+import { clientNameExemption } from './client-name.ts';
 import { Greylister, type Triplet } from './greylister.ts';
 
 /** Builds the triplet of the recipient being checked, as `cfg` says to reduce it. */
@@ -30,6 +31,12 @@ interface PendingPass {
  */
 function accepted(p: PendingPass, acceptedRcpts: readonly string[]): boolean {
   return acceptedRcpts.some((a) => a.toLowerCase() === p.triplet.rcpt);
+}
+
+/** Keeps a pass to record at DATA. A recipient named again (an alias the core does not know it holds) is checked again: one pass is enough. */
+function holdPass(ctx: HookContext, p: PendingPass): void {
+  const pending = (ctx.state.pending ??= []) as PendingPass[];
+  if (!pending.some((q) => q.triplet.rcpt === p.triplet.rcpt)) pending.push(p);
 }
 
 /** Records a finding once per transaction, however many recipients the transaction has. */
@@ -57,6 +64,7 @@ export default definePlugin<GreylistConfig>({
     const problems = timingProblems(cfg);
     if (problems.length) throw new Error(problems.map((x) => `${x.path}: ${x.message}`).join('; '));
     const exempt = compileExemptions(cfg);
+    const exemptName = clientNameExemption(cfg.skip_client_names);
     const greylister = new Greylister(setup.services.store, {
       delay: cfg.delay, retryWindow: cfg.retry_window, remember: cfg.remember, rememberBy: cfg.remember_by,
       autoAllowAfter: cfg.auto_allow_after,
@@ -71,7 +79,9 @@ export default definePlugin<GreylistConfig>({
         ctx.log.debug('greylist skipped', { reason: 'not a local recipient', rcpt: ctx.rcpt.address });
         return;
       }
-      const reason = exempt({ session: ctx.session, senderDomain: ctx.mailFrom?.domain ?? '', rcptDomain: ctx.rcpt.domain, findings: ctx.findings });
+      // The name is looked up last, and only with skip_client_names set: the other exemptions cost no DNS.
+      const reason = exempt({ session: ctx.session, senderDomain: ctx.mailFrom?.domain ?? '', rcpt: ctx.rcpt.address, rcptDomain: ctx.rcpt.domain, findings: ctx.findings })
+        ?? await exemptName?.(ctx);
       if (reason) {
         ctx.log.debug('greylist skipped', { reason, rcpt: ctx.rcpt.address });
         noteOnce(ctx, 'GREYLIST_SKIPPED', reason);
@@ -91,19 +101,23 @@ export default definePlugin<GreylistConfig>({
         return;
       }
       if (decision.action === 'defer') {
-        ctx.log.info(ctx.session.check ? 'would greylist (check: nothing stored)' : 'greylisted', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, first: decision.first, retry_in_s: Math.ceil(decision.retryInMs / 1000) });
-        return outcome.tempfail(cfg.message, { code: 451, enhanced: '4.7.1' });
+        const retryIn = Math.ceil(decision.retryInMs / 1000);
+        ctx.log.info(ctx.session.check ? 'would greylist (check: nothing stored)' : 'greylisted', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, first: decision.first, retry_in_s: retryIn });
+        // One message's deferrals count once toward limits.max_errors: a message to 25 new recipients is greylisted
+        // as one, all its triplets start their clock in this round, and it passes whole at the next.
+        return outcome.tempfail(cfg.message.replace(/\{retry_in\}/g, String(retryIn)), { code: 451, enhanced: '4.7.1', countsOnceAs: 'greylisted' });
       }
       if (decision.action === 'passed') {
         // Not recorded yet: a plugin after this one (recipient-verify) may still refuse the recipient, and a client
         // trying unknown users must not earn passes, nor auto_allow_after for its network, by retrying them.
         ctx.log.debug('greylist retry in time', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: Math.round(decision.delayedMs / 1000) });
-        const pending = (ctx.state.pending ??= []) as PendingPass[];
-        // A recipient named again (an alias the core does not know it holds) is checked again: one pass is enough.
-        if (!pending.some((p) => p.triplet.rcpt === triplet.rcpt)) pending.push({ triplet, first: decision.first, delayedMs: decision.delayedMs });
+        holdPass(ctx, { triplet, first: decision.first, delayedMs: decision.delayedMs });
         return;
       }
       noteOnce(ctx, 'GREYLIST_KNOWN', `remembered by ${decision.by}`);
+      // A triplet that waited and is now let in by its network (allowed meanwhile by its other triplets' passes) was
+      // delayed all the same: its pass is recorded, and its message gets the X-Greylist header like any retry's.
+      if (decision.waited) holdPass(ctx, { triplet, ...decision.waited });
     }
 
     /**

@@ -7,21 +7,23 @@ import { validate } from '../../core/config/schema.ts';
 import { parseDuration, formatDuration } from '../../core/config/units.ts';
 import { openStore } from '../../core/store/index.ts';
 import type { StateStore } from '../../core/store/types.ts';
-import { configSchema, type GreylistConfig } from '../../plugins/greylist/config.ts';
+import { configSchema, MAX_DURATION_MS, type GreylistConfig } from '../../plugins/greylist/config.ts';
 import { clientNetwork, normaliseSender } from '../../plugins/greylist/address.ts';
 import { normalizeIp } from '../../core/net/cidr.ts';
-import { Greylister, KEY_PREFIX, PASS, WAIT, type PassEntry, type WaitEntry } from '../../plugins/greylist/greylister.ts';
+import { Greylister, clientOfPassesKey, KEY_PREFIX, PASS, PASSES, WAIT, type PassEntry, type WaitEntry } from '../../plugins/greylist/greylister.ts';
 
 const USAGE = `usage: moat greylist <command> [--config FILE] [--set KEY=VALUE]… [--json]
 
   list [--waiting | --passed]          entries: waiting triplets and remembered triplets/clients
+       [--client <ip|cidr>]            only those of clients within this address or range
   allow <ip|cidr> [sender rcpt]        remember a client (or one triplet) as passed: an address
                                        stands for its network (ipv4_mask/ipv6_mask), an
                                        address/32 (/128) for itself alone
-        [--for DURATION]               for this long (default: the plugin's remember)
+        [--for DURATION]               for this long (default: the plugin's remember; at most 36500d)
   purge                                delete expired entries now
   purge --all                          delete every greylist entry
   purge --client <ip|cidr>             delete the entries of one client network
+                                       (--all and --client also reset the auto_allow_after counts)
 
 The store is the one the gateway uses (state: in the config); the masks and durations
 come from the config's greylist entry. Exit code: 0 done, 1 failed, 64 usage or config error.`;
@@ -146,8 +148,11 @@ function printList(entries: ListedEntry[]): void {
   console.log(`${entries.length} entries: ${waiting} waiting, ${entries.length - waiting} passed`);
 }
 
-async function purge(store: StateStore, values: { all?: boolean; client?: string }, cfg: GreylistConfig): Promise<{ removed: number; what: string }> {
-  if (!values.all && !values.client) return { removed: await store.purgeExpired(), what: 'expired entries (the whole store)' };
+/** What purge removed: entries, and auto_allow_after counts (`greylist:passes:<net>`). */
+interface Purged { removed: number; counters: number; what: string }
+
+async function purge(store: StateStore, values: { all?: boolean; client?: string }, cfg: GreylistConfig): Promise<Purged> {
+  if (!values.all && !values.client) return { removed: await store.purgeExpired(), counters: 0, what: 'expired entries (the whole store)' };
   const only = values.client ? networksInside(values.client, cfg) : undefined;
   let removed = 0;
   for (const e of await listEntries(store)) {
@@ -155,7 +160,49 @@ async function purge(store: StateStore, values: { all?: boolean; client?: string
     await store.del(e.key);
     removed++;
   }
-  return { removed, what: only ? `entries of ${only.label}` : 'greylist entries' };
+  // A network's count goes with its entries: left behind, it was past auto_allow_after for good, and the network was
+  // never allowed again (the allow is written when the count reaches it).
+  let counters = 0;
+  for await (const [key] of store.scan(PASSES)) {
+    if (only && !only.inside(clientOfPassesKey(key))) continue;
+    await store.del(key);
+    counters++;
+  }
+  return { removed, counters, what: only ? `entries of ${only.label}` : 'greylist entries' };
+}
+
+/** The options each command takes, beside --config, --set and --json. */
+const COMMAND_OPTIONS: Record<string, readonly string[]> = {
+  list: ['waiting', 'passed', 'client'],
+  allow: ['for'],
+  purge: ['all', 'client'],
+};
+
+/**
+ * What is wrong with the command line for `command`, if anything: an option of another command or a stray argument
+ * was ignored before, so `list 10.1.2.3` listed everything and `purge 10.1.2.3` purged the expired entries only.
+ */
+function commandLineProblem(command: string, values: Record<string, unknown>, rest: readonly string[]): string | undefined {
+  const allowed = new Set(['config', 'set', 'json', 'help', ...COMMAND_OPTIONS[command]]);
+  const foreign = Object.keys(values).filter((k) => !allowed.has(k));
+  if (foreign.length) return `${command} does not take ${foreign.map((k) => `--${k}`).join(', ')}`;
+  if (command === 'list' && values.waiting && values.passed) return 'list: give --waiting or --passed, not both (without either, both are listed)';
+  if (command === 'purge' && values.all && values.client !== undefined) return 'purge: give --all or --client, not both';
+  if (command === 'allow' && rest.length !== 1 && rest.length !== 3) return 'allow takes an IP or CIDR, optionally followed by a sender and a recipient';
+  if (command !== 'allow' && rest.length) {
+    const client = command === 'purge' ? `; for one client's entries: moat greylist purge --client ${rest[0]}` : `; for one client's: moat greylist list --client ${rest[0]}`;
+    return `${command} takes no argument, got ${rest.join(' ')}${client}`;
+  }
+  return undefined;
+}
+
+/** The --for of allow in ms, capped as the plugin caps its durations (the store's expiry arithmetic overflows beyond). */
+function allowFor(given: string | undefined, cfg: GreylistConfig): number {
+  if (given === undefined) return cfg.remember;
+  const ms = parseDuration(given);
+  if (!ms) throw new UsageError(`--for: expected a duration such as 35d, got ${given}`);
+  if (ms > MAX_DURATION_MS) throw new UsageError(`--for: at most 36500d, got ${given}`);
+  return ms;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -169,6 +216,8 @@ export async function run(args: string[]): Promise<number> {
   const [command, ...rest] = positionals;
   if (!command) { console.log(USAGE); return USAGE_ERROR; }
   if (!['list', 'allow', 'purge'].includes(command)) { console.error(`unknown command ${command}\n\n${USAGE}`); return USAGE_ERROR; }
+  const problem = commandLineProblem(command, values, rest);
+  if (problem) { console.error(`${problem}\n\n${USAGE}`); return USAGE_ERROR; }
 
   let store: StateStore | undefined;
   try {
@@ -177,7 +226,9 @@ export async function run(args: string[]): Promise<number> {
     store = await openStore({ ...config.state, purge_interval: 0 }, config.data_dir);
 
     if (command === 'list') {
+      const only = values.client !== undefined ? networksInside(values.client, cfg) : undefined;
       let entries = await listEntries(store);
+      if (only) entries = entries.filter((e) => only.inside(e.client));
       if (values.waiting) entries = entries.filter((e) => e.state === 'waiting');
       if (values.passed) entries = entries.filter((e) => e.state === 'passed');
       if (values.json) console.log(JSON.stringify(entries, null, 2));
@@ -186,9 +237,7 @@ export async function run(args: string[]): Promise<number> {
     }
 
     if (command === 'allow') {
-      if (rest.length !== 1 && rest.length !== 3) throw new UsageError('allow takes an IP or CIDR, optionally followed by a sender and a recipient');
-      const remember = values.for !== undefined ? parseDuration(values.for) : cfg.remember;
-      if (!remember) throw new UsageError(`--for: expected a duration such as 35d, got ${values.for}`);
+      const remember = allowFor(values.for, cfg);
       const triplet = rest.length === 3;
       const { client, note } = allowTarget(rest[0], cfg, triplet);
       const g = new Greylister(store, { delay: cfg.delay, retryWindow: cfg.retry_window, remember, rememberBy: triplet ? 'triplet' : 'client' });
@@ -205,9 +254,9 @@ export async function run(args: string[]): Promise<number> {
       return 0;
     }
 
-    const { removed, what } = await purge(store, values, cfg);
-    if (values.json) console.log(JSON.stringify({ removed }));
-    else console.log(`removed ${removed} ${what}`);
+    const { removed, counters, what } = await purge(store, values, cfg);
+    if (values.json) console.log(JSON.stringify({ removed, counters }));
+    else console.log(`removed ${removed} ${what}${counters ? ` and ${counters} auto_allow_after ${counters === 1 ? 'count' : 'counts'}` : ''}`);
     return 0;
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code === 'GW_ERR_CONFIG_INVALID') {

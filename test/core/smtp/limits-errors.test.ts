@@ -1,6 +1,7 @@
-// limits.max_errors counts every 4xx and 5xx refusal at RCPT, as Postfix's smtpd_hard_error_limit does: a client
-// that goes on after a greylisting 451 per recipient is dropped like one that goes on after 550s. The 452 4.5.3 that
-// asks a client to send the rest in a new transaction (limits.max_recipients, bayes split_recipients) is not counted.
+// limits.max_errors counts every 4xx and 5xx refusal at RCPT, as Postfix's smtpd_hard_error_limit does, but a
+// transaction's greylisting deferrals count once up to limits.max_recipients of them (limits-errors-once.test.ts has
+// the rest). The 452 4.5.3 that asks a client to send the rest in a new transaction (limits.max_recipients, bayes
+// split_recipients) is not counted.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,18 +30,19 @@ describe('limits.max_errors and 4xx refusals at RCPT', function () {
   let gw: TestGateway | undefined;
   afterEach(async () => { await gw?.stop(); gw = undefined; });
 
-  it('drops a client whose recipients are all greylisted (451 4.7.1) at the max_errors-th refusal', async () => {
-    gw = await startGateway({ config: { plugins: [{ name: 'greylist', delay: '10m', retry_window: '1h', remember: '1h' }] } });
+  it('drops a client greylisted (451 4.7.1) for more recipients than limits.max_recipients: each one past it counts', async () => {
+    gw = await startGateway({ config: { limits: { max_recipients: 5 }, plugins: [{ name: 'greylist', delay: '10m', retry_window: '1h', remember: '1h' }] } });
     const d = await SmtpDialog.connect(gw.port);
     try {
       assert.equal((await d.hello({ xclient: { addr: '203.0.113.40' } })).code, 250);
       assert.equal((await d.cmd('MAIL FROM:<bulk@sender.test>')).code, 250);
       const replies = await rcpts(d, many(50));
-      assert.deepEqual(replies.slice(0, 9).map((r) => r.code), Array(9).fill(451), 'the first nine are greylisted');
+      // The first deferral counts, the next four (up to max_recipients) do not, then each counts: 1 + 9 = 10 at the 14th.
+      assert.deepEqual(replies.slice(0, 13).map((r) => r.code), Array(13).fill(451), 'the first thirteen are greylisted');
       assert.match(replies[0].text, /^4\.7\.1 /);
-      assert.equal(replies.length, 10, 'dropped at the tenth refusal, not after fifty');
-      assert.equal(replies[9].code, 421);
-      assert.match(replies[9].text, /^4\.7\.0 Too many errors/);
+      assert.equal(replies.length, 14, 'dropped at the tenth counted refusal, not after fifty');
+      assert.equal(replies[13].code, 421);
+      assert.match(replies[13].text, /^4\.7\.0 Too many errors/);
       await assert.rejects(d.read(3_000), /connection closed/);
       const line = gw.logs.find((l) => l.msg === 'too many errors: disconnecting');
       assert.equal(line?.errors, 10);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { deliver, sleep } from './session.ts';
-import { run } from '../../../scripts/cli/greylist.ts';
+import { moat } from './moat.ts';
 import { passClientKey } from '../../../plugins/greylist/greylister.ts';
 
 const DELAY = 400;
@@ -81,21 +81,6 @@ describe('greylist audit: timings that could never let mail through', function (
     });
   }
 });
-
-/** Runs `moat greylist` in this process; returns its exit code and what it printed. */
-async function moat(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => { out.push(a.join(' ')); };
-  console.error = (...a: unknown[]) => { err.push(a.join(' ')); };
-  try {
-    return { code: await run(args), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 describe('greylist audit: moat greylist with networks', () => {
   let dir: string;

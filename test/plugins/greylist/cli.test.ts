@@ -3,26 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { run } from '../../../scripts/cli/greylist.ts';
+import { moat } from './moat.ts';
 import { openStore } from '../../../core/store/index.ts';
 import { Greylister } from '../../../plugins/greylist/greylister.ts';
-
-/** Runs the command and returns its exit code and what it printed. */
-async function moat(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => { out.push(a.join(' ')); };
-  console.error = (...a: unknown[]) => { err.push(a.join(' ')); };
-  try {
-    const code = await run(args);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 describe('moat greylist', () => {
   let dir: string;
@@ -71,7 +54,7 @@ describe('moat greylist', () => {
     const one = await moat('purge', '--client', '192.0.2.70', '--config', config);
     assert.equal(one.out, 'removed 1 entries of 192.0.2.64/28');
     const all = await moat('purge', '--all', '--json', '--config', config);
-    assert.deepEqual(JSON.parse(all.out), { removed: 2 });
+    assert.deepEqual(JSON.parse(all.out), { removed: 2, counters: 0 });
     assert.equal((await moat('list', '--config', config)).out, 'no greylist entries');
   });
 
@@ -80,7 +63,7 @@ describe('moat greylist', () => {
     await store.set('greylist:wait:x', '{}', 1);
     await new Promise((r) => setTimeout(r, 10));
     await store.close();
-    assert.deepEqual(JSON.parse((await moat('purge', '--json', '--config', config)).out), { removed: 1 });
+    assert.deepEqual(JSON.parse((await moat('purge', '--json', '--config', config)).out), { removed: 1, counters: 0 });
   });
 
   it('answers 64 with the usage for a bad command or address', async () => {

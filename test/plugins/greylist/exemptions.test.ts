@@ -17,7 +17,7 @@ function exempt(options: Record<string, unknown>) {
   assert.deepEqual(issues, []);
   return compileExemptions(value);
 }
-const base = { senderDomain: 'example.com', rcptDomain: 'example.net', findings: [] as Finding[] };
+const base = { senderDomain: 'example.com', rcpt: 'user@example.net', rcptDomain: 'example.net', findings: [] as Finding[] };
 
 describe('greylist exemptions', () => {
   it('nothing is exempt by default for an unknown client', () => {
