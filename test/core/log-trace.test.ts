@@ -184,8 +184,11 @@ describe('tracing every message through the log by its queue id, and the metrics
     await until(() => lines(gw).some((l) => l.msg === 'config reloaded'), 10_000, 'the reload');
     const m = JSON.parse(await moat(gw, 'metrics', '--json')) as Record<string, unknown>;
     // The process's own figures (memory, CPU, event-loop lag) move by themselves; the gateway's counters must not.
-    const counters = (x: typeof m) => ({ ...x, connections_open: 0, process: undefined, nodejs: undefined, child_processes: undefined, script_sandbox_children: undefined });
+    // The reload's own time is the one figure a reload must move.
+    const counters = (x: typeof m) => ({ ...x, connections_open: 0, process: undefined, nodejs: undefined, child_processes: undefined, script_sandbox_children: undefined, config_last_reload_timestamp_seconds: undefined });
     assert.deepEqual(counters(m), counters(before), 'a reload resets no counter');
+    assert.ok((m.config_last_reload_timestamp_seconds as number) >= (before.config_last_reload_timestamp_seconds as number), 'the reload is dated');
+    assert.equal(m.config_last_reload_success, 1);
     assert.deepEqual(
       [m.connections, m.messages_accept, m.messages_reject, m.messages_tempfail, m.messages_quarantine, m.messages_aborted, m.recipients_refused, m.queue_scheduled],
       [connections, 6, 2, 1, 1, 1, 1, 0],
