@@ -5,11 +5,26 @@
 // lengthen it, or an office behind one address whose mail client keeps retrying would stay locked out). An "address"
 // is the client's network block under limits.ipv4_prefix / ipv6_prefix (core/net/client-counting.ts): an IPv6
 // guesser would otherwise get a fresh count from each address of its /64.
+// It also tells where a client's password check waits (standing): a client that logged in lately and has failed
+// since goes first, one never seen next, one with failures last, so that guessers cannot delay real users' logins.
 import { ExpiringEntries } from '../net/expiring-entries.ts';
 import { ClientCounting } from '../net/client-counting.ts';
 
+/** A client's AUTH record: `known` logged in lately with no failure since, `failing` failed lately, `new` neither. */
+export type AuthStanding = 'known' | 'new' | 'failing';
+
+/** Which client a password check is for, and its standing, to place the check among those waiting (users-file.ts). */
+export interface CheckClient { key: string; standing: AuthStanding }
+
+/**
+ * How long a login keeps its client `known`. A day: a mail client that sends once in a morning and again after
+ * lunch is still recognised, and only someone with a right password ever gets here, so the map holds real users.
+ */
+export const KNOWN_FOR_MS = 24 * 3600_000;
+
 export class AuthFailures {
   private readonly byIp = new ExpiringEntries<{ count: number; until: number }>();
+  private readonly loggedIn = new ExpiringEntries<{ until: number }>();
   private readonly now: () => number;
   private readonly counting: ClientCounting;
 
@@ -36,7 +51,23 @@ export class AuthFailures {
   }
 
   /** A successful login clears the address's failures (a user who mistyped twice starts again). */
-  succeeded(ip: string): void { this.byIp.delete(this.counting.keyOf(ip)); }
+  succeeded(ip: string): void {
+    const now = this.now();
+    const key = this.counting.keyOf(ip);
+    this.byIp.delete(key);
+    this.loggedIn.set(key, { until: now + KNOWN_FOR_MS }, now);
+  }
+
+  /**
+   * The client `ip`'s standing now. Any failure within limits.auth_failure_block makes it `failing`, whatever the
+   * ban's count: guessers spread over many addresses each stay under the ban and must still not go first.
+   */
+  checkClient(ip: string): CheckClient {
+    const now = this.now();
+    const key = this.counting.keyOf(ip);
+    if (this.byIp.get(key, now)) return { key, standing: 'failing' };
+    return { key, standing: this.loggedIn.get(key, now) ? 'known' : 'new' };
+  }
 
   /** Addresses held in memory (expired ones not yet swept out). */
   get size(): number { return this.byIp.size; }

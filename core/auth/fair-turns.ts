@@ -1,21 +1,34 @@
 // Turns at a scarce resource (the password check's scrypt) shared out among clients in rotation, so that one client's
 // pile of guesses cannot keep another client waiting behind all of it: with N clients waiting, each gets a turn at
-// least once every N turns, however many requests any one of them has queued.
+// least once every N turns, however many requests any one of them has queued. Requests also have a rank: a free slot
+// goes to the lowest rank that has anyone waiting, so clients with failed logins behind them (rank 2, say) cannot
+// make a client with none (rank 0) wait, however many of them there are; within a rank the rotation holds.
+import { Rotation } from './rotation.ts';
+
+/** Where a request waits: its rank (lower goes first), and how many of that rank may wait at once. */
+export interface TurnPlace { rank: number; maxWaiting?: number }
+
+/** Refused at once, without a turn, because its rank already has `maxWaiting` requests waiting. */
+export class TurnsFull extends Error {
+  constructor(rank: number) { super(`too many requests of rank ${rank} waiting`); this.name = 'TurnsFull'; }
+}
 
 export class FairTurns {
   private readonly limit: number;
   private running = 0;
-  /** Waiting requests by client key, in arrival order; a key is removed when it has none left. */
-  private readonly waiting = new Map<string, Array<() => void>>();
-  /** Keys with waiting requests, in the order their next turn comes. */
-  private readonly rotation: string[] = [];
+  /** One rotation per rank, index = rank; made when a request of that rank first waits. */
+  private readonly ranks: Rotation[] = [];
 
   constructor(limit: number) { this.limit = limit; }
 
-  /** Runs `work` when `key`'s turn comes (at once when a slot is free). */
-  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+  /** Runs `work` when `key`'s turn comes (at once when a slot is free); throws TurnsFull when its rank is full. */
+  async run<T>(key: string, work: () => Promise<T>, place: TurnPlace = { rank: 0 }): Promise<T> {
     if (this.running < this.limit) this.running++;
-    else await new Promise<void>((resolve) => this.enqueue(key, resolve));
+    else {
+      const line = this.ranks[place.rank] ??= new Rotation();
+      if (line.size >= (place.maxWaiting ?? Infinity)) throw new TurnsFull(place.rank);
+      await new Promise<void>((resolve) => line.enqueue(key, resolve));
+    }
     try {
       return await work();
     } finally {
@@ -26,25 +39,19 @@ export class FairTurns {
   /** Requests waiting now (for tests and metrics). */
   get queued(): number {
     let n = 0;
-    for (const q of this.waiting.values()) n += q.length;
+    for (const line of this.ranks) n += line?.size ?? 0;
     return n;
   }
 
-  private enqueue(key: string, resolve: () => void): void {
-    const q = this.waiting.get(key);
-    if (q) { q.push(resolve); return; }
-    this.waiting.set(key, [resolve]);
-    this.rotation.push(key);
-  }
+  /** Requests of `rank` waiting now. */
+  queuedAt(rank: number): number { return this.ranks[rank]?.size ?? 0; }
 
-  /** The slot passes straight to the next client in rotation, so a newcomer cannot take it in between. */
+  /** The slot passes straight to the next request, so a newcomer cannot take it in between. */
   private passOn(): void {
-    const key = this.rotation.shift();
-    if (key === undefined) { this.running--; return; }
-    const q = this.waiting.get(key)!;
-    const next = q.shift()!;
-    // A client with more waiting goes to the back of the rotation: everyone else waiting comes first.
-    if (q.length) this.rotation.push(key); else this.waiting.delete(key);
-    next();
+    for (const line of this.ranks) {
+      const next = line?.next();
+      if (next) { next(); return; }
+    }
+    this.running--;
   }
 }

@@ -3,7 +3,8 @@ import { randomBytes, scryptSync, timingSafeEqual, scrypt as scryptCb } from 'no
 import { readFileSync, existsSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { FairTurns } from './fair-turns.ts';
+import { FairTurns, type TurnPlace } from './fair-turns.ts';
+import type { AuthStanding, CheckClient } from './auth-failures.ts';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 const N = 16384, R = 8, P = 1, LEN = 32;
@@ -24,13 +25,34 @@ export function hashPassword(password: string): string {
 const MAX_CONCURRENT_SCRYPT = 1;
 const scryptTurns = new FairTurns(MAX_CONCURRENT_SCRYPT);
 
-/** `client`: whose turn it is to wait for (the client's counted address or network); one queue when omitted. */
-export async function verifyPassword(password: string, stored: string, client = ''): Promise<boolean> {
+/**
+ * Guessers spread over many addresses each stay under the ban, and in one rotation a real user waited a check per
+ * guessing address (46 s behind 100 of them). So a client's checks wait by its standing: after every check of
+ * clients that logged in lately, and those of clients never seen before, come those of clients with failures.
+ * These may have at most this many checks waiting (2 s of scrypt); more get 454 at once, without a check: a guesser
+ * cannot pile up work, and a user who mistyped during such an attack is told to try again shortly.
+ */
+export const MAX_WAITING_AFTER_FAILURES = 32;
+const PLACES: Record<AuthStanding, TurnPlace> = {
+  known: { rank: 0 },
+  new: { rank: 1 },
+  failing: { rank: 2, maxWaiting: MAX_WAITING_AFTER_FAILURES },
+};
+
+/** Checks waiting now for clients of each standing (for tests). */
+export function checksWaiting(standing: AuthStanding): number { return scryptTurns.queuedAt(PLACES[standing].rank); }
+
+/**
+ * `client`: whose turn it is to wait for (the client's counted address or network), with its standing; a bare key is
+ * a client never seen, and one queue when omitted. Throws TurnsFull when the checks of its standing are full.
+ */
+export async function verifyPassword(password: string, stored: string, client: string | CheckClient = ''): Promise<boolean> {
   const [kind, n, r, p, salt, hash] = stored.split('$');
   if (kind !== 'scrypt' || !hash) return false;
   const expected = Buffer.from(hash, 'base64');
   const opts = { N: Number(n), r: Number(r), p: Number(p), maxmem: 256 * 1024 * 1024 };
-  const got = await scryptTurns.run(client, () => scrypt(password, Buffer.from(salt, 'base64'), expected.length, opts));
+  const { key, standing } = typeof client === 'string' ? { key: client, standing: 'new' as const } : client;
+  const got = await scryptTurns.run(key, () => scrypt(password, Buffer.from(salt, 'base64'), expected.length, opts), PLACES[standing]);
   return got.length === expected.length && timingSafeEqual(got, expected);
 }
 
@@ -78,8 +100,8 @@ export class UsersFile {
     return had;
   }
 
-  /** `client`: the key the asking client is counted under, so checks are shared out fairly among clients. */
-  async check(user: string, password: string, client = ''): Promise<boolean> {
+  /** `client`: the key the asking client is counted under, with its standing, so checks are shared out fairly. */
+  async check(user: string, password: string, client: string | CheckClient = ''): Promise<boolean> {
     const stored = this.read().get(user);
     // An unknown user costs the same scrypt as a known one, so the time of a refusal does not tell which names exist.
     if (!stored) { await verifyPassword(password, UNKNOWN_USER_HASH, client); return false; }

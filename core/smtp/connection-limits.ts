@@ -5,6 +5,7 @@ import { ExpiringEntries } from '../net/expiring-entries.ts';
 import { ClientCounting } from '../net/client-counting.ts';
 import { isNetworkBlock } from '../net/client-prefix.ts';
 import { ClientRates } from './client-rates.ts';
+import { ConnectionRefusalLog, type LimitRefusal } from './connection-refusal-log.ts';
 
 export class ConnectionLimits {
   private total = 0;
@@ -20,22 +21,29 @@ export class ConnectionLimits {
   readonly counting: ClientCounting;
   /** Connections, messages and recipients per client over limits.rate_window. */
   readonly rates: ClientRates;
+  /** The log lines of refusals at these limits, bounded under a flood. */
+  readonly refusalLog: ConnectionRefusalLog;
 
   constructor(now: () => number = Date.now, counting: ClientCounting = new ClientCounting(() => undefined)) {
     this.now = now;
     this.counting = counting;
     this.rates = new ClientRates(now, counting);
+    this.refusalLog = new ConnectionRefusalLog(now);
   }
 
   /** Counts a new connection, or says why it is refused (nothing is counted then). */
-  open(ip: string, max: { total: number; perIp: number }): string | undefined {
+  open(ip: string, max: { total: number; perIp: number }): string | undefined { return this.tryOpen(ip, max)?.text; }
+
+  /** As open(), with the limit that refused it and the counts then, for its log line. */
+  tryOpen(ip: string, max: { total: number; perIp: number }): LimitRefusal | undefined {
     const key = this.counting.keyOf(ip);
-    if (this.blocked.get(key, this.now())) return blockedText(key);
-    if (this.total >= max.total) return 'Too many connections, try again later';
+    const counts = (k: string) => ({ open: this.perClient.get(k) ?? 0, total: this.total });
+    if (this.blocked.get(key, this.now())) return { limit: 'limits.error_block', key, text: blockedText(key), ...counts(key) };
+    if (this.total >= max.total) return { limit: 'limits.max_connections', key, text: 'Too many connections, try again later', max: max.total, ...counts(key) };
     const held = this.countedAs.get(ip);
     const countKey = held?.key ?? key;
     const n = this.perClient.get(countKey) ?? 0;
-    if (n >= max.perIp) return `Too many connections from your ${whose(countKey)}`;
+    if (n >= max.perIp) return { limit: 'limits.max_connections_per_ip', key: countKey, text: `Too many connections from your ${whose(countKey)}`, max: max.perIp, ...counts(countKey) };
     this.total++;
     this.perClient.set(countKey, n + 1);
     if (held) held.open++; else this.countedAs.set(ip, { key: countKey, open: 1 });

@@ -146,7 +146,9 @@ function countBeforeHandshake(server: SMTPServer, rt: Runtime): void {
     // counted here, as the session's onConnect counts the connections that reach it.
     const tooFast = rt.connections.rates.connectionsOver(rt, ip);
     if (tooFast) rt.log.info('client refused: connection rate limit', { ip, listener: 'smtps', ...tooFast.fields, before: 'TLS handshake' });
-    if (tooFast || rt.connections.open(ip, connectionCaps(rt, ip))) {
+    const overLimit = tooFast ? undefined : rt.connections.tryOpen(ip, connectionCaps(rt, ip));
+    if (overLimit) rt.connections.refusalLog.refused(rt.log, ip, overLimit, { listener: 'smtps', before: 'TLS handshake' });
+    if (tooFast || overLimit) {
       // Nothing can be said before the handshake (a 421 in plaintext is noise to a TLS client): the socket is dropped.
       rt.metrics.inc('connections_refused');
       socket.on('error', () => {});

@@ -1,6 +1,7 @@
 // Which refusals count toward limits.max_errors. As Postfix's smtpd_hard_error_limit counts them: every 4xx and 5xx
-// reply, so a client that goes on after a greylisting 451 for each of a thousand recipients is dropped as one that
-// goes on after 550s. Two kinds of 4xx are not the client's error and are left out.
+// reply, so a client that goes on after 550s for a thousand recipients is dropped. Two kinds of 4xx are not the
+// client's error and are left out, and refusals of one transaction that a plugin gives one cause (a greylisting
+// deferral of each recipient of one message) count once, up to limits.max_recipients of them.
 
 const ENHANCED = /^(\d)\.(\d{1,3})\.(\d{1,3})(?=\s|$)/;
 
@@ -21,4 +22,24 @@ export function countsAsError(code: number, text: string | readonly string[] | u
   if (!m) return true;
   if (code === 452 && m[0] === '4.5.3') return false;
   return m[2] !== '3';
+}
+
+/** Per transaction (a Transaction object, dropped with it): how often each plugin's cause has refused so far. */
+const causesSeen = new WeakMap<object, Map<string, number>>();
+
+/**
+ * Whether a refusal at RCPT by `plugin` with `cause` (its outcome's `countsOnceAs`) repeats a cause already counted in
+ * transaction `tx`, and so is not counted again toward limits.max_errors. Rspamd greylists a message once, not each of
+ * its recipients: counting every deferral of a message to 25 new recipients had the client dropped at the tenth, and
+ * the message needed four delay rounds. Past `maxRecipients` refusals of the cause, each counts again: no message has
+ * that many recipients, so the client is trying addresses, and max_errors must still end that.
+ */
+export function repeatsCountedCause(tx: object, plugin: string | undefined, cause: string | undefined, maxRecipients: number): boolean {
+  if (cause === undefined) return false;
+  let seen = causesSeen.get(tx);
+  if (!seen) causesSeen.set(tx, (seen = new Map()));
+  const key = `${plugin ?? ''}\0${cause}`;
+  const n = (seen.get(key) ?? 0) + 1;
+  seen.set(key, n);
+  return n > 1 && n <= maxRecipients;
 }

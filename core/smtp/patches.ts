@@ -1,7 +1,8 @@
 // What smtp-server lacks, added once on its connection class: connect/HELO/capabilities/DATA-start hooks, hooks for
 // NOOP/VRFY/RSET/QUIT and unknown verbs, CIDR-trusted proxies (XCLIENT only, no XFORWARD; checked as the client when
 // they name none), a rejecting state after a refused connect, AUTH hidden before TLS, a refusal of input sent before
-// the reply it had to wait for (pipelining-guard.ts), and our own enhanced status codes.
+// the reply it had to wait for (pipelining-guard.ts), our own enhanced status codes, and its own refusals counted
+// toward limits.max_errors (limits-own-refusals.ts).
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SHUTTING_DOWN } from './session-shutdown.ts';
 import type { Socket } from 'node:net';
@@ -12,6 +13,7 @@ import { markDataTimeout } from './data-timeout.ts';
 import { ownDropReason } from './session-log-drops.ts';
 import { armDataDeadline, clearDeadlines, watchCommandLines } from './limits-deadlines.ts';
 import { normaliseClientAddresses } from './proxy-header.ts';
+import { isOwnCountedRefusal } from './limits-own-refusals.ts';
 
 export type CommandReply = { code: number; text: string | string[]; close?: boolean };
 /** What the connect checks decided: greet (go on), or refuse for the session (reject) or with a close. */
@@ -48,8 +50,10 @@ export interface ConnectionHooks {
   clientDropped(conn: RawConnection, reason: string, reply: string): void;
   /** limits.data_timeout: milliseconds from the 354 to the final dot. */
   dataTimeout(): number;
-  /** Counts NOOP, VRFY, ETRN and RSET (limits.max_junk_commands): the refusal once over the limit, else undefined. */
+  /** Counts NOOP, VRFY, ETRN, RSET and HELP (limits.max_junk_commands): the refusal once over the limit, else undefined. */
   junkCommand(conn: RawConnection, verb: string): CommandReply | undefined;
+  /** Counts a refusal smtp-server gave by itself toward limits.max_errors: the 421 to send instead once over it. */
+  ownRefusal(conn: RawConnection): CommandReply | undefined;
   /** A PROXY header from `peer` was refused for `reason` (no session started). */
   proxyHeaderRefused?(peer: string, reason: string): void;
 }
@@ -125,6 +129,16 @@ export function applySmtpServerPatches(): void {
     sendReplies.call(this, code, data, context);
     const reason = ownDropReason(code, data);
     if (reason) hooksOf(this)?.clientDropped(this, reason, String(this.session.error ?? `${code} ${data}`));
+  };
+
+  // The refusals smtp-server gives by itself (503, 501, 538, 500: limits-own-refusals.ts) count toward max_errors as
+  // ours do; past it the client gets the same 421 instead, which makes smtp-server close the connection.
+  const sendOwnCounted = proto.send as RawConnection['send'];
+  proto.send = function (this: RawConnection & { _closing?: boolean }, code: number, data?: string | string[], context?: unknown) {
+    const h = hooksOf(this);
+    if (!h || code < 400 || this._closing || !isOwnCountedRefusal(code, data, enhancedCodeOf(this, code, context))) return sendOwnCounted.call(this, code, data, context);
+    const over = h.ownRefusal(this);
+    return over ? sendOwnCounted.call(this, over.code, over.text, false) : sendOwnCounted.call(this, code, data, context);
   };
 
   // The deadlines' timers go with the connection.
@@ -390,12 +404,22 @@ function refuseEarlyInput(conn: RawConnection, early: PipeliningViolation, callb
   answer(conn, { ...PIPELINING_REFUSAL, close: true }, callback, false);
 }
 
-/** 502 for a command RFC 5321 names and the gateway does not do; counted with the unknown ones, as smtp-server counts them. */
+/**
+ * 502 for a command RFC 5321 names and the gateway does not do; counted with the unknown ones, as smtp-server counts
+ * them, and toward limits.max_errors, as its 500 for an unknown one is (the send patch above).
+ */
 function notImplemented(conn: RawConnection, callback: () => void): void {
   const c = conn as RawConnection & { _unrecognizedCommands: number };
   c._unrecognizedCommands++;
   if (c._unrecognizedCommands >= 10) return answer(conn, { code: 421, text: '4.7.0 Error: too many unrecognized commands', close: true }, callback, false);
-  answer(conn, { code: 502, text: '5.5.1 Command not implemented' }, callback, false);
+  const over = hooksOf(conn)?.ownRefusal(conn);
+  answer(conn, over ? { ...over, close: true } : { code: 502, text: '5.5.1 Command not implemented' }, callback, false);
+}
+
+/** The enhanced code smtp-server will put before a reply's text (none for `context` false, or with them hidden). */
+function enhancedCodeOf(conn: RawConnection, code: number, context: unknown): string {
+  const own = (conn as RawConnection & { _getEnhancedStatusCode?: (code: number, context: unknown) => string })._getEnhancedStatusCode;
+  return typeof own === 'function' ? String(own.call(conn, code, context) ?? '') : '';
 }
 
 /**

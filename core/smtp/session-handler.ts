@@ -22,8 +22,11 @@ import { takeAddressAsSent } from './address-as-sent.ts';
 import { parseMailDsn, parseRcptDsn } from '../queue/dsn-params.ts';
 import { MAIL_PARAMS, MAIL_PARAMS_DSN, RCPT_PARAMS, RCPT_PARAMS_DSN, envelopeParamsProblem, type EnvelopeVerb } from './envelope-params.ts';
 import { loggedUser, refusalFields, tlsFields } from './session-log-fields.ts';
-import { countsAsError } from './limits-errors.ts';
+import { countsAsError, repeatsCountedCause } from './limits-errors.ts';
 import { JUNK_REFUSAL, isJunkVerb } from './limits-junk.ts';
+import { overshootCounts } from './limits-overshoot.ts';
+import { RepeatedRefusals } from './session-log-repeats.ts';
+import { TurnsFull } from '../auth/fair-turns.ts';
 
 type Cb = (err?: Error | null) => void;
 
@@ -67,8 +70,10 @@ export class SessionHandler implements ConnectionHooks {
   private readonly drops = new Map<string, string>();
   /** An implicit-TLS session's `tls established` line, held until its `connect` line is written. */
   private readonly tlsLines = new Map<string, Record<string, unknown>>();
-  /** NOOP, VRFY, ETRN and RSET each session sent since it connected or last had a message taken (limits.max_junk_commands). */
+  /** NOOP, VRFY, ETRN, RSET and HELP each session sent since it connected or last had a message taken (limits.max_junk_commands). */
   private readonly junk = new Map<string, number>();
+  /** Refusals each session repeated word for word, logged the first few times only (session-log-repeats.ts). */
+  private readonly repeats = new RepeatedRefusals();
 
   constructor(rt: Runtime, listener: ListenerKind) {
     this.rt = rt;
@@ -99,8 +104,12 @@ export class SessionHandler implements ConnectionHooks {
       this.rt.metrics.inc('connections_refused');
       return cb(smtpError(421, '4.7.0', tooFast.text));
     }
-    const refused = this.rt.connections.open(ip, connectionCaps(this.rt, ip));
-    if (refused) { this.rt.metrics.inc('connections_refused'); return cb(smtpError(421, '4.7.0', refused)); }
+    const refused = this.rt.connections.tryOpen(ip, connectionCaps(this.rt, ip));
+    if (refused) {
+      this.rt.connections.refusalLog.refused(this.rt.log, ip, refused, { listener: this.listener });
+      this.rt.metrics.inc('connections_refused');
+      return cb(smtpError(421, '4.7.0', refused.text));
+    }
     this.sessions.set(session.id, {
       id: session.id, remote: { ip, port: session.remotePort }, local: { ip: normalizeIp(session.localAddress), port: session.localPort },
       listener: this.listener, tls: session.secure, relayNetwork: false, trusted: false, allowlisted: false,
@@ -125,12 +134,13 @@ export class SessionHandler implements ConnectionHooks {
     this.drops.delete(session.id);
     this.tlsLines.delete(session.id);
     this.junk.delete(session.id);
+    const unlogged = this.repeats.end(session.id);
     this.rt.connections.close(this.socketIp(st));
     if (chainHooks(this.rt.plugins).has('disconnect')) {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
     }
     // At info, as Postfix logs each disconnect: the connection's end and its counts, findable by its cid.
-    this.log(st.id).info('connection closed', { ip: st.remote.ip, transactions: st.transactions, errors: st.errors, ...(timeout ? { reason: `timeout after ${timeout}` } : dropped ? { reason: dropped } : {}) });
+    this.log(st.id).info('connection closed', { ip: st.remote.ip, transactions: st.transactions, errors: st.errors, ...(timeout ? { reason: `timeout after ${timeout}` } : dropped ? { reason: dropped } : {}), ...(unlogged ? { refusals_not_logged: unlogged } : {}) });
   };
 
   private refreshIdentity(st: SessionState, conn: { remoteAddress: string; clientHostname: string; secure: boolean }) {
@@ -345,6 +355,17 @@ export class SessionHandler implements ConnectionHooks {
     return { ...JUNK_REFUSAL, close: true };
   }
 
+  ownRefusal(conn: RawConnection): CommandReply | undefined {
+    const st = this.sessions.get(conn.id);
+    return st && this.countError(st) ? { code: 421, text: '4.7.0 Too many errors, closing connection', close: true } : undefined;
+  }
+
+  /** A refusal's line, unless its session already had it word for word LOGGED_REPEATS times (session-log-repeats.ts). */
+  private logRefusal(log: { info(msg: string, fields?: Record<string, unknown>): void }, sessionId: string, msg: string, fields: Record<string, unknown>, plugin?: string): void {
+    const seen = this.repeats.note(sessionId, msg, String(fields.reply), plugin);
+    if (seen !== 'skip') log.info(msg, seen === 'last' ? { ...fields, repeats_not_logged: true } : fields);
+  }
+
   async onCapabilities(conn: RawConnection, keywords: string[]): Promise<string[]> {
     const st = this.sessions.get(conn.id);
     if (!st) return keywords;
@@ -404,7 +425,7 @@ export class SessionHandler implements ConnectionHooks {
       if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       return cb(smtpError(454, '4.7.0', `Too many failed authentications from your ${this.rt.connections.prefixField(ip).prefix ? 'network' : 'address'}, try again later`));
     }
-    this.rt.users.check(user, auth.password ?? '', this.rt.connections.counting.keyOf(ip)).then((ok) => {
+    this.rt.users.check(user, auth.password ?? '', this.rt.authFailures.checkClient(ip)).then((ok) => {
       if (!ok) {
         if (!exempt) this.rt.authFailures.failed(ip, lim.auth_failure_block);
         // The client's address on the line itself, as fail2ban reads Postfix's `SASL LOGIN authentication failed` lines.
@@ -418,6 +439,13 @@ export class SessionHandler implements ConnectionHooks {
       this.log(session.id).info('authenticated', { user: logged, ip, method: auth.method });
       cb(null, { user });
     }, (err) => {
+      // Clients with failed logins already have all the checks waiting they may have (users-file.ts): no check for this one.
+      if (err instanceof TurnsFull) {
+        this.log(session.id).info('authentication refused: too many checks waiting from clients with failures', { user: logged, ip, method: auth.method });
+        this.rt.metrics.inc('auth_refused');
+        if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+        return cb(smtpError(454, '4.7.0', 'Temporary authentication failure'));
+      }
       this.log(session.id).error('auth check failed', { error: String(err) });
       cb(smtpError(454, '4.7.0', 'Temporary authentication failure'));
     });
@@ -505,11 +533,16 @@ export class SessionHandler implements ConnectionHooks {
     if (!st || !tx) return cb(smtpError(503, '5.5.1', 'Error: need MAIL command'));
     const log = this.log(st.id).child({ qid: tx.id });
     const refuse = (code: number, enhanced: string, text: string, fields?: object) => {
-      log.info('recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [address.address]), reply: `${code} ${enhanced} ${text}`, ...fields });
+      this.logRefusal(log, st.id, 'recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [address.address]), reply: `${code} ${enhanced} ${text}`, ...fields });
       this.rt.metrics.inc('recipients_refused');
-      if (countsAsError(code, `${enhanced} ${text}`) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+      const counted = countsAsError(code, `${enhanced} ${text}`) || overshootCounts(st, code, `${enhanced} ${text}`, this.rt.config.limits.max_recipient_overshoot);
+      if (counted && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       cb(smtpError(code, enhanced, text));
     };
+    // Every RCPT TO counts toward limits.recipient_rate, as anvil counts them: a refused one too (past max_recipients,
+    // named twice, with bad parameters), or a client could send them without end while its rate stays at nothing.
+    const tooFast = this.rt.connections.rates.take(this.rt, st.remote.ip, 'recipient');
+    if (tooFast) return refuse(450, '4.7.1', tooFast.text, tooFast.fields);
     // The parameters were judged as sent (envelopeParamsReply); NOTIFY and ORCPT are read here as smtp-server decoded them.
     const dsnParams = dsnOffered(session) ? parseRcptDsn(address.args || {}) : undefined;
     if (typeof dsnParams === 'string') return this.refuseCounted(st, badDsn(dsnParams), cb);
@@ -538,9 +571,6 @@ export class SessionHandler implements ConnectionHooks {
     // smtpd checks a RCPT whatever alias expansion will later add; a refusal here leaves the redirect's copy in place.
     const byRedirect = named(tx.recipients.map((r) => r.address));
     if (!byRedirect && tx.recipients.length >= this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
-    // After the 452 above, whose recipients the client is to send again in a new transaction: they count once, there.
-    const tooFast = this.rt.connections.rates.take(this.rt, st.remote.ip, 'recipient');
-    if (tooFast) return refuse(450, '4.7.1', tooFast.text, tooFast.fields);
     const isLocal = (d: string) => policy.localDomains.has(d);
     const why = forbiddenRecipientForm(raw, isLocal);
     if (why) return refuse(550, '5.7.1', `Relay access denied: ${why}`);
@@ -585,11 +615,14 @@ export class SessionHandler implements ConnectionHooks {
       if (o.action === 'accept') return admit(redirect);
       if (o.action !== 'continue') {
         const reply = replyFor('rcptTo', o);
-        log.info('recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [rcpt.address]), plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
+        this.logRefusal(log, st.id, 'recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [rcpt.address]), plugin: r.plugin, reply: `${reply.code} ${reply.text}` }, r.plugin);
         this.rt.metrics.inc('recipients_refused');
         this.rt.metrics.countRefusal('rcpt_to', r.plugin, r.findings);
         if (o.action === 'disconnect') { cb(smtpError(reply.code, undefined, reply.text)); return this.closeAfterReply(session.id); }
-        if (countsAsError(reply.code, reply.text) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+        const counted = countsAsError(reply.code, reply.text) && !repeatsCountedCause(tx, r.plugin, o.countsOnceAs, this.rt.config.limits.max_recipients);
+        // A plugin's 452 4.5.3 (bayes split_recipients) counts toward limits.max_recipient_overshoot as the gateway's own.
+        const overshot = overshootCounts(st, reply.code, reply.text, this.rt.config.limits.max_recipient_overshoot);
+        if ((counted || overshot) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
         return cb(smtpError(reply.code, undefined, reply.text));
       }
       // The relay rule judges the recipient the client named; its redirect targets are the plugin's configuration.

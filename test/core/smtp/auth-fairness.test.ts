@@ -1,42 +1,20 @@
 // Password checks are shared out among clients in turn: a guesser with a pile of AUTH attempts queued ahead of a real
 // user's login gets one more turn, not all of them, before the user's check runs (core/auth/fair-turns.ts).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
-import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
+import type { TestGateway } from '../../helpers/gateway.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
-import { UsersFile } from '../../../core/auth/users-file.ts';
+import { plainAuth as plain, startSubmissionGateway, submissionSession } from './submission-auth.ts';
 
-const plain = (u: string, p: string) => `AUTH PLAIN ${Buffer.from(`\0${u}\0${p}`).toString('base64')}`;
 const GUESSES = 24;
 
 describe('AUTH checks shared out among clients', function () {
   this.timeout(60_000);
-  let scratch: string;
   let gw: TestGateway;
-  before(async () => {
-    scratch = mkdtempSync(path.join(os.tmpdir(), 'mm-authfair-'));
-    const usersFile = path.join(scratch, 'users');
-    new UsersFile(usersFile).add('alice', 'right-password');
-    gw = await startGateway({
-      config: {
-        server: { submission_listen: ['127.0.0.1:0'] }, auth: { users_file: usersFile },
-        // No ban, so the guesser's whole pile reaches the password check.
-        limits: { max_auth_failures: 0, max_connections_per_ip: GUESSES + 5 },
-      },
-    });
-  });
-  after(async () => { await gw?.stop(); rmSync(scratch, { recursive: true, force: true }); });
+  // No ban, so the guesser's whole pile reaches the password check.
+  before(async () => { gw = await startSubmissionGateway({ max_auth_failures: 0, max_connections_per_ip: GUESSES + 5 }); });
+  after(async () => { await gw?.stop(); });
 
-  async function session(localAddress: string): Promise<SmtpDialog> {
-    const d = await SmtpDialog.connect(gw.gateway.port('submission'), '127.0.0.1', { localAddress });
-    await d.hello();
-    assert.equal((await d.starttls()).code, 220);
-    await d.cmd('EHLO client.test');
-    return d;
-  }
+  const session = (localAddress: string) => submissionSession(gw, localAddress);
 
   const failures = (from: number) => gw.logs.slice(from).filter((l) => l.msg === 'authentication failed').length;
 
