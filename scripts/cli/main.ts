@@ -21,7 +21,8 @@ commands: ${commands().join(', ')}
   moat check-config [--config FILE] [--set K=V]…  validate the config (exit 1 with every error)
   moat reload [--config FILE] [--set K=V]…        have the running gateway reload its config, and say how it went
   moat stop [--config FILE] [--set data_dir=DIR]  have the running gateway stop in order, and wait until it has
-  moat check [--set data_dir=DIR] FILE|- [--to B]… [--ip IP] [--json]  score a message through the running chain, keeping nothing
+  moat check [--config FILE] [--set data_dir=DIR] FILE|- [--from A] [--to B]… [--ip IP] [--helo NAME] [--json]
+                                                  score a message through the running chain, keeping nothing
   moat user add|remove|list NAME                  manage AUTH users
   moat lists show|allow|block|remove RECIPIENT …  a recipient's own sender allow and block lists
   moat send --host H:P --from A --to B [--subject S] [--body T] [--attach FILE]
