@@ -80,7 +80,7 @@ export const gatewaySchema = s.checked(s.object({
       cert: s.string().optionalValue().describe('PEM certificate file: the server\'s own certificate first, then its chain; a self-signed one is generated under data_dir when unset'),
       key: s.string().optionalValue().describe('PEM private key file, without a passphrase'),
       min_version: s.enum(TLS_MIN_VERSIONS).default('TLSv1.2').describe('Oldest TLS version offered on every TLS listener (STARTTLS, implicit TLS, submission, HTTPS); Postfix\'s smtpd_tls_protocols'),
-      ciphers: s.string().optionalValue().describe('OpenSSL cipher list for TLS 1.2 (TLS_… names in it replace the TLS 1.3 suites); default Node\'s list, which puts forward-secret AEAD ciphers first and keeps older ones for old senders (README: Front door)'),
+      ciphers: s.string().optionalValue().describe('OpenSSL cipher list for TLS 1.2 (TLS_… names in it replace the TLS 1.3 suites); default Node\'s list, which puts forward-secret AEAD ciphers first and keeps older ones for old senders (README: TLS certificate, versions and ciphers)'),
     }), tlsProtocolIssues).default({} as never),
     banner: s.string().default('Mailmoat').describe('Text after the hostname in the greeting'),
     // smtp-server reads 0 as its own default of 1m, not as "never".
