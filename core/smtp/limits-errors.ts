@@ -17,11 +17,20 @@ const ENHANCED = /^(\d)\.(\d{1,3})\.(\d{1,3})(?=\s|$)/;
 export function countsAsError(code: number, text: string | readonly string[] | undefined): boolean {
   if (code < 400) return false;
   if (code >= 500) return true;
-  const first = (Array.isArray(text) ? text[0] : text) as string | undefined;
-  const m = ENHANCED.exec(first ?? '');
+  const m = enhancedOf(text);
   if (!m) return true;
   if (code === 452 && m[0] === '4.5.3') return false;
   return m[2] !== '3';
+}
+
+/** Whether a reply is a temporary refusal for the mail system's own trouble (`4.3.x`: a full disk, a failed plugin). */
+export function isOwnTrouble(code: number, text: string | readonly string[] | undefined): boolean {
+  return code >= 400 && code < 500 && enhancedOf(text)?.[2] === '3';
+}
+
+function enhancedOf(text: string | readonly string[] | undefined): RegExpExecArray | null {
+  const first = (Array.isArray(text) ? text[0] : text) as string | undefined;
+  return ENHANCED.exec(first ?? '');
 }
 
 /** Per transaction (a Transaction object, dropped with it): how often each plugin's cause has refused so far. */

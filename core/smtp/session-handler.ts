@@ -23,6 +23,7 @@ import { parseMailDsn, parseRcptDsn } from '../queue/dsn-params.ts';
 import { MAIL_PARAMS, MAIL_PARAMS_DSN, RCPT_PARAMS, RCPT_PARAMS_DSN, envelopeParamsProblem, type EnvelopeVerb } from './envelope-params.ts';
 import { loggedUser, refusalFields, tlsFields } from './session-log-fields.ts';
 import { countsAsError, repeatsCountedCause } from './limits-errors.ts';
+import { followsOwnTroubleRefusal, noteMailReply } from './limits-own-refusals.ts';
 import { JUNK_REFUSAL, isJunkVerb } from './limits-junk.ts';
 import { overshootCounts } from './limits-overshoot.ts';
 import { RepeatedRefusals } from './session-log-repeats.ts';
@@ -357,7 +358,8 @@ export class SessionHandler implements ConnectionHooks {
 
   ownRefusal(conn: RawConnection): CommandReply | undefined {
     const st = this.sessions.get(conn.id);
-    return st && this.countError(st) ? { code: 421, text: '4.7.0 Too many errors, closing connection', close: true } : undefined;
+    if (!st || followsOwnTroubleRefusal((conn.session as unknown as SMTPServerSession).envelope, conn.lastVerb)) return undefined;
+    return this.countError(st) ? { code: 421, text: '4.7.0 Too many errors, closing connection', close: true } : undefined;
   }
 
   /** A refusal's line, unless its session already had it word for word LOGGED_REPEATS times (session-log-repeats.ts). */
@@ -478,7 +480,9 @@ export class SessionHandler implements ConnectionHooks {
     return line === undefined ? undefined : parseCommand(line);
   }
 
-  onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, cb: Cb): void => {
+  onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, answer: Cb): void => {
+    // A refusal for our own trouble excuses the 503s to the RCPTs and DATA pipelined behind this MAIL (ownRefusal).
+    const cb: Cb = (err) => { noteMailReply(session.envelope, err, this.rt.config.limits.max_recipients); answer(err); };
     const st = this.sessions.get(session.id);
     if (!st) return cb(smtpError(421, '4.3.0', 'Session lost'));
     if (this.listener === 'submission' && !st.user) return cb(smtpError(530, '5.7.0', 'Authentication required'));

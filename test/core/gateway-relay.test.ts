@@ -43,13 +43,17 @@ describe('gateway relays to the smarthost', () => {
     await c.hello();
     assert.equal((await c.cmd('MAIL FROM:<a@client.example>')).code, 250);
     const forms = ['<user@foreign.example>', '<user%foreign.example@example.com>', '<foreign.example!user@example.com>',
-      '<@example.com:user@foreign.example>', '<user@[192.0.2.1]>', '<"user@foreign.example"@example.com>'];
+      '<@example.com:user@foreign.example>', '<user@[192.0.2.1]>', '<"user@example.com"@foreign.example>'];
     for (const f of forms) {
       const r = await c.cmd(`RCPT TO:${f}`);
       assert.ok(r.code >= 500 && r.code < 600, `${f} → ${r.code} ${r.text}`);
     }
-    // a mixed list is judged per recipient
-    assert.equal((await c.cmd('RCPT TO:<user@example.com>')).code, 250);
+    // A mixed list is judged per recipient. An @ inside a quoted local part belongs to the local part (RFC 5321
+    // Quoted-string): the domain after the last unquoted @ is the one judged, here a local one.
+    for (const f of ['<user@example.com>', '<"user@foreign.example"@example.com>']) {
+      const r = await c.cmd(`RCPT TO:${f}`);
+      assert.equal(r.code, 250, `${f} → ${r.code} ${r.text}`);
+    }
     await c.quit();
   });
 

@@ -78,7 +78,7 @@ describe('security: hostile envelopes and header sections', function () {
     assert.equal((await d.data('Subject: local\r\n\r\nhi\r\n')).code, 250);
     await d.quit();
     const m = await gw.sink.waitFor(2);
-    assert.deepEqual(m[1].rcptTo, ['U@EXAMPLE.COM', 'postmaster@example.com', 'x@Example.Com']);
+    assert.deepEqual(m[1].rcptTo, ['U@EXAMPLE.COM', 'postmaster@example.com', 'x@Example.Com', '"u@evil.example"@example.com']);
   });
 
   it('ignores XCLIENT from an address outside server.trusted_proxies, so a relay network cannot be claimed', async () => {

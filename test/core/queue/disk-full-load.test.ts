@@ -1,8 +1,9 @@
-// A full disk under load, with real parts: the gateway's data_dir on a small tmpfs, concurrent clients sending journaled
-// and spooled (>128 KB) messages to a smarthost that is down, until the disk is full and beyond; a SIGKILL and restart
-// while it is full; then the smarthost comes up and space frees. Every reply is 250, 452 4.3.1 or 451 4.x, and every
-// 250 reaches the smarthost byte for byte. A second part fills the disk just as a message fails for good, so that its
-// failure notice or its move to dead-letter hits the full disk.
+// A full disk under load, with real parts: the gateway's data_dir on a small tmpfs, concurrent pipelining clients
+// sending journaled and spooled (>128 KB) messages to a smarthost that is down, until the disk is full and beyond; a
+// SIGKILL and restart while it is full; then the smarthost comes up and space frees. Every transaction ends in 250,
+// 452 4.3.1 or 451 4.x, a client is never dropped for the gateway's disk trouble, and every 250 reaches the smarthost
+// byte for byte. A second part fills the disk just as a message fails for good, so that its failure notice or its
+// move to dead-letter hits the full disk.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { spawnGateway, startGateway, type SpawnedGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type ReceivedMessage, type Smarthost } from '../../helpers/smarthost.ts';
 import { freePort } from '../../helpers/ports.ts';
-import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
+import { SmtpDialog, type SmtpReply } from '../../helpers/smtp-dialog.ts';
 import { REFUSED_RCPT, bodyOf, messageSpec, queueIdOf } from '../../../scripts/bench/crash-loop.ts';
 import { sendMail, sleep, until } from './send.ts';
 
@@ -49,29 +50,82 @@ function messageText(seq: number): string {
   return `From: ${SENDER}\r\nTo: ${messageSpec(seq).rcpts.join(', ')}\r\nSubject: full disk ${seq}\r\nX-Seq: ${seq}\r\n\r\n${bodyOf(seq)}`;
 }
 
-interface Load { acked: Map<string, number>; replies: Map<string, number>; odd: string[]; stop(): void; done: Promise<void> }
+/** The replies to one transaction: to MAIL, to each RCPT, to DATA, and after the message when DATA got 354. */
+interface TransactionReplies { mail: SmtpReply; rcpts: SmtpReply[]; data: SmtpReply; final?: SmtpReply }
 
-/** Concurrent clients sending numbered messages; each reply is counted, and one that is neither 250 nor 4xx noted. */
+/** Sends message `seq` as a client offered PIPELINING does: MAIL, the RCPTs and DATA in one write, the message after the 354. */
+async function sendPipelined(d: SmtpDialog, seq: number): Promise<TransactionReplies> {
+  const rcpts = messageSpec(seq).rcpts;
+  d.write([`MAIL FROM:<${SENDER}>`, ...rcpts.map((r) => `RCPT TO:<${r}>`), 'DATA', ''].join('\r\n'));
+  const mail = await d.read();
+  const rcptReplies: SmtpReply[] = [];
+  for (let i = 0; i < rcpts.length; i++) rcptReplies.push(await d.read());
+  const data = await d.read();
+  if (data.code !== 354) return { mail, rcpts: rcptReplies, data };
+  d.write(`${messageText(seq).replace(/(^|\r\n)\./g, '$1..')}.\r\n`);
+  return { mail, rcpts: rcptReplies, data, final: await d.read(30_000) };
+}
+
+/** A temporary refusal for the full disk (452 4.3.1) or another local trouble (451 4.x). */
+const isTempRefusal = (r: SmtpReply) => (r.code === 452 && r.text.startsWith('4.3.1')) || (r.code === 451 && r.text.startsWith('4.'));
+
+/**
+ * What a transaction's replies say it came to: the reply that decided it (a refusal of MAIL, a refusal of DATA, or
+ * the reply after the message), and what was wrong with them, if anything. While the disk is known full MAIL gets
+ * 452 4.3.1, and the RCPTs and DATA pipelined with it then get 503 (no transaction is open): those follow from
+ * the refusal, they are not replies of their own.
+ */
+function judge(t: TransactionReplies): { decided: SmtpReply; wrong?: string } {
+  if (t.mail.code !== 250) {
+    if (!isTempRefusal(t.mail)) return { decided: t.mail, wrong: `MAIL answered ${t.mail.code} ${t.mail.text}` };
+    const unexpected = [...t.rcpts, t.data].find((r) => r.code !== 503);
+    return { decided: t.mail, wrong: unexpected && `after MAIL got ${t.mail.code}, ${unexpected.code} ${unexpected.text}` };
+  }
+  const rcpt = t.rcpts.find((r) => r.code !== 250 && !isTempRefusal(r));
+  if (rcpt) return { decided: rcpt, wrong: `RCPT answered ${rcpt.code} ${rcpt.text}` };
+  const decided = t.final ?? t.data;
+  return { decided, wrong: decided.code === 250 || isTempRefusal(decided) ? undefined : `${decided.code} ${decided.text}` };
+}
+
+interface Load {
+  acked: Map<string, number>;
+  /** Transactions by the reply that decided them (`452 4.3.1`, `250 2.0.0`). */
+  replies: Map<string, number>;
+  odd: string[];
+  /** The most MAIL refusals one connection went on after. */
+  mostMailRefusalsOnOneConnection(): number;
+  stop(): void;
+  done: Promise<void>;
+}
+
+/** Concurrent pipelining clients sending numbered messages; each transaction is judged, and anything else noted. */
 function startLoad(port: number, clients: number, first = 0): Load {
   const acked = new Map<string, number>();
   const replies = new Map<string, number>();
   const odd: string[] = [];
+  let mostMailRefusals = 0;
   let next = first;
   let stopping = false;
   const worker = async () => {
     let d: SmtpDialog | undefined;
+    let mailRefusals = 0;
     while (!stopping) {
       const seq = next++;
       try {
-        if (!d || d.closed) { d = await SmtpDialog.connect(port); await d.hello(); }
-        await d.cmd(`MAIL FROM:<${SENDER}>`);
-        for (const r of messageSpec(seq).rcpts) await d.cmd(`RCPT TO:<${r}>`);
-        const reply = await d.data(messageText(seq));
-        const key = `${reply.code} ${reply.text.slice(0, 5)}`;
+        if (!d || d.closed) { d = await SmtpDialog.connect(port); await d.hello(); mailRefusals = 0; }
+        const t = await sendPipelined(d, seq);
+        const { decided, wrong } = judge(t);
+        const key = `${decided.code} ${decided.text.slice(0, 5)}`;
         replies.set(key, (replies.get(key) ?? 0) + 1);
-        if (reply.code === 250) acked.set(/queued as (\S+)/.exec(reply.text)![1], seq);
-        else if (!(reply.code === 452 && reply.text.startsWith('4.3.1')) && !(reply.code === 451 && reply.text.startsWith('4.'))) odd.push(`${seq}: ${reply.code} ${reply.text}`);
-        else { await d.cmd('RSET'); await sleep(20); }
+        if (wrong) odd.push(`${seq}: ${wrong}`);
+        else if (decided.code === 250) acked.set(/queued as (\S+)/.exec(decided.text)![1], seq);
+        else {
+          if (t.mail.code !== 250) mostMailRefusals = Math.max(mostMailRefusals, ++mailRefusals);
+          // The connection goes on, as a client's does: its 503s were not counted as its errors.
+          const rset = await d.cmd('RSET');
+          if (rset.code !== 250) odd.push(`${seq}: RSET answered ${rset.code} ${rset.text}`);
+          await sleep(20);
+        }
       } catch (e) {
         // A dropped connection is only fine while the gateway is being killed; the caller checks `odd` around that.
         odd.push(`${seq}: ${(e as Error).message}`);
@@ -83,7 +137,7 @@ function startLoad(port: number, clients: number, first = 0): Load {
     await d?.quit().catch(() => undefined);
   };
   const done = Promise.all(Array.from({ length: clients }, worker)).then(() => undefined);
-  return { acked, replies, odd, stop: () => { stopping = true; }, done };
+  return { acked, replies, odd, mostMailRefusalsOnOneConnection: () => mostMailRefusals, stop: () => { stopping = true; }, done };
 }
 
 /** Acknowledged (queue id, recipient) pairs not delivered, and delivered messages whose bytes differ from those sent. */
@@ -122,17 +176,21 @@ describe('queue: disk full under load', function () {
     mkdirSync(dataDir);
     const sinkPort = await freePort();
     const port = await freePort();
-    const config = { smarthost: `smtp://127.0.0.1:${sinkPort}`, queue: { retry_schedule: ['200ms'], concurrency: 8 } };
+    // max_errors low: a refused MAIL brings at least two 503s (a RCPT's and DATA's), so a client would be dropped at
+    // its second refusal on a connection if they counted.
+    const config = { smarthost: `smtp://127.0.0.1:${sinkPort}`, queue: { retry_schedule: ['200ms'], concurrency: 8 }, limits: { max_errors: 3 } };
     child = await spawnGateway({ dataDir, port, config });
 
     // The smarthost is down: every attempt defers, journaled messages move out to files, the disk fills.
     const load = startLoad(port, 6);
     // Too few is reported by the assertions below, once the load has stopped.
-    await until(() => (load.replies.get('452 4.3.1') ?? 0) >= 15, 10_000, '15 replies of 452 4.3.1 (the disk full)').catch(() => undefined);
+    await until(() => (load.replies.get('452 4.3.1') ?? 0) >= 15 && load.mostMailRefusalsOnOneConnection() >= 3, 10_000,
+      '15 transactions refused 452 4.3.1 (the disk full), 3 of them at MAIL on one connection').catch(() => undefined);
     load.stop();
     await load.done;
-    assert.deepEqual(load.odd, [], 'no reply other than 250, 452 4.3.1 or 451 4.x, no dropped connection');
+    assert.deepEqual(load.odd, [], 'every transaction ends in 250, 452 4.3.1 or 451 4.x, no dropped connection');
     assert.ok((load.replies.get('452 4.3.1') ?? 0) >= 15, `the disk filled: ${JSON.stringify([...load.replies])}`);
+    assert.ok(load.mostMailRefusalsOnOneConnection() >= 3, `a client went on after 3 refusals at MAIL (${load.mostMailRefusalsOnOneConnection()})`);
     const large = [...load.acked.values()].filter((s) => messageSpec(s).large).length;
     assert.ok(load.acked.size >= 20 && large >= 3, `a real load was acknowledged (${load.acked.size}, ${large} large)`);
     const out = child.output.join('');
@@ -159,6 +217,49 @@ describe('queue: disk full under load', function () {
     assert.deepEqual(after.odd, []);
     await until(() => check(after.acked, sink!).missing.length === 0, 10_000, 'new mail delivered');
     assert.deepEqual(child.output.join('').split('\n').filter((l) => /"level":"fatal"/.test(l)), []);
+  });
+});
+
+describe('queue: a full disk refuses MAIL, and a pipelining client is not dropped for it', function () {
+  this.timeout(30_000);
+  let mnt: string;
+  let gw: TestGateway | undefined;
+
+  beforeEach(() => { mnt = mountTmpfs('4m'); });
+  afterEach(async () => { await gw?.stop(); gw = undefined; unmount(mnt); });
+
+  it('does not count the 503s to the RCPTs and DATA pipelined with a MAIL refused 452 4.3.1, up to max_recipients RCPTs', async () => {
+    const dataDir = path.join(mnt, 'data');
+    mkdirSync(dataDir);
+    gw = await startGateway({ dataDir, config: { smarthost: `smtp://127.0.0.1:${await freePort()}`, limits: { max_errors: 3, max_recipients: 3 } } });
+    fill(path.join(mnt, 'filler'));
+    // The message the full disk refuses marks it full: from then on MAIL is refused.
+    const first = await sendMail(gw.port, { from: SENDER, to: ['r0@example.com'], subject: 'fills', body: 'x'.repeat(200 * 1024) });
+    assert.equal(`${first.code} ${first.text.slice(0, 5)}`, '452 4.3.1', first.text);
+
+    const d = await SmtpDialog.connect(gw.port);
+    try {
+      await d.hello();
+      const batch = (rcpts: number) => d.write([`MAIL FROM:<${SENDER}>`, ...Array.from({ length: rcpts }, (_, i) => `RCPT TO:<r${i}@example.com>`), 'DATA', ''].join('\r\n'));
+      // Five messages of max_recipients recipients: 20 refusals of smtp-server's, past max_errors five times over.
+      for (let m = 0; m < 5; m++) {
+        batch(3);
+        const mail = await d.read();
+        assert.equal(`${mail.code} ${mail.text.slice(0, 5)}`, '452 4.3.1', mail.text);
+        for (let i = 0; i < 4; i++) assert.equal((await d.read()).code, 503, `message ${m}, reply ${i + 2}`);
+      }
+      assert.equal((await d.cmd('NOOP')).code, 250, 'the client is still served');
+
+      // More RCPTs than a message may have: past max_recipients they count again, and max_errors ends the session.
+      batch(6);
+      assert.equal((await d.read()).code, 452);
+      const rcpts: number[] = [];
+      for (let i = 0; i < 6; i++) rcpts.push((await d.read()).code);
+      assert.deepEqual(rcpts, [503, 503, 503, 503, 503, 421]);
+      await until(() => d.closed, 5000, 'the connection closed after the 421');
+    } finally {
+      d.hangUp();
+    }
   });
 });
 
