@@ -21,8 +21,8 @@ const textFormat = (format: LogFormat, autoText: boolean): boolean => format ===
 
 /** Whether a field must be masked: any value under a secret's name, and anything but a number under a token's. */
 function isSecret(key: string, value: unknown): boolean {
-  if (FINDINGS_COUNTER.test(key) && typeof value === 'number') return false;
-  if (SECRET_KEY.test(key) || KEY_KEY.test(key)) return true;
+  // The findings counter is asked about only for a name that looks secret: every field of every line passes here.
+  if (SECRET_KEY.test(key) || KEY_KEY.test(key)) return !(typeof value === 'number' && FINDINGS_COUNTER.test(key));
   return TOKEN_KEY.test(key) && typeof value !== 'number';
 }
 

@@ -4,7 +4,7 @@
 // field (`just text`), or whose fields run straight into the body (`Subject: x\r\nbody text`), would then have its first
 // body line read as a malformed field, and readers show an empty body. Done on the way into the spool, so the stored
 // bytes, what plugins parse and what the smarthost gets are one and the same message.
-import { Transform, type TransformCallback } from 'node:stream';
+import type { ChunkStep } from '../message/spool-writer.ts';
 
 const CR = 0x0d, LF = 0x0a, SP = 0x20, HT = 0x09, COLON = 0x3a;
 const CRLF = Buffer.from('\r\n');
@@ -17,7 +17,11 @@ type LineKind = 'field' | 'empty' | 'body' | 'undecided';
 /** RFC 5322 §3.6.8 ftext: printable ASCII except the colon. */
 function isFtext(b: number): boolean { return b >= 0x21 && b <= 0x7e && b !== COLON; }
 
-export class HeaderSectionEnd extends Transform {
+/**
+ * A step of the spool (spoolData's afterLineEnds), called on each chunk as it is stored: a stream stage of its own
+ * cost the per-message path a Transform, a pipe and their events for a few bytes' look at the header section.
+ */
+export class HeaderSectionEnd implements ChunkStep {
   private state: State = 'line-start';
   /** The start of a line not yet known to be a field or not, kept until the next chunk tells. */
   private held?: Buffer;
@@ -54,8 +58,8 @@ export class HeaderSectionEnd extends Transform {
     return buf[k] === COLON ? 'field' : 'body';
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.state === 'body') return cb(null, chunk);
+  take(chunk: Buffer, emit: (bytes: Buffer) => void): void {
+    if (this.state === 'body') { emit(chunk); return; }
     const buf = this.held ? Buffer.concat([this.held, chunk]) : chunk;
     this.held = undefined;
     let i = 0;
@@ -70,25 +74,24 @@ export class HeaderSectionEnd extends Transform {
       const kind = this.kind(buf, i);
       if (kind === 'field') { this.state = 'in-field'; continue; }
       if (kind === 'undecided') {
-        if (i > 0) this.push(buf.subarray(0, i));
+        if (i > 0) emit(buf.subarray(0, i));
         this.held = Buffer.from(buf.subarray(i));
-        return cb();
+        return;
       }
       this.state = 'body';
       if (kind === 'body') {
-        if (i > 0) this.push(buf.subarray(0, i));
-        this.push(CRLF);
-        this.push(buf.subarray(i));
-        return cb();
+        if (i > 0) emit(buf.subarray(0, i));
+        emit(CRLF);
+        emit(buf.subarray(i));
+        return;
       }
     }
-    cb(null, buf);
+    if (buf.length > 0) emit(buf);
   }
 
-  override _flush(cb: TransformCallback): void {
+  end(emit: (bytes: Buffer) => void): void {
     // Still undecided at the end: a name alone on the last line, with no folded line to bring its colon. No field.
-    if (this.held) { this.push(CRLF); this.push(this.held); }
+    if (this.held) { emit(CRLF); emit(this.held); }
     this.held = undefined;
-    cb();
   }
 }

@@ -1,4 +1,4 @@
-// The empty line put in where a header section runs into the body (pure stream logic): the same bytes out whatever
+// The empty line put in where a header section runs into the body (pure chunk logic): the same bytes out whatever
 // the chunking, and a well-formed message untouched.
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
@@ -10,7 +10,9 @@ import { spoolData } from '../../../core/message/spool-writer.ts';
 
 async function through(chunks: string[]): Promise<string> {
   const out: Buffer[] = [];
-  for await (const c of Readable.from(chunks.map((x) => Buffer.from(x, 'latin1'))).pipe(new HeaderSectionEnd())) out.push(c as Buffer);
+  const step = new HeaderSectionEnd();
+  for (const c of chunks) step.take(Buffer.from(c, 'latin1'), (b) => out.push(b));
+  step.end((b) => out.push(b));
   return Buffer.concat(out).toString('latin1');
 }
 
