@@ -43,7 +43,7 @@ function realDir(dataDir: string): string {
 }
 
 /** Whether the lock in `dataDir` names a holder that took it in another folder: a copy, not a lock on this one. */
-export function lockedElsewhere(holder: LockHolder, dataDir: string): boolean {
+function lockedElsewhere(holder: LockHolder, dataDir: string): boolean {
   return holder.dir !== undefined && holder.dir !== realDir(dataDir);
 }
 

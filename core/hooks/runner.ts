@@ -207,8 +207,9 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): 
       if (Number.isNaN(score)) score = 0;
       else if (!Number.isFinite(score)) score = Math.sign(score) * CERTAIN_SCORE;
       const finding = { symbol, score, detail, plugin: p.name };
-      // Outside a transaction (connect, HELO) a finding can only go with the run's refusal: see settleFindings.
-      run.recorded.push(finding);
+      // Outside a transaction (connect, HELO) a finding can only go with the run's refusal: see settleFindings, which
+      // has nothing to settle at DATA, where every finding is the transaction's.
+      if (a.hook !== 'data') run.recorded.push(finding);
       tx?.findings.push(finding);
     },
     addHeader(name: string, value: string) {

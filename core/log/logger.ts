@@ -8,7 +8,7 @@ const SECRET_KEY = /pass(?:word|wd|phrase)?(?![a-z])|secret|authorization|creden
  * The metrics' counts by symbol (`findings_SPF_PASS`, and `SPF_PASS` under `refusal_findings`): a symbol names a
  * check's result, never a secret, and its value is a count.
  */
-const FINDINGS_COUNTER = /^(?:findings_)?[A-Z][A-Z0-9_]*$/;
+const FINDINGS_COUNTER = /^(?:findings_)?(?!.*(?:^|_)(?:KEY|PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN)(?:_|$))[A-Z][A-Z0-9_]*$/;
 /** `key`, `api_key`, `apiKey`, `private-key`: a name whose last word is "key" (not `keys`, `keyword`, `monkey`). */
 const KEY_KEY = /(?:^|[_.-])(?:key|Key|KEY)$|[a-z0-9]Key$/;
 /** Auth and API tokens are secrets, but `tokens` is also the count of a message's or a dictionary's words. */

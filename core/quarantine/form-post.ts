@@ -24,7 +24,7 @@ const header = (req: HttpRequest, name: string): string | undefined => {
  * The origin the quarantine's pages are served from: link_base's, which the digest's links open; without it, the
  * host this request was sent to (the pages answer over HTTPS only). Undefined when neither can be read.
  */
-export function pagesOrigin(deps: QuarantineHttpDeps, req: HttpRequest): string | undefined {
+function pagesOrigin(deps: QuarantineHttpDeps, req: HttpRequest): string | undefined {
   const base = deps.linkBase?.();
   const host = header(req, 'host');
   const url = base ?? (host ? `https://${host}` : undefined);

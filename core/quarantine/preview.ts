@@ -26,9 +26,9 @@ export interface MessagePreview {
 }
 
 /** Characters of text a preview shows: enough to judge a message, never pages of a flood. */
-export const PREVIEW_TEXT_CHARS = 20_000;
-export const PREVIEW_TEXT_LINES = 400;
-export const PREVIEW_ATTACHMENTS_MAX = 100;
+const PREVIEW_TEXT_CHARS = 20_000;
+const PREVIEW_TEXT_LINES = 400;
+const PREVIEW_ATTACHMENTS_MAX = 100;
 /** Header values are shown longer than on the list, but still cut (a To of 5,000 addresses). */
 const FIELD_CHARS = 500;
 /** Previews parsed at once: each holds up to the parser's limits (some MB), and a ticket may ask again and again. */
@@ -40,7 +40,7 @@ const FIELDS = ['From', 'To', 'Cc', 'Date', 'Subject'] as const;
 const UNSAFE_IN_TEXT = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]+/g;
 
 /** `text` as a preview shows it: line ends as \n, unsafe characters gone, blank runs shortened, cut. */
-export function previewText(text: string): { text: string; cut: boolean } {
+function previewText(text: string): { text: string; cut: boolean } {
   const clean = text.replace(/\r\n?/g, '\n').replace(UNSAFE_IN_TEXT, ' ').replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n').trim();
   let chars = [...clean.slice(0, PREVIEW_TEXT_CHARS * 2)].slice(0, PREVIEW_TEXT_CHARS).join('');
   const lines = chars.split('\n');

@@ -17,7 +17,7 @@ export interface BrokenMessage {
 }
 
 /** How often messages that could not be read are read again. */
-export const BROKEN_RECHECK_MS = 5 * 60_000;
+const BROKEN_RECHECK_MS = 5 * 60_000;
 
 /**
  * The queue folder's messages this process cannot read, or, run as root, that data_dir's owner (the gateway's user)
@@ -28,6 +28,7 @@ export async function findUnreadable(dataDir: string): Promise<BrokenMessage[]> 
   const owner = (await stat(dataDir)).uid;
   const asRoot = process.getuid?.() === 0 && owner !== 0;
   const found = new Map<string, BrokenMessage>();
+  const user = asRoot ? accountName(owner) : undefined;
   for (const name of await readdir(dir)) {
     const id = name.replace(/\.(eml|json)$/, '');
     if (id === name || id.includes('.') || found.has(id)) continue;
@@ -36,7 +37,6 @@ export async function findUnreadable(dataDir: string): Promise<BrokenMessage[]> 
       if (asRoot) {
         const st = await stat(file);
         if (st.uid !== owner && (st.mode & 0o004) === 0) {
-          const user = accountName(owner);
           found.set(id, { id, path: file, reason: `owned by ${accountName(st.uid)}, not by data_dir's owner ${user}: the gateway cannot read it: ${chownFix(dataDir, user)}`, retried: true });
         }
       } else await access(file, constants.R_OK);

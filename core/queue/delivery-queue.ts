@@ -74,7 +74,7 @@ function whereLost(result: RecipientResult, last: ReadProgress | undefined): str
  * Deferred messages whose next attempt passed while the gateway was down are taken at a start one every this many
  * ms, oldest due first: 100 a second, so a restart does not send thousands at once to a next hop that may still fail.
  */
-export const RECOVERY_SPACING_MS = 10;
+const RECOVERY_SPACING_MS = 10;
 
 /** What an attempt did, for the line that says its state could not be written. */
 interface AttemptOutcome {

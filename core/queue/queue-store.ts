@@ -96,6 +96,10 @@ export class QueueStore {
    * the message's state is written sends to them again.
    */
   private readonly unmarked = new Map<string, Set<string>>();
+
+  /** Recipients delivered whose marks are held in memory only, over every message. */
+  private unmarkedCount(): number { return [...this.unmarked.values()].reduce((n, s) => n + s.size, 0); }
+
   private lastUnmarkedWarning = 0;
 
   /** `log`: where the journal warns about delivered records it could not write yet (the console without one). */
@@ -173,7 +177,7 @@ export class QueueStore {
    */
   close(): void {
     if (this.unmarked.size) {
-      const count = [...this.unmarked.values()].reduce((n, s) => n + s.size, 0);
+      const count = this.unmarkedCount();
       (this.log ?? console).warn('delivered recipients not recorded at stop: the next start sends them again', {
         count, ids: [...this.unmarked.keys()].slice(0, IDS_IN_WARNING), dir: this.dirs.queue,
       });
@@ -205,7 +209,7 @@ export class QueueStore {
       if (now - this.lastUnmarkedWarning >= UNMARKED_WARN_EVERY_MS) {
         this.lastUnmarkedWarning = now;
         (this.log ?? console).warn('cannot record delivered recipients: kept in memory until the message state is written; a restart before that sends them again', {
-          qid: entry.id, count: [...this.unmarked.values()].reduce((n, s) => n + s.size, 0), code: (err as NodeJS.ErrnoException).code, error: String((err as Error).message ?? err),
+          qid: entry.id, count: this.unmarkedCount(), code: (err as NodeJS.ErrnoException).code, error: String((err as Error).message ?? err),
         });
       }
       return false;

@@ -12,7 +12,7 @@ import { closeSync, fdatasyncSync, openSync, readSync, fstatSync, writeSync } fr
 import type { QueueEntry } from './entry.ts';
 
 /** The reply a recipient marked so shows: the server's own reply went with the state that could not be written. */
-export const MARKED_DELIVERED_REPLY = 'delivered (recorded in reserved space: the reply was not kept, the state file could not be rewritten)';
+const MARKED_DELIVERED_REPLY = 'delivered (recorded in reserved space: the reply was not kept, the state file could not be rewritten)';
 
 const UNSET = 0x20;
 const DELIVERED = 0x09;

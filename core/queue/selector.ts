@@ -9,7 +9,7 @@ import { domainArg, domainOf } from './actions.ts';
 export type QueueState = ListRow['state'];
 
 /** The folder each state is found in. */
-export const STATE_FOLDER: Readonly<Record<QueueState, QueueFolder>> = {
+const STATE_FOLDER: Readonly<Record<QueueState, QueueFolder>> = {
   active: 'queue', due: 'queue', deferred: 'queue', held: 'queue', dead: 'deadletter', quarantined: 'quarantine',
 };
 

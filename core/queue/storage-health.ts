@@ -16,9 +16,9 @@ export function isStorageFull(err: unknown): boolean {
 }
 
 /** What counts the messages a full disk refused (the gateway's Metrics): `disk_full_refusals`. */
-export interface RefusalCounter { inc(name: string): void }
+interface RefusalCounter { inc(name: string): void }
 
-export const REFUSED_DISK_FULL = 'disk_full_refusals';
+const REFUSED_DISK_FULL = 'disk_full_refusals';
 
 export class StorageHealth {
   private readonly dir: string;

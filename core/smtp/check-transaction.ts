@@ -136,7 +136,7 @@ function fieldsOf(prepend: string): string[] {
 
 /** The plugins that run Haraka plugins: what those do on a check cannot be known (they see no check flag). */
 function harakaEntries(live: Runtime): string[] {
-  return live.plugins.map((p) => p.name).filter((n) => n === 'haraka' || n.startsWith('haraka'));
+  return live.plugins.map((p) => p.name).filter((n) => n.startsWith('haraka'));
 }
 
 function notesFor(live: Runtime): string[] {
@@ -148,7 +148,7 @@ function notesFor(live: Runtime): string[] {
 }
 
 /** Why the input cannot be checked, or undefined. */
-export function checkInputProblem(input: CheckInput, maxMessageSize: number): string | undefined {
+function checkInputProblem(input: CheckInput, maxMessageSize: number): string | undefined {
   if (!net.isIP(input.ip)) return `not an IP address: ${JSON.stringify(input.ip)}`;
   if (!input.to.length) return 'no recipient: give --to, or a message with a To header';
   if (!input.helo || /\s/.test(input.helo)) return `not a HELO name: ${JSON.stringify(input.helo)}`;
@@ -250,6 +250,7 @@ async function checkWith(live: Runtime, input: CheckInput, scratch: string): Pro
   const findings = tx ? [...tx.findings] : [];
   const verdict = tx?.verdict;
   const refusedBefore = !verdict && stopped;
+  const summary = records.find((r) => r.msg === 'message');
   return {
     envelope: { from: input.from, to: input.to, ip: input.ip, helo: input.helo },
     steps,
@@ -259,7 +260,7 @@ async function checkWith(live: Runtime, input: CheckInput, scratch: string): Pro
     reason: verdict?.reason ?? (stopped ? `${stopped.hook}: ${shown(stopped.reply)}` : 'no verdict'),
     headers: kept.entry ? fieldsOf(kept.entry.prepend ?? '') : [],
     removed: kept.entry?.remove ?? [],
-    ...(records.some((r) => r.msg === 'message') ? { summary: records.find((r) => r.msg === 'message') } : {}),
+    ...(summary ? { summary } : {}),
     notes: notesFor(live),
   };
 }

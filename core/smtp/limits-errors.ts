@@ -19,7 +19,7 @@ export function countsAsError(code: number, text: string | readonly string[] | u
   if (code >= 500) return true;
   const m = enhancedOf(text);
   if (!m) return true;
-  if (code === 452 && m[0] === '4.5.3') return false;
+  if (isTooManyRecipients(code, text)) return false;
   return m[2] !== '3';
 }
 
@@ -28,9 +28,15 @@ export function isOwnTrouble(code: number, text: string | readonly string[] | un
   return code >= 400 && code < 500 && enhancedOf(text)?.[2] === '3';
 }
 
-function enhancedOf(text: string | readonly string[] | undefined): RegExpExecArray | null {
+/** The enhanced status code at the start of a reply's first line (`4.5.3 …`), as digits in [1..3], or null. */
+export function enhancedOf(text: string | readonly string[] | undefined): RegExpExecArray | null {
   const first = (Array.isArray(text) ? text[0] : text) as string | undefined;
   return ENHANCED.exec(first ?? '');
+}
+
+/** Whether a refusal is `452 4.5.3` (too many recipients): limits.max_recipients', or a plugin's (bayes split_recipients). */
+export function isTooManyRecipients(code: number, text: string | readonly string[] | undefined): boolean {
+  return code === 452 && enhancedOf(text)?.[0] === '4.5.3';
 }
 
 /** Per transaction (a Transaction object, dropped with it): how often each plugin's cause has refused so far. */

@@ -3,16 +3,10 @@
 // those recipients again in a new transaction, so it is not the client's error; but a client that goes on naming
 // recipients past the limit by the thousand is not doing that, and without this it was never disconnected.
 
-const ENHANCED_FIRST = /^(\d\.\d{1,3}\.\d{1,3})(?=\s|$)/;
+import { isTooManyRecipients } from './limits-errors.ts';
 
 /** Per session (its SessionState, dropped with it): the 452 4.5.3 refusals it has had. */
 const overshoots = new WeakMap<object, number>();
-
-/** Whether a refusal is `452 4.5.3`: limits.max_recipients', or a plugin's (bayes split_recipients). */
-export function isTooManyRecipients(code: number, text: string | readonly string[] | undefined): boolean {
-  const first = (Array.isArray(text) ? text[0] : text) as string | undefined;
-  return code === 452 && ENHANCED_FIRST.exec(first ?? '')?.[1] === '4.5.3';
-}
 
 /**
  * Counts a refusal of session `st` when it is a 452 4.5.3, and says whether it is one past `limit` in the session,

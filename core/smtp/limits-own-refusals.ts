@@ -2,9 +2,7 @@
 // (RCPT before MAIL, a second MAIL, DATA without RCPT), 501 for bad syntax (`MAIL FROM:bad`, a bad HELO name), 538
 // for AUTH before TLS, 500 for an unknown verb. They are the client's errors as much as ours are, and Postfix's
 // smtpd_hard_error_limit counts them; uncounted, a client could pipeline thousands of them on one connection.
-import { countsAsError, isOwnTrouble } from './limits-errors.ts';
-
-const ENHANCED_FIRST = /^\d\.\d{1,3}\.\d{1,3}(?=\s|$)/;
+import { countsAsError, enhancedOf, isOwnTrouble } from './limits-errors.ts';
 
 /**
  * Whether a reply smtp-server is about to send is one of its own refusals that counts toward limits.max_errors.
@@ -16,7 +14,7 @@ const ENHANCED_FIRST = /^\d\.\d{1,3}\.\d{1,3}(?=\s|$)/;
 export function isOwnCountedRefusal(code: number, text: string | readonly string[] | undefined, enhanced: string): boolean {
   if (code < 400 || code === 421) return false;
   const first = String((Array.isArray(text) ? text[0] : text) ?? '');
-  if (ENHANCED_FIRST.test(first)) return false;
+  if (enhancedOf(first)) return false;
   return countsAsError(code, enhanced ? `${enhanced} ${first}` : first);
 }
 

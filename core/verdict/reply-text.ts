@@ -15,7 +15,7 @@ export const DEFAULT_REJECT_TEXT = 'Message refused as spam';
 export const DEFAULT_TEMPFAIL_TEXT = 'Message deferred, please try again later';
 
 /** Why `text` cannot be a reply line, or undefined: one line of printable ASCII with known placeholders only. */
-export function replyTextProblem(text: string): string | undefined {
+function replyTextProblem(text: string): string | undefined {
   if (!text.trim()) return 'is empty';
   if (!/^[\x20-\x7e]*$/.test(text)) return 'must be printable ASCII on one line (it is sent as an SMTP reply)';
   if (text.length > 400) return 'is longer than 400 characters';

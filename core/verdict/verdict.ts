@@ -2,7 +2,7 @@
 import type { Finding, SpamLevel, Verdict, VerdictAction } from './types.ts';
 import type { GatewayConfig } from '../config/gateway-schema.ts';
 import { THRESHOLD_PRECEDENCE } from './thresholds.ts';
-import { cappedTotal, cappedText } from './plugin-caps.ts';
+import { cappedTotal, cappedText, hundredths } from './plugin-caps.ts';
 
 type Scores = GatewayConfig['scores'];
 
@@ -20,13 +20,13 @@ export function spamLevel(score: number, levels: Scores['levels']): SpamLevel {
  * The spam level of a score. A score that reaches add_header is marked spam (`X-Mailmoat-Spam: Yes`), so it is at
  * least Low even where levels.low is set above add_header: a spam mark beside `level=None` told the reader nothing.
  */
-export function levelOf(score: number, scores: Scores): SpamLevel {
+function levelOf(score: number, scores: Scores): SpamLevel {
   const level = spamLevel(score, scores.levels);
   return level === 'None' && scores.add_header !== undefined && score >= scores.add_header ? 'Low' : level;
 }
 
 /** The threshold the verdict header names as `required=`: reject, or when that is off the most severe one set. */
-export function requiredScore(scores: Scores): number | undefined {
+function requiredScore(scores: Scores): number | undefined {
   for (const a of THRESHOLD_PRECEDENCE) if (scores[a] !== undefined) return scores[a];
   return undefined;
 }
@@ -66,7 +66,7 @@ export function decideVerdict(findings: Finding[], scores: Scores, forced?: { ac
  * (`capped=rbl(4.25->4)`). Fields are `key=value` between semicolons: a reader takes them by name.
  */
 export function verdictHeaderValue(v: Verdict): string {
-  const symbols = v.findings.map((f) => `${f.symbol}(${Math.round(f.score * 100) / 100})`).join(' ');
+  const symbols = v.findings.map((f) => `${f.symbol}(${hundredths(f.score)})`).join(' ');
   const capped = v.capped?.length ? `; capped=${v.capped.map((c) => cappedText(c)).join(' ')}` : '';
   // A forced action's score explains nothing (a rule's quarantine at score 0): its reason does, from the message alone,
   // and a threshold beside it would say the score decided.

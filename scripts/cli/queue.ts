@@ -12,6 +12,7 @@ import { folderHolding, type AdminResult, type AdminVerb } from '../../core/queu
 import { domainSelector, parseStates, scope, select, SelectorError, senderSelector, type QueueState } from '../../core/queue/selector.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
 import { findUnreadable, type BrokenMessage } from '../../core/queue/broken-messages.ts';
+import { isAccessError } from '../../core/queue/data-dir-access.ts';
 
 const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… | --data-dir DIR] [--json]
 
@@ -444,7 +445,7 @@ export async function run(argv: string[]): Promise<number> {
     if (e instanceof UsageError || e instanceof SelectorError) { console.error(`moat queue ${command}: ${e.message} (moat queue --help shows the usage)`); return USAGE_ERROR; }
     // A config error lists each problem on its own line, with the key it concerns.
     if (e instanceof ConfigError) { console.error(e.message); return 1; }
-    const denied = ['EACCES', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '');
+    const denied = isAccessError(e);
     console.error(`moat queue ${command}: ${(e as Error).message}${denied ? " (run it as the gateway's user or root)" : ''}`);
     return 1;
   }

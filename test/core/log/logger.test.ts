@@ -29,6 +29,8 @@ describe('logger redaction', () => {
     assert.deepEqual([counters.findings_SPF_PASS, counters.findings_DKIM_PASS, counters.findings_X_PASS], [7, 2, '[redacted]'], 'a count of findings by symbol is shown');
     const byStage = logged({ refusal_findings: { rcpt_to: { SPF_PASS: 3, DKIM_PASS: 'text' } } }) as { refusal_findings: { rcpt_to: Record<string, unknown> } };
     assert.deepEqual(byStage.refusal_findings.rcpt_to, { SPF_PASS: 3, DKIM_PASS: '[redacted]' }, 'a count under a bare symbol is shown too');
+    const upper = logged({ PASSWORD: 1234, API_KEY: 123456, SMTP_PASSWORD: 99 });
+    assert.deepEqual([upper.PASSWORD, upper.API_KEY, upper.SMTP_PASSWORD], ['[redacted]', '[redacted]', '[redacted]'], 'a number under an upper-case secret name is still a secret');
     assert.deepEqual([out.SMTP_PASS, out.passPhrase, out.passwd], ['[redacted]', '[redacted]', '[redacted]']);
     assert.equal(out.password, '[redacted]');
     assert.equal(out.tokens, 827857);
