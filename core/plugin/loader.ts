@@ -88,23 +88,43 @@ export async function validatePluginOptions(entries: EntryLike[], projectDir = P
   return issues;
 }
 
+/** An entry's plugin and its options parsed, or what was thrown importing or parsing them. */
+type ParsedEntry =
+  | { def: PluginDefinition<unknown>; cfg: unknown; issues: Issue[] }
+  | { failed: unknown };
+
+/** Imports each entry's plugin and parses its options, once, for both the chain's symbol listing and its create. */
+async function parseEntries(entries: EntryLike[], projectDir: string): Promise<ParsedEntry[]> {
+  const out: ParsedEntry[] = [];
+  for (const [i, entry] of entries.entries()) {
+    try {
+      const def = await importPlugin(entry, projectDir);
+      const issues: Issue[] = [];
+      const cfg = def.configSchema.parse(pluginOptions(entry), `plugins[${i}]`, issues);
+      out.push({ def, cfg, issues });
+    } catch (e) {
+      out.push({ failed: e });
+    }
+  }
+  return out;
+}
+
+const anySymbol = (): SymbolListing => ({ symbols: [], any: true });
+
 /**
  * What each entry can record with its options, in chain order, for a plugin that reads the findings of others. An
  * entry that does not load or whose options are in error is taken to record anything: its own error is said elsewhere.
  */
+function listingsOf(parsed: readonly ParsedEntry[]): SymbolListing[] {
+  return parsed.map((p) => {
+    if ('failed' in p || p.issues.length) return anySymbol();
+    try { return symbolListing(p.def, p.cfg); } catch { return anySymbol(); }
+  });
+}
+
+/** `listingsOf` the entries as configured, for `moat check-config`. */
 export async function chainSymbols(entries: EntryLike[], projectDir = PROJECT_DIR): Promise<SymbolListing[]> {
-  const out: SymbolListing[] = [];
-  for (const entry of entries) {
-    try {
-      const def = await importPlugin(entry, projectDir);
-      const issues: Issue[] = [];
-      const cfg = def.configSchema.parse(pluginOptions(entry), '', issues);
-      out.push(issues.length ? { symbols: [], any: true } : symbolListing(def, cfg));
-    } catch {
-      out.push({ symbols: [], any: true });
-    }
-  }
-  return out;
+  return listingsOf(await parseEntries(entries, projectDir));
 }
 
 export interface LoadedPlugin {
@@ -208,12 +228,13 @@ export function startFailure(index: number, pluginName: string, reason: string, 
 }
 
 async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: string, out: LoadedPlugin[], disabled: DisabledPlugin[], opts: CreateOptions): Promise<void> {
-  const symbols = await chainSymbols(entries, projectDir);
+  const parsed = await parseEntries(entries, projectDir);
+  const symbols = listingsOf(parsed);
   for (const [i, entry] of entries.entries()) {
     if (opts.signal?.aborted) throw new CreateCutOff(`plugins were not created: ${String(opts.signal.reason ?? 'aborted')}`);
-    const def = await importPlugin(entry, projectDir);
-    const issues: Issue[] = [];
-    const cfg = def.configSchema.parse(pluginOptions(entry), `plugins[${i}]`, issues);
+    const p = parsed[i];
+    if ('failed' in p) throw p.failed;
+    const { def, cfg, issues } = p;
     if (issues.length) throw new Error(issues.map((x) => `${x.path}: ${x.message}`).join('; '));
     const log = setup.log.child({ plugin: def.name });
     // The module's own name tags its log lines and findings; an entry naming it otherwise would be looked for in vain.

@@ -5,7 +5,7 @@ import type { HttpRequest, HttpResponse, Route } from '../http/types.ts';
 import { queueIdProblem } from '../control/protocol.ts';
 import type { QuarantineHttpDeps } from './http-handlers.ts';
 import { heldNow, isTicket, recipientOf } from './recipient-handlers.ts';
-import { summarize } from './summary.ts';
+import { heldHeaders, summaryOf } from './summary.ts';
 import { previewOf } from './preview.ts';
 import { previewPage, PREVIEW_PATH } from './preview-page.ts';
 import { pageNumber } from './paging.ts';
@@ -22,7 +22,10 @@ async function showPreview(deps: QuarantineHttpDeps, req: HttpRequest): Promise<
   if (queueIdProblem(id)) return respond(400, errorPage('Not valid', 'The link did not name a message. Go back to the list and use its links.', text!));
   const held = await heldNow(deps, id!, ticket.address);
   if (!held.entry || !held.to.length) return respond(410, errorPage('Gone', GONE, text!));
-  const [summary, preview] = await Promise.all([summarize(deps.store, held.entry), previewOf(deps.store, held.entry)]);
+  // The summary and the preview show fields of one header section: it is read once, for both.
+  const headers = await heldHeaders(deps.store, held.entry.id);
+  const summary = summaryOf(held.entry, headers);
+  const preview = await previewOf(deps.store, held.entry, headers);
   deps.log?.debug('quarantine preview shown to a recipient', { qid: held.id, to: ticket.address, remote: req.remoteAddress });
   return respond(200, previewPage(summary, preview, text!, pageNumber(req.query.get('page'))));
 }

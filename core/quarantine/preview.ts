@@ -7,7 +7,7 @@ import type { QueueEntry } from '../queue/entry.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import { attachmentNames, parseMime } from '../message/mime-parse.ts';
 import { htmlText } from '../message/html-text.ts';
-import { heldHeaders, shownText } from './summary.ts';
+import { shownText, type HeldHeaders } from './summary.ts';
 
 export interface PreviewAttachment { name: string; type: string; size: number; within?: string }
 
@@ -61,9 +61,11 @@ async function inTurn<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The preview of a quarantined message, read from its file through the gateway's MIME parser (as its checks read it). */
-export async function previewOf(store: QueueStore, entry: QueueEntry): Promise<MessagePreview> {
-  const field = await heldHeaders(store, entry.id);
+/**
+ * The preview of a quarantined message, read from its file through the gateway's MIME parser (as its checks read it);
+ * `field` is its header section as the page's summary read it (heldHeaders), not read again here.
+ */
+export async function previewOf(store: QueueStore, entry: QueueEntry, field: HeldHeaders): Promise<MessagePreview> {
   const fields: MessagePreview['fields'] = [];
   for (const name of FIELDS) {
     const value = field(name.toLowerCase());

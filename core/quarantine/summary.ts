@@ -78,11 +78,14 @@ export const recipientMayRelease = (entry: Pick<QueueEntry, 'recipientMayRelease
 export const adminOnlyText = (heldFor: string | undefined): string =>
   `Held${heldFor ? ` (${heldFor})` : ''}: only your administrator can release this message; ask them if you need it.`;
 
+/** A held message's first header field of a name (lower case), decoded, or undefined. */
+export type HeldHeaders = (name: string) => string | undefined;
+
 /**
  * The header fields of a held message, each value decoded alone: `field(name)` gives the first field called `name`
  * (lower case), or undefined. Reads the header section only (FIRST_READ, then up to HEAD_BYTES).
  */
-export async function heldHeaders(store: QueueStore, id: string): Promise<(name: string) => string | undefined> {
+export async function heldHeaders(store: QueueStore, id: string): Promise<HeldHeaders> {
   let head = await store.readHead(id, 'quarantine', FIRST_READ);
   let end = headerEnd(head);
   if (end < 0 && head.length === FIRST_READ) {
@@ -100,8 +103,12 @@ export async function heldHeaders(store: QueueStore, id: string): Promise<(name:
 }
 
 export async function summarize(store: QueueStore, entry: QueueEntry): Promise<QuarantinedSummary> {
+  return summaryOf(entry, await heldHeaders(store, entry.id));
+}
+
+/** The summary of `entry` from its header fields as `heldHeaders` read them, for a page that reads them for more. */
+export function summaryOf(entry: QueueEntry, first: HeldHeaders): QuarantinedSummary {
   const heldFor = heldForText(entry);
-  const first = await heldHeaders(store, entry.id);
   const from = first('from');
   const envelopeSender = entry.mailFrom.includes('@') ? entry.mailFrom.toLowerCase() : undefined;
   const senderAddress = (from === undefined ? undefined : fromAddress(from)) ?? envelopeSender;

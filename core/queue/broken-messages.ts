@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { QueueEntry } from './entry.ts';
 import type { Logger } from '../log/types.ts';
 import { accessReason, accountName, chownFix } from './data-dir-access.ts';
+import { ownerForRoot } from './ownership.ts';
 
 export interface BrokenMessage {
   id: string;
@@ -25,16 +26,15 @@ const BROKEN_RECHECK_MS = 5 * 60_000;
  */
 export async function findUnreadable(dataDir: string): Promise<BrokenMessage[]> {
   const dir = path.join(dataDir, 'queue');
-  const owner = (await stat(dataDir)).uid;
-  const asRoot = process.getuid?.() === 0 && owner !== 0;
+  const owner = ownerForRoot((await stat(dataDir)).uid);
   const found = new Map<string, BrokenMessage>();
-  const user = asRoot ? accountName(owner) : undefined;
+  const user = owner === undefined ? undefined : accountName(owner);
   for (const name of await readdir(dir)) {
     const id = name.replace(/\.(eml|json)$/, '');
     if (id === name || id.includes('.') || found.has(id)) continue;
     const file = path.join(dir, name);
     try {
-      if (asRoot) {
+      if (owner !== undefined) {
         const st = await stat(file);
         if (st.uid !== owner && (st.mode & 0o004) === 0) {
           found.set(id, { id, path: file, reason: `owned by ${accountName(st.uid)}, not by data_dir's owner ${user}: the gateway cannot read it: ${chownFix(dataDir, user)}`, retried: true });

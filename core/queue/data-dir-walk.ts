@@ -4,6 +4,7 @@
 import { accessSync, constants, lstatSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { accountName } from './data-dir-access.ts';
+import { ownerForRoot } from './ownership.ts';
 
 export interface AccessProblem { path: string; why: string }
 
@@ -22,18 +23,16 @@ export interface WalkLimits { maxProblems?: number; maxEntries?: number }
 export function walkDataDir(dataDir: string, limits: WalkLimits = {}): WalkResult {
   const maxProblems = limits.maxProblems ?? 10;
   const maxEntries = limits.maxEntries ?? 500_000;
-  const owner = statSync(dataDir).uid;
-  // Root passes every access check: run as root, a file not owned by data_dir's owner is what the gateway cannot use.
-  const asRoot = process.getuid?.() === 0;
-  const account = accountName(asRoot ? owner : process.getuid?.() ?? 0);
+  const owner = ownerForRoot(statSync(dataDir).uid);
+  const account = accountName(owner ?? process.getuid?.() ?? 0);
   const problems: AccessProblem[] = [];
   let checked = 0;
   const full = () => problems.length >= maxProblems || checked >= maxEntries;
   const look = (file: string, isDir: boolean): boolean => {
     checked++;
-    if (asRoot) {
+    if (owner !== undefined) {
       const st = lstatSync(file);
-      if (owner !== 0 && st.uid !== owner) { problems.push({ path: file, why: `owned by ${accountName(st.uid)}, not ${account}` }); return false; }
+      if (st.uid !== owner) { problems.push({ path: file, why: `owned by ${accountName(st.uid)}, not ${account}` }); return false; }
       return true;
     }
     try { accessSync(file, isDir ? constants.R_OK | constants.W_OK | constants.X_OK : constants.R_OK | constants.W_OK); } catch (e) {

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { s, type Infer, type Issue } from '../../core/index.ts';
 import { addressMatcher } from './auto-train.ts';
+import { DEFAULT_TOKENIZER, type TokenizerOptions } from './engine/tokenizer.ts';
 
 type Issues = Issue[];
 
@@ -110,6 +111,19 @@ const options = s.object({
 
 export type BayesConfig = Infer<typeof options>;
 export type RecipientDictionaryConfig = BayesConfig['recipient_dictionaries'][number];
+
+/**
+ * The shared dictionary file of the options: `dictionary` relative to the config file's folder, else the one in
+ * data_dir. The plugin and `moat bayes ... --config` both ask this, so they name one file.
+ */
+export function dictionaryPath(cfg: Pick<BayesConfig, 'dictionary'>, at: { configDir: string; dataDir: string }): string {
+  return cfg.dictionary ? path.resolve(at.configDir, cfg.dictionary) : path.join(at.dataDir, 'bayes', 'dictionary.tab');
+}
+
+/** How the options say to tokenize: a lesson taught from the command line is then the tokens the gateway learns. */
+export function tokenizerOptions(cfg: Pick<BayesConfig, 'process_html' | 'bigrams' | 'max_bytes'>): TokenizerOptions {
+  return { ...DEFAULT_TOKENIZER, processHtml: cfg.process_html, bigrams: cfg.bigrams, maxBytes: cfg.max_bytes };
+}
 
 /** How the log and the shared counts name a recipient dictionary: its `name`, else its file's name without extension. */
 export function recipientDictionaryName(entry: { name?: string; dictionary: string }): string {

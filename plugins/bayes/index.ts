@@ -6,11 +6,11 @@
 import path from 'node:path';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { definePlugin, outcome, type HookContext, type Issue, type Logger, type MessageView, type Outcome, type RecipientFeedback, type Verdict } from '../../core/index.ts';
-import { configSchema, PROBABILITY_DECIMALS, type Band, type BayesConfig } from './config.ts';
+import { configSchema, dictionaryPath, PROBABILITY_DECIMALS, tokenizerOptions, type Band, type BayesConfig } from './config.ts';
 import { DictionaryInUse, type MessageDecision } from './dictionary-in-use.ts';
 import { RecipientDictionaries } from './recipient-dictionaries.ts';
 import { addressMatcher, lessonFields, recipientLesson, scoreWithout, settled, verdictLesson, type BalanceRule, type Lesson } from './auto-train.ts';
-import { tokenize, DEFAULT_TOKENIZER, type TokenizerOptions, type TokenCounts } from './engine/tokenizer.ts';
+import { tokenize, type TokenCounts } from './engine/tokenizer.ts';
 import { classify, type ScoringOptions } from './engine/classify.ts';
 import { BayesFilter } from './engine/filter.ts';
 import type { LayeredCounts } from './engine/layered-counts.ts';
@@ -44,10 +44,6 @@ async function readHead(message: MessageView, maxBytes: number): Promise<Buffer>
     if (n >= maxBytes) break;
   }
   return Buffer.concat(chunks).subarray(0, maxBytes);
-}
-
-function dictionaryPath(cfg: BayesConfig, at: { configDir: string; dataDir: string }): string {
-  return cfg.dictionary ? path.resolve(at.configDir, cfg.dictionary) : path.join(at.dataDir, 'bayes', 'dictionary.tab');
 }
 
 /**
@@ -117,7 +113,7 @@ export default definePlugin<BayesConfig>({
     const file = dictionaryPath(cfg, { configDir: setup.configDir, dataDir: setup.services.dataDir });
     const shared = await DictionaryInUse.open({ file, seed: cfg.seed, namespace: cfg.share_namespace }, cfg, setup);
     const own = await RecipientDictionaries.open(cfg, setup, file);
-    const tokOpts: TokenizerOptions = { ...DEFAULT_TOKENIZER, processHtml: cfg.process_html, bigrams: cfg.bigrams, maxBytes: cfg.max_bytes };
+    const tokOpts = tokenizerOptions(cfg);
     const scoring: ScoringOptions = { mode: cfg.mode, robs: cfg.robs, robx: cfg.robx, minDev: cfg.min_dev, maxTokens: cfg.max_tokens, minTokens: cfg.min_tokens, oddsWeight: cfg.odds_weight, linearWeight: cfg.linear_weight, byteGramWeight: cfg.byte_gram_weight, logitCap: cfg.logit_cap };
     // Scores by token hashes when nothing is learned from the message (no token strings needed): see engine/hashed-bag.ts.
     const scorer = new BayesFilter(undefined, tokOpts, scoring);

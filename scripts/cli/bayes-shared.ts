@@ -2,18 +2,17 @@
 // --config` shows them. With several gateways each keeps its own dictionary file (its own data_dir), so a merge into
 // one file reached that gateway alone; a lesson taught through the state store reaches every gateway on it at its next
 // sync, as Rspamd's `rspamc learn_spam` on any node goes into the shared Redis.
-import path from 'node:path';
 import type { LoadedConfig } from '../../core/config/load.ts';
 import { validate } from '../../core/config/schema.ts';
 import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
 import { redactUrl } from '../../core/log/logger.ts';
 import type { StateStore } from '../../core/store/types.ts';
-import { configSchema, type BayesConfig } from '../../plugins/bayes/config.ts';
+import { configSchema, dictionaryPath, tokenizerOptions, type BayesConfig } from '../../plugins/bayes/config.ts';
 import { SharedCounts, type SharedBalance, type SharedDecision } from '../../plugins/bayes/shared-counts.ts';
 import { tokensDigest } from '../../plugins/bayes/lesson-record.ts';
 import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { clientMessage } from '../../plugins/bayes/engine/client-message.ts';
-import { DEFAULT_TOKENIZER, tokenize, type TokenizerOptions } from '../../plugins/bayes/engine/tokenizer.ts';
+import { tokenize, type TokenizerOptions } from '../../plugins/bayes/engine/tokenizer.ts';
 import { readMessages, type SkippedFile } from '../bayes/mail-folders.ts';
 import type { ListedFolders } from '../bayes/train.ts';
 import { Progress } from '../bayes/progress.ts';
@@ -59,7 +58,7 @@ export async function openShared(loaded: LoadedConfig): Promise<SharedPlace> {
   const { RedisStore } = await import('../../core/store/redis-store.ts');
   const store: StateStore = await RedisStore.connect(state.redis.url, { prefix: state.redis.prefix });
   const counts = new SharedCounts(store, options.share_namespace);
-  const dictionary = options.dictionary ? path.resolve(loaded.baseDir, options.dictionary) : path.join(loaded.config.data_dir, 'bayes', 'dictionary.tab');
+  const dictionary = dictionaryPath(options, { configDir: loaded.baseDir, dataDir: loaded.config.data_dir });
   return {
     counts, namespace: options.share_namespace, where: redactUrl(state.redis.url), dictionary, options,
     async close() { await counts.close(0); await store.close(); },
@@ -89,7 +88,7 @@ function lessonTokens(raw: Buffer, opts: TokenizerOptions, maxBytes: number): Ma
  * message already taught in the run (same class, same tokens) is passed over unless `keepDuplicates`.
  */
 export async function teachShared(place: SharedPlace, folders: ListedFolders, o: { showProgress?: boolean; keepDuplicates?: boolean }): Promise<SharedMergeResult> {
-  const opts: TokenizerOptions = { ...DEFAULT_TOKENIZER, processHtml: place.options.process_html, bigrams: place.options.bigrams, maxBytes: place.options.max_bytes };
+  const opts = tokenizerOptions(place.options);
   const bar = new Progress('teaching', folders.spam.length + folders.ham.length, o.showProgress);
   const seen = new Set<string>();
   const result: SharedMergeResult = { learned: { spam: 0, ham: 0 }, duplicates: { spam: 0, ham: 0 }, skipped: folders.skipped, store: { spam: 0, ham: 0, log: 0 }, seconds: 0 };

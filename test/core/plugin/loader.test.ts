@@ -101,6 +101,24 @@ describe('plugin creation', () => {
     }
   });
 
+  it('parses an entry\'s options once to create its plugin, after the config\'s own validation', async () => {
+    const file = path.join(dir, 'counted.ts');
+    // Each parse of the options runs the schema's check, which leaves a line in the journal.
+    fs.writeFileSync(file, `
+import fs from 'node:fs';
+import { definePlugin, s } from ${JSON.stringify(CORE)};
+export default definePlugin({
+  name: 'counted', description: 'test',
+  configSchema: s.checked(s.object({ level: s.number().default(1) }), () => fs.appendFileSync(${JSON.stringify(journal)}, 'parsed\\n')),
+  create: () => ({ hooks: {} }),
+});
+`);
+    const gw = await startGateway({ config: { plugins: [{ name: 'counted', module: file, level: 2 }] } });
+    try {
+      assert.deepEqual(fs.readFileSync(journal, 'utf8').trim().split('\n'), ['parsed', 'parsed'], 'validated once, parsed once for the chain and the create');
+    } finally { await gw.stop(); }
+  });
+
   it('warns when an entry names a module plugin otherwise than the module does', async () => {
     const file = pluginModule(dir, 'real-name', journal, 'no');
     const gw = await startGateway({ config: { plugins: [{ name: 'other-name', module: file }] } });
