@@ -1,4 +1,5 @@
 // Assembles a gateway from its config: logger, state store, resolver, queue and relay, plugin chain, listeners; reloads on SIGHUP.
+import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { GatewayConfig } from './config/gateway-schema.ts';
@@ -13,7 +14,7 @@ import { DeliveryQueue } from './queue/delivery-queue.ts';
 import { buildRelay, relayTargetFor } from './relay/make-relay.ts';
 import type { Relay } from './relay/types.ts';
 import type { DnsResolver } from './dns/types.ts';
-import { startControl } from './control/server.ts';
+import { claimDataDir, startControl } from './control/server.ts';
 import { runCheck } from './smtp/check-transaction.ts';
 import type { ReloadReport } from './control/protocol.ts';
 import { startRetention } from './queue/retention.ts';
@@ -47,6 +48,7 @@ import { userListsApplied, userListsDelimiters } from './lists/user-lists.ts';
 import { allowRuleOf } from './quarantine/allow-rule.ts';
 import { loadTicketKey } from './quarantine/ticket.ts';
 import type { HttpListener } from './http/server.ts';
+import { watchEventLoop } from './log/event-loop-watch.ts';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -57,8 +59,16 @@ export interface GatewayOptions {
   /** Replace the log sink (tests capture lines). */
   logSink?: { write(line: string): void };
   onLog?: (rec: LogFields) => void;
-  /** Handle SIGHUP (the CLI does; in-process tests do not). */
+  /**
+   * Handle SIGHUP, and note SIGTERM and SIGINT for the `stopping` line, logging one that comes again during a stop
+   * (the CLI does; in-process tests do not).
+   */
   handleSignals?: boolean;
+  /**
+   * With handleSignals, SIGQUIT is logged (with the sessions and deliveries it cuts off) and this is called: the CLI
+   * then exits at once. Without it SIGQUIT keeps its default action.
+   */
+  onQuitSignal?: () => void;
   /** Log what libraries print with console.* as records (the CLI does; a test runner's own output must stay). */
   captureConsole?: boolean;
   /**
@@ -205,23 +215,49 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const onHup = () => { if (reloadOnHup) reloadOnHup().catch((e) => log.error('config reload failed', { error: String(e) })); else log.warn('SIGHUP ignored: the gateway is starting or stopping'); };
   if (opts.handleSignals) process.on('SIGHUP', onHup);
   // Why a stop began, for its first line, as Postfix logs `terminating on signal 15`: the CLI's own handlers call
-  // stop() later, once the start is over, so the signal is noted here (once: a second one keeps its default action).
+  // stop() later, once the start is over, so the signal is noted here.
   let stopCause: string | undefined;
-  const noteStopSignal = (signal: NodeJS.Signals) => { stopCause ??= signal; };
+  let stopped = false;
+  // What a stop still waits for; nothing until the sessions and the delivery queue exist.
+  let underWay = () => ({ sessions: 0, deliveries: 0 });
+  // Another SIGTERM or SIGINT once a stop is asked for is logged and changes nothing else: under `runuser` or `su`, a
+  // control-group kill reaches both it and node, and it forwards its copy, so two at once are the plumbing, not an admin
+  // in a hurry. The stop's own deadlines bound it; SIGQUIT, which no stop sends by accident, ends it at once.
+  const onStopSignal = (signal: NodeJS.Signals) => {
+    if (stopCause === undefined && !stopped) { stopCause = signal; return; }
+    log.warn('already stopping', { signal, ...underWay() });
+  };
+  const onQuitSignal = () => {
+    log.warn('exiting at once on SIGQUIT: messages still arriving are dropped, deliveries under way are sent again at the next start', underWay());
+    opts.onQuitSignal!();
+  };
   const stopSignals = ['SIGTERM', 'SIGINT'] as const;
-  if (opts.handleSignals) for (const sig of stopSignals) process.once(sig, noteStopSignal);
+  if (opts.handleSignals) for (const sig of stopSignals) process.on(sig, onStopSignal);
+  if (opts.handleSignals && opts.onQuitSignal) process.on('SIGQUIT', onQuitSignal);
+  const releaseSignals = () => {
+    for (const sig of stopSignals) process.off(sig, onStopSignal);
+    process.off('SIGQUIT', onQuitSignal);
+  };
   const releaseConsole = opts.captureConsole ? captureConsole(log.child({ component: 'console' })) : () => undefined;
   /** Gives the process back its SIGHUP and console when the start fails. */
   let strayGuardRemove: (() => void) | undefined;
+  let releaseDataDir: (() => void) | undefined;
   const letGoOfProcess = () => {
     if (opts.handleSignals) process.off('SIGHUP', onHup);
-    for (const sig of stopSignals) process.off(sig, noteStopSignal);
+    releaseSignals();
     releaseConsole();
     strayGuardRemove?.();
+    releaseDataDir?.();
   };
   let hostname = hostnameOf(cfg);
   let tls: TlsMaterial;
+  // Read before the claim below, which takes such a lock over.
+  const copied = copiedFromRunning(cfg.data_dir);
   try {
+    // Claimed first: a start refused for a gateway running on this data_dir must leave its files alone (a self-signed
+    // certificate made anew for this config's hostname, as root, was one the running gateway could no longer read).
+    mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
+    releaseDataDir = await claimDataDir(cfg.data_dir, log);
     keepDataDirPrivate(cfg.data_dir, log);
     // First: a certificate that cannot be used is a start-up error, found before the queue or any port is touched.
     tls = loadTlsLogged(cfg, hostname, log, true);
@@ -261,6 +297,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     connections: new ConnectionLimits(Date.now, counting), authFailures: new AuthFailures(Date.now, counting),
     storage: new StorageHealth(queue.dirs.queue, metrics),
   };
+  underWay = () => ({ sessions: rt.connections.count, deliveries: delivery.busy.length });
   const setup = { log, services: rt.services, projectDir: PROJECT_DIR, configDir: opts.configDir ?? process.cwd(), metrics: metrics.forPlugins() };
   try {
     rt.plugins = await createPlugins(cfg.plugins, { ...setup, maxMessageSize: cfg.limits.max_message_size });
@@ -286,7 +323,6 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let reloadByControl: (() => Promise<ReloadReport>) | undefined;
   // Started once the queue is recovered; `moat quarantine digest` before then is told to wait.
   let digests: DigestSchedule | undefined;
-  const copied = copiedFromRunning(cfg.data_dir);
   if (copied) log.warn('queue.lock was copied from a gateway still running on another folder: taken over; copy a data_dir only from a stopped gateway or a snapshot', { holder_pid: copied.pid, holder_dir: copied.dir });
   // Before the queue is touched: a second gateway on the same data_dir must not start delivering it.
   const control = await startControl(cfg.data_dir, delivery, log, {
@@ -298,7 +334,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       run: (req) => runCheck(rt, { ...req, message: Buffer.from(req.message, 'base64') }),
       maxMessageSize: () => rt.config.limits.max_message_size,
     },
-  }).catch(async (e) => {
+  }, releaseDataDir).catch(async (e) => {
     await closePlugins(rt.plugins, log); await relay.close(); await store.close();
     letGoOfProcess();
     throw e;
@@ -413,7 +449,6 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   log.info('mailmoat started', { relay: relay.name === 'file' ? `files in ${queue.dirs.delivered}` : redactUrl(relay.name), plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
 
   const retired = new Retired(log, opts.retireAfterMs);
-  let stopped = false;
   const stopping = new AbortController();
   const reloadOnce = async (next?: GatewayConfig): Promise<ReloadReport> => {
     const report = await reloadAttempt(next).catch((e) => { lastReload.success = 0; throw e; }).finally(() => { lastReload.at = Math.round(Date.now() / 1000); });
@@ -544,6 +579,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     ? Promise.resolve({ reloaded: false, file: opts.configFile, errors: ['the gateway is stopping'] })
     : reported();
 
+  const stopLoopWatch = watchEventLoop(log, metrics);
   return {
     runtime: rt,
     listeners,
@@ -557,7 +593,6 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     async stop(reason?: string) {
       if (stopped) return;
       stopped = true;
-      for (const sig of stopSignals) process.off(sig, noteStopSignal);
       // At once: what follows may take the 20 s a message still arriving is given, and the log must say why it waits.
       log.info('stopping', { reason: reason ?? stopCause ?? 'requested' });
       // A SIGHUP while stopping is ignored, not left to its default action, which would end the process mid-stop.
@@ -578,6 +613,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await digests?.stop();
       queueGauges.stop();
       brokenRecheck?.stop(); clearInterval(expiryTimer);
+      stopLoopWatch();
       await control?.close();
       await deliveriesStopped;
       await retired.closeAll();
@@ -590,6 +626,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       log.info('mailmoat stopped', { metrics: metrics.snapshot() });
       // The console stays captured: a library may still print (a lazy load finishing) until the process exits.
       if (opts.handleSignals) process.off('SIGHUP', onHup);
+      releaseSignals();
     },
   };
 }

@@ -64,11 +64,11 @@ const VERDICTS = ['accept', 'add_header', 'quarantine', 'reject', 'tempfail', 'a
  * invisible to increase() and rate(), so the first refused recipient or uncaught error would never raise an alert.
  */
 export const GATEWAY_COUNTERS: readonly string[] = [
-  'connections', 'connections_refused', 'auth_failures', 'auth_refused',
+  'connections', 'connections_refused', 'connections_closed_under_stress', 'auth_failures', 'auth_refused',
   'recipients_refused', 'recipients_discarded', 'recipients_copied', 'senders_rate_limited', 'disk_full_refusals',
   ...VERDICTS.map((v) => `messages_${v}`),
   'relayed', 'deferred', 'bounced', 'deadlettered', 'deleted', 'released', 'requeued',
-  'uncaught_errors',
+  'uncaught_errors', 'event_loop_blocked',
 ];
 
 export class Metrics {
@@ -86,6 +86,8 @@ export class Metrics {
   /** Refusals by plugins, by `stage plugin`; the symbols those refusals recorded, by `stage symbol`. */
   private readonly refusals = new Map<string, Map<string, number>>();
   private readonly refusalFindings = new Map<string, Map<string, number>>();
+  /** 1 while the gateway is in stress (core/smtp/stress-mode.ts), else 0. */
+  private stress = 0;
 
   /** `scoreBounds`: the score histogram's buckets, from scoreBuckets() of the config the gateway starts with. */
   constructor(opts: { scoreBounds?: readonly number[] } = {}) {
@@ -96,6 +98,9 @@ export class Metrics {
   }
 
   inc(name: string, by = 1): void { this.counters.set(name, (this.counters.get(name) ?? 0) + by); }
+
+  /** Stress began (true) or ended. */
+  setStress(on: boolean): void { this.stress = on ? 1 : 0; }
 
   /**
    * What plugins count through (PluginSetup.metrics; definePlugin puts each plugin's name before its own names). One
@@ -142,6 +147,7 @@ export class Metrics {
 
   snapshot(): MetricsSnapshot {
     const out: MetricsSnapshot = Object.fromEntries(this.counters);
+    out.stress = this.stress;
     out.data_duration_seconds = histogram(DATA_SECONDS_BUCKETS, this.bucketCounts, roundSeconds(this.secondsSum));
     out.message_score = histogram(this.scoreBounds, this.scoreCounts, Math.round(this.scoreSum * 100) / 100);
     if (this.refusals.size) out.refusals = stageCounts(this.refusals);
@@ -202,6 +208,8 @@ interface Family { name: string; kind: Kind | 'untyped' | 'histogram' | 'summary
 const KNOWN: Record<string, [Kind, string]> = {
   connections: ['counter', 'SMTP connections accepted'],
   connections_refused: ['counter', 'SMTP connections refused (limits, access.deny_ips, improper pipelining)'],
+  connections_closed_under_stress: ['counter', 'SMTP sessions closed by server.stress_idle_timeout, idle for less than server.idle_timeout'],
+  stress: ['gauge', 'Whether the gateway is in stress now (1): its connections reached server.stress_threshold of limits.max_connections, and idle clients get server.stress_idle_timeout'],
   auth_failures: ['counter', 'AUTH attempts with wrong credentials (535)'],
   auth_refused: ['counter', 'AUTH attempts answered 454 without a password check (limits.max_auth_failures)'],
   recipients_refused: ['counter', 'RCPT TO commands refused, by the gateway or by a plugin (greylisting, recipient checks)'],
@@ -230,6 +238,7 @@ const KNOWN: Record<string, [Kind, string]> = {
   config_last_reload_timestamp_seconds: ['gauge', 'When the config was last loaded or a reload was tried (Unix seconds; the start time until the first reload)'],
   tls_certificate_expiry_timestamp_seconds: ['gauge', 'When the certificate the listeners serve stops being valid (Unix seconds)'],
   uncaught_errors: ['counter', 'Errors nothing caught (a floating promise rejection, a throw from a timer), logged at error level'],
+  event_loop_blocked: ['counter', 'Turns of the event loop that held it 1 s or more, each logged with the plugin hook that held it when one did'],
   dns_lookups: ['counter', 'DNS lookups asked of the resolver'],
   dns_cache_hits: ['counter', 'DNS lookups answered from the cache'],
   dns_joined: ['counter', 'DNS lookups that joined a query already in flight'],

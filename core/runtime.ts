@@ -10,6 +10,8 @@ import type { UsersFile } from './auth/users-file.ts';
 import type { Logger } from './log/types.ts';
 import { domainToASCII } from 'node:url';
 import { CidrList } from './net/cidr.ts';
+import { addressMatcher } from './lists/address-matcher.ts';
+import { loadRecipientTable } from './lists/recipient-table.ts';
 import type { Metrics } from './metrics.ts';
 import type { ConnectionLimits } from './smtp/connection-limits.ts';
 import type { StorageHealth } from './queue/storage-health.ts';
@@ -21,13 +23,18 @@ export interface Policy {
   deny: CidrList;
   trustedProxies: CidrList;
   heloDeny: RegExp[];
-  blockedRecipients: Set<string>;
+  /** access.blocked_recipients, matched by mailbox (core/lists/address-matcher.ts). */
+  blockedRecipients: (address: string) => boolean;
+  /** access.blocked_senders, matched the same way. */
+  blockedSenders: (address: string) => boolean;
+  /** access.recipients_file, read when the policy is compiled (at start and at each reload); undefined when unset. */
+  knownRecipient?: (address: string) => boolean;
   localDomains: Set<string>;
 }
 
-/** access.blocked_recipients: the address, or `@domain` for every address of the domain. */
-export function isBlockedRecipient(policy: Policy, a: { address: string; domain: string }): boolean {
-  return policy.blockedRecipients.has(a.address.toLowerCase()) || policy.blockedRecipients.has(`@${a.domain}`);
+/** access.blocked_recipients: the address (by mailbox, its tag cut off), or `@domain` for every address of the domain. */
+export function isBlockedRecipient(policy: Policy, a: { address: string }): boolean {
+  return policy.blockedRecipients(a.address);
 }
 
 export function compilePolicy(cfg: GatewayConfig): Policy {
@@ -37,7 +44,10 @@ export function compilePolicy(cfg: GatewayConfig): Policy {
     deny: new CidrList(cfg.access.deny_ips),
     trustedProxies: new CidrList(cfg.server.trusted_proxies),
     heloDeny: cfg.access.helo_deny.map((p) => new RegExp(p, 'i')),
-    blockedRecipients: new Set(cfg.access.blocked_recipients.map((x) => x.toLowerCase())),
+    blockedRecipients: addressMatcher(cfg.access.blocked_recipients, cfg.access.recipient_delimiter),
+    blockedSenders: addressMatcher(cfg.access.blocked_senders, cfg.access.recipient_delimiter),
+    // Read anew at each compile: a reload is how an edited file takes effect; one unreadable by then refuses the reload.
+    knownRecipient: cfg.access.recipients_file ? loadRecipientTable(cfg.access.recipients_file, cfg.access.recipient_delimiter) : undefined,
     // Both forms of an internationalized name: smtp-server gives a recipient's domain in Unicode, and a client
     // without SMTPUTF8 keeps the A-label form it sent (see the session handler).
     localDomains: new Set(cfg.domains.flatMap((d) => {

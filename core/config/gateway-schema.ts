@@ -14,6 +14,7 @@ import { parseServer } from '../dns/servers.ts';
 import { TLS_MIN_VERSIONS, tlsProtocolIssues } from '../smtp/tls-protocols.ts';
 import { DEFAULT_PREFIXES } from '../net/client-counting.ts';
 import { notADomain } from './domain-name.ts';
+import { addressEntry, recipientsFile } from '../lists/access-schema.ts';
 
 // The port within 0–65535 in the pattern itself: a larger one passed the check and failed only at start.
 const PORT = '(?:0|[1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
@@ -85,6 +86,9 @@ export const gatewaySchema = s.checked(s.object({
     banner: s.string().default('Mailmoat').describe('Text after the hostname in the greeting'),
     // smtp-server reads 0 as its own default of 1m, not as "never".
     idle_timeout: s.checked(s.duration(), timerRange('must be above 0 (0 would not turn the idle timeout off: it would be 1m)')).default(60_000).describe('Idle time before a client is disconnected'),
+    // 1 is Postfix's own mark: stress when every process slot is taken.
+    stress_threshold: s.number({ min: 0, max: 1 }).default(0.8).describe('Share of limits.max_connections open at which the gateway enters stress, as Postfix\'s smtpd does: idle clients get stress_idle_timeout, and limits.max_errors and max_junk_commands drop to 1; a message from its 354 to its final dot, relay.networks, access.allow_ips and logged-in clients are exempt. Stress ends when connections fall below three quarters of the mark (0 = never; 1 = only at max_connections)'),
+    stress_idle_timeout: s.checked(s.duration(), timerRange('must be above 0 (an idle client needs time to send its next command)')).default(10_000).describe('Idle time, and time to complete a command line, before a client is disconnected with 421 4.4.2 while the gateway is in stress (Postfix\'s smtpd_timeout under stress); above idle_timeout it changes nothing'),
   }).default({} as never),
   domains: s.array(localDomain).default([]).describe('Local domains: mail to them is accepted from anyone. Each a domain name (one trailing dot allowed), exactly: subdomains are not included; an internationalized name in its Unicode form (bücher.example) or its xn-- form'),
   relay: s.object({
@@ -124,10 +128,15 @@ export const gatewaySchema = s.checked(s.object({
     rate_window: s.duration({ min: 1000, max: TIMER_MAX_MS }).default(60_000).describe('The time connection_rate, message_rate and recipient_rate are counted over: the last rate_window before each attempt; Postfix\'s anvil_rate_time_unit'),
   }).default({} as never),
   access: s.object({
-    allow_ips: s.array(ipOrCidr).default([]).describe('Client CIDRs exempt from deny lists and blocklist-style checks'),
+    allow_ips: s.array(ipOrCidr).default([]).describe('Client CIDRs exempt from deny_ips, helo_deny, helo_required_fqdn and blocklist-style checks (not from the address lists: blocked_recipients, blocked_senders, recipients_file)'),
     deny_ips: s.array(ipOrCidr).default([]).describe('Client CIDRs refused at connect (554)'),
-    blocked_recipients: s.array(s.string()).default([]).describe('Recipient addresses (or @domain) refused with 550'),
-    helo_deny: s.array(pattern).default([]).describe('Regular expressions; a matching HELO/EHLO drops the connection'),
+    blocked_recipients: s.array(addressEntry).default([]).describe('Recipient addresses (or @domain) refused at RCPT with 550 5.7.1, matched by mailbox: case, quotes, a trailing dot and a tag after recipient_delimiter make no difference; also applied to redirect targets and recipients plugins add'),
+    blocked_senders: s.array(addressEntry).default([]).describe('Sender addresses (or @domain) refused at MAIL FROM with 550 5.7.1 Sender address rejected: Access denied, matched as blocked_recipients (Postfix\'s check_sender_access REJECT)'),
+    recipient_delimiter: s.string({ pattern: /^[^\s@"\\]*$/, patternName: 'characters other than spaces, @, " and \\' }).default('+').describe('Characters that start an address tag (user+tag@): the address lists and recipients_file match the address without it, as Postfix\'s recipient_delimiter (each character is a delimiter; \'\' = no tags)'),
+    recipients_file: recipientsFile.optionalValue().describe('Absolute path of a file of the valid addresses of the local domains (Postfix\'s relay_recipient_maps): one per line, `#` comments, @domain for every address of a domain, a word after the address ignored; any other recipient of a local domain gets 550 5.1.1 User unknown at RCPT. Matched as blocked_recipients; read at start and at each reload, which an unreadable or empty file refuses'),
+    helo_deny: s.array(pattern).default([]).describe('Regular expressions; a matching HELO/EHLO gets 554 and the connection is closed (relay.networks, allow_ips and logged-in clients are exempt)'),
+    helo_required_fqdn: s.boolean().default(false).describe('Refuse mail from a client whose HELO/EHLO name is invalid (501 5.5.2) or not fully qualified (504 5.5.2; an address literal such as [192.0.2.1] is fine), at each RCPT as Postfix\'s smtpd_delay_reject does; a new HELO with a proper name mends it; relay.networks, allow_ips and logged-in clients are exempt (Postfix\'s reject_invalid_helo_hostname and reject_non_fqdn_helo_hostname)'),
+    require_fqdn_addresses: s.boolean().default(false).describe('Refuse a sender (at MAIL FROM) or recipient (at RCPT) whose domain is not fully qualified with 504 5.5.2; the null sender and local domains without a dot are fine (Postfix\'s reject_non_fqdn_sender and reject_non_fqdn_recipient)'),
   }).default({} as never),
   smtp: s.object({
     bare_lf: s.enum(['normalize', 'reject'] as const).default('normalize').describe('DATA with a bare CR or LF: rewrite to CRLF or refuse (SMTP smuggling defence)'),

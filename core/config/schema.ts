@@ -19,8 +19,11 @@ export interface Schema<T> {
   parse(input: unknown, path: string, issues: Issue[]): T;
   /** Human description of what is expected, used in error messages and docs. */
   expected(): string;
+  /** The key's one-line description: README tables, `moat config-help`. */
   describe(text: string): Schema<T>;
+  /** The value when the key is absent (the default itself is checked as input would be). */
   default(value: T): Schema<T>;
+  /** May be absent (undefined); with a default, `null` in the file turns the key off. */
   optionalValue(): Schema<T | undefined>;
   children?(): Record<string, Schema<unknown>>;
 }
@@ -147,6 +150,7 @@ export const TIMER_MAX_MS = 24 * 86_400_000;
 export const s = {
   /** A schema whose value `check` also judges as a whole, pushing issues named by key path (`${path}.key`). */
   checked,
+  /** A string (a number is taken as its digits); `patternName` is what an error says was expected instead of the regex. */
   string(opts: { pattern?: RegExp; patternName?: string; minLength?: number } = {}): Schema<string> {
     const what = () => opts.patternName ?? 'a string';
     return new Base('string', what, (v, p, is) => {
@@ -157,6 +161,7 @@ export const s = {
       return v;
     });
   },
+  /** A finite number, or a string holding one; `integer` asks for a whole number, `min` and `max` are inclusive. */
   number(opts: { min?: number; max?: number; integer?: boolean } = {}): Schema<number> {
     const what = () => `${opts.integer ? 'a whole number' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}${opts.max !== undefined ? ` ≤ ${opts.max}` : ''}`;
     return new Base('number', what, (v, p, is) => {
@@ -166,6 +171,7 @@ export const s = {
       return n;
     });
   },
+  /** `true` or `false`; the strings `yes`/`no`, `on`/`off` and `true`/`false` too. */
   boolean(): Schema<boolean> {
     return new Base('boolean', () => 'true or false', (v, p, is) => {
       if (v === 'true' || v === 'yes' || v === 'on') return true;
@@ -174,6 +180,7 @@ export const s = {
       return v;
     });
   },
+  /** One of `values` (`s.enum(['reject', 'score'] as const)` types the value as their union). */
   enum<const E extends string>(values: readonly E[]): Schema<E> {
     const what = () => `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`;
     return new Base('enum', what, (v, p, is) => (typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as E) : fail(is, p, what(), v)));
@@ -196,6 +203,7 @@ export const s = {
       return n;
     });
   },
+  /** A list of `item`; a single string stands for a list of one, so `zones: bl.example` reads as `[bl.example]`. */
   array<T>(item: Schema<T>): Schema<T[]> {
     const what = () => `a list of ${item.expected()}`;
     return new Base('array', what, (v, p, is) => {
@@ -204,6 +212,7 @@ export const s = {
       return v.map((x, i) => item.parse(x, `${p}[${i}]`, is));
     }, () => ({ '[]': item as Schema<unknown> }));
   },
+  /** A mapping of any names to `value` (documented as `key.<name>`). */
   record<T>(value: Schema<T>): Schema<Record<string, T>> {
     const what = () => `a mapping of names to ${value.expected()}`;
     return new Base('record', what, (v, p, is) => {
@@ -232,6 +241,7 @@ export const s = {
       return out as Out;
     }, () => shape as Record<string, Schema<unknown>>);
   },
+  /** What `a` takes, else what `b` takes; an error names the branch that came closest. */
   union<A, B>(a: Schema<A>, b: Schema<B>): Schema<A | B> {
     const what = () => `${a.expected()} or ${b.expected()}`;
     return new Base<A | B>('union', what, (v, p, is) => {

@@ -9,6 +9,7 @@ import { QueueStore } from '../queue/queue-store.ts';
 import { FolderAwareActions, runAdminAction, type AdminActions, type AdminResult } from '../queue/admin-ops.ts';
 import { listWithScheduled } from '../queue/inspect.ts';
 import { forEachBounded } from '../queue/for-each-bounded.ts';
+import { selectionFields } from '../queue/actions.ts';
 import type { QueueFolder } from '../queue/queue-store.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import { enteredFolderAt } from '../queue/entry-times.ts';
@@ -133,7 +134,7 @@ async function bulk(req: Extract<ControlRequest, { op: 'bulk' }>, c: Context): P
     try {
       const result = await act(req.action, queueId(id), to, c);
       reply.results[id] = result;
-      c.log.info('control request', { op: req.action, qid: id, to, ...resultFields(result) });
+      c.log.info('control request', { op: req.action, qid: id, ...(to ? selectionFields(to) : {}), ...resultFields(result) });
     } catch (e) {
       reply.errors[id] = (e as Error).message;
       c.log.warn('control request failed', { op: req.action, qid: id, error: (e as Error).message });
@@ -235,12 +236,22 @@ async function answer(line: string, c: Context): Promise<ControlReply> {
     // for a broken one, and the message would be delivered anyway. A list would show only the held messages.
     if (!BEFORE_RECOVERY.has(req.op)) await c.recovered;
     const result = await handle(req, c);
-    if (!UNLOGGED.has(req.op)) c.log.info('control request', { op: req.op, qid: (req as { id?: string }).id, to: (req as { to?: string; address?: string }).to ?? (req as { address?: string }).address, ...resultFields(result) });
+    if (!UNLOGGED.has(req.op)) c.log.info('control request', { op: req.op, qid: (req as { id?: string }).id, ...recipientFields(req), ...resultFields(result) });
     return { ok: true, result };
   } catch (e) {
     if (req && !UNLOGGED.has(req.op)) c.log.warn('control request failed', { op: req.op, qid: (req as { id?: unknown }).id, error: (e as Error).message });
     return { ok: false, error: (e as Error).message };
   }
+}
+
+/**
+ * Whom a request names, as fields of its `control request` line: one recipient in `to`, a list as on every line, and
+ * a `--to` selection as `domain`, or `to` when it names one address.
+ */
+function recipientFields(req: ControlRequest): Record<string, unknown> {
+  if (req.op === 'recipient') return typeof req.address === 'string' ? { to: [req.address] } : {};
+  const to = (req as { to?: unknown }).to;
+  return typeof to === 'string' ? selectionFields(to) : {};
 }
 
 /**
@@ -404,15 +415,24 @@ async function listen(file: string, c: Context, clog: Logger): Promise<{ server:
   return { server, connections };
 }
 
-/** Listens on data_dir/control.sock, holding data_dir/queue.lock until close(). */
-export async function startControl(dataDir: string, delivery: DeliveryQueue, log: Logger, extras: ControlExtras = {}): Promise<ControlServer> {
+/**
+ * Refuses a data_dir another gateway runs on, and takes its queue.lock; returns the lock's release. A start does this
+ * before it writes anything there, so a refused one leaves the running gateway's files (its certificate) as they were.
+ */
+export async function claimDataDir(dataDir: string, log: Logger): Promise<() => void> {
   const file = socketPath(dataDir);
-  const clog = log.child({ component: 'control' });
   if (Buffer.byteLength(file) <= SOCKET_PATH_MAX && await answers(file)) {
     // Two gateways on one queue would both deliver every message: refuse to start.
     throw new Error(`another gateway is already running on this data_dir (${file} answers)`);
   }
-  const releaseLock = await takeQueueLock(dataDir, clog);
+  return takeQueueLock(dataDir, log.child({ component: 'control' }));
+}
+
+/** Listens on data_dir/control.sock, holding data_dir/queue.lock until close(); `claimed`: the release claimDataDir gave. */
+export async function startControl(dataDir: string, delivery: DeliveryQueue, log: Logger, extras: ControlExtras = {}, claimed?: () => void): Promise<ControlServer> {
+  const file = socketPath(dataDir);
+  const clog = log.child({ component: 'control' });
+  const releaseLock = claimed ?? await claimDataDir(dataDir, log);
   let c: Context;
   let opened = false;
   let open!: () => void;

@@ -3,7 +3,7 @@ import type { HookName } from './hook-names.ts';
 import { OBSERVING_HOOKS } from './hook-names.ts';
 import type { HookContext, Services, Address, CommandView } from './context.ts';
 import type { Outcome } from './outcome.ts';
-import { isOutcome } from './outcome.ts';
+import { outcomeProblem } from './outcome.ts';
 import type { LoadedPlugin } from '../plugin/loader.ts';
 import { holdChain } from '../plugin/in-use.ts';
 import type { Logger } from '../log/types.ts';
@@ -15,6 +15,7 @@ import { findingSymbolProblem } from './finding-symbol.ts';
 import { aLabelHostName } from '../text/idn-address.ts';
 import type { Finding } from '../verdict/types.ts';
 import { checkOf } from '../smtp/check-observer.ts';
+import { runNoted } from '../log/event-loop-watch.ts';
 
 /** What an infinite finding score counts as: finite, so sums and the verdict header stay numbers. */
 const CERTAIN_SCORE = 1000;
@@ -317,7 +318,7 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): 
 async function callWithTimeout(chain: readonly LoadedPlugin[], p: LoadedPlugin, ctx: HookContext, lease: Lease): Promise<Outcome | void> {
   const handler = p.instance.hooks[ctx.hook]!;
   let timer: NodeJS.Timeout | undefined;
-  const running = Promise.resolve().then(() => handler(ctx));
+  const running = Promise.resolve().then(() => runNoted(p.name, ctx.hook, () => handler(ctx)));
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       lease.expired = true;
@@ -394,8 +395,9 @@ async function runPlugins(plugins: readonly LoadedPlugin[], a: RunArgs, run: Cha
       return { outcome: { action: 'tempfail', code: 451, enhanced: '4.3.0', text: 'Temporary local problem, please try again later' }, plugin: p.name };
     }
     if (observing || out === undefined) continue;
-    if (!isOutcome(out)) {
-      a.log.error('plugin returned something that is not an outcome', { plugin: p.name, hook: a.hook });
+    const problem = outcomeProblem(a.hook, out);
+    if (problem) {
+      a.log.warn('plugin returned an invalid outcome', { plugin: p.name, hook: a.hook, problem });
       return { outcome: { action: 'tempfail', code: 451, enhanced: '4.3.0', text: 'Temporary local problem, please try again later' }, plugin: p.name };
     }
     if (out.action !== 'continue') return { outcome: out, plugin: p.name };

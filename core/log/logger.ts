@@ -231,10 +231,21 @@ function textLine(time: Date, level: LogLevel, msg: string, fields: LogFields): 
 
 /**
  * Lines written in one turn of the event loop leave in one write: a busy gateway logs several lines per message, and a
- * write per line was a measurable share of its CPU. A killed process loses at most the lines of its last turn.
+ * write per line was a measurable share of its CPU. A process killed by a signal it does not handle loses the lines of
+ * its last turn; one that exits writes them first.
  */
 const unflushed = new Set<BatchedSink>();
 let exitHooked = false;
+/** Set when the process exits: no turn follows to write a batch, so a line logged then (a later 'exit' listener) goes at once. */
+let exiting = false;
+
+/**
+ * Writes every line still waiting for the end of its turn, now: before an exit, and before a line that must come after
+ * them (a failed start's `start failed`, written to stdout by itself).
+ */
+export function flushLogs(): void {
+  for (const b of [...unflushed]) b.flush();
+}
 
 class BatchedSink implements LogSink {
   private readonly sink: LogSink;
@@ -243,13 +254,13 @@ class BatchedSink implements LogSink {
 
   constructor(sink: LogSink) {
     this.sink = sink;
-    if (!exitHooked) { exitHooked = true; process.once('exit', () => { for (const b of unflushed) b.flush(); }); }
+    if (!exitHooked) { exitHooked = true; process.once('exit', () => { exiting = true; flushLogs(); }); }
   }
 
   write(line: string): void {
     if (!this.pending) unflushed.add(this);
     this.pending += line;
-    if (this.pending.length >= 64 * 1024) { this.flush(); return; }
+    if (exiting || this.pending.length >= 64 * 1024) { this.flush(); return; }
     if (!this.scheduled) { this.scheduled = true; setImmediate(() => this.flush()); }
   }
 

@@ -30,6 +30,11 @@ export interface SevenBitScan {
   eightBit: boolean;
   /** 8-bit bytes in places the downgrade leaves as they are: header fields, preamble and epilogue, encoded leaves. */
   residual8bit: boolean;
+  /**
+   * 8-bit bytes in a header section, the message's or a part's at any depth: what RFC 6532 allows only where the
+   * next hop offers SMTPUTF8 (core/relay/smtp-relay.ts).
+   */
+  header8bit: boolean;
   plan: SevenBitPlan;
 }
 
@@ -60,6 +65,7 @@ class Walker {
   private out: Buffer[] = [];
   eightBit = false;
   residual8bit = false;
+  header8bit = false;
 
   constructor(plan: SevenBitPlan, convert: boolean) {
     this.plan = plan;
@@ -132,7 +138,7 @@ class Walker {
       const f = this.stack.pop()!;
       if (f.kind === 'headers') {
         // A part cut off inside its header section: what there was goes out as it came.
-        if (this.sectionHas8bit(f)) this.residual8bit = true;
+        if (this.sectionHas8bit(f)) this.residual8bit = this.header8bit = true;
         for (const l of f.lines) this.emit(l);
       } else if (f.kind === 'leaf' && f.encoder) {
         if (f.held && !delimiter) this.emit(f.encoder.write(f.held));
@@ -156,7 +162,7 @@ class Walker {
       return;
     }
     const block = Buffer.concat(f.lines).toString('latin1');
-    if (this.sectionHas8bit(f)) this.residual8bit = true;
+    if (this.sectionHas8bit(f)) this.residual8bit = this.header8bit = true;
     const fields = parseHeaderBlock(block);
     const first = (name: string) => fields.find((x) => x.name.toLowerCase() === name)?.value;
     const ct = parseMimeValue(first('content-type') ?? '');
@@ -194,7 +200,7 @@ class Walker {
 
   /** A header section too long to read as MIME: the entity goes out as it is, up to the next boundary. */
   private opaque(f: HeadersFrame): void {
-    this.residual8bit ||= this.sectionHas8bit(f);
+    if (this.sectionHas8bit(f)) this.residual8bit = this.header8bit = true;
     for (const l of f.lines) this.emit(l);
     this.stack[this.stack.length - 1] = { kind: 'leaf', index: f.index, convertible: false, textual: false };
   }
@@ -257,7 +263,7 @@ export async function scanSevenBit(source: AsyncIterable<Buffer>): Promise<Seven
   const w = new Walker(plan, false);
   for await (const c of source) w.write(c as Buffer);
   w.end();
-  return { eightBit: w.eightBit, residual8bit: w.residual8bit, plan };
+  return { eightBit: w.eightBit, residual8bit: w.residual8bit, header8bit: w.header8bit, plan };
 }
 
 /** The message with the leaves of `plan` (from `scanSevenBit` over the same bytes) re-encoded to 7 bits. */

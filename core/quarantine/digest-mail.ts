@@ -6,6 +6,7 @@ import { escapeHtml } from './html.ts';
 import { formatDuration } from '../config/units.ts';
 import { adminOnlyText, dateText, scoreText, sentToText, type QuarantinedSummary } from './summary.ts';
 import { signTicket, type Ticket, type TicketAction } from './ticket.ts';
+import { aLabelAddress, readableAddress } from '../text/idn-address.ts';
 
 export interface DigestItem extends QuarantinedSummary {
   /**
@@ -81,7 +82,7 @@ const MINE_TEXT = 'All mail held for you';
 const mineNote = 'every message held for you, and your own allow and block lists of senders';
 
 function textPart(m: DigestMail): string {
-  const lines = [`Quarantine report for ${m.to}`, '', intro(m), howTo(m), ''];
+  const lines = [`Quarantine report for ${readableAddress(m.to)}`, '', intro(m), howTo(m), ''];
   if (m.mineLink) lines.push(`${MINE_TEXT} (${mineNote}):`, m.mineLink, '');
   if (m.older) lines.push(olderNote(m), '');
   for (const it of m.items) {
@@ -110,7 +111,7 @@ function htmlPart(m: DigestMail): string {
   });
   return [
     '<!DOCTYPE html>', '<html><head><meta charset="utf-8"><title>Quarantine report</title></head><body>',
-    `<h1>Quarantine report for ${e(m.to)}</h1>`, `<p>${e(intro(m))}</p>`, `<p>${e(howTo(m))}</p>`,
+    `<h1>Quarantine report for ${e(readableAddress(m.to))}</h1>`, `<p>${e(intro(m))}</p>`, `<p>${e(howTo(m))}</p>`,
     ...(m.mineLink ? [`<p><a href="${e(m.mineLink)}">${MINE_TEXT}</a>: ${e(mineNote)}.</p>`] : []),
     ...(m.older ? [`<p>${e(olderNote(m))}</p>`] : []),
     '<table border="1" cellpadding="4" cellspacing="0">', '<tr><th>Date</th><th>From</th><th>Subject</th><th>Score and reason</th><th></th></tr>',
@@ -120,13 +121,17 @@ function htmlPart(m: DigestMail): string {
   ].join('\r\n');
 }
 
-/** The whole message, CRLF line ends; header text of ours only (the senders' texts are in the base64 parts). */
+/**
+ * The whole message, CRLF line ends; header text of ours only (the senders' texts are in the base64 parts). The
+ * addressee is named as a person reads it (its domain in Unicode, not A-labels beside a Unicode local part); the To
+ * field is ASCII, its domain in A-labels, whenever the local part is: a next hop without SMTPUTF8 can take only that.
+ */
 export function buildDigestMail(m: DigestMail): Buffer {
   const boundary = `=_mailmoat_digest_${randomBytes(12).toString('hex')}`;
   const head = [
     `From: ${m.from}`,
-    `To: ${m.to}`,
-    `Subject: ${encodedWords(`Quarantine report for ${m.to}: ${m.items.length + m.older} message(s)`)}`,
+    `To: ${aLabelAddress(m.to) ?? readableAddress(m.to)}`,
+    `Subject: ${encodedWords(`Quarantine report for ${readableAddress(m.to)}: ${m.items.length + m.older} message(s)`)}`,
     `Date: ${mailDate(m.now)}`,
     `Message-ID: <${m.now.toString(36)}.${randomBytes(8).toString('hex')}.digest@${m.hostname}>`,
     'MIME-Version: 1.0',

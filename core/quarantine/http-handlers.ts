@@ -91,7 +91,7 @@ export function pluginFeedback(chain: () => readonly LoadedPlugin[], log?: Logge
       const letGo = holdChain(plugins);
       const all = Promise.all(told.map(async (p) => {
         try { await p.instance.feedback!(event); } catch (e) {
-          log?.warn('plugin feedback failed', { plugin: p.name, qid: event.queueId, to: event.recipient, how: event.how, error: String((e as Error)?.message ?? e) });
+          log?.warn('plugin feedback failed', { plugin: p.name, qid: event.queueId, to: [event.recipient], how: event.how, error: String((e as Error)?.message ?? e) });
         }
       })).finally(letGo);
       let timer: NodeJS.Timeout | undefined;

@@ -40,7 +40,7 @@ const BAD_ENTRY = 'is not an entry a list can hold. Give an address (user@exampl
 /** The recipient ticket of a request, checked; or the response that refuses it (logged with why, never with the ticket). */
 export function recipientOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | null): RecipientTicket | HttpResponse {
   const refused = (reason: string, to?: string) =>
-    deps.log?.info('quarantine link refused', { reason, client: req.remoteAddress, path: req.path, ...(to ? { to } : {}) });
+    deps.log?.info('quarantine link refused', { reason, client: req.remoteAddress, path: req.path, ...(to ? { to: [to] } : {}) });
   if (!req.tls) {
     refused('not over HTTPS');
     return respond(403, errorPage('Forbidden', 'This page is served over HTTPS only: its link is the key to your quarantined mail.'));
@@ -81,7 +81,7 @@ async function showPage(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpReq
     try { lists = await listsOf(deps.lists!, mailbox); } catch (err) {
       // The held mail is still worth showing while the state store is away.
       listsUnreadable = true;
-      deps.log?.warn('a recipient\'s sender lists could not be read', { to: ticket.address, error: (err as Error).message });
+      deps.log?.warn('a recipient\'s sender lists could not be read', { to: [ticket.address], error: (err as Error).message });
     }
   }
   const outcome = outcomeOf(req.query);
@@ -141,7 +141,7 @@ export function adminOnlyRefusal(deps: QuarantineHttpDeps, entry: QueueEntry | u
   if (!entry || recipientMayRelease(entry)) return undefined;
   const heldFor = heldForText(entry);
   deps.log?.warn('quarantine release refused: only an administrator may release this message', {
-    qid: entry.id, to: log.to, client: log.remote, path: log.path, ...(heldFor ? { held_for: heldFor } : {}) });
+    qid: entry.id, to: [log.to], client: log.remote, path: log.path, ...(heldFor ? { held_for: heldFor } : {}) });
   return respond(403, errorPage('Not released', `${adminOnlyText(heldFor)} Its id is ${entry.id}.`, back));
 }
 
@@ -174,7 +174,7 @@ export async function bytesForFeedback(deps: QuarantineHttpDeps, held: HeldNow, 
     return raw.length ? { raw, to: held.to[0] } : undefined;
   } catch (err) {
     // Feedback is a lesson for a filter, never a reason to refuse the recipient's action.
-    deps.log?.warn('a quarantined message could not be read for the plugins\' feedback', { qid: held.id, to: address, error: (err as Error).message });
+    deps.log?.warn('a quarantined message could not be read for the plugins\' feedback', { qid: held.id, to: [address], error: (err as Error).message });
     return undefined;
   }
 }
@@ -191,14 +191,14 @@ export async function forMailbox(deps: QuarantineHttpDeps, action: 'release' | '
   for (const to of addresses) {
     try {
       const r = await deps.forRecipient(action, id, to, 'recipient');
-      deps.log?.info(`quarantine ${action} by a recipient's ${log.how}`, { qid: id, to, remote: log.remote, result: r });
+      deps.log?.info(`quarantine ${action} by a recipient's ${log.how}`, { qid: id, to: [to], client: log.remote, result: r });
       if (r === 'done' || result === 'missing') result = r;
     } catch (err) {
-      deps.log?.error(`quarantine ${action} for a recipient failed`, { qid: id, to, remote: log.remote, error: (err as Error).message });
+      deps.log?.error(`quarantine ${action} for a recipient failed`, { qid: id, to: [to], client: log.remote, error: (err as Error).message });
       throw err;
     }
   }
-  if (!addresses.length) deps.log?.info(`quarantine ${action} by a recipient's ${log.how}`, { qid: id, to: address, remote: log.remote, result });
+  if (!addresses.length) deps.log?.info(`quarantine ${action} by a recipient's ${log.how}`, { qid: id, to: [address], client: log.remote, result });
   return result;
 }
 
@@ -231,7 +231,7 @@ async function releaseOrDelete(p: Posted, action: 'release' | 'delete'): Promise
 /** Adds `entry` to one list and takes it off the other (putOnList), and logs it. */
 async function putOnListLogged(p: Posted, kind: ListKind, entry: string): Promise<Awaited<ReturnType<typeof putOnList>>> {
   const r = await putOnList(p.deps.lists!, kind, p.owner, entry);
-  p.deps.log?.info('recipient sender list changed', { to: p.owner, list: kind, entry, result: r.added, ...(r.movedFrom ? { removed_from: r.movedFrom } : {}), remote: p.req.remoteAddress });
+  p.deps.log?.info('recipient sender list changed', { to: [p.owner], list: kind, entry, result: r.added, ...(r.movedFrom ? { removed_from: r.movedFrom } : {}), client: p.req.remoteAddress });
   return r;
 }
 
@@ -282,7 +282,7 @@ async function changeList(p: Posted, verb: 'add' | 'remove'): Promise<HttpRespon
     return toPage(p, { did: 'added', change: { entry, list: kind, added: r.added, ...(r.movedFrom ? { movedFrom: r.movedFrom } : {}) } });
   }
   const removed = await removeEntry(p.deps.lists!, kind, p.owner, entry);
-  p.deps.log?.info('recipient sender list changed', { to: p.owner, list: kind, entry, result: removed ? 'removed' : 'not listed', remote: p.req.remoteAddress });
+  p.deps.log?.info('recipient sender list changed', { to: [p.owner], list: kind, entry, result: removed ? 'removed' : 'not listed', client: p.req.remoteAddress });
   return toPage(p, { did: 'removed', entry, list: kind, removed });
 }
 
@@ -304,7 +304,7 @@ async function act(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest)
       return verb === 'delete-all' ? await deleteAll(p, index) : await actOnSelected(p, verb === 'release-selected' ? 'release' : 'delete');
     } catch (err) {
       // The quarantine folder could not be read (each message's own failure is counted, not thrown).
-      deps.log?.error('a recipient\'s action on several messages failed', { to: p.address, action: verb, remote: req.remoteAddress, error: (err as Error).message });
+      deps.log?.error('a recipient\'s action on several messages failed', { to: [p.address], action: verb, client: req.remoteAddress, error: (err as Error).message });
       return respond(503, errorPage('Not done', LATER, p.ticket));
     } finally {
       // Delete all read the index afresh to act on it: what it read is gone now, and the page the answer leads to reads again.
@@ -316,7 +316,7 @@ async function act(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest)
     return verb === 'allow' || verb === 'block' ? await senderToList(p, verb) : await changeList(p, verb);
   } catch (err) {
     // The state store away (Redis down) or a file that could not be read: ours, and most likely passing.
-    deps.log?.error('a recipient\'s sender list could not be changed', { to: p.address, action: verb, remote: req.remoteAddress, error: (err as Error).message });
+    deps.log?.error('a recipient\'s sender list could not be changed', { to: [p.address], action: verb, client: req.remoteAddress, error: (err as Error).message });
     return respond(503, errorPage('Not done', LATER, p.ticket));
   }
 }

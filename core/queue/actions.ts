@@ -13,7 +13,10 @@ export interface QueueActions {
   flush(id?: string): Promise<number>;
   hold(id: string): Promise<ActionResult>;
   release(id: string): Promise<ActionResult>;
-  /** Deletes a message, or with `to` only its pending recipients in that domain (the message goes when none is left). */
+  /**
+   * Deletes a message, or with `to` only its pending recipients in that domain, or that one recipient when `to` is an
+   * address (the message goes when none is left).
+   */
   delete(id: string, opts?: { to?: string }): Promise<ActionResult>;
 }
 
@@ -24,15 +27,29 @@ export function domainOf(address: string): string {
 /** A domain as an admin types it (`--to @Example.org.`), in the form domainOf gives. */
 export const domainArg = (domain: string): string => domain.toLowerCase().replace(/^@/, '').replace(/\.$/, '');
 
+/** Whether a `--to` value names one recipient (`alice@example.org`) rather than a domain (`example.org`, `@example.org`). */
+export const isAddressArg = (to: string): boolean => to.lastIndexOf('@') > 0;
+
 /**
- * Marks the recipients in `domain` deleted that are still to do: pending ones, or in dead-letter the failed ones (what
- * a requeue would send again); returns how many.
+ * Whether `address` is among the recipients a `--to` value names: that address (case aside, as `--from` compares), or
+ * every address in that domain.
  */
-export function dropRecipients(entry: QueueEntry, domain: string, status: 'pending' | 'failed' = 'pending'): number {
-  const d = domainArg(domain);
+export function inSelection(address: string, to: string): boolean {
+  const comparable = (a: string) => a.toLowerCase().replace(/\.$/, '');
+  return isAddressArg(to) ? comparable(address) === comparable(to) : domainOf(address) === domainArg(to);
+}
+
+/** A `--to` value as fields of a log line: `domain` for a domain, `to` (a list, as on every line) for an address. */
+export const selectionFields = (to: string): { domain: string } | { to: string[] } => (isAddressArg(to) ? { to: [to] } : { domain: to });
+
+/**
+ * Marks the recipients `to` names (a domain, or one address) deleted that are still to do: pending ones, or in
+ * dead-letter the failed ones (what a requeue would send again); returns how many.
+ */
+export function dropRecipients(entry: QueueEntry, to: string, status: 'pending' | 'failed' = 'pending'): number {
   let n = 0;
   for (const r of entry.recipients) {
-    if (r.status === status && domainOf(r.address) === d) { r.status = 'deleted'; r.reply = 'deleted by the administrator'; n++; }
+    if (r.status === status && inSelection(r.address, to)) { r.status = 'deleted'; r.reply = 'deleted by the administrator'; n++; }
   }
   return n;
 }
@@ -40,15 +57,15 @@ export function dropRecipients(entry: QueueEntry, domain: string, status: 'pendi
 export const hasPending = (entry: QueueEntry) => entry.recipients.some((r) => r.status === 'pending');
 
 /**
- * Makes the failed recipients (in `domain` only, when given) pending again, for a dead-lettered message an admin puts
- * back in the queue; returns how many. Delivered and deleted recipients keep their state, so they are not sent again.
- * Their failure notice was sent: a new failure is reported anew, as for a message Postfix's `postsuper -r` requeued.
+ * Makes the failed recipients (when `to` is given, those it names: a domain's, or one address) pending again, for a
+ * dead-lettered message an admin puts back in the queue; returns how many. Delivered and deleted recipients keep
+ * their state, so they are not sent again. Their failure notice was sent: a new failure is reported anew, as for a
+ * message Postfix's `postsuper -r` requeued.
  */
-export function reviveFailed(entry: QueueEntry, domain?: string): number {
-  const d = domain === undefined ? undefined : domainArg(domain);
+export function reviveFailed(entry: QueueEntry, to?: string): number {
   let n = 0;
   for (const r of entry.recipients) {
-    if (r.status !== 'failed' || (d !== undefined && domainOf(r.address) !== d)) continue;
+    if (r.status !== 'failed' || (to !== undefined && !inSelection(r.address, to))) continue;
     r.status = 'pending';
     delete r.notified;
     n++;

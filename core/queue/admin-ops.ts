@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { copyFile, open, unlink } from 'node:fs/promises';
 import type { Logger } from '../log/types.ts';
-import { dropRecipients, reviveFailed, type ActionResult, type QueueActions } from './actions.ts';
+import { dropRecipients, reviveFailed, selectionFields, type ActionResult, type QueueActions } from './actions.ts';
 import type { QueueEntry } from './entry.ts';
 import type { Counters } from './delivery-queue.ts';
 import type { QueueFolder, QueueStore } from './queue-store.ts';
@@ -162,7 +162,7 @@ export class FolderAwareActions implements AdminActions {
     entry.history.push({ at: now, result: `requeued from dead-letter by the administrator: ${again.join(', ')} (first received ${new Date(firstReceived).toISOString()})` });
     await this.moveIntoQueue(entry, 'deadletter');
     this.counters?.inc('requeued');
-    this.log?.info('requeued from dead-letter', { qid: id, to: again, ...(opts.to ? { domain: opts.to } : {}) });
+    this.log?.info('requeued from dead-letter', { qid: id, ...(opts.to ? selectionFields(opts.to) : {}), to: again });
     this.schedule?.(entry);
     return 'done';
   }
@@ -200,7 +200,7 @@ export class FolderAwareActions implements AdminActions {
     await this.keepOrRemove(entry);
     this.copiesAwaitingMark.delete(copyId);
     this.counters?.inc('released');
-    this.log?.info('released from quarantine for one recipient', { qid: id, copy_qid: copyId, to: copy.recipients[0].address, by, ...(recipientMayRelease(entry) ? {} : { held_for: heldForText(entry) }) });
+    this.log?.info('released from quarantine for one recipient', { qid: id, copy_qid: copyId, to: [copy.recipients[0].address], by, ...(recipientMayRelease(entry) ? {} : { held_for: heldForText(entry) }) });
     return 'done';
   }
 
@@ -213,7 +213,7 @@ export class FolderAwareActions implements AdminActions {
     const to = entry.recipients[index].address;
     markRecipientDone(entry, index, { deletedBy: by });
     await this.keepOrRemove(entry);
-    this.log?.info('deleted from quarantine for one recipient', { qid: id, to, by });
+    this.log?.info('deleted from quarantine for one recipient', { qid: id, to: [to], by });
     return 'done';
   }
 
@@ -255,17 +255,18 @@ export class FolderAwareActions implements AdminActions {
     }
   }
 
-  private async deleteIn(folder: QueueFolder, id: string, domain?: string): Promise<AdminResult> {
+  /** Deletes a message of `folder`, or with `to` only the recipients it names (a domain's, or one address). */
+  private async deleteIn(folder: QueueFolder, id: string, to?: string): Promise<AdminResult> {
     const entry = await this.store.load(id, folder);
     if (!entry) return 'missing';
-    if (domain) {
+    if (to) {
       // In dead-letter the recipients still to do are the failed ones; delivered ones never count.
       const open = folder === 'deadletter' ? 'failed' : 'pending';
-      const n = dropRecipients(entry, domain, open);
+      const n = dropRecipients(entry, to, open);
       if (n === 0) return 'unchanged';
       if (entry.recipients.some((r) => r.status === open)) {
         await this.store.update(entry, folder);
-        this.log?.info('recipients deleted', { qid: id, folder, domain, count: n });
+        this.log?.info('recipients deleted', { qid: id, folder, ...selectionFields(to), count: n });
         return 'done';
       }
     }

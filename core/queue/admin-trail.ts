@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../log/types.ts';
 import type { AdminActions, AdminResult, AdminVerb } from './admin-ops.ts';
+import { selectionFields } from './actions.ts';
 
 export interface TrailNote {
   /** When the change was made (ISO time). */
@@ -87,7 +88,7 @@ export function logTrail(dataDir: string, log: Logger): number {
     if (!line) continue;
     let n: TrailNote;
     try { n = JSON.parse(line) as TrailNote; } catch { log.warn('unreadable line in the admin trail', { file: trailFile(dataDir) }); continue; }
-    log.info('queue edited while the gateway was stopped', { op: n.op, qid: n.qid, to: n.to, result: n.result, at: n.at, by: n.by, pid: n.pid });
+    log.info('queue edited while the gateway was stopped', { op: n.op, qid: n.qid, ...(n.to ? selectionFields(n.to) : {}), result: n.result, at: n.at, by: n.by, pid: n.pid });
     logged++;
   }
   try { unlinkSync(trailFile(dataDir)); } catch (e) { log.warn('cannot remove the admin trail once logged', { file: trailFile(dataDir), error: (e as Error).message }); }

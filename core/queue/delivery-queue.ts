@@ -8,7 +8,7 @@ import type { Logger } from '../log/types.ts';
 import { outgoingStream, type ReadProgress } from '../relay/outgoing-stream.ts';
 import { Bouncer } from './bouncer.ts';
 import type { BounceConfig } from './bounce-config.ts';
-import { dropRecipients, hasPending, type ActionResult, type QueueActions } from './actions.ts';
+import { dropRecipients, hasPending, selectionFields, type ActionResult, type QueueActions } from './actions.ts';
 import { TIMER_MAX_MS } from '../config/schema.ts';
 
 /**
@@ -76,12 +76,39 @@ function whereLost(result: RecipientResult, last: ReadProgress | undefined): str
  */
 const RECOVERY_SPACING_MS = 10;
 
-/** What an attempt did, for the line that says its state could not be written. */
+/** One recipient's outcome in an attempt: the next hop that gave it (`relay`) and its reply. */
+interface RecipientOutcome { address: string; relay: string; reply: string }
+
+/** Recipients of one attempt that one next hop settled the same way with one reply: they share a log line. */
+interface OutcomeGroup { relay: string; reply: string; to: string[] }
+
+/**
+ * The recipients grouped by next hop and reply, in the order first met, as Postfix logs a line per recipient: a
+ * helpdesk looking for one finds the reply that concerns it, and a line never quotes another recipient's reply.
+ */
+function groupByReply(items: Iterable<RecipientOutcome>): OutcomeGroup[] {
+  const groups = new Map<string, OutcomeGroup>();
+  for (const { address, relay, reply } of items) {
+    const key = `${relay}\n${reply}`;
+    const g = groups.get(key);
+    if (g) g.to.push(address); else groups.set(key, { relay, reply, to: [address] });
+  }
+  return [...groups.values()];
+}
+
+/** What an attempt did: its lines, and the line that says its state could not be written. */
 interface AttemptOutcome {
   fields: Record<string, unknown>;
   tried: string[];
   deliveredNow: string[];
   failedNow: string[];
+  /** This attempt's delivered and refused-for-good recipients, by next hop and reply. */
+  delivered: OutcomeGroup[];
+  bounced: OutcomeGroup[];
+  /** Which next hop each recipient tried in this attempt went to (`none` when none was tried). */
+  hops: Map<string, string>;
+  /** The failure notice queued for a recipient by this attempt, by address. */
+  notices: Map<string, string>;
   lastReply?: string;
   unreachable: boolean;
 }
@@ -228,7 +255,7 @@ export class DeliveryQueue implements QueueActions {
       if (n === 0) return 'unchanged';
       if (hasPending(e)) {
         await this.store.update(e);
-        this.log.info('recipients deleted', { qid: id, domain: opts.to, count: n });
+        this.log.info('recipients deleted', { qid: id, ...selectionFields(opts.to), count: n });
         return 'done';
       }
     }
@@ -400,11 +427,11 @@ export class DeliveryQueue implements QueueActions {
     this.defer(e);
   }
 
-  /** Queues a notice and schedules it; the notice is durable before the entry records that it was sent. */
-  private async notify(e: QueueEntry, kind: DsnKind, recipients: QueueEntry['recipients']): Promise<boolean> {
+  /** Queues a notice and schedules it (durable before the entry records that it was sent); its id, if one was owed. */
+  private async notify(e: QueueEntry, kind: DsnKind, recipients: QueueEntry['recipients']): Promise<string | undefined> {
     const dsn = await this.bouncer.notify(e, kind, recipients, e.receivedAt + this.policy.lifetime);
     if (dsn) { this.add(dsn); if (kind === 'failure') this.counters?.inc('bounced'); }
-    return !!dsn;
+    return dsn?.id;
   }
 
   private async attempt(e: QueueEntry): Promise<void> {
@@ -454,21 +481,27 @@ export class DeliveryQueue implements QueueActions {
     // deferral or a requeue from dead-letter) are not delivered again, so not counted again.
     const deliveredNow: string[] = [];
     const failedNow: string[] = [];
+    const hops = new Map(results.map((r) => [r.address, r.relay ?? 'none']));
+    const settled = { delivered: [] as RecipientOutcome[], bounced: [] as RecipientOutcome[] };
     for (const r of e.recipients) {
       const res = byAddr.get(r.address);
       if (!res || r.status !== 'pending') continue;
       r.reply = res.reply;
       // Only a server's own answer names one; a connection that failed leaves the last one's host out of it.
       if (res.remoteMta && !res.hostFailure) r.remoteMta = res.remoteMta; else delete r.remoteMta;
-      if (res.ok) { r.status = 'delivered'; deliveredNow.push(r.address); if (res.relayedWithoutDsn) r.relayNoticeDue = true; }
-      else if (res.permanent) { r.status = 'failed'; failedNow.push(`${r.address}: ${res.reply}`); }
+      const line = { address: r.address, relay: hops.get(r.address)!, reply: res.reply };
+      if (res.ok) { r.status = 'delivered'; deliveredNow.push(r.address); settled.delivered.push(line); if (res.relayedWithoutDsn) r.relayNoticeDue = true; }
+      else if (res.permanent) { r.status = 'failed'; failedNow.push(`${r.address}: ${res.reply}`); settled.bounced.push(line); }
     }
     // What the message waits on: a deferred recipient's reply first, as `moat queue list` shows it as the reason.
     const lastReply = results.find((r) => !r.ok && !r.permanent)?.reply ?? results.find((r) => !r.ok)?.reply ?? results[0]?.reply ?? e.lastReply;
     e.lastReply = lastReply;
     if (results.length) e.history.push({ at: started, result: results.map((r) => `${r.address}: ${r.reply}`).join('; ').slice(0, 2000) });
-    const fields = { qid: e.id, message_id: e.messageId, relay: this.relay.name, attempt: e.attempts, ms: Date.now() - started };
-    const outcome: AttemptOutcome = { fields, tried: pending, deliveredNow, failedNow, lastReply, unreachable };
+    const fields = { qid: e.id, message_id: e.messageId, attempt: e.attempts, ms: Date.now() - started };
+    const outcome: AttemptOutcome = {
+      fields, tried: pending, deliveredNow, failedNow, delivered: groupByReply(settled.delivered), bounced: groupByReply(settled.bounced),
+      hops, notices: new Map(), lastReply, unreachable,
+    };
     try {
       await this.settleAttempt(e, outcome);
     } catch (err) {
@@ -491,6 +524,9 @@ export class DeliveryQueue implements QueueActions {
     const stillPending = e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const deliveredAll = e.recipients.filter((r) => r.status === 'delivered').map((r) => r.address);
     const said = JSON.stringify([code, String(err), stillPending, deliveredAll]);
+    // The recipients it delivered did get the message (the next hop's queue id is in the reply): said at once, as
+    // for any attempt, whether or not the same failure to write was logged before.
+    this.logSettled(e, o);
     if (this.unwrittenLogged.get(e.id) === said) return;
     this.unwrittenLogged.set(e.id, said);
     this.log.error('delivery attempt made, but the message state could not be written: kept in memory; retrying later', {
@@ -501,15 +537,32 @@ export class DeliveryQueue implements QueueActions {
     });
   }
 
+  /**
+   * A line per group of recipients this attempt settled, as Postfix's status=sent and status=bounced: `delivered`
+   * with the next hop's reply (which names its queue id), `bounced` with the refusal. Whatever becomes of the
+   * message's other recipients, so every delivered copy has its line.
+   */
+  private logSettled(e: QueueEntry, o: AttemptOutcome): void {
+    for (const g of o.delivered) this.log.info('delivered', { ...o.fields, relay: g.relay, rcpts: g.to.length, to: g.to, reply: g.reply, dsn: e.dsn });
+    for (const g of o.bounced) {
+      const notice = g.to.map((a) => o.notices.get(a)).find((id) => id !== undefined);
+      this.log.info('bounced', { ...o.fields, relay: g.relay, to: g.to, reply: g.reply, dsn: e.dsn, ...(notice ? { dsn_qid: notice } : {}) });
+    }
+  }
+
   /** The rest of an attempt once its replies are applied to the entry: notices, then the state written or the message removed. */
   private async settleAttempt(e: QueueEntry, o: AttemptOutcome): Promise<void> {
-    const { fields, deliveredNow, failedNow, lastReply, unreachable } = o;
+    const { fields, lastReply, unreachable } = o;
     const expired = Date.now() - e.receivedAt >= this.policy.lifetime;
     if (expired) for (const r of e.recipients) if (r.status === 'pending') { r.status = 'failed'; r.reply ??= 'delivery time expired'; }
     const unnotified = e.recipients.filter((r) => r.status === 'failed' && !r.notified);
     // NOTIFY (RFC 3461 §4.1) may have asked for no failure notice: such a recipient is done with all the same.
     const toNotify = unnotified.filter((r) => wantsNotice(r, 'failure'));
-    if (toNotify.length) await this.notify(e, 'failure', toNotify);
+    // A bounced line names the notice its recipients' sender gets (a notice may be owed for none: NOTIFY, `<>`).
+    if (toNotify.length) {
+      const id = await this.notify(e, 'failure', toNotify);
+      if (id) for (const r of toNotify) o.notices.set(r.address, id);
+    }
     for (const r of unnotified) r.notified = true;
     const relayed = e.recipients.filter((r) => r.relayNoticeDue);
     if (relayed.length) {
@@ -528,13 +581,15 @@ export class DeliveryQueue implements QueueActions {
         await this.store.remove(e.id);
         this.live.delete(e.id);
         this.counters?.inc('relayed');
-        this.log.info('delivered', { ...fields, rcpts: deliveredNow.length, to: deliveredNow, reply: lastReply, dsn: e.dsn });
+        this.logSettled(e, o);
       } else {
         await this.store.commitTo('deadletter', e);
         this.live.delete(e.id);
         this.counters?.inc('deadlettered');
+        this.logSettled(e, o);
+        // The message's end: every recipient it failed, earlier attempts' too and those its lifetime ran out on.
         this.log.warn(expired ? 'lifetime expired: moved to dead-letter' : 'permanent failure: moved to dead-letter', {
-          ...fields, failed: failed.map((r) => `${r.address}: ${r.reply}`), delivered: deliveredNow,
+          ...fields, to: failed.map((r) => r.address), failed: failed.map((r) => `${r.address}: ${r.reply}`), dsn: e.dsn,
         });
       }
       return;
@@ -542,24 +597,15 @@ export class DeliveryQueue implements QueueActions {
     e.nextAttemptAt = Date.now() + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
     const delayWanted = stillPending.filter((r) => wantsNotice(r, 'delay'));
     if (delayWanted.length && this.bouncer.delayDue(e)) {
-      if (await this.notify(e, 'delay', delayWanted)) e.delayNotices = (e.delayNotices ?? 0) + 1;
+      if (await this.notify(e, 'delay', delayWanted) !== undefined) e.delayNotices = (e.delayNotices ?? 0) + 1;
     }
     await this.store.update(e);
     this.counters?.inc('deferred');
-    // A line per reply, naming the recipients it deferred (Postfix logs one per recipient); the recipients delivered
-    // or refused for good in the same attempt are named once, on the first.
-    const byReply = new Map<string, string[]>();
-    for (const r of stillPending) {
-      const reply = r.reply ?? lastReply ?? '';
-      const to = byReply.get(reply);
-      if (to) to.push(r.address); else byReply.set(reply, [r.address]);
-    }
-    let first = true;
-    for (const [reply, to] of byReply) {
-      const outcomes = first ? { delivered: deliveredNow, ...(failedNow.length ? { failed: failedNow } : {}) } : {};
-      this.log.info('deferred', { ...fields, to, ...outcomes, next_attempt: new Date(e.nextAttemptAt).toISOString(), reply, dsn: e.dsn });
-      first = false;
-    }
+    this.logSettled(e, o);
+    // A line per next hop and reply, naming the recipients it deferred (Postfix logs one per recipient).
+    const next = new Date(e.nextAttemptAt).toISOString();
+    const deferred = stillPending.map((r) => ({ address: r.address, relay: o.hops.get(r.address) ?? 'none', reply: r.reply ?? lastReply ?? '' }));
+    for (const g of groupByReply(deferred)) this.log.info('deferred', { ...fields, relay: g.relay, to: g.to, next_attempt: next, reply: g.reply, dsn: e.dsn });
     if (this.live.has(e.id)) this.defer(e);
     if (unreachable && this.live.has(e.id)) this.awaitingDest.add(e.id);
   }

@@ -11,6 +11,8 @@ export interface ListRow {
   id: string;
   /** Milliseconds since the message was received. */
   age: number;
+  /** When it was received (ms since the epoch): what a sender's "I sent it at 10:14" is matched against. */
+  receivedAt: number;
   sender: string;
   /** In the queue, the recipients still to do; in the other folders, every recipient. */
   recipients: string[];
@@ -27,6 +29,8 @@ export interface ListRow {
   size: number;
   /** The verdict that held a quarantined message (score and findings), so the list tells why without a `show` each. */
   verdict?: QueueEntry['verdict'];
+  /** A quarantined message's Subject as the digest shows it (`moat queue list` reads it from the message's head). */
+  subject?: string;
 }
 
 /**
@@ -67,7 +71,7 @@ export function stateOf(e: ListedEntry, folder: QueueFolder, busy: ReadonlySet<s
 export function listRow(e: ListedEntry, folder: QueueFolder, busy: ReadonlySet<string>, now = Date.now()): ListRow {
   const state = stateOf(e, folder, busy, now);
   return {
-    id: e.id, age: now - e.receivedAt, sender: e.mailFrom, recipients: folder === 'queue' ? pendingOf(e) : e.recipients.map((r) => r.address),
+    id: e.id, age: now - e.receivedAt, receivedAt: e.receivedAt, sender: e.mailFrom, recipients: folder === 'queue' ? pendingOf(e) : e.recipients.map((r) => r.address),
     recipientStatus: e.recipients.map((r) => ({ ...r })),
     attempts: e.attempts, nextAttempt: folder === 'queue' && !e.held ? e.nextAttemptAt : null, lastReply: e.lastReply ?? null, state, size: e.size,
     ...(folder === 'quarantine' && e.verdict ? { verdict: e.verdict } : {}),

@@ -1,10 +1,10 @@
 // Which messages a `moat queue` command acts on, or `list` shows, when no id names them: a folder, the states in it,
-// and the envelope (a recipient domain still to do, a sender). Postfix's `postsuper -h ALL deferred` is the model:
+// and the envelope (a recipient, or a recipient domain, still to do; a sender). Postfix's `postsuper -h ALL deferred` is the model:
 // every verb reads the same selectors, and each only picks the messages it can change.
 import type { QueueFolder } from './queue-store.ts';
 import type { AdminVerb } from './admin-ops.ts';
 import { stateOf, type ListedEntry, type ListRow } from './inspect.ts';
-import { domainArg, domainOf } from './actions.ts';
+import { domainArg, inSelection, isAddressArg } from './actions.ts';
 
 export type QueueState = ListRow['state'];
 
@@ -34,7 +34,7 @@ export interface Selector {
   folder: QueueFolder;
   /** The states picked within the folder. */
   states: ReadonlySet<QueueState>;
-  /** Messages with a recipient still to do in this domain (as domainOf gives it). */
+  /** Messages with a recipient still to do at this address, or in this domain (as recipientSelector gives them). */
   to?: string;
   /** Messages from this envelope sender, lower-case; '' is the null sender of bounces. */
   from?: string;
@@ -53,27 +53,42 @@ export function parseStates(value: string): QueueState[] {
 /** Characters of a shell pattern: a selector is a whole domain or address, so `'*'` is a mistake, not "nothing matched". */
 const PATTERN = /[*?[\]]/;
 
+const patternHint = (text: string) => (PATTERN.test(text) ? ' (no patterns: --all selects every message)' : '');
+
 /** A domain as the admin typed it (`@Example.org.`), in the form domainOf gives; an address literal `[192.0.2.1]` too. */
-export function domainSelector(value: string): string {
+function domainSelector(value: string, option: string): string {
   const raw = value.trim();
   const d = domainArg(raw);
   const literal = /^\[[^\]\s]+\]$/.test(d);
   const name = /^[^\s@]+$/.test(d) && !PATTERN.test(d) && d.split('.').every((label) => label !== '');
-  if (!literal && !name) {
-    const hint = PATTERN.test(raw) ? ' (no patterns: --all selects every message)' : '';
-    throw new SelectorError(`--to takes a domain, not ${JSON.stringify(value)}${hint}`);
-  }
+  if (!literal && !name) throw new SelectorError(`${option}, not ${JSON.stringify(value)}${patternHint(raw)}`);
   return d;
+}
+
+/** A whole address, lower case (`<…>` taken off); undefined for '' or `<>`. */
+function addressSelector(value: string, option: string): string | undefined {
+  const s = value.trim().replace(/^<(.*)>$/, '$1').toLowerCase();
+  if (s === '') return undefined;
+  const at = s.lastIndexOf('@');
+  if (at <= 0 || /\s/.test(s)) throw new SelectorError(`${option}, not ${JSON.stringify(value)}${patternHint(s)}`);
+  domainSelector(s.slice(at + 1), option);
+  return s;
+}
+
+/**
+ * A recipient selection as the admin typed it: an address (`alice@corp.example`, `<Alice@Corp.Example>`: that one
+ * recipient) or a domain (`corp.example`, `@corp.example`: all of its recipients).
+ */
+export function recipientSelector(value: string): string {
+  const option = '--to takes an address or a domain';
+  const bare = value.trim().replace(/^<(.*)>$/, '$1');
+  if (bare === '') throw new SelectorError(`${option}, not ${JSON.stringify(value)} (bounces are picked by --from '<>')`);
+  return isAddressArg(bare) ? addressSelector(bare, option)! : domainSelector(bare, option);
 }
 
 /** A sender as the envelope holds it: `<>` and '' are the null sender of bounces; anything else a whole address. */
 export function senderSelector(value: string): string {
-  const s = value.trim().replace(/^<(.*)>$/, '$1').toLowerCase();
-  if (s === '') return s;
-  const at = s.lastIndexOf('@');
-  if (at <= 0 || /\s/.test(s)) throw new SelectorError(`--from takes an address, or '<>' for bounces, not ${JSON.stringify(value)}${PATTERN.test(s) ? ' (no patterns: --all selects every message)' : ''}`);
-  domainSelector(s.slice(at + 1));
-  return s;
+  return addressSelector(value, "--from takes an address, or '<>' for bounces") ?? '';
 }
 
 /**
@@ -97,12 +112,12 @@ export function scope(verb: AdminVerb | undefined, folder: QueueFolder | undefin
 }
 
 /**
- * Whether a message has a recipient still to do in `domain`: a pending one, or in dead-letter a failed one (what a
- * requeue would send again); delivered recipients are done wherever they are.
+ * Whether a message has a recipient still to do among those `to` names (an address, or a domain's): a pending one, or
+ * in dead-letter a failed one (what a requeue would send again); delivered recipients are done wherever they are.
  */
-function openIn(e: ListedEntry, folder: QueueFolder, domain: string): boolean {
+function openIn(e: ListedEntry, folder: QueueFolder, to: string): boolean {
   const open = folder === 'deadletter' ? 'failed' : 'pending';
-  return e.recipients.some((r) => r.status === open && domainOf(r.address) === domain);
+  return e.recipients.some((r) => r.status === open && inSelection(r.address, to));
 }
 
 /** The entries of `sel.folder` the selector picks, in the order given (oldest first, by id). */

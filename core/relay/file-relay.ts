@@ -12,10 +12,10 @@ export class FileRelay implements Relay {
   async send(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]> {
     try {
       const file = await this.store.writeDelivered(entry.id, message());
-      return recipients.map((address) => ({ address, ok: true, permanent: false, reply: `250 written to ${file}` }));
+      return recipients.map((address) => ({ address, ok: true, permanent: false, reply: `250 written to ${file}`, relay: 'file' }));
     } catch (e) {
       const reply = `451 4.3.0 cannot write delivered file: ${(e as Error).message}`;
-      return recipients.map((address) => ({ address, ok: false, permanent: false, reply }));
+      return recipients.map((address) => ({ address, ok: false, permanent: false, reply, relay: 'file' }));
     }
   }
   async close(): Promise<void> {}

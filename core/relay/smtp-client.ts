@@ -29,7 +29,15 @@ export interface Reply { code: number; text: string }
 /** DSN parameters (RFC 3461) to pass on when the server offers DSN: the message's, and each recipient's by address. */
 export interface DsnRequest extends MessageDsn { recipients?: ReadonlyMap<string, RecipientDsn> }
 
-export interface SendOptions { smtputf8?: boolean; dsn?: DsnRequest }
+export interface SendOptions {
+  smtputf8?: boolean;
+  dsn?: DsnRequest;
+  /**
+   * The message holds header fields in UTF-8 (RFC 6532), which only a server offering SMTPUTF8 may be sent: one
+   * without it is sent nothing, and each recipient gets a 5.6.7 refusal (RFC 6531 §3.2, as Postfix bounces it).
+   */
+  utf8Headers?: boolean;
+}
 
 /** RFC 3461 §4's xtext: `+`, `=`, controls, space and anything beyond ASCII as `+XX` of their UTF-8 octets. */
 export function xtext(value: string): string {
@@ -165,6 +173,9 @@ export class SmtpConnection {
   }
 
   get secure(): boolean { return this.socket instanceof tls.TLSSocket; }
+
+  /** The address the session is connected to (a host name resolves to one of several): for the log's `relay`. */
+  get peerAddress(): string | undefined { return this.socket.remoteAddress; }
 
   /** The server as a reply line names it: the MX host's name with the address connected to, or the URL's host. */
   private get peer(): string {
@@ -427,6 +438,12 @@ export class SmtpConnection {
     }
     const onWire = (a: string) => wire(a) ?? a;
     const sendable = recipients.filter((a) => wire(a) !== undefined);
+    if (opts.utf8Headers && !utf8) {
+      // Each recipient is told what kept it back: its own address first, else the message's header fields.
+      const refused = smtputf8Required(this.peer);
+      message.destroy();
+      return { mail: refused, rcpt: recipients.map((a) => (wire(a) === undefined ? needsSmtputf8('recipient') : refused)) };
+    }
     if (sendable.length === recipients.length) return this.transact(from, recipients, message, size, opts, onWire);
     if (sendable.length === 0) { message.destroy(); return { mail: needsSmtputf8('recipient'), rcpt: recipients.map(() => needsSmtputf8('recipient')) }; }
     const t = await this.transact(from, sendable, message, size, opts, onWire);
@@ -449,7 +466,7 @@ export class SmtpConnection {
     if (this.extensions.has('8BITMIME')) params += ' BODY=8BITMIME';
     // An address beyond ASCII needs the server's SMTPUTF8 (RFC 6531); without it the server refuses the address. A
     // message the client sent with SMTPUTF8 keeps the flag too, for its UTF-8 headers. A server without it still
-    // gets mail with ASCII addresses, as Postfix sends it.
+    // gets mail with ASCII addresses and ASCII header fields, as Postfix sends it (UTF-8 ones: sendAsIs refuses).
     const needsUtf8 = opts.smtputf8 || [from, ...recipients].some((a) => !isAscii(a));
     if (this.extensions.has('SMTPUTF8') && needsUtf8) params += ' SMTPUTF8';
     // A server without DSN would refuse the parameters (555); the relay sends the notices it then owes itself.
@@ -605,6 +622,14 @@ export class SmtpConnection {
 /** Postfix's answer when an address needs SMTPUTF8 and the server lacks it (RFC 6531 §3.2). */
 function needsSmtputf8(who: 'sender' | 'recipient'): Reply {
   return { code: 553, text: `5.6.7 the ${who} address is beyond ASCII and the server does not offer SMTPUTF8` };
+}
+
+/**
+ * Postfix's words when a message's header fields need SMTPUTF8 and the server lacks it. 554, not 553: 553 is about
+ * a mailbox name, and here every address is one the server could take; what it cannot take is the message.
+ */
+function smtputf8Required(host: string): Reply {
+  return { code: 554, text: `5.6.7 SMTPUTF8 is required, but was not offered by host ${host}` };
 }
 
 /**

@@ -1,16 +1,21 @@
 // Relays queued mail to one SMTP host over a pool of connections, and turns its replies into per-recipient results.
+import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { QueueEntry, QueueRecipient, RecipientDsn } from '../queue/entry.ts';
 import type { RecipientResult, Relay } from './types.ts';
 import type { SmarthostTarget } from './smarthost.ts';
 import { NotAttemptedError, SmtpPool } from './smtp-pool.ts';
-import { SmtpClientError, type DsnRequest, type Reply } from './smtp-client.ts';
+import { SmtpClientError, type DsnRequest, type Reply, type SendOptions } from './smtp-client.ts';
 import { wantsNotice } from '../queue/dsn-params.ts';
 import { outgoingSize } from './outgoing-stream.ts';
 import { downgradeToSevenBit, type Downgraded } from './seven-bit-downgrade.ts';
+import { scanSevenBit, type SevenBitScan } from '../message/seven-bit.ts';
 import type { Logger } from '../log/types.ts';
 
 const line = (r: Reply) => `${r.code} ${r.text.replace(/\n/g, ' ')}`;
+
+/** A next hop as Postfix's `relay=` names it, `name[address]:port`; `name:port` when no address was reached. */
+const hopName = (name: string, address: string | undefined, port: number) => (address ? `${name}[${address}]:${port}` : `${name}:${port}`);
 
 const entryRecipient = (entry: QueueEntry, address: string): QueueRecipient | undefined => entry.recipients.find((r) => r.address === address);
 
@@ -30,11 +35,16 @@ export class SmtpRelay implements Relay {
   private readonly pool: SmtpPool;
   /** Who answers for this relay's replies, for notices (RFC 3464 Remote-MTA). */
   private readonly remoteMta: string;
+  /** Where it connects, for the `relay` of each result: an address given as the host is known before any connection. */
+  private readonly port: number;
+  private readonly knownAddress: string | undefined;
 
   /** `log` gets what a session had to give up on (AUTH the server does not offer, a TLS handshake that failed). */
   constructor(target: SmarthostTarget, heloName: string, log?: Logger) {
     this.name = target.display;
     this.remoteMta = target.servername ?? target.host;
+    this.port = target.port;
+    this.knownAddress = isIP(target.host) ? target.host : undefined;
     this.pool = new SmtpPool({
       host: target.host, port: target.port, secure: target.secure, starttls: target.starttls,
       user: target.user, pass: target.pass, tlsVerify: target.tlsVerify, tlsCaFile: target.tlsCaFile, servername: target.servername,
@@ -62,28 +72,39 @@ export class SmtpRelay implements Relay {
   private async transaction(entry: QueueEntry, recipients: string[], message: () => Readable): Promise<RecipientResult[]> {
     const size = outgoingSize(entry);
     // Worked out once per transaction: a stale pooled connection replaced by a fresh one needs it again.
+    let scanned: Promise<SevenBitScan> | undefined;
+    const scan = () => (scanned ??= scanSevenBit(message()));
     let downgraded: Promise<Downgraded> | undefined;
     let note: string | undefined;
     const dsn = dsnRequest(entry, recipients);
     // Whether the server that took the message offered DSN: a pooled connection replaced on the way may differ.
     let dsnOffered = false;
+    // The address of the session that answered (a host name may resolve to several), or of the last one tried.
+    let address = this.knownAddress;
     try {
       const t = await this.pool.with(async (c) => {
+        address = c.peerAddress ?? address;
         dsnOffered = c.extensions.has('DSN');
-        const opts = { smtputf8: entry.smtputf8, dsn };
-        if (c.extensions.has('8BITMIME')) return c.send(entry.mailFrom || '', recipients, message(), size, opts);
-        const d = await (downgraded ??= downgradeToSevenBit(message, size));
+        const opts: SendOptions = { smtputf8: entry.smtputf8, dsn };
+        // Header fields in UTF-8 (RFC 6532) need SMTPUTF8 at the next hop, 8BITMIME or not: it covers bodies only. They
+        // are not RFC 2047-encoded instead (RFC 6857's downgrade): that breaks the sender's DKIM signature, an address
+        // beyond ASCII in From or To has no encoded form, and RFC 6531 §3.2 has a relay bounce what it cannot send.
+        // Only mail sent with SMTPUTF8 is read for them: other mail's raw 8-bit fields go as they came.
+        if (entry.smtputf8 && !c.extensions.has('SMTPUTF8')) opts.utf8Headers = (await scan()).header8bit;
+        if (c.extensions.has('8BITMIME') || opts.utf8Headers) return c.send(entry.mailFrom || '', recipients, message(), size, opts);
+        const d = await (downgraded ??= downgradeToSevenBit(message, size, scan));
         note = d.note;
         return c.send(entry.mailFrom || '', recipients, d.message(), d.size, opts);
       });
-      return recipients.map((address, i) => {
+      const relay = hopName(this.remoteMta, address, this.port);
+      return recipients.map((rcpt, i) => {
         const r = t.rcpt[i];
         // A recipient counts as delivered only once the message after DATA was accepted for it.
         const final = r.code < 300 ? (t.data ?? r) : r;
         const ok = r.code < 300 && !!t.data && t.data.code < 300;
         const reply = ok && note ? `${line(final)} (${note})` : line(final);
-        const relayedWithoutDsn = ok && !dsnOffered && wantsNotice(entryRecipient(entry, address) ?? {}, 'success');
-        return { address, ok, permanent: !ok && final.code >= 500 && final.code < 600, reply, remoteMta: this.remoteMta, ...(relayedWithoutDsn ? { relayedWithoutDsn } : {}) };
+        const relayedWithoutDsn = ok && !dsnOffered && wantsNotice(entryRecipient(entry, rcpt) ?? {}, 'success');
+        return { address: rcpt, ok, permanent: !ok && final.code >= 500 && final.code < 600, reply, remoteMta: this.remoteMta, relay, ...(relayedWithoutDsn ? { relayedWithoutDsn } : {}) };
       });
     } catch (err) {
       // Kept from starting, or cut off, by a stop: no answer of the next hop, so nothing to hold against it.
@@ -92,7 +113,8 @@ export class SmtpRelay implements Relay {
       // do; a connection lost mid-transaction is temporary too.
       const e = err instanceof SmtpClientError ? err : new SmtpClientError('transaction', String((err as Error)?.message ?? err), undefined, true);
       const hostFailure = e.stage !== 'transaction' || e.network;
-      return recipients.map((address) => ({ address, ok: false, permanent: false, reply: e.replyText, hostFailure, ...(e.afterEndOfData ? { afterEndOfData: true } : {}) }));
+      const relay = hopName(this.remoteMta, address, this.port);
+      return recipients.map((rcpt) => ({ address: rcpt, ok: false, permanent: false, reply: e.replyText, hostFailure, relay, ...(e.afterEndOfData ? { afterEndOfData: true } : {}) }));
     }
   }
 

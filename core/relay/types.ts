@@ -23,6 +23,12 @@ export interface RecipientResult {
   /** The host that gave `reply` (its name, or its address when it has none): a notice's Remote-MTA. */
   remoteMta?: string;
   /**
+   * The next hop this result came from, as Postfix's `relay=` names it: `name[address]:port` of the server that
+   * answered, or of the last one tried when none did (`name:port` when no address was reached); `file` for the file
+   * relay. Absent when no host was tried (a size over the route's cap, an MX lookup that failed).
+   */
+  relay?: string;
+  /**
    * The gateway stopped this recipient's transaction before it began (waiting for a connection) or cut it off before
    * the final reply: nothing was delivered and no attempt is to be counted; the message is sent again later.
    */

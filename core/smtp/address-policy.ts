@@ -2,13 +2,16 @@
 import net from 'node:net';
 import type { Address } from '../hooks/context.ts';
 
-/** Splits an SMTP path into a lower-cased local part and domain. */
+/**
+ * Splits an SMTP path into a lower-cased local part and domain. The domain is composed (NFC), as UTS 46 reads it: a
+ * client may write `mu\u0308ller.example` for `müller.example`, and the relay rule and every domain list must know it.
+ */
 export function toAddress(raw: string, params: Record<string, string | true> | false): Address {
   const at = raw.lastIndexOf('@');
   return {
     address: raw,
     local: at > 0 ? raw.slice(0, at).toLowerCase() : raw.toLowerCase(),
-    domain: at > 0 ? raw.slice(at + 1).toLowerCase().replace(/\.$/, '') : '',
+    domain: at > 0 ? raw.slice(at + 1).toLowerCase().normalize('NFC').replace(/\.$/, '') : '',
     params: params || {},
   };
 }

@@ -1,11 +1,16 @@
 // Connection counting across every listener of a gateway: the total, per client, and temporary blocks after errors.
 // A client is its address or its network block (limits.ipv4_prefix / ipv6_prefix; see core/net/client-counting.ts).
-// The rates per client (limits.connection_rate and its siblings) are kept here too, counted the same way.
+// The rates per client (limits.connection_rate and its siblings) are kept here too, counted the same way, and whether
+// the total has put the gateway in stress (stress-mode.ts).
 import { ExpiringEntries } from '../net/expiring-entries.ts';
 import { ClientCounting } from '../net/client-counting.ts';
 import { isNetworkBlock } from '../net/client-prefix.ts';
-import { ClientRates } from './client-rates.ts';
+import { ClientRates, type RateRefusal } from './client-rates.ts';
 import { ConnectionRefusalLog, type LimitRefusal } from './connection-refusal-log.ts';
+import { StressMode } from './stress-mode.ts';
+
+/** What a new connection is counted against; `stressThreshold` is server.stress_threshold, judged on the new total. */
+export interface ConnectionCaps { total: number; perIp: number; stressThreshold?: number }
 
 export class ConnectionLimits {
   private total = 0;
@@ -23,19 +28,22 @@ export class ConnectionLimits {
   readonly rates: ClientRates;
   /** The log lines of refusals at these limits, bounded under a flood. */
   readonly refusalLog: ConnectionRefusalLog;
+  /** Whether the connections open are near limits.max_connections, and what that changes. */
+  readonly stress: StressMode;
 
   constructor(now: () => number = Date.now, counting: ClientCounting = new ClientCounting(() => undefined)) {
     this.now = now;
     this.counting = counting;
     this.rates = new ClientRates(now, counting);
     this.refusalLog = new ConnectionRefusalLog(now);
+    this.stress = new StressMode(now);
   }
 
   /** Counts a new connection, or says why it is refused (nothing is counted then). */
-  open(ip: string, max: { total: number; perIp: number }): string | undefined { return this.tryOpen(ip, max)?.text; }
+  open(ip: string, max: ConnectionCaps): string | undefined { return this.tryOpen(ip, max)?.text; }
 
   /** As open(), with the limit that refused it and the counts then, for its log line. */
-  tryOpen(ip: string, max: { total: number; perIp: number }): LimitRefusal | undefined {
+  tryOpen(ip: string, max: ConnectionCaps): LimitRefusal | undefined {
     const key = this.counting.keyOf(ip);
     const counts = (k: string) => ({ open: this.perClient.get(k) ?? 0, total: this.total });
     if (this.blocked.get(key, this.now())) return { limit: 'limits.error_block', key, text: blockedText(key), ...counts(key) };
@@ -47,16 +55,24 @@ export class ConnectionLimits {
     this.total++;
     this.perClient.set(countKey, n + 1);
     if (held) held.open++; else this.countedAs.set(ip, { key: countKey, open: 1 });
+    this.stress.observe(this.total, { threshold: max.stressThreshold ?? 0, max: max.total });
     return undefined;
+  }
+
+  /** A refusal at limits.connection_rate as the refusal log takes it, with the counts now. */
+  rateRefusal(ip: string, r: RateRefusal): LimitRefusal {
+    const key = this.counting.keyOf(ip);
+    return { limit: 'limits.connection_rate', key, text: r.text, max: r.fields.max, windowMs: r.fields.window_ms, open: this.perClient.get(key) ?? 0, total: this.total };
   }
 
   /**
    * Why `ip` is refused for now after running into limits.max_errors, or undefined. Asked again when XCLIENT names
    * the client, since the connection itself was counted under the proxy's address.
    */
-  blockedNow(ip: string): string | undefined {
+  blockedRefusal(ip: string): LimitRefusal | undefined {
     const key = this.counting.keyOf(ip);
-    return this.blocked.get(key, this.now()) ? blockedText(key) : undefined;
+    if (!this.blocked.get(key, this.now())) return undefined;
+    return { limit: 'limits.error_block', key, text: blockedText(key), open: this.perClient.get(key) ?? 0, total: this.total };
   }
 
   close(ip: string): void {
@@ -66,6 +82,7 @@ export class ConnectionLimits {
     if (--held.open <= 0) this.countedAs.delete(ip);
     const n = (this.perClient.get(held.key) ?? 1) - 1;
     if (n <= 0) this.perClient.delete(held.key); else this.perClient.set(held.key, n);
+    this.stress.observe(this.total);
   }
 
   /** Blocks the client `ip` belongs to (its network block, under the prefix lengths) for `ms`. */
@@ -93,7 +110,7 @@ function blockedText(key: string): string { return `Too many errors from your ${
  * The caps a new connection from `ip` is counted against. A trusted proxy has none of its own per client: its
  * sessions stand for many clients, each counted under its own address once XCLIENT names it (see the session handler).
  */
-export function connectionCaps(rt: { config: { limits: { max_connections: number; max_connections_per_ip: number } }; policy: { trustedProxies: { has(ip: string): boolean } } }, ip: string): { total: number; perIp: number } {
+export function connectionCaps(rt: { config: { server: { stress_threshold: number }; limits: { max_connections: number; max_connections_per_ip: number } }; policy: { trustedProxies: { has(ip: string): boolean } } }, ip: string): ConnectionCaps {
   const lim = rt.config.limits;
-  return { total: lim.max_connections, perIp: rt.policy.trustedProxies.has(ip) ? Infinity : lim.max_connections_per_ip };
+  return { total: lim.max_connections, perIp: rt.policy.trustedProxies.has(ip) ? Infinity : lim.max_connections_per_ip, stressThreshold: rt.config.server.stress_threshold };
 }

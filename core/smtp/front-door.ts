@@ -3,7 +3,7 @@ import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import type { Runtime } from '../runtime.ts';
 import type { ListenerKind } from '../hooks/context.ts';
 import { SessionHandler } from './session-handler.ts';
-import { applySmtpServerPatches, trustProxyHeadersFrom } from './patches.ts';
+import { applySmtpServerPatches, rearmIdle, trustProxyHeadersFrom, type IdleTimeouts, type RawConnection } from './patches.ts';
 import { applyReplyBatching } from './reply-batching.ts';
 import { applyFastDataScan } from './data-scan.ts';
 import type { TlsMaterial } from './tls.ts';
@@ -13,11 +13,14 @@ import { splitHostPort } from '../net/host-port.ts';
 import type { Socket } from 'node:net';
 import { connectionCaps } from './connection-limits.ts';
 import { countMessageHandlers, endSessionsForStop, type StopLimits } from './session-shutdown.ts';
+import { handshakeTimeoutOf, idleTimeoutOf, type StressChange, type StressMode } from './stress-mode.ts';
 
 export interface BoundListener { kind: ListenerKind; host: string; port: number; server: SMTPServer }
 
 /** The runtime each listener serves (the latest a reload gave it), for the lines its stop writes. */
 const runtimes = new WeakMap<SMTPServer, Runtime>();
+/** What each listener stops following when it stops: the changes of stress. */
+const unwatch = new WeakMap<SMTPServer, () => void>();
 
 /** The options a reload may change on a running listener; smtp-server reads them per connection. */
 function reloadableOptions(rt: Runtime, kind: ListenerKind) {
@@ -85,6 +88,8 @@ export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<Bou
       server.onData = countMessageHandlers(server, server.onData.bind(server));
       runtimes.set(server, rt);
       (server as unknown as { _mailmoat: SessionHandler })._mailmoat = handler;
+      (server as unknown as { _mailmoatIdle: IdleTimeouts })._mailmoatIdle = idleTimeouts(rt);
+      followStress(rt, server);
       // Asked of each new connection, so a reload turns server.proxy_protocol on or off for connections after it.
       // Not on the implicit-TLS port, where the schema promises a handshake first.
       trustProxyHeadersFrom(server, (ip) => kind !== 'smtps' && rt.config.server.proxy_protocol && rt.policy.trustedProxies.has(ip));
@@ -136,7 +141,7 @@ function logListenerError(rt: Runtime, kind: ListenerKind, err: ListenerError): 
  * plain port is, refused at once when over the limit, and handed over to the session's own count when the handshake ends.
  */
 function countBeforeHandshake(server: SMTPServer, rt: Runtime): void {
-  const inner = server as unknown as { server: { listeners(e: string): Array<(s: Socket) => void>; removeAllListeners(e: string): void; on(e: string, f: (s: Socket) => void): void }; _upgrade(socket: Socket, cb: (...a: unknown[]) => void): void };
+  const inner = server as unknown as { server: { listeners(e: string): Array<(s: Socket) => void>; removeAllListeners(e: string): void; on(e: string, f: (s: Socket) => void): void }; _upgrade(socket: Socket, cb: (...a: unknown[]) => void): void; _pendingSockets: Map<Socket, Socket> };
   const releases = new WeakMap<Socket, () => void>();
   const accept = inner.server.listeners('connection');
   inner.server.removeAllListeners('connection');
@@ -145,7 +150,7 @@ function countBeforeHandshake(server: SMTPServer, rt: Runtime): void {
     // A client already over limits.connection_rate would be refused right after the handshake: it gets none. Not
     // counted here, as the session's onConnect counts the connections that reach it.
     const tooFast = rt.connections.rates.connectionsOver(rt, ip);
-    if (tooFast) rt.log.info('client refused: connection rate limit', { ip, listener: 'smtps', ...tooFast.fields, before: 'TLS handshake' });
+    if (tooFast) rt.connections.refusalLog.refused(rt.log, ip, rt.connections.rateRefusal(ip, tooFast), { listener: 'smtps', before: 'TLS handshake' });
     const overLimit = tooFast ? undefined : rt.connections.tryOpen(ip, connectionCaps(rt, ip));
     if (overLimit) rt.connections.refusalLog.refused(rt.log, ip, overLimit, { listener: 'smtps', before: 'TLS handshake' });
     if (tooFast || overLimit) {
@@ -164,7 +169,12 @@ function countBeforeHandshake(server: SMTPServer, rt: Runtime): void {
   const upgrade = inner._upgrade;
   inner._upgrade = function (socket, cb) {
     // Released before the session starts, whose onConnect counts the same client again.
-    return upgrade.call(this, socket, (...a: unknown[]) => { releases.get(socket)?.(); cb(...a); });
+    const r = upgrade.call(this, socket, (...a: unknown[]) => { releases.get(socket)?.(); cb(...a); });
+    // Under stress a handshake gets the idle time of stress: a socket that never shakes hands is an idle connection.
+    const handshake = this._pendingSockets.get(socket);
+    const time = handshakeTimeoutOf(rt, normalizeIp(socket.remoteAddress ?? ''));
+    if (handshake && handshake !== socket && time.stressed) handshake.setTimeout(time.ms);
+    return r;
   };
 }
 
@@ -184,10 +194,47 @@ export function refreshListeners(listeners: BoundListener[], rt: Runtime, tls: T
  * checked, queued and answered, within STOP_REPLY_LIMIT_MS.
  */
 export async function stopListeners(listeners: BoundListener[], limits?: StopLimits): Promise<void> {
+  for (const l of listeners) unwatch.get(l.server)?.();
   await endSessionsForStop(listeners.map((l) => ({
     server: l.server,
     listener: l.kind,
     // The logger of the latest reload, read when a line is written.
     log: () => runtimes.get(l.server)?.log,
   })), limits);
+}
+
+/** The idle time of each session of a listener: the runtime's, read at each arming so a reload applies. */
+function idleTimeouts(rt: Runtime): IdleTimeouts {
+  return {
+    of: (c) => idleTimeoutOf(rt, { ip: normalizeIp(c.remoteAddress), loggedIn: !!c.session.user, inData: !!(c._parser as { _dataMode?: boolean } | undefined)?._dataMode }),
+    cutShort: () => {
+      rt.connections.stress.closedEarly();
+      rt.metrics.inc('connections_closed_under_stress');
+    },
+  };
+}
+
+/** The gateways whose changes of stress are reported already: once, however many listeners each has. */
+const reported = new WeakSet<StressMode>();
+
+/**
+ * When stress begins or ends, every session and TLS handshake of `server` waiting for its client gets the time it has
+ * now from that moment, so the sessions already open are cut sooner too; and the gateway's gauge and line tell it.
+ */
+function followStress(rt: Runtime, server: SMTPServer): void {
+  const stress = rt.connections.stress;
+  if (!reported.has(stress)) {
+    reported.add(stress);
+    stress.watch((c: StressChange) => {
+      rt.metrics.setStress(c.active);
+      if (c.line) rt.log[c.line.level](c.line.msg, c.line.fields);
+    });
+  }
+  const inner = server as unknown as { connections: Set<RawConnection>; _pendingSockets: Map<Socket, Socket> };
+  unwatch.set(server, stress.watch(() => {
+    for (const conn of inner.connections) rearmIdle(conn);
+    for (const [raw, pending] of inner._pendingSockets) {
+      if (!pending.destroyed) pending.setTimeout(handshakeTimeoutOf(rt, normalizeIp(raw.remoteAddress ?? '')).ms);
+    }
+  }));
 }

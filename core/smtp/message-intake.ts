@@ -44,12 +44,15 @@ export function receivedProtocol(st: Pick<SessionState, 'heloVerb' | 'tls' | 'us
 /**
  * The HELO name as the Received field shows it: the session keeps it lower-cased, but `IPv6:` is written so (RFC 5321
  * §4.1.3). Outside SMTPUTF8 the field must stay ASCII, as a next hop without 8BITMIME or SMTPUTF8 gets it: a Unicode
- * name in its A-labels, one that is no domain escaped.
+ * name in its A-labels, one that is no domain escaped. Under SMTPUTF8 too a name goes in A-labels when it has them:
+ * a field of ours in UTF-8 would keep the message from a next hop without SMTPUTF8 (core/relay/smtp-relay.ts).
  */
 function heloForReceived(helo: string | undefined, smtputf8: boolean): string {
   if (!helo) return 'unknown';
   const name = helo.replace(/^\[ipv6:/, '[IPv6:');
-  return smtputf8 || isAscii(name) ? name : asciiForReceived(name, aLabelHostName(name));
+  if (isAscii(name)) return name;
+  const ascii = aLabelHostName(name);
+  return smtputf8 && !ascii ? name : asciiForReceived(name, ascii);
 }
 
 /** `text` when ASCII, else `ascii` (its A-label form) when there is one, else `text` with each byte beyond ASCII as `\xHH`. */
@@ -66,9 +69,11 @@ function receivedHeader(st: SessionState, tx: Transaction): string {
   const literal = st.remote.ip.includes(':') ? `IPv6:${st.remote.ip}` : st.remote.ip;
   // The client's name only when verified, else `unknown`, as Postfix writes it: Rspamd and SpamAssassin trust this part.
   const from = `${heloForReceived(st.helo, smtputf8)} (${clientName(st) ?? 'unknown'} [${literal}])`;
-  // A plugin's redirect target may be beyond ASCII in a transaction without SMTPUTF8.
+  // A plugin's redirect target may be beyond ASCII in a transaction without SMTPUTF8. A domain goes in A-labels under
+  // SMTPUTF8 too, as the HELO name: only a local part beyond ASCII, which needs SMTPUTF8 anyway, stays UTF-8.
   const rcpt = tx.recipients.length === 1 ? tx.recipients[0].address : undefined;
-  const forClause = rcpt === undefined ? '' : `\r\n\tfor <${smtputf8 ? rcpt : asciiForReceived(rcpt, aLabelAddress(rcpt))}>`;
+  const ascii = rcpt === undefined ? undefined : aLabelAddress(rcpt);
+  const forClause = rcpt === undefined ? '' : `\r\n\tfor <${smtputf8 && !ascii ? rcpt : asciiForReceived(rcpt, ascii)}>`;
   const text = `Received: from ${from}\r\n\tby ${st.greetingName} (Mailmoat) with ${proto} id ${tx.id}${forClause};\r\n\t${mailDate()}\r\n`;
   // The header lines added are held one byte per character (core/relay/outgoing-stream.ts); an SMTPUTF8 address or
   // HELO name, decoded from UTF-8 by smtp-server, goes back to its UTF-8 bytes, not to one Latin-1 byte per letter.
@@ -214,7 +219,7 @@ async function receiveWith(
   const discarded = tx.recipients.filter((r) => tx.discards.has(r.address.toLowerCase())).map((r) => r.address);
   for (const rcpt of discarded) {
     const d = tx.discards.get(rcpt.toLowerCase())!;
-    log.info('recipient discarded', { rcpt, plugin: d.plugin, reason: d.reason });
+    log.info('recipient discarded', { to: [rcpt], plugin: d.plugin, reason: d.reason });
   }
   if (discarded.length) rt.metrics.inc('recipients_discarded', discarded.length);
   const accepted = { code: 250, text: `2.0.0 Ok: queued as ${tx.id}` };
@@ -300,7 +305,7 @@ async function receiveWith(
     if (message.memoryCopy) rt.queue.keepBody(entry.id, message.memoryCopy);
     rt.delivery.add(entry);
     copiesQueued = true;
-    for (const c of tx.copies.values()) log.info('recipient copied', { rcpt: c.rcpt.address, plugin: c.plugin, reason: c.reason });
+    for (const c of tx.copies.values()) log.info('recipient copied', { to: [c.rcpt.address], plugin: c.plugin, reason: c.reason });
     if (tx.copies.size) rt.metrics.inc('recipients_copied', tx.copies.size);
   }
   observe();

@@ -1,8 +1,9 @@
 // What smtp-server lacks, added once on its connection class: connect/HELO/capabilities/DATA-start hooks, hooks for
 // NOOP/VRFY/RSET/QUIT and unknown verbs, CIDR-trusted proxies (XCLIENT only, no XFORWARD; checked as the client when
 // they name none), a rejecting state after a refused connect, AUTH hidden before TLS, a refusal of input sent before
-// the reply it had to wait for (pipelining-guard.ts), our own enhanced status codes, and its own refusals counted
-// toward limits.max_errors (limits-own-refusals.ts).
+// the reply it had to wait for (pipelining-guard.ts), our own enhanced status codes, its own refusals counted
+// toward limits.max_errors (limits-own-refusals.ts), and an idle timeout per connection (shorter under stress:
+// stress-mode.ts).
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SHUTTING_DOWN } from './session-shutdown.ts';
 import type { Socket } from 'node:net';
@@ -14,6 +15,7 @@ import { ownDropReason } from './session-log-drops.ts';
 import { armDataDeadline, clearDeadlines, watchCommandLines } from './limits-deadlines.ts';
 import { normaliseClientAddresses } from './proxy-header.ts';
 import { isOwnCountedRefusal } from './limits-own-refusals.ts';
+import { STRESS_TIMEOUT_TEXT, type QuietTime } from './stress-mode.ts';
 
 export type CommandReply = { code: number; text: string | string[]; close?: boolean };
 /** What the connect checks decided: greet (go on), or refuse for the session (reject) or with a close. */
@@ -58,13 +60,20 @@ export interface ConnectionHooks {
   proxyHeaderRefused?(peer: string, reason: string): void;
 }
 
+/** How long a connection may stay quiet now (front-door.ts gives each listener one; stress-mode.ts decides). */
+export interface IdleTimeouts {
+  of(conn: RawConnection): QuietTime;
+  /** Stress's shorter time closed `conn`. */
+  cutShort(conn: RawConnection): void;
+}
+
 export interface RawConnection {
   id: string;
   remoteAddress: string;
   clientHostname: string;
   secure: boolean;
   session: { id: string; disabledCommands?: string[]; user?: unknown; secure: boolean; error?: string; commandLine?: string };
-  _server: { options: Record<string, unknown>; _mailmoat?: ConnectionHooks };
+  _server: { options: Record<string, unknown>; _mailmoat?: ConnectionHooks; _mailmoatIdle?: IdleTimeouts };
   _ready: boolean;
   _xClient: Map<string, unknown>;
   _originalRemoteAddress: string;
@@ -93,6 +102,8 @@ const ENHANCED = /^\d\.\d{1,3}\.\d{1,3} /;
 /** The reply to every session a stop ends (session-shutdown.ts sends the same), as Postfix's `421 4.3.2`. */
 /** The text smtp-server gives (without an enhanced code after HELO or EHLO) to a command sent while it closes. */
 const OWN_SHUTDOWN_TEXT = 'Server shutting down';
+/** The text of smtp-server's idle timeout, which stress replaces with its own. */
+const OWN_TIMEOUT_TEXT = 'Timeout - closing connection';
 const HTTP_REQUEST = /^(OPTIONS|GET|HEAD|POST|PUT|DELETE|TRACE|CONNECT) \/.* HTTP\/\d\.\d$/i;
 /**
  * Commands of RFC 5321 (and RFC 821's, which it retired) that smtp-server has no handler for: recognised, not
@@ -102,6 +113,19 @@ const NOT_IMPLEMENTED: ReadonlySet<string> = new Set(['EXPN', 'TURN', 'SEND', 'S
 let applied = false;
 
 function hooksOf(conn: RawConnection): ConnectionHooks | undefined { return conn._server._mailmoat; }
+
+function idleOf(conn: RawConnection): IdleTimeouts | undefined { return conn._server._mailmoatIdle; }
+
+/**
+ * Restarts `conn`'s idle timer with the time it has now (stress began or ended, a message began or ended). Only the
+ * length: smtp-server's listener stays, as a second one would run its timeout twice.
+ */
+export function rearmIdle(conn: RawConnection): void {
+  const idle = idleOf(conn);
+  const socket = conn._socket;
+  if (!idle || !socket || socket.destroyed || conn._upgrading || (conn as { _closing?: boolean })._closing) return;
+  socket.setTimeout(idle.of(conn).ms);
+}
 
 export function applySmtpServerPatches(): void {
   if (applied) return;
@@ -166,23 +190,36 @@ export function applySmtpServerPatches(): void {
     return parsed;
   };
 
+  // The idle timeout's length is the connection's own (stress-mode.ts: shorter under stress, not for a message being
+  // sent nor for trusted clients), where smtp-server gives every connection its socketTimeout.
+  const origArm = proto._armTimeout as (this: RawConnection, socket?: Socket) => void;
+  proto._armTimeout = function (this: RawConnection & { _onTimeout(): void }, socket: Socket | undefined = this._socket) {
+    const idle = idleOf(this);
+    if (!idle || !socket) return origArm.call(this, socket);
+    socket.setTimeout(idle.of(this).ms, () => this._onTimeout());
+  };
+
   // The idle timeout: its 421 is smtp-server's, sent only when the client owes us input. What was sent, and in which
   // state, is reported, so the log says timeout and not a hang-up (and a message cut off says so on its summary line).
   const origTimeout = proto._onTimeout as (this: RawConnection) => void;
-  proto._onTimeout = function (this: RawConnection & { _parser?: { _dataMode?: boolean } }) {
+  proto._onTimeout = function (this: RawConnection & { _parser?: { _dataMode?: boolean }; _closing?: boolean }) {
     const h = hooksOf(this);
     if (!h) return origTimeout.call(this);
     const dataStream = this._dataStream;
     const inData = !!dataStream && !!this._parser && !!this._parser._dataMode;
+    // Judged as it fires: every session's timer was armed again when stress began or ended (front-door.ts).
+    const stressed = !this._closing && idleOf(this)?.of(this).stressed === true;
     let sent: string | undefined;
     const ownSend = this.send;
     this.send = function (this: RawConnection, code: number, data?: string | string[], context?: unknown) {
+      if (stressed && code === 421 && data === OWN_TIMEOUT_TEXT) { data = STRESS_TIMEOUT_TEXT; context = false; }
       ownSend.call(this, code, data, context);
       sent ??= String((this.session as { error?: string }).error ?? code);
     };
     try { origTimeout.call(this); } finally { delete (this as { send?: unknown }).send; }
     if (!sent) return;
     if (inData) markDataTimeout(dataStream as object, sent);
+    if (stressed) idleOf(this)?.cutShort(this);
     h.timedOut(this, inData ? 'DATA' : stateAfter(this), sent);
   };
 
@@ -220,11 +257,15 @@ export function applySmtpServerPatches(): void {
     if (hooksOf(this)) {
       parser.once('finish', () => { if (this._parser === parser) this.close(); });
       trackUnreadInput(parser);
-      // A command line must be complete within idle_timeout of its first byte, however slowly it trickles in.
-      watchCommandLines(this, parser as unknown as { write(chunk: unknown, ...rest: unknown[]): boolean }, () => Number(this._server.options.socketTimeout) || 60_000, () => {
+      // A command line must be complete within idle_timeout of its first byte (or stress's shorter time), however
+      // slowly it trickles in.
+      const lineTime = () => idleOf(this)?.of(this) ?? { ms: Number(this._server.options.socketTimeout) || 60_000, stressed: false };
+      watchCommandLines(this, parser as unknown as { write(chunk: unknown, ...rest: unknown[]): boolean }, () => lineTime().ms, () => {
         const p = parser as unknown as { _dataMode?: boolean };
         if (this._parser !== parser || p._dataMode || this._upgrading || (this as { _closing?: boolean })._closing) return;
+        const stressed = lineTime().stressed;
         deadlinePassed(this, '4.4.2 Timeout - command line not completed in time, closing connection', stateAfter(this));
+        if (stressed) idleOf(this)?.cutShort(this);
       });
     }
     return parser;
@@ -360,6 +401,9 @@ export function applySmtpServerPatches(): void {
     const h = hooksOf(this);
     const stream = this._dataStream as (NodeJS.EventEmitter & { destroyed?: boolean; writableEnded?: boolean; listenerCount(e: string): number; destroy(err?: Error): void }) | undefined;
     if (!h || !stream || !(this._parser as { _dataMode?: boolean } | undefined)?._dataMode) return;
+    // The message keeps idle_timeout under stress, and the session has the time of the moment once its final dot is in.
+    rearmIdle(this);
+    stream.once('finish', () => rearmIdle(this));
     armDataDeadline(this, stream, h.dataTimeout(), () => {
       const parser = this._parser as { _dataMode?: boolean } | undefined;
       if (this._dataStream !== stream || !parser?._dataMode || (this as { _closing?: boolean })._closing) return;

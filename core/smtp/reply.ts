@@ -26,21 +26,35 @@ export function withEnhanced(enhanced: string, text: string): string {
   return ENHANCED.test(text) ? text : `${enhanced} ${text}`;
 }
 
-/** The reply for a non-continue outcome in a phase; a code of the wrong class for the action is corrected. */
+/** What smtp-server turns into a space on the wire (a line break would split the reply): the log shows the same. */
+const CONTROL_CHARS = /[\x00-\x1f\x7f-\x9f]/g;
+
+function replyLine(enhanced: string, line: string): string {
+  return withEnhanced(enhanced, line).replace(CONTROL_CHARS, ' ');
+}
+
+/**
+ * The reply for a refusing outcome (reject, tempfail, disconnect) in a phase: the outcome's code and enhanced code,
+ * else the phase's. Nothing is corrected here: the chain runner has refused an outcome whose codes do not fit its
+ * action (`outcomeProblem` in core/hooks/outcome.ts), so the reply logged is the reply sent. A disconnect for now is
+ * answered 421, the code that tells the client the channel closes, with the enhanced code and text it gave.
+ */
 export function replyFor(hook: HookName, o: Outcome): Reply {
   const d = PHASE_DEFAULTS[hook] ?? PHASE_DEFAULTS.data!;
   let code: number;
   let enhanced: string;
-  if (o.action === 'disconnect') { code = o.code ?? 421; enhanced = o.enhanced ?? (code >= 500 ? '5.7.0' : '4.7.0'); }
-  else if (o.action === 'tempfail') {
-    code = o.code && o.code >= 400 && o.code < 500 ? o.code : d.tempfail[0];
-    enhanced = o.enhanced?.startsWith('4.') ? o.enhanced : d.tempfail[1];
+  if (o.action === 'disconnect') {
+    code = o.code !== undefined && o.code >= 500 ? o.code : 421;
+    enhanced = o.enhanced ?? (code >= 500 ? '5.7.0' : '4.7.0');
+  } else if (o.action === 'tempfail') {
+    code = o.code ?? d.tempfail[0];
+    enhanced = o.enhanced ?? d.tempfail[1];
   } else {
-    code = o.code && o.code >= 500 && o.code < 600 ? o.code : d.reject[0];
-    enhanced = o.enhanced?.startsWith('5.') ? o.enhanced : d.reject[1];
+    code = o.code ?? d.reject[0];
+    enhanced = o.enhanced ?? d.reject[1];
   }
   const raw = o.text ?? (o.action === 'tempfail' ? 'Temporary failure, please try again later' : 'Refused by policy');
-  const text = Array.isArray(raw) ? raw.map((l) => withEnhanced(enhanced, l)) : withEnhanced(enhanced, raw);
+  const text = Array.isArray(raw) ? raw.map((l) => replyLine(enhanced, l)) : replyLine(enhanced, raw);
   return { code, text };
 }
 

@@ -10,6 +10,8 @@ import { chainHooks, commandReply, parseCommand } from './command-hooks.ts';
 import { Transaction, type SessionState } from '../hooks/transaction.ts';
 import { runHook } from '../hooks/runner.ts';
 import { toAddress, forbiddenRecipientForm } from './address-policy.ts';
+import { blockedRecipientRefusal, recipientRefusal, senderRefusal } from './envelope-access.ts';
+import { heloDenied, heloRefusal, noteHeloName } from './helo-policy.ts';
 import { replyFor, smtpError, type Reply } from './reply.ts';
 import { domainToASCII } from 'node:url';
 import net from 'node:net';
@@ -101,7 +103,7 @@ export class SessionHandler implements ConnectionHooks {
     const ip = normalizeIp(session.remoteAddress);
     const tooFast = this.rt.connections.rates.take(this.rt, ip, 'connection');
     if (tooFast) {
-      this.log(session.id).info('client refused: connection rate limit', { ip, listener: this.listener, ...tooFast.fields });
+      this.rt.connections.refusalLog.refused(this.rt.log, ip, this.rt.connections.rateRefusal(ip, tooFast), { cid: session.id, listener: this.listener });
       this.rt.metrics.inc('connections_refused');
       return cb(smtpError(421, '4.7.0', tooFast.text));
     }
@@ -141,7 +143,7 @@ export class SessionHandler implements ConnectionHooks {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
     }
     // At info, as Postfix logs each disconnect: the connection's end and its counts, findable by its cid.
-    this.log(st.id).info('connection closed', { ip: st.remote.ip, transactions: st.transactions, errors: st.errors, ...(timeout ? { reason: `timeout after ${timeout}` } : dropped ? { reason: dropped } : {}), ...(unlogged ? { refusals_not_logged: unlogged } : {}) });
+    this.log(st.id).info('connection closed', { client: st.remote.ip, transactions: st.transactions, errors: st.errors, ...(timeout ? { reason: `timeout after ${timeout}` } : dropped ? { reason: dropped } : {}), ...(unlogged ? { refusals_not_logged: unlogged } : {}) });
   };
 
   private refreshIdentity(st: SessionState, conn: { remoteAddress: string; clientHostname: string; secure: boolean }) {
@@ -197,7 +199,7 @@ export class SessionHandler implements ConnectionHooks {
   /** access.deny_ips, the limits on a client XCLIENT named, and the connect hooks, for the session's client. */
   private async connectChecks(st: SessionState, deferredTo?: string): Promise<GreetingDecision> {
     const log = this.log(st.id);
-    log.info('connect', { ip: st.remote.ip, port: st.remote.port, listener: this.listener, tls: st.tls, ...(deferredTo ? { checked_at: deferredTo } : {}) });
+    log.info('connect', { client: st.remote.ip, port: st.remote.port, listener: this.listener, tls: st.tls, ...(deferredTo ? { checked_at: deferredTo } : {}) });
     this.flushTlsLine(st.id);
     // Every check below would skip an address it cannot read (a blocklist, SPF, deny_ips): such a client is refused,
     // never let through unjudged. smtp-server takes only addresses from PROXY and XCLIENT, so this is a last guard.
@@ -208,15 +210,15 @@ export class SessionHandler implements ConnectionHooks {
     }
     // A client named by XCLIENT was not counted (nor checked) under its own address when the proxy connected: a block
     // that limits.error_block put on it would otherwise never apply behind a proxy.
-    const blocked = st.remote.ip !== this.socketIp(st) ? this.rt.connections.blockedNow(st.remote.ip) : undefined;
+    const blocked = st.remote.ip !== this.socketIp(st) ? this.rt.connections.blockedRefusal(st.remote.ip) : undefined;
     if (blocked) {
-      log.info('client refused: blocked after too many errors', { ip: st.remote.ip, ...this.rt.connections.prefixField(st.remote.ip) });
-      return { kind: 'close', code: 421, text: `4.7.0 ${blocked}` };
+      this.rt.connections.refusalLog.refused(this.rt.log, st.remote.ip, blocked, { cid: st.id, proxy: this.peerIp(st) });
+      return { kind: 'close', code: 421, text: `4.7.0 ${blocked.text}` };
     }
     // A client XCLIENT names is a new connection of that client's (PROXY's was counted at connect, as a socket's is).
     const tooFast = st.remote.ip !== this.peerIp(st) ? this.rt.connections.rates.take(this.rt, st.remote.ip, 'connection') : undefined;
     if (tooFast) {
-      log.info('client refused: connection rate limit', { ip: st.remote.ip, ...tooFast.fields });
+      this.rt.connections.refusalLog.refused(this.rt.log, st.remote.ip, this.rt.connections.rateRefusal(st.remote.ip, tooFast), { cid: st.id, proxy: this.peerIp(st) });
       this.rt.metrics.inc('connections_refused');
       return { kind: 'close', code: 421, text: `4.7.0 ${tooFast.text}` };
     }
@@ -224,12 +226,12 @@ export class SessionHandler implements ConnectionHooks {
     // max_connections_per_ip applies to that client, and a busy proxy is not refused for the sum of its clients.
     if (st.remote.ip !== this.socketIp(st)) {
       this.rt.connections.close(this.socketIp(st));
-      const refused = this.rt.connections.open(st.remote.ip, connectionCaps(this.rt, st.remote.ip));
+      const refused = this.rt.connections.tryOpen(st.remote.ip, connectionCaps(this.rt, st.remote.ip));
       (st as unknown as { socketIp: string }).socketIp = refused ? '' : st.remote.ip;
       if (refused) {
-        log.info('client refused: connection limit', { ip: st.remote.ip, ...this.rt.connections.prefixField(st.remote.ip), reason: refused });
+        this.rt.connections.refusalLog.refused(this.rt.log, st.remote.ip, refused, { cid: st.id, proxy: this.peerIp(st) });
         this.rt.metrics.inc('connections_refused');
-        return { kind: 'close', code: 421, text: `4.7.0 ${refused}` };
+        return { kind: 'close', code: 421, text: `4.7.0 ${refused.text}` };
       }
     }
     if (!st.allowlisted && this.rt.policy.deny.has(st.remote.ip)) {
@@ -313,12 +315,14 @@ export class SessionHandler implements ConnectionHooks {
   private countError(st: SessionState): boolean {
     st.errors++;
     const lim = this.rt.config.limits;
-    if (st.errors < lim.max_errors) return false;
+    // Under stress (stress-mode.ts) the first error ends the session, but a client is blocked only at max_errors.
+    const stressed = st.errors < lim.max_errors;
+    if (st.errors < this.rt.connections.stress.limit(lim.max_errors, st.trusted || st.allowlisted)) return false;
     // A trusted proxy's own address is never blocked (as it has no per-address connection cap): every client behind
     // it would be refused at the greeting, before it could name itself. The client it names is blocked instead.
-    const blockMs = this.isTrustedProxy(st.remote.ip) ? 0 : lim.error_block;
+    const blockMs = this.isTrustedProxy(st.remote.ip) || stressed ? 0 : lim.error_block;
     if (blockMs > 0) this.rt.connections.block(st.remote.ip, blockMs);
-    this.log(st.id).info('too many errors: disconnecting', { ip: st.remote.ip, ...this.rt.connections.prefixField(st.remote.ip), errors: st.errors, blocked_ms: blockMs });
+    this.log(st.id).info('too many errors: disconnecting', { ip: st.remote.ip, ...this.rt.connections.prefixField(st.remote.ip), errors: st.errors, blocked_ms: blockMs, ...(stressed ? { stress: true } : {}) });
     return true;
   }
 
@@ -326,13 +330,15 @@ export class SessionHandler implements ConnectionHooks {
     const st = this.sessions.get(conn.id);
     if (!st) return undefined;
     const log = this.log(st.id);
-    if (this.rt.policy.heloDeny.some((re) => re.test(hostname))) {
-      log.info('HELO refused by access.helo_deny', { helo: hostname });
+    // Before the check: its exemptions (relay.networks, allow_ips, a login) follow the client XCLIENT named.
+    this.refreshIdentity(st, conn);
+    if (heloDenied(this.rt, st, hostname)) {
+      log.info('HELO refused by access.helo_deny', { ip: st.remote.ip, helo: hostname });
       return { code: 554, text: '5.7.1 Your HELO name is not allowed here', close: true };
     }
     st.helo = hostname.toLowerCase();
     st.heloVerb = verb;
-    this.refreshIdentity(st, conn);
+    noteHeloName(st, hostname);
     const r = await runHook(this.rt.plugins, { hook: 'helo', session: st, command: parseCommand(line), log, services: this.rt.services });
     if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return undefined;
     const reply = replyFor('helo', r.outcome);
@@ -347,10 +353,12 @@ export class SessionHandler implements ConnectionHooks {
   dataTimeout(): number { return this.rt.config.limits.data_timeout; }
 
   junkCommand(conn: RawConnection, verb: string): CommandReply | undefined {
-    if (!isJunkVerb(verb) || !this.sessions.has(conn.id)) return undefined;
+    const st = this.sessions.get(conn.id);
+    if (!isJunkVerb(verb) || !st) return undefined;
     const count = (this.junk.get(conn.id) ?? 0) + 1;
     this.junk.set(conn.id, count);
-    if (count <= this.rt.config.limits.max_junk_commands) return undefined;
+    // Under stress, as in Postfix, one: a NOOP every few seconds would otherwise outlast stress's shorter idle timeout.
+    if (count <= this.rt.connections.stress.limit(this.rt.config.limits.max_junk_commands, st.trusted || st.allowlisted)) return undefined;
     // Logged and counted as smtp-server's own drops are (clientDropped): `client refused: too many junk commands`.
     this.clientDropped(conn, 'too many junk commands', `${JUNK_REFUSAL.code} ${JUNK_REFUSAL.text}`);
     return { ...JUNK_REFUSAL, close: true };
@@ -496,6 +504,11 @@ export class SessionHandler implements ConnectionHooks {
       if (!sent) return this.refuseCounted(st, undeclaredUtf8(), cb);
       address.address = sent;
     }
+    const refused = senderRefusal(this.rt, address.address);
+    if (refused) {
+      this.log(st.id).info('sender refused', { ...refusalFields(st, address.address, []), reply: `${refused.code} ${refused.enhanced} ${refused.text}`, reason: refused.reason });
+      return this.refuseCounted(st, smtpError(refused.code, refused.enhanced, refused.text), cb);
+    }
     // A full disk is refused here, as Postfix's queue_minfree check does, not after the client sent the whole body;
     // a 4.3.x reply, the gateway's own trouble, not counted toward max_errors. The check probes while marked full.
     if (!this.rt.storage.markedFull) return this.beginTransaction(st, address, session, cb);
@@ -575,13 +588,14 @@ export class SessionHandler implements ConnectionHooks {
     // smtpd checks a RCPT whatever alias expansion will later add; a refusal here leaves the redirect's copy in place.
     const byRedirect = named(tx.recipients.map((r) => r.address));
     if (!byRedirect && tx.recipients.length >= this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
+    const heloRefused = heloRefusal(this.rt, st);
+    if (heloRefused) return refuse(heloRefused.code, heloRefused.enhanced, heloRefused.text, { reason: heloRefused.reason });
     const isLocal = (d: string) => policy.localDomains.has(d);
     const why = forbiddenRecipientForm(raw, isLocal);
     if (why) return refuse(550, '5.7.1', `Relay access denied: ${why}`);
     const rcpt = toAddress(raw, address.args);
-    if (isBlockedRecipient(policy, rcpt)) {
-      return refuse(550, '5.7.1', 'Recipient address rejected: access denied');
-    }
+    const refused = recipientRefusal(this.rt, rcpt);
+    if (refused) return refuse(refused.code, refused.enhanced, refused.text, { reason: refused.reason });
     // The recipient goes in, or the targets a plugin redirected it to; the client is told of its own recipient only.
     const admit = (redirect: Transaction['redirect']): void => {
       if (!redirect) {
@@ -593,7 +607,10 @@ export class SessionHandler implements ConnectionHooks {
       const blocked = (a: Address) => isBlockedRecipient(policy, a);
       const allowed = redirect.targets.filter((t) => !blocked(t));
       if (allowed.length < redirect.targets.length) log.warn('redirect target refused by access.blocked_recipients', { to: rcpt.address, targets: redirect.targets.filter(blocked).map((t) => t.address), plugin: redirect.plugin });
-      if (allowed.length === 0) return refuse(550, '5.7.1', 'Recipient address rejected: access denied');
+      if (allowed.length === 0) {
+        const all = blockedRecipientRefusal(rcpt.address);
+        return refuse(all.code, all.enhanced, all.text, { reason: all.reason });
+      }
       // The sender's DSN requests follow the recipient to its targets, and the original address goes with them as ORCPT
       // (RFC 3461 §4.2, as Postfix does when it expands an alias), so NOTIFY=NEVER still holds after a redirect.
       const dsn: Record<string, string | true> = { ORCPT: rcpt.params.ORCPT ?? `${isAscii(rcpt.address) ? 'rfc822' : 'utf-8'};${rcpt.address}` };

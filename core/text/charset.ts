@@ -47,6 +47,11 @@ function newDecoder(label: string): TextDecoder | null {
   try { return new TextDecoder(label, { fatal: false }); } catch { return null; } finally { Error.stackTraceLimit = depth; }
 }
 
+/** Whether Node can read text in `charset` (an Encoding Standard label); what it cannot, decodeCharset leaves as bytes. */
+export function knowsCharset(charset: string): boolean {
+  return decoderFor(charset) !== null;
+}
+
 /**
  * Turns bytes held as a latin1 string into text in the given charset. Text that says nothing of its charset, or
  * says UTF-8, yet is not UTF-8 is read as Windows-1252, as mail clients read it: 8-bit mail of the 1990s and 2000s

@@ -1,7 +1,7 @@
 // RFC 2047 encoded words both ways. Decoded: header text as mail clients show it, in the charsets the words name (the
 // Bayes tokenizer and the gateway's fallback MIME reader both read a Subject through it, so the two agree on what it
 // says). Encoded: text the gateway writes into a header (a plugin's value, a subject tag) that is not ASCII.
-import { decodeCharset } from './charset.ts';
+import { decodeCharset, knowsCharset } from './charset.ts';
 import { isAscii } from './ascii.ts';
 
 /** Quoted-printable escapes (`=41`) and soft line breaks, each escape as the byte it names (a latin1 character). */
@@ -15,14 +15,16 @@ const ENCODED_WORD_IN_TEXT = /=\?([^?*]+)(?:\*[^?]*)?\?([BbQq])\?([^?]*)\?=/g;
  * Decodes RFC 2047 encoded words (`=?utf-8?B?...?=`) in a header value; whitespace between two words goes (§6.2).
  * Adjacent words of one charset are decoded as one byte string, as mail clients do: a sender may cut a character's
  * bytes between two words (`=?UTF-8?B?0J/R?= =?UTF-8?B?kdGC0YA=?=` is `Пётр`), and each half alone is garbage.
+ * Words in a charset Node does not know are shown as written (§6.2): their bytes read as Latin-1 were garbage that
+ * looked like text (`=?x-unknown?B?5pel?=` as `æ\u0097¥`).
  */
 export function decodeWords(value: string): string {
   if (!value.includes('=?')) return value;
   let out = '';
   let last = 0;
-  let run: { charset: string; bytes: Buffer[] } | undefined;
+  let run: { charset: string; bytes: Buffer[]; from: number; to: number } | undefined;
   const flush = () => {
-    if (run) out += decodeCharset(Buffer.concat(run.bytes).toString('latin1'), run.charset);
+    if (run) out += knowsCharset(run.charset) ? decodeCharset(Buffer.concat(run.bytes).toString('latin1'), run.charset) : value.slice(run.from, run.to);
     run = undefined;
   };
   for (const m of value.matchAll(ENCODED_WORD_IN_TEXT)) {
@@ -34,10 +36,12 @@ export function decodeWords(value: string): string {
       : Buffer.from(decodeQuotedPrintable(data.replace(/_/g, ' ')), 'latin1');
     // Only whitespace between two encoded words goes; next to other text it stays.
     const joined = run !== undefined && /^\s*$/.test(between);
-    if (joined && run!.charset.toLowerCase() === charset.toLowerCase()) { run!.bytes.push(bytes); continue; }
+    if (joined && run!.charset.toLowerCase() === charset.toLowerCase()) { run!.bytes.push(bytes); run!.to = last; continue; }
+    // A word shown as written is text, and the space beside it stays.
+    const keepSpace = !joined || !knowsCharset(run!.charset) || !knowsCharset(charset);
     flush();
-    if (!joined) out += between;
-    run = { charset, bytes: [bytes] };
+    if (keepSpace) out += between;
+    run = { charset, bytes: [bytes], from: m.index, to: last };
   }
   flush();
   return out + value.slice(last);

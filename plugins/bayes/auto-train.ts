@@ -1,6 +1,10 @@
 // Decides what a message teaches the filter: MailEnable's honeypot and ham addresses with its balance rule,
 // and optionally verdicts certain enough to learn from; and whether a message's verdict lets it be learned.
 import type { Finding, VerdictAction } from '../../core/index.ts';
+import { addressMatcher } from '../../core/lists/address-matcher.ts';
+
+// The matcher lives in core, which matches the access lists by mailbox the same way; the plugin's modules take it from here.
+export { addressMatcher };
 
 /** What a message would teach: its class, and why (the address or the verdict that says so). */
 export interface Lesson { spam: boolean; why: string }
@@ -23,50 +27,6 @@ export interface AddressRules {
 export interface BalanceRule {
   balance: boolean;
   slack: number;
-}
-
-/**
- * An address as the mailbox behind it knows it: lower case, and a quoted local part that needs no quotes
- * (`"trap"@example.com`) unquoted, since RFC 5321 makes the two one mailbox.
- */
-function mailboxOf(addr: string): { local: string; domain: string } {
-  const l = addr.trim().toLowerCase();
-  const at = l.lastIndexOf('@');
-  let local = at >= 0 ? l.slice(0, at) : l;
-  if (/^"[^"\\@\s]+"$/.test(local)) local = local.slice(1, -1);
-  return { local, domain: at >= 0 ? l.slice(at + 1) : '' };
-}
-
-/** The local part without its `+tag`, cut at the first of `delimiters` (none: the local part as it is). */
-function withoutTag(local: string, delimiters: string): string {
-  let cut = local.length;
-  for (const d of delimiters) {
-    const i = local.indexOf(d);
-    if (i > 0 && i < cut) cut = i;
-  }
-  return local.slice(0, cut);
-}
-
-/**
- * Matches `user@domain` or, for every address of a domain, `@domain`, case-insensitively. A recipient with a tag
- * (`user+anything@domain`, with `+` among `delimiters`) is the mailbox `user@domain`, as the mail server behind the
- * gateway delivers it: a trap's tagged address is still the trap.
- */
-export function addressMatcher(list: readonly string[], delimiters = '+'): (addr: string) => boolean {
-  const exact = new Set<string>();
-  const domains = new Set<string>();
-  for (const a of list) {
-    const l = a.trim().toLowerCase();
-    if (l.startsWith('@')) domains.add(l.slice(1));
-    else if (l) {
-      const m = mailboxOf(l);
-      exact.add(`${m.local}@${m.domain}`);
-    }
-  }
-  return (addr) => {
-    const m = mailboxOf(addr);
-    return domains.has(m.domain) || exact.has(`${m.local}@${m.domain}`) || exact.has(`${withoutTag(m.local, delimiters)}@${m.domain}`);
-  };
 }
 
 /** The balance rule: spam is learned only while ham ≥ spam (plus slack), and ham only while spam ≥ ham. */

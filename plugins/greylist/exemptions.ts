@@ -1,19 +1,24 @@
 // Who is never greylisted: listed IPs and networks, recipient and sender domains, and findings of earlier checks.
 import { CidrList, type Finding, type SessionView } from '../../core/index.ts';
 import { isBroadSpfPass } from '../spf/broad.ts';
+import { comparableAddress, comparableDomain } from '../../core/text/idn-address.ts';
 import type { GreylistConfig } from './config.ts';
+
+// Entries and the names they are matched against are compared in one form, lower-case A-labels (comparableDomain):
+// an entry `müller.example` covers mail to `info@xn--mller-kva.example`, and `xn--mller-kva.example` mail to
+// `info@müller.example`, which an SMTPUTF8 client may write either way.
 
 /** `example.org` matches that domain; `.example.org` matches its subdomains. */
 export function domainList(entries: readonly string[]): (domain: string) => boolean {
   const exact = new Set<string>();
   const suffixes: string[] = [];
   for (const e of entries) {
-    const d = e.trim().toLowerCase();
-    if (d.startsWith('.')) suffixes.push(d);
-    else if (d) exact.add(d);
+    const d = e.trim();
+    if (d.startsWith('.')) suffixes.push(`.${comparableDomain(d.slice(1))}`);
+    else if (d) exact.add(comparableDomain(d));
   }
   return (domain) => {
-    const d = domain.toLowerCase();
+    const d = comparableDomain(domain);
     return exact.has(d) || suffixes.some((s) => d.endsWith(s));
   };
 }
@@ -25,10 +30,10 @@ export function recipientList(entries: readonly string[]): (address: string) => 
   for (const e of entries) {
     const a = e.trim().toLowerCase();
     if (a.endsWith('@')) locals.add(a.slice(0, -1));
-    else if (a) addresses.add(a);
+    else if (a) addresses.add(comparableAddress(a));
   }
   return (address) => {
-    const a = address.toLowerCase();
+    const a = comparableAddress(address.toLowerCase());
     return addresses.has(a) || locals.has(a.slice(0, a.lastIndexOf('@')));
   };
 }

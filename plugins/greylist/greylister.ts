@@ -1,5 +1,6 @@
 // The greylist decision over the state store: defer a new triplet, pass a retry after the delay, remember what passed.
 import type { StateStore } from '../../core/index.ts';
+import { comparableAddress } from '../../core/text/idn-address.ts';
 
 export const KEY_PREFIX = 'greylist:';
 /** A triplet waiting for its retry. */
@@ -25,7 +26,12 @@ export interface PassEntry { first?: number; passed: number; last: number; clien
 // Spaces separate the parts of a key; a space or % inside a part (a quoted local part) is escaped.
 const esc = (s: string) => s.replace(/%/g, '%25').replace(/ /g, '%20');
 
-export function tripletId(t: Triplet): string { return `${esc(t.client)} ${esc(t.sender)} ${esc(t.rcpt)}`; }
+/**
+ * A triplet's key. Its addresses' domains are in one form (lower-case A-labels): under SMTPUTF8 an address keeps the
+ * spelling its client wrote, and a retry to `taro@例え.jp` is the triplet that waited as `taro@xn--r8jz45g.jp`. An
+ * ASCII address is its own form, so the keys stored before this are the keys still made.
+ */
+export function tripletId(t: Triplet): string { return `${esc(t.client)} ${esc(comparableAddress(t.sender))} ${esc(comparableAddress(t.rcpt))}`; }
 export function waitKey(t: Triplet): string { return WAIT + tripletId(t); }
 export function passTripletKey(t: Triplet): string { return PASS + tripletId(t); }
 export function passClientKey(client: string): string { return PASS + esc(client); }

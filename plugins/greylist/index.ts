@@ -9,6 +9,19 @@ import { compileExemptions } from './exemptions.ts';
 import { clientNameExemption } from './client-name.ts';
 import { Greylister, type Triplet } from './greylister.ts';
 
+/** A count of seconds in words that agree with it: `1 second`, `300 seconds`. */
+export function secondsText(n: number): string {
+  return `${n} ${n === 1 ? 'second' : 'seconds'}`;
+}
+
+/**
+ * The deferral's reply text from the `message` option: `{retry_in}` is the number of seconds left, and the default
+ * text's `{retry_in} seconds` becomes `secondsText` of them, so that one second left is not told as "1 seconds".
+ */
+export function deferralText(message: string, retryInSeconds: number): string {
+  return message.replace(/\{retry_in\}( seconds\b)?/g, (_all, unit?: string) => (unit ? secondsText(retryInSeconds) : String(retryInSeconds)));
+}
+
 /** Builds the triplet of the recipient being checked, as `cfg` says to reduce it. */
 export function tripletOf(ctx: HookContext, cfg: GreylistConfig): Triplet {
   return {
@@ -102,10 +115,10 @@ export default definePlugin<GreylistConfig>({
       }
       if (decision.action === 'defer') {
         const retryIn = Math.ceil(decision.retryInMs / 1000);
-        ctx.log.info(ctx.session.check ? 'would greylist (check: nothing stored)' : 'greylisted', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, first: decision.first, retry_in_s: retryIn });
+        ctx.log.info(ctx.session.check ? 'would greylist (check: nothing stored)' : 'greylisted', { network: triplet.client, from: triplet.sender, to: [triplet.rcpt], first: decision.first, retry_in_s: retryIn });
         // One message's deferrals count once toward limits.max_errors: a message to 25 new recipients is greylisted
         // as one, all its triplets start their clock in this round, and it passes whole at the next.
-        return outcome.tempfail(cfg.message.replace(/\{retry_in\}/g, String(retryIn)), { code: 451, enhanced: '4.7.1', countsOnceAs: 'greylisted' });
+        return outcome.tempfail(deferralText(cfg.message, retryIn), { code: 451, enhanced: '4.7.1', countsOnceAs: 'greylisted' });
       }
       if (decision.action === 'passed') {
         // Not recorded yet: a plugin after this one (recipient-verify) may still refuse the recipient, and a client
@@ -151,7 +164,7 @@ export default definePlugin<GreylistConfig>({
           if (rec.clientAllowed) ctx.log.info('greylist client network allowed', { network: triplet.client, after_passes: cfg.auto_allow_after });
         }
         if (ctx.hook === 'dataStart' && !ctx.state.GREYLIST_PASSED) {
-          if (cfg.header) ctx.addHeader('X-Greylist', `delayed ${secs} seconds by ${setup.services.hostname}`);
+          if (cfg.header) ctx.addHeader('X-Greylist', `delayed ${secondsText(secs)} by ${setup.services.hostname}`);
           noteOnce(ctx, 'GREYLIST_PASSED', `delayed ${secs} s`);
         }
       }

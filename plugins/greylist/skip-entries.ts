@@ -1,11 +1,13 @@
 // What an entry of each skip list must look like. An entry that can never match (an address among domains, a `*`
 // the matcher does not read) passed check-config before and exempted nothing: mail the admin meant to let through
 // got 451. Each problem says what to write instead.
-const LABEL = '[\\p{L}\\p{N}_](?:[\\p{L}\\p{N}_-]*[\\p{L}\\p{N}_])?';
+// A label may hold combining marks after its first letter: Devanagari's vowel signs, Thai's tone marks (`भारत`).
+const LABEL = '[\\p{L}\\p{N}_](?:[\\p{L}\\p{M}\\p{N}_-]*[\\p{L}\\p{M}\\p{N}_])?';
 const DOMAIN = new RegExp(`^(?:${LABEL}\\.)*${LABEL}$`, 'u');
 const LOCAL_PART = /^[^\s@]+$/;
 
-const isDomain = (d: string) => d.length <= 253 && DOMAIN.test(d);
+// Composed first, as UTS 46 and the matcher read it: `mu\u0308ller.example` is `müller.example`.
+const isDomain = (d: string) => d.length <= 253 && DOMAIN.test(d.normalize('NFC'));
 
 /**
  * The problem with `entry` as a domain of `key` (`example.org`, or `.example.org` for its subdomains), if any.

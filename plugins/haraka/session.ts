@@ -83,7 +83,7 @@ function redirectIfRewritten(ctx: HookContext, txn: Any, before: number, rcpt: A
   if (mine.length === 1 && (mine[0] === rcpt || targets[0].toLowerCase() === original)) return;
   if (mine.length === 0) {
     // A pop without a push: Haraka would deliver to nobody; Mailmoat drops recipients only in data (discardRecipient).
-    ctx.log.warn('haraka rcpt plugin removed the recipient from transaction.rcpt_to; it is kept', { rcpt: ctx.rcpt!.address });
+    ctx.log.warn('haraka rcpt plugin removed the recipient from transaction.rcpt_to; it is kept', { to: [ctx.rcpt!.address] });
     return;
   }
   ctx.redirectRecipient(targets, 'haraka rcpt hook rewrote transaction.rcpt_to');

@@ -36,14 +36,14 @@ async function judge(cfg: PtrConfig, ctx: HookContext): Promise<Outcome | void> 
   const { ip, status } = pending(cfg, ctx);
   const st = await status;
   verifiedName(ctx, st);
-  if (st.state === 'confirmed' || st.state === 'present') { ctx.log.debug('client has reverse DNS', { ip, names: st.names }); return; }
+  if (st.state === 'confirmed' || st.state === 'present') { ctx.log.debug('client has reverse DNS', { client: ip, names: st.names }); return; }
   if (st.state === 'unavailable') {
-    ctx.log.warn('reverse DNS lookup failed', { ip, error: st.error.code });
+    ctx.log.warn('reverse DNS lookup failed', { client: ip, error: st.error.code });
     if (cfg.on_error === 'skip') { ctx.addFinding('PTR_UNAVAILABLE', 0, `${ip}: ${st.error.code}`); return; }
     return outcome.tempfail(`Cannot find the hostname of ${ip} now, try again later`, { code: 450, enhanced: '4.7.25' });
   }
   const detail = st.state === 'missing' ? `${ip} has no PTR` : `${ip}: ${st.names.slice(0, 3).join(', ')} do not resolve back to it`;
-  ctx.log.info('client fails the reverse DNS check', { ip, state: st.state });
+  ctx.log.info('client fails the reverse DNS check', { client: ip, state: st.state });
   if (cfg.mode === 'reject') return outcome.reject(cfg.text.replace(/\{ip\}/g, ip), { code: 550, enhanced: '5.7.25' });
   if (st.state === 'missing') ctx.addFinding('PTR_MISSING', cfg.score, detail);
   else ctx.addFinding('PTR_NOT_CONFIRMED', cfg.fcrdns_score, detail);

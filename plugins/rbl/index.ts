@@ -64,7 +64,7 @@ class RblCheck {
       : this.cfg.skip_private && isPrivate(ip) ? 'private address' : undefined;
     const reversed = reversedIp(ip);
     if (skip || !reversed) {
-      ctx.log.debug('blocklists skipped', { ip, reason: skip ?? 'not an IP address' });
+      ctx.log.debug('blocklists skipped', { client: ip, reason: skip ?? 'not an IP address' });
       return { ip, skip: skip ?? 'not an IP address', zones: [] };
     }
     const dns = ctx.services.dns;
@@ -109,7 +109,7 @@ class RblCheck {
     const d = await this.decide(c, action);
     if (d.hit) {
       const zone = this.cfg.zones.find((z) => z.zone === d.hit!.zone)!;
-      ctx.log.info('client listed', { ip: c.ip, zone: d.hit.zone, code: d.hit.code, action });
+      ctx.log.info('client listed', { client: c.ip, zone: d.hit.zone, code: d.hit.code, action });
       // The refusal's evidence: the core counts its symbol with the refusal (mailmoat_refusal_findings_total).
       ctx.addFinding(d.hit.symbol, d.hit.score, `${c.ip} listed at ${d.hit.zone} (${d.hit.code})`);
       return outcome.reject(fill(zone.text, c.ip, d.hit, (await d.txt) ?? ''), { code: action === 'reject' ? 554 : 550, enhanced: '5.7.1' });

@@ -34,7 +34,7 @@ async function check(cfg: RecipientVerifyConfig, targets: Targets, verifier: Ver
   // must take, as Postfix probes through virtual alias expansion.
   const goesTo = ctx.rcptTargets ?? [rcpt];
   const redirected = goesTo.length !== 1 || goesTo[0].address.toLowerCase() !== rcpt.address.toLowerCase();
-  const about = redirected ? { rcpt: rcpt.address } : {};
+  const about = redirected ? { redirected_from: rcpt.address } : {};
   const asked: Array<() => Promise<Answer>> = [];
   const seen = new Set<string>();
   for (const t of goesTo) {
@@ -59,12 +59,12 @@ async function check(cfg: RecipientVerifyConfig, targets: Targets, verifier: Ver
   for (const { to, host, v } of await inTurn(asked, Math.max(1, Math.floor(cfg.max_probes / 2)))) {
     if (v.status === 'unknown') {
       unknown++;
-      ctx.log.warn('recipient verification failed', { to, ...about, reason: v.reason, host, action: cfg.on_error });
+      ctx.log.warn('recipient verification failed', { to: [to], ...about, reason: v.reason, host, action: cfg.on_error });
     } else if (v.status === 'refused') {
-      ctx.log.info('recipient refused by the server behind', { to, ...about, reply: v.reply, source: v.source, host });
+      ctx.log.info('recipient refused by the server behind', { to: [to], ...about, reply: v.reply, source: v.source, host });
       refusals.push(v.reply);
     } else {
-      ctx.log.debug('recipient verified', { to, ...about, reply: v.reply, source: v.source });
+      ctx.log.debug('recipient verified', { to: [to], ...about, reply: v.reply, source: v.source });
     }
   }
   // One target the server behind refuses makes the message bounce for it: refused at RCPT, as a recipient of its own is.

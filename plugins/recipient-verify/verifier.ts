@@ -36,7 +36,7 @@ export class Verifier {
     let known: Known | undefined;
     try { known = await this.cache.get(address); } catch (e) {
       // The store being down costs a probe, not the recipient: a warning, as the store's own outage line is.
-      log.warn('recipient-verify cannot read its cache; verifying without it, by a probe', { to: address, error: String(e) });
+      log.warn('recipient-verify cannot read its cache; verifying without it, by a probe', { to: [address], error: String(e) });
     }
     if (known) return { ...known, source: 'cache' };
     // Looked up again: another RCPT may have started a probe while the cache answered.
@@ -55,7 +55,7 @@ export class Verifier {
   private join(key: string, log: Logger): Promise<Verification> | undefined {
     const running = this.inFlight.get(key);
     if (!running) return undefined;
-    log.debug('recipient-verify waits for the probe in flight', { address: key });
+    log.debug('recipient-verify waits for the probe in flight', { to: [key] });
     return running.then((r) => withSource(r, 'shared'));
   }
 
@@ -65,7 +65,7 @@ export class Verifier {
     if (r.status !== 'unknown') {
       try { await this.cache.put(address, r); } catch (e) {
         // The answer still decides this RCPT; only the next one for the address costs another probe.
-        log.warn('recipient-verify cannot store a result; it works without its cache, the address is probed again next time', { to: address, error: String(e) });
+        log.warn('recipient-verify cannot store a result; it works without its cache, the address is probed again next time', { to: [address], error: String(e) });
       }
     }
     return r;

@@ -5,7 +5,10 @@
 
 export interface SnapshotHeader {
   name: string;
-  /** Unfolded value. */
+  /**
+   * Unfolded value, as text: raw 8-bit bytes read as UTF-8 where they are UTF-8 (RFC 6532), else as Windows-1252;
+   * RFC 2047 encoded words left as written (`subject` is the decoded Subject).
+   */
   value: string;
 }
 
@@ -39,7 +42,10 @@ export interface MessageSnapshot {
   headers: SnapshotHeader[];
   /** True when the message has more header fields than `headers` lists. */
   headersTruncated: boolean;
-  /** The decoded Subject, '' when there is none. */
+  /**
+   * The decoded Subject, '' when there is none: raw 8-bit bytes read as `headers` reads them, then its encoded words
+   * decoded (one in a charset Node does not know is left as written, RFC 2047 §6.2).
+   */
   subject: string;
   /** Decoded text of the message (text parts, and HTML parts without one as text), cut at the plugin's max_text. */
   text: string;

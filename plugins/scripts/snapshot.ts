@@ -5,6 +5,8 @@
 import type { HookContext } from '../../core/index.ts';
 import { attachmentNames } from '../../core/message/mime-parse.ts';
 import type { ParsedMessage } from '../../core/message/types.ts';
+import { decodeWords } from '../../core/text/encoded-words.ts';
+import { headerValueText } from '../../core/text/header-value.ts';
 import { SNAPSHOT_LIMITS as L, type MessageSnapshot, type SnapshotAttachment } from './api.ts';
 
 /** Cuts a string at `max` UTF-16 units without leaving half of a surrogate pair. */
@@ -20,6 +22,18 @@ function cutName(name: string): string {
   const half = Math.floor((L.fileName - 1) / 2);
   const tail = name.slice(name.length - half);
   return `${cut(name, half)}…${/^[\uDC00-\uDFFF]/.test(tail) ? tail.slice(1) : tail}`;
+}
+
+/**
+ * A header value (its bytes, one latin1 character per byte) as text, as the rules plugin reads it: raw 8-bit bytes as
+ * UTF-8 where they are UTF-8 (an SMTPUTF8 client's header, RFC 6532), else as Windows-1252, cut at `max` characters.
+ * Taken byte for byte, `Jörg` in UTF-8 reached a script as `JÃ¶rg`. Only the first bytes that can make
+ * `max` characters are read, and a character the cut splits is left out. `decode` (the Subject's encoded words) runs
+ * before the cut.
+ */
+function headerText(bytes: string, max: number, decode: (text: string) => string = (t) => t): string {
+  const truncated = bytes.length > max * 4;
+  return cut(decode(headerValueText(truncated ? bytes.slice(0, max * 4) : bytes, truncated)), max);
 }
 
 function attachmentsOf(parsed: ParsedMessage): { list: SnapshotAttachment[]; truncated: boolean } {
@@ -48,9 +62,11 @@ export async function snapshotOf(ctx: HookContext, maxText: number): Promise<Mes
     id: msg.id,
     envelope: { from: ctx.mailFrom?.address ?? '', to: ctx.recipients.map((r) => r.address) },
     client: { ip: s.remote.ip, hostname: s.remote.hostname ?? null, helo: s.helo ?? null, user: s.user ?? null, tls: s.tls, trusted: s.trusted },
-    headers: msg.headers.fields.slice(0, L.headers).map((f) => ({ name: f.name, value: cut(f.value, L.headerValue) })),
+    headers: msg.headers.fields.slice(0, L.headers).map((f) => ({ name: f.name, value: headerText(f.value, L.headerValue) })),
     headersTruncated: msg.headers.fields.length > L.headers,
-    subject: cut(parsed.subject ?? msg.headers.first('Subject') ?? '', L.headerValue),
+    // From the field's bytes, as the rules plugin reads a Subject: the parser's reading took a raw Windows-1252
+    // Subject for UTF-8 and gave U+FFFD for each accented letter.
+    subject: headerText(msg.headers.first('Subject') ?? '', L.headerValue, decodeWords),
     text: cut(parsed.text, maxText),
     textTruncated: parsed.textTruncated || parsed.text.length > maxText,
     urls: parsed.urls.slice(0, L.urls).map((u) => cut(u, L.url)),

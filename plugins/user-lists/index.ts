@@ -74,7 +74,7 @@ export default definePlugin<UserListsConfig>({
       try { lists = await listsOf(store, owner); } catch (err) { return storeFailed(ctx, err); }
       const m = blockMatch(rcpt.address, lists, [[sender, 'envelope']]);
       if (!m) return;
-      ctx.log.info('sender on the recipient\'s block list: recipient refused', { list: 'block', entry: m.entry, sender, rcpt: rcpt.address, owner });
+      ctx.log.info('sender on the recipient\'s block list: recipient refused', { list: 'block', entry: m.entry, from: sender, to: [rcpt.address], owner });
       return outcome.reject(`Recipient <${rcpt.address}> does not accept mail from <${sender}>`, { code: 550, enhanced: '5.7.1' });
     }
 
@@ -97,7 +97,7 @@ export default definePlugin<UserListsConfig>({
       );
 
       for (const m of d.blocked) {
-        ctx.log.info('sender or author on the recipient\'s block list: recipient dropped', { list: 'block', entry: m.entry, matched: m.address, via: m.via, rcpt: m.rcpt });
+        ctx.log.info('sender or author on the recipient\'s block list: recipient dropped', { list: 'block', entry: m.entry, matched: m.address, via: m.via, to: [m.rcpt] });
       }
       if (d.blocked.length && d.remaining.length === 0) {
         return outcome.reject(`Message refused: its recipients do not accept mail from <${d.blocked[0].address}>`, { code: 550, enhanced: '5.7.1' });
@@ -107,7 +107,7 @@ export default definePlugin<UserListsConfig>({
       for (const m of d.blocked) ctx.discardRecipient(m.rcpt, `user block list: ${m.entry}`);
 
       for (const m of d.unauthenticated) {
-        ctx.log.info('allow entry matched an unauthenticated address: not counted', { list: 'allow', entry: m.entry, matched: m.address, via: m.via, rcpt: m.rcpt });
+        ctx.log.info('allow entry matched an unauthenticated address: not counted', { list: 'allow', entry: m.entry, matched: m.address, via: m.via, to: [m.rcpt] });
         // Without the plugin that authenticates it, no allow entry of that kind can ever count: say so to the admin.
         if (m.via === 'envelope' && !facts.spfRan) warnOnce('spf', 'allow_needs_auth: an allow entry matched the envelope sender, but the spf plugin recorded no result: add spf to the plugins, or no such entry counts');
         if (m.via === 'from' && !facts.dmarcRan) warnOnce('dmarc', 'allow_needs_auth: an allow entry matched the From address, but the dmarc plugin recorded no result: list dmarc before user-lists in the plugins, or no such entry counts');
@@ -124,7 +124,7 @@ export default definePlugin<UserListsConfig>({
         ctx.addFinding('USER_ALLOWLIST_IGNORED', 0, `${stopper.symbol} recorded`);
         return;
       }
-      for (const m of d.allowed) ctx.log.info('sender on the recipient\'s allow list', { list: 'allow', entry: m.entry, matched: m.address, via: m.via, auth: m.auth, rcpt: m.rcpt });
+      for (const m of d.allowed) ctx.log.info('sender on the recipient\'s allow list', { list: 'allow', entry: m.entry, matched: m.address, via: m.via, auth: m.auth, to: [m.rcpt] });
       ctx.addFinding('USER_ALLOWLIST', cfg.allow_score, d.allowed.map(matchText).join('; '));
     }
 

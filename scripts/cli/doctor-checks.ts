@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { DoctorCheck, CheckLine } from './doctor.ts';
+import type { LoadedConfig } from '../../core/config/load.ts';
 import { createResolver } from '../../core/dns/index.ts';
 import { DnsError } from '../../core/dns/types.ts';
 import { RouteTable, type Route } from '../../core/relay/routes.ts';
@@ -96,10 +97,21 @@ export const stateStoreCheck: DoctorCheck = {
   },
 };
 
+/**
+ * What in the config asks the gateway's resolver (`dns`): plugins, any of which may look names up (SPF, DMARC,
+ * blocklists, PTR), and routes to a domain's MX hosts. A smarthost's own name is looked up when connecting, which the
+ * smarthost check does.
+ */
+function usesResolver(config: LoadedConfig['config']): boolean {
+  return config.plugins.length > 0 || new RouteTable(config.routes).all().some((route) => route.via === 'mx');
+}
+
 export const dnsCheck: DoctorCheck = {
   name: 'dns',
   async run({ config }) {
     const servers = config.dns.servers.length ? config.dns.servers.join(', ') : 'the system resolvers';
+    // A resolver that does not answer only matters to what asks it: a gateway without any of that passes its mail on.
+    if (!usesResolver(config)) return [{ status: 'ok', text: `not checked: nothing in the config uses ${servers} (no plugins, no route via mx)` }];
     const domain = config.domains[0];
     if (!domain) return [{ status: 'ok', text: `${servers}; no domain configured to look up` }];
     const resolver = createResolver({ ...config.dns, cache_size: 0 });

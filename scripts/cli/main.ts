@@ -2,10 +2,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { USAGE_ERROR } from './args.ts';
-import type { LogFormat } from '../../core/log/logger.ts';
-import type { LogLevel } from '../../core/log/types.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const HIDDEN = new Set(['main', 'args', 'doctor-checks', 'redis-persistence', 'bayes-shared']);
@@ -42,29 +39,8 @@ export async function main(argv: string[]): Promise<number> {
     return await mod.run(rest);
   } catch (e) {
     process.stderr.write(`moat ${cmd}: ${(e as Error).message}\n`);
-    if (cmd === 'start') await logFailedStart(rest, e);
     return 1;
   }
-}
-
-/**
- * A start that failed (a second gateway on the data_dir, a port in use) also goes in the log, as one line at error
- * level, when the log is JSON: a log store or journal alert sees why the service is down, not only a human reading
- * stderr. Written to the log's own stream with the config's level; on a terminal (text) the stderr line says it all.
- */
-async function logFailedStart(args: string[], e: unknown): Promise<void> {
-  let format: LogFormat = 'auto';
-  let level: LogLevel = 'info';
-  try {
-    const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, set: { type: 'string', multiple: true } }, strict: false });
-    const { loadConfig } = await import('../../core/config/load.ts');
-    const { config } = await loadConfig({ file: typeof values.config === 'string' ? values.config : undefined, overrides: (values.set ?? []).filter((v) => typeof v === 'string') });
-    ({ format, level } = config.log);
-  } catch { /* the config that failed to load was reported by start itself; the defaults decide */ }
-  if (format === 'text' || (format === 'auto' && process.stdout.isTTY)) return;
-  const { JsonLogger } = await import('../../core/log/logger.ts');
-  const log = new JsonLogger({ level, format: 'json', sink: { write: (line) => { process.stdout.write(line); } } });
-  log.error('start failed', { error: String((e as Error)?.message ?? e) });
 }
 
 /**

@@ -9,18 +9,22 @@ import { forTerminal, listedEntry, listRow, overview, showMessage, HEAD_BYTES, t
 import { actOnEach, gatewayList, gatewayStatus, queueActions } from '../../core/control/client.ts';
 import { queueIdProblem } from '../../core/control/protocol.ts';
 import { folderHolding, type AdminResult, type AdminVerb } from '../../core/queue/admin-ops.ts';
-import { domainSelector, parseStates, scope, select, SelectorError, senderSelector, type QueueState } from '../../core/queue/selector.ts';
+import { isAddressArg } from '../../core/queue/actions.ts';
+import { parseStates, recipientSelector, scope, select, SelectorError, senderSelector, type QueueState } from '../../core/queue/selector.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
 import { findUnreadable, type BrokenMessage } from '../../core/queue/broken-messages.ts';
 import { isAccessError } from '../../core/queue/data-dir-access.ts';
+import { forEachBounded } from '../../core/queue/for-each-bounded.ts';
+import { heldHeaders, shownText } from '../../core/quarantine/summary.ts';
 
 const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… | --data-dir DIR] [--json]
 
   list [SELECTORS]                              id, age, state, sender, every recipient (marked with where it
                                                 stands once one is delivered, failed or released, and the
-                                                reply that failed it), attempts, next attempt, last reply
-                                                (why it still waits), and in the quarantine why each
-                                                message is held; states: active (being delivered now), due
+                                                reply that failed it), when it was received (UTC),
+                                                attempts, next attempt, last reply (why it still waits),
+                                                and in the quarantine its Subject and why each message
+                                                is held; states: active (being delivered now), due
                                                 (waiting for a relay worker, or for the gateway's start),
                                                 deferred, held, dead, quarantined; and unreadable: a
                                                 queued message whose files the gateway's user cannot read
@@ -32,12 +36,12 @@ const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… |
                                                 it was stored (verdict headers kept, not scanned again)
                                                 with an X-Mailmoat-Released header
   delete ID… | SELECTORS                        delete messages (an ID is found in any folder; --to: only
-                                                their recipients in DOMAIN); delete --all needs --folder,
-                                                --state or --yes (--yes alone: the queue)
+                                                that recipient, or their recipients in DOMAIN); delete --all
+                                                needs --folder, --state or --yes (--yes alone: the queue)
   requeue ID… | SELECTORS                       put dead-lettered messages back in the queue, due now: their
-                                                failed recipients (--to: only those in DOMAIN) are tried again
-                                                on a fresh retry schedule and lifetime; delivered ones are not
-                                                sent again (as postsuper -r)
+                                                failed recipients (--to: only that one, or those in DOMAIN)
+                                                are tried again on a fresh retry schedule and lifetime;
+                                                delivered ones are not sent again (as postsuper -r)
   release ID --recipient ADDRESS                deliver a quarantined message to that one recipient only;
                                                 the others stay in the quarantine
   delete ID --recipient ADDRESS                 drop that one recipient of a quarantined message (the
@@ -45,8 +49,8 @@ const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… |
   overview                                      messages and oldest age per destination domain
 
 SELECTORS pick messages instead of ids, the same for every command:
-  --all | --to DOMAIN | --from ADDRESS          every message, those with a recipient still to do in DOMAIN
-                                                (a whole domain: no patterns), those from ADDRESS ('<>':
+  --all | --to ADDRESS|DOMAIN | --from ADDRESS  every message, those with a recipient still to do at ADDRESS
+                                                or in DOMAIN (whole: no patterns), those from ADDRESS ('<>':
                                                 bounces); --to and --from go together, --all alone
   [--folder queue|deadletter|quarantine]        where to look: the queue by default (requeue: dead-letter)
   [--state STATE[,STATE…]]                      only messages in those states (of one folder; list: without
@@ -109,7 +113,8 @@ function printList(rows: ListRow[], none: string): void {
     // failed lines below saying it already leaves it out.
     const last = r.lastReply && !failed.some((s) => s.reply === r.lastReply) ? `  last: ${t(r.lastReply)}` : '';
     console.log(`${r.id}  ${age(r.age).padStart(4)}  ${r.state.padEnd(11)}  <${t(r.sender)}> -> ${recipientsText(r)}`);
-    console.log(`    size ${r.size}  attempts ${r.attempts}  next ${r.state === 'deferred' ? iso(r.nextAttempt) : '-'}${last}`);
+    if (r.subject !== undefined) console.log(`    subject: ${r.subject}`);
+    console.log(`    received ${iso(r.receivedAt)}  size ${r.size}  attempts ${r.attempts}  next ${r.state === 'deferred' ? iso(r.nextAttempt) : '-'}${last}`);
     if (r.verdict) console.log(`    score ${r.verdict.score}${r.verdict.symbols.length ? `  ${r.verdict.symbols.slice(0, 8).map(t).join(' ')}${r.verdict.symbols.length > 8 ? ' …' : ''}` : ''}`);
     // Why a quarantined message is held: the threshold reached, or the plugin or rule that forced it (PMG's list shows it).
     if (r.verdict?.reason) console.log(`    reason: ${t(r.verdict.reason)}`);
@@ -187,15 +192,30 @@ async function listed(store: QueueStore, folder: QueueFolder): Promise<{ entries
   return { entries: (await store.list(folder)).map(listedEntry), busy };
 }
 
-/** `list`: a folder's messages, or those of the states, sender and recipient domain asked for. */
+/** Message heads read at once for the quarantine's subjects. */
+const HEADS_IN_FLIGHT = 16;
+
+/**
+ * Gives each quarantined row its Subject, as the digest shows it: read from the message's header section (its first
+ * 8 KB, nearly always), since neither the state file nor the held index keeps it (its cost: core/queue/README.md, The verbs).
+ */
+async function addSubjects(store: QueueStore, rows: ListRow[]): Promise<void> {
+  await forEachBounded(rows, HEADS_IN_FLIGHT, async (r) => {
+    const field = await heldHeaders(store, r.id);
+    r.subject = shownText(field('subject') ?? '') || '(no subject)';
+  });
+}
+
+/** `list`: a folder's messages, or those of the states, sender and recipient (or recipient domain) asked for. */
 async function list(store: QueueStore, o: Record<string, unknown>, out: Json): Promise<number> {
   if (o.all !== undefined) throw new UsageError('list shows every message unless --state, --to or --from narrow it: --all does not apply');
   const { folder, states } = scope(undefined, folderOption(o.folder), stateOption(o.state));
-  const to = typeof o.to === 'string' ? domainSelector(o.to) : undefined;
+  const to = typeof o.to === 'string' ? recipientSelector(o.to) : undefined;
   const from = typeof o.from === 'string' ? senderSelector(o.from) : undefined;
   const { entries, busy } = await listed(store, folder);
   const now = Date.now();
   const rows = select(entries, { folder, states, to, from }, busy, now).map((e) => listRow(e, folder, busy, now));
+  if (folder === 'quarantine') await addSubjects(store, rows);
   const narrowed = o.state !== undefined || to !== undefined || from !== undefined;
   // Acknowledged mail all the same, which neither the gateway nor this command can read: listed with why, never left out.
   const unreadable = folder === 'queue' && !narrowed ? await findUnreadable(store.dataDir) : [];
@@ -276,10 +296,13 @@ async function flush(store: QueueStore, args: string[], out: Json): Promise<numb
 
 const DONE: Record<AdminVerb, string> = { flush: 'due now', delete: 'deleted', hold: 'held', release: 'released', requeue: 'requeued: its failed recipients are due now' };
 
+/** A `--to` in a result: one recipient (`<alice@example.org>`) or a domain's (`in example.org`). */
+const one = (to: string) => isAddressArg(to);
+
 function resultText(command: AdminVerb, r: AdminResult, to?: string): string {
   if (r === 'done') {
-    if (command === 'delete' && to) return `its recipients in ${to} deleted (the message goes once none is left)`;
-    if (command === 'requeue' && to) return `requeued: its failed recipients in ${to} are due now`;
+    if (command === 'delete' && to) return one(to) ? `its recipient <${t(to)}> deleted (the message goes once none is left)` : `its recipients in ${to} deleted (the message goes once none is left)`;
+    if (command === 'requeue' && to) return one(to) ? `requeued: its failed recipient <${t(to)}> is due now` : `requeued: its failed recipients in ${to} are due now`;
     return DONE[command];
   }
   if (r === 'missing') return 'not found in the queue, the quarantine or the dead-letter folder';
@@ -289,8 +312,8 @@ function resultText(command: AdminVerb, r: AdminResult, to?: string): string {
   if (command === 'hold') return 'already held, or quarantined (not delivered until released)';
   if (command === 'release') return 'not held: already scheduled';
   if (command === 'flush') return 'not made due: already due, held, or being delivered';
-  if (command === 'requeue') return to ? `no failed recipient in ${to}` : 'not dead-lettered: it is still in the queue (flush retries it now)';
-  return to ? `no pending recipient in ${to}` : 'no change';
+  if (command === 'requeue') return to ? (one(to) ? `<${t(to)}> is not a failed recipient of it` : `no failed recipient in ${to}`) : 'not dead-lettered: it is still in the queue (flush retries it now)';
+  return to ? (one(to) ? `<${t(to)}> is not a pending recipient of it` : `no pending recipient in ${to}`) : 'no change';
 }
 
 const TOTAL = { delete: 'deleted', hold: 'held', release: 'released', requeue: 'requeued' } as const;
@@ -311,8 +334,8 @@ function totalLines(command: AdminVerb, results: Record<string, AdminResult | 'e
     others.set(text, (others.get(text) ?? 0) + 1);
   }
   const head = command === 'flush' ? `${messages(done)} due now`
-    : to && command === 'delete' ? `deleted the recipients in ${to} of ${messages(done)}`
-      : to && command === 'requeue' ? `requeued the failed recipients in ${to} of ${messages(done)}`
+    : to && command === 'delete' ? `deleted ${one(to) ? `<${t(to)}>` : `the recipients in ${to}`} of ${messages(done)}`
+      : to && command === 'requeue' ? `requeued ${one(to) ? `<${t(to)}>` : `the failed recipients in ${to}`} of ${messages(done)}`
         : `${TOTAL[command]} ${messages(done)}`;
   return [head, ...[...others].map(([text, n]) => `${messages(n)}: ${text}`)];
 }
@@ -320,7 +343,7 @@ function totalLines(command: AdminVerb, results: Record<string, AdminResult | 'e
 /** The messages a change acts on: the ids named, or those --all/--to/--from select (narrowed by --folder/--state). */
 async function targetsOf(store: QueueStore, command: AdminVerb, args: string[], o: Record<string, unknown>): Promise<{ ids: string[]; bulk: boolean; to?: string }> {
   const all = o.all === true;
-  const to = typeof o.to === 'string' ? domainSelector(o.to) : undefined;
+  const to = typeof o.to === 'string' ? recipientSelector(o.to) : undefined;
   const from = typeof o.from === 'string' ? senderSelector(o.from) : undefined;
   const bulk = all || to !== undefined || from !== undefined;
   const narrowed = o.folder !== undefined || o.state !== undefined;
@@ -336,7 +359,7 @@ async function targetsOf(store: QueueStore, command: AdminVerb, args: string[], 
   if (command === 'delete' && all && !narrowed && o.yes !== true) throw new UsageError('delete --all deletes every message of the queue: name the folder or states (--folder F, --state S) or confirm with --yes');
   const { folder, states } = scope(command, folderOption(o.folder), stateOption(o.state));
   const { entries, busy } = await listed(store, folder);
-  // --to deletes or requeues only the recipients in that domain; hold, release and flush act on the whole message.
+  // --to deletes or requeues only that recipient, or those in that domain; hold, release and flush act on the whole message.
   const keepTo = command === 'delete' || command === 'requeue';
   return { ids: select(entries, { folder, states, to, from }, busy).map((e) => e.id), bulk, ...(keepTo ? { to } : {}) };
 }

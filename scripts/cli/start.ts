@@ -1,7 +1,10 @@
 // `moat start`: loads the config (file, MAILMOAT_CONFIG or the embedded default), starts the gateway, stops on SIGINT/SIGTERM,
-// on `moat stop`, and, when npm started it, once npm is gone.
-import { loadConfig, ConfigError } from '../../core/config/load.ts';
-import { createGateway } from '../../core/gateway.ts';
+// on `moat stop`, and, when npm started it, once npm is gone; exits at once on SIGQUIT. A start that fails says why on
+// stderr and, with JSON logs, in the log.
+import { once } from 'node:events';
+import { applyOverride, ConfigError, readConfig, type LoadedConfig } from '../../core/config/load.ts';
+import { createGateway, type Gateway } from '../../core/gateway.ts';
+import { flushLogs, JsonLogger, type LogFormat } from '../../core/log/logger.ts';
 import { readCommand } from './args.ts';
 import { chownFix, isAccessError, runningAccount } from '../../core/queue/data-dir-access.ts';
 import path from 'node:path';
@@ -10,6 +13,53 @@ const USAGE = 'usage: moat start [--config FILE] [--set KEY=VALUE]…\n  Without
 
 /** How long a stop after an uncaught exception may take before the process exits without finishing it. */
 const FATAL_STOP_MS = 60_000;
+
+/** SIGQUIT's exit status, as a shell reports a process that signal ended (128 + 3). */
+const QUIT_EXIT_CODE = 131;
+
+/** How long an exit waits for stdout to take the log's last lines (a reader that stopped reading must not hold it). */
+const LOG_DRAIN_MS = 2000;
+
+/**
+ * Exits once the log's last lines are written. process.exit drops what the stdout pipe has not taken yet, and under
+ * a slow journal or log shipper those are the lines that say why the process is gone.
+ */
+async function exitWhenLogged(code: number): Promise<never> {
+  flushLogs();
+  if (process.stdout.writableLength > 0) {
+    const drained = once(process.stdout, 'drain').catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise((r) => { timer = setTimeout(r, LOG_DRAIN_MS); })]);
+    clearTimeout(timer);
+  }
+  process.exit(code);
+}
+
+const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'text'];
+
+/**
+ * The log format of a start whose config has problems: the file's (with its --set overrides) as far as it was read, else
+ * the default, or a `--set log.format` given, for a file that could not be read at all.
+ */
+function formatOfBrokenConfig(config: unknown, problemAtFormat: boolean, overrides: string[]): LogFormat {
+  const fromConfig = problemAtFormat ? undefined : (config as { log?: { format?: unknown } } | undefined)?.log?.format;
+  if (LOG_FORMATS.includes(fromConfig as LogFormat)) return fromConfig as LogFormat;
+  const raw: Record<string, unknown> = {};
+  for (const o of overrides) applyOverride(raw, o);
+  const fromSet = (raw.log as { format?: unknown } | undefined)?.format;
+  return LOG_FORMATS.includes(fromSet as LogFormat) ? fromSet as LogFormat : 'auto';
+}
+
+/**
+ * A start that failed also goes in the log, as one line at error level, when the log is JSON: a log shipper or journal
+ * alert reading stdout sees why the service is down, not only a human reading stderr. Written after every line the
+ * start logged, so it is the last; on a terminal (text) the stderr line says it all.
+ */
+function logFailedStart(format: LogFormat, error: string): void {
+  flushLogs();
+  if (format === 'text' || (format === 'auto' && process.stdout.isTTY)) return;
+  new JsonLogger({ format: 'json', sink: process.stdout }).error('start failed', { error });
+}
 
 /** How often a gateway that npm started looks whether npm is still there. */
 const PARENT_CHECK_MS = 1000;
@@ -61,28 +111,43 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
   const overrides = values.set ?? [];
-  let loaded;
-  try {
-    loaded = await loadConfig({ file: values.config, overrides });
-  } catch (e) {
-    if (e instanceof ConfigError) { process.stderr.write(`${e.message}\n`); return 1; }
-    throw e;
+  const reading = await readConfig({ file: values.config, overrides });
+  if (reading.issues.length || !reading.config) {
+    const e = new ConfigError(reading.issues, reading.file);
+    process.stderr.write(`${e.message}\n`);
+    const problemAtFormat = reading.issues.some((i) => i.path === 'log' || i.path === 'log.format');
+    logFailedStart(formatOfBrokenConfig(reading.config, problemAtFormat, overrides), e.message);
+    return 1;
   }
+  const loaded: LoadedConfig = { config: reading.config, file: reading.file, baseDir: reading.baseDir };
+  try {
+    return await runGateway(loaded, overrides);
+  } catch (e) {
+    const message = String((explainStartError(e, loaded.config.data_dir) as Error)?.message ?? e);
+    process.stderr.write(`moat start: ${message}\n`);
+    logFailedStart(loaded.config.log.format, message);
+    return 1;
+  }
+}
+
+async function runGateway(loaded: LoadedConfig, overrides: string[]): Promise<number> {
   // Listened for from the start: a SIGTERM while the gateway starts (plugins loading, the queue recovering) would
   // otherwise end the process at once, in the middle of its first deliveries; it stops the gateway once started instead.
   let stopRequested!: () => void;
   const stopSignal = new Promise<void>((resolve) => { stopRequested = resolve; });
   // For the `stopping` line; a signal's name is noted by the gateway itself.
   let stopReason: string | undefined;
+  // Kept through the whole stop: one that came again would otherwise end the process at once, mid-delivery, with its
+  // last log lines unwritten (the gateway logs it instead); given back once the stop is over and the log written.
   const stop = (reason?: string) => {
     stopReason ??= reason;
-    process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal);
     unwatchParent();
     stopRequested();
   };
   const onSignal = () => stop();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const releaseSignals = () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); };
   const unwatchParent = watchNpmParent(() => stop('parent exited'));
   // An exception from the gateway's own code that nothing caught: the gateway stops in order and exits 1, so a service
   // manager (systemd's Restart=on-failure) starts it again on a clean state; the queue on disk carries every message over.
@@ -91,25 +156,31 @@ export async function run(argv: string[]): Promise<number> {
     if (fatal) return;
     fatal = true;
     // A stop that cannot finish after such an error must not keep a half-working gateway up.
-    setTimeout(() => process.exit(1), FATAL_STOP_MS).unref();
+    setTimeout(() => void exitWhenLogged(1), FATAL_STOP_MS).unref();
     stop();
   };
   // Files the gateway writes (queued, quarantined and delivered mail, the state store, dictionaries it flushes) are its
   // own, as Postfix's daemons run under umask 077: data_dir's 0700 keeps other local users out, and this keeps them
   // out of a file that is copied or moved elsewhere, or of a data_dir someone opened up.
   process.umask(0o077);
-  let gw;
+  let gw: Gateway;
   try {
     gw = await createGateway({
       config: loaded.config, configFile: loaded.file, configOverrides: overrides, configDir: loaded.baseDir, handleSignals: true, captureConsole: true, onFatalError,
       onStopRequest: () => stop('moat stop'),
+      // Not a count of SIGTERMs: how many copies come depends on what runs the gateway (runuser, su, npm), not on
+      // how urgent the stop is. SIGQUIT (Ctrl-\) is a distinct ask, and an exit is safe: the queue is on disk.
+      onQuitSignal: () => void exitWhenLogged(QUIT_EXIT_CODE),
     });
   } catch (e) {
-    process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal);
+    releaseSignals();
     unwatchParent();
-    throw explainStartError(e, loaded.config.data_dir);
+    throw e;
   }
   await stopSignal;
   await gw.stop(stopReason);
+  // Written while the process still runs, which waits for the write: an exit with lines in the pipe's queue drops them.
+  flushLogs();
+  releaseSignals();
   return fatal ? 1 : 0;
 }

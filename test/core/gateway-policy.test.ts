@@ -164,10 +164,10 @@ describe('a plugin\'s disconnect outcome', () => {
   };
   const closedSoon = (c: SmtpDialog) => waitFor('the gateway to close the connection', () => c.closed || undefined, 3000);
 
-  it('at RCPT and MAIL gives its own code and enhanced code, then ends the connection', async () => {
+  it('at RCPT and MAIL gives its own 5xx, or 421 for a 4xx, with its enhanced code, then ends the connection', async () => {
     for (const [phase, from, want] of [
       ['rcptTo', 'please-disconnect-for-good@example.org', /^550 5\.7\.1 Go away$/],
-      ['mailFrom', 'please-disconnect-for-now@example.org', /^450 4\.7\.1 Later$/],
+      ['mailFrom', 'please-disconnect-for-now@example.org', /^421 4\.7\.1 Later$/],
     ] as const) {
       const gw = await gatewayAt(phase);
       const c = await SmtpDialog.connect(gw.port);
@@ -179,16 +179,16 @@ describe('a plugin\'s disconnect outcome', () => {
     }
   });
 
-  it('at DATA gives its own reply to the message, then ends the connection', async () => {
+  it('at DATA answers a 4xx as 421, the code that says the connection closes, and logs that reply', async () => {
     const gw = await gatewayAt('data');
     const c = await SmtpDialog.connect(gw.port);
     await c.hello();
     await c.cmd('MAIL FROM:<a@example.org>');
     await c.cmd('RCPT TO:<user@example.com>');
     const r = await c.data(testMessage({ subject: 'please-disconnect-for-now' }));
-    assert.equal(`${r.code} ${r.text}`, '450 4.7.1 Later');
+    assert.equal(`${r.code} ${r.text}`, '421 4.7.1 Later');
     assert.ok(await closedSoon(c), 'the connection is ended after the reply');
-    assert.ok(gw.logs.some((l) => l.msg === 'message' && l.verdict === 'tempfail' && l.reply === '450 4.7.1 Later'));
+    assert.ok(gw.logs.some((l) => l.msg === 'message' && l.verdict === 'tempfail' && l.reply === '421 4.7.1 Later'));
   });
 });
 
@@ -348,8 +348,8 @@ describe('plugin failures and verdicts', () => {
     assert.deepEqual(m.rcptTo, ['user@example.com']);
     const qid = /queued as (\S+)/.exec(r.text)![1];
     const dropped = gw.logs.filter((l) => l.msg === 'recipient discarded' && l.qid === qid);
-    assert.deepEqual(dropped.map((l) => [l.rcpt, l.plugin, l.reason]),
-      [['discard-me1@example.com', 'test-behaviour', 'spam trap'], ['Discard-Me2@example.com', 'test-behaviour', 'spam trap']]);
+    assert.deepEqual(dropped.map((l) => [l.to, l.plugin, l.reason]),
+      [[['discard-me1@example.com'], 'test-behaviour', 'spam trap'], [['Discard-Me2@example.com'], 'test-behaviour', 'spam trap']]);
     const summary = gw.logs.find((l) => l.msg === 'message' && l.qid === qid)!;
     assert.deepEqual(summary.discarded, ['discard-me1@example.com', 'Discard-Me2@example.com']);
     assert.equal(gw.gateway.runtime.metrics.counters.get('recipients_discarded'), 2);

@@ -1,10 +1,12 @@
 // Log lines a typed log store can take and that keep no secret: a field has one meaning and one type in every line
-// (greylisting's network is `network`, a control request's `result` a word), an HTTP request refused by allow_from is
-// logged at info, and a path no route knows is logged without what may be a ticket.
+// (the client's address is `client`, the sender `from`, the recipients `to`, always a list; greylisting's network is
+// `network`, a control request's `result` a word), an HTTP request refused by allow_from is logged at info, and a path
+// no route knows is logged without what may be a ticket.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { SmtpDialog } from '../helpers/smtp-dialog.ts';
+import { waitUntil } from '../helpers/wait-for.ts';
 import { controlRequest } from '../../core/control/client.ts';
 import { socketPath } from '../../core/control/protocol.ts';
 import { resultFields } from '../../core/control/server.ts';
@@ -52,7 +54,7 @@ describe('log fields: one name and type each, nothing secret', function () {
     assert.deepEqual([unknownPathForLog('/'), unknownPathForLog('/a%2Fb'), unknownPathForLog('/release/x/y')], ['/', '/*', '/release/…']);
   });
 
-  it('names the greylisted client network `network`, never `client` (an IP elsewhere)', async () => {
+  it('names the greylisted client network `network`, never `client` (an IP elsewhere), and the envelope `from` and `to`', async () => {
     const c = await SmtpDialog.connect(gw.port);
     try {
       await c.hello();
@@ -63,6 +65,32 @@ describe('log fields: one name and type each, nothing secret', function () {
     assert.ok(line);
     assert.equal(line.network, '127.0.0.0/24');
     assert.ok(!('client' in line));
+    assert.deepEqual([line.from, line.to, 'sender' in line, 'rcpt' in line], ['sender@client.example', ['user@example.com'], false, false]);
+  });
+
+  it('names the client `client` on a session\'s connect and connection closed lines, as on its refusals', async () => {
+    const c = await SmtpDialog.connect(gw.port);
+    await c.hello();
+    await c.cmd('MAIL FROM:<a@client.example>');
+    assert.equal((await c.cmd('RCPT TO:<someone@elsewhere.example>')).code, 554);
+    await c.quit();
+    const refused = gw.logs.find((l) => l.msg === 'recipient refused' && String(l.to) === 'someone@elsewhere.example');
+    assert.ok(refused);
+    assert.equal(refused.client, '127.0.0.1');
+    await waitUntil('the connection closed line', () => gw.logs.some((l) => l.cid === refused.cid && l.msg === 'connection closed'));
+    const session = gw.logs.filter((l) => l.cid === refused.cid && (l.msg === 'connect' || l.msg === 'connection closed'));
+    assert.deepEqual(session.map((l) => [l.msg, l.client, 'ip' in l]), [['connect', '127.0.0.1', false], ['connection closed', '127.0.0.1', false]]);
+  });
+
+  it('gives a recipient named by a control request as a list, and a --to selection as `domain` or `to`', async () => {
+    const control = (req: Record<string, unknown>) => controlRequest(socketPath(gw.dataDir), req as never, 10_000).catch(() => undefined);
+    await control({ op: 'recipient', action: 'release', id: 'a'.repeat(16), address: 'ann@example.com' });
+    await control({ op: 'delete', id: 'b'.repeat(16), to: 'example.org' });
+    await control({ op: 'delete', id: 'c'.repeat(16), to: 'bob@example.org' });
+    const lines = gw.logs.filter((l) => l.msg === 'control request' && (l.op === 'recipient' || l.op === 'delete'));
+    assert.deepEqual(lines.map((l) => [l.op, l.to, l.domain]), [
+      ['recipient', ['ann@example.com'], undefined], ['delete', undefined, 'example.org'], ['delete', ['bob@example.org'], undefined],
+    ]);
   });
 
   it('gives a control request\'s `result` as a word in every line, a count beside it', async () => {
@@ -74,5 +102,17 @@ describe('log fields: one name and type each, nothing secret', function () {
     const reloaded = resultFields({ reloaded: true, changed: ['log.level'], restartOnly: [], plugins: ['greylist'] });
     assert.deepEqual([reloaded.result, reloaded.changed, reloaded.restart_only], ['reloaded', ['log.level'], []]);
     assert.equal(resultFields('missing').result, 'missing');
+  });
+
+  it('has no line, of all these, whose `to` is not a list, or that names the client `ip` or the envelope `sender`/`rcpt`', () => {
+    assert.ok(gw.logs.length > 20);
+    for (const l of gw.logs) {
+      if ('to' in l) assert.ok(Array.isArray(l.to), `${l.msg}: to ${JSON.stringify(l.to)}`);
+      // Greylisting's debug lines (`greylist skipped`, `… retry in time`, `… passed`) still say `sender`/`rcpt`.
+      if (String(l.msg).startsWith('greylist ')) continue;
+      for (const other of ['sender', 'rcpt']) assert.ok(!(other in l), `${l.msg}: ${other}`);
+    }
+    const withIp = gw.logs.filter((l) => 'ip' in l && ['connect', 'connection closed', 'greylisted', 'control request'].includes(l.msg as string));
+    assert.deepEqual(withIp, []);
   });
 });

@@ -125,12 +125,14 @@ describe('tracing every message through the log by its queue id, and the metrics
     deferred.forEach((l, i) => {
       assert.equal(l.attempt, i + 1);
       assert.match(l.reply as string, /^451 /);
-      assert.match(l.relay as string, /^smtp:\/\/127\.0\.0\.1:\d+$/);
+      // The next hop that answered, as Postfix's relay=: its name, the address connected to, the port.
+      assert.equal(l.relay, `127.0.0.1[127.0.0.1]:${sink.port}`);
       assert.ok(Date.parse(l.next_attempt as string) > Date.parse(l.time as string));
     });
     const delivered = later.find((l) => l.msg === 'delivered')!;
     assert.equal(delivered.attempt, deferred.length + 1);
     assert.match(delivered.reply as string, /^250 /);
+    assert.equal(delivered.relay, `127.0.0.1[127.0.0.1]:${sink.port}`);
   });
 
   it('links a bounce to its notice, and the notice has its own delivery under its own qid', () => {

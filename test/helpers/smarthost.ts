@@ -16,7 +16,8 @@ export interface Smarthost {
   stop(): Promise<void>;
 }
 
-export async function startSmarthost(opts: { port?: number; tls?: { key: Buffer; cert: Buffer }; auth?: { user: string; pass: string } } = {}): Promise<Smarthost> {
+/** `hide`: extensions left out of the EHLO reply, for a next hop that lacks them (a relay must then not use them). */
+export async function startSmarthost(opts: { port?: number; tls?: { key: Buffer; cert: Buffer }; auth?: { user: string; pass: string }; hide?: Array<'SMTPUTF8' | '8BITMIME'> } = {}): Promise<Smarthost> {
   const messages: ReceivedMessage[] = [];
   const rcptReplies = new Map<string, number>();
   const waiters: Array<() => void> = [];
@@ -26,6 +27,8 @@ export async function startSmarthost(opts: { port?: number; tls?: { key: Buffer;
     disabledCommands: opts.tls ? [] : ['STARTTLS', ...(opts.auth ? [] : ['AUTH'])],
     ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
     allowInsecureAuth: true,
+    hideSMTPUTF8: opts.hide?.includes('SMTPUTF8'),
+    hide8BITMIME: opts.hide?.includes('8BITMIME'),
     disableReverseLookup: true,
     logger: false,
     size: 200 * 1024 * 1024,

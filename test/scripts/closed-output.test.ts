@@ -49,11 +49,13 @@ describe('moat with its output piped to a reader that goes away', function () {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('`moat doctor | head -1`: the checks after the first line end quietly', async () => {
-    // Nothing answers on these loopback ports: the DNS and smarthost lines come well after the first.
+    // Nothing answers on these loopback ports: the DNS and smarthost lines come well after the first (the mx route
+    // makes the DNS check run).
     const closedPort = await freePort();
     const file = path.join(dir, 'doctor.yaml');
     writeFileSync(file, stringify({
       data_dir: './doctor-data', domains: ['example.org'], dns: { servers: [`127.0.0.1:${closedPort}`] }, smarthost: `smtp://127.0.0.1:${closedPort}`,
+      routes: { 'far.example': 'mx' },
     }));
     const ended = await runClosingStdout(['doctor', '--config', file], dir);
     assert.match(ended.firstChunk, /^ok {3}config: /);

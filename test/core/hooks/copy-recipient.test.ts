@@ -74,7 +74,7 @@ describe('HookContext.addRecipient', function () {
     assert.doesNotMatch(m.raw.toString(), /archive@archive\.example/, 'a hidden recipient is not named in the message');
     const line = gw.logs.find((l) => l.msg === 'recipient copied' && l.qid === sent.qid)!;
     assert.ok(line, 'the copy is logged');
-    assert.deepEqual([line.rcpt, line.plugin, line.reason], ['archive@archive.example', 'copy-fixture', 'archive rule']);
+    assert.deepEqual([line.to, line.plugin, line.reason], [['archive@archive.example'], 'copy-fixture', 'archive rule']);
     const summary = summaryOf(sent.qid);
     assert.deepEqual(summary.to, ['ann@example.com'], 'the recipients the client named');
     assert.deepEqual(summary.copied_to, ['archive@archive.example']);

@@ -85,7 +85,7 @@ describe('admin HTTP listener behind a reverse proxy (http.trusted_proxies)', fu
     const [released] = await g.sink.waitFor(1);
     assert.deepEqual(released.rcptTo, ['ann@example.com']);
     const action = g.logs.find((r) => r.msg === 'quarantine release by a recipient\'s link');
-    assert.equal(action?.remote, '203.0.113.5', 'the log names the recipient\'s address, not the proxy\'s');
+    assert.equal(action?.client, '203.0.113.5', 'the log names the recipient\'s address, not the proxy\'s');
     assert.ok(g.logs.every((l) => !JSON.stringify(l).includes(ticket)), 'no ticket in the log');
   });
 

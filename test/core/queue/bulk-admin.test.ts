@@ -53,11 +53,14 @@ describe('moat queue on many messages through the gateway', function () {
       const onDisk = (await files.list(folder)).map(listedEntry);
       assert.deepEqual(live.entries, onDisk, folder);
       assert.deepEqual(live.busy, [], 'nothing in flight');
-      // And the command's own output, the age aside (it moves on between two runs).
+      // And the command's own output, the age aside (it moves on between two runs), and the Subject it reads of a
+      // quarantined message's file.
       const now = Date.now();
       const expected = onDisk.map((e) => { const { age: _age, ...row } = listRow(e, folder, new Set(), now); return row; });
-      const shown = (await moat(bed.dataDir, 'list', '--folder', folder, '--json')).json.map(({ age: _age, ...row }: any) => row);
+      const json = (await moat(bed.dataDir, 'list', '--folder', folder, '--json')).json;
+      const shown = json.map(({ age: _age, subject: _subject, ...row }: any) => row);
       assert.deepEqual(shown, expected, folder);
+      assert.deepEqual(json.map((r: any) => r.subject), onDisk.map(() => (folder === 'quarantine' ? 'please-quarantine' : undefined)), folder);
     }
     const queued = (await controlRequest(socketPath(bed.dataDir), { op: 'list' }) as ListReply).entries;
     assert.deepEqual(queued.map((e) => [e.id, e.held]), ids.map((id, i) => [id, i === 2 || i === 4]), 'scheduled and held messages, oldest first');
@@ -98,7 +101,7 @@ describe('moat queue on many messages through the gateway', function () {
     assert.deepEqual(del.json, { results: Object.fromEntries(ids.map((id) => [id, 'done'])), via: 'gateway' });
     const rest = (await moat(bed.dataDir, 'list', '--json')).json;
     assert.deepEqual(rest.map((r: any) => [r.id, r.recipients]), [0, 1, 2].map((i) => [ids[i], [`k${i}@example.com`]]), 'only the other domain\'s recipients stay');
-    assert.equal(g.logs.filter((l) => l.msg === 'control request' && l.op === 'delete' && l.to === 'example.org').length, 10);
+    assert.equal(g.logs.filter((l) => l.msg === 'control request' && l.op === 'delete' && l.domain === 'example.org').length, 10);
 
     // More ids than one request carries: every one answered.
     const many = Array.from({ length: BULK_IDS_MAX + 5 }, (_, i) => `nosuch${String(i).padStart(6, '0')}`);

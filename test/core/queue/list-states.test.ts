@@ -32,7 +32,7 @@ describe('moat queue list: recipients\' states and the state filter', function (
     const lines = text.stdout.split('\n');
     assert.match(lines[0], new RegExp(`^${s.queueId} +\\S+ +deferred +<x@client\\.example> -> good@example\\.com \\(delivered\\), bad@example\\.com \\(failed\\), later@example\\.net \\(pending\\)$`));
     // Why it still waits: the deferred recipient's reply, beside the failed one's.
-    assert.match(lines[1], /^ {4}size \d+ {2}attempts 1 {2}next \S+Z {2}last: 451 /);
+    assert.match(lines[1], /^ {4}received \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ {2}size \d+ {2}attempts 1 {2}next \S+Z {2}last: 451 /);
     assert.match(lines[2], /^ {4}failed <bad@example\.com>: 550 /);
     assert.equal(lines[3], '1 message(s)');
   });
@@ -55,9 +55,32 @@ describe('moat queue list: recipients\' states and the state filter', function (
     assert.deepEqual(await ids('--state', 'dead'), [], 'the dead-letter folder, empty');
     assert.equal((await moat(bed.dataDir, 'list', '--state', 'held', '--from', 'x@client.example')).stdout, 'no matching message\n');
 
-    for (const args of [['--state', 'nosuch'], ['--state', 'held,dead'], ['--folder', 'quarantine', '--state', 'held'], ['--to', '*'], ['--all']]) {
+    for (const args of [['--state', 'nosuch'], ['--state', 'held,dead'], ['--folder', 'quarantine', '--state', 'held'], ['--to', '*'], ['--to', 'a@*'], ['--to', '<>'], ['--all']]) {
       const r = await moat(bed.dataDir, 'list', ...args);
       assert.deepEqual([r.code, r.stdout], [64, ''], `list ${args.join(' ')}: ${r.stderr}`);
     }
+  });
+
+  it('--to takes an address as --from does: list and delete pick that recipient alone, not its domain', async () => {
+    for (const a of ['alice@example.com', 'bob@example.com', 'carol@example.com']) bed.sink.rcptReplies.set(a, 451);
+    const g = await start();
+    const both = await sendMail(g.port, { from: 'x@client.example', to: ['alice@example.com', 'bob@example.com'] });
+    const other = await sendMail(g.port, { from: 'x@client.example', to: ['carol@example.com'] });
+    await until(() => g.logs.filter((l) => l.msg === 'deferred').length >= 2, 10_000, 'both deferred');
+
+    const ids = async (...args: string[]) => (await moat(bed.dataDir, 'list', ...args, '--json')).json.map((r: any) => r.id);
+    assert.deepEqual(await ids('--to', 'alice@example.com'), [both.queueId]);
+    assert.deepEqual(await ids('--to', '<Alice@Example.COM.>'), [both.queueId], 'case and a trailing dot aside, as for a domain');
+    assert.deepEqual(await ids('--to', 'example.com'), [both.queueId, other.queueId]);
+    assert.deepEqual(await ids('--to', 'alice@example.net'), []);
+    assert.equal((await moat(bed.dataDir, 'list', '--to', 'dave@example.com')).stdout, 'no matching message\n');
+
+    const del = await moat(bed.dataDir, 'delete', '--to', 'alice@example.com');
+    assert.deepEqual([del.code, del.stdout], [0, 'deleted <alice@example.com> of 1 message\n'], del.stderr);
+    const [row] = (await moat(bed.dataDir, 'list', '--to', 'bob@example.com', '--json')).json;
+    assert.deepEqual(row.recipientStatus.map((r: any) => [r.address, r.status]), [['alice@example.com', 'deleted'], ['bob@example.com', 'pending']]);
+    assert.deepEqual(await ids('--to', 'example.com'), [both.queueId, other.queueId], 'the others are left alone');
+    const line = g.logs.find((l) => l.msg === 'recipients deleted' && l.qid === both.queueId)!;
+    assert.deepEqual([line.to, line.domain, line.count], [['alice@example.com'], undefined, 1]);
   });
 });

@@ -55,7 +55,7 @@ describe('moat queue list on the quarantine: the reason', function () {
     const byScore = await send('cheap pills');
     const list = await moatQueue(g.dataDir, 'list', '--folder', 'quarantine');
     assert.equal(list.code, 0, list.stderr);
-    const block = (id: string) => list.stdout.split('\n').slice(list.stdout.split('\n').findIndex((l) => l.startsWith(id))).slice(0, 4).join('\n');
+    const block = (id: string) => list.stdout.split('\n').slice(list.stdout.split('\n').findIndex((l) => l.startsWith(id))).slice(0, 5).join('\n');
     assert.match(block(byRule), /^ {4}score 6 {2}RULE_SPAMMY_SUBJECT\n {4}reason: rules: rule html-body: html body from outside$/m);
     assert.match(block(byScript), /^ {4}score 0\n {4}reason: .*odd "invoice" link$/m);
     assert.match(block(byScore), /^ {4}score 12 {2}RULE_PILLS\n {4}reason: score 12 ≥ quarantine threshold 10$/m);
@@ -68,5 +68,26 @@ describe('moat queue list on the quarantine: the reason', function () {
     assert.equal(reasonOf(byScore), 'score 12 ≥ quarantine threshold 10');
     // The same through the running gateway and from the files alone (bulk-admin.test.ts compares the two).
     assert.deepEqual(rows.find((r) => r.id === byScore)?.verdict, { action: 'quarantine', score: 12, symbols: ['RULE_PILLS'], reason: 'score 12 ≥ quarantine threshold 10' });
+  });
+
+  it('lists each held message\'s Subject and when it arrived (UTC), beside its age', async () => {
+    const before = Date.now();
+    const id = await send('cheap pills =?UTF-8?B?w6A=?= la carte');
+    const after = Date.now();
+    const list = await moatQueue(g.dataDir, 'list', '--folder', 'quarantine');
+    assert.equal(list.code, 0, list.stderr);
+    const lines = list.stdout.split('\n');
+    const at = lines.findIndex((l) => l.startsWith(id));
+    // The Subject decoded, as the digest shows it; the arrival as an ISO time in UTC, to the second.
+    assert.equal(lines[at + 1], '    subject: cheap pills à la carte');
+    const received = /^ {4}received (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) {2}size \d+/.exec(lines[at + 2]);
+    assert.ok(received, lines[at + 2]);
+    const shown = Date.parse(received[1]);
+    assert.ok(shown >= Math.floor(before / 1000) * 1000 && shown <= after, `${received[1]} between ${new Date(before).toISOString()} and ${new Date(after).toISOString()}`);
+
+    const json = await moatQueue(g.dataDir, 'list', '--folder', 'quarantine', '--json');
+    const row = (json.json as Array<{ id: string; subject?: string; receivedAt: number }>).find((r) => r.id === id)!;
+    assert.equal(row.subject, 'cheap pills à la carte');
+    assert.ok(row.receivedAt >= before && row.receivedAt <= after);
   });
 });

@@ -20,6 +20,8 @@ export interface RawSmarthost {
   rcptReplies: Map<string, string>;
   /** Drops the connection, without a reply, after a message whose DATA this finds. */
   dropAfterData?: (wire: Buffer) => boolean;
+  /** Answers each accepted message `250 2.0.0 queued as <prefix><n>` (n from 1, 4 digits), as a real MTA names its copy. */
+  queuedAs?: string;
   /** Transactions whose message was accepted. */
   accepted(): RawTransaction[];
   /** Closes the listener and every open session (connections are then refused). */
@@ -78,7 +80,7 @@ export async function startRawSmarthost(): Promise<RawSmarthost> {
           buf = all.subarray(i + 5);
           data = undefined;
           if (host.dropAfterData?.(tx!.wire)) { tx!.dropped = true; socket.destroy(); return; }
-          say('250 2.0.0 queued');
+          say(host.queuedAs === undefined ? '250 2.0.0 queued' : `250 2.0.0 queued as ${host.queuedAs}${String(host.accepted().length).padStart(4, '0')}`);
           tx = undefined;
           continue;
         }

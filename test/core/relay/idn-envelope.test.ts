@@ -1,6 +1,6 @@
 // Internationalized domains on the way through: an address whose local part is ASCII reaches a next hop without
 // SMTPUTF8 with its domain in A-labels, an A-label the client sent is never turned into Unicode, and the Received
-// field stays ASCII outside SMTPUTF8. Real gateway, next hops on bare sockets that record every line as sent.
+// field stays ASCII outside SMTPUTF8 (and under it, but for what has no ASCII form). Real gateway, next hops on bare sockets that record every line as sent.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
@@ -144,9 +144,18 @@ describe('IDN addresses relayed to next hops with and without SMTPUTF8', functio
     assert.match(tx.data!.toString('latin1'), /^Received: from b\\xC3\\xBC!x \(/m);
 
     before = utf8.transactions.length;
-    assert.deepEqual(await send(gwUtf8.port, { helo: 'bücher.example', mail: 'MAIL FROM:<a@example.org> SMTPUTF8', rcpt: 'RCPT TO:<taro@例え.jp>' }), [250, 250, 250]);
+    assert.deepEqual(await send(gwUtf8.port, { helo: 'bü!x', mail: 'MAIL FROM:<a@example.org> SMTPUTF8', rcpt: 'RCPT TO:<taro@例え.jp>' }), [250, 250, 250]);
     [tx] = (await utf8.delivered(before + 1)).slice(before);
-    assert.match(tx.data!.toString('utf8'), /^Received: from bücher\.example \([^\r]*\r\n\tby [^\r]* with UTF8SMTP /m);
+    assert.match(tx.data!.toString('utf8'), /^Received: from bü!x \([^\r]*\r\n\tby [^\r]* with UTF8SMTP /m);
+  });
+
+  it('under SMTPUTF8 the Received field names a Unicode HELO and recipient domain in A-labels: it needs no SMTPUTF8', async () => {
+    const before = utf8.transactions.length;
+    assert.deepEqual(await send(gwUtf8.port, { helo: 'bücher.example', mail: 'MAIL FROM:<a@example.org> SMTPUTF8', rcpt: 'RCPT TO:<taro@例え.jp>' }), [250, 250, 250]);
+    const [tx] = (await utf8.delivered(before + 1)).slice(before);
+    const received = tx.data!.toString('latin1').split(/\r\n(?![ \t])/).find((f) => f.startsWith('Received:'))!;
+    assert.match(received, /^Received: from xn--bcher-kva\.example \([^\r]*\r\n\tby [^\r]* with UTF8SMTP /);
+    assert.match(received, /for <taro@xn--r8jz45g\.jp>/);
   });
 });
 

@@ -75,6 +75,11 @@ describe('relay: routes end to end', function () {
     assert.equal((await sendMail(g.port, { from: 'a@client.example', to: ['u@implicit.test'] })).code, 250);
     const got = await other.waitFor(2);
     assert.deepEqual(got.map((m) => m.rcptTo[0]).sort(), ['u@implicit.test', 'u@mx.test']);
+    // The delivery line names the MX host that took it, as Postfix's relay=, not the one that did not answer.
+    await until(() => g.logs.filter((l) => l.msg === 'delivered').length === 2, 5000, 'the delivered lines');
+    assert.deepEqual(g.logs.filter((l) => l.msg === 'delivered').map((l) => [String(l.to), l.relay]).sort(), [
+      ['u@implicit.test', `implicit.test[127.0.0.1]:${other.port}`], ['u@mx.test', `mx2.mx.test[127.0.0.1]:${other.port}`],
+    ]);
 
     assert.equal((await sendMail(g.port, { from: 'b@client.example', to: ['u@nullmx.test', 'u@nx.gone.test'] })).code, 250);
     const [dsn] = await main.waitFor(1);

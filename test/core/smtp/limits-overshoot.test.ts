@@ -102,7 +102,7 @@ describe('limits.max_recipient_overshoot', function () {
       const lines = gw.logs.filter((l) => l.msg === 'recipient refused' && l.client === '203.0.113.63');
       assert.equal(lines.length, 5);
       assert.equal(lines.some((l) => l.repeats_not_logged), false);
-      const closed = await waitFor('the connection closed line', () => gw!.logs.find((l) => l.msg === 'connection closed' && l.ip === '203.0.113.63'));
+      const closed = await waitFor('the connection closed line', () => gw!.logs.find((l) => l.msg === 'connection closed' && l.client === '203.0.113.63'));
       assert.equal(closed.refusals_not_logged, undefined);
     } finally { await d.quit(); }
   });

@@ -23,7 +23,7 @@ describe('limits.max_errors and the refusals smtp-server gives itself', function
     } finally { await d.quit(); }
   }
 
-  const closedLine = (ip: string) => waitFor(`the connection closed line of ${ip}`, () => gw!.logs.find((l) => l.msg === 'connection closed' && l.ip === ip));
+  const closedLine = (ip: string) => waitFor(`the connection closed line of ${ip}`, () => gw!.logs.find((l) => l.msg === 'connection closed' && l.client === ip));
 
   it('disconnects 5,000 pipelined RCPTs without MAIL at the tenth 503', async () => {
     gw = await startGateway();

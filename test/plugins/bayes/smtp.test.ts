@@ -108,7 +108,7 @@ describe('bayes end to end', function () {
     assert.match(await relayed('e2e-trap-1'), /BAYES_LESSON\(0\)/);
     const relayedTo = smarthost.messages.find((m) => m.raw.includes('e2e-trap-1'))!.rcptTo;
     assert.deepEqual(relayedTo, ['bob@example.com']);
-    assert.ok(gw.logs.some((l) => l.msg === 'recipient discarded' && l.qid === first && l.rcpt === 'trap@example.com' && l.reason === 'honeypot'));
+    assert.ok(gw.logs.some((l) => l.msg === 'recipient discarded' && l.qid === first && String(l.to) === 'trap@example.com' && l.reason === 'honeypot'));
     await waitUntil('the learned message in the file', async () => (await loadDictionary(dict)).nspam === before.nspam + 1);
     const after = await loadDictionary(dict);
     assert.equal(after.spamOf('s:brandnewword'), before.spamOf('s:brandnewword') + 1);

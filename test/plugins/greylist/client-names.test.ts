@@ -44,7 +44,7 @@ describe('greylist skip_client_names', function () {
     }
     const reasons = named.logs.filter((l) => l.msg === 'greylist skipped' && l.rcpt === 'pool@example.com').map((l) => l.reason);
     assert.deepEqual(reasons, ['client name mail-sor-f41.google.com', 'client name mail-wr1-f5.google.com', 'client name mail-wm1-f9.google.com']);
-    assert.ok(!named.logs.some((l) => l.msg === 'greylisted' && l.rcpt === 'pool@example.com'));
+    assert.ok(!named.logs.some((l) => l.msg === 'greylisted' && String(l.to) === 'pool@example.com'));
   });
 
   it('greylists a client whose PTR names a listed domain but does not resolve back to it', async () => {

@@ -46,7 +46,7 @@ describe('greylist over SMTP (embedded store)', function () {
     assert.equal(retry.rcpts[0].code, 250);
     assert.equal(retry.data?.code, 250);
     assert.ok(symbolsOf(gw.logs, a.to).includes('GREYLIST_PASSED(0)'), String(symbolsOf(gw.logs, a.to)));
-    assert.match(await deliveredWith(gw, retry.marker), /^X-Greylist: delayed [01] seconds by mx\.test\.example\r?$/m);
+    assert.match(await deliveredWith(gw, retry.marker), /^X-Greylist: delayed (0 seconds|1 second) by mx\.test\.example\r?$/m);
   });
 
   it('remembers a triplet that passed: later messages go through at once, other recipients do not', async () => {

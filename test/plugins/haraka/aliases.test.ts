@@ -110,7 +110,7 @@ describe('haraka shim: haraka-plugin-aliases', function () {
     const asked = gw.logs.find((l) => l.msg === 'haraka plugin asked to discard the message' && l.qid === qid);
     assert.deepEqual([asked?.haraka_plugin, asked?.via], ['aliases', 'transaction.notes.discard']);
     const dropped = gw.logs.filter((l) => l.msg === 'recipient discarded' && l.qid === qid);
-    assert.deepEqual(dropped.map((l) => l.rcpt).sort(), ['dave@example.test', 'void@example.test']);
+    assert.deepEqual(dropped.map((l) => String(l.to)).sort(), ['dave@example.test', 'void@example.test']);
     assert.ok(dropped.every((l) => l.reason === 'haraka plugin aliases: transaction.notes.discard'), JSON.stringify(dropped));
   });
 

@@ -89,7 +89,7 @@ describe('plugins/recipient-verify: probing the server behind', function () {
     const a = rcpt(gw.port, addr);
     await hop.rcptSeen(addr);
     const b = rcpt(gw.port, addr.toUpperCase());
-    await logged(gw.logs, (l) => l.msg === 'recipient-verify waits for the probe in flight' && l.address === addr, 'the second RCPT joins the first probe');
+    await logged(gw.logs, (l) => l.msg === 'recipient-verify waits for the probe in flight' && String(l.to) === addr, 'the second RCPT joins the first probe');
     hop.release(addr);
     assert.deepEqual([(await a).code, (await b).code], [250, 250]);
     assert.equal(probesFor(hop, addr), 1);
@@ -106,7 +106,7 @@ describe('plugins/recipient-verify: probing the server behind', function () {
     const over = await rcpt(gw.port, 'third@example.com');
     assert.equal(over.code, 450);
     assert.equal(hop.probeSessions.length, sessions, 'no connection for the probe over the cap');
-    await logged(gw.logs, (l) => l.msg === 'recipient verification failed' && l.to === 'third@example.com' && /max_probes/.test(String(l.reason)), 'the cap in the log');
+    await logged(gw.logs, (l) => l.msg === 'recipient verification failed' && String(l.to) === 'third@example.com' && /max_probes/.test(String(l.reason)), 'the cap in the log');
     hop.release('slow1@example.com');
     hop.release('slow2@example.com');
     assert.deepEqual([(await s1).code, (await s2).code], [250, 250]);

@@ -12,8 +12,8 @@ const STORE = 'recipient-verify cannot store a result; it works without its cach
 
 /** The plugin's lines about `to`, which must be warnings of the transaction that asked. */
 async function storeLines(logs: LogFields[], to: string): Promise<LogFields[]> {
-  const read = await logged(logs, (l) => l.msg === READ && l.to === to, `cache read failure for ${to}`);
-  const store = await logged(logs, (l) => l.msg === STORE && l.to === to, `cache write failure for ${to}`);
+  const read = await logged(logs, (l) => l.msg === READ && String(l.to) === to, `cache read failure for ${to}`);
+  const store = await logged(logs, (l) => l.msg === STORE && String(l.to) === to, `cache write failure for ${to}`);
   for (const l of [read, store]) {
     assert.equal(l.level, 'warn', `${l.msg}: ${l.level}`);
     assert.equal(l.plugin, 'recipient-verify');

@@ -43,7 +43,7 @@ describe('plugins/recipient-verify: a server behind that cannot be asked', funct
     const r = await rcpt(strict.port, 'anyone@example.com');
     assert.equal(r.code, 450);
     assert.match(r.text, /^4\.1\.1 <anyone@example\.com>: Recipient address verification failed temporarily/);
-    const line = await logged(strict.logs, (l) => l.msg === 'recipient verification failed' && l.to === 'anyone@example.com', 'the failure');
+    const line = await logged(strict.logs, (l) => l.msg === 'recipient verification failed' && String(l.to) === 'anyone@example.com', 'the failure');
     assert.match(String(line.reason), new RegExp(`cannot connect to 127\\.0\\.0\\.1:${down}`));
     assert.equal(line.action, 'tempfail');
   });
@@ -55,7 +55,7 @@ describe('plugins/recipient-verify: a server behind that cannot be asked', funct
 
   it('a server that never answers is given up after probe_timeout: 450, and nothing is cached', async () => {
     assert.equal((await rcpt(silentGw.port, 'mute@example.com')).code, 450);
-    const line = await logged(silentGw.logs, (l) => l.msg === 'recipient verification failed' && l.to === 'mute@example.com', 'the timeout');
+    const line = await logged(silentGw.logs, (l) => l.msg === 'recipient verification failed' && String(l.to) === 'mute@example.com', 'the timeout');
     assert.match(String(line.reason), /300 ms/);
     assert.equal((await rcpt(silentGw.port, 'mute@example.com')).code, 450);
     assert.equal(silentConnections, 2, 'the second RCPT asked again');

@@ -48,9 +48,11 @@ describe('user-lists in a gateway (embedded store)', function () {
     assert.equal(r.rcpts[1].code, 250);
     assert.equal(r.data?.code, 250, r.data?.text);
     assert.deepEqual(await relayedTo(r.marker), ['carol@example.com']);
-    const line = gw.logs.find((l) => String(l.msg).startsWith('sender on the recipient\'s block list') && l.rcpt === 'bob@example.com');
+    const line = gw.logs.find((l) => String(l.msg).startsWith('sender on the recipient\'s block list') && String(l.to) === 'bob@example.com');
     assert.equal(line?.list, 'block');
     assert.equal(line?.entry, '@spam.test', 'the log names the entry that matched');
+    // The envelope's names as on every line: `from` the sender, `to` a list of recipients.
+    assert.deepEqual([line?.from, line?.to, 'sender' in line!, 'rcpt' in line!], ['Promo@Spam.test', ['bob@example.com'], false, false]);
   });
 
   it('a tagged recipient uses the lists of its untagged address', async () => {
@@ -86,8 +88,8 @@ describe('user-lists in a gateway (embedded store)', function () {
     // Carol's copy says nothing of Bob's block list.
     const copy = gw.sink.messages.find((m) => m.raw.toString('latin1').includes(r.marker))!.raw.toString('latin1');
     assert.doesNotMatch(copy, /USER_/);
-    assert.ok(gw.logs.some((l) => l.msg === 'recipient discarded' && l.rcpt === 'bob@example.com' && l.plugin === 'user-lists'));
-    const why = gw.logs.find((l) => String(l.msg).startsWith('sender or author on the recipient\'s block list') && l.rcpt === 'bob@example.com');
+    assert.ok(gw.logs.some((l) => l.msg === 'recipient discarded' && String(l.to) === 'bob@example.com' && l.plugin === 'user-lists'));
+    const why = gw.logs.find((l) => String(l.msg).startsWith('sender or author on the recipient\'s block list') && String(l.to) === 'bob@example.com');
     assert.deepEqual([why?.entry, why?.matched, why?.via], ['mallory@evil.test', 'mallory@evil.test', 'from']);
   });
 

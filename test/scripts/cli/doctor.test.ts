@@ -63,6 +63,8 @@ describe('moat doctor: data_dir, state store, DNS and smarthosts', function () {
       'domains: [silent.test]',
       `smarthost: smtp://127.0.0.1:${deadPort}`,
       `state:\n  backend: redis\n  redis:\n    url: redis://127.0.0.1:${deadPort}`,
+      // Something that asks the resolver, so that the DNS check runs.
+      'routes:\n  far.test: mx',
       '',
     ].join('\n'));
     const { code, out } = await capture(() => doctorCli(['--config', file]));
@@ -71,6 +73,24 @@ describe('moat doctor: data_dir, state store, DNS and smarthosts', function () {
     assert.match(out, /^FAIL state store: cannot reach the Redis state store .*\(the gateway starts anyway; greylisting follows on_store_error/m);
     assert.match(out, /^FAIL dns: .*MX of silent\.test: .*TIMEOUT.*\(DNS checks defer mail with 4xx meanwhile\)$/m);
     assert.match(out, new RegExp(`^FAIL smarthost: smarthost smtp://127\\.0\\.0\\.1:${deadPort}: .*ECONNREFUSED.*\\(mail for it waits in the queue and is retried\\)$`, 'm'));
+  });
+
+  it('does not check DNS for a config that never asks the resolver, and checks it once a plugin or an mx route does', async () => {
+    const quiet = config('no-dns', ['domains: [silent.test]', `smarthost: smtp://127.0.0.1:${smarthost.port}`, ''].join('\n'));
+    const { code, out } = await capture(() => doctorCli(['--config', quiet]));
+    assert.equal(code, 0, out);
+    assert.match(out, /^ok {3}dns: not checked: nothing in the config uses .* \(no plugins, no route via mx\)$/m);
+    assert.doesNotMatch(out, /TIMEOUT/);
+    const used = [
+      config('plugin-dns', ['domains: [silent.test]', `smarthost: smtp://127.0.0.1:${smarthost.port}`, 'plugins:\n  - name: spf', ''].join('\n')),
+      config('route-dns', ['domains: [silent.test]', `smarthost: smtp://127.0.0.1:${smarthost.port}`, 'routes:\n  far.test: mx', ''].join('\n')),
+    ];
+    for (const file of used) {
+      const r = await capture(() => doctorCli(['--config', file]));
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /^ok {3}config: /m);
+      assert.match(r.out, /^FAIL dns: .*MX of silent\.test: .*TIMEOUT/m);
+    }
   });
 
   it('fails a data_dir that is a file', async () => {

@@ -1,0 +1,61 @@
+// Address lists matched the way the mail server behind the gateway delivers: by mailbox, not by spelling. Used by the
+// access lists (core/runtime.ts), the recipients file and the bayes plugin's honeypots, so none can be slipped past
+// with `"user"@`, `USER@`, `user+tag@` or a trailing dot that the others would catch.
+import { comparableDomain } from '../text/idn-address.ts';
+
+export interface Mailbox { local: string; domain: string }
+
+/** `"a\"b"` is the mailbox `a"b`: RFC 5321 makes a quoted string and its unquoted content one local part. */
+function unquoted(local: string): string {
+  if (local.length < 2 || !local.startsWith('"') || !local.endsWith('"')) return local;
+  return local.slice(1, -1).replace(/\\(.)/g, '$1');
+}
+
+/**
+ * An address in the one form every spelling of its mailbox shares: the local part unquoted and lower-cased, the domain
+ * in lower-case A-labels without a trailing dot. An address without `@` is all local part, with no domain.
+ */
+export function mailboxOf(address: string): Mailbox {
+  const a = address.trim();
+  const at = a.lastIndexOf('@');
+  if (at < 0) return { local: unquoted(a).toLowerCase(), domain: '' };
+  return { local: unquoted(a.slice(0, at)).toLowerCase(), domain: comparableDomain(a.slice(at + 1)) };
+}
+
+/**
+ * The local part without its tag: cut at the first of `delimiters` (Postfix's recipient_delimiter: each character is
+ * one), unless that is the first character, which leaves no mailbox name. No delimiters, no cut.
+ */
+export function withoutTag(local: string, delimiters: string): string {
+  let cut = local.length;
+  for (const d of delimiters) {
+    const i = local.indexOf(d);
+    if (i > 0 && i < cut) cut = i;
+  }
+  return local.slice(0, cut);
+}
+
+/**
+ * Whether an address is in `list`: entries are `user@domain` (that mailbox, and its tagged addresses) or `@domain`
+ * (every address of the domain). An entry that names a tag itself (`list+bayes@`) matches that tag only. Entries are
+ * compiled once; each call is a few set lookups.
+ */
+export function addressMatcher(list: readonly string[], delimiters = '+'): (address: string) => boolean {
+  const mailboxes = new Set<string>();
+  const domains = new Set<string>();
+  for (const entry of list) {
+    const e = entry.trim();
+    if (!e) continue;
+    const m = mailboxOf(e);
+    if (e.startsWith('@')) domains.add(m.domain);
+    else mailboxes.add(`${m.local}@${m.domain}`);
+  }
+  // Most lists are empty: no address need be taken apart for them, on every RCPT.
+  if (mailboxes.size === 0 && domains.size === 0) return () => false;
+  return (address) => {
+    const m = mailboxOf(address);
+    if (domains.has(m.domain) || mailboxes.has(`${m.local}@${m.domain}`)) return true;
+    const bare = withoutTag(m.local, delimiters);
+    return bare !== m.local && mailboxes.has(`${bare}@${m.domain}`);
+  };
+}

@@ -1,0 +1,56 @@
+// access.recipients_file: the addresses the mail server behind the gateway has, as Postfix's relay_recipient_maps, so
+// that mail for a mailbox nobody has is refused at RCPT rather than accepted and bounced later to a forged sender.
+import { readFileSync } from 'node:fs';
+import { addressEntryProblem } from './address-entry.ts';
+import { addressMatcher } from './address-matcher.ts';
+
+/** Problems listed in one message; a file that is wrong throughout needs only the first few to be understood. */
+const PROBLEMS_SHOWN = 3;
+
+/**
+ * The entries of a recipients file: one per line, the first word of the line (so Postfix's `user@example.com OK`
+ * source lines serve as they are), lines whose first character other than a space is `#` being comments.
+ */
+export function recipientEntries(text: string): { entries: string[]; problems: string[] } {
+  const entries: string[] = [];
+  const problems: string[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    const word = line.trim().split(/\s+/)[0];
+    if (!word || word.startsWith('#')) return;
+    const problem = addressEntryProblem(word);
+    if (problem) problems.push(`line ${i + 1}: ${JSON.stringify(word)} ${problem}`);
+    else entries.push(word);
+  });
+  return { entries, problems };
+}
+
+/** The file's entries, or an Error that says what is wrong with it (its path, the line). */
+function readEntries(file: string): string[] {
+  if (!file.startsWith('/')) throw new Error('must be an absolute path');
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const { entries, problems } = recipientEntries(text);
+  if (problems.length) {
+    const more = problems.length > PROBLEMS_SHOWN ? `; and ${problems.length - PROBLEMS_SHOWN} more` : '';
+    throw new Error(`${file}: ${problems.slice(0, PROBLEMS_SHOWN).join('; ')}${more}`);
+  }
+  // An emptied or truncated file would otherwise refuse every recipient of every local domain, permanently (550).
+  if (entries.length === 0) throw new Error(`${file} lists no address: every recipient of the local domains would be refused`);
+  return entries;
+}
+
+/** Why the file cannot serve as the recipient table, or undefined when it can (check-config, start, reload). */
+export function recipientTableProblem(file: string): string | undefined {
+  try { readEntries(file); } catch (e) { return (e as Error).message; }
+  return undefined;
+}
+
+/**
+ * The table read from `file`: whether it lists an address, by mailbox (case, quoting and a tag after one of
+ * `delimiters` make no difference) or by `@domain`. Throws as recipientTableProblem explains.
+ */
+export function loadRecipientTable(file: string, delimiters: string): (address: string) => boolean {
+  return addressMatcher(readEntries(file), delimiters);
+}
