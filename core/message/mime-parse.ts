@@ -10,6 +10,9 @@ import { parseMimeValue } from './mime-params.ts';
 import { Headers, headerEnd, parseHeaderBlock } from './header-block.ts';
 import { htmlText } from './html-text.ts';
 import { pacer } from '../text/next-turn.ts';
+import { ContentSniffer, contentFacts } from './content-sniffer.ts';
+import { wholeSource } from './byte-source.ts';
+import { newListingBudget, type ListingBudget } from './zip-listing.ts';
 import { splitTextParts, TEXT_MAX_BYTES, TEXT_PART_MAX_BYTES, withoutPartialUtf8, type SplitStructure, type TextPart } from './text-parts.ts';
 
 // Brackets end a URL in text, except around an IPv6 host (`http://[2001:db8::1]/`), which browsers follow.
@@ -104,6 +107,8 @@ interface ParseState {
   /** Decoded content that may still be kept. */
   room: number;
   structure: MimeStructure;
+  /** What listing the message's archives may still cost. */
+  listing: ListingBudget;
 }
 
 /** Notes the first reason the walk stopped short (the first is the outermost, which hid the most). */
@@ -115,7 +120,7 @@ function reached(state: ParseState, depth: number): void {
   if (depth > state.structure.depth) state.structure.depth = depth;
 }
 
-const freshState = (): ParseState => ({ room: ATTACHMENT_CONTENT_MAX_BYTES, structure: { depth: 0 } });
+const freshState = (): ParseState => ({ room: ATTACHMENT_CONTENT_MAX_BYTES, structure: { depth: 0 }, listing: newListingBudget() });
 
 /**
  * What simpleParser gives, read from mailparser's streaming parser so that an attachment's content is measured as
@@ -163,6 +168,7 @@ async function mailparse(input: Readable, skipHtmlToText: boolean, state: ParseS
       const declared = declaredType(data);
       const part = structure.parts.get(data.partId ?? '');
       const chunks: Buffer[] = [];
+      const sniffer = new ContentSniffer();
       let size = 0;
       let kept = true;
       const attached = ATTACHED_MESSAGE_TYPES.has(declared);
@@ -185,6 +191,7 @@ async function mailparse(input: Readable, skipHtmlToText: boolean, state: ParseS
         for (let chunk: Buffer | null; (chunk = data.content.read() as Buffer | null) !== null;) {
           size += chunk.length;
           nested?.write(chunk);
+          sniffer.write(chunk);
           if (kept && size > state.room) { kept = false; chunks.length = 0; }
           if (kept) chunks.push(chunk);
         }
@@ -192,9 +199,10 @@ async function mailparse(input: Readable, skipHtmlToText: boolean, state: ParseS
       data.content.on('end', () => {
         if (kept) state.room -= size;
         nested?.end();
+        const content = kept ? Buffer.concat(chunks, size) : Buffer.alloc(0);
         const attachment: Attachment = {
           filename: data.filename, contentType: data.contentType, declaredType: declared, size: data.size ?? size,
-          content: kept ? Buffer.concat(chunks, size) : Buffer.alloc(0), truncated: !kept,
+          content, truncated: !kept, ...sniffer.finish(state.listing, kept ? content : undefined),
           // A part path inside an attached message is that message's own, which a rewrite of this one would misread.
           partId: within.length ? undefined : data.partId ?? undefined,
           ...(within.length ? { within } : {}),
@@ -324,7 +332,7 @@ function leafAttachments(message: string, state: ParseState, within: string[], b
     if (kept) state.room -= content.length;
     const attachment: Attachment = {
       filename, contentType: leaf.contentType, declaredType: leaf.contentType, size: content.length,
-      content: kept ? content : Buffer.alloc(0), truncated: !kept, ...(within.length ? { within } : {}), names: leaf.names,
+      content: kept ? content : Buffer.alloc(0), truncated: !kept, ...contentFacts(wholeSource(content), state.listing), ...(within.length ? { within } : {}), names: leaf.names,
     };
     attachments.push(attachment);
     if (!ATTACHED_MESSAGE_TYPES.has(leaf.contentType)) continue;

@@ -1,6 +1,7 @@
 // The read-only view of a spooled message that every content check shares.
 import type { Readable } from 'node:stream';
 import type { MimeStructure } from './mime-parse.ts';
+import type { ArchiveListing } from './zip-listing.ts';
 
 export interface HeaderField {
   /** Name as written in the message. */
@@ -47,6 +48,10 @@ export interface Attachment {
    * sender may give a part two names so that a filter reads the harmless one (read both through attachmentNames()).
    */
   names: string[];
+  /** The type its first bytes name (core/message/file-magic.ts), whatever it declares; absent when they name none known. */
+  detectedType?: string;
+  /** For a ZIP archive: the names inside it, from its central directory (core/message/zip-listing.ts). */
+  archive?: ArchiveListing;
 }
 
 export interface ParsedMessage {

@@ -5,6 +5,7 @@ import type { ChainView, SymbolListing } from '../../core/plugin/define.ts';
 import { nearestSymbol } from '../../core/plugin/scored-symbols.ts';
 import { globMatch } from './glob.ts';
 import type { RuleSet } from './rule-set.ts';
+import { whitelistOrderWarnings } from './whitelist-order.ts';
 
 /** Whether some name beginning with `prefix` matches `glob`: the glob's characters before its first `*` fit it. */
 function globReachesPrefix(glob: string, prefix: string): boolean {
@@ -35,11 +36,12 @@ const isGlob = (text: string) => /[*?]/.test(text);
  * .when.symbol`). `own` is what this entry records itself: a rule sees the findings of the rules before it only.
  */
 export function chainWarnings(set: RuleSet, chain: ChainView, own: (beforeRule: number) => SymbolListing): string[] {
-  if (!chain.symbols) return [];
   const at = `plugins[${chain.index}]`;
+  const order = whitelistOrderWarnings(set, at);
+  if (!chain.symbols) return order;
   const others = chain.names.map((name, i) => ({ name, i, listing: chain.symbols![i] })).filter((e) => e.i !== chain.index && e.listing);
   const known = [...new Set(others.flatMap((e) => [...e.listing.symbols, ...(e.listing.early ?? [])]))];
-  const out: string[] = [];
+  const out: string[] = [...order];
   for (const read of set.reads) {
     const path = `${at}.${read.path}`;
     if (!read.globs) continue;

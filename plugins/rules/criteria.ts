@@ -178,18 +178,27 @@ function headerNode(st: CompileState, raw: unknown, path: string): Criterion {
   return textNode(st, matcher, path, values);
 }
 
-function rangeNode(st: CompileState, raw: unknown, path: string, keys: [string, string], read: (v: unknown) => number | undefined, value: (f: Facts) => number): Criterion {
+/** The bounds of a range criterion (`{ over, under }`, `{ at_least, below }`); undefined when they cannot be read. */
+function rangeBounds(st: CompileState, raw: unknown, path: string, keys: [string, string], read: (v: unknown) => number | undefined): { lo?: number; hi?: number } | undefined {
   const [low, high] = keys;
   if (!isMapping(raw) || Object.keys(raw).length === 0 || Object.keys(raw).some((k) => k !== low && k !== high)) {
     st.issues.push({ path, message: `expected a mapping with ${low} and/or ${high}` });
-    return never;
+    return undefined;
   }
   const lo = raw[low] === undefined ? undefined : read(raw[low]);
   const hi = raw[high] === undefined ? undefined : read(raw[high]);
   if (raw[low] !== undefined && lo === undefined) st.issues.push({ path: `${path}.${low}`, message: `cannot be read: ${JSON.stringify(raw[low])}` });
   if (raw[high] !== undefined && hi === undefined) st.issues.push({ path: `${path}.${high}`, message: `cannot be read: ${JSON.stringify(raw[high])}` });
   if (lo !== undefined && hi !== undefined && lo >= hi) st.issues.push({ path, message: `${low} ${JSON.stringify(raw[low])} is not below ${high} ${JSON.stringify(raw[high])}: no value is in that range, the rule could never match` });
-  return (env) => { const v = value(env.facts); return (lo === undefined || v >= lo) && (hi === undefined || v < hi); };
+  return { lo, hi };
+}
+
+const inRange = (r: { lo?: number; hi?: number }, v: number) => (r.lo === undefined || v >= r.lo) && (r.hi === undefined || v < r.hi);
+
+function rangeNode(st: CompileState, raw: unknown, path: string, keys: [string, string], read: (v: unknown) => number | undefined, value: (f: Facts) => number): Criterion {
+  const range = rangeBounds(st, raw, path, keys, read);
+  if (!range) return never;
+  return (env) => inRange(range, value(env.facts));
 }
 
 const totalScore = (f: Facts) => f.findings.reduce((sum, x) => sum + x.score, 0);
@@ -202,18 +211,26 @@ function globsOf(st: CompileState, raw: unknown, path: string): string[] {
   return list as string[];
 }
 
+const ATTACHMENT_KEYS = ['name', 'type', 'detected_type', 'size'];
+
 function attachmentNode(st: CompileState, raw: unknown, path: string): Criterion {
   st.needsParsed = true;
-  if (!isMapping(raw) || Object.keys(raw).length === 0 || Object.keys(raw).some((k) => k !== 'name' && k !== 'type')) {
-    st.issues.push({ path, message: 'expected a mapping with name and/or type (globs: "*.exe", "application/zip")' });
+  if (!isMapping(raw) || Object.keys(raw).length === 0 || Object.keys(raw).some((k) => !ATTACHMENT_KEYS.includes(k))) {
+    st.issues.push({ path, message: `expected a mapping with ${ATTACHMENT_KEYS.join(', ')} (one or more: "*.exe", "application/zip", { over: 5MB })` });
     return never;
   }
   const names = raw.name === undefined ? undefined : globsOf(st, raw.name, `${path}.name`);
   const types = raw.type === undefined ? undefined : globsOf(st, raw.type, `${path}.type`);
-  // Any one of the names a part declares: the recipient's program may show any of them.
+  const detected = raw.detected_type === undefined ? undefined : globsOf(st, raw.detected_type, `${path}.detected_type`);
+  const size = raw.size === undefined ? undefined : rangeBounds(st, raw.size, `${path}.size`, ['over', 'under'], (v) => parseSize(v));
+  if (raw.size !== undefined && !size) return never;
+  // Any one of the names a part declares: the recipient's program may show any of them. A type is what the part
+  // declares or what its bytes say: a program sent as application/pdf is still one.
   return (env) => env.facts.attachments.some((a) =>
     (!names || a.names.some((n) => { const name = savedName(n); return names.some((g) => globMatch(g, name)); }))
-    && (!types || types.some((g) => a.types.some((t) => globMatch(g, t)))));
+    && (!types || types.some((g) => a.types.some((t) => globMatch(g, t)) || a.detected.some((t) => globMatch(g, t))))
+    && (!detected || detected.some((g) => a.detected.some((t) => globMatch(g, t))))
+    && (!size || inRange(size, a.size)));
 }
 
 /**

@@ -1,5 +1,6 @@
 // Runs the rules over one message in order: each match is logged, its actions recorded, and the first final action
-// or `stop` ends the run. Pure over its inputs, so the data hook and the unit tests share it.
+// or `stop` ends the run; a discard of some recipients only drops them and goes on for the others. Pure over its
+// inputs, so the data hook and the unit tests share it.
 import type { EvalEnv } from './criteria.ts';
 import { SINGLE_FIELDS, type FinalAction } from './actions.ts';
 import type { CompiledRule } from './rule-set.ts';
@@ -25,8 +26,16 @@ export interface RunResult {
   matched: string[];
   subjectTags: string[];
   headers: HeaderEdits;
-  /** `recipients`: a discard by a rule with a `to` criterion drops only the recipients it holds for. */
+  /**
+   * `recipients`, for a discard: the recipients it drops (those still there; of a rule with a `to` criterion, those it
+   * holds for); absent, every recipient.
+   */
   final?: { rule: CompiledRule; action: FinalAction; recipients?: string[] };
+  /**
+   * Recipients a discard rule on `to` dropped while others remained, each with its rule. The rules after it judged
+   * the message for the others alone, and a final action they took (`final`) is for those others.
+   */
+  discarded: Array<{ address: string; rule: CompiledRule }>;
 }
 
 function removeField(edits: HeaderEdits, name: string): void {
@@ -35,8 +44,9 @@ function removeField(edits: HeaderEdits, name: string): void {
   if (!edits.removed.includes(lower)) edits.removed.push(lower);
 }
 
-export function runRules(rules: readonly CompiledRule[], env: EvalEnv, fx: RunEffects): RunResult {
-  const out: RunResult = { matched: [], subjectTags: [], headers: { removed: [], added: [] } };
+export function runRules(rules: readonly CompiledRule[], start: EvalEnv, fx: RunEffects): RunResult {
+  const out: RunResult = { matched: [], subjectTags: [], headers: { removed: [], added: [] }, discarded: [] };
+  let env = start;
   for (const rule of rules) {
     const answer = rule.when(env);
     if (answer === undefined) { fx.skipped(rule); continue; }
@@ -44,6 +54,18 @@ export function runRules(rules: readonly CompiledRule[], env: EvalEnv, fx: RunEf
     out.matched.push(rule.name);
     fx.matched(rule);
     const a = rule.actions;
+    if (a.final?.kind === 'discard' && rule.usesTo) {
+      const held = recipientsHolding(rule, env);
+      const rest = env.facts.recipients.filter((r) => !held.includes(r));
+      if (held.length && rest.length) {
+        // A spam trap among real recipients: its copy goes nowhere, and the rest of the rules judge the message for
+        // the others as if it had never been sent to the trap. Naming a trap must not skip the rules after it, and the
+        // rule's other actions were for the copy dropped.
+        for (const address of held) out.discarded.push({ address, rule });
+        env = { ...env, facts: { ...env.facts, recipients: rest } };
+        continue;
+      }
+    }
     if (a.score !== undefined) fx.addFinding(rule.symbol, a.score, rule.description ?? `rule ${rule.name}`);
     for (const name of a.removeHeaders) removeField(out.headers, name);
     for (const [name, value] of a.addHeaders) {
@@ -54,7 +76,7 @@ export function runRules(rules: readonly CompiledRule[], env: EvalEnv, fx: RunEf
     if (a.tagSubject && !out.subjectTags.includes(a.tagSubject)) out.subjectTags.push(a.tagSubject);
     if (a.final) {
       out.final = { rule, action: a.final };
-      if (a.final.kind === 'discard' && rule.usesTo) out.final.recipients = recipientsHolding(rule, env);
+      if (a.final.kind === 'discard' && (rule.usesTo || out.discarded.length)) out.final.recipients = env.facts.recipients;
       break;
     }
     if (a.stop) break;

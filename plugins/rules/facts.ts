@@ -1,7 +1,7 @@
 // What the criteria look at, gathered once per message from the hook context. The parsed view (body text,
 // attachments) is read only when an enabled rule needs it; every text is cut to the configured length, so that the
 // copy to the regex thread stays small.
-import type { Finding, HookContext } from '../../core/index.ts';
+import type { Attachment, Finding, HookContext } from '../../core/index.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
 import { attachmentNames } from '../../core/message/mime-parse.ts';
 import { headerValueText } from '../../core/text/header-value.ts';
@@ -19,11 +19,13 @@ export interface Facts {
   /** The body text searched is only the start of the message's text (the parsed view's cut, or `max_body_length`). */
   bodyTruncated: boolean;
   /**
-   * Every attachment, those inside attached messages included; `names` every file name its part declares (a part
-   * may give two, hoping a filter reads one and the recipient's program the other), '' when it has none; `types` the
-   * declared type, then mailparser's guess when it differs.
+   * Every attachment, those inside attached messages included, and the entries of ZIP archives among them; `names`
+   * every file name its part declares (a part may give two, hoping a filter reads one and the recipient's program the
+   * other), '' when it has none; `types` the declared type, then mailparser's guess when it differs (none for an
+   * archive entry); `detected` what its bytes say (file-magic.ts), and of an archive UNREADABLE_ARCHIVE or
+   * ENCRYPTED_ARCHIVE; `size` its decoded size (an entry's, as its archive states it).
    */
-  attachments: Array<{ names: string[]; types: string[] }>;
+  attachments: AttachmentFacts[];
   /** Containers (multiparts, attached messages) around the message's deepest part (see core/message/mime-parse.ts). */
   mimeDepth: number;
   /** Why the parse did not walk the whole MIME structure; undefined when it did (or the view was not read). */
@@ -32,6 +34,33 @@ export interface Facts {
   /** Live: rules add their own as they match, and later rules see them. */
   findings: readonly Finding[];
   now: Date;
+}
+
+export interface AttachmentFacts { names: string[]; types: string[]; detected: string[]; size: number }
+
+/** The detected type of a ZIP archive whose directory could not be read in full: it may hide any name. */
+export const UNREADABLE_ARCHIVE = 'application/x-unreadable-archive';
+/** The detected type of a ZIP archive with an encrypted entry: no scanner sees its content. */
+export const ENCRYPTED_ARCHIVE = 'application/x-encrypted-archive';
+
+/** An attachment as the criteria see it, then the entries of the archive it is, each as an attachment of its own. */
+function attachmentFacts(a: Attachment): AttachmentFacts[] {
+  const names = attachmentNames(a);
+  const detected = a.detectedType ? [a.detectedType] : [];
+  if (a.archive?.unreadable !== undefined) detected.push(UNREADABLE_ARCHIVE);
+  if (a.archive?.encrypted) detected.push(ENCRYPTED_ARCHIVE);
+  const out: AttachmentFacts[] = [{ names: names.length ? names : [''], types: [...new Set([a.declaredType, a.contentType.toLowerCase()])], detected, size: a.size }];
+  for (const e of a.archive?.entries ?? []) {
+    // The path as stored and the file's own name: `name: setup.exe` is meant for `tools/setup.exe` too.
+    const entryNames = e.names.flatMap((n) => [n, baseName(n)]);
+    out.push({ names: [...new Set(entryNames)], types: [], detected: e.detectedType ? [e.detectedType] : [], size: e.size });
+  }
+  return out;
+}
+
+/** The last part of an archive path, after `/` or a backslash (Windows tools write either). */
+function baseName(path: string): string {
+  return path.slice(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
 }
 
 export interface FactLimits { maxHeaderLength: number; maxBodyLength: number }
@@ -61,10 +90,7 @@ export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits
     const parsed = await msg.parsed();
     body = cut(parsed.text, limits.maxBodyLength);
     bodyTruncated = parsed.textTruncated || parsed.text.length > limits.maxBodyLength;
-    attachments = parsed.attachments.map((a) => {
-      const names = attachmentNames(a);
-      return { names: names.length ? names : [''], types: [...new Set([a.declaredType, a.contentType.toLowerCase()])] };
-    });
+    attachments = parsed.attachments.flatMap(attachmentFacts);
     mimeDepth = parsed.structure.depth;
     mimeIncomplete = parsed.structure.incomplete;
   }

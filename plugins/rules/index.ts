@@ -48,13 +48,14 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
   if (skipped.length && cfg.on_timeout === 'tempfail') {
     return outcome.tempfail('Message filter temporarily unavailable, try again later', { code: 451, enhanced: '4.3.0' });
   }
+  // Spam traps among the recipients: dropped, while the verdict and a final action below are for the others.
+  for (const d of result.discarded) ctx.discardRecipient(d.address, `rule ${d.rule.name}`);
   applyHeaderEdits(ctx, result.headers, result.subjectTags);
   const final = result.final;
   if (!final) return;
   // The verdict delivers it whatever the score (core/verdict/verdict.ts says what still outranks it).
   if (final.action.kind === 'accept') return { action: 'accept', reason: `rule ${final.rule.name}` };
-  if (final.action.kind === 'discard' && final.recipients?.length) {
-    // PMG acts per recipient: a discard rule on `to` drops the recipients it matched, the others still get the message.
+  if (final.action.kind === 'discard' && final.recipients) {
     for (const rcpt of final.recipients) ctx.discardRecipient(rcpt, `rule ${final.rule.name}`);
     return;
   }

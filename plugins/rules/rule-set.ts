@@ -14,6 +14,10 @@ export interface CompiledRule {
   actions: RuleActions;
   /** The criteria name envelope recipients (`to`): a discard then drops only those the rule holds for. */
   usesTo: boolean;
+  /** Its key path under the plugin's entry (`rules[3] (name "virus")`), for the warnings about it. */
+  at: string;
+  /** Its `when` as written, for the load-time checks of the rule order (whitelist-order.ts). */
+  written: unknown;
 }
 
 export interface RuleSet {
@@ -58,7 +62,7 @@ export function compileRuleSet(cfg: Pick<RulesConfig, 'rules' | 'lists'> & { rec
     if (!enabled) continue;
     st.needsParsed ||= target.needsParsed;
     reads.push(...st.reads.map((r) => ({ ...r, rule: rules.length })));
-    rules.push({ name: rule.name, symbol, description: rule.description, when, actions, usesTo: st.usesTo });
+    rules.push({ name: rule.name, symbol, description: rule.description, when, actions, usesTo: st.usesTo, at: rp, written: rule.when });
   }
   return { rules, regexes: st.regexes, needsParsed: st.needsParsed, reads };
 }

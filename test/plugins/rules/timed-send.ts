@@ -3,13 +3,13 @@
 import assert from 'node:assert/strict';
 import { SmtpDialog, testMessage, type SmtpReply } from '../../helpers/smtp-dialog.ts';
 
-/** `message` (a whole message, header section and body) from a@elsewhere.example to ann@example.com. */
-export async function sendRaw(port: number, message: string): Promise<SmtpReply> {
+/** `message` (a whole message, header section and body), from a@elsewhere.example to ann@example.com unless given. */
+export async function sendRaw(port: number, message: string, envelope: { from?: string; to?: string[] } = {}): Promise<SmtpReply> {
   const d = await SmtpDialog.connect(port);
   try {
     await d.hello();
-    assert.equal((await d.cmd('MAIL FROM:<a@elsewhere.example>')).code, 250);
-    assert.equal((await d.cmd('RCPT TO:<ann@example.com>')).code, 250);
+    assert.equal((await d.cmd(`MAIL FROM:<${envelope.from ?? 'a@elsewhere.example'}>`)).code, 250);
+    for (const r of envelope.to ?? ['ann@example.com']) assert.equal((await d.cmd(`RCPT TO:<${r}>`)).code, 250);
     return await d.data(message);
   } finally { await d.quit(); }
 }
