@@ -10,6 +10,8 @@ import { endChild, holdUntilExit } from './leftovers.ts';
 
 export interface RedisHandle {
   port: number;
+  /** Its own temp dir, removed by stop() or when the test process exits. */
+  dir: string;
   /** `redis://127.0.0.1:<port>` */
   url: string;
   /** Stops the server and removes its directory. */
@@ -69,6 +71,7 @@ export async function startRedis(opts: { port?: number } = {}): Promise<RedisHan
     let stopped = false;
     return {
       port,
+      dir,
       url: `redis://127.0.0.1:${port}`,
       async stop() {
         if (stopped) return;

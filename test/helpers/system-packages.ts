@@ -2,6 +2,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 
 const checked = new Set<string>();
+const APT_LOCK = '/tmp/mailmoat-tests-apt.lock';
 let updated = false;
 
 function hasCommand(cmd: string): boolean {
@@ -19,8 +20,11 @@ export function ensureCommands(needs: Record<string, string>): void {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     // Keep package maintainer scripts from starting system-wide daemons on their default ports.
     execFileSync('sh', ['-c', "test -e /usr/sbin/policy-rc.d || { printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; }"]);
-    if (!updated) { execFileSync('apt-get', ['update', '-q'], { env, stdio: 'ignore', timeout: 300_000 }); updated = true; }
-    execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...new Set(missing)], { env, stdio: 'ignore', timeout: 600_000 });
+    // Test files run in parallel workers (.mocharc.json): apt refuses to run beside another apt rather than wait, so
+    // each worker's installs take turns under one lock, and one that waited finds the package already there.
+    const apt = (args: string[], timeout: number) => execFileSync('flock', [APT_LOCK, 'apt-get', ...args], { env, stdio: 'ignore', timeout });
+    if (!updated) { apt(['update', '-q'], 300_000); updated = true; }
+    apt(['install', '-y', '-q', '--no-install-recommends', ...new Set(missing)], 600_000);
   }
   for (const cmd of Object.keys(needs)) {
     if (!hasCommand(cmd)) throw new Error(`command ${cmd} is still missing after installing its package`);

@@ -7,6 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { holdUntilExit } from '../../helpers/leftovers.ts';
 
+// useradd and userdel give up at once when another holds /etc/passwd's lock: test files in parallel workers take turns.
+const PASSWD_LOCK = '/tmp/mailmoat-tests-passwd.lock';
 const MOAT = path.resolve(import.meta.dirname, '..', '..', '..', 'scripts', 'moat.js');
 
 export interface ServiceUser {
@@ -22,8 +24,8 @@ export interface ServiceUser {
 
 export function createServiceUser(): ServiceUser {
   const name = `mmtest${randomBytes(3).toString('hex')}`;
-  execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
-  const remove = () => { try { execFileSync('userdel', [name], { stdio: 'ignore' }); } catch { /* already gone */ } };
+  execFileSync('flock', [PASSWD_LOCK, 'useradd', '--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
+  const remove = () => { try { execFileSync('flock', [PASSWD_LOCK, 'userdel', name], { stdio: 'ignore' }); } catch { /* already gone */ } };
   const release = holdUntilExit({ undo: remove });
   const uid = Number(execFileSync('id', ['-u', name]).toString().trim());
   const gid = Number(execFileSync('id', ['-g', name]).toString().trim());
