@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { GatewayConfig } from './config/gateway-schema.ts';
 import { loadConfig, validateConfig, ConfigError } from './config/load.ts';
-import { JsonLogger, redactUrl } from './log/logger.ts';
+import { JsonLogger } from './log/logger.ts';
 import type { Logger, LogFields } from './log/types.ts';
 import { createResolver, LookupStats, type CoreResolver } from './dns/index.ts';
 import { openStore } from './store/index.ts';
@@ -12,6 +12,7 @@ import { QueueStore } from './queue/queue-store.ts';
 import { logTrail } from './queue/admin-trail.ts';
 import { DeliveryQueue } from './queue/delivery-queue.ts';
 import { buildRelay, relayTargetFor } from './relay/make-relay.ts';
+import { smarthostTarget } from './relay/smarthost.ts';
 import type { Relay } from './relay/types.ts';
 import type { DnsResolver } from './dns/types.ts';
 import { claimDataDir, startControl } from './control/server.ts';
@@ -270,7 +271,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const dnsStats = new LookupStats();
   let dns: CoreResolver = createResolver(cfg.dns, log.child({ component: 'dns' }), { stats: dnsStats });
   const users = new UsersFile(usersFileOf(cfg));
-  const metrics = new Metrics({ scoreBounds: scoreBuckets(cfg.scores) });
+  const metrics = new Metrics({ scoreBounds: scoreBuckets(cfg.scores), dataDir: cfg.data_dir });
   // Before any plugin is created: a create may start the timer that throws.
   if (opts.onFatalError) strayGuardRemove = guardStrayErrors({
     log, count: () => metrics.inc('uncaught_errors'), places: () => pluginPlaces(cfg.plugins, PROJECT_DIR, opts.configDir ?? process.cwd()), projectDir: PROJECT_DIR,
@@ -349,7 +350,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Right after the control socket, whose lock keeps a second gateway from binding first, and before the queue's
   // recovery, which may take minutes: a liveness probe that got no answer meanwhile would have the gateway killed.
   let admin: HttpListener | undefined;
-  const readiness = new Readiness(() => readinessChecks({ plugins: () => rt.plugins, store }), { log: log.child({ component: 'http' }) });
+  const readiness = new Readiness(() => readinessChecks({
+    plugins: () => rt.plugins, store, dns: { stats: dnsStats, resolver: () => rt.services.dns, config: () => rt.config },
+  }), { log: log.child({ component: 'http' }) });
   try {
     admin = await startAdminHttp({
       config: () => rt.config.http, tls, log,
@@ -446,7 +449,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // A gateway left only to drain its queue is a choice, but an empty list is more often a mistake: say so.
   if (!listeners.length) log.warn('no listener configured (server.listen, tls_listen and submission_listen are empty): no mail is accepted, the queue is only delivered');
   phase = 'ready';
-  log.info('mailmoat started', { relay: relay.name === 'file' ? `files in ${queue.dirs.delivered}` : redactUrl(relay.name), plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
+  // Where mail goes as configured (`relay`, on a delivery line, is the host that answered): the smarthost without its
+  // login, or the folder accepted mail is written to, and how many domains have a route of their own.
+  const mainHop = smarthostTarget(cfg.smarthost);
+  log.info('mailmoat started', { ...(mainHop ? { smarthost: mainHop.display } : { delivered_to: queue.dirs.delivered }), routes: Object.keys(cfg.routes).length, plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
 
   const retired = new Retired(log, opts.retireAfterMs);
   const stopping = new AbortController();

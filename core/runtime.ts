@@ -12,6 +12,7 @@ import { domainToASCII } from 'node:url';
 import { CidrList } from './net/cidr.ts';
 import { addressMatcher } from './lists/address-matcher.ts';
 import { loadRecipientTable } from './lists/recipient-table.ts';
+import { loadSenderLogins, type SenderLogins } from './auth/sender-logins.ts';
 import type { Metrics } from './metrics.ts';
 import type { ConnectionLimits } from './smtp/connection-limits.ts';
 import type { StorageHealth } from './queue/storage-health.ts';
@@ -29,6 +30,8 @@ export interface Policy {
   blockedSenders: (address: string) => boolean;
   /** access.recipients_file, read when the policy is compiled (at start and at each reload); undefined when unset. */
   knownRecipient?: (address: string) => boolean;
+  /** auth.sender_logins, read as the recipients file is; undefined when unset. */
+  senderLogins?: SenderLogins;
   localDomains: Set<string>;
 }
 
@@ -48,6 +51,7 @@ export function compilePolicy(cfg: GatewayConfig): Policy {
     blockedSenders: addressMatcher(cfg.access.blocked_senders, cfg.access.recipient_delimiter),
     // Read anew at each compile: a reload is how an edited file takes effect; one unreadable by then refuses the reload.
     knownRecipient: cfg.access.recipients_file ? loadRecipientTable(cfg.access.recipients_file, cfg.access.recipient_delimiter) : undefined,
+    senderLogins: cfg.auth.sender_logins ? loadSenderLogins(cfg.auth.sender_logins, cfg.access.recipient_delimiter) : undefined,
     // Both forms of an internationalized name: smtp-server gives a recipient's domain in Unicode, and a client
     // without SMTPUTF8 keeps the A-label form it sent (see the session handler).
     localDomains: new Set(cfg.domains.flatMap((d) => {

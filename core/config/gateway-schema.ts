@@ -8,13 +8,16 @@ import { bounceConfigSchema } from '../queue/bounce-config.ts';
 import { digestConfigSchema } from '../quarantine/digest-config.ts';
 import { ipOrCidr } from './ip-schema.ts';
 import { thresholdOrderIssues } from '../verdict/thresholds.ts';
+import { OUTBOUND_SENDERS } from '../verdict/outbound-fields.ts';
 import { checkReplyText, DEFAULT_REJECT_TEXT, DEFAULT_TEMPFAIL_TEXT } from '../verdict/reply-text.ts';
 import { checkCredentialsHaveTls, smtpUrl } from './smtp-url-schema.ts';
 import { parseServer } from '../dns/servers.ts';
 import { TLS_MIN_VERSIONS, tlsProtocolIssues } from '../smtp/tls-protocols.ts';
+import { proxyProtocolIssues } from '../smtp/proxy-config.ts';
 import { DEFAULT_PREFIXES } from '../net/client-counting.ts';
 import { notADomain } from './domain-name.ts';
 import { addressEntry, recipientsFile } from '../lists/access-schema.ts';
+import { senderLoginIssues, senderLoginsFile } from '../auth/sender-logins-schema.ts';
 
 // The port within 0–65535 in the pattern itself: a larger one passed the check and failed only at start.
 const PORT = '(?:0|[1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
@@ -75,7 +78,8 @@ export const gatewaySchema = s.checked(s.object({
     tls_listen: s.array(hostPort).default([]).describe('Implicit-TLS listeners (SMTPS)'),
     submission_listen: s.array(hostPort).default([]).describe('Submission listeners: AUTH required, after TLS'),
     trusted_proxies: s.array(ipOrCidr).default([]).describe('CIDRs allowed to use XCLIENT and the PROXY protocol'),
-    proxy_protocol: s.boolean().default(false).describe('Expect a PROXY v1 header from trusted proxies on the plain listeners'),
+    proxy_protocol: s.boolean().default(false).describe('Expect a PROXY protocol header, v1 or v2 (told apart by its first bytes), from every peer in trusted_proxies on listen and submission_listen (not tls_listen); refused without trusted_proxies. A reload applies it to new connections'),
+    proxy_timeout: s.checked(s.duration(), timerRange('must be above 0 (a header needs time to arrive)')).default(5000).describe('Time from a trusted proxy\'s connection to the last byte of its PROXY header, however steadily the bytes come (Postfix\'s smtpd_upstream_proxy_timeout); past it the connection is closed and `PROXY header timed out` logged'),
     greeting_delay: s.checked(s.duration(), withinTimer).default(100).describe('Least time before the 220 greeting; a client that talks earlier is refused as an early talker (0 = greet once the connect hooks are done)'),
     tls: s.checked(s.object({
       cert: s.string().optionalValue().describe('PEM certificate file: the server\'s own certificate first, then its chain; a self-signed one is generated under data_dir when unset'),
@@ -89,6 +93,8 @@ export const gatewaySchema = s.checked(s.object({
     // 1 is Postfix's own mark: stress when every process slot is taken.
     stress_threshold: s.number({ min: 0, max: 1 }).default(0.8).describe('Share of limits.max_connections open at which the gateway enters stress, as Postfix\'s smtpd does: idle clients get stress_idle_timeout, and limits.max_errors and max_junk_commands drop to 1; a message from its 354 to its final dot, relay.networks, access.allow_ips and logged-in clients are exempt. Stress ends when connections fall below three quarters of the mark (0 = never; 1 = only at max_connections)'),
     stress_idle_timeout: s.checked(s.duration(), timerRange('must be above 0 (an idle client needs time to send its next command)')).default(10_000).describe('Idle time, and time to complete a command line, before a client is disconnected with 421 4.4.2 while the gateway is in stress (Postfix\'s smtpd_timeout under stress); above idle_timeout it changes nothing'),
+    auth_on_listen: s.boolean().default(true).describe('Offer AUTH after STARTTLS on the plain `listen` listeners (false: their EHLO lists no AUTH and AUTH gets 503 5.5.1, as Postfix has it off on port 25, leaving no password to guess on the MX). Set false when users submit on submission_listen or tls_listen, which always offer it; a trusted proxy\'s XCLIENT LOGIN= still works. A reload applies it to the next EHLO and AUTH'),
+    received_for_authenticated: s.enum(['full', 'hide_client'] as const).default('full').describe('The gateway\'s Received field for a logged-in client: full names its HELO name and address; hide_client writes `from authenticated-user` instead, keeping by, with ESMTPSA, the id and the date (README: What the gateway adds to a message)'),
   }).default({} as never),
   domains: s.array(localDomain).default([]).describe('Local domains: mail to them is accepted from anyone. Each a domain name (one trailing dot allowed), exactly: subdomains are not included; an internationalized name in its Unicode form (bücher.example) or its xn-- form'),
   relay: s.object({
@@ -98,9 +104,11 @@ export const gatewaySchema = s.checked(s.object({
     .describe('Relay target; when unset, accepted mail is written as .eml files under data_dir/delivered/'),
   routes: routesSchema,
   data_dir: s.string().default('./data').describe('Where the spool, queue, quarantine and state live; kept 0700, made so at start when it is open to others'),
-  auth: s.object({
+  auth: s.checked(s.object({
     users_file: s.string().default('').describe('AUTH users file (default data_dir/users); manage it with `moat user`'),
-  }).default({} as never),
+    sender_logins: senderLoginsFile.optionalValue().describe('Absolute path of a file saying which logins own which sender addresses (Postfix\'s smtpd_sender_login_maps): per line an address or @domain, then its logins separated by commas or spaces (`@example.com alice,bob`); `#` comments. An address is matched as blocked_senders matches (case, quotes, IDN form, a tag after recipient_delimiter), its own line first, then its domain\'s. Read at start and at each reload, which an unreadable or empty file refuses'),
+    enforce_sender_login: s.boolean().default(false).describe('Refuse MAIL FROM with 553 5.7.1 when a logged-in client\'s sender is not owned by its login in sender_logins, or when a client that did not log in on submission_listen or tls_listen (relay.networks excepted) uses an address a login owns (Postfix\'s reject_sender_login_mismatch); the null sender passes. Off, a mismatch is only logged'),
+  }), senderLoginIssues).default({} as never),
   limits: s.object({
     // 0 would refuse every message as too big, where Postfix reads it as "no limit".
     max_message_size: s.checked(s.size(), (v, p, is) => { if (v === 0) is.push({ path: p, message: 'must be above 0 (0 would refuse every message; there is no unlimited size)' }); }).default(25 * 1024 * 1024).describe('Largest message accepted (SIZE); larger ones get 552'),
@@ -125,7 +133,10 @@ export const gatewaySchema = s.checked(s.object({
     connection_rate: s.number({ integer: true, min: 0 }).default(0).describe('Connections one client (counted as for max_connections_per_ip) may open per rate_window; more get 421 4.7.0 at the greeting and are closed. Every attempt counts, refused ones too; relay.networks, access.allow_ips and trusted proxies\' own addresses are exempt; Postfix\'s smtpd_client_connection_rate_limit (0 = no limit)'),
     message_rate: s.number({ integer: true, min: 0 }).default(0).describe('MAIL FROM commands one client may send per rate_window, over all its connections; more get 450 4.7.1; Postfix\'s smtpd_client_message_rate_limit (0 = no limit)'),
     recipient_rate: s.number({ integer: true, min: 0 }).default(0).describe('RCPT TO commands one client may send per rate_window, over all its connections; more get 450 4.7.1; Postfix\'s smtpd_client_recipient_rate_limit (0 = no limit)'),
-    rate_window: s.duration({ min: 1000, max: TIMER_MAX_MS }).default(60_000).describe('The time connection_rate, message_rate and recipient_rate are counted over: the last rate_window before each attempt; Postfix\'s anvil_rate_time_unit'),
+    // By login, not address: a stolen password used from many addresses, and users sharing one NAT address.
+    user_message_rate: s.number({ integer: true, min: 0 }).default(0).describe('MAIL FROM commands one logged-in user (AUTH or XCLIENT LOGIN) may send per rate_window, over all its connections and addresses; more get 450 4.7.1 Message rate limit exceeded for user NAME. While set, a logged-in client\'s MAIL FROMs count under its login only, not toward its address\'s message_rate (0 = no limit: they count by address)'),
+    user_recipient_rate: s.number({ integer: true, min: 0 }).default(0).describe('RCPT TO commands one logged-in user may send per rate_window, over all its connections and addresses; more get 450 4.7.1. While set, a logged-in client\'s RCPT TOs count under its login only, not toward its address\'s recipient_rate (0 = no limit: they count by address)'),
+    rate_window: s.duration({ min: 1000, max: TIMER_MAX_MS }).default(60_000).describe('The time connection_rate, message_rate, recipient_rate and the user rates are counted over: the last rate_window before each attempt; Postfix\'s anvil_rate_time_unit'),
   }).default({} as never),
   access: s.object({
     allow_ips: s.array(ipOrCidr).default([]).describe('Client CIDRs exempt from deny_ips, helo_deny, helo_required_fqdn and blocklist-style checks (not from the address lists: blocked_recipients, blocked_senders, recipients_file)'),
@@ -163,6 +174,9 @@ export const gatewaySchema = s.checked(s.object({
     reject_text: s.checked(s.string(), checkReplyText).default(DEFAULT_REJECT_TEXT).describe('Text of the 550 5.7.1 for a message the score refuses; `{score}` puts the score in (the default leaves it out: a sender would tune against it)'),
     tempfail_text: s.checked(s.string(), checkReplyText).default(DEFAULT_TEMPFAIL_TEXT).describe('Text of the 451 4.7.1 for a message the score defers; `{score}` as in reject_text'),
   }), (v, p, is) => is.push(...thresholdOrderIssues(v, p))).default({} as never),
+  headers: s.object({
+    outbound_without_verdict: s.array(s.enum(OUTBOUND_SENDERS)).default(['authenticated']).describe('Clients whose mail to any recipient outside domains leaves without the gateway\'s X-Mailmoat-* fields (the verdict\'s, and those plugins write there, such as X-Mailmoat-Bayes), so the filter\'s thresholds and plugins are not shown to the world: authenticated (a login, XCLIENT LOGIN= too), relay_networks. Mail to local domains only keeps them; a message with local and outside recipients leaves without them for all ([] = always add them)'),
+  }).default({} as never),
   queue: s.object({
     retry_schedule: s.array(s.duration({ min: 100 })).default([900_000, 1_800_000, 3_600_000, 14_400_000]).describe('Delays between delivery attempts; the last repeats'),
     lifetime: s.duration().default(4 * 86_400_000).describe('After this, a message that still fails goes to dead-letter'),
@@ -192,6 +206,7 @@ export const gatewaySchema = s.checked(s.object({
   }).default({} as never),
 }), (cfg, p, is) => {
   is.push(...unknownCapIssues(cfg, p));
+  is.push(...proxyProtocolIssues(cfg.server, p));
   // The links are the recipient's only key, so their pages answer over HTTPS only (core/quarantine/http-handlers.ts):
   // HTTPS of the listener itself, or of a trusted reverse proxy that says so in X-Forwarded-Proto.
   if (cfg.quarantine_digest.link_base !== undefined && (!cfg.http.listen.length || (!cfg.http.tls && !cfg.http.trusted_proxies.length))) {

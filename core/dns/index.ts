@@ -84,9 +84,9 @@ export function createResolver(cfg: DnsConfig, log?: Logger, opts: ResolverOptio
     const ms = performance.now() - t0;
     let error = r.error;
     if (!error && r.answer && r.answer.records.length === 0) error = 'NODATA';
-    stats.recordQuery(ms, error);
+    stats.recordQuery(ms, error, name, type);
     log?.debug('dns lookup', {
-      name, type, ms: Math.round(ms * 10) / 10, result: error ?? 'NOERROR', answers: r.answer?.records.length ?? 0,
+      name, type, ms: Math.round(ms * 10) / 10, result: error ?? 'NOERROR', records: r.answer?.records.length ?? 0,
       server: r.server ? `${r.server.host}:${r.server.port}` : undefined, attempts: r.attempts,
     });
     if (error === 'NXDOMAIN' || error === 'NODATA') {

@@ -2,6 +2,9 @@
 
 export type DnsErrorCode = 'NXDOMAIN' | 'NODATA' | 'TIMEOUT' | 'SERVFAIL' | 'REFUSED' | 'FORMERR' | 'OTHER';
 
+/** What a query that was answered got: records, none of the type (NODATA), or no such name (NXDOMAIN). */
+export type DnsAnswerKind = 'NOERROR' | 'NODATA' | 'NXDOMAIN';
+
 /** A failed lookup. `temporary` is true for timeouts and server failures: never a pass, never a permanent reject. */
 export class DnsError extends Error {
   readonly code: DnsErrorCode;
@@ -47,11 +50,13 @@ export interface DnsStats {
   joined: number;
   /** Lookups that went to the network. */
   queries: number;
-  /** Failed network lookups by code (NXDOMAIN and NODATA included), every code there from the start. */
-  errors: Record<DnsErrorCode, number>;
+  /** Network lookups answered, by kind (NXDOMAIN, a blocklist's usual "not listed", is one), each there from the start. */
+  answers: Record<DnsAnswerKind, number>;
+  /** Network lookups that got no answer (TIMEOUT, SERVFAIL, REFUSED, OTHER), each code there from the start. */
+  errors: Record<'TIMEOUT' | 'SERVFAIL' | 'REFUSED' | 'OTHER', number>;
   /**
-   * Times of network lookups in seconds: `p50`, `p99` and `max` over the last 2048 (absent before the first), `sum`
-   * and `count` since start, a Prometheus summary.
+   * Times of network lookups in seconds: `p50`, `p99` and `max` over those of the last 10 minutes, at most 2048 (absent
+   * while there were none), `sum` and `count` since start, a Prometheus summary.
    */
   query_duration_seconds: { p50?: number; p99?: number; max?: number; sum: number; count: number };
   cache_size: number;

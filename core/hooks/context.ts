@@ -131,7 +131,8 @@ export interface HookContext {
    * `-Spam-Score`, `-Spam-Level`, `-Released`, `-Queue-ID`, `-Sender`); the value a string, whose line breaks are
    * unfolded or become spaces. Text beyond ASCII is written as RFC 2047 encoded words, which every reader decodes;
    * a value copied from `ctx.message.headers` that holds the client's UTF-8 passes as it came. A bad name or value
-   * throws (the client gets 451, the log names the plugin).
+   * throws (the client gets 451, the log names the plugin). A field named `X-Mailmoat-…` (X-Mailmoat-Bayes) is the
+   * gateway's: on mail `headers.outbound_without_verdict` sends out bare it is left off with the verdict's.
    */
   addHeader(name: string, value: string): void;
   /** Asks the core to remove every header of that name (or, ending in `*`, prefix) from the relayed message; a name that is not one throws. */

@@ -16,6 +16,7 @@ import { aLabelHostName } from '../text/idn-address.ts';
 import type { Finding } from '../verdict/types.ts';
 import { checkOf } from '../smtp/check-observer.ts';
 import { runNoted } from '../log/event-loop-watch.ts';
+import { countPluginError } from '../metrics.ts';
 
 /** What an infinite finding score counts as: finite, so sums and the verdict header stay numbers. */
 const CERTAIN_SCORE = 1000;
@@ -225,7 +226,7 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): 
       if (!lease.live('discardRecipient')) return;
       const lower = address.toLowerCase();
       if (a.hook !== 'data' || !tx?.recipients.some((r) => r.address.toLowerCase() === lower)) {
-        a.log.warn('discardRecipient ignored: only for a recipient of the message, in the data hook', { plugin: p.name, hook: a.hook, rcpt: address });
+        a.log.warn('discardRecipient ignored: only for a recipient of the message, in the data hook', { plugin: p.name, hook: a.hook, to: [address] });
         return;
       }
       if (!tx.discards.has(lower)) tx.discards.set(lower, { plugin: p.name, reason });
@@ -238,21 +239,21 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): 
       }
       const original = a.rcpt.address;
       if (!Array.isArray(targets) || targets.length === 0) {
-        a.log.warn('redirectRecipient refused: no target (discardRecipient in data drops a recipient)', { plugin: p.name, rcpt: original });
+        a.log.warn('redirectRecipient refused: no target (discardRecipient in data drops a recipient)', { plugin: p.name, to: [original] });
         return;
       }
       const parsed: Address[] = [];
       for (const t of targets) {
         const r = pluginRecipient(t, tx, a.services);
         if (typeof r === 'string') {
-          a.log.warn('redirectRecipient refused: invalid target', { plugin: p.name, rcpt: original, target: String(t).slice(0, 300), why: r });
+          a.log.warn('redirectRecipient refused: invalid target', { plugin: p.name, to: [original], target: String(t).slice(0, 300), why: r });
           return;
         }
         parsed.push(r);
       }
       // Two plugins rewriting one recipient would silently undo each other; the first one's answer stands.
       if (tx.redirect) {
-        a.log.warn('redirectRecipient ignored: the recipient was already redirected in this RCPT', { plugin: p.name, rcpt: original, by: tx.redirect.plugin });
+        a.log.warn('redirectRecipient ignored: the recipient was already redirected in this RCPT', { plugin: p.name, to: [original], redirected_by: tx.redirect.plugin });
         return;
       }
       tx.redirect = { targets: parsed, plugin: p.name, reason: String(reason) };
@@ -262,26 +263,26 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): 
       if (!lease.live('addRecipient')) return;
       const shown = String(address).slice(0, 300);
       if (a.hook !== 'data' || !tx?.message || !a.copies) {
-        a.log.warn('addRecipient ignored: only in the data hook', { plugin: p.name, hook: a.hook, rcpt: shown });
+        a.log.warn('addRecipient ignored: only in the data hook', { plugin: p.name, hook: a.hook, to: [shown] });
         return;
       }
       const r = pluginRecipient(address, tx, a.services);
       if (typeof r === 'string') {
-        a.log.warn('addRecipient refused: invalid address', { plugin: p.name, rcpt: shown, why: r });
+        a.log.warn('addRecipient refused: invalid address', { plugin: p.name, to: [shown], why: r });
         return;
       }
       const key = r.address.toLowerCase();
       // An archive rule meets mail already addressed to the archive: one delivery, and nothing to warn about.
       if (tx.copies.has(key) || tx.recipients.some((x) => x.address.toLowerCase() === key)) {
-        a.log.debug('addRecipient: already a recipient', { plugin: p.name, rcpt: r.address });
+        a.log.debug('addRecipient: already a recipient', { plugin: p.name, to: [r.address] });
         return;
       }
       if (a.copies.isBlocked(r)) {
-        a.log.warn('addRecipient refused by access.blocked_recipients', { plugin: p.name, rcpt: r.address });
+        a.log.warn('addRecipient refused by access.blocked_recipients', { plugin: p.name, to: [r.address] });
         return;
       }
       if (tx.recipients.length + tx.copies.size >= a.copies.maxRecipients) {
-        a.log.warn('addRecipient refused: limits.max_recipients reached', { plugin: p.name, rcpt: r.address, max: a.copies.maxRecipients });
+        a.log.warn('addRecipient refused: limits.max_recipients reached', { plugin: p.name, to: [r.address], max: a.copies.maxRecipients });
         return;
       }
       // NOTIFY=NEVER (what Postfix gives always_bcc): a failed copy must not tell the sender of a hidden recipient.
@@ -291,12 +292,12 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): 
       if (!lease.live('setVerifiedClientName')) return false;
       const shown = String(name).slice(0, 300);
       if (!VERIFIED_NAME_HOOKS.has(a.hook)) {
-        a.log.warn('setVerifiedClientName ignored: only in connect, helo and mailFrom', { plugin: p.name, hook: a.hook, name: shown });
+        a.log.warn('setVerifiedClientName ignored: only in connect, helo and mailFrom', { plugin: p.name, hook: a.hook, client_name: shown });
         return false;
       }
       const host = verifiedHostName(name);
       if (!host) {
-        a.log.warn('setVerifiedClientName ignored: not a host name', { plugin: p.name, name: shown });
+        a.log.warn('setVerifiedClientName ignored: not a host name', { plugin: p.name, client_name: shown });
         return false;
       }
       a.session.remote.verifiedName = host;
@@ -386,6 +387,7 @@ async function runPlugins(plugins: readonly LoadedPlugin[], a: RunArgs, run: Cha
       const lease = new Lease(a.log, p.name, a.hook);
       out = await callWithTimeout(plugins, p, makeContext(p, a, lease, run), lease);
     } catch (err) {
+      countPluginError(p.name, a.hook, err instanceof TimeoutError ? 'timeout' : 'threw');
       if (observing) { a.log.error('plugin failed in an observing hook', { plugin: p.name, hook: a.hook, error: String((err as Error)?.message ?? err) }); continue; }
       if (err instanceof TimeoutError) {
         a.log.error('plugin timed out', { plugin: p.name, hook: a.hook, timeout_ms: p.timeout });
@@ -397,6 +399,7 @@ async function runPlugins(plugins: readonly LoadedPlugin[], a: RunArgs, run: Cha
     if (observing || out === undefined) continue;
     const problem = outcomeProblem(a.hook, out);
     if (problem) {
+      countPluginError(p.name, a.hook, 'invalid_outcome');
       a.log.warn('plugin returned an invalid outcome', { plugin: p.name, hook: a.hook, problem });
       return { outcome: { action: 'tempfail', code: 451, enhanced: '4.3.0', text: 'Temporary local problem, please try again later' }, plugin: p.name };
     }

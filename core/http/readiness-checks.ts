@@ -1,9 +1,13 @@
-// What GET /health/ready asks besides the gateway's own state: each running plugin that has a `health`, and the state
-// store when it is a server that no running plugin answers for.
+// What GET /health/ready asks besides the gateway's own state: each running plugin that has a `health`, the state
+// store when it is a server that no running plugin answers for, and DNS when the config needs it.
 import type { LoadedPlugin } from '../plugin/loader.ts';
 import type { StateStore } from '../store/types.ts';
 import type { HealthProblem, PluginInstance } from '../plugin/define.ts';
 import type { DependencyCheck } from './readiness.ts';
+import { DnsError, type DnsResolver } from '../dns/types.ts';
+import type { LookupStats, RecentQueries } from '../dns/stats.ts';
+import { RouteTable } from '../relay/routes.ts';
+import type { RoutesConfig } from '../relay/route-config.ts';
 
 type Health = NonNullable<PluginInstance['health']>;
 
@@ -11,6 +15,8 @@ export interface CheckedParts {
   /** The running chain, read at each round: a reload's instances are the ones asked. */
   plugins(): readonly LoadedPlugin[];
   store: StateStore;
+  /** The resolver's outcomes and the resolver running now, with the config that says what needs it; no DNS check without. */
+  dns?: { stats: LookupStats; resolver(): DnsResolver; config(): { plugins: readonly unknown[]; routes: RoutesConfig } };
 }
 
 /** The `health` functions `stateStoreHealth` made: a plugin whose instance has one answers for the store. */
@@ -72,5 +78,80 @@ export function readinessChecks(parts: CheckedParts): DependencyCheck[] {
     checks.push({ name: n === 1 ? `plugin ${p.name}` : `plugin ${p.name} #${n}`, run: health.bind(p.instance) });
   }
   if (parts.store.unavailableBecause && !storeAnswered) checks.push(storeCheck(parts.store));
+  const dnsEffect = parts.dns && effectOfDns(parts.dns.config());
+  if (dnsEffect) checks.push(dnsCheck(parts.dns!, dnsEffect));
   return checks;
+}
+
+/** Fewest queries that can show DNS down, in a row or in the last 30 s: one lookup that timed out is no outage. */
+const DNS_MIN_QUERIES = 5;
+/** The share of the last 30 s' queries with no answer (SERVFAIL, REFUSED, a timeout; never NXDOMAIN) that is an outage. */
+const DNS_FAILED_SHARE = 0.9;
+
+/** The stats of a resolver found down at its last round: down until a query is answered again. */
+const dnsDown = new WeakSet<LookupStats>();
+
+/** What DNS trouble makes of mail under a config, by the config object (a reload brings a new one). */
+const effects = new WeakMap<object, HealthProblem['effect'] | undefined>();
+
+/**
+ * What an outage of DNS makes of mail, as `moat doctor` judges who needs the resolver: with plugins, which may look
+ * names up (a blocklist set to tempfail answers every connection 421), mail is deferred; with routes via mx only,
+ * mail is still taken and its deliveries wait; with neither, nothing asks the resolver.
+ */
+function effectOfDns(config: { plugins: readonly unknown[]; routes: RoutesConfig }): HealthProblem['effect'] | undefined {
+  if (effects.has(config)) return effects.get(config);
+  const effect = config.plugins.length > 0 ? 'tempfail'
+    : new RouteTable(config.routes).all().some((route) => route.via === 'mx') ? 'degraded' : undefined;
+  effects.set(config, effect);
+  return effect;
+}
+
+/**
+ * DNS is down when the latest DNS_MIN_QUERIES queries or more got no answer, or nearly all of at least as many in the
+ * last 30 s did, the latest among them; it stays so until a query is answered. Once a balancer has taken the gateway
+ * out no mail asks any more, so while down each round asks the latest name that failed again (within the check's
+ * time): answers coming back show without mail, and an outage that goes on does not flap back to ready once its 30 s
+ * of failures have aged out.
+ */
+function dnsCheck(dns: NonNullable<CheckedParts['dns']>, effect: HealthProblem['effect']): DependencyCheck {
+  return {
+    name: 'dns',
+    async run(timeoutMs) {
+      const seen = dns.stats.recent();
+      const failing = seen.failedInARow >= DNS_MIN_QUERIES || (seen.queries >= DNS_MIN_QUERIES && seen.failed >= seen.queries * DNS_FAILED_SHARE);
+      if (!seen.lastFailed || !seen.lastFailure || (!failing && !dnsDown.has(dns.stats))) { dnsDown.delete(dns.stats); return undefined; }
+      if (await answered(dns.resolver(), seen.lastFailure, timeoutMs)) { dnsDown.delete(dns.stats); return undefined; }
+      dnsDown.add(dns.stats);
+      return { problem: dnsProblem(dns.stats.recent(), seen.lastFailure, effect), effect };
+    },
+  };
+}
+
+function dnsProblem(seen: RecentQueries, asked: NonNullable<RecentQueries['lastFailure']>, effect: HealthProblem['effect']): string {
+  const latest = seen.lastFailure ?? asked;
+  const counts = seen.queries ? `${seen.failed} of ${seen.queries} queries in the last 30 s got no answer; ` : '';
+  const meanwhile = effect === 'tempfail' ? 'checks that look names up defer mail meanwhile' : 'deliveries to MX hosts wait meanwhile';
+  return `DNS: ${counts}the latest, ${latest.type} ${latest.name}: ${latest.error}; ${meanwhile}`;
+}
+
+/** The resolver's lookup for a record type, as the plugins call it. */
+function lookupOf(resolver: DnsResolver, type: string): (name: string) => Promise<unknown> {
+  const byType: Record<string, ((name: string) => Promise<unknown>) | undefined> = {
+    A: resolver.resolve4, AAAA: resolver.resolve6, MX: resolver.resolveMx, TXT: resolver.resolveTxt,
+    PTR: resolver.resolvePtr, NS: resolver.resolveNs, CNAME: resolver.resolveCname,
+  };
+  return (byType[type] ?? resolver.resolve4).bind(resolver);
+}
+
+/** Whether `query` gets an answer within `timeoutMs`: records, or none of the type, or no such name. */
+async function answered(resolver: DnsResolver, query: { name: string; type: string }, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); });
+  try {
+    const asked = lookupOf(resolver, query.type)(query.name).then(() => true, (e: unknown) => e instanceof DnsError && e.notFound);
+    return await Promise.race([asked, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

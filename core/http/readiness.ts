@@ -87,9 +87,9 @@ export class Readiness {
     for (const r of reports) {
       if (r.status === 'ok') continue;
       now.set(r.name, r.status);
-      if (this.failing.get(r.name) !== r.status) this.log?.warn('readiness check failing', { check: r.name, effect: r.status, problem: r.problem });
+      if (this.failing.get(r.name) !== r.status) this.log?.warn('readiness check failing', { dependency: r.name, effect: r.status, problem: r.problem });
     }
-    for (const name of this.failing.keys()) if (!now.has(name)) this.log?.info('readiness check passing again', { check: name });
+    for (const name of this.failing.keys()) if (!now.has(name)) this.log?.info('readiness check passing again', { dependency: name });
     this.failing = now;
   }
 }

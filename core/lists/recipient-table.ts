@@ -1,11 +1,8 @@
 // access.recipients_file: the addresses the mail server behind the gateway has, as Postfix's relay_recipient_maps, so
 // that mail for a mailbox nobody has is refused at RCPT rather than accepted and bounced later to a forged sender.
-import { readFileSync } from 'node:fs';
 import { addressEntryProblem } from './address-entry.ts';
 import { addressMatcher } from './address-matcher.ts';
-
-/** Problems listed in one message; a file that is wrong throughout needs only the first few to be understood. */
-const PROBLEMS_SHOWN = 3;
+import { readListFile } from './list-file.ts';
 
 /**
  * The entries of a recipients file: one per line, the first word of the line (so Postfix's `user@example.com OK`
@@ -26,19 +23,8 @@ export function recipientEntries(text: string): { entries: string[]; problems: s
 
 /** The file's entries, or an Error that says what is wrong with it (its path, the line). */
 function readEntries(file: string): string[] {
-  if (!file.startsWith('/')) throw new Error('must be an absolute path');
-  let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  const { entries, problems } = recipientEntries(text);
-  if (problems.length) {
-    const more = problems.length > PROBLEMS_SHOWN ? `; and ${problems.length - PROBLEMS_SHOWN} more` : '';
-    throw new Error(`${file}: ${problems.slice(0, PROBLEMS_SHOWN).join('; ')}${more}`);
-  }
   // An emptied or truncated file would otherwise refuse every recipient of every local domain, permanently (550).
-  if (entries.length === 0) throw new Error(`${file} lists no address: every recipient of the local domains would be refused`);
-  return entries;
+  return readListFile(file, recipientEntries, 'every recipient of the local domains would be refused');
 }
 
 /** Why the file cannot serve as the recipient table, or undefined when it can (check-config, start, reload). */

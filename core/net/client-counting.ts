@@ -27,9 +27,9 @@ export class ClientCounting {
   }
 
   /** A log line's field naming the network `ip` is counted as, when that is more than the address. */
-  logField(ip: string): { prefix?: string } {
+  logField(ip: string): { network?: string } {
     const key = this.keyOf(ip);
-    return isNetworkBlock(key) ? { prefix: key } : {};
+    return isNetworkBlock(key) ? { network: key } : {};
   }
 }
 

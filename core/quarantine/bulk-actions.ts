@@ -24,7 +24,7 @@ const zero = (): BulkCounts => ({ done: 0, gone: 0, adminOnly: 0, failed: 0 });
 /** The answer to a bulk action that did what it could: 303 to the page, which says how many went which way. */
 function answer(p: Posted, action: 'release' | 'delete', counts: BulkCounts, listPage: number): HttpResponse {
   p.deps.log?.info(`quarantine ${action} of several by a recipient's page`, {
-    to: [p.address], done: counts.done, gone: counts.gone, admin_only: counts.adminOnly, failed: counts.failed, client: p.req.remoteAddress });
+    to: [p.address], done: counts.done, gone: counts.gone, admin_only: counts.adminOnly, failures: counts.failed, client: p.req.remoteAddress });
   // Nothing done and something failed: ours, and most likely passing; the recipient is asked to try again.
   if (counts.failed && !counts.done) return respond(503, errorPage('Not done', LATER, p.ticket));
   return seeOther('mine', { t: p.ticket, page: String(listPage), ...outcomeFields({ did: action === 'release' ? 'released-many' : 'deleted-many', counts }) });

@@ -13,6 +13,12 @@ export interface DigestRun { since: number | undefined; until: number; queued: S
 export interface DigestState {
   /** End of the last complete period (ms), undefined when no digest was sent yet. */
   last?: number;
+  /**
+   * When no digest was sent yet: the end of the last run, which found nobody to send one to. It times the next run
+   * only; that run still lists everything held (`last` is left unset), so quarantined mail restored into data_dir
+   * after a first start on an empty quarantine is not older than a period that never listed it.
+   */
+  checked?: number;
   run?: DigestRun;
 }
 
@@ -23,7 +29,7 @@ const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFi
  * format before progress was kept) is a complete run; `last` is read too, as some copies of the format named it so.
  */
 export function readDigestState(dataDir: string): DigestState {
-  let raw: { last_run?: unknown; last?: unknown; run?: { since?: unknown; until?: unknown; queued?: unknown } };
+  let raw: { last_run?: unknown; last?: unknown; checked?: unknown; run?: { since?: unknown; until?: unknown; queued?: unknown } };
   try { raw = JSON.parse(readFileSync(path.join(dataDir, DIGEST_STATE_FILE), 'utf8')); } catch { return {}; }
   if (!raw || typeof raw !== 'object') return {};
   const lastRaw = raw.last_run ?? raw.last;
@@ -32,7 +38,8 @@ export function readDigestState(dataDir: string): DigestState {
   const run = r && typeof r === 'object' && finite(r.until) && (r.since === null || finite(r.since)) && Array.isArray(r.queued)
     ? { since: r.since ?? undefined, until: r.until, queued: new Set(r.queued.filter((a): a is string => typeof a === 'string')) }
     : undefined;
-  return { ...(last !== undefined ? { last } : {}), ...(run ? { run } : {}) };
+  const checked = last === undefined && finite(raw.checked) ? raw.checked : undefined;
+  return { ...(last !== undefined ? { last } : {}), ...(checked !== undefined ? { checked } : {}), ...(run ? { run } : {}) };
 }
 
 /** The end of the last complete period (ms), or undefined when none was sent (or the file cannot be read). */
@@ -44,6 +51,7 @@ function stateText(state: DigestState): string {
   const last = state.last;
   return JSON.stringify({
     ...(last !== undefined ? { last_run: last, at: new Date(last).toISOString() } : {}),
+    ...(last === undefined && state.checked !== undefined ? { checked: state.checked } : {}),
     ...(state.run ? { run: { since: state.run.since ?? null, until: state.run.until, queued: [...state.run.queued] } } : {}),
   });
 }
@@ -115,8 +123,12 @@ export class DigestProgress {
     return this.write({ last: this.last, run: this.run });
   }
 
-  /** Every recipient of the period is served: the period is the last complete one, and the run is forgotten. */
+  /**
+   * Every recipient of the period is served: the period is the last complete one, and the run is forgotten. A first
+   * run that had nobody to serve completes no period (DigestState.checked).
+   */
   complete(): Promise<void> {
+    if (this.last === undefined && this.run.since === undefined && this.run.queued.size === 0) return this.write({ checked: this.run.until });
     return this.write({ last: this.run.until });
   }
 

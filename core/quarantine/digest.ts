@@ -227,11 +227,11 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
     try {
       await deps.store.enqueue(entry, data);
     } catch (e) {
-      deps.log?.warn('quarantine digest could not be queued; it is tried again at the next run', { to: address, error: (e as Error).message });
+      deps.log?.warn('quarantine digest could not be queued; it is tried again at the next run', { to: [address], error: (e as Error).message });
       return { to: address, messages, error: (e as Error).message };
     }
     // The held messages it names, so a release that follows can be traced back to the digest (the first 50).
-    deps.log?.info('quarantine digest queued', { qid: entry.id, to: address, messages, listed: items.slice(0, 50).map((it) => it.id) });
+    deps.log?.info('quarantine digest queued', { qid: entry.id, to: [address], messages, listed: items.slice(0, 50).map((it) => it.id) });
     // Queued (durable), then noted in the progress (in batches), and handed to delivery only once a write names it:
     // a crash before that write leaves it in the queue, where a resumed run finds it (alreadyQueued) and the start
     // that recovers it marks it served before delivering it (adoptRecoveredDigests). Delivered before it was noted,
@@ -267,8 +267,8 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
     return report;
   }
   for (const f of progress.takeWaiting()) f();
-  if (interrupted) deps.log?.warn('quarantine digest stopped part way: the next run sends the rest', { queued: progress.run.queued.size, recipients: groups.length });
-  else deps.log?.warn('quarantine digest incomplete: the next run sends the digests not queued', { failed, recipients: groups.length });
+  if (interrupted) deps.log?.warn('quarantine digest stopped part way: the next run sends the rest', { queued: progress.run.queued.size, digests: groups.length });
+  else deps.log?.warn('quarantine digest incomplete: the next run sends the digests not queued', { failures: failed, digests: groups.length });
   return report;
 }
 
@@ -304,7 +304,7 @@ export function startDigestSchedule(deps: DigestDeps): DigestSchedule {
   // A run cut short (a stop, a crash, a digest that could not be queued) is due at once: it only sends the rest.
   const dueAt = (cfg: DigestConfig) => {
     const state = readDigestState(deps.dataDir);
-    return state.run ? 0 : (state.last ?? 0) + cfg.interval;
+    return state.run ? 0 : (state.last ?? state.checked ?? 0) + cfg.interval;
   };
   // A run under way arms the next one itself when it ends: arming now as well would start a second chain of timers.
   let running = false;

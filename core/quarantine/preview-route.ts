@@ -26,7 +26,7 @@ async function showPreview(deps: QuarantineHttpDeps, req: HttpRequest): Promise<
   const headers = await heldHeaders(deps.store, held.entry.id);
   const summary = summaryOf(held.entry, headers);
   const preview = await previewOf(deps.store, held.entry, headers);
-  deps.log?.debug('quarantine preview shown to a recipient', { qid: held.id, to: ticket.address, remote: req.remoteAddress });
+  deps.log?.debug('quarantine preview shown to a recipient', { qid: held.id, to: [ticket.address], client: req.remoteAddress });
   return respond(200, previewPage(summary, preview, text!, pageNumber(req.query.get('page'))));
 }
 

@@ -76,6 +76,11 @@ export class TrailedActions implements AdminActions {
   }
 }
 
+/** A note's outcome as a control request's line gives it: `result` a word, a flush's number as `count` beside it. */
+function resultOf(result: TrailNote['result']): { result: AdminResult | 'done'; count?: number } {
+  return typeof result === 'number' ? { result: 'done', count: result } : { result };
+}
+
 /**
  * Logs the changes noted since the gateway last ran, then removes the notes; returns how many were logged. Called
  * once the gateway holds the queue, so no `moat queue` adds a note meanwhile.
@@ -88,7 +93,7 @@ export function logTrail(dataDir: string, log: Logger): number {
     if (!line) continue;
     let n: TrailNote;
     try { n = JSON.parse(line) as TrailNote; } catch { log.warn('unreadable line in the admin trail', { file: trailFile(dataDir) }); continue; }
-    log.info('queue edited while the gateway was stopped', { op: n.op, qid: n.qid, ...(n.to ? selectionFields(n.to) : {}), result: n.result, at: n.at, by: n.by, pid: n.pid });
+    log.info('queue edited while the gateway was stopped', { op: n.op, qid: n.qid, ...(n.to ? selectionFields(n.to) : {}), ...resultOf(n.result), at: n.at, by: n.by, pid: n.pid });
     logged++;
   }
   try { unlinkSync(trailFile(dataDir)); } catch (e) { log.warn('cannot remove the admin trail once logged', { file: trailFile(dataDir), error: (e as Error).message }); }

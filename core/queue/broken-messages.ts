@@ -1,12 +1,18 @@
 // Queued messages whose files cannot be read (a restore that kept root as their owner) are acknowledged mail: they
 // are named in the log at every look, counted (queue_broken), listed by `moat queue list`, and read again now and
 // then, so a `chown` mends them without a restart (as Postfix's queue manager warns on each scan and goes on).
-import { access, constants, readdir, stat } from 'node:fs/promises';
+// Files a start set aside in data_dir/corrupt (set-aside.ts) are acknowledged mail too: logged as errors, counted and
+// listed the same way until an admin mends them.
+import { access, constants, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { QueueEntry } from './entry.ts';
 import type { Logger } from '../log/types.ts';
 import { accessReason, accountName, chownFix } from './data-dir-access.ts';
 import { ownerForRoot } from './ownership.ts';
+import { setAsideItems, WRONG_KEY_CAUSE, WRONG_KEY_FIX, type AsideKind } from './set-aside.ts';
+import { QueueKey } from './queue-key.ts';
+import { checkSeal } from './envelope-seal.ts';
+import { firstRecordWrongKey, HEADER_LENGTH } from './journal-record.ts';
 
 export interface BrokenMessage {
   id: string;
@@ -15,6 +21,8 @@ export interface BrokenMessage {
   reason: string;
   /** Still in the queue folder, read again later; false for a state file kept aside in dead-letter. */
   retried: boolean;
+  /** Moved to data_dir/corrupt by a start, and why (set-aside.ts). */
+  setAside?: AsideKind;
 }
 
 /** How often messages that could not be read are read again. */
@@ -45,7 +53,59 @@ export async function findUnreadable(dataDir: string): Promise<BrokenMessage[]> 
       found.set(id, { id, path: file, reason: accessReason(e, dataDir), retried: true });
     }
   }
+  for (const b of await findUnverified(dataDir)) if (!found.has(b.id)) found.set(b.id, b);
+  for (const item of setAsideItems(dataDir)) found.set(`${item.id} ${item.path}`, { id: item.id, path: item.path, reason: `set aside by a start: ${item.reason}`, retried: false, setAside: item.kind });
   return [...found.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+/** The first record of a journal segment, or as much of it as the file has. */
+async function firstRecord(file: string): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(HEADER_LENGTH);
+    const { bytesRead } = await fh.read(head, 0, HEADER_LENGTH, 0);
+    const m = /^MMJ1 (\d{10}) (\d{10}) /.exec(head.toString('latin1', 0, bytesRead));
+    if (!m) return head.subarray(0, bytesRead);
+    // No more than the file holds: a damaged header may claim gigabytes.
+    const whole = Buffer.alloc(Math.min(HEADER_LENGTH + Number(m[1]) + Number(m[2]), (await fh.stat()).size));
+    const got = await fh.read(whole, 0, whole.length, 0);
+    return whole.subarray(0, got.bytesRead);
+  } finally { await fh.close(); }
+}
+
+/**
+ * Queue files that queue.key does not verify, before a start has set them aside: a message file whose seal fails its
+ * HMAC, a journal segment whose first record does (one record per segment is read: enough to tell a journal restored
+ * without its key). Without queue.key, what needs it. For `moat queue list` and `moat doctor`, which read without
+ * changing anything.
+ */
+export async function findUnverified(dataDir: string): Promise<BrokenMessage[]> {
+  const key = new QueueKey(dataDir).current;
+  const out: BrokenMessage[] = [];
+  const names = new Set(await readdir(path.join(dataDir, 'queue')).catch(() => [] as string[]));
+  const sealed = [...names].filter((n) => n.endsWith('.eml') && !n.slice(0, -4).includes('.') && !names.has(`${n.slice(0, -4)}.json`));
+  const segments = (await readdir(path.join(dataDir, 'journal')).catch(() => [] as string[])).filter((n) => /^\d{10}\.seg$/.test(n));
+  const missing = `queue.key is missing: ${path.join(dataDir, 'queue.key')}; restore it from the same backup as the queue`;
+  for (const n of sealed) {
+    const file = path.join(dataDir, 'queue', n);
+    let problem: string | undefined = missing;
+    if (key) {
+      try {
+        const fh = await open(file, 'r');
+        try { const c = await checkSeal(fh, key); problem = 'problem' in c && c.problem !== 'unsealed' ? c.problem : undefined; } finally { await fh.close(); }
+      } catch { continue; }
+    }
+    if (problem === 'wrong-key') problem = `its sealed envelope does not verify: ${WRONG_KEY_CAUSE} ${WRONG_KEY_FIX}`;
+    else if (problem === 'damaged') problem = 'its sealed envelope verifies, but not for the message before it: damaged';
+    if (problem) out.push({ id: n.slice(0, -4), path: file, reason: problem, retried: false });
+  }
+  for (const n of segments) {
+    const file = path.join(dataDir, 'journal', n);
+    let wrong = !key;
+    if (key) { try { wrong = firstRecordWrongKey(await firstRecord(file), key); } catch { continue; } }
+    if (wrong) out.push({ id: n, path: file, reason: key ? `the journal segment's records do not verify: ${WRONG_KEY_CAUSE} ${WRONG_KEY_FIX}; its messages are not listed` : `${missing}; the segment's messages are not listed`, retried: false });
+  }
+  return out;
 }
 
 export interface BrokenRecheckOptions {
@@ -70,14 +130,28 @@ export class BrokenRecheck {
   constructor(opts: BrokenRecheckOptions) {
     this.opts = opts;
     for (const b of opts.found) this.broken.set(b.id, b);
+    const aside = opts.found.filter((b) => b.setAside);
+    if (aside.length) {
+      const of = (kind: AsideKind) => aside.filter((b) => b.setAside === kind).length;
+      const wrongKey = of('wrong-key');
+      opts.log.error(wrongKey ? `queue files set aside in data_dir/corrupt: ${WRONG_KEY_CAUSE}` : 'queue files set aside in data_dir/corrupt: acknowledged mail not delivered until mended', {
+        messages: aside.length, seal_mismatch: wrongKey, cut: of('cut'), damaged: of('damaged'), dir: path.join(opts.dataDir, 'corrupt'),
+        ...(wrongKey ? { fix: WRONG_KEY_FIX } : {}),
+      });
+    }
     for (const b of opts.found) this.warn(b);
   }
 
-  /** Messages in the queue folder that cannot be read now (queue_broken); those kept aside are in dead-letter. */
-  get count(): number { return [...this.broken.values()].filter((b) => b.retried).length; }
+  /**
+   * Messages in the queue folder that cannot be read now, and those this start found set aside in data_dir/corrupt
+   * (queue_broken); a state file kept aside in dead-letter is listed there.
+   */
+  get count(): number { return [...this.broken.values()].filter((b) => b.retried || b.setAside).length; }
 
   private warn(b: BrokenMessage): void {
-    this.opts.log.warn(b.retried ? 'queued message cannot be read; it is tried again every few minutes' : 'queued message kept aside: its state cannot be used', { qid: b.id, path: b.path, reason: b.reason });
+    const fields = { qid: b.id, path: b.path, reason: b.reason };
+    if (b.setAside) this.opts.log.error('queued message set aside in data_dir/corrupt: not delivered until mended', fields);
+    else this.opts.log.warn(b.retried ? 'queued message cannot be read; it is tried again every few minutes' : 'queued message kept aside: its state cannot be used', fields);
   }
 
   start(): void {

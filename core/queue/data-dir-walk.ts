@@ -33,6 +33,9 @@ export function walkDataDir(dataDir: string, limits: WalkLimits = {}): WalkResul
     if (owner !== undefined) {
       const st = lstatSync(file);
       if (st.uid !== owner) { problems.push({ path: file, why: `owned by ${accountName(st.uid)}, not ${account}` }); return false; }
+      // Owned right, but a mode without the owner's rights (a restore that kept mode 000) still shuts the gateway out.
+      const needs = isDir ? 0o700 : 0o600;
+      if ((st.mode & needs) !== needs) { problems.push({ path: file, why: `mode 0${(st.mode & 0o777).toString(8).padStart(3, '0')}: ${account} may not ${isDir ? 'list or change it' : 'read or write it'}` }); return false; }
       return true;
     }
     try { accessSync(file, isDir ? constants.R_OK | constants.W_OK | constants.X_OK : constants.R_OK | constants.W_OK); } catch (e) {

@@ -10,6 +10,7 @@ import { Bouncer } from './bouncer.ts';
 import type { BounceConfig } from './bounce-config.ts';
 import { dropRecipients, hasPending, selectionFields, type ActionResult, type QueueActions } from './actions.ts';
 import { TIMER_MAX_MS } from '../config/schema.ts';
+import { deferralReason, type DeferralReason, type Metrics } from '../metrics.ts';
 
 /**
  * How long a stop lets deliveries already under way finish before it cuts their sessions off, as Postfix's stop
@@ -19,7 +20,7 @@ import { TIMER_MAX_MS } from '../config/schema.ts';
 export const STOP_GRACE_MS = 10_000;
 
 /** Where the queue counts what happened to its messages (the gateway's Metrics). */
-export interface Counters { inc(name: string): void }
+export type Counters = Pick<Metrics, 'inc' | 'count'>;
 
 export interface DeliveryPolicy {
   retry_schedule: number[];
@@ -76,6 +77,12 @@ function whereLost(result: RecipientResult, last: ReadProgress | undefined): str
  */
 const RECOVERY_SPACING_MS = 10;
 
+/** Why an attempt left recipients for a retry, from its first result that neither delivered nor failed for good. */
+function deferralReasonOf(results: RecipientResult[]): DeferralReason {
+  const waiting = results.find((r) => !r.ok && !r.permanent);
+  return waiting ? deferralReason(waiting) : 'other';
+}
+
 /** One recipient's outcome in an attempt: the next hop that gave it (`relay`) and its reply. */
 interface RecipientOutcome { address: string; relay: string; reply: string }
 
@@ -111,6 +118,8 @@ interface AttemptOutcome {
   notices: Map<string, string>;
   lastReply?: string;
   unreachable: boolean;
+  /** What kept this attempt's first recipient left for a retry from delivery (`deferred` counts by it). */
+  deferReason: DeferralReason;
 }
 
 export class DeliveryQueue implements QueueActions {
@@ -435,6 +444,8 @@ export class DeliveryQueue implements QueueActions {
   }
 
   private async attempt(e: QueueEntry): Promise<void> {
+    // A message file cut short (a copy taken while it was written) is set aside, never delivered cut.
+    if (await this.store.setAsideIfCut(e)) { this.unschedule(e.id); return; }
     const pending = e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const started = Date.now();
     const dest = this.destOf(e);
@@ -500,7 +511,7 @@ export class DeliveryQueue implements QueueActions {
     const fields = { qid: e.id, message_id: e.messageId, attempt: e.attempts, ms: Date.now() - started };
     const outcome: AttemptOutcome = {
       fields, tried: pending, deliveredNow, failedNow, delivered: groupByReply(settled.delivered), bounced: groupByReply(settled.bounced),
-      hops, notices: new Map(), lastReply, unreachable,
+      hops, notices: new Map(), lastReply, unreachable, deferReason: deferralReasonOf(results),
     };
     try {
       await this.settleAttempt(e, outcome);
@@ -580,12 +591,12 @@ export class DeliveryQueue implements QueueActions {
         // workers so new messages keep the CPU and the journal (measured: 868 vs 280 msg/s to 250 at 4 KB, 20 connections).
         await this.store.remove(e.id);
         this.live.delete(e.id);
-        this.counters?.inc('relayed');
+        this.counters?.count('relayed', e.dsn ? 'notice' : 'message');
         this.logSettled(e, o);
       } else {
         await this.store.commitTo('deadletter', e);
         this.live.delete(e.id);
-        this.counters?.inc('deadlettered');
+        this.counters?.count('deadlettered', expired ? 'expired' : 'rejected');
         this.logSettled(e, o);
         // The message's end: every recipient it failed, earlier attempts' too and those its lifetime ran out on.
         this.log.warn(expired ? 'lifetime expired: moved to dead-letter' : 'permanent failure: moved to dead-letter', {
@@ -600,7 +611,7 @@ export class DeliveryQueue implements QueueActions {
       if (await this.notify(e, 'delay', delayWanted) !== undefined) e.delayNotices = (e.delayNotices ?? 0) + 1;
     }
     await this.store.update(e);
-    this.counters?.inc('deferred');
+    this.counters?.count('deferred', o.deferReason);
     this.logSettled(e, o);
     // A line per next hop and reply, naming the recipients it deferred (Postfix logs one per recipient).
     const next = new Date(e.nextAttemptAt).toISOString();

@@ -9,7 +9,7 @@ import type { QueueEntry } from './entry.ts';
 const TAG = '\n#mailmoat:';
 export const FOOTER_LENGTH = TAG.length + 64 + 1 + 10 + 1;
 
-/** The queue folder's sealing key, created on first use. */
+/** A sealing key, created on first use (queue.key through queue-key.ts, which decides when; quarantine.key). */
 export function loadSealKey(file: string): KeyObject {
   if (existsSync(file)) return createSecretKey(readFileSync(file));
   const key = randomBytes(32);
@@ -25,21 +25,28 @@ export function sealEnvelope(entry: QueueEntry, key: KeyObject): Buffer {
   return Buffer.concat([json, Buffer.from(`${TAG}${mac}:${String(json.length).padStart(10, '0')}\n`)]);
 }
 
-/** Reads the sealed envelope at the end of an open message file; undefined when there is none (never committed). */
-export async function readSealedEnvelope(fh: FileHandle, key: KeyObject): Promise<QueueEntry | undefined> {
+/**
+ * What the end of a message file holds: its envelope (`entry`); no seal at all (`unsealed`: a message still arriving,
+ * or cut short, never committed as it stands); or a seal that parses but does not verify (`wrong-key`: sealed with
+ * another queue.key, or damaged), or verifies but not for the bytes before it (`damaged`). Only `unsealed` may be
+ * taken for a file never acknowledged.
+ */
+export type SealCheck = { entry: QueueEntry } | { problem: 'unsealed' | 'wrong-key' | 'damaged' };
+
+export async function checkSeal(fh: FileHandle, key: KeyObject): Promise<SealCheck> {
   const { size } = await fh.stat();
-  if (size < FOOTER_LENGTH) return undefined;
+  if (size < FOOTER_LENGTH) return { problem: 'unsealed' };
   const footer = Buffer.alloc(FOOTER_LENGTH);
   await fh.read(footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH);
   const m = /^\n#mailmoat:([0-9a-f]{64}):(\d{10})\n$/.exec(footer.toString('latin1'));
-  if (!m) return undefined;
+  if (!m) return { problem: 'unsealed' };
   const len = Number(m[2]);
-  if (len > size - FOOTER_LENGTH) return undefined;
+  if (len > size - FOOTER_LENGTH) return { problem: 'unsealed' };
   const json = Buffer.alloc(len);
   await fh.read(json, 0, len, size - FOOTER_LENGTH - len);
-  if (createHmac('sha256', key).update(json).digest('hex') !== m[1]) return undefined;
+  if (createHmac('sha256', key).update(json).digest('hex') !== m[1]) return { problem: 'wrong-key' };
   try {
     const entry = JSON.parse(json.toString('utf8')) as QueueEntry;
-    return entry.size === size - FOOTER_LENGTH - len ? entry : undefined;
-  } catch { return undefined; }
+    return entry.size === size - FOOTER_LENGTH - len ? { entry } : { problem: 'damaged' };
+  } catch { return { problem: 'damaged' }; }
 }

@@ -49,6 +49,8 @@ export interface ListedEntry {
   lastReply: string | null;
   held: boolean;
   verdict?: QueueEntry['verdict'];
+  /** The login the client sent it under (AUTH or XCLIENT LOGIN=), for `moat queue --user`. */
+  user?: string;
 }
 
 export function listedEntry(e: QueueEntry): ListedEntry {
@@ -57,6 +59,7 @@ export function listedEntry(e: QueueEntry): ListedEntry {
     recipients: e.recipients.map((r) => (r.status === 'pending' || r.reply === undefined ? { address: r.address, status: r.status } : { address: r.address, status: r.status, reply: r.reply })),
     size: e.size, attempts: e.attempts, nextAttemptAt: e.nextAttemptAt, lastReply: e.lastReply ?? null, held: !!e.held,
     ...(e.verdict ? { verdict: e.verdict } : {}),
+    ...(e.client?.user ? { user: e.client.user } : {}),
   };
 }
 
@@ -133,6 +136,8 @@ export interface ShownMessage {
   headers: Array<{ name: string; value: string }>;
   /** The header section is longer than `show` reads: the fields past HEAD_BYTES are not listed. */
   headersCut: boolean;
+  /** Why the message cannot be delivered as its state says (its file is cut short), when it cannot. */
+  damaged?: string;
 }
 
 /** How much of a message `show` reads for its headers. */
@@ -149,7 +154,8 @@ export async function showMessage(store: QueueStore, id: string): Promise<ShownM
     const head = await store.readHead(id, folder, HEAD_BYTES);
     const leaving = originalHeaders(entry, head);
     const headers = parseHeaderBlock(leaving).map((f) => ({ name: headerText(f.name), value: headerText(f.value) }));
-    return { folder, entry, headers, headersCut: head.length >= HEAD_BYTES && headerEnd(head) < 0 };
+    const damaged = store.cutShort(entry, folder);
+    return { folder, entry, headers, headersCut: head.length >= HEAD_BYTES && headerEnd(head) < 0, ...(damaged ? { damaged } : {}) };
   }
   return undefined;
 }

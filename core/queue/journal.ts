@@ -6,10 +6,10 @@
 // that arrived while the previous one ran (measured: ~4,000 messages/s for the same file system work).
 //
 // Layout, in `<data_dir>/journal/`:
-//   <seq>.seg   records: HEADER <envelope JSON> <message bytes>, HEADER = "MMJ1 " <json len, 10> " " <body len, 10>
-//               " " <CRC-32 of the body, 8 hex> " " <HMAC-SHA256 of the lengths, the CRC and the JSON, 64 hex> "\n".
-//               The CRC finds a torn body; the HMAC (key in data_dir/queue.key) means message content that merely
-//               looks like a record is never taken for one. Appended only by the owner process, never rewritten.
+//   <seq>.seg   records (journal-record.ts): a header with the lengths, the body's CRC-32 and an HMAC (key in
+//               data_dir/queue.key), the envelope JSON, the message bytes. Appended only by the owner process, never
+//               rewritten. A torn record at the end is a crash while it was appended (never acknowledged); a bad
+//               record with valid ones after it is damage: they are recovered, and a copy of the segment is set aside.
 //   <seq>.done  ids (one per line) of the segment's messages that left it: delivered, deleted, or moved to files.
 //               Written without fsync: a killed process loses nothing the kernel has; after a power cut a message
 //               may be delivered twice, never lost. Its space is reserved (zeros) before a record is appended, so a
@@ -19,20 +19,21 @@
 // out to the file-per-message layout first, so segments only ever hold fresh messages and empty quickly.
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { open, readdir, readFile, unlink } from 'node:fs/promises';
-import { createHmac, type KeyObject } from 'node:crypto';
-import { crc32 } from 'node:zlib';
+import type { KeyObject } from 'node:crypto';
 import path from 'node:path';
 import type { QueueEntry } from './entry.ts';
+import { HEADER_LENGTH, noFindings, recordHeader, segmentRecords, type JournalLocation, type JournalRecord, type SegmentFindings } from './journal-record.ts';
+import { copyDamagedAside, moveAside, SET_ASIDE_DIR, WRONG_KEY_CAUSE, WRONG_KEY_FIX } from './set-aside.ts';
+import type { BrokenMessage } from './broken-messages.ts';
 import { DirSync } from './dir-sync.ts';
 import { GroupSync, fdatasyncFd } from './group-sync.ts';
 import { retryWhileOutOfFiles } from './out-of-files.ts';
 import { DoneMarks, markLength, parseDoneMarks } from './done-marks.ts';
 import { applyJournalRecipientMarks, journalRecipientMark, journalRecipientMarksLength } from './recipient-marks.ts';
-import type { Logger } from '../log/types.ts';
+import type { Logger, LogFields } from '../log/types.ts';
 
-const MAGIC = 'MMJ1 ';
-const HEADER_LENGTH = MAGIC.length + 10 + 1 + 10 + 1 + 8 + 1 + 64 + 1;
-const HEADER_RE = /^MMJ1 (\d{10}) (\d{10}) ([0-9a-f]{8}) ([0-9a-f]{64})\n$/;
+export type { JournalLocation, JournalRecord } from './journal-record.ts';
+
 export interface JournalLimits {
   /** A segment takes no new records past this size. */
   segmentBytes: number;
@@ -40,11 +41,6 @@ export interface JournalLimits {
   recycleBytes: number;
 }
 const DEFAULT_LIMITS: JournalLimits = { segmentBytes: 64 * 1024 * 1024, recycleBytes: 4 * 1024 * 1024 };
-
-/** Where a journaled message's bytes are: `size` bytes of `file` from `start`. */
-export interface JournalLocation { file: string; start: number; size: number }
-
-export interface JournalRecord { entry: QueueEntry; location: JournalLocation }
 
 class Segment {
   readonly seq: number;
@@ -85,38 +81,9 @@ class Segment {
   }
 }
 
-function seal(fields: string, json: Buffer, key: KeyObject): string {
-  return createHmac('sha256', key).update(fields).update(json).digest('hex');
-}
-
-function recordHeader(json: Buffer, body: Buffer, key: KeyObject): string {
-  const fields = `${String(json.length).padStart(10, '0')} ${String(body.length).padStart(10, '0')} ${crc32(body).toString(16).padStart(8, '0')}`;
-  return `${MAGIC}${fields} ${seal(fields, json, key)}\n`;
-}
-
-/** A record read from a segment's bytes, and where the next one starts. */
-interface RecordAt { record: JournalRecord; end: number }
-
-/** The record at `off` of a segment's bytes; undefined when it is torn or does not verify (nothing after it is trusted). */
-function recordAt(data: Buffer, off: number, file: string, key: KeyObject): RecordAt | undefined {
-  if (off + HEADER_LENGTH > data.length) return undefined;
-  const m = HEADER_RE.exec(data.toString('latin1', off, off + HEADER_LENGTH));
-  if (!m) return undefined;
-  const jsonLen = Number(m[1]), bodyLen = Number(m[2]);
-  const jsonAt = off + HEADER_LENGTH, bodyAt = jsonAt + jsonLen, end = bodyAt + bodyLen;
-  if (end > data.length) return undefined;
-  const json = data.subarray(jsonAt, bodyAt), body = data.subarray(bodyAt, end);
-  if (seal(`${m[1]} ${m[2]} ${m[3]}`, json, key) !== m[4]) return undefined;
-  if (crc32(body).toString(16).padStart(8, '0') !== m[3]) return undefined;
-  let entry: QueueEntry;
-  try { entry = JSON.parse(json.toString('utf8')) as QueueEntry; } catch { return undefined; }
-  return { record: { entry, location: { file, start: bodyAt, size: bodyLen } }, end };
-}
-
-/** Every valid record of a segment file, in order; stops at the first that is torn or does not verify. */
+/** Every valid record of a segment file, in order (past a damaged one: journal-record.ts). */
 function* readSegment(file: string, key: KeyObject): Generator<JournalRecord> {
-  const data = readFileSync(file);
-  for (let at = recordAt(data, 0, file, key); at; at = recordAt(data, at.end, file, key)) yield at.record;
+  yield* segmentRecords(readFileSync(file), file, key, noFindings());
 }
 
 /**
@@ -153,13 +120,13 @@ async function readWhole(file: string): Promise<Buffer> {
   } finally { await fh.close(); }
 }
 
-/** readSegment, with the event loop let in between slices of records. */
-async function readSegmentInSlices(file: string, key: KeyObject, slices: Slices): Promise<JournalRecord[]> {
+/** readSegment, with the event loop let in between slices of records; what is not a valid record goes in `findings`. */
+async function readSegmentInSlices(file: string, key: KeyObject, slices: Slices, findings: SegmentFindings): Promise<JournalRecord[]> {
   // Sockets and other reads may hold every descriptor for a moment while the event loop runs between slices.
   const data = await retryWhileOutOfFiles(() => readWhole(file));
   const out: JournalRecord[] = [];
-  for (let at = recordAt(data, 0, file, key); at; at = recordAt(data, at.end, file, key)) {
-    out.push(at.record);
+  for (const record of segmentRecords(data, file, key, findings)) {
+    out.push(record);
     if (slices.due) await slices.pause();
   }
   return out;
@@ -208,12 +175,13 @@ function liveRecords(records: JournalRecord[], done: ReadonlySet<string>): Journ
 const marksLength = (entry: QueueEntry): number => markLength(entry.id) + journalRecipientMarksLength(entry.id, entry.recipients.length);
 
 /** liveSegments, reading with non-blocking I/O and letting the event loop run between slices of SLICE_MS. */
-async function* liveSegmentsInSlices(dir: string, key: KeyObject, reader: boolean, slices: Slices): AsyncGenerator<{ seq: number; records: JournalRecord[]; doneData?: Buffer }> {
+async function* liveSegmentsInSlices(dir: string, key: KeyObject, reader: boolean, slices: Slices): AsyncGenerator<{ seq: number; records: JournalRecord[]; doneData?: Buffer; done: Set<string>; findings: SegmentFindings }> {
   for (const seq of seqsOf(await readdir(dir))) {
     const base = basePath(dir, seq);
     let records: JournalRecord[];
+    const findings = noFindings();
     // A reader skips only a segment the owner deleted meanwhile; any other failure is not "no messages there".
-    try { records = await readSegmentInSlices(`${base}.seg`, key, slices); } catch (e) {
+    try { records = await readSegmentInSlices(`${base}.seg`, key, slices, findings); } catch (e) {
       if (reader && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw e;
     }
@@ -221,7 +189,7 @@ async function* liveSegmentsInSlices(dir: string, key: KeyObject, reader: boolea
     const doneData = await readDoneFile(`${base}.done`);
     const done = doneData ? parseDoneMarks(doneData) : new Set<string>();
     if (slices.due) await slices.pause();
-    yield { seq, records: liveRecords(records, done), doneData };
+    yield { seq, records: liveRecords(records, done), doneData, done, findings };
   }
 }
 
@@ -250,14 +218,20 @@ export async function readJournalInSlices(dir: string, key: KeyObject): Promise<
   return out;
 }
 
-/** Where the journal says what could cost a duplicate delivery. */
-export type JournalLog = Pick<Logger, 'warn' | 'info'>;
+/** Where the journal says what could cost a duplicate delivery, and (`error`, else `warn`) what it set aside. */
+export type JournalLog = Pick<Logger, 'warn' | 'info'> & Partial<Pick<Logger, 'error'>>;
 
 /** Without the queue's logger, lines still reach the gateway's log: it captures the console as warnings. */
 const consoleLog: JournalLog = {
   warn: (msg, fields) => console.warn(`queue journal: ${msg}`, JSON.stringify(fields ?? {})),
   info: (msg, fields) => console.info(`queue journal: ${msg}`, JSON.stringify(fields ?? {})),
+  error: (msg, fields) => console.error(`queue journal: ${msg}`, JSON.stringify(fields ?? {})),
 };
+
+/** An error line where the log has errors, else a warning. */
+export function logError(log: JournalLog, msg: string, fields: LogFields): void {
+  if (log.error) log.error(msg, fields); else log.warn(msg, fields);
+}
 
 /** How often marks kept in memory are tried again while the process runs. */
 const MARK_RETRY_MS = 2000;
@@ -266,9 +240,22 @@ const MARK_WARN_EVERY_MS = 60_000;
 /** Ids named in a warning: enough to look them up, not a log line of megabytes. */
 const IDS_IN_WARNING = 50;
 
+/** The queue's key, or how to get it when the take-over and the first append need it (queue-key.ts). */
+export type JournalKey = KeyObject | (() => KeyObject);
+
+/** Ids named in a log line about a set-aside segment: enough to look them up. */
+const IDS_IN_ERROR = 50;
+
 export class Journal {
   readonly dir: string;
-  private readonly key: KeyObject;
+  private readonly key: JournalKey;
+  /**
+   * Where segments it cannot trust go (set-aside.ts): data_dir/corrupt/journal for the queue's journal; a journal of
+   * its own (a test, a bench) keeps them in a folder of its own folder, which no segment name matches.
+   */
+  private readonly aside: string;
+  /** Messages of the segments the take-over set aside or found damaged (lost unless put back), for the start's report. */
+  readonly setAside: BrokenMessage[] = [];
   private readonly dirSync: DirSync;
   private readonly segments = new Map<number, Segment>();
   private readonly where = new Map<string, { segment: Segment; location: JournalLocation; entry: QueueEntry }>();
@@ -286,9 +273,10 @@ export class Journal {
   private markRetry?: NodeJS.Timeout;
   private lastMarkWarning = 0;
 
-  constructor(dir: string, key: KeyObject, limits: Partial<JournalLimits> = {}, log: JournalLog = consoleLog) {
+  constructor(dir: string, key: JournalKey, limits: Partial<JournalLimits> = {}, log: JournalLog = consoleLog, aside = path.join(dir, SET_ASIDE_DIR)) {
     this.dir = dir;
     this.key = key;
+    this.aside = aside;
     this.limits = { ...DEFAULT_LIMITS, ...limits };
     this.log = log;
     mkdirSync(dir, { recursive: true });
@@ -308,11 +296,14 @@ export class Journal {
     return this.takingOver;
   }
 
+  private keyNow(): KeyObject { return typeof this.key === 'function' ? this.key() : this.key; }
+
   private async takeOver(): Promise<JournalRecord[]> {
     const out: JournalRecord[] = [];
     const slices = new Slices();
-    for await (const { seq, records, doneData } of liveSegmentsInSlices(this.dir, this.key, false, slices)) {
+    for await (const { seq, records, doneData, done, findings } of liveSegmentsInSlices(this.dir, this.keyNow(), false, slices)) {
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      if (await this.untrusted(seq, done, findings)) continue;
       const segment = new Segment(this.dir, seq, -1, true, this.dirSync);
       segment.closed = true;
       let markBytes = 0;
@@ -332,6 +323,39 @@ export class Journal {
     }
     this.recovered = true;
     return out;
+  }
+
+  /**
+   * What the take-over does with a segment that holds more than valid records and a torn tail. Sealed under another
+   * key throughout (no record verifies, some fail only their HMAC): moved aside whole, true (nothing of it is taken).
+   * Damaged (a stretch that is no record with valid ones after it, or a whole record failing a check): a copy is set
+   * aside and the valid records are taken as usual. Records already marked done count for nothing.
+   */
+  private async untrusted(seq: number, done: ReadonlySet<string>, findings: SegmentFindings): Promise<boolean> {
+    const failed = findings.failed.filter((f) => f.id === undefined || !done.has(f.id));
+    const base = basePath(this.dir, seq);
+    const name = path.basename(`${base}.seg`);
+    if (findings.records === 0 && failed.some((f) => f.kind === 'wrong-key')) {
+      const [moved] = await moveAside([`${base}.seg`, `${base}.done`], this.aside);
+      const ids = failed.map((f) => f.id ?? `${name}@${f.at}`);
+      for (const id of ids) this.setAside.push({ id, path: moved, reason: `its journal record does not verify: ${WRONG_KEY_CAUSE}`, retried: false, setAside: 'wrong-key' });
+      logError(this.log, `journal segment set aside: ${WRONG_KEY_CAUSE}`, { segment: name, set_aside_as: moved, messages: ids.length, ids: ids.slice(0, IDS_IN_ERROR), fix: WRONG_KEY_FIX });
+      return true;
+    }
+    const lost = failed.map((f) => ({ id: f.id ?? `${name}@${f.at}`, why: f.kind === 'bad-body' ? 'its message bytes fail their CRC' : 'its envelope fails its HMAC' }));
+    // A stretch with no whole record in it: what it held is unknown, so it is named by where it is.
+    for (const d of findings.damaged) {
+      if (!findings.failed.some((f) => f.at >= d.at && f.at < d.at + d.bytes)) lost.push({ id: `${name}@${d.at}`, why: `${d.bytes} bytes there are no record` });
+    }
+    // Damage only to records whose messages were delivered already costs nothing.
+    if (!lost.length) return false;
+    const copy = await copyDamagedAside([`${base}.seg`, `${base}.done`], this.aside);
+    for (const l of lost) this.setAside.push({ id: l.id, path: copy, reason: `its journal record is damaged (${l.why}): a copy of the segment is kept`, retried: false, setAside: 'damaged' });
+    logError(this.log, 'journal segment damaged: the records after the damage are recovered, a copy of the segment is kept', {
+      segment: name, copy, records: findings.records, recovered_after_damage: findings.recordsAfterDamage,
+      damaged_bytes: findings.damaged.reduce((n, d) => n + d.bytes, 0), lost: lost.length, ids: lost.slice(0, IDS_IN_ERROR).map((l) => l.id),
+    });
+    return false;
   }
 
   /** This process took the folder over (`recover`) and may append to it. */
@@ -356,7 +380,7 @@ export class Journal {
     const mark = marksLength(entry);
     segment.marks!.reserve(mark);
     const json = Buffer.from(JSON.stringify(entry));
-    const parts = [Buffer.from(recordHeader(json, body, this.key), 'latin1'), json, body];
+    const parts = [Buffer.from(recordHeader(json, body, this.keyNow()), 'latin1'), json, body];
     const length = parts[0].length + json.length + body.length;
     const start = segment.size;
     try {

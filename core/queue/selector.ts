@@ -1,5 +1,5 @@
 // Which messages a `moat queue` command acts on, or `list` shows, when no id names them: a folder, the states in it,
-// and the envelope (a recipient, or a recipient domain, still to do; a sender). Postfix's `postsuper -h ALL deferred` is the model:
+// the envelope (a recipient, or a recipient domain, still to do; a sender), and the login it was sent under. Postfix's `postsuper -h ALL deferred` is the model:
 // every verb reads the same selectors, and each only picks the messages it can change.
 import type { QueueFolder } from './queue-store.ts';
 import type { AdminVerb } from './admin-ops.ts';
@@ -38,6 +38,8 @@ export interface Selector {
   to?: string;
   /** Messages from this envelope sender, lower-case; '' is the null sender of bounces. */
   from?: string;
+  /** Messages a client sent logged in as this user (a compromised account's), exactly as the login was given. */
+  user?: string;
 }
 
 /** `--state deferred,held` as a list of states; every state of the list must be in one folder. */
@@ -92,6 +94,15 @@ export function senderSelector(value: string): string {
 }
 
 /**
+ * A login as the users file holds it: matched exactly, as AUTH matches it (`Alice` is not `alice`). A login has no
+ * spaces; `--user ''` would pick the mail of nobody in particular, which is no selection.
+ */
+export function userSelector(value: string): string {
+  if (value === '' || /\s/.test(value)) throw new SelectorError(`--user takes a login as the users file has it, not ${JSON.stringify(value)}`);
+  return value;
+}
+
+/**
  * The folder and states a command picks from, for a verb (or for `list`, no verb): the folder named, or the one
  * the states are in, or the verb's usual one (dead-letter for requeue, else the queue). A folder or state the verb
  * cannot change is refused rather than selecting nothing.
@@ -124,5 +135,6 @@ function openIn(e: ListedEntry, folder: QueueFolder, to: string): boolean {
 export function select(entries: readonly ListedEntry[], sel: Selector, busy: ReadonlySet<string>, now = Date.now()): ListedEntry[] {
   return entries.filter((e) => sel.states.has(stateOf(e, sel.folder, busy, now))
     && (sel.from === undefined || e.mailFrom.toLowerCase() === sel.from)
+    && (sel.user === undefined || e.user === sel.user)
     && (sel.to === undefined || openIn(e, sel.folder, sel.to)));
 }

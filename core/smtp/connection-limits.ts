@@ -92,7 +92,7 @@ export class ConnectionLimits {
   }
 
   /** The log field naming the network `ip` is counted as, when that is more than the address. */
-  prefixField(ip: string): { prefix?: string } { return this.counting.logField(ip); }
+  networkField(ip: string): { network?: string } { return this.counting.logField(ip); }
 
   /** Connections open now. */
   get count(): number { return this.total; }

@@ -47,17 +47,17 @@ export class ConnectionRefusalLog {
     this.total = new RepeatCounter(now, intervalMs);
   }
 
-  /** Logs (or counts for a later line) one refusal of `ip`; `fields` go on a first line (listener, when before TLS). */
-  refused(log: Logger, ip: string, r: LimitRefusal, fields: Record<string, unknown>): void {
+  /** Logs (or counts for a later line) one refusal of `client`; `fields` go on a first line (listener, when before TLS). */
+  refused(log: Logger, client: string, r: LimitRefusal, fields: Record<string, unknown>): void {
     this.log = log;
     this.flush();
     if (r.limit === 'limits.max_connections') {
       if (this.total.event(TOTAL_KEY, r.limit)) {
-        log.warn('connection limit reached', { limit: r.limit, max: r.max, open: r.total, ip, ...fields });
+        log.warn('connection limit reached', { client, limit: r.limit, max: r.max, open: r.total, ...fields });
       }
     } else if ((r.limit === 'limits.connection_rate' ? this.rates : this.clients).event(r.key, r.limit)) {
-      const prefix = isNetworkBlock(r.key) ? { prefix: r.key } : {};
-      log.info(firstLine(r.limit), { ip, ...prefix, ...fields, limit: r.limit, ...counts(r) });
+      const network = isNetworkBlock(r.key) ? { network: r.key } : {};
+      log.info(firstLine(r.limit), { client, ...network, ...fields, limit: r.limit, ...counts(r) });
     }
     this.arm();
   }
@@ -70,7 +70,7 @@ export class ConnectionRefusalLog {
     const log = this.log;
     if (!log) return;
     for (const s of this.total.due()) log.warn('connection limit reached', { limit: s.detail, refused: s.count, ...seconds(s) });
-    for (const s of [...this.clients.due(), ...this.rates.due()]) log.info(`${firstLine(s.detail)}, repeated`, { client: s.key, limit: s.detail, refused: s.count, ...seconds(s) });
+    for (const s of [...this.clients.due(), ...this.rates.due()]) log.info(`${firstLine(s.detail)}, repeated`, { ...counted(s.key), limit: s.detail, refused: s.count, ...seconds(s) });
   }
 
   /** A timer for the earliest count still to write, so a flood that stops still has its last minute told. */
@@ -94,6 +94,11 @@ function counts(r: LimitRefusal): Record<string, number | undefined> {
   if (r.limit === 'limits.error_block') return {};
   if (r.limit === 'limits.connection_rate') return { max: r.max, window_ms: r.windowMs };
   return { max: r.max, open: r.open, total: r.total };
+}
+
+/** A client as counted: `client` for one address, `network` for a block of them (limits.ipv4_prefix, ipv6_prefix). */
+function counted(key: string): { client: string } | { network: string } {
+  return isNetworkBlock(key) ? { network: key } : { client: key };
 }
 
 function seconds(s: RepeatSummary): { over_s: number } { return { over_s: Math.round(s.sinceMs / 1000) }; }

@@ -32,6 +32,8 @@ function reloadableOptions(rt: Runtime, kind: ListenerKind) {
     socketTimeout: cfg.server.idle_timeout,
     useXClient: proxied,
     useProxy: kind !== 'smtps' && cfg.server.proxy_protocol && proxied ? ['*'] : false,
+    // server.auth_on_listen: false hides AUTH from EHLO on `listen`; the session handler answers the command itself.
+    disabledCommands: kind === 'smtp' && !cfg.server.auth_on_listen ? ['AUTH'] : [],
   };
 }
 
@@ -91,8 +93,7 @@ export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<Bou
       (server as unknown as { _mailmoatIdle: IdleTimeouts })._mailmoatIdle = idleTimeouts(rt);
       followStress(rt, server);
       // Asked of each new connection, so a reload turns server.proxy_protocol on or off for connections after it.
-      // Not on the implicit-TLS port, where the schema promises a handshake first.
-      trustProxyHeadersFrom(server, (ip) => kind !== 'smtps' && rt.config.server.proxy_protocol && rt.policy.trustedProxies.has(ip));
+      trustProxyHeadersFrom(server, rt, kind);
       const { host, port } = splitHostPort(hp);
       await new Promise<void>((resolve, reject) => {
         const onErr = (e: Error) => reject(new Error(`cannot listen on ${hp} (${kind}): ${e.message}`));
@@ -178,7 +179,7 @@ function countBeforeHandshake(server: SMTPServer, rt: Runtime): void {
   };
 }
 
-/** What a reload changes on running listeners: the greeting, SIZE, the idle timeout, XCLIENT and PROXY, and the certificate. */
+/** What a reload changes on running listeners: the greeting, SIZE, the idle timeout, XCLIENT and PROXY, AUTH on `listen`, and the certificate. */
 export function refreshListeners(listeners: BoundListener[], rt: Runtime, tls: TlsMaterial): void {
   for (const l of listeners) {
     runtimes.set(l.server, rt);

@@ -9,7 +9,9 @@ import { spoolData } from '../message/spool-writer.ts';
 import { SpooledMessage } from '../message/spooled-message.ts';
 import { formatHeader, mailDate, ownFieldsToRemove, taggedSubject } from '../message/header-block.ts';
 import { decideVerdict, judgedSpam, verdictHeaders } from '../verdict/verdict.ts';
+import { leavesWithoutOwnFields, withoutOwnFields } from '../verdict/outbound-fields.ts';
 import { scoreReply } from '../verdict/reply-text.ts';
+import { decidingPlugin } from '../metrics.ts';
 import type { VerdictAction } from '../verdict/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import { withoutSubjectTag } from '../quarantine/held-subject.ts';
@@ -62,13 +64,25 @@ function asciiForReceived(text: string, ascii: string | undefined): string {
   return [...Buffer.from(text, 'utf8')].map((b) => (b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16).toUpperCase()}`)).join('');
 }
 
-function receivedHeader(st: SessionState, tx: Transaction): string {
-  const smtputf8 = !!tx.mailFrom?.params.SMTPUTF8;
-  const proto = receivedProtocol(st, smtputf8);
+type ReceivedForAuthenticated = Runtime['config']['server']['received_for_authenticated'];
+
+/**
+ * The `from` clause: the HELO name, then the client's name and address. With `hide_client` a logged-in client is
+ * `authenticated-user` alone: RFC 5321 §4.4 asks for the clause, and a user's home address and machine name are
+ * nobody's business outside (Postfix sites strip them with header_checks).
+ */
+function receivedFrom(st: SessionState, smtputf8: boolean, forAuthenticated: ReceivedForAuthenticated): string {
+  if (st.user && forAuthenticated === 'hide_client') return 'authenticated-user';
   // An IPv6 address literal is written `[IPv6:…]` (RFC 5321 §4.1.3), as Postfix writes it.
   const literal = st.remote.ip.includes(':') ? `IPv6:${st.remote.ip}` : st.remote.ip;
   // The client's name only when verified, else `unknown`, as Postfix writes it: Rspamd and SpamAssassin trust this part.
-  const from = `${heloForReceived(st.helo, smtputf8)} (${clientName(st) ?? 'unknown'} [${literal}])`;
+  return `${heloForReceived(st.helo, smtputf8)} (${clientName(st) ?? 'unknown'} [${literal}])`;
+}
+
+function receivedHeader(st: SessionState, tx: Transaction, forAuthenticated: ReceivedForAuthenticated): string {
+  const smtputf8 = !!tx.mailFrom?.params.SMTPUTF8;
+  const proto = receivedProtocol(st, smtputf8);
+  const from = receivedFrom(st, smtputf8, forAuthenticated);
   // A plugin's redirect target may be beyond ASCII in a transaction without SMTPUTF8. A domain goes in A-labels under
   // SMTPUTF8 too, as the HELO name: only a local part beyond ASCII, which needs SMTPUTF8 anyway, stays UTF-8.
   const rcpt = tx.recipients.length === 1 ? tx.recipients[0].address : undefined;
@@ -194,6 +208,7 @@ async function receiveWith(
     const why = o.reason ?? (Array.isArray(o.text) ? o.text.join(' ') : (o.text ?? (action === 'reject' ? 'refused' : 'deferred')));
     tx.verdict = { ...decideVerdict(tx.findings, cfg.scores), action, reason: `${r.plugin}: ${why}`, forced: true };
     observe();
+    rt.metrics.countRefusal('data', r.plugin, [], reply.code);
     summary(action, reply, { plugin: r.plugin, reason: tx.verdict.reason });
     return o.action === 'disconnect' ? { ...reply, close: true } : reply;
   }
@@ -209,6 +224,7 @@ async function receiveWith(
   if (verdict.action === 'reject' || verdict.action === 'tempfail') {
     await discard();
     const reply = scoreReply(verdict, cfg.scores);
+    rt.metrics.countRefusal('data', decidingPlugin(verdict.findings), [], reply.code);
     observe();
     return summary(verdict.action, reply, { reason: verdict.reason });
   }
@@ -229,9 +245,14 @@ async function receiveWith(
     return summary(verdict.action, accepted, { reason: verdict.reason, discarded, delivered_to: 'nobody' });
   }
 
+  // A quarantined message keeps only its own recipients: a release delivers what the client sent, to whom it named.
+  const deliveredTo = [...kept, ...(verdict.action === 'quarantine' ? [] : [...tx.copies.values()].map((c) => c.rcpt))];
+  // A user's mail to the world goes without our X-Mailmoat-* fields, as headers.outbound_without_verdict chooses.
+  const ownFieldsOff = leavesWithoutOwnFields(st, deliveredTo, cfg.headers.outbound_without_verdict, (d) => rt.services.isLocalDomain(d));
   // Headers the relayed message gets, in order: our Received, the verdict, then what plugins asked for.
-  let prepend = receivedHeader(st, tx);
-  const added = [...verdictHeaders(verdict, cfg.scores), ...tx.addHeaders];
+  let prepend = receivedHeader(st, tx, cfg.server.received_for_authenticated);
+  const fields = [...verdictHeaders(verdict, cfg.scores), ...tx.addHeaders];
+  const added = ownFieldsOff ? withoutOwnFields(fields) : fields;
   // The verdict's tag goes on the Subject the message leaves with: one a plugin put in place of the original (the
   // rules plugin's own tag) is tagged where it stands, and no second Subject field is added.
   const tagging = !!cfg.scores.subject_tag && judgedSpam(verdict, cfg.scores);
@@ -259,9 +280,7 @@ async function receiveWith(
   const entry: QueueEntry = {
     id: tx.id,
     mailFrom: tx.mailFrom?.address ?? '',
-    // A quarantined message keeps only its own recipients: a release delivers what the client sent, to whom it named.
-    recipients: [...kept, ...(verdict.action === 'quarantine' ? [] : [...tx.copies.values()].map((c) => c.rcpt))]
-      .map((a) => ({ address: a.address, status: 'pending', ...recipientDsnFields(a.params) })),
+    recipients: deliveredTo.map((a) => ({ address: a.address, status: 'pending', ...recipientDsnFields(a.params) })),
     prepend,
     remove: [...remove],
     // Quarantined mail leaves only once a person released it as wanted: it is kept with its Subject untagged.
@@ -309,5 +328,5 @@ async function receiveWith(
     if (tx.copies.size) rt.metrics.inc('recipients_copied', tx.copies.size);
   }
   observe();
-  return summary(verdict.action, accepted, { reason: verdict.reason, ...(discarded.length ? { discarded } : {}) });
+  return summary(verdict.action, accepted, { reason: verdict.reason, ...(discarded.length ? { discarded } : {}), ...(ownFieldsOff ? { verdict_headers: 'omitted' } : {}) });
 }

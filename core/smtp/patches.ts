@@ -13,7 +13,8 @@ import { shieldQuotedSpaces } from './address-command.ts';
 import { markDataTimeout } from './data-timeout.ts';
 import { ownDropReason } from './session-log-drops.ts';
 import { armDataDeadline, clearDeadlines, watchCommandLines } from './limits-deadlines.ts';
-import { normaliseClientAddresses } from './proxy-header.ts';
+import { readProxyHeaders } from './proxy-reader.ts';
+import type { Logger } from '../log/types.ts';
 import { isOwnCountedRefusal } from './limits-own-refusals.ts';
 import { STRESS_TIMEOUT_TEXT, type QuietTime } from './stress-mode.ts';
 
@@ -56,8 +57,6 @@ export interface ConnectionHooks {
   junkCommand(conn: RawConnection, verb: string): CommandReply | undefined;
   /** Counts a refusal smtp-server gave by itself toward limits.max_errors: the 421 to send instead once over it. */
   ownRefusal(conn: RawConnection): CommandReply | undefined;
-  /** A PROXY header from `peer` was refused for `reason` (no session started). */
-  proxyHeaderRefused?(peer: string, reason: string): void;
 }
 
 /** How long a connection may stay quiet now (front-door.ts gives each listener one; stress-mode.ts decides). */
@@ -530,11 +529,25 @@ function withCapabilities(conn: RawConnection, h: ConnectionHooks, run: (cb: () 
   });
 }
 
+/** The part of the gateway's runtime the PROXY header reading asks at each connection (the Runtime fits). */
+export interface ProxyRuntime {
+  config: { server: { proxy_protocol: boolean; proxy_timeout: number } };
+  policy: { trustedProxies: { has(ip: string): boolean } };
+  log: Logger;
+  metrics: { inc(name: string): void };
+}
+
 /**
- * Lets the PROXY protocol be accepted from CIDRs, not only exact addresses; its headers are checked and every client
- * address is put in the core's form (proxy-header.ts).
+ * The PROXY protocol on a listener (proxy-reader.ts): a header, v1 or v2, from every peer in server.trusted_proxies
+ * while server.proxy_protocol is on, whole within server.proxy_timeout; never on the implicit-TLS port, where the
+ * schema promises a handshake first.
  */
-export function trustProxyHeadersFrom(server: object, isTrusted: (ip: string) => boolean): void {
-  (server as { _expectsProxyHeader: (s: { remoteAddress?: string }) => boolean })._expectsProxyHeader = (socket) => isTrusted(socket.remoteAddress ?? '');
-  normaliseClientAddresses(server, (peer, reason) => (server as { _mailmoat?: ConnectionHooks })._mailmoat?.proxyHeaderRefused?.(peer, reason));
+export function trustProxyHeadersFrom(server: object, rt: ProxyRuntime, listener: string): void {
+  readProxyHeaders(server, {
+    expects: (ip) => listener !== 'smtps' && rt.config.server.proxy_protocol && rt.policy.trustedProxies.has(ip),
+    deadlineMs: () => rt.config.server.proxy_timeout,
+    listener,
+    log: rt.log,
+    turnedAway: () => rt.metrics.inc('connections_refused'),
+  });
 }

@@ -4,6 +4,7 @@ import type { Address, ListenerKind } from '../hooks/context.ts';
 import { isBlockedRecipient, type Runtime } from '../runtime.ts';
 import type { CommandReply, ConnectionHooks, GreetingDecision, RawConnection } from './patches.ts';
 import { actsAsClient } from './proxy-own-checks.ts';
+import { proxyOf } from './proxy-reader.ts';
 import type { PipeliningViolation } from './pipelining-guard.ts';
 import type { CommandHookName } from '../hooks/hook-names.ts';
 import { chainHooks, commandReply, parseCommand } from './command-hooks.ts';
@@ -30,6 +31,9 @@ import { JUNK_REFUSAL, isJunkVerb } from './limits-junk.ts';
 import { overshootCounts } from './limits-overshoot.ts';
 import { RepeatedRefusals } from './session-log-repeats.ts';
 import { TurnsFull } from '../auth/fair-turns.ts';
+import { senderLoginRefusal } from './sender-login.ts';
+import { takeRate } from './user-rates.ts';
+import { recipientRefusalReason } from '../metrics.ts';
 
 type Cb = (err?: Error | null) => void;
 
@@ -95,6 +99,12 @@ export class SessionHandler implements ConnectionHooks {
   private socketIp(st: SessionState): string { return (st as unknown as { socketIp: string }).socketIp; }
   private peerIp(st: SessionState): string { return (st as unknown as { peerIp: string }).peerIp; }
 
+  /** The connect line's fields: the client, and the proxy it came through (by a PROXY header, or named by XCLIENT). */
+  private connectFields(st: SessionState): Record<string, unknown> {
+    const proxy = proxyOf(st.id) ?? (st.remote.ip !== this.peerIp(st) ? this.peerIp(st) : undefined);
+    return { client: st.remote.ip, port: st.remote.port, listener: this.listener, tls: st.tls, ...(proxy ? { proxy } : {}) };
+  }
+
   isTrustedProxy(ip: string): boolean { return this.rt.policy.trustedProxies.has(ip); }
   greetingDelay(): number { return this.rt.config.server.greeting_delay; }
 
@@ -130,7 +140,7 @@ export class SessionHandler implements ConnectionHooks {
     if (!st) return;
     this.sessions.delete(session.id);
     this.txs.delete(session.id);
-    this.checksOwed.delete(session.id);
+    const neverChecked = this.checksOwed.delete(session.id);
     const timeout = this.timeouts.get(session.id);
     this.timeouts.delete(session.id);
     const dropped = this.drops.get(session.id);
@@ -142,8 +152,12 @@ export class SessionHandler implements ConnectionHooks {
     if (chainHooks(this.rt.plugins).has('disconnect')) {
       void runHook(this.rt.plugins, { hook: 'disconnect', session: st, log: this.log(st.id), services: this.rt.services });
     }
-    // At info, as Postfix logs each disconnect: the connection's end and its counts, findable by its cid.
-    this.log(st.id).info('connection closed', { client: st.remote.ip, transactions: st.transactions, errors: st.errors, ...(timeout ? { reason: `timeout after ${timeout}` } : dropped ? { reason: dropped } : {}), ...(unlogged ? { refusals_not_logged: unlogged } : {}) });
+    // At info, as Postfix logs each disconnect: the connection's end and its counts, findable by its cid. A trusted
+    // proxy's session that neither named a client nor acted as one (a health check: HAProxy's smtpchk, a PROXY v2
+    // LOCAL) ran no checks and wrote no connect line yet: both go at debug, unless the gateway ended it.
+    const level = neverChecked && !timeout && !dropped ? 'debug' : 'info';
+    if (neverChecked) this.log(st.id)[level]('connect', this.connectFields(st));
+    this.log(st.id)[level]('connection closed', { client: st.remote.ip, transactions: st.transactions, error_count: st.errors, ...(timeout ? { reason: `timeout after ${timeout}` } : dropped ? { reason: dropped } : {}), ...(unlogged ? { refusals_not_logged: unlogged } : {}) });
   };
 
   private refreshIdentity(st: SessionState, conn: { remoteAddress: string; clientHostname: string; secure: boolean }) {
@@ -199,12 +213,12 @@ export class SessionHandler implements ConnectionHooks {
   /** access.deny_ips, the limits on a client XCLIENT named, and the connect hooks, for the session's client. */
   private async connectChecks(st: SessionState, deferredTo?: string): Promise<GreetingDecision> {
     const log = this.log(st.id);
-    log.info('connect', { client: st.remote.ip, port: st.remote.port, listener: this.listener, tls: st.tls, ...(deferredTo ? { checked_at: deferredTo } : {}) });
+    log.info('connect', { ...this.connectFields(st), ...(deferredTo ? { checked_at: deferredTo } : {}) });
     this.flushTlsLine(st.id);
     // Every check below would skip an address it cannot read (a blocklist, SPF, deny_ips): such a client is refused,
     // never let through unjudged. smtp-server takes only addresses from PROXY and XCLIENT, so this is a last guard.
     if (!net.isIP(st.remote.ip)) {
-      log.warn('client refused: its address is not an IP address', { ip: st.remote.ip });
+      log.warn('client refused: its address is not an IP address', { client: st.remote.ip });
       this.rt.metrics.inc('connections_refused');
       return { kind: 'close', code: 421, text: '4.3.0 Cannot read your address, try again later' };
     }
@@ -236,7 +250,7 @@ export class SessionHandler implements ConnectionHooks {
     }
     if (!st.allowlisted && this.rt.policy.deny.has(st.remote.ip)) {
       st.rejected = { code: 554, text: '5.7.1 Your address is not allowed to send mail here' };
-      log.info('client refused by access.deny_ips', { ip: st.remote.ip });
+      log.info('client refused by access.deny_ips', { client: st.remote.ip });
       this.rt.metrics.inc('connections_refused');
       return { kind: 'reject', ...st.rejected };
     }
@@ -249,7 +263,7 @@ export class SessionHandler implements ConnectionHooks {
     const given = replyFor('connect', o);
     const reply = { code: given.code >= 500 ? 554 : 421, text: given.text };
     log.info('connect refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
-    this.rt.metrics.countRefusal('connect', r.plugin, r.findings);
+    this.rt.metrics.countRefusal('connect', r.plugin, r.findings, reply.code);
     if (o.action === 'reject') {
       // Later commands of the refused client get the greeting's reply again, every line of it.
       st.rejected = { code: reply.code, text: reply.text };
@@ -273,14 +287,27 @@ export class SessionHandler implements ConnectionHooks {
 
   rejectingReply(conn: RawConnection, command: string): { code: number; text: string | string[]; close?: boolean } | undefined {
     const st = this.sessions.get(conn.id);
-    if (!st?.rejected || command === 'QUIT') return undefined;
+    if (!st) return undefined;
+    const refusal = st.rejected && command !== 'QUIT' ? st.rejected : this.authOffReply(st, command);
+    if (!refusal) return undefined;
     // Counted like any refused command, so limits.error_block also keeps a refused client from coming straight back.
-    return this.countError(st) ? { code: 421, text: '4.7.0 Too many errors, closing connection', close: true } : st.rejected;
+    return this.countError(st) ? { code: 421, text: '4.7.0 Too many errors, closing connection', close: true } : refusal;
+  }
+
+  /**
+   * AUTH on `listen` with server.auth_on_listen off (EHLO does not list it there: front-door.ts): Postfix's reply,
+   * before any credentials are asked for, where smtp-server would answer 500 as to a command it does not know.
+   */
+  private authOffReply(st: SessionState, command: string): Reply | undefined {
+    if (command !== 'AUTH' || this.listener !== 'smtp' || this.rt.config.server.auth_on_listen) return undefined;
+    const reply = { code: 503, text: '5.5.1 Error: authentication not enabled' };
+    this.logRefusal(this.log(st.id), st.id, 'AUTH refused: not offered on this listener', { client: st.remote.ip, reply: `${reply.code} ${reply.text}` });
+    return reply;
   }
 
   pipeliningRefused(conn: RawConnection, early: PipeliningViolation): void {
     this.log(conn.id).info('client refused: improper command pipelining', {
-      ip: normalizeIp(conn.remoteAddress), after: early.after, reason: early.reason, bytes: early.bytes, input: early.excerpt,
+      client: normalizeIp(conn.remoteAddress), after: early.after, reason: early.reason, bytes: early.bytes, input: early.excerpt,
     });
     this.rt.metrics.inc('connections_refused');
   }
@@ -289,20 +316,14 @@ export class SessionHandler implements ConnectionHooks {
     if (!this.sessions.has(conn.id)) return;
     this.timeouts.set(conn.id, after);
     // As Postfix logs `timeout after RCPT from …`: the client went quiet while it owed us input.
-    this.log(conn.id).info('client timed out', { ip: normalizeIp(conn.remoteAddress), after, reply });
-  }
-
-  proxyHeaderRefused(peer: string, reason: string): void {
-    // No session, so no cid: the peer (the trusted proxy) and why, as smtp-server answers only `* BAD`.
-    this.rt.log.info('client refused: invalid PROXY header', { ip: peer, listener: this.listener, reason });
-    this.rt.metrics.inc('connections_refused');
+    this.log(conn.id).info('client timed out', { client: normalizeIp(conn.remoteAddress), after, reply });
   }
 
   clientDropped(conn: RawConnection, reason: string, reply: string): void {
     if (!this.sessions.has(conn.id) || this.drops.has(conn.id)) return;
     this.drops.set(conn.id, reason);
     // Refused as any client the gateway turns away, with the state it was in, as Postfix's `… after RCPT`.
-    this.log(conn.id).info(`client refused: ${reason}`, { ip: normalizeIp(conn.remoteAddress), after: conn.lastVerb ?? 'CONNECT', reply });
+    this.log(conn.id).info(`client refused: ${reason}`, { client: normalizeIp(conn.remoteAddress), after: conn.lastVerb ?? 'CONNECT', reply });
     this.rt.metrics.inc('connections_refused');
   }
 
@@ -322,7 +343,7 @@ export class SessionHandler implements ConnectionHooks {
     // it would be refused at the greeting, before it could name itself. The client it names is blocked instead.
     const blockMs = this.isTrustedProxy(st.remote.ip) || stressed ? 0 : lim.error_block;
     if (blockMs > 0) this.rt.connections.block(st.remote.ip, blockMs);
-    this.log(st.id).info('too many errors: disconnecting', { ip: st.remote.ip, ...this.rt.connections.prefixField(st.remote.ip), errors: st.errors, blocked_ms: blockMs, ...(stressed ? { stress: true } : {}) });
+    this.log(st.id).info('too many errors: disconnecting', { client: st.remote.ip, ...this.rt.connections.networkField(st.remote.ip), error_count: st.errors, blocked_ms: blockMs, ...(stressed ? { stress: true } : {}) });
     return true;
   }
 
@@ -333,7 +354,7 @@ export class SessionHandler implements ConnectionHooks {
     // Before the check: its exemptions (relay.networks, allow_ips, a login) follow the client XCLIENT named.
     this.refreshIdentity(st, conn);
     if (heloDenied(this.rt, st, hostname)) {
-      log.info('HELO refused by access.helo_deny', { ip: st.remote.ip, helo: hostname });
+      log.info('HELO refused by access.helo_deny', { client: st.remote.ip, helo: hostname });
       return { code: 554, text: '5.7.1 Your HELO name is not allowed here', close: true };
     }
     st.helo = hostname.toLowerCase();
@@ -344,7 +365,7 @@ export class SessionHandler implements ConnectionHooks {
     const reply = replyFor('helo', r.outcome);
     st.helo = undefined;
     log.info('HELO refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
-    this.rt.metrics.countRefusal('helo', r.plugin, r.findings);
+    this.rt.metrics.countRefusal('helo', r.plugin, r.findings, reply.code);
     return { ...reply, close: r.outcome.action === 'disconnect' || (countsAsError(reply.code, reply.text) && this.countError(st)) };
   }
 
@@ -403,7 +424,7 @@ export class SessionHandler implements ConnectionHooks {
     const st = this.sessions.get(session.id);
     if (st) {
       // Before the connect line, an implicit-TLS handshake's line waits for it, so every session opens with `connect`.
-      const line = { ip: st.remote.ip, listener: this.listener, via: st.tls ? 'implicit TLS' : 'STARTTLS', ...tlsFields(socket) };
+      const line = { client: st.remote.ip, listener: this.listener, via: st.tls ? 'implicit TLS' : 'STARTTLS', ...tlsFields(socket) };
       if (st.tls) this.tlsLines.set(st.id, line);
       else this.log(st.id).info('tls established', line);
       st.tls = true;
@@ -430,28 +451,28 @@ export class SessionHandler implements ConnectionHooks {
     // Our own networks are not guessers to lock out: one mistyped password there would stop a whole office behind one address.
     const exempt = st?.relayNetwork || st?.allowlisted;
     if (!exempt && this.rt.authFailures.refused(ip, lim.max_auth_failures)) {
-      this.log(session.id).info('authentication refused: too many failures from this address', { user: logged, ip, ...this.rt.connections.prefixField(ip), method: auth.method });
+      this.log(session.id).info('authentication refused: too many failures from this address', { client: ip, ...this.rt.connections.networkField(ip), user: logged, method: auth.method });
       this.rt.metrics.inc('auth_refused');
       if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
-      return cb(smtpError(454, '4.7.0', `Too many failed authentications from your ${this.rt.connections.prefixField(ip).prefix ? 'network' : 'address'}, try again later`));
+      return cb(smtpError(454, '4.7.0', `Too many failed authentications from your ${this.rt.connections.networkField(ip).network ? 'network' : 'address'}, try again later`));
     }
     this.rt.users.check(user, auth.password ?? '', this.rt.authFailures.checkClient(ip)).then((ok) => {
       if (!ok) {
         if (!exempt) this.rt.authFailures.failed(ip, lim.auth_failure_block);
         // The client's address on the line itself, as fail2ban reads Postfix's `SASL LOGIN authentication failed` lines.
-        this.log(session.id).info('authentication failed', { user: logged, ip, method: auth.method });
+        this.log(session.id).info('authentication failed', { client: ip, user: logged, method: auth.method });
         this.rt.metrics.inc('auth_failures');
         if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
         return cb(smtpError(535, '5.7.8', 'Authentication credentials invalid'));
       }
       this.rt.authFailures.succeeded(ip);
       if (st) { st.user = user; st.trusted = true; }
-      this.log(session.id).info('authenticated', { user: logged, ip, method: auth.method });
+      this.log(session.id).info('authenticated', { client: ip, user: logged, method: auth.method });
       cb(null, { user });
     }, (err) => {
       // Clients with failed logins already have all the checks waiting they may have (users-file.ts): no check for this one.
       if (err instanceof TurnsFull) {
-        this.log(session.id).info('authentication refused: too many checks waiting from clients with failures', { user: logged, ip, method: auth.method });
+        this.log(session.id).info('authentication refused: too many checks waiting from clients with failures', { client: ip, user: logged, method: auth.method });
         this.rt.metrics.inc('auth_refused');
         if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
         return cb(smtpError(454, '4.7.0', 'Temporary authentication failure'));
@@ -477,7 +498,7 @@ export class SessionHandler implements ConnectionHooks {
     const ip = typeof named === 'string' && named ? normalizeIp(named) : st.remote.ip;
     st.user = user;
     st.trusted = true;
-    this.log(session.id).info('authenticated', { user, method: 'XCLIENT', ip, proxy });
+    this.log(session.id).info('authenticated', { client: ip, user, method: 'XCLIENT', proxy });
     cb(null, { user });
   }
 
@@ -504,7 +525,7 @@ export class SessionHandler implements ConnectionHooks {
       if (!sent) return this.refuseCounted(st, undeclaredUtf8(), cb);
       address.address = sent;
     }
-    const refused = senderRefusal(this.rt, address.address);
+    const refused = senderRefusal(this.rt, address.address) ?? senderLoginRefusal(this.rt, st, address.address, this.log(st.id));
     if (refused) {
       this.log(st.id).info('sender refused', { ...refusalFields(st, address.address, []), reply: `${refused.code} ${refused.enhanced} ${refused.text}`, reason: refused.reason });
       return this.refuseCounted(st, smtpError(refused.code, refused.enhanced, refused.text), cb);
@@ -522,7 +543,7 @@ export class SessionHandler implements ConnectionHooks {
 
   /** MAIL FROM past the checks of the command itself: the rate limit, then the plugins' mailFrom hook. */
   private beginTransaction(st: SessionState, address: SMTPServerAddress, session: SMTPServerSession, cb: Cb): void {
-    const tooFast = this.rt.connections.rates.take(this.rt, st.remote.ip, 'message');
+    const tooFast = takeRate(this.rt, st, 'message', this.log(st.id));
     if (tooFast) {
       this.log(st.id).info('sender refused', { ...refusalFields(st, address.address, []), reply: `450 4.7.1 ${tooFast.text}`, ...tooFast.fields });
       this.rt.metrics.inc('senders_rate_limited');
@@ -536,7 +557,7 @@ export class SessionHandler implements ConnectionHooks {
       if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return cb();
       const reply = replyFor('mailFrom', r.outcome);
       log.info('sender refused', { ...refusalFields(st, address.address, []), plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
-      this.rt.metrics.countRefusal('mail_from', r.plugin, r.findings);
+      this.rt.metrics.countRefusal('mail_from', r.plugin, r.findings, reply.code);
       this.txs.delete(session.id);
       if (r.outcome.action === 'disconnect') { cb(smtpError(reply.code, undefined, reply.text)); return this.closeAfterReply(session.id); }
       if (countsAsError(reply.code, reply.text) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
@@ -551,14 +572,14 @@ export class SessionHandler implements ConnectionHooks {
     const log = this.log(st.id).child({ qid: tx.id });
     const refuse = (code: number, enhanced: string, text: string, fields?: object) => {
       this.logRefusal(log, st.id, 'recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [address.address]), reply: `${code} ${enhanced} ${text}`, ...fields });
-      this.rt.metrics.inc('recipients_refused');
+      this.rt.metrics.count('recipients_refused', recipientRefusalReason(enhanced, text, fields));
       const counted = countsAsError(code, `${enhanced} ${text}`) || overshootCounts(st, code, `${enhanced} ${text}`, this.rt.config.limits.max_recipient_overshoot);
       if (counted && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
       cb(smtpError(code, enhanced, text));
     };
     // Every RCPT TO counts toward limits.recipient_rate, as anvil counts them: a refused one too (past max_recipients,
     // named twice, with bad parameters), or a client could send them without end while its rate stays at nothing.
-    const tooFast = this.rt.connections.rates.take(this.rt, st.remote.ip, 'recipient');
+    const tooFast = takeRate(this.rt, st, 'recipient', log);
     if (tooFast) return refuse(450, '4.7.1', tooFast.text, tooFast.fields);
     // The parameters were judged as sent (envelopeParamsReply); NOTIFY and ORCPT are read here as smtp-server decoded them.
     const dsnParams = dsnOffered(session) ? parseRcptDsn(address.args || {}) : undefined;
@@ -606,7 +627,7 @@ export class SessionHandler implements ConnectionHooks {
       // Targets go through the gateway's own blocklist, as a client's recipients do.
       const blocked = (a: Address) => isBlockedRecipient(policy, a);
       const allowed = redirect.targets.filter((t) => !blocked(t));
-      if (allowed.length < redirect.targets.length) log.warn('redirect target refused by access.blocked_recipients', { to: rcpt.address, targets: redirect.targets.filter(blocked).map((t) => t.address), plugin: redirect.plugin });
+      if (allowed.length < redirect.targets.length) log.warn('redirect target refused by access.blocked_recipients', { to: [rcpt.address], targets: redirect.targets.filter(blocked).map((t) => t.address), plugin: redirect.plugin });
       if (allowed.length === 0) {
         const all = blockedRecipientRefusal(rcpt.address);
         return refuse(all.code, all.enhanced, all.text, { reason: all.reason });
@@ -625,7 +646,7 @@ export class SessionHandler implements ConnectionHooks {
       if (tx.recipients.length + added.length > this.rt.config.limits.max_recipients) return refuse(452, '4.5.3', 'Too many recipients');
       tx.recipients.push(...added);
       acceptedAs(rcpt.address);
-      log.info('recipient redirected', { to: rcpt.address, targets: redirect.targets.map((t) => t.address), added: added.map((t) => t.address), plugin: redirect.plugin, reason: redirect.reason });
+      log.info('recipient redirected', { to: [rcpt.address], targets: redirect.targets.map((t) => t.address), added: added.map((t) => t.address), plugin: redirect.plugin, reason: redirect.reason });
       cb();
     };
     tx.redirect = undefined;
@@ -637,8 +658,8 @@ export class SessionHandler implements ConnectionHooks {
       if (o.action !== 'continue') {
         const reply = replyFor('rcptTo', o);
         this.logRefusal(log, st.id, 'recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [rcpt.address]), plugin: r.plugin, reply: `${reply.code} ${reply.text}` }, r.plugin);
-        this.rt.metrics.inc('recipients_refused');
-        this.rt.metrics.countRefusal('rcpt_to', r.plugin, r.findings);
+        this.rt.metrics.count('recipients_refused', 'plugin');
+        this.rt.metrics.countRefusal('rcpt_to', r.plugin, r.findings, reply.code);
         if (o.action === 'disconnect') { cb(smtpError(reply.code, undefined, reply.text)); return this.closeAfterReply(session.id); }
         const counted = countsAsError(reply.code, reply.text) && !repeatsCountedCause(tx, r.plugin, o.countsOnceAs, this.rt.config.limits.max_recipients);
         // A plugin's 452 4.5.3 (bayes split_recipients) counts toward limits.max_recipient_overshoot as the gateway's own.
@@ -661,7 +682,7 @@ export class SessionHandler implements ConnectionHooks {
     if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return undefined;
     const reply = replyFor('dataStart', r.outcome);
     log.info('DATA refused', { ...refusalFields(st, tx.mailFrom?.address, tx.recipients.map((a) => a.address)), plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
-    this.rt.metrics.countRefusal('data_start', r.plugin, r.findings);
+    this.rt.metrics.countRefusal('data_start', r.plugin, r.findings, reply.code);
     return { ...reply, close: r.outcome.action === 'disconnect' };
   }
 

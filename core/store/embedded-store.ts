@@ -80,7 +80,7 @@ export class EmbeddedStore implements StateStore {
     const every = opts.purgeIntervalMs ?? 600_000;
     if (every > 0) {
       this.timer = setInterval(() => {
-        this.purgeExpired().catch((err) => this.log?.warn('state store purge failed', { err: String(err) }));
+        this.purgeExpired().catch((err) => this.log?.warn('state store purge failed', { error: String(err) }));
       }, every);
       this.timer.unref();
     }

@@ -273,7 +273,7 @@ class DmarcCheck {
     // Without a record read (a DNS failure) the policy is not known; `none` would claim the domain only monitors.
     const policyShown = policy ?? (result === 'temperror' ? 'unknown' : 'none');
     const detail = `${result} from=${from} policy=${policyShown} spf=${spf?.result ?? 'none'}${spfAligned ? ` spf_aligned=${spfAligned}` : ''} dkim_aligned=${dkimAligned ?? 'no'}${note ? ` (${note})` : ''}`;
-    ctx.log.info('dmarc result', { result, from, policy: policyShown, spf: spf?.result });
+    ctx.log.info('dmarc result', { result, from_domain: from, policy: policyShown, spf: spf?.result });
     if (result === 'pass') { this.find(ctx, 'DMARC_PASS', detail); return { clause }; }
     if (result === 'none') { this.find(ctx, 'DMARC_NONE', detail); return { clause }; }
     if (result !== 'fail') { this.find(ctx, 'DMARC_TEMPERROR', detail); return { clause }; }

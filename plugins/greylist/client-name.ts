@@ -19,7 +19,7 @@ async function confirmedName(ctx: HookContext): Promise<string | undefined> {
   if (have?.ip === ip) return have.name;
   const name = ptrStatus(ctx.services.dns, ip, true).then((st) => {
     if (st.state === 'confirmed') return st.name?.toLowerCase().replace(/\.$/, '');
-    if (st.state === 'unavailable') ctx.log.debug('greylist: client name lookup failed', { ip, error: st.error.code });
+    if (st.state === 'unavailable') ctx.log.debug('greylist: client name lookup failed', { client: ip, error: st.error.code });
     return undefined;
   }, () => undefined);
   ctx.connectionState.clientName = { ip, name } satisfies NameLookup;

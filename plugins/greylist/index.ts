@@ -89,14 +89,14 @@ export default definePlugin<GreylistConfig>({
       // Postfix's reject_unauth_destination comes before greylisting: greylisted first, it was told to come back and
       // left an entry for mail that would never be accepted.
       if (!ctx.session.trusted && !ctx.services.isLocalDomain(ctx.rcpt.domain)) {
-        ctx.log.debug('greylist skipped', { reason: 'not a local recipient', rcpt: ctx.rcpt.address });
+        ctx.log.debug('greylist skipped', { reason: 'not a local recipient', to: [ctx.rcpt.address] });
         return;
       }
       // The name is looked up last, and only with skip_client_names set: the other exemptions cost no DNS.
       const reason = exempt({ session: ctx.session, senderDomain: ctx.mailFrom?.domain ?? '', rcpt: ctx.rcpt.address, rcptDomain: ctx.rcpt.domain, findings: ctx.findings })
         ?? await exemptName?.(ctx);
       if (reason) {
-        ctx.log.debug('greylist skipped', { reason, rcpt: ctx.rcpt.address });
+        ctx.log.debug('greylist skipped', { reason, to: [ctx.rcpt.address] });
         noteOnce(ctx, 'GREYLIST_SKIPPED', reason);
         return;
       }
@@ -123,7 +123,7 @@ export default definePlugin<GreylistConfig>({
       if (decision.action === 'passed') {
         // Not recorded yet: a plugin after this one (recipient-verify) may still refuse the recipient, and a client
         // trying unknown users must not earn passes, nor auto_allow_after for its network, by retrying them.
-        ctx.log.debug('greylist retry in time', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: Math.round(decision.delayedMs / 1000) });
+        ctx.log.debug('greylist retry in time', { network: triplet.client, from: triplet.sender, to: [triplet.rcpt], delayed_s: Math.round(decision.delayedMs / 1000) });
         holdPass(ctx, { triplet, first: decision.first, delayedMs: decision.delayedMs });
         return;
       }
@@ -144,13 +144,13 @@ export default definePlugin<GreylistConfig>({
       for (const p of pending) {
         const { triplet } = p;
         if (!accepted(p, ctx.acceptedRcpts ?? [])) {
-          ctx.log.debug('greylist pass not recorded: recipient refused after greylisting', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt });
+          ctx.log.debug('greylist pass not recorded: recipient refused after greylisting', { network: triplet.client, from: triplet.sender, to: [triplet.rcpt] });
           continue;
         }
         const secs = Math.round(p.delayedMs / 1000);
         if (ctx.session.check) {
           // A `moat check` shows the pass (finding and header) without recording it.
-          ctx.log.info('greylist would pass (check: nothing stored)', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: secs });
+          ctx.log.info('greylist would pass (check: nothing stored)', { network: triplet.client, from: triplet.sender, to: [triplet.rcpt], delayed_s: secs });
         } else {
           let rec;
           try {
@@ -160,7 +160,7 @@ export default definePlugin<GreylistConfig>({
             ctx.log.warn('greylist state store failed', { error: String((err as Error)?.message ?? err), recording: 'pass' });
             continue;
           }
-          ctx.log.info('greylist passed', { network: triplet.client, sender: triplet.sender, rcpt: triplet.rcpt, delayed_s: secs });
+          ctx.log.info('greylist passed', { network: triplet.client, from: triplet.sender, to: [triplet.rcpt], delayed_s: secs });
           if (rec.clientAllowed) ctx.log.info('greylist client network allowed', { network: triplet.client, after_passes: cfg.auto_allow_after });
         }
         if (ctx.hook === 'dataStart' && !ctx.state.GREYLIST_PASSED) {

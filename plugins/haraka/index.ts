@@ -29,7 +29,7 @@ const openDirs = new Map<string, number>();
 async function tldReady(log: { warn(msg: string, fields?: Record<string, unknown>): void }): Promise<void> {
   let tld: Any;
   try { tld = requireCjs('haraka-tld'); } catch { return; } // not installed: no plugin can use it
-  try { await tld.ready; } catch (err) { log.warn('haraka-tld could not load its lists', { err: (err as Error).message }); }
+  try { await tld.ready; } catch (err) { log.warn('haraka-tld could not load its lists', { error: (err as Error).message }); }
 }
 
 function forget(dir: string): void {
@@ -95,7 +95,7 @@ const definition = definePlugin<HarakaConfig>({
       await shutDown();
       throw new Error(unparsableMessage(unreadable));
     }
-    setup.log.info('haraka plugins loaded', { dir, plugins: folder.pluginList.join(',') });
+    setup.log.info('haraka plugins loaded', { dir, plugins: [...folder.pluginList] });
     if (!folder.pluginList.length) {
       setup.log.warn('haraka entry runs no plugins: its config/plugins names none', { dir });
     }
@@ -103,9 +103,9 @@ const definition = definePlugin<HarakaConfig>({
     // there (queue/smtp_forward, a leftover of a Haraka that delivered the mail) does nothing, and the admin is told.
     for (const [plugin, hooks] of idleHooks(folder.registry)) {
       if (runsSomething(folder.registry, plugin)) {
-        setup.log.info(`haraka plugin ${plugin}: some of its hooks never run in Mailmoat`, { dir, hooks: hooks.join(',') });
+        setup.log.info(`haraka plugin ${plugin}: some of its hooks never run in Mailmoat`, { dir, hooks: [...hooks] });
       } else {
-        setup.log.warn(`haraka plugin ${plugin} does nothing here: Mailmoat never runs the hooks it registered`, { dir, hooks: hooks.join(',') });
+        setup.log.warn(`haraka plugin ${plugin} does nothing here: Mailmoat never runs the hooks it registered`, { dir, hooks: [...hooks] });
       }
     }
 
@@ -152,7 +152,7 @@ async function shutDownEntry(entry: {
   for (const plugin of folder.registry.plugins.values() as Iterable<Any>) {
     const shared = redis && plugin.db === redis;
     if (shared) plugin.db = undefined;
-    try { await plugin.shutdown?.(); } catch (err) { log.warn('haraka plugin shutdown failed', { plugin: plugin.name, err: (err as Error).message }); }
+    try { await plugin.shutdown?.(); } catch (err) { log.warn('haraka plugin shutdown failed', { haraka_plugin: plugin.name, error: (err as Error).message }); }
     if (shared) plugin.db = redis;
   }
   if (openDirs.size) {

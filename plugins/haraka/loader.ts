@@ -155,7 +155,7 @@ function registerAll(names: string[], folder: LoadedFolder, registry: HookRegist
       throw pluginCodeError(plugin.name, plugin.plugin_path, plugin.hasPackageJson, err, 'register()');
     }
     if (pending && typeof pending.then === 'function') {
-      pending.then(undefined, (err: Error) => sink.logger.error(`haraka plugin ${name} register failed`, { err: err.message }));
+      pending.then(undefined, (err: Error) => sink.logger.error(`haraka plugin ${name} register failed`, { error: err.message }));
     }
     for (const key in plugin) {
       const m = /^hook_(\w+)\b/.exec(key);

@@ -31,7 +31,7 @@ const codeSchema = s.object({
 export const blockZoneSchema = s.object({
   zone: zoneName.describe('The DNSBL zone; the client IP is looked up as `<reversed ip>.<zone>`'),
   action: action.default('score')
-    .describe('`reject`: refuse at connect (554 5.7.1); `reject_rcpt`: refuse every RCPT (550 5.7.1) so the client learns the recipients; `score`: only record the finding'),
+    .describe('`reject`: refuse at connect (554 5.7.1; on tls_listen at MAIL FROM, and only a client that did not log in; never on submission_listen); `reject_rcpt`: refuse every RCPT (550 5.7.1) so the client learns the recipients; `score`: only record the finding'),
   symbol: findingSymbol().optionalValue().describe('Symbol of a listing (default: `RBL_` + the zone\'s first label, upper case)'),
   score: s.number().default(5).describe('Score of a listing'),
   codes: s.checked(s.record(codeSchema), checkAnswerCodes).default({})

@@ -3,6 +3,11 @@
 // Every zone is asked at connect, all at once; each phase then waits only for the zones whose action belongs to
 // it, and a refusal goes out as soon as one of them lists the client, so a slow list never holds up a listing
 // found in another. A zone that cannot be asked is a temporary failure (never a pass) unless it says `on_error: skip`.
+//
+// Users send from home and mobile addresses that lists such as Spamhaus' PBL name on purpose: a client that logs in is
+// not judged by them (RCPT and DATA checks skip it), and the connect-time refusal must not stop it before it can log
+// in. So the submission listener asks no zone at all (its clients log in before MAIL), and on the implicit-TLS
+// listener, where AUTH is optional, a `reject` zone's refusal waits for MAIL FROM and spares a client that logged in.
 import { definePlugin, outcome, type HookContext, type Outcome } from '../../core/index.ts';
 import { configSchema, type BlockZone, type RblConfig, type ZoneAction } from './config.ts';
 import { CidrList, normalizeIp } from '../../core/net/cidr.ts';
@@ -60,8 +65,9 @@ class RblCheck {
 
   private start(ctx: HookContext, ip: string): Checks {
     const s = ctx.session;
-    const skip = s.allowlisted ? 'access.allow_ips' : s.relayNetwork ? 'relay network' : this.allowlist.has(ip) ? 'allowlist'
-      : this.cfg.skip_private && isPrivate(ip) ? 'private address' : undefined;
+    const skip = s.listener === 'submission' ? 'submission listener'
+      : s.allowlisted ? 'access.allow_ips' : s.relayNetwork ? 'relay network' : this.allowlist.has(ip) ? 'allowlist'
+        : this.cfg.skip_private && isPrivate(ip) ? 'private address' : undefined;
     const reversed = reversedIp(ip);
     if (skip || !reversed) {
       ctx.log.debug('blocklists skipped', { client: ip, reason: skip ?? 'not an IP address' });
@@ -105,6 +111,8 @@ class RblCheck {
   async gate(ctx: HookContext, action: 'reject' | 'reject_rcpt'): Promise<Outcome | void> {
     const c = this.checks(ctx);
     if (c.skip || (action === 'reject_rcpt' && ctx.session.trusted)) return;
+    // Connect-time refusals on the implicit-TLS listener are put off to MAIL FROM (deferredGate); the lookups run now.
+    if (action === 'reject' && ctx.hook === 'connect' && ctx.session.listener === 'smtps') return;
     if (await c.allowed) return;
     const d = await this.decide(c, action);
     if (d.hit) {
@@ -115,6 +123,16 @@ class RblCheck {
       return outcome.reject(fill(zone.text, c.ip, d.hit, (await d.txt) ?? ''), { code: action === 'reject' ? 554 : 550, enhanced: '5.7.1' });
     }
     return this.unavailable(ctx, d.failed);
+  }
+
+  /**
+   * MAIL FROM on the implicit-TLS listener: the `reject` zones' refusal put off from connect (554 5.7.1, or 451 4.4.3
+   * when such a zone failed), for a client that did not log in; as Postfix's smtpd_delay_reject with
+   * permit_sasl_authenticated before reject_rbl_client.
+   */
+  async deferredGate(ctx: HookContext): Promise<Outcome | void> {
+    if (ctx.session.listener !== 'smtps' || ctx.session.trusted) return;
+    return this.gate(ctx, 'reject');
   }
 
   /** Records an allowlisting at MAIL FROM, so RCPT-time gates such as greylisting can see it. */
@@ -168,7 +186,7 @@ export default definePlugin({
     return {
       hooks: {
         connect: (ctx) => check.gate(ctx, 'reject'),
-        mailFrom: (ctx) => check.noteAllowed(ctx),
+        mailFrom: async (ctx) => (await check.deferredGate(ctx)) ?? check.noteAllowed(ctx),
         rcptTo: (ctx) => check.gate(ctx, 'reject_rcpt'),
         data: (ctx) => check.score(ctx),
       },

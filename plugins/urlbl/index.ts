@@ -28,7 +28,7 @@ async function check(cfg: UrlblConfig, skip: Set<string>, ctx: HookContext): Pro
   }
   const temp = failed.filter((f) => f.zone.on_error === 'tempfail');
   if (temp.length) {
-    ctx.log.warn('URL list lookup failed', { failures: temp.slice(0, 5).map((f) => `${f.host}.${f.zone.zone}: ${f.error.code}`) });
+    ctx.log.warn('URL list lookup failed', { zones: temp.slice(0, 5).map((f) => `${f.host}.${f.zone.zone}: ${f.error.code}`) });
     return outcome.tempfail('URL blocklist lookup failed, try again later', { code: 451, enhanced: '4.4.3' });
   }
   for (const f of failed) ctx.addFinding(`${zoneSymbol(f.zone)}_UNAVAILABLE`, 0, `${f.zone.zone}: ${f.error.code}`);

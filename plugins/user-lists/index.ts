@@ -115,7 +115,7 @@ export default definePlugin<UserListsConfig>({
       if (d.unauthenticated.length) ctx.addFinding('USER_ALLOWLIST_UNAUTHENTICATED', 0, d.unauthenticated.map(matchText).join('; '));
 
       if (d.allowed.length === 0 || d.allowed.length < d.remaining.length) {
-        if (d.allowed.length) ctx.log.debug('not every recipient allows the sender: no allow finding', { allowed: d.allowed.length, recipients: d.remaining.length });
+        if (d.allowed.length) ctx.log.debug('not every recipient allows the sender: no allow finding', { allowed: d.allowed.length, to: [...d.remaining] });
         return;
       }
       const stopper = ctx.findings.find((f) => stopsAllow(f.symbol));

@@ -13,8 +13,11 @@ import { smarthostTarget, type SmarthostTarget } from '../../core/relay/smarthos
 import { SmtpClientError, SmtpConnection } from '../../core/relay/smtp-client.ts';
 import { redactUrl } from '../../core/log/logger.ts';
 import { persistenceLine, readPersistence } from './redis-persistence.ts';
-import { walkDataDir } from '../../core/queue/data-dir-walk.ts';
+import { walkDataDir, type AccessProblem } from '../../core/queue/data-dir-walk.ts';
 import { chownFix } from '../../core/queue/data-dir-access.ts';
+import { ownerForRoot } from '../../core/queue/ownership.ts';
+import { findUnverified } from '../../core/queue/broken-messages.ts';
+import { SET_ASIDE_DIR, setAsideItems } from '../../core/queue/set-aside.ts';
 
 /** Free space under which the queue is close to answering 452 4.3.1 to every client. */
 const LOW_SPACE_BYTES = 1024 ** 3;
@@ -49,9 +52,34 @@ const PROBLEMS_NAMED = 10;
 function contentsLines(dir: string): CheckLine[] {
   const walked = walkDataDir(dir, { maxProblems: PROBLEMS_NAMED });
   if (!walked.problems.length) return [];
+  // Owned by the right account, a file is mended by its mode: a chown would change nothing.
+  const uid = ownerForRoot(fs.statSync(dir).uid) ?? process.getuid?.();
+  const ownedRight = (p: AccessProblem) => { try { return fs.lstatSync(p.path).uid === uid; } catch { return false; } };
+  const modeOnly = walked.problems.filter(ownedRight);
   const lines: CheckLine[] = walked.problems.map((p) => ({ status: 'fail', text: `${p.path}: ${p.why}` }));
   const more = walked.cut ? ` (the first ${walked.problems.length}; the walk stopped there)` : '';
-  lines.push({ status: 'fail', text: `${dir} holds files or folders ${walked.account} cannot use${more}: the gateway cannot start or deliver them; run \`${chownFix(dir, walked.account)}\`` });
+  const fixes = [
+    ...(modeOnly.length < walked.problems.length ? [`\`${chownFix(dir, walked.account)}\``] : []),
+    ...(modeOnly.length ? [`\`chmod -R u+rwX ${dir}\``] : []),
+  ];
+  lines.push({ status: 'fail', text: `${dir} holds files or folders ${walked.account} cannot use${more}: the gateway cannot start or deliver them; run ${fixes.join(' and ')}` });
+  return lines;
+}
+
+/**
+ * Queue files the gateway does not deliver as they are: sealed under another queue.key (or with it missing) before a
+ * start, and what a start set aside in data_dir/corrupt (core/queue/set-aside.ts). Acknowledged mail, so a failure.
+ */
+async function queueFileLines(dir: string): Promise<CheckLine[]> {
+  const lines: CheckLine[] = [];
+  const named = <T>(items: T[], line: (item: T) => string, summary: string) => {
+    for (const item of items.slice(0, PROBLEMS_NAMED)) lines.push({ status: 'fail', text: line(item) });
+    if (items.length) lines.push({ status: 'fail', text: `${summary}${items.length > PROBLEMS_NAMED ? ` (the first ${PROBLEMS_NAMED} named)` : ''}` });
+  };
+  const unverified = await findUnverified(dir);
+  named(unverified, (b) => `${b.path}: ${b.reason}`, `${unverified.length} queue file(s) that queue.key does not verify: a start sets them aside in ${path.join(dir, SET_ASIDE_DIR)}, or refuses to run without queue.key`);
+  const aside = setAsideItems(dir);
+  named(aside, (item) => `${item.path}: ${item.reason}`, `${aside.length} file(s) set aside in ${path.join(dir, SET_ASIDE_DIR)}: acknowledged mail the gateway does not deliver until they are mended (README, "Backup")`);
   return lines;
 }
 
@@ -64,7 +92,7 @@ export const dataDirCheck: DoctorCheck = {
     try { fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK); } catch {
       return [{ status: 'fail', text: `${dir} is not writable by this user (uid ${process.getuid?.()}): nothing can be queued` }];
     }
-    const inside = contentsLines(dir);
+    const inside = [...contentsLines(dir), ...await queueFileLines(dir)];
     const st = await fs.promises.statfs(dir);
     const free = st.bavail * st.bsize;
     const share = st.blocks ? free / (st.blocks * st.bsize) : 1;

@@ -10,7 +10,7 @@ import { actOnEach, gatewayList, gatewayStatus, queueActions } from '../../core/
 import { queueIdProblem } from '../../core/control/protocol.ts';
 import { folderHolding, type AdminResult, type AdminVerb } from '../../core/queue/admin-ops.ts';
 import { isAddressArg } from '../../core/queue/actions.ts';
-import { parseStates, recipientSelector, scope, select, SelectorError, senderSelector, type QueueState } from '../../core/queue/selector.ts';
+import { parseStates, recipientSelector, scope, select, SelectorError, senderSelector, userSelector, type QueueState } from '../../core/queue/selector.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
 import { findUnreadable, type BrokenMessage } from '../../core/queue/broken-messages.ts';
 import { isAccessError } from '../../core/queue/data-dir-access.ts';
@@ -52,6 +52,9 @@ SELECTORS pick messages instead of ids, the same for every command:
   --all | --to ADDRESS|DOMAIN | --from ADDRESS  every message, those with a recipient still to do at ADDRESS
                                                 or in DOMAIN (whole: no patterns), those from ADDRESS ('<>':
                                                 bounces); --to and --from go together, --all alone
+  --user LOGIN                                  those a client sent logged in as LOGIN (AUTH or XCLIENT
+                                                LOGIN=; exactly, case too): hold a compromised account's mail
+                                                with hold --user; goes with --to and --from
   [--folder queue|deadletter|quarantine]        where to look: the queue by default (requeue: dead-letter)
   [--state STATE[,STATE…]]                      only messages in those states (of one folder; list: without
                                                 --all)
@@ -71,7 +74,7 @@ selector that is not a whole domain or address, such as '*', is one).`;
 
 const OPTIONS = {
   ...CONFIG_OPTIONS, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
-  folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' }, all: { type: 'boolean' },
+  folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' }, user: { type: 'string' }, all: { type: 'boolean' },
   recipient: { type: 'string' }, state: { type: 'string' }, verbose: { type: 'boolean', short: 'v' }, yes: { type: 'boolean' },
 } as const;
 
@@ -138,6 +141,7 @@ function printMessage(m: ShownMessage): void {
   if (e.messageId) console.log(`message-id: ${t(e.messageId)}`);
   for (const r of e.recipients) console.log(`recipient:  <${t(r.address)}> ${r.status}${r.reply ? ` (${t(r.reply)})` : ''}`);
   console.log(`size:       ${e.size}   attempts: ${e.attempts}   next: ${m.folder === 'queue' && !e.held ? iso(e.nextAttemptAt) : '-'}`);
+  if (m.damaged) console.log(`damaged:    ${t(m.damaged)}`);
   if (e.verdict) console.log(`verdict:    ${[e.verdict.action, `score ${e.verdict.score}`, ...e.verdict.symbols.map(t)].join(' ')}`);
   console.log('headers:');
   for (const h of m.headers) {
@@ -208,15 +212,16 @@ async function addSubjects(store: QueueStore, rows: ListRow[]): Promise<void> {
 
 /** `list`: a folder's messages, or those of the states, sender and recipient (or recipient domain) asked for. */
 async function list(store: QueueStore, o: Record<string, unknown>, out: Json): Promise<number> {
-  if (o.all !== undefined) throw new UsageError('list shows every message unless --state, --to or --from narrow it: --all does not apply');
+  if (o.all !== undefined) throw new UsageError('list shows every message unless --state, --to, --from or --user narrow it: --all does not apply');
   const { folder, states } = scope(undefined, folderOption(o.folder), stateOption(o.state));
   const to = typeof o.to === 'string' ? recipientSelector(o.to) : undefined;
   const from = typeof o.from === 'string' ? senderSelector(o.from) : undefined;
+  const user = typeof o.user === 'string' ? userSelector(o.user) : undefined;
   const { entries, busy } = await listed(store, folder);
   const now = Date.now();
-  const rows = select(entries, { folder, states, to, from }, busy, now).map((e) => listRow(e, folder, busy, now));
+  const rows = select(entries, { folder, states, to, from, user }, busy, now).map((e) => listRow(e, folder, busy, now));
   if (folder === 'quarantine') await addSubjects(store, rows);
-  const narrowed = o.state !== undefined || to !== undefined || from !== undefined;
+  const narrowed = o.state !== undefined || to !== undefined || from !== undefined || user !== undefined;
   // Acknowledged mail all the same, which neither the gateway nor this command can read: listed with why, never left out.
   const unreadable = folder === 'queue' && !narrowed ? await findUnreadable(store.dataDir) : [];
   // Run as root, this command reads what the gateway's user cannot: the gateway's view is the one shown.
@@ -340,28 +345,29 @@ function totalLines(command: AdminVerb, results: Record<string, AdminResult | 'e
   return [head, ...[...others].map(([text, n]) => `${messages(n)}: ${text}`)];
 }
 
-/** The messages a change acts on: the ids named, or those --all/--to/--from select (narrowed by --folder/--state). */
+/** The messages a change acts on: the ids named, or those --all/--to/--from/--user select (narrowed by --folder/--state). */
 async function targetsOf(store: QueueStore, command: AdminVerb, args: string[], o: Record<string, unknown>): Promise<{ ids: string[]; bulk: boolean; to?: string }> {
   const all = o.all === true;
   const to = typeof o.to === 'string' ? recipientSelector(o.to) : undefined;
   const from = typeof o.from === 'string' ? senderSelector(o.from) : undefined;
-  const bulk = all || to !== undefined || from !== undefined;
+  const user = typeof o.user === 'string' ? userSelector(o.user) : undefined;
+  const bulk = all || to !== undefined || from !== undefined || user !== undefined;
   const narrowed = o.folder !== undefined || o.state !== undefined;
   if (o.yes !== undefined && !(command === 'delete' && all)) throw new UsageError('--yes confirms delete --all only');
   if (!bulk) {
-    if (narrowed) throw new UsageError('--folder and --state narrow --all, --to or --from; ids are found in any folder');
-    if (!args.length) throw new UsageError(`${command} needs queue ids, or --all, --to or --from`);
+    if (narrowed) throw new UsageError('--folder and --state narrow --all, --to, --from or --user; ids are found in any folder');
+    if (!args.length) throw new UsageError(`${command} needs queue ids, or --all, --to, --from or --user`);
     return { ids: queueIds(args), bulk };
   }
-  if (args.length) throw new UsageError(`${command} takes ids or --all/--to/--from, not both`);
-  if (all && (to !== undefined || from !== undefined)) throw new UsageError('--all selects every message of the folder: give it without --to/--from');
+  if (args.length) throw new UsageError(`${command} takes ids or --all/--to/--from/--user, not both`);
+  if (all && (to !== undefined || from !== undefined || user !== undefined)) throw new UsageError('--all selects every message of the folder: give it without --to/--from/--user');
   // One typo must not empty the queue: the folder is named, or the admin says yes.
   if (command === 'delete' && all && !narrowed && o.yes !== true) throw new UsageError('delete --all deletes every message of the queue: name the folder or states (--folder F, --state S) or confirm with --yes');
   const { folder, states } = scope(command, folderOption(o.folder), stateOption(o.state));
   const { entries, busy } = await listed(store, folder);
   // --to deletes or requeues only that recipient, or those in that domain; hold, release and flush act on the whole message.
   const keepTo = command === 'delete' || command === 'requeue';
-  return { ids: select(entries, { folder, states, to, from }, busy).map((e) => e.id), bulk, ...(keepTo ? { to } : {}) };
+  return { ids: select(entries, { folder, states, to, from, user }, busy).map((e) => e.id), bulk, ...(keepTo ? { to } : {}) };
 }
 
 /** A flush answers how many messages it made due (0 or 1 for one id): said as the other verbs say it. */
@@ -410,7 +416,7 @@ const RECIPIENT_DONE = { release: 'released to', delete: 'deleted for' } as cons
 async function forRecipient(store: QueueStore, command: 'release' | 'delete', args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
   const address = String(o.recipient).trim().replace(/^<(.*)>$/, '$1');
   if (!/^[^@\s]+@[^@\s]+$/.test(address)) throw new UsageError(`--recipient takes an address, not ${JSON.stringify(o.recipient)}`);
-  if (['to', 'from', 'all', 'folder', 'state', 'yes'].some((k) => o[k] !== undefined)) throw new UsageError('--recipient takes one queue id and no --to, --from, --all, --folder, --state or --yes');
+  if (['to', 'from', 'user', 'all', 'folder', 'state', 'yes'].some((k) => o[k] !== undefined)) throw new UsageError('--recipient takes one queue id and no --to, --from, --user, --all, --folder, --state or --yes');
   const ids = queueIds(args);
   if (ids.length !== 1) throw new UsageError(`${command} --recipient takes one queue id`);
   const [id] = ids;
@@ -435,12 +441,12 @@ async function dispatch(command: string, args: string[], o: Record<string, unkno
   if (command === 'list' && args.length) throw new UsageError('list takes no argument (--folder F or --state S picks the folder)');
   if (command === 'overview' && args.length) throw new UsageError('overview takes no argument');
   if (command === 'show' || command === 'overview') {
-    const given = ['folder', 'state', 'to', 'from', 'all', 'yes'].filter((k) => o[k] !== undefined);
+    const given = ['folder', 'state', 'to', 'from', 'user', 'all', 'yes'].filter((k) => o[k] !== undefined);
     if (given.length) throw new UsageError(`--${given[0]} does not apply to ${command}`);
   }
   if (o.recipient !== undefined && command !== 'release' && command !== 'delete') throw new UsageError(`--recipient applies to release and delete only`);
   const store = new QueueStore(await dataDir(o as { 'data-dir'?: string; config?: string; set?: string[] }));
-  const selects = ['all', 'to', 'from', 'folder', 'state', 'yes'].some((k) => o[k] !== undefined);
+  const selects = ['all', 'to', 'from', 'user', 'folder', 'state', 'yes'].some((k) => o[k] !== undefined);
   switch (command) {
     case 'list': return list(store, o, out);
     case 'overview': { const rows = overview((await listed(store, 'queue')).entries); out(rows, () => printOverview(rows)); return 0; }

@@ -44,7 +44,7 @@ describe('client rate limits', () => {
       assert.equal(over.code, 421);
       assert.equal(over.text, '4.7.0 Connection rate limit exceeded for your address, try again later');
       await waitFor('the refused connection to close', () => over.d.closed || undefined);
-      const line = gw.logs.find((l) => l.msg === 'client refused: connection rate limit' && l.ip === '127.0.0.2');
+      const line = gw.logs.find((l) => l.msg === 'client refused: connection rate limit' && l.client === '127.0.0.2');
       assert.ok(line, 'the refusal is logged with the client');
       assert.equal(line.limit, 'limits.connection_rate');
       assert.equal(line.max, 3);
@@ -73,7 +73,7 @@ describe('client rate limits', () => {
         await d.quit();
       }
       assert.deepEqual(codes, [250, 250, 250, 421]);
-      const line = gw.logs.find((l) => l.msg === 'client refused: connection rate limit' && l.ip === '192.0.2.50');
+      const line = gw.logs.find((l) => l.msg === 'client refused: connection rate limit' && l.client === '192.0.2.50');
       assert.equal(line?.limit, 'limits.connection_rate');
       const own = await greeting('127.0.0.1');
       assert.equal(own.code, 220, 'the proxy itself is still served');
@@ -83,7 +83,7 @@ describe('client rate limits', () => {
     it('drops a client already over its rate on the implicit-TLS port before the handshake', async () => {
       for (let i = 0; i < 3; i++) await (await greeting('127.0.0.8')).d.quit();
       await assert.rejects(from('127.0.0.8', gw.gateway.port('smtps'), true));
-      const line = gw.logs.find((l) => l.msg === 'client refused: connection rate limit' && l.ip === '127.0.0.8');
+      const line = gw.logs.find((l) => l.msg === 'client refused: connection rate limit' && l.client === '127.0.0.8');
       assert.equal(line?.before, 'TLS handshake');
       assert.equal(line?.listener, 'smtps');
     });
@@ -115,7 +115,7 @@ describe('client rate limits', () => {
       }
       assert.deepEqual(codes, [220, 220, 220, 421]);
       const line = gw.logs.find((l) => l.msg === 'client refused: connection rate limit');
-      assert.equal(line?.ip, '192.0.2.60');
+      assert.equal(line?.client, '192.0.2.60');
     });
   });
 

@@ -122,7 +122,7 @@ describe('client rates', () => {
     for (const ip of ['2001:db8:1:2::a', '2001:db8:1:2::b']) assert.equal(rates.take(src, ip, 'connection'), undefined);
     const r = rates.take(src, '2001:db8:1:2::c', 'connection');
     assert.equal(r?.text, 'Connection rate limit exceeded for your network, try again later');
-    assert.equal(r?.fields.prefix, '2001:db8:1:2::/64');
+    assert.equal(r?.fields.network, '2001:db8:1:2::/64');
   });
 
   it('never counts relay.networks, access.allow_ips or a trusted proxy\'s own address', () => {

@@ -376,7 +376,7 @@ describe('plugin failures and verdicts', () => {
     assert.equal(r.code, 250);
     const [m] = await gw.sink.waitFor(1);
     assert.deepEqual(m.rcptTo, ['user@example.com']);
-    assert.ok(gw.logs.some((l) => String(l.msg).startsWith('discardRecipient ignored') && l.rcpt === 'stranger@example.com'));
+    assert.ok(gw.logs.some((l) => String(l.msg).startsWith('discardRecipient ignored') && String(l.to) === 'stranger@example.com'));
   });
 
   it('a quarantine outcome stores the message instead of relaying it', async () => {

@@ -201,8 +201,8 @@ describe('IPv6 end to end', function () {
     assert.equal(n.code, 421, `${n.code} ${n.text}`);
     await neighbour.quit();
     // One line for the /64 (the bounded refusal log): at its first refusal, that of ::1; the neighbour's is counted.
-    const refused = await waitFor('the refusal', () => gw.logs.find((l) => l.msg === 'client refused: blocked after too many errors' && l.prefix === '2001:db8:5::/64'));
-    assert.equal(refused.ip, blocked);
+    const refused = await waitFor('the refusal', () => gw.logs.find((l) => l.msg === 'client refused: blocked after too many errors' && l.network === '2001:db8:5::/64'));
+    assert.equal(refused.client, blocked);
     const outside = await SmtpDialog.connect(v6Port, '::1');
     assert.equal((await outside.hello({ xclient: { addr: 'IPV6:2001:db8:5:1::2' } })).code, 250);
     await outside.quit();
@@ -216,7 +216,7 @@ describe('IPv6 end to end', function () {
     assert.equal(greeting.code, 554, `${greeting.code} ${greeting.text}`);
     await p.quit();
     const refused = await waitFor('the refusal', () => proxied.logs.find((l) => l.msg === 'client refused by access.deny_ips'));
-    assert.equal(refused.ip, CLIENT);
+    assert.equal(refused.client, CLIENT);
     const v4 = await SmtpDialog.connect(port, '127.0.0.1');
     try {
       assert.equal((await v4.hello({ helo: 'v4.client.test' })).code, 250);

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { spawnGateway, type SpawnedGateway } from '../helpers/gateway.ts';
 import { SmtpDialog, testMessage } from '../helpers/smtp-dialog.ts';
 import { freePort } from '../helpers/ports.ts';
-import { GATEWAY_COUNTERS } from '../../core/metrics.ts';
+import { GATEWAY_COUNTERS, LABELED_COUNTERS } from '../../core/metrics.ts';
 
 const run = promisify(execFile);
 const MOAT = path.resolve(import.meta.dirname, '..', '..', 'scripts', 'moat.js');
@@ -68,10 +68,13 @@ describe('metrics: Prometheus names, counters from the start, refusals by plugin
     const { types, samples } = parse(text);
     for (const name of GATEWAY_COUNTERS) {
       const verdict = /^messages_(.+)$/.exec(name);
-      const series = verdict ? `mailmoat_messages_total{verdict="${verdict[1]}"}` : `mailmoat_${name}_total`;
-      assert.equal(samples.get(series), 0, `${series} is there at 0`);
+      const labeled = (LABELED_COUNTERS as Record<string, { label: string; values: readonly string[] }>)[name];
+      const series = verdict ? [`mailmoat_messages_total{verdict="${verdict[1]}"}`]
+        : labeled ? labeled.values.map((v) => `mailmoat_${name}_total{${labeled.label}="${v}"}`) : [`mailmoat_${name}_total`];
+      for (const one of series) assert.equal(samples.get(one), 0, `${one} is there at 0`);
     }
-    for (const code of ['NXDOMAIN', 'SERVFAIL', 'TIMEOUT']) assert.equal(samples.get(`mailmoat_dns_errors_total{error="${code}"}`), 0);
+    for (const code of ['SERVFAIL', 'TIMEOUT', 'REFUSED']) assert.equal(samples.get(`mailmoat_dns_errors_total{error="${code}"}`), 0);
+    for (const kind of ['NOERROR', 'NXDOMAIN']) assert.equal(samples.get(`mailmoat_dns_answers_total{answer="${kind}"}`), 0);
     assert.equal(types.get('mailmoat_data_duration_seconds'), 'histogram');
     assert.equal(samples.get('mailmoat_data_duration_seconds_bucket{le="+Inf"}'), 0);
     assert.equal(types.get('mailmoat_dns_query_duration_seconds'), 'summary');
@@ -90,11 +93,14 @@ describe('metrics: Prometheus names, counters from the start, refusals by plugin
     await new Promise((r) => setTimeout(r, GREYLIST_DELAY_MS + 200));
     assert.deepEqual(await rcpts(gw.port, ['one@example.com'], true), [250]);
     const { types, samples } = parse(await scrape());
-    assert.equal(samples.get('mailmoat_recipients_refused_total')! - before.get('mailmoat_recipients_refused_total')!, 2);
+    const refused = 'mailmoat_recipients_refused_total{reason="plugin"}';
+    assert.equal(samples.get(refused)! - before.get(refused)!, 2);
+    assert.equal(samples.get('mailmoat_refusals_total{stage="rcpt_to",plugin="greylist",class="temporary"}'), 2);
     assert.equal(samples.get('mailmoat_messages_total{verdict="accept"}'), 1);
     assert.equal(samples.get('mailmoat_data_duration_seconds_count'), 1);
     const median = samples.get('mailmoat_data_duration_window_seconds{quantile="0.5"}');
-    assert.equal(types.get('mailmoat_data_duration_window_seconds'), 'gauge');
+    assert.equal(types.get('mailmoat_data_duration_window_seconds'), 'summary');
+    assert.equal(samples.get('mailmoat_data_duration_window_seconds_count'), 1);
     assert.ok(median !== undefined && median > 0 && median < 5, `a DATA time in seconds: ${median}`);
     assert.equal(samples.get('mailmoat_data_duration_seconds_sum'), median, 'one message: its time is the sum');
   });

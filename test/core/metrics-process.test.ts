@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { holdUntilExit } from '../helpers/leftovers.ts';
 import { spawnGateway, type SpawnedGateway } from '../helpers/gateway.ts';
 import { freePort } from '../helpers/ports.ts';
 import { SmtpDialog } from '../helpers/smtp-dialog.ts';
@@ -41,6 +42,7 @@ describe('/metrics: the process itself (memory, fds, CPU, lag, sandboxes)', func
   this.timeout(90_000);
   let gw: SpawnedGateway;
   let httpPort: number;
+  let endScriptsDir: (() => void) | undefined;
   const scrape = async () => {
     const res = await fetch(`http://127.0.0.1:${httpPort}/metrics`);
     assert.equal(res.status, 200);
@@ -50,6 +52,7 @@ describe('/metrics: the process itself (memory, fds, CPU, lag, sandboxes)', func
   before(async () => {
     httpPort = await freePort();
     const scriptsDir = mkdtempSync(path.join(os.tmpdir(), 'mailmoat-proc-scripts-'));
+    endScriptsDir = holdUntilExit({ dir: scriptsDir });
     writeFileSync(path.join(scriptsDir, 'a.js'), 'module.exports = function () { return undefined; };\n');
     writeFileSync(path.join(scriptsDir, 'b.js'), 'module.exports = function () { return undefined; };\n');
     gw = await spawnGateway({
@@ -60,7 +63,10 @@ describe('/metrics: the process itself (memory, fds, CPU, lag, sandboxes)', func
       },
     });
   });
-  after(async () => { await gw?.kill(); });
+  after(async () => {
+    await gw?.kill();
+    endScriptsDir?.();
+  });
 
   it('gives RSS, fds, CPU and start time as /proc sees them, each family with HELP and TYPE', async () => {
     // Some open sessions, so the descriptor count is not only the listeners'.

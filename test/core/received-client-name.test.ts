@@ -79,14 +79,14 @@ describe('Received: the client\'s verified name', function () {
       assert.match(raw, /^Received: from \S+ \(unknown \[127\.0\.0\.1\]\)/m);
       assert.equal(summary.client_name, undefined);
       assert.match(raw, /^X-Test-Seen: helo=none taken=false data=none\r$/m);
-      assert.ok(gw.logs.some((l) => l.msg === 'setVerifiedClientName ignored: not a host name' && l.plugin === 'client-namer' && l.name === given));
+      assert.ok(gw.logs.some((l) => l.msg === 'setVerifiedClientName ignored: not a host name' && l.plugin === 'client-namer' && l.client_name === given));
     });
   }
 
   it('ignores a name given at RCPT, with a warning: the hooks before the transaction\'s checks name the client', async () => {
     const { raw } = await deliver(gw, '[127.0.0.1]', 'named-late', 'late@example.com');
     assert.match(raw, /^Received: from \[127\.0\.0\.1\] \(unknown \[127\.0\.0\.1\]\)/m);
-    assert.ok(gw.logs.some((l) => l.msg === 'setVerifiedClientName ignored: only in connect, helo and mailFrom' && l.hook === 'rcptTo' && l.name === 'late.example.test'));
+    assert.ok(gw.logs.some((l) => l.msg === 'setVerifiedClientName ignored: only in connect, helo and mailFrom' && l.hook === 'rcptTo' && l.client_name === 'late.example.test'));
   });
 });
 

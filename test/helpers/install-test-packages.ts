@@ -13,4 +13,6 @@ ensureCommands({
   zip: 'zip',
   bogofilter: 'bogofilter',
   crm: 'crm114',
+  haproxy: 'haproxy',
+  promtool: 'prometheus',
 });

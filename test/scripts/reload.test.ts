@@ -229,8 +229,16 @@ export default definePlugin({ name: 'edited', description: 'edited', configSchem
     assert.equal(broken.code, 1, broken.stdout + broken.stderr);
     assert.match(broken.stderr, /^refused: /m);
     assert.match(broken.stderr, /is not valid YAML/);
-    // Without it, the command cannot find the gateway and says so, rather than claiming there is none.
-    const lost = await moat(['reload', '--config', file]);
+    // Without it, the data_dir the broken file leaves (the default, beside it) leads to the gateway all the same,
+    // which refuses the file itself: its log and config_last_reload_success say so, as after a SIGHUP.
+    const guessed = await moat(['reload', '--config', file]);
+    assert.equal(guessed.code, 1, guessed.stdout + guessed.stderr);
+    assert.match(guessed.stderr, /^refused: /m);
+    assert.match(guessed.stderr, /is not valid YAML/);
+    // Beside a broken file where no gateway runs, the command says it cannot tell, rather than claiming there is none.
+    const stray = path.join(dir, 'stray.yaml');
+    writeFileSync(stray, `data_dir: ./elsewhere\n${readFileSync(file, 'utf8')}`);
+    const lost = await moat(['reload', '--config', stray]);
     assert.equal(lost.code, 1, lost.stdout + lost.stderr);
     assert.match(lost.stderr, /cannot tell which data_dir the gateway runs on, so it was not asked: .*is not valid YAML/);
     assert.equal((await transaction(port, 'someone@one.example')).data, 250);

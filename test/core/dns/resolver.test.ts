@@ -187,7 +187,8 @@ describe('core/dns resolver', () => {
     const q = st.query_duration_seconds;
     assert.equal(q.count, 2);
     assert.ok(q.p99! >= q.p50! && q.max! > 0 && q.sum >= q.max!);
-    assert.equal(st.errors.NXDOMAIN, 1);
+    assert.deepEqual([st.answers.NOERROR, st.answers.NXDOMAIN], [1, 1], 'NXDOMAIN is an answer');
+    assert.deepEqual(st.errors, { TIMEOUT: 0, SERVFAIL: 0, REFUSED: 0, OTHER: 0 });
   });
 
   it('parses server entries and refuses names that are not addresses', () => {

@@ -95,7 +95,7 @@ describe('HookContext.addRecipient', function () {
     const [m] = await gw.sink.waitFor(1);
     assert.deepEqual(m.rcptTo, ['ann@example.com', 'bob@example.com', 'c1@archive.example']);
     const warn = gw.logs.find((l) => l.qid === sent.qid && l.msg === 'addRecipient refused: limits.max_recipients reached');
-    assert.equal(warn?.rcpt, 'c2@archive.example');
+    assert.deepEqual(warn?.to, ['c2@archive.example']);
     assert.equal(warn?.level, 'warn');
   });
 
@@ -105,7 +105,7 @@ describe('HookContext.addRecipient', function () {
     const [m] = await gw.sink.waitFor(1);
     assert.deepEqual(m.rcptTo, ['ann@example.com']);
     const warned = gw.logs.filter((l) => l.qid === sent.qid && l.level === 'warn' && String(l.msg).startsWith('addRecipient refused'));
-    assert.deepEqual(warned.map((l) => l.rcpt), ['a..b@archive.example', 'x%y@archive.example', 'no-domain', 'bad@blocked.example']);
+    assert.deepEqual(warned.map((l) => l.to), [['a..b@archive.example'], ['x%y@archive.example'], ['no-domain'], ['bad@blocked.example']]);
     assert.equal(summaryOf(sent.qid).copied_to, undefined);
   });
 

@@ -40,6 +40,7 @@ function readyWhen(gw: TestGateway, what: string, wanted: (r: Ready) => boolean)
 }
 
 const isOk = (r: Ready) => r.code === 200 && r.status === 'ok';
+const DNS_OK = { name: 'dns', status: 'ok' };
 
 /** How many PINGs the Redis server behind `admin` has answered. */
 const pings = async (admin: Redis) => Number(/cmdstat_ping:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0);
@@ -61,22 +62,23 @@ describe('GET /health/ready and the dependencies of the gateway', function () {
 
     it('on_error tempfail: 503 while clamd is stopped (mail gets 451 meanwhile), 200 once it answers again; live stays 200', async () => {
       const gw = await gatewayWith({ plugins: [{ name: 'clamav', socket: clamd.socket }] });
-      assert.deepEqual(await readyWhen(gw, 'ready', isOk), { code: 200, status: 'ok', checks: [{ name: 'plugin clamav', status: 'ok' }] });
+      // With a plugin in the chain, DNS is a dependency too (health-dns.test.ts); it answers here, unasked.
+      assert.deepEqual(await readyWhen(gw, 'ready', isOk), { code: 200, status: 'ok', checks: [{ name: 'plugin clamav', status: 'ok' }, DNS_OK] });
 
       await clamd.stop();
       const down = await readyWhen(gw, '503 with clamd stopped', (r) => r.code === 503);
       assert.equal(down.status, 'unavailable');
       assert.match(down.reason!, /^plugin clamav: clamd at unix:\S+: \w+; mail is deferred \(on_error: tempfail\)$/);
-      assert.deepEqual(down.checks, [{ name: 'plugin clamav', status: 'tempfail', problem: down.reason!.slice('plugin clamav: '.length) }]);
+      assert.deepEqual(down.checks, [{ name: 'plugin clamav', status: 'tempfail', problem: down.reason!.slice('plugin clamav: '.length) }, DNS_OK]);
       assert.deepEqual(await get(gw, '/health/live'), { code: 200, status: 'ok' });
       // What the 503 stands for: every message is deferred.
       assert.equal((await sendOne(gw.port, cleanMessage('while clamd is away'))).code, 451);
-      assert.ok(gw.logs.some((l) => l.msg === 'readiness check failing' && l.check === 'plugin clamav' && l.effect === 'tempfail'));
+      assert.ok(gw.logs.some((l) => l.msg === 'readiness check failing' && l.dependency === 'plugin clamav' && l.effect === 'tempfail'));
 
       await clamd.start();
       await readyWhen(gw, 'ready again once clamd answers', isOk);
       assert.equal((await sendOne(gw.port, cleanMessage('clamd is back'))).code, 250);
-      assert.ok(gw.logs.some((l) => l.msg === 'readiness check passing again' && l.check === 'plugin clamav'));
+      assert.ok(gw.logs.some((l) => l.msg === 'readiness check passing again' && l.dependency === 'plugin clamav'));
     });
 
     it('on_error accept: 200 degraded while clamd is stopped (mail passes unscanned), ok once it answers again', async () => {
@@ -87,7 +89,7 @@ describe('GET /health/ready and the dependencies of the gateway', function () {
       const degraded = await readyWhen(gw, 'degraded with clamd stopped', (r) => r.status === 'degraded');
       assert.equal(degraded.code, 200);
       assert.equal(degraded.reason, undefined);
-      assert.equal(degraded.checks?.length, 1);
+      assert.equal(degraded.checks?.length, 2);
       assert.equal(degraded.checks![0].status, 'degraded');
       assert.match(degraded.checks![0].problem!, /^clamd at unix:\S+: \w+; mail passes unscanned \(on_error: accept\)$/);
       assert.equal((await sendOne(gw.port, cleanMessage('unscanned'))).code, 250);
@@ -133,7 +135,7 @@ describe('GET /health/ready and the dependencies of the gateway', function () {
       const strict = await gatewayWith(greylistOn('tempfail'));
       const lenient = await gatewayWith(greylistOn('pass'));
       // The plugin's check stands for the store: no second check under the store's own name.
-      const greylistOk = [{ name: 'plugin greylist', status: 'ok' }];
+      const greylistOk = [{ name: 'plugin greylist', status: 'ok' }, DNS_OK];
       assert.deepEqual(await readyWhen(strict, 'strict ready', isOk), { code: 200, status: 'ok', checks: greylistOk });
       assert.deepEqual(await readyWhen(lenient, 'lenient ready', isOk), { code: 200, status: 'ok', checks: greylistOk });
 
@@ -141,10 +143,10 @@ describe('GET /health/ready and the dependencies of the gateway', function () {
       await redis.stop();
       const down = await readyWhen(strict, '503 with Redis down', (r) => r.code === 503);
       assert.match(down.reason!, new RegExp(`^plugin greylist: ${UNREACHABLE}; mail is deferred \\(on_store_error: tempfail\\)$`));
-      assert.deepEqual(down.checks!.map((c) => [c.name, c.status]), [['plugin greylist', 'tempfail']]);
+      assert.deepEqual(down.checks!.map((c) => [c.name, c.status]), [['plugin greylist', 'tempfail'], ['dns', 'ok']]);
       const degraded = await readyWhen(lenient, 'degraded with Redis down', (r) => r.status === 'degraded');
       assert.equal(degraded.code, 200);
-      assert.deepEqual(degraded.checks!.map((c) => [c.name, c.status]), [['plugin greylist', 'degraded']]);
+      assert.deepEqual(degraded.checks!.map((c) => [c.name, c.status]), [['plugin greylist', 'degraded'], ['dns', 'ok']]);
       assert.match(degraded.checks![0].problem!, new RegExp(`^${UNREACHABLE}; recipients pass without greylisting \\(on_store_error: pass\\)$`));
 
       redis = await startRedis({ port });
@@ -159,7 +161,7 @@ describe('GET /health/ready and the dependencies of the gateway', function () {
       await redis.stop();
       const down = await readyWhen(gw, '503 with Redis down', (r) => r.code === 503);
       assert.match(down.reason!, new RegExp(`^plugin user-lists: ${UNREACHABLE}; mail is deferred \\(on_store_error: tempfail\\)$`));
-      assert.deepEqual(down.checks!.map((c) => [c.name, c.status]), [['plugin greylist', 'degraded'], ['plugin user-lists', 'tempfail']]);
+      assert.deepEqual(down.checks!.map((c) => [c.name, c.status]), [['plugin greylist', 'degraded'], ['plugin user-lists', 'tempfail'], ['dns', 'ok']]);
       // What the 503 stands for: the recipient is deferred while the lists cannot be read.
       const d = await SmtpDialog.connect(gw.port);
       try {
@@ -174,7 +176,7 @@ describe('GET /health/ready and the dependencies of the gateway', function () {
 
       redis = await startRedis({ port });
       assert.deepEqual(await readyWhen(gw, 'ready once Redis is back', isOk), {
-        code: 200, status: 'ok', checks: [{ name: 'plugin greylist', status: 'ok' }, { name: 'plugin user-lists', status: 'ok' }],
+        code: 200, status: 'ok', checks: [{ name: 'plugin greylist', status: 'ok' }, { name: 'plugin user-lists', status: 'ok' }, DNS_OK],
       });
     });
 
@@ -210,7 +212,7 @@ describe('GET /health/ready and the dependencies of the gateway', function () {
     it('a burst of probes reaches Redis with one PING, not one each, however many plugins ask', async () => {
       const gw = await gatewayWith(onRedis([{ name: 'greylist', on_store_error: 'tempfail' }, { name: 'user-lists' }]));
       const ready = await readyWhen(gw, 'ready', isOk);
-      assert.equal(ready.checks?.length, 2);
+      assert.equal(ready.checks?.length, 3);
       const admin = new Redis(redis.url);
       try {
         const before = await pings(admin);

@@ -2,7 +2,7 @@
 // spelling of an IPv4-mapped address is its IPv4 address; other IPv6 addresses are in RFC 5952 form.
 import assert from 'node:assert/strict';
 import { CidrList, normalizeIp } from '../../../core/net/cidr.ts';
-import { proxyHeaderProblem } from '../../../core/smtp/proxy-header.ts';
+import { proxyHeaderProblem } from '../../../core/smtp/proxy-v1.ts';
 
 describe('normalizeIp', () => {
   it('gives every spelling of an IPv4-mapped address its dotted IPv4 form', () => {

@@ -86,19 +86,69 @@ describe('queue journal', () => {
   it('stops at a torn record and never reads past it', async () => {
     const seg = await closedSegment(5);
     truncateSync(seg, statSync(seg).size - 7);
-    const got = await new Journal(dir, key).recover();
+    const j = new Journal(dir, key);
+    const got = await j.recover();
     assert.deepEqual(got.map((r) => r.entry.id), ['m000', 'm001', 'm002', 'm003']);
+    assert.deepEqual(j.setAside, [], 'a torn last record is a crash while it was appended: nothing to report');
+    assert.ok(!existsSync(path.join(dir, 'corrupt')));
   });
 
-  it('refuses a record whose seal does not match (content that merely looks like a record)', async () => {
-    const seg = await closedSegment(3);
-    const data = readFileSync(seg);
-    const at = data.indexOf('message 1');
-    data[at] = 'M'.charCodeAt(0);
+  it('never takes content that merely looks like a record for one', async () => {
+    const j = new Journal(dir, key);
+    await j.recover();
+    const fake = Buffer.from(`MMJ1 0000000010 0000000004 00000000 ${'0'.repeat(64)}\n{"id":"x"}abcd`);
+    await j.append(entry('looks', fake.length), fake);
+    j.close();
+    const again = new Journal(dir, key);
+    assert.deepEqual((await again.recover()).map((r) => r.entry.id), ['looks']);
+    assert.deepEqual(again.setAside, []);
+    again.close();
+  });
+
+  it('reads on past damaged records in the middle of a segment, names what they held, and keeps a copy of the segment', async () => {
+    const seg = await closedSegment(12);
+    const original = readFileSync(seg);
+    const data = Buffer.from(original);
+    // One byte of a body (its CRC fails), and one of a later record's header (no record can be read there).
+    data[data.indexOf('message 2')] = 'M'.charCodeAt(0);
+    const header5 = data.lastIndexOf('MMJ1 ', data.indexOf('message 5'));
+    data[header5 + 7] = 'x'.charCodeAt(0);
     writeFileSync(seg, data);
-    assert.deepEqual((await new Journal(dir, key).recover()).map((r) => r.entry.id), ['m000']);
-    // The wrong key reads nothing at all.
-    assert.equal((await new Journal(dir, createSecretKey(randomBytes(32))).recover()).length, 0);
+    const lines: Array<{ level: string; msg: string; [k: string]: unknown }> = [];
+    const log = {
+      warn: (msg: string, f?: object) => { lines.push({ level: 'warn', msg, ...f }); },
+      info: (msg: string, f?: object) => { lines.push({ level: 'info', msg, ...f }); },
+      error: (msg: string, f?: object) => { lines.push({ level: 'error', msg, ...f }); },
+    };
+    const j = new Journal(dir, key, {}, log);
+    const got = await j.recover();
+    assert.deepEqual(got.map((r) => r.entry.id), ['m000', 'm001', 'm003', 'm004', 'm006', 'm007', 'm008', 'm009', 'm010', 'm011']);
+    for (const r of got) assert.deepEqual(await readLocation(r.location), body(Number(r.entry.id.slice(1))));
+    const copy = path.join(dir, 'corrupt', '0000000001-damaged.seg');
+    assert.deepEqual(j.setAside.map((b) => [b.id, b.setAside, b.path]), [['m002', 'damaged', copy], [`0000000001.seg@${header5}`, 'damaged', copy]]);
+    assert.deepEqual(readFileSync(copy), data, 'the copy is the segment as it was found');
+    const error = lines.find((l) => l.level === 'error');
+    assert.equal(error?.msg, 'journal segment damaged: the records after the damage are recovered, a copy of the segment is kept');
+    assert.equal(error?.recovered_after_damage, 8, 'm003, m004 and m006 to m011');
+    assert.equal(error?.lost, 2);
+    // Every message delivered: the segment goes, as any emptied one; the copy stays.
+    for (const r of got) j.done(r.entry.id);
+    j.close();
+    await until(() => !existsSync(seg), 2000, 'the emptied segment deleted');
+    assert.ok(existsSync(copy));
+  });
+
+  it('sets a segment sealed under another key aside whole, naming its messages, rather than delete it', async () => {
+    const seg = await closedSegment(3);
+    const original = readFileSync(seg);
+    const j = new Journal(dir, createSecretKey(randomBytes(32)));
+    assert.equal((await j.recover()).length, 0);
+    j.close();
+    assert.ok(!existsSync(seg));
+    const aside = path.join(dir, 'corrupt', path.basename(seg));
+    assert.deepEqual(readFileSync(aside), original);
+    assert.deepEqual(j.setAside.map((b) => [b.id, b.setAside, b.path]), [['m000', 'wrong-key', aside], ['m001', 'wrong-key', aside], ['m002', 'wrong-key', aside]]);
+    assert.match(j.setAside[0].reason, /queue\.key does not match the one these files were sealed with: was it restored\?/);
   });
 
   it('moves to a new segment when one is full and deletes a segment once all its messages are done', async () => {

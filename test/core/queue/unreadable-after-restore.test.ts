@@ -10,6 +10,8 @@ import { freePort } from '../../helpers/ports.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { createServiceUser, jsonLines, serviceFolders, type ServiceUser } from '../lifecycle/service-user.ts';
 import { sendMail } from './send.ts';
+import { capture } from '../../helpers/console-capture.ts';
+import { run as doctorCli } from '../../../scripts/cli/doctor.ts';
 
 describe('queue: messages the service user cannot read after a restore', function () {
   this.timeout(120_000);
@@ -86,7 +88,19 @@ describe('queue: messages the service user cannot read after a restore', functio
       const doctor = await user.moat(['doctor', '--config', path.join(root, 'mailmoat.yaml')]);
       assert.equal(doctor.code, 1);
       assert.match(doctor.stdout, new RegExp(`^FAIL data_dir: ${queueDir}/${b.queueId}\\.(json|eml): EACCES`, 'm'));
-      assert.match(doctor.stdout, new RegExp(`^FAIL data_dir: .*run \`chown -R ${user.name}: ${dataDir}\``, 'm'));
+      assert.match(doctor.stdout, new RegExp(`^FAIL data_dir: .*run \`chown -R ${user.name}: ${dataDir}\`$`, 'm'));
+
+      // A file the user owns with mode 000 (a restore that lost the modes) is mended by chmod, which doctor then says.
+      const modeless = path.join(dataDir, 'restored-mode-000');
+      writeFileSync(modeless, 'x', { mode: 0 });
+      chownSync(modeless, user.uid, user.gid);
+      const asUser = await user.moat(['doctor', '--config', path.join(root, 'mailmoat.yaml')]);
+      assert.match(asUser.stdout, new RegExp(`^FAIL data_dir: ${modeless}: EACCES: .*owned by ${user.name}`, 'm'));
+      assert.match(asUser.stdout, new RegExp(`^FAIL data_dir: .*run \`chown -R ${user.name}: ${dataDir}\` and \`chmod -R u\\+rwX ${dataDir}\``, 'm'));
+      // Run as root, doctor goes by owner and mode.
+      const asRoot = await capture(() => doctorCli(['--config', path.join(root, 'mailmoat.yaml')]));
+      assert.match(asRoot.out, new RegExp(`^FAIL data_dir: ${modeless}: mode 0000: ${user.name} may not read or write it`, 'm'));
+      rmSync(modeless);
 
       // The admin mends the owner and reloads: the message goes without a restart.
       for (const n of readdirSync(queueDir).filter((f) => f.startsWith(`${b.queueId}.`))) chownSync(path.join(queueDir, n), user.uid, user.gid);

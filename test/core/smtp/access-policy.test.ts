@@ -122,7 +122,7 @@ describe('access policy with Postfix parity', function () {
       assert.equal(reply(ehlo), '554 5.7.1 Your HELO name is not allowed here');
       await waitFor('the connection to close', () => c.closed || undefined);
       const line = gw.logs.find((l) => l.msg === 'HELO refused by access.helo_deny');
-      assert.deepEqual([line?.ip, line?.helo], [STRANGER, 'bad.example']);
+      assert.deepEqual([line?.client, line?.helo], [STRANGER, 'bad.example']);
     });
 
     it('spares relay.networks, access.allow_ips and logged-in clients', async () => {

@@ -57,7 +57,7 @@ describe('failed AUTH per address', function () {
     assert.deepEqual([(await later.cmd(plain('alice', 'typo-1'))).code, (await later.cmd(plain('alice', 'typo-2'))).code], [535, 535]);
     assert.equal((await later.cmd(plain('alice', 'right-password'))).code, 235);
     later.hangUp();
-    assert.ok(gw.logs.some((l) => l.msg === 'authentication refused: too many failures from this address' && l.ip === '127.0.0.1'));
+    assert.ok(gw.logs.some((l) => l.msg === 'authentication refused: too many failures from this address' && l.client === '127.0.0.1'));
     assert.ok(gw.logs.every((l) => !/guess-|typo-|right-password/.test(JSON.stringify(l))), 'no password in the log');
   });
 

@@ -28,7 +28,7 @@ describe('AUTH checks by standing under guessing from many addresses', function 
     const askedAt = gw.logs.length;
     const reply = await alice.cmd(plain('alice', 'right-password'));
     const stillWaiting = checksWaiting('failing') + checksWaiting('new');
-    const loggedIn = gw.logs.findIndex((l, i) => i >= askedAt && l.msg === 'authenticated' && l.ip === ip);
+    const loggedIn = gw.logs.findIndex((l, i) => i >= askedAt && l.msg === 'authenticated' && l.client === ip);
     alice.hangUp();
     return { code: reply.code, checkedAhead: failed(askedAt).length - failed(loggedIn).length, loggedIn, stillWaiting };
   }
@@ -47,7 +47,7 @@ describe('AUTH checks by standing under guessing from many addresses', function 
         if (r.code === 454) { const seen = failed().length; await waitUntil('a check to run', () => stop || failed().length > seen); }
       }
     });
-    await waitUntil('every guesser to have failed once', () => new Set(failed().map((l) => l.ip)).size === GUESSERS, 60_000);
+    await waitUntil('every guesser to have failed once', () => new Set(failed().map((l) => l.client)).size === GUESSERS, 60_000);
     await waitUntil('the guessers\' checks to pile up', () => checksWaiting('failing') >= MAX_WAITING_AFTER_FAILURES - 4);
     const pile = checksWaiting('failing');
     const alice = await login('127.0.0.6');

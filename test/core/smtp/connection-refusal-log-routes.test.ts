@@ -11,7 +11,7 @@ describe('refusals routed through the bounded refusal log', function () {
   this.timeout(60_000);
   let gw: TestGateway;
   const refusedCount = () => gw.gateway.runtime.metrics.counters.get('connections_refused') ?? 0;
-  const lines = (msg: string, ip: string) => gw.logs.filter((l) => l.msg === msg && l.ip === ip);
+  const lines = (msg: string, ip: string) => gw.logs.filter((l) => l.msg === msg && l.client === ip);
 
   /** A session from `localAddress`; through the proxy (127.0.0.1) with XCLIENT naming `named`. Returns its last reply. */
   async function session(opts: { localAddress?: string; named?: string }): Promise<{ d: SmtpDialog; code: number; text: string }> {

@@ -62,14 +62,14 @@ describe('refusals at the connection limits in the log', function () {
     const logged = lines('client refused: connection limit', from);
     assert.equal(logged.length, 1, 'one line for the whole burst');
     assert.deepEqual(
-      { ip: logged[0].ip, limit: logged[0].limit, max: logged[0].max, open: logged[0].open, total: logged[0].total, listener: logged[0].listener },
-      { ip: '127.8.0.1', limit: 'limits.max_connections_per_ip', max: 2, open: 2, total: 2, listener: 'smtp' },
+      { client: logged[0].client, limit: logged[0].limit, max: logged[0].max, open: logged[0].open, total: logged[0].total, listener: logged[0].listener },
+      { client: '127.8.0.1', limit: 'limits.max_connections_per_ip', max: 2, open: 2, total: 2, listener: 'smtp' },
     );
     // Another client's first refusal is its own line.
     const other = [await held('127.8.0.2'), await held('127.8.0.2')];
     await refusedConnection(gw.port, '127.8.0.2');
     const second = lines('client refused: connection limit', from);
-    assert.deepEqual(second.map((l) => l.ip), ['127.8.0.1', '127.8.0.2']);
+    assert.deepEqual(second.map((l) => l.client), ['127.8.0.1', '127.8.0.2']);
     assert.equal(second[1].total, 4);
     assert.equal(lines('client refused: connection limit, repeated', from).length, 0, 'its minute is not over');
     for (const d of [...holding, ...other]) d.hangUp();
@@ -90,7 +90,7 @@ describe('refusals at the connection limits in the log', function () {
     assert.equal(refusedCount(), before + 20);
     const logged = lines('client refused: connection limit', from);
     assert.equal(logged.length, 1);
-    assert.deepEqual({ ip: logged[0].ip, listener: logged[0].listener, before: logged[0].before, open: logged[0].open }, { ip: '127.8.0.3', listener: 'smtps', before: 'TLS handshake', open: 2 });
+    assert.deepEqual({ client: logged[0].client, listener: logged[0].listener, before: logged[0].before, open: logged[0].open }, { client: '127.8.0.3', listener: 'smtps', before: 'TLS handshake', open: 2 });
     for (const s of holding) s.destroy();
     await waitUntil('the held connections to close', () => gw.gateway.runtime.connections.count === 0);
   });
@@ -106,7 +106,7 @@ describe('refusals at the connection limits in the log', function () {
     const warned = lines('connection limit reached', from);
     assert.equal(warned.length, 1, 'one warning for the whole burst');
     assert.deepEqual({ level: warned[0].level, limit: warned[0].limit, max: warned[0].max, open: warned[0].open }, { level: 'warn', limit: 'limits.max_connections', max: 12, open: 12 });
-    assert.match(String(warned[0].ip), /^127\.9\./, 'it names a client it refused');
+    assert.match(String(warned[0].client), /^127\.9\./, 'it names a client it refused');
     assert.equal(lines('client refused: connection limit', from).length, 0, 'no line per address of the flood');
     for (const d of holding) d.hangUp();
   });
@@ -143,7 +143,7 @@ describe('ConnectionRefusalLog', () => {
     now += 60_000;
     book.refused(log, '192.0.2.7', perClient('192.0.2.7'), {});
     book.refused(log, '192.0.2.8', perClient('192.0.2.8'), {});
-    assert.deepEqual(lines.slice(3).map((l) => [l.msg, l.refused ?? l.ip]), [
+    assert.deepEqual(lines.slice(3).map((l) => [l.msg, l.refused ?? l.client]), [
       ['client refused: connection limit, repeated', 3],
       ['client refused: connection limit', '192.0.2.7'],
       ['client refused: connection limit', '192.0.2.8'],

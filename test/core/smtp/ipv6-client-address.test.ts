@@ -79,7 +79,7 @@ describe('client addresses from a trusted proxy on ::1', function () {
       assert.equal(greeting.code, 554, `${src}: ${greeting.code} ${greeting.text}`);
       d.hangUp();
     }
-    const refused = proxied.logs.filter((l) => l.msg === 'client refused by access.deny_ips').map((l) => l.ip);
+    const refused = proxied.logs.filter((l) => l.msg === 'client refused by access.deny_ips').map((l) => l.client);
     assert.deepEqual(refused, ['192.0.2.129', '192.0.2.129', '192.0.2.129']);
   });
 
@@ -114,7 +114,7 @@ describe('client addresses from a trusted proxy on ::1', function () {
       return l.length >= 3 ? l : undefined;
     });
     assert.match(String(lines[0].reason), /source address is not IPv4 as TCP4 says/);
-    assert.equal(lines[0].ip, '::1');
+    assert.equal(lines[0].proxy, '::1');
     // HAProxy's spec: the receiver takes the connection's own addresses after UNKNOWN, not the ones a sender put there.
     const { d, greeting } = await viaProxy(`PROXY UNKNOWN ${DENIED_HEX} ::1 1 25\r\n`);
     assert.equal(greeting.code, 220, `${greeting.code} ${greeting.text}`);
@@ -131,7 +131,7 @@ describe('client addresses from a trusted proxy on ::1', function () {
     assert.equal((await d.cmd('RCPT TO:<x@elsewhere.test>')).code, 554);
     assert.equal((await d.cmd('RCPT TO:<y@elsewhere.test>')).code, 421);
     d.hangUp();
-    const line = await waitFor('the disconnect', () => proxied.logs.find((l) => l.msg === 'too many errors: disconnecting' && l.ip === '::1'));
+    const line = await waitFor('the disconnect', () => proxied.logs.find((l) => l.msg === 'too many errors: disconnecting' && l.client === '::1'));
     assert.equal(line.blocked_ms, 0);
     const next = await viaProxy('PROXY UNKNOWN\r\n');
     assert.equal(next.greeting.code, 220, `${next.greeting.code} ${next.greeting.text}`);
@@ -149,7 +149,7 @@ describe('client addresses from a trusted proxy on ::1', function () {
     assert.equal(r.code, 554, `${r.code} ${r.text}`);
     d.hangUp();
     const refused = proxied.logs.filter((l) => l.msg === 'client refused by access.deny_ips').at(-1);
-    assert.equal(refused?.ip, '192.0.2.129');
+    assert.equal(refused?.client, '192.0.2.129');
   });
 
   it('blocks the client XCLIENT names after max_errors, never the proxy, and says "your network" for a /64', async () => {
@@ -174,7 +174,7 @@ describe('client addresses from a trusted proxy on ::1', function () {
     assert.equal(n.code, 421, `${n.code} ${n.text}`);
     assert.match(n.text, /Too many errors from your network/);
     neighbour.hangUp();
-    const blocked = xclient.logs.filter((l) => l.msg === 'too many errors: disconnecting').map((l) => [l.ip, l.blocked_ms]);
+    const blocked = xclient.logs.filter((l) => l.msg === 'too many errors: disconnecting').map((l) => [l.client, l.blocked_ms]);
     assert.deepEqual(blocked, [['::1', 0], ['2001:db8:77::1', 60_000]]);
   });
 

@@ -67,7 +67,7 @@ describe('ClientCounting and the counters that use it', () => {
     const c = new ClientCounting(() => source({ ipv4_prefix: 32, ipv6_prefix: 64 }, ['2001:db8:5:1::25/128']));
     assert.equal(c.keyOf('2001:db8:5:1::7'), '2001:db8:5:1::/64');
     assert.equal(c.keyOf('2001:db8:5:1::25'), '2001:db8:5:1::25');
-    assert.deepEqual(c.logField('2001:db8:5:1::7'), { prefix: '2001:db8:5:1::/64' });
+    assert.deepEqual(c.logField('2001:db8:5:1::7'), { network: '2001:db8:5:1::/64' });
     assert.deepEqual(c.logField('198.51.100.7'), {});
   });
 
@@ -169,9 +169,9 @@ describe('counting IPv6 clients by /64 on a real gateway', function () {
     assert.match(neighbour.text, /Too many errors/);
     assert.equal((await greetingFor(gw, '2001:db8:5:2::1')).code, 220, 'the next /64 is someone else');
     assert.equal((await greetingFor(gw, '2001:db8:5:1::25')).code, 220, 'relay.networks are counted by their own address');
-    const line = gw.logs.find((l) => l.msg === 'too many errors: disconnecting' && l.ip === '2001:db8:5:1::1');
+    const line = gw.logs.find((l) => l.msg === 'too many errors: disconnecting' && l.client === '2001:db8:5:1::1');
     assert.ok(line, 'the log names the real address');
-    assert.equal(line.prefix, '2001:db8:5:1::/64', 'and the network it was counted as');
+    assert.equal(line.network, '2001:db8:5:1::/64', 'and the network it was counted as');
   });
 
   it('limits.max_connections_per_ip counts the connections of a whole /64', async () => {
@@ -208,8 +208,8 @@ describe('counting IPv6 clients by /64 on a real gateway', function () {
     assert.equal(elsewhere.reply.code, 235, 'another /64 may log in');
     elsewhere.d.hangUp();
     const refused = gw.logs.find((l) => l.msg === 'authentication refused: too many failures from this address');
-    assert.equal(refused?.ip, '2001:db8:7:1::2');
-    assert.equal(refused?.prefix, '2001:db8:7:1::/64');
+    assert.equal(refused?.client, '2001:db8:7:1::2');
+    assert.equal(refused?.network, '2001:db8:7:1::/64');
   });
 
   it('ipv6_prefix 128 counts each address on its own again; ipv4_prefix 24 counts IPv4 and IPv4-mapped clients by /24', async () => {
@@ -225,7 +225,7 @@ describe('counting IPv6 clients by /64 on a real gateway', function () {
     assert.equal((await greetingFor(perAddress, '198.51.100.200')).code, 421, 'the /24 is blocked');
     assert.equal((await greetingFor(perAddress, '::ffff:198.51.100.9')).code, 421, 'an IPv4-mapped address of it too');
     assert.equal((await greetingFor(perAddress, '198.51.101.1')).code, 220);
-    const line = perAddress.logs.find((l) => l.msg === 'too many errors: disconnecting' && l.ip === '2001:db8:5:1::1');
-    assert.equal(line?.prefix, undefined, 'no prefix field where the address itself is counted');
+    const line = perAddress.logs.find((l) => l.msg === 'too many errors: disconnecting' && l.client === '2001:db8:5:1::1');
+    assert.equal(line?.network, undefined, 'no network field where the address itself is counted');
   });
 });

@@ -43,7 +43,7 @@ describe('limits.max_errors and refusals of one cause in a transaction', functio
       assert.equal((await d.cmd('MAIL FROM:<news@sender.test>')).code, 250);
       assert.deepEqual(await rcptCodes(d, many(5, 'c')), [421], 'the third message\'s first deferral is the third error');
       await assert.rejects(d.read(3_000), /connection closed/);
-      assert.equal(gw.logs.find((l) => l.msg === 'too many errors: disconnecting' && l.ip === '203.0.113.44')?.errors, 3);
+      assert.equal(gw.logs.find((l) => l.msg === 'too many errors: disconnecting' && l.client === '203.0.113.44')?.error_count, 3);
     } finally { await d.quit(); }
   });
 

@@ -45,7 +45,7 @@ describe('limits.max_errors and 4xx refusals at RCPT', function () {
       assert.match(replies[13].text, /^4\.7\.0 Too many errors/);
       await assert.rejects(d.read(3_000), /connection closed/);
       const line = gw.logs.find((l) => l.msg === 'too many errors: disconnecting');
-      assert.equal(line?.errors, 10);
+      assert.equal(line?.error_count, 10);
     } finally { await d.quit(); }
   });
 

@@ -43,14 +43,14 @@ describe('limits.max_recipient_overshoot', function () {
       assert.equal(counter('recipients_refused'), refusedBefore + 1010, 'every refusal is counted in the metrics');
 
       const drop = gw.logs.find((l) => l.msg === 'too many errors: disconnecting');
-      assert.equal(drop?.errors, 10);
+      assert.equal(drop?.error_count, 10);
       const cid = drop?.cid;
       const refusedLines = gw.logs.filter((l) => l.msg === 'recipient refused' && l.cid === cid);
       assert.equal(refusedLines.length, 3, 'the identical refusals are logged three times');
       assert.equal(refusedLines[2].repeats_not_logged, true);
       assert.equal(refusedLines[0].reply, '452 4.5.3 Too many recipients');
       const closed = await waitFor('the connection closed line', () => gw!.logs.find((l) => l.msg === 'connection closed' && l.cid === cid));
-      assert.equal(closed.errors, 10);
+      assert.equal(closed.error_count, 10);
       assert.deepEqual(closed.refusals_not_logged, [{ msg: 'recipient refused', reply: '452 4.5.3 Too many recipients', count: 1007 }]);
     } finally { await d.quit(); }
   });

@@ -33,10 +33,10 @@ describe('limits.max_errors and the refusals smtp-server gives itself', function
     assert.equal(replies.length, 10, 'nothing answered after the 421');
     assert.equal(replies[9].code, 421);
     assert.match(replies[9].text, /^4\.7\.0 Too many errors/);
-    const drops = gw.logs.filter((l) => l.msg === 'too many errors: disconnecting' && l.ip === '203.0.113.70');
+    const drops = gw.logs.filter((l) => l.msg === 'too many errors: disconnecting' && l.client === '203.0.113.70');
     assert.equal(drops.length, 1);
-    assert.equal(drops[0].errors, 10);
-    assert.equal((await closedLine('203.0.113.70')).errors, 10);
+    assert.equal(drops[0].error_count, 10);
+    assert.equal((await closedLine('203.0.113.70')).error_count, 10);
   });
 
   it('counts a second MAIL (503), MAIL FROM:bad (501) and AUTH before TLS (538), each', async () => {
@@ -51,7 +51,7 @@ describe('limits.max_errors and the refusals smtp-server gives itself', function
     const auth = await flood('203.0.113.73', 'AUTH PLAIN AHVzZXIAcGFzcw==\r\n'.repeat(20));
     assert.deepEqual(auth.map((r) => r.code), [538, 538, 421]);
     assert.match(auth[2].text, /^4\.7\.0 Too many errors/);
-    for (const ip of ['203.0.113.71', '203.0.113.72', '203.0.113.73']) assert.equal((await closedLine(ip)).errors, 3, ip);
+    for (const ip of ['203.0.113.71', '203.0.113.72', '203.0.113.73']) assert.equal((await closedLine(ip)).error_count, 3, ip);
   });
 
   it('counts an unknown verb (500) and one not implemented (502) toward max_errors, and blocks with error_block', async () => {
@@ -86,7 +86,7 @@ describe('limits.max_errors and the refusals smtp-server gives itself', function
       }
       assert.equal((await d.cmd('NOOP')).code, 250);
     } finally { await d.quit(); }
-    assert.equal((await closedLine('203.0.113.75')).errors, 0);
+    assert.equal((await closedLine('203.0.113.75')).error_count, 0);
   });
 });
 

@@ -129,7 +129,7 @@ describe('session log lines an SRE traces by (real gateway, real JSON lines)', f
       'client refused: command line too long',
     ]);
     for (const d of drops) {
-      assert.equal(d.ip, '127.0.0.1');
+      assert.equal(d.client, '127.0.0.1');
       assert.match(String(d.reply), /^421 /);
       const closed = sessionLines(all, d.cid).find((l) => l.msg === 'connection closed');
       assert.equal(closed?.reason, d.msg.slice('client refused: '.length), 'the closing line says why');
@@ -156,12 +156,12 @@ describe('session log lines an SRE traces by (real gateway, real JSON lines)', f
     assert.equal(failed.length, 2);
     const cid = all.find((l) => l.msg === 'connect')!.cid;
     for (const f of failed) {
-      assert.equal(f.ip, '127.0.0.1');
+      assert.equal(f.client, '127.0.0.1');
       assert.equal(f.cid, cid);
     }
     assert.equal(failed[0].user, 'alice');
     assert.ok(String(failed[1].user).length <= 100 && String(failed[1].user).startsWith('uuu'), `capped: ${String(failed[1].user).length}`);
-    assert.equal(all.find((l) => l.msg === 'authenticated')!.ip, '127.0.0.1');
+    assert.equal(all.find((l) => l.msg === 'authenticated')!.client, '127.0.0.1');
     const out = gw.output.join('');
     assert.ok(!out.includes('Secret-4') && !out.includes('right-password'), 'no password in the log');
     assert.ok(!out.includes(longUser), 'the whole name is not logged');
@@ -179,7 +179,7 @@ describe('session log lines an SRE traces by (real gateway, real JSON lines)', f
     await until(() => lines(gw).slice(from).filter((l) => l.msg === 'tls established').length >= 2, 5000, 'two handshakes');
     const all = lines(gw).slice(from);
     const shakes = all.filter((l) => l.msg === 'tls established');
-    assert.deepEqual(shakes.map((l) => [l.listener, l.via, l.protocol, l.ip]), [
+    assert.deepEqual(shakes.map((l) => [l.listener, l.via, l.protocol, l.client]), [
       ['smtp', 'STARTTLS', 'TLSv1.3', '127.0.0.1'],
       ['smtps', 'implicit TLS', 'TLSv1.3', '127.0.0.1'],
     ]);

@@ -56,7 +56,7 @@ describe('input sent before the reply it had to wait for (RFC 2920)', function (
 
     const [line, ...more] = refusals().slice(before);
     assert.equal(more.length, 0);
-    assert.equal(line.ip, '127.0.0.1');
+    assert.equal(line.client, '127.0.0.1');
     assert.equal(line.after, 'DATA');
     assert.equal(line.reason, 'message sent before 354');
     assert.ok(Number(line.bytes) > 300, String(line.bytes));

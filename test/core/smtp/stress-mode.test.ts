@@ -189,7 +189,7 @@ describe('stress under a connection flood', function () {
     assert.equal(r.code, 421);
     assert.equal(r.text, '4.7.0 Too many errors, closing connection');
     const line = gw.logs.slice(from).find((l) => l.msg === 'too many errors: disconnecting');
-    assert.deepEqual([line?.errors, line?.blocked_ms, line?.stress], [1, 0, true]);
+    assert.deepEqual([line?.error_count, line?.blocked_ms, line?.stress], [1, 0, true]);
 
     const again = await idle('127.7.3.1');
     assert.equal((await again.cmd('NOOP')).code, 250, 'not blocked: it may come back');

@@ -23,3 +23,13 @@ export async function submissionSession(gw: TestGateway, localAddress: string): 
   await d.cmd('EHLO client.test');
   return d;
 }
+
+/** A session on the submission listener at `port`, from `localAddress` when given, logged in as `user` (235 asserted). */
+export async function loggedInSession(port: number, user: string, password: string, localAddress?: string): Promise<SmtpDialog> {
+  const d = await SmtpDialog.connect(port, '127.0.0.1', localAddress ? { localAddress } : {});
+  await d.hello();
+  assert.equal((await d.starttls()).code, 220);
+  await d.cmd('EHLO laptop.test');
+  assert.equal((await d.cmd(plainAuth(user, password))).code, 235, `AUTH as ${user}`);
+  return d;
+}

@@ -53,7 +53,7 @@ describe('a trusted proxy that never sends XCLIENT is checked as the client', fu
     return d;
   }
 
-  const linesFor = (msg: string, ip: string) => gw.logs.filter((l) => l.msg === msg && l.ip === ip);
+  const linesFor = (msg: string, ip: string) => gw.logs.filter((l) => l.msg === msg && l.client === ip);
   const refusedCount = () => gw.gateway.runtime.metrics.counters.get('connections_refused') ?? 0;
 
   it('refuses MAIL FROM of a proxy in access.deny_ips with the connect refusal, and every later command', async () => {

@@ -32,7 +32,7 @@ describe('connection counts behind an XCLIENT proxy', () => {
     try {
       assert.deepEqual([first.code, second.code], [250, 250]);
       assert.equal(third.code, 421);
-      const line = gw.logs.find((l) => l.msg === 'client refused: connection limit' && l.ip === '192.0.2.20');
+      const line = gw.logs.find((l) => l.msg === 'client refused: connection limit' && l.client === '192.0.2.20');
       assert.ok(line, 'the refusal is logged under the client\'s address');
       await first.dialog.quit();
       // The freed slot is the client's again.

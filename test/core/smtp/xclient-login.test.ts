@@ -43,7 +43,7 @@ describe('XCLIENT LOGIN from a trusted proxy', function () {
     assert.equal(line.user, 'alice');
     assert.equal(line.method, 'XCLIENT');
     assert.equal(line.proxy, PROXY);
-    assert.equal(line.ip, '198.51.100.7');
+    assert.equal(line.client, '198.51.100.7');
     assert.ok(!gw.logs.slice(before).some((l) => l.msg === 'authentication failed'), 'no failure is logged');
   });
 

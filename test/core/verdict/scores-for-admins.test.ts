@@ -111,7 +111,7 @@ describe('scores an admin can read and bound', function () {
     assert.equal((await c.cmd(`XCLIENT ADDR=${CONNECT_LISTED} NAME=[UNAVAILABLE]`)).code, 554);
     await c.quit();
     const text = metrics();
-    assert.match(text, /^mailmoat_refusals_total\{stage="rcpt_to",plugin="rbl"\} 2$/m);
+    assert.match(text, /^mailmoat_refusals_total\{stage="rcpt_to",plugin="rbl",class="permanent"\} 2$/m);
     assert.match(text, /^mailmoat_refusal_findings_total\{stage="rcpt_to",symbol="RBL_RCPT"\} 2$/m);
     assert.match(text, /^mailmoat_refusal_findings_total\{stage="connect",symbol="RBL_CONN"\} 1$/m);
     assert.match(text, /^# TYPE mailmoat_refusal_findings_total counter$/m);

@@ -87,8 +87,8 @@ describe('greylist: only recipients the chain accepted count as passed', functio
     assert.equal(retry.data?.code, 250);
     assert.deepEqual(await passKeys('127.0.3.0/24'), ['greylist:pass:127.0.3.0/24 mixed@sender.test alice@example.com']);
     assert.equal(await store().get('greylist:passes:127.0.3.0/24'), '1');
-    const passed = gw.logs.filter((l) => l.msg === 'greylist passed' && l.network === '127.0.3.0/24').map((l) => l.rcpt);
-    assert.deepEqual(passed, ['alice@example.com']);
+    const passed = gw.logs.filter((l) => l.msg === 'greylist passed' && l.network === '127.0.3.0/24').map((l) => l.to);
+    assert.deepEqual(passed, [['alice@example.com']]);
     const message = gw.logs.filter((l) => l.msg === 'message' && Array.isArray(l.to) && (l.to as string[]).includes('alice@example.com')).at(-1);
     assert.ok((message?.symbols as string[]).includes('GREYLIST_PASSED(0)'), String(message?.symbols));
   });

@@ -118,6 +118,6 @@ describe('haraka shim: check-config refuses what the start refuses', function ()
     assert.deepEqual(await checkConfig(file), { code: 0, stderr: '' });
     const { logs } = await start(file);
     assert.ok(logs.some((l) => l.msg === `haraka plugin w3_bad skipped: ${path.join(dir, 'plugins', 'w3_bad.js')}:5: Unexpected token '}'`), JSON.stringify(logs.filter((l) => l.level === 'error')));
-    assert.equal(logs.find((l) => l.msg === 'haraka plugins loaded')?.plugins, 'quiet');
+    assert.deepEqual(logs.find((l) => l.msg === 'haraka plugins loaded')?.plugins, ['quiet']);
   });
 });

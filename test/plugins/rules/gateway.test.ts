@@ -238,7 +238,7 @@ describe('plugins/rules copy_to in a gateway', function () {
     assert.equal(r.code, 250, r.text);
     const [m] = await gw.sink.waitFor(1);
     assert.deepEqual(m.rcptTo, ['ann@example.com', 'bob@example.com', 'cy@example.com']);
-    assert.ok(gw.logs.slice(from).some((l) => l.level === 'warn' && l.msg === 'addRecipient refused: limits.max_recipients reached' && l.rcpt === 'archive@archive.example'));
+    assert.ok(gw.logs.slice(from).some((l) => l.level === 'warn' && l.msg === 'addRecipient refused: limits.max_recipients reached' && rcptOf(l) === 'archive@archive.example'));
     assert.equal(summaryAfter(from).copied_to, undefined);
   });
 

@@ -1,0 +1,153 @@
+// Queue files a start cannot trust are moved to data_dir/corrupt/ (`queue/` and `journal/` below it) and never
+// deleted, as Postfix's queue manager moves a queue file it cannot use to its corrupt/ folder: a message file or a
+// journal segment sealed under another queue.key (a restore without its key, files merged from another gateway), a
+// message file shorter than its state says (a copy taken while it was written), and a copy of a journal segment with
+// a damaged record in its middle (the records around it are recovered from the original). Each is acknowledged mail:
+// logged, counted in queue_broken, listed by `moat queue list` and `moat doctor`. A start puts back into the queue
+// what verifies under queue.key by then, so putting the right key back and restarting delivers them.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFile, mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { checkSeal } from './envelope-seal.ts';
+import { noFindings, segmentRecords } from './journal-record.ts';
+import { parseStateFileText } from './recipient-marks.ts';
+
+export const SET_ASIDE_DIR = 'corrupt';
+
+export type AsideFrom = 'queue' | 'journal';
+
+export const asideDir = (dataDir: string, from: AsideFrom): string => path.join(dataDir, SET_ASIDE_DIR, from);
+
+/** Why files were set aside. */
+export type AsideKind = 'wrong-key' | 'cut' | 'damaged';
+
+/** The likely cause of a seal that does not verify, as every line about one gives it. */
+export const WRONG_KEY_CAUSE = 'queue.key does not match the one these files were sealed with: was it restored?';
+
+/** What to do about it, said once with the cause. */
+export const WRONG_KEY_FIX = 'put back the queue.key they were sealed with (from the same backup, or the gateway they came from) and restart: a start puts back into the queue what verifies';
+
+/** A damaged segment's copy is named so, and never put back: the records that verify were recovered from the original. */
+const DAMAGED_MARK = '-damaged';
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try { await fh.sync(); } finally { await fh.close(); }
+}
+
+/** Names for a group of files in `dir` (one message's, one segment's): their own, else all with the same `~n` added. */
+function freeNames(dir: string, names: string[]): string[] {
+  const named = (n: number) => names.map((name) => {
+    if (n === 0) return name;
+    const dot = name.indexOf('.');
+    return `${name.slice(0, dot)}~${n}${name.slice(dot)}`;
+  });
+  for (let n = 0; ; n++) {
+    const candidate = named(n);
+    if (!candidate.some((name) => existsSync(path.join(dir, name)))) return candidate;
+  }
+}
+
+/**
+ * Moves files into `dir` under their own names, durably (both folders fsync'd); files that are not there are left
+ * out. Returns where each went (the first is the group's main file). `rename` within data_dir: no copy, no new space.
+ */
+export async function moveAside(files: string[], dir: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const present = files.filter((f) => existsSync(f));
+  const targets = freeNames(dir, present.map((f) => path.basename(f))).map((n) => path.join(dir, n));
+  for (let i = 0; i < present.length; i++) await rename(present[i], targets[i]);
+  await syncDir(dir);
+  for (const from of new Set(present.map((f) => path.dirname(f)))) await syncDir(from);
+  return targets;
+}
+
+/** Copies a damaged segment (and its done marks) into `dir` as evidence; returns the copy of the segment. */
+export async function copyDamagedAside(files: string[], dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const present = files.filter((f) => existsSync(f));
+  const names = freeNames(dir, present.map((f) => path.basename(f).replace(/\./, `${DAMAGED_MARK}.`)));
+  for (let i = 0; i < present.length; i++) await copyFile(present[i], path.join(dir, names[i]));
+  await syncDir(dir);
+  return path.join(dir, names[0]);
+}
+
+/** One thing in the set-aside folders, as `moat queue list`, `moat doctor` and a start's log name it. */
+export interface SetAsideItem { id: string; path: string; kind: AsideKind; reason: string }
+
+function describeMessage(dir: string, name: string, names: Set<string>): SetAsideItem {
+  const id = name.slice(0, -4);
+  const file = path.join(dir, name);
+  const state = names.has(`${id}.json`) ? path.join(dir, `${id}.json`) : undefined;
+  if (state) {
+    let size: number | undefined;
+    try { size = parseStateFileText(readFileSync(state, 'utf8')).size; } catch { /* described as damaged below */ }
+    const has = statSync(file).size;
+    if (size !== undefined && has < size) return { id, path: file, kind: 'cut', reason: `its message file is ${has} bytes, its state says ${size}: cut short (a copy taken while it was written?); never delivered cut` };
+    return { id, path: file, kind: 'damaged', reason: 'its files could not be used as they are' };
+  }
+  return { id, path: file, kind: 'wrong-key', reason: `its sealed envelope does not verify: ${WRONG_KEY_CAUSE}` };
+}
+
+function describeSegment(dir: string, name: string): SetAsideItem {
+  const file = path.join(dir, name);
+  if (name.includes(DAMAGED_MARK)) {
+    return { id: name, path: file, kind: 'damaged', reason: 'a copy of a journal segment with damaged records: the records that verified were recovered from the original; what the damaged ones held is lost unless another copy has it' };
+  }
+  return { id: name, path: file, kind: 'wrong-key', reason: `a journal segment whose records do not verify: ${WRONG_KEY_CAUSE}` };
+}
+
+/** What the set-aside folders hold now: each message file, and each journal segment or copy of one. */
+export function setAsideItems(dataDir: string): SetAsideItem[] {
+  const out: SetAsideItem[] = [];
+  const list = (dir: string) => { try { return readdirSync(dir); } catch { return []; } };
+  const queueDir = asideDir(dataDir, 'queue');
+  const inQueue = new Set(list(queueDir));
+  for (const n of inQueue) if (n.endsWith('.eml')) out.push(describeMessage(queueDir, n, inQueue));
+  const journalDir = asideDir(dataDir, 'journal');
+  for (const n of list(journalDir)) if (n.endsWith('.seg')) out.push(describeSegment(journalDir, n));
+  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+/**
+ * At a start: puts back into the queue what was set aside for its key and verifies under `key` now (the right
+ * queue.key was put back): a message file whose seal verifies, when the queue has no message of its id; a journal
+ * segment of which a record verifies, after the journal's last segment. Returns how many went back.
+ */
+export async function putBackVerified(dataDir: string, key: KeyObject): Promise<number> {
+  let back = 0;
+  const queueAside = asideDir(dataDir, 'queue');
+  const names = new Set(await readdir(queueAside).catch(() => [] as string[]));
+  for (const n of names) {
+    const id = n.slice(0, -4);
+    if (!n.endsWith('.eml') || id.includes('~') || names.has(`${id}.json`)) continue;
+    const target = path.join(dataDir, 'queue', n);
+    if (existsSync(target) || existsSync(path.join(dataDir, 'queue', `${id}.json`))) continue;
+    const fh = await open(path.join(queueAside, n), 'r');
+    let verified: boolean;
+    try { verified = 'entry' in await checkSeal(fh, key); } finally { await fh.close(); }
+    if (!verified) continue;
+    await rename(path.join(queueAside, n), target);
+    back++;
+  }
+  const journalAside = asideDir(dataDir, 'journal');
+  const journal = path.join(dataDir, 'journal');
+  for (const n of (await readdir(journalAside).catch(() => [] as string[])).filter((x) => /^\d{10}\.seg$/.test(x)).sort()) {
+    const file = path.join(journalAside, n);
+    if ([...segmentRecords(await readFile(file), file, key, noFindings())].length === 0) continue;
+    await mkdir(journal, { recursive: true });
+    const seqs = (await readdir(journal)).filter((x) => /^\d{10}\.seg$/.test(x)).map((x) => Number(x.slice(0, 10)));
+    const base = String(Math.max(0, ...seqs) + 1).padStart(10, '0');
+    // The done marks first: a segment back without them would deliver again what was delivered from it.
+    const done = file.replace(/\.seg$/, '.done');
+    if (existsSync(done)) await rename(done, path.join(journal, `${base}.done`));
+    await rename(file, path.join(journal, `${base}.seg`));
+    back++;
+  }
+  if (back) {
+    await syncDir(path.join(dataDir, 'queue'));
+    if (existsSync(journal)) await syncDir(journal);
+  }
+  return back;
+}
