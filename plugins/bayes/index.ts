@@ -297,8 +297,8 @@ export default definePlugin<BayesConfig>({
       const first = ctx.recipients[0];
       if (first && ![...theirs].some((d) => present.has(d))) {
         ctx.log.info('bayes recipient deferred to another transaction', {
-          rcpt: rcpt.address, ...(goesTo.length === 1 && goesTo[0] === rcpt.address ? {} : { targets: goesTo }),
-          dictionary: [...theirs].map(name).join(', '), first: first.address, first_dictionary: name(own.ofOne(first.address)),
+          to: [rcpt.address], ...(goesTo.length === 1 && goesTo[0] === rcpt.address ? {} : { targets: goesTo }),
+          dictionaries: [...theirs].map(name), first_to: first.address, first_dictionary: name(own.ofOne(first.address)),
           detail: 'split_recipients: each transaction carries the recipients of one dictionary',
         });
         return outcome.tempfail(`Too many recipients: send to <${rcpt.address}> in another transaction`, { code: 452, enhanced: '4.5.3' });
@@ -306,7 +306,7 @@ export default definePlugin<BayesConfig>({
       const added = [...theirs].filter((d) => !present.has(d));
       if (added.length > 0 && present.size + added.length > 1) {
         ctx.log.info('bayes recipient goes to several dictionaries: the message is scored by the shared dictionary alone', {
-          rcpt: rcpt.address, targets: goesTo, dictionaries: [...new Set([...present, ...theirs])].map(name),
+          to: [rcpt.address], targets: goesTo, dictionaries: [...new Set([...present, ...theirs])].map(name),
           detail: 'split_recipients cannot split the targets of one recipient: the client names the recipient, not them',
         });
       }

@@ -46,8 +46,8 @@ describe('bayes with the shipped default dictionary', function () {
     assert.equal(fs.statSync(copy).size, fs.statSync(shipped).size);
   });
 
-  it('scores spam as BAYES_SPAM_99 and ham as BAYES_HAM_99', async () => {
-    assert.match(await verdictOf(SPAM), /BAYES_SPAM_99\(5\)/);
-    assert.match(await verdictOf(HAM), /BAYES_HAM_99\(-1\.5\)/);
+  it('scores spam as BAYES_SPAM_99, tagged at the default add_header, and ham as BAYES_HAM_99', async () => {
+    assert.match(await verdictOf(SPAM), /^add_header; .*BAYES_SPAM_99\(7\)/);
+    assert.match(await verdictOf(HAM), /^accept; .*BAYES_HAM_99\(-1\.5\)/);
   });
 });

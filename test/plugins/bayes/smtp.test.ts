@@ -81,7 +81,7 @@ describe('bayes end to end', function () {
     const probs = raw.split('\r\n').filter((l) => l.startsWith('X-Mailmoat-Bayes:'));
     assert.equal(probs.length, 1, 'only our header is left');
     assert.ok(Number(probs[0].split(':')[1]) >= 0.99, probs[0]);
-    assert.match(raw, /^X-Mailmoat-Verdict: .*BAYES_SPAM_99\(5\)/m);
+    assert.match(raw, /^X-Mailmoat-Verdict: .*BAYES_SPAM_99\(7\)/m);
   });
 
   it('scores ham low with BAYES_HAM_99', async () => {

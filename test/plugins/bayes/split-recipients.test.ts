@@ -82,7 +82,7 @@ describe('bayes split_recipients', function () {
     assert.equal(first.data, 250);
     assert.match(await detailOf('split-one', first.qid), / shared=\S+ sales=\S+$/, 'the sales transaction is scored by both dictionaries');
     const log = gw!.logs.find((l) => l.msg === 'bayes recipient deferred to another transaction');
-    assert.deepEqual([log?.rcpt, log?.dictionary, log?.first_dictionary], ['bob@example.com', 'shared only', 'sales']);
+    assert.deepEqual([log?.to, log?.dictionaries, log?.first_dictionary], [['bob@example.com'], ['shared only'], 'sales']);
 
     const again = await transaction(salesMail(101, 'split-two'), ['bob@example.com']);
     assert.deepEqual([again.rcpt.map((r) => r.code), again.data], [[250], 250]);
