@@ -45,7 +45,38 @@ function idOf(json: Buffer): string | undefined {
   } catch { return undefined; }
 }
 
-function foundAt(data: Buffer, off: number, file: string, key: KeyObject): Found | undefined {
+/**
+ * How far a header is believed, by where the reader met it.
+ * - `boundary`: where a record must start (the segment's start, or the end of a whole record): a header whose HMAC
+ *   fails is still a record, sealed with another key, when the body's CRC matches at the length it claims.
+ * - `searched`: an "MMJ1 " found by looking past damage, which may be message text: only a header whose HMAC holds
+ *   is a record there, and no CRC is computed for one whose HMAC fails.
+ * - `searched-tail`: the same in a stretch after which no record verifies, looked through once more for records
+ *   sealed with another key (a segment restored without its key and damaged near its start). One is taken only
+ *   where the length it claims ends at the segment's end or at another "MMJ1 ", as a real record's does.
+ */
+type Trust = 'boundary' | 'searched' | 'searched-tail';
+
+const OPEN_BRACE = 0x7b, CLOSE_BRACE = 0x7d, NEWLINE = 0x0a;
+
+/**
+ * Whether the bytes a header found by searching claims for its envelope can be one. JSON.stringify writes no newline
+ * and every header ends with one, so the stretch a fake header claims stops before the next header: the HMACs of all
+ * fakes in a stretch together cover at most the stretch, whatever lengths they claim.
+ */
+function envelopeShaped(json: Buffer): boolean {
+  return json.length >= 2 && json[0] === OPEN_BRACE && json[json.length - 1] === CLOSE_BRACE && json.indexOf(NEWLINE) < 0;
+}
+
+/** Whether a record may end at `end`: at the segment's end, or where another header (or the start of one) begins. */
+function endsAtRecord(data: Buffer, end: number): boolean {
+  const next = data.subarray(end, end + MAGIC_BYTES.length);
+  return MAGIC_BYTES.subarray(0, next.length).equals(next);
+}
+
+function foundAt(data: Buffer, off: number, file: string, key: KeyObject, trust: Trust = 'boundary'): Found | undefined {
+  // The cheap checks first, the HMAC over the envelope next, the CRC over the body last: a header in message text
+  // costs its own length, not the megabytes it may claim.
   if (off + HEADER_LENGTH > data.length) return undefined;
   const m = HEADER_RE.exec(data.toString('latin1', off, off + HEADER_LENGTH));
   if (!m) return undefined;
@@ -53,16 +84,19 @@ function foundAt(data: Buffer, off: number, file: string, key: KeyObject): Found
   const jsonAt = off + HEADER_LENGTH, bodyAt = jsonAt + jsonLen, end = bodyAt + bodyLen;
   if (end > data.length) return undefined;
   const json = data.subarray(jsonAt, bodyAt), body = data.subarray(bodyAt, end);
+  if (trust !== 'boundary' && !envelopeShaped(json)) return undefined;
   const sealed = seal(`${m[1]} ${m[2]} ${m[3]}`, json, key) === m[4];
-  const whole = crcText(body) === m[3];
-  if (sealed && whole) {
+  if (sealed) {
+    // The lengths are the writer's (the HMAC covers them): only the body can be at fault.
+    if (crcText(body) !== m[3]) return { kind: 'bad-body', id: idOf(json), end };
     let entry: QueueEntry;
     try { entry = JSON.parse(json.toString('utf8')) as QueueEntry; } catch { return undefined; }
     return { kind: 'record', record: { entry, location: { file, start: bodyAt, size: bodyLen } }, end };
   }
-  // The lengths are trusted only where a check covers them: the HMAC, or a body CRC that matches at that length.
-  if (sealed) return { kind: 'bad-body', id: idOf(json), end };
-  const id = whole ? idOf(json) : undefined;
+  // Without the HMAC, the lengths are trusted only where a body CRC matches at that length.
+  if (trust === 'searched' || (trust === 'searched-tail' && !endsAtRecord(data, end))) return undefined;
+  if (crcText(body) !== m[3]) return undefined;
+  const id = idOf(json);
   return id === undefined ? undefined : { kind: 'wrong-key', id, end };
 }
 
@@ -71,10 +105,10 @@ export interface SegmentFindings {
   /** Valid records read. */
   records: number;
   /**
-   * Whole records that fail a check, where they start, with their id when their JSON reads: `wrong-key` (the HMAC
-   * fails: sealed with another key, or the envelope damaged), `bad-body` (the HMAC holds, the body's CRC does not).
+   * Whole records that fail a check, where they start and end, with their id when their JSON reads: `wrong-key` (the
+   * HMAC fails: sealed with another key, or the envelope damaged), `bad-body` (the HMAC holds, the body's CRC does not).
    */
-  failed: Array<{ kind: 'wrong-key' | 'bad-body'; id?: string; at: number }>;
+  failed: Array<{ kind: 'wrong-key' | 'bad-body'; id?: string; at: number; end: number }>;
   /** Stretches of bytes that are no valid record, each followed by a valid one: damage, since appends only add at the end. */
   damaged: Array<{ at: number; bytes: number }>;
   /** Valid records found after the first stretch that is not one: what reading on past the damage recovered. */
@@ -85,19 +119,43 @@ export interface SegmentFindings {
 
 export const noFindings = (): SegmentFindings => ({ records: 0, failed: [], damaged: [], recordsAfterDamage: 0, tornTail: 0 });
 
+/** Yielded by segmentScan while it looks through bytes that are no record: where a caller may let the event loop run. */
+export const SCANNING = Symbol('scanning');
+
 /**
- * Every valid record of a segment's bytes, in order. A stretch that is no valid record is skipped to the next place a
- * record verifies (a whole record failing a check is skipped by its own length, anything else by looking for the next
- * "MMJ1 "), and noted in `findings`; what follows the last valid record is its torn tail.
+ * The parts of a damaged stretch that no whole record (valid or failed) accounts for: `[from, to)` offsets. A record
+ * whose header is damaged is in one of them, and its id cannot be known.
  */
-export function* segmentRecords(data: Buffer, file: string, key: KeyObject, findings: SegmentFindings): Generator<JournalRecord> {
+export function unexplained(stretch: { at: number; bytes: number }, failed: SegmentFindings['failed']): Array<{ from: number; to: number }> {
+  const out: Array<{ from: number; to: number }> = [];
+  const stop = stretch.at + stretch.bytes;
+  let from = stretch.at;
+  for (const f of failed) {
+    if (f.at < stretch.at || f.at >= stop) continue;
+    if (f.at > from) out.push({ from, to: f.at });
+    from = Math.max(from, f.end);
+  }
+  if (from < stop) out.push({ from, to: stop });
+  return out;
+}
+
+/**
+ * Every valid record of a segment's bytes, in order, with SCANNING between the steps of a search. A stretch that is no
+ * valid record is skipped to the next place a record verifies (a whole record failing a check is skipped by its own
+ * length, anything else by looking for the next "MMJ1 " whose HMAC holds), and noted in `findings`; what follows the
+ * last valid record is its torn tail, looked through once more for records sealed with another key.
+ */
+export function* segmentScan(data: Buffer, file: string, key: KeyObject, findings: SegmentFindings): Generator<JournalRecord | typeof SCANNING> {
   let off = 0;
   let badFrom = -1;
+  // Where the current search began: past it, every "MMJ1 " may be message text until a record verifies.
+  let searchFrom = -1;
   while (off < data.length) {
-    const found = foundAt(data, off, file, key);
+    const found = foundAt(data, off, file, key, searchFrom >= 0 ? 'searched' : 'boundary');
     if (found?.kind === 'record') {
       if (badFrom >= 0) findings.damaged.push({ at: badFrom, bytes: off - badFrom });
       badFrom = -1;
+      searchFrom = -1;
       findings.records++;
       if (findings.damaged.length) findings.recordsAfterDamage++;
       yield found.record;
@@ -106,15 +164,44 @@ export function* segmentRecords(data: Buffer, file: string, key: KeyObject, find
     }
     if (badFrom < 0) badFrom = off;
     if (found) {
-      findings.failed.push({ kind: found.kind, id: found.id, at: off });
+      findings.failed.push({ kind: found.kind, id: found.id, at: off, end: found.end });
+      searchFrom = -1;
       off = found.end;
       continue;
     }
+    if (searchFrom < 0) searchFrom = off;
+    yield SCANNING;
     const next = data.indexOf(MAGIC_BYTES, off + 1);
     if (next < 0) break;
     off = next;
   }
-  if (badFrom >= 0) findings.tornTail = data.length - badFrom;
+  if (badFrom < 0) return;
+  findings.tornTail = data.length - badFrom;
+  if (searchFrom >= 0) yield* tailScan(data, searchFrom, file, key, findings);
+}
+
+/** The tail's second look: records sealed with another key, from the first "MMJ1 " after `from` that passes for one. */
+function* tailScan(data: Buffer, from: number, file: string, key: KeyObject, findings: SegmentFindings): Generator<typeof SCANNING> {
+  let off = data.indexOf(MAGIC_BYTES, from + 1);
+  let trust: Trust = 'searched-tail';
+  while (off >= 0 && off < data.length) {
+    const found = foundAt(data, off, file, key, trust);
+    // The first pass found no header past `from` whose HMAC holds, so only a record of another key can be here.
+    if (found && found.kind !== 'record') {
+      findings.failed.push({ kind: found.kind, id: found.id, at: off, end: found.end });
+      off = found.end;
+      trust = 'boundary';
+      continue;
+    }
+    yield SCANNING;
+    off = data.indexOf(MAGIC_BYTES, off + 1);
+    trust = 'searched-tail';
+  }
+}
+
+/** segmentScan's records alone, for a reader that need not let the event loop run. */
+export function* segmentRecords(data: Buffer, file: string, key: KeyObject, findings: SegmentFindings): Generator<JournalRecord> {
+  for (const item of segmentScan(data, file, key, findings)) if (item !== SCANNING) yield item;
 }
 
 /**

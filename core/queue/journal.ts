@@ -22,8 +22,8 @@ import { open, readdir, readFile, unlink } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import path from 'node:path';
 import type { QueueEntry } from './entry.ts';
-import { HEADER_LENGTH, noFindings, recordHeader, segmentRecords, type JournalLocation, type JournalRecord, type SegmentFindings } from './journal-record.ts';
-import { copyDamagedAside, moveAside, SET_ASIDE_DIR, WRONG_KEY_CAUSE, WRONG_KEY_FIX } from './set-aside.ts';
+import { HEADER_LENGTH, noFindings, recordHeader, SCANNING, segmentRecords, segmentScan, unexplained, type JournalLocation, type JournalRecord, type SegmentFindings } from './journal-record.ts';
+import { copyDamagedAside, moveSegmentAside, returnHalfMovedMarks, SET_ASIDE_DIR, WRONG_KEY_CAUSE, WRONG_KEY_FIX } from './set-aside.ts';
 import type { BrokenMessage } from './broken-messages.ts';
 import { DirSync } from './dir-sync.ts';
 import { GroupSync, fdatasyncFd } from './group-sync.ts';
@@ -120,13 +120,16 @@ async function readWhole(file: string): Promise<Buffer> {
   } finally { await fh.close(); }
 }
 
-/** readSegment, with the event loop let in between slices of records; what is not a valid record goes in `findings`. */
+/**
+ * readSegment, with the event loop let in between slices of records, and of the search through damage (message text
+ * there is looked through for records); what is not a valid record goes in `findings`.
+ */
 async function readSegmentInSlices(file: string, key: KeyObject, slices: Slices, findings: SegmentFindings): Promise<JournalRecord[]> {
   // Sockets and other reads may hold every descriptor for a moment while the event loop runs between slices.
   const data = await retryWhileOutOfFiles(() => readWhole(file));
   const out: JournalRecord[] = [];
-  for (const record of segmentRecords(data, file, key, findings)) {
-    out.push(record);
+  for (const item of segmentScan(data, file, key, findings)) {
+    if (item !== SCANNING) out.push(item);
     if (slices.due) await slices.pause();
   }
   return out;
@@ -301,6 +304,8 @@ export class Journal {
   private async takeOver(): Promise<JournalRecord[]> {
     const out: JournalRecord[] = [];
     const slices = new Slices();
+    // A segment whose set-aside a crash cut short gets its done marks back before it is read.
+    await returnHalfMovedMarks(this.dir, this.aside);
     for await (const { seq, records, doneData, done, findings } of liveSegmentsInSlices(this.dir, this.keyNow(), false, slices)) {
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
       if (await this.untrusted(seq, done, findings)) continue;
@@ -336,16 +341,17 @@ export class Journal {
     const base = basePath(this.dir, seq);
     const name = path.basename(`${base}.seg`);
     if (findings.records === 0 && failed.some((f) => f.kind === 'wrong-key')) {
-      const [moved] = await moveAside([`${base}.seg`, `${base}.done`], this.aside);
+      const moved = await moveSegmentAside(`${base}.seg`, this.aside);
       const ids = failed.map((f) => f.id ?? `${name}@${f.at}`);
       for (const id of ids) this.setAside.push({ id, path: moved, reason: `its journal record does not verify: ${WRONG_KEY_CAUSE}`, retried: false, setAside: 'wrong-key' });
       logError(this.log, `journal segment set aside: ${WRONG_KEY_CAUSE}`, { segment: name, set_aside_as: moved, messages: ids.length, ids: ids.slice(0, IDS_IN_ERROR), fix: WRONG_KEY_FIX });
       return true;
     }
     const lost = failed.map((f) => ({ id: f.id ?? `${name}@${f.at}`, why: f.kind === 'bad-body' ? 'its message bytes fail their CRC' : 'its envelope fails its HMAC' }));
-    // A stretch with no whole record in it: what it held is unknown, so it is named by where it is.
+    // Bytes of a damaged stretch that no whole record accounts for held records whose headers are damaged: what they
+    // were is unknown, so they are named by where they are, even beside a record that was delivered already.
     for (const d of findings.damaged) {
-      if (!findings.failed.some((f) => f.at >= d.at && f.at < d.at + d.bytes)) lost.push({ id: `${name}@${d.at}`, why: `${d.bytes} bytes there are no record` });
+      for (const u of unexplained(d, findings.failed)) lost.push({ id: `${name}@${u.from}`, why: `${u.to - u.from} bytes unreadable between ${u.from} and ${u.to}` });
     }
     // Damage only to records whose messages were delivered already costs nothing.
     if (!lost.length) return false;

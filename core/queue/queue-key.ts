@@ -3,10 +3,10 @@
 // only when no file is there that a lost key sealed: with a new key every such file would fail its check, so a start
 // refuses (naming the fix) rather than create one. Views (`moat queue list`, `show`) never write it; they say it is
 // missing when a file they must read needs it.
-import { createSecretKey, type KeyObject } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { loadSealKey } from './envelope-seal.ts';
+import { loadSealKey, readSealKey } from './envelope-seal.ts';
 
 export const QUEUE_KEY_FILE = 'queue.key';
 
@@ -50,9 +50,12 @@ export class QueueKey {
     this.file = path.join(dataDir, QUEUE_KEY_FILE);
   }
 
-  /** The key once data_dir has one (read once, then kept); undefined while it has none. */
+  /**
+   * The key once data_dir has one (read once, then kept); undefined while it has none. A file that holds anything but
+   * a whole key throws (envelope-seal.ts): taken, it would seal new mail with a known key and fail every sealed file.
+   */
   get current(): KeyObject | undefined {
-    if (!this.key && existsSync(this.file)) this.key = createSecretKey(readFileSync(this.file));
+    this.key ??= readSealKey(this.file);
     return this.key;
   }
 

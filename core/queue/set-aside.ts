@@ -6,12 +6,13 @@
 // logged, counted in queue_broken, listed by `moat queue list` and `moat doctor`. A start puts back into the queue
 // what verifies under queue.key by then, so putting the right key back and restarting delivers them.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { copyFile, mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { checkSeal } from './envelope-seal.ts';
-import { noFindings, segmentRecords } from './journal-record.ts';
+import { noFindings, SCANNING, segmentScan } from './journal-record.ts';
 import { parseStateFileText } from './recipient-marks.ts';
+import { nextTurn } from '../text/next-turn.ts';
 
 export const SET_ASIDE_DIR = 'corrupt';
 
@@ -50,8 +51,9 @@ function freeNames(dir: string, names: string[]): string[] {
 }
 
 /**
- * Moves files into `dir` under their own names, durably (both folders fsync'd); files that are not there are left
- * out. Returns where each went (the first is the group's main file). `rename` within data_dir: no copy, no new space.
+ * Moves a message's files into `dir` under their own names, durably (both folders fsync'd); files that are not there
+ * are left out. Returns where each went (the first is the group's main file). `rename` within data_dir: no copy, no
+ * new space. (A journal segment goes with moveSegmentAside.)
  */
 export async function moveAside(files: string[], dir: string): Promise<string[]> {
   await mkdir(dir, { recursive: true });
@@ -61,6 +63,54 @@ export async function moveAside(files: string[], dir: string): Promise<string[]>
   await syncDir(dir);
   for (const from of new Set(present.map((f) => path.dirname(f)))) await syncDir(from);
   return targets;
+}
+
+const SEGMENT_NAME = /^\d{10}\.seg$/;
+/** Done marks `moveSegmentAside` moved under a name of `freeNames`: `<seq>.done` or `<seq>~<n>.done`. */
+const ASIDE_MARKS_NAME = /^\d{10}(~\d+)?\.done$/;
+const marksOf = (segment: string) => segment.replace(/\.seg$/, '.done');
+
+async function syncDirs(dirs: string[]): Promise<void> {
+  for (const dir of new Set(dirs)) await syncDir(dir);
+}
+
+/**
+ * Moves a journal segment into `dir` with its done marks, the marks first: a crash between the two renames leaves the
+ * segment where it was, which the next take-over gives its marks back (returnHalfMovedMarks) and judges again. The
+ * other order would leave a segment aside without its marks, and put back so, every message delivered from it would
+ * go again. A segment without a done file gets an empty one, so that marks missing beside a segment aside always mean
+ * marks lost. Both folders are fsync'd after each rename. Returns where the segment went.
+ */
+export async function moveSegmentAside(segment: string, dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const from = path.dirname(segment);
+  const done = marksOf(segment);
+  const [segName, doneName] = freeNames(dir, [path.basename(segment), path.basename(done)]);
+  if (existsSync(done)) await rename(done, path.join(dir, doneName));
+  else await writeFile(path.join(dir, doneName), '');
+  await syncDirs([dir, from]);
+  await rename(segment, path.join(dir, segName));
+  await syncDirs([dir, from]);
+  return path.join(dir, segName);
+}
+
+/**
+ * Before a take-over reads `journalDir`: done marks alone in `aside` whose segment is still in the journal without
+ * marks (a crash inside moveSegmentAside) go back beside it.
+ */
+export async function returnHalfMovedMarks(journalDir: string, aside: string): Promise<void> {
+  const names = await readdir(aside).catch(() => [] as string[]);
+  const present = new Set(names);
+  let moved = false;
+  // The latest name freeNames gave first, should an older move have left marks of the same segment too.
+  for (const n of names.filter((x) => ASIDE_MARKS_NAME.test(x)).sort().reverse()) {
+    if (present.has(n.replace(/\.done$/, '.seg'))) continue;
+    const home = path.join(journalDir, n.slice(0, 10));
+    if (!existsSync(`${home}.seg`) || existsSync(`${home}.done`)) continue;
+    await rename(path.join(aside, n), `${home}.done`);
+    moved = true;
+  }
+  if (moved) await syncDirs([journalDir, aside]);
 }
 
 /** Copies a damaged segment (and its done marks) into `dir` as evidence; returns the copy of the segment. */
@@ -90,12 +140,16 @@ function describeMessage(dir: string, name: string, names: Set<string>): SetAsid
   return { id, path: file, kind: 'wrong-key', reason: `its sealed envelope does not verify: ${WRONG_KEY_CAUSE}` };
 }
 
-function describeSegment(dir: string, name: string): SetAsideItem {
+/** Why a segment aside that verifies stays there: put back without its marks, it would deliver again what it delivered. */
+const marksMissing = (name: string) => `its done marks (${marksOf(name)}) are missing, so a start does not put it back: every message already delivered from it would go again; to put it back as it is, create an empty ${marksOf(name)} beside it and restart`;
+
+function describeSegment(dir: string, name: string, names: Set<string>): SetAsideItem {
   const file = path.join(dir, name);
   if (name.includes(DAMAGED_MARK)) {
     return { id: name, path: file, kind: 'damaged', reason: 'a copy of a journal segment with damaged records: the records that verified were recovered from the original; what the damaged ones held is lost unless another copy has it' };
   }
-  return { id: name, path: file, kind: 'wrong-key', reason: `a journal segment whose records do not verify: ${WRONG_KEY_CAUSE}` };
+  const reason = `a journal segment whose records do not verify: ${WRONG_KEY_CAUSE}`;
+  return { id: name, path: file, kind: 'wrong-key', reason: names.has(marksOf(name)) ? reason : `${reason}; ${marksMissing(name)}` };
 }
 
 /** What the set-aside folders hold now: each message file, and each journal segment or copy of one. */
@@ -106,14 +160,53 @@ export function setAsideItems(dataDir: string): SetAsideItem[] {
   const inQueue = new Set(list(queueDir));
   for (const n of inQueue) if (n.endsWith('.eml')) out.push(describeMessage(queueDir, n, inQueue));
   const journalDir = asideDir(dataDir, 'journal');
-  for (const n of list(journalDir)) if (n.endsWith('.seg')) out.push(describeSegment(journalDir, n));
+  const inJournal = new Set(list(journalDir));
+  for (const n of inJournal) if (n.endsWith('.seg')) out.push(describeSegment(journalDir, n, inJournal));
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+/** How long a check of a segment aside holds the event loop before it lets it run (the start answers probes). */
+const SLICE_MS = 10;
+
+/** Whether a record of the segment verifies under `key`: its first one found ends the read. */
+async function anyRecordVerifies(file: string, key: KeyObject): Promise<boolean> {
+  const data = await readFile(file);
+  let sliceStart = performance.now();
+  for (const item of segmentScan(data, file, key, noFindings())) {
+    if (item !== SCANNING) return true;
+    if (performance.now() - sliceStart >= SLICE_MS) { await nextTurn(); sliceStart = performance.now(); }
+  }
+  return false;
+}
+
+const seqName = (seq: number) => String(seq).padStart(10, '0');
+
+/**
+ * Where a segment aside goes back in `journal`, and with which done marks (undefined when it has none):
+ * - its own, beside it: to the first seq past the journal's segments whose name no done file holds either;
+ * - else those an interrupted put-back already moved to the seq after the last segment (the same seq comes out
+ *   again, since its segment never arrived there), or those an earlier version left in the journal when it moved
+ *   the segment before its marks and was cut short (`<seq>.done` with no segment of that seq). Ids are unique, so
+ *   the marks of other messages in such a file cost nothing.
+ */
+function putBackPlace(file: string, journal: string, names: Set<string>): { target: string; done?: string } {
+  const seqs = [...names].filter((x) => SEGMENT_NAME.test(x)).map((x) => Number(x.slice(0, 10)));
+  let seq = Math.max(0, ...seqs) + 1;
+  const own = marksOf(file);
+  if (existsSync(own)) {
+    while (names.has(`${seqName(seq)}.done`)) seq++;
+    return { target: path.join(journal, `${seqName(seq)}.seg`), done: own };
+  }
+  const lone = (name: string) => names.has(`${name}.done`) && !names.has(`${name}.seg`);
+  const done = [seqName(seq), path.basename(file, '.seg')].find(lone);
+  return { target: path.join(journal, `${seqName(seq)}.seg`), done: done && path.join(journal, `${done}.done`) };
 }
 
 /**
  * At a start: puts back into the queue what was set aside for its key and verifies under `key` now (the right
  * queue.key was put back): a message file whose seal verifies, when the queue has no message of its id; a journal
- * segment of which a record verifies, after the journal's last segment. Returns how many went back.
+ * segment of which a record verifies, after the journal's last segment, with its done marks (one whose marks are
+ * missing stays: setAsideItems says why). Returns how many went back.
  */
 export async function putBackVerified(dataDir: string, key: KeyObject): Promise<number> {
   let back = 0;
@@ -131,23 +224,21 @@ export async function putBackVerified(dataDir: string, key: KeyObject): Promise<
     await rename(path.join(queueAside, n), target);
     back++;
   }
+  if (back) await syncDirs([path.join(dataDir, 'queue'), queueAside]);
   const journalAside = asideDir(dataDir, 'journal');
   const journal = path.join(dataDir, 'journal');
-  for (const n of (await readdir(journalAside).catch(() => [] as string[])).filter((x) => /^\d{10}\.seg$/.test(x)).sort()) {
+  for (const n of (await readdir(journalAside).catch(() => [] as string[])).filter((x) => SEGMENT_NAME.test(x)).sort()) {
     const file = path.join(journalAside, n);
-    if ([...segmentRecords(await readFile(file), file, key, noFindings())].length === 0) continue;
+    if (!await anyRecordVerifies(file, key)) continue;
     await mkdir(journal, { recursive: true });
-    const seqs = (await readdir(journal)).filter((x) => /^\d{10}\.seg$/.test(x)).map((x) => Number(x.slice(0, 10)));
-    const base = String(Math.max(0, ...seqs) + 1).padStart(10, '0');
-    // The done marks first: a segment back without them would deliver again what was delivered from it.
-    const done = file.replace(/\.seg$/, '.done');
-    if (existsSync(done)) await rename(done, path.join(journal, `${base}.done`));
-    await rename(file, path.join(journal, `${base}.seg`));
+    const { target, done } = putBackPlace(file, journal, new Set(await readdir(journal)));
+    if (!done) continue;
+    // The done marks first, durably: a segment back without them would deliver again what was delivered from it.
+    if (done !== marksOf(target)) await rename(done, marksOf(target));
+    await syncDirs([journal, path.dirname(done)]);
+    await rename(file, target);
+    await syncDirs([journal, journalAside]);
     back++;
-  }
-  if (back) {
-    await syncDir(path.join(dataDir, 'queue'));
-    if (existsSync(journal)) await syncDir(journal);
   }
   return back;
 }

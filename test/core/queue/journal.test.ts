@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Journal, readJournal, readJournalInSlices, readLocation } from '../../../core/queue/journal.ts';
 import { QueueStore } from '../../../core/queue/queue-store.ts';
-import type { QueueEntry } from '../../../core/queue/entry.ts';
+import { body, entry } from './journal-entries.ts';
 import net from 'node:net';
 import { startGateway, startRelayingGateway } from '../../helpers/gateway.ts';
 import { sendMail, until } from './send.ts';
@@ -14,13 +14,6 @@ import { longestStall } from '../../helpers/event-loop-stall.ts';
 
 const key = createSecretKey(randomBytes(32));
 
-function entry(id: string, size: number): QueueEntry {
-  return {
-    id, mailFrom: 'a@client.example', recipients: [{ address: 'u@example.com', status: 'pending' }], prepend: '', remove: [],
-    receivedAt: Date.now(), size, client: { ip: '192.0.2.1' }, authenticated: false, attempts: 0, nextAttemptAt: 0, history: [],
-  };
-}
-const body = (i: number) => Buffer.from(`Subject: message ${i}\r\n\r\n${'x'.repeat(100 + i)}\r\n`);
 
 describe('queue journal', () => {
   let dir: string;
