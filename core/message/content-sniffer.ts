@@ -19,23 +19,30 @@ export interface ContentFacts {
   archive?: ArchiveListing;
 }
 
-/** Office Open XML documents by the folder of their main part, plain and with macros (a `vbaProject.bin`). */
-const OFFICE_KINDS: ReadonlyArray<[folder: string, plain: string, macros: string]> = [
-  ['word/', 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', 'application/vnd.ms-word.document.macroenabled.12'],
-  ['xl/', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', 'application/vnd.ms-excel.sheet.macroenabled.12'],
-  ['ppt/', 'application/vnd.openxmlformats-officedocument.presentationml.presentation', 'application/vnd.ms-powerpoint.presentation.macroenabled.12'],
+/**
+ * Office Open XML documents by their main part, as Word, Excel and PowerPoint (and LibreOffice) write it, plain and
+ * with macros (a `vbaProject.bin` in its folder).
+ */
+const OFFICE_KINDS: ReadonlyArray<[main: string, plain: string, macros: string]> = [
+  ['word/document.xml', 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', 'application/vnd.ms-word.document.macroenabled.12'],
+  ['xl/workbook.xml', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', 'application/vnd.ms-excel.sheet.macroenabled.12'],
+  ['ppt/presentation.xml', 'application/vnd.openxmlformats-officedocument.presentationml.presentation', 'application/vnd.ms-powerpoint.presentation.macroenabled.12'],
 ];
 
 /**
- * The Office document type of a ZIP that is one (a `[Content_Types].xml` and a main folder), so that a rule on
- * `application/zip` means archives and a .docx is not taken for one; undefined for any other ZIP.
+ * The Office document type of a ZIP that is one (a `[Content_Types].xml` and a main part), so that a rule on
+ * `application/zip` means archives and a .docx is not taken for one; undefined for any other ZIP. The main part, not
+ * any file in `word/`: else a program packed beside an empty `[Content_Types].xml` and a `word/x` would pass a rule
+ * on `application/zip`. An archive not read in full may hide anything, and Office never encrypts inside its ZIP (an
+ * encrypted document is an OLE2 file): both stay archives.
  */
 function officeType(archive: ArchiveListing): string | undefined {
-  const paths = archive.entries.filter((e) => !e.within).map((e) => e.names[0]);
-  if (!paths.includes('[Content_Types].xml')) return undefined;
-  for (const [folder, plain, macros] of OFFICE_KINDS) {
-    if (!paths.some((p) => p.startsWith(folder))) continue;
-    return paths.includes(`${folder}vbaProject.bin`) ? macros : plain;
+  if (archive.unreadable !== undefined || archive.encrypted) return undefined;
+  const paths = new Set(archive.entries.filter((e) => !e.within).map((e) => e.names[0]));
+  if (!paths.has('[Content_Types].xml')) return undefined;
+  for (const [main, plain, macros] of OFFICE_KINDS) {
+    if (!paths.has(main)) continue;
+    return paths.has(`${main.slice(0, main.indexOf('/') + 1)}vbaProject.bin`) ? macros : plain;
   }
   return undefined;
 }

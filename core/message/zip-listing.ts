@@ -48,8 +48,12 @@ const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 const CENTRAL_SIZE = 46;
 const LOCAL_SIZE = 30;
-/** End-record signatures tried, from the last one back: a comment may hold the bytes of a false one. */
-const MAX_CANDIDATES = 8;
+/**
+ * End-record signatures tried, from the last one back: a comment may hold the bytes of false ones. Each costs a few
+ * small reads; an end holding more than this is an archive hiding its own record (findDirectory), and a file that is
+ * no archive rarely holds even one.
+ */
+export const MAX_CANDIDATES = 64;
 
 const overBudget = `its directory is over what the gateway reads of a message's archives (${ARCHIVE_MAX_BYTES} bytes in all)`;
 
@@ -77,7 +81,8 @@ function u64(b: Buffer, at: number): number | undefined {
 /** Where the central directory lies, found from an end record: its real offset, size and entry count. */
 interface Directory { start: number; size: number; count: number; /** Real offset minus stated one: bytes in front of the archive (a self-extractor's program). */ shift: number }
 
-type Found = { dir: Directory } | { why: string } | undefined;
+/** A directory found (`doubt`: why it may not be the one archive programs read), or why none can be read. */
+type Found = { dir: Directory; doubt?: string } | { why: string } | undefined;
 
 /**
  * The directory an end record at `at` describes, if the bytes agree with it; `{ why }` when the record is a real one
@@ -132,7 +137,8 @@ function findDirectory(src: ByteSource, budget: ListingBudget, nested: boolean):
   const tail = readExactly(src, tailAt, span);
   if (!tail) return { why: 'its end was not kept' };
   let problem: { why: string } | undefined;
-  let fallback: Found;
+  let fallback: { dir: Directory } | undefined;
+  let empty: { dir: Directory } | undefined;
   let pos = tail.length - EOCD_SIZE;
   for (let tried = 0; tried < MAX_CANDIDATES && pos >= 0; tried++) {
     pos = tail.lastIndexOf(EOCD, pos);
@@ -140,15 +146,22 @@ function findDirectory(src: ByteSource, budget: ListingBudget, nested: boolean):
     const rec = tail.subarray(pos, pos + EOCD_SIZE);
     const found = directoryAt(src, tailAt + pos, rec);
     // The record that ends the file with its comment is the archive's; bytes after it (a signature some tools
-    // append) are allowed only when no record fits exactly, and an empty archive must fit exactly.
+    // append) are allowed only when no record fits exactly, and an empty archive must fit exactly. An empty one is
+    // the archive's only when no record before it has files: 22 bytes at the end of a comment make a false one.
     const exact = pos + EOCD_SIZE + rec.readUInt16LE(20) === tail.length;
     if (found && 'dir' in found) {
-      if (exact) return found;
-      if (found.dir.count > 0) fallback ??= found;
+      if (exact && found.dir.count > 0) return found;
+      if (exact) empty ??= found;
+      else if (found.dir.count > 0) fallback ??= found;
     } else problem ??= found;
     pos--;
   }
-  return fallback ?? problem;
+  // Signatures left unchecked: the archive's own record may be among them, behind false ones put in its comment.
+  if (pos >= 0 && tail.lastIndexOf(EOCD, pos) >= 0) {
+    const why = `its end holds more end record signatures than the gateway tries (${MAX_CANDIDATES})`;
+    return fallback ? { ...fallback, doubt: why } : { why };
+  }
+  return fallback ?? problem ?? empty;
 }
 
 /** Reads one directory: its entries, in one pass over its bytes. */
@@ -250,5 +263,7 @@ function listArchive(src: ByteSource, budget: ListingBudget, depth: number, with
   const found = findDirectory(src, budget, depth > 1);
   if (!found) return undefined;
   if ('why' in found) return { entries: [], encrypted: false, unreadable: found.why };
-  return readDirectory(src, found.dir, budget, depth, within);
+  const listing = readDirectory(src, found.dir, budget, depth, within);
+  if (found.doubt && !listing.unreadable) listing.unreadable = found.doubt;
+  return listing;
 }

@@ -43,7 +43,7 @@ export interface ConnectionHooks {
   onCommand(conn: RawConnection, hook: CommandHookName, line: string): Promise<CommandReply | undefined>;
   /** MAIL FROM's or RCPT TO's parameters as sent, before smtp-server decodes them: a refusal, or undefined to go on. */
   envelopeParamsReply(conn: RawConnection, verb: 'MAIL FROM' | 'RCPT TO', line: string): CommandReply | undefined;
-  /** A reply for any command while the connection is in the rejecting state (undefined = not rejecting). */
+  /** A reply for any command while the connection is in the rejecting state: a refused connect, or limits.max_errors reached (undefined = not rejecting). */
   rejectingReply(conn: RawConnection, command: string): { code: number; text: string | string[]; close?: boolean } | undefined;
   /** Input sent before the reply it had to wait for: logged and counted (the connection is then refused and closed). */
   pipeliningRefused(conn: RawConnection, early: PipeliningViolation): void;
@@ -55,8 +55,8 @@ export interface ConnectionHooks {
   dataTimeout(): number;
   /** Counts NOOP, VRFY, ETRN, RSET and HELP (limits.max_junk_commands): the refusal once over the limit, else undefined. */
   junkCommand(conn: RawConnection, verb: string): CommandReply | undefined;
-  /** Counts a refusal smtp-server gave by itself toward limits.max_errors: the 421 to send instead once over it. */
-  ownRefusal(conn: RawConnection): CommandReply | undefined;
+  /** Counts a refusal smtp-server gives by itself toward limits.max_errors (the refusal still goes out as it is). */
+  ownRefusal(conn: RawConnection): void;
 }
 
 /** How long a connection may stay quiet now (front-door.ts gives each listener one; stress-mode.ts decides). */
@@ -155,13 +155,12 @@ export function applySmtpServerPatches(): void {
   };
 
   // The refusals smtp-server gives by itself (503, 501, 538, 500: limits-own-refusals.ts) count toward max_errors as
-  // ours do; past it the client gets the same 421 instead, which makes smtp-server close the connection.
+  // ours do; the one that reaches it goes out as it is, and the client's next command gets the 421 (rejectingReply).
   const sendOwnCounted = proto.send as RawConnection['send'];
   proto.send = function (this: RawConnection & { _closing?: boolean }, code: number, data?: string | string[], context?: unknown) {
     const h = hooksOf(this);
-    if (!h || code < 400 || this._closing || !isOwnCountedRefusal(code, data, enhancedCodeOf(this, code, context))) return sendOwnCounted.call(this, code, data, context);
-    const over = h.ownRefusal(this);
-    return over ? sendOwnCounted.call(this, over.code, over.text, false) : sendOwnCounted.call(this, code, data, context);
+    if (h && code >= 400 && !this._closing && isOwnCountedRefusal(code, data, enhancedCodeOf(this, code, context))) h.ownRefusal(this);
+    return sendOwnCounted.call(this, code, data, context);
   };
 
   // The deadlines' timers go with the connection.
@@ -201,9 +200,13 @@ export function applySmtpServerPatches(): void {
   // The idle timeout: its 421 is smtp-server's, sent only when the client owes us input. What was sent, and in which
   // state, is reported, so the log says timeout and not a hang-up (and a message cut off says so on its summary line).
   const origTimeout = proto._onTimeout as (this: RawConnection) => void;
-  proto._onTimeout = function (this: RawConnection & { _parser?: { _dataMode?: boolean }; _closing?: boolean }) {
+  proto._onTimeout = function (this: RawConnection & { _parser?: { _dataMode?: boolean }; _closing?: boolean; _armTimeout(): void }) {
     const h = hooksOf(this);
     if (!h) return origTimeout.call(this);
+    // Not ready and not closing: the gateway owes the greeting (its connect hooks, a blocklist or PTR lookup, or
+    // greeting_delay still run), as it owes a reply while a command's hooks run. The greeting's write restarts the
+    // time, so the client's idle time starts there; stress's shorter time must not cut a client waiting for us.
+    if (!this._ready && !this._closing) return this._armTimeout();
     const dataStream = this._dataStream;
     const inData = !!dataStream && !!this._parser && !!this._parser._dataMode;
     // Judged as it fires: every session's timer was armed again when stress began or ended (front-door.ts).
@@ -455,8 +458,8 @@ function notImplemented(conn: RawConnection, callback: () => void): void {
   const c = conn as RawConnection & { _unrecognizedCommands: number };
   c._unrecognizedCommands++;
   if (c._unrecognizedCommands >= 10) return answer(conn, { code: 421, text: '4.7.0 Error: too many unrecognized commands', close: true }, callback, false);
-  const over = hooksOf(conn)?.ownRefusal(conn);
-  answer(conn, over ? { ...over, close: true } : { code: 502, text: '5.5.1 Command not implemented' }, callback, false);
+  hooksOf(conn)?.ownRefusal(conn);
+  answer(conn, { code: 502, text: '5.5.1 Command not implemented' }, callback, false);
 }
 
 /** The enhanced code smtp-server will put before a reply's text (none for `context` false, or with them hidden). */

@@ -37,6 +37,9 @@ import { recipientRefusalReason } from '../metrics.ts';
 
 type Cb = (err?: Error | null) => void;
 
+/** The reply to the next command of a client that reached limits.max_errors; the connection is closed after it. */
+const TOO_MANY_ERRORS: CommandReply = { code: 421, text: '4.7.0 Too many errors, closing connection', close: true };
+
 /**
  * smtp-server gives the envelope a `dsn` record only when it advertises DSN (its hideDSN option), so this follows the
  * EHLO reply the client saw: a client told nothing of DSN still gets 555 for its parameters.
@@ -81,6 +84,8 @@ export class SessionHandler implements ConnectionHooks {
   private readonly junk = new Map<string, number>();
   /** Refusals each session repeated word for word, logged the first few times only (session-log-repeats.ts). */
   private readonly repeats = new RepeatedRefusals();
+  /** Sessions that reached limits.max_errors: their next command is answered TOO_MANY_ERRORS (countError). */
+  private readonly overErrorLimit = new Set<string>();
 
   constructor(rt: Runtime, listener: ListenerKind) {
     this.rt = rt;
@@ -147,6 +152,7 @@ export class SessionHandler implements ConnectionHooks {
     this.drops.delete(session.id);
     this.tlsLines.delete(session.id);
     this.junk.delete(session.id);
+    this.overErrorLimit.delete(session.id);
     const unlogged = this.repeats.end(session.id);
     this.rt.connections.close(this.socketIp(st));
     if (chainHooks(this.rt.plugins).has('disconnect')) {
@@ -282,16 +288,20 @@ export class SessionHandler implements ConnectionHooks {
     const known = verb === 'MAIL FROM' ? (dsn ? MAIL_PARAMS_DSN : MAIL_PARAMS) : (dsn ? RCPT_PARAMS_DSN : RCPT_PARAMS);
     const problem = envelopeParamsProblem(line, verb, known);
     if (!problem) return undefined;
-    return this.countError(st) ? { code: 421, text: '4.7.0 Too many errors, closing connection', close: true } : problem;
+    this.countError(st);
+    return problem;
   }
 
   rejectingReply(conn: RawConnection, command: string): { code: number; text: string | string[]; close?: boolean } | undefined {
     const st = this.sessions.get(conn.id);
     if (!st) return undefined;
+    // A client that reached limits.max_errors is told so at its next command, and let go (a QUIT still gets its 221).
+    if (this.overErrorLimit.has(st.id) && command !== 'QUIT') return TOO_MANY_ERRORS;
     const refusal = st.rejected && command !== 'QUIT' ? st.rejected : this.authOffReply(st, command);
     if (!refusal) return undefined;
     // Counted like any refused command, so limits.error_block also keeps a refused client from coming straight back.
-    return this.countError(st) ? { code: 421, text: '4.7.0 Too many errors, closing connection', close: true } : refusal;
+    this.countError(st);
+    return refusal;
   }
 
   /**
@@ -327,24 +337,31 @@ export class SessionHandler implements ConnectionHooks {
     this.rt.metrics.inc('connections_refused');
   }
 
-  /** Refuses a command with `err`, counted like every refusal: past limits.max_errors the client is dropped instead. */
+  /** Refuses a command with `err`, counted like every refusal toward limits.max_errors. */
   private refuseCounted(st: SessionState, err: Error, cb: Cb): void {
-    cb(this.countError(st) ? smtpError(421, '4.7.0', 'Too many errors, closing connection') : err);
+    this.countError(st);
+    cb(err);
   }
 
-  /** Counts a refused command or recipient; past the limit the client is dropped (and optionally blocked). */
-  private countError(st: SessionState): boolean {
+  /**
+   * Counts a refused command or recipient. The refusal that reaches limits.max_errors still goes out as itself and the
+   * client's next command gets TOO_MANY_ERRORS (rejectingReply), as Postfix's smtpd_hard_error_limit answers 421 only
+   * after it: a 550 5.1.1 put in the 421's place would have the client defer the whole message and retry it into the
+   * same refusal, where the 550 bounces the one recipient. The block (limits.error_block) starts here.
+   */
+  private countError(st: SessionState): void {
     st.errors++;
+    if (this.overErrorLimit.has(st.id)) return;
     const lim = this.rt.config.limits;
     // Under stress (stress-mode.ts) the first error ends the session, but a client is blocked only at max_errors.
     const stressed = st.errors < lim.max_errors;
-    if (st.errors < this.rt.connections.stress.limit(lim.max_errors, st.trusted || st.allowlisted)) return false;
+    if (st.errors < this.rt.connections.stress.limit(lim.max_errors, st.trusted || st.allowlisted)) return;
+    this.overErrorLimit.add(st.id);
     // A trusted proxy's own address is never blocked (as it has no per-address connection cap): every client behind
     // it would be refused at the greeting, before it could name itself. The client it names is blocked instead.
     const blockMs = this.isTrustedProxy(st.remote.ip) || stressed ? 0 : lim.error_block;
     if (blockMs > 0) this.rt.connections.block(st.remote.ip, blockMs);
     this.log(st.id).info('too many errors: disconnecting', { client: st.remote.ip, ...this.rt.connections.networkField(st.remote.ip), error_count: st.errors, blocked_ms: blockMs, ...(stressed ? { stress: true } : {}) });
-    return true;
   }
 
   async onHelo(conn: RawConnection, hostname: string, verb: 'HELO' | 'EHLO', line: string): Promise<Reply & { close?: boolean } | undefined> {
@@ -366,7 +383,8 @@ export class SessionHandler implements ConnectionHooks {
     st.helo = undefined;
     log.info('HELO refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
     this.rt.metrics.countRefusal('helo', r.plugin, r.findings, reply.code);
-    return { ...reply, close: r.outcome.action === 'disconnect' || (countsAsError(reply.code, reply.text) && this.countError(st)) };
+    if (countsAsError(reply.code, reply.text)) this.countError(st);
+    return { ...reply, close: r.outcome.action === 'disconnect' };
   }
 
   wants(hook: 'capabilities' | CommandHookName): boolean { return chainHooks(this.rt.plugins).has(hook); }
@@ -385,10 +403,10 @@ export class SessionHandler implements ConnectionHooks {
     return { ...JUNK_REFUSAL, close: true };
   }
 
-  ownRefusal(conn: RawConnection): CommandReply | undefined {
+  ownRefusal(conn: RawConnection): void {
     const st = this.sessions.get(conn.id);
-    if (!st || followsOwnTroubleRefusal((conn.session as unknown as SMTPServerSession).envelope, conn.lastVerb)) return undefined;
-    return this.countError(st) ? { code: 421, text: '4.7.0 Too many errors, closing connection', close: true } : undefined;
+    if (!st || followsOwnTroubleRefusal((conn.session as unknown as SMTPServerSession).envelope, conn.lastVerb)) return;
+    this.countError(st);
   }
 
   /** A refusal's line, unless its session already had it word for word LOGGED_REPEATS times (session-log-repeats.ts). */
@@ -415,7 +433,7 @@ export class SessionHandler implements ConnectionHooks {
     if (!reply) return undefined;
     if (reply.code >= 400) {
       log.info('command refused', { hook, plugin: r.plugin, reply: `${reply.code} ${Array.isArray(reply.text) ? reply.text.join(' ') : reply.text}` });
-      if (!reply.close && reply.code >= 500 && hook !== 'quit' && this.countError(st)) return { code: 421, text: '4.7.0 Too many errors, closing connection', close: true };
+      if (!reply.close && reply.code >= 500 && hook !== 'quit') this.countError(st);
     }
     return reply;
   }
@@ -453,7 +471,7 @@ export class SessionHandler implements ConnectionHooks {
     if (!exempt && this.rt.authFailures.refused(ip, lim.max_auth_failures)) {
       this.log(session.id).info('authentication refused: too many failures from this address', { client: ip, ...this.rt.connections.networkField(ip), user: logged, method: auth.method });
       this.rt.metrics.inc('auth_refused');
-      if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+      if (st) this.countError(st);
       return cb(smtpError(454, '4.7.0', `Too many failed authentications from your ${this.rt.connections.networkField(ip).network ? 'network' : 'address'}, try again later`));
     }
     this.rt.users.check(user, auth.password ?? '', this.rt.authFailures.checkClient(ip)).then((ok) => {
@@ -462,7 +480,7 @@ export class SessionHandler implements ConnectionHooks {
         // The client's address on the line itself, as fail2ban reads Postfix's `SASL LOGIN authentication failed` lines.
         this.log(session.id).info('authentication failed', { client: ip, user: logged, method: auth.method });
         this.rt.metrics.inc('auth_failures');
-        if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+        if (st) this.countError(st);
         return cb(smtpError(535, '5.7.8', 'Authentication credentials invalid'));
       }
       this.rt.authFailures.succeeded(ip);
@@ -474,7 +492,7 @@ export class SessionHandler implements ConnectionHooks {
       if (err instanceof TurnsFull) {
         this.log(session.id).info('authentication refused: too many checks waiting from clients with failures', { client: ip, user: logged, method: auth.method });
         this.rt.metrics.inc('auth_refused');
-        if (st && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+        if (st) this.countError(st);
         return cb(smtpError(454, '4.7.0', 'Temporary authentication failure'));
       }
       this.log(session.id).error('auth check failed', { error: String(err) });
@@ -560,7 +578,7 @@ export class SessionHandler implements ConnectionHooks {
       this.rt.metrics.countRefusal('mail_from', r.plugin, r.findings, reply.code);
       this.txs.delete(session.id);
       if (r.outcome.action === 'disconnect') { cb(smtpError(reply.code, undefined, reply.text)); return this.closeAfterReply(session.id); }
-      if (countsAsError(reply.code, reply.text) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+      if (countsAsError(reply.code, reply.text)) this.countError(st);
       cb(smtpError(reply.code, undefined, reply.text));
     }, (err) => { log.error('mailFrom failed', { error: String(err) }); cb(smtpError(451, '4.3.0', 'Temporary local problem')); });
   }
@@ -574,7 +592,7 @@ export class SessionHandler implements ConnectionHooks {
       this.logRefusal(log, st.id, 'recipient refused', { ...refusalFields(st, tx.mailFrom?.address, [address.address]), reply: `${code} ${enhanced} ${text}`, ...fields });
       this.rt.metrics.count('recipients_refused', recipientRefusalReason(enhanced, text, fields));
       const counted = countsAsError(code, `${enhanced} ${text}`) || overshootCounts(st, code, `${enhanced} ${text}`, this.rt.config.limits.max_recipient_overshoot);
-      if (counted && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+      if (counted) this.countError(st);
       cb(smtpError(code, enhanced, text));
     };
     // Every RCPT TO counts toward limits.recipient_rate, as anvil counts them: a refused one too (past max_recipients,
@@ -664,7 +682,7 @@ export class SessionHandler implements ConnectionHooks {
         const counted = countsAsError(reply.code, reply.text) && !repeatsCountedCause(tx, r.plugin, o.countsOnceAs, this.rt.config.limits.max_recipients);
         // A plugin's 452 4.5.3 (bayes split_recipients) counts toward limits.max_recipient_overshoot as the gateway's own.
         const overshot = overshootCounts(st, reply.code, reply.text, this.rt.config.limits.max_recipient_overshoot);
-        if ((counted || overshot) && this.countError(st)) return cb(smtpError(421, '4.7.0', 'Too many errors, closing connection'));
+        if (counted || overshot) this.countError(st);
         return cb(smtpError(reply.code, undefined, reply.text));
       }
       // The relay rule judges the recipient the client named; its redirect targets are the plugin's configuration.

@@ -2,8 +2,10 @@
 // limits.max_connections, the gateway is short of room, and idle sessions are what a flood fills it with (60 addresses
 // holding their 20 connections each keep everyone else out for a whole idle_timeout). While in stress:
 // - a session waiting for the client's next command (new ones, and those already open) may stay quiet for
-//   server.stress_idle_timeout, and a command line must be complete within it;
-// - limits.max_errors and max_junk_commands are 1, as Postfix's hard error and junk command limits under stress;
+//   server.stress_idle_timeout, and a command line must be complete within it; a new one waiting for its greeting
+//   (slow connect hooks: a blocklist, a PTR lookup) waits for us, and its time starts at the greeting (patches.ts);
+// - limits.max_errors and max_junk_commands are 1, as Postfix's hard error and junk command limits under stress: the
+//   first refusal goes out as it is and the next command gets the 421 (session-handler.ts countError);
 // - from the 354 to the final dot a message keeps idle_timeout and data_timeout: a slow upload that goes on is not cut,
 //   and one whose final dot came is answered (smtp-server does not time out a session waiting for our reply);
 // - relay.networks, access.allow_ips and logged-in sessions keep the ordinary limits: they are not the flood.

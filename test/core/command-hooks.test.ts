@@ -134,6 +134,7 @@ describe('command hooks: a plugin answers them', () => {
     const { d } = await greeted(gw.port);
     assert.equal((await d.cmd('XDENY')).code, 500);
     assert.equal((await d.cmd('XDENY')).code, 500);
+    assert.equal((await d.cmd('XDENY')).code, 500, 'the refusal that reaches the limit, as it is');
     const last = await d.cmd('XDENY');
     assert.equal(last.code, 421);
     await until(() => d.closed, 2000, 'close');

@@ -151,12 +151,12 @@ describe('log fields: one name and type each, nothing secret', function () {
     early.write('EHLO early.test\r\n');
     assert.match((await early.read()).text, /talk too soon/);
     early.hangUp();
-    // A client dropped at limits.max_errors (10): nine relay attempts refused, the tenth ends the session.
+    // A client dropped at limits.max_errors (10): ten relay attempts refused, the command after them ends the session.
     const erring = await SmtpDialog.connect(gw.port, '127.0.0.1', { localAddress: '127.0.0.4' });
     await erring.hello();
     await erring.cmd('MAIL FROM:<a@client.example>');
-    for (let i = 0; i < 9; i++) assert.equal((await erring.cmd(`RCPT TO:<r${i}@elsewhere.example>`)).code, 554);
-    assert.match((await erring.cmd('RCPT TO:<r9@elsewhere.example>')).text, /Too many errors/);
+    for (let i = 0; i < 10; i++) assert.equal((await erring.cmd(`RCPT TO:<r${i}@elsewhere.example>`)).code, 554);
+    assert.match((await erring.cmd('RCPT TO:<r10@elsewhere.example>')).text, /Too many errors/);
     erring.hangUp();
     await waitUntil('the three lines to ban on', () => ['authentication failed', 'client refused: talked before the greeting', 'too many errors: disconnecting']
       .every((msg) => gw.logs.some((l) => l.msg === msg)));

@@ -1,6 +1,6 @@
 // The ZIP directory reader: archives from a real zip program and built byte by byte, archives stored in archives, and
-// hostile ones (cut short, false counts, offsets pointing anywhere, more entries than the budget), which must be
-// listed as far as they can be and said to be unreadable, never taken as empty.
+// hostile ones (cut short, false counts, offsets pointing anywhere, false end records, more entries than the budget),
+// which must be listed as far as they can be and said to be unreadable, never taken as empty.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { wholeSource, windowSource } from '../../../core/message/byte-source.ts';
 import { ContentSniffer, contentFacts, ARCHIVE_TAIL_BYTES } from '../../../core/message/content-sniffer.ts';
-import { ARCHIVE_MAX_ENTRIES, listZip, newListingBudget, type ArchiveListing } from '../../../core/message/zip-listing.ts';
+import { ARCHIVE_MAX_ENTRIES, MAX_CANDIDATES, listZip, newListingBudget, type ArchiveListing } from '../../../core/message/zip-listing.ts';
 import { ensureCommands } from '../../helpers/system-packages.ts';
 import { PROGRAM, buildZip, type ZipEntryInput } from './zip-builder.ts';
 
@@ -100,6 +100,24 @@ describe('core/message/zip-listing', function () {
     assert.equal(listZip(wholeSource(pdf), newListingBudget(), false), undefined);
   });
 
+  it('an archive behind other bytes whose comment holds more false end records than are tried is unreadable, not no archive', () => {
+    // Each an empty archive's end record, the last one ending the file as the real one would.
+    const fakes = (n: number) => `PK\x05\x06${'\0'.repeat(18)}`.repeat(n);
+    const prefix = Buffer.from('junk before the archive ');
+    const hidden = (comment: string) => listZip(wholeSource(buildZip([{ name: 'invoice.exe', data: PROGRAM }], { prefix, comment })), newListingBudget(), false);
+    const l = hidden(fakes(MAX_CANDIDATES));
+    assert.ok(l, 'an archive, not none');
+    assert.equal(l.unreadable, `its end holds more end record signatures than the gateway tries (${MAX_CANDIDATES})`);
+    // Fewer: the real record is reached and the archive listed, not taken for the empty one the comment ends with.
+    assert.deepEqual(names(hidden(fakes(MAX_CANDIDATES - 1))), ['invoice.exe']);
+    assert.deepEqual(names(hidden(`see you PK\x05\x06${'\0'.repeat(18)}`)), ['invoice.exe']);
+    assert.equal(hidden(fakes(MAX_CANDIDATES - 1))!.unreadable, undefined);
+    // A real empty archive is still one, and bytes that are no archive with a few signatures in them are none.
+    assert.deepEqual(list(buildZip([])), { entries: [], encrypted: false });
+    const text = Buffer.from(`a letter that quotes PK\x05\x06 twice: PK\x05\x06, ${'x'.repeat(200)}`, 'latin1');
+    assert.equal(listZip(wholeSource(text), newListingBudget(), false), undefined);
+  });
+
   it('holds a message\'s archives to the entry budget: what is over it is unreadable, the rest still listed', () => {
     const budget = newListingBudget();
     const many = buildZip(Array.from({ length: ARCHIVE_MAX_ENTRIES - 10 }, (_, i) => ({ name: `n${i}` })));
@@ -119,6 +137,20 @@ describe('core/message/zip-listing', function () {
     // Still listed: an .exe packed beside the parts of a document is seen.
     assert.deepEqual(names(facts(doc('word/document.xml', 'setup.exe')).archive)?.at(-1), 'setup.exe');
     assert.equal(facts(buildZip([{ name: 'word/document.xml' }])).detectedType, 'application/zip');
+  });
+
+  it('keeps a ZIP posing as Office an archive: without the main part, unreadable, or with an encrypted entry', () => {
+    const facts = (zip: Buffer) => contentFacts(wholeSource(zip), newListingBudget());
+    const part = (name: string, extra: Partial<ZipEntryInput> = {}): ZipEntryInput => ({ name, data: Buffer.from('<x/>'), ...extra });
+    // An empty [Content_Types].xml and any file in word/: no document Word would open, and a rule on
+    // `type: application/zip` must still find the program beside it.
+    const posing = facts(buildZip([{ name: '[Content_Types].xml' }, part('word/x'), { name: 'invoice.exe', data: PROGRAM }]));
+    assert.equal(posing.detectedType, 'application/zip');
+    assert.deepEqual(names(posing.archive), ['[Content_Types].xml', 'word/x', 'invoice.exe']);
+    const parts = ['[Content_Types].xml', '_rels/.rels', 'word/document.xml'].map((n) => part(n));
+    assert.equal(facts(buildZip([...parts, { name: 'invoice.exe', data: PROGRAM }], { statedCount: 9 })).detectedType, 'application/zip', 'unreadable: it may hide more');
+    assert.equal(facts(buildZip([...parts, part('word/media/x.bin', { flags: 0x1 })])).detectedType, 'application/zip', 'Office encrypts a document as OLE2, never inside its ZIP');
+    assert.equal(facts(buildZip([...parts.slice(0, 2), part('ppt/presentation.xml')])).detectedType, 'application/vnd.openxmlformats-officedocument.presentationml.presentation');
   });
 
   it('of content not kept, reads the start and the last part as they stream: the directory there is listed', () => {

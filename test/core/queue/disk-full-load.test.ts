@@ -250,12 +250,13 @@ describe('queue: a full disk refuses MAIL, and a pipelining client is not droppe
       }
       assert.equal((await d.cmd('NOOP')).code, 250, 'the client is still served');
 
-      // More RCPTs than a message may have: past max_recipients they count again, and max_errors ends the session.
+      // More RCPTs than a message may have: past max_recipients they count again, and max_errors ends the session at
+      // the command after the one that reached it (the DATA).
       batch(6);
       assert.equal((await d.read()).code, 452);
       const rcpts: number[] = [];
-      for (let i = 0; i < 6; i++) rcpts.push((await d.read()).code);
-      assert.deepEqual(rcpts, [503, 503, 503, 503, 503, 421]);
+      for (let i = 0; i < 7; i++) rcpts.push((await d.read()).code);
+      assert.deepEqual(rcpts, [503, 503, 503, 503, 503, 503, 421]);
       await until(() => d.closed, 5000, 'the connection closed after the 421');
     } finally {
       d.hangUp();

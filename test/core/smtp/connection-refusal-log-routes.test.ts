@@ -80,6 +80,7 @@ describe('refusals routed through the bounded refusal log', function () {
     it('logs it blocked after too many errors once, however often it comes back', async () => {
       const erring = await session({ named: '192.0.2.99' });
       assert.equal((await erring.d.cmd('RCPT TO:<user@example.com>')).code, 503);
+      assert.equal((await erring.d.cmd('RCPT TO:<user@example.com>')).code, 503);
       assert.equal((await erring.d.cmd('RCPT TO:<user@example.com>')).code, 421);
       await erring.d.quit();
       const answers = await knock(KNOCKS, { named: '192.0.2.99' });

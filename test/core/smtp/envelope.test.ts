@@ -100,7 +100,8 @@ describe('front door: a refused client', function () {
     assert.equal((await d.read()).code, 554);
     assert.equal((await d.cmd('EHLO refused.test')).code, 554);
     assert.equal((await d.cmd('MAIL FROM:<a@client.example>')).code, 554);
-    assert.equal((await d.cmd('RCPT TO:<u@example.com>')).code, 421);
+    assert.equal((await d.cmd('RCPT TO:<u@example.com>')).code, 554);
+    assert.equal((await d.cmd('DATA')).code, 421);
     await until(() => d.closed, 5000, 'the connection to close');
     const again = await SmtpDialog.connect(gw.port, '127.0.0.1', { localAddress: '127.0.0.2' });
     const r = await again.read();

@@ -41,7 +41,7 @@ describe('limits.max_errors and refusals of one cause in a transaction', functio
       assert.deepEqual(await rcptCodes(d, many(20, 'b')), Array(20).fill(451), 'a second message: its first deferral is the second error');
       assert.equal((await d.cmd('RSET')).code, 250);
       assert.equal((await d.cmd('MAIL FROM:<news@sender.test>')).code, 250);
-      assert.deepEqual(await rcptCodes(d, many(5, 'c')), [421], 'the third message\'s first deferral is the third error');
+      assert.deepEqual(await rcptCodes(d, many(5, 'c')), [451, 421], 'the third message\'s first deferral is the third error, the next RCPT gets the 421');
       await assert.rejects(d.read(3_000), /connection closed/);
       assert.equal(gw.logs.find((l) => l.msg === 'too many errors: disconnecting' && l.client === '203.0.113.44')?.error_count, 3);
     } finally { await d.quit(); }
@@ -54,7 +54,8 @@ describe('limits.max_errors and refusals of one cause in a transaction', functio
       assert.equal((await d.cmd('MAIL FROM:<news@sender.test>')).code, 250);
       assert.deepEqual(await rcptCodes(d, many(3, 'd')), [451, 451, 451]);
       assert.equal((await d.cmd('RCPT TO:<blocked@example.com>')).code, 550, 'a refusal of the core: the second error');
-      assert.equal((await d.cmd('RCPT TO:<blocked@example.com>')).code, 421, 'and again: the third');
+      assert.equal((await d.cmd('RCPT TO:<blocked@example.com>')).code, 550, 'and again: the third, answered as it is');
+      assert.equal((await d.cmd('RCPT TO:<d9@example.com>')).code, 421, 'the next command is told');
     } finally { await d.quit(); }
   });
 });

@@ -33,10 +33,10 @@ describe('limits.max_recipient_overshoot', function () {
       const replies = await repliesUntilClosed(d, 6000);
       assert.equal(replies[0].code, 250, 'MAIL');
       assert.equal(runOf(replies, 250, 1), 100, 'limits.max_recipients (100) recipients taken');
-      // 1,000 free, then 9 counted ones, and the 10th counted refusal is answered 421.
-      assert.equal(runOf(replies, 452, 101), 1009);
+      // 1,000 free, then 10 counted ones, and the RCPT after the 10th counted refusal is answered 421.
+      assert.equal(runOf(replies, 452, 101), 1010);
       assert.match(replies[101].text, /^4\.5\.3 Too many recipients/);
-      assert.equal(replies.length, 1 + 100 + 1009 + 1, 'nothing answered after the 421');
+      assert.equal(replies.length, 1 + 100 + 1010 + 1, 'nothing answered after the 421');
       const last = replies.at(-1)!;
       assert.equal(last.code, 421);
       assert.match(last.text, /^4\.7\.0 Too many errors/);
@@ -69,7 +69,8 @@ describe('limits.max_recipient_overshoot', function () {
       assert.equal((await d.cmd('RCPT TO:<a2@example.com>')).code, 250);
       assert.equal((await d.cmd('RCPT TO:<a3@example.com>')).code, 250);
       assert.equal((await d.cmd('RCPT TO:<a4@example.com>')).code, 452, 'the fourth overshoot counts: error 1 of 2');
-      const r = await d.cmd('RCPT TO:<a5@example.com>');
+      assert.equal((await d.cmd('RCPT TO:<a5@example.com>')).code, 452, 'error 2 of 2, answered as it is');
+      const r = await d.cmd('RCPT TO:<a6@example.com>');
       assert.equal(r.code, 421);
       assert.match(r.text, /^4\.7\.0 Too many errors/);
       await assert.rejects(d.read(3_000), /connection closed/);

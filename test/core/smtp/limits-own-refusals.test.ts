@@ -1,6 +1,6 @@
 // The refusals smtp-server gives by itself (503 out of sequence, 501 bad syntax, 538 AUTH before TLS, 500 and 502
-// unknown or not implemented) count toward limits.max_errors as the gateway's own do: a client that floods them is
-// answered 421 4.7.0 at the limit and disconnected.
+// unknown or not implemented) count toward limits.max_errors as the gateway's own do: a client that floods them gets
+// the refusal that reaches the limit as it is, then 421 4.7.0 at its next command, and is disconnected.
 import assert from 'node:assert/strict';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { SmtpDialog, type SmtpReply } from '../../helpers/smtp-dialog.ts';
@@ -25,14 +25,14 @@ describe('limits.max_errors and the refusals smtp-server gives itself', function
 
   const closedLine = (ip: string) => waitFor(`the connection closed line of ${ip}`, () => gw!.logs.find((l) => l.msg === 'connection closed' && l.client === ip));
 
-  it('disconnects 5,000 pipelined RCPTs without MAIL at the tenth 503', async () => {
+  it('disconnects 5,000 pipelined RCPTs without MAIL after the tenth 503', async () => {
     gw = await startGateway();
     const replies = await flood('203.0.113.70', 'RCPT TO:<user@example.com>\r\n'.repeat(5000));
-    assert.deepEqual(replies.slice(0, 9).map((r) => r.code), Array(9).fill(503));
+    assert.deepEqual(replies.slice(0, 10).map((r) => r.code), Array(10).fill(503));
     assert.match(replies[0].text, /need MAIL command/);
-    assert.equal(replies.length, 10, 'nothing answered after the 421');
-    assert.equal(replies[9].code, 421);
-    assert.match(replies[9].text, /^4\.7\.0 Too many errors/);
+    assert.equal(replies.length, 11, 'nothing answered after the 421');
+    assert.equal(replies[10].code, 421);
+    assert.match(replies[10].text, /^4\.7\.0 Too many errors/);
     const drops = gw.logs.filter((l) => l.msg === 'too many errors: disconnecting' && l.client === '203.0.113.70');
     assert.equal(drops.length, 1);
     assert.equal(drops[0].error_count, 10);
@@ -42,15 +42,15 @@ describe('limits.max_errors and the refusals smtp-server gives itself', function
   it('counts a second MAIL (503), MAIL FROM:bad (501) and AUTH before TLS (538), each', async () => {
     gw = await startGateway({ config: { limits: { max_errors: 3 } } });
     const nested = await flood('203.0.113.71', 'MAIL FROM:<a@sender.test>\r\n'.repeat(20));
-    assert.deepEqual(nested.map((r) => r.code), [250, 503, 503, 421]);
+    assert.deepEqual(nested.map((r) => r.code), [250, 503, 503, 503, 421]);
     assert.match(nested[1].text, /nested MAIL command/);
 
     const syntax = await flood('203.0.113.72', 'MAIL FROM:bad\r\n'.repeat(20));
-    assert.deepEqual(syntax.map((r) => r.code), [501, 501, 421]);
+    assert.deepEqual(syntax.map((r) => r.code), [501, 501, 501, 421]);
 
     const auth = await flood('203.0.113.73', 'AUTH PLAIN AHVzZXIAcGFzcw==\r\n'.repeat(20));
-    assert.deepEqual(auth.map((r) => r.code), [538, 538, 421]);
-    assert.match(auth[2].text, /^4\.7\.0 Too many errors/);
+    assert.deepEqual(auth.map((r) => r.code), [538, 538, 538, 421]);
+    assert.match(auth[3].text, /^4\.7\.0 Too many errors/);
     for (const ip of ['203.0.113.71', '203.0.113.72', '203.0.113.73']) assert.equal((await closedLine(ip)).error_count, 3, ip);
   });
 
@@ -61,7 +61,8 @@ describe('limits.max_errors and the refusals smtp-server gives itself', function
       assert.equal((await d.hello({ xclient: { addr: '203.0.113.74' } })).code, 250);
       assert.equal((await d.cmd('EXPN staff')).code, 502);
       assert.equal((await d.cmd('FROB')).code, 500);
-      const r = await d.cmd('EXPN staff');
+      assert.equal((await d.cmd('EXPN staff')).code, 502, 'the third refusal goes out as it is');
+      const r = await d.cmd('NOOP');
       assert.equal(r.code, 421);
       assert.match(r.text, /^4\.7\.0 Too many errors/);
       await assert.rejects(d.read(3_000), /connection closed/);

@@ -1,7 +1,7 @@
 // Stress (core/smtp/stress-mode.ts): once the connections open reach server.stress_threshold of limits.max_connections,
 // idle clients get server.stress_idle_timeout and then 421 4.4.2, and the error and junk limits are 1, until the
-// connections fall below three quarters of the mark. A message being sent, relay.networks and a message already
-// answered 250 are untouched; the log and the metrics say when it began and ended and how many sessions it cut short.
+// connections fall below three quarters of the mark. A message being sent, relay.networks, a message already
+// answered 250 and a client waiting for its greeting (slow connect hooks) are untouched; the log and the metrics say when it began and ended and how many sessions it cut short.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +11,10 @@ import { SmtpDialog, testMessage } from '../../helpers/smtp-dialog.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { waitFor, waitUntil } from '../../helpers/wait-for.ts';
 import { StressMode, stressMarks, STRESS_LINE_INTERVAL_MS } from '../../../core/smtp/stress-mode.ts';
+
+const SLOW_CONNECT = path.resolve(import.meta.dirname, 'slow-connect-plugin.ts');
+/** A client whose connect hook takes longer than STRESS_IDLE (a blocklist or PTR lookup on a bad day). */
+const SLOW_CLIENT = '127.7.8.1';
 
 const MAX = 10;
 /** 0.8 of MAX: stress from the 8th connection, until fewer than 6 are open. */
@@ -61,7 +65,9 @@ describe('stress under a connection flood', function () {
         server: { greeting_delay: 0, idle_timeout: IDLE, stress_threshold: THRESHOLD, stress_idle_timeout: STRESS_IDLE, tls_listen: ['127.0.0.1:0'] },
         limits: { max_connections: MAX, max_errors: 5, error_block: '1m' },
         relay: { networks: [`${TRUSTED_NET}.0/24`] },
+        access: { blocked_recipients: ['blocked@example.com'] },
         http: { listen: [`127.0.0.1:${httpPort}`] },
+        plugins: [{ name: 'slow-connect', module: SLOW_CONNECT, delay_ms: 3_000, clients: [SLOW_CLIENT] }],
       },
     });
   });
@@ -159,6 +165,23 @@ describe('stress under a connection flood', function () {
     assert.match(delivered, /first part\r\nsecond part\r\n/);
   });
 
+  it('greets a client whose connect hooks outlast stress_idle_timeout: its idle time starts at the greeting', async () => {
+    await trusted(8);
+    assert.equal(stressed(), true);
+    const from = gw.logs.length;
+    const slow = await SmtpDialog.connect(gw.port, '127.0.0.1', { localAddress: SLOW_CLIENT });
+    open.push(slow);
+    // The gateway owes the greeting while its hooks run (3 s, past the 2 s of stress): no 421 for that wait.
+    const greeting = await slow.read(20_000);
+    assert.equal(greeting.code, 220, `${greeting.code} ${greeting.text}`);
+    // Once greeted, the client owes the next command, and stress's time applies to it.
+    const cut = await slow.read(20_000);
+    assert.equal(cut.code, 421);
+    assert.match(cut.text, /^4\.4\.2 Timeout - server busy/);
+    const timedOut = gw.logs.slice(from).filter((l) => l.msg === 'client timed out');
+    assert.deepEqual(timedOut.map((l) => l.after), ['CONNECT']);
+  });
+
   it('drops sockets on the implicit-TLS port that never shake hands, under stress', async () => {
     await trusted(6);
     const port = gw.gateway.port('smtps');
@@ -175,7 +198,7 @@ describe('stress under a connection flood', function () {
     } finally { for (const s of sockets) s.destroy(); }
   });
 
-  it('ends a session at its first error or second junk command under stress, without error_block, and spares trusted ones', async () => {
+  it('ends a session at the command after its first error, or at its second junk command, under stress, without error_block, and spares trusted ones', async () => {
     const kept = await trusted(8);
     assert.equal(stressed(), true);
     const own = kept[0];
@@ -185,11 +208,20 @@ describe('stress under a connection flood', function () {
 
     const from = gw.logs.length;
     const erring = await idle('127.7.3.1');
-    const r = await erring.cmd('RCPT TO:<user@example.com>');
-    assert.equal(r.code, 421);
-    assert.equal(r.text, '4.7.0 Too many errors, closing connection');
+    assert.equal((await erring.cmd('EHLO client.test')).code, 250);
+    assert.equal((await erring.cmd('MAIL FROM:<someone@client.example>')).code, 250);
+    assert.equal((await erring.cmd('RCPT TO:<user@example.com>')).code, 250);
+    // The refusal that reaches the limit reaches the client as it is: a permanent one bounces that recipient, where a
+    // 421 in its place would have the client defer the whole message and retry it into the same wall.
+    const refused = await erring.cmd('RCPT TO:<blocked@example.com>');
+    assert.equal(refused.code, 550, `${refused.code} ${refused.text}`);
+    assert.match(refused.text, /^5\.7\.1 /);
     const line = gw.logs.slice(from).find((l) => l.msg === 'too many errors: disconnecting');
     assert.deepEqual([line?.error_count, line?.blocked_ms, line?.stress], [1, 0, true]);
+    const r = await erring.cmd('DATA');
+    assert.equal(r.code, 421);
+    assert.equal(r.text, '4.7.0 Too many errors, closing connection');
+    await waitUntil('the erring client to be disconnected', () => erring.closed);
 
     const again = await idle('127.7.3.1');
     assert.equal((await again.cmd('NOOP')).code, 250, 'not blocked: it may come back');

@@ -1,9 +1,10 @@
 // Attachments judged by their bytes in a real gateway: a program under a PDF's name and type, an .exe inside a ZIP
-// (also one stored in a ZIP, and one past the parsed view's content budget), a harmless ZIP, a cut-short or encrypted
-// one, and the attachment size criterion. Real SMTP in, a recording smarthost out.
+// (also one stored in a ZIP, and one past the parsed view's content budget), a ZIP posing as a .docx, a harmless ZIP,
+// a cut-short, lying or encrypted one, and the attachment size criterion. Real SMTP in, a recording smarthost out.
 import assert from 'node:assert/strict';
 import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
 import { PROGRAM, buildZip } from '../../core/message/zip-builder.ts';
+import { MAX_CANDIDATES } from '../../../core/message/zip-listing.ts';
 import { sendRaw } from './timed-send.ts';
 
 /** A multipart/mixed message with a text part and the given attachments, each sent in base64. */
@@ -27,6 +28,7 @@ describe('plugins/rules: attachments judged by their bytes, in a gateway', funct
   let gw: RelayingGateway;
   before(async () => {
     gw = await startRelayingGateway({ config: { plugins: [{ name: 'rules', rules: [
+      { name: 'archive-as-document', when: { attachment: { type: zipType, name: '*.docx' } }, actions: [{ reject: 'An archive sent as a document' }] },
       { name: 'programs', when: { attachment: { type: ['application/x-dosexec', 'application/x-executable'] } }, actions: [{ reject: 'Programs are not accepted' }] },
       { name: 'exe-names', when: { attachment: { name: ['*.exe', '*.scr'] } }, actions: [{ reject: 'Executable attachments are not accepted' }] },
       { name: 'unreadable', when: { attachment: { detected_type: 'application/x-unreadable-archive' } }, actions: [{ quarantine: 'archive not readable' }] },
@@ -64,6 +66,18 @@ describe('plugins/rules: attachments judged by their bytes, in a gateway', funct
     }
   });
 
+  it('takes a ZIP posing as a Word document (an empty [Content_Types].xml, a word/x) for the archive it is; a real .docx passes', async () => {
+    const docx = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
+    const posing = buildZip([{ name: '[Content_Types].xml' }, { name: 'word/x', data: Buffer.from('<x/>') }, { name: 'invoice.exe', data: PROGRAM }]);
+    const r = await replyTo('zip-as-docx', [{ name: 'invoice.docx', type: docx, data: posing }]);
+    assert.equal(r.code, 550, `${r.code} ${r.text}`);
+    assert.match(r.text, /An archive sent as a document/, 'the rule on application/zip, not only the one on names');
+    const real = buildZip(['[Content_Types].xml', '_rels/.rels', 'word/document.xml', 'word/_rels/document.xml.rels'].map((name) => ({ name, data: Buffer.from('<x/>'), deflate: true })));
+    const ok = await replyTo('real-docx', [{ name: 'report.docx', type: docx, data: real }]);
+    assert.equal(ok.code, 250, `${ok.code} ${ok.text}`);
+    await gw.sink.waitForText('Subject: real-docx');
+  });
+
   it('passes a ZIP of harmless files', async () => {
     const zip = buildZip([{ name: 'minutes.txt', data: Buffer.from('we met\n'.repeat(50)), deflate: true }, { name: 'report.pdf', data: REPORT }]);
     const r = await replyTo('harmless-zip', [{ name: 'minutes.zip', type: zipType, data: zip }]);
@@ -78,6 +92,8 @@ describe('plugins/rules: attachments judged by their bytes, in a gateway', funct
       ['truncated', whole.subarray(0, whole.length - 60)],
       ['false-count', buildZip([{ name: 'a.txt' }, { name: 'b.txt' }], { statedCount: 60_000 })],
       ['only-a-signature', Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(2000, 0xee)])],
+      // Behind other bytes, its own end record behind more false ones in its comment than the reader tries.
+      ['false-end-records', buildZip([{ name: 'setup.exe', data: PROGRAM }], { prefix: Buffer.from('junk '), comment: `PK\x05\x06${'\0'.repeat(18)}`.repeat(MAX_CANDIDATES) })],
     ];
     for (const [label, data] of cases) {
       const r = await replyTo(`hostile-${label}`, [{ name: 'files.zip', type: zipType, data }]);
