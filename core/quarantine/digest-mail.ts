@@ -4,7 +4,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { encodedWords, mailDate } from '../message/header-block.ts';
 import { escapeHtml } from './html.ts';
 import { formatDuration } from '../config/units.ts';
-import { adminOnlyText, dateText, scoreText, sentToText, type QuarantinedSummary } from './summary.ts';
+import { adminOnlyText, dateText, sentToText, shortDateText, whyHeldText, type QuarantinedSummary } from './summary.ts';
 import { signTicket, type Ticket, type TicketAction } from './ticket.ts';
 import { aLabelAddress, readableAddress } from '../text/idn-address.ts';
 
@@ -87,7 +87,7 @@ function textPart(m: DigestMail): string {
   if (m.older) lines.push(olderNote(m), '');
   for (const it of m.items) {
     lines.push(`Date:    ${dateText(it.receivedAt)}`, `From:    ${it.sender}`, ...(it.to ? [`To:      ${sentToText(it.to)}`] : []), `Subject: ${it.subject}`,
-      `Score:   ${scoreText(it.score)}`, ...(it.heldFor ? [`Reason:  ${it.heldFor}`] : []));
+      `Reason:  ${whyHeldText(it)}`);
     if (!it.recipientMayRelease) lines.push(`Note:    ${adminOnlyText(it.heldFor)} Its id is ${it.id}.`);
     if (it.links) lines.push(...(it.links.release ? [`Release: ${it.links.release}`] : []), `Delete:  ${it.links.delete}`);
     else lines.push(`Id:      ${it.id}`);
@@ -98,26 +98,44 @@ function textPart(m: DigestMail): string {
   return lines.join('\r\n') + '\r\n';
 }
 
+/*
+ * The HTML part is read in mail programs, on phones as often as not: inline styles only (many drop a <style>), no
+ * script, no table. Each message is a block of short lines that stacks at any width, every value breaking anywhere
+ * (a subject of 600 `A`s), and its links are buttons a finger can hit (about 44px tall).
+ */
+const WRAP = 'overflow-wrap:anywhere;word-break:break-word';
+const BODY_STYLE = `margin:0;padding:12px;font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:1.4;color:#222222;${WRAP}`;
+const ITEM_STYLE = 'border-top:1px solid #cccccc;padding:12px 0';
+const QUIET_STYLE = 'color:#555555;font-size:14px';
+const LINK_STYLE = 'display:inline-block;padding:11px 16px;margin:6px 8px 0 0;border:1px solid #1a56b0;border-radius:4px;color:#1a56b0;text-decoration:none';
+
+function htmlItem(it: DigestItem): string {
+  const e = escapeHtml;
+  const which = `“${it.subject}” from ${it.sender}`;
+  const link = (href: string, label: string) => `<a href="${e(href)}" style="${LINK_STYLE}" aria-label="${e(`${label} ${which}`)}">${label}</a>`;
+  const links = it.links ? [...(it.links.release ? [link(it.links.release, 'Release')] : []), link(it.links.delete, 'Delete')].join('') : '';
+  const note = it.recipientMayRelease ? '' : `<div>${e(`${adminOnlyText(it.heldFor)} Its id is ${it.id}.`)}</div>`;
+  const id = it.links || !it.recipientMayRelease ? '' : `<div style="${QUIET_STYLE}">${e(`Id: ${it.id}`)}</div>`;
+  const to = it.to ? `<br><small>to ${e(sentToText(it.to))}</small>` : '';
+  return [
+    `<div style="${ITEM_STYLE}">`, `<div style="font-weight:bold">${e(it.subject)}</div>`, `<div>From: ${e(it.sender)}${to}</div>`,
+    `<div>${e(`Why held: ${whyHeldText(it)}`)}</div>`, `<div style="${QUIET_STYLE}">${e(`${shortDateText(it.receivedAt)} UTC`)}</div>`,
+    note, id, links ? `<div>${links}</div>` : '', '</div>',
+  ].filter(Boolean).join('\r\n');
+}
+
 function htmlPart(m: DigestMail): string {
   const e = escapeHtml;
-  const rows = m.items.map((it) => {
-    const links = it.links
-      ? [...(it.links.release ? [`<a href="${e(it.links.release)}">Release</a>`] : []), `<a href="${e(it.links.delete)}">Delete</a>`].join(' | ')
-      : `id ${e(it.id)}`;
-    const act = it.recipientMayRelease ? links : `${e(`${adminOnlyText(it.heldFor)} Its id is ${it.id}.`)}${it.links ? `<br>${links}` : ''}`;
-    const to = it.to ? `<br><small>to ${e(sentToText(it.to))}</small>` : '';
-    const why = it.heldFor ? `<br><small>${e(it.heldFor)}</small>` : '';
-    return `<tr><td>${e(dateText(it.receivedAt))}</td><td>${e(it.sender)}${to}</td><td>${e(it.subject)}</td><td>${e(scoreText(it.score))}${why}</td><td>${act}</td></tr>`;
-  });
+  const kept = keptNote(m);
   return [
-    '<!DOCTYPE html>', '<html><head><meta charset="utf-8"><title>Quarantine report</title></head><body>',
+    '<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
+    '<title>Quarantine report</title></head>', `<body style="${BODY_STYLE}"><div style="max-width:40em;margin:0 auto">`,
     `<h1>Quarantine report for ${e(readableAddress(m.to))}</h1>`, `<p>${e(intro(m))}</p>`, `<p>${e(howTo(m))}</p>`,
     ...(m.mineLink ? [`<p><a href="${e(m.mineLink)}">${MINE_TEXT}</a>: ${e(mineNote)}.</p>`] : []),
     ...(m.older ? [`<p>${e(olderNote(m))}</p>`] : []),
-    '<table border="1" cellpadding="4" cellspacing="0">', '<tr><th>Date</th><th>From</th><th>Subject</th><th>Score and reason</th><th></th></tr>',
-    ...rows, '</table>',
-    ...(keptNote(m) ? [`<p>${e(keptNote(m)!)}</p>`] : []),
-    '</body></html>', '',
+    ...m.items.map(htmlItem),
+    ...(kept ? [`<p style="border-top:1px solid #cccccc;padding-top:12px">${e(kept)}</p>`] : []),
+    '</div></body></html>', '',
   ].join('\r\n');
 }
 

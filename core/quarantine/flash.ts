@@ -8,6 +8,7 @@ import { listEntry, type AddResult, type ListKind } from '../lists/user-lists.ts
 import { escapeHtml as e } from './html.ts';
 import { page } from './pages.ts';
 import { respond } from './page-response.ts';
+import type { AllowRule } from './allow-rule.ts';
 
 /** A change to one list: whether the entry was added (or was there), and whether it left the other list. */
 export interface ListChange { entry: string; list: ListKind; added: Exclude<AddResult, 'list full'>; movedFrom?: ListKind }
@@ -85,8 +86,29 @@ export const changeText = (c: ListChange): string =>
   (c.added === 'added' ? `${c.entry} is on your ${LIST_NAME[c.list]} now.` : `${c.entry} was on your ${LIST_NAME[c.list]} already.`)
   + (c.movedFrom ? ` It is no longer on your ${LIST_NAME[c.movedFrom]}.` : '');
 
-/** A notice's title and sentences; `to` is the address the page is for. */
-export function outcomeNotice(o: Outcome, to: string): { title: string; lines: string[] } {
+/**
+ * Said after an entry went on the allow list where, in the running config, no allow entry can count (allow-rule.ts:
+ * a proof of the sender is asked that no check of the gateway gives): "is on your allow list now" alone promised mail
+ * that will still be held. The page's section on the lists says it at length; this says it where the eye is.
+ */
+export const ALLOW_DOES_NOT_COUNT = 'Note: on this gateway your allow list does not let mail through for now, because the gateway '
+  + 'cannot check that mail really comes from the sender it names. The entry only undoes a block of the same sender '
+  + '(more under "Your sender lists" below).';
+
+const allowCannotCount = (rule: AllowRule | undefined): boolean => !!rule && rule.needsAuth && !rule.envelopeProvable && !rule.fromProvable;
+
+/**
+ * A notice's title and sentences; `to` is the address the page is for, `allowRule` what an allow entry does in the
+ * running config (undefined: not known, and nothing is said of it).
+ */
+export function outcomeNotice(o: Outcome, to: string, allowRule?: AllowRule): { title: string; lines: string[] } {
+  const notice = noticeOf(o, to);
+  const allowed = o.did === 'allowed' || (o.did === 'added' && o.change.list === 'allow');
+  if (allowed && allowCannotCount(allowRule)) notice.lines.push(ALLOW_DOES_NOT_COUNT);
+  return notice;
+}
+
+function noticeOf(o: Outcome, to: string): { title: string; lines: string[] } {
   switch (o.did) {
     case 'released': return { title: 'Released', lines: [`The message is on its way to ${to}.`] };
     case 'deleted': return { title: 'Deleted', lines: [`The message was deleted for ${to}.`] };
@@ -117,8 +139,8 @@ function bulkNotice(did: 'released-many' | 'deleted-many', c: BulkCounts, to: st
 }
 
 /** The notice as HTML, for the top of the page the 303 leads to. */
-export function noticeHtml(o: Outcome, to: string): string {
-  const { title, lines } = outcomeNotice(o, to);
+export function noticeHtml(o: Outcome, to: string, allowRule?: AllowRule): string {
+  const { title, lines } = outcomeNotice(o, to, allowRule);
   return `<div role="status"><h2>${e(title)}</h2>\n${lines.map((l) => `<p>${e(l)}</p>`).join('\n')}</div>`;
 }
 

@@ -3,7 +3,7 @@
 // of the sender's is markup here, so no link is clickable and nothing loads from anywhere (the CSP forbids it too).
 import { escapeHtml as e } from './html.ts';
 import { page, type Page } from './pages.ts';
-import { adminOnlyText, dateText, scoreText, type QuarantinedSummary } from './summary.ts';
+import { adminOnlyText, dateText, whyHeldText, type QuarantinedSummary } from './summary.ts';
 import type { MessagePreview } from './preview.ts';
 import { pageHref } from './paging.ts';
 
@@ -25,7 +25,7 @@ export function previewPage(m: QuarantinedSummary, p: MessagePreview, ticket: st
   const rows = [
     ...p.fields.map(([name, value]) => `<tr><th>${e(name)}</th><td>${e(value)}</td></tr>`),
     `<tr><th>Held since</th><td>${e(dateText(m.receivedAt))}</td></tr>`,
-    `<tr><th>Score and reason</th><td>${e(scoreText(m.score))}${m.heldFor ? ` (${e(m.heldFor)})` : ''}</td></tr>`,
+    `<tr><th>Why held</th><td>${e(whyHeldText(m))}</td></tr>`,
   ];
   const attachments = p.attachments.length
     ? ['<h2>Attachments</h2>', '<table>', '<tr><th>Name</th><th>Type</th><th>Size</th></tr>',

@@ -85,9 +85,10 @@ async function showPage(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpReq
     }
   }
   const outcome = outcomeOf(req.query);
+  const allowRule = deps.allowRule?.();
   return respond(200, recipientPage({
     address: ticket.address, mailbox, listsOwner: mailbox, ticket: text!, messages, total, page: number, senderEntries, sentTo, lists, listsUnreadable,
-    expires: ticket.expires, allowRule: deps.allowRule?.(), ...(outcome ? { notice: noticeHtml(outcome, mailbox) } : {}),
+    expires: ticket.expires, allowRule, ...(outcome ? { notice: noticeHtml(outcome, mailbox, allowRule) } : {}),
   }));
 }
 

@@ -5,7 +5,7 @@
 // goes through escapeHtml.
 import { escapeHtml as e } from './html.ts';
 import { page, type Page } from './pages.ts';
-import { adminOnlyText, dateText, scoreText, sentToText, type QuarantinedSummary } from './summary.ts';
+import { adminOnlyText, dateText, sentToText, shortDateText, whyHeldText, type QuarantinedSummary } from './summary.ts';
 import type { ListKind } from '../lists/user-lists.ts';
 import { allowRuleText, type AllowRule } from './allow-rule.ts';
 import { pageCount, pageLinks, PAGE_MAX } from './paging.ts';
@@ -44,33 +44,43 @@ export interface RecipientView {
 
 const hidden = (name: string, value: string) => `<input type="hidden" name="${name}" value="${e(value)}">`;
 
+/**
+ * A button sending `do` with `value`. `name`, when given, is what a screen reader says of it: it starts with the
+ * visible label and adds which message or entry it acts on, since every row has a Release and a Delete.
+ */
+type Button = [value: string, label: string, name?: string];
+
 /** A form of one or more buttons, each sending `do` with its value; the page shown goes along, for the answer to show it again. */
-function form(v: Pick<RecipientView, 'ticket' | 'page'>, fields: Record<string, string>, buttons: Array<[value: string, label: string]>, attrs = ''): string {
+function form(v: Pick<RecipientView, 'ticket' | 'page'>, fields: Record<string, string>, buttons: Button[], attrs = ''): string {
   return `<form method="post"${attrs}>${hidden('t', v.ticket)}${Object.entries(fields).map(([k, val]) => hidden(k, val)).join('')}${hidden('page', String(v.page))}`
-    + buttons.map(([value, label]) => `<button type="submit" name="do" value="${value}">${e(label)}</button>`).join(' ')
+    + buttons.map(([value, label, name]) => `<button type="submit" name="do" value="${value}"${name ? ` aria-label="${e(name)}"` : ''}>${e(label)}</button>`).join(' ')
     + '</form>';
 }
 
 function messageRow(v: RecipientView, m: QuarantinedSummary): string {
   const sender = v.lists ? v.senderEntries.get(m.id) : undefined;
   // A message only an administrator may release (a virus) offers Delete alone, and says why.
-  const buttons: Array<[string, string]> = m.recipientMayRelease ? [['release', 'Release'], ['delete', 'Delete']] : [['delete', 'Delete']];
-  if (sender && m.recipientMayRelease) buttons.push(['allow', `Always allow ${sender}`], ['block', `Always block ${sender}`]);
+  const which = `“${m.subject}” from ${m.sender}`;
+  const buttons: Button[] = m.recipientMayRelease ? [['release', 'Release', `Release ${which}`]] : [];
+  buttons.push(['delete', 'Delete', `Delete ${which}`]);
+  if (sender && m.recipientMayRelease) {
+    buttons.push(['allow', `Always allow ${sender}`, `Always allow ${sender}, and release “${m.subject}”`],
+      ['block', `Always block ${sender}`, `Always block ${sender}, and delete “${m.subject}”`]);
+  }
   const to = v.sentTo?.get(m.id);
   const toLine = to?.length ? `<br><small>${e(`to ${sentToText(to)}`)}</small>` : '';
-  const why = m.heldFor ? `<br><small>${e(m.heldFor)}</small>` : '';
   const note = m.recipientMayRelease ? '' : `<p>${e(`${adminOnlyText(m.heldFor)} Its id is ${m.id}.`)}</p>`;
   // The box belongs to the bulk form above the table (form="bulk"): each row keeps its own forms for its buttons.
   const select = `<input type="checkbox" name="ids" value="${e(m.id)}" form="bulk" aria-label="${e(`Select: ${m.subject}`)}">`;
   const subject = `<a href="${e(previewHref(v.ticket, m.id, v.page))}">${e(m.subject)}</a>`;
-  return `<tr><td>${select}</td><td>${e(dateText(m.receivedAt))}</td><td>${e(m.sender)}${toLine}</td><td>${subject}</td><td>${e(scoreText(m.score))}${why}</td>`
+  return `<tr><td>${select}</td><td>${e(shortDateText(m.receivedAt))}</td><td>${e(m.sender)}${toLine}</td><td>${subject}</td><td>${e(whyHeldText(m))}</td>`
     + `<td>${note}${form(v, { id: m.id }, buttons)}</td></tr>`;
 }
 
 const LIST_NAME: Record<ListKind, string> = { allow: 'Allow list', block: 'Block list' };
 
 function listSection(v: RecipientView, kind: ListKind, entries: readonly string[]): string {
-  const rows = entries.map((entry) => `<tr><td>${e(entry)}</td><td>${form(v, { list: kind, entry }, [['remove', 'Remove']])}</td></tr>`);
+  const rows = entries.map((entry) => `<tr><td>${e(entry)}</td><td>${form(v, { list: kind, entry }, [['remove', 'Remove', `Remove ${entry} from your ${LIST_NAME[kind].toLowerCase()}`]])}</td></tr>`);
   return [`<h3>${LIST_NAME[kind]} (${entries.length})</h3>`, entries.length ? `<table>${rows.join('\n')}</table>` : '<p>Empty.</p>'].join('\n');
 }
 
@@ -86,7 +96,7 @@ function listsPart(v: RecipientView): string {
     listSection(v, 'allow', v.lists.allow),
     listSection(v, 'block', v.lists.block),
     `<form method="post">${hidden('t', v.ticket)}${hidden('page', String(v.page))}<label>Add <input type="text" name="entry" maxlength="320" size="30" required></label> to `
-      + '<select name="list"><option value="allow">the allow list</option><option value="block">the block list</option></select> '
+      + '<select name="list" aria-label="The list to add the entry to"><option value="allow">the allow list</option><option value="block">the block list</option></select> '
       + '<button type="submit" name="do" value="add">Add</button></form>',
   ].join('\n');
 }
@@ -121,7 +131,8 @@ export function recipientPage(v: RecipientView): Page {
   if (v.messages.length) {
     parts.push(
       form(v, {}, [['release-selected', 'Release selected'], ['delete-selected', 'Delete selected']], ' id="bulk"'),
-      '<table>', '<tr><th></th><th>Date</th><th>From</th><th>Subject</th><th>Score and reason</th><th></th></tr>', ...v.messages.map((m) => messageRow(v, m)), '</table>',
+      '<table class="held">', '<tr><th><span class="vh">Select</span></th><th>Date (UTC)</th><th>From</th><th>Subject</th><th>Why held</th><th>Actions</th></tr>',
+      ...v.messages.map((m) => messageRow(v, m)), '</table>',
     );
   }
   if (paging) parts.push(paging);

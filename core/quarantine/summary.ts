@@ -59,6 +59,12 @@ export function fromAddress(value: string): string | undefined {
 }
 
 /**
+ * A rules plugin's reason names the rule before its note (`rule hold-invoice: Invoices from outside…`): the name is the
+ * administrator's, the note the recipient's. A rule without a note (nor a description) keeps its name.
+ */
+const RULE_NAMED = /^rule [A-Za-z0-9][A-Za-z0-9_-]*: (?=\S)/;
+
+/**
  * Why a message is held, from its stored verdict: `spam score 7.2` when the score reached the quarantine threshold,
  * else what the plugin that held it said, without its name (`virus Eicar-Test-Signature`, a rule's note). Cleaned
  * and cut like sender text, since a plugin's reason may quote the message.
@@ -68,8 +74,16 @@ export function heldForText(entry: Pick<QueueEntry, 'verdict'>): string | undefi
   if (!v) return undefined;
   const byScore = !v.reason || /^score -?[\d.]+ ≥ /.test(v.reason);
   if (byScore) return typeof v.score === 'number' ? `spam score ${scoreText(v.score)}` : undefined;
-  return shownText(v.reason!.replace(/^[^:\s]+: /, ''), 120) || undefined;
+  return shownText(v.reason!.replace(/^[^:\s]+: /, '').replace(RULE_NAMED, ''), 120) || undefined;
 }
+
+/**
+ * What the digest and the pages say of why a message is held: its reason alone (heldForText, which names the score
+ * when the score held it); the bare score only for an entry that kept no reason. A rule's hold is explained by the
+ * rule, and a score of 0.0 beside it would read as if it explained something.
+ */
+export const whyHeldText = (m: Pick<QuarantinedSummary, 'heldFor' | 'score'>): string =>
+  m.heldFor ?? (m.score === undefined ? 'not recorded' : `score ${scoreText(m.score)}`);
 
 /** Whether the recipient may release the message from the digest and the pages (QueueEntry.recipientMayRelease). */
 export const recipientMayRelease = (entry: Pick<QueueEntry, 'recipientMayRelease'>): boolean => entry.recipientMayRelease !== false;
@@ -131,3 +145,5 @@ export function summaryOf(entry: QueueEntry, first: HeldHeaders): QuarantinedSum
 export const sentToText = (addresses: readonly string[]) => addresses.map((a) => shownText(a, 254)).join(', ');
 export const scoreText = (score: number | undefined) => (score === undefined ? '-' : (Math.round(score * 10) / 10).toFixed(1));
 export const dateText = (ms: number) => new Date(ms).toISOString().replace(/:\d\d\.\d+Z$/, ' UTC').replace('T', ' ');
+/** A date in a column or a line of its own: to the minute, without the zone, which the column's heading or the text says (UTC). */
+export const shortDateText = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');

@@ -7,6 +7,7 @@ import { listFileIssues, readLists, type AddressList } from './lists.ts';
 import { gatherFacts } from './facts.ts';
 import { RegexThread } from './regex-thread.ts';
 import { runRules, type HeaderEdits } from './evaluate.ts';
+import type { FinalAction } from './actions.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
 import { clientBlock } from '../../core/net/client-prefix.ts';
 import { checkMimeStructure, MIME_INCOMPLETE, MIME_TOO_DEEP } from './mime-check.ts';
@@ -59,7 +60,16 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
     for (const rcpt of final.recipients) ctx.discardRecipient(rcpt, `rule ${final.rule.name}`);
     return;
   }
-  return finalActionOutcome(ctx, final.action, `rule ${final.rule.name}`);
+  return finalActionOutcome(ctx, withNote(final.action, final.rule.description), `rule ${final.rule.name}`);
+}
+
+/**
+ * A bare `quarantine` says why with the rule's description: the reason is what the recipient's digest and page show
+ * (core/quarantine/summary.ts), and "rule hold-invoice" explains nothing to them. One line, as a written reason is.
+ */
+function withNote<A extends FinalAction>(action: A, description: string | undefined): A {
+  const note = description?.replace(/\s+/g, ' ').trim();
+  return action.kind === 'quarantine' && !action.text && note ? { ...action, text: note } : action;
 }
 
 /**

@@ -74,6 +74,8 @@ describe('the quarantine pages answer a POST with 303 See Other, so a refresh do
     assert.equal(allowed.redirect?.status, 303);
     assert.equal(allowed.status, 200);
     assert.match(allowed.body, /<h2>Allowed and released<\/h2>\n<p>prize@lottery\.example is on your allow list now\.<\/p>\n<p>The message is on its way to ann@example\.com\.<\/p>/);
+    // No spf or dmarc plugin runs: the entry cannot count, and the notice says so where the eye is.
+    assert.match(allowed.body, /its way to ann@example\.com\.<\/p>\n<p>Note: on this gateway your allow list does not let mail through for now,[^<]*<\/p><\/div>/);
     assert.match(allowed.body, /<h3>Allow list \(1\)<\/h3>/);
     // Typed entries: added (moved off the other list), removed.
     const moved = await askForm(port, ca, 'POST', '/quarantine/mine', { t: ann, do: 'add', list: 'block', entry: 'Prize@Lottery.example' });

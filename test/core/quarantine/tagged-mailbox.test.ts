@@ -87,7 +87,7 @@ describe('the quarantine of a tagged address is its mailbox\'s: one digest, one 
     ]);
 
     // The message link of the tagged mail releases it to the address it was sent to.
-    const release = new RegExp(`Subject: hold-me: shop\\r\\nScore: .*\\r\\n(?:Reason: .*\\r\\n)?Release: https://mail\\.example\\.com/quarantine/release\\?t=([A-Za-z0-9_.-]+)`).exec(text)![1];
+    const release = new RegExp(`Subject: hold-me: shop\\r\\nReason: .*\\r\\nRelease: https://mail\\.example\\.com/quarantine/release\\?t=([A-Za-z0-9_.-]+)`).exec(text)![1];
     const done = await askForm(port, ca, 'POST', '/quarantine/release', { t: release });
     assert.equal(done.status, 200, done.body);
     const [copy] = (await g.sink.waitFor(5)).slice(4);
