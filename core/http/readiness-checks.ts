@@ -6,17 +6,21 @@ import type { HealthProblem, PluginInstance } from '../plugin/define.ts';
 import type { DependencyCheck } from './readiness.ts';
 import { DnsError, type DnsResolver } from '../dns/types.ts';
 import type { LookupStats, RecentQueries } from '../dns/stats.ts';
-import { RouteTable } from '../relay/routes.ts';
 import type { RoutesConfig } from '../relay/route-config.ts';
+import type { EntryLike } from '../plugin/loader.ts';
+import { dnsOutageMeanwhile, dnsUse, type DnsUse } from '../plugin/dns-users.ts';
 
 type Health = NonNullable<PluginInstance['health']>;
+
+/** What of the config says who asks the resolver. */
+type DnsConfigView = { plugins: readonly EntryLike[]; routes: RoutesConfig };
 
 export interface CheckedParts {
   /** The running chain, read at each round: a reload's instances are the ones asked. */
   plugins(): readonly LoadedPlugin[];
   store: StateStore;
   /** The resolver's outcomes and the resolver running now, with the config that says what needs it; no DNS check without. */
-  dns?: { stats: LookupStats; resolver(): DnsResolver; config(): { plugins: readonly unknown[]; routes: RoutesConfig } };
+  dns?: { stats: LookupStats; resolver(): DnsResolver; config(): DnsConfigView };
 }
 
 /** The `health` functions `stateStoreHealth` made: a plugin whose instance has one answers for the store. */
@@ -65,7 +69,7 @@ function storeCheck(store: StateStore): DependencyCheck {
 }
 
 /** The checks of this moment's chain; a second instance of a plugin is named `plugin clamav #2`. */
-export function readinessChecks(parts: CheckedParts): DependencyCheck[] {
+export async function readinessChecks(parts: CheckedParts): Promise<DependencyCheck[]> {
   const checks: DependencyCheck[] = [];
   const seen = new Map<string, number>();
   let storeAnswered = false;
@@ -78,8 +82,8 @@ export function readinessChecks(parts: CheckedParts): DependencyCheck[] {
     checks.push({ name: n === 1 ? `plugin ${p.name}` : `plugin ${p.name} #${n}`, run: health.bind(p.instance) });
   }
   if (parts.store.unavailableBecause && !storeAnswered) checks.push(storeCheck(parts.store));
-  const dnsEffect = parts.dns && effectOfDns(parts.dns.config());
-  if (dnsEffect) checks.push(dnsCheck(parts.dns!, dnsEffect));
+  const use = parts.dns && await dnsUseOf(parts.dns.config());
+  if (use) checks.push(dnsCheck(parts.dns!, use));
   return checks;
 }
 
@@ -91,20 +95,21 @@ const DNS_FAILED_SHARE = 0.9;
 /** The stats of a resolver found down at its last round: down until a query is answered again. */
 const dnsDown = new WeakSet<LookupStats>();
 
-/** What DNS trouble makes of mail under a config, by the config object (a reload brings a new one). */
-const effects = new WeakMap<object, HealthProblem['effect'] | undefined>();
+/** Who asks the resolver under a config, by the config object (a reload brings a new one). */
+const uses = new WeakMap<object, Promise<DnsUse | undefined>>();
 
 /**
- * What an outage of DNS makes of mail, as `moat doctor` judges who needs the resolver: with plugins, which may look
- * names up (a blocklist set to tempfail answers every connection 421), mail is deferred; with routes via mx only,
- * mail is still taken and its deliveries wait; with neither, nothing asks the resolver.
+ * Who asks the resolver and what its outage makes of mail, as `moat doctor` judges it (core/plugin/dns-users.ts):
+ * `tempfail` when a plugin then defers every message (a blocklist with on_error: tempfail answers every client 421),
+ * `degraded` when mail is still taken (checks that go without, deliveries to MX hosts that wait).
  */
-function effectOfDns(config: { plugins: readonly unknown[]; routes: RoutesConfig }): HealthProblem['effect'] | undefined {
-  if (effects.has(config)) return effects.get(config);
-  const effect = config.plugins.length > 0 ? 'tempfail'
-    : new RouteTable(config.routes).all().some((route) => route.via === 'mx') ? 'degraded' : undefined;
-  effects.set(config, effect);
-  return effect;
+function dnsUseOf(config: DnsConfigView): Promise<DnsUse | undefined> {
+  let use = uses.get(config);
+  if (!use) {
+    use = dnsUse(config);
+    uses.set(config, use);
+  }
+  return use;
 }
 
 /**
@@ -114,7 +119,7 @@ function effectOfDns(config: { plugins: readonly unknown[]; routes: RoutesConfig
  * time): answers coming back show without mail, and an outage that goes on does not flap back to ready once its 30 s
  * of failures have aged out.
  */
-function dnsCheck(dns: NonNullable<CheckedParts['dns']>, effect: HealthProblem['effect']): DependencyCheck {
+function dnsCheck(dns: NonNullable<CheckedParts['dns']>, use: DnsUse): DependencyCheck {
   return {
     name: 'dns',
     async run(timeoutMs) {
@@ -123,16 +128,15 @@ function dnsCheck(dns: NonNullable<CheckedParts['dns']>, effect: HealthProblem['
       if (!seen.lastFailed || !seen.lastFailure || (!failing && !dnsDown.has(dns.stats))) { dnsDown.delete(dns.stats); return undefined; }
       if (await answered(dns.resolver(), seen.lastFailure, timeoutMs)) { dnsDown.delete(dns.stats); return undefined; }
       dnsDown.add(dns.stats);
-      return { problem: dnsProblem(dns.stats.recent(), seen.lastFailure, effect), effect };
+      return { problem: dnsProblem(dns.stats.recent(), seen.lastFailure, use), effect: use.effect };
     },
   };
 }
 
-function dnsProblem(seen: RecentQueries, asked: NonNullable<RecentQueries['lastFailure']>, effect: HealthProblem['effect']): string {
+function dnsProblem(seen: RecentQueries, asked: NonNullable<RecentQueries['lastFailure']>, use: DnsUse): string {
   const latest = seen.lastFailure ?? asked;
   const counts = seen.queries ? `${seen.failed} of ${seen.queries} queries in the last 30 s got no answer; ` : '';
-  const meanwhile = effect === 'tempfail' ? 'checks that look names up defer mail meanwhile' : 'deliveries to MX hosts wait meanwhile';
-  return `DNS: ${counts}the latest, ${latest.type} ${latest.name}: ${latest.error}; ${meanwhile}`;
+  return `DNS: ${counts}the latest, ${latest.type} ${latest.name}: ${latest.error}; meanwhile ${dnsOutageMeanwhile(use)}`;
 }
 
 /** The resolver's lookup for a record type, as the plugins call it. */

@@ -31,7 +31,7 @@ export interface ReadinessOptions {
 const OVERRUN_MS = 500;
 
 export class Readiness {
-  private readonly checks: () => DependencyCheck[];
+  private readonly checks: () => DependencyCheck[] | Promise<DependencyCheck[]>;
   private readonly timeoutMs: number;
   private readonly keepMs: number;
   private readonly log: Logger | undefined;
@@ -42,7 +42,7 @@ export class Readiness {
   private failing = new Map<string, CheckReport['status']>();
 
   /** `checks` is read at each round, so a reload's plugins are the ones asked. */
-  constructor(checks: () => DependencyCheck[], opts: ReadinessOptions = {}) {
+  constructor(checks: () => DependencyCheck[] | Promise<DependencyCheck[]>, opts: ReadinessOptions = {}) {
     this.checks = checks;
     this.timeoutMs = opts.timeoutMs ?? 1000;
     this.keepMs = opts.keepMs ?? 2000;
@@ -58,7 +58,9 @@ export class Readiness {
   }
 
   private async runRound(): Promise<CheckReport[]> {
-    const reports = await Promise.all(this.checks().map((c) => this.runOne(c)));
+    // A list given at once starts its checks at once, within the call, as a probe's caller may count on.
+    const listed = this.checks();
+    const reports = await Promise.all((Array.isArray(listed) ? listed : await listed).map((c) => this.runOne(c)));
     this.kept = { reports, at: this.now() };
     this.logChanges(reports);
     return reports;

@@ -157,6 +157,13 @@ export interface PluginDefinition<C> {
    * core's 30 s (a very large dictionary to read). Past it the start fails, or the reload is refused, naming the plugin.
    */
   createTimeout?(config: C): number;
+  /**
+   * What these options make of mail while the gateway's DNS resolver (`services.dns`) gets no answers: `tempfail` when
+   * the plugin then defers every message (a blocklist with `on_error: tempfail`), `degraded` when mail goes on checked
+   * less; undefined, or no `dnsOutage` at all, for a plugin that never asks it. `moat doctor` checks the resolver, and
+   * GET /health/ready watches it, only for a config with a plugin (or a route via mx) that does (core/plugin/dns-users.ts).
+   */
+  dnsOutage?(config: C): HealthProblem['effect'] | undefined;
 }
 
 /**

@@ -71,8 +71,9 @@ export class ClamdClient {
 
   get address(): string { return describe(this.target); }
 
-  async ping(): Promise<boolean> {
-    return (await this.command('zPING\0')) === 'PONG';
+  /** Whether clamd answers PONG; `signal` gives the question up (the socket is closed, the promise rejects). */
+  async ping(signal?: AbortSignal): Promise<boolean> {
+    return (await this.command('zPING\0', signal)) === 'PONG';
   }
 
   async version(): Promise<ClamdVersion> {
@@ -92,8 +93,8 @@ export class ClamdClient {
       .then(parseScanReply);
   }
 
-  private async command(cmd: string): Promise<string> {
-    const reply = await this.session(async (sock) => { sock.write(cmd); });
+  private async command(cmd: string, signal?: AbortSignal): Promise<string> {
+    const reply = await this.session(async (sock) => { sock.write(cmd); }, signal);
     return reply.replace(/\0+$/, '').trim();
   }
 
@@ -101,8 +102,9 @@ export class ClamdClient {
    * Opens a socket, lets `send` write the request, and resolves with clamd's NUL-terminated reply.
    * `send` gets a promise of the reply so it can stop writing once clamd has answered early (size limit).
    */
-  private session(send: (sock: net.Socket, reply: Promise<string>, state: SendState) => Promise<void>): Promise<string> {
+  private session(send: (sock: net.Socket, reply: Promise<string>, state: SendState) => Promise<void>, signal?: AbortSignal): Promise<string> {
     return new Promise((resolve, reject) => {
+      if (signal?.aborted) { reject(new ScanError('error', `clamd at ${this.address}: given up`)); return; }
       const where = this.address;
       const sock = 'socket' in this.target
         ? net.createConnection({ path: this.target.socket })
@@ -119,9 +121,12 @@ export class ClamdClient {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        signal?.removeEventListener('abort', givenUp);
         sock.destroy();
         if (err) reject(err); else resolve(text!);
       };
+      const givenUp = () => finish(new ScanError('error', `clamd at ${where}: given up`));
+      signal?.addEventListener('abort', givenUp, { once: true });
       const replyText = () => Buffer.concat(chunks).toString('utf8');
 
       timer = setTimeout(() => finish(new ScanError('unreachable', `clamd at ${where}: no connection within ${this.connectTimeout} ms`)), this.connectTimeout);

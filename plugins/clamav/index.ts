@@ -7,7 +7,7 @@ import { definePlugin, outcome, type HookContext, type Outcome, type MessageView
 import { configSchema, largeSlots, oversizeWarning, scanBudget, type ClamavConfig } from './config.ts';
 import { Limiter } from './limiter.ts';
 import { clamdTarget, createClamdClient, createScanner, type Scanner } from './scanner.ts';
-import { clamdHealth } from './health.ts';
+import { ClamdHealth } from './health.ts';
 import { ScanError } from './scan-result.ts';
 import { noticeText, stripInfected } from './strip.ts';
 
@@ -128,9 +128,11 @@ class ClamavCheck {
 
   private oversize(ctx: HookContext, size: number): Outcome | void {
     ctx.log.warn('message too large to scan for viruses', { size, max_scan_size: this.cfg.max_scan_size, on_oversize: this.cfg.on_oversize });
+    // Whatever on_oversize does with it, so that a refused message is seen too, not only one let through.
+    ctx.addFinding('CLAM_OVERSIZE', 0, `${size} bytes`);
+    this.metrics?.inc('oversize');
     if (this.cfg.on_oversize === 'reject') return outcome.reject('Message too large to scan for viruses', { code: 552, enhanced: '5.3.4' });
     if (this.cfg.on_oversize === 'tempfail') return outcome.tempfail('Message too large to scan for viruses now', { code: 452, enhanced: '4.3.1' });
-    ctx.addFinding('CLAM_OVERSIZE', 0, `${size} bytes`);
     ctx.addHeader(this.cfg.header, `unscanned; message over ${this.cfg.max_scan_size} bytes`);
   }
 
@@ -215,10 +217,11 @@ class ClamavCheck {
  * A client that declares with SIZE= (RFC 1870) a message over max_scan_size, which on_oversize: reject would refuse
  * after its whole transfer, is told so at MAIL FROM, as a server refuses a SIZE over its own limit.
  */
-function refuseDeclaredOversize(cfg: ClamavConfig, ctx: HookContext): Outcome | undefined {
+function refuseDeclaredOversize(cfg: ClamavConfig, ctx: HookContext, metrics: PluginSetup['metrics']): Outcome | undefined {
   const declared = Number(ctx.mailFrom?.params.SIZE);
   if (cfg.on_oversize !== 'reject' || !Number.isFinite(declared) || declared <= cfg.max_scan_size) return undefined;
   ctx.log.info('declared size over max_scan_size: refused at MAIL FROM', { size: declared, max_scan_size: cfg.max_scan_size });
+  metrics?.inc('oversize');
   return outcome.reject('Message too large to scan for viruses', { code: 552, enhanced: '5.3.4' });
 }
 
@@ -231,7 +234,7 @@ export default definePlugin<ClamavConfig>({
   symbols: {
     CLAM_VIRUS: 'The scanner found a virus; the detail is its name',
     CLAM_FAIL: 'The scanner gave no verdict (unreachable, timeout, error); the detail says which',
-    CLAM_OVERSIZE: 'The message was over max_scan_size and accepted unscanned (on_oversize: accept)',
+    CLAM_OVERSIZE: 'The message was over max_scan_size: refused, deferred or accepted unscanned, as on_oversize says; the detail is its size',
   },
   create(cfg, setup) {
     const scanner = createScanner(cfg, setup.configDir);
@@ -248,8 +251,10 @@ export default definePlugin<ClamavConfig>({
       );
     }
     const check = new ClamavCheck(cfg, scanner, setup.metrics);
-    const hooks = { mailFrom: (ctx: HookContext) => refuseDeclaredOversize(cfg, ctx), data: (ctx: HookContext) => check.onData(ctx) };
+    const hooks = { mailFrom: (ctx: HookContext) => refuseDeclaredOversize(cfg, ctx, setup.metrics), data: (ctx: HookContext) => check.onData(ctx) };
     // A command-line scanner is started per message: there is no daemon to ask between messages.
-    return cfg.scanner === 'clamd' ? { hooks, health: clamdHealth(cfg, clamdTarget(cfg, setup.configDir)) } : { hooks };
+    if (cfg.scanner !== 'clamd') return { hooks };
+    const health = new ClamdHealth(cfg, clamdTarget(cfg, setup.configDir));
+    return { hooks, health: health.check, close: () => health.close() };
   },
 });

@@ -312,6 +312,8 @@ export default definePlugin({
   name: 'dmarc',
   description: 'DKIM, ARC and DMARC verification, one Authentication-Results header, optional DMARC policy enforcement',
   configSchema,
+  // A policy that cannot be read is a temperror: scored, never enforced.
+  dnsOutage: () => 'degraded',
   symbols: describeSymbols(SYMBOLS),
   create(cfg: DmarcConfig) {
     const check = new DmarcCheck(cfg);

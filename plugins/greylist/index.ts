@@ -63,6 +63,7 @@ export default definePlugin<GreylistConfig>({
   name: 'greylist',
   description: 'Defers new client/sender/recipient triplets with 451 4.7.1 until they retry',
   configSchema,
+  dnsOutage: (cfg: GreylistConfig) => (cfg.skip_client_names.length ? 'degraded' : undefined),
   symbols: {
     GREYLIST_PASSED: 'The triplet retried after the delay and passed (detail: how long it was delayed)',
     GREYLIST_KNOWN: 'The triplet or client passed before and is remembered',

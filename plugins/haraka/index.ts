@@ -41,6 +41,8 @@ const definition = definePlugin<HarakaConfig>({
   name: 'haraka',
   description: 'Runs unchanged Haraka plugins (plain and npm) from a Haraka folder as part of the chain',
   configSchema,
+  // What a Haraka plugin does without DNS is its own affair: taken to defer, as a blocklist would.
+  dnsOutage: () => 'tempfail',
   // What `moat check-config` asks beyond the schema: a relative `dir` needs the config's folder.
   check: checkOptions,
   symbols: {

@@ -53,6 +53,7 @@ export default definePlugin({
   name: 'ptr',
   description: 'Reverse DNS (PTR, optionally forward-confirmed) of unauthenticated clients: refuse or score',
   configSchema,
+  dnsOutage: (cfg: PtrConfig) => (cfg.mode === 'never' ? undefined : cfg.on_error === 'tempfail' ? 'tempfail' : 'degraded'),
   symbols: {
     PTR_MISSING: 'The client IP has no PTR record',
     PTR_NOT_CONFIRMED: 'No PTR name of the client resolves back to its IP (fcrdns)',

@@ -168,6 +168,7 @@ export default definePlugin({
   name: 'rbl',
   description: 'IP blocklists and allowlists in DNS (DNSBL/DNSWL), IPv4 and IPv6',
   configSchema,
+  dnsOutage: (cfg: RblConfig) => (cfg.zones.some((z) => z.on_error === 'tempfail') ? 'tempfail' : 'degraded'),
   symbols: {
     'RBL_<ZONE>': 'The client IP is listed in that blocklist (symbol and score per zone or per answer code)',
     'RBL_<ZONE>_UNAVAILABLE': 'The blocklist could not be asked and its zone says on_error: skip',

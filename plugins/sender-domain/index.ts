@@ -32,6 +32,7 @@ export default definePlugin({
   name: 'sender-domain',
   description: 'Refuses or scores MAIL FROM domains that cannot receive mail (no MX/A/AAAA, NXDOMAIN, null MX)',
   configSchema,
+  dnsOutage: (cfg: SenderDomainConfig) => (cfg.on_error === 'tempfail' ? 'tempfail' : 'degraded'),
   symbols: {
     SENDER_DOMAIN_NULL_MX: 'The sender domain publishes a null MX (RFC 7505)',
     SENDER_DOMAIN_NXDOMAIN: 'The sender domain does not exist',

@@ -113,6 +113,7 @@ export default definePlugin({
   name: 'spf',
   description: 'SPF (RFC 7208) for HELO and MAIL FROM: findings, Received-SPF header, optional refusal on fail',
   configSchema,
+  dnsOutage: (cfg: SpfConfig) => (cfg.on_temperror === 'tempfail' ? 'tempfail' : 'degraded'),
   symbols: describeSymbols(SYMBOLS),
   emits: spfSymbols,
   // check-config asks the same function the start does, so it says OK only for policies the start accepts.

@@ -53,6 +53,7 @@ export default definePlugin({
   name: 'urlbl',
   description: 'URL host blocklists (registered domains and IPs in DBL/SURBL-style DNS lists): score, refuse or defang',
   configSchema,
+  dnsOutage: (cfg: UrlblConfig) => (cfg.zones.some((z) => z.on_error === 'tempfail') ? 'tempfail' : 'degraded'),
   symbols: {
     'URIBL_<ZONE>': 'A link in the message points to a host listed in that zone (symbol and score per zone or answer code)',
     'URIBL_<ZONE>_UNAVAILABLE': 'The list could not be asked and its zone says on_error: skip (score 0)',

@@ -4,13 +4,21 @@ import { loadConfig, type LoadedConfig } from '../../core/config/load.ts';
 import { pluginOptions, type EntryLike } from '../../core/plugin/loader.ts';
 import { validate } from '../../core/config/schema.ts';
 import { configSchema, type ClamavConfig } from '../../plugins/clamav/config.ts';
-import { createScanner, type Scanner } from '../../plugins/clamav/scanner.ts';
+import { clamdTarget, createScanner, type Scanner } from '../../plugins/clamav/scanner.ts';
+import { ClamdClient } from '../../plugins/clamav/clamd-client.ts';
 import { EICAR } from '../../plugins/clamav/eicar.ts';
+
+/**
+ * What clamd gets to answer PING in before the scans. Each of the three scans would otherwise wait scan_timeout
+ * (20 s) on a clamd that is stopped or hung, and the command would say nothing for a minute.
+ */
+const PING_LIMIT_MS = 2000;
 
 const USAGE = `usage: moat clamav test [--config FILE] [--set KEY=VALUE]… [--socket PATH | --host HOST --port PORT | --command TEMPLATE]
 
 Sends the EICAR test string through the scanner of the clamav plugin in the config
 (or the one given by the flags): once as a file and once as a mail attachment, then harmless text.
+clamd is first asked for PING, for at most ${PING_LIMIT_MS / 1000} s: one that does not answer is said at once.
 Exit code: 0 caught (and the text passed), 1 not caught or the text flagged, 2 the scanner gave no answer,
 64 usage or config error.`;
 
@@ -26,6 +34,18 @@ export function configuredScanners({ config, baseDir }: LoadedConfig): Configure
   return config.plugins.flatMap((entry, index) => entry.name !== 'clamav' ? [] : [{
     index, baseDir, options: validate(configSchema, pluginOptions(entry as EntryLike)).value,
   }]);
+}
+
+/** Why clamd cannot be tested now (it does not answer PING within PING_LIMIT_MS), or undefined when it answers. */
+async function clamdSilence(options: ClamavConfig, baseDir: string): Promise<string | undefined> {
+  const limit = Math.min(PING_LIMIT_MS, options.connect_timeout + options.scan_timeout);
+  const client = new ClamdClient({ target: clamdTarget(options, baseDir), connectTimeout: Math.min(limit, options.connect_timeout), scanTimeout: limit });
+  try {
+    if (await client.ping()) return undefined;
+    return `clamd at ${client.address} gave an unexpected answer to PING`;
+  } catch (err) {
+    return `${(err as Error).message} (asked for PING, for at most ${limit} ms): is clamd running, and not stopped or overloaded?`;
+  }
 }
 
 /** The options from the flags, over the first clamav entry of the config (or defaults when there is none). */
@@ -91,14 +111,17 @@ export async function run(args: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   if (parsed.positionals[0] !== 'test') { console.error(USAGE); return USAGE_ERROR; }
   let scanner: Scanner;
+  let chosen: { options: ClamavConfig; baseDir: string };
   try {
-    const { options, baseDir } = await chosenOptions(parsed.values as Parameters<typeof chosenOptions>[0]);
-    scanner = createScanner(options, baseDir);
+    chosen = await chosenOptions(parsed.values as Parameters<typeof chosenOptions>[0]);
+    scanner = createScanner(chosen.options, chosen.baseDir);
   } catch (err) {
     console.error(`moat clamav: ${(err as Error).message}`);
     return USAGE_ERROR;
   }
   console.log(`scanner: ${scanner.description}`);
+  const silence = chosen.options.scanner === 'clamd' ? await clamdSilence(chosen.options, chosen.baseDir) : undefined;
+  if (silence) { console.log(`no answer: ${silence}`); return 2; }
   const results = [await attempt(scanner, 'EICAR test file', Buffer.from(EICAR)), await attempt(scanner, 'EICAR as a mail attachment', eicarMail())];
   const harmless = await cleanAttempt(scanner);
   if (results.includes('failed') || harmless === 'failed') return 2;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { DoctorCheck, CheckLine } from './doctor.ts';
 import type { LoadedConfig } from '../../core/config/load.ts';
 import { createResolver } from '../../core/dns/index.ts';
+import { dnsOutageMeanwhile, dnsUse } from '../../core/plugin/dns-users.ts';
 import { DnsError } from '../../core/dns/types.ts';
 import { RouteTable, type Route } from '../../core/relay/routes.ts';
 import { routeTarget } from '../../core/relay/make-relay.ts';
@@ -76,7 +77,15 @@ async function queueFileLines(dir: string): Promise<CheckLine[]> {
     for (const item of items.slice(0, PROBLEMS_NAMED)) lines.push({ status: 'fail', text: line(item) });
     if (items.length) lines.push({ status: 'fail', text: `${summary}${items.length > PROBLEMS_NAMED ? ` (the first ${PROBLEMS_NAMED} named)` : ''}` });
   };
-  const unverified = await findUnverified(dir);
+  let unverified: Awaited<ReturnType<typeof findUnverified>>;
+  try {
+    unverified = await findUnverified(dir);
+  } catch (err) {
+    // A queue.key or queue file this user may not read is named by the walk above, with the chown that mends it.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') lines.push({ status: 'fail', text: `the queue files could not be checked against queue.key: ${(err as Error).message}` });
+    unverified = [];
+  }
   named(unverified, (b) => `${b.path}: ${b.reason}`, `${unverified.length} queue file(s) that queue.key does not verify: a start sets them aside in ${path.join(dir, SET_ASIDE_DIR)}, or refuses to run without queue.key`);
   const aside = setAsideItems(dir);
   named(aside, (item) => `${item.path}: ${item.reason}`, `${aside.length} file(s) set aside in ${path.join(dir, SET_ASIDE_DIR)}: acknowledged mail the gateway does not deliver until they are mended (README, "Backup")`);
@@ -125,21 +134,13 @@ export const stateStoreCheck: DoctorCheck = {
   },
 };
 
-/**
- * What in the config asks the gateway's resolver (`dns`): plugins, any of which may look names up (SPF, DMARC,
- * blocklists, PTR), and routes to a domain's MX hosts. A smarthost's own name is looked up when connecting, which the
- * smarthost check does.
- */
-function usesResolver(config: LoadedConfig['config']): boolean {
-  return config.plugins.length > 0 || new RouteTable(config.routes).all().some((route) => route.via === 'mx');
-}
-
 export const dnsCheck: DoctorCheck = {
   name: 'dns',
   async run({ config }) {
     const servers = config.dns.servers.length ? config.dns.servers.join(', ') : 'the system resolvers';
     // A resolver that does not answer only matters to what asks it: a gateway without any of that passes its mail on.
-    if (!usesResolver(config)) return [{ status: 'ok', text: `not checked: nothing in the config uses ${servers} (no plugins, no route via mx)` }];
+    const use = await dnsUse(config);
+    if (!use) return [{ status: 'ok', text: `not checked: nothing in the config uses ${servers} (no plugin that looks names up, no route via mx)` }];
     const domain = config.domains[0];
     if (!domain) return [{ status: 'ok', text: `${servers}; no domain configured to look up` }];
     const resolver = createResolver({ ...config.dns, cache_size: 0 });
@@ -154,7 +155,7 @@ export const dnsCheck: DoctorCheck = {
       if (err instanceof DnsError && (err.code === 'NXDOMAIN' || err.code === 'NODATA')) {
         return [{ status: 'ok', text: `${servers} answer in ${ms} ms: ${domain} has no MX record (${err.code})` }];
       }
-      return [{ status: 'fail', text: `${servers}: MX of ${domain}: ${(err as Error).message} (DNS checks defer mail with 4xx meanwhile)` }];
+      return [{ status: 'fail', text: `${servers}: MX of ${domain}: ${(err as Error).message} (meanwhile ${dnsOutageMeanwhile(use)})` }];
     }
   },
 };

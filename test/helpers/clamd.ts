@@ -39,6 +39,10 @@ export interface ClamdHandle {
   stop(): Promise<void>;
   /** Stops clamd and removes its folder. */
   close(): Promise<void>;
+  /** Freezes clamd (SIGSTOP), as a hung daemon: its sockets still take connections, and nothing answers. */
+  pause(): void;
+  /** Lets a paused clamd go on (SIGCONT). */
+  resume(): void;
 }
 
 export interface ClamdOptions {
@@ -112,6 +116,8 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
     const proc = child;
     if (!proc) return;
     child = undefined;
+    // A paused clamd would hold SIGTERM until the grace ran out.
+    proc.kill('SIGCONT');
     await endChild(proc, 5000);
   };
 
@@ -126,6 +132,8 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<ClamdHandle> 
   return {
     socket, host: '127.0.0.1', port, dir, dbDir: path.join(dir, 'db'), start, stop,
     async close() { await stop(); end(); },
+    pause() { child?.kill('SIGSTOP'); },
+    resume() { child?.kill('SIGCONT'); },
   };
 }
 

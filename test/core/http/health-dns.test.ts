@@ -73,7 +73,7 @@ describe('GET /health/ready when DNS fails', function () {
     assert.equal(down.status, 'unavailable');
     const check = down.checks?.find((c) => c.name === 'dns');
     assert.equal(check?.status, 'tempfail');
-    assert.match(check?.problem ?? '', /DNS: \d+ of \d+ queries in the last 30 s got no answer; the latest, A \d+\.2\.0\.192\.bl\.test: SERVFAIL; checks that look names up defer mail meanwhile/);
+    assert.match(check?.problem ?? '', /DNS: \d+ of \d+ queries in the last 30 s got no answer; the latest, A \d+\.2\.0\.192\.bl\.test: SERVFAIL; meanwhile mail is deferred with 4xx \(plugin rbl\)$/);
     assert.match(down.reason ?? '', /^dns: DNS: /);
     const failing = await scrape(gw);
     assert.ok(failing.get('mailmoat_dns_errors_total{error="SERVFAIL"}')! >= 6);
@@ -122,27 +122,35 @@ describe('GET /health/ready when DNS fails', function () {
     const resolver = createResolver({ servers: [dns.address], timeout: 200, tries: 1 }, undefined, { stats });
     // A store with no server to ask: the embedded file, which the disk check covers.
     const store = {} as StateStore;
-    const check = (config: { plugins: unknown[]; routes: Record<string, string> }) => {
-      const found = readinessChecks({ plugins: () => [], store, dns: { stats, resolver: () => resolver, config: () => config } });
+    const entry = (name: string, options: Record<string, unknown> = {}) => ({ name, required: false, timeout: 30_000, ...options });
+    const check = async (config: { plugins: ReturnType<typeof entry>[]; routes: Record<string, string> }) => {
+      const found = await readinessChecks({ plugins: () => [], store, dns: { stats, resolver: () => resolver, config: () => config } });
       return found.find((c) => c.name === 'dns');
     };
-    const withPlugin = { plugins: [{ name: 'rbl' }], routes: {} };
+    const withPlugin = { plugins: [entry('rbl', { zones: [{ zone: 'bl.test', on_error: 'tempfail' }] })], routes: {} };
     await dns.setBehaviour('.', { rcode: 'SERVFAIL' });
     for (let i = 0; i < 4; i++) await resolver.resolve4(`${i}.bl.test`).catch(() => undefined);
-    assert.equal(await check(withPlugin)!.run(500), undefined, 'four failures are too few to call DNS down');
+    assert.equal(await (await check(withPlugin))!.run(500), undefined, 'four failures are too few to call DNS down');
     await resolver.resolve4('4.bl.test').catch(() => undefined);
-    assert.equal((await check(withPlugin)!.run(500))?.effect, 'tempfail');
+    assert.equal((await (await check(withPlugin))!.run(500))?.effect, 'tempfail');
     clock += 40_000;
     assert.equal(stats.recent().queries, 0, 'the failures have aged out');
-    const still = await check(withPlugin)!.run(500);
+    const still = await (await check(withPlugin))!.run(500);
     assert.equal(still?.effect, 'tempfail', 'still down: the name asked again fails');
-    assert.match(still!.problem, /^DNS: 1 of 1 queries in the last 30 s got no answer; the latest, A 4\.bl\.test: SERVFAIL; /);
-    // Routes via mx alone: mail is still taken, its deliveries wait.
-    assert.equal((await check({ plugins: [], routes: { '*': 'mx' } })!.run(500))?.effect, 'degraded');
-    assert.equal(check({ plugins: [], routes: {} }), undefined, 'nothing uses the resolver');
+    assert.equal(still!.problem, 'DNS: 1 of 1 queries in the last 30 s got no answer; the latest, A 4.bl.test: SERVFAIL; meanwhile mail is deferred with 4xx (plugin rbl)');
+    // A blocklist that skips an unanswered zone, and routes via mx: mail is still taken, checked less or delivered later.
+    const skipping = await (await check({ plugins: [entry('rbl', { zones: [{ zone: 'bl.test', on_error: 'skip' }] })], routes: { '*': 'mx' } }))!.run(500);
+    assert.deepEqual(skipping, {
+      effect: 'degraded',
+      problem: 'DNS: 2 of 2 queries in the last 30 s got no answer; the latest, A 4.bl.test: SERVFAIL; meanwhile checks that look names up go without answers (plugin rbl); deliveries to MX hosts wait (route * via mx)',
+    });
+    assert.equal((await (await check({ plugins: [], routes: { '*': 'mx' } }))!.run(500))?.effect, 'degraded');
+    assert.equal(await check({ plugins: [], routes: {} }), undefined, 'nothing uses the resolver');
+    // A virus scanner and filter rules never look a name up: no DNS check for them, dead resolver or not.
+    assert.equal(await check({ plugins: [entry('clamav', { socket: '/nonexistent/clamd.sock' }), entry('rules', { rules: [] })], routes: {} }), undefined);
     await dns.clearBehaviours();
-    assert.equal(await check(withPlugin)!.run(500), undefined, 'an answer (NXDOMAIN) brings it back');
-    assert.deepEqual(stats.recent(), { queries: 3, failed: 2, lastFailed: false, failedInARow: 0, lastFailure: { name: '4.bl.test', type: 'A', error: 'SERVFAIL' } });
+    assert.equal(await (await check(withPlugin))!.run(500), undefined, 'an answer (NXDOMAIN) brings it back');
+    assert.deepEqual(stats.recent(), { queries: 4, failed: 3, lastFailed: false, failedInARow: 0, lastFailure: { name: '4.bl.test', type: 'A', error: 'SERVFAIL' } });
   });
 
   it('asks nothing of DNS when no plugin and no route via mx uses the resolver', async () => {

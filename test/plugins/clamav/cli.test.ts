@@ -7,6 +7,7 @@ import { run as clamavCli } from '../../../scripts/cli/clamav.ts';
 import { run as doctorCli } from '../../../scripts/cli/doctor.ts';
 import { startClamd, type ClamdHandle } from '../../helpers/clamd.ts';
 import { capture } from '../../helpers/console-capture.ts';
+import { freePort } from '../../helpers/ports.ts';
 
 const MOAT = path.resolve(import.meta.dirname, '../../../scripts/moat.js');
 
@@ -55,6 +56,34 @@ describe('clamav command line: moat clamav test, moat doctor', function () {
     assert.equal(down.code, 2, down.out);
     assert.match(down.out, /no answer: .*ENOENT/);
     assert.equal((await capture(() => clamavCli(['scan']))).code, 64);
+  });
+
+  it('clamav test against a hung clamd (SIGSTOP) stops at a PING it does not answer, rather than three scan_timeouts', async () => {
+    clamd.pause();
+    try {
+      const hung = await capture(() => clamavCli(['test', '--config', config]));
+      assert.equal(hung.code, 2, hung.out);
+      assert.match(hung.out, /^no answer: clamd at unix:\S+clamd\.sock: no reply within 2000 ms \(asked for PING, for at most 2000 ms\): is clamd running, and not stopped or overloaded\?$/m);
+      assert.doesNotMatch(hung.out, /EICAR/, 'no scan was tried');
+    } finally {
+      clamd.resume();
+    }
+    assert.equal((await capture(() => clamavCli(['test', '--config', config]))).code, 0, 'clamd answers again once let go on');
+  });
+
+  it('doctor does not check DNS for a clamav-only config (exit 0 with a dead resolver), and checks it once rbl is added', async () => {
+    const deadDns = `127.0.0.1:${await freePort()}`;
+    const base = `data_dir: ./doctor-data\ndomains: [doctor.test]\ndns:\n  servers: ['${deadDns}']\n  timeout: 300ms\n  tries: 1\nplugins:\n  - name: clamav\n    socket: clamd.sock\n`;
+    const only = path.join(clamd.dir, 'clamav-only.yaml');
+    fs.writeFileSync(only, base);
+    const quiet = await capture(() => doctorCli(['--config', only]));
+    assert.equal(quiet.code, 0, quiet.out);
+    assert.match(quiet.out, /^ok {3}dns: not checked: nothing in the config uses 127\.0\.0\.1:\d+ \(no plugin that looks names up, no route via mx\)$/m);
+    const withRbl = path.join(clamd.dir, 'clamav-rbl.yaml');
+    fs.writeFileSync(withRbl, `${base}  - name: rbl\n    zones:\n      - zone: bl.doctor.test\n`);
+    const checked = await capture(() => doctorCli(['--config', withRbl]));
+    assert.equal(checked.code, 1, checked.out);
+    assert.match(checked.out, /^FAIL dns: 127\.0\.0\.1:\d+: MX of doctor\.test: .* \(meanwhile mail is deferred with 4xx \(plugin rbl\)\)$/m);
   });
 
   it('runs as `moat clamav test` and `moat doctor` through the moat entry point', async () => {

@@ -1,5 +1,5 @@
-// The clamav plugin's own counters in a real gateway with a real clamd: viruses found, and scans without a verdict
-// by reason, as `moat metrics` (the control socket) and GET /metrics show them.
+// The clamav plugin's own counters in a real gateway with a real clamd: viruses found, scans without a verdict by
+// reason, and messages over max_scan_size, as `moat metrics` (the control socket) and GET /metrics show them.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
@@ -8,6 +8,7 @@ import { startClamd, type ClamdHandle } from '../../helpers/clamd.ts';
 import { controlRequest } from '../../../core/control/client.ts';
 import { socketPath } from '../../../core/control/protocol.ts';
 import { cleanMessage, eicarAttachment, sendOne } from './fixtures.ts';
+import { SmtpDialog } from '../../helpers/smtp-dialog.ts';
 
 /** What `moat metrics --json` prints: the running gateway's values over its control socket. */
 async function moatMetrics(gw: TestGateway): Promise<Record<string, unknown>> {
@@ -90,5 +91,33 @@ describe('clamav counters in the gateway metrics', function () {
     assert.equal((await sendOne(gw.port, cleanMessage('metrics-silent-accept'))).code, 250);
     assert.deepEqual((await moatMetrics(gw)).plugins, { clamav_scan_failures_timeout: 2 });
     assert.match(await scrape(gw), /^mailmoat_clamav_scan_failures_timeout_total 2$/m);
+  });
+
+  it('counts messages over max_scan_size in clamav_oversize, refused ones too, each with a CLAM_OVERSIZE finding after DATA', async () => {
+    const gw = await gatewayWith({ socket: clamd.socket, max_scan_size: '1KB' });
+    const big = cleanMessage('metrics-oversize') + 'x'.repeat(2000) + '\r\n';
+    const refused = await sendOne(gw.port, big);
+    assert.deepEqual([refused.code, refused.text], [552, '5.3.4 Message too large to scan for viruses']);
+    assert.deepEqual((await moatMetrics(gw)).plugins, { clamav_oversize: 1 });
+    let text = await scrape(gw);
+    assert.match(text, /^# TYPE mailmoat_clamav_oversize_total counter\nmailmoat_clamav_oversize_total 1$/m);
+    assert.match(text, /^mailmoat_findings_total\{symbol="CLAM_OVERSIZE"\} 1$/m);
+    // The message's summary line says why it was refused, with its size.
+    const summary = gw.logs.find((r) => r.msg === 'message' && r.verdict === 'reject');
+    assert.deepEqual(summary?.symbols, ['CLAM_OVERSIZE(0)']);
+    assert.deepEqual(summary?.details, [`CLAM_OVERSIZE: ${summary?.size} bytes`]);
+
+    // A client that declares its size is refused at MAIL FROM, before any message: counted, with no finding.
+    const d = await SmtpDialog.connect(gw.port);
+    try {
+      assert.equal((await d.hello()).code, 250);
+      assert.equal((await d.cmd('MAIL FROM:<sender@example.org> SIZE=5000')).code, 552);
+    } finally {
+      await d.quit();
+    }
+    assert.deepEqual((await moatMetrics(gw)).plugins, { clamav_oversize: 2 });
+    text = await scrape(gw);
+    assert.match(text, /^mailmoat_clamav_oversize_total 2$/m);
+    assert.match(text, /^mailmoat_findings_total\{symbol="CLAM_OVERSIZE"\} 1$/m);
   });
 });
