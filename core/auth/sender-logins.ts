@@ -1,8 +1,8 @@
 // auth.sender_logins: which logins own which sender addresses, as Postfix's smtpd_sender_login_maps. Read from a file
 // at start and at each reload; the check that uses it is core/smtp/sender-login.ts.
 import { addressEntryProblem } from '../lists/address-entry.ts';
-import { mailboxOf, withoutTag } from '../lists/address-matcher.ts';
-import { readListFile } from '../lists/list-file.ts';
+import { entryKey, mailboxOf, withoutTag } from '../lists/address-matcher.ts';
+import { listFileProblem, readListFile } from '../lists/list-file.ts';
 
 /** Logins are separated by commas, spaces or both (`alice,bob`, `alice, bob`), as in Postfix's map values. */
 const LOGIN_SEPARATOR = /[\s,]+/;
@@ -35,7 +35,7 @@ export function senderLoginEntries(text: string): { entries: SenderLoginEntry[];
     const bad = logins.find((l) => l.includes(':'));
     if (bad) { problems.push(`${at}: ${JSON.stringify(bad)} is no user name (a user name has no colon)`); return; }
     // Two lines for one address would leave one of them unused, and which one would be a guess.
-    const key = keyOf(address);
+    const key = entryKey(address);
     const first = seen.get(key);
     if (first !== undefined) { problems.push(`${at} is listed on line ${first} already: give all of its logins on one line`); return; }
     seen.set(key, i + 1);
@@ -44,15 +44,9 @@ export function senderLoginEntries(text: string): { entries: SenderLoginEntry[];
   return { entries, problems };
 }
 
-/** An entry's key: `@domain`, or the mailbox as every spelling of it is compared (case, quotes, IDN form). */
-function keyOf(entry: string): string {
-  const m = mailboxOf(entry);
-  return entry.trim().startsWith('@') ? `@${m.domain}` : `${m.local}@${m.domain}`;
-}
-
 /** `delimiters`: access.recipient_delimiter, so `alice+news@` is alice's as the address lists take it. */
 export function senderLogins(entries: readonly SenderLoginEntry[], delimiters: string): SenderLogins {
-  const owners = new Map<string, readonly string[]>(entries.map((e) => [keyOf(e.address), e.logins]));
+  const owners = new Map<string, readonly string[]>(entries.map((e) => [entryKey(e.address), e.logins]));
   return {
     ownersOf(address) {
       const m = mailboxOf(address);
@@ -64,16 +58,17 @@ export function senderLogins(entries: readonly SenderLoginEntry[], delimiters: s
   };
 }
 
+// A file emptied by a half-done edit would have every logged-in sender refused, permanently (553).
+const EMPTY_MEANS = 'no login would own any sender address';
+
 /** The file's entries, or an Error that says what is wrong with it (its path, the lines). */
 function readEntries(file: string): SenderLoginEntry[] {
-  // A file emptied by a half-done edit would have every logged-in sender refused, permanently (553).
-  return readListFile(file, senderLoginEntries, 'no login would own any sender address');
+  return readListFile(file, senderLoginEntries, EMPTY_MEANS);
 }
 
 /** Why the file cannot serve as auth.sender_logins, or undefined when it can (check-config, start, reload). */
 export function senderLoginsProblem(file: string): string | undefined {
-  try { readEntries(file); } catch (e) { return (e as Error).message; }
-  return undefined;
+  return listFileProblem(file, senderLoginEntries, EMPTY_MEANS);
 }
 
 /** The map read from `file`; throws as senderLoginsProblem explains. */

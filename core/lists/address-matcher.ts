@@ -35,6 +35,12 @@ export function withoutTag(local: string, delimiters: string): string {
   return local.slice(0, cut);
 }
 
+/** An entry's key: `@domain`, or the mailbox as every spelling of it is compared (case, quotes, IDN form). */
+export function entryKey(entry: string): string {
+  const m = mailboxOf(entry);
+  return entry.trim().startsWith('@') ? `@${m.domain}` : `${m.local}@${m.domain}`;
+}
+
 /**
  * Whether an address is in `list`: entries are `user@domain` (that mailbox, and its tagged addresses) or `@domain`
  * (every address of the domain). An entry that names a tag itself (`list+bayes@`) matches that tag only. Entries are
@@ -46,9 +52,9 @@ export function addressMatcher(list: readonly string[], delimiters = '+'): (addr
   for (const entry of list) {
     const e = entry.trim();
     if (!e) continue;
-    const m = mailboxOf(e);
-    if (e.startsWith('@')) domains.add(m.domain);
-    else mailboxes.add(`${m.local}@${m.domain}`);
+    const key = entryKey(e);
+    if (e.startsWith('@')) domains.add(key.slice(1));
+    else mailboxes.add(key);
   }
   // Most lists are empty: no address need be taken apart for them, on every RCPT.
   if (mailboxes.size === 0 && domains.size === 0) return () => false;

@@ -23,3 +23,9 @@ export function readListFile<E>(file: string, parse: (text: string) => { entries
   if (entries.length === 0) throw new Error(`${file} lists no address: ${emptyMeans}`);
   return entries;
 }
+
+/** Why `file` cannot serve, as readListFile's Error says, or undefined when it can (check-config, start, reload). */
+export function listFileProblem<E>(file: string, parse: (text: string) => { entries: E[]; problems: string[] }, emptyMeans: string): string | undefined {
+  try { readListFile(file, parse, emptyMeans); } catch (e) { return (e as Error).message; }
+  return undefined;
+}

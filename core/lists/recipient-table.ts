@@ -2,13 +2,13 @@
 // that mail for a mailbox nobody has is refused at RCPT rather than accepted and bounced later to a forged sender.
 import { addressEntryProblem } from './address-entry.ts';
 import { addressMatcher } from './address-matcher.ts';
-import { readListFile } from './list-file.ts';
+import { listFileProblem, readListFile } from './list-file.ts';
 
 /**
  * The entries of a recipients file: one per line, the first word of the line (so Postfix's `user@example.com OK`
  * source lines serve as they are), lines whose first character other than a space is `#` being comments.
  */
-export function recipientEntries(text: string): { entries: string[]; problems: string[] } {
+function recipientEntries(text: string): { entries: string[]; problems: string[] } {
   const entries: string[] = [];
   const problems: string[] = [];
   text.split(/\r?\n/).forEach((line, i) => {
@@ -21,16 +21,17 @@ export function recipientEntries(text: string): { entries: string[]; problems: s
   return { entries, problems };
 }
 
+// An emptied or truncated file would otherwise refuse every recipient of every local domain, permanently (550).
+const EMPTY_MEANS = 'every recipient of the local domains would be refused';
+
 /** The file's entries, or an Error that says what is wrong with it (its path, the line). */
 function readEntries(file: string): string[] {
-  // An emptied or truncated file would otherwise refuse every recipient of every local domain, permanently (550).
-  return readListFile(file, recipientEntries, 'every recipient of the local domains would be refused');
+  return readListFile(file, recipientEntries, EMPTY_MEANS);
 }
 
 /** Why the file cannot serve as the recipient table, or undefined when it can (check-config, start, reload). */
 export function recipientTableProblem(file: string): string | undefined {
-  try { readEntries(file); } catch (e) { return (e as Error).message; }
-  return undefined;
+  return listFileProblem(file, recipientEntries, EMPTY_MEANS);
 }
 
 /**

@@ -2,6 +2,7 @@
 // always wants and senders they never want. Kept in the state store, so every gateway on it, `moat lists` and the
 // quarantine pages read and write the same lists.
 import { asciiDomain } from '../text/ascii.ts';
+import { withoutTag } from './address-matcher.ts';
 import type { StateStore } from '../store/types.ts';
 
 export type ListKind = 'allow' | 'block';
@@ -69,8 +70,7 @@ export function listOwner(recipient: string, delimiters = '+'): string {
   // The domain in A-label form: under SMTPUTF8 the front door hands `ann@bücher.example` over as typed.
   // A local part that stays quoted (a space in it, say) is taken whole: a cut inside the quotes would leave `"ann`.
   if (m.local.startsWith('"')) return `${m.local}@${m.domain}`;
-  const cut = [...delimiters].map((d) => m.local.indexOf(d)).filter((i) => i > 0);
-  return `${cut.length ? m.local.slice(0, Math.min(...cut)) : m.local}@${m.domain}`;
+  return `${withoutTag(m.local, delimiters)}@${m.domain}`;
 }
 
 /**

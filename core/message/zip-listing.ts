@@ -33,9 +33,9 @@ export interface ListingBudget { entries: number; bytes: number }
 /** Entries listed, over all the archives of a message. */
 export const ARCHIVE_MAX_ENTRIES = 10_000;
 /** Directory and end-record bytes read, over all the archives of a message. */
-export const ARCHIVE_MAX_BYTES = 8 * 1024 * 1024;
+const ARCHIVE_MAX_BYTES = 8 * 1024 * 1024;
 /** Archives stored (not compressed) in an archive are listed too, to this depth: the attachment is 1. */
-export const ARCHIVE_MAX_DEPTH = 2;
+const ARCHIVE_MAX_DEPTH = 2;
 
 export const newListingBudget = (): ListingBudget => ({ entries: ARCHIVE_MAX_ENTRIES, bytes: ARCHIVE_MAX_BYTES });
 
@@ -54,6 +54,9 @@ const LOCAL_SIZE = 30;
  * no archive rarely holds even one.
  */
 export const MAX_CANDIDATES = 64;
+
+/** The listing of what starts as a ZIP but whose central directory is nowhere to be found. */
+const noDirectory = (): ArchiveListing => ({ entries: [], encrypted: false, unreadable: 'no central directory was found' });
 
 const overBudget = `its directory is over what the gateway reads of a message's archives (${ARCHIVE_MAX_BYTES} bytes in all)`;
 
@@ -226,7 +229,7 @@ function readDirectory(src: ByteSource, dir: Directory, budget: ListingBudget, d
     if (head) entry.detectedType = detectFileType(head);
     if (entry.detectedType !== 'application/zip' || depth >= ARCHIVE_MAX_DEPTH || seen.has(local)) continue;
     seen.add(local);
-    const inner = listArchive(data, budget, depth + 1, [...within, name]) ?? { entries: [], encrypted: false, unreadable: 'no central directory was found' };
+    const inner = listArchive(data, budget, depth + 1, [...within, name]) ?? noDirectory();
     for (const x of inner.entries) out.entries.push(x);
     if (inner.encrypted) out.encrypted = true;
     if (inner.unreadable && !out.unreadable) out.unreadable = `${name}, stored in it: ${inner.unreadable}`;
@@ -256,7 +259,7 @@ function storedData(src: ByteSource, local: number, packed: number, directorySta
 export function listZip(src: ByteSource, budget: ListingBudget, looksLikeZip: boolean): ArchiveListing | undefined {
   const listing = listArchive(src, budget, 1, []);
   if (listing) return listing;
-  return looksLikeZip ? { entries: [], encrypted: false, unreadable: 'no central directory was found' } : undefined;
+  return looksLikeZip ? noDirectory() : undefined;
 }
 
 function listArchive(src: ByteSource, budget: ListingBudget, depth: number, within: string[]): ArchiveListing | undefined {

@@ -4,7 +4,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { encodedWords, mailDate } from '../message/header-block.ts';
 import { escapeHtml } from './html.ts';
 import { formatDuration } from '../config/units.ts';
-import { adminOnlyText, dateText, sentToText, shortDateText, whyHeldText, type QuarantinedSummary } from './summary.ts';
+import { adminOnlyText, dateText, sentToText, shortDateText, whichText, whyHeldText, type QuarantinedSummary } from './summary.ts';
 import { signTicket, type Ticket, type TicketAction } from './ticket.ts';
 import { aLabelAddress, readableAddress } from '../text/idn-address.ts';
 
@@ -111,7 +111,7 @@ const LINK_STYLE = 'display:inline-block;padding:11px 16px;margin:6px 8px 0 0;bo
 
 function htmlItem(it: DigestItem): string {
   const e = escapeHtml;
-  const which = `“${it.subject}” from ${it.sender}`;
+  const which = whichText(it);
   const link = (href: string, label: string) => `<a href="${e(href)}" style="${LINK_STYLE}" aria-label="${e(`${label} ${which}`)}">${label}</a>`;
   const links = it.links ? [...(it.links.release ? [link(it.links.release, 'Release')] : []), link(it.links.delete, 'Delete')].join('') : '';
   const note = it.recipientMayRelease ? '' : `<div>${e(`${adminOnlyText(it.heldFor)} Its id is ${it.id}.`)}</div>`;

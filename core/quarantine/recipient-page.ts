@@ -5,7 +5,7 @@
 // goes through escapeHtml.
 import { escapeHtml as e } from './html.ts';
 import { page, type Page } from './pages.ts';
-import { adminOnlyText, dateText, sentToText, shortDateText, whyHeldText, type QuarantinedSummary } from './summary.ts';
+import { adminOnlyText, dateText, sentToText, shortDateText, whichText, whyHeldText, type QuarantinedSummary } from './summary.ts';
 import type { ListKind } from '../lists/user-lists.ts';
 import { allowRuleText, type AllowRule } from './allow-rule.ts';
 import { pageCount, pageLinks, PAGE_MAX } from './paging.ts';
@@ -60,7 +60,7 @@ function form(v: Pick<RecipientView, 'ticket' | 'page'>, fields: Record<string, 
 function messageRow(v: RecipientView, m: QuarantinedSummary): string {
   const sender = v.lists ? v.senderEntries.get(m.id) : undefined;
   // A message only an administrator may release (a virus) offers Delete alone, and says why.
-  const which = `“${m.subject}” from ${m.sender}`;
+  const which = whichText(m);
   const buttons: Button[] = m.recipientMayRelease ? [['release', 'Release', `Release ${which}`]] : [];
   buttons.push(['delete', 'Delete', `Delete ${which}`]);
   if (sender && m.recipientMayRelease) {

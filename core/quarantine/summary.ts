@@ -85,6 +85,9 @@ export function heldForText(entry: Pick<QueueEntry, 'verdict'>): string | undefi
 export const whyHeldText = (m: Pick<QuarantinedSummary, 'heldFor' | 'score'>): string =>
   m.heldFor ?? (m.score === undefined ? 'not recorded' : `score ${scoreText(m.score)}`);
 
+/** Which message a button or link acts on, for a screen reader that reads its label alone: its subject and sender. */
+export const whichText = (m: Pick<QuarantinedSummary, 'subject' | 'sender'>): string => `“${m.subject}” from ${m.sender}`;
+
 /** Whether the recipient may release the message from the digest and the pages (QueueEntry.recipientMayRelease). */
 export const recipientMayRelease = (entry: Pick<QueueEntry, 'recipientMayRelease'>): boolean => entry.recipientMayRelease !== false;
 

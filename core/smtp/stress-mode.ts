@@ -131,17 +131,18 @@ export interface QuietTime { ms: number; stressed: boolean }
 
 /** How long a session may stay quiet now. */
 export function idleTimeoutOf(src: StressSource, s: IdleSession): QuietTime {
-  return quietTime(src, !s.inData && !s.loggedIn && !exempt(src, s.ip));
+  return quietTime(src, () => !s.inData && !s.loggedIn && !exempt(src, s.ip));
 }
 
 /** How long a socket of `ip` may take to finish its TLS handshake on the implicit-TLS port now. */
 export function handshakeTimeoutOf(src: StressSource, ip: string): QuietTime {
-  return quietTime(src, !exempt(src, ip));
+  return quietTime(src, () => !exempt(src, ip));
 }
 
-function quietTime(src: StressSource, cut: boolean): QuietTime {
+/** `cut` is asked only under stress: the exemption lookups would be wasted on every other call. */
+function quietTime(src: StressSource, cut: () => boolean): QuietTime {
   const idle = src.config.server.idle_timeout;
-  if (!cut || !src.connections.stress.active) return { ms: idle, stressed: false };
+  if (!src.connections.stress.active || !cut()) return { ms: idle, stressed: false };
   const ms = Math.min(idle, src.config.server.stress_idle_timeout);
   return { ms, stressed: ms < idle };
 }

@@ -25,6 +25,12 @@ export function headerValueText(bytes: string, truncated = false): string {
   return decodeCharset(bytes, 'utf-8');
 }
 
+/** headerValueText of the first `maxBytes` bytes of `bytes` only, a character the cut splits left out. */
+export function headerValueTextWithin(bytes: string, maxBytes: number): string {
+  const truncated = bytes.length > maxBytes;
+  return headerValueText(truncated ? bytes.slice(0, maxBytes) : bytes, truncated);
+}
+
 /** How many bytes at the end of `buf` are the start of a UTF-8 character whose other bytes are missing; 0 if none. */
 function splitCharacterAtEnd(buf: Buffer): number {
   for (let n = 1; n <= 3 && n <= buf.length; n++) {

@@ -38,7 +38,7 @@ export const CRITERIA = [
   'attachment', 'size', 'score', 'symbol', 'time', 'weekday', 'mime_depth', 'mime_incomplete',
 ] as const;
 
-const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
 
 function all(nodes: Criterion[]): Criterion {

@@ -4,7 +4,7 @@
 import type { Attachment, Finding, HookContext } from '../../core/index.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
 import { attachmentNames } from '../../core/message/mime-parse.ts';
-import { headerValueText } from '../../core/text/header-value.ts';
+import { headerValueTextWithin } from '../../core/text/header-value.ts';
 
 export interface Facts {
   mailFrom: string;
@@ -72,8 +72,7 @@ export interface FactLimits { maxHeaderLength: number; maxBodyLength: number }
  * taken for Windows-1252.
  */
 function fieldText(value: string, maxBytes: number): string {
-  const truncated = value.length > maxBytes;
-  return decodeWords(headerValueText(truncated ? value.slice(0, maxBytes) : value, truncated));
+  return decodeWords(headerValueTextWithin(value, maxBytes));
 }
 
 export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits: FactLimits, now = new Date()): Promise<Facts> {

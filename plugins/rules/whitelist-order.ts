@@ -2,6 +2,7 @@
 // the sender a client writes (MAIL FROM, the From header) lets a forged sender's setup.exe past every attachment rule
 // after it. PMG ranks its attachment and virus blocks above its whitelists for this reason. Said as a warning at start,
 // reload and check-config; the config stays valid (the admin may have a reason).
+import { isMapping } from './criteria.ts';
 import type { CompiledRule, RuleSet } from './rule-set.ts';
 
 /** Header fields that name the sender, all written by the client. */
@@ -15,8 +16,6 @@ const VOUCHING = new Set(['client_ip', 'authenticated', 'relay_network', 'symbol
  * fact (with only the other criteria, such as the time or the subject, beside it).
  */
 interface Reach { open: boolean; sender: boolean }
-
-const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function allOf(parts: Reach[]): Reach {
   const open = parts.every((p) => p.open);

@@ -6,7 +6,7 @@ import type { HookContext } from '../../core/index.ts';
 import { attachmentNames } from '../../core/message/mime-parse.ts';
 import type { ParsedMessage } from '../../core/message/types.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
-import { headerValueText } from '../../core/text/header-value.ts';
+import { headerValueTextWithin } from '../../core/text/header-value.ts';
 import { SNAPSHOT_LIMITS as L, type MessageSnapshot, type SnapshotAttachment } from './api.ts';
 
 /** Cuts a string at `max` UTF-16 units without leaving half of a surrogate pair. */
@@ -32,8 +32,7 @@ function cutName(name: string): string {
  * before the cut.
  */
 function headerText(bytes: string, max: number, decode: (text: string) => string = (t) => t): string {
-  const truncated = bytes.length > max * 4;
-  return cut(decode(headerValueText(truncated ? bytes.slice(0, max * 4) : bytes, truncated)), max);
+  return cut(decode(headerValueTextWithin(bytes, max * 4)), max);
 }
 
 function attachmentsOf(parsed: ParsedMessage): { list: SnapshotAttachment[]; truncated: boolean } {
