@@ -10,9 +10,9 @@ import type { Logger } from '../log/types.ts';
 import { accessReason, accountName, chownFix } from './data-dir-access.ts';
 import { ownerForRoot } from './ownership.ts';
 import { setAsideItems, WRONG_KEY_CAUSE, WRONG_KEY_FIX, type AsideKind } from './set-aside.ts';
-import { QueueKey } from './queue-key.ts';
+import { QUEUE_KEY_FILE, QueueKey } from './queue-key.ts';
 import { checkSeal } from './envelope-seal.ts';
-import { firstRecordWrongKey, HEADER_LENGTH } from './journal-record.ts';
+import { firstRecordWrongKey, HEADER_LENGTH, isSegmentName, recordLengths } from './journal-record.ts';
 
 export interface BrokenMessage {
   id: string;
@@ -64,10 +64,10 @@ async function firstRecord(file: string): Promise<Buffer> {
   try {
     const head = Buffer.alloc(HEADER_LENGTH);
     const { bytesRead } = await fh.read(head, 0, HEADER_LENGTH, 0);
-    const m = /^MMJ1 (\d{10}) (\d{10}) /.exec(head.toString('latin1', 0, bytesRead));
-    if (!m) return head.subarray(0, bytesRead);
+    const lengths = recordLengths(head.subarray(0, bytesRead));
+    if (!lengths) return head.subarray(0, bytesRead);
     // No more than the file holds: a damaged header may claim gigabytes.
-    const whole = Buffer.alloc(Math.min(HEADER_LENGTH + Number(m[1]) + Number(m[2]), (await fh.stat()).size));
+    const whole = Buffer.alloc(Math.min(HEADER_LENGTH + lengths.json + lengths.body, (await fh.stat()).size));
     const got = await fh.read(whole, 0, whole.length, 0);
     return whole.subarray(0, got.bytesRead);
   } finally { await fh.close(); }
@@ -84,8 +84,8 @@ export async function findUnverified(dataDir: string): Promise<BrokenMessage[]> 
   const out: BrokenMessage[] = [];
   const names = new Set(await readdir(path.join(dataDir, 'queue')).catch(() => [] as string[]));
   const sealed = [...names].filter((n) => n.endsWith('.eml') && !n.slice(0, -4).includes('.') && !names.has(`${n.slice(0, -4)}.json`));
-  const segments = (await readdir(path.join(dataDir, 'journal')).catch(() => [] as string[])).filter((n) => /^\d{10}\.seg$/.test(n));
-  const missing = `queue.key is missing: ${path.join(dataDir, 'queue.key')}; restore it from the same backup as the queue`;
+  const segments = (await readdir(path.join(dataDir, 'journal')).catch(() => [] as string[])).filter(isSegmentName);
+  const missing = `queue.key is missing: ${path.join(dataDir, QUEUE_KEY_FILE)}; restore it from the same backup as the queue`;
   for (const n of sealed) {
     const file = path.join(dataDir, 'queue', n);
     let problem: string | undefined = missing;

@@ -13,6 +13,18 @@ const MAGIC_BYTES = Buffer.from(MAGIC, 'latin1');
 export const HEADER_LENGTH = MAGIC.length + 10 + 1 + 10 + 1 + 8 + 1 + 64 + 1;
 const HEADER_RE = /^MMJ1 (\d{10}) (\d{10}) ([0-9a-f]{8}) ([0-9a-f]{64})\n$/;
 
+/** A segment's name: its sequence number, ten digits, then `.seg` (its done marks: the same digits, then `.done`). */
+export const isSegmentName = (name: string): boolean => /^\d{10}\.seg$/.test(name);
+
+/** The ten-digit name of segment `seq`, without its `.seg` or `.done`. */
+export const seqName = (seq: number): string => String(seq).padStart(10, '0');
+
+/** The envelope's and the body's lengths a record header at the start of `head` claims; undefined when it is none. */
+export function recordLengths(head: Buffer): { json: number; body: number } | undefined {
+  const m = HEADER_RE.exec(head.toString('latin1', 0, HEADER_LENGTH));
+  return m ? { json: Number(m[1]), body: Number(m[2]) } : undefined;
+}
+
 /** Where a journaled message's bytes are: `size` bytes of `file` from `start`. */
 export interface JournalLocation { file: string; start: number; size: number }
 

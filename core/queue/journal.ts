@@ -22,7 +22,7 @@ import { open, readdir, readFile, unlink } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import path from 'node:path';
 import type { QueueEntry } from './entry.ts';
-import { HEADER_LENGTH, noFindings, recordHeader, SCANNING, segmentRecords, segmentScan, unexplained, type JournalLocation, type JournalRecord, type SegmentFindings } from './journal-record.ts';
+import { HEADER_LENGTH, isSegmentName, noFindings, recordHeader, SCANNING, segmentRecords, segmentScan, seqName, unexplained, type JournalLocation, type JournalRecord, type SegmentFindings } from './journal-record.ts';
 import { copyDamagedAside, moveSegmentAside, returnHalfMovedMarks, SET_ASIDE_DIR, WRONG_KEY_CAUSE, WRONG_KEY_FIX } from './set-aside.ts';
 import type { BrokenMessage } from './broken-messages.ts';
 import { DirSync } from './dir-sync.ts';
@@ -61,8 +61,8 @@ class Segment {
 
   constructor(dir: string, seq: number, fd: number, dirSynced: boolean, dirSync: DirSync) {
     this.seq = seq;
-    this.file = path.join(dir, `${String(seq).padStart(10, '0')}.seg`);
-    this.doneFile = path.join(dir, `${String(seq).padStart(10, '0')}.done`);
+    this.file = path.join(dir, `${seqName(seq)}.seg`);
+    this.doneFile = path.join(dir, `${seqName(seq)}.done`);
     this.fd = fd;
     this.dirSynced = dirSynced;
     this.syncer = new GroupSync(async () => {
@@ -150,9 +150,8 @@ async function readDoneFile(file: string): Promise<Buffer | undefined> {
   }
 }
 
-const isSegmentName = (n: string) => /^\d{10}\.seg$/.test(n);
 const seqsOf = (names: string[]) => names.filter(isSegmentName).map((n) => Number(n.slice(0, 10))).sort((a, b) => a - b);
-const basePath = (dir: string, seq: number) => path.join(dir, String(seq).padStart(10, '0'));
+const basePath = (dir: string, seq: number) => path.join(dir, seqName(seq));
 
 /**
  * Each segment of the folder in order, with its records whose messages are not done. A `reader` beside the owner

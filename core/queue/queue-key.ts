@@ -7,10 +7,9 @@ import type { KeyObject } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadSealKey, readSealKey } from './envelope-seal.ts';
+import { isSegmentName } from './journal-record.ts';
 
 export const QUEUE_KEY_FILE = 'queue.key';
-
-const isSegmentName = (n: string) => /^\d{10}\.seg$/.test(n);
 
 /**
  * Files of data_dir that only queue.key can verify: journal segments, and message files with no state file beside

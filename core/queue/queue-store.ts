@@ -11,7 +11,7 @@ import type { QueueEntry } from './entry.ts';
 import { checkSeal, sealEnvelope, type SealCheck } from './envelope-seal.ts';
 import { Journal, logError, readJournal, readJournalInSlices, readLocation, type JournalLog, type JournalRecord } from './journal.ts';
 import { QueueKey, QueueKeyMissingError } from './queue-key.ts';
-import { asideDir, moveAside, putBackVerified, setAsideItems, WRONG_KEY_CAUSE } from './set-aside.ts';
+import { asideDir, cutShortReason, moveAside, putBackVerified, setAsideItems, WRONG_KEY_CAUSE } from './set-aside.ts';
 import { anyHeld, heldRecipientIndex, markRecipientDone, type ReleasedCopy } from '../quarantine/released-copy.ts';
 import { enteredFolderAt } from './entry-times.ts';
 import { retryWhileOutOfFiles } from './out-of-files.ts';
@@ -568,7 +568,7 @@ export class QueueStore {
     // (recovering 20,000 messages on a loaded 2-core machine: 0.3-1 s more through fs/promises, 0.04-0.14 s this way).
     let has: number;
     try { has = statSync(this.emlPath(e.id, folder)).size; } catch { return undefined; }
-    return has < e.size ? `its message file is ${has} bytes, its state says ${e.size}: cut short (a copy taken while it was written?); never delivered cut` : undefined;
+    return has < e.size ? cutShortReason(has, e.size) : undefined;
   }
 
   /**

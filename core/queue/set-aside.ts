@@ -10,7 +10,8 @@ import { copyFile, mkdir, open, readdir, readFile, rename, writeFile } from 'nod
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { checkSeal } from './envelope-seal.ts';
-import { noFindings, SCANNING, segmentScan } from './journal-record.ts';
+import { DirSync } from './dir-sync.ts';
+import { isSegmentName, noFindings, SCANNING, segmentScan, seqName } from './journal-record.ts';
 import { parseStateFileText } from './recipient-marks.ts';
 import { nextTurn } from '../text/next-turn.ts';
 
@@ -31,11 +32,6 @@ export const WRONG_KEY_FIX = 'put back the queue.key they were sealed with (from
 
 /** A damaged segment's copy is named so, and never put back: the records that verify were recovered from the original. */
 const DAMAGED_MARK = '-damaged';
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
-}
 
 /** Names for a group of files in `dir` (one message's, one segment's): their own, else all with the same `~n` added. */
 function freeNames(dir: string, names: string[]): string[] {
@@ -60,18 +56,17 @@ export async function moveAside(files: string[], dir: string): Promise<string[]>
   const present = files.filter((f) => existsSync(f));
   const targets = freeNames(dir, present.map((f) => path.basename(f))).map((n) => path.join(dir, n));
   for (let i = 0; i < present.length; i++) await rename(present[i], targets[i]);
-  await syncDir(dir);
-  for (const from of new Set(present.map((f) => path.dirname(f)))) await syncDir(from);
+  await new DirSync(dir).sync();
+  for (const from of new Set(present.map((f) => path.dirname(f)))) await new DirSync(from).sync();
   return targets;
 }
 
-const SEGMENT_NAME = /^\d{10}\.seg$/;
 /** Done marks `moveSegmentAside` moved under a name of `freeNames`: `<seq>.done` or `<seq>~<n>.done`. */
 const ASIDE_MARKS_NAME = /^\d{10}(~\d+)?\.done$/;
 const marksOf = (segment: string) => segment.replace(/\.seg$/, '.done');
 
 async function syncDirs(dirs: string[]): Promise<void> {
-  for (const dir of new Set(dirs)) await syncDir(dir);
+  for (const dir of new Set(dirs)) await new DirSync(dir).sync();
 }
 
 /**
@@ -119,9 +114,13 @@ export async function copyDamagedAside(files: string[], dir: string): Promise<st
   const present = files.filter((f) => existsSync(f));
   const names = freeNames(dir, present.map((f) => path.basename(f).replace(/\./, `${DAMAGED_MARK}.`)));
   for (let i = 0; i < present.length; i++) await copyFile(present[i], path.join(dir, names[i]));
-  await syncDir(dir);
+  await new DirSync(dir).sync();
   return path.join(dir, names[0]);
 }
+
+/** Why a message file `has` bytes long, whose state says `size`, is not delivered. */
+export const cutShortReason = (has: number, size: number): string =>
+  `its message file is ${has} bytes, its state says ${size}: cut short (a copy taken while it was written?); never delivered cut`;
 
 /** One thing in the set-aside folders, as `moat queue list`, `moat doctor` and a start's log name it. */
 export interface SetAsideItem { id: string; path: string; kind: AsideKind; reason: string }
@@ -134,7 +133,7 @@ function describeMessage(dir: string, name: string, names: Set<string>): SetAsid
     let size: number | undefined;
     try { size = parseStateFileText(readFileSync(state, 'utf8')).size; } catch { /* described as damaged below */ }
     const has = statSync(file).size;
-    if (size !== undefined && has < size) return { id, path: file, kind: 'cut', reason: `its message file is ${has} bytes, its state says ${size}: cut short (a copy taken while it was written?); never delivered cut` };
+    if (size !== undefined && has < size) return { id, path: file, kind: 'cut', reason: cutShortReason(has, size) };
     return { id, path: file, kind: 'damaged', reason: 'its files could not be used as they are' };
   }
   return { id, path: file, kind: 'wrong-key', reason: `its sealed envelope does not verify: ${WRONG_KEY_CAUSE}` };
@@ -179,8 +178,6 @@ async function anyRecordVerifies(file: string, key: KeyObject): Promise<boolean>
   return false;
 }
 
-const seqName = (seq: number) => String(seq).padStart(10, '0');
-
 /**
  * Where a segment aside goes back in `journal`, and with which done marks (undefined when it has none):
  * - its own, beside it: to the first seq past the journal's segments whose name no done file holds either;
@@ -190,7 +187,7 @@ const seqName = (seq: number) => String(seq).padStart(10, '0');
  *   the marks of other messages in such a file cost nothing.
  */
 function putBackPlace(file: string, journal: string, names: Set<string>): { target: string; done?: string } {
-  const seqs = [...names].filter((x) => SEGMENT_NAME.test(x)).map((x) => Number(x.slice(0, 10)));
+  const seqs = [...names].filter(isSegmentName).map((x) => Number(x.slice(0, 10)));
   let seq = Math.max(0, ...seqs) + 1;
   const own = marksOf(file);
   if (existsSync(own)) {
@@ -227,7 +224,7 @@ export async function putBackVerified(dataDir: string, key: KeyObject): Promise<
   if (back) await syncDirs([path.join(dataDir, 'queue'), queueAside]);
   const journalAside = asideDir(dataDir, 'journal');
   const journal = path.join(dataDir, 'journal');
-  for (const n of (await readdir(journalAside).catch(() => [] as string[])).filter((x) => SEGMENT_NAME.test(x)).sort()) {
+  for (const n of (await readdir(journalAside).catch(() => [] as string[])).filter(isSegmentName).sort()) {
     const file = path.join(journalAside, n);
     if (!await anyRecordVerifies(file, key)) continue;
     await mkdir(journal, { recursive: true });
