@@ -9,7 +9,7 @@
 //   get no line per client: a flood from fresh addresses would make that one line per address again.
 import type { Logger } from '../log/types.ts';
 import { isNetworkBlock } from '../net/client-prefix.ts';
-import { RepeatCounter, type RepeatSummary } from './repeat-counter.ts';
+import { DueTimer, RepeatCounter, type RepeatSummary } from './repeat-counter.ts';
 
 /** Why a connection was refused, and the counts when it was (connection-limits.ts). */
 export interface LimitRefusal {
@@ -35,16 +35,15 @@ export class ConnectionRefusalLog {
   /** Apart from the caps', so that a client's line names the limit each of its refusals was at. */
   private readonly rates: RepeatCounter;
   private readonly total: RepeatCounter;
-  private readonly now: () => number;
   /** The logger of the latest refusal, for counts written when their minute ends with no refusal to bring them. */
   private log?: Logger;
-  private timer?: NodeJS.Timeout;
+  private readonly timer: DueTimer;
 
   constructor(now: () => number = Date.now, intervalMs = REFUSAL_LINE_INTERVAL_MS) {
-    this.now = now;
     this.clients = new RepeatCounter(now, intervalMs);
     this.rates = new RepeatCounter(now, intervalMs);
     this.total = new RepeatCounter(now, intervalMs);
+    this.timer = new DueTimer(now, [this.total, this.clients, this.rates], () => this.flush());
   }
 
   /** Logs (or counts for a later line) one refusal of `client`; `fields` go on a first line (listener, when before TLS). */
@@ -59,7 +58,7 @@ export class ConnectionRefusalLog {
       const network = isNetworkBlock(r.key) ? { network: r.key } : {};
       log.info(firstLine(r.limit), { client, ...network, ...fields, limit: r.limit, ...counts(r) });
     }
-    this.arm();
+    this.timer.arm();
   }
 
   /** Clients held for their counts (for tests). */
@@ -71,16 +70,6 @@ export class ConnectionRefusalLog {
     if (!log) return;
     for (const s of this.total.due()) log.warn('connection limit reached', { limit: s.detail, refused: s.count, ...seconds(s) });
     for (const s of [...this.clients.due(), ...this.rates.due()]) log.info(`${firstLine(s.detail)}, repeated`, { ...counted(s.key), limit: s.detail, refused: s.count, ...seconds(s) });
-  }
-
-  /** A timer for the earliest count still to write, so a flood that stops still has its last minute told. */
-  private arm(): void {
-    if (this.timer) return;
-    const at = [this.total.nextDue(), this.clients.nextDue(), this.rates.nextDue()].filter((x): x is number => x !== undefined);
-    if (!at.length) return;
-    this.timer = setTimeout(() => { this.timer = undefined; this.flush(); this.arm(); }, Math.max(0, Math.min(...at) - this.now()));
-    // Nothing to keep a stopping gateway waiting for.
-    this.timer.unref();
   }
 }
 

@@ -3,7 +3,7 @@
 // be one per client the proxy serves. So each proxy and cause gets a line at its first event, then at most one a
 // minute with how many followed, as connection-refusal-log.ts does for the connection limits.
 import type { Logger, LogFields } from '../log/types.ts';
-import { RepeatCounter } from './repeat-counter.ts';
+import { DueTimer, RepeatCounter } from './repeat-counter.ts';
 import { REFUSAL_LINE_INTERVAL_MS } from './connection-refusal-log.ts';
 
 export type ProxyHeaderEvent = 'refused' | 'timed out';
@@ -19,13 +19,12 @@ interface Held { event: ProxyHeaderEvent; proxy: string; listener: string; cause
 
 export class ProxyHeaderLog {
   private readonly repeats: RepeatCounter;
-  private readonly now: () => number;
   private log?: Logger;
-  private timer?: NodeJS.Timeout;
+  private readonly timer: DueTimer;
 
   constructor(now: () => number = Date.now, intervalMs = REFUSAL_LINE_INTERVAL_MS) {
-    this.now = now;
     this.repeats = new RepeatCounter(now, intervalMs);
+    this.timer = new DueTimer(now, [this.repeats], () => this.flush());
   }
 
   /**
@@ -39,7 +38,7 @@ export class ProxyHeaderLog {
     // The key is what its count's line will say, so nothing else need be kept for it.
     const key = JSON.stringify(held);
     if (this.repeats.event(key, key)) write(log, held, fields);
-    this.arm();
+    this.timer.arm();
   }
 
   /** Writes the counts whose minute is over; run by the timer and at each event. */
@@ -47,14 +46,6 @@ export class ProxyHeaderLog {
     const log = this.log;
     if (!log) return;
     for (const s of this.repeats.due()) write(log, JSON.parse(s.detail) as Held, { count: s.count, seconds: Math.round(s.sinceMs / 1000) }, ', repeated');
-  }
-
-  private arm(): void {
-    if (this.timer) return;
-    const at = this.repeats.nextDue();
-    if (at === undefined) return;
-    this.timer = setTimeout(() => { this.timer = undefined; this.flush(); this.arm(); }, Math.max(0, at - this.now()));
-    this.timer.unref();
   }
 }
 

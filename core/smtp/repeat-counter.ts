@@ -63,3 +63,28 @@ export class RepeatCounter {
   /** Keys held. */
   get size(): number { return this.tallies.size; }
 }
+
+/**
+ * One timer for the earliest count still to tell among some counters: it runs `flush`, then arms itself for the next,
+ * so a flood that stops still has its last interval told. Unref'd: nothing to keep a stopping gateway waiting for.
+ */
+export class DueTimer {
+  private readonly counters: readonly RepeatCounter[];
+  private readonly now: () => number;
+  private readonly flush: () => void;
+  private timer?: NodeJS.Timeout;
+
+  constructor(now: () => number, counters: readonly RepeatCounter[], flush: () => void) {
+    this.now = now;
+    this.counters = counters;
+    this.flush = flush;
+  }
+
+  arm(): void {
+    if (this.timer) return;
+    const at = this.counters.map((c) => c.nextDue()).filter((x): x is number => x !== undefined);
+    if (!at.length) return;
+    this.timer = setTimeout(() => { this.timer = undefined; this.flush(); this.arm(); }, Math.max(0, Math.min(...at) - this.now()));
+    this.timer.unref();
+  }
+}
