@@ -19,12 +19,29 @@ export interface RuleActions {
   /** Addresses that get a copy of the message if it is delivered (ctx.addRecipient), as written. */
   copyTo: string[];
   final?: FinalAction;
+  /** Attachments to take out of the message (content-edits.ts): those the rule's attachment criteria match, or all. */
+  removeAttachments?: AttachmentRemoval;
+  /** A text to add to the message's text bodies (disclaimer.ts). */
+  disclaimer?: Disclaimer;
   stop: boolean;
   /** The action names as written, for the log line of a match. */
   names: string[];
 }
 
-export const ACTIONS = ['score', 'add_header', 'remove_header', 'tag_subject', 'copy_to', 'accept', 'quarantine', 'reject', 'tempfail', 'discard', 'stop'] as const;
+export interface AttachmentRemoval { all: boolean; notice?: string }
+
+export interface Disclaimer {
+  /** For text/plain parts, lines joined with CRLF. */
+  text: string;
+  /** For text/html parts: the admin's HTML, or the text escaped, each line a line of its own. */
+  html: string;
+  position: 'end' | 'top';
+}
+
+export const ACTIONS = [
+  'score', 'add_header', 'remove_header', 'tag_subject', 'copy_to', 'remove_attachments', 'disclaimer',
+  'accept', 'quarantine', 'reject', 'tempfail', 'discard', 'stop',
+] as const;
 
 const ONE_LINE = /^[^\r\n\0]*$/;
 
@@ -93,6 +110,62 @@ function copyAddresses(value: unknown, path: string, issues: Issue[]): string[] 
   return out;
 }
 
+/** A line longer than SMTP carries (998 octets, RFC 5321 §4.5.3.1) would have to be cut inside the admin's text. */
+const MAX_LINE = 900;
+
+/** Text an admin wrote for a message part: not empty, no NUL, lines of at most MAX_LINE characters. */
+function partTextProblem(v: unknown): string | undefined {
+  if (typeof v !== 'string' || v.trim() === '') return 'expected a non-empty text';
+  if (v.includes('\0')) return 'may not hold a NUL character';
+  if (v.split(/\r?\n/).some((l) => l.length > MAX_LINE)) return `has a line over ${MAX_LINE} characters: break it into lines`;
+  return undefined;
+}
+
+const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** `remove_attachments` bare, `: all`, or `: { all, notice }`. */
+function attachmentRemoval(value: unknown, path: string, issues: Issue[]): AttachmentRemoval | undefined {
+  if (value === undefined || value === null) return { all: false };
+  if (value === 'all') return { all: true };
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    issues.push({ path, message: 'expected nothing (the attachments the rule\'s criteria match), all, or a mapping with all and notice' });
+    return undefined;
+  }
+  const out: AttachmentRemoval = { all: false };
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'all') {
+      if (typeof v !== 'boolean') issues.push({ path: `${path}.all`, message: 'expected true or false' });
+      else out.all = v;
+    } else if (k === 'notice') {
+      const why = partTextProblem(v);
+      if (why) issues.push({ path: `${path}.notice`, message: why });
+      else out.notice = (v as string).replace(/\r?\n/g, '\r\n');
+    } else issues.push({ path: `${path}.${k}`, message: 'is not a known key (known: all, notice)' });
+  }
+  return out;
+}
+
+/** `disclaimer: TEXT` or `disclaimer: { text, html, position }`. */
+function disclaimer(value: unknown, path: string, issues: Issue[]): Disclaimer | undefined {
+  const opts = typeof value === 'string' ? { text: value } : value;
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    issues.push({ path, message: 'expected the text, or a mapping with text, html and position (end or top)' });
+    return undefined;
+  }
+  const o = opts as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !['text', 'html', 'position'].includes(k));
+  if (unknown.length) issues.push({ path: `${path}.${unknown[0]}`, message: 'is not a known key (known: text, html, position)' });
+  // Lines end without spaces: in format=flowed text a trailing space joins a line to the next.
+  const textWhy = partTextProblem(o.text);
+  if (textWhy) { issues.push({ path: typeof value === 'string' ? path : `${path}.text`, message: textWhy }); return undefined; }
+  const lines = (o.text as string).split(/\r?\n/).map((l) => l.trimEnd());
+  const htmlWhy = o.html === undefined ? undefined : partTextProblem(o.html);
+  if (htmlWhy) issues.push({ path: `${path}.html`, message: htmlWhy });
+  if (o.position !== undefined && o.position !== 'end' && o.position !== 'top') issues.push({ path: `${path}.position`, message: 'expected end or top' });
+  const html = typeof o.html === 'string' ? o.html.replace(/\r?\n/g, '\r\n') : `<p>${lines.map(escapeHtml).join('<br>\r\n')}</p>`;
+  return { text: lines.join('\r\n'), html, position: o.position === 'top' ? 'top' : 'end' };
+}
+
 /** The `actions` list of one rule: bare names (`reject`, `discard`, `stop`) or one-key mappings (`score: 5`). */
 export function compileActions(raw: unknown, path: string, issues: Issue[]): RuleActions {
   const out: RuleActions = { addHeaders: [], removeHeaders: [], copyTo: [], stop: false, names: [] };
@@ -143,6 +216,14 @@ export function compileActions(raw: unknown, path: string, issues: Issue[]): Rul
       case 'copy_to':
         for (const a of copyAddresses(value, ap, issues)) if (!out.copyTo.some((x) => x.toLowerCase() === a.toLowerCase())) out.copyTo.push(a);
         break;
+      case 'remove_attachments':
+        if (out.removeAttachments) issues.push({ path: ap, message: 'a rule takes one remove_attachments' });
+        else out.removeAttachments = attachmentRemoval(value, ap, issues);
+        break;
+      case 'disclaimer':
+        if (out.disclaimer) issues.push({ path: ap, message: 'a rule takes one disclaimer' });
+        else out.disclaimer = disclaimer(value, ap, issues);
+        break;
       case 'quarantine':
         if (value !== undefined && value !== null && (typeof value !== 'string' || !ONE_LINE.test(value))) issues.push({ path: ap, message: 'expected nothing, or one line saying why' });
         setFinal({ kind: 'quarantine', text: typeof value === 'string' ? value : '' });
@@ -167,6 +248,11 @@ export function compileActions(raw: unknown, path: string, issues: Issue[]): Rul
   // The core copies only a message it delivers; in one rule with a final action the copy could never happen.
   if (out.copyTo.length && out.final && out.final.kind !== 'accept') {
     issues.push({ path, message: `copy_to with ${out.final.kind} makes no copy: a message that is not delivered is not copied either` });
+  }
+  // A quarantined message keeps the edit (a release delivers it so); refused or dropped, nobody would see it.
+  const edit = out.removeAttachments ? 'remove_attachments' : out.disclaimer ? 'disclaimer' : undefined;
+  if (edit && out.final && ['reject', 'tempfail', 'discard'].includes(out.final.kind)) {
+    issues.push({ path, message: `${edit} with ${out.final.kind} changes nothing: the message is not delivered` });
   }
   return out;
 }

@@ -11,7 +11,7 @@ const ruleSchema = s.object({
   description: s.string().optionalValue().describe('A note for admins; the detail of the rule\'s finding'),
   enabled: s.boolean().default(true).describe('false keeps the rule in the file without running it'),
   when: s.any().optionalValue().describe('Criteria (see the README); absent = every message'),
-  actions: s.array(s.any()).describe('score, add_header, remove_header, tag_subject, copy_to, accept, quarantine, reject, tempfail, discard, stop'),
+  actions: s.array(s.any()).describe('score, add_header, remove_header, tag_subject, copy_to, remove_attachments, disclaimer, accept, quarantine, reject, tempfail, discard, stop'),
 });
 
 const shape = s.object({

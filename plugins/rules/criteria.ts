@@ -5,7 +5,7 @@ import { CidrList, FIELD_NAME, parseSize, type Issue } from '../../core/index.ts
 import { globMatch } from './glob.ts';
 import { domainForm, domainIn, entryForm, listHas, mailboxForm, type AddressList } from './lists.ts';
 import { inTimeRange, parseTimeRange, parseWeekdays, wallClock } from './clock.ts';
-import type { Facts } from './facts.ts';
+import type { AttachmentFacts, Facts } from './facts.ts';
 import type { RegexSource } from './regex-worker.ts';
 import type { RegexResults } from './regex-thread.ts';
 
@@ -28,7 +28,17 @@ export interface CompileState {
   usesTo: boolean;
   /** The criteria that read the findings so far, which the start checks against what the chain records. */
   reads: FindingRead[];
+  /**
+   * The rule's `attachment` criteria as tests of one attachment, those not under a `not`: what a
+   * `remove_attachments` of the rule removes (an attachment a negated criterion names is one the rule wants absent).
+   */
+  attachmentTests: AttachmentTest[];
+  /** How many `not` the criterion being compiled is inside. */
+  negated: number;
 }
+
+/** One `attachment` criterion asked of one attachment (or one file in a ZIP attachment). */
+export type AttachmentTest = (a: AttachmentFacts) => boolean;
 
 /** A `symbol` criterion (its globs) or a `score` one (no globs), by key path. */
 export interface FindingRead { path: string; globs?: string[] }
@@ -226,11 +236,13 @@ function attachmentNode(st: CompileState, raw: unknown, path: string): Criterion
   if (raw.size !== undefined && !size) return never;
   // Any one of the names a part declares: the recipient's program may show any of them. A type is what the part
   // declares or what its bytes say: a program sent as application/pdf is still one.
-  return (env) => env.facts.attachments.some((a) =>
+  const test: AttachmentTest = (a) =>
     (!names || a.names.some((n) => { const name = savedName(n); return names.some((g) => globMatch(g, name)); }))
     && (!types || types.some((g) => a.types.some((t) => globMatch(g, t)) || a.detected.some((t) => globMatch(g, t))))
     && (!detected || detected.some((g) => a.detected.some((t) => globMatch(g, t))))
-    && (!size || inRange(size, a.size)));
+    && (!size || inRange(size, a.size));
+  if (st.negated === 0) st.attachmentTests.push(test);
+  return (env) => env.facts.attachments.some(test);
 }
 
 /**
@@ -266,7 +278,9 @@ function compileOne(st: CompileState, key: string, value: unknown, path: string)
       return key === 'all' ? all(nodes) : any(nodes);
     }
     case 'not': {
+      st.negated++;
       const inner = compileCriterion(st, value, path);
+      st.negated--;
       return (env) => { const a = inner(env); return a === undefined ? undefined : !a; };
     }
     case 'from': return addressNode(st, value, path, (f) => [f.mailFrom]);

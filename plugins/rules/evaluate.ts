@@ -36,6 +36,8 @@ export interface RunResult {
    * the message for the others alone, and a final action they took (`final`) is for those others.
    */
   discarded: Array<{ address: string; rule: CompiledRule }>;
+  /** The matched rules with remove_attachments or a disclaimer, in match order: the message's content is edited after the run. */
+  contentEdits: CompiledRule[];
 }
 
 function removeField(edits: HeaderEdits, name: string): void {
@@ -45,7 +47,7 @@ function removeField(edits: HeaderEdits, name: string): void {
 }
 
 export function runRules(rules: readonly CompiledRule[], start: EvalEnv, fx: RunEffects): RunResult {
-  const out: RunResult = { matched: [], subjectTags: [], headers: { removed: [], added: [] }, discarded: [] };
+  const out: RunResult = { matched: [], subjectTags: [], headers: { removed: [], added: [] }, discarded: [], contentEdits: [] };
   let env = start;
   for (const rule of rules) {
     const answer = rule.when(env);
@@ -74,6 +76,7 @@ export function runRules(rules: readonly CompiledRule[], start: EvalEnv, fx: Run
     }
     for (const address of a.copyTo) fx.addRecipient(address, `rule ${rule.name}`);
     if (a.tagSubject && !out.subjectTags.includes(a.tagSubject)) out.subjectTags.push(a.tagSubject);
+    if (a.removeAttachments || a.disclaimer) out.contentEdits.push(rule);
     if (a.final) {
       out.final = { rule, action: a.final };
       if (a.final.kind === 'discard' && (rule.usesTo || out.discarded.length)) out.final.recipients = env.facts.recipients;

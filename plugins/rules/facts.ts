@@ -44,7 +44,7 @@ export const UNREADABLE_ARCHIVE = 'application/x-unreadable-archive';
 export const ENCRYPTED_ARCHIVE = 'application/x-encrypted-archive';
 
 /** An attachment as the criteria see it, then the entries of the archive it is, each as an attachment of its own. */
-function attachmentFacts(a: Attachment): AttachmentFacts[] {
+export function attachmentFacts(a: Attachment): AttachmentFacts[] {
   const names = attachmentNames(a);
   const detected = a.detectedType ? [a.detectedType] : [];
   if (a.archive?.unreadable !== undefined) detected.push(UNREADABLE_ARCHIVE);

@@ -12,6 +12,7 @@ import { decodeWords } from '../../core/text/encoded-words.ts';
 import { clientBlock } from '../../core/net/client-prefix.ts';
 import { checkMimeStructure, MIME_INCOMPLETE, MIME_TOO_DEEP } from './mime-check.ts';
 import { chainWarnings } from './chain-warnings.ts';
+import { applyContentEdits } from './content-edits.ts';
 import type { ChainView, SymbolListing } from '../../core/plugin/define.ts';
 
 async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, AddressList>, thread: RegexThread, ctx: HookContext): Promise<Outcome | void> {
@@ -53,6 +54,12 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
   for (const d of result.discarded) ctx.discardRecipient(d.address, `rule ${d.rule.name}`);
   applyHeaderEdits(ctx, result.headers, result.subjectTags);
   const final = result.final;
+  // Edits of a message that is delivered, or held (a release delivers it as edited); a removal that cannot be done
+  // safely holds it instead.
+  if (result.contentEdits.length && (!final || final.action.kind === 'accept' || final.action.kind === 'quarantine')) {
+    const held = await applyContentEdits(ctx, result.contentEdits);
+    if (held && final?.action.kind !== 'quarantine') return held;
+  }
   if (!final) return;
   // The verdict delivers it whatever the score (core/verdict/verdict.ts says what still outranks it).
   if (final.action.kind === 'accept') return { action: 'accept', reason: `rule ${final.rule.name}` };
@@ -124,7 +131,7 @@ function warningsFor(cfg: RulesConfig, chain: ChainView): string[] {
 
 export default definePlugin({
   name: 'rules',
-  description: 'Admin-defined filter rules: criteria on envelope, headers, body, attachments, findings and time; actions score, headers, subject tag, copy to, accept, quarantine, reject, tempfail, discard',
+  description: 'Admin-defined filter rules: criteria on envelope, headers, body, attachments, findings and time; actions score, headers, subject tag, copy to, remove attachments, disclaimer, accept, quarantine, reject, tempfail, discard',
   configSchema,
   symbols: {
     'RULE_<NAME>': 'A rule with a score action matched (its score, negative for a whitelist)',

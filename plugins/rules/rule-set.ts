@@ -1,7 +1,7 @@
 // The whole rule list compiled: each rule's criteria tree and actions, the regexes they need, and whether any rule
 // reads the parsed message (body, attachments).
 import type { Issue } from '../../core/index.ts';
-import { compileCriterion, type CompileState, type Criterion, type FindingRead } from './criteria.ts';
+import { compileCriterion, type AttachmentTest, type CompileState, type Criterion, type FindingRead } from './criteria.ts';
 import { compileActions, type RuleActions } from './actions.ts';
 import type { RulesConfig } from './config.ts';
 
@@ -18,6 +18,8 @@ export interface CompiledRule {
   at: string;
   /** Its `when` as written, for the load-time checks of the rule order (whitelist-order.ts). */
   written: unknown;
+  /** Its `attachment` criteria (not under a `not`) as tests of one attachment: what its remove_attachments removes. */
+  attachmentTests: AttachmentTest[];
 }
 
 export interface RuleSet {
@@ -38,7 +40,7 @@ export function compileRuleSet(cfg: Pick<RulesConfig, 'rules' | 'lists'> & { rec
   const at = (k: string) => (path ? `${path}.${k}` : k);
   const st: CompileState = {
     issues, listNames: new Set(Object.keys(cfg.lists ?? {}).map((n) => n.toLowerCase())), regexes: [], needsParsed: false,
-    delimiter: cfg.recipient_delimiter ?? '+', usesTo: false, reads: [],
+    delimiter: cfg.recipient_delimiter ?? '+', usesTo: false, reads: [], attachmentTests: [], negated: 0,
   };
   const reads: RuleSet['reads'] = [];
   const rules: CompiledRule[] = [];
@@ -56,13 +58,18 @@ export function compileRuleSet(cfg: Pick<RulesConfig, 'rules' | 'lists'> & { rec
     const enabled = rule.enabled !== false;
     st.usesTo = false;
     st.reads = [];
+    st.attachmentTests = [];
     const target = enabled ? st : { ...st, regexes: [], needsParsed: false, reads: [] };
     const when: Criterion = rule.when === undefined || rule.when === null ? () => true : compileCriterion(target, rule.when, `${rp}.when`);
     const actions = compileActions(rule.actions, `${rp}.actions`, issues);
+    // Which attachments to remove is what the rule's own attachment criteria name: without one, only `all` says.
+    if (actions.removeAttachments && !actions.removeAttachments.all && target.attachmentTests.length === 0) {
+      issues.push({ path: `${rp}.actions`, message: 'remove_attachments removes the attachments the rule\'s attachment criteria match, and this rule has none (outside a `not`): add an attachment criterion, or write remove_attachments: all' });
+    }
     if (!enabled) continue;
     st.needsParsed ||= target.needsParsed;
     reads.push(...st.reads.map((r) => ({ ...r, rule: rules.length })));
-    rules.push({ name: rule.name, symbol, description: rule.description, when, actions, usesTo: st.usesTo, at: rp, written: rule.when });
+    rules.push({ name: rule.name, symbol, description: rule.description, when, actions, usesTo: st.usesTo, at: rp, written: rule.when, attachmentTests: target.attachmentTests });
   }
   return { rules, regexes: st.regexes, needsParsed: st.needsParsed, reads };
 }

@@ -1,0 +1,43 @@
+// The header section of one MIME part with some of its content fields written anew, every other byte as it was:
+// a disclaimer that turns a part to UTF-8 or quoted-printable, a notice in place of an attachment.
+import type { MimeLeaf } from '../../core/message/mime-leaves.ts';
+import { mimeParamText, parseMimeValue } from '../../core/message/mime-params.ts';
+import { QuotedPrintableEncoder, Base64Encoder, type LeafEncoder } from '../../core/message/seven-bit-encoders.ts';
+
+/**
+ * The part's header section (from `leaf.start` to its body) with the fields named in `set` (lower-case names,
+ * written as given) in place of the part's own, and those in `drop` gone; undefined when a field cannot be found
+ * as it was read, so the caller leaves the part alone rather than write a second one beside it.
+ */
+export function editedHeader(text: string, leaf: MimeLeaf, set: ReadonlyArray<[name: string, value: string]>, drop: readonly string[] = []): string | undefined {
+  let head = text.slice(leaf.start, leaf.bodyStart);
+  const gone = new Set([...set.map(([n]) => n.toLowerCase()), ...drop]);
+  for (const h of leaf.headers) {
+    if (!gone.has(h.name)) continue;
+    const at = head.indexOf(`${h.raw}\r\n`);
+    if (at < 0) return undefined;
+    head = head.slice(0, at) + head.slice(at + h.raw.length + 2);
+  }
+  const added = set.map(([n, v]) => `${n}: ${v}\r\n`).join('');
+  // The blank line that ends the section stays last; a part without one (no body) gets one.
+  if (head === '\r\n' || head === '') return `${added}\r\n`;
+  if (head.endsWith('\r\n\r\n')) return `${head.slice(0, -2)}${added}\r\n`;
+  return `${head}${head.endsWith('\r\n') ? '' : '\r\n'}${added}\r\n`;
+}
+
+/** A Content-Type value with its charset set to `charset`, its other parameters kept. */
+export function withCharset(contentType: string, charset: string): string {
+  const ct = parseMimeValue(contentType);
+  const params = ct.all.filter(([n]) => n !== 'charset').map(([n, v]) => mimeParamText(n, v));
+  return [ct.type || 'text/plain', mimeParamText('charset', charset), ...params].join('; ');
+}
+
+function encodeAll(encoder: LeafEncoder, bytes: Buffer): string {
+  return Buffer.concat([encoder.write(bytes), encoder.end()]).toString('latin1');
+}
+
+/** `bytes` in quoted-printable, as a latin1 string. */
+export const quotedPrintable = (bytes: Buffer) => encodeAll(new QuotedPrintableEncoder(), bytes);
+
+/** `bytes` in base64 lines of 76 characters, as a latin1 string. */
+export const base64Lines = (bytes: Buffer) => encodeAll(new Base64Encoder(), bytes);

@@ -1,0 +1,12 @@
+// Messages built part by part for the content-edit tests (remove_attachments, disclaimer), with CRLF line ends.
+
+/** One part: its header lines, a blank line, its body. */
+export const part = (headers: string[], body: string) => [...headers, '', body].join('\r\n');
+
+/** A multipart of `parts` under `boundary`, as one part of a message or the message's own content; `extra` adds parameters. */
+export const multipart = (subtype: string, boundary: string, parts: string[], extra = '') =>
+  part([`Content-Type: multipart/${subtype}; boundary="${boundary}"${extra}`], [...parts.flatMap((p) => [`--${boundary}`, p]), `--${boundary}--`].join('\r\n'));
+
+/** A whole message whose content is `body` (a part, content fields first). */
+export const message = (subject: string, body: string, from = 'a@elsewhere.example', to = 'ann@example.com') =>
+  [`From: ${from}`, `To: ${to}`, `Subject: ${subject}`, 'MIME-Version: 1.0', body, ''].join('\r\n');
