@@ -18,6 +18,7 @@ import { DEFAULT_PREFIXES } from '../net/client-counting.ts';
 import { notADomain } from './domain-name.ts';
 import { addressEntry, recipientsFile } from '../lists/access-schema.ts';
 import { senderLoginIssues, senderLoginsFile } from '../auth/sender-logins-schema.ts';
+import { dkimConfigSchema } from '../dkim/config.ts';
 
 // The port within 0–65535 in the pattern itself: a larger one passed the check and failed only at start.
 const PORT = '(?:0|[1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
@@ -177,6 +178,7 @@ export const gatewaySchema = s.checked(s.object({
   headers: s.object({
     outbound_without_verdict: s.array(s.enum(OUTBOUND_SENDERS)).default(['authenticated']).describe('Clients whose mail to any recipient outside domains leaves without the gateway\'s X-Mailmoat-* fields (the verdict\'s, and those plugins write there, such as X-Mailmoat-Bayes), so the filter\'s thresholds and plugins are not shown to the world: authenticated (a login, XCLIENT LOGIN= too), relay_networks. Mail to local domains only keeps them; a message with local and outside recipients leaves without them for all ([] = always add them)'),
   }).default({} as never),
+  dkim: dkimConfigSchema.describe('DKIM signing of the mail users send out through the gateway (README: DKIM signing)'),
   queue: s.object({
     retry_schedule: s.array(s.duration({ min: 100 })).default([900_000, 1_800_000, 3_600_000, 14_400_000]).describe('Delays between delivery attempts; the last repeats'),
     lifetime: s.duration().default(4 * 86_400_000).describe('After this, a message that still fails goes to dead-letter'),

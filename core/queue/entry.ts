@@ -60,6 +60,8 @@ export interface QueueEntry extends MessageDsn {
   messageId?: string;
   /** The client sent it with SMTPUTF8 (RFC 6531): its headers may be UTF-8, so the next hop is told so too. */
   smtputf8?: boolean;
+  /** The domain whose DKIM signature the relay puts on it as it leaves (core/dkim/README.md). */
+  dkim?: string;
 }
 
 /** RFC 3461 NOTIFY: `NEVER` alone, or which of the three notices the sender asked for. */

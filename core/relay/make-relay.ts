@@ -10,6 +10,7 @@ import { RouteRelay } from './route-relay.ts';
 import { RouteTable, type Route } from './routes.ts';
 import { smarthostTarget, type SmarthostTarget } from './smarthost.ts';
 import type { Logger } from '../log/types.ts';
+import { DkimSigner, type OutgoingSigner } from '../dkim/outgoing.ts';
 
 /** Where a smarthost route sends its mail, with its TLS and AUTH settings. */
 export function routeTarget(route: Route & { via: 'smarthost' }, perDestination: number): SmarthostTarget {
@@ -22,20 +23,22 @@ export function routeTarget(route: Route & { via: 'smarthost' }, perDestination:
   return target;
 }
 
-function routeRelay(route: Route, hostname: string, dns: DnsResolver, perDestination: number, log?: Logger): Relay {
-  if (route.via === 'mx') return new MxRelay(dns, hostname, route, perDestination, log);
-  return new SmtpRelay(routeTarget(route as Route & { via: 'smarthost' }, perDestination), hostname, log);
+function routeRelay(route: Route, hostname: string, dns: DnsResolver, perDestination: number, log?: Logger, signer?: OutgoingSigner): Relay {
+  if (route.via === 'mx') return new MxRelay(dns, hostname, route, perDestination, log, signer);
+  return new SmtpRelay(routeTarget(route as Route & { via: 'smarthost' }, perDestination), hostname, log, signer);
 }
 
 /** `log` gets the relay's warnings about sessions (see SmtpRelay). */
 export function buildRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver, log?: Logger): Relay {
   const target = smarthostTarget(cfg.smarthost);
-  const fallback: Relay = target ? new SmtpRelay(target, hostname, log) : new FileRelay(queue);
+  // A relay per start and reload: the keys are read with it, so a reload's new key signs from then on.
+  const signer = cfg.dkim && Object.keys(cfg.dkim.domains).length ? new DkimSigner(cfg.dkim, log) : undefined;
+  const fallback: Relay = target ? new SmtpRelay(target, hostname, log, signer) : new FileRelay(queue);
   const table = new RouteTable(cfg.routes ?? {});
   const maxOutbound = cfg.queue.max_outbound_size ?? 0;
   if (table.size === 0 && maxOutbound === 0) return fallback;
   const perDestination = cfg.queue.max_per_destination ?? 10;
-  return new RouteRelay({ table, fallback, maxOutbound, create: (route) => routeRelay(route, hostname, dns, perDestination, log) });
+  return new RouteRelay({ table, fallback, maxOutbound, create: (route) => routeRelay(route, hostname, dns, perDestination, log, signer) });
 }
 
 /**

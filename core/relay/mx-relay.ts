@@ -7,6 +7,7 @@ import { SmtpRelay } from './smtp-relay.ts';
 import { hostAddresses, mxHosts } from './mx-lookup.ts';
 import type { Route } from './routes.ts';
 import type { Logger } from '../log/types.ts';
+import type { OutgoingSigner } from '../dkim/outgoing.ts';
 
 /** Like Postfix's smtp_mx_address_limit: more addresses than this are not tried in one attempt. */
 const MAX_ADDRESSES = 5;
@@ -24,11 +25,13 @@ export class MxRelay implements Relay {
   private readonly pools = new Map<string, Pool>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly log?: Logger;
+  private readonly signer?: OutgoingSigner;
   /** A stop began: no new transaction, on the pools there are or on new ones. */
   private stopping = false;
 
-  constructor(dns: DnsResolver, heloName: string, route: Route, connections: number, log?: Logger) {
+  constructor(dns: DnsResolver, heloName: string, route: Route, connections: number, log?: Logger, signer?: OutgoingSigner) {
     this.log = log;
+    this.signer = signer;
     this.dns = dns;
     this.heloName = heloName;
     this.route = route;
@@ -47,7 +50,7 @@ export class MxRelay implements Relay {
         tlsVerify: o.tls_verify ?? o.starttls === 'required', tlsCaFile: o.tls_ca_file, connections: this.connections,
         timeout: o.timeout, dataDoneTimeout: o.data_done_timeout,
         servername: host, display: `smtp://${host}[${ip}]:${o.port}`,
-      }, this.heloName, this.log);
+      }, this.heloName, this.log, this.signer);
       p = { relay, lastUsed: Date.now() };
       this.pools.set(key, p);
     }

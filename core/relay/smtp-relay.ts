@@ -11,6 +11,7 @@ import { outgoingSize } from './outgoing-stream.ts';
 import { downgradeToSevenBit, type Downgraded } from './seven-bit-downgrade.ts';
 import { scanSevenBit, type SevenBitScan } from '../message/seven-bit.ts';
 import type { Logger } from '../log/types.ts';
+import type { OutgoingSigner, SignedMessage } from '../dkim/outgoing.ts';
 
 const line = (r: Reply) => `${r.code} ${r.text.replace(/\n/g, ' ')}`;
 
@@ -38,9 +39,14 @@ export class SmtpRelay implements Relay {
   /** Where it connects, for the `relay` of each result: an address given as the host is known before any connection. */
   private readonly port: number;
   private readonly knownAddress: string | undefined;
+  private readonly signer?: OutgoingSigner;
 
-  /** `log` gets what a session had to give up on (AUTH the server does not offer, a TLS handshake that failed). */
-  constructor(target: SmarthostTarget, heloName: string, log?: Logger) {
+  /**
+   * `log` gets what a session had to give up on (AUTH the server does not offer, a TLS handshake that failed).
+   * `signer` puts our DKIM signature on the bytes as they go, after any 7-bit downgrade.
+   */
+  constructor(target: SmarthostTarget, heloName: string, log?: Logger, signer?: OutgoingSigner) {
+    this.signer = signer;
     this.name = target.display;
     this.remoteMta = target.servername ?? target.host;
     this.port = target.port;
@@ -76,6 +82,10 @@ export class SmtpRelay implements Relay {
     const scan = () => (scanned ??= scanSevenBit(message()));
     let downgraded: Promise<Downgraded> | undefined;
     let note: string | undefined;
+    // Signed once per form sent; the same entry's retries sign the same bytes at the same t=, so the same field goes.
+    let signedAsIs: Promise<SignedMessage> | undefined;
+    let signedDowngraded: Promise<SignedMessage> | undefined;
+    const signed = (form: () => Readable): Promise<SignedMessage> => this.signer ? this.signer.sign(entry, form) : Promise.resolve({ message: form, added: 0 });
     const dsn = dsnRequest(entry, recipients);
     // Whether the server that took the message offered DSN: a pooled connection replaced on the way may differ.
     let dsnOffered = false;
@@ -91,10 +101,14 @@ export class SmtpRelay implements Relay {
         // beyond ASCII in From or To has no encoded form, and RFC 6531 §3.2 has a relay bounce what it cannot send.
         // Only mail sent with SMTPUTF8 is read for them: other mail's raw 8-bit fields go as they came.
         if (entry.smtputf8 && !c.extensions.has('SMTPUTF8')) opts.utf8Headers = (await scan()).header8bit;
-        if (c.extensions.has('8BITMIME') || opts.utf8Headers) return c.send(entry.mailFrom || '', recipients, message(), size, opts);
+        if (c.extensions.has('8BITMIME') || opts.utf8Headers) {
+          const s = await (signedAsIs ??= signed(message));
+          return c.send(entry.mailFrom || '', recipients, s.message(), size + s.added, opts);
+        }
         const d = await (downgraded ??= downgradeToSevenBit(message, size, scan));
         note = d.note;
-        return c.send(entry.mailFrom || '', recipients, d.message(), d.size, opts);
+        const s = await (signedDowngraded ??= signed(d.message));
+        return c.send(entry.mailFrom || '', recipients, s.message(), d.size + s.added, opts);
       });
       const relay = hopName(this.remoteMta, address, this.port);
       return recipients.map((rcpt, i) => {

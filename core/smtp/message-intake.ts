@@ -27,6 +27,7 @@ import { dataTimeoutReply } from './data-timeout.ts';
 import { isAscii } from '../text/ascii.ts';
 import { aLabelAddress, aLabelHostName } from '../text/idn-address.ts';
 import { clientName, clientNameField } from './session-log-fields.ts';
+import { dkimPlan } from '../dkim/plan.ts';
 
 function spoolErrorReply(err: unknown): Reply {
   return isStorageFull(err)
@@ -265,6 +266,8 @@ async function receiveWith(
     remove.add('subject');
     prepend += formatHeader('Subject', taggedSubject(cfg.scores.subject_tag, message.headers.first('Subject') ?? ''));
   }
+  // Decided on the header it leaves with; the relay signs it as it goes (core/dkim/README.md).
+  const dkim = dkimPlan(cfg.dkim, st, { headers: message.headers, added, remove });
   // A plugin may have replaced the message (ctx.rewriteMessage): the ID logged from here on is the one that leaves.
   messageId = loggedMessageId(message.headers.first('Message-ID'));
   if (st.user) {
@@ -295,6 +298,7 @@ async function receiveWith(
     verdict: { action: verdict.action, score: verdict.score, symbols: verdict.findings.map((f) => f.symbol), reason: verdict.reason },
     ...(tx.mailFrom?.params.SMTPUTF8 ? { smtputf8: true } : {}),
     ...(messageId ? { messageId } : {}),
+    ...(dkim ? { dkim: dkim.domain } : {}),
     ...(verdict.action === 'quarantine' && adminRelease ? { recipientMayRelease: false as const } : {}),
     ...messageDsnFields(tx.mailFrom?.params),
   };
@@ -326,7 +330,8 @@ async function receiveWith(
     copiesQueued = true;
     for (const c of tx.copies.values()) log.info('recipient copied', { to: [c.rcpt.address], plugin: c.plugin, reason: c.reason });
     if (tx.copies.size) rt.metrics.inc('recipients_copied', tx.copies.size);
+    if (dkim) rt.metrics.inc('dkim_signed');
   }
   observe();
-  return summary(verdict.action, accepted, { reason: verdict.reason, ...(discarded.length ? { discarded } : {}), ...(ownFieldsOff ? { verdict_headers: 'omitted' } : {}) });
+  return summary(verdict.action, accepted, { reason: verdict.reason, ...(discarded.length ? { discarded } : {}), ...(ownFieldsOff ? { verdict_headers: 'omitted' } : {}), ...(dkim ? { dkim: `${dkim.domain}/${dkim.selector}` } : {}) });
 }

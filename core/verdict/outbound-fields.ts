@@ -20,8 +20,12 @@ export interface OutboundClient { user?: string; relayNetwork: boolean }
 export function leavesWithoutOwnFields(
   client: OutboundClient, deliveredTo: ReadonlyArray<{ domain: string }>, skipFor: readonly OutboundSender[], isLocal: (domain: string) => boolean,
 ): boolean {
-  const named = (!!client.user && skipFor.includes('authenticated')) || (client.relayNetwork && skipFor.includes('relay_networks'));
-  return named && deliveredTo.some((a) => !isLocal(a.domain));
+  return isOutboundSender(client, skipFor) && deliveredTo.some((a) => !isLocal(a.domain));
+}
+
+/** Whether `senders` names the client: its login for `authenticated`, its address in relay.networks for `relay_networks`. */
+export function isOutboundSender(client: OutboundClient, senders: readonly OutboundSender[]): boolean {
+  return (!!client.user && senders.includes('authenticated')) || (client.relayNetwork && senders.includes('relay_networks'));
 }
 
 /** `fields` without those in the gateway's namespace; every other field a plugin asked for stays. */

@@ -1,0 +1,41 @@
+// The `dkim` block of mailmoat.yaml: which domains sign with which key, for which clients, over which header fields.
+import { s, type Issue } from '../config/schema.ts';
+import { notADomain } from '../config/domain-name.ts';
+import { OUTBOUND_SENDERS } from '../verdict/outbound-fields.ts';
+import { signingKeyProblem } from './key-file.ts';
+
+/** The fields a reply, a thread and a MIME reader depend on; a receiver that sees one changed must see a failure. */
+export const DEFAULT_SIGNED_FIELDS = ['From', 'To', 'Cc', 'Subject', 'Date', 'Message-ID', 'Reply-To', 'MIME-Version', 'Content-Type', 'In-Reply-To', 'References'];
+
+const fieldName = s.string({ pattern: /^[!-9;-~]+$/, patternName: 'a header field name such as Subject' });
+
+/** A selector is one or more DNS labels put in front of `_domainkey.` (RFC 6376 §3.1). */
+export const SELECTOR = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const selector = s.string({ pattern: SELECTOR, patternName: 'a selector of DNS labels such as s1 or 2024-05' });
+
+/** Parsed when the config is checked, so that check-config, start and reload all refuse a key that cannot sign. */
+const keyFile = s.checked(s.string({ minLength: 1 }), (v, p, is) => {
+  const problem = signingKeyProblem(v);
+  if (problem) is.push({ path: p, message: problem });
+});
+
+function dkimIssues(v: { domains: Record<string, unknown>; headers: string[] }, p: string, is: Issue[]): void {
+  const at = (k: string) => (p ? `${p}.${k}` : k);
+  for (const name of Object.keys(v.domains)) {
+    const why = notADomain(name);
+    if (why) is.push({ path: at(`domains.${name}`), message: `${JSON.stringify(name)} ${why}` });
+  }
+  // RFC 6376 §5.4: the From field MUST be signed; without it a signature says nothing about who sent the mail.
+  if (!v.headers.some((h) => h.toLowerCase() === 'from')) is.push({ path: at('headers'), message: 'must name From: a signature must cover the From field (RFC 6376 §5.4)' });
+}
+
+export const dkimConfigSchema = s.checked(s.object({
+  domains: s.record(s.object({
+    selector: selector.describe('The selector: the key is published in DNS at SELECTOR._domainkey.DOMAIN'),
+    key_file: keyFile.describe('Absolute path of the PEM private key (RSA of 1024 bits or more, 2048 advised, or Ed25519; `moat dkim keygen` makes one); read at start and at each reload, which a missing, unreadable or unusable key refuses'),
+  })).default({}).describe('Signing domains: mail whose header From is at one of these domains leaves with a DKIM signature of that domain, made with its key (README: DKIM signing)'),
+  sign_for: s.array(s.enum(OUTBOUND_SENDERS)).default(['authenticated', 'relay_networks']).describe('Clients whose mail is signed, as headers.outbound_without_verdict names them: authenticated (a login, XCLIENT LOGIN= too), relay_networks; mail from anyone else is never signed'),
+  subdomains: s.boolean().default(false).describe('Also sign mail whose From is at a subdomain of a signing domain (news.example.org signed as example.org)'),
+  headers: s.array(fieldName).default(DEFAULT_SIGNED_FIELDS).describe('Header fields the signature covers when present (From is required)'),
+  oversign: s.array(fieldName).default(['From']).describe('Fields signed once more than present, so that a copy of the mail with one such field added does not verify'),
+}), dkimIssues).default({} as never);
