@@ -115,14 +115,18 @@ class DmarcCheck {
   /**
    * One finding per DKIM result present, naming the signing domains and selectors. A pass whose `l=` leaves part of
    * the body unsigned is DKIM_PASS_PARTIAL (score 0): what follows its `l=` may be anyone's, so it vouches for nothing.
+   * A failed signature beside one that fully verifies is DKIM_FAIL_OTHER_PASS, not DKIM_FAIL: that is how every
+   * mailing list that tags the subject and signs its copy delivers, and whether the author's domain still vouches
+   * for the message is DMARC's question, scored by DMARC_FAIL_* already.
    */
   private recordDkim(ctx: HookContext, dkim: DkimVerifyResult): void {
     const results = dkim.results ?? [];
     if (results.length === 0) { this.find(ctx, 'DKIM_NONE', 'no signature'); return; }
+    const onePasses = results.some((r) => r.status.result === 'pass' && !unsignedBytes(r));
     const byResult = new Map<string, string[]>();
     for (const r of results) {
       const known = DKIM_RESULTS.includes(r.status.result) ? r.status.result : 'permerror';
-      const result = unsignedBytes(r) ? 'pass_partial' : known;
+      const result = unsignedBytes(r) ? 'pass_partial' : known === 'fail' && onePasses ? 'fail_other_pass' : known;
       const list = byResult.get(result) ?? [];
       list.push(signatureDetail(r));
       byResult.set(result, list);

@@ -4,7 +4,8 @@ import type { ScoredSymbols } from '../../core/index.ts';
 export const SYMBOLS: ScoredSymbols = {
   DKIM_PASS: { score: -1, description: 'A DKIM signature verifies' },
   DKIM_PASS_PARTIAL: { score: 0, description: 'A DKIM signature verifies, but its l= leaves part of the body unsigned: text anyone may have added' },
-  DKIM_FAIL: { score: 2, description: 'A DKIM signature does not verify (bad signature, or body changed after signing)' },
+  DKIM_FAIL: { score: 2, description: 'A DKIM signature does not verify (bad signature, or body changed after signing), and none verifies' },
+  DKIM_FAIL_OTHER_PASS: { score: 0, description: 'A DKIM signature does not verify, but another one on the message does (a mailing list\'s own signature beside the author\'s it broke): recorded instead of DKIM_FAIL' },
   DKIM_NEUTRAL: { score: 1, description: 'A DKIM signature cannot be verified (no key, expired, malformed)' },
   DKIM_POLICY: { score: 1, description: 'A DKIM signature uses a key shorter than min_key_bits' },
   DKIM_TEMPERROR: { score: 0, description: 'DNS failed while fetching a DKIM key' },
