@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { s, type Infer, type Issue } from '../../core/index.ts';
 import { addressMatcher } from './auto-train.ts';
+import { REPORT_SYMBOL } from './report-judgement.ts';
 import { DEFAULT_TOKENIZER, type TokenizerOptions } from './engine/tokenizer.ts';
 
 type Issues = Issue[];
@@ -72,6 +73,8 @@ const options = s.object({
     .describe('Probability bands: the band with the highest `min` not above the probability gives the finding'),
   header: s.boolean().default(true)
     .describe('Add `X-Mailmoat-Bayes: <probability>`, or `none; dictionary too small: …` below `min_learned` (a copy arriving from outside is always removed)'),
+  delivery_reports: s.enum(['returned', 'whole'] as const).default('returned')
+    .describe('A delivery report (a bounce from the null sender: multipart/report of delivery-status, or Exim\'s, qmail\'s or old Postfix\'s plain form) is judged by the message it returns (`returned`): a spam band from it stands, a ham band is withheld, one returning nothing gets no band, and it is learned only as its returned message; `whole`: scored and learned as any message'),
   skip_trusted: s.boolean().default(true)
     .describe('Do not score mail from authenticated users and relay networks'),
   honeypots: s.array(s.string()).default([])
@@ -134,14 +137,14 @@ export function recipientDictionaryName(entry: { name?: string; dictionary: stri
 }
 export type Band = { min: number; symbol: string; score: number };
 
-/** The finding the plugin records for a lesson: a band of that name would be read as one. */
+/** The findings the plugin records for a lesson and for a delivery report: a band of either name would be read as one. */
 const LESSON_SYMBOL = 'BAYES_LESSON';
 /** Decimals of the probability as `X-Mailmoat-Bayes` shows it, and as its band is chosen (index.ts). */
 export const PROBABILITY_DECIMALS = 4;
 
 /**
  * Bands that can never be chosen (a `min` another band has first), a `min` finer than the probability is shown, a
- * symbol given two scores, and the lesson's symbol.
+ * symbol given two scores, and the lesson's and the delivery report's symbols.
  */
 function checkBands(bands: readonly Band[], at: string, issues: Issues): void {
   bands.forEach((b, j) => {
@@ -151,6 +154,9 @@ function checkBands(bands: readonly Band[], at: string, issues: Issues): void {
     }
     if (b.symbol === LESSON_SYMBOL) {
       issues.push({ path: `${at}[${j}].symbol`, message: `${LESSON_SYMBOL} is the finding of a message learned from its recipients: a band needs a symbol of its own` });
+    }
+    if (b.symbol === REPORT_SYMBOL) {
+      issues.push({ path: `${at}[${j}].symbol`, message: `${REPORT_SYMBOL} is the finding of a delivery report judged by the message it returns: a band needs a symbol of its own` });
     }
     const i = bands.findIndex((a) => a?.min === b.min);
     if (b.min !== undefined && i < j) {

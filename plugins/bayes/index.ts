@@ -17,6 +17,8 @@ import type { LayeredCounts } from './engine/layered-counts.ts';
 import { withRecipientScore } from './engine/recipient-score.ts';
 import { loadDictionary } from './engine/persist.ts';
 import { formatOf } from './engine/formats.ts';
+import { deliveryReport, isReport, type DeliveryReport } from './delivery-report.ts';
+import { REPORT_SYMBOL, reportBand, reportHeader, reportLessonRefusal, reportNote } from './report-judgement.ts';
 
 export const HEADER = 'X-Mailmoat-Bayes';
 const PLUGIN = 'bayes';
@@ -105,9 +107,10 @@ export default definePlugin<BayesConfig>({
     BAYES_HAM_90: 'Spam probability 0.01–0.10',
     BAYES_HAM_99: 'Spam probability below 0.01',
     BAYES_LESSON: 'A recipient is a honeypot or ham address (detail: spam or ham, and which): the message is learned after the verdict unless deferred, as the balance rule allows; the log line "bayes learned" or "bayes not learned" says which',
+    [REPORT_SYMBOL]: 'A delivery report from the null sender, judged by the message it returns (detail: its form, the returned message\'s probability and band, or that it returns none); score 0',
   },
   // The bands name the symbols.
-  emits: (cfg) => ({ symbols: [...new Set(cfg.bands.map((b) => b.symbol)), 'BAYES_LESSON'] }),
+  emits: (cfg) => ({ symbols: [...new Set(cfg.bands.map((b) => b.symbol)), 'BAYES_LESSON', ...(cfg.delivery_reports === 'returned' ? [REPORT_SYMBOL] : [])] }),
   check: (cfg, at) => checkFiles(cfg, at),
   async create(cfg, setup) {
     const file = dictionaryPath(cfg, { configDir: setup.configDir, dataDir: setup.services.dataDir });
@@ -203,9 +206,26 @@ export default definePlugin<BayesConfig>({
       return ctx.state.head as Buffer;
     }
 
+    /**
+     * Keeps for the other hooks the delivery report a message from the null sender is (`ctx.state.report`): none for
+     * any other message, nor with `delivery_reports: whole`.
+     */
+    async function noteReport(ctx: HookContext, message: MessageView): Promise<void> {
+      if (cfg.delivery_reports !== 'returned' || ctx.mailFrom?.address !== '') return;
+      const r = deliveryReport(await headOf(ctx, message));
+      if (isReport(r)) ctx.state.report = r;
+      else ctx.log.debug('bayes scores a message from the null sender whole', { reason: r.notReport });
+    }
+
+    /** What is scored and learned of the message: the message a delivery report returns, else its first `max_bytes`. */
+    async function judgedOf(ctx: HookContext, message: MessageView): Promise<Buffer> {
+      const returned = (ctx.state.report as DeliveryReport | undefined)?.returned;
+      return returned && returned.kind !== 'nothing' ? returned.bytes : headOf(ctx, message);
+    }
+
     async function tokensOf(ctx: HookContext, message: MessageView): Promise<TokenCounts> {
       if (ctx.state.tokens) return ctx.state.tokens as TokenCounts;
-      const t = tokenize(await headOf(ctx, message), tokOpts);
+      const t = tokenize(await judgedOf(ctx, message), tokOpts);
       ctx.state.tokens = t;
       return t;
     }
@@ -223,7 +243,13 @@ export default definePlugin<BayesConfig>({
         if (cfg.header) ctx.addHeader(HEADER, `none; dictionary too small: ${counts.nspam} spam and ${counts.nham} ham learned, ${cfg.min_learned} of each needed`);
         return;
       }
-      const head = await headOf(ctx, message);
+      const report = ctx.state.report as DeliveryReport | undefined;
+      if (report?.returned.kind === 'nothing') {
+        ctx.addFinding(REPORT_SYMBOL, 0, reportNote(report));
+        if (cfg.header) ctx.addHeader(HEADER, reportHeader(report));
+        return;
+      }
+      const head = await judgedOf(ctx, message);
       const scoreWith = (c: LayeredCounts) => (tokens ? classify(tokens, c, scoring, false, scorer.byteTerm(head, c)) : scorer.score(head, c));
       let s = scoreWith(counts);
       let parts = '';
@@ -244,8 +270,10 @@ export default definePlugin<BayesConfig>({
       // (0.98996 is shown as 0.9900, and is then BAYES_SPAM_99, not BAYES_SPAM_90).
       const shown = shownProbability(s.probability);
       const band = bandOf(Number(shown), cfg.bands);
-      if (band) ctx.addFinding(band.symbol, band.score, `p=${shown} tokens=${s.used}${parts}`);
-      if (cfg.header) ctx.addHeader(HEADER, shown);
+      const given = report ? reportBand(band) : band;
+      if (given) ctx.addFinding(given.symbol, given.score, `p=${shown} tokens=${s.used}${parts}`);
+      if (report) ctx.addFinding(REPORT_SYMBOL, 0, reportNote(report, { shown, band }));
+      if (cfg.header) ctx.addHeader(HEADER, report ? reportHeader(report, shown) : shown);
     }
 
     async function onData(ctx: HookContext): Promise<Outcome | void> {
@@ -264,6 +292,7 @@ export default definePlugin<BayesConfig>({
       }
       const scoreIt = !(cfg.skip_trusted && ctx.session.trusted);
       if (!scoreIt && !lesson && !cfg.learn_from_verdict) return;
+      await noteReport(ctx, message);
       // Learning needs the token strings; scoring alone goes by their hashes. They are taken now, while the
       // spooled message is sure to be there (a refused one is discarded before afterVerdict runs).
       const needsTokens = !!lesson || cfg.learn_from_verdict;
@@ -321,6 +350,12 @@ export default definePlugin<BayesConfig>({
       // this one timed out): a honeypot's or ham address's lesson still ends in a log line, rather than in nothing.
       const lesson = tokens ? lessonOf(ctx, verdict) : ((ctx.state.lesson as Lesson | undefined) ?? recipientsLesson(ctx.recipients.map((r) => r.address)));
       if (!lesson) return;
+      const report = ctx.state.report as DeliveryReport | undefined;
+      const refused = report && reportLessonRefusal(report, !!ctx.state.lesson);
+      if (refused) {
+        ctx.log.info('bayes not learned', { ...lessonFields(lesson), reason: refused });
+        return;
+      }
       if (!settled(verdict.action)) {
         ctx.log.info('bayes not learned', { ...lessonFields(lesson), reason: 'deferred (4xx): learned when a retry is accepted' });
         return;
