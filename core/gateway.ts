@@ -1,5 +1,6 @@
 // Assembles a gateway from its config: logger, state store, resolver, queue and relay, plugin chain, listeners; reloads on SIGHUP.
 import { mkdirSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import type { GatewayConfig } from './config/gateway-schema.ts';
@@ -17,7 +18,7 @@ import type { Relay } from './relay/types.ts';
 import type { DnsResolver } from './dns/types.ts';
 import { claimDataDir, startControl } from './control/server.ts';
 import { runCheck } from './smtp/check-transaction.ts';
-import type { ReloadReport } from './control/protocol.ts';
+import type { ReloadReport, ServedCertificate } from './control/protocol.ts';
 import { startRetention } from './queue/retention.ts';
 import { keepDataDirPrivate } from './data-dir.ts';
 import { UsersFile } from './auth/users-file.ts';
@@ -61,8 +62,10 @@ export interface GatewayOptions {
   logSink?: { write(line: string): void };
   onLog?: (rec: LogFields) => void;
   /**
-   * Handle SIGHUP, and note SIGTERM and SIGINT for the `stopping` line, logging one that comes again during a stop
-   * (the CLI does; in-process tests do not).
+   * Handle SIGHUP, note SIGTERM and SIGINT for the `stopping` line, logging one that comes again during a stop, and log
+   * SIGUSR1 and SIGUSR2 as ignored (the CLI does; in-process tests do not). These listeners go at the end of a stop, so
+   * a program that embeds the gateway keeps one of its own on SIGUSR1 (as scripts/moat.js does), or that signal opens
+   * Node's inspector before the start and ends the process after the stop.
    */
   handleSignals?: boolean;
   /**
@@ -160,6 +163,24 @@ function loadTlsLogged(cfg: GatewayConfig, hostname: string, log: Logger, atStar
   return tls;
 }
 
+/** The certificate `tls` serves (the first of its chain), as a reload that changed it names it. */
+function servedCertificate(tls: TlsMaterial): ServedCertificate {
+  const x = new X509Certificate(tls.cert);
+  const cn = /^CN=(.*)$/m.exec(x.subject)?.[1];
+  return { ...(cn === undefined ? {} : { cn }), sha256: x.fingerprint256, notAfter: new Date(x.validTo).toISOString() };
+}
+
+/**
+ * The certificate a reload begins to serve, or undefined when it is the one served before: a renewal at the same path
+ * (or a symbolic link swapped) changes no config key, and an admin checking it took must see it in the reload's outcome.
+ */
+function certificateChange(before: TlsMaterial, after: TlsMaterial): { now: ServedCertificate; replaced: string } | undefined {
+  if (before.cert.equals(after.cert)) return undefined;
+  const was = servedCertificate(before).sha256;
+  const now = servedCertificate(after);
+  return now.sha256 === was ? undefined : { now, replaced: was };
+}
+
 /**
  * Keys a reload cannot apply to a running gateway, as Postfix's inet_interfaces and queue_directory: its bound ports
  * (a reload that could bind some new addresses and not others would leave the gateway half-listening, with no start
@@ -235,8 +256,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const stopSignals = ['SIGTERM', 'SIGINT'] as const;
   if (opts.handleSignals) for (const sig of stopSignals) process.on(sig, onStopSignal);
   if (opts.handleSignals && opts.onQuitSignal) process.on('SIGQUIT', onQuitSignal);
+  // Sent by logrotate postrotate scripts written for daemons that reopen a log file: this one keeps none, and Node's own
+  // actions for them (its inspector, an exit) are what scripts/moat.js keeps away. The admin learns what to do instead.
+  const ignoredSignals = ['SIGUSR1', 'SIGUSR2'] as const;
+  const onIgnoredSignal = (signal: NodeJS.Signals) => log.warn('signal ignored: the gateway keeps no log file to reopen, its log goes to standard output '
+    + '(rotate it where it is kept: journald, the supervisor); to reload the config use moat reload or SIGHUP', { signal });
+  if (opts.handleSignals) for (const sig of ignoredSignals) process.on(sig, onIgnoredSignal);
   const releaseSignals = () => {
     for (const sig of stopSignals) process.off(sig, onStopSignal);
+    for (const sig of ignoredSignals) process.off(sig, onIgnoredSignal);
     process.off('SIGQUIT', onQuitSignal);
   };
   const releaseConsole = opts.captureConsole ? captureConsole(log.child({ component: 'console' })) : () => undefined;
@@ -476,9 +504,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       log.error('config reload refused: the running config is kept', { errors });
       return { reloaded: false, file: e instanceof ConfigError ? e.file : file, errors };
     }
-    const refused = (message: string, error: string, reason = error): ReloadReport => {
-      log.error(message, { error });
-      return { reloaded: false, file, errors: [reason] };
+    // `errors` is a list on every refusal's line, as in the report `moat reload` prints.
+    const refused = (message: string, errors: string[]): ReloadReport => {
+      log.error(message, { errors });
+      return { reloaded: false, file, errors };
     };
     // Pinned first: the certificate below is looked for under the running data_dir, not a new one.
     nc = { ...nc, server: { ...nc.server } };
@@ -490,13 +519,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const tlsWarnings: string[] = [];
     // A self-signed certificate made for the old name is made anew for the new one.
     try { nextTls = loadTlsLogged(nc, nextHostname, log, false, tlsWarnings); } catch (e) {
-      return refused('config reload refused: the running config is kept', (e as Error).message);
+      return refused('config reload refused: the running config is kept', [(e as Error).message]);
     }
     // Compiled before anything is swapped: a reload that failed here would leave the new plugins and config running
     // with the old policy.
     let policy: Policy;
     try { policy = compilePolicy(nc); } catch (e) {
-      return refused('config reload refused: the running config is kept', (e as Error).message);
+      return refused('config reload refused: the running config is kept', [(e as Error).message]);
     }
     // A resolver of its own only when dns changed: a new one starts with an empty cache. Lookups that hold the old one
     // finish on it, and it has nothing to close (each query has its own socket).
@@ -507,7 +536,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const warnings: string[] = [...tlsWarnings];
     // A stop gives up a create under way rather than wait out its time limit (RETIRE_AFTER_MS would be too late for systemd).
     try { plugins = await createPlugins(nc.plugins, { ...setup, services: nextServices, maxMessageSize: nc.limits.max_message_size }, disabled, PROJECT_DIR, { signal: stopping.signal, warnings }); } catch (e) {
-      return refused('config reload refused: a plugin cannot start; the running config is kept', String((e as Error).message));
+      return refused('config reload refused: a plugin cannot start; the running config is kept', [String((e as Error).message)]);
     }
     if (stopped) {
       await closePlugins(plugins, log);
@@ -521,8 +550,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       .map((d) => `plugins[${d.index}]: plugin ${d.name} runs now and this config would disable it: ${d.reason}`);
     if (lost.length) {
       await closePlugins(plugins, log);
-      log.error('config reload refused: a running plugin would be disabled; the running config is kept', { error: lost });
-      return { reloaded: false, file, errors: lost };
+      return refused('config reload refused: a running plugin would be disabled; the running config is kept', lost);
     }
     const nextInUse = new InUse();
     nextInUse.trackChain(plugins);
@@ -538,6 +566,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     if (applied.includes('auth')) rt.users = new UsersFile(usersFileOf(nc));
     log.configure(nc.log);
     cfg = nc;
+    const certificate = certificateChange(tls, nextTls);
     tls = nextTls;
     refreshListeners(listeners, rt, tls);
     admin?.setTls(tls);
@@ -556,9 +585,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // In-flight hooks and deliveries may still use the old instances for a moment.
     retired.add(old, oldRelay, oldInUse);
     if (ignored.length) log.warn('config reload: these keys change only on restart and keep their running values', { keys: ignored });
-    log.info('config reloaded', { plugins: plugins.map((p) => p.name), ...(applied.length ? { applied } : {}), ...(changed.length ? { changed } : {}) });
+    const certificateFields = certificate && { certificate: { cn: certificate.now.cn, sha256: certificate.now.sha256, not_after: certificate.now.notAfter, replaced_sha256: certificate.replaced } };
+    log.info('config reloaded', { plugins: plugins.map((p) => p.name), ...(applied.length ? { applied } : {}), ...(changed.length ? { changed } : {}), ...certificateFields });
     // A plugin disabled for a missing resource does not refuse the reload (as at start), but the admin who asked must hear of it.
-    const report: ReloadReport = { reloaded: true, file, changed, restartOnly: ignored, plugins: plugins.map((p) => p.name), ...(disabled.length ? { disabled } : {}), ...(warnings.length ? { warnings } : {}) };
+    const report: ReloadReport = {
+      reloaded: true, file, changed, restartOnly: ignored, plugins: plugins.map((p) => p.name), ...(disabled.length ? { disabled } : {}), ...(warnings.length ? { warnings } : {}),
+      ...(certificate ? { certificate: certificate.now } : {}),
+    };
     return report;
   };
 

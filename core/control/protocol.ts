@@ -44,13 +44,20 @@ export interface ListReply { entries: ListedEntry[]; busy: string[] }
 /** Per id: the action's result (flush: how many were due, 0 or 1), or in `errors` why it failed. */
 export interface BulkReply { results: Record<string, AdminResult | number>; errors: Record<string, string> }
 
+/** The certificate the listeners serve: its subject's CN (when it has one), SHA-256 fingerprint, and end (ISO 8601). */
+export interface ServedCertificate { cn?: string; sha256: string; notAfter: string }
+
 /**
  * What a config reload did. Refused: the reasons, each as one line (`key.path: message` for a schema error), and the
  * running config is kept. Reloaded: the keys whose value changed and now apply, and the restart-only keys whose new
  * value the file asks for but the gateway keeps until its next start. Key names only: values may hold credentials.
  */
 export type ReloadReport =
-  | { reloaded: true; file?: string; changed: string[]; restartOnly: string[]; plugins: string[]; disabled?: Array<{ name: string; reason: string }>; warnings?: string[] }
+  | {
+    reloaded: true; file?: string; changed: string[]; restartOnly: string[]; plugins: string[]; disabled?: Array<{ name: string; reason: string }>; warnings?: string[];
+    /** The certificate served from this reload on, when it is another than before (a renewal written to the same path too). */
+    certificate?: ServedCertificate;
+  }
   | { reloaded: false; file?: string; errors: string[] };
 
 /** Ids in one bulk request: 1,000 ids of up to 40 characters stay well below the server's 64 KB line limit. */

@@ -274,6 +274,55 @@ class BatchedSink implements LogSink {
   }
 }
 
+/** Lines whose write to stdout failed, kept (up to this much) until the log moves to stderr, which then writes them. */
+const UNSENT_MAX = 256 * 1024;
+
+/**
+ * The process's own log output: standard output, or standard error once stdout's reader went away and the `moat start`
+ * CLI chose to go on (a log reader such as svlogd or rotatelogs restarting must not take the MX down with it). The
+ * batch whose write found the reader gone carried lines nobody read: they are kept and written to stderr at the move.
+ */
+class ProcessOutput implements LogSink {
+  private stream: NodeJS.WriteStream = process.stdout;
+  private unsent = '';
+
+  get current(): NodeJS.WriteStream { return this.stream; }
+
+  write(lines: string): void {
+    const to = this.stream;
+    if (to !== process.stdout) { to.write(lines); return; }
+    to.write(lines, (e) => {
+      if (!e) return;
+      // The failure may be reported after the move as well as before it.
+      if (this.stream !== process.stdout) this.stream.write(lines);
+      else if (this.unsent.length + lines.length <= UNSENT_MAX) this.unsent += lines;
+    });
+  }
+
+  moveToStderr(): void {
+    if (this.stream === process.stderr) return;
+    this.stream = process.stderr;
+    const lines = this.unsent;
+    this.unsent = '';
+    if (lines) this.stream.write(lines);
+  }
+}
+
+const processOutput = new ProcessOutput();
+
+/**
+ * From now on the process's log goes to standard error, beginning with the lines stdout failed to take; lines still
+ * waiting for the end of their turn follow them there.
+ */
+export function moveLogToStderr(): void {
+  processOutput.moveToStderr();
+}
+
+/** The stream the process's log goes to now, for an exit that waits until it has taken the last lines. */
+export function logStream(): NodeJS.WriteStream {
+  return processOutput.current;
+}
+
 /** What a logger and all its children share. */
 interface LoggerCore {
   min: number;
@@ -293,12 +342,11 @@ export class JsonLogger implements Logger {
     // Masked once here, not on every line: a child's fields (cid, qid) go with each of its lines.
     this.base = redact(opts.base ?? {});
     if (core) { this.core = core; return; }
-    const sink = opts.sink ?? process.stdout;
     const autoText = opts.sink === undefined && process.stdout.isTTY === true;
     this.core = {
       min: LEVELS[opts.level ?? 'info'],
       // Only the process's own output is batched: a sink given by the caller (tests) sees every line at once.
-      sink: opts.sink === undefined ? new BatchedSink(sink) : sink,
+      sink: opts.sink ?? new BatchedSink(processOutput),
       text: textFormat(opts.format ?? 'auto', autoText),
       autoText,
       listeners: opts.listeners ?? [],

@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { USAGE_ERROR } from './args.ts';
+import { moveLogToStderr } from '../../core/log/logger.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const HIDDEN = new Set(['main', 'args', 'doctor-checks', 'redis-persistence', 'bayes-shared']);
@@ -23,6 +24,8 @@ commands: ${commands().join(', ')}
   moat user add|remove|list NAME                  manage AUTH users
   moat lists show|allow|block|remove RECIPIENT …  a recipient's own sender allow and block lists
   moat send --host H:P --from A --to B [--subject S] [--body T] [--attach FILE]
+  moat dkim keygen DOMAIN SELECTOR [--bits 2048] [--out FILE]
+                                                  a DKIM key (mode 0600) and the TXT record to publish
 Run 'moat <command> --help' for more.
 `;
 
@@ -46,25 +49,43 @@ export async function main(argv: string[]): Promise<number> {
 /**
  * What happens once the reader of stdout or stderr goes away (`moat doctor | head -3`): the next write failed with
  * EPIPE, which Node raised as an unhandled error with a stack trace. Now the command runs to its end with its output
- * dropped, since one killed half-way can leave work half done (a Bayes lock left behind); `moat start`, which would
- * run on with no one reading its log, stops in order as on SIGTERM. The process then ends as a C tool ends on a
- * closed pipe, by SIGPIPE: no message, and 141 to a shell.
+ * dropped, since one killed half-way can leave work half done (a Bayes lock left behind). The process then ends as a
+ * C tool ends on a closed pipe, by SIGPIPE: no message, and 141 to a shell.
+ *
+ * `moat start` is the MX, and a log reader that restarts (svlogd, rotatelogs) must not stop it: once stdout's reader is
+ * gone it says so on stderr and logs there from then on. Only with both readers gone, its log going nowhere, does it
+ * stop in order as on SIGTERM.
  */
 export function quietWhenOutputCloses(cmd: string | undefined): { finished(): void } {
+  const gone = new Set<NodeJS.WriteStream>();
   let closed = false;
   let done = false;
-  const onError = (e: NodeJS.ErrnoException) => {
+  const onError = (stream: NodeJS.WriteStream) => (e: NodeJS.ErrnoException) => {
+    // Writes after a stream's first failure fail too, and must say nothing either.
+    if (gone.has(stream)) return;
     // Anything else on the standard streams is no closed reader: it stays the unhandled error it was.
     if (e.code !== 'EPIPE' && !closed) throw e;
+    gone.add(stream);
     if (closed) return;
+    if (cmd === 'start' && gone.size < 2) {
+      if (stream === process.stdout) logOnStderr();
+      return;
+    }
     closed = true;
     if (done) endBySigpipe();
     else if (cmd === 'start') process.emit('SIGTERM', 'SIGTERM');
   };
-  // Kept for good: writes after the first failure fail too, and must say nothing either.
-  process.stdout.on('error', onError);
-  process.stderr.on('error', onError);
+  // Kept for good, as `gone` is.
+  process.stdout.on('error', onError(process.stdout));
+  process.stderr.on('error', onError(process.stderr));
   return { finished() { done = true; if (closed) endBySigpipe(); } };
+}
+
+/** The gateway's log, whose stdout reader went away, goes on on stderr, after a line there that says why. */
+function logOnStderr(): void {
+  process.stderr.write('moat start: standard output has no reader any more (EPIPE: the program reading the log exited); '
+    + 'the log goes to standard error from now on; restart the gateway to log to standard output again\n');
+  moveLogToStderr();
 }
 
 function endBySigpipe(): never {

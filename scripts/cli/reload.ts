@@ -59,7 +59,10 @@ function printReloaded(r: Reloaded): void {
   const lines = [`reloaded ${r.file ?? '(the embedded default config)'}`];
   lines.push(r.changed.length
     ? `  changed: ${r.changed.join(', ')}`
+    : r.certificate ? '  changed: no config key; the TLS certificate files hold another certificate'
     : `  changed: ${r.restartOnly.length ? 'nothing that applies now' : 'nothing'} (the plugins were started anew and the TLS certificate read again)`);
+  const c = r.certificate;
+  if (c) lines.push(`  certificate: now serving ${c.cn === undefined ? 'a certificate without CN' : `CN=${c.cn}`}, SHA-256 ${c.sha256}, not after ${c.notAfter}`);
   lines.push(`  plugins: ${r.plugins.length ? r.plugins.join(', ') : '(none)'}`);
   for (const d of r.disabled ?? []) lines.push(`  disabled: ${d.name}: ${d.reason}`);
   for (const w of r.warnings ?? []) lines.push(`  warning: ${w}`);

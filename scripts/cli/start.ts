@@ -4,7 +4,7 @@
 import { once } from 'node:events';
 import { applyOverride, ConfigError, readConfig, type LoadedConfig } from '../../core/config/load.ts';
 import { createGateway, type Gateway } from '../../core/gateway.ts';
-import { flushLogs, JsonLogger, type LogFormat } from '../../core/log/logger.ts';
+import { flushLogs, JsonLogger, logStream, type LogFormat } from '../../core/log/logger.ts';
 import { readCommand } from './args.ts';
 import { chownFix, isAccessError, runningAccount } from '../../core/queue/data-dir-access.ts';
 import path from 'node:path';
@@ -17,17 +17,19 @@ const FATAL_STOP_MS = 60_000;
 /** SIGQUIT's exit status, as a shell reports a process that signal ended (128 + 3). */
 const QUIT_EXIT_CODE = 131;
 
-/** How long an exit waits for stdout to take the log's last lines (a reader that stopped reading must not hold it). */
+/** How long an exit waits for the log's stream to take its last lines (a reader that stopped reading must not hold it). */
 const LOG_DRAIN_MS = 2000;
 
 /**
- * Exits once the log's last lines are written. process.exit drops what the stdout pipe has not taken yet, and under
+ * Exits once the log's last lines are written. process.exit drops what the log's pipe has not taken yet, and under
  * a slow journal or log shipper those are the lines that say why the process is gone.
  */
 async function exitWhenLogged(code: number): Promise<never> {
   flushLogs();
-  if (process.stdout.writableLength > 0) {
-    const drained = once(process.stdout, 'drain').catch(() => undefined);
+  // stdout, or stderr once stdout's reader went away.
+  const out = logStream();
+  if (out.writableLength > 0) {
+    const drained = once(out, 'drain').catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([drained, new Promise((r) => { timer = setTimeout(r, LOG_DRAIN_MS); })]);
     clearTimeout(timer);

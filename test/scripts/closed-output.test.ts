@@ -1,5 +1,6 @@
 // `moat … | head` ends quietly when the reader goes away, as a C tool does: no EPIPE stack trace, and death by SIGPIPE
-// (141 to a shell). A command runs to its end with its output dropped; the gateway stops in order.
+// (141 to a shell). A command runs to its end with its output dropped; the gateway, its log going nowhere once the
+// readers of both stdout and stderr are gone, stops in order (test/core/log/lost-log-reader: stdout's alone is not).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,16 +16,21 @@ interface Ended { code: number | null; signal: NodeJS.Signals | null; stderr: st
 
 /**
  * Runs `moat args` with stdout in a pipe whose reading end is closed after the first chunk (`atOnce`: before anything
- * arrives, a reader that is gone before the command writes). `whenClosed` runs once it is closed.
+ * arrives, a reader that is gone before the command writes), and stderr's too with `stderrToo`. `whenClosed` runs once
+ * they are closed.
  */
-function runClosingStdout(args: string[], cwd: string, opts: { atOnce?: boolean; whenClosed?: (running: () => boolean) => Promise<void> } = {}): Promise<Ended> {
+function runClosingStdout(args: string[], cwd: string, opts: { atOnce?: boolean; stderrToo?: boolean; whenClosed?: (running: () => boolean) => Promise<void> } = {}): Promise<Ended> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MOAT, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let firstChunk = '';
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     const running = () => child.exitCode === null && child.signalCode === null;
-    const close = () => { child.stdout.destroy(); void opts.whenClosed?.(running).catch(reject); };
+    const close = () => {
+      child.stdout.destroy();
+      if (opts.stderrToo) child.stderr.destroy();
+      void opts.whenClosed?.(running).catch(reject);
+    };
     if (opts.atOnce) close();
     else child.stdout.once('data', (d: Buffer) => { firstChunk = d.toString(); close(); });
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`moat ${args[0]} did not end; stderr: ${stderr}`)); }, 50_000);
@@ -67,7 +73,7 @@ describe('moat with its output piped to a reader that goes away', function () {
     assertQuiet(await runClosingStdout(['--help'], dir, { atOnce: true }));
   });
 
-  it('`moat start | head -1`: the gateway stops in order at its next log line', async () => {
+  it('`moat start 2>&1 | head -1`: the gateway stops in order at its next log line', async () => {
     const port = await freePort();
     const dataDir = path.join(dir, 'gateway-data');
     const file = path.join(dir, 'gateway.yaml');
@@ -84,7 +90,7 @@ describe('moat with its output piped to a reader that goes away', function () {
         await new Promise((r) => setTimeout(r, 50));
       }
     };
-    const ended = await runClosingStdout(['start', '--config', file], dir, { whenClosed: connect });
+    const ended = await runClosingStdout(['start', '--config', file], dir, { stderrToo: true, whenClosed: connect });
     assertQuiet(ended);
     // An ordered stop removes the control socket; a process that died outright leaves it behind.
     assert.equal(existsSync(path.join(dataDir, 'control.sock')), false);

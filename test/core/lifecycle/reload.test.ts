@@ -160,7 +160,7 @@ describe('gateway reloads', function () {
       writeFileSync(file, stringify({ ...base, server: { ...base.server, tls: { cert: first.cert, key: second.key } } }));
       assert.equal(await gateway.reload(), false);
       assert.equal(await servedName(gateway.port('smtps')), 'second', 'the running certificate is kept');
-      assert.ok(logs.some((l) => l.msg === 'config reload refused: the running config is kept' && /mismatch/.test(String(l.error))));
+      assert.ok(logs.some((l) => l.msg === 'config reload refused: the running config is kept' && /mismatch/.test(String(l.errors))));
     } finally { await gateway.stop(); }
   });
 });

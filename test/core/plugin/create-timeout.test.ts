@@ -64,7 +64,7 @@ describe('a plugin create() that does not finish', function () {
       assert.deepEqual(gw.gateway.runtime.plugins.map((p) => p.name), ['kept']);
       const refused = gw.logs.find((l) => l.msg === 'config reload refused: a plugin cannot start; the running config is kept');
       assert.ok(refused, 'the refusal is logged');
-      assert.match(String(refused.error), /plugin hangs cannot start: its create\(\) did not finish within 300ms/);
+      assert.match(String(refused.errors), /plugin hangs cannot start: its create\(\) did not finish within 300ms/);
       // The instance of `kept` the refused reload built is closed, not left beside the running one.
       assert.deepEqual(fs.readFileSync(journal, 'utf8').trim().split('\n'), ['created kept', 'created kept', 'closed kept']);
       assert.equal(await gw.gateway.reload(running), true, 'a later reload runs');
@@ -85,7 +85,7 @@ describe('a plugin create() that does not finish', function () {
     assert.ok(gw.logs.some((l) => l.msg === 'mailmoat stopped'));
     assert.equal(await reloading, false);
     const refused = gw.logs.find((l) => String(l.msg).startsWith('config reload refused'));
-    assert.match(String(refused?.error), /plugin slow cannot start: its create\(\) was given up: the gateway is stopping/);
+    assert.match(String(refused?.errors), /plugin slow cannot start: its create\(\) was given up: the gateway is stopping/);
     // The create finishes after the stop; what it made is closed then.
     await waitFor('the late plugin closed', () => fs.readFileSync(journal, 'utf8').includes('closed slow') || undefined, 5_000);
     assert.equal(fs.readFileSync(journal, 'utf8'), 'created slow\nclosed slow\n');

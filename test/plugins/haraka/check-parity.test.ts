@@ -88,7 +88,7 @@ describe('haraka shim: check-config refuses what the start refuses', function ()
     const { gateway, logs } = await start(file);
     writeFileSync(path.join(dir, 'config', 'plugins'), 'quiet\nw3_bad\n');
     assert.equal(await gateway.reload(), false);
-    assert.ok(logs.some((l) => String(l.error).includes(message)), JSON.stringify(logs.filter((l) => l.level !== 'debug')));
+    assert.ok(logs.some((l) => String(l.errors).includes(message)), JSON.stringify(logs.filter((l) => l.level !== 'debug')));
   });
 
   it('a package plugin whose entry does not compile, and a register() that throws, name the plugin', async () => {

@@ -209,7 +209,7 @@ describe('haraka shim: the folder an entry names', function () {
     assert.equal(header((await send(gateway)).relayed, 'X-Json-Reader'), '3');
     writeFileSync(path.join(dir, 'config', 'json_reader.json'), '{ "level": 4');
     assert.equal(await gateway.reload(), false);
-    assert.ok(logs.some((l) => l.msg === 'config reload refused: a plugin cannot start; the running config is kept' && /json_reader\.json/.test(String(l.error))));
+    assert.ok(logs.some((l) => l.msg === 'config reload refused: a plugin cannot start; the running config is kept' && /json_reader\.json/.test(String(l.errors))));
     assert.equal(header((await send(gateway)).relayed, 'X-Json-Reader'), '3');
   });
 
@@ -255,7 +255,7 @@ exports.hook_data_post = function (next, connection) {
 
       list('counter\nno_such_thing\n');
       assert.equal(await gateway.reload(), false);
-      assert.ok(logs.some((l) => /Loading plugin no_such_thing failed: No plugin with this name found/.test(String(l.error))));
+      assert.ok(logs.some((l) => /Loading plugin no_such_thing failed: No plugin with this name found/.test(String(l.errors))));
       assert.equal(live, 1, 'an unknown plugin: the plugins loaded before it stayed up');
 
       list('counter\nbroken\n');
@@ -264,13 +264,13 @@ exports.hook_data_post = function (next, connection) {
 
       list('counter\nrefuser\n');
       assert.equal(await gateway.reload(), false);
-      assert.ok(logs.some((l) => /refuser refused init_master/.test(String(l.error))));
+      assert.ok(logs.some((l) => /refuser refused init_master/.test(String(l.errors))));
       assert.equal(live, 1, 'init_master refused: the new entry\'s plugins stayed up');
 
       list('counter\n');
       writeFileSync(path.join(dir, 'config', 'counter.json'), '{ "n": ');
       assert.equal(await gateway.reload(), false);
-      assert.ok(logs.some((l) => /counter\.json/.test(String(l.error))));
+      assert.ok(logs.some((l) => /counter\.json/.test(String(l.errors))));
       assert.equal(live, 1, 'an unparsable file: the new entry\'s plugins stayed up');
 
       // the running entry still works, on the file's last good contents
