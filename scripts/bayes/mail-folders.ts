@@ -114,6 +114,7 @@ export function listSources(target: string | Buffer, skipped?: SkippedFile[], re
       } else if (e.isFile()) file(p, bytes);
       else if (e.isDirectory()) visit(p, bytes, false);
       else if (e.isSymbolicLink()) follow(p, bytes);
+      else note(p, notAFile(e), false, bytes);
     }
     reading.delete(real);
   };
@@ -132,10 +133,21 @@ export function listSources(target: string | Buffer, skipped?: SkippedFile[], re
       reached?.files.add(fs.realpathSync.native(bytes ?? p, 'latin1'));
     } else if (st?.isDirectory()) visit(p, bytes, top);
     else if (!st) note(p, 'broken link', false, bytes);
+    else note(p, notAFile(st), false, bytes);
   };
   if (typeof target === 'string') follow(target, undefined, true);
   else follow(target.toString(), target, true);
   return out;
+}
+
+/**
+ * Why an entry that is neither a file nor a folder is skipped: a FIFO found among messages would block the read
+ * until something wrote to it, and was passed over unlisted, as if it were not there.
+ */
+function notAFile(e: fs.Dirent<string | Buffer> | fs.Stats): string {
+  if (e.isFIFO()) return 'FIFO';
+  if (e.isSocket()) return 'socket';
+  return 'device';
 }
 
 /**

@@ -6,7 +6,7 @@ import { CONFIG_OPTIONS, fileSystemPath, readCommand, USAGE_ERROR } from './args
 import { Dictionary } from '../../plugins/bayes/engine/dictionary.ts';
 import { BayesFilter } from '../../plugins/bayes/engine/filter.ts';
 import { DEFAULT_SCORING, tokenProbability, type CalculationMode } from '../../plugins/bayes/engine/classify.ts';
-import { loadDictionary, removeHeldFilesSync, saveDictionary, updateDictionary, withLock, writeFileAtomic } from '../../plugins/bayes/engine/persist.ts';
+import { loadDictionary, noticeStaleLocks, removeHeldFilesSync, saveDictionary, updateDictionary, withLock, writeFileAtomic } from '../../plugins/bayes/engine/persist.ts';
 import { deserialize, formatIn, formatOf, serialize, type DictFormat, type Malformed, type ReadReport } from '../../plugins/bayes/engine/formats.ts';
 import { prune } from '../../plugins/bayes/engine/prune.ts';
 import { DEFAULT_REINFORCE } from '../../plugins/bayes/engine/reinforce.ts';
@@ -482,7 +482,7 @@ async function reload(o: Opts): Promise<void> {
 function malformedNote(m: Malformed, format: DictFormat): string {
   if (!m.count) return '';
   const [one, many] = format === 'xml' ? ['entry', 'entries'] : ['line', 'lines'];
-  return `; passed over ${m.count} malformed ${m.count === 1 ? one : many} (the first: ${one} ${m.first})`;
+  return `; passed over ${m.count} malformed ${m.count === 1 ? one : many} (the first: ${one} ${m.first})${m.droppedModel ? `; ${m.droppedModel}` : ''}`;
 }
 
 const ENCODING_NAMES: Record<string, string> = { 'windows-1252': 'Windows-1252', 'utf-16le': 'UTF-16LE', 'utf-16be': 'UTF-16BE' };
@@ -545,10 +545,12 @@ async function exportCmd(pos: string[], o: Opts): Promise<void> {
   // Without --with-weights the copy leaves the models out: written over DICT, it would strip them from it.
   if (sameFile(dict, file)) throw new UsageError(`FILE is DICT itself (${file}): export writes a copy`);
   checkWritable(file);
-  const d = await readDictionary(dict);
+  const report: ReadReport = { count: 0, first: 0 };
+  const d = await readDictionary(dict, report);
+  const { encoding, ...malformed } = report;
   await whileWriting('export', () => writeFileAtomic(file, serialize(d, format, !o['with-weights'])));
   const tokens = heldTokens(d);
-  out(o, { exported: file, tokens }, `exported ${counted(tokens, 'token')} to ${file}`);
+  out(o, { exported: file, tokens, malformed, ...(encoding && { encoding }) }, `exported ${counted(tokens, 'token')} to ${file}${malformedNote(malformed, formatOf(dict))}${encodingNote(encoding)}`);
 }
 
 /** Whether two names lead to one existing file. */
@@ -635,6 +637,7 @@ export async function run(args: string[]): Promise<number> {
   const [cmd, ...pos] = parsed.positionals;
   const o = parsed.values as Opts;
   if (!cmd) { console.error(USAGE); return USAGE_ERROR; }
+  noticeStaleLocks((m) => process.stderr.write(`moat bayes ${cmd}: ${m}\n`));
   try {
     checkCommandLine(cmd, pos, o);
     switch (cmd) {

@@ -184,7 +184,7 @@ export class Dictionary {
   }
 
   /**
-   * `add` for a token given as ASCII bytes (`from`…`to` of `bytes`): what a file of tokens is read with, without
+   * `addListed` for a token given as ASCII bytes (`from`…`to` of `bytes`): what a file of tokens is read with, without
    * a string made for each token. An ASCII byte is the UTF-16 unit `hash` and `TokenText` see for that char.
    */
   addAscii(bytes: Uint8Array, from: number, to: number, spam: number, ham: number, weight = 0): void {
@@ -197,8 +197,32 @@ export class Dictionary {
       this.text.end();
       i = this.insert(-1 - i);
     }
+    this.addListedAt(i, spam, ham, weight);
+  }
+
+  /**
+   * A token line of a file, its counts and weight, into the dictionary. A token listed twice (files written before
+   * tokens were kept free of line breaks hold `a _b` once from LF mail and once from CRLF mail) has its counts added
+   * and, as its weight, the lines' weights averaged by their messages (a line without one weighs 0): the same
+   * whatever the lines' order, and what scores a message that has the token as the lines' messages did on average.
+   */
+  addListed(token: string, spam: number, ham: number, weight = 0): void {
+    this.addListedAt(this.slot(token), spam, ham, weight);
+  }
+
+  private addListedAt(i: number, spam: number, ham: number, weight: number): void {
+    const o = i * STRIDE;
+    const before = this.slots[o + 2] + this.slots[o + 3];
+    const had = this.weightAt(i);
     this.addAt(i, spam, ham);
-    if (weight !== 0) this.setWeightAt(i, weight);
+    if (before === 0 && had === 0) {
+      if (weight !== 0) this.setWeightAt(i, weight);
+      return;
+    }
+    const total = before + spam + ham;
+    const mean = total === 0 ? weight || had : (had * before + weight * (spam + ham)) / total;
+    const kept = Math.round(mean * WEIGHT_SCALE) / WEIGHT_SCALE || 0;
+    if (kept !== had) this.setWeightAt(i, kept);
   }
 
   /** The tokens' text, numbered as `countsByIds` numbers them (see TokenText.view). */

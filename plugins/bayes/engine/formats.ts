@@ -45,6 +45,34 @@ function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
+// Characters XML 1.0 cannot carry at all, not even as a reference (`&#x1;` is not well-formed either): the controls
+// other than tab and line breaks (which `safeToken` makes `_`), U+FFFE and U+FFFF. Lone surrogates go to U+FFFD
+// (`toWellFormed`), as a TAB file writes them.
+const NOT_IN_XML = /[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/;
+/** The attribute that marks an entry whose token is written percent-encoded (`encodeForXml`). */
+const ENCODED = 'ENCODED="percent"';
+
+/**
+ * An entry's token as XML text, and whether it had to be percent-encoded: a token holding a character XML 1.0 cannot
+ * carry is written with that character's UTF-8 bytes as `%XX` and its own `%` as `%25`, and its entry marked
+ * `ENCODED="percent"`, which the import reads back. Only such tokens are encoded, so every other is written as it is.
+ */
+function encodeForXml(token: string): { text: string; encoded: boolean } {
+  const t = safeToken(token).toWellFormed();
+  if (!NOT_IN_XML.test(t)) return { text: escapeXml(t), encoded: false };
+  const g = new RegExp(`%|${NOT_IN_XML.source}`, 'g');
+  return { text: escapeXml(t.replace(g, (c) => encodeURIComponent(c))), encoded: true };
+}
+
+/** A percent-encoded token (`encodeForXml`) as it was, or undefined when its escapes are not UTF-8. */
+function percentDecoded(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
 const NAMED: Record<string, string> = { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' };
 
 /** The text with its references replaced, or undefined when a reference names no Unicode character (`&#xD800;`). */
@@ -63,12 +91,17 @@ function unescapeXml(s: string): string | undefined {
   return valid ? text : undefined;
 }
 
-/** XML: `<ELEMENTS><ENTRIES W="ham messages" B="spam messages"><E W="ham" B="spam">token</E>…</ENTRIES></ELEMENTS>`. */
+/**
+ * XML: `<ELEMENTS><ENTRIES W="ham messages" B="spam messages"><E W="ham" B="spam">token</E>…</ENTRIES></ELEMENTS>`,
+ * an entry whose token XML cannot carry as it is marked `ENCODED="percent"` (`encodeForXml`).
+ */
 export function toXml(d: Dictionary): string {
   const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>', '<ELEMENTS>', `<ENTRIES W="${d.nham}" B="${d.nspam}">`];
   for (const e of d.entries()) {
     // What a reader would pass over is left out, as `toTab` does.
-    if (isFileToken(e.token)) out.push(`<E W="${e.ham}" B="${e.spam}">${escapeXml(safeToken(e.token))}</E>`);
+    if (!isFileToken(e.token)) continue;
+    const { text, encoded } = encodeForXml(e.token);
+    out.push(`<E W="${e.ham}" B="${e.spam}"${encoded ? ` ${ENCODED}` : ''}>${text}</E>`);
   }
   out.push('</ENTRIES>', '</ELEMENTS>');
   return out.join('\n') + '\n';
@@ -137,11 +170,15 @@ export function xmlText(data: Uint8Array, report?: ReadReport): string {
   return text;
 }
 
+/** An entry's attributes mark its token as percent-encoded (`encodeForXml`). */
+const ENCODED_ATTR = /\bENCODED\s*=\s*["']percent["']/i;
+
 /**
  * Reads MailEnable's XML, as text or as the file's bytes (read in the encoding it declares, see `xmlText`). An
  * `<E>` entry that is not `<E …>token</E>` with whole-number counts up to MAX_COUNT, or whose token is empty, starts
- * with `#` (`isFileToken`) or holds a reference to no character, is passed over and counted in `report` (its place
- * given as the entry's number, 1-based); a missing count is 0. A file cut short (no `</ENTRIES>` after the last entry,
+ * with `#` (`isFileToken`), holds a reference to no character or, marked `ENCODED="percent"`, an escape that is
+ * not UTF-8, is passed over and counted in `report` (its place given as the entry's number, 1-based); a missing
+ * count is 0. A file cut short (no `</ENTRIES>` after the last entry,
  * no `</ELEMENTS>` when it opened one, or an entry's tag left open at the end) counts as one more malformed entry,
  * the one after the last read, as a TAB file cut mid-line counts its last line: read silently, it looked whole, and
  * the gateway's next flush wrote it back whole-looking, so the loss could no longer be seen.
@@ -167,7 +204,8 @@ export function fromXml(data: Buffer | string, report?: ReadReport): Dictionary 
     n++;
     end = re.lastIndex;
     const counts = countsOf(m[1]);
-    const raw = m[2] === undefined ? undefined : unescapeXml(m[2]);
+    const unescaped = m[2] === undefined ? undefined : unescapeXml(m[2]);
+    const raw = unescaped !== undefined && ENCODED_ATTR.test(m[1]) ? percentDecoded(unescaped) : unescaped;
     const token = raw === undefined ? '' : safeToken(raw);
     lastBad = !counts || !isFileToken(token);
     if (!counts || lastBad) {

@@ -1,6 +1,7 @@
 // Turns HTML into visible text, its link targets, and (optionally) tag and attribute tokens.
 import { withoutSpans } from '../../../core/index.ts';
 import { eachNameValue } from './name-value.ts';
+import { fileToken } from './file-token.ts';
 
 export interface HtmlContent {
   text: string;
@@ -90,7 +91,8 @@ export function htmlToText(html: string, withTags: boolean): HtmlContent {
         const attr = attrName.toLowerCase();
         const value = a[1] ?? a[2] ?? a[3] ?? '';
         if (attr === 'href' || attr === 'src' || attr === 'action') urls.push(decodeEntities(value));
-        if (withTags) tags.push(KEEP_VALUES.has(attr) ? `${tag}:${attr}=${value.toLowerCase().slice(0, 20)}` : `${tag}:${attr}`);
+        // Whitespace made `_` before the cut, so that a value's CRLF and LF (SMTP and Maildir) keep the same characters.
+        if (withTags) tags.push(KEEP_VALUES.has(attr) ? `${tag}:${attr}=${fileToken(value.toLowerCase()).slice(0, 20)}` : `${tag}:${attr}`);
       });
     }
     if (withTags && !close) tags.push(tag);

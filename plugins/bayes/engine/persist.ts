@@ -55,14 +55,28 @@ function pidAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
-async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
+/** Why the lock file is stale (its writer gone, or it too old), or null while it is not. */
+async function staleness(lockPath: string, staleMs: number): Promise<string | null> {
   try {
     const [text, st] = await Promise.all([fsp.readFile(lockPath, 'utf8'), fsp.stat(lockPath)]);
     const pid = Number(text.split('\n')[0]);
-    return !pidAlive(pid) || Date.now() - st.mtimeMs > staleMs;
+    const since = new Date(st.mtimeMs).toISOString();
+    if (!pidAlive(pid)) return `process ${text.split('\n')[0] || '(none named)'}, which took it at ${since}, is no longer running`;
+    return Date.now() - st.mtimeMs > staleMs ? `process ${pid} took it at ${since}, more than ${Math.round(staleMs / 1000)} s ago` : null;
   } catch {
-    return false;
+    return null;
   }
+}
+
+/**
+ * Where a stale lock broken is told of: a `moat bayes` command says so on stderr (`noticeStaleLocks`); a gateway's
+ * file thread, which has no log of its own, leaves it unset. Without a word, a writer killed with kill -9 mid-write
+ * left no trace that anything had been wrong.
+ */
+let staleLockNotice: ((message: string) => void) | undefined;
+
+export function noticeStaleLocks(notice: (message: string) => void): void {
+  staleLockNotice = notice;
 }
 
 /**
@@ -97,13 +111,16 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, opts: Lock
   const staleMs = opts.staleMs ?? 120_000;
   await fsp.mkdir(path.dirname(file), { recursive: true });
   while (!(await tryLock(lockPath))) {
-    if (await isStale(lockPath, staleMs)) {
+    if (await staleness(lockPath, staleMs) !== null) {
       // Move the stale lock aside under a unique name, then check it is still the stale one: if another
       // waiter broke it first and took the lock, we moved a live lock and must put it back.
       const aside = `${lockPath}.stale.${randomBytes(4).toString('hex')}`;
       try { await fsp.rename(lockPath, aside); } catch { continue; }
-      if (await isStale(aside, staleMs)) await fsp.rm(aside, { force: true });
-      else await fsp.link(aside, lockPath).catch(() => undefined).finally(() => fsp.rm(aside, { force: true }));
+      const why = await staleness(aside, staleMs);
+      if (why !== null) {
+        await fsp.rm(aside, { force: true });
+        staleLockNotice?.(`removed the stale lock ${lockPath}: ${why}`);
+      } else await fsp.link(aside, lockPath).catch(() => undefined).finally(() => fsp.rm(aside, { force: true }));
       continue;
     }
     if (Date.now() > deadline) throw new Error(`dictionary ${file} is locked by another writer (${lockPath})`);

@@ -1,10 +1,18 @@
 // MailEnable's TAB dictionary format, our own on-disk format too, written and read as bytes:
 // a first line `<spam messages>\t<ham messages>`, then one `token\t<spam>\t<ham>` line per token, in UTF-8.
 // Our own files add a fourth field to a token with a weight in the linear model (engine/linear.ts), a decimal
-// number that always holds a point: `token\t<spam>\t<ham>\t<weight>`. A last line may hold the byte model
+// number that always holds a point: `token\t<spam>\t<ham>\t<weight>`. A line may hold the byte model
 // (engine/byte-grams.ts): `#byte-grams\t4\t<prefix bytes>\t<bucket bits>\t<messages>\t<state>`, the state being
 // its 32-bit floats, little-endian, in base64; a reader that does not know the line skips it, as its fields are
 // no counts. An export for MailEnable leaves out both.
+//
+// The model's line is written second, right after the message counts; files written before session 34 have it last,
+// and read the same, as the reader takes it wherever it is. Why second: the line is 2.8 MB, 40% of the shipped
+// dictionary, and a copy cut short loses its end. Last, any cut at all lost the whole model (every message scores
+// differently without it); second, a cut loses the tokens at the end, the last learned and rarest, in proportion to
+// what was cut, and the model goes only when more than the tokens is cut. So that such a cut is still noticed, a file
+// that holds a model line (only our writer writes one, and it ends every line with a line break) and whose last line
+// after it has no line break was cut there: that line is passed over and counted, as a malformed one is.
 //
 // Lines starting with `#` are the file's own, so no token starts with `#` (our tokenizer never makes one); nor is a
 // token ever empty. Readers pass such tokens over and writers leave them out, so whatever is written reads back.
@@ -128,6 +136,7 @@ export function toTab(d: Dictionary, withModels = true): Buffer {
   w.byte(TAB);
   w.count(d.nham);
   w.byte(LF);
+  if (withModels && d.byteGrams) writeByteGrams(w, d.byteGrams);
   for (let t = 0; t < count; t++) {
     const from = t === 0 ? 0 : ends[t - 1];
     if ((spam[t] === 0 && ham[t] === 0) || from === ends[t] || units[from] === HASH) continue;
@@ -143,7 +152,6 @@ export function toTab(d: Dictionary, withModels = true): Buffer {
     }
     w.byte(LF);
   }
-  if (withModels && d.byteGrams) writeByteGrams(w, d.byteGrams);
   return w.buf.subarray(0, w.at);
 }
 
@@ -163,6 +171,9 @@ function writeByteGrams(w: ByteWriter, m: ByteGramModel): void {
   w.at += w.buf.write(line, w.at, 'latin1');
 }
 
+/** A byte model's line that is whole but of a kind this version does not read. */
+class OtherKind extends Error {}
+
 /** The byte model from its line's fields (after the mark), or an error saying what is wrong with it. */
 function readByteGrams(line: string): ByteGramModel {
   const f = line.split('\t');
@@ -170,7 +181,7 @@ function readByteGrams(line: string): ByteGramModel {
   // last, in base64) is a model of another version of the program, whole but unreadable here, and the admin needs
   // to hear that rather than "malformed". A short line (an old import's `#byte-grams` token) is malformed.
   if (f.length >= 5 && /^\d+$/.test(f[0]) && f[0] !== '4' && /^[A-Za-z0-9+/]+=*$/.test(f[f.length - 1])) {
-    throw new Error(`the byte model is of kind ${f[0]}, and this version of mailmoat reads kind 4 only: the file was written by another version; rebuild it with \`moat bayes create\`, or run the version that wrote it`);
+    throw new OtherKind(`the byte model is of kind ${f[0]}, and this version of mailmoat reads kind 4 only: the file was written by another version; rebuild it with \`moat bayes create\`, or run the version that wrote it`);
   }
   if (f.length !== 5 || f[0] !== '4' || !f.slice(1, 4).every((x) => /^\d+$/.test(x))) throw new Error('the #byte-grams line is malformed');
   const bytes = Buffer.from(f[4], 'base64');
@@ -182,6 +193,24 @@ function readByteGrams(line: string): ByteGramModel {
     return new ByteGramModel(new Float32Array(own.buffer), Number(f[3]), Number(f[2]), Number(f[1]));
   } catch (e) {
     throw new Error(`the #byte-grams line is malformed: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The byte model's line (`l`, line `lineNo`) into `d`; true when it is damaged and was left out, which `report` then
+ * says. A model of another kind, whole, is an error whatever the report: the file is another version's, not damaged.
+ */
+function readModelLine(d: Dictionary, buf: Buffer, l: Line, lineNo: number, report: ReadReport | undefined): boolean {
+  try {
+    d.byteGrams = readByteGrams(buf.toString('latin1', l.from + BYTE_GRAMS_MARK.length, l.end));
+    return false;
+  } catch (e) {
+    const why = (e as Error).message;
+    if (e instanceof OtherKind) throw new Error(`line ${lineNo}: ${why}`);
+    if (!report) throw new Error(`line ${lineNo}: ${why} (a file cut short there? \`moat bayes import\` of it into itself keeps its tokens and leaves the model out)`);
+    d.byteGrams = undefined;
+    report.droppedModel = `left out the byte model, whose line ${lineNo} is damaged (${why.replace(/^the #byte-grams line is malformed: ?/, '') || 'malformed'}): scoring without it`;
+    return true;
   }
 }
 
@@ -232,6 +261,11 @@ function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
 export interface Malformed {
   count: number;
   first: number;
+  /**
+   * Set when a model's line was among them, damaged (a file cut short inside it): what was left out, as a clause to
+   * add to the warning (`left out the byte model, whose line 105001 is damaged (…): scoring without it`).
+   */
+  droppedModel?: string;
 }
 
 /** What a reader noticed besides the tokens: the lines (or entries) it passed over, and how it read the text. */
@@ -322,15 +356,18 @@ function readTokenLine(d: Dictionary, bytes: Uint8Array, buf: Buffer, l: Line): 
   const ham = countField(bytes, l.t2 + 1, hamEnd);
   if (spam < 0 || ham < 0) return false;
   if (isAscii(bytes, l.from, l.t1)) d.addAscii(bytes, l.from, l.t1, spam, ham, weight);
-  else d.add(buf.toString('utf8', l.from, l.t1), spam, ham, weight);
+  else d.addListed(buf.toString('utf8', l.from, l.t1), spam, ham, weight);
   return true;
 }
 
 /**
  * Reads a TAB file. A line that does not hold a token and its counts as the format says (see the top of this file)
  * is skipped and counted in `report` (a foreign dictionary with a few bad lines is still worth most of its tokens),
- * and so is a line starting with `#` that this reader does not know; a token listed twice has its counts added.
- * The first line must hold the message counts, and a byte model's line must be whole: either is an error if not.
+ * and so is a line starting with `#` that this reader does not know; a token listed twice has its counts added
+ * (Dictionary.addListed says what becomes of its weight). The first line must hold the message counts: an error if
+ * not. A damaged byte model's line (a file cut short inside it) is passed over and counted too, the model left out,
+ * and `report.droppedModel` says so; without a `report` to say it in, it is an error, since a caller that hears
+ * nothing would score every message differently unawares and could write the file back without its model.
  */
 export function fromTab(data: Buffer | string, report?: ReadReport): Dictionary {
   const { utf8: buf, encoding } = asUtf8(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
@@ -346,6 +383,8 @@ export function fromTab(data: Buffer | string, report?: ReadReport): Dictionary 
   let lineNo = 0;
   let badLines = 0;
   let firstBad = 0;
+  // Whether a model's line was met: lines after it are our writer's, each ended by a line break.
+  let modelLine = false;
   const l: Line = { from: 0, end: 0, tabs: 0, t1: -1, t2: -1, t3: -1 };
   // One scan per line finds its end and its first three tabs (Buffer.indexOf is a native call per line, which
   // measured as slow as the rest of the reading together).
@@ -378,16 +417,10 @@ export function fromTab(data: Buffer | string, report?: ReadReport): Dictionary 
       readMessageCounts(d, bytes, buf, l, lineNo);
       first = false;
     } else if (bytes[l.from] === HASH && buf.subarray(l.from, l.from + BYTE_GRAMS_MARK.length).equals(BYTE_GRAMS_MARK)) {
-      // A corrupt model line fails the whole read, where a bad token line is passed over: one token of many
-      // hardly moves a score, but without its byte model a dictionary scores every message differently, and a
-      // gateway started anyway would do so unnoticed. MailEnable never writes the line, so a corrupt one is a
-      // damaged file of our own, to restore or rebuild rather than to use.
-      try {
-        d.byteGrams = readByteGrams(buf.toString('latin1', l.from + BYTE_GRAMS_MARK.length, l.end));
-      } catch (e) {
-        throw new Error(`line ${lineNo}: ${(e as Error).message}`);
-      }
-    } else if (bytes[l.from] === HASH || !readTokenLine(d, bytes, buf, l)) {
+      modelLine = true;
+      const dropped = readModelLine(d, buf, l, lineNo, report);
+      if (dropped && !badLines++) firstBad = lineNo;
+    } else if ((modelLine && nl === len) || bytes[l.from] === HASH || !readTokenLine(d, bytes, buf, l)) {
       if (!badLines++) firstBad = lineNo;
     }
   }

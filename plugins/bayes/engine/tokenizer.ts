@@ -6,6 +6,7 @@ import { addressesIn, displayText, hostNamesIn, messageIdParts, trimDomain } fro
 import { linkTarget } from './link-host.ts';
 import { getDomain } from 'tldts';
 import { clientMessage } from './client-message.ts';
+import { fileToken } from './file-token.ts';
 import { CHAR_CLASS, CJK, INNER, MARK, SURROGATE, TYPOGRAPHIC_APOSTROPHE, WORD, classAt } from './char-class.ts';
 
 export interface TokenizerOptions {
@@ -293,6 +294,18 @@ function isEmpty(mail: MailContent): boolean {
 }
 
 /**
+ * Passes every token on as a dictionary file holds it (`fileToken`): header, link, tag and attachment tokens take
+ * text as it comes, which may hold whitespace. Body words never do (the scanner ends a word at any), so they go
+ * to the sink without this one.
+ */
+class FileTokenSink implements TokenSink {
+  private readonly inner: TokenSink;
+  constructor(inner: TokenSink) { this.inner = inner; }
+  add(token: string): void { this.inner.add(fileToken(token)); }
+  addWord(prefix: string, word: string, prev: string, unigram: boolean): void { addWord(this.inner, prefix, word, prev, unigram); }
+}
+
+/**
  * Passes on tokens until `budget` of them (repeats included) have passed. The header section may fill at most
  * half of a message's token cap: with no such limit, 3,000 made-up header names (60 KB) or a Subject of 3,000
  * words took every place and left the body, where the message says what it is, unread.
@@ -314,26 +327,28 @@ class BudgetSink implements TokenSink {
 
 /** Feeds every token of an already parsed message to `bag`. */
 export function tokenizeInto(mail: MailContent, opts: TokenizerOptions, bag: TokenSink): void {
-  headerTokens(mail.headers, opts, new BudgetSink(bag, Math.ceil(opts.maxTokens / 2)));
+  const other = new FileTokenSink(bag);
+  headerTokens(mail.headers, opts, new BudgetSink(other, Math.ceil(opts.maxTokens / 2)));
   if (mail.text) {
     words(mail.text, '', bag, opts.bigrams);
-    for (const u of mail.text.match(URL_RE) ?? []) hostTokens(u, bag);
+    for (const u of mail.text.match(URL_RE) ?? []) hostTokens(u, other);
   }
   if (mail.html) {
     const h = htmlToText(mail.html, opts.processHtml);
     if (!mail.text) { words(h.text, '', bag, opts.bigrams); bag.add('m:html-only'); }
-    for (const u of h.urls) hostTokens(u, bag);
-    for (const u of h.text.match(URL_RE) ?? []) hostTokens(u, bag);
-    if (opts.processHtml) for (const t of h.tags) bag.add('h:' + t);
+    for (const u of h.urls) hostTokens(u, other);
+    for (const u of h.text.match(URL_RE) ?? []) hostTokens(u, other);
+    if (opts.processHtml) for (const t of h.tags) other.add('h:' + t);
   }
   if (isEmpty(mail)) bag.add('m:empty');
   for (const a of mail.attachments) {
-    bag.add('at:' + a.contentType);
+    other.add('at:' + a.contentType);
     if (a.filename) {
-      const name = a.filename.toLowerCase();
+      // Whitespace made `_` before the cuts, as a tag's value is (html.ts).
+      const name = fileToken(a.filename.toLowerCase());
       const dot = name.lastIndexOf('.');
-      bag.add('an:' + name.slice(0, 40));
-      if (dot >= 0) bag.add('an:ext=' + name.slice(dot + 1, dot + 9));
+      other.add('an:' + name.slice(0, 40));
+      if (dot >= 0) other.add('an:ext=' + name.slice(dot + 1, dot + 9));
     }
   }
 }

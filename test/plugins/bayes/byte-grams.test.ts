@@ -147,11 +147,11 @@ describe('bayes byte model', () => {
     assert.equal(d.byteGrams, next);
   });
 
-  it('is the last line of a TAB file, read back exactly, left out for MailEnable, and a malformed line is an error', () => {
+  it('is the second line of a TAB file, read back exactly, left out for MailEnable, and a malformed line is an error', () => {
     const f = fitted(10);
     const bytes = toTab(f.dict);
     const lines = bytes.toString('latin1').trimEnd().split('\n');
-    assert.match(lines[lines.length - 1], /^#byte-grams\t4\t1000\t18\t20\t[A-Za-z0-9+/]+=*$/);
+    assert.match(lines[1], /^#byte-grams\t4\t1000\t18\t20\t[A-Za-z0-9+/]+=*$/);
     const back = fromTab(bytes);
     assert.deepEqual(back.byteGrams!.state, f.dict.byteGrams!.state);
     assert.equal(back.byteGrams!.messages, 20);
