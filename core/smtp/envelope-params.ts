@@ -12,6 +12,24 @@ export const RCPT_PARAMS: ReadonlySet<string> = new Set<string>();
 /** With DSN offered (RFC 3461). */
 export const MAIL_PARAMS_DSN: ReadonlySet<string> = new Set([...MAIL_PARAMS, 'RET', 'ENVID']);
 export const RCPT_PARAMS_DSN: ReadonlySet<string> = new Set([...RCPT_PARAMS, 'NOTIFY', 'ORCPT']);
+const NONE: ReadonlySet<string> = new Set<string>();
+const withoutAuth = (names: ReadonlySet<string>): ReadonlySet<string> => new Set([...names].filter((n) => n !== 'AUTH'));
+const MAIL_PARAMS_NO_AUTH = withoutAuth(MAIL_PARAMS);
+const MAIL_PARAMS_DSN_NO_AUTH = withoutAuth(MAIL_PARAMS_DSN);
+
+/** What the session's greeting offered: EHLO's keywords (none after HELO), DSN, and AUTH (after TLS, where enabled). */
+export interface OfferedExtensions { ehlo: boolean; dsn: boolean; auth: boolean }
+
+/**
+ * The parameters `verb` may carry in a session that was offered `o`. After HELO nothing is offered, so every
+ * parameter gets 555 (RFC 5321 §4.1.1.11), as Postfix answers; AUTH= only where the AUTH keyword was listed.
+ */
+export function offeredParams(verb: EnvelopeVerb, o: OfferedExtensions): ReadonlySet<string> {
+  if (!o.ehlo) return NONE;
+  if (verb === 'RCPT TO') return o.dsn ? RCPT_PARAMS_DSN : RCPT_PARAMS;
+  if (o.dsn) return o.auth ? MAIL_PARAMS_DSN : MAIL_PARAMS_DSN_NO_AUTH;
+  return o.auth ? MAIL_PARAMS : MAIL_PARAMS_NO_AUTH;
+}
 
 /**
  * RFC 3461 §4: xtext is "!" to "~" except "+" and "=", and "+" followed by two upper-case hex digits

@@ -6,6 +6,8 @@ import { SessionHandler } from './session-handler.ts';
 import { applySmtpServerPatches, rearmIdle, trustProxyHeadersFrom, type IdleTimeouts, type RawConnection } from './patches.ts';
 import { applyReplyBatching } from './reply-batching.ts';
 import { applyFastDataScan } from './data-scan.ts';
+import { applyCommandRules } from './command-rules.ts';
+import { applyLineTooLong } from './line-too-long.ts';
 import type { TlsMaterial } from './tls.ts';
 import { secureContextOptions } from './tls-protocols.ts';
 import { normalizeIp } from '../net/cidr.ts';
@@ -73,7 +75,11 @@ function serverOptions(rt: Runtime, kind: ListenerKind, tls: TlsMaterial, handle
 
 /** Starts every configured listener; resolves with their bound addresses (port 0 gets a free port). */
 export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<BoundListener[]> {
+  // Under the patches: a plugin's rset hook still answers first, the RFC's refusal stands in for smtp-server's reply.
+  applyCommandRules();
   applySmtpServerPatches();
+  // Over the patches: an overlong line is answered before any of their checks reads it as a command.
+  applyLineTooLong();
   applyReplyBatching();
   applyFastDataScan();
   const plan: Array<[ListenerKind, string]> = [

@@ -157,8 +157,15 @@ async function receiveWith(
     if ((err as { cutByStop?: boolean })?.cutByStop) return summary('aborted', { code: 421, text: SHUTTING_DOWN }, { reason: 'cut off by the stop after its grace' });
     // The idle timeout ends the stream the same way; the client heard its 421, and the line says so.
     const timeout = dataTimeoutReply(stream);
-    if (timeout) return summary('aborted', timeout, { reason: 'timeout during DATA' });
-    if ((err as NodeJS.ErrnoException)?.code === 'ECONNECTION') return summary('aborted', { code: 451, text: '4.4.2 Connection closed before the message was complete' }, { reason: 'client disconnected during DATA' });
+    if (timeout) {
+      received = timeout.bytes;
+      return summary('aborted', { code: timeout.code, text: timeout.text }, { reason: 'timeout during DATA' });
+    }
+    if ((err as NodeJS.ErrnoException)?.code === 'ECONNECTION') {
+      // What smtp-server counted of the message before the client left (the spool kept none of it).
+      received = stream.byteLength ?? 0;
+      return summary('aborted', { code: 451, text: '4.4.2 Connection closed before the message was complete' }, { reason: 'client disconnected during DATA' });
+    }
     log.error('cannot spool message', { error: String((err as Error)?.message ?? err), code: (err as NodeJS.ErrnoException)?.code });
     rt.storage.noteFailure(err);
     return summary('tempfail', spoolErrorReply(err));

@@ -11,6 +11,7 @@ import type { CommandHookName } from '../hooks/hook-names.ts';
 import { earlyInput, PIPELINING_REFUSAL, trackUnreadInput, type PipeliningViolation } from './pipelining-guard.ts';
 import { shieldQuotedSpaces } from './address-command.ts';
 import { markDataTimeout } from './data-timeout.ts';
+import { dataBytesRead } from './data-scan.ts';
 import { ownDropReason } from './session-log-drops.ts';
 import { armDataDeadline, clearDeadlines, watchCommandLines } from './limits-deadlines.ts';
 import { readProxyHeaders } from './proxy-reader.ts';
@@ -220,7 +221,7 @@ export function applySmtpServerPatches(): void {
     };
     try { origTimeout.call(this); } finally { delete (this as { send?: unknown }).send; }
     if (!sent) return;
-    if (inData) markDataTimeout(dataStream as object, sent);
+    if (inData) markDataTimeout(dataStream as object, sent, dataBytesRead(this._parser));
     if (stressed) idleOf(this)?.cutShort(this);
     h.timedOut(this, inData ? 'DATA' : stateAfter(this), sent);
   };
@@ -410,7 +411,7 @@ export function applySmtpServerPatches(): void {
       const parser = this._parser as { _dataMode?: boolean } | undefined;
       if (this._dataStream !== stream || !parser?._dataMode || (this as { _closing?: boolean })._closing) return;
       const sent = deadlinePassed(this, '4.4.2 Timeout - message not received in full in time, closing connection', 'DATA');
-      markDataTimeout(stream, sent);
+      markDataTimeout(stream, sent, dataBytesRead(this._parser));
       // Dropped now, as a client that hung up: the spool file goes and the summary line says timeout (data-timeout.ts).
       if (!stream.destroyed && !stream.writableEnded) {
         const err = Object.assign(new Error('The message did not reach its final dot within limits.data_timeout'), { code: 'ECONNECTION' });

@@ -23,7 +23,7 @@ import { receiveMessage } from './message-intake.ts';
 import { isAscii } from '../text/ascii.ts';
 import { takeAddressAsSent } from './address-as-sent.ts';
 import { parseMailDsn, parseRcptDsn } from '../queue/dsn-params.ts';
-import { MAIL_PARAMS, MAIL_PARAMS_DSN, RCPT_PARAMS, RCPT_PARAMS_DSN, envelopeParamsProblem, type EnvelopeVerb } from './envelope-params.ts';
+import { envelopeParamsProblem, offeredParams, type EnvelopeVerb } from './envelope-params.ts';
 import { loggedUser, refusalFields, tlsFields } from './session-log-fields.ts';
 import { countsAsError, repeatsCountedCause } from './limits-errors.ts';
 import { followsOwnTroubleRefusal, noteMailReply } from './limits-own-refusals.ts';
@@ -284,8 +284,9 @@ export class SessionHandler implements ConnectionHooks {
     // A MAIL inside a transaction, or a RCPT outside one, gets smtp-server's 503, whatever its parameters.
     const inTransaction = !!session.envelope.mailFrom;
     if (!st || inTransaction !== (verb === 'RCPT TO')) return undefined;
-    const dsn = dsnOffered(session);
-    const known = verb === 'MAIL FROM' ? (dsn ? MAIL_PARAMS_DSN : MAIL_PARAMS) : (dsn ? RCPT_PARAMS_DSN : RCPT_PARAMS);
+    // AUTH is listed after TLS only (patches.ts), and not where the listener has it disabled.
+    const offered = { ehlo: conn.openingCommand === 'EHLO', dsn: dsnOffered(session), auth: conn.secure && conn._isSupported('AUTH') };
+    const known = offeredParams(verb, offered);
     const problem = envelopeParamsProblem(line, verb, known);
     if (!problem) return undefined;
     this.countError(st);

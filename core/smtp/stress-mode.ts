@@ -6,8 +6,9 @@
 //   (slow connect hooks: a blocklist, a PTR lookup) waits for us, and its time starts at the greeting (patches.ts);
 // - limits.max_errors and max_junk_commands are 1, as Postfix's hard error and junk command limits under stress: the
 //   first refusal goes out as it is and the next command gets the 421 (session-handler.ts countError);
-// - from the 354 to the final dot a message keeps idle_timeout and data_timeout: a slow upload that goes on is not cut,
-//   and one whose final dot came is answered (smtp-server does not time out a session waiting for our reply);
+// - from the 354 to the final dot a message keeps idle_timeout (at least DATA_BLOCK_MS) and data_timeout: a slow
+//   upload that goes on is not cut, and one whose final dot came is answered (smtp-server does not time out a session
+//   waiting for our reply);
 // - relay.networks, access.allow_ips and logged-in sessions keep the ordinary limits: they are not the flood.
 // Stress ends when the connections fall below three quarters of the mark that began it, so a count hovering at the
 // mark does not switch it on and off at every connection.
@@ -129,9 +130,17 @@ export interface IdleSession {
 /** A quiet time: stress's shorter one (`stressed`), or idle_timeout. */
 export interface QuietTime { ms: number; stressed: boolean }
 
+/**
+ * The least quiet time between two blocks of a message (RFC 5321 §4.5.3.2.5): a client waits 3 minutes for each of
+ * its writes to be taken, and may pause as long between them; a shorter idle_timeout cut such a client off mid-DATA.
+ * limits.data_timeout still bounds the whole message.
+ */
+export const DATA_BLOCK_MS = 180_000;
+
 /** How long a session may stay quiet now. */
 export function idleTimeoutOf(src: StressSource, s: IdleSession): QuietTime {
-  return quietTime(src, () => !s.inData && !s.loggedIn && !exempt(src, s.ip));
+  if (s.inData) return { ms: Math.max(src.config.server.idle_timeout, DATA_BLOCK_MS), stressed: false };
+  return quietTime(src, () => !s.loggedIn && !exempt(src, s.ip));
 }
 
 /** How long a socket of `ip` may take to finish its TLS handshake on the implicit-TLS port now. */

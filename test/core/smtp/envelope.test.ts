@@ -21,7 +21,9 @@ describe('front door: the envelope', function () {
       assert.equal(r.code, 555, `${param}: ${r.text}`);
       assert.match(r.text, /^5\.5\.4 /);
     }
-    assert.equal((await d.cmd('MAIL FROM:<a@client.example> SIZE=2000 BODY=8BITMIME SMTPUTF8 AUTH=<> RET=HDRS ENVID=abc')).code, 250);
+    // AUTH is listed only after TLS: before it, AUTH= is a parameter of an extension not offered.
+    assert.equal((await d.cmd('MAIL FROM:<a@client.example> AUTH=<>')).code, 555);
+    assert.equal((await d.cmd('MAIL FROM:<a@client.example> SIZE=2000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=abc')).code, 250);
     for (const param of ['FOO', 'RRVS=2030-01-01T00:00:00Z']) {
       const r = await d.cmd(`RCPT TO:<u@example.com> ${param}`);
       assert.equal(r.code, 555, `${param}: ${r.text}`);

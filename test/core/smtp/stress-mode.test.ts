@@ -193,7 +193,7 @@ describe('stress under a connection flood', function () {
     for (const s of sockets) s.once('close', () => { dropped++; });
     try {
       await waitUntil('the sockets to be counted', () => stressed());
-      // Within waitUntil's 10 s: idle_timeout, a minute, would let them wait that long.
+      // Within waitUntil's 10 s: idle_timeout, five minutes, would let them wait that long.
       await waitUntil('the sockets to be dropped', () => dropped === sockets.length);
     } finally { for (const s of sockets) s.destroy(); }
   });
