@@ -7,6 +7,7 @@ import type { Logger } from '../log/types.ts';
 import { LineLengthLimit } from '../relay/line-length-limit.ts';
 import { loadKeyring, type DomainKey } from './keyring.ts';
 import { dkimSignatureField } from './signature.ts';
+import { mailauthParts } from './mailauth-parts.ts';
 
 export interface SignedMessage {
   /** The message to send, our DKIM-Signature first when it was signed (a new stream each call). */
@@ -43,6 +44,8 @@ export class DkimSigner implements OutgoingSigner {
     const { keys, problems } = loadKeyring(cfg);
     this.keys = keys;
     for (const problem of problems) log?.error('DKIM key not loaded: its domain leaves unsigned', { error: problem });
+    // Loaded now rather than at the first message, which would wait for it in the relay.
+    mailauthParts();
   }
 
   /**
