@@ -38,27 +38,39 @@ const RETURNED_HEADER_TYPES = new Set(['text/rfc822-headers', 'message/global-he
  */
 interface PlainForm {
   format: string;
+  /** Anchored at the body's start (blank lines aside). */
   opening: RegExp;
   copies: Array<{ line: RegExp; kind: 'message' | 'headers' }>;
+  /** A line of the notice naming one recipient that failed. */
+  recipient: RegExp;
+  /** The notice's lines that quote a remote server's reply. */
+  reply: RegExp;
 }
 const PLAIN_FORMS: PlainForm[] = [
   {
     format: 'Exim',
-    opening: /^This message was created automatically by mail delivery software\.\r?$/m,
+    opening: /^(?:\r?\n)*This message was created automatically by mail delivery software\.\r?\n/,
     copies: [
       { line: /^------ This is a copy of the message, including all the headers\. ------\r?\n/m, kind: 'message' },
       { line: /^------ This is a copy of the message's headers\. ------\r?\n/m, kind: 'headers' },
     ],
+    recipient: /^  \S+@\S+\r?$/gm,
+    reply: /^    \S.*/gm,
   },
   {
     format: 'qmail',
-    opening: /^Hi\. This is the qmail-send program at \S+\r?$/m,
+    opening: /^(?:\r?\n)*Hi\. This is the qmail-send program at \S+\r?\n/,
     copies: [{ line: /^--- Below this line is a copy of the message\.\r?\n/m, kind: 'message' }],
+    recipient: /^<[^>\r\n]*>:\r?$/gm,
+    // qmail writes the reply on the lines after the address, up to a blank line.
+    reply: /^<[^>\r\n]*>:\r?\n(?:.+\r?\n)*/gm,
   },
 ];
 
 /** How the notice of Postfix's form before RFC 3464 reports opens (multipart/mixed, no delivery-status part). */
-const OLD_POSTFIX_OPENING = /^This is the (?:Postfix program|mail system) at host \S+\r?$/m;
+const OLD_POSTFIX_OPENING = /^(?:\r?\n)*This is the (?:Postfix program|mail system) at host \S+\r?\n/;
+/** A line of its notice quoting the remote server's reply about one recipient. */
+const OLD_POSTFIX_REPLY = /^<[^>\r\n]*>: .*/gm;
 
 /** The fields RFC 3464 requires of each recipient's block: what the MTA did, and the status code it gives. */
 const ACTION = /^Action:[ \t]*(?:failed|delayed|delivered|relayed|expanded)\b/im;
@@ -73,53 +85,157 @@ function returnedOf(text: string, leaves: MimeLeaf[]): Returned {
   return { kind: 'nothing' };
 }
 
-/** A part that no delivery report holds (an archive, a program, a document), or undefined when there is none. */
-function foreignPart(leaves: MimeLeaf[], statusTypes: ReadonlySet<string>): string | undefined {
-  const known = (t: string) => NOTICE_TYPES.has(t) || t.startsWith('image/') || statusTypes.has(t) || RETURNED_MESSAGE_TYPES.has(t) || RETURNED_HEADER_TYPES.has(t);
-  return leaves.map((l) => l.contentType).find((t) => !known(t));
+/**
+ * How much text a notice may hold: an MTA's fixed wording (Postfix 3's is about 0.4 KB, its delay warning 0.55 KB, Gmail's 0.35 KB, Exim's 0.25 KB,
+ * qmail's 0.2 KB) and the remote servers' replies it quotes, which the report also gives in its Diagnostic-Code
+ * fields (or, in the plain-text forms, on the notice's own diagnostic lines). A spam beside them does not fit.
+ * Microsoft 365's notices (several KB of help text and the original header section) do not fit either: its reports
+ * are scored whole.
+ */
+export const NOTICE_OWN_BYTES = 576;
+/** What the quoted replies may add, per recipient the report names, for at most NOTICE_RECIPIENTS recipients. */
+export const NOTICE_REPLY_BYTES = 512;
+const NOTICE_RECIPIENTS = 20;
+
+/** The notice text a report may hold that quotes `replyBytes` of remote replies for `recipients` recipients. */
+export function noticeLimit(replyBytes: number, recipients: number): number {
+  const perRecipient = NOTICE_REPLY_BYTES * Math.min(Math.max(recipients, 1), NOTICE_RECIPIENTS);
+  return NOTICE_OWN_BYTES + Math.min(replyBytes, perRecipient);
 }
 
-/** More than one of what a report holds one of: two returned messages, or two reports. */
-function doubled(leaves: MimeLeaf[], types: ReadonlySet<string>): boolean {
-  return leaves.filter((l) => types.has(l.contentType)).length > 1;
+/** Bytes of the lines `pattern` (global, multiline) finds in `text`. */
+function bytesOf(text: string, pattern: RegExp): number {
+  return (text.match(pattern) ?? []).reduce((n, l) => n + l.length, 0);
 }
 
-function multipartReport(text: string, leaves: MimeLeaf[]): DeliveryReport | NotAReport {
-  const foreign = foreignPart(leaves, STATUS_TYPES);
-  if (foreign) return { notReport: `multipart/report holding a ${foreign} part, which no delivery report holds` };
-  const status = leaves.filter((l) => STATUS_TYPES.has(l.contentType));
-  if (status.length !== 1) return { notReport: `multipart/report with ${status.length} delivery-status parts, not 1` };
-  const fields = decodeLeaf(text, status[0]).toString('latin1');
-  if (!ACTION.test(fields) || !STATUS.test(fields)) return { notReport: 'its delivery-status part has no recipient\'s Action and Status' };
-  if (doubled(leaves, RETURNED_MESSAGE_TYPES) || doubled(leaves, RETURNED_HEADER_TYPES)) return { notReport: 'multipart/report returning more than one message' };
-  return { format: 'multipart/report', returned: returnedOf(text, leaves) };
-}
+/** A Diagnostic-Code field with its folded lines. */
+const DIAGNOSTIC_CODE = /^Diagnostic-Code:.*(?:\r?\n[ \t].*)*/gim;
 
-/** Postfix before 2.3: a text notice in its own words and the message, in multipart/mixed. */
-function oldPostfix(text: string, leaves: MimeLeaf[]): DeliveryReport | NotAReport {
-  const notice = leaves[0];
-  if (!notice || notice.contentType !== 'text/plain' || !OLD_POSTFIX_OPENING.test(decodeLeaf(text, notice, 4096).toString('latin1'))) {
-    return { notReport: 'multipart/mixed without a bounce notice' };
+/** A notice part larger than this is not read, only refused: its text is far past any limit anyway. */
+const NOTICE_MAX_BYTES = 64 * 1024;
+
+/**
+ * The text an HTML notice shows: tags, comments, style and script left out, each run of white space made one space.
+ * One pass, each character read at most twice, whatever the markup.
+ */
+export function shownText(html: string): string {
+  const lower = html.toLowerCase();
+  const out: string[] = [];
+  let i = 0;
+  while (i < html.length) {
+    if (html[i] === '<') {
+      const hidden = /^<(style|script|head)\b/.exec(lower.slice(i, i + 8));
+      const close = html.startsWith('<!--', i) ? '-->' : hidden ? `</${hidden[1]}` : '>';
+      const at = lower.indexOf(close, i + 1);
+      if (at < 0) break;
+      i = close === '>' ? at + 1 : html.indexOf('>', at) + 1 || html.length;
+      out.push(' ');
+      continue;
+    }
+    const next = html.indexOf('<', i);
+    out.push(html.slice(i, next < 0 ? html.length : next));
+    i = next < 0 ? html.length : next;
   }
-  const foreign = foreignPart(leaves, new Set());
-  if (foreign) return { notReport: `multipart/mixed bounce holding a ${foreign} part, which no bounce holds` };
-  if (doubled(leaves, RETURNED_MESSAGE_TYPES)) return { notReport: 'multipart/mixed bounce returning more than one message' };
-  return { format: 'Postfix (multipart/mixed)', returned: returnedOf(text, leaves) };
+  return out.join('').replace(/\s+/g, ' ').trim();
+}
+
+/** Share of an HTML notice's words its plain-text notice holds too: Gmail's two say the same, a forger's need not. */
+const HTML_WORDS_IN_TEXT = 0.8;
+
+function wordsOf(text: string): string[] {
+  return text.toLowerCase().match(/[a-z]{3,}/g) ?? [];
+}
+
+/** Whether the HTML alternative says what the plain-text notice says, word for word in the main. */
+function saysTheSame(plain: string, html: string): boolean {
+  const known = new Set(wordsOf(plain));
+  const words = wordsOf(html);
+  return words.filter((w) => known.has(w)).length >= HTML_WORDS_IN_TEXT * words.length;
+}
+
+/** Why the notice `leaves` (the parts before the delivery-status part) are not a notice, or undefined when they are. */
+function noticeFault(text: string, leaves: MimeLeaf[], limit: number): string | undefined {
+  if (!leaves.length) return 'no notice before its delivery-status part';
+  const strange = leaves.find((l) => !NOTICE_TYPES.has(l.contentType) && !l.contentType.startsWith('image/'));
+  if (strange) return `a ${strange.contentType} part in its notice`;
+  // One first part (RFC 6522): a text notice, or Gmail's multipart/alternative of text and HTML (with its icon).
+  if (leaves.length > 1 && leaves.some((l) => l.depth < 2)) return 'a notice of several parts side by side, not one';
+  const plain = leaves.filter((l) => l.contentType === 'text/plain');
+  const html = leaves.filter((l) => l.contentType === 'text/html');
+  // Postfix, Exim, Sendmail and Gmail all write the notice as plain text; an HTML notice alone is Microsoft's, whose
+  // notices are too long anyway, and is the form a forged notice can hide the most in.
+  if (plain.length !== 1) return `${plain.length} plain-text notices, not 1`;
+  if (html.length > 1) return `${html.length} HTML notices`;
+  if (leaves.length > plain.length + html.length && !html.length) return 'images beside a plain-text notice';
+  const huge = [...plain, ...html].find((l) => l.end - l.bodyStart > NOTICE_MAX_BYTES);
+  if (huge) return `a ${huge.contentType} notice of more than ${NOTICE_MAX_BYTES} bytes`;
+  const plainBytes = decodeLeaf(text, plain[0]).length;
+  if (plainBytes > limit) return `a notice of ${plainBytes} bytes, more than the ${limit} of a delivery report`;
+  if (html.length) {
+    const shown = shownText(decodeLeaf(text, html[0]).toString('latin1'));
+    if (shown.length > limit) return `an HTML notice showing ${shown.length} characters, more than the ${limit} of a delivery report`;
+    if (!saysTheSame(decodeLeaf(text, plain[0]).toString('latin1'), shown)) return 'an HTML notice that does not say what its plain-text notice says';
+  }
+  return undefined;
+}
+
+/** How many recipients a delivery-status part reports on: its Final-Recipient fields. */
+function recipientsIn(fields: string): number {
+  return fields.match(/^Final-Recipient:/gim)?.length ?? 0;
+}
+
+/**
+ * RFC 6522's order: the notice, the delivery-status part, then at most the returned message or its header section.
+ * Anything after them (a second notice, a notice after the returned message) is not a report's.
+ */
+function multipartReport(text: string, leaves: MimeLeaf[]): DeliveryReport | NotAReport {
+  const statusAt = leaves.findIndex((l) => STATUS_TYPES.has(l.contentType));
+  if (statusAt < 0) return { notReport: 'multipart/report with no delivery-status part' };
+  const after = leaves.slice(statusAt + 1);
+  const returned = after[0];
+  if (returned && !RETURNED_MESSAGE_TYPES.has(returned.contentType) && !RETURNED_HEADER_TYPES.has(returned.contentType)) {
+    return { notReport: `multipart/report with a ${returned.contentType} part after its delivery-status part, where only the returned message may stand` };
+  }
+  if (after.length > 1) return { notReport: `multipart/report with ${after.length - 1} part(s) after the returned message (a ${after[1].contentType}), which no delivery report holds` };
+  const fields = decodeLeaf(text, leaves[statusAt]).toString('latin1');
+  if (!ACTION.test(fields) || !STATUS.test(fields)) return { notReport: 'its delivery-status part has no recipient\'s Action and Status' };
+  const limit = noticeLimit(bytesOf(fields, DIAGNOSTIC_CODE), recipientsIn(fields));
+  const fault = noticeFault(text, leaves.slice(0, statusAt), limit);
+  if (fault) return { notReport: `multipart/report with ${fault}` };
+  return { format: 'multipart/report', returned: returnedOf(text, after) };
+}
+
+/** Postfix before 2.3: a text notice in its own words, then at most the message, in multipart/mixed. */
+function oldPostfix(text: string, leaves: MimeLeaf[]): DeliveryReport | NotAReport {
+  const [notice, ...after] = leaves;
+  if (!notice || notice.contentType !== 'text/plain' || notice.depth !== 1) return { notReport: 'multipart/mixed without a bounce notice' };
+  if (notice.end - notice.bodyStart > NOTICE_MAX_BYTES) return { notReport: `multipart/mixed bounce with a notice of more than ${NOTICE_MAX_BYTES} bytes` };
+  const body = decodeLeaf(text, notice).toString('latin1');
+  if (!OLD_POSTFIX_OPENING.test(body)) return { notReport: 'multipart/mixed without a bounce notice' };
+  if (after.length > 1 || (after[0] && !RETURNED_MESSAGE_TYPES.has(after[0].contentType))) {
+    return { notReport: 'multipart/mixed bounce holding more than its notice and the returned message' };
+  }
+  const limit = noticeLimit(bytesOf(body, OLD_POSTFIX_REPLY), body.match(OLD_POSTFIX_REPLY)?.length ?? 1);
+  if (body.length > limit) return { notReport: `multipart/mixed bounce with a notice of more than ${limit} bytes, longer than a bounce's` };
+  return { format: 'Postfix (multipart/mixed)', returned: returnedOf(text, after) };
 }
 
 /** Exim's and qmail's plain-text bounces: the notice, then the copy of the message after the form's line. */
 function plainBounce(text: string, leaf: MimeLeaf): DeliveryReport | NotAReport {
   const body = decodeLeaf(text, leaf).toString('latin1');
+  // The form's opening line opens the body: text before it would be a notice of the forger's own.
   const form = PLAIN_FORMS.find((f) => f.opening.test(body));
   if (!form) return { notReport: 'plain text in no bounce format recognised (Exim, qmail)' };
-  for (const copy of form.copies) {
-    const at = copy.line.exec(body);
-    if (!at) continue;
-    // A blank line may stand between the copy line and the copy.
-    const rest = body.slice(at.index + at[0].length).replace(/^\r?\n/, '');
-    return { format: form.format, returned: { kind: copy.kind, bytes: Buffer.from(rest, 'latin1') } };
-  }
-  return { format: form.format, returned: { kind: 'nothing' } };
+  const copies = form.copies.map((c) => ({ ...c, at: c.line.exec(body) })).filter((c) => c.at);
+  const copy = copies.sort((a, b) => a.at!.index - b.at!.index)[0];
+  const noticeEnd = copy ? copy.at!.index : body.length;
+  const notice = body.slice(0, noticeEnd);
+  const limit = noticeLimit(bytesOf(notice, form.reply), notice.match(form.recipient)?.length ?? 1);
+  if (noticeEnd > limit) return { notReport: `${form.format} bounce with a notice of more than ${limit} bytes, longer than a bounce's` };
+  if (!copy) return { format: form.format, returned: { kind: 'nothing' } };
+  // A blank line may stand between the copy line and the copy.
+  const rest = body.slice(copy.at!.index + copy.at![0].length).replace(/^\r?\n/, '');
+  return { format: form.format, returned: { kind: copy.kind, bytes: Buffer.from(rest, 'latin1') } };
 }
 
 /**

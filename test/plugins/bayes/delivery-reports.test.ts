@@ -3,42 +3,19 @@
 // returning spam still is; a report that returns nothing gets no band; a report's wrapper is never learned.
 // Real SMTP clients send each report with MAIL FROM:<>, and a recording smarthost shows what left the gateway.
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
 import { waitUntil } from '../../helpers/wait-for.ts';
-import { loadDictionary } from '../../../plugins/bayes/engine/persist.ts';
-import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
 import { tokenize } from '../../../plugins/bayes/engine/tokenizer.ts';
 import { deliveryReport } from '../../../plugins/bayes/delivery-report.ts';
 import { fromOutside } from './gateway-beds.ts';
+import { field, symbolsOf, withShippedGateway } from './delivery-reports-bed.ts';
 import { eximBounce, forgedReport, forgedSpam, gmailReport, oldPostfixBounce, postfixReport, qmailBounce, userMail } from './delivery-reports.ts';
 
-const SHIPPED = path.resolve(import.meta.dirname, '../../../dictionaries/default.tab');
 const BOUNCER = { from: '', name: 'mx.partner.test' };
-
-/** One header field's value of a relayed message (its first). */
-function field(raw: string, name: string): string | undefined {
-  const head = raw.split('\r\n\r\n')[0].replace(/\r\n[ \t]+/g, ' ');
-  return head.split('\r\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}: `))?.slice(name.length + 2);
-}
-
-/** The symbols of the relayed message's verdict, as `NAME(score)`. */
-function symbolsOf(raw: string): string[] {
-  const verdict = field(raw, 'X-Mailmoat-Verdict') ?? '';
-  return /symbols=(.*)$/.exec(verdict)?.[1].split(' ').filter(Boolean) ?? [];
-}
 
 describe('bayes: delivery reports judged by the message they return (shipped dictionary)', function () {
   this.timeout(60_000);
-  let gw: RelayingGateway;
-  let shipped: BayesFilter;
-
-  before(async () => {
-    shipped = new BayesFilter(await loadDictionary(SHIPPED));
-    // The default seed: the shipped dictionary, copied into the gateway's data_dir.
-    gw = await startRelayingGateway({ config: { plugins: [{ name: 'bayes' }] } });
-  });
-  after(async () => { await gw?.stop(); });
+  const bed = withShippedGateway();
 
   /** Sends `raw` from the null sender to alice and returns the copy the smarthost got. */
   async function bounced(raw: string, tag: string, from = BOUNCER.from): Promise<string> {
@@ -47,9 +24,9 @@ describe('bayes: delivery reports judged by the message they return (shipped dic
 
   /** bounced(), and the queue id the gateway gave the message. */
   async function bouncedWithId(raw: string, tag: string, from = BOUNCER.from): Promise<{ relayed: string; qid: string }> {
-    const reply = await fromOutside(gw.port, raw, ['alice@example.com'], { ...BOUNCER, from });
+    const reply = await fromOutside(bed.gw.port, raw, ['alice@example.com'], { ...BOUNCER, from });
     assert.equal(reply.code, 250);
-    return { relayed: await gw.sink.waitForText(tag), qid: /queued as (\S+)/.exec(reply.text)![1] };
+    return { relayed: await bed.gw.sink.waitForText(tag), qid: /queued as (\S+)/.exec(reply.text)![1] };
   }
 
   // Whether the shipped dictionary puts the bounce, scored whole, on the spam side (qmail's wording it does not).
@@ -65,10 +42,10 @@ describe('bayes: delivery reports judged by the message they return (shipped dic
       const tag = `ham-bounce-${i}`;
       const raw = make(tag);
       // The wrapper is what the dictionary misjudges: scored whole, this bounce is on the spam side.
-      assert.equal(shipped.score(raw).probability >= 0.5, spamWhole, `${form} scored whole is on the spam side`);
+      assert.equal(bed.shipped.score(raw).probability >= 0.5, spamWhole, `${form} scored whole is on the spam side`);
       const report = deliveryReport(Buffer.from(raw));
       assert.ok('format' in report && report.returned.kind === 'message');
-      const returnedP = shipped.score(report.returned.bytes).probability;
+      const returnedP = bed.shipped.score(report.returned.bytes).probability;
       assert.ok(returnedP < 0.01, 'the returned message alone is ham');
       const { relayed, qid } = await bouncedWithId(raw, tag);
       assert.match(field(relayed, 'X-Mailmoat-Bayes') ?? '', /^0\.00\d\d; returned message of a delivery report$/);
@@ -77,7 +54,7 @@ describe('bayes: delivery reports judged by the message they return (shipped dic
       assert.ok(symbols.includes('BAYES_DSN(0)'), symbols.join(' '));
       // Neither a spam band nor the ham credit: whoever writes a report picks what it returns.
       assert.deepEqual(symbols.filter((s) => /^BAYES_(SPAM|HAM)/.test(s)), []);
-      const line = gw.logs.find((l) => l.msg === 'message' && l.qid === qid);
+      const line = bed.gw.logs.find((l) => l.msg === 'message' && l.qid === qid);
       const note = (line?.details as string[] | undefined)?.find((d) => d.startsWith('BAYES_DSN: '));
       assert.match(note ?? '', new RegExp(`^BAYES_DSN: .+: returned message scored p=${returnedP.toFixed(4).replace('.', '\\.')}, BAYES_HAM_99 withheld`));
     });
@@ -99,7 +76,7 @@ describe('bayes: delivery reports judged by the message they return (shipped dic
 
   it('gives a report that returns nothing no band and says why', async () => {
     const raw = postfixReport({ tag: 'returns-nothing' });
-    assert.ok(shipped.score(raw).probability >= 0.99, 'scored whole, it was BAYES_SPAM_99');
+    assert.ok(bed.shipped.score(raw).probability >= 0.99, 'scored whole, it was BAYES_SPAM_99');
     const relayed = await bounced(raw, 'returns-nothing');
     assert.equal(field(relayed, 'X-Mailmoat-Bayes'), 'none; delivery report returning no message');
     assert.deepEqual(symbolsOf(relayed), ['BAYES_DSN(0)']);
@@ -109,7 +86,7 @@ describe('bayes: delivery reports judged by the message they return (shipped dic
   it('scores a report from a real sender whole: only the null sender sends delivery reports', async () => {
     const raw = postfixReport({ tag: 'not-null-sender' });
     const relayed = await bounced(raw, 'not-null-sender', 'mailer@partner.test');
-    assert.equal(field(relayed, 'X-Mailmoat-Bayes'), shipped.score(raw).probability.toFixed(4));
+    assert.equal(field(relayed, 'X-Mailmoat-Bayes'), bed.shipped.score(raw).probability.toFixed(4));
     assert.ok(symbolsOf(relayed).includes('BAYES_SPAM_99(7)'));
   });
 
@@ -117,12 +94,23 @@ describe('bayes: delivery reports judged by the message they return (shipped dic
     const raw = forgedReport({ tag: 'forged-attachment', attach: true });
     assert.ok(!('format' in deliveryReport(Buffer.from(raw))));
     const relayed = await bounced(raw, 'forged-attachment');
-    assert.equal(field(relayed, 'X-Mailmoat-Bayes'), shipped.score(raw).probability.toFixed(4));
+    assert.equal(field(relayed, 'X-Mailmoat-Bayes'), bed.shipped.score(raw).probability.toFixed(4));
     assert.ok(!symbolsOf(relayed).includes('BAYES_DSN(0)'));
   });
 
-  it('gives a forged report with spam in its notice and ham returned nothing either way (README: what a forger buys)', async () => {
-    const relayed = await bounced(forgedReport({ tag: 'forged-notice' }), 'forged-notice');
+  it('scores a forged report with two lines of spam in its notice whole: the notice is longer than a report\'s', async () => {
+    const raw = forgedReport({ tag: 'forged-notice' });
+    const relayed = await bounced(raw, 'forged-notice');
+    assert.equal(field(relayed, 'X-Mailmoat-Bayes'), bed.shipped.score(raw).probability.toFixed(4));
+    assert.ok(symbolsOf(relayed).includes('BAYES_SPAM_90(5)'), field(relayed, 'X-Mailmoat-Verdict'));
+  });
+
+  it('gives a forged report with one short line of spam in its notice nothing either way (README: what a forger buys)', async () => {
+    const raw = postfixReport({ returned: userMail(), tag: 'forged-short' }).replace('This is the mail system at host mx.partner.test.',
+      'This is the mail system at host mx.partner.test.\r\n\r\nV1agra 80% OFF, no prescription: http://cheap-meds-4u.example.biz/?id=8812');
+    // Scored whole it would be BAYES_SPAM_70 (0.87), as a real bounce of ham is (0.78): the line is all it adds.
+    assert.ok(bed.shipped.score(raw).probability >= 0.7, 'scored whole, it has a spam band');
+    const relayed = await bounced(raw, 'forged-short');
     const symbols = symbolsOf(relayed);
     assert.ok(symbols.includes('BAYES_DSN(0)'));
     assert.deepEqual(symbols.filter((s) => /^BAYES_(SPAM|HAM)/.test(s)), [], 'no band: no ham credit for the returned ham');

@@ -370,3 +370,52 @@ export function forgedReport(o: { tag?: string; attach?: boolean } = {}): string
   const b = '4VdJ2x0Q1Fz9vJ.1715670763/mx.partner.test';
   return withSpam.replace(`--${b}--`, lines(`--${b}`, 'Content-Type: application/zip; name="invoice.zip"', 'Content-Disposition: attachment; filename="invoice.zip"', 'Content-Transfer-Encoding: base64', '', 'UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==', '', `--${b}--`));
 }
+
+/**
+ * The spam of the walkthrough as a notice's text: what scores BAYES_SPAM_99 as ordinary mail, written where a reader
+ * of a forged report sees it.
+ */
+const SPAM_TEXT = lines(
+  'Best prices on the net!! Viagra, Cialis, Levitra, Xanax, Valium - all at 80% OFF.',
+  'No prescription needed, FREE worldwide shipping, 100% discreet.',
+  'CLICK HERE to order now: http://cheap-meds-4u.example.biz/?id=8812',
+  'Limited time offer, act now! Satisfaction guaranteed or your money back.',
+  'To be removed from our mailing list go to http://cheap-meds-4u.example.biz/remove',
+);
+const SPAM_HTML = `<html><body><font size=4 color=red><b>Best prices on the net!!</b></font><br>${SPAM_TEXT.replace(/\r\n/g, '<br>')}</body></html>`;
+const POSTFIX_OPENING = 'This is the mail system at host mx.partner.test.';
+const FORGED_BOUNDARY = '4VdJ2x0Q1Fz9vJ.1715670763/mx.partner.test';
+
+/** Postfix's report with its notice part (from its Content-Description line to the next delimiter) replaced. */
+function withNotice(raw: string, part: string[]): string {
+  const at = raw.indexOf('Content-Description: Notification');
+  const end = raw.indexOf(`\r\n--${FORGED_BOUNDARY}`, at);
+  return raw.slice(0, at) + lines(...part) + raw.slice(end);
+}
+
+/**
+ * The walkthrough's forged reports, each from the null sender with the spam where a reader sees it: in the notice
+ * (plain, HTML, or the HTML of an alternative), with ham, nothing or a header section returned, the notice after the
+ * returned message, and Exim's text form.
+ */
+export const forgedForms: Record<string, (tag: string) => string> = {
+  'spam in the notice, ham returned': (tag) => postfixReport({ returned: userMail(), tag }).replace(POSTFIX_OPENING, `${POSTFIX_OPENING}\r\n\r\n${SPAM_TEXT}`),
+  'spam in the notice, nothing returned': (tag) => postfixReport({ tag }).replace(POSTFIX_OPENING, `${POSTFIX_OPENING}\r\n\r\n${SPAM_TEXT}`),
+  'spam in the notice, headers returned': (tag) => postfixReport({ returned: userMail(), headersOnly: true, tag }).replace(POSTFIX_OPENING, `${POSTFIX_OPENING}\r\n\r\n${SPAM_TEXT}`),
+  'an HTML notice': (tag) => withNotice(postfixReport({ returned: userMail(), tag }), ['Content-Type: text/html; charset=us-ascii', '', SPAM_HTML]),
+  'a multipart/alternative notice': (tag) => {
+    const raw = postfixReport({ returned: userMail(), tag });
+    const notice = /Content-Type: text\/plain; charset=us-ascii\r\n\r\n([\s\S]*?)\r\n--4VdJ/.exec(raw)![1];
+    return withNotice(raw, ['Content-Type: multipart/alternative; boundary="alt-1"', '', '--alt-1', 'Content-Type: text/plain; charset=us-ascii', '', notice,
+      '--alt-1', 'Content-Type: text/html; charset=us-ascii', '', SPAM_HTML, '--alt-1--']);
+  },
+  'the notice after the returned message': (tag) => {
+    const raw = postfixReport({ returned: userMail(), tag });
+    const at = raw.indexOf('Content-Description: Notification');
+    const end = raw.indexOf(`\r\n--${FORGED_BOUNDARY}`, at);
+    const close = raw.lastIndexOf(`--${FORGED_BOUNDARY}--`);
+    const notice = lines('Content-Type: text/plain; charset=us-ascii', '', SPAM_TEXT, '');
+    return raw.slice(0, at) + raw.slice(end + 2 + `--${FORGED_BOUNDARY}\r\n`.length, close) + `--${FORGED_BOUNDARY}\r\n${notice}\r\n` + raw.slice(close);
+  },
+  'Exim\'s text form': (tag) => eximBounce({ returned: userMail(), tag }).replace('  bob@partner.test\r\n', `  bob@partner.test\r\n\r\n${SPAM_TEXT}\r\n`),
+};
