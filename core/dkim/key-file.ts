@@ -1,6 +1,6 @@
 // A DKIM private key file, read and parsed once at start and at each reload. Errors name the file, never its content.
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 /** RFC 8301 §3.2: signers MUST use RSA keys of at least 1024 bits; 2048 is what `moat dkim keygen` makes. */
 export const MIN_RSA_BITS = 1024;
@@ -11,8 +11,27 @@ export interface SigningKey {
   type: 'rsa' | 'ed25519';
 }
 
+/**
+ * Why a key file at `mode` is unsafe, or undefined: a private key that other users on the host may read, or that its
+ * group may replace, can sign mail as the domain from anywhere. OpenDKIM's RequireSafeKeys refuses such keys for the
+ * same reason. Group read stays allowed: root-owned keys readable by the gateway's group (0640) are a usual layout.
+ */
+export function keyModeProblem(file: string, mode: number): string | undefined {
+  const who = [mode & 0o020 ? 'written by its group' : '', mode & 0o007 ? 'read or written by other users' : ''].filter(Boolean).join(' and ');
+  if (!who) return undefined;
+  const shown = (mode & 0o777).toString(8).padStart(4, '0');
+  return `${file} (mode ${shown}) may be ${who}: a DKIM private key must be readable by its owner (and at most its group) alone; chmod 600 ${file}`;
+}
+
 /** The key in `file`; throws an Error that names the file and says what is wrong with it. */
 export function readSigningKey(file: string): SigningKey {
+  const key = parsedKey(file);
+  const unsafe = keyModeProblem(file, statSync(file).mode);
+  if (unsafe) throw new Error(unsafe);
+  return key;
+}
+
+function parsedKey(file: string): SigningKey {
   if (!file.startsWith('/')) throw new Error(`${file}: must be an absolute path`);
   let pem: Buffer;
   try { pem = readFileSync(file); } catch (e) {

@@ -29,7 +29,13 @@ export async function run(argv: string[]): Promise<number> {
   const bitsProblem = type === 'rsa' ? rsaBitsProblem(bits) : undefined;
   if (bitsProblem) { console.error(`${bitsProblem}\n\n${USAGE}`); return USAGE_ERROR; }
   const file = parsed.values.out ?? `${domain}.${selector}.key`;
-  const key = writeNewKey(file, type, bits);
+  let key;
+  // Said in words rather than a bare errno: which folder is missing, or that the file is there already.
+  try { key = writeNewKey(file, type, bits); } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    console.error(code === 'EEXIST' ? `${file} exists already (EEXIST): keygen never writes over a file, which may be a key in use` : code ? `cannot write ${file}: ${code}` : (e as Error).message);
+    return 1;
+  }
   process.stderr.write(`private key written to ${file} (mode 0600); publish this record:\n`);
   process.stdout.write(`${dkimZoneLine(domain, selector, key)}\n`);
   return 0;

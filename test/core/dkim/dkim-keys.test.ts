@@ -2,7 +2,7 @@
 // `moat dkim keygen` writes a key only its owner reads and a record that verifies; a retry sends the same signature.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -105,6 +105,40 @@ describe('DKIM keys (core/dkim)', function () {
       assert.deepEqual((await verify(await sendSigned(gw, `keygen ${type}`), dns)).map((v) => v.result), ['pass']);
     });
   }
+
+  for (const mode of [0o644, 0o660]) {
+    it(`a key file of mode 0${mode.toString(8)} is refused by moat check-config and at start, with the reason and the fix`, async () => {
+      const { file } = newKey(keys.dir, `open-${mode.toString(8)}.key`);
+      chmodSync(file, mode);
+      const config = path.join(keys.dir, 'mailmoat.yaml');
+      writeFileSync(config, `data_dir: ./data\ndkim:\n  domains:\n    example.com: { selector: s1, key_file: ${file} }\n`);
+      const checked = await run(process.execPath, [MOAT, 'check-config', '--config', config]).then(() => ({ code: 0, out: '' }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }));
+      assert.equal(checked.code, 1, checked.out);
+      const who = mode & 0o004 ? 'read or written by other users' : 'written by its group';
+      assert.ok(checked.out.includes(`dkim.domains.example.com.key_file: ${file} (mode 0${mode.toString(8)}) may be ${who}: a DKIM private key must be readable by its owner (and at most its group) alone; chmod 600 ${file}`), checked.out);
+      assert.ok(!checked.out.includes('BEGIN'), 'no key material in the output');
+      await assert.rejects(startRelayingGateway({ config: { dkim: dkimConfig(file) } }), (e: Error & { issues?: Array<{ path: string; message: string }> }) => {
+        assert.match(e.issues?.find((i) => i.path === 'dkim.domains.example.com.key_file')?.message ?? String(e), /may be (read or written by other users|written by its group).*chmod 600/);
+        return true;
+      });
+      // Readable by its owner and group only (a root-owned key the gateway's group reads), the same file passes.
+      chmodSync(file, 0o640);
+      const { stdout } = await run(process.execPath, [MOAT, 'check-config', '--config', config]);
+      assert.match(stdout, /OK/);
+    });
+  }
+
+  it('keygen --out into a folder that does not exist names the folder and makes nothing', async () => {
+    const missing = path.join(keys.dir, 'no-such-folder');
+    const file = path.join(missing, 'example.com.s1.key');
+    await assert.rejects(run(process.execPath, [MOAT, 'dkim', 'keygen', 'example.com', 's1', '--out', file]), (e: { code: number; stdout: string; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.equal(e.stderr.trim(), `cannot write ${file}: the folder ${missing} does not exist (create it, mode 0700, or choose another --out)`);
+      assert.equal(e.stdout, '', 'no record printed for a key that was not written');
+      return true;
+    });
+    assert.ok(!existsSync(missing));
+  });
 
   it('keygen never writes over an existing file', async () => {
     const file = path.join(keys.dir, 'taken.key');
