@@ -6,7 +6,7 @@
 
 import { parseHeaderBlock } from './header-block.ts';
 import { extendedParam, paramValues, parseMimeValue } from './mime-params.ts';
-import { decodeQuotedPrintable } from '../text/encoded-words.ts';
+import { decodeQuotedPrintableBody } from './qp-decode.ts';
 
 export interface HeaderLine {
   /** Lower-cased name. */
@@ -175,7 +175,7 @@ export function decodeLeaf(text: string, leaf: MimeLeaf, maxBytes = Infinity): B
 export function decodeBody(body: string, transferEncoding?: string): Buffer {
   const cte = transferEncoding?.trim().toLowerCase();
   if (cte === 'base64') return Buffer.from(body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
-  if (cte === 'quoted-printable') return Buffer.from(decodeQuotedPrintable(body), 'latin1');
+  if (cte === 'quoted-printable') return decodeQuotedPrintableBody(body);
   return Buffer.from(body, 'latin1');
 }
 

@@ -79,6 +79,11 @@ export interface MimeStructure {
   depth: number;
   /** Why some of the structure was not walked (its parts, names and text are missing from the view); absent when all of it was. */
   incomplete?: string;
+  /**
+   * Why a mail program may read the structure otherwise than the parse did (a padded delimiter line, two Content-Type
+   * fields): parts the recipient sees may not be the parts checked. Absent when nothing was found.
+   */
+  ambiguous?: string;
 }
 
 /**
@@ -148,6 +153,7 @@ async function mailparse(input: Readable, skipHtmlToText: boolean, state: ParseS
       settled = true;
       if (err) { reject(err); return; }
       reached(state, base + structure.depth);
+      if (structure.ambiguous) state.structure.ambiguous ??= structure.ambiguous;
       Promise.all(slots).then((lists) => { out.attachments = lists.flat(); resolve(out); }, reject);
     };
     p.on('error', settle);

@@ -10,12 +10,14 @@ export interface LeafEncoder {
 }
 
 const CR = 0x0d, LF = 0x0a, SP = 0x20, TAB = 0x09, EQ = 0x3d, DASH = 0x2d;
-const HEX = '0123456789ABCDEF';
+const HEX = Buffer.from('0123456789ABCDEF', 'latin1');
 /** Characters before a soft line break ("=" makes the 76th, the RFC 2045 maximum). */
 const QP_MAX = 75;
 
 export class QuotedPrintableEncoder implements LeafEncoder {
-  private out: string[] = [];
+  // Bytes, not strings: a token string per input byte made a 24 MB part cost seconds, most of it garbage collection.
+  private out = Buffer.allocUnsafe(0);
+  private len = 0;
   private col = 0;
   /** A space or tab not yet written: encoded if a line break or the end follows, literal otherwise. */
   private heldSpace = -1;
@@ -24,17 +26,38 @@ export class QuotedPrintableEncoder implements LeafEncoder {
   /** The current output line began after a soft break. */
   private afterSoftBreak = false;
 
-  private token(t: string): void {
-    if (this.col + t.length > QP_MAX) {
-      this.out.push('=\r\n');
-      this.col = 0;
-      this.afterSoftBreak = true;
-    }
-    this.out.push(t);
-    this.col += t.length;
+  /** Room for `n` more bytes of output. */
+  private room(n: number): void {
+    if (this.len + n <= this.out.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.len + n, this.out.length * 2, 1024));
+    this.out.copy(grown, 0, 0, this.len);
+    this.out = grown;
   }
 
-  private encoded(b: number): void { this.token(`=${HEX[b >> 4]}${HEX[b & 15]}`); }
+  private put(b: number): void { this.out[this.len++] = b; }
+
+  private breakLine(soft: boolean): void {
+    this.room(3);
+    if (soft) this.put(EQ);
+    this.put(CR);
+    this.put(LF);
+    this.col = 0;
+    this.afterSoftBreak = soft;
+  }
+
+  /** Makes room on the line for a token of `width` characters. */
+  private fit(width: number): void {
+    if (this.col + width > QP_MAX) this.breakLine(true);
+  }
+
+  private encoded(b: number): void {
+    this.fit(3);
+    this.room(3);
+    this.put(EQ);
+    this.put(HEX[b >> 4]);
+    this.put(HEX[b & 15]);
+    this.col += 3;
+  }
 
   private flushSpace(beforeBreak: boolean): void {
     if (this.heldSpace < 0) return;
@@ -47,20 +70,20 @@ export class QuotedPrintableEncoder implements LeafEncoder {
     // A line that starts after a soft break could otherwise begin with "--boundary" and end a MIME part early.
     const opensSoftLine = this.col + 1 > QP_MAX || (this.col === 0 && this.afterSoftBreak);
     if (b === DASH && opensSoftLine) { this.encoded(b); return; }
-    this.token(String.fromCharCode(b));
+    this.fit(1);
+    this.room(1);
+    this.put(b);
+    this.col += 1;
   }
 
   write(chunk: Buffer): Buffer {
+    // Most bytes take one output byte; the rest grow the buffer as they come.
+    this.room(chunk.length + (chunk.length >> 5) + 8);
     for (let i = 0; i < chunk.length; i++) {
       const b = chunk[i];
       if (this.heldCR) {
         this.heldCR = false;
-        if (b === LF) {
-          this.out.push('\r\n');
-          this.col = 0;
-          this.afterSoftBreak = false;
-          continue;
-        }
+        if (b === LF) { this.breakLine(false); continue; }
         this.encoded(CR);
       }
       if (b === CR) { this.flushSpace(true); this.heldCR = true; continue; }
@@ -81,8 +104,8 @@ export class QuotedPrintableEncoder implements LeafEncoder {
   }
 
   private take(): Buffer {
-    const b = Buffer.from(this.out.join(''), 'latin1');
-    this.out = [];
+    const b = Buffer.from(this.out.subarray(0, this.len));
+    this.len = 0;
     return b;
   }
 }

@@ -5,11 +5,14 @@
 // times the part: five 40 MB HTML messages in flight took the gateway past 1 GB), though no check reads that far:
 // bayes reads at most the first 2 MB of a message, urlbl the links. SpamAssassin and Rspamd also scan only the
 // start of a big text part.
+import { createRequire } from 'node:module';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { Joiner, Splitter, type MimeNode } from '@zone-eu/mailsplit';
+import type { MimeNode } from '@zone-eu/mailsplit';
 import { decodeCharset } from '../text/charset.ts';
 import { decodeBody, declaredNames } from './mime-leaves.ts';
 import { parseHeaderBlock } from './header-block.ts';
+import { DelimiterPadding } from './delimiter-padding.ts';
+import { ambiguousFields, PADDED_DELIMITER } from './structure-ambiguity.ts';
 
 /** Bytes of each text part's body (as sent, before base64 or quoted-printable is undone) that the parsed view keeps. */
 export const TEXT_PART_MAX_BYTES = 2 * 1024 * 1024;
@@ -150,6 +153,8 @@ export interface SplitStructure {
   /** Containers around the deepest part seen: 0 for a single-part message. */
   depth: number;
   parts: Map<string, SplitPart>;
+  /** Why mail programs may read the structure otherwise than the parse did (see structure-ambiguity.ts), if so. */
+  ambiguous?: string;
 }
 
 /** mailparser's id of a part: the numbers of mailsplit's part number (`TEXT` marks an embedded message). */
@@ -175,11 +180,23 @@ class StructureWatch extends Transform {
       const depth = parent ? (this.depths.get(parent) ?? 0) + 1 : 0;
       this.depths.set(node, depth);
       if (depth > this.structure.depth) this.structure.depth = depth;
-      const names = node.multipart ? [] : declaredNames(parseHeaderBlock(node.getHeaders().toString('latin1')));
+      const fields = parseHeaderBlock(node.getHeaders().toString('latin1'));
+      this.structure.ambiguous ??= ambiguousFields(fields);
+      const names = node.multipart ? [] : declaredNames(fields);
       this.structure.parts.set(partKey(node), { depth, names });
     }
     done(null, chunk);
   }
+}
+
+let mailsplitModule: typeof import('@zone-eu/mailsplit') | undefined;
+
+/**
+ * mailsplit and the libmime it brings (some 14 MB of RSS), required at the first message a plugin parses: a gateway
+ * whose plugins never ask for the parsed view never loads them.
+ */
+function mailsplit(): typeof import('@zone-eu/mailsplit') {
+  return (mailsplitModule ??= createRequire(import.meta.url)('@zone-eu/mailsplit'));
 }
 
 /**
@@ -189,17 +206,22 @@ class StructureWatch extends Transform {
  * header section over 1 MB, over 1,000 parts) is an error of `rest`, as it is of mailparser.
  */
 export function splitTextParts(input: Readable, takeText = true): { rest: Readable; parts: () => TextPart[]; structure: SplitStructure } {
+  const { Joiner, Splitter } = mailsplit();
   // mailsplit's types name only the 'data' event of its streams; they are Transforms like any other.
   const splitter = new Splitter() as unknown as Transform;
   const watch = new StructureWatch();
+  // The splitter reads the message without the transport padding of its delimiter lines, which it would not see as such.
+  const padding = new DelimiterPadding();
+  padding.once('end', () => { if (padding.padded) watch.structure.ambiguous ??= PADDED_DELIMITER; });
   const filter = takeText ? new TextPartFilter() : undefined;
   const joiner = new Joiner() as unknown as Transform;
   const fail = (err: Error) => joiner.destroy(err);
   input.once('error', fail);
+  padding.once('error', fail);
   splitter.once('error', fail);
   watch.once('error', fail);
   filter?.once('error', fail);
-  const watched = input.pipe(splitter).pipe(watch);
+  const watched = input.pipe(padding).pipe(splitter).pipe(watch);
   (filter ? watched.pipe(filter) : watched).pipe(joiner);
   return { rest: joiner, parts: () => filter?.parts ?? [], structure: watch.structure };
 }

@@ -7,7 +7,9 @@ import { decodeCharset, knowsCharset } from '../../core/text/charset.ts';
 import { htmlText } from '../../core/message/html-text.ts';
 import { isAscii } from '../../core/index.ts';
 import { isTextBody } from './leaf-facts.ts';
-import { base64Lines, editedHeader, quotedPrintable, withCharset } from './part-fields.ts';
+import { editedHeader, encodedInTurns, withCharset } from './part-fields.ts';
+import { htmlInsertionPoint } from './html-insertion.ts';
+import { nextTurn } from '../../core/text/next-turn.ts';
 import type { Disclaimer } from './actions.ts';
 
 /** Parts of signed or encrypted mail (RFC 1847 multiparts, S/MIME, PGP/MIME); a multipart/signed's signature is a leaf. */
@@ -15,7 +17,8 @@ const SEALED_TYPES = new Set([
   'multipart/signed', 'multipart/encrypted', 'application/pkcs7-mime', 'application/x-pkcs7-mime',
   'application/pkcs7-signature', 'application/x-pkcs7-signature', 'application/pgp-signature', 'application/pgp-encrypted',
 ]);
-const INLINE_PGP = /-----BEGIN PGP (?:SIGNED )?MESSAGE-----/;
+// Only at the start of a line, as PGP writes it: a sentence quoting the marker is not a signature.
+const INLINE_PGP = /^-----BEGIN PGP (?:SIGNED )?MESSAGE-----/m;
 
 /** Charsets in which ASCII is not one byte per character: nothing is spliced into those. */
 const WIDE_CHARSET = /^(?:utf-16|utf-32|ucs-2|ucs-4|utf-7)/;
@@ -43,29 +46,18 @@ async function readable(b: Body): Promise<string> {
 /** HTML with every character beyond ASCII as a character reference: it then reads the same in any charset. */
 const asciiHtml = (html: string) => html.replace(/[^\x00-\x7f]/gu, (c) => `&#x${c.codePointAt(0)!.toString(16)};`);
 
-function lastIndexIgnoringCase(s: string, needle: string): number {
-  return s.toLowerCase().lastIndexOf(needle);
-}
-
 /** `piece` (bytes) put into the part's content (bytes) where the position says. */
 function inserted(b: Body, content: string, piece: string, position: Disclaimer['position']): string {
   if (!b.html) {
     if (position === 'top') return `${piece}\r\n\r\n${content}`;
     return `${content}${content === '' || content.endsWith('\n') ? '' : '\r\n'}\r\n${piece}`;
   }
-  if (position === 'top') {
-    const open = /<body\b[^>]*>/i.exec(content);
-    const at = open ? open.index + open[0].length : 0;
-    return `${content.slice(0, at)}\r\n${piece}\r\n${content.slice(at)}`;
-  }
-  let at = lastIndexIgnoringCase(content, '</body');
-  if (at < 0) at = lastIndexIgnoringCase(content, '</html');
-  if (at < 0) at = content.length;
+  const at = htmlInsertionPoint(content, position);
   return `${content.slice(0, at)}\r\n${piece}\r\n${content.slice(at)}`;
 }
 
 /** The edit of one body part, and whether it was turned to UTF-8; a reason instead when it cannot be done right. */
-function partEdit(text: string, b: Body, d: Disclaimer): { edit: LeafEdit; toUtf8: boolean } | string {
+async function partEdit(text: string, b: Body, d: Disclaimer): Promise<{ edit: LeafEdit; toUtf8: boolean } | string> {
   if (WIDE_CHARSET.test(b.charset)) return `its charset ${b.charset}`;
   if (!['', '7bit', '8bit', 'binary', 'base64', 'quoted-printable'].includes(b.cte)) return `its transfer encoding ${b.cte}`;
   const piece = b.html ? asciiHtml(d.html) : d.text;
@@ -80,6 +72,7 @@ function partEdit(text: string, b: Body, d: Disclaimer): { edit: LeafEdit; toUtf
       if (/[\x80-\xff\x1b]/.test(content)) {
         if (!knowsCharset(b.charset || 'utf-8')) return `its charset ${b.charset}, unknown here`;
         content = utf8(decodeCharset(content, b.charset));
+        await nextTurn();
       }
     }
     pieceBytes = utf8(piece);
@@ -88,9 +81,8 @@ function partEdit(text: string, b: Body, d: Disclaimer): { edit: LeafEdit; toUtf
   const bytes = Buffer.from(joined, 'latin1');
   let cte = b.cte;
   let body: string;
-  if (cte === 'base64') body = base64Lines(bytes);
-  else if (cte === 'quoted-printable') body = quotedPrintable(bytes);
-  else if ((cte === '' || cte === '7bit') && /[\x80-\xff]/.test(joined)) { cte = 'quoted-printable'; body = quotedPrintable(bytes); }
+  if (cte === 'base64' || cte === 'quoted-printable') body = await encodedInTurns(cte, bytes);
+  else if ((cte === '' || cte === '7bit') && /[\x80-\xff]/.test(joined)) { cte = 'quoted-printable'; body = await encodedInTurns('quoted-printable', bytes); }
   else body = joined;
   // A single-part message's body runs to the end of the message, which ends with a line break.
   if (b.leaf.end === text.length && !body.endsWith('\r\n')) body += '\r\n';
@@ -113,20 +105,28 @@ export async function addDisclaimer(text: string, topType: string, d: Disclaimer
   if (SEALED_TYPES.has(parseMimeValue(topType).type)) return { added: false, why: 'the message is signed or encrypted' };
   const leaves = leafParts(text);
   if (leaves.some((l) => SEALED_TYPES.has(l.contentType))) return { added: false, why: 'the message is signed or encrypted' };
-  const bodies = leaves.filter(isTextBody).map((l) => bodyOf(text, l));
+  const bodies: Body[] = [];
+  // Each step over a large part is a turn of its own, so that other clients are served between them.
+  for (const leaf of leaves.filter(isTextBody)) { bodies.push(bodyOf(text, leaf)); await nextTurn(); }
   if (!bodies.length) return { added: false, why: 'the message has no text part' };
-  const texts = await Promise.all(bodies.map(readable));
+  const texts: string[] = [];
+  for (const b of bodies) { texts.push(await readable(b)); await nextTurn(); }
   if (texts.some((t) => INLINE_PGP.test(t))) return { added: false, why: 'the message is signed or encrypted (inline PGP)' };
-  const wanted = [comparable(d.text), comparable(await htmlText(d.html))];
-  if (texts.some((t) => { const c = comparable(t); return wanted.some((w) => w !== '' && c.includes(w)); })) {
-    return { added: false, why: 'the message carries it already' };
+  const wanted = [comparable(d.text), comparable(await htmlText(d.html))].filter((w) => w !== '');
+  for (const t of texts) {
+    const c = comparable(t);
+    await nextTurn();
+    if (wanted.some((w) => c.includes(w))) return { added: false, why: 'the message carries it already' };
   }
-  const pick = (html: boolean) => { const of = bodies.filter((b) => b.html === html); return d.position === 'top' ? of[0] : of.at(-1); };
+  // A text part with a file name is an attachment to mail programs (mailparser alone shows it as text): never edited.
+  const unnamed = bodies.filter((b) => b.leaf.names.length === 0);
+  if (!unnamed.length) return { added: false, why: 'the message has no text part (its named text parts are attachments)' };
+  const pick = (html: boolean) => { const of = unnamed.filter((b) => b.html === html); return d.position === 'top' ? of[0] : of.at(-1); };
   const chosen = [pick(false), pick(true)].filter((b): b is Body => b !== undefined).sort((x, y) => x.leaf.start - y.leaf.start);
   const edits: LeafEdit[] = [];
   const toUtf8: string[] = [];
   for (const b of chosen) {
-    const r = partEdit(text, b, d);
+    const r = await partEdit(text, b, d);
     if (typeof r === 'string') return { added: false, why: `its ${b.leaf.contentType} part cannot take it: ${r}` };
     edits.push(r.edit);
     if (r.toUtf8) toUtf8.push(b.leaf.contentType);

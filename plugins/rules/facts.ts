@@ -30,6 +30,8 @@ export interface Facts {
   mimeDepth: number;
   /** Why the parse did not walk the whole MIME structure; undefined when it did (or the view was not read). */
   mimeIncomplete?: string;
+  /** Why mail programs may read the MIME structure otherwise than the parse did (see core/message/mime-parse.ts). */
+  mimeAmbiguous?: string;
   size: number;
   /** Live: rules add their own as they match, and later rules see them. */
   findings: readonly Finding[];
@@ -85,6 +87,7 @@ export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits
   let attachments: Facts['attachments'] = [];
   let mimeDepth = 0;
   let mimeIncomplete: string | undefined;
+  let mimeAmbiguous: string | undefined;
   if (needsParsed) {
     const parsed = await msg.parsed();
     body = cut(parsed.text, limits.maxBodyLength);
@@ -92,6 +95,7 @@ export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits
     attachments = parsed.attachments.flatMap(attachmentFacts);
     mimeDepth = parsed.structure.depth;
     mimeIncomplete = parsed.structure.incomplete;
+    mimeAmbiguous = parsed.structure.ambiguous;
   }
   return {
     mailFrom: ctx.mailFrom?.address ?? '',
@@ -99,7 +103,7 @@ export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits
     ip: ctx.session.remote.ip,
     authenticated: !!ctx.session.user,
     relayNetwork: ctx.session.relayNetwork,
-    headers, subject: subjectField?.value ?? '', body, bodyTruncated, attachments, mimeDepth, mimeIncomplete,
+    headers, subject: subjectField?.value ?? '', body, bodyTruncated, attachments, mimeDepth, mimeIncomplete, mimeAmbiguous,
     size: msg.size, findings: ctx.findings, now,
   };
 }

@@ -8,15 +8,23 @@ import type { RulesConfig } from './config.ts';
 
 export const MIME_INCOMPLETE = 'MIME_INCOMPLETE';
 export const MIME_TOO_DEEP = 'MIME_TOO_DEEP';
+export const MIME_AMBIGUOUS = 'MIME_AMBIGUOUS';
 
 export interface MimeProblem { symbol: string; why: string; reply: string }
 
 /** What is wrong with the message's structure, if anything; pure over the facts. */
-export function mimeProblem(facts: Pick<Facts, 'mimeDepth' | 'mimeIncomplete'>, maxDepth: number): MimeProblem | undefined {
+export function mimeProblem(facts: Pick<Facts, 'mimeDepth' | 'mimeIncomplete' | 'mimeAmbiguous'>, maxDepth: number): MimeProblem | undefined {
   if (facts.mimeIncomplete !== undefined) {
     return {
       symbol: MIME_INCOMPLETE, why: `MIME structure not read to its end: ${facts.mimeIncomplete}`,
       reply: `Message refused: its MIME structure could not be checked in full (${facts.mimeIncomplete})`,
+    };
+  }
+  // The parts checked may not be the parts the recipient's mail program shows: as unknown as parts not read.
+  if (facts.mimeAmbiguous !== undefined) {
+    return {
+      symbol: MIME_AMBIGUOUS, why: `MIME structure readable two ways: ${facts.mimeAmbiguous}`,
+      reply: `Message refused: its MIME structure can be read more than one way (${facts.mimeAmbiguous})`,
     };
   }
   if (facts.mimeDepth > maxDepth) {
