@@ -5,6 +5,7 @@ import { CidrList, FIELD_NAME, parseSize, type Issue } from '../../core/index.ts
 import { globMatch } from './glob.ts';
 import { domainForm, domainIn, entryForm, listHas, mailboxForm, type AddressList } from './lists.ts';
 import { inTimeRange, parseTimeRange, parseWeekdays, wallClock } from './clock.ts';
+import { isOutbound } from './outbound.ts';
 import type { AttachmentFacts, Facts } from './facts.ts';
 import type { RegexSource } from './regex-worker.ts';
 import type { RegexResults } from './regex-thread.ts';
@@ -44,7 +45,7 @@ export type AttachmentTest = (a: AttachmentFacts) => boolean;
 export interface FindingRead { path: string; globs?: string[] }
 
 export const CRITERIA = [
-  'all', 'any', 'not', 'from', 'to', 'client_ip', 'authenticated', 'relay_network', 'header', 'subject', 'body',
+  'all', 'any', 'not', 'from', 'to', 'outbound', 'client_ip', 'authenticated', 'relay_network', 'header', 'subject', 'body',
   'attachment', 'size', 'score', 'symbol', 'time', 'weekday', 'mime_depth', 'mime_incomplete',
 ] as const;
 
@@ -292,8 +293,10 @@ function compileOne(st: CompileState, key: string, value: unknown, path: string)
       } catch (e) { st.issues.push({ path, message: (e as Error).message }); return never; }
     }
     case 'authenticated':
-    case 'relay_network': {
+    case 'relay_network':
+    case 'outbound': {
       if (typeof value !== 'boolean') { st.issues.push({ path, message: 'expected true or false' }); return never; }
+      if (key === 'outbound') return (env) => isOutbound(env.facts) === value;
       return key === 'authenticated' ? (env) => env.facts.authenticated === value : (env) => env.facts.relayNetwork === value;
     }
     case 'header':

@@ -12,6 +12,8 @@ export interface Facts {
   ip: string;
   authenticated: boolean;
   relayNetwork: boolean;
+  /** The gateway's own domains (its `domains`, read at call time, so a reload's apply): the `outbound` criterion asks it. */
+  isLocalDomain: (domain: string) => boolean;
   /** Header fields in message order, values unfolded, raw UTF-8 read as UTF-8 (else Windows-1252), RFC 2047-decoded. */
   headers: Array<{ name: string; value: string }>;
   subject: string;
@@ -103,6 +105,7 @@ export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits
     ip: ctx.session.remote.ip,
     authenticated: !!ctx.session.user,
     relayNetwork: ctx.session.relayNetwork,
+    isLocalDomain: (d) => ctx.services.isLocalDomain(d),
     headers, subject: subjectField?.value ?? '', body, bodyTruncated, attachments, mimeDepth, mimeIncomplete, mimeAmbiguous,
     size: msg.size, findings: ctx.findings, now,
   };

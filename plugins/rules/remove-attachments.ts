@@ -29,13 +29,23 @@ function remover(a: LeafAttachment, rules: readonly CompiledRule[]): { rule: Com
   return undefined;
 }
 
-/** The notice's text: each rule's notice once, then a line per file with why. */
+/**
+ * The notice's text: each rule's notice (or the default) over the files that rule took out, a line per file with
+ * why, rules in the order they were written. Rules of one notice text share one heading: two rules on the default
+ * read as one list, while "Programs sent to you were taken out." never stands over a file another rule removed.
+ */
 function noticeText(removed: RemovedFile[], rules: readonly CompiledRule[]): string {
-  const used = rules.filter((r) => removed.some((f) => f.rule === r.name));
-  const notices = [...new Set(used.map((r) => r.actions.removeAttachments?.notice ?? DEFAULT_NOTICE))];
-  const why = (name: string) => { const r = used.find((u) => u.name === name)!; return r.description?.replace(/\s+/g, ' ').trim() || `rule ${r.name}`; };
-  const lines = removed.map((f) => `- ${f.name}${f.inside ? ` (it held ${f.inside})` : ''}: ${why(f.rule)}`);
-  return `${notices.join('\r\n\r\n')}\r\n\r\n${lines.join('\r\n')}\r\n`;
+  const why = (r: CompiledRule) => r.description?.replace(/\s+/g, ' ').trim() || `rule ${r.name}`;
+  const sections = new Map<string, string[]>();
+  for (const rule of rules) {
+    const files = removed.filter((f) => f.rule === rule.name);
+    if (!files.length) continue;
+    const heading = rule.actions.removeAttachments?.notice ?? DEFAULT_NOTICE;
+    const lines = sections.get(heading) ?? [];
+    for (const f of files) lines.push(`- ${f.name}${f.inside ? ` (it held ${f.inside})` : ''}: ${why(rule)}`);
+    sections.set(heading, lines);
+  }
+  return `${[...sections].map(([heading, lines]) => `${heading}\r\n\r\n${lines.join('\r\n')}`).join('\r\n\r\n')}\r\n`;
 }
 
 /** The notice as a part: its content fields and body (7-bit: quoted-printable when a name is beyond ASCII). */

@@ -8,8 +8,8 @@ import type { CompiledRule, RuleSet } from './rule-set.ts';
 /** Header fields that name the sender, all written by the client. */
 const SENDER_FIELDS = new Set(['from', 'sender', 'reply-to', 'return-path']);
 
-/** Criteria a client cannot forge: where it connects from, whether it logged in, what the checks before found. */
-const VOUCHING = new Set(['client_ip', 'authenticated', 'relay_network', 'symbol', 'score']);
+/** Criteria a client cannot forge: where it connects from, whether it logged in (`outbound` too), what the checks before found. */
+const VOUCHING = new Set(['client_ip', 'authenticated', 'relay_network', 'outbound', 'symbol', 'score']);
 
 /**
  * How a criterion can be met without a vouching fact: `open` it can, and `sender` one such way rests on a sender

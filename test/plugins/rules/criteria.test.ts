@@ -13,7 +13,7 @@ import type { RegexResults } from '../../../plugins/rules/regex-thread.ts';
 function facts(over: Partial<Facts> = {}): Facts {
   return {
     mailFrom: 'joe@sender.example', recipients: ['ann@example.com', 'bob@sub.example.com'], ip: '192.0.2.10', authenticated: false,
-    relayNetwork: false, headers: [{ name: 'Subject', value: 'Invoice 42' }, { name: 'X-Mailer', value: 'BulkBlaster 3' }],
+    relayNetwork: false, isLocalDomain: (d) => d === 'example.com', headers: [{ name: 'Subject', value: 'Invoice 42' }, { name: 'X-Mailer', value: 'BulkBlaster 3' }],
     subject: 'Invoice 42', body: 'Please pay now', bodyTruncated: false, attachments: [{ names: ['invoice.PDF.exe'], types: ['application/x-msdownload'], detected: ['application/x-dosexec'], size: 120_000 }],
     size: 5000, mimeDepth: 1, findings: [], now: new Date('2026-11-23T10:30:00Z'), ...over,
   };

@@ -10,3 +10,9 @@ export const multipart = (subtype: string, boundary: string, parts: string[], ex
 /** A whole message whose content is `body` (a part, content fields first). */
 export const message = (subject: string, body: string, from = 'a@elsewhere.example', to = 'ann@example.com') =>
   [`From: ${from}`, `To: ${to}`, `Subject: ${subject}`, 'MIME-Version: 1.0', body, ''].join('\r\n');
+
+/** An attachment part: `data` base64-encoded in lines of 76, under its name and declared type. */
+export const file = (name: string, type: string, data: Buffer) => part(
+  [`Content-Type: ${type}; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`, 'Content-Transfer-Encoding: base64'],
+  (data.toString('base64').match(/.{1,76}/g) ?? []).join('\r\n'),
+);

@@ -10,14 +10,9 @@ import { startRelayingGateway, type RelayingGateway } from '../../helpers/gatewa
 import { PROGRAM, buildZip } from '../../core/message/zip-builder.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { sendRaw } from './timed-send.ts';
-import { message, multipart, part } from './mime-build.ts';
+import { file, message, multipart, part } from './mime-build.ts';
 
 const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n', 'latin1');
-
-const file = (name: string, type: string, data: Buffer) => part(
-  [`Content-Type: ${type}; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`, 'Content-Transfer-Encoding: base64'],
-  (data.toString('base64').match(/.{1,76}/g) ?? []).join('\r\n'),
-);
 
 const TEXT = part(['Content-Type: text/plain; charset=us-ascii'], 'see attached');
 

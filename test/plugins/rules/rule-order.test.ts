@@ -10,7 +10,7 @@ import type { AttachmentFacts, Facts } from '../../../plugins/rules/facts.ts';
 function facts(over: Partial<Facts> = {}): Facts {
   return {
     mailFrom: 'joe@sender.example', recipients: ['trap@corp.example', 'ann@corp.example', 'bob@corp.example'], ip: '192.0.2.10',
-    authenticated: false, relayNetwork: false, headers: [], subject: 'hello', body: '', bodyTruncated: false, attachments: [],
+    authenticated: false, relayNetwork: false, isLocalDomain: (d) => d === 'corp.example', headers: [], subject: 'hello', body: '', bodyTruncated: false, attachments: [],
     size: 5000, mimeDepth: 1, findings: [], now: new Date('2026-11-23T10:30:00Z'), ...over,
   };
 }
