@@ -29,7 +29,7 @@ export type ControlRequest =
   | ({ op: 'check' } & CheckRequest);
 
 /** `moat check`'s message, base64 in the request line, and the envelope it is checked with. */
-export interface CheckRequest { message: string; from: string; to: string[]; ip: string; helo: string }
+export interface CheckRequest { message: string; from: string; to: string[]; ip: string; helo: string; user?: string }
 
 /** How a check request's line begins (the client writes `op` first): the server allows it a message's length. */
 export const CHECK_LINE_START = '{"op":"check"';

@@ -3,6 +3,10 @@
 // Everything a transaction would leave behind is swapped for a scratch part: a queue that keeps the entry it is given
 // instead of writing it, a relay queue that sends nothing, counters and rate limits of its own, and every hook run
 // marked as a check's (ctx.session.check) for the plugins that remember things.
+//
+// `user` runs the transaction as that login's, as a trusted proxy's XCLIENT LOGIN= names one: no password, since
+// only the gateway's own user (or root) can reach the control socket (mode 0600 in data_dir), and a check relays
+// nothing, so it opens no way to send as anyone.
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -10,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Runtime } from '../runtime.ts';
-import type { Logger, LogFields } from '../log/types.ts';
+import type { Logger, LogFields, LogLevel } from '../log/types.ts';
 import type { Finding, VerdictAction } from '../verdict/types.ts';
 import type { OutcomeAction } from '../hooks/outcome.ts';
 import type { HookName } from '../hooks/hook-names.ts';
@@ -28,6 +32,10 @@ import { StorageHealth } from '../queue/storage-health.ts';
 import { holdChain } from '../plugin/in-use.ts';
 import { crlfLineEnds } from '../message/line-normalizer.ts';
 import { decideVerdict } from '../verdict/verdict.ts';
+import { isOutboundSender } from '../verdict/outbound-fields.ts';
+import { normalizeIp } from '../net/cidr.ts';
+import { parseMime } from '../message/mime-parse.ts';
+import type { Attachment } from '../message/types.ts';
 
 export interface CheckInput {
   /** The message as a client would send it after DATA (its line ends become CRLF here). */
@@ -36,6 +44,8 @@ export interface CheckInput {
   to: string[];
   ip: string;
   helo: string;
+  /** A login to check as (outbound mail of that user), taken as given: no password. */
+  user?: string;
 }
 
 /** What one step of the transaction got: the reply a client would read, and the hook outcome behind it. */
@@ -48,8 +58,22 @@ export interface CheckStep {
   plugin?: string;
 }
 
+/** How the message's content would leave, when a plugin rewrote it (a disclaimer added, attachments taken out). */
+export interface CheckRewrite {
+  sentBytes: number;
+  leavingBytes: number;
+  /** Attachments of the message as sent that the leaving one no longer has (`outer.zip / inner.exe` when nested). */
+  attachmentsRemoved: string[];
+}
+
+/** Whether the message would leave with the gateway's DKIM signature, and of which domain, or why not. */
+export type CheckDkim = { signs: true; domain: string; selector: string } | { signs: false; why: string };
+
+/** A line a plugin logged during the check (a rule matched, a disclaimer added): what it did to the message. */
+export interface PluginLine { plugin: string; level: LogLevel; msg: string; fields: LogFields }
+
 export interface CheckReport {
-  envelope: { from: string; to: string[]; ip: string; helo: string };
+  envelope: { from: string; to: string[]; ip: string; helo: string; user?: string };
   steps: CheckStep[];
   findings: Finding[];
   score: number;
@@ -62,21 +86,28 @@ export interface CheckReport {
   removed: string[];
   /** The fields of the log's summary line for the message (`msg: message`), when the message got that far. */
   summary?: LogFields;
+  /** Present when a plugin rewrote the message. */
+  rewrite?: CheckRewrite;
+  dkim: CheckDkim;
+  /** What the plugins logged at info and above, in order. */
+  pluginLines: PluginLine[];
   /** What the check could not keep from happening, or did not do as a client's transaction would. */
   notes: string[];
 }
+
+interface KeptRecord { level: LogLevel; fields: LogFields }
 
 /** A logger that writes through to the gateway's log and keeps every record for the report. */
 class KeepingLogger implements Logger {
   private readonly base: Logger;
   private readonly fields: LogFields;
-  private readonly kept: LogFields[];
-  constructor(base: Logger, fields: LogFields, kept: LogFields[]) { this.base = base; this.fields = fields; this.kept = kept; }
-  private keep(msg: string, f?: LogFields): void { this.kept.push({ ...this.fields, ...f, msg }); }
-  debug(msg: string, f?: LogFields): void { this.keep(msg, f); this.base.debug(msg, f); }
-  info(msg: string, f?: LogFields): void { this.keep(msg, f); this.base.info(msg, f); }
-  warn(msg: string, f?: LogFields): void { this.keep(msg, f); this.base.warn(msg, f); }
-  error(msg: string, f?: LogFields): void { this.keep(msg, f); this.base.error(msg, f); }
+  private readonly kept: KeptRecord[];
+  constructor(base: Logger, fields: LogFields, kept: KeptRecord[]) { this.base = base; this.fields = fields; this.kept = kept; }
+  private keep(level: LogLevel, msg: string, f?: LogFields): void { this.kept.push({ level, fields: { ...this.fields, ...f, msg } }); }
+  debug(msg: string, f?: LogFields): void { this.keep('debug', msg, f); this.base.debug(msg, f); }
+  info(msg: string, f?: LogFields): void { this.keep('info', msg, f); this.base.info(msg, f); }
+  warn(msg: string, f?: LogFields): void { this.keep('warn', msg, f); this.base.warn(msg, f); }
+  error(msg: string, f?: LogFields): void { this.keep('error', msg, f); this.base.error(msg, f); }
   child(f: LogFields): Logger { return new KeepingLogger(this.base.child(f), { ...this.fields, ...f }, this.kept); }
 }
 
@@ -139,8 +170,10 @@ function harakaEntries(live: Runtime): string[] {
   return live.plugins.map((p) => p.name).filter((n) => n.startsWith('haraka'));
 }
 
-function notesFor(live: Runtime): string[] {
+function notesFor(live: Runtime, input: CheckInput): string[] {
   const notes: string[] = [];
+  // A login a trusted proxy vouches for (XCLIENT LOGIN=) need not be in the users file; a typo would look the same.
+  if (input.user !== undefined && !live.users.read().has(input.user)) notes.push(`user ${JSON.stringify(input.user)} is not in the users file: only a trusted proxy's XCLIENT LOGIN= could send as it`);
   const haraka = harakaEntries(live);
   if (haraka.length) notes.push(`${haraka.join(', ')}: Haraka plugins ran as for a client's message; they do not see that this is a check, so any state they keep (a Redis counter, a file) may have changed`);
   if (live.plugins.some((p) => p.name === 'recipient-verify')) notes.push('recipient-verify: recipients were probed at the next hop (a read) and the answers cached, as for a client\'s message');
@@ -152,6 +185,7 @@ function checkInputProblem(input: CheckInput, maxMessageSize: number): string | 
   if (!net.isIP(input.ip)) return `not an IP address: ${JSON.stringify(input.ip)}`;
   if (!input.to.length) return 'no recipient: give --to, or a message with a To header';
   if (!input.helo || /\s/.test(input.helo)) return `not a HELO name: ${JSON.stringify(input.helo)}`;
+  if (input.user !== undefined && (typeof input.user !== 'string' || !/^[^\s:]{1,256}$/.test(input.user))) return `not a user name: ${JSON.stringify(input.user)} (a name of the users file: no spaces or colons)`;
   if (input.message.length > maxMessageSize) return `the message is ${input.message.length} bytes, larger than limits.max_message_size (${maxMessageSize})`;
   return undefined;
 }
@@ -172,7 +206,7 @@ export async function runCheck(live: Runtime, input: CheckInput): Promise<CheckR
 }
 
 async function checkWith(live: Runtime, input: CheckInput, scratch: string): Promise<CheckReport> {
-  const records: LogFields[] = [];
+  const records: KeptRecord[] = [];
   const kept: { entry?: QueueEntry } = {};
   const rt = checkRuntime(live, scratch, new KeepingLogger(live.log.child({ check: true }), {}, records), kept);
   const observer = new CheckObserver();
@@ -182,7 +216,8 @@ async function checkWith(live: Runtime, input: CheckInput, scratch: string): Pro
   const envelope = { mailFrom: false as unknown, rcptTo: [] as SMTPServerAddress[] };
   const session = {
     id, remoteAddress: input.ip, remotePort: 0, localAddress: '127.0.0.1', localPort: 0, secure: false, envelope,
-    xClient: new Map(), user: undefined, commandLine: undefined as string | undefined,
+    // The greeting takes the session's login as it takes one XCLIENT gave: connect and every later hook see it.
+    xClient: new Map(), user: input.user, commandLine: undefined as string | undefined,
   };
   const conn = {
     id, remoteAddress: input.ip, clientHostname: `[${input.ip}]`, secure: false, session, name: live.hostname,
@@ -250,9 +285,9 @@ async function checkWith(live: Runtime, input: CheckInput, scratch: string): Pro
   const findings = tx ? [...tx.findings] : [];
   const verdict = tx?.verdict;
   const refusedBefore = !verdict && stopped;
-  const summary = records.find((r) => r.msg === 'message');
+  const summary = records.find((r) => r.fields.msg === 'message')?.fields;
   return {
-    envelope: { from: input.from, to: input.to, ip: input.ip, helo: input.helo },
+    envelope: { from: input.from, to: input.to, ip: input.ip, helo: input.helo, ...(input.user !== undefined ? { user: input.user } : {}) },
     steps,
     findings,
     score: verdict?.score ?? decideVerdict(findings, live.config.scores).score,
@@ -261,6 +296,61 @@ async function checkWith(live: Runtime, input: CheckInput, scratch: string): Pro
     headers: kept.entry ? fieldsOf(kept.entry.prepend ?? '') : [],
     removed: kept.entry?.remove ?? [],
     ...(summary ? { summary } : {}),
-    notes: notesFor(live),
+    ...(await rewriteOf(tx?.message, input.message)),
+    dkim: dkimOf(live, input, summary, !!kept.entry),
+    pluginLines: pluginLinesOf(records),
+    notes: notesFor(live, input),
   };
+}
+
+/** The file names of `attachments`, nested ones with the messages they are in. */
+function attachmentNames(attachments: readonly Attachment[]): string[] {
+  return attachments.map((a) => [...(a.within ?? []), a.filename ?? a.declaredType].join(' / '));
+}
+
+/** How the message leaves compared with how it was sent: undefined when no plugin changed its bytes. */
+async function rewriteOf(leaving: { raw(): Promise<Buffer>; parsed(): Promise<{ attachments: Attachment[] }> } | undefined, message: Buffer): Promise<{ rewrite?: CheckRewrite }> {
+  if (!leaving) return {};
+  const sent = asSent(message);
+  // A large refused message's spool file is gone by now: there is nothing left to compare, and nothing leaves.
+  const left = await leaving.raw().catch(() => undefined);
+  if (!left || left.equals(sent)) return {};
+  const before = attachmentNames((await parseMime(Readable.from([sent]), async () => sent, sent.length)).attachments);
+  const after = attachmentNames((await leaving.parsed()).attachments);
+  // By count, so that of two files of one name the one taken out shows.
+  const removed = before.filter((name) => {
+    const i = after.indexOf(name);
+    if (i < 0) return true;
+    after.splice(i, 1);
+    return false;
+  });
+  return { rewrite: { sentBytes: sent.length, leavingBytes: left.length, attachmentsRemoved: removed } };
+}
+
+/** The signature the message would get, as the summary line names it, or why it gets none. */
+function dkimOf(live: Runtime, input: CheckInput, summary: LogFields | undefined, queued: boolean): CheckDkim {
+  const planned = typeof summary?.dkim === 'string' ? summary.dkim : undefined;
+  if (planned) {
+    const slash = planned.lastIndexOf('/');
+    return { signs: true, domain: planned.slice(0, slash), selector: planned.slice(slash + 1) };
+  }
+  const cfg = live.config.dkim;
+  if (!cfg || !Object.keys(cfg.domains).length) return { signs: false, why: 'the config has no dkim.domains' };
+  if (!queued) return { signs: false, why: 'the message would not be accepted' };
+  const client = { user: input.user, relayNetwork: live.policy.relay.has(normalizeIp(input.ip)) };
+  if (!isOutboundSender(client, cfg.sign_for)) {
+    return { signs: false, why: `the client is not one dkim.sign_for names (${cfg.sign_for.join(', ') || 'none'}): check with --user NAME, or an --ip in relay.networks` };
+  }
+  return { signs: false, why: 'its From author is not at a signing domain (dkim.domains), or it has no single From' };
+}
+
+/** The lines that name a plugin: its own (ctx.log names it) and the core's about what it did (a recipient it dropped). */
+function pluginLinesOf(records: readonly KeptRecord[]): PluginLine[] {
+  const lines: PluginLine[] = [];
+  for (const { level, fields } of records) {
+    if (level === 'debug' || typeof fields.plugin !== 'string') continue;
+    const { plugin, msg, check: _check, cid: _cid, qid: _qid, ...rest } = fields;
+    lines.push({ plugin: plugin as string, level, msg: String(msg), fields: rest });
+  }
+  return lines;
 }

@@ -9,12 +9,15 @@ import type { CheckReport } from '../../core/smtp/check-transaction.ts';
 import { CONFIG_OPTIONS, USAGE_ERROR, fileSystemPath, readCommand } from './args.ts';
 import { gatewaySocket } from './reload.ts';
 
-const USAGE = `usage: moat check [--config FILE] [--set data_dir=DIR] FILE|- [--from ADDR] [--to ADDR]… [--ip IP] [--helo NAME] [--json]
+const USAGE = `usage: moat check [--config FILE] [--set data_dir=DIR] FILE|- [--from ADDR] [--to ADDR]… [--ip IP] [--helo NAME] [--user NAME] [--json]
   Has the gateway running on the config's data_dir run the message in FILE (- for stdin) through its live chain, with
-  its plugins, dictionaries and config, and prints each hook's outcome, every finding, the score, the verdict and the
-  header fields it would add. Nothing is queued, quarantined or relayed, and nothing is learned or counted.
+  its plugins, dictionaries and config, and prints each hook's outcome, every finding, the score, the verdict, the
+  header fields it would add, how plugins changed the message (attachments taken out, a disclaimer), what they
+  logged, and whether it would leave DKIM-signed. Nothing is queued, quarantined or relayed, nothing learned or counted.
   The envelope: --from (default: the From header's address), --to (default: the To and Cc headers' addresses),
-  --ip, the client's address (default 127.0.0.1), --helo (default: the address literal of --ip, [127.0.0.1]).
+  --ip, the client's address (default 127.0.0.1; one in relay.networks checks mail from your own network),
+  --helo (default: the address literal of --ip, [127.0.0.1]), --user, a login to check as (a user's outgoing mail:
+  no password, as only the gateway's own user can reach its control socket, and a check relays nothing).
   Line ends become CRLF, as a mail client sends a file. --json prints the whole report as JSON.
   Exit 0 answered, 1 not checked (an unreadable file, a message over limits.max_message_size), 2 no gateway.`;
 
@@ -50,10 +53,25 @@ async function readMessage(arg: string): Promise<Buffer> {
 
 const quoted = (v: unknown) => (typeof v === 'string' && /[\s"]/.test(v) ? JSON.stringify(v) : String(v));
 
+/** A log field as `key=value`, a list as its items joined by commas, as the log's summary line is shown above. */
+function fieldText(key: string, v: unknown): string {
+  if (Array.isArray(v)) return `${key}=${quoted(v.map(String).join(','))}`;
+  return `${key}=${v !== null && typeof v === 'object' ? JSON.stringify(v) : quoted(v)}`;
+}
+
 /** Columns padded to their widest cell; the last one is left as it is. */
 function table(rows: string[][]): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd());
+}
+
+/** What plugins did to the body of a message that would be accepted: its bytes, and the attachments no longer in them. */
+function changesOf(r: CheckReport): string[] {
+  if (!r.headers.length) return [];
+  if (!r.rewrite) return ['', 'message changes: none (the body leaves as sent)'];
+  const w = r.rewrite;
+  return ['', 'message changes:', `  rewritten by a plugin: ${w.sentBytes} bytes sent, ${w.leavingBytes} would leave`,
+    `  attachments taken out: ${w.attachmentsRemoved.length ? w.attachmentsRemoved.join(', ') : 'none'}`];
 }
 
 function printReport(r: CheckReport): void {
@@ -64,7 +82,7 @@ function printReport(r: CheckReport): void {
     ? ['verdict', 'score', 'from', 'to', 'size', 'reply', 'reason'].filter((k) => s[k] !== undefined).map((k) => `${k}=${quoted(Array.isArray(s[k]) ? (s[k] as unknown[]).join(',') : s[k])}`)
     : [`verdict=${r.action}`, `score=${r.score}`, `from=${quoted(r.envelope.from)}`, `to=${r.envelope.to.join(',')}`, `reason=${quoted(r.reason)}`];
   lines.push(`check: ${head.join(' ')}`);
-  lines.push(`client: ip=${r.envelope.ip} helo=${r.envelope.helo}`, '', 'hooks:');
+  lines.push(`client: ip=${r.envelope.ip} helo=${r.envelope.helo}${r.envelope.user !== undefined ? ` user=${quoted(r.envelope.user)}` : ''}`, '', 'hooks:');
   lines.push(...table([['HOOK', 'OUTCOME', 'PLUGIN', 'REPLY'], ...r.steps.map((st) => [st.rcpt ? `${st.hook} ${st.rcpt}` : st.hook, st.outcome, st.plugin ?? '-', st.reply])]).map((l) => `  ${l}`));
   lines.push('', `findings (total score ${r.score}):`);
   if (r.findings.length) lines.push(...table([['SYMBOL', 'SCORE', 'PLUGIN', 'DETAIL'], ...r.findings.map((f) => [f.symbol, String(f.score), f.plugin, f.detail ?? ''])]).map((l) => `  ${l}`));
@@ -72,13 +90,17 @@ function printReport(r: CheckReport): void {
   lines.push('', `verdict: ${r.action} (${r.reason})`, '', 'headers the gateway would add:');
   lines.push(...(r.headers.length ? r.headers.map((h) => `  ${h.replace(/\n/g, '\n  ')}`) : ['  (none: the message would not be accepted)']));
   if (r.removed.length) lines.push(`headers it would remove: ${r.removed.join(', ')}`);
+  lines.push(...changesOf(r), '', 'plugin lines:');
+  if (r.pluginLines.length) lines.push(...table([['PLUGIN', 'LEVEL', 'LINE'], ...r.pluginLines.map((p) => [p.plugin, p.level, [p.msg, ...Object.entries(p.fields).map(([k, v]) => fieldText(k, v))].join('  ')])]).map((l) => `  ${l}`));
+  else lines.push('  (none)');
+  lines.push('', r.dkim.signs ? `dkim: would sign as d=${r.dkim.domain} s=${r.dkim.selector}` : `dkim: would not sign: ${r.dkim.why}`);
   for (const note of r.notes) lines.push(`note: ${note}`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = readCommand(argv, {
-    ...CONFIG_OPTIONS, from: { type: 'string' }, to: { type: 'string', multiple: true }, ip: { type: 'string' }, helo: { type: 'string' }, json: { type: 'boolean' },
+    ...CONFIG_OPTIONS, from: { type: 'string' }, to: { type: 'string', multiple: true }, ip: { type: 'string' }, helo: { type: 'string' }, user: { type: 'string' }, json: { type: 'boolean' },
   }, USAGE);
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
@@ -95,7 +117,7 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof found === 'number') return found;
   const fromHeaders = envelopeOf(raw);
   const ip = values.ip ?? '127.0.0.1';
-  const req = { message: raw.toString('base64'), from: values.from ?? fromHeaders.from, to: values.to ?? fromHeaders.to, ip, helo: values.helo ?? literalOf(ip) };
+  const req = { message: raw.toString('base64'), from: values.from ?? fromHeaders.from, to: values.to ?? fromHeaders.to, ip, helo: values.helo ?? literalOf(ip), ...(values.user !== undefined ? { user: values.user } : {}) };
   let report: CheckReport;
   try {
     report = await requestCheck(found.sock, req);

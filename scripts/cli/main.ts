@@ -19,12 +19,13 @@ commands: ${commands().join(', ')}
   moat check-config [--config FILE] [--set K=V]…  validate the config (exit 1 with every error)
   moat reload [--config FILE] [--set K=V]…        have the running gateway reload its config, and say how it went
   moat stop [--config FILE] [--set data_dir=DIR]  have the running gateway stop in order, and wait until it has
-  moat check [--config FILE] [--set data_dir=DIR] FILE|- [--from A] [--to B]… [--ip IP] [--helo NAME] [--json]
-                                                  score a message through the running chain, keeping nothing
+  moat check [--config FILE] [--set data_dir=DIR] FILE|- [--from A] [--to B]… [--ip IP] [--helo NAME] [--user NAME] [--json]
+                                                  score a message through the running chain, keeping nothing;
+                                                  --user checks a user's outgoing mail (rules, DKIM)
   moat user add|remove|list NAME                  manage AUTH users
   moat lists show|allow|block|remove RECIPIENT …  a recipient's own sender allow and block lists
   moat send --host H:P --from A --to B [--subject S] [--body T] [--attach FILE]
-  moat dkim keygen DOMAIN SELECTOR [--bits 2048] [--out FILE]
+  moat dkim keygen DOMAIN SELECTOR [--bits 2048] [--type rsa|ed25519] [--out FILE]
                                                   a DKIM key (mode 0600) and the TXT record to publish
 Run 'moat <command> --help' for more.
 `;
