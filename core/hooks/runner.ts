@@ -316,6 +316,11 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): 
   };
 }
 
+/** How long a call of `hook` may take: the entry's `timeout`, or more when the plugin's own limits need it. */
+function timeoutOf(p: LoadedPlugin, hook: HookName): number {
+  return Math.max(p.timeout, p.instance.hookTimeout?.(hook) ?? 0);
+}
+
 async function callWithTimeout(chain: readonly LoadedPlugin[], p: LoadedPlugin, ctx: HookContext, lease: Lease): Promise<Outcome | void> {
   const handler = p.instance.hooks[ctx.hook]!;
   let timer: NodeJS.Timeout | undefined;
@@ -327,7 +332,7 @@ async function callWithTimeout(chain: readonly LoadedPlugin[], p: LoadedPlugin, 
       const release = holdChain(chain);
       running.then(release, release);
       reject(new TimeoutError());
-    }, p.timeout);
+    }, timeoutOf(p, ctx.hook));
   });
   try {
     return await Promise.race([running, timeout]);
@@ -390,7 +395,7 @@ async function runPlugins(plugins: readonly LoadedPlugin[], a: RunArgs, run: Cha
       countPluginError(p.name, a.hook, err instanceof TimeoutError ? 'timeout' : 'threw');
       if (observing) { a.log.error('plugin failed in an observing hook', { plugin: p.name, hook: a.hook, error: String((err as Error)?.message ?? err) }); continue; }
       if (err instanceof TimeoutError) {
-        a.log.error('plugin timed out', { plugin: p.name, hook: a.hook, timeout_ms: p.timeout });
+        a.log.error('plugin timed out', { plugin: p.name, hook: a.hook, timeout_ms: timeoutOf(p, a.hook) });
         return { outcome: { action: 'tempfail', code: 451, enhanced: '4.3.0', text: 'Temporary local problem, please try again later' }, plugin: p.name };
       }
       a.log.error('plugin threw', { plugin: p.name, hook: a.hook, error: String((err as Error)?.stack ?? err) });

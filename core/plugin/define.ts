@@ -50,6 +50,11 @@ export interface PluginInstance {
    * request (a PING) is the right size.
    */
   health?(timeoutMs: number): Promise<HealthProblem | undefined>;
+  /**
+   * Milliseconds a call of `hook` needs when that is more than the entry's `timeout` (a plugin that runs plugins of
+   * its own, each with its own limit and answer: the Haraka shim); the core then waits this long instead.
+   */
+  hookTimeout?(hook: HookName): number | undefined;
 }
 
 /**
@@ -75,6 +80,8 @@ export interface PluginSetup {
    * findings can say at start that it is missing, or after it in a hook where its findings come too late.
    */
   chain?: ChainView;
+  /** The entry's `timeout`: milliseconds each hook call may take, unless the instance's `hookTimeout` asks for more. */
+  entryTimeout?: number;
   /** The gateway's own message size limit (limits.max_message_size), for a plugin whose limits must not fall short of it. */
   maxMessageSize?: number;
 }

@@ -254,7 +254,7 @@ async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: 
       if (!warnings.includes(line)) warnings.push(line);
     }) : undefined;
     try {
-      const instance = await createInTime(def, cfg, { ...setup, log: recorder?.log ?? log, chain: { names: entries.map((e) => e.name), index: i, symbols } }, opts);
+      const instance = await createInTime(def, cfg, { ...setup, log: recorder?.log ?? log, entryTimeout: entry.timeout, chain: { names: entries.map((e) => e.name), index: i, symbols } }, opts);
       out.push({ name: def.name, timeout: entry.timeout, instance });
     } catch (e) {
       const reason = (e as Error).message;

@@ -52,7 +52,7 @@ export async function discardAsked(registry: HookRegistry, conn: Any): Promise<D
   for (const entry of registry.hooks.get(hook) ?? []) {
     if (!isDiscardHook(registry, hook, entry)) continue;
     const plugin = registry.plugins.get(entry.plugin);
-    const r = await callPlugin(plugin, entry.method, hook, conn, undefined);
+    const r = await callPlugin(plugin, entry.method, hook, conn, undefined, registry.limitMs(plugin));
     if (r.retval !== constants.ok) continue;
     const txnNotes = conn.transaction?.notes;
     if (txnNotes?.discard) return { plugin: txnNotes[SETTER] ?? plugin.name, via: 'transaction.notes.discard' };

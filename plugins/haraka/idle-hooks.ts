@@ -2,6 +2,7 @@
 // a plugin whose work lies there does nothing in a gateway, and the admin should hear so at start, not find out later.
 // queue/discard's hooks are the exception: the shim runs them for their decision (discard.ts).
 import { isDiscardHook } from './discard.ts';
+import { HARAKA_HOOKS } from './hook-names.ts';
 import type { HookRegistry } from './registry.ts';
 import { HOOK_MAP } from './session.ts';
 
@@ -16,7 +17,8 @@ export function idleHooks(registry: HookRegistry): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const name of registry.plugins.keys()) out.set(name, []);
   for (const [hook, entries] of registry.hooks) {
-    if (RUN_HOOKS.has(hook) || NOT_IN_HARAKA_EITHER.has(hook)) continue;
+    // A name Haraka does not know either is a misspelling, said on its own (hook-report.ts).
+    if (RUN_HOOKS.has(hook) || NOT_IN_HARAKA_EITHER.has(hook) || !HARAKA_HOOKS.has(hook)) continue;
     for (const e of entries) {
       if (isDiscardHook(registry, hook, e)) continue;
       const list = out.get(e.plugin) ?? [];

@@ -8,10 +8,12 @@ import { installDnsRedirect, redirectDns } from './dns-redirect.ts';
 import { configReadErrors, forgetCachedConfig, restoreCachedConfig } from './config-cache.ts';
 import { folderProblem, ignoresBadPlugins } from './folder-check.ts';
 import { unparsableConfigFiles, unparsableMessage } from './config-files.ts';
-import { idleHooks, runsSomething } from './idle-hooks.ts';
+import { reportHooks } from './hook-report.ts';
 import { loadFolder, pluginName, searchPaths, type LoadedFolder } from './loader.ts';
 import { levelNumber } from './log.ts';
 import { runHook } from './runner.ts';
+import { timersOf } from './plugin-timers.ts';
+import { hookDeadline } from './hook-deadline.ts';
 import { attachServerLog, harakaServer } from './server.ts';
 import { createHooks } from './session.ts';
 
@@ -101,16 +103,10 @@ const definition = definePlugin<HarakaConfig>({
     if (!folder.pluginList.length) {
       setup.log.warn('haraka entry runs no plugins: its config/plugins names none', { dir });
     }
-    // Outbound, queue and log hooks never run here (Mailmoat queues, relays and logs itself): a plugin working only
-    // there (queue/smtp_forward, a leftover of a Haraka that delivered the mail) does nothing, and the admin is told.
-    for (const [plugin, hooks] of idleHooks(folder.registry)) {
-      if (runsSomething(folder.registry, plugin)) {
-        setup.log.info(`haraka plugin ${plugin}: some of its hooks never run in Mailmoat`, { dir, hooks: [...hooks] });
-      } else {
-        setup.log.warn(`haraka plugin ${plugin} does nothing here: Mailmoat never runs the hooks it registered`, { dir, hooks: [...hooks] });
-      }
-    }
+    reportHooks(folder.registry, dir, setup.log);
 
+    // A plugin with no timeout of its own still answers within the entry's: Mailmoat cannot wait for ever.
+    if (setup.entryTimeout) folder.registry.fallbackTimeoutMs = setup.entryTimeout;
     // Single-process Haraka runs init_master only; anything but OK/CONT stops the start, as it stops Haraka.
     const init = await runHook(folder.registry, 'init_master', server);
     if (init.retval !== constants.ok && init.retval !== constants.cont) {
@@ -121,6 +117,8 @@ const definition = definePlugin<HarakaConfig>({
     return {
       hooks: createHooks(folder, { sink, scores: cfg.scores, karmaFactor: cfg.karma_factor }),
       close: shutDown,
+      // Room for every plugin's own timeout: a hung plugin is answered by Haraka's DENYSOFT, not the core's 451.
+      hookTimeout: (hook) => (setup.entryTimeout ? hookDeadline(folder.registry, hook, setup.entryTimeout) : undefined),
     };
   },
 });
@@ -135,6 +133,22 @@ function unknownPlugin(dir: string, folderConfig: Any): string | undefined {
   const name = names.map(pluginName).find((n) => !searchPaths(dir, n).some((p) => existsSync(p)));
   if (name === undefined || ignoresBadPlugins(dir)) return undefined;
   return `Loading plugin ${name} failed: No plugin with this name found`;
+}
+
+/** How long one plugin's shutdown() may take: one that never settles must not hold the gateway's stop or a reload. */
+const SHUTDOWN_LIMIT_MS = 5000;
+
+async function shutDownPlugin(plugin: Any, log: { warn(msg: string, fields?: Record<string, unknown>): void }): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), SHUTDOWN_LIMIT_MS); });
+  try {
+    const done = await Promise.race([Promise.resolve().then(() => plugin.shutdown?.()), limit]);
+    if (done === 'late') log.warn(`haraka plugin ${plugin.name} shutdown did not finish in ${SHUTDOWN_LIMIT_MS / 1000} s: left behind`, { haraka_plugin: plugin.name });
+  } catch (err) {
+    log.warn('haraka plugin shutdown failed', { haraka_plugin: plugin.name, error: (err as Error).message });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -154,8 +168,11 @@ async function shutDownEntry(entry: {
   for (const plugin of folder.registry.plugins.values() as Iterable<Any>) {
     const shared = redis && plugin.db === redis;
     if (shared) plugin.db = undefined;
-    try { await plugin.shutdown?.(); } catch (err) { log.warn('haraka plugin shutdown failed', { haraka_plugin: plugin.name, error: (err as Error).message }); }
+    await shutDownPlugin(plugin, log);
     if (shared) plugin.db = redis;
+    // Haraka exits after its shutdown; here the process goes on (a reload) or must be able to end (a stop).
+    const left = timersOf(plugin).reduce((n, t) => n + t.clearLeft(), 0);
+    if (left) log.warn(`haraka plugin ${plugin.name} left ${left} timer(s) running after its shutdown: cleared`, { haraka_plugin: plugin.name });
   }
   if (openDirs.size) {
     if (redis) server.notes.redis ??= redis;

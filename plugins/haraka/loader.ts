@@ -9,6 +9,7 @@ import { harakaServer } from './server.ts';
 import type { LogSink } from './log.ts';
 import { ignoresBadPlugins } from './folder-check.ts';
 import { PLAIN_PREFIX, PluginCodeError, pluginCodeError } from './plugin-code.ts';
+import { adoptTimers, pluginTimers, timersOf } from './plugin-timers.ts';
 
 /** Old names Haraka still accepts in config/plugins, and what they load now (Haraka's `plugins.deprecated`). */
 export const DEPRECATED: Readonly<Record<string, string>> = {
@@ -78,6 +79,9 @@ export function compileInto(plugin: Plugin, extraGlobals: Record<string, Any> = 
     return;
   }
   const code = `${PLAIN_PREFIX}${readFileSync(plugin.plugin_path, 'utf8')}`;
+  const timers = pluginTimers();
+  adoptTimers(plugin, [timers]);
+  const { clearTimeout, clearInterval, setInterval, setTimeout, setImmediate } = timers.globals;
   const sandbox: Record<string, Any> = {
     require: plainRequire(plugin), __filename: plugin.plugin_path, __dirname: path.dirname(plugin.plugin_path),
     exports: plugin, fetch, clearTimeout, clearInterval, process, setInterval, setTimeout, Buffer, Math,
@@ -128,6 +132,7 @@ export function loadFolder(dir: string, sink: LogSink): LoadedFolder {
     // hold timers and clients of their own, which nothing else would ever shut down.
     for (const plugin of registry.plugins.values() as Iterable<Any>) {
       try { Promise.resolve(plugin.shutdown?.()).catch(() => undefined); } catch { /* refused already */ }
+      for (const t of timersOf(plugin)) t.clearLeft();
     }
     throw err;
   }

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { HARAKA_DIR, requireCjs, haraka, type Any } from './cjs.ts';
 import { addLogMethods, SINK, type LogSink } from './log.ts';
 import type { HookRegistry } from './registry.ts';
+import { adoptTimers, timersOf } from './plugin-timers.ts';
 
 /** What a plugin needs from the folder it was loaded from. */
 export interface FolderContext {
@@ -66,6 +67,8 @@ export class Plugin {
     for (const key in parent) {
       if (!this[key]) this[key] = parent[key];
     }
+    // The parent's code runs as this plugin, with the parent's sandbox timers: they close with this plugin.
+    adoptTimers(this, timersOf(parent));
     if (parent.register) parent.register.call(this);
     this.base[parentName] = parent;
   }

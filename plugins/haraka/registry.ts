@@ -12,6 +12,11 @@ export class HookRegistry {
   readonly hooks = new Map<string, RegisteredHook[]>();
   /** Registered plugins by short name, in load order. */
   readonly plugins = new Map<string, Any>();
+  /**
+   * The limit of a plugin whose own timeout is 0 (none, in Haraka): the entry's `timeout`, so that such a plugin still
+   * answers Haraka's DENYSOFT, named in the log, rather than leaving the core to cut the whole entry off. Unset: none.
+   */
+  fallbackTimeoutMs = 0;
   private order = 0;
 
   /** Adds a hook in its sorted place; plugins may call this after start-up (asn's async register). */
@@ -35,6 +40,12 @@ export class HookRegistry {
       if (plugin && typeof plugin[h.method] === 'function') out.push([plugin, h.method]);
     }
     return out;
+  }
+
+  /** How long one call of `plugin` may take before it answers DENYSOFT: its Haraka timeout, else the fallback. */
+  limitMs(plugin: Any): number {
+    const own = Number(plugin?.timeout);
+    return own > 0 ? own * 1000 : this.fallbackTimeoutMs;
   }
 
   has(hook: string): boolean {

@@ -28,9 +28,10 @@ function gone(obj: Any): boolean {
 
 /**
  * Calls one plugin method with a `next` callback and resolves with its first answer.
- * A second call is logged and ignored; the plugin's timeout answers DENYSOFT; a synchronous throw answers CONT.
+ * A second call is logged and ignored; `limitMs` (the plugin's timeout, 0 for none) answers DENYSOFT; a synchronous
+ * throw answers CONT.
  */
-export function callPlugin(plugin: Any, method: string, hook: string, obj: Any, params: Any): Promise<HookResult> {
+export function callPlugin(plugin: Any, method: string, hook: string, obj: Any, params: Any, limitMs: number): Promise<HookResult> {
   return new Promise((resolve) => {
     let answered = false;
     let timedOut = false;
@@ -45,12 +46,14 @@ export function callPlugin(plugin: Any, method: string, hook: string, obj: Any, 
       obj.current_hook = null;
       resolve({ retval: retval || constants.cont, msg, plugin: plugin.name, method });
     };
-    if (hook !== 'log' && plugin.timeout) {
+    if (hook !== 'log' && limitMs > 0) {
       timer = setTimeout(() => {
-        obj.logcrit?.(`Plugin ${plugin.name} timed out on hook ${hook} - make sure it calls the callback`);
+        // Fields as well as Haraka's words: a log search for the plugin or the hook finds the line.
+        obj.logcrit?.(`Plugin ${plugin.name} timed out on hook ${hook} - make sure it calls the callback`,
+          { haraka_plugin: plugin.name, haraka_hook: hook, haraka_method: method, timeout_ms: limitMs });
         next(constants.denysoft, 'plugin timeout');
         timedOut = true;
-      }, plugin.timeout * 1000);
+      }, limitMs);
     }
     try {
       obj.current_hook = [plugin, method];
@@ -81,7 +84,7 @@ export async function runHook(registry: HookRegistry, hook: string, obj: Any, pa
       last = { retval: constants.cont, msg: undefined, plugin: plugin.name, method };
       continue;
     }
-    const r = await callPlugin(plugin, method, hook, obj, params);
+    const r = await callPlugin(plugin, method, hook, obj, params, registry.limitMs(plugin));
     if (gone(obj) && !REQUIRED.has(hook)) return { retval: constants.cont, msg: undefined };
     last = r;
     if (queue.length && (r.retval === constants.cont || RUN_ALL.has(hook))) continue;

@@ -43,6 +43,8 @@ const CONN = 'harakaConnection';
 const AUTH_GIVEN = 'harakaAuthUser';
 /** The verified client name the shim gave as `remote.host`, so that a name is given once and a later one replaces it. */
 const NAME_GIVEN = 'harakaVerifiedName';
+/** The address connect_init last ran for (a trusted proxy's, at its EHLO before the connect hooks). */
+const INIT_FOR = 'harakaConnectInitFor';
 function format(a: Any): string {
   return a?.format ? a.format() : '';
 }
@@ -162,12 +164,27 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
     return conn.loop as Outcome | undefined;
   }
 
+  /** Haraka's helo or ehlo hooks for the greeting `host`. */
+  async function hello(conn: Connection, verb: 'helo' | 'ehlo', host: string): Promise<Outcome | undefined> {
+    await conn.reset_transaction();
+    conn.hello = { verb: verb.toUpperCase(), host };
+    conn.results.add({ name: 'helo' }, conn.hello);
+    const o = toOutcome(verb, await run(verb, conn, conn.hello.host));
+    // As in Haraka: refused, the greeting is forgotten; `esmtp` turns true after an accepted EHLO, so the hook sees
+    // the protocol used before (helo.checks' proto_mismatch compares the two), and a later HELO does not clear it.
+    if (o) { conn.hello.verb = null; conn.hello.host = null; }
+    else if (verb === 'ehlo') conn.esmtp = true;
+    return o;
+  }
+
   const hooks: HookHandlers = {
     async connect(ctx) {
       const conn = connectionOf(ctx);
       conn.results.add({ name: 'remote' }, conn.remote);
       conn.results.add({ name: 'local' }, conn.local);
-      await run('connect_init', conn);
+      // Not again for a proxy that went on as the client: its EHLO ran connect_init already (helo below).
+      if (ctx.connectionState[INIT_FOR] !== conn.remote.ip) await run('connect_init', conn);
+      ctx.connectionState[INIT_FOR] = conn.remote.ip;
       const rdns = await run('lookup_rdns', conn);
       let o = toOutcome('lookup_rdns', rdns);
       if (!o) {
@@ -188,15 +205,15 @@ export function createHooks(folder: LoadedFolder, opts: SessionOptions): HookHan
       const verb = s.esmtp === false || s.heloVerb === 'HELO' ? 'helo' : 'ehlo';
       const conn = commandConnection(ctx, `${verb.toUpperCase()} ${s.helo ?? ''}`.trim());
       if (looping(conn)) return looping(conn);
-      await conn.reset_transaction();
-      conn.hello = { verb: verb.toUpperCase(), host: (s.helo ?? '').split(/\s+/)[0] };
-      conn.results.add({ name: 'helo' }, conn.hello);
-      const o = toOutcome(verb, await run(verb, conn, conn.hello.host));
-      // As in Haraka: refused, the greeting is forgotten; `esmtp` turns true after an accepted EHLO, so the hook sees
-      // the protocol used before (helo.checks' proto_mismatch compares the two), and a later HELO does not clear it.
-      if (o) { conn.hello.verb = null; conn.hello.host = null; }
-      else if (verb === 'ehlo') conn.esmtp = true;
-      return o;
+      const host = (s.helo ?? '').split(/\s+/)[0];
+      // A trusted proxy's EHLO before XCLIENT comes before the core's connect hooks, which wait for the client to be
+      // named; Haraka's plugins count on connect_init having run before any ehlo (notes it sets there), and Haraka
+      // with its xclient plugin runs it for the proxy's connection first. So does the shim, once per address.
+      if (ctx.connectionState[INIT_FOR] !== conn.remote.ip) {
+        ctx.connectionState[INIT_FOR] = conn.remote.ip;
+        await run('connect_init', conn);
+      }
+      return hello(conn, verb, host);
     },
 
     async mailFrom(ctx) {

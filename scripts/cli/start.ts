@@ -21,6 +21,12 @@ const QUIT_EXIT_CODE = 131;
 const LOG_DRAIN_MS = 2000;
 
 /**
+ * How long the process may stay after its orderly stop before it exits anyway. Nothing of the gateway's own is open
+ * by then; what still holds the process is a plugin's (a Haraka plugin's setInterval, a Redis client it never quit).
+ */
+const LEFT_OPEN_GRACE_MS = 1000;
+
+/**
  * Exits once the log's last lines are written. process.exit drops what the log's pipe has not taken yet, and under
  * a slow journal or log shipper those are the lines that say why the process is gone.
  */
@@ -61,6 +67,26 @@ function logFailedStart(format: LogFormat, error: string): void {
   flushLogs();
   if (format === 'text' || (format === 'auto' && process.stdout.isTTY)) return;
   new JsonLogger({ format: 'json', sink: process.stdout }).error('start failed', { error });
+}
+
+/** `Timeout ×2, TCPSocketWrap ×1`: the kinds of what keeps the process up, as Node names them. */
+function describeOpen(kinds: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const k of kinds) counts.set(k, (counts.get(k) ?? 0) + 1);
+  return [...counts].map(([k, n]) => `${k} ×${n}`).join(', ');
+}
+
+/**
+ * Ends the process once the stop is over, even when something a plugin left (a timer, a socket) would keep it up:
+ * the process stays only when nothing else holds it (the timer is unref'd), so a clean stop still exits by itself.
+ * Haraka does the same: it always exits after its shutdown.
+ */
+function exitEvenIfHeld(code: number, log: { warn(msg: string, fields?: Record<string, unknown>): void }): void {
+  setTimeout(() => {
+    const open = process.getActiveResourcesInfo();
+    log.warn('exiting: something a plugin opened was still open after the stop', { open: describeOpen(open) });
+    void exitWhenLogged(code);
+  }, LEFT_OPEN_GRACE_MS).unref();
 }
 
 /** How often a gateway that npm started looks whether npm is still there. */
@@ -184,5 +210,7 @@ async function runGateway(loaded: LoadedConfig, overrides: string[]): Promise<nu
   // Written while the process still runs, which waits for the write: an exit with lines in the pipe's queue drops them.
   flushLogs();
   releaseSignals();
-  return fatal ? 1 : 0;
+  const code = fatal ? 1 : 0;
+  exitEvenIfHeld(code, gw.runtime.log);
+  return code;
 }
