@@ -2,7 +2,7 @@
 import { s, TIMER_MAX_MS, type Infer, type Issue } from './schema.ts';
 import { dnsConfigSchema } from '../dns/config.ts';
 import { stateConfigSchema } from '../store/config.ts';
-import { routesSchema } from '../relay/route-config.ts';
+import { RELAY_TIMEOUT_TEXT, routesSchema } from '../relay/route-config.ts';
 import { caFile } from '../relay/ca-file-schema.ts';
 import { bounceConfigSchema } from '../queue/bounce-config.ts';
 import { digestConfigSchema } from '../quarantine/digest-config.ts';
@@ -10,7 +10,7 @@ import { ipOrCidr } from './ip-schema.ts';
 import { thresholdOrderIssues } from '../verdict/thresholds.ts';
 import { OUTBOUND_SENDERS } from '../verdict/outbound-fields.ts';
 import { checkReplyText, DEFAULT_REJECT_TEXT, DEFAULT_TEMPFAIL_TEXT } from '../verdict/reply-text.ts';
-import { checkCredentialsHaveTls, smtpUrl } from './smtp-url-schema.ts';
+import { checkEachHasTls, smtpUrls } from '../relay/url-list-schema.ts';
 import { parseServer } from '../dns/servers.ts';
 import { TLS_MIN_VERSIONS, tlsProtocolIssues } from '../smtp/tls-protocols.ts';
 import { proxyProtocolIssues } from '../smtp/proxy-config.ts';
@@ -47,16 +47,17 @@ const localDomain = s.checked(s.string(), (v, p, is) => {
 
 
 const smarthostSchema = s.checked(s.object({
-  url: smtpUrl.describe('Where accepted mail is relayed'),
+  url: smtpUrls.describe('Where accepted mail is relayed: a URL, or a list of URLs tried in order within each attempt (the next when one cannot be reached or answers 4xx, as MX hosts are)'),
   starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic')
     .describe('STARTTLS policy for smtp:// URLs: required (no TLS, no delivery), opportunistic (TLS when offered, any certificate; plaintext when not offered or the handshake fails, unless credentials are set), off (refused with credentials: they are sent over TLS only)'),
   tls_verify: s.boolean().default(true).describe("With required TLS (starttls: required, smtps://) or credentials in the URL: refuse a certificate that does not verify against the trusted CAs (the system store, e.g. update-ca-certificates, and Node's CA list; or tls_ca_file) and the host: a name against the certificate's DNS names, an address against its IP addresses"),
   tls_ca_file: caFile.optionalValue().describe("PEM bundle of the CAs to trust instead of the system store and Node's CA list (Postfix's smtp_tls_CAfile); an absolute path, read at each connection"),
   connections: s.number({ integer: true, min: 1, max: 200 }).default(8).describe('Pooled connections to the smarthost'),
   // 0 would turn the socket timeout off: a smarthost that stops answering would hold its connections for ever.
-  timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(60_000).describe('Connection and command timeout'),
+  timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).optionalValue().describe(RELAY_TIMEOUT_TEXT),
+  connect_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(30_000).describe("How long a TCP connection to the smarthost may take (Postfix's smtp_connect_timeout)"),
   data_done_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(600_000).describe("How long the reply to the message's final dot may take (Postfix's smtp_data_done_timeout): a smarthost that scans before it answers is waited for, not sent the message again"),
-}), checkCredentialsHaveTls);
+}), checkEachHasTls);
 
 /**
  * A cap for a plugin that is not in the chain caps nothing, silently (a typo such as `rbll`). A plugin loaded by
@@ -90,7 +91,7 @@ export const gatewaySchema = s.checked(s.object({
     }), tlsProtocolIssues).default({} as never),
     banner: s.string().default('Mailmoat').describe('Text after the hostname in the greeting'),
     // smtp-server reads 0 as its own default of 1m, not as "never".
-    idle_timeout: s.checked(s.duration(), timerRange('must be above 0 (0 would not turn the idle timeout off: it would be 1m)')).default(60_000).describe('Idle time before a client is disconnected'),
+    idle_timeout: s.checked(s.duration(), timerRange('must be above 0 (0 would not turn the idle timeout off: it would be 1m)')).default(300_000).describe("Idle time before a client is disconnected with 421 4.4.2: RFC 5321's server timeout and Postfix's smtpd_timeout. Under stress idle clients get stress_idle_timeout instead; within DATA a client may pause at least 3m between blocks (the RFC's data block time), limits.data_timeout bounding the whole message"),
     // 1 is Postfix's own mark: stress when every process slot is taken.
     stress_threshold: s.number({ min: 0, max: 1 }).default(0.8).describe('Share of limits.max_connections open at which the gateway enters stress, as Postfix\'s smtpd does: idle clients get stress_idle_timeout, and limits.max_errors and max_junk_commands drop to 1; a message from its 354 to its final dot, relay.networks, access.allow_ips and logged-in clients are exempt. Stress ends when connections fall below three quarters of the mark (0 = never; 1 = only at max_connections)'),
     stress_idle_timeout: s.checked(s.duration(), timerRange('must be above 0 (an idle client needs time to send its next command)')).default(10_000).describe('Idle time, and time to complete a command line, before a client is disconnected with 421 4.4.2 while the gateway is in stress (Postfix\'s smtpd_timeout under stress); above idle_timeout it changes nothing'),
@@ -101,8 +102,8 @@ export const gatewaySchema = s.checked(s.object({
   relay: s.object({
     networks: s.array(ipOrCidr).default([]).describe('CIDRs allowed to relay to any domain without AUTH'),
   }).default({} as never),
-  smarthost: s.union(smtpUrl, smarthostSchema).optionalValue()
-    .describe('Relay target; when unset, accepted mail is written as .eml files under data_dir/delivered/'),
+  smarthost: s.union(smtpUrls, smarthostSchema).optionalValue()
+    .describe('Relay target: a URL, a list of URLs tried in order (Postfix\'s relayhost with smtp_fallback_relay), or a mapping with `url` and options; a host name is looked up by the system resolver, not dns.servers. When unset, accepted mail is written as .eml files under data_dir/delivered/'),
   routes: routesSchema,
   data_dir: s.string().default('./data').describe('Where the spool, queue, quarantine and state live; kept 0700, made so at start when it is open to others'),
   auth: s.checked(s.object({

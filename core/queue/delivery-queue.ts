@@ -103,6 +103,9 @@ function groupByReply(items: Iterable<RecipientOutcome>): OutcomeGroup[] {
   return [...groups.values()];
 }
 
+/** One destination's share of an attempt: its recipients, the streams read for it, and what its relay answered. */
+interface DestinationSend { dest: string; rcpts: string[]; reads: ReadProgress[]; results: RecipientResult[]; unreachable?: boolean }
+
 /** What an attempt did: its lines, and the line that says its state could not be written. */
 interface AttemptOutcome {
   fields: Record<string, unknown>;
@@ -117,7 +120,6 @@ interface AttemptOutcome {
   /** The failure notice queued for a recipient by this attempt, by address. */
   notices: Map<string, string>;
   lastReply?: string;
-  unreachable: boolean;
   /** What kept this attempt's first recipient left for a retry from delivery (`deferred` counts by it). */
   deferReason: DeferralReason;
 }
@@ -134,17 +136,34 @@ export class DeliveryQueue implements QueueActions {
   /** Every message this queue schedules (ready, deferred or in flight), by id: what the control channel acts on. */
   private readonly live = new Map<string, QueueEntry>();
   /**
-   * Destinations that could not be reached on the last try. While one is down, only its oldest message probes it on
-   * its own schedule and the others wait for the probe; when it answers again, they all go at once, oldest first.
+   * Destinations that could not be reached on the last try, with the reply that said so. While one is down, only its
+   * oldest message probes it on its own schedule and the others wait for the probe; when it answers again, they all
+   * go at once, oldest first. Judged per destination: a message with recipients on two routes says nothing of one
+   * route by what the other did.
    */
-  private readonly down = new Set<string>();
-  private readonly probing = new Set<string>();
+  private readonly down = new Map<string, string>();
+  /** The message probing each down destination now, by destination. */
+  private readonly probing = new Map<string, string>();
   /**
-   * Deferred messages waiting for their destination to answer: those that could not reach it, and those whose time
-   * came while it was down. Only these go at once when it answers again; a message deferred by a reply of its own (a
-   * recipient's 4xx, a connection dropped after its data) keeps its retry schedule.
+   * Deferred messages waiting for their destinations to answer: every one of their pending recipients is on a
+   * destination that is down. Only these go at once when one of them answers again; a message deferred by a reply of
+   * its own (a recipient's 4xx, a connection dropped after its data) keeps its retry schedule.
    */
   private readonly awaitingDest = new Set<string>();
+  /**
+   * Messages made due by their destination answering again, not by their schedule: if it turns out down again, that
+   * try is not counted, so a flapping destination does not push their retries down the schedule.
+   */
+  private readonly woken = new Set<string>();
+  /**
+   * Messages taken from the schedule before their next attempt, for what falls due meanwhile (a delay notice, the end
+   * of the lifetime of one waiting for its destination): seen to without sending anything.
+   */
+  private readonly chores = new Set<string>();
+  /** Messages whose last pass failed unexpectedly: no chore until their next attempt, or a failing notice would spin. */
+  private readonly choreFailed = new Set<string>();
+  /** Messages an admin flushed by id: tried on every destination, down or not. */
+  private readonly forced = new Set<string>();
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
   private stopped = false;
@@ -191,7 +210,7 @@ export class DeliveryQueue implements QueueActions {
     if (this.stopped) return;
     if (entry.held) return;
     this.live.set(entry.id, entry);
-    if (entry.nextAttemptAt > Date.now()) { this.deferred.set(entry.id, entry); this.arm(entry.nextAttemptAt); }
+    if (entry.nextAttemptAt > Date.now()) this.defer(entry);
     else insertSorted(this.ready, entry);
     this.pump();
   }
@@ -211,10 +230,14 @@ export class DeliveryQueue implements QueueActions {
     }
   }
 
-  /** Retries now: one message, or every deferred one. */
+  /**
+   * Retries now: one message, or every deferred one. As Postfix's flush, a destination held as down is tried again:
+   * the whole queue's flush forgets which are down, one message's is tried on each of its destinations.
+   */
   async flush(id?: string): Promise<number> {
     const due = id ? [this.deferred.get(id)].filter((x): x is QueueEntry => !!x) : [...this.deferred.values()];
-    for (const e of due) { this.deferred.delete(e.id); e.nextAttemptAt = Date.now(); }
+    if (id === undefined) this.down.clear();
+    for (const e of due) { this.deferred.delete(e.id); this.awaitingDest.delete(e.id); e.nextAttemptAt = Date.now(); if (id !== undefined) this.forced.add(e.id); }
     mergeSorted(this.ready, due);
     this.pump();
     return due.length;
@@ -326,6 +349,10 @@ export class DeliveryQueue implements QueueActions {
     this.live.delete(id);
     this.deferred.delete(id);
     this.awaitingDest.delete(id);
+    this.woken.delete(id);
+    this.chores.delete(id);
+    this.choreFailed.delete(id);
+    this.forced.delete(id);
     this.unwrittenLogged.delete(id);
     // The list is sorted by id: a scan of it per deleted message made `delete --to` quadratic in the queue's size.
     const i = sortedIndex(this.ready, id);
@@ -341,49 +368,108 @@ export class DeliveryQueue implements QueueActions {
     this.timer.unref();
   }
 
-  private destOf(e: QueueEntry): string {
-    const r = e.recipients.find((x) => x.status === 'pending');
-    return r && this.relay.destination ? this.relay.destination(r.address) : '';
+  /** The pending recipients of `e` by destination (one destination, '', when the relay names none). */
+  private byDestination(addresses: string[]): Map<string, string[]> {
+    const groups = new Map<string, string[]>();
+    for (const a of addresses) {
+      const d = this.relay.destination ? this.relay.destination(a) : '';
+      const g = groups.get(d);
+      if (g) g.push(a); else groups.set(d, [a]);
+    }
+    return groups;
+  }
+
+  private pendingDestinations(e: QueueEntry): Set<string> {
+    const out = new Set<string>();
+    for (const r of e.recipients) if (r.status === 'pending') out.add(this.relay.destination ? this.relay.destination(r.address) : '');
+    return out;
+  }
+
+  /** The destinations `e` waits for when every one of its pending recipients is on a destination held as down. */
+  private downDestinations(e: QueueEntry): Set<string> | undefined {
+    if (this.down.size === 0) return undefined;
+    const dests = this.pendingDestinations(e);
+    if (dests.size === 0) return undefined;
+    for (const d of dests) if (!this.down.has(d)) return undefined;
+    return dests;
+  }
+
+  /** Whether a delay notice would be owed about `e` once its age passes delay_after. */
+  private delayNoticeOwed(e: QueueEntry): boolean {
+    if (this.bouncer.config.delay_notices === 'off') return false;
+    if (!e.recipients.some((r) => r.status === 'pending' && wantsNotice(r, 'delay'))) return false;
+    return this.bouncer.addressees(e, 'delay').length > 0;
+  }
+
+  /**
+   * When something falls due for a deferred message before its next attempt: its first delay notice at delay_after
+   * (Postfix's delay_warning_time warns whether or not the message is tried then), and for one waiting for a down
+   * destination the end of its lifetime, which the probe's next turn may be hours past.
+   */
+  private choreAt(e: QueueEntry): number {
+    if (this.choreFailed.has(e.id)) return Infinity;
+    let at = Infinity;
+    if ((e.delayNotices ?? 0) === 0 && this.delayNoticeOwed(e)) at = e.receivedAt + this.bouncer.config.delay_after;
+    if (this.awaitingDest.has(e.id)) at = Math.min(at, e.receivedAt + this.policy.lifetime);
+    return at;
+  }
+
+  /** When the timer must look at a deferred message again. */
+  private wakeAt(e: QueueEntry): number {
+    return Math.min(e.nextAttemptAt, this.choreAt(e));
   }
 
   private promoteDue(): void {
     this.timerAt = Infinity;
     const now = Date.now();
     const dueDown = new Map<string, QueueEntry[]>();
+    /** Messages whose turn came while every destination they wait for is down. */
+    const waiting = new Set<QueueEntry>();
     const promoted: QueueEntry[] = [];
+    const asChore = (e: QueueEntry) => { this.deferred.delete(e.id); this.chores.add(e.id); promoted.push(e); };
     for (const [id, e] of this.deferred) {
-      if (e.nextAttemptAt > now) continue;
-      const d = this.down.size ? this.destOf(e) : '';
-      if (this.down.has(d) && now - e.receivedAt < this.policy.lifetime) {
+      if (e.nextAttemptAt > now) {
+        if (this.choreAt(e) <= now) asChore(e);
+        continue;
+      }
+      const waitsFor = this.downDestinations(e);
+      if (waitsFor && now - e.receivedAt < this.policy.lifetime) {
+        waiting.add(e);
         // Appended in place: a copy per message made this quadratic (18 s of a blocked event loop at 50,000 waiting).
-        const list = dueDown.get(d);
-        if (list) list.push(e); else dueDown.set(d, [e]);
+        for (const d of waitsFor) {
+          const list = dueDown.get(d);
+          if (list) list.push(e); else dueDown.set(d, [e]);
+        }
         continue;
       }
       this.deferred.delete(id);
       promoted.push(e);
     }
-    mergeSorted(this.ready, promoted);
     for (const [d, due] of dueDown) {
       for (const e of due) this.awaitingDest.add(e.id);
       let probe: QueueEntry | undefined;
       if (!this.probing.has(d)) {
         // The oldest of those waiting for the destination: one deferred by its own 4xx is not due, and waits its time.
         for (const e of this.deferred.values()) {
-          if (this.awaitingDest.has(e.id) && this.destOf(e) === d && (!probe || e.id < probe.id)) probe = e;
+          if (this.awaitingDest.has(e.id) && this.pendingDestinations(e).has(d) && (!probe || e.id < probe.id)) probe = e;
         }
       }
       // Only the oldest message probes (on its own schedule); the others follow its next attempt.
       if (probe && probe.nextAttemptAt <= now) {
-        this.probing.add(d);
+        this.probing.set(d, probe.id);
         this.deferred.delete(probe.id);
-        insertSorted(this.ready, probe);
+        waiting.delete(probe);
+        promoted.push(probe);
       }
       const follow = probe && probe.nextAttemptAt > now ? probe.nextAttemptAt : now + retryDelay(this.policy.retry_schedule, 1);
       for (const e of due) if (e !== probe) e.nextAttemptAt = follow;
     }
+    // A turn skipped for a down destination is a retry all the same for what the sender is told: a delay notice
+    // that is due goes now, not when the destination comes back.
+    for (const e of waiting) if (this.deferred.has(e.id) && !this.choreFailed.has(e.id) && this.delayNoticeOwed(e) && this.bouncer.delayDue(e, now)) asChore(e);
+    mergeSorted(this.ready, promoted);
     let next = Infinity;
-    for (const e of this.deferred.values()) next = Math.min(next, e.nextAttemptAt);
+    for (const e of this.deferred.values()) next = Math.min(next, this.wakeAt(e));
     if (next < Infinity) this.arm(next);
     this.pump();
   }
@@ -393,18 +479,19 @@ export class DeliveryQueue implements QueueActions {
     this.down.delete(d);
     const due: QueueEntry[] = [];
     for (const [id, e] of this.deferred) {
-      if (!this.awaitingDest.has(id) || this.destOf(e) !== d) continue;
+      if (!this.awaitingDest.has(id) || !this.pendingDestinations(e).has(d)) continue;
       this.deferred.delete(id);
       this.awaitingDest.delete(id);
+      this.woken.add(id);
       due.push(e);
     }
     mergeSorted(this.ready, due);
-    this.log.info('destination reachable again: retrying its messages now', { destination: d || 'default' });
+    this.log.info('destination reachable again: retrying its messages now', { destination: d || 'default', count: due.length });
   }
 
   private defer(e: QueueEntry): void {
     this.deferred.set(e.id, e);
-    this.arm(e.nextAttemptAt);
+    this.arm(this.wakeAt(e));
   }
 
   private pump(): void {
@@ -412,9 +499,11 @@ export class DeliveryQueue implements QueueActions {
       const e = this.ready.shift()!;
       const p = this.attempt(e).catch((err) => {
         this.log.error('delivery attempt failed unexpectedly; retrying later', { qid: e.id, error: String(err), code: (err as NodeJS.ErrnoException)?.code });
+        this.choreFailed.add(e.id);
         e.nextAttemptAt = Date.now() + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
         if (this.live.has(e.id)) this.defer(e);
       }).finally(() => {
+        for (const [d, id] of this.probing) if (id === e.id) this.probing.delete(d);
         this.inFlight.delete(e.id);
         this.pump();
         if (this.inFlight.size === 0 && this.ready.length === 0) { const w = this.idleWaiters; this.idleWaiters = []; w.forEach((f) => f()); }
@@ -446,47 +535,86 @@ export class DeliveryQueue implements QueueActions {
   private async attempt(e: QueueEntry): Promise<void> {
     // A message file cut short (a copy taken while it was written) is set aside, never delivered cut.
     if (await this.store.setAsideIfCut(e)) { this.unschedule(e.id); return; }
+    const choreOnly = this.chores.delete(e.id);
+    const forced = this.forced.delete(e.id);
+    const woken = this.woken.delete(e.id);
+    if (!choreOnly) this.choreFailed.delete(e.id);
+    const wasAwaiting = this.awaitingDest.delete(e.id);
     const pending = e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const started = Date.now();
-    const dest = this.destOf(e);
     const relay = this.relay;
-    let results: RecipientResult[];
-    this.awaitingDest.delete(e.id);
-    // How far each stream made for this attempt was read: any read means a server greeted us (the 7-bit check reads
-    // one after EHLO, the body follows a 354), and the last one says where a lost connection left the message.
-    const reads: ReadProgress[] = [];
-    this.sending.set(relay, (this.sending.get(relay) ?? 0) + 1);
-    try {
-      const body = this.store.takeBody(e.id);
-      const source = this.store.messageSource(e.id);
-      const message = () => {
-        const progress = { started: false, ended: false };
-        reads.push(progress);
-        return outgoingStream(e, source.file, body, source.start, progress);
-      };
-      results = pending.length ? await relay.send(e, pending, message) : [];
-    } finally {
-      this.probing.delete(dest);
-      const n = this.sending.get(relay)! - 1;
-      if (n === 0) this.sending.delete(relay); else this.sending.set(relay, n);
+    // Each destination is sent to on its own, with its own reads, so that what one route did (a body sent, a host
+    // that answered) is never taken for what another did. A retry does not try a destination held as down unless
+    // it is that destination's probe (or flushed); a new message does, as any mail may find it back.
+    const sends: DestinationSend[] = [];
+    const suspended: string[] = [];
+    for (const [dest, rcpts] of this.byDestination(pending)) {
+      const holdBack = choreOnly || (this.down.has(dest) && !forced && e.attempts > 0 && this.probing.get(dest) !== e.id);
+      if (holdBack) suspended.push(...rcpts); else sends.push({ dest, rcpts, reads: [], results: [] });
+    }
+    if (sends.length) {
+      this.sending.set(relay, (this.sending.get(relay) ?? 0) + 1);
+      try {
+        const body = this.store.takeBody(e.id);
+        const source = this.store.messageSource(e.id);
+        await Promise.all(sends.map(async (g) => {
+          // How far each stream made for this destination was read: any read means a server greeted us (the 7-bit
+          // check reads one after EHLO, the body follows a 354), and the last one says where a lost connection left it.
+          const message = () => {
+            const progress = { started: false, ended: false };
+            g.reads.push(progress);
+            return outgoingStream(e, source.file, body, source.start, progress);
+          };
+          g.results = await relay.send(e, g.rcpts, message);
+        }));
+      } finally {
+        const n = this.sending.get(relay)! - 1;
+        if (n === 0) this.sending.delete(relay); else this.sending.set(relay, n);
+      }
     }
     // Recipients a stop kept from being sent, or cut off, stay as they were: no attempt, no reply, no deferral.
-    const notAttempted = results.filter((r) => r.notAttempted);
-    if (notAttempted.length) {
-      results = results.filter((r) => !r.notAttempted);
-      if (results.length === 0) { this.notAttempted(e, relay, notAttempted[0].reply); return; }
+    const notAttempted: RecipientResult[] = [];
+    for (const g of sends) {
+      const skipped = g.results.filter((r) => r.notAttempted);
+      if (skipped.length) { notAttempted.push(...skipped); g.results = g.results.filter((r) => !r.notAttempted); }
     }
-    if (results.length) e.attempts++;
-    const reached = reads.some((p) => p.started);
-    if (reached) results = results.map((r) => (r.hostFailure ? { ...r, reply: `${r.reply} ${whereLost(r, reads[reads.length - 1])}` } : r));
-    // Down only when no server answered: a connection lost after a greeting is this message's trouble (Postfix's
-    // "lost connection with X while sending end of data"), and holding the whole destination for it held back all
-    // its mail until this message's next try, and flushed them all at once when any other got through.
-    const unreachable = results.length > 0 && !reached && results.every((r) => r.hostFailure);
-    if (unreachable) {
-      if (!this.down.has(dest)) this.log.warn('destination unreachable: its other messages wait for this one to get through', { destination: dest || 'default', reply: results[0].reply });
-      this.down.add(dest);
-    } else if (results.length && this.down.has(dest)) this.wake(dest);
+    let results = sends.flatMap((g) => g.results);
+    if (results.length === 0 && notAttempted.length) { this.notAttempted(e, relay, notAttempted[0].reply); return; }
+    const heard = sends.filter((g) => g.results.length > 0);
+    for (const g of heard) {
+      const reached = g.reads.some((p) => p.started);
+      const last = g.reads[g.reads.length - 1];
+      if (reached) g.results = g.results.map((r) => (r.hostFailure ? { ...r, reply: `${r.reply} ${whereLost(r, last)}` } : r));
+      // Down only when no server answered: a connection lost after a greeting is this message's trouble (Postfix's
+      // "lost connection with X while sending end of data"), and holding the whole destination for it held back all
+      // its mail until this message's next try, and flushed them all at once when any other got through.
+      g.unreachable = !reached && g.results.every((r) => r.hostFailure);
+    }
+    results = heard.flatMap((g) => g.results);
+    // A try made only because the destination seemed back, which found it down again, does not use up a retry.
+    const counted = !(woken && heard.length > 0 && heard.every((g) => g.unreachable));
+    if (results.length && counted) e.attempts++;
+    for (const g of heard) {
+      if (g.unreachable) {
+        if (!this.down.has(g.dest)) this.log.warn('destination unreachable: its other messages wait for this one to get through', { destination: g.dest || 'default', reply: g.results[0].reply });
+        this.down.set(g.dest, g.results[0].reply);
+      } else if (this.down.has(g.dest)) this.wake(g.dest);
+    }
+    // Recipients held back for a down destination say so, as Postfix's "delivery temporarily suspended".
+    const held = new Set(suspended);
+    if (!choreOnly) {
+      for (const r of e.recipients) {
+        if (!held.has(r.address)) continue;
+        const why = this.down.get(this.relay.destination ? this.relay.destination(r.address) : '');
+        if (why === undefined) continue;
+        r.reply = `delivery temporarily suspended: ${why}`;
+        delete r.remoteMta;
+      }
+    }
+    if (results.length === 0 && suspended.length > 0) {
+      await this.settleWithoutAttempt(e, { choreOnly, wasAwaiting, started });
+      return;
+    }
     const byAddr = new Map(results.map((r) => [r.address, r]));
     // Named on this attempt's line, whatever else it says: recipients delivered by an earlier attempt (before a
     // deferral or a requeue from dead-letter) are not delivered again, so not counted again.
@@ -505,13 +633,14 @@ export class DeliveryQueue implements QueueActions {
       else if (res.permanent) { r.status = 'failed'; failedNow.push(`${r.address}: ${res.reply}`); settled.bounced.push(line); }
     }
     // What the message waits on: a deferred recipient's reply first, as `moat queue list` shows it as the reason.
-    const lastReply = results.find((r) => !r.ok && !r.permanent)?.reply ?? results.find((r) => !r.ok)?.reply ?? results[0]?.reply ?? e.lastReply;
+    const heldReply = e.recipients.find((r) => r.status === 'pending' && held.has(r.address))?.reply;
+    const lastReply = results.find((r) => !r.ok && !r.permanent)?.reply ?? heldReply ?? results.find((r) => !r.ok)?.reply ?? results[0]?.reply ?? e.lastReply;
     e.lastReply = lastReply;
     if (results.length) e.history.push({ at: started, result: results.map((r) => `${r.address}: ${r.reply}`).join('; ').slice(0, 2000) });
-    const fields = { qid: e.id, message_id: e.messageId, attempt: e.attempts, ms: Date.now() - started };
+    const fields = { qid: e.id, message_id: e.messageId, attempt: e.attempts, ms: Date.now() - started, ...(counted ? {} : { attempt_counted: false }) };
     const outcome: AttemptOutcome = {
-      fields, tried: pending, deliveredNow, failedNow, delivered: groupByReply(settled.delivered), bounced: groupByReply(settled.bounced),
-      hops, notices: new Map(), lastReply, unreachable, deferReason: deferralReasonOf(results),
+      fields, tried: heard.flatMap((g) => g.rcpts), deliveredNow, failedNow, delivered: groupByReply(settled.delivered), bounced: groupByReply(settled.bounced),
+      hops, notices: new Map(), lastReply, deferReason: deferralReasonOf(results),
     };
     try {
       await this.settleAttempt(e, outcome);
@@ -523,6 +652,41 @@ export class DeliveryQueue implements QueueActions {
   }
 
   /**
+   * A pass that sent nothing: every pending recipient is on a destination held as down, or the message was taken
+   * early for a chore. Its lifetime may have ended (dead-lettered with its notice, as after an attempt), or a delay
+   * notice be due; otherwise it goes back to wait, its retries untouched.
+   */
+  private async settleWithoutAttempt(e: QueueEntry, how: { choreOnly: boolean; wasAwaiting: boolean; started: number }): Promise<void> {
+    const fields = { qid: e.id, message_id: e.messageId, attempt: e.attempts, ms: Date.now() - how.started };
+    if (Date.now() - e.receivedAt >= this.policy.lifetime) {
+      await this.settleAttempt(e, {
+        fields, tried: [], deliveredNow: [], failedNow: [], delivered: [], bounced: [], hops: new Map(), notices: new Map(),
+        lastReply: e.lastReply, deferReason: 'other',
+      });
+      return;
+    }
+    const pending = e.recipients.filter((r) => r.status === 'pending');
+    const delayWanted = pending.filter((r) => wantsNotice(r, 'delay'));
+    if (delayWanted.length && this.bouncer.delayDue(e)) {
+      if (await this.notify(e, 'delay', delayWanted) !== undefined) e.delayNotices = (e.delayNotices ?? 0) + 1;
+    }
+    const waiting = this.downDestinations(e) !== undefined;
+    if (!how.choreOnly) {
+      e.lastReply = pending.find((r) => r.reply)?.reply ?? e.lastReply;
+      const next = new Date(Math.max(e.nextAttemptAt, Date.now())).toISOString();
+      for (const g of groupByReply(pending.map((r) => ({ address: r.address, relay: 'none', reply: r.reply ?? '' })))) {
+        this.log.info('deferred', { ...fields, relay: g.relay, to: g.to, next_attempt: next, reply: g.reply, dsn: e.dsn });
+      }
+    }
+    // Its destination answered again while this pass ran: it goes now, with the others that waited for it.
+    if (how.wasAwaiting && !waiting) e.nextAttemptAt = Math.min(e.nextAttemptAt, Date.now());
+    await this.store.update(e);
+    if (!this.live.has(e.id)) return;
+    if (waiting) this.awaitingDest.add(e.id);
+    this.defer(e);
+  }
+
+  /**
    * An attempt's outcome could not be written (a full disk): the recipients it delivered are marked in reserved room
    * (or kept in memory), so neither the retry nor a restart sends to them again, and the message is retried on its
    * schedule. One line says what the attempt did; the same failure at later retries is not logged again.
@@ -530,7 +694,7 @@ export class DeliveryQueue implements QueueActions {
   private stateNotWritten(e: QueueEntry, o: AttemptOutcome, err: unknown): void {
     const recorded = this.store.recordDelivered(e, o.deliveredNow);
     e.nextAttemptAt = Date.now() + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
-    if (this.live.has(e.id)) { this.defer(e); if (o.unreachable) this.awaitingDest.add(e.id); }
+    if (this.live.has(e.id)) { if (this.downDestinations(e)) this.awaitingDest.add(e.id); this.defer(e); }
     const code = (err as NodeJS.ErrnoException)?.code;
     const stillPending = e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const deliveredAll = e.recipients.filter((r) => r.status === 'delivered').map((r) => r.address);
@@ -563,7 +727,7 @@ export class DeliveryQueue implements QueueActions {
 
   /** The rest of an attempt once its replies are applied to the entry: notices, then the state written or the message removed. */
   private async settleAttempt(e: QueueEntry, o: AttemptOutcome): Promise<void> {
-    const { fields, lastReply, unreachable } = o;
+    const { fields, lastReply } = o;
     const expired = Date.now() - e.receivedAt >= this.policy.lifetime;
     if (expired) for (const r of e.recipients) if (r.status === 'pending') { r.status = 'failed'; r.reply ??= 'delivery time expired'; }
     const unnotified = e.recipients.filter((r) => r.status === 'failed' && !r.notified);
@@ -617,7 +781,9 @@ export class DeliveryQueue implements QueueActions {
     const next = new Date(e.nextAttemptAt).toISOString();
     const deferred = stillPending.map((r) => ({ address: r.address, relay: o.hops.get(r.address) ?? 'none', reply: r.reply ?? lastReply ?? '' }));
     for (const g of groupByReply(deferred)) this.log.info('deferred', { ...fields, relay: g.relay, to: g.to, next_attempt: next, reply: g.reply, dsn: e.dsn });
-    if (this.live.has(e.id)) this.defer(e);
-    if (unreachable && this.live.has(e.id)) this.awaitingDest.add(e.id);
+    if (!this.live.has(e.id)) return;
+    // Before it is scheduled: one that waits is also due when its lifetime ends (choreAt).
+    if (this.downDestinations(e)) this.awaitingDest.add(e.id);
+    this.defer(e);
   }
 }

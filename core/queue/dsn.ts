@@ -153,11 +153,14 @@ function diagnostic(reply: string): string {
 /** An address field of a report: the utf-8 address type (RFC 6533 §3) for one beyond ASCII. */
 const addressField = (name: string, address: string) => `${name}: ${isAscii(address) ? 'rfc822' : 'utf-8'}; ${clean(address)}`;
 
+/** `1 minute`, `2 minutes`: the notice is read by people. */
+const count = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
+
 function humanAge(ms: number): string {
   const h = Math.floor(ms / 3_600_000), m = Math.floor((ms % 3_600_000) / 60_000);
-  if (h >= 48) return `${Math.floor(h / 24)} days`;
-  if (h > 0) return `${h} hours ${m} minutes`;
-  return `${Math.max(m, 1)} minutes`;
+  if (h >= 48) return count(Math.floor(h / 24), 'day');
+  if (h > 0) return `${count(h, 'hour')} ${count(m, 'minute')}`;
+  return count(Math.max(m, 1), 'minute');
 }
 
 function capLines(text: string): string {

@@ -1,10 +1,11 @@
 // Which messages a `moat queue` command acts on, or `list` shows, when no id names them: a folder, the states in it,
-// the envelope (a recipient, or a recipient domain, still to do; a sender), and the login it was sent under. Postfix's `postsuper -h ALL deferred` is the model:
+// the envelope (a recipient, or a recipient domain, still to do; a sender), the login it was sent under, and its age. Postfix's `postsuper -h ALL deferred` is the model:
 // every verb reads the same selectors, and each only picks the messages it can change.
 import type { QueueFolder } from './queue-store.ts';
 import type { AdminVerb } from './admin-ops.ts';
 import { stateOf, type ListedEntry, type ListRow } from './inspect.ts';
 import { domainArg, inSelection, isAddressArg } from './actions.ts';
+import { parseDuration } from '../config/units.ts';
 
 export type QueueState = ListRow['state'];
 
@@ -40,6 +41,10 @@ export interface Selector {
   from?: string;
   /** Messages a client sent logged in as this user (a compromised account's), exactly as the login was given. */
   user?: string;
+  /** Messages received at least this many ms ago (`--older-than 2d`: what an outage left behind). */
+  olderThan?: number;
+  /** Messages received less than this many ms ago. */
+  newerThan?: number;
 }
 
 /** `--state deferred,held` as a list of states; every state of the list must be in one folder. */
@@ -103,6 +108,16 @@ export function userSelector(value: string): string {
 }
 
 /**
+ * An age as the admin typed it, with its unit (`30m`, `2h`, `4d`, `1w`): a bare number would be milliseconds, as in
+ * the config, which no one means by "older than 3".
+ */
+export function ageSelector(value: string, option: '--older-than' | '--newer-than'): number {
+  const ms = /^\s*\d+(?:\.\d+)?\s*(?:s|m|h|d|w)\s*$/i.test(value) ? parseDuration(value) : undefined;
+  if (ms === undefined) throw new SelectorError(`${option} takes an age with its unit, such as 30m, 2h or 4d, not ${JSON.stringify(value)}`);
+  return ms;
+}
+
+/**
  * The folder and states a command picks from, for a verb (or for `list`, no verb): the folder named, or the one
  * the states are in, or the verb's usual one (dead-letter for requeue, else the queue). A folder or state the verb
  * cannot change is refused rather than selecting nothing.
@@ -136,5 +151,7 @@ export function select(entries: readonly ListedEntry[], sel: Selector, busy: Rea
   return entries.filter((e) => sel.states.has(stateOf(e, sel.folder, busy, now))
     && (sel.from === undefined || e.mailFrom.toLowerCase() === sel.from)
     && (sel.user === undefined || e.user === sel.user)
+    && (sel.olderThan === undefined || now - e.receivedAt >= sel.olderThan)
+    && (sel.newerThan === undefined || now - e.receivedAt < sel.newerThan)
     && (sel.to === undefined || openIn(e, sel.folder, sel.to)));
 }

@@ -4,20 +4,21 @@ import type { DnsResolver } from '../dns/types.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import type { Relay } from './types.ts';
 import { FileRelay } from './file-relay.ts';
-import { SmtpRelay } from './smtp-relay.ts';
+import { smarthostRelay } from './fallback-relay.ts';
 import { MxRelay } from './mx-relay.ts';
 import { RouteRelay } from './route-relay.ts';
 import { RouteTable, type Route } from './routes.ts';
-import { smarthostTarget, type SmarthostTarget } from './smarthost.ts';
+import { smarthostTarget, smarthostTargets, type SmarthostTarget } from './smarthost.ts';
 import type { Logger } from '../log/types.ts';
 import { DkimSigner, type OutgoingSigner } from '../dkim/outgoing.ts';
+import type { DkimCounters } from '../dkim/departures.ts';
 
-/** Where a smarthost route sends its mail, with its TLS and AUTH settings. */
-export function routeTarget(route: Route & { via: 'smarthost' }, perDestination: number): SmarthostTarget {
+/** Where a smarthost route sends its mail (its first smarthost, or `url` of its list), with its TLS and AUTH settings. */
+export function routeTarget(route: Route & { via: 'smarthost' }, perDestination: number, url = route.url!): SmarthostTarget {
   const o = route.options;
   const target = smarthostTarget({
-    url: route.url!, starttls: o.starttls, tls_verify: o.tls_verify ?? true, tls_ca_file: o.tls_ca_file,
-    connections: o.connections ?? perDestination, timeout: o.timeout, data_done_timeout: o.data_done_timeout,
+    url, starttls: o.starttls, tls_verify: o.tls_verify ?? true, tls_ca_file: o.tls_ca_file,
+    connections: o.connections ?? perDestination, timeout: o.timeout, connect_timeout: o.connect_timeout, data_done_timeout: o.data_done_timeout,
   })!;
   if (o.user !== undefined) { target.user = o.user; target.pass = o.pass; }
   return target;
@@ -25,15 +26,17 @@ export function routeTarget(route: Route & { via: 'smarthost' }, perDestination:
 
 function routeRelay(route: Route, hostname: string, dns: DnsResolver, perDestination: number, log?: Logger, signer?: OutgoingSigner): Relay {
   if (route.via === 'mx') return new MxRelay(dns, hostname, route, perDestination, log, signer);
-  return new SmtpRelay(routeTarget(route as Route & { via: 'smarthost' }, perDestination), hostname, log, signer);
+  const r = route as Route & { via: 'smarthost' };
+  return smarthostRelay(r.urls!.map((url) => routeTarget(r, perDestination, url)), hostname, log, signer);
 }
 
-/** `log` gets the relay's warnings about sessions (see SmtpRelay). */
-export function buildRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver, log?: Logger): Relay {
-  const target = smarthostTarget(cfg.smarthost);
-  // A relay per start and reload: the keys are read with it, so a reload's new key signs from then on.
-  const signer = cfg.dkim && Object.keys(cfg.dkim.domains).length ? new DkimSigner(cfg.dkim, log) : undefined;
-  const fallback: Relay = target ? new SmtpRelay(target, hostname, log, signer) : new FileRelay(queue);
+/** `log` gets the relay's warnings about sessions (see SmtpRelay); `dkimCounters` what DKIM signing left signed or not. */
+export function buildRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver, log?: Logger, dkimCounters?: DkimCounters): Relay {
+  const targets = smarthostTargets(cfg.smarthost);
+  // A relay per start and reload: the keys are read with it, so a reload's new key signs from then on. One without
+  // dkim.domains too: mail a reload left without its key leaves unsigned, logged and counted.
+  const signer = cfg.dkim ? new DkimSigner(cfg.dkim, log, dkimCounters) : undefined;
+  const fallback: Relay = targets.length ? smarthostRelay(targets, hostname, log, signer) : new FileRelay(queue);
   const table = new RouteTable(cfg.routes ?? {});
   const maxOutbound = cfg.queue.max_outbound_size ?? 0;
   if (table.size === 0 && maxOutbound === 0) return fallback;

@@ -1,9 +1,10 @@
-// Direct delivery to a domain's MX hosts: tries hosts and their addresses in order until one answers the envelope.
+// Direct delivery to a domain's MX hosts: tries hosts and their addresses in order until one takes the recipients.
 import type { Readable } from 'node:stream';
 import type { DnsResolver } from '../dns/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import type { RecipientResult, Relay } from './types.ts';
 import { SmtpRelay } from './smtp-relay.ts';
+import { sendInTurn, type Hop } from './host-failover.ts';
 import { hostAddresses, mxHosts } from './mx-lookup.ts';
 import type { Route } from './routes.ts';
 import type { Logger } from '../log/types.ts';
@@ -48,7 +49,7 @@ export class MxRelay implements Relay {
       const relay = new SmtpRelay({
         host: ip, port: o.port, secure: false, starttls: o.starttls, user: o.user, pass: o.pass,
         tlsVerify: o.tls_verify ?? o.starttls === 'required', tlsCaFile: o.tls_ca_file, connections: this.connections,
-        timeout: o.timeout, dataDoneTimeout: o.data_done_timeout,
+        timeout: o.timeout, connectTimeout: o.connect_timeout, dataDoneTimeout: o.data_done_timeout,
         servername: host, display: `smtp://${host}[${ip}]:${o.port}`,
       }, this.heloName, this.log, this.signer);
       p = { relay, lastUsed: Date.now() };
@@ -69,22 +70,21 @@ export class MxRelay implements Relay {
     const fail = (reply: string, permanent: boolean): RecipientResult[] => recipients.map((address) => ({ address, ok: false, permanent, reply }));
     const mx = await mxHosts(this.dns, domain);
     if (!mx.ok) return fail(mx.reply, mx.permanent);
-    let last: RecipientResult[] | undefined;
-    let tried = 0;
     let lookupTrouble = false;
-    for (const host of mx.hosts) {
-      const { addresses, temporary } = await hostAddresses(this.dns, host);
-      if (temporary) lookupTrouble = true;
-      for (const ip of addresses) {
-        if (tried++ >= MAX_ADDRESSES) break;
-        // Checked before each host: the lookups before it may have taken a while, and the next pool may be new.
-        if (this.stopping) return recipients.map((address) => ({ address, ok: false, permanent: false, reply: 'not started: the gateway is stopping', notAttempted: true }));
-        const results = await this.pool(host, ip).send(entry, recipients, message);
-        if (!results.every((r) => r.hostFailure)) return results;
-        last = results.map((r) => ({ ...r, reply: `${host}[${ip}]: ${r.reply}` }));
+    const hops = async function* (this: MxRelay): AsyncGenerator<Hop> {
+      let tried = 0;
+      for (const host of mx.hosts) {
+        const { addresses, temporary } = await hostAddresses(this.dns, host);
+        if (temporary) lookupTrouble = true;
+        for (const ip of addresses) {
+          if (tried++ >= MAX_ADDRESSES) return;
+          yield { label: `${host}[${ip}]`, send: (rcpts) => this.pool(host, ip).send(entry, rcpts, message) };
+        }
       }
-    }
-    if (last) return last.map((r) => ({ ...r, permanent: false }));
+    };
+    // A 4xx to MAIL FROM or RCPT TO from a host that is not the last moves its recipients on, as no answer does.
+    const results = await sendInTurn(hops.call(this), recipients, () => this.stopping);
+    if (results.length) return results;
     if (mx.implicit && !lookupTrouble) return fail(`550 5.1.2 ${domain}: no MX and no address records`, true);
     // MX records none of which has an address are an error to report (RFC 5321 5.1), not something time will mend.
     if (!lookupTrouble) return fail(`550 5.4.4 no address for the MX hosts of ${domain} (${mx.hosts.join(', ')})`, true);

@@ -2,14 +2,18 @@
 import { s, TIMER_MAX_MS, type Infer, type Issue } from '../config/schema.ts';
 import { notADomain } from '../config/domain-name.ts';
 import { comparableDomain } from '../text/idn-address.ts';
-import { checkCredentialsHaveTls, checkSmtpUrl } from '../config/smtp-url-schema.ts';
+import { checkSmtpUrl } from '../config/smtp-url-schema.ts';
+import { checkEachHasTls, smtpUrlList } from './url-list-schema.ts';
 import { caFile } from './ca-file-schema.ts';
+
+/** smarthost.timeout's and a route's: unset, each step has RFC 5321's time (core/relay/stage-timeouts.ts). */
+export const RELAY_TIMEOUT_TEXT = "One time for every reply and every block of the message, replacing the times RFC 5321 §4.5.3.2 gives each step when unset: 5m for the greeting, EHLO, STARTTLS, AUTH, MAIL and RCPT, 2m for DATA's 354, 3m per block of the message, 20s for the RSET before a pooled connection is reused. A value below connect_timeout shortens the connect too";
 
 const via = s.checked(s.string({ pattern: /^(mx|default|smtps?:\/\/\S+)$/, patternName: "'mx', 'default' or a URL smtp://[user:pass@]host:port" }),
   (v, p, is) => { if (v !== 'mx' && v !== 'default') checkSmtpUrl(v, p, is); });
 
 export const routeSchema = s.checked(s.object({
-  via: via.describe("Where mail for the domain goes: a smarthost URL, 'mx' (the domain's MX hosts) or 'default' (the main smarthost)"),
+  via: s.union(via, smtpUrlList).describe("Where mail for the domain goes: a smarthost URL, a list of them tried in order (as MX hosts are), 'mx' (the domain's MX hosts) or 'default' (the main smarthost)"),
   port: s.number({ integer: true, min: 1, max: 65535 }).default(25).describe('Port of the MX hosts (mx routes)'),
   starttls: s.enum(['required', 'opportunistic', 'off'] as const).default('opportunistic').describe('STARTTLS policy on this route (as smarthost.starttls)'),
   tls_verify: s.boolean().optionalValue()
@@ -20,11 +24,12 @@ export const routeSchema = s.checked(s.object({
   connections: s.number({ integer: true, min: 1, max: 200 }).optionalValue()
     .describe('Connections at once to one destination host (default queue.max_per_destination)'),
   max_message_size: s.size().optionalValue().describe('Largest message sent on this route; larger ones bounce (default queue.max_outbound_size)'),
-  timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(60_000).describe('Connection and command timeout'),
+  timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).optionalValue().describe(RELAY_TIMEOUT_TEXT),
+  connect_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(30_000).describe('How long a TCP connection may take on this route (as smarthost.connect_timeout)'),
   data_done_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(600_000).describe("How long the reply to the message's final dot may take on this route (as smarthost.data_done_timeout)"),
 }), (r, p, is) => {
   // 'default' takes the main smarthost's connection, which is judged there.
-  if (r.via !== 'default') checkCredentialsHaveTls({ ...r, url: r.via === 'mx' ? undefined : r.via }, p, is);
+  if (r.via !== 'default') checkEachHasTls({ ...r, url: r.via === 'mx' ? undefined : r.via }, p, is);
 });
 
 /**
@@ -45,8 +50,8 @@ function routeKeyIssues(routes: Record<string, unknown>, p: string, is: Issue[])
   }
 }
 
-export const routesSchema = s.checked(s.record(s.union(via, routeSchema)), routeKeyIssues).default({})
-  .describe("Per-domain routes: `example.org: smtp://10.0.0.5:25`, `gmail.com: mx`, or a mapping with `via` and options; `.example.org` also covers subdomains, `*` every other domain");
+export const routesSchema = s.checked(s.record(s.union(s.union(via, smtpUrlList), routeSchema)), routeKeyIssues).default({})
+  .describe("Per-domain routes: `example.org: smtp://10.0.0.5:25`, a list of smarthost URLs tried in order, `gmail.com: mx`, or a mapping with `via` and options; `.example.org` also covers subdomains, `*` every other domain");
 
 export type RouteConfig = Infer<typeof routeSchema>;
 export type RoutesConfig = Infer<typeof routesSchema>;

@@ -1,22 +1,26 @@
 // The route table: which route a recipient domain takes (exact name, then `.parent` entries, then `*`, then the default).
 import type { RouteConfig, RoutesConfig } from './route-config.ts';
 import { comparableDomain } from '../text/idn-address.ts';
+import { urlsOf } from './url-list-schema.ts';
 
 export interface Route {
   /** The table key that matched ('' for the built-in default), an internationalized name in its A-label form. */
   key: string;
   via: 'mx' | 'default' | 'smarthost';
+  /** The first smarthost of `urls`. */
   url?: string;
+  /** A smarthost route's URLs, tried in order. */
+  urls?: string[];
   options: Omit<RouteConfig, 'via'>;
 }
 
 const DEFAULT_OPTIONS: Omit<RouteConfig, 'via'> = {
-  port: 25, starttls: 'opportunistic', timeout: 60_000, data_done_timeout: 600_000,
+  port: 25, starttls: 'opportunistic', timeout: undefined, connect_timeout: 30_000, data_done_timeout: 600_000,
   tls_verify: undefined, tls_ca_file: undefined, user: undefined, pass: undefined, connections: undefined, max_message_size: undefined,
 };
 
-function normalise(setting: string | RouteConfig): { via: string } & Omit<RouteConfig, 'via'> {
-  return typeof setting === 'string' ? { ...DEFAULT_OPTIONS, via: setting } : setting;
+function normalise(setting: string | string[] | RouteConfig): Pick<RouteConfig, 'via'> & Omit<RouteConfig, 'via'> {
+  return typeof setting === 'string' || Array.isArray(setting) ? { ...DEFAULT_OPTIONS, via: setting } : setting;
 }
 
 export class RouteTable {
@@ -30,7 +34,8 @@ export class RouteTable {
       const key = comparableDomain(rawKey.replace(/^\*\./, '.'));
       const { via, ...options } = normalise(setting);
       const kind = via === 'mx' || via === 'default' ? via : 'smarthost';
-      this.routes.set(key, { key, via: kind, url: kind === 'smarthost' ? via : undefined, options });
+      const urls = kind === 'smarthost' ? urlsOf(via) : undefined;
+      this.routes.set(key, { key, via: kind, url: urls?.[0], urls, options });
     }
     this.size = this.routes.size;
   }

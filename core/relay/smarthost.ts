@@ -1,5 +1,6 @@
-// Reads the `smarthost` setting (a URL, or a mapping with a URL and options) into connection options.
+// Reads the `smarthost` setting (a URL, a list of URLs, or a mapping with URLs and options) into connection options.
 import type { GatewayConfig, SmarthostConfig } from '../config/gateway-schema.ts';
+import { urlsOf } from './url-list-schema.ts';
 
 export interface SmarthostTarget {
   host: string;
@@ -13,7 +14,10 @@ export interface SmarthostTarget {
   /** A PEM bundle of the CAs trusted instead of the system store and Node's list. */
   tlsCaFile?: string;
   connections: number;
-  timeout: number;
+  /** One time for every reply and data block instead of each stage's (stage-timeouts.ts); unset: the stages'. */
+  timeout?: number;
+  /** How long a TCP connection may take (default 30 s); a shorter `timeout` shortens it too. */
+  connectTimeout?: number;
   /** How long the reply to the final dot may take (default DATA_DONE_TIMEOUT_MS, 10 minutes). */
   dataDoneTimeout?: number;
   /** TLS server name when `host` is an address (MX delivery connects to the address it resolved). */
@@ -22,15 +26,26 @@ export interface SmarthostTarget {
   display: string;
 }
 
-/** A smarthost mapping as callers build it: the keys added later (tls_ca_file, data_done_timeout) may be left out. */
-type SmarthostSetting = Omit<SmarthostConfig, 'tls_ca_file' | 'data_done_timeout'> & Partial<Pick<SmarthostConfig, 'tls_ca_file' | 'data_done_timeout'>>;
+/** A smarthost mapping as callers build it: the keys added later (tls_ca_file, the timeouts) may be left out. */
+type LaterKeys = 'tls_ca_file' | 'data_done_timeout' | 'timeout' | 'connect_timeout';
+type SmarthostSetting = Omit<SmarthostConfig, LaterKeys> & Partial<Pick<SmarthostConfig, LaterKeys>>;
 
+/** The first smarthost of the setting: the one a plugin asking for the next hop, and `moat doctor`, are given. */
 export function smarthostTarget(setting: GatewayConfig['smarthost'] | SmarthostSetting): SmarthostTarget | undefined {
-  if (!setting) return undefined;
-  const cfg: SmarthostSetting = typeof setting === 'string'
-    ? { url: setting, starttls: 'opportunistic', tls_verify: true, connections: 8, timeout: 60_000 }
+  return smarthostTargets(setting)[0];
+}
+
+/** Every smarthost the setting names (a URL, a list of them, or a mapping whose `url` is either), in the order tried. */
+export function smarthostTargets(setting: GatewayConfig['smarthost'] | SmarthostSetting): SmarthostTarget[] {
+  if (!setting) return [];
+  const cfg: SmarthostSetting = typeof setting === 'string' || Array.isArray(setting)
+    ? { url: setting, starttls: 'opportunistic', tls_verify: true, connections: 8 }
     : setting;
-  const u = new URL(cfg.url);
+  return urlsOf(cfg.url).map((url) => targetOf(cfg, url));
+}
+
+function targetOf(cfg: SmarthostSetting, url: string): SmarthostTarget {
+  const u = new URL(url);
   const secure = u.protocol === 'smtps:';
   return {
     host: u.hostname.replace(/^\[|\]$/g, ''),
@@ -43,6 +58,7 @@ export function smarthostTarget(setting: GatewayConfig['smarthost'] | SmarthostS
     tlsCaFile: cfg.tls_ca_file,
     connections: cfg.connections,
     timeout: cfg.timeout,
+    connectTimeout: cfg.connect_timeout,
     dataDoneTimeout: cfg.data_done_timeout,
     display: `${u.protocol}//${u.host}`,
   };

@@ -11,15 +11,16 @@ import type { SmarthostTarget } from './smarthost.ts';
 import { isAscii } from '../text/ascii.ts';
 import { aLabelAddress } from '../text/idn-address.ts';
 import { LineLengthLimit } from './line-length-limit.ts';
-import { identityOptions, trustContext } from './tls-trust.ts';
+import { identityOptions, tlsErrorText as certificateText, trustContext } from './tls-trust.ts';
 import type { Logger } from '../log/types.ts';
 import type { MessageDsn, RecipientDsn } from '../queue/entry.ts';
+import { STAGE_WAITS, stageTimeout, type Stage } from './stage-timeouts.ts';
 
 /**
  * How to reach the host: the smarthost or route settings, plus the name we greet with, and where a session's
  * compromises (no AUTH offered, TLS given up) are logged.
  */
-export type ClientOptions = Pick<SmarthostTarget, 'host' | 'port' | 'secure' | 'starttls' | 'user' | 'pass' | 'tlsVerify' | 'tlsCaFile' | 'servername' | 'timeout' | 'dataDoneTimeout'> & { heloName: string; log?: Logger };
+export type ClientOptions = Pick<SmarthostTarget, 'host' | 'port' | 'secure' | 'starttls' | 'user' | 'pass' | 'tlsVerify' | 'tlsCaFile' | 'servername' | 'timeout' | 'connectTimeout' | 'dataDoneTimeout'> & { heloName: string; log?: Logger };
 
 /** Postfix's smtp_data_done_timeout: how long the reply to the final dot may take when nothing else says. */
 export const DATA_DONE_TIMEOUT_MS = 600_000;
@@ -164,6 +165,8 @@ export class SmtpConnection {
   private waitingForDataDone = false;
   /** The transaction's final dot left the process (its write completed): from here a lost connection may mean a duplicate. */
   private endOfDataWritten = false;
+  /** What the session waits for now, whose time the socket's timeout runs (stage-timeouts.ts). */
+  private stage: Stage = 'greeting';
 
   private constructor(socket: net.Socket, o: ClientOptions, tlsFailed?: string) {
     this.socket = socket;
@@ -234,7 +237,7 @@ export class SmtpConnection {
 
   private attach(socket: net.Socket): void {
     socket.setNoDelay(true);
-    socket.setTimeout(this.o.timeout);
+    socket.setTimeout(stageTimeout(this.o, this.stage));
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('timeout', () => this.onTimeout());
     socket.on('error', (e) => this.fail(new SmtpClientError('transaction', `connection to ${this.o.host}:${this.o.port}: ${e.message}`, undefined, true)));
@@ -242,7 +245,8 @@ export class SmtpConnection {
   }
 
   private onTimeout(): void {
-    const waited = this.waitingForDataDone ? `${this.dataDoneTimeout} ms (data_done_timeout) after the final dot` : `${this.o.timeout} ms`;
+    const waited = this.waitingForDataDone ? `${this.dataDoneTimeout} ms (data_done_timeout) after the final dot`
+      : `${stageTimeout(this.o, this.stage)} ms, waiting for ${STAGE_WAITS[this.stage]}`;
     this.fail(new SmtpClientError('transaction', `no answer from ${this.o.host}:${this.o.port} within ${waited}`, undefined, true));
   }
 
@@ -296,18 +300,27 @@ export class SmtpConnection {
     return this.socket.write(data);
   }
 
-  private async command(line: string, stage: SmtpClientError['stage']): Promise<Reply> {
+  /** The next reply or progress awaited is `stage`'s: its time runs from now. */
+  private expect(stage: Stage): void {
+    this.stage = stage;
+    this.socket.setTimeout(stageTimeout(this.o, stage));
+  }
+
+  /** Sends `line` and reads its reply within `wait`'s time; a failure is reported at `stage`. */
+  private async command(line: string, stage: SmtpClientError['stage'], wait: Stage): Promise<Reply> {
+    this.expect(wait);
     this.write(`${line}\r\n`);
     try { return await this.read(); } catch (e) { throw restage(e, stage); }
   }
 
   private async setup(): Promise<void> {
     let greeting: Reply;
+    this.expect('greeting');
     try { greeting = await this.read(); } catch (e) { throw restage(e, 'greeting'); }
     if (greeting.code !== 220) throw new SmtpClientError('greeting', 'greeting refused', greeting, false, this.peer);
     await this.hello();
     if (!this.secure && this.o.starttls !== 'off' && !this.tlsFailed && this.extensions.has('STARTTLS')) {
-      const r = await this.command('STARTTLS', 'tls');
+      const r = await this.command('STARTTLS', 'tls', 'starttls');
       if (r.code !== 220) {
         if (this.o.starttls === 'required') throw new SmtpClientError('tls', 'STARTTLS refused', r, false, this.peer);
       } else {
@@ -320,9 +333,9 @@ export class SmtpConnection {
   }
 
   private async hello(): Promise<void> {
-    let r = await this.command(`EHLO ${this.o.heloName}`, 'ehlo');
+    let r = await this.command(`EHLO ${this.o.heloName}`, 'ehlo', 'helo');
     if (r.code !== 250) {
-      r = await this.command(`HELO ${this.o.heloName}`, 'ehlo');
+      r = await this.command(`HELO ${this.o.heloName}`, 'ehlo', 'helo');
       if (r.code !== 250) throw new SmtpClientError('ehlo', 'EHLO and HELO refused', r, false, this.peer);
       this.extensions = new Set();
       this.authMechanisms = new Set();
@@ -355,7 +368,8 @@ export class SmtpConnection {
       const fail = (why: string) => { clearTimeout(timer); s.destroy(); reject(new SmtpClientError('tls', `TLS with ${this.o.host}: ${why}`, undefined, true)); };
       // A timer of its own, and the close: a peer that hangs up mid-handshake emits no error, and a socket timeout
       // on a wrapped socket that is gone never fires; either left the session waiting for ever.
-      const timer = setTimeout(() => fail(`no handshake within ${this.o.timeout} ms`), this.o.timeout);
+      const ms = stageTimeout(this.o, 'starttls');
+      const timer = setTimeout(() => fail(`no handshake within ${ms} ms`), ms);
       const s = tls.connect({ socket: plain, secureContext, ...identityOptions(this.o.host, this.o.servername), rejectUnauthorized: enforcesCertificate(this.o) }, () => {
         clearTimeout(timer);
         s.off('close', closed);
@@ -382,13 +396,13 @@ export class SmtpConnection {
     const user = this.o.user ?? '', pass = this.o.pass ?? '';
     let r: Reply;
     if (this.authMechanisms.has('PLAIN')) {
-      r = await this.command(`AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`, 'auth');
+      r = await this.command(`AUTH PLAIN ${Buffer.from(`\0${user}\0${pass}`).toString('base64')}`, 'auth', 'auth');
     } else if (!this.authMechanisms.has('LOGIN')) {
       throw new SmtpClientError('auth', `${host} offers AUTH ${[...this.authMechanisms].join(' ')}, but neither PLAIN nor LOGIN`);
     } else {
-      r = await this.command('AUTH LOGIN', 'auth');
-      if (r.code === 334) r = await this.command(Buffer.from(user).toString('base64'), 'auth');
-      if (r.code === 334) r = await this.command(Buffer.from(pass).toString('base64'), 'auth');
+      r = await this.command('AUTH LOGIN', 'auth', 'auth');
+      if (r.code === 334) r = await this.command(Buffer.from(user).toString('base64'), 'auth', 'auth');
+      if (r.code === 334) r = await this.command(Buffer.from(pass).toString('base64'), 'auth', 'auth');
     }
     if (r.code !== 235) throw new SmtpClientError('auth', `SASL authentication as ${user} refused`, r, false, this.peer);
     this.authenticated = true;
@@ -406,10 +420,10 @@ export class SmtpConnection {
   async verify(from: string, recipient: string, opts: { smtputf8?: boolean } = {}): Promise<{ mail: Reply; rcpt?: Reply }> {
     // As a delivery would send them: to a server without SMTPUTF8, a domain beyond ASCII in its A-labels.
     const onWire = (a: string) => (this.extensions.has('SMTPUTF8') ? a : aLabelAddress(a) ?? a);
-    const mail = await this.command(`MAIL FROM:<${onWire(from)}>${opts.smtputf8 ? ' SMTPUTF8' : ''}`, 'transaction');
+    const mail = await this.command(`MAIL FROM:<${onWire(from)}>${opts.smtputf8 ? ' SMTPUTF8' : ''}`, 'transaction', 'mail');
     if (mail.code >= 300) return { mail };
-    const rcpt = await this.command(`RCPT TO:<${onWire(recipient)}>`, 'transaction');
-    await this.command('RSET', 'transaction');
+    const rcpt = await this.command(`RCPT TO:<${onWire(recipient)}>`, 'transaction', 'rcpt');
+    await this.command('RSET', 'transaction', 'rset');
     return { mail, rcpt };
   }
 
@@ -472,34 +486,35 @@ export class SmtpConnection {
     // A server without DSN would refuse the parameters (555); the relay sends the notices it then owes itself.
     const dsn = this.extensions.has('DSN') ? opts.dsn : undefined;
     params += mailDsnParams(dsn);
-    const mailLine = `MAIL FROM:<${onWire(from)}>${params}\r\n`;
-    const rcptLines = recipients.map((a) => `RCPT TO:<${onWire(a)}>${rcptDsnParams(dsn?.recipients?.get(a))}\r\n`);
+    const mailLine = `MAIL FROM:<${onWire(from)}>${params}`;
+    const rcptLines = recipients.map((a) => `RCPT TO:<${onWire(a)}>${rcptDsnParams(dsn?.recipients?.get(a))}`);
     let mail: Reply | undefined;
     const rcpt: Reply[] = [];
     let dataReply: Reply;
     try {
       // Inside the try: a pooled connection the server dropped fails here, before any reply of this transaction.
       if (!this.clean) {
-        const r = await this.command('RSET', 'transaction');
+        const r = await this.command('RSET', 'transaction', 'rset');
         if (r.code !== 250) throw new SmtpClientError('transaction', 'RSET refused', r, true, this.peer);
         this.clean = true;
       }
       this.clean = false;
       this.endOfDataWritten = false;
       if (this.extensions.has('PIPELINING')) {
-        this.write(mailLine + rcptLines.join('') + 'DATA\r\n');
+        // Each reply gets its own stage's time from the one before it, as if the commands had gone one by one.
+        this.expect('mail');
+        this.write([mailLine, ...rcptLines, 'DATA', ''].join('\r\n'));
         mail = await this.read();
-        for (let i = 0; i < recipients.length; i++) rcpt.push(await this.read());
+        for (let i = 0; i < recipients.length; i++) { this.expect('rcpt'); rcpt.push(await this.read()); }
+        this.expect('data');
         dataReply = await this.read();
       } else {
-        this.write(mailLine);
-        mail = await this.read();
+        mail = await this.command(mailLine, 'transaction', 'mail');
         const refused = mail;
         if (refused.code >= 300) return { mail: refused, rcpt: recipients.map(() => refused) };
-        for (const line of rcptLines) { this.write(line); rcpt.push(await this.read()); }
+        for (const line of rcptLines) rcpt.push(await this.command(line, 'transaction', 'rcpt'));
         if (!rcpt.some((r) => r.code < 300)) return { mail, rcpt };
-        this.write('DATA\r\n');
-        dataReply = await this.read();
+        dataReply = await this.command('DATA', 'transaction', 'data');
       }
       const m = mail;
       const anyRecipient = m.code < 300 && rcpt.some((r) => r.code < 300);
@@ -508,6 +523,7 @@ export class SmtpConnection {
       if (dataReply.code !== 354) return { mail: m, rcpt: perRecipient, data: anyRecipient ? unexpectedDataReply(dataReply) : undefined };
       if (!anyRecipient) {
         // RFC 2920: a server that said 354 with no recipient gets an empty message, which it must refuse.
+        this.expect('data');
         this.write(DOT_CRLF);
         await this.read();
         return { mail: m, rcpt: perRecipient };
@@ -541,7 +557,7 @@ export class SmtpConnection {
       return await this.read();
     } finally {
       this.waitingForDataDone = false;
-      if (!this.closed) this.socket.setTimeout(this.o.timeout);
+      if (!this.closed) this.expect('mail');
     }
   }
 
@@ -551,6 +567,7 @@ export class SmtpConnection {
     // Here, on the wire's side of everything else: a line is broken only after a 7-bit conversion for a next hop
     // without 8BITMIME, which makes its own short lines and must read the text unbroken.
     const lines = new LineLengthLimit();
+    this.expect('body');
     // Corked: a small message and its final dot leave in one writev, not a system call per chunk.
     this.socket.cork();
     try {
@@ -614,7 +631,7 @@ export class SmtpConnection {
     this.pooled = false;
     this.socket.removeAllListeners('timeout');
     this.socket.on('timeout', () => this.onTimeout());
-    this.socket.setTimeout(this.o.timeout);
+    this.expect('mail');
   }
 }
 
@@ -651,18 +668,8 @@ function enforcesCertificate(o: ClientOptions): boolean {
   return o.tlsVerify && (o.secure || o.starttls !== 'opportunistic' || o.user !== undefined);
 }
 
-/** OpenSSL's codes for a chain that ends at no CA the session trusts. */
-const UNTRUSTED_CHAIN = new Set(['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN']);
-
-/**
- * A TLS error as the log line gives it; for a certificate refused for want of a trusted CA, which CAs were trusted:
- * an admin's first question. Node's advice to run with --use-system-ca is dropped: the relay trusts that store anyway.
- */
-function tlsErrorText(e: Error, o: ClientOptions): string {
-  if (!UNTRUSTED_CHAIN.has((e as NodeJS.ErrnoException).code ?? '')) return e.message;
-  const text = e.message.replace(/; if the root CA is installed locally.*$/, '');
-  return text + (o.tlsCaFile !== undefined ? ` (its CA is not in tls_ca_file ${o.tlsCaFile})` : " (its CA is in neither the system store nor Node's CA list; name it in tls_ca_file)");
-}
+/** A TLS error as the log line gives it, with what to change for a certificate no trusted CA vouches for (tls-trust.ts). */
+const tlsErrorText = (e: Error, o: ClientOptions): string => certificateText(e, o.tlsCaFile);
 
 function restage(e: unknown, stage: SmtpClientError['stage']): Error {
   if (e instanceof SmtpClientError && e.stage === 'transaction' && stage !== 'transaction') return new SmtpClientError(stage, e.message, e.reply, e.network, e.server);
@@ -682,7 +689,8 @@ async function connectSocket(o: ClientOptions, cutOff?: AbortSignal): Promise<ne
       ? tls.connect({ host: o.host, port: o.port, secureContext, ...identityOptions(o.host, o.servername), rejectUnauthorized: o.tlsVerify }, connected)
       : net.connect({ host: o.host, port: o.port }, connected);
     socket.once('error', onError);
-    socket.setTimeout(o.timeout, () => onError(new Error(`no connection within ${o.timeout} ms`)));
+    const ms = stageTimeout(o, 'connect');
+    socket.setTimeout(ms, () => onError(new Error(`no connection within ${ms} ms`)));
     if (cutOff?.aborted) onCut(); else cutOff?.addEventListener('abort', onCut, { once: true });
   });
 }

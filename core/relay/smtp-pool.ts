@@ -1,8 +1,12 @@
 // A bounded pool of SMTP connections to one host: reused across messages, opened on demand, closed when idle.
 import { SmtpConnection, SmtpClientError, type ClientOptions } from './smtp-client.ts';
 
-/** An idle connection is closed (QUIT) after this long; servers drop idle clients after a few minutes anyway. */
-const IDLE_MS = 30_000;
+/**
+ * An idle connection is closed (QUIT) after this long, as Postfix's smtp_connection_cache_time_limit (2 s): long
+ * enough for the next message of a burst to reuse it, short enough not to hold one of the next hop's session slots
+ * (or a firewall's state) for mail that is not coming. 30 s kept them open until many servers dropped them first.
+ */
+export const IDLE_MS = 2_000;
 
 /**
  * A send the pool did not carry out because the gateway is stopping (or the pool closed): it had not begun, or it
@@ -14,8 +18,11 @@ export class SmtpPool {
   private readonly o: ClientOptions;
   private readonly max: number;
   private readonly idle: SmtpConnection[] = [];
-  private readonly waiters: Array<(c: SmtpConnection | undefined) => void> = [];
+  /** Sends waiting for a slot: given a connection, undefined (open one yourself), or the error that ends their wait. */
+  private readonly waiters: Array<(c: SmtpConnection | SmtpClientError | undefined) => void> = [];
   private open = 0;
+  /** Of `open`, the connections still being opened (connect, greeting, EHLO, TLS, AUTH). */
+  private opening = 0;
   private closing = false;
   /** A stop began: no transaction starts any more. */
   private stopping = false;
@@ -69,16 +76,21 @@ export class SmtpPool {
     }
     if (this.open < this.max) {
       this.open++;
+      this.opening++;
       try {
         return { conn: await SmtpConnection.open(this.o, this.cut.signal), reused: false };
       } catch (e) {
         this.open--;
-        this.wakeOne();
-        if (this.cut.signal.aborted) throw this.notAttempted('cut off while connecting');
+        if (this.cut.signal.aborted) { this.wakeOne(); throw this.notAttempted('cut off while connecting'); }
+        if (this.unanswered(e)) this.failWaiters(e as SmtpClientError);
+        else this.wakeOne();
         throw e;
+      } finally {
+        this.opening--;
       }
     }
-    const c = await new Promise<SmtpConnection | undefined>((resolve) => this.waiters.push(resolve));
+    const c = await new Promise<SmtpConnection | SmtpClientError | undefined>((resolve) => this.waiters.push(resolve));
+    if (c instanceof SmtpClientError) throw c;
     if (c) { c.busy(); return { conn: c, reused: true }; }
     return this.acquire();
   }
@@ -96,6 +108,26 @@ export class SmtpPool {
       if (i >= 0) { this.idle.splice(i, 1); this.open--; void c.quit(); }
     });
     this.idle.push(c);
+  }
+
+  /**
+   * Whether the host answered none of this pool's connections: this one failed with no reply (no connection, or it
+   * went quiet or closed before a whole reply), and no other is set up. Then the host is down or hung for now.
+   */
+  private unanswered(e: unknown): boolean {
+    const others = this.open - (this.opening - 1);
+    return e instanceof SmtpClientError && e.network && !e.reply && others === 0;
+  }
+
+  /**
+   * The sends waiting for a slot end with the failure at once, as the host failed for them too, rather than each
+   * opening a connection of its own and waiting as long. With the RFC's times (5 minutes for a greeting) a hung next
+   * hop otherwise kept every delivery to it in flight for several rounds of its pool, and so held queue.concurrency
+   * slots that other routes' mail waits for; the queue then holds the destination's other mail (destination down).
+   */
+  private failWaiters(e: SmtpClientError): void {
+    const told = new SmtpClientError(e.stage, `${e.message} (a connection opened for another send; this one waited for it and did not try again)`, e.reply, e.network, e.server);
+    for (const w of this.waiters.splice(0)) w(told);
   }
 
   /** A slot freed up: a waiter may open a connection of its own. */

@@ -54,7 +54,7 @@ export class SmtpRelay implements Relay {
     this.pool = new SmtpPool({
       host: target.host, port: target.port, secure: target.secure, starttls: target.starttls,
       user: target.user, pass: target.pass, tlsVerify: target.tlsVerify, tlsCaFile: target.tlsCaFile, servername: target.servername,
-      timeout: target.timeout, dataDoneTimeout: target.dataDoneTimeout, heloName, log: log?.child({ relay: target.display }),
+      timeout: target.timeout, connectTimeout: target.connectTimeout, dataDoneTimeout: target.dataDoneTimeout, heloName, log: log?.child({ relay: target.display }),
     }, target.connections);
   }
 
@@ -86,6 +86,8 @@ export class SmtpRelay implements Relay {
     let signedAsIs: Promise<SignedMessage> | undefined;
     let signedDowngraded: Promise<SignedMessage> | undefined;
     const signed = (form: () => Readable): Promise<SignedMessage> => this.signer ? this.signer.sign(entry, form) : Promise.resolve({ message: form, added: 0 });
+    // The form the last session sent, for the signer to log and count once a next hop took it.
+    let sent: SignedMessage | undefined;
     const dsn = dsnRequest(entry, recipients);
     // Whether the server that took the message offered DSN: a pooled connection replaced on the way may differ.
     let dsnOffered = false;
@@ -102,15 +104,17 @@ export class SmtpRelay implements Relay {
         // Only mail sent with SMTPUTF8 is read for them: other mail's raw 8-bit fields go as they came.
         if (entry.smtputf8 && !c.extensions.has('SMTPUTF8')) opts.utf8Headers = (await scan()).header8bit;
         if (c.extensions.has('8BITMIME') || opts.utf8Headers) {
-          const s = await (signedAsIs ??= signed(message));
+          const s = sent = await (signedAsIs ??= signed(message));
           return c.send(entry.mailFrom || '', recipients, s.message(), size + s.added, opts);
         }
         const d = await (downgraded ??= downgradeToSevenBit(message, size, scan));
         note = d.note;
-        const s = await (signedDowngraded ??= signed(d.message));
+        const s = sent = await (signedDowngraded ??= signed(d.message));
         return c.send(entry.mailFrom || '', recipients, s.message(), d.size + s.added, opts);
       });
       const relay = hopName(this.remoteMta, address, this.port);
+      const took = t.data && t.data.code < 300 ? recipients.filter((_, i) => t.rcpt[i].code < 300) : [];
+      if (took.length && sent) this.signer?.left(entry, sent, relay, took);
       return recipients.map((rcpt, i) => {
         const r = t.rcpt[i];
         // A recipient counts as delivered only once the message after DATA was accepted for it.

@@ -70,3 +70,22 @@ export function identityOptions(host: string, servername: string | undefined): P
   const { name, sni } = peerIdentity(host, servername);
   return { servername: sni, checkServerIdentity: (_given, cert) => tls.checkServerIdentity(name, cert) };
 }
+
+/** OpenSSL's codes for a certificate that chains to no CA the session trusts, a self-signed one among them. */
+const UNTRUSTED = new Set(['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT']);
+
+/** The advice Node adds to some of these, to run it with --use-system-ca: the relay trusts that store already. */
+const NODE_HINT = /;\s*if the root CA is installed locally.*$/s;
+
+/**
+ * A TLS error as the log line and `moat queue list` give it. A certificate refused for want of a trusted CA says
+ * which CAs were trusted and what the admin can change: the CA named in tls_ca_file (the smarthost's or the route's),
+ * or tls_verify: false. Node's advice about its command line is dropped wherever it appears.
+ */
+export function tlsErrorText(e: Error, caFile: string | undefined): string {
+  const text = e.message.replace(NODE_HINT, '');
+  if (!UNTRUSTED.has((e as NodeJS.ErrnoException).code ?? '')) return text;
+  const trusted = caFile !== undefined ? `its CA is not in tls_ca_file ${caFile}` : "its CA is in neither the system store nor Node's CA list";
+  const fix = caFile !== undefined ? 'add the CA to that file' : 'name the CA (or this certificate) in tls_ca_file';
+  return `${text} (${trusted}: ${fix}, or set tls_verify: false to take the certificate unchecked)`;
+}

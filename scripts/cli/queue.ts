@@ -10,7 +10,7 @@ import { actOnEach, gatewayList, gatewayStatus, queueActions } from '../../core/
 import { queueIdProblem } from '../../core/control/protocol.ts';
 import { folderHolding, type AdminResult, type AdminVerb } from '../../core/queue/admin-ops.ts';
 import { isAddressArg } from '../../core/queue/actions.ts';
-import { parseStates, recipientSelector, scope, select, SelectorError, senderSelector, userSelector, type QueueState } from '../../core/queue/selector.ts';
+import { ageSelector, parseStates, recipientSelector, scope, select, SelectorError, senderSelector, userSelector, type QueueState } from '../../core/queue/selector.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
 import { findUnreadable, type BrokenMessage } from '../../core/queue/broken-messages.ts';
 import { isAccessError } from '../../core/queue/data-dir-access.ts';
@@ -55,6 +55,8 @@ SELECTORS pick messages instead of ids, the same for every command:
   --user LOGIN                                  those a client sent logged in as LOGIN (AUTH or XCLIENT
                                                 LOGIN=; exactly, case too): hold a compromised account's mail
                                                 with hold --user; goes with --to and --from
+  --older-than AGE | --newer-than AGE           those received at least, or less than, AGE ago (30m, 2h, 4d,
+                                                1w); either or both, with the others or alone
   [--folder queue|deadletter|quarantine]        where to look: the queue by default (requeue: dead-letter)
   [--state STATE[,STATE…]]                      only messages in those states (of one folder; list: without
                                                 --all)
@@ -75,7 +77,7 @@ selector that is not a whole domain or address, such as '*', is one).`;
 const OPTIONS = {
   ...CONFIG_OPTIONS, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
   folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' }, user: { type: 'string' }, all: { type: 'boolean' },
-  recipient: { type: 'string' }, state: { type: 'string' }, verbose: { type: 'boolean', short: 'v' }, yes: { type: 'boolean' },
+  recipient: { type: 'string' }, state: { type: 'string' }, 'older-than': { type: 'string' }, 'newer-than': { type: 'string' }, verbose: { type: 'boolean', short: 'v' }, yes: { type: 'boolean' },
 } as const;
 
 const FOLDERS: readonly QueueFolder[] = ['queue', 'deadletter', 'quarantine'];
@@ -173,6 +175,15 @@ function folderOption(value: unknown): QueueFolder | undefined {
 
 const stateOption = (value: unknown): QueueState[] | undefined => (typeof value === 'string' ? parseStates(value) : undefined);
 
+/** The --older-than and --newer-than of a command line, as a Selector takes them. */
+function ageOptions(o: Record<string, unknown>): { olderThan?: number; newerThan?: number } {
+  const older = o['older-than'], newer = o['newer-than'];
+  return {
+    ...(typeof older === 'string' ? { olderThan: ageSelector(older, '--older-than') } : {}),
+    ...(typeof newer === 'string' ? { newerThan: ageSelector(newer, '--newer-than') } : {}),
+  };
+}
+
 async function dataDir(o: { 'data-dir'?: string; config?: string; set?: string[] }): Promise<string> {
   if (o['data-dir'] !== undefined && (o.config !== undefined || o.set?.length)) throw new UsageError('give --config (and --set) or --data-dir, not both');
   const dir = o['data-dir'] ?? (await loadConfig({ file: o.config, overrides: o.set ?? [] })).config.data_dir;
@@ -212,16 +223,17 @@ async function addSubjects(store: QueueStore, rows: ListRow[]): Promise<void> {
 
 /** `list`: a folder's messages, or those of the states, sender and recipient (or recipient domain) asked for. */
 async function list(store: QueueStore, o: Record<string, unknown>, out: Json): Promise<number> {
-  if (o.all !== undefined) throw new UsageError('list shows every message unless --state, --to, --from or --user narrow it: --all does not apply');
+  if (o.all !== undefined) throw new UsageError('list shows every message unless --state, --to, --from, --user, --older-than or --newer-than narrow it: --all does not apply');
   const { folder, states } = scope(undefined, folderOption(o.folder), stateOption(o.state));
   const to = typeof o.to === 'string' ? recipientSelector(o.to) : undefined;
   const from = typeof o.from === 'string' ? senderSelector(o.from) : undefined;
   const user = typeof o.user === 'string' ? userSelector(o.user) : undefined;
   const { entries, busy } = await listed(store, folder);
   const now = Date.now();
-  const rows = select(entries, { folder, states, to, from, user }, busy, now).map((e) => listRow(e, folder, busy, now));
+  const ages = ageOptions(o);
+  const rows = select(entries, { folder, states, to, from, user, ...ages }, busy, now).map((e) => listRow(e, folder, busy, now));
   if (folder === 'quarantine') await addSubjects(store, rows);
-  const narrowed = o.state !== undefined || to !== undefined || from !== undefined || user !== undefined;
+  const narrowed = o.state !== undefined || to !== undefined || from !== undefined || user !== undefined || Object.keys(ages).length > 0;
   // Acknowledged mail all the same, which neither the gateway nor this command can read: listed with why, never left out.
   const unreadable = folder === 'queue' && !narrowed ? await findUnreadable(store.dataDir) : [];
   // Run as root, this command reads what the gateway's user cannot: the gateway's view is the one shown.
@@ -345,29 +357,31 @@ function totalLines(command: AdminVerb, results: Record<string, AdminResult | 'e
   return [head, ...[...others].map(([text, n]) => `${messages(n)}: ${text}`)];
 }
 
-/** The messages a change acts on: the ids named, or those --all/--to/--from/--user select (narrowed by --folder/--state). */
+/** The messages a change acts on: the ids named, or those --all/--to/--from/--user/--older-than/--newer-than select (narrowed by --folder/--state). */
 async function targetsOf(store: QueueStore, command: AdminVerb, args: string[], o: Record<string, unknown>): Promise<{ ids: string[]; bulk: boolean; to?: string }> {
   const all = o.all === true;
   const to = typeof o.to === 'string' ? recipientSelector(o.to) : undefined;
   const from = typeof o.from === 'string' ? senderSelector(o.from) : undefined;
   const user = typeof o.user === 'string' ? userSelector(o.user) : undefined;
-  const bulk = all || to !== undefined || from !== undefined || user !== undefined;
+  const ages = ageOptions(o);
+  const picked = to !== undefined || from !== undefined || user !== undefined || Object.keys(ages).length > 0;
+  const bulk = all || picked;
   const narrowed = o.folder !== undefined || o.state !== undefined;
   if (o.yes !== undefined && !(command === 'delete' && all)) throw new UsageError('--yes confirms delete --all only');
   if (!bulk) {
-    if (narrowed) throw new UsageError('--folder and --state narrow --all, --to, --from or --user; ids are found in any folder');
-    if (!args.length) throw new UsageError(`${command} needs queue ids, or --all, --to, --from or --user`);
+    if (narrowed) throw new UsageError('--folder and --state narrow --all, --to, --from, --user, --older-than or --newer-than; ids are found in any folder');
+    if (!args.length) throw new UsageError(`${command} needs queue ids, or --all, --to, --from, --user, --older-than or --newer-than`);
     return { ids: queueIds(args), bulk };
   }
-  if (args.length) throw new UsageError(`${command} takes ids or --all/--to/--from/--user, not both`);
-  if (all && (to !== undefined || from !== undefined || user !== undefined)) throw new UsageError('--all selects every message of the folder: give it without --to/--from/--user');
+  if (args.length) throw new UsageError(`${command} takes ids or selectors (--all, --to, --from, --user, --older-than, --newer-than), not both`);
+  if (all && picked) throw new UsageError('--all selects every message of the folder: give it without --to/--from/--user/--older-than/--newer-than');
   // One typo must not empty the queue: the folder is named, or the admin says yes.
   if (command === 'delete' && all && !narrowed && o.yes !== true) throw new UsageError('delete --all deletes every message of the queue: name the folder or states (--folder F, --state S) or confirm with --yes');
   const { folder, states } = scope(command, folderOption(o.folder), stateOption(o.state));
   const { entries, busy } = await listed(store, folder);
   // --to deletes or requeues only that recipient, or those in that domain; hold, release and flush act on the whole message.
   const keepTo = command === 'delete' || command === 'requeue';
-  return { ids: select(entries, { folder, states, to, from, user }, busy).map((e) => e.id), bulk, ...(keepTo ? { to } : {}) };
+  return { ids: select(entries, { folder, states, to, from, user, ...ages }, busy).map((e) => e.id), bulk, ...(keepTo ? { to } : {}) };
 }
 
 /** A flush answers how many messages it made due (0 or 1 for one id): said as the other verbs say it. */
@@ -441,12 +455,12 @@ async function dispatch(command: string, args: string[], o: Record<string, unkno
   if (command === 'list' && args.length) throw new UsageError('list takes no argument (--folder F or --state S picks the folder)');
   if (command === 'overview' && args.length) throw new UsageError('overview takes no argument');
   if (command === 'show' || command === 'overview') {
-    const given = ['folder', 'state', 'to', 'from', 'user', 'all', 'yes'].filter((k) => o[k] !== undefined);
+    const given = ['folder', 'state', 'to', 'from', 'user', 'older-than', 'newer-than', 'all', 'yes'].filter((k) => o[k] !== undefined);
     if (given.length) throw new UsageError(`--${given[0]} does not apply to ${command}`);
   }
   if (o.recipient !== undefined && command !== 'release' && command !== 'delete') throw new UsageError(`--recipient applies to release and delete only`);
   const store = new QueueStore(await dataDir(o as { 'data-dir'?: string; config?: string; set?: string[] }));
-  const selects = ['all', 'to', 'from', 'user', 'folder', 'state', 'yes'].some((k) => o[k] !== undefined);
+  const selects = ['all', 'to', 'from', 'user', 'older-than', 'newer-than', 'folder', 'state', 'yes'].some((k) => o[k] !== undefined);
   switch (command) {
     case 'list': return list(store, o, out);
     case 'overview': { const rows = overview((await listed(store, 'queue')).entries); out(rows, () => printOverview(rows)); return 0; }

@@ -92,8 +92,8 @@ describe('config', () => {
       assert.match(e.message, /is not a known key/);
       return true;
     });
-    // A value of neither form still gets the one message naming both forms.
-    await assert.rejects(loadConfig({ file: tmpYaml('smarthost: ftp://x\n') }), /smarthost: expected smtp:\/\/\[user:pass@\]host:port or smtps:\/\/… or a mapping/);
+    // A value of no form still gets the one message naming every form.
+    await assert.rejects(loadConfig({ file: tmpYaml('smarthost: ftp://x\n') }), /smarthost: expected smtp:\/\/\[user:pass@\]host:port or smtps:\/\/… or a list of such URLs or a mapping/);
   });
 
   it('lists plugin option errors together with the other errors', async () => {
