@@ -13,6 +13,7 @@ import { QueueStore } from './queue/queue-store.ts';
 import { logTrail } from './queue/admin-trail.ts';
 import { DeliveryQueue } from './queue/delivery-queue.ts';
 import { buildRelay, relayTargetFor } from './relay/make-relay.ts';
+import { signingName } from './dkim/keyring.ts';
 import { smarthostTarget } from './relay/smarthost.ts';
 import type { Relay } from './relay/types.ts';
 import type { DnsResolver } from './dns/types.ts';
@@ -106,8 +107,8 @@ export interface Gateway {
   stop(reason?: string): Promise<void>;
 }
 
-function makeRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver, log: Logger): Relay {
-  return buildRelay(cfg, queue, hostname, dns, log.child({ component: 'relay' }));
+function makeRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver, log: Logger, metrics: Metrics): Relay {
+  return buildRelay(cfg, queue, hostname, dns, log.child({ component: 'relay' }), metrics);
 }
 
 /** How long plugin instances and a relay that a reload replaced stay open at most for hooks and deliveries still using them. */
@@ -305,7 +306,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     log, count: () => metrics.inc('uncaught_errors'), places: () => pluginPlaces(cfg.plugins, PROJECT_DIR, opts.configDir ?? process.cwd()), projectDir: PROJECT_DIR,
     onFatal: (e) => { stopCause ??= 'uncaught error'; opts.onFatalError!(e); },
   }).remove;
-  let relay = makeRelay(cfg, queue, hostname, dns, log);
+  let relay = makeRelay(cfg, queue, hostname, dns, log, metrics);
   let inUse = new InUse();
   inUse.trackRelay(relay);
   const delivery = new DeliveryQueue(queue, relay, cfg.queue, log, metrics);
@@ -480,7 +481,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Where mail goes as configured (`relay`, on a delivery line, is the host that answered): the smarthost without its
   // login, or the folder accepted mail is written to, and how many domains have a route of their own.
   const mainHop = smarthostTarget(cfg.smarthost);
-  log.info('mailmoat started', { ...(mainHop ? { smarthost: mainHop.display } : { delivered_to: queue.dirs.delivered }), routes: Object.keys(cfg.routes).length, plugins: rt.plugins.map((p) => p.name), domains: cfg.domains });
+  // And the domains that sign outgoing mail, as `d=/s=` of their signatures.
+  const signing = Object.entries(cfg.dkim?.domains ?? {}).map(([d, k]) => `${signingName(d)}/${k.selector}`);
+  log.info('mailmoat started', { ...(mainHop ? { smarthost: mainHop.display } : { delivered_to: queue.dirs.delivered }), routes: Object.keys(cfg.routes).length, plugins: rt.plugins.map((p) => p.name), domains: cfg.domains, ...(signing.length ? { dkim: signing } : {}) });
 
   const retired = new Retired(log, opts.retireAfterMs);
   const stopping = new AbortController();
@@ -573,7 +576,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // smtp-server takes the name for the greeting and EHLO when a connection starts, so sessions open keep theirs.
     for (const l of listeners) (l.server.options as { name?: string }).name = nextHostname;
     delivery.setHostname(nextHostname);
-    const nextRelay = makeRelay(nc, queue, hostname, dns, log);
+    const nextRelay = makeRelay(nc, queue, hostname, dns, log, metrics);
     nextInUse.trackRelay(nextRelay);
     const oldRelay = relay;
     const oldInUse = inUse;

@@ -59,6 +59,7 @@ export const LABELED_COUNTERS = {
   relayed: { label: 'kind', values: ['message', 'notice'] },
   deferred: { label: 'reason', values: ['reply_4xx', 'connect', 'tls', 'timeout', 'dns', 'other'] },
   deadlettered: { label: 'reason', values: ['rejected', 'expired'] },
+  dkim_unsigned: { label: 'reason', values: ['no_key', 'key_unreadable', 'signing_error'] },
 } as const;
 
 export type LabeledCounter = keyof typeof LABELED_COUNTERS;
@@ -203,7 +204,7 @@ const VERDICTS = ['accept', 'add_header', 'quarantine', 'reject', 'tempfail', 'a
  */
 export const GATEWAY_COUNTERS: readonly string[] = [
   'connections', 'connections_refused', 'connections_closed_under_stress', 'auth_failures', 'auth_refused',
-  'recipients_refused', 'recipients_discarded', 'recipients_copied', 'dkim_signed', 'senders_rate_limited', 'user_rate_limits_reached', 'disk_full_refusals',
+  'recipients_refused', 'recipients_discarded', 'recipients_copied', 'dkim_signed', 'dkim_unsigned', 'senders_rate_limited', 'user_rate_limits_reached', 'disk_full_refusals',
   ...VERDICTS.map((v) => `messages_${v}`),
   'relayed', 'deferred', 'bounced', 'deadlettered', 'deleted', 'released', 'requeued',
   'uncaught_errors', 'event_loop_blocked',
@@ -433,7 +434,8 @@ const KNOWN: Record<string, [Kind, string]> = {
   released: ['counter', 'Messages released from hold or quarantine by an administrator'],
   requeued: ['counter', 'Messages put back in the queue from dead-letter by an administrator'],
   recipients_copied: ['counter', 'Copies of messages queued for recipients a plugin added (BCC)'],
-  dkim_signed: ['counter', 'Messages queued to leave with the gateway\'s DKIM signature (dkim.domains; counted once a message, not per attempt)'],
+  dkim_signed: ['counter', 'Messages that left with the gateway\'s DKIM signature (dkim.domains): counted once a message, when a next hop first accepted it, not per attempt or destination'],
+  dkim_unsigned: ['counter', 'Messages accepted for DKIM signing that left unsigned, counted as dkim_signed, by reason: no_key (a reload took its domain out of dkim.domains), key_unreadable (its key file could not be read at the last start or reload), signing_error'],
   connections_open: ['gauge', 'SMTP connections open now'],
   queue_scheduled: ['gauge', 'Messages the relay workers schedule now (due, deferred or in flight)'],
   queue_journaled: ['gauge', 'Messages held in the journal now'],

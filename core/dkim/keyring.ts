@@ -40,16 +40,16 @@ export function selectorOf(cfg: DkimConfig, domain: string): string | undefined 
 
 /**
  * Reads every configured key. The config check parsed them already; a file that changed since is named in
- * `problems` and its domain left unsigned, rather than a reload left half done.
+ * `problems`, with its domain, and that domain left unsigned, rather than a reload left half done.
  */
-export function loadKeyring(cfg: DkimConfig): { keys: Map<string, DomainKey>; problems: string[] } {
+export function loadKeyring(cfg: DkimConfig): { keys: Map<string, DomainKey>; problems: Array<{ domain: string; error: string }> } {
   const keys = new Map<string, DomainKey>();
-  const problems: string[] = [];
+  const problems: Array<{ domain: string; error: string }> = [];
   for (const [name, d] of Object.entries(cfg.domains)) {
+    const domain = signingName(name);
     try {
-      const domain = signingName(name);
       keys.set(domain, { ...readSigningKey(d.key_file), domain, selector: d.selector });
-    } catch (e) { problems.push((e as Error).message); }
+    } catch (e) { problems.push({ domain, error: (e as Error).message }); }
   }
   return { keys, problems };
 }

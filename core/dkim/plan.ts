@@ -22,23 +22,10 @@ function leavingValues(h: LeavingHeader, name: string): string[] {
   return [...kept, ...h.added.filter(([n]) => n.toLowerCase() === lower).map(([, v]) => v)];
 }
 
-/** The value of tag `tag` in a signature field's tag list (RFC 6376 §3.2), without its spaces. */
-function tagValue(field: string, tag: string): string | undefined {
-  for (const part of field.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim().toLowerCase() === tag) return part.slice(eq + 1).replace(/\s+/g, '');
-  }
-  return undefined;
-}
-
-/** A signature our key for `plan` made already (a message through the gateway twice): a second would add nothing. */
-function signedAlready(signatures: string[], plan: DkimPlan): boolean {
-  return signatures.some((f) => tagValue(f, 'd')?.toLowerCase() === plan.domain && tagValue(f, 's')?.toLowerCase() === plan.selector.toLowerCase());
-}
-
 /**
  * The signature the message is to get: for a client `dkim.sign_for` names, whose one From author is at a signing
- * domain (or below one, with `subdomains`), unless it carries that domain's signature by our selector already.
+ * domain (or below one, with `subdomains`). A signature of ours it carries already does not spare it a new one: that
+ * one may no longer verify (a Subject tag added since), or be one the client made up (README.md here).
  */
 export function dkimPlan(cfg: GatewayConfig['dkim'] | undefined, client: OutboundClient, header: LeavingHeader): DkimPlan | undefined {
   if (!cfg || !isOutboundSender(client, cfg.sign_for)) return undefined;
@@ -48,6 +35,5 @@ export function dkimPlan(cfg: GatewayConfig['dkim'] | undefined, client: Outboun
   if (!author) return undefined;
   const domain = signingDomainOf(cfg, author.slice(author.lastIndexOf('@') + 1));
   if (!domain) return undefined;
-  const plan = { domain, selector: selectorOf(cfg, domain)! };
-  return signedAlready(leavingValues(header, 'DKIM-Signature'), plan) ? undefined : plan;
+  return { domain, selector: selectorOf(cfg, domain)! };
 }

@@ -273,7 +273,7 @@ async function receiveWith(
     remove.add('subject');
     prepend += formatHeader('Subject', taggedSubject(cfg.scores.subject_tag, message.headers.first('Subject') ?? ''));
   }
-  // Decided on the header it leaves with; the relay signs it as it goes (core/dkim/README.md).
+  // Decided on the header it leaves with; the relay signs it as it goes, and counts what left (core/dkim/README.md).
   const dkim = dkimPlan(cfg.dkim, st, { headers: message.headers, added, remove });
   // A plugin may have replaced the message (ctx.rewriteMessage): the ID logged from here on is the one that leaves.
   messageId = loggedMessageId(message.headers.first('Message-ID'));
@@ -337,7 +337,6 @@ async function receiveWith(
     copiesQueued = true;
     for (const c of tx.copies.values()) log.info('recipient copied', { to: [c.rcpt.address], plugin: c.plugin, reason: c.reason });
     if (tx.copies.size) rt.metrics.inc('recipients_copied', tx.copies.size);
-    if (dkim) rt.metrics.inc('dkim_signed');
   }
   observe();
   return summary(verdict.action, accepted, { reason: verdict.reason, ...(discarded.length ? { discarded } : {}), ...(ownFieldsOff ? { verdict_headers: 'omitted' } : {}), ...(dkim ? { dkim: `${dkim.domain}/${dkim.selector}` } : {}) });

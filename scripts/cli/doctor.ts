@@ -9,6 +9,7 @@ import type { ClamavConfig } from '../../plugins/clamav/config.ts';
 import { checkConfig } from './check-config.ts';
 import { configuredScanners } from './clamav.ts';
 import { dataDirCheck, dnsCheck, smarthostCheck, stateStoreCheck } from './doctor-checks.ts';
+import { dkimCheck } from './doctor-dkim.ts';
 
 /** `note`: something the check could not find out, which an admin should look at; neither a warning nor a failure. */
 export type CheckStatus = 'ok' | 'note' | 'warn' | 'fail';
@@ -85,11 +86,11 @@ const clamdCheck: DoctorCheck = {
   },
 };
 
-export const CHECKS: DoctorCheck[] = [dataDirCheck, stateStoreCheck, dnsCheck, smarthostCheck, clamdCheck];
+export const CHECKS: DoctorCheck[] = [dataDirCheck, stateStoreCheck, dnsCheck, smarthostCheck, clamdCheck, dkimCheck];
 
 const MARK: Record<CheckStatus, string> = { ok: 'ok  ', note: 'note', warn: 'WARN', fail: 'FAIL' };
 
-const USAGE = 'usage: moat doctor [--config FILE] [--set KEY=VALUE]…   checks the config as check-config does, data_dir and the services it names (state store, DNS, smarthosts, virus scanner)';
+const USAGE = 'usage: moat doctor [--config FILE] [--set KEY=VALUE]…   checks the config as check-config does, data_dir and the services it names (state store, DNS, smarthosts, virus scanner, the DKIM keys published in DNS)';
 
 export async function run(args: string[]): Promise<number> {
   const parsed = readCommand(args, CONFIG_OPTIONS, USAGE);

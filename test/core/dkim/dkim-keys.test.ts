@@ -6,7 +6,6 @@ import { chmodSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import nodemailer from 'nodemailer';
 import { UsersFile } from '../../../core/auth/users-file.ts';
 import { validateConfig } from '../../../core/config/load.ts';
 import { DkimSigner } from '../../../core/dkim/outgoing.ts';
@@ -14,7 +13,7 @@ import type { QueueEntry } from '../../../core/queue/entry.ts';
 import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
 import { testMessage } from '../../helpers/smtp-dialog.ts';
 import type { DnsTestServer } from '../../helpers/dns-server.ts';
-import { keyDir, newKey, publish, verify, type KeyDir } from './dkim-setup.ts';
+import { keyDir, newKey, publish, sendAsAlice, verify, type KeyDir } from './dkim-setup.ts';
 
 const MOAT = path.resolve(import.meta.dirname, '..', '..', '..', 'scripts', 'moat.js');
 const run = promisify(execFile);
@@ -22,14 +21,7 @@ const run = promisify(execFile);
 const dkimConfig = (file: string, selector = 's1') => ({ domains: { 'example.com': { selector, key_file: file } } });
 
 async function sendSigned(gw: RelayingGateway, subject: string): Promise<Buffer> {
-  const t = nodemailer.createTransport({
-    host: '127.0.0.1', port: gw.port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: 'alice', pass: 'right-password' },
-  });
-  try {
-    await t.sendMail({ envelope: { from: 'alice@example.com', to: ['friend@far.test'] }, raw: testMessage({ from: 'alice@example.com', to: 'friend@far.test', subject }) });
-  } finally {
-    t.close();
-  }
+  await sendAsAlice(gw.port, { from: 'alice@example.com', to: ['friend@far.test'], subject });
   return Buffer.from(await gw.sink.waitForText(subject), 'latin1');
 }
 

@@ -5,10 +5,12 @@ import { Resolver } from 'node:dns/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { dkimVerify } from 'mailauth';
+import nodemailer from 'nodemailer';
 import { startDnsServer, type DnsTestServer } from '../../helpers/dns-server.ts';
 import { holdUntilExit } from '../../helpers/leftovers.ts';
 import { dkimRecordText } from '../../../core/dkim/dns-record.ts';
 import { writeNewKey, type KeyType } from '../../../core/dkim/keygen.ts';
+import { testMessage } from '../../helpers/smtp-dialog.ts';
 
 export interface KeyDir { dir: string; remove(): void }
 
@@ -38,4 +40,21 @@ export async function verify(raw: Buffer, dns: DnsTestServer): Promise<Verified[
   return out.results
     .filter((r) => r.signingDomain)
     .map((r) => ({ domain: r.signingDomain!, selector: r.selector!, result: r.status.result, comment: r.status.comment }));
+}
+
+export interface UserMail { from: string; to: string[]; subject: string; body?: string; headers?: Record<string, string> }
+
+/** `mail` as alice's mail client sends it to the gateway at `port`: STARTTLS, then AUTH. Returns its queue id. */
+export async function sendAsAlice(port: number, mail: UserMail): Promise<string> {
+  const t = nodemailer.createTransport({
+    host: '127.0.0.1', port, secure: false, requireTLS: true, name: 'laptop.home.test',
+    tls: { rejectUnauthorized: false }, auth: { user: 'alice', pass: 'right-password' },
+  });
+  try {
+    const { from, to, subject, body, headers } = mail;
+    const info = await t.sendMail({ envelope: { from, to }, raw: testMessage({ from, to: to.join(', '), subject, body, headers }) });
+    return /queued as (\S+)/.exec(info.response)![1];
+  } finally {
+    t.close();
+  }
 }

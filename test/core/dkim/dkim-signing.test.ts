@@ -1,17 +1,17 @@
 // DKIM signing through a real gateway: a user's mail is signed as it leaves and verifies at the receiving sink (its
 // key served by a real loopback DNS server), also when the next hop lacks 8BITMIME and the relay downgrades the body,
 // and when the verdict, a plugin and the Subject tag changed the header; inbound mail and other From domains are not.
+// A message that carries a signature with our d= and s= already (broken since, or made up) is signed again, ours on top.
 // This file is also the plugin that scores a marked message as spam and adds a header field of its own.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import { definePlugin, s } from '../../../core/index.ts';
 import { UsersFile } from '../../../core/auth/users-file.ts';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { startSmarthost, type Smarthost } from '../../helpers/smarthost.ts';
 import { SmtpDialog, testMessage } from '../../helpers/smtp-dialog.ts';
 import type { DnsTestServer } from '../../helpers/dns-server.ts';
-import { keyDir, newKey, publish, verify, type KeyDir } from './dkim-setup.ts';
+import { keyDir, newKey, publish, sendAsAlice as sendAs, verify, type KeyDir } from './dkim-setup.ts';
 
 export default definePlugin({
   name: 'dkim-probe',
@@ -64,19 +64,8 @@ describe('DKIM signing (core/dkim)', function () {
     keys?.remove();
   });
 
-  /** alice's message through nodemailer: STARTTLS, then AUTH. Returns its queue id. */
-  async function sendAsAlice(from: string, to: string, subject: string, extra: { body?: string; headers?: Record<string, string> } = {}): Promise<string> {
-    const t = nodemailer.createTransport({
-      host: '127.0.0.1', port: gw.port, secure: false, requireTLS: true, name: 'laptop.home.test',
-      tls: { rejectUnauthorized: false }, auth: { user: 'alice', pass: 'right-password' },
-    });
-    try {
-      const info = await t.sendMail({ envelope: { from, to: [to] }, raw: testMessage({ from, to, subject, ...extra }) });
-      return /queued as (\S+)/.exec(info.response)![1];
-    } finally {
-      t.close();
-    }
-  }
+  const sendAsAlice = (from: string, to: string, subject: string, extra: { body?: string; headers?: Record<string, string> } = {}) =>
+    sendAs(gw.port, { from, to: [to], subject, ...extra });
 
   /** A message from a client without a login at `addr` (XCLIENT from the trusted loopback). Returns its queue id. */
   async function sendWithoutLogin(addr: string, mailFrom: string, from: string, to: string, subject: string): Promise<string> {
@@ -156,11 +145,41 @@ describe('DKIM signing (core/dkim)', function () {
     assert.doesNotMatch(raw.toString('latin1'), /^DKIM-Signature:/im);
   });
 
-  it('does not sign a message that carries our own signature for the domain already', async () => {
-    const first = await received(sink, 'plain signed');
-    const signature = /^DKIM-Signature: (.*(?:\r\n[ \t].*)*)/m.exec(first.toString('latin1'))![1];
-    await sendAsAlice('alice@example.com', 'friend@far.test', 'signed twice?', { headers: { 'DKIM-Signature': signature } });
-    const raw = (await received(sink, 'signed twice?')).toString('latin1');
-    assert.equal(raw.match(/^DKIM-Signature:/gim)?.length, 1);
+  /** Each DKIM-Signature field of `raw`, top first, with what the receiver makes of it (mailauth lists them in order). */
+  async function signatures(raw: Buffer): Promise<string[]> {
+    return (await verify(raw, dns)).map((v) => `${v.domain}/${v.selector} ${v.result}`);
+  }
+
+  it("signs again a message of ours sent back from relay.networks with a list's Subject tag: the new signature on top passes", async () => {
+    const first = (await received(sink, 'plain signed')).toString('latin1');
+    // As a list server would: a tag on the Subject (which breaks our first signature), then back through the gateway.
+    const resent = first.replace(/^Subject: plain signed/m, 'Subject: [team] plain signed again');
+    const d = await SmtpDialog.connect(gw.port);
+    let qid: string;
+    try {
+      assert.equal((await d.hello({ xclient: { addr: '192.0.2.8' } })).code, 250);
+      assert.equal((await d.cmd('MAIL FROM:<team@example.com>')).code, 250);
+      assert.equal((await d.cmd('RCPT TO:<friend@far.test>')).code, 250);
+      const r = await d.data(resent);
+      assert.equal(r.code, 250, r.text);
+      qid = /queued as (\S+)/.exec(r.text)![1];
+    } finally {
+      await d.quit();
+    }
+    const raw = await received(sink, '[team] plain signed again');
+    assert.equal(raw.toString('latin1').match(/^DKIM-Signature:/gim)?.length, 2);
+    const [top, old] = await signatures(raw);
+    assert.equal(top, 'example.com/s1 pass');
+    assert.notEqual(old, 'example.com/s1 pass', 'the first signature no longer verifies under the tag');
+    assert.ok(gw.logs.some((l) => l.msg === 'DKIM-signed' && l.qid === qid && l.dkim === 'example.com/s1'), 'the signer names the key used, with the qid');
+  });
+
+  it('signs a message that carries a made-up signature with our d= and s=', async () => {
+    await sendAsAlice('alice@example.com', 'friend@far.test', 'made-up signature', { headers: { 'DKIM-Signature': 'd=example.com; s=s1; bh=AAAA; b=AAAA' } });
+    const raw = await received(sink, 'made-up signature');
+    assert.match(raw.toString('latin1'), /^DKIM-Signature: (?!d=example\.com; s=s1; bh=AAAA)/, 'ours first');
+    assert.equal(raw.toString('latin1').match(/^DKIM-Signature:/gim)?.length, 2);
+    // mailauth passes over the made-up field, which lacks v= and a=: ours is the one it checks.
+    assert.deepEqual(await signatures(raw), ['example.com/s1 pass']);
   });
 });
