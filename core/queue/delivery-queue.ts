@@ -72,6 +72,15 @@ function whereLost(result: RecipientResult, last: ReadProgress | undefined): str
 }
 
 /**
+ * What a send that threw (against the Relay contract) leaves its own recipients: a temporary failure, retried on the
+ * schedule. No host failure: nothing says the destination is down.
+ */
+function sendThrew(recipients: string[], reason: unknown): RecipientResult[] {
+  const why = reason instanceof Error ? reason.message : String(reason);
+  return recipients.map((address) => ({ address, ok: false, permanent: false, reply: `451 4.3.0 relay error: ${why}` }));
+}
+
+/**
  * Deferred messages whose next attempt passed while the gateway was down are taken at a start one every this many
  * ms, oldest due first: 100 a second, so a restart does not send thousands at once to a next hop that may still fail.
  */
@@ -155,6 +164,12 @@ export class DeliveryQueue implements QueueActions {
    * try is not counted, so a flapping destination does not push their retries down the schedule.
    */
   private readonly woken = new Set<string>();
+  /**
+   * When a message waiting for a down destination would have had its own next retry, by id. Its next turn follows the
+   * probe (often the first retry step from now, again and again), so a delay notice waits for this time instead: at
+   * most one notice per step of its own schedule, not one per probe turn.
+   */
+  private readonly ownRetryAt = new Map<string, number>();
   /**
    * Messages taken from the schedule before their next attempt, for what falls due meanwhile (a delay notice, the end
    * of the lifetime of one waiting for its destination): seen to without sending anything.
@@ -350,6 +365,7 @@ export class DeliveryQueue implements QueueActions {
     this.deferred.delete(id);
     this.awaitingDest.delete(id);
     this.woken.delete(id);
+    this.ownRetryAt.delete(id);
     this.chores.delete(id);
     this.choreFailed.delete(id);
     this.forced.delete(id);
@@ -435,6 +451,8 @@ export class DeliveryQueue implements QueueActions {
       const waitsFor = this.downDestinations(e);
       if (waitsFor && now - e.receivedAt < this.policy.lifetime) {
         waiting.add(e);
+        // Its own turn, before the probe's turn replaces it below.
+        if (!this.ownRetryAt.has(e.id)) this.ownRetryAt.set(e.id, e.nextAttemptAt);
         // Appended in place: a copy per message made this quadratic (18 s of a blocked event loop at 50,000 waiting).
         for (const d of waitsFor) {
           const list = dueDown.get(d);
@@ -465,13 +483,27 @@ export class DeliveryQueue implements QueueActions {
       for (const e of due) if (e !== probe) e.nextAttemptAt = follow;
     }
     // A turn skipped for a down destination is a retry all the same for what the sender is told: a delay notice
-    // that is due goes now, not when the destination comes back.
-    for (const e of waiting) if (this.deferred.has(e.id) && !this.choreFailed.has(e.id) && this.delayNoticeOwed(e) && this.bouncer.delayDue(e, now)) asChore(e);
+    // that is due goes now, not when the destination comes back. Only the message's own retry counts: its turn
+    // otherwise follows the probe's, which comes round far more often (a notice every first retry step).
+    for (const e of waiting) {
+      if (!this.deferred.has(e.id) || !this.ownRetryCame(e, now)) continue;
+      if (!this.choreFailed.has(e.id) && this.delayNoticeOwed(e) && this.bouncer.delayDue(e, now)) asChore(e);
+    }
     mergeSorted(this.ready, promoted);
     let next = Infinity;
     for (const e of this.deferred.values()) next = Math.min(next, this.wakeAt(e));
     if (next < Infinity) this.arm(next);
     this.pump();
+  }
+
+  /**
+   * Whether a waiting message's own scheduled retry has come by `now` (its first due turn while waiting is one); if so
+   * the next one is set a step of its schedule later, as a try would have set it.
+   */
+  private ownRetryCame(e: QueueEntry, now: number): boolean {
+    if ((this.ownRetryAt.get(e.id) ?? now) > now) return false;
+    this.ownRetryAt.set(e.id, now + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts)));
+    return true;
   }
 
   /** A destination answered again: every message waiting for it is due now, oldest first. */
@@ -482,6 +514,7 @@ export class DeliveryQueue implements QueueActions {
       if (!this.awaitingDest.has(id) || !this.pendingDestinations(e).has(d)) continue;
       this.deferred.delete(id);
       this.awaitingDest.delete(id);
+      this.ownRetryAt.delete(id);
       this.woken.add(id);
       due.push(e);
     }
@@ -538,7 +571,7 @@ export class DeliveryQueue implements QueueActions {
     const choreOnly = this.chores.delete(e.id);
     const forced = this.forced.delete(e.id);
     const woken = this.woken.delete(e.id);
-    if (!choreOnly) this.choreFailed.delete(e.id);
+    if (!choreOnly) { this.choreFailed.delete(e.id); this.ownRetryAt.delete(e.id); }
     const wasAwaiting = this.awaitingDest.delete(e.id);
     const pending = e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const started = Date.now();
@@ -557,7 +590,8 @@ export class DeliveryQueue implements QueueActions {
       try {
         const body = this.store.takeBody(e.id);
         const source = this.store.messageSource(e.id);
-        await Promise.all(sends.map(async (g) => {
+        // Settled one by one: one destination's send that throws must not discard what the others' servers took.
+        const sent = await Promise.allSettled(sends.map(async (g) => {
           // How far each stream made for this destination was read: any read means a server greeted us (the 7-bit
           // check reads one after EHLO, the body follows a 354), and the last one says where a lost connection left it.
           const message = () => {
@@ -567,6 +601,11 @@ export class DeliveryQueue implements QueueActions {
           };
           g.results = await relay.send(e, g.rcpts, message);
         }));
+        sent.forEach((s, i) => {
+          if (s.status !== 'rejected') return;
+          this.log.warn('relay failed unexpectedly for a destination; its recipients are retried later', { qid: e.id, destination: sends[i].dest || 'default', error: String(s.reason) });
+          sends[i].results = sendThrew(sends[i].rcpts, s.reason);
+        });
       } finally {
         const n = this.sending.get(relay)! - 1;
         if (n === 0) this.sending.delete(relay); else this.sending.set(relay, n);

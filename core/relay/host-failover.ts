@@ -11,13 +11,18 @@ export interface Hop {
 /** What a stop leaves of a recipient no host was tried for. */
 const notStarted = (address: string): RecipientResult => ({ address, ok: false, permanent: false, reply: 'not started: the gateway is stopping', notAttempted: true });
 
-/** A result a host that is not the last leaves for the next one: not taken and not refused for good. */
-const leftForNext = (r: RecipientResult) => !r.ok && !r.permanent && !r.notAttempted;
+/**
+ * A result a host that is not the last leaves for the next one: not taken and not refused for good. Never one lost
+ * after the final dot: that host may have taken the message, and a next host in the same attempt would deliver it a
+ * second time within seconds; the queue's next retry is the place for it (Postfix does not fail over after the dot).
+ */
+const leftForNext = (r: RecipientResult) => !r.ok && !r.permanent && !r.notAttempted && !r.afterEndOfData;
 
 /**
  * Sends to `hops` in order. A recipient a host did not take and did not refuse for good (no answer at all, or a 4xx
  * to MAIL FROM, RCPT TO or the data) goes to the next host in the same attempt, as Postfix's smtp client keeps such a
- * recipient for the next server unless this one is the last; one delivered or refused for good stays as it is.
+ * recipient for the next server unless this one is the last; one delivered or refused for good stays as it is, and so
+ * does one whose connection was lost after the final dot (left for the queue's retry).
  *
  * When no host took a recipient, its result is the last server's own reply if one gave any (a 451 from the first MX
  * host says more than a refused connection at the second, and shows the destination up), else the last failure to

@@ -20,9 +20,8 @@ export class SmtpPool {
   private readonly idle: SmtpConnection[] = [];
   /** Sends waiting for a slot: given a connection, undefined (open one yourself), or the error that ends their wait. */
   private readonly waiters: Array<(c: SmtpConnection | SmtpClientError | undefined) => void> = [];
+  /** Connections open, idle or busy, and those still being opened (connect, greeting, EHLO, TLS, AUTH). */
   private open = 0;
-  /** Of `open`, the connections still being opened (connect, greeting, EHLO, TLS, AUTH). */
-  private opening = 0;
   private closing = false;
   /** A stop began: no transaction starts any more. */
   private stopping = false;
@@ -76,7 +75,6 @@ export class SmtpPool {
     }
     if (this.open < this.max) {
       this.open++;
-      this.opening++;
       try {
         return { conn: await SmtpConnection.open(this.o, this.cut.signal), reused: false };
       } catch (e) {
@@ -85,8 +83,6 @@ export class SmtpPool {
         if (this.unanswered(e)) this.failWaiters(e as SmtpClientError);
         else this.wakeOne();
         throw e;
-      } finally {
-        this.opening--;
       }
     }
     const c = await new Promise<SmtpConnection | SmtpClientError | undefined>((resolve) => this.waiters.push(resolve));
@@ -112,11 +108,12 @@ export class SmtpPool {
 
   /**
    * Whether the host answered none of this pool's connections: this one failed with no reply (no connection, or it
-   * went quiet or closed before a whole reply), and no other is set up. Then the host is down or hung for now.
+   * went quiet or closed before a whole reply), and no other is open or being opened. Then the host is down or hung
+   * for now; while another is still being set up it may yet succeed, and the waiters wait for it.
    */
   private unanswered(e: unknown): boolean {
-    const others = this.open - (this.opening - 1);
-    return e instanceof SmtpClientError && e.network && !e.reply && others === 0;
+    // Called after this connection left `open`: what is left counts the open ones and the others being opened.
+    return e instanceof SmtpClientError && e.network && !e.reply && this.open === 0;
   }
 
   /**
