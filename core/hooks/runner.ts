@@ -17,6 +17,7 @@ import type { Finding } from '../verdict/types.ts';
 import { checkOf } from '../smtp/check-observer.ts';
 import { runNoted } from '../log/event-loop-watch.ts';
 import { countPluginError } from '../metrics.ts';
+import { TIMER_MAX_MS } from '../config/schema.ts';
 
 /** What an infinite finding score counts as: finite, so sums and the verdict header stay numbers. */
 const CERTAIN_SCORE = 1000;
@@ -316,9 +317,12 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): 
   };
 }
 
-/** How long a call of `hook` may take: the entry's `timeout`, or more when the plugin's own limits need it. */
+/**
+ * How long a call of `hook` may take: the entry's `timeout`, or more when the plugin's own limits need it, within what
+ * a Node timer can wait (a sum of plugin limits past it would fire at once, and every call would get the 451).
+ */
 function timeoutOf(p: LoadedPlugin, hook: HookName): number {
-  return Math.max(p.timeout, p.instance.hookTimeout?.(hook) ?? 0);
+  return Math.min(TIMER_MAX_MS, Math.max(p.timeout, p.instance.hookTimeout?.(hook) ?? 0));
 }
 
 async function callWithTimeout(chain: readonly LoadedPlugin[], p: LoadedPlugin, ctx: HookContext, lease: Lease): Promise<Outcome | void> {

@@ -12,6 +12,8 @@ export interface PluginTimers {
   clearLeft(): number;
 }
 
+type Callback = (this: unknown, ...a: unknown[]) => void;
+
 export function pluginTimers(): PluginTimers {
   // Each pending timer with the function that clears its kind (clearImmediate on a Timeout would upset Node's count).
   const live = new Map<NodeJS.Timeout | NodeJS.Immediate, () => void>();
@@ -20,20 +22,32 @@ export function pluginTimers(): PluginTimers {
     live.set(t, () => clear(t));
     return t;
   };
-  // A timer's callback runs with the plugin's own arguments; `done` only drops it from the pending set first.
+  // A clear by the timer's number (`clearTimeout(+t)`, as Node allows) finds it by that number, so it leaves `live`.
+  const forget = (t: unknown): void => {
+    if (t === null || t === undefined) return;
+    if (typeof t === 'object') { live.delete(t as NodeJS.Timeout); return; }
+    for (const k of live.keys()) if (Symbol.toPrimitive in k && String(+k) === String(t)) live.delete(k);
+  };
+  // A callback that is no function is refused now, by Node's own check (its TypeError, in the plugin's call, which the
+  // shim catches), rather than thrown later from inside the timer, where nothing catches it. The callback runs with
+  // the plugin's own arguments and Node's `this` (the timer); `done` only drops it from the pending set first.
   const globals: PluginTimers['globals'] = {
-    setTimeout: ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) =>
-      once((done) => setTimeout(() => { done(); fn(...args); }, ms), (t) => clearTimeout(t))) as typeof setTimeout,
-    setImmediate: ((fn: (...a: unknown[]) => void, ...args: unknown[]) =>
-      once((done) => setImmediate(() => { done(); fn(...args); }), (t) => clearImmediate(t))) as typeof setImmediate,
-    setInterval: ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    setTimeout: ((fn: Callback, ms?: number, ...args: unknown[]) => {
+      if (typeof fn !== 'function') return setTimeout(fn, ms);
+      return once((done) => setTimeout(function (this: unknown) { done(); fn.apply(this, args); }, ms), (t) => clearTimeout(t));
+    }) as typeof setTimeout,
+    setImmediate: ((fn: Callback, ...args: unknown[]) => {
+      if (typeof fn !== 'function') return setImmediate(fn);
+      return once((done) => setImmediate(function (this: unknown) { done(); fn.apply(this, args); }), (t) => clearImmediate(t));
+    }) as typeof setImmediate,
+    setInterval: ((fn: Callback, ms?: number, ...args: unknown[]) => {
       const t = setInterval(fn, ms, ...args);
       live.set(t, () => clearInterval(t));
       return t;
     }) as typeof setInterval,
-    clearTimeout: (t) => { if (t) live.delete(t as NodeJS.Timeout); clearTimeout(t); },
-    clearInterval: (t) => { if (t) live.delete(t as NodeJS.Timeout); clearInterval(t); },
-    clearImmediate: (t) => { if (t) live.delete(t); clearImmediate(t); },
+    clearTimeout: (t) => { forget(t); clearTimeout(t); },
+    clearInterval: (t) => { forget(t); clearInterval(t); },
+    clearImmediate: (t) => { forget(t); clearImmediate(t); },
   };
   return {
     globals,

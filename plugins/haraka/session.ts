@@ -31,6 +31,12 @@ export const HOOK_MAP: Readonly<Record<HookName, readonly string[]>> = {
   disconnect: ['reset_transaction', 'disconnect'],
 };
 
+/**
+ * Haraka hooks a Mailmoat hook may run besides its HOOK_MAP entry: a trusted proxy's EHLO before XCLIENT runs
+ * connect_init (helo below), so its time counts in that hook's deadline.
+ */
+export const ALSO_RUN: Readonly<Partial<Record<HookName, readonly string[]>>> = { helo: ['connect_init'] };
+
 /** Hooks the shim offers only when a Haraka plugin of the folder has them, so the gateway skips them otherwise. */
 const ON_DEMAND: readonly HookName[] = ['capabilities', 'noop', 'vrfy', 'rset', 'unrecognizedCommand', 'quit'];
 

@@ -76,17 +76,56 @@ function describeOpen(kinds: readonly string[]): string {
   return [...counts].map(([k, n]) => `${k} ×${n}`).join(', ');
 }
 
+/** Node's names for the handle of a process stream (stdout to a pipe is a PipeWrap in the list of what is open). */
+const STREAM_KINDS: Readonly<Record<string, string>> = { Pipe: 'PipeWrap', TTY: 'TTYWrap', TCP: 'TCPSocketWrap' };
+/** Node's names for a write waiting on a stream. */
+const WRITE_KINDS: ReadonlySet<string> = new Set(['WriteWrap', 'SimpleWriteWrap', 'ShutdownWrap']);
+
+/**
+ * What is open now that is not the process's own output: stdout and stderr carry the log and are no plugin's, nor
+ * are the writes still queued on the log's stream (when it has some, no write is told apart from its).
+ */
+function openBesidesLog(): string[] {
+  const open = process.getActiveResourcesInfo();
+  for (const out of [process.stdout, process.stderr]) {
+    const kind = STREAM_KINDS[(out as { _handle?: object })._handle?.constructor.name ?? ''];
+    const at = kind ? open.indexOf(kind) : -1;
+    if (at >= 0) open.splice(at, 1);
+  }
+  return logStream().writableLength > 0 ? open.filter((k) => !WRITE_KINDS.has(k)) : open;
+}
+
+/**
+ * Resolves once the log's stream has taken every line. A slow reader is waited for as long as it keeps taking lines;
+ * one that took nothing for LOG_DRAIN_MS (stopped reading) is waited for no longer.
+ */
+async function logDrained(): Promise<void> {
+  flushLogs();
+  let left = Infinity;
+  for (let out = logStream(); out.writableLength > 0 && out.writableLength < left; out = logStream()) {
+    left = out.writableLength;
+    let timer: NodeJS.Timeout | undefined;
+    // Unref'd: the wait itself must not keep the process up once the stream is done.
+    await Promise.race([once(out, 'drain').catch(() => undefined), new Promise((r) => { timer = setTimeout(r, LOG_DRAIN_MS).unref(); })]);
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Ends the process once the stop is over, even when something a plugin left (a timer, a socket) would keep it up:
  * the process stays only when nothing else holds it (the timer is unref'd), so a clean stop still exits by itself.
- * Haraka does the same: it always exits after its shutdown.
+ * Haraka does the same: it always exits after its shutdown. The grace begins once the log's last lines are written:
+ * a slow log reader holds the process with its pending write, and is neither a plugin's fault nor a reason to exit
+ * before they are out.
  */
 function exitEvenIfHeld(code: number, log: { warn(msg: string, fields?: Record<string, unknown>): void }): void {
-  setTimeout(() => {
-    const open = process.getActiveResourcesInfo();
-    log.warn('exiting: something a plugin opened was still open after the stop', { open: describeOpen(open) });
-    void exitWhenLogged(code);
-  }, LEFT_OPEN_GRACE_MS).unref();
+  void logDrained().then(() => {
+    setTimeout(() => {
+      const open = openBesidesLog();
+      if (open.length) log.warn('exiting: something a plugin opened was still open after the stop', { open: describeOpen(open) });
+      void exitWhenLogged(code);
+    }, LEFT_OPEN_GRACE_MS).unref();
+  });
 }
 
 /** How often a gateway that npm started looks whether npm is still there. */
