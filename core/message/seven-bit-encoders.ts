@@ -1,6 +1,8 @@
 // Streaming quoted-printable and base64 encoders for the 7-bit downgrade of a MIME leaf (RFC 2045 §6.7, §6.8).
 // Both reproduce the leaf's bytes exactly when decoded: line breaks of the original are CRLF hard breaks, and a
 // lone CR or LF is written as =0D / =0A so that it comes back as it was.
+// No encoded line begins with "-", "." or "From ": decoded content may hold "--boundary" of the enclosing multipart
+// (smuggled in as "=2D-boundary"), and a literal one would end the part and open a new one no check ever saw.
 
 export interface LeafEncoder {
   /** Encodes the next bytes of the body; returns what can be written already. */
@@ -9,7 +11,9 @@ export interface LeafEncoder {
   end(): Buffer;
 }
 
-const CR = 0x0d, LF = 0x0a, SP = 0x20, TAB = 0x09, EQ = 0x3d, DASH = 0x2d;
+const CR = 0x0d, LF = 0x0a, SP = 0x20, TAB = 0x09, EQ = 0x3d, DASH = 0x2d, DOT = 0x2e;
+/** "From ": a line opening with it is mangled by mbox stores (">From "), so its F is encoded. */
+const FROM = Buffer.from('From ', 'latin1');
 const HEX = Buffer.from('0123456789ABCDEF', 'latin1');
 /** Characters before a soft line break ("=" makes the 76th, the RFC 2045 maximum). */
 const QP_MAX = 75;
@@ -23,8 +27,8 @@ export class QuotedPrintableEncoder implements LeafEncoder {
   private heldSpace = -1;
   /** A CR not yet written: a hard line break if LF follows, else =0D. */
   private heldCR = false;
-  /** The current output line began after a soft break. */
-  private afterSoftBreak = false;
+  /** How many bytes of "From " are held at the start of an output line, until it is known whether they are that. */
+  private fromHeld = 0;
 
   /** Room for `n` more bytes of output. */
   private room(n: number): void {
@@ -42,7 +46,6 @@ export class QuotedPrintableEncoder implements LeafEncoder {
     this.put(CR);
     this.put(LF);
     this.col = 0;
-    this.afterSoftBreak = soft;
   }
 
   /** Makes room on the line for a token of `width` characters. */
@@ -66,10 +69,11 @@ export class QuotedPrintableEncoder implements LeafEncoder {
     if (beforeBreak) this.encoded(b); else this.literal(b);
   }
 
+  /** The next literal character would open an output line, after a hard break, a soft one, or one it causes. */
+  private atLineStart(): boolean { return this.col === 0 || this.col + 1 > QP_MAX; }
+
   private literal(b: number): void {
-    // A line that starts after a soft break could otherwise begin with "--boundary" and end a MIME part early.
-    const opensSoftLine = this.col + 1 > QP_MAX || (this.col === 0 && this.afterSoftBreak);
-    if (b === DASH && opensSoftLine) { this.encoded(b); return; }
+    if ((b === DASH || b === DOT) && this.atLineStart()) { this.encoded(b); return; }
     this.fit(1);
     this.room(1);
     this.put(b);
@@ -81,22 +85,53 @@ export class QuotedPrintableEncoder implements LeafEncoder {
     this.room(chunk.length + (chunk.length >> 5) + 8);
     for (let i = 0; i < chunk.length; i++) {
       const b = chunk[i];
-      if (this.heldCR) {
-        this.heldCR = false;
-        if (b === LF) { this.breakLine(false); continue; }
-        this.encoded(CR);
+      // Mid-line, with nothing held, a plain character is written as it is: most bytes of a text take this way.
+      const plain = b > 0x20 && b < 0x7f && b !== EQ;
+      if (plain && this.col > 0 && this.col < QP_MAX && this.fromHeld === 0 && !this.heldCR && this.heldSpace < 0 && this.len < this.out.length) {
+        this.out[this.len++] = b;
+        this.col += 1;
+      } else {
+        this.step(b);
       }
-      if (b === CR) { this.flushSpace(true); this.heldCR = true; continue; }
-      if (b === SP || b === TAB) { this.flushSpace(false); this.heldSpace = b; continue; }
-      if (b === LF) { this.flushSpace(true); this.encoded(LF); continue; }
-      this.flushSpace(false);
-      if (b > 0x20 && b < 0x7f && b !== EQ) this.literal(b);
-      else this.encoded(b);
     }
     return this.take();
   }
 
+  private step(b: number): void {
+    if (this.fromHeld > 0) {
+      if (b === FROM[this.fromHeld]) {
+        if (++this.fromHeld < FROM.length) return;
+        this.fromHeld = 0;
+        this.encoded(FROM[0]);
+        for (let k = 1; k < FROM.length - 1; k++) this.literal(FROM[k]);
+        // The space itself goes the usual way below: held, then encoded if a line break follows.
+      } else {
+        this.releaseFrom();
+      }
+    }
+    if (this.heldCR) {
+      this.heldCR = false;
+      if (b === LF) { this.breakLine(false); return; }
+      this.encoded(CR);
+    }
+    if (b === CR) { this.flushSpace(true); this.heldCR = true; return; }
+    if (b === SP || b === TAB) { this.flushSpace(false); this.heldSpace = b; return; }
+    if (b === LF) { this.flushSpace(true); this.encoded(LF); return; }
+    this.flushSpace(false);
+    if (b === FROM[0] && this.atLineStart()) { this.fromHeld = 1; return; }
+    if (b > 0x20 && b < 0x7f && b !== EQ) this.literal(b);
+    else this.encoded(b);
+  }
+
+  /** The held start of a line that turned out not to be "From ", written as it came. */
+  private releaseFrom(): void {
+    const n = this.fromHeld;
+    this.fromHeld = 0;
+    for (let k = 0; k < n; k++) this.literal(FROM[k]);
+  }
+
   end(): Buffer {
+    this.releaseFrom();
     // Whitespace at the very end of a body may be dropped in transport, so it is encoded.
     this.flushSpace(true);
     if (this.heldCR) { this.heldCR = false; this.encoded(CR); }

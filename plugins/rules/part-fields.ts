@@ -6,6 +6,18 @@ import { QuotedPrintableEncoder, Base64Encoder, type LeafEncoder } from '../../c
 import { nextTurn } from '../../core/text/next-turn.ts';
 
 /**
+ * Where `field` (a whole field, folding kept) starts a line of `head`, or -1. Its text found inside another field's
+ * value (`X-A: xContent-Transfer-Encoding: base64`) is not that field: cutting it there merges the next field into
+ * X-A and leaves the real one in place.
+ */
+function fieldAt(head: string, field: string): number {
+  for (let at = head.indexOf(field); at >= 0; at = head.indexOf(field, at + 1)) {
+    if (at === 0 || head[at - 1] === '\n') return at;
+  }
+  return -1;
+}
+
+/**
  * The part's header section (from `leaf.start` to its body) with the fields named in `set` (lower-case names,
  * written as given) in place of the part's own, and those in `drop` gone; undefined when a field cannot be found
  * as it was read, so the caller leaves the part alone rather than write a second one beside it.
@@ -15,7 +27,7 @@ export function editedHeader(text: string, leaf: MimeLeaf, set: ReadonlyArray<[n
   const gone = new Set([...set.map(([n]) => n.toLowerCase()), ...drop]);
   for (const h of leaf.headers) {
     if (!gone.has(h.name)) continue;
-    const at = head.indexOf(`${h.raw}\r\n`);
+    const at = fieldAt(head, `${h.raw}\r\n`);
     if (at < 0) return undefined;
     head = head.slice(0, at) + head.slice(at + h.raw.length + 2);
   }
@@ -25,6 +37,12 @@ export function editedHeader(text: string, leaf: MimeLeaf, set: ReadonlyArray<[n
   if (head.endsWith('\r\n\r\n')) return `${head.slice(0, -2)}${added}\r\n`;
   return `${head}${head.endsWith('\r\n') ? '' : '\r\n'}${added}\r\n`;
 }
+
+/**
+ * A part as the structure check after an edit compares it: its depth, type and declared file names. An edit that
+ * changes any of these for a part it did not mean to touch has written MIME structure no check saw.
+ */
+export const leafShape = (leaf: MimeLeaf): string => JSON.stringify([leaf.depth, leaf.contentType, leaf.names]);
 
 /** A Content-Type value with its charset set to `charset`, its other parameters kept. */
 export function withCharset(contentType: string, charset: string): string {

@@ -1,10 +1,12 @@
 // remove_attachments: the attachments a rule's attachment criteria match (or all of them) taken out of the raw
 // message, every other byte kept, and one text/plain notice in the place of the first, naming each file removed.
 // A ZIP or an attached message goes whole when something in it matches: what is inside is not rewritten.
-import { replaceLeaves, type LeafEdit, type MimeLeaf } from '../../core/message/mime-leaves.ts';
+import { LEAF_MAX_DEPTH, leafParts, replaceLeaves, type LeafEdit, type MimeLeaf } from '../../core/message/mime-leaves.ts';
+import { parseHeaderBlock } from '../../core/message/header-block.ts';
+import { parseMimeValue } from '../../core/message/mime-params.ts';
 import { isAscii } from '../../core/index.ts';
 import { leafAttachments, type LeafAttachment, type TypeGuess } from './leaf-facts.ts';
-import { editedHeader, quotedPrintable } from './part-fields.ts';
+import { editedHeader, leafShape, quotedPrintable } from './part-fields.ts';
 import type { CompiledRule } from './rule-set.ts';
 
 export const DEFAULT_NOTICE = 'The mail gateway removed attachments from this message:';
@@ -17,7 +19,12 @@ export interface RemovedFile {
   rule: string;
 }
 
-export interface Removal { text: string; removed: RemovedFile[] }
+export interface Removal {
+  text: string;
+  removed: RemovedFile[];
+  /** The parts the result should read as (`leafShape` of each): the kept ones and each notice, in order. */
+  expected: string[];
+}
 
 /** The first rule that takes the attachment out, and what in it made the rule do so. */
 function remover(a: LeafAttachment, rules: readonly CompiledRule[]): { rule: CompiledRule; inside?: string } | undefined {
@@ -34,6 +41,13 @@ function remover(a: LeafAttachment, rules: readonly CompiledRule[]): { rule: Com
  * why, rules in the order they were written. Rules of one notice text share one heading: two rules on the default
  * read as one list, while "Programs sent to you were taken out." never stands over a file another rule removed.
  */
+/**
+ * A file name as the notice shows it: control characters (C0, DEL, C1), line and paragraph separators and bidi
+ * controls each become a space. A name is the sender's text: `a.zip%0D%0A--B` would otherwise write a delimiter line
+ * into the notice, and a right-to-left override shows `exe.pdf` for a program.
+ */
+const shownName = (name: string) => name.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ' ');
+
 function noticeText(removed: RemovedFile[], rules: readonly CompiledRule[]): string {
   const why = (r: CompiledRule) => r.description?.replace(/\s+/g, ' ').trim() || `rule ${r.name}`;
   const sections = new Map<string, string[]>();
@@ -42,7 +56,7 @@ function noticeText(removed: RemovedFile[], rules: readonly CompiledRule[]): str
     if (!files.length) continue;
     const heading = rule.actions.removeAttachments?.notice ?? DEFAULT_NOTICE;
     const lines = sections.get(heading) ?? [];
-    for (const f of files) lines.push(`- ${f.name}${f.inside ? ` (it held ${f.inside})` : ''}: ${why(rule)}`);
+    for (const f of files) lines.push(`- ${shownName(f.name)}${f.inside ? ` (it held ${shownName(f.inside)})` : ''}: ${why(rule)}`);
     sections.set(heading, lines);
   }
   return `${[...sections].map(([heading, lines]) => `${heading}\r\n\r\n${lines.join('\r\n')}`).join('\r\n\r\n')}\r\n`;
@@ -82,19 +96,66 @@ function delimiterBefore(text: string, leaf: MimeLeaf): { at: number; boundary: 
   return m ? { at, boundary: m[1] } : undefined;
 }
 
-/**
- * Whether the multipart keeps another part once `span` goes: a delimiter line of its boundary outside the spans
- * already taken out before it, or one after it that does not close the multipart. RFC 2046 wants one part at least.
- */
-function keepsAnother(text: string, d: { at: number; boundary: string }, after: number, gone: ReadonlyArray<[number, number]>): boolean {
-  const marker = `--${d.boundary}`;
-  if (text.startsWith(marker, after) && !text.startsWith(`${marker}--`, after)) return true;
-  for (let i = text.lastIndexOf(marker, d.at - 1); i >= 0; i = i === 0 ? -1 : text.lastIndexOf(marker, i - 1)) {
-    const lineStart = i === 0 || text[i - 1] === '\n';
-    const rest = text.slice(i + marker.length, text.indexOf('\n', i) < 0 ? undefined : text.indexOf('\n', i));
-    if (lineStart && /^[ \t\r]*$/.test(rest) && !gone.some(([s, e]) => i >= s && i < e)) return true;
+/** A header section's Content-Type, as the leaf reader takes it: the first field of that name. */
+function contentTypeOf(text: string, start: number, end: number): { bodyStart: number; type: string; boundary?: string } {
+  const noHeader = text.startsWith('\r\n', start) ? 2 : text.startsWith('\n', start) ? 1 : 0;
+  const blank = noHeader ? undefined : /\r?\n\r?\n/.exec(text.slice(start, end));
+  const bodyStart = noHeader ? start + noHeader : blank ? start + blank.index + blank[0].length : end;
+  const field = noHeader ? undefined : parseHeaderBlock(text.slice(start, bodyStart)).find((f) => f.name.toLowerCase() === 'content-type');
+  const ct = parseMimeValue(field?.value ?? '');
+  return { bodyStart, type: ct.type, boundary: ct.params.boundary };
+}
+
+interface Delimiter { at: number; next: number; close: boolean }
+
+/** Delimiter lines of `boundary` in text[from, to), up to the closing one: where each starts, where its next line does. */
+function delimiterLines(text: string, from: number, to: number, boundary: string): Delimiter[] {
+  const lines: Delimiter[] = [];
+  const pattern = new RegExp(`^--${boundary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(--)?[ \t\r]*$`, 'gm');
+  for (const m of text.slice(from, to).matchAll(pattern)) {
+    const at = from + m.index;
+    const eol = text.indexOf('\n', at);
+    lines.push({ at, next: eol < 0 || eol >= to ? to : eol + 1, close: m[1] !== undefined });
+    if (m[1] !== undefined) break;
   }
-  return false;
+  return lines;
+}
+
+/** A multipart's body: where it starts, its boundary and its delimiter lines. */
+interface MultipartBody { bodyStart: number; boundary: string; delims: Delimiter[] }
+
+/**
+ * The multipart whose part starts at `partStart`, found by walking down from the message as the leaf reader does;
+ * undefined when the part is not one of a multipart's. `seen` keeps each body's delimiters for the next part asked.
+ */
+function multipartAround(text: string, partStart: number, seen: Map<string, Delimiter[]>): MultipartBody | undefined {
+  let start = 0, end = text.length;
+  for (let depth = 0; depth < LEAF_MAX_DEPTH; depth++) {
+    const { bodyStart, type, boundary } = contentTypeOf(text, start, end);
+    if (!type.startsWith('multipart/') || !boundary) return undefined;
+    const key = `${bodyStart}:${end}`;
+    const delims = seen.get(key) ?? delimiterLines(text, bodyStart, end, boundary);
+    seen.set(key, delims);
+    const inside = delims.findIndex((d, k) => !d.close && d.next <= partStart && (k + 1 === delims.length || delims[k + 1].at > partStart));
+    if (inside < 0) return undefined;
+    if (delims[inside].next === partStart) return { bodyStart, boundary, delims };
+    start = delims[inside].next;
+    end = inside + 1 < delims.length ? delims[inside + 1].at : end;
+  }
+  return undefined;
+}
+
+/**
+ * Whether the multipart keeps another part once `leaf` goes: a part of its own, not taken out already, or one after
+ * `leaf` (whose delimiter starts at `after`). RFC 2046 wants one part at least. A "--boundary" line outside the
+ * multipart's own body (in an earlier part, or a sibling multipart under the same boundary) is none of its parts.
+ */
+function keepsAnother(text: string, leaf: MimeLeaf, after: number, gone: ReadonlyArray<[number, number]>, seen: Map<string, Delimiter[]>): boolean {
+  const around = multipartAround(text, leaf.start, seen);
+  if (!around) return false;
+  const marker = `--${around.boundary}`;
+  if (text.startsWith(marker, after) && !text.startsWith(`${marker}--`, after)) return true;
+  return around.delims.some((d) => !d.close && d.at < leaf.start && d.next !== leaf.start && !gone.some(([s, e]) => d.at >= s && d.at < e));
 }
 
 /**
@@ -111,21 +172,28 @@ export function removeAttachments(text: string, rules: readonly CompiledRule[], 
     removed.push({ name: a.label, inside: by.inside, rule: by.rule.name });
     taken.push(a);
   }
-  if (!taken.length) return { text, removed };
+  const leaves = leafParts(text);
+  if (!taken.length) return { text, removed, expected: leaves.map(leafShape) };
   const notice = noticeText(removed, rules);
   const edits: LeafEdit[] = [];
   const gone: Array<[number, number]> = [];
+  const seen = new Map<string, Delimiter[]>();
+  // Each leaf's expected shape, by its start: a notice where one goes, nothing where a part went whole.
+  const becomes = new Map<number, string | undefined>();
   for (const [i, { leaf }] of taken.entries()) {
     const d = delimiterBefore(text, leaf);
     const lineBreak = text.startsWith('\r\n', leaf.end) ? 2 : text[leaf.end] === '\n' ? 1 : 0;
-    if (i > 0 && d && keepsAnother(text, d, leaf.end + lineBreak, gone)) {
+    if (i > 0 && d && keepsAnother(text, leaf, leaf.end + lineBreak, gone, seen)) {
       gone.push([d.at, leaf.end + lineBreak]);
       edits.push({ leaf: { ...leaf, start: d.at, end: leaf.end + lineBreak }, with: '' });
+      becomes.set(leaf.start, undefined);
       continue;
     }
     const edit = noticeEdit(text, leaf, notice);
-    if (!edit) return { text, removed: [] };
+    if (!edit) return { text, removed: [], expected: leaves.map(leafShape) };
     edits.push(edit);
+    becomes.set(leaf.start, leafShape({ ...leaf, contentType: 'text/plain', names: [] }));
   }
-  return { text: replaceLeaves(text, edits), removed };
+  const expected = leaves.flatMap((l) => (becomes.has(l.start) ? [becomes.get(l.start)].filter((x) => x !== undefined) : [leafShape(l)]));
+  return { text: replaceLeaves(text, edits), removed, expected };
 }
