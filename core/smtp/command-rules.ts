@@ -1,6 +1,7 @@
-// RFC 5321's rules for a few commands where smtp-server is more lenient, answered as Postfix answers them, and the
-// enhanced code of its own drop for unknown verbs. Applied before patches.ts, so they take the place of smtp-server's
-// own handling: a plugin's rset hook is still asked first, and a reply it gives stands.
+// RFC 5321's rules for a few commands where smtp-server is more lenient, answered as Postfix answers them, the state a
+// refused HELO or EHLO leaves, and the enhanced code of its own drop for unknown verbs. Applied before patches.ts, so
+// they take the place of smtp-server's own handling: a plugin's rset hook is still asked first, and a reply it gives
+// stands.
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { RawConnection } from './patches.ts';
 
@@ -22,6 +23,22 @@ export function applyCommandRules(): void {
   proto.send = function (this: RawConnection, code: number, data?: string | string[], context?: unknown) {
     if (code === 421 && data === TOO_MANY_UNRECOGNIZED && this._server._mailmoat) return send.call(this, code, `4.7.0 ${TOO_MANY_UNRECOGNIZED}`, false);
     return send.call(this, code, data, context);
+  };
+
+  // smtp-server takes HELO or EHLO as the session's opening command before any handler judges it. RFC 5321 §4.1.4
+  // keeps the state a refused EHLO found, so a refused greeting (a helo hook's, a bad name's 501) leaves the one
+  // accepted before: what it allows stays (PIPELINING, MAIL's and RCPT's parameters after EHLO) and nothing is added.
+  // Under patches.ts, so this sits right around smtp-server's own command dispatch, where the name is recorded.
+  const onCommand = proto._onCommand as Handler;
+  proto._onCommand = function (this: RawConnection, command: Buffer, callback: () => void) {
+    if (!this._server._mailmoat) return onCommand.call(this, command, callback);
+    const accepted = this.openingCommand;
+    const envelope = (this.session as { envelope?: object }).envelope;
+    onCommand.call(this, command, () => {
+      // An accepted greeting starts a new envelope (smtp-server's session reset); a refused one leaves it.
+      if (this.openingCommand !== accepted && (this.session as { envelope?: object }).envelope === envelope) this.openingCommand = accepted;
+      callback?.();
+    });
   };
 
   // RSET takes no argument (RFC 5321 §4.1.1.5); smtp-server reset the transaction whatever followed the verb.

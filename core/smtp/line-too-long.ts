@@ -3,7 +3,13 @@
 // `421 4.4.2 Error: Command line too long` and closed: a timeout's code, and the client was dropped for one line.
 //
 // The overlong line's bytes are dropped as they come, up to its line end, and a marker line takes its place, so the
-// reply keeps its place among pipelined commands. Only up to a DATA or BDAT line: what follows may be a message.
+// reply keeps its place among pipelined commands. Once a message is being read (DATA's 354) its lines are left alone.
+// Bytes behind a DATA line in the same chunk are judged as command lines too: on these listeners they are never a
+// message, as a DATA with input behind it is refused unread (pipelining-guard.ts, RFC 2920 §3.1), while a BDAT (not
+// offered) or a 334 answer that happens to start `DATA` leaves them to be read as commands.
+//
+// An overlong answer to a 334 ends the AUTH exchange with RFC 4954's `500 5.5.6` (§6: the client's response is longer
+// than the server can take): the next line is a command again, not credentials checked and counted as a failed login.
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { RawConnection } from './patches.ts';
 
@@ -13,6 +19,7 @@ const MARKER_LINE = Buffer.from(`${MARKER}\r\n`, 'latin1');
 const LF = 0x0a;
 const CR = 0x0d;
 export const LINE_TOO_LONG = { code: 500, text: '5.5.2 Error: line too long' } as const;
+export const AUTH_LINE_TOO_LONG = { code: 500, text: '5.5.6 Authentication exchange line is too long' } as const;
 
 interface Parser {
   _dataMode: boolean;
@@ -40,19 +47,41 @@ export function applyLineTooLong(): void {
   const onCommand = proto._onCommand as Handler;
   proto._onCommand = function (this: RawConnection, command: Buffer, callback: () => void) {
     const h = this._server._mailmoat;
-    // Before the greeting it is early talk, whatever its length (smtp-server's refusal).
-    if (!h || !this._ready || command.length !== MARKER.length || command.toString('latin1') !== MARKER) return onCommand.call(this, command, callback);
+    // Before the greeting it is early talk, whatever its length (smtp-server's refusal). During a TLS handshake or a
+    // stop smtp-server's own handling stands: the line is dropped unanswered, or gets the stop's 421.
+    if (!h || !this._ready || !isMarker(command) || this._upgrading || isStopping(this)) return onCommand.call(this, command, callback);
+    // Whatever the reply, the line was the client's answer to a 334: the exchange is over.
+    const inAuthExchange = !!this._nextHandler;
+    this._nextHandler = false;
     // A client refused already (max_errors, a blocked connect) gets that refusal, as for any command.
     const refused = h.rejectingReply(this, 'UNKNOWN');
     if (refused) {
       this.send(refused.code, refused.text, false);
       if (refused.close) this.close();
-      return setImmediate(() => callback());
+      return readNextWhenWritable(this, callback);
     }
     h.ownRefusal(this);
-    this.send(LINE_TOO_LONG.code, LINE_TOO_LONG.text, false);
-    setImmediate(() => callback());
+    const reply = inAuthExchange ? AUTH_LINE_TOO_LONG : LINE_TOO_LONG;
+    this.send(reply.code, reply.text, false);
+    readNextWhenWritable(this, callback);
   };
+}
+
+function isMarker(command: Buffer): boolean {
+  return command.length === MARKER.length && command.toString('latin1') === MARKER;
+}
+
+function isStopping(conn: RawConnection): boolean {
+  return !!(conn._server as { _closeTimeout?: unknown })._closeTimeout;
+}
+
+/**
+ * The next line is read once the reply has left, as smtp-server does after each command: a client that sends and
+ * never reads would otherwise have its replies pile up in our memory.
+ */
+function readNextWhenWritable(conn: RawConnection, callback: () => void): void {
+  const whenWritable = (conn as { _whenWritable?: (next: () => void) => void })._whenWritable;
+  setImmediate(() => (typeof whenWritable === 'function' ? whenWritable.call(conn, callback) : callback?.()));
 }
 
 /** Replaces each command line over the parser's limit with MARKER_LINE before smtp-server's parser reads it. */
@@ -84,8 +113,6 @@ function cutOverlongLines(parser: Parser): void {
         parts.push(MARKER_LINE);
       } else {
         parts.push(chunk.subarray(at, lf < 0 ? chunk.length : lf + 1));
-        const head = (carried ? this._remainder.slice(0, 5) : '') + chunk.toString('latin1', at, Math.min(end, at + 5));
-        if (lf >= 0 && isDataVerb(head)) { parts.push(chunk.subarray(lf + 1)); break; }
       }
       carried = 0;
       if (lf < 0) break;
@@ -95,10 +122,4 @@ function cutOverlongLines(parser: Parser): void {
     if (!out.length) return next();
     return write.call(this, out, encoding, next);
   };
-}
-
-/** Whether a line starting `head` is DATA or BDAT, after which the bytes may be a message's. */
-function isDataVerb(head: string): boolean {
-  const verb = head.slice(0, 4).toUpperCase();
-  return verb === 'DATA' || verb === 'BDAT';
 }

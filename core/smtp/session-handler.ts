@@ -284,7 +284,8 @@ export class SessionHandler implements ConnectionHooks {
     // A MAIL inside a transaction, or a RCPT outside one, gets smtp-server's 503, whatever its parameters.
     const inTransaction = !!session.envelope.mailFrom;
     if (!st || inTransaction !== (verb === 'RCPT TO')) return undefined;
-    // AUTH is listed after TLS only (patches.ts), and not where the listener has it disabled.
+    // AUTH is listed after TLS only (patches.ts), and not where the listener has it disabled. The opening command is
+    // the last greeting accepted: a refused one leaves it (command-rules.ts).
     const offered = { ehlo: conn.openingCommand === 'EHLO', dsn: dsnOffered(session), auth: conn.secure && conn._isSupported('AUTH') };
     const known = offeredParams(verb, offered);
     const problem = envelopeParamsProblem(line, verb, known);
@@ -375,6 +376,7 @@ export class SessionHandler implements ConnectionHooks {
       log.info('HELO refused by access.helo_deny', { client: st.remote.ip, helo: hostname });
       return { code: 554, text: '5.7.1 Your HELO name is not allowed here', close: true };
     }
+    const verbBefore = st.heloVerb;
     st.helo = hostname.toLowerCase();
     st.heloVerb = verb;
     noteHeloName(st, hostname);
@@ -382,6 +384,8 @@ export class SessionHandler implements ConnectionHooks {
     if (r.outcome.action === 'continue' || r.outcome.action === 'accept') return undefined;
     const reply = replyFor('helo', r.outcome);
     st.helo = undefined;
+    // The protocol stays the accepted greeting's (the Received field's ESMTP or SMTP), as smtp-server's state does.
+    st.heloVerb = verbBefore;
     log.info('HELO refused', { plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
     this.rt.metrics.countRefusal('helo', r.plugin, r.findings, reply.code);
     if (countsAsError(reply.code, reply.text)) this.countError(st);
