@@ -85,6 +85,58 @@ function returnedOf(text: string, leaves: MimeLeaf[]): Returned {
   return { kind: 'nothing' };
 }
 
+/** A header field's first line, as the tokenizer takes one (engine/mime.ts): a name of printable ASCII, a colon. */
+const FIELD_LINE = /^[\x21-\x39\x3b-\x7e]+:/;
+/** The fields that tell a MIME reader how to read a body: its type, its encoding, its disposition. */
+const FRAMING_FIELD = /^(?:content-[\x21-\x39\x3b-\x7e]*|mime-version)[ \t]*:/i;
+
+/**
+ * A copy of a message split where the tokenizer would split it: its header lines (up to a blank line, or up to the
+ * first line that is neither a field nor a continuation) and what follows them.
+ */
+function splitCopy(copy: string): { head: string[]; rest: string } {
+  const head: string[] = [];
+  let pos = 0;
+  while (pos < copy.length) {
+    const nl = copy.indexOf('\n', pos);
+    const next = nl < 0 ? copy.length : nl + 1;
+    const line = copy.slice(pos, next).replace(/\r?\n$/, '');
+    if (line === '') return { head, rest: copy.slice(next) };
+    const continuation = (line[0] === ' ' || line[0] === '\t') && head.length > 0;
+    if (!continuation && !FIELD_LINE.test(line)) break;
+    head.push(line);
+    pos = next;
+  }
+  return { head, rest: copy.slice(pos) };
+}
+
+/**
+ * A plain-text bounce's copy as its reader sees it: the bounce is text/plain, so its reader shows the copy's body as
+ * text whatever the copy's own MIME fields declare. Taken at their word, a forger's `Content-Type:
+ * application/octet-stream` (or a base64 encoding) after the copy line hid the spam below it from the tokenizer, which
+ * scored only the copy's few header fields. So the copy's header lines stay header lines, its MIME fields (with their
+ * continuations) go, and all after them is read as the plain text it is shown as.
+ */
+export function copyAsShown(copy: string): string {
+  const { head, rest } = splitCopy(copy);
+  const kept: string[] = [];
+  let dropping = false;
+  for (const line of head) {
+    if (line[0] === ' ' || line[0] === '\t') { if (!dropping) kept.push(line); continue; }
+    dropping = FRAMING_FIELD.test(line);
+    if (!dropping) kept.push(line);
+  }
+  return [...kept, '', ''].join('\r\n') + rest;
+}
+
+/**
+ * Whether a returned header section holds more than a header section: a body after it, or lines that are no fields,
+ * which the tokenizer reads as a body. A reader shows them as text, and a forger's spam would be scored as a header.
+ */
+function beyondHeaders(section: string): boolean {
+  return /\S/.test(splitCopy(section).rest);
+}
+
 /**
  * How much text a notice may hold: an MTA's fixed wording (Postfix 3's is about 0.4 KB, its delay warning 0.55 KB, Gmail's 0.35 KB, Exim's 0.25 KB,
  * qmail's 0.2 KB) and the remote servers' replies it quotes, which the report also gives in its Diagnostic-Code
@@ -202,7 +254,11 @@ function multipartReport(text: string, leaves: MimeLeaf[]): DeliveryReport | Not
   const limit = noticeLimit(bytesOf(fields, DIAGNOSTIC_CODE), recipientsIn(fields));
   const fault = noticeFault(text, leaves.slice(0, statusAt), limit);
   if (fault) return { notReport: `multipart/report with ${fault}` };
-  return { format: 'multipart/report', returned: returnedOf(text, after) };
+  const given = returnedOf(text, after);
+  if (given.kind === 'headers' && beyondHeaders(given.bytes.toString('latin1'))) {
+    return { notReport: `multipart/report whose ${returned.contentType} part holds more than a header section` };
+  }
+  return { format: 'multipart/report', returned: given };
 }
 
 /** Postfix before 2.3: a text notice in its own words, then at most the message, in multipart/mixed. */
@@ -235,7 +291,11 @@ function plainBounce(text: string, leaf: MimeLeaf): DeliveryReport | NotAReport 
   if (!copy) return { format: form.format, returned: { kind: 'nothing' } };
   // A blank line may stand between the copy line and the copy.
   const rest = body.slice(copy.at!.index + copy.at![0].length).replace(/^\r?\n/, '');
-  return { format: form.format, returned: { kind: copy.kind, bytes: Buffer.from(rest, 'latin1') } };
+  if (copy.kind === 'headers') {
+    if (beyondHeaders(rest)) return { notReport: `${form.format} bounce whose copy of the headers holds more than a header section` };
+    return { format: form.format, returned: { kind: 'headers', bytes: Buffer.from(rest, 'latin1') } };
+  }
+  return { format: form.format, returned: { kind: 'message', bytes: Buffer.from(copyAsShown(rest), 'latin1') } };
 }
 
 /**

@@ -43,7 +43,8 @@ type Read = { dict: Dictionary; stamp: FileStamp | null; damage?: Refusal } | { 
 
 function malformedReason(file: string, m: Malformed): string {
   const [one, many] = formatOf(file) === 'xml' ? ['entry', 'entries'] : ['line', 'lines'];
-  return `${m.count} malformed ${m.count === 1 ? one : many} (the first is ${one} ${m.first})${m.droppedModel ? `; ${m.droppedModel}` : ''}`;
+  const notes = [m.droppedModel, m.cutShort].filter(Boolean).map((n) => `; ${n}`).join('');
+  return `${m.count} malformed ${m.count === 1 ? one : many} (the first is ${one} ${m.first})${notes}`;
 }
 
 /** What makes a new version of the file worse than the accepted dictionary, or null when nothing does. */

@@ -12,7 +12,12 @@
 // differently without it); second, a cut loses the tokens at the end, the last learned and rarest, in proportion to
 // what was cut, and the model goes only when more than the tokens is cut. So that such a cut is still noticed, a file
 // that holds a model line (only our writer writes one, and it ends every line with a line break) and whose last line
-// after it has no line break was cut there: that line is passed over and counted, as a malformed one is.
+// after it has no line break was cut there: that line is passed over and counted, as a malformed one is. A cut that
+// falls exactly at a line break leaves no such line, so a file with a model line also ends with `#end\t<lines>`, the
+// number of token lines written before it: a file whose model line is second and that lacks this last line, or
+// whose number is not the lines read, was cut (or added to) and counts one malformed line more, at the place of the
+// missing one. Files written before session 34 (the model last, no `#end`) read as before. A reader that does not
+// know the line passes it over as it does any `#` line: its two fields make no token line.
 //
 // Lines starting with `#` are the file's own, so no token starts with `#` (our tokenizer never makes one); nor is a
 // token ever empty. Readers pass such tokens over and writers leave them out, so whatever is written reads back.
@@ -30,6 +35,7 @@
 import { Dictionary, MAX_COUNT, WEIGHT_SCALE } from './dictionary.ts';
 import { ByteGramModel } from './byte-grams.ts';
 import { isUtf8 } from 'node:buffer';
+import { olderFileToken } from './file-token.ts';
 
 export { MAX_COUNT };
 
@@ -38,6 +44,9 @@ const LF = 10;
 const CR = 13;
 const UNDERSCORE = 95;
 const HASH = 35;
+
+/** The last line of a file with a byte model: the mark, then how many token lines stand before it. */
+const END_MARK = Buffer.from('#end\t', 'latin1');
 
 
 /** Whether `token` can be a token of a dictionary file: not empty, and not starting with `#` (see above). */
@@ -136,10 +145,13 @@ export function toTab(d: Dictionary, withModels = true): Buffer {
   w.byte(TAB);
   w.count(d.nham);
   w.byte(LF);
-  if (withModels && d.byteGrams) writeByteGrams(w, d.byteGrams);
+  const model = withModels && d.byteGrams;
+  if (model) writeByteGrams(w, model);
+  let written = 0;
   for (let t = 0; t < count; t++) {
     const from = t === 0 ? 0 : ends[t - 1];
     if ((spam[t] === 0 && ham[t] === 0) || from === ends[t] || units[from] === HASH) continue;
+    written++;
     writeToken(w, units, from, ends[t]);
     w.room(40);
     w.byte(TAB);
@@ -150,6 +162,12 @@ export function toTab(d: Dictionary, withModels = true): Buffer {
       w.byte(TAB);
       w.weight(weights[t]);
     }
+    w.byte(LF);
+  }
+  if (model) {
+    w.room(END_MARK.length + 17);
+    w.at += END_MARK.copy(w.buf, w.at);
+    w.count(written);
     w.byte(LF);
   }
   return w.buf.subarray(0, w.at);
@@ -252,8 +270,12 @@ function countField(bytes: Uint8Array, from: number, to: number): number {
   return n;
 }
 
-function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
-  for (let k = from; k < to; k++) if (bytes[k] >= 0x80) return false;
+/** Whether the bytes are ASCII without whitespace (a space, a vertical tab, a form feed, a carriage return). */
+function isPlainAscii(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    const c = bytes[k];
+    if (c >= 0x80 || c === 32 || (c >= 11 && c <= 13)) return false;
+  }
   return true;
 }
 
@@ -266,6 +288,11 @@ export interface Malformed {
    * add to the warning (`left out the byte model, whose line 105001 is damaged (…): scoring without it`).
    */
   droppedModel?: string;
+  /**
+   * Set when a TAB file whose model line is second lacks its `#end` line, or names another number of lines there
+   * than it holds: the file was cut at a line break (or lines were added); a clause for the warning, as above.
+   */
+  cutShort?: string;
 }
 
 /** What a reader noticed besides the tokens: the lines (or entries) it passed over, and how it read the text. */
@@ -355,8 +382,10 @@ function readTokenLine(d: Dictionary, bytes: Uint8Array, buf: Buffer, l: Line): 
   const spam = countField(bytes, l.t1 + 1, l.t2);
   const ham = countField(bytes, l.t2 + 1, hamEnd);
   if (spam < 0 || ham < 0) return false;
-  if (isAscii(bytes, l.from, l.t1)) d.addAscii(bytes, l.from, l.t1, spam, ham, weight);
-  else d.addListed(buf.toString('utf8', l.from, l.t1), spam, ham, weight);
+  if (isPlainAscii(bytes, l.from, l.t1)) d.addAscii(bytes, l.from, l.t1, spam, ham, weight);
+  // A token with whitespace is an older file's: read as the token the tokenizer now emits, its counts added to
+  // that token's when the file lists both.
+  else d.addListed(olderFileToken(buf.toString('utf8', l.from, l.t1)), spam, ham, weight);
   return true;
 }
 
@@ -367,7 +396,9 @@ function readTokenLine(d: Dictionary, bytes: Uint8Array, buf: Buffer, l: Line): 
  * (Dictionary.addListed says what becomes of its weight). The first line must hold the message counts: an error if
  * not. A damaged byte model's line (a file cut short inside it) is passed over and counted too, the model left out,
  * and `report.droppedModel` says so; without a `report` to say it in, it is an error, since a caller that hears
- * nothing would score every message differently unawares and could write the file back without its model.
+ * nothing would score every message differently unawares and could write the file back without its model. A file
+ * whose model line is second and whose `#end` line is missing or wrong counts one malformed line more, and
+ * `report.cutShort` says why.
  */
 export function fromTab(data: Buffer | string, report?: ReadReport): Dictionary {
   const { utf8: buf, encoding } = asUtf8(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
@@ -385,6 +416,12 @@ export function fromTab(data: Buffer | string, report?: ReadReport): Dictionary 
   let firstBad = 0;
   // Whether a model's line was met: lines after it are our writer's, each ended by a line break.
   let modelLine = false;
+  // Whether it was met before any token (second): such a file ends with `#end`, and what that line says.
+  let modelSecond = false;
+  let tokenLines = 0;
+  let endSays = -1;
+  let endLine = 0;
+  let cutInLine = false;
   const l: Line = { from: 0, end: 0, tabs: 0, t1: -1, t2: -1, t3: -1 };
   // One scan per line finds its end and its first three tabs (Buffer.indexOf is a native call per line, which
   // measured as slow as the rest of the reading together).
@@ -417,14 +454,33 @@ export function fromTab(data: Buffer | string, report?: ReadReport): Dictionary 
       readMessageCounts(d, bytes, buf, l, lineNo);
       first = false;
     } else if (bytes[l.from] === HASH && buf.subarray(l.from, l.from + BYTE_GRAMS_MARK.length).equals(BYTE_GRAMS_MARK)) {
+      if (!modelLine && tokenLines === 0) modelSecond = true;
       modelLine = true;
       const dropped = readModelLine(d, buf, l, lineNo, report);
       if (dropped && !badLines++) firstBad = lineNo;
-    } else if ((modelLine && nl === len) || bytes[l.from] === HASH || !readTokenLine(d, bytes, buf, l)) {
-      if (!badLines++) firstBad = lineNo;
+    } else if (endLine === 0 && nl < len && buf.subarray(l.from, l.from + END_MARK.length).equals(END_MARK)) {
+      endLine = lineNo;
+      endSays = countField(bytes, l.from + END_MARK.length, l.end);
+    } else {
+      if (endLine === 0) tokenLines++;
+      // Nothing stands after `#end`: a line there was added to the file, not written with it.
+      const cut = modelLine && nl === len;
+      if (cut) cutInLine = true;
+      if (cut || endLine > 0 || bytes[l.from] === HASH || !readTokenLine(d, bytes, buf, l)) {
+        if (!badLines++) firstBad = lineNo;
+      }
     }
   }
   if (first) throw new Error('not a TAB dictionary: the file is empty');
+  // A cut through a line was counted there; one at a line break shows only as a missing or wrong `#end`.
+  if (modelSecond && !cutInLine && (endLine === 0 || endSays !== tokenLines)) {
+    if (!badLines++) firstBad = endLine || lineNo + 1;
+    if (report) {
+      report.cutShort = endLine === 0
+        ? `it ends without its #end line: cut short at a line break after line ${lineNo}`
+        : `its #end line says ${endSays < 0 ? 'no number' : endSays} token lines, and it holds ${tokenLines}`;
+    }
+  }
   if (report && badLines) {
     if (!report.count) report.first = firstBad;
     report.count += badLines;
