@@ -17,6 +17,7 @@ import type { QueueEntry } from '../../core/queue/entry.ts';
 import { freePort } from '../../test/helpers/ports.ts';
 import { longestStall } from '../../test/helpers/event-loop-stall.ts';
 import { exitOnSignals, holdUntilExit } from '../../test/helpers/leftovers.ts';
+import { productionNodeArgs } from './lib/gateway-node-args.ts';
 
 const { values } = parseArgs({ options: { messages: { type: 'string', default: '50000' }, dir: { type: 'string', default: os.tmpdir() }, 'journal-only': { type: 'boolean', default: false } } });
 const N = Number(values.messages);
@@ -149,7 +150,7 @@ async function startProbingLiveness(dir: string): Promise<{ worstLive: number; p
     `http: { listen: ["127.0.0.1:${httpPort}"] }`, 'log: { level: warn, format: json }', '',
   ].join('\n'));
   const t0 = performance.now();
-  const child = spawn(process.execPath, [MOAT, 'start', '--config', configFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...productionNodeArgs(), MOAT, 'start', '--config', configFile], { stdio: ['ignore', 'ignore', 'inherit'] });
   const end = holdUntilExit({ child });
   let worstLive = 0, probes = 0, readyAfter = 0;
   while (child.exitCode === null) {
@@ -201,7 +202,7 @@ writeFileSync(configFile, [
   `smarthost: smtp://127.0.0.1:${sinkPort}`, 'queue: { retry_schedule: [15m, 30m, 1h, 4h], lifetime: 4d, concurrency: 20 }', 'log: { level: warn, format: json }', '',
 ].join('\n'));
 t = performance.now();
-const gw = spawn(process.execPath, [MOAT, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+const gw = spawn(process.execPath, [...productionNodeArgs(), MOAT, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
 const endGw = holdUntilExit({ child: gw });
 let output = '';
 gw.stdout.on('data', (d) => { output += d; }); gw.stderr.on('data', (d) => { output += d; });

@@ -4,6 +4,8 @@
 // Usage: node scripts/bench/memory.ts [--messages=3000] [--connections=20] [--size=4096] [--settle=60]
 //          [--case=default|bayes|both] [--relay=file|sink] [--node-args="--max-semi-space-size=4"]
 //          [--modules] [--keep=DIR [--snapshots]]
+// The gateway runs with production's Node flags (package.json's start script), then --node-args, which win:
+// --node-args=--max-semi-space-size=0 gives V8's default young generation.
 // --relay=sink relays to a loopback sink (as `npm run bench:peers` does) instead of the default's .eml files;
 // --modules lists the packages loaded at each reading; --keep copies each reading (with the module that first imported
 // each module) and the gateway's log in DIR, and --snapshots adds a V8 heap snapshot there (for the Memory tab of
@@ -13,6 +15,7 @@ import { copyFileSync, existsSync, mkdtempSync, openSync, closeSync, readdirSync
 import os from 'node:os';
 import path from 'node:path';
 import { cpuMs, holdPeer, pssKb, startSink, waitForSink, PROJECT, type Sink } from './lib/processes.ts';
+import { productionNodeArgs } from './lib/gateway-node-args.ts';
 import { runLoad, makeMessage } from './lib/load.ts';
 import { freePort } from '../../test/helpers/ports.ts';
 
@@ -24,7 +27,7 @@ const size = num('size', 4096);
 const settleSecs = num('settle', 60);
 const cases = (option('case') ?? 'both') === 'both' ? ['default', 'bayes'] : [option('case')!];
 const relay = option('relay') ?? 'file';
-const extraNodeArgs = (option('node-args') ?? '').split(' ').filter(Boolean);
+const extraNodeArgs = [...productionNodeArgs(), ...(option('node-args') ?? '').split(' ').filter(Boolean)];
 const listModules = process.argv.includes('--modules');
 const keepDir = option('keep') && path.resolve(option('keep')!);
 const snapshotDir = keepDir && process.argv.includes('--snapshots') ? keepDir : undefined;

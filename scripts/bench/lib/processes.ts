@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { endChild, exitOnSignals, holdUntilExit } from '../../../test/helpers/leftovers.ts';
+import { productionNodeArgs } from './gateway-node-args.ts';
 
 // An interrupted benchmark (Ctrl-C) ends the processes and dirs it started, as a finished one does.
 exitOnSignals();
@@ -137,8 +138,9 @@ export async function startGatewayProcess(config: Record<string, unknown>, port:
   // The log goes to a file, as in production: a pipe to this busy process would stall the gateway's synchronous stdout writes.
   const logFile = path.join(dataDir, 'gateway.log');
   const fd = openSync(logFile, 'w');
-  // BENCH_GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the gateway alone, not the load or the sink.
-  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // Production's flags, then BENCH_GATEWAY_NODE_ARGS: "--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway alone,
+  // not the load or the sink; "--max-semi-space-size=0" measures it with V8's default young generation.
+  const nodeArgs = [...productionNodeArgs(), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT, 'scripts', 'moat.js'), 'start', '--config', file], { stdio: ['ignore', fd, 'inherit'] });
   closeSync(fd);
   // A gateway drains its connections and queue writes on SIGTERM: it gets longer than a peer before SIGKILL.
