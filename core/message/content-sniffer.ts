@@ -1,9 +1,11 @@
 // What an attachment's bytes say it is, learnt as its content streams through the parse: the type its first bytes
-// name (file-magic.ts) and, for a ZIP archive, the names inside it (zip-listing.ts). An attachment the parsed view does
-// not keep is not held for this either: only its start and its last ARCHIVE_TAIL_BYTES are, while it streams.
+// name (file-magic.ts) and, for a ZIP, RAR or 7z archive, the names inside it (archive-listing.ts). An attachment the
+// parsed view does not keep is not held for this either: only its start and its last ARCHIVE_TAIL_BYTES are, while it
+// streams.
 import { wholeSource, windowSource, type ByteSource } from './byte-source.ts';
 import { detectFileType, MAGIC_HEAD_BYTES } from './file-magic.ts';
-import { listZip, type ArchiveListing, type ListingBudget } from './zip-listing.ts';
+import { listArchive } from './archive-listing.ts';
+import type { ArchiveListing, ListingBudget } from './zip-listing.ts';
 
 /**
  * Of an attachment whose content is not kept, its last bytes held while it streams: a ZIP's end record and central
@@ -15,7 +17,7 @@ export const ARCHIVE_TAIL_BYTES = 1024 * 1024 + 64 * 1024;
 export interface ContentFacts {
   /** The type the first bytes name; absent when they name none the table knows. */
   detectedType?: string;
-  /** For a ZIP archive (by its first bytes, or an end record found at its end): its entries. */
+  /** For an archive (a RAR or 7z by its first bytes, a ZIP by them or by an end record found at its end): its entries. */
   archive?: ArchiveListing;
 }
 
@@ -51,7 +53,7 @@ function officeType(archive: ArchiveListing): string | undefined {
 export function contentFacts(src: ByteSource, budget: ListingBudget): ContentFacts {
   const head = src.readUpTo(0, MAGIC_HEAD_BYTES);
   let detectedType = head ? detectFileType(head) : undefined;
-  const archive = listZip(src, budget, detectedType === 'application/zip');
+  const archive = listArchive(src, budget, detectedType);
   if (archive && detectedType === 'application/zip') detectedType = officeType(archive) ?? detectedType;
   return { ...(detectedType ? { detectedType } : {}), ...(archive ? { archive } : {}) };
 }

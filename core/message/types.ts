@@ -50,7 +50,7 @@ export interface Attachment {
   names: string[];
   /** The type its first bytes name (core/message/file-magic.ts), whatever it declares; absent when they name none known. */
   detectedType?: string;
-  /** For a ZIP archive: the names inside it, from its central directory (core/message/zip-listing.ts). */
+  /** For a ZIP, RAR or plain-header 7z archive: the names inside it (core/message/archive-listing.ts). */
   archive?: ArchiveListing;
 }
 

@@ -25,6 +25,11 @@ export interface ArchiveListing {
   encrypted: boolean;
   /** Why the directory could not be read in full (the entries read so far are still listed); absent when it was. */
   unreadable?: string;
+  /**
+   * Why the names in it were not read at all, though nothing says the archive is damaged (a 7z whose list of files is
+   * compressed, see sevenzip-listing.ts); absent when they were.
+   */
+  unlisted?: string;
 }
 
 /** What the archives of one message may cost together; each listing takes its share. */
@@ -33,7 +38,7 @@ export interface ListingBudget { entries: number; bytes: number }
 /** Entries listed, over all the archives of a message. */
 export const ARCHIVE_MAX_ENTRIES = 10_000;
 /** Directory and end-record bytes read, over all the archives of a message. */
-const ARCHIVE_MAX_BYTES = 8 * 1024 * 1024;
+export const ARCHIVE_MAX_BYTES = 8 * 1024 * 1024;
 /** Archives stored (not compressed) in an archive are listed too, to this depth: the attachment is 1. */
 const ARCHIVE_MAX_DEPTH = 2;
 
@@ -69,7 +74,7 @@ const EXTRA_UNICODE_PATH = 0x7075;
 // Code page 437, the one ZIP names are in unless their UTF-8 flag is set: its upper half.
 const CP437_HIGH = 'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0';
 
-function cp437(bytes: Buffer): string {
+export function cp437(bytes: Buffer): string {
   let out = '';
   for (const b of bytes) out += b < 0x80 ? String.fromCharCode(b) : CP437_HIGH[b - 0x80];
   return out;

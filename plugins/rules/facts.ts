@@ -21,11 +21,12 @@ export interface Facts {
   /** The body text searched is only the start of the message's text (the parsed view's cut, or `max_body_length`). */
   bodyTruncated: boolean;
   /**
-   * Every attachment, those inside attached messages included, and the entries of ZIP archives among them; `names`
+   * Every attachment, those inside attached messages included, and the entries of ZIP, RAR and 7z archives among them
+   * (core/message/archive-listing.ts); `names`
    * every file name its part declares (a part may give two, hoping a filter reads one and the recipient's program the
    * other), '' when it has none; `types` the declared type, then mailparser's guess when it differs (none for an
-   * archive entry); `detected` what its bytes say (file-magic.ts), and of an archive UNREADABLE_ARCHIVE or
-   * ENCRYPTED_ARCHIVE; `size` its decoded size (an entry's, as its archive states it).
+   * archive entry); `detected` what its bytes say (file-magic.ts), and of an archive UNREADABLE_ARCHIVE,
+   * ENCRYPTED_ARCHIVE or UNLISTED_ARCHIVE; `size` its decoded size (an entry's, as its archive states it).
    */
   attachments: AttachmentFacts[];
   /** Containers (multiparts, attached messages) around the message's deepest part (see core/message/mime-parse.ts). */
@@ -37,15 +38,22 @@ export interface Facts {
   size: number;
   /** Live: rules add their own as they match, and later rules see them. */
   findings: readonly Finding[];
+  /** scores.max_per_plugin: the `score` criterion totals the findings as the verdict does (none when absent). */
+  scoreCaps?: Readonly<Record<string, number>>;
   now: Date;
 }
 
 export interface AttachmentFacts { names: string[]; types: string[]; detected: string[]; size: number }
 
-/** The detected type of a ZIP archive whose directory could not be read in full: it may hide any name. */
+/** The detected type of an archive whose directory (a RAR's headers) could not be read in full: it may hide any name. */
 export const UNREADABLE_ARCHIVE = 'application/x-unreadable-archive';
-/** The detected type of a ZIP archive with an encrypted entry: no scanner sees its content. */
+/** The detected type of an archive with an encrypted entry, or encrypted headers: no scanner sees its content. */
 export const ENCRYPTED_ARCHIVE = 'application/x-encrypted-archive';
+/**
+ * The detected type of an archive whose names were not read though it is not damaged (a 7z with a compressed header,
+ * as 7-Zip writes them by default): its names are not seen by `name`, so a rule that must see them asks this.
+ */
+export const UNLISTED_ARCHIVE = 'application/x-unlisted-archive';
 
 /** An attachment as the criteria see it, then the entries of the archive it is, each as an attachment of its own. */
 export function attachmentFacts(a: Attachment): AttachmentFacts[] {
@@ -53,6 +61,7 @@ export function attachmentFacts(a: Attachment): AttachmentFacts[] {
   const detected = a.detectedType ? [a.detectedType] : [];
   if (a.archive?.unreadable !== undefined) detected.push(UNREADABLE_ARCHIVE);
   if (a.archive?.encrypted) detected.push(ENCRYPTED_ARCHIVE);
+  if (a.archive?.unlisted !== undefined) detected.push(UNLISTED_ARCHIVE);
   const out: AttachmentFacts[] = [{ names: names.length ? names : [''], types: [...new Set([a.declaredType, a.contentType.toLowerCase()])], detected, size: a.size }];
   for (const e of a.archive?.entries ?? []) {
     // The path as stored and the file's own name: `name: setup.exe` is meant for `tools/setup.exe` too.
@@ -107,6 +116,6 @@ export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits
     relayNetwork: ctx.session.relayNetwork,
     isLocalDomain: (d) => ctx.services.isLocalDomain(d),
     headers, subject: subjectField?.value ?? '', body, bodyTruncated, attachments, mimeDepth, mimeIncomplete, mimeAmbiguous,
-    size: msg.size, findings: ctx.findings, now,
+    size: msg.size, findings: ctx.findings, scoreCaps: ctx.services.scoreCaps?.(), now,
   };
 }

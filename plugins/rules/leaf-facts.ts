@@ -25,7 +25,7 @@ export function isTextBody(leaf: MimeLeaf): boolean {
 /** A file name as text: a leaf's is bytes in a latin1 string, written back as UTF-8 where RFC 2231 decoded it. */
 const nameOf = (leaf: MimeLeaf) => (leaf.filename === undefined ? leaf.names[0] : Buffer.from(leaf.filename, 'latin1').toString('utf8'));
 
-/** One thing a part holds as the criteria see it: the part itself, a file in its ZIP, an attachment of its message. */
+/** One thing a part holds as the criteria see it: the part itself, a file in its archive, an attachment of its message. */
 export interface HeldFile { label: string; facts: AttachmentFacts }
 
 export interface LeafAttachment {
@@ -52,7 +52,7 @@ function leafAttachment(text: string, leaf: MimeLeaf, budget: ListingBudget, gue
   };
 }
 
-/** What a part holds, labelled under `prefix`: itself and its ZIP entries, then an attached message's attachments. */
+/** What a part holds, labelled under `prefix`: itself and its archive entries, then an attached message's attachments. */
 function heldFiles(text: string, leaf: MimeLeaf, budget: ListingBudget, guess: TypeGuess, within: string[]): HeldFile[] {
   const a = leafAttachment(text, leaf, budget, guess, within);
   const label = [...within, a.filename ?? leaf.contentType].join(' / ');

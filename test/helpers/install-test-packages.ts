@@ -15,6 +15,8 @@ const needs: Record<string, string> = {
   crm: 'crm114',
   haproxy: 'haproxy',
   promtool: 'prometheus',
+  '7zz': '7zip',
+  'unrar-free': 'unrar-free',
 };
 
 try {
