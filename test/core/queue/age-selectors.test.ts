@@ -18,10 +18,12 @@ describe('moat queue: --older-than and --newer-than', function () {
     const g = gw;
     const old = await sendMail(g.port, { from: 'a@client.example', to: ['old@example.com'] });
     const oldAt = Date.now();
-    await waitUntil('the first message three seconds old', () => Date.now() - oldAt >= 3_000, 6_000);
+    // Eight seconds apart, so an age between the two stays between them for the 4 s a run of moat may take on a busy
+    // machine (it is computed before the command starts).
+    await waitUntil('the first message eight seconds old', () => Date.now() - oldAt >= 8_000, 12_000);
     const young = await sendMail(g.port, { from: 'a@client.example', to: ['young@example.com'] });
     const youngAt = Date.now();
-    // An age between the two messages' as the command runs (each run of moat takes a moment): 1.5 s from either.
+    // An age between the two messages' as the command runs (each run of moat takes a moment): 4 s from either.
     const between = () => `${((Date.now() - (oldAt + youngAt) / 2) / 1000).toFixed(3)}s`;
     await waitUntil('both deferred', () => [old, young].every((m) => g.logs.some((l) => l.msg === 'deferred' && l.qid === m.queueId)));
 
