@@ -341,6 +341,8 @@ function dkimOf(live: Runtime, input: CheckInput, summary: LogFields | undefined
   if (!isOutboundSender(client, cfg.sign_for)) {
     return { signs: false, why: `the client is not one dkim.sign_for names (${cfg.sign_for.join(', ') || 'none'}): check with --user NAME, or an --ip in relay.networks` };
   }
+  // The reason the message's line gives, so that the check says what the gateway decided.
+  if (typeof summary?.dkim_not_signed === 'string') return { signs: false, why: summary.dkim_not_signed };
   return { signs: false, why: 'its From author is not at a signing domain (dkim.domains), or it has no single From' };
 }
 

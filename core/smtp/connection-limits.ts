@@ -12,6 +12,12 @@ import { StressMode } from './stress-mode.ts';
 /** What a new connection is counted against; `stressThreshold` is server.stress_threshold, judged on the new total. */
 export interface ConnectionCaps { total: number; perIp: number; stressThreshold?: number }
 
+/** The two ways smtp-server's connection ends: it ends it itself, or its socket closes (a method of its own). */
+interface EndingConnection { close(): void; _onClose(): void }
+
+/** The connections whose end is watched already: the greeting that starts it comes again after XCLIENT. */
+const watched = new WeakSet<EndingConnection>();
+
 export class ConnectionLimits {
   private total = 0;
   /** Open connections per client key. */
@@ -83,6 +89,26 @@ export class ConnectionLimits {
     const n = (this.perClient.get(held.key) ?? 1) - 1;
     if (n <= 0) this.perClient.delete(held.key); else this.perClient.set(held.key, n);
     this.stress.observe(this.total);
+  }
+
+  /**
+   * Takes a session's connection off the count the moment it is gone from the client's side, and only once: when
+   * smtp-server ends it (its close(), after a QUIT, a 421, a timeout, a stop: the client reads our FIN next) or its
+   * socket closes first (a reset, a failed STARTTLS). smtp-server reports the close to onClose a loop turn or more
+   * after the client has seen it, and a client that reconnects at once, as Postfix does with its concurrency limit
+   * at ours, was refused for a connection it no longer had. `take` gives the address the connection is counted under
+   * then (XCLIENT may have moved it) and leaves the session counted under none, so its onClose takes nothing off again.
+   */
+  closeWhenEnded(session: { close(): void }, take: () => string): void {
+    const conn = session as EndingConnection;
+    if (watched.has(conn)) return;
+    watched.add(conn);
+    let done = false;
+    const release = () => { if (done) return; done = true; this.close(take()); };
+    const close = conn.close;
+    conn.close = function (this: EndingConnection) { close.call(this); release(); };
+    const onClosed = conn._onClose;
+    conn._onClose = function (this: EndingConnection) { release(); return onClosed.call(this); };
   }
 
   /** Blocks the client `ip` belongs to (its network block, under the prefix lengths) for `ms`. */

@@ -8,6 +8,7 @@ import { applyReplyBatching } from './reply-batching.ts';
 import { applyFastDataScan } from './data-scan.ts';
 import { applyCommandRules } from './command-rules.ts';
 import { applyLineTooLong } from './line-too-long.ts';
+import { applyErrorLimitClose } from './limits-errors-close.ts';
 import type { TlsMaterial } from './tls.ts';
 import { secureContextOptions } from './tls-protocols.ts';
 import { normalizeIp } from '../net/cidr.ts';
@@ -81,6 +82,8 @@ export async function startListeners(rt: Runtime, tls: TlsMaterial): Promise<Bou
   // Over the patches: an overlong line is answered before any of their checks reads it as a command.
   applyLineTooLong();
   applyReplyBatching();
+  // Over every reply: the one that reaches limits.max_errors is followed by the 421, whoever counted it.
+  applyErrorLimitClose();
   applyFastDataScan();
   const plan: Array<[ListenerKind, string]> = [
     ...rt.config.server.listen.map((x) => ['smtp', x] as [ListenerKind, string]),

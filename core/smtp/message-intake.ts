@@ -9,6 +9,7 @@ import { spoolData } from '../message/spool-writer.ts';
 import { SpooledMessage } from '../message/spooled-message.ts';
 import { formatHeader, mailDate, ownFieldsToRemove, taggedSubject } from '../message/header-block.ts';
 import { decideVerdict, judgedSpam, verdictHeaders } from '../verdict/verdict.ts';
+import { withRecipientThresholds } from './recipient-thresholds.ts';
 import { leavesWithoutOwnFields, withoutOwnFields } from '../verdict/outbound-fields.ts';
 import { scoreReply } from '../verdict/reply-text.ts';
 import { decidingPlugin } from '../metrics.ts';
@@ -27,7 +28,9 @@ import { dataTimeoutReply } from './data-timeout.ts';
 import { isAscii } from '../text/ascii.ts';
 import { aLabelAddress, aLabelHostName } from '../text/idn-address.ts';
 import { clientName, clientNameField } from './session-log-fields.ts';
-import { dkimPlan } from '../dkim/plan.ts';
+import { dkimPlan, signs } from '../dkim/plan.ts';
+import { senderLoginMismatch } from './sender-login.ts';
+import { countHops, TOO_MANY_HOPS, tooManyHops } from './hop-count.ts';
 
 function spoolErrorReply(err: unknown): Reply {
   return isStorageFull(err)
@@ -102,7 +105,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
   const plugins = rt.plugins;
   const release = holdChain(plugins);
   try {
-    return await receiveWith(rt, rt.config, plugins, st, tx, stream);
+    return await receiveWith(rt, withRecipientThresholds(rt.config, tx), plugins, st, tx, stream);
   } finally {
     release();
   }
@@ -193,6 +196,16 @@ async function receiveWith(
   const message = new SpooledMessage(tx.id, file, spooled.size, spooled.headerBlock, spooled.body);
   tx.message = message;
   messageId = loggedMessageId(message.headers.first('Message-ID'));
+  // Before any plugin spends time on it: a message in a loop comes back until the count stops it.
+  const hopCount = countHops(message.headers, st.greetingName);
+  if (tooManyHops(hopCount, cfg.limits.max_hops)) {
+    await discard();
+    // A warning besides the message's line, as Postfix's "hopcount exceeded": a loop is a routing mistake to mend.
+    log.warn('message refused: too many hops, a mail loop', { client: st.remote.ip, hops: hopCount.hops, hops_through_us: hopCount.ours, max_hops: cfg.limits.max_hops });
+    return summary('reject', TOO_MANY_HOPS, {
+      reason: `mail loop: ${hopCount.hops} hops with ours, limits.max_hops is ${cfg.limits.max_hops}`, hops: hopCount.hops, hops_through_us: hopCount.ours,
+    });
+  }
 
   let forced: { action: VerdictAction; reason: string } | undefined;
   const policy = rt.policy;
@@ -274,7 +287,8 @@ async function receiveWith(
     prepend += formatHeader('Subject', taggedSubject(cfg.scores.subject_tag, message.headers.first('Subject') ?? ''));
   }
   // Decided on the header it leaves with; the relay signs it as it goes, and counts what left (core/dkim/README.md).
-  const dkim = dkimPlan(cfg.dkim, st, { headers: message.headers, added, remove });
+  const dkimDecision = dkimPlan(cfg.dkim, { user: st.user, relayNetwork: st.relayNetwork, mailFrom: tx.mailFrom?.address ?? '', loginMismatch: (a) => senderLoginMismatch(rt, st, a) }, { headers: message.headers, added, remove });
+  const dkim = signs(dkimDecision) ? dkimDecision : undefined;
   // A plugin may have replaced the message (ctx.rewriteMessage): the ID logged from here on is the one that leaves.
   messageId = loggedMessageId(message.headers.first('Message-ID'));
   if (st.user) {
@@ -299,6 +313,7 @@ async function receiveWith(
     size: message.size,
     client: { ip: st.remote.ip, helo: st.helo, user: st.user },
     authenticated: !!st.user,
+    ...(st.relayNetwork ? { relayNetwork: true as const } : {}),
     attempts: 0,
     nextAttemptAt: now,
     history: [],
@@ -339,5 +354,5 @@ async function receiveWith(
     if (tx.copies.size) rt.metrics.inc('recipients_copied', tx.copies.size);
   }
   observe();
-  return summary(verdict.action, accepted, { reason: verdict.reason, ...(discarded.length ? { discarded } : {}), ...(ownFieldsOff ? { verdict_headers: 'omitted' } : {}), ...(dkim ? { dkim: `${dkim.domain}/${dkim.selector}` } : {}) });
+  return summary(verdict.action, accepted, { reason: verdict.reason, ...(discarded.length ? { discarded } : {}), ...(ownFieldsOff ? { verdict_headers: 'omitted' } : {}), ...(dkim ? { dkim: `${dkim.domain}/${dkim.selector}` } : {}), ...(dkimDecision && 'unsigned' in dkimDecision ? { dkim_not_signed: dkimDecision.unsigned } : {}) });
 }

@@ -58,6 +58,8 @@ export interface ConnectionHooks {
   junkCommand(conn: RawConnection, verb: string): CommandReply | undefined;
   /** Counts a refusal smtp-server gives by itself toward limits.max_errors (the refusal still goes out as it is). */
   ownRefusal(conn: RawConnection): void;
+  /** The 421 that follows the refusal reaching limits.max_errors (limits-errors-close.ts), or undefined below it. */
+  errorLimitReply(conn: RawConnection): CommandReply | undefined;
 }
 
 /** How long a connection may stay quiet now (front-door.ts gives each listener one; stress-mode.ts decides). */
@@ -156,7 +158,7 @@ export function applySmtpServerPatches(): void {
   };
 
   // The refusals smtp-server gives by itself (503, 501, 538, 500: limits-own-refusals.ts) count toward max_errors as
-  // ours do; the one that reaches it goes out as it is, and the client's next command gets the 421 (rejectingReply).
+  // ours do; the one that reaches it goes out as it is, the 421 right behind it (limits-errors-close.ts).
   const sendOwnCounted = proto.send as RawConnection['send'];
   proto.send = function (this: RawConnection & { _closing?: boolean }, code: number, data?: string | string[], context?: unknown) {
     const h = hooksOf(this);

@@ -12,6 +12,7 @@ import { Transaction, type SessionState } from '../hooks/transaction.ts';
 import { runHook } from '../hooks/runner.ts';
 import { toAddress, forbiddenRecipientForm } from './address-policy.ts';
 import { blockedRecipientRefusal, recipientRefusal, senderRefusal } from './envelope-access.ts';
+import { thresholdSplit } from './recipient-thresholds.ts';
 import { heloDenied, heloRefusal, noteHeloName } from './helo-policy.ts';
 import { replyFor, smtpError, type Reply } from './reply.ts';
 import { domainToASCII } from 'node:url';
@@ -37,7 +38,7 @@ import { recipientRefusalReason } from '../metrics.ts';
 
 type Cb = (err?: Error | null) => void;
 
-/** The reply to the next command of a client that reached limits.max_errors; the connection is closed after it. */
+/** What follows the refusal that reached limits.max_errors (limits-errors-close.ts); the connection is closed after it. */
 const TOO_MANY_ERRORS: CommandReply = { code: 421, text: '4.7.0 Too many errors, closing connection', close: true };
 
 /**
@@ -84,7 +85,7 @@ export class SessionHandler implements ConnectionHooks {
   private readonly junk = new Map<string, number>();
   /** Refusals each session repeated word for word, logged the first few times only (session-log-repeats.ts). */
   private readonly repeats = new RepeatedRefusals();
-  /** Sessions that reached limits.max_errors: their next command is answered TOO_MANY_ERRORS (countError). */
+  /** Sessions that reached limits.max_errors: the refusal that did is followed by TOO_MANY_ERRORS (countError). */
   private readonly overErrorLimit = new Set<string>();
 
   constructor(rt: Runtime, listener: ListenerKind) {
@@ -182,6 +183,8 @@ export class SessionHandler implements ConnectionHooks {
     const st = this.sessions.get(conn.id);
     if (!st) return { kind: 'greet' };
     st.closeConnection = () => conn.close();
+    // Counted down as the client sees the connection end, not at onClose, which comes a turn or more later.
+    this.rt.connections.closeWhenEnded(conn, () => { const ip = this.socketIp(st); (st as unknown as { socketIp: string }).socketIp = ''; return ip; });
     // smtp-server took the name when it accepted the socket, up to greeting_delay before onConnect: a reload in
     // between must not make the Received line disagree with the greeting.
     st.greetingName = (conn as RawConnection & { name?: string }).name || st.greetingName;
@@ -297,7 +300,8 @@ export class SessionHandler implements ConnectionHooks {
   rejectingReply(conn: RawConnection, command: string): { code: number; text: string | string[]; close?: boolean } | undefined {
     const st = this.sessions.get(conn.id);
     if (!st) return undefined;
-    // A client that reached limits.max_errors is told so at its next command, and let go (a QUIT still gets its 221).
+    // The 421 follows the refusal that reached limits.max_errors and closes; should a command still come, it gets
+    // the same (a QUIT its 221).
     if (this.overErrorLimit.has(st.id) && command !== 'QUIT') return TOO_MANY_ERRORS;
     const refusal = st.rejected && command !== 'QUIT' ? st.rejected : this.authOffReply(st, command);
     if (!refusal) return undefined;
@@ -346,10 +350,10 @@ export class SessionHandler implements ConnectionHooks {
   }
 
   /**
-   * Counts a refused command or recipient. The refusal that reaches limits.max_errors still goes out as itself and the
-   * client's next command gets TOO_MANY_ERRORS (rejectingReply), as Postfix's smtpd_hard_error_limit answers 421 only
-   * after it: a 550 5.1.1 put in the 421's place would have the client defer the whole message and retry it into the
-   * same refusal, where the 550 bounces the one recipient. The block (limits.error_block) starts here.
+   * Counts a refused command or recipient. The refusal that reaches limits.max_errors still goes out as itself, then
+   * TOO_MANY_ERRORS at once (errorLimitReply), as Postfix's smtpd_hard_error_limit answers 421 after it: a 550 5.1.1
+   * put in the 421's place would have the client defer the whole message and retry it into the same refusal, where
+   * the 550 bounces the one recipient. The block (limits.error_block) starts here.
    */
   private countError(st: SessionState): void {
     st.errors++;
@@ -406,6 +410,10 @@ export class SessionHandler implements ConnectionHooks {
     // Logged and counted as smtp-server's own drops are (clientDropped): `client refused: too many junk commands`.
     this.clientDropped(conn, 'too many junk commands', `${JUNK_REFUSAL.code} ${JUNK_REFUSAL.text}`);
     return { ...JUNK_REFUSAL, close: true };
+  }
+
+  errorLimitReply(conn: RawConnection): CommandReply | undefined {
+    return this.overErrorLimit.has(conn.id) ? TOO_MANY_ERRORS : undefined;
   }
 
   ownRefusal(conn: RawConnection): void {
@@ -640,6 +648,9 @@ export class SessionHandler implements ConnectionHooks {
     const rcpt = toAddress(raw, address.args);
     const refused = recipientRefusal(this.rt, rcpt);
     if (refused) return refuse(refused.code, refused.enhanced, refused.text, { reason: refused.reason });
+    // Before the chain: a recipient the client will send again in a new transaction is checked there (a relay attempt is refused below).
+    const split = isLocal(rcpt.domain) || st.trusted ? thresholdSplit(this.rt.config.scores, tx, rcpt) : undefined;
+    if (split) return refuse(452, '4.5.3', split.text, split.fields);
     // The recipient goes in, or the targets a plugin redirected it to; the client is told of its own recipient only.
     const admit = (redirect: Transaction['redirect']): void => {
       if (!redirect) {
@@ -706,7 +717,10 @@ export class SessionHandler implements ConnectionHooks {
     const reply = replyFor('dataStart', r.outcome);
     log.info('DATA refused', { ...refusalFields(st, tx.mailFrom?.address, tx.recipients.map((a) => a.address)), plugin: r.plugin, reply: `${reply.code} ${reply.text}` });
     this.rt.metrics.countRefusal('data_start', r.plugin, r.findings, reply.code);
-    return { ...reply, close: r.outcome.action === 'disconnect' };
+    if (r.outcome.action === 'disconnect') return { ...reply, close: true };
+    // Counted as a refused RCPT or HELO is, as Postfix counts a refusal by smtpd_data_restrictions.
+    if (countsAsError(reply.code, reply.text)) this.countError(st);
+    return reply;
   }
 
   onData = (stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): void => {

@@ -5,7 +5,7 @@
 //   server.stress_idle_timeout, and a command line must be complete within it; a new one waiting for its greeting
 //   (slow connect hooks: a blocklist, a PTR lookup) waits for us, and its time starts at the greeting (patches.ts);
 // - limits.max_errors and max_junk_commands are 1, as Postfix's hard error and junk command limits under stress: the
-//   first refusal goes out as it is and the next command gets the 421 (session-handler.ts countError);
+//   first refusal goes out as it is, the 421 right behind it (session-handler.ts countError, limits-errors-close.ts);
 // - from the 354 to the final dot a message keeps idle_timeout (at least DATA_BLOCK_MS) and data_timeout: a slow
 //   upload that goes on is not cut, and one whose final dot came is answered (smtp-server does not time out a session
 //   waiting for our reply);

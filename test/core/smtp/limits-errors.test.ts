@@ -38,7 +38,7 @@ describe('limits.max_errors and 4xx refusals at RCPT', function () {
       assert.equal((await d.cmd('MAIL FROM:<bulk@sender.test>')).code, 250);
       const replies = await rcpts(d, many(50));
       // The first deferral counts, the next four (up to max_recipients) do not, then each counts: 1 + 9 = 10 at the 14th,
-      // which is still answered as it is; the RCPT after it gets the 421.
+      // which is still answered as it is, the 421 right behind it.
       assert.deepEqual(replies.slice(0, 14).map((r) => r.code), Array(14).fill(451), 'the first fourteen are greylisted');
       assert.match(replies[0].text, /^4\.7\.1 /);
       assert.equal(replies.length, 15, 'dropped after the tenth counted refusal, not after fifty');
