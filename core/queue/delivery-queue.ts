@@ -3,7 +3,7 @@ import type { QueueEntry } from './entry.ts';
 import { wantsNotice } from './dsn-params.ts';
 import type { DsnKind } from './dsn.ts';
 import type { QueueStore } from './queue-store.ts';
-import type { Relay, RecipientResult } from '../relay/types.ts';
+import type { HopTls, Relay, RecipientResult } from '../relay/types.ts';
 import type { Logger } from '../log/types.ts';
 import { outgoingStream, type ReadProgress } from '../relay/outgoing-stream.ts';
 import { Bouncer } from './bouncer.ts';
@@ -92,11 +92,11 @@ function deferralReasonOf(results: RecipientResult[]): DeferralReason {
   return waiting ? deferralReason(waiting) : 'other';
 }
 
-/** One recipient's outcome in an attempt: the next hop that gave it (`relay`) and its reply. */
-interface RecipientOutcome { address: string; relay: string; reply: string }
+/** One recipient's outcome in an attempt: the next hop that gave it (`relay`), its reply, and the session's TLS. */
+interface RecipientOutcome { address: string; relay: string; reply: string; tls?: HopTls }
 
 /** Recipients of one attempt that one next hop settled the same way with one reply: they share a log line. */
-interface OutcomeGroup { relay: string; reply: string; to: string[] }
+interface OutcomeGroup { relay: string; reply: string; to: string[]; tls?: HopTls }
 
 /**
  * The recipients grouped by next hop and reply, in the order first met, as Postfix logs a line per recipient: a
@@ -104,13 +104,17 @@ interface OutcomeGroup { relay: string; reply: string; to: string[] }
  */
 function groupByReply(items: Iterable<RecipientOutcome>): OutcomeGroup[] {
   const groups = new Map<string, OutcomeGroup>();
-  for (const { address, relay, reply } of items) {
-    const key = `${relay}\n${reply}`;
+  for (const { address, relay, reply, tls } of items) {
+    // Two sessions to one host may differ in TLS (one fell back to plaintext): a line speaks for one.
+    const key = `${relay}\n${reply}\n${JSON.stringify(tls ?? null)}`;
     const g = groups.get(key);
-    if (g) g.to.push(address); else groups.set(key, { relay, reply, to: [address] });
+    if (g) g.to.push(address); else groups.set(key, { relay, reply, to: [address], ...(tls ? { tls } : {}) });
   }
   return [...groups.values()];
 }
+
+/** A line's `tls` field, as Postfix logs `… TLS connection established`: on lines a session answered. */
+const tlsField = (g: OutcomeGroup): { tls?: HopTls } => (g.tls ? { tls: g.tls } : {});
 
 /** One destination's share of an attempt: its recipients, the streams read for it, and what its relay answered. */
 interface DestinationSend { dest: string; rcpts: string[]; reads: ReadProgress[]; results: RecipientResult[]; unreachable?: boolean }
@@ -126,6 +130,8 @@ interface AttemptOutcome {
   bounced: OutcomeGroup[];
   /** Which next hop each recipient tried in this attempt went to (`none` when none was tried). */
   hops: Map<string, string>;
+  /** The TLS of the session that answered each recipient, where one did. */
+  hopTls?: Map<string, HopTls>;
   /** The failure notice queued for a recipient by this attempt, by address. */
   notices: Map<string, string>;
   lastReply?: string;
@@ -667,7 +673,7 @@ export class DeliveryQueue implements QueueActions {
       r.reply = res.reply;
       // Only a server's own answer names one; a connection that failed leaves the last one's host out of it.
       if (res.remoteMta && !res.hostFailure) r.remoteMta = res.remoteMta; else delete r.remoteMta;
-      const line = { address: r.address, relay: hops.get(r.address)!, reply: res.reply };
+      const line = { address: r.address, relay: hops.get(r.address)!, reply: res.reply, tls: res.tls };
       if (res.ok) { r.status = 'delivered'; deliveredNow.push(r.address); settled.delivered.push(line); if (res.relayedWithoutDsn) r.relayNoticeDue = true; }
       else if (res.permanent) { r.status = 'failed'; failedNow.push(`${r.address}: ${res.reply}`); settled.bounced.push(line); }
     }
@@ -679,7 +685,7 @@ export class DeliveryQueue implements QueueActions {
     const fields = { qid: e.id, message_id: e.messageId, attempt: e.attempts, ms: Date.now() - started, ...(counted ? {} : { attempt_counted: false }) };
     const outcome: AttemptOutcome = {
       fields, tried: heard.flatMap((g) => g.rcpts), deliveredNow, failedNow, delivered: groupByReply(settled.delivered), bounced: groupByReply(settled.bounced),
-      hops, notices: new Map(), lastReply, deferReason: deferralReasonOf(results),
+      hops, hopTls: new Map(results.flatMap((r) => (r.tls ? [[r.address, r.tls] as const] : []))), notices: new Map(), lastReply, deferReason: deferralReasonOf(results),
     };
     try {
       await this.settleAttempt(e, outcome);
@@ -757,10 +763,10 @@ export class DeliveryQueue implements QueueActions {
    * message's other recipients, so every delivered copy has its line.
    */
   private logSettled(e: QueueEntry, o: AttemptOutcome): void {
-    for (const g of o.delivered) this.log.info('delivered', { ...o.fields, relay: g.relay, rcpts: g.to.length, to: g.to, reply: g.reply, dsn: e.dsn });
+    for (const g of o.delivered) this.log.info('delivered', { ...o.fields, relay: g.relay, rcpts: g.to.length, to: g.to, reply: g.reply, ...tlsField(g), dsn: e.dsn });
     for (const g of o.bounced) {
       const notice = g.to.map((a) => o.notices.get(a)).find((id) => id !== undefined);
-      this.log.info('bounced', { ...o.fields, relay: g.relay, to: g.to, reply: g.reply, dsn: e.dsn, ...(notice ? { dsn_qid: notice } : {}) });
+      this.log.info('bounced', { ...o.fields, relay: g.relay, to: g.to, reply: g.reply, ...tlsField(g), dsn: e.dsn, ...(notice ? { dsn_qid: notice } : {}) });
     }
   }
 
@@ -818,8 +824,8 @@ export class DeliveryQueue implements QueueActions {
     this.logSettled(e, o);
     // A line per next hop and reply, naming the recipients it deferred (Postfix logs one per recipient).
     const next = new Date(e.nextAttemptAt).toISOString();
-    const deferred = stillPending.map((r) => ({ address: r.address, relay: o.hops.get(r.address) ?? 'none', reply: r.reply ?? lastReply ?? '' }));
-    for (const g of groupByReply(deferred)) this.log.info('deferred', { ...fields, relay: g.relay, to: g.to, next_attempt: next, reply: g.reply, dsn: e.dsn });
+    const deferred = stillPending.map((r) => ({ address: r.address, relay: o.hops.get(r.address) ?? 'none', reply: r.reply ?? lastReply ?? '', tls: o.hopTls?.get(r.address) }));
+    for (const g of groupByReply(deferred)) this.log.info('deferred', { ...fields, relay: g.relay, to: g.to, next_attempt: next, reply: g.reply, ...tlsField(g), dsn: e.dsn });
     if (!this.live.has(e.id)) return;
     // Before it is scheduled: one that waits is also due when its lifetime ends (choreAt).
     if (this.downDestinations(e)) this.awaitingDest.add(e.id);

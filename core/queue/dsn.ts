@@ -91,6 +91,14 @@ function headerValue(headers: string, name: string, cut = false): string {
   return at < 0 ? '' : oneLine(fields[at].value, cut && at === fields.length - 1);
 }
 
+/**
+ * Our own fields (`X-Mailmoat-Verdict: accept; score=0; required=15; …`, the spam level, a plugin's) never go back in
+ * a notice: it goes to the sender, who could tune the next message against the score and thresholds, as the refusal
+ * replies leave the score out for. The servers behind the gateway act on them; the sender has no use for them.
+ */
+const ownFields = fieldRemoval(['x-mailmoat-*']);
+const withoutOwnFields = (message: Buffer): Buffer => withoutFields(message, ownFields);
+
 /** The returned header lines as text for the human part, each read alone: one field's charset says nothing of the next. */
 const headersAsText = (block: string) => block.split('\r\n').map((line) => headerValueText(line)).join('\n').trimEnd();
 
@@ -170,7 +178,7 @@ function capLines(text: string): string {
 export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
   const { entry, kind, hostname } = input;
   const now = input.now ?? Date.now();
-  const returned = returnedHeaders(input.originalHeaders, input.headersCut);
+  const returned = returnedHeaders(withoutOwnFields(Buffer.from(input.originalHeaders, 'latin1')).toString('latin1'), input.headersCut);
   const originalId = headerValue(input.originalHeaders, 'message-id', input.headersCut);
   const subject0 = decodeWords(headerValue(input.originalHeaders, 'subject', input.headersCut));
   const tokens: DsnTokens = {
@@ -195,7 +203,7 @@ export function buildDsn(input: DsnInput): { data: Buffer; messageId: string } {
   if (returned.cut) {
     text += `\n\nThe headers returned were cut short: ${RETURNED_HEADERS_LIMIT} bytes at most, each line ${LINE_OCTETS} bytes at most.`;
   }
-  const full = input.returnFull && 'message' in input.returnFull ? input.returnFull.message : undefined;
+  const full = input.returnFull && 'message' in input.returnFull ? withoutOwnFields(input.returnFull.message) : undefined;
   if (full) text += '\n\nYour whole message is attached, as you asked (RET=FULL).';
   else if (input.returnFull) text += `\n\nYou asked for your whole message back (RET=FULL), but it is larger than ${RETURNED_MESSAGE_LIMIT} bytes: only its headers are attached.`;
   text = capLines(text) + '\r\n';

@@ -12,6 +12,7 @@ import { smarthostTarget, smarthostTargets, type SmarthostTarget } from './smart
 import type { Logger } from '../log/types.ts';
 import { DkimSigner, type OutgoingSigner } from '../dkim/outgoing.ts';
 import type { DkimCounters } from '../dkim/departures.ts';
+import { ownListeners, type OwnListener } from './own-listeners.ts';
 
 /** Where a smarthost route sends its mail (its first smarthost, or `url` of its list), with its TLS and AUTH settings. */
 export function routeTarget(route: Route & { via: 'smarthost' }, perDestination: number, url = route.url!): SmarthostTarget {
@@ -24,15 +25,16 @@ export function routeTarget(route: Route & { via: 'smarthost' }, perDestination:
   return target;
 }
 
-function routeRelay(route: Route, hostname: string, dns: DnsResolver, perDestination: number, log?: Logger, signer?: OutgoingSigner): Relay {
-  if (route.via === 'mx') return new MxRelay(dns, hostname, route, perDestination, log, signer);
+function routeRelay(route: Route, hostname: string, dns: DnsResolver, perDestination: number, own: readonly OwnListener[], log?: Logger, signer?: OutgoingSigner): Relay {
+  if (route.via === 'mx') return new MxRelay(dns, hostname, route, perDestination, log, signer, own);
   const r = route as Route & { via: 'smarthost' };
-  return smarthostRelay(r.urls!.map((url) => routeTarget(r, perDestination, url)), hostname, log, signer);
+  return smarthostRelay(r.urls!.map((url) => ({ ...routeTarget(r, perDestination, url), ownListeners: own })), hostname, log, signer);
 }
 
 /** `log` gets the relay's warnings about sessions (see SmtpRelay); `dkimCounters` what DKIM signing left signed or not. */
 export function buildRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver, log?: Logger, dkimCounters?: DkimCounters): Relay {
-  const targets = smarthostTargets(cfg.smarthost);
+  const own = ownListeners(cfg.server);
+  const targets = smarthostTargets(cfg.smarthost).map((t) => ({ ...t, ownListeners: own }));
   // A relay per start and reload: the keys are read with it, so a reload's new key signs from then on. One without
   // dkim.domains too: mail a reload left without its key leaves unsigned, logged and counted.
   const signer = cfg.dkim ? new DkimSigner(cfg.dkim, log, dkimCounters) : undefined;
@@ -41,7 +43,7 @@ export function buildRelay(cfg: GatewayConfig, queue: QueueStore, hostname: stri
   const maxOutbound = cfg.queue.max_outbound_size ?? 0;
   if (table.size === 0 && maxOutbound === 0) return fallback;
   const perDestination = cfg.queue.max_per_destination ?? 10;
-  return new RouteRelay({ table, fallback, maxOutbound, create: (route) => routeRelay(route, hostname, dns, perDestination, log, signer) });
+  return new RouteRelay({ table, fallback, maxOutbound, create: (route) => routeRelay(route, hostname, dns, perDestination, own, log, signer) });
 }
 
 /**

@@ -9,6 +9,7 @@ import { hostAddresses, mxHosts } from './mx-lookup.ts';
 import type { Route } from './routes.ts';
 import type { Logger } from '../log/types.ts';
 import type { OutgoingSigner } from '../dkim/outgoing.ts';
+import type { OwnListener } from './own-listeners.ts';
 
 /** Like Postfix's smtp_mx_address_limit: more addresses than this are not tried in one attempt. */
 const MAX_ADDRESSES = 5;
@@ -29,8 +30,11 @@ export class MxRelay implements Relay {
   private readonly signer?: OutgoingSigner;
   /** A stop began: no new transaction, on the pools there are or on new ones. */
   private stopping = false;
+  /** An MX host that is this gateway is a loop (mail for a domain whose MX is us, routed via mx). */
+  private readonly ownListeners?: readonly OwnListener[];
 
-  constructor(dns: DnsResolver, heloName: string, route: Route, connections: number, log?: Logger, signer?: OutgoingSigner) {
+  constructor(dns: DnsResolver, heloName: string, route: Route, connections: number, log?: Logger, signer?: OutgoingSigner, ownListeners?: readonly OwnListener[]) {
+    this.ownListeners = ownListeners;
     this.log = log;
     this.signer = signer;
     this.dns = dns;
@@ -50,7 +54,7 @@ export class MxRelay implements Relay {
         host: ip, port: o.port, secure: false, starttls: o.starttls, user: o.user, pass: o.pass,
         tlsVerify: o.tls_verify ?? o.starttls === 'required', tlsCaFile: o.tls_ca_file, connections: this.connections,
         timeout: o.timeout, connectTimeout: o.connect_timeout, dataDoneTimeout: o.data_done_timeout,
-        servername: host, display: `smtp://${host}[${ip}]:${o.port}`,
+        servername: host, display: `smtp://${host}[${ip}]:${o.port}`, ownListeners: this.ownListeners,
       }, this.heloName, this.log, this.signer);
       p = { relay, lastUsed: Date.now() };
       this.pools.set(key, p);

@@ -7,7 +7,7 @@ import { checkEachHasTls, smtpUrlList } from './url-list-schema.ts';
 import { caFile } from './ca-file-schema.ts';
 
 /** smarthost.timeout's and a route's: unset, each step has RFC 5321's time (core/relay/stage-timeouts.ts). */
-export const RELAY_TIMEOUT_TEXT = "One time for every reply and every block of the message, replacing the times RFC 5321 §4.5.3.2 gives each step when unset: 5m for the greeting, EHLO, STARTTLS, AUTH, MAIL and RCPT, 2m for DATA's 354, 3m per block of the message, 20s for the RSET before a pooled connection is reused. A value below connect_timeout shortens the connect too";
+export const RELAY_TIMEOUT_TEXT = "One time for every reply and every block of the message, replacing the times RFC 5321 §4.5.3.2 gives each step when unset: 5m for the greeting, EHLO, STARTTLS, AUTH, MAIL and RCPT, 2m for DATA's 354, 3m per block of the message, 20s for the RSET before a pooled connection is reused. Unless connect_timeout is set, it is the TCP connection's time too, as it was before connect_timeout existed";
 
 const via = s.checked(s.string({ pattern: /^(mx|default|smtps?:\/\/\S+)$/, patternName: "'mx', 'default' or a URL smtp://[user:pass@]host:port" }),
   (v, p, is) => { if (v !== 'mx' && v !== 'default') checkSmtpUrl(v, p, is); });
@@ -25,7 +25,7 @@ export const routeSchema = s.checked(s.object({
     .describe('Connections at once to one destination host (default queue.max_per_destination)'),
   max_message_size: s.size().optionalValue().describe('Largest message sent on this route; larger ones bounce (default queue.max_outbound_size)'),
   timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).optionalValue().describe(RELAY_TIMEOUT_TEXT),
-  connect_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(30_000).describe('How long a TCP connection may take on this route (as smarthost.connect_timeout)'),
+  connect_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).optionalValue().describe("How long a TCP connection may take on this route; unset, the route's `timeout` when that is set, else 30s (as smarthost.connect_timeout)"),
   data_done_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(600_000).describe("How long the reply to the message's final dot may take on this route (as smarthost.data_done_timeout)"),
 }), (r, p, is) => {
   // 'default' takes the main smarthost's connection, which is judged there.

@@ -1,6 +1,7 @@
 // Reads the `smarthost` setting (a URL, a list of URLs, or a mapping with URLs and options) into connection options.
 import type { GatewayConfig, SmarthostConfig } from '../config/gateway-schema.ts';
 import { urlsOf } from './url-list-schema.ts';
+import type { OwnListener } from './own-listeners.ts';
 
 export interface SmarthostTarget {
   host: string;
@@ -16,7 +17,7 @@ export interface SmarthostTarget {
   connections: number;
   /** One time for every reply and data block instead of each stage's (stage-timeouts.ts); unset: the stages'. */
   timeout?: number;
-  /** How long a TCP connection may take (default 30 s); a shorter `timeout` shortens it too. */
+  /** How long a TCP connection may take; unset, `timeout` when set, else 30 s (stage-timeouts.ts). */
   connectTimeout?: number;
   /** How long the reply to the final dot may take (default DATA_DONE_TIMEOUT_MS, 10 minutes). */
   dataDoneTimeout?: number;
@@ -24,6 +25,8 @@ export interface SmarthostTarget {
   servername?: string;
   /** The URL without credentials, for logs. */
   display: string;
+  /** The gateway's own SMTP listeners: a connection that reaches one is a mail loop (core/relay/own-listeners.ts). */
+  ownListeners?: readonly OwnListener[];
 }
 
 /** A smarthost mapping as callers build it: the keys added later (tls_ca_file, the timeouts) may be left out. */

@@ -14,13 +14,16 @@ import { LineLengthLimit } from './line-length-limit.ts';
 import { identityOptions, tlsErrorText as certificateText, trustContext } from './tls-trust.ts';
 import type { Logger } from '../log/types.ts';
 import type { MessageDsn, RecipientDsn } from '../queue/entry.ts';
+import type { HopTls } from './types.ts';
 import { STAGE_WAITS, stageTimeout, type Stage } from './stage-timeouts.ts';
+import { ownListenerAt, type OwnListener } from './own-listeners.ts';
 
 /**
  * How to reach the host: the smarthost or route settings, plus the name we greet with, and where a session's
- * compromises (no AUTH offered, TLS given up) are logged.
+ * compromises (no AUTH offered, TLS given up) are logged. `heloName` is the gateway's own hostname: a next hop that
+ * answers with it is the gateway itself, and so is one at an address of `ownListeners` (a mail loop either way).
  */
-export type ClientOptions = Pick<SmarthostTarget, 'host' | 'port' | 'secure' | 'starttls' | 'user' | 'pass' | 'tlsVerify' | 'tlsCaFile' | 'servername' | 'timeout' | 'connectTimeout' | 'dataDoneTimeout'> & { heloName: string; log?: Logger };
+export type ClientOptions = Pick<SmarthostTarget, 'host' | 'port' | 'secure' | 'starttls' | 'user' | 'pass' | 'tlsVerify' | 'tlsCaFile' | 'servername' | 'timeout' | 'connectTimeout' | 'dataDoneTimeout' | 'ownListeners'> & { heloName: string; log?: Logger };
 
 /** Postfix's smtp_data_done_timeout: how long the reply to the final dot may take when nothing else says. */
 export const DATA_DONE_TIMEOUT_MS = 600_000;
@@ -83,6 +86,10 @@ export class SmtpClientError extends Error {
   beforeReply = false;
   /** The final dot had been handed to the socket: the server may have taken the message (see RecipientResult). */
   afterEndOfData = false;
+  /** The next hop is this gateway (a mail loop): no retry or other host of the destination will do better. */
+  loopsBack = false;
+  /** The server ended the session with `reply` (a 421) in answer to this command (`RCPT TO`): the recipients' reason. */
+  inReplyTo?: string;
   constructor(stage: SmtpClientError['stage'], message: string, reply?: Reply, network = false, server?: string) {
     super(message);
     this.stage = stage;
@@ -186,6 +193,15 @@ export class SmtpConnection {
     return servername && servername !== host ? `${servername}[${host}]` : host;
   }
 
+  /**
+   * The hop's encryption for the delivery lines, as Postfix logs `Verified/Trusted/Anonymous TLS connection
+   * established`: `verified` is whether the certificate chained to a trusted CA and carried the host's name.
+   */
+  get tls(): HopTls {
+    if (!(this.socket instanceof tls.TLSSocket)) return 'none';
+    return { protocol: this.socket.getProtocol() ?? 'unknown', cipher: this.socket.getCipher()?.name ?? 'unknown', verified: this.socket.authorized };
+  }
+
   /** Whether the TLS certificate verified (CA and host name), and if not why; undefined without TLS. */
   get certificate(): { verified: boolean; error?: string } | undefined {
     if (!(this.socket instanceof tls.TLSSocket)) return undefined;
@@ -214,6 +230,13 @@ export class SmtpConnection {
   /** `cutOff` ends the session where it stands (a stop whose grace is over), as a lost connection would. */
   private static async attempt(o: ClientOptions, cutOff: AbortSignal | undefined, tlsFailed?: string): Promise<SmtpConnection> {
     const socket = await connectSocket(o, cutOff);
+    const own = o.ownListeners && ownListenerAt(socket.remoteAddress ?? o.host, socket.remotePort ?? o.port, o.ownListeners);
+    if (own) {
+      socket.destroy();
+      // Before any greeting: a listener of ours behind the PROXY protocol, or one of implicit TLS reached without it,
+      // would only time out, and the message would wait out queue.lifetime instead of being seen to loop.
+      throw loopError(o, 'connect', `${o.host}:${o.port} is this gateway's own listener (${own.key} ${own.address})`);
+    }
     const c = new SmtpConnection(socket, o, tlsFailed);
     const cut = () => c.cutOff(`connection to ${o.host}:${o.port} cut off: the gateway is stopping`);
     cutOff?.addEventListener('abort', cut, { once: true });
@@ -228,6 +251,16 @@ export class SmtpConnection {
       cutOff?.removeEventListener('abort', cut);
     }
     return c;
+  }
+
+  /**
+   * A server that names itself as we name ourselves is this gateway (Postfix: "host X greeted me with my own hostname"),
+   * or one that shares its name, which it must not: a next hop behind the gateway needs a hostname of its own.
+   */
+  private refuseOwnName(stage: 'greeting' | 'ehlo', r: Reply, how: string): void {
+    const named = r.text.split(/[\s\n]+/, 1)[0].replace(/\.$/, '').toLowerCase();
+    if (!named || named !== this.o.heloName.replace(/\.$/, '').toLowerCase()) return;
+    throw loopError(this.o, stage, `${this.peer}:${this.o.port} ${how} with our own hostname ${this.o.heloName}`, r);
   }
 
   private warn(text: string): void {
@@ -306,6 +339,18 @@ export class SmtpConnection {
     this.socket.setTimeout(stageTimeout(this.o, stage));
   }
 
+  /**
+   * A 421 ends the session (RFC 5321 §3.8): the server closes after it, so the replies it owed after it never come.
+   * The 421 is then the reason for every recipient of the transaction, with the command it answered, as Postfix logs
+   * `said: 421 … (in reply to RCPT TO command)`, not the closed connection that follows it.
+   */
+  private unlessClosing(r: Reply, command: string): Reply {
+    if (r.code !== 421) return r;
+    const e = new SmtpClientError('transaction', `${this.peer} ended the session`, r, false, this.peer);
+    e.inReplyTo = command;
+    throw e;
+  }
+
   /** Sends `line` and reads its reply within `wait`'s time; a failure is reported at `stage`. */
   private async command(line: string, stage: SmtpClientError['stage'], wait: Stage): Promise<Reply> {
     this.expect(wait);
@@ -318,6 +363,7 @@ export class SmtpConnection {
     this.expect('greeting');
     try { greeting = await this.read(); } catch (e) { throw restage(e, 'greeting'); }
     if (greeting.code !== 220) throw new SmtpClientError('greeting', 'greeting refused', greeting, false, this.peer);
+    this.refuseOwnName('greeting', greeting, 'greeted us');
     await this.hello();
     if (!this.secure && this.o.starttls !== 'off' && !this.tlsFailed && this.extensions.has('STARTTLS')) {
       const r = await this.command('STARTTLS', 'tls', 'starttls');
@@ -334,9 +380,13 @@ export class SmtpConnection {
 
   private async hello(): Promise<void> {
     let r = await this.command(`EHLO ${this.o.heloName}`, 'ehlo', 'helo');
+    // The server closes after a 421: a HELO would only meet the closed connection and lose its reply.
+    if (r.code === 421) throw new SmtpClientError('ehlo', 'EHLO refused', r, false, this.peer);
+    if (r.code === 250) this.refuseOwnName('ehlo', r, 'answered EHLO');
     if (r.code !== 250) {
       r = await this.command(`HELO ${this.o.heloName}`, 'ehlo', 'helo');
       if (r.code !== 250) throw new SmtpClientError('ehlo', 'EHLO and HELO refused', r, false, this.peer);
+      this.refuseOwnName('ehlo', r, 'answered HELO');
       this.extensions = new Set();
       this.authMechanisms = new Set();
       this.sizeLimit = 0;
@@ -494,7 +544,7 @@ export class SmtpConnection {
     try {
       // Inside the try: a pooled connection the server dropped fails here, before any reply of this transaction.
       if (!this.clean) {
-        const r = await this.command('RSET', 'transaction', 'rset');
+        const r = this.unlessClosing(await this.command('RSET', 'transaction', 'rset'), 'RSET');
         if (r.code !== 250) throw new SmtpClientError('transaction', 'RSET refused', r, true, this.peer);
         this.clean = true;
       }
@@ -504,17 +554,17 @@ export class SmtpConnection {
         // Each reply gets its own stage's time from the one before it, as if the commands had gone one by one.
         this.expect('mail');
         this.write([mailLine, ...rcptLines, 'DATA', ''].join('\r\n'));
-        mail = await this.read();
-        for (let i = 0; i < recipients.length; i++) { this.expect('rcpt'); rcpt.push(await this.read()); }
+        mail = this.unlessClosing(await this.read(), 'MAIL FROM');
+        for (let i = 0; i < recipients.length; i++) { this.expect('rcpt'); rcpt.push(this.unlessClosing(await this.read(), 'RCPT TO')); }
         this.expect('data');
-        dataReply = await this.read();
+        dataReply = this.unlessClosing(await this.read(), 'DATA');
       } else {
-        mail = await this.command(mailLine, 'transaction', 'mail');
+        mail = this.unlessClosing(await this.command(mailLine, 'transaction', 'mail'), 'MAIL FROM');
         const refused = mail;
         if (refused.code >= 300) return { mail: refused, rcpt: recipients.map(() => refused) };
-        for (const line of rcptLines) rcpt.push(await this.command(line, 'transaction', 'rcpt'));
+        for (const line of rcptLines) rcpt.push(this.unlessClosing(await this.command(line, 'transaction', 'rcpt'), 'RCPT TO'));
         if (!rcpt.some((r) => r.code < 300)) return { mail, rcpt };
-        dataReply = await this.command('DATA', 'transaction', 'data');
+        dataReply = this.unlessClosing(await this.command('DATA', 'transaction', 'data'), 'DATA');
       }
       const m = mail;
       const anyRecipient = m.code < 300 && rcpt.some((r) => r.code < 300);
@@ -529,7 +579,7 @@ export class SmtpConnection {
         return { mail: m, rcpt: perRecipient };
       }
       await this.writeBody(message);
-      const data = await this.dataDone();
+      const data = this.unlessClosing(await this.dataDone(), 'end of DATA');
       this.clean = true;
       return { mail, rcpt, data };
     } catch (e) {
@@ -670,6 +720,14 @@ function enforcesCertificate(o: ClientOptions): boolean {
 
 /** A TLS error as the log line gives it, with what to change for a certificate no trusted CA vouches for (tls-trust.ts). */
 const tlsErrorText = (e: Error, o: ClientOptions): string => certificateText(e, o.tlsCaFile);
+
+/** The next hop is the gateway itself: logged once here, and failed for good by the relay (5.4.6). */
+function loopError(o: ClientOptions, stage: SmtpClientError['stage'], why: string, reply?: Reply): SmtpClientError {
+  o.log?.error(`mail loop: ${why}`, { host: o.host, port: o.port });
+  const e = new SmtpClientError(stage, `mail loop: ${why}`, reply, false, o.host);
+  e.loopsBack = true;
+  return e;
+}
 
 function restage(e: unknown, stage: SmtpClientError['stage']): Error {
   if (e instanceof SmtpClientError && e.stage === 'transaction' && stage !== 'transaction') return new SmtpClientError(stage, e.message, e.reply, e.network, e.server);

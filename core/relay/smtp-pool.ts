@@ -14,9 +14,27 @@ export const IDLE_MS = 2_000;
  */
 export class NotAttemptedError extends Error {}
 
+/**
+ * After the next hop refused a connection while others to it worked, the pool's limit goes back up by one this often
+ * while no further refusal comes, to the configured `connections`. Postfix's qmgr climbs back by feedback on
+ * deliveries; a step a minute is the simple form of it: a host that refuses at 3 sessions is asked for a 4th once a
+ * minute, and a refusal costs only the connection, as the send it was for waits for a working one.
+ */
+export const LIMIT_RISE_MS = 60_000;
+
+/**
+ * The next hop turned a connection away, saying so: a greeting that was not 220, or a refused connect (RST). Not a
+ * connection dropped or left unanswered: that says nothing of a limit, and the host may be failing.
+ */
+const turnedAway = (e: unknown): e is SmtpClientError => e instanceof SmtpClientError && !e.loopsBack
+  && ((e.stage === 'greeting' && !!e.reply) || (e.stage === 'connect' && /\bECONNREFUSED\b/.test(e.message)));
+
 export class SmtpPool {
   private readonly o: ClientOptions;
   private readonly max: number;
+  private readonly riseMs: number;
+  /** The limit a refusal set, while below `max`, and when: it rises by one every `riseMs` since (see LIMIT_RISE_MS). */
+  private lowered?: { to: number; at: number };
   private readonly idle: SmtpConnection[] = [];
   /** Sends waiting for a slot: given a connection, undefined (open one yourself), or the error that ends their wait. */
   private readonly waiters: Array<(c: SmtpConnection | SmtpClientError | undefined) => void> = [];
@@ -28,9 +46,35 @@ export class SmtpPool {
   /** Aborted when the stop's grace is over: every session under way, or being opened, is ended. */
   private readonly cut = new AbortController();
 
-  constructor(o: ClientOptions, max: number) {
+  constructor(o: ClientOptions, max: number, riseMs = LIMIT_RISE_MS) {
     this.o = o;
     this.max = Math.max(1, max);
+    this.riseMs = riseMs;
+  }
+
+  /** How many connections may be open now: `max`, or less for a while after the next hop refused one. */
+  get limit(): number {
+    if (!this.lowered) return this.max;
+    const risen = this.lowered.to + Math.floor((Date.now() - this.lowered.at) / this.riseMs);
+    if (risen < this.max) return risen;
+    this.lowered = undefined;
+    return this.max;
+  }
+
+  /**
+   * The next hop turned a connection away while `this.open` others are open or being opened (Postfix's
+   * smtpd_client_connection_count_limit: `421 4.7.0 too many connections` at the greeting): it takes no more than
+   * those for now, so the limit comes down to them, and the send goes on over one of them instead of being deferred.
+   */
+  private lower(e: SmtpClientError): void {
+    const to = Math.max(1, this.open);
+    const before = this.limit;
+    this.lowered = { to: Math.min(to, before), at: Date.now() };
+    if (this.lowered.to < before) {
+      this.o.log?.warn('next hop turned a connection away while others to it work: fewer connections to it for now', {
+        host: this.o.host, port: this.o.port, reason: e.replyText, connections: this.lowered.to, configured: this.max,
+      });
+    }
   }
 
   /**
@@ -52,7 +96,8 @@ export class SmtpPool {
         conn.destroy();
         this.release(conn);
         if (this.cut.signal.aborted) throw this.notAttempted('cut off before the final reply');
-        const stale = !this.stopping && reused && attempt === 0 && e instanceof SmtpClientError && e.network && e.beforeReply;
+        // A reused connection the server closes with a 421 to RSET or MAIL FROM (its idle timeout) is stale too.
+        const stale = !this.stopping && reused && attempt === 0 && e instanceof SmtpClientError && e.beforeReply && (e.network || e.reply?.code === 421);
         if (!stale) throw e;
       } finally {
         this.cut.signal.removeEventListener('abort', cutOff);
@@ -73,16 +118,20 @@ export class SmtpPool {
       if (!c.closed) { c.busy(); return { conn: c, reused: true }; }
       this.open--;
     }
-    if (this.open < this.max) {
+    if (this.open < this.limit) {
       this.open++;
       try {
         return { conn: await SmtpConnection.open(this.o, this.cut.signal), reused: false };
       } catch (e) {
         this.open--;
         if (this.cut.signal.aborted) { this.wakeOne(); throw this.notAttempted('cut off while connecting'); }
-        if (this.unanswered(e)) this.failWaiters(e as SmtpClientError);
-        else this.wakeOne();
-        throw e;
+        // Others are open or being opened: this send waits for one of them below, in the pool's queue.
+        if (turnedAway(e) && this.open > 0 && !this.closing && !this.stopping) this.lower(e);
+        else {
+          if (this.unanswered(e)) this.failWaiters(e as SmtpClientError);
+          else this.wakeOne();
+          throw e;
+        }
       }
     }
     const c = await new Promise<SmtpConnection | SmtpClientError | undefined>((resolve) => this.waiters.push(resolve));
@@ -98,7 +147,12 @@ export class SmtpPool {
       return;
     }
     const w = this.waiters.shift();
-    if (w) { w(c); return; }
+    if (w) {
+      w(c);
+      // The limit rose since the others began to wait: one of them may open a connection of its own.
+      if (this.open < this.limit) this.wakeOne();
+      return;
+    }
     c.idle(IDLE_MS, () => {
       const i = this.idle.indexOf(c);
       if (i >= 0) { this.idle.splice(i, 1); this.open--; void c.quit(); }

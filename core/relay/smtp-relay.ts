@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { QueueEntry, QueueRecipient, RecipientDsn } from '../queue/entry.ts';
-import type { RecipientResult, Relay } from './types.ts';
+import type { HopTls, RecipientResult, Relay } from './types.ts';
 import type { SmarthostTarget } from './smarthost.ts';
 import { NotAttemptedError, SmtpPool } from './smtp-pool.ts';
 import { SmtpClientError, type DsnRequest, type Reply, type SendOptions } from './smtp-client.ts';
@@ -54,7 +54,8 @@ export class SmtpRelay implements Relay {
     this.pool = new SmtpPool({
       host: target.host, port: target.port, secure: target.secure, starttls: target.starttls,
       user: target.user, pass: target.pass, tlsVerify: target.tlsVerify, tlsCaFile: target.tlsCaFile, servername: target.servername,
-      timeout: target.timeout, connectTimeout: target.connectTimeout, dataDoneTimeout: target.dataDoneTimeout, heloName, log: log?.child({ relay: target.display }),
+      timeout: target.timeout, connectTimeout: target.connectTimeout, dataDoneTimeout: target.dataDoneTimeout, ownListeners: target.ownListeners,
+      heloName, log: log?.child({ relay: target.display }),
     }, target.connections);
   }
 
@@ -93,9 +94,12 @@ export class SmtpRelay implements Relay {
     let dsnOffered = false;
     // The address of the session that answered (a host name may resolve to several), or of the last one tried.
     let address = this.knownAddress;
+    // The TLS of the session that answered; none is known before a session is set up.
+    let tls: HopTls | undefined;
     try {
       const t = await this.pool.with(async (c) => {
         address = c.peerAddress ?? address;
+        tls = c.tls;
         dsnOffered = c.extensions.has('DSN');
         const opts: SendOptions = { smtputf8: entry.smtputf8, dsn };
         // Header fields in UTF-8 (RFC 6532) need SMTPUTF8 at the next hop, 8BITMIME or not: it covers bodies only. They
@@ -122,7 +126,7 @@ export class SmtpRelay implements Relay {
         const ok = r.code < 300 && !!t.data && t.data.code < 300;
         const reply = ok && note ? `${line(final)} (${note})` : line(final);
         const relayedWithoutDsn = ok && !dsnOffered && wantsNotice(entryRecipient(entry, rcpt) ?? {}, 'success');
-        return { address: rcpt, ok, permanent: !ok && final.code >= 500 && final.code < 600, reply, remoteMta: this.remoteMta, relay, ...(relayedWithoutDsn ? { relayedWithoutDsn } : {}) };
+        return { address: rcpt, ok, permanent: !ok && final.code >= 500 && final.code < 600, reply, remoteMta: this.remoteMta, relay, tls, ...(relayedWithoutDsn ? { relayedWithoutDsn } : {}) };
       });
     } catch (err) {
       // Kept from starting, or cut off, by a stop: no answer of the next hop, so nothing to hold against it.
@@ -132,6 +136,13 @@ export class SmtpRelay implements Relay {
       const e = err instanceof SmtpClientError ? err : new SmtpClientError('transaction', String((err as Error)?.message ?? err), undefined, true);
       const hostFailure = e.stage !== 'transaction' || e.network;
       const relay = hopName(this.remoteMta, address, this.port);
+      // Postfix's words and status: a loop bounces at once, where a retry would only meet it again.
+      // The server's own answer, which ended the session: the next hop is up, and its reply is the reason.
+      if (e.inReplyTo && e.reply) {
+        const reply = `${line(e.reply)} (in reply to ${e.inReplyTo} command)`;
+        return recipients.map((rcpt) => ({ address: rcpt, ok: false, permanent: false, reply, remoteMta: this.remoteMta, relay, tls }));
+      }
+      if (e.loopsBack) return recipients.map((rcpt) => ({ address: rcpt, ok: false, permanent: true, reply: `554 5.4.6 mail for ${rcpt.slice(rcpt.lastIndexOf('@') + 1)} loops back to myself`, relay }));
       return recipients.map((rcpt) => ({ address: rcpt, ok: false, permanent: false, reply: e.replyText, hostFailure, relay, ...(e.afterEndOfData ? { afterEndOfData: true } : {}) }));
     }
   }

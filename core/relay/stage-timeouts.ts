@@ -33,16 +33,19 @@ export const STAGE_WAITS: Readonly<Record<Stage, string>> = {
   body: 'the message body to be taken',
 };
 
-/** What a route or smarthost sets: `timeout` replaces every stage's time but the connect's (the former single knob). */
+/**
+ * What a route or smarthost sets: `timeout` replaces every stage's time (the former single knob), and the connect's too
+ * unless `connectTimeout` is set.
+ */
 export interface TimeoutSettings { timeout?: number; connectTimeout?: number }
 
 /**
  * The time for `stage` under `o`. An explicit `timeout` is one time for every reply and data block, as it was before
- * the stages; the connect then takes the shorter of it and connect_timeout, so a short `timeout` still fails a dead
- * host as fast as it did.
+ * the stages, and for the connect as well, as it was then: a `timeout: 2m` kept from an older config still lets a
+ * slow next hop take 2 minutes to accept the connection. An explicit connect_timeout alone sets the connect's time;
+ * with neither, the connect has the table's 30 s.
  */
 export function stageTimeout(o: TimeoutSettings, stage: Stage): number {
-  const connect = o.connectTimeout ?? STAGE_TIMEOUTS_MS.connect;
-  if (stage === 'connect') return o.timeout === undefined ? connect : Math.min(connect, o.timeout);
+  if (stage === 'connect') return o.connectTimeout ?? o.timeout ?? STAGE_TIMEOUTS_MS.connect;
   return o.timeout ?? STAGE_TIMEOUTS_MS[stage];
 }

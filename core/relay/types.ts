@@ -2,6 +2,9 @@
 import type { Readable } from 'node:stream';
 import type { QueueEntry } from '../queue/entry.ts';
 
+/** How the hop to the next host was encrypted: TLS protocol, cipher and whether its certificate verified; or `none`. */
+export type HopTls = { protocol: string; cipher: string; verified: boolean } | 'none';
+
 export interface RecipientResult {
   address: string;
   ok: boolean;
@@ -28,6 +31,8 @@ export interface RecipientResult {
    * relay. Absent when no host was tried (a size over the route's cap, an MX lookup that failed).
    */
   relay?: string;
+  /** The session that gave `reply`: its TLS, for the delivery lines. Absent when no session gave one (the file relay). */
+  tls?: HopTls;
   /**
    * The gateway stopped this recipient's transaction before it began (waiting for a connection) or cut it off before
    * the final reply: nothing was delivered and no attempt is to be counted; the message is sent again later.

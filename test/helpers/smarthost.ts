@@ -23,6 +23,9 @@ export async function startSmarthost(opts: { port?: number; tls?: { key: Buffer;
   const waiters: Array<() => void> = [];
   const state: { dataReply?: number } = {};
   const options: SMTPServerOptions = {
+    // Not the machine's name, smtp-server's default: a gateway without server.hostname greets with that, and would
+    // take this sink for itself (a mail loop).
+    name: 'smarthost.test',
     authOptional: !opts.auth,
     disabledCommands: opts.tls ? [] : ['STARTTLS', ...(opts.auth ? [] : ['AUTH'])],
     ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
