@@ -24,8 +24,8 @@ function recipientEntries(text: string): { entries: string[]; problems: string[]
 // An emptied or truncated file would otherwise refuse every recipient of every local domain, permanently (550).
 const EMPTY_MEANS = 'every recipient of the local domains would be refused';
 
-/** The file's entries, or an Error that says what is wrong with it (its path, the line). */
-function readEntries(file: string): string[] {
+/** The file's entries (addresses and @domains), or an Error that says what is wrong with it (its path, the line). */
+export function readRecipientEntries(file: string): string[] {
   return readListFile(file, recipientEntries, EMPTY_MEANS);
 }
 
@@ -39,5 +39,5 @@ export function recipientTableProblem(file: string): string | undefined {
  * `delimiters` make no difference) or by `@domain`. Throws as recipientTableProblem explains.
  */
 export function loadRecipientTable(file: string, delimiters: string): (address: string) => boolean {
-  return addressMatcher(readEntries(file), delimiters);
+  return addressMatcher(readRecipientEntries(file), delimiters);
 }

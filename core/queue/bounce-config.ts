@@ -1,14 +1,17 @@
 // The schema of `queue.bounces`: who gets delivery status notifications, delay notices, and their templates.
 import { s, type Infer } from '../config/schema.ts';
 
+/** Who a notice may go to, widest first: `trusted` counts logins and relay.networks clients, `authenticated` logins alone. */
+export const BOUNCE_SENDS = ['all', 'trusted', 'authenticated', 'off'] as const;
+
 const templateSchema = s.object({
   subject: s.string().default('').describe('Subject line with {tokens}; empty = the built-in one'),
   text: s.string().default('').describe('Human-readable part with {tokens}; empty = the built-in one'),
 }).default({} as never);
 
 export const bounceConfigSchema = s.object({
-  send: s.enum(['all', 'authenticated', 'off'] as const).default('all')
-    .describe('Who gets failure notices: every sender, only senders who authenticated (no backscatter to forged senders), or nobody'),
+  send: s.enum(BOUNCE_SENDS).default('all')
+    .describe('Who gets failure notices: every sender (all); trusted, only senders who logged in or are in relay.networks, as dkim.sign_for counts them (no backscatter to forged senders); authenticated, only senders who logged in; or nobody (off). A notice withheld from its sender is logged'),
   copy_to: s.string().default('').describe('Also send a copy of every failure notice to this address (empty = none)'),
   postmaster: s.string().default('').describe('From address of notices (default postmaster@<server.hostname>)'),
   delay_notices: s.enum(['off', 'once', 'every'] as const).default('off')

@@ -8,11 +8,33 @@ import { buildDsn, originalHeaders, originalMessage, RETURNED_HEADERS_LIMIT, RET
 import { headerEnd } from '../message/header-block.ts';
 import { isAscii } from '../text/ascii.ts';
 import type { BounceConfig } from './bounce-config.ts';
+import { isOutboundSender, type OutboundSender } from '../verdict/outbound-fields.ts';
 
 export const DEFAULT_BOUNCES: BounceConfig = {
   send: 'all', copy_to: '', postmaster: '', delay_notices: 'off', delay_after: 4 * 3_600_000,
   failure: { subject: '', text: '' }, delay: { subject: '', text: '' },
 };
+
+/** The clients each limited `send` level gives notices to, named as dkim.sign_for names them. */
+const ENTITLED: Record<'trusted' | 'authenticated', readonly OutboundSender[]> = {
+  trusted: ['authenticated', 'relay_networks'],
+  authenticated: ['authenticated'],
+};
+
+/**
+ * Why `send` withholds a notice from the sender of `entry`, or undefined when the sender is entitled to one. The client
+ * is judged as it was when it sent: its login and relay.networks at acceptance, as the message's DKIM signing was.
+ */
+export function withheldBecause(entry: QueueEntry, send: BounceConfig['send']): string | undefined {
+  if (send === 'all') return undefined;
+  if (send === 'off') return 'queue.bounces.send is off';
+  const relayNetwork = entry.relayNetwork === true;
+  // Every entry records whether its client logged in; which login it was makes no difference here.
+  if (isOutboundSender({ user: entry.authenticated ? 'login' : undefined, relayNetwork }, ENTITLED[send])) return undefined;
+  return send === 'trusted'
+    ? 'queue.bounces.send is trusted and the sender neither logged in nor was in relay.networks'
+    : `queue.bounces.send is authenticated and the sender did not log in${relayNetwork ? ' (its client was in relay.networks: send: trusted counts those)' : ''}`;
+}
 
 export class Bouncer {
   private readonly store: QueueStore;
@@ -40,10 +62,20 @@ export class Bouncer {
     }
     if (entry.mailFrom === '') return [];
     const out: string[] = [];
-    if (c.send === 'all' || entry.authenticated) out.push(entry.mailFrom);
+    if (!withheldBecause(entry, c.send)) out.push(entry.mailFrom);
     // Delay and success notices are only ever for the sender.
     if (kind === 'failure' && c.copy_to && !out.includes(c.copy_to)) out.push(c.copy_to);
     return out;
+  }
+
+  /** An admin who limited `send` must be able to tell a notice withheld from one never owed (a sender of <>, a notice). */
+  private logWithheld(entry: QueueEntry, kind: DsnKind, recipients: QueueRecipient[]): void {
+    if (entry.dsn || entry.mailFrom === '') return;
+    const reason = withheldBecause(entry, this.config.send);
+    if (!reason) return;
+    this.log.info(`${kind} notice withheld from the sender`, {
+      qid: entry.id, from: entry.mailFrom, about: recipients.map((r) => r.address), reason,
+    });
   }
 
   /** Whether a delay notice is due after a failed attempt of `entry`. */
@@ -61,7 +93,9 @@ export class Bouncer {
   async notify(entry: QueueEntry, kind: DsnKind, recipients: QueueRecipient[], retryUntil?: number): Promise<QueueEntry | undefined> {
     // An address the notice is about cannot take the notice either.
     const to = this.addressees(entry, kind).filter((a) => !entry.dsn || !recipients.some((r) => r.address === a));
-    if (to.length === 0 || recipients.length === 0) return undefined;
+    if (recipients.length === 0) return undefined;
+    this.logWithheld(entry, kind, recipients);
+    if (to.length === 0) return undefined;
     const postmaster = this.config.postmaster || `postmaster@${this.hostname}`;
     // The notice quotes what the message carried: from its journal record or its file, wherever it is now.
     // A little more than is returned, so a section longer than that is known to be cut.

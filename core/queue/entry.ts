@@ -36,6 +36,8 @@ export interface QueueEntry extends MessageDsn {
   client: { ip: string; helo?: string; user?: string };
   /** The sender authenticated (bounces may be limited to those). */
   authenticated: boolean;
+  /** The client was in relay.networks when it sent (`queue.bounces.send: trusted`); absent on entries written before it was kept. */
+  relayNetwork?: true;
   attempts: number;
   nextAttemptAt: number;
   lastReply?: string;

@@ -10,6 +10,8 @@ import { loadTls } from '../../core/smtp/tls.ts';
 import { validityWarnings } from '../../core/smtp/tls-certificate-checks.ts';
 import { CONFIG_OPTIONS, readCommand } from './args.ts';
 import { oversizeWarning } from '../../plugins/clamav/config.ts';
+import { ownNextHops } from '../../core/relay/own-listeners.ts';
+import { domainWarnings } from '../../core/config/domain-warnings.ts';
 
 const USAGE = 'usage: moat check-config [--config FILE] [--set KEY=VALUE]…';
 
@@ -125,7 +127,10 @@ export interface ConfigCheck {
   file?: string;
   /** Every error: the schema's, then what a start would refuse beyond it. */
   issues: Issue[];
-  /** Not errors, but worth a line: an expired or not yet valid certificate is still served; a plugin entry named otherwise than its module. */
+  /**
+   * Not errors, but worth a line: an expired or not yet valid certificate is still served; a plugin entry named otherwise
+   * than its module; a domain named in one place and missing from another (core/config/domain-warnings.ts).
+   */
   warnings: string[];
   /** The config, once the schema found nothing in it (what the start would refuse may still be in `issues`). */
   loaded?: LoadedConfig;
@@ -143,6 +148,12 @@ export async function checkConfig(opts: { file?: string; overrides?: string[] })
   const tls = config.server?.tls;
   if (tls) issues.push(...tlsIssues(tls.cert, tls.key, warnings));
   issues.push(...await pluginIssues(config, baseDir, schemaIssues, warnings));
+  // A warning, not an error: the gateway starts, and each message sent there bounces as a loop (5.4.6).
+  if (!schemaIssues.length) {
+    for (const h of ownNextHops(config)) warnings.push(`${h.where}: ${h.url} is this gateway's own listener (${h.listener.key} ${h.listener.address}): mail sent there would loop back, and bounces with 5.4.6`);
+  }
+  // Judged on a config the schema took whole: a key in error is listed already, and its value is not there to compare.
+  if (!schemaIssues.length) warnings.push(...domainWarnings(config));
   return { file, issues, warnings, loaded: schemaIssues.length ? undefined : { config, file, baseDir } };
 }
 

@@ -12,6 +12,7 @@ import { RouteTable, type Route } from '../../core/relay/routes.ts';
 import { routeTarget } from '../../core/relay/make-relay.ts';
 import { smarthostTarget, type SmarthostTarget } from '../../core/relay/smarthost.ts';
 import { SmtpClientError, SmtpConnection } from '../../core/relay/smtp-client.ts';
+import { ownListenerAt, ownListeners, type OwnListener } from '../../core/relay/own-listeners.ts';
 import { redactUrl } from '../../core/log/logger.ts';
 import { persistenceLine, readPersistence } from './redis-persistence.ts';
 import { walkDataDir, type AccessProblem } from '../../core/queue/data-dir-walk.ts';
@@ -165,7 +166,10 @@ export const dnsCheck: DoctorCheck = {
  * what such a session gave up on (a certificate that does not verify under opportunistic TLS, TLS given up after a
  * failed handshake, credentials not used because the server offers no AUTH).
  */
-async function probe(name: string, target: SmarthostTarget, heloName: string): Promise<CheckLine> {
+async function probe(name: string, target: SmarthostTarget, heloName: string, own: readonly OwnListener[]): Promise<CheckLine> {
+  // Not connected to: the gateway may be stopped now, and what answers there once it runs is itself.
+  const listener = ownListenerAt(target.host, target.port, own, [heloName]);
+  if (listener) return { status: 'fail', text: `${name} ${target.display} is this gateway's own listener (${listener.key} ${listener.address}): mail for it would loop back, and bounces with 5.4.6` };
   const t0 = performance.now();
   try {
     const c = await SmtpConnection.open({ ...target, heloName });
@@ -179,7 +183,11 @@ async function probe(name: string, target: SmarthostTarget, heloName: string): P
   } catch (err) {
     // The server's own words too (a 535 says which credentials it refused and why).
     const reply = err instanceof SmtpClientError && err.reply ? `: ${err.reply.code} ${err.reply.text.replace(/\n/g, ' ')}` : '';
-    return { status: 'fail', text: `${name} ${target.display}: ${(err as Error).message}${reply} (mail for it waits in the queue and is retried)` };
+    // A next hop that names itself as the gateway does: mail for it bounces at once, rather than wait for a retry.
+    const meanwhile = err instanceof SmtpClientError && err.loopsBack
+      ? `mail for it bounces with 5.4.6 loops back to myself; give that server a hostname other than ${heloName}`
+      : 'mail for it waits in the queue and is retried';
+    return { status: 'fail', text: `${name} ${target.display}: ${(err as Error).message}${reply} (${meanwhile})` };
   }
 }
 
@@ -187,13 +195,14 @@ export const smarthostCheck: DoctorCheck = {
   name: 'smarthost',
   async run({ config }) {
     const heloName = config.server.hostname || os.hostname();
+    const own = ownListeners(config.server);
     const lines: CheckLine[] = [];
     const main = smarthostTarget(config.smarthost);
-    if (main) lines.push(await probe('smarthost', main, heloName));
+    if (main) lines.push(await probe('smarthost', main, heloName, own));
     else lines.push({ status: 'ok', text: `none: accepted mail is written to ${path.join(config.data_dir, 'delivered')}` });
     const perDestination = config.queue.max_per_destination;
     for (const route of new RouteTable(config.routes).all()) {
-      if (route.via === 'smarthost') lines.push(await probe(`route ${route.key}:`, routeTarget(route as Route & { via: 'smarthost' }, perDestination), heloName));
+      if (route.via === 'smarthost') lines.push(await probe(`route ${route.key}:`, routeTarget(route as Route & { via: 'smarthost' }, perDestination), heloName, own));
       else if (route.via === 'mx') lines.push({ status: 'ok', text: `route ${route.key}: to the domain's MX hosts` });
     }
     return lines;
