@@ -61,6 +61,12 @@ export interface Services {
    * one) with its TLS and AUTH settings, 'mx' for a route to the domain's MX hosts, undefined when mail goes to files.
    */
   relayTarget(domain: string): SmarthostTarget | 'mx' | undefined;
+  /**
+   * `scores.max_per_plugin` of the running config, for a plugin that shows or tests the total of the findings so far:
+   * `cappedTotal(findings, caps)` (core/verdict/plugin-caps.ts) is the score the verdict would give them. Absent
+   * where no gateway runs (a unit test's services): then no cap applies.
+   */
+  scoreCaps?(): Readonly<Record<string, number>>;
 }
 
 /** The command line of the hooks that run for a client's command (HookContext.command). */

@@ -4,7 +4,8 @@ import type { GatewayConfig } from '../config/gateway-schema.ts';
 import { THRESHOLD_PRECEDENCE } from './thresholds.ts';
 import { cappedTotal, cappedText, hundredths } from './plugin-caps.ts';
 
-type Scores = GatewayConfig['scores'];
+/** The thresholds of one message: `scores.domains` was resolved before (core/verdict/domain-thresholds.ts). */
+type Scores = Omit<GatewayConfig['scores'], 'domains'>;
 
 /** Actions by severity; a forced action (a plugin's quarantine outcome) is never lowered by the score. */
 const SEVERITY: Record<VerdictAction, number> = { accept: 0, add_header: 1, tempfail: 2, quarantine: 3, reject: 4 };

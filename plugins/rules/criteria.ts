@@ -6,6 +6,7 @@ import { globMatch } from './glob.ts';
 import { domainForm, domainIn, entryForm, listHas, mailboxForm, type AddressList } from './lists.ts';
 import { inTimeRange, parseTimeRange, parseWeekdays, wallClock } from './clock.ts';
 import { isOutbound } from './outbound.ts';
+import { cappedTotal } from '../../core/verdict/plugin-caps.ts';
 import type { AttachmentFacts, Facts } from './facts.ts';
 import type { RegexSource } from './regex-worker.ts';
 import type { RegexResults } from './regex-thread.ts';
@@ -212,7 +213,8 @@ function rangeNode(st: CompileState, raw: unknown, path: string, keys: [string, 
   return (env) => inRange(range, value(env.facts));
 }
 
-const totalScore = (f: Facts) => f.findings.reduce((sum, x) => sum + x.score, 0);
+/** The total the verdict would give the findings so far, scores.max_per_plugin applied: what its header will show. */
+const totalScore = (f: Facts) => cappedTotal(f.findings, f.scoreCaps ?? {}).score;
 const asNumber = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const asDepth = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined);
 

@@ -6,6 +6,7 @@ import type { HookContext } from '../../core/index.ts';
 import { attachmentNames } from '../../core/message/mime-parse.ts';
 import type { ParsedMessage } from '../../core/message/types.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
+import { cappedTotal } from '../../core/verdict/plugin-caps.ts';
 import { headerValueTextWithin } from '../../core/text/header-value.ts';
 import { SNAPSHOT_LIMITS as L, type MessageSnapshot, type SnapshotAttachment } from './api.ts';
 
@@ -77,6 +78,7 @@ export async function snapshotOf(ctx: HookContext, maxText: number): Promise<Mes
     size: msg.size,
     findings: findings.slice(0, L.findings).map((f) => ({ symbol: f.symbol, score: f.score, detail: f.detail ?? null, plugin: f.plugin })),
     findingsTruncated: findings.length > L.findings,
-    score: findings.reduce((sum, f) => sum + f.score, 0),
+    // As the verdict counts them, scores.max_per_plugin applied: a script refusing at 10 must not see 12 where the header says 6.
+    score: cappedTotal(findings, ctx.services.scoreCaps?.() ?? {}).score,
   };
 }
