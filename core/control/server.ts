@@ -2,7 +2,7 @@
 // so the relay workers see each change at once and never race with a file edited behind their back; `moat reload`
 // asks it to reload its config file and gets the outcome, which a SIGHUP leaves in the log only.
 import net from 'node:net';
-import { chmod, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import type { Logger } from '../log/types.ts';
 import type { DeliveryQueue } from '../queue/delivery-queue.ts';
 import { QueueStore } from '../queue/queue-store.ts';
@@ -392,6 +392,20 @@ async function takeQueueLock(dataDir: string, clog: Logger): Promise<() => void>
   }
 }
 
+/**
+ * Binds `server` to the socket `file`, mode 0600 from its creation: `moat check --user` asks no password because only
+ * the gateway's user can connect, so the socket must never have the umask's mode, as it had until a chmod after
+ * listen. Node binds a socket file within the listen() call, so the umask is the process's own again before any
+ * other code runs.
+ */
+export function listenOwnerOnly(server: net.Server, file: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const umask = process.umask(0o177);
+    try { server.listen(file, () => resolve()); } finally { process.umask(umask); }
+  });
+}
+
 async function listen(file: string, c: Context, clog: Logger): Promise<{ server: net.Server; connections: Map<net.Socket, () => Promise<void>> } | undefined> {
   if (Buffer.byteLength(file) > SOCKET_PATH_MAX) {
     clog.warn('data_dir path too long for the control socket; moat queue can only read the queue while the gateway runs', { path: file });
@@ -404,8 +418,7 @@ async function listen(file: string, c: Context, clog: Logger): Promise<{ server:
     s.once('close', () => connections.delete(s));
   });
   try {
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(file, () => resolve()); });
-    await chmod(file, 0o600);
+    await listenOwnerOnly(server, file);
   } catch (e) {
     clog.warn('cannot open the control socket; moat queue can only read the queue while the gateway runs', { path: file, error: String(e) });
     server.close();

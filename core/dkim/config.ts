@@ -36,6 +36,7 @@ export const dkimConfigSchema = s.checked(s.object({
   })).default({}).describe('Signing domains: mail whose header From is at one of these domains leaves with a DKIM signature of that domain, made with its key (README: DKIM signing)'),
   sign_for: s.array(s.enum(OUTBOUND_SENDERS)).default(['authenticated', 'relay_networks']).describe('Clients whose mail is signed, as headers.outbound_without_verdict names them: authenticated (a login, XCLIENT LOGIN= too), relay_networks; mail from anyone else is never signed'),
   subdomains: s.boolean().default(false).describe('Also sign mail whose From is at a subdomain of a signing domain (news.example.org signed as example.org)'),
+  allow_header_from_mismatch: s.boolean().default(false).describe('Also sign mail whose header From domain differs from its envelope sender\'s (MAIL FROM) domain (Rspamd\'s allow_hdrfrom_mismatch); off, such mail leaves unsigned, so that a user or a relay.networks host cannot have its mail signed as another signing domain. With subdomains, both under one signing domain count as matching; the null sender always does'),
   headers: s.array(fieldName).default(DEFAULT_SIGNED_FIELDS).describe('Header fields the signature covers when present (From is required)'),
   oversign: s.array(fieldName).default(['From']).describe('Fields signed once more than present, so that a copy of the mail with one such field added does not verify'),
 }), dkimIssues).default({} as never);

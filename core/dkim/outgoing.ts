@@ -6,7 +6,7 @@ import type { QueueEntry } from '../queue/entry.ts';
 import type { Logger } from '../log/types.ts';
 import { LineLengthLimit } from '../relay/line-length-limit.ts';
 import { loadKeyring, type DomainKey } from './keyring.ts';
-import { dkimSignatureField } from './signature.ts';
+import { dkimSignature } from './signature.ts';
 import { mailauthParts } from './mailauth-parts.ts';
 import { DkimDepartures, type DkimCounters, type SigningOutcome } from './departures.ts';
 
@@ -32,9 +32,10 @@ async function* asWritten(message: Readable): AsyncGenerator<Buffer> {
   for await (const chunk of message) yield limit.push(chunk as Buffer);
 }
 
-async function* withField(field: Buffer, message: Readable): AsyncGenerator<Buffer> {
+async function* withSignature(field: Buffer, message: Readable, after: Buffer): AsyncGenerator<Buffer> {
   yield field;
   for await (const chunk of message) yield chunk as Buffer;
+  if (after.length) yield after;
 }
 
 export class DkimSigner implements OutgoingSigner {
@@ -75,11 +76,13 @@ export class DkimSigner implements OutgoingSigner {
       return { message, added: 0, outcome: { unsigned: unreadable ? 'key_unreadable' : 'no_key' } };
     }
     try {
-      const field = Buffer.from(await dkimSignatureField(asWritten(message()), {
+      const signature = await dkimSignature(asWritten(message()), {
         key, fields: this.cfg.headers, oversign: this.cfg.oversign, signTime: new Date(entry.receivedAt),
-      }), 'latin1');
+      });
+      const field = Buffer.from(signature.field, 'latin1');
+      const after = Buffer.from(signature.after, 'latin1');
       return {
-        message: () => Readable.from(withField(field, message()), { objectMode: false }), added: field.length,
+        message: () => Readable.from(withSignature(field, message(), after), { objectMode: false }), added: field.length + after.length,
         outcome: { domain: key.domain, selector: key.selector },
       };
     } catch (e) {

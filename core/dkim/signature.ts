@@ -14,22 +14,38 @@ export interface SignRequest {
 }
 
 const SECTION_END = Buffer.from('\r\n\r\n');
+const CRLF = Buffer.from('\r\n');
 
-/** Reads `message`: its header section (each field with its CRLF) is returned, its body goes to `onBody`. */
-async function headerSection(message: AsyncIterable<Buffer>, onBody: (chunk: Buffer) => void): Promise<Buffer> {
-  let head = Buffer.alloc(0);
-  let inBody = false;
+/**
+ * Reads `message`: its header section (each field with its CRLF) is returned, and whether an empty line ended it;
+ * its body goes to `onBody`. The header's
+ * chunks are kept in a list and joined once: joining at every chunk copies the header again each time, which for a
+ * message without a blank line (all header, up to the message size limit) is quadratic.
+ */
+async function headerSection(message: AsyncIterable<Buffer>, onBody: (chunk: Buffer) => void): Promise<{ section: Buffer; ended: boolean }> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  // The last 3 bytes read, so that a CRLFCRLF split across chunks is found without joining them.
+  let tail = Buffer.alloc(0);
+  let section: Buffer | undefined;
   for await (const chunk of message) {
-    if (inBody) { onBody(chunk); continue; }
-    const searchFrom = Math.max(0, head.length - 3);
-    head = Buffer.concat([head, chunk]);
-    const end = head.indexOf(SECTION_END, searchFrom);
-    if (end < 0) continue;
-    inBody = true;
-    if (head.length > end + 4) onBody(head.subarray(end + 4));
-    head = head.subarray(0, end + 2);
+    if (section) { onBody(chunk); continue; }
+    const window = Buffer.concat([tail, chunk]);
+    const at = window.indexOf(SECTION_END);
+    if (at < 0) {
+      chunks.push(chunk);
+      length += chunk.length;
+      tail = window.subarray(Math.max(0, window.length - 3));
+      continue;
+    }
+    // The section ends `at - tail.length` bytes into this chunk (before it, when the CRLFCRLF began in earlier ones).
+    const endInChunk = at - tail.length + 2;
+    const head = Buffer.concat(chunks, length);
+    section = endInChunk >= 0 ? Buffer.concat([head, chunk.subarray(0, endInChunk)]) : head.subarray(0, head.length + endInChunk);
+    const bodyStart = at - tail.length + 4;
+    if (chunk.length > bodyStart) onBody(chunk.subarray(bodyStart));
   }
-  return head;
+  return section ? { section, ended: true } : { section: Buffer.concat(chunks, length), ended: false };
 }
 
 /**
@@ -49,10 +65,21 @@ function signedFields(parsed: ParsedField[], fields: readonly string[], oversign
   return { keys: keys.join(':'), headers };
 }
 
-/** The DKIM-Signature field for `message`, CRLF-terminated, to go in front of it. */
-export async function dkimSignatureField(message: AsyncIterable<Buffer>, req: SignRequest): Promise<string> {
+export interface Signature {
+  /** The DKIM-Signature field, CRLF-terminated, to go in front of the message. */
+  field: string;
+  /** What to send after the message: the empty line a message of header fields only lacks, else nothing. */
+  after: string;
+}
+
+/**
+ * The signature for `message`. A message that is all header (RFC 5322 allows a message without a body) is signed
+ * with the empty body's hash, and gets the empty line that ends a header section: without it verifiers (mailauth)
+ * find no header section and call the message unsigned. The body stays empty, so the hash holds (README.md here).
+ */
+export async function dkimSignature(message: AsyncIterable<Buffer>, req: SignRequest): Promise<Signature> {
   const hasher = relaxedBodyHasher();
-  const section = await headerSection(message, (chunk) => hasher.update(chunk));
+  const { section, ended } = await headerSection(message, (chunk) => hasher.update(chunk));
   const { key } = req;
   const algorithm = `${key.type}-sha256`;
   const { canonicalizedHeader: signedData, dkimHeaderOpts: tags } = canonicalizedHeader('DKIM', signedFields(parseHeaders(section), req.fields, req.oversign), {
@@ -63,5 +90,7 @@ export async function dkimSignatureField(message: AsyncIterable<Buffer>, req: Si
   const signature = key.type === 'rsa'
     ? sign('sha256', signedData, key.key)
     : sign(null, createHash('sha256').update(signedData).digest(), key.key);
-  return `${formatSignatureField({ ...tags, b: signature.toString('base64') })}\r\n`;
+  const field = `${formatSignatureField({ ...tags, b: signature.toString('base64') })}\r\n`;
+  if (ended) return { field, after: '' };
+  return { field, after: section.length === 0 || section.subarray(-2).equals(CRLF) ? '\r\n' : '\r\n\r\n' };
 }

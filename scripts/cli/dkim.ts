@@ -2,6 +2,7 @@
 import { notADomain } from '../../core/config/domain-name.ts';
 import { SELECTOR } from '../../core/dkim/config.ts';
 import { dkimZoneLine } from '../../core/dkim/dns-record.ts';
+import { signingName } from '../../core/dkim/keyring.ts';
 import { rsaBitsProblem, writeNewKey } from '../../core/dkim/keygen.ts';
 import { readCommand, USAGE_ERROR } from './args.ts';
 
@@ -37,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
   process.stderr.write(`private key written to ${file} (mode 0600); publish this record:\n`);
-  process.stdout.write(`${dkimZoneLine(domain, selector, key)}\n`);
+  // Under the name DNS and d= use (A-labels, lower case), as doctor names it: a Unicode name is no zone name.
+  process.stdout.write(`${dkimZoneLine(signingName(domain), selector, key)}\n`);
   return 0;
 }
