@@ -46,7 +46,8 @@ Options: --json (one JSON object per line on stdout, nothing else there), --mode
          --no-linear (create/merge: skip the pass that fits the linear model's token weights, kept as a fourth
          column of a TAB dictionary, which scoring adds to the Bayesian probability: faster, less accurate).
          --no-byte-grams (create/merge: skip the pass that fits the byte model, a linear model over the 4-byte
-         sequences of each message's first ${PREFIX_BYTES} bytes, kept on the last line of a TAB dictionary: faster, less accurate).
+         sequences of each message's first ${PREFIX_BYTES} bytes, kept on the second line of a TAB dictionary, after the
+         message counts, the file then ending with a line '#end <token lines>': faster, less accurate).
          --keep-duplicates (create/merge: learn every copy of a message; by default a copy, the same class and the same
          tokens as a message learned before in the run, is passed over and counted).
 Exit code: 0 done, 1 failed, 64 usage error.`;

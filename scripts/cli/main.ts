@@ -4,9 +4,10 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { USAGE_ERROR } from './args.ts';
 import { moveLogToStderr } from '../../core/log/logger.ts';
+import { versionLine } from '../../core/version.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const HIDDEN = new Set(['main', 'args', 'doctor-checks', 'redis-persistence', 'bayes-shared']);
+const HIDDEN = new Set(['main', 'args', 'doctor-checks', 'doctor-dkim', 'redis-persistence', 'bayes-shared']);
 
 function commands(): string[] {
   return readdirSync(here).filter((f) => f.endsWith('.ts') && !HIDDEN.has(f.slice(0, -3))).map((f) => f.slice(0, -3)).sort();
@@ -14,7 +15,7 @@ function commands(): string[] {
 
 const USAGE = () => `usage: moat <command> [options]
 
-commands: ${commands().join(', ')}
+commands: ${[...commands(), 'version'].sort().join(', ')}
   moat start [--config FILE] [--set KEY=VALUE]…   run the gateway
   moat check-config [--config FILE] [--set K=V]…  validate the config (exit 1 with every error)
   moat reload [--config FILE] [--set K=V]…        have the running gateway reload its config, and say how it went
@@ -27,6 +28,7 @@ commands: ${commands().join(', ')}
   moat send --host H:P --from A --to B [--subject S] [--body T] [--attach FILE]
   moat dkim keygen DOMAIN SELECTOR [--bits 2048] [--type rsa|ed25519] [--out FILE]
                                                   a DKIM key (mode 0600) and the TXT record to publish
+  moat --version (or moat version)                this Mailmoat's version, and its git commit when run from a checkout
 Run 'moat <command> --help' for more.
 `;
 
@@ -34,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd) { process.stderr.write(USAGE()); return USAGE_ERROR; }
   if (cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(USAGE()); return 0; }
+  if (cmd === '--version' || cmd === 'version') return printVersion(cmd, rest);
   if (!/^[a-z][a-z0-9-]*$/.test(cmd) || HIDDEN.has(cmd) || !existsSync(path.join(here, `${cmd}.ts`))) {
     process.stderr.write(`moat: unknown command "${cmd}"\n${USAGE()}`);
     return USAGE_ERROR;
@@ -45,6 +48,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`moat ${cmd}: ${(e as Error).message}\n`);
     return 1;
   }
+}
+
+/** `moat --version`: what an upgrade changed is told by it, so it must need no config and no running gateway. */
+function printVersion(cmd: string, rest: string[]): number {
+  if (rest.length === 1 && (rest[0] === '--help' || rest[0] === '-h')) {
+    process.stdout.write('usage: moat version (or moat --version)   prints the version, and the git commit when run from a checkout\n');
+    return 0;
+  }
+  if (rest.length) { process.stderr.write(`moat ${cmd} takes no arguments (given: ${rest.join(' ')})\n`); return USAGE_ERROR; }
+  process.stdout.write(`${versionLine()}\n`);
+  return 0;
 }
 
 /**
