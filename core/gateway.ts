@@ -52,6 +52,9 @@ import { allowRuleOf } from './quarantine/allow-rule.ts';
 import { loadTicketKey } from './quarantine/ticket.ts';
 import type { HttpListener } from './http/server.ts';
 import { watchEventLoop } from './log/event-loop-watch.ts';
+import { mailmoatVersion, shortCommit } from './version.ts';
+import { domainWarnings } from './config/domain-warnings.ts';
+import { removedDomainMail, removedDomainWarning } from './queue/removed-domain-mail.ts';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -318,6 +321,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // Reads the policy at call time, so a reload's domains apply at once.
     isLocalDomain: (d: string) => rt.policy.localDomains.has(d.toLowerCase().replace(/\.$/, '')),
     relayTarget: (d: string) => relayTargetFor(rt.config, d),
+    scoreCaps: () => rt.config.scores.max_per_plugin,
   });
   // Reads the running limits and policy at each call, so that a reload's prefix lengths and networks apply at once.
   const counting = new ClientCounting(() => rt);
@@ -483,7 +487,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const mainHop = smarthostTarget(cfg.smarthost);
   // And the domains that sign outgoing mail, as `d=/s=` of their signatures.
   const signing = Object.entries(cfg.dkim?.domains ?? {}).map(([d, k]) => `${signingName(d)}/${k.selector}`);
-  log.info('mailmoat started', { ...(mainHop ? { smarthost: mainHop.display } : { delivered_to: queue.dirs.delivered }), routes: Object.keys(cfg.routes).length, plugins: rt.plugins.map((p) => p.name), domains: cfg.domains, ...(signing.length ? { dkim: signing } : {}) });
+  // Which code runs on this data_dir: after an upgrade the log shows where the new version took over.
+  const running = mailmoatVersion();
+  log.info('mailmoat started', { version: running.version, ...(running.commit ? { commit: shortCommit(running.commit) } : {}), ...(mainHop ? { smarthost: mainHop.display } : { delivered_to: queue.dirs.delivered }), routes: Object.keys(cfg.routes).length, plugins: rt.plugins.map((p) => p.name), domains: cfg.domains, ...(signing.length ? { dkim: signing } : {}) });
 
   const retired = new Retired(log, opts.retireAfterMs);
   const stopping = new AbortController();
@@ -557,6 +563,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     }
     const nextInUse = new InUse();
     nextInUse.trackChain(plugins);
+    const before = cfg;
     const old = rt.plugins;
     rt.plugins = plugins;
     rt.config = nc;
@@ -588,6 +595,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // In-flight hooks and deliveries may still use the old instances for a moment.
     retired.add(old, oldRelay, oldInUse);
     if (ignored.length) log.warn('config reload: these keys change only on restart and keep their running values', { keys: ignored });
+    // A domain named in one place and not another fails only that domain's mail, which no other line would tell.
+    const domainLines = domainWarnings(nc);
+    if (domainLines.length) log.warn('config reload: a domain is named in one place and missing from another', { warnings: domainLines });
+    const waiting = await removedDomainMail(before, nc, queue).catch((e) => {
+      log.warn('config reload: could not count the mail waiting for domains taken out', { error: String(e) });
+      return [];
+    });
+    for (const m of waiting) log.warn('config reload: mail waits for a domain taken out of domains', { ...m });
+    warnings.push(...domainLines, ...waiting.map(removedDomainWarning));
     const certificateFields = certificate && { certificate: { cn: certificate.now.cn, sha256: certificate.now.sha256, not_after: certificate.now.notAfter, replaced_sha256: certificate.replaced } };
     log.info('config reloaded', { plugins: plugins.map((p) => p.name), ...(applied.length ? { applied } : {}), ...(changed.length ? { changed } : {}), ...certificateFields });
     // A plugin disabled for a missing resource does not refuse the reload (as at start), but the admin who asked must hear of it.

@@ -8,6 +8,7 @@ import { bounceConfigSchema } from '../queue/bounce-config.ts';
 import { digestConfigSchema } from '../quarantine/digest-config.ts';
 import { ipOrCidr } from './ip-schema.ts';
 import { thresholdOrderIssues } from '../verdict/thresholds.ts';
+import { domainThresholdIssues, domainThresholdsSchema } from '../verdict/domain-thresholds.ts';
 import { OUTBOUND_SENDERS } from '../verdict/outbound-fields.ts';
 import { checkReplyText, DEFAULT_REJECT_TEXT, DEFAULT_TEMPFAIL_TEXT } from '../verdict/reply-text.ts';
 import { checkEachHasTls, smtpUrls } from '../relay/url-list-schema.ts';
@@ -55,7 +56,8 @@ const smarthostSchema = s.checked(s.object({
   connections: s.number({ integer: true, min: 1, max: 200 }).default(8).describe('Pooled connections to the smarthost'),
   // 0 would turn the socket timeout off: a smarthost that stops answering would hold its connections for ever.
   timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).optionalValue().describe(RELAY_TIMEOUT_TEXT),
-  connect_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(30_000).describe("How long a TCP connection to the smarthost may take (Postfix's smtp_connect_timeout)"),
+  // No default: unset, it follows an explicit `timeout` (stage-timeouts.ts), as the connect did before it existed.
+  connect_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).optionalValue().describe("How long a TCP connection to the smarthost may take (Postfix's smtp_connect_timeout); unset, `timeout` when that is set (as before connect_timeout existed), else 30s"),
   data_done_timeout: s.duration({ min: 1, max: TIMER_MAX_MS }).default(600_000).describe("How long the reply to the message's final dot may take (Postfix's smtp_data_done_timeout): a smarthost that scans before it answers is waited for, not sent the message again"),
 }), checkEachHasTls);
 
@@ -124,6 +126,8 @@ export const gatewaySchema = s.checked(s.object({
     max_junk_commands: s.number({ integer: true, min: 1 }).default(100).describe('NOOP, VRFY, ETRN, RSET and HELP commands a client may send (counted again from 0 after each message taken) before it gets 421 and is disconnected; Postfix\'s smtpd_junk_command_limit'),
     // The header section is held in memory while it arrives (plugins read it from there), so this bounds that memory.
     max_header_size: s.size({ min: 1024 }).default(256 * 1024).describe('Largest header section (its fields and the empty line after them); a message with a larger one gets 552 5.3.4 after its final dot'),
+    // Postfix's hopcount_limit and its default; below 2 every message would be refused, as ours is always one hop.
+    max_hops: s.number({ integer: true, min: 2 }).default(50).describe('A message whose Received fields, with the one the gateway adds, number this many or more is refused after its final dot with 554 5.4.6 Too many hops and a warning (mail loop), before any plugin sees it; Postfix\'s hopcount_limit, counted as it counts (Received only)'),
     data_timeout: s.checked(s.duration(), timerRange('must be above 0 (a message needs time to arrive)')).default(600_000).describe('Time from the 354 to the final dot, however steadily the message trickles in; past it the client gets 421 4.4.2 and is disconnected'),
     max_auth_failures: s.number({ integer: true, min: 0 }).default(5).describe('Failed AUTH attempts from one client (its network under ipv4_prefix / ipv6_prefix; not relay.networks or access.allow_ips) after which its AUTH is refused with 454 without checking the password (0 = no limit)'),
     auth_failure_block: s.duration({ min: 1000, max: TIMER_MAX_MS }).default(600_000).describe('How long AUTH stays refused after the failure that reached the limit, and how close failures must follow each other to count together'),
@@ -175,7 +179,8 @@ export const gatewaySchema = s.checked(s.object({
     max_per_plugin: s.record(s.number({ min: 0 }).describe('The most that plugin\'s positive findings add together')).default({}).describe('Most that the positive findings of one plugin (by its name in plugins) add to the total together, as Rspamd\'s group max_score: `{ rbl: 5 }` counts two blocklists of 3.5 as 5; its negative findings count in full. The verdict header says `capped=rbl(7->5)`'),
     reject_text: s.checked(s.string(), checkReplyText).default(DEFAULT_REJECT_TEXT).describe('Text of the 550 5.7.1 for a message the score refuses; `{score}` puts the score in (the default leaves it out: a sender would tune against it)'),
     tempfail_text: s.checked(s.string(), checkReplyText).default(DEFAULT_TEMPFAIL_TEXT).describe('Text of the 451 4.7.1 for a message the score defers; `{score}` as in reject_text'),
-  }), (v, p, is) => is.push(...thresholdOrderIssues(v, p))).default({} as never),
+    domains: domainThresholdsSchema.describe('Thresholds per recipient domain (a hosting provider\'s customers): `{ custb.example: { quarantine: null, reject: null }, custa.example: { reject: 10 } }`; each key left out is the global one. A message is judged by the thresholds of its first recipient\'s domain: a recipient whose thresholds differ is answered 452 4.5.3 and sent by the client in another transaction (README: Thresholds per domain)'),
+  }), (v, p, is) => is.push(...thresholdOrderIssues(v, p), ...domainThresholdIssues(v, p))).default({} as never),
   headers: s.object({
     outbound_without_verdict: s.array(s.enum(OUTBOUND_SENDERS)).default(['authenticated']).describe('Clients whose mail to any recipient outside domains leaves without the gateway\'s X-Mailmoat-* fields (the verdict\'s, and those plugins write there, such as X-Mailmoat-Bayes), so the filter\'s thresholds and plugins are not shown to the world: authenticated (a login, XCLIENT LOGIN= too), relay_networks. Mail to local domains only keeps them; a message with local and outside recipients leaves without them for all ([] = always add them)'),
   }).default({} as never),
