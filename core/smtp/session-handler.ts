@@ -648,8 +648,10 @@ export class SessionHandler implements ConnectionHooks {
     const rcpt = toAddress(raw, address.args);
     const refused = recipientRefusal(this.rt, rcpt);
     if (refused) return refuse(refused.code, refused.enhanced, refused.text, { reason: refused.reason });
-    // Before the chain: a recipient the client will send again in a new transaction is checked there (a relay attempt is refused below).
-    const split = isLocal(rcpt.domain) || st.trusted ? thresholdSplit(this.rt.config.scores, tx, rcpt) : undefined;
+    // Before the chain: a recipient the client will send again in a new transaction is checked there (a relay attempt is
+    // refused below). One a redirect already put in this transaction is delivered with it whatever the client does next,
+    // so sending it away would deliver it twice.
+    const split = !byRedirect && (isLocal(rcpt.domain) || st.trusted) ? thresholdSplit(this.rt.config.scores, tx, rcpt) : undefined;
     if (split) return refuse(452, '4.5.3', split.text, split.fields);
     // The recipient goes in, or the targets a plugin redirected it to; the client is told of its own recipient only.
     const admit = (redirect: Transaction['redirect']): void => {
