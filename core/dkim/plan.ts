@@ -35,15 +35,17 @@ function leavingValues(h: LeavingHeader, name: string): string[] {
 const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1);
 
 /**
- * Whether the envelope sender's domain goes with the header From's, as Rspamd's dkim_signing requires by default:
- * the same domain, or, with `subdomains`, one of the same signing domain (bounces.example.org for example.org). The
+ * Whether the envelope sender's domain goes with the header From's, as Rspamd's dkim_signing requires by default (it
+ * compares organisational domains): the same domain, or one at or under the signing domain, as a bounce or VERP
+ * domain is (bounces.example.org for a From at example.org). `subdomains` decides only which From domains sign. The
  * null sender names no domain to differ from; bounces and auto-replies use it.
  */
 function envelopeMatches(cfg: GatewayConfig['dkim'], mailFrom: string, fromDomain: string, signing: string): boolean {
   if (!mailFrom || cfg.allow_header_from_mismatch) return true;
-  const envelope = domainOf(mailFrom);
-  if (signingName(envelope) === signingName(fromDomain)) return true;
-  return cfg.subdomains && signingDomainOf(cfg, envelope) === signing;
+  const envelope = signingName(domainOf(mailFrom));
+  if (envelope === signingName(fromDomain)) return true;
+  const root = signingName(signing);
+  return envelope === root || envelope.endsWith(`.${root}`);
 }
 
 /**

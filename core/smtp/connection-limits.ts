@@ -135,8 +135,22 @@ function blockedText(key: string): string { return `Too many errors from your ${
 /**
  * The caps a new connection from `ip` is counted against. A trusted proxy has none of its own per client: its
  * sessions stand for many clients, each counted under its own address once XCLIENT names it (see the session handler).
+ * Nor do relay.networks and access.allow_ips, as with connection_rate and Postfix's $mynetworks: an internal relay or
+ * a partner's MTA that opens many connections at once is the admin's own traffic, not a flood. limits.max_connections
+ * still counts them all, since it guards the gateway itself.
  */
-export function connectionCaps(rt: { config: { server: { stress_threshold: number }; limits: { max_connections: number; max_connections_per_ip: number } }; policy: { trustedProxies: { has(ip: string): boolean } } }, ip: string): ConnectionCaps {
+export function connectionCaps(rt: { config: { server: { stress_threshold: number }; limits: { max_connections: number; max_connections_per_ip: number } }; policy: PerClientExemptions }, ip: string): ConnectionCaps {
   const lim = rt.config.limits;
-  return { total: lim.max_connections, perIp: rt.policy.trustedProxies.has(ip) ? Infinity : lim.max_connections_per_ip, stressThreshold: rt.config.server.stress_threshold };
+  return { total: lim.max_connections, perIp: exemptPerClient(rt.policy, ip) ? Infinity : lim.max_connections_per_ip, stressThreshold: rt.config.server.stress_threshold };
+}
+
+/** The policy's address lists that decide who is exempt from max_connections_per_ip. */
+interface PerClientExemptions {
+  relay: { has(ip: string): boolean };
+  allow: { has(ip: string): boolean };
+  trustedProxies: { has(ip: string): boolean };
+}
+
+function exemptPerClient(p: PerClientExemptions, ip: string): boolean {
+  return p.trustedProxies.has(ip) || p.relay.has(ip) || p.allow.has(ip);
 }

@@ -43,6 +43,12 @@ describe('DKIM plan: the header From against the envelope sender and the login',
     assert.ok('unsigned' in dkimPlan(cfg, user('bounce@example.com'), header('news@news.example.com'))!, 'without subdomains the From is at no signing domain');
   });
 
+  it('without subdomains, takes a bounce or VERP envelope under the signing domain as matching (Rspamd compares organisational domains)', () => {
+    assert.deepEqual(dkimPlan(cfg, user('bounce+x=y@bounces.example.com'), header('news@example.com')), { domain: 'example.com', selector: 's1' });
+    assert.ok('unsigned' in dkimPlan(cfg, user('bounce@bounces.other.example'), header('news@example.com'))!);
+    assert.ok('unsigned' in dkimPlan(cfg, user('bounce@notexample.com'), header('news@example.com'))!, 'a suffix that is not a subdomain');
+  });
+
   it('signs the null sender\'s mail (bounces, auto-replies), still only as the login may send', () => {
     assert.deepEqual(dkimPlan(cfg, user(''), header('alice@example.com')), { domain: 'example.com', selector: 's1' });
     assert.match((dkimPlan(cfg, user('', ['alice@example.com']), header('boss@example.com')) as { unsigned: string }).unsigned, /auth\.sender_logins/);
