@@ -46,6 +46,9 @@ export async function sendInTurn(hops: AsyncIterable<Hop> | Iterable<Hop>, recip
       const before = best.get(r.address);
       // A server's own answer from an earlier host outranks a later host that could not be reached.
       if (before && leftForNext(shown) && shown.hostFailure && !before.hostFailure) continue;
+      // A host that is the gateway itself ends the turn, but a better host's failure for now stays the reason: the
+      // mail waits for that host, as Postfix never delivers to a host past itself. Only with none before is it a loop.
+      if (before && shown.loopsBack) continue;
       best.set(r.address, shown);
     }
     left = round.filter(leftForNext).map((r) => r.address);

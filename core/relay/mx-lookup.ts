@@ -1,8 +1,11 @@
 // Where a domain's mail goes when delivered directly: MX hosts in preference order, implicit MX, null MX, and their addresses.
 import { DnsError, type DnsResolver } from '../dns/types.ts';
 
+/** An MX host and its preference (0 for the implicit MX, the domain itself). */
+export interface MxHost { name: string; preference: number }
+
 export type MxAnswer =
-  | { ok: true; hosts: string[]; implicit: boolean }
+  | { ok: true; hosts: MxHost[]; implicit: boolean }
   | { ok: false; permanent: boolean; reply: string };
 
 function shuffle<T>(list: T[]): T[] {
@@ -19,13 +22,18 @@ export async function mxHosts(dns: DnsResolver, domain: string): Promise<MxAnswe
     }
     const byPref = new Map<number, string[]>();
     for (const m of mx) byPref.set(m.priority, [...(byPref.get(m.priority) ?? []), m.exchange.replace(/\.$/, '').toLowerCase()]);
-    const hosts = [...byPref.keys()].sort((a, b) => a - b).flatMap((p) => shuffle(byPref.get(p)!));
-    if (hosts.length) return { ok: true, hosts: [...new Set(hosts)], implicit: false };
-    return { ok: true, hosts: [domain], implicit: true };
+    const seen = new Set<string>();
+    const hosts: MxHost[] = [];
+    for (const preference of [...byPref.keys()].sort((a, b) => a - b)) {
+      // A host listed twice counts at its best preference.
+      for (const name of shuffle(byPref.get(preference)!)) if (!seen.has(name)) { seen.add(name); hosts.push({ name, preference }); }
+    }
+    if (hosts.length) return { ok: true, hosts, implicit: false };
+    return { ok: true, hosts: [{ name: domain, preference: 0 }], implicit: true };
   } catch (e) {
     if (e instanceof DnsError && e.code === 'NXDOMAIN') return { ok: false, permanent: true, reply: `550 5.1.2 ${domain}: domain does not exist` };
     // No MX records: the domain itself is the implicit MX (RFC 5321 §5.1).
-    if (e instanceof DnsError && e.code === 'NODATA') return { ok: true, hosts: [domain], implicit: true };
+    if (e instanceof DnsError && e.code === 'NODATA') return { ok: true, hosts: [{ name: domain, preference: 0 }], implicit: true };
     return { ok: false, permanent: false, reply: `451 4.4.3 MX lookup for ${domain} failed: ${(e as Error).message}` };
   }
 }

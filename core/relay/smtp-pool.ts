@@ -113,11 +113,8 @@ export class SmtpPool {
 
   private async acquire(): Promise<{ conn: SmtpConnection; reused: boolean }> {
     if (this.closing || this.stopping) throw this.notAttempted('not started');
-    while (this.idle.length) {
-      const c = this.idle.pop()!;
-      if (!c.closed) { c.busy(); return { conn: c, reused: true }; }
-      this.open--;
-    }
+    const idle = this.takeIdle();
+    if (idle) return { conn: idle, reused: true };
     if (this.open < this.limit) {
       this.open++;
       try {
@@ -125,19 +122,31 @@ export class SmtpPool {
       } catch (e) {
         this.open--;
         if (this.cut.signal.aborted) { this.wakeOne(); throw this.notAttempted('cut off while connecting'); }
-        // Others are open or being opened: this send waits for one of them below, in the pool's queue.
-        if (turnedAway(e) && this.open > 0 && !this.closing && !this.stopping) this.lower(e);
-        else {
-          if (this.unanswered(e)) this.failWaiters(e as SmtpClientError);
-          else this.wakeOne();
-          throw e;
+        // Others are open or being opened: this send goes on over one of them. One may have gone idle while this
+        // connect was under way (its release found no waiter), so the pool is looked at again before waiting.
+        if (turnedAway(e) && this.open > 0 && !this.closing && !this.stopping) {
+          this.lower(e);
+          return this.acquire();
         }
+        if (this.unanswered(e)) this.failWaiters(e as SmtpClientError);
+        else this.wakeOne();
+        throw e;
       }
     }
     const c = await new Promise<SmtpConnection | SmtpClientError | undefined>((resolve) => this.waiters.push(resolve));
     if (c instanceof SmtpClientError) throw c;
     if (c) { c.busy(); return { conn: c, reused: true }; }
     return this.acquire();
+  }
+
+  /** An idle connection still open, made busy; those the server closed meanwhile leave the count. */
+  private takeIdle(): SmtpConnection | undefined {
+    while (this.idle.length) {
+      const c = this.idle.pop()!;
+      if (!c.closed) { c.busy(); return c; }
+      this.open--;
+    }
+    return undefined;
   }
 
   private release(c: SmtpConnection): void {
@@ -155,7 +164,13 @@ export class SmtpPool {
     }
     c.idle(IDLE_MS, () => {
       const i = this.idle.indexOf(c);
-      if (i >= 0) { this.idle.splice(i, 1); this.open--; void c.quit(); }
+      if (i < 0) return;
+      this.idle.splice(i, 1);
+      this.open--;
+      void c.quit();
+      // A slot freed, as any close frees one: a send still waiting (none should while one is idle) must not miss it,
+      // as nothing else may come to wake it, and its message would hold a queue slot with no retry.
+      this.wakeOne();
     });
     this.idle.push(c);
   }

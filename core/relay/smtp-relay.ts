@@ -31,6 +31,11 @@ function dsnRequest(entry: QueueEntry, recipients: string[]): DsnRequest | undef
   return { ret: entry.ret, envid: entry.envid, recipients: per };
 }
 
+/** Postfix's words and status for mail whose next hop is the gateway itself. */
+export const loopsBackResult = (address: string): RecipientResult => ({
+  address, ok: false, permanent: true, reply: `554 5.4.6 mail for ${address.slice(address.lastIndexOf('@') + 1)} loops back to myself`, loopsBack: true,
+});
+
 export class SmtpRelay implements Relay {
   readonly name: string;
   private readonly pool: SmtpPool;
@@ -142,7 +147,7 @@ export class SmtpRelay implements Relay {
         const reply = `${line(e.reply)} (in reply to ${e.inReplyTo} command)`;
         return recipients.map((rcpt) => ({ address: rcpt, ok: false, permanent: false, reply, remoteMta: this.remoteMta, relay, tls }));
       }
-      if (e.loopsBack) return recipients.map((rcpt) => ({ address: rcpt, ok: false, permanent: true, reply: `554 5.4.6 mail for ${rcpt.slice(rcpt.lastIndexOf('@') + 1)} loops back to myself`, relay }));
+      if (e.loopsBack) return recipients.map((rcpt) => ({ ...loopsBackResult(rcpt), relay }));
       return recipients.map((rcpt) => ({ address: rcpt, ok: false, permanent: false, reply: e.replyText, hostFailure, relay, ...(e.afterEndOfData ? { afterEndOfData: true } : {}) }));
     }
   }

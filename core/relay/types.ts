@@ -38,6 +38,8 @@ export interface RecipientResult {
    * the final reply: nothing was delivered and no attempt is to be counted; the message is sent again later.
    */
   notAttempted?: boolean;
+  /** The next hop was the gateway itself (554 5.4.6): a host tried before it may still have failed only for now. */
+  loopsBack?: boolean;
 }
 
 export interface Relay {
