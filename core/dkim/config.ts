@@ -5,7 +5,7 @@ import { OUTBOUND_SENDERS } from '../verdict/outbound-fields.ts';
 import { signingKeyProblem } from './key-file.ts';
 
 /** The fields a reply, a thread and a MIME reader depend on; a receiver that sees one changed must see a failure. */
-export const DEFAULT_SIGNED_FIELDS = ['From', 'To', 'Cc', 'Subject', 'Date', 'Message-ID', 'Reply-To', 'MIME-Version', 'Content-Type', 'In-Reply-To', 'References'];
+const DEFAULT_SIGNED_FIELDS = ['From', 'To', 'Cc', 'Subject', 'Date', 'Message-ID', 'Reply-To', 'MIME-Version', 'Content-Type', 'In-Reply-To', 'References'];
 
 const fieldName = s.string({ pattern: /^[!-9;-~]+$/, patternName: 'a header field name such as Subject' });
 

@@ -16,7 +16,7 @@ export interface SigningKey {
  * group may replace, can sign mail as the domain from anywhere. OpenDKIM's RequireSafeKeys refuses such keys for the
  * same reason. Group read stays allowed: root-owned keys readable by the gateway's group (0640) are a usual layout.
  */
-export function keyModeProblem(file: string, mode: number): string | undefined {
+function keyModeProblem(file: string, mode: number): string | undefined {
   const who = [mode & 0o020 ? 'written by its group' : '', mode & 0o007 ? 'read or written by other users' : ''].filter(Boolean).join(' and ');
   if (!who) return undefined;
   const shown = (mode & 0o777).toString(8).padStart(4, '0');

@@ -7,7 +7,7 @@ import { MIN_RSA_BITS } from './key-file.ts';
 export type KeyType = 'rsa' | 'ed25519';
 
 /** RSA keys past 4096 bits outgrow what many resolvers and verifiers take (RFC 8301 §3.2 asks verifiers for 4096). */
-export const MAX_RSA_BITS = 4096;
+const MAX_RSA_BITS = 4096;
 
 /** Why `bits` is no RSA size to make, or undefined. */
 export function rsaBitsProblem(bits: number): string | undefined {
@@ -25,7 +25,7 @@ export function writeNewKey(file: string, type: KeyType, bits: number): KeyObjec
 }
 
 /** Why the folder `file` goes in cannot take it, or undefined: said before a key is made, naming the folder. */
-export function keyFolderProblem(file: string): string | undefined {
+function keyFolderProblem(file: string): string | undefined {
   const folder = path.dirname(path.resolve(file));
   if (!existsSync(folder)) return `cannot write ${file}: the folder ${folder} does not exist (create it, mode 0700, or choose another --out)`;
   if (!statSync(folder).isDirectory()) return `cannot write ${file}: ${folder} is not a folder`;

@@ -57,7 +57,7 @@ export function headerValue(headers: HeaderLine[], name: string): string | undef
 }
 
 /** The header section of the part starting at `start`: its fields and where its body begins. */
-function splitPart(text: string, start: number, end: number): { headers: HeaderLine[]; bodyStart: number } {
+export function splitPart(text: string, start: number, end: number): { headers: HeaderLine[]; bodyStart: number } {
   // A part may have no headers at all: it then starts with the blank line.
   if (text.startsWith('\r\n', start)) return { headers: [], bodyStart: start + 2 };
   if (text.startsWith('\n', start)) return { headers: [], bodyStart: start + 1 };
@@ -68,7 +68,7 @@ function splitPart(text: string, start: number, end: number): { headers: HeaderL
 }
 
 /** Offsets of the boundary delimiter lines of a multipart body: where each line starts and where the next line starts. */
-function delimiters(text: string, from: number, to: number, boundary: string): Array<{ at: number; next: number; close: boolean }> {
+export function delimiters(text: string, from: number, to: number, boundary: string): Array<{ at: number; next: number; close: boolean }> {
   const out: Array<{ at: number; next: number; close: boolean }> = [];
   const marker = `--${boundary}`;
   let i = text.indexOf(marker, from);

@@ -169,3 +169,9 @@ export class Base64Encoder implements LeafEncoder {
 
   end(): Buffer { return this.lines(this.pending, true); }
 }
+
+/** `bytes` whole in quoted-printable or base64 lines, as a latin1 string: for a body small enough to encode in one go. */
+export function encodeWhole(cte: 'base64' | 'quoted-printable', bytes: Buffer): string {
+  const encoder: LeafEncoder = cte === 'base64' ? new Base64Encoder() : new QuotedPrintableEncoder();
+  return Buffer.concat([encoder.write(bytes), encoder.end()]).toString('latin1');
+}

@@ -394,16 +394,21 @@ export class DeliveryQueue implements QueueActions {
   private byDestination(addresses: string[]): Map<string, string[]> {
     const groups = new Map<string, string[]>();
     for (const a of addresses) {
-      const d = this.relay.destination ? this.relay.destination(a) : '';
+      const d = this.destinationOf(a);
       const g = groups.get(d);
       if (g) g.push(a); else groups.set(d, [a]);
     }
     return groups;
   }
 
+  /** The destination `a` is relayed to: '' when the relay names none. */
+  private destinationOf(a: string): string {
+    return this.relay.destination ? this.relay.destination(a) : '';
+  }
+
   private pendingDestinations(e: QueueEntry): Set<string> {
     const out = new Set<string>();
-    for (const r of e.recipients) if (r.status === 'pending') out.add(this.relay.destination ? this.relay.destination(r.address) : '');
+    for (const r of e.recipients) if (r.status === 'pending') out.add(this.destinationOf(r.address));
     return out;
   }
 
@@ -475,7 +480,7 @@ export class DeliveryQueue implements QueueActions {
       if (!this.probing.has(d)) {
         // The oldest of those waiting for the destination: one deferred by its own 4xx is not due, and waits its time.
         for (const e of this.deferred.values()) {
-          if (this.awaitingDest.has(e.id) && this.pendingDestinations(e).has(d) && (!probe || e.id < probe.id)) probe = e;
+          if (this.awaitingDest.has(e.id) && (!probe || e.id < probe.id) && this.pendingDestinations(e).has(d)) probe = e;
         }
       }
       // Only the oldest message probes (on its own schedule); the others follow its next attempt.
@@ -650,7 +655,7 @@ export class DeliveryQueue implements QueueActions {
     if (!choreOnly) {
       for (const r of e.recipients) {
         if (!held.has(r.address)) continue;
-        const why = this.down.get(this.relay.destination ? this.relay.destination(r.address) : '');
+        const why = this.down.get(this.destinationOf(r.address));
         if (why === undefined) continue;
         r.reply = `delivery temporarily suspended: ${why}`;
         delete r.remoteMta;

@@ -57,7 +57,7 @@ export class ClientRates {
     const lim = src.config.limits;
     if (user !== undefined && kind !== 'connection' && (lim[USER_KEY[kind]] ?? 0) > 0) return this.takeUser(src, user, kind);
     const max = lim[KEY[kind]];
-    if (max <= 0 || exempt(src, ip)) return undefined;
+    if (max <= 0 || exempt(src.policy, ip)) return undefined;
     const key = this.counting.keyOf(ip);
     return this.windows.count(key, kind, lim.rate_window) > max ? refusal(kind, key, max, lim.rate_window) : undefined;
   }
@@ -69,7 +69,7 @@ export class ClientRates {
   connectionsOver(src: RateLimitsSource, ip: string): RateRefusal | undefined {
     const lim = src.config.limits;
     const max = lim.connection_rate;
-    if (max <= 0 || exempt(src, ip)) return undefined;
+    if (max <= 0 || exempt(src.policy, ip)) return undefined;
     const key = this.counting.keyOf(ip);
     return this.windows.peek(key, 'connection', lim.rate_window) + 1 > max ? refusal('connection', key, max, lim.rate_window) : undefined;
   }
@@ -97,8 +97,7 @@ export class ClientRates {
 }
 
 /** relay.networks, access.allow_ips and a trusted proxy's own address (its sessions count under the clients they name). */
-function exempt(src: RateLimitsSource, ip: string): boolean {
-  const p = src.policy;
+export function exempt(p: RateLimitsSource['policy'], ip: string): boolean {
   return p.relay.has(ip) || p.allow.has(ip) || p.trustedProxies.has(ip);
 }
 

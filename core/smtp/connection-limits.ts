@@ -5,7 +5,7 @@
 import { ExpiringEntries } from '../net/expiring-entries.ts';
 import { ClientCounting } from '../net/client-counting.ts';
 import { isNetworkBlock } from '../net/client-prefix.ts';
-import { ClientRates, type RateRefusal } from './client-rates.ts';
+import { ClientRates, exempt, type RateLimitsSource, type RateRefusal } from './client-rates.ts';
 import { ConnectionRefusalLog, type LimitRefusal } from './connection-refusal-log.ts';
 import { StressMode } from './stress-mode.ts';
 
@@ -139,18 +139,7 @@ function blockedText(key: string): string { return `Too many errors from your ${
  * a partner's MTA that opens many connections at once is the admin's own traffic, not a flood. limits.max_connections
  * still counts them all, since it guards the gateway itself.
  */
-export function connectionCaps(rt: { config: { server: { stress_threshold: number }; limits: { max_connections: number; max_connections_per_ip: number } }; policy: PerClientExemptions }, ip: string): ConnectionCaps {
+export function connectionCaps(rt: { config: { server: { stress_threshold: number }; limits: { max_connections: number; max_connections_per_ip: number } }; policy: RateLimitsSource['policy'] }, ip: string): ConnectionCaps {
   const lim = rt.config.limits;
-  return { total: lim.max_connections, perIp: exemptPerClient(rt.policy, ip) ? Infinity : lim.max_connections_per_ip, stressThreshold: rt.config.server.stress_threshold };
-}
-
-/** The policy's address lists that decide who is exempt from max_connections_per_ip. */
-interface PerClientExemptions {
-  relay: { has(ip: string): boolean };
-  allow: { has(ip: string): boolean };
-  trustedProxies: { has(ip: string): boolean };
-}
-
-function exemptPerClient(p: PerClientExemptions, ip: string): boolean {
-  return p.trustedProxies.has(ip) || p.relay.has(ip) || p.allow.has(ip);
+  return { total: lim.max_connections, perIp: exempt(rt.policy, ip) ? Infinity : lim.max_connections_per_ip, stressThreshold: rt.config.server.stress_threshold };
 }

@@ -18,8 +18,8 @@ const MARKER = '\0line too long\0';
 const MARKER_LINE = Buffer.from(`${MARKER}\r\n`, 'latin1');
 const LF = 0x0a;
 const CR = 0x0d;
-export const LINE_TOO_LONG = { code: 500, text: '5.5.2 Error: line too long' } as const;
-export const AUTH_LINE_TOO_LONG = { code: 500, text: '5.5.6 Authentication exchange line is too long' } as const;
+const LINE_TOO_LONG = { code: 500, text: '5.5.2 Error: line too long' } as const;
+const AUTH_LINE_TOO_LONG = { code: 500, text: '5.5.6 Authentication exchange line is too long' } as const;
 
 interface Parser {
   _dataMode: boolean;

@@ -103,6 +103,7 @@ export class SessionHandler implements ConnectionHooks {
   }
 
   private socketIp(st: SessionState): string { return (st as unknown as { socketIp: string }).socketIp; }
+  private setSocketIp(st: SessionState, ip: string): void { (st as unknown as { socketIp: string }).socketIp = ip; }
   private peerIp(st: SessionState): string { return (st as unknown as { peerIp: string }).peerIp; }
 
   /** The connect line's fields: the client, and the proxy it came through (by a PROXY header, or named by XCLIENT). */
@@ -184,7 +185,7 @@ export class SessionHandler implements ConnectionHooks {
     if (!st) return { kind: 'greet' };
     st.closeConnection = () => conn.close();
     // Counted down as the client sees the connection end, not at onClose, which comes a turn or more later.
-    this.rt.connections.closeWhenEnded(conn, () => { const ip = this.socketIp(st); (st as unknown as { socketIp: string }).socketIp = ''; return ip; });
+    this.rt.connections.closeWhenEnded(conn, () => { const ip = this.socketIp(st); this.setSocketIp(st, ''); return ip; });
     // smtp-server took the name when it accepted the socket, up to greeting_delay before onConnect: a reload in
     // between must not make the Received line disagree with the greeting.
     st.greetingName = (conn as RawConnection & { name?: string }).name || st.greetingName;
@@ -250,7 +251,7 @@ export class SessionHandler implements ConnectionHooks {
     if (st.remote.ip !== this.socketIp(st)) {
       this.rt.connections.close(this.socketIp(st));
       const refused = this.rt.connections.tryOpen(st.remote.ip, connectionCaps(this.rt, st.remote.ip));
-      (st as unknown as { socketIp: string }).socketIp = refused ? '' : st.remote.ip;
+      this.setSocketIp(st, refused ? '' : st.remote.ip);
       if (refused) {
         this.rt.connections.refusalLog.refused(this.rt.log, st.remote.ip, refused, { cid: st.id, proxy: this.peerIp(st) });
         this.rt.metrics.inc('connections_refused');

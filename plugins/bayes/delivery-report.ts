@@ -144,9 +144,9 @@ function beyondHeaders(section: string): boolean {
  * Microsoft 365's notices (several KB of help text and the original header section) do not fit either: its reports
  * are scored whole.
  */
-export const NOTICE_OWN_BYTES = 576;
+const NOTICE_OWN_BYTES = 576;
 /** What the quoted replies may add, per recipient the report names, for at most NOTICE_RECIPIENTS recipients. */
-export const NOTICE_REPLY_BYTES = 512;
+const NOTICE_REPLY_BYTES = 512;
 const NOTICE_RECIPIENTS = 20;
 
 /** The notice text a report may hold that quotes `replyBytes` of remote replies for `recipients` recipients. */
@@ -221,12 +221,13 @@ function noticeFault(text: string, leaves: MimeLeaf[], limit: number): string | 
   if (leaves.length > plain.length + html.length && !html.length) return 'images beside a plain-text notice';
   const huge = [...plain, ...html].find((l) => l.end - l.bodyStart > NOTICE_MAX_BYTES);
   if (huge) return `a ${huge.contentType} notice of more than ${NOTICE_MAX_BYTES} bytes`;
-  const plainBytes = decodeLeaf(text, plain[0]).length;
+  const plainNotice = decodeLeaf(text, plain[0]);
+  const plainBytes = plainNotice.length;
   if (plainBytes > limit) return `a notice of ${plainBytes} bytes, more than the ${limit} of a delivery report`;
   if (html.length) {
     const shown = shownText(decodeLeaf(text, html[0]).toString('latin1'));
     if (shown.length > limit) return `an HTML notice showing ${shown.length} characters, more than the ${limit} of a delivery report`;
-    if (!saysTheSame(decodeLeaf(text, plain[0]).toString('latin1'), shown)) return 'an HTML notice that does not say what its plain-text notice says';
+    if (!saysTheSame(plainNotice.toString('latin1'), shown)) return 'an HTML notice that does not say what its plain-text notice says';
   }
   return undefined;
 }

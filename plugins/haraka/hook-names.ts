@@ -23,7 +23,7 @@ function distance(a: string, b: string): number {
 }
 
 /** The Haraka hook `name` is most likely a misspelling of, if one is close enough to say so. */
-export function closestHook(name: string): string | undefined {
+function closestHook(name: string): string | undefined {
   const limit = Math.max(2, Math.floor(name.length / 3));
   let best: string | undefined;
   let bestDistance = limit + 1;
@@ -34,7 +34,12 @@ export function closestHook(name: string): string | undefined {
   return best;
 }
 
-export interface UnknownHook { plugin: string; hook: string; method: string; suggestion?: string }
+interface UnknownHook { plugin: string; hook: string; method: string; suggestion?: string }
+
+/** `found` in the order the plugins registered them, without the order itself. */
+function inRegistrationOrder<T extends { order: number }>(found: T[]): Array<Omit<T, 'order'>> {
+  return found.sort((a, b) => a.order - b.order).map(({ order: _, ...rest }) => rest);
+}
 
 /** Registrations of names Haraka never runs (a typo in `register_hook` or a `hook_…` method), in registration order. */
 export function unknownHooks(registry: HookRegistry): UnknownHook[] {
@@ -44,7 +49,7 @@ export function unknownHooks(registry: HookRegistry): UnknownHook[] {
     const suggestion = closestHook(hook);
     for (const e of entries) out.push({ plugin: e.plugin, hook, method: e.method, order: e.order, ...(suggestion ? { suggestion } : {}) });
   }
-  return out.sort((a, b) => a.order - b.order).map(({ order: _, ...u }) => u);
+  return inRegistrationOrder(out);
 }
 
 /**
@@ -59,5 +64,5 @@ export function missingMethods(registry: HookRegistry): Array<{ plugin: string; 
       if (plugin && typeof plugin[e.method] !== 'function') out.push({ plugin: e.plugin, hook, method: e.method, order: e.order });
     }
   }
-  return out.sort((a, b) => a.order - b.order).map(({ order: _, ...m }) => m);
+  return inRegistrationOrder(out);
 }

@@ -74,8 +74,8 @@ function structureWorse(original: ParsedMessage, view: ParsedMessage): string | 
 }
 
 /** Why a disclaimer's result is not the same message with a longer text, or undefined. */
-async function disclaimerProblem(original: ParsedMessage, before: string, after: string): Promise<string | undefined> {
-  const differ = partsDiffer(after, leafParts(before).map(leafShape));
+async function disclaimerProblem(original: ParsedMessage, expected: readonly string[], after: string): Promise<string | undefined> {
+  const differ = partsDiffer(after, expected);
   if (differ) return differ;
   const view = await viewOf(after);
   const worse = structureWorse(original, view);
@@ -113,7 +113,7 @@ export async function applyContentEdits(ctx: HookContext, rules: readonly Compil
     if (!d) continue;
     const r = await addDisclaimer(text, msg.headers.first('Content-Type') ?? '', d);
     if (!r.added) { ctx.log.info('rules: disclaimer not added', { rule: rule.name, reason: r.why }); continue; }
-    const problem = await disclaimerProblem(await msg.parsed(), text, r.text);
+    const problem = await disclaimerProblem(await msg.parsed(), r.expected, r.text);
     if (problem) {
       ctx.log.warn('rules: disclaimer dropped, the edited message would read as other parts', { rule: rule.name, reason: problem });
       continue;

@@ -7,7 +7,7 @@ import { decodeCharset, knowsCharset } from '../../core/text/charset.ts';
 import { htmlText } from '../../core/message/html-text.ts';
 import { isAscii } from '../../core/index.ts';
 import { isTextBody } from './leaf-facts.ts';
-import { editedHeader, encodedInTurns, withCharset } from './part-fields.ts';
+import { editedHeader, encodedInTurns, leafShape, withCharset } from './part-fields.ts';
 import { htmlInsertionPoint } from './html-insertion.ts';
 import { nextTurn } from '../../core/text/next-turn.ts';
 import type { Disclaimer } from './actions.ts';
@@ -23,8 +23,9 @@ const INLINE_PGP = /^-----BEGIN PGP (?:SIGNED )?MESSAGE-----/m;
 /** Charsets in which ASCII is not one byte per character: nothing is spliced into those. */
 const WIDE_CHARSET = /^(?:utf-16|utf-32|ucs-2|ucs-4|utf-7)/;
 
+/** `expected`: the parts the result should read as (`leafShape` of each), the message's own, so the check need not walk it again. */
 export type DisclaimerResult =
-  | { added: true; text: string; parts: string[]; toUtf8: string[] }
+  | { added: true; text: string; parts: string[]; toUtf8: string[]; expected: string[] }
   | { added: false; why: string };
 
 interface Body { leaf: MimeLeaf; html: boolean; charset: string; cte: string; bytes: string }
@@ -131,5 +132,5 @@ export async function addDisclaimer(text: string, topType: string, d: Disclaimer
     edits.push(r.edit);
     if (r.toUtf8) toUtf8.push(b.leaf.contentType);
   }
-  return { added: true, text: replaceLeaves(text, edits), parts: chosen.map((b) => b.leaf.contentType), toUtf8 };
+  return { added: true, text: replaceLeaves(text, edits), parts: chosen.map((b) => b.leaf.contentType), toUtf8, expected: leaves.map(leafShape) };
 }

@@ -7,7 +7,7 @@
 /** Elements whose content is raw text to the tokenizer up to their own end tag: no markup inside them counts. */
 const RAW_TEXT = new Set(['script', 'style', 'textarea', 'title', 'xmp', 'iframe', 'noembed', 'noframes']);
 
-export interface HtmlPlaces {
+interface HtmlPlaces {
   /** Just past the first `<body …>` start tag that is markup. */
   bodyOpenEnd?: number;
   /** The start of the last `</body>` end tag that is markup. */
@@ -75,7 +75,7 @@ function commentEnd(s: string, lt: number): number {
 }
 
 /** The places in `s` (an HTML part's content, one character per byte) that are markup the reader's browser sees as such. */
-export function htmlPlaces(s: string): HtmlPlaces {
+function htmlPlaces(s: string): HtmlPlaces {
   const lower = s.toLowerCase();
   const places: HtmlPlaces = {};
   let i = 0;

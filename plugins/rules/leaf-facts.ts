@@ -66,10 +66,10 @@ function heldFiles(text: string, leaf: MimeLeaf, budget: ListingBudget, guess: T
   return held;
 }
 
-/** The leaves of `text` (a message as a latin1 string) that are attachments, each with what it holds. */
-export function leafAttachments(text: string, guess: TypeGuess): LeafAttachment[] {
+/** Of `leaves` (the leaf parts of `text`, a message as a latin1 string), the attachments, each with what it holds. */
+export function leafAttachments(text: string, leaves: readonly MimeLeaf[], guess: TypeGuess): LeafAttachment[] {
   const budget = newListingBudget();
-  return leafParts(text).filter((leaf) => !isTextBody(leaf)).map((leaf) => {
+  return leaves.filter((leaf) => !isTextBody(leaf)).map((leaf) => {
     const held = heldFiles(text, leaf, budget, guess, []);
     return { leaf, label: held[0].label, held };
   });

@@ -2,7 +2,7 @@
 // a disclaimer that turns a part to UTF-8 or quoted-printable, a notice in place of an attachment.
 import type { MimeLeaf } from '../../core/message/mime-leaves.ts';
 import { mimeParamText, parseMimeValue } from '../../core/message/mime-params.ts';
-import { QuotedPrintableEncoder, Base64Encoder, type LeafEncoder } from '../../core/message/seven-bit-encoders.ts';
+import { QuotedPrintableEncoder, Base64Encoder } from '../../core/message/seven-bit-encoders.ts';
 import { nextTurn } from '../../core/text/next-turn.ts';
 
 /**
@@ -50,13 +50,6 @@ export function withCharset(contentType: string, charset: string): string {
   const params = ct.all.filter(([n]) => n !== 'charset').map(([n, v]) => mimeParamText(n, v));
   return [ct.type || 'text/plain', mimeParamText('charset', charset), ...params].join('; ');
 }
-
-function encodeAll(encoder: LeafEncoder, bytes: Buffer): string {
-  return Buffer.concat([encoder.write(bytes), encoder.end()]).toString('latin1');
-}
-
-/** `bytes` in quoted-printable, as a latin1 string. */
-export const quotedPrintable = (bytes: Buffer) => encodeAll(new QuotedPrintableEncoder(), bytes);
 
 /** Bytes encoded between two turns of the event loop: a 24 MB part encoded in one go held it for a fifth of a second. */
 const ENCODE_SLICE_BYTES = 1024 * 1024;

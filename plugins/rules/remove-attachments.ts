@@ -1,15 +1,15 @@
 // remove_attachments: the attachments a rule's attachment criteria match (or all of them) taken out of the raw
 // message, every other byte kept, and one text/plain notice in the place of the first, naming each file removed.
 // A ZIP or an attached message goes whole when something in it matches: what is inside is not rewritten.
-import { LEAF_MAX_DEPTH, leafParts, replaceLeaves, type LeafEdit, type MimeLeaf } from '../../core/message/mime-leaves.ts';
-import { parseHeaderBlock } from '../../core/message/header-block.ts';
+import { LEAF_MAX_DEPTH, delimiters, headerValue, leafParts, replaceLeaves, splitPart, type LeafEdit, type MimeLeaf } from '../../core/message/mime-leaves.ts';
 import { parseMimeValue } from '../../core/message/mime-params.ts';
 import { isAscii } from '../../core/index.ts';
 import { leafAttachments, type LeafAttachment, type TypeGuess } from './leaf-facts.ts';
-import { editedHeader, leafShape, quotedPrintable } from './part-fields.ts';
+import { editedHeader, leafShape } from './part-fields.ts';
+import { encodeWhole } from '../../core/message/seven-bit-encoders.ts';
 import type { CompiledRule } from './rule-set.ts';
 
-export const DEFAULT_NOTICE = 'The mail gateway removed attachments from this message:';
+const DEFAULT_NOTICE = 'The mail gateway removed attachments from this message:';
 
 export interface RemovedFile {
   /** The attachment's name (its type when it has none). */
@@ -71,7 +71,7 @@ function noticePart(notice: string): { fields: Array<[string, string]>; body: st
       ['Content-Transfer-Encoding', ascii ? '7bit' : 'quoted-printable'],
       ['Content-Disposition', 'inline'],
     ],
-    body: ascii ? notice : quotedPrintable(Buffer.from(notice, 'utf8')),
+    body: ascii ? notice : encodeWhole('quoted-printable', Buffer.from(notice, 'utf8')),
   };
 }
 
@@ -96,30 +96,7 @@ function delimiterBefore(text: string, leaf: MimeLeaf): { at: number; boundary: 
   return m ? { at, boundary: m[1] } : undefined;
 }
 
-/** A header section's Content-Type, as the leaf reader takes it: the first field of that name. */
-function contentTypeOf(text: string, start: number, end: number): { bodyStart: number; type: string; boundary?: string } {
-  const noHeader = text.startsWith('\r\n', start) ? 2 : text.startsWith('\n', start) ? 1 : 0;
-  const blank = noHeader ? undefined : /\r?\n\r?\n/.exec(text.slice(start, end));
-  const bodyStart = noHeader ? start + noHeader : blank ? start + blank.index + blank[0].length : end;
-  const field = noHeader ? undefined : parseHeaderBlock(text.slice(start, bodyStart)).find((f) => f.name.toLowerCase() === 'content-type');
-  const ct = parseMimeValue(field?.value ?? '');
-  return { bodyStart, type: ct.type, boundary: ct.params.boundary };
-}
-
 interface Delimiter { at: number; next: number; close: boolean }
-
-/** Delimiter lines of `boundary` in text[from, to), up to the closing one: where each starts, where its next line does. */
-function delimiterLines(text: string, from: number, to: number, boundary: string): Delimiter[] {
-  const lines: Delimiter[] = [];
-  const pattern = new RegExp(`^--${boundary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(--)?[ \t\r]*$`, 'gm');
-  for (const m of text.slice(from, to).matchAll(pattern)) {
-    const at = from + m.index;
-    const eol = text.indexOf('\n', at);
-    lines.push({ at, next: eol < 0 || eol >= to ? to : eol + 1, close: m[1] !== undefined });
-    if (m[1] !== undefined) break;
-  }
-  return lines;
-}
 
 /** A multipart's body: where it starts, its boundary and its delimiter lines. */
 interface MultipartBody { bodyStart: number; boundary: string; delims: Delimiter[] }
@@ -131,10 +108,13 @@ interface MultipartBody { bodyStart: number; boundary: string; delims: Delimiter
 function multipartAround(text: string, partStart: number, seen: Map<string, Delimiter[]>): MultipartBody | undefined {
   let start = 0, end = text.length;
   for (let depth = 0; depth < LEAF_MAX_DEPTH; depth++) {
-    const { bodyStart, type, boundary } = contentTypeOf(text, start, end);
-    if (!type.startsWith('multipart/') || !boundary) return undefined;
+    // Read as the leaf reader reads it, so that both find the same parts.
+    const { headers, bodyStart } = splitPart(text, start, end);
+    const ct = parseMimeValue(headerValue(headers, 'content-type') ?? '');
+    const boundary = ct.params.boundary;
+    if (!ct.type.startsWith('multipart/') || !boundary) return undefined;
     const key = `${bodyStart}:${end}`;
-    const delims = seen.get(key) ?? delimiterLines(text, bodyStart, end, boundary);
+    const delims = seen.get(key) ?? delimiters(text, bodyStart, end, boundary);
     seen.set(key, delims);
     const inside = delims.findIndex((d, k) => !d.close && d.next <= partStart && (k + 1 === delims.length || delims[k + 1].at > partStart));
     if (inside < 0) return undefined;
@@ -166,13 +146,13 @@ function keepsAnother(text: string, leaf: MimeLeaf, after: number, gone: Readonl
 export function removeAttachments(text: string, rules: readonly CompiledRule[], guess: TypeGuess): Removal {
   const removed: RemovedFile[] = [];
   const taken: LeafAttachment[] = [];
-  for (const a of leafAttachments(text, guess)) {
+  const leaves = leafParts(text);
+  for (const a of leafAttachments(text, leaves, guess)) {
     const by = remover(a, rules);
     if (!by) continue;
     removed.push({ name: a.label, inside: by.inside, rule: by.rule.name });
     taken.push(a);
   }
-  const leaves = leafParts(text);
   if (!taken.length) return { text, removed, expected: leaves.map(leafShape) };
   const notice = noticeText(removed, rules);
   const edits: LeafEdit[] = [];

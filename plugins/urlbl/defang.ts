@@ -6,7 +6,7 @@
 
 import { decodeLeaf, headerValue, leafParts, replaceLeaves, type LeafEdit, type MimeLeaf } from '../../core/message/mime-leaves.ts';
 import { mimeParamText, parseMimeValue } from '../../core/message/mime-params.ts';
-import { Base64Encoder, QuotedPrintableEncoder } from '../../core/message/seven-bit-encoders.ts';
+import { encodeWhole } from '../../core/message/seven-bit-encoders.ts';
 
 const URL_RE = /https?:\/\/[^\s"'<>()[\]{}]+/gi;
 
@@ -22,9 +22,7 @@ function setHeader(head: string, name: string, value: string): string {
 }
 
 function encode(buf: Buffer, cte: string): string {
-  if (cte !== 'base64' && cte !== 'quoted-printable') return buf.toString('latin1');
-  const encoder = cte === 'base64' ? new Base64Encoder() : new QuotedPrintableEncoder();
-  return Buffer.concat([encoder.write(buf), encoder.end()]).toString('latin1');
+  return cte === 'base64' || cte === 'quoted-printable' ? encodeWhole(cte, buf) : buf.toString('latin1');
 }
 
 function charsetText(buf: Buffer, charset: string | undefined): string {

@@ -8,7 +8,7 @@ import { signingName } from '../../core/dkim/keyring.ts';
 import { dkimRecordText, dkimZoneLine } from '../../core/dkim/dns-record.ts';
 
 /** The tags of a DKIM key record (RFC 6376 §3.6.1), names lower-cased, values without their folding white space. */
-export function recordTags(text: string): Map<string, string> {
+function recordTags(text: string): Map<string, string> {
   const tags = new Map<string, string>();
   for (const part of text.split(';')) {
     const eq = part.indexOf('=');
