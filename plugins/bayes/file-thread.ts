@@ -1,7 +1,5 @@
-// The gateway's side of file-worker.ts: sends it requests and adopts the dictionaries it reads. A worker is started
-// for a request and ended once none is left: idle after reading the dictionary, it held about 18 MB for nothing. Starting
-// one again for a reload or a flush (at most every flush_interval while learning) takes about 0.2 s of CPU, on its own
-// thread, not the event loop's: mostly loading its modules.
+// The gateway's side of file-worker.ts: sends it requests and adopts the dictionaries it reads. The worker starts
+// on first use, holds the process open only while a request is out, and is started again if it dies.
 import { Worker } from 'node:worker_threads';
 import { Dictionary } from './engine/dictionary.ts';
 import type { FileStamp } from './file-stamp.ts';
@@ -26,8 +24,6 @@ export class DictionaryFileThread {
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly waiting = new Map<number, Waiting>();
-  /** Workers ended for having no request left, until they have exited: close() waits for them too. */
-  private readonly ending = new Set<Promise<number>>();
 
   /**
    * Reads a dictionary file at start-up (an empty dictionary when there is none), stamped as it was before reading.
@@ -64,7 +60,6 @@ export class DictionaryFileThread {
     const w = this.worker;
     this.worker = null;
     if (w) await w.terminate();
-    await Promise.all(this.ending);
   }
 
   private call(op: Op): Promise<Loaded | { refused: Refusal }> {
@@ -76,28 +71,20 @@ export class DictionaryFileThread {
         ...(op.forget && (op.forget.size || op.forget.nspam || op.forget.nham) ? { forget: op.forget.toState() } : {}) };
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { worker: w, resolve, reject });
+      w.ref();
       w.postMessage(req);
     });
   }
 
-  /** Ends `w`, which has answered its last request: the next request starts another. */
-  private end(w: Worker): void {
-    if (this.worker === w) this.worker = null;
-    const ended = w.terminate().catch(() => 1);
-    this.ending.add(ended);
-    void ended.finally(() => this.ending.delete(ended));
-  }
-
   private started(): Worker {
     if (this.worker) return this.worker;
-    // Never unref'd: it lives only while a request is out, whose answer the process must wait for.
     const w = new Worker(new URL('./file-worker.ts', import.meta.url));
+    w.unref();
     w.on('message', (reply: FileReply) => {
       const waiting = this.waiting.get(reply.id);
       if (!waiting) return;
       this.waiting.delete(reply.id);
-      // Ended before the answer is handed on, so that a request made on it starts a new worker.
-      if (![...this.waiting.values()].some((x) => x.worker === w)) this.end(w);
+      if (![...this.waiting.values()].some((x) => x.worker === w)) w.unref();
       if ('error' in reply) waiting.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
       else if ('refused' in reply) waiting.resolve({ refused: reply.refused });
       else waiting.resolve({ dict: Dictionary.fromState(reply.state), stamp: reply.stamp, ...(reply.damage ? { damage: reply.damage } : {}) });
