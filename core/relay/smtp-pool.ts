@@ -23,11 +23,13 @@ export class NotAttemptedError extends Error {}
 export const LIMIT_RISE_MS = 60_000;
 
 /**
- * The next hop turned a connection away, saying so: a greeting that was not 220, or a refused connect (RST). Not a
- * connection dropped or left unanswered: that says nothing of a limit, and the host may be failing.
+ * The next hop turned a connection away, saying so: a greeting that was not 220. Not a refused connect (RST): a
+ * server restarting refuses connects while its old sessions are still open here, and taking that for a limit left the
+ * pool at one connection for minutes after the restart (Postfix takes it for a dead host). Nor a connection dropped
+ * or left unanswered: that says nothing of a limit, and the host may be failing.
  */
 const turnedAway = (e: unknown): e is SmtpClientError => e instanceof SmtpClientError && !e.loopsBack
-  && ((e.stage === 'greeting' && !!e.reply) || (e.stage === 'connect' && /\bECONNREFUSED\b/.test(e.message)));
+  && e.stage === 'greeting' && !!e.reply;
 
 export class SmtpPool {
   private readonly o: ClientOptions;
