@@ -1,5 +1,6 @@
 // A bounded pool of SMTP connections to one host: reused across messages, opened on demand, closed when idle.
 import { SmtpConnection, SmtpClientError, type ClientOptions } from './smtp-client.ts';
+import { ConcurrencyWindow } from './concurrency-window.ts';
 
 /**
  * An idle connection is closed (QUIT) after this long, as Postfix's smtp_connection_cache_time_limit (2 s): long
@@ -15,14 +16,6 @@ export const IDLE_MS = 2_000;
 export class NotAttemptedError extends Error {}
 
 /**
- * After the next hop refused a connection while others to it worked, the pool's limit goes back up by one this often
- * while no further refusal comes, to the configured `connections`. Postfix's qmgr climbs back by feedback on
- * deliveries; a step a minute is the simple form of it: a host that refuses at 3 sessions is asked for a 4th once a
- * minute, and a refusal costs only the connection, as the send it was for waits for a working one.
- */
-export const LIMIT_RISE_MS = 60_000;
-
-/**
  * The next hop turned a connection away, saying so: a greeting that was not 220. Not a refused connect (RST): a
  * server restarting refuses connects while its old sessions are still open here, and taking that for a limit left the
  * pool at one connection for minutes after the restart (Postfix takes it for a dead host). Nor a connection dropped
@@ -33,10 +26,10 @@ const turnedAway = (e: unknown): e is SmtpClientError => e instanceof SmtpClient
 
 export class SmtpPool {
   private readonly o: ClientOptions;
-  private readonly max: number;
-  private readonly riseMs: number;
-  /** The limit a refusal set, while below `max`, and when: it rises by one every `riseMs` since (see LIMIT_RISE_MS). */
-  private lowered?: { to: number; at: number };
+  /** The configured `connections`, lowered while the next hop turns connections away (see ConcurrencyWindow). */
+  private readonly window: ConcurrencyWindow;
+  /** The limit the last warned-of refusal set, until the pool next has all `connections` in use at once. */
+  private warnedAt?: number;
   private readonly idle: SmtpConnection[] = [];
   /** Sends waiting for a slot: given a connection, undefined (open one yourself), or the error that ends their wait. */
   private readonly waiters: Array<(c: SmtpConnection | SmtpClientError | undefined) => void> = [];
@@ -48,19 +41,18 @@ export class SmtpPool {
   /** Aborted when the stop's grace is over: every session under way, or being opened, is ended. */
   private readonly cut = new AbortController();
 
-  constructor(o: ClientOptions, max: number, riseMs = LIMIT_RISE_MS) {
+  constructor(o: ClientOptions, max: number) {
     this.o = o;
-    this.max = Math.max(1, max);
-    this.riseMs = riseMs;
+    this.window = new ConcurrencyWindow(max);
   }
 
-  /** How many connections may be open now: `max`, or less for a while after the next hop refused one. */
+  /**
+   * How many connections may be open now: `max`, or less after the next hop refused one, until as many deliveries
+   * as the limit went through while it was all in use: then one more (a refusal costs only that connection, as the
+   * send it was for waits for a working one).
+   */
   get limit(): number {
-    if (!this.lowered) return this.max;
-    const risen = this.lowered.to + Math.floor((Date.now() - this.lowered.at) / this.riseMs);
-    if (risen < this.max) return risen;
-    this.lowered = undefined;
-    return this.max;
+    return this.window.size;
   }
 
   /**
@@ -69,14 +61,24 @@ export class SmtpPool {
    * those for now, so the limit comes down to them, and the send goes on over one of them instead of being deferred.
    */
   private lower(e: SmtpClientError): void {
-    const to = Math.max(1, this.open);
-    const before = this.limit;
-    this.lowered = { to: Math.min(to, before), at: Date.now() };
-    if (this.lowered.to < before) {
-      this.o.log?.warn('next hop turned a connection away while others to it work: fewer connections to it for now', {
-        host: this.o.host, port: this.o.port, reason: e.replyText, connections: this.lowered.to, configured: this.max,
-      });
+    if (!this.window.lower(this.open)) return;
+    const fields = { host: this.o.host, port: this.o.port, reason: e.replyText, connections: this.window.size, configured: this.window.max };
+    // A busy pool asks a limited hop for one more every few deliveries, and is turned away each time it asks beyond
+    // the limit: a warning for each would flood the log. Only a limit lower than the one already warned of is news.
+    if (this.warnedAt !== undefined && this.window.size >= this.warnedAt) {
+      this.o.log?.debug('next hop still takes no more connections than before', fields);
+      return;
     }
+    this.warnedAt = this.window.size;
+    this.o.log?.warn('next hop turned a connection away while others to it work: fewer connections to it for now', fields);
+  }
+
+  /** A send went through on one of `inUse` busy connections: the limit may climb back (see ConcurrencyWindow). */
+  private delivered(inUse: number): void {
+    this.window.delivered(inUse);
+    if (this.warnedAt === undefined || inUse < this.window.max) return;
+    this.warnedAt = undefined;
+    this.o.log?.info('next hop takes all configured connections again', { host: this.o.host, port: this.o.port, connections: this.window.max });
   }
 
   /**
@@ -92,6 +94,8 @@ export class SmtpPool {
       this.cut.signal.addEventListener('abort', cutOff, { once: true });
       try {
         const result = await work(conn);
+        // Before the release, which hands the connection on: counted as it is, this one is still in use.
+        this.delivered(this.open - this.idle.length);
         this.release(conn);
         return result;
       } catch (e) {

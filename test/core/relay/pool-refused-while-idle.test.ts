@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import { SmtpPool } from '../../../core/relay/smtp-pool.ts';
+import type { LogFields, Logger } from '../../../core/log/types.ts';
 import { waitFor, waitUntil } from '../../helpers/wait-for.ts';
 
 /**
@@ -66,7 +67,10 @@ describe('relay pool: a connection turned away while another went idle', functio
 
   it('sends over the idle connection instead of waiting for good', async () => {
     const { hop, stop } = await startHop();
-    const pool = new SmtpPool({ host: '127.0.0.1', port: hop.port, secure: false, starttls: 'off', tlsVerify: false, heloName: 'gw.test' }, 2);
+    const warnings: LogFields[] = [];
+    const quiet = () => undefined;
+    const log: Logger = { debug: quiet, info: quiet, warn: (msg, fields = {}) => { warnings.push({ msg, ...fields }); }, error: quiet, child: () => log };
+    const pool = new SmtpPool({ host: '127.0.0.1', port: hop.port, secure: false, starttls: 'off', tlsVerify: false, heloName: 'gw.test', log }, 2);
     const send = (n: number) => pool.with((c) => c.send('a@client.example', ['b@example.com'], Readable.from([Buffer.from(`Subject: ${n}\r\n\r\nhi\r\n`)]), 30));
     const outcomes: string[] = [];
     const settle = (n: number) => (p: Promise<{ data?: { code: number } }>) => p.then((t) => outcomes.push(`${n}: ${t.data?.code}`), (e) => outcomes.push(`${n}: ${(e as Error).message}`));
@@ -80,7 +84,9 @@ describe('relay pool: a connection turned away while another went idle', functio
       assert.equal(hop.refused, 1, 'the second connection was turned away');
       assert.equal(hop.messagesOnFirst, 2, 'both messages went over the first connection');
       assert.equal(hop.connections, 2, 'no third connection was needed');
-      assert.equal(pool.limit, 1, 'the pool came down to the one connection the hop takes');
+      assert.deepEqual(warnings.map((w) => w.connections), [1], 'the pool came down to the one connection the hop takes');
+      // At a limit of 1, the one delivery made over its one connection is a step back up (pool-delivery-feedback).
+      assert.equal(pool.limit, 2, 'and the second send, delivered over it, raised it again');
     } finally {
       await pool.close();
       await stop();
