@@ -11,6 +11,7 @@ import type { BounceConfig } from './bounce-config.ts';
 import { dropRecipients, hasPending, selectionFields, type ActionResult, type QueueActions } from './actions.ts';
 import { TIMER_MAX_MS } from '../config/schema.ts';
 import { deferralReason, type DeferralReason, type Metrics } from '../metrics.ts';
+import { lifetimeOf, lifetimeOver } from './lifetime.ts';
 
 /**
  * How long a stop lets deliveries already under way finish before it cuts their sessions off, as Postfix's stop
@@ -25,6 +26,8 @@ export type Counters = Pick<Metrics, 'inc' | 'count'>;
 export interface DeliveryPolicy {
   retry_schedule: number[];
   lifetime: number;
+  /** Unset: mail from <> lives as long as any other (lifetime.ts). */
+  bounce_lifetime?: number;
   concurrency: number;
   bounces?: BounceConfig;
 }
@@ -437,7 +440,7 @@ export class DeliveryQueue implements QueueActions {
     if (this.choreFailed.has(e.id)) return Infinity;
     let at = Infinity;
     if ((e.delayNotices ?? 0) === 0 && this.delayNoticeOwed(e)) at = e.receivedAt + this.bouncer.config.delay_after;
-    if (this.awaitingDest.has(e.id)) at = Math.min(at, e.receivedAt + this.policy.lifetime);
+    if (this.awaitingDest.has(e.id)) at = Math.min(at, e.receivedAt + lifetimeOf(e, this.policy).ms);
     return at;
   }
 
@@ -460,7 +463,7 @@ export class DeliveryQueue implements QueueActions {
         continue;
       }
       const waitsFor = this.downDestinations(e);
-      if (waitsFor && now - e.receivedAt < this.policy.lifetime) {
+      if (waitsFor && !lifetimeOver(e, this.policy, now)) {
         waiting.add(e);
         // Its own turn, before the probe's turn replaces it below.
         if (!this.ownRetryAt.has(e.id)) this.ownRetryAt.set(e.id, e.nextAttemptAt);
@@ -571,7 +574,7 @@ export class DeliveryQueue implements QueueActions {
 
   /** Queues a notice and schedules it (durable before the entry records that it was sent); its id, if one was owed. */
   private async notify(e: QueueEntry, kind: DsnKind, recipients: QueueEntry['recipients']): Promise<string | undefined> {
-    const dsn = await this.bouncer.notify(e, kind, recipients, e.receivedAt + this.policy.lifetime);
+    const dsn = await this.bouncer.notify(e, kind, recipients, e.receivedAt + lifetimeOf(e, this.policy).ms);
     if (dsn) { this.add(dsn); if (kind === 'failure') this.counters?.inc('bounced'); }
     return dsn?.id;
   }
@@ -708,7 +711,7 @@ export class DeliveryQueue implements QueueActions {
    */
   private async settleWithoutAttempt(e: QueueEntry, how: { choreOnly: boolean; wasAwaiting: boolean; started: number }): Promise<void> {
     const fields = { qid: e.id, message_id: e.messageId, attempt: e.attempts, ms: Date.now() - how.started };
-    if (Date.now() - e.receivedAt >= this.policy.lifetime) {
+    if (lifetimeOver(e, this.policy)) {
       await this.settleAttempt(e, {
         fields, tried: [], deliveredNow: [], failedNow: [], delivered: [], bounced: [], hops: new Map(), notices: new Map(),
         lastReply: e.lastReply, deferReason: 'other',
@@ -778,7 +781,7 @@ export class DeliveryQueue implements QueueActions {
   /** The rest of an attempt once its replies are applied to the entry: notices, then the state written or the message removed. */
   private async settleAttempt(e: QueueEntry, o: AttemptOutcome): Promise<void> {
     const { fields, lastReply } = o;
-    const expired = Date.now() - e.receivedAt >= this.policy.lifetime;
+    const expired = lifetimeOver(e, this.policy);
     if (expired) for (const r of e.recipients) if (r.status === 'pending') { r.status = 'failed'; r.reply ??= 'delivery time expired'; }
     const unnotified = e.recipients.filter((r) => r.status === 'failed' && !r.notified);
     // NOTIFY (RFC 3461 §4.1) may have asked for no failure notice: such a recipient is done with all the same.
@@ -812,8 +815,11 @@ export class DeliveryQueue implements QueueActions {
         this.live.delete(e.id);
         this.counters?.count('deadlettered', expired ? 'expired' : 'rejected');
         this.logSettled(e, o);
-        // The message's end: every recipient it failed, earlier attempts' too and those its lifetime ran out on.
-        this.log.warn(expired ? 'lifetime expired: moved to dead-letter' : 'permanent failure: moved to dead-letter', {
+        // The message's end: every recipient it failed, earlier attempts' too and those its lifetime ran out on. Mail
+        // from <> given up on its own, shorter lifetime says so: an admin looking for lost notices greps for it.
+        const bounceExpired = expired && lifetimeOf(e, this.policy).key === 'queue.bounce_lifetime';
+        const why = bounceExpired ? 'bounce lifetime expired' : expired ? 'lifetime expired' : 'permanent failure';
+        this.log.warn(`${why}: moved to dead-letter`, {
           ...fields, to: failed.map((r) => r.address), failed: failed.map((r) => `${r.address}: ${r.reply}`), dsn: e.dsn,
         });
       }

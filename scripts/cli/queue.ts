@@ -16,8 +16,11 @@ import { findUnreadable, type BrokenMessage } from '../../core/queue/broken-mess
 import { isAccessError } from '../../core/queue/data-dir-access.ts';
 import { forEachBounded } from '../../core/queue/for-each-bounded.ts';
 import { heldHeaders, shownText } from '../../core/quarantine/summary.ts';
+import { queueShape } from '../../core/queue/shape.ts';
+import { shapeLines } from '../../core/queue/shape-table.ts';
 
 const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… | --data-dir DIR] [--json]
+       moat queue --shape [--by recipient|sender] [--top N] [--config FILE … | --data-dir DIR] [--json]
 
   list [SELECTORS]                              id, age, state, sender, every recipient (marked with where it
                                                 stands once one is delivered, failed or released, and the
@@ -47,6 +50,14 @@ const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… |
   delete ID --recipient ADDRESS                 drop that one recipient of a quarantined message (the
                                                 message goes once no recipient is left)
   overview                                      messages and oldest age per destination domain
+  --shape                                       as Postfix's qshape: the messages waiting (not held) per
+                                                recipient domain, by age: a column per bucket headed by its
+                                                upper bound in minutes (T: all of them; 5: under 5m; 10:
+                                                5m to 10m; … 640+: older), a TOTAL row, then the domains,
+                                                busiest first. A message counts once in each domain it still
+                                                has recipients in, and once in TOTAL
+    --by sender                                 per sender domain instead ('<>': bounces and other notices)
+    --top N                                     only the N busiest domains
 
 SELECTORS pick messages instead of ids, the same for every command:
   --all | --to ADDRESS|DOMAIN | --from ADDRESS  every message, those with a recipient still to do at ADDRESS
@@ -77,7 +88,7 @@ selector that is not a whole domain or address, such as '*', is one).`;
 const OPTIONS = {
   ...CONFIG_OPTIONS, 'data-dir': { type: 'string' }, json: { type: 'boolean' },
   folder: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' }, user: { type: 'string' }, all: { type: 'boolean' },
-  recipient: { type: 'string' }, state: { type: 'string' }, 'older-than': { type: 'string' }, 'newer-than': { type: 'string' }, verbose: { type: 'boolean', short: 'v' }, yes: { type: 'boolean' },
+  recipient: { type: 'string' }, state: { type: 'string' }, shape: { type: 'boolean' }, by: { type: 'string' }, top: { type: 'string' }, 'older-than': { type: 'string' }, 'newer-than': { type: 'string' }, verbose: { type: 'boolean', short: 'v' }, yes: { type: 'boolean' },
 } as const;
 
 const FOLDERS: readonly QueueFolder[] = ['queue', 'deadletter', 'quarantine'];
@@ -449,6 +460,21 @@ async function forRecipient(store: QueueStore, command: 'release' | 'delete', ar
   return result === 'done' ? 0 : 1;
 }
 
+/** `--shape`: the waiting messages per domain and age bucket (qshape), read as `list` reads them. */
+async function shape(positionals: string[], o: Record<string, unknown>, out: Json): Promise<number> {
+  if (positionals.length) throw new UsageError(`--shape takes no command (${JSON.stringify(positionals[0])})`);
+  const given = ['folder', 'state', 'to', 'from', 'user', 'older-than', 'newer-than', 'all', 'yes', 'recipient', 'verbose'].filter((k) => o[k] !== undefined);
+  if (given.length) throw new UsageError(`--${given[0]} does not apply to --shape`);
+  const by = o.by ?? 'recipient';
+  if (by !== 'recipient' && by !== 'sender') throw new UsageError(`--by takes recipient or sender, not ${JSON.stringify(by)}`);
+  if (o.top !== undefined && !/^[1-9]\d{0,8}$/.test(String(o.top))) throw new UsageError(`--top takes a whole number of domains above 0, not ${JSON.stringify(o.top)}`);
+  const top = o.top === undefined ? undefined : Number(o.top);
+  const store = new QueueStore(await dataDir(o as { 'data-dir'?: string; config?: string; set?: string[] }));
+  const result = queueShape((await listed(store, 'queue')).entries, { by, top });
+  out(result, () => { for (const line of shapeLines(result)) console.log(line); });
+  return 0;
+}
+
 async function dispatch(command: string, args: string[], o: Record<string, unknown>, out: Json): Promise<number> {
   const known = ['list', 'overview', 'show', 'flush', 'hold', 'release', 'delete', 'requeue'];
   if (!known.includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
@@ -480,16 +506,19 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const o = parsed.values;
   const [command, ...args] = parsed.positionals;
-  if (!command) { console.error(USAGE); return USAGE_ERROR; }
+  if (!command && !o.shape) { console.error(USAGE); return USAGE_ERROR; }
   const out: Json = (value, text) => { if (o.json) console.log(JSON.stringify(value, null, 2)); else text(); };
+  const name = o.shape ? '--shape' : command;
   try {
+    if (o.shape) return await shape(parsed.positionals, o, out);
+    if (o.by !== undefined || o.top !== undefined) throw new UsageError(`--${o.by !== undefined ? 'by' : 'top'} goes with --shape`);
     return await dispatch(command, args, o, out);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof SelectorError) { console.error(`moat queue ${command}: ${e.message} (moat queue --help shows the usage)`); return USAGE_ERROR; }
+    if (e instanceof UsageError || e instanceof SelectorError) { console.error(`moat queue ${name}: ${e.message} (moat queue --help shows the usage)`); return USAGE_ERROR; }
     // A config error lists each problem on its own line, with the key it concerns.
     if (e instanceof ConfigError) { console.error(e.message); return 1; }
     const denied = isAccessError(e);
-    console.error(`moat queue ${command}: ${(e as Error).message}${denied ? " (run it as the gateway's user or root)" : ''}`);
+    console.error(`moat queue ${name}: ${(e as Error).message}${denied ? " (run it as the gateway's user or root)" : ''}`);
     return 1;
   }
 }
