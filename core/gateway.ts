@@ -55,6 +55,7 @@ import { watchEventLoop } from './log/event-loop-watch.ts';
 import { mailmoatVersion, shortCommit } from './version.ts';
 import { domainWarnings } from './config/domain-warnings.ts';
 import { removedDomainMail, removedDomainWarning } from './queue/removed-domain-mail.ts';
+import { queueOwnMail } from './queue/own-mail.ts';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -322,6 +323,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     isLocalDomain: (d: string) => rt.policy.localDomains.has(d.toLowerCase().replace(/\.$/, '')),
     relayTarget: (d: string) => relayTargetFor(rt.config, d),
     scoreCaps: () => rt.config.scores.max_per_plugin,
+    ownMail: {
+      from: () => rt.config.queue.bounces.postmaster || `postmaster@${name}`,
+      queue: (to, data) => queueOwnMail({ store: queue, schedule: (e) => delivery.add(e), hostname: () => name }, to, data),
+    },
   });
   // Reads the running limits and policy at each call, so that a reload's prefix lengths and networks apply at once.
   const counting = new ClientCounting(() => rt);

@@ -67,6 +67,14 @@ export interface Services {
    * where no gateway runs (a unit test's services): then no cap applies.
    */
   scoreCaps?(): Readonly<Record<string, number>>;
+  /**
+   * Mail the gateway sends of its own for a plugin (the rules plugin's notices), queued as the quarantine digest is:
+   * `from()` is the address its From field names (queue.bounces.postmaster, else postmaster@<server.hostname>);
+   * `queue(to, data)` writes the whole message durably with the null sender and hands it to delivery, resolving with
+   * its queue id (it throws when it cannot be written). It never runs through the plugin chain. Absent where no
+   * gateway runs (a unit test's services, `moat check-config`).
+   */
+  ownMail?: { from(): string; queue(to: readonly string[], data: Buffer): Promise<string> };
 }
 
 /** The command line of the hooks that run for a client's command (HookContext.command). */
@@ -83,6 +91,8 @@ export interface HookContext {
   readonly hook: HookName;
   readonly session: SessionView;
   readonly log: Logger;
+  /** The transaction's queue id, the one its `250 … queued as` names and its log lines carry; undefined outside a transaction. */
+  readonly queueId?: string;
   /** The sender of the current transaction; undefined before MAIL FROM. */
   readonly mailFrom?: Address;
   /** Recipients accepted so far. */

@@ -184,6 +184,7 @@ function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): 
     hook: a.hook,
     session: a.session,
     log: a.log.child({ plugin: p.name }),
+    queueId: tx?.id,
     mailFrom: tx?.mailFrom,
     recipients: tx?.recipients ?? [],
     acceptedRcpts: tx?.acceptedRcpts,

@@ -1,7 +1,10 @@
 // Actions: what a matching rule does. Scores become findings for the one verdict step; headers, subject tags and
 // copies are asked of the core; quarantine, reject, tempfail and discard end the rules (Proxmox Mail Gateway's final
 // actions).
-import { addedFieldNameProblem, FIELD_NAME, isAscii, recipientAddressProblem, type Issue } from '../../core/index.ts';
+import { addedFieldNameProblem, FIELD_NAME, type Issue } from '../../core/index.ts';
+import { namedAddresses } from './action-addresses.ts';
+import { partTextProblem } from './admin-text.ts';
+import { compileNotify, type NotifyAction } from './notify-config.ts';
 
 export type FinalAction =
   | { kind: 'quarantine'; text: string }
@@ -23,6 +26,8 @@ export interface RuleActions {
   removeAttachments?: AttachmentRemoval;
   /** A text to add to the message's text bodies (disclaimer.ts). */
   disclaimer?: Disclaimer;
+  /** A notice to the admin (or the recipients) once the message's fate is known (notices.ts). */
+  notify?: NotifyAction;
   stop: boolean;
   /** The action names as written, for the log line of a match. */
   names: string[];
@@ -39,7 +44,7 @@ export interface Disclaimer {
 }
 
 export const ACTIONS = [
-  'score', 'add_header', 'remove_header', 'tag_subject', 'copy_to', 'remove_attachments', 'disclaimer',
+  'score', 'add_header', 'remove_header', 'tag_subject', 'copy_to', 'remove_attachments', 'disclaimer', 'notify',
   'accept', 'quarantine', 'reject', 'tempfail', 'discard', 'stop',
 ] as const;
 
@@ -88,37 +93,6 @@ function reply(kind: 'reject' | 'tempfail', raw: unknown, path: string, issues: 
     } else issues.push({ path: `${path}.${k}`, message: 'is not a known key (known: text, code, enhanced)' });
   }
   return out;
-}
-
-/**
- * The addresses of a `copy_to`: one or a list, each one the core would take from a plugin for every message. The core
- * checks them again per message; here a typo stops the load instead of becoming a warning on every match.
- */
-function copyAddresses(value: unknown, path: string, issues: Issue[]): string[] {
-  const list = Array.isArray(value) ? value : [value];
-  if (list.length === 0) { issues.push({ path, message: 'expected an address or a list of addresses' }); return []; }
-  const out: string[] = [];
-  for (const [i, a] of list.entries()) {
-    const p = Array.isArray(value) ? `${path}[${i}]` : path;
-    // No IP literal is ours at load, so those are refused here too: a copy goes to a domain.
-    const why = typeof a !== 'string' ? 'expected an address such as archive@example.org' : recipientAddressProblem(a, () => false);
-    if (why) { issues.push({ path: p, message: why }); continue; }
-    // Such an address may only go with mail whose sender announced SMTPUTF8: the copy would be refused for most mail.
-    if (!isAscii(a as string)) { issues.push({ path: p, message: 'an address beyond ASCII cannot be given to mail sent without SMTPUTF8' }); continue; }
-    out.push(a as string);
-  }
-  return out;
-}
-
-/** A line longer than SMTP carries (998 octets, RFC 5321 §4.5.3.1) would have to be cut inside the admin's text. */
-const MAX_LINE = 900;
-
-/** Text an admin wrote for a message part: not empty, no NUL, lines of at most MAX_LINE characters. */
-function partTextProblem(v: unknown): string | undefined {
-  if (typeof v !== 'string' || v.trim() === '') return 'expected a non-empty text';
-  if (v.includes('\0')) return 'may not hold a NUL character';
-  if (v.split(/\r?\n/).some((l) => l.length > MAX_LINE)) return `has a line over ${MAX_LINE} characters: break it into lines`;
-  return undefined;
 }
 
 const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -214,7 +188,7 @@ export function compileActions(raw: unknown, path: string, issues: Issue[]): Rul
         else out.tagSubject = value.trim();
         break;
       case 'copy_to':
-        for (const a of copyAddresses(value, ap, issues)) if (!out.copyTo.some((x) => x.toLowerCase() === a.toLowerCase())) out.copyTo.push(a);
+        for (const a of namedAddresses(value, ap, issues)) if (!out.copyTo.some((x) => x.toLowerCase() === a.toLowerCase())) out.copyTo.push(a);
         break;
       case 'remove_attachments':
         if (out.removeAttachments) issues.push({ path: ap, message: 'a rule takes one remove_attachments' });
@@ -223,6 +197,10 @@ export function compileActions(raw: unknown, path: string, issues: Issue[]): Rul
       case 'disclaimer':
         if (out.disclaimer) issues.push({ path: ap, message: 'a rule takes one disclaimer' });
         else out.disclaimer = disclaimer(value, ap, issues);
+        break;
+      case 'notify':
+        if (out.notify) issues.push({ path: ap, message: 'a rule takes one notify (give it a list of addresses)' });
+        else out.notify = compileNotify(value, ap, issues);
         break;
       case 'quarantine':
         if (value !== undefined && value !== null && (typeof value !== 'string' || !ONE_LINE.test(value))) issues.push({ path: ap, message: 'expected nothing, or one line saying why' });
@@ -253,6 +231,10 @@ export function compileActions(raw: unknown, path: string, issues: Issue[]): Rul
   const edit = out.removeAttachments ? 'remove_attachments' : out.disclaimer ? 'disclaimer' : undefined;
   if (edit && out.final && ['reject', 'tempfail', 'discard'].includes(out.final.kind)) {
     issues.push({ path, message: `${edit} with ${out.final.kind} changes nothing: the message is not delivered` });
+  }
+  // A deferred message is judged again on its retry, and only a final answer is told: this notice would never go.
+  if (out.notify && out.final?.kind === 'tempfail') {
+    issues.push({ path, message: 'notify with tempfail sends nothing: a notice goes once the message is delivered, held, refused or dropped, and a deferred one is judged again on its retry' });
   }
   return out;
 }

@@ -11,7 +11,7 @@ const ruleSchema = s.object({
   description: s.string().optionalValue().describe('A note for admins; the detail of the rule\'s finding'),
   enabled: s.boolean().default(true).describe('false keeps the rule in the file without running it'),
   when: s.any().optionalValue().describe('Criteria (see the README); absent = every message'),
-  actions: s.array(s.any()).describe('score, add_header, remove_header, tag_subject, copy_to, remove_attachments, disclaimer, accept, quarantine, reject, tempfail, discard, stop'),
+  actions: s.array(s.any()).describe('score, add_header, remove_header, tag_subject, copy_to, remove_attachments, disclaimer, notify, accept, quarantine, reject, tempfail, discard, stop'),
 });
 
 const shape = s.object({
@@ -32,6 +32,10 @@ const shape = s.object({
   on_mime_incomplete: s.enum(['reject', 'quarantine', 'score', 'off'] as const).default('reject')
     .describe('A message whose MIME structure was not walked to its end, or is nested deeper than max_mime_depth: `reject` (554 5.7.1), `quarantine`, `score` (mime_incomplete_score, the verdict decides) or `off`'),
   mime_incomplete_score: s.number().default(10).describe('Score of the MIME_INCOMPLETE or MIME_TOO_DEEP finding'),
+  notify_limit: s.number({ integer: true, min: 1 }).default(10)
+    .describe('Notices (the notify action) one rule may send in notify_window; those past it are counted and logged once, at the window\'s end'),
+  notify_window: s.duration({ min: 1_000, max: 86_400_000 }).default(60_000)
+    .describe('The window of notify_limit, from a rule\'s first notice in it'),
 });
 
 export const configSchema = s.checked(shape, (cfg, path, issues: Issue[]) => {

@@ -13,7 +13,13 @@ import type { RegexResults } from './regex-thread.ts';
 
 export type Answer = boolean | undefined;
 
-export interface EvalEnv { facts: Facts; regex: RegexResults; lists: ReadonlyMap<string, AddressList>; timeZone?: string }
+/**
+ * `regexEach`: for a regex answered per input (a `to: { regex }`, per recipient), the inputs it matched. Without it
+ * such a regex counts as its answer for the message as a whole (`regex`), as a unit test may give it.
+ */
+export interface EvalEnv {
+  facts: Facts; regex: RegexResults; regexEach?: ReadonlyMap<number, ReadonlySet<string>>; lists: ReadonlyMap<string, AddressList>; timeZone?: string;
+}
 
 export type Criterion = (env: EvalEnv) => Answer;
 
@@ -22,7 +28,8 @@ export interface CompileState {
   issues: Issue[];
   /** Names declared under `lists:`. */
   listNames: ReadonlySet<string>;
-  regexes: Array<RegexSource & { inputs: (f: Facts) => string[] }>;
+  /** `each`: answered for every input apart (RegexJob), so that a criterion can ask of some inputs only. */
+  regexes: Array<RegexSource & { inputs: (f: Facts) => string[]; each?: boolean }>;
   needsParsed: boolean;
   /** recipient_delimiter: characters that start an address tag, taken off before address, domain, glob and list tests. */
   delimiter: string;
@@ -71,7 +78,7 @@ function any(nodes: Criterion[]): Criterion {
 
 const never: Criterion = () => false;
 
-function regexNode(st: CompileState, source: unknown, caseSensitive: boolean, path: string, inputs: (f: Facts) => string[]): Criterion {
+function regexNode(st: CompileState, source: unknown, caseSensitive: boolean, path: string, inputs: (f: Facts) => string[], each = false): Criterion {
   if (typeof source !== 'string' || source === '') { st.issues.push({ path, message: 'expected a regular expression (a non-empty string)' }); return never; }
   const flags = caseSensitive ? '' : 'i';
   try { new RegExp(source, flags); } catch (e) {
@@ -79,8 +86,17 @@ function regexNode(st: CompileState, source: unknown, caseSensitive: boolean, pa
     return never;
   }
   const id = st.regexes.length + 1;
-  st.regexes.push({ id, source, flags, inputs });
-  return (env) => env.regex.get(id);
+  if (!each) {
+    st.regexes.push({ id, source, flags, inputs });
+    return (env) => env.regex.get(id);
+  }
+  st.regexes.push({ id, source, flags, inputs, each });
+  // Asked of the inputs as they are when the rule runs: the recipients an earlier rule dropped are no longer there.
+  return (env) => {
+    const whole = env.regex.get(id);
+    const hits = env.regexEach?.get(id);
+    return whole === undefined || !hits ? whole : inputs(env.facts).some((s) => hits.has(s));
+  };
 }
 
 /** A text matcher: a string is a regex (case ignored), or `{ regex, case_sensitive }`, or `{ contains }`. */
@@ -105,10 +121,10 @@ function textNode(st: CompileState, raw: unknown, path: string, inputs: (f: Fact
  * An address matcher for `from` and `to`: a glob string (`*@example.org`; `<>` is the null sender), or a mapping with
  * one of address, domain (`.example.org` with subdomains), glob, regex, list; or a list of those (any).
  */
-function addressNode(st: CompileState, raw: unknown, path: string, addresses: (f: Facts) => string[]): Criterion {
+function addressNode(st: CompileState, raw: unknown, path: string, addresses: (f: Facts) => string[], perAddress = false): Criterion {
   if (Array.isArray(raw)) {
     if (raw.length === 0) st.issues.push({ path, message: 'is an empty list' });
-    return any(raw.map((r, i) => addressNode(st, r, `${path}[${i}]`, addresses)));
+    return any(raw.map((r, i) => addressNode(st, r, `${path}[${i}]`, addresses, perAddress)));
   }
   // Compared in one form on both sides: lower case, the domain in A-label form, the tag taken off (recipient_delimiter).
   const some = (test: (a: string) => boolean): Criterion => (env) => addresses(env.facts).some((a) => test(mailboxForm(a, st.delimiter)));
@@ -143,7 +159,7 @@ function addressNode(st: CompileState, raw: unknown, path: string, addresses: (f
     }
     case 'glob': { const globs = lower.map(globForm); return some((a) => globs.some((g) => globMatch(g, a))); }
     // A regex sees the address as it was sent, tag and all: the one matcher that can still look at a tag.
-    case 'regex': return regexNode(st, value, false, `${path}.regex`, addresses);
+    case 'regex': return regexNode(st, value, false, `${path}.regex`, addresses, perAddress);
     case 'list': {
       for (const name of lower) if (!st.listNames.has(name)) st.issues.push({ path: `${path}.list`, message: `names no list declared under lists: ${name}` });
       return (env) => addresses(env.facts).some((raw) => {
@@ -287,7 +303,8 @@ function compileOne(st: CompileState, key: string, value: unknown, path: string)
       return (env) => { const a = inner(env); return a === undefined ? undefined : !a; };
     }
     case 'from': return addressNode(st, value, path, (f) => [f.mailFrom]);
-    case 'to': st.usesTo = true; return addressNode(st, value, path, (f) => f.recipients);
+    // Per recipient: a later rule sees only the recipients an earlier discard left, its regex included.
+    case 'to': st.usesTo = true; return addressNode(st, value, path, (f) => f.recipients, true);
     case 'client_ip': {
       try {
         const cidrs = new CidrList(asList(value).map(String));

@@ -38,7 +38,12 @@ export interface RunResult {
   discarded: Array<{ address: string; rule: CompiledRule }>;
   /** The matched rules with remove_attachments or a disclaimer, in match order: the message's content is edited after the run. */
   contentEdits: CompiledRule[];
+  /** The matched rules with notify, in match order: their notices go once the verdict is known (notices.ts). */
+  notices: RuleNotice[];
 }
+
+/** `recipients`: those the rule judged (or dropped); `discarded`: the rule's discard dropped them. */
+export interface RuleNotice { rule: CompiledRule; recipients: string[]; discarded: boolean }
 
 function removeField(edits: HeaderEdits, name: string): void {
   const lower = name.toLowerCase();
@@ -47,7 +52,7 @@ function removeField(edits: HeaderEdits, name: string): void {
 }
 
 export function runRules(rules: readonly CompiledRule[], start: EvalEnv, fx: RunEffects): RunResult {
-  const out: RunResult = { matched: [], subjectTags: [], headers: { removed: [], added: [] }, discarded: [], contentEdits: [] };
+  const out: RunResult = { matched: [], subjectTags: [], headers: { removed: [], added: [] }, discarded: [], contentEdits: [], notices: [] };
   let env = start;
   for (const rule of rules) {
     const answer = rule.when(env);
@@ -64,6 +69,8 @@ export function runRules(rules: readonly CompiledRule[], start: EvalEnv, fx: Run
         // the others as if it had never been sent to the trap. Naming a trap must not skip the rules after it, and the
         // rule's other actions were for the copy dropped.
         for (const address of held) out.discarded.push({ address, rule });
+        // The notice is of the trap hit: unlike the rule's other actions, it was not for the copy dropped.
+        if (a.notify) out.notices.push({ rule, recipients: held, discarded: true });
         env = { ...env, facts: { ...env.facts, recipients: rest } };
         continue;
       }
@@ -77,6 +84,7 @@ export function runRules(rules: readonly CompiledRule[], start: EvalEnv, fx: Run
     for (const address of a.copyTo) fx.addRecipient(address, `rule ${rule.name}`);
     if (a.tagSubject && !out.subjectTags.includes(a.tagSubject)) out.subjectTags.push(a.tagSubject);
     if (a.removeAttachments || a.disclaimer) out.contentEdits.push(rule);
+    if (a.notify) out.notices.push({ rule, recipients: env.facts.recipients, discarded: a.final?.kind === 'discard' });
     if (a.final) {
       out.final = { rule, action: a.final };
       if (a.final.kind === 'discard' && (rule.usesTo || out.discarded.length)) out.final.recipients = env.facts.recipients;

@@ -50,8 +50,8 @@ export const UNREADABLE_ARCHIVE = 'application/x-unreadable-archive';
 /** The detected type of an archive with an encrypted entry, or encrypted headers: no scanner sees its content. */
 export const ENCRYPTED_ARCHIVE = 'application/x-encrypted-archive';
 /**
- * The detected type of an archive whose names were not read though it is not damaged (a 7z with a compressed header,
- * as 7-Zip writes them by default): its names are not seen by `name`, so a rule that must see them asks this.
+ * The detected type of an archive whose names were not read though it is not damaged (a 7z whose header is packed by
+ * a coder the gateway does not decompress): its names are not seen by `name`, so a rule that must see them asks this.
  */
 export const UNLISTED_ARCHIVE = 'application/x-unlisted-archive';
 

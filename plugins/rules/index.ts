@@ -14,8 +14,11 @@ import { checkMimeStructure, MIME_INCOMPLETE, MIME_TOO_DEEP } from './mime-check
 import { chainWarnings } from './chain-warnings.ts';
 import { applyContentEdits } from './content-edits.ts';
 import type { ChainView, SymbolListing } from '../../core/plugin/define.ts';
+import { keepNotices, sendNotices } from './notices.ts';
+import { NoticeMarker } from './notice-marker.ts';
+import { NoticeRate } from './notice-rate.ts';
 
-async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, AddressList>, thread: RegexThread, ctx: HookContext): Promise<Outcome | void> {
+async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, AddressList>, thread: RegexThread, ctx: HookContext, marker?: NoticeMarker): Promise<Outcome | void> {
   if (!ctx.message) return;
   const checksMime = cfg.on_mime_incomplete !== 'off';
   if (set.rules.length === 0 && !checksMime) return;
@@ -25,17 +28,18 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
   if (unchecked) return unchecked;
   if (set.rules.length === 0) return;
   // Envelope and header tests first, the body last: at a deadline, the cheap answers are the ones kept.
-  const tests = set.regexes.map((r) => ({ id: r.id, inputs: r.inputs(facts) })).sort((a, b) => total(a.inputs) - total(b.inputs));
+  const tests = set.regexes.map((r) => ({ id: r.id, inputs: r.inputs(facts), ...(r.each ? { each: true } : {}) })).sort((a, b) => total(a.inputs) - total(b.inputs));
   // By address, an IPv6 client by its /64: a host picks any address of its /64 at will.
   const client = clientBlock(facts.ip, { v4: 32, v6: 64 });
-  const { results, timedOut, waited, slowClient } = await thread.run(tests, client);
+  const { results, hits, timedOut, waited, slowClient } = await thread.run(tests, client);
   // slow_client: it waited behind other senders' mail, a message of its client having run to the deadline lately.
   const behind = slowClient ? { slow_client: true } : {};
   if (waited) ctx.log.warn('rules: no regex thread was free within max_wait', { max_wait_ms: cfg.max_wait, asked: tests.length, ...behind });
   else if (timedOut) ctx.log.warn('rules: regexes did not finish in time', { timeout_ms: cfg.regex_timeout, answered: results.size, asked: tests.length, ...behind });
   const why = waited ? 'no regex thread was free within max_wait' : 'its regexes did not finish in time';
   const skipped: string[] = [];
-  const result = runRules(set.rules, { facts, regex: results, lists, timeZone: cfg.time_zone }, {
+  const regexEach = new Map(tests.filter((t) => hits?.has(t.id)).map((t) => [t.id, new Set(hits!.get(t.id)!.map((i) => t.inputs[i]))]));
+  const result = runRules(set.rules, { facts, regex: results, regexEach, lists, timeZone: cfg.time_zone }, {
     addFinding: (symbol, score, detail) => ctx.addFinding(symbol, score, detail),
     addRecipient: (address, reason) => ctx.addRecipient(address, reason),
     matched: (rule) => ctx.log.info('rule matched', { rule: rule.name, actions: rule.actions.names, ...(facts.bodyTruncated ? { body_truncated: true } : {}) }),
@@ -49,6 +53,11 @@ async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, 
   // hostile input, skipping it let mail past the admin's reject rules. Deferred, the message is judged on its retry.
   if (skipped.length && cfg.on_timeout === 'tempfail') {
     return outcome.tempfail('Message filter temporarily unavailable, try again later', { code: 451, enhanced: '4.3.0' });
+  }
+  // Told once the verdict is known (afterVerdict); never of a notice of ours that came back in, so none can loop.
+  if (result.notices.length) {
+    if (marker?.marks(ctx.message.headers)) ctx.log.info('rules: no notice about a notice of the gateway\'s own', { rules: result.notices.map((n) => n.rule.name) });
+    else keepNotices(ctx, facts, result.notices);
   }
   // Spam traps among the recipients: dropped, while the verdict and a final action below are for the others.
   for (const d of result.discarded) ctx.discardRecipient(d.address, `rule ${d.rule.name}`);
@@ -131,7 +140,7 @@ function warningsFor(cfg: RulesConfig, chain: ChainView): string[] {
 
 export default definePlugin({
   name: 'rules',
-  description: 'Admin-defined filter rules: criteria on envelope, headers, body, attachments, findings and time; actions score, headers, subject tag, copy to, remove attachments, disclaimer, accept, quarantine, reject, tempfail, discard',
+  description: 'Admin-defined filter rules: criteria on envelope, headers, body, attachments, findings and time; actions score, headers, subject tag, copy to, remove attachments, disclaimer, notify, accept, quarantine, reject, tempfail, discard',
   configSchema,
   symbols: {
     'RULE_<NAME>': 'A rule with a score action matched (its score, negative for a whitelist)',
@@ -154,10 +163,19 @@ export default definePlugin({
     // Said before the first message: a rule that can never match is otherwise silent.
     if (setup.chain) for (const w of chainWarnings(set, setup.chain, (rule) => ownSymbols(cfg, set, rule))) setup.log.warn(w);
     const thread = new RegexThread(set.regexes.map(({ id, source, flags }) => ({ id, source, flags })), cfg.regex_timeout, cfg.max_wait);
+    const notifies = set.rules.some((r) => r.actions.notify);
+    // Only where the gateway can queue mail of its own: its data_dir keeps the key (a unit test has none).
+    const marker = notifies && setup.services.ownMail ? NoticeMarker.forDataDir(setup.services.dataDir) : undefined;
+    const rate = new NoticeRate(cfg.notify_limit, cfg.notify_window, (rule, suppressed, windowMs) => {
+      setup.log.warn('rules: notices held back by notify_limit', { rule, suppressed, notify_limit: cfg.notify_limit, window_ms: windowMs });
+    });
     setup.log.info('rules loaded', { rules: set.rules.length, regexes: set.regexes.length, lists: Object.fromEntries([...lists].map(([n, l]) => [n, l.size])) });
     return {
-      hooks: { data: (ctx) => check(cfg, set, lists, thread, ctx) },
-      close: () => thread.close(),
+      hooks: {
+        data: (ctx) => check(cfg, set, lists, thread, ctx, marker),
+        ...(notifies ? { afterVerdict: (ctx: HookContext) => sendNotices(ctx, { rate, marker, metrics: setup.metrics }) } : {}),
+      },
+      close: async () => { rate.close(); await thread.close(); },
     };
   },
 });

@@ -15,11 +15,14 @@ import type { RegexJob, RegexReply, RegexSource } from './regex-worker.ts';
 import { SlowClients } from './slow-clients.ts';
 
 export type RegexResults = Map<number, boolean>;
+/** For each finished test asked with `each`: the indices of its inputs that matched. */
+export type RegexHits = Map<number, number[]>;
 /**
+ * `hits`: of the tests asked with `each` that finished (absent when nothing ran).
  * `waited`: no thread was free within the wait bound, so nothing ran (`timedOut` is then true as well).
  * `slowClient`: it waited behind other clients' mail, its client's batch having run to a deadline lately.
  */
-export type Answer = { results: RegexResults; timedOut: boolean; waited?: boolean; slowClient?: boolean };
+export type Answer = { results: RegexResults; hits?: RegexHits; timedOut: boolean; waited?: boolean; slowClient?: boolean };
 
 /** Threads running batches at most: more than the machine's cores would only share them; two keep one hostile message from all. */
 const WORKERS = 2;
@@ -139,7 +142,8 @@ export class RegexThread {
     if (slow) this.runningSlow++;
     const job = this.nextJob++;
     const results: RegexResults = new Map();
-    const answer = (timedOut: boolean) => pending.resolve({ results, timedOut, ...(pending.slow ? { slowClient: true } : {}) });
+    const hits: RegexHits = new Map();
+    const answer = (timedOut: boolean) => pending.resolve({ results, hits, timedOut, ...(pending.slow ? { slowClient: true } : {}) });
     const done = (keep: boolean) => {
       clearTimeout(timer);
       w.off('message', onMessage);
@@ -150,7 +154,9 @@ export class RegexThread {
     };
     const onMessage = (reply: RegexReply) => {
       if (!('job' in reply) || reply.job !== job) return;
-      if ('done' in reply) { done(true); answer(false); this.pump(); } else results.set(reply.id, reply.matched);
+      if ('done' in reply) { done(true); answer(false); this.pump(); return; }
+      results.set(reply.id, reply.matched);
+      if (reply.hits) hits.set(reply.id, reply.hits);
     };
     const onExit = (code: number) => {
       done(false);
