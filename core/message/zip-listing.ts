@@ -1,10 +1,12 @@
-// The names inside a ZIP archive, read from its central directory alone: nothing is decompressed. A mail filter that
-// judges attachments by name would otherwise pass setup.exe sent as docs.zip. The input is the sender's, so every
-// count and offset in it is checked against the bytes really there, the work is one pass over the directory, and a
-// message's archives together are held to a budget of entries and bytes (ListingBudget); what cannot be read in full
-// is reported as such (`unreadable`), never taken for an empty or harmless archive.
-import { readExactly, sliceSource, type ByteSource } from './byte-source.ts';
+// The names inside a ZIP archive, read from its central directory: a mail filter that judges attachments by name
+// would otherwise pass setup.exe sent as docs.zip. Only an entry that is an archive itself is decompressed, to list
+// the names in it in turn (zip-entry-content.ts). The input is the sender's, so every count and offset in it is
+// checked against the bytes really there, the work is one pass over the directory, and a message's archives together
+// are held to a budget of entries, bytes and inflated bytes (ListingBudget); what cannot be read in full is reported
+// as such (`unreadable`), never taken for an empty or harmless archive.
+import { readExactly, type ByteSource } from './byte-source.ts';
 import { detectFileType, MAGIC_HEAD_BYTES } from './file-magic.ts';
+import { ARCHIVE_MAX_FIRST_LOOKS, ARCHIVE_MAX_INFLATED, entryData, innerArchive } from './zip-entry-content.ts';
 
 export interface ArchiveEntry {
   /** The entry's path as stored (`docs/setup.exe`), then any other name it carries (the Info-ZIP Unicode path). */
@@ -33,16 +35,37 @@ export interface ArchiveListing {
 }
 
 /** What the archives of one message may cost together; each listing takes its share. */
-export interface ListingBudget { entries: number; bytes: number }
+export interface ListingBudget {
+  entries: number;
+  bytes: number;
+  /**
+   * Bytes inflated to list archives compressed in archives (zip-entry-content.ts); absent, none are (a budget made
+   * for a reader of RAR or 7z alone, which inflates nothing).
+   */
+  inflated?: number;
+  /**
+   * Compressed entries not named as archives whose first bytes may still be inflated, to see whether they are one
+   * (zip-entry-content.ts); absent, none may.
+   */
+  firstLooks?: number;
+}
 
 /** Entries listed, over all the archives of a message. */
 export const ARCHIVE_MAX_ENTRIES = 10_000;
 /** Directory and end-record bytes read, over all the archives of a message. */
 export const ARCHIVE_MAX_BYTES = 8 * 1024 * 1024;
-/** Archives stored (not compressed) in an archive are listed too, to this depth: the attachment is 1. */
+/** Archives in an archive, stored or deflated, are listed too, to this depth: the attachment is 1. */
 const ARCHIVE_MAX_DEPTH = 2;
 
-export const newListingBudget = (): ListingBudget => ({ entries: ARCHIVE_MAX_ENTRIES, bytes: ARCHIVE_MAX_BYTES });
+export const newListingBudget = (): ListingBudget => ({
+  entries: ARCHIVE_MAX_ENTRIES, bytes: ARCHIVE_MAX_BYTES, inflated: ARCHIVE_MAX_INFLATED, firstLooks: ARCHIVE_MAX_FIRST_LOOKS,
+});
+
+/**
+ * Lists an archive found in a ZIP, of whatever format `detectedType` names, one level deeper; archive-listing.ts
+ * gives the readers of every format, and without it only ZIPs in ZIPs are listed.
+ */
+export type InnerLister = (src: ByteSource, detectedType: string | undefined) => ArchiveListing | undefined;
 
 const EOCD = Buffer.from('PK\x05\x06', 'latin1');
 const EOCD_SIZE = 22;
@@ -50,9 +73,8 @@ const MAX_COMMENT = 0xffff;
 const ZIP64_LOCATOR = 0x07064b50;
 const ZIP64_EOCD = 0x06064b50;
 const CENTRAL = 0x02014b50;
-const LOCAL = 0x04034b50;
 const CENTRAL_SIZE = 46;
-const LOCAL_SIZE = 30;
+const STORED = 0;
 /**
  * End-record signatures tried, from the last one back: a comment may hold the bytes of false ones. Each costs a few
  * small reads; an end holding more than this is an archive hiding its own record (findDirectory), and a file that is
@@ -173,7 +195,7 @@ function findDirectory(src: ByteSource, budget: ListingBudget, nested: boolean):
 }
 
 /** Reads one directory: its entries, in one pass over its bytes. */
-function readDirectory(src: ByteSource, dir: Directory, budget: ListingBudget, depth: number, within: string[]): ArchiveListing {
+function readDirectory(src: ByteSource, dir: Directory, budget: ListingBudget, depth: number, listInner: InnerLister): ArchiveListing {
   const out: ArchiveListing = { entries: [], encrypted: false };
   // Local headers whose archive was listed: many entries may point at one.
   const seen = new Set<number>();
@@ -187,6 +209,7 @@ function readDirectory(src: ByteSource, dir: Directory, budget: ListingBudget, d
     if (pos + CENTRAL_SIZE > bytes.length || bytes.readUInt32LE(pos) !== CENTRAL) { out.unreadable = `its central directory is damaged after ${read} entries`; break; }
     const flags = bytes.readUInt16LE(pos + 8);
     const method = bytes.readUInt16LE(pos + 10);
+    const crc = bytes.readUInt32LE(pos + 16);
     let packed = bytes.readUInt32LE(pos + 20);
     let size = bytes.readUInt32LE(pos + 24);
     const nameLen = bytes.readUInt16LE(pos + 28);
@@ -223,55 +246,49 @@ function readDirectory(src: ByteSource, dir: Directory, budget: ListingBudget, d
     if (encrypted) out.encrypted = true;
     pos = next;
     if (name.endsWith('/') && size === 0) continue; // a folder
-    const entry: ArchiveEntry = { names: [...new Set(names)], size, encrypted, ...(within.length ? { within } : {}) };
+    const entry: ArchiveEntry = { names: [...new Set(names)], size, encrypted };
     out.entries.push(entry);
-    // Stored without compression, its bytes are in the archive as they are: their type is read, and an archive
-    // among them is listed in turn (once, however many entries point at it).
-    if (method !== 0 || encrypted) continue;
-    const data = storedData(src, local + dir.shift, packed, dir.start);
-    if (!data) continue;
-    const head = data.readUpTo(0, MAGIC_HEAD_BYTES);
-    if (head) entry.detectedType = detectFileType(head);
-    if (entry.detectedType !== 'application/zip' || depth >= ARCHIVE_MAX_DEPTH || seen.has(local)) continue;
-    seen.add(local);
-    const inner = listArchive(data, budget, depth + 1, [...within, name]) ?? noDirectory();
-    for (const x of inner.entries) out.entries.push(x);
-    if (inner.encrypted) out.encrypted = true;
-    if (inner.unreadable && !out.unreadable) out.unreadable = `${name}, stored in it: ${inner.unreadable}`;
+    if (encrypted) continue;
+    const at = local + dir.shift;
+    // Stored without compression, its bytes are in the archive as they are: their type is read.
+    if (method === STORED) {
+      const data = entryData(src, at, packed, dir.start);
+      const head = 'why' in data ? undefined : data.readUpTo(0, MAGIC_HEAD_BYTES);
+      if (head) entry.detectedType = detectFileType(head);
+    }
+    // An archive among the entries, stored or deflated, is listed in turn (once, however many entries point at it).
+    if (depth >= ARCHIVE_MAX_DEPTH || seen.has(at)) continue;
+    seen.add(at);
+    const inner = innerArchive(src, { names: entry.names, method, packed, size, crc, local: at }, dir.start, budget, entry.detectedType);
+    if (!inner) continue;
+    const how = method === STORED ? 'stored in it' : 'compressed in it';
+    const listing = 'why' in inner ? { entries: [], encrypted: false, unreadable: inner.why } : listInner(inner.data, inner.detectedType);
+    if (listing) nestListing(out, listing, name, how);
   }
   if (!out.unreadable && dir.count !== read) out.unreadable = `its end record counts ${dir.count} entries, its central directory holds ${read}`;
   return out;
 }
 
-/**
- * The content of a stored entry whose local header is at `local`: undefined when the header is not there or not
- * kept, or its data would run into the central directory (offsets a crafted archive points anywhere).
- */
-function storedData(src: ByteSource, local: number, packed: number, directoryStart: number): ByteSource | undefined {
-  if (local < 0) return undefined;
-  const header = readExactly(src, local, LOCAL_SIZE);
-  if (!header || header.readUInt32LE(0) !== LOCAL) return undefined;
-  const start = local + LOCAL_SIZE + header.readUInt16LE(26) + header.readUInt16LE(28);
-  if (start + packed > directoryStart) return undefined;
-  return sliceSource(src, start, packed);
+/** Adds the listing of the archive `name` in `out`'s archive to it: its entries, marked as within it, and its doubts. */
+function nestListing(out: ArchiveListing, inner: ArchiveListing, name: string, how: string): void {
+  for (const x of inner.entries) out.entries.push({ ...x, within: [name, ...(x.within ?? [])] });
+  if (inner.encrypted) out.encrypted = true;
+  if (inner.unreadable !== undefined) out.unreadable ??= `${name}, ${how}: ${inner.unreadable}`;
+  if (inner.unlisted !== undefined) out.unlisted ??= `${name}, ${how}: ${inner.unlisted}`;
 }
 
 /**
  * The listing of the ZIP archive in `src`, or undefined when it is none. `looksLikeZip` (its first bytes are a ZIP's)
  * makes an archive whose directory is not found `unreadable` rather than no archive; without it, an end record
- * found at its end is still read, as archive programs do for a ZIP behind a self-extractor or other bytes.
+ * found at its end is still read, as archive programs do for a ZIP behind a self-extractor or other bytes. `depth` is
+ * how deep in archives `src` lies (the attachment is 1); `listInner` lists the archives found in it.
  */
-export function listZip(src: ByteSource, budget: ListingBudget, looksLikeZip: boolean): ArchiveListing | undefined {
-  const listing = listArchive(src, budget, 1, []);
-  if (listing) return listing;
-  return looksLikeZip ? noDirectory() : undefined;
-}
-
-function listArchive(src: ByteSource, budget: ListingBudget, depth: number, within: string[]): ArchiveListing | undefined {
+export function listZip(src: ByteSource, budget: ListingBudget, looksLikeZip: boolean, depth = 1, listInner?: InnerLister): ArchiveListing | undefined {
   const found = findDirectory(src, budget, depth > 1);
-  if (!found) return undefined;
+  if (!found) return looksLikeZip ? noDirectory() : undefined;
   if ('why' in found) return { entries: [], encrypted: false, unreadable: found.why };
-  const listing = readDirectory(src, found.dir, budget, depth, within);
+  const zipsOnly: InnerLister = (inner, type) => listZip(inner, budget, type === 'application/zip', depth + 1);
+  const listing = readDirectory(src, found.dir, budget, depth, listInner ?? zipsOnly);
   if (found.doubt && !listing.unreadable) listing.unreadable = found.doubt;
   return listing;
 }

@@ -15,6 +15,12 @@ export interface ZipEntryInput {
   localOffset?: number;
   /** The name's bytes, instead of `name` in UTF-8 (for a code page 437 name). */
   nameBytes?: Buffer;
+  /** The bytes written as its data, already compressed (with `deflate`), instead of `data` compressed here. */
+  packed?: Buffer;
+  /** The extracted size both headers state, instead of `data`'s. */
+  statedSize?: number;
+  /** The CRC-32 both headers state, instead of `data`'s. */
+  statedCrc?: number;
 }
 
 export interface ZipOptions {
@@ -28,10 +34,10 @@ export interface ZipOptions {
 }
 
 /** A little-endian field: its width in bytes and its value. */
-type Field = [2 | 4, number];
+export type Field = [2 | 4, number];
 
 /** A header of `size` bytes holding `fields` one after the other from its start. */
-function record(size: number, fields: Field[]): Buffer {
+export function record(size: number, fields: Field[]): Buffer {
   const b = Buffer.alloc(size);
   let at = 0;
   for (const [width, value] of fields) {
@@ -49,7 +55,7 @@ export function buildZip(entries: ZipEntryInput[], opts: ZipOptions = {}): Buffe
   const start = offset;
   for (const e of entries) {
     const data = e.data ?? Buffer.alloc(0);
-    const packed = e.deflate ? deflateRawSync(data) : data;
+    const packed = e.packed ?? (e.deflate ? deflateRawSync(data) : data);
     const name = e.nameBytes ?? Buffer.from(e.name, 'utf8');
     let extra = Buffer.alloc(0);
     if (e.unicodePath !== undefined) {
@@ -63,9 +69,9 @@ export function buildZip(entries: ZipEntryInput[], opts: ZipOptions = {}): Buffe
     }
     const flags = e.flags ?? 0;
     const method = e.deflate ? 8 : 0;
-    const crc = crc32(data);
+    const crc = e.statedCrc ?? crc32(data);
     // The central header is the local one with "version made by" in front and more fields after.
-    const common: Field[] = [[2, 20], [2, flags], [2, method], [4, 0], [4, crc], [4, packed.length], [4, data.length], [2, name.length]];
+    const common: Field[] = [[2, 20], [2, flags], [2, method], [4, 0], [4, crc], [4, packed.length], [4, e.statedSize ?? data.length], [2, name.length]];
     locals.push(record(30, [[4, 0x04034b50], ...common]), name, packed);
     const central = record(46, [[4, 0x02014b50], [2, 20], ...common, [2, extra.length], [2, 0], [2, 0], [2, 0], [4, 0], [4, e.localOffset ?? offset - start]]);
     centrals.push(central, name, extra);

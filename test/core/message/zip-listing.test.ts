@@ -51,16 +51,17 @@ describe('core/message/zip-listing', function () {
     ]));
     assert.deepEqual(names(l), ['Größe.txt', 'über.txt', 'readme.txt|setup.exe', 'compressed.bin']);
     assert.equal(l!.entries[2].detectedType, 'application/x-dosexec');
-    assert.equal(l!.entries[3].detectedType, undefined, 'a compressed entry is not inflated');
+    assert.equal(l!.entries[3].detectedType, undefined, 'a compressed entry gets no detected type');
   });
 
-  it('lists an archive behind other bytes (a self-extractor), and archives stored in it two levels deep, no deeper', () => {
+  it('lists an archive behind other bytes (a self-extractor), and archives stored or deflated in it two levels deep, no deeper', () => {
     const level3 = buildZip([{ name: 'deepest.exe', data: PROGRAM }]);
     const level2 = buildZip([{ name: 'level3.zip', data: level3 }, { name: 'two.exe', data: PROGRAM }]);
     const sfx = buildZip([{ name: 'level2.zip', data: level2 }, { name: 'packed.zip', data: level2, deflate: true }], { prefix: PROGRAM });
     const l = listZip(wholeSource(sfx), newListingBudget(), false);
-    assert.deepEqual(names(l), ['level2.zip', 'level3.zip', 'two.exe', 'packed.zip']);
+    assert.deepEqual(names(l), ['level2.zip', 'level3.zip', 'two.exe', 'packed.zip', 'level3.zip', 'two.exe']);
     assert.deepEqual(l!.entries[1].within, ['level2.zip']);
+    assert.deepEqual(l!.entries[5].within, ['packed.zip']);
     assert.equal(l!.unreadable, undefined);
   });
 
