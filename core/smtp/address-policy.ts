@@ -25,7 +25,8 @@ const QUOTED_STRING = /^"(?:[^"\\]|\\.)*"$/;
  * domains. A client's source route never gets here: smtp-server drops it first, as RFC 5321 §4.1.2 and appendix C ask
  * (`<@a.example:u@example.com>` is `u@example.com`); a plugin's address (core/hooks/runner.ts) keeps its own.
  * An IP literal passes only when `isLocal` says it is ours; `domains` holds names only, so for a client's recipient
- * none does, the gateway's own addresses included: they are no domain the server behind takes mail for.
+ * none does, the gateway's own addresses included: they are no domain the server behind takes mail for. (Postmaster at
+ * one of the gateway's own literals never gets here as such: it is the first domain's postmaster, address-literal.ts.)
  */
 export function forbiddenRecipientForm(raw: string, isLocal: (domain: string) => boolean): string | undefined {
   if (raw.startsWith('@') || /^@[^:]+:/.test(raw)) return 'source routes are not accepted';

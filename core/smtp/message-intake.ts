@@ -98,8 +98,15 @@ function receivedHeader(st: SessionState, tx: Transaction, forAuthenticated: Rec
   return Buffer.from(text, 'utf8').toString('latin1');
 }
 
+/**
+ * The reply to a message's final dot. `close`: the connection ends after it (a plugin's disconnect). `aborted`: the
+ * message never came whole (the client left, the idle timeout or a stop cut it off), so the reply is no refusal of
+ * it, and does not count toward limits.max_errors.
+ */
+export type IntakeReply = Reply & { close?: boolean; aborted?: boolean };
+
 /** Receives the DATA stream of `tx` and returns the reply to send. Never throws for a spool problem: that is a 4xx. */
-export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transaction, stream: SMTPServerDataStream): Promise<Reply & { close?: boolean }> {
+export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transaction, stream: SMTPServerDataStream): Promise<IntakeReply> {
   // The config and the plugins of one generation for the whole message: a reload while it is spooled must not give
   // it the subject tag and scores of one config and the findings of the next, nor close the plugins it will run.
   const plugins = rt.plugins;
@@ -113,7 +120,7 @@ export async function receiveMessage(rt: Runtime, st: SessionState, tx: Transact
 
 async function receiveWith(
   rt: Runtime, cfg: Runtime['config'], plugins: Runtime['plugins'], st: SessionState, tx: Transaction, stream: SMTPServerDataStream,
-): Promise<Reply & { close?: boolean }> {
+): Promise<IntakeReply> {
   const log = rt.log.child({ cid: st.id, qid: tx.id });
   const file = rt.queue.emlPath(tx.id);
   const started = tx.startedAt;
@@ -157,17 +164,17 @@ async function receiveWith(
     await rt.queue.discard(tx.id).catch(() => undefined);
     // smtp-server ends the stream with ECONNECTION when the client hangs up before its final dot: nothing of
     // ours failed, and nothing was acknowledged, so that is the client's story, not an error of the gateway.
-    if ((err as { cutByStop?: boolean })?.cutByStop) return summary('aborted', { code: 421, text: SHUTTING_DOWN }, { reason: 'cut off by the stop after its grace' });
+    if ((err as { cutByStop?: boolean })?.cutByStop) return { ...summary('aborted', { code: 421, text: SHUTTING_DOWN }, { reason: 'cut off by the stop after its grace' }), aborted: true };
     // The idle timeout ends the stream the same way; the client heard its 421, and the line says so.
     const timeout = dataTimeoutReply(stream);
     if (timeout) {
       received = timeout.bytes;
-      return summary('aborted', { code: timeout.code, text: timeout.text }, { reason: 'timeout during DATA' });
+      return { ...summary('aborted', { code: timeout.code, text: timeout.text }, { reason: 'timeout during DATA' }), aborted: true };
     }
     if ((err as NodeJS.ErrnoException)?.code === 'ECONNECTION') {
       // What smtp-server counted of the message before the client left (the spool kept none of it).
       received = stream.byteLength ?? 0;
-      return summary('aborted', { code: 451, text: '4.4.2 Connection closed before the message was complete' }, { reason: 'client disconnected during DATA' });
+      return { ...summary('aborted', { code: 451, text: '4.4.2 Connection closed before the message was complete' }, { reason: 'client disconnected during DATA' }), aborted: true };
     }
     log.error('cannot spool message', { error: String((err as Error)?.message ?? err), code: (err as NodeJS.ErrnoException)?.code });
     rt.storage.noteFailure(err);

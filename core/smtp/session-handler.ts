@@ -11,6 +11,7 @@ import { chainHooks, commandReply, parseCommand } from './command-hooks.ts';
 import { Transaction, type SessionState } from '../hooks/transaction.ts';
 import { runHook } from '../hooks/runner.ts';
 import { toAddress, forbiddenRecipientForm } from './address-policy.ts';
+import { isPostmaster, mailboxAtOwnLiteral } from './address-literal.ts';
 import { blockedRecipientRefusal, recipientRefusal, senderRefusal } from './envelope-access.ts';
 import { thresholdSplit } from './recipient-thresholds.ts';
 import { heloDenied, heloRefusal, noteHeloName } from './helo-policy.ts';
@@ -628,7 +629,10 @@ export class SessionHandler implements ConnectionHooks {
     const firstDomain = policy.localDomains.values().next().value;
     // In its A-label form unless the transaction has SMTPUTF8: the address goes on to a next hop that may not.
     const postmasterDomain = firstDomain && !tx.mailFrom?.params.SMTPUTF8 ? (domainToASCII(firstDomain) || firstDomain) : firstDomain;
-    const raw = /^postmaster$/i.test(address.address) && postmasterDomain ? `${address.address}@${postmasterDomain}` : address.address;
+    // So is postmaster at an address literal of this host; any other mailbox there is refused below (address-literal.ts).
+    const atOwnLiteral = postmasterDomain ? mailboxAtOwnLiteral(address.address, st.local.ip) : undefined;
+    const mailbox = atOwnLiteral ?? address.address;
+    const raw = isPostmaster(mailbox) && postmasterDomain ? `${mailbox}@${postmasterDomain}` : address.address;
     // The client's RCPT, once accepted, goes on the transaction's list of them once (in any case), in the order accepted.
     const acceptedAs = (address: string): void => {
       const key = address.toLowerCase();
@@ -644,6 +648,9 @@ export class SessionHandler implements ConnectionHooks {
     const heloRefused = heloRefusal(this.rt, st);
     if (heloRefused) return refuse(heloRefused.code, heloRefused.enhanced, heloRefused.text, { reason: heloRefused.reason });
     const isLocal = (d: string) => policy.localDomains.has(d);
+    if (atOwnLiteral !== undefined && !isPostmaster(atOwnLiteral)) {
+      return refuse(550, '5.1.1', `<${address.address}>: Recipient address rejected: only postmaster takes mail at this host's address`);
+    }
     const why = forbiddenRecipientForm(raw, isLocal);
     if (why) return refuse(550, '5.7.1', `Relay access denied: ${why}`);
     const rcpt = toAddress(raw, address.args);
@@ -735,6 +742,10 @@ export class SessionHandler implements ConnectionHooks {
     receiveMessage(this.rt, st, tx, stream).then((reply) => {
       // As Postfix's junk count, the count starts again once a message is taken.
       if (reply.code < 300) this.junk.delete(session.id);
+      // A message refused after its final dot counts as a refused command does, as Postfix counts a DATA that failed:
+      // uncounted, a client could pipeline transaction after transaction into the same refusal without end. Before the
+      // reply goes, so that the one reaching the limit has the 421 right behind it (limits-errors-close.ts).
+      if (!reply.aborted && !reply.close && countsAsError(reply.code, reply.text)) this.countError(st);
       if (reply.code >= 400) cb(smtpError(reply.code, undefined, reply.text));
       else cb(null, Array.isArray(reply.text) ? reply.text.join(' ') : reply.text);
       if (reply.close) this.closeAfterReply(session.id);
