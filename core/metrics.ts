@@ -60,6 +60,7 @@ export const LABELED_COUNTERS = {
   deferred: { label: 'reason', values: ['reply_4xx', 'connect', 'tls', 'timeout', 'dns', 'other'] },
   deadlettered: { label: 'reason', values: ['rejected', 'expired'] },
   dkim_unsigned: { label: 'reason', values: ['no_key', 'key_unreadable', 'signing_error'] },
+  arc_unsealed: { label: 'reason', values: ['key_unreadable', 'no_auth_results', 'chain_ended', 'sealing_error'] },
 } as const;
 
 export type LabeledCounter = keyof typeof LABELED_COUNTERS;
@@ -204,7 +205,7 @@ const VERDICTS = ['accept', 'add_header', 'quarantine', 'reject', 'tempfail', 'a
  */
 export const GATEWAY_COUNTERS: readonly string[] = [
   'connections', 'connections_refused', 'connections_closed_under_stress', 'auth_failures', 'auth_refused',
-  'recipients_refused', 'recipients_discarded', 'recipients_copied', 'dkim_signed', 'dkim_unsigned', 'senders_rate_limited', 'user_rate_limits_reached', 'disk_full_refusals',
+  'recipients_refused', 'recipients_discarded', 'recipients_copied', 'dkim_signed', 'dkim_unsigned', 'arc_sealed', 'arc_unsealed', 'senders_rate_limited', 'user_rate_limits_reached', 'disk_full_refusals',
   ...VERDICTS.map((v) => `messages_${v}`),
   'relayed', 'deferred', 'bounced', 'deadlettered', 'deleted', 'released', 'requeued',
   'uncaught_errors', 'event_loop_blocked',
@@ -436,6 +437,8 @@ const KNOWN: Record<string, [Kind, string]> = {
   recipients_copied: ['counter', 'Copies of messages queued for recipients a plugin added (BCC)'],
   dkim_signed: ['counter', 'Messages that left with the gateway\'s DKIM signature (dkim.domains): counted once a message, when a next hop first accepted it, not per attempt or destination'],
   dkim_unsigned: ['counter', 'Messages accepted for DKIM signing that left unsigned, counted as dkim_signed, by reason: no_key (a reload took its domain out of dkim.domains), key_unreadable (its key file could not be read at the last start or reload), signing_error'],
+  arc_sealed: ['counter', 'Messages that left with the gateway\'s ARC set (dkim.arc): counted once a message, when a next hop first accepted it'],
+  arc_unsealed: ['counter', 'Messages dkim.arc.seal_for names that left without an ARC set, counted as arc_sealed, by reason: key_unreadable (the key file could not be read at the last start or reload), no_auth_results (no Authentication-Results of the dmarc plugin\'s, or none with an arc= result for a message with a chain), chain_ended (its chain ended with cv=fail or holds 50 sets), sealing_error'],
   connections_open: ['gauge', 'SMTP connections open now'],
   queue_scheduled: ['gauge', 'Messages the relay workers schedule now (due, deferred or in flight)'],
   queue_journaled: ['gauge', 'Messages held in the journal now'],

@@ -16,11 +16,25 @@ export interface DkimCounters {
   count(name: 'dkim_unsigned', label: UnsignedReason): void;
 }
 
+/**
+ * Whether a departure is a message's first: counted once a message, as it first leaves, not per attempt nor per
+ * destination. A recipient delivered already means an earlier attempt (or a gateway before a restart or reload) did.
+ */
+export class FirstDepartures {
+  /** Entries seen by this config generation: its destinations' transactions of one attempt end before any is settled. */
+  private readonly seen = new WeakSet<QueueEntry>();
+
+  first(entry: QueueEntry): boolean {
+    if (this.seen.has(entry)) return false;
+    this.seen.add(entry);
+    return !entry.recipients.some((r) => r.status === 'delivered');
+  }
+}
+
 export class DkimDepartures {
   private readonly log?: Logger;
   private readonly counters?: DkimCounters;
-  /** Entries counted by this config generation: its destinations' transactions of one attempt end before any is settled. */
-  private readonly counted = new WeakSet<QueueEntry>();
+  private readonly departures = new FirstDepartures();
 
   constructor(log?: Logger, counters?: DkimCounters) {
     this.log = log;
@@ -32,18 +46,8 @@ export class DkimDepartures {
     if (!entry.dkim) return;
     // The queue's delivery line is written by the queue, which does not know the key: this line, with its qid, does.
     if ('domain' in outcome) this.log?.info('DKIM-signed', { qid: entry.id, dkim: `${outcome.domain}/${outcome.selector}`, relay, to });
-    if (!this.firstDeparture(entry)) return;
+    if (!this.departures.first(entry)) return;
     if ('domain' in outcome) this.counters?.inc('dkim_signed');
     else this.counters?.count('dkim_unsigned', outcome.unsigned);
-  }
-
-  /**
-   * Whether no copy of the message left before: counted once a message, as it first leaves, not per attempt nor per
-   * destination. A recipient delivered already means an earlier attempt (or a gateway before a restart or reload) did.
-   */
-  private firstDeparture(entry: QueueEntry): boolean {
-    if (this.counted.has(entry)) return false;
-    this.counted.add(entry);
-    return !entry.recipients.some((r) => r.status === 'delivered');
   }
 }

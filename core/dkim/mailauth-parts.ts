@@ -1,5 +1,6 @@
 // The parts of mailauth's signer that Mailmoat signs with, typed: its body hash, header canonicalization and field
-// formatting. Its own signer lists each field only as often as it is present, so it cannot oversign a field.
+// formatting. Its own signer lists each field only as often as it is present, so it cannot oversign a field. Its ARC
+// sealer is used whole, given the header and body hash read here (core/dkim/arc-seal.ts).
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -8,10 +9,37 @@ export interface ParsedField { key: string | null; casedKey: string | undefined;
 interface BodyHasher { update(chunk: Buffer): void; digest(encoding: 'base64'): string }
 export type SignatureTags = Record<string, string | number | undefined>;
 
+/** A header section as mailauth reads it: its fields, and the bytes they came from. */
+export interface HeaderBlock { parsed: ParsedField[]; original: Buffer }
+
+/** One ARC set of a message as mailauth's chain reader gives it (only passed back to its sealer here). */
+export type ArcChainLink = Record<string, unknown>;
+
+/** What mailauth's ARC sealer takes: the set's instance and cv, the AAR's text after `i=N; `, the key, the body hash. */
+export interface SealRequest {
+  i: number;
+  cv: 'none' | 'pass' | 'fail';
+  authResults: string;
+  signingDomain: string;
+  selector: string;
+  /** PEM: mailauth's signer reads the key itself. */
+  privateKey: string;
+  algorithm: 'rsa-sha256';
+  bodyHash: string;
+  signTime: Date;
+  /** The fields the ARC-Message-Signature covers when present, colon-separated. */
+  headerList: string;
+}
+
 interface Mailauth {
   tools: {
-    parseHeaders(header: Buffer): { parsed: ParsedField[] };
+    parseHeaders(header: Buffer): HeaderBlock;
     formatSignatureHeaderLine(type: 'DKIM', values: SignatureTags, folded: boolean): string;
+    defaultARCFieldNames: string;
+  };
+  arc: {
+    getARChain(headers: HeaderBlock): ArcChainLink[] | false;
+    createSeal(input: false, data: { headers: HeaderBlock; arc: { chain: ArcChainLink[] | false }; seal: SealRequest }): Promise<{ headers: Array<string | undefined> }>;
   };
   body: { dkimBody(canonicalization: string, hash: string, maxLength: false): BodyHasher };
   header: {
@@ -32,6 +60,7 @@ export function mailauthParts(): Mailauth {
     tools: require('mailauth/lib/tools.js'),
     body: require('mailauth/lib/dkim/body/index.js'),
     header: require('mailauth/lib/dkim/header/index.js'),
+    arc: require('mailauth/lib/arc/index.js'),
   };
   return mailauth;
 }
@@ -41,3 +70,7 @@ export const relaxedBodyHasher = (): BodyHasher => mailauthParts().body.dkimBody
 export const canonicalizedHeader: Mailauth['header']['generateCanonicalizedHeader'] = (type, lines, options) =>
   mailauthParts().header.generateCanonicalizedHeader(type, lines, options);
 export const formatSignatureField = (tags: SignatureTags): string => mailauthParts().tools.formatSignatureHeaderLine('DKIM', tags, true);
+export const headerBlock = (section: Buffer): HeaderBlock => mailauthParts().tools.parseHeaders(section);
+export const arcFieldNames = (): string => mailauthParts().tools.defaultARCFieldNames;
+export const arcChain = (headers: HeaderBlock): ArcChainLink[] | false => mailauthParts().arc.getARChain(headers);
+export const createSeal: Mailauth['arc']['createSeal'] = (input, data) => mailauthParts().arc.createSeal(input, data);

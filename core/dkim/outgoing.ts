@@ -9,6 +9,7 @@ import { loadKeyring, type DomainKey } from './keyring.ts';
 import { dkimSignature } from './signature.ts';
 import { mailauthParts } from './mailauth-parts.ts';
 import { DkimDepartures, type DkimCounters, type SigningOutcome } from './departures.ts';
+import type { SealOutcome } from './arc-departures.ts';
 
 export interface SignedMessage {
   /** The message to send, our DKIM-Signature first when it was signed (a new stream each call). */
@@ -17,6 +18,8 @@ export interface SignedMessage {
   added: number;
   /** The key it was signed with, or why a message accepted for signing was not; absent for one not to be signed. */
   outcome?: SigningOutcome;
+  /** The ARC set it was sealed with, or why mail to be sealed was not; absent for mail not to be sealed (arc-seal.ts). */
+  sealed?: SealOutcome;
 }
 
 /** What a relay asks of signing; absent when no domain signs. */
@@ -27,12 +30,13 @@ export interface OutgoingSigner {
 }
 
 /** The stream as the SMTP client will write it: lines over 998 octets broken (core/relay/line-length-limit.ts). */
-async function* asWritten(message: Readable): AsyncGenerator<Buffer> {
+export async function* asWritten(message: Readable): AsyncGenerator<Buffer> {
   const limit = new LineLengthLimit();
   for await (const chunk of message) yield limit.push(chunk as Buffer);
 }
 
-async function* withSignature(field: Buffer, message: Readable, after: Buffer): AsyncGenerator<Buffer> {
+/** `fields` in front of `message`, and `after` (the empty line a message of header fields only lacks) behind it. */
+export async function* withSignature(field: Buffer, message: Readable, after: Buffer): AsyncGenerator<Buffer> {
   yield field;
   for await (const chunk of message) yield chunk as Buffer;
   if (after.length) yield after;

@@ -22,7 +22,7 @@ const CRLF = Buffer.from('\r\n');
  * chunks are kept in a list and joined once: joining at every chunk copies the header again each time, which for a
  * message without a blank line (all header, up to the message size limit) is quadratic.
  */
-async function headerSection(message: AsyncIterable<Buffer>, onBody: (chunk: Buffer) => void): Promise<{ section: Buffer; ended: boolean }> {
+export async function headerSection(message: AsyncIterable<Buffer>, onBody: (chunk: Buffer) => void): Promise<{ section: Buffer; ended: boolean }> {
   const chunks: Buffer[] = [];
   let length = 0;
   // The last 3 bytes read, so that a CRLFCRLF split across chunks is found without joining them.
@@ -91,6 +91,11 @@ export async function dkimSignature(message: AsyncIterable<Buffer>, req: SignReq
     ? sign('sha256', signedData, key.key)
     : sign(null, createHash('sha256').update(signedData).digest(), key.key);
   const field = `${formatSignatureField({ ...tags, b: signature.toString('base64') })}\r\n`;
-  if (ended) return { field, after: '' };
-  return { field, after: section.length === 0 || section.subarray(-2).equals(CRLF) ? '\r\n' : '\r\n\r\n' };
+  return { field, after: headerEnd(section, ended) };
+}
+
+/** What ends a header section that `headerSection` found unended (a message all header): '' when it ended. */
+export function headerEnd(section: Buffer, ended: boolean): string {
+  if (ended) return '';
+  return section.length === 0 || section.subarray(-2).equals(CRLF) ? '\r\n' : '\r\n\r\n';
 }

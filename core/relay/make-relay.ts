@@ -10,8 +10,8 @@ import { RouteRelay } from './route-relay.ts';
 import { RouteTable, type Route } from './routes.ts';
 import { smarthostTarget, smarthostTargets, type SmarthostTarget } from './smarthost.ts';
 import type { Logger } from '../log/types.ts';
-import { DkimSigner, type OutgoingSigner } from '../dkim/outgoing.ts';
-import type { DkimCounters } from '../dkim/departures.ts';
+import type { OutgoingSigner } from '../dkim/outgoing.ts';
+import { outgoingSigner, type OutgoingCounters } from '../dkim/outgoing-signer.ts';
 import { ownListeners, type OwnListener } from './own-listeners.ts';
 
 /** Where a smarthost route sends its mail (its first smarthost, or `url` of its list), with its TLS and AUTH settings. */
@@ -31,13 +31,13 @@ function routeRelay(route: Route, hostname: string, dns: DnsResolver, perDestina
   return smarthostRelay(r.urls!.map((url) => ({ ...routeTarget(r, perDestination, url), ownListeners: own })), hostname, log, signer);
 }
 
-/** `log` gets the relay's warnings about sessions (see SmtpRelay); `dkimCounters` what DKIM signing left signed or not. */
-export function buildRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver, log?: Logger, dkimCounters?: DkimCounters): Relay {
+/** `log` gets the relay's warnings about sessions (see SmtpRelay); `dkimCounters` what DKIM signing and ARC sealing left signed or not. */
+export function buildRelay(cfg: GatewayConfig, queue: QueueStore, hostname: string, dns: DnsResolver, log?: Logger, dkimCounters?: OutgoingCounters): Relay {
   const own = ownListeners(cfg.server);
   const targets = smarthostTargets(cfg.smarthost).map((t) => ({ ...t, ownListeners: own }));
   // A relay per start and reload: the keys are read with it, so a reload's new key signs from then on. One without
-  // dkim.domains too: mail a reload left without its key leaves unsigned, logged and counted.
-  const signer = cfg.dkim ? new DkimSigner(cfg.dkim, log, dkimCounters) : undefined;
+  // dkim.domains too: mail a reload left without its key leaves unsigned, logged and counted. With dkim.arc, it seals.
+  const signer = cfg.dkim ? outgoingSigner(cfg, log, dkimCounters) : undefined;
   const fallback: Relay = targets.length ? smarthostRelay(targets, hostname, log, signer) : new FileRelay(queue);
   const table = new RouteTable(cfg.routes ?? {});
   const maxOutbound = cfg.queue.max_outbound_size ?? 0;

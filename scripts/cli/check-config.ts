@@ -12,6 +12,7 @@ import { CONFIG_OPTIONS, readCommand } from './args.ts';
 import { oversizeWarning } from '../../plugins/clamav/config.ts';
 import { ownNextHops } from '../../core/relay/own-listeners.ts';
 import { domainWarnings } from '../../core/config/domain-warnings.ts';
+import { arcWarnings } from '../../core/dkim/arc-warnings.ts';
 
 const USAGE = 'usage: moat check-config [--config FILE] [--set KEY=VALUE]…';
 
@@ -153,7 +154,7 @@ export async function checkConfig(opts: { file?: string; overrides?: string[] })
     for (const h of ownNextHops(config)) warnings.push(`${h.where}: ${h.url} is this gateway's own listener (${h.listener.key} ${h.listener.address}): mail sent there would loop back, and bounces with 5.4.6`);
   }
   // Judged on a config the schema took whole: a key in error is listed already, and its value is not there to compare.
-  if (!schemaIssues.length) warnings.push(...domainWarnings(config));
+  if (!schemaIssues.length) warnings.push(...domainWarnings(config), ...arcWarnings(config));
   return { file, issues, warnings, loaded: schemaIssues.length ? undefined : { config, file, baseDir } };
 }
 

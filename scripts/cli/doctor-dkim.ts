@@ -1,5 +1,6 @@
 // `moat doctor`'s DKIM check, as opendkim-testkey does it: the key each signing domain publishes in DNS must be the
-// public half of its key_file, or every signature the gateway makes for it fails at the receiver.
+// public half of its key_file, or every signature the gateway makes for it fails at the receiver; so must the ARC
+// sealing key (dkim.arc), or every seal does.
 import type { DoctorCheck, CheckLine } from './doctor.ts';
 import { createResolver } from '../../core/dns/index.ts';
 import { DnsError, type DnsResolver } from '../../core/dns/types.ts';
@@ -25,7 +26,13 @@ function isKeyRecord(tags: Map<string, string>): boolean {
 /** `k=` and `p=` as a receiver reads them: `k=` defaults to rsa. */
 const keyOf = (tags: Map<string, string>) => `${(tags.get('k') || 'rsa').toLowerCase()} ${tags.get('p')}`;
 
-async function domainLine(dns: DnsResolver, name: string, d: { selector: string; key_file: string }): Promise<CheckLine> {
+/** The line for the key of `d`: a signing domain's, or with `arc` the sealing key's, which a record not its own breaks. */
+async function domainLine(dns: DnsResolver, name: string, d: { selector: string; key_file: string }, arc = false): Promise<CheckLine> {
+  const line = await keyLine(dns, name, d, arc);
+  return arc ? { ...line, text: `ARC seal: ${line.text}` } : line;
+}
+
+async function keyLine(dns: DnsResolver, name: string, d: { selector: string; key_file: string }, arc: boolean): Promise<CheckLine> {
   const domain = signingName(name);
   const at = `${d.selector}._domainkey.${domain}`;
   let ours: string;
@@ -38,7 +45,9 @@ async function domainLine(dns: DnsResolver, name: string, d: { selector: string;
     // The config check above names what is wrong with the key; there is nothing to compare.
     return { status: 'note', text: `${domain}: ${at} not compared: ${(e as Error).message}` };
   }
-  const meanwhile = `every signature the gateway makes for ${domain} fails at receivers; publish: ${publish}`;
+  const meanwhile = arc
+    ? `every ARC seal the gateway makes fails, and the server behind it cannot rely on the results it carries; publish: ${publish}`
+    : `every signature the gateway makes for ${domain} fails at receivers; publish: ${publish}`;
   let texts: string[];
   try {
     texts = await dns.resolveTxt(at);
@@ -63,11 +72,14 @@ export const dkimCheck: DoctorCheck = {
   name: 'dkim',
   async run({ config }) {
     const domains = Object.entries(config.dkim?.domains ?? {});
-    if (!domains.length) return [{ status: 'ok', text: 'no dkim.domains: no mail is signed' }];
+    const arc = config.dkim?.arc;
+    if (!domains.length && !arc) return [{ status: 'ok', text: 'no dkim.domains: no mail is signed' }];
     // Asked through dns.servers, as the gateway asks; without a cache, so a record just published shows.
     const dns = createResolver({ ...config.dns, cache_size: 0 });
     const lines: CheckLine[] = [];
     for (const [name, d] of domains) lines.push(await domainLine(dns, name, d));
+    // The seal's key is published as a DKIM key record too; a receiver looks it up as it looks up a signature's.
+    if (arc) lines.push(await domainLine(dns, arc.domain, arc, true));
     return lines;
   },
 };
