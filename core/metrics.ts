@@ -430,7 +430,7 @@ const KNOWN: Record<string, [Kind, string]> = {
   relayed: ['counter', 'Messages delivered to every recipient and removed from the queue, by kind: message (mail the gateway took) or notice (its own delivery status notices)'],
   deferred: ['counter', 'Delivery attempts that left recipients for a retry, by reason: reply_4xx (the next hop answered 4xx), connect (no connection, or it was lost), tls, timeout (no answer in time), dns (the MX lookup failed), other'],
   bounced: ['counter', 'Delivery failure notices queued'],
-  deadlettered: ['counter', 'Messages moved to the dead-letter folder, by reason: rejected (a 5xx for a recipient) or expired (queue.lifetime ran out)'],
+  deadlettered: ['counter', 'Messages moved to the dead-letter folder, by reason: rejected (a 5xx for a recipient) or expired (queue.lifetime ran out, or queue.bounce_lifetime for mail from <>)'],
   deleted: ['counter', 'Messages deleted by an administrator'],
   released: ['counter', 'Messages released from hold or quarantine by an administrator'],
   requeued: ['counter', 'Messages put back in the queue from dead-letter by an administrator'],
