@@ -7,6 +7,7 @@ import { domainForm, domainIn, entryForm, listHas, mailboxForm, type AddressList
 import { inTimeRange, parseTimeRange, parseWeekdays, wallClock } from './clock.ts';
 import { isOutbound } from './outbound.ts';
 import { cappedTotal } from '../../core/verdict/plugin-caps.ts';
+import { matchForm, regexMatchForm } from './text-fold.ts';
 import type { AttachmentFacts, Facts } from './facts.ts';
 import type { RegexSource } from './regex-worker.ts';
 import type { RegexResults } from './regex-thread.ts';
@@ -78,11 +79,18 @@ function any(nodes: Criterion[]): Criterion {
 
 const never: Criterion = () => false;
 
-function regexNode(st: CompileState, source: unknown, caseSensitive: boolean, path: string, inputs: (f: Facts) => string[], each = false): Criterion {
-  if (typeof source !== 'string' || source === '') { st.issues.push({ path, message: 'expected a regular expression (a non-empty string)' }); return never; }
+/**
+ * A regex test of `inputs`. `folded`: the inputs are message text in match form (text-fold.ts), and the regex is put
+ * in that form too; an address regex (`from`, `to`) sees the address as sent.
+ */
+function regexNode(st: CompileState, written: unknown, caseSensitive: boolean, path: string, inputs: (f: Facts) => string[], opts: { each?: boolean; folded?: boolean } = {}): Criterion {
+  if (typeof written !== 'string' || written === '') { st.issues.push({ path, message: 'expected a regular expression (a non-empty string)' }); return never; }
+  const { each = false, folded = false } = opts;
   const flags = caseSensitive ? '' : 'i';
-  try { new RegExp(source, flags); } catch (e) {
-    st.issues.push({ path, message: `is not a valid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}` });
+  const source = folded ? regexMatchForm(written) : written;
+  try { new RegExp(written, flags); new RegExp(source, flags); } catch (e) {
+    const as = source === written ? '' : ` (as compared with text in match form: ${JSON.stringify(source)})`;
+    st.issues.push({ path, message: `is not a valid regular expression${as}: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}` });
     return never;
   }
   const id = st.regexes.length + 1;
@@ -99,18 +107,25 @@ function regexNode(st: CompileState, source: unknown, caseSensitive: boolean, pa
   };
 }
 
-/** A text matcher: a string is a regex (case ignored), or `{ regex, case_sensitive }`, or `{ contains }`. */
-function textNode(st: CompileState, raw: unknown, path: string, inputs: (f: Facts) => string[]): Criterion {
-  if (typeof raw === 'string') return regexNode(st, raw, false, path, inputs);
+/** The message texts `read` gives, in match form: folded once per message however many rules ask (Facts.textForm). */
+const inMatchForm = (read: (f: Facts) => string[]) => (f: Facts) => read(f).map(f.textForm ?? matchForm);
+
+/**
+ * A text matcher: a string is a regex (case ignored), or `{ regex, case_sensitive }`, or `{ contains }`. Both sides
+ * are compared in match form (text-fold.ts).
+ */
+function textNode(st: CompileState, raw: unknown, path: string, texts: (f: Facts) => string[]): Criterion {
+  const inputs = inMatchForm(texts);
+  if (typeof raw === 'string') return regexNode(st, raw, false, path, inputs, { folded: true });
   if (!isMapping(raw)) { st.issues.push({ path, message: 'expected a regular expression, or a mapping with regex or contains' }); return never; }
   const keys = Object.keys(raw);
   const unknown = keys.filter((k) => !['regex', 'contains', 'case_sensitive'].includes(k));
   if (unknown.length) st.issues.push({ path: `${path}.${unknown[0]}`, message: 'is not a known key (known: regex, contains, case_sensitive)' });
   const cs = raw.case_sensitive === true;
   if ('regex' in raw && 'contains' in raw) st.issues.push({ path, message: 'give regex or contains, not both' });
-  if ('regex' in raw) return regexNode(st, raw.regex, cs, `${path}.regex`, inputs);
+  if ('regex' in raw) return regexNode(st, raw.regex, cs, `${path}.regex`, inputs, { folded: true });
   if (typeof raw.contains === 'string' && raw.contains !== '') {
-    const needle = cs ? raw.contains : raw.contains.toLowerCase();
+    const needle = cs ? matchForm(raw.contains) : matchForm(raw.contains).toLowerCase();
     return (env) => inputs(env.facts).some((s) => (cs ? s : s.toLowerCase()).includes(needle));
   }
   st.issues.push({ path, message: 'needs regex or contains (a non-empty string)' });
@@ -159,7 +174,7 @@ function addressNode(st: CompileState, raw: unknown, path: string, addresses: (f
     }
     case 'glob': { const globs = lower.map(globForm); return some((a) => globs.some((g) => globMatch(g, a))); }
     // A regex sees the address as it was sent, tag and all: the one matcher that can still look at a tag.
-    case 'regex': return regexNode(st, value, false, `${path}.regex`, addresses, perAddress);
+    case 'regex': return regexNode(st, value, false, `${path}.regex`, addresses, { each: perAddress });
     case 'list': {
       for (const name of lower) if (!st.listNames.has(name)) st.issues.push({ path: `${path}.list`, message: `names no list declared under lists: ${name}` });
       return (env) => addresses(env.facts).some((raw) => {
@@ -255,13 +270,24 @@ function attachmentNode(st: CompileState, raw: unknown, path: string): Criterion
   if (raw.size !== undefined && !size) return never;
   // Any one of the names a part declares: the recipient's program may show any of them. A type is what the part
   // declares or what its bytes say: a program sent as application/pdf is still one.
+  const globs = names?.map(matchForm);
   const test: AttachmentTest = (a) =>
-    (!names || a.names.some((n) => { const name = savedName(n); return names.some((g) => globMatch(g, name)); }))
+    (!globs || matchNames(a).some((name) => globs.some((g) => globMatch(g, name))))
     && (!types || types.some((g) => a.types.some((t) => globMatch(g, t)) || a.detected.some((t) => globMatch(g, t))))
     && (!detected || detected.some((g) => a.detected.some((t) => globMatch(g, t))))
     && (!size || inRange(size, a.size));
   if (st.negated === 0) st.attachmentTests.push(test);
   return (env) => env.facts.attachments.some(test);
+}
+
+/** Each attachment's names as `name` globs meet them, worked out once per attachment of a message. */
+const namesForMatch = new WeakMap<AttachmentFacts, string[]>();
+
+/** An attachment's names in match form (`setup.e\u00adxe` is `setup.exe`), then as Windows saves them. */
+function matchNames(a: AttachmentFacts): string[] {
+  let names = namesForMatch.get(a);
+  if (!names) { names = a.names.map((n) => savedName(matchForm(n))); namesForMatch.set(a, names); }
+  return names;
 }
 
 /**

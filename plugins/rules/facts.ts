@@ -5,6 +5,7 @@ import type { Attachment, Finding, HookContext } from '../../core/index.ts';
 import { decodeWords } from '../../core/text/encoded-words.ts';
 import { attachmentNames } from '../../core/message/mime-parse.ts';
 import { headerValueTextWithin } from '../../core/text/header-value.ts';
+import { matchFormMemo } from './text-fold.ts';
 
 export interface Facts {
   mailFrom: string;
@@ -41,6 +42,11 @@ export interface Facts {
   /** scores.max_per_plugin: the `score` criterion totals the findings as the verdict does (none when absent). */
   scoreCaps?: Readonly<Record<string, number>>;
   now: Date;
+  /**
+   * The text criteria's match form (text-fold.ts) of a text of these facts, each folded once for the message however
+   * many rules read it; absent (facts made by hand), each text is folded when asked.
+   */
+  textForm?: (text: string) => string;
 }
 
 export interface AttachmentFacts { names: string[]; types: string[]; detected: string[]; size: number }
@@ -116,6 +122,6 @@ export async function gatherFacts(ctx: HookContext, needsParsed: boolean, limits
     relayNetwork: ctx.session.relayNetwork,
     isLocalDomain: (d) => ctx.services.isLocalDomain(d),
     headers, subject: subjectField?.value ?? '', body, bodyTruncated, attachments, mimeDepth, mimeIncomplete, mimeAmbiguous,
-    size: msg.size, findings: ctx.findings, scoreCaps: ctx.services.scoreCaps?.(), now,
+    size: msg.size, findings: ctx.findings, scoreCaps: ctx.services.scoreCaps?.(), now, textForm: matchFormMemo(),
   };
 }

@@ -9,6 +9,8 @@ import { wholeSource } from '../../core/message/byte-source.ts';
 import { newListingBudget, type ListingBudget } from '../../core/message/zip-listing.ts';
 import { NESTED_MESSAGE_MAX_DEPTH } from '../../core/message/mime-parse.ts';
 import { attachmentFacts, type AttachmentFacts } from './facts.ts';
+import { decodeWords } from '../../core/text/encoded-words.ts';
+import { headerValueText } from '../../core/text/header-value.ts';
 
 const ATTACHED_MESSAGES = new Set(['message/rfc822', 'message/global']);
 
@@ -22,8 +24,12 @@ export function isTextBody(leaf: MimeLeaf): boolean {
   return disposition === '' || disposition === 'inline';
 }
 
-/** A file name as text: a leaf's is bytes in a latin1 string, written back as UTF-8 where RFC 2231 decoded it. */
-const nameOf = (leaf: MimeLeaf) => (leaf.filename === undefined ? leaf.names[0] : Buffer.from(leaf.filename, 'latin1').toString('utf8'));
+/**
+ * A file name as text, as mail programs show it: a leaf's is bytes in a latin1 string (written back as UTF-8 where
+ * RFC 2231 decoded it), read as a header value is, then its encoded words decoded: `=?koi8-r?B?xsHKzA==?=.exe`, which
+ * Outlook and mailparser show as `файл.exe`, is named so in the removal notice and the log.
+ */
+const nameOf = (leaf: MimeLeaf) => (leaf.filename === undefined ? leaf.names[0] : decodeWords(headerValueText(leaf.filename)));
 
 /** One thing a part holds as the criteria see it: the part itself, a file in its archive, an attachment of its message. */
 export interface HeldFile { label: string; facts: AttachmentFacts }

@@ -51,6 +51,20 @@ async function readMessage(arg: string): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * What a terminal would act on rather than show, or shows as nothing: C0 controls but tab, C1 controls and DEL (ESC starts a
+ * colour, a cursor move, a window title), the line and paragraph separators, bidi marks, embeddings, overrides and
+ * isolates (U+202E shows `exe.pdf` for `fdp.exe`), zero-width characters, BOM.
+ */
+const UNSHOWABLE = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+/** Those JSON leaves as they are: it escapes C0 controls itself, and its own line breaks are not in a string. */
+const UNSHOWABLE_IN_JSON = /[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+/** Written as JSON writes C0 controls (`\u001b`), so a value JSON-quoted below and one shown bare read alike. */
+const codeOf = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/** Text from the message or its sender, shown as it is but for those characters, each written as `\u202e`. */
+const visible = (text: string) => text.replace(UNSHOWABLE, codeOf);
+
 const quoted = (v: unknown) => (typeof v === 'string' && /[\s"]/.test(v) ? JSON.stringify(v) : String(v));
 
 /** A log field as `key=value`, a list as its items joined by commas, as the log's summary line is shown above. */
@@ -60,7 +74,9 @@ function fieldText(key: string, v: unknown): string {
 }
 
 /** Columns padded to their widest cell; the last one is left as it is. */
-function table(rows: string[][]): string[] {
+function table(cells: string[][]): string[] {
+  // Escaped before the widths are taken: `\u202e` is six columns wide on the screen.
+  const rows = cells.map((r) => r.map(visible));
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd());
 }
@@ -95,7 +111,8 @@ function printReport(r: CheckReport): void {
   else lines.push('  (none)');
   lines.push('', r.dkim.signs ? `dkim: would sign as d=${r.dkim.domain} s=${r.dkim.selector}` : `dkim: would not sign: ${r.dkim.why}`);
   for (const note of r.notes) lines.push(`note: ${note}`);
-  process.stdout.write(lines.join('\n') + '\n');
+  // Every line shown as text, whatever field of the report it came from; a header's folds stay line breaks.
+  process.stdout.write(lines.join('\n').split('\n').map(visible).join('\n') + '\n');
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -129,7 +146,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`moat check: ${(e as Error).message}\n`);
     return 1;
   }
-  if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  // Written as JSON escapes, the same string to a JSON reader.
+  if (values.json) process.stdout.write(JSON.stringify(report, null, 2).replace(UNSHOWABLE_IN_JSON, codeOf) + '\n');
   else printReport(report);
   return 0;
 }
