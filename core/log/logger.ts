@@ -199,10 +199,13 @@ export function redactSecrets(value: unknown): unknown {
   return redactValue(value, 0);
 }
 
-/** C0 and C1 controls, DEL and the Unicode line separators: in text mode they would end a line or drive the terminal. */
-const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-/** What JSON.stringify leaves as it is of those: C1 controls (0x9b starts an escape sequence) and the separators. */
-const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029]/g;
+/**
+ * C0 and C1 controls, DEL, the Unicode line separators and the bidi controls: in text mode they would end a line or
+ * drive the terminal, and a right-to-left override in an address (`admin\u202Emoc.knab@…`) shows it reversed.
+ */
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+/** What JSON.stringify leaves as it is of those: C1 controls (0x9b starts an escape sequence), separators, bidi controls. */
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 /** A field's value with a blank, a quote or an equals sign would read as more than one `key=value`. */
 const AMBIGUOUS_VALUE = /[\s"=]/;
 

@@ -108,6 +108,18 @@ describe('logger redaction', () => {
     assert.match(lines[0], /"detail":"x\\u009b2Jy\\u0085z"/);
   });
 
+  it('bidi controls a client sent (a right-to-left override in an address) are escaped in both modes', () => {
+    for (const format of ['json', 'text'] as const) {
+      const lines: string[] = [];
+      const log = new JsonLogger({ format, sink: { write: (l) => { lines.push(l); } } });
+      const from = 'admin\u202emoc.knab@evil.example';
+      log.info('message \u2067x\u2069', { from, to: ['b\u200f@example.com'] });
+      assert.doesNotMatch(lines[0], /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/, `${format}: ${JSON.stringify(lines[0])}`);
+      assert.match(lines[0], /admin\\u202emoc\.knab@evil\.example/, format);
+      if (format === 'json') assert.equal(JSON.parse(lines[0]).from, from);
+    }
+  });
+
   it('in text mode a value cannot pass for another field of the line', () => {
     const lines: string[] = [];
     const log = new JsonLogger({ format: 'text', sink: { write: (l) => { lines.push(l); } } });
