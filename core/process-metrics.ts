@@ -162,7 +162,8 @@ export function childValues(): ChildValues | undefined {
   if (!readable) return undefined;
   let sandboxes = 0;
   for (const pid of pids) {
-    // A sandbox is first `/bin/sh -c … sandbox-child.ts` (for its memory limit), then Node running that file.
+    // A sandbox is first `/bin/sh -c … sandbox-child.ts` (for its memory limit), then Node running child-loader.mjs with
+    // sandbox-child.ts among its arguments.
     const args = (readOrUndefined(`/proc/${pid}/cmdline`) ?? '').split('\0');
     if (args.some((a) => SANDBOX_CHILD.test(path.basename(a)))) sandboxes++;
   }

@@ -8,7 +8,7 @@ export const configSchema = s.object({
   script_timeout: s.duration({ min: 10, max: 60_000 }).default(1_000)
     .describe('Wall-clock time a script has per message; past it its sandbox process is killed and replaced. Keep the entry\'s `timeout` (the whole hook, 30s) above max_wait + script_timeout'),
   pool_size: s.number({ integer: true, min: 1, max: 64 }).default(2)
-    .describe('Sandbox processes per script (about 80 MB each, so scripts x pool_size x 80 MB in all); each holds one script and runs one call at a time'),
+    .describe('Sandbox processes per script (about 30 MB of memory each, so scripts x pool_size x 30 MB in all); each holds one script and runs one call at a time'),
   max_wait: s.duration({ min: 10, max: 60_000 }).default(5_000)
     .describe('How long a call waits for a free sandbox process before it counts as a failure'),
   memory: s.size({ min: 16 * 1024 * 1024, max: 4096 * 1024 * 1024 }).default(128 * 1024 * 1024)
