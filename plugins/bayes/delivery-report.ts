@@ -7,6 +7,9 @@
 import { decodeLeaf, walkLeaves, type MimeLeaf } from '../../core/message/mime-leaves.ts';
 import { parseHeaderBlock } from '../../core/message/header-block.ts';
 import { parseMimeValue } from '../../core/message/mime-params.ts';
+import { hiddenTextIn, markupLinks, shownText } from './notice-html.ts';
+import { textLinks, unexplainedLink } from './notice-links.ts';
+import { headerSectionOf, quotedHeaderBytes } from './quoted-header.ts';
 
 /** What a report gives back of the message that was not delivered. */
 export type Returned =
@@ -141,8 +144,7 @@ function beyondHeaders(section: string): boolean {
  * How much text a notice may hold: an MTA's fixed wording (Postfix 3's is about 0.4 KB, its delay warning 0.55 KB, Gmail's 0.35 KB, Exim's 0.25 KB,
  * qmail's 0.2 KB) and the remote servers' replies it quotes, which the report also gives in its Diagnostic-Code
  * fields (or, in the plain-text forms, on the notice's own diagnostic lines). A spam beside them does not fit.
- * Microsoft 365's notices (several KB of help text and the original header section) do not fit either: its reports
- * are scored whole.
+ * Exchange's notices fit once the copy of the returned header section they hold is left out (quoted-header.ts).
  */
 const NOTICE_OWN_BYTES = 576;
 /** What the quoted replies may add, per recipient the report names, for at most NOTICE_RECIPIENTS recipients. */
@@ -166,31 +168,6 @@ const DIAGNOSTIC_CODE = /^Diagnostic-Code:.*(?:\r?\n[ \t].*)*/gim;
 /** A notice part larger than this is not read, only refused: its text is far past any limit anyway. */
 const NOTICE_MAX_BYTES = 64 * 1024;
 
-/**
- * The text an HTML notice shows: tags, comments, style and script left out, each run of white space made one space.
- * One pass, each character read at most twice, whatever the markup.
- */
-export function shownText(html: string): string {
-  const lower = html.toLowerCase();
-  const out: string[] = [];
-  let i = 0;
-  while (i < html.length) {
-    if (html[i] === '<') {
-      const hidden = /^<(style|script|head)\b/.exec(lower.slice(i, i + 8));
-      const close = html.startsWith('<!--', i) ? '-->' : hidden ? `</${hidden[1]}` : '>';
-      const at = lower.indexOf(close, i + 1);
-      if (at < 0) break;
-      i = close === '>' ? at + 1 : html.indexOf('>', at) + 1 || html.length;
-      out.push(' ');
-      continue;
-    }
-    const next = html.indexOf('<', i);
-    out.push(html.slice(i, next < 0 ? html.length : next));
-    i = next < 0 ? html.length : next;
-  }
-  return out.join('').replace(/\s+/g, ' ').trim();
-}
-
 /** Share of an HTML notice's words its plain-text notice holds too: Gmail's two say the same, a forger's need not. */
 const HTML_WORDS_IN_TEXT = 0.8;
 
@@ -205,31 +182,60 @@ function saysTheSame(plain: string, html: string): boolean {
   return words.filter((w) => known.has(w)).length >= HTML_WORDS_IN_TEXT * words.length;
 }
 
+/** What a notice may quote of the rest of the report, and is then not refused or counted for. */
+interface Quotable {
+  /** The remote servers' replies the report gives (its Diagnostic-Code fields), whose links a notice may repeat. */
+  replies: string;
+  /** The returned part's header section, which Exchange's notices copy out in full. */
+  header?: string;
+}
+
+/** The bytes of a notice's text counted against its limit: all but a copy of the returned header section. */
+function countedBytes(notice: string, header: string | undefined): { bytes: number; less: string } {
+  const quoted = header ? quotedHeaderBytes(notice, header) : 0;
+  return { bytes: notice.length - quoted, less: quoted ? ' besides the header section it quotes' : '' };
+}
+
+/** How a link no MTA would have written is said in the reason. */
+function linkFault(link: string): string {
+  return `a link to ${link} in its notice, neither to a provider's help pages nor quoted from a remote server's reply`;
+}
+
 /** Why the notice `leaves` (the parts before the delivery-status part) are not a notice, or undefined when they are. */
-function noticeFault(text: string, leaves: MimeLeaf[], limit: number): string | undefined {
+function noticeFault(text: string, leaves: MimeLeaf[], limit: number, quotable: Quotable): string | undefined {
   if (!leaves.length) return 'no notice before its delivery-status part';
   const strange = leaves.find((l) => !NOTICE_TYPES.has(l.contentType) && !l.contentType.startsWith('image/'));
   if (strange) return `a ${strange.contentType} part in its notice`;
-  // One first part (RFC 6522): a text notice, or Gmail's multipart/alternative of text and HTML (with its icon).
+  // One first part (RFC 6522): a text notice, an HTML one, or a multipart/alternative of text and HTML (Gmail's with its icon).
   if (leaves.length > 1 && leaves.some((l) => l.depth < 2)) return 'a notice of several parts side by side, not one';
   const plain = leaves.filter((l) => l.contentType === 'text/plain');
   const html = leaves.filter((l) => l.contentType === 'text/html');
-  // Postfix, Exim, Sendmail and Gmail all write the notice as plain text; an HTML notice alone is Microsoft's, whose
-  // notices are too long anyway, and is the form a forged notice can hide the most in.
-  if (plain.length !== 1) return `${plain.length} plain-text notices, not 1`;
+  // Postfix, Exim and Sendmail write the notice as plain text; Gmail and Exchange as plain text and HTML alternatives;
+  // Exchange also as HTML alone. Only Gmail's form has an image (its icon).
+  if (plain.length > 1) return `${plain.length} plain-text notices`;
   if (html.length > 1) return `${html.length} HTML notices`;
-  if (leaves.length > plain.length + html.length && !html.length) return 'images beside a plain-text notice';
+  if (!plain.length && !html.length) return 'no text in its notice';
+  if (leaves.length > plain.length + html.length && !(plain.length && html.length)) return `images beside ${plain.length ? 'a plain-text' : 'an HTML'} notice`;
   const huge = [...plain, ...html].find((l) => l.end - l.bodyStart > NOTICE_MAX_BYTES);
   if (huge) return `a ${huge.contentType} notice of more than ${NOTICE_MAX_BYTES} bytes`;
-  const plainNotice = decodeLeaf(text, plain[0]);
-  const plainBytes = plainNotice.length;
-  if (plainBytes > limit) return `a notice of ${plainBytes} bytes, more than the ${limit} of a delivery report`;
-  if (html.length) {
-    const shown = shownText(decodeLeaf(text, html[0]).toString('latin1'));
-    if (shown.length > limit) return `an HTML notice showing ${shown.length} characters, more than the ${limit} of a delivery report`;
-    if (!saysTheSame(plainNotice.toString('latin1'), shown)) return 'an HTML notice that does not say what its plain-text notice says';
+  const plainNotice = plain.length ? decodeLeaf(text, plain[0]).toString('latin1') : undefined;
+  if (plainNotice !== undefined) {
+    const n = countedBytes(plainNotice, quotable.header);
+    if (n.bytes > limit) return `a notice of ${n.bytes} bytes${n.less}, more than the ${limit} of a delivery report`;
   }
-  return undefined;
+  const markup = html.length ? decodeLeaf(text, html[0]).toString('latin1') : undefined;
+  let shown = '';
+  if (markup !== undefined) {
+    const hidden = hiddenTextIn(markup);
+    if (hidden) return `${hidden} in its HTML notice, showing text the limit does not count`;
+    shown = shownText(markup);
+    const n = countedBytes(shown, quotable.header);
+    if (n.bytes > limit) return `an HTML notice showing ${n.bytes} characters${n.less}, more than the ${limit} of a delivery report`;
+    if (plainNotice !== undefined && !saysTheSame(plainNotice, shown)) return 'an HTML notice that does not say what its plain-text notice says';
+  }
+  const links = [...textLinks(plainNotice ?? ''), ...textLinks(shown), ...(markup === undefined ? [] : markupLinks(markup))];
+  const link = unexplainedLink(links, quotable.replies);
+  return link === undefined ? undefined : linkFault(link);
 }
 
 /** How many recipients a delivery-status part reports on: its Final-Recipient fields. */
@@ -252,10 +258,12 @@ function multipartReport(text: string, leaves: MimeLeaf[]): DeliveryReport | Not
   if (after.length > 1) return { notReport: `multipart/report with ${after.length - 1} part(s) after the returned message (a ${after[1].contentType}), which no delivery report holds` };
   const fields = decodeLeaf(text, leaves[statusAt]).toString('latin1');
   if (!ACTION.test(fields) || !STATUS.test(fields)) return { notReport: 'its delivery-status part has no recipient\'s Action and Status' };
-  const limit = noticeLimit(bytesOf(fields, DIAGNOSTIC_CODE), recipientsIn(fields));
-  const fault = noticeFault(text, leaves.slice(0, statusAt), limit);
-  if (fault) return { notReport: `multipart/report with ${fault}` };
+  const replies = fields.match(DIAGNOSTIC_CODE) ?? [];
+  const limit = noticeLimit(replies.reduce((n, r) => n + r.length, 0), recipientsIn(fields));
   const given = returnedOf(text, after);
+  const header = given.kind === 'nothing' ? undefined : headerSectionOf(given.bytes.toString('latin1'));
+  const fault = noticeFault(text, leaves.slice(0, statusAt), limit, { replies: replies.join(' '), header });
+  if (fault) return { notReport: `multipart/report with ${fault}` };
   if (given.kind === 'headers' && beyondHeaders(given.bytes.toString('latin1'))) {
     return { notReport: `multipart/report whose ${returned.contentType} part holds more than a header section` };
   }
@@ -272,8 +280,11 @@ function oldPostfix(text: string, leaves: MimeLeaf[]): DeliveryReport | NotARepo
   if (after.length > 1 || (after[0] && !RETURNED_MESSAGE_TYPES.has(after[0].contentType))) {
     return { notReport: 'multipart/mixed bounce holding more than its notice and the returned message' };
   }
-  const limit = noticeLimit(bytesOf(body, OLD_POSTFIX_REPLY), body.match(OLD_POSTFIX_REPLY)?.length ?? 1);
+  const replies = body.match(OLD_POSTFIX_REPLY) ?? [];
+  const limit = noticeLimit(bytesOf(body, OLD_POSTFIX_REPLY), replies.length || 1);
   if (body.length > limit) return { notReport: `multipart/mixed bounce with a notice of more than ${limit} bytes, longer than a bounce's` };
+  const link = unexplainedLink(textLinks(body), replies.join(' '));
+  if (link !== undefined) return { notReport: `multipart/mixed bounce with ${linkFault(link)}` };
   return { format: 'Postfix (multipart/mixed)', returned: returnedOf(text, after) };
 }
 
@@ -289,6 +300,8 @@ function plainBounce(text: string, leaf: MimeLeaf): DeliveryReport | NotAReport 
   const notice = body.slice(0, noticeEnd);
   const limit = noticeLimit(bytesOf(notice, form.reply), notice.match(form.recipient)?.length ?? 1);
   if (noticeEnd > limit) return { notReport: `${form.format} bounce with a notice of more than ${limit} bytes, longer than a bounce's` };
+  const link = unexplainedLink(textLinks(notice), (notice.match(form.reply) ?? []).join(' '));
+  if (link !== undefined) return { notReport: `${form.format} bounce with ${linkFault(link)}` };
   if (!copy) return { format: form.format, returned: { kind: 'nothing' } };
   // A blank line may stand between the copy line and the copy.
   const rest = body.slice(copy.at!.index + copy.at![0].length).replace(/^\r?\n/, '');

@@ -1,9 +1,11 @@
 // What the delivery-report tests share: a real gateway scoring with the shipped dictionary, that dictionary loaded
 // alone to score a message as the gateway would whole, and readers of a relayed message's headers.
+import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
 import { loadDictionary } from '../../../plugins/bayes/engine/persist.ts';
 import { BayesFilter } from '../../../plugins/bayes/engine/filter.ts';
+import { fromOutside } from './gateway-beds.ts';
 
 const SHIPPED = path.resolve(import.meta.dirname, '../../../dictionaries/default.tab');
 
@@ -33,4 +35,15 @@ export function withShippedGateway(): ShippedBed {
   });
   after(async () => { await bed.gw?.stop(); });
   return bed;
+}
+
+/**
+ * Sends `raw` from the null sender, as the MTA `name` (by its HELO), to alice through the bed's gateway: the copy the
+ * smarthost got (found by `tag`) and the symbols of its verdict.
+ */
+export async function relayedReport(bed: ShippedBed, raw: string, tag: string, name = 'mx.partner.test'): Promise<{ relayed: string; symbols: string[] }> {
+  const reply = await fromOutside(bed.gw.port, raw, ['alice@example.com'], { from: '', name });
+  assert.equal(reply.code, 250);
+  const relayed = await bed.gw.sink.waitForText(tag);
+  return { relayed, symbols: symbolsOf(relayed) };
 }

@@ -2,7 +2,8 @@
 // each is sent from the null sender with the spam where its reader sees it, and each must be scored whole (it is no
 // report's shape) rather than get the report treatment that gave them all 0. Real MTAs' reports keep theirs.
 import assert from 'node:assert/strict';
-import { deliveryReport, noticeLimit, shownText } from '../../../plugins/bayes/delivery-report.ts';
+import { deliveryReport, noticeLimit } from '../../../plugins/bayes/delivery-report.ts';
+import { shownText } from '../../../plugins/bayes/notice-html.ts';
 import { fromOutside } from './gateway-beds.ts';
 import { eximBounce, forgedForms, gmailReport, postfixReport, userMail } from './delivery-reports.ts';
 import { field, symbolsOf, withShippedGateway } from './delivery-reports-bed.ts';

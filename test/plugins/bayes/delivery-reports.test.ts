@@ -105,15 +105,19 @@ describe('bayes: delivery reports judged by the message they return (shipped dic
     assert.ok(symbolsOf(relayed).includes('BAYES_SPAM_90(5)'), field(relayed, 'X-Mailmoat-Verdict'));
   });
 
-  it('gives a forged report with one short line of spam in its notice nothing either way (README: what a forger buys)', async () => {
+  it('scores whole a forged report with one short line of spam and its link in the notice (README: what a forger buys)', async () => {
     const raw = postfixReport({ returned: userMail(), tag: 'forged-short' }).replace('This is the mail system at host mx.partner.test.',
       'This is the mail system at host mx.partner.test.\r\n\r\nV1agra 80% OFF, no prescription: http://cheap-meds-4u.example.biz/?id=8812');
-    // Scored whole it would be BAYES_SPAM_70 (0.87), as a real bounce of ham is (0.78): the line is all it adds.
-    assert.ok(bed.shipped.score(raw).probability >= 0.7, 'scored whole, it has a spam band');
+    // The notice fits a report's size; its link is what no MTA writes there. Taken for a report, it got no band.
+    const r = deliveryReport(Buffer.from(raw));
+    assert.match('notReport' in r ? r.notReport : '', /^multipart\/report with a link to cheap-meds-4u\.example\.biz in its notice, /);
+    const whole = bed.shipped.score(raw).probability;
+    assert.ok(whole >= 0.7 && whole < 0.9, `scored whole it is BAYES_SPAM_70 (${whole})`);
     const relayed = await bounced(raw, 'forged-short');
+    assert.equal(field(relayed, 'X-Mailmoat-Bayes'), whole.toFixed(4));
     const symbols = symbolsOf(relayed);
-    assert.ok(symbols.includes('BAYES_DSN(0)'));
-    assert.deepEqual(symbols.filter((s) => /^BAYES_(SPAM|HAM)/.test(s)), [], 'no band: no ham credit for the returned ham');
+    assert.ok(!symbols.includes('BAYES_DSN(0)'), symbols.join(' '));
+    assert.deepEqual(symbols.filter((s) => /^BAYES_(SPAM|HAM)/.test(s)), ['BAYES_SPAM_70(1.5)']);
   });
 });
 

@@ -1,0 +1,60 @@
+// How a delivery report's notice is read (pure functions, no gateway): the text an HTML notice shows, counted the
+// way its reader is shown it; the markup that shows text that count would miss; the links a notice holds and which
+// of them an MTA could have written; and the copy of the returned header section Exchange's notices hold.
+import assert from 'node:assert/strict';
+import { hiddenTextIn, markupLinks, shownText } from '../../../plugins/bayes/notice-html.ts';
+import { textLinks, unexplainedLink } from '../../../plugins/bayes/notice-links.ts';
+import { headerSectionOf, quotedHeaderBytes } from '../../../plugins/bayes/quoted-header.ts';
+
+describe('bayes: reading a delivery report\'s notice', () => {
+  it('counts what a reader is shown that a tag-stripper would miss', () => {
+    // A <head> inside the body is ignored by browsers, its text shown.
+    assert.equal(shownText('<body>Address not found<head>Buy V1agra</head></body>'), 'Address not found Buy V1agra');
+    // A `<` that opens no tag is text, and what follows it too.
+    assert.equal(shownText('<p>Address not found < Buy V1agra now</p>'), 'Address not found < Buy V1agra now');
+    // Outlook shows an image's alternative text where it blocks the image.
+    assert.equal(shownText('<p>Address not found</p><img src="cid:a" alt="Buy V1agra">'), 'Address not found Buy V1agra');
+    assert.equal(shownText('<title>DSN</title><style>p{}</style><p>Bob&#39;s address &lt;bob@partner.test&gt;</p><!-- x -->'), 'Bob\'s address <bob@partner.test>');
+  });
+
+  it('refuses markup that shows text the count leaves out, and no MTA writes', () => {
+    assert.equal(hiddenTextIn('<style>p { margin: 0 }</style><p style="color:#333">Address not found</p>'), undefined);
+    assert.equal(hiddenTextIn('<style>p::after { content: "Buy V1agra" }</style><p></p>'), 'CSS generated content');
+    assert.equal(hiddenTextIn('<p style="x:y;content:\'Buy\'">a</p>'), 'CSS generated content');
+    assert.equal(hiddenTextIn('<!--[if mso]>Buy V1agra<![endif]-->'), 'a conditional comment');
+    assert.equal(hiddenTextIn('<textarea><Buy V1agra at cheap-meds></textarea>'), 'a <textarea> element');
+    // The same words in the text, where a reader sees them as text, are counted and no refusal.
+    assert.equal(hiddenTextIn('<pre>Content-Type: text/html; content: x</pre>'), undefined);
+  });
+
+  it('finds the places the markup links to, as a browser reads them, and leaves mail addresses and parts', () => {
+    assert.deepEqual(markupLinks([
+      '<a href="mailto:bob@partner.test">Bob</a><img src="cid:icon.png"><a href="#top">top</a>',
+      '<a href="&#104;ttps&#58;//a.example/">a</a><img src="ht\ttp://b.example/x.png">',
+      '<td background=//c.example/bg.gif><p style="background:url(\'http://d.example/i.gif\')">',
+      '<style>@import "http://e.example/x.css";</style><img src="data:image/png;base64,AAAA">',
+    ].join('')), ['https://a.example/', 'http://b.example/x.png', '//c.example/bg.gif', 'http://d.example/i.gif', 'data:image/png;base64,AAAA', 'http://e.example/x.css']);
+    // Attribute-like text outside tags (a copied header's `action=none`) is no link.
+    assert.deepEqual(markupLinks('<pre>dmarc=pass action=none header.from=example.com</pre>'), []);
+  });
+
+  it('lets a notice link only to a provider\'s help pages and to links the remote replies it quotes give', () => {
+    const notice = 'Learn more: https://support.google.com/mail/?p=NoSuchUser\n554 listed, see https://check.spamhaus.org/listed/?searchterm=19\n8.51.100.25';
+    const links = textLinks(notice);
+    assert.deepEqual(links, ['https://support.google.com/mail/?p=NoSuchUser', 'https://check.spamhaus.org/listed/?searchterm=19']);
+    assert.equal(unexplainedLink(links, 'Diagnostic-Code: smtp; 554 listed, see\n    https://check.spamhaus.org/listed/?searchterm=198.51.100.25'), undefined);
+    assert.equal(unexplainedLink(links, 'Diagnostic-Code: smtp; 554 listed'), 'check.spamhaus.org');
+    assert.equal(unexplainedLink(['https://support.google.com@cheap.example/'], ''), 'cheap.example');
+    assert.deepEqual(textLinks('see www.cheap.example/x or mail.partner.test or bob@www.partner.test'), ['www.cheap.example/x']);
+    assert.equal(unexplainedLink(['javascript:alert(1)'], 'javascript:alert(1)'), 'javascript:alert(1)');
+  });
+
+  it('finds the returned header section copied in a notice, whatever its white space, and nothing less', () => {
+    const header = headerSectionOf('Subject: Minutes\r\nTo: Bob\r\n <bob@partner.test>\r\n\r\nHi Bob\r\n');
+    assert.equal(header, 'Subject: Minutes\r\nTo: Bob\r\n <bob@partner.test>');
+    const notice = 'Delivery has failed.\n\nOriginal message headers:\n\nSubject:   Minutes\nTo: Bob <bob@partner.test>\n';
+    assert.equal(quotedHeaderBytes(notice, header), 'Subject:   Minutes\nTo: Bob <bob@partner.test>'.length);
+    assert.equal(quotedHeaderBytes(notice.replace('Minutes', 'Minutes!'), header), 0);
+    assert.equal(quotedHeaderBytes(notice, ''), 0);
+  });
+});
