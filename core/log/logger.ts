@@ -2,8 +2,11 @@
 import type { Logger, LogFields, LogLevel } from './types.ts';
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-/** `pass`, `smtp_pass`, `password`, `passwd`, `passphrase`, but not `passes` or `passed` (a count of greylist passes). */
-const SECRET_KEY = /pass(?:word|wd|phrase)?(?![a-z])|secret|authorization|credential/i;
+/**
+ * `pass`, `smtp_pass`, `dbpass`, `password`, `passwd`, `passphrase`, but not `passes` or `passed` (a count of greylist
+ * passes) nor `bypass` (a word of its own).
+ */
+const SECRET_KEY = /(?<!by)pass(?:word|wd|phrase)?(?![a-z])|secret|authorization|credential/i;
 /**
  * The metrics' counts by symbol (`findings_SPF_PASS`, and `SPF_PASS` under `refusal_findings`): a symbol names a
  * check's result, never a secret, and its value is a count.
@@ -19,8 +22,12 @@ export type LogFormat = 'auto' | 'json' | 'text';
 
 const textFormat = (format: LogFormat, autoText: boolean): boolean => format === 'text' || (format === 'auto' && autoText);
 
-/** Whether a field must be masked: any value under a secret's name, and anything but a number under a token's. */
+/**
+ * Whether a field must be masked: any value but true/false under a secret's name (a password or key may be written as
+ * a number in YAML; true or false tells nothing), and anything but a number under a token's.
+ */
 function isSecret(key: string, value: unknown): boolean {
+  if (typeof value === 'boolean') return false;
   // The findings counter is asked about only for a name that looks secret: every field of every line passes here.
   if (SECRET_KEY.test(key) || KEY_KEY.test(key)) return !(typeof value === 'number' && FINDINGS_COUNTER.test(key));
   return TOKEN_KEY.test(key) && typeof value !== 'number';

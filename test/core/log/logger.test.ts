@@ -34,6 +34,9 @@ describe('logger redaction', () => {
     assert.deepEqual([out.SMTP_PASS, out.passPhrase, out.passwd], ['[redacted]', '[redacted]', '[redacted]']);
     assert.equal(out.password, '[redacted]');
     assert.equal(out.tokens, 827857);
+    const words = logged({ bypass: 'spf', spf_pass: 2, smtpPass: 'p', dbpass: 'd', use_key: true, keep_secret: false, Bypass_password: 'q' });
+    assert.deepEqual([words.bypass, words.use_key, words.keep_secret], ['spf', true, false], 'bypass is a word of its own; true/false tell nothing');
+    assert.deepEqual([words.spf_pass, words.smtpPass, words.dbpass, words.Bypass_password], ['[redacted]', '[redacted]', '[redacted]', '[redacted]']);
     assert.deepEqual([out.keys, out.monkey, out.keyword, out.dictionary, out.spam], [3, 'm', 'w', '/d.tab', 1]);
   });
 
