@@ -9,7 +9,7 @@ function bare(domain: string): string {
 }
 
 /** The organisational domain, by the public suffix list (private suffixes too, as mailauth counts them). */
-function organisational(domain: string): string {
+export function organisational(domain: string): string {
   const d = bare(domain);
   return getDomain(d, { allowPrivateDomains: true }) ?? d;
 }

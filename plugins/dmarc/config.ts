@@ -2,6 +2,7 @@
 import { s, type Infer } from '../../core/index.ts';
 import { scoreOverrides } from '../../core/plugin/scored-symbols.ts';
 import { SYMBOLS } from './symbols.ts';
+import { reportingSchema, type ReportingConfig } from './report-config.ts';
 
 export const configSchema = s.object({
   dkim: s.boolean().default(true).describe('Verify DKIM signatures (DKIM_* findings)'),
@@ -24,6 +25,9 @@ export const configSchema = s.object({
     .describe('Remove incoming Authentication-Results headers when one of them claims our authserv-id (RFC 8601 5)'),
   skip_trusted: s.boolean().default(true).describe('Skip authenticated clients and relay.networks'),
   scores: scoreOverrides(SYMBOLS).default({}).describe('Scores by symbol, overriding the defaults listed under Symbols; a key that is not one of them is refused'),
+  // The defaults of each key apply: `{}` is reporting off.
+  reporting: reportingSchema.default({} as ReportingConfig)
+    .describe('DMARC aggregate reports (rua=) to the domains that ask for them; off unless `enabled` (see README, Aggregate reports)'),
 });
 
 export type DmarcConfig = Infer<typeof configSchema>;

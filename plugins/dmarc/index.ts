@@ -15,6 +15,8 @@ import { enforcedAction, failSymbol, normalisedPolicy } from './policy.ts';
 import { authenticationResults, authservIdOf, comparableAuthservId, dmarcClause, spfClause } from './auth-results.ts';
 import { recordUse } from './policy-record.ts';
 import { aligns, alignedDomain } from './alignment.ts';
+import { keepReportFacts, type Enforcement, type JudgedDomain } from './report-facts.ts';
+import { Reporting } from './reporting.ts';
 
 type DkimVerifyResult = Awaited<ReturnType<typeof dkimVerify>>;
 type ArcResult = Awaited<ReturnType<typeof arc>>;
@@ -49,6 +51,17 @@ interface Judged {
 }
 
 const POLICY_RANK = { none: 0, quarantine: 1, reject: 2 } as const;
+
+/** What evaluateDmarc found, for the aggregate reports. */
+interface ForReport { judged: JudgedDomain[]; enforcement: Enforcement }
+
+/** What the aggregate reports need of the judged domains. */
+function forReport(judged: readonly Judged[], enforcement: Enforcement): ForReport {
+  return {
+    judged: judged.map((j) => ({ fromDomain: j.fromDomain, record: j.res.rr, policy: j.policy, result: j.result, dkimAligned: j.dkimAligned, spfAligned: j.spfAligned, unsure: j.unsure })),
+    enforcement,
+  };
+}
 
 const DKIM_RESULTS = ['pass', 'fail', 'neutral', 'policy', 'temperror', 'permerror', 'none'];
 
@@ -189,11 +202,21 @@ class DmarcCheck {
       const r = await this.evaluateDmarc(ctx, dkim, spf, arcResult, resolver);
       clauses.push(r.clause);
       refusal = r.outcome;
+      if (r.report && this.cfg.reporting.enabled) await this.keepForReports(ctx, r.report, dkim, spf);
     }
     if (arcResult) clauses.push(arcResult.info ?? `arc=${arcResult.status?.result ?? 'none'}`);
 
     if (this.cfg.header) ctx.addHeader('Authentication-Results', authenticationResults(authservId, clauses));
     return refusal;
+  }
+
+  /** Keeps what the aggregate reports need of this message; a failure costs the message its record, never its delivery. */
+  private async keepForReports(ctx: HookContext, report: ForReport, dkim: DkimVerifyResult, spf: SpfFact | undefined): Promise<void> {
+    try {
+      await keepReportFacts(ctx, this.cfg.reporting, report.judged, dkim.results ?? [], spf, report.enforcement);
+    } catch (e) {
+      ctx.log.warn('dmarc reporting: message not recorded', { error: (e as Error).message });
+    }
   }
 
   /**
@@ -242,7 +265,7 @@ class DmarcCheck {
     return result === 'fail' ? { ...judged, unsure: this.temporaryFailure(dkim, spf, judged) } : judged;
   }
 
-  private async evaluateDmarc(ctx: HookContext, dkim: DkimVerifyResult, spf: SpfFact | undefined, arcResult: ArcResult | undefined, resolver: ReturnType<typeof mailauthResolver>): Promise<{ clause: string; outcome?: Outcome }> {
+  private async evaluateDmarc(ctx: HookContext, dkim: DkimVerifyResult, spf: SpfFact | undefined, arcResult: ArcResult | undefined, resolver: ReturnType<typeof mailauthResolver>): Promise<{ clause: string; outcome?: Outcome; report?: ForReport }> {
     const froms = dkim.headerFrom ?? [];
     if (froms.length === 0) {
       this.find(ctx, 'DMARC_PERMERROR', 'no From address');
@@ -274,20 +297,21 @@ class DmarcCheck {
       return { clause: `dmarc=permerror (${why})` };
     }
     const { res, from, policy, spfAligned, dkimAligned, result, clause, unsure, note } = decisive;
+    const report = (e: Omit<Enforcement, 'decisive'> = {}) => forReport(judged, { decisive: decisive.fromDomain, ...e });
     // Without a record read (a DNS failure) the policy is not known; `none` would claim the domain only monitors.
     const policyShown = policy ?? (result === 'temperror' ? 'unknown' : 'none');
     const detail = `${result} from=${from} policy=${policyShown} spf=${spf?.result ?? 'none'}${spfAligned ? ` spf_aligned=${spfAligned}` : ''} dkim_aligned=${dkimAligned ?? 'no'}${note ? ` (${note})` : ''}`;
     ctx.log.info('dmarc result', { result, from_domain: from, policy: policyShown, spf: spf?.result });
-    if (result === 'pass') { this.find(ctx, 'DMARC_PASS', detail); return { clause }; }
-    if (result === 'none') { this.find(ctx, 'DMARC_NONE', detail); return { clause }; }
-    if (result !== 'fail') { this.find(ctx, 'DMARC_TEMPERROR', detail); return { clause }; }
+    if (result === 'pass') { this.find(ctx, 'DMARC_PASS', detail); return { clause, report: report() }; }
+    if (result === 'none') { this.find(ctx, 'DMARC_NONE', detail); return { clause, report: report() }; }
+    if (result !== 'fail') { this.find(ctx, 'DMARC_TEMPERROR', detail); return { clause, report: report() }; }
 
     // A trusted sealer vouches for a message its list rewrote: the failure is neither scored nor enforced (as
     // Rspamd and OpenDMARC treat an ARC override), whatever enforce says.
     const sealer = this.trustedArcSealer(arcResult);
     if (sealer) {
       this.find(ctx, 'DMARC_ARC_OVERRIDE', `${detail}${unsure ? ` (${unsure})` : ''} sealed by ${sealer}`);
-      return { clause };
+      return { clause, report: report({ sealer }) };
     }
 
     // A failure that rests on a lookup that failed (the key of a signature, the SPF record of an envelope domain,
@@ -297,18 +321,19 @@ class DmarcCheck {
     if (unsure) {
       this.find(ctx, 'DMARC_TEMPERROR', `${detail} (${unsure})`);
       const tempClause = clause.replace(/^dmarc=fail\b/, 'dmarc=temperror');
-      if (!this.cfg.enforce || enforcedAction(policy, res.pct, this.cfg.apply_pct) === 'none') return { clause: tempClause };
+      if (!this.cfg.enforce || enforcedAction(policy, res.pct, this.cfg.apply_pct) === 'none') return { clause: tempClause, report: report() };
       return { clause: tempClause, outcome: outcome.tempfail(`DMARC policy of ${from} could not be checked: ${unsure}, try again later`, { code: 451, enhanced: '4.4.3' }) };
     }
 
     this.find(ctx, failSymbol(policy), detail);
-    if (!this.cfg.enforce) return { clause };
+    if (!this.cfg.enforce) return { clause, report: report() };
     const action = enforcedAction(policy, res.pct, this.cfg.apply_pct);
+    const enforced = report({ enforcedAs: action });
     if (action === 'reject') {
-      return { clause, outcome: outcome.reject(`Message refused: it fails the DMARC policy of ${from}`, { code: 550, enhanced: '5.7.1' }) };
+      return { clause, report: enforced, outcome: outcome.reject(`Message refused: it fails the DMARC policy of ${from}`, { code: 550, enhanced: '5.7.1' }) };
     }
-    if (action === 'quarantine') return { clause, outcome: outcome.quarantine(`DMARC policy of ${from} is quarantine`) };
-    return { clause };
+    if (action === 'quarantine') return { clause, report: enforced, outcome: outcome.quarantine(`DMARC policy of ${from} is quarantine`) };
+    return { clause, report: enforced };
   }
 }
 
@@ -319,8 +344,14 @@ export default definePlugin({
   // A policy that cannot be read is a temperror: scored, never enforced.
   dnsOutage: () => 'degraded',
   symbols: describeSymbols(SYMBOLS),
-  create(cfg: DmarcConfig) {
+  create(cfg: DmarcConfig, setup) {
     const check = new DmarcCheck(cfg);
-    return { hooks: { data: (ctx) => check.data(ctx) } };
+    // Unit tests create the plugin with its config alone: no store, no reports.
+    const reporting = cfg.reporting.enabled && cfg.dmarc && setup ? new Reporting(cfg.reporting, cfg.enforce, setup) : undefined;
+    if (!reporting) return { hooks: { data: (ctx) => check.data(ctx) } };
+    return {
+      hooks: { data: (ctx) => check.data(ctx), afterVerdict: (ctx) => reporting.afterVerdict(ctx) },
+      close: () => reporting.close(),
+    };
   },
 });

@@ -12,7 +12,7 @@ export type RecordUse =
 const POLICIES = new Set(['none', 'quarantine', 'reject']);
 
 /** Tags of a record as `tag=value` pairs separated by `;`, names lower-cased, values trimmed; the first of a name wins. */
-function tags(record: string): Map<string, string> {
+export function recordTags(record: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const part of record.split(';')) {
     const eq = part.indexOf('=');
@@ -39,7 +39,7 @@ function shown(value: string): string {
  * required in a policy record; an absent `sp=` is fine, an invalid one is not.
  */
 export function recordUse(record: string): RecordUse {
-  const t = tags(record);
+  const t = recordTags(record);
   const p = t.get('p');
   const sp = t.get('sp');
   let problem: string | undefined;

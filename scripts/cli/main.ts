@@ -28,6 +28,7 @@ commands: ${[...commands(), 'version'].sort().join(', ')}
   moat send --host H:P --from A --to B [--subject S] [--body T] [--attach FILE]
   moat dkim keygen DOMAIN SELECTOR [--bits 2048] [--type rsa|ed25519] [--out FILE]
                                                   a DKIM key (mode 0600) and the TXT record to publish
+  moat dmarc report --now [--config FILE]         have the running gateway queue the pending DMARC aggregate reports
   moat --version (or moat version)                this Mailmoat's version, and its git commit when run from a checkout
 Run 'moat <command> --help' for more.
 `;
