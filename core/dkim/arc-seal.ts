@@ -51,9 +51,13 @@ export class ArcSealer {
     }
   }
 
-  /** Whether `entry` is mail this config seals: from a client `seal_for` names, never a notice of the gateway's own. */
+  /**
+   * Whether `entry` is mail this config seals: mail the gateway judged (it has a verdict) from a client `seal_for`
+   * names. Never the gateway's own mail (delivery notices, rule notices, digests, DMARC reports), which has no results
+   * of the gateway's to carry and would only be counted as unsealed.
+   */
   wants(entry: QueueEntry): boolean {
-    return !entry.dsn && this.cfg.seal_for.includes(clientOf(entry));
+    return !entry.dsn && entry.verdict !== undefined && this.cfg.seal_for.includes(clientOf(entry));
   }
 
   /**
