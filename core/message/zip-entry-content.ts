@@ -118,22 +118,38 @@ export function innerArchive(src: ByteSource, e: CentralEntry, directoryStart: n
 
 /** The first bytes `packed` inflates to, or undefined when the budget is spent or they cannot be had. */
 function firstBytes(packed: Buffer, budget: ListingBudget): Buffer | undefined {
-  let out: Buffer | undefined;
-  for (const input of FIRST_BYTES_INPUTS) {
-    const cap = Math.min(FIRST_BYTES_MAX_OUTPUT, inflatedLeft(budget));
-    if (cap < FIRST_BYTES_WANTED) return undefined;
-    try {
-      // A sync flush takes out what the bytes given make, without asking for the end of the stream.
-      out = inflateRawSync(packed.subarray(0, input), { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: cap });
-    } catch (err) {
-      if (!isZlibRefusal(err)) throw err;
-      budget.inflated = inflatedLeft(budget) - cap;
-      return undefined;
-    }
-    budget.inflated = inflatedLeft(budget) - out.length;
-    if (out.length >= FIRST_BYTES_WANTED || input >= packed.length) break;
+  // `fits` took fewer than FIRST_BYTES_WANTED out of it; `tooMuch` made more than a look may (a crafted run right
+  // after the signature): the bytes wanted lie between, found by halving, never taken for "not an archive".
+  let fits = 0;
+  let tooMuch = Infinity;
+  let i = 0;
+  for (;;) {
+    const input = tooMuch === Infinity ? Math.min(FIRST_BYTES_INPUTS[i++] ?? packed.length, packed.length) : Math.floor((fits + tooMuch) / 2);
+    if (input <= fits) return undefined;
+    const look = lookAt(packed.subarray(0, input), budget);
+    if (look === 'spent') return undefined;
+    if (look === 'too much') { tooMuch = input; continue; }
+    if (look === 'damaged') return undefined;
+    if (look.length >= FIRST_BYTES_WANTED || input >= packed.length) return look;
+    fits = input;
+    if (tooMuch === Infinity && i >= FIRST_BYTES_INPUTS.length) return look;
   }
-  return out;
+}
+
+/** What `input` inflates to, within one look's output and the budget, paid from the budget. */
+function lookAt(input: Buffer, budget: ListingBudget): Buffer | 'spent' | 'too much' | 'damaged' {
+  const cap = Math.min(FIRST_BYTES_MAX_OUTPUT, inflatedLeft(budget));
+  if (cap < FIRST_BYTES_WANTED) return 'spent';
+  try {
+    // A sync flush takes out what the bytes given make, without asking for the end of the stream.
+    const out = inflateRawSync(input, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: cap });
+    budget.inflated = inflatedLeft(budget) - out.length;
+    return out;
+  } catch (err) {
+    if (!isZlibRefusal(err)) throw err;
+    budget.inflated = inflatedLeft(budget) - cap;
+    return (err as { code: string }).code === 'ERR_BUFFER_TOO_LARGE' && cap === FIRST_BYTES_MAX_OUTPUT ? 'too much' : 'damaged';
+  }
 }
 
 const inflatedLeft = (budget: ListingBudget): number => budget.inflated ?? 0;

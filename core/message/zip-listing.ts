@@ -198,7 +198,7 @@ function findDirectory(src: ByteSource, budget: ListingBudget, nested: boolean):
 function readDirectory(src: ByteSource, dir: Directory, budget: ListingBudget, depth: number, listInner: InnerLister): ArchiveListing {
   const out: ArchiveListing = { entries: [], encrypted: false };
   // Local headers whose archive was listed: many entries may point at one.
-  const seen = new Set<number>();
+  const seen = new Set<string>();
   if (dir.size > budget.bytes) { out.unreadable = overBudget; return out; }
   const bytes = readExactly(src, dir.start, dir.size);
   if (!bytes) { out.unreadable = `its central directory (${dir.size} bytes) is not within the part of the attachment that was kept`; return out; }
@@ -256,9 +256,12 @@ function readDirectory(src: ByteSource, dir: Directory, budget: ListingBudget, d
       const head = 'why' in data ? undefined : data.readUpTo(0, MAGIC_HEAD_BYTES);
       if (head) entry.detectedType = detectFileType(head);
     }
-    // An archive among the entries, stored or deflated, is listed in turn (once, however many entries point at it).
-    if (depth >= ARCHIVE_MAX_DEPTH || seen.has(at)) continue;
-    seen.add(at);
+    // An archive among the entries, stored or deflated, is listed in turn (once, however many entries point at it as
+    // it). Keyed by how the entry reads its data too: a decoy entry that reads the same bytes as stored text must not
+    // keep a second one that inflates them from being looked at.
+    const reading = `${at}/${method}/${packed}/${size}`;
+    if (depth >= ARCHIVE_MAX_DEPTH || seen.has(reading)) continue;
+    seen.add(reading);
     const inner = innerArchive(src, { names: entry.names, method, packed, size, crc, local: at }, dir.start, budget, entry.detectedType);
     if (!inner) continue;
     const how = method === STORED ? 'stored in it' : 'compressed in it';

@@ -168,3 +168,22 @@ describe('core/message/zip-entry-content', function () {
     assert.equal(l!.unreadable, 'inner.zip, compressed in it: its data is not within the part of the attachment that was kept');
   });
 });
+
+describe('nested archives: entries crafted to hide one', () => {
+  it('a decoy entry reading the same local header as stored text does not keep the deflated inner.zip from being listed', () => {
+    const inner = buildZip([{ name: 'setup.exe', data: PROGRAM }]);
+    const decoy = Buffer.from('decoy text\n');
+    // The decoy's own local header comes first; its directory record points at inner.zip's local header instead.
+    const innerLocal = 30 + 'a.txt'.length + decoy.length;
+    const zip = buildZip([{ name: 'a.txt', data: decoy, localOffset: innerLocal }, { name: 'inner.zip', data: inner, deflate: true }]);
+    const l = listed(zip);
+    assert.ok(names(l)!.includes('inner.zip / setup.exe') || l!.unreadable, `listed: ${JSON.stringify(names(l))}, unreadable: ${l!.unreadable}`);
+  });
+
+  it('an archive under another name whose first compressed bytes inflate past one look is looked at, not passed over', () => {
+    // Deflate's own run after the signature: 128 compressed bytes make more than the 64 KB a first look may.
+    const data = Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(3_000_000)]);
+    const l = listed(buildZip([{ name: 'data.txt', data, deflate: true }]));
+    assert.match(l!.unreadable ?? '', /^data\.txt, compressed in it: /, JSON.stringify(l));
+  });
+});
