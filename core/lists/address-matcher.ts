@@ -1,6 +1,7 @@
 // Address lists matched the way the mail server behind the gateway delivers: by mailbox, not by spelling. Used by the
 // access lists (core/runtime.ts), the recipients file and the bayes plugin's honeypots, so none can be slipped past
-// with `"user"@`, `USER@`, `user+tag@` or a trailing dot that the others would catch.
+// with `"user"@`, `USER@`, `user+tag@`, a trailing dot or a decomposed `jo\u0308rg@` that the others would catch; and
+// by the front door's one-recipient-once rule and `moat queue`'s selectors, which must agree with them.
 import { comparableDomain } from '../text/idn-address.ts';
 
 export interface Mailbox { local: string; domain: string }
@@ -12,14 +13,29 @@ function unquoted(local: string): string {
 }
 
 /**
- * An address in the one form every spelling of its mailbox shares: the local part unquoted and lower-cased, the domain
- * in lower-case A-labels without a trailing dot. An address without `@` is all local part, with no domain.
+ * A local part as every spelling of it is compared: unquoted, lower-cased and composed (NFC), as the user-lists
+ * plugin keys it (core/lists/user-lists.ts). `jo\u0308rg`, o and a combining diaeresis, shows as `jörg` and is that
+ * mailbox to a reader; left apart, it passed a block of `jörg@` while the recipients file refused it as unknown.
+ */
+function comparableLocal(local: string): string {
+  return unquoted(local).toLowerCase().normalize('NFC');
+}
+
+/**
+ * An address in the one form every spelling of its mailbox shares: the local part as comparableLocal gives it, the
+ * domain in lower-case A-labels without a trailing dot. An address without `@` is all local part, with no domain.
  */
 export function mailboxOf(address: string): Mailbox {
   const a = address.trim();
   const at = a.lastIndexOf('@');
-  if (at < 0) return { local: unquoted(a).toLowerCase(), domain: '' };
-  return { local: unquoted(a.slice(0, at)).toLowerCase(), domain: comparableDomain(a.slice(at + 1)) };
+  if (at < 0) return { local: comparableLocal(a), domain: '' };
+  return { local: comparableLocal(a.slice(0, at)), domain: comparableDomain(a.slice(at + 1)) };
+}
+
+/** mailboxOf as one string: two addresses with the same key name one mailbox (`Jörg@MÜLLER.example.`, `jo\u0308rg@xn--mller-kva.example`). */
+export function mailboxKey(address: string): string {
+  const m = mailboxOf(address);
+  return `${m.local}@${m.domain}`;
 }
 
 /**
@@ -38,7 +54,7 @@ export function withoutTag(local: string, delimiters: string): string {
 /** An entry's key: `@domain`, or the mailbox as every spelling of it is compared (case, quotes, IDN form). */
 export function entryKey(entry: string): string {
   const m = mailboxOf(entry);
-  return entry.trim().startsWith('@') ? `@${m.domain}` : `${m.local}@${m.domain}`;
+  return entry.trim().startsWith('@') ? `@${m.domain}` : mailboxKey(entry);
 }
 
 /**

@@ -67,7 +67,7 @@ export function listEntry(text: string): string | null {
 export function listOwner(recipient: string, delimiters = '+'): string {
   const m = mailbox(recipient);
   if (!m) return recipient.trim().toLowerCase();
-  // The domain in A-label form: under SMTPUTF8 the front door hands `ann@bücher.example` over as typed.
+  // The domain in A-label form, as the front door takes it: a page, `moat lists` or an older queue entry may name it in Unicode.
   // A local part that stays quoted (a space in it, say) is taken whole: a cut inside the quotes would leave `"ann`.
   if (m.local.startsWith('"')) return `${m.local}@${m.domain}`;
   return `${withoutTag(m.local, delimiters)}@${m.domain}`;

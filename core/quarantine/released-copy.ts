@@ -3,6 +3,7 @@
 // finishes a release a crash cut short (core/queue/queue-store.ts).
 import { formatHeader, mailDate } from '../message/header-block.ts';
 import type { QueueEntry, QueueRecipient } from '../queue/entry.ts';
+import { mailboxKey } from '../lists/address-matcher.ts';
 
 /** Who released or deleted a quarantined message for one recipient: said in the header and in the log. */
 export type ReleasedBy = 'recipient' | 'administrator';
@@ -12,7 +13,9 @@ export interface ReleasedCopy extends QueueEntry {
   releasedFrom?: { id: string; address: string };
 }
 
-const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+// One mailbox in any spelling (case, either form of an IDN domain: `jürgen@xn--mller-kva.example` names a recipient an
+// older gateway stored as `jürgen@müller.example`), as `moat queue --to` and the access lists compare it.
+const sameAddress = (a: string, b: string) => mailboxKey(a) === mailboxKey(b);
 
 /** Where `address` stands among the entry's recipients still held in the quarantine; -1 when it is not one of them. */
 export function heldRecipientIndex(entry: QueueEntry, address: string): number {

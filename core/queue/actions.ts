@@ -1,5 +1,9 @@
 // What an admin can do to queued messages, and the same rules whether the gateway does it live or the CLI edits files.
 import type { QueueEntry } from './entry.ts';
+import type { QueueFolder } from './queue-store.ts';
+import type { BrokenMessage } from './broken-messages.ts';
+import { mailboxKey } from '../lists/address-matcher.ts';
+import { comparableDomain } from '../text/idn-address.ts';
 
 /**
  * `delivered`: the message was being delivered when the action came; the action waited for that attempt, which
@@ -18,25 +22,34 @@ export interface QueueActions {
    * address (the message goes when none is left).
    */
   delete(id: string, opts?: { to?: string }): Promise<ActionResult>;
+  /**
+   * A message of `folder` whose file is cut short, set aside before it could go out cut (QueueStore.setAsideIfCut):
+   * through the store whose log and queue_broken count the running gateway keeps, when one runs.
+   */
+  setAsideIfCut(entry: QueueEntry, folder: QueueFolder): Promise<BrokenMessage | undefined>;
 }
 
+/**
+ * An address's domain in the one form the queue compares and groups it in: lower-case A-labels, composed (NFC) first,
+ * without the root dot. Mail an older gateway stored under `müller.example` (taken under SMTPUTF8) and under
+ * `xn--mller-kva.example` is one domain's, for `--to`, `overview` and `--shape` alike.
+ */
 export function domainOf(address: string): string {
-  return address.slice(address.lastIndexOf('@') + 1).toLowerCase().replace(/\.$/, '');
+  return comparableDomain(address.slice(address.lastIndexOf('@') + 1));
 }
 
-/** A domain as an admin types it (`--to @Example.org.`), in the form domainOf gives. */
-export const domainArg = (domain: string): string => domain.toLowerCase().replace(/^@/, '').replace(/\.$/, '');
+/** A domain as an admin types it (`--to @Example.org.`, `müller.example`), in the form domainOf gives. */
+export const domainArg = (domain: string): string => comparableDomain(domain.replace(/^@/, ''));
 
 /** Whether a `--to` value names one recipient (`alice@example.org`) rather than a domain (`example.org`, `@example.org`). */
 export const isAddressArg = (to: string): boolean => to.lastIndexOf('@') > 0;
 
 /**
- * Whether `address` is among the recipients a `--to` value names: that address (case aside, as `--from` compares), or
- * every address in that domain.
+ * Whether `address` is among the recipients a `--to` value names: that mailbox in any spelling the access lists take
+ * for it (case, quotes, composed or not, either form of its domain: mailboxKey), or every address in that domain.
  */
 export function inSelection(address: string, to: string): boolean {
-  const comparable = (a: string) => a.toLowerCase().replace(/\.$/, '');
-  return isAddressArg(to) ? comparable(address) === comparable(to) : domainOf(address) === domainArg(to);
+  return isAddressArg(to) ? mailboxKey(address) === mailboxKey(to) : domainOf(address) === domainArg(to);
 }
 
 /** A `--to` value as fields of a log line: `domain` for a domain, `to` (a list, as on every line) for an address. */

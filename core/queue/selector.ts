@@ -5,6 +5,7 @@ import type { QueueFolder } from './queue-store.ts';
 import type { AdminVerb } from './admin-ops.ts';
 import { stateOf, type ListedEntry, type ListRow } from './inspect.ts';
 import { domainArg, inSelection, isAddressArg } from './actions.ts';
+import { mailboxKey } from '../lists/address-matcher.ts';
 import { parseDuration } from '../config/units.ts';
 
 export type QueueState = ListRow['state'];
@@ -37,7 +38,7 @@ export interface Selector {
   states: ReadonlySet<QueueState>;
   /** Messages with a recipient still to do at this address, or in this domain (as recipientSelector gives them). */
   to?: string;
-  /** Messages from this envelope sender, lower-case; '' is the null sender of bounces. */
+  /** Messages from this envelope sender (its mailbox, in any spelling: mailboxKey); '' is the null sender of bounces. */
   from?: string;
   /** Messages a client sent logged in as this user (a compromised account's), exactly as the login was given. */
   user?: string;
@@ -62,7 +63,10 @@ const PATTERN = /[*?[\]]/;
 
 const patternHint = (text: string) => (PATTERN.test(text) ? ' (no patterns: --all selects every message)' : '');
 
-/** A domain as the admin typed it (`@Example.org.`), in the form domainOf gives; an address literal `[192.0.2.1]` too. */
+/**
+ * A domain as the admin typed it (`@Example.org.`, `müller.example`), in the form domainOf gives (lower-case A-labels:
+ * `xn--mller-kva.example`); an address literal `[192.0.2.1]` too.
+ */
 function domainSelector(value: string, option: string): string {
   const raw = value.trim();
   const d = domainArg(raw);
@@ -146,10 +150,18 @@ function openIn(e: ListedEntry, folder: QueueFolder, to: string): boolean {
   return e.recipients.some((r) => r.status === open && inSelection(r.address, to));
 }
 
+/** Whether a message's envelope sender is `from` (a sender selection): the null sender, or that mailbox in any spelling. */
+function fromSender(from: string): (mailFrom: string) => boolean {
+  if (from === '') return (mailFrom) => mailFrom === '';
+  const key = mailboxKey(from);
+  return (mailFrom) => mailFrom !== '' && mailboxKey(mailFrom) === key;
+}
+
 /** The entries of `sel.folder` the selector picks, in the order given (oldest first, by id). */
 export function select(entries: readonly ListedEntry[], sel: Selector, busy: ReadonlySet<string>, now = Date.now()): ListedEntry[] {
+  const isFrom = sel.from === undefined ? undefined : fromSender(sel.from);
   return entries.filter((e) => sel.states.has(stateOf(e, sel.folder, busy, now))
-    && (sel.from === undefined || e.mailFrom.toLowerCase() === sel.from)
+    && (isFrom === undefined || isFrom(e.mailFrom))
     && (sel.user === undefined || e.user === sel.user)
     && (sel.olderThan === undefined || now - e.receivedAt >= sel.olderThan)
     && (sel.newerThan === undefined || now - e.receivedAt < sel.newerThan)

@@ -1,6 +1,6 @@
 // `moat queue --shape` as text, laid out as qshape lays it out: a column per age bucket headed by its upper bound in
 // minutes (`640+`: older), the TOTAL row first, then the domains busiest first.
-import { forTerminal } from './inspect.ts';
+import { domainLabel } from './domain-label.ts';
 import { SHAPE_BOUNDS_MINUTES, type QueueShape, type ShapeRow } from './shape.ts';
 
 const HEADS = ['T', ...SHAPE_BOUNDS_MINUTES.map(String), `${SHAPE_BOUNDS_MINUTES[SHAPE_BOUNDS_MINUTES.length - 1]}+`];
@@ -8,8 +8,7 @@ const HEADS = ['T', ...SHAPE_BOUNDS_MINUTES.map(String), `${SHAPE_BOUNDS_MINUTES
 /** The lines of the table, and a line for what it leaves out (domains past --top, held messages). */
 export function shapeLines(shape: QueueShape): string[] {
   const rows: ShapeRow[] = [shape.total, ...shape.domains];
-  // A domain is what a remote party wrote: shown safe for the terminal.
-  const names = rows.map((r) => (r === shape.total ? r.domain : forTerminal(r.domain, 200)));
+  const names = rows.map((r) => (r === shape.total ? r.domain : domainLabel(r.domain, 200)));
   const cells = rows.map((r) => [r.messages, ...r.buckets].map(String));
   const nameWidth = Math.max(...names.map((n) => n.length));
   const widths = HEADS.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));

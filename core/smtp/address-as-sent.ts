@@ -5,27 +5,26 @@
 // the client sent as `taro@xn--r8jz45g.jp` was relayed as `taro@例え.jp`, which a next hop without SMTPUTF8 refuses.
 import type { SMTPServerAddress } from 'smtp-server';
 import { splitPathAndParams } from './address-command.ts';
-import { smtpError } from './reply.ts';
 import { comparableDomain } from '../text/idn-address.ts';
 
 const NOT_UTF8 = '\ufffd';
 
 /**
  * Puts back into `address` the domain `line` (the command as sent) spelled it in, when smtp-server decoded an A-label.
- * Returns the refusal for an address that was not valid UTF-8 (RFC 6531 §3.3: mailbox names are UTF-8), else undefined.
+ * False for an address that was not valid UTF-8 (RFC 6531 §3.3: mailbox names are UTF-8), which is to be refused.
  */
-export function takeAddressAsSent(address: SMTPServerAddress, line: string | undefined): Error | undefined {
-  if (address.address.includes(NOT_UTF8)) return smtpError(553, '5.6.7', 'Address is not valid UTF-8');
+export function takeAddressAsSent(address: SMTPServerAddress, line: string | undefined): boolean {
+  if (address.address.includes(NOT_UTF8)) return false;
   // Only an A-label is decoded: a line without one, nearly every line, has nothing to put back.
-  if (line === undefined || !/xn--/i.test(line)) return undefined;
+  if (line === undefined || !/xn--/i.test(line)) return true;
   const sentDomain = domainOfPath(line);
   const at = address.address.lastIndexOf('@');
-  if (sentDomain === undefined || at < 0) return undefined;
+  if (sentDomain === undefined || at < 0) return true;
   const decoded = address.address.slice(at + 1);
   if (sentDomain !== decoded && comparableDomain(sentDomain) === comparableDomain(decoded)) {
     address.address = `${address.address.slice(0, at)}@${sentDomain}`;
   }
-  return undefined;
+  return true;
 }
 
 /** `MAIL FROM:<@relay.example:a@xn--bcher-kva.example> SIZE=1` → `xn--bcher-kva.example`; undefined without a domain. */

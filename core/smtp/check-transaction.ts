@@ -167,7 +167,7 @@ function fieldsOf(prepend: string): string[] {
 
 /** The plugins that run Haraka plugins: what those do on a check cannot be known (they see no check flag). */
 function harakaEntries(live: Runtime): string[] {
-  return live.plugins.map((p) => p.name).filter((n) => n.startsWith('haraka'));
+  return live.plugins.filter((p) => p.moduleName === 'haraka').map((p) => p.name);
 }
 
 function notesFor(live: Runtime, input: CheckInput): string[] {
@@ -176,7 +176,7 @@ function notesFor(live: Runtime, input: CheckInput): string[] {
   if (input.user !== undefined && !live.users.read().has(input.user)) notes.push(`user ${JSON.stringify(input.user)} is not in the users file: only a trusted proxy's XCLIENT LOGIN= could send as it`);
   const haraka = harakaEntries(live);
   if (haraka.length) notes.push(`${haraka.join(', ')}: Haraka plugins ran as for a client's message; they do not see that this is a check, so any state they keep (a Redis counter, a file) may have changed`);
-  if (live.plugins.some((p) => p.name === 'recipient-verify')) notes.push('recipient-verify: recipients were probed at the next hop (a read) and the answers cached, as for a client\'s message');
+  if (live.plugins.some((p) => p.moduleName === 'recipient-verify')) notes.push('recipient-verify: recipients were probed at the next hop (a read) and the answers cached, as for a client\'s message');
   return notes;
 }
 

@@ -16,14 +16,15 @@ import { blockedRecipientRefusal, recipientRefusal, senderRefusal } from './enve
 import { thresholdSplit } from './recipient-thresholds.ts';
 import { heloDenied, heloRefusal, noteHeloName } from './helo-policy.ts';
 import { replyFor, smtpError, type Reply } from './reply.ts';
-import { domainToASCII } from 'node:url';
 import net from 'node:net';
 import { normalizeIp } from '../net/cidr.ts';
 import { connectionCaps } from './connection-limits.ts';
 import { newQueueId } from '../queue/queue-id.ts';
 import { receiveMessage } from './message-intake.ts';
-import { isAscii } from '../text/ascii.ts';
-import { takeAddressAsSent } from './address-as-sent.ts';
+import { asciiDomain, isAscii } from '../text/ascii.ts';
+import { takeEnvelopeAddress } from './address-intake.ts';
+import { mailboxKey } from '../lists/address-matcher.ts';
+import { holdsMailbox } from './recipient-keys.ts';
 import { parseMailDsn, parseRcptDsn } from '../queue/dsn-params.ts';
 import { envelopeParamsProblem, offeredParams, type EnvelopeVerb } from './envelope-params.ts';
 import { loggedUser, refusalFields, tlsFields } from './session-log-fields.ts';
@@ -52,23 +53,6 @@ function dsnOffered(session: SMTPServerSession): boolean {
 
 const badDsn = (why: string) => smtpError(501, '5.5.4', why);
 
-/**
- * A client without SMTPUTF8 that wrote a domain in raw UTF-8: the address in the A-label form in which it is relayed
- * and checked (an A-label domain the client sent is put back as sent before this: address-as-sent.ts). Undefined when
- * the local part is not ASCII, which only SMTPUTF8 allows.
- */
-function asSentWithoutUtf8(address: string): string | undefined {
-  const at = address.lastIndexOf('@');
-  if (at < 0 || !isAscii(address.slice(0, at))) return undefined;
-  const domain = domainToASCII(address.slice(at + 1));
-  return domain ? `${address.slice(0, at)}@${domain}` : undefined;
-}
-
-/** RFC 6531 §3.4: an address beyond ASCII needs SMTPUTF8 on MAIL FROM; Postfix answers so. */
-function undeclaredUtf8(): Error {
-  return smtpError(553, '5.6.7', 'An address beyond ASCII needs SMTPUTF8 on MAIL FROM');
-}
-
 export class SessionHandler implements ConnectionHooks {
   private readonly rt: Runtime;
   readonly listener: ListenerKind;
@@ -86,6 +70,12 @@ export class SessionHandler implements ConnectionHooks {
   private readonly junk = new Map<string, number>();
   /** Refusals each session repeated word for word, logged the first few times only (session-log-repeats.ts). */
   private readonly repeats = new RepeatedRefusals();
+  /**
+   * Errors each session made since it connected or last had a message taken, which limits.max_errors counts: a
+   * message taken forgives the errors before it, as Postfix's smtpd sets its error count back to 0 (the session's
+   * `errors` keep every one, for its closing line).
+   */
+  private readonly errorsToLimit = new Map<string, number>();
   /** Sessions that reached limits.max_errors: the refusal that did is followed by TOO_MANY_ERRORS (countError). */
   private readonly overErrorLimit = new Set<string>();
 
@@ -155,6 +145,7 @@ export class SessionHandler implements ConnectionHooks {
     this.drops.delete(session.id);
     this.tlsLines.delete(session.id);
     this.junk.delete(session.id);
+    this.errorsToLimit.delete(session.id);
     this.overErrorLimit.delete(session.id);
     const unlogged = this.repeats.end(session.id);
     this.rt.connections.close(this.socketIp(st));
@@ -359,17 +350,19 @@ export class SessionHandler implements ConnectionHooks {
    */
   private countError(st: SessionState): void {
     st.errors++;
+    const errors = (this.errorsToLimit.get(st.id) ?? 0) + 1;
+    this.errorsToLimit.set(st.id, errors);
     if (this.overErrorLimit.has(st.id)) return;
     const lim = this.rt.config.limits;
     // Under stress (stress-mode.ts) the first error ends the session, but a client is blocked only at max_errors.
-    const stressed = st.errors < lim.max_errors;
-    if (st.errors < this.rt.connections.stress.limit(lim.max_errors, st.trusted || st.allowlisted)) return;
+    const stressed = errors < lim.max_errors;
+    if (errors < this.rt.connections.stress.limit(lim.max_errors, st.trusted || st.allowlisted)) return;
     this.overErrorLimit.add(st.id);
     // A trusted proxy's own address is never blocked (as it has no per-address connection cap): every client behind
     // it would be refused at the greeting, before it could name itself. The client it names is blocked instead.
     const blockMs = this.isTrustedProxy(st.remote.ip) || stressed ? 0 : lim.error_block;
     if (blockMs > 0) this.rt.connections.block(st.remote.ip, blockMs);
-    this.log(st.id).info('too many errors: disconnecting', { client: st.remote.ip, ...this.rt.connections.networkField(st.remote.ip), error_count: st.errors, blocked_ms: blockMs, ...(stressed ? { stress: true } : {}) });
+    this.log(st.id).info('too many errors: disconnecting', { client: st.remote.ip, ...this.rt.connections.networkField(st.remote.ip), error_count: errors, blocked_ms: blockMs, ...(stressed ? { stress: true } : {}) });
   }
 
   async onHelo(conn: RawConnection, hostname: string, verb: 'HELO' | 'EHLO', line: string): Promise<Reply & { close?: boolean } | undefined> {
@@ -551,12 +544,12 @@ export class SessionHandler implements ConnectionHooks {
     // The parameters were judged as sent (envelopeParamsReply); RET and ENVID are read here as smtp-server decoded them.
     const dsnParams = dsnOffered(session) ? parseMailDsn(address.args || {}) : undefined;
     if (typeof dsnParams === 'string') return this.refuseCounted(st, badDsn(dsnParams), cb);
-    const notUtf8 = takeAddressAsSent(address, (session as { commandLine?: string }).commandLine);
-    if (notUtf8) return this.refuseCounted(st, notUtf8, cb);
-    if (!isAscii(address.address) && !(address.args && address.args.SMTPUTF8)) {
-      const sent = asSentWithoutUtf8(address.address);
-      if (!sent) return this.refuseCounted(st, undeclaredUtf8(), cb);
-      address.address = sent;
+    // The address as sent in the log line of its refusal: the logger escapes what it hides (a bidi override).
+    const sent = address.address;
+    const badForm = takeEnvelopeAddress(address, (session as { commandLine?: string }).commandLine, !!address.args && !!address.args.SMTPUTF8, 'sender');
+    if (badForm) {
+      this.log(st.id).info('sender refused', { ...refusalFields(st, sent, []), reply: `${badForm.code} ${badForm.enhanced} ${badForm.text}`, reason: badForm.reason });
+      return this.refuseCounted(st, smtpError(badForm.code, badForm.enhanced, badForm.text), cb);
     }
     const refused = senderRefusal(this.rt, address.address) ?? senderLoginRefusal(this.rt, st, address.address, this.log(st.id));
     if (refused) {
@@ -617,29 +610,25 @@ export class SessionHandler implements ConnectionHooks {
     // The parameters were judged as sent (envelopeParamsReply); NOTIFY and ORCPT are read here as smtp-server decoded them.
     const dsnParams = dsnOffered(session) ? parseRcptDsn(address.args || {}) : undefined;
     if (typeof dsnParams === 'string') return this.refuseCounted(st, badDsn(dsnParams), cb);
-    const notUtf8 = takeAddressAsSent(address, (session as { commandLine?: string }).commandLine);
-    if (notUtf8) return this.refuseCounted(st, notUtf8, cb);
-    if (!isAscii(address.address) && !tx.mailFrom?.params.SMTPUTF8) {
-      const sent = asSentWithoutUtf8(address.address);
-      if (!sent) return this.refuseCounted(st, undeclaredUtf8(), cb);
-      address.address = sent;
-    }
+    const badForm = takeEnvelopeAddress(address, (session as { commandLine?: string }).commandLine, !!tx.mailFrom?.params.SMTPUTF8, 'recipient');
+    if (badForm) return refuse(badForm.code, badForm.enhanced, badForm.text, { reason: badForm.reason });
     const policy = this.rt.policy;
-    // RFC 5321 §4.5.1: the domainless postmaster must be accepted; it is the postmaster of the first domain.
+    // RFC 5321 §4.5.1: the domainless postmaster must be accepted; it is the postmaster of the first domain, in the
+    // A-label form every address is taken in (address-form.ts).
     const firstDomain = policy.localDomains.values().next().value;
-    // In its A-label form unless the transaction has SMTPUTF8: the address goes on to a next hop that may not.
-    const postmasterDomain = firstDomain && !tx.mailFrom?.params.SMTPUTF8 ? (domainToASCII(firstDomain) || firstDomain) : firstDomain;
+    const postmasterDomain = firstDomain && (asciiDomain(firstDomain) || firstDomain).toLowerCase();
     // So is postmaster at an address literal of this host; any other mailbox there is refused below (address-literal.ts).
     const atOwnLiteral = postmasterDomain ? mailboxAtOwnLiteral(address.address, st.local.ip) : undefined;
     const mailbox = atOwnLiteral ?? address.address;
     const raw = isPostmaster(mailbox) && postmasterDomain ? `${mailbox}@${postmasterDomain}` : address.address;
-    // The client's RCPT, once accepted, goes on the transaction's list of them once (in any case), in the order accepted.
+    // The client's RCPT, once accepted, goes on the transaction's list of them once, in the order accepted.
     const acceptedAs = (address: string): void => {
-      const key = address.toLowerCase();
-      if (!tx.acceptedRcpts.some((a) => a.toLowerCase() === key)) tx.acceptedRcpts.push(address);
+      if (!holdsMailbox(tx, tx.acceptedRcpts, mailboxKey(address))) tx.acceptedRcpts.push(address);
     };
-    // smtp-server keeps a recipient named again (in any case) once; so must the transaction and its count.
-    const named = (list: readonly string[]) => list.some((a) => a.toLowerCase() === raw.toLowerCase());
+    // A recipient named again is kept once, as first named: in any case, quoted or not, its local part composed or
+    // decomposed (the mailbox the lists match: core/lists/address-matcher.ts), as smtp-server keeps one in any case.
+    const rawKey = mailboxKey(raw);
+    const named = (list: readonly string[]) => holdsMailbox(tx, list, rawKey);
     if (named(tx.acceptedRcpts)) return cb();
     // An address a redirect put in the transaction is still checked when the client names it itself, as Postfix's
     // smtpd checks a RCPT whatever alias expansion will later add; a refusal here leaves the redirect's copy in place.
@@ -680,9 +669,9 @@ export class SessionHandler implements ConnectionHooks {
       // (RFC 3461 §4.2, as Postfix does when it expands an alias), so NOTIFY=NEVER still holds after a redirect.
       const dsn: Record<string, string | true> = { ORCPT: rcpt.params.ORCPT ?? `${isAscii(rcpt.address) ? 'rfc822' : 'utf-8'};${rcpt.address}` };
       if (rcpt.params.NOTIFY !== undefined) dsn.NOTIFY = rcpt.params.NOTIFY;
-      const seen = new Set(tx.recipients.map((a) => a.address.toLowerCase()));
+      const seen = new Set(tx.recipients.map((a) => mailboxKey(a.address)));
       const added = allowed.filter((t) => {
-        const k = t.address.toLowerCase();
+        const k = mailboxKey(t.address);
         if (seen.has(k)) return false;
         seen.add(k);
         return true;
@@ -740,8 +729,8 @@ export class SessionHandler implements ConnectionHooks {
     this.txs.delete(session.id);
     st.transactions++;
     receiveMessage(this.rt, st, tx, stream).then((reply) => {
-      // As Postfix's junk count, the count starts again once a message is taken.
-      if (reply.code < 300) this.junk.delete(session.id);
+      // As Postfix's junk and error counts, both start again once a message is taken.
+      if (reply.code < 300) { this.junk.delete(session.id); this.errorsToLimit.delete(session.id); }
       // A message refused after its final dot counts as a refused command does, as Postfix counts a DATA that failed:
       // uncounted, a client could pipeline transaction after transaction into the same refusal without end. Before the
       // reply goes, so that the one reaching the limit has the 421 right behind it (limits-errors-close.ts).

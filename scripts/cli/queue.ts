@@ -18,6 +18,7 @@ import { forEachBounded } from '../../core/queue/for-each-bounded.ts';
 import { heldHeaders, shownText } from '../../core/quarantine/summary.ts';
 import { queueShape } from '../../core/queue/shape.ts';
 import { shapeLines } from '../../core/queue/shape-table.ts';
+import { domainLabel } from '../../core/queue/domain-label.ts';
 
 const USAGE = `usage: moat queue <command> [--config FILE [--set KEY=VALUE]… | --data-dir DIR] [--json]
        moat queue --shape [--by recipient|sender] [--top N] [--config FILE … | --data-dir DIR] [--json]
@@ -142,7 +143,7 @@ function printList(rows: ListRow[], none: string): void {
 function printOverview(rows: ReturnType<typeof overview>): void {
   if (!rows.length) { console.log('queue is empty'); return; }
   console.log(`${'domain'.padEnd(32)} ${'messages'.padStart(8)} ${'rcpts'.padStart(6)} ${'oldest'.padStart(6)} ${'deferred'.padStart(8)} ${'held'.padStart(5)}`);
-  for (const r of rows) console.log(`${t(r.domain).padEnd(32)} ${String(r.messages).padStart(8)} ${String(r.recipients).padStart(6)} ${age(r.oldest).padStart(6)} ${String(r.deferred).padStart(8)} ${String(r.held).padStart(5)}`);
+  for (const r of rows) console.log(`${domainLabel(r.domain).padEnd(32)} ${String(r.messages).padStart(8)} ${String(r.recipients).padStart(6)} ${age(r.oldest).padStart(6)} ${String(r.deferred).padStart(8)} ${String(r.held).padStart(5)}`);
 }
 
 function printMessage(m: ShownMessage): void {

@@ -1,6 +1,6 @@
 // The address lists' matching by mailbox, and which list entries can match anything at all.
 import assert from 'node:assert/strict';
-import { addressMatcher, mailboxOf, withoutTag } from '../../../core/lists/address-matcher.ts';
+import { addressMatcher, mailboxKey, mailboxOf, withoutTag } from '../../../core/lists/address-matcher.ts';
 import { addressEntryProblem } from '../../../core/lists/address-entry.ts';
 
 describe('address lists', () => {
@@ -11,6 +11,17 @@ describe('address lists', () => {
     assert.deepEqual(mailboxOf('Taro@例え.JP'), { local: 'taro', domain: 'xn--r8jz45g.jp' });
     assert.deepEqual(mailboxOf('"a b"@example.org'), { local: 'a b', domain: 'example.org' });
     assert.deepEqual(mailboxOf('"u@evil.test"@example.org'), { local: 'u@evil.test', domain: 'example.org' }, 'the domain is the one after the last @');
+  });
+
+  it('compose a local part (NFC), so a decomposed spelling is the mailbox its composed one names', () => {
+    // o and a combining diaeresis, as a keyboard or a copy from a PDF may give it.
+    for (const a of ['jo\u0308rg@müller.example', 'JO\u0308RG@MU\u0308LLER.EXAMPLE', '"jörg"@xn--mller-kva.example.', 'Jörg@XN--MLLER-KVA.example']) {
+      assert.equal(mailboxKey(a), 'jörg@xn--mller-kva.example', a);
+    }
+    assert.notEqual(mailboxKey('jorg@müller.example'), mailboxKey('jörg@müller.example'));
+    const m = addressMatcher(['jörg@müller.example', 'ju\u0308rgen@example.org']);
+    for (const a of ['jo\u0308rg@müller.example', 'jo\u0308rg+news@xn--mller-kva.example', 'jürgen@example.org']) assert.equal(m(a), true, a);
+    assert.equal(m('jorg@müller.example'), false);
   });
 
   it('cut a tag at the first of the delimiters, never at the first character', () => {

@@ -6,6 +6,8 @@ import net from 'node:net';
 export interface RawTransaction {
   /** When the transaction's MAIL FROM arrived. */
   at: number;
+  /** The MAIL FROM line as it came (latin1: Buffer.from(line, 'latin1') gives back its bytes). */
+  mail: string;
   rcpts: Array<{ address: string; reply: string }>;
   /** The DATA section as sent, dot-stuffing included, without the final `.CRLF`; undefined when no DATA came. */
   wire?: Buffer;
@@ -33,7 +35,8 @@ export interface RawSmarthost {
 
 const END = Buffer.from('\r\n.\r\n');
 
-export async function startRawSmarthost(): Promise<RawSmarthost> {
+/** `smtputf8` offers SMTPUTF8, so the gateway relays an address beyond ASCII as it holds it rather than downgrading it. */
+export async function startRawSmarthost(opts: { smtputf8?: boolean } = {}): Promise<RawSmarthost> {
   const sockets = new Set<net.Socket>();
   const host: RawSmarthost = {
     port: 0, transactions: [], rcptReplies: new Map(),
@@ -56,10 +59,10 @@ export async function startRawSmarthost(): Promise<RawSmarthost> {
     const say = (line: string) => { if (!socket.destroyed) socket.write(line + '\r\n'); };
     const command = (line: string): void => {
       const verb = line.slice(0, 4).toUpperCase();
-      if (verb === 'EHLO') say('250-raw.test\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES');
+      if (verb === 'EHLO') say(`250-raw.test\r\n250-8BITMIME\r\n${opts.smtputf8 ? '250-SMTPUTF8\r\n' : ''}250 ENHANCEDSTATUSCODES`);
       else if (verb === 'HELO' || verb === 'NOOP') say('250 2.0.0 ok');
       else if (verb === 'RSET') { tx = undefined; say('250 2.0.0 ok'); }
-      else if (verb === 'MAIL') { tx = { at: Date.now(), rcpts: [] }; host.transactions.push(tx); say('250 2.1.0 ok'); }
+      else if (verb === 'MAIL') { tx = { at: Date.now(), mail: line, rcpts: [] }; host.transactions.push(tx); say('250 2.1.0 ok'); }
       else if (verb === 'RCPT' && tx) {
         const address = /<([^>]*)>/.exec(line)?.[1] ?? '';
         const reply = host.rcptReplies.get(address) ?? '250 2.1.5 ok';
