@@ -61,6 +61,7 @@ export const LABELED_COUNTERS = {
   deadlettered: { label: 'reason', values: ['rejected', 'expired'] },
   dkim_unsigned: { label: 'reason', values: ['no_key', 'key_unreadable', 'signing_error'] },
   arc_unsealed: { label: 'reason', values: ['key_unreadable', 'no_auth_results', 'chain_ended', 'sealing_error'] },
+  http_connections_refused: { label: 'limit', values: ['max_connections', 'max_connections_per_ip'] },
 } as const;
 
 export type LabeledCounter = keyof typeof LABELED_COUNTERS;
@@ -208,7 +209,7 @@ export const GATEWAY_COUNTERS: readonly string[] = [
   'recipients_refused', 'recipients_discarded', 'recipients_copied', 'dkim_signed', 'dkim_unsigned', 'arc_sealed', 'arc_unsealed', 'senders_rate_limited', 'user_rate_limits_reached', 'disk_full_refusals',
   ...VERDICTS.map((v) => `messages_${v}`),
   'relayed', 'deferred', 'bounced', 'deadlettered', 'deleted', 'released', 'requeued',
-  'uncaught_errors', 'event_loop_blocked',
+  'uncaught_errors', 'event_loop_blocked', 'http_connections_refused',
 ];
 
 export class Metrics {
@@ -418,6 +419,7 @@ interface Family { name: string; kind: Kind | 'untyped' | 'histogram' | 'summary
 const KNOWN: Record<string, [Kind, string]> = {
   connections: ['counter', 'SMTP connections accepted'],
   connections_refused: ['counter', 'SMTP connections refused (limits, access.deny_ips, improper pipelining)'],
+  http_connections_refused: ['counter', 'Connections to http.listen closed unanswered, by limit: max_connections (the listener held that many) or max_connections_per_ip (the client did)'],
   connections_closed_under_stress: ['counter', 'SMTP sessions closed by server.stress_idle_timeout, idle for less than server.idle_timeout'],
   stress: ['gauge', 'Whether the gateway is in stress now (1): its connections reached server.stress_threshold of limits.max_connections, and idle clients get server.stress_idle_timeout'],
   auth_failures: ['counter', 'AUTH attempts with wrong credentials (535)'],
@@ -448,7 +450,7 @@ const KNOWN: Record<string, [Kind, string]> = {
   queue_quarantined: ['gauge', 'Messages in the quarantine'],
   queue_deadletter: ['gauge', 'Messages in the dead-letter folder'],
   queue_oldest_age_seconds: ['gauge', 'Age of the oldest message in the queue (scheduled or held), 0 when it is empty'],
-  queue_broken: ['gauge', 'Messages in the queue whose files the gateway cannot read (each logged with its file and reason; read again every 5 minutes), or that its start set aside in data_dir/corrupt'],
+  queue_broken: ['gauge', 'Messages in the queue whose files the gateway cannot read (each logged with its file and reason; read again every 5 minutes), or that were set aside in data_dir/corrupt (by a start, a delivery attempt, a release or a requeue)'],
   config_last_reload_success: ['gauge', 'Whether the last config reload succeeded (1; 0 when it was refused); 1 from the start'],
   config_last_reload_timestamp_seconds: ['gauge', 'When the config was last loaded or a reload was tried (Unix seconds; the start time until the first reload)'],
   tls_certificate_expiry_timestamp_seconds: ['gauge', 'When the certificate the listeners serve stops being valid (Unix seconds)'],

@@ -119,6 +119,7 @@ export class FolderAwareActions implements AdminActions {
   private async releaseFromQuarantine(id: string): Promise<AdminResult> {
     const entry = await this.store.load(id, 'quarantine');
     if (!entry) return 'missing';
+    await this.refuseIfCut(entry, 'quarantine');
     const now = Date.now();
     entry.held = false;
     entry.nextAttemptAt = now;
@@ -149,6 +150,7 @@ export class FolderAwareActions implements AdminActions {
       const folder = await folderHolding(this.store, id, ['quarantine', 'queue']);
       return folder === 'quarantine' ? 'quarantine' : folder === 'queue' ? 'unchanged' : 'missing';
     }
+    await this.refuseIfCut(entry, 'deadletter');
     const firstReceived = entry.receivedAt;
     const revived = reviveFailed(entry, opts.to);
     if (revived === 0) return 'unchanged';
@@ -190,6 +192,7 @@ export class FolderAwareActions implements AdminActions {
     const queued = existsSync(this.store.emlPath(copyId)) ? await this.store.load(copyId) : undefined;
     const copy = queued ?? releasedCopy(entry, index, by);
     if (!queued && !this.copiesAwaitingMark.has(copyId)) {
+      await this.refuseIfCut(entry, 'quarantine');
       await this.queueCopy(id, copy);
       this.copiesAwaitingMark.add(copyId);
       // Scheduled once durable, whatever step (2) does: a queued copy is always delivered. A copy found queued was
@@ -215,6 +218,17 @@ export class FolderAwareActions implements AdminActions {
     await this.keepOrRemove(entry);
     this.log?.info('deleted from quarantine for one recipient', { qid: id, to: [to], by });
     return 'done';
+  }
+
+  /**
+   * A message whose file is shorter than its state says (a copy of data_dir taken while it was written) is never put
+   * back in the queue to go out cut: it is set aside in data_dir/corrupt with its state and the action fails, saying so.
+   */
+  private async refuseIfCut(entry: QueueEntry, folder: 'quarantine' | 'deadletter'): Promise<void> {
+    const found = await this.queue.setAsideIfCut(entry, folder);
+    if (!found) return;
+    const verb = folder === 'quarantine' ? 'released' : 'requeued';
+    throw new Error(`message ${entry.id} not ${verb}: ${found.reason}; it is set aside as ${found.path} with its state file until mended`);
   }
 
   /** Step (1) of releaseForRecipient: the quarantined bytes copied into the queue with the copy's state, all durable. */

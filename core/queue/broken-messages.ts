@@ -9,7 +9,7 @@ import type { QueueEntry } from './entry.ts';
 import type { Logger } from '../log/types.ts';
 import { accessReason, accountName, chownFix } from './data-dir-access.ts';
 import { ownerForRoot } from './ownership.ts';
-import { setAsideItems, WRONG_KEY_CAUSE, WRONG_KEY_FIX, type AsideKind } from './set-aside.ts';
+import { SET_ASIDE_LINE, setAsideItems, WRONG_KEY_CAUSE, WRONG_KEY_FIX, type AsideKind } from './set-aside.ts';
 import { QUEUE_KEY_FILE, QueueKey } from './queue-key.ts';
 import { checkSeal } from './envelope-seal.ts';
 import { firstRecordWrongKey, HEADER_LENGTH, isSegmentName, recordLengths } from './journal-record.ts';
@@ -118,6 +118,11 @@ export interface BrokenRecheckOptions {
   log: Logger;
   dataDir: string;
   everyMs?: number;
+  /**
+   * What sets messages aside after the start (QueueStore: a message file found cut short at a delivery attempt, a
+   * release or a requeue): each is counted from that moment. It logged its own error line.
+   */
+  setAsideLater?: { onSetAside(listener: (found: BrokenMessage) => void): void };
 }
 
 /** The messages recovery could not read, warned about now and at each recheck until they read or are gone. */
@@ -140,6 +145,7 @@ export class BrokenRecheck {
       });
     }
     for (const b of opts.found) this.warn(b);
+    opts.setAsideLater?.onSetAside((b) => this.broken.set(b.id, b));
   }
 
   /**
@@ -150,7 +156,7 @@ export class BrokenRecheck {
 
   private warn(b: BrokenMessage): void {
     const fields = { qid: b.id, path: b.path, reason: b.reason };
-    if (b.setAside) this.opts.log.error('queued message set aside in data_dir/corrupt: not delivered until mended', fields);
+    if (b.setAside) this.opts.log.error(SET_ASIDE_LINE, fields);
     else this.opts.log.warn(b.retried ? 'queued message cannot be read; it is tried again every few minutes' : 'queued message kept aside: its state cannot be used', fields);
   }
 

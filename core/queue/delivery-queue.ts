@@ -2,7 +2,8 @@
 import type { QueueEntry } from './entry.ts';
 import { wantsNotice } from './dsn-params.ts';
 import type { DsnKind } from './dsn.ts';
-import type { QueueStore } from './queue-store.ts';
+import type { QueueFolder, QueueStore } from './queue-store.ts';
+import type { BrokenMessage } from './broken-messages.ts';
 import type { HopTls, Relay, RecipientResult } from '../relay/types.ts';
 import type { Logger } from '../log/types.ts';
 import { outgoingStream, type ReadProgress } from '../relay/outgoing-stream.ts';
@@ -320,6 +321,14 @@ export class DeliveryQueue implements QueueActions {
     this.counters?.inc('deleted');
     this.log.info('deleted', { qid: id });
     return 'done';
+  }
+
+  /**
+   * Sets aside a message of `folder` whose file is cut short, through this queue's store: its error line goes to the
+   * gateway's log and it counts in queue_broken at once (the control socket's own store has neither).
+   */
+  setAsideIfCut(entry: QueueEntry, folder: QueueFolder): Promise<BrokenMessage | undefined> {
+    return this.store.setAsideIfCut(entry, folder);
   }
 
   /** Resolves when nothing is in flight and nothing is due (tests and shutdown). */

@@ -1,5 +1,7 @@
 // Queue actions on the files, for when no gateway runs: the next start picks the changes up.
-import type { QueueStore } from './queue-store.ts';
+import type { QueueFolder, QueueStore } from './queue-store.ts';
+import type { QueueEntry } from './entry.ts';
+import type { BrokenMessage } from './broken-messages.ts';
 import { dropRecipients, hasPending, type ActionResult, type QueueActions } from './actions.ts';
 
 export class FileQueueActions implements QueueActions {
@@ -45,6 +47,10 @@ export class FileQueueActions implements QueueActions {
     e.nextAttemptAt = Date.now();
     await this.store.update(e);
     return 'done';
+  }
+
+  setAsideIfCut(entry: QueueEntry, folder: QueueFolder): Promise<BrokenMessage | undefined> {
+    return this.store.setAsideIfCut(entry, folder);
   }
 
   async delete(id: string, opts: { to?: string } = {}): Promise<ActionResult> {

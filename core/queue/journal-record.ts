@@ -112,20 +112,84 @@ function foundAt(data: Buffer, off: number, file: string, key: KeyObject, trust:
   return id === undefined ? undefined : { kind: 'wrong-key', id, end };
 }
 
+/** Fields of a header at fixed places (it has one width): each is read on its own when another is damaged. */
+const FIELD = { json: [5, 15], body: [16, 26], crc: [27, 35], hmac: [36, 100] } as const;
+
+/** How many places that may end an envelope are tried after an unreadable header (damagedHeaderRecord). */
+const ENVELOPE_ENDS_TRIED = 8;
+
+const padded = (n: number) => String(n).padStart(10, '0');
+
+/**
+ * The envelope that starts at `at`, when one parses there: its length and the message size it gives. JSON.stringify
+ * writes no newline, so it ends at a `}` before the first newline after it (the message's first line ends with one);
+ * the last few such are tried, last first.
+ */
+function envelopeAt(data: Buffer, at: number): { length: number; size?: number } | undefined {
+  if (data[at] !== OPEN_BRACE) return undefined;
+  const newline = data.indexOf(NEWLINE, at);
+  let end = newline < 0 ? data.length : newline;
+  for (let tries = 0; tries < ENVELOPE_ENDS_TRIED; tries++) {
+    end = data.lastIndexOf(CLOSE_BRACE, end - 1);
+    if (end < at) return undefined;
+    let parsed: { size?: unknown };
+    try { parsed = JSON.parse(data.toString('utf8', at, end + 1)) as typeof parsed; } catch { continue; }
+    if (typeof parsed !== 'object' || parsed === null) return undefined;
+    return { length: end + 1 - at, size: typeof parsed.size === 'number' ? parsed.size : undefined };
+  }
+  return undefined;
+}
+
+/**
+ * Whether the bytes from `at`, where a record must start and none reads, are a whole record whose header was damaged
+ * after it was written, rather than one torn by a crash; where it ends, and its id when its envelope reads.
+ *
+ * A record is acknowledged only once it is all on disk, and a write a crash cut short leaves a prefix of it. So the
+ * question is whether the record is all there, asked of the parts the damage left readable: the lengths its header
+ * gives (each field has its place, so one damaged field leaves the others readable), and the end and `size` of its
+ * envelope. A length taken from these must end the record at the segment's end or at the next "MMJ1 ", and then one of
+ * three things must show the record whole: its HMAC verifies with that length and the CRC of the bytes found (only the
+ * header's other fields were damaged); its body's CRC is the one the header gives (a prefix fails it); or its envelope
+ * reads and its `size` is exactly the bytes found (a prefix has fewer).
+ */
+export function damagedHeaderRecord(data: Buffer, at: number, key: KeyObject): { end: number; id?: string } | undefined {
+  const jsonAt = at + HEADER_LENGTH;
+  if (jsonAt >= data.length) return undefined;
+  const field = ([from, to]: readonly [number, number]) => data.toString('latin1', at + from, at + to);
+  const claimed = (text: string) => (/^\d{10}$/.test(text) ? Number(text) : undefined);
+  const envelope = envelopeAt(data, jsonAt);
+  const jsonLengths = new Set([claimed(field(FIELD.json)), envelope?.length].filter((n) => n !== undefined));
+  const bodyLengths = new Set([claimed(field(FIELD.body)), envelope?.size].filter((n) => n !== undefined));
+  for (const jsonLen of jsonLengths) {
+    for (const bodyLen of bodyLengths) {
+      const bodyAt = jsonAt + jsonLen, end = bodyAt + bodyLen;
+      if (end > data.length || !endsAtRecord(data, end)) continue;
+      const json = data.subarray(jsonAt, bodyAt);
+      const crc = crcText(data.subarray(bodyAt, end));
+      const sealed = seal(`${padded(jsonLen)} ${padded(bodyLen)} ${crc}`, json, key) === field(FIELD.hmac);
+      const sized = envelope?.length === jsonLen && envelope.size === bodyLen;
+      if (sealed || crc === field(FIELD.crc) || sized) return { end, id: idOf(json) };
+    }
+  }
+  return undefined;
+}
+
 /** What a segment held besides its valid records. */
 export interface SegmentFindings {
   /** Valid records read. */
   records: number;
   /**
    * Whole records that fail a check, where they start and end, with their id when their JSON reads: `wrong-key` (the
-   * HMAC fails: sealed with another key, or the envelope damaged), `bad-body` (the HMAC holds, the body's CRC does not).
+   * HMAC fails: sealed with another key, or the envelope damaged), `bad-body` (the HMAC holds, the body's CRC does not),
+   * `bad-header` (at the end of the segment, a header that does not read before a record that is all there:
+   * damagedHeaderRecord).
    */
-  failed: Array<{ kind: 'wrong-key' | 'bad-body'; id?: string; at: number; end: number }>;
+  failed: Array<{ kind: 'wrong-key' | 'bad-body' | 'bad-header'; id?: string; at: number; end: number }>;
   /** Stretches of bytes that are no valid record, each followed by a valid one: damage, since appends only add at the end. */
   damaged: Array<{ at: number; bytes: number }>;
   /** Valid records found after the first stretch that is not one: what reading on past the damage recovered. */
   recordsAfterDamage: number;
-  /** Bytes after the last valid record that are no record: a record torn by a crash while it was appended. */
+  /** Bytes after the last whole record that are no record: a record torn by a crash while it was appended. */
   tornTail: number;
 }
 
@@ -187,9 +251,15 @@ export function* segmentScan(data: Buffer, file: string, key: KeyObject, finding
     if (next < 0) break;
     off = next;
   }
-  if (badFrom < 0) return;
-  findings.tornTail = data.length - badFrom;
-  if (searchFrom >= 0) yield* tailScan(data, searchFrom, file, key, findings);
+  if (badFrom < 0 || searchFrom < 0) return;
+  // What follows the last record that reads: a torn record, or records whose headers were damaged since.
+  let tail = searchFrom;
+  for (let whole = damagedHeaderRecord(data, tail, key); whole; whole = damagedHeaderRecord(data, tail, key)) {
+    findings.failed.push({ kind: 'bad-header', id: whole.id, at: tail, end: whole.end });
+    tail = whole.end;
+  }
+  findings.tornTail = data.length - tail;
+  if (tail < data.length) yield* tailScan(data, tail, file, key, findings);
 }
 
 /** The tail's second look: records sealed with another key, from the first "MMJ1 " after `from` that passes for one. */

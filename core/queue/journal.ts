@@ -10,6 +10,7 @@
 //               data_dir/queue.key), the envelope JSON, the message bytes. Appended only by the owner process, never
 //               rewritten. A torn record at the end is a crash while it was appended (never acknowledged); a bad
 //               record with valid ones after it is damage: they are recovered, and a copy of the segment is set aside.
+//               So is a last record that is all there behind a header that does not read (damagedHeaderRecord).
 //   <seq>.done  ids (one per line) of the segment's messages that left it: delivered, deleted, or moved to files.
 //               Written without fsync: a killed process loses nothing the kernel has; after a power cut a message
 //               may be delivered twice, never lost. Its space is reserved (zeros) before a record is appended, so a
@@ -248,6 +249,13 @@ export type JournalKey = KeyObject | (() => KeyObject);
 /** Ids named in a log line about a set-aside segment: enough to look them up. */
 const IDS_IN_ERROR = 50;
 
+/** Why a whole record that fails a check is lost, as its line in the start's report says. */
+const FAILED_BECAUSE: Record<SegmentFindings['failed'][number]['kind'], string> = {
+  'bad-body': 'its message bytes fail their CRC',
+  'wrong-key': 'its envelope fails its HMAC',
+  'bad-header': 'its header does not read, though the record is all there: damaged after it was written, not torn by a crash',
+};
+
 export class Journal {
   readonly dir: string;
   private readonly key: JournalKey;
@@ -346,7 +354,7 @@ export class Journal {
       logError(this.log, `journal segment set aside: ${WRONG_KEY_CAUSE}`, { segment: name, set_aside_as: moved, messages: ids.length, ids: ids.slice(0, IDS_IN_ERROR), fix: WRONG_KEY_FIX });
       return true;
     }
-    const lost = failed.map((f) => ({ id: f.id ?? `${name}@${f.at}`, why: f.kind === 'bad-body' ? 'its message bytes fail their CRC' : 'its envelope fails its HMAC' }));
+    const lost = failed.map((f) => ({ id: f.id ?? `${name}@${f.at}`, why: FAILED_BECAUSE[f.kind] }));
     // Bytes of a damaged stretch that no whole record accounts for held records whose headers are damaged: what they
     // were is unknown, so they are named by where they are, even beside a record that was delivered already.
     for (const d of findings.damaged) {

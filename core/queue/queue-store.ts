@@ -11,7 +11,7 @@ import type { QueueEntry } from './entry.ts';
 import { checkSeal, sealEnvelope, type SealCheck } from './envelope-seal.ts';
 import { Journal, logError, readJournal, readJournalInSlices, readLocation, type JournalLog, type JournalRecord } from './journal.ts';
 import { QueueKey, QueueKeyMissingError } from './queue-key.ts';
-import { asideDir, cutShortReason, moveAside, putBackVerified, setAsideItems, WRONG_KEY_CAUSE } from './set-aside.ts';
+import { asideDir, cutShortReason, moveAside, putBackVerified, SET_ASIDE_LINE, setAsideItems, WRONG_KEY_CAUSE } from './set-aside.ts';
 import { anyHeld, heldRecipientIndex, markRecipientDone, type ReleasedCopy } from '../quarantine/released-copy.ts';
 import { enteredFolderAt } from './entry-times.ts';
 import { retryWhileOutOfFiles } from './out-of-files.ts';
@@ -103,6 +103,8 @@ export class QueueStore {
   private unmarkedCount(): number { return [...this.unmarked.values()].reduce((n, s) => n + s.size, 0); }
 
   private lastUnmarkedWarning = 0;
+  /** Told of each message set aside after recovery (onSetAside). */
+  private readonly setAsideListeners: Array<(found: BrokenMessage) => void> = [];
 
   /** `log`: where the journal warns about delivered records it could not write yet (the console without one). */
   constructor(dataDir: string, log?: JournalLog) {
@@ -332,9 +334,15 @@ export class QueueStore {
       if (this.sealedOnly.has(entry.id)) await this.writeState(entry, 'queue');
       this.sealedOnly.delete(entry.id);
     }
-    // Outside the queue folder the message file holds the message only (a sealed envelope is cut off).
+    // Outside the queue folder the message file holds the message only (a sealed envelope is cut off). A file already
+    // shorter than the message is refused: the truncate would pad it with zeros, and they would be sent.
     const fh = await open(this.emlPath(entry.id, from), 'r+');
-    try { await fh.truncate(entry.size); await fh.sync(); } finally { await fh.close(); }
+    try {
+      const has = (await fh.stat()).size;
+      if (has < entry.size) throw new Error(`message ${entry.id} not moved: ${cutShortReason(has, entry.size)}`);
+      await fh.truncate(entry.size);
+      await fh.sync();
+    } finally { await fh.close(); }
     await this.writeState(entry, folder);
     await rename(this.emlPath(entry.id, from), this.emlPath(entry.id, folder));
     await this.syncers[folder].sync();
@@ -572,20 +580,33 @@ export class QueueStore {
   }
 
   /**
-   * Before a delivery attempt: a message whose file is cut short (cutShort) is moved to data_dir/corrupt with its state
-   * file, logged as an error, and reported (the caller then drops it from its schedule); undefined for the others.
+   * A message whose file is cut short (cutShort), found before a delivery attempt or a release or requeue: moved to
+   * data_dir/corrupt (`queue/`, `quarantine/` or `deadletter/` below it, as where it was) with its state file, logged as
+   * an error, and reported, to the caller (which then drops it from its schedule, or refuses the release) and to
+   * whatever counts broken messages (onSetAside); undefined for the others.
    */
-  async setAsideIfCut(e: QueueEntry): Promise<BrokenMessage | undefined> {
-    const reason = this.cutShort(e);
+  async setAsideIfCut(e: QueueEntry, folder: QueueFolder = 'queue'): Promise<BrokenMessage | undefined> {
+    const reason = this.cutShort(e, folder);
     if (!reason) return undefined;
     // Its envelope goes with it: one sealed in the cut file is lost with the file's end.
-    if (!existsSync(this.jsonPath(e.id))) await this.writeState(e, 'queue');
-    const [moved] = await moveAside([this.emlPath(e.id), this.jsonPath(e.id)], asideDir(this.dataDir, 'queue'));
-    this.sealedOnly.delete(e.id);
-    this.stateWritten(e.id);
+    if (folder === 'queue' && !existsSync(this.jsonPath(e.id))) await this.writeState(e, 'queue');
+    const [moved] = await moveAside([this.emlPath(e.id, folder), this.jsonPath(e.id, folder)], asideDir(this.dataDir, folder));
+    if (folder === 'queue') {
+      this.sealedOnly.delete(e.id);
+      this.stateWritten(e.id);
+    }
     const found: BrokenMessage = { id: e.id, path: moved, reason, retried: false, setAside: 'cut' };
-    logError(this.log ?? console, 'queued message set aside in data_dir/corrupt: not delivered until mended', { qid: e.id, path: moved, reason });
+    logError(this.log ?? console, SET_ASIDE_LINE, { qid: e.id, ...(folder === 'queue' ? {} : { folder }), path: moved, reason });
+    for (const listener of this.setAsideListeners) listener(found);
     return found;
+  }
+
+  /**
+   * Calls `listener` with each message this store sets aside from now on (setAsideIfCut), so that what counts broken
+   * messages (queue_broken) counts it at once, not from the next start, which finds it in data_dir/corrupt.
+   */
+  onSetAside(listener: (found: BrokenMessage) => void): void {
+    this.setAsideListeners.push(listener);
   }
 
   /**

@@ -1,8 +1,9 @@
 // Queue files a start cannot trust are moved to data_dir/corrupt/ (`queue/` and `journal/` below it) and never
 // deleted, as Postfix's queue manager moves a queue file it cannot use to its corrupt/ folder: a message file or a
 // journal segment sealed under another queue.key (a restore without its key, files merged from another gateway), a
-// message file shorter than its state says (a copy taken while it was written), and a copy of a journal segment with
-// a damaged record in its middle (the records around it are recovered from the original). Each is acknowledged mail:
+// message file shorter than its state says (a copy taken while it was written; of the quarantine or dead-letter, found
+// so at a release or requeue, into `quarantine/` or `deadletter/` below it), and a copy of a journal segment with
+// a damaged record (the records around it are recovered from the original). Each is acknowledged mail:
 // logged, counted in queue_broken, listed by `moat queue list` and `moat doctor`. A start puts back into the queue
 // what verifies under queue.key by then, so putting the right key back and restarting delivers them.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -17,9 +18,13 @@ import { nextTurn } from '../text/next-turn.ts';
 
 export const SET_ASIDE_DIR = 'corrupt';
 
-export type AsideFrom = 'queue' | 'journal';
+/** The folder of data_dir that files were set aside from, and the folder below corrupt/ that keeps them. */
+export type AsideFrom = 'queue' | 'journal' | 'quarantine' | 'deadletter';
 
 export const asideDir = (dataDir: string, from: AsideFrom): string => path.join(dataDir, SET_ASIDE_DIR, from);
+
+/** The error line for each message set aside, at a start and later. */
+export const SET_ASIDE_LINE = 'queued message set aside in data_dir/corrupt: not delivered until mended';
 
 /** Why files were set aside. */
 export type AsideKind = 'wrong-key' | 'cut' | 'damaged';
@@ -155,9 +160,12 @@ function describeSegment(dir: string, name: string, names: Set<string>): SetAsid
 export function setAsideItems(dataDir: string): SetAsideItem[] {
   const out: SetAsideItem[] = [];
   const list = (dir: string) => { try { return readdirSync(dir); } catch { return []; } };
-  const queueDir = asideDir(dataDir, 'queue');
-  const inQueue = new Set(list(queueDir));
-  for (const n of inQueue) if (n.endsWith('.eml')) out.push(describeMessage(queueDir, n, inQueue));
+  // A message of the quarantine or dead-letter cut short is set aside at a release or requeue, and by a start.
+  for (const from of ['queue', 'quarantine', 'deadletter'] as const) {
+    const dir = asideDir(dataDir, from);
+    const names = new Set(list(dir));
+    for (const n of names) if (n.endsWith('.eml')) out.push(describeMessage(dir, n, names));
+  }
   const journalDir = asideDir(dataDir, 'journal');
   const inJournal = new Set(list(journalDir));
   for (const n of inJournal) if (n.endsWith('.seg')) out.push(describeSegment(journalDir, n, inJournal));

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { addJournaled, addSpooled, writeQueue } from './restore-files.ts';
+import { addJournaled, addSpooled, writeJournaled, writeQueue } from './restore-files.ts';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { queueBed } from './bed.ts';
@@ -62,11 +62,7 @@ describe('queue: files damaged in a backup', function () {
   });
 
   it('a byte flipped in a journal record ten from the end loses that record only, with an error, and a copy of the segment is kept', async () => {
-    const ids = await writeQueue(bed.dataDir, async (store) => {
-      const out: string[] = [];
-      for (let i = 0; i < 12; i++) out.push(await addJournaled(store, `journaled ${i}`));
-      return out;
-    });
+    const ids = await writeJournaled(bed.dataDir, 12);
     const segment = path.join(bed.dataDir, 'journal', '0000000001.seg');
     const data = readFileSync(segment);
     data[data.indexOf('Subject: journaled 2') + 9] ^= 0x20;

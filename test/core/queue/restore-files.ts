@@ -29,6 +29,15 @@ export async function addJournaled(store: QueueStore, subject: string): Promise<
   return e.id;
 }
 
+/** `count` small messages in the journal of `dataDir`, their Subjects `journaled 0`, `journaled 1`…; their ids in order. */
+export function writeJournaled(dataDir: string, count: number): Promise<string[]> {
+  return writeQueue(dataDir, async (store) => {
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) ids.push(await addJournaled(store, `journaled ${i}`));
+    return ids;
+  });
+}
+
 /** A large message spooled to its own file and sealed; with `state`, its state then changed (a .json written). */
 export async function addSpooled(store: QueueStore, subject: string, bodyBytes: number, state?: Partial<QueueEntry>): Promise<QueueEntry> {
   const data = message(subject, bodyBytes);
