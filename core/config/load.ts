@@ -70,11 +70,30 @@ function pathKeys(parts: string[]): string[] {
   return keys;
 }
 
-/** Applies `a.b.c=value` to a plain object; numeric segments index lists (`plugins.0.timeout=5s`). */
+/**
+ * The dotted form of a `--set` key: a list index written as the errors write it (`plugins[0].score`, from
+ * `moat check-config`) becomes a segment of its own (`plugins.0.score`). Only digits in brackets are an index: an
+ * address literal in a route's domain (`[192.0.2.1]`) is left as it is.
+ */
+function dottedKey(key: string): string {
+  return key.replace(/\[(\d+)\]/g, '.$1');
+}
+
+/**
+ * Applies `a.b.c=value` to a plain object; numeric segments index lists, dotted (`plugins.0.timeout=5s`) or in
+ * brackets as the errors name them (`plugins[0].timeout=5s`).
+ */
 export function applyOverride(target: Record<string, unknown>, assignment: string): Issue | undefined {
   const eq = assignment.indexOf('=');
   if (eq <= 0) return { path: assignment, message: 'expected KEY=VALUE for --set' };
-  const keys = pathKeys(assignment.slice(0, eq).trim().split('.'));
+  const key = assignment.slice(0, eq).trim();
+  const dotted = dottedKey(key);
+  const keys = pathKeys(dotted.split('.'));
+  // A place is named in the form the key was given in: `plugins[5]` for a key written with brackets.
+  const named = (n: number) => {
+    const at = keys.slice(0, n).join('.');
+    return dotted === key ? at : at.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
+  };
   // A path through an object's prototype would change every object of the process, not a config key.
   const bad = keys.find((k) => k === '' || k === '__proto__' || k === 'constructor' || k === 'prototype');
   if (bad !== undefined) return { path: assignment.slice(0, eq), message: `is not a config key path (segment ${JSON.stringify(bad)})` };
@@ -84,7 +103,7 @@ export function applyOverride(target: Record<string, unknown>, assignment: strin
   const pastEnd = (i: number): Issue | undefined => {
     const length = (node as unknown as unknown[]).length;
     return Array.isArray(node) && Number(keys[i]) > length
-      ? { path: keys.slice(0, i + 1).join('.'), message: `is past the end of the list, which has ${length} entr${length === 1 ? 'y' : 'ies'}: index ${length} adds one` }
+      ? { path: named(i + 1), message: `is past the end of the list, which has ${length} entr${length === 1 ? 'y' : 'ies'}: index ${length} adds one` }
       : undefined;
   };
   for (let i = 0; i < keys.length - 1; i++) {

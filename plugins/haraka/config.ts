@@ -22,6 +22,11 @@ const options = s.object({
     .describe('Score per finding symbol (HARAKA_<PLUGIN>_FAIL, HARAKA_<PLUGIN>_ERROR, HARAKA_KARMA); unlisted symbols score 0'),
   karma_factor: s.number().default(-0.5)
     .describe('HARAKA_KARMA scores karma\'s score times this; karma counts good behaviour as positive, so the factor is negative'),
+  // karma's score has its own factor (and its own symbol, HARAKA_KARMA): two ways to score it would add it twice.
+  score_factors: s.checked(s.record(s.number()), (v, p, is) => {
+    if (Object.hasOwn(v, 'karma')) is.push({ path: `${p}.karma`, message: 'karma\'s score is scored by karma_factor' });
+  }).default({})
+    .describe('Per Haraka plugin whose results hold a numeric `score` (rspamd, spamassassin): HARAKA_<PLUGIN>_SCORE scores that score times this factor; plugins not named here add no such finding'),
 });
 
 /**

@@ -1,4 +1,5 @@
-// Haraka results become Mailmoat findings: a FAIL and an ERROR symbol per plugin, and karma's score.
+// Haraka results become Mailmoat findings: a FAIL and an ERROR symbol per plugin, karma's score, and the numeric score
+// of the plugins the entry gives a factor (rspamd's, spamassassin's).
 import type { HookContext } from '../../core/index.ts';
 import type { Any } from './cjs.ts';
 
@@ -19,6 +20,8 @@ export interface FindingOptions {
   scores: Record<string, number>;
   /** HARAKA_KARMA scores karma's score times this (karma counts good as positive, Mailmoat counts spam). */
   karmaFactor: number;
+  /** By plugin name: HARAKA_<PLUGIN>_SCORE scores the numeric `score` of its results times this (rspamd's, spamassassin's). */
+  scoreFactors: Record<string, number>;
 }
 
 /** Records the findings of the connection's and the transaction's result stores. */
@@ -39,6 +42,12 @@ export function recordFindings(ctx: HookContext, stores: Any[], opts: FindingOpt
       if (name === 'karma' && typeof result?.score === 'number' && !seen.has('HARAKA_KARMA')) {
         seen.add('HARAKA_KARMA');
         ctx.addFinding('HARAKA_KARMA', opts.scores.HARAKA_KARMA ?? (result.score * opts.karmaFactor || 0), `karma score ${result.score}`);
+      }
+      const factor = Object.hasOwn(opts.scoreFactors, name) ? opts.scoreFactors[name] : undefined;
+      const symbol = symbolFor(name, 'SCORE');
+      if (factor !== undefined && Number.isFinite(result?.score) && !seen.has(symbol)) {
+        seen.add(symbol);
+        ctx.addFinding(symbol, opts.scores[symbol] ?? (result.score * factor || 0), `${name} score ${result.score}`);
       }
     }
   }

@@ -51,6 +51,7 @@ const definition = definePlugin<HarakaConfig>({
     HARAKA_KARMA: 'karma\'s connection score (times karma_factor)',
     'HARAKA_<PLUGIN>_FAIL': 'a Haraka plugin recorded a failure in its results',
     'HARAKA_<PLUGIN>_ERROR': 'a Haraka plugin recorded an error in its results',
+    'HARAKA_<PLUGIN>_SCORE': 'the numeric score in the results of a plugin named in score_factors (rspamd, spamassassin), times its factor',
   },
   async create(cfg, setup) {
     const dir = path.resolve(setup.configDir, cfg.dir);
@@ -115,7 +116,7 @@ const definition = definePlugin<HarakaConfig>({
     }
 
     return {
-      hooks: createHooks(folder, { sink, scores: cfg.scores, karmaFactor: cfg.karma_factor }),
+      hooks: createHooks(folder, { sink, scores: cfg.scores, karmaFactor: cfg.karma_factor, scoreFactors: cfg.score_factors }),
       close: shutDown,
       // Room for every plugin's own timeout: a hung plugin is answered by Haraka's DENYSOFT, not the core's 451.
       hookTimeout: (hook) => (setup.entryTimeout ? hookDeadline(folder.registry, hook, setup.entryTimeout) : undefined),

@@ -6,7 +6,8 @@ import { HARAKA_DIR, requireCjs, constants, haraka, type Any } from './cjs.ts';
 import { Plugin, requireFromHaraka, type FolderContext } from './plugin.ts';
 import { HookRegistry } from './registry.ts';
 import { harakaServer } from './server.ts';
-import type { LogSink } from './log.ts';
+import { SINK, type LogSink } from './log.ts';
+import { requirePackage } from './package-code.ts';
 import { ignoresBadPlugins } from './folder-check.ts';
 import { PLAIN_PREFIX, PluginCodeError, pluginCodeError } from './plugin-code.ts';
 import { adoptTimers, pluginTimers, timersOf } from './plugin-timers.ts';
@@ -71,8 +72,12 @@ function plainRequire(plugin: Plugin): (id: string) => Any {
 /** Compiles a plugin's code onto its instance; `extraGlobals` adds sandbox globals (test fixtures add `console`). */
 export function compileInto(plugin: Plugin, extraGlobals: Record<string, Any> = {}): void {
   if (plugin.hasPackageJson) {
-    // Haraka runs `require(pkgdir)` in a one-line vm stub and copies the enumerable exports; same effect here.
-    const mod = requireCjs(path.dirname(plugin.plugin_path));
+    // Haraka runs `require(pkgdir)` in a one-line vm stub and copies the enumerable exports; same effect here, but
+    // an edited package is loaded anew (package-code.ts), as a plain plugin's file is compiled anew below.
+    const { exports: mod, reloaded, warning } = requirePackage(path.dirname(plugin.plugin_path));
+    const { logger } = plugin[SINK] as LogSink;
+    if (reloaded) logger.info(`haraka plugin ${plugin.name}: its package's code changed since it was loaded: loaded anew`, { files: reloaded });
+    if (warning) logger.warn(`haraka plugin ${plugin.name}: ${warning}`);
     constants.import(globalThis);
     (globalThis as Any).server = harakaServer();
     for (const k in mod) plugin[k] = mod[k];

@@ -80,6 +80,7 @@ export interface ScriptFinding {
   /** Upper-case letters, digits and `_`; `SCRIPT_` is put in front unless it is there already. */
   symbol: string;
   score: number;
+  /** Made one line of printable ASCII and cut at RESULT_LIMITS.detail characters. */
   detail?: string;
 }
 
@@ -91,7 +92,7 @@ export interface ScriptAction {
    * in data_dir/quarantine; discard: 250 and delivered to no one.
    */
   type: ScriptActionType;
-  /** Reply text (or quarantine/discard reason), one line of printable ASCII. */
+  /** Reply text (or quarantine/discard reason), made one line of printable ASCII and cut at RESULT_LIMITS.text characters. */
   text?: string;
   code?: number;
 }
@@ -128,7 +129,7 @@ export const LOG_LIMITS = {
 
 /** The bounds of a result; more is a script error, not a silent cut. */
 export const RESULT_LIMITS = {
-  /** Characters of the result as JSON, checked in the sandbox before it is sent. */
+  /** Characters of the result as JSON, checked in the sandbox before it is sent, once `detail` and `text` are cut. */
   chars: 64 * 1024,
   findings: 50,
   headers: 20,

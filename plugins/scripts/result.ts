@@ -1,6 +1,7 @@
 // Checks what a script returned: a shape the gateway can act on, or a script error that names what is wrong.
 import { FIELD_NAME } from '../../core/index.ts';
 import { RESULT_LIMITS as L, type ScriptActionType } from './api.ts';
+import { oneLineText } from './result-cuts.ts';
 
 export interface CheckedAction {
   type: ScriptActionType;
@@ -46,11 +47,11 @@ function list(v: unknown, what: string, max: number): unknown[] {
   return v;
 }
 
-/** One line of printable ASCII for a reply or a detail: line breaks could end a reply early, 8-bit is not SMTP. */
+/** One line of printable ASCII for a reply or a detail (result-cuts.ts), or a ShapeError for what is not text. */
 function oneLine(v: unknown, what: string, max: number): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') throw new ShapeError(`${what} must be a string`);
-  return v.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, max);
+  return oneLineText(v, max);
 }
 
 function headerName(v: unknown, what: string): string {

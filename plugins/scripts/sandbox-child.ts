@@ -12,9 +12,7 @@ import { lockSignals } from './signal-lock.ts';
 import { LOG_LIMITS } from './api.ts';
 import { moduleOpening, moduleSource, SCRIPT_FILE, SCRIPT_HEAD, type ScriptLogs, type ScriptSource, type ToChild } from './protocol.ts';
 import { syntaxErrorAt } from './script-position.ts';
-
-/** The most characters a call's console lines take as JSON, beside its result. */
-const LOG_MAX_CHARS = LOG_LIMITS.lines * (6 * LOG_LIMITS.chars + 3) + 64;
+import { cutDocumentedFields, largestField } from './result-cuts.ts';
 
 lockNetwork();
 lockSignals();
@@ -176,13 +174,16 @@ async function run(id: number, index: number, input: string): Promise<void> {
   }
   await settled();
   if (typeof text !== 'string') { send({ type: 'result', id, ok: false, error: 'the call gave no answer' }); return; }
-  if (text.length > maxResultChars + LOG_MAX_CHARS) { send({ type: 'result', id, ok: false, error: `the result is larger than ${maxResultChars} characters` }); return; }
+  // Parsed whatever its length: the text is already in this process's capped heap, and only after the documented cuts
+  // is its size the result's.
   const parsed = JSON.parse(text) as { result?: unknown; error?: string; logs: ScriptLogs };
   const logs = parsed.logs.lines.length || parsed.logs.dropped ? { logs: parsed.logs } : {};
   if (typeof parsed.error === 'string') { send({ type: 'result', id, ok: false, error: parsed.error.slice(0, 500), ...logs }); return; }
+  cutDocumentedFields(parsed.result);
   const output = JSON.stringify(parsed.result ?? null);
-  if (output.length > maxResultChars) send({ type: 'result', id, ok: false, error: `the result is larger than ${maxResultChars} characters`, ...logs });
-  else send({ type: 'result', id, ok: true, output, ...logs });
+  if (output.length <= maxResultChars) { send({ type: 'result', id, ok: true, output, ...logs }); return; }
+  const most = largestField(parsed.result);
+  send({ type: 'result', id, ok: false, error: `the result is larger than ${maxResultChars} characters (${output.length}): ${most.path.slice(0, 200)} holds ${most.chars} of them`, ...logs });
 }
 
 function onMessage(m: ToChild): void {

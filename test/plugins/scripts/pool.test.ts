@@ -24,6 +24,15 @@ describe('plugins/scripts pool', function () {
     assert.deepEqual(await pool.call(0, input), { ok: true, output: { findings: [{ symbol: 'X', score: 1, detail: 'hello/body' }] } });
   });
 
+  it('cuts a detail and an action text to their documented lengths in the child, before the result cap is measured', async () => {
+    const pool = await start(['module.exports = () => { const long = "ab\\n".repeat(40000); return { findings: [{ symbol: "X", score: 1, detail: long }], action: { type: "reject", text: long } }; }']);
+    const r = await pool.call(0, input);
+    assert.ok(r.ok, JSON.stringify(r).slice(0, 300));
+    const out = r.output as { findings: Array<{ detail: string }>; action: { text: string } };
+    assert.equal(out.findings[0].detail, 'ab '.repeat(67).slice(0, 200));
+    assert.equal(out.action.text, out.findings[0].detail);
+  });
+
   it('starts size children per script, each running only its own script, and answers a call for no script as an error', async () => {
     const pool = await start(['module.exports = () => "a"', 'module.exports = () => "b"', 'module.exports = () => "c"']);
     assert.equal(pool.stats().children, 6);

@@ -1,6 +1,7 @@
 // What a script may return: checked into findings, headers and an action, or refused with the reason.
 import assert from 'node:assert/strict';
 import { checkResult } from '../../../plugins/scripts/result.ts';
+import { cutDocumentedFields, largestField, oneLineText } from '../../../plugins/scripts/result-cuts.ts';
 
 const error = (v: unknown) => { const r = checkResult(v); assert.equal(r.ok, false, JSON.stringify(v)); return (r as { error: string }).error; };
 
@@ -34,5 +35,28 @@ describe('plugins/scripts result check', () => {
     assert.match(error({ action: { type: '__proto__' } }), /action\.type must be one of/);
     assert.match(error({ action: { type: 'reject', code: 451 } }), /action\.code of reject must be one of 550, 552, 554/);
     assert.match(error({ action: { type: 'quarantine', code: 250 } }), /not used with quarantine/);
+  });
+
+  it('cuts a detail and an action text as the gateway\'s check does, so that the check finds the same result', () => {
+    const original = { findings: [{ symbol: 'A', score: 1, detail: ' x\r\n'.repeat(150) }], action: { type: 'reject', text: 'y'.repeat(300) } };
+    const cut = structuredClone(original);
+    cutDocumentedFields(cut);
+    assert.equal(cut.findings[0].detail, 'x  '.repeat(67).slice(0, 200).trimEnd());
+    assert.equal(cut.action.text, 'y'.repeat(200));
+    assert.deepEqual(checkResult(cut), checkResult(original));
+    // What is not text is left for the check to name.
+    const odd = { findings: ['not a finding', { symbol: 'B', score: 1, detail: 3 }], action: 'reject' };
+    cutDocumentedFields(odd);
+    assert.deepEqual(odd, { findings: ['not a finding', { symbol: 'B', score: 1, detail: 3 }], action: 'reject' });
+    for (const text of ['a'.repeat(199) + ' b', ' \u00e9 x ', 'z'.repeat(500)]) assert.equal(oneLineText(oneLineText(text, 200), 200), oneLineText(text, 200));
+  });
+
+  it('names where most of a too-large result is: the deepest part holding more than half of its parent', () => {
+    const big = 'x'.repeat(70_000);
+    assert.deepEqual(largestField({ addHeaders: [{ name: 'X-A', value: 'a' }, { name: 'X-B', value: big }] }), { path: 'addHeaders[1].value', chars: 70_002 });
+    // Spread over many entries, the list itself is named.
+    assert.equal(largestField({ addHeaders: Array.from({ length: 20 }, (_, i) => ({ name: `X-${i}`, value: 'y'.repeat(4000) })) }).path, 'addHeaders');
+    assert.equal(largestField({ findings: [], note: big }).path, 'note');
+    assert.equal(largestField(big).path, 'the result');
   });
 });
