@@ -89,6 +89,14 @@ export interface CommandView {
 
 export interface HookContext {
   readonly hook: HookName;
+  /**
+   * The `name` of this plugin's entry in `plugins` (`name#2`, `#3`… for a later entry of a name an earlier one has):
+   * what its findings (`Finding.plugin`), `state`, `connectionState`, log lines, counters and `scores.max_per_plugin`
+   * cap go by. It is the module's own name unless the entry loads the module by `module:` under another, as two
+   * entries of one plugin do (two groups of blocklists with caps of their own): those are two plugins. The core always
+   * sets it; a context a unit test makes by hand may leave it out.
+   */
+  readonly pluginName?: string;
   readonly session: SessionView;
   readonly log: Logger;
   /** The transaction's queue id, the one its `250 … queued as` names and its log lines carry; undefined outside a transaction. */
@@ -132,13 +140,13 @@ export interface HookContext {
   /** Findings recorded so far in this transaction, by every plugin. */
   readonly findings: readonly Finding[];
   readonly services: Services;
-  /** Per-plugin, per-transaction scratch space. */
+  /** Per-plugin (per entry: see `pluginName`), per-transaction scratch space. */
   readonly state: Record<string, unknown>;
-  /** Per-plugin, per-connection scratch space. */
+  /** Per-plugin (per entry), per-connection scratch space. */
   readonly connectionState: Record<string, unknown>;
   /**
-   * Records a finding (symbol, score, short detail) under this plugin's name. The symbol is 1 to 128 letters, digits
-   * and `_`, the score a number; anything else throws (the client gets 451, the log names the plugin).
+   * Records a finding (symbol, score, short detail) under this plugin's name (`pluginName`). The symbol is 1 to 128
+   * letters, digits and `_`, the score a number; anything else throws (the client gets 451, the log names the plugin).
    */
   addFinding(symbol: string, score: number, detail?: string): void;
   /**

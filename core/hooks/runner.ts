@@ -9,6 +9,7 @@ import { holdChain } from '../plugin/in-use.ts';
 import type { Logger } from '../log/types.ts';
 import type { SessionState, Transaction } from './transaction.ts';
 import { forbiddenRecipientForm, toAddress } from '../smtp/address-policy.ts';
+import { takenForm } from '../smtp/address-form.ts';
 import { isAscii } from '../text/ascii.ts';
 import { addedFieldNameProblem, FIELD_NAME } from '../message/header-block.ts';
 import { findingSymbolProblem } from './finding-symbol.ts';
@@ -114,7 +115,9 @@ function pluginRecipient(target: unknown, tx: Transaction, services: Services): 
   if (why) return why;
   // The sender did not announce SMTPUTF8, so the message may not carry such an address onwards.
   if (!isAscii(raw) && !tx.mailFrom?.params.SMTPUTF8) return 'beyond ASCII without SMTPUTF8 on MAIL FROM';
-  return toAddress(raw, {});
+  // In the form the front door takes a client's recipient in (its domain in A-labels), so it is one recipient with it.
+  const taken = takenForm(raw);
+  return taken === undefined ? 'not a domain' : toAddress(taken, {});
 }
 
 /**
@@ -180,8 +183,10 @@ function targetsView(a: RunArgs): readonly Readonly<Address>[] | undefined {
 
 function makeContext(p: LoadedPlugin, a: RunArgs, lease: Lease, run: ChainRun): HookContext {
   const tx = a.tx;
+  // p.name is the entry's name: two entries of one module keep their state, findings and caps apart by it.
   return {
     hook: a.hook,
+    pluginName: p.name,
     session: a.session,
     log: a.log.child({ plugin: p.name }),
     queueId: tx?.id,

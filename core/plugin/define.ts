@@ -4,6 +4,7 @@ import type { HookName } from '../hooks/hook-names.ts';
 import type { HookContext, Services } from '../hooks/context.ts';
 import type { Outcome } from '../hooks/outcome.ts';
 import type { Logger } from '../log/types.ts';
+import { counterPrefix } from './entry-names.ts';
 
 export type HookHandler = (ctx: HookContext) => Promise<Outcome | void> | Outcome | void;
 export type HookHandlers = Partial<Record<HookName, HookHandler>>;
@@ -135,7 +136,10 @@ export function symbolListing<C>(def: PluginDefinition<C>, config: C): SymbolLis
 }
 
 export interface PluginDefinition<C> {
-  /** The plugin id: folder, config `name`, log tag and findings key. */
+  /**
+   * The plugin id: its folder under plugins/, and the `name` of an entry that loads it from there. What the plugin
+   * records, logs, keeps and counts goes by its entry's name, which differs only for an entry loading it by `module:`.
+   */
   name: string;
   description: string;
   /** Schema of the plugin's options (the keys of its `plugins` entry other than `name`). */
@@ -184,13 +188,18 @@ export interface PluginDefinition<C> {
  */
 export function definePlugin<C>(def: PluginDefinition<C>): PluginDefinition<C> {
   const create = def.create;
-  // Here rather than in the loader, so that every way a plugin is created names its counters after its definition,
-  // and no plugin can count under another's name.
+  // Here rather than in the loader, so that every way a plugin is created names its counters after its entry (entry
+  // names are unique), and no plugin can count under another's name.
   return {
     ...def,
     // Unit tests create a plugin with its config alone: no setup, no counters.
-    create: (config, setup) => create.call(def, config, setup?.metrics ? { ...setup, metrics: scopedMetrics(setup.metrics, def.name) } : setup),
+    create: (config, setup) => create.call(def, config, setup?.metrics ? { ...setup, metrics: scopedMetrics(setup.metrics, entryName(setup, def.name)) } : setup),
   };
+}
+
+/** The name of the entry being created: the chain's, or the definition's where no chain is given (a test's create). */
+function entryName(setup: PluginSetup, defined: string): string {
+  return setup.chain?.names[setup.chain.index] ?? defined;
 }
 
 /** A counter name part must be of these, so that it is a valid Prometheus name part as it stands. */
@@ -199,7 +208,7 @@ export const COUNTER_NAME = /^[a-z0-9_]+$/;
 /** The gateway's plugin counters as one plugin sees them: each name under `<plugin>_`. */
 function scopedMetrics(all: PluginMetrics, plugin: string): PluginMetrics {
   // `user-lists` counts as `user_lists_…`.
-  const prefix = plugin.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  const prefix = counterPrefix(plugin);
   return {
     inc(name: string, by?: number): void {
       if (typeof name !== 'string' || !COUNTER_NAME.test(name)) throw new Error(`plugin ${plugin}: counter name ${JSON.stringify(name)} must be of a-z, 0-9 and _`);

@@ -9,6 +9,7 @@ import type { PluginDefinition, PluginInstance, PluginSetup, SymbolListing } fro
 import { PluginUnavailableError, symbolListing } from './define.ts';
 import { changedFile, fingerprintCode, type CodeFingerprint } from './code-fingerprint.ts';
 import { recordWarnings } from './create-warnings.ts';
+import { counterClashIssues, entryNames, sharedNameWarnings } from './entry-names.ts';
 
 /** The project root (the folder holding core/ and plugins/). */
 export const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -55,9 +56,13 @@ export async function importPlugin(entry: EntryLike, projectDir = PROJECT_DIR): 
   return def;
 }
 
-/** Why an entry whose `name` is not its module's own name is worth a warning, as start, reload and check-config say it. */
+/**
+ * Why an entry whose `name` is not its module's own name is worth a warning, as start, reload and check-config say it:
+ * everything goes by the entry's name, and a plugin that reads the module's findings by the module's name (dmarc and
+ * user-lists read spf's) does not see them.
+ */
 export function nameMismatch(index: number, entryName: string, moduleName: string): string {
-  return `plugins[${index}].name: is "${entryName}" but its module defines "${moduleName}", which its log lines and findings use (a rule or script looking for ${entryName}'s findings finds none)`;
+  return `plugins[${index}].name: is "${entryName}" but its module defines "${moduleName}": its findings, log lines, counters and scores.max_per_plugin cap go by "${entryName}", so a plugin, rule or script that looks for ${moduleName}'s findings by that name does not see these`;
 }
 
 /** The entry's own options: everything but the keys the core reads. */
@@ -67,9 +72,9 @@ export function pluginOptions(entry: EntryLike): Record<string, unknown> {
   return out;
 }
 
-/** Checks every plugin entry against its plugin's schema; issues are named `plugins[i].key`. */
+/** Checks every plugin entry against its plugin's schema, and that no two count under one name; issues are named `plugins[i].key`. */
 export async function validatePluginOptions(entries: EntryLike[], projectDir = PROJECT_DIR, skip: (index: number) => boolean = () => false): Promise<Issue[]> {
-  const issues: Issue[] = [];
+  const issues: Issue[] = counterClashIssues(entries, skip);
   for (const [i, entry] of entries.entries()) {
     if (skip(i)) continue;
     let def: PluginDefinition<unknown>;
@@ -128,7 +133,13 @@ export async function chainSymbols(entries: EntryLike[], projectDir = PROJECT_DI
 }
 
 export interface LoadedPlugin {
+  /**
+   * What the plugin's findings, state, log lines, counters, timeouts and cap go by: its entry's `name`, or `name#2`…
+   * for a later entry of one name (`entryNames`), so that two entries of one module are two plugins.
+   */
   name: string;
+  /** The name its module defines (`rbl` for an entry `rbl-extra` loading plugins/rbl/index.ts): what kind of plugin it is. */
+  moduleName: string;
   timeout: number;
   instance: PluginInstance;
 }
@@ -230,40 +241,45 @@ export function startFailure(index: number, pluginName: string, reason: string, 
 async function createEach(entries: EntryLike[], setup: PluginSetup, projectDir: string, out: LoadedPlugin[], disabled: DisabledPlugin[], opts: CreateOptions): Promise<void> {
   const parsed = await parseEntries(entries, projectDir);
   const symbols = listingsOf(parsed);
+  const names = entryNames(entries);
+  const shared = sharedNameWarnings(entries);
+  for (const line of shared) setup.log.warn('plugin entries share a name: a later one goes by it with #2, #3…', { detail: line });
+  opts.warnings?.push(...shared);
   for (const [i, entry] of entries.entries()) {
     if (opts.signal?.aborted) throw new CreateCutOff(`plugins were not created: ${String(opts.signal.reason ?? 'aborted')}`);
     const p = parsed[i];
     if ('failed' in p) throw p.failed;
     const { def, cfg, issues } = p;
     if (issues.length) throw new Error(issues.map((x) => `${x.path}: ${x.message}`).join('; '));
-    const log = setup.log.child({ plugin: def.name });
-    // The module's own name tags its log lines and findings; an entry naming it otherwise would be looked for in vain.
+    const name = names[i];
+    const log = setup.log.child({ plugin: name });
+    // What reads the module's findings by the module's name (dmarc reads spf's) does not see an entry named otherwise.
     if (entry.module && entry.name !== def.name) {
-      log.warn('plugin entry name differs from the name its module defines, which its log lines and findings use', { entry: entry.name, module: entry.module });
+      log.warn('plugin entry name differs from the name its module defines: its findings go by the entry\'s name', { entry: entry.name, module_name: def.name, module: entry.module });
       opts.warnings?.push(nameMismatch(i, entry.name, def.name));
     }
     const changed = moduleChangedSinceLoad(entry, projectDir);
     if (changed) {
       log.warn('plugin code changed since it was loaded: the code loaded first runs until a restart', { file: changed });
-      opts.warnings?.push(`plugin ${def.name}: its code changed since it was loaded (${changed}): the code loaded first runs until a restart`);
+      opts.warnings?.push(`plugin ${name}: its code changed since it was loaded (${changed}): the code loaded first runs until a restart`);
     }
     // What the plugin warns about while it is created is handed on too, once: a warning repeated is one line.
     const warnings = opts.warnings;
     const recorder = warnings ? recordWarnings(log, (text) => {
-      const line = `plugin ${def.name}: ${text}`;
+      const line = `plugin ${name}: ${text}`;
       if (!warnings.includes(line)) warnings.push(line);
     }) : undefined;
     try {
-      const instance = await createInTime(def, cfg, { ...setup, log: recorder?.log ?? log, entryTimeout: entry.timeout, chain: { names: entries.map((e) => e.name), index: i, symbols } }, opts);
-      out.push({ name: def.name, timeout: entry.timeout, instance });
+      const instance = await createInTime(def, cfg, { ...setup, log: recorder?.log ?? log, entryTimeout: entry.timeout, chain: { names, index: i, symbols } }, opts);
+      out.push({ name, moduleName: def.name, timeout: entry.timeout, instance });
     } catch (e) {
       const reason = (e as Error).message;
       if (entry.required || !(e instanceof PluginUnavailableError)) {
         const keys = cfg && typeof cfg === 'object' ? Object.keys(cfg) : [];
-        throw new Error(startFailure(i, def.name, reason, keys));
+        throw new Error(startFailure(i, name, reason, keys));
       }
       log.warn('plugin disabled', { reason });
-      disabled.push({ name: def.name, reason, index: i });
+      disabled.push({ name, reason, index: i });
     } finally {
       recorder?.stop();
     }

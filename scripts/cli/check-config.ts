@@ -6,6 +6,7 @@ import type { GatewayConfig } from '../../core/config/gateway-schema.ts';
 import { isIssueUnder, type Issue } from '../../core/config/schema.ts';
 import type { ChainView, PluginDefinition } from '../../core/plugin/define.ts';
 import { chainSymbols, importPlugin, nameMismatch, pluginOptions, PROJECT_DIR, type EntryLike } from '../../core/plugin/loader.ts';
+import { entryNames, sharedNameWarnings } from '../../core/plugin/entry-names.ts';
 import { loadTls } from '../../core/smtp/tls.ts';
 import { validityWarnings } from '../../core/smtp/tls-certificate-checks.ts';
 import { CONFIG_OPTIONS, readCommand } from './args.ts';
@@ -72,7 +73,9 @@ async function pluginIssues(config: GatewayConfig, baseDir: string, known: Issue
   if (!Array.isArray(config.plugins) || known.some((x) => x.path === 'plugins')) return issues;
   const dataDirValid = typeof config.data_dir === 'string' && !known.some((x) => isIssueUnder(x, 'data_dir'));
   // As the start gives it: what every entry can record, for a check that reads the findings of others (rules).
-  const names = config.plugins.map((e) => e.name);
+  const names = entryNames(config.plugins);
+  // As the start warns: a later entry of a name goes by it with #2, #3….
+  warnings.push(...sharedNameWarnings(config.plugins));
   const symbols = await chainSymbols(config.plugins as EntryLike[]);
   const setup = {
     projectDir: PROJECT_DIR,

@@ -261,7 +261,10 @@ describe('moat check-config', function () {
     });
 
     it('a data_dir in error is only listed, not given to the checks that need it', () => {
-      const r = checkConfig('domains: [example.com]\nplugins:\n  - name: bayes\n    seed: [a, b]\n  - name: bayes\n    seed: ./no-such-seed.tab\n', ['data_dir=[not, a, path]']);
+      // Two bayes entries under one name would add a warning naming plugins[1], which this test takes for a check that
+      // ran: the first loads the plugin by its file under a name of its own.
+      const bayes = path.resolve(import.meta.dirname, '..', '..', 'plugins', 'bayes', 'index.ts');
+      const r = checkConfig(`domains: [example.com]\nplugins:\n  - name: bayes-in-error\n    module: ${bayes}\n    seed: [a, b]\n  - name: bayes\n    seed: ./no-such-seed.tab\n`, ['data_dir=[not, a, path]']);
       assert.equal(r.code, 1, r.out);
       assert.match(r.out, /^ {2}data_dir: expected a string/m);
       assert.match(r.out, /^ {2}plugins\[0\]\.seed: expected a string/m);

@@ -199,7 +199,7 @@ describe('GET /health/ready and the dependencies of the gateway', function () {
       const store = await RedisStore.connect(redis.url);
       const admin = new Redis(redis.url);
       try {
-        const reader = (name: string) => ({ name, timeout: 1000, instance: { hooks: {}, health: stateStoreHealth(store, 'degraded', 'test') } });
+        const reader = (name: string) => ({ name, moduleName: name, timeout: 1000, instance: { hooks: {}, health: stateStoreHealth(store, 'degraded', 'test') } });
         const checks = await readinessChecks({ plugins: () => [reader('one'), reader('two')], store });
         assert.deepEqual(checks.map((c) => c.name), ['plugin one', 'plugin two']);
         const before = await pings(admin);

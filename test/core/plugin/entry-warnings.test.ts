@@ -1,5 +1,6 @@
 // What the log warns about a plugin entry is said by the commands an admin runs too: `moat reload` prints that a
-// plugin's code changed since it was loaded, `moat check-config` that an entry's name is not its module's.
+// plugin's code changed since it was loaded, `moat check-config` that an entry's name is not its module's, and what
+// a second entry of one name goes by.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -58,6 +59,15 @@ describe('plugin entry warnings on the command line', function () {
     const r = await moat(['check-config', '--config', config]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /: OK$/m);
-    assert.ok(r.stderr.includes('warning: plugins[0].name: is "other-name" but its module defines "real-name", which its log lines and findings use'), r.stderr);
+    assert.ok(r.stderr.includes('warning: plugins[0].name: is "other-name" but its module defines "real-name": its findings, log lines, counters and scores.max_per_plugin cap go by "other-name"'), r.stderr);
+  });
+
+  it('moat check-config says what a second entry of one name goes by', async () => {
+    const config = path.join(dir, 'mailmoat.yaml');
+    fs.writeFileSync(config, stringify({ data_dir: path.join(dir, 'data'), plugins: [{ name: 'rbl', zones: [{ zone: 'bl1.test' }] }, { name: 'rbl', zones: [{ zone: 'bl3.test' }] }] }));
+    const r = await moat(['check-config', '--config', config]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /: OK$/m);
+    assert.ok(r.stderr.includes('warning: plugins[1].name: "rbl" is plugins[0]\'s name too: this entry\'s findings, state, log lines, counters and scores.max_per_plugin cap go by "rbl#2"'), r.stderr);
   });
 });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startGateway } from '../../helpers/gateway.ts';
 import { validatePluginOptions } from '../../../core/plugin/loader.ts';
+import { validateConfig } from '../../../core/config/load.ts';
 
 const CORE = pathToFileURL(path.resolve('core/index.ts')).href;
 
@@ -45,7 +46,8 @@ describe('plugin creation', () => {
         { name: 'second', module: pluginModule(dir, `second-${fails}`, journal, 'no') },
         { name: 'third', module: pluginModule(dir, `third-${fails}`, journal, fails), required },
       ];
-      await assert.rejects(startGateway({ config: { plugins } }), /plugin third-\w+ cannot start: it(s resource)? is/);
+      // Named by its entry, not by its module (third-broken, third-unavailable).
+      await assert.rejects(startGateway({ config: { plugins } }), /^Error: plugins\[2\]: plugin third cannot start: it(s resource)? is/);
       assert.deepEqual(fs.readFileSync(journal, 'utf8').trim().split('\n'),
         [`created first-${fails}`, `created second-${fails}`, `closed first-${fails}`, `closed second-${fails}`]);
     });
@@ -125,8 +127,32 @@ export default definePlugin({
     try {
       const warned = gw.logs.find((l) => String(l.msg).startsWith('plugin entry name differs'));
       assert.ok(warned, 'warned');
-      assert.equal(warned.plugin, 'real-name');
-      assert.equal(warned.entry, 'other-name');
+      assert.equal(warned.plugin, 'other-name');
+      assert.equal(warned.module_name, 'real-name');
+      assert.deepEqual(gw.gateway.runtime.plugins.map((p) => [p.name, p.moduleName]), [['other-name', 'real-name']]);
     } finally { await gw.stop(); }
+  });
+
+  it('names a later entry of one name <name>#2, and refuses names whose counters would add up', async () => {
+    const file = pluginModule(dir, 'twice', journal, 'no');
+    const rbl = (zone: string) => ({ name: 'rbl', zones: [{ zone }] });
+    // The second rbl is rbl#2, and a cap may name it.
+    const config = await validateConfig({ plugins: [rbl('bl1.test'), { name: 'greylist' }, rbl('bl3.test')], scores: { max_per_plugin: { rbl: 6, 'rbl#2': 1 } } });
+    assert.deepEqual(config.scores.max_per_plugin, { rbl: 6, 'rbl#2': 1 });
+    await assert.rejects(validateConfig({ plugins: [{ name: 'twice-a', module: file }, { name: 'twice_a', module: file }] }), (e: Error) => {
+      assert.match(e.message, /plugins\[1\]\.name: plugins\[1\] goes by "twice_a" and plugins\[0\] by "twice-a", whose counters would add up under twice_a_…: give one another name/);
+      return true;
+    });
+    await assert.rejects(validateConfig({ plugins: [{ name: 'twice', module: file }, { name: 'twice', module: file }, { name: 'twice-2', module: file }] }),
+      /plugins\[2\]\.name: plugins\[2\] goes by "twice-2" and plugins\[1\] by "twice#2", whose counters would add up under twice_2_…/);
+  });
+
+  it('checks scores.max_per_plugin against the entries\' names, an entry loaded by module too', async () => {
+    const rbl = path.resolve('plugins/rbl/index.ts');
+    const plugins = [{ name: 'rbl', zones: [{ zone: 'bl1.test' }] }, { name: 'rbl-extra', module: rbl, zones: [{ zone: 'bl3.test' }] }];
+    const config = await validateConfig({ plugins, scores: { max_per_plugin: { rbl: 6, 'rbl-extra': 1 } } });
+    assert.deepEqual(config.scores.max_per_plugin, { rbl: 6, 'rbl-extra': 1 });
+    await assert.rejects(validateConfig({ plugins, scores: { max_per_plugin: { 'rbl-extar': 1 } } }),
+      /scores\.max_per_plugin\.rbl-extar: names no plugin in plugins \(rbl, rbl-extra\): it would cap nothing/);
   });
 });
