@@ -5,7 +5,7 @@
 // `Buffer.from(text, 'latin1')` gives back the original bytes.
 
 import { parseHeaderBlock } from './header-block.ts';
-import { extendedParam, paramValues, parseMimeValue } from './mime-params.ts';
+import { extendedParamOf, paramValues, parseMimeValue, type MimeValue } from './mime-params.ts';
 import { decodeQuotedPrintableBody } from './qp-decode.ts';
 
 export interface HeaderLine {
@@ -44,6 +44,24 @@ export interface LeafWalk {
   depth: number;
   /** A multipart nested deeper than LEAF_MAX_DEPTH was listed as one leaf, its parts not read. */
   cut: boolean;
+  /** Why the walk stopped short of a limit it was given (LeafLimits), if it did. */
+  unread?: string;
+}
+
+/**
+ * What a walk may read, for a reader that must not spend without bound on a message made to make it work (the
+ * parsed view's fallback); a walk for an edit reads everything, since a part it skipped would go out unedited.
+ */
+export interface LeafLimits {
+  /** Leaves listed at most, in all the walks that share these limits. */
+  readonly leavesMax: number;
+  /**
+   * Leaves still to be listed, counted down: one budget serves the walks of a message and of the messages in it.
+   * Below 0 once a leaf past the last was met: every walk sharing it then stops.
+   */
+  leavesLeft: number;
+  /** Bytes of a part's header section that are read; fields past them are not. */
+  headerBytes: number;
 }
 
 /** A part's header fields, names in lower case. */
@@ -58,13 +76,22 @@ export function headerValue(headers: HeaderLine[], name: string): string | undef
 
 /** The header section of the part starting at `start`: its fields and where its body begins. */
 export function splitPart(text: string, start: number, end: number): { headers: HeaderLine[]; bodyStart: number } {
+  const { headers, bodyStart } = splitPartWithin(text, start, end, Infinity);
+  return { headers, bodyStart };
+}
+
+/** splitPart reading the fields of the first `maxBytes` of the header section only (cut after a line); `cut` when it is longer. */
+function splitPartWithin(text: string, start: number, end: number, maxBytes: number): { headers: HeaderLine[]; bodyStart: number; cut: boolean } {
   // A part may have no headers at all: it then starts with the blank line.
-  if (text.startsWith('\r\n', start)) return { headers: [], bodyStart: start + 2 };
-  if (text.startsWith('\n', start)) return { headers: [], bodyStart: start + 1 };
+  if (text.startsWith('\r\n', start)) return { headers: [], bodyStart: start + 2, cut: false };
+  if (text.startsWith('\n', start)) return { headers: [], bodyStart: start + 1, cut: false };
   // Searched within the part only: a search to the end of the message, once per part, is quadratic.
   const hit = /\r?\n\r?\n/.exec(text.slice(start, end));
-  if (!hit) return { headers: headerLines(text.slice(start, end)), bodyStart: end };
-  return { headers: headerLines(text.slice(start, start + hit.index)), bodyStart: start + hit.index + hit[0].length };
+  const headerEnd = hit ? start + hit.index : end;
+  const bodyStart = hit ? headerEnd + hit[0].length : end;
+  if (headerEnd - start <= maxBytes) return { headers: headerLines(text.slice(start, headerEnd)), bodyStart, cut: false };
+  const lf = text.lastIndexOf('\n', start + maxBytes);
+  return { headers: headerLines(text.slice(start, lf > start ? lf : start + maxBytes)), bodyStart, cut: true };
 }
 
 /** Offsets of the boundary delimiter lines of a multipart body: where each line starts and where the next line starts. */
@@ -101,35 +128,69 @@ export function leafParts(text: string, start = 0, end = text.length): MimeLeaf[
 
 /** The leaves, and how deep the walk went and whether it stopped at LEAF_MAX_DEPTH. */
 export function walkLeaves(text: string, start = 0, end = text.length): LeafWalk {
-  const walk: LeafWalk = { leaves: [], depth: 0, cut: false };
-  walk.leaves = leavesOf(text, start, end, 0, walk);
+  const walk = newLeafWalk();
+  // Appended one by one: spreading 100,000 leaves into push() overflows the stack.
+  for (const leaf of eachLeaf(text, walk, undefined, start, end)) walk.leaves.push(leaf);
   return walk;
 }
 
-function leavesOf(text: string, start: number, end: number, depth: number, walk: LeafWalk): MimeLeaf[] {
+export const newLeafWalk = (): LeafWalk => ({ leaves: [], depth: 0, cut: false });
+
+/**
+ * The leaves one at a time, so that a reader can give the event loop a turn between them; `walk` says how far the
+ * walk went once it has ended (its `leaves` are left to the caller). With `limits`, the walk stops where they say,
+ * and `walk.unread` says why.
+ */
+export function eachLeaf(text: string, walk: LeafWalk, limits?: LeafLimits, start = 0, end = text.length): Generator<MimeLeaf, void> {
+  return leavesOf(text, start, end, 0, walk, limits);
+}
+
+function* leavesOf(text: string, start: number, end: number, depth: number, walk: LeafWalk, limits?: LeafLimits): Generator<MimeLeaf, void> {
   if (depth > walk.depth) walk.depth = depth;
-  const { headers, bodyStart } = splitPart(text, start, end);
-  const ctValue = headerValue(headers, 'content-type');
-  const ct = parseMimeValue(ctValue ?? '');
+  const { headers, bodyStart, cut } = splitPartWithin(text, start, end, limits?.headerBytes ?? Infinity);
+  if (cut) walk.unread ??= `a MIME part's header section is over ${limits!.headerBytes} bytes: its fields past that were not read`;
+  // Each field parsed once: a header of 1 MB of parameters takes tens of ms a parse.
+  const types = parsedFields(headers, 'content-type');
+  const ct = types[0] ?? parseMimeValue('');
   const contentType = ct.type || 'text/plain';
   const boundary = contentType.startsWith('multipart/') ? ct.params.boundary : undefined;
   if (boundary && depth >= LEAF_MAX_DEPTH) walk.cut = true;
   if (boundary && depth < LEAF_MAX_DEPTH) {
     const delims = delimiters(text, bodyStart, end, boundary);
-    const leaves: MimeLeaf[] = [];
+    let found = false;
     // A body cut short before its closing delimiter keeps its last part up to the end.
     for (let k = 0; k < delims.length && !delims[k].close; k++) {
       const partStart = delims[k].next;
       const partEnd = k + 1 < delims.length ? trimDelimiterBreak(text, delims[k + 1].at, partStart) : end;
-      // Appended one by one: spreading a nested multipart's leaves into push() overflows the stack past some
-      // 100,000 parts (a 2 MB message).
-      for (const leaf of leavesOf(text, partStart, partEnd, depth + 1, walk)) leaves.push(leaf);
+      for (const leaf of leavesOf(text, partStart, partEnd, depth + 1, walk, limits)) {
+        found = true;
+        yield leaf;
+      }
+      if (limits && limits.leavesLeft < 0) return;
     }
-    if (leaves.length) return leaves;
+    if (found) return;
   }
-  const filename = leafFilename(headers, ct.params);
-  return [{ start, bodyStart, end, headers, contentType, filename, names: declaredNames(headers), depth }];
+  if (limits) {
+    if (limits.leavesLeft <= 0) {
+      limits.leavesLeft = -1;
+      walk.unread ??= `more than ${limits.leavesMax} MIME parts: the parts after those were not read`;
+      return;
+    }
+    limits.leavesLeft--;
+  }
+  const fields: NameFields = { dispositions: parsedFields(headers, 'content-disposition'), types };
+  yield { start, bodyStart, end, headers, contentType, filename: leafFilename(fields), names: namesIn(fields), depth };
 }
+
+/** The parsed values of every field called `name` (lower case) in a part's header. */
+function parsedFields(headers: ReadonlyArray<{ name: string; value: string }>, name: string): MimeValue[] {
+  const values: MimeValue[] = [];
+  for (const h of headers) if (h.name.toLowerCase() === name) values.push(parseMimeValue(h.value));
+  return values;
+}
+
+/** A part's Content-Disposition and Content-Type fields, parsed, in order: what its file names are read from. */
+interface NameFields { dispositions: MimeValue[]; types: MimeValue[] }
 
 /**
  * Every file name the part's header declares, decoded to text: each `filename` and `filename*` of each
@@ -137,23 +198,27 @@ function leavesOf(text: string, start: number, end: number, depth: number, walk:
  * `headers` are fields with latin1-string values, as the message is read here.
  */
 export function declaredNames(headers: ReadonlyArray<{ name: string; value: string }>): string[] {
+  return namesIn({ dispositions: parsedFields(headers, 'content-disposition'), types: parsedFields(headers, 'content-type') });
+}
+
+function namesIn(fields: NameFields): string[] {
   const names: string[] = [];
-  for (const [field, param] of [['content-disposition', 'filename'], ['content-type', 'name']] as const) {
-    for (const h of headers) if (h.name.toLowerCase() === field) names.push(...paramValues(parseMimeValue(h.value), param));
-  }
+  for (const v of fields.dispositions) for (const n of paramValues(v, 'filename')) names.push(n);
+  for (const v of fields.types) for (const n of paramValues(v, 'name')) names.push(n);
   return [...new Set(names)];
 }
 
 /**
- * The part's file name, as bytes in a latin1 string like the rest of the message: the disposition's `filename`,
- * else the type's `name`, each in its RFC 2231 form when it has one (decoded, and written back as UTF-8 bytes).
+ * The part's file name, as bytes in a latin1 string like the rest of the message: the first disposition's
+ * `filename`, else the first type's `name`, each in its RFC 2231 form when it has one (decoded, and written back as
+ * UTF-8 bytes).
  */
-function leafFilename(headers: HeaderLine[], typeParams: Record<string, string>): string | undefined {
-  const disposition = parseMimeValue(headerValue(headers, 'content-disposition') ?? '').params;
-  for (const [params, name] of [[disposition, 'filename'], [typeParams, 'name']] as const) {
-    const extended = extendedParam(params, name);
+function leafFilename(fields: NameFields): string | undefined {
+  const none = parseMimeValue('');
+  for (const [v, name] of [[fields.dispositions[0] ?? none, 'filename'], [fields.types[0] ?? none, 'name']] as const) {
+    const extended = extendedParamOf(v, name);
     if (extended !== undefined) return Buffer.from(extended, 'utf8').toString('latin1');
-    if (params[name] !== undefined) return params[name];
+    if (v.params[name] !== undefined) return v.params[name];
   }
   return undefined;
 }

@@ -87,8 +87,6 @@ export function mimeParamText(name: string, value: string): string {
   return NEEDS_QUOTES.test(value) || value === '' ? `${name}="${value.replace(/["\\]/g, '\\$&')}"` : `${name}=${value}`;
 }
 
-// More sections than this are not a name any client would show; reading stops there.
-const MAX_SECTIONS = 64;
 const CHARSET_AND_LANGUAGE = /^([^']*)'[^']*'(.*)$/s;
 
 /**
@@ -101,21 +99,81 @@ const CHARSET_AND_LANGUAGE = /^([^']*)'[^']*'(.*)$/s;
 export function extendedParam(params: Record<string, string>, name: string): string | undefined {
   const whole = params[`${name}*`];
   if (whole !== undefined) return decodeExtended(whole);
-  let charset = '';
-  let bytes = '';
-  let found = false;
-  for (let i = 0; i < MAX_SECTIONS; i++) {
-    const encoded = params[`${name}*${i}*`];
-    const plain = encoded === undefined ? params[`${name}*${i}`] : undefined;
-    if (encoded === undefined && plain === undefined) break;
-    found = true;
-    if (encoded === undefined) { bytes += plain; continue; }
-    const m = i === 0 ? CHARSET_AND_LANGUAGE.exec(encoded) : null;
-    if (m) charset = m[1];
-    bytes += percentDecoded(m ? m[2] : encoded);
+  if (params[`${name}*0*`] === undefined && params[`${name}*0`] === undefined) return undefined;
+  const sections = new Sections(`${name}*`.length);
+  for (const key in params) if (key.startsWith(`${name}*`)) sections.add(key, params[key], false);
+  return sections.joined();
+}
+
+/** extendedParam over the parameters of a parsed value (its `params`, read from `all` in one pass). */
+export function extendedParamOf(v: MimeValue, name: string): string | undefined {
+  const whole = v.params[`${name}*`];
+  if (whole !== undefined) return decodeExtended(whole);
+  if (v.params[`${name}*0*`] === undefined && v.params[`${name}*0`] === undefined) return undefined;
+  const sections = new Sections(`${name}*`.length);
+  // The first of a name given twice, as in `params`.
+  for (const [key, value] of v.all) if (key.startsWith(`${name}*`)) sections.add(key, value, false);
+  return sections.joined();
+}
+
+/**
+ * The RFC 2231 sections of one parameter by number, an encoded (`name*N*`) and a plain (`name*N`) one of each,
+ * gathered in one pass over the parameters: asking for each number by name cost a string and a lookup among
+ * 100,000 names per section.
+ */
+class Sections {
+  private readonly encoded: string[] = [];
+  private readonly plain: string[] = [];
+  /** Length of the `name*` that the keys given start with. */
+  private readonly from: number;
+
+  constructor(prefixLength: number) { this.from = prefixLength; }
+
+  /** Notes the value of `key` (which starts with `name*`) if it names a section; `last`: a number given twice keeps its last value, else its first. */
+  add(key: string, value: string, last: boolean): void {
+    let i = this.from;
+    const end = key.length;
+    const first = key.charCodeAt(i);
+    if (!(first >= 48 && first <= 57)) return;
+    // A number as RFC 2231 writes it: `0`, `12`, not `012`.
+    if (first === 48 && i + 1 < end && key.charCodeAt(i + 1) !== 42) return;
+    let n = 0;
+    for (; i < end && i - this.from < 9; i++) {
+      const c = key.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      n = n * 10 + (c - 48);
+    }
+    const encoded = key.charCodeAt(i) === 42;
+    if (i + (encoded ? 1 : 0) !== end) return;
+    const into = encoded ? this.encoded : this.plain;
+    if (last || into[n] === undefined) into[n] = value;
   }
-  if (!found) return undefined;
-  return charset ? decodeCharset(bytes, charset) : bytes;
+
+  /**
+   * The sections from the first up to the first missing one, however many, joined and decoded (each encoded one
+   * percent-decoded in the charset the first names; where a number comes encoded and plain, the encoded one counts).
+   * Undefined without a first section. Not cut at some count: mailparser joins them all, and a name read to its 64th
+   * section hid the `.exe` a sender put in its 100,000th. The header they are in bounds the work.
+   */
+  joined(): string | undefined {
+    if (this.encoded[0] === undefined && this.plain[0] === undefined) return undefined;
+    let charset = '';
+    const bytes: string[] = [];
+    for (let i = 0; ; i++) {
+      const encoded = this.encoded[i];
+      if (encoded === undefined) {
+        const plain = this.plain[i];
+        if (plain === undefined) break;
+        bytes.push(plain);
+        continue;
+      }
+      const m = i === 0 ? CHARSET_AND_LANGUAGE.exec(encoded) : null;
+      if (m) charset = m[1];
+      bytes.push(percentDecoded(m ? m[2] : encoded));
+    }
+    const joined = bytes.join('');
+    return charset ? decodeCharset(joined, charset) : joined;
+  }
 }
 
 /**
@@ -127,18 +185,19 @@ export function extendedParam(params: Record<string, string>, name: string): str
  */
 export function paramValues(v: MimeValue, name: string): string[] {
   const found: string[] = [];
-  const sectionsFirst: Record<string, string> = Object.create(null);
-  const sectionsLast: Record<string, string> = Object.create(null);
+  const prefix = `${name}*`;
+  const first = new Sections(prefix.length);
+  const last = new Sections(prefix.length);
   for (const [key, value] of v.all) {
     if (key === name) found.push(decodeWords(decodeCharset(value, 'utf-8')));
-    else if (key === `${name}*`) found.push(decodeExtended(value));
-    else if (key.startsWith(`${name}*`)) {
-      if (!(key in sectionsFirst)) sectionsFirst[key] = value;
-      sectionsLast[key] = value;
+    else if (key === prefix) found.push(decodeExtended(value));
+    else if (key.startsWith(prefix)) {
+      first.add(key, value, false);
+      last.add(key, value, true);
     }
   }
-  for (const sections of [sectionsFirst, sectionsLast]) {
-    const joined = extendedParam(sections, name);
+  for (const sections of [first, last]) {
+    const joined = sections.joined();
     if (joined !== undefined) found.push(joined);
   }
   return [...new Set(found)];

@@ -13,6 +13,7 @@ import { decodeBody, declaredNames } from './mime-leaves.ts';
 import { parseHeaderBlock } from './header-block.ts';
 import { DelimiterPadding } from './delimiter-padding.ts';
 import { ambiguousFields, PADDED_DELIMITER } from './structure-ambiguity.ts';
+import { QuotedPrintableAsBase64 } from './qp-as-base64.ts';
 
 /** Bytes of each text part's body (as sent, before base64 or quoted-printable is undone) that the parsed view keeps. */
 export const TEXT_PART_MAX_BYTES = 2 * 1024 * 1024;
@@ -200,8 +201,9 @@ function mailsplit(): typeof import('@zone-eu/mailsplit') {
 }
 
 /**
- * Reads the message: `rest` is the message without the bodies of its inline text parts (all of it with `keepText`
- * false), for mailparser to read the attachments and headers from; `parts()`, called once `rest` has ended, gives
+ * Reads the message: `rest` is the message without the bodies of its inline text parts (all of it with `takeText`
+ * false), quoted-printable parts as base64 of the same bytes (qp-as-base64.ts), for mailparser to read the
+ * attachments and headers from; `parts()`, called once `rest` has ended, gives
  * those text parts in message order, and `structure` each part's depth and declared names. A splitter error (a
  * header section over 1 MB, over 1,000 parts) is an error of `rest`, as it is of mailparser.
  */
@@ -214,6 +216,7 @@ export function splitTextParts(input: Readable, takeText = true): { rest: Readab
   const padding = new DelimiterPadding();
   padding.once('end', () => { if (padding.padded) watch.structure.ambiguous ??= PADDED_DELIMITER; });
   const filter = takeText ? new TextPartFilter() : undefined;
+  const rewrap = new QuotedPrintableAsBase64();
   const joiner = new Joiner() as unknown as Transform;
   const fail = (err: Error) => joiner.destroy(err);
   input.once('error', fail);
@@ -221,7 +224,8 @@ export function splitTextParts(input: Readable, takeText = true): { rest: Readab
   splitter.once('error', fail);
   watch.once('error', fail);
   filter?.once('error', fail);
+  rewrap.once('error', fail);
   const watched = input.pipe(padding).pipe(splitter).pipe(watch);
-  (filter ? watched.pipe(filter) : watched).pipe(joiner);
+  (filter ? watched.pipe(filter) : watched).pipe(rewrap).pipe(joiner);
   return { rest: joiner, parts: () => filter?.parts ?? [], structure: watch.structure };
 }
