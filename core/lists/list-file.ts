@@ -5,6 +5,12 @@ import { readFileSync } from 'node:fs';
 /** Problems listed in one message; a file that is wrong throughout needs only the first few to be understood. */
 const PROBLEMS_SHOWN = 3;
 
+/** The first few of `problems`, one after the other, and how many more there are. */
+export function firstProblems(problems: readonly string[]): string {
+  const more = problems.length > PROBLEMS_SHOWN ? `; and ${problems.length - PROBLEMS_SHOWN} more` : '';
+  return `${problems.slice(0, PROBLEMS_SHOWN).join('; ')}${more}`;
+}
+
 /**
  * The entries `parse` reads from `file`, or an Error that says what is wrong: a relative path, a file that cannot be
  * read, the first few lines at fault, or no entry at all (`emptyMeans` says what that would do).
@@ -16,10 +22,7 @@ export function readListFile<E>(file: string, parse: (text: string) => { entries
     throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const { entries, problems } = parse(text);
-  if (problems.length) {
-    const more = problems.length > PROBLEMS_SHOWN ? `; and ${problems.length - PROBLEMS_SHOWN} more` : '';
-    throw new Error(`${file}: ${problems.slice(0, PROBLEMS_SHOWN).join('; ')}${more}`);
-  }
+  if (problems.length) throw new Error(`${file}: ${firstProblems(problems)}`);
   if (entries.length === 0) throw new Error(`${file} lists no address: ${emptyMeans}`);
   return entries;
 }

@@ -70,7 +70,9 @@ const options = s.object({
   min_learned: s.number({ integer: true, min: 0 }).default(100)
     .describe('Score only once the dictionary holds at least this many spam and this many ham messages'),
   bands: s.array(band).default(DEFAULT_BANDS)
-    .describe('Probability bands: the band with the highest `min` not above the probability gives the finding'),
+    .describe('Probability bands: the band with the highest `min` not above the probability gives the finding. The list replaces the default bands whole; to change a score, use band_scores'),
+  band_scores: s.record(s.number()).default({})
+    .describe('Scores by band symbol, over those of `bands` (the default bands unless given): `{BAYES_SPAM_99: 9}` changes that score and keeps every other band as it is'),
   header: s.boolean().default(true)
     .describe('Add `X-Mailmoat-Bayes: <probability>`, or `none; dictionary too small: …` below `min_learned` (a copy arriving from outside is always removed)'),
   delivery_reports: s.enum(['returned', 'whole'] as const).default('returned')
@@ -253,8 +255,43 @@ function checkRecipientDictionaries(cfg: BayesConfig, delimiters: string, at: st
   });
 }
 
+/**
+ * `band_scores` put into the bands, so that every reader of `bands` (scoring, the symbols the rules check against)
+ * sees the scores in force; a symbol no band has is refused, as its score would silently do nothing.
+ */
+function applyBandScores(cfg: BayesConfig, at: string, issues: Issues): void {
+  if (!Array.isArray(cfg.bands) || !cfg.band_scores || typeof cfg.band_scores !== 'object') return;
+  const symbols = cfg.bands.map((b) => b?.symbol);
+  for (const [symbol, score] of Object.entries(cfg.band_scores)) {
+    if (!symbols.includes(symbol)) issues.push({ path: `${at}.band_scores.${symbol}`, message: `names no band (the bands are ${symbols.join(', ')})` });
+    else if (typeof score === 'number') cfg.bands = cfg.bands.map((b) => (b?.symbol === symbol ? { ...b, score } : b));
+  }
+}
+
+/**
+ * Warnings for a `bands` list that leaves out bands the defaults have: written to change one band's score, it drops
+ * the others, and mail in their ranges then gets no finding (no ham band: nothing takes a score off ham). Empty for
+ * the default bands and for a list that keeps every default symbol.
+ */
+export function droppedBandWarnings(cfg: Pick<BayesConfig, 'bands'>, at: string): string[] {
+  const kept = new Set(cfg.bands.map((b) => b.symbol));
+  const dropped = DEFAULT_BANDS.filter((b) => !kept.has(b.symbol));
+  if (!dropped.length) return [];
+  const lowest = Math.min(...cfg.bands.map((b) => b.min));
+  const spamKept = cfg.bands.some((b) => b.min >= 0.7);
+  const hamKept = cfg.bands.some((b) => b.min < 0.1 && b.score < 0);
+  const effects = [
+    lowest > 0 && `a probability below ${lowest} gets no band at all`,
+    !spamKept && 'no band at 0.7 or above: spam gets no score from bayes',
+    !hamKept && 'no ham band (below 0.1 with a negative score): nothing takes a score off ham',
+  ].filter(Boolean);
+  return [`${at ? `${at}.` : ''}bands: leaves out ${dropped.map((b) => `${b.symbol} (${b.score})`).join(', ')} of the default bands${effects.length ? `, so ${effects.join('; ')}` : ''}. `
+    + 'bands replaces the whole list: to change one band\'s score, leave bands out and write band_scores: { BAYES_SPAM_99: 9 }'];
+}
+
 /** The checks across keys, once each key has been read; issues are named by key path, as the schema's own are. */
 function checkCombinations(cfg: BayesConfig, at: string, issues: Issues): void {
+  applyBandScores(cfg, at, issues);
   if (Array.isArray(cfg.bands)) checkBands(cfg.bands, `${at}.bands`, issues);
   if (Array.isArray(cfg.honeypots)) checkAddresses(cfg.honeypots, `${at}.honeypots`, issues);
   if (Array.isArray(cfg.ham_addresses)) checkAddresses(cfg.ham_addresses, `${at}.ham_addresses`, issues);

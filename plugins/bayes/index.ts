@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { definePlugin, outcome, type HookContext, type Issue, type Logger, type MessageView, type Outcome, type RecipientFeedback, type Verdict } from '../../core/index.ts';
-import { configSchema, dictionaryPath, PROBABILITY_DECIMALS, tokenizerOptions, type Band, type BayesConfig } from './config.ts';
+import { configSchema, dictionaryPath, droppedBandWarnings, PROBABILITY_DECIMALS, tokenizerOptions, type Band, type BayesConfig } from './config.ts';
 import { DictionaryInUse, type MessageDecision } from './dictionary-in-use.ts';
 import { RecipientDictionaries } from './recipient-dictionaries.ts';
 import { addressMatcher, lessonFields, recipientLesson, scoreWithout, settled, verdictLesson, type BalanceRule, type Lesson } from './auto-train.ts';
@@ -111,8 +111,12 @@ export default definePlugin<BayesConfig>({
   },
   // The bands name the symbols.
   emits: (cfg) => ({ symbols: [...new Set(cfg.bands.map((b) => b.symbol)), 'BAYES_LESSON', ...(cfg.delivery_reports === 'returned' ? [REPORT_SYMBOL] : [])] }),
-  check: (cfg, at) => checkFiles(cfg, at),
+  check: (cfg, at) => {
+    for (const w of droppedBandWarnings(cfg, at.chain ? `plugins[${at.chain.index}]` : '')) at.warn?.(w);
+    return checkFiles(cfg, at);
+  },
   async create(cfg, setup) {
+    for (const w of droppedBandWarnings(cfg, setup.chain ? `plugins[${setup.chain.index}]` : '')) setup.log.warn(w);
     const file = dictionaryPath(cfg, { configDir: setup.configDir, dataDir: setup.services.dataDir });
     const shared = await DictionaryInUse.open({ file, seed: cfg.seed, namespace: cfg.share_namespace }, cfg, setup);
     const own = await RecipientDictionaries.open(cfg, setup, file);

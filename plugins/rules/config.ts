@@ -16,7 +16,10 @@ const ruleSchema = s.object({
 
 const shape = s.object({
   rules: s.array(ruleSchema).default([]).describe('The rules, tried in order'),
-  lists: s.record(s.string({ minLength: 1 })).default({}).describe('Named list files of addresses and domains, one per line (relative to the config file)'),
+  lists: s.record(s.string({ minLength: 1 })).default({})
+    .describe('Named list files, one entry per line (relative to the config file): addresses and domains for from and to, IP addresses and networks for client_ip'),
+  list_check: s.duration({ max: 3_600_000 }).default(5_000)
+    .describe('How often the list files are looked at for a change: a changed file is read again and used from then on (a file that cannot be read, or an IP list with a bad line, is refused and the list stays as it was); 0: only at start and reload'),
   recipient_delimiter: s.string().default('+')
     .describe('Characters that start an address tag (`trap+spam@`): from, to and list entries are matched on the untagged address (a regex sees it as sent); empty turns it off'),
   time_zone: s.string().optionalValue().describe('IANA time zone of the time and weekday criteria (default: the gateway\'s own)'),
@@ -40,11 +43,24 @@ const shape = s.object({
 
 export const configSchema = s.checked(shape, (cfg, path, issues: Issue[]) => {
   compileRuleSet(cfg, path, issues);
+  checkListNames(cfg.lists, path ? `${path}.lists` : 'lists', issues);
+  // Each look stats every list file: a few milliseconds apart, that is a busy loop on the disk.
+  if (cfg.list_check > 0 && cfg.list_check < 100) issues.push({ path: path ? `${path}.list_check` : 'list_check', message: 'must be 0 (look only at start and reload) or at least 100ms' });
   if (cfg.time_zone !== undefined) {
     try { new Intl.DateTimeFormat('en-US', { timeZone: cfg.time_zone }); } catch {
       issues.push({ path: path ? `${path}.time_zone` : 'time_zone', message: `is not a time zone: ${cfg.time_zone}` });
     }
   }
 });
+
+/** Criteria name lists without regard to case: two names that differ only in case would be one list. */
+function checkListNames(lists: Record<string, string> | undefined, at: string, issues: Issue[]): void {
+  const seen = new Map<string, string>();
+  for (const name of Object.keys(lists ?? {})) {
+    const first = seen.get(name.toLowerCase());
+    if (first !== undefined) issues.push({ path: `${at}.${name}`, message: `is the name of lists.${first}, as criteria compare list names (case ignored): give one another name` });
+    else seen.set(name.toLowerCase(), name);
+  }
+}
 
 export type RulesConfig = Infer<typeof shape>;

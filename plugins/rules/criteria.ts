@@ -3,7 +3,7 @@
 // rule whose answer is undefined is skipped rather than guessed.
 import { CidrList, FIELD_NAME, parseSize, type Issue } from '../../core/index.ts';
 import { globMatch } from './glob.ts';
-import { domainForm, domainIn, entryForm, listHas, mailboxForm, type AddressList } from './lists.ts';
+import { domainForm, domainIn, entryForm, KIND_TEXT, listHas, mailboxForm, type ListKind, type RuleList } from './lists.ts';
 import { inTimeRange, parseTimeRange, parseWeekdays, wallClock } from './clock.ts';
 import { isOutbound } from './outbound.ts';
 import { cappedTotal } from '../../core/verdict/plugin-caps.ts';
@@ -19,7 +19,7 @@ export type Answer = boolean | undefined;
  * such a regex counts as its answer for the message as a whole (`regex`), as a unit test may give it.
  */
 export interface EvalEnv {
-  facts: Facts; regex: RegexResults; regexEach?: ReadonlyMap<number, ReadonlySet<string>>; lists: ReadonlyMap<string, AddressList>; timeZone?: string;
+  facts: Facts; regex: RegexResults; regexEach?: ReadonlyMap<number, ReadonlySet<string>>; lists: ReadonlyMap<string, RuleList>; timeZone?: string;
 }
 
 export type Criterion = (env: EvalEnv) => Answer;
@@ -27,8 +27,10 @@ export type Criterion = (env: EvalEnv) => Answer;
 /** What compiling learns beyond the tree: the regexes to send to the thread, with what each is tried on. */
 export interface CompileState {
   issues: Issue[];
-  /** Names declared under `lists:`. */
+  /** Names declared under `lists:`, lower-cased. */
   listNames: ReadonlySet<string>;
+  /** Each list named by a criterion: the kind it is read as, and the first key path that named it. */
+  listKinds: Map<string, { kind: ListKind; path: string }>;
   /** `each`: answered for every input apart (RegexJob), so that a criterion can ask of some inputs only. */
   regexes: Array<RegexSource & { inputs: (f: Facts) => string[]; each?: boolean }>;
   needsParsed: boolean;
@@ -117,7 +119,8 @@ const inMatchForm = (read: (f: Facts) => string[]) => (f: Facts) => read(f).map(
 function textNode(st: CompileState, raw: unknown, path: string, texts: (f: Facts) => string[]): Criterion {
   const inputs = inMatchForm(texts);
   if (typeof raw === 'string') return regexNode(st, raw, false, path, inputs, { folded: true });
-  if (!isMapping(raw)) { st.issues.push({ path, message: 'expected a regular expression, or a mapping with regex or contains' }); return never; }
+  if (!isMapping(raw)) { st.issues.push({ path, message: `expected a regular expression, or a mapping with regex or contains; got ${described(raw)}` }); return never; }
+  if ('list' in raw) { st.issues.push({ path: `${path}.list`, message: NO_TEXT_LIST }); return never; }
   const keys = Object.keys(raw);
   const unknown = keys.filter((k) => !['regex', 'contains', 'case_sensitive'].includes(k));
   if (unknown.length) st.issues.push({ path: `${path}.${unknown[0]}`, message: 'is not a known key (known: regex, contains, case_sensitive)' });
@@ -176,10 +179,10 @@ function addressNode(st: CompileState, raw: unknown, path: string, addresses: (f
     // A regex sees the address as it was sent, tag and all: the one matcher that can still look at a tag.
     case 'regex': return regexNode(st, value, false, `${path}.regex`, addresses, { each: perAddress });
     case 'list': {
-      for (const name of lower) if (!st.listNames.has(name)) st.issues.push({ path: `${path}.list`, message: `names no list declared under lists: ${name}` });
+      for (const name of lower) useList(st, name, 'address', `${path}.list`);
       return (env) => addresses(env.facts).some((raw) => {
         const a = mailboxForm(raw, st.delimiter);
-        return lower.some((name) => { const l = env.lists.get(name); return !!l && listHas(l, a); });
+        return lower.some((name) => { const l = env.lists.get(name); return l?.kind === 'address' && listHas(l.entries, a); });
       });
     }
     default:
@@ -187,6 +190,57 @@ function addressNode(st: CompileState, raw: unknown, path: string, addresses: (f
       return never;
   }
 }
+
+/**
+ * Records that the criterion at `path` reads list `name` (lower case) as `kind`. One file is read one way: a list
+ * named by `from` and by `client_ip` would hold entries one of them can never match.
+ */
+function useList(st: CompileState, name: string, kind: ListKind, path: string): void {
+  if (!st.listNames.has(name)) { st.issues.push({ path, message: `names no list declared under lists: ${name}` }); return; }
+  const before = st.listKinds.get(name);
+  if (!before) { st.listKinds.set(name, { kind, path }); return; }
+  if (before.kind !== kind) {
+    st.issues.push({ path, message: `${name} is read as ${KIND_TEXT[before.kind]} at ${before.path}, and a list file holds one kind: declare another list under lists for ${KIND_TEXT[kind]}` });
+  }
+}
+
+/** What a value is, for a message saying it is not what was expected: never `[object Object]`. */
+function described(v: unknown): string {
+  if (isMapping(v)) {
+    const keys = Object.keys(v);
+    return keys.length ? `a mapping with ${keys.length > 1 ? 'keys' : 'key'} ${keys.join(', ')}` : 'an empty mapping';
+  }
+  if (Array.isArray(v)) return 'a list';
+  return v === null ? 'null' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/**
+ * `client_ip`: an address or network (CIDR), `{ list: NAME }` naming a list file of them (a string or list of names),
+ * or a list of those (any).
+ */
+function clientIpNode(st: CompileState, value: unknown, path: string): Criterion {
+  const items = asList(value);
+  if (items.length === 0) { st.issues.push({ path, message: 'is an empty list: it could never match' }); return never; }
+  const written: string[] = [];
+  const names: string[] = [];
+  items.forEach((item, i) => {
+    const at = Array.isArray(value) ? `${path}[${i}]` : path;
+    if (typeof item === 'string' || typeof item === 'number') { written.push(String(item)); return; }
+    if (isMapping(item) && Object.keys(item).length === 1 && 'list' in item) {
+      const list = asList(item.list);
+      if (list.length === 0 || list.some((x) => typeof x !== 'string' || x === '')) { st.issues.push({ path: `${at}.list`, message: 'expected the name of a list declared under lists, or a list of names' }); return; }
+      for (const name of list as string[]) { useList(st, name.toLowerCase(), 'ip', `${at}.list`); names.push(name.toLowerCase()); }
+      return;
+    }
+    st.issues.push({ path: at, message: `expected an IP address or network (192.0.2.0/24), { list: NAME } naming a list file of them, or a list of those; got ${described(item)}` });
+  });
+  let cidrs: CidrList;
+  try { cidrs = new CidrList(written); } catch (e) { st.issues.push({ path, message: (e as Error).message }); return never; }
+  return (env) => cidrs.has(env.facts.ip) || names.some((name) => { const l = env.lists.get(name); return l?.kind === 'ip' && l.entries.has(env.facts.ip); });
+}
+
+/** What a text criterion says to `{ list: … }`: regexes are written in the rule, where they are checked at load. */
+const NO_TEXT_LIST = 'takes no list: a list file holds addresses and domains (from, to) or IP addresses and networks (client_ip), not regexes, which are written in the rule (one regex with alternatives, a|b, or several criteria under any)';
 
 /** A glob with its domain in A-label form (`*@bücher.example` matches `u@xn--bcher-kva.example`), lower case. */
 function globForm(glob: string): string {
@@ -204,7 +258,8 @@ function tagAt(address: string, delimiter: string): number {
 }
 
 function headerNode(st: CompileState, raw: unknown, path: string): Criterion {
-  if (!isMapping(raw)) { st.issues.push({ path, message: 'expected a mapping with name and regex, contains or exists' }); return never; }
+  if (!isMapping(raw)) { st.issues.push({ path, message: `expected a mapping with name and regex, contains or exists; got ${described(raw)}` }); return never; }
+  if ('list' in raw) { st.issues.push({ path: `${path}.list`, message: NO_TEXT_LIST }); return never; }
   const unknown = Object.keys(raw).filter((k) => !['name', 'regex', 'contains', 'exists', 'case_sensitive'].includes(k));
   if (unknown.length) st.issues.push({ path: `${path}.${unknown[0]}`, message: 'is not a known key (known: name, regex, contains, exists, case_sensitive)' });
   const name = raw.name === undefined || raw.name === '*' ? undefined : raw.name;
@@ -331,12 +386,7 @@ function compileOne(st: CompileState, key: string, value: unknown, path: string)
     case 'from': return addressNode(st, value, path, (f) => [f.mailFrom]);
     // Per recipient: a later rule sees only the recipients an earlier discard left, its regex included.
     case 'to': st.usesTo = true; return addressNode(st, value, path, (f) => f.recipients, true);
-    case 'client_ip': {
-      try {
-        const cidrs = new CidrList(asList(value).map(String));
-        return (env) => cidrs.has(env.facts.ip);
-      } catch (e) { st.issues.push({ path, message: (e as Error).message }); return never; }
-    }
+    case 'client_ip': return clientIpNode(st, value, path);
     case 'authenticated':
     case 'relay_network':
     case 'outbound': {

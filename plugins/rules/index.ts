@@ -3,7 +3,8 @@ import { definePlugin, finalActionOutcome, outcome, taggedSubject, type HookCont
 import { headerValueText } from '../../core/text/header-value.ts';
 import { configSchema, type RulesConfig } from './config.ts';
 import { compileRuleSet, type RuleSet } from './rule-set.ts';
-import { listFileIssues, readLists, type AddressList } from './lists.ts';
+import { checkListFiles, ListFiles } from './list-files.ts';
+import type { RuleList } from './lists.ts';
 import { gatherFacts } from './facts.ts';
 import { RegexThread } from './regex-thread.ts';
 import { runRules, type HeaderEdits } from './evaluate.ts';
@@ -18,7 +19,7 @@ import { keepNotices, sendNotices } from './notices.ts';
 import { NoticeMarker } from './notice-marker.ts';
 import { NoticeRate } from './notice-rate.ts';
 
-async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, AddressList>, thread: RegexThread, ctx: HookContext, marker?: NoticeMarker): Promise<Outcome | void> {
+async function check(cfg: RulesConfig, set: RuleSet, lists: ReadonlyMap<string, RuleList>, thread: RegexThread, ctx: HookContext, marker?: NoticeMarker): Promise<Outcome | void> {
   if (!ctx.message) return;
   const checksMime = cfg.on_mime_incomplete !== 'off';
   if (set.rules.length === 0 && !checksMime) return;
@@ -151,7 +152,7 @@ export default definePlugin({
   emits: (cfg: RulesConfig) => ownSymbols(cfg, compileRuleSet(cfg, '', [])),
   check: (cfg: RulesConfig, at) => {
     if (at.chain && at.warn) for (const w of warningsFor(cfg, at.chain)) at.warn(w);
-    return listFileIssues(cfg.lists, at.configDir);
+    return checkListFiles(cfg.lists, at.configDir, compileRuleSet(cfg, '', []).listKinds, at.chain ? `plugins[${at.chain.index}]` : '', at.warn);
   },
   // A call may wait max_wait for a free regex thread, then run for regex_timeout.
   neededTimeout: (cfg: RulesConfig) => ({ ms: cfg.max_wait + cfg.regex_timeout, why: 'max_wait + regex_timeout' }),
@@ -159,7 +160,7 @@ export default definePlugin({
     const issues: Array<{ path: string; message: string }> = [];
     const set = compileRuleSet(cfg, '', issues);
     if (issues.length) throw new Error(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
-    const lists = readLists(cfg.lists, setup.configDir);
+    const lists = new ListFiles(cfg.lists, setup.configDir, set.listKinds, { log: setup.log, checkMs: cfg.list_check, at: setup.chain ? `plugins[${setup.chain.index}]` : '' });
     // Said before the first message: a rule that can never match is otherwise silent.
     if (setup.chain) for (const w of chainWarnings(set, setup.chain, (rule) => ownSymbols(cfg, set, rule))) setup.log.warn(w);
     const thread = new RegexThread(set.regexes.map(({ id, source, flags }) => ({ id, source, flags })), cfg.regex_timeout, cfg.max_wait);
@@ -169,13 +170,14 @@ export default definePlugin({
     const rate = new NoticeRate(cfg.notify_limit, cfg.notify_window, (rule, suppressed, windowMs) => {
       setup.log.warn('rules: notices held back by notify_limit', { rule, suppressed, notify_limit: cfg.notify_limit, window_ms: windowMs });
     });
-    setup.log.info('rules loaded', { rules: set.rules.length, regexes: set.regexes.length, lists: Object.fromEntries([...lists].map(([n, l]) => [n, l.size])) });
+    setup.log.info('rules loaded', { rules: set.rules.length, regexes: set.regexes.length, lists: lists.sizes() });
+    lists.watch();
     return {
       hooks: {
-        data: (ctx) => check(cfg, set, lists, thread, ctx, marker),
+        data: (ctx) => check(cfg, set, lists.current, thread, ctx, marker),
         ...(notifies ? { afterVerdict: (ctx: HookContext) => sendNotices(ctx, { rate, marker, metrics: setup.metrics }) } : {}),
       },
-      close: async () => { rate.close(); await thread.close(); },
+      close: async () => { rate.close(); await Promise.all([lists.close(), thread.close()]); },
     };
   },
 });

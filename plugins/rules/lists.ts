@@ -1,12 +1,28 @@
-// List files of addresses and domains (`lists:` in the config), read when the plugin is created: at start and on
-// every reload, so editing a file and sending SIGHUP applies it.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+// List files (`lists:` in the config) as the criteria read them: addresses and domains for `from` and `to`, IP
+// addresses and networks for `client_ip`. A list's kind is the kind of criterion that names it (rule-set.ts), as an
+// Rspamd multimap's type says what its map file holds; list-watch.ts reads the files, at start, reload and on change.
 import { asciiDomain } from '../../core/text/ascii.ts';
+import { aLabelHostName } from '../../core/text/idn-address.ts';
+import { CidrList } from '../../core/net/cidr.ts';
 import { listOwner } from '../../core/lists/user-lists.ts';
 
 /** Entries lower-cased: `joe@example.org` (an address), `example.org` (that domain), `.example.org` (and subdomains). */
 export type AddressList = ReadonlySet<string>;
+
+/** What a list file holds: `address` for `from` and `to` (also a list no rule names), `ip` for `client_ip`. */
+export type ListKind = 'address' | 'ip';
+
+/** A list file as read for its kind; `entries.size` is how many entries it holds. */
+export type RuleList = { kind: 'address'; entries: AddressList } | { kind: 'ip'; entries: CidrList };
+
+/** What a list file's lines gave: the list, lines that stop it being used (`problems`), lines that can never match. */
+export interface ListRead { list: RuleList; problems: string[]; warnings: string[] }
+
+/** How an admin reads a kind, in messages. */
+export const KIND_TEXT: Record<ListKind, string> = {
+  address: 'addresses and domains (named by from or to)',
+  ip: 'IP addresses and networks (named by client_ip)',
+};
 
 /**
  * A domain as it is compared: lower case, in A-label form (`bücher.example` is `xn--bcher-kva.example`), as the front
@@ -35,39 +51,68 @@ export function entryForm(entry: string): string {
   return e.includes('@') ? mailboxForm(e) : domainForm(e);
 }
 
+/** Each entry of a list file with its line number: `#` starts a comment, blank lines are passed over. */
+function entriesOf(text: string): Array<{ line: number; entry: string }> {
+  const out: Array<{ line: number; entry: string }> = [];
+  // A byte order mark, as Windows editors save UTF-8, would make the first entry one no address has.
+  text.replace(/^\uFEFF/, '').split(/\r?\n/).forEach((raw, i) => {
+    const entry = raw.replace(/#.*$/, '').trim();
+    if (entry) out.push({ line: i + 1, entry });
+  });
+  return out;
+}
+
 export function parseList(text: string): AddressList {
-  const out = new Set<string>();
-  for (const line of text.split(/\r?\n/)) {
-    const entry = line.replace(/#.*$/, '').trim();
-    if (entry) out.add(entryForm(entry));
-  }
-  return out;
+  return new Set(entriesOf(text).map((e) => entryForm(e.entry)));
 }
 
-/** Reads every named list; a file that cannot be read stops the start (or the reload) with its name and path. */
-export function readLists(files: Record<string, string>, configDir: string): Map<string, AddressList> {
-  const out = new Map<string, AddressList>();
-  for (const [name, file] of Object.entries(files)) {
-    const full = path.resolve(configDir, file);
-    let text: string;
-    try { text = readFileSync(full, 'utf8'); } catch (e) {
-      throw new Error(`lists.${name}: cannot read ${full}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    out.set(name, parseList(text));
-  }
-  return out;
+function isNetwork(entry: string): boolean {
+  try { new CidrList([entry]); return true; } catch { return false; }
 }
 
-/** For `moat check-config`: each list file that cannot be read, as the start would refuse it (read, never kept). */
-export function listFileIssues(files: Record<string, string>, configDir: string): Array<{ path: string; message: string }> {
-  const issues: Array<{ path: string; message: string }> = [];
-  for (const [name, file] of Object.entries(files)) {
-    const full = path.resolve(configDir, file);
-    try { readFileSync(full, 'utf8'); } catch (e) {
-      issues.push({ path: `lists.${name}`, message: `cannot read ${full}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+/** An address literal as a domain: `[192.0.2.1]`, `[IPv6:2001:db8::1]`. */
+const LITERAL = /^\[[^\s[\]]+\]$/;
+
+/** Why an entry of an address list can match no address (a phrase to follow the entry), or undefined when it can. */
+function addressEntryProblem(entry: string): string | undefined {
+  if (isNetwork(entry)) {
+    return `is an IP ${entry.includes('/') ? 'network' : 'address'}, which never matches in a list of addresses and domains: list IP addresses in a list of their own, named by client_ip`;
+  }
+  if (/\s/.test(entry)) return 'has a space in it: one entry per line';
+  if (/[*?]/.test(entry)) return 'is a pattern, and list entries are compared whole: write .example.org for a domain and its subdomains';
+  const domain = entry.slice(entry.lastIndexOf('@') + 1).replace(/^\./, '').replace(/\.$/, '');
+  if (!domain) return 'has no domain';
+  if (!LITERAL.test(domain) && !aLabelHostName(domain)) return 'is neither an address nor a domain name';
+  return undefined;
+}
+
+/**
+ * A list file's text read as `kind`, its lines named `file:line`. In an IP list a line that is no address or network
+ * is a problem: the list would block or allow less than the admin wrote. In an address list a line that can match no
+ * address is a warning only, as such lines were taken silently before and a config that has them must still start.
+ */
+export function parseRuleList(text: string, kind: ListKind, file: string): ListRead {
+  const lines = entriesOf(text);
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  if (kind === 'address') {
+    for (const { line, entry } of lines) {
+      const why = addressEntryProblem(entry);
+      if (why) warnings.push(`${file}:${line}: ${JSON.stringify(entry)} ${why}`);
+    }
+    return { list: { kind, entries: new Set(lines.map((l) => entryForm(l.entry))) }, problems, warnings };
+  }
+  const networks: string[] = [];
+  for (const { line, entry } of lines) {
+    try {
+      new CidrList([entry]);
+      networks.push(entry);
+    } catch (e) {
+      const hint = entry.includes('@') || aLabelHostName(entry) ? ', and this list is named by client_ip: list addresses and domains in a list of their own, named by from or to' : '';
+      problems.push(`${file}:${line}: ${(e as Error).message}${hint}`);
     }
   }
-  return issues;
+  return { list: { kind, entries: new CidrList(networks) }, problems, warnings };
 }
 
 /** True when the address (in mailbox form), its domain, or a parent domain written with a leading dot is in the list. */

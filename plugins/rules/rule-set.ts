@@ -4,6 +4,7 @@ import type { Issue } from '../../core/index.ts';
 import { compileCriterion, type AttachmentTest, type CompileState, type Criterion, type FindingRead } from './criteria.ts';
 import { compileActions, type RuleActions } from './actions.ts';
 import type { RulesConfig } from './config.ts';
+import type { ListKind } from './lists.ts';
 
 export interface CompiledRule {
   name: string;
@@ -28,6 +29,8 @@ export interface RuleSet {
   needsParsed: boolean;
   /** The enabled rules' criteria on findings, each with its rule's place in `rules`. */
   reads: Array<FindingRead & { rule: number }>;
+  /** The lists the criteria name, by lower-case name, and the kind each is read as (lists.ts). */
+  listKinds: ReadonlyMap<string, ListKind>;
 }
 
 export const ruleSymbol = (name: string) => `RULE_${name.toUpperCase().replace(/-/g, '_')}`;
@@ -39,7 +42,7 @@ export const RULE_NAME_TEXT = 'a rule name of letters, digits, _ and - (up to 64
 export function compileRuleSet(cfg: Pick<RulesConfig, 'rules' | 'lists'> & { recipient_delimiter?: string }, path: string, issues: Issue[]): RuleSet {
   const at = (k: string) => (path ? `${path}.${k}` : k);
   const st: CompileState = {
-    issues, listNames: new Set(Object.keys(cfg.lists ?? {}).map((n) => n.toLowerCase())), regexes: [], needsParsed: false,
+    issues, listNames: new Set(Object.keys(cfg.lists ?? {}).map((n) => n.toLowerCase())), listKinds: new Map(), regexes: [], needsParsed: false,
     delimiter: cfg.recipient_delimiter ?? '+', usesTo: false, reads: [], attachmentTests: [], negated: 0,
   };
   const reads: RuleSet['reads'] = [];
@@ -71,5 +74,5 @@ export function compileRuleSet(cfg: Pick<RulesConfig, 'rules' | 'lists'> & { rec
     reads.push(...st.reads.map((r) => ({ ...r, rule: rules.length })));
     rules.push({ name: rule.name, symbol, description: rule.description, when, actions, usesTo: st.usesTo, at: rp, written: rule.when, attachmentTests: target.attachmentTests });
   }
-  return { rules, regexes: st.regexes, needsParsed: st.needsParsed, reads };
+  return { rules, regexes: st.regexes, needsParsed: st.needsParsed, reads, listKinds: new Map([...st.listKinds].map(([name, use]) => [name, use.kind])) };
 }

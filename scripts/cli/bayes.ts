@@ -1,4 +1,5 @@
-// `moat bayes create|merge|verify|score|prune|reload|stats|export|import`: trains and inspects Bayes dictionaries.
+// `moat bayes create|merge|learn-spam|learn-ham|verify|score|prune|reload|stats|export|import`: trains and inspects
+// Bayes dictionaries.
 // Every write goes through the dictionary's lock and an atomic replace, so it is safe while gateways run.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,6 +25,10 @@ const USAGE = `usage: moat bayes <command> [options]
   merge --config FILE SPAMDIR HAMDIR
                                  teach them to the counts the config's gateways share through Redis: every
                                  gateway on it scores with them after its next sync (use this with several gateways)
+  learn-spam DICT DIR            add a folder of spam alone to DICT, as merge does (rspamc learn_spam)
+  learn-ham DICT DIR             add a folder of ham alone to DICT (rspamc learn_ham)
+  learn-spam|learn-ham --config FILE DIR
+                                 teach one folder to the shared counts, as merge --config does
   verify DICT DIR                probability of every message in DIR, then a summary
   score DICT FILE                probability of one message, with its most telling tokens
   prune DICT                     drop rare and neutral tokens [--min-count 2] [--neutral 0.1] [--max-tokens N]
@@ -41,14 +46,14 @@ Progress bars go to stderr when it is a terminal, except with --json and for ver
 Options: --json (one JSON object per line on stdout, nothing else there), --mode all|frequent|extreme,
          --cutoff P (verify: spam at or above, default 0.9),
          --no-bigrams, --no-html (must match how the dictionary is used by the gateway),
-         --no-reinforce (create/merge: skip the second pass that learns again each message misjudged when scored
+         --no-reinforce (create/merge/learn-*: skip the second pass that learns again each message misjudged when scored
          without its own counts, a spam ${DEFAULT_REINFORCE.spamTimes} and a ham ${DEFAULT_REINFORCE.hamTimes} more times: faster, less accurate).
-         --no-linear (create/merge: skip the pass that fits the linear model's token weights, kept as a fourth
+         --no-linear (create/merge/learn-*: skip the pass that fits the linear model's token weights, kept as a fourth
          column of a TAB dictionary, which scoring adds to the Bayesian probability: faster, less accurate).
-         --no-byte-grams (create/merge: skip the pass that fits the byte model, a linear model over the 4-byte
+         --no-byte-grams (create/merge/learn-*: skip the pass that fits the byte model, a linear model over the 4-byte
          sequences of each message's first ${PREFIX_BYTES} bytes, kept on the second line of a TAB dictionary, after the
          message counts, the file then ending with a line '#end <token lines>': faster, less accurate).
-         --keep-duplicates (create/merge: learn every copy of a message; by default a copy, the same class and the same
+         --keep-duplicates (create/merge/learn-*: learn every copy of a message; by default a copy, the same class and the same
          tokens as a message learned before in the run, is passed over and counted).
 Exit code: 0 done, 1 failed, 64 usage error.`;
 
@@ -66,6 +71,8 @@ const SCORING = ['mode', ...TOKENIZING];
 const COMMANDS: Record<string, { args: string[]; options: string[] }> = {
   create: { args: ['DICT', 'SPAMDIR', 'HAMDIR'], options: [...TOKENIZING, 'no-reinforce', 'no-linear', 'no-byte-grams', 'keep-duplicates'] },
   merge: { args: ['DICT', 'SPAMDIR', 'HAMDIR'], options: [...TOKENIZING, 'no-reinforce', 'no-linear', 'no-byte-grams', 'keep-duplicates'] },
+  'learn-spam': { args: ['DICT', 'DIR'], options: [...TOKENIZING, 'no-reinforce', 'no-linear', 'no-byte-grams', 'keep-duplicates'] },
+  'learn-ham': { args: ['DICT', 'DIR'], options: [...TOKENIZING, 'no-reinforce', 'no-linear', 'no-byte-grams', 'keep-duplicates'] },
   verify: { args: ['DICT', 'DIR'], options: [...SCORING, 'cutoff'] },
   score: { args: ['DICT', 'FILE'], options: SCORING },
   prune: { args: ['DICT'], options: ['min-count', 'neutral', 'max-tokens'] },
@@ -81,6 +88,8 @@ const COMMANDS: Record<string, { args: string[]; options: string[] }> = {
  */
 const SHARED_FORMS: Record<string, { args: string[]; options: string[]; optional?: number }> = {
   merge: { args: ['SPAMDIR', 'HAMDIR'], options: ['config', 'set', 'keep-duplicates'] },
+  'learn-spam': { args: ['DIR'], options: ['config', 'set', 'keep-duplicates'] },
+  'learn-ham': { args: ['DIR'], options: ['config', 'set', 'keep-duplicates'] },
   stats: { args: ['DICT'], options: ['config', 'set'], optional: 1 },
 };
 
@@ -194,15 +203,28 @@ async function readDictionary(file: string, report?: ReadReport): Promise<Dictio
   }
 }
 
-async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<void> {
-  if (cmd === 'merge' && o.config !== undefined) return mergeShared(pos, o);
-  const [dict, spamDir, hamDir] = pos;
+type TrainCommand = 'create' | 'merge' | 'learn-spam' | 'learn-ham';
+
+/**
+ * The folders a training command names: both for create and merge, one for learn-spam and learn-ham (`args`: the
+ * positional arguments after DICT, or all of them in the `--config` form).
+ */
+function trainedFolders(cmd: TrainCommand, args: string[]): { spamDir?: string; hamDir?: string; named: string } {
+  if (cmd === 'learn-spam') return { spamDir: args[0], named: args[0] };
+  if (cmd === 'learn-ham') return { hamDir: args[0], named: args[0] };
+  return { spamDir: args[0], hamDir: args[1], named: `${args[0]} or ${args[1]}` };
+}
+
+async function train(cmd: TrainCommand, pos: string[], o: Opts): Promise<void> {
+  if (cmd !== 'create' && o.config !== undefined) return mergeShared(cmd, pos, o);
+  const [dict, ...dirs] = pos;
+  const { spamDir, hamDir, named } = trainedFolders(cmd, dirs);
   // Folders are opened by their bytes, which a name that is not UTF-8 needs; messages name them by the strings.
-  const folders = listFolders(fileSystemPath(spamDir), fileSystemPath(hamDir));
+  const folders = listFolders(spamDir === undefined ? undefined : fileSystemPath(spamDir), hamDir === undefined ? undefined : fileSystemPath(hamDir));
   checkWritable(dict);
   // A mistyped DICT would otherwise become a new dictionary that no gateway reads, and the run would look done.
-  if (cmd === 'merge' && !fs.existsSync(dict)) {
-    throw new Error(`${dict} does not exist: merge adds to a dictionary; make a new one with \`moat bayes create ${dict} SPAMDIR HAMDIR\``);
+  if (cmd !== 'create' && !fs.existsSync(dict)) {
+    throw new Error(`${dict} does not exist: ${cmd} adds to a dictionary; make a new one with \`moat bayes create ${dict} SPAMDIR HAMDIR\``);
   }
   const reinforcing = !o['no-reinforce'];
   // MailEnable's XML holds counts alone: fitting models it cannot keep would be time thrown away.
@@ -212,7 +234,7 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   // A merge judges the new messages by the dictionary they join too, and goes on from its models (a snapshot:
   // the merge itself re-reads it under the lock). It is read even when no pass needs it, so that a damaged DICT
   // fails the merge before the long run rather than after it.
-  const current = cmd === 'merge' ? await readDictionary(dict) : undefined;
+  const current = cmd !== 'create' ? await readDictionary(dict) : undefined;
   const background = reinforcing || linear || byteGrams ? current : undefined;
   const r = trainFolders(folders, {
     tokenizer: { bigrams: !o['no-bigrams'], processHtml: !o['no-html'] },
@@ -227,8 +249,8 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   if (!learned) {
     const skippedNote = r.skipped.length ? ` (${describeSkipped(r.skipped)})` : '';
     // Replacing a working dictionary with an empty one is never what an admin meant.
-    if (cmd === 'create') throw new Error(`no message was found under ${spamDir} or ${hamDir}${skippedNote}; ${dict} was left as it was`);
-    out(o, { dictionary: dict, learned: { spam: 0, ham: 0 }, skipped: r.skipped }, `nothing to merge: no message was found under ${spamDir} or ${hamDir}; ${dict} was left as it was`);
+    if (cmd === 'create') throw new Error(`no message was found under ${named}${skippedNote}; ${dict} was left as it was`);
+    out(o, { dictionary: dict, learned: { spam: 0, ham: 0 }, skipped: r.skipped }, `nothing to merge: no message was found under ${named}; ${dict} was left as it was`);
     warnSkipped(o, r.skipped);
     return;
   }
@@ -264,6 +286,20 @@ async function train(cmd: 'create' | 'merge', pos: string[], o: Opts): Promise<v
   if (cmd === 'create' && !o.json && (!r.spam || !r.ham)) {
     process.stderr.write(`warning: no ${r.spam ? 'ham' : 'spam'} was found under ${r.spam ? hamDir : spamDir}; ${dict} cannot tell spam from ham until it learns some\n`);
   }
+  if (cmd === 'learn-spam' || cmd === 'learn-ham') noteBalance(o, `${dict} now holds`, result);
+}
+
+/**
+ * After one class was learned: what the gateways' balance rule (bayes `balance`, on by default) makes of the totals.
+ * The command itself is not held by it (an admin's training is explicit), but the auto-training that follows is: it
+ * learns the class that leads only once the other has caught up.
+ */
+function noteBalance(o: Opts, holds: string, totals: { nspam: number; nham: number }): void {
+  if (o.json || totals.nspam === totals.nham) return;
+  const [more, less] = totals.nspam > totals.nham ? ['spam', 'ham'] : ['ham', 'spam'];
+  process.stderr.write(`note: ${holds} ${Math.abs(totals.nspam - totals.nham)} more ${more} than ${less}: under the bayes plugin's balance rule `
+    + `(balance: true, the default) the gateways' auto-training learns no ${more} (from honeypots, ham addresses or verdicts) until ${less} catches up `
+    + `to within balance_slack (this command, as a recipient's release or block, was learned whatever the totals)\n`);
 }
 
 /** The config named by --config and --set, read as `moat start` reads it. */
@@ -272,10 +308,13 @@ async function configOf(o: Opts) {
   return loadConfig({ file: o.config as string, overrides: (o.set as string[] | undefined) ?? [] });
 }
 
-/** `merge --config FILE SPAMDIR HAMDIR`: the folders taught to the counts the config's gateways share (bayes-shared.ts). */
-async function mergeShared(pos: string[], o: Opts): Promise<void> {
-  const [spamDir, hamDir] = pos;
-  const folders = listFolders(fileSystemPath(spamDir), fileSystemPath(hamDir));
+/**
+ * `merge --config FILE SPAMDIR HAMDIR` (or `learn-spam|learn-ham --config FILE DIR`): the folders taught to the counts
+ * the config's gateways share (bayes-shared.ts).
+ */
+async function mergeShared(cmd: Exclude<TrainCommand, 'create'>, pos: string[], o: Opts): Promise<void> {
+  const { spamDir, hamDir, named } = trainedFolders(cmd, pos);
+  const folders = listFolders(spamDir === undefined ? undefined : fileSystemPath(spamDir), hamDir === undefined ? undefined : fileSystemPath(hamDir));
   const { openShared, teachShared } = await import('./bayes-shared.ts');
   const place = await openShared(await configOf(o));
   try {
@@ -285,7 +324,7 @@ async function mergeShared(pos: string[], o: Opts): Promise<void> {
     const target = `the shared counts (Redis ${place.where}, namespace ${place.namespace})`;
     if (!taught && !r.stopped) {
       out(o, { shared: { url: place.where, namespace: place.namespace }, learned: r.learned, duplicates: r.duplicates, skipped: r.skipped },
-        `nothing to teach: no new message was found under ${spamDir} or ${hamDir}; ${target} were left as they were`);
+        `nothing to teach: no new message was found under ${named}; ${target} were left as they were`);
     } else {
       out(o, {
         shared: { url: place.where, namespace: place.namespace }, learned: r.learned, duplicates: r.duplicates, skipped: r.skipped,
@@ -301,11 +340,17 @@ async function mergeShared(pos: string[], o: Opts): Promise<void> {
 }
 
 /**
- * The message files of both folders, each listed once for both the checks and the learning. Both folders must exist,
- * and neither may hold the other: ham under the spam folder (or the reverse) would be learned as both.
+ * The message files of the folders, each listed once for both the checks and the learning. The folders named must
+ * exist, and neither may hold the other: ham under the spam folder (or the reverse) would be learned as both. One
+ * left out (learn-spam, learn-ham) gives no message.
  */
-function listFolders(spamDir: string | Buffer, hamDir: string | Buffer): ListedFolders {
-  for (const d of [spamDir, hamDir]) if (!fs.existsSync(d)) throw new Error(`${d.toString()} does not exist`);
+function listFolders(spamDir: string | Buffer | undefined, hamDir: string | Buffer | undefined): ListedFolders {
+  for (const d of [spamDir, hamDir]) if (d !== undefined && !fs.existsSync(d)) throw new Error(`${d.toString()} does not exist`);
+  if (spamDir === undefined || hamDir === undefined) {
+    const skipped: SkippedFile[] = [];
+    const one = (d: string | Buffer | undefined) => (d === undefined ? [] : listSources(d, skipped));
+    return { spam: one(spamDir), ham: one(hamDir), skipped };
+  }
   // Compared as bytes (latin1 keeps each byte as one character), so names that are not UTF-8 never look alike.
   const [spam, ham] = [fs.realpathSync.native(spamDir, 'latin1'), fs.realpathSync.native(hamDir, 'latin1')];
   const within = (inner: string, outer: string) => inner === outer || inner.startsWith(outer.endsWith(path.sep) ? outer : outer + path.sep);
@@ -642,7 +687,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     checkCommandLine(cmd, pos, o);
     switch (cmd) {
-      case 'create': case 'merge': await train(cmd, pos, o); break;
+      case 'create': case 'merge': case 'learn-spam': case 'learn-ham': await train(cmd, pos, o); break;
       case 'verify': await verify(pos, o); break;
       case 'score': await score(pos, o); break;
       case 'prune': await pruneCmd(pos, o); break;

@@ -6,7 +6,7 @@ import { compileRuleSet, type RuleSet } from '../../../plugins/rules/rule-set.ts
 import { configSchema } from '../../../plugins/rules/config.ts';
 import { runRules } from '../../../plugins/rules/evaluate.ts';
 import { globMatch } from '../../../plugins/rules/glob.ts';
-import { parseList, type AddressList } from '../../../plugins/rules/lists.ts';
+import { parseList, type RuleList } from '../../../plugins/rules/lists.ts';
 import type { Facts } from '../../../plugins/rules/facts.ts';
 import type { RegexResults } from '../../../plugins/rules/regex-thread.ts';
 
@@ -33,7 +33,7 @@ function answers(set: RuleSet, f: Facts, unknown: number[] = []): RegexResults {
   return out;
 }
 
-function matches(when: unknown, f: Facts = facts(), opts: { lists?: Map<string, AddressList>; unknown?: number[]; timeZone?: string } = {}) {
+function matches(when: unknown, f: Facts = facts(), opts: { lists?: Map<string, RuleList>; unknown?: number[]; timeZone?: string } = {}) {
   const set = compile([{ name: 'r', when, actions: [{ score: 1 }] }], Object.fromEntries([...(opts.lists ?? new Map()).keys()].map((k) => [k, 'x'])));
   const rule = set.rules[0];
   return rule.when({ facts: f, regex: answers(set, f, opts.unknown), lists: opts.lists ?? new Map(), timeZone: opts.timeZone });
@@ -51,7 +51,7 @@ describe('plugins/rules criteria', () => {
     assert.equal(matches({ from: { regex: '^joe@' } }), true);
     assert.equal(matches({ from: '<>' }), false);
     assert.equal(matches({ from: '<>' }, facts({ mailFrom: '' })), true);
-    const lists = new Map([['vip', parseList('# partners\nboss@corp.example\n@partner.example\n.trusted.example\n')]]);
+    const lists = new Map<string, RuleList>([['vip', { kind: 'address', entries: parseList('# partners\nboss@corp.example\n@partner.example\n.trusted.example\n') }]]);
     assert.equal(matches({ from: { list: 'vip' } }, facts({ mailFrom: 'Boss@corp.example' }), { lists }), true);
     assert.equal(matches({ from: { list: 'vip' } }, facts({ mailFrom: 'x@partner.example' }), { lists }), true);
     assert.equal(matches({ from: { list: 'vip' } }, facts({ mailFrom: 'x@mx.trusted.example' }), { lists }), true);
