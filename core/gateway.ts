@@ -47,7 +47,9 @@ import { readinessChecks } from './http/readiness-checks.ts';
 import { StorageHealth } from './queue/storage-health.ts';
 import { adoptRecoveredDigests, startDigestSchedule, type DigestSchedule } from './quarantine/digest.ts';
 import { pluginFeedback, quarantineRoutes } from './quarantine/http-handlers.ts';
-import { userListsApplied, userListsDelimiters } from './lists/user-lists.ts';
+import { userListsApplied } from './lists/user-lists.ts';
+import { recipientDelimiters } from './quarantine/mailbox.ts';
+import { Revocations } from './quarantine/revocations.ts';
 import { allowRuleOf } from './quarantine/allow-rule.ts';
 import { loadTicketKey } from './quarantine/ticket.ts';
 import type { HttpListener } from './http/server.ts';
@@ -394,6 +396,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   try {
     admin = await startAdminHttp({
       config: () => rt.config.http, tls, log,
+      connectionRefused: (limit) => metrics.count('http_connections_refused', limit),
       state: {
         metrics: liveMetrics,
         notReadyBecause: async () => phase !== 'ready' ? phase
@@ -408,13 +411,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       const routes = quarantineRoutes({
         key: loadTicketKey(cfg.data_dir), store: queue, forRecipient: control.forRecipient, log: quarantineLog,
         // The recipients' sender lists live in the state store, where the user-lists plugin reads them.
-        lists: store, listDelimiters: () => userListsDelimiters(rt.config), listsApplied: () => userListsApplied(rt.config),
+        lists: store, listDelimiters: () => recipientDelimiters(rt.config), listsApplied: () => userListsApplied(rt.config),
         // The page states the allow rule the running user-lists plugin applies (proof by SPF, DMARC, or none needed).
         allowRule: () => allowRuleOf(rt.config),
         // A recipient's release or block, to the plugins running then that learn from it (the bayes plugin).
         feedback: pluginFeedback(() => rt.plugins, quarantineLog),
-        // Only forms of the pages under link_base may act (core/quarantine/form-post.ts).
+        // Only forms of the pages under link_base may act (core/quarantine/form-post.ts); unset, the pages are off.
         linkBase: () => rt.config.quarantine_digest.link_base,
+        // `moat quarantine revoke`'s file, read again whenever it changed.
+        revocations: new Revocations(cfg.data_dir, quarantineLog),
       });
       for (const r of heldUntil(() => queueRecovered, routes)) admin.addRoute(r);
     }
@@ -441,7 +446,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Each one named, with its file and why, and read again now and then: a chown mends them without a restart.
   brokenRecheck = new BrokenRecheck({
     found: recovered.broken, read: (id) => queue.readBroken(id), schedule: (e) => delivery.add(e),
-    log: log.child({ component: 'queue' }), dataDir: cfg.data_dir,
+    log: log.child({ component: 'queue' }), dataDir: cfg.data_dir, setAsideLater: queue,
   });
   brokenRecheck.start();
   // Daily, beside the start's and each reload's check: a certificate whose renewal failed is noticed before clients refuse it.
@@ -466,7 +471,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   digests = startDigestSchedule({
     dataDir: cfg.data_dir, store: queue, schedule: (e) => delivery.add(e), config: () => rt.config.quarantine_digest,
     hostname: () => rt.hostname, localDomains: () => rt.config.domains, log: quarantineLog,
-    quarantineLifetime: () => rt.config.queue.quarantine_lifetime, listDelimiters: () => userListsDelimiters(rt.config),
+    quarantineLifetime: () => rt.config.queue.quarantine_lifetime, listDelimiters: () => recipientDelimiters(rt.config),
   });
 
   try {
@@ -603,7 +608,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // A domain named in one place and not another fails only that domain's mail, which no other line would tell.
     const domainLines = domainWarnings(nc);
     if (domainLines.length) log.warn('config reload: a domain is named in one place and missing from another', { warnings: domainLines });
-    const waiting = await removedDomainMail(before, nc, queue).catch((e) => {
+    const waiting = await removedDomainMail(before, nc, queue, delivery.scheduled()).catch((e) => {
       log.warn('config reload: could not count the mail waiting for domains taken out', { error: String(e) });
       return [];
     });

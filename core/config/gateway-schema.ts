@@ -20,6 +20,7 @@ import { notADomain } from './domain-name.ts';
 import { addressEntry, recipientsFile } from '../lists/access-schema.ts';
 import { senderLoginIssues, senderLoginsFile } from '../auth/sender-logins-schema.ts';
 import { dkimConfigSchema } from '../dkim/config.ts';
+import { entryNames } from '../plugin/entry-names.ts';
 
 // The port within 0–65535 in the pattern itself: a larger one passed the check and failed only at start.
 const PORT = '(?:0|[1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
@@ -62,13 +63,12 @@ const smarthostSchema = s.checked(s.object({
 }), checkEachHasTls);
 
 /**
- * A cap for a plugin that is not in the chain caps nothing, silently (a typo such as `rbll`). A plugin loaded by
- * `module` tags its findings with the name its module defines, which only the start knows: with one in the chain,
- * names are not checked here.
+ * A cap for a plugin that is not in the chain caps nothing, silently (a typo such as `rbll`). Findings carry their
+ * entry's name (`clamav#2` for a second entry named clamav), a plugin loaded by `module` too, so those are all a cap
+ * can name.
  */
 function unknownCapIssues(cfg: { plugins: Array<{ name: string; module?: string }>; scores: { max_per_plugin: Record<string, number> } }, p: string): Issue[] {
-  if (cfg.plugins.some((e) => e.module !== undefined)) return [];
-  const names = new Set(cfg.plugins.map((e) => e.name));
+  const names = new Set(entryNames(cfg.plugins));
   return Object.keys(cfg.scores.max_per_plugin).filter((k) => !names.has(k)).map((k) => ({
     path: `${p ? `${p}.` : ''}scores.max_per_plugin.${k}`,
     message: `names no plugin in plugins (${[...names].join(', ') || 'none'}): it would cap nothing`,
@@ -205,9 +205,11 @@ export const gatewaySchema = s.checked(s.object({
   state: stateConfigSchema,
   http: s.object({
     listen: s.array(hostPort).default([]).describe('Admin HTTP listeners: GET /metrics (Prometheus), /health/live and /health/ready (load balancers, systemd, Kubernetes); empty = none. Changed only on restart, as the SMTP listeners'),
-    allow_from: s.array(ipOrCidr).default(['127.0.0.1/32', '::1/128']).describe('Client CIDRs that may use the admin routes (metrics and health); others get 403. A reload applies it to the next request'),
+    allow_from: s.array(ipOrCidr).default(['127.0.0.1/32', '::1/128']).describe('Client CIDRs that may use the admin routes (/metrics and /health/…); others get 403. The quarantine pages under /quarantine/ are not governed by it: a recipient opens them from anywhere, with the ticket of their link, while quarantine_digest.link_base is set. A reload applies it to the next request'),
     tls: s.boolean().default(false).describe('Serve HTTPS on http.listen with the SMTP listeners\' certificate (server.tls, or the self-signed one under data_dir). Changed only on restart; a reload\'s new certificate is used'),
     trusted_proxies: s.array(ipOrCidr).default([]).describe('Reverse proxies (nginx, HAProxy) in front of http.listen: from these peers the client is the right-most X-Forwarded-For address that is not a trusted proxy, and X-Forwarded-Proto: https counts as HTTPS; from any other peer those headers are ignored. A reload applies it to the next request'),
+    max_connections: s.number({ integer: true, min: 1 }).default(200).describe('Connections open at once on http.listen, from all clients; more are closed at once, unanswered, logged (a warning at most once a minute, with counts) and counted in mailmoat_http_connections_refused_total. A reload applies it to the next connection'),
+    max_connections_per_ip: s.number({ integer: true, min: 1 }).default(20).describe('Connections open at once on http.listen from one client (its address; an IPv6 client\'s /64); more are closed as for max_connections. Peers in http.trusted_proxies and http.allow_from are exempt but count toward max_connections. A reload applies it to the next connection'),
   }).default({} as never),
   quarantine_digest: digestConfigSchema.describe('A mail to each recipient listing what was quarantined for them, with links to release or delete each message (Proxmox Mail Gateway\'s spam report)'),
   log: s.object({

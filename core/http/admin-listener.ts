@@ -1,9 +1,10 @@
-// The `http:` block made into a running listener: its addresses, its certificate, and allow_from and trusted_proxies
-// read per request.
+// The `http:` block made into a running listener: its addresses, its certificate, allow_from and trusted_proxies read
+// per request, and its connection bounds read per connection.
 import { CidrList } from '../net/cidr.ts';
 import type { GatewayConfig } from '../config/gateway-schema.ts';
 import type { Logger } from '../log/types.ts';
 import { startHttpListener, type HttpListener, type ListenerTls } from './server.ts';
+import type { ConnectionLimit } from './connection-gate.ts';
 import { adminRoutes, type AdminState } from './admin-routes.ts';
 
 export interface AdminHttpOptions {
@@ -13,6 +14,8 @@ export interface AdminHttpOptions {
   tls: ListenerTls;
   log: Logger;
   state: AdminState;
+  /** Told of each connection refused by http.max_connections or max_connections_per_ip (the metric). */
+  connectionRefused?(limit: ConnectionLimit): void;
 }
 
 /** A membership test of the list `read` gives now, compiled again only when a reload gave a new list. */
@@ -37,5 +40,7 @@ export async function startAdminHttp(opts: AdminHttpOptions): Promise<HttpListen
     trustedProxy: liveCidrs(() => opts.config().trusted_proxies),
     log: opts.log,
     routes: adminRoutes(opts.state),
+    connectionLimits: () => { const c = opts.config(); return { max: c.max_connections, perIp: c.max_connections_per_ip }; },
+    connectionRefused: opts.connectionRefused,
   });
 }

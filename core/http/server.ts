@@ -1,5 +1,6 @@
 // A small HTTP(S) listener on node:http: a table of exact-path routes, an address check for admin routes, bounded
-// request time and size, HEAD, and 404/405/403/413 answers. The routes themselves live elsewhere (admin-routes.ts).
+// request time and size, bounded connections (connection-gate.ts), HEAD, and 404/405/403/413 answers. The routes
+// themselves live elsewhere (admin-routes.ts).
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -8,6 +9,7 @@ import type { Logger } from '../log/types.ts';
 import type { HttpRequest, HttpResponse, Route } from './types.ts';
 import { requestOrigin, type RequestOrigin } from './forwarded.ts';
 import { secureContextOptions, type TlsProtocols } from '../smtp/tls-protocols.ts';
+import { ConnectionGate, type ConnectionLimit, type ConnectionLimits } from './connection-gate.ts';
 
 /** The certificate and key HTTPS serves, with the SMTP listeners' TLS versions and ciphers when it shares their context. */
 export type ListenerTls = { key: Buffer; cert: Buffer } & Partial<TlsProtocols>;
@@ -39,8 +41,13 @@ export interface HttpListenerOptions {
   /** Gets the `listening` lines, as the SMTP listeners log theirs. */
   log: Logger;
   routes?: readonly Route[];
-  /** Tests shorten it. */
+  /** Bounds on the connections open at once (connection-gate.ts), read at each connection; none when absent. */
+  connectionLimits?(): ConnectionLimits;
+  /** Told of each connection refused by those bounds (the metric). */
+  connectionRefused?(limit: ConnectionLimit): void;
+  /** Tests shorten them. */
   requestTimeoutMs?: number;
+  floodLogWindowMs?: number;
 }
 
 export interface BoundHttp { kind: 'http' | 'https'; host: string; port: number }
@@ -127,6 +134,12 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   for (const r of opts.routes ?? []) addRoute(r);
   const access = opts.log.child({ component: 'http' });
   const timeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const trusted = opts.trustedProxy ?? (() => false);
+  // One count for every address the listener is on: the file descriptors they use are the process's.
+  const gate = opts.connectionLimits ? new ConnectionGate({
+    limits: opts.connectionLimits, exempt: (ip) => trusted(ip) || opts.allowed(ip), refused: opts.connectionRefused,
+    log: access, logWindowMs: opts.floodLogWindowMs,
+  }) : undefined;
 
   /** The answer to one request; `close` when its connection must not carry another (a body left unread). */
   const answer = async (req: http.IncomingMessage, { client, tls }: RequestOrigin): Promise<HttpResponse & { close?: boolean; refused?: string }> => {
@@ -169,7 +182,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
 
   const serve = (secure: boolean) => async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = performance.now();
-    const origin = requestOrigin(req.socket.remoteAddress ?? '', secure, req.headers, opts.trustedProxy ?? (() => false));
+    const origin = requestOrigin(req.socket.remoteAddress ?? '', secure, req.headers, trusted);
     // The path only: a query may carry a ticket or a token, which the log must not keep; nor may a path no route
     // knows, which is where a ticket pasted into the wrong place ends up.
     const target = splitTarget(req.url ?? '/').path;
@@ -211,6 +224,7 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
   const servers: Array<http.Server | https.Server> = [];
   const addresses: BoundHttp[] = [];
   const closeAll = async () => {
+    gate?.close();
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
       const force = setTimeout(() => s.closeAllConnections(), CLOSE_GRACE_MS);
       s.close(() => { clearTimeout(force); resolve(); });
@@ -227,6 +241,9 @@ export async function startHttpListener(opts: HttpListenerOptions): Promise<Http
       // One reading a body is left to node's request timeout, which fires as soon (within connectionsCheckingInterval)
       // and answers 408 first, so the client and the log learn why.
       server.setTimeout(timeout, (socket: Socket) => { if (!readingBody.has(socket)) socket.destroy(); });
+      // First of the connection's listeners, so a refused one is closed before TLS or HTTP is set up on it. Closed, not
+      // answered: a 503 would wait to be read, and a client that reads nothing would keep the descriptor all the same.
+      if (gate) server.prependListener('connection', (socket: Socket) => { if (!gate.admit(socket)) socket.destroy(); });
       const { host, port } = splitHostPort(hp);
       await new Promise<void>((resolve, reject) => {
         const onErr = (e: Error) => reject(new Error(`cannot listen on ${hp} (${kind}): ${e.message}`));

@@ -44,6 +44,7 @@ async function actOn(p: Posted, action: 'release' | 'delete', held: HeldNow, cou
   }
   if (result !== 'done') { counts.gone++; return; }
   counts.done++;
+  p.changed();
   // Each send is bounded (FEEDBACK_WAIT_MS): awaited together at the end, a slow plugin costs the answer one bound, not one per message.
   if (lesson) told.push(p.deps.feedback?.send({ kind: 'ham', recipient: lesson.to, queueId: held.id, raw: lesson.raw, how: 'release' }) ?? Promise.resolve());
 }
@@ -88,7 +89,8 @@ export async function deleteAll(p: Posted, index: HeldIndex): Promise<HttpRespon
   }
   const upto = p.form.get('upto') ?? '';
   if (!TIME.test(upto)) return respond(400, errorPage('Not valid', 'The form did not say what to delete. Go back to the list and use its buttons.', p.ticket));
-  // The index as it is now (the POST forgot the one read before), up to the time the recipient was asked.
+  // The index as the page that asked counted it (read at most 10 s before), up to the time the recipient was asked: a
+  // confirmation does not have the folder read again, or any ticket holder could have it read at will.
   const all = (await index.of(p.address)).filter((h) => h.enteredAt <= Number(upto));
   const counts = zero();
   const mailbox = index.mailboxOf(p.address);

@@ -11,7 +11,7 @@ export const digestConfigSchema = s.object({
   interval: s.duration({ min: 60_000, max: TIMER_MAX_MS }).default(86_400_000).describe('Time between two digests; each lists what arrived in the quarantine since the last one'),
   from: s.string().default('').describe('From address of the digest (default postmaster@<server.hostname>); its envelope sender is <>'),
   link_base: httpsBase.optionalValue()
-    .describe('https:// address under which the gateway\'s web server answers /quarantine/release and /quarantine/delete; unset: the digest tells users to ask their administrator'),
+    .describe('https:// address under which the gateway\'s web server answers /quarantine/release, /quarantine/delete and the recipient\'s own page; unset: the digest tells users to ask their administrator, and every /quarantine/ page answers 404 (links already mailed stop working). A reload applies it to the next request'),
   // A message is listed in one digest only, so a link that died before the message left the quarantine would leave
   // the recipient nothing but the administrator to ask.
   ticket_lifetime: s.duration({ min: 60_000 }).optionalValue()

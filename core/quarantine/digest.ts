@@ -36,8 +36,8 @@ export interface DigestDeps {
   /** queue.quarantine_lifetime, which the digest tells its reader (null: kept until deleted). */
   quarantineLifetime?: () => number | null | undefined;
   /**
-   * The recipient delimiters in force (the user-lists plugin's `recipient_delimiter`, userListsDelimiters): mail to
-   * `ann+shop@` is listed in `ann@`'s digest. Default `+`, as that plugin's.
+   * The recipient delimiters in force (recipientDelimiters in mailbox.ts: the user-lists plugin's `recipient_delimiter`
+   * while it runs): with `+`, mail to `ann+shop@` is listed in `ann@`'s digest. Default none: one digest per address.
    */
   listDelimiters?: () => string;
   log?: Logger;
@@ -207,12 +207,14 @@ export async function runDigest(deps: DigestDeps, opts: DigestOptions = {}): Pro
     let mineLink: string | undefined;
     if (base) {
       key ??= loadTicketKey(deps.dataDir);
+      // Signed into each ticket, so `moat quarantine revoke` ends the links mailed before it and spares later ones.
+      const issued = Date.now();
       for (const it of items) {
-        const links = messageLinks(key, base, { id: it.id, address, expires });
+        const links = messageLinks(key, base, { id: it.id, address, expires, issued });
         // No Release link for a message only an administrator may release: its ticket would be refused anyway.
         it.links = it.recipientMayRelease ? links : { delete: links.delete };
       }
-      mineLink = `${base}/quarantine/mine?t=${signRecipientTicket(key, { address, expires })}`;
+      mineLink = `${base}/quarantine/mine?t=${signRecipientTicket(key, { address, expires, issued })}`;
     }
     const now = Date.now();
     const data = buildDigestMail({ from, to: address, hostname, items, older: messages - items.length, since, mineLink, linksExpire: base ? expires : undefined, keptFor: deps.quarantineLifetime?.(), now });

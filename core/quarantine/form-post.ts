@@ -8,6 +8,7 @@ import type { HttpRequest, HttpResponse } from '../http/types.ts';
 import type { QuarantineHttpDeps } from './http-handlers.ts';
 import { errorPage } from './pages.ts';
 import { respond } from './page-response.ts';
+import { logRefusal } from './refusal-log.ts';
 
 /** Sec-Fetch-Site values of a request this site's own page made, or the user typed. */
 const OWN_SITE = new Set(['same-origin', 'none']);
@@ -52,7 +53,7 @@ function fromElsewhere(deps: QuarantineHttpDeps, req: HttpRequest): { reason: st
 export function formPostRefusal(deps: QuarantineHttpDeps, req: HttpRequest, form: URLSearchParams): HttpResponse | undefined {
   if (!req.tls) return undefined;
   const refused = (reason: string, fields: Record<string, string> = {}) =>
-    deps.log?.info('quarantine link refused', { reason, client: req.remoteAddress, path: req.path, ...fields });
+    logRefusal(deps.log, { reason, client: req.remoteAddress, path: req.path, ...fields });
   const elsewhere = fromElsewhere(deps, req);
   if (elsewhere) {
     refused(elsewhere.reason, elsewhere.fields);

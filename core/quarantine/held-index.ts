@@ -6,6 +6,7 @@
 // The folder is read one state file at a time and only a message's id and times are kept, never its whole entry:
 // holding every entry (QueueStore.list) cost the digest 32 MB at 20,000 held, growing with the quarantine.
 import { readdir } from 'node:fs/promises';
+import type { Logger } from '../log/types.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 import { forEachBounded } from '../queue/for-each-bounded.ts';
@@ -30,8 +31,10 @@ const BUILD_READS_IN_FLIGHT = 32;
 export interface HeldIndexOptions {
   /** How long a built index serves; 0 reads the folder at every call (the digest, which runs once a period). */
   maxAgeMs?: number;
-  /** The recipient delimiters in force (read at each use, so a reload applies them); default `+`. */
+  /** The recipient delimiters in force (read at each use, so a reload applies them); default none. */
   delimiters?: () => string;
+  /** Gets a debug line for each read of the folder. */
+  log?: Logger;
 }
 
 const newestFirst = (a: HeldMessage, b: HeldMessage) => b.receivedAt - a.receivedAt || (a.id < b.id ? 1 : -1);
@@ -42,12 +45,18 @@ export class HeldIndex {
   private readonly delimiters: () => string;
   private built: { at: number; delimiters: string; byMailbox: Map<string, HeldMessage[]> } | undefined;
   private building: Promise<Map<string, HeldMessage[]>> | undefined;
+  private readonly log: Logger | undefined;
+  private folderReads = 0;
 
   constructor(store: QueueStore, opts: HeldIndexOptions = {}) {
     this.store = store;
     this.maxAgeMs = opts.maxAgeMs ?? 10_000;
     this.delimiters = opts.delimiters ?? (() => DEFAULT_DELIMITERS);
+    this.log = opts.log;
   }
+
+  /** How many times the folder was read: what invalidate() and the age bound cost. */
+  get reads(): number { return this.folderReads; }
 
   /** Forgets the index, after a page changed what is held: the recipient's next view reads the folder again. */
   invalidate(): void {
@@ -129,6 +138,8 @@ export class HeldIndex {
     });
     for (const list of byMailbox.values()) list.sort(newestFirst);
     if (this.maxAgeMs > 0) this.built = { at, delimiters, byMailbox };
+    this.folderReads++;
+    this.log?.debug('quarantine index read', { messages: ids.length, mailboxes: byMailbox.size, ms: Date.now() - at });
     return byMailbox;
   }
 }

@@ -2,7 +2,9 @@
 // only POST releases or deletes, since mail link scanners and previews fetch every GET link of a mail. The POST is
 // answered 303 See Other to the link's page, which then says what was done, so a refresh does not post again. The ticket in
 // the link is the only authentication (no login, as in Proxmox Mail Gateway's spam report), so the routes answer
-// over HTTPS only, and the ticket is never logged nor sent on to another site (Referrer-Policy).
+// over HTTPS only, and the ticket is never logged nor sent on to another site (Referrer-Policy). They are public
+// routes, open to a recipient's browser wherever it is, and only while link_base is set: an administrator turns the
+// self-service pages off by unsetting it (link-access.ts), and ends one mailbox's links with a revocation.
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from '../log/types.ts';
 import type { AdminResult } from '../queue/admin-ops.ts';
@@ -24,6 +26,9 @@ import type { AllowRule } from './allow-rule.ts';
 import { adminOnlyRefusal, bytesForFeedback, delimitersOf, forMailbox, heldNow, recipientRoutes } from './recipient-handlers.ts';
 import { previewRoute } from './preview-route.ts';
 import { formPostRefusal } from './form-post.ts';
+import type { Revocations } from './revocations.ts';
+import { logRefusal } from './refusal-log.ts';
+import { revokedRefusal, whileOffered } from './link-access.ts';
 
 
 export interface QuarantineHttpDeps {
@@ -39,8 +44,9 @@ export interface QuarantineHttpDeps {
    */
   lists?: StateStore;
   /**
-   * The characters that start an address tag, as the user-lists plugin's `recipient_delimiter` (read per request, so a
-   * reload applies it): `ann+news@` edits `ann@`'s lists, the ones the plugin reads for her mail. Default `+`.
+   * The characters that start an address tag (recipientDelimiters in mailbox.ts: the user-lists plugin's
+   * `recipient_delimiter` while it runs; read per request, so a reload applies it): `ann+news@` edits `ann@`'s lists,
+   * the ones the plugin reads for her mail. Default none: each address is its own mailbox.
    */
   listDelimiters?: () => string;
   /** Whether the running config applies the lists (the user-lists plugin is in the chain); without it none are offered. */
@@ -54,9 +60,12 @@ export interface QuarantineHttpDeps {
   feedback?: FeedbackChannel;
   /**
    * quarantine_digest.link_base of the running config (read per request, so a reload applies it): the only origin
-   * whose forms may act (form-post.ts). Without it, the host a request was sent to.
+   * whose forms may act (form-post.ts). While it reads unset the pages are off (link-access.ts); without the
+   * function they are always on, and forms are judged by the host a request was sent to.
    */
   linkBase?: () => string | undefined;
+  /** The mailboxes whose links were revoked (`moat quarantine revoke`); none when absent. */
+  revocations?: Revocations;
   log?: Logger;
 }
 
@@ -120,7 +129,7 @@ const otherAction = (action: Action) =>
  */
 function ticketOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | null, action: Action): Ticket | HttpResponse {
   const refused = (reason: string, qid?: string) =>
-    deps.log?.info('quarantine link refused', { reason, client: req.remoteAddress, path: req.path, ...(qid ? { qid } : {}) });
+    logRefusal(deps.log, { reason, client: req.remoteAddress, path: req.path, ...(qid ? { qid } : {}) });
   if (!req.tls) {
     refused('not over HTTPS');
     return respond(403, errorPage('Forbidden', 'This page is served over HTTPS only: its link is the key to your quarantined mail.'));
@@ -135,7 +144,7 @@ function ticketOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | nul
     refused(`a ${check.ticket.action} link used to ${action}`, id);
     return respond(403, errorPage('Forbidden', otherAction(action)));
   }
-  return check.ticket;
+  return revokedRefusal(deps, req, check.ticket, { qid: id }) ?? check.ticket;
 }
 
 const GONE = 'This message is no longer in the quarantine for you: it was released, deleted, or has expired.';
@@ -195,5 +204,5 @@ export function quarantineRoutes(deps: QuarantineHttpDeps): Route[] {
     routes.push({ method: 'GET', path, public: true, handle: (req) => confirm(deps, action, req) });
     routes.push({ method: 'POST', path, public: true, handle: (req) => perform(deps, action, req) });
   }
-  return routes;
+  return whileOffered(deps, routes);
 }

@@ -1,12 +1,23 @@
 // Which mailbox a held message belongs to. Mail to a tagged address (`ann+shop@`, Postfix's recipient_delimiter) lands
-// in `ann@`'s mailbox, and her sender lists are `ann@`'s (core/lists/user-lists.ts): so are her digest and her page of
-// held mail, one per mailbox as in Proxmox Mail Gateway. Every check of "is this held for the ticket's holder" goes
-// through heldAddresses, so a ticket reaches the addresses of its own mailbox and no other.
-import { listOwner } from '../lists/user-lists.ts';
+// in `ann@`'s mailbox when the user-lists plugin runs, since her sender lists are `ann@`'s (core/lists/user-lists.ts):
+// so are her digest and her page of held mail, one per mailbox as in Proxmox Mail Gateway. Without that plugin no
+// address is merged with another: at a site where `ann+shop@` is a mailbox of its own (Postfix's recipient_delimiter is
+// empty by default), one user would read another's held mail. Every check of "is this held for the ticket's holder"
+// goes through heldAddresses, so a ticket reaches the addresses of its own mailbox and no other.
+import { listOwner, userListsApplied, userListsDelimiters } from '../lists/user-lists.ts';
 import type { QueueEntry } from '../queue/entry.ts';
 
-/** The user-lists plugin's default `recipient_delimiter`, used where no delimiters are given. */
-export const DEFAULT_DELIMITERS = '+';
+/** No tag delimiters: each address is its own mailbox. Used where no delimiters are given. */
+export const DEFAULT_DELIMITERS = '';
+
+/**
+ * The tag delimiters the quarantine's digest and pages go by under `config`: the user-lists plugin's
+ * `recipient_delimiter` (its default `+`) when the plugin runs, whose lists the pages edit and must key alike; none
+ * otherwise.
+ */
+export function recipientDelimiters(config: { plugins: ReadonlyArray<{ name: string } & Record<string, unknown>> }): string {
+  return userListsApplied(config) ? userListsDelimiters(config) : DEFAULT_DELIMITERS;
+}
 
 /** The mailbox of `address`: without its tag, lower case, its domain in A-label form (listOwner). */
 export function mailboxOf(address: string, delimiters = DEFAULT_DELIMITERS): string {

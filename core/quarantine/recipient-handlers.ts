@@ -24,6 +24,8 @@ import { escapeHtml as e } from './html.ts';
 import { PAGE_MAX, pageNumber } from './paging.ts';
 import { actOnSelected, deleteAll } from './bulk-actions.ts';
 import { formPostRefusal } from './form-post.ts';
+import { logRefusal } from './refusal-log.ts';
+import { revokedRefusal } from './link-access.ts';
 
 export const MINE_PATH = '/quarantine/mine';
 
@@ -40,20 +42,20 @@ const BAD_ENTRY = 'is not an entry a list can hold. Give an address (user@exampl
 /** The recipient ticket of a request, checked; or the response that refuses it (logged with why, never with the ticket). */
 export function recipientOf(deps: QuarantineHttpDeps, req: HttpRequest, text: string | null): RecipientTicket | HttpResponse {
   const refused = (reason: string, to?: string) =>
-    deps.log?.info('quarantine link refused', { reason, client: req.remoteAddress, path: req.path, ...(to ? { to: [to] } : {}) });
+    logRefusal(deps.log, { reason, client: req.remoteAddress, path: req.path, ...(to ? { to: [to] } : {}) });
   if (!req.tls) {
     refused('not over HTTPS');
     return respond(403, errorPage('Forbidden', 'This page is served over HTTPS only: its link is the key to your quarantined mail.'));
   }
   const check = verifyRecipientTicket(deps.key, text ?? undefined);
-  if (check.ok) return check.ticket;
+  if (check.ok) return revokedRefusal(deps, req, check.ticket) ?? check.ticket;
   refused(check.reason, check.reason === 'expired' ? check.ticket.address : undefined);
   return respond(403, errorPage('Forbidden', check.reason === 'expired' ? EXPIRED : NOT_VALID));
 }
 
 export const isTicket = (t: RecipientTicket | HttpResponse): t is RecipientTicket => 'address' in t;
 
-/** The recipient delimiters in force: the user-lists plugin's, read per request so a reload applies them. */
+/** The recipient delimiters in force (recipientDelimiters in mailbox.ts), read per request so a reload applies them. */
 export const delimitersOf = (deps: QuarantineHttpDeps): string => deps.listDelimiters?.() ?? DEFAULT_DELIMITERS;
 
 async function showPage(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest): Promise<HttpResponse> {
@@ -114,6 +116,8 @@ export interface Posted {
   owner: string;
   /** The page of the list the form was on, shown again by the answer. */
   page: number;
+  /** Told when a message was released or deleted: what is held changed, and the held index must be read again. */
+  changed(): void;
 }
 
 /** The answer to a POST that did something: 303 to the page, which says what (flash.ts). */
@@ -206,7 +210,9 @@ export async function forMailbox(deps: QuarantineHttpDeps, action: 'release' | '
 /** Release or delete for the ticket's mailbox, through the control server as the message links do. */
 async function actOnMessage(p: Posted, action: 'release' | 'delete', held: HeldNow): Promise<AdminResult | Error> {
   try {
-    return await forMailbox(p.deps, action, held, p.address, { how: 'page', remote: p.req.remoteAddress });
+    const result = await forMailbox(p.deps, action, held, p.address, { how: 'page', remote: p.req.remoteAddress });
+    if (result === 'done') p.changed();
+    return result;
   } catch (err) {
     return err as Error;
   }
@@ -294,11 +300,15 @@ async function act(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest)
   const text = form.get('t');
   const ticket = recipientOf(deps, req, text);
   if (!isTicket(ticket)) return ticket;
-  const p: Posted = { deps, req, form, address: ticket.address, ticket: text!, owner: ownerOf(deps, ticket.address), page: pageNumber(form.get('page')) };
+  // The index is forgotten only once a message was released or deleted, so the recipient's next view counts afresh:
+  // a POST that changed nothing (a refusal, a message already gone, a list entry) keeps it, or any ticket holder could
+  // have the whole quarantine read again with each of them.
+  const p: Posted = {
+    deps, req, form, address: ticket.address, ticket: text!, owner: ownerOf(deps, ticket.address), page: pageNumber(form.get('page')),
+    changed: () => index.invalidate(),
+  };
   const verb = form.get('do') as Verb | null;
   if (!verb || !VERBS.includes(verb)) return respond(400, errorPage('Not valid', 'The form did not say what to do. Go back to the list and use its buttons.', p.ticket));
-  // What is held changes: the recipient's next view counts afresh.
-  if (verb !== 'add' && verb !== 'remove') index.invalidate();
   if (verb === 'release' || verb === 'delete') return releaseOrDelete(p, verb);
   if (verb === 'release-selected' || verb === 'delete-selected' || verb === 'delete-all') {
     try {
@@ -307,9 +317,6 @@ async function act(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest)
       // The quarantine folder could not be read (each message's own failure is counted, not thrown).
       deps.log?.error('a recipient\'s action on several messages failed', { to: [p.address], action: verb, client: req.remoteAddress, error: (err as Error).message });
       return respond(503, errorPage('Not done', LATER, p.ticket));
-    } finally {
-      // Delete all read the index afresh to act on it: what it read is gone now, and the page the answer leads to reads again.
-      index.invalidate();
     }
   }
   if (!listsOffered(deps)) return respond(404, errorPage('Not available', 'This gateway keeps no sender lists for its recipients.', p.ticket));
@@ -324,7 +331,7 @@ async function act(deps: QuarantineHttpDeps, index: HeldIndex, req: HttpRequest)
 
 /** GET and POST of /quarantine/mine. */
 export function recipientRoutes(deps: QuarantineHttpDeps): Route[] {
-  const index = new HeldIndex(deps.store, { delimiters: () => delimitersOf(deps) });
+  const index = new HeldIndex(deps.store, { delimiters: () => delimitersOf(deps), log: deps.log });
   return [
     { method: 'GET', path: MINE_PATH, public: true, handle: (req) => showPage(deps, index, req) },
     { method: 'POST', path: MINE_PATH, public: true, handle: (req) => act(deps, index, req) },

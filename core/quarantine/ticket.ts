@@ -8,6 +8,8 @@
 // A recipient ticket names only a recipient and an expiry, and opens that recipient's page of everything held for them
 // and their sender lists. Its HMAC is taken over a domain prefix no message ticket's input can start with (a NUL is
 // no base64url character), and its payload carries its kind, so neither kind of ticket ever verifies as the other.
+// Tickets signed now carry their issue time too, which a mailbox's revocation (`moat quarantine revoke`,
+// revocations.ts) is compared with; older ones carry none and count as issued before any revocation.
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import path from 'node:path';
 import { loadSealKey } from '../queue/envelope-seal.ts';
@@ -24,6 +26,8 @@ export interface Ticket {
    * ticket made now names one (digest-mail.ts: messageLinks).
    */
   action?: TicketAction;
+  /** When it was signed (ms since the epoch); absent in tickets signed before the time was kept. */
+  issued?: number;
 }
 
 export type TicketAction = 'release' | 'delete';
@@ -55,8 +59,16 @@ function signed(key: KeyObject, fields: Record<string, unknown>, domain: string)
   return `${payload}.${mac(key, domain + payload).toString('base64url')}`;
 }
 
+const issuedField = (t: { issued?: number }) => (t.issued === undefined ? {} : { n: t.issued });
+
+/** The issue time a payload carries: absent, or a number (anything else makes the ticket malformed). */
+function issuedOf(p: Record<string, unknown>): { issued?: number } | undefined {
+  if (!('n' in p)) return {};
+  return typeof p.n === 'number' && Number.isFinite(p.n) ? { issued: p.n } : undefined;
+}
+
 export function signTicket(key: KeyObject, t: Ticket): string {
-  return signed(key, { i: t.id, a: t.address, e: t.expires, ...(t.action ? { x: t.action } : {}) }, '');
+  return signed(key, { i: t.id, a: t.address, e: t.expires, ...(t.action ? { x: t.action } : {}), ...issuedField(t) }, '');
 }
 
 /** Tickets are short; anything much longer is not one of ours, and is not worth an HMAC. */
@@ -85,7 +97,9 @@ export function verifyTicket(key: KeyObject, text: unknown, now = Date.now()): T
   const p = opened.fields;
   if (typeof p.i !== 'string' || typeof p.a !== 'string' || typeof p.e !== 'number' || 'k' in p) return { ok: false, reason: 'malformed' };
   if ('x' in p && !ACTIONS.includes(p.x)) return { ok: false, reason: 'malformed' };
-  const ticket: Ticket = { id: p.i, address: p.a, expires: p.e, ...('x' in p ? { action: p.x as TicketAction } : {}) };
+  const issued = issuedOf(p);
+  if (!issued) return { ok: false, reason: 'malformed' };
+  const ticket: Ticket = { id: p.i, address: p.a, expires: p.e, ...('x' in p ? { action: p.x as TicketAction } : {}), ...issued };
   if (now >= p.e) return { ok: false, reason: 'expired', ticket };
   return { ok: true, ticket };
 }
@@ -95,6 +109,8 @@ export interface RecipientTicket {
   address: string;
   /** Milliseconds since the epoch after which the ticket no longer works. */
   expires: number;
+  /** When it was signed (ms since the epoch); absent in tickets signed before the time was kept. */
+  issued?: number;
 }
 
 export type RecipientTicketCheck =
@@ -103,7 +119,7 @@ export type RecipientTicketCheck =
   | { ok: false; reason: 'expired'; ticket: RecipientTicket };
 
 export function signRecipientTicket(key: KeyObject, t: RecipientTicket): string {
-  return signed(key, { k: 'recipient', a: t.address, e: t.expires }, RECIPIENT_DOMAIN);
+  return signed(key, { k: 'recipient', a: t.address, e: t.expires, ...issuedField(t) }, RECIPIENT_DOMAIN);
 }
 
 export function verifyRecipientTicket(key: KeyObject, text: unknown, now = Date.now()): RecipientTicketCheck {
@@ -111,7 +127,9 @@ export function verifyRecipientTicket(key: KeyObject, text: unknown, now = Date.
   if (!opened.ok) return opened;
   const p = opened.fields;
   if (p.k !== 'recipient' || typeof p.a !== 'string' || !p.a.includes('@') || typeof p.e !== 'number' || 'i' in p) return { ok: false, reason: 'malformed' };
-  const ticket = { address: p.a, expires: p.e };
+  const issued = issuedOf(p);
+  if (!issued) return { ok: false, reason: 'malformed' };
+  const ticket: RecipientTicket = { address: p.a, expires: p.e, ...issued };
   if (now >= p.e) return { ok: false, reason: 'expired', ticket };
   return { ok: true, ticket };
 }

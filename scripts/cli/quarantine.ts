@@ -1,6 +1,8 @@
 // `moat quarantine digest`: send each recipient the digest of their quarantined mail now (or show what it would list).
 // Through the running gateway when there is one, which queues the digests and delivers them at once; without one,
 // the digests are queued on the files under queue.lock, as `moat queue` edits them, and go at the gateway's next start.
+// `moat quarantine revoke ADDRESS`: end every quarantine link mailed to that address so far (a forwarded or leaked
+// digest), written to data_dir/quarantine-revoked.json, which a running gateway reads again at the next link.
 import { chownSync, existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,10 +15,12 @@ import { forTerminal } from '../../core/queue/inspect.ts';
 import { runDigest, type DigestDeps, type DigestOptions, type DigestReport } from '../../core/quarantine/digest.ts';
 import { DIGEST_STATE_FILE } from '../../core/quarantine/digest-state.ts';
 import { DIGEST_ITEMS_MAX } from '../../core/quarantine/digest-mail.ts';
-import { userListsDelimiters } from '../../core/lists/user-lists.ts';
+import { mailboxOf, recipientDelimiters } from '../../core/quarantine/mailbox.ts';
+import { REVOCATIONS_FILE, revokeAddress } from '../../core/quarantine/revocations.ts';
 import { dateText, scoreText } from '../../core/quarantine/summary.ts';
 
 const USAGE = `usage: moat quarantine digest [--config FILE] [--set KEY=VALUE]… [--all] [--dry-run] [--to ADDRESS] [--json]
+       moat quarantine revoke [--config FILE] [--set KEY=VALUE]… [--json] ADDRESS
 
   digest      mail each recipient in the local domains (quarantine_digest.domains) a list of the messages held
               for them in the quarantine since the last digest, with release and delete links when
@@ -25,6 +29,10 @@ const USAGE = `usage: moat quarantine digest [--config FILE] [--set KEY=VALUE]�
     --dry-run   print every message each digest would cover (a digest lists the newest ${DIGEST_ITEMS_MAX}); queue
                 nothing, keep the time of the last digest
     --to ADDR   only this recipient's digest (the time of the last digest is kept)
+  revoke      end every quarantine link issued for ADDRESS until now (its digests' Release, Delete and own-page
+              links; with the user-lists plugin's recipient_delimiter, ADDRESS's tagged forms too): for a digest that
+              was forwarded or leaked. Links of later digests work. Kept in data_dir/${REVOCATIONS_FILE}, which a
+              running gateway reads again at the next link, and logs (quarantine links revoked)
 
 A run that a stop, a crash or a failure to queue cut short is resumed by the next run (without --all or --to): the
 same period, for the recipients not served yet.
@@ -56,23 +64,43 @@ function returnOwnership(dataDir: string): void {
   if (process.getuid?.() !== 0) return;
   const owner = statSync(dataDir);
   if (owner.uid === 0) return;
-  for (const f of ['quarantine.key', DIGEST_STATE_FILE]) {
+  for (const f of ['quarantine.key', DIGEST_STATE_FILE, REVOCATIONS_FILE]) {
     try { chownSync(path.join(dataDir, f), owner.uid, owner.gid); } catch { /* not made by this run */ }
   }
 }
 
-async function digest(o: { config?: string; set?: string[]; all?: boolean; 'dry-run'?: boolean; to?: string }): Promise<{ report: DigestReport; via: string }> {
+/** The config and its data_dir, which must hold a gateway's queue. */
+async function gatewayData(o: { config?: string; set?: string[] }) {
   const { config } = await loadConfig({ file: o.config, overrides: o.set ?? [] });
   const dataDir = config.data_dir;
   if (!existsSync(path.join(dataDir, 'queue.key')) && !existsSync(path.join(dataDir, 'queue'))) throw new Error(`${dataDir} holds no queue (no queue.key): is it the gateway's data_dir?`);
-  const to = o.to?.trim().replace(/^<(.*)>$/, '$1');
-  if (to !== undefined && !/^[^@\s]+@[^@\s]+$/.test(to)) throw new UsageError(`--to takes an address, not ${JSON.stringify(o.to)}`);
+  return { config, dataDir };
+}
+
+/** An address given on the command line (in angle brackets or not), or undefined when none was. */
+function addressArg(given: string | undefined, what: string): string | undefined {
+  const address = given?.trim().replace(/^<(.*)>$/, '$1');
+  if (address !== undefined && !/^[^@\s]+@[^@\s]+$/.test(address)) throw new UsageError(`${what} takes an address, not ${JSON.stringify(given)}`);
+  return address;
+}
+
+/** `revoke ADDRESS`: the revocation written, and what it covers. */
+async function revoke(o: { config?: string; set?: string[] }, given: string): Promise<{ address: string; since: number; delimiters: string }> {
+  const { config, dataDir } = await gatewayData(o);
+  const { key, since } = revokeAddress(dataDir, addressArg(given, 'revoke')!);
+  returnOwnership(dataDir);
+  return { address: key, since, delimiters: recipientDelimiters(config) };
+}
+
+async function digest(o: { config?: string; set?: string[]; all?: boolean; 'dry-run'?: boolean; to?: string }): Promise<{ report: DigestReport; via: string }> {
+  const { config, dataDir } = await gatewayData(o);
+  const to = addressArg(o.to, '--to');
   const opts: DigestOptions = { all: o.all === true, dryRun: o['dry-run'] === true, ...(to ? { to } : {}) };
   const store = new QueueStore(dataDir);
   if (await gatewayStatus(store)) return { report: await new ControlClient(socketPath(dataDir)).digest(opts), via: 'gateway' };
   const deps: DigestDeps = {
     dataDir, store, config: () => config.quarantine_digest, hostname: () => config.server.hostname || os.hostname(), localDomains: () => config.domains, quarantineLifetime: () => config.queue.quarantine_lifetime,
-    listDelimiters: () => userListsDelimiters(config),
+    listDelimiters: () => recipientDelimiters(config),
   };
   // A dry run reads the quarantine only: no lock needed, nothing written.
   if (opts.dryRun) return { report: await runDigest(deps, opts), via: 'files' };
@@ -90,8 +118,13 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const o = parsed.values;
   const [command, ...args] = parsed.positionals;
-  if (command !== 'digest' || args.length) { console.error(command ? `moat quarantine: unknown command ${JSON.stringify([command, ...args].join(' '))}\n\n${USAGE}` : USAGE); return USAGE_ERROR; }
-  try {
+  if (command === 'revoke' && args.length === 1) return runRevoke(o, args[0]);
+  if (command !== 'digest' || args.length) {
+    const usage = command === 'revoke' ? `moat quarantine revoke takes one address\n\n${USAGE}` : command ? `moat quarantine: unknown command ${JSON.stringify([command, ...args].join(' '))}\n\n${USAGE}` : USAGE;
+    console.error(usage);
+    return USAGE_ERROR;
+  }
+  return failures('digest', async () => {
     const { report, via } = await digest(o);
     if (o.json) console.log(JSON.stringify({ ...report, via }, null, 2));
     else {
@@ -99,10 +132,29 @@ export async function run(argv: string[]): Promise<number> {
       if (via === 'files' && !report.dryRun && report.digests.some((d) => d.queueId)) console.log('no gateway running: the digests go at its next start');
     }
     return report.digests.some((d) => d.error) ? 1 : 0;
+  });
+}
+
+function runRevoke(o: { config?: string; set?: string[]; json?: boolean }, given: string): Promise<number> {
+  return failures('revoke', async () => {
+    const r = await revoke(o, given);
+    if (o.json) console.log(JSON.stringify({ revoked: r.address, since: r.since, at: new Date(r.since).toISOString() }, null, 2));
+    else {
+      const tagged = r.delimiters && mailboxOf(r.address, r.delimiters) === r.address ? ` and its tagged forms (recipient_delimiter ${JSON.stringify(r.delimiters)})` : '';
+      console.log(`quarantine links issued for ${forTerminal(r.address)}${tagged} until ${new Date(r.since).toISOString()} no longer work; the next digest's links will`);
+    }
+    return 0;
+  });
+}
+
+/** Runs a subcommand, its errors told on stderr with their exit code. */
+async function failures(command: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
   } catch (e) {
-    if (e instanceof UsageError) { console.error(`moat quarantine digest: ${e.message} (moat quarantine --help shows the usage)`); return USAGE_ERROR; }
+    if (e instanceof UsageError) { console.error(`moat quarantine ${command}: ${e.message} (moat quarantine --help shows the usage)`); return USAGE_ERROR; }
     if (e instanceof ConfigError) { console.error(e.message); return 1; }
-    console.error(`moat quarantine digest: ${(e as Error).message}`);
+    console.error(`moat quarantine ${command}: ${(e as Error).message}`);
     return 1;
   }
 }

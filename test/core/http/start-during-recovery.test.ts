@@ -104,10 +104,10 @@ describe('admin HTTP listener during the queue\'s recovery', function () {
 
       const afterStart = await ask('/health/ready');
       assert.deepEqual([afterStart.status, JSON.parse(afterStart.body)], [200, { status: 'ok' }]);
-      // Now the route itself answers: plain HTTP is refused, the link's ticket would travel in clear.
+      // Now the route itself answers: without quarantine_digest.link_base the pages are turned off.
       const link = await ask('/quarantine/release', 'POST');
-      assert.equal(link.status, 403);
-      assert.match(link.body, /over HTTPS only/);
+      assert.equal(link.status, 404);
+      assert.match(link.body, /quarantine pages are turned off/);
     } finally { await gateway?.stop(); }
     assert.equal(await refused(httpPort), true, 'closed by the stop');
   });

@@ -49,6 +49,7 @@ describe('the recipient page\'s sentence on allow entries, on a running gateway'
     g = await startRelayingGateway({ config: {
       domains: ['example.com'],
       http: { listen: ['127.0.0.1:0'], tls: true },
+      quarantine_digest: { link_base: 'https://mail.example.com/' },
       plugins: [
         { name: 'user-lists', allow_needs_auth: false },
         { name: 'rules', rules: [{ name: 'hold', when: { subject: '^hold-me' }, actions: [{ quarantine: 'held for review' }] }] },

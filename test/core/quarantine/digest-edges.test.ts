@@ -47,6 +47,7 @@ describe('quarantine digest and release: edges', function () {
     g = await startRelayingGateway({ config: {
       domains: ['example.com', 'bücher.example'],
       http: { listen: ['127.0.0.1:0'], tls: true },
+      quarantine_digest: { link_base: 'https://mail.example.com/' },
       plugins: [{ name: 'rules', rules: [{ name: 'hold', when: { subject: '^hold-me' }, actions: [{ quarantine: 'held for review' }] }] }],
     } });
     const rt = g.gateway.runtime;

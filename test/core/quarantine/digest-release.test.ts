@@ -138,7 +138,10 @@ describe('quarantine digest and release for one recipient', function () {
   });
 
   it('refuses the links over plain HTTP: the ticket would travel in clear', async () => {
-    const plain = await startRelayingGateway({ config: { domains: ['example.com'], http: { listen: ['127.0.0.1:0'] } } });
+    // Plain HTTP is allowed behind a proxy that terminates TLS; this request comes straight, not through it.
+    const plain = await startRelayingGateway({ config: {
+      domains: ['example.com'], http: { listen: ['127.0.0.1:0'], trusted_proxies: ['192.0.2.1'] }, quarantine_digest: { link_base: 'https://mail.example.com/' },
+    } });
     try {
       const ticket = signTicket(loadTicketKey(plain.dataDir), { id: qid, address: 'ann@example.com', expires: Date.now() + 60_000 });
       const r = await fetch(`http://127.0.0.1:${plain.gateway.admin!.addresses[0].port}/quarantine/release`, {

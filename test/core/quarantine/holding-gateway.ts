@@ -2,6 +2,7 @@
 // links under mail.example.com, and a rule that quarantines mail whose Subject matches `holdSubject`.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import nodemailer from 'nodemailer';
 import { startRelayingGateway, type RelayingGateway } from '../../helpers/gateway.ts';
 
 export interface HoldingGateway { g: RelayingGateway; port: number; ca: Buffer }
@@ -14,4 +15,12 @@ export async function startHoldingGateway(holdSubject: string): Promise<HoldingG
     plugins: [{ name: 'rules', rules: [{ name: 'hold', when: { subject: holdSubject }, actions: [{ quarantine: 'held for review' }] }] }],
   } });
   return { g, port: g.gateway.admin!.addresses[0].port, ca: readFileSync(path.join(g.dataDir, 'tls', 'self-signed.crt')) };
+}
+
+/** Sends `to` a message with `subject` over SMTP; the queue id the gateway gave it. */
+export async function holdMail(g: RelayingGateway, to: string, subject: string): Promise<string> {
+  const t = nodemailer.createTransport({ host: '127.0.0.1', port: g.port, secure: false, ignoreTLS: true });
+  try {
+    return /queued as (\S+)/.exec((await t.sendMail({ from: 'prize@lottery.example', to, subject, text: 'You won!' })).response)![1];
+  } finally { t.close(); }
 }

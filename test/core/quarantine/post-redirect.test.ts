@@ -34,6 +34,7 @@ describe('the quarantine pages answer a POST with 303 See Other, so a refresh do
     g = await startRelayingGateway({ config: {
       domains: ['example.com'],
       http: { listen: ['127.0.0.1:0'], tls: true },
+      quarantine_digest: { link_base: 'https://mail.example.com/' },
       plugins: [
         { name: 'user-lists' },
         { name: 'rules', rules: [{ name: 'hold', when: { subject: '^hold-me' }, actions: [{ quarantine: 'held for review' }] }] },

@@ -12,6 +12,7 @@ import { runDigest, type DigestDeps } from '../../../core/quarantine/digest.ts';
 import { digestConfigSchema } from '../../../core/quarantine/digest-config.ts';
 import { validate } from '../../../core/config/schema.ts';
 import { loadTicketKey, signRecipientTicket, signTicket } from '../../../core/quarantine/ticket.ts';
+import { recipientDelimiters } from '../../../core/quarantine/mailbox.ts';
 import { digestHtml, digestText, mineTicketOf } from './digest-text.ts';
 import { askForm } from './https-form.ts';
 
@@ -42,6 +43,7 @@ describe('the quarantine of a tagged address is its mailbox\'s: one digest, one 
     g = await startRelayingGateway({ config: {
       domains: ['example.com', 'example.net'],
       http: { listen: ['127.0.0.1:0'], tls: true },
+      quarantine_digest: { link_base: 'https://mail.example.com/' },
       plugins: [
         { name: 'user-lists' },
         { name: 'rules', rules: [{ name: 'hold', when: { subject: '^hold-me' }, actions: [{ quarantine: 'held for review' }] }] },
@@ -53,6 +55,7 @@ describe('the quarantine of a tagged address is its mailbox\'s: one digest, one 
     deps = {
       dataDir: g.dataDir, store: rt.queue, schedule: (e) => rt.delivery.add(e), hostname: () => 'mx.test.example', localDomains: () => rt.config.domains,
       config: () => validate(digestConfigSchema, { link_base: 'https://mail.example.com/' }).value,
+      listDelimiters: () => recipientDelimiters(rt.config),
     };
     // Oldest first, so "newest first" has one answer.
     ids.plain = await send(['ann@example.com'], 'hold-me: plain');

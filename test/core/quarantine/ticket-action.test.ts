@@ -69,6 +69,7 @@ describe('the release and delete links accept only a ticket of their own action'
     g = await startRelayingGateway({ config: {
       domains: ['example.com'],
       http: { listen: ['127.0.0.1:0'], tls: true },
+      quarantine_digest: { link_base: 'https://mail.example.com/' },
       plugins: [{ name: 'rules', rules: [{ name: 'hold', when: { subject: '^hold-me' }, actions: [{ quarantine: 'held for review' }] }] }],
     } });
     port = g.gateway.admin!.addresses[0].port;
