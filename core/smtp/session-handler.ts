@@ -733,8 +733,10 @@ export class SessionHandler implements ConnectionHooks {
       if (reply.code < 300) { this.junk.delete(session.id); this.errorsToLimit.delete(session.id); }
       // A message refused after its final dot counts as a refused command does, as Postfix counts a DATA that failed:
       // uncounted, a client could pipeline transaction after transaction into the same refusal without end. Before the
-      // reply goes, so that the one reaching the limit has the 421 right behind it (limits-errors-close.ts).
-      if (!reply.aborted && !reply.close && countsAsError(reply.code, reply.text)) this.countError(st);
+      // reply goes, so that the one reaching the limit has the 421 right behind it (limits-errors-close.ts). Only a
+      // 5xx: a 4xx there is a check that could not be made (a scanner down: 451 4.7.0, a DNS failure: 451 4.4.3) or a
+      // policy's "later", never the client's mistake, and counting it cut off every MTA while clamd was down.
+      if (!reply.aborted && !reply.close && reply.code >= 500 && countsAsError(reply.code, reply.text)) this.countError(st);
       if (reply.code >= 400) cb(smtpError(reply.code, undefined, reply.text));
       else cb(null, Array.isArray(reply.text) ? reply.text.join(' ') : reply.text);
       if (reply.close) this.closeAfterReply(session.id);

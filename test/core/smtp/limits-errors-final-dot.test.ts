@@ -1,5 +1,5 @@
 // A message refused after its final dot counts toward limits.max_errors as a refused command does, as Postfix counts a
-// DATA that failed (smtpd_hard_error_limit): 5xx and 4xx alike, but not a 4.3.x reply for the gateway's own trouble.
+// DATA that failed (smtpd_hard_error_limit), but only a 5xx: a 4xx after the dot is a check that could not be made or a policy's "later".
 // The refusal that reaches the limit is followed at once by `421 4.7.0`, and transactions the client pipelined after
 // that final dot are never run.
 import assert from 'node:assert/strict';
@@ -82,7 +82,7 @@ describe('limits.max_errors counts refusals after the final dot', function () {
     } finally { await d.quit(); }
   });
 
-  it('counts a policy\'s 4xx and the gateway\'s own 552 as it counts a refused RCPT', async () => {
+  it('counts the gateway\'s own 552 as it counts a refused RCPT, and not a 4xx after the dot (a check that could not be made)', async () => {
     const ip = '203.0.113.222';
     const d = await session(ip);
     try {
@@ -96,6 +96,8 @@ describe('limits.max_errors counts refusals after the final dot', function () {
       const big = await transaction(d, oversized());
       assert.equal(big.code, 552);
       assert.match(big.text, /^5\.3\.4 Message size exceeds/);
+      // Two errors so far: the 451 did not count, so one more refusal reaches the limit of three.
+      assert.equal((await transaction(d, message('refuse-550'))).code, 550);
       const rest = await repliesUntilClosed(d, 5);
       assert.deepEqual(rest.map((r) => `${r.code} ${r.text}`), [`421 ${FAREWELL}`]);
       assert.equal((await closedLine(ip)).error_count, 3);
