@@ -189,7 +189,7 @@ export const gatewaySchema = s.checked(s.object({
     retry_schedule: s.array(s.duration({ min: 100 })).default([900_000, 1_800_000, 3_600_000, 14_400_000]).describe('Delays between delivery attempts; the last repeats'),
     lifetime: s.duration().default(4 * 86_400_000).describe('After this, a message that still fails goes to dead-letter'),
     // No default: unset, mail from <> keeps the lifetime it had before this key existed (queue.lifetime).
-    bounce_lifetime: s.duration().optionalValue().describe("After this, a message from the null sender (a bounce or other delivery notice, ours or relayed) that still fails goes to dead-letter, as other mail does after lifetime, and is never bounced (Postfix's bounce_queue_lifetime). Unset, or longer than lifetime: lifetime. 0 = at its first failed attempt"),
+    bounce_lifetime: s.duration().optionalValue().describe("After this, a message from the null sender (a bounce or other delivery notice, ours or relayed) that still fails goes to dead-letter, as other mail does after lifetime, and is never bounced (Postfix's bounce_queue_lifetime). Unset, or longer than lifetime: lifetime. 0 = at its first failure (a destination held as down counting as one)"),
     quarantine_lifetime: s.duration({ min: 1000 }).optionalValue().default(30 * 86_400_000).describe('A quarantined message not released is deleted after this (null = kept until an admin deletes it)'),
     deadletter_lifetime: s.duration({ min: 1000 }).optionalValue().default(30 * 86_400_000).describe('A dead-lettered message is deleted this long after it was moved there (null = kept)'),
     concurrency: s.number({ integer: true, min: 1, max: 500 }).default(20).describe('Deliveries in flight at once'),

@@ -10,8 +10,9 @@ export function shapeLines(shape: QueueShape): string[] {
   const rows: ShapeRow[] = [shape.total, ...shape.domains];
   const names = rows.map((r) => (r === shape.total ? r.domain : domainLabel(r.domain, 200)));
   const cells = rows.map((r) => [r.messages, ...r.buckets].map(String));
-  const nameWidth = Math.max(...names.map((n) => n.length));
-  const widths = HEADS.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  // Reduced, not spread: a queue for 150,000 domains would pass more arguments than a call may take.
+  const nameWidth = names.reduce((w, n) => Math.max(w, n.length), 0);
+  const widths = HEADS.map((h, i) => cells.reduce((w, c) => Math.max(w, c[i].length), h.length));
   const line = (name: string, values: string[]) => `${name.padStart(nameWidth)} ${values.map((v, i) => v.padStart(widths[i])).join(' ')}`;
   const out = [line('', HEADS), ...rows.map((_, i) => line(names[i], cells[i]))];
   const left: string[] = [];
