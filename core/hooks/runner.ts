@@ -9,7 +9,7 @@ import { holdChain } from '../plugin/in-use.ts';
 import type { Logger } from '../log/types.ts';
 import type { SessionState, Transaction } from './transaction.ts';
 import { forbiddenRecipientForm, toAddress } from '../smtp/address-policy.ts';
-import { takenForm } from '../smtp/address-form.ts';
+import { hiddenCodePoint, takenForm } from '../smtp/address-form.ts';
 import { isAscii } from '../text/ascii.ts';
 import { addedFieldNameProblem, FIELD_NAME } from '../message/header-block.ts';
 import { findingSymbolProblem } from './finding-symbol.ts';
@@ -115,6 +115,9 @@ function pluginRecipient(target: unknown, tx: Transaction, services: Services): 
   if (why) return why;
   // The sender did not announce SMTPUTF8, so the message may not carry such an address onwards.
   if (!isAscii(raw) && !tx.mailFrom?.params.SMTPUTF8) return 'beyond ASCII without SMTPUTF8 on MAIL FROM';
+  // What the front door refuses in a client's address (a right-to-left override, a zero-width space) a plugin cannot add.
+  const hidden = hiddenCodePoint(raw);
+  if (hidden) return `holds ${hidden}`;
   // In the form the front door takes a client's recipient in (its domain in A-labels), so it is one recipient with it.
   const taken = takenForm(raw);
   return taken === undefined ? 'not a domain' : toAddress(taken, {});

@@ -15,6 +15,8 @@ const ALIASES: Record<string, string[]> = {
   hacked: ['x%y@partner.example'],
   empty: [],
   dots: ['a..b@example.com'],
+  // A right-to-left override, which the front door refuses in a client's address with 501.
+  hidden: ['admin\u202emoc@example.com'],
   partly: ['evil@blocked.example', 'ok@example.com'],
   wholly: ['evil@blocked.example'],
   quiet: ['alice@example.com'],
@@ -112,9 +114,13 @@ describe('HookContext.redirectRecipient', () => {
     assert.deepEqual(sent.rcpt.map((r) => r.code), [250, 250, 250, 250]);
     const [m] = await gw.sink.waitFor(1);
     assert.deepEqual(m.rcptTo, ['broken@example.com', 'hacked@example.com', 'empty@example.com', 'dots@example.com']);
+    const hidden = await send(gw.port, ['hidden@example.com']);
+    assert.deepEqual(hidden.rcpt.map((r) => r.code), [250]);
+    const [, h] = await gw.sink.waitFor(2);
+    assert.deepEqual(h.rcptTo, ['hidden@example.com']);
     const warnings = gw.logs.filter((l) => l.level === 'warn' && String(l.msg).startsWith('redirectRecipient refused'));
     assert.deepEqual(warnings.map((l) => [l.to, l.target ?? null]),
-      [[['broken@example.com'], 'two words@example.com'], [['hacked@example.com'], 'x%y@partner.example'], [['empty@example.com'], null], [['dots@example.com'], 'a..b@example.com']]);
+      [[['broken@example.com'], 'two words@example.com'], [['hacked@example.com'], 'x%y@partner.example'], [['empty@example.com'], null], [['dots@example.com'], 'a..b@example.com'], [['hidden@example.com'], 'admin\u202emoc@example.com']]);
   });
 
   it('keeps access.blocked_recipients for the targets: a blocked one is dropped, all blocked refuses the RCPT', async () => {
