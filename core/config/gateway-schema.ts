@@ -10,6 +10,7 @@ import { ipOrCidr } from './ip-schema.ts';
 import { thresholdOrderIssues } from '../verdict/thresholds.ts';
 import { domainThresholdIssues, domainThresholdsSchema } from '../verdict/domain-thresholds.ts';
 import { OUTBOUND_SENDERS } from '../verdict/outbound-fields.ts';
+import { SPAM_FIELD_SETS } from '../verdict/spam-fields.ts';
 import { checkReplyText, DEFAULT_REJECT_TEXT, DEFAULT_TEMPFAIL_TEXT } from '../verdict/reply-text.ts';
 import { checkEachHasTls, smtpUrls } from '../relay/url-list-schema.ts';
 import { parseServer } from '../dns/servers.ts';
@@ -183,6 +184,9 @@ export const gatewaySchema = s.checked(s.object({
   }), (v, p, is) => is.push(...thresholdOrderIssues(v, p), ...domainThresholdIssues(v, p))).default({} as never),
   headers: s.object({
     outbound_without_verdict: s.array(s.enum(OUTBOUND_SENDERS)).default(['authenticated']).describe('Clients whose mail to any recipient outside domains leaves without the gateway\'s X-Mailmoat-* fields (the verdict\'s, and those plugins write there, such as X-Mailmoat-Bayes), so the filter\'s thresholds and plugins are not shown to the world: authenticated (a login, XCLIENT LOGIN= too), relay_networks. Mail to local domains only keeps them; a message with local and outside recipients leaves without them for all ([] = always add them)'),
+    spam_fields: s.checked(s.array(s.enum(SPAM_FIELD_SETS)), (v, p, is) => {
+      if (!v.length) is.push({ path: p, message: 'names no spam fields: [mailmoat] writes X-Mailmoat-Spam, -Spam-Score and -Spam-Level (the default), [spamassassin] X-Spam-Flag, -Status and -Level' });
+    }).default(['mailmoat']).describe('The spam fields the verdict writes beside X-Mailmoat-Verdict: mailmoat (X-Mailmoat-Spam: Yes or No, X-Mailmoat-Spam-Score, X-Mailmoat-Spam-Level), spamassassin (X-Spam-Flag: YES on spam only; X-Spam-Status: Yes or No, score=7.2 required=5.0 tests=A,B; X-Spam-Level: one * per whole point, at most 50), or both. With spamassassin the X-Spam and X-Spam-* fields a client sent are removed first (README: Spam fields for the server behind)'),
   }).default({} as never),
   dkim: dkimConfigSchema.describe('DKIM signing of the mail users send out through the gateway (README: DKIM signing)'),
   queue: s.object({

@@ -4,6 +4,7 @@
 import { formatHeader, mailDate } from '../message/header-block.ts';
 import type { QueueEntry, QueueRecipient } from '../queue/entry.ts';
 import { mailboxKey } from '../lists/address-matcher.ts';
+import { releasedSpamFields } from '../verdict/released-fields.ts';
 
 /** Who released or deleted a quarantined message for one recipient: said in the header and in the log. */
 export type ReleasedBy = 'recipient' | 'administrator';
@@ -33,12 +34,12 @@ export function releasedCopyId(id: string, index: number): string {
 
 
 /**
- * The stored header lines of a released message: a person judged it wanted, so `X-Mailmoat-Spam` says No (a mail
- * server behind that files `Yes` as junk would otherwise put it back there), and `X-Mailmoat-Released` says by whom.
- * The verdict, score and level stay: they record why it was held.
+ * The stored header lines of a released message: a person judged it wanted, so the verdict's spam fields say not spam
+ * (a mail server behind that files `Yes` as junk would otherwise put it back there; releasedSpamFields), and
+ * `X-Mailmoat-Released` says by whom. X-Mailmoat-Verdict and the score stay: they record why it was held.
  */
 export function releasedPrepend(prepend: string, releasedBy: string, now: number): string {
-  return prepend.replace(/^X-Mailmoat-Spam:[^\r\n]*\r\n/im, 'X-Mailmoat-Spam: No\r\n')
+  return releasedSpamFields(prepend)
     + formatHeader('X-Mailmoat-Released', `from quarantine by ${releasedBy}; ${mailDate(now)}`);
 }
 

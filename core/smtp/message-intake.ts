@@ -12,6 +12,7 @@ import { decideVerdict, judgedSpam, verdictHeaders } from '../verdict/verdict.ts
 import { withRecipientThresholds } from './recipient-thresholds.ts';
 import { leavesWithoutOwnFields, withoutOwnFields } from '../verdict/outbound-fields.ts';
 import { scoreReply } from '../verdict/reply-text.ts';
+import { UPSTREAM_SPAM_FIELDS } from '../verdict/spam-fields.ts';
 import { decidingPlugin } from '../metrics.ts';
 import type { VerdictAction } from '../verdict/types.ts';
 import type { QueueEntry } from '../queue/entry.ts';
@@ -279,8 +280,8 @@ async function receiveWith(
   const ownFieldsOff = leavesWithoutOwnFields(st, deliveredTo, cfg.headers.outbound_without_verdict, (d) => rt.services.isLocalDomain(d));
   // Headers the relayed message gets, in order: our Received, the verdict, then what plugins asked for.
   let prepend = receivedHeader(st, tx, cfg.server.received_for_authenticated);
-  const fields = [...verdictHeaders(verdict, cfg.scores), ...tx.addHeaders];
-  const added = ownFieldsOff ? withoutOwnFields(fields) : fields;
+  // Left out, the verdict's fields go whole, SpamAssassin's too: its tests= names the plugins as the verdict's field does.
+  const added = ownFieldsOff ? withoutOwnFields(tx.addHeaders) : [...verdictHeaders(verdict, cfg.scores, cfg.headers.spam_fields), ...tx.addHeaders];
   // The verdict's tag goes on the Subject the message leaves with: one a plugin put in place of the original (the
   // rules plugin's own tag) is tagged where it stands, and no second Subject field is added.
   const tagging = !!cfg.scores.subject_tag && judgedSpam(verdict, cfg.scores);
@@ -289,6 +290,8 @@ async function receiveWith(
   for (const [n, v] of added) prepend += formatHeader(n, v);
   // A client's own X-Mailmoat-* fields (`X-Mailmoat-Spam: No`) must never pass for ours.
   const remove = new Set([...tx.removeHeaders, ...ownFieldsToRemove(spooled.headerBlock, message.headers.fields)]);
+  // With SpamAssassin's fields on, a sender's `X-Spam-Flag: NO` must not stand beside the gateway's answer.
+  if (cfg.headers.spam_fields.includes('spamassassin')) for (const name of UPSTREAM_SPAM_FIELDS) remove.add(name);
   if (tagging && pluginSubject < 0) {
     remove.add('subject');
     prepend += formatHeader('Subject', taggedSubject(cfg.scores.subject_tag, message.headers.first('Subject') ?? ''));

@@ -3,6 +3,7 @@ import type { Finding, SpamLevel, Verdict, VerdictAction } from './types.ts';
 import type { GatewayConfig } from '../config/gateway-schema.ts';
 import { THRESHOLD_PRECEDENCE } from './thresholds.ts';
 import { cappedTotal, cappedText, hundredths } from './plugin-caps.ts';
+import { scoreOverruled, spamAssassinFields, type SpamFieldSet } from './spam-fields.ts';
 
 /** The thresholds of one message: `scores.domains` was resolved before (core/verdict/domain-thresholds.ts). */
 type Scores = Omit<GatewayConfig['scores'], 'domains'>;
@@ -91,12 +92,19 @@ export function judgedSpam(v: Verdict, scores: Scores): boolean {
   return v.action !== 'accept' && (scores.add_header === undefined || v.score >= scores.add_header);
 }
 
-/** Headers the verdict adds to an accepted or quarantined message. */
-export function verdictHeaders(v: Verdict, scores: Scores): Array<[string, string]> {
-  const out: Array<[string, string]> = [['X-Mailmoat-Verdict', verdictHeaderValue(v)]];
+/**
+ * Headers the verdict adds to an accepted or quarantined message, in order: SpamAssassin's fields when `sets` names
+ * them, X-Mailmoat-Verdict, then the gateway's own spam fields when `sets` names them. SpamAssassin's come before the
+ * verdict's field so that a release tells them from a rule's X-Spam-Flag, which plugins' fields follow
+ * (core/verdict/released-fields.ts). A rule's accept says not spam at every level (scoreOverruled).
+ */
+export function verdictHeaders(v: Verdict, scores: Scores, sets: readonly SpamFieldSet[] = ['mailmoat']): Array<[string, string]> {
   const spam = judgedSpam(v, scores);
+  const out: Array<[string, string]> = sets.includes('spamassassin') ? spamAssassinFields(v, spam, scores) : [];
+  out.push(['X-Mailmoat-Verdict', verdictHeaderValue(v)]);
+  if (!sets.includes('mailmoat')) return out;
   out.push(['X-Mailmoat-Spam', spam ? 'Yes' : 'No']);
   out.push(['X-Mailmoat-Spam-Score', String(v.score)]);
-  out.push(['X-Mailmoat-Spam-Level', v.level]);
+  out.push(['X-Mailmoat-Spam-Level', scoreOverruled(v) ? 'None' : v.level]);
   return out;
 }
