@@ -13,8 +13,14 @@ export function textLinks(text: string): string[] {
   return text.match(TEXT_LINK) ?? [];
 }
 
-/** The host a link leads to, as a browser reads it; '' when it leads to none (a `data:` or `javascript:` link, a relative one). */
+/**
+ * The host a link leads to, as a browser reads it; '' when it leads to none (a `data:` or `javascript:` link, a
+ * relative one) or to none this reading can tell: an HTML notice's link still holding a named reference is one whose
+ * reference the notice's reader decodes and this reading does not know (`&quest;` is `?` to a browser, which makes
+ * `https://cheap.example&quest;@support.google.com/` lead to cheap.example).
+ */
 export function linkHost(link: string): string {
+  if (/&[a-z][a-z0-9]*;/i.test(link)) return '';
   const absolute = /^www\./i.test(link) ? `http://${link}` : link.startsWith('//') ? `http:${link}` : link;
   try {
     return new URL(absolute).hostname.toLowerCase();

@@ -20,9 +20,12 @@ const options = s.object({
     .describe('Largest report message we send, whatever a rua= size limit allows; a larger one is logged and not sent'),
   domains_only: s.array(s.string({ minLength: 1 })).default([])
     .describe('When not empty, only these policy domains are recorded and reported'),
-  max_records: s.number({ integer: true, min: 1, max: 100_000 }).default(1000)
-    .describe('Distinct records kept per policy domain and interval; messages beyond it are counted, logged and noted in the report\'s error element'),
-  max_domains: s.number({ integer: true, min: 1, max: 1_000_000 }).default(5000)
+  // A record groups the messages of one client with one set of results: a domain's own servers and its mail services
+  // make tens of them a day at a site; only a forged flood (each message a new envelope domain or signature) needs
+  // more. Together the two caps bound the store: see the README, Aggregate reports.
+  max_records: s.number({ integer: true, min: 1, max: 100_000 }).default(200)
+    .describe('Distinct records kept per policy domain and interval (each at most 1 KB); messages beyond it are counted, logged and noted in the report\'s error element'),
+  max_domains: s.number({ integer: true, min: 1, max: 1_000_000 }).default(1000)
     .describe('Policy domains recorded per interval; messages of further domains are counted and logged, not recorded'),
 });
 

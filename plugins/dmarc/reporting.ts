@@ -6,6 +6,9 @@ import { takeReportFacts } from './report-facts.ts';
 import { ReportScheduler } from './report-schedule.ts';
 import { ReportStore } from './report-store.ts';
 
+/** How often a gateway that sends no reports forgets the periods past their retention (one that sends does as it looks). */
+const SWEEP_MS = 3_600_000;
+
 export class Reporting {
   private readonly cfg: ReportingConfig;
   private readonly enforce: boolean;
@@ -14,6 +17,8 @@ export class Reporting {
   private readonly scheduler?: ReportScheduler;
   /** Domains whose max_records was reached in a period, said once each by this process. */
   private readonly capped = new Set<string>();
+  private sweeper?: NodeJS.Timeout;
+  private sweeping?: Promise<unknown>;
 
   constructor(cfg: ReportingConfig, enforce: boolean, setup: PluginSetup) {
     this.cfg = cfg;
@@ -24,6 +29,13 @@ export class Reporting {
     const own = setup.services.ownMail;
     if (!own) {
       setup.log.warn('dmarc reporting: records are kept, but no report can be sent here: the gateway queues no mail of its own');
+      // Another gateway sharing the store may report them; if none does, they must still go when their time is up.
+      this.sweeper = setInterval(() => {
+        this.sweeping ??= this.reports.sweep(Date.now())
+          .catch((e) => setup.log.warn('dmarc reporting: periods past their retention not forgotten; tried again in an hour', { error: (e as Error).message }))
+          .finally(() => { this.sweeping = undefined; });
+      }, SWEEP_MS);
+      this.sweeper.unref();
       return;
     }
     this.scheduler = new ReportScheduler({
@@ -58,6 +70,8 @@ export class Reporting {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.sweeping;
     await this.scheduler?.close();
   }
 }

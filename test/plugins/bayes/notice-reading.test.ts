@@ -27,6 +27,37 @@ describe('bayes: reading a delivery report\'s notice', () => {
     assert.equal(hiddenTextIn('<pre>Content-Type: text/html; content: x</pre>'), undefined);
   });
 
+  it('refuses CSS whose escapes, comments or references hide a name, and strings that are no font or URL', () => {
+    assert.equal(hiddenTextIn('<style>p::after{cont\\65nt:"BUY NOW"}</style>'), 'a CSS escape');
+    assert.equal(hiddenTextIn('<style>p::after{content/**/:"BUY NOW"}</style>'), 'a CSS comment');
+    assert.equal(hiddenTextIn('<p style="background:u\\72l(http://cheap.example/)">a</p>'), 'a CSS escape');
+    // A style attribute's references are decoded before its CSS is read; one this reading does not know is refused.
+    assert.equal(hiddenTextIn('<p style="cont&#101;nt:\'Buy\'">a</p>'), 'CSS generated content');
+    assert.equal(hiddenTextIn('<p style="cont&bsol;65nt:\'Buy\'">a</p>'), 'a character reference in a style attribute');
+    assert.equal(hiddenTextIn('<style>q{quotes:"Buy V1agra" ""}</style><q></q>'), 'a CSS string that is no font name or URL');
+    assert.equal(hiddenTextIn('<li style=\'list-style-type:"Buy V1agra"\'>a</li>'), 'a CSS string that is no font name or URL');
+    assert.equal(hiddenTextIn('<style>p{font-family:"a\n;list-style-type:"Buy";x:"}</style>'), 'a CSS string not closed on its line');
+    assert.equal(hiddenTextIn('<style>title{display:block}</style><title>Buy</title>'), 'CSS display rules in a style element');
+    assert.equal(hiddenTextIn('<svg><style><p>Buy V1agra</p></style></svg>'), 'a <svg> element');
+    // A stylesheet from a part beside the notice (`cid:` is no link) is CSS this reading never sees.
+    assert.equal(hiddenTextIn('<link rel=stylesheet href="cid:notice.css"><p>Address not found</p>'), 'a <link> element');
+    // Fonts named in strings, and URLs in strings, as Gmail's and Exchange's notices write them.
+    assert.equal(hiddenTextIn('<style>* { font-family:Roboto, "Helvetica Neue", Arial; }</style><p style="font:12px \'Segoe UI\';background:url(\'cid:a\')">a</p>'), undefined);
+  });
+
+  it('ends tags, comments and hidden elements where a browser ends them', () => {
+    // A `>` in a quoted value does not end the tag, so the href after it is a link, not text.
+    assert.deepEqual(markupLinks('<a title=">" href=//cheap.example/>x</a>'), ['//cheap.example/']);
+    assert.equal(shownText('<a title=">" href=//cheap.example/>x</a>'), '> x');
+    // `--!>` ends a comment; `<style-x>` is no style element; a template's content is counted.
+    assert.equal(shownText('<!-- a --!>Buy V1agra<!-- b -->'), 'Buy V1agra');
+    assert.equal(shownText('<style-x>Buy V1agra</style-x><template>now</template>'), 'Buy V1agra now');
+    assert.equal(shownText('<style>p{}</stylex>Buy</style>Address not found'), 'Address not found');
+    assert.equal(shownText('<select><option label="Buy V1agra">'), 'Buy V1agra');
+    // A reference this reading does not decode leads to no host it can tell, wherever the rest points.
+    assert.equal(unexplainedLink(markupLinks('<a href="https://cheap.example&quest;@support.google.com/">x</a>'), ''), 'https://cheap.example&quest;@support.google.com/');
+  });
+
   it('finds the places the markup links to, as a browser reads them, and leaves mail addresses and parts', () => {
     assert.deepEqual(markupLinks([
       '<a href="mailto:bob@partner.test">Bob</a><img src="cid:icon.png"><a href="#top">top</a>',

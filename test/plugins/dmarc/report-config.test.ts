@@ -11,7 +11,8 @@ describe('dmarc reporting options', () => {
     assert.deepEqual(issues, []);
     assert.equal(value.reporting.enabled, false);
     assert.equal(value.reporting.interval, 86_400_000);
-    assert.equal(value.reporting.max_records, 1000);
+    assert.equal(value.reporting.max_records, 200);
+    assert.equal(value.reporting.max_domains, 1000);
   });
 
   it('needs org_name and email once enabled', () => {
