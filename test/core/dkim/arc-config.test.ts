@@ -85,6 +85,7 @@ describe('dkim.arc: check-config, doctor, and a key gone at start (core/dkim/arc
     assert.ok(lines.some((l) => l.msg === 'ARC key not loaded: mail to be sealed leaves unsealed' && l.arc === 'receiver.test'));
     const entry = {
       id: 'gone1', receivedAt: Date.now(), authenticated: false, recipients: [{ address: 'bob@receiver.test', status: 'pending' }],
+      verdict: { action: 'accept', score: 0, symbols: [] },
       prepend: 'Authentication-Results: mx.receiver.test; spf=pass smtp.mailfrom=a@good.test; arc=none\r\n', remove: [],
     } as unknown as QueueEntry;
     const sent = await signer.sign(entry, () => Readable.from([Buffer.from(testMessage({ from: 'a@good.test' }))]));
