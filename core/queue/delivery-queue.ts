@@ -13,6 +13,8 @@ import { dropRecipients, hasPending, selectionFields, type ActionResult, type Qu
 import { TIMER_MAX_MS } from '../config/schema.ts';
 import { deferralReason, type DeferralReason, type Metrics } from '../metrics.ts';
 import { lifetimeOf, lifetimeOver } from './lifetime.ts';
+import { DueHeap } from './due-heap.ts';
+import { HeldDestinations } from './held-destinations.ts';
 
 /**
  * How long a stop lets deliveries already under way finish before it cuts their sessions off, as Postfix's stop
@@ -90,6 +92,12 @@ function sendThrew(recipients: string[], reason: unknown): RecipientResult[] {
  */
 const RECOVERY_SPACING_MS = 10;
 
+/**
+ * Messages the timer looks at in one turn of the event loop; more due at once are taken in further turns, so a retry
+ * round of a big queue never holds SMTP clients for longer than a batch takes (a few ms).
+ */
+const PROMOTE_BATCH = 1000;
+
 /** Why an attempt left recipients for a retry, from its first result that neither delivered nor failed for good. */
 function deferralReasonOf(results: RecipientResult[]): DeferralReason {
   const waiting = results.find((r) => !r.ok && !r.permanent);
@@ -121,7 +129,7 @@ function groupByReply(items: Iterable<RecipientOutcome>): OutcomeGroup[] {
 const tlsField = (g: OutcomeGroup): { tls?: HopTls } => (g.tls ? { tls: g.tls } : {});
 
 /** One destination's share of an attempt: its recipients, the streams read for it, and what its relay answered. */
-interface DestinationSend { dest: string; rcpts: string[]; reads: ReadProgress[]; results: RecipientResult[]; unreachable?: boolean }
+interface DestinationSend { dest: string; rcpts: string[]; reads: ReadProgress[]; results: RecipientResult[]; unreachable?: boolean; slowDown?: boolean }
 
 /** What an attempt did: its lines, and the line that says its state could not be written. */
 interface AttemptOutcome {
@@ -151,35 +159,30 @@ export class DeliveryQueue implements QueueActions {
   private readonly bouncer: Bouncer;
   private readonly ready: QueueEntry[] = [];
   private readonly deferred = new Map<string, QueueEntry>();
+  /** When each deferred message is next looked at (its attempt, or a chore before it), by id. */
+  private readonly due = new DueHeap();
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Every message this queue schedules (ready, deferred or in flight), by id: what the control channel acts on. */
   private readonly live = new Map<string, QueueEntry>();
   /**
-   * Destinations that could not be reached on the last try, with the reply that said so. While one is down, only its
-   * oldest message probes it on its own schedule and the others wait for the probe; when it answers again, they all
-   * go at once, oldest first. Judged per destination: a message with recipients on two routes says nothing of one
-   * route by what the other did.
+   * Destinations held back: none of their servers answered on the last try, or they asked us to slow down (a 421 or
+   * a 4.7.x refusal of MAIL FROM while one connection was all we had open to them). While one is held, only its oldest
+   * waiting message probes it, and the others (new mail too) wait for the probe; when it answers again, they all go at
+   * once, oldest first. Judged per destination: a message with recipients on two routes says nothing of one route by
+   * what the other did. A deferred message waits (is on their lists) when every one of its pending recipients is on a
+   * held destination; one deferred by a reply of its own (a recipient's 4xx, a connection dropped after its data)
+   * while its destination is not held keeps its retry schedule.
    */
-  private readonly down = new Map<string, string>();
-  /** The message probing each down destination now, by destination. */
-  private readonly probing = new Map<string, string>();
-  /**
-   * Deferred messages waiting for their destinations to answer: every one of their pending recipients is on a
-   * destination that is down. Only these go at once when one of them answers again; a message deferred by a reply of
-   * its own (a recipient's 4xx, a connection dropped after its data) keeps its retry schedule.
-   */
-  private readonly awaitingDest = new Set<string>();
+  private readonly held = new HeldDestinations();
   /**
    * Messages made due by their destination answering again, not by their schedule: if it turns out down again, that
    * try is not counted, so a flapping destination does not push their retries down the schedule.
    */
   private readonly woken = new Set<string>();
-  /**
-   * When a message waiting for a down destination would have had its own next retry, by id. Its next turn follows the
-   * probe (often the first retry step from now, again and again), so a delay notice waits for this time instead: at
-   * most one notice per step of its own schedule, not one per probe turn.
-   */
-  private readonly ownRetryAt = new Map<string, number>();
+  /** Waiting messages taken early for a chore: if their destination answers meanwhile, they go at once after it. */
+  private readonly tookWhileWaiting = new Set<string>();
+  /** A further turn of promoteDue is queued (a batch left due messages behind). */
+  private promoteQueued = false;
   /**
    * Messages taken from the schedule before their next attempt, for what falls due meanwhile (a delay notice, the end
    * of the lifetime of one waiting for its destination): seen to without sending anything.
@@ -215,7 +218,15 @@ export class DeliveryQueue implements QueueActions {
     if (policy.bounces) this.bouncer.config = policy.bounces;
   }
 
-  setRelay(relay: Relay): void { this.relay = relay; this.down.clear(); }
+  /** A new relay may name destinations otherwise: what was held is forgotten, and its waiting mail keeps its own turns. */
+  setRelay(relay: Relay): void {
+    this.relay = relay;
+    for (const id of this.held.clear()) {
+      const e = this.deferred.get(id);
+      if (e) this.due.set(id, this.wakeAt(e));
+    }
+    this.arm(this.due.next);
+  }
   setPolicy(policy: DeliveryPolicy): void {
     this.policy = policy;
     if (policy.bounces) this.bouncer.config = policy.bounces;
@@ -261,8 +272,14 @@ export class DeliveryQueue implements QueueActions {
    */
   async flush(id?: string): Promise<number> {
     const due = id ? [this.deferred.get(id)].filter((x): x is QueueEntry => !!x) : [...this.deferred.values()];
-    if (id === undefined) this.down.clear();
-    for (const e of due) { this.deferred.delete(e.id); this.awaitingDest.delete(e.id); e.nextAttemptAt = Date.now(); if (id !== undefined) this.forced.add(e.id); }
+    if (id === undefined) this.held.clear();
+    for (const e of due) {
+      this.deferred.delete(e.id);
+      this.due.delete(e.id);
+      this.held.leave(e.id);
+      e.nextAttemptAt = Date.now();
+      if (id !== undefined) this.forced.add(e.id);
+    }
     mergeSorted(this.ready, due);
     this.pump();
     return due.length;
@@ -381,9 +398,10 @@ export class DeliveryQueue implements QueueActions {
   private unschedule(id: string): void {
     this.live.delete(id);
     this.deferred.delete(id);
-    this.awaitingDest.delete(id);
+    this.due.delete(id);
+    this.held.leave(id);
     this.woken.delete(id);
-    this.ownRetryAt.delete(id);
+    this.tookWhileWaiting.delete(id);
     this.chores.delete(id);
     this.choreFailed.delete(id);
     this.forced.delete(id);
@@ -394,12 +412,17 @@ export class DeliveryQueue implements QueueActions {
   }
 
   private arm(at: number): void {
-    if (at >= this.timerAt) return;
+    if (at >= this.timerAt || this.stopped) return;
     clearTimeout(this.timer);
     // A Node timer fires at once past about 24.8 days: a farther attempt is reached in steps instead.
     this.timerAt = Math.min(at, Date.now() + TIMER_MAX_MS);
     this.timer = setTimeout(() => this.promoteDue(), Math.max(0, this.timerAt - Date.now()));
     this.timer.unref();
+  }
+
+  /** The timer for the earliest of what is scheduled: a deferred message's turn or a held destination's probe. */
+  private armNext(): void {
+    this.arm(Math.min(this.due.next, this.held.nextProbeAt));
   }
 
   /** The pending recipients of `e` by destination (one destination, '', when the relay names none). */
@@ -424,12 +447,12 @@ export class DeliveryQueue implements QueueActions {
     return out;
   }
 
-  /** The destinations `e` waits for when every one of its pending recipients is on a destination held as down. */
-  private downDestinations(e: QueueEntry): Set<string> | undefined {
-    if (this.down.size === 0) return undefined;
+  /** The destinations `e` waits for when every one of its pending recipients is on a destination held back. */
+  private heldDestinations(e: QueueEntry): Set<string> | undefined {
+    if (this.held.size === 0) return undefined;
     const dests = this.pendingDestinations(e);
     if (dests.size === 0) return undefined;
-    for (const d of dests) if (!this.down.has(d)) return undefined;
+    for (const d of dests) if (!this.held.has(d)) return undefined;
     return dests;
   }
 
@@ -441,103 +464,171 @@ export class DeliveryQueue implements QueueActions {
   }
 
   /**
-   * When something falls due for a deferred message before its next attempt: its first delay notice at delay_after
-   * (Postfix's delay_warning_time warns whether or not the message is tried then), and for one waiting for a down
-   * destination the end of its lifetime, which the probe's next turn may be hours past.
+   * When the first delay notice falls due for a deferred message, before its next attempt perhaps: at delay_after
+   * (Postfix's delay_warning_time warns whether or not the message is tried then).
    */
   private choreAt(e: QueueEntry): number {
-    if (this.choreFailed.has(e.id)) return Infinity;
-    let at = Infinity;
-    if ((e.delayNotices ?? 0) === 0 && this.delayNoticeOwed(e)) at = e.receivedAt + this.bouncer.config.delay_after;
-    if (this.awaitingDest.has(e.id)) at = Math.min(at, e.receivedAt + lifetimeOf(e, this.policy).ms);
+    if (this.choreFailed.has(e.id) || (e.delayNotices ?? 0) > 0 || !this.delayNoticeOwed(e)) return Infinity;
+    return e.receivedAt + this.bouncer.config.delay_after;
+  }
+
+  /**
+   * When something falls due for a message waiting for held destinations, which is not tried until one of them
+   * answers: the end of its lifetime, which the probe's next turn may be hours past, its first delay notice at
+   * delay_after, and with `delay_notices: every` a notice at each turn of its own schedule, as a retry would bring.
+   * After a pass that failed unexpectedly, nothing before its own next turn.
+   */
+  private waitingChoreAt(e: QueueEntry): number {
+    if (this.choreFailed.has(e.id)) return e.nextAttemptAt;
+    const c = this.bouncer.config;
+    let at = e.receivedAt + lifetimeOf(e, this.policy).ms;
+    if (!this.delayNoticeOwed(e)) return at;
+    if ((e.delayNotices ?? 0) === 0) at = Math.min(at, e.receivedAt + c.delay_after);
+    else if (c.delay_notices === 'every') at = Math.min(at, Math.max(e.nextAttemptAt, e.receivedAt + c.delay_after));
     return at;
   }
 
   /** When the timer must look at a deferred message again. */
   private wakeAt(e: QueueEntry): number {
+    if (this.held.isWaiting(e.id)) return this.waitingChoreAt(e);
     return Math.min(e.nextAttemptAt, this.choreAt(e));
   }
 
+  /**
+   * Takes what is due off the timetable: the probes of held destinations, then deferred messages whose turn (or chore)
+   * came. The work is what is due, never the whole queue; a batch at most per turn of the event loop.
+   */
   private promoteDue(): void {
+    clearTimeout(this.timer);
     this.timerAt = Infinity;
+    if (this.stopped) return;
     const now = Date.now();
-    const dueDown = new Map<string, QueueEntry[]>();
-    /** Messages whose turn came while every destination they wait for is down. */
-    const waiting = new Set<QueueEntry>();
     const promoted: QueueEntry[] = [];
-    const asChore = (e: QueueEntry) => { this.deferred.delete(e.id); this.chores.add(e.id); promoted.push(e); };
-    for (const [id, e] of this.deferred) {
-      if (e.nextAttemptAt > now) {
-        if (this.choreAt(e) <= now) asChore(e);
-        continue;
-      }
-      const waitsFor = this.downDestinations(e);
-      if (waitsFor && !lifetimeOver(e, this.policy, now)) {
-        waiting.add(e);
-        // Its own turn, before the probe's turn replaces it below.
-        if (!this.ownRetryAt.has(e.id)) this.ownRetryAt.set(e.id, e.nextAttemptAt);
-        // Appended in place: a copy per message made this quadratic (18 s of a blocked event loop at 50,000 waiting).
-        for (const d of waitsFor) {
-          const list = dueDown.get(d);
-          if (list) list.push(e); else dueDown.set(d, [e]);
-        }
-        continue;
-      }
-      this.deferred.delete(id);
+    let budget = PROMOTE_BATCH;
+    for (; budget > 0; budget--) {
+      const probe = this.held.takeDueProbe(now);
+      if (!probe) break;
+      // Only the oldest waiting message tries the destination; the others follow it if it gets through.
+      if (probe.id === undefined) continue;
+      const e = this.deferred.get(probe.id);
+      // Never so (a waiting message is a deferred one), but a probe that cannot start must not leave its destination
+      // held with no probe to come.
+      if (!e) { this.held.probeEnded(probe.id, now + retryDelay(this.policy.retry_schedule, 1)); continue; }
+      this.deferred.delete(e.id);
+      this.due.delete(e.id);
       promoted.push(e);
     }
-    for (const [d, due] of dueDown) {
-      for (const e of due) this.awaitingDest.add(e.id);
-      let probe: QueueEntry | undefined;
-      if (!this.probing.has(d)) {
-        // The oldest of those waiting for the destination: one deferred by its own 4xx is not due, and waits its time.
-        for (const e of this.deferred.values()) {
-          if (this.awaitingDest.has(e.id) && (!probe || e.id < probe.id) && this.pendingDestinations(e).has(d)) probe = e;
-        }
-      }
-      // Only the oldest message probes (on its own schedule); the others follow its next attempt.
-      if (probe && probe.nextAttemptAt <= now) {
-        this.probing.set(d, probe.id);
-        this.deferred.delete(probe.id);
-        waiting.delete(probe);
-        promoted.push(probe);
-      }
-      const follow = probe && probe.nextAttemptAt > now ? probe.nextAttemptAt : now + retryDelay(this.policy.retry_schedule, 1);
-      for (const e of due) if (e !== probe) e.nextAttemptAt = follow;
-    }
-    // A turn skipped for a down destination is a retry all the same for what the sender is told: a delay notice
-    // that is due goes now, not when the destination comes back. Only the message's own retry counts: its turn
-    // otherwise follows the probe's, which comes round far more often (a notice every first retry step).
-    for (const e of waiting) {
-      if (!this.deferred.has(e.id) || !this.ownRetryCame(e, now)) continue;
-      if (!this.choreFailed.has(e.id) && this.delayNoticeOwed(e) && this.bouncer.delayDue(e, now)) asChore(e);
+    for (; budget > 0; budget--) {
+      const id = this.due.popDue(now);
+      if (id === undefined) break;
+      const e = this.deferred.get(id);
+      if (e) this.turnCame(e, now, promoted);
     }
     mergeSorted(this.ready, promoted);
-    let next = Infinity;
-    for (const e of this.deferred.values()) next = Math.min(next, this.wakeAt(e));
-    if (next < Infinity) this.arm(next);
+    if (budget === 0) this.promoteSoon(); else this.armNext();
     this.pump();
   }
 
-  /**
-   * Whether a waiting message's own scheduled retry has come by `now` (its first due turn while waiting is one); if so
-   * the next one is set a step of its schedule later, as a try would have set it.
-   */
-  private ownRetryCame(e: QueueEntry, now: number): boolean {
-    if ((this.ownRetryAt.get(e.id) ?? now) > now) return false;
-    this.ownRetryAt.set(e.id, now + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts)));
-    return true;
+  /** Goes on with the messages a full batch left due, once the event loop has served what waits. */
+  private promoteSoon(): void {
+    if (this.promoteQueued) return;
+    this.promoteQueued = true;
+    setImmediate(() => { this.promoteQueued = false; this.promoteDue(); });
   }
 
-  /** A destination answered again: every message waiting for it is due now, oldest first. */
+  /** A deferred message's time came: its attempt, a chore, or (every destination it has being held) more waiting. */
+  private turnCame(e: QueueEntry, now: number, promoted: QueueEntry[]): void {
+    if (this.held.isWaiting(e.id)) { this.waitingTurn(e, now, promoted); return; }
+    if (e.nextAttemptAt > now) {
+      if (this.choreAt(e) <= now) this.takeForChore(e, promoted); else this.reschedule(e, now);
+      return;
+    }
+    const waitsFor = this.heldDestinations(e);
+    if (waitsFor && !lifetimeOver(e, this.policy, now)) {
+      this.held.wait(e.id, waitsFor);
+      // Its own turn, skipped: the next one is a step of its schedule on, as a try would have set it. It says so once,
+      // in memory (a restart forgets which destinations were held), not at each probe turn as it waits.
+      e.nextAttemptAt = now + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
+      this.markSuspended(e, new Set(e.recipients.map((r) => r.address)));
+      this.takeHeldReply(e);
+      this.logHeldBack(e, { qid: e.id, message_id: e.messageId, attempt: e.attempts, ms: 0 });
+      if (this.waitingNoticeDue(e, now, true)) this.takeForChore(e, promoted); else this.reschedule(e, now);
+      return;
+    }
+    this.deferred.delete(e.id);
+    promoted.push(e);
+  }
+
+  /**
+   * A waiting message's chore time came. A turn it skips is a retry all the same for what the sender is told: a delay
+   * notice that is due goes now, not when the destination comes back. Only its own turns count, one step of its
+   * schedule apart, and the first notice at delay_after.
+   */
+  private waitingTurn(e: QueueEntry, now: number, promoted: QueueEntry[]): void {
+    if (this.choreFailed.has(e.id)) {
+      if (e.nextAttemptAt > now) { this.reschedule(e, now); return; }
+      this.choreFailed.delete(e.id);
+    }
+    if (lifetimeOver(e, this.policy, now)) { this.takeForChore(e, promoted); return; }
+    const ownTurn = e.nextAttemptAt <= now;
+    if (ownTurn) e.nextAttemptAt = now + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
+    if (this.waitingNoticeDue(e, now, ownTurn)) this.takeForChore(e, promoted); else this.reschedule(e, now);
+  }
+
+  /** Whether a delay notice is due now for a message waiting for held destinations (see waitingTurn). */
+  private waitingNoticeDue(e: QueueEntry, now: number, ownTurn: boolean): boolean {
+    if (this.choreFailed.has(e.id) || !this.delayNoticeOwed(e) || !this.bouncer.delayDue(e, now)) return false;
+    return (e.delayNotices ?? 0) === 0 || ownTurn;
+  }
+
+  /** Recipients held back for a held destination say so, as Postfix's "delivery temporarily suspended". */
+  private markSuspended(e: QueueEntry, addresses: ReadonlySet<string>): void {
+    for (const r of e.recipients) {
+      if (r.status !== 'pending' || !addresses.has(r.address)) continue;
+      const why = this.held.reason(this.destinationOf(r.address));
+      if (why === undefined) continue;
+      r.reply = `delivery temporarily suspended: ${why}`;
+      delete r.remoteMta;
+    }
+  }
+
+  /** A turn that sent nothing: its pending recipients' reason becomes the message's `lastReply`. */
+  private takeHeldReply(e: QueueEntry): void {
+    e.lastReply = e.recipients.find((r) => r.status === 'pending' && r.reply)?.reply ?? e.lastReply;
+  }
+
+  /** The `deferred` lines of a turn that sent nothing (`relay` none), one per reply. */
+  private logHeldBack(e: QueueEntry, fields: Record<string, unknown>): void {
+    const pending = e.recipients.filter((r) => r.status === 'pending');
+    const next = new Date(Math.max(e.nextAttemptAt, Date.now())).toISOString();
+    for (const g of groupByReply(pending.map((r) => ({ address: r.address, relay: 'none', reply: r.reply ?? '' })))) {
+      this.log.info('deferred', { ...fields, relay: g.relay, to: g.to, next_attempt: next, reply: g.reply, dsn: e.dsn });
+    }
+  }
+
+  /** Back on the timetable at its next time (never now again: that would spin). */
+  private reschedule(e: QueueEntry, now: number): void {
+    const at = this.wakeAt(e);
+    this.due.set(e.id, at > now ? at : now + 1000);
+  }
+
+  /** Taken before its next attempt for what falls due meanwhile: seen to without sending anything. */
+  private takeForChore(e: QueueEntry, promoted: QueueEntry[]): void {
+    this.deferred.delete(e.id);
+    this.due.delete(e.id);
+    if (this.held.leave(e.id)) this.tookWhileWaiting.add(e.id);
+    this.chores.add(e.id);
+    promoted.push(e);
+  }
+
+  /** A held destination answered again: every message waiting for it is due now, oldest first. */
   private wake(d: string): void {
-    this.down.delete(d);
     const due: QueueEntry[] = [];
-    for (const [id, e] of this.deferred) {
-      if (!this.awaitingDest.has(id) || !this.pendingDestinations(e).has(d)) continue;
+    for (const id of this.held.release(d)) {
+      const e = this.deferred.get(id);
+      if (!e) continue;
       this.deferred.delete(id);
-      this.awaitingDest.delete(id);
-      this.ownRetryAt.delete(id);
+      this.due.delete(id);
       this.woken.add(id);
       due.push(e);
     }
@@ -545,9 +636,16 @@ export class DeliveryQueue implements QueueActions {
     this.log.info('destination reachable again: retrying its messages now', { destination: d || 'default', count: due.length });
   }
 
-  private defer(e: QueueEntry): void {
+  /**
+   * Schedules a message not due now. After a pass of its own (`settled`) that leaves every destination it has held,
+   * it waits on their lists at once; otherwise it waits for its turn, which puts it there if they are held then.
+   */
+  private defer(e: QueueEntry, settled = false): void {
     this.deferred.set(e.id, e);
-    this.arm(this.wakeAt(e));
+    const waitsFor = settled ? this.heldDestinations(e) : undefined;
+    if (waitsFor) this.held.wait(e.id, waitsFor); else this.held.leave(e.id);
+    this.due.set(e.id, this.wakeAt(e));
+    this.armNext();
   }
 
   private pump(): void {
@@ -559,7 +657,9 @@ export class DeliveryQueue implements QueueActions {
         e.nextAttemptAt = Date.now() + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
         if (this.live.has(e.id)) this.defer(e);
       }).finally(() => {
-        for (const [d, id] of this.probing) if (id === e.id) this.probing.delete(d);
+        // A destination it probed but sent nothing to (a stop, a set-aside) gets its next probe a first step on.
+        this.held.probeEnded(e.id, Date.now() + retryDelay(this.policy.retry_schedule, 1));
+        this.armNext();
         this.inFlight.delete(e.id);
         this.pump();
         if (this.inFlight.size === 0 && this.ready.length === 0) { const w = this.idleWaiters; this.idleWaiters = []; w.forEach((f) => f()); }
@@ -594,18 +694,19 @@ export class DeliveryQueue implements QueueActions {
     const choreOnly = this.chores.delete(e.id);
     const forced = this.forced.delete(e.id);
     const woken = this.woken.delete(e.id);
-    if (!choreOnly) { this.choreFailed.delete(e.id); this.ownRetryAt.delete(e.id); }
-    const wasAwaiting = this.awaitingDest.delete(e.id);
+    if (!choreOnly) this.choreFailed.delete(e.id);
+    const wasAwaiting = this.tookWhileWaiting.delete(e.id);
     const pending = e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const started = Date.now();
     const relay = this.relay;
     // Each destination is sent to on its own, with its own reads, so that what one route did (a body sent, a host
-    // that answered) is never taken for what another did. A retry does not try a destination held as down unless
-    // it is that destination's probe (or flushed); a new message does, as any mail may find it back.
+    // that answered) is never taken for what another did. No message tries a destination held back unless it is
+    // that destination's probe (or flushed): new mail too waits for the probe, as Postfix's qmgr defers mail for a
+    // dead destination at once, rather than a connection each to a host known to be down.
     const sends: DestinationSend[] = [];
     const suspended: string[] = [];
     for (const [dest, rcpts] of this.byDestination(pending)) {
-      const holdBack = choreOnly || (this.down.has(dest) && !forced && e.attempts > 0 && this.probing.get(dest) !== e.id);
+      const holdBack = choreOnly || (this.held.has(dest) && !forced && this.held.probeOf(dest) !== e.id);
       if (holdBack) suspended.push(...rcpts); else sends.push({ dest, rcpts, reads: [], results: [] });
     }
     if (sends.length) {
@@ -651,28 +752,26 @@ export class DeliveryQueue implements QueueActions {
       // "lost connection with X while sending end of data"), and holding the whole destination for it held back all
       // its mail until this message's next try, and flushed them all at once when any other got through.
       g.unreachable = !reached && g.results.every((r) => r.hostFailure);
+      // Its servers answered, asking us to slow down, though we had only one connection open to them (smtp-pool.ts).
+      g.slowDown = !g.unreachable && g.results.every((r) => r.slowDown || r.hostFailure) && g.results.some((r) => r.slowDown);
     }
     results = heard.flatMap((g) => g.results);
     // A try made only because the destination seemed back, which found it down again, does not use up a retry.
     const counted = !(woken && heard.length > 0 && heard.every((g) => g.unreachable));
     if (results.length && counted) e.attempts++;
     for (const g of heard) {
-      if (g.unreachable) {
-        if (!this.down.has(g.dest)) this.log.warn('destination unreachable: its other messages wait for this one to get through', { destination: g.dest || 'default', reply: g.results[0].reply });
-        this.down.set(g.dest, g.results[0].reply);
-      } else if (this.down.has(g.dest)) this.wake(g.dest);
+      if (g.unreachable || g.slowDown) {
+        const reply = (g.results.find((r) => r.slowDown) ?? g.results[0]).reply;
+        // Probed again a step of this message's schedule on, when it is new or this was its probe.
+        const probeAt = Date.now() + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
+        if (this.held.hold(g.dest, reply, probeAt, this.held.probeOf(g.dest) === e.id)) {
+          const what = g.unreachable ? 'destination unreachable' : 'destination asks to slow down';
+          this.log.warn(`${what}: its other messages wait for this one to get through`, { destination: g.dest || 'default', reply, next_probe: new Date(probeAt).toISOString() });
+        }
+      } else if (this.held.has(g.dest)) this.wake(g.dest);
     }
-    // Recipients held back for a down destination say so, as Postfix's "delivery temporarily suspended".
     const held = new Set(suspended);
-    if (!choreOnly) {
-      for (const r of e.recipients) {
-        if (!held.has(r.address)) continue;
-        const why = this.down.get(this.destinationOf(r.address));
-        if (why === undefined) continue;
-        r.reply = `delivery temporarily suspended: ${why}`;
-        delete r.remoteMta;
-      }
-    }
+    if (!choreOnly) this.markSuspended(e, held);
     if (results.length === 0 && suspended.length > 0) {
       await this.settleWithoutAttempt(e, { choreOnly, wasAwaiting, started });
       return;
@@ -714,9 +813,9 @@ export class DeliveryQueue implements QueueActions {
   }
 
   /**
-   * A pass that sent nothing: every pending recipient is on a destination held as down, or the message was taken
-   * early for a chore. Its lifetime may have ended (dead-lettered with its notice, as after an attempt), or a delay
-   * notice be due; otherwise it goes back to wait, its retries untouched.
+   * A pass that sent nothing: every pending recipient is on a destination held back (new mail for it too), or the
+   * message was taken early for a chore. Its lifetime may have ended (dead-lettered with its notice, as after an
+   * attempt), or a delay notice be due; otherwise it goes back to wait, its retries untouched.
    */
   private async settleWithoutAttempt(e: QueueEntry, how: { choreOnly: boolean; wasAwaiting: boolean; started: number }): Promise<void> {
     const fields = { qid: e.id, message_id: e.messageId, attempt: e.attempts, ms: Date.now() - how.started };
@@ -732,20 +831,17 @@ export class DeliveryQueue implements QueueActions {
     if (delayWanted.length && this.bouncer.delayDue(e)) {
       if (await this.notify(e, 'delay', delayWanted) !== undefined) e.delayNotices = (e.delayNotices ?? 0) + 1;
     }
-    const waiting = this.downDestinations(e) !== undefined;
-    if (!how.choreOnly) {
-      e.lastReply = pending.find((r) => r.reply)?.reply ?? e.lastReply;
-      const next = new Date(Math.max(e.nextAttemptAt, Date.now())).toISOString();
-      for (const g of groupByReply(pending.map((r) => ({ address: r.address, relay: 'none', reply: r.reply ?? '' })))) {
-        this.log.info('deferred', { ...fields, relay: g.relay, to: g.to, next_attempt: next, reply: g.reply, dsn: e.dsn });
-      }
-    }
+    const waiting = this.heldDestinations(e) !== undefined;
+    // Its turn now, skipped: its own next one is a step of its schedule on (it goes earlier if the probe gets through).
+    if (waiting && e.nextAttemptAt <= Date.now()) e.nextAttemptAt = Date.now() + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
+    this.takeHeldReply(e);
     // Its destination answered again while this pass ran: it goes now, with the others that waited for it.
     if (how.wasAwaiting && !waiting) e.nextAttemptAt = Math.min(e.nextAttemptAt, Date.now());
     await this.store.update(e);
+    // Said once written, as an attempt's deferral is: a write the disk refused is logged as that instead.
+    if (!how.choreOnly) this.logHeldBack(e, fields);
     if (!this.live.has(e.id)) return;
-    if (waiting) this.awaitingDest.add(e.id);
-    this.defer(e);
+    this.defer(e, true);
   }
 
   /**
@@ -756,7 +852,7 @@ export class DeliveryQueue implements QueueActions {
   private stateNotWritten(e: QueueEntry, o: AttemptOutcome, err: unknown): void {
     const recorded = this.store.recordDelivered(e, o.deliveredNow);
     e.nextAttemptAt = Date.now() + retryDelay(this.policy.retry_schedule, Math.max(1, e.attempts));
-    if (this.live.has(e.id)) { if (this.downDestinations(e)) this.awaitingDest.add(e.id); this.defer(e); }
+    if (this.live.has(e.id)) this.defer(e, true);
     const code = (err as NodeJS.ErrnoException)?.code;
     const stillPending = e.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const deliveredAll = e.recipients.filter((r) => r.status === 'delivered').map((r) => r.address);
@@ -847,8 +943,7 @@ export class DeliveryQueue implements QueueActions {
     const deferred = stillPending.map((r) => ({ address: r.address, relay: o.hops.get(r.address) ?? 'none', reply: r.reply ?? lastReply ?? '', tls: o.hopTls?.get(r.address) }));
     for (const g of groupByReply(deferred)) this.log.info('deferred', { ...fields, relay: g.relay, to: g.to, next_attempt: next, reply: g.reply, ...tlsField(g), dsn: e.dsn });
     if (!this.live.has(e.id)) return;
-    // Before it is scheduled: one that waits is also due when its lifetime ends (choreAt).
-    if (this.downDestinations(e)) this.awaitingDest.add(e.id);
-    this.defer(e);
+    // One whose every destination is held waits on their lists, and is also due when its lifetime ends.
+    this.defer(e, true);
   }
 }

@@ -42,6 +42,18 @@ export class ConcurrencyWindow {
   }
 
   /**
+   * The next hop asked us to slow down (a 421 or a 4.7.x refusal of MAIL FROM: a rate limit): one connection fewer,
+   * never below 1, as Postfix's negative feedback of one per failure. Returns whether it came down. A burst refused
+   * so brings a window of 10 down to 1 within 9 refusals, and the deliveries that go through raise it again.
+   */
+  slowDown(): boolean {
+    this.completed = 0;
+    if (this.width <= 1) return false;
+    this.width--;
+    return true;
+  }
+
+  /**
    * A delivery went through: a session was set up and carried its transaction to the end (refused recipients
    * included; that is the message's failure, not the connection's). `inUse` is the connections open or being opened
    * that were not idle as it ended, itself included. Returns whether the window grew.

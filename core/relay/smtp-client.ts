@@ -90,6 +90,11 @@ export class SmtpClientError extends Error {
   loopsBack = false;
   /** The server ended the session with `reply` (a 421) in answer to this command (`RCPT TO`): the recipients' reason. */
   inReplyTo?: string;
+  /**
+   * The server asked us to slow down (a 421 or 4.7.x to MAIL FROM) while its pool was down to one connection: set by
+   * the pool, for the queue to hold the destination back (RecipientResult.slowDown).
+   */
+  slowDown = false;
   constructor(stage: SmtpClientError['stage'], message: string, reply?: Reply, network = false, server?: string) {
     super(message);
     this.stage = stage;

@@ -5,7 +5,7 @@ import type { QueueEntry, QueueRecipient, RecipientDsn } from '../queue/entry.ts
 import type { HopTls, RecipientResult, Relay } from './types.ts';
 import type { SmarthostTarget } from './smarthost.ts';
 import { NotAttemptedError, SmtpPool } from './smtp-pool.ts';
-import { SmtpClientError, type DsnRequest, type Reply, type SendOptions } from './smtp-client.ts';
+import { SmtpClientError, type DsnRequest, type Reply, type SendOptions, type TransactionResult } from './smtp-client.ts';
 import { wantsNotice } from '../queue/dsn-params.ts';
 import { outgoingSize } from './outgoing-stream.ts';
 import { downgradeToSevenBit, type Downgraded } from './seven-bit-downgrade.ts';
@@ -29,6 +29,18 @@ function dsnRequest(entry: QueueEntry, recipients: string[]): DsnRequest | undef
   }
   if (!entry.ret && entry.envid === undefined && per.size === 0) return undefined;
   return { ret: entry.ret, envid: entry.envid, recipients: per };
+}
+
+/**
+ * A 4xx refusal of MAIL FROM with a 4.7.x status (a rate limit, a policy of the next hop's) ends the send as a 421 to
+ * it does, so the pool hears the next hop ask it to slow down (smtp-pool.ts) rather than count the session as a
+ * delivery that went through; each recipient's reason is the reply, `(in reply to MAIL FROM command)`.
+ */
+function unlessSlowDown(t: TransactionResult, server: string): TransactionResult {
+  if (t.mail.code < 400 || t.mail.code >= 500 || !/^4\.7\.\d/.test(t.mail.text)) return t;
+  const e = new SmtpClientError('transaction', `${server} refused MAIL FROM`, t.mail, false, server);
+  e.inReplyTo = 'MAIL FROM';
+  throw e;
 }
 
 /** Postfix's words and status for mail whose next hop is the gateway itself. */
@@ -114,12 +126,12 @@ export class SmtpRelay implements Relay {
         if (entry.smtputf8 && !c.extensions.has('SMTPUTF8')) opts.utf8Headers = (await scan()).header8bit;
         if (c.extensions.has('8BITMIME') || opts.utf8Headers) {
           const s = sent = await (signedAsIs ??= signed(message));
-          return c.send(entry.mailFrom || '', recipients, s.message(), size + s.added, opts);
+          return unlessSlowDown(await c.send(entry.mailFrom || '', recipients, s.message(), size + s.added, opts), this.remoteMta);
         }
         const d = await (downgraded ??= downgradeToSevenBit(message, size, scan));
         note = d.note;
         const s = sent = await (signedDowngraded ??= signed(d.message));
-        return c.send(entry.mailFrom || '', recipients, s.message(), d.size + s.added, opts);
+        return unlessSlowDown(await c.send(entry.mailFrom || '', recipients, s.message(), d.size + s.added, opts), this.remoteMta);
       });
       const relay = hopName(this.remoteMta, address, this.port);
       const took = t.data && t.data.code < 300 ? recipients.filter((_, i) => t.rcpt[i].code < 300) : [];
@@ -145,7 +157,7 @@ export class SmtpRelay implements Relay {
       // The server's own answer, which ended the session: the next hop is up, and its reply is the reason.
       if (e.inReplyTo && e.reply) {
         const reply = `${line(e.reply)} (in reply to ${e.inReplyTo} command)`;
-        return recipients.map((rcpt) => ({ address: rcpt, ok: false, permanent: false, reply, remoteMta: this.remoteMta, relay, tls }));
+        return recipients.map((rcpt) => ({ address: rcpt, ok: false, permanent: false, reply, remoteMta: this.remoteMta, relay, tls, ...(e.slowDown ? { slowDown: true } : {}) }));
       }
       if (e.loopsBack) return recipients.map((rcpt) => ({ ...loopsBackResult(rcpt), relay }));
       return recipients.map((rcpt) => ({ address: rcpt, ok: false, permanent: false, reply: e.replyText, hostFailure, relay, ...(e.afterEndOfData ? { afterEndOfData: true } : {}) }));

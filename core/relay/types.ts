@@ -40,6 +40,11 @@ export interface RecipientResult {
   notAttempted?: boolean;
   /** The next hop was the gateway itself (554 5.4.6): a host tried before it may still have failed only for now. */
   loopsBack?: boolean;
+  /**
+   * The next hop asked us to slow down (a 421, or a 4.7.x refusal, in answer to MAIL FROM) while its pool was down to
+   * one connection: the queue holds its destination back for a while, as a down one (core/relay/smtp-pool.ts).
+   */
+  slowDown?: boolean;
 }
 
 export interface Relay {

@@ -3,6 +3,7 @@
 // a message keeps its own retry schedule.
 import assert from 'node:assert/strict';
 import { rawHopBed } from './bed.ts';
+import { moatQueue } from './moat-queue.ts';
 import { sendMail, sleep, until } from './send.ts';
 
 const RETRY_MS = 3000;
@@ -26,9 +27,12 @@ describe('queue: which deferrals a destination coming back flushes', function ()
     await until(() => g.logs.some((l) => l.msg === 'deferred' && l.qid === refused.queueId), 5000, 'the connect failure');
     assert.ok(g.logs.some((l) => String(l.msg).startsWith('destination unreachable')));
     await bed.next!.resume();
-    const t0 = Date.now();
+    // New mail waits behind the down destination's probe; a flush of it by id tries it, and shows the destination back.
     const fresh = await sendMail(g.port, { from: 'a@client.example', to: ['fresh@example.com'] });
     assert.equal(fresh.code, 250);
+    await until(() => g.logs.some((l) => l.msg === 'deferred' && l.qid === fresh.queueId), 5000, 'the new message held back');
+    const t0 = Date.now();
+    assert.equal((await moatQueue(g.dataDir, 'flush', fresh.queueId!)).code, 0);
     // the one that could not connect goes as soon as a delivery shows the destination is back
     await until(() => triesOf('waits@example.com').length === 1, 5000, 'the flushed message');
     assert.ok(triesOf('waits@example.com')[0] - t0 < 1500, 'flushed at once, not on its schedule');

@@ -45,11 +45,17 @@ describe('queue: disk full', function () {
     const body = 'x'.repeat(76) + '\r\n';
     const big = body.repeat(400); // ~31 KB
     const accepted: string[] = [];
+    const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
       const s = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: `kept ${i}`, body: big });
       assert.equal(s.code, 250);
       accepted.push(`kept ${i}`);
+      ids.push(s.queueId!);
     }
+    // Each deferred (written to files of its own) before the disk fills: a write still under way when it does fails
+    // and frees what it had written, room enough for the next message.
+    const logs = gw.logs;
+    await until(() => ids.every((id) => logs.some((l) => l.msg === 'deferred' && l.qid === id)), 10_000, 'the four deferred');
     const filler = path.join(mnt, 'filler');
     assert.ok(fillDisk(filler) > 0);
 
@@ -58,6 +64,10 @@ describe('queue: disk full', function () {
     assert.match(refused.text, /^4\.3\.1 /);
     const why = gw.logs.find((l) => (l.msg === 'cannot spool message' || l.msg === 'cannot commit message to the queue') && l.code === 'ENOSPC');
     assert.ok(why, 'the log says the spool is out of space');
+    // The refused message's journal record ended the journal's segment, whose messages all have files of their own
+    // by now: dropping it freed its room, which the readiness probe would rightly find. Filled again.
+    const refill = `${filler}.again`;
+    fillDisk(refill);
     // A load balancer's readiness probe sees it too, and says why.
     const full = await ready();
     assert.equal(full.code, 503);
@@ -67,6 +77,7 @@ describe('queue: disk full', function () {
     assert.equal((await gw.gateway.runtime.queue.list()).length, 4);
 
     unlinkSync(filler);
+    unlinkSync(refill);
     // With no mail coming (the balancer took the gateway out), a probe write finds the room again.
     await until(async () => (await ready()).code === 200, 10_000, 'ready again once space returned');
     const again = await sendMail(gw.port, { from: 'a@client.example', to: ['u@example.com'], subject: 'after', body: big });

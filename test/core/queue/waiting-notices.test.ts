@@ -48,15 +48,19 @@ describe('queue: notices of messages that wait for a down destination', function
       const text = m.raw.toString('latin1');
       assert.match(text, /after 1 minute\. /);
       assert.doesNotMatch(text, /1 minutes/);
-      assert.match(text, /Diagnostic-Code: X-Mailmoat; cannot connect to 127\.0\.0\.1:\d+: connect ECONNREFUSED/);
+      // The second came once the destination was held as down: its reason says so, as Postfix's does.
+      assert.match(text, /Diagnostic-Code: X-Mailmoat; (delivery temporarily suspended: )?cannot connect to 127\.0\.0\.1:\d+: connect ECONNREFUSED/);
     }
-    // Neither was tried again for it, and each was told once.
+    // Neither was tried again for it (the second, held back behind the first, not at all), and each was told once.
     for (const id of ids) {
-      assert.deepEqual(linesOf(g, id, 'deferred').map((l) => l.attempt), [1]);
+      assert.equal(linesOf(g, id, 'deferred').length, 1);
       assert.equal(linesOf(g, id, 'delay notice queued').length, 1);
     }
+    assert.equal(linesOf(g, ids[0], 'deferred')[0].attempt, 1);
     const rows = (await moatQueue(g.dataDir, 'list', '--json')).json as Array<{ id: string; attempts: number; state: string }>;
-    assert.deepEqual(rows.filter((r) => ids.includes(r.id)).map((r) => [r.attempts, r.state]), [[1, 'deferred'], [1, 'deferred']]);
+    const mine = rows.filter((r) => ids.includes(r.id));
+    assert.deepEqual(mine.map((r) => r.state), ['deferred', 'deferred']);
+    assert.ok(mine.every((r) => r.attempts <= 1));
   });
 
   it('a message waiting for a down destination is dead-lettered when its lifetime ends, not at its next turn', async () => {

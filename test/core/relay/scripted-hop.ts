@@ -1,6 +1,7 @@
 // A next hop on bare sockets for relay tests: each session's commands, the recipients of each message it took, and
 // whether the session has ended; per connection, `decide` says whether it is served or hung up on before its greeting
-// (no server answers: to the gateway, the destination is down), and `closeAfterMessage` ends a session once it took one.
+// (no server answers: to the gateway, the destination is down), and `closeAfterMessage` ends a session once it took one;
+// `mailReply` refuses MAIL FROM with a reply of the test's choosing (a 421 ends the session, as a rate limit's does).
 import net from 'node:net';
 
 export interface HopSession { commands: string[]; messages: string[][]; ended: boolean }
@@ -11,6 +12,8 @@ export interface ScriptedHop {
   /** Asked at each connection (0 for the first): serve it, or hang up at once. */
   decide: (index: number) => 'serve' | 'hang up';
   closeAfterMessage: boolean;
+  /** Asked at each MAIL FROM: a reply line refusing it (`421 4.7.28 …` ends the session), or undefined to take it. */
+  mailReply?: () => string | undefined;
   /** Every message taken, over all sessions, by its recipients. */
   delivered(): string[][];
   stop(): Promise<void>;
@@ -43,7 +46,12 @@ export async function startScriptedHop(): Promise<ScriptedHop> {
         const verb = line.slice(0, 4).toUpperCase();
         s.commands.push(verb);
         if (verb === 'EHLO') say('250-hop.test\r\n250 8BITMIME');
-        else if (verb === 'MAIL') { rcpts = []; say('250 2.1.0 ok'); }
+        else if (verb === 'MAIL') {
+          const refusal = hop.mailReply?.();
+          if (refusal?.startsWith('421')) { say(refusal); socket.end(); return; }
+          rcpts = [];
+          say(refusal ?? '250 2.1.0 ok');
+        }
         else if (verb === 'RCPT') { rcpts?.push(/<([^>]*)>/.exec(line)?.[1] ?? ''); say('250 2.1.5 ok'); }
         else if (verb === 'DATA') { inData = true; say('354 go ahead'); }
         else if (verb === 'QUIT') { say('221 2.0.0 bye'); socket.end(); }
